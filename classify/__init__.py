@@ -1,0 +1,1 @@
+"""Train, evaluate and serve the main image classifier on a curated catalog."""

@@ -1,0 +1,39 @@
+"""Device choice shared by every training and inference command."""
+
+from __future__ import annotations
+
+from curate.errors import UsageError
+
+DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+
+
+def pick_device(preference: str = "auto"):
+    """`auto` picks CUDA, then Apple MPS, then CPU; asking for a missing one is an error."""
+    import torch
+
+    if preference not in DEVICE_CHOICES:
+        raise UsageError(f"--device must be one of {', '.join(DEVICE_CHOICES)}, got {preference!r}")
+    available = {
+        "cuda": torch.cuda.is_available(),
+        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+        "cpu": True,
+    }
+    if preference == "auto":
+        preference = next(name for name in ("cuda", "mps", "cpu") if available[name])
+    if not available[preference]:
+        raise UsageError(f"--device {preference} is not available on this machine; use --device auto or cpu")
+    return torch.device(preference)
+
+
+def describe_devices() -> dict:
+    """What torch sees: version, CUDA devices, MPS, and what `auto` would pick."""
+    import torch
+
+    cuda = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    return {
+        "torch": torch.__version__,
+        "cuda_devices": cuda,
+        "mps": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()),
+        "cpu_threads": torch.get_num_threads(),
+        "auto": str(pick_device("auto")),
+    }

@@ -1,0 +1,21 @@
+"""The `curate` application: groups and commands are composed here."""
+
+from __future__ import annotations
+
+import typer
+
+from curate.cli import ingest, status
+
+app = typer.Typer(
+    name="curate",
+    help="Turn noisy, user-tagged photos into a clean, leak-free training set.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+app.add_typer(ingest.app, name="ingest")
+app.command("status")(status.status)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,12 @@
+"""`curate ingest <source>`: one command per source, composed into one group."""
+
+from __future__ import annotations
+
+import typer
+
+from curate.cli import ingest_demo, ingest_folder, ingest_urls
+
+app = typer.Typer(help="Pull tagged photos + metadata from a source into the workspace.", no_args_is_help=True)
+app.command("demo")(ingest_demo.demo)
+app.command("folder")(ingest_folder.folder)
+app.command("urls")(ingest_urls.urls)

@@ -1,0 +1,12 @@
+"""`curate ingest folder` (being written)."""
+
+from __future__ import annotations
+
+from curate.cli.common import WorkspaceOption, user_errors
+from curate.errors import UsageError
+
+
+@user_errors
+def folder(workspace_path: WorkspaceOption = None) -> None:
+    """Not ready yet."""
+    raise UsageError("curate ingest folder is not ready yet")

@@ -1,0 +1,42 @@
+"""Errors that the CLI turns into one clear line and an exit code.
+
+Exit codes (shared by every command):
+0 ok · 1 bug · 2 usage/config · 3 data contract (e.g. leakage) · 4 upstream/API.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_BUG = 1
+EXIT_USAGE = 2
+EXIT_DATA = 3
+EXIT_UPSTREAM = 4
+
+
+class CurateError(Exception):
+    """A user-facing error: the message says what is wrong and how to fix it."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, exit_code: int | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(CurateError):
+    """Bad argument, missing file, unknown column: exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+class DataContractError(CurateError):
+    """The data breaks a contract (leaky split, corrupt catalog): exit code 3."""
+
+    exit_code = EXIT_DATA
+
+
+class UpstreamError(CurateError):
+    """A remote service refused or failed for good: exit code 4."""
+
+    exit_code = EXIT_UPSTREAM

@@ -1,0 +1,1 @@
+"""Ingest sources into a workspace: demo, folder, urls (and later flickr, commons)."""

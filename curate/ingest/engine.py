@@ -1,0 +1,210 @@
+"""The ingest engine shared by every source.
+
+A source hands over canonical records (see curate.records) and a `fetch(record) ->
+bytes` callable. The engine turns records into rows, fetches and validates each image
+once (thread pool), stores it content-addressed, and writes the catalog atomically.
+
+Resuming: every finished photo is appended to `<workspace>/journal/ingest-<source>.jsonl`
+(one JSON line, flushed) before anything else happens, and the catalog is checkpointed
+every few seconds. A killed run leaves the previous catalog intact; the next run reads
+the journal and fetches only what is missing, so no finished image is fetched twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from curate import schema
+from curate.console import progress_bar
+from curate.records import records_to_rows
+from curate.recipes import Recipe
+from curate.store import BadImage, put_image
+from curate.workspace import Workspace, read_catalog, write_catalog
+
+OUTCOME_FIELDS = ("sha256", "image_path", "width", "height", "image_format", "drop_reason", "error_detail")
+
+
+class FetchError(Exception):
+    """A source could not deliver a photo's bytes; `reason` becomes the drop_reason."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+Fetch = Callable[[dict], bytes]
+
+
+@dataclass(frozen=True)
+class IngestJob:
+    """What one `curate ingest <source>` run asks of the engine."""
+
+    source: str
+    records: pd.DataFrame
+    fetch: Fetch | None  # None: metadata only, no images
+    recipe: Recipe | None = None
+    workers: int = 1
+    retry_reasons: frozenset[str] = frozenset()  # drop reasons a re-run tries again
+    checkpoint_seconds: float = 5.0
+
+
+@dataclass
+class IngestReport:
+    source: str
+    records: int = 0
+    already_done: int = 0
+    fetched: int = 0
+    resumed_from_journal: int = 0
+    stored: int = 0
+    dropped_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+def fetch_one(ws: Workspace, fetch: Fetch, record: dict) -> dict:
+    """Fetch, validate and store one photo. Never raises: failures are outcomes."""
+    outcome = dict.fromkeys(OUTCOME_FIELDS)
+    outcome["photo_id"] = record["photo_id"]
+    try:
+        stored = put_image(ws, fetch(record))
+    except (FetchError, BadImage) as exc:
+        outcome.update(drop_reason=exc.reason, error_detail=exc.detail or None)
+        return outcome
+    except Exception as exc:  # a bug in one photo must not sink the run
+        outcome.update(drop_reason="ingest_error", error_detail=f"{type(exc).__name__}: {exc}"[:300])
+        return outcome
+    outcome.update(sha256=stored.sha256, image_path=stored.image_path, width=stored.info.width,
+                   height=stored.info.height, image_format=stored.info.image_format)
+    return outcome
+
+
+class Journal:
+    """Append-only JSON lines of finished outcomes; a torn last line is ignored."""
+
+    def __init__(self, ws: Workspace, source: str):
+        self.path: Path = ws.journal_dir / f"ingest-{source}.jsonl"
+
+    def load(self) -> dict[str, dict]:
+        if not self.path.exists():
+            return {}
+        outcomes = {}
+        for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                outcome = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(outcome, dict) and "photo_id" in outcome:
+                outcomes[outcome["photo_id"]] = outcome
+        return outcomes
+
+    def open(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a", encoding="utf-8")
+        # A torn final line from a killed run must not glue onto our first line.
+        if self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n"):
+            handle.write("\n")
+        return handle
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def merge_outcomes(catalog: pd.DataFrame, rows: pd.DataFrame, outcomes: dict[str, dict],
+                   replace_ids: set[str]) -> pd.DataFrame:
+    """Existing catalog rows stay as they are (later stages may have flagged them);
+    rows of this run are appended, or replace the existing ones in `replace_ids`."""
+    finished = rows[rows["photo_id"].isin(outcomes.keys()) | (rows["status"] == schema.DROPPED)]
+    finished = _apply_outcomes(finished, outcomes)
+    keep_existing = catalog[~catalog["photo_id"].isin(replace_ids & set(finished["photo_id"]))]
+    fresh = finished[~finished["photo_id"].isin(keep_existing["photo_id"])]
+    if keep_existing.empty:
+        return fresh.reset_index(drop=True)
+    return pd.concat([keep_existing, fresh], ignore_index=True)
+
+
+def _apply_outcomes(rows: pd.DataFrame, outcomes: dict[str, dict]) -> pd.DataFrame:
+    rows = rows.copy()
+    if not outcomes:
+        return rows
+    table = pd.DataFrame.from_records(list(outcomes.values()), columns=["photo_id", *OUTCOME_FIELDS])
+    table = table.set_index("photo_id").reindex(rows["photo_id"])
+    for name in ("sha256", "image_path", "width", "height", "image_format", "error_detail"):
+        fill = table[name].to_numpy()
+        rows[name] = rows[name].where(pd.isna(fill), fill) if name in rows.columns else fill
+    failed = table["drop_reason"].notna().to_numpy() & (rows["status"] == schema.KEPT).to_numpy()
+    rows.loc[failed, "status"] = schema.DROPPED
+    rows.loc[failed, "drop_reason"] = table["drop_reason"].to_numpy()[failed]
+    rows.loc[failed, "drop_stage"] = "ingest"
+    return rows
+
+
+def run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
+    """Run one ingest job to completion (or resume it). See the module docstring."""
+    ws.ensure()
+    rows = records_to_rows(job.records, job.source, job.recipe)
+    for name in OUTCOME_FIELDS[:-2]:
+        rows[name] = None
+    catalog = read_catalog(ws, required=False)
+    report = IngestReport(job.source, records=len(rows))
+    retry = catalog["drop_reason"].isin(job.retry_reasons) & (catalog["drop_stage"] == "ingest")
+    done_ids = set(catalog.loc[~retry, "photo_id"])
+    replace_ids = set(catalog.loc[retry, "photo_id"])
+    journal = Journal(ws, job.source)
+    outcomes = {pid: o for pid, o in journal.load().items() if pid not in done_ids}
+    report.resumed_from_journal = len(outcomes)
+    todo = rows[~rows["photo_id"].isin(done_ids) & ~rows["photo_id"].isin(outcomes.keys())
+                & (rows["status"] == schema.KEPT)]
+    report.already_done = int(rows["photo_id"].isin(done_ids).sum())
+    if job.fetch is None:
+        outcomes.update({pid: {"photo_id": pid} for pid in todo["photo_id"]})
+    else:
+        records = job.records.reset_index(drop=True).assign(photo_id=rows["photo_id"])
+        pending = records.loc[todo.index].to_dict("records")
+
+        def checkpoint():
+            write_catalog(ws, merge_outcomes(catalog, rows, outcomes, replace_ids))
+
+        report.fetched = _fetch_all(ws, job, pending, journal, outcomes, checkpoint)
+    merged = merge_outcomes(catalog, rows, outcomes, replace_ids)
+    write_catalog(ws, merged)
+    journal.clear()
+    this_run = merged[merged["photo_id"].isin(rows["photo_id"])]
+    report.stored = int(this_run["sha256"].notna().sum())
+    report.dropped_by_reason = this_run["drop_reason"].value_counts().to_dict()
+    return report
+
+
+def _fetch_all(ws: Workspace, job: IngestJob, pending: list[dict], journal: Journal,
+               outcomes: dict[str, dict], checkpoint: Callable[[], None]) -> int:
+    """Fetch `pending` with a bounded thread pool, journaling each outcome."""
+    last_checkpoint = time.monotonic()
+    window = max(1, job.workers) * 4  # bounded in-flight work keeps memory flat on 1M rows
+    queue = iter(pending)
+    with journal.open() as log, progress_bar(f"ingest {job.source}", len(pending)) as advance, \
+            ThreadPoolExecutor(max_workers=max(1, job.workers)) as pool:
+        in_flight: set[Future] = set()
+        while True:
+            while len(in_flight) < window:
+                record = next(queue, None)
+                if record is None:
+                    break
+                in_flight.add(pool.submit(fetch_one, ws, job.fetch, record))
+            if not in_flight:
+                break
+            finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in finished:
+                outcome = future.result()
+                log.write(json.dumps(outcome, default=str) + "\n")
+                outcomes[outcome["photo_id"]] = outcome
+                advance()
+            log.flush()
+            if time.monotonic() - last_checkpoint > job.checkpoint_seconds:
+                checkpoint()
+                last_checkpoint = time.monotonic()
+    return len(pending)

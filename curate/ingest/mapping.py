@@ -1,0 +1,70 @@
+"""Map a metadata table's columns onto canonical record fields (see curate.records).
+
+Known spellings are recognised by default (Flickr API, YFCC100M, im2gps, our own
+names); `--map field=column` overrides. Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from curate.errors import UsageError
+
+# canonical field -> spellings recognised without --map (compared case-insensitively)
+DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
+    "source_id": ("source_id", "photo_id", "photoid", "id", "img_id", "image_id"),
+    "file": ("file", "filename", "file_name", "path", "image_path", "image"),
+    "owner_id": ("owner_id", "owner", "owner_nsid", "nsid", "usernsid", "user_nsid", "author", "uid"),
+    "owner_name": ("owner_name", "ownername", "username", "usernickname", "realname"),
+    "title": ("title",),
+    "tags": ("tags", "usertags", "user_tags"),
+    "label": ("label", "class", "category"),
+    "lat": ("lat", "latitude"),
+    "lon": ("lon", "lng", "long", "longitude"),
+    "taken_at": ("taken_at", "date_taken", "datetaken", "datetimeoriginal", "taken"),
+    "license": ("license", "licence", "licensename", "license_name"),
+    "url": ("url", "downloadurl", "download_url", "url_l", "url_c", "url_z", "url_m", "image_url", "photopage",
+            "pageurl"),
+}
+
+
+def parse_map_options(pairs: list[str] | None) -> dict[str, str]:
+    """['lat=LATITUDE', 'url=downloadurl'] -> {'lat': 'LATITUDE', 'url': 'downloadurl'}."""
+    mapping = {}
+    for pair in pairs or []:
+        field, sep, column = pair.partition("=")
+        field, column = field.strip(), column.strip()
+        if not sep or not field or not column:
+            raise UsageError(f"--map expects FIELD=COLUMN, got {pair!r}")
+        if field not in DEFAULT_ALIASES:
+            raise UsageError(f"--map field {field!r} is unknown; fields: {', '.join(DEFAULT_ALIASES)}")
+        mapping[field] = column
+    return mapping
+
+
+def resolve_columns(columns: list[str], explicit: dict[str, str]) -> dict[str, str]:
+    """Canonical field -> source column, from explicit --map first, then known aliases.
+
+    An explicit column that is not in the table is a UsageError naming the columns there.
+    """
+    present = {str(c).casefold(): str(c) for c in columns}
+    resolved = {}
+    for field, column in explicit.items():
+        if column.casefold() not in present:
+            raise UsageError(f"column {column!r} (for {field}) is not in the metadata; columns are: "
+                             f"{', '.join(map(str, columns))}")
+        resolved[field] = present[column.casefold()]
+    for field, aliases in DEFAULT_ALIASES.items():
+        if field in resolved:
+            continue
+        for alias in aliases:
+            if alias in present and present[alias] not in resolved.values():
+                resolved[field] = present[alias]
+                break
+    return resolved
+
+
+def to_records(table: pd.DataFrame, explicit: dict[str, str]) -> pd.DataFrame:
+    """Rename mapped columns to canonical fields; unmapped columns are left out."""
+    resolved = resolve_columns(list(table.columns), explicit)
+    return pd.DataFrame({field: table[column] for field, column in resolved.items()}, index=table.index)

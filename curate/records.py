@@ -1,0 +1,172 @@
+"""Pure functions that turn source metadata into catalog rows.
+
+Every source (demo, folder, urls, flickr, commons) first maps its metadata onto the
+canonical record fields below, then `records_to_rows` normalises tags, coordinates,
+dates and labels the same way for all of them. No I/O here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import unicodedata
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from curate import schema
+from curate.recipes import Recipe
+
+RECORD_FIELDS = ("source_id", "owner_id", "owner_name", "title", "tags", "label",
+                 "lat", "lon", "taken_at", "license", "url")
+
+
+def normalise_tag(tag: object) -> str:
+    """NFC, lower case, trimmed, inner whitespace collapsed."""
+    text = unicodedata.normalize("NFC", str(tag)).casefold()
+    return " ".join(text.split())
+
+
+def parse_tags(value: object) -> list[str]:
+    """Tags from a list, a JSON list, or a string separated by commas or spaces.
+
+    >>> parse_tags("Chicago  skyline chicago")
+    ['chicago', 'skyline']
+    >>> parse_tags("new york, skyline,")
+    ['new york', 'skyline']
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                items: Iterable = json.loads(text)
+            except ValueError:
+                items = text.strip("[]").split(",")
+        elif "," in text:
+            items = text.split(",")
+        else:
+            items = text.split()
+    elif isinstance(value, Iterable):
+        items = value
+    else:
+        items = [value]
+    seen: dict[str, None] = {}
+    for item in items:
+        tag = normalise_tag(item)
+        if tag:
+            seen.setdefault(tag, None)
+    return list(seen)
+
+
+def clean_coordinates(lat: pd.Series, lon: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Numeric lat/lon with invalid pairs nulled, and why (`coord_issue`).
+
+    Both values missing -> 'missing'; unparseable or NaN/inf -> 'not_a_number';
+    |lat| > 90 or |lon| > 180 -> 'out_of_range'. A half-missing pair is nulled too.
+    """
+    lat_raw = pd.Series(lat, copy=False)
+    lon_raw = pd.Series(lon, copy=False)
+    lat_num = pd.to_numeric(lat_raw, errors="coerce").astype("float64")
+    lon_num = pd.to_numeric(lon_raw, errors="coerce").astype("float64")
+    given = ~(_blank(lat_raw) & _blank(lon_raw))
+    finite = np.isfinite(lat_num) & np.isfinite(lon_num)
+    in_range = (lat_num.abs() <= 90) & (lon_num.abs() <= 180)
+    issue = pd.Series(None, index=lat_raw.index, dtype="object")
+    issue[~given] = "missing"
+    issue[given & ~finite] = "not_a_number"
+    issue[given & finite & ~in_range] = "out_of_range"
+    valid = issue.isna()
+    return lat_num.where(valid), lon_num.where(valid), issue
+
+
+def _blank(values: pd.Series) -> pd.Series:
+    return values.isna() | (values.astype("string").str.strip() == "")
+
+
+def parse_taken_at(values: pd.Series) -> pd.Series:
+    """Timestamps (naive); anything unparseable becomes null."""
+    parsed = pd.to_datetime(pd.Series(values, copy=False), errors="coerce", utc=True, format="mixed")
+    return parsed.dt.tz_localize(None).astype("datetime64[us]")
+
+
+def match_labels(tags: list[str], recipe: Recipe | None) -> list[str]:
+    """Recipe labels named by `tags`, in recipe order."""
+    if recipe is None or not tags:
+        return []
+    from curate.recipes import squash
+
+    keys = {squash(tag) for tag in tags}
+    return [label.name for label in recipe.labels if label.match_keys() & keys]
+
+
+def unique_photo_ids(source: str, source_ids: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """'<source>:<id>' for each record; a repeated id gets '#2', '#3'... and is flagged.
+
+    Returns (photo_id, is_repeat). Repeats are kept as rows (never lose data) but
+    dropped with reason duplicate_photo_id.
+    """
+    base = source + ":" + source_ids.astype(str)
+    occurrence = base.groupby(base).cumcount()
+    photo_id = base.where(occurrence == 0, base + "#" + (occurrence + 1).astype(str))
+    return photo_id, occurrence > 0
+
+
+def records_to_rows(records: pd.DataFrame, source: str, recipe: Recipe | None = None) -> pd.DataFrame:
+    """Canonical records -> catalog rows (status kept unless the record is unusable).
+
+    `records` must have `source_id`; the other RECORD_FIELDS are optional. A record
+    may carry `drop_reason` (e.g. unsafe_path) decided by its source.
+    A label given by the source (folder, column) wins; otherwise the single recipe
+    label named by the tags; two or more named labels leave `label` null (ambiguous).
+    """
+    frame = records.reset_index(drop=True)
+    column = lambda name: frame[name] if name in frame.columns else pd.Series(None, index=frame.index, dtype="object")  # noqa: E731
+    photo_id, is_repeat = unique_photo_ids(source, column("source_id"))
+    tags = column("tags").map(parse_tags)
+    tag_labels = tags.map(lambda t: match_labels(t, recipe))
+    given_label = column("label").map(_clean_text)
+    tag_label = tag_labels.map(lambda names: names[0] if len(names) == 1 else None)
+    lat, lon, coord_issue = clean_coordinates(column("lat"), column("lon"))
+    rows = pd.DataFrame({
+        "photo_id": photo_id,
+        "source": source,
+        "source_id": column("source_id").astype(str),
+        "owner_id": column("owner_id").map(_clean_text),
+        "owner_name": column("owner_name").map(_clean_text),
+        "title": column("title").map(_clean_text),
+        "tags": tags,
+        "label": given_label.where(given_label.notna(), tag_label),
+        "tag_labels": tag_labels,
+        "lat": lat,
+        "lon": lon,
+        "coord_issue": coord_issue,
+        "taken_at": parse_taken_at(column("taken_at")),
+        "license": column("license").map(_clean_text),
+        "url": column("url").map(_clean_text),
+        "status": schema.KEPT,
+    })
+    reason = column("drop_reason").where(~is_repeat, "duplicate_photo_id")
+    return apply_drops(rows, reason, stage="ingest")
+
+
+def apply_drops(rows: pd.DataFrame, reason: pd.Series, stage: str) -> pd.DataFrame:
+    """Drop rows where `reason` is set and the row is still kept (first reason wins)."""
+    rows = rows.copy()
+    if "drop_reason" not in rows.columns:
+        rows["drop_reason"] = None
+        rows["drop_stage"] = None
+    newly = reason.notna().to_numpy() & (rows["status"] == schema.KEPT).to_numpy()
+    rows.loc[newly, "status"] = schema.DROPPED
+    rows.loc[newly, "drop_reason"] = reason[newly]
+    rows.loc[newly, "drop_stage"] = stage
+    return rows
+
+
+def _clean_text(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    text = unicodedata.normalize("NFC", str(value)).strip()
+    return text or None

@@ -1,0 +1,131 @@
+"""The catalog schema, declared once.
+
+`catalog.parquet` holds one row per photo. Every column any stage reads or writes is
+declared here, with its Arrow type, whether it may be null, what it means and which
+stage writes it. Nothing else in the code base defines column names: use the constants
+below (e.g. ``schema.PHOTO_ID``) or the ``COLUMNS`` table.
+
+Rows are never deleted: a stage that rejects a photo sets ``status='dropped'``,
+``drop_reason`` and ``drop_stage`` and keeps the row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curate.errors import DataContractError
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    nullable: bool
+    meaning: str
+    stage: str
+
+
+_STR = pa.string()
+_TAGS = pa.list_(pa.string())
+
+COLUMNS: tuple[Column, ...] = (
+    Column("photo_id", _STR, False, "Unique id: '<source>:<source_id>'.", "ingest"),
+    Column("source", _STR, False, "Where the photo came from: demo, folder, urls, flickr, commons.", "ingest"),
+    Column("source_id", _STR, False, "The photo's id at its source (file path for folders).", "ingest"),
+    Column("owner_id", _STR, True, "Photographer / uploader id (Flickr NSID, author...).", "ingest"),
+    Column("owner_name", _STR, True, "Photographer's display name.", "ingest"),
+    Column("title", _STR, True, "Photo title.", "ingest"),
+    Column("tags", _TAGS, False, "Normalised tags: lower case, NFC, trimmed, no empties, no repeats.", "ingest"),
+    Column("label", _STR, True, "Class label; null when unknown or ambiguous.", "ingest"),
+    Column("tag_labels", _TAGS, False, "Recipe labels named by the tags (2+ means ambiguous).", "ingest"),
+    Column("lat", pa.float64(), True, "Latitude in degrees; null when missing or invalid.", "ingest"),
+    Column("lon", pa.float64(), True, "Longitude in degrees; null when missing or invalid.", "ingest"),
+    Column("coord_issue", _STR, True, "Why lat/lon are null: missing, not_a_number, out_of_range.", "ingest"),
+    Column("taken_at", pa.timestamp("us"), True, "When the photo was taken (naive, as the source gives it).", "ingest"),
+    Column("license", _STR, True, "Licence name or source licence id.", "ingest"),
+    Column("url", _STR, True, "Where the image or its page can be found.", "ingest"),
+    Column("sha256", _STR, True, "SHA-256 of the stored image bytes.", "ingest"),
+    Column("width", pa.int32(), True, "Width in pixels after EXIF orientation.", "ingest"),
+    Column("height", pa.int32(), True, "Height in pixels after EXIF orientation.", "ingest"),
+    Column("image_format", _STR, True, "Decoded format (JPEG, PNG, ...).", "ingest"),
+    Column("image_path", _STR, True, "Stored image, relative to the workspace: images/ab/<sha256>.<ext>.", "ingest"),
+    Column("status", _STR, False, "kept or dropped.", "every stage"),
+    Column("drop_reason", _STR, True, "Why the photo was dropped (first reason wins).", "every stage"),
+    Column("drop_stage", _STR, True, "Which stage dropped it.", "every stage"),
+    Column("error_detail", _STR, True, "Free-text detail for an ingest failure (HTTP status, decoder message).", "ingest"),
+    Column("split", _STR, True, "train / val / test; null until split, and for dropped photos.", "split"),
+)
+
+COLUMN_BY_NAME = {c.name: c for c in COLUMNS}
+NAMES = tuple(c.name for c in COLUMNS)
+
+PHOTO_ID = "photo_id"
+KEPT = "kept"
+DROPPED = "dropped"
+
+
+def arrow_schema() -> pa.Schema:
+    """The Arrow schema the catalog is written with."""
+    return pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in COLUMNS])
+
+
+def empty_catalog() -> pd.DataFrame:
+    """A catalog with every column and no rows."""
+    return arrow_schema().empty_table().to_pandas()
+
+
+def conform(frame: pd.DataFrame) -> pa.Table:
+    """Turn a DataFrame into an Arrow table with exactly the declared schema.
+
+    Missing declared columns are added as nulls (or empty lists for list columns);
+    an undeclared column, a null in a non-nullable column or a repeated photo_id
+    raises DataContractError.
+    """
+    unknown = [name for name in frame.columns if name not in COLUMN_BY_NAME]
+    if unknown:
+        raise DataContractError(f"catalog has undeclared columns {unknown}; declare them in curate/schema.py")
+    frame = frame.copy()
+    for column in COLUMNS:
+        if column.name not in frame.columns:
+            empty = [[] for _ in range(len(frame))] if pa.types.is_list(column.type) else None
+            frame[column.name] = empty
+    table = pa.Table.from_pandas(frame[list(NAMES)], schema=arrow_schema(), preserve_index=False, safe=False)
+    validate(table)
+    return table
+
+
+def validate(table: pa.Table) -> None:
+    """Check nullability, status values and photo_id uniqueness."""
+    for column in COLUMNS:
+        if not column.nullable and table.column(column.name).null_count:
+            raise DataContractError(f"catalog column {column.name!r} must not be null")
+    ids = table.column(PHOTO_ID)
+    if len(ids) and pc.count_distinct(ids).as_py() != len(ids):
+        raise DataContractError("catalog has repeated photo_id values")
+    statuses = set(pc.unique(table.column("status")).to_pylist())
+    if not statuses <= {KEPT, DROPPED}:
+        raise DataContractError(f"catalog status must be kept or dropped, found {sorted(statuses - {KEPT, DROPPED})}")
+
+
+def pandas_type(arrow_type: pa.DataType):
+    """Nullable integer columns stay integers in pandas (not floats with NaN)."""
+    if pa.types.is_integer(arrow_type):
+        return pd.Int64Dtype() if arrow_type.bit_width == 64 else pd.Int32Dtype()
+    return None
+
+
+def to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow catalog -> DataFrame (list columns hold NumPy arrays of str)."""
+    return table.to_pandas(types_mapper=pandas_type)
+
+
+def markdown_table() -> str:
+    """The schema as a Markdown table (pasted into the README; a test keeps them equal)."""
+    lines = ["| column | type | nullable | written by | meaning |", "|---|---|---|---|---|"]
+    for c in COLUMNS:
+        lines.append(f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {c.stage} | {c.meaning} |")
+    return "\n".join(lines)

@@ -1,0 +1,128 @@
+"""Content-addressed image store: validate bytes once, keep them under their SHA-256.
+
+Every image is decoded fully once, at ingest, to prove it is a usable photo and to
+record its size (after EXIF orientation) and format. Bad bytes never raise out of
+this module as anything but `BadImage`, whose `reason` becomes the row's drop_reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageFile
+
+from curate.workspace import Workspace, atomic_write_bytes
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated JPEG must be an error, not grey pixels
+
+MIN_SIDE_PX = 32
+MAX_PIXELS = 80_000_000  # ~ 9000 x 9000; beyond that the file is treated as a decompression bomb
+
+_EXT_BY_FORMAT = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp",
+                  "TIFF": "tif", "BMP": "bmp"}
+_ROTATED_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+_EXIF_ORIENTATION = 0x0112
+
+
+class BadImage(Exception):
+    """Bytes that are not a usable photo; `reason` is a drop_reason."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    width: int
+    height: int
+    image_format: str
+    extension: str
+    mode: str
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    sha256: str
+    image_path: str  # relative to the workspace
+    info: ImageInfo
+
+
+def inspect_image(data: bytes, *, min_side_px: int = MIN_SIDE_PX, max_pixels: int = MAX_PIXELS) -> ImageInfo:
+    """Decode `data` fully and describe it, or raise BadImage with a drop reason.
+
+    >>> inspect_image(b"")
+    Traceback (most recent call last):
+    ...
+    curate.store.BadImage: empty_file
+    """
+    if not data:
+        raise BadImage("empty_file")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as exc:
+            raise BadImage("decompression_bomb", str(exc)) from exc
+        except Exception as exc:  # PIL raises many types for junk bytes
+            raise BadImage("not_an_image", str(exc)[:200]) from exc
+        with image:
+            return _describe(image, min_side_px, max_pixels)
+
+
+def _describe(image: Image.Image, min_side_px: int, max_pixels: int) -> ImageInfo:
+    width, height = image.size
+    if width * height > max_pixels:
+        raise BadImage("decompression_bomb", f"{width}x{height} exceeds {max_pixels} pixels")
+    if getattr(image, "n_frames", 1) > 1 and image.format != "MPO":
+        raise BadImage("animated", f"{image.n_frames} frames")
+    image_format = image.format or "UNKNOWN"
+    try:
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+        image.load()
+    except Image.DecompressionBombError as exc:
+        raise BadImage("decompression_bomb", str(exc)) from exc
+    except Exception as exc:
+        raise BadImage("truncated_image", str(exc)[:200]) from exc
+    if orientation in _ROTATED_ORIENTATIONS:
+        width, height = height, width
+    if min(width, height) < min_side_px:
+        raise BadImage("too_small", f"{width}x{height} is under {min_side_px} px")
+    extension = _EXT_BY_FORMAT.get(image_format, image_format.lower())
+    return ImageInfo(width, height, image_format, extension, image.mode)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def relative_image_path(sha256: str, extension: str) -> str:
+    """images/<first two hex digits>/<sha256>.<ext>, relative to the workspace."""
+    return f"images/{sha256[:2]}/{sha256}.{extension}"
+
+
+def put_image(ws: Workspace, data: bytes, **limits) -> StoredImage:
+    """Validate and store `data`; a second put of the same bytes writes nothing."""
+    info = inspect_image(data, **limits)
+    digest = sha256_hex(data)
+    rel_path = relative_image_path(digest, info.extension)
+    target = ws.root / rel_path
+    if not target.exists():
+        atomic_write_bytes(target, data)
+    return StoredImage(digest, rel_path, info)
+
+
+def open_rgb(path: Path) -> Image.Image:
+    """Open a stored image as upright RGB (EXIF orientation applied, CMYK/16-bit converted)."""
+    from PIL import ImageOps
+
+    with Image.open(path) as image:
+        upright = ImageOps.exif_transpose(image)
+        if upright.mode in ("I;16", "I;16B", "I;16L", "I"):
+            upright = upright.point(lambda value: value / 256).convert("L")
+        return upright.convert("RGB")

@@ -1,0 +1,122 @@
+"""The workspace: a folder holding the catalog, the image store and stage outputs.
+
+Layout::
+
+    <workspace>/catalog.parquet          one row per photo (see curate.schema)
+    <workspace>/images/<ab>/<sha256>.ext content-addressed image store
+    <workspace>/journal/                 append-only progress of interrupted ingests
+    <workspace>/demo_truth.parquet       ground truth of the demo collection
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate import schema
+from curate.errors import DataContractError, UsageError
+
+DEFAULT_WORKSPACE = "workspace"
+WORKSPACE_ENV = "CURATE_WORKSPACE"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / "catalog.parquet"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.root / "journal"
+
+    @property
+    def truth_path(self) -> Path:
+        return self.root / "demo_truth.parquet"
+
+    def ensure(self) -> "Workspace":
+        if self.root.exists() and not self.root.is_dir():
+            raise UsageError(f"workspace {self.root} is a file, not a folder; pass --workspace with a folder path")
+        self.root.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def has_catalog(self) -> bool:
+        return self.catalog_path.exists()
+
+
+def resolve_workspace(path: str | os.PathLike | None) -> Workspace:
+    """The workspace given on the command line, else $CURATE_WORKSPACE, else ./workspace."""
+    chosen = path or os.environ.get(WORKSPACE_ENV) or DEFAULT_WORKSPACE
+    return Workspace(Path(chosen).expanduser())
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write bytes so that readers see either the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_table_atomic(path: Path, table: pa.Table) -> None:
+    """Write a Parquet file via a temp file in the same folder and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp_name, compression="zstd")
+        with open(tmp_name, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def read_catalog(ws: Workspace, *, required: bool = True) -> pd.DataFrame:
+    """Read the catalog; an absent catalog is an empty one unless `required`."""
+    if not ws.catalog_path.exists():
+        if required:
+            raise UsageError(
+                f"no catalog at {ws.catalog_path}; run `curate ingest ...` first or pass --workspace"
+            )
+        return schema.empty_catalog()
+    try:
+        table = pq.read_table(ws.catalog_path)
+    except (OSError, pa.ArrowException) as exc:
+        raise DataContractError(f"catalog {ws.catalog_path} is unreadable ({exc}); restore it or re-run ingest") from exc
+    return schema.to_pandas(schema.conform(table.to_pandas(types_mapper=schema.pandas_type)))
+
+
+def write_catalog(ws: Workspace, catalog: pd.DataFrame) -> None:
+    """Validate the catalog against the schema and write it atomically."""
+    write_table_atomic(ws.catalog_path, schema.conform(catalog))
+
+
+def catalog_sha256(ws: Workspace) -> str:
+    """Hash of the catalog file, saved with every run output that reads it."""
+    digest = hashlib.sha256()
+    with open(ws.catalog_path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
