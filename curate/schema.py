@@ -90,6 +90,8 @@ def conform(frame: pd.DataFrame) -> pa.Table:
         raise DataContractError(f"catalog has undeclared columns {unknown}; declare them in curate/schema.py")
     frame = frame.copy()
     for column in COLUMNS:
+        if not column.nullable and column.name in frame.columns and frame[column.name].isna().any():
+            raise DataContractError(f"catalog column {column.name!r} must not be null")
         if column.name not in frame.columns:
             empty = [[] for _ in range(len(frame))] if pa.types.is_list(column.type) else None
             frame[column.name] = empty

@@ -198,12 +198,19 @@ def _fetch_all(ws: Workspace, job: IngestJob, pending: list[dict], journal: Jour
             if not in_flight:
                 break
             finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            interrupted = None
             for future in finished:
-                outcome = future.result()
+                try:
+                    outcome = future.result()
+                except BaseException as exc:  # an interrupt: journal the others first
+                    interrupted = exc
+                    continue
                 log.write(json.dumps(outcome, default=str) + "\n")
                 outcomes[outcome["photo_id"]] = outcome
                 advance()
             log.flush()
+            if interrupted is not None:
+                raise interrupted
             if time.monotonic() - last_checkpoint > job.checkpoint_seconds:
                 checkpoint()
                 last_checkpoint = time.monotonic()

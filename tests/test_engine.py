@@ -1,0 +1,124 @@
+"""The ingest engine: resume without refetching, keep rows, record failures."""
+
+import threading
+
+import pandas as pd
+import pytest
+
+from curate.ingest.engine import FetchError, IngestJob, Journal, run_ingest
+from curate.workspace import Workspace, read_catalog
+from tests.helpers import jpeg_bytes
+
+
+def records(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"source_id": [str(i) for i in range(n)], "owner_id": [f"o{i % 3}" for i in range(n)],
+                         "tags": ["chicago skyline"] * n})
+
+
+class CountingFetch:
+    """Distinct JPEG per record; optionally raises KeyboardInterrupt (a kill) after `die_after` calls."""
+
+    def __init__(self, die_after: int | None = None, failures: dict | None = None):
+        self.calls: list[str] = []
+        self.die_after = die_after
+        self.failures = failures or {}
+        self.lock = threading.Lock()
+
+    def __call__(self, record: dict) -> bytes:
+        with self.lock:
+            self.calls.append(record["photo_id"])
+            if self.die_after is not None and len(self.calls) > self.die_after:
+                raise KeyboardInterrupt("killed")
+        if record["source_id"] in self.failures:
+            raise FetchError(self.failures[record["source_id"]], "HTTP 503")
+        index = int(record["source_id"])
+        return jpeg_bytes(color=(index % 256, (index * 7) % 256, 90))
+
+
+def test_interrupted_run_resumes_without_refetching(tmp_path):
+    ws = Workspace(tmp_path)
+    first = CountingFetch(die_after=12)
+    with pytest.raises(KeyboardInterrupt):
+        run_ingest(ws, IngestJob("t", records(30), first, workers=1, checkpoint_seconds=0))
+    done_before = set(first.calls[:12])
+    assert Journal(ws, "t").path.exists()
+
+    second = CountingFetch()
+    report = run_ingest(ws, IngestJob("t", records(30), second, workers=3))
+    assert not set(second.calls) & done_before, "a finished photo was fetched again"
+    catalog = read_catalog(ws)
+    assert len(catalog) == 30 and catalog["photo_id"].is_unique
+    assert catalog["sha256"].notna().all() and (catalog["status"] == "kept").all()
+    assert report.stored == 30
+    assert not Journal(ws, "t").path.exists()
+
+
+def test_second_run_fetches_nothing_and_changes_nothing(tmp_path):
+    ws = Workspace(tmp_path)
+    run_ingest(ws, IngestJob("t", records(8), CountingFetch(), workers=2))
+    before = read_catalog(ws)
+    again = CountingFetch()
+    run_ingest(ws, IngestJob("t", records(8), again, workers=2))
+    assert again.calls == []
+    pd.testing.assert_frame_equal(read_catalog(ws), before)
+
+
+def test_failures_become_rows_and_only_retryable_ones_are_retried(tmp_path):
+    ws = Workspace(tmp_path)
+    fetch = CountingFetch(failures={"1": "http_5xx", "2": "http_404"})
+    run_ingest(ws, IngestJob("t", records(4), fetch, retry_reasons=frozenset({"http_5xx"})))
+    catalog = read_catalog(ws).set_index("photo_id")
+    assert catalog.loc["t:1", "drop_reason"] == "http_5xx" and catalog.loc["t:1", "status"] == "dropped"
+    assert catalog.loc["t:2", "drop_stage"] == "ingest" and catalog.loc["t:2", "error_detail"] == "HTTP 503"
+
+    healed = CountingFetch(failures={"2": "http_404"})
+    run_ingest(ws, IngestJob("t", records(4), healed, retry_reasons=frozenset({"http_5xx"})))
+    assert healed.calls == ["t:1"]
+    catalog = read_catalog(ws).set_index("photo_id")
+    assert catalog.loc["t:1", "status"] == "kept" and pd.isna(catalog.loc["t:1", "drop_reason"])
+    assert catalog.loc["t:2", "drop_reason"] == "http_404"
+    assert len(catalog) == 4
+
+
+def test_bug_in_one_fetch_does_not_sink_the_run(tmp_path):
+    def flaky(record):
+        if record["source_id"] == "3":
+            raise ValueError("boom")
+        return jpeg_bytes()
+
+    run_ingest(Workspace(tmp_path), IngestJob("t", records(5), flaky))
+    catalog = read_catalog(Workspace(tmp_path)).set_index("photo_id")
+    assert catalog.loc["t:3", "drop_reason"] == "ingest_error"
+    assert "boom" in catalog.loc["t:3", "error_detail"]
+    assert (catalog.drop(index="t:3")["status"] == "kept").all()
+
+
+def test_torn_journal_line_is_ignored(tmp_path):
+    ws = Workspace(tmp_path)
+    journal = Journal(ws, "t")
+    journal.path.parent.mkdir(parents=True)
+    journal.path.write_text('{"photo_id": "t:0", "drop_reason": "http_404"}\n{"photo_id": "t:1", "sha2', encoding="utf-8")
+    fetch = CountingFetch()
+    run_ingest(ws, IngestJob("t", records(3), fetch))
+    assert sorted(fetch.calls) == ["t:1", "t:2"]
+    assert read_catalog(ws).set_index("photo_id").loc["t:0", "drop_reason"] == "http_404"
+
+
+def test_metadata_only_rows(tmp_path):
+    report = run_ingest(Workspace(tmp_path), IngestJob("t", records(5), None))
+    catalog = read_catalog(Workspace(tmp_path))
+    assert len(catalog) == 5 and catalog["sha256"].isna().all() and (catalog["status"] == "kept").all()
+    assert report.stored == 0
+
+
+def test_later_stage_flags_survive_a_re_ingest(tmp_path):
+    from curate.workspace import write_catalog
+
+    ws = Workspace(tmp_path)
+    run_ingest(ws, IngestJob("t", records(3), CountingFetch()))
+    catalog = read_catalog(ws)
+    catalog.loc[0, ["status", "drop_reason", "drop_stage"]] = ["dropped", "geo_outlier", "filter"]
+    write_catalog(ws, catalog)
+    run_ingest(ws, IngestJob("t", records(4), CountingFetch()))
+    after = read_catalog(ws).set_index("photo_id")
+    assert after.loc["t:0", "drop_reason"] == "geo_outlier" and len(after) == 4
