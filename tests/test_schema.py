@@ -1,4 +1,3 @@
-import re
 from pathlib import Path
 
 import numpy as np
@@ -69,5 +68,4 @@ def test_contract_violations_are_refused():
 
 def test_readme_documents_the_declared_schema():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    documented = set(re.findall(r"^\| `(\w+)` \|", readme, flags=re.M))
-    assert documented == set(schema.NAMES), "README schema table is out of date: paste schema.markdown_table()"
+    assert schema.markdown_table() in readme, "README schema table is out of date: paste schema.markdown_table()"

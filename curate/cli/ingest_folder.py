@@ -1,12 +1,66 @@
-"""`curate ingest folder` (being written)."""
+"""`curate ingest folder DIR`: photos from a local folder (label subfolders or a sidecar)."""
 
 from __future__ import annotations
 
-from curate.cli.common import WorkspaceOption, user_errors
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.console import console
 from curate.errors import UsageError
+from curate.ingest.engine import IngestReport
+from curate.ingest.folder import FolderOptions, ingest_folder
+from curate.ingest.mapping import parse_map_options
 
 
 @user_errors
-def folder(workspace_path: WorkspaceOption = None) -> None:
-    """Not ready yet."""
-    raise UsageError("curate ingest folder is not ready yet")
+def folder(
+    directory: Annotated[Path, typer.Argument(help="Folder of photos: <label>/<photo> subfolders, or flat.",
+                                              show_default=False)],
+    metadata: Annotated[Path | None, typer.Option(
+        "--metadata", help="CSV or JSON (list or lines) sidecar, one row per photo with a `file` column "
+                           "relative to DIR. Default: DIR/metadata.csv|jsonl|json when present.")] = None,
+    map_options: Annotated[list[str] | None, typer.Option(
+        "--map", help="FIELD=COLUMN: read a record field (lat, owner_id, tags, file...) from COLUMN. "
+                      "Repeatable.")] = None,
+    label_column: Annotated[str | None, typer.Option(
+        "--label-column", help="Metadata column holding the label (implies --label-from column).")] = None,
+    label_from: Annotated[str, typer.Option(
+        "--label-from", help="folder | column | tags | none. Default: column with --label-column, "
+                             "else the first-level folder name.")] = "auto",
+    recipe: Annotated[str | None, typer.Option(
+        "--recipe", help="Dataset recipe (name in datasets/ or a .toml path) whose labels are matched "
+                         "against tags.")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Files read and validated in parallel.")] = 4,
+    workspace_path: WorkspaceOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Ingest a local folder of photos, with metadata from a sidecar file or EXIF."""
+    column_map = parse_map_options(map_options)
+    if label_column:
+        if column_map.get("label", label_column) != label_column:
+            raise UsageError(f"--label-column {label_column!r} conflicts with --map label={column_map['label']}")
+        column_map["label"] = label_column
+    options = FolderOptions(folder=directory, metadata=metadata, column_map=column_map, label_source=label_from,
+                            recipe=recipe, workers=workers)
+    report = ingest_folder(workspace(workspace_path), options)
+    if json_output:
+        console.print_json(json.dumps(asdict(report)))
+    else:
+        print_summary(report)
+
+
+def print_summary(report: IngestReport) -> None:
+    """One line of totals, then drop counts by reason."""
+    dropped = sum(report.dropped_by_reason.values())
+    console.print(f"ingest folder: {report.records} rows, {report.stored} images stored, {dropped} dropped "
+                  f"({report.already_done} already in the catalog)", highlight=False)
+    if report.dropped_by_reason:
+        reasons = pd.DataFrame(sorted(report.dropped_by_reason.items(), key=lambda kv: (-kv[1], kv[0])),
+                               columns=["drop_reason", "rows"])
+        print_table(reasons, title="dropped by reason")

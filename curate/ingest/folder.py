@@ -1,0 +1,329 @@
+"""Ingest a local folder of photos: label subfolders, or flat with a CSV/JSON sidecar.
+
+Layouts::
+
+    DIR/<label>/<photo>.jpg             label = first-level folder name
+    DIR/<photo>.jpg + metadata.csv      one row per photo, joined on its `file` column
+
+A metadata row is joined to its image by `file` (a path relative to DIR). Images with
+no metadata row are ingested too; fields the metadata leaves empty (position, time,
+owner) are read from the photo's EXIF. A metadata path that could leave DIR (`../`,
+absolute, or a symlink pointing outside) is never opened: its row is kept, dropped
+with reason `unsafe_path`. Everything else (missing, unreadable or broken files) is
+judged per photo by the ingest engine and the image store.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+import pandas as pd
+
+from curate.console import progress_bar
+from curate.errors import UsageError
+from curate.ingest.engine import FetchError, IngestJob, IngestReport, run_ingest
+from curate.ingest.exif import read_exif_fields
+from curate.ingest.mapping import to_records
+from curate.recipes import Recipe, load_recipe
+from curate.workspace import Workspace
+
+SOURCE = "folder"
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp"})
+SIDECAR_NAMES = ("metadata.csv", "metadata.jsonl", "metadata.json")
+LABEL_SOURCES = ("auto", "folder", "column", "tags", "none")
+# A file that was missing or unreadable may have been fixed since: a re-run tries it again.
+RETRY_REASONS = frozenset({"missing_file", "unreadable_file"})
+MAX_FILE_BYTES = 256 * 1024 * 1024  # no photo is this big; refuse before reading it into memory
+EXIF_FIELDS = ("lat", "lon", "taken_at", "owner_id", "owner_name")
+
+
+@dataclass(frozen=True)
+class FolderOptions:
+    """What `curate ingest folder` was asked to do.
+
+    column_map: canonical field -> metadata column (from --map and --label-column).
+    label_source: auto (column when column_map names `label`, else folder when photos
+    sit in subfolders, else a metadata label column, else tags), folder, column, tags
+    (recipe labels named by the tags) or none (no labels at all).
+    """
+
+    folder: Path
+    metadata: Path | None = None
+    column_map: Mapping[str, str] = field(default_factory=dict)
+    label_source: str = "auto"
+    recipe: Recipe | str | None = None
+    workers: int = 4
+
+
+def ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
+    """Ingest every image under `options.folder` (plus its metadata rows) into `ws`.
+
+    Run-level problems (missing folder, bad metadata file, unknown column, nothing to
+    ingest) raise UsageError; per-photo problems become rows with a drop_reason.
+    """
+    root = _check_folder(options.folder)
+    if options.label_source not in LABEL_SOURCES:
+        raise UsageError(f"--label-from must be one of {', '.join(LABEL_SOURCES[1:])}, got {options.label_source!r}")
+    if options.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {options.workers}")
+    recipe = load_recipe(options.recipe) if isinstance(options.recipe, str) else options.recipe
+    metadata_path = options.metadata or find_sidecar(root)
+    if metadata_path is None and options.column_map:
+        raise UsageError("--map and --label-column need a metadata file; pass --metadata FILE")
+    table = read_metadata(Path(metadata_path)) if metadata_path is not None else None
+    images = scan_images(root)
+    if not images and (table is None or table.empty):
+        raise UsageError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) and no metadata rows in {root}; "
+                         "check the folder path")
+    records = build_records(root, images, table, options.column_map)
+    label_source = resolve_label_source(options.label_source, records, options.column_map, recipe)
+    records = assign_labels(records, label_source)
+    records = fill_from_exif(records, options.workers)
+    job = IngestJob(SOURCE, records, fetch=make_fetch(root),
+                    recipe=None if label_source == "none" else recipe, workers=options.workers,
+                    retry_reasons=RETRY_REASONS)
+    return run_ingest(ws, job)
+
+
+def _check_folder(folder: Path) -> Path:
+    folder = Path(folder).expanduser()
+    if not folder.exists():
+        raise UsageError(f"folder {folder} does not exist; pass the folder that holds the photos")
+    if not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder; pass the folder that holds the photos")
+    return folder.resolve()
+
+
+def find_sidecar(root: Path) -> Path | None:
+    """metadata.csv / .jsonl / .json at the top of the folder, used when --metadata is not given."""
+    return next((root / name for name in SIDECAR_NAMES if (root / name).is_file()), None)
+
+
+def scan_images(root: Path) -> list[str]:
+    """Relative POSIX paths of image files under `root`, sorted.
+
+    Hidden files and folders (.DS_Store, ._IMG.jpg, .thumbnails) are skipped: they
+    are OS clutter, not photos. Symlinked folders are not followed.
+    """
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = [name for name in dirnames if not name.startswith(".")]
+        for name in filenames:
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                found.append(Path(dirpath, name).relative_to(root).as_posix())
+    return sorted(found)
+
+
+def read_metadata(path: Path) -> pd.DataFrame:
+    """A CSV/TSV, JSON list-of-objects or JSON-lines sidecar as a table of strings/values."""
+    if not path.exists():
+        raise UsageError(f"metadata file {path} does not exist; check --metadata")
+    if path.is_dir():
+        raise UsageError(f"metadata file {path} is a folder; pass a CSV or JSON file")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise UsageError(f"metadata file {path} is unreadable ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"metadata file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    suffix = path.suffix.lower()
+    if suffix in (".json", ".jsonl", ".ndjson") or (suffix not in (".csv", ".tsv") and text.lstrip()[:1] in "[{"):
+        return parse_json_metadata(text, path)
+    return parse_csv_metadata(text, path, sep="\t" if suffix == ".tsv" else ",")
+
+
+def parse_csv_metadata(text: str, path: Path, sep: str = ",") -> pd.DataFrame:
+    """Every cell as text: ids keep their digits, and 'NaN' stays visible as a bad value."""
+    try:
+        table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"metadata file {path} is not valid CSV ({detail})") from exc
+    return table
+
+
+def parse_json_metadata(text: str, path: Path) -> pd.DataFrame:
+    """A JSON list of objects, or JSON lines (one object per line)."""
+    try:
+        items = json.loads(text)
+    except ValueError:
+        items = [_json_line(line, number, path) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise UsageError(f"metadata file {path} must hold a JSON list of objects or one JSON object per line")
+    return pd.DataFrame.from_records(items)
+
+
+def _json_line(line: str, number: int, path: Path) -> object:
+    try:
+        return json.loads(line)
+    except ValueError as exc:
+        raise UsageError(f"metadata file {path} line {number} is not valid JSON ({exc})") from exc
+
+
+def safe_relative_path(root: Path, raw: object) -> tuple[str | None, str | None, str | None]:
+    """Check one metadata `file` value against `root` (already resolved).
+
+    Returns (relative POSIX path, absolute path to read, drop_reason). Absolute paths,
+    `..` anywhere, and symlinks resolving outside `root` give `unsafe_path` and no
+    path to read; an empty value gives `missing_file`.
+
+    >>> safe_relative_path(Path("/photos"), "../etc/passwd")
+    ('../etc/passwd', None, 'unsafe_path')
+    """
+    text = "" if _is_blank(raw) else str(raw).strip()
+    if not text:
+        return None, None, "missing_file"
+    posix = text.replace("\\", "/")  # sidecars written on Windows use backslashes
+    pure = PurePosixPath(posix)
+    if pure.is_absolute() or PureWindowsPath(text).anchor or ".." in pure.parts:
+        return posix, None, "unsafe_path"
+    relative = pure.as_posix()
+    try:
+        real = (root / relative).resolve()
+    except (OSError, RuntimeError, ValueError):  # symlink loops, NUL bytes
+        return relative, None, "unsafe_path"
+    if not real.is_relative_to(root):
+        return relative, None, "unsafe_path"
+    return relative, str(root / relative), None
+
+
+def build_records(root: Path, images: list[str], table: pd.DataFrame | None,
+                  column_map: Mapping[str, str]) -> pd.DataFrame:
+    """Metadata rows (in file order) then images without a row, as canonical records.
+
+    Extra columns: `file` (relative path) and `path` (absolute path to read, None when
+    it must not be read).
+    """
+    meta = metadata_records(root, table, column_map) if table is not None else pd.DataFrame()
+    joined = set(meta["file"].dropna()) if "file" in meta.columns else set()
+    extra = [relative for relative in images if relative not in joined]
+    checked = [safe_relative_path(root, relative) for relative in extra]  # symlinks out of the folder
+    loose = pd.DataFrame({
+        "source_id": extra,
+        "file": extra,
+        "path": [path for _, path, _ in checked],
+        "drop_reason": [reason for _, _, reason in checked],
+    }, dtype="object")
+    return pd.concat([meta, loose], ignore_index=True) if len(meta) else loose
+
+
+def metadata_records(root: Path, table: pd.DataFrame, column_map: Mapping[str, str]) -> pd.DataFrame:
+    """Map the sidecar onto record fields and check each row's file path."""
+    records = to_records(table, dict(column_map)).reset_index(drop=True).astype("object")
+    if "file" not in records.columns:
+        if table.empty:
+            return pd.DataFrame()
+        raise UsageError(f"metadata has no file column (columns: {', '.join(map(str, table.columns))}); "
+                         "pass --map file=COLUMN")
+    checked = [safe_relative_path(root, raw) for raw in records["file"]]
+    relative = pd.Series([rel for rel, _, _ in checked], index=records.index, dtype="object")
+    records["path"] = [path for _, path, _ in checked]
+    records["drop_reason"] = [reason for _, _, reason in checked]
+    # Unsafe paths keep their raw spelling in `file` for the id, but never join a scanned image.
+    records["file"] = relative.where(records["drop_reason"].isna(), None)
+    given_id = records["source_id"] if "source_id" in records.columns else pd.Series(None, index=records.index)
+    row_names = pd.Series([f"row-{number}" for number in range(1, len(records) + 1)], index=records.index)
+    fallback = relative.where(relative.notna(), row_names)
+    records["source_id"] = given_id.map(_text_or_none).where(~given_id.map(_is_blank), fallback)
+    return records
+
+
+def resolve_label_source(requested: str, records: pd.DataFrame, column_map: Mapping[str, str],
+                         recipe: Recipe | None) -> str:
+    """Turn `auto` into a concrete label source and check the choice can work."""
+    has_column = "label" in records.columns
+    if requested == "column" and not has_column:
+        raise UsageError("--label-from column needs a label column in the metadata; pass --label-column COLUMN")
+    if requested == "tags" and recipe is None:
+        raise UsageError("--label-from tags needs --recipe NAME (the labels to look for in the tags)")
+    if requested != "auto":
+        return requested
+    if "label" in column_map:
+        return "column"
+    in_subfolder = records["file"].dropna().astype(str).str.contains("/", regex=False)
+    if in_subfolder.any():
+        return "folder"
+    return "column" if has_column else "tags"
+
+
+def assign_labels(records: pd.DataFrame, label_source: str) -> pd.DataFrame:
+    """Set `label` from the chosen source; `tags` and `none` leave it to the recipe (or nobody)."""
+    records = records.copy()
+    if label_source == "folder":
+        parts = records["file"].astype("string").str.split("/", n=1)
+        records["label"] = parts.str[0].where(parts.str.len() > 1).astype("object")
+    elif label_source != "column":
+        records["label"] = None
+    return records
+
+
+def fill_from_exif(records: pd.DataFrame, workers: int) -> pd.DataFrame:
+    """Fill position, time and owner from EXIF where the metadata leaves them empty."""
+    records = records.copy()
+    for name in EXIF_FIELDS:
+        if name not in records.columns:
+            records[name] = None
+    blank = {name: records[name].map(_is_blank) for name in EXIF_FIELDS}
+    no_position = blank["lat"] & blank["lon"]
+    wanted = records["path"].notna() & records["drop_reason"].isna() & (
+        no_position | blank["taken_at"] | (blank["owner_id"] & blank["owner_name"]))
+    paths = records.loc[wanted, "path"]
+    if paths.empty:
+        return records
+    with progress_bar("read EXIF", len(paths)) as advance, ThreadPoolExecutor(max_workers=workers) as pool:
+        found = []
+        for fields in pool.map(read_exif_fields, map(Path, paths)):
+            found.append(fields)
+            advance()
+    exif = pd.DataFrame.from_records(found, index=paths.index, columns=list(EXIF_FIELDS)).reindex(records.index)
+    has_exif_position = exif["lat"].notna() & exif["lon"].notna()
+    # lat and lon are filled together: never half from the sidecar, half from EXIF.
+    use_position = no_position & has_exif_position
+    for name in ("lat", "lon"):
+        records[name] = records[name].where(~use_position, exif[name])
+    for name in ("taken_at", "owner_id", "owner_name"):
+        records[name] = records[name].where(~(blank[name] & exif[name].notna()), exif[name])
+    return records
+
+
+def make_fetch(root: Path):
+    """fetch(record) -> bytes for the engine: reads one file, re-checking it stays inside `root`."""
+
+    def fetch(record: dict) -> bytes:
+        path = record.get("path")
+        if _is_blank(path):
+            raise FetchError("unsafe_path", "no safe path inside the folder")
+        path = Path(path)
+        if not os.path.lexists(path):
+            raise FetchError("missing_file", str(record.get("file") or path))
+        try:
+            # Checked again here: a symlink could have been swapped since the records were built.
+            if not path.resolve().is_relative_to(root):
+                raise FetchError("unsafe_path", "resolves outside the folder")
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise FetchError("file_too_large", f"{size} bytes")
+            return path.read_bytes()
+        except OSError as exc:
+            raise FetchError("unreadable_file", f"{type(exc).__name__}: {exc.strerror or exc}") from exc
+
+    return fetch
+
+
+def _is_blank(value: object) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _text_or_none(value: object) -> str | None:
+    return None if _is_blank(value) else str(value).strip()

@@ -1,0 +1,80 @@
+"""The CLI skin: status tables, JSON, workspace resolution and one-line errors."""
+
+import json
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from classify.cli import app as classify_app
+from curate.cli.app import app
+from curate.ingest.engine import IngestJob, run_ingest
+from curate.recipes import load_recipe
+from curate.workspace import Workspace
+
+runner = CliRunner()
+
+
+def make_catalog(root) -> None:
+    records = pd.DataFrame({
+        "source_id": ["1", "2", "3", "4", "1"],
+        "owner_id": ["a", "a", "b", None, "c"],
+        "tags": ["chicago skyline", "chicago", "nyc", "chicago nyc", "tokyo"],
+        "lat": [41.8, 41.9, None, 40.7, 35.6],
+        "lon": [-87.6, -87.7, None, -74.0, 139.7],
+    })
+    run_ingest(Workspace(root), IngestJob("t", records, None, recipe=load_recipe("skylines")))
+
+
+def test_status_json_counts_labels_and_reasons(tmp_path):
+    make_catalog(tmp_path)
+    result = runner.invoke(app, ["status", "--workspace", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    facts = json.loads(result.stdout)
+    assert facts["photos"] == 5 and facts["kept"] == 4 and facts["dropped"] == 1
+    by_label = {row["label"]: row for row in facts["by_label"]}
+    assert by_label["chicago"]["total"] == 2
+    assert by_label["(no label)"]["total"] == 1 and by_label["(no label)"]["kept"] == 1  # chicago + nyc: ambiguous
+    assert by_label["tokyo"]["duplicate_photo_id"] == 1 and by_label["tokyo"]["kept"] == 0  # repeated id "1"
+    assert by_label["(all)"]["total"] == 5 and by_label["(all)"]["duplicate_photo_id"] == 1
+
+
+def test_status_table_and_env_workspace(tmp_path, monkeypatch):
+    make_catalog(tmp_path)
+    monkeypatch.setenv("CURATE_WORKSPACE", str(tmp_path))
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    assert "chicago" in result.stdout and "5 photos" in result.stdout
+
+
+def test_missing_catalog_is_one_line_exit_2(tmp_path):
+    result = runner.invoke(app, ["status", "--workspace", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2
+    assert "no catalog" in result.output and "curate ingest" in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_classify_devices_reports_cpu_without_gpu():
+    import torch
+
+    result = runner.invoke(classify_app, ["devices", "--json"])
+    assert result.exit_code == 0, result.output
+    facts = json.loads(result.stdout)
+    assert facts["torch"] == torch.__version__
+    expected = "cuda" if torch.cuda.is_available() else facts["auto"]
+    assert facts["auto"].startswith(expected)
+
+
+def test_asking_for_a_missing_device_is_a_usage_error():
+    import pytest
+    import torch
+
+    from classify.devices import pick_device
+    from curate.errors import UsageError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(UsageError, match="not available"):
+        pick_device("cuda")
+    with pytest.raises(UsageError, match="must be one of"):
+        pick_device("tpu")
