@@ -52,6 +52,14 @@ class Recipe:
     def label_names(self) -> tuple[str, ...]:
         return tuple(label.name for label in self.labels)
 
+    def tag_index(self) -> dict[str, int]:
+        """Squashed tag spelling -> position of the label it names (built once per recipe)."""
+        index: dict[str, int] = {}
+        for position, label in enumerate(self.labels):
+            for key in label.match_keys():
+                index.setdefault(key, position)
+        return index
+
     def stage_defaults(self, stage: str) -> dict:
         return dict(self.stages.get(stage, {}))
 

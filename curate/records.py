@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from curate import schema
-from curate.recipes import Recipe
+from curate.recipes import Recipe, squash
 
 RECORD_FIELDS = ("source_id", "owner_id", "owner_name", "title", "tags", "label",
                  "lat", "lon", "taken_at", "license", "url")
@@ -83,7 +83,9 @@ def clean_coordinates(lat: pd.Series, lon: pd.Series) -> tuple[pd.Series, pd.Ser
 
 
 def _blank(values: pd.Series) -> pd.Series:
-    return values.isna() | (values.astype("string").str.strip() == "")
+    if pd.api.types.is_numeric_dtype(values):
+        return values.isna()
+    return values.isna() | (values.astype("string").str.strip() == "").fillna(True).astype(bool)
 
 
 def parse_taken_at(values: pd.Series) -> pd.Series:
@@ -92,14 +94,31 @@ def parse_taken_at(values: pd.Series) -> pd.Series:
     return parsed.dt.tz_localize(None).astype("datetime64[us]")
 
 
-def match_labels(tags: list[str], recipe: Recipe | None) -> list[str]:
-    """Recipe labels named by `tags`, in recipe order."""
+def match_labels(tags: list[str], recipe: Recipe | None, index: dict[str, int] | None = None) -> list[str]:
+    """Recipe labels named by `tags`, in recipe order (`index`: a prebuilt recipe.tag_index())."""
     if recipe is None or not tags:
         return []
-    from curate.recipes import squash
+    index = recipe.tag_index() if index is None else index
+    positions = {index[key] for key in map(squash, tags) if key in index}
+    return [recipe.labels[p].name for p in sorted(positions)]
 
-    keys = {squash(tag) for tag in tags}
-    return [label.name for label in recipe.labels if label.match_keys() & keys]
+
+def tags_and_labels(raw_tags: pd.Series, recipe: Recipe | None) -> tuple[pd.Series, pd.Series]:
+    """Parsed tags and the recipe labels they name, computed once per distinct raw value."""
+    index = recipe.tag_index() if recipe is not None else None
+
+    def parse(value):
+        tags = parse_tags(value)
+        return tags, match_labels(tags, recipe, index)
+
+    raw = raw_tags.astype(object)
+    raw = raw.where(raw.map(lambda v: not isinstance(v, float) or not math.isnan(v)), None)
+    if raw.map(lambda v: v is None or isinstance(v, str)).all():
+        parsed = {value: parse(value) for value in pd.unique(raw)}
+        pairs = raw.map(parsed.__getitem__)
+    else:
+        pairs = raw.map(parse)
+    return pairs.map(lambda pair: list(pair[0])), pairs.map(lambda pair: list(pair[1]))
 
 
 def unique_photo_ids(source: str, source_ids: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -125,18 +144,17 @@ def records_to_rows(records: pd.DataFrame, source: str, recipe: Recipe | None = 
     frame = records.reset_index(drop=True)
     column = lambda name: frame[name] if name in frame.columns else pd.Series(None, index=frame.index, dtype="object")  # noqa: E731
     photo_id, is_repeat = unique_photo_ids(source, column("source_id"))
-    tags = column("tags").map(parse_tags)
-    tag_labels = tags.map(lambda t: match_labels(t, recipe))
-    given_label = column("label").map(_clean_text)
+    tags, tag_labels = tags_and_labels(column("tags"), recipe)
+    given_label = clean_text(column("label"))
     tag_label = tag_labels.map(lambda names: names[0] if len(names) == 1 else None)
     lat, lon, coord_issue = clean_coordinates(column("lat"), column("lon"))
     rows = pd.DataFrame({
         "photo_id": photo_id,
         "source": source,
         "source_id": column("source_id").astype(str),
-        "owner_id": column("owner_id").map(_clean_text),
-        "owner_name": column("owner_name").map(_clean_text),
-        "title": column("title").map(_clean_text),
+        "owner_id": clean_text(column("owner_id")),
+        "owner_name": clean_text(column("owner_name")),
+        "title": clean_text(column("title")),
         "tags": tags,
         "label": given_label.where(given_label.notna(), tag_label),
         "tag_labels": tag_labels,
@@ -144,8 +162,8 @@ def records_to_rows(records: pd.DataFrame, source: str, recipe: Recipe | None = 
         "lon": lon,
         "coord_issue": coord_issue,
         "taken_at": parse_taken_at(column("taken_at")),
-        "license": column("license").map(_clean_text),
-        "url": column("url").map(_clean_text),
+        "license": clean_text(column("license")),
+        "url": clean_text(column("url")),
         "status": schema.KEPT,
     })
     reason = column("drop_reason").where(~is_repeat, "duplicate_photo_id")
@@ -165,8 +183,9 @@ def apply_drops(rows: pd.DataFrame, reason: pd.Series, stage: str) -> pd.DataFra
     return rows
 
 
-def _clean_text(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return None
-    text = unicodedata.normalize("NFC", str(value)).strip()
-    return text or None
+def clean_text(values: pd.Series) -> pd.Series:
+    """NFC, trimmed strings; blanks and missing values become null (vectorised)."""
+    if values.isna().all():
+        return pd.Series(None, index=values.index, dtype=object)
+    text = values.astype("string").str.normalize("NFC").str.strip()
+    return text.where(text != "", pd.NA).astype(object).where(lambda s: s.notna(), None)

@@ -1,12 +1,57 @@
-"""`curate ingest urls` (being written)."""
+"""`curate ingest urls FILE`: download photos listed in a CSV/Parquet file."""
 
 from __future__ import annotations
 
-from curate.cli.common import WorkspaceOption, user_errors
-from curate.errors import UsageError
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.console import console
+from curate.ingest.http import DownloadConfig
+from curate.ingest.mapping import parse_map_options
+from curate.ingest.urls import UrlIngestOptions, ingest_urls
 
 
 @user_errors
-def urls(workspace_path: WorkspaceOption = None) -> None:
-    """Not ready yet."""
-    raise UsageError("curate ingest urls is not ready yet")
+def urls(
+    file: Annotated[Path, typer.Argument(help="CSV/TSV or Parquet file, one photo per row with its image URL.",
+                                         show_default=False)],
+    column_map: Annotated[list[str] | None, typer.Option(
+        "--map", metavar="FIELD=COLUMN",
+        help="Map a record field to a column, e.g. --map url=link (repeatable). YFCC100M names work without.",
+    )] = None,
+    recipe: Annotated[str | None, typer.Option(help="Dataset recipe (name or .toml) to match tags to labels.")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=256, help="Concurrent downloads.")] = 16,
+    per_host: Annotated[int, typer.Option("--per-host", min=1, max=256,
+                                          help="Concurrent downloads per host (politeness).")] = 4,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Connect and read timeout, seconds.")] = 20.0,
+    retries: Annotated[int, typer.Option(min=0, max=10, help="Retries for 5xx, 429, timeouts, resets.")] = 3,
+    workspace_path: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Download the images listed in FILE into the workspace (resumable; failures become drop reasons).
+
+    Re-running the same command downloads only what is missing and retries transient
+    failures (timeouts, resets, 5xx, 429); 404s and broken images stay dropped.
+    """
+    download = DownloadConfig(workers=workers, per_host=per_host, connect_timeout_s=timeout,
+                              read_timeout_s=timeout, retries=retries)
+    options = UrlIngestOptions(path=file, column_map=parse_map_options(column_map), recipe=recipe,
+                               download=download)
+    report = ingest_urls(workspace(workspace_path).ensure(), options)
+    if as_json:
+        console.print_json(json.dumps(asdict(report)))
+        return
+    dropped = sum(report.dropped_by_reason.values())
+    console.print(f"{report.records} rows from {file}: {report.stored} images stored, {dropped} dropped "
+                  f"({report.fetched} fetched this run, {report.already_done} already done, "
+                  f"{report.resumed_from_journal} resumed from an interrupted run)", highlight=False)
+    if report.dropped_by_reason:
+        reasons = pd.DataFrame(sorted(report.dropped_by_reason.items(), key=lambda kv: (-kv[1], kv[0])),
+                               columns=["drop_reason", "rows"])
+        print_table(reasons, title="dropped by reason")

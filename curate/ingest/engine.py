@@ -184,6 +184,7 @@ def _fetch_all(ws: Workspace, job: IngestJob, pending: list[dict], journal: Jour
                outcomes: dict[str, dict], checkpoint: Callable[[], None]) -> int:
     """Fetch `pending` with a bounded thread pool, journaling each outcome."""
     last_checkpoint = time.monotonic()
+    interval = job.checkpoint_seconds
     window = max(1, job.workers) * 4  # bounded in-flight work keeps memory flat on 1M rows
     queue = iter(pending)
     with journal.open() as log, progress_bar(f"ingest {job.source}", len(pending)) as advance, \
@@ -211,7 +212,10 @@ def _fetch_all(ws: Workspace, job: IngestJob, pending: list[dict], journal: Jour
             log.flush()
             if interrupted is not None:
                 raise interrupted
-            if time.monotonic() - last_checkpoint > job.checkpoint_seconds:
+            if time.monotonic() - last_checkpoint > interval:
+                started = time.monotonic()
                 checkpoint()
                 last_checkpoint = time.monotonic()
+                # a checkpoint rewrites the whole catalog: keep it under ~10% of the run time
+                interval = max(job.checkpoint_seconds, 10 * (last_checkpoint - started))
     return len(pending)

@@ -1,0 +1,381 @@
+"""Vectorised generation of the demo collection's metadata and ground truth.
+
+`generate_metadata(config)` returns two tables with one row per photo, in the same
+order: the source records (canonical record fields, as a Flickr scrape would give
+them) and the ground truth (what each photo really is, and which noise was injected).
+
+How it is built, all with NumPy arrays over the whole collection:
+
+1. photographers with a long-tailed photo count, a home city and a personal style;
+2. photo "slots" laid out owner by owner; each slot draws its own content (skyline or
+   off-topic kind, city, scene seed, geotag kind, tags, time);
+3. structure is imposed by copying content between slots through one index array
+   `src`: burst frames copy their burst's first frame, exact duplicates copy their
+   original; broken files are marked; the sandals photographer's slots are appended;
+4. the slots are shuffled and turned into records and truth.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from curate.demo import vocab
+from curate.demo.config import BROKEN_KINDS, DemoConfig
+from curate.demo.tags import TagTable
+from curate.recipes import Recipe, load_recipe
+
+EARTH_RADIUS_KM = 6371.0088
+_EPOCH_START = np.datetime64("2005-01-01T00:00:00", "s")
+_EPOCH_SPAN_S = int((np.datetime64("2015-01-01T00:00:00", "s") - _EPOCH_START).astype(int))
+_COORD_KINDS = ("ok", "misgeotag_far", "misgeotag_near", "missing", "nan_text", "out_of_range")
+_NAN_TEXTS = np.array(["NaN", "nan", "n/a", "inf"], dtype=object)
+_BURST_BLOCK = 6  # bursts have at most 6 frames
+
+
+def generate_metadata(config: DemoConfig, recipe: Recipe | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The demo collection's records and ground truth, deterministic for `config.seed`.
+
+    Args:
+        config: size, seed and noise rates.
+        recipe: the label list (defaults to datasets/skylines.toml): cities, coordinates.
+    Returns:
+        (records, truth): records have the canonical record fields (source_id, owner_id,
+        owner_name, title, tags, lat, lon, taken_at, license, url); truth has one row per
+        record, keyed by photo_id = 'demo:<source_id>'.
+
+    >>> records, truth = generate_metadata(DemoConfig(photos=50, seed=1))
+    >>> len(records) == len(truth) == 50
+    True
+    """
+    recipe = recipe or load_recipe("skylines")
+    rng = np.random.default_rng([config.seed, 20240611])
+    cities = CityTable.from_recipe(recipe)
+    n_sandals = config.sandals_count
+    owners = draw_owners(rng, config, cities, config.photos - n_sandals)
+    slots = draw_slot_content(rng, config, cities, owners)
+    structure = impose_structure(rng, config, slots, owners)
+    order = rng.permutation(config.photos)
+    return build_tables(rng, config, cities, owners, structure, order)
+
+
+class CityTable:
+    """The recipe's labels as arrays: name, display name, centre, photographer share."""
+
+    def __init__(self, names, displays, lat, lon):
+        self.names = np.array(names, dtype=object)
+        self.displays = np.array(displays, dtype=object)
+        self.lat = np.asarray(lat, dtype=np.float64)
+        self.lon = np.asarray(lon, dtype=np.float64)
+        default = 1.0 / len(names)
+        weights = np.array([vocab.CITY_WEIGHTS.get(name, default) for name in names])
+        self.weights = weights / weights.sum()
+        self.tags = TagTable(tuple(names))
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe) -> "CityTable":
+        located = [label for label in recipe.labels if label.lat is not None and label.lon is not None]
+        if len(located) < 2:
+            raise ValueError(f"recipe {recipe.name} needs at least two labels with lat/lon for the demo")
+        return cls([lb.name for lb in located], [lb.display for lb in located],
+                   [lb.lat for lb in located], [lb.lon for lb in located])
+
+    def index(self, name: str) -> int:
+        return int(np.flatnonzero(self.names == name)[0]) if name in set(self.names) else 0
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def owner_photo_counts(rng: np.random.Generator, config: DemoConfig, n_photos: int) -> np.ndarray:
+    """Photos per owner: rounded lognormal draws (median `owner_median_photos`), capped,
+    summing exactly to `n_photos`. sigma 1.65 gives the top 1% of owners ~25% of photos."""
+    if n_photos <= 0:
+        return np.zeros(0, dtype=np.int64)
+    cap = max(int(config.owner_max_share * config.photos), int(2 * config.owner_median_photos), 1)
+    mean = config.owner_median_photos * math.exp(config.owner_sigma ** 2 / 2)
+    batches, total = [], 0
+    while total < n_photos:
+        size = int((n_photos - total) / mean * 1.3) + 16
+        draw = np.rint(np.exp(rng.normal(math.log(config.owner_median_photos), config.owner_sigma, size)))
+        draw = draw.clip(1, cap).astype(np.int64)
+        batches.append(draw)
+        total += int(draw.sum())
+    counts = np.concatenate(batches)
+    last = int(np.searchsorted(np.cumsum(counts), n_photos))
+    counts = counts[: last + 1]
+    counts[-1] -= int(counts.sum()) - n_photos
+    return counts
+
+
+def draw_owners(rng: np.random.Generator, config: DemoConfig, cities: CityTable, n_regular: int) -> dict:
+    """Owner table: regular photographers, then the sandals photographer (if any) last."""
+    counts = owner_photo_counts(rng, config, n_regular)
+    n_sandals = config.sandals_count
+    if n_sandals:
+        counts = np.append(counts, n_sandals)
+    n_owners = len(counts)
+    home = rng.choice(len(cities), size=n_owners, p=cities.weights)
+    numbers = rng.choice(90_000_000, size=n_owners, replace=False) + 10_000_000
+    suffix = rng.integers(0, 3, n_owners)
+    owner_id = pd.Series(numbers).astype(str) + "@N0" + pd.Series(suffix).astype(str)
+    first = np.array(vocab.FIRST_NAMES, dtype=object)[rng.integers(0, len(vocab.FIRST_NAMES), n_owners)]
+    last = np.array(vocab.LAST_NAMES, dtype=object)[rng.integers(0, len(vocab.LAST_NAMES), n_owners)]
+    names = first + " " + last
+    licence_names = np.array([name for name, _ in vocab.LICENSES], dtype=object)
+    licence_p = np.array([share for _, share in vocab.LICENSES])
+    licence = licence_names[rng.choice(len(licence_names), size=n_owners, p=licence_p / licence_p.sum())]
+    is_sandals = np.zeros(n_owners, dtype=bool)
+    if n_sandals:
+        home[-1] = cities.index("chicago")
+        names[-1] = vocab.SANDALS_OWNER_NAME
+        is_sandals[-1] = True
+    return {"count": counts, "home": home, "owner_id": owner_id.to_numpy(dtype=object), "name": names,
+            "license": licence, "is_sandals": is_sandals, "n_regular": int(counts.sum()) - n_sandals}
+
+
+def draw_slot_content(rng: np.random.Generator, config: DemoConfig, cities: CityTable, owners: dict) -> dict:
+    """Independent content for every slot; slots are laid out owner by owner."""
+    owner = np.repeat(np.arange(len(owners["count"])), owners["count"])
+    n = len(owner)
+    sandals = owners["is_sandals"][owner]
+    offtopic = rng.random(n) < config.offtopic_rate
+    kind = np.where(offtopic, rng.choice(vocab.OFFTOPIC_KINDS, size=n), vocab.SKYLINE)
+    kind[sandals] = vocab.SANDALS
+    at_home = rng.random(n) < config.home_city_rate
+    city = np.where(at_home, owners["home"][owner], rng.choice(len(cities), size=n, p=cities.weights))
+    city[sandals] = cities.index("chicago")
+    coord_kind = _draw_coord_kinds(rng, config, n)
+    coord_kind[sandals] = 0
+    content = {
+        "kind": kind, "city": city, "coord_kind": coord_kind,
+        "scene_seed": rng.integers(0, 2**31 - 1, n, dtype=np.int64),
+        "variant_seed": rng.integers(0, 2**31 - 1, n, dtype=np.int64),
+        "offset_u": rng.random(n), "bearing": rng.random(n) * 2 * math.pi,
+        "taken_s": rng.integers(0, _EPOCH_SPAN_S, n, dtype=np.int64),
+        "title_kind": rng.choice(3, size=n, p=[0.5, 0.3, 0.2]),
+        "title_number": rng.integers(1, 10_000, n),
+    }
+    if sandals.any():  # near-identical uploads: the sandals photographer reuses one scene
+        content["scene_seed"][sandals] = content["scene_seed"][np.flatnonzero(sandals)[0]]
+    content.update(cities.tags.draw(rng, config, content["kind"], content["city"], sandals))
+    return {"owner": owner, "sandals": sandals, "content": content}
+
+
+def _draw_coord_kinds(rng: np.random.Generator, config: DemoConfig, n: int) -> np.ndarray:
+    far = config.misgeotag_rate * config.misgeotag_far_share
+    near = config.misgeotag_rate - far
+    bounds = np.cumsum([far, near, config.missing_coords_rate,
+                        config.invalid_coords_rate / 2, config.invalid_coords_rate / 2])
+    # kind 0 (ok) when u is past every bound; otherwise 1 + the first bound above u.
+    u = rng.random(n)
+    kind = np.searchsorted(bounds, u, side="right") + 1
+    kind[kind > len(bounds)] = 0
+    return kind
+
+
+def impose_structure(rng: np.random.Generator, config: DemoConfig, slots: dict, owners: dict) -> dict:
+    """Bursts, exact duplicates and broken files, expressed as per-slot arrays.
+
+    `src[i]` is the slot whose content slot i shows (itself for most slots).
+    """
+    n = len(slots["owner"])
+    n_regular = owners["n_regular"]
+    src = np.arange(n)
+    owner = slots["owner"].copy()
+    burst_id, frame_index = _bursts(rng, config, slots["owner"][:n_regular], n)
+    src = _burst_sources(src, burst_id, frame_index)
+    plain = np.flatnonzero((burst_id[:n_regular] < 0))
+    dup_group, is_copy, other_owner = _exact_duplicates(rng, config, plain, src, owner)
+    grouped = dup_group >= 0
+    style_id = slots["owner"][src]  # the look travels with the image, not with the uploader
+    broken = _broken(rng, config, np.flatnonzero(~grouped[:n_regular]), n)
+    return {"src": src, "owner": owner, "style_id": style_id, "burst_id": burst_id,
+            "frame_index": frame_index, "dup_group": dup_group, "is_copy": is_copy,
+            "other_owner": other_owner, "broken": broken, "sandals": slots["sandals"],
+            "content": {name: values[src] for name, values in slots["content"].items()}}
+
+
+def _bursts(rng: np.random.Generator, config: DemoConfig, regular_owner: np.ndarray, n: int):
+    """Pick burst blocks of 6 slots that lie inside one owner; a burst uses its first 3-6."""
+    burst_id = np.full(n, -1, dtype=np.int64)
+    frame_index = np.zeros(n, dtype=np.int64)
+    target = int(round(config.burst_rate * n))
+    starts = np.arange(0, len(regular_owner) - _BURST_BLOCK + 1, _BURST_BLOCK)
+    starts = starts[regular_owner[starts] == regular_owner[starts + _BURST_BLOCK - 1]]
+    if target < 3 or not len(starts):
+        return burst_id, frame_index
+    lengths = rng.integers(3, _BURST_BLOCK + 1, size=target // 3 + 1)
+    n_bursts = min(int(np.searchsorted(np.cumsum(lengths), target)) + 1, len(starts), len(lengths))
+    lengths = lengths[:n_bursts]
+    chosen = np.sort(rng.choice(starts, size=n_bursts, replace=False))
+    group = np.repeat(np.arange(n_bursts), lengths)
+    frame = np.arange(len(group)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    members = np.repeat(chosen, lengths) + frame
+    burst_id[members] = group
+    frame_index[members] = frame
+    return burst_id, frame_index
+
+
+def _burst_sources(src: np.ndarray, burst_id: np.ndarray, frame_index: np.ndarray) -> np.ndarray:
+    members = np.flatnonzero(burst_id >= 0)
+    src = src.copy()
+    src[members] = members - frame_index[members]  # every frame shows its burst's first frame
+    return src
+
+
+def _exact_duplicates(rng, config, plain, src, owner):
+    """Turn some plain slots into byte-identical copies of other plain slots (in place on
+    src/owner). A copy keeps its own uploader with probability dup_other_owner_share."""
+    n = len(src)
+    dup_group = np.full(n, -1, dtype=np.int64)
+    is_copy = np.zeros(n, dtype=bool)
+    other_owner = np.zeros(n, dtype=bool)
+    n_copies = min(int(round(config.exact_dup_rate * n)), len(plain) // 2)
+    if n_copies < 1:
+        return dup_group, is_copy, other_owner
+    shuffled = rng.permutation(plain)
+    copies, pool = shuffled[:n_copies], shuffled[n_copies:]
+    # Originals come from a pool only ~1.5x the number of copies, so some photos get
+    # copied twice or more (popular images are reposted more than once).
+    originals = pool[rng.integers(0, max(1, min(len(pool), n_copies * 3 // 2 + 1)), n_copies)]
+    src[copies] = originals
+    keep_uploader = rng.random(n_copies) < config.dup_other_owner_share
+    owner[copies] = np.where(keep_uploader, owner[copies], owner[originals])
+    other_owner[copies] = owner[copies] != owner[originals]
+    group_of_original = np.unique(originals, return_inverse=True)[1]
+    dup_group[copies] = group_of_original
+    dup_group[originals] = group_of_original
+    is_copy[copies] = True
+    return dup_group, is_copy, other_owner
+
+
+def _broken(rng: np.random.Generator, config: DemoConfig, eligible: np.ndarray, n: int) -> np.ndarray:
+    """Broken-file kind per slot (-1 = fine), split evenly over BROKEN_KINDS."""
+    broken = np.full(n, -1, dtype=np.int64)
+    n_broken = min(int(round(config.broken_rate * n)), len(eligible))
+    chosen = rng.choice(eligible, size=n_broken, replace=False)
+    broken[chosen] = rng.permutation(np.arange(n_broken) % len(BROKEN_KINDS))
+    return broken
+
+
+def build_tables(rng, config: DemoConfig, cities: CityTable, owners: dict, structure: dict,
+                 order: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Shuffle the slots into upload order and write records + truth."""
+    content = {name: values[order] for name, values in structure["content"].items()}
+    owner = structure["owner"][order]
+    n = len(order)
+    source_id = pd.Series(3_000_000_000 + np.cumsum(rng.integers(1, 40, n))).astype(str).to_numpy(dtype=object)
+    lat, lon, distance_km = recorded_coordinates(config, cities, content)
+    taken = _EPOCH_START + content["taken_s"] + 2 * structure["frame_index"][order]
+    records = pd.DataFrame({
+        "source_id": source_id,
+        "owner_id": owners["owner_id"][owner],
+        "owner_name": owners["name"][owner],
+        "title": _titles(cities, content),
+        "tags": cities.tags.to_lists(content["tag_codes"]),
+        "lat": lat,
+        "lon": lon,
+        "taken_at": taken.astype("datetime64[s]"),
+        "license": owners["license"][owner],
+        "url": vocab.URL_PREFIX + owners["owner_id"][owner] + "/" + source_id,
+    })
+    truth = _truth(cities, owners, structure, content, order, source_id, distance_km)
+    return records, truth
+
+
+def _truth(cities, owners, structure, content, order, source_id, distance_km) -> pd.DataFrame:
+    kind = content["kind"]
+    is_skyline = kind == vocab.SKYLINE
+    city = cities.names[content["city"]]
+    coord_kind = np.array(_COORD_KINDS, dtype=object)[content["coord_kind"]]
+    broken = structure["broken"][order]
+    return pd.DataFrame({
+        "photo_id": "demo:" + source_id,
+        "owner_id": owners["owner_id"][structure["owner"][order]],
+        "style_id": structure["style_id"][order],
+        "content_kind": np.array(vocab.CONTENT_KINDS, dtype=object)[kind],
+        "is_skyline": is_skyline,
+        "is_sandals": structure["sandals"][order],
+        "true_label": np.where(is_skyline, city, None),
+        "true_city": city,
+        "coord_kind": coord_kind,
+        "is_misgeotagged": np.isin(content["coord_kind"], (1, 2)),
+        "true_distance_km": distance_km,
+        "has_multi_city_tags": content["multi_city"],
+        "skyline_tagged": content["skyline_tagged"],
+        "burst_id": _nullable(structure["burst_id"][order]),
+        "frame_index": structure["frame_index"][order],
+        "exact_dup_group": _nullable(structure["dup_group"][order]),
+        "is_exact_dup_copy": structure["is_copy"][order],
+        "dup_other_owner": structure["other_owner"][order],
+        "broken_kind": np.where(broken >= 0, np.array(BROKEN_KINDS, dtype=object)[broken.clip(0)], None),
+        "scene_seed": content["scene_seed"],
+        "variant_seed": content["variant_seed"],
+    })
+
+
+def _nullable(ids: np.ndarray) -> pd.Series:
+    return pd.Series(ids, dtype="Int64").mask(ids < 0)
+
+
+def recorded_coordinates(config: DemoConfig, cities: CityTable, content: dict):
+    """Recorded lat/lon (object arrays: floats, NaN for missing, text for NaN text) and the
+    distance in km of a valid recorded position from the true city centre (NaN if none)."""
+    kind = content["coord_kind"]
+    u = content["offset_u"]
+    distance = np.select(
+        [kind == 1, kind == 2],
+        [500.0 + 14_500.0 * u, 10.0 + 190.0 * u],
+        config.city_radius_km * np.sqrt(u),  # uniform over the city's disc
+    )
+    centre_lat, centre_lon = cities.lat[content["city"]], cities.lon[content["city"]]
+    lat, lon = destination(centre_lat, centre_lon, distance, content["bearing"])
+    valid = kind <= 2
+    distance_km = np.where(valid, haversine_km(centre_lat, centre_lon, lat, lon), np.nan)
+    lat_out = np.where(valid, lat, np.nan).astype(object)
+    lon_out = np.where(valid, lon, np.nan).astype(object)
+    text = kind == 4
+    lat_out[text] = _NAN_TEXTS[(content["variant_seed"][text] % len(_NAN_TEXTS))]
+    lon_out[text] = _NAN_TEXTS[(content["variant_seed"][text] // 7 % len(_NAN_TEXTS))]
+    out = np.flatnonzero(kind == 5)
+    bad_lat = content["variant_seed"][out] % 2 == 0  # half break latitude, half longitude
+    lat_out[out[bad_lat]] = np.where(u[out[bad_lat]] < 0.5, -1, 1) * (90.5 + 80 * u[out[bad_lat]])
+    lon_out[out[~bad_lat]] = 180.5 + 170 * u[out[~bad_lat]]
+    lat_out[out[~bad_lat]] = centre_lat[out[~bad_lat]]
+    return lat_out, lon_out, distance_km
+
+
+def destination(lat_deg, lon_deg, distance_km, bearing_rad):
+    """Point `distance_km` from (lat, lon) along `bearing_rad` on a sphere (vectorised)."""
+    lat1, lon1 = np.radians(lat_deg), np.radians(lon_deg)
+    angle = np.asarray(distance_km) / EARTH_RADIUS_KM
+    lat2 = np.arcsin(np.sin(lat1) * np.cos(angle) + np.cos(lat1) * np.sin(angle) * np.cos(bearing_rad))
+    lon2 = lon1 + np.arctan2(np.sin(bearing_rad) * np.sin(angle) * np.cos(lat1),
+                             np.cos(angle) - np.sin(lat1) * np.sin(lat2))
+    lon2 = (lon2 + np.pi) % (2 * np.pi) - np.pi
+    return np.degrees(lat2), np.degrees(lon2)
+
+
+def haversine_km(lat1, lon1, lat2, lon2):
+    """Great-circle distance in km (vectorised)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dphi, dlmb = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
+    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def _titles(cities: CityTable, content: dict) -> np.ndarray:
+    """Camera file names, '<City> <words>', or no title."""
+    n = len(content["kind"])
+    prefixes = np.array(vocab.CAMERA_PREFIXES, dtype=object)
+    number = pd.Series(content["title_number"]).astype(str).str.zfill(4).to_numpy(dtype=object)
+    camera = prefixes[content["title_number"] % len(prefixes)] + number
+    words = np.array(vocab.KIND_TITLE_WORDS, dtype=object)[content["kind"]]
+    described = cities.displays[content["city"]] + " " + words
+    titles = np.full(n, None, dtype=object)
+    titles[content["title_kind"] == 0] = camera[content["title_kind"] == 0]
+    titles[content["title_kind"] == 1] = described[content["title_kind"] == 1]
+    return titles

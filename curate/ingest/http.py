@@ -1,0 +1,279 @@
+"""The one HTTP client for image downloads.
+
+`Downloader.download(url) -> bytes` either returns the whole body of a 2xx response or
+raises `curate.ingest.engine.FetchError` whose `reason` becomes the row's drop_reason:
+
+    bad_url            not an http(s) URL with a host
+    http_404           not found
+    http_4xx / http_3xx  other client errors / a redirect that could not be followed
+    http_429 / http_5xx  rate limited / server error (retried first)
+    timeout            connect or read timeout, or the attempt outlived its deadline (retried)
+    connection_error   refused, reset, DNS failure, truncated body (retried)
+    too_large          the body is over `max_bytes` (declared or while streaming)
+    too_many_redirects
+
+What makes it polite and robust: one `requests.Session` whose connection pool is sized
+to the workers; at most `per_host` requests in flight per host (a semaphore per
+scheme://host:port); bounded retries with exponential backoff and jitter, honouring a
+server's Retry-After up to a cap; a descriptive User-Agent; cookies never stored (the
+session is shared by threads). Error details never carry secrets: a query string that
+holds a key-like parameter (api_key, token, secret, ...) is replaced by `?<redacted>`.
+
+The retry loop is ours rather than urllib3's `Retry` because a streamed body can time
+out or overrun the size cap after the headers arrived (urllib3 never sees that), and
+because Retry-After must be capped and the last failure's reason reported per row.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+from http.cookiejar import DefaultCookiePolicy
+from importlib import metadata
+from urllib.parse import urlsplit
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
+
+from curate.ingest.engine import FetchError
+
+# Failures worth trying again later: a re-run of `curate ingest urls` retries these rows.
+TRANSIENT_REASONS = frozenset({"timeout", "connection_error", "http_5xx", "http_429"})
+
+SENSITIVE_PARAMS = frozenset({"api_key", "apikey", "key", "token", "access_token", "auth", "secret",
+                              "client_secret", "api_secret", "signature", "sig", "password", "oauth_token"})
+_QUERY_RE = re.compile(r"\?[^\s'\"()<>]*")
+_ERRNO_RE = re.compile(r"\[Errno -?\d+\][^'\"()]*")
+
+
+def _user_agent() -> str:
+    try:
+        version = metadata.version("curate-photos")
+    except metadata.PackageNotFoundError:
+        version = "dev"
+    return f"curate-photos/{version} (photo dataset curation; polite bulk image downloader) " \
+           f"python-requests/{requests.__version__}"
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    """How the downloader behaves; the CLI fills it from flags."""
+
+    workers: int = 16  # threads sharing the session (sizes the connection pool)
+    per_host: int = 4  # requests in flight per scheme://host:port
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 20.0  # between bytes, as requests defines it
+    attempt_deadline_s: float = 120.0  # one attempt, headers + whole body
+    retries: int = 3  # extra attempts after the first, for transient failures only
+    backoff_base_s: float = 0.5  # attempt n waits ~ base * 2**n (with jitter)
+    backoff_max_s: float = 30.0
+    retry_after_cap_s: float = 60.0  # never wait longer than this for a Retry-After
+    max_bytes: int = 50 * 1024 * 1024
+    max_redirects: int = 5
+    user_agent: str = field(default_factory=_user_agent)
+
+
+class HTTPFetchError(FetchError):
+    """A FetchError that remembers the HTTP status and a server's Retry-After (seconds)."""
+
+    def __init__(self, reason: str, detail: str = "", status: int | None = None,
+                 retry_after_s: float | None = None):
+        super().__init__(reason, detail)
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
+def redact(text: str) -> str:
+    """Replace every query string that names a key-like parameter by '?<redacted>'.
+
+    >>> redact("GET http://h/p.jpg?size=l&api_key=abc123 failed")
+    'GET http://h/p.jpg?<redacted> failed'
+    >>> redact("http://h/p.jpg?size=l")
+    'http://h/p.jpg?size=l'
+    """
+    def scrub(match: re.Match) -> str:
+        params = re.split(r"[&;]", match.group(0)[1:])
+        names = {param.partition("=")[0].strip().lower() for param in params}
+        return "?<redacted>" if names & SENSITIVE_PARAMS else match.group(0)
+
+    return _QUERY_RE.sub(scrub, text)
+
+
+def host_key(url: str) -> str:
+    """'scheme://host:port' of an http(s) URL; anything else is FetchError('bad_url')."""
+    try:
+        parts = urlsplit(str(url).strip())
+        port = parts.port
+    except ValueError as exc:
+        raise FetchError("bad_url", redact(f"unparseable URL ({exc})")) from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise FetchError("bad_url", "not an http(s) URL with a host")
+    default_port = 443 if parts.scheme.lower() == "https" else 80
+    return f"{parts.scheme.lower()}://{parts.hostname}:{port or default_port}"
+
+
+def status_error(status: int, retry_after: str | None = None) -> HTTPFetchError:
+    """The FetchError for a non-2xx final status."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    detail = f"HTTP {status} {phrase}".strip()
+    if status == 404:
+        reason = "http_404"
+    elif status == 429:
+        reason = "http_429"
+    elif 400 <= status < 500:
+        reason = "http_4xx"
+    elif status >= 500:
+        reason = "http_5xx"
+    else:
+        reason = "http_3xx"
+    return HTTPFetchError(reason, detail, status=status, retry_after_s=parse_retry_after(retry_after))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def exception_error(exc: requests.RequestException) -> FetchError:
+    """Map a requests exception onto a FetchError reason with a short, secret-free detail."""
+    text = str(exc)
+    errno = _ERRNO_RE.search(text)
+    detail = errno.group(0).strip() if errno else type(exc).__name__
+    if isinstance(exc, requests.ConnectTimeout):
+        return FetchError("timeout", "connect timed out")
+    if isinstance(exc, requests.Timeout):
+        return FetchError("timeout", "read timed out waiting for the response")
+    if exc.args and isinstance(exc.args[0], ReadTimeoutError):  # requests wraps it so while streaming
+        return FetchError("timeout", "read timed out while streaming the body")
+    if isinstance(exc, requests.TooManyRedirects):
+        return FetchError("too_many_redirects", detail)
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                        requests.exceptions.InvalidSchema, requests.exceptions.URLRequired)):
+        return FetchError("bad_url", redact(detail))
+    return FetchError("connection_error", redact(detail))
+
+
+class Downloader:
+    """Thread-safe image downloader; use as a context manager to close its session."""
+
+    def __init__(self, config: DownloadConfig | None = None):
+        self.config = config or DownloadConfig()
+        self.session = _make_session(self.config)
+        self._host_slots: dict[str, threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+        self.requests_sent = 0  # attempts made, for reports and benchmarks
+
+    def __enter__(self) -> "Downloader":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __call__(self, record: dict) -> bytes:
+        """The engine's fetch callable: downloads `record['url']`."""
+        return self.download(record.get("url") or "")
+
+    def download(self, url: str) -> bytes:
+        """The body of `url`, retrying transient failures; raises FetchError otherwise."""
+        host = host_key(url)
+        attempts = self.config.retries + 1
+        for attempt in range(attempts):
+            with self._host_slot(host):
+                try:
+                    return self._attempt(url)
+                except FetchError as exc:
+                    failure = exc
+            if failure.reason not in TRANSIENT_REASONS or attempt == attempts - 1:
+                break
+            time.sleep(self._delay_s(attempt, failure))  # outside the slot: let others use the host
+        tries = f" after {attempt + 1} attempts" if attempt else ""
+        raise FetchError(failure.reason, f"{failure.detail}{tries}") from None
+
+    def _delay_s(self, attempt: int, failure: FetchError) -> float:
+        retry_after = getattr(failure, "retry_after_s", None)
+        if retry_after is not None:
+            return min(self.config.retry_after_cap_s, retry_after)
+        backoff = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** attempt)
+        return backoff * random.uniform(0.5, 1.0)  # jitter: workers that failed together spread out
+
+    @contextmanager
+    def _host_slot(self, host: str):
+        with self._lock:
+            slot = self._host_slots.get(host)
+            if slot is None:
+                slot = self._host_slots[host] = threading.BoundedSemaphore(max(1, self.config.per_host))
+            self.requests_sent += 1
+        with slot:
+            yield
+
+    def _attempt(self, url: str) -> bytes:
+        """One GET, streamed, with the size cap and the attempt deadline."""
+        config = self.config
+        started = time.monotonic()
+        try:
+            with self.session.get(url, stream=True, timeout=(config.connect_timeout_s, config.read_timeout_s)) \
+                    as response:
+                if not 200 <= response.status_code < 300:
+                    raise status_error(response.status_code, response.headers.get("Retry-After"))
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > config.max_bytes:
+                    raise FetchError("too_large", f"Content-Length {declared} > {config.max_bytes} bytes")
+                return self._read_body(response, started)
+        except requests.RequestException as exc:
+            raise exception_error(exc) from None
+
+    def _read_body(self, response: requests.Response, started: float) -> bytes:
+        """The body in small reads, so the size cap and the deadline bite while it trickles in."""
+        body = bytearray()
+        # read1 returns whatever has arrived (urllib3 >= 2.2); iter_content waits for whole chunks.
+        read1 = getattr(response.raw, "read1", None)
+        chunks = iter(lambda: read1(64 * 1024, decode_content=True), b"") if read1 else \
+            response.iter_content(chunk_size=64 * 1024)
+        try:
+            for chunk in chunks:
+                body += chunk
+                if len(body) > self.config.max_bytes:
+                    raise FetchError("too_large", f"body over {self.config.max_bytes} bytes")
+                if time.monotonic() - started > self.config.attempt_deadline_s:
+                    raise FetchError("timeout", f"download took over {self.config.attempt_deadline_s:g} s")
+        except ReadTimeoutError:
+            raise FetchError("timeout", "read timed out while streaming the body") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:  # reset, truncated, bad gzip
+            raise FetchError("connection_error", redact(f"body: {type(exc).__name__}")) from None
+        return bytes(body)
+
+
+def _make_session(config: DownloadConfig) -> requests.Session:
+    session = requests.Session()
+    # Retries are ours (see module docstring); the pool holds one connection per worker.
+    adapter = HTTPAdapter(pool_connections=max(10, config.workers), pool_maxsize=max(1, config.workers),
+                          max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update({"User-Agent": config.user_agent, "Accept": "image/*,*/*;q=0.5"})
+    session.max_redirects = config.max_redirects
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))  # shared by threads: store nothing
+    return session

@@ -1,0 +1,115 @@
+"""`curate ingest urls`: photos listed by URL in a CSV/TSV or Parquet file.
+
+The file's columns are mapped onto record fields by `curate.ingest.mapping` (YFCC100M
+names such as photoid, usernsid, usernickname, datetaken, usertags, longitude, latitude,
+downloadurl, licensename work without `--map`). Each row becomes one catalog row:
+
+- source id: the id column where it has a value, else a stable hash of the URL (so the
+  same file ingested twice gives the same photo ids), else `row-<n>` for a row that has
+  neither id nor URL;
+- a row whose URL is empty or not http(s) is kept, dropped with reason `bad_url`;
+- every other row is downloaded by `curate.ingest.http.Downloader` through the shared
+  ingest engine (thread pool, journal, atomic checkpoints, resume). Download failures
+  become drop reasons; the transient ones (timeout, connection_error, http_5xx,
+  http_429) are tried again by the next run, permanent ones (http_404, not_an_image...)
+  are not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from curate.errors import UsageError
+from curate.ingest.engine import IngestJob, IngestReport, run_ingest
+from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader
+from curate.ingest.mapping import resolve_columns, to_records
+from curate.recipes import load_recipe
+from curate.workspace import Workspace
+
+SOURCE = "urls"
+URL_PATTERN = r"(?i)^https?://[^\s/?#]+(?:[/?#]\S*)?$"
+_PARQUET_MAGIC = b"PAR1"
+
+
+@dataclass(frozen=True)
+class UrlIngestOptions:
+    """One `curate ingest urls` run."""
+
+    path: Path
+    column_map: dict[str, str] = field(default_factory=dict)  # field -> column, from --map
+    recipe: str | None = None  # dataset recipe whose labels the tags are matched against
+    download: DownloadConfig = field(default_factory=DownloadConfig)
+    checkpoint_seconds: float = 5.0
+
+
+def read_url_table(path: Path) -> pd.DataFrame:
+    """Read a CSV/TSV (all columns as text) or Parquet file; any failure is a UsageError.
+
+    Parquet is recognised by its magic bytes, whatever the file is called; `.tsv` and
+    `.tab` files are tab-separated, everything else comma-separated.
+    """
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise UsageError(f"URL list {path} {what}; pass a CSV or Parquet file")
+    try:
+        with path.open("rb") as handle:
+            is_parquet = handle.read(4) == _PARQUET_MAGIC
+        if is_parquet or path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        separator = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+        # Text only: ids like 0012 and tags like "nan" must survive; "" is the only missing value.
+        return pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, na_values=[""])
+    except (OSError, ValueError, UnicodeDecodeError, pa.ArrowException, pd.errors.ParserError) as exc:
+        kind = "Parquet" if is_parquet or path.suffix.lower() in (".parquet", ".pq") else "CSV"
+        message = " ".join(str(exc).split())[:200]
+        raise UsageError(f"cannot read {path} as {kind} ({type(exc).__name__}: {message}); "
+                         f"check the file") from None
+
+
+def url_records(table: pd.DataFrame, column_map: dict[str, str]) -> pd.DataFrame:
+    """Map the table onto canonical records with `source_id`, `url` and `drop_reason`.
+
+    Raises UsageError when no column holds URLs (or a mapped column is missing).
+    """
+    resolved = resolve_columns(list(table.columns), column_map)
+    if "url" not in resolved:
+        raise UsageError(f"no URL column in the file (columns: {', '.join(map(str, table.columns))}); "
+                         "name it url/downloadurl or pass --map url=COLUMN")
+    records = to_records(table, column_map).drop(columns=["file"], errors="ignore").reset_index(drop=True)
+    url = _as_text(records["url"])
+    valid = url.str.match(URL_PATTERN).fillna(False).astype(bool)
+    url_hash = url.map(lambda u: hashlib.sha256(u.encode("utf-8")).hexdigest()[:16], na_action="ignore")
+    row_number = pd.Series([f"row-{n}" for n in range(1, len(records) + 1)], index=records.index, dtype=object)
+    source_id = _as_text(records["source_id"]) if "source_id" in records else pd.Series(pd.NA, index=records.index)
+    records["source_id"] = source_id.fillna(url_hash).fillna(row_number).astype(object)
+    records["url"] = url.astype(object).where(url.notna(), None)
+    records["drop_reason"] = pd.Series("bad_url", index=records.index, dtype=object).where(~valid, None)
+    return records
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Trimmed strings with blanks as NA; integral floats (Parquet ids with nulls) lose '.0'."""
+    if pd.api.types.is_float_dtype(values):
+        integral = values.dropna().mod(1).eq(0).all()
+        values = values.astype("Int64") if integral else values
+    text = values.astype("string").str.strip()
+    return text.where(text != "", pd.NA)
+
+
+def ingest_urls(ws: Workspace, options: UrlIngestOptions) -> IngestReport:
+    """Download every URL in `options.path` into the workspace catalog (resumable).
+
+    Returns the engine's IngestReport (rows, already done, stored, dropped by reason).
+    """
+    records = url_records(read_url_table(options.path), options.column_map)
+    recipe = load_recipe(options.recipe) if options.recipe else None
+    with Downloader(options.download) as downloader:
+        job = IngestJob(SOURCE, records, downloader, recipe=recipe, workers=options.download.workers,
+                        retry_reasons=TRANSIENT_REASONS, checkpoint_seconds=options.checkpoint_seconds)
+        return run_ingest(ws, job)

@@ -1,0 +1,274 @@
+"""`curate ingest folder`: layouts, sidecars, EXIF fallback, idempotence, the real Ferrari photos."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from curate.cli.app import app
+from curate.ingest.exif import dms_to_degrees, exif_fields
+from curate.ingest.folder import FolderOptions, ingest_folder
+from curate.workspace import Workspace, read_catalog
+from helpers import REALDATA, jpeg_bytes, png_bytes
+
+FERRARI = REALDATA / "flickr-ferrari"
+STORE_PATH = re.compile(r"^images/([0-9a-f]{2})/([0-9a-f]{64})\.(jpg|png)$")
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def ingest(tmp_path: Path, folder: Path, **options):
+    ws = Workspace(tmp_path / "ws")
+    report = ingest_folder(ws, FolderOptions(folder=folder, workers=2, **options))
+    return ws, report, read_catalog(ws).set_index("photo_id")
+
+
+def stored_files(ws: Workspace) -> dict[str, float]:
+    return {str(p.relative_to(ws.root)): p.stat().st_mtime_ns for p in ws.images_dir.rglob("*") if p.is_file()}
+
+
+def exif_jpeg(artist: str | None = None, gps: dict | None = None, taken: str | None = None) -> bytes:
+    exif = Image.Exif()
+    if artist:
+        exif[0x013B] = artist
+    if gps:
+        exif.get_ifd(0x8825).update(gps)
+    if taken:
+        exif.get_ifd(0x8769)[0x9003] = taken
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 90, 10)).save(buffer, "JPEG", exif=exif)
+    return buffer.getvalue()
+
+
+def test_label_subfolders_give_labels_and_content_addressed_store(tmp_path):
+    photos = tmp_path / "photos"
+    files = {"cats/a.jpg": jpeg_bytes(color=(1, 2, 3)), "cats/b.png": png_bytes(color=(4, 5, 6)),
+             "dogs/c.jpg": jpeg_bytes(color=(200, 2, 3)), "dogs/deeper/d.jpg": jpeg_bytes(color=(9, 200, 3))}
+    for relative, data in files.items():
+        write(photos / relative, data)
+    write(photos / "dogs" / "notes.txt", b"not a photo, not ingested")
+    ws, report, catalog = ingest(tmp_path, photos)
+    assert report.records == len(files) and report.stored == len(files)
+    assert sorted(catalog["source_id"]) == sorted(files)
+    for relative, data in files.items():
+        row = catalog.loc[f"folder:{relative}"]
+        assert row["label"] == relative.split("/")[0]
+        assert row["status"] == "kept" and pd.isna(row["drop_reason"])
+        digest = hashlib.sha256(data).hexdigest()
+        match = STORE_PATH.match(row["image_path"])
+        assert match and match.group(1) == digest[:2] and match.group(2) == digest == row["sha256"]
+        assert match.group(3) == ("png" if relative.endswith(".png") else "jpg")
+        assert (ws.root / row["image_path"]).read_bytes() == data
+
+
+def _sidecar_rows() -> list[dict]:
+    return [
+        {"FileName": "one.jpg", "pid": "101", "who": "alice@N01", "nick": "Alice", "LAT": "48.8566",
+         "LON": "2.3522", "tags": "paris, Eiffel Tower", "license": "4", "shot": "2015-06-01 10:00:00",
+         "kind": "tower"},
+        {"FileName": "sub/two.jpg", "pid": "102", "who": "bob@N02", "nick": "", "LAT": "", "LON": "",
+         "tags": "", "license": "5", "shot": "", "kind": "bridge"},
+    ]
+
+
+def _check_sidecar_catalog(catalog: pd.DataFrame) -> None:
+    one, two = catalog.loc["folder:101"], catalog.loc["folder:102"]
+    assert (one["owner_id"], one["owner_name"], one["license"]) == ("alice@N01", "Alice", "4")
+    assert one["lat"] == pytest.approx(48.8566) and one["lon"] == pytest.approx(2.3522)
+    assert list(one["tags"]) == ["paris", "eiffel tower"]
+    assert one["taken_at"] == pd.Timestamp("2015-06-01 10:00:00")
+    assert (one["label"], two["label"]) == ("tower", "bridge")
+    assert two["owner_id"] == "bob@N02" and pd.isna(two["owner_name"]) and pd.isna(two["lat"])
+    assert two["coord_issue"] == "missing" and list(two["tags"]) == []
+    # An image without a metadata row is still ingested, under its relative path.
+    loose = catalog.loc["folder:loose.jpg"]
+    assert loose["status"] == "kept" and pd.isna(loose["owner_id"]) and pd.isna(loose["label"])
+    assert set(catalog["status"]) == {"kept"} and len(catalog) == 3
+
+
+@pytest.fixture
+def flat_folder(tmp_path):
+    photos = tmp_path / "flat"
+    write(photos / "one.jpg", jpeg_bytes(color=(10, 20, 30)))
+    write(photos / "sub" / "two.jpg", jpeg_bytes(color=(40, 50, 60)))
+    write(photos / "loose.jpg", jpeg_bytes(color=(70, 80, 90)))
+    return photos
+
+
+COLUMN_MAP = {"file": "FileName", "source_id": "pid", "owner_id": "who", "owner_name": "nick", "lat": "LAT",
+              "lon": "LON", "taken_at": "shot", "label": "kind"}
+
+
+def test_flat_folder_with_csv_sidecar_and_column_map(tmp_path, flat_folder):
+    sidecar = tmp_path / "meta.csv"
+    with sidecar.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(_sidecar_rows()[0]))
+        writer.writeheader()
+        writer.writerows(_sidecar_rows())
+    _, report, catalog = ingest(tmp_path, flat_folder, metadata=sidecar, column_map=COLUMN_MAP)
+    assert report.stored == 3
+    _check_sidecar_catalog(catalog)
+
+
+@pytest.mark.parametrize("style", ["list", "lines"])
+def test_flat_folder_with_json_sidecar(tmp_path, flat_folder, style):
+    rows = _sidecar_rows()
+    rows[0]["tags"] = ["Paris", "Eiffel Tower", "paris"]  # JSON may carry a real list
+    rows[0]["LAT"], rows[0]["LON"] = 48.8566, 2.3522  # ... and real numbers
+    sidecar = tmp_path / ("meta.json" if style == "list" else "meta.jsonl")
+    text = json.dumps(rows) if style == "list" else "\n".join(json.dumps(r) for r in rows) + "\n"
+    sidecar.write_text(text, encoding="utf-8")
+    _, _, catalog = ingest(tmp_path, flat_folder, metadata=sidecar, column_map=COLUMN_MAP)
+    _check_sidecar_catalog(catalog)
+
+
+def test_label_column_via_cli_and_default_sidecar_name(tmp_path, flat_folder):
+    (flat_folder / "metadata.csv").write_text("file,id,colour\none.jpg,1,red\nsub/two.jpg,2,blue\n")
+    ws = tmp_path / "ws"
+    result = CliRunner().invoke(app, ["ingest", "folder", str(flat_folder), "--label-column", "colour",
+                                      "--workspace", str(ws)])
+    assert result.exit_code == 0, result.output
+    assert "3 rows" in result.output
+    catalog = read_catalog(Workspace(ws)).set_index("photo_id")
+    assert catalog.loc["folder:1", "label"] == "red" and catalog.loc["folder:2", "label"] == "blue"
+    assert pd.isna(catalog.loc["folder:loose.jpg", "label"])
+
+
+def test_exif_fallback_fills_position_time_and_owner(tmp_path):
+    photos = tmp_path / "exif"
+    gps = {1: "S", 2: (33.0, 51.0, 54.0), 3: "W", 4: (70.0, 30.0, 0.0)}
+    write(photos / "gps.jpg", exif_jpeg(artist="Jane Doe", gps=gps, taken="2019:07:04 18:30:00"))
+    write(photos / "partial.jpg", exif_jpeg(artist="Exif Person", gps=gps))
+    write(photos / "bare.jpg", jpeg_bytes())
+    # The sidecar gives partial.jpg an owner and a position: those win over EXIF.
+    (tmp_path / "m.csv").write_text("file,owner,lat,lon\npartial.jpg,meta_owner,1.5,2.5\n")
+    _, _, catalog = ingest(tmp_path, photos, metadata=tmp_path / "m.csv")
+    row = catalog.loc["folder:gps.jpg"]
+    assert row["lat"] == pytest.approx(-(33 + 51 / 60 + 54 / 3600))
+    assert row["lon"] == pytest.approx(-70.5)
+    assert pd.isna(row["coord_issue"])
+    assert row["taken_at"] == pd.Timestamp("2019-07-04 18:30:00")
+    assert row["owner_name"] == row["owner_id"] == "Jane Doe"
+    partial = catalog.loc["folder:partial.jpg"]
+    assert (partial["lat"], partial["lon"], partial["owner_id"]) == (1.5, 2.5, "meta_owner")
+    assert partial["owner_name"] == "Exif Person"  # the sidecar left it empty
+    bare = catalog.loc["folder:bare.jpg"]
+    assert pd.isna(bare["lat"]) and bare["coord_issue"] == "missing" and pd.isna(bare["owner_id"])
+
+
+@pytest.mark.parametrize("dms, ref, expected", [
+    ((10, 30, 0), "N", 10.5), ((10, 30, 0), "S", -10.5), ((0, 0, 36), b"W\x00", -0.01),
+    ((151, 12, 36), "E", 151.21), ((1, 2), "N", None), (None, "N", None), ((1, float("nan"), 0), "N", None),
+])
+def test_dms_to_degrees(dms, ref, expected):
+    result = dms_to_degrees(dms, ref)
+    assert result == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_exif_fields_ignores_half_a_position():
+    exif = Image.Exif()
+    exif.get_ifd(0x8825).update({1: "N", 2: (10.0, 0.0, 0.0)})  # latitude only
+    assert "lat" not in exif_fields(exif) and "lon" not in exif_fields(exif)
+
+
+def test_ingest_twice_gives_same_catalog_and_stores_nothing_new(tmp_path):
+    photos = tmp_path / "photos"
+    for index in range(4):
+        write(photos / ("a" if index % 2 else "b") / f"{index}.jpg", jpeg_bytes(color=(index * 40, 10, 10)))
+    write(photos / "a" / "broken.jpg", b"definitely not a jpeg")
+    write(photos / "a" / "copy.jpg", jpeg_bytes(color=(0, 10, 10)))  # same bytes as b/0.jpg
+    ws = Workspace(tmp_path / "ws")
+    options = FolderOptions(folder=photos, workers=2)
+    ingest_folder(ws, options)
+    first, files = read_catalog(ws), stored_files(ws)
+    assert len(files) == 4  # five valid photos, two with the same bytes
+    second_report = ingest_folder(ws, options)
+    assert second_report.fetched == 0 and second_report.already_done == 6
+    pd.testing.assert_frame_equal(read_catalog(ws), first)
+    assert stored_files(ws) == files
+
+
+def test_retry_picks_up_a_file_fixed_since_the_last_run(tmp_path):
+    photos = tmp_path / "photos"
+    write(photos / "here.jpg", jpeg_bytes())
+    (tmp_path / "m.csv").write_text("file,id\nhere.jpg,1\nlater.jpg,2\n")
+    ws = Workspace(tmp_path / "ws")
+    options = FolderOptions(folder=photos, metadata=tmp_path / "m.csv", workers=1)
+    ingest_folder(ws, options)
+    assert read_catalog(ws).set_index("photo_id").loc["folder:2", "drop_reason"] == "missing_file"
+    write(photos / "later.jpg", jpeg_bytes(color=(1, 1, 1)))
+    ingest_folder(ws, options)
+    catalog = read_catalog(ws).set_index("photo_id")
+    assert catalog.loc["folder:2", "status"] == "kept" and len(catalog) == 2
+
+
+# ---- the real Ferrari photos --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ferrari(tmp_path_factory):
+    if not (FERRARI / "metadata.csv").is_file():
+        pytest.skip(f"real data not found at {FERRARI} (../shared/realdata is absent in this checkout)")
+    ws = Workspace(tmp_path_factory.mktemp("ferrari") / "ws")
+    report = ingest_folder(ws, FolderOptions(folder=FERRARI, metadata=FERRARI / "metadata.csv", workers=2))
+    metadata = pd.read_csv(FERRARI / "metadata.csv", dtype=str, keep_default_na=False)
+    return ws, report, read_catalog(ws), metadata
+
+
+def test_ferrari_rows_and_folder_labels(ferrari):
+    _, report, catalog, metadata = ferrari
+    jpegs = sorted(FERRARI.glob("*/*.jpg"))
+    assert len(catalog) == len(jpegs) == len(metadata) == 100
+    assert (catalog["status"] == "kept").all() and report.stored == 100
+    expected = pd.Series([p.parent.name for p in jpegs]).value_counts().sort_index()
+    assert sorted(expected.tolist()) == [18, 19, 26, 37]  # per the data set's PROVENANCE.md
+    assert catalog["label"].value_counts().sort_index().to_dict() == expected.to_dict()
+    assert (catalog["image_format"] == "JPEG").all()
+
+
+def test_ferrari_owners_licences_tags_and_geotags(ferrari):
+    _, _, catalog, metadata = ferrari
+    rows = catalog.set_index("source_id").loc[metadata["photo_id"]]
+    assert catalog["owner_id"].nunique() == metadata["owner_nsid"].nunique() == 20
+    assert rows["owner_id"].tolist() == metadata["owner_nsid"].tolist()
+    assert rows["owner_name"].tolist() == metadata["username"].tolist()
+    assert rows["license"].tolist() == metadata["license"].tolist()
+    assert [set(tags) for tags in rows["tags"]] == [set(t.lower().split()) for t in metadata["tags"]]
+    geotagged = metadata["latitude"] != ""
+    assert geotagged.sum() == 40 and rows["lat"].notna().sum() == 40
+    pd.testing.assert_series_equal(rows.loc[geotagged.to_numpy(), "lat"].reset_index(drop=True),
+                                   metadata.loc[geotagged, "latitude"].astype(float).reset_index(drop=True),
+                                   check_names=False)
+    pd.testing.assert_series_equal(rows.loc[geotagged.to_numpy(), "lon"].reset_index(drop=True),
+                                   metadata.loc[geotagged, "longitude"].astype(float).reset_index(drop=True),
+                                   check_names=False)
+
+
+def test_ferrari_labels_from_column_via_cli(ferrari, tmp_path):
+    """--label-column on real metadata; a few photos per colour keep the suite fast (one full run above)."""
+    _, _, _, metadata = ferrari
+    subset = metadata.groupby("color_class").head(3)
+    copy = tmp_path / "ferrari"
+    for relative in subset["file"]:
+        (copy / relative).parent.mkdir(parents=True, exist_ok=True)
+        (copy / relative).write_bytes((FERRARI / relative).read_bytes())
+    subset.to_csv(copy / "metadata.csv", index=False)
+    ws = tmp_path / "ws"
+    result = CliRunner().invoke(app, ["ingest", "folder", str(copy), "--metadata", str(copy / "metadata.csv"),
+                                      "--label-column", "color_class", "--workers", "2", "-w", str(ws)])
+    assert result.exit_code == 0, result.output
+    catalog = read_catalog(Workspace(ws)).set_index("source_id").loc[subset["photo_id"]]
+    assert (catalog["status"] == "kept").all()
+    assert catalog["label"].tolist() == subset["color_class"].tolist()

@@ -1,0 +1,311 @@
+"""`curate ingest urls` against a real HTTP server on 127.0.0.1 (never the internet)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from curate.cli.app import app
+from curate.ingest.engine import FetchError, Journal
+from curate.ingest.http import DownloadConfig, Downloader, redact
+from curate.ingest.urls import SOURCE, UrlIngestOptions, ingest_urls, url_records
+from curate.workspace import Workspace, read_catalog
+from tests.helpers import jpeg_bytes, png_bytes
+from tests.httpfixtures import FakeServer, Response
+
+REPO = Path(__file__).resolve().parents[1]
+MAX_BYTES = 100_000
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch):
+    # A developer's HTTP(S)_PROXY must not capture loopback traffic.
+    monkeypatch.setenv("NO_PROXY", "127.0.0.0/8,localhost")
+
+
+@pytest.fixture
+def server():
+    with FakeServer() as running:
+        yield running
+
+
+def image(i: int) -> bytes:
+    """A distinct small JPEG per i."""
+    return jpeg_bytes(color=(i * 37 % 256, i * 11 % 256, (i * 5 + 90) % 256))
+
+
+def fast(**overrides) -> DownloadConfig:
+    """Tiny backoffs so failure paths take fractions of a second. Timeouts stay generous
+    (a loaded 2-core CI box can stall a loopback request for a few hundred ms) except in
+    the tests about timeouts."""
+    settings = dict(workers=4, per_host=4, connect_timeout_s=2.0, read_timeout_s=5.0, attempt_deadline_s=10.0,
+                    retries=2, backoff_base_s=0.01, retry_after_cap_s=0.2, max_bytes=MAX_BYTES)
+    return DownloadConfig(**{**settings, **overrides})
+
+
+def refused_url() -> str:
+    """A loopback port with nobody listening."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/gone.jpg"
+
+
+def yfcc_csv(path: Path, rows: list[dict]) -> Path:
+    columns = ["photoid", "usernsid", "usernickname", "datetaken", "usertags", "longitude", "latitude",
+               "downloadurl", "licensename"]
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
+    return path
+
+
+def ingest(ws: Workspace, file: Path, **config):
+    return ingest_urls(ws, UrlIngestOptions(path=file, download=fast(**config)))
+
+
+# -- the downloader ----------------------------------------------------------------------------
+
+def test_server_errors_are_retried_until_success(server):
+    server.route("/flaky.jpg", Response(status=500), Response(status=503), Response(image(1)))
+    with Downloader(fast()) as downloader:
+        assert downloader.download(server.url("/flaky.jpg")) == image(1)
+    assert server.hit_count("/flaky.jpg") == 3
+
+
+def test_permanent_failures_are_not_retried(server):
+    server.route("/forbidden.jpg", Response(status=403))
+    with Downloader(fast()) as downloader:
+        for path, reason in (("/nothing.jpg", "http_404"), ("/forbidden.jpg", "http_4xx")):
+            with pytest.raises(FetchError) as failure:
+                downloader.download(server.url(path))
+            assert failure.value.reason == reason
+            assert server.hit_count(path) == 1
+    assert "403" in str(failure.value.detail)
+
+
+def test_retry_after_is_honoured_and_capped(server):
+    server.route("/busy.jpg", Response(status=429, headers={"Retry-After": "1"}), Response(image(2)))
+    server.route("/greedy.jpg", Response(status=429, headers={"Retry-After": "3600"}), Response(image(3)))
+    with Downloader(fast(retry_after_cap_s=5.0)) as downloader:
+        started = time.monotonic()
+        assert downloader.download(server.url("/busy.jpg")) == image(2)
+        assert time.monotonic() - started >= 0.9, "Retry-After: 1 was not waited for (backoff alone is 10 ms)"
+    with Downloader(fast(retry_after_cap_s=0.2)) as downloader:
+        started = time.monotonic()
+        assert downloader.download(server.url("/greedy.jpg")) == image(3)
+        assert time.monotonic() - started < 3, "Retry-After: 3600 must be capped"
+
+
+def test_trickling_body_hits_the_attempt_deadline(server):
+    # Every read is well inside the read timeout; only the whole-attempt deadline can stop it.
+    server.route("/trickle.jpg", Response(b"x" * 40_000, chunk_size=1_000, chunk_delay_s=0.05))
+    with Downloader(fast(read_timeout_s=1.0, attempt_deadline_s=0.4, retries=0)) as downloader, pytest.raises(FetchError) as failure:
+        downloader.download(server.url("/trickle.jpg"))
+    assert failure.value.reason == "timeout"
+
+
+def test_size_cap_applies_with_and_without_content_length(server):
+    server.route("/declared.jpg", Response(b"x" * (MAX_BYTES + 1)))
+    server.route("/streamed.jpg", Response(b"x" * (3 * MAX_BYTES), send_length=False))
+    with Downloader(fast()) as downloader:
+        for path in ("/declared.jpg", "/streamed.jpg"):
+            with pytest.raises(FetchError) as failure:
+                downloader.download(server.url(path))
+            assert failure.value.reason == "too_large", path
+    assert server.hit_count("/declared.jpg") == 1, "an over-size body is not worth a retry"
+
+
+def test_per_host_limit_holds_while_hosts_run_in_parallel():
+    with FakeServer("127.0.0.1", latency_s=0.1) as first, FakeServer("127.0.0.2", latency_s=0.1) as second:
+        urls = []
+        for host in (first, second):
+            for i in range(8):
+                host.route(f"/{i}.jpg", Response(image(i)))
+                urls.append(host.url(f"/{i}.jpg"))
+        with Downloader(fast(workers=8, per_host=2)) as downloader, ThreadPoolExecutor(8) as pool:
+            bodies = list(pool.map(downloader.download, urls))
+    assert bodies == [image(i) for i in range(8)] * 2
+    assert first.max_in_flight == 2 and second.max_in_flight == 2
+
+
+def test_user_agent_is_descriptive(server):
+    server.route("/a.jpg", Response(image(1)))
+    with Downloader(fast()) as downloader:
+        downloader.download(server.url("/a.jpg"))
+    assert server.log()[0].request.headers["User-Agent"].startswith("curate-photos/")
+
+
+def test_secrets_in_query_strings_are_redacted():
+    text = "GET http://h/p.jpg?size=b&api_key=s3cr3t and http://h/q.jpg?Token=abc&x=1 and http://h/ok.jpg?size=b"
+    cleaned = redact(text)
+    assert "s3cr3t" not in cleaned and "abc" not in cleaned
+    assert "http://h/ok.jpg?size=b" in cleaned
+
+
+# -- mapping the file --------------------------------------------------------------------------
+
+def test_ids_come_from_the_id_column_else_a_stable_url_hash():
+    table = pd.DataFrame({"photoid": ["7", None, None, None, "8"],
+                          "downloadurl": ["http://h/a.jpg", "http://h/b.jpg", "", "ftp://h/c", "not a url"]})
+    records = url_records(table, {})
+    again = url_records(table.copy(), {})
+    assert records["source_id"].tolist()[0] == "7" and records["source_id"].tolist()[4] == "8"
+    assert records.loc[1, "source_id"] == hashlib.sha256(b"http://h/b.jpg").hexdigest()[:16]
+    assert records.loc[2, "source_id"] == "row-3"
+    assert records["source_id"].tolist() == again["source_id"].tolist()
+    assert records["drop_reason"].tolist() == [None, None, "bad_url", "bad_url", "bad_url"]
+
+
+# -- ingest end to end ---------------------------------------------------------------------------
+
+def test_every_failure_kind_becomes_a_row_and_only_transient_ones_are_retried(server, tmp_path):
+    refused = refused_url()
+    answers = {
+        "/good.jpg": Response(image(1)), "/good.png": Response(png_bytes()),
+        "/flaky.jpg": (Response(status=500), Response(image(4))),
+        "/down.jpg": Response(status=503), "/limited.jpg": Response(status=429, headers={"Retry-After": "0"}),
+        "/slow.jpg": Response(image(7), delay_s=5), "/garbage.jpg": Response(b"<html>not an image</html>"),
+        "/huge.jpg": Response(b"\xff" * (MAX_BYTES + 10)),
+    }
+    for path, answer in answers.items():
+        server.route(path, *(answer if isinstance(answer, tuple) else (answer,)))
+    urls = [server.url(p) for p in answers] + [server.url("/missing.jpg?api_key=SECRETKEY"), refused, "", "ftp://x/y"]
+    expected = [None, None, None, "http_5xx", "http_429", "timeout", "not_an_image", "too_large", "http_404",
+                "connection_error", "bad_url", "bad_url"]
+    rows = [{"photoid": str(100 + i), "downloadurl": url} for i, url in enumerate(urls)]
+    rows[0].update(usernsid="12@N01", usernickname="ann", datetaken="2009-07-04 18:30:00.0",
+                   usertags="chicago,skyline,sears+tower", longitude="-87.62", latitude="41.88",
+                   licensename="Attribution License")
+    file = yfcc_csv(tmp_path / "yfcc.csv", rows)
+    ws = Workspace(tmp_path / "ws")
+
+    # Short read timeout for /slow.jpg; two retries keep a stalled good request from flaking.
+    report = ingest(ws, file, read_timeout_s=0.5, retries=2)
+    catalog = read_catalog(ws).set_index("source_id").loc[[r["photoid"] for r in rows]]
+    assert [None if pd.isna(reason) else reason for reason in catalog["drop_reason"]] == expected
+    assert report.stored == 3 and report.records == len(rows)
+    kept = catalog[catalog["status"] == "kept"]
+    for source_id, row in kept.iterrows():
+        stored = (ws.root / row["image_path"]).read_bytes()
+        assert hashlib.sha256(stored).hexdigest() == row["sha256"]
+    assert (catalog.loc[catalog["status"] == "dropped", "drop_stage"] == "ingest").all()
+    assert not catalog["error_detail"].fillna("").str.contains("SECRETKEY").any()
+    first = catalog.loc["100"]
+    assert (first["owner_id"], first["owner_name"], first["license"]) == ("12@N01", "ann", "Attribution License")
+    assert first["tags"].tolist() == ["chicago", "skyline", "sears+tower"]
+    assert (first["lat"], first["lon"]) == (41.88, -87.62)
+    assert first["taken_at"] == pd.Timestamp("2009-07-04 18:30:00")
+
+    # The server heals; a re-run retries transient failures (5xx, 429, timeout, refused) only.
+    server.route("/down.jpg", Response(image(5)))
+    server.route("/limited.jpg", Response(image(6)))
+    server.route("/slow.jpg", Response(image(7)))
+    server.route("/garbage.jpg", Response(image(8)))
+    server.route("/missing.jpg", Response(image(9)))
+    server.reset_log()
+    ingest(ws, file, read_timeout_s=0.5, retries=2)
+    assert sorted(set(server.completed_paths())) == ["/down.jpg", "/limited.jpg", "/slow.jpg"]
+    again = read_catalog(ws).set_index("source_id")
+    assert len(again) == len(rows) and again.index.is_unique
+    assert (again.loc[["103", "104", "105"], "status"] == "kept").all()
+    assert again.loc["109", "drop_reason"] == "connection_error"
+    assert again.loc[["106", "107", "108"], "drop_reason"].tolist() == ["not_an_image", "too_large", "http_404"]
+
+
+def test_ingest_twice_gives_the_same_catalog_without_requests(server, tmp_path):
+    server.latency_s = 0.1
+    rows = []
+    for i in range(16):
+        server.route(f"/{i}.jpg", Response(image(i)))
+        rows.append({"photoid": str(i), "downloadurl": server.url(f"/{i}.jpg"), "usertags": "tokyo"})
+    file = yfcc_csv(tmp_path / "list.csv", rows)
+    ws = Workspace(tmp_path / "ws")
+    ingest(ws, file, workers=8, per_host=8)
+    assert server.max_in_flight >= 4, "downloads did not run concurrently"
+    assert server.hit_count() == 16
+    before = read_catalog(ws)
+    report = ingest(ws, file, workers=8, per_host=8)
+    assert server.hit_count() == 16, "the second run requested images again"
+    assert report.already_done == 16 and report.fetched == 0
+    pd.testing.assert_frame_equal(read_catalog(ws), before)
+
+
+def test_parquet_input_with_a_mapped_url_column(server, tmp_path):
+    server.route("/p1.jpg", Response(image(1)))
+    server.route("/p2.jpg", Response(image(2)))
+    table = pd.DataFrame({"photoid": [5001, 5002], "link": [server.url("/p1.jpg"), server.url("/p2.jpg")],
+                          "latitude": [35.68, None], "longitude": [139.69, None]})
+    table.to_parquet(tmp_path / "list.parquet")
+    result = CliRunner().invoke(app, ["ingest", "urls", str(tmp_path / "list.parquet"), "--map", "url=link",
+                                      "--workspace", str(tmp_path / "ws"), "--workers", "2"])
+    assert result.exit_code == 0, result.stderr
+    assert "2 images stored" in " ".join(result.stdout.split())
+    catalog = read_catalog(Workspace(tmp_path / "ws")).set_index("photo_id")
+    assert sorted(catalog.index) == ["urls:5001", "urls:5002"]
+    assert catalog.loc["urls:5001", "lat"] == 35.68 and catalog.loc["urls:5002", "coord_issue"] == "missing"
+
+
+@pytest.mark.parametrize("content, name, extra, says", [
+    (None, "absent.csv", [], "does not exist"),
+    (b"PAR1 this is not parquet", "list.parquet", [], "cannot read"),
+    (b'photoid,downloadurl\n"1,http://x/a.jpg\n', "list.csv", [], "cannot read"),
+    (b"photoid,downloadurl\n1,http://x/a.jpg\n", "list.csv", ["--map", "url=link"], "link"),
+    (b"photoid,link\n1,http://x/a.jpg\n", "list.csv", [], "no URL column"),
+    (b"photoid,downloadurl\n1,http://x/a.jpg\n", "list.csv", ["--map", "colour=x"], "unknown"),
+])
+def test_bad_input_file_is_one_line_and_exit_2(tmp_path, content, name, extra, says):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    result = CliRunner().invoke(app, ["ingest", "urls", str(path), *extra, "--workspace", str(tmp_path / "ws")])
+    assert result.exit_code == 2
+    assert says in result.stderr and result.stderr.strip().count("\n") == 0, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_killed_download_resumes_without_refetching(server, tmp_path):
+    """SIGKILL a real `curate ingest urls` process mid-way, then run it again."""
+    rows = []
+    for i in range(12):
+        server.route(f"/{i}.jpg", Response(image(i)))
+        rows.append({"photoid": str(i), "downloadurl": server.url(f"/{i}.jpg")})
+    file = yfcc_csv(tmp_path / "list.csv", rows)
+    ws = Workspace(tmp_path / "ws")
+    server.hold_after(5)  # the server "slows down" for good after five images
+    command = [sys.executable, "-c", "import sys; from curate.cli.app import main; sys.argv[0] = 'curate'; main()",
+               "ingest", "urls", str(file), "--workspace", str(ws.root), "--workers", "3", "--timeout", "20"]
+    env = {**os.environ, "NO_PROXY": "127.0.0.0/8,localhost"}
+    with open(tmp_path / "first.log", "wb") as log:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        journal = Journal(ws, SOURCE)
+        deadline = time.monotonic() + 20
+        while len(journal.load()) < 5 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.kill()
+        process.wait(10)
+    assert len(journal.load()) == 5, (tmp_path / "first.log").read_text()
+    served_first = set(server.completed_paths())
+    assert len(served_first) == 5 and server.hit_count() > 5, "the kill did not land mid-download"
+    server.release_held(abort=True)  # requests in flight at the kill never get an answer
+    server_log_at_kill = len(server.log())
+
+    result = CliRunner().invoke(app, ["ingest", "urls", str(file), "--workspace", str(ws.root), "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["resumed_from_journal"] == 5
+    catalog = read_catalog(ws)
+    assert len(catalog) == 12 and catalog["photo_id"].is_unique
+    assert (catalog["status"] == "kept").all() and catalog["sha256"].is_unique
+    requested_again = {hit.path for hit in server.log()[server_log_at_kill:]}
+    assert not requested_again & served_first, "a finished image was downloaded again"
+    assert max(Counter(server.completed_paths()).values()) == 1
