@@ -57,6 +57,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("drop_reason", _STR, True, "Why the photo was dropped (first reason wins).", "every stage"),
     Column("drop_stage", _STR, True, "Which stage dropped it.", "every stage"),
     Column("error_detail", _STR, True, "Free-text detail for an ingest failure (HTTP status, decoder message).", "ingest"),
+    Column("geo_distance_km", pa.float64(), True, "Distance from the label's centre in km; null without coordinates or centre.", "filter"),
+    Column("exact_dup_group", _STR, True, "For byte-identical photos: photo_id of the copy that is kept.", "filter"),
+    Column("phash", _STR, True, "64-bit perceptual hash (imagehash pHash) as 16 hex digits; cached.", "filter"),
+    Column("near_dup_cluster", _STR, True, "Near-duplicate cluster: photo_id of its representative (own id when alone).", "filter"),
     Column("split", _STR, True, "train / val / test; null until split, and for dropped photos.", "split"),
 )
 

@@ -21,22 +21,22 @@ from curate.ingest.mapping import parse_map_options
 @user_errors
 def folder(
     directory: Annotated[Path, typer.Argument(help="Folder of photos: <label>/<photo> subfolders, or flat.",
-                                              show_default=False)],
+                                              metavar="DIR", show_default=False)],
     metadata: Annotated[Path | None, typer.Option(
-        "--metadata", help="CSV or JSON (list or lines) sidecar, one row per photo with a `file` column "
+        "--metadata", metavar="FILE", help="CSV or JSON (list or lines) sidecar, one row per photo with a `file` column "
                            "relative to DIR. Default: DIR/metadata.csv|jsonl|json when present.")] = None,
     map_options: Annotated[list[str] | None, typer.Option(
-        "--map", help="FIELD=COLUMN: read a record field (lat, owner_id, tags, file...) from COLUMN. "
+        "--map", metavar="FIELD=COLUMN", help="FIELD=COLUMN: read a record field (lat, owner_id, tags, file...) from COLUMN. "
                       "Repeatable.")] = None,
     label_column: Annotated[str | None, typer.Option(
-        "--label-column", help="Metadata column holding the label (implies --label-from column).")] = None,
+        "--label-column", metavar="COLUMN", help="Metadata column holding the label (implies --label-from column).")] = None,
     label_from: Annotated[str, typer.Option(
-        "--label-from", help="folder | column | tags | none. Default: column with --label-column, "
+        "--label-from", metavar="SOURCE", help="folder | column | tags | none. Default: column with --label-column, "
                              "else the first-level folder name.")] = "auto",
     recipe: Annotated[str | None, typer.Option(
-        "--recipe", help="Dataset recipe (name in datasets/ or a .toml path) whose labels are matched "
+        "--recipe", metavar="NAME", help="Dataset recipe (name in datasets/ or a .toml path) whose labels are matched "
                          "against tags.")] = None,
-    workers: Annotated[int, typer.Option("--workers", help="Files read and validated in parallel.")] = 4,
+    workers: Annotated[int, typer.Option("--workers", metavar="N", help="Files read and validated in parallel.")] = 4,
     workspace_path: WorkspaceOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -58,8 +58,8 @@ def folder(
 def print_summary(report: IngestReport) -> None:
     """One line of totals, then drop counts by reason."""
     dropped = sum(report.dropped_by_reason.values())
-    console.print(f"ingest folder: {report.records} rows, {report.stored} images stored, {dropped} dropped "
-                  f"({report.already_done} already in the catalog)", highlight=False)
+    console.print(f"ingest folder: {report.records} rows · stored {report.stored} · dropped {dropped} · "
+                  f"already in the catalog {report.already_done}", highlight=False)
     if report.dropped_by_reason:
         reasons = pd.DataFrame(sorted(report.dropped_by_reason.items(), key=lambda kv: (-kv[1], kv[0])),
                                columns=["drop_reason", "rows"])

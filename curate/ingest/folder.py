@@ -198,7 +198,7 @@ def build_records(root: Path, images: list[str], table: pd.DataFrame | None,
                   column_map: Mapping[str, str]) -> pd.DataFrame:
     """Metadata rows (in file order) then images without a row, as canonical records.
 
-    Extra columns: `file` (relative path) and `path` (absolute path to read, None when
+    Extra columns: `file` (relative path) and `abs_path` (absolute path to read, None when
     it must not be read).
     """
     meta = metadata_records(root, table, column_map) if table is not None else pd.DataFrame()
@@ -208,7 +208,7 @@ def build_records(root: Path, images: list[str], table: pd.DataFrame | None,
     loose = pd.DataFrame({
         "source_id": extra,
         "file": extra,
-        "path": [path for _, path, _ in checked],
+        "abs_path": [path for _, path, _ in checked],
         "drop_reason": [reason for _, _, reason in checked],
     }, dtype="object")
     return pd.concat([meta, loose], ignore_index=True) if len(meta) else loose
@@ -224,7 +224,7 @@ def metadata_records(root: Path, table: pd.DataFrame, column_map: Mapping[str, s
                          "pass --map file=COLUMN")
     checked = [safe_relative_path(root, raw) for raw in records["file"]]
     relative = pd.Series([rel for rel, _, _ in checked], index=records.index, dtype="object")
-    records["path"] = [path for _, path, _ in checked]
+    records["abs_path"] = [path for _, path, _ in checked]
     records["drop_reason"] = [reason for _, _, reason in checked]
     # Unsafe paths keep their raw spelling in `file` for the id, but never join a scanned image.
     records["file"] = relative.where(records["drop_reason"].isna(), None)
@@ -272,7 +272,7 @@ def fill_from_exif(records: pd.DataFrame, workers: int) -> pd.DataFrame:
             records[name] = None
     blank = {name: records[name].map(_is_blank) for name in EXIF_FIELDS}
     no_position = blank["lat"] & blank["lon"]
-    wanted = records["path"].notna() & records["drop_reason"].isna() & (
+    wanted = records["abs_path"].notna() & records["drop_reason"].isna() & (
         no_position | blank["taken_at"] | (blank["owner_id"] & blank["owner_name"]))
     paths = records.loc[wanted, "path"]
     if paths.empty:
@@ -297,7 +297,7 @@ def make_fetch(root: Path):
     """fetch(record) -> bytes for the engine: reads one file, re-checking it stays inside `root`."""
 
     def fetch(record: dict) -> bytes:
-        path = record.get("path")
+        path = record.get("abs_path")
         if _is_blank(path):
             raise FetchError("unsafe_path", "no safe path inside the folder")
         path = Path(path)

@@ -1,0 +1,1 @@
+"""`curate filter`: ambiguous labels, geo outliers, exact and near duplicates, owner caps."""
