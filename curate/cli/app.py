@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from curate.cli import filter as filter_cli
 from curate.cli import ingest, status
 
 app = typer.Typer(
@@ -15,6 +16,7 @@ app = typer.Typer(
 )
 app.add_typer(ingest.app, name="ingest")
 app.command("status")(status.status)
+app.command("filter")(filter_cli.filter_command)
 
 
 def main() -> None:

@@ -1,0 +1,45 @@
+"""Exact duplicates (same bytes) and the choice of which copy stays.
+
+Rule, shared with near-duplicate clusters: among the group's rows that are still kept,
+the representative is the one with the most pixels, then the earliest `taken_at`
+(photos without a date last), then the smallest `photo_id`. If no row of the group is
+kept, the same rule picks among all of them (so every row still gets a group id).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from curate import schema
+
+
+def representative_order(catalog: pd.DataFrame) -> np.ndarray:
+    """Row positions sorted by the keep rule (best candidate first)."""
+    pixels = (catalog["width"].astype("Float64") * catalog["height"].astype("Float64")).fillna(0).to_numpy("float64")
+    taken = catalog["taken_at"].to_numpy("datetime64[us]").astype("int64")
+    taken = np.where(catalog["taken_at"].isna().to_numpy(), np.iinfo("int64").max, taken)
+    kept_first = (catalog["status"] != schema.KEPT).to_numpy()
+    ids = catalog["photo_id"].to_numpy(str)
+    return np.lexsort((ids, taken, -pixels, kept_first))
+
+
+def group_representatives(catalog: pd.DataFrame, group_key: pd.Series) -> pd.Series:
+    """photo_id of each row's group representative; null where `group_key` is null."""
+    order = representative_order(catalog)
+    keys = group_key.to_numpy(object)[order]
+    ids = catalog["photo_id"].to_numpy(object)[order]
+    has_key = pd.notna(keys)
+    first = pd.Series(ids[has_key], index=pd.Index(keys[has_key])).groupby(level=0, sort=False).first()
+    return group_key.map(first).where(group_key.notna(), None)
+
+
+def exact_duplicates(catalog: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(exact_dup_group, is_duplicate): rows sharing a sha256, and which are redundant copies.
+
+    `exact_dup_group` is the representative's photo_id on every row with an image;
+    `is_duplicate` is True for kept rows that are not their group's representative.
+    """
+    group = group_representatives(catalog, catalog["sha256"])
+    is_duplicate = group.notna() & (group != catalog["photo_id"]) & (catalog["status"] == schema.KEPT)
+    return group, is_duplicate

@@ -1,0 +1,115 @@
+"""Geo outliers: distance of each photo from its label's centre (vectorised, NumPy).
+
+The centre of a label is, by default, the median latitude and the circular median
+longitude of its geotagged photos. A plain median of longitudes breaks for a label that
+straddles the antimeridian (Fiji: 179.9 and -179.9 average to 0); we cut the circle at
+the widest empty arc between the photos' longitudes, unwrap, take the median there and
+wrap back. Medians ignore a minority of far-away points (breakdown point 50%).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG)
+WGS84_A_KM = 6378.137
+WGS84_F = 1 / 298.257223563
+
+
+def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
+    """Great-circle distance in km between arrays of points (degrees); NaN in, NaN out.
+
+    >>> round(float(haversine_km(51.5, -0.13, 40.71, -74.01)), -1)
+    5570.0
+    """
+    lat1, lon1, lat2, lon2 = (np.radians(np.asarray(v, dtype="float64")) for v in (lat1, lon1, lat2, lon2))
+    half_dlat = (lat2 - lat1) / 2
+    half_dlon = (lon2 - lon1) / 2
+    a = np.sin(half_dlat) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin(half_dlon) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def ellipsoid_distance_km(lat1, lon1, lat2, lon2) -> np.ndarray:
+    """Distance in km on the WGS84 ellipsoid (Lambert's formula), vectorised.
+
+    A haversine on reduced latitudes plus Lambert's flattening correction: the plain
+    spherical haversine is off by up to ~0.56% against the geodesic; this agrees with
+    geopy's geodesic to a few metres over short and long distances at the same cost.
+    """
+    lat1, lon1, lat2, lon2 = (np.radians(np.asarray(v, dtype="float64")) for v in (lat1, lon1, lat2, lon2))
+    beta1 = np.arctan((1 - WGS84_F) * np.tan(lat1))
+    beta2 = np.arctan((1 - WGS84_F) * np.tan(lat2))
+    a = np.sin((beta2 - beta1) / 2) ** 2 + np.cos(beta1) * np.cos(beta2) * np.sin((lon2 - lon1) / 2) ** 2
+    sigma = 2 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    p, q = (beta1 + beta2) / 2, (beta2 - beta1) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = (sigma - np.sin(sigma)) * np.sin(p) ** 2 * np.cos(q) ** 2 / np.cos(sigma / 2) ** 2
+        y = (sigma + np.sin(sigma)) * np.cos(p) ** 2 * np.sin(q) ** 2 / np.sin(sigma / 2) ** 2
+        distance = WGS84_A_KM * (sigma - WGS84_F / 2 * (x + y))
+    return np.where(sigma == 0, 0.0, distance)
+
+
+def circular_median_lon(lon_deg: np.ndarray) -> float:
+    """Median longitude that is correct across the antimeridian.
+
+    >>> circular_median_lon(np.array([179.0, 179.5, -179.5, -179.8, 178.9]))
+    179.5
+    """
+    lon = np.sort(np.mod(np.asarray(lon_deg, dtype="float64") + 180.0, 360.0) - 180.0)
+    if lon.size == 0:
+        return float("nan")
+    gaps = np.diff(np.append(lon, lon[0] + 360.0))
+    cut = int(np.argmax(gaps))  # the widest empty arc starts after lon[cut]
+    unwrapped = np.concatenate([lon[cut + 1:], lon[:cut + 1] + 360.0])
+    centre = float(np.median(unwrapped))
+    return float(np.mod(centre + 180.0, 360.0) - 180.0)
+
+
+@dataclass(frozen=True)
+class Centre:
+    label: str
+    lat: float | None
+    lon: float | None
+    method: str  # median | recipe | none
+    note: str = ""
+
+
+def median_centres(labels: pd.Series, lat: pd.Series, lon: pd.Series) -> dict[str, Centre]:
+    """Median centre per label from the rows that have coordinates."""
+    frame = pd.DataFrame({"label": labels, "lat": lat, "lon": lon}).dropna(subset=["label"])
+    centres = {}
+    for label, group in frame.groupby("label", sort=True):
+        located = group.dropna(subset=["lat", "lon"])
+        if located.empty:
+            centres[label] = Centre(label, None, None, "none", "no geotagged photo: centre undefined, nothing dropped")
+            continue
+        centres[label] = Centre(label, float(np.median(located["lat"])), circular_median_lon(located["lon"].to_numpy()),
+                                "median")
+    return centres
+
+
+def distances_to_centres(labels: pd.Series, lat: pd.Series, lon: pd.Series,
+                         centres: dict[str, Centre]) -> np.ndarray:
+    """Distance (km) from each row to its label's centre; NaN without coordinates or centre."""
+    centre_lat = labels.map({k: c.lat for k, c in centres.items()}).astype("float64")
+    centre_lon = labels.map({k: c.lon for k, c in centres.items()}).astype("float64")
+    return ellipsoid_distance_km(lat.to_numpy("float64", na_value=np.nan), lon.to_numpy("float64", na_value=np.nan),
+                        centre_lat.to_numpy(), centre_lon.to_numpy())
+
+
+def distance_summary(labels: pd.Series, distance_km: np.ndarray, is_outlier: np.ndarray,
+                     centres: dict[str, Centre]) -> pd.DataFrame:
+    """Per label: centre, photos, geotagged, outliers and distance quantiles (km)."""
+    frame = pd.DataFrame({"label": labels.to_numpy(), "distance_km": distance_km, "outlier": is_outlier})
+    rows = []
+    for label, centre in sorted(centres.items()):
+        group = frame[frame["label"] == label]
+        located = group["distance_km"].dropna()
+        quantiles = located.quantile([0.5, 0.9, 0.99]).to_numpy() if len(located) else [np.nan] * 3
+        rows.append({"label": label, "centre_lat": centre.lat, "centre_lon": centre.lon, "centre": centre.method,
+                     "photos": len(group), "geotagged": len(located), "geo_outliers": int(group["outlier"].sum()),
+                     "p50_km": quantiles[0], "p90_km": quantiles[1], "p99_km": quantiles[2], "note": centre.note})
+    return pd.DataFrame(rows)

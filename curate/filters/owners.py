@@ -1,0 +1,84 @@
+"""Per-photographer concentration and caps, per label.
+
+Concentration is always measured (top owner's share, effective number of owners
+= 1 / sum(share^2)); a cap is applied only when asked for. Capped owners keep photos
+spread evenly over time (sorted by taken_at, then photo_id), not just their first N.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+
+def owner_keys(catalog: pd.DataFrame) -> pd.Series:
+    """owner_id, or for a photo without one a key of its own (unknown owners are not one person)."""
+    return catalog["owner_id"].where(catalog["owner_id"].notna(), "(no owner) " + catalog["photo_id"].astype(str))
+
+
+def concentration(labels: pd.Series, owners: pd.Series) -> pd.DataFrame:
+    """Per label: photos, owners, top owner, top share and effective number of owners."""
+    frame = pd.DataFrame({"label": labels.to_numpy(), "owner": owners.to_numpy()}).dropna()
+    if frame.empty:
+        return pd.DataFrame(columns=["label", "photos", "owners", "top_owner", "top_owner_photos",
+                                     "top_owner_share", "effective_owners"])
+    counts = frame.groupby(["label", "owner"]).size().rename("n").reset_index()
+    counts["share"] = counts["n"] / counts.groupby("label")["n"].transform("sum")
+    top = counts.sort_values(["label", "n", "owner"], ascending=[True, False, True]).groupby("label").head(1)
+    summary = counts.groupby("label").agg(photos=("n", "sum"), owners=("owner", "size"),
+                                          effective_owners=("share", lambda s: float(1 / np.sum(s**2))))
+    top = top.set_index("label").rename(columns={"owner": "top_owner", "n": "top_owner_photos",
+                                                 "share": "top_owner_share"})
+    return summary.join(top).reset_index()[["label", "photos", "owners", "top_owner", "top_owner_photos",
+                                           "top_owner_share", "effective_owners"]]
+
+
+def share_cap(counts: np.ndarray, max_share: float) -> int | None:
+    """Largest per-owner cap m with m <= max_share * sum(min(counts, m)); None if none exists.
+
+    >>> share_cap(np.array([100, 10, 10, 10]), 0.25)
+    10
+    """
+    counts = np.sort(np.asarray(counts))
+    for cap in range(int(counts.max()), 0, -1):
+        if cap <= max_share * np.minimum(counts, cap).sum():
+            return cap
+    return None
+
+
+def spread_pick(n_photos: int, keep: int) -> np.ndarray:
+    """Indices of `keep` photos spread evenly over a time-sorted run of `n_photos`."""
+    if keep >= n_photos:
+        return np.arange(n_photos)
+    return np.unique(np.round(np.linspace(0, n_photos - 1, keep)).astype(int))
+
+
+def owner_cap(catalog: pd.DataFrame, kept: pd.Series, max_per_owner: int | None,
+              max_owner_share: float | None) -> tuple[pd.Series, pd.DataFrame]:
+    """(is_capped, per-label cap table) for kept, labelled rows.
+
+    The cap for a label is the smaller of `max_per_owner` and the share cap; a share cap
+    that no allocation can meet (e.g. a single-owner label) is skipped and noted.
+    """
+    is_capped = pd.Series(False, index=catalog.index)
+    rows = []
+    eligible = catalog[kept & catalog["label"].notna()]
+    owners = owner_keys(eligible)
+    for label, group in eligible.groupby("label", sort=True):
+        counts = owners[group.index].value_counts()
+        cap, note = max_per_owner, ""
+        if max_owner_share is not None:
+            by_share = share_cap(counts.to_numpy(), max_owner_share)
+            if by_share is None:
+                note = f"share cap {max_owner_share} unreachable with {len(counts)} owner(s): not applied"
+            else:
+                cap = by_share if cap is None else min(cap, by_share)
+        over = counts[counts > cap] if cap is not None else counts.iloc[:0]
+        for owner in over.index:
+            photos = group[owners[group.index] == owner].sort_values(["taken_at", "photo_id"], na_position="last")
+            keep_positions = spread_pick(len(photos), cap)
+            is_capped[photos.index.delete(keep_positions)] = True
+        rows.append({"label": label, "cap": cap, "owners_capped": len(over),
+                     "photos_capped": int(is_capped[group.index].sum()), "note": note})
+    return is_capped, pd.DataFrame(rows, columns=["label", "cap", "owners_capped", "photos_capped", "note"])

@@ -1,0 +1,24 @@
+"""Stage outputs saved beside the catalog: `<workspace>/reports/<stage>.json`.
+
+Each holds the resolved config, the input catalog's hash and the stage report, so any
+result can be traced to the exact inputs that produced it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from curate.workspace import Workspace, atomic_write_bytes
+
+
+def save_stage_report(ws: Workspace, stage: str, input_catalog_sha256: str, report: dict) -> None:
+    payload = {"stage": stage, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "input_catalog_sha256": input_catalog_sha256, **report}
+    atomic_write_bytes(ws.root / "reports" / f"{stage}.json",
+                       json.dumps(payload, indent=2, default=str).encode("utf-8"))
+
+
+def load_stage_report(ws: Workspace, stage: str) -> dict | None:
+    path = ws.root / "reports" / f"{stage}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None

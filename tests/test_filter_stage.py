@@ -1,0 +1,181 @@
+"""The filter stage on tiny hand-made catalogs (no images needed)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from geopy.distance import geodesic
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from curate import schema
+from curate.errors import UsageError
+from curate.filters import geo
+from curate.filters.owners import share_cap
+from curate.filters.stage import FilterConfig, filter_catalog
+
+
+def catalog(rows: list[dict]) -> pd.DataFrame:
+    base = {"source": "t", "status": "kept", "tags": [], "tag_labels": [], "owner_id": "o", "label": "city",
+            "lat": np.nan, "lon": np.nan, "taken_at": pd.NaT, "sha256": None, "width": None, "height": None,
+            "drop_reason": None, "drop_stage": None, "phash": None}
+    frame = pd.DataFrame([{**base, "photo_id": f"t:{i}", "source_id": str(i), **row} for i, row in enumerate(rows)])
+    return schema.to_pandas(schema.conform(frame))
+
+
+def reasons(out: pd.DataFrame) -> list:
+    return [r if isinstance(r, str) else None for r in out["drop_reason"]]
+
+
+def test_antimeridian_label_centre_and_distances():
+    # Fiji: photos on both sides of 180°; a naive mean/median of longitudes lands near 0° (Africa).
+    lons = [179.95, 179.97, -179.98, -179.96, 179.99]
+    cat = catalog([{"lat": -17.8, "lon": lon} for lon in lons])
+    out, report = filter_catalog(cat, FilterConfig(max_km=10))
+    centre = report.geo.iloc[0]
+    assert abs(abs(centre["centre_lon"]) - 180) < 0.05
+    assert (out["geo_distance_km"] < 6).all() and (out["status"] == "kept").all()
+
+
+def test_far_away_minority_does_not_move_the_centre():
+    rng = np.random.default_rng(0)
+    near = [{"lat": 41.88 + d1, "lon": -87.63 + d2} for d1, d2 in rng.normal(0, 0.005, (20, 2))]
+    far = [{"lat": 37.5, "lon": 127.0}] * 8  # "Chicago" photos taken in Korea
+    out, report = filter_catalog(catalog(near + far), FilterConfig(max_km=5))
+    centre = report.geo.iloc[0]
+    assert geodesic((centre["centre_lat"], centre["centre_lon"]), (41.88, -87.63)).km < 1.0
+    assert reasons(out) == [None] * 20 + ["geo_outlier"] * 8
+    assert report.geo.iloc[0]["geo_outliers"] == 8
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(-89, 89), st.floats(-180, 180), st.floats(-89, 89), st.floats(-180, 180))
+def test_distance_agrees_with_geodesic(lat1, lon1, lat2, lon2):
+    expected = geodesic((lat1, lon1), (lat2, lon2)).km
+    got = float(geo.ellipsoid_distance_km(lat1, lon1, lat2, lon2))
+    assert got == pytest.approx(expected, rel=0.005, abs=1e-6)
+
+
+def test_threshold_is_inclusive_of_max_km():
+    centre = (10.0, 20.0)
+    at = {"lat": 10.0, "lon": 20.0}
+    rows = [at, at, at, {"lat": 10.0, "lon": 20.0 + 0.0456}]
+    distance_edge = float(geo.ellipsoid_distance_km(*centre, 10.0, 20.0456))
+    out, _ = filter_catalog(catalog(rows), FilterConfig(max_km=distance_edge))
+    assert out.loc[3, "status"] == "kept"  # exactly max_km stays
+    out, _ = filter_catalog(catalog(rows), FilterConfig(max_km=distance_edge * 0.999))
+    assert out.loc[3, "drop_reason"] == "geo_outlier"
+
+
+def test_rerun_recomputes_from_scratch_and_keeps_ingest_drops():
+    rows = [{"lat": 0.0, "lon": 0.0}] * 5 + [{"lat": 0.0, "lon": 0.09}] + [
+        {"drop_reason": "truncated_image", "status": "dropped", "drop_stage": "ingest"}]
+    strict, _ = filter_catalog(catalog(rows), FilterConfig(max_km=5))
+    assert strict.loc[5, "drop_reason"] == "geo_outlier"
+    loose, _ = filter_catalog(strict, FilterConfig(max_km=20))
+    assert loose.loc[5, "status"] == "kept" and pd.isna(loose.loc[5, "drop_reason"])
+    assert loose.loc[6, "drop_reason"] == "truncated_image"
+    again, _ = filter_catalog(loose, FilterConfig(max_km=20))
+    pd.testing.assert_frame_equal(again, loose)
+
+
+def test_ambiguous_labels_dropped_first():
+    rows = [{"label": None, "tag_labels": ["chicago", "tokyo"]}, {"label": None, "tag_labels": ["chicago"]},
+            {"label": "chicago", "tag_labels": ["chicago"]}]
+    out, report = filter_catalog(catalog(rows), FilterConfig())
+    assert reasons(out) == ["ambiguous_label", None, None]
+    assert report.dropped_by_reason == {"ambiguous_label": 1}
+
+
+def test_geo_edge_cases_never_crash():
+    rows = [{"label": "one", "lat": 5.0, "lon": 5.0},                        # a label with one photo
+            {"label": "nogeo"}, {"label": "nogeo"},                          # no geotagged photo
+            {"label": "point", "lat": 1.0, "lon": 1.0}, {"label": "point", "lat": 1.0, "lon": 1.0}]
+    out, report = filter_catalog(catalog(rows), FilterConfig(max_km=1))
+    assert (out["status"] == "kept").all()
+    by_label = report.geo.set_index("label")
+    assert by_label.loc["nogeo", "centre"] == "none" and "undefined" in by_label.loc["nogeo", "note"]
+    assert by_label.loc["point", "p99_km"] == 0
+    dropped, _ = filter_catalog(catalog(rows), FilterConfig(max_km=1, missing_geo="drop"))
+    assert reasons(dropped)[1:3] == ["missing_geo", "missing_geo"]
+
+
+def test_empty_catalog():
+    out, report = filter_catalog(schema.empty_catalog(), FilterConfig())
+    assert out.empty and report.dropped_by_reason == {}
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf")])
+def test_bad_max_km_is_a_usage_error(bad):
+    with pytest.raises(UsageError, match="--max-km"):
+        FilterConfig(max_km=bad)
+
+
+def test_exact_duplicates_keep_one_by_documented_rule():
+    rows = [{"sha256": "aa", "width": 100, "height": 100, "taken_at": pd.Timestamp("2020-01-02")},
+            {"sha256": "aa", "width": 100, "height": 100, "taken_at": pd.Timestamp("2020-01-01")},
+            {"sha256": "aa", "width": 100, "height": 100, "taken_at": pd.NaT},
+            {"sha256": "bb", "width": 50, "height": 50}]
+    out, report = filter_catalog(catalog(rows), FilterConfig())
+    assert out["exact_dup_group"].tolist() == ["t:1", "t:1", "t:1", "t:3"]  # earliest taken_at stays
+    assert reasons(out) == ["exact_duplicate", None, "exact_duplicate", None]
+    assert report.exact_duplicate_groups == 1
+
+
+def test_exact_duplicate_prefers_a_copy_that_is_still_kept():
+    rows = [{"sha256": "aa", "taken_at": pd.Timestamp("2020-01-01"), "lat": 50.0, "lon": 50.0},  # geo outlier
+            {"sha256": "aa", "taken_at": pd.Timestamp("2021-01-01"), "lat": 0.0, "lon": 0.0},
+            {"lat": 0.0, "lon": 0.0}, {"lat": 0.0, "lon": 0.0}]
+    out, _ = filter_catalog(catalog(rows), FilterConfig(max_km=5))
+    assert out.loc[0, "drop_reason"] == "geo_outlier"
+    assert out.loc[1, "status"] == "kept" and out.loc[1, "exact_dup_group"] == "t:1"
+
+
+def cap_rows():
+    days = pd.date_range("2020-01-01", periods=40, freq="D")
+    big = [{"owner_id": "big", "taken_at": day} for day in days]
+    small = [{"owner_id": f"s{i}", "taken_at": days[0]} for i in range(10)]
+    return big + small
+
+
+def test_owner_cap_is_deterministic_and_spread_over_time():
+    out, report = filter_catalog(catalog(cap_rows()), FilterConfig(max_per_owner=5))
+    kept_big = out[(out["owner_id"] == "big") & (out["status"] == "kept")]
+    assert len(kept_big) == 5
+    assert kept_big["taken_at"].min() == pd.Timestamp("2020-01-01")
+    assert kept_big["taken_at"].max() == pd.Timestamp("2020-02-09")  # first and last day both kept
+    again, _ = filter_catalog(catalog(cap_rows()), FilterConfig(max_per_owner=5))
+    pd.testing.assert_frame_equal(out, again)
+    assert report.caps.iloc[0]["photos_capped"] == 35
+
+
+def test_owner_share_cap_holds_after_capping():
+    out, report = filter_catalog(catalog(cap_rows()), FilterConfig(max_owner_share=0.3))
+    kept = out[out["status"] == "kept"]
+    shares = kept["owner_id"].value_counts(normalize=True)
+    assert shares.max() <= 0.3 + 1e-9
+    assert shares.index[0] == "big"
+    # concentration is reported before capping, capped or not
+    assert report.concentration.iloc[0]["top_owner"] == "big"
+    assert report.concentration.iloc[0]["top_owner_share"] == pytest.approx(40 / 50)
+
+
+def test_share_cap_unreachable_is_noted_not_applied():
+    rows = [{"owner_id": "solo"}] * 4
+    out, report = filter_catalog(catalog(rows), FilterConfig(max_owner_share=0.5))
+    assert (out["status"] == "kept").all()
+    assert "unreachable" in report.caps.iloc[0]["note"]
+
+
+@given(st.lists(st.integers(1, 50), min_size=1, max_size=12), st.floats(0.05, 1.0))
+def test_share_cap_is_the_largest_feasible(counts, share):
+    counts = np.array(counts)
+    cap = share_cap(counts, share)
+    feasible = [m for m in range(1, counts.max() + 1) if m <= share * np.minimum(counts, m).sum()]
+    assert cap == (max(feasible) if feasible else None)
+
+
+def test_null_owners_are_not_one_person():
+    rows = [{"owner_id": None} for _ in range(6)] + [{"owner_id": "a"}] * 2
+    out, report = filter_catalog(catalog(rows), FilterConfig(max_per_owner=1))
+    assert (out["status"] == "kept").sum() == 7
+    assert report.concentration.iloc[0]["owners"] == 7
