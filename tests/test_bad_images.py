@@ -7,6 +7,7 @@ and exit code 2, without a traceback.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import csv
 import hashlib
 import io
@@ -26,6 +27,21 @@ from curate.ingest.folder import FolderOptions, ingest_folder, safe_relative_pat
 from curate.store import MAX_PIXELS, open_rgb
 from curate.workspace import Workspace, read_catalog
 from helpers import jpeg_bytes, png_bytes
+
+
+@contextlib.contextmanager
+def no_fsync():
+    """fsync only adds durability across power loss, which no test here checks; on a busy shared
+    disk it can cost half a second per call. Atomic temp-file + rename writes still happen."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "fsync", lambda fd: None)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _fast_writes():
+    with no_fsync():
+        yield
 
 
 def encoded(image: Image.Image, fmt: str, **save) -> bytes:
@@ -108,7 +124,8 @@ def bad_run(tmp_path_factory):
         writer.writerow(["file", "photo_id", "latitude", "longitude", "tags"])
         writer.writerows(rows)
     ws = Workspace(base / "ws")
-    report = ingest_folder(ws, FolderOptions(folder=photos, metadata=base / "meta.csv", workers=2))
+    with no_fsync():
+        report = ingest_folder(ws, FolderOptions(folder=photos, metadata=base / "meta.csv", workers=2))
     return ws, report, read_catalog(ws).set_index("photo_id")
 
 
@@ -286,7 +303,7 @@ def test_unreadable_or_malformed_csv_metadata(tmp_path, small_folder, content, n
 @pytest.mark.parametrize("name, content, needle", [
     ("m.json", '[{"file": "a.jpg"}, ', "line 1 is not valid JSON"),
     ("m.jsonl", '{"file": "a.jpg"}\n{"file": \n', "line 2 is not valid JSON"),
-    ("m.json", '{"photos": [{"file": "a.jpg"}]}', "list of objects"),
+    ("m.json", '{"photos": [\n  {"file": "a.jpg"}\n]}', "list of objects"),
     ("m.json", '[1, 2]', "list of objects"),
 ])
 def test_malformed_json_metadata(tmp_path, small_folder, name, content, needle):

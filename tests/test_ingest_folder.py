@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
+import os
 import re
 from pathlib import Path
 
@@ -22,6 +24,21 @@ from helpers import REALDATA, jpeg_bytes, png_bytes
 
 FERRARI = REALDATA / "flickr-ferrari"
 STORE_PATH = re.compile(r"^images/([0-9a-f]{2})/([0-9a-f]{64})\.(jpg|png)$")
+
+
+@contextlib.contextmanager
+def no_fsync():
+    """fsync only adds durability across power loss, which no test here checks; on a busy shared
+    disk it can cost half a second per call. Atomic temp-file + rename writes still happen."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "fsync", lambda fd: None)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _fast_writes():
+    with no_fsync():
+        yield
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -135,6 +152,20 @@ def test_flat_folder_with_json_sidecar(tmp_path, flat_folder, style):
     _check_sidecar_catalog(catalog)
 
 
+def test_json_lines_edge_cases(tmp_path, flat_folder):
+    """One photo per line, even a single line, and U+2028 inside a string is not a line break."""
+    sidecar = tmp_path / "one.jsonl"
+    sidecar.write_text(json.dumps({"file": "one.jpg", "id": "7", "title": "a\u2028b"}, ensure_ascii=False) + "\n",
+                       encoding="utf-8")
+    _, _, catalog = ingest(tmp_path, flat_folder, metadata=sidecar)
+    assert catalog.loc["folder:7", "title"] == "a\u2028b" and catalog.loc["folder:7", "status"] == "kept"
+    two = tmp_path / "two.jsonl"
+    two.write_text("\n".join(json.dumps({"file": f, "id": i, "title": "x\u2028y"}, ensure_ascii=False)
+                             for f, i in (("one.jpg", "8"), ("loose.jpg", "9"))), encoding="utf-8")
+    _, _, catalog = ingest(tmp_path / "second", flat_folder, metadata=two)
+    assert {"folder:8", "folder:9", "folder:sub/two.jpg"} == set(catalog.index)
+
+
 def test_label_column_via_cli_and_default_sidecar_name(tmp_path, flat_folder):
     (flat_folder / "metadata.csv").write_text("file,id,colour\none.jpg,1,red\nsub/two.jpg,2,blue\n")
     ws = tmp_path / "ws"
@@ -222,7 +253,8 @@ def ferrari(tmp_path_factory):
     if not (FERRARI / "metadata.csv").is_file():
         pytest.skip(f"real data not found at {FERRARI} (../shared/realdata is absent in this checkout)")
     ws = Workspace(tmp_path_factory.mktemp("ferrari") / "ws")
-    report = ingest_folder(ws, FolderOptions(folder=FERRARI, metadata=FERRARI / "metadata.csv", workers=2))
+    with no_fsync():
+        report = ingest_folder(ws, FolderOptions(folder=FERRARI, metadata=FERRARI / "metadata.csv", workers=2))
     metadata = pd.read_csv(FERRARI / "metadata.csv", dtype=str, keep_default_na=False)
     return ws, report, read_catalog(ws), metadata
 
@@ -272,3 +304,22 @@ def test_ferrari_labels_from_column_via_cli(ferrari, tmp_path):
     catalog = read_catalog(Workspace(ws)).set_index("source_id").loc[subset["photo_id"]]
     assert (catalog["status"] == "kept").all()
     assert catalog["label"].tolist() == subset["color_class"].tolist()
+
+
+@pytest.mark.parametrize("label_from, expected", [
+    ("folder", {"city/one.jpg": "city", "city/two.jpg": "city"}),
+    ("tags", {"city/one.jpg": "chicago", "city/two.jpg": None}),  # two.jpg names two cities: ambiguous
+    ("none", {"city/one.jpg": None, "city/two.jpg": None}),
+])
+def test_label_sources_with_a_recipe(tmp_path, label_from, expected):
+    photos = tmp_path / "photos"
+    write(photos / "city" / "one.jpg", jpeg_bytes(color=(1, 1, 1)))
+    write(photos / "city" / "two.jpg", jpeg_bytes(color=(2, 2, 2)))
+    (photos / "metadata.csv").write_text("file,tags\ncity/one.jpg,chicago skyline\ncity/two.jpg,\"tokyo, london\"\n")
+    _, _, catalog = ingest(tmp_path, photos, recipe="skylines", label_source=label_from)
+    labels = {source_id: (None if pd.isna(label) else label)
+              for source_id, label in zip(catalog["source_id"], catalog["label"])}
+    assert labels == expected
+    tag_labels = {source_id: sorted(found) for source_id, found in zip(catalog["source_id"], catalog["tag_labels"])}
+    assert tag_labels == ({"city/one.jpg": [], "city/two.jpg": []} if label_from == "none"
+                          else {"city/one.jpg": ["chicago"], "city/two.jpg": ["london", "tokyo"]})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from curate.cli import filter as filter_cli
-from curate.cli import ingest, status
+from curate.cli import ingest, score, status
 
 app = typer.Typer(
     name="curate",
@@ -17,6 +17,7 @@ app = typer.Typer(
 app.add_typer(ingest.app, name="ingest")
 app.command("status")(status.status)
 app.command("filter")(filter_cli.filter_command)
+app.command("score")(score.score)
 
 
 def main() -> None:

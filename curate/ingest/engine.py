@@ -16,6 +16,7 @@ import json
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,7 +126,11 @@ def merge_outcomes(catalog: pd.DataFrame, rows: pd.DataFrame, outcomes: dict[str
     fresh = finished[~finished["photo_id"].isin(keep_existing["photo_id"])]
     if keep_existing.empty:
         return fresh.reset_index(drop=True)
-    return pd.concat([keep_existing, fresh], ignore_index=True)
+    merged = pd.concat([keep_existing, fresh], ignore_index=True)
+    # a retried row goes back where it was, so a re-run never reorders the catalog
+    old_position = merged["photo_id"].map(pd.Series(range(len(catalog)), index=catalog["photo_id"]))
+    order = old_position.fillna(len(catalog) + pd.Series(range(len(merged)), dtype="float64"))
+    return merged.iloc[order.argsort(kind="stable")].reset_index(drop=True)
 
 
 def _apply_outcomes(rows: pd.DataFrame, outcomes: dict[str, dict]) -> pd.DataFrame:
@@ -187,9 +192,9 @@ def _fetch_all(ws: Workspace, job: IngestJob, pending: list[dict], journal: Jour
     interval = job.checkpoint_seconds
     window = max(1, job.workers) * 4  # bounded in-flight work keeps memory flat on 1M rows
     queue = iter(pending)
+    in_flight: set[Future] = set()
     with journal.open() as log, progress_bar(f"ingest {job.source}", len(pending)) as advance, \
-            ThreadPoolExecutor(max_workers=max(1, job.workers)) as pool:
-        in_flight: set[Future] = set()
+            ThreadPoolExecutor(max_workers=max(1, job.workers)) as pool, _drain_on_interrupt(in_flight, log):
         while True:
             while len(in_flight) < window:
                 record = next(queue, None)
@@ -198,7 +203,8 @@ def _fetch_all(ws: Workspace, job: IngestJob, pending: list[dict], journal: Jour
                 in_flight.add(pool.submit(fetch_one, ws, job.fetch, record))
             if not in_flight:
                 break
-            finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            finished = wait(in_flight, return_when=FIRST_COMPLETED).done
+            in_flight -= finished  # in place: _drain_on_interrupt holds the same set
             interrupted = None
             for future in finished:
                 try:
@@ -219,3 +225,23 @@ def _fetch_all(ws: Workspace, job: IngestJob, pending: list[dict], journal: Jour
                 # a checkpoint rewrites the whole catalog: keep it under ~10% of the run time
                 interval = max(job.checkpoint_seconds, 10 * (last_checkpoint - started))
     return len(pending)
+
+
+@contextmanager
+def _drain_on_interrupt(in_flight: set[Future], log):
+    """On Ctrl-C: drop queued fetches and journal the running ones once they finish.
+
+    Without this the pool's shutdown still runs every queued fetch (up to 4 x workers
+    downloads after the interrupt) and none reaches the journal, so the next run would
+    download them again.
+    """
+    try:
+        yield
+    except BaseException:
+        for future in in_flight:
+            future.cancel()  # only futures that have not started
+        for future in wait(in_flight).done:
+            if not future.cancelled() and future.exception() is None:
+                log.write(json.dumps(future.result(), default=str) + "\n")
+        log.flush()
+        raise

@@ -154,7 +154,11 @@ def parse_json_metadata(text: str, path: Path) -> pd.DataFrame:
     try:
         items = json.loads(text)
     except ValueError:
-        items = [_json_line(line, number, path) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+        # split on "\n" only: str.splitlines would also cut at U+2028 inside a JSON string
+        lines = enumerate(text.split("\n"), 1)
+        items = [_json_line(line, number, path) for number, line in lines if line.strip()]
+    if isinstance(items, dict) and len(text.strip().split("\n")) == 1:
+        items = [items]  # JSON lines holding a single photo
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise UsageError(f"metadata file {path} must hold a JSON list of objects or one JSON object per line")
     return pd.DataFrame.from_records(items)
@@ -274,7 +278,7 @@ def fill_from_exif(records: pd.DataFrame, workers: int) -> pd.DataFrame:
     no_position = blank["lat"] & blank["lon"]
     wanted = records["abs_path"].notna() & records["drop_reason"].isna() & (
         no_position | blank["taken_at"] | (blank["owner_id"] & blank["owner_name"]))
-    paths = records.loc[wanted, "path"]
+    paths = records.loc[wanted, "abs_path"]
     if paths.empty:
         return records
     with progress_bar("read EXIF", len(paths)) as advance, ThreadPoolExecutor(max_workers=workers) as pool:

@@ -1,0 +1,38 @@
+"""Connected components over several grouping keys (union-find by sparse graph).
+
+Two rows belong together when they share a non-null value of ANY key; chains join
+(A~B by owner, B~C by duplicate cluster puts A, B, C in one component). Used by the
+split stage (owner ∪ near-duplicate cluster ∪ exact group) and by scoring.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+
+def components(*keys: pd.Series) -> np.ndarray:
+    """Component id per row (0..k-1, numbered by first appearance); rows with no key are alone.
+
+    >>> components(pd.Series(["a", "a", None, "b"]), pd.Series([None, 1, 1, None])).tolist()
+    [0, 0, 0, 1]
+    """
+    n = len(keys[0]) if keys else 0
+    rows, cols = [np.arange(n)], [np.arange(n)]
+    for key in keys:
+        codes, _ = pd.factorize(pd.Series(key).reset_index(drop=True), use_na_sentinel=True)
+        has = codes >= 0
+        positions = np.flatnonzero(has)
+        # connect each row to the first row holding the same key value
+        first_of_code = pd.Series(positions).groupby(codes[has]).transform("first").to_numpy()
+        rows.append(positions)
+        cols.append(first_of_code)
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    _, first_seen = np.unique(labels, return_index=True)
+    renumber = np.empty(len(first_seen), dtype=np.int64)
+    renumber[np.argsort(np.argsort(first_seen))] = np.arange(len(first_seen))
+    return renumber[labels]

@@ -1,0 +1,144 @@
+"""`curate score`: how well the stages' flags match the demo collection's ground truth.
+
+Pure functions over (catalog, truth). Each scorecard row has the same shape: metric,
+precision, recall, true/false positives, false negatives, the target and whether it is
+met. Later stages (split, prefilter) add their own rows.
+
+Definitions (populations are chosen so each filter is judged only where it could act):
+- geo_outlier: rows that reached the geo filter (labelled, kept by ingest and the
+  ambiguity filter, with coordinates). Positive: the recorded position is farther than
+  max_km from the true city (`true_distance_km`). Predicted: drop_reason geo_outlier.
+- exact_duplicate grouping: pairs of stored photos. Positive pair: same truth
+  `exact_dup_group`. Predicted pair: same catalog `exact_dup_group`.
+- burst near-duplicates: recall over pairs of the same burst (both stored) found in
+  one near-duplicate cluster; precision over pairs the clustering joined, counting as
+  correct a pair from one burst, one exact-duplicate group, or the sandals series
+  (near-identical by design).
+- broken files: Positive: truth broken_kind set. Predicted: dropped at ingest as a bad image.
+- sandals photographer: flagged when it is the top owner of a label with at least
+  DOMINANT_SHARE of the label's kept photos (before any cap).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from curate import schema
+from curate.errors import UsageError
+from curate.filters.owners import concentration, owner_keys
+from curate.groups import components
+
+BAD_IMAGE_REASONS = {"empty_file", "not_an_image", "truncated_image", "too_small", "decompression_bomb", "animated"}
+DOMINANT_SHARE = 0.10
+TARGETS = {"geo_outlier": (0.98, 0.95), "exact_duplicate": (1.0, 1.0), "burst_near_duplicate": (0.95, 0.95),
+           "broken_file": (1.0, 1.0)}
+
+
+def _row(metric: str, tp: int, fp: int, fn: int, precision: float | None = None, recall: float | None = None,
+         **extra) -> dict:
+    """One scorecard row; precision/recall default to tp/(tp+fp) and tp/(tp+fn)."""
+    if precision is None:
+        precision = tp / (tp + fp) if tp + fp else None
+    if recall is None:
+        recall = tp / (tp + fn) if tp + fn else None
+    target_p, target_r = TARGETS.get(metric, (None, None))
+    met = None
+    if target_p is not None and precision is not None and recall is not None:
+        met = precision >= target_p and recall >= target_r
+    return {"metric": metric, "precision": precision, "recall": recall, "tp": tp, "fp": fp, "fn": fn,
+            "target_precision": target_p, "target_recall": target_r, "met": met, **extra}
+
+
+def _counts(predicted: np.ndarray, actual: np.ndarray) -> tuple[int, int, int]:
+    return int((predicted & actual).sum()), int((predicted & ~actual).sum()), int((~predicted & actual).sum())
+
+
+def pair_count(keys: pd.Series) -> int:
+    """Number of unordered pairs of rows sharing a (non-null) key."""
+    sizes = keys.dropna().value_counts().to_numpy()
+    return int((sizes * (sizes - 1) // 2).sum())
+
+
+def pairs_together(first: pd.Series, second: pd.Series) -> int:
+    """Pairs of rows that share a key in `first` AND a key in `second`."""
+    both = pd.DataFrame({"a": first, "b": second}).dropna()
+    return pair_count(both["a"].astype(str) + "\x00" + both["b"].astype(str))
+
+
+def score_geo(frame: pd.DataFrame, max_km: float) -> dict:
+    before_geo = (frame["drop_stage"].isna() | (frame["drop_stage"] != "ingest")) & \
+        (frame["drop_reason"] != "ambiguous_label")
+    evaluated = before_geo & frame["label"].notna() & frame["lat"].notna()
+    sub = frame[evaluated]
+    predicted = (sub["drop_reason"] == "geo_outlier").to_numpy()
+    actual = (sub["true_distance_km"] > max_km).fillna(False).to_numpy(bool)
+    return _row("geo_outlier", *_counts(predicted, actual), evaluated=int(evaluated.sum()))
+
+
+def score_exact(frame: pd.DataFrame) -> dict:
+    stored = frame[frame["sha256"].notna()]
+    truth = stored["truth_exact_dup_group"].astype("string")
+    # a predicted group is named by its kept photo; give singletons no key so only real groups pair up
+    predicted = stored["exact_dup_group"].where(stored["exact_dup_group"].map(stored["exact_dup_group"].value_counts()) > 1)
+    tp = pairs_together(truth, predicted)
+    kept_copies = stored[(stored["status"] == schema.KEPT) & predicted.notna()].groupby("exact_dup_group").size()
+    return _row("exact_duplicate", tp, pair_count(predicted) - tp, pair_count(truth) - tp,
+                groups_with_two_kept_copies=int((kept_copies > 1).sum()))
+
+
+def score_bursts(frame: pd.DataFrame) -> dict:
+    stored = frame[frame["phash"].notna()]
+    if stored.empty:
+        return _row("burst_near_duplicate", 0, 0, 0, note="no perceptual hashes: run curate filter on images")
+    cluster = stored["near_dup_cluster"]
+    burst = stored["burst_id"].astype("string")
+    exact = stored["truth_exact_dup_group"].astype("string")
+    sandals = pd.Series(np.where(stored["is_sandals"], "sandals", None), index=stored.index)
+    found = pairs_together(burst, cluster)
+    joined = pair_count(cluster)
+    related = pd.Series(components(burst, exact, sandals), index=stored.index)
+    correct = pairs_together(related, cluster)
+    burst_pairs = pair_count(burst)
+    return _row("burst_near_duplicate", found, joined - correct, burst_pairs - found,
+                precision=correct / joined if joined else None, recall=found / burst_pairs if burst_pairs else None)
+
+
+def score_broken(frame: pd.DataFrame) -> dict:
+    predicted = (frame["drop_stage"] == "ingest") & frame["drop_reason"].isin(BAD_IMAGE_REASONS)
+    actual = frame["broken_kind"].notna()
+    return _row("broken_file", *_counts(predicted.to_numpy(bool), actual.to_numpy(bool)))
+
+
+def score_sandals(frame: pd.DataFrame) -> dict:
+    sandals_owners = set(frame.loc[frame["is_sandals"].astype(bool), "owner_id"].dropna())
+    before_cap = frame[((frame["status"] == schema.KEPT) | (frame["drop_reason"] == "owner_cap"))
+                       & frame["label"].notna()]
+    table = concentration(before_cap["label"], owner_keys(before_cap))
+    dominant = table[table["top_owner_share"] >= DOMINANT_SHARE]
+    hit = dominant[dominant["top_owner"].isin(sandals_owners)]
+    share = float(hit["top_owner_share"].max()) if len(hit) else None
+    return {"metric": "sandals_photographer_flagged", "flagged": bool(len(hit)), "labels": hit["label"].tolist(),
+            "top_owner_share": share, "dominant_share_threshold": DOMINANT_SHARE, "met": bool(len(hit))}
+
+
+def join_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Catalog rows with the truth columns needed for scoring (truth's exact group renamed)."""
+    wanted = ["photo_id", "true_distance_km", "burst_id", "exact_dup_group", "broken_kind", "is_sandals"]
+    missing = [c for c in wanted if c not in truth.columns]
+    if missing:
+        raise UsageError(f"demo_truth.parquet lacks columns {missing}; re-run `curate ingest demo` in a new workspace")
+    truth = truth[wanted].rename(columns={"exact_dup_group": "truth_exact_dup_group"})
+    frame = catalog.merge(truth, on="photo_id", how="left", validate="one_to_one")
+    frame["is_sandals"] = frame["is_sandals"].fillna(False).astype(bool)
+    return frame
+
+
+def scorecard(catalog: pd.DataFrame, truth: pd.DataFrame, max_km: float | None) -> list[dict]:
+    """All scorecard rows available for this catalog (filter rows need `curate filter` first)."""
+    frame = join_truth(catalog, truth)
+    rows = [score_broken(frame)]
+    if frame["drop_stage"].eq("filter").any() or frame["exact_dup_group"].notna().any():
+        rows += [score_geo(frame, max_km if max_km is not None else 5.0), score_exact(frame),
+                 score_bursts(frame), score_sandals(frame)]
+    return rows
