@@ -79,25 +79,38 @@ class Centre:
 
 def median_centres(labels: pd.Series, lat: pd.Series, lon: pd.Series) -> dict[str, Centre]:
     """Median centre per label from the rows that have coordinates."""
-    frame = pd.DataFrame({"label": labels, "lat": lat, "lon": lon}).dropna(subset=["label"])
+    codes, names = pd.factorize(pd.Series(labels).reset_index(drop=True), sort=True)
+    lat_values = pd.Series(lat).to_numpy("float64", na_value=np.nan)
+    lon_values = pd.Series(lon).to_numpy("float64", na_value=np.nan)
+    located = (codes >= 0) & np.isfinite(lat_values) & np.isfinite(lon_values)
+    order = np.argsort(codes[located], kind="stable")  # one sort, then a slice per label
+    bounds = np.searchsorted(codes[located][order], np.arange(len(names) + 1))
+    lat_sorted, lon_sorted = lat_values[located][order], lon_values[located][order]
     centres = {}
-    for label, group in frame.groupby("label", sort=True):
-        located = group.dropna(subset=["lat", "lon"])
-        if located.empty:
+    for code, label in enumerate(names):
+        start, stop = bounds[code], bounds[code + 1]
+        if start == stop:
             centres[label] = Centre(label, None, None, "none", "no geotagged photo: centre undefined, nothing dropped")
             continue
-        centres[label] = Centre(label, float(np.median(located["lat"])), circular_median_lon(located["lon"].to_numpy()),
-                                "median")
+        centres[label] = Centre(label, float(np.median(lat_sorted[start:stop])),
+                                circular_median_lon(lon_sorted[start:stop]), "median")
     return centres
 
 
 def distances_to_centres(labels: pd.Series, lat: pd.Series, lon: pd.Series,
                          centres: dict[str, Centre]) -> np.ndarray:
     """Distance (km) from each row to its label's centre; NaN without coordinates or centre."""
-    centre_lat = labels.map({k: c.lat for k, c in centres.items()}).astype("float64")
-    centre_lon = labels.map({k: c.lon for k, c in centres.items()}).astype("float64")
-    return ellipsoid_distance_km(lat.to_numpy("float64", na_value=np.nan), lon.to_numpy("float64", na_value=np.nan),
-                        centre_lat.to_numpy(), centre_lon.to_numpy())
+    codes, names = pd.factorize(pd.Series(labels).reset_index(drop=True))
+    centre_lat = np.array([_or_nan(centres.get(name), "lat") for name in names] + [np.nan])
+    centre_lon = np.array([_or_nan(centres.get(name), "lon") for name in names] + [np.nan])
+    return ellipsoid_distance_km(pd.Series(lat).to_numpy("float64", na_value=np.nan),
+                                 pd.Series(lon).to_numpy("float64", na_value=np.nan),
+                                 centre_lat[codes], centre_lon[codes])  # code -1 (no label) -> NaN
+
+
+def _or_nan(centre: Centre | None, field: str) -> float:
+    value = getattr(centre, field) if centre is not None else None
+    return np.nan if value is None else value
 
 
 def distance_summary(labels: pd.Series, distance_km: np.ndarray, is_outlier: np.ndarray,

@@ -1,0 +1,127 @@
+"""`curate filter` and `curate score` end to end on a small seeded demo collection."""
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from curate.cli.app import app
+from curate.demo.config import DemoConfig
+from curate.ingest.demo import ingest_demo
+from curate.workspace import Workspace, read_catalog
+from tests.helpers import REALDATA
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def demo_ws(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    ingest_demo(Workspace(root), DemoConfig(photos=500, seed=7), images=True, workers=2)
+    return root
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_filter_then_score_meets_targets(demo_ws):
+    result = invoke("filter", "--workspace", demo_ws, "--recipe", "skylines", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["config"]["max_km"] == 5.0  # from the recipe
+    assert report["dropped_by_reason"]["geo_outlier"] > 0
+    scored = invoke("score", "--workspace", demo_ws, "--json")
+    assert scored.exit_code == 0, scored.output
+    rows = {row["metric"]: row for row in json.loads(scored.stdout)["rows"]}
+    geo = rows["geo_outlier"]
+    assert geo["precision"] >= 0.98 and geo["recall"] >= 0.95, geo
+    exact = rows["exact_duplicate"]
+    assert exact["tp"] > 0 and exact["precision"] == 1.0 and exact["recall"] == 1.0, exact
+    assert exact["groups_with_two_kept_copies"] == 0
+    bursts = rows["burst_near_duplicate"]
+    assert bursts["tp"] > 0 and bursts["precision"] >= 0.95 and bursts["recall"] >= 0.95, bursts
+    assert rows["broken_file"]["precision"] == 1.0 and rows["broken_file"]["recall"] == 1.0
+    assert rows["sandals_photographer_flagged"]["flagged"]
+    assert "chicago" in rows["sandals_photographer_flagged"]["labels"]
+
+
+def test_rerun_with_other_threshold_does_not_pile_up(demo_ws):
+    assert invoke("filter", "-w", demo_ws, "--max-km", 5).exit_code == 0
+    strict = read_catalog(Workspace(demo_ws))
+    assert invoke("filter", "-w", demo_ws, "--max-km", 20000).exit_code == 0
+    loose = read_catalog(Workspace(demo_ws))
+    assert (loose["drop_reason"] == "geo_outlier").sum() == 0
+    assert (strict["drop_reason"] == "geo_outlier").sum() > 0
+    ingest_drops = lambda c: c[c["drop_stage"] == "ingest"]["photo_id"].tolist()  # noqa: E731
+    assert ingest_drops(loose) == ingest_drops(strict)
+    assert len(loose) == len(strict)
+    # phashes are cached: the second run did not recompute or lose them
+    assert loose["phash"].notna().sum() == strict["phash"].notna().sum() > 0
+
+
+def test_dedupe_near_and_owner_cap(demo_ws):
+    result = invoke("filter", "-w", demo_ws, "--dedupe-near", "--max-owner-share", 0.2, "--json")
+    assert result.exit_code == 0, result.output
+    caps = pd.DataFrame(json.loads(result.stdout)["caps"])
+    catalog = read_catalog(Workspace(demo_ws))
+    kept = catalog[catalog["status"] == "kept"]
+    assert kept["near_dup_cluster"].is_unique
+    reachable = caps.loc[caps["note"] == "", "label"]
+    assert caps.loc[caps["note"] != "", "note"].str.contains("unreachable").all()
+    shares = kept[kept["label"].isin(reachable)].groupby("label")["owner_id"].value_counts(normalize=True)
+    assert len(reachable) > 0 and shares.max() <= 0.2 + 1e-9
+    assert (catalog["drop_reason"] == "owner_cap").sum() > 0
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "abc"])
+def test_bad_max_km_exits_2_without_traceback(demo_ws, value):
+    result = invoke("filter", "-w", demo_ws, "--max-km", value)
+    assert result.exit_code == 2
+    assert "max-km" in result.output and "Traceback" not in result.output
+
+
+def test_center_recipe_needs_a_recipe(demo_ws):
+    result = invoke("filter", "-w", demo_ws, "--center", "recipe")
+    assert result.exit_code == 2 and "--recipe" in result.output
+
+
+def test_metadata_only_catalog_skips_hashing_filters(tmp_path):
+    ingest_demo(Workspace(tmp_path), DemoConfig(photos=300, seed=3), images=False)
+    result = invoke("filter", "-w", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert any("near-duplicate filter skipped" in note for note in report["notes"])
+    assert report["dropped_by_reason"].get("geo_outlier", 0) > 0
+
+
+def test_score_without_truth_is_a_clear_error(tmp_path):
+    result = invoke("score", "-w", tmp_path)
+    assert result.exit_code == 2 and "ground truth" in result.output
+
+
+def test_real_im2gps_metadata_through_the_geo_filter(tmp_path):
+    source = REALDATA / "im2gps-meta" / "im2gps3k_places365.csv"
+    if not source.exists():
+        pytest.skip(f"real data not found at {source} (outside contributors' clones lack ../shared/realdata)")
+    meta = pd.read_csv(source)
+    # label each photo by its S3 scene class; geo spread is real and wide, so use a generous threshold
+    records = pd.DataFrame({"source_id": meta["IMG_ID"], "owner_id": meta["AUTHOR"], "lat": meta["LAT"],
+                            "lon": meta["LON"], "label": "scene" + meta["S3_Label"].astype(str)})
+    from curate.filters.stage import FilterConfig, filter_catalog
+    from curate.records import records_to_rows
+
+    from curate import schema
+
+    rows = schema.to_pandas(schema.conform(records_to_rows(records, "im2gps")))
+    out, report = filter_catalog(rows, FilterConfig(max_km=2000))
+    assert len(out) == len(meta)
+    located = out["lat"].notna()
+    assert out.loc[located, "geo_distance_km"].notna().all()
+    # the centre is the median: at most half of a label's geotagged photos can be farther than its median distance
+    for _, row in report.geo.iterrows():
+        assert row["geo_outliers"] <= row["geotagged"]
+    dropped = out["drop_reason"] == "geo_outlier"
+    assert dropped.any() and (out.loc[dropped, "geo_distance_km"] > 2000).all()
+    assert (out.loc[~dropped & located, "geo_distance_km"] <= 2000).all()
