@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/curate ingest demo --workspace $(WORKSPACE)
+	$(BIN)/curate filter --workspace $(WORKSPACE) --recipe skylines
+	$(BIN)/curate score --workspace $(WORKSPACE)
 	$(BIN)/curate status --workspace $(WORKSPACE)
 
 test: $(STAMP)
@@ -23,6 +25,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest_urls.py
+	$(BIN)/python bench/geo_filter.py
+	$(BIN)/python bench/neardup.py
 
 clean:
 	rm -rf $(WORKSPACE) .pytest_cache
