@@ -113,7 +113,7 @@ def put_image(ws: Workspace, data: bytes, **limits) -> StoredImage:
     rel_path = relative_image_path(digest, info.extension)
     target = ws.root / rel_path
     if not target.exists():
-        atomic_write_bytes(target, data)
+        atomic_write_bytes(target, data, durable=False)
     return StoredImage(digest, rel_path, info)
 
 

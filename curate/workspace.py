@@ -63,15 +63,22 @@ def resolve_workspace(path: str | os.PathLike | None) -> Workspace:
     return Workspace(Path(chosen).expanduser())
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write bytes so that readers see either the old file or the whole new one."""
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write bytes so that readers see either the old file or the whole new one.
+
+    `durable=False` skips the fsync: still atomic against a killed process (the
+    rename happens after the whole write), but not against power loss. The image store
+    uses it, since each image is re-verifiable by its content hash and a per-image
+    fsync costs ~10 ms on slow disks.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

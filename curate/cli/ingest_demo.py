@@ -1,12 +1,42 @@
-"""`curate ingest demo` (being written)."""
+"""`curate ingest demo`: the generated ten-city skyline collection with ground truth."""
 
 from __future__ import annotations
 
-from curate.cli.common import WorkspaceOption, user_errors
-from curate.errors import UsageError
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from curate.cli.common import WorkspaceOption, print_table, user_errors, workspace
+from curate.console import console
+from curate.demo.config import DemoConfig, parse_image_size
+from curate.ingest.demo import ingest_demo
+
+_DEFAULT = DemoConfig()
+_DEFAULT_SIZE = f"{_DEFAULT.image_width}x{_DEFAULT.image_height}"
 
 
 @user_errors
-def demo(workspace_path: WorkspaceOption = None) -> None:
-    """Not ready yet."""
-    raise UsageError("curate ingest demo is not ready yet")
+def demo(
+    photos: Annotated[int, typer.Option("--photos", help="How many photos to generate.")] = _DEFAULT.photos,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same collection.")] = _DEFAULT.seed,
+    no_images: Annotated[bool, typer.Option("--no-images", help="Metadata only (fast; for benchmarks).")] = False,
+    image_size: Annotated[str, typer.Option("--image-size", help="Image size WIDTHxHEIGHT.")] = _DEFAULT_SIZE,
+    workers: Annotated[int, typer.Option("--workers", help="Render threads.")] = 2,
+    workspace_path: WorkspaceOption = None,
+) -> None:
+    """Generate the demo collection (ten city skylines + realistic noise) and ingest it.
+
+    The ground truth goes to <workspace>/demo_truth.parquet. Running it again with the
+    same options resumes or does nothing; other options need a fresh --workspace.
+    """
+    width, height = parse_image_size(image_size)
+    config = DemoConfig(photos=photos, seed=seed, image_width=width, image_height=height)
+    ws = workspace(workspace_path)
+    report = ingest_demo(ws, config, images=not no_images, workers=workers)
+    console.print(f"demo collection: {report.records} photos (seed {seed}, "
+                  f"{'no images' if no_images else image_size}) in {ws.root}; truth: {ws.truth_path}")
+    rows = [("rows", report.records), ("already in catalog", report.already_done),
+            ("rendered now", report.fetched), ("images stored", report.stored)]
+    rows += [(f"dropped: {reason}", count) for reason, count in sorted(report.dropped_by_reason.items())]
+    print_table(pd.DataFrame(rows, columns=["", "photos"]), title="curate ingest demo")

@@ -59,12 +59,10 @@ class CityLook:
     landmarks: tuple[Landmark, ...] = ()
 
 
-def _palms(*xs: float) -> Landmark:
-    parts = []
-    for x in xs:
-        parts += [("line", x, 0.0, x + 0.015, 0.32, 2, (40, 34, 30)),
-                  ("ell", x + 0.015, 0.32, 0.045, 0.018, (34, 60, 36))]
-    return Landmark(0.5, tuple(parts), "front")
+def _palms(*xs: float) -> tuple[Landmark, ...]:
+    """Palm trees in the foreground, one landmark per tree at width fraction x."""
+    tree = (("line", 0.0, 0.0, 0.015, 0.32, 2, (40, 34, 30)), ("ell", 0.015, 0.32, 0.045, 0.018, (34, 60, 36)))
+    return tuple(Landmark(x, tree, "front") for x in xs)
 
 
 LOOKS = {
@@ -142,7 +140,7 @@ LOOKS = {
         (Landmark(.5, (("poly", ((-.7, 0), (-.45, .2), (-.25, .14), (-.05, .24), (.15, .16), (.38, .26),
                                  (.58, .15), (.75, 0)), (150, 120, 105)),), "back"),
          Landmark(.52, (("trap", 0, .44, .065, .065, (150, 160, 170)), ("trap", .44, .47, .075, .075, (200, 200, 200)))),
-         _palms(.08, .16, .86, .93))),
+         *_palms(.08, .16, .86, .93))),
     "houston": CityLook(
         0.82, None, (70, 100, 60), ((40, 50, 70), (60, 70, 90), (110, 110, 100), (150, 130, 90)),
         ((0, .02), (.38, .04), (.45, .34), (.55, .4), (.62, .3), (.7, .04), (1, .02)), (12, 18), (.03, .055),

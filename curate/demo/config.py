@@ -55,7 +55,7 @@ class DemoConfig:
     misgeotag_far_share: float = 0.5  # of the mis-geotags: 500-15000 km off; the rest 10-200 km
     missing_coords_rate: float = 0.01
     invalid_coords_rate: float = 0.005  # half NaN text, half out of range
-    city_radius_km: float = 4.0  # correct geotags fall within this distance of the centre
+    city_radius_km: float = 3.0  # correct geotags fall within this distance of the true centre
 
     # Tags.
     multi_city_tag_rate: float = 0.04

@@ -24,14 +24,12 @@ import pandas as pd
 
 from curate.demo import vocab
 from curate.demo.config import BROKEN_KINDS, DemoConfig
+from curate.demo import geo
 from curate.demo.tags import TagTable
 from curate.recipes import Recipe, load_recipe
 
-EARTH_RADIUS_KM = 6371.0088
 _EPOCH_START = np.datetime64("2005-01-01T00:00:00", "s")
 _EPOCH_SPAN_S = int((np.datetime64("2015-01-01T00:00:00", "s") - _EPOCH_START).astype(int))
-_COORD_KINDS = ("ok", "misgeotag_far", "misgeotag_near", "missing", "nan_text", "out_of_range")
-_NAN_TEXTS = np.array(["NaN", "nan", "n/a", "inf"], dtype=object)
 _BURST_BLOCK = 6  # bursts have at most 6 frames
 
 
@@ -113,11 +111,12 @@ def owner_photo_counts(rng: np.random.Generator, config: DemoConfig, n_photos: i
 def draw_owners(rng: np.random.Generator, config: DemoConfig, cities: CityTable, n_regular: int) -> dict:
     """Owner table: regular photographers, then the sandals photographer (if any) last."""
     counts = owner_photo_counts(rng, config, n_regular)
+    home = _home_cities(rng, counts, cities.weights)
     n_sandals = config.sandals_count
     if n_sandals:
         counts = np.append(counts, n_sandals)
+        home = np.append(home, cities.index("chicago"))
     n_owners = len(counts)
-    home = rng.choice(len(cities), size=n_owners, p=cities.weights)
     numbers = rng.choice(90_000_000, size=n_owners, replace=False) + 10_000_000
     suffix = rng.integers(0, 3, n_owners)
     owner_id = pd.Series(numbers).astype(str) + "@N0" + pd.Series(suffix).astype(str)
@@ -129,11 +128,24 @@ def draw_owners(rng: np.random.Generator, config: DemoConfig, cities: CityTable,
     licence = licence_names[rng.choice(len(licence_names), size=n_owners, p=licence_p / licence_p.sum())]
     is_sandals = np.zeros(n_owners, dtype=bool)
     if n_sandals:
-        home[-1] = cities.index("chicago")
         names[-1] = vocab.SANDALS_OWNER_NAME
         is_sandals[-1] = True
     return {"count": counts, "home": home, "owner_id": owner_id.to_numpy(dtype=object), "name": names,
             "license": licence, "is_sandals": is_sandals, "n_regular": int(counts.sum()) - n_sandals}
+
+
+def _home_cities(rng: np.random.Generator, counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """A home city per owner. The biggest owners are spread greedily over the cities
+    (each goes to the city furthest below its share so far), so that at demo size a
+    couple of heavy uploaders cannot starve a city; the long tail is drawn at random."""
+    home = rng.choice(len(weights), size=len(counts), p=weights)
+    biggest = np.argsort(-counts, kind="stable")[: 4 * len(weights)]
+    photos = np.zeros(len(weights))
+    for owner in biggest:  # at most 40 owners: a short loop, not a per-photo one
+        city = int(np.argmin((photos + counts[owner]) / weights))
+        home[owner] = city
+        photos[city] += counts[owner]
+    return home
 
 
 def draw_slot_content(rng: np.random.Generator, config: DemoConfig, cities: CityTable, owners: dict) -> dict:
@@ -148,7 +160,7 @@ def draw_slot_content(rng: np.random.Generator, config: DemoConfig, cities: City
     city = np.where(at_home, owners["home"][owner], rng.choice(len(cities), size=n, p=cities.weights))
     city[sandals] = cities.index("chicago")
     coord_kind = _draw_coord_kinds(rng, config, n)
-    coord_kind[sandals] = 0
+    coord_kind[sandals] = geo.OK
     content = {
         "kind": kind, "city": city, "coord_kind": coord_kind,
         "scene_seed": rng.integers(0, 2**31 - 1, n, dtype=np.int64),
@@ -165,14 +177,13 @@ def draw_slot_content(rng: np.random.Generator, config: DemoConfig, cities: City
 
 
 def _draw_coord_kinds(rng: np.random.Generator, config: DemoConfig, n: int) -> np.ndarray:
+    """A geotag kind code (curate.demo.geo) per photo, one uniform draw each."""
     far = config.misgeotag_rate * config.misgeotag_far_share
-    near = config.misgeotag_rate - far
-    bounds = np.cumsum([far, near, config.missing_coords_rate,
-                        config.invalid_coords_rate / 2, config.invalid_coords_rate / 2])
-    # kind 0 (ok) when u is past every bound; otherwise 1 + the first bound above u.
-    u = rng.random(n)
-    kind = np.searchsorted(bounds, u, side="right") + 1
-    kind[kind > len(bounds)] = 0
+    # Probabilities in code order FAR, NEAR, MISSING, NAN_TEXT, OUT_OF_RANGE; the rest is OK.
+    shares = [far, config.misgeotag_rate - far, config.missing_coords_rate,
+              config.invalid_coords_rate / 2, config.invalid_coords_rate / 2]
+    kind = np.searchsorted(np.cumsum(shares), rng.random(n), side="right") + geo.FAR
+    kind[kind > geo.OUT_OF_RANGE] = geo.OK
     return kind
 
 
@@ -268,7 +279,7 @@ def build_tables(rng, config: DemoConfig, cities: CityTable, owners: dict, struc
     owner = structure["owner"][order]
     n = len(order)
     source_id = pd.Series(3_000_000_000 + np.cumsum(rng.integers(1, 40, n))).astype(str).to_numpy(dtype=object)
-    lat, lon, distance_km = recorded_coordinates(config, cities, content)
+    lat, lon, distance_km = geo.recorded_coordinates(config, cities, content)
     taken = _EPOCH_START + content["taken_s"] + 2 * structure["frame_index"][order]
     records = pd.DataFrame({
         "source_id": source_id,
@@ -290,7 +301,7 @@ def _truth(cities, owners, structure, content, order, source_id, distance_km) ->
     kind = content["kind"]
     is_skyline = kind == vocab.SKYLINE
     city = cities.names[content["city"]]
-    coord_kind = np.array(_COORD_KINDS, dtype=object)[content["coord_kind"]]
+    coord_kind = np.array(geo.COORD_KINDS, dtype=object)[content["coord_kind"]]
     broken = structure["broken"][order]
     return pd.DataFrame({
         "photo_id": "demo:" + source_id,
@@ -302,7 +313,7 @@ def _truth(cities, owners, structure, content, order, source_id, distance_km) ->
         "true_label": np.where(is_skyline, city, None),
         "true_city": city,
         "coord_kind": coord_kind,
-        "is_misgeotagged": np.isin(content["coord_kind"], (1, 2)),
+        "is_misgeotagged": np.isin(content["coord_kind"], (geo.FAR, geo.NEAR)),
         "true_distance_km": distance_km,
         "has_multi_city_tags": content["multi_city"],
         "skyline_tagged": content["skyline_tagged"],
@@ -319,52 +330,6 @@ def _truth(cities, owners, structure, content, order, source_id, distance_km) ->
 
 def _nullable(ids: np.ndarray) -> pd.Series:
     return pd.Series(ids, dtype="Int64").mask(ids < 0)
-
-
-def recorded_coordinates(config: DemoConfig, cities: CityTable, content: dict):
-    """Recorded lat/lon (object arrays: floats, NaN for missing, text for NaN text) and the
-    distance in km of a valid recorded position from the true city centre (NaN if none)."""
-    kind = content["coord_kind"]
-    u = content["offset_u"]
-    distance = np.select(
-        [kind == 1, kind == 2],
-        [500.0 + 14_500.0 * u, 10.0 + 190.0 * u],
-        config.city_radius_km * np.sqrt(u),  # uniform over the city's disc
-    )
-    centre_lat, centre_lon = cities.lat[content["city"]], cities.lon[content["city"]]
-    lat, lon = destination(centre_lat, centre_lon, distance, content["bearing"])
-    valid = kind <= 2
-    distance_km = np.where(valid, haversine_km(centre_lat, centre_lon, lat, lon), np.nan)
-    lat_out = np.where(valid, lat, np.nan).astype(object)
-    lon_out = np.where(valid, lon, np.nan).astype(object)
-    text = kind == 4
-    lat_out[text] = _NAN_TEXTS[(content["variant_seed"][text] % len(_NAN_TEXTS))]
-    lon_out[text] = _NAN_TEXTS[(content["variant_seed"][text] // 7 % len(_NAN_TEXTS))]
-    out = np.flatnonzero(kind == 5)
-    bad_lat = content["variant_seed"][out] % 2 == 0  # half break latitude, half longitude
-    lat_out[out[bad_lat]] = np.where(u[out[bad_lat]] < 0.5, -1, 1) * (90.5 + 80 * u[out[bad_lat]])
-    lon_out[out[~bad_lat]] = 180.5 + 170 * u[out[~bad_lat]]
-    lat_out[out[~bad_lat]] = centre_lat[out[~bad_lat]]
-    return lat_out, lon_out, distance_km
-
-
-def destination(lat_deg, lon_deg, distance_km, bearing_rad):
-    """Point `distance_km` from (lat, lon) along `bearing_rad` on a sphere (vectorised)."""
-    lat1, lon1 = np.radians(lat_deg), np.radians(lon_deg)
-    angle = np.asarray(distance_km) / EARTH_RADIUS_KM
-    lat2 = np.arcsin(np.sin(lat1) * np.cos(angle) + np.cos(lat1) * np.sin(angle) * np.cos(bearing_rad))
-    lon2 = lon1 + np.arctan2(np.sin(bearing_rad) * np.sin(angle) * np.cos(lat1),
-                             np.cos(angle) - np.sin(lat1) * np.sin(lat2))
-    lon2 = (lon2 + np.pi) % (2 * np.pi) - np.pi
-    return np.degrees(lat2), np.degrees(lon2)
-
-
-def haversine_km(lat1, lon1, lat2, lon2):
-    """Great-circle distance in km (vectorised)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dphi, dlmb = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
-    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 def _titles(cities: CityTable, content: dict) -> np.ndarray:

@@ -94,7 +94,8 @@ def render_photo(spec: Mapping, config: DemoConfig) -> bytes:
     if broken == "not_an_image":
         return _junk(int(spec["variant_seed"]))
     pixels = render_pixels(spec, config)
-    quality = _style(spec, config).jpeg_quality if _style(spec, config) else 90
+    style = _style(spec, config)
+    quality = style.jpeg_quality if style else 90
     if broken == "tiny":
         small = (TINY_SIDE_PX, max(4, round(TINY_SIDE_PX * config.image_height / config.image_width)))
         return encode_jpeg(np.asarray(Image.fromarray(pixels).resize(small, Image.BILINEAR)), quality)

@@ -52,6 +52,7 @@ class TagTable:
         n, n_cities = len(kind), len(self.city_offset)
         codes = np.full((n, 3 + _GENERIC_SLOTS), -1, dtype=np.int64)
         codes[:, 0] = self.spell(rng, city)
+        codes[sandals, 0] = self.city_offset[city[sandals]]  # he always types the plain name: "chicago"
         multi = (rng.random(n) < config.multi_city_tag_rate) & ~sandals
         other_city = (city + 1 + rng.integers(0, n_cities - 1, n)) % n_cities
         codes[multi, 1] = self.spell(rng, other_city)[multi]

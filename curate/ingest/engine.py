@@ -120,7 +120,7 @@ def merge_outcomes(catalog: pd.DataFrame, rows: pd.DataFrame, outcomes: dict[str
                    replace_ids: set[str]) -> pd.DataFrame:
     """Existing catalog rows stay as they are (later stages may have flagged them);
     rows of this run are appended, or replace the existing ones in `replace_ids`."""
-    finished = rows[rows["photo_id"].isin(outcomes.keys()) | (rows["status"] == schema.DROPPED)]
+    finished = rows[rows["photo_id"].isin(list(outcomes)) | (rows["status"] == schema.DROPPED)]
     finished = _apply_outcomes(finished, outcomes)
     keep_existing = catalog[~catalog["photo_id"].isin(replace_ids & set(finished["photo_id"]))]
     fresh = finished[~finished["photo_id"].isin(keep_existing["photo_id"])]
@@ -163,7 +163,7 @@ def run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     journal = Journal(ws, job.source)
     outcomes = {pid: o for pid, o in journal.load().items() if pid not in done_ids}
     report.resumed_from_journal = len(outcomes)
-    todo = rows[~rows["photo_id"].isin(done_ids) & ~rows["photo_id"].isin(outcomes.keys())
+    todo = rows[~rows["photo_id"].isin(done_ids) & ~rows["photo_id"].isin(list(outcomes))
                 & (rows["status"] == schema.KEPT)]
     report.already_done = int(rows["photo_id"].isin(done_ids).sum())
     if job.fetch is None:
