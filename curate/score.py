@@ -12,8 +12,8 @@ Definitions (populations are chosen so each filter is judged only where it could
   `exact_dup_group`. Predicted pair: same catalog `exact_dup_group`.
 - burst near-duplicates: recall over pairs of the same burst (both stored) found in
   one near-duplicate cluster; precision over pairs the clustering joined, counting as
-  correct a pair from one burst, one exact-duplicate group, or the sandals series
-  (near-identical by design).
+  correct a pair from one burst or one exact-duplicate group. Pairs within the sandals
+  series (near-identical by design) count neither way.
 - broken files: Positive: truth broken_kind set. Predicted: dropped at ingest as a bad image.
 - sandals photographer: flagged when it is the top owner of a label with at least
   DOMINANT_SHARE of the label's kept photos (before any cap).
@@ -96,8 +96,9 @@ def score_bursts(frame: pd.DataFrame) -> dict:
     exact = stored["truth_exact_dup_group"].astype("string")
     sandals = pd.Series(np.where(stored["is_sandals"], "sandals", None), index=stored.index)
     found = pairs_together(burst, cluster)
-    joined = pair_count(cluster)
-    related = pd.Series(components(burst, exact, sandals), index=stored.index)
+    # pairs inside the sandals series are near-identical by design: left out of precision either way
+    joined = pair_count(cluster) - pairs_together(sandals, cluster)
+    related = pd.Series(components(burst, exact), index=stored.index)
     correct = pairs_together(related, cluster)
     burst_pairs = pair_count(burst)
     return _row("burst_near_duplicate", found, joined - correct, burst_pairs - found,

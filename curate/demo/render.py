@@ -108,7 +108,8 @@ def render_photo(spec: Mapping, config: DemoConfig) -> bytes:
 def render_pixels(spec: Mapping, config: DemoConfig) -> np.ndarray:
     """The photo as an (height, width, 3) uint8 array, before JPEG encoding."""
     width, height = config.image_size
-    margin = max(2, round(0.04 * min(width, height)))  # room for burst frames to shift
+    # room for burst frames to shift: a handheld burst moves a few pixels, not a reframing
+    margin = max(1, round(0.01 * min(width, height)))
     scene_seed, variant_seed = int(spec["scene_seed"]), int(spec["variant_seed"])
     scene_rng = np.random.default_rng([scene_seed, 1])
     kind = str(spec["content_kind"])
@@ -122,7 +123,7 @@ def render_pixels(spec: Mapping, config: DemoConfig) -> np.ndarray:
     frame = int(spec.get("frame_index") or 0)
     frame_rng = np.random.default_rng([scene_seed, frame, 3])
     dx, dy = (frame_rng.integers(-margin, margin + 1, 2) if frame else (0, 0))
-    gain = np.float32(frame_rng.uniform(0.95, 1.05) if frame else 1.0)
+    gain = np.float32(frame_rng.uniform(0.98, 1.02) if frame else 1.0)
     pixels = canvas[margin + dy:margin + dy + height, margin + dx:margin + dx + width].astype(np.float32) * gain
     style = _style(spec, config)
     if style is None:

@@ -32,12 +32,18 @@ def draw_street(rng, width: int, height: int) -> np.ndarray:
     """Street level: facades in perspective, a road with lane marks, cars."""
     image = _gradient((120, 160, 210), (190, 210, 230), width, height)
     draw = ImageDraw.Draw(image)
-    vx, vy = width * rng.uniform(0.35, 0.65), height * rng.uniform(0.3, 0.45)
+    vx, vy = width * rng.uniform(0.2, 0.8), height * rng.uniform(0.2, 0.55)
     for side in (0, width):
         facade = _colour(rng, _FACADES)
-        draw.polygon(((side, 0), (vx + (side - vx) * 0.25, vy - height * 0.15),
-                      (vx + (side - vx) * 0.25, vy + height * 0.05), (side, height)), fill=facade)
-        far_x = vx + (side - vx) * 0.25
+        depth = rng.uniform(0.12, 0.45)  # how far down the street the facades reach
+        far_x = vx + (side - vx) * depth
+        draw.polygon(((side, 0), (far_x, vy - height * 0.15), (far_x, vy + height * 0.05), (side, height)),
+                     fill=facade)
+        for _ in range(int(rng.integers(0, 4))):  # shop fronts / windows break up the facade
+            x0 = side + (far_x - side) * rng.uniform(0.05, 0.6)
+            y0 = height * rng.uniform(0.2, 0.7)
+            draw.rectangle((min(x0, x0 + (far_x - side) * 0.2), y0, max(x0, x0 + (far_x - side) * 0.2),
+                            y0 + height * rng.uniform(0.08, 0.2)), fill=_colour(rng, _FACADES, 0.3))
         for k in range(1, 5):  # floor lines recede towards the vanishing point
             draw.line(((side, height * k / 5), (far_x, vy - height * 0.15 + height * 0.2 * k / 5)),
                       fill=tuple(int(c * 0.6) for c in facade), width=1)

@@ -24,8 +24,9 @@ def draw_skyline(rng: np.random.Generator, look: CityLook, width: int, height: i
     background = _background(rng, look, time_of_day, width, height, horizon)
     image = Image.fromarray(background)
     draw = ImageDraw.Draw(image)
-    shift = rng.uniform(-0.08, 0.08)  # viewpoint: where the skyline sits in the frame
-    unit = height * rng.uniform(0.85, 1.12)  # zoom: pixels per landmark unit
+    # viewpoint and zoom vary per photo, so two photos of one skyline are not near-duplicates
+    shift = rng.uniform(-0.25, 0.25)  # where the skyline sits in the frame
+    unit = height * rng.uniform(0.75, 1.3)  # zoom: pixels per landmark unit
     sky = lambda y: _sky_colour(time_of_day, y, horizon)  # noqa: E731
     _celestial(draw, rng, time_of_day, width, horizon)
     for landmark in look.landmarks:
