@@ -32,7 +32,17 @@ def score(workspace_path: WorkspaceOption = None, as_json: JsonOption = False) -
         return
     if max_km is None:
         console.print("note: `curate filter` has not run here; only ingest rows are scored")
-    table = pd.DataFrame([{k: v for k, v in row.items() if k in ("metric", "precision", "recall", "tp", "fp", "fn",
-                                                                   "target_precision", "target_recall", "met",
-                                                                   "flagged", "top_owner_share")} for row in rows])
-    print_table(table.round(4), title="scorecard against demo_truth.parquet")
+    print_table(pd.DataFrame([_display(row) for row in rows]), title="scorecard against demo_truth.parquet")
+
+
+def _display(row: dict) -> dict:
+    """One compact table line per scorecard row."""
+    fmt = lambda v: "" if v is None else f"{v:.3f}"  # noqa: E731
+    if "flagged" in row:
+        detail = f"share {fmt(row['top_owner_share'])} in {', '.join(row['labels'])}" if row["flagged"] else "not flagged"
+        return {"metric": row["metric"], "P": "", "R": "", "tp/fp/fn": "", "target P/R": detail,
+                "met": "yes" if row["met"] else "NO"}
+    target = "" if row["target_precision"] is None else f"{row['target_precision']:g}/{row['target_recall']:g}"
+    met = "" if row["met"] is None else ("yes" if row["met"] else "NO")
+    return {"metric": row["metric"], "P": fmt(row["precision"]), "R": fmt(row["recall"]),
+            "tp/fp/fn": f"{row['tp']}/{row['fp']}/{row['fn']}", "target P/R": target, "met": met}
