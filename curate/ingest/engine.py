@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from curate import schema
-from curate.console import progress_bar
+from curate.console import err_console, progress_bar
 from curate.records import records_to_rows
 from curate.recipes import Recipe
 from curate.store import BadImage, put_image
@@ -152,7 +152,8 @@ def _apply_outcomes(rows: pd.DataFrame, outcomes: dict[str, dict]) -> pd.DataFra
 def run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     """Run one ingest job to completion (or resume it). See the module docstring."""
     ws.ensure()
-    rows = records_to_rows(job.records, job.source, job.recipe)
+    with err_console.status(f"preparing {len(job.records):,} {job.source} rows"):
+        rows = records_to_rows(job.records, job.source, job.recipe)
     for name in OUTCOME_FIELDS[:-2]:
         rows[name] = None
     catalog = read_catalog(ws, required=False)
