@@ -70,7 +70,7 @@ def inspect_image(data: bytes, *, min_side_px: int = MIN_SIDE_PX, max_pixels: in
         except Image.DecompressionBombError as exc:
             raise BadImage("decompression_bomb", str(exc)) from exc
         except Exception as exc:  # PIL raises many types for junk bytes
-            raise BadImage("not_an_image", str(exc)[:200]) from exc
+            raise BadImage("not_an_image", type(exc).__name__) from exc
         with image:
             return _describe(image, min_side_px, max_pixels)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import hashlib
 import json
 import os
@@ -110,8 +111,9 @@ def test_retry_after_is_honoured_and_capped(server):
 def test_trickling_body_hits_the_attempt_deadline(server):
     # Every read is well inside the read timeout; only the whole-attempt deadline can stop it.
     server.route("/trickle.jpg", Response(b"x" * 40_000, chunk_size=1_000, chunk_delay_s=0.05))
-    with Downloader(fast(read_timeout_s=1.0, attempt_deadline_s=0.4, retries=0)) as downloader, pytest.raises(FetchError) as failure:
-        downloader.download(server.url("/trickle.jpg"))
+    with Downloader(fast(read_timeout_s=1.0, attempt_deadline_s=0.4, retries=0)) as downloader:
+        with pytest.raises(FetchError) as failure:
+            downloader.download(server.url("/trickle.jpg"))
     assert failure.value.reason == "timeout"
 
 
@@ -144,6 +146,20 @@ def test_user_agent_is_descriptive(server):
     with Downloader(fast()) as downloader:
         downloader.download(server.url("/a.jpg"))
     assert server.log()[0].request.headers["User-Agent"].startswith("curate-photos/")
+
+
+def test_environment_proxy_and_no_proxy_are_honoured(monkeypatch):
+    with FakeServer("127.0.0.1") as proxy, FakeServer("127.0.0.2") as direct:
+        proxy.route("/via-proxy.jpg", Response(image(1)))
+        direct.route("/direct.jpg", Response(image(2)))
+        monkeypatch.setenv("HTTP_PROXY", proxy.base_url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.2")
+        with Downloader(fast()) as downloader:
+            # 10.255.255.1 is never contacted: the proxy answers for it.
+            assert downloader.download("http://10.255.255.1/via-proxy.jpg") == image(1)
+            assert downloader.download(direct.url("/direct.jpg")) == image(2)
+        assert proxy.hit_count("/via-proxy.jpg") == 1 and proxy.hit_count("/direct.jpg") == 0
+        assert direct.hit_count("/direct.jpg") == 1
 
 
 def test_secrets_in_query_strings_are_redacted():
@@ -196,7 +212,7 @@ def test_every_failure_kind_becomes_a_row_and_only_transient_ones_are_retried(se
     assert [None if pd.isna(reason) else reason for reason in catalog["drop_reason"]] == expected
     assert report.stored == 3 and report.records == len(rows)
     kept = catalog[catalog["status"] == "kept"]
-    for source_id, row in kept.iterrows():
+    for _, row in kept.iterrows():
         stored = (ws.root / row["image_path"]).read_bytes()
         assert hashlib.sha256(stored).hexdigest() == row["sha256"]
     assert (catalog.loc[catalog["status"] == "dropped", "drop_stage"] == "ingest").all()
@@ -244,15 +260,16 @@ def test_ingest_twice_gives_the_same_catalog_without_requests(server, tmp_path):
 def test_parquet_input_with_a_mapped_url_column(server, tmp_path):
     server.route("/p1.jpg", Response(image(1)))
     server.route("/p2.jpg", Response(image(2)))
-    table = pd.DataFrame({"photoid": [5001, 5002], "link": [server.url("/p1.jpg"), server.url("/p2.jpg")],
-                          "latitude": [35.68, None], "longitude": [139.69, None]})
+    table = pd.DataFrame({"photoid": [5001, 5002, 5003], "link": [server.url("/p1.jpg"), server.url("/p2.jpg"), None],
+                          "latitude": [35.68, None, None], "longitude": [139.69, None, None]})
     table.to_parquet(tmp_path / "list.parquet")
     result = CliRunner().invoke(app, ["ingest", "urls", str(tmp_path / "list.parquet"), "--map", "url=link",
                                       "--workspace", str(tmp_path / "ws"), "--workers", "2"])
     assert result.exit_code == 0, result.stderr
-    assert "2 images stored" in " ".join(result.stdout.split())
+    summary = " ".join(result.stdout.split())
+    assert "3 rows" in summary and "2 images stored, 1 dropped" in summary and "bad_url" in summary
     catalog = read_catalog(Workspace(tmp_path / "ws")).set_index("photo_id")
-    assert sorted(catalog.index) == ["urls:5001", "urls:5002"]
+    assert sorted(catalog.index) == ["urls:5001", "urls:5002", "urls:5003"]
     assert catalog.loc["urls:5001", "lat"] == 35.68 and catalog.loc["urls:5002", "coord_issue"] == "missing"
 
 
@@ -272,6 +289,36 @@ def test_bad_input_file_is_one_line_and_exit_2(tmp_path, content, name, extra, s
     assert result.exit_code == 2
     assert says in result.stderr and result.stderr.strip().count("\n") == 0, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_ctrl_c_stops_queued_downloads_and_keeps_finished_ones(server, tmp_path):
+    """An interrupt drops queued work at once; whatever was running is journaled, not lost."""
+    served = []
+
+    def interrupting(request):
+        served.append(request.path)
+        if len(served) == 6:
+            _thread.interrupt_main()  # Ctrl-C, delivered to the thread running the ingest
+        return Response(image(int(request.path.strip("/").split(".")[0])), delay_s=0.05)
+
+    rows = []
+    for i in range(20):
+        server.route(f"/{i}.jpg", interrupting)
+        rows.append({"photoid": str(i), "downloadurl": server.url(f"/{i}.jpg")})
+    file = yfcc_csv(tmp_path / "list.csv", rows)
+    ws = Workspace(tmp_path / "ws")
+    with pytest.raises(KeyboardInterrupt):
+        ingest(ws, file, workers=2)
+    # 2 workers keep 8 fetches queued; only the ones already running may finish after the interrupt.
+    assert server.hit_count() <= 6 + 2 + 1, f"{server.hit_count()} requests: queued downloads ran on"
+    served_before = set(server.completed_paths())
+
+    server.reset_log()
+    report = ingest(ws, file, workers=2)
+    assert report.resumed_from_journal == len(served_before)
+    assert not set(server.completed_paths()) & served_before
+    catalog = read_catalog(ws)
+    assert len(catalog) == 20 and (catalog["status"] == "kept").all()
 
 
 def test_killed_download_resumes_without_refetching(server, tmp_path):

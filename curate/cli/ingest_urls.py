@@ -43,7 +43,7 @@ def urls(
                               read_timeout_s=timeout, retries=retries)
     options = UrlIngestOptions(path=file, column_map=parse_map_options(column_map), recipe=recipe,
                                download=download)
-    report = ingest_urls(workspace(workspace_path).ensure(), options)
+    report = ingest_urls(workspace(workspace_path), options)
     if as_json:
         console.print_json(json.dumps(asdict(report)))
         return

@@ -26,6 +26,7 @@ because Retry-After must be capped and the last failure's reason reported per ro
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import threading
@@ -180,10 +181,10 @@ class Downloader:
         self.config = config or DownloadConfig()
         self.session = _make_session(self.config)
         self._host_slots: dict[str, threading.BoundedSemaphore] = {}
+        self._proxies: dict[str, dict[str, str]] = {}  # per host, from the environment
         self._lock = threading.Lock()
-        self.requests_sent = 0  # attempts made, for reports and benchmarks
 
-    def __enter__(self) -> "Downloader":
+    def __enter__(self) -> Downloader:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -203,7 +204,7 @@ class Downloader:
         for attempt in range(attempts):
             with self._host_slot(host):
                 try:
-                    return self._attempt(url)
+                    return self._attempt(url, self._proxies[host])
                 except FetchError as exc:
                     failure = exc
             if failure.reason not in TRANSIENT_REASONS or attempt == attempts - 1:
@@ -225,17 +226,18 @@ class Downloader:
             slot = self._host_slots.get(host)
             if slot is None:
                 slot = self._host_slots[host] = threading.BoundedSemaphore(max(1, self.config.per_host))
-            self.requests_sent += 1
+                # HTTP(S)_PROXY / NO_PROXY decide per host; resolving once saves requests' per-call scan.
+                self._proxies[host] = requests.utils.get_environ_proxies(host)
         with slot:
             yield
 
-    def _attempt(self, url: str) -> bytes:
+    def _attempt(self, url: str, proxies: dict[str, str]) -> bytes:
         """One GET, streamed, with the size cap and the attempt deadline."""
         config = self.config
         started = time.monotonic()
+        timeout = (config.connect_timeout_s, config.read_timeout_s)
         try:
-            with self.session.get(url, stream=True, timeout=(config.connect_timeout_s, config.read_timeout_s)) \
-                    as response:
+            with self.session.get(url, stream=True, timeout=timeout, proxies=proxies) as response:
                 if not 200 <= response.status_code < 300:
                     raise status_error(response.status_code, response.headers.get("Retry-After"))
                 declared = response.headers.get("Content-Length", "")
@@ -268,6 +270,11 @@ class Downloader:
 
 def _make_session(config: DownloadConfig) -> requests.Session:
     session = requests.Session()
+    # The environment is read once (proxies per host in Downloader, the CA bundle here), not
+    # on every request as trust_env does (~1 ms of os.environ and ~/.netrc scans per call on
+    # the hot path); and .netrc credentials have no business going to image hosts.
+    session.trust_env = False
+    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     # Retries are ours (see module docstring); the pool holds one connection per worker.
     adapter = HTTPAdapter(pool_connections=max(10, config.workers), pool_maxsize=max(1, config.workers),
                           max_retries=0)

@@ -5,8 +5,9 @@ names such as photoid, usernsid, usernickname, datetaken, usertags, longitude, l
 downloadurl, licensename work without `--map`). Each row becomes one catalog row:
 
 - source id: the id column where it has a value, else a stable hash of the URL (so the
-  same file ingested twice gives the same photo ids), else `row-<n>` for a row that has
-  neither id nor URL;
+  same file ingested twice gives the same photo ids; a URL listed twice without ids is
+  one photo, its second row dropped as duplicate_photo_id), else `row-<n>` for a row
+  that has neither id nor URL;
 - a row whose URL is empty or not http(s) is kept, dropped with reason `bad_url`;
 - every other row is downloaded by `curate.ingest.http.Downloader` through the shared
   ingest engine (thread pool, journal, atomic checkpoints, resume). Download failures
@@ -57,16 +58,17 @@ def read_url_table(path: Path) -> pd.DataFrame:
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
         raise UsageError(f"URL list {path} {what}; pass a CSV or Parquet file")
+    is_parquet = path.suffix.lower() in (".parquet", ".pq")
     try:
         with path.open("rb") as handle:
-            is_parquet = handle.read(4) == _PARQUET_MAGIC
-        if is_parquet or path.suffix.lower() in (".parquet", ".pq"):
+            is_parquet = is_parquet or handle.read(4) == _PARQUET_MAGIC
+        if is_parquet:
             return pd.read_parquet(path)
         separator = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
         # Text only: ids like 0012 and tags like "nan" must survive; "" is the only missing value.
         return pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, na_values=[""])
     except (OSError, ValueError, UnicodeDecodeError, pa.ArrowException, pd.errors.ParserError) as exc:
-        kind = "Parquet" if is_parquet or path.suffix.lower() in (".parquet", ".pq") else "CSV"
+        kind = "Parquet" if is_parquet else "CSV"
         message = " ".join(str(exc).split())[:200]
         raise UsageError(f"cannot read {path} as {kind} ({type(exc).__name__}: {message}); "
                          f"check the file") from None
