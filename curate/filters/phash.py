@@ -1,0 +1,141 @@
+"""64-bit perceptual hashes: compute them from stored images, parse them, compare them.
+
+A pHash (imagehash.phash, hash_size 8) keeps the signs of the 8x8 lowest-frequency DCT
+coefficients of a 32x32 greyscale thumbnail, relative to their median. Small shifts,
+crops, rescaling and JPEG re-encoding flip few of the 64 bits; a different photo flips
+about half of them. The catalog caches a hash as 16 lower-case hex digits (column
+``phash``); the clustering works on the same value as a ``numpy.uint64``.
+
+Only `compute_phashes` touches files. Everything else is pure and vectorised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import imagehash
+import numpy as np
+
+from curate.store import open_rgb
+
+HASH_BITS = 64
+HEX_DIGITS = HASH_BITS // 4
+
+_NIBBLE_SHIFTS = np.arange(HEX_DIGITS - 1, -1, -1, dtype=np.uint64) * np.uint64(4)
+_HEX_VALUE = np.full(128, -1, dtype=np.int16)  # ASCII code -> hex digit value, -1 if not a hex digit
+_HEX_VALUE[[ord(c) for c in "0123456789"]] = np.arange(10)
+_HEX_VALUE[[ord(c) for c in "abcdef"]] = np.arange(10, 16)
+_HEX_VALUE[[ord(c) for c in "ABCDEF"]] = np.arange(10, 16)
+_BYTE_POPCOUNT = np.array([bin(value).count("1") for value in range(256)], dtype=np.uint8)
+
+
+def compute_phashes(paths: Iterable[Path], workers: int = 2) -> list[str | None]:
+    """pHash of each image file, as 16 hex digits; None where the file cannot be read.
+
+    Each image is opened with `curate.store.open_rgb` (EXIF orientation applied, RGB),
+    so a rotated copy of a photo hashes like its upright original. Never raises for a
+    bad file: a missing, truncated or non-image file gives None at its position.
+
+    Args:
+        paths: image files (absolute, or relative to the current directory).
+        workers: threads decoding images in parallel (Pillow releases the GIL while
+            decoding and resizing); 1 runs in the calling thread.
+    Returns:
+        One entry per path, in the same order.
+
+    Example:
+        >>> compute_phashes([Path("no/such/file.jpg")])
+        [None]
+    """
+    paths = list(paths)
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive whole number, got {workers!r}")
+    if workers == 1 or len(paths) < 2:
+        return [_phash_or_none(path) for path in paths]
+    with ThreadPoolExecutor(max_workers=min(workers, len(paths))) as pool:
+        return list(pool.map(_phash_or_none, paths))
+
+
+def _phash_or_none(path: Path) -> str | None:
+    try:
+        return str(imagehash.phash(open_rgb(Path(path))))
+    except Exception:  # any decoder/OS error means "no hash"; the caller records the row as unhashed
+        return None
+
+
+def parse_phashes(hex_strings: Iterable) -> tuple[np.ndarray, np.ndarray]:
+    """Parse hex pHashes without raising: (uint64 values, is_valid mask).
+
+    An entry is valid when it is a string of exactly 16 hex digits (either case).
+    Invalid entries (None, NaN, wrong length, non-hex) get value 0 and False.
+
+    Example:
+        >>> values, ok = parse_phashes(["00000000000000ff", None, "xyz"])
+        >>> values.tolist(), ok.tolist()
+        ([255, 0, 0], [True, False, False])
+    """
+    items = list(hex_strings) if not isinstance(hex_strings, np.ndarray) else hex_strings.ravel().tolist()
+    if not items:
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=bool)
+    is_text = np.fromiter((isinstance(item, str) for item in items), dtype=bool, count=len(items))
+    # One extra character reveals strings that are too long; non-strings become "".
+    text = np.array([item if ok else "" for item, ok in zip(items, is_text)], dtype=f"U{HEX_DIGITS + 1}")
+    codes = text.view(np.uint32).reshape(len(items), HEX_DIGITS + 1)
+    digits = _HEX_VALUE[np.minimum(codes[:, :HEX_DIGITS], 127)]
+    is_valid = is_text & (codes[:, HEX_DIGITS] == 0) & (digits >= 0).all(axis=1)  # non-ASCII maps to 127: invalid
+    digits = np.where(is_valid[:, None], digits, 0).astype(np.uint64)
+    values = np.bitwise_or.reduce(digits << _NIBBLE_SHIFTS, axis=1)
+    return values, is_valid
+
+
+def phash_to_uint64(hex_strings: Iterable[str]) -> np.ndarray:
+    """16-hex-digit pHashes -> uint64 array; raises ValueError naming the first bad entry.
+
+    Example:
+        >>> phash_to_uint64(["8000000000000001", "FFFFFFFFFFFFFFFF"]).tolist()
+        [9223372036854775809, 18446744073709551615]
+    """
+    items = list(hex_strings)
+    values, is_valid = parse_phashes(items)
+    if not is_valid.all():
+        position = int(np.flatnonzero(~is_valid)[0])
+        raise ValueError(f"not a {HEX_DIGITS}-hex-digit pHash at position {position}: {items[position]!r}")
+    return values
+
+
+def uint64_to_phash(values: np.ndarray) -> list[str]:
+    """uint64 array -> 16-hex-digit strings (the inverse of `phash_to_uint64`).
+
+    Example:
+        >>> uint64_to_phash(np.array([255], dtype=np.uint64))
+        ['00000000000000ff']
+    """
+    return [format(int(value), f"0{HEX_DIGITS}x") for value in np.asarray(values, dtype=np.uint64).ravel()]
+
+
+def popcount64(values: np.ndarray) -> np.ndarray:
+    """Number of set bits of each uint64 (as uint8, same shape).
+
+    Uses `np.bitwise_count` (NumPy >= 2), else a byte lookup table.
+
+    Example:
+        >>> popcount64(np.array([0, 7, 2**64 - 1], dtype=np.uint64)).tolist()
+        [0, 3, 64]
+    """
+    values = np.asarray(values, dtype=np.uint64)
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(values)
+    as_bytes = np.ascontiguousarray(values).view(np.uint8).reshape(values.shape + (8,))
+    return _BYTE_POPCOUNT[as_bytes].sum(axis=-1, dtype=np.uint8)
+
+
+def hamming_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamming distance between uint64 hashes, broadcasting like `a ^ b` (int64 result).
+
+    Example:
+        >>> hamming_distance(np.array([0b1011], dtype=np.uint64), np.array([0, 0b1000], dtype=np.uint64)).tolist()
+        [3, 2]
+    """
+    return popcount64(np.bitwise_xor(np.asarray(a, dtype=np.uint64), np.asarray(b, dtype=np.uint64))).astype(np.int64)

@@ -1,0 +1,327 @@
+"""Perceptual hashes and near-duplicate clustering (curate.filters.phash, curate.filters.neardup)."""
+
+from __future__ import annotations
+
+import io
+from math import comb
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageDraw
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from curate.errors import UsageError
+from curate.filters import neardup, phash
+from curate.filters.neardup import (DEFAULT_NEAR_DUP_BITS, block_plan, cluster_near_duplicates,
+                                    near_duplicate_pairs)
+from curate.filters.phash import (compute_phashes, hamming_distance, parse_phashes, phash_to_uint64,
+                                  popcount64, uint64_to_phash)
+
+REAL_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "flickr-ferrari"
+U64 = 2**64 - 1
+
+
+# ---------------------------------------------------------------- the oracle
+
+def brute_pairs(hashes: np.ndarray, max_bits: int) -> set[tuple[int, int]]:
+    """Every pair i < j within max_bits, by comparing all pairs with Python's popcount."""
+    values = [int(v) for v in hashes]
+    return {(i, j) for i in range(len(values)) for j in range(i + 1, len(values))
+            if bin(values[i] ^ values[j]).count("1") <= max_bits}
+
+
+def brute_labels(hashes: np.ndarray, max_bits: int) -> list[int]:
+    """Connected components of the all-pairs graph, each labelled by its smallest index."""
+    n = len(hashes)
+    pairs = np.array(sorted(brute_pairs(hashes, max_bits)), dtype=np.int64).reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    component = connected_components(graph, directed=False)[1]
+    smallest = {c: int(np.flatnonzero(component == c).min()) for c in np.unique(component)}
+    return [smallest[c] for c in component]
+
+
+def flip(value: int, bits) -> int:
+    return value ^ sum(1 << int(b) for b in bits)
+
+
+@st.composite
+def planted_hash_sets(draw):
+    """Random hashes plus near copies of earlier hashes (copies of copies make chains),
+    identical copies (no flipped bit), and sometimes a narrow bit range so many hashes
+    share block values (big buckets)."""
+    max_bits = draw(st.integers(0, 12))
+    values = draw(st.lists(st.integers(0, U64), max_size=25))
+    copies = draw(st.lists(st.tuples(st.integers(0, 10**6), st.sets(st.integers(0, 63), max_size=max_bits + 2)),
+                           max_size=30))
+    for parent, bits in copies:
+        values.append(flip(values[parent % len(values)], bits) if values else flip(0, bits))
+    if draw(st.booleans()):
+        values = [v & draw(st.sampled_from([0xFF, 0xF0F0, 0xFFFF_0000_0000, U64 >> 40])) for v in values]
+    plans = [None] + [m for m in range(1, max_bits + 2) if _patterns(m, max_bits) <= 5000]
+    return np.array(values, dtype=np.uint64), max_bits, draw(st.sampled_from(plans))
+
+
+def _patterns(blocks: int, max_bits: int) -> int:
+    """Bit patterns a plan enumerates (a plan refused as too big counts as infinite)."""
+    try:
+        plan = block_plan(100, max_bits, blocks)
+    except UsageError:
+        return 10**18
+    return sum(comb(b.width, r) for b in plan for r in range(1, b.radius + 1))
+
+
+# ---------------------------------------------------------------- clustering == brute force
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(planted_hash_sets())
+def test_clusters_and_pairs_equal_brute_force(case):
+    hashes, max_bits, blocks = case
+    labels = cluster_near_duplicates(hashes, max_bits, blocks=blocks, workers=1)
+    assert labels.dtype == np.int64
+    assert labels.tolist() == brute_labels(hashes, max_bits)
+    first, second = near_duplicate_pairs(hashes, max_bits, blocks=blocks)
+    assert set(zip(first.tolist(), second.tolist())) == brute_pairs(hashes, max_bits)
+    assert len(first) == len(set(zip(first.tolist(), second.tolist())))  # each pair once
+
+
+@pytest.mark.parametrize("max_bits", [0, 1, 3, 6, 8, 10])
+def test_every_block_count_agrees_on_planted_sets(max_bits):
+    rng = np.random.default_rng(max_bits)
+    base = rng.integers(0, 2**64, 120, dtype=np.uint64)
+    # Near copies at distance 1..max_bits+2 of random earlier hashes: links just in and just out.
+    parents = rng.integers(0, 120, 80)
+    masks = [flip(0, rng.choice(64, int(rng.integers(1, max_bits + 3)), replace=False)) for _ in parents]
+    hashes = np.concatenate([base, base[parents] ^ np.array(masks, dtype=np.uint64)])
+    expected = brute_labels(hashes, max_bits)
+    assert len(set(expected)) < len(hashes) or max_bits == 0
+    for blocks in [None] + [m for m in range(1, max_bits + 2) if _patterns(m, max_bits) <= 50_000]:
+        assert cluster_near_duplicates(hashes, max_bits, blocks=blocks).tolist() == expected, blocks
+
+
+def test_chains_join_transitively():
+    a = 0
+    b = flip(a, [0, 1, 2])  # 3 bits from a
+    c = flip(b, [3, 4, 5])  # 3 bits from b, 6 from a
+    far = flip(a, range(10, 40))
+    hashes = np.array([far, c, a, b], dtype=np.uint64)
+    assert cluster_near_duplicates(hashes, max_bits=3).tolist() == [0, 1, 1, 1]
+    assert cluster_near_duplicates(hashes, max_bits=2).tolist() == [0, 1, 2, 3]
+    assert cluster_near_duplicates(hashes, max_bits=6).tolist() == [0, 1, 1, 1]
+
+
+def test_threshold_is_inclusive():
+    base = 0x0123_4567_89AB_CDEF
+    for max_bits in (0, 1, 5, 8, 20):
+        at = flip(base, range(max_bits))
+        beyond = flip(base, range(max_bits + 1))
+        assert cluster_near_duplicates(np.array([base, at], dtype=np.uint64), max_bits).tolist() == [0, 0]
+        assert cluster_near_duplicates(np.array([base, beyond], dtype=np.uint64), max_bits).tolist() == [0, 1]
+
+
+def test_max_bits_zero_groups_identical_hashes_only():
+    hashes = np.array([5, 4, 5, 7, 4, 5], dtype=np.uint64)  # 4 and 5 differ in one bit
+    assert cluster_near_duplicates(hashes, 0).tolist() == [0, 1, 0, 3, 1, 0]
+    assert cluster_near_duplicates(hashes, 1).tolist() == [0, 0, 0, 0, 0, 0]
+
+
+def test_large_identical_groups_are_one_node():
+    # 30,000 copies of one hash would be 450 million pairs if compared pairwise.
+    rng = np.random.default_rng(7)
+    common = int(rng.integers(0, 2**63))
+    others = rng.integers(0, 2**64, 500, dtype=np.uint64)
+    near = flip(common, [1, 9])
+    hashes = np.concatenate([others[:3], np.full(30_000, common, dtype=np.uint64), others[3:],
+                             np.array([near], dtype=np.uint64)])
+    labels = cluster_near_duplicates(hashes, 2)
+    assert set(labels[3:30_003].tolist()) == {3}
+    assert labels[-1] == 3
+    assert labels[:3].tolist() == [0, 1, 2]
+
+
+def test_labels_are_smallest_index_and_independent_of_order():
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 2**64, 60, dtype=np.uint64)
+    hashes = np.concatenate([base, base[:30] ^ np.uint64(0b1010)])
+    order = rng.permutation(len(hashes))
+    labels = cluster_near_duplicates(hashes, 2)
+    shuffled = cluster_near_duplicates(hashes[order], 2)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        assert label == members.min()
+        assert len(set(shuffled[np.argsort(order)][members].tolist())) == 1  # same group after shuffling
+    assert len(np.unique(labels)) == len(np.unique(shuffled)) == 60
+
+
+def test_empty_single_and_everything():
+    assert cluster_near_duplicates(np.array([], dtype=np.uint64), 8).tolist() == []
+    assert cluster_near_duplicates([], 8).dtype == np.int64
+    assert cluster_near_duplicates(np.array([42], dtype=np.uint64), 8).tolist() == [0]
+    assert cluster_near_duplicates(np.array([0, U64, 3], dtype=np.uint64), 64).tolist() == [0, 0, 0]
+    first, second = near_duplicate_pairs(np.array([1], dtype=np.uint64), 3)
+    assert len(first) == len(second) == 0
+
+
+def test_int64_input_reads_the_same_bits():
+    hashes = np.array([U64, U64 ^ 1, 7], dtype=np.uint64)
+    assert cluster_near_duplicates(hashes.view(np.int64), 1).tolist() == [0, 0, 2]
+    assert cluster_near_duplicates([U64, U64 ^ 1, 7], 1).tolist() == [0, 0, 2]  # a list of Python ints
+    with pytest.raises(UsageError, match="whole numbers"):
+        cluster_near_duplicates([1, -1], 1)
+
+
+@pytest.mark.parametrize("max_bits", [-1, 65, 2.5, True, "8", None])
+def test_bad_threshold_is_a_usage_error(max_bits):
+    with pytest.raises(UsageError, match="threshold"):
+        cluster_near_duplicates(np.array([1, 2], dtype=np.uint64), max_bits)
+
+
+@pytest.mark.parametrize("hashes", [np.zeros((2, 2), dtype=np.uint64), np.array([1.5, 2.0]), np.array([-1, 2], dtype=np.int32),
+                                    np.array(["ab", "cd"])])
+def test_bad_hashes_are_a_usage_error(hashes):
+    with pytest.raises(UsageError, match="hashes"):
+        cluster_near_duplicates(hashes, 4)
+
+
+def test_bounded_batches_give_the_same_pairs(monkeypatch):
+    """Tiny batch sizes exercise the chunked and big-bucket code paths, and threads, on small data."""
+    rng = np.random.default_rng(11)
+    hashes = rng.integers(0, 2**64, 400, dtype=np.uint64) & np.uint64(0x0F0F_0000_00FF_0F00)  # crowded buckets
+    hashes[200:] = hashes[:200] ^ np.uint64(0b11 << 20)
+    expected = brute_pairs(hashes, 5)
+    monkeypatch.setattr(neardup, "_PAIR_CHUNK", 31)
+    monkeypatch.setattr(neardup, "_DIRECT_RANKS", 1)
+    monkeypatch.setattr(neardup, "_THREADS_MIN_HASHES", 0)
+    for blocks, workers in ((None, 1), (3, 3), (6, 2)):
+        first, second = near_duplicate_pairs(hashes, 5, blocks=blocks, workers=workers)
+        assert set(zip(first.tolist(), second.tolist())) == expected
+
+
+def test_block_plan_follows_the_pigeonhole_bound():
+    for max_bits in range(0, 13):
+        for blocks in range(1, 20):
+            if _patterns(blocks, max_bits) > 10**7:
+                continue
+            plan = block_plan(1000, max_bits, blocks)
+            ends = [b.shift + b.width for b in plan]
+            assert all(end <= nxt.shift for end, nxt in zip(ends, plan[1:])) and ends[-1] <= 64  # disjoint bits
+            # A pair that differs by more than the radius in every searched block differs in
+            # at least sum(radius + 1) bits, which must exceed max_bits.
+            assert sum(b.radius + 1 for b in plan) >= max_bits + 1
+    assert len(block_plan(1_000_000, DEFAULT_NEAR_DUP_BITS)) < DEFAULT_NEAR_DUP_BITS + 1  # wide blocks at scale
+    with pytest.raises(UsageError, match="blocks"):
+        block_plan(10, 4, 0)
+    with pytest.raises(UsageError, match="more blocks"):
+        block_plan(10, 12, 1)  # C(64, <=12) bit patterns: refused, not attempted
+
+
+# ---------------------------------------------------------------- hex, popcount
+
+def test_hex_round_trip_and_validation():
+    rng = np.random.default_rng(5)
+    values = rng.integers(0, 2**64, 50, dtype=np.uint64)
+    text = uint64_to_phash(values)
+    assert all(len(t) == 16 for t in text)
+    assert phash_to_uint64(text).tolist() == values.tolist()
+    assert phash_to_uint64([t.upper() for t in text]).tolist() == values.tolist()
+    assert phash_to_uint64([]).dtype == np.uint64
+    parsed, ok = parse_phashes(["ffffffffffffffff", None, "fffffffffffffff", "0ffffffffffffffff", "g000000000000000",
+                                float("nan"), "00000000000000é0", 7])
+    assert ok.tolist() == [True] + [False] * 7
+    assert parsed.tolist() == [U64] + [0] * 7
+    with pytest.raises(ValueError, match="position 1"):
+        phash_to_uint64(["0000000000000000", "not a hash"])
+
+
+def test_popcount_and_hamming_match_python(monkeypatch):
+    rng = np.random.default_rng(9)
+    a = rng.integers(0, 2**64, 200, dtype=np.uint64)
+    b = rng.integers(0, 2**64, 200, dtype=np.uint64)
+    expected = [bin(int(x) ^ int(y)).count("1") for x, y in zip(a, b)]
+    assert hamming_distance(a, b).tolist() == expected
+    assert hamming_distance(a[:3, None], b[None, :4]).shape == (3, 4)
+    monkeypatch.delattr(np, "bitwise_count", raising=False)  # NumPy < 2: byte lookup table
+    assert popcount64(a ^ b).tolist() == expected
+    assert popcount64(np.array([[0, U64]], dtype=np.uint64)).tolist() == [[0, 64]]
+
+
+# ---------------------------------------------------------------- perceptual hashes of images
+
+def photo_like(seed: int, width: int = 320, height: int = 240) -> Image.Image:
+    """A smooth random colour field with a few solid shapes: low frequencies like a photo."""
+    rng = np.random.default_rng(seed)
+    image = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize((width, height), Image.BICUBIC)
+    draw = ImageDraw.Draw(image)
+    for _ in range(6):
+        x, y = int(rng.integers(0, width - 40)), int(rng.integers(0, height - 40))
+        size_x, size_y = (int(s) for s in rng.integers(20, 120, 2))
+        draw.ellipse([x, y, x + size_x, y + size_y], fill=tuple(int(c) for c in rng.integers(0, 256, 3)))
+    return image
+
+
+def shifted_copy(image: Image.Image) -> Image.Image:
+    """Crop 1% off the left and top (a small shift and zoom), then re-encode as JPEG quality 40."""
+    cropped = image.crop((image.width // 100, image.height // 100, image.width, image.height))
+    buffer = io.BytesIO()
+    cropped.save(buffer, "JPEG", quality=40)
+    return Image.open(io.BytesIO(buffer.getvalue()))
+
+
+def _save(image: Image.Image, path: Path, **options) -> Path:
+    image.save(path, **options)
+    return path
+
+
+def test_edited_copies_are_within_the_default_and_other_photos_are_not(tmp_path):
+    originals = [_save(photo_like(seed), tmp_path / f"photo{seed}.jpg", quality=92) for seed in range(12)]
+    copies = [_save(shifted_copy(Image.open(path)), tmp_path / f"copy{i}.png") for i, path in enumerate(originals)]
+    hashes = phash_to_uint64(compute_phashes(originals + copies))
+    n = len(originals)
+    assert (hamming_distance(hashes[:n], hashes[n:]) <= DEFAULT_NEAR_DUP_BITS).all()
+    different = hamming_distance(hashes[:n, None], hashes[None, :n])[np.triu_indices(n, 1)]
+    assert (different > DEFAULT_NEAR_DUP_BITS).all()
+    assert cluster_near_duplicates(hashes, DEFAULT_NEAR_DUP_BITS).tolist() == list(range(n)) * 2
+
+
+def test_real_photos_edited_copies_within_default_others_not(tmp_path):
+    paths = sorted(REAL_PHOTOS.glob("*/*.jpg"))[:16]
+    if not paths:
+        pytest.skip(f"real photos not found at {REAL_PHOTOS} (see ../shared/realdata)")
+    copies = [_save(shifted_copy(Image.open(path).convert("RGB")), tmp_path / f"copy{i}.jpg", quality=90)
+              for i, path in enumerate(paths)]
+    hashes = phash_to_uint64(compute_phashes(paths + copies))
+    n = len(paths)
+    assert (hamming_distance(hashes[:n], hashes[n:]) <= DEFAULT_NEAR_DUP_BITS).all()
+    assert (hamming_distance(hashes[:n, None], hashes[None, :n])[np.triu_indices(n, 1)] > DEFAULT_NEAR_DUP_BITS).all()
+
+
+def test_exif_rotated_copy_hashes_like_the_upright_photo(tmp_path):
+    upright = photo_like(21)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    stored = upright.rotate(90, expand=True)  # the sensor's pixels, turned counter-clockwise
+    paths = [_save(upright, tmp_path / "upright.png"), _save(stored, tmp_path / "rotated.png", exif=exif)]
+    plain = _save(stored, tmp_path / "rotated_no_exif.png")
+    upright_hash, rotated_hash, plain_hash = compute_phashes(paths + [plain])
+    assert upright_hash == rotated_hash
+    assert phash_to_uint64([upright_hash]) != phash_to_uint64([plain_hash])
+
+
+def test_unreadable_files_give_none_in_place(tmp_path):
+    good = _save(photo_like(1), tmp_path / "good.jpg")
+    data = good.read_bytes()
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "text.jpg").write_text("<html>404</html>")
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    paths = [tmp_path / "empty.jpg", good, tmp_path / "missing.jpg", tmp_path / "text.jpg", tmp_path / "cut.jpg",
+             tmp_path, good]
+    for workers in (1, 2, 4):
+        result = compute_phashes(iter(paths), workers=workers)
+        assert result[1] == result[6] and len(result[1]) == 16
+        assert [r is None for r in result] == [True, False, True, True, True, True, False]
+    assert compute_phashes([]) == []
+    with pytest.raises(ValueError, match="workers"):
+        compute_phashes([good], workers=0)
