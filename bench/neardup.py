@@ -30,7 +30,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from curate.filters.neardup import DEFAULT_NEAR_DUP_BITS, block_plan, cluster_near_duplicates
-from curate.filters.phash import HASH_BITS, hamming_distance, phash_to_uint64, popcount64
+from curate.filters.phash import HASH_BITS, hamming_distance, popcount64
 
 REAL_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "flickr-ferrari"
 
@@ -128,7 +128,8 @@ def run_scale(args) -> None:
           f"brute force finds {len(brute_first):,} pairs within {k} bits")
     print(f"recall of the {args.n:,}-hash clustering on those pairs: {recall:.4f}")
     print(f"subset clustered alone: same partition as brute force: {same_partition(sub_labels, brute_labels)}")
-    print(f"speed on the subset (best of 3): brute-force pairs {wall_brute:.2f} s, multi-index clustering {wall_sub:.3f} s "
+    print(f"speed on the subset (best of 3): brute-force pairs {wall_brute:.2f} s, "
+          f"multi-index clustering {wall_sub:.3f} s "
           f"-> {wall_brute / wall_sub:.0f}x; brute force on {args.n:,} would take about "
           f"{wall_brute * (args.n / len(sub)) ** 2 / 60:.0f} min ({wall_brute * (args.n / len(sub)) ** 2 / wall:.0f}x "
           f"the clustering)")
@@ -218,8 +219,7 @@ def real_photo_evidence() -> None:
     q = np.percentile(unrelated, [0.1, 1, 5, 50])
     print(f"  different photos ({len(unrelated):,} pairs): min {unrelated.min()}  0.1% {q[0]:.0f}  1% {q[1]:.0f}  "
           f"5% {q[2]:.0f}  median {q[3]:.0f}; pairs <= 8: {np.sum(unrelated <= 8)}, <= 12: {np.sum(unrelated <= 12)}")
-    odd = np.mean(popcount64(base) % 2 == 1)
-    print(f"  hashes with an odd number of ones: {odd:.1%} (32 ones -> even distances)")
+    print(f"  hashes with exactly 32 of 64 bits set: {np.mean(popcount64(base) == 32):.1%} (-> even distances)")
 
 
 def demo_evidence(photos: int, seed: int) -> None:

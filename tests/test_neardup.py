@@ -179,8 +179,8 @@ def test_bad_threshold_is_a_usage_error(max_bits):
         cluster_near_duplicates(np.array([1, 2], dtype=np.uint64), max_bits)
 
 
-@pytest.mark.parametrize("hashes", [np.zeros((2, 2), dtype=np.uint64), np.array([1.5, 2.0]), np.array([-1, 2], dtype=np.int32),
-                                    np.array(["ab", "cd"])])
+@pytest.mark.parametrize("hashes", [np.zeros((2, 2), dtype=np.uint64), np.array([1.5, 2.0]),
+                                    np.array([-1, 2], dtype=np.int32), np.array(["ab", "cd"])])
 def test_bad_hashes_are_a_usage_error(hashes):
     with pytest.raises(UsageError, match="hashes"):
         cluster_near_duplicates(hashes, 4)

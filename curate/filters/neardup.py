@@ -141,7 +141,8 @@ def near_duplicate_pairs(hashes: np.ndarray, max_bits: int, *, blocks: int | Non
             index = _BlockIndex(hashes, block)
             patterns, tops = _flip_patterns(block.width, block.radius)
             tasks = [(index.pairs_within_buckets, max_bits)]
-            tasks += [(index.pairs_across_buckets, patterns[tops == top], int(top), max_bits) for top in np.unique(tops)]
+            tasks += [(index.pairs_across_buckets, patterns[tops == top], int(top), max_bits)
+                      for top in np.unique(tops)]
             results = pool.map(lambda task: task[0](*task[1:]), tasks) if pool else (t[0](*t[1:]) for t in tasks)
             sides = [side for result in results for side in result]
             if sides:
