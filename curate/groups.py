@@ -36,3 +36,17 @@ def components(*keys: pd.Series) -> np.ndarray:
     renumber = np.empty(len(first_seen), dtype=np.int64)
     renumber[np.argsort(np.argsort(first_seen))] = np.arange(len(first_seen))
     return renumber[labels]
+
+
+def components_from_pairs(n: int, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Component id (0..k-1, by first appearance) of n nodes linked by index pairs.
+
+    >>> components_from_pairs(4, np.array([2]), np.array([3])).tolist()
+    [0, 1, 2, 2]
+    """
+    graph = coo_matrix((np.ones(len(first), dtype=np.int8), (np.asarray(first), np.asarray(second))), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    _, first_seen = np.unique(labels, return_index=True)
+    renumber = np.empty(len(first_seen), dtype=np.int64)
+    renumber[np.argsort(np.argsort(first_seen))] = np.arange(len(first_seen))
+    return renumber[labels]

@@ -40,7 +40,8 @@ def test_filter_then_score_meets_targets(demo_ws):
     exact = rows["exact_duplicate"]
     assert exact["tp"] > 0 and exact["precision"] == 1.0 and exact["recall"] == 1.0, exact
     assert exact["groups_with_two_kept_copies"] == 0
-    assert rows["burst_near_duplicate"]["tp"] > 0  # clustering joins burst frames at all
+    bursts = rows["burst_near_duplicate"]
+    assert bursts["tp"] > 0 and bursts["precision"] >= 0.95 and bursts["recall"] >= 0.95, bursts
     assert rows["broken_file"]["precision"] == 1.0 and rows["broken_file"]["recall"] == 1.0
     assert rows["sandals_photographer_flagged"]["flagged"]
     assert "chicago" in rows["sandals_photographer_flagged"]["labels"]

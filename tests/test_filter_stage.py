@@ -179,3 +179,23 @@ def test_null_owners_are_not_one_person():
     out, report = filter_catalog(catalog(rows), FilterConfig(max_per_owner=1))
     assert (out["status"] == "kept").sum() == 7
     assert report.concentration.iloc[0]["owners"] == 7
+
+
+def test_near_duplicates_need_pairs_confirmed_by_colour():
+    from curate.filters.verify import THUMB_BYTES
+
+    grey, red = bytes([100] * THUMB_BYTES), bytes([200, 40, 40] * (THUMB_BYTES // 3))
+    nearly_grey = bytes([102] * THUMB_BYTES)
+    rows = [{"sha256": "a", "phash": "ffffffff00000000", "width": 10, "height": 10},
+            {"sha256": "b", "phash": "ffffffff00000001", "width": 10, "height": 10},   # 1 bit away, same colours
+            {"sha256": "c", "phash": "ffffffff00000003", "width": 10, "height": 10},   # 2 bits away, other colours
+            {"sha256": "d", "phash": "00000000ffffffff", "width": 10, "height": 10}]   # far away
+    thumbs = {"a": grey, "b": nearly_grey, "c": red, "d": grey}
+    out, report = filter_catalog(catalog(rows), FilterConfig(near_dup_bits=4), thumbnails=thumbs)
+    clusters = out["near_dup_cluster"].tolist()
+    assert clusters[0] == clusters[1] and len({clusters[0], clusters[2], clusters[3]}) == 3
+    assert report.near_duplicate_clusters == 1
+    unverified, _ = filter_catalog(catalog(rows), FilterConfig(near_dup_bits=4))
+    assert unverified["near_dup_cluster"].nunique() == 2  # pHash alone joins a, b and c
+    deduped, _ = filter_catalog(catalog(rows), FilterConfig(near_dup_bits=4, dedupe_near=True), thumbnails=thumbs)
+    assert reasons(deduped).count("near_duplicate") == 1

@@ -24,6 +24,7 @@ def filter_command(
     center: Annotated[str, typer.Option("--center", help="Label centre: median of its photos, or recipe coordinates.")] = "median",
     missing_geo: Annotated[str, typer.Option("--missing-geo", help="Labelled photos without coordinates: keep or drop.")] = "keep",
     near_dup_bits: Annotated[int | None, typer.Option("--near-dup-bits", help="pHash Hamming distance (inclusive) for near duplicates.")] = None,
+    near_dup_colour_diff: Annotated[float | None, typer.Option("--near-dup-colour-diff", help="Max mean RGB difference (0-255) of 16x12 thumbnails that confirms a pHash pair.")] = None,
     dedupe_near: Annotated[bool, typer.Option("--dedupe-near", help="Keep one photo per near-duplicate cluster.")] = False,
     max_per_owner: Annotated[int | None, typer.Option("--max-per-owner", help="At most N photos per owner per label.")] = None,
     max_owner_share: Annotated[float | None, typer.Option("--max-owner-share", help="At most this fraction of a label per owner.")] = None,
@@ -33,6 +34,7 @@ def filter_command(
 ) -> None:
     """Flag ambiguous labels, geo outliers, exact/near duplicates and over-dominant owners."""
     from curate.filters.neardup import DEFAULT_NEAR_DUP_BITS
+    from curate.filters.verify import DEFAULT_COLOUR_DIFF
 
     chosen = load_recipe(recipe) if recipe else None
     defaults = chosen.stage_defaults("filter") if chosen else {}
@@ -40,6 +42,8 @@ def filter_command(
         max_km=float(max_km if max_km is not None else defaults.get("max_km", 5.0)),
         center=center, missing_geo=missing_geo,
         near_dup_bits=near_dup_bits if near_dup_bits is not None else defaults.get("near_dup_bits", DEFAULT_NEAR_DUP_BITS),
+        near_dup_colour_diff=float(near_dup_colour_diff if near_dup_colour_diff is not None
+                                   else defaults.get("near_dup_colour_diff", DEFAULT_COLOUR_DIFF)),
         dedupe_near=dedupe_near or bool(defaults.get("dedupe_near", False)),
         max_per_owner=max_per_owner if max_per_owner is not None else defaults.get("max_per_owner"),
         max_owner_share=max_owner_share if max_owner_share is not None else defaults.get("max_owner_share"),

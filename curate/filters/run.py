@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from curate.filters.stage import FilterConfig, FilterReport, filter_catalog
 from curate.recipes import Recipe
 from curate.runs import save_stage_report
-from curate.workspace import Workspace, catalog_sha256, read_catalog, write_catalog
+from curate.console import err_console
+from curate.workspace import Workspace, catalog_sha256, read_catalog, write_catalog, write_table_atomic
 
 
 def ensure_phashes(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> pd.DataFrame:
@@ -23,6 +26,28 @@ def ensure_phashes(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> pd
     catalog = catalog.copy()
     catalog.loc[missing, "phash"] = catalog.loc[missing, "sha256"].map(by_sha)
     return catalog
+
+
+def ensure_thumbnails(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> dict[str, bytes]:
+    """16x12 colour thumbnails of every stored image, cached in cache/thumbnails.parquet by sha256."""
+    from curate.filters import verify
+
+    path = ws.root / "cache" / "thumbnails.parquet"
+    cached: dict[str, bytes] = {}
+    if path.exists():
+        table = pq.read_table(path)
+        cached = dict(zip(table.column("sha256").to_pylist(), table.column("thumbnail").to_pylist()))
+    images = catalog.loc[catalog["image_path"].notna(), ["sha256", "image_path"]].drop_duplicates("sha256")
+    todo = images[~images["sha256"].isin(list(cached))]
+    if todo.empty:
+        return cached
+    with err_console.status(f"thumbnails for {len(todo):,} images"):
+        fresh = verify.compute_thumbnails([ws.root / p for p in todo["image_path"]], workers=workers)
+    cached.update({sha: data for sha, data in zip(todo["sha256"], fresh) if data is not None})
+    table = pa.table({"sha256": pa.array(list(cached), pa.string()),
+                      "thumbnail": pa.array(list(cached.values()), pa.binary())})
+    write_table_atomic(path, table)
+    return cached
 
 
 def recipe_centres(recipe: Recipe | None) -> dict[str, tuple[float, float]]:
@@ -52,7 +77,9 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     catalog = read_catalog(ws)
     input_hash = catalog_sha256(ws)
     catalog = ensure_phashes(ws, catalog, workers)
-    filtered, report = filter_catalog(catalog, config, recipe_centres(recipe) if config.center == "recipe" else None)
+    thumbnails = ensure_thumbnails(ws, catalog, workers) if catalog["phash"].notna().any() else None
+    centres = recipe_centres(recipe) if config.center == "recipe" else None
+    filtered, report = filter_catalog(catalog, config, centres, thumbnails)
     write_catalog(ws, filtered)
     save_stage_report(ws, "filter", input_hash, report.to_dict())
     return report

@@ -13,6 +13,7 @@ reinstated first; rows dropped by other stages (ingest) are left as they are.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -20,7 +21,8 @@ import pandas as pd
 
 from curate import schema
 from curate.errors import UsageError
-from curate.filters import duplicates, geo, owners
+from curate.filters import duplicates, geo, owners, verify
+from curate.groups import components_from_pairs
 from curate.records import apply_drops
 from curate.status import status_counts
 
@@ -34,7 +36,8 @@ class FilterConfig:
     max_km: float = 5.0
     center: str = "median"  # median | recipe
     missing_geo: str = "keep"
-    near_dup_bits: int = 6
+    near_dup_bits: int = 8  # = neardup.DEFAULT_NEAR_DUP_BITS (evidence there)
+    near_dup_colour_diff: float = 4.0  # = verify.DEFAULT_COLOUR_DIFF (evidence there)
     dedupe_near: bool = False
     max_per_owner: int | None = None
     max_owner_share: float | None = None
@@ -48,6 +51,8 @@ class FilterConfig:
             raise UsageError(f"--missing-geo must be keep or drop, got {self.missing_geo!r}")
         if not 0 <= self.near_dup_bits <= 32:
             raise UsageError(f"--near-dup-bits must be between 0 and 32, got {self.near_dup_bits}")
+        if not 0 <= self.near_dup_colour_diff <= 255:
+            raise UsageError(f"--near-dup-colour-diff must be between 0 and 255, got {self.near_dup_colour_diff}")
         if self.max_per_owner is not None and self.max_per_owner < 1:
             raise UsageError(f"--max-per-owner must be at least 1, got {self.max_per_owner}")
         if self.max_owner_share is not None and not 0 < self.max_owner_share <= 1:
@@ -83,10 +88,13 @@ def reset_stage(catalog: pd.DataFrame, stage: str) -> pd.DataFrame:
 
 
 def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
-                   recipe_centres: dict[str, tuple[float, float]] | None = None) -> tuple[pd.DataFrame, FilterReport]:
+                   recipe_centres: dict[str, tuple[float, float]] | None = None,
+                   thumbnails: Mapping[str, bytes] | None = None) -> tuple[pd.DataFrame, FilterReport]:
     """Run the five filters in order; returns a new catalog and the stage report.
 
     `recipe_centres` maps label -> (lat, lon) and is used with center='recipe'.
+    `thumbnails` maps sha256 -> 16x12 RGB bytes (curate.filters.verify); without it,
+    near-duplicate candidates from pHash are linked unverified.
     """
     out = reset_stage(catalog, STAGE).reset_index(drop=True)
     notes: list[str] = []
@@ -103,7 +111,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     out["exact_dup_group"] = group
     out = apply_drops(out, pd.Series(np.where(is_exact, "exact_duplicate", None)), STAGE)
 
-    out, n_clusters = _near_duplicates(out, config, notes)
+    out, n_clusters = _near_duplicates(out, config, notes, thumbnails)
 
     labelled_kept = kept() & out["label"].notna()
     concentration = owners.concentration(out.loc[labelled_kept, "label"], owners.owner_keys(out[labelled_kept]))
@@ -148,17 +156,19 @@ def _geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: 
     return apply_drops(out, pd.Series(reason), STAGE), table
 
 
-def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str]) -> tuple[pd.DataFrame, int]:
-    hashed = out["phash"].notna()
+def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str],
+                     thumbnails: Mapping[str, bytes] | None) -> tuple[pd.DataFrame, int]:
+    hashed = out["phash"].notna() & out["sha256"].notna()
     if not hashed.any():
         out["near_dup_cluster"] = None
         notes.append("no perceptual hashes (metadata-only catalog): near-duplicate filter skipped")
         return out, 0
     from curate.filters import neardup
 
-    labels = neardup.cluster_near_duplicates(neardup.phash_to_uint64(out.loc[hashed, "phash"]), config.near_dup_bits)
-    key = pd.Series(None, index=out.index, dtype=object)
-    key[hashed] = labels.astype(str)
+    images = out.loc[hashed, ["sha256", "phash"]].drop_duplicates("sha256")  # one node per distinct image
+    labels = _image_clusters(neardup.phash_to_uint64(images["phash"]), images["sha256"].tolist(), config,
+                             thumbnails, notes)
+    key = out["sha256"].map(dict(zip(images["sha256"], labels.astype(str)))).where(hashed, None)
     out["near_dup_cluster"] = duplicates.group_representatives(out, key)
     sizes = key.map(key.value_counts())
     n_clusters = int(key[sizes > 1].nunique())
@@ -167,3 +177,24 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str]) 
                    & (out["status"] == schema.KEPT))
         out = apply_drops(out, pd.Series(np.where(is_near, "near_duplicate", None)), STAGE)
     return out, n_clusters
+
+
+def _image_clusters(hashes: np.ndarray, shas: list[str], config: FilterConfig,
+                    thumbnails: Mapping[str, bytes] | None, notes: list[str]) -> np.ndarray:
+    """Cluster distinct images: pHash proposes pairs, the colour thumbnail confirms them."""
+    from curate.filters import neardup
+
+    if thumbnails is None:
+        notes.append("no thumbnails given: near-duplicate pairs are not colour-verified")
+        return neardup.cluster_near_duplicates(hashes, config.near_dup_bits)
+    first, second = neardup.near_duplicate_pairs(hashes, config.near_dup_bits)
+    thumbs = np.zeros((len(shas), verify.THUMB_BYTES), dtype=np.uint8)
+    has_thumb = np.zeros(len(shas), dtype=bool)
+    for position, sha in enumerate(shas):
+        data = thumbnails.get(sha)
+        if data is not None and len(data) == verify.THUMB_BYTES:
+            thumbs[position] = np.frombuffer(data, dtype=np.uint8)
+            has_thumb[position] = True
+    close = verify.colour_difference(first, second, thumbs) <= config.near_dup_colour_diff
+    linked = has_thumb[first] & has_thumb[second] & close
+    return components_from_pairs(len(shas), first[linked], second[linked])
