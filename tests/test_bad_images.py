@@ -26,22 +26,7 @@ from curate.cli.app import app
 from curate.ingest.folder import FolderOptions, ingest_folder, safe_relative_path
 from curate.store import MAX_PIXELS, open_rgb
 from curate.workspace import Workspace, read_catalog
-from helpers import jpeg_bytes, png_bytes
-
-
-@contextlib.contextmanager
-def no_fsync():
-    """fsync only adds durability across power loss, which no test here checks; on a busy shared
-    disk it can cost half a second per call. Atomic temp-file + rename writes still happen."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(os, "fsync", lambda fd: None)
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _fast_writes():
-    with no_fsync():
-        yield
+from helpers import jpeg_bytes, no_fsync, png_bytes
 
 
 def encoded(image: Image.Image, fmt: str, **save) -> bytes:

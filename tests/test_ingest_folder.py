@@ -20,25 +20,10 @@ from curate.cli.app import app
 from curate.ingest.exif import dms_to_degrees, exif_fields
 from curate.ingest.folder import FolderOptions, ingest_folder
 from curate.workspace import Workspace, read_catalog
-from helpers import REALDATA, jpeg_bytes, png_bytes
+from helpers import REALDATA, jpeg_bytes, no_fsync, png_bytes
 
 FERRARI = REALDATA / "flickr-ferrari"
 STORE_PATH = re.compile(r"^images/([0-9a-f]{2})/([0-9a-f]{64})\.(jpg|png)$")
-
-
-@contextlib.contextmanager
-def no_fsync():
-    """fsync only adds durability across power loss, which no test here checks; on a busy shared
-    disk it can cost half a second per call. Atomic temp-file + rename writes still happen."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(os, "fsync", lambda fd: None)
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _fast_writes():
-    with no_fsync():
-        yield
 
 
 def write(path: Path, data: bytes) -> Path:
