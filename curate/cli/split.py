@@ -1,0 +1,78 @@
+"""`curate split` and `curate check-leakage`."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.console import console
+from curate.errors import EXIT_DATA
+from curate.leakage import find_leakage
+from curate.runs import save_stage_report
+from curate.split import SplitConfig, split_catalog
+from curate.workspace import catalog_sha256, read_catalog, write_catalog
+
+
+@user_errors
+def split(
+    workspace_path: WorkspaceOption = None,
+    val: Annotated[float, typer.Option("--val", help="Share of each label's photos for validation.")] = 0.1,
+    test: Annotated[float, typer.Option("--test", help="Share of each label's photos for test.")] = 0.2,
+    by: Annotated[str, typer.Option("--by", help="Group by owner (default), none, or another column.")] = "owner",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same split).")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Train/val/test split grouped by photographer and duplicate cluster, stratified by label."""
+    config = SplitConfig(val=val, test=test, by=by, seed=seed)
+    ws = workspace(workspace_path)
+    catalog = read_catalog(ws)
+    input_hash = catalog_sha256(ws)
+    result, report = split_catalog(catalog, config)
+    write_catalog(ws, result)
+    save_stage_report(ws, "split", input_hash, report.to_dict())
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+        return
+    for note in report.notes:
+        console.print(f"note: {note}", highlight=False)
+    console.print(f"{report.groups} groups (by {config.by} ∪ near-duplicate cluster ∪ exact duplicate)")
+    table = report.per_label
+    pct = lambda req, got: f"{req:.0%}→{got:.1%}"  # noqa: E731
+    compact = table[["label", "photos"]].assign(
+        **{name: table[f"{name}_photos"].astype(str) + "/" + table[f"{name}_owners"].astype(str)
+           for name in ("train", "val", "test")},
+        val_share=[pct(r, g) for r, g in zip(table["val_requested"], table["val_achieved"])],
+        test_share=[pct(r, g) for r, g in zip(table["test_requested"], table["test_achieved"])],
+        ok=table["within_tolerance"].map({True: "yes", False: "NO"}))
+    print_table(compact, title="photos/owners per split; shares requested→achieved (ok: ±2pp)")
+
+
+@user_errors
+def check_leakage(
+    workspace_path: WorkspaceOption = None,
+    by: Annotated[str | None, typer.Option("--by", help="Also check this column (e.g. a day or a location cell).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List every owner, near-duplicate cluster and exact hash present in 2+ splits (exit 3 if any)."""
+    catalog = read_catalog(workspace(workspace_path))
+    if catalog["split"].isna().all():
+        from curate.errors import UsageError
+
+        raise UsageError("the catalog has no split yet; run `curate split` first")
+    if by is not None and by not in catalog.columns:
+        from curate.errors import UsageError
+
+        raise UsageError(f"--by {by!r} is not a catalog column")
+    leaks = find_leakage(catalog, by)
+    if as_json:
+        print(json.dumps({"leaks": leaks.to_dict("records"), "count": len(leaks)}, indent=2, default=str))
+    elif leaks.empty:
+        console.print("no leakage: no owner, near-duplicate cluster or exact image spans two splits")
+    else:
+        print_table(leaks.groupby("kind").size().rename("groups").reset_index(), title="leaks by kind")
+        print_table(leaks.head(50).drop(columns="photos_per_split"), title="leaking groups (first 50)")
+    if len(leaks):
+        raise typer.Exit(EXIT_DATA)

@@ -1,0 +1,155 @@
+"""`curate split`: train / val / test without a photographer or a near-duplicate on two sides.
+
+Groups are connected components of: same owner ∪ same near-duplicate cluster ∪ same
+exact-duplicate group (or another column with `by`). Unlike scikit-learn's
+GroupShuffleSplit, whose sizes count groups, sizes here count photos, per label:
+groups are placed largest first (ties in seeded random order), each into the split
+whose per-label photo deficit it fills best. A label whose photos sit in one or two
+huge groups cannot hit the target; the report says so (requested vs achieved).
+`by="none"` gives a plain stratified random split, to measure leakage inflation.
+Only kept photos get a split; dropped photos keep `split` null.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from curate import schema
+from curate.errors import UsageError
+from curate.filters.owners import owner_keys
+from curate.groups import components
+
+SPLITS = ("train", "val", "test")
+TOLERANCE = 0.02  # ±2 percentage points of a label's photos
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    val: float = 0.1
+    test: float = 0.2
+    by: str = "owner"  # owner | none | another catalog column
+    seed: int = 0
+
+    def __post_init__(self):
+        for name, value in (("--val", self.val), ("--test", self.test)):
+            if not np.isfinite(value) or value < 0:
+                raise UsageError(f"{name} must be a fraction >= 0, got {value}")
+        if self.val + self.test >= 1:
+            raise UsageError(f"--val + --test must leave photos for training (sum < 1), got {self.val + self.test:g}")
+        if self.by != "none" and self.by != "owner" and self.by not in schema.COLUMN_BY_NAME:
+            raise UsageError(f"--by must be owner, none or a catalog column, got {self.by!r}")
+
+    @property
+    def fractions(self) -> np.ndarray:
+        return np.array([1 - self.val - self.test, self.val, self.test])
+
+
+@dataclass
+class SplitReport:
+    config: dict
+    per_label: pd.DataFrame
+    groups: int
+    photos_without_owner: int
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"config": self.config, "groups": self.groups, "photos_without_owner": self.photos_without_owner,
+                "notes": self.notes, "per_label": self.per_label.replace({np.nan: None}).to_dict("records")}
+
+
+def split_groups(kept: pd.DataFrame, by: str) -> np.ndarray:
+    """Group id per kept row: components of owner (or `by`) ∪ near-dup cluster ∪ exact group."""
+    if by == "none":
+        return np.arange(len(kept))
+    first = owner_keys(kept) if by == "owner" else kept[by].astype(object).where(kept[by].notna(), None)
+    return components(first.reset_index(drop=True), kept["near_dup_cluster"].reset_index(drop=True),
+                      kept["exact_dup_group"].reset_index(drop=True))
+
+
+def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fractions: np.ndarray,
+                  seed: int, sweeps: int = 6) -> np.ndarray:
+    """Split index (0 train, 1 val, 2 test) per group, filling per-label photo targets.
+
+    The error is the sum over splits and labels of the squared gap between achieved and
+    requested share of the label's photos. Largest groups are placed first (seeded random
+    order among equal sizes), each where it lowers the error most; then single-group moves
+    that lower the error are made until none helps (at most `sweeps` passes).
+    """
+    n_groups = int(group.max()) + 1 if len(group) else 0
+    counts = np.zeros((n_groups, n_labels))
+    np.add.at(counts, (group, label_codes), 1)
+    share = counts / np.maximum(counts.sum(axis=0), 1.0)[None, :]  # each group's share of each label
+    target = fractions[:, None] * (share.sum(axis=0) > 0)[None, :]  # (splits, labels) in shares
+    filled = np.zeros_like(target)
+    allowed = fractions > 0
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(n_groups), -counts.sum(axis=1)))
+    assignment = np.empty(n_groups, dtype=np.int64)
+    for g in order:
+        gain = _placement_costs(filled, target, share[g], allowed)
+        assignment[g] = int(np.argmin(gain))
+        filled[assignment[g]] += share[g]
+    for _ in range(sweeps):
+        moved = False
+        for g in order:
+            current = assignment[g]
+            filled[current] -= share[g]
+            best = int(np.argmin(_placement_costs(filled, target, share[g], allowed)))
+            filled[best] += share[g]
+            if best != current:
+                assignment[g], moved = best, True
+        if not moved:
+            break
+    return assignment
+
+
+def _placement_costs(filled: np.ndarray, target: np.ndarray, share: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Increase in squared share error for putting a group (its `share` per label) in each split."""
+    before = (filled - target) ** 2
+    after = (filled + share[None, :] - target) ** 2
+    cost = (after - before).sum(axis=1)
+    cost[~allowed] = np.inf
+    return cost
+
+
+def split_catalog(catalog: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFrame, SplitReport]:
+    """Assign `split` to every kept photo (null for dropped ones); returns (catalog, report)."""
+    out = catalog.copy()
+    out["split"] = None
+    kept_mask = (out["status"] == schema.KEPT).to_numpy()
+    if not kept_mask.any():
+        raise UsageError("the catalog has no kept photos to split; check `curate status` (everything was dropped)")
+    kept = out[kept_mask]
+    group = split_groups(kept, config.by)
+    label_codes, label_names = pd.factorize(kept["label"].fillna("(no label)"), sort=True)
+    assignment = assign_groups(group, label_codes, len(label_names), config.fractions, config.seed)
+    out.loc[kept_mask, "split"] = np.array(SPLITS, dtype=object)[assignment[group]]
+    no_owner = int(kept["owner_id"].isna().sum()) if config.by == "owner" else 0
+    notes = [f"{no_owner} kept photos have no owner: each is its own group"] if no_owner else []
+    per_label = split_table(out[kept_mask], group, config)
+    off = per_label[~per_label["within_tolerance"]]
+    if len(off):
+        notes.append(f"{len(off)} label(s) could not reach the requested shares within ±{TOLERANCE:.0%}: "
+                     f"{', '.join(off['label'])} (dominant groups; see requested vs achieved)")
+    return out, SplitReport(asdict(config), per_label, int(group.max()) + 1, no_owner, notes)
+
+
+def split_table(kept: pd.DataFrame, group: np.ndarray, config: SplitConfig) -> pd.DataFrame:
+    """Per label: photos and owners in each split, requested vs achieved val/test shares."""
+    frame = kept.assign(label=kept["label"].fillna("(no label)"), group=group, owner=owner_keys(kept))
+    photos = pd.crosstab(frame["label"], frame["split"]).reindex(columns=list(SPLITS), fill_value=0)
+    owners = frame.groupby(["label", "split"])["owner"].nunique().unstack(fill_value=0)
+    owners = owners.reindex(columns=list(SPLITS), fill_value=0)
+    table = pd.DataFrame({"label": photos.index, "photos": photos.sum(axis=1).to_numpy()})
+    for name in SPLITS:
+        table[f"{name}_photos"] = photos[name].to_numpy()
+        table[f"{name}_owners"] = owners[name].reindex(photos.index, fill_value=0).to_numpy()
+    table["val_requested"], table["test_requested"] = config.val, config.test
+    table["val_achieved"] = table["val_photos"] / table["photos"]
+    table["test_achieved"] = table["test_photos"] / table["photos"]
+    table["within_tolerance"] = ((table["val_achieved"] - config.val).abs() <= TOLERANCE + 1e-9) & \
+        ((table["test_achieved"] - config.test).abs() <= TOLERANCE + 1e-9)
+    return table.reset_index(drop=True)
