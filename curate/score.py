@@ -123,6 +123,24 @@ def score_sandals(frame: pd.DataFrame) -> dict:
             "top_owner_share": share, "dominant_share_threshold": DOMINANT_SHARE, "met": bool(len(hit))}
 
 
+def score_split(frame: pd.DataFrame, requested_test: float | None) -> list[dict]:
+    """Split rows: owners shared across splits, truth burst / duplicate groups split apart
+    (both must be 0), and each label's achieved test share vs the requested one."""
+    placed = frame[(frame["status"] == schema.KEPT) & frame["split"].notna()]
+    spread = lambda column: int((placed.dropna(subset=[column]).groupby(column)["split"].nunique() > 1).sum())  # noqa: E731
+    rows = [{"metric": "owners_shared_across_splits", "count": spread("owner_id"), "target": 0},
+            {"metric": "bursts_split_across_sides", "count": spread("burst_id"), "target": 0},
+            {"metric": "exact_duplicate_groups_split_across_sides", "count": spread("truth_exact_dup_group"),
+             "target": 0}]
+    for row in rows:
+        row["met"] = row["count"] == 0
+    shares = placed.groupby("label")["split"].apply(lambda s: float((s == "test").mean()))
+    rows.append({"metric": "test_share_per_label", "requested": requested_test,
+                 "achieved": {label: round(share, 4) for label, share in shares.items()},
+                 "met": None if requested_test is None else bool(((shares - requested_test).abs() <= 0.02).all())})
+    return rows
+
+
 def join_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     """Catalog rows with the truth columns needed for scoring (truth's exact group renamed)."""
     wanted = ["photo_id", "true_distance_km", "burst_id", "exact_dup_group", "broken_kind", "is_sandals"]
@@ -135,11 +153,15 @@ def join_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def scorecard(catalog: pd.DataFrame, truth: pd.DataFrame, max_km: float | None) -> list[dict]:
-    """All scorecard rows available for this catalog (filter rows need `curate filter` first)."""
+def scorecard(catalog: pd.DataFrame, truth: pd.DataFrame, max_km: float | None,
+              requested_test: float | None = None) -> list[dict]:
+    """All scorecard rows available for this catalog (filter rows need `curate filter`,
+    split rows `curate split`)."""
     frame = join_truth(catalog, truth)
     rows = [score_broken(frame)]
     if frame["drop_stage"].eq("filter").any() or frame["exact_dup_group"].notna().any():
         rows += [score_geo(frame, max_km if max_km is not None else 5.0), score_exact(frame),
                  score_bursts(frame), score_sandals(frame)]
+    if frame["split"].notna().any():
+        rows += score_split(frame, requested_test)
     return rows

@@ -26,7 +26,8 @@ def score(workspace_path: WorkspaceOption = None, as_json: JsonOption = False) -
     truth = pq.read_table(ws.truth_path).to_pandas()
     filter_report = load_stage_report(ws, "filter") or {}
     max_km = filter_report.get("config", {}).get("max_km")
-    rows = scorecard(catalog, truth, max_km)
+    split_report = load_stage_report(ws, "split") or {}
+    rows = scorecard(catalog, truth, max_km, split_report.get("config", {}).get("test"))
     if as_json:
         print(json.dumps({"max_km": max_km, "rows": rows}, indent=2, default=str))
         return
@@ -38,6 +39,14 @@ def score(workspace_path: WorkspaceOption = None, as_json: JsonOption = False) -
 def _display(row: dict) -> dict:
     """One compact table line per scorecard row."""
     fmt = lambda v: "" if v is None else f"{v:.3f}"  # noqa: E731
+    if "count" in row:
+        return {"metric": row["metric"], "P": "", "R": "", "tp/fp/fn": str(row["count"]), "target P/R": "0",
+                "met": "yes" if row["met"] else "NO"}
+    if "achieved" in row:
+        worst = max(row["achieved"].items(), key=lambda kv: abs(kv[1] - (row["requested"] or 0)), default=("", 0))
+        return {"metric": row["metric"], "P": "", "R": "", "tp/fp/fn": "",
+                "target P/R": f"{row['requested']}; worst {worst[0]} {worst[1]:.3f}",
+                "met": "" if row["met"] is None else ("yes" if row["met"] else "NO")}
     if "flagged" in row:
         detail = f"share {fmt(row['top_owner_share'])} in {', '.join(row['labels'])}" if row["flagged"] else "not flagged"
         return {"metric": row["metric"], "P": "", "R": "", "tp/fp/fn": "", "target P/R": detail,
