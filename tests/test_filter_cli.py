@@ -125,3 +125,20 @@ def test_real_im2gps_metadata_through_the_geo_filter(tmp_path):
     dropped = out["drop_reason"] == "geo_outlier"
     assert dropped.any() and (out.loc[dropped, "geo_distance_km"] > 2000).all()
     assert (out.loc[~dropped & located, "geo_distance_km"] <= 2000).all()
+
+
+def test_split_then_score_reports_no_shared_owner_or_group(demo_ws):
+    assert invoke("filter", "-w", demo_ws, "--recipe", "skylines").exit_code == 0
+    assert invoke("split", "-w", demo_ws, "--seed", 3).exit_code == 0
+    assert invoke("check-leakage", "-w", demo_ws).exit_code == 0
+    rows = {row["metric"]: row for row in json.loads(invoke("score", "-w", demo_ws, "--json").stdout)["rows"]}
+    for metric in ("owners_shared_across_splits", "bursts_split_across_sides",
+                   "exact_duplicate_groups_split_across_sides"):
+        assert rows[metric]["count"] == 0 and rows[metric]["met"], rows[metric]
+    assert rows["test_share_per_label"]["requested"] == 0.2
+    assert set(rows["test_share_per_label"]["achieved"]) <= set(read_catalog(Workspace(demo_ws))["label"].dropna())
+    # a plain random split leaks owners, and the scorecard sees it
+    assert invoke("split", "-w", demo_ws, "--by", "none").exit_code == 0
+    assert invoke("check-leakage", "-w", demo_ws).exit_code == 3
+    rows = {row["metric"]: row for row in json.loads(invoke("score", "-w", demo_ws, "--json").stdout)["rows"]}
+    assert rows["owners_shared_across_splits"]["count"] > 0
