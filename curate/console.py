@@ -10,6 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 console = Console()
 err_console = Console(stderr=True)
+if not console.is_terminal and "COLUMNS" not in __import__("os").environ:
+    console = Console(width=200)  # piped or captured output: don't squeeze tables to 80 columns
 
 
 @contextmanager
