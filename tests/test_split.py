@@ -523,3 +523,15 @@ def test_label_dominated_by_one_owner_is_reported():
     assert table.loc["dom", "test_achieved"] == pytest.approx((kept["split"] == "test").mean())
     assert result.loc[result["owner_id"] == "big", "split"].nunique() == 1
     assert_no_leakage(result)
+
+
+def test_check_leakage_accepts_the_split_by_values(tmp_path):
+    """`--by owner` / `--by none` mean "no extra column" for check-leakage, as for split."""
+    frame = pd.DataFrame({"photo_id": [f"t:{i}" for i in range(30)], "source": "t",
+                          "source_id": [str(i) for i in range(30)], "status": "kept",
+                          "owner_id": [f"o{i % 10}" for i in range(30)], "label": "a"})
+    catalog = schema.to_pandas(schema.conform(frame))
+    write_catalog(Workspace(tmp_path), split_catalog(catalog, SplitConfig())[0])
+    for by in ("owner", "none"):
+        result = CliRunner().invoke(app, ["check-leakage", "-w", str(tmp_path), "--by", by])
+        assert result.exit_code == 0, result.output

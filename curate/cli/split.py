@@ -62,7 +62,7 @@ def check_leakage(
         from curate.errors import UsageError
 
         raise UsageError("the catalog has no split yet; run `curate split` first")
-    if by is not None and by not in catalog.columns:
+    if by is not None and by not in ("owner", "none") and by not in catalog.columns:
         from curate.errors import UsageError
 
         raise UsageError(f"--by {by!r} is not a catalog column")
