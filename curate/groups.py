@@ -29,13 +29,7 @@ def components(*keys: pd.Series) -> np.ndarray:
         first_of_code = pd.Series(positions).groupby(codes[has]).transform("first").to_numpy()
         rows.append(positions)
         cols.append(first_of_code)
-    r, c = np.concatenate(rows), np.concatenate(cols)
-    graph = coo_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    _, first_seen = np.unique(labels, return_index=True)
-    renumber = np.empty(len(first_seen), dtype=np.int64)
-    renumber[np.argsort(np.argsort(first_seen))] = np.arange(len(first_seen))
-    return renumber[labels]
+    return components_from_pairs(n, np.concatenate(rows), np.concatenate(cols))
 
 
 def components_from_pairs(n: int, first: np.ndarray, second: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ import typer
 
 from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
 from curate.console import console
-from curate.errors import EXIT_DATA
+from curate.errors import EXIT_DATA, UsageError
 from curate.leakage import find_leakage
 from curate.runs import save_stage_report
 from curate.split import SplitConfig, split_catalog
@@ -59,12 +59,8 @@ def check_leakage(
     """List every owner, near-duplicate cluster and exact hash present in 2+ splits (exit 3 if any)."""
     catalog = read_catalog(workspace(workspace_path))
     if catalog["split"].isna().all():
-        from curate.errors import UsageError
-
         raise UsageError("the catalog has no split yet; run `curate split` first")
     if by is not None and by not in ("owner", "none") and by not in catalog.columns:
-        from curate.errors import UsageError
-
         raise UsageError(f"--by {by!r} is not a catalog column")
     leaks = find_leakage(catalog, by)
     if as_json:

@@ -22,6 +22,7 @@ import pandas as pd
 from curate import schema
 from curate.errors import UsageError
 from curate.filters import duplicates, geo, owners, verify
+from curate.filters.neardup import DEFAULT_NEAR_DUP_BITS
 from curate.groups import components_from_pairs
 from curate.records import apply_drops
 from curate.status import status_counts
@@ -36,8 +37,8 @@ class FilterConfig:
     max_km: float = 5.0
     center: str = "median"  # median | recipe
     missing_geo: str = "keep"
-    near_dup_bits: int = 8  # = neardup.DEFAULT_NEAR_DUP_BITS (evidence there)
-    near_dup_colour_diff: float = 4.0  # = verify.DEFAULT_COLOUR_DIFF (evidence there)
+    near_dup_bits: int = DEFAULT_NEAR_DUP_BITS  # evidence in curate/filters/neardup.py
+    near_dup_colour_diff: float = verify.DEFAULT_COLOUR_DIFF  # evidence in curate/filters/verify.py
     dedupe_near: bool = False
     max_per_owner: int | None = None
     max_owner_share: float | None = None
