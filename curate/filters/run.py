@@ -21,7 +21,8 @@ def ensure_phashes(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> pd
     if not missing.any():
         return catalog
     todo = catalog.loc[missing].drop_duplicates("sha256")
-    hashes = neardup.compute_phashes([ws.root / path for path in todo["image_path"]], workers=workers)
+    with err_console.status(f"perceptual hashes for {len(todo):,} images"):
+        hashes = neardup.compute_phashes([ws.root / path for path in todo["image_path"]], workers=workers)
     by_sha = dict(zip(todo["sha256"], hashes))
     catalog = catalog.copy()
     catalog.loc[missing, "phash"] = catalog.loc[missing, "sha256"].map(by_sha)
