@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-EARTH_RADIUS_KM = 6371.0088
+from curate.filters.geo import EARTH_RADIUS_KM, haversine_km
 COORD_KINDS = ("ok", "misgeotag_far", "misgeotag_near", "missing", "nan_text", "out_of_range")
 OK, FAR, NEAR, MISSING, NAN_TEXT, OUT_OF_RANGE = range(len(COORD_KINDS))
 _NAN_TEXTS = np.array(["NaN", "nan", "n/a", "inf"], dtype=object)
@@ -54,10 +54,3 @@ def destination(lat_deg, lon_deg, distance_km, bearing_rad):
     lon2 = (lon2 + np.pi) % (2 * np.pi) - np.pi
     return np.degrees(lat2), np.degrees(lon2)
 
-
-def haversine_km(lat1, lon1, lat2, lon2):
-    """Great-circle distance in km (vectorised)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dphi, dlmb = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
-    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))

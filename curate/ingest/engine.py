@@ -213,7 +213,7 @@ def _fetch_all(ws: Workspace, job: IngestJob, pending: list[dict], journal: Jour
                 except BaseException as exc:  # an interrupt: journal the others first
                     interrupted = exc
                     continue
-                log.write(json.dumps(outcome, default=str) + "\n")
+                _journal_line(log, outcome)
                 outcomes[outcome["photo_id"]] = outcome
                 advance()
             log.flush()
@@ -226,6 +226,10 @@ def _fetch_all(ws: Workspace, job: IngestJob, pending: list[dict], journal: Jour
                 # a checkpoint rewrites the whole catalog: keep it under ~10% of the run time
                 interval = max(job.checkpoint_seconds, 10 * (last_checkpoint - started))
     return len(pending)
+
+
+def _journal_line(log, outcome: dict) -> None:
+    log.write(json.dumps(outcome, default=str) + "\n")
 
 
 @contextmanager
@@ -243,6 +247,6 @@ def _drain_on_interrupt(in_flight: set[Future], log):
             future.cancel()  # only futures that have not started
         for future in wait(in_flight).done:
             if not future.cancelled() and future.exception() is None:
-                log.write(json.dumps(future.result(), default=str) + "\n")
+                _journal_line(log, future.result())
         log.flush()
         raise
