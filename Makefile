@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/curate ingest demo --workspace $(WORKSPACE)
 	$(BIN)/curate filter --workspace $(WORKSPACE) --recipe skylines
+	$(BIN)/curate embed --workspace $(WORKSPACE)
+	$(BIN)/curate prefilter --workspace $(WORKSPACE) --recipe skylines
 	$(BIN)/curate split --workspace $(WORKSPACE)
 	$(BIN)/curate check-leakage --workspace $(WORKSPACE)
 	$(BIN)/curate score --workspace $(WORKSPACE)

@@ -170,6 +170,14 @@ def records_to_rows(records: pd.DataFrame, source: str, recipe: Recipe | None = 
     return apply_drops(rows, reason, stage="ingest")
 
 
+def reset_stage(catalog: pd.DataFrame, stage: str) -> pd.DataFrame:
+    """Reinstate rows that `stage` dropped, so it can decide again from scratch."""
+    catalog = catalog.copy()
+    mine = catalog["drop_stage"] == stage
+    catalog.loc[mine, ["status", "drop_reason", "drop_stage"]] = [schema.KEPT, None, None]
+    return catalog
+
+
 def apply_drops(rows: pd.DataFrame, reason: pd.Series, stage: str) -> pd.DataFrame:
     """Drop rows where `reason` is set and the row is still kept (first reason wins)."""
     rows = rows.copy()

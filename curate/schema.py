@@ -61,6 +61,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("exact_dup_group", _STR, True, "For byte-identical photos: photo_id of the copy that is kept.", "filter"),
     Column("phash", _STR, True, "64-bit perceptual hash (imagehash pHash) as 16 hex digits; cached.", "filter"),
     Column("near_dup_cluster", _STR, True, "Near-duplicate cluster: photo_id of its representative (own id when alone).", "filter"),
+    Column("topic_score", pa.float64(), True, "Out-of-fold probability that the photo shows the topic (pre-classifier).", "prefilter"),
+    Column("topic_recovered", pa.bool_(), True, "Untagged photo kept because the pre-classifier scored it on topic.", "prefilter"),
+    Column("label_quality", pa.float64(), True, "Out-of-fold probability of the given label (self-confidence).", "prefilter"),
+    Column("is_label_issue", pa.bool_(), True, "Confident learning says the label is probably wrong.", "prefilter"),
+    Column("suggested_label", _STR, True, "The label the out-of-fold model believes most.", "prefilter"),
     Column("split", _STR, True, "train / val / test; null until split, and for dropped photos.", "split"),
 )
 

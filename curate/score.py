@@ -7,7 +7,8 @@ met. Later stages (split, prefilter) add their own rows.
 Definitions (populations are chosen so each filter is judged only where it could act):
 - geo_outlier: rows that reached the geo filter (labelled, kept by ingest and the
   ambiguity filter, with coordinates). Positive: the recorded position is farther than
-  max_km from the true city (`true_distance_km`). Predicted: drop_reason geo_outlier.
+  max_km from the city its tags name
+  (`true_distance_km`; the true city, except for mislabelled photos). Predicted: drop_reason geo_outlier.
 - exact_duplicate grouping: pairs of stored photos. Positive pair: same truth
   `exact_dup_group`. Predicted pair: same catalog `exact_dup_group`.
 - burst near-duplicates: recall over pairs of the same burst (both stored) found in
@@ -16,7 +17,15 @@ Definitions (populations are chosen so each filter is judged only where it could
   series (near-identical by design) count neither way.
 - broken files: Positive: truth broken_kind set. Predicted: dropped at ingest as a bad image.
 - sandals photographer: flagged when it is the top owner of a label with at least
-  DOMINANT_SHARE of the label's kept photos (before any cap).
+  DOMINANT_SHARE of the label's kept photos (before any cap and the prefilter).
+- off_topic: rows the pre-classifier scored (topic_score set). Positive: not a skyline
+  (truth `is_skyline` false). Predicted: drop_reason off_topic.
+- sandals_photos_dropped: share of the sandals photographer's stored photos dropped by
+  any stage (target SANDALS_DROPPED_TARGET), with how many the prefilter dropped.
+- label_issue: kept photos with a label that confident learning examined
+  (is_label_issue set). Positive: truth `true_label` differs from the label (an
+  off-topic photo, whose true_label is null, counts as wrongly labelled).
+  Predicted: is_label_issue.
 """
 
 from __future__ import annotations
@@ -32,7 +41,8 @@ from curate.groups import components
 BAD_IMAGE_REASONS = {"empty_file", "not_an_image", "truncated_image", "too_small", "decompression_bomb", "animated"}
 DOMINANT_SHARE = 0.10
 TARGETS = {"geo_outlier": (0.98, 0.95), "exact_duplicate": (1.0, 1.0), "burst_near_duplicate": (0.95, 0.95),
-           "broken_file": (1.0, 1.0)}
+           "broken_file": (1.0, 1.0), "off_topic": (0.9, 0.9), "label_issue": (0.5, 0.5)}
+SANDALS_DROPPED_TARGET = 0.95
 
 
 def _row(metric: str, tp: int, fp: int, fn: int, precision: float | None = None, recall: float | None = None,
@@ -113,8 +123,9 @@ def score_broken(frame: pd.DataFrame) -> dict:
 
 def score_sandals(frame: pd.DataFrame) -> dict:
     sandals_owners = set(frame.loc[frame["is_sandals"].astype(bool), "owner_id"].dropna())
-    before_cap = frame[((frame["status"] == schema.KEPT) | (frame["drop_reason"] == "owner_cap"))
-                       & frame["label"].notna()]
+    # as the filter saw them: before any owner cap and before the prefilter
+    before_cap = frame[((frame["status"] == schema.KEPT) | (frame["drop_reason"] == "owner_cap")
+                        | (frame["drop_stage"] == "prefilter")) & frame["label"].notna()]
     table = concentration(before_cap["label"], owner_keys(before_cap))
     dominant = table[table["top_owner_share"] >= DOMINANT_SHARE]
     hit = dominant[dominant["top_owner"].isin(sandals_owners)]
@@ -141,9 +152,30 @@ def score_split(frame: pd.DataFrame, requested_test: float | None) -> list[dict]
     return rows
 
 
+def score_prefilter(frame: pd.DataFrame) -> list[dict]:
+    scored = frame[frame["topic_score"].notna()]
+    predicted = (scored["drop_reason"] == "off_topic").to_numpy(bool)
+    actual = ~scored["is_skyline"].fillna(False).to_numpy(bool)
+    rows = [_row("off_topic", *_counts(predicted, actual), evaluated=len(scored))]
+    sandals = frame[frame["is_sandals"] & frame["sha256"].notna()]
+    dropped = sandals["status"] == schema.DROPPED
+    share = float(dropped.mean()) if len(sandals) else None
+    rows.append({"metric": "sandals_photos_dropped", "share": share, "photos": len(sandals),
+                 "dropped": int(dropped.sum()), "by_prefilter": int((sandals["drop_stage"] == "prefilter").sum()),
+                 "target": SANDALS_DROPPED_TARGET, "met": share is not None and share >= SANDALS_DROPPED_TARGET})
+    examined = frame[(frame["status"] == schema.KEPT) | (frame["drop_reason"] == "label_issue")]
+    examined = examined[examined["is_label_issue"].notna() & examined["label"].notna()]
+    if len(examined):
+        predicted = examined["is_label_issue"].astype(bool).to_numpy()
+        actual = (examined["true_label"].astype(object).fillna("") != examined["label"].astype(object)).to_numpy(bool)
+        rows.append(_row("label_issue", *_counts(predicted, actual), evaluated=len(examined)))
+    return rows
+
+
 def join_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     """Catalog rows with the truth columns needed for scoring (truth's exact group renamed)."""
-    wanted = ["photo_id", "true_distance_km", "burst_id", "exact_dup_group", "broken_kind", "is_sandals"]
+    wanted = ["photo_id", "true_distance_km", "burst_id", "exact_dup_group", "broken_kind", "is_sandals",
+              "is_skyline", "true_label"]
     missing = [c for c in wanted if c not in truth.columns]
     if missing:
         raise UsageError(f"demo_truth.parquet lacks columns {missing}; re-run `curate ingest demo` in a new workspace")
@@ -156,12 +188,14 @@ def join_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 def scorecard(catalog: pd.DataFrame, truth: pd.DataFrame, max_km: float | None,
               requested_test: float | None = None) -> list[dict]:
     """All scorecard rows available for this catalog (filter rows need `curate filter`,
-    split rows `curate split`)."""
+    prefilter rows `curate prefilter`, split rows `curate split`)."""
     frame = join_truth(catalog, truth)
     rows = [score_broken(frame)]
     if frame["drop_stage"].eq("filter").any() or frame["exact_dup_group"].notna().any():
         rows += [score_geo(frame, max_km if max_km is not None else 5.0), score_exact(frame),
                  score_bursts(frame), score_sandals(frame)]
+    if frame["topic_score"].notna().any():
+        rows += score_prefilter(frame)
     if frame["split"].notna().any():
         rows += score_split(frame, requested_test)
     return rows

@@ -117,11 +117,17 @@ def put_image(ws: Workspace, data: bytes, **limits) -> StoredImage:
     return StoredImage(digest, rel_path, info)
 
 
-def open_rgb(path: Path) -> Image.Image:
-    """Open a stored image as upright RGB (EXIF orientation applied, CMYK/16-bit converted)."""
+def open_rgb(path: Path, min_side: int | None = None) -> Image.Image:
+    """Open a stored image as upright RGB (EXIF orientation applied, CMYK/16-bit converted).
+
+    `min_side` lets a JPEG decode at a reduced scale (libjpeg DCT scaling) as long as
+    both sides stay at least that many pixels: much faster for large photos.
+    """
     from PIL import ImageOps
 
     with Image.open(path) as image:
+        if min_side and image.format == "JPEG":
+            image.draft("RGB", (min_side, min_side))
         upright = ImageOps.exif_transpose(image)
         if upright.mode in ("I;16", "I;16B", "I;16L", "I"):
             upright = upright.point(lambda value: value / 256).convert("L")

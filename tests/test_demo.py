@@ -119,7 +119,8 @@ def test_tiny_collections_are_complete(photos):
 @pytest.mark.parametrize("overrides", [{}, {"misgeotag_rate": 0.12, "missing_coords_rate": 0.03,
                                             "invalid_coords_rate": 0.02, "multi_city_tag_rate": 0.1,
                                             "skyline_tag_rate": 0.5, "offtopic_skyline_tag_rate": 0.2,
-                                            "offtopic_rate": 0.45, "misgeotag_far_share": 0.3}])
+                                            "offtopic_rate": 0.45, "misgeotag_far_share": 0.3,
+                                            "mislabel_rate": 0.15}])
 def test_per_photo_noise_appears_at_configured_rates(overrides):
     config = DemoConfig(photos=30_000, seed=21, **overrides)
     records, truth = generate_metadata(config, RECIPE)
@@ -137,6 +138,7 @@ def test_per_photo_noise_appears_at_configured_rates(overrides):
     assert_rate(int(skylines["skyline_tagged"].sum()), len(skylines), config.skyline_tag_rate, "skyline tag on skylines")
     assert_rate(int(offtopic["skyline_tagged"].sum()), len(offtopic), config.offtopic_skyline_tag_rate,
                 "skyline tag on off-topic")
+    assert_rate(int(skylines["is_mislabelled"].sum()), len(skylines), config.mislabel_rate, "mislabelled skylines")
 
 
 def test_structural_noise_counts(big):
@@ -160,10 +162,13 @@ def test_records_carry_the_truth(big):
     tagged = rows["tags"].map(lambda tags: "skyline" in tags)
     assert (tagged == truth["skyline_tagged"]).all()
     single = ~truth["has_multi_city_tags"]
-    assert (rows.loc[single, "label"] == truth.loc[single, "true_city"]).all()
+    assert (rows.loc[single, "label"] == truth.loc[single, "tagged_city"]).all()
     assert rows.loc[~single, "label"].isna().all() and (rows.loc[~single, "tag_labels"].map(len) == 2).all()
+    # Among labelled skylines, the label is wrong exactly for the mislabelled ones.
     skyline = truth["is_skyline"] & single
-    assert (rows.loc[skyline, "label"] == truth.loc[skyline, "true_label"]).all()
+    wrong = rows.loc[skyline, "label"] != truth.loc[skyline, "true_label"]
+    assert truth["is_mislabelled"].any() and (wrong == truth.loc[skyline, "is_mislabelled"]).all()
+    assert (truth.loc[~truth["is_mislabelled"], "tagged_city"] == truth.loc[~truth["is_mislabelled"], "true_city"]).all()
     expected_issue = truth["coord_kind"].map({"missing": "missing", "nan_text": "not_a_number",
                                               "out_of_range": "out_of_range"})
     pd.testing.assert_series_equal(rows["coord_issue"], expected_issue, check_names=False, check_dtype=False)
@@ -175,7 +180,7 @@ def test_recorded_distances_match_an_independent_oracle(big):
     config, _, truth, rows = big
     sample = truth[truth["true_distance_km"].notna()].sample(400, random_state=0)
     for index, row in sample.iterrows():
-        oracle = great_circle(CITY[row["true_city"]], (rows.at[index, "lat"], rows.at[index, "lon"])).km
+        oracle = great_circle(CITY[row["tagged_city"]], (rows.at[index, "lat"], rows.at[index, "lon"])).km
         assert oracle == pytest.approx(row["true_distance_km"], rel=1e-3, abs=1e-3)
     distance = truth["true_distance_km"]
     assert (distance[truth["coord_kind"] == "ok"] <= config.city_radius_km + 1e-6).all()
@@ -183,6 +188,92 @@ def test_recorded_distances_match_an_independent_oracle(big):
     assert near.between(10, 200).all()
     assert (distance[truth["coord_kind"] == "misgeotag_far"] >= 400).all()
     assert distance[~truth["coord_kind"].isin(["ok", "misgeotag_near", "misgeotag_far"])].isna().all()
+
+
+# ---- mislabelled skylines: a wrong city tag that the geotag does not betray ---------------
+
+def test_mislabelled_skylines_carry_one_wrong_tag_and_a_title_and_geotag_that_agree(big):
+    config, records, truth, rows = big
+    mislabelled = truth["is_mislabelled"]
+    assert mislabelled.sum() > 0
+    chosen = truth[mislabelled]
+    assert chosen["is_skyline"].all() and not chosen["is_sandals"].any()
+    assert not chosen["has_multi_city_tags"].any() and not chosen["is_misgeotagged"].any()
+    assert (chosen["tagged_city"] != chosen["true_city"]).all()
+    assert (rows.loc[mislabelled, "tag_labels"].map(len) == 1).all()
+    assert (rows.loc[mislabelled, "label"] == chosen["tagged_city"]).all()
+    # a correct-looking geotag around the tagged city (or none, or an invalid one)
+    geotagged = chosen["coord_kind"] == "ok"
+    assert geotagged.mean() > 0.9 and set(chosen["coord_kind"]) <= {"ok", "missing", "nan_text", "out_of_range"}
+    for index, row in chosen[geotagged].head(200).iterrows():
+        position = (rows.at[index, "lat"], rows.at[index, "lon"])
+        assert great_circle(CITY[row["tagged_city"]], position).km <= config.city_radius_km + 1e-6
+        assert great_circle(CITY[row["true_city"]], position).km > 100
+    # A title that names a city names the one the uploader tagged (every photo, not just these).
+    displays = {label.display: label.name for label in RECIPE.labels}
+    titled_city = pd.Series(None, index=records.index, dtype=object)
+    for display, name in displays.items():
+        titled_city[records["title"].fillna("").str.startswith(display + " ")] = name
+    named = titled_city.notna()
+    assert (named & mislabelled).sum() > 0
+    assert (titled_city[named] == truth.loc[named, "tagged_city"]).all()
+
+
+def test_bursts_and_exact_duplicates_share_their_tagged_city(big):
+    _, _, truth, _ = big
+    for column in ("burst_id", "exact_dup_group"):
+        grouped = truth[truth[column].notna()].groupby(column)
+        assert (grouped["tagged_city"].nunique() == 1).all() and (grouped["is_mislabelled"].nunique() == 1).all()
+        assert truth.loc[truth[column].notna(), "is_mislabelled"].any(), column
+
+
+def test_mislabel_rate_zero_gives_none_and_changes_nothing_else():
+    with_mislabels, truth = generate_metadata(DemoConfig(photos=4000, seed=13), RECIPE)
+    without, truth_zero = generate_metadata(DemoConfig(photos=4000, seed=13, mislabel_rate=0.0), RECIPE)
+    assert not truth_zero["is_mislabelled"].any() and (truth_zero["tagged_city"] == truth_zero["true_city"]).all()
+    mislabelled = truth["is_mislabelled"].to_numpy()
+    assert mislabelled.sum() > 0
+    # Only the mislabelled photos' city tag, title and position differ between the two.
+    same_columns = [c for c in truth.columns if c not in ("tagged_city", "is_mislabelled", "true_distance_km")]
+    pd.testing.assert_frame_equal(truth[same_columns], truth_zero[same_columns])
+    fixed = ["source_id", "owner_id", "taken_at", "license", "url"]
+    pd.testing.assert_frame_equal(with_mislabels[fixed], without[fixed])
+    for column in ("title", "lat", "lon"):
+        assert with_mislabels.loc[~mislabelled, column].equals(without.loc[~mislabelled, column]), column
+    tags, tags_zero = tag_strings(with_mislabels), tag_strings(without)
+    assert [a == b for a, b in zip(tags, tags_zero)] == list(~mislabelled)
+
+
+def test_mislabel_rate_is_validated_and_old_configs_read_as_none():
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(UsageError, match="mislabel_rate"):
+            DemoConfig(mislabel_rate=bad)
+    with pytest.raises(UsageError, match="mislabel_rate"):  # more than the skylines that can take one
+        DemoConfig(mislabel_rate=0.95, multi_city_tag_rate=0.1)
+    assert DemoConfig(mislabel_rate=0.9, multi_city_tag_rate=0.0, misgeotag_rate=0.0).mislabel_rate == 0.9
+    config = DemoConfig(mislabel_rate=0.2)
+    assert DemoConfig.from_json(config.to_json()) == config
+    recorded_before_the_setting = DemoConfig.from_json('{"photos": 3000, "seed": 0}')
+    assert recorded_before_the_setting.mislabel_rate == 0.0
+
+
+def test_mislabelled_photos_survive_the_geo_filter_with_a_wrong_label(tmp_path):
+    """After ingest and `curate filter --max-km 5`, mislabelled photos are labelled with the
+    wrong city and none is dropped as a geo outlier: only the pixels can give them away."""
+    config = DemoConfig(photos=800, seed=17, mislabel_rate=0.2)
+    ingest_demo(Workspace(tmp_path), config, images=False)
+    result = runner.invoke(app, ["filter", "--workspace", str(tmp_path), "--max-km", "5"])
+    assert result.exit_code == 0, result.output
+    truth, _ = read_truth(Workspace(tmp_path))
+    catalog = read_catalog(Workspace(tmp_path)).set_index("photo_id").loc[truth["photo_id"]]
+    mislabelled = truth["is_mislabelled"].to_numpy()
+    assert mislabelled.sum() >= 50
+    assert (catalog.loc[mislabelled, "label"].to_numpy() != truth.loc[mislabelled, "true_label"].to_numpy()).all()
+    assert not (catalog.loc[mislabelled, "drop_reason"] == "geo_outlier").any()
+    assert (catalog["drop_reason"] == "geo_outlier").any()  # the filter did run and catch mis-geotags
+    labelled_skylines = (truth["is_skyline"].to_numpy() & catalog["label"].notna().to_numpy())
+    wrong = catalog["label"].to_numpy() != truth["true_label"].to_numpy()
+    assert (wrong[labelled_skylines] == mislabelled[labelled_skylines]).all()
 
 
 # ---- photographers ---------------------------------------------------------------------------

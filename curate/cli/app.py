@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from curate.cli import filter as filter_cli
-from curate.cli import ingest, score, split, status
+from curate.cli import ingest, prefilter, score, split, status
 
 app = typer.Typer(
     name="curate",
@@ -17,6 +17,8 @@ app = typer.Typer(
 app.add_typer(ingest.app, name="ingest")
 app.command("status")(status.status)
 app.command("filter")(filter_cli.filter_command)
+app.command("embed")(prefilter.embed)
+app.command("prefilter")(prefilter.prefilter)
 app.command("score")(score.score)
 app.command("split")(split.split)
 app.command("check-leakage")(split.check_leakage)

@@ -47,6 +47,10 @@ def _display(row: dict) -> dict:
         return {"metric": row["metric"], "P": "", "R": "", "tp/fp/fn": "",
                 "target P/R": f"{row['requested']}; worst {worst[0]} {worst[1]:.3f}",
                 "met": "" if row["met"] is None else ("yes" if row["met"] else "NO")}
+    if "share" in row:
+        share = "" if row["share"] is None else f"{row['share']:.3f}"
+        return {"metric": row["metric"], "P": "", "R": share, "tp/fp/fn": f"{row['dropped']}/{row['photos']} dropped",
+                "target P/R": f">= {row['target']:g}", "met": "yes" if row["met"] else "NO"}
     if "flagged" in row:
         detail = f"share {fmt(row['top_owner_share'])} in {', '.join(row['labels'])}" if row["flagged"] else "not flagged"
         return {"metric": row["metric"], "P": "", "R": "", "tp/fp/fn": "", "target P/R": detail,

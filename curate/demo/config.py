@@ -59,6 +59,11 @@ class DemoConfig:
 
     # Tags.
     multi_city_tag_rate: float = 0.04
+    # Mislabelled skylines: the pixels show one city, the single city tag (and a title
+    # naming a city) another, and the geotag agrees with the tag, so only the pixels can
+    # tell. A share of the regular skylines; drawn among those with one city tag and no
+    # mis-geotag, so it can be at most (1 - multi_city_tag_rate) * (1 - misgeotag_rate).
+    mislabel_rate: float = 0.05
     skyline_tag_rate: float = 0.70  # on true skylines
     offtopic_skyline_tag_rate: float = 0.10  # on off-topic photos
 
@@ -88,6 +93,10 @@ class DemoConfig:
         geotag_total = self.misgeotag_rate + self.missing_coords_rate + self.invalid_coords_rate
         if geotag_total > 1.0:
             raise UsageError(f"mis-geotag + missing + invalid coordinate rates add up to {geotag_total:.3f} > 1")
+        if self.mislabel_rate > self.mislabel_eligible_share + 1e-12:
+            raise UsageError(f"mislabel_rate {self.mislabel_rate} is more than the {self.mislabel_eligible_share:.3f} "
+                             "of skylines with one city tag and no mis-geotag; lower it, or lower "
+                             "multi_city_tag_rate / misgeotag_rate")
         if self.burst_rate + self.exact_dup_rate + self.broken_rate > 0.5:
             raise UsageError("burst + exact duplicate + broken rates must leave at least half the photos plain")
         if self.owner_median_photos < 1 or self.owner_sigma < 0:
@@ -103,6 +112,12 @@ class DemoConfig:
         return min(self.sandals_max, int(round(self.sandals_share * self.photos)), self.photos // 2)
 
     @property
+    def mislabel_eligible_share(self) -> float:
+        """Share of regular skylines that may be mislabelled: one city tag, no mis-geotag
+        (a wrong tag plus a geotag that betrays it would be a mis-geotag, not a label issue)."""
+        return (1.0 - self.multi_city_tag_rate) * (1.0 - self.misgeotag_rate)
+
+    @property
     def image_size(self) -> tuple[int, int]:
         return self.image_width, self.image_height
 
@@ -112,8 +127,15 @@ class DemoConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "DemoConfig":
+        """The config recorded by `to_json`. A setting added after the file was written takes
+        the value that reproduces the old generator (e.g. no mislabelled photos)."""
         known = {item.name for item in fields(cls)}
-        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
+        values = {**_BEFORE_IT_EXISTED, **json.loads(text)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+# Settings added later, with the value that matches collections generated before them.
+_BEFORE_IT_EXISTED = {"mislabel_rate": 0.0}
 
 
 def parse_image_size(text: str) -> tuple[int, int]:

@@ -1,9 +1,13 @@
 """Where the demo's photos say they were taken: correct, mis-geotagged, missing or invalid.
 
-Geotag kinds (index = code stored per photo): ok (within `city_radius_km` of the true
-city's centre), misgeotag_far (500-15000 km off), misgeotag_near (10-200 km off),
+Geotag kinds (index = code stored per photo): ok (within `city_radius_km` of the
+tagged city's centre), misgeotag_far (500-15000 km off), misgeotag_near (10-200 km off),
 missing, nan_text (text such as 'NaN' that is not a number) and out_of_range
 (|lat| > 90 or lon > 180). Distances are great-circle distances on a sphere.
+
+Positions are drawn around the city the photo's tags name, which is its true city except
+for mislabelled photos: their geotag agrees with the wrong tag (the uploader tagged and
+placed the photo in the same wrong city), so a geo filter cannot betray them.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ _NAN_TEXTS = np.array(["NaN", "nan", "n/a", "inf"], dtype=object)
 
 def recorded_coordinates(config, cities, content: dict):
     """Recorded lat/lon (object arrays: floats, NaN for missing, text for NaN text) and the
-    distance in km of a valid recorded position from the true city centre (NaN if none)."""
+    distance in km of a valid recorded position from the tagged city's centre (NaN if none)."""
     kind = content["coord_kind"]
     u = content["offset_u"]
     distance = np.select(
@@ -26,7 +30,7 @@ def recorded_coordinates(config, cities, content: dict):
         [500.0 + 14_500.0 * u, 10.0 + 190.0 * u],
         config.city_radius_km * np.sqrt(u),  # uniform over the city's disc
     )
-    centre_lat, centre_lon = cities.lat[content["city"]], cities.lon[content["city"]]
+    centre_lat, centre_lon = cities.lat[content["tagged_city"]], cities.lon[content["tagged_city"]]
     lat, lon = destination(centre_lat, centre_lon, distance, content["bearing"])
     valid = kind <= NEAR  # ok, far, near: a real position
     distance_km = np.where(valid, haversine_km(centre_lat, centre_lon, lat, lon), np.nan)

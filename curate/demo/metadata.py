@@ -8,7 +8,8 @@ How it is built, all with NumPy arrays over the whole collection:
 
 1. photographers with a long-tailed photo count, a home city and a personal style;
 2. photo "slots" laid out owner by owner; each slot draws its own content (skyline or
-   off-topic kind, city, scene seed, geotag kind, tags, time);
+   off-topic kind, city, scene seed, geotag kind, tags, time), and a few skylines get
+   a wrong city tag whose title and geotag agree with it (mislabelled);
 3. structure is imposed by copying content between slots through one index array
    `src`: burst frames copy their burst's first frame, exact duplicates copy their
    original; broken files are marked; the sandals photographer's slots are appended;
@@ -53,7 +54,7 @@ def generate_metadata(config: DemoConfig, recipe: Recipe | None = None) -> tuple
     cities = CityTable.from_recipe(recipe)
     n_sandals = config.sandals_count
     owners = draw_owners(rng, config, cities, config.photos - n_sandals)
-    slots = draw_slot_content(rng, config, cities, owners)
+    slots = draw_slot_content(rng, config, cities, owners, np.random.default_rng([config.seed, 20240611, 1]))
     structure = impose_structure(rng, config, slots, owners)
     order = rng.permutation(config.photos)
     return build_tables(rng, config, cities, owners, structure, order)
@@ -148,7 +149,8 @@ def _home_cities(rng: np.random.Generator, counts: np.ndarray, weights: np.ndarr
     return home
 
 
-def draw_slot_content(rng: np.random.Generator, config: DemoConfig, cities: CityTable, owners: dict) -> dict:
+def draw_slot_content(rng: np.random.Generator, config: DemoConfig, cities: CityTable, owners: dict,
+                      mislabel_rng: np.random.Generator) -> dict:
     """Independent content for every slot; slots are laid out owner by owner."""
     owner = np.repeat(np.arange(len(owners["count"])), owners["count"])
     n = len(owner)
@@ -173,7 +175,33 @@ def draw_slot_content(rng: np.random.Generator, config: DemoConfig, cities: City
     if sandals.any():  # near-identical uploads: the sandals photographer reuses one scene
         content["scene_seed"][sandals] = content["scene_seed"][np.flatnonzero(sandals)[0]]
     content.update(cities.tags.draw(rng, config, content["kind"], content["city"], sandals))
+    content.update(draw_mislabels(mislabel_rng, config, cities, content, sandals))
     return {"owner": owner, "sandals": sandals, "content": content}
+
+
+def draw_mislabels(rng: np.random.Generator, config: DemoConfig, cities: CityTable, content: dict,
+                   sandals: np.ndarray) -> dict:
+    """Mislabelled skylines: the single city tag names another city than the pixels show.
+
+    Drawn per slot, before bursts and duplicates copy content, so a burst or a re-upload
+    carries the same (wrong) tag as its source. Only regular skylines with one city tag
+    and no mis-geotag qualify (`DemoConfig.mislabel_eligible_share`); the chance among
+    them is scaled so that `mislabel_rate` of all regular skylines end up mislabelled.
+    The wrong city is uniform over the other cities. Returns `tagged_city` (the city the
+    tags, title and geotag name) and `mislabelled`, and rewrites tag slot 0 in place.
+    Uses its own random stream so every other draw is the same whatever the rate.
+    """
+    n, n_cities = len(content["city"]), len(cities)
+    eligible = ((content["kind"] == vocab.SKYLINE) & ~sandals & ~content["multi_city"]
+                & ~np.isin(content["coord_kind"], (geo.FAR, geo.NEAR)))
+    share = config.mislabel_eligible_share
+    chance = config.mislabel_rate / share if share > 0 else 0.0
+    mislabelled = eligible & (rng.random(n) < chance)
+    tagged_city = content["city"].copy()
+    tagged_city[mislabelled] = (tagged_city[mislabelled] + 1
+                                + rng.integers(0, n_cities - 1, int(mislabelled.sum()))) % n_cities
+    content["tag_codes"][mislabelled, 0] = cities.tags.spell(rng, tagged_city[mislabelled])
+    return {"tagged_city": tagged_city, "mislabelled": mislabelled}
 
 
 def _draw_coord_kinds(rng: np.random.Generator, config: DemoConfig, n: int) -> np.ndarray:
@@ -298,6 +326,15 @@ def build_tables(rng, config: DemoConfig, cities: CityTable, owners: dict, struc
 
 
 def _truth(cities, owners, structure, content, order, source_id, distance_km) -> pd.DataFrame:
+    """The ground truth table. Columns about cities and places:
+
+    - true_city: the city in the pixels (for off-topic photos, where they were taken);
+      true_label: the same for skylines, None for everything else.
+    - tagged_city: the city the city tag names (with two city tags, the first one); it
+      differs from true_city exactly where is_mislabelled.
+    - true_distance_km: how far the recorded position is from tagged_city's centre, i.e.
+      how wrong the geotag is for the city the photo claims (what a geo filter can see).
+    """
     kind = content["kind"]
     is_skyline = kind == vocab.SKYLINE
     city = cities.names[content["city"]]
@@ -312,6 +349,8 @@ def _truth(cities, owners, structure, content, order, source_id, distance_km) ->
         "is_sandals": structure["sandals"][order],
         "true_label": np.where(is_skyline, city, None),
         "true_city": city,
+        "tagged_city": cities.names[content["tagged_city"]],
+        "is_mislabelled": content["mislabelled"],
         "coord_kind": coord_kind,
         "is_misgeotagged": np.isin(content["coord_kind"], (geo.FAR, geo.NEAR)),
         "true_distance_km": distance_km,
@@ -339,7 +378,7 @@ def _titles(cities: CityTable, content: dict) -> np.ndarray:
     number = pd.Series(content["title_number"]).astype(str).str.zfill(4).to_numpy(dtype=object)
     camera = prefixes[content["title_number"] % len(prefixes)] + number
     words = np.array(vocab.KIND_TITLE_WORDS, dtype=object)[content["kind"]]
-    described = cities.displays[content["city"]] + " " + words
+    described = cities.displays[content["tagged_city"]] + " " + words  # as the uploader believes
     titles = np.full(n, None, dtype=object)
     titles[content["title_kind"] == 0] = camera[content["title_kind"] == 0]
     titles[content["title_kind"] == 1] = described[content["title_kind"] == 1]

@@ -24,7 +24,7 @@ from curate.errors import UsageError
 from curate.filters import duplicates, geo, owners, verify
 from curate.filters.neardup import DEFAULT_NEAR_DUP_BITS
 from curate.groups import components_from_pairs
-from curate.records import apply_drops
+from curate.records import apply_drops, reset_stage
 from curate.status import status_counts
 
 STAGE = "filter"
@@ -78,14 +78,6 @@ class FilterReport:
         return {"config": self.config, "dropped_by_reason": self.dropped_by_reason,
                 "exact_duplicate_groups": self.exact_duplicate_groups,
                 "near_duplicate_clusters": self.near_duplicate_clusters, "notes": self.notes, **frames}
-
-
-def reset_stage(catalog: pd.DataFrame, stage: str) -> pd.DataFrame:
-    """Reinstate rows that `stage` dropped, so it can decide again from scratch."""
-    catalog = catalog.copy()
-    mine = catalog["drop_stage"] == stage
-    catalog.loc[mine, ["status", "drop_reason", "drop_stage"]] = [schema.KEPT, None, None]
-    return catalog
 
 
 def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,

@@ -1,0 +1,91 @@
+"""`curate embed` and `curate prefilter`."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.console import console
+from curate.errors import UsageError
+from curate.recipes import load_recipe
+from curate.vision.backbones import DEFAULT_BACKBONE
+
+BackboneOption = Annotated[str, typer.Option("--backbone", help="Feature extractor (default: EfficientNet-Lite0, ImageNet weights, offline).")]
+
+
+@user_errors
+def embed(
+    workspace_path: WorkspaceOption = None,
+    backbone: BackboneOption = DEFAULT_BACKBONE,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 64,
+    device: Annotated[str, typer.Option("--device", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")] = "auto",
+    workers: Annotated[int | None, typer.Option("--workers", help="Image-decoding worker processes (default: half the CPU cores, max 8).")] = None,
+    image_size: Annotated[int | None, typer.Option("--image-size", help="Input crop side in pixels (default 224; smaller is faster on CPU).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compute backbone embeddings of every kept image (cached by sha256; only new images are computed)."""
+    from curate.embed import EmbedConfig, run_embed
+
+    report = run_embed(workspace(workspace_path), EmbedConfig(backbone=backbone, batch_size=batch_size,
+                                                              device=device, workers=workers,
+                                                              image_size=image_size))
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+        return
+    speed = f" at {report.images_per_second:g} images/s" if report.images_per_second else ""
+    console.print(f"embeddings ({report.backbone}, {report.dim}-d): {report.kept_images:,} kept images, "
+                  f"{report.cached:,} already cached, {report.computed:,} computed{speed} on {report.device}, "
+                  f"{report.failed:,} unreadable", highlight=False)
+
+
+def _threshold(text: str) -> float | None:
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"--threshold must be auto or a number between 0 and 1, got {text!r}") from None
+
+
+@user_errors
+def prefilter(
+    workspace_path: WorkspaceOption = None,
+    topic: Annotated[str | None, typer.Option("--topic", help="Topic tag used as the weak label (default: the recipe's topic).")] = None,
+    threshold: Annotated[str, typer.Option("--threshold", help="auto (Otsu on out-of-fold scores) or a probability in (0, 1).")] = "auto",
+    folds: Annotated[int, typer.Option("--folds", help="Out-of-fold folds, grouped by photographer.")] = 5,
+    regularisation: Annotated[float, typer.Option("--C", help="Inverse regularisation strength of the logistic regression.")] = 1.0,
+    label_issues: Annotated[bool, typer.Option("--label-issues/--no-label-issues", help="Flag probable label errors (confident learning).")] = True,
+    drop_label_issues: Annotated[bool, typer.Option("--drop-label-issues", help="Drop flagged label issues (reason label_issue) instead of only flagging them.")] = False,
+    embeddings: Annotated[str | None, typer.Option("--embeddings", help="Embedding cache to use (default: the last `curate embed` run's).")] = None,
+    recipe: Annotated[str | None, typer.Option("--recipe", help="Dataset recipe whose topic is the default --topic.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Fold assignment seed.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Drop off-topic photos with a pre-classifier trained on the topic tag; recover untagged on-topic ones; flag label issues."""
+    from curate.prefilter.run import run_prefilter
+    from curate.prefilter.stage import PrefilterConfig
+
+    if topic is None and recipe:
+        topic = load_recipe(recipe).topic
+    if not topic:
+        raise UsageError("say which tag marks the topic: --topic skyline (or --recipe with a topic)")
+    config = PrefilterConfig(topic=topic, threshold=_threshold(threshold), folds=folds, seed=seed,
+                             regularisation=regularisation, label_issues=label_issues or drop_label_issues,
+                             drop_label_issues=drop_label_issues)
+    report = run_prefilter(workspace(workspace_path), config, embeddings)
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+        return
+    for note in report.notes:
+        console.print(f"note: {note}", highlight=False)
+    console.print(f"topic {report.topic!r}: {report.scored:,} photos scored out of fold; threshold "
+                  f"{report.threshold:.3f} ({report.threshold_method})", highlight=False)
+    print_table(report.counts_table(), title=f"tag '{report.topic}' vs pre-classifier")
+    if report.unreadable:
+        console.print(f"{report.unreadable} photos dropped as unreadable_image (their stored file would not decode)")
+    if report.label_issues is not None:
+        action = "dropped" if config.drop_label_issues else "flagged (use --drop-label-issues to drop them)"
+        console.print(f"label issues: {report.label_issues:,} {action}", highlight=False)

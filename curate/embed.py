@@ -1,0 +1,224 @@
+"""`curate embed`: pretrained backbone features for every kept image, cached by content.
+
+Cache layout (per backbone)::
+
+    <workspace>/cache/embeddings/<backbone>/part-00000.parquet   sha256, ok, vector (float16)
+    <workspace>/cache/embeddings/<backbone>-<size>px/...         when --image-size is not 224
+
+Vectors are keyed by the image's `sha256`, so re-runs, new thresholds and new photos only
+compute what is missing, and byte-identical copies are embedded once. Parts are written
+atomically every `checkpoint` images: an interrupted run keeps what it finished and
+resumes from there. An image that cannot be decoded is recorded with ok=False (and a
+zero vector) so it is not retried on every run; `curate prefilter` drops such photos.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate import schema
+from curate.console import err_console, progress_bar
+from curate.errors import UsageError
+from curate.runs import save_stage_report
+from curate.vision.backbones import DEFAULT_BACKBONE, Backbone, backbone_names
+
+DEFAULT_IMAGE_SIZE = 224
+from curate.workspace import Workspace, catalog_sha256, read_catalog, write_table_atomic
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    backbone: str = DEFAULT_BACKBONE
+    batch_size: int = 64
+    device: str = "auto"
+    workers: int | None = None  # DataLoader worker processes; None: 1 per 2 CPU cores (max 8)
+    checkpoint: int = 2048  # images per cache part
+    image_size: int | None = None  # input side in pixels; None: the backbone's own (224)
+
+    def __post_init__(self) -> None:
+        if self.backbone not in backbone_names():
+            raise UsageError(f"unknown backbone {self.backbone!r}; choose one of {', '.join(backbone_names())}")
+        if self.batch_size < 1:
+            raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.image_size is not None and not 32 <= self.image_size <= 1024:
+            raise UsageError(f"--image-size must be between 32 and 1024 pixels, got {self.image_size}")
+        if self.workers is not None and self.workers < 0:
+            raise UsageError(f"--workers must be 0 or more, got {self.workers}")
+
+    @property
+    def cache_key(self) -> str:
+        """Cache folder name: the backbone, plus the input size when it is not the default."""
+        return cache_key(self.backbone, self.image_size)
+
+    def resolved_workers(self) -> int:
+        if self.workers is not None:
+            return self.workers
+        return min(8, max(0, (os.cpu_count() or 1) // 2))
+
+
+def cache_key(backbone: str, image_size: int | None) -> str:
+    return backbone if image_size in (None, DEFAULT_IMAGE_SIZE) else f"{backbone}-{image_size}px"
+
+
+@dataclass
+class EmbedReport:
+    backbone: str
+    cache_key: str
+    dim: int
+    kept_images: int
+    cached: int
+    computed: int
+    failed: int
+    device: str
+    seconds: float
+    images_per_second: float | None
+    config: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class EmbeddingCache:
+    """Vectors of one backbone, keyed by sha256, stored as parquet parts."""
+
+    def __init__(self, ws: Workspace, key: str):
+        self.dir = ws.root / "cache" / "embeddings" / key
+        self._shas: pd.Index | None = None
+        self._ok: np.ndarray | None = None
+        self._vectors: np.ndarray | None = None
+
+    def _parts(self) -> list[Path]:
+        return sorted(self.dir.glob("part-*.parquet")) if self.dir.exists() else []
+
+    def _load(self) -> None:
+        if self._shas is not None:
+            return
+        tables = [pq.read_table(path) for path in self._parts()]
+        if not tables:
+            self._shas, self._ok, self._vectors = pd.Index([], dtype=object), np.zeros(0, bool), np.zeros((0, 0), np.float16)
+            return
+        table = pa.concat_tables(tables)
+        dim = table.schema.field("vector").type.list_size
+        vectors = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        shas = pd.Index(table.column("sha256").to_pylist(), dtype=object)
+        first = ~shas.duplicated()
+        self._shas = shas[first]
+        self._ok = table.column("ok").to_numpy(zero_copy_only=False)[first]
+        self._vectors = vectors.reshape(-1, dim)[first]
+
+    @property
+    def dim(self) -> int:
+        self._load()
+        return int(self._vectors.shape[1])
+
+    def missing(self, shas: list[str]) -> list[str]:
+        self._load()
+        return [sha for sha in shas if sha not in self._shas] if len(self._shas) else list(shas)
+
+    def append(self, shas: list[str], vectors: np.ndarray, ok: np.ndarray) -> None:
+        """Write one new part atomically."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        dim = vectors.shape[1]
+        flat = pa.array(vectors.astype(np.float16).reshape(-1), pa.float16())
+        table = pa.table({"sha256": pa.array(shas, pa.string()), "ok": pa.array(ok, pa.bool_()),
+                          "vector": pa.FixedSizeListArray.from_arrays(flat, dim)})
+        index = len(self._parts())
+        write_table_atomic(self.dir / f"part-{index:05d}.parquet", table)
+        self._shas = None  # reload lazily
+
+    def lookup(self, shas: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(float32 vectors, found mask, ok mask) aligned with `shas` (nulls are not found)."""
+        self._load()
+        position = self._shas.get_indexer(shas.fillna("").astype(object)) if len(self._shas) else np.full(len(shas), -1)
+        found = position >= 0
+        dim = self._vectors.shape[1] if self._vectors.ndim == 2 else 0
+        vectors = np.zeros((len(shas), dim), np.float32)
+        ok = np.zeros(len(shas), bool)
+        if found.any():
+            vectors[found] = self._vectors[position[found]].astype(np.float32)
+            ok[found] = self._ok[position[found]]
+        return vectors, found, ok
+
+
+def kept_images(catalog: pd.DataFrame) -> pd.DataFrame:
+    """One row per distinct stored image among kept photos: sha256, image_path."""
+    kept = catalog[(catalog["status"] == schema.KEPT) & catalog["image_path"].notna()]
+    return kept[["sha256", "image_path"]].drop_duplicates("sha256")
+
+
+def embed_paths(backbone: Backbone, paths: list[Path], device, batch_size: int, workers: int):
+    """Yield (indices, float32 features, ok flags) per batch, in input order."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from curate.vision.images import ImageFiles
+
+    model = backbone.features.eval().to(device)
+    cuda = device.type == "cuda"
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True
+    loader = DataLoader(ImageFiles(paths, backbone.preprocess), batch_size=batch_size, num_workers=workers,
+                        pin_memory=cuda, persistent_workers=False, prefetch_factor=4 if workers else None)
+    with torch.inference_mode():
+        for indices, images, ok in loader:
+            images = images.to(device, non_blocking=True)
+            if cuda:
+                images = images.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+                features = model(backbone.normalise(images))
+            yield indices.numpy(), features.float().cpu().numpy(), ok.numpy()
+
+
+def run_embed(ws: Workspace, config: EmbedConfig) -> EmbedReport:
+    """Embed every kept image that the cache lacks; save reports/embed.json."""
+    from classify.devices import pick_device
+    from curate.vision.backbones import load_backbone
+
+    catalog = read_catalog(ws)
+    images = kept_images(catalog)
+    if images.empty:
+        raise UsageError("no kept photos with stored images to embed; run `curate ingest` (and `curate filter`) first")
+    cache = EmbeddingCache(ws, config.cache_key)
+    todo = images[images["sha256"].isin(cache.missing(images["sha256"].tolist()))]
+    device = pick_device(config.device)
+    started = time.perf_counter()
+    computed = failed = 0
+    if not todo.empty:
+        backbone = load_backbone(config.backbone)
+        if config.image_size:
+            backbone = backbone.resized(config.image_size)
+        workers = config.resolved_workers()
+        label = f"embedding {len(todo):,} images ({config.backbone}, {device.type})"
+        with progress_bar(label, len(todo)) as advance:
+            for start in range(0, len(todo), config.checkpoint):
+                chunk = todo.iloc[start:start + config.checkpoint]
+                vectors = np.zeros((len(chunk), backbone.dim), np.float32)
+                ok = np.zeros(len(chunk), bool)
+                paths = [ws.root / path for path in chunk["image_path"]]
+                for indices, features, flags in embed_paths(backbone, paths, device, config.batch_size, workers):
+                    vectors[indices], ok[indices] = features, flags
+                    advance(len(indices))
+                vectors[~ok] = 0.0
+                cache.append(chunk["sha256"].tolist(), vectors, ok)
+                computed += int(ok.sum())
+                failed += int((~ok).sum())
+    seconds = time.perf_counter() - started
+    if failed:
+        err_console.print(f"warning: {failed} stored images could not be decoded; `curate prefilter` drops them",
+                          highlight=False)
+    report = EmbedReport(backbone=config.backbone, cache_key=config.cache_key, dim=cache.dim, kept_images=len(images),
+                         cached=len(images) - len(todo), computed=computed, failed=failed, device=str(device),
+                         seconds=round(seconds, 2),
+                         images_per_second=round(len(todo) / seconds, 1) if len(todo) and seconds > 0 else None,
+                         config=asdict(config))
+    save_stage_report(ws, "embed", catalog_sha256(ws), report.to_dict())
+    return report

@@ -1,0 +1,1 @@
+"""Pre-classification on embeddings: weak-tag topic filter and label-issue detection."""

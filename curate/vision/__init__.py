@@ -1,0 +1,1 @@
+"""Pretrained image backbones, preprocessing and batched image loading (shared by curate and classify)."""

@@ -1,0 +1,51 @@
+"""Batched image loading for models: stored image -> resized, centre-cropped uint8 tensor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from curate.vision.backbones import Preprocess
+
+
+def load_uint8(path: Path, preprocess: Preprocess) -> np.ndarray:
+    """(3, size, size) uint8 array: short side resized to `preprocess.resize`, centre crop."""
+    from PIL import Image
+
+    from curate.store import open_rgb
+
+    image = open_rgb(path, min_side=preprocess.resize)
+    width, height = image.size
+    scale = preprocess.resize / min(width, height)
+    new_size = (max(preprocess.size, round(width * scale)), max(preprocess.size, round(height * scale)))
+    image = image.resize(new_size, Image.BILINEAR, reducing_gap=2.0)
+    left = (new_size[0] - preprocess.size) // 2
+    top = (new_size[1] - preprocess.size) // 2
+    image = image.crop((left, top, left + preprocess.size, top + preprocess.size))
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8).transpose(2, 0, 1))
+
+
+class ImageFiles:
+    """A map-style dataset of image files; item = (index, uint8 tensor, ok).
+
+    An unreadable file yields a zero image with ok=False, so one bad file never stops a
+    batch; the caller records it.
+    """
+
+    def __init__(self, paths: list[Path], preprocess: Preprocess):
+        self.paths = paths
+        self.preprocess = preprocess
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int):
+        import torch
+
+        try:
+            array, ok = load_uint8(self.paths[index], self.preprocess), True
+        except Exception:  # noqa: BLE001 - any decoder failure marks this one file bad
+            size = self.preprocess.size
+            array, ok = np.zeros((3, size, size), dtype=np.uint8), False
+        return index, torch.from_numpy(array), ok

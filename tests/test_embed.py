@@ -1,0 +1,183 @@
+"""Backbones and `curate embed`: real ImageNet weights, offline loading, and the embedding cache."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from curate.cli.app import app
+from curate.embed import EmbedConfig, EmbeddingCache, run_embed
+from curate.errors import UsageError
+from curate.ingest.folder import FolderOptions, ingest_folder
+from curate.vision.backbones import load_backbone
+from curate.vision.images import load_uint8
+from curate.workspace import Workspace, read_catalog
+from tests.helpers import jpeg_bytes
+
+runner = CliRunner()
+# ImageNet-1k class ids (standard synset order)
+ESPRESSO_OR_CUP = {967, 968, 504}  # espresso, cup, coffee mug
+CATS = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return load_backbone()
+
+
+def imagenet_top5(backbone, image: np.ndarray, tmp_path, name: str) -> list[int]:
+    import torch
+
+    path = tmp_path / f"{name}.png"
+    Image.fromarray(image).save(path)
+    batch = torch.from_numpy(load_uint8(path, backbone.preprocess))[None]
+    with torch.inference_mode():
+        logits = backbone.imagenet_head(backbone.features.eval()(backbone.normalise(batch)))
+    return logits[0].topk(5).indices.tolist()
+
+
+def test_pretrained_weights_are_the_real_imagenet_ones(lite0, tmp_path):
+    skimage_data = pytest.importorskip("skimage.data")
+    lite0.imagenet_head.eval()
+    coffee = imagenet_top5(lite0, skimage_data.coffee(), tmp_path, "coffee")
+    cat = imagenet_top5(lite0, skimage_data.chelsea(), tmp_path, "chelsea")
+    assert coffee[0] in ESPRESSO_OR_CUP, coffee
+    assert cat[0] in CATS, cat
+
+
+def test_random_init_does_not_recognise_the_cup(tmp_path):
+    """The check above can fail: without the weights the same photo lands elsewhere."""
+    skimage_data = pytest.importorskip("skimage.data")
+    import torch
+
+    torch.manual_seed(0)
+    untrained = load_backbone(pretrained=False)
+    untrained.imagenet_head.eval()
+    assert imagenet_top5(untrained, skimage_data.coffee(), tmp_path, "coffee")[0] not in ESPRESSO_OR_CUP
+
+
+def test_torchvision_backbone_without_cached_weights_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(UsageError) as error:
+        load_backbone("resnet50")
+    message = str(error.value)
+    assert "resnet50" in message and str(tmp_path / "torch") in message and "https://" in message
+
+
+def test_unknown_backbone_is_a_usage_error():
+    with pytest.raises(UsageError, match="unknown backbone"):
+        EmbedConfig(backbone="alexnet-9000")
+
+
+def test_preprocess_keeps_the_centre_and_the_size(tmp_path):
+    """A wide image: the crop is square, the requested size, and taken from the middle."""
+    image = np.zeros((100, 300, 3), np.uint8)
+    image[:, 140:160] = 255  # a white band in the middle
+    path = tmp_path / "wide.png"
+    Image.fromarray(image).save(path)
+    backbone = load_backbone(pretrained=False)
+    array = load_uint8(path, backbone.preprocess)
+    size = backbone.preprocess.size
+    assert array.shape == (3, size, size) and array.dtype == np.uint8
+    assert array[:, :, size // 2].min() == 255  # the band stays in the middle
+    assert array[:, :, :10].max() == 0 and array[:, :, -10:].max() == 0  # the sides are black
+
+
+def _folder_workspace(tmp_path, colours) -> Workspace:
+    source = tmp_path / "photos" / "city"
+    source.mkdir(parents=True)
+    for i, colour in enumerate(colours):
+        (source / f"p{i}.jpg").write_bytes(jpeg_bytes(96, 72, colour))
+    ws = Workspace(tmp_path / "ws")
+    ingest_folder(ws, FolderOptions(folder=tmp_path / "photos"))
+    return ws
+
+
+def test_cache_hits_and_misses(tmp_path, monkeypatch):
+    ws = _folder_workspace(tmp_path, [(200, 10, 10), (10, 200, 10), (10, 10, 200), (90, 90, 90)])
+    first = run_embed(ws, EmbedConfig(workers=0, batch_size=3))
+    assert (first.kept_images, first.cached, first.computed, first.failed) == (4, 0, 4, 0)
+    catalog = read_catalog(ws)
+    vectors, found, ok = EmbeddingCache(ws, "efficientnet_lite0").lookup(catalog["sha256"])
+    assert found.all() and ok.all() and vectors.shape == (4, 1280)
+    assert np.linalg.matrix_rank(vectors) == 4  # four different photos, four different vectors
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a fully cached run must not even build the model")
+
+    monkeypatch.setattr("curate.vision.backbones.load_backbone", no_model)
+    second = run_embed(ws, EmbedConfig(workers=0))
+    assert (second.cached, second.computed) == (4, 0)
+    monkeypatch.undo()
+
+    (tmp_path / "photos" / "city" / "new.jpg").write_bytes(jpeg_bytes(96, 72, (250, 250, 0)))
+    ingest_folder(ws, FolderOptions(folder=tmp_path / "photos"))
+    third = run_embed(ws, EmbedConfig(workers=0))
+    assert (third.kept_images, third.cached, third.computed) == (5, 4, 1)
+    again, _, _ = EmbeddingCache(ws, "efficientnet_lite0").lookup(catalog["sha256"])
+    np.testing.assert_array_equal(again, vectors)  # old vectors untouched
+
+
+def test_another_input_size_is_cached_separately(tmp_path):
+    ws = _folder_workspace(tmp_path, [(200, 10, 10), (10, 200, 10)])
+    run_embed(ws, EmbedConfig(workers=0))
+    small = run_embed(ws, EmbedConfig(workers=0, image_size=96))
+    assert (small.cache_key, small.computed, small.cached) == ("efficientnet_lite0-96px", 2, 0)
+    catalog = read_catalog(ws)
+    default, _, _ = EmbeddingCache(ws, "efficientnet_lite0").lookup(catalog["sha256"])
+    reduced, found, _ = EmbeddingCache(ws, "efficientnet_lite0-96px").lookup(catalog["sha256"])
+    assert found.all() and not np.allclose(default, reduced)
+
+
+def test_cached_vectors_match_a_fresh_forward_pass(tmp_path, lite0):
+    import torch
+
+    ws = _folder_workspace(tmp_path, [(200, 10, 10), (10, 200, 10)])
+    run_embed(ws, EmbedConfig(workers=0))
+    catalog = read_catalog(ws)
+    cached, _, _ = EmbeddingCache(ws, "efficientnet_lite0").lookup(catalog["sha256"])
+    batch = torch.stack([torch.from_numpy(load_uint8(ws.root / p, lite0.preprocess)) for p in catalog["image_path"]])
+    with torch.inference_mode():
+        fresh = lite0.features.eval()(lite0.normalise(batch)).numpy()
+    np.testing.assert_allclose(cached, fresh, rtol=0.01, atol=0.01)  # stored as float16
+
+
+def test_unreadable_stored_image_is_recorded_not_fatal(tmp_path):
+    ws = _folder_workspace(tmp_path, [(200, 10, 10), (10, 200, 10), (10, 10, 200)])
+    catalog = read_catalog(ws)
+    (ws.root / catalog["image_path"].iloc[1]).write_bytes(b"no longer a jpeg")
+    report = run_embed(ws, EmbedConfig(workers=0))
+    assert (report.computed, report.failed) == (2, 1)
+    _, found, ok = EmbeddingCache(ws, "efficientnet_lite0").lookup(catalog["sha256"])
+    assert found.all() and ok.tolist() == [True, False, True]
+
+
+def test_embed_cli_on_empty_workspace_is_one_clear_line(tmp_path):
+    result = runner.invoke(app, ["embed", "--workspace", str(tmp_path / "nothing")])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args", [["--batch-size", "0"], ["--backbone", "nope"], ["--device", "tpu"]])
+def test_embed_cli_bad_arguments(tmp_path, args):
+    ws = _folder_workspace(tmp_path, [(200, 10, 10)])
+    result = runner.invoke(app, ["embed", "--workspace", str(ws.root), *args])
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.output and "Traceback" not in result.output
+
+
+def test_jpeg_draft_decoding_keeps_enough_pixels(tmp_path):
+    """Large JPEGs decode at reduced scale, never below the resize target."""
+    from curate.store import open_rgb
+
+    image = Image.new("RGB", (2000, 1500), (30, 60, 90))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG")
+    path = tmp_path / "big.jpg"
+    path.write_bytes(buffer.getvalue())
+    reduced = open_rgb(path, min_side=256)
+    assert min(reduced.size) >= 256 and reduced.size[0] < 2000
