@@ -1,14 +1,20 @@
-"""The `classify` command line (training commands arrive with issue E)."""
+"""The `classify` command line."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from classify.devices import describe_devices
-from curate.cli.common import user_errors
+from classify.evaluate_run import evaluate_command
+from classify.predict import predict
+from classify.serve import serve
+from curate.cli.common import WorkspaceOption, user_errors
+from curate.errors import UsageError
+from curate.workspace import resolve_workspace
 from curate.console import console
 
 app = typer.Typer(name="classify", help="Train and serve an image classifier on a curated catalog.",
@@ -31,6 +37,96 @@ def devices(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")]
     console.print(f"torch {facts['torch']}; auto device: [bold]{facts['auto']}[/bold]; "
                   f"CUDA: {', '.join(facts['cuda_devices']) or 'none'}; MPS: {facts['mps']}; "
                   f"CPU threads: {facts['cpu_threads']}")
+
+
+app.command("evaluate")(evaluate_command)
+app.command("predict")(predict)
+app.command("serve")(serve)
+
+
+
+def _run_dir(workspace_dir, out, backbone: str):
+    from datetime import datetime
+
+    if out is not None:
+        return out
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return workspace_dir / "runs" / f"{backbone}-{stamp}"
+
+
+@app.command("train")
+@user_errors
+def train_command(
+    workspace_path: WorkspaceOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory (default: <workspace>/runs/<backbone>-<time>).")] = None,
+    backbone: Annotated[str, typer.Option("--backbone", help="Pretrained backbone (offline ImageNet weights).")] = "efficientnet_lite0",
+    head_epochs: Annotated[int, typer.Option("--head-epochs", help="Stage 1: epochs training the head on a frozen backbone.")] = 1,
+    epochs: Annotated[int, typer.Option("--epochs", help="Stage 2: epochs fine-tuning everything.")] = 4,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate of the head (see `classify lr-find`).")] = 1e-3,
+    backbone_lr_factor: Annotated[float, typer.Option("--backbone-lr-factor", help="Stage 2 backbone rate = lr x this.")] = 0.1,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", help="AdamW weight decay.")] = 0.01,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
+    schedule: Annotated[str, typer.Option("--schedule", help="onecycle or plateau (ReduceLROnPlateau on val loss).")] = "onecycle",
+    label_smoothing: Annotated[float, typer.Option("--label-smoothing")] = 0.0,
+    patience: Annotated[int, typer.Option("--patience", help="Early stop after this many epochs without a better val loss.")] = 3,
+    image_size: Annotated[int, typer.Option("--image-size", help="Training crop side in pixels.")] = 224,
+    cache_side: Annotated[int, typer.Option("--cache-side", help="Short side of the pre-resized image cache.")] = 256,
+    color_jitter: Annotated[float, typer.Option("--color-jitter", help="Brightness/contrast/saturation jitter (0 = off).")] = 0.0,
+    balance: Annotated[str, typer.Option("--balance", help="Class imbalance: none, sampler (weighted sampling) or loss (class weights).")] = "none",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    device: Annotated[str, typer.Option("--device", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")] = "auto",
+    workers: Annotated[int | None, typer.Option("--workers", help="DataLoader worker processes.")] = None,
+    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA).")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --out exactly.")] = False,
+    allow_leakage: Annotated[bool, typer.Option("--allow-leakage", help="Train even if the split leaks (scores will be inflated).")] = False,
+) -> None:
+    """Fine-tune a pretrained backbone on the catalog's kept photos and their split."""
+    from classify.train import TrainConfig, train
+
+    config = TrainConfig(backbone=backbone, head_epochs=head_epochs, epochs=epochs, lr=lr,
+                         backbone_lr_factor=backbone_lr_factor, weight_decay=weight_decay, batch_size=batch_size,
+                         schedule=schedule, label_smoothing=label_smoothing, patience=patience, seed=seed,
+                         image_size=image_size, cache_side=cache_side, color_jitter=color_jitter, balance=balance,
+                         compile=compile_model, device=device, workers=workers)
+    ws = resolve_workspace(workspace_path)
+    if resume and out is None:
+        raise UsageError("--resume needs --out RUN_DIR (the run to continue)")
+    run_dir = _run_dir(ws.root, out, backbone)
+    trainer = train(ws, run_dir, config, resume=resume, allow_leakage=allow_leakage)
+    metrics = trainer.meta().metrics
+    console.print(f"run: {run_dir} (best epoch {metrics['best_epoch']}, val accuracy "
+                  f"{metrics['val_accuracy'] if metrics['val_accuracy'] is None else round(metrics['val_accuracy'], 4)}); "
+                  f"next: classify evaluate {run_dir}", highlight=False)
+
+
+@app.command("lr-find")
+@user_errors
+def lr_find_command(
+    workspace_path: WorkspaceOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for lr_find.png / lr_find.json (default: <workspace>/runs/lr-find).")] = None,
+    backbone: Annotated[str, typer.Option("--backbone")] = "efficientnet_lite0",
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
+    start_lr: Annotated[float, typer.Option("--start-lr")] = 1e-7,
+    end_lr: Annotated[float, typer.Option("--end-lr")] = 1.0,
+    steps: Annotated[int, typer.Option("--steps", help="Mini-batches in the test.")] = 100,
+    image_size: Annotated[int, typer.Option("--image-size")] = 224,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    device: Annotated[str, typer.Option("--device")] = "auto",
+    workers: Annotated[int | None, typer.Option("--workers")] = None,
+) -> None:
+    """LR range test: plot loss against an exponentially growing rate and suggest one for --lr."""
+    from classify.lrfind import lr_range_test, save_result
+    from classify.train import TrainConfig, Trainer, seed_everything
+
+    ws = resolve_workspace(workspace_path)
+    config = TrainConfig(backbone=backbone, batch_size=batch_size, image_size=image_size, seed=seed, device=device,
+                         workers=workers)
+    seed_everything(seed)
+    out_dir = out or ws.root / "runs" / "lr-find"
+    result = lr_range_test(Trainer(ws, out_dir, config), start_lr, end_lr, steps)
+    save_result(result, out_dir)
+    console.print(f"suggested --lr {result.suggestion:.2e} (steepest descent; loss minimum at "
+                  f"{result.minimum_rate:.2e}); plot: {out_dir / 'lr_find.png'}", highlight=False)
 
 
 def main() -> None:

@@ -1,8 +1,16 @@
 """Fixtures shared by the whole suite."""
 
-import pytest
+import os
 
-from helpers import no_fsync
+# Tests run two per core (pytest -n 2): one math thread each, or torch and BLAS threads
+# fight over the cores and tiny forward passes take seconds instead of milliseconds.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+
+from helpers import no_fsync  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

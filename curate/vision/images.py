@@ -10,12 +10,17 @@ from curate.vision.backbones import Preprocess
 
 
 def load_uint8(path: Path, preprocess: Preprocess) -> np.ndarray:
-    """(3, size, size) uint8 array: short side resized to `preprocess.resize`, centre crop."""
-    from PIL import Image
-
+    """(3, size, size) uint8 array of a stored image: see `prepare`."""
     from curate.store import open_rgb
 
-    image = open_rgb(path, min_side=preprocess.resize)
+    return prepare(open_rgb(path, min_side=preprocess.resize), preprocess)
+
+
+def prepare(image, preprocess: Preprocess) -> np.ndarray:
+    """RGB PIL image -> (3, size, size) uint8: short side resized to `preprocess.resize`, centre crop."""
+    from PIL import Image
+
+    image = image.convert("RGB")
     width, height = image.size
     scale = preprocess.resize / min(width, height)
     new_size = (max(preprocess.size, round(width * scale)), max(preprocess.size, round(height * scale)))

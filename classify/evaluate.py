@@ -1,0 +1,183 @@
+"""How good is a trained classifier on held-out photos: the pure computation.
+
+`evaluate_predictions(y_true, probs, classes, owners, photo_ids)` turns class probabilities
+into an `EvalReport`: accuracy, per-class precision / recall / F1, the confusion matrix,
+the most-confused pairs, the top losses and the accuracy per photographer. No files, no
+model: the I/O edge (`classify.evaluate_run`) reads the catalog, runs the model and writes
+the report, so the same function scores any model on the same photos (e.g. a curated and
+an uncurated model on one clean, owner-disjoint test set).
+
+Undefined ratios are NaN, not 0: a class the model never predicts has no precision, and a
+class absent from the test photos has no recall (a small owner-grouped test split often
+misses a rare class; reporting recall 0 for it would blame the model for a gap in the data).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+UNKNOWN_OWNER = "(unknown)"
+# −log p is infinite for p == 0; clipping keeps every loss finite (and JSON-safe).
+PROBABILITY_FLOOR = 1e-12
+
+
+@dataclass
+class EvalReport:
+    """Everything `evaluate_predictions` measures; `to_dict()` is JSON-ready (NaN -> None)."""
+
+    classes: list[str]
+    photos: int
+    accuracy: float
+    mean_loss: float
+    macro: dict[str, float]
+    per_class: pd.DataFrame  # class, precision, recall, f1, support, predicted
+    confusion: np.ndarray  # (K, K) ints: rows = actual, columns = predicted
+    most_confused: pd.DataFrame  # actual, predicted, count
+    top_losses: pd.DataFrame  # photo_id, owner_id, actual, predicted, loss, p_predicted, p_actual
+    per_owner: pd.DataFrame  # owner_id, photos, correct, accuracy
+
+    def to_dict(self) -> dict:
+        return {
+            "photos": self.photos,
+            "accuracy": _finite_or_none(self.accuracy),
+            "mean_loss": _finite_or_none(self.mean_loss),
+            "macro": {name: _finite_or_none(value) for name, value in self.macro.items()},
+            "classes": list(self.classes),
+            "per_class": _records(self.per_class),
+            "confusion": self.confusion.tolist(),
+            "most_confused": _records(self.most_confused),
+            "top_losses": _records(self.top_losses),
+            "per_owner": _records(self.per_owner),
+        }
+
+
+def evaluate_predictions(y_true, probs, classes: list[str], owners=None, photo_ids=None,
+                         top_losses: int = 24) -> EvalReport:
+    """Score class probabilities against the true classes.
+
+    Args:
+        y_true: (N,) int class indices into `classes`.
+        probs: (N, K) probabilities (rows sum to 1), K == len(classes). The prediction is the argmax.
+        classes: class names, in the model's order.
+        owners: (N,) photographer ids, or None (then one "(unknown)" owner). Null ids count as "(unknown)".
+        photo_ids: (N,) ids shown in the top losses, or None (then "0", "1", ...).
+        top_losses: how many of the highest-loss photos to list.
+    Returns:
+        An EvalReport.
+    Raises:
+        ValueError: empty input, mismatched shapes, or a class index outside 0..K-1.
+
+    >>> r = evaluate_predictions([0, 1, 1], [[.9, .1], [.2, .8], [.6, .4]], ["cat", "dog"])
+    >>> round(r.accuracy, 3), r.confusion.tolist(), r.most_confused.to_dict("records")
+    (0.667, [[1, 0], [1, 1]], [{'actual': 'dog', 'predicted': 'cat', 'count': 1}])
+    """
+    y_true, probs = _check_inputs(y_true, probs, classes)
+    n, k = probs.shape
+    y_pred = probs.argmax(axis=1)
+    owners = np.full(n, UNKNOWN_OWNER, dtype=object) if owners is None else _owner_names(owners)
+    photo_ids = np.arange(n).astype(str) if photo_ids is None else np.asarray(photo_ids, dtype=object)
+    rows = np.arange(n)
+    p_actual = probs[rows, y_true]
+    losses = -np.log(np.clip(p_actual, PROBABILITY_FLOOR, None))
+    confusion = confusion_matrix(y_true, y_pred, k)
+    per_class = per_class_metrics(confusion, classes)
+    present = per_class["support"] > 0
+    macro = {name: float(per_class.loc[present, name].mean()) for name in ("precision", "recall", "f1")}
+    return EvalReport(
+        classes=list(classes), photos=n, accuracy=float(np.mean(y_pred == y_true)), mean_loss=float(losses.mean()),
+        macro=macro, per_class=per_class, confusion=confusion, most_confused=most_confused(confusion, classes),
+        top_losses=_top_losses(photo_ids, owners, y_true, y_pred, probs, losses, classes, top_losses),
+        per_owner=owner_accuracy(owners, y_pred == y_true))
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """(K, K) int64 counts: entry [a, p] = photos of actual class a predicted as p."""
+    flat = np.bincount(y_true * num_classes + y_pred, minlength=num_classes * num_classes)
+    return flat.reshape(num_classes, num_classes).astype(np.int64)
+
+
+def per_class_metrics(confusion: np.ndarray, classes: list[str]) -> pd.DataFrame:
+    """class, precision, recall, f1, support (actual photos), predicted (photos predicted as it).
+
+    precision = TP / predicted, recall = TP / support, f1 = 2 TP / (support + predicted) (their harmonic
+    mean where both exist, 0 for a class never predicted right); NaN where the denominator is 0.
+    """
+    true_positives = np.diag(confusion).astype(float)
+    support = confusion.sum(axis=1)
+    predicted = confusion.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, true_positives / predicted, np.nan)
+        recall = np.where(support > 0, true_positives / support, np.nan)
+        f1 = np.where(support + predicted > 0, 2 * true_positives / (support + predicted), np.nan)
+    return pd.DataFrame({"class": list(classes), "precision": precision, "recall": recall, "f1": f1,
+                         "support": support.astype(np.int64), "predicted": predicted.astype(np.int64)})
+
+
+def most_confused(confusion: np.ndarray, classes: list[str], min_count: int = 1) -> pd.DataFrame:
+    """Off-diagonal (actual, predicted, count) with count >= min_count, most frequent first
+    (ties by class order), like fast.ai's `ClassificationInterpretation.most_confused`."""
+    off_diagonal = confusion.copy()
+    np.fill_diagonal(off_diagonal, 0)
+    actual, predicted = np.nonzero(off_diagonal >= max(min_count, 1))
+    counts = off_diagonal[actual, predicted]
+    order = np.lexsort((predicted, actual, -counts))
+    names = np.asarray(classes, dtype=object)
+    return pd.DataFrame({"actual": names[actual[order]], "predicted": names[predicted[order]],
+                         "count": counts[order].astype(np.int64)})
+
+
+def owner_accuracy(owners, correct) -> pd.DataFrame:
+    """owner_id, photos, correct, accuracy per photographer; most photos first (ties by owner_id)."""
+    frame = pd.DataFrame({"owner_id": _owner_names(owners), "correct": np.asarray(correct, dtype=bool)})
+    grouped = frame.groupby("owner_id", sort=True)["correct"].agg(photos="size", correct="sum").reset_index()
+    grouped["correct"] = grouped["correct"].astype(np.int64)
+    grouped["accuracy"] = grouped["correct"] / grouped["photos"]
+    return grouped.sort_values(["photos", "owner_id"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
+
+
+def _top_losses(photo_ids, owners, y_true, y_pred, probs, losses, classes, limit: int) -> pd.DataFrame:
+    """The `limit` photos with the highest loss, highest first (ties keep input order)."""
+    order = np.argsort(-losses, kind="mergesort")[:max(limit, 0)]
+    names = np.asarray(classes, dtype=object)
+    return pd.DataFrame({
+        "photo_id": photo_ids[order], "owner_id": owners[order],
+        "actual": names[y_true[order]], "predicted": names[y_pred[order]], "loss": losses[order],
+        "p_predicted": probs[order, y_pred[order]], "p_actual": probs[order, y_true[order]],
+    })
+
+
+def _check_inputs(y_true, probs, classes):
+    y_true = np.asarray(y_true)
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[1] != len(classes):
+        raise ValueError(f"probs must be (N, {len(classes)}), got shape {probs.shape}")
+    if y_true.shape != (probs.shape[0],):
+        raise ValueError(f"y_true must be ({probs.shape[0]},), got shape {y_true.shape}")
+    if not len(y_true):
+        raise ValueError("nothing to evaluate: no predictions")
+    if not np.issubdtype(y_true.dtype, np.integer) or y_true.min() < 0 or y_true.max() >= len(classes):
+        raise ValueError(f"y_true must hold class indices 0..{len(classes) - 1}")
+    return y_true.astype(np.int64), probs
+
+
+def _owner_names(owners) -> np.ndarray:
+    values = pd.Series(list(owners), dtype=object)
+    return values.where(values.notna(), UNKNOWN_OWNER).astype(str).to_numpy(dtype=object)
+
+
+def _finite_or_none(value):
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [{key: _finite_or_none(value) for key, value in row.items()} for row in frame.to_dict("records")]

@@ -1,0 +1,296 @@
+"""`classify evaluate RUN`: score a trained run on the catalog's test photos; write RUN/evaluation/.
+
+The I/O edge around `classify.evaluate.evaluate_predictions`::
+
+    catalog ──select_photos──► kept photos of the split whose label the model knows
+            ──predict_photos─► probabilities (unreadable images counted and skipped)
+            ──evaluate_predictions──► EvalReport
+            ──write_evaluation──► RUN/evaluation/{evaluation.json, confusion.png, top_losses.png,
+                                                  per_class.csv, per_owner.csv, top_losses.csv}
+
+`evaluate_run(run_dir, ws, ...)` is the whole path for one model, so scoring a second model
+(e.g. one trained without curation) on the same photos is a second call.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+import typer
+
+from classify.devices import DEVICE_CHOICES
+from classify.evaluate import EvalReport, evaluate_predictions
+from curate import schema
+from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.console import console, err_console, progress_bar
+from curate.errors import DataContractError, UsageError
+from curate.split import SPLITS
+from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, read_catalog
+
+NO_LABEL = "(no label)"
+BATCH_SIZE = 64
+GALLERY_COLUMNS = 6
+THUMBNAIL_PX = 160
+
+
+@dataclass
+class RunEvaluation:
+    """One model scored on one split: the report plus what was left out and why."""
+
+    run_dir: Path
+    split: str
+    report: EvalReport
+    photos: pd.DataFrame  # the evaluated photos: photo_id, owner_id, label, image_path
+    unknown_labels: dict[str, int] = field(default_factory=dict)  # label -> photos not scored
+    unreadable: list[dict] = field(default_factory=list)  # photo_id, reason
+    catalog_sha256: str | None = None
+    model_catalog_sha256: str | None = None
+    device: str = "cpu"
+
+    @property
+    def catalog_changed(self) -> bool:
+        """The model was trained on another catalog version (the split may differ from training's)."""
+        return bool(self.model_catalog_sha256) and self.model_catalog_sha256 != self.catalog_sha256
+
+    def to_dict(self) -> dict:
+        return {"run": str(self.run_dir), "split": self.split, "device": self.device,
+                "catalog_sha256": self.catalog_sha256, "model_catalog_sha256": self.model_catalog_sha256,
+                "catalog_changed_since_training": self.catalog_changed,
+                "skipped": {"unknown_label": dict(self.unknown_labels), "unreadable": list(self.unreadable)},
+                **self.report.to_dict()}
+
+
+def select_photos(catalog: pd.DataFrame, classes: list[str], split: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """(kept photos of `split` whose label is one of `classes`, {other label: photos}).
+
+    Raises UsageError when the catalog has no split, the split is empty, or no photo's
+    label is one the model knows.
+    """
+    if split not in SPLITS:
+        raise UsageError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if catalog["split"].isna().all():
+        raise UsageError("the catalog has no split yet; run `curate split` first")
+    in_split = catalog[(catalog["status"] == schema.KEPT) & (catalog["split"] == split)]
+    if in_split.empty:
+        raise UsageError(f"the catalog has no kept photos in the {split!r} split; "
+                         f"run `curate split` (with --{split} > 0) first")
+    known = in_split["label"].isin(classes).to_numpy(dtype=bool)
+    others = in_split.loc[~known, "label"].astype(object).fillna(NO_LABEL)
+    unknown = {str(label): int(count) for label, count in others.value_counts().items()}
+    if not known.any():
+        raise UsageError(f"none of the {len(in_split)} {split} photos has a label this model knows "
+                         f"({', '.join(classes[:5])}{', ...' if len(classes) > 5 else ''}); "
+                         "evaluate a run trained on this workspace, or pass its --workspace")
+    photos = in_split.loc[known, [schema.PHOTO_ID, "owner_id", "label", "image_path"]].reset_index(drop=True)
+    return photos, unknown
+
+
+def predict_photos(predictor, ws: Workspace, image_paths: list, batch_size: int = BATCH_SIZE):
+    """(probabilities (N, K) with zero rows for failures, ok (N,) bool, {index: reason}) for stored images.
+
+    Images are decoded on a few threads (PIL releases the GIL), `batch_size` at a time, so
+    memory stays bounded however large the split is.
+    """
+    probs = np.zeros((len(image_paths), len(predictor.classes)), np.float32)
+    ok = np.zeros(len(image_paths), bool)
+    failures: dict[int, str] = {}
+    min_side = predictor.preprocess.resize
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool, \
+            progress_bar(f"evaluating {len(image_paths):,} photos", len(image_paths)) as advance:
+        for start in range(0, len(image_paths), batch_size):
+            indices = range(start, min(start + batch_size, len(image_paths)))
+            opened = list(pool.map(lambda i: _open(ws, image_paths[i], min_side), indices))
+            images = []
+            for index, (image, reason) in zip(indices, opened):
+                if image is None:
+                    failures[index] = reason
+                else:
+                    images.append(image)
+                    ok[index] = True
+            good = [i for i in indices if ok[i]]
+            if good:
+                probs[good] = predictor.probabilities(images)
+            advance(len(indices))
+    return probs, ok, failures
+
+
+def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: int = 24, device: str = "auto",
+                 batch_size: int = BATCH_SIZE) -> RunEvaluation:
+    """Score the model in `run_dir` on the kept `split` photos of the workspace's catalog.
+
+    Raises UsageError (not a run, no split, nothing to score) or DataContractError (every image unreadable).
+    """
+    from classify.model import Predictor
+
+    run_dir = Path(run_dir)
+    predictor = Predictor(run_dir, device)
+    catalog = read_catalog(ws)
+    photos, unknown = select_photos(catalog, predictor.classes, split)
+    probs, ok, failures = predict_photos(predictor, ws, photos["image_path"].tolist(), batch_size)
+    unreadable = [{"photo_id": photos.at[i, schema.PHOTO_ID], "reason": reason} for i, reason in failures.items()]
+    if not ok.any():
+        raise DataContractError(f"none of the {len(photos)} {split} images could be read "
+                                f"(first: {unreadable[0]['reason']}); check the workspace's images/ folder")
+    scored = photos[ok].reset_index(drop=True)
+    index_of = {name: i for i, name in enumerate(predictor.classes)}
+    report = evaluate_predictions(scored["label"].map(index_of).to_numpy(np.int64), probs[ok], predictor.classes,
+                                  owners=scored["owner_id"].tolist(), photo_ids=scored[schema.PHOTO_ID].tolist(),
+                                  top_losses=top_losses)
+    return RunEvaluation(run_dir=run_dir, split=split, report=report, photos=scored, unknown_labels=unknown,
+                         unreadable=unreadable, catalog_sha256=catalog_sha256(ws),
+                         model_catalog_sha256=predictor.meta.catalog_sha256, device=str(predictor.device))
+
+
+def write_evaluation(evaluation: RunEvaluation, ws: Workspace, out_dir: Path | None = None) -> dict[str, Path]:
+    """Write evaluation.json, the CSVs and the two PNGs (each atomically); return {name: path}."""
+    out_dir = Path(out_dir) if out_dir is not None else evaluation.run_dir / "evaluation"
+    report = evaluation.report
+    files = {"evaluation.json": out_dir / "evaluation.json", "confusion.png": out_dir / "confusion.png",
+             "top_losses.png": out_dir / "top_losses.png", "per_class.csv": out_dir / "per_class.csv",
+             "per_owner.csv": out_dir / "per_owner.csv", "top_losses.csv": out_dir / "top_losses.csv"}
+    for name, frame in (("per_class.csv", report.per_class), ("per_owner.csv", report.per_owner),
+                        ("top_losses.csv", report.top_losses)):
+        atomic_write_bytes(files[name], frame.to_csv(index=False).encode("utf-8"))
+    atomic_write_bytes(files["confusion.png"], plot_confusion(report.confusion, report.classes))
+    path_of = dict(zip(evaluation.photos[schema.PHOTO_ID], evaluation.photos["image_path"]))
+    image_paths = [ws.root / path_of[photo_id] for photo_id in report.top_losses["photo_id"]]
+    atomic_write_bytes(files["top_losses.png"], plot_top_losses(report.top_losses, image_paths))
+    payload = {**evaluation.to_dict(), "files": {name: str(path) for name, path in files.items()}}
+    atomic_write_bytes(files["evaluation.json"], json.dumps(payload, indent=2).encode("utf-8"))
+    return files
+
+
+def plot_confusion(confusion: np.ndarray, classes: list[str]) -> bytes:
+    """PNG of the confusion matrix: rows = actual, columns = predicted, each cell annotated with its count."""
+    # Fixed margins sized for the longest class name (constrained layout costs ~0.5 s per plot).
+    label_in = 0.6 + 0.06 * max((len(name) for name in classes), default=1)
+    side_in = max(3.0, 0.5 * len(classes))
+    figure, axes = _figure(size_in=(side_in + label_in + 0.3, side_in + label_in + 0.5), layout=None)
+    width_in, height_in = figure.get_size_inches()
+    figure.subplots_adjust(left=label_in / width_in, bottom=label_in / height_in, right=1 - 0.3 / width_in,
+                           top=1 - 0.5 / height_in)
+    axes.imshow(confusion, cmap="Blues", vmin=0)
+    ticks = np.arange(len(classes))
+    axes.set_xticks(ticks, labels=classes, rotation=45, ha="right", fontsize=8)
+    axes.set_yticks(ticks, labels=classes, fontsize=8)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("actual")
+    axes.set_title(f"confusion matrix ({int(confusion.sum())} photos)")
+    dark_from = confusion.max() / 2 if confusion.size else 0
+    for (row, column), count in np.ndenumerate(confusion):
+        axes.text(column, row, str(count), ha="center", va="center", fontsize=7,
+                  color="white" if count > dark_from else "black")
+    return _png(figure)
+
+
+def plot_top_losses(top_losses: pd.DataFrame, image_paths: list[Path]) -> bytes:
+    """PNG gallery: each photo titled predicted / actual / loss / probability of the prediction (as fast.ai)."""
+    count = max(len(top_losses), 1)
+    columns = min(GALLERY_COLUMNS, count)
+    rows = -(-count // columns)
+    height_in = 2.2 * rows + 0.4
+    # Fixed margins, not constrained layout: laying out dozens of image tiles that way takes seconds.
+    figure, axes_grid = _figure(size_in=(2.3 * columns, height_in), rows=rows, columns=columns, layout=None)
+    figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.45 / height_in, wspace=0.05, hspace=0.25)
+    axes_list = np.atleast_1d(axes_grid).ravel()
+    for axes in axes_list:
+        axes.axis("off")
+    for axes, row, path in zip(axes_list, top_losses.itertuples(index=False), image_paths):
+        thumbnail = _thumbnail(path)
+        if thumbnail is not None:
+            axes.imshow(thumbnail)
+        axes.set_title(f"{row.predicted} / {row.actual}\nloss {row.loss:.2f} · p {row.p_predicted:.2f}", fontsize=7)
+    figure.suptitle("top losses: predicted / actual, loss, probability of the prediction", fontsize=9)
+    return _png(figure)
+
+
+def _figure(size_in, rows: int = 1, columns: int = 1, layout: str | None = None):
+    # A bare Figure on the Agg canvas: no pyplot global state, no display needed.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size_in, dpi=100, layout=layout)
+    FigureCanvasAgg(figure)
+    return figure, figure.subplots(rows, columns, squeeze=True)
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _thumbnail(path: Path):
+    from curate.store import open_rgb
+
+    try:
+        image = open_rgb(path, min_side=THUMBNAIL_PX)
+    except Exception:  # noqa: BLE001 - a gallery tile left blank beats a failed report
+        return None
+    image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+    return np.asarray(image)
+
+
+def _open(ws: Workspace, image_path, min_side: int):
+    """(RGB image, None) or (None, why it could not be read)."""
+    from curate.store import open_rgb
+
+    if image_path is None or pd.isna(image_path):
+        return None, "no stored image"
+    try:
+        return open_rgb(ws.root / image_path, min_side=min_side), None
+    except Exception as exc:  # noqa: BLE001 - any decoder failure skips this one photo
+        return None, f"{type(exc).__name__}: {exc}"[:200]
+
+
+@user_errors
+def evaluate_command(
+    run: Annotated[Path, typer.Argument(help="Run directory (model.safetensors + model.json).")],
+    workspace_path: WorkspaceOption = None,
+    split: Annotated[str, typer.Option("--split", help="Which split to score: test, val or train.")] = "test",
+    top_losses: Annotated[int, typer.Option("--top-losses", min=0, help="Photos in the top-losses gallery.")] = 24,
+    device: Annotated[str, typer.Option("--device", help=f"One of {', '.join(DEVICE_CHOICES)}.")] = "auto",
+    as_json: JsonOption = False,
+) -> None:
+    """Accuracy, per-class P/R/F1, confusion matrix, most-confused pairs, top losses, accuracy per photographer."""
+    ws = workspace(workspace_path)
+    evaluation = evaluate_run(run, ws, split=split, top_losses=top_losses, device=device)
+    files = write_evaluation(evaluation, ws)
+    _warn_skipped(evaluation)
+    if as_json:
+        print(json.dumps({**evaluation.to_dict(), "files": {k: str(v) for k, v in files.items()}}, indent=2))
+        return
+    report = evaluation.report
+    console.print(f"{report.photos} {split} photos · accuracy [bold]{report.accuracy:.1%}[/bold] · "
+                  f"macro F1 {report.macro['f1']:.3f} · mean loss {report.mean_loss:.3f} "
+                  f"({evaluation.device})", highlight=False)
+    print_table(report.per_class.round(3), title="per class (precision/recall empty where undefined)")
+    if report.most_confused.empty:
+        console.print("no confusions: every photo was classified correctly")
+    else:
+        print_table(report.most_confused.head(10), title="most confused (actual → predicted)")
+    console.print(f"wrote {files['evaluation.json'].parent}/: {', '.join(files)}", highlight=False)
+
+
+def _warn_skipped(evaluation: RunEvaluation) -> None:
+    """One line per kind of skipped photo, on stderr (so `--json` stdout stays parseable)."""
+    if evaluation.unknown_labels:
+        total = sum(evaluation.unknown_labels.values())
+        detail = ", ".join(f"{label}: {n}" for label, n in evaluation.unknown_labels.items())
+        err_console.print(f"note: {total} {evaluation.split} photos skipped: label not among the model's classes "
+                          f"({detail})", highlight=False)
+    if evaluation.unreadable:
+        first = evaluation.unreadable[0]
+        err_console.print(f"warning: {len(evaluation.unreadable)} {evaluation.split} images unreadable, skipped "
+                          f"(e.g. {first['photo_id']}: {first['reason']})", highlight=False)
+    if evaluation.catalog_changed:
+        err_console.print("note: the catalog changed since this model was trained; if the split changed, "
+                          "test photos may have been trained on", highlight=False)

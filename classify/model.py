@@ -1,0 +1,146 @@
+"""The classifier (a backbone from `curate.vision.backbones` + a new head) and its run artefacts.
+
+A trained run directory holds::
+
+    model.safetensors   the weights (safetensors: no pickle, loads across versions)
+    model.json          classes, backbone, preprocessing, training config, catalog hash, metrics
+
+`load_model(run_dir)` rebuilds the architecture from model.json (without downloading or
+loading ImageNet weights) and loads the safetensors file strictly. `Predictor` wraps it for
+inference on paths or PIL images.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from curate.errors import UsageError
+from curate.vision.backbones import Preprocess
+from curate.workspace import atomic_write_bytes
+
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+META = "model.json"
+
+
+@dataclass
+class RunMeta:
+    classes: list[str]
+    backbone: str
+    preprocess: dict
+    dropout: float = 0.2
+    config: dict = field(default_factory=dict)
+    catalog_sha256: str | None = None
+    metrics: dict = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=2, default=str).encode("utf-8")
+
+    @classmethod
+    def from_file(cls, path: Path) -> "RunMeta":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format_version", 0) > FORMAT_VERSION:
+            raise UsageError(f"{path} was written by a newer version (format {data['format_version']}); upgrade")
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def preprocessing(self) -> Preprocess:
+        return Preprocess(size=int(self.preprocess["size"]), mean=tuple(self.preprocess["mean"]),
+                          std=tuple(self.preprocess["std"]))
+
+
+def build_classifier(backbone_name: str, num_classes: int, pretrained: bool = True, dropout: float = 0.2,
+                     image_size: int | None = None):
+    """(Classifier module, Preprocess): the backbone's features with a fresh linear head."""
+    from curate.vision.backbones import load_backbone
+
+    backbone = load_backbone(backbone_name, pretrained=pretrained)
+    if image_size:
+        backbone = backbone.resized(image_size)
+    return Classifier(backbone.features, backbone.dim, num_classes, backbone.preprocess, dropout), backbone.preprocess
+
+
+class Classifier(nn.Module):
+    """uint8 or float images (N, 3, H, W) -> logits. uint8 input is normalised inside."""
+
+    def __init__(self, features, dim: int, num_classes: int, preprocess: Preprocess, dropout: float = 0.2):
+        super().__init__()
+        self.backbone = features
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, num_classes))
+        self.register_buffer("mean", torch.tensor(preprocess.mean).view(1, 3, 1, 1) * 255, persistent=False)
+        self.register_buffer("std", torch.tensor(preprocess.std).view(1, 3, 1, 1) * 255, persistent=False)
+
+    def normalise(self, images):
+        if images.dtype == torch.uint8:
+            return (images.float() - self.mean) / self.std
+        return images
+
+    def forward(self, images):
+        return self.head(self.backbone(self.normalise(images)))
+
+
+def save_model(run_dir: Path, model, meta: RunMeta) -> None:
+    """Write model.safetensors then model.json, each atomically."""
+    from safetensors.torch import save
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().cpu().contiguous() for name, tensor in _unwrap(model).state_dict().items()}
+    atomic_write_bytes(run_dir / WEIGHTS, save(state))
+    atomic_write_bytes(run_dir / META, meta.to_json())
+
+
+def load_model(run_dir: Path, device=None):
+    """(Classifier in eval mode on `device`, RunMeta) from a run directory."""
+    from safetensors.torch import load_file
+
+    run_dir = Path(run_dir)
+    if not (run_dir / META).is_file() or not (run_dir / WEIGHTS).is_file():
+        raise UsageError(f"{run_dir} is not a trained run (no {META} / {WEIGHTS}); train one with `classify train`")
+    meta = RunMeta.from_file(run_dir / META)
+    model, _ = build_classifier(meta.backbone, len(meta.classes), pretrained=False, dropout=meta.dropout,
+                                image_size=meta.preprocessing().size)
+    model.load_state_dict(load_file(run_dir / WEIGHTS), strict=True)
+    model.eval()
+    if device is not None:
+        model.to(device)
+    return model, meta
+
+
+def _unwrap(model):
+    """The plain module inside DistributedDataParallel / torch.compile wrappers."""
+    model = getattr(model, "module", model)
+    return getattr(model, "_orig_mod", model)
+
+
+class Predictor:
+    """Batched inference from a run directory: PIL images or paths -> class probabilities."""
+
+    def __init__(self, run_dir: Path, device: str = "auto"):
+        from classify.devices import pick_device
+
+        self.device = pick_device(device)
+        self.model, self.meta = load_model(run_dir, self.device)
+        self.classes = list(self.meta.classes)
+        self.preprocess = self.meta.preprocessing()
+
+    def probabilities(self, images: list) -> np.ndarray:
+        """(N, classes) softmax probabilities for RGB PIL images."""
+        from curate.vision.images import prepare
+
+        if not images:
+            return np.zeros((0, len(self.classes)), np.float32)
+        batch = torch.from_numpy(np.stack([prepare(image, self.preprocess) for image in images])).to(self.device)
+        with torch.inference_mode():
+            return torch.softmax(self.model(batch).float(), dim=1).cpu().numpy()
+
+    def top_k(self, probabilities: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
+        k = max(1, min(k, len(self.classes)))
+        order = np.argsort(-probabilities, axis=1)[:, :k]
+        return [[(self.classes[j], float(row[j])) for j in idx] for row, idx in zip(probabilities, order)]

@@ -1,0 +1,182 @@
+"""`classify predict RUN PATHS...`: images and folders -> a CSV of top-k labels.
+
+Every file becomes one row. A file that is not a usable image gets a reason in the
+`error` column (the same reasons as ingest's drop_reason: empty_file, not_an_image,
+truncated_image, too_small, decompression_bomb, animated, unreadable_file) and the run
+goes on: errors are data, as in img2dataset.
+
+Images are decoded exactly as `classify evaluate` decodes them (`curate.store.open_rgb`,
+EXIF orientation applied, JPEG DCT-scaled to the model's resize), so a photo gets the
+same probabilities here, in `classify serve`, and in evaluation.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from curate.cli.common import user_errors
+from curate.console import console, progress_bar
+from curate.errors import UsageError
+from curate.ingest.folder import IMAGE_EXTENSIONS
+from curate.store import BadImage, inspect_image, open_rgb
+from curate.workspace import atomic_write_bytes
+
+DEFAULT_OUT = Path("predictions.csv")
+DECODE_THREADS = min(8, os.cpu_count() or 1)  # Pillow releases the GIL while decoding
+
+
+def decode_rgb(data: bytes, preprocess):
+    """Validate `data` with `inspect_image` and decode it to an upright RGB PIL image.
+
+    Raises BadImage (reason empty_file / not_an_image / truncated_image / too_small /
+    decompression_bomb / animated) before any large allocation: the pixel count is
+    checked from the header first.
+    """
+    inspect_image(data)
+    try:
+        return open_rgb(io.BytesIO(data), min_side=preprocess.resize)
+    except Exception as exc:  # noqa: BLE001 - inspect_image passed; anything else is still a bad file
+        raise BadImage("not_an_image", f"{type(exc).__name__}: {exc}"[:200]) from exc
+
+
+def find_images(paths: list[Path]) -> list[Path]:
+    """Files named on the command line (any extension) plus image files found under folders.
+
+    Folders are searched recursively for the extensions ingest accepts (.jpg, .png, ...);
+    hidden files and folders are skipped; the order is sorted within each folder.
+
+    >>> find_images([])
+    Traceback (most recent call last):
+    ...
+    curate.errors.UsageError: give at least one image or folder, e.g. `classify predict RUN photos/`
+    """
+    if not paths:
+        raise UsageError("give at least one image or folder, e.g. `classify predict RUN photos/`")
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(_images_under(path))
+        elif path.exists() or path.is_symlink():  # a dangling link is listed and reported unreadable
+            found.append(path)
+        else:
+            raise UsageError(f"{path} does not exist; give existing images or folders")
+    found = list(dict.fromkeys(found))  # a file named twice (or also found in a folder) is one row
+    if not found:
+        raise UsageError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) under "
+                         f"{', '.join(str(p) for p in paths)}")
+    return found
+
+
+def _images_under(folder: Path) -> list[Path]:
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(Path(root) / name for name in sorted(files)
+                     if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS)
+    return found
+
+
+def _load(path: Path, preprocess):
+    """(RGB image, None) or (None, error text) for one file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, f"unreadable_file: {type(exc).__name__}"
+    try:
+        return decode_rgb(data, preprocess), None
+    except BadImage as exc:
+        return None, str(exc)
+
+
+def predict_files(predictor, files: list[Path], top_k: int = 3, batch_size: int = 32, advance=None) -> pd.DataFrame:
+    """One row per file: path, label_1, probability_1, ..., label_k, probability_k, error.
+
+    `error` is empty for a predicted file, else "reason" or "reason: detail" (the reason is
+    the part before the first colon); its labels and probabilities are left empty. Each
+    batch is classified in one forward pass while the next one decodes.
+    """
+    if top_k < 1 or batch_size < 1:
+        raise UsageError("--top-k and --batch-size must be at least 1")
+    k = min(top_k, len(predictor.classes))
+    rows = []
+    for batch, loaded in _decoded_batches(files, batch_size, predictor.preprocess):
+        good = [image for image, _ in loaded if image is not None]
+        ranked = iter(predictor.top_k(predictor.probabilities(good), k))
+        for path, (_, error) in zip(batch, loaded):
+            row = {"path": str(path)}
+            for rank, (label, probability) in enumerate(next(ranked) if error is None else [], start=1):
+                row[f"label_{rank}"], row[f"probability_{rank}"] = label, probability
+            rows.append({**row, "error": error or ""})
+        if advance:
+            advance(len(batch))
+    columns = ["path", *(f"{kind}_{rank}" for rank in range(1, k + 1) for kind in ("label", "probability")), "error"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _decoded_batches(files: list[Path], batch_size: int, preprocess):
+    """Yield (paths, [(image, error), ...]) per batch, decoding one batch ahead on a thread pool.
+
+    At most two batches of images are in memory, however many files there are.
+    """
+    batches = [files[start:start + batch_size] for start in range(0, len(files), batch_size)]
+    with ThreadPoolExecutor(DECODE_THREADS) as pool:
+
+        def submit(batch):
+            return [pool.submit(_load, path, preprocess) for path in batch]
+
+        pending = submit(batches[0]) if batches else []
+        for index, batch in enumerate(batches):
+            loaded = [future.result() for future in pending]
+            pending = submit(batches[index + 1]) if index + 1 < len(batches) else []
+            yield batch, loaded
+
+
+def check_out(out: Path) -> None:
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder; give a file path such as {out / DEFAULT_OUT.name}")
+
+
+def write_predictions(frame: pd.DataFrame, out: Path) -> None:
+    """Write the CSV atomically: a reader sees the old file or the whole new one."""
+    check_out(out)
+    atomic_write_bytes(out, frame.to_csv(index=False).encode("utf-8"))
+
+
+def summary_line(frame: pd.DataFrame, out: Path) -> str:
+    """'12 predicted, 2 unreadable (empty_file 1, not_an_image 1); wrote predictions.csv'."""
+    errors = frame["error"][frame["error"] != ""]
+    reasons = Counter(error.split(":", 1)[0] for error in errors)
+    detail = f" ({', '.join(f'{reason} {n}' for reason, n in sorted(reasons.items()))})" if reasons else ""
+    return f"{len(frame) - len(errors)} predicted, {len(errors)} unreadable{detail}; wrote {out}"
+
+
+@user_errors
+def predict(
+    run: Annotated[Path, typer.Argument(help="Run directory from `classify train` (model.safetensors + model.json).")],
+    paths: Annotated[list[Path] | None, typer.Argument(help="Images and/or folders (searched recursively).",
+                                                       show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="CSV to write.")] = DEFAULT_OUT,
+    top_k: Annotated[int, typer.Option("--top-k", help="Labels per image, most probable first.")] = 3,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 32,
+    device: Annotated[str, typer.Option("--device", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")] = "auto",
+) -> None:
+    """Classify images and folders; write path, top-k labels and probabilities, and errors to a CSV."""
+    from classify.model import Predictor
+
+    if top_k < 1 or batch_size < 1:
+        raise UsageError("--top-k and --batch-size must be at least 1")
+    check_out(out)
+    files = find_images(list(paths or []))
+    predictor = Predictor(run, device)
+    with progress_bar("predicting", len(files)) as advance:
+        frame = predict_files(predictor, files, top_k=top_k, batch_size=batch_size, advance=advance)
+    write_predictions(frame, out)
+    console.print(summary_line(frame, out), highlight=False, soft_wrap=True)

@@ -1,0 +1,377 @@
+"""`classify train`: two-stage transfer learning with exact resume.
+
+Stage 1 trains the new head on a frozen backbone (batch-norm statistics frozen too);
+stage 2 unfreezes everything with discriminative rates (backbone at
+`lr * backbone_lr_factor`, head at `lr`). AdamW; a one-cycle schedule per stage by
+default, or ReduceLROnPlateau on validation loss. Early stopping watches validation loss;
+the best epoch's weights are what `model.safetensors` holds.
+
+Every epoch ends with an atomic `checkpoint.pt` (weights, optimiser, scheduler, history).
+Each epoch re-seeds every random generator from (seed, epoch), so `--resume` after an
+interruption continues exactly as if the run had not stopped.
+
+Run directory: model.safetensors + model.json (see classify.model), metrics.csv,
+learning_curves.png, checkpoint.pt.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from classify.data import split_datasets
+from classify.devices import pick_device
+from classify.model import RunMeta, build_classifier, save_model
+from curate.console import console, err_console
+from curate.errors import DataContractError, UsageError
+from curate.leakage import find_leakage
+from curate.vision.backbones import DEFAULT_BACKBONE, backbone_names
+from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, read_catalog
+
+SCHEDULES = ("onecycle", "plateau")
+BALANCE = ("none", "sampler", "loss")
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    backbone: str = DEFAULT_BACKBONE
+    head_epochs: int = 1  # stage 1: frozen backbone
+    epochs: int = 4  # stage 2: everything trains
+    lr: float = 1e-3
+    backbone_lr_factor: float = 0.1
+    weight_decay: float = 0.01
+    batch_size: int = 32
+    schedule: str = "onecycle"
+    label_smoothing: float = 0.0
+    patience: int = 3
+    seed: int = 0
+    image_size: int = 224
+    cache_side: int = 256
+    color_jitter: float = 0.0
+    balance: str = "none"
+    dropout: float = 0.2
+    pretrained: bool = True
+    compile: bool = False
+    device: str = "auto"
+    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.backbone not in backbone_names():
+            raise UsageError(f"unknown backbone {self.backbone!r}; choose one of {', '.join(backbone_names())}")
+        if self.head_epochs < 0 or self.epochs < 0 or self.head_epochs + self.epochs < 1:
+            raise UsageError("--head-epochs and --epochs must be 0 or more, and not both 0")
+        if not self.lr > 0 or not 0 < self.backbone_lr_factor <= 1 or self.weight_decay < 0:
+            raise UsageError("--lr must be positive, --backbone-lr-factor in (0, 1], --weight-decay >= 0")
+        if self.batch_size < 1:
+            raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.schedule not in SCHEDULES:
+            raise UsageError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.balance not in BALANCE:
+            raise UsageError(f"--balance must be one of {', '.join(BALANCE)}, got {self.balance!r}")
+        if not 0 <= self.label_smoothing < 1:
+            raise UsageError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 32 <= self.image_size <= 1024:
+            raise UsageError(f"--image-size must be between 32 and 1024, got {self.image_size}")
+
+    @property
+    def total_epochs(self) -> int:
+        return self.head_epochs + self.epochs
+
+    def stage(self, epoch: int) -> int:
+        return 1 if epoch < self.head_epochs else 2
+
+    def resolved_workers(self) -> int:
+        import os
+
+        return self.workers if self.workers is not None else min(8, max(0, (os.cpu_count() or 1) // 2))
+
+    def comparable(self) -> dict:
+        """The settings a resumed run must share with the interrupted one."""
+        return {k: v for k, v in asdict(self).items() if k not in ("device", "workers")}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def check_split(catalog: pd.DataFrame, allow_leakage: bool) -> bool:
+    """Refuse a leaky split (exit 3) unless allowed; returns whether it leaks."""
+    leaks = find_leakage(catalog)
+    if leaks.empty:
+        return False
+    summary = ", ".join(f"{n} {kind}" for kind, n in leaks["kind"].value_counts().items())
+    if not allow_leakage:
+        raise DataContractError(f"the split leaks ({summary} found in 2+ splits; `curate check-leakage` lists them): "
+                                "run `curate split` again, or pass --allow-leakage to train anyway")
+    err_console.print(f"[bold red]WARNING: training on a leaky split ({summary}). Validation and test accuracy "
+                      "will be inflated: the model is scored on photographers and near-copies it has seen.[/bold red]")
+    return True
+
+
+class Trainer:
+    """Holds the model, data and optimisation state of one run."""
+
+    def __init__(self, ws: Workspace, run_dir: Path, config: TrainConfig, classes: list[str] | None = None):
+        self.ws, self.run_dir, self.config = ws, Path(run_dir), config
+        self.device = pick_device(config.device)
+        seed_everything(config.seed)  # the new head's initial weights
+        self.model, self.preprocess = build_classifier(config.backbone, 1, pretrained=config.pretrained,
+                                                       dropout=config.dropout, image_size=config.image_size)
+        catalog = read_catalog(ws)
+        self.catalog_sha256 = catalog_sha256(ws)
+        self.classes, self.data = split_datasets(ws, catalog, classes, self.preprocess, config.cache_side,
+                                                 config.color_jitter)
+        self.model.head[-1] = nn.Linear(self.model.head[-1].in_features, len(self.classes))
+        cuda = self.device.type == "cuda"
+        self.model.to(self.device)
+        if cuda:
+            self.model.to(memory_format=torch.channels_last)
+            torch.backends.cudnn.benchmark = True
+        self.forward = torch.compile(self.model) if config.compile else self.model
+        self.criterion = nn.CrossEntropyLoss(weight=self._class_weights(), label_smoothing=config.label_smoothing)
+        self.history: list[dict] = []
+        self.best_val = float("inf")
+        self.bad_epochs = 0
+        self.next_epoch = 0
+        self.optimizer = self.scheduler = None
+        self.leaky = False
+
+    # ---------------------------------------------------------------- data
+    def _class_weights(self):
+        if self.config.balance != "loss":
+            return None
+        counts = np.bincount(self.data["train"].dataset.targets, minlength=len(self.classes)).astype(float)
+        weights = counts.sum() / np.maximum(counts, 1) / len(self.classes)
+        return torch.tensor(weights, dtype=torch.float32, device=self.device)
+
+    def loader(self, split: str, epoch: int):
+        from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
+
+        dataset = self.data[split].dataset
+        generator = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
+        sampler = None
+        if split == "train":
+            if self.config.balance == "sampler":
+                counts = np.bincount(dataset.targets, minlength=len(self.classes))
+                weights = 1.0 / np.maximum(counts[dataset.targets], 1)
+                sampler = WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), len(dataset),
+                                                replacement=True, generator=generator)
+            else:
+                sampler = RandomSampler(dataset, generator=generator)
+        workers = self.config.resolved_workers()
+        return DataLoader(dataset, batch_size=self.config.batch_size, sampler=sampler, shuffle=False,
+                          num_workers=workers, pin_memory=self.device.type == "cuda",
+                          persistent_workers=False, generator=generator, drop_last=False)
+
+    # ---------------------------------------------------------------- optimisation
+    def _set_stage(self, stage: int) -> None:
+        frozen = stage == 1
+        self.model.backbone.requires_grad_(not frozen)
+        head_params = list(self.model.head.parameters())
+        if frozen:
+            groups = [{"params": head_params, "lr": self.config.lr}]
+        else:
+            groups = [{"params": list(self.model.backbone.parameters()), "lr": self.config.lr * self.config.backbone_lr_factor},
+                      {"params": head_params, "lr": self.config.lr}]
+        self.optimizer = torch.optim.AdamW(groups, weight_decay=self.config.weight_decay)
+        epochs = self.config.head_epochs if frozen else self.config.epochs
+        if self.config.schedule == "onecycle":
+            steps = max(1, epochs * len(self.loader("train", 0)))
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer, max_lr=[g["lr"] for g in groups], total_steps=steps, pct_start=0.25)
+        else:
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.3, patience=1)
+        self.stage = stage
+
+    def _train_epoch(self, epoch: int) -> dict:
+        self.model.train()
+        if self.stage == 1:
+            self.model.backbone.eval()  # frozen backbone: keep its batch-norm statistics
+        cuda = self.device.type == "cuda"
+        total_loss = correct = seen = 0
+        for images, targets in self.loader("train", epoch):
+            images = images.to(self.device, non_blocking=True)
+            targets = targets.to(self.device, non_blocking=True)
+            if cuda:
+                images = images.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda):
+                logits = self.forward(images)
+                loss = self.criterion(logits.float(), targets)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            if self.config.schedule == "onecycle":
+                self.scheduler.step()
+            total_loss += float(loss.detach()) * len(targets)
+            correct += int((logits.argmax(1) == targets).sum())
+            seen += len(targets)
+        return {"train_loss": total_loss / max(seen, 1), "train_accuracy": correct / max(seen, 1)}
+
+    @torch.inference_mode()
+    def evaluate(self, split: str) -> dict:
+        if not len(self.data[split].dataset):
+            return {f"{split}_loss": None, f"{split}_accuracy": None}
+        self.model.eval()
+        cuda = self.device.type == "cuda"
+        total_loss = correct = seen = 0
+        plain = nn.CrossEntropyLoss(reduction="sum")
+        for images, targets in self.loader(split, 0):
+            images, targets = images.to(self.device), targets.to(self.device)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda):
+                logits = self.forward(images).float()
+            total_loss += float(plain(logits, targets))
+            correct += int((logits.argmax(1) == targets).sum())
+            seen += len(targets)
+        return {f"{split}_loss": total_loss / seen, f"{split}_accuracy": correct / seen}
+
+    # ---------------------------------------------------------------- checkpoints
+    def save_checkpoint(self) -> None:
+        state = {"config": asdict(self.config), "classes": self.classes, "next_epoch": self.next_epoch,
+                 "stage": self.stage, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scheduler": self.scheduler.state_dict(), "history": self.history, "best_val": self.best_val,
+                 "bad_epochs": self.bad_epochs, "catalog_sha256": self.catalog_sha256}
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write_bytes(self.run_dir / CHECKPOINT, buffer.getvalue())
+
+    def load_checkpoint(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.next_epoch = state["next_epoch"]
+        self.history, self.best_val, self.bad_epochs = state["history"], state["best_val"], state["bad_epochs"]
+        self._set_stage(state["stage"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+    def meta(self) -> RunMeta:
+        last = self.history[-1] if self.history else {}
+        best = min((h for h in self.history if h.get("val_loss") is not None), key=lambda h: h["val_loss"], default=last)
+        return RunMeta(classes=self.classes, backbone=self.config.backbone, preprocess=self.preprocess.to_dict(),
+                       dropout=self.config.dropout, config={**asdict(self.config), "leaky_split": self.leaky},
+                       catalog_sha256=self.catalog_sha256,
+                       metrics={"best_epoch": best.get("epoch"), "val_loss": best.get("val_loss"),
+                                "val_accuracy": best.get("val_accuracy"), "epochs_run": len(self.history),
+                                "train_photos": len(self.data["train"].rows), "val_photos": len(self.data["val"].rows),
+                                "test_photos": len(self.data["test"].rows)})
+
+    # ---------------------------------------------------------------- the loop
+    def fit(self, stop_after: int | None = None) -> list[dict]:
+        """Train from `next_epoch` to the end (or early stop). `stop_after` ends after that many
+        epochs in this call (used to simulate an interruption)."""
+        done_here = 0
+        for epoch in range(self.next_epoch, self.config.total_epochs):
+            stage = self.config.stage(epoch)
+            if self.optimizer is None or stage != self.stage:
+                self._set_stage(stage)
+            seed_everything(self.config.seed * 100_003 + epoch)
+            started = time.perf_counter()
+            row = {"epoch": epoch + 1, "stage": stage, **self._train_epoch(epoch), **self.evaluate("val")}
+            row["lr"] = max(group["lr"] for group in self.optimizer.param_groups)
+            row["seconds"] = round(time.perf_counter() - started, 2)
+            if self.config.schedule == "plateau" and row["val_loss"] is not None:
+                self.scheduler.step(row["val_loss"])
+            self.history.append(row)
+            improved = row["val_loss"] is None or row["val_loss"] < self.best_val - 1e-6
+            if improved:
+                self.best_val = row["val_loss"] if row["val_loss"] is not None else self.best_val
+                self.bad_epochs = 0
+                save_model(self.run_dir, self.model, self.meta())
+            else:
+                self.bad_epochs += 1
+            self.next_epoch = epoch + 1
+            self.save_checkpoint()
+            self.write_metrics()
+            console.print(_epoch_line(row), highlight=False)
+            done_here += 1
+            if stage == 2 and self.bad_epochs >= self.config.patience:
+                console.print(f"early stop: validation loss has not improved for {self.bad_epochs} epochs")
+                self.next_epoch = self.config.total_epochs
+                self.save_checkpoint()
+                break
+            if stop_after is not None and done_here >= stop_after:
+                return self.history
+        save_model_meta_only(self.run_dir, self.meta())
+        self.write_metrics(plot=True)
+        return self.history
+
+    def write_metrics(self, plot: bool = False) -> None:
+        frame = pd.DataFrame(self.history)
+        atomic_write_bytes(self.run_dir / "metrics.csv", frame.to_csv(index=False).encode("utf-8"))
+        if plot and len(frame):
+            plot_curves(frame, self.run_dir / "learning_curves.png")
+
+
+def save_model_meta_only(run_dir: Path, meta: RunMeta) -> None:
+    """Refresh model.json (final metrics) without touching the best weights."""
+    atomic_write_bytes(run_dir / "model.json", meta.to_json())
+
+
+def _epoch_line(row: dict) -> str:
+    val = "" if row["val_loss"] is None else f" val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.3f}"
+    return (f"epoch {row['epoch']} (stage {row['stage']}): train loss {row['train_loss']:.4f} "
+            f"acc {row['train_accuracy']:.3f}{val} lr {row['lr']:.2e} {row['seconds']:.1f}s")
+
+
+def plot_curves(frame: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    for split in ("train", "val"):
+        if frame[f"{split}_loss"].notna().any():
+            loss_axis.plot(frame["epoch"], frame[f"{split}_loss"], marker="o", label=split)
+            accuracy_axis.plot(frame["epoch"], frame[f"{split}_accuracy"], marker="o", label=split)
+    loss_axis.set(title="loss", xlabel="epoch")
+    accuracy_axis.set(title="accuracy", xlabel="epoch", ylim=(0, 1))
+    for axis in (loss_axis, accuracy_axis):
+        axis.legend()
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = False, allow_leakage: bool = False,
+          stop_after: int | None = None) -> Trainer:
+    """Check the split, build (or resume) the run in `run_dir`, fit."""
+    run_dir = Path(run_dir)
+    checkpoint = run_dir / CHECKPOINT
+    state = None
+    if resume:
+        if not checkpoint.is_file():
+            raise UsageError(f"nothing to resume in {run_dir} (no {CHECKPOINT}); start without --resume")
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        saved = TrainConfig.from_dict(state["config"])
+        if saved.comparable() != config.comparable():
+            changed = sorted(k for k, v in config.comparable().items() if saved.comparable().get(k) != v)
+            raise UsageError(f"--resume needs the same settings as the interrupted run; these differ: {changed}")
+    elif checkpoint.exists():
+        raise UsageError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+    leaky = check_split(read_catalog(ws), allow_leakage)
+    trainer = Trainer(ws, run_dir, config, classes=state["classes"] if state else None)
+    trainer.leaky = leaky
+    if state:
+        if state["catalog_sha256"] != trainer.catalog_sha256:
+            err_console.print("warning: the catalog changed since this run started; resuming on the new one")
+        trainer.load_checkpoint(state)
+    trainer.fit(stop_after=stop_after)
+    return trainer

@@ -1,0 +1,275 @@
+"""`classify predict` and `classify serve` on a tiny untrained run.
+
+The oracle is `Predictor.probabilities` on the same image decoded the documented way
+(`open_rgb` with the run's resize): the CSV and the HTTP answers must carry exactly those
+labels and probabilities, in rank order. The server runs for real on 127.0.0.1.
+"""
+
+import csv
+import io
+import struct
+import threading
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import requests
+import torch
+import uvicorn
+from PIL import Image
+from typer.testing import CliRunner
+
+from classify.cli import app
+from classify.model import Predictor, RunMeta, build_classifier, save_model
+from classify.serve import create_app
+from curate.store import open_rgb
+
+CLASSES = ["harbour", "skyline", "tower"]
+MAX_UPLOAD_BYTES = 50_000
+runner = CliRunner()
+
+
+def photo(seed: int, width: int, height: int, fmt: str) -> bytes:
+    """A smooth random picture (compresses well, differs per seed) encoded as `fmt`."""
+    rng = np.random.default_rng(seed)
+    small = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8))
+    buffer = io.BytesIO()
+    small.resize((width, height), Image.BICUBIC).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def header_only_png(width: int, height: int) -> bytes:
+    """A few dozen bytes claiming to be a width x height PNG (as tests/test_bad_images.py builds one)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    model, preprocess = build_classifier("efficientnet_lite0", len(CLASSES), pretrained=False, image_size=64)
+    # The library's random init leaves features near 1e-9: every image would get the same
+    # probabilities and a row mix-up would go unnoticed. He-initialised convs make them differ.
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight)
+    run = tmp_path_factory.mktemp("run")
+    save_model(run, model, RunMeta(classes=CLASSES, backbone="efficientnet_lite0", preprocess=preprocess.to_dict()))
+    return run
+
+
+@pytest.fixture(scope="module")
+def predictor(run_dir):
+    return Predictor(run_dir, "cpu")
+
+
+def expected(predictor, images: list[bytes]) -> np.ndarray:
+    """(N, classes) probabilities straight from the Predictor (one forward pass)."""
+    return predictor.probabilities([open_rgb(io.BytesIO(data), min_side=predictor.preprocess.resize)
+                                    for data in images])
+
+
+def assert_ranked_like(ranked: list[tuple[str, float]], probabilities: np.ndarray, k: int) -> None:
+    """`ranked` holds the k most probable labels with their probabilities, most probable first."""
+    assert len(ranked) == k
+    by_label = dict(zip(CLASSES, probabilities))
+    for (label, probability), best in zip(ranked, np.sort(probabilities)[::-1]):
+        assert probability == pytest.approx(by_label[label], abs=1e-5)
+        assert probability == pytest.approx(best, abs=1e-5)
+    top = np.sort(probabilities)[::-1]
+    if top[0] - top[1] > 1e-4:
+        assert ranked[0][0] == CLASSES[int(np.argmax(probabilities))]
+
+
+# ---- classify predict ---------------------------------------------------------------------------
+
+def test_predict_writes_one_row_per_file_matching_the_predictor(tmp_path, run_dir, predictor):
+    photos = tmp_path / "photos"
+    (photos / "sub" / "deeper").mkdir(parents=True)
+    good = {
+        photos / "a.jpg": photo(1, 300, 200, "JPEG"),  # large enough for JPEG draft decoding
+        photos / "sub" / "b.png": photo(2, 120, 90, "PNG"),
+        photos / "sub" / "deeper" / "c.JPEG": photo(3, 64, 80, "JPEG"),
+        tmp_path / "loose.webp": photo(4, 100, 100, "WEBP"),
+    }
+    bad = {photos / "sub" / "text.jpg": (b"<html>404 not found</html>\n" * 5, "not_an_image"),
+           photos / "empty.jpg": (b"", "empty_file")}
+    for path, data in [*good.items(), *((p, d) for p, (d, _) in bad.items())]:
+        path.write_bytes(data)
+    (photos / "notes.txt").write_text("not an image extension: skipped when scanning a folder")
+    out = tmp_path / "out" / "preds.csv"
+
+    result = runner.invoke(app, ["predict", str(run_dir), str(photos), str(tmp_path / "loose.webp"),
+                                 "--out", str(out), "--top-k", "2", "--batch-size", "2", "--device", "cpu"])
+
+    assert result.exit_code == 0, result.output
+    assert "4 predicted, 2 unreadable" in result.output and str(out) in result.output
+    assert [p.name for p in out.parent.iterdir()] == ["preds.csv"]  # atomic write: no temp file left
+    with out.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = {row["path"]: row for row in reader}
+    assert reader.fieldnames == ["path", "label_1", "probability_1", "label_2", "probability_2", "error"]
+    assert set(rows) == {str(p) for p in [*good, *bad]}  # recursive, extension-filtered, nothing else
+    references = dict(zip(good, expected(predictor, list(good.values()))))
+    spread = np.ptp(np.stack(list(references.values())), axis=0).max()
+    assert spread > 1e-3, "the test model gives every image the same answer; it could not catch a row mix-up"
+    for path in good:
+        row = rows[str(path)]
+        assert row["error"] == ""
+        ranked = [(row[f"label_{i}"], float(row[f"probability_{i}"])) for i in (1, 2)]
+        assert_ranked_like(ranked, references[path], k=2)
+    for path, (_, reason) in bad.items():
+        row = rows[str(path)]
+        assert row["error"].split(":")[0] == reason
+        assert row["label_1"] == row["probability_1"] == ""
+
+
+def test_predict_top_k_is_capped_at_the_number_of_classes(tmp_path, run_dir, monkeypatch):
+    (tmp_path / "a.png").write_bytes(photo(5, 80, 80, "PNG"))
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["predict", str(run_dir), "a.png", "--top-k", "10", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "predictions.csv").open(newline="") as handle:  # the default --out
+        (row,) = csv.DictReader(handle)
+    assert sorted(row[f"label_{i}"] for i in (1, 2, 3)) == CLASSES
+    assert "label_4" not in row
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["{run}", "{tmp}/missing.jpg"], "does not exist"),
+    (["{run}"], "at least one image or folder"),
+    (["{tmp}/not-a-run", "{tmp}/a.png"], "not a trained run"),
+    (["{run}", "{tmp}/a.png", "--top-k", "0"], "at least 1"),
+    (["{run}", "{tmp}/a.png", "--out", "{tmp}"], "is a folder"),
+])
+def test_predict_usage_errors_are_one_line_exit_2(tmp_path, run_dir, args, needle):
+    (tmp_path / "a.png").write_bytes(photo(6, 64, 64, "PNG"))
+    (tmp_path / "not-a-run").mkdir()
+    args = [a.format(run=run_dir, tmp=tmp_path) for a in args]
+    result = runner.invoke(app, ["predict", *args, "--device", "cpu"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], result.output
+
+
+# ---- classify serve -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def base_url(predictor):
+    app_ = create_app(predictor, max_upload_bytes=MAX_UPLOAD_BYTES, top_k=3)
+    server = uvicorn.Server(uvicorn.Config(app_, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]  # port=0: the OS picked a free one
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def post_image(base_url: str, data: bytes, name: str = "x.jpg", **params) -> requests.Response:
+    return requests.post(f"{base_url}/predict", files={"file": (name, data, "image/jpeg")}, params=params, timeout=30)
+
+
+def test_health(base_url):
+    answer = requests.get(f"{base_url}/health", timeout=10)
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ok", "classes": CLASSES, "backbone": "efficientnet_lite0"}
+
+
+@pytest.mark.parametrize("fmt, size", [("PNG", (120, 90)), ("JPEG", (300, 200))])
+def test_predict_answers_equal_the_predictor(base_url, predictor, fmt, size):
+    data = photo(7, *size, fmt)
+    answer = post_image(base_url, data, name=f"x.{fmt.lower()}")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["model"] == {"backbone": "efficientnet_lite0", "classes": 3}
+    ranked = [(p["label"], p["probability"]) for p in body["predictions"]]
+    assert_ranked_like(ranked, expected(predictor, [data])[0], k=3)
+
+
+def test_top_k_query(base_url):
+    data = photo(8, 80, 80, "PNG")
+    assert len(post_image(base_url, data, top_k=1).json()["predictions"]) == 1
+    assert len(post_image(base_url, data, top_k=99).json()["predictions"]) == 3
+    assert post_image(base_url, data, top_k=0).status_code == 422
+
+
+@pytest.mark.parametrize("data, status, needle", [
+    (b"<html><body>404 not found</body></html>\n" * 3, 415, "not an image"),
+    (header_only_png(20_000, 20_000), 413, "decompression bomb"),
+    (b"", 422, "empty_file"),
+    (photo(9, 300, 200, "JPEG")[:2000], 422, "truncated_image"),
+    (photo(10, 20, 20, "PNG"), 422, "too_small"),
+])
+def test_bad_uploads(base_url, data, status, needle):
+    answer = post_image(base_url, data)
+    assert answer.status_code == status, answer.text
+    assert needle in answer.json()["detail"]
+
+
+def test_bomb_upload_is_tiny():
+    assert len(header_only_png(20_000, 20_000)) < 200  # refused for its header, not its size
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_oversized_upload_is_413(base_url, chunked):
+    data = np.random.default_rng(0).integers(0, 256, 2 * MAX_UPLOAD_BYTES, dtype=np.uint8).tobytes()
+    if chunked:  # no Content-Length: the server must count the bytes it reads
+        boundary = "b0undary"
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.jpg\"\r\n"
+                f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        pieces = (body[i:i + 8192] for i in range(0, len(body), 8192))
+        answer = requests.post(f"{base_url}/predict", data=pieces, timeout=30,
+                               headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    else:
+        answer = post_image(base_url, data)
+    assert answer.status_code == 413, answer.text
+    assert f"{MAX_UPLOAD_BYTES:,}-byte limit" in answer.json()["detail"]
+
+
+def test_missing_file_field_is_422(base_url):
+    assert requests.post(f"{base_url}/predict", data={"other": "x"}, timeout=10).status_code == 422
+
+
+def test_docs_and_openapi(base_url):
+    assert requests.get(f"{base_url}/docs", timeout=10).status_code == 200
+    paths = requests.get(f"{base_url}/openapi.json", timeout=10).json()["paths"]
+    assert "post" in paths["/predict"] and "get" in paths["/health"]
+
+
+def test_concurrent_requests_all_succeed_consistently(base_url, predictor):
+    images = [photo(11, 120, 90, "PNG"), photo(12, 300, 200, "JPEG")]
+    references = expected(predictor, images)
+    assert np.abs(references[0] - references[1]).max() > 1e-3  # answers that could be told apart
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda i: (i % 2, post_image(base_url, images[i % 2])), range(8)))
+    for which, answer in answers:
+        assert answer.status_code == 200, answer.text
+        ranked = [(p["label"], p["probability"]) for p in answer.json()["predictions"]]
+        assert_ranked_like(ranked, references[which], k=3)
+
+
+def test_serve_command_starts_uvicorn_with_the_app(run_dir, monkeypatch):
+    started = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app_, host, port, **_: started.update(app=app_, host=host, port=port))
+    result = runner.invoke(app, ["serve", str(run_dir), "--port", "8123", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:8123" in result.output
+    assert (started["host"], started["port"]) == ("127.0.0.1", 8123)
+    assert {route.path for route in started["app"].routes} >= {"/predict", "/health", "/docs"}
+
+
+def test_serve_without_a_run_is_exit_2(tmp_path):
+    result = runner.invoke(app, ["serve", str(tmp_path / "nope"), "--device", "cpu"])
+    assert result.exit_code == 2 and "not a trained run" in result.output

@@ -1,0 +1,159 @@
+"""`classify train` and `classify lr-find` on a tiny demo workspace (CPU): two-stage training,
+exact resume, safetensors artefacts, leaky-split refusal, LR range test, bad arguments."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from classify.cli import app as classify_app
+from classify.model import load_model
+from classify.train import TrainConfig, train
+from curate import schema
+from curate.cli.app import app as curate_app
+from curate.demo.config import DemoConfig
+from curate.errors import DataContractError, UsageError
+from curate.ingest.demo import ingest_demo
+from curate.workspace import Workspace, read_catalog, write_catalog
+
+runner = CliRunner()
+TINY = dict(image_size=48, cache_side=56, batch_size=16, workers=0, head_epochs=1, epochs=1)
+
+
+@pytest.fixture(scope="module")
+def split_ws(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    ingest_demo(Workspace(root), DemoConfig(photos=140, seed=4, image_width=64, image_height=48), images=True,
+                workers=2)
+    assert runner.invoke(curate_app, ["filter", "--workspace", str(root), "--recipe", "skylines"]).exit_code == 0
+    assert runner.invoke(curate_app, ["split", "--workspace", str(root)]).exit_code == 0
+    return Workspace(root)
+
+
+def test_two_stage_training_writes_a_loadable_run(split_ws, tmp_path):
+    trainer = train(split_ws, tmp_path / "run", TrainConfig(**TINY))
+    run = tmp_path / "run"
+    history = pd.read_csv(run / "metrics.csv")
+    assert history["stage"].tolist() == [1, 2]
+    assert history[["train_loss", "val_loss"]].notna().all().all()
+    meta = json.loads((run / "model.json").read_text())
+    kept = read_catalog(split_ws)
+    train_labels = sorted(kept.loc[(kept["status"] == "kept") & (kept["split"] == "train"), "label"].dropna().unique())
+    assert meta["classes"] == train_labels and meta["backbone"] == "efficientnet_lite0"
+    assert (run / "learning_curves.png").stat().st_size > 1000
+    # stage 1 froze the backbone: its weights only moved in stage 2
+    assert trainer.model.head[-1].out_features == len(train_labels)
+
+
+def test_frozen_stage_leaves_the_backbone_untouched(split_ws, tmp_path):
+    from classify.model import build_classifier
+
+    config = TrainConfig(**{**TINY, "epochs": 0})
+    trainer = train(split_ws, tmp_path / "head-only", config)
+    fresh, _ = build_classifier("efficientnet_lite0", len(trainer.classes), image_size=48)
+    trained = trainer.model.backbone.state_dict()
+    for name, tensor in fresh.backbone.state_dict().items():
+        assert torch.equal(tensor, trained[name]), name  # weights and batch-norm statistics alike
+
+
+def test_resume_continues_exactly(split_ws, tmp_path):
+    config = TrainConfig(**{**TINY, "epochs": 2})
+    train(split_ws, tmp_path / "straight", config)
+    train(split_ws, tmp_path / "interrupted", config, stop_after=2)  # "killed" after epoch 2 of 3
+    assert len(pd.read_csv(tmp_path / "interrupted" / "metrics.csv")) == 2
+    train(split_ws, tmp_path / "interrupted", config, resume=True)
+    straight = load_file(tmp_path / "straight" / "model.safetensors")
+    resumed = load_file(tmp_path / "interrupted" / "model.safetensors")
+    assert straight.keys() == resumed.keys()
+    for name in straight:
+        assert torch.equal(straight[name], resumed[name]), name
+    a = pd.read_csv(tmp_path / "straight" / "metrics.csv").drop(columns="seconds")
+    b = pd.read_csv(tmp_path / "interrupted" / "metrics.csv").drop(columns="seconds")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_safetensors_reload_predicts_identically(split_ws, tmp_path):
+    trainer = train(split_ws, tmp_path / "run", TrainConfig(**{**TINY, "epochs": 0}))
+    model, meta = load_model(tmp_path / "run", torch.device("cpu"))
+    images = torch.stack([trainer.data["val"].dataset[i][0] for i in range(min(4, len(trainer.data["val"].dataset)))])
+    trainer.model.eval()
+    with torch.inference_mode():
+        np.testing.assert_array_equal(model(images).numpy(), trainer.model(images).numpy())
+    assert meta.classes == trainer.classes
+
+
+def _leaky_copy(split_ws, tmp_path) -> Workspace:
+    root = tmp_path / "leaky"
+    shutil.copytree(split_ws.root, root)
+    ws = Workspace(root)
+    catalog = read_catalog(ws)
+    kept = catalog[(catalog["status"] == schema.KEPT) & catalog["split"].notna()]
+    owner = kept["owner_id"].value_counts().index[0]
+    rows = kept.index[kept["owner_id"] == owner]
+    catalog.loc[rows[0], "split"] = "test" if catalog.loc[rows[1], "split"] != "test" else "train"
+    write_catalog(ws, catalog)
+    return ws
+
+
+def test_a_leaky_split_is_refused_with_exit_3(split_ws, tmp_path):
+    ws = _leaky_copy(split_ws, tmp_path)
+    with pytest.raises(DataContractError, match="leaks"):
+        train(ws, tmp_path / "run", TrainConfig(**TINY))
+    result = runner.invoke(classify_app, ["train", "--workspace", str(ws.root), "--out", str(tmp_path / "cli"),
+                                          "--image-size", "48", "--workers", "0"])
+    assert result.exit_code == 3 and "--allow-leakage" in result.output
+    assert not (tmp_path / "cli" / "model.safetensors").exists()
+
+
+def test_allow_leakage_trains_and_records_it(split_ws, tmp_path):
+    ws = _leaky_copy(split_ws, tmp_path)
+    train(ws, tmp_path / "run", TrainConfig(**{**TINY, "epochs": 0}), allow_leakage=True)
+    assert json.loads((tmp_path / "run" / "model.json").read_text())["config"]["leaky_split"] is True
+
+
+def test_lr_find_gives_a_finite_suggestion(split_ws, tmp_path):
+    result = runner.invoke(classify_app, ["lr-find", "--workspace", str(split_ws.root), "--out", str(tmp_path),
+                                          "--image-size", "48", "--batch-size", "16", "--steps", "20",
+                                          "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    found = json.loads((tmp_path / "lr_find.json").read_text())
+    assert math.isfinite(found["suggestion"]) and 1e-7 <= found["suggestion"] <= 1.0
+    assert found["rates"] == sorted(found["rates"])  # the rate only grows
+    assert (tmp_path / "lr_find.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--schedule", "cosine"], "--schedule"),
+    (["--balance", "maybe"], "--balance"),
+    (["--epochs", "0", "--head-epochs", "0"], "not both 0"),
+    (["--resume"], "--resume needs --out"),
+])
+def test_bad_training_arguments_are_one_line(split_ws, args, message):
+    result = runner.invoke(classify_app, ["train", "--workspace", str(split_ws.root), *args])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_resume_without_a_checkpoint_and_overwrite_are_refused(split_ws, tmp_path):
+    with pytest.raises(UsageError, match="nothing to resume"):
+        train(split_ws, tmp_path / "none", TrainConfig(**TINY), resume=True)
+    train(split_ws, tmp_path / "run", TrainConfig(**{**TINY, "epochs": 0}))
+    with pytest.raises(UsageError, match="already holds a run"):
+        train(split_ws, tmp_path / "run", TrainConfig(**TINY))
+    with pytest.raises(UsageError, match="differ"):
+        train(split_ws, tmp_path / "run", TrainConfig(**{**TINY, "lr": 0.1}), resume=True)
+
+
+def test_training_needs_a_split(tmp_path):
+    ws = Workspace(tmp_path / "unsplit")
+    ingest_demo(ws, DemoConfig(photos=40, seed=1, image_width=64, image_height=48), images=True, workers=2)
+    result = runner.invoke(classify_app, ["train", "--workspace", str(ws.root), "--workers", "0"])
+    assert result.exit_code == 2 and "curate split" in result.output
