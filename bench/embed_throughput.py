@@ -64,23 +64,26 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     device = pick_device(args.device)
     backbone = load_backbone()
     with tempfile.TemporaryDirectory() as tmp:
         paths = make_workspace(Path(tmp), args.images)
         batches = max(1, len(paths) // args.batch_size)
-        baseline = synthetic_rate(backbone, device, args.batch_size, batches)
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-              f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads")
+              f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads; "
+              f"load average at start {os.getloadavg()[0]:.2f}")
         print(f"backbone: {backbone.name} at {backbone.preprocess.size}px, batch {args.batch_size}; "
-              f"{len(paths)} real demo JPEGs (160x120)")
-        print(f"synthetic uint8 tensors -> model: {baseline:.1f} images/s")
-        for workers in args.workers:
-            rate = real_rate(backbone, paths, device, args.batch_size, workers)
-            print(f"real JPEGs through the loader, {workers} workers: {rate:.1f} images/s "
-                  f"= {rate / baseline:.2f}x synthetic")
-
+              f"{len(paths)} real demo JPEGs (160x120); rounds alternate synthetic / real")
+        for round_number in range(args.rounds):
+            baseline = synthetic_rate(backbone, device, args.batch_size, batches)
+            print(f"round {round_number + 1}: synthetic uint8 tensors -> model: {baseline:.1f} images/s")
+            for workers in args.workers:
+                rate = real_rate(backbone, paths, device, args.batch_size, workers)
+                print(f"round {round_number + 1}: real JPEGs through the loader, {workers} workers: {rate:.1f} images/s "
+                      f"= {rate / baseline:.2f}x synthetic")
+        print(f"load average at end {os.getloadavg()[0]:.2f}")
 
 if __name__ == "__main__":
     main()

@@ -12,6 +12,7 @@ from classify.devices import describe_devices
 from classify.evaluate_run import evaluate_command
 from classify.predict import predict
 from classify.serve import serve
+from classify.tune import tune_command
 from curate.cli.common import WorkspaceOption, user_errors
 from curate.errors import UsageError
 from curate.workspace import resolve_workspace
@@ -42,6 +43,7 @@ def devices(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")]
 app.command("evaluate")(evaluate_command)
 app.command("predict")(predict)
 app.command("serve")(serve)
+app.command("tune")(tune_command)
 
 
 
@@ -93,6 +95,8 @@ def train_command(
         raise UsageError("--resume needs --out RUN_DIR (the run to continue)")
     run_dir = _run_dir(ws.root, out, backbone)
     trainer = train(ws, run_dir, config, resume=resume, allow_leakage=allow_leakage)
+    if not trainer.dist.main:
+        return
     metrics = trainer.meta().metrics
     console.print(f"run: {run_dir} (best epoch {metrics['best_epoch']}, val accuracy "
                   f"{metrics['val_accuracy'] if metrics['val_accuracy'] is None else round(metrics['val_accuracy'], 4)}); "
@@ -131,3 +135,7 @@ def lr_find_command(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -9,14 +9,18 @@ The I/O edge around `classify.evaluate.evaluate_predictions`::
                                                   per_class.csv, per_owner.csv, top_losses.csv}
 
 `evaluate_run(run_dir, ws, ...)` is the whole path for one model, so scoring a second model
-(e.g. one trained without curation) on the same photos is a second call.
+(e.g. one trained without curation) on the same photos is a second call; `catalog=` scores on an
+in-memory catalog variant instead (e.g. a random re-split). `--compare-random-split` and
+`--uncurated` retrain and compare (classify.compare); their numbers go under "comparisons".
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +58,7 @@ class RunEvaluation:
     catalog_sha256: str | None = None
     model_catalog_sha256: str | None = None
     device: str = "cpu"
+    comparisons: dict = field(default_factory=dict)  # classify.compare results, when asked for
 
     @property
     def catalog_changed(self) -> bool:
@@ -65,7 +70,7 @@ class RunEvaluation:
                 "catalog_sha256": self.catalog_sha256, "model_catalog_sha256": self.model_catalog_sha256,
                 "catalog_changed_since_training": self.catalog_changed,
                 "skipped": {"unknown_label": dict(self.unknown_labels), "unreadable": list(self.unreadable)},
-                **self.report.to_dict()}
+                **self.report.to_dict(), **({"comparisons": self.comparisons} if self.comparisons else {})}
 
 
 def select_photos(catalog: pd.DataFrame, classes: list[str], split: str) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -123,8 +128,9 @@ def predict_photos(predictor, ws: Workspace, image_paths: list, batch_size: int 
 
 
 def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: int = 24, device: str = "auto",
-                 batch_size: int = BATCH_SIZE) -> RunEvaluation:
-    """Score the model in `run_dir` on the kept `split` photos of the workspace's catalog.
+                 batch_size: int = BATCH_SIZE, catalog: pd.DataFrame | None = None) -> RunEvaluation:
+    """Score the model in `run_dir` on the kept `split` photos of the workspace's catalog
+    (or of `catalog`, an in-memory variant; images still come from the workspace's store).
 
     Raises UsageError (not a run, no split, nothing to score) or DataContractError (every image unreadable).
     """
@@ -132,7 +138,12 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
 
     run_dir = Path(run_dir)
     predictor = Predictor(run_dir, device)
-    catalog = read_catalog(ws)
+    if catalog is None:
+        catalog, catalog_hash = read_catalog(ws), catalog_sha256(ws)
+    else:
+        from classify.train import frame_sha256
+
+        catalog_hash = frame_sha256(catalog)
     photos, unknown = select_photos(catalog, predictor.classes, split)
     probs, ok, failures = predict_photos(predictor, ws, photos["image_path"].tolist(), batch_size)
     unreadable = [{"photo_id": photos.at[i, schema.PHOTO_ID], "reason": reason} for i, reason in failures.items()]
@@ -145,7 +156,7 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
                                   owners=scored["owner_id"].tolist(), photo_ids=scored[schema.PHOTO_ID].tolist(),
                                   top_losses=top_losses)
     return RunEvaluation(run_dir=run_dir, split=split, report=report, photos=scored, unknown_labels=unknown,
-                         unreadable=unreadable, catalog_sha256=catalog_sha256(ws),
+                         unreadable=unreadable, catalog_sha256=catalog_hash,
                          model_catalog_sha256=predictor.meta.catalog_sha256, device=str(predictor.device))
 
 
@@ -258,11 +269,19 @@ def evaluate_command(
     split: Annotated[str, typer.Option("--split", help="Which split to score: test, val or train.")] = "test",
     top_losses: Annotated[int, typer.Option("--top-losses", min=0, help="Photos in the top-losses gallery.")] = 24,
     device: Annotated[str, typer.Option("--device", help=f"One of {', '.join(DEVICE_CHOICES)}.")] = "auto",
+    compare_random_split: Annotated[bool, typer.Option(
+        "--compare-random-split", help="Also train RUN's settings on a random split (into RUN/compare-random-split) "
+        "and report the leakage inflation of its test accuracy.")] = False,
+    uncurated: Annotated[bool, typer.Option(
+        "--uncurated", help="Also train RUN's settings without curation (into RUN/uncurated) and score both "
+        "models on the same clean test split: what curation is worth.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Accuracy, per-class P/R/F1, confusion matrix, most-confused pairs, top losses, accuracy per photographer."""
     ws = workspace(workspace_path)
     evaluation = evaluate_run(run, ws, split=split, top_losses=top_losses, device=device)
+    if compare_random_split or uncurated:
+        evaluation.comparisons = _compare(evaluation, ws, compare_random_split, uncurated, top_losses, device)
     files = write_evaluation(evaluation, ws)
     _warn_skipped(evaluation)
     if as_json:
@@ -277,7 +296,31 @@ def evaluate_command(
         console.print("no confusions: every photo was classified correctly")
     else:
         print_table(report.most_confused.head(10), title="most confused (actual → predicted)")
+    if evaluation.comparisons:
+        from classify.compare import comparison_lines, comparison_table
+
+        print_table(comparison_table(evaluation.comparisons), title="comparisons (test accuracy)")
+        for line in comparison_lines(evaluation.comparisons):
+            console.print(line, highlight=False)
     console.print(f"wrote {files['evaluation.json'].parent}/: {', '.join(files)}", highlight=False)
+
+
+def _compare(evaluation: RunEvaluation, ws: Workspace, random_split: bool, uncurated: bool, top_losses: int,
+             device: str) -> dict:
+    """Run classify.compare (training output on stderr, so `--json` stdout stays parseable); write each
+    sub-run's own evaluation beside it."""
+    from classify.compare import run_comparisons
+
+    def evaluate(run_dir: Path, catalog: pd.DataFrame | None) -> RunEvaluation:
+        return evaluate_run(run_dir, ws, "test", top_losses, device, catalog=catalog)
+
+    reference = evaluation if evaluation.split == "test" else evaluate(evaluation.run_dir, None)
+    with contextlib.redirect_stdout(sys.stderr):
+        comparisons, sub_evaluations = run_comparisons(evaluation.run_dir, ws, reference, random_split=random_split,
+                                                       uncurated=uncurated, device=device, evaluate=evaluate)
+    for sub_evaluation in sub_evaluations:
+        write_evaluation(sub_evaluation, ws)
+    return comparisons
 
 
 def _warn_skipped(evaluation: RunEvaluation) -> None:

@@ -10,6 +10,10 @@ Every epoch ends with an atomic `checkpoint.pt` (weights, optimiser, scheduler, 
 Each epoch re-seeds every random generator from (seed, epoch), so `--resume` after an
 interruption continues exactly as if the run had not stopped.
 
+Under `torchrun --nproc_per_node N` the same command trains with DistributedDataParallel
+(NCCL on GPUs, gloo on CPUs): each process takes a DistributedSampler shard of every
+epoch (`--batch-size` per process), gradients are averaged, rank 0 alone writes files.
+
 Run directory: model.safetensors + model.json (see classify.model), metrics.csv,
 learning_curves.png, checkpoint.pt.
 """
@@ -104,6 +108,45 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+@dataclass(frozen=True)
+class Distributed:
+    """Where this process sits in a `torchrun` job (world size 1 without torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_environment(cls) -> "Distributed":
+        import os
+
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        return cls(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def init_distributed(device_preference: str) -> tuple[Distributed, torch.device]:
+    """Join the process group when launched by torchrun (NCCL on CUDA, gloo on CPU)."""
+    import torch.distributed as dist
+
+    context = Distributed.from_environment()
+    device = pick_device(device_preference)
+    if context.active:
+        if device.type == "cuda":
+            device = torch.device("cuda", context.local_rank)
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return context, device
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -127,14 +170,22 @@ def check_split(catalog: pd.DataFrame, allow_leakage: bool) -> bool:
 class Trainer:
     """Holds the model, data and optimisation state of one run."""
 
-    def __init__(self, ws: Workspace, run_dir: Path, config: TrainConfig, classes: list[str] | None = None):
+    def __init__(self, ws: Workspace, run_dir: Path, config: TrainConfig, classes: list[str] | None = None,
+                 catalog: pd.DataFrame | None = None):
+        """`catalog`: train on this catalog instead of the workspace's (e.g. an uncurated or
+        randomly split variant); images still come from the workspace's store."""
         self.ws, self.run_dir, self.config = ws, Path(run_dir), config
-        self.device = pick_device(config.device)
-        seed_everything(config.seed)  # the new head's initial weights
+        self.dist, self.device = init_distributed(config.device)
+        if self.dist.active and config.balance == "sampler":
+            raise UsageError("--balance sampler is not available under torchrun; use --balance loss")
+        seed_everything(config.seed)  # the new head's initial weights (identical on every rank)
         self.model, self.preprocess = build_classifier(config.backbone, 1, pretrained=config.pretrained,
                                                        dropout=config.dropout, image_size=config.image_size)
-        catalog = read_catalog(ws)
-        self.catalog_sha256 = catalog_sha256(ws)
+        if catalog is None:
+            catalog = read_catalog(ws)
+            self.catalog_sha256 = catalog_sha256(ws)
+        else:
+            self.catalog_sha256 = frame_sha256(catalog)
         self.classes, self.data = split_datasets(ws, catalog, classes, self.preprocess, config.cache_side,
                                                  config.color_jitter)
         self.model.head[-1] = nn.Linear(self.model.head[-1].in_features, len(self.classes))
@@ -143,7 +194,7 @@ class Trainer:
         if cuda:
             self.model.to(memory_format=torch.channels_last)
             torch.backends.cudnn.benchmark = True
-        self.forward = torch.compile(self.model) if config.compile else self.model
+        self.forward = self._wrap()
         self.criterion = nn.CrossEntropyLoss(weight=self._class_weights(), label_smoothing=config.label_smoothing)
         self.history: list[dict] = []
         self.best_val = float("inf")
@@ -166,7 +217,13 @@ class Trainer:
         dataset = self.data[split].dataset
         generator = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
         sampler = None
-        if split == "train":
+        if split == "train" and self.dist.active:
+            from torch.utils.data.distributed import DistributedSampler
+
+            sampler = DistributedSampler(dataset, num_replicas=self.dist.world_size, rank=self.dist.rank,
+                                         shuffle=True, seed=self.config.seed)
+            sampler.set_epoch(epoch)
+        elif split == "train":
             if self.config.balance == "sampler":
                 counts = np.bincount(dataset.targets, minlength=len(self.classes))
                 weights = 1.0 / np.maximum(counts[dataset.targets], 1)
@@ -199,6 +256,42 @@ class Trainer:
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.3, patience=1)
         self.stage = stage
 
+    def _wrap(self):
+        """The callable that runs the model: DDP and/or torch.compile around the plain module.
+
+        DDP is built once, while every parameter trains; `find_unused_parameters` lets stage 1
+        leave the frozen backbone without gradients (a second DDP on the same module for
+        stage 2 would leave the first one's gradient hooks behind)."""
+        forward = self.model
+        if self.dist.active:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            forward = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
+        return torch.compile(forward) if self.config.compile else forward
+
+    def _reduce(self, *values: float) -> list[float]:
+        """Sum per-process numbers over all ranks."""
+        if not self.dist.active:
+            return list(values)
+        import torch.distributed as dist
+
+        tensor = torch.tensor(values, dtype=torch.float64, device=self.device if self.device.type == "cuda" else "cpu")
+        dist.all_reduce(tensor)
+        return tensor.tolist()
+
+    def replicas_in_sync(self) -> bool:
+        """Every rank holds the same weights (gradients were averaged); True without torchrun."""
+        if not self.dist.active:
+            return True
+        import torch.distributed as dist
+
+        checksum = torch.stack([p.detach().double().sum() for p in self.model.parameters()]).sum().reshape(1)
+        checksum = checksum.to(self.device if self.device.type == "cuda" else "cpu")
+        gathered = [torch.zeros_like(checksum) for _ in range(self.dist.world_size)]
+        dist.all_gather(gathered, checksum)
+        return all(torch.equal(g, gathered[0]) for g in gathered)
+
     def _train_epoch(self, epoch: int) -> dict:
         self.model.train()
         if self.stage == 1:
@@ -221,6 +314,7 @@ class Trainer:
             total_loss += float(loss.detach()) * len(targets)
             correct += int((logits.argmax(1) == targets).sum())
             seen += len(targets)
+        total_loss, correct, seen = self._reduce(total_loss, correct, seen)
         return {"train_loss": total_loss / max(seen, 1), "train_accuracy": correct / max(seen, 1)}
 
     @torch.inference_mode()
@@ -234,7 +328,7 @@ class Trainer:
         for images, targets in self.loader(split, 0):
             images, targets = images.to(self.device), targets.to(self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda):
-                logits = self.forward(images).float()
+                logits = self.model(images).float()
             total_loss += float(plain(logits, targets))
             correct += int((logits.argmax(1) == targets).sum())
             seen += len(targets)
@@ -242,6 +336,8 @@ class Trainer:
 
     # ---------------------------------------------------------------- checkpoints
     def save_checkpoint(self) -> None:
+        if not self.dist.main:
+            return
         state = {"config": asdict(self.config), "classes": self.classes, "next_epoch": self.next_epoch,
                  "stage": self.stage, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "history": self.history, "best_val": self.best_val,
@@ -262,7 +358,8 @@ class Trainer:
         last = self.history[-1] if self.history else {}
         best = min((h for h in self.history if h.get("val_loss") is not None), key=lambda h: h["val_loss"], default=last)
         return RunMeta(classes=self.classes, backbone=self.config.backbone, preprocess=self.preprocess.to_dict(),
-                       dropout=self.config.dropout, config={**asdict(self.config), "leaky_split": self.leaky},
+                       dropout=self.config.dropout, config={**asdict(self.config), "leaky_split": self.leaky,
+                                                         "world_size": self.dist.world_size},
                        catalog_sha256=self.catalog_sha256,
                        metrics={"best_epoch": best.get("epoch"), "val_loss": best.get("val_loss"),
                                 "val_accuracy": best.get("val_accuracy"), "epochs_run": len(self.history),
@@ -290,26 +387,35 @@ class Trainer:
             if improved:
                 self.best_val = row["val_loss"] if row["val_loss"] is not None else self.best_val
                 self.bad_epochs = 0
-                save_model(self.run_dir, self.model, self.meta())
+                if self.dist.main:
+                    save_model(self.run_dir, self.model, self.meta())
             else:
                 self.bad_epochs += 1
             self.next_epoch = epoch + 1
             self.save_checkpoint()
             self.write_metrics()
-            console.print(_epoch_line(row), highlight=False)
+            if self.dist.main:
+                console.print(_epoch_line(row), highlight=False)
             done_here += 1
             if stage == 2 and self.bad_epochs >= self.config.patience:
-                console.print(f"early stop: validation loss has not improved for {self.bad_epochs} epochs")
+                if self.dist.main:
+                    console.print(f"early stop: validation loss has not improved for {self.bad_epochs} epochs")
                 self.next_epoch = self.config.total_epochs
                 self.save_checkpoint()
                 break
             if stop_after is not None and done_here >= stop_after:
                 return self.history
-        save_model_meta_only(self.run_dir, self.meta())
-        self.write_metrics(plot=True)
+        in_sync = self.replicas_in_sync()
+        if self.dist.main:
+            meta = self.meta()
+            meta.metrics["replicas_in_sync"] = in_sync
+            save_model_meta_only(self.run_dir, meta)
+            self.write_metrics(plot=True)
         return self.history
 
     def write_metrics(self, plot: bool = False) -> None:
+        if not self.dist.main:
+            return
         frame = pd.DataFrame(self.history)
         atomic_write_bytes(self.run_dir / "metrics.csv", frame.to_csv(index=False).encode("utf-8"))
         if plot and len(frame):
@@ -350,9 +456,17 @@ def plot_curves(frame: pd.DataFrame, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def frame_sha256(catalog: pd.DataFrame) -> str:
+    """A content hash of an in-memory catalog (photo ids, labels, statuses and splits)."""
+    import hashlib
+
+    columns = catalog[["photo_id", "label", "status", "split"]].astype(str)
+    return hashlib.sha256(pd.util.hash_pandas_object(columns, index=False).to_numpy().tobytes()).hexdigest()
+
+
 def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = False, allow_leakage: bool = False,
-          stop_after: int | None = None) -> Trainer:
-    """Check the split, build (or resume) the run in `run_dir`, fit."""
+          stop_after: int | None = None, catalog: pd.DataFrame | None = None) -> Trainer:
+    """Check the split, build (or resume) the run in `run_dir`, fit. `catalog` overrides the workspace's."""
     run_dir = Path(run_dir)
     checkpoint = run_dir / CHECKPOINT
     state = None
@@ -366,8 +480,8 @@ def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = Fals
             raise UsageError(f"--resume needs the same settings as the interrupted run; these differ: {changed}")
     elif checkpoint.exists():
         raise UsageError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    leaky = check_split(read_catalog(ws), allow_leakage)
-    trainer = Trainer(ws, run_dir, config, classes=state["classes"] if state else None)
+    leaky = check_split(read_catalog(ws) if catalog is None else catalog, allow_leakage)
+    trainer = Trainer(ws, run_dir, config, classes=state["classes"] if state else None, catalog=catalog)
     trainer.leaky = leaky
     if state:
         if state["catalog_sha256"] != trainer.catalog_sha256:

@@ -157,3 +157,24 @@ def test_training_needs_a_split(tmp_path):
     ingest_demo(ws, DemoConfig(photos=40, seed=1, image_width=64, image_height=48), images=True, workers=2)
     result = runner.invoke(classify_app, ["train", "--workspace", str(ws.root), "--workers", "0"])
     assert result.exit_code == 2 and "curate split" in result.output
+
+
+def test_ddp_with_two_gloo_processes(split_ws, tmp_path):
+    """The same command under torchrun: two CPU processes, gradients averaged, rank 0 writes."""
+    import os
+    import subprocess
+    import sys
+
+    run = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "classify.cli", "train", "--workspace", str(split_ws.root), "--out", str(run),
+               "--image-size", "48", "--cache-side", "56", "--batch-size", "8", "--workers", "0",
+               "--head-epochs", "1", "--epochs", "1", "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    meta = json.loads((run / "model.json").read_text())
+    assert meta["config"]["world_size"] == 2
+    assert meta["metrics"]["replicas_in_sync"] is True
+    assert len(pd.read_csv(run / "metrics.csv")) == 2
+    assert done.stdout.count("epoch 1 (stage 1)") == 1  # only rank 0 reports

@@ -1,0 +1,317 @@
+"""`classify evaluate RUN --compare-random-split / --uncurated`: what leakage inflates, what curation is worth.
+
+Both comparisons retrain with RUN's own TrainConfig (from RUN/model.json) on an in-memory
+variant of the workspace catalog; images still come from the workspace's store::
+
+    --compare-random-split   kept photos, re-split at random (`by="none"`, same val/test shares
+                             and seed as `curate split`)          ──► RUN/compare-random-split/
+                             scored on ITS OWN random test split. Leakage inflation =
+                             random-split accuracy − owner-split accuracy (percentage points).
+    --uncurated              every ingested photo that decoded, labels from tags, random split
+                             ──► RUN/uncurated/, scored like RUN on the curated workspace's
+                             clean, owner-disjoint test split. Curation is worth
+                             curated accuracy − uncurated accuracy (percentage points).
+
+Choices, and why:
+- Uncurated labels come from the tags: the one recipe label the tags name. Tags naming two or
+  more labels give no label (tag order is arbitrary, so "the first" would be a coin flip, and
+  ingest itself leaves those null); a photo whose tags name none keeps the label its source gave
+  at ingest (folder name, label column), which is not curation either. No stage edits labels.
+- Uncurated photos that share anything with the clean test set (the photo itself, its
+  photographer, its exact bytes or near-duplicate cluster) are flagged dropped (stage
+  "compare") before the random split; otherwise the uncurated model would be scored on
+  photographers and near-copies it trained on, and curation would look worth less than it is.
+  The clean test set (with what touches it) is the uncurated model's held-out test, so the rest
+  is split at random into train and val only, with `curate split`'s train:val ratio (val share
+  val / (1 − test)). Splitting off another random test share that is never scored would train
+  the uncurated model on ~20% fewer photos than RUN and credit curation with a data-size gap.
+- A finished sub-run is reused (a second `evaluate` costs only predictions), an interrupted one
+  resumed; one trained with other settings or on another catalog is refused with a clear line.
+
+The catalog transforms are pure (`random_split_catalog`, `uncurated_catalog`, `clean_test_reasons`,
+`leakage_summary`); `run_comparisons` is the I/O edge that trains and evaluates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from curate import schema
+from curate.errors import UsageError
+from curate.leakage import find_leakage
+from curate.records import apply_drops
+from curate.runs import load_stage_report
+from curate.split import SplitConfig, SplitReport, split_catalog
+from curate.workspace import Workspace, read_catalog
+
+STAGE = "compare"
+RANDOM_SPLIT_DIR = "compare-random-split"
+UNCURATED_DIR = "uncurated"
+DEFAULT_SHARES = SplitConfig(val=0.1, test=0.2, by="none", seed=0)
+# first reason wins: the photo itself, then its photographer, then a copy of a test photo
+CLEAN_TEST_REASONS = ("in_clean_test", "clean_test_owner", "clean_test_duplicate")
+
+
+# ---------------------------------------------------------------- pure catalog transforms
+def random_split_catalog(catalog: pd.DataFrame, split_config: SplitConfig) -> tuple[pd.DataFrame, SplitReport]:
+    """The kept photos re-split at random (stratified by label), ignoring owners and duplicates.
+
+    `split_config.by` is forced to "none"; shares and seed are kept. Returns (catalog, report).
+
+    >>> random_catalog, _ = random_split_catalog(catalog, SplitConfig(val=0.1, test=0.2, seed=0))  # doctest: +SKIP
+    """
+    return split_catalog(catalog, dataclasses.replace(split_config, by="none"))
+
+
+def train_val_shares(shares: SplitConfig) -> SplitConfig:
+    """A random train/val split (no test share) with the train:val ratio of `shares`.
+
+    >>> train_val_shares(SplitConfig(val=0.1, test=0.2)).val
+    0.125
+    """
+    return SplitConfig(val=shares.val / (1 - shares.test), test=0.0, by="none", seed=shares.seed)
+
+
+def uncurated_labels(catalog: pd.DataFrame) -> pd.Series:
+    """Label per row from its tags: the one label they name; none for 2+; the source's label for 0."""
+    tag_count = catalog["tag_labels"].map(len)
+    single = catalog["tag_labels"].map(lambda names: str(names[0]) if len(names) == 1 else None)
+    from_source = catalog["label"].where(tag_count == 0, None)
+    return single.where(tag_count == 1, from_source).astype(object)
+
+
+def clean_test_reasons(catalog: pd.DataFrame, clean_test: pd.DataFrame) -> pd.Series:
+    """Why each row touches the clean test set (CLEAN_TEST_REASONS, first wins), else None.
+
+    A row touches it when it IS a test photo, shares a test photo's owner, or shares its bytes
+    (sha256 / exact_dup_group) or near-duplicate cluster.
+    """
+    def shares(column: str) -> np.ndarray:
+        return catalog[column].isin(set(clean_test[column].dropna())).to_numpy(dtype=bool)
+
+    is_copy = shares("sha256") | shares("exact_dup_group") | shares("near_dup_cluster")
+    reason = np.select([shares(schema.PHOTO_ID), shares("owner_id"), is_copy], list(CLEAN_TEST_REASONS),
+                       default=None)
+    return pd.Series(reason, index=catalog.index, dtype=object)
+
+
+def uncurated_catalog(catalog: pd.DataFrame, clean_test: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The collection without curation, minus anything touching `clean_test`; returns (catalog, summary).
+
+    Every photo whose image was stored (image_path set) and that ingest did not drop is kept again,
+    whatever filter or prefilter decided; ingest drops (undecodable, empty, repeated ids) stay
+    dropped. Labels come from `uncurated_labels`; `split` is cleared (split it with
+    `random_split_catalog`). Rows touching the clean test set are flagged dropped, stage "compare".
+    """
+    out = catalog.reset_index(drop=True).copy()
+    dropped_at_ingest = (out["status"] == schema.DROPPED) & (out["drop_stage"] == "ingest")
+    stored = out["image_path"].notna() & ~dropped_at_ingest
+    brought_back = stored & (out["status"] == schema.DROPPED)
+    back_by_stage = {str(k): int(v) for k, v in out.loc[brought_back, "drop_stage"].value_counts().items()}
+    out.loc[stored, ["status", "drop_reason", "drop_stage"]] = [schema.KEPT, None, None]
+    out = apply_drops(out, pd.Series(np.where(out["image_path"].isna(), "no_stored_image", None)), STAGE)
+    out["label"] = uncurated_labels(out)
+    out["split"] = None
+    pool = int(stored.sum())
+    reason = clean_test_reasons(out, clean_test).where(out["status"] == schema.KEPT, None)
+    out = apply_drops(out, reason, STAGE)
+    kept = out["status"] == schema.KEPT
+    summary = {"photos": pool, "brought_back": int(brought_back.sum()), "brought_back_by_stage": back_by_stage,
+               "excluded_touching_clean_test": {name: int((reason == name).sum()) for name in CLEAN_TEST_REASONS},
+               "kept": int(kept.sum()), "labelled": int((kept & out["label"].notna()).sum()),
+               "labels": "the one recipe label the tags name (2+ named: no label; none named: the source's label)"}
+    return out, summary
+
+
+def leakage_summary(catalog: pd.DataFrame) -> dict:
+    """How much a split leaks: owners / near-dup clusters / exact groups in 2+ splits, and the
+    share of test photos whose photographer also has photos in train."""
+    leaks = find_leakage(catalog)
+    by_kind = leaks["kind"].value_counts()
+    rows = catalog[(catalog["status"] == schema.KEPT) & catalog["split"].notna()]
+    cluster_sizes = rows["near_dup_cluster"].value_counts()
+    train_owners = set(rows.loc[rows["split"] == "train", "owner_id"].dropna())
+    test_owners = rows.loc[rows["split"] == "test", "owner_id"]
+    return {"owners_spanning_splits": int(by_kind.get("owner", 0)), "owners": int(rows["owner_id"].nunique()),
+            "near_dup_clusters_spanning_splits": int(by_kind.get("near_dup_cluster", 0)),
+            "near_dup_clusters": int((cluster_sizes > 1).sum()),
+            "exact_groups_spanning_splits": int(by_kind.get("exact_hash", 0)),
+            "test_photos_whose_owner_is_in_train": float(test_owners.isin(train_owners).mean())
+            if len(test_owners) else 0.0}
+
+
+# ---------------------------------------------------------------- I/O edge: configs, sub-runs
+def workspace_shares(ws: Workspace) -> SplitConfig:
+    """val/test shares and seed of the workspace's last `curate split` (defaults 0.1/0.2/0), by="none"."""
+    config = (load_stage_report(ws, "split") or {}).get("config") or {}
+    return SplitConfig(val=float(config.get("val", DEFAULT_SHARES.val)),
+                       test=float(config.get("test", DEFAULT_SHARES.test)), by="none",
+                       seed=int(config.get("seed", DEFAULT_SHARES.seed)))
+
+
+def run_train_config(run_dir: Path, device: str | None = None):
+    """RUN's TrainConfig from model.json (device replaced by `device` when given)."""
+    from classify.model import META, RunMeta
+    from classify.train import TrainConfig
+
+    meta = RunMeta.from_file(Path(run_dir) / META)
+    if not meta.config:
+        raise UsageError(f"{run_dir}/{META} holds no training config (not made by `classify train`); "
+                         "the comparisons retrain with RUN's settings, so train RUN with `classify train`")
+    config = TrainConfig.from_dict(meta.config)
+    return dataclasses.replace(config, device=device) if device else config
+
+
+def train_or_reuse(ws: Workspace, run_dir: Path, config, catalog: pd.DataFrame) -> str:
+    """Train `catalog` into `run_dir` unless done: returns "trained", "resumed" or "reused".
+
+    Raises UsageError when `run_dir` holds a run with other settings or another catalog.
+    """
+    import torch
+
+    from classify.model import META, RunMeta
+    from classify.train import CHECKPOINT, TrainConfig, frame_sha256, train
+
+    run_dir = Path(run_dir)
+    checkpoint, meta_path = run_dir / CHECKPOINT, run_dir / META
+    if not checkpoint.is_file() and not meta_path.is_file():
+        train(ws, run_dir, config, allow_leakage=True, catalog=catalog)
+        return "trained"
+    if checkpoint.is_file():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        saved_config, saved_sha256 = state["config"], state["catalog_sha256"]
+    else:
+        meta = RunMeta.from_file(meta_path)
+        saved_config, saved_sha256 = meta.config, meta.catalog_sha256
+    if TrainConfig.from_dict(saved_config).comparable() != config.comparable():
+        raise UsageError(f"{run_dir} was trained with other settings than the run being evaluated; "
+                         "delete that folder to retrain it")
+    if saved_sha256 != frame_sha256(catalog):
+        raise UsageError(f"{run_dir} was trained on another version of the catalog (it changed since); "
+                         "delete that folder to retrain it")
+    if checkpoint.is_file() and state["next_epoch"] < config.total_epochs:
+        train(ws, run_dir, config, resume=True, allow_leakage=True, catalog=catalog)
+        return "resumed"
+    return "reused"
+
+
+def _train_photos(run_dir: Path) -> int | None:
+    from classify.model import META, RunMeta
+
+    return RunMeta.from_file(Path(run_dir) / META).metrics.get("train_photos")
+
+
+def _scored(evaluation) -> dict:
+    return {"run": str(evaluation.run_dir), "accuracy": float(evaluation.report.accuracy),
+            "photos": int(evaluation.report.photos), "train_photos": _train_photos(evaluation.run_dir)}
+
+
+# ---------------------------------------------------------------- orchestration
+def compare_random_split(run_dir: Path, ws: Workspace, config, shares: SplitConfig, reference,
+                         evaluate) -> tuple[dict, object]:
+    """Train RUN's config on a random split; score it on its own test split against `reference`
+    (RUN on the owner-disjoint test split). `evaluate(run_dir, catalog)` -> RunEvaluation.
+    Returns (comparison, the sub-run's RunEvaluation)."""
+    random_catalog, _ = random_split_catalog(read_catalog(ws), shares)
+    sub_dir = Path(run_dir) / RANDOM_SPLIT_DIR
+    how = train_or_reuse(ws, sub_dir, config, random_catalog)
+    random_eval = evaluate(sub_dir, random_catalog)
+    owner, random = _scored(reference), _scored(random_eval)
+    return {"sub_run": how, "split": dataclasses.asdict(shares), "owner_split": owner, "random_split": random,
+            "owner_split_accuracy": owner["accuracy"], "random_split_accuracy": random["accuracy"],
+            "leakage_inflation_pp": (random["accuracy"] - owner["accuracy"]) * 100,
+            "random_split_leakage": leakage_summary(random_catalog)}, random_eval
+
+
+def compare_uncurated(run_dir: Path, ws: Workspace, config, shares: SplitConfig, reference,
+                      evaluate) -> tuple[dict, object]:
+    """Train RUN's config without curation; score it and `reference` (RUN) on the same clean test set.
+    Returns (comparison, the sub-run's RunEvaluation)."""
+    catalog = read_catalog(ws)
+    clean_test = catalog[(catalog["status"] == schema.KEPT) & (catalog["split"] == "test")]
+    pool, summary = uncurated_catalog(catalog, clean_test)
+    if not pool["label"].notna().any():
+        raise UsageError("--uncurated: no ingested photo has a label from its tags or source to train on")
+    shares = train_val_shares(shares)
+    pool, _ = random_split_catalog(pool, shares)
+    sub_dir = Path(run_dir) / UNCURATED_DIR
+    try:
+        how = train_or_reuse(ws, sub_dir, config, pool)
+    except UsageError as exc:
+        raise UsageError(f"--uncurated: {exc}") from exc
+    uncurated_eval = evaluate(sub_dir, None)  # the workspace's own (clean) test split, like RUN
+    curated, uncurated = _scored(reference), _scored(uncurated_eval)
+    notes = []
+    if curated["photos"] != uncurated["photos"]:
+        notes.append(f"the models scored {curated['photos']} vs {uncurated['photos']} test photos: "
+                     "test labels one of them does not know are left out")
+    summary.update({f"{name}_photos": int(((pool["status"] == schema.KEPT) & (pool["split"] == name)
+                                           & pool["label"].notna()).sum()) for name in ("train", "val")})
+    return {"sub_run": how, "split": dataclasses.asdict(shares), "uncurated_set": summary, "curated": curated,
+            "uncurated": uncurated, "clean_test_photos": int(len(clean_test)),
+            "curated_accuracy": curated["accuracy"], "uncurated_accuracy": uncurated["accuracy"],
+            "curation_worth_pp": (curated["accuracy"] - uncurated["accuracy"]) * 100, "notes": notes}, uncurated_eval
+
+
+def run_comparisons(run_dir: Path, ws: Workspace, reference, *, random_split: bool, uncurated: bool,
+                    device: str = "auto", evaluate=None) -> tuple[dict, list]:
+    """The requested comparisons as {"random_split": {...}, "uncurated": {...}} plus the sub-runs'
+    evaluations (to write beside them). `reference` is RUN evaluated on the workspace's test split;
+    `evaluate(run_dir, catalog)` scores a sub-run on the test split of `catalog` (None: the workspace's).
+    """
+    config = run_train_config(run_dir, device)
+    shares = workspace_shares(ws)
+    comparisons, evaluations = {}, []
+    if random_split:
+        comparisons["random_split"], sub_eval = compare_random_split(run_dir, ws, config, shares, reference,
+                                                                     evaluate)
+        evaluations.append(sub_eval)
+    if uncurated:
+        comparisons["uncurated"], sub_eval = compare_uncurated(run_dir, ws, config, shares, reference, evaluate)
+        evaluations.append(sub_eval)
+    return comparisons, evaluations
+
+
+def comparison_table(comparisons: dict) -> pd.DataFrame:
+    """One row per scored model: what it is, which test photos, how many, accuracy."""
+    rows = []
+    if "random_split" in comparisons:
+        c = comparisons["random_split"]
+        rows += [("owner split (RUN)", "workspace test split (owner-disjoint)", c["owner_split"]),
+                 ("random split", "its own random test split (leaky)", c["random_split"])]
+    if "uncurated" in comparisons:
+        c = comparisons["uncurated"]
+        rows += [("curated (RUN)", "clean test split", c["curated"]),
+                 ("uncurated", "clean test split", c["uncurated"])]
+    return pd.DataFrame([{"model": name, "scored on": test, "test photos": s["photos"],
+                          "train photos": s["train_photos"], "accuracy": f"{s['accuracy']:.1%}"}
+                         for name, test, s in rows])
+
+
+def comparison_lines(comparisons: dict) -> list[str]:
+    """The headline numbers in words, one line each."""
+    lines = []
+    if "random_split" in comparisons:
+        c = comparisons["random_split"]
+        leak = c["random_split_leakage"]
+        lines.append(f"leakage inflation: {c['leakage_inflation_pp']:+.1f} pp (random − owner split). In the random "
+                     f"split {leak['owners_spanning_splits']} of {leak['owners']} photographers and "
+                     f"{leak['near_dup_clusters_spanning_splits']} of {leak['near_dup_clusters']} near-duplicate "
+                     f"clusters span splits; {leak['test_photos_whose_owner_is_in_train']:.0%} of its test photos "
+                     f"are by a photographer seen in training (sub-run {c['sub_run']}).")
+    if "uncurated" in comparisons:
+        c = comparisons["uncurated"]
+        s = c["uncurated_set"]
+        excluded = s["excluded_touching_clean_test"]
+        lines.append(f"what curation is worth: {c['curation_worth_pp']:+.1f} pp (curated − uncurated, same "
+                     f"{c['clean_test_photos']} clean test photos). Uncurated set: {s['photos']} decodable photos "
+                     f"({s['brought_back']} that curation dropped brought back); {sum(excluded.values())} left out of "
+                     f"its training for touching the clean test set ({excluded['in_clean_test']} test photos, "
+                     f"{excluded['clean_test_owner']} by test photographers, {excluded['clean_test_duplicate']} "
+                     f"copies of test photos; sub-run {c['sub_run']}).")
+        lines += [f"note: {note}" for note in c["notes"]]
+    return lines

@@ -1,0 +1,464 @@
+"""`classify tune`: random or grid search over learning rate, weight decay and colour jitter,
+with successive halving and an epoch budget.
+
+    SearchSpace ──sample_trials──► trials (lr, weight_decay, color_jitter)
+                ──rung_epochs────► epochs per rung: min·eta^r, then max_epochs
+                ──successive_halving──► one run per (trial, rung) in OUT/trial-XXX/rung-R/
+                ──tune──► OUT/trials.csv, OUT/best.json
+
+Rung 0 trains every trial for `min_epochs` epochs in total (1 head epoch + the rest
+fine-tuning). Only the best 1/eta of a rung, ranked by the best validation loss of each
+run, go on to the next rung; the others stop there. When a single trial is left, it goes
+straight to the top rung (`max_epochs`): a rung with one trial compares nothing. The best
+config is the run with the lowest validation loss over all rungs (its epochs are part of
+the config: if the longer run of a survivor scores worse, the shorter one is the best).
+
+A promoted trial trains again FROM SCRATCH at the larger budget, in its own run
+directory. Continuing the shorter run is not the same thing: its one-cycle schedule was
+planned for fewer epochs and has already annealed the rate to ~0, and the trainer resumes
+only a run with an identical config. The price is the epochs of the lower rungs: 8 trials,
+rungs 1/3/9 and eta 3 cost 8·1 + 2·3 + 1·9 = 23 epochs instead of 18.
+
+Each finished run leaves `trial.json` (its config and scores) next to the trainer's files,
+so running the same command again reads finished runs back, resumes an interrupted one
+exactly (the trainer's checkpoint), and trains only what is missing. Search settings are
+saved in `OUT/search.json`; a re-run with other settings (except the budget, which may
+grow) is refused.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import shlex
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Annotated, Callable
+
+import numpy as np
+import pandas as pd
+import typer
+
+from classify.train import CHECKPOINT, TrainConfig
+from curate.cli.common import WorkspaceOption, print_table, user_errors
+from curate.console import console
+from curate.errors import UsageError
+from curate.workspace import Workspace, atomic_write_bytes, read_catalog, resolve_workspace
+
+MODES = ("random", "grid")
+FINISHED = "trial.json"
+TABLE_COLUMNS = ["trial", "lr", "weight_decay", "color_jitter", "rung", "epochs", "epochs_run", "val_loss",
+                 "val_accuracy", "status", "run_dir"]
+
+
+# ---------------------------------------------------------------- search space (pure)
+@dataclass(frozen=True)
+class SearchSpace:
+    """Ranges searched. lr and weight decay are log-uniform, colour jitter uniform.
+
+    An axis whose min equals its max is fixed (weight decay 0/0 turns it off).
+    """
+
+    lr_min: float = 1e-4
+    lr_max: float = 3e-2
+    wd_min: float = 1e-5
+    wd_max: float = 1e-1
+    jitter_min: float = 0.0
+    jitter_max: float = 0.4
+
+    def __post_init__(self) -> None:
+        if not 0 < self.lr_min <= self.lr_max:
+            raise UsageError(f"need 0 < --lr-min <= --lr-max, got {self.lr_min:g} and {self.lr_max:g}")
+        if not 0 <= self.wd_min <= self.wd_max:
+            raise UsageError(f"need 0 <= --wd-min <= --wd-max, got {self.wd_min:g} and {self.wd_max:g}")
+        if self.wd_min == 0 < self.wd_max:
+            raise UsageError("--wd-min must be above 0 (weight decay is searched log-uniformly); "
+                             "set --wd-min and --wd-max both to 0 to turn weight decay off")
+        if not 0 <= self.jitter_min <= self.jitter_max <= 1:
+            raise UsageError(f"need 0 <= jitter min <= --jitter-max <= 1, got {self.jitter_min:g} and "
+                             f"{self.jitter_max:g}")
+
+    def axes(self) -> list[tuple[str, float, float, bool]]:
+        """(name, low, high, log scale) per searched value."""
+        return [("lr", self.lr_min, self.lr_max, True), ("weight_decay", self.wd_min, self.wd_max, True),
+                ("color_jitter", self.jitter_min, self.jitter_max, False)]
+
+
+@dataclass(frozen=True)
+class Trial:
+    trial: int
+    lr: float
+    weight_decay: float
+    color_jitter: float
+
+
+def _round(value: float, low: float, high: float) -> float:
+    """Three significant digits (so the printed `classify train` line is exact), kept in range."""
+    return float(min(max(float(f"{value:.3g}"), low), high))
+
+
+def grid_levels(n: int, free_axes: int) -> list[int]:
+    """Values per free axis for the largest full grid with at most `n` points.
+
+    Axes grow in turn (lr first), so 8 → [2, 2, 2], 12 → [3, 2, 2], 5 → [2, 2, 1].
+    """
+    levels = [1] * free_axes
+    grown = True
+    while grown:
+        grown = False
+        for axis in range(free_axes):
+            if math.prod(levels) // levels[axis] * (levels[axis] + 1) <= n:
+                levels[axis] += 1
+                grown = True
+    return levels
+
+
+def _axis_values(low: float, high: float, log: bool, count: int) -> np.ndarray:
+    if count == 1:
+        return np.array([math.sqrt(low * high) if log else (low + high) / 2])
+    return np.geomspace(low, high, count) if log else np.linspace(low, high, count)
+
+
+def sample_trials(space: SearchSpace, n: int, seed: int = 0, mode: str = "random") -> list[Trial]:
+    """`n` random trials (same seed, same trials), or the largest full grid of at most `n` points.
+
+    Example: `sample_trials(SearchSpace(), 8, mode="grid")` → 2 lr × 2 weight decays × 2 jitters,
+    endpoints included.
+    """
+    if n < 1:
+        raise UsageError(f"--trials must be at least 1, got {n}")
+    if mode not in MODES:
+        raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    axes = space.axes()
+    if mode == "random":
+        rng = np.random.default_rng(seed)
+        columns = []
+        for _, low, high, log in axes:
+            draws = rng.uniform(math.log(low), math.log(high), n) if log and low < high else rng.uniform(low, high, n)
+            columns.append(np.exp(draws) if log and low < high else draws)
+        points = list(zip(*columns))
+    else:
+        free = [low < high for _, low, high, _ in axes]
+        counts = iter(grid_levels(n, sum(free)))
+        values = [_axis_values(low, high, log, next(counts)) if is_free else np.array([low])
+                  for (_, low, high, log), is_free in zip(axes, free)]
+        points = list(itertools.product(*values))
+    return [Trial(i, *(_round(v, low, high) for v, (_, low, high, _) in zip(point, axes)))
+            for i, point in enumerate(points)]
+
+
+def rung_epochs(min_epochs: int, max_epochs: int, eta: int) -> list[int]:
+    """Epochs per rung: min·eta^r while below max, then max. (1, 9, 3) → [1, 3, 9]; (1, 10, 3) → [1, 3, 9, 10]."""
+    epochs = [min_epochs]
+    while epochs[-1] < max_epochs:
+        epochs.append(min(epochs[-1] * eta, max_epochs))
+    return epochs
+
+
+def promote(losses: dict[int, float | None], eta: int) -> list[int]:
+    """The best max(1, n // eta) trials by loss (no loss ranks last; ties go to the lower id)."""
+    ranked = sorted(losses, key=lambda t: (_rank_key(losses[t]), t))
+    return ranked[:max(1, len(ranked) // eta)]
+
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
+
+
+def _rank_key(loss: float | None) -> float:
+    return math.inf if loss is None or not math.isfinite(loss) else loss
+
+
+# ---------------------------------------------------------------- running trials
+@dataclass(frozen=True)
+class Halving:
+    min_epochs: int = 1
+    max_epochs: int = 9
+    eta: int = 3
+    budget_epochs: int | None = None  # most epochs trained in all; None = unbounded
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_epochs <= self.max_epochs:
+            raise UsageError(f"need 1 <= --min-epochs <= --max-epochs, got {self.min_epochs} and {self.max_epochs}")
+        if self.eta < 2:
+            raise UsageError(f"--eta must be at least 2 (keep the best 1/eta of each rung), got {self.eta}")
+        if self.budget_epochs is not None and self.budget_epochs < self.min_epochs:
+            raise UsageError(f"--budget-epochs {self.budget_epochs} cannot pay for one trial of "
+                             f"--min-epochs {self.min_epochs}; raise it or leave it out")
+
+
+@dataclass
+class Outcome:
+    """What one training reports: best validation loss (None if never finite) and its accuracy."""
+
+    val_loss: float | None
+    val_accuracy: float | None
+    epochs_run: int
+    metrics: dict = field(default_factory=dict)
+
+
+TrainFn = Callable[[Path, TrainConfig, bool], Outcome]  # (run_dir, config, resume) -> Outcome
+
+
+def outcome_from_history(history: list[dict], metrics: dict | None = None) -> Outcome:
+    """The epoch with the lowest finite val_loss in a trainer's history."""
+    scored = [h for h in history if h.get("val_loss") is not None and math.isfinite(h["val_loss"])]
+    best = min(scored, key=lambda h: h["val_loss"], default=None)
+    if best is None:
+        return Outcome(None, None, len(history), dict(metrics or {}))
+    return Outcome(best["val_loss"], best["val_accuracy"], len(history), dict(metrics or {}))
+
+
+def trial_config(base: TrainConfig, trial: Trial, epochs: int) -> TrainConfig:
+    """The base config with the trial's values; `epochs` in total = 1 head epoch + epochs - 1 fine-tuning."""
+    return replace(base, lr=trial.lr, weight_decay=trial.weight_decay, color_jitter=trial.color_jitter,
+                   head_epochs=1, epochs=epochs - 1)
+
+
+def read_finished(run_dir: Path, config: TrainConfig) -> Outcome | None:
+    """The saved outcome of a finished run with this config, else None."""
+    path = run_dir / FINISHED
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())
+    if TrainConfig.from_dict(saved["config"]).comparable() != config.comparable():
+        raise UsageError(f"{run_dir} holds a run with other settings; use another --out")
+    return Outcome(saved["val_loss"], saved["val_accuracy"], saved["epochs_run"], saved.get("metrics", {}))
+
+
+def write_finished(run_dir: Path, config: TrainConfig, outcome: Outcome) -> None:
+    record = {"config": asdict(config), **asdict(outcome)}
+    atomic_write_bytes(run_dir / FINISHED, json.dumps(record, indent=2).encode("utf-8"))
+
+
+@dataclass
+class RunRecord:
+    trial: Trial
+    rung: int
+    epochs: int
+    run_dir: Path
+    config: TrainConfig
+    outcome: Outcome | None = None  # None: skipped (budget)
+    status: str = "skipped"  # then "done" once trained; promoted / stopped / best when decided
+
+
+class Search:
+    """State of one successive-halving search: runs so far and epochs spent."""
+
+    def __init__(self, out_dir: Path, base: TrainConfig, train_fn: TrainFn, halving: Halving):
+        self.out_dir, self.base, self.train_fn, self.halving = Path(out_dir), base, train_fn, halving
+        self.records: list[RunRecord] = []
+        self.spent_epochs = 0
+
+    def run_rung(self, trials: list[Trial], rung: int, epochs: int) -> dict[int, float | None]:
+        """Train (or read back) each trial at this rung; {trial id: val loss} of those that ran."""
+        losses = {}
+        for trial in trials:
+            run_dir = self.out_dir / f"trial-{trial.trial:03d}" / f"rung-{rung}"
+            record = RunRecord(trial, rung, epochs, run_dir, trial_config(self.base, trial, epochs))
+            self.records.append(record)
+            record.outcome = read_finished(run_dir, record.config)
+            if record.outcome is None:
+                budget = self.halving.budget_epochs
+                if budget is not None and self.spent_epochs + epochs > budget:
+                    continue  # stays "skipped"
+                console.print(f"trial {trial.trial} rung {rung}: {_epochs(epochs)}, lr {trial.lr:g}, weight decay "
+                              f"{trial.weight_decay:g}, colour jitter {trial.color_jitter:g}", highlight=False)
+                record.outcome = self.train_fn(run_dir, record.config, (run_dir / CHECKPOINT).exists())
+                write_finished(run_dir, record.config, record.outcome)
+            self.spent_epochs += record.outcome.epochs_run
+            record.status = "done"
+            losses[trial.trial] = record.outcome.val_loss
+            write_table(self.out_dir, self.table())
+        return losses
+
+    def table(self) -> pd.DataFrame:
+        rows = [{"trial": r.trial.trial, "lr": r.trial.lr, "weight_decay": r.trial.weight_decay,
+                 "color_jitter": r.trial.color_jitter, "rung": r.rung, "epochs": r.epochs,
+                 "epochs_run": r.outcome.epochs_run if r.outcome else 0,
+                 "val_loss": r.outcome.val_loss if r.outcome else None,
+                 "val_accuracy": r.outcome.val_accuracy if r.outcome else None,
+                 "status": r.status, "run_dir": r.run_dir.relative_to(self.out_dir).as_posix()}
+                for r in sorted(self.records, key=lambda r: (r.trial.trial, r.rung))]
+        return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+    def best(self) -> RunRecord | None:
+        """The finished run with the lowest val loss (ties: the longer run, then the lower trial id)."""
+        done = [r for r in self.records if r.outcome is not None]
+        return min(done, key=lambda r: (_rank_key(r.outcome.val_loss), -r.rung, r.trial.trial), default=None)
+
+
+def successive_halving(trials: list[Trial], base: TrainConfig, out_dir: Path, train_fn: TrainFn,
+                       halving: Halving = Halving()) -> Search:
+    """Run the rungs; statuses end as promoted / stopped / best / skipped (budget).
+
+    `train_fn(run_dir, config, resume)` trains one run and returns its Outcome; tests pass a
+    fake one. Stops at the top rung, or when the budget cannot pay for the next run.
+    """
+    search = Search(out_dir, base, train_fn, halving)
+    schedule = rung_epochs(halving.min_epochs, halving.max_epochs, halving.eta)
+    alive = list(trials)
+    rung = len(schedule) - 1 if len(alive) == 1 else 0
+    while True:
+        losses = search.run_rung(alive, rung, schedule[rung])
+        if rung == len(schedule) - 1 or len(losses) < len(alive):
+            break  # top rung reached, or the budget ran out mid-rung
+        keep = set(promote(losses, halving.eta))
+        for record in search.records:
+            if record.rung == rung and record.trial.trial in keep:
+                record.status = "promoted"
+        alive = [t for t in alive if t.trial in keep]
+        rung = len(schedule) - 1 if len(alive) == 1 else rung + 1
+    for record in search.records:
+        if record.status == "done":
+            record.status = "stopped"
+    best = search.best()
+    if best is not None:
+        best.status = "best"
+    return search
+
+
+# ---------------------------------------------------------------- outputs
+def write_table(out_dir: Path, table: pd.DataFrame) -> None:
+    atomic_write_bytes(Path(out_dir) / "trials.csv", table.to_csv(index=False).encode("utf-8"))
+
+
+TRAIN_FLAGS = ("backbone", "head_epochs", "epochs", "lr", "backbone_lr_factor", "weight_decay", "batch_size",
+               "schedule", "label_smoothing", "patience", "image_size", "cache_side", "color_jitter", "balance",
+               "seed", "device", "workers")
+
+
+def train_command_line(config: TrainConfig, workspace_root: Path | None, out: str | None = None) -> str:
+    """A `classify train` line that trains this config (the searched values always, others if not default)."""
+    default = TrainConfig()
+    parts = ["classify", "train"]
+    if workspace_root is not None:
+        parts += ["--workspace", str(workspace_root)]
+    if out is not None:
+        parts += ["--out", out]
+    for name in TRAIN_FLAGS:
+        value = getattr(config, name)
+        if value is not None and (name in ("lr", "weight_decay", "color_jitter", "head_epochs", "epochs")
+                                  or value != getattr(default, name)):
+            parts += [f"--{name.replace('_', '-')}", f"{value:g}" if isinstance(value, float) else str(value)]
+    if config.compile:
+        parts.append("--compile")
+    return shlex.join(parts)
+
+
+def best_record(search: Search, workspace_root: Path | None) -> dict:
+    """best.json: the best run's full TrainConfig, scores and the line that retrains it."""
+    best = search.best()
+    out = str(workspace_root / "runs" / "tuned") if workspace_root is not None else None
+    return {"trial": best.trial.trial, "rung": best.rung, "run_dir": str(best.run_dir),
+            "config": asdict(best.config),
+            "metrics": {**best.outcome.metrics, "val_loss": best.outcome.val_loss,
+                        "val_accuracy": best.outcome.val_accuracy, "epochs_run": best.outcome.epochs_run},
+            "epochs_spent": search.spent_epochs,
+            "train_command": train_command_line(best.config, workspace_root, out)}
+
+
+def _check_settings(out_dir: Path, settings: dict) -> None:
+    """Refuse to mix two searches in one OUT; the budget alone may change between runs."""
+    path = out_dir / "search.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        changed = sorted(k for k in settings.keys() | saved.keys()
+                         if k != "budget_epochs" and saved.get(k) != settings.get(k))
+        if changed:
+            raise UsageError(f"{out_dir} holds a search with other settings ({', '.join(changed)}); "
+                             "repeat its options to resume it, or choose another --out")
+    atomic_write_bytes(path, json.dumps(settings, indent=2).encode("utf-8"))
+
+
+def tune(out_dir: Path, space: SearchSpace, base: TrainConfig, train_fn: TrainFn, *, trials: int = 8,
+         mode: str = "random", seed: int = 0, halving: Halving = Halving(),
+         workspace_root: Path | None = None) -> tuple[pd.DataFrame, dict | None]:
+    """Sample, run successive halving, write OUT/trials.csv and OUT/best.json; (table, best).
+
+    Re-running with the same `out_dir` and settings reads finished runs back.
+    """
+    out_dir = Path(out_dir)
+    sampled = sample_trials(space, trials, seed, mode)
+    settings = {"space": asdict(space), "trials": trials, "mode": mode, "seed": seed, **asdict(halving),
+                "base_config": {k: v for k, v in base.comparable().items()
+                                if k not in ("lr", "weight_decay", "color_jitter", "head_epochs", "epochs")}}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_settings(out_dir, json.loads(json.dumps(settings)))
+    search = successive_halving(sampled, base, out_dir, train_fn, halving)
+    table = search.table()
+    write_table(out_dir, table)
+    best = best_record(search, workspace_root) if search.best() is not None else None
+    if best is not None:
+        atomic_write_bytes(out_dir / "best.json", json.dumps(best, indent=2).encode("utf-8"))
+    return table, best
+
+
+# ---------------------------------------------------------------- the command
+def workspace_train_fn(ws: Workspace) -> TrainFn:
+    """The real objective: `classify.train.train` on the workspace's catalog."""
+    from classify.train import train
+
+    def run(run_dir: Path, config: TrainConfig, resume: bool) -> Outcome:
+        trainer = train(ws, run_dir, config, resume=resume)
+        return outcome_from_history(trainer.history, trainer.meta().metrics)
+
+    return run
+
+
+def _require_val_photos(ws: Workspace) -> None:
+    from classify.data import labelled_rows
+
+    if not (labelled_rows(read_catalog(ws))["split"] == "val").any():
+        raise UsageError("classify tune ranks trials by validation loss, but the catalog has no kept val photos: "
+                         "run `curate split --val 0.1` first")
+
+
+@user_errors
+def tune_command(
+    workspace_path: WorkspaceOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Search folder (default: <workspace>/runs/tune); re-run to resume.")] = None,
+    trials: Annotated[int, typer.Option("--trials", help="Random trials, or the most grid points.")] = 8,
+    mode: Annotated[str, typer.Option("--mode", help="random or grid.")] = "random",
+    min_epochs: Annotated[int, typer.Option("--min-epochs", help="Epochs per trial in the first rung (1 head epoch included).")] = 1,
+    max_epochs: Annotated[int, typer.Option("--max-epochs", help="Epochs in the top rung.")] = 9,
+    eta: Annotated[int, typer.Option("--eta", help="Keep the best 1/eta of each rung; the next rung trains eta x longer.")] = 3,
+    budget_epochs: Annotated[int | None, typer.Option("--budget-epochs", help="Most epochs trained across all trials.")] = None,
+    lr_min: Annotated[float, typer.Option("--lr-min")] = 1e-4,
+    lr_max: Annotated[float, typer.Option("--lr-max")] = 3e-2,
+    wd_min: Annotated[float, typer.Option("--wd-min", help="Weight decay range (log-uniform; 0 and 0 turns it off).")] = 1e-5,
+    wd_max: Annotated[float, typer.Option("--wd-max")] = 1e-1,
+    jitter_max: Annotated[float, typer.Option("--jitter-max", help="Colour jitter is searched in [0, this].")] = 0.4,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the sampler and every trial's training.")] = 0,
+    backbone: Annotated[str, typer.Option("--backbone")] = "efficientnet_lite0",
+    image_size: Annotated[int, typer.Option("--image-size")] = 224,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
+    device: Annotated[str, typer.Option("--device", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")] = "auto",
+    workers: Annotated[int | None, typer.Option("--workers", help="DataLoader worker processes.")] = None,
+) -> None:
+    """Search lr, weight decay and colour jitter with successive halving; write trials.csv and best.json."""
+    space = SearchSpace(lr_min, lr_max, wd_min, wd_max, 0.0, jitter_max)
+    halving = Halving(min_epochs, max_epochs, eta, budget_epochs)
+    base = TrainConfig(backbone=backbone, image_size=image_size, batch_size=batch_size, seed=seed, device=device,
+                       workers=workers)
+    sample_trials(space, trials, seed, mode)  # bad --trials / --mode before touching the workspace
+    ws = resolve_workspace(workspace_path)
+    _require_val_photos(ws)
+    out_dir = out or ws.root / "runs" / "tune"
+    table, best = tune(out_dir, space, base, workspace_train_fn(ws), trials=trials, mode=mode, seed=seed,
+                       halving=halving, workspace_root=ws.root)
+    shown = table.drop(columns="run_dir").round({"val_loss": 4, "val_accuracy": 3})
+    print_table(shown, title=f"trials ({out_dir / 'trials.csv'})")
+    if best is None:
+        console.print("no trial finished within --budget-epochs; raise it", highlight=False)
+        return
+    config, metrics = best["config"], best["metrics"]
+    accuracy = "n/a" if metrics["val_accuracy"] is None else f"{metrics['val_accuracy']:.3f}"
+    console.print(f"best: trial {best['trial']} (lr {config['lr']:g}, weight decay {config['weight_decay']:g}, "
+                  f"colour jitter {config['color_jitter']:g}, {_epochs(config['head_epochs'] + config['epochs'])}): "
+                  f"val loss {_rank_key(metrics['val_loss']):.4f}, val accuracy {accuracy}; "
+                  f"{best['epochs_spent']} epochs trained in all", highlight=False)
+    console.print(f"its model: {best['run_dir']} (classify evaluate {best['run_dir']}); config: "
+                  f"{out_dir / 'best.json'}", highlight=False)
+    console.print(f"to train it again: {best['train_command']}", highlight=False, soft_wrap=True)

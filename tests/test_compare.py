@@ -1,0 +1,234 @@
+"""`classify evaluate RUN --compare-random-split --uncurated`: the pure catalog transforms on a demo
+catalog (uncurated labels, what comes back, what stays out, random-split shares), then the whole
+command on a tiny demo workspace (CPU): both comparisons, an interrupted sub-run resumed, a
+finished one reused, a stale one refused."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from classify.cli import app as classify_app
+from classify.compare import (CLEAN_TEST_REASONS, RANDOM_SPLIT_DIR, STAGE, UNCURATED_DIR, clean_test_reasons,
+                              leakage_summary, random_split_catalog, run_train_config, train_or_reuse,
+                              train_val_shares, uncurated_catalog, uncurated_labels, workspace_shares)
+from classify.model import RunMeta, build_classifier, save_model
+from classify.train import CHECKPOINT, TrainConfig, train
+from curate import schema
+from curate.cli.app import app as curate_app
+from curate.demo.config import DemoConfig
+from curate.errors import UsageError
+from curate.ingest.demo import ingest_demo
+from curate.leakage import find_leakage
+from curate.split import SPLITS, SplitConfig
+from curate.workspace import Workspace, read_catalog
+
+runner = CliRunner()
+TINY = dict(image_size=48, cache_side=56, batch_size=16, workers=0, head_epochs=1, epochs=1)
+
+
+@pytest.fixture(scope="module")
+def demo_ws(tmp_path_factory):
+    """140 demo photos, filtered (skylines recipe) and split by owner, as `curate` leaves them."""
+    root = tmp_path_factory.mktemp("compare")
+    ingest_demo(Workspace(root), DemoConfig(photos=140, seed=4, image_width=64, image_height=48), images=True,
+                workers=2)
+    assert runner.invoke(curate_app, ["filter", "--workspace", str(root), "--recipe", "skylines"]).exit_code == 0
+    assert runner.invoke(curate_app, ["split", "--workspace", str(root), "--seed", "1"]).exit_code == 0
+    return Workspace(root)
+
+
+def clean_test_of(catalog: pd.DataFrame) -> pd.DataFrame:
+    return catalog[(catalog["status"] == schema.KEPT) & (catalog["split"] == "test")]
+
+
+def no_test(catalog: pd.DataFrame) -> pd.DataFrame:
+    return catalog.iloc[0:0]
+
+
+# ---------------------------------------------------------------- uncurated labels and rows
+def test_uncurated_labels_come_from_the_tags_not_the_catalog_label():
+    frame = pd.DataFrame({
+        "tag_labels": [np.array(["paris"]), np.array(["paris", "rome"]), np.array([], dtype=str), np.array(["rome"])],
+        "label": ["curated", None, "from_folder", None]})
+    # one tag label: that label (even where curation says otherwise); two: none; none: the source's label
+    assert uncurated_labels(frame).tolist() == ["paris", None, "from_folder", "rome"]
+
+
+def test_photos_curation_dropped_come_back_but_ingest_drops_stay_out(demo_ws):
+    catalog = read_catalog(demo_ws)
+    filtered = catalog["drop_stage"] == "filter"
+    at_ingest = catalog["drop_stage"] == "ingest"
+    assert filtered.any() and at_ingest.any(), "the demo should drop photos at ingest and at the filter"
+    assert catalog.loc[at_ingest, "image_path"].isna().all()  # undecodable: nothing was stored
+    # a prefilter drop, and an ingest drop that did store an image (e.g. a repeated photo id)
+    catalog.loc[catalog.index[catalog["status"] == schema.KEPT][:2], ["status", "drop_reason", "drop_stage"]] = \
+        [schema.DROPPED, "off_topic", "prefilter"]
+    repeated = catalog.index[catalog["status"] == schema.KEPT][0]
+    catalog.loc[repeated, ["status", "drop_reason", "drop_stage"]] = [schema.DROPPED, "duplicate_photo_id", "ingest"]
+    at_ingest = catalog["drop_stage"] == "ingest"
+    before = catalog.copy()
+
+    out, summary = uncurated_catalog(catalog, no_test(catalog))
+
+    came_back = catalog["status"].eq(schema.DROPPED) & ~at_ingest
+    assert (out.loc[came_back, "status"] == schema.KEPT).all()
+    assert out.loc[came_back, "drop_reason"].isna().all()
+    assert summary["brought_back"] == came_back.sum()
+    assert summary["brought_back_by_stage"] == {"filter": int(filtered.sum()), "prefilter": 2}
+    assert (out.loc[at_ingest, "status"] == schema.DROPPED).all()
+    pd.testing.assert_series_equal(out.loc[at_ingest, "drop_reason"], catalog.loc[at_ingest, "drop_reason"])
+    assert set(out.loc[out["status"] == schema.KEPT, schema.PHOTO_ID]) == \
+        set(catalog.loc[~at_ingest & catalog["image_path"].notna(), schema.PHOTO_ID])
+    assert out["split"].isna().all()
+    assert len(out) == len(catalog)  # flag, never delete
+    pd.testing.assert_frame_equal(catalog, before)  # a pure function: the input is not mutated
+
+
+def assert_nothing_of_the_test_set_is_trained_on(uncurated: pd.DataFrame, clean_test: pd.DataFrame) -> None:
+    training = uncurated[(uncurated["status"] == schema.KEPT) & uncurated["split"].isin(["train", "val"])]
+    assert len(training)
+    for column in (schema.PHOTO_ID, "owner_id", "sha256", "exact_dup_group", "near_dup_cluster"):
+        shared = set(training[column].dropna()) & set(clean_test[column].dropna())
+        assert not shared, f"{column} shared with the clean test set: {sorted(shared)[:3]}"
+
+
+def test_nothing_of_the_workspace_test_split_reaches_uncurated_training(demo_ws):
+    catalog = read_catalog(demo_ws)
+    clean_test = clean_test_of(catalog)
+    # a filter-dropped copy of a test photo, by another photographer: back in the pool, yet a copy
+    copy = catalog.index[(catalog["drop_stage"] == "filter") & catalog["image_path"].notna()
+                         & ~catalog["owner_id"].isin(clean_test["owner_id"])][0]
+    catalog.loc[copy, ["sha256", "near_dup_cluster"]] = clean_test.iloc[0][["sha256", "near_dup_cluster"]].to_list()
+
+    uncurated, summary = uncurated_catalog(catalog, clean_test)
+    split, _ = random_split_catalog(uncurated, train_val_shares(SplitConfig()))
+
+    assert_nothing_of_the_test_set_is_trained_on(split, clean_test)
+    assert uncurated.at[copy, "drop_reason"] == "clean_test_duplicate"
+    excluded = uncurated["drop_stage"] == STAGE
+    assert summary["excluded_touching_clean_test"]["in_clean_test"] == len(clean_test)
+    assert sum(summary["excluded_touching_clean_test"].values()) == excluded.sum()
+    assert set(uncurated.loc[excluded, "drop_reason"]) <= set(CLEAN_TEST_REASONS)
+    assert not (split["split"] == "test").any()  # the clean test set is the uncurated model's test
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), share=st.floats(0.05, 0.5))
+def test_no_photo_owner_or_copy_of_any_test_set_is_trained_on(demo_ws, seed, share):
+    catalog = read_catalog(demo_ws)
+    kept = catalog[catalog["status"] == schema.KEPT]
+    clean_test = kept.sample(frac=share, random_state=seed)  # any test set, even a leaky one
+    uncurated, _ = uncurated_catalog(catalog, clean_test)
+    touching = clean_test_reasons(uncurated, clean_test).notna()
+    assert (uncurated.loc[touching & uncurated["image_path"].notna(), "status"] == schema.DROPPED).all()
+    split, _ = random_split_catalog(uncurated, train_val_shares(SplitConfig(seed=seed)))
+    if (split["split"] == "train").any():
+        assert_nothing_of_the_test_set_is_trained_on(split, clean_test)
+
+
+# ---------------------------------------------------------------- random split
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(val=st.floats(0.0, 0.3), test=st.floats(0.05, 0.4), seed=st.integers(0, 1000))
+def test_random_split_hits_the_shares_per_label_within_one_photo(demo_ws, val, test, seed):
+    catalog = read_catalog(demo_ws)
+    out, report = random_split_catalog(catalog, SplitConfig(val=val, test=test, by="owner", seed=seed))
+    assert report.config["by"] == "none"
+    kept = out["status"] == schema.KEPT
+    assert out.loc[~kept, "split"].isna().all() and out.loc[kept, "split"].isin(SPLITS).all()
+    counts = out[kept].groupby("label")["split"].value_counts().unstack(fill_value=0).reindex(
+        columns=list(SPLITS), fill_value=0)
+    photos = counts.sum(axis=1)
+    for name, share in zip(SPLITS, (1 - val - test, val, test)):
+        assert (counts[name] - share * photos).abs().max() <= 1 + 1e-9, name
+
+
+def test_random_split_spans_photographers_the_owner_split_keeps_apart(demo_ws):
+    catalog = read_catalog(demo_ws)
+    assert find_leakage(catalog).empty
+    random, _ = random_split_catalog(catalog, workspace_shares(demo_ws))
+    leaks = leakage_summary(random)
+    assert leaks["owners_spanning_splits"] > leaks["owners"] / 2
+    assert 0 < leaks["test_photos_whose_owner_is_in_train"] <= 1
+    assert leakage_summary(catalog)["owners_spanning_splits"] == 0
+
+
+def test_workspace_shares_follow_the_last_curate_split(demo_ws, tmp_path):
+    assert workspace_shares(demo_ws) == SplitConfig(val=0.1, test=0.2, by="none", seed=1)
+    assert workspace_shares(Workspace(tmp_path)) == SplitConfig(val=0.1, test=0.2, by="none", seed=0)
+    assert train_val_shares(SplitConfig(val=0.1, test=0.2)).test == 0
+    assert train_val_shares(SplitConfig(val=0.1, test=0.2)).val == pytest.approx(0.1 / 0.8)
+
+
+# ---------------------------------------------------------------- the command
+def evaluate(ws: Workspace, run, *flags):
+    return runner.invoke(classify_app, ["evaluate", str(run), "--workspace", str(ws.root), "--device", "cpu",
+                                        "--top-losses", "4", *flags])
+
+
+def test_evaluate_compares_random_split_and_uncurated_then_reuses_the_sub_runs(demo_ws, tmp_path):
+    run = tmp_path / "run"
+    config = TrainConfig(**TINY)
+    train(demo_ws, run, config)
+    # an interrupted uncurated sub-run, as `evaluate --uncurated` would have started it
+    catalog = read_catalog(demo_ws)
+    pool, _ = uncurated_catalog(catalog, clean_test_of(catalog))
+    pool, _ = random_split_catalog(pool, train_val_shares(workspace_shares(demo_ws)))
+    train(demo_ws, run / UNCURATED_DIR, config, allow_leakage=True, catalog=pool, stop_after=1)
+
+    result = evaluate(demo_ws, run, "--uncurated", "--compare-random-split", "--json")
+
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    random_split, uncurated = payload["comparisons"]["random_split"], payload["comparisons"]["uncurated"]
+    for accuracy in (random_split["owner_split_accuracy"], random_split["random_split_accuracy"],
+                     uncurated["curated_accuracy"], uncurated["uncurated_accuracy"]):
+        assert 0 <= accuracy <= 1
+    assert random_split["leakage_inflation_pp"] == pytest.approx(
+        100 * (random_split["random_split_accuracy"] - random_split["owner_split_accuracy"]))
+    assert uncurated["curation_worth_pp"] == pytest.approx(
+        100 * (uncurated["curated_accuracy"] - uncurated["uncurated_accuracy"]))
+    # RUN's numbers are RUN's own evaluation on the owner-disjoint test split
+    assert random_split["owner_split_accuracy"] == uncurated["curated_accuracy"] == payload["accuracy"]
+    assert uncurated["uncurated"]["photos"] == uncurated["curated"]["photos"] == payload["photos"]
+    assert random_split["random_split_leakage"]["owners_spanning_splits"] > 0
+    assert (random_split["sub_run"], uncurated["sub_run"]) == ("trained", "resumed")
+    for sub in (RANDOM_SPLIT_DIR, UNCURATED_DIR):  # the same training settings as RUN
+        assert run_train_config(run / sub).comparable() == config.comparable()
+        assert (run / sub / "evaluation" / "evaluation.json").is_file()
+    assert len(pd.read_csv(run / UNCURATED_DIR / "metrics.csv")) == config.total_epochs
+    on_disk = json.loads((run / "evaluation" / "evaluation.json").read_text())
+    assert on_disk["comparisons"] == payload["comparisons"]
+
+    checkpoint_written = (run / RANDOM_SPLIT_DIR / CHECKPOINT).stat().st_mtime_ns
+    again = evaluate(demo_ws, run, "--uncurated", "--compare-random-split")
+
+    assert again.exit_code == 0, again.output
+    assert "leakage inflation" in again.stdout and "what curation is worth" in again.stdout
+    second = json.loads((run / "evaluation" / "evaluation.json").read_text())["comparisons"]
+    assert second["random_split"]["sub_run"] == second["uncurated"]["sub_run"] == "reused"
+    assert (run / RANDOM_SPLIT_DIR / CHECKPOINT).stat().st_mtime_ns == checkpoint_written
+    assert second["random_split"]["random_split_accuracy"] == random_split["random_split_accuracy"]
+    assert second["uncurated"]["uncurated_accuracy"] == uncurated["uncurated_accuracy"]
+
+    other_catalog, _ = random_split_catalog(pool, SplitConfig(val=0.3, test=0.0, seed=9))
+    with pytest.raises(UsageError, match="another version of the catalog"):
+        train_or_reuse(demo_ws, run / UNCURATED_DIR, config, other_catalog)
+    with pytest.raises(UsageError, match="other settings"):
+        train_or_reuse(demo_ws, run / UNCURATED_DIR, TrainConfig(**{**TINY, "lr": 0.5}), pool)
+
+
+def test_comparisons_need_a_run_trained_by_classify_train(demo_ws, tmp_path):
+    model, preprocess = build_classifier("efficientnet_lite0", 2, pretrained=False, image_size=64)
+    labels = sorted(read_catalog(demo_ws)["label"].dropna().unique())[:2]
+    save_model(tmp_path / "bare", model, RunMeta(classes=labels, backbone="efficientnet_lite0",
+                                                 preprocess=preprocess.to_dict()))
+    result = evaluate(demo_ws, tmp_path / "bare", "--uncurated")
+    assert result.exit_code == 2
+    assert "no training config" in result.output

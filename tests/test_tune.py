@@ -1,0 +1,270 @@
+"""`classify tune`: the sampler, successive halving on a fake objective (known best trial),
+the epoch budget, resume, bad ranges, and one tiny real search through the CLI."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from classify.cli import app as classify_app
+from classify.train import TrainConfig
+from classify.tune import (Halving, Outcome, SearchSpace, grid_levels, outcome_from_history, promote, rung_epochs,
+                           sample_trials, tune)
+from curate.cli.app import app as curate_app
+from curate.demo.config import DemoConfig
+from curate.errors import UsageError
+from curate.ingest.demo import ingest_demo
+from curate.workspace import Workspace
+
+runner = CliRunner()
+BASE = TrainConfig(image_size=48, cache_side=56, batch_size=16, workers=0)
+BEST_LR, BEST_WD = 1e-3, 1e-3
+
+
+class FakeTrainer:
+    """A known objective: distance from (BEST_LR, BEST_WD) in log space, lower with more epochs."""
+
+    def __init__(self, fail_after: int | None = None):
+        self.calls: list[tuple[str, TrainConfig, bool]] = []
+        self.fail_after = fail_after
+
+    @staticmethod
+    def loss(config: TrainConfig) -> float:
+        return (math.log10(config.lr / BEST_LR) ** 2 + math.log10(config.weight_decay / BEST_WD) ** 2
+                + config.color_jitter + 1.0 / config.total_epochs)
+
+    def __call__(self, run_dir, config, resume):
+        if self.fail_after is not None and len(self.calls) >= self.fail_after:
+            raise KeyboardInterrupt  # the search is killed here
+        self.calls.append((run_dir.parent.name, config, resume))
+        return Outcome(self.loss(config), 0.5, config.total_epochs)
+
+    def epochs(self) -> int:
+        return sum(config.total_epochs for _, config, _ in self.calls)
+
+
+def run_fake(tmp_path, fake, trials=9, **halving):
+    return tune(tmp_path / "tune", SearchSpace(), BASE, fake, trials=trials, seed=3,
+                halving=Halving(**{"min_epochs": 1, "max_epochs": 9, "eta": 3, **halving}))
+
+
+# ---------------------------------------------------------------- sampler
+def test_random_trials_are_log_uniform_within_bounds_and_seeded():
+    space = SearchSpace(lr_min=1e-5, lr_max=1e-1, wd_min=1e-6, wd_max=1e-2, jitter_max=0.3)
+    trials = sample_trials(space, 2000, seed=7)
+    lr = np.array([t.lr for t in trials])
+    wd = np.array([t.weight_decay for t in trials])
+    jitter = np.array([t.color_jitter for t in trials])
+    assert lr.min() >= 1e-5 and lr.max() <= 1e-1 and wd.min() >= 1e-6 and wd.max() <= 1e-2
+    assert jitter.min() >= 0 and jitter.max() <= 0.3
+    # log-uniform: each decade of lr holds about a quarter of the draws (uniform would put ~90% in the top one)
+    per_decade = np.histogram(np.log10(lr), bins=[-5, -4, -3, -2, -1])[0] / len(lr)
+    assert np.all(np.abs(per_decade - 0.25) < 0.05), per_decade
+    assert abs(np.mean(jitter < 0.15) - 0.5) < 0.05  # jitter is uniform
+    assert sample_trials(space, 20, seed=7) != sample_trials(space, 20, seed=8)
+
+
+def test_random_trials_are_deterministic_for_a_seed():
+    assert sample_trials(SearchSpace(), 12, seed=5) == sample_trials(SearchSpace(), 12, seed=5)
+    assert [t.trial for t in sample_trials(SearchSpace(), 12, seed=5)] == list(range(12))
+
+
+@pytest.mark.parametrize("n, shape", [(8, [2, 2, 2]), (12, [3, 2, 2]), (5, [2, 2, 1]), (1, [1, 1, 1]), (27, [3, 3, 3])])
+def test_grid_levels_is_the_largest_full_grid_that_fits(n, shape):
+    assert grid_levels(n, 3) == shape
+
+
+@given(n=st.integers(1, 200), axes=st.integers(1, 3))
+@settings(max_examples=60, deadline=None)
+def test_grid_levels_never_exceed_n_and_cannot_grow(n, axes):
+    levels = grid_levels(n, axes)
+    assert math.prod(levels) <= n
+    for axis in range(axes):  # no single axis could take one more value
+        assert math.prod(levels) // levels[axis] * (levels[axis] + 1) > n
+
+
+def test_grid_covers_every_combination_with_the_endpoints():
+    space = SearchSpace(lr_min=1e-4, lr_max=1e-2, wd_min=1e-5, wd_max=1e-1, jitter_max=0.4)
+    trials = sample_trials(space, 12, mode="grid")
+    points = {(t.lr, t.weight_decay, t.color_jitter) for t in trials}
+    lrs, wds, jitters = (sorted({p[i] for p in points}) for i in range(3))
+    assert len(trials) == len(points) == 12
+    assert points == set(itertools.product(lrs, wds, jitters))
+    assert (lrs[0], lrs[-1], wds[0], wds[-1], jitters[0], jitters[-1]) == (1e-4, 1e-2, 1e-5, 1e-1, 0.0, 0.4)
+    assert lrs[1] == pytest.approx(1e-3, rel=0.01)  # log-spaced: the middle lr is the geometric mean
+    assert sample_trials(space, 12, seed=1, mode="grid") == trials
+
+
+def test_a_fixed_axis_is_held_and_the_grid_spreads_over_the_others():
+    space = SearchSpace(wd_min=0, wd_max=0, jitter_max=0.2)  # weight decay off
+    trials = sample_trials(space, 9, mode="grid")
+    assert len(trials) == 9 and {t.weight_decay for t in trials} == {0.0}
+    assert len({t.lr for t in trials}) == 3 and len({t.color_jitter for t in trials}) == 3
+    assert {t.weight_decay for t in sample_trials(space, 5)} == {0.0}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(lr_min=1e-2, lr_max=1e-3), "--lr-min"),
+    (dict(lr_min=0.0), "--lr-min"),
+    (dict(wd_min=0.0, wd_max=0.1), "both to 0"),
+    (dict(jitter_max=1.5), "--jitter-max"),
+])
+def test_bad_ranges_are_usage_errors(kwargs, message):
+    with pytest.raises(UsageError, match=message):
+        SearchSpace(**kwargs)
+
+
+# ---------------------------------------------------------------- successive halving (fake objective)
+def test_rungs_grow_by_eta_up_to_max_epochs():
+    assert rung_epochs(1, 9, 3) == [1, 3, 9]
+    assert rung_epochs(2, 2, 3) == [2]
+    for low, high, eta in [(1, 10, 3), (1, 2, 3), (2, 17, 2)]:
+        epochs = rung_epochs(low, high, eta)
+        assert epochs[0] == low and epochs[-1] == high
+        assert all(a < b <= a * eta for a, b in zip(epochs, epochs[1:]))
+
+
+def test_promote_keeps_the_best_fraction_and_ranks_missing_losses_last():
+    losses = {0: 3.0, 1: None, 2: 1.0, 3: float("nan"), 4: 2.0, 5: 0.5}
+    assert promote(losses, 3) == [5, 2]
+    assert promote({7: None}, 3) == [7]
+
+
+def test_the_formula_best_trial_survives_and_poor_trials_stop_at_the_first_rung(tmp_path):
+    fake = FakeTrainer()
+    table, best = run_fake(tmp_path, fake)
+    trials = sample_trials(SearchSpace(), 9, seed=3)
+    by_formula = sorted(trials, key=lambda t: FakeTrainer.loss(TrainConfig(lr=t.lr, weight_decay=t.weight_decay,
+                                                                              color_jitter=t.color_jitter)))
+    rung_sizes = table[table["status"] != "skipped"].groupby("rung").size().to_dict()
+    assert rung_sizes == {0: 9, 1: 3, 2: 1}  # 9 → 3 → 1, each with eta x the epochs
+    assert table.groupby("rung")["epochs"].unique().map(list).to_dict() == {0: [1], 1: [3], 2: [9]}
+    assert best["trial"] == by_formula[0].trial and best["rung"] == 2
+    assert best["config"]["lr"] == by_formula[0].lr and best["config"]["head_epochs"] + best["config"]["epochs"] == 9
+    poor = {t.trial for t in by_formula[3:]}
+    assert set(table.loc[table["trial"].isin(poor), "rung"]) == {0}
+    assert set(table.loc[table["trial"].isin(poor), "status"]) == {"stopped"}
+    assert table.loc[(table["rung"] == 0) & table["trial"].isin({t.trial for t in by_formula[:3]}), "status"].eq(
+        "promoted").all()
+    assert fake.epochs() == 9 * 1 + 3 * 3 + 1 * 9
+    written = pd.read_csv(tmp_path / "tune" / "trials.csv")
+    assert written["val_loss"].min() == pytest.approx(best["metrics"]["val_loss"])
+    assert json.loads((tmp_path / "tune" / "best.json").read_text())["trial"] == best["trial"]
+    # each rung trains in its own run directory (retrained from scratch at the larger budget)
+    assert len({(name, config.total_epochs) for name, config, _ in fake.calls}) == len(fake.calls)
+
+
+@pytest.mark.parametrize("budget", [5, 12, 17, 40])
+def test_the_epoch_budget_is_never_exceeded(tmp_path, budget):
+    fake = FakeTrainer()
+    table, best = run_fake(tmp_path, fake, budget_epochs=budget)
+    assert fake.epochs() <= budget
+    assert table.loc[table["status"] != "skipped", "epochs_run"].sum() == fake.epochs()
+    if budget < 9 + 3 * 3 + 9:
+        assert (table["status"] == "skipped").any()
+    assert best is not None and best["epochs_spent"] <= budget
+
+
+def test_a_lone_survivor_goes_straight_to_the_top_rung(tmp_path):
+    fake = FakeTrainer()
+    table, best = run_fake(tmp_path, fake, trials=3)  # 3 trials, eta 3: one survivor after rung 0
+    assert sorted(table["rung"]) == [0, 0, 0, 2] and best["rung"] == 2
+
+
+def test_rerunning_reads_finished_trials_back(tmp_path):
+    first, best = run_fake(tmp_path, FakeTrainer())
+    again = FakeTrainer()
+    second, best_again = run_fake(tmp_path, again)
+    assert again.calls == []
+    pd.testing.assert_frame_equal(first, second)
+    assert best_again == best
+
+
+def test_an_interrupted_search_resumes_without_training_anything_twice(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run_fake(tmp_path, FakeTrainer(fail_after=10))
+    partial = pd.read_csv(tmp_path / "tune" / "trials.csv")
+    assert (partial["status"] != "skipped").sum() == 10  # the table is kept up to date while the search runs
+    assert not partial["status"].isin(["stopped", "best"]).any()  # nothing decided yet
+    rest = FakeTrainer()
+    table, _ = run_fake(tmp_path, rest)
+    assert len(rest.calls) == 13 - 10
+    assert len(table) == 13 and table["status"].isin(["promoted", "stopped", "best"]).all()
+
+
+def test_a_run_killed_mid_training_is_resumed_from_its_checkpoint(tmp_path):
+    killed = tmp_path / "tune" / "trial-004" / "rung-0"
+    killed.mkdir(parents=True)
+    (killed / "checkpoint.pt").write_bytes(b"stand-in")
+    fake = FakeTrainer()
+    run_fake(tmp_path, fake, trials=6, max_epochs=1)
+    assert [(name, resume) for name, _, resume in fake.calls if resume] == [("trial-004", True)]
+
+
+def test_a_larger_budget_continues_and_other_settings_are_refused(tmp_path):
+    run_fake(tmp_path, FakeTrainer(), budget_epochs=9)
+    more = FakeTrainer()
+    table, _ = run_fake(tmp_path, more, budget_epochs=100)
+    assert sorted(config.total_epochs for _, config, _ in more.calls) == [3, 3, 3, 9] and "skipped" not in set(table["status"])
+    with pytest.raises(UsageError, match="eta"):
+        run_fake(tmp_path, FakeTrainer(), eta=2)
+
+
+def test_outcome_uses_the_best_finite_validation_epoch():
+    history = [{"val_loss": 2.0, "val_accuracy": 0.3}, {"val_loss": float("nan"), "val_accuracy": 0.1},
+               {"val_loss": 1.5, "val_accuracy": 0.4}, {"val_loss": 1.7, "val_accuracy": 0.6}]
+    outcome = outcome_from_history(history)
+    assert (outcome.val_loss, outcome.val_accuracy, outcome.epochs_run) == (1.5, 0.4, 4)
+    assert outcome_from_history([{"val_loss": None, "val_accuracy": None}]).val_loss is None
+
+
+# ---------------------------------------------------------------- the command, for real (CPU, tiny)
+@pytest.fixture(scope="module")
+def split_ws(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tune")
+    ingest_demo(Workspace(root), DemoConfig(photos=140, seed=4, image_width=64, image_height=48), images=True,
+                workers=2)
+    assert runner.invoke(curate_app, ["filter", "--workspace", str(root), "--recipe", "skylines"]).exit_code == 0
+    assert runner.invoke(curate_app, ["split", "--workspace", str(root)]).exit_code == 0
+    return Workspace(root)
+
+
+def test_tune_end_to_end_on_a_tiny_workspace(split_ws, tmp_path):
+    out = tmp_path / "search"
+    args = ["tune", "--workspace", str(split_ws.root), "--out", str(out), "--trials", "2", "--max-epochs", "2",
+            "--image-size", "48", "--batch-size", "16", "--workers", "0", "--device", "cpu", "--seed", "1"]
+    result = runner.invoke(classify_app, args)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "trials.csv")
+    best = json.loads((out / "best.json").read_text())
+    assert len(table) == 3 and table["val_loss"].notna().all()  # 2 trials at 1 epoch, the survivor at 2
+    assert sorted(table["epochs"]) == [1, 1, 2] and set(table["epochs_run"]) <= {1, 2}
+    assert best["metrics"]["val_loss"] == pytest.approx(table["val_loss"].min())
+    assert (table["status"] == "best").sum() == 1
+    assert "classify train" in result.output and f"--lr {best['config']['lr']:g}" in best["train_command"]
+    assert (out / table.loc[table["status"] == "best", "run_dir"].iloc[0] / "model.safetensors").is_file()
+    again = runner.invoke(classify_app, args)  # resumes: everything is read back
+    assert again.exit_code == 0 and "epoch 1 (stage 1)" not in again.output
+    pd.testing.assert_frame_equal(pd.read_csv(out / "trials.csv"), table)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lr-min", "0.1", "--lr-max", "0.01"], "--lr-min"),
+    (["--wd-min", "0"], "both to 0"),
+    (["--min-epochs", "5", "--max-epochs", "2"], "--min-epochs"),
+    (["--eta", "1"], "--eta"),
+    (["--mode", "bayes"], "--mode"),
+    (["--budget-epochs", "0"], "--budget-epochs"),
+])
+def test_bad_options_exit_2_with_one_line(tmp_path, args, message):
+    result = runner.invoke(classify_app, ["tune", "--workspace", str(tmp_path), *args])
+    assert result.exit_code == 2
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
