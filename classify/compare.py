@@ -78,10 +78,11 @@ def train_val_shares(shares: SplitConfig) -> SplitConfig:
 
 def uncurated_labels(catalog: pd.DataFrame) -> pd.Series:
     """Label per row from its tags: the one label they name; none for 2+; the source's label for 0."""
-    tag_count = catalog["tag_labels"].map(len)
-    single = catalog["tag_labels"].map(lambda names: str(names[0]) if len(names) == 1 else None)
-    from_source = catalog["label"].where(tag_count == 0, None)
-    return single.where(tag_count == 1, from_source).astype(object)
+    tag_count = catalog["tag_labels"].map(len).to_numpy()
+    first = catalog["tag_labels"].map(lambda names: str(names[0]) if len(names) else None).to_numpy(dtype=object)
+    source = catalog["label"].astype(object).where(catalog["label"].notna(), None).to_numpy(dtype=object)
+    labels = np.where(tag_count == 1, first, np.where(tag_count == 0, source, None))
+    return pd.Series(labels, index=catalog.index, dtype=object)
 
 
 def clean_test_reasons(catalog: pd.DataFrame, clean_test: pd.DataFrame) -> pd.Series:
