@@ -235,8 +235,9 @@ def compare_uncurated(run_dir: Path, ws: Workspace, config, shares: SplitConfig,
     catalog = read_catalog(ws)
     clean_test = catalog[(catalog["status"] == schema.KEPT) & (catalog["split"] == "test")]
     pool, summary = uncurated_catalog(catalog, clean_test)
-    if not pool["label"].notna().any():
-        raise UsageError("--uncurated: no ingested photo has a label from its tags or source to train on")
+    if not ((pool["status"] == schema.KEPT) & pool["label"].notna()).any():
+        raise UsageError("--uncurated: no ingested photo outside the clean test set (and its photographers and "
+                         "duplicates) has a label from its tags to train on")
     shares = train_val_shares(shares)
     pool, _ = random_split_catalog(pool, shares)
     sub_dir = Path(run_dir) / UNCURATED_DIR

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -30,7 +30,8 @@ from curate.split import SPLITS, SplitConfig
 from curate.workspace import Workspace, read_catalog
 
 runner = CliRunner()
-TINY = dict(image_size=48, cache_side=56, batch_size=16, workers=0, head_epochs=1, epochs=1)
+# context.md's fast CPU settings, head-only (frozen backbone epochs are ~4x cheaper): three trainings fit in seconds
+TINY = dict(image_size=48, cache_side=56, batch_size=16, workers=0, head_epochs=2, epochs=0)
 
 
 @pytest.fixture(scope="module")
@@ -102,16 +103,19 @@ def assert_nothing_of_the_test_set_is_trained_on(uncurated: pd.DataFrame, clean_
 def test_nothing_of_the_workspace_test_split_reaches_uncurated_training(demo_ws):
     catalog = read_catalog(demo_ws)
     clean_test = clean_test_of(catalog)
-    # a filter-dropped copy of a test photo, by another photographer: back in the pool, yet a copy
-    copy = catalog.index[(catalog["drop_stage"] == "filter") & catalog["image_path"].notna()
-                         & ~catalog["owner_id"].isin(clean_test["owner_id"])][0]
-    catalog.loc[copy, ["sha256", "near_dup_cluster"]] = clean_test.iloc[0][["sha256", "near_dup_cluster"]].to_list()
+    # filter-dropped photos by other photographers, back in the pool: an exact copy and a near-duplicate
+    # (other bytes, same cluster) of test photos
+    exact, near = catalog.index[(catalog["drop_stage"] == "filter") & catalog["image_path"].notna()
+                                & ~catalog["owner_id"].isin(clean_test["owner_id"])][:2]
+    columns = ["sha256", "exact_dup_group"]
+    catalog.loc[exact, columns] = clean_test.iloc[0][columns].to_list()
+    catalog.loc[near, "near_dup_cluster"] = clean_test.iloc[1]["near_dup_cluster"]
 
     uncurated, summary = uncurated_catalog(catalog, clean_test)
     split, _ = random_split_catalog(uncurated, train_val_shares(SplitConfig()))
 
     assert_nothing_of_the_test_set_is_trained_on(split, clean_test)
-    assert uncurated.at[copy, "drop_reason"] == "clean_test_duplicate"
+    assert uncurated.at[exact, "drop_reason"] == uncurated.at[near, "drop_reason"] == "clean_test_duplicate"
     excluded = uncurated["drop_stage"] == STAGE
     assert summary["excluded_touching_clean_test"]["in_clean_test"] == len(clean_test)
     assert sum(summary["excluded_touching_clean_test"].values()) == excluded.sum()
@@ -120,7 +124,7 @@ def test_nothing_of_the_workspace_test_split_reaches_uncurated_training(demo_ws)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 10_000), share=st.floats(0.05, 0.5))
+@given(seed=st.integers(0, 10_000), share=st.floats(0.02, 0.3))
 def test_no_photo_owner_or_copy_of_any_test_set_is_trained_on(demo_ws, seed, share):
     catalog = read_catalog(demo_ws)
     kept = catalog[catalog["status"] == schema.KEPT]
@@ -128,9 +132,9 @@ def test_no_photo_owner_or_copy_of_any_test_set_is_trained_on(demo_ws, seed, sha
     uncurated, _ = uncurated_catalog(catalog, clean_test)
     touching = clean_test_reasons(uncurated, clean_test).notna()
     assert (uncurated.loc[touching & uncurated["image_path"].notna(), "status"] == schema.DROPPED).all()
+    assume((uncurated["status"] == schema.KEPT).any())  # a big sample can cover every photographer
     split, _ = random_split_catalog(uncurated, train_val_shares(SplitConfig(seed=seed)))
-    if (split["split"] == "train").any():
-        assert_nothing_of_the_test_set_is_trained_on(split, clean_test)
+    assert_nothing_of_the_test_set_is_trained_on(split, clean_test)
 
 
 # ---------------------------------------------------------------- random split

@@ -178,3 +178,25 @@ def test_ddp_with_two_gloo_processes(split_ws, tmp_path):
     assert meta["metrics"]["replicas_in_sync"] is True
     assert len(pd.read_csv(run / "metrics.csv")) == 2
     assert done.stdout.count("epoch 1 (stage 1)") == 1  # only rank 0 reports
+
+
+def test_prefilter_finetune_mode_scores_every_photo_out_of_fold(split_ws, tmp_path):
+    """`curate prefilter --mode finetune`: one binary CNN per owner-grouped fold, no embeddings needed."""
+    root = tmp_path / "finetune"
+    shutil.copytree(split_ws.root, root)
+    result = runner.invoke(curate_app, ["prefilter", "--workspace", str(root), "--topic", "skyline", "--mode", "finetune",
+                                        "--folds", "2", "--head-epochs", "1", "--epochs", "0", "--image-size", "48",
+                                        "--batch-size", "16", "--threshold", "0.5", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    catalog = read_catalog(Workspace(root))
+    scored = catalog[catalog["topic_score"].notna()]
+    assert len(scored) == report["scored"] > 0
+    four = report["tagged_kept"] + report["tagged_dropped"] + report["untagged_recovered"] + report["untagged_dropped"]
+    assert four == report["scored"]
+    assert (scored["topic_score"].astype(float).between(0, 1)).all()
+    assert ((scored["drop_reason"] == "off_topic") == (scored["topic_score"].astype(float) < 0.5)).all()
+    assert report["label_issues"] is None  # no embeddings in this workspace: skipped with a note
+    for k in (0, 1):  # each fold's model never trained on the photos it scored
+        run = root / "runs" / "prefilter-finetune-skyline" / f"fold-{k}"
+        assert (run / "model.safetensors").exists()

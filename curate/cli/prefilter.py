@@ -62,6 +62,12 @@ def prefilter(
     embeddings: Annotated[str | None, typer.Option("--embeddings", help="Embedding cache to use (default: the last `curate embed` run's).")] = None,
     recipe: Annotated[str | None, typer.Option("--recipe", help="Dataset recipe whose topic is the default --topic.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Fold assignment seed.")] = 0,
+    mode: Annotated[str, typer.Option("--mode", help="embeddings (logistic regression, fast) or finetune (a binary CNN per fold; for GPUs).")] = "embeddings",
+    head_epochs: Annotated[int, typer.Option("--head-epochs", help="finetune: frozen-backbone epochs per fold.")] = 1,
+    epochs: Annotated[int, typer.Option("--epochs", help="finetune: full fine-tuning epochs per fold.")] = 2,
+    image_size: Annotated[int, typer.Option("--image-size", help="finetune: training crop side.")] = 224,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="finetune: batch size.")] = 32,
+    device: Annotated[str, typer.Option("--device", help="finetune: auto, cuda, mps or cpu.")] = "auto",
     as_json: JsonOption = False,
 ) -> None:
     """Drop off-topic photos with a pre-classifier trained on the topic tag; recover untagged on-topic ones; flag label issues."""
@@ -74,8 +80,14 @@ def prefilter(
         raise UsageError("say which tag marks the topic: --topic skyline (or --recipe with a topic)")
     config = PrefilterConfig(topic=topic, threshold=_threshold(threshold), folds=folds, seed=seed,
                              regularisation=regularisation, label_issues=label_issues or drop_label_issues,
-                             drop_label_issues=drop_label_issues)
-    report = run_prefilter(workspace(workspace_path), config, embeddings)
+                             drop_label_issues=drop_label_issues, mode=mode)
+    finetune = None
+    if mode == "finetune":
+        from classify.train import TrainConfig
+
+        finetune = TrainConfig(head_epochs=head_epochs, epochs=epochs, image_size=image_size, batch_size=batch_size,
+                               device=device, seed=seed)
+    report = run_prefilter(workspace(workspace_path), config, embeddings, finetune)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
         return

@@ -2,24 +2,46 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from curate import schema
 from curate.embed import EmbeddingCache
 from curate.errors import UsageError
-from curate.prefilter.stage import PrefilterConfig, PrefilterReport, prefilter_catalog
+from curate.prefilter.stage import STAGE, PrefilterConfig, PrefilterReport, prefilter_catalog, topic_folds
+from curate.records import reset_stage
 from curate.runs import load_stage_report, save_stage_report
 from curate.workspace import Workspace, catalog_sha256, read_catalog, write_catalog
 
 
-def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None = None) -> PrefilterReport:
-    """`embeddings`: the cache to use (a backbone name, or name-<size>px); default: the last `curate embed`'s."""
+def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None = None,
+                  finetune: "TrainConfig | None" = None) -> PrefilterReport:  # noqa: F821
+    """`embeddings`: the cache to use (a backbone name, or name-<size>px); default: the last `curate embed`'s.
+    `finetune`: training settings for `--mode finetune` (default TrainConfig())."""
     if embeddings is None:
         last = load_stage_report(ws, "embed")
-        if last is None:
+        if last is None and config.mode == "embeddings":
             raise UsageError("no embeddings in this workspace yet: run `curate embed` first")
-        embeddings = last["cache_key"]
+        embeddings = last["cache_key"] if last else None
     catalog = read_catalog(ws)
     input_hash = catalog_sha256(ws)
-    vectors, found, ok = EmbeddingCache(ws, embeddings).lookup(catalog["sha256"])
-    result, report = prefilter_catalog(catalog, vectors, found, ok, config)
+    if embeddings:
+        vectors, found, ok = EmbeddingCache(ws, embeddings).lookup(catalog["sha256"])
+    else:
+        vectors, found, ok = np.zeros((len(catalog), 0), np.float32), np.zeros(len(catalog), bool), np.zeros(len(catalog), bool)
+    scores = _finetune_scores(ws, catalog, config, finetune) if config.mode == "finetune" else None
+    result, report = prefilter_catalog(catalog, vectors, found, ok, config, topic_scores=scores)
     write_catalog(ws, result)
     save_stage_report(ws, "prefilter", input_hash, {**report.to_dict(), "embeddings": embeddings})
     return report
+
+
+def _finetune_scores(ws: Workspace, catalog, config: PrefilterConfig, finetune) -> np.ndarray:
+    """Out-of-fold P(topic) from one binary CNN per owner-grouped fold (classify.finetune)."""
+    from classify.finetune import topic_scores
+    from classify.train import TrainConfig
+
+    fresh = reset_stage(catalog, STAGE).reset_index(drop=True)
+    eligible = ((fresh["status"] == schema.KEPT) & fresh["image_path"].notna()).to_numpy()
+    rows, tagged, fold = topic_folds(fresh, eligible, config)
+    return topic_scores(ws, fresh, rows, tagged, fold, finetune or TrainConfig(),
+                        ws.root / "runs" / f"prefilter-finetune-{config.topic}")

@@ -32,6 +32,7 @@ from curate.errors import UsageError
 from curate.records import apply_drops, reset_stage
 
 STAGE = "prefilter"
+MODES = ("embeddings", "finetune")
 OTSU_BINS = 256
 
 
@@ -44,8 +45,11 @@ class PrefilterConfig:
     regularisation: float = 1.0  # logistic regression C
     label_issues: bool = True
     drop_label_issues: bool = False
+    mode: str = "embeddings"  # embeddings: logistic regression; finetune: a binary CNN per fold (classify)
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if not self.topic or not self.topic.strip():
             raise UsageError("--topic must name a tag, e.g. --topic skyline")
         if self.threshold is not None and not 0.0 < self.threshold < 1.0:
@@ -148,30 +152,45 @@ def topic_tagged(tags: pd.Series, topic: str) -> np.ndarray:
     return np.fromiter((wanted in set(row) for row in tags), dtype=bool, count=len(tags))
 
 
-def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndarray, ok: np.ndarray,
-                      config: PrefilterConfig) -> tuple[pd.DataFrame, PrefilterReport]:
-    """Score the topic, drop off-topic photos, flag label issues. `vectors` align with catalog rows."""
+def topic_folds(catalog: pd.DataFrame, eligible: np.ndarray, config: PrefilterConfig
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row numbers, tagged, fold) of the photos the topic model scores; fold grouped by owner."""
     from curate.split import split_groups
 
-    catalog = reset_stage(catalog, STAGE).reset_index(drop=True)
-    eligible = ((catalog["status"] == schema.KEPT) & catalog["image_path"].notna()).to_numpy()
-    if (eligible & ~found).any():
-        raise UsageError(f"{int((eligible & ~found).sum())} kept photos have no embedding yet; "
-                         "run `curate embed` first")
-    unreadable = eligible & found & ~ok
-    result = apply_drops(catalog, pd.Series(np.where(unreadable, "unreadable_image", None)), stage=STAGE)
-    for column in ("topic_score", "topic_recovered", "label_quality", "is_label_issue", "suggested_label"):
-        result[column] = None
-    scored = eligible & ok
-    rows = np.flatnonzero(scored)
-    kept = result.iloc[rows]
+    rows = np.flatnonzero(eligible)
+    kept = catalog.iloc[rows]
     tagged = topic_tagged(kept["tags"], config.topic)
     groups = split_groups(kept, "owner")
     _check_topic(config, tagged, groups)
+    return rows, tagged, grouped_folds(tagged.astype(int), groups, config.folds, config.seed)
 
-    x = normalise_rows(vectors[rows])
-    fold = grouped_folds(tagged.astype(int), groups, config.folds, config.seed)
-    score = out_of_fold_proba(x, tagged.astype(int), fold, 2, config.regularisation, config.seed)[:, 1]
+
+def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndarray, ok: np.ndarray,
+                      config: PrefilterConfig, topic_scores: np.ndarray | None = None
+                      ) -> tuple[pd.DataFrame, PrefilterReport]:
+    """Score the topic, drop off-topic photos, flag label issues. `vectors` align with catalog rows.
+
+    `topic_scores` (aligned with catalog rows, NaN where a photo could not be scored): out-of-fold
+    scores computed elsewhere (`--mode finetune`) instead of the logistic regression.
+    """
+    catalog = reset_stage(catalog, STAGE).reset_index(drop=True)
+    eligible = ((catalog["status"] == schema.KEPT) & catalog["image_path"].notna()).to_numpy()
+    if topic_scores is None:
+        if (eligible & ~found).any():
+            raise UsageError(f"{int((eligible & ~found).sum())} kept photos have no embedding yet; "
+                             "run `curate embed` first")
+        unreadable = eligible & found & ~ok
+    else:
+        unreadable = eligible & np.isnan(topic_scores)
+    result = apply_drops(catalog, pd.Series(np.where(unreadable, "unreadable_image", None)), stage=STAGE)
+    for column in ("topic_score", "topic_recovered", "label_quality", "is_label_issue", "suggested_label"):
+        result[column] = None
+    rows, tagged, fold = topic_folds(result, eligible & ~unreadable, config)
+    if topic_scores is None:
+        x = normalise_rows(vectors[rows])
+        score = out_of_fold_proba(x, tagged.astype(int), fold, 2, config.regularisation, config.seed)[:, 1]
+    else:
+        score = topic_scores[rows]
     threshold = config.threshold if config.threshold is not None else otsu_threshold(score)
     on_topic = score >= threshold
     result["topic_score"] = result["topic_score"].astype(object)
@@ -185,7 +204,10 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
     issues = None
     dropped_issues = 0
     per_label: list[dict] = []
-    if config.label_issues:
+    kept_now = (result["status"] == schema.KEPT).to_numpy() & result["topic_score"].notna().to_numpy()
+    if config.label_issues and not (found & ok)[kept_now].all():
+        notes.append("label issues skipped: some kept photos have no embedding (run `curate embed`)")
+    elif config.label_issues:
         result, issues, dropped_issues, per_label = _label_issues(result, vectors, config, notes)
     if result["split"].notna().any():
         result.loc[result["status"] == schema.DROPPED, "split"] = None

@@ -1,0 +1,142 @@
+"""Training throughput: real images through the loader vs synthetic tensors on the device.
+
+Same model, optimiser, batch size and device in one process. "Real" runs `Trainer`'s own
+DataLoader (pre-resized JPEG cache, RandomResizedCrop + flip, worker processes, pinned
+memory) into full training steps and records how much of each step was spent waiting for
+data; "synthetic" repeats training steps on one uint8 batch already on the device. The ratio
+real / synthetic is the loader's efficiency (goal >= 0.9x on GPU). On CUDA it also compares
+channels-last with the default memory format, for each backbone asked for.
+Run:  .venv/bin/python bench/train_throughput.py [--backbones efficientnet_lite0 resnet50]
+      [--image-size 224] [--batch-size 64] [--steps 30] [--photos 1500] [--workers 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def make_workspace(root: Path, photos: int):
+    from typer.testing import CliRunner
+
+    from curate.cli.app import app
+    from curate.demo.config import DemoConfig
+    from curate.ingest.demo import ingest_demo
+    from curate.workspace import Workspace
+
+    ws = Workspace(root)
+    ingest_demo(ws, DemoConfig(photos=photos, seed=2), images=True, workers=2)
+    runner = CliRunner()
+    for args in (["filter", "--recipe", "skylines"], ["split"]):
+        assert runner.invoke(app, [*args, "--workspace", str(root)]).exit_code == 0
+    return ws
+
+
+def step(trainer, images, targets) -> None:
+    cuda = trainer.device.type == "cuda"
+    with torch.autocast(trainer.device.type, dtype=torch.bfloat16, enabled=cuda):
+        loss = trainer.criterion(trainer.forward(images).float(), targets)
+    trainer.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    trainer.optimizer.step()
+
+
+def synchronise(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def real_rate(trainer, steps: int, channels_last: bool) -> tuple[float, float]:
+    """(images/s, share of step time spent waiting for the loader)."""
+    seen, waited = 0, 0.0
+    loader = iter(trainer.loader("train", 0))
+    for _ in range(3):  # warm-up: workers start, cudnn picks kernels
+        images, targets = next(loader)
+        step(trainer, *_to(trainer, images, targets, channels_last))
+    synchronise(trainer.device)
+    start = time.perf_counter()
+    epoch = 1
+    for _ in range(steps):
+        asked = time.perf_counter()
+        try:
+            images, targets = next(loader)
+        except StopIteration:
+            loader = iter(trainer.loader("train", epoch))
+            epoch += 1
+            images, targets = next(loader)
+        waited += time.perf_counter() - asked
+        step(trainer, *_to(trainer, images, targets, channels_last))
+        seen += len(targets)
+    synchronise(trainer.device)
+    total = time.perf_counter() - start
+    return seen / total, waited / total
+
+
+def synthetic_rate(trainer, steps: int, batch_size: int, channels_last: bool) -> float:
+    size = trainer.preprocess.size
+    images = torch.randint(0, 256, (batch_size, 3, size, size), dtype=torch.uint8)
+    targets = torch.randint(0, len(trainer.classes), (batch_size,))
+    images, targets = _to(trainer, images, targets, channels_last)
+    for _ in range(3):
+        step(trainer, images, targets)
+    synchronise(trainer.device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step(trainer, images, targets)
+    synchronise(trainer.device)
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def _to(trainer, images, targets, channels_last: bool):
+    images = images.to(trainer.device, non_blocking=True)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images, targets.to(trainer.device, non_blocking=True)
+
+
+def main() -> None:
+    from classify.train import Trainer, TrainConfig
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backbones", nargs="+", default=["efficientnet_lite0"])
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--photos", type=int, default=1500)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = make_workspace(Path(tmp), args.photos)
+        for name in args.backbones:
+            config = TrainConfig(backbone=name, batch_size=args.batch_size, image_size=args.image_size,
+                                 device=args.device, workers=args.workers, head_epochs=0, epochs=1)
+            trainer = Trainer(ws, Path(tmp) / "run", config)
+            trainer._set_stage(2)  # everything trains: the expensive case
+            trainer.model.train()
+            cuda = trainer.device.type == "cuda"
+            gpu = torch.cuda.get_device_name(trainer.device) if cuda else "none"
+            print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, GPU {gpu}, "
+                  f"torch {torch.__version__}; {len(trainer.data['train'].rows)} train photos, "
+                  f"{config.resolved_workers()} loader workers, load average {os.getloadavg()[0]:.2f}")
+            layouts = [True, False] if cuda else [False]
+            for channels_last in layouts:
+                if cuda:
+                    trainer.model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+                precision = "bf16 autocast" if cuda else "fp32"
+                label = f"{name} {args.image_size}px batch {args.batch_size} {precision}, " \
+                        f"{'channels_last' if channels_last else 'contiguous'}"
+                synthetic = synthetic_rate(trainer, args.steps, args.batch_size, channels_last)
+                real, wait = real_rate(trainer, args.steps, channels_last)
+                print(f"{label}: synthetic {synthetic:.1f} img/s; real {real:.1f} img/s = {real / synthetic:.2f}x; "
+                      f"data wait {wait:.1%} of step time")
+
+
+if __name__ == "__main__":
+    main()
