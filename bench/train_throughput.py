@@ -116,7 +116,8 @@ def main() -> None:
         ws = make_workspace(Path(tmp), args.photos)
         for name in args.backbones:
             config = TrainConfig(backbone=name, batch_size=args.batch_size, image_size=args.image_size,
-                                 device=args.device, workers=args.workers, head_epochs=0, epochs=1)
+                                 device=args.device, workers=args.workers, head_epochs=0, epochs=1,
+                                 pretrained=False)  # speed does not depend on the weights' values
             trainer = Trainer(ws, Path(tmp) / "run", config)
             trainer._set_stage(2)  # everything trains: the expensive case
             trainer.model.train()
