@@ -312,8 +312,8 @@ def comparison_lines(comparisons: dict) -> list[str]:
         lines.append(f"what curation is worth: {c['curation_worth_pp']:+.1f} pp (curated − uncurated, same "
                      f"{c['clean_test_photos']} clean test photos). Uncurated set: {s['photos']} decodable photos "
                      f"({s['brought_back']} that curation dropped brought back); {sum(excluded.values())} left out of "
-                     f"its training for touching the clean test set ({excluded['in_clean_test']} test photos, "
-                     f"{excluded['clean_test_owner']} by test photographers, {excluded['clean_test_duplicate']} "
-                     f"copies of test photos; sub-run {c['sub_run']}).")
+                     f"its training for touching the clean test set (test photos {excluded['in_clean_test']}, "
+                     f"by test photographers {excluded['clean_test_owner']}, duplicates of test photos "
+                     f"{excluded['clean_test_duplicate']}; sub-run {c['sub_run']}).")
         lines += [f"note: {note}" for note in c["notes"]]
     return lines

@@ -37,7 +37,7 @@ from classify.model import RunMeta, build_classifier, save_model
 from curate.console import console, err_console
 from curate.errors import DataContractError, UsageError
 from curate.leakage import find_leakage
-from curate.vision.backbones import DEFAULT_BACKBONE, backbone_names
+from curate.vision.backbones import DEFAULT_BACKBONE, backbone_names, cpu_speed
 from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, read_catalog
 
 SCHEDULES = ("onecycle", "plateau")
@@ -370,6 +370,10 @@ class Trainer:
     def fit(self, stop_after: int | None = None) -> list[dict]:
         """Train from `next_epoch` to the end (or early stop). `stop_after` ends after that many
         epochs in this call (used to simulate an interruption)."""
+        with cpu_speed(self.device):
+            return self._fit(stop_after)
+
+    def _fit(self, stop_after: int | None) -> list[dict]:
         done_here = 0
         for epoch in range(self.next_epoch, self.config.total_epochs):
             stage = self.config.stage(epoch)

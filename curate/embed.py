@@ -28,7 +28,7 @@ from curate import schema
 from curate.console import err_console, progress_bar
 from curate.errors import UsageError
 from curate.runs import save_stage_report
-from curate.vision.backbones import DEFAULT_BACKBONE, Backbone, backbone_names
+from curate.vision.backbones import DEFAULT_BACKBONE, Backbone, backbone_names, cpu_speed
 
 DEFAULT_IMAGE_SIZE = 224
 from curate.workspace import Workspace, catalog_sha256, read_catalog, write_table_atomic
@@ -168,7 +168,7 @@ def embed_paths(backbone: Backbone, paths: list[Path], device, batch_size: int, 
         torch.backends.cudnn.benchmark = True
     loader = DataLoader(ImageFiles(paths, backbone.preprocess), batch_size=batch_size, num_workers=workers,
                         pin_memory=cuda, persistent_workers=False, prefetch_factor=4 if workers else None)
-    with torch.inference_mode():
+    with torch.inference_mode(), cpu_speed(device):
         for indices, images, ok in loader:
             images = images.to(device, non_blocking=True)
             if cuda:

@@ -170,10 +170,17 @@ def records_to_rows(records: pd.DataFrame, source: str, recipe: Recipe | None = 
     return apply_drops(rows, reason, stage="ingest")
 
 
+# Stages that drop photos, in pipeline order. A stage decides from what the stages before it kept.
+DROPPING_STAGES = ("ingest", "filter", "prefilter")
+
+
 def reset_stage(catalog: pd.DataFrame, stage: str) -> pd.DataFrame:
-    """Reinstate rows that `stage` dropped, so it can decide again from scratch."""
+    """Reinstate rows that `stage` or any later stage dropped, so `stage` decides again from
+    scratch on exactly what the earlier stages kept (re-running the pipeline gives the same
+    catalog; a later stage has to run again after an earlier one)."""
     catalog = catalog.copy()
-    mine = catalog["drop_stage"] == stage
+    later = DROPPING_STAGES[DROPPING_STAGES.index(stage):] if stage in DROPPING_STAGES else (stage,)
+    mine = catalog["drop_stage"].isin(later)
     catalog.loc[mine, ["status", "drop_reason", "drop_stage"]] = [schema.KEPT, None, None]
     return catalog
 

@@ -255,3 +255,18 @@ def test_demo_prefilter_with_an_unknown_topic_is_one_clear_line(embedded_demo):
     result = runner.invoke(app, ["prefilter", "--workspace", str(embedded_demo), "--topic", "volcano"])
     assert result.exit_code == 2
     assert "volcano" in result.output and "Traceback" not in result.output
+
+
+def test_rerunning_the_filter_reinstates_prefilter_drops_so_the_pipeline_repeats():
+    """filter -> prefilter -> filter -> prefilter gives the same catalog as filter -> prefilter."""
+    from curate.filters.stage import FilterConfig, filter_catalog
+
+    catalog, vectors, _, _ = synthetic(seed=9)
+    once, _ = filter_catalog(catalog, FilterConfig())
+    first, _ = run(once, vectors)
+    again, report = filter_catalog(first, FilterConfig())
+    assert not (again["drop_stage"] == "prefilter").any()
+    assert any("prefilter" in note for note in report.notes)
+    second, _ = run(again, vectors)
+    assert second["status"].tolist() == first["status"].tolist()
+    assert second["drop_reason"].tolist() == first["drop_reason"].tolist()

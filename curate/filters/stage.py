@@ -91,6 +91,8 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     """
     out = reset_stage(catalog, STAGE).reset_index(drop=True)
     notes: list[str] = []
+    if (catalog["drop_stage"] == "prefilter").any():
+        notes.append("photos the prefilter had dropped were reinstated: run `curate prefilter` again")
     kept = lambda: out["status"] == schema.KEPT  # noqa: E731
 
     ambiguous = kept() & out["label"].isna() & (out["tag_labels"].map(len) >= 2)
