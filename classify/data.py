@@ -98,7 +98,12 @@ def transforms(preprocess: Preprocess, train: bool, color_jitter: float = 0.0, m
 
 
 class LabelledImages:
-    """Map-style dataset: (uint8 image tensor, class index)."""
+    """Map-style dataset: (uint8 image tensor, class index).
+
+    Keys are (index, seed) pairs from `EpochSampler`: the random augmentation of a sample
+    depends only on that seed, never on which worker process draws it or what ran before,
+    so an epoch is reproducible with any number of (persistent) workers.
+    """
 
     def __init__(self, paths: list[str], targets: np.ndarray, transform):
         self.paths = paths
@@ -108,12 +113,49 @@ class LabelledImages:
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, key):
+        import torch
         from PIL import Image
 
-        with Image.open(self.paths[index]) as image:
+        index, seed = key if isinstance(key, tuple) else (key, None)
+        with Image.open(self.paths[index]) as image, torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
             tensor = self.transform(image.convert("RGB"))
         return tensor, int(self.targets[index])
+
+
+class EpochSampler:
+    """Yields (index, augmentation seed) for one epoch, fixed by (seed, epoch): shuffled (or
+    weighted with replacement), sharded over `world_size` ranks; `set_epoch` moves it on."""
+
+    def __init__(self, size: int, seed: int, shuffle: bool, weights: np.ndarray | None = None,
+                 rank: int = 0, world_size: int = 1):
+        self.size, self.seed, self.shuffle, self.weights = size, seed, shuffle, weights
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _order(self) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        if not self.shuffle:
+            return np.arange(self.size)
+        if self.weights is not None:
+            return rng.choice(self.size, size=self.size, replace=True, p=self.weights / self.weights.sum())
+        return rng.permutation(self.size)
+
+    def __iter__(self):
+        order = self._order()
+        if self.world_size > 1:  # pad to a multiple of the ranks, as DistributedSampler does
+            padded = -(-len(order) // self.world_size) * self.world_size
+            order = np.resize(order, padded)[self.rank::self.world_size]
+        seeds = np.random.default_rng([self.seed, self.epoch, 1]).integers(0, 2**31, len(order))
+        return iter(zip(order.tolist(), seeds.tolist()))
+
+    def __len__(self) -> int:
+        return -(-self.size // self.world_size) if self.world_size > 1 else self.size
 
 
 @dataclass

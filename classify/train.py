@@ -7,11 +7,13 @@ default, or ReduceLROnPlateau on validation loss. Early stopping watches validat
 the best epoch's weights are what `model.safetensors` holds.
 
 Every epoch ends with an atomic `checkpoint.pt` (weights, optimiser, scheduler, history).
-Each epoch re-seeds every random generator from (seed, epoch), so `--resume` after an
+Each epoch re-seeds every random generator from (seed, epoch), and each sample's augmentation
+has its own seed (`classify.data.EpochSampler`), so loader workers can persist across epochs
+and `--resume` after an
 interruption continues exactly as if the run had not stopped.
 
 Under `torchrun --nproc_per_node N` the same command trains with DistributedDataParallel
-(NCCL on GPUs, gloo on CPUs): each process takes a DistributedSampler shard of every
+(NCCL on GPUs, gloo on CPUs): each process takes its shard of every
 epoch (`--batch-size` per process), gradients are averaged, rank 0 alone writes files.
 
 Run directory: model.safetensors + model.json (see classify.model), metrics.csv,
@@ -176,8 +178,6 @@ class Trainer:
         randomly split variant); images still come from the workspace's store."""
         self.ws, self.run_dir, self.config = ws, Path(run_dir), config
         self.dist, self.device = init_distributed(config.device)
-        if self.dist.active and config.balance == "sampler":
-            raise UsageError("--balance sampler is not available under torchrun; use --balance loss")
         seed_everything(config.seed)  # the new head's initial weights (identical on every rank)
         self.model, self.preprocess = build_classifier(config.backbone, 1, pretrained=config.pretrained,
                                                        dropout=config.dropout, image_size=config.image_size)
@@ -196,6 +196,7 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         self.forward = self._wrap()
         self.criterion = nn.CrossEntropyLoss(weight=self._class_weights(), label_smoothing=config.label_smoothing)
+        self._loaders: dict = {}
         self.history: list[dict] = []
         self.best_val = float("inf")
         self.bad_epochs = 0
@@ -212,29 +213,34 @@ class Trainer:
         return torch.tensor(weights, dtype=torch.float32, device=self.device)
 
     def loader(self, split: str, epoch: int):
-        from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
+        """The split's DataLoader, built once per split (worker processes persist across
+        epochs) and pointed at `epoch`: the epoch fixes the order and every augmentation."""
+        from torch.utils.data import DataLoader
 
-        dataset = self.data[split].dataset
-        generator = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
-        sampler = None
-        if split == "train" and self.dist.active:
-            from torch.utils.data.distributed import DistributedSampler
+        from classify.data import EpochSampler
 
-            sampler = DistributedSampler(dataset, num_replicas=self.dist.world_size, rank=self.dist.rank,
-                                         shuffle=True, seed=self.config.seed)
-            sampler.set_epoch(epoch)
-        elif split == "train":
-            if self.config.balance == "sampler":
-                counts = np.bincount(dataset.targets, minlength=len(self.classes))
-                weights = 1.0 / np.maximum(counts[dataset.targets], 1)
-                sampler = WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), len(dataset),
-                                                replacement=True, generator=generator)
-            else:
-                sampler = RandomSampler(dataset, generator=generator)
-        workers = self.config.resolved_workers()
-        return DataLoader(dataset, batch_size=self.config.batch_size, sampler=sampler, shuffle=False,
-                          num_workers=workers, pin_memory=self.device.type == "cuda",
-                          persistent_workers=False, generator=generator, drop_last=False)
+        if split not in self._loaders:
+            dataset = self.data[split].dataset
+            sampler = EpochSampler(len(dataset), self.config.seed, shuffle=split == "train",
+                                   weights=self._sample_weights(dataset) if split == "train" else None,
+                                   rank=self.dist.rank if split == "train" else 0,
+                                   world_size=self.dist.world_size if split == "train" else 1)
+            workers = self.config.resolved_workers()
+            self._loaders[split] = DataLoader(dataset, batch_size=self.config.batch_size, sampler=sampler,
+                                              num_workers=workers, pin_memory=self.device.type == "cuda",
+                                              persistent_workers=workers > 0, drop_last=False,
+                                              # its own generator: building an iterator must not
+                                              # draw from the global RNG (dropout's)
+                                              generator=torch.Generator().manual_seed(self.config.seed))
+        loader = self._loaders[split]
+        loader.sampler.set_epoch(epoch)
+        return loader
+
+    def _sample_weights(self, dataset):
+        if self.config.balance != "sampler":
+            return None
+        counts = np.bincount(dataset.targets, minlength=len(self.classes))
+        return 1.0 / np.maximum(counts[dataset.targets], 1)
 
     # ---------------------------------------------------------------- optimisation
     def _set_stage(self, stage: int) -> None:

@@ -200,3 +200,14 @@ def test_prefilter_finetune_mode_scores_every_photo_out_of_fold(split_ws, tmp_pa
     for k in (0, 1):  # each fold's model never trained on the photos it scored
         run = root / "runs" / "prefilter-finetune-skyline" / f"fold-{k}"
         assert (run / "model.safetensors").exists()
+
+
+def test_worker_processes_do_not_change_the_result(split_ws, tmp_path):
+    """Augmentation is seeded per sample: persistent loader workers give the same weights as none."""
+    config = dict(TINY, epochs=1)
+    train(split_ws, tmp_path / "main", TrainConfig(**config))
+    train(split_ws, tmp_path / "workers", TrainConfig(**{**config, "workers": 2}))
+    a = load_file(tmp_path / "main" / "model.safetensors")
+    b = load_file(tmp_path / "workers" / "model.safetensors")
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
