@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from geopy.distance import geodesic
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from curate import schema
@@ -49,6 +49,9 @@ def test_far_away_minority_does_not_move_the_centre():
 
 @settings(max_examples=200, deadline=None)
 @given(st.floats(-89, 89), st.floats(-180, 180), st.floats(-89, 89), st.floats(-180, 180))
+@example(0.0, 0.0, 1.192092896e-07, 180.0)  # nearly antipodal: Lambert's correction is singular there
+@example(30.0, 10.0, -30.0, -170.0)  # exactly antipodal, off the equator
+@example(0.0, 0.0, 0.0, 179.9)
 def test_distance_agrees_with_geodesic(lat1, lon1, lat2, lon2):
     expected = geodesic((lat1, lon1), (lat2, lon2)).km
     got = float(geo.ellipsoid_distance_km(lat1, lon1, lat2, lon2))

@@ -48,6 +48,9 @@ def ellipsoid_distance_km(lat1, lon1, lat2, lon2) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         x = (sigma - np.sin(sigma)) * np.sin(p) ** 2 * np.cos(q) ** 2 / np.cos(sigma / 2) ** 2
         y = (sigma + np.sin(sigma)) * np.cos(p) ** 2 * np.sin(q) ** 2 / np.sin(sigma / 2) ** 2
+        # Lambert's correction is singular for (nearly) antipodal points: there the plain
+        # reduced-latitude term is within 0.2% of the geodesic, so the x term is left out.
+        x = np.where(np.cos(sigma / 2) ** 2 < 1e-6, 0.0, x)
         distance = WGS84_A_KM * (sigma - WGS84_F / 2 * (x + y))
     return np.where(sigma == 0, 0.0, distance)
 
