@@ -36,6 +36,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest_urls.py
 	$(BIN)/python bench/geo_filter.py
 	$(BIN)/python bench/neardup.py
+	$(BIN)/python bench/scorecard.py
+	$(BIN)/python bench/embed_throughput.py
+	$(BIN)/python bench/label_issues.py
+	$(BIN)/python bench/train_throughput.py
 
 clean:
 	rm -rf $(WORKSPACE) .pytest_cache
