@@ -90,6 +90,8 @@ def lr_range_test(trainer, start: float = 1e-7, end: float = 1.0, steps: int = 1
 def save_result(result: LrFindResult, out_dir: Path) -> None:
     import matplotlib
 
+    from classify.train import write_png
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -100,9 +102,5 @@ def save_result(result: LrFindResult, out_dir: Path) -> None:
     axis.set(xscale="log", xlabel="learning rate", ylabel="smoothed training loss", title="LR range test")
     axis.legend()
     axis.grid(alpha=0.3)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    atomic_write_bytes(out_dir / "lr_find.png", buffer.getvalue())
+    write_png(figure, out_dir / "lr_find.png")
     atomic_write_bytes(out_dir / "lr_find.json", json.dumps(result.to_dict(), indent=2).encode("utf-8"))

@@ -459,6 +459,13 @@ def plot_curves(frame: pd.DataFrame, path: Path) -> None:
     for axis in (loss_axis, accuracy_axis):
         axis.legend()
         axis.grid(alpha=0.3)
+    write_png(figure, path)
+
+
+def write_png(figure, path: Path) -> None:
+    """Lay out, render and close a matplotlib figure; write it atomically as PNG."""
+    import matplotlib.pyplot as plt
+
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)

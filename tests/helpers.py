@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import struct
+import zlib
 from pathlib import Path
 
 from PIL import Image
@@ -33,3 +35,14 @@ def no_fsync():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(os, "fsync", lambda fd: None)
         yield
+
+
+def header_only_png(width: int, height: int) -> bytes:
+    """A few dozen bytes that claim to be a width x height greyscale PNG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body

@@ -13,8 +13,6 @@ import hashlib
 import io
 import os
 import random
-import struct
-import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +24,7 @@ from curate.cli.app import app
 from curate.ingest.folder import FolderOptions, ingest_folder, safe_relative_path
 from curate.store import MAX_PIXELS, open_rgb
 from curate.workspace import Workspace, read_catalog
-from helpers import jpeg_bytes, no_fsync, png_bytes
+from helpers import header_only_png, jpeg_bytes, no_fsync, png_bytes
 
 
 def encoded(image: Image.Image, fmt: str, **save) -> bytes:
@@ -38,17 +36,6 @@ def encoded(image: Image.Image, fmt: str, **save) -> bytes:
 def noisy_jpeg(seed: int, size: int = 96) -> bytes:
     rng = random.Random(seed)
     return encoded(Image.frombytes("RGB", (size, size), rng.randbytes(size * size * 3)), "JPEG", quality=95)
-
-
-def header_only_png(width: int, height: int) -> bytes:
-    """A few dozen bytes that claim to be a width x height greyscale PNG."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-    return b"\x89PNG\r\n\x1a\n" + body
 
 
 def rotated_jpeg(width: int, height: int, orientation: int) -> bytes:

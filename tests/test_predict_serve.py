@@ -7,10 +7,8 @@ labels and probabilities, in rank order. The server runs for real on 127.0.0.1.
 
 import csv
 import io
-import struct
 import threading
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -25,6 +23,7 @@ from classify.cli import app
 from classify.model import Predictor, RunMeta, build_classifier, save_model
 from classify.serve import create_app
 from curate.store import open_rgb
+from tests.helpers import header_only_png
 
 CLASSES = ["harbour", "skyline", "tower"]
 MAX_UPLOAD_BYTES = 50_000
@@ -38,17 +37,6 @@ def photo(seed: int, width: int, height: int, fmt: str) -> bytes:
     buffer = io.BytesIO()
     small.resize((width, height), Image.BICUBIC).save(buffer, fmt)
     return buffer.getvalue()
-
-
-def header_only_png(width: int, height: int) -> bytes:
-    """A few dozen bytes claiming to be a width x height PNG (as tests/test_bad_images.py builds one)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-    return b"\x89PNG\r\n\x1a\n" + body
 
 
 @pytest.fixture(scope="module")
