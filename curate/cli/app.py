@@ -6,6 +6,7 @@ import typer
 
 from curate.cli import filter as filter_cli
 from curate.cli import ingest, prefilter, score, split, status
+from curate.cli import report as report_cli
 
 app = typer.Typer(
     name="curate",
@@ -22,6 +23,7 @@ app.command("prefilter")(prefilter.prefilter)
 app.command("score")(score.score)
 app.command("split")(split.split)
 app.command("check-leakage")(split.check_leakage)
+app.command("report")(report_cli.report)
 
 
 def main() -> None:

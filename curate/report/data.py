@@ -1,0 +1,283 @@
+"""Every number the audit report shows, computed from the catalog and the stage reports.
+
+`build_report(catalog, stage_reports)` is pure (no I/O): it returns a JSON-ready dict
+with one entry per section. A section whose stage has not run holds only
+``{"absent": "<the command that produces it>"}``. Galleries are lists of photo dicts
+(capped at `max_gallery`, most severe first); the I/O edge (`curate.report.run`) turns
+their ``sha256``/``image_path`` into thumbnail files and adds plot paths.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from curate import schema
+from curate.leakage import find_leakage
+from curate.prefilter.stage import topic_tagged
+
+NO_LABEL = "(no label)"
+STAGE_ORDER = ("ingest", "filter", "prefilter", "cap")
+SPLITS = ("train", "val", "test")
+HOW_TO = {
+    "geography": "run `curate filter` to measure distances from each label's centre",
+    "duplicates": "run `curate filter` to find exact and near duplicates",
+    "prefilter": "run `curate embed` then `curate prefilter --topic TOPIC` for the pre-classifier counts",
+    "label_issues": "run `curate prefilter` (label issues on by default) to flag probable label errors",
+    "splits": "run `curate split` to make train/val/test splits and check leakage",
+    "training": "run `classify train` then `classify evaluate` to add the training section",
+}
+GALLERY_FIELDS = ("photo_id", "sha256", "image_path", "label", "owner_id", "status", "drop_reason")
+
+
+def build_report(catalog: pd.DataFrame, stage_reports: dict, truth: pd.DataFrame | None = None,
+                 run_evaluation: dict | None = None, max_gallery: int = 48, owner_alarm: float = 0.10,
+                 max_rows: int = 200) -> dict:
+    """The report as a dict of sections (every number shown on the page).
+
+    Args:
+        catalog: the catalog (one row per photo, schema columns).
+        stage_reports: {"filter": {...}, "split": {...}, "prefilter": {...}, "embed": {...}};
+            a stage that did not run is missing or None.
+        truth: demo truth table (optional; only its row count is reported).
+        run_evaluation: the newest `evaluation.json` of a training run, if any.
+        max_gallery: most photos per gallery; max_rows: most rows per big table.
+        owner_alarm: alarm when one owner holds more than this share of a label's kept photos.
+
+    Example: ``build_report(read_catalog(ws), {"filter": load_stage_report(ws, "filter")})``.
+    """
+    reports = {name: rep for name, rep in (stage_reports or {}).items() if rep}
+    cat = catalog.assign(label=catalog["label"].fillna(NO_LABEL))
+    caps = {"max_gallery": int(max_gallery), "max_rows": int(max_rows)}
+    return {
+        "photos": int(len(catalog)),
+        "stages_run": sorted(reports),
+        "truth_rows": None if truth is None else int(len(truth)),
+        "limits": {**caps, "owner_alarm": float(owner_alarm)},
+        "sections": {
+            "overview": overview_section(cat),
+            "geography": geography_section(cat, reports.get("filter")),
+            "photographers": photographers_section(cat, owner_alarm, max_gallery),
+            "tags": tags_section(cat, reports.get("prefilter"), max_gallery),
+            "duplicates": duplicates_section(cat, reports.get("filter"), max_gallery),
+            "label_issues": label_issues_section(cat, reports.get("prefilter"), max_gallery),
+            "splits": splits_section(catalog, reports.get("split")),
+            "training": training_section(run_evaluation, max_rows),
+            "attribution": attribution_section(cat, max_rows),
+        },
+    }
+
+
+def gallery(rows: pd.DataFrame, max_gallery: int, extra: tuple[str, ...] = ()) -> dict:
+    """{'total': n, 'shown': k, 'photos': [...]} of the first `max_gallery` rows."""
+    shown = rows.head(max(int(max_gallery), 0))
+    fields = [f for f in GALLERY_FIELDS + extra if f in shown.columns]
+    photos = [{f: _plain(v) for f, v in zip(fields, row)} for row in shown[fields].itertuples(index=False)]
+    return {"total": int(len(rows)), "shown": len(photos), "photos": photos}
+
+
+def _plain(value):
+    """NumPy / pandas scalars and arrays -> JSON-ready Python values (NaN/NA -> None)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value if isinstance(value, (str, int, bool)) else str(value)
+
+
+def _stage_reason(cat: pd.DataFrame) -> pd.Series:
+    return cat["drop_stage"].fillna("?") + "/" + cat["drop_reason"].fillna("?")
+
+
+def overview_section(cat: pd.DataFrame) -> dict:
+    """Funnel per label and in total: ingested, rejected at ingest, dropped per stage/reason, kept."""
+    dropped = cat[cat["status"] == schema.DROPPED]
+    reason = _stage_reason(dropped)
+    rank = {stage: i for i, stage in enumerate(STAGE_ORDER)}
+    columns = sorted(reason.unique(), key=lambda sr: (rank.get(sr.split("/")[0], len(rank)), sr))
+    counts = pd.crosstab(dropped["label"], reason) if len(dropped) else pd.DataFrame()
+    rows = []
+    for label, group in sorted(cat.groupby("label"), key=lambda kv: (-len(kv[1]), kv[0])):
+        rows.append(_funnel_row(label, group, counts, columns))
+    total = _funnel_row("total", cat, counts.sum().to_frame("total").T if len(counts) else counts, columns)
+    kept = cat[cat["status"] == schema.KEPT]
+    licences = kept["license"].fillna("unknown").value_counts()
+    return {"reasons": columns, "funnel": rows, "total": total,
+            "licences": [{"license": k, "photos": int(v)} for k, v in licences.items()]}
+
+
+def _funnel_row(label: str, group: pd.DataFrame, counts: pd.DataFrame, columns: list[str]) -> dict:
+    by_reason = {c: int(counts.at[label, c]) if label in counts.index and c in counts.columns else 0
+                 for c in columns}
+    return {"label": label, "ingested": int(len(group)),
+            "rejected_at_ingest": int(((group["status"] == schema.DROPPED) & (group["drop_stage"] == "ingest")).sum()),
+            "dropped": by_reason, "kept": int((group["status"] == schema.KEPT).sum())}
+
+
+def geography_section(cat: pd.DataFrame, filter_report: dict | None) -> dict:
+    """Per label: centre, threshold, kept/dropped with coordinates, outliers, missing coordinates."""
+    if not filter_report or not filter_report.get("geo"):
+        return {"absent": HOW_TO["geography"]}
+    max_km = filter_report.get("config", {}).get("max_km")
+    labels = []
+    for geo in filter_report["geo"]:
+        group = cat[cat["label"] == geo["label"]]
+        located = group["lat"].notna() & group["lon"].notna()
+        issues = group.loc[~located, "coord_issue"].fillna("missing").value_counts()
+        labels.append({
+            "label": geo["label"], "centre_lat": _plain(geo.get("centre_lat")),
+            "centre_lon": _plain(geo.get("centre_lon")), "max_km": _plain(max_km),
+            "photos": int(len(group)), "with_coordinates": int(located.sum()),
+            "kept_with_coordinates": int((located & (group["status"] == schema.KEPT)).sum()),
+            "dropped_with_coordinates": int((located & (group["status"] == schema.DROPPED)).sum()),
+            "geo_outliers": int((group["drop_reason"] == "geo_outlier").sum()),
+            "missing_coordinates": int((~located).sum()),
+            "missing_by_issue": {k: int(v) for k, v in issues.items()},
+        })
+    return {"max_km": _plain(max_km), "center": filter_report.get("config", {}).get("center"), "labels": labels}
+
+
+def photographers_section(cat: pd.DataFrame, owner_alarm: float, max_gallery: int, top: int = 5) -> dict:
+    """Per label (kept photos): top owners and their share, effective owners (1/Σshare²), alarms."""
+    kept = cat[(cat["status"] == schema.KEPT) & (cat["label"] != NO_LABEL)]
+    owners = kept.assign(owner_id=kept["owner_id"].fillna("(unknown owner)"))
+    labels = []
+    for label, group in sorted(owners.groupby("label"), key=lambda kv: kv[0]):
+        photos_per_owner = group["owner_id"].value_counts()
+        share = photos_per_owner / len(group)
+        top_owner = photos_per_owner.index[0]
+        alarm = bool(share.iloc[0] > owner_alarm)
+        entry = {"label": label, "photos": int(len(group)), "owners": int(len(photos_per_owner)),
+                 "effective_owners": float(1.0 / np.square(share.to_numpy()).sum()),
+                 "top_owners": [{"owner_id": o, "photos": int(n), "share": float(n / len(group))}
+                                for o, n in photos_per_owner.head(top).items()],
+                 "top_owner": top_owner, "top_share": float(share.iloc[0]), "alarm": alarm}
+        if alarm:
+            entry["gallery"] = gallery(group[group["owner_id"] == top_owner], max_gallery)
+        labels.append(entry)
+    labels.sort(key=lambda e: -e["top_share"])  # worst concentration first
+    return {"owner_alarm": float(owner_alarm), "alarms": sum(e["alarm"] for e in labels), "labels": labels}
+
+
+def tags_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: int) -> dict:
+    """Ambiguous multi-label photos; tag vs pre-classifier agreement (four counts + two galleries)."""
+    ambiguous = cat[cat["tag_labels"].map(len) >= 2]
+    ambiguous = ambiguous.assign(tag_labels=ambiguous["tag_labels"].map(list))
+    section = {"ambiguous": gallery(ambiguous, max_gallery, ("tag_labels",))}
+    if not prefilter_report:
+        section["prefilter"] = {"absent": HOW_TO["prefilter"]}
+        return section
+    topic = prefilter_report.get("topic") or prefilter_report.get("config", {}).get("topic", "")
+    tagged = topic_tagged(cat["tags"], topic) if topic else np.zeros(len(cat), bool)
+    tagged_dropped = cat[tagged & (cat["drop_reason"] == "off_topic").to_numpy()]
+    recovered = cat[cat["topic_recovered"].fillna(False).astype(bool).to_numpy()]
+    section["prefilter"] = {
+        "topic": topic, "threshold": _plain(prefilter_report.get("threshold")),
+        "counts": {k: int(prefilter_report.get(k, 0)) for k in
+                   ("tagged_kept", "tagged_dropped", "untagged_recovered", "untagged_dropped")},
+        # Most confidently off-topic first; most confidently on-topic first.
+        "tagged_dropped": gallery(tagged_dropped.sort_values("topic_score", kind="stable"),
+                                  max_gallery, ("topic_score",)),
+        "untagged_recovered": gallery(recovered.sort_values("topic_score", ascending=False, kind="stable"),
+                                      max_gallery, ("topic_score",)),
+    }
+    return section
+
+
+def duplicates_section(cat: pd.DataFrame, filter_report: dict | None, max_gallery: int) -> dict:
+    """Exact-duplicate groups and near-duplicate clusters of 2+ photos, largest first."""
+    if not filter_report:
+        return {"absent": HOW_TO["duplicates"]}
+    return {"exact": _groups(cat, "exact_dup_group", max_gallery),
+            "near": _groups(cat, "near_dup_cluster", max_gallery)}
+
+
+def _groups(cat: pd.DataFrame, column: str, max_gallery: int) -> dict:
+    sizes = cat[column].dropna().value_counts()
+    sizes = sizes[sizes >= 2]
+    order = sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))
+    groups, budget = [], int(max_gallery)
+    for key, size in order:
+        if budget <= 0:
+            break
+        members = cat[cat[column] == key]
+        groups.append({"key": key, "size": int(size), **gallery(members, min(budget, size))})
+        budget -= groups[-1]["shown"]
+    return {"groups": int(len(sizes)), "photos": int(sizes.sum()), "shown_groups": groups}
+
+
+def label_issues_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: int) -> dict:
+    """Photos flagged by confident learning, lowest label quality first."""
+    if not prefilter_report or cat["is_label_issue"].isna().all():
+        return {"absent": HOW_TO["label_issues"]}
+    flagged = cat[cat["is_label_issue"].fillna(False).astype(bool)]
+    flagged = flagged.sort_values("label_quality", kind="stable")
+    per_label = flagged["label"].value_counts()
+    return {"flagged": int(len(flagged)), "per_label": {k: int(v) for k, v in per_label.items()},
+            "gallery": gallery(flagged, max_gallery, ("suggested_label", "label_quality"))}
+
+
+def splits_section(catalog: pd.DataFrame, split_report: dict | None) -> dict:
+    """Photos and owners per label per split (kept photos) and the leakage check."""
+    kept = catalog[(catalog["status"] == schema.KEPT) & catalog["split"].notna()]
+    if not split_report and kept.empty:
+        return {"absent": HOW_TO["splits"]}
+    rows = []
+    for label, group in sorted(kept.groupby(kept["label"].fillna(NO_LABEL)), key=lambda kv: kv[0]):
+        row = {"label": label, "photos": int(len(group))}
+        for name in SPLITS:
+            part = group[group["split"] == name]
+            row[f"{name}_photos"] = int(len(part))
+            row[f"{name}_owners"] = int(part["owner_id"].nunique())
+        rows.append(row)
+    leaks = find_leakage(catalog)
+    leak_rows = [{"kind": r.kind, "key": r.key, "splits": r.splits, "photos": int(r.photos),
+                  "photos_per_split": {k: int(v) for k, v in r.photos_per_split.items()}}
+                 for r in leaks.itertuples()]
+    return {"per_label": rows, "clean": not leak_rows, "leaks": leak_rows,
+            "config": (split_report or {}).get("config")}
+
+
+def training_section(evaluation: dict | None, max_rows: int) -> dict:
+    """Numbers from the newest run's evaluation.json (images are added by the I/O edge)."""
+    if not evaluation:
+        return {"absent": HOW_TO["training"]}
+    comparisons = {}
+    for name, comp in (evaluation.get("comparisons") or {}).items():
+        comparisons[name] = {k: _plain(v) for k, v in comp.items() if isinstance(v, (int, float, str)) or v is None}
+        comparisons[name]["notes"] = list(comp.get("notes") or [])
+    return {
+        "run": evaluation.get("run"), "split": evaluation.get("split"),
+        "photos": evaluation.get("photos"), "accuracy": _plain(evaluation.get("accuracy")),
+        "macro": evaluation.get("macro"),
+        "catalog_changed_since_training": evaluation.get("catalog_changed_since_training"),
+        "per_class": evaluation.get("per_class", []),
+        "most_confused": (evaluation.get("most_confused") or [])[:20],
+        "top_losses": (evaluation.get("top_losses") or [])[:20],
+        "per_owner": sorted(evaluation.get("per_owner") or [], key=lambda r: (r.get("accuracy", 1), -r.get("photos", 0)))[:max_rows],
+        "per_owner_total": len(evaluation.get("per_owner") or []),
+        "comparisons": comparisons,
+    }
+
+
+def attribution_rows(cat: pd.DataFrame) -> pd.DataFrame:
+    """Kept photos' owner, licence and source URL (the full table, for the CSV)."""
+    kept = cat[cat["status"] == schema.KEPT]
+    owner = kept["owner_name"].fillna(kept["owner_id"]).fillna("")
+    return pd.DataFrame({"photo_id": kept["photo_id"], "owner": owner, "owner_id": kept["owner_id"],
+                         "license": kept["license"], "url": kept["url"]}).reset_index(drop=True)
+
+
+def attribution_section(cat: pd.DataFrame, max_rows: int) -> dict:
+    table = attribution_rows(cat)
+    shown = table.head(max_rows)
+    return {"total": int(len(table)), "shown": int(len(shown)), "csv": "attribution.csv",
+            "rows": [{k: _plain(v) for k, v in row.items()} for row in shown.to_dict("records")]}

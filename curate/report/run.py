@@ -1,0 +1,128 @@
+"""The I/O edge of `curate report`: read the workspace, write `<workspace>/report/`.
+
+Layout of the report folder (copy it anywhere, it still works offline):
+index.html, report.json, attribution.csv, thumbs/<sha256>.jpg (max side 128 px),
+plots/*.png (matplotlib), training/*.png (copied from the newest run).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from curate import schema
+from curate.report import plots
+from curate.report.data import attribution_rows, build_report
+from curate.report.html import render_html
+from curate.runs import load_stage_report
+from curate.workspace import Workspace, atomic_write_bytes, read_catalog
+
+STAGES = ("filter", "split", "prefilter", "embed")
+THUMB_SIDE = 128
+
+
+def newest_evaluation(ws: Workspace) -> tuple[dict, Path] | None:
+    """(evaluation.json contents, its path) of the newest `runs/*/evaluation/`, or None."""
+    found = sorted((ws.root / "runs").glob("*/evaluation/evaluation.json"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        return None
+    return json.loads(found[-1].read_text(encoding="utf-8")), found[-1]
+
+
+def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 48,
+                 owner_alarm: float = 0.10, max_rows: int = 200) -> tuple[Path, dict]:
+    """Build the report from the workspace and write it; returns (index.html path, report dict)."""
+    out = Path(out_dir) if out_dir else ws.root / "report"
+    catalog = read_catalog(ws)
+    reports = {stage: load_stage_report(ws, stage) for stage in STAGES}
+    truth = pd.read_parquet(ws.truth_path) if ws.truth_path.exists() else None
+    evaluation = newest_evaluation(ws)
+    report = build_report(catalog, reports, truth=truth, run_evaluation=evaluation[0] if evaluation else None,
+                          max_gallery=max_gallery, owner_alarm=owner_alarm, max_rows=max_rows)
+    _write_thumbnails(ws, out, report)
+    _write_geo_plots(catalog, out, report["sections"]["geography"])
+    if evaluation:
+        _copy_training_images(evaluation[1].parent, out, report["sections"]["training"])
+    csv = attribution_rows(catalog).to_csv(index=False)
+    atomic_write_bytes(out / "attribution.csv", csv.encode("utf-8"))
+    atomic_write_bytes(out / "report.json", json.dumps(report, indent=1, default=str).encode("utf-8"))
+    index = out / "index.html"
+    atomic_write_bytes(index, render_html(report).encode("utf-8"))
+    return index, report
+
+
+def gallery_photos(node) -> list[dict]:
+    """Every photo dict (has sha256 and image_path) anywhere in the report."""
+    if isinstance(node, dict):
+        if "sha256" in node and "image_path" in node:
+            return [node]
+        return [p for value in node.values() for p in gallery_photos(value)]
+    if isinstance(node, list):
+        return [p for value in node for p in gallery_photos(value)]
+    return []
+
+
+def _write_thumbnails(ws: Workspace, out: Path, report: dict) -> None:
+    """thumbs/<sha256>.jpg for each gallery photo whose stored image opens; sets photo['thumb']."""
+    made: dict[str, str | None] = {}
+    for photo in gallery_photos(report["sections"]):
+        sha, image_path = photo.get("sha256"), photo.get("image_path")
+        if sha not in made:
+            made[sha] = _thumbnail(ws.root / image_path, out, sha) if sha and image_path else None
+        photo["thumb"] = made[sha]
+
+
+def _thumbnail(source: Path, out: Path, sha: str) -> str | None:
+    if not re.fullmatch(r"[0-9a-f]{16,128}", sha):
+        return None
+    relative = f"thumbs/{sha}.jpg"
+    if (out / relative).exists():  # content-addressed: same hash, same thumbnail
+        return relative
+    try:
+        with Image.open(source) as image:
+            image = image.convert("RGB")
+            image.thumbnail((THUMB_SIDE, THUMB_SIDE))
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=80)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None  # missing or broken image: the gallery shows a grey box
+    atomic_write_bytes(out / relative, buffer.getvalue(), durable=False)
+    return relative
+
+
+def _write_geo_plots(catalog: pd.DataFrame, out: Path, section: dict) -> None:
+    if "absent" in section:
+        return
+    for index, entry in enumerate(section["labels"]):
+        rows = catalog[catalog["label"] == entry["label"]]
+        kept = (rows["status"] == schema.KEPT).to_numpy()
+        outlier = (rows["drop_reason"] == "geo_outlier").to_numpy()
+        other = ~kept & ~outlier
+        lat = rows["lat"].to_numpy("float64", na_value=np.nan)
+        lon = rows["lon"].to_numpy("float64", na_value=np.nan)
+        stem = f"plots/geo_{index:03d}"
+        atomic_write_bytes(out / f"{stem}_scatter.png", plots.geo_scatter_png(
+            entry["label"], lat[kept], lon[kept], lat[other], lon[other],
+            entry["centre_lat"], entry["centre_lon"], entry["max_km"], lat[outlier], lon[outlier]), durable=False)
+        atomic_write_bytes(out / f"{stem}_distance.png", plots.distance_histogram_png(
+            entry["label"], rows["geo_distance_km"].to_numpy("float64", na_value=np.nan), entry["max_km"]),
+            durable=False)
+        entry["scatter_png"], entry["histogram_png"] = f"{stem}_scatter.png", f"{stem}_distance.png"
+
+
+def _copy_training_images(evaluation_dir: Path, out: Path, section: dict) -> None:
+    images = {}
+    for name, source in (("learning curves", evaluation_dir.parent / "learning_curves.png"),
+                         ("confusion matrix", evaluation_dir / "confusion.png"),
+                         ("top losses", evaluation_dir / "top_losses.png")):
+        if source.exists():
+            relative = f"training/{source.name}"
+            atomic_write_bytes(out / relative, source.read_bytes(), durable=False)
+            images[name] = relative
+    section["images"] = images

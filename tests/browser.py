@@ -1,0 +1,43 @@
+"""Headless Chromium for browser tests: Debian's `chromium` + `chromedriver`, driven by Selenium.
+
+Nothing downloads a browser at run time. When the binaries are missing and this process may
+use apt (root, apt-get present), they are installed from Debian once; otherwise the tests
+that need them are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def ensure_chromium() -> str | None:
+    """None when Chromium and ChromeDriver are usable, else why not."""
+    if os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER):
+        return None
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return "Chromium is not installed and this user cannot apt-get install chromium chromium-driver"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"]):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+        if done.returncode != 0:
+            return f"could not install Chromium from Debian ({' '.join(command)}): {done.stderr.strip()[-200:]}"
+    return None
+
+
+def chrome_driver():
+    """A headless Chromium WebDriver that records the browser console."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,2000"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)

@@ -1,0 +1,239 @@
+"""`curate report`: numbers recomputed independently from a hand-built catalog; the CLI's files."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from curate import schema
+from curate.cli.app import app
+from curate.report.data import HOW_TO, build_report
+from curate.report.html import render_html
+from curate.runs import save_stage_report
+from curate.workspace import Workspace, write_catalog
+from tests.helpers import jpeg_bytes, png_bytes
+
+# (label, owner, status, drop_stage, drop_reason, licence, split, tags, topic_score, recovered)
+ROWS = [
+    ("a", "o1", "kept", None, None, "CC-BY", "train", ["a", "skyline"], 0.9, False),
+    ("a", "o1", "kept", None, None, "CC-BY", "train", ["a", "skyline"], 0.8, False),
+    ("a", "o1", "kept", None, None, "ARR", "train", ["a"], 0.7, True),
+    ("a", "o2", "kept", None, None, "ARR", "test", ["a"], 0.95, True),
+    ("a", "o3", "dropped", "ingest", "truncated_image", "ARR", None, ["a"], None, None),
+    ("a", "o3", "dropped", "filter", "geo_outlier", "CC-BY", None, ["a", "skyline"], None, None),
+    ("a", "o4", "dropped", "prefilter", "off_topic", None, None, ["a", "skyline"], 0.1, False),
+    ("a", "o4", "dropped", "prefilter", "off_topic", "ARR", None, ["a", "skyline"], 0.3, False),
+    ("b", "o5", "kept", None, None, "CC-BY", "train", ["b", "skyline"], 0.9, False),
+    ("b", "o6", "kept", None, None, None, "val", ["b", "skyline"], 0.9, False),
+    ("b", "o7", "kept", None, None, "CC-BY", "test", ["b", "skyline"], 0.9, False),
+    ("b", "o5", "dropped", "filter", "exact_duplicate", "CC-BY", None, ["b", "skyline"], None, None),
+    ("b", "o8", "dropped", "prefilter", "off_topic", "ARR", None, ["b"], 0.2, False),
+    (None, "o9", "dropped", "filter", "ambiguous_label", "ARR", None, ["a", "b", "skyline"], None, None),
+    (None, "o9", "dropped", "ingest", "empty_file", None, None, [], None, None),
+]
+
+
+def make_catalog(rows=ROWS) -> pd.DataFrame:
+    records = []
+    for i, (label, owner, status, stage, reason, licence, split, tags, score, recovered) in enumerate(rows):
+        sha = f"{i:02x}" * 32
+        records.append({
+            "photo_id": f"t:{i}", "source": "t", "source_id": str(i), "owner_id": owner, "owner_name": None,
+            "tags": tags, "label": label, "tag_labels": [t for t in tags if t in ("a", "b")],
+            "lat": 10.0 + i * 0.001 if i % 5 else None, "lon": 20.0 if i % 5 else None,
+            "coord_issue": None if i % 5 else "missing", "license": licence, "url": f"https://x.invalid/{i}",
+            "sha256": sha, "image_path": f"images/{sha[:2]}/{sha}.jpg", "status": status,
+            "drop_stage": stage, "drop_reason": reason, "split": split,
+            "geo_distance_km": float(i) if i % 5 else None, "topic_score": score, "topic_recovered": recovered,
+            "exact_dup_group": "t:8" if i in (8, 11) else None,
+            "near_dup_cluster": {0: "t:0", 1: "t:0", 2: "t:0", 8: "t:8", 11: "t:8"}.get(i, f"t:{i}"),
+            "label_quality": {0: 0.4, 3: 0.1, 9: 0.2}.get(i), "is_label_issue": True if i in (0, 3, 9) else None,
+            "suggested_label": {0: "b", 3: "b", 9: "a"}.get(i),
+        })
+    return schema.to_pandas(schema.conform(pd.DataFrame(records)))
+
+
+FILTER_REPORT = {"config": {"max_km": 5.0, "center": "median"},
+                 "geo": [{"label": "a", "centre_lat": 10.0, "centre_lon": 20.0},
+                         {"label": "b", "centre_lat": 10.0, "centre_lon": 20.0}]}
+PREFILTER_REPORT = {"topic": "skyline", "threshold": 0.5, "tagged_kept": 6, "tagged_dropped": 1,
+                    "untagged_recovered": 2, "untagged_dropped": 1}
+SPLIT_REPORT = {"config": {"val": 0.1, "test": 0.2, "by": "owner", "seed": 0}}
+ALL_REPORTS = {"filter": FILTER_REPORT, "prefilter": PREFILTER_REPORT, "split": SPLIT_REPORT}
+
+
+def test_funnel_counts_per_label_and_reason_and_licences():
+    report = build_report(make_catalog(), ALL_REPORTS)["sections"]["overview"]
+    funnel = {row["label"]: row for row in report["funnel"] + [report["total"]]}
+    for label in ("a", "b", "(no label)", "total"):
+        mine = [r for r in ROWS if label == "total" or (r[0] or "(no label)") == label]
+        row = funnel[label]
+        assert row["ingested"] == len(mine)
+        assert row["kept"] == sum(r[2] == "kept" for r in mine)
+        assert row["rejected_at_ingest"] == sum(r[3] == "ingest" for r in mine)
+        expected = Counter(f"{r[3]}/{r[4]}" for r in mine if r[2] == "dropped")
+        assert {k: v for k, v in row["dropped"].items() if v} == dict(expected)
+        assert row["ingested"] == row["kept"] + sum(row["dropped"].values())
+    # Stages in pipeline order: ingest reasons before filter before prefilter.
+    stages = [reason.split("/")[0] for reason in report["reasons"]]
+    assert stages == sorted(stages, key=["ingest", "filter", "prefilter"].index)
+    licences = {r["license"]: r["photos"] for r in report["licences"]}
+    assert licences == dict(Counter(r[5] or "unknown" for r in ROWS if r[2] == "kept"))
+
+
+def test_owner_shares_effective_owners_and_alarm():
+    section = build_report(make_catalog(), ALL_REPORTS, owner_alarm=0.5, max_gallery=2)["sections"]["photographers"]
+    by_label = {e["label"]: e for e in section["labels"]}
+    for label in ("a", "b"):
+        owners = Counter(r[1] for r in ROWS if r[0] == label and r[2] == "kept")
+        total = sum(owners.values())
+        entry = by_label[label]
+        top_owner, top_photos = owners.most_common(1)[0]
+        assert entry["photos"] == total and entry["owners"] == len(owners)
+        assert entry["top_share"] == pytest.approx(top_photos / total)
+        assert entry["effective_owners"] == pytest.approx(1 / sum((n / total) ** 2 for n in owners.values()))
+        assert entry["alarm"] == (top_photos / total > 0.5)
+    assert by_label["a"]["alarm"] and not by_label["b"]["alarm"]  # a: o1 holds 3 of 4
+    gallery = by_label["a"]["gallery"]
+    assert gallery["total"] == 3 and gallery["shown"] == 2
+    assert {p["owner_id"] for p in gallery["photos"]} == {"o1"}
+    assert section["alarms"] == 1
+
+
+def test_tags_prefilter_counts_and_galleries_sorted_by_score():
+    tags = build_report(make_catalog(), ALL_REPORTS)["sections"]["tags"]
+    assert tags["ambiguous"]["total"] == sum(len({t for t in r[7] if t in "ab"}) >= 2 for r in ROWS)
+    pre = tags["prefilter"]
+    assert pre["counts"] == {k: PREFILTER_REPORT[k] for k in pre["counts"]}
+    dropped_scores = sorted(r[8] for r in ROWS if r[4] == "off_topic" and "skyline" in r[7])
+    assert [p["topic_score"] for p in pre["tagged_dropped"]["photos"]] == dropped_scores
+    recovered = sorted((r[8] for r in ROWS if r[9]), reverse=True)
+    assert [p["topic_score"] for p in pre["untagged_recovered"]["photos"]] == recovered
+
+
+def test_duplicates_largest_first_and_label_issues_by_quality():
+    sections = build_report(make_catalog(), ALL_REPORTS)["sections"]
+    near = sections["duplicates"]["near"]
+    assert near["groups"] == 2 and near["photos"] == 5
+    assert [g["size"] for g in near["shown_groups"]] == [3, 2]
+    assert sections["duplicates"]["exact"]["groups"] == 1
+    issues = sections["label_issues"]
+    assert issues["flagged"] == 3
+    qualities = [p["label_quality"] for p in issues["gallery"]["photos"]]
+    assert qualities == sorted(qualities)
+    assert [p["suggested_label"] for p in issues["gallery"]["photos"]] == ["b", "a", "b"]
+
+
+def test_split_counts_and_leakage():
+    catalog = make_catalog()
+    splits = build_report(catalog, ALL_REPORTS)["sections"]["splits"]
+    for row in splits["per_label"]:
+        kept = [r for r in ROWS if r[0] == row["label"] and r[2] == "kept" and r[6]]
+        for name in ("train", "val", "test"):
+            assert row[f"{name}_photos"] == sum(r[6] == name for r in kept)
+            assert row[f"{name}_owners"] == len({r[1] for r in kept if r[6] == name})
+    # o1 is only in train, o2 only in test, o5 only in train: clean.
+    assert splits["clean"] and splits["leaks"] == []
+    leaky = catalog.copy()
+    leaky.loc[leaky["photo_id"] == "t:2", "split"] = "test"  # o1 now in train and test
+    leaked = build_report(leaky, ALL_REPORTS)["sections"]["splits"]
+    assert not leaked["clean"]
+    assert any(leak["kind"] == "owner" and leak["key"] == "o1" for leak in leaked["leaks"])
+    # photo 2 shares near-duplicate cluster t:0 with photos 0 and 1 (train): that leaks too.
+    assert any(leak["kind"] == "near_dup_cluster" and leak["key"] == "t:0" for leak in leaked["leaks"])
+    assert "o1" in render_html(build_report(leaky, ALL_REPORTS))
+
+
+def test_missing_stages_are_absent_with_how_to():
+    catalog = make_catalog().assign(split=None)
+    report = build_report(catalog, {"filter": None})
+    sections = report["sections"]
+    for name, key in (("geography", "geography"), ("duplicates", "duplicates"), ("label_issues", "label_issues"),
+                      ("splits", "splits"), ("training", "training")):
+        assert sections[name] == {"absent": HOW_TO[key]}
+    assert sections["tags"]["prefilter"] == {"absent": HOW_TO["prefilter"]}
+    assert "absent" not in sections["overview"] and "absent" not in sections["attribution"]
+    page = render_html(report)
+    for text in ("curate filter", "curate split", "classify train", "curate prefilter"):
+        assert text in page
+
+
+def test_text_is_escaped():
+    rows = [("a", "<script>alert(1)</script>", "kept", None, None, "<b>x</b>", None, ["a"], None, None)]
+    page = render_html(build_report(make_catalog(rows), {}))
+    assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+@pytest.fixture
+def report_ws(tmp_path) -> Workspace:
+    ws = Workspace(tmp_path / "ws")
+    catalog = make_catalog()
+    for path in catalog["image_path"].iloc[1:]:  # photo 0's image is missing on purpose
+        (ws.root / path).parent.mkdir(parents=True, exist_ok=True)
+        (ws.root / path).write_bytes(jpeg_bytes(300, 200))
+    write_catalog(ws, catalog)
+    for stage, rep in ALL_REPORTS.items():
+        save_stage_report(ws, stage, "0" * 64, rep)
+    run = ws.root / "runs" / "r1"
+    (run / "evaluation").mkdir(parents=True)
+    (run / "learning_curves.png").write_bytes(png_bytes())
+    (run / "evaluation" / "confusion.png").write_bytes(png_bytes())
+    evaluation = {"run": str(run), "split": "test", "photos": 2, "accuracy": 0.5,
+                  "most_confused": [{"actual": "a", "predicted": "b", "count": 1}],
+                  "per_owner": [{"owner_id": "o2", "photos": 1, "correct": 0, "accuracy": 0.0}],
+                  "comparisons": {"uncurated": {"curated_accuracy": 0.5, "uncurated_accuracy": 0.4,
+                                                "curation_worth_pp": 10.0, "notes": []}}}
+    (run / "evaluation" / "evaluation.json").write_text(json.dumps(evaluation))
+    return ws
+
+
+EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*([^"'\s>]+)""", re.IGNORECASE)
+
+
+def test_cli_writes_self_contained_page(report_ws):
+    result = CliRunner().invoke(app, ["report", "--workspace", str(report_ws.root), "--max-gallery", "5"])
+    assert result.exit_code == 0, result.output
+    out = report_ws.root / "report"
+    index = out / "index.html"
+    assert str(index) in result.output.replace("\n", "")
+    page = index.read_text(encoding="utf-8")
+    links = EXTERNAL.findall(page)
+    assert links
+    for link in links:
+        assert link.startswith(("#", "data:")) or not re.match(r"^[a-z][a-z0-9+.-]*:|^//", link), link
+    images = re.findall(r"<img[^>]*\bsrc=\"([^\"]+)\"", page)
+    assert any(src.startswith("thumbs/") for src in images)
+    assert any(src.startswith("plots/") for src in images)
+    assert any(src.startswith("training/") for src in images)
+    for src in images:
+        assert (out / src).is_file(), src
+    for thumb in (out / "thumbs").iterdir():
+        with Image.open(thumb) as image:
+            assert image.format == "JPEG" and max(image.size) <= 128
+    report = json.loads((out / "report.json").read_text())
+    assert report["sections"]["training"]["accuracy"] == 0.5
+    assert report["sections"]["training"]["comparisons"]["uncurated"]["curation_worth_pp"] == 10.0
+    assert "absent" not in report["sections"]["geography"]
+    csv = pd.read_csv(out / "attribution.csv")
+    assert len(csv) == sum(r[2] == "kept" for r in ROWS) == report["sections"]["attribution"]["total"]
+    for section in ("overview", "geography", "photographers", "tags", "duplicates", "label_issues",
+                    "splits", "training", "attribution"):
+        assert f'id="{section}"' in page
+
+
+def test_cli_without_catalog_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(app, ["report", "--workspace", str(tmp_path / "none")])
+    assert result.exit_code == 2
+    assert "curate ingest" in result.output
+
+
+def test_cli_rejects_bad_owner_alarm(report_ws):
+    result = CliRunner().invoke(app, ["report", "--workspace", str(report_ws.root), "--owner-alarm", "2"])
+    assert result.exit_code == 2
