@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)  # ingest → filter → embed → prefilter → split → check-leakage → score → train → evaluate
+demo: $(STAMP)  # ingest → filter → embed → prefilter → split → check-leakage → score → train → evaluate → report
 	$(BIN)/curate ingest demo --workspace $(WORKSPACE)
 	$(BIN)/curate filter --workspace $(WORKSPACE) --recipe skylines
 	$(BIN)/curate embed --workspace $(WORKSPACE)
@@ -28,6 +28,7 @@ demo: $(STAMP)  # ingest → filter → embed → prefilter → split → check-
 	$(BIN)/curate score --workspace $(WORKSPACE)
 	$(BIN)/classify train --workspace $(WORKSPACE) --out $(WORKSPACE)/runs/demo $(DEMO_TRAIN) $(RESUME)
 	$(BIN)/classify evaluate $(WORKSPACE)/runs/demo --workspace $(WORKSPACE) --uncurated
+	$(BIN)/curate report --workspace $(WORKSPACE)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
@@ -40,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/embed_throughput.py
 	$(BIN)/python bench/label_issues.py
 	$(BIN)/python bench/train_throughput.py
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(WORKSPACE) .pytest_cache
