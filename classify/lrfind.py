@@ -9,7 +9,6 @@ searched before the minimum.
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path

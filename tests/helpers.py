@@ -46,3 +46,23 @@ def header_only_png(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
     return b"\x89PNG\r\n\x1a\n" + body
+
+
+def demo_workspace(root: Path, photos: int = 140, seed: int = 4, size: tuple[int, int] = (64, 48),
+                   commands: tuple[tuple[str, ...], ...] = (("filter", "--recipe", "skylines"), ("split",))):
+    """A small demo collection with images in `root`, then each curate command run on it
+    (default: filter with the skylines recipe, split by owner); returns the Workspace."""
+    from typer.testing import CliRunner
+
+    from curate.cli.app import app
+    from curate.demo.config import DemoConfig
+    from curate.ingest.demo import ingest_demo
+    from curate.workspace import Workspace
+
+    ws = Workspace(root)
+    ingest_demo(ws, DemoConfig(photos=photos, seed=seed, image_width=size[0], image_height=size[1]), images=True,
+                workers=2)
+    for command in commands:
+        result = CliRunner().invoke(app, [*command, "--workspace", str(root)])
+        assert result.exit_code == 0, result.output
+    return ws

@@ -7,7 +7,6 @@ and exit code 2, without a traceback.
 from __future__ import annotations
 
 import builtins
-import contextlib
 import csv
 import hashlib
 import io

@@ -21,13 +21,11 @@ from classify.compare import (CLEAN_TEST_REASONS, RANDOM_SPLIT_DIR, STAGE, UNCUR
 from classify.model import RunMeta, build_classifier, save_model
 from classify.train import CHECKPOINT, TrainConfig, train
 from curate import schema
-from curate.cli.app import app as curate_app
-from curate.demo.config import DemoConfig
 from curate.errors import UsageError
-from curate.ingest.demo import ingest_demo
 from curate.leakage import find_leakage
 from curate.split import SPLITS, SplitConfig
 from curate.workspace import Workspace, read_catalog
+from tests.helpers import demo_workspace
 
 runner = CliRunner()
 # context.md's fast CPU settings, head-only (frozen backbone epochs are ~4x cheaper): three trainings fit in seconds
@@ -37,12 +35,8 @@ TINY = dict(image_size=48, cache_side=56, batch_size=16, workers=0, head_epochs=
 @pytest.fixture(scope="module")
 def demo_ws(tmp_path_factory):
     """140 demo photos, filtered (skylines recipe) and split by owner, as `curate` leaves them."""
-    root = tmp_path_factory.mktemp("compare")
-    ingest_demo(Workspace(root), DemoConfig(photos=140, seed=4, image_width=64, image_height=48), images=True,
-                workers=2)
-    assert runner.invoke(curate_app, ["filter", "--workspace", str(root), "--recipe", "skylines"]).exit_code == 0
-    assert runner.invoke(curate_app, ["split", "--workspace", str(root), "--seed", "1"]).exit_code == 0
-    return Workspace(root)
+    return demo_workspace(tmp_path_factory.mktemp("compare"),
+                          commands=(("filter", "--recipe", "skylines"), ("split", "--seed", "1")))
 
 
 def clean_test_of(catalog: pd.DataFrame) -> pd.DataFrame:

@@ -6,25 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from typer.testing import CliRunner
+from tests.helpers import demo_workspace
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
-runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def split_ws(tmp_path_factory):
-    from curate.cli.app import app
-    from curate.demo.config import DemoConfig
-    from curate.ingest.demo import ingest_demo
-    from curate.workspace import Workspace
-
-    root = tmp_path_factory.mktemp("gpu")
-    ingest_demo(Workspace(root), DemoConfig(photos=200, seed=4, image_width=96, image_height=72), images=True,
-                workers=2)
-    for args in (["filter", "--recipe", "skylines"], ["split"]):
-        assert runner.invoke(app, [*args, "--workspace", str(root)]).exit_code == 0
-    return Workspace(root)
+    return demo_workspace(tmp_path_factory.mktemp("gpu"), photos=200, size=(96, 72))
 
 
 def test_cuda_embeddings_match_the_cpu_ones(split_ws):

@@ -15,7 +15,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from curate.errors import UsageError
-from curate.filters import neardup, phash
+from curate.filters import neardup
 from curate.filters.neardup import (DEFAULT_NEAR_DUP_BITS, block_plan, cluster_near_duplicates,
                                     near_duplicate_pairs)
 from curate.filters.phash import (compute_phashes, hamming_distance, parse_phashes, phash_to_uint64,

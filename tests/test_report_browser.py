@@ -12,12 +12,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from curate.cli.app import app
 from tests.browser import chrome_driver, ensure_chromium
+from tests.helpers import demo_workspace
 
-runner = CliRunner()
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
@@ -33,17 +31,9 @@ def driver():
 
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory):
-    from curate.demo.config import DemoConfig
-    from curate.ingest.demo import ingest_demo
-    from curate.workspace import Workspace
-
-    root = tmp_path_factory.mktemp("report")
-    ingest_demo(Workspace(root), DemoConfig(photos=200, seed=6, image_width=96, image_height=72), images=True,
-                workers=2)
-    for args in (["filter", "--recipe", "skylines"], ["split"], ["report"]):
-        result = runner.invoke(app, [*args, "--workspace", str(root)])
-        assert result.exit_code == 0, result.output
-    return root / "report"
+    ws = demo_workspace(tmp_path_factory.mktemp("report"), photos=200, seed=6, size=(96, 72),
+                        commands=(("filter", "--recipe", "skylines"), ("split",), ("report",)))
+    return ws.root / "report"
 
 
 def check_page(driver, url: str) -> None:

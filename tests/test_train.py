@@ -23,6 +23,7 @@ from curate.demo.config import DemoConfig
 from curate.errors import DataContractError, UsageError
 from curate.ingest.demo import ingest_demo
 from curate.workspace import Workspace, read_catalog, write_catalog
+from tests.helpers import demo_workspace
 
 runner = CliRunner()
 TINY = dict(image_size=48, cache_side=56, batch_size=16, workers=0, head_epochs=1, epochs=1)
@@ -30,12 +31,7 @@ TINY = dict(image_size=48, cache_side=56, batch_size=16, workers=0, head_epochs=
 
 @pytest.fixture(scope="module")
 def split_ws(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train")
-    ingest_demo(Workspace(root), DemoConfig(photos=140, seed=4, image_width=64, image_height=48), images=True,
-                workers=2)
-    assert runner.invoke(curate_app, ["filter", "--workspace", str(root), "--recipe", "skylines"]).exit_code == 0
-    assert runner.invoke(curate_app, ["split", "--workspace", str(root)]).exit_code == 0
-    return Workspace(root)
+    return demo_workspace(tmp_path_factory.mktemp("train"))
 
 
 def test_two_stage_training_writes_a_loadable_run(split_ws, tmp_path):

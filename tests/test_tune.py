@@ -18,11 +18,8 @@ from classify.cli import app as classify_app
 from classify.train import TrainConfig
 from classify.tune import (Halving, Outcome, SearchSpace, grid_levels, outcome_from_history, promote, rung_epochs,
                            sample_trials, tune)
-from curate.cli.app import app as curate_app
-from curate.demo.config import DemoConfig
 from curate.errors import UsageError
-from curate.ingest.demo import ingest_demo
-from curate.workspace import Workspace
+from tests.helpers import demo_workspace
 
 runner = CliRunner()
 BASE = TrainConfig(image_size=48, cache_side=56, batch_size=16, workers=0)
@@ -229,12 +226,7 @@ def test_outcome_uses_the_best_finite_validation_epoch():
 # ---------------------------------------------------------------- the command, for real (CPU, tiny)
 @pytest.fixture(scope="module")
 def split_ws(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tune")
-    ingest_demo(Workspace(root), DemoConfig(photos=140, seed=4, image_width=64, image_height=48), images=True,
-                workers=2)
-    assert runner.invoke(curate_app, ["filter", "--workspace", str(root), "--recipe", "skylines"]).exit_code == 0
-    assert runner.invoke(curate_app, ["split", "--workspace", str(root)]).exit_code == 0
-    return Workspace(root)
+    return demo_workspace(tmp_path_factory.mktemp("tune"))
 
 
 def test_tune_end_to_end_on_a_tiny_workspace(split_ws, tmp_path):
