@@ -74,8 +74,9 @@ class Classifier(nn.Module):
         super().__init__()
         self.backbone = features
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, num_classes))
-        self.register_buffer("mean", torch.tensor(preprocess.mean).view(1, 3, 1, 1) * 255, persistent=False)
-        self.register_buffer("std", torch.tensor(preprocess.std).view(1, 3, 1, 1) * 255, persistent=False)
+        mean, std = preprocess.pixel_scale()
+        self.register_buffer("mean", mean, persistent=False)
+        self.register_buffer("std", std, persistent=False)
 
     def normalise(self, images):
         if images.dtype == torch.uint8:
@@ -93,6 +94,11 @@ def save_model(run_dir: Path, model, meta: RunMeta) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in _unwrap(model).state_dict().items()}
     atomic_write_bytes(run_dir / WEIGHTS, save(state))
+    save_meta(run_dir, meta)
+
+
+def save_meta(run_dir: Path, meta: RunMeta) -> None:
+    """Write model.json atomically (e.g. final metrics, without touching the weights)."""
     atomic_write_bytes(run_dir / META, meta.to_json())
 
 

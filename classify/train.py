@@ -35,7 +35,7 @@ from torch import nn
 
 from classify.data import split_datasets
 from classify.devices import pick_device
-from classify.model import RunMeta, build_classifier, save_model
+from classify.model import RunMeta, build_classifier, save_meta, save_model
 from curate.console import console, err_console
 from curate.errors import DataContractError, UsageError
 from curate.leakage import find_leakage
@@ -419,7 +419,7 @@ class Trainer:
         if self.dist.main:
             meta = self.meta()
             meta.metrics["replicas_in_sync"] = in_sync
-            save_model_meta_only(self.run_dir, meta)
+            save_meta(self.run_dir, meta)
             self.write_metrics(plot=True)
         return self.history
 
@@ -430,11 +430,6 @@ class Trainer:
         atomic_write_bytes(self.run_dir / "metrics.csv", frame.to_csv(index=False).encode("utf-8"))
         if plot and len(frame):
             plot_curves(frame, self.run_dir / "learning_curves.png")
-
-
-def save_model_meta_only(run_dir: Path, meta: RunMeta) -> None:
-    """Refresh model.json (final metrics) without touching the best weights."""
-    atomic_write_bytes(run_dir / "model.json", meta.to_json())
 
 
 def _epoch_line(row: dict) -> str:

@@ -47,6 +47,13 @@ class Preprocess:
     def resize(self) -> int:
         return int(round(self.size / 0.875))
 
+    def pixel_scale(self, device=None):
+        """(mean, std) as (1, 3, 1, 1) tensors on the 0-255 scale of uint8 images."""
+        import torch
+
+        mean = torch.tensor(self.mean, device=device).view(1, 3, 1, 1) * 255
+        return mean, torch.tensor(self.std, device=device).view(1, 3, 1, 1) * 255
+
     def to_dict(self) -> dict:
         return {"size": self.size, "resize": self.resize, "mean": list(self.mean), "std": list(self.std)}
 
@@ -71,10 +78,7 @@ class Backbone:
 
     def normalise(self, images):
         """uint8 (N, 3, H, W) on any device -> float normalised, same device."""
-        import torch
-
-        mean = torch.tensor(self.preprocess.mean, device=images.device).view(1, 3, 1, 1) * 255
-        std = torch.tensor(self.preprocess.std, device=images.device).view(1, 3, 1, 1) * 255
+        mean, std = self.preprocess.pixel_scale(images.device)
         return (images.float() - mean) / std
 
 
