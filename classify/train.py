@@ -36,7 +36,7 @@ from torch import nn
 from classify.data import split_datasets
 from classify.devices import pick_device
 from classify.model import RunMeta, build_classifier, save_meta, save_model
-from curate.console import console, err_console
+from curate.console import console, err_console, progress_bar
 from curate.errors import DataContractError, UsageError
 from curate.leakage import find_leakage
 from curate.vision.backbones import DEFAULT_BACKBONE, backbone_names, cpu_speed
@@ -304,22 +304,26 @@ class Trainer:
             self.model.backbone.eval()  # frozen backbone: keep its batch-norm statistics
         cuda = self.device.type == "cuda"
         total_loss = correct = seen = 0
-        for images, targets in self.loader("train", epoch):
-            images = images.to(self.device, non_blocking=True)
-            targets = targets.to(self.device, non_blocking=True)
-            if cuda:
-                images = images.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda):
-                logits = self.forward(images)
-                loss = self.criterion(logits.float(), targets)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            if self.config.schedule == "onecycle":
-                self.scheduler.step()
-            total_loss += float(loss.detach()) * len(targets)
-            correct += int((logits.argmax(1) == targets).sum())
-            seen += len(targets)
+        loader = self.loader("train", epoch)
+        label = f"epoch {epoch + 1}/{self.config.total_epochs} (stage {self.stage})"
+        with progress_bar(label, len(loader) if self.dist.main else None) as advance:
+            for images, targets in loader:
+                images = images.to(self.device, non_blocking=True)
+                targets = targets.to(self.device, non_blocking=True)
+                if cuda:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda):
+                    logits = self.forward(images)
+                    loss = self.criterion(logits.float(), targets)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                if self.config.schedule == "onecycle":
+                    self.scheduler.step()
+                total_loss += float(loss.detach()) * len(targets)
+                correct += int((logits.argmax(1) == targets).sum())
+                seen += len(targets)
+                advance()
         total_loss, correct, seen = self._reduce(total_loss, correct, seen)
         return {"train_loss": total_loss / max(seen, 1), "train_accuracy": correct / max(seen, 1)}
 
