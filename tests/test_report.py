@@ -110,7 +110,15 @@ def test_tags_prefilter_counts_and_galleries_sorted_by_score():
     tags = build_report(make_catalog(), ALL_REPORTS)["sections"]["tags"]
     assert tags["ambiguous"]["total"] == sum(len({t for t in r[7] if t in "ab"}) >= 2 for r in ROWS)
     pre = tags["prefilter"]
-    assert pre["counts"] == {k: PREFILTER_REPORT[k] for k in pre["counts"]}
+    # Recomputed from ROWS (not copied from the stage report, which may be stale): scored rows by tag and score.
+    scored = [r for r in ROWS if r[8] is not None]
+    on_topic = [r for r in scored if r[8] >= PREFILTER_REPORT["threshold"]]
+    off_topic = [r for r in scored if r[8] < PREFILTER_REPORT["threshold"]]
+    assert pre["scored"] == len(scored)
+    assert pre["counts"] == {"tagged_kept": sum("skyline" in r[7] for r in on_topic),
+                             "tagged_dropped": sum("skyline" in r[7] for r in off_topic),
+                             "untagged_recovered": sum("skyline" not in r[7] for r in on_topic),
+                             "untagged_dropped": sum("skyline" not in r[7] for r in off_topic)}
     dropped_scores = sorted(r[8] for r in ROWS if r[4] == "off_topic" and "skyline" in r[7])
     assert [p["topic_score"] for p in pre["tagged_dropped"]["photos"]] == dropped_scores
     recovered = sorted((r[8] for r in ROWS if r[9]), reverse=True)
@@ -187,13 +195,16 @@ def report_ws(tmp_path) -> Workspace:
     evaluation = {"run": str(run), "split": "test", "photos": 2, "accuracy": 0.5,
                   "most_confused": [{"actual": "a", "predicted": "b", "count": 1}],
                   "per_owner": [{"owner_id": "o2", "photos": 1, "correct": 0, "accuracy": 0.0}],
+                  "top_losses": [{"photo_id": "t:3", "owner_id": "o2", "actual": "a", "predicted": "b",
+                                  "loss": 2.3, "p_predicted": 0.9, "p_actual": 0.1}],
                   "comparisons": {"uncurated": {"curated_accuracy": 0.5, "uncurated_accuracy": 0.4,
                                                 "curation_worth_pp": 10.0, "notes": []}}}
     (run / "evaluation" / "evaluation.json").write_text(json.dumps(evaluation))
     return ws
 
 
-EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*([^"'\s>]+)""", re.IGNORECASE)
+# What the page loads by itself: src= anywhere, href= on <link>. (Attribution links to photo pages are fine.)
+EXTERNAL = re.compile(r"""(?:\bsrc|<link[^>]*\bhref)\s*=\s*["']?\s*([^"'\s>]+)""", re.IGNORECASE)
 
 
 def test_cli_writes_self_contained_page(report_ws):
@@ -220,6 +231,11 @@ def test_cli_writes_self_contained_page(report_ws):
     assert report["sections"]["training"]["accuracy"] == 0.5
     assert report["sections"]["training"]["comparisons"]["uncurated"]["curation_worth_pp"] == 10.0
     assert "absent" not in report["sections"]["geography"]
+    top_loss = report["sections"]["training"]["top_losses"][0]
+    assert top_loss["sha256"] == make_catalog()["sha256"].iloc[3]
+    assert top_loss["thumb"] in images
+    kept_urls = [f"https://x.invalid/{i}" for i, r in enumerate(ROWS) if r[2] == "kept"]
+    assert all(f'<a href="{url}"' in page for url in kept_urls)
     csv = pd.read_csv(out / "attribution.csv")
     assert len(csv) == sum(r[2] == "kept" for r in ROWS) == report["sections"]["attribution"]["total"]
     for section in ("overview", "geography", "photographers", "tags", "duplicates", "label_issues",
@@ -236,3 +252,18 @@ def test_cli_without_catalog_is_a_usage_error(tmp_path):
 def test_cli_rejects_bad_owner_alarm(report_ws):
     result = CliRunner().invoke(app, ["report", "--workspace", str(report_ws.root), "--owner-alarm", "2"])
     assert result.exit_code == 2
+
+
+def test_big_tables_are_truncated_with_counts():
+    catalog = make_catalog()
+    kept = int((catalog["status"] == "kept").sum())
+    evaluation = {"per_owner": [{"owner_id": f"o{i}", "photos": 2, "correct": i % 3, "accuracy": (i % 3) / 2}
+                                for i in range(7)]}
+    sections = build_report(catalog, ALL_REPORTS, run_evaluation=evaluation, max_rows=3)["sections"]
+    attribution = sections["attribution"]
+    assert attribution["total"] == kept and attribution["shown"] == len(attribution["rows"]) == 3
+    per_owner = sections["training"]
+    assert per_owner["per_owner_total"] == 7 and len(per_owner["per_owner"]) == 3
+    assert [r["accuracy"] for r in per_owner["per_owner"]] == [0.0, 0.0, 0.0]  # worst first
+    page = render_html(build_report(catalog, ALL_REPORTS, run_evaluation=evaluation, max_rows=3))
+    assert f"{kept} kept photos; showing 3" in page and "3 of 7" in page

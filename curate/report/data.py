@@ -64,7 +64,7 @@ def build_report(catalog: pd.DataFrame, stage_reports: dict, truth: pd.DataFrame
             "duplicates": duplicates_section(cat, reports.get("filter"), max_gallery),
             "label_issues": label_issues_section(cat, reports.get("prefilter"), max_gallery),
             "splits": splits_section(catalog, reports.get("split")),
-            "training": training_section(run_evaluation, max_rows),
+            "training": training_section(run_evaluation, max_rows, catalog),
             "attribution": attribution_section(cat, max_rows),
         },
     }
@@ -179,10 +179,16 @@ def tags_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: 
     tagged = topic_tagged(cat["tags"], topic) if topic else np.zeros(len(cat), bool)
     tagged_dropped = cat[tagged & (cat["drop_reason"] == "off_topic").to_numpy()]
     recovered = cat[cat["topic_recovered"].fillna(False).astype(bool).to_numpy()]
+    threshold = float(prefilter_report.get("threshold", 0.5))
+    # The talk's four counts, from the catalog itself: scored rows, split by tag and by score.
+    score = cat["topic_score"].to_numpy("float64", na_value=np.nan)
+    scored = ~np.isnan(score)
+    on_topic = scored & (np.nan_to_num(score, nan=-1.0) >= threshold)
     section["prefilter"] = {
-        "topic": topic, "threshold": _plain(prefilter_report.get("threshold")),
-        "counts": {k: int(prefilter_report.get(k, 0)) for k in
-                   ("tagged_kept", "tagged_dropped", "untagged_recovered", "untagged_dropped")},
+        "topic": topic, "threshold": threshold, "scored": int(scored.sum()),
+        "counts": {"tagged_kept": int((tagged & on_topic).sum()), "tagged_dropped": int((tagged & scored & ~on_topic).sum()),
+                   "untagged_recovered": int((~tagged & on_topic).sum()),
+                   "untagged_dropped": int((~tagged & scored & ~on_topic).sum())},
         # Most confidently off-topic first; most confidently on-topic first.
         "tagged_dropped": gallery(tagged_dropped.sort_values("topic_score", kind="stable"),
                                   max_gallery, ("topic_score",)),
@@ -246,10 +252,19 @@ def splits_section(catalog: pd.DataFrame, split_report: dict | None) -> dict:
             "config": (split_report or {}).get("config")}
 
 
-def training_section(evaluation: dict | None, max_rows: int) -> dict:
-    """Numbers from the newest run's evaluation.json (images are added by the I/O edge)."""
+def training_section(evaluation: dict | None, max_rows: int, catalog: pd.DataFrame | None = None) -> dict:
+    """Numbers from the newest run's evaluation.json (images are added by the I/O edge).
+
+    Top losses carry their photo's sha256/image_path from the catalog, so they get thumbnails.
+    """
     if not evaluation:
         return {"absent": HOW_TO["training"]}
+    top_losses = [dict(r) for r in (evaluation.get("top_losses") or [])[:20]]
+    if catalog is not None and top_losses:
+        images = catalog.set_index("photo_id")[["sha256", "image_path"]]
+        for row in top_losses:
+            if row.get("photo_id") in images.index:
+                row.update({k: _plain(v) for k, v in images.loc[row["photo_id"]].items()})
     comparisons = {}
     for name, comp in (evaluation.get("comparisons") or {}).items():
         comparisons[name] = {k: _plain(v) for k, v in comp.items() if isinstance(v, (int, float, str)) or v is None}
@@ -261,7 +276,7 @@ def training_section(evaluation: dict | None, max_rows: int) -> dict:
         "catalog_changed_since_training": evaluation.get("catalog_changed_since_training"),
         "per_class": evaluation.get("per_class", []),
         "most_confused": (evaluation.get("most_confused") or [])[:20],
-        "top_losses": (evaluation.get("top_losses") or [])[:20],
+        "top_losses": top_losses,
         "per_owner": sorted(evaluation.get("per_owner") or [], key=lambda r: (r.get("accuracy", 1), -r.get("photos", 0)))[:max_rows],
         "per_owner_total": len(evaluation.get("per_owner") or []),
         "comparisons": comparisons,

@@ -54,6 +54,13 @@ def img(src: str | None, alt: str, width: int | None = None) -> str:
     return f'<img src="{e(src)}" alt="{e(alt)}"{size}>'
 
 
+def link(url: str | None) -> str:
+    """A source URL as a link (http(s) only; anything else stays text). Opening it is the reader's choice."""
+    if not url or not str(url).lower().startswith(("http://", "https://")):
+        return e(url)
+    return f'<a href="{e(url)}" rel="noopener noreferrer nofollow">{e(url)}</a>'
+
+
 def gallery(g: dict, caption_fields: tuple[str, ...] = ("label", "owner_id")) -> str:
     if not g or not g.get("total"):
         return '<p class="note">none</p>'
@@ -165,9 +172,11 @@ def training(s: dict) -> str:
     parts.append('<div class="plots">' + "".join(img(src, name) for name, src in images.items()) + "</div>")
     parts.append("<h3>Most confused</h3>" + table(["actual", "predicted", "photos"], [
         [e(r["actual"]), e(r["predicted"]), num(r["count"])] for r in s["most_confused"]], left=2))
-    parts.append("<h3>Top losses</h3>" + table(["photo", "owner", "actual", "predicted", "loss"], [
-        [e(r.get("photo_id")), e(r.get("owner_id")), e(r.get("actual")), e(r.get("predicted")), num(r.get("loss"))]
-        for r in s["top_losses"]], left=4))
+    parts.append("<h3>Top losses</h3>" + table(
+        ["image", "photo", "owner", "actual", "predicted", "loss", "p(predicted)"], [
+            [img(r.get("thumb"), r.get("photo_id") or "", 64), e(r.get("photo_id")), e(r.get("owner_id")),
+             e(r.get("actual")), e(r.get("predicted")), num(r.get("loss")), pct(r.get("p_predicted"))]
+            for r in s["top_losses"]], left=5))
     parts.append(f'<h3>Per photographer (worst first; {len(s["per_owner"])} of {s["per_owner_total"]})</h3>'
                  + table(["owner", "photos", "correct", "accuracy"], [
                      [e(r.get("owner_id")), num(r.get("photos")), num(r.get("correct")), pct(r.get("accuracy"))]
@@ -180,7 +189,7 @@ def training(s: dict) -> str:
 
 
 def attribution(s: dict) -> str:
-    rows = [[e(r["photo_id"]), e(r["owner"]), e(r["license"]), e(r["url"])] for r in s["rows"]]
+    rows = [[e(r["photo_id"]), e(r["owner"]), e(r["license"]), link(r["url"])] for r in s["rows"]]
     return (f'<p>{s["total"]} kept photos; showing {s["shown"]}. Full table: '
             f'<a href="{e(s["csv"])}">{e(s["csv"])}</a>.</p>'
             + table(["photo", "owner", "licence", "source URL"], rows, left=4))
