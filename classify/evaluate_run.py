@@ -262,6 +262,16 @@ def _open(ws: Workspace, image_path, min_side: int):
         return None, f"{type(exc).__name__}: {exc}"[:200]
 
 
+def evaluate_and_write(run: Path, ws: Workspace, split: str = "test", top_losses: int = 24, device: str = "auto",
+                       compare_random_split: bool = False, uncurated: bool = False
+                       ) -> tuple[RunEvaluation, dict[str, Path]]:
+    """`classify evaluate` as a library call: evaluate, run the asked comparisons, write the files."""
+    evaluation = evaluate_run(run, ws, split=split, top_losses=top_losses, device=device)
+    if compare_random_split or uncurated:
+        evaluation.comparisons = _compare(evaluation, ws, compare_random_split, uncurated, top_losses, device)
+    return evaluation, write_evaluation(evaluation, ws)
+
+
 @user_errors
 def evaluate_command(
     run: Annotated[Path, typer.Argument(help="Run directory (model.safetensors + model.json).")],
@@ -278,11 +288,8 @@ def evaluate_command(
     as_json: JsonOption = False,
 ) -> None:
     """Accuracy, per-class P/R/F1, confusion matrix, most-confused pairs, top losses, accuracy per photographer."""
-    ws = workspace(workspace_path)
-    evaluation = evaluate_run(run, ws, split=split, top_losses=top_losses, device=device)
-    if compare_random_split or uncurated:
-        evaluation.comparisons = _compare(evaluation, ws, compare_random_split, uncurated, top_losses, device)
-    files = write_evaluation(evaluation, ws)
+    evaluation, files = evaluate_and_write(run, workspace(workspace_path), split, top_losses, device,
+                                           compare_random_split=compare_random_split, uncurated=uncurated)
     _warn_skipped(evaluation)
     if as_json:
         print(json.dumps({**evaluation.to_dict(), "files": {k: str(v) for k, v in files.items()}}, indent=2))

@@ -1,18 +1,23 @@
-"""Dataset recipes: `datasets/<name>.toml` says which labels to look for and how.
+"""Dataset recipes: `datasets/<name>.toml` declares a collection and how to curate it.
 
 A recipe names its labels (with tag aliases and reference coordinates), the topic tag
-for the pre-classifier and per-stage defaults. Example::
+for the pre-classifier, the sources to ingest, and per-stage settings; `curate run`
+runs it end to end (see curate.pipeline). Example::
 
-    name = "skylines"
+    name = "chicago-only"
     topic = "skyline"
+    [[labels]]
+    name = "chicago"
+    aliases = ["chitown"]
+    lat = 41.85
+    lon = -87.65
+    [[sources]]
+    kind = "flickr"
+    tags = ["chicago"]
     [filter]
     max_km = 5.0
-    [[labels]]
-    name = "new_york"
-    display = "New York"
-    aliases = ["new york", "nyc", "manhattan"]
-    lat = 40.7128
-    lon = -74.0060
+
+`labels_from = "skylines"` takes the labels (and topic) of another recipe instead.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ from pathlib import Path
 from curate.errors import UsageError
 
 DATASETS_DIR = Path(__file__).resolve().parents[1] / "datasets"
+STAGE_SECTIONS = ("filter", "embed", "prefilter", "split", "train", "evaluate", "report")
+TOP_LEVEL_KEYS = ("name", "description", "topic", "labels", "labels_from", "sources", *STAGE_SECTIONS)
+LABEL_KEYS = ("name", "display", "aliases", "lat", "lon")
+SOURCE_KINDS = ("demo", "folder", "urls", "flickr", "commons")
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,8 @@ class Recipe:
     topic: str | None = None
     description: str = ""
     stages: dict = field(default_factory=dict)
+    sources: tuple[dict, ...] = ()  # [[sources]] tables, checked by curate.pipeline
+    path: Path | None = None  # the file it came from (relative source paths start there)
 
     @property
     def label_names(self) -> tuple[str, ...]:
@@ -85,30 +96,87 @@ def recipe_path(name_or_path: str) -> Path:
 
 
 def load_recipe(name_or_path: str) -> Recipe:
-    """Parse a recipe; a malformed file is a UsageError naming the problem."""
+    """Parse and validate a recipe; a bad file is a UsageError naming its first invalid field."""
     path = recipe_path(name_or_path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"recipe {path} is not valid TOML ({exc}); fix the file") from exc
-    return recipe_from_dict(data, where=str(path))
+    return recipe_from_dict(data, where=str(path), path=path)
 
 
-def recipe_from_dict(data: dict, where: str = "recipe") -> Recipe:
-    raw_labels = data.get("labels")
+def recipe_from_dict(data: dict, where: str = "recipe", path: Path | None = None) -> Recipe:
+    """A Recipe from parsed TOML. Checks the shape (keys, types, label fields); the stage
+    settings themselves are checked against each stage's config by `curate.pipeline`."""
+    unknown = [key for key in data if key not in TOP_LEVEL_KEYS]
+    if unknown:
+        raise UsageError(f"{where}: unknown key {unknown[0]!r}; a recipe has {', '.join(TOP_LEVEL_KEYS)}")
+    for key in ("name", "description", "topic", "labels_from"):
+        if key in data and not isinstance(data[key], str):
+            raise UsageError(f"{where}: {key} must be a string, got {data[key]!r}")
+    base = _base_recipe(data, where, path)
+    if "labels" in data:
+        labels = _parse_labels(data["labels"], where)
+    elif base is not None:
+        labels = base.labels
+    else:
+        raise UsageError(f"{where} needs a non-empty [[labels]] list (or labels_from = \"<recipe>\")")
+    sources = data.get("sources", [])
+    if not isinstance(sources, list) or not all(isinstance(entry, dict) for entry in sources):
+        raise UsageError(f"{where}: sources must be a list of [[sources]] tables")
+    for number, entry in enumerate(sources, 1):
+        if entry.get("kind") not in SOURCE_KINDS:
+            raise UsageError(f"{where}: [[sources]] #{number} kind must be one of {', '.join(SOURCE_KINDS)}, "
+                             f"got {entry.get('kind')!r}")
+    stages = {}
+    for stage in STAGE_SECTIONS:
+        if stage in data:
+            if not isinstance(data[stage], dict):
+                raise UsageError(f"{where}: [{stage}] must be a table of settings")
+            stages[stage] = data[stage]
+    topic = data.get("topic", base.topic if base else None)
+    return Recipe(name=str(data.get("name", Path(where).stem)), labels=labels, topic=topic,
+                  description=str(data.get("description", "")), stages=stages,
+                  sources=tuple(dict(entry) for entry in sources), path=path)
+
+
+def _base_recipe(data: dict, where: str, path: Path | None) -> Recipe | None:
+    """The recipe named by labels_from (looked up beside this one first, then in datasets/)."""
+    name = data.get("labels_from")
+    if name is None:
+        return None
+    beside = path.parent / f"{name}.toml" if path is not None else None
+    target = str(beside) if beside is not None and beside.is_file() else name
+    if path is not None and recipe_path(target).resolve() == path.resolve():
+        raise UsageError(f"{where}: labels_from names the recipe itself")
+    return load_recipe(target)
+
+
+def _parse_labels(raw_labels: object, where: str) -> tuple[Label, ...]:
     if not isinstance(raw_labels, list) or not raw_labels:
         raise UsageError(f"{where} needs a non-empty [[labels]] list")
-    labels = []
-    for entry in raw_labels:
-        if "name" not in entry:
-            raise UsageError(f"{where}: every [[labels]] entry needs a name")
-        labels.append(Label(
-            name=str(entry["name"]),
-            display=str(entry.get("display", entry["name"])),
-            aliases=tuple(str(a) for a in entry.get("aliases", ())),
-            lat=entry.get("lat"),
-            lon=entry.get("lon"),
-        ))
-    stages = {key: value for key, value in data.items() if isinstance(value, dict)}
-    return Recipe(name=str(data.get("name", Path(where).stem)), labels=tuple(labels),
-                  topic=data.get("topic"), description=str(data.get("description", "")), stages=stages)
+    labels, seen = [], set()
+    for number, entry in enumerate(raw_labels, 1):
+        here = f"{where}: [[labels]] #{number}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"].strip():
+            raise UsageError(f"{here} needs a name (a non-empty string)")
+        here = f"{where}: label {entry['name']!r}"
+        unknown = [key for key in entry if key not in LABEL_KEYS]
+        if unknown:
+            raise UsageError(f"{here}: unknown key {unknown[0]!r}; a label has {', '.join(LABEL_KEYS)}")
+        if entry["name"] in seen:
+            raise UsageError(f"{here} appears twice; label names must be unique")
+        seen.add(entry["name"])
+        aliases = entry.get("aliases", [])
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise UsageError(f"{here}: aliases must be a list of strings")
+        for key, limit in (("lat", 90), ("lon", 180)):
+            value = entry.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not -limit <= value <= limit):
+                raise UsageError(f"{here}: {key} must be a number of degrees in [-{limit}, {limit}], got {value!r}")
+        if ("lat" in entry) != ("lon" in entry):
+            raise UsageError(f"{here}: give both lat and lon, or neither")
+        labels.append(Label(name=entry["name"], display=str(entry.get("display", entry["name"])),
+                            aliases=tuple(aliases), lat=entry.get("lat"), lon=entry.get("lon")))
+    return tuple(labels)

@@ -153,3 +153,16 @@ def split_table(kept: pd.DataFrame, group: np.ndarray, config: SplitConfig) -> p
     table["within_tolerance"] = ((table["val_achieved"] - config.val).abs() <= TOLERANCE + 1e-9) & \
         ((table["test_achieved"] - config.test).abs() <= TOLERANCE + 1e-9)
     return table.reset_index(drop=True)
+
+
+def run_split(ws, config: SplitConfig) -> SplitReport:
+    """The I/O edge of `curate split`: read the catalog, split it, write it and reports/split.json."""
+    from curate.runs import save_stage_report
+    from curate.workspace import catalog_sha256, read_catalog, write_catalog
+
+    catalog = read_catalog(ws)
+    input_hash = catalog_sha256(ws)
+    result, report = split_catalog(catalog, config)
+    write_catalog(ws, result)
+    save_stage_report(ws, "split", input_hash, report.to_dict())
+    return report

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from curate.cli import filter as filter_cli
-from curate.cli import ingest, prefilter, score, split, status
+from curate.cli import ingest, prefilter, run, score, split, status
 from curate.cli import report as report_cli
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.command("score")(score.score)
 app.command("split")(split.split)
 app.command("check-leakage")(split.check_leakage)
 app.command("report")(report_cli.report)
+app.command("run")(run.run)
 
 
 def main() -> None:

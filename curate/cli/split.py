@@ -11,9 +11,8 @@ from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_err
 from curate.console import console
 from curate.errors import EXIT_DATA, UsageError
 from curate.leakage import find_leakage
-from curate.runs import save_stage_report
-from curate.split import SplitConfig, split_catalog
-from curate.workspace import catalog_sha256, read_catalog, write_catalog
+from curate.split import SplitConfig, run_split
+from curate.workspace import read_catalog
 
 
 @user_errors
@@ -27,12 +26,7 @@ def split(
 ) -> None:
     """Train/val/test split grouped by photographer and duplicate cluster, stratified by label."""
     config = SplitConfig(val=val, test=test, by=by, seed=seed)
-    ws = workspace(workspace_path)
-    catalog = read_catalog(ws)
-    input_hash = catalog_sha256(ws)
-    result, report = split_catalog(catalog, config)
-    write_catalog(ws, result)
-    save_stage_report(ws, "split", input_hash, report.to_dict())
+    report = run_split(workspace(workspace_path), config)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
         return

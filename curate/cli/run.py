@@ -1,0 +1,39 @@
+"""`curate run RECIPE`: a dataset recipe end to end (ingest → … → report, `--train` to train too)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from curate.cli.common import WorkspaceOption, user_errors, workspace
+from curate.console import console
+
+
+@user_errors
+def run(
+    recipe: Annotated[str, typer.Argument(help="Recipe: a .toml path or a name from datasets/ (e.g. demo).",
+                                          show_default=False)],
+    workspace_path: WorkspaceOption = None,
+    train: Annotated[bool, typer.Option("--train", help="Also train (classify train) and evaluate a model.")] = False,
+    restart_from: Annotated[str | None, typer.Option(
+        "--from", help="Run this step (e.g. filter, split) and every later one again, even if done.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the recipe and list its steps; run nothing.")] = False,
+) -> None:
+    """Run every step of a dataset recipe; a re-run skips finished steps and resumes the interrupted one."""
+    from curate.pipeline import plan, run_pipeline
+    from curate.recipes import load_recipe
+
+    chosen = load_recipe(recipe)
+    steps = plan(chosen, train=train)
+    if dry_run:
+        for number, step in enumerate(steps, 1):
+            console.print(f"[{number}/{len(steps)}] {step.name}", highlight=False)
+        return
+    ws = workspace(workspace_path)
+    outcomes = run_pipeline(ws, chosen, steps, restart_from=restart_from,
+                            echo=lambda line: console.print(line, highlight=False, soft_wrap=True))
+    ran = sum(outcome.status == "ran" for outcome in outcomes)
+    console.print(f"recipe {chosen.name}: {ran} steps ran, {len(outcomes) - ran} were already done; "
+                  "report:", highlight=False)
+    console.print(str(ws.root / "report" / "index.html"), highlight=False, soft_wrap=True)

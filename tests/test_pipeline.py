@@ -1,0 +1,207 @@
+"""Dataset recipes and `curate run`: validation names the first bad field; a run is resumable."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from curate import pipeline
+from curate.cli.app import app
+from curate.errors import UsageError
+from curate.leakage import find_leakage
+from curate.recipes import DATASETS_DIR, load_recipe
+from curate.workspace import Workspace, catalog_sha256, read_catalog
+
+runner = CliRunner()
+
+BASE = '''
+name = "tiny"
+labels_from = "skylines"
+[[sources]]
+kind = "demo"
+photos = 160
+seed = 4
+image_width = 64
+image_height = 48
+'''
+
+# Small enough for seconds on a CPU: 64 px embeddings, a head-only training at 48 px.
+TINY_STAGES = '''
+[embed]
+image_size = 64
+workers = 0
+[prefilter]
+folds = 3
+[train]
+image_size = 48
+cache_side = 56
+batch_size = 16
+workers = 0
+head_epochs = 1
+epochs = 0
+[evaluate]
+uncurated = true
+[report]
+max_gallery = 8
+'''
+
+
+def write_recipe(tmp_path, text: str, name: str = "tiny.toml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------- validation
+
+@pytest.mark.parametrize("extra, expected", [
+    ('colour = "red"\n', "unknown key 'colour'"),
+    ("[filter]\nmax_kms = 5\n", "[filter]: unknown setting 'max_kms'"),
+    ('[filter]\nmax_km = "five"\n', "[filter]: max_km must be a number"),
+    ("[filter]\nmax_km = -1\n", "[filter]: --max-km must be a positive"),
+    ("[split]\nval = 0.6\ntest = 0.5\n", "[split]: --val + --test"),
+    ("[train]\nepochs = 1.5\n", "[train]: epochs must be a whole number"),
+    ("[evaluate]\nuncurated = 1\n", "[evaluate]: uncurated must be true or false"),
+    ('[embed]\nbackbone = "vgg99"\n', "[embed]: unknown backbone 'vgg99'"),
+    ("filter = 3\n", "[filter] must be a table"),
+    ('[[sources]]\nkind = "instagram"\n', "#2 kind must be one of"),
+    ('[[sources]]\nkind = "demo"\nphotoz = 3\n', "#2 (demo): unknown setting 'photoz'"),
+    ('[[sources]]\nkind = "urls"\n', "#2 (urls): missing setting 'path'"),
+])
+def test_a_bad_recipe_names_its_first_invalid_field(tmp_path, extra, expected):
+    # TOML: top-level keys must come before the first table.
+    text = BASE + extra if extra.startswith("[") else BASE.replace('name = "tiny"\n', 'name = "tiny"\n' + extra)
+    path = write_recipe(tmp_path, text)
+    with pytest.raises(UsageError) as caught:
+        pipeline.plan(load_recipe(str(path)), train=True)
+    assert expected in str(caught.value)
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize("labels, expected", [
+    ('[[labels]]\nname = "a"\nlat = 95.0\nlon = 0.0\n', "lat must be a number of degrees"),
+    ('[[labels]]\nname = "a"\nlat = 1.0\n', "give both lat and lon"),
+    ('[[labels]]\nname = "a"\n[[labels]]\nname = "a"\n', "appears twice"),
+    ('[[labels]]\nname = "a"\naliases = "b"\n', "aliases must be a list of strings"),
+    ('[[labels]]\ndisplay = "A"\n', "#1 needs a name"),
+    ('[[labels]]\nname = "a"\ncolor = 1\n', "unknown key 'color'"),
+])
+def test_bad_labels_are_named(tmp_path, labels, expected):
+    path = write_recipe(tmp_path, 'name = "x"\n' + labels)
+    with pytest.raises(UsageError, match="label|labels") as caught:
+        load_recipe(str(path))
+    assert expected in str(caught.value)
+
+
+def test_a_recipe_needs_sources_and_a_demo_source_needs_the_demo_labels(tmp_path):
+    no_sources = write_recipe(tmp_path, 'labels_from = "skylines"\n', "a.toml")
+    with pytest.raises(UsageError, match=r"no \[\[sources\]\]"):
+        pipeline.plan(load_recipe(str(no_sources)))
+    other_labels = write_recipe(tmp_path, 'topic = "t"\n[[labels]]\nname = "a"\n[[sources]]\nkind = "demo"\n', "b.toml")
+    with pytest.raises(UsageError, match="labels_from = \"skylines\""):
+        pipeline.plan(load_recipe(str(other_labels)))
+
+
+def test_shipped_recipes_are_valid():
+    demo = load_recipe("demo")
+    assert [step.name for step in pipeline.plan(demo, train=True)] == [
+        "ingest demo", "filter", "embed", "prefilter", "split", "check-leakage", "score", "train", "evaluate",
+        "report"]
+    skylines = load_recipe("skylines")
+    assert demo.labels == skylines.labels and demo.topic == skylines.topic == "skyline"
+    world = load_recipe("world-skylines")
+    kinds = [entry["kind"] for entry in world.sources]
+    assert kinds.count("flickr") == kinds.count("commons") == len(skylines.labels)
+    assert {entry["label"] for entry in world.sources if entry["kind"] == "commons"} == set(skylines.label_names)
+    steps = pipeline.plan(world, train=True)
+    assert len(steps) == len(world.sources) + 8 and len({step.name for step in steps}) == len(steps)
+    assert {path.stem for path in DATASETS_DIR.glob("*.toml")} >= {"demo", "world-skylines", "skylines"}
+
+
+def test_cli_bad_recipe_is_one_line_exit_2(tmp_path):
+    path = write_recipe(tmp_path, BASE + "[filter]\nmax_kms = 5\n")
+    result = runner.invoke(app, ["run", str(path), "--workspace", str(tmp_path / "ws")])
+    assert result.exit_code == 2
+    assert "max_kms" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    missing = runner.invoke(app, ["run", "no-such-recipe", "--workspace", str(tmp_path / "ws")])
+    assert missing.exit_code == 2 and "known recipes" in missing.output
+    assert not (tmp_path / "ws" / "catalog.parquet").exists()
+
+
+# ---------------------------------------------------------------- running
+
+def run_lines(result) -> dict[str, str]:
+    """{step name: 'ran' | 'skipped'} from `curate run` output."""
+    states = {}
+    for line in result.output.splitlines():
+        if line.startswith("[") and "] " in line and ":" in line:
+            name, _, rest = line.split("] ", 1)[1].partition(":")
+            states[name] = "skipped" if "skipped" in rest else "ran"
+    return states
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The tiny recipe run once end to end with --train."""
+    root = tmp_path_factory.mktemp("pipeline")
+    path = write_recipe(root, BASE + TINY_STAGES)
+    ws = Workspace(root / "ws")
+    result = runner.invoke(app, ["run", str(path), "--workspace", str(ws.root), "--train"])
+    assert result.exit_code == 0, result.output
+    return path, ws, result
+
+
+def test_run_does_every_step_and_leaves_a_leak_free_trained_workspace(trained):
+    path, ws, result = trained
+    assert list(run_lines(result).values()) == ["ran"] * 10
+    catalog = read_catalog(ws)
+    kept = catalog[catalog["status"] == "kept"]
+    assert set(kept["split"]) == {"train", "val", "test"}
+    assert kept["topic_score"].notna().all()
+    assert find_leakage(catalog).empty
+    assert (ws.root / "report" / "index.html").is_file()
+    assert str(ws.root / "report" / "index.html") in result.output.replace("\n", "")
+    evaluation = json.loads((ws.root / "runs" / "tiny" / "evaluation" / "evaluation.json").read_text())
+    assert "uncurated" in evaluation["comparisons"]
+    report = json.loads((ws.root / "report" / "report.json").read_text())
+    assert "absent" not in report["sections"]["training"]  # the report came after the training
+
+
+def test_a_second_run_skips_everything(trained):
+    path, ws, _ = trained
+    before = catalog_sha256(ws)
+    again = runner.invoke(app, ["run", str(path), "--workspace", str(ws.root), "--train"])
+    assert again.exit_code == 0, again.output
+    assert set(run_lines(again).values()) == {"skipped"}
+    assert catalog_sha256(ws) == before
+
+
+def test_changed_settings_rerun_from_that_step_and_an_interrupted_run_resumes(trained, monkeypatch, tmp_path):
+    path, ws, _ = trained
+    changed = write_recipe(path.parent, path.read_text() + "[filter]\nmax_km = 3.0\n", "tiny.toml")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "_split", interrupted)
+    first = runner.invoke(app, ["run", str(changed), "--workspace", str(ws.root)])
+    assert first.exit_code != 0
+    states = run_lines(first)
+    assert states["ingest demo"] == "skipped" and states["filter"] == "ran" and states["prefilter"] == "ran"
+    assert read_catalog(ws)["geo_distance_km"].max() > 3.0  # max_km 3 took effect: far photos are dropped
+    assert (read_catalog(ws).query("status == 'kept'")["geo_distance_km"].dropna() <= 3.0).all()
+    monkeypatch.undo()
+    resumed = runner.invoke(app, ["run", str(changed), "--workspace", str(ws.root)])
+    assert resumed.exit_code == 0, resumed.output
+    states = run_lines(resumed)
+    assert [states[name] for name in ("ingest demo", "filter", "embed", "prefilter")] == ["skipped"] * 4
+    assert [states[name] for name in ("split", "check-leakage", "score", "report")] == ["ran"] * 4
+    assert find_leakage(read_catalog(ws)).empty
+    restart = runner.invoke(app, ["run", str(changed), "--workspace", str(ws.root), "--from", "split"])
+    assert restart.exit_code == 0, restart.output
+    assert run_lines(restart)["filter"] == "skipped" and run_lines(restart)["split"] == "ran"
+    bad = runner.invoke(app, ["run", str(changed), "--workspace", str(ws.root), "--from", "nope"])
+    assert bad.exit_code == 2 and "steps:" in bad.output
