@@ -19,7 +19,7 @@ from curate import schema
 from curate.recipes import Recipe, squash
 
 RECORD_FIELDS = ("source_id", "owner_id", "owner_name", "title", "tags", "label",
-                 "lat", "lon", "taken_at", "license", "url")
+                 "lat", "lon", "taken_at", "license", "url", "page_url")
 
 
 def normalise_tag(tag: object) -> str:
@@ -164,6 +164,7 @@ def records_to_rows(records: pd.DataFrame, source: str, recipe: Recipe | None = 
         "taken_at": parse_taken_at(column("taken_at")),
         "license": clean_text(column("license")),
         "url": clean_text(column("url")),
+        "page_url": clean_text(column("page_url")),
         "status": schema.KEPT,
     })
     reason = column("drop_reason").where(~is_repeat, "duplicate_photo_id")

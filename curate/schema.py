@@ -48,6 +48,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("taken_at", pa.timestamp("us"), True, "When the photo was taken (naive, as the source gives it).", "ingest"),
     Column("license", _STR, True, "Licence name or source licence id.", "ingest"),
     Column("url", _STR, True, "Where the image or its page can be found.", "ingest"),
+    Column("page_url", _STR, True, "The photo's page at its source, for attribution (Flickr photo page, Commons file page).", "ingest"),
     Column("sha256", _STR, True, "SHA-256 of the stored image bytes.", "ingest"),
     Column("width", pa.int32(), True, "Width in pixels after EXIF orientation.", "ingest"),
     Column("height", pa.int32(), True, "Height in pixels after EXIF orientation.", "ingest"),

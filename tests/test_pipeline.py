@@ -69,6 +69,8 @@ def write_recipe(tmp_path, text: str, name: str = "tiny.toml"):
     ('[[sources]]\nkind = "instagram"\n', "#2 kind must be one of"),
     ('[[sources]]\nkind = "demo"\nphotoz = 3\n', "#2 (demo): unknown setting 'photoz'"),
     ('[[sources]]\nkind = "urls"\n', "#2 (urls): missing setting 'path'"),
+    ('[[sources]]\nkind = "flickr"\ntags = "chicago"\n', "#2 (flickr): tags must be a list, got 'chicago'"),
+    ('[[sources]]\nkind = "commons"\ncategory = "Skylines"\nradius_m = "far"\n', "#2 (commons): radius_m must be"),
 ])
 def test_a_bad_recipe_names_its_first_invalid_field(tmp_path, extra, expected):
     # TOML: top-level keys must come before the first table.

@@ -62,3 +62,10 @@ def test_dates_parse_or_null():
                                          "taken_at": ["2008-08-12 12:01:24", "yesterday-ish", None]}), "t")
     assert rows.loc[0, "taken_at"] == pd.Timestamp("2008-08-12 12:01:24")
     assert rows["taken_at"][1:].isna().all()
+
+
+def test_page_url_is_kept_for_attribution():
+    records = pd.DataFrame({"source_id": ["1", "2"], "url": ["https://img.example/1.jpg", None],
+                            "page_url": [" https://www.flickr.com/photos/o/1 ", ""]})
+    rows = records_to_rows(records, "flickr")
+    assert rows["page_url"].tolist() == ["https://www.flickr.com/photos/o/1", None]

@@ -25,6 +25,7 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
     "license": ("license", "licence", "licensename", "license_name"),
     "url": ("url", "downloadurl", "download_url", "url_l", "url_c", "url_z", "url_m", "image_url", "photopage",
             "pageurl"),
+    "page_url": ("page_url", "photopage", "pageurl", "descriptionurl"),  # only when url has another column
 }
 
 

@@ -288,7 +288,8 @@ def attribution_rows(cat: pd.DataFrame) -> pd.DataFrame:
     kept = cat[cat["status"] == schema.KEPT]
     owner = kept["owner_name"].fillna(kept["owner_id"]).fillna("")
     return pd.DataFrame({"photo_id": kept["photo_id"], "owner": owner, "owner_id": kept["owner_id"],
-                         "license": kept["license"], "url": kept["url"]}).reset_index(drop=True)
+                         "license": kept["license"], "page_url": kept["page_url"],
+                         "url": kept["url"]}).reset_index(drop=True)
 
 
 def attribution_section(cat: pd.DataFrame, max_rows: int) -> dict:

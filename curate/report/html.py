@@ -189,7 +189,7 @@ def training(s: dict) -> str:
 
 
 def attribution(s: dict) -> str:
-    rows = [[e(r["photo_id"]), e(r["owner"]), e(r["license"]), link(r["url"])] for r in s["rows"]]
+    rows = [[e(r["photo_id"]), e(r["owner"]), e(r["license"]), link(r.get("page_url") or r["url"])] for r in s["rows"]]
     return (f'<p>{s["total"]} kept photos; showing {s["shown"]}. Full table: '
             f'<a href="{e(s["csv"])}">{e(s["csv"])}</a>.</p>'
             + table(["photo", "owner", "licence", "source URL"], rows, left=4))
