@@ -1,0 +1,81 @@
+"""`curate ingest commons`: files of a Wikimedia Commons category, or near a point."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.console import console
+from curate.errors import UsageError
+from curate.ingest.commons import DEFAULT_ENDPOINT, CommonsOptions, CommonsQuery, ingest_commons
+from curate.ingest.http import DownloadConfig
+
+
+def parse_near(text: str) -> tuple[float, float]:
+    """'41.88,-87.63' -> (41.88, -87.63); UsageError otherwise."""
+    parts = text.replace(" ", "").split(",")
+    try:
+        lat, lon = (float(part) for part in parts)
+    except ValueError:
+        raise UsageError(f"--near {text!r} is not LAT,LON in degrees, e.g. --near 41.8827,-87.6233") from None
+    return lat, lon
+
+
+@user_errors
+def commons(
+    category: Annotated[str | None, typer.Option(help="Category whose files to ingest, e.g. \"Skylines of Chicago\".",
+                                                 show_default=False)] = None,
+    near: Annotated[str | None, typer.Option(metavar="LAT,LON", help="Files geotagged near this point.",
+                                             show_default=False)] = None,
+    radius_m: Annotated[int, typer.Option("--radius-m", help="With --near: search radius in metres (10..10000).")]
+    = 10_000,
+    max_photos: Annotated[int | None, typer.Option(help="Stop after this many photos (default: all).",
+                                                   show_default=False)] = None,
+    thumb_width: Annotated[int, typer.Option(help="Width of the thumbnail downloaded, pixels.")] = 1024,
+    label: Annotated[str | None, typer.Option(help="Label every photo of this query, e.g. chicago.",
+                                              show_default=False)] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Extra tag on every photo, e.g. skyline (repeatable).",
+                                                  show_default=False)] = None,
+    recipe: Annotated[str | None, typer.Option(help="Dataset recipe (name or .toml) to match tags to labels.")] = None,
+    contact: Annotated[str | None, typer.Option(help="Your e-mail or URL, sent in the User-Agent as Wikimedia asks.",
+                                                show_default=False)] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Concurrent thumbnail downloads.")] = 8,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Connect and read timeout, seconds.")] = 30.0,
+    endpoint: Annotated[str, typer.Option(hidden=True, help="api.php URL (tests).")] = DEFAULT_ENDPOINT,
+    workspace_path: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Ingest the files of a Commons category (--category) or near a point (--near, --radius-m).
+
+    Photos only: PDFs, videos and drawings stay in the catalog as rows dropped with
+    unsupported_mime. Interrupted? Run the same command again: the listing continues
+    from its last page and no thumbnail is downloaded twice.
+    """
+    query = CommonsQuery(category=category, near=parse_near(near) if near is not None else None, radius_m=radius_m,
+                         max_photos=max_photos, thumb_width=thumb_width, label=label, tags=tuple(tag or ()))
+    download = DownloadConfig(workers=workers, per_host=min(workers, 4), connect_timeout_s=timeout,
+                              read_timeout_s=timeout)
+    options = CommonsOptions(query=query, recipe=recipe, endpoint=endpoint, download=download, contact=contact,
+                             api_timeout_s=timeout)
+    report = ingest_commons(workspace(workspace_path), options)
+    if as_json:
+        console.print_json(json.dumps(asdict(report)))
+        return
+    dropped = sum(report.dropped_by_reason.values())
+    skipped = sum(report.skipped_by_reason.values())
+    console.print(f"{report.records} files from {report.query}: {report.stored} images stored, {dropped} dropped "
+                  f"({report.fetched} fetched this run, {report.already_done} already done, "
+                  f"{report.resumed_from_journal} resumed from an interrupted run; {report.api_requests} API "
+                  f"requests{f', {skipped} listed pages skipped' if skipped else ''})", highlight=False)
+    if not report.records:
+        console.print("no files found: check the category's spelling (titles are case-sensitive after the "
+                      "first letter) or widen --radius-m", highlight=False)
+    if report.dropped_by_reason:
+        reasons = pd.DataFrame(sorted(report.dropped_by_reason.items(), key=lambda kv: (-kv[1], kv[0])),
+                               columns=["drop_reason", "rows"])
+        print_table(reasons, title="dropped by reason")

@@ -1,0 +1,207 @@
+"""`curate ingest commons`: files of a Commons category, or near a point, into the catalog.
+
+Two phases, each resumable:
+
+1. Listing (serial API requests, see `client`): the generator query is followed batch
+   by batch through its `continue` tokens; each finished batch's records are committed
+   to the listing cursor (see `cursor`), so a killed run continues from the last
+   committed batch and never lists a file twice.
+2. Downloading: the records go to the shared ingest engine with the shared Downloader,
+   which fetches each thumbnail once (its journal survives a kill; rows already in the
+   catalog are never fetched again). When the engine finishes, the cursor is removed,
+   so the next run of the same command lists afresh and only downloads new files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
+
+import pandas as pd
+
+from curate.errors import UpstreamError, UsageError
+from curate.ingest.commons.client import CommonsClient
+from curate.ingest.commons.cursor import ListingCursor, ListingState
+from curate.ingest.commons.pages import (API_BATCH, GEOSEARCH_MAX, RADIUS_MAX_M, RADIUS_MIN_M, batch_records,
+                                         category_title, listing_params, merge_pages, response_pages)
+from curate.ingest.engine import IngestJob, IngestReport, run_ingest
+from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader
+from curate.records import RECORD_FIELDS
+from curate.recipes import load_recipe
+from curate.workspace import Workspace
+
+SOURCE = "commons"
+DEFAULT_ENDPOINT = "https://commons.wikimedia.org/w/api.php"
+THUMB_WIDTH_RANGE = (20, 4000)
+
+
+@dataclass(frozen=True)
+class CommonsQuery:
+    """Which files: a category's direct file members, or files geotagged near a point."""
+
+    category: str | None = None  # "Skylines of Chicago", with or without "Category:"
+    near: tuple[float, float] | None = None  # (lat, lon) in degrees
+    radius_m: int = 10_000  # with `near`; geosearch allows 10..10,000 m
+    max_photos: int | None = None  # stop listing once this many photos (image files) are listed
+    thumb_width: int = 1024  # iiurlwidth: the width of the thumbnail downloaded
+    label: str | None = None  # every photo of this query gets this label
+    tags: tuple[str, ...] = ()  # extra tags on every photo, e.g. the topic tag "skyline"
+
+    def __post_init__(self):
+        if (self.category is None) == (self.near is None):
+            raise UsageError("give exactly one of --category NAME or --near LAT,LON for a Commons query")
+        if self.category is not None:
+            category_title(self.category)  # raises UsageError on a name that cannot be a title
+        else:
+            lat, lon = self.near
+            if not (math.isfinite(lat) and math.isfinite(lon) and abs(lat) <= 90 and abs(lon) <= 180):
+                raise UsageError(f"--near {lat},{lon} is not a position; latitude is -90..90, longitude -180..180")
+            if not RADIUS_MIN_M <= self.radius_m <= RADIUS_MAX_M:
+                raise UsageError(f"--radius-m {self.radius_m} is outside what Commons geosearch allows "
+                                 f"({RADIUS_MIN_M}..{RADIUS_MAX_M} m); cover a larger area with several --near queries")
+        if self.max_photos is not None and self.max_photos < 1:
+            raise UsageError(f"--max-photos {self.max_photos} must be at least 1 (leave it out for no limit)")
+        if not THUMB_WIDTH_RANGE[0] <= self.thumb_width <= THUMB_WIDTH_RANGE[1]:
+            raise UsageError(f"--thumb-width {self.thumb_width} must be between {THUMB_WIDTH_RANGE[0]} and "
+                             f"{THUMB_WIDTH_RANGE[1]} pixels")
+
+    def describe(self) -> str:
+        if self.category is not None:
+            return category_title(self.category)
+        return f"files within {self.radius_m} m of {self.near[0]:g},{self.near[1]:g}"
+
+
+@dataclass(frozen=True)
+class CommonsOptions:
+    """One `curate ingest commons` run."""
+
+    query: CommonsQuery
+    recipe: str | None = None  # dataset recipe whose labels the tags are matched against
+    endpoint: str = DEFAULT_ENDPOINT
+    maxlag_s: int = 5  # ask the API to refuse (and us to wait) while replicas lag more than this
+    download: DownloadConfig = field(default_factory=DownloadConfig)
+    contact: str | None = None  # e-mail or URL for the User-Agent, as Wikimedia's policy asks
+    page_size: int = API_BATCH  # files per listing batch (gcmlimit)
+    api_timeout_s: float = 30.0
+    api_retries: int = 5
+    api_backoff_s: float = 2.0  # attempt n waits ~ base * 2**n (jitter), unless Retry-After says
+    api_backoff_max_s: float = 60.0
+    retry_after_cap_s: float = 120.0
+    checkpoint_seconds: float = 5.0
+
+
+@dataclass
+class CommonsReport(IngestReport):
+    """The engine's IngestReport plus what the listing did."""
+
+    query: str = ""
+    listed: int = 0  # file records listed (photos and dropped non-photos), before --max-photos
+    api_requests: int = 0  # API requests of this query, interrupted runs included
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)  # listed pages that made no row
+    resumed_listing: bool = False
+
+
+def user_agent(options: CommonsOptions) -> str:
+    """The downloader's User-Agent with a contact, which Wikimedia's User-Agent policy asks for."""
+    base = options.download.user_agent
+    if not options.contact:
+        return base
+    if not options.contact.isprintable() or not options.contact.isascii():
+        raise UsageError(f"--contact {options.contact!r} must be plain printable ASCII (an e-mail or URL)")
+    name, _, rest = base.partition(" (")
+    return f"{name} ({options.contact}; {rest}" if rest else f"{base} ({options.contact})"
+
+
+def query_identity(options: CommonsOptions) -> dict:
+    """What makes two runs the same listing (the cursor's name). Labels, tags and
+    --max-photos are applied after listing, so changing them keeps the cursor."""
+    query = options.query
+    where = {"category": category_title(query.category)} if query.category is not None else \
+        {"near": [round(query.near[0], 6), round(query.near[1], 6)], "radius_m": query.radius_m}
+    return {"endpoint": options.endpoint, **where, "thumb_width": query.thumb_width}
+
+
+def list_files(client: CommonsClient, options: CommonsOptions, cursor: ListingCursor,
+               state: ListingState) -> ListingState:
+    """Follow the listing from `state` until it ends or --max-photos photos are listed.
+
+    Each complete batch (the API says `batchcomplete`, or nothing is left to continue)
+    is committed; a batch whose props arrive over several answers is only committed
+    once all of them are in, from the continue token that started it.
+    """
+    query = options.query
+    limit = options.page_size if query.category is not None else \
+        min(GEOSEARCH_MAX, (query.max_photos or GEOSEARCH_MAX) + API_BATCH)  # slack for non-photos
+    params = listing_params(category=query.category, near=query.near, radius_m=query.radius_m, limit=limit,
+                            thumb_width=query.thumb_width)
+    seen = {record["source_id"] for record in state.records}
+    photos = sum(record["drop_reason"] is None for record in state.records)
+    token, batch = state.continue_token, {}
+    while not state.listing_done and (query.max_photos is None or photos < query.max_photos):
+        before, sent = client.requests_made, token
+        payload = client.query({**params, **(token or {})}, validate=response_pages)
+        state.api_requests += client.requests_made - before
+        batch = merge_pages(batch, response_pages(payload))
+        token = payload.get("continue") if isinstance(payload.get("continue"), dict) else None
+        if token is not None and token == sent:  # a server that would keep us here forever
+            raise UpstreamError(f"Commons API at {options.endpoint} answered the same continue token twice "
+                                f"({token}); stopping rather than looping")
+        if not (payload.get("batchcomplete") or token is None):
+            continue  # props of this batch continue in the next answer
+        records, skipped = batch_records(batch)
+        new = [record for record in records if record["source_id"] not in seen]
+        seen.update(record["source_id"] for record in new)
+        photos += sum(record["drop_reason"] is None for record in new)
+        state.records.extend(new)
+        state.skipped = dict(Counter(state.skipped) + skipped)
+        state.continue_token, state.listing_done = token, token is None
+        cursor.commit(state, new)
+        batch = {}
+    return state
+
+
+def records_frame(records: list[dict], query: CommonsQuery) -> pd.DataFrame:
+    """Engine records for the listed files, cut after the max_photos-th photo, with the
+    query's label and tags."""
+    if query.max_photos is not None:
+        is_photo = pd.Series([record["drop_reason"] is None for record in records], dtype=bool)
+        cut = int(is_photo.cumsum().searchsorted(query.max_photos)) + 1
+        records = records[:cut]
+    frame = pd.DataFrame.from_records(records, columns=[*RECORD_FIELDS, "drop_reason"])
+    frame["tags"] = [list(tags or []) + list(query.tags) for tags in frame["tags"]]
+    frame["label"] = query.label
+    return frame
+
+
+def ingest_commons(ws: Workspace, options: CommonsOptions) -> CommonsReport:
+    """List the query's files and download their thumbnails into the catalog (resumable).
+
+    Returns a CommonsReport: the engine's counts (rows, stored, dropped by reason...) and
+    the listing's (files listed, API requests, pages skipped). Raises UsageError for a
+    bad query, UpstreamError when the API refuses or keeps failing.
+
+    >>> ingest_commons(Workspace(Path("ws")), CommonsOptions(CommonsQuery(category="Skylines of Chicago",
+    ...                max_photos=100, label="chicago", tags=("skyline",))))  # doctest: +SKIP
+    """
+    recipe = load_recipe(options.recipe) if options.recipe else None
+    ws.ensure()
+    cursor = ListingCursor(ws, query_identity(options))
+    state = cursor.load()
+    resumed = state.resumed
+    if not state.listing_done:
+        with CommonsClient(options.endpoint, user_agent(options), maxlag_s=options.maxlag_s,
+                           timeout_s=options.api_timeout_s, retries=options.api_retries,
+                           backoff_base_s=options.api_backoff_s, backoff_max_s=options.api_backoff_max_s,
+                           retry_after_cap_s=options.retry_after_cap_s) as client:
+            state = list_files(client, options, cursor, state)
+    records = records_frame(state.records, options.query)
+    # Thumbnails come from upload.wikimedia.org: the same contact-bearing User-Agent there.
+    with Downloader(replace(options.download, user_agent=user_agent(options))) as downloader:
+        job = IngestJob(SOURCE, records, downloader, recipe=recipe, workers=options.download.workers,
+                        retry_reasons=TRANSIENT_REASONS, checkpoint_seconds=options.checkpoint_seconds)
+        engine_report = run_ingest(ws, job)
+    cursor.clear()
+    return CommonsReport(**asdict(engine_report), query=options.query.describe(), listed=len(state.records),
+                         api_requests=state.api_requests, skipped_by_reason=dict(state.skipped),
+                         resumed_listing=resumed)

@@ -1,0 +1,169 @@
+"""The one place that talks to the Flickr REST API (requests, JSON format).
+
+`FlickrClient.call(method, **params) -> dict` sends one GET to the REST endpoint and
+returns the decoded answer, or raises:
+
+- `UpstreamError` (exit 4) when Flickr refuses for good: invalid API key (error 100 in
+  an HTTP 200 answer), another non-transient Flickr error, or a transient failure that
+  outlived every retry;
+- `MalformedPage` when the body is not JSON at all (the caller records and skips it).
+
+Politeness and robustness: a token bucket caps the call rate (Flickr allows 3,600 calls
+per hour per key; every attempt, retries included, takes a token); timeouts on connect
+and read; bounded retries with exponential backoff and full jitter on timeouts,
+connection errors, HTTP 5xx, HTTP 429 (honouring Retry-After up to a cap) and Flickr's
+"service unavailable" codes. The API key is sent as a query parameter and scrubbed
+from every message this module produces.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+
+from curate.errors import UpstreamError
+from curate.ingest.flickr.pages import MalformedPage, api_failure
+from curate.ingest.http import _user_agent, parse_retry_after, redact
+
+INVALID_KEY = 100
+# Flickr error codes worth another try: search unavailable, service unavailable, write failed.
+TRANSIENT_CODES = frozenset({10, 105, 106})
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """How the client behaves; FlickrOptions carries one."""
+
+    endpoint: str = "https://api.flickr.com/services/rest/"
+    calls_per_hour: float = 3600.0
+    burst: int = 1  # calls that may go out back to back; 1 = evenly spaced
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 30.0
+    retries: int = 5  # extra attempts after the first, for transient failures only
+    backoff_base_s: float = 1.0  # attempt n waits ~ base * 2**n, full jitter
+    backoff_max_s: float = 120.0
+    retry_after_cap_s: float = 300.0
+
+
+class TokenBucket:
+    """At most `burst` calls at once and `rate_per_s` on average (thread-safe).
+
+    With burst=1 calls are spaced >= 1/rate apart, so over any window of T seconds at most
+    1 + rate*T calls go out: the hourly limit holds for every hour, not just on average.
+    """
+
+    def __init__(self, rate_per_s: float, burst: int = 1, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        if rate_per_s <= 0:
+            raise ValueError("rate_per_s must be positive")
+        self.rate_per_s = rate_per_s
+        self.capacity = max(1, burst)
+        self._clock, self._sleep = clock, sleep
+        self._tokens = float(self.capacity)
+        self._updated = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take one token, waiting for it; returns the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate_per_s)
+            self._updated = now
+            wait_s = max(0.0, (1.0 - self._tokens) / self.rate_per_s)
+            self._tokens -= 1.0  # may go negative: the wait below pays it back
+            if wait_s:
+                self._sleep(wait_s)
+            return wait_s
+
+
+class _Transient(Exception):
+    def __init__(self, detail: str, retry_after_s: float | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after_s = retry_after_s
+
+
+class FlickrClient:
+    """A Flickr REST client for one API key; use as a context manager to close its session."""
+
+    def __init__(self, api_key: str, config: ApiConfig | None = None, user_agent: str | None = None):
+        self.config = config or ApiConfig()
+        self._key = api_key
+        # The bucket lets burst + rate*T calls into any T-second window: a rate of (N - burst) per hour
+        # keeps every hour at N calls or fewer (the limit), not N + burst.
+        per_hour = max(1.0, self.config.calls_per_hour - self.config.burst)
+        self.bucket = TokenBucket(per_hour / 3600.0, self.config.burst)
+        self.calls = 0  # HTTP requests sent, retries included
+        self.session = requests.Session()
+        self.session.trust_env = False  # no .netrc credentials; proxies resolved per call below
+        self.session.headers.update({"User-Agent": user_agent or _user_agent(), "Accept": "application/json"})
+        self._proxies = requests.utils.get_environ_proxies(self.config.endpoint)
+
+    def __enter__(self) -> FlickrClient:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.session.close()
+
+    def scrub(self, text: str) -> str:
+        """`text` without the API key (as a query parameter or anywhere else)."""
+        text = redact(text)
+        return text.replace(self._key, "<api key>") if self._key else text
+
+    def call(self, method: str, **params: object) -> dict:
+        """One API method, retried on transient failures; see the module docstring."""
+        attempts = self.config.retries + 1
+        for attempt in range(attempts):
+            try:
+                return self._attempt(method, params)
+            except _Transient as exc:
+                failure = exc
+            if attempt < attempts - 1:
+                time.sleep(self._delay_s(attempt, failure))
+        raise UpstreamError(f"Flickr API {method} failed {attempts} times, last: {self.scrub(failure.detail)}; "
+                            "try again later (the run resumes where it stopped)")
+
+    def _delay_s(self, attempt: int, failure: _Transient) -> float:
+        if failure.retry_after_s is not None:
+            return min(self.config.retry_after_cap_s, failure.retry_after_s)
+        backoff = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** attempt)
+        return backoff * random.uniform(0.5, 1.0)
+
+    def _attempt(self, method: str, params: dict) -> dict:
+        query = {"method": method, "api_key": self._key, "format": "json", "nojsoncallback": "1",
+                 **{name: value for name, value in params.items() if value is not None}}
+        self.bucket.acquire()
+        self.calls += 1
+        timeout = (self.config.connect_timeout_s, self.config.read_timeout_s)
+        try:
+            response = self.session.get(self.config.endpoint, params=query, timeout=timeout,
+                                        proxies=self._proxies)
+        except requests.Timeout:
+            raise _Transient("timed out waiting for the API") from None
+        except requests.RequestException as exc:
+            raise _Transient(f"connection failed ({type(exc).__name__})") from None
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise _Transient(f"HTTP {status}", parse_retry_after(response.headers.get("Retry-After")))
+        if status != 200:
+            raise UpstreamError(f"Flickr API {method} answered HTTP {status}; check --endpoint")
+        try:
+            payload = json.loads(response.content)
+        except ValueError:
+            raise MalformedPage(f"{method} answer is not JSON ({len(response.content)} bytes)") from None
+        failure = api_failure(payload)
+        if failure is None:
+            return payload
+        code, message = failure
+        if code in TRANSIENT_CODES:
+            raise _Transient(f"Flickr error {code}: {message}")
+        if code == INVALID_KEY:
+            raise UpstreamError(f"Flickr rejected the API key (error 100: {self.scrub(message)}); "
+                                "set FLICKR_API_KEY to a valid key")
+        raise UpstreamError(f"Flickr API {method} failed with error {code}: {self.scrub(message)}")

@@ -1,0 +1,319 @@
+"""`curate ingest flickr`: photos found by a Flickr tag search, with licence and attribution.
+
+Two phases, each resumable:
+
+1. listing: `flickr.photos.search` page by page along the query plan (see
+   curate.ingest.flickr.plan: date slicing under the ~4,000-result cap, a cursor saved
+   after every page, photos appended to a record log and deduplicated by id);
+2. downloading: the listed photos go through the shared ingest engine and A's
+   Downloader (journal, atomic catalog checkpoints; rows already in the catalog are
+   never fetched again).
+
+A killed run re-run with the same query continues where it stopped: at most the page in
+flight is requested again, and no image is downloaded twice. Once a query's listing is
+complete, re-running it calls no API at all (pass refresh=True / --refresh to list again).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from curate.console import err_console
+from curate.errors import UpstreamError, UsageError
+from curate.ingest.engine import IngestJob, IngestReport, run_ingest
+from curate.ingest.flickr.api import ApiConfig, FlickrClient
+from curate.ingest.flickr.pages import SEARCH_EXTRAS, Licence, MalformedPage, parse_licenses, parse_search_page
+from curate.ingest.flickr.plan import DATE_FORMAT, FLICKR_CAP, Plan, PlanStore, query_key, root_slice
+from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader
+from curate.recipes import load_recipe
+from curate.workspace import Workspace
+
+SOURCE = "flickr"
+KEY_ENV = "FLICKR_API_KEY"
+CONFIG_ENV = "CURATE_FLICKR_CONFIG"
+DEFAULT_CONFIG = "~/.config/curate/flickr.toml"
+MAX_RADIUS_KM = 32.0  # Flickr's limit for radius searches
+PER_PAGE, PER_PAGE_GEO = 500, 250  # Flickr's maxima; geo queries get at most 250
+
+
+@dataclass(frozen=True)
+class FlickrQuery:
+    """What to search for (the fields of `flickr.photos.search` this tool uses)."""
+
+    tags: tuple[str, ...]
+    tag_mode: str = "all"  # "all" or "any"
+    license: str = "cc"  # "cc" (Creative Commons licences), "any", or ids such as "4,5,9"
+    bbox: tuple[float, float, float, float] | None = None  # min_lon, min_lat, max_lon, max_lat
+    lat: float | None = None
+    lon: float | None = None
+    radius_km: float | None = None  # with lat/lon; Flickr caps it at 32 km
+    min_taken: str | None = None  # ISO date or datetime, inclusive
+    max_taken: str | None = None  # ISO date (the whole day) or datetime, inclusive
+    has_geo: bool = False
+    max_photos: int | None = None
+
+    @property
+    def is_geo(self) -> bool:
+        return self.bbox is not None or self.lat is not None or self.has_geo
+
+
+@dataclass(frozen=True)
+class FlickrOptions:
+    """One `curate ingest flickr` run."""
+
+    query: FlickrQuery
+    recipe: str | None = None  # recipe name/path whose labels the tags are matched against
+    endpoint: str = "https://api.flickr.com/services/rest/"
+    calls_per_hour: float = 3600.0
+    download: DownloadConfig = field(default_factory=DownloadConfig)
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 30.0
+    retries: int = 5
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 120.0
+    retry_after_cap_s: float = 300.0
+    cap: int = FLICKR_CAP  # results Flickr serves per query before repeating pages
+    refresh: bool = False  # list again even if this query's listing finished before
+    download_images: bool = True
+    checkpoint_seconds: float = 5.0
+
+    def api_config(self) -> ApiConfig:
+        names = {f.name for f in fields(ApiConfig)} & {f.name for f in fields(self)}
+        return ApiConfig(**{name: getattr(self, name) for name in names})
+
+
+@dataclass
+class FlickrIngestReport(IngestReport):
+    """The engine's report plus what the listing did."""
+
+    query_key: str = ""
+    api_calls: int = 0  # HTTP requests to the API in this run, retries included
+    pages_listed: int = 0  # good search pages in this run
+    photos_listed: int = 0  # unique photos found by the query (all runs)
+    slices: int = 0  # date slices in the plan
+    malformed_pages: int = 0  # skipped (all runs)
+    malformed_photos: int = 0  # photos without id/owner in good pages, skipped
+    truncated_photos: int = 0  # over the cap in a slice too narrow to split: not reachable
+    listing_resumed: bool = False
+
+
+def resolve_api_key(api_key: str | None = None) -> str:
+    """The key given, else $FLICKR_API_KEY, else `api_key` in the config file (never in the repo).
+
+    The config file is ~/.config/curate/flickr.toml, or $CURATE_FLICKR_CONFIG. Raises
+    UsageError naming FLICKR_API_KEY when there is none. Messages never include the key.
+    """
+    if api_key and api_key.strip():
+        return api_key.strip()
+    from_env = os.environ.get(KEY_ENV, "").strip()
+    if from_env:
+        return from_env
+    path = Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG).expanduser()
+    if path.is_file():
+        try:
+            value = tomllib.loads(path.read_text(encoding="utf-8")).get("api_key")
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise UsageError(f"cannot read the Flickr config {path} ({type(exc).__name__}); "
+                             f'it should hold one line: api_key = "..."') from None
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    raise UsageError(f"no Flickr API key: set {KEY_ENV} (or api_key = \"...\" in {DEFAULT_CONFIG}, "
+                     f"path overridable with {CONFIG_ENV})")
+
+
+def validate_query(query: FlickrQuery) -> None:
+    """Raise UsageError on the first invalid field (one line: what and how to fix)."""
+    if not query.tags or not all(str(tag).strip() for tag in query.tags):
+        raise UsageError("give at least one tag, e.g. --tags chicago,skyline")
+    if query.tag_mode not in ("all", "any"):
+        raise UsageError(f"tag mode must be 'all' or 'any', not {query.tag_mode!r}")
+    licence = query.license.strip().lower()
+    if licence not in ("cc", "any") and not all(part.strip().isdigit() for part in licence.split(",")):
+        raise UsageError(f"licence must be 'cc', 'any' or Flickr licence ids like 4,5,9, not {query.license!r}")
+    if query.bbox is not None:
+        _check_bbox(query.bbox)
+    circle = (query.lat, query.lon, query.radius_km)
+    if any(v is not None for v in circle):
+        if query.bbox is not None:
+            raise UsageError("give either a bounding box or lat/lon/radius, not both")
+        if any(v is None for v in circle):
+            raise UsageError("a radius search needs all of --lat, --lon and --radius-km")
+        if not (-90 <= query.lat <= 90 and -180 <= query.lon <= 180):
+            raise UsageError(f"lat/lon {query.lat},{query.lon} out of range (lat -90..90, lon -180..180)")
+        if not 0 < query.radius_km <= MAX_RADIUS_KM:
+            raise UsageError(f"radius {query.radius_km:g} km: Flickr allows 0 < radius <= {MAX_RADIUS_KM:g} km; "
+                             "use --bbox for a larger area")
+    low, high = taken_range(query)
+    if low and high and low > high:
+        raise UsageError(f"min taken date {query.min_taken} is after max taken date {query.max_taken}")
+    if query.max_photos is not None and query.max_photos < 1:
+        raise UsageError("max photos must be at least 1")
+
+
+def _check_bbox(bbox: tuple) -> None:
+    if len(bbox) != 4 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in bbox):
+        raise UsageError("a bounding box is 4 numbers: min_lon,min_lat,max_lon,max_lat")
+    min_lon, min_lat, max_lon, max_lat = bbox
+    if not (-180 <= min_lon < max_lon <= 180 and -90 <= min_lat < max_lat <= 90):
+        raise UsageError(f"bad bounding box {','.join(f'{v:g}' for v in bbox)}: want min_lon,min_lat,max_lon,max_lat "
+                         "with min < max, lon in -180..180, lat in -90..90")
+
+
+def taken_range(query: FlickrQuery) -> tuple[str | None, str | None]:
+    """The query's taken dates as Flickr datetimes; a date-only max covers its whole day."""
+    return _as_datetime(query.min_taken, "min", end_of_day=False), _as_datetime(query.max_taken, "max", end_of_day=True)
+
+
+def _as_datetime(text: str | None, which: str, end_of_day: bool) -> str | None:
+    if not text:
+        return None
+    try:
+        if len(text.strip()) == 10:
+            day = date.fromisoformat(text.strip())
+            moment = datetime(day.year, day.month, day.day, *((23, 59, 59) if end_of_day else (0, 0, 0)))
+        else:
+            moment = datetime.fromisoformat(text.strip()).replace(tzinfo=None, microsecond=0)
+    except ValueError:
+        raise UsageError(f"{which} taken date {text!r} is not an ISO date like 2019-06-30") from None
+    return moment.strftime(DATE_FORMAT)
+
+
+def licence_filter(spec: str, licences: dict) -> str | None:
+    """The `license` parameter for `spec` ('cc', 'any', or ids), checked against getInfo."""
+    spec = spec.strip().lower()
+    if spec == "any":
+        return None
+    if spec == "cc":
+        ids = [lid for lid, licence in licences.items() if licence.is_creative_commons]
+    else:
+        ids = [part.strip() for part in spec.split(",") if part.strip()]
+        unknown = [lid for lid in ids if lid not in licences]
+        if unknown:
+            known = ", ".join(f"{lid}={lic.name}" for lid, lic in sorted(licences.items(), key=lambda kv: int(kv[0])))
+            raise UsageError(f"unknown Flickr licence id {', '.join(unknown)}; known: {known}")
+    return ",".join(sorted(set(ids), key=int))
+
+
+def search_params(query: FlickrQuery, plan: Plan, index: int, page: int) -> dict:
+    """The `flickr.photos.search` parameters for one page of one slice."""
+    piece = plan.slices[index]
+    params = {"tags": ",".join(t.strip() for t in query.tags), "tag_mode": query.tag_mode,
+              "license": plan.licence_filter, "extras": ",".join(SEARCH_EXTRAS), "per_page": plan.per_page,
+              "page": page, "sort": "date-taken-asc", "media": "photos"}
+    if query.bbox is not None:
+        params["bbox"] = ",".join(f"{v:g}" for v in query.bbox)
+    if query.lat is not None:
+        params.update(lat=f"{query.lat:g}", lon=f"{query.lon:g}", radius=f"{query.radius_km:g}", radius_units="km")
+    if query.has_geo:
+        params["has_geo"] = 1
+    if piece.dated:
+        params.update(min_taken_date=piece.min_taken, max_taken_date=piece.max_taken)
+    return params
+
+
+def new_plan(query: FlickrQuery, key: str, licences: dict, cap: int) -> Plan:
+    per_page = PER_PAGE_GEO if query.is_geo else PER_PAGE
+    if query.max_photos:
+        per_page = min(per_page, query.max_photos)
+    low, high = taken_range(query)
+    return Plan(query_key=key, query=_query_dict(query), licence_names={k: v.name for k, v in licences.items()},
+                licence_filter=licence_filter(query.license, licences), per_page=per_page, cap=cap,
+                slices=[root_slice(low, high)])
+
+
+def _query_dict(query: FlickrQuery) -> dict:
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in asdict(query).items()}
+
+
+def start_plan(client: FlickrClient, query: FlickrQuery, key: str, cap: int) -> Plan:
+    """A fresh plan, with the licence table from `flickr.photos.licenses.getInfo`."""
+    try:
+        licences = parse_licenses(client.call("flickr.photos.licenses.getInfo"))
+    except MalformedPage as exc:
+        raise UpstreamError(f"Flickr's licence list is unreadable ({exc}); try again later") from None
+    plan = new_plan(query, key, licences, cap)
+    plan.api_calls = client.calls
+    return plan
+
+
+def list_photos(client: FlickrClient, query: FlickrQuery, plan: Plan, store: PlanStore) -> int:
+    """Walk the plan to its end, saving it after every page. Returns the good pages of this run."""
+    licences = {lid: Licence(lid, name) for lid, name in plan.licence_names.items()}
+    seen = {record["source_id"] for record in store.records()}
+    plan.listed = len(seen)
+    pages = 0
+    with err_console.status("listing Flickr photos") as status:
+        while (request := plan.next_request()) is not None:
+            index, page_number = request
+            calls = client.calls
+            try:
+                payload = client.call("flickr.photos.search", **search_params(query, plan, index, page_number))
+                page = parse_search_page(payload, licences)
+            except MalformedPage as exc:
+                plan.skip_page(index, client.scrub(str(exc)))
+            else:
+                plan.take_page(index, page)
+                fresh = [r for r in page.records if r["source_id"] not in seen]
+                if query.max_photos:
+                    fresh = fresh[:max(0, query.max_photos - len(seen))]
+                store.append(fresh)
+                seen.update(r["source_id"] for r in fresh)
+                pages += 1
+            plan.listed = len(seen)
+            plan.api_calls += client.calls - calls
+            if query.max_photos and len(seen) >= query.max_photos:
+                plan.complete = True
+            store.save(plan)
+            status.update(f"listing Flickr photos: {len(seen):,} found, {plan.pages_done:,} pages, "
+                          f"{len(plan.slices)} date slices")
+    return pages
+
+
+def ingest_flickr(ws: Workspace, options: FlickrOptions, api_key: str | None = None) -> FlickrIngestReport:
+    """List the photos of `options.query` on Flickr and download them into the workspace.
+
+    Resumable (see the module docstring). Raises UsageError for a bad query or a missing
+    key, UpstreamError when Flickr refuses (invalid key) or stays down after retries.
+
+    >>> ingest_flickr(Workspace(Path("ws")), FlickrOptions(FlickrQuery(tags=("chicago", "skyline"))))  # doctest: +SKIP
+    """
+    validate_query(options.query)
+    key = resolve_api_key(api_key)
+    recipe = load_recipe(options.recipe) if options.recipe else None
+    ws.ensure()
+    qkey = query_key(_query_dict(options.query))
+    store = PlanStore(ws, qkey)
+    if options.refresh:
+        store.reset()
+    plan = store.load()
+    resumed = plan is not None and not plan.complete and plan.pages_done > 0
+    calls = pages = 0
+    if plan is None or not plan.complete:
+        with FlickrClient(key, options.api_config()) as client:
+            if plan is None:
+                plan = start_plan(client, options.query, qkey, options.cap)
+                store.save(plan)
+            pages = list_photos(client, options.query, plan, store)
+            calls = client.calls
+    records = pd.DataFrame.from_records(store.records())
+    if records.empty:
+        records = pd.DataFrame(columns=["source_id", "url"])
+    fetch = Downloader(options.download) if options.download_images else None
+    try:
+        job = IngestJob(SOURCE, records, fetch, recipe=recipe, workers=options.download.workers,
+                        retry_reasons=TRANSIENT_REASONS, checkpoint_seconds=options.checkpoint_seconds)
+        engine_report = run_ingest(ws, job)
+    finally:
+        if fetch is not None:
+            fetch.close()
+    return FlickrIngestReport(**asdict(engine_report), query_key=qkey, api_calls=calls, pages_listed=pages,
+                              photos_listed=plan.listed, slices=len(plan.slices),
+                              malformed_pages=len(plan.malformed_pages), malformed_photos=plan.malformed_photos,
+                              truncated_photos=plan.truncated_photos, listing_resumed=resumed)
