@@ -207,3 +207,31 @@ def test_changed_settings_rerun_from_that_step_and_an_interrupted_run_resumes(tr
     assert run_lines(restart)["filter"] == "skipped" and run_lines(restart)["split"] == "ran"
     bad = runner.invoke(app, ["run", str(changed), "--workspace", str(ws.root), "--from", "nope"])
     assert bad.exit_code == 2 and "steps:" in bad.output
+
+
+def test_a_flickr_source_in_a_recipe_ingests_from_the_api(tmp_path, monkeypatch):
+    from tests.fake_flickr import API_KEY, FakeFlickr, make_photos
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.0/8,localhost")
+    monkeypatch.setenv("FLICKR_API_KEY", API_KEY)
+    with FakeFlickr(make_photos(30, tags=("chicago", "skyline"))) as fake:
+        path = write_recipe(tmp_path, f'''labels_from = "skylines"
+[[sources]]
+kind = "flickr"
+tags = ["chicago"]
+endpoint = "{fake.endpoint}"
+calls_per_hour = 36000000
+workers = 4
+''')
+        recipe = load_recipe(str(path))
+        ingest = pipeline.plan(recipe)[:1]
+        ws = Workspace(tmp_path / "ws")
+        outcomes = pipeline.run_pipeline(ws, recipe, ingest, echo=lambda line: None)
+    assert [outcome.name for outcome in outcomes] == ["ingest flickr chicago"]
+    catalog = read_catalog(ws)
+    assert len(catalog) == 30 and set(catalog["label"]) == {"chicago"}  # tags matched to the recipe's labels
+    assert catalog["page_url"].str.startswith("https://www.flickr.com/photos/").all()
+    assert catalog["license"].notna().all() and catalog["sha256"].notna().all()
+    for written in ws.root.rglob("*"):
+        if written.is_file():
+            assert API_KEY.encode() not in written.read_bytes(), written
