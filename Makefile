@@ -22,6 +22,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest_urls.py
+	$(BIN)/python bench/flickr_ingest.py
 	$(BIN)/python bench/geo_filter.py
 	$(BIN)/python bench/neardup.py
 	$(BIN)/python bench/scorecard.py

@@ -470,8 +470,9 @@ def run_pipeline(ws: Workspace, recipe: Recipe, steps: list[Step], restart_from:
         summary = step.action(ws)
         record[number - 1]["catalog_sha256"] = catalog_sha256(ws) if ws.catalog_path.exists() else None
         _save_state(ws, recipe, record[:number])
-        outcomes.append(StepOutcome(step.name, "ran", time.perf_counter() - started, summary))
-        echo(f"{prefix}: {summary}")
+        seconds = time.perf_counter() - started
+        outcomes.append(StepOutcome(step.name, "ran", seconds, summary))
+        echo(f"{prefix}: {summary} ({seconds:.0f} s)")
     return outcomes
 
 

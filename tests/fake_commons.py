@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.helpers import jpeg_bytes
-from tests.httpfixtures import FakeServer, Request, Response, json_response
+from tests.httpfixtures import FakeApi, FakeServer, Request, Response, json_response
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "commons"
 API_PATH = "/w/api.php"
@@ -67,7 +67,11 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * 6_371_000 * math.asin(math.sqrt(a))
 
 
-class FakeCommons:
+class FakeCommons(FakeApi):
+    """The fake MediaWiki API (see the module docstring). Use as a context manager."""
+
+    path = API_PATH
+
     def __init__(self, pages: list[dict] | None = None, *, max_limit: int = 500, thumbs_per_answer: int = 50):
         self.pages = pages if pages is not None else fixture_pages()
         self.max_limit = max_limit
@@ -79,17 +83,6 @@ class FakeCommons:
         self._lock = threading.Lock()
         self._in_flight = 0
         self.api_max_in_flight = 0
-
-    def __enter__(self) -> FakeCommons:
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.server.stop()
-
-    @property
-    def endpoint(self) -> str:
-        return self.server.url(API_PATH)
 
     def fail_next(self, *responses: Response) -> None:
         with self._lock:

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from tests.helpers import jpeg_bytes
-from tests.httpfixtures import FakeServer, Request, Response, json_response
+from tests.httpfixtures import FakeApi, FakeServer, Request, Response, json_response
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "flickr"
 REST_PATH = "/services/rest/"
@@ -98,8 +98,10 @@ class ApiCall:
     time_s: float = 0.0
 
 
-class FakeFlickr:
+class FakeFlickr(FakeApi):
     """The fake API; see the module docstring. Use as a context manager."""
+
+    path = REST_PATH
 
     def __init__(self, photos: list[FakePhoto], api_key: str = API_KEY, cap: int = 4000, slow_s: float = 2.0,
                  serve_images: bool = True, latency_s: float = 0.0):
@@ -122,17 +124,6 @@ class FakeFlickr:
                     self.server.route(self._image_path(photo, size), Response(body, content_type="image/jpeg"))
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def __enter__(self) -> FakeFlickr:
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.server.stop()
-
-    @property
-    def endpoint(self) -> str:
-        return self.server.url(REST_PATH)
-
     def inject(self, kind: str, times: int = 1, method: str | None = "flickr.photos.search", after: int = 0) -> None:
         """Answer the next `times` calls of `method` (None: any) with fault `kind`, after `after` good ones."""
         with self._lock:

@@ -261,3 +261,21 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             pass
 
     return _Handler
+
+
+class FakeApi:
+    """Base of the fake web APIs: a FakeServer (`self.server`) answering at `path`; a context manager."""
+
+    path = "/"
+    server: FakeServer
+
+    def __enter__(self):
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.server.stop()
+
+    @property
+    def endpoint(self) -> str:
+        return self.server.url(self.path)
