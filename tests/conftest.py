@@ -1,6 +1,8 @@
 """Fixtures shared by the whole suite."""
 
 import os
+import signal
+import threading
 
 # Tests run two per core (pytest -n 2): one math thread each, or torch and BLAS threads
 # fight over the cores and tiny forward passes take seconds instead of milliseconds.
@@ -17,3 +19,10 @@ from helpers import no_fsync  # noqa: E402
 def _fast_writes():
     with no_fsync():
         yield
+
+
+def pytest_configure(config):
+    # A runner that starts the suite as a background job hands it SIGINT ignored, and then
+    # `_thread.interrupt_main()` (the Ctrl-C tests) does nothing. Python's own handler back:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
