@@ -27,7 +27,7 @@ import json
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 
 from curate.errors import DataContractError, UsageError
@@ -188,8 +188,9 @@ def demo_step(recipe: Recipe, entry: dict, where: str) -> Step:
 def folder_step(recipe: Recipe, entry: dict, where: str) -> Step:
     from curate.ingest.folder import FolderOptions, ingest_folder
 
-    options = build_config(FolderOptions, entry_without_kind(entry), where, recipe=recipe)
-    options = _replace(options, folder=_relative(recipe, options.folder),
+    options = build_config(FolderOptions, _split_keys(entry, {"folder": FolderOptions}, where)["folder"], where,
+                           recipe=recipe)
+    options = replace(options, folder=_relative(recipe, options.folder),
                        metadata=_relative(recipe, options.metadata) if options.metadata else None)
     return Step("ingest folder", entry, lambda ws: _ingest_summary(ingest_folder(ws, options)))
 
@@ -201,7 +202,7 @@ def urls_step(recipe: Recipe, entry: dict, where: str) -> Step:
     parts = _split_keys(entry, {"urls": UrlIngestOptions, "download": DownloadConfig}, where)
     download = build_config(DownloadConfig, parts["download"], where)
     options = build_config(UrlIngestOptions, parts["urls"], where, recipe=_recipe_ref(recipe), download=download)
-    options = _replace(options, path=_relative(recipe, options.path))
+    options = replace(options, path=_relative(recipe, options.path))
     return Step("ingest urls", entry, lambda ws: _ingest_summary(ingest_urls(ws, options)))
 
 
@@ -235,18 +236,8 @@ SOURCE_STEPS = {"demo": demo_step, "folder": folder_step, "urls": urls_step, "fl
                 "commons": commons_step}
 
 
-def entry_without_kind(entry: dict) -> dict:
-    return {k: v for k, v in entry.items() if k != "kind"}
-
-
 def _recipe_ref(recipe: Recipe) -> str:
     return str(recipe.path) if recipe.path is not None else recipe.name
-
-
-def _replace(config, **changes):
-    from dataclasses import replace
-
-    return replace(config, **changes)
 
 
 # ---------------------------------------------------------------- stage steps
@@ -310,8 +301,6 @@ def plan(recipe: Recipe, train: bool = False) -> list[Step]:
 
 
 def asdict_plain(config) -> dict:
-    from dataclasses import asdict
-
     return json.loads(json.dumps(asdict(config), default=str))
 
 
@@ -359,17 +348,11 @@ def _check_leakage(ws: Workspace) -> str:
 
 
 def _score(ws: Workspace) -> str:
-    import pandas as pd
-
-    from curate.runs import load_stage_report
-    from curate.score import scorecard
-    from curate.workspace import read_catalog
+    from curate.score import workspace_scorecard
 
     if not ws.truth_path.exists():
         return "no demo ground truth here"
-    max_km = (load_stage_report(ws, "filter") or {}).get("config", {}).get("max_km")
-    test = (load_stage_report(ws, "split") or {}).get("config", {}).get("test")
-    rows = scorecard(read_catalog(ws), pd.read_parquet(ws.truth_path), max_km, test)
+    rows, _ = workspace_scorecard(ws)
     judged = [row for row in rows if row.get("met") is not None]
     missed = [row["metric"] for row in judged if not row["met"]]
     return (f"{len(judged) - len(missed)} of {len(judged)} targets met against the demo truth"

@@ -199,3 +199,20 @@ def scorecard(catalog: pd.DataFrame, truth: pd.DataFrame, max_km: float | None,
     if frame["split"].notna().any():
         rows += score_split(frame, requested_test)
     return rows
+
+
+def workspace_scorecard(ws) -> tuple[list[dict], float | None]:
+    """The I/O edge of `curate score`: (scorecard rows, the filter's max_km or None) for a demo workspace.
+
+    Raises UsageError when the workspace has no demo ground truth.
+    """
+    from curate.errors import UsageError
+    from curate.runs import load_stage_report
+    from curate.workspace import read_catalog
+
+    if not ws.truth_path.exists():
+        raise UsageError(f"no ground truth at {ws.truth_path}: `curate score` works on the demo collection "
+                         "(run `curate ingest demo` in this workspace first)")
+    max_km = (load_stage_report(ws, "filter") or {}).get("config", {}).get("max_km")
+    requested_test = (load_stage_report(ws, "split") or {}).get("config", {}).get("test")
+    return scorecard(read_catalog(ws), pd.read_parquet(ws.truth_path), max_km, requested_test), max_km

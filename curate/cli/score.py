@@ -5,29 +5,16 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
 from curate.console import console
-from curate.errors import UsageError
-from curate.runs import load_stage_report
-from curate.score import scorecard
-from curate.workspace import read_catalog
+from curate.score import workspace_scorecard
 
 
 @user_errors
 def score(workspace_path: WorkspaceOption = None, as_json: JsonOption = False) -> None:
     """Precision and recall of each stage's flags against the demo ground truth."""
-    ws = workspace(workspace_path)
-    if not ws.truth_path.exists():
-        raise UsageError(f"no ground truth at {ws.truth_path}: `curate score` works on the demo collection "
-                         "(run `curate ingest demo` in this workspace first)")
-    catalog = read_catalog(ws)
-    truth = pq.read_table(ws.truth_path).to_pandas()
-    filter_report = load_stage_report(ws, "filter") or {}
-    max_km = filter_report.get("config", {}).get("max_km")
-    split_report = load_stage_report(ws, "split") or {}
-    rows = scorecard(catalog, truth, max_km, split_report.get("config", {}).get("test"))
+    rows, max_km = workspace_scorecard(workspace(workspace_path))
     if as_json:
         print(json.dumps({"max_km": max_km, "rows": rows}, indent=2, default=str))
         return

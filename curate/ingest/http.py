@@ -55,7 +55,7 @@ _QUERY_RE = re.compile(r"\?[^\s'\"()<>]*")
 _ERRNO_RE = re.compile(r"\[Errno -?\d+\][^'\"()]*")
 
 
-def _user_agent() -> str:
+def user_agent() -> str:
     try:
         version = metadata.version("curate-photos")
     except metadata.PackageNotFoundError:
@@ -79,7 +79,7 @@ class DownloadConfig:
     retry_after_cap_s: float = 60.0  # never wait longer than this for a Retry-After
     max_bytes: int = 50 * 1024 * 1024
     max_redirects: int = 5
-    user_agent: str = field(default_factory=_user_agent)
+    user_agent: str = field(default_factory=user_agent)
 
 
 class HTTPFetchError(FetchError):
@@ -139,6 +139,16 @@ def status_error(status: int, retry_after: str | None = None) -> HTTPFetchError:
     else:
         reason = "http_3xx"
     return HTTPFetchError(reason, detail, status=status, retry_after_s=parse_retry_after(retry_after))
+
+
+def backoff_delay_s(attempt: int, retry_after_s: float | None, base_s: float, max_s: float,
+                    retry_after_cap_s: float) -> float:
+    """Seconds to wait before retry number `attempt` + 1 (attempt counts from 0): a server's
+    Retry-After up to a cap, else exponential backoff with jitter (clients that failed
+    together spread out). Shared by every HTTP client in curate.ingest."""
+    if retry_after_s is not None:
+        return min(retry_after_cap_s, retry_after_s)
+    return min(max_s, base_s * 2 ** attempt) * random.uniform(0.5, 1.0)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -209,16 +219,11 @@ class Downloader:
                     failure = exc
             if failure.reason not in TRANSIENT_REASONS or attempt == attempts - 1:
                 break
-            time.sleep(self._delay_s(attempt, failure))  # outside the slot: let others use the host
+            config = self.config  # the wait is outside the slot: let others use the host
+            time.sleep(backoff_delay_s(attempt, getattr(failure, "retry_after_s", None), config.backoff_base_s,
+                                       config.backoff_max_s, config.retry_after_cap_s))
         tries = f" after {attempt + 1} attempts" if attempt else ""
         raise FetchError(failure.reason, f"{failure.detail}{tries}") from None
-
-    def _delay_s(self, attempt: int, failure: FetchError) -> float:
-        retry_after = getattr(failure, "retry_after_s", None)
-        if retry_after is not None:
-            return min(self.config.retry_after_cap_s, retry_after)
-        backoff = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** attempt)
-        return backoff * random.uniform(0.5, 1.0)  # jitter: workers that failed together spread out
 
     @contextmanager
     def _host_slot(self, host: str):

@@ -10,7 +10,6 @@ refuses, or a failure that outlives the retries, is an UpstreamError (exit 4).
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ import requests
 
 from curate.console import err_console
 from curate.errors import UpstreamError, UsageError
-from curate.ingest.http import parse_retry_after
+from curate.ingest.http import backoff_delay_s, parse_retry_after
 
 # API error codes that mean "not now" rather than "never".
 RETRYABLE_ERRORS = frozenset({"maxlag", "ratelimited", "readonly", "actionthrottledtext"})  # + internal_api_error_*
@@ -80,18 +79,13 @@ class CommonsClient:
                 failure = exc
             if attempt == attempts:
                 break
-            wait_s = self._delay_s(attempt, failure)
+            wait_s = backoff_delay_s(attempt - 1, failure.retry_after_s, self.backoff_base_s, self.backoff_max_s,
+                                     self.retry_after_cap_s)
             err_console.print(f"Commons API: {failure.reason}; waiting {wait_s:.1f} s "
                               f"(attempt {attempt + 1} of {attempts})", highlight=False)
             time.sleep(wait_s)
         raise UpstreamError(f"Commons API at {self.endpoint} still failing after {attempts} attempts "
                             f"({failure.reason}); try again later: the run resumes where it stopped")
-
-    def _delay_s(self, attempt: int, failure: _Transient) -> float:
-        if failure.retry_after_s is not None:
-            return min(self.retry_after_cap_s, failure.retry_after_s)
-        backoff = min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1))
-        return backoff * random.uniform(0.5, 1.0)
 
     def _get(self, params: dict[str, str]) -> dict:
         """One request; raises _Transient for what is worth retrying, UpstreamError otherwise."""

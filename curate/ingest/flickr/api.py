@@ -19,7 +19,6 @@ from every message this module produces.
 from __future__ import annotations
 
 import json
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +28,8 @@ import requests
 
 from curate.errors import UpstreamError
 from curate.ingest.flickr.pages import MalformedPage, api_failure
-from curate.ingest.http import _user_agent, parse_retry_after, redact
+from curate.ingest.http import backoff_delay_s, parse_retry_after, redact
+from curate.ingest.http import user_agent as default_user_agent
 
 INVALID_KEY = 100
 # Flickr error codes worth another try: search unavailable, service unavailable, write failed.
@@ -102,7 +102,7 @@ class FlickrClient:
         self.calls = 0  # HTTP requests sent, retries included
         self.session = requests.Session()
         self.session.trust_env = False  # no .netrc credentials; proxies resolved per call below
-        self.session.headers.update({"User-Agent": user_agent or _user_agent(), "Accept": "application/json"})
+        self.session.headers.update({"User-Agent": user_agent or default_user_agent(), "Accept": "application/json"})
         self._proxies = requests.utils.get_environ_proxies(self.config.endpoint)
 
     def __enter__(self) -> FlickrClient:
@@ -125,15 +125,11 @@ class FlickrClient:
             except _Transient as exc:
                 failure = exc
             if attempt < attempts - 1:
-                time.sleep(self._delay_s(attempt, failure))
+                config = self.config
+                time.sleep(backoff_delay_s(attempt, failure.retry_after_s, config.backoff_base_s,
+                                           config.backoff_max_s, config.retry_after_cap_s))
         raise UpstreamError(f"Flickr API {method} failed {attempts} times, last: {self.scrub(failure.detail)}; "
                             "try again later (the run resumes where it stopped)")
-
-    def _delay_s(self, attempt: int, failure: _Transient) -> float:
-        if failure.retry_after_s is not None:
-            return min(self.config.retry_after_cap_s, failure.retry_after_s)
-        backoff = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** attempt)
-        return backoff * random.uniform(0.5, 1.0)
 
     def _attempt(self, method: str, params: dict) -> dict:
         query = {"method": method, "api_key": self._key, "format": "json", "nojsoncallback": "1",
