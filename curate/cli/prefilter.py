@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
-from curate.console import console, err_console
+from curate.console import console
 from curate.errors import UsageError
 from curate.recipes import load_recipe
 from curate.vision.backbones import DEFAULT_BACKBONE
@@ -87,11 +87,7 @@ def prefilter(
 
         finetune = TrainConfig(head_epochs=head_epochs, epochs=epochs, image_size=image_size, batch_size=batch_size,
                                device=device, seed=seed)
-    if finetune is None:  # the fits take about a minute at demo size: show a spinner
-        with err_console.status(f"out-of-fold logistic regressions ({folds} folds)"):
-            report = run_prefilter(workspace(workspace_path), config, embeddings)
-    else:  # each fold's training shows its own progress bars
-        report = run_prefilter(workspace(workspace_path), config, embeddings, finetune)
+    report = run_prefilter(workspace(workspace_path), config, embeddings, finetune)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
         return

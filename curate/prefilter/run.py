@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from curate import schema
+from curate.console import err_console
 from curate.embed import EmbeddingCache
 from curate.errors import UsageError
 from curate.prefilter.stage import STAGE, PrefilterConfig, PrefilterReport, prefilter_catalog, topic_folds
@@ -29,7 +30,9 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
     else:
         vectors, found, ok = np.zeros((len(catalog), 0), np.float32), np.zeros(len(catalog), bool), np.zeros(len(catalog), bool)
     scores = _finetune_scores(ws, catalog, config, finetune) if config.mode == "finetune" else None
-    result, report = prefilter_catalog(catalog, vectors, found, ok, config, topic_scores=scores)
+    # The out-of-fold fits take about a minute at demo size: a spinner, for the CLI and `curate run` alike.
+    with err_console.status(f"out-of-fold logistic regressions ({config.folds} folds)"):
+        result, report = prefilter_catalog(catalog, vectors, found, ok, config, topic_scores=scores)
     write_catalog(ws, result)
     save_stage_report(ws, "prefilter", input_hash, {**report.to_dict(), "embeddings": embeddings})
     return report

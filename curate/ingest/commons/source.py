@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import pandas as pd
 
+from curate.console import err_console
 from curate.errors import UpstreamError, UsageError
 from curate.ingest.commons.client import CommonsClient
 from curate.ingest.commons.cursor import ListingCursor, ListingState
@@ -138,26 +139,28 @@ def list_files(client: CommonsClient, options: CommonsOptions, cursor: ListingCu
     seen = {record["source_id"] for record in state.records}
     photos = sum(record["drop_reason"] is None for record in state.records)
     token, batch = state.continue_token, {}
-    while not state.listing_done and (query.max_photos is None or photos < query.max_photos):
-        before, sent = client.requests_made, token
-        payload = client.query({**params, **(token or {})}, validate=response_pages)
-        state.api_requests += client.requests_made - before
-        batch = merge_pages(batch, response_pages(payload))
-        token = payload.get("continue") if isinstance(payload.get("continue"), dict) else None
-        if token is not None and token == sent:  # a server that would keep us here forever
-            raise UpstreamError(f"Commons API at {options.endpoint} answered the same continue token twice "
-                                f"({token}); stopping rather than looping")
-        if not (payload.get("batchcomplete") or token is None):
-            continue  # props of this batch continue in the next answer
-        records, skipped = batch_records(batch)
-        new = [record for record in records if record["source_id"] not in seen]
-        seen.update(record["source_id"] for record in new)
-        photos += sum(record["drop_reason"] is None for record in new)
-        state.records.extend(new)
-        state.skipped = dict(Counter(state.skipped) + skipped)
-        state.continue_token, state.listing_done = token, token is None
-        cursor.commit(state, new)
-        batch = {}
+    with err_console.status("listing Commons files") as status:
+        while not state.listing_done and (query.max_photos is None or photos < query.max_photos):
+            before, sent = client.requests_made, token
+            payload = client.query({**params, **(token or {})}, validate=response_pages)
+            state.api_requests += client.requests_made - before
+            batch = merge_pages(batch, response_pages(payload))
+            token = payload.get("continue") if isinstance(payload.get("continue"), dict) else None
+            if token is not None and token == sent:  # a server that would keep us here forever
+                raise UpstreamError(f"Commons API at {options.endpoint} answered the same continue token twice "
+                                    f"({token}); stopping rather than looping")
+            if not (payload.get("batchcomplete") or token is None):
+                continue  # props of this batch continue in the next answer
+            records, skipped = batch_records(batch)
+            new = [record for record in records if record["source_id"] not in seen]
+            seen.update(record["source_id"] for record in new)
+            photos += sum(record["drop_reason"] is None for record in new)
+            state.records.extend(new)
+            state.skipped = dict(Counter(state.skipped) + skipped)
+            state.continue_token, state.listing_done = token, token is None
+            cursor.commit(state, new)
+            batch = {}
+            status.update(f"listing Commons files: {photos:,} photos, {state.api_requests:,} API requests")
     return state
 
 
