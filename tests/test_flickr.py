@@ -385,3 +385,13 @@ def test_query_key_does_not_depend_on_the_api_key():
 
 def _page_key(call) -> tuple:
     return call.params.get("min_taken_date"), call.params.get("max_taken_date"), call.params["page"]
+
+
+def test_a_photo_without_owner_is_still_a_row_and_one_without_id_is_counted():
+    licences = parse_licenses(json.loads((FIXTURES / "licenses.json").read_text()))
+    payload = json.loads((FIXTURES / "search_page.json").read_text())
+    del payload["photos"]["photo"][0]["owner"]
+    page = parse_search_page(payload, licences)
+    assert page.malformed_photos == 1 and len(page.records) == 3  # only the photo without an id is left out
+    orphan = page.records[0]
+    assert orphan["owner_id"] is None and orphan["page_url"] == "https://www.flickr.com/photo.gne?id=24995918722"

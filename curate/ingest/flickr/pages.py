@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 URL_EXTRAS = ("url_l", "url_c", "url_z", "url_m")
 SEARCH_EXTRAS = ("license", "owner_name", "geo", "tags", "date_taken", *URL_EXTRAS)
 PHOTO_PAGE = "https://www.flickr.com/photos/{owner}/{photo_id}"
+PHOTO_LINK = "https://www.flickr.com/photo.gne?id={photo_id}"  # when the owner is unknown
 
 
 class MalformedPage(ValueError):
@@ -103,14 +104,17 @@ def parse_search_page(payload: object, licences: dict[str, Licence]) -> SearchPa
 
 
 def photo_record(photo: object, licences: dict[str, Licence]) -> dict | None:
-    """One photo of a search page -> a canonical record, or None without id/owner.
+    """One photo of a search page -> a canonical record, or None without an id (it cannot be a row).
+
+    A photo without an owner is still a row (owner_id null); its page is then Flickr's
+    id-only photo link.
 
     Flickr sends latitude = longitude = 0 (accuracy 0) for photos without a position, and
     `datetakenunknown = 1` when the date is a guess: both become missing values.
     """
-    if not isinstance(photo, dict) or not photo.get("id") or not photo.get("owner"):
+    if not isinstance(photo, dict) or not photo.get("id"):
         return None
-    photo_id, owner = str(photo["id"]), str(photo["owner"])
+    photo_id, owner = str(photo["id"]), (str(photo["owner"]) if photo.get("owner") else None)
     lat, lon, accuracy = (_number(photo.get(name)) for name in ("latitude", "longitude", "accuracy"))
     if lat == 0 and lon == 0:
         lat = lon = accuracy = None
@@ -130,7 +134,8 @@ def photo_record(photo: object, licences: dict[str, Licence]) -> dict | None:
         "license": licence.name if licence else (f"flickr licence {licence_id}" if licence_id else None),
         "license_id": licence_id or None,
         "url": url,
-        "page_url": PHOTO_PAGE.format(owner=owner, photo_id=photo_id),
+        "page_url": (PHOTO_PAGE.format(owner=owner, photo_id=photo_id) if owner
+                     else PHOTO_LINK.format(photo_id=photo_id)),
         "drop_reason": None if url else "no_image_url",
     }
 
