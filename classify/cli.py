@@ -59,6 +59,7 @@ def _run_dir(workspace_dir, out, backbone: str):
 @app.command("train")
 @user_errors
 def train_command(
+    ctx: typer.Context,
     workspace_path: WorkspaceOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Run directory (default: <workspace>/runs/<backbone>-<time>).")] = None,
     backbone: Annotated[str, typer.Option("--backbone", help="Pretrained backbone (offline ImageNet weights).")] = "efficientnet_lite0",
@@ -74,26 +75,34 @@ def train_command(
     image_size: Annotated[int, typer.Option("--image-size", help="Training crop side in pixels.")] = 224,
     cache_side: Annotated[int, typer.Option("--cache-side", help="Short side of the pre-resized image cache.")] = 256,
     color_jitter: Annotated[float, typer.Option("--color-jitter", help="Brightness/contrast/saturation jitter (0 = off).")] = 0.0,
+    crop_scale: Annotated[float, typer.Option("--crop-scale", help="Smallest share of the image a random crop keeps.")] = 0.35,
     balance: Annotated[str, typer.Option("--balance", help="Class imbalance: none, sampler (weighted sampling) or loss (class weights).")] = "none",
     seed: Annotated[int, typer.Option("--seed")] = 0,
     device: Annotated[str, typer.Option("--device", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")] = "auto",
     workers: Annotated[int | None, typer.Option("--workers", help="DataLoader worker processes.")] = None,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA).")] = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --out exactly.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --out exactly, with its settings.")] = False,
     allow_leakage: Annotated[bool, typer.Option("--allow-leakage", help="Train even if the split leaks (scores will be inflated).")] = False,
 ) -> None:
     """Fine-tune a pretrained backbone on the catalog's kept photos and their split."""
-    from classify.train import TrainConfig, train
+    from classify.train import TrainConfig, resumed_config, train
 
-    config = TrainConfig(backbone=backbone, head_epochs=head_epochs, epochs=epochs, lr=lr,
-                         backbone_lr_factor=backbone_lr_factor, weight_decay=weight_decay, batch_size=batch_size,
-                         schedule=schedule, label_smoothing=label_smoothing, patience=patience, seed=seed,
-                         image_size=image_size, cache_side=cache_side, color_jitter=color_jitter, balance=balance,
-                         compile=compile_model, device=device, workers=workers)
+    settings = dict(backbone=backbone, head_epochs=head_epochs, epochs=epochs, lr=lr,
+                    backbone_lr_factor=backbone_lr_factor, weight_decay=weight_decay, batch_size=batch_size,
+                    schedule=schedule, label_smoothing=label_smoothing, patience=patience, seed=seed,
+                    image_size=image_size, cache_side=cache_side, color_jitter=color_jitter, crop_scale=crop_scale,
+                    balance=balance, compile=compile_model, device=device, workers=workers)
     ws = resolve_workspace(workspace_path)
-    if resume and out is None:
-        raise UsageError("--resume needs --out RUN_DIR (the run to continue)")
-    run_dir = _run_dir(ws.root, out, backbone)
+    if resume:
+        if out is None:
+            raise UsageError("--resume needs --out RUN_DIR (the run to continue)")
+        # The run's own settings, except flags given again (device and workers may change).
+        given = {name for name in settings  # typer's own click: compare the source by name
+                 if ctx.get_parameter_source("compile_model" if name == "compile" else name).name == "COMMANDLINE"}
+        config = resumed_config(out, {name: settings[name] for name in given})
+    else:
+        config = TrainConfig(**settings)
+    run_dir = _run_dir(ws.root, out, config.backbone)
     trainer = train(ws, run_dir, config, resume=resume, allow_leakage=allow_leakage)
     if not trainer.dist.main:
         return

@@ -165,7 +165,8 @@ class SplitData:
 
 
 def split_datasets(ws: Workspace, catalog: pd.DataFrame, classes: list[str] | None, preprocess: Preprocess,
-                   cache_side: int = 256, color_jitter: float = 0.0, workers: int = 4) -> tuple[list[str], dict]:
+                   cache_side: int = 256, color_jitter: float = 0.0, workers: int = 4,
+                   crop_scale: float = 0.35) -> tuple[list[str], dict]:
     """(classes, {split: SplitData}) with train augmentation and eval transforms."""
     rows = labelled_rows(catalog)
     classes = classes or class_list(rows)
@@ -176,7 +177,7 @@ def split_datasets(ws: Workspace, catalog: pd.DataFrame, classes: list[str] | No
     for split in SPLITS:
         part = rows[rows["split"] == split].reset_index(drop=True)
         targets = part["label"].map(index).to_numpy(dtype=np.int64)
-        transform = transforms(preprocess, train=split == "train", color_jitter=color_jitter)
+        transform = transforms(preprocess, train=split == "train", color_jitter=color_jitter, min_scale=crop_scale)
         out[split] = SplitData(part, LabelledImages(part["resized"].tolist(), targets, transform))
     if not len(out["train"].rows):
         raise UsageError("the train split is empty: run `curate split`")

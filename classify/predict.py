@@ -24,7 +24,7 @@ import typer
 
 from curate.cli.common import user_errors
 from curate.console import console, progress_bar
-from curate.errors import UsageError
+from curate.errors import DataContractError, UsageError
 from curate.ingest.folder import IMAGE_EXTENSIONS
 from curate.store import BadImage, inspect_image, open_rgb
 from curate.workspace import atomic_write_bytes
@@ -180,3 +180,6 @@ def predict(
         frame = predict_files(predictor, files, top_k=top_k, batch_size=batch_size, advance=advance)
     write_predictions(frame, out)
     console.print(summary_line(frame, out), highlight=False, soft_wrap=True)
+    if len(frame) and (frame["error"] != "").all():
+        raise DataContractError(f"none of the {len(frame)} files could be read as an image; "
+                                f"the reasons are in the error column of {out}")

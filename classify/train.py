@@ -25,7 +25,7 @@ from __future__ import annotations
 import io
 import random
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +63,7 @@ class TrainConfig:
     image_size: int = 224
     cache_side: int = 256
     color_jitter: float = 0.0
+    crop_scale: float = 0.35  # RandomResizedCrop keeps at least this share of the image area
     balance: str = "none"
     dropout: float = 0.2
     pretrained: bool = True
@@ -87,6 +88,18 @@ class TrainConfig:
             raise UsageError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 32 <= self.image_size <= 1024:
             raise UsageError(f"--image-size must be between 32 and 1024, got {self.image_size}")
+        if self.cache_side < self.image_size:
+            raise UsageError(f"--cache-side ({self.cache_side}) must be at least --image-size ({self.image_size}): "
+                             "the cache is what the crops are cut from")
+        if not 0 <= self.color_jitter <= 1:
+            raise UsageError(f"--color-jitter must be between 0 and 1, got {self.color_jitter}")
+        if not 0 < self.crop_scale <= 1:
+            raise UsageError(f"--crop-scale must be in (0, 1] (the smallest share of the image a crop keeps), "
+                             f"got {self.crop_scale}")
+        if self.patience < 1:
+            raise UsageError(f"--patience must be at least 1 epoch, got {self.patience}")
+        if self.workers is not None and self.workers < 0:
+            raise UsageError(f"--workers must be 0 (load in the main process) or more, got {self.workers}")
 
     @property
     def total_epochs(self) -> int:
@@ -187,7 +200,7 @@ class Trainer:
         else:
             self.catalog_sha256 = frame_sha256(catalog)
         self.classes, self.data = split_datasets(ws, catalog, classes, self.preprocess, config.cache_side,
-                                                 config.color_jitter)
+                                                 config.color_jitter, crop_scale=config.crop_scale)
         self.model.head[-1] = nn.Linear(self.model.head[-1].in_features, len(self.classes))
         cuda = self.device.type == "cuda"
         self.model.to(self.device)
@@ -411,7 +424,8 @@ class Trainer:
             if self.dist.main:
                 console.print(_epoch_line(row), highlight=False)
             done_here += 1
-            if stage == 2 and self.bad_epochs >= self.config.patience:
+            last_epoch = epoch + 1 == self.config.total_epochs
+            if stage == 2 and self.bad_epochs >= self.config.patience and not last_epoch:
                 if self.dist.main:
                     console.print(f"early stop: validation loss has not improved for {self.bad_epochs} epochs")
                 self.next_epoch = self.config.total_epochs
@@ -480,6 +494,19 @@ def frame_sha256(catalog: pd.DataFrame) -> str:
     return hashlib.sha256(pd.util.hash_pandas_object(columns, index=False).to_numpy().tobytes()).hexdigest()
 
 
+def load_checkpoint_state(run_dir: Path) -> dict:
+    """The resume state saved after the last finished epoch of the run in `run_dir`."""
+    checkpoint = Path(run_dir) / CHECKPOINT
+    if not checkpoint.is_file():
+        raise UsageError(f"nothing to resume in {run_dir} (no {CHECKPOINT}); start without --resume")
+    return torch.load(checkpoint, map_location="cpu", weights_only=False)
+
+
+def resumed_config(run_dir: Path, changes: dict) -> TrainConfig:
+    """The interrupted run's settings with `changes` applied (e.g. the flags given again)."""
+    return replace(TrainConfig.from_dict(load_checkpoint_state(run_dir)["config"]), **changes)
+
+
 def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = False, allow_leakage: bool = False,
           stop_after: int | None = None, catalog: pd.DataFrame | None = None) -> Trainer:
     """Check the split, build (or resume) the run in `run_dir`, fit. `catalog` overrides the workspace's."""
@@ -487,9 +514,7 @@ def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = Fals
     checkpoint = run_dir / CHECKPOINT
     state = None
     if resume:
-        if not checkpoint.is_file():
-            raise UsageError(f"nothing to resume in {run_dir} (no {CHECKPOINT}); start without --resume")
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        state = load_checkpoint_state(run_dir)
         saved = TrainConfig.from_dict(state["config"])
         if saved.comparable() != config.comparable():
             changed = sorted(k for k, v in config.comparable().items() if saved.comparable().get(k) != v)

@@ -68,7 +68,7 @@ def inspect_image(data: bytes, *, min_side_px: int = MIN_SIDE_PX, max_pixels: in
         try:
             image = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError as exc:
-            raise BadImage("decompression_bomb", str(exc)) from exc
+            raise BadImage("decompression_bomb", f"more than {max_pixels} pixels") from exc
         except Exception as exc:  # PIL raises many types for junk bytes
             raise BadImage("not_an_image", type(exc).__name__) from exc
         with image:
@@ -86,7 +86,7 @@ def _describe(image: Image.Image, min_side_px: int, max_pixels: int) -> ImageInf
         orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
         image.load()
     except Image.DecompressionBombError as exc:
-        raise BadImage("decompression_bomb", str(exc)) from exc
+        raise BadImage("decompression_bomb", f"more than {max_pixels} pixels") from exc
     except Exception as exc:
         raise BadImage("truncated_image", str(exc)[:200]) from exc
     if orientation in _ROTATED_ORIENTATIONS:

@@ -130,6 +130,19 @@ def test_predict_top_k_is_capped_at_the_number_of_classes(tmp_path, run_dir, mon
     assert "label_4" not in row
 
 
+def test_predict_when_no_file_is_an_image_writes_the_reasons_and_exits_3(tmp_path, run_dir):
+    (tmp_path / "a.jpg").write_bytes(b"")
+    (tmp_path / "b.png").write_bytes(b"<html>gone</html>")
+    out = tmp_path / "preds.csv"
+    result = runner.invoke(app, ["predict", str(run_dir), str(tmp_path / "a.jpg"), str(tmp_path / "b.png"),
+                                 "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 3, result.output
+    assert "none of the 2 files" in result.output and "Traceback" not in result.output
+    with out.open(newline="") as handle:
+        errors = sorted(row["error"].split(":")[0] for row in csv.DictReader(handle))
+    assert errors == ["empty_file", "not_an_image"]
+
+
 @pytest.mark.parametrize("args, needle", [
     (["{run}", "{tmp}/missing.jpg"], "does not exist"),
     (["{run}"], "at least one image or folder"),

@@ -1,22 +1,24 @@
-"""`classify train` and `classify lr-find` on a tiny demo workspace (CPU): two-stage training,
-exact resume, safetensors artefacts, leaky-split refusal, LR range test, bad arguments."""
+"""`classify train` on a tiny demo workspace (CPU): two-stage training, exact resume, safetensors
+artefacts, leaky-split refusal, class balancing, early stopping, the plateau schedule, the image
+cache, device choice, bad arguments."""
 
 from __future__ import annotations
 
 import json
-import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from classify.cli import app as classify_app
 from classify.model import load_model
-from classify.train import TrainConfig, train
+from classify.train import TrainConfig, Trainer, train
 from curate import schema
 from curate.cli.app import app as curate_app
 from curate.demo.config import DemoConfig
@@ -65,7 +67,10 @@ def test_resume_continues_exactly(split_ws, tmp_path):
     train(split_ws, tmp_path / "straight", config)
     train(split_ws, tmp_path / "interrupted", config, stop_after=2)  # "killed" after epoch 2 of 3
     assert len(pd.read_csv(tmp_path / "interrupted" / "metrics.csv")) == 2
-    train(split_ws, tmp_path / "interrupted", config, resume=True)
+    # `--resume` alone: the settings come from the checkpoint (workers may change)
+    result = runner.invoke(classify_app, ["train", "--workspace", str(split_ws.root), "--resume",
+                                          "--out", str(tmp_path / "interrupted"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
     straight = load_file(tmp_path / "straight" / "model.safetensors")
     resumed = load_file(tmp_path / "interrupted" / "model.safetensors")
     assert straight.keys() == resumed.keys()
@@ -115,22 +120,16 @@ def test_allow_leakage_trains_and_records_it(split_ws, tmp_path):
     assert json.loads((tmp_path / "run" / "model.json").read_text())["config"]["leaky_split"] is True
 
 
-def test_lr_find_gives_a_finite_suggestion(split_ws, tmp_path):
-    result = runner.invoke(classify_app, ["lr-find", "--workspace", str(split_ws.root), "--out", str(tmp_path),
-                                          "--image-size", "48", "--batch-size", "16", "--steps", "20",
-                                          "--workers", "0"])
-    assert result.exit_code == 0, result.output
-    found = json.loads((tmp_path / "lr_find.json").read_text())
-    assert math.isfinite(found["suggestion"]) and 1e-7 <= found["suggestion"] <= 1.0
-    assert found["rates"] == sorted(found["rates"])  # the rate only grows
-    assert (tmp_path / "lr_find.png").stat().st_size > 1000
-
-
 @pytest.mark.parametrize("args, message", [
     (["--schedule", "cosine"], "--schedule"),
     (["--balance", "maybe"], "--balance"),
     (["--epochs", "0", "--head-epochs", "0"], "not both 0"),
     (["--resume"], "--resume needs --out"),
+    (["--workers", "-1"], "--workers"),
+    (["--patience", "0"], "--patience"),
+    (["--image-size", "96", "--cache-side", "64"], "--cache-side"),
+    (["--crop-scale", "0"], "--crop-scale"),
+    (["--color-jitter", "2"], "--color-jitter"),
 ])
 def test_bad_training_arguments_are_one_line(split_ws, args, message):
     result = runner.invoke(classify_app, ["train", "--workspace", str(split_ws.root), *args])
@@ -146,6 +145,10 @@ def test_resume_without_a_checkpoint_and_overwrite_are_refused(split_ws, tmp_pat
         train(split_ws, tmp_path / "run", TrainConfig(**TINY))
     with pytest.raises(UsageError, match="differ"):
         train(split_ws, tmp_path / "run", TrainConfig(**{**TINY, "lr": 0.1}), resume=True)
+    # a flag given again with another value than the run's is refused, naming it
+    result = runner.invoke(classify_app, ["train", "--workspace", str(split_ws.root), "--resume",
+                                          "--out", str(tmp_path / "run"), "--lr", "0.1"])
+    assert result.exit_code == 2 and "lr" in result.output and "Traceback" not in result.output
 
 
 def test_training_needs_a_split(tmp_path):
@@ -176,10 +179,21 @@ def test_ddp_with_two_gloo_processes(split_ws, tmp_path):
     assert done.stdout.count("epoch 1 (stage 1)") == 1  # only rank 0 reports
 
 
-def test_prefilter_finetune_mode_scores_every_photo_out_of_fold(split_ws, tmp_path):
+def test_prefilter_finetune_mode_scores_every_photo_out_of_fold(split_ws, tmp_path, monkeypatch):
     """`curate prefilter --mode finetune`: one binary CNN per owner-grouped fold, no embeddings needed."""
+    import classify.finetune
+
     root = tmp_path / "finetune"
     shutil.copytree(split_ws.root, root)
+    folds = []  # what each fold's network trained on and scored
+
+    def recording_train(ws, run_dir, config, resume=False, catalog=None, **kwargs):
+        kept = catalog[catalog["status"] == schema.KEPT]
+        folds.append({side: kept[kept["split"].isin(splits)] for side, splits in
+                      (("seen", ["train", "val"]), ("scored", ["test"]))})
+        return train(ws, run_dir, config, resume=resume, catalog=catalog, **kwargs)
+
+    monkeypatch.setattr(classify.finetune, "train", recording_train)
     result = runner.invoke(curate_app, ["prefilter", "--workspace", str(root), "--topic", "skyline", "--mode", "finetune",
                                         "--folds", "2", "--head-epochs", "1", "--epochs", "0", "--image-size", "48",
                                         "--batch-size", "16", "--threshold", "0.5", "--json"])
@@ -193,9 +207,13 @@ def test_prefilter_finetune_mode_scores_every_photo_out_of_fold(split_ws, tmp_pa
     assert (scored["topic_score"].astype(float).between(0, 1)).all()
     assert ((scored["drop_reason"] == "off_topic") == (scored["topic_score"].astype(float) < 0.5)).all()
     assert report["label_issues"] is None  # no embeddings in this workspace: skipped with a note
-    for k in (0, 1):  # each fold's model never trained on the photos it scored
-        run = root / "runs" / "prefilter-finetune-skyline" / f"fold-{k}"
-        assert (run / "model.safetensors").exists()
+    assert len(folds) == 2
+    scored_ids = [set(f["scored"]["photo_id"]) for f in folds]
+    assert scored_ids[0].isdisjoint(scored_ids[1]) and scored_ids[0] | scored_ids[1] == set(scored["photo_id"])
+    for fold in folds:  # each fold's network never saw the photos, or the photographers, it scored
+        assert set(fold["seen"]["photo_id"]).isdisjoint(fold["scored"]["photo_id"])
+        assert set(fold["seen"]["owner_id"]).isdisjoint(fold["scored"]["owner_id"])
+        assert set(fold["seen"]["label"]) == {"topic", "other"}
 
 
 def test_worker_processes_do_not_change_the_result(split_ws, tmp_path):
@@ -207,3 +225,96 @@ def test_worker_processes_do_not_change_the_result(split_ws, tmp_path):
     b = load_file(tmp_path / "workers" / "model.safetensors")
     for name in a:
         assert torch.equal(a[name], b[name]), name
+
+
+def _targets_seen(trainer, epoch: int) -> np.ndarray:
+    return np.concatenate([targets.numpy() for _, targets in trainer.loader("train", epoch)])
+
+
+def test_balance_sampler_evens_out_the_classes_and_loss_weights_them(split_ws, tmp_path):
+    plain = Trainer(split_ws, tmp_path / "plain", TrainConfig(**TINY))
+    counts = np.bincount(plain.data["train"].dataset.targets, minlength=len(plain.classes))
+    assert counts.max() >= 2 * counts.min() > 0  # the demo's cities are imbalanced
+    assert plain.criterion.weight is None
+
+    sampler = Trainer(split_ws, tmp_path / "sampler", TrainConfig(**{**TINY, "balance": "sampler"}))
+    drawn = np.concatenate([_targets_seen(sampler, epoch) for epoch in range(8)])
+    shares = np.bincount(drawn, minlength=len(counts)) / len(drawn)
+    natural = counts / counts.sum()
+    assert np.abs(shares - 1 / len(counts)).max() < np.abs(natural - 1 / len(counts)).max() / 2
+
+    weighted = Trainer(split_ws, tmp_path / "loss", TrainConfig(**{**TINY, "balance": "loss"}))
+    weight = weighted.criterion.weight.numpy()
+    products = weight * counts  # inverse class frequency: every class weighs the same in total
+    np.testing.assert_allclose(products, products[0], rtol=1e-5)
+
+
+def _scripted_validation(monkeypatch, losses: list[float]):
+    """Make Trainer.evaluate('val') return these losses epoch after epoch (training still runs)."""
+    script = iter(losses)
+    monkeypatch.setattr(Trainer, "evaluate", lambda self, split: {f"{split}_loss": next(script),
+                                                                  f"{split}_accuracy": 0.5})
+
+
+def test_early_stopping_keeps_the_best_epoch(split_ws, tmp_path, monkeypatch):
+    _scripted_validation(monkeypatch, [1.0, 0.8, 0.9, 0.95, 0.7, 0.6])
+    config = TrainConfig(**{**TINY, "epochs": 5, "patience": 2, "label_smoothing": 0.1})
+    trainer = train(split_ws, tmp_path / "run", config)
+    history = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert history["epoch"].tolist() == [1, 2, 3, 4]  # two epochs without a better loss, then stop
+    meta = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert meta["metrics"]["best_epoch"] == 2 and meta["metrics"]["val_loss"] == 0.8
+    assert meta["config"]["label_smoothing"] == 0.1 and trainer.criterion.label_smoothing == 0.1
+    # the saved weights are epoch 2's: they differ from the final (epoch 4) weights
+    saved = load_file(tmp_path / "run" / "model.safetensors")
+    final = trainer.model.state_dict()
+    assert any(not torch.equal(saved[name], final[name]) for name in saved)
+
+
+def test_the_plateau_schedule_lowers_the_rate_when_validation_stalls(split_ws, tmp_path, monkeypatch):
+    _scripted_validation(monkeypatch, [1.0, 0.9, 0.9, 0.9, 0.9])
+    config = TrainConfig(**{**TINY, "epochs": 4, "patience": 10, "schedule": "plateau"})
+    train(split_ws, tmp_path / "run", config)
+    rates = pd.read_csv(tmp_path / "run" / "metrics.csv").set_index("epoch")["lr"]
+    # stage 2 starts at --lr (each row holds the rate the epoch trained at); the scheduler
+    # tolerates one stalled epoch (3), cuts the rate after the second (4), so epoch 5 trains slower
+    assert rates[2] == rates[3] == rates[4] == config.lr
+    assert rates[5] < rates[4]
+
+
+def test_the_resized_image_cache_is_built_once_and_shared(split_ws, tmp_path):
+    from classify.data import ensure_resized, labelled_rows
+
+    rows = labelled_rows(read_catalog(split_ws)).head(12)
+    first = ensure_resized(split_ws, rows, side=40, workers=1)
+    stamps = {path: Path(path).stat().st_mtime_ns for path in first}
+    again = ensure_resized(split_ws, rows, side=40, workers=1)
+    assert again.tolist() == first.tolist()
+    assert all(Path(path).stat().st_mtime_ns == stamp for path, stamp in stamps.items())  # not rewritten
+    for path in first:
+        with Image.open(path) as image:
+            assert min(image.size) == 40
+        assert Path(path).parent.parent.name == "resized-40"
+
+
+def test_model_json_from_a_newer_version_is_refused_and_unknown_keys_are_ignored(split_ws, tmp_path):
+    from classify.model import META, FORMAT_VERSION
+
+    train(split_ws, tmp_path / "run", TrainConfig(**{**TINY, "epochs": 0}))
+    meta_path = tmp_path / "run" / META
+    data = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**data, "added_later": {"x": 1}}))
+    _, meta = load_model(tmp_path / "run")
+    assert meta.classes == data["classes"]
+    meta_path.write_text(json.dumps({**data, "format_version": FORMAT_VERSION + 1}))
+    with pytest.raises(UsageError, match="newer version"):
+        load_model(tmp_path / "run")
+
+
+@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
+def test_auto_device_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    from classify.devices import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert pick_device("auto").type == expected

@@ -31,7 +31,8 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
         vectors, found, ok = np.zeros((len(catalog), 0), np.float32), np.zeros(len(catalog), bool), np.zeros(len(catalog), bool)
     scores = _finetune_scores(ws, catalog, config, finetune) if config.mode == "finetune" else None
     # The out-of-fold fits take about a minute at demo size: a spinner, for the CLI and `curate run` alike.
-    with err_console.status(f"out-of-fold logistic regressions ({config.folds} folds)"):
+    scored = "label issues" if config.mode == "finetune" else "topic and label issues"
+    with err_console.status(f"{scored}: out-of-fold logistic regressions ({config.folds} folds)"):
         result, report = prefilter_catalog(catalog, vectors, found, ok, config, topic_scores=scores)
     write_catalog(ws, result)
     save_stage_report(ws, "prefilter", input_hash, {**report.to_dict(), "embeddings": embeddings})
