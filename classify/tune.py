@@ -1,10 +1,23 @@
-"""`classify tune`: random or grid search over learning rate, weight decay and colour jitter,
-with successive halving and an epoch budget.
+"""`classify tune`: random or grid search over learning rate, weight decay and augmentation
+strength, with successive halving inside an epoch budget.
 
-    SearchSpace ──sample_trials──► trials (lr, weight_decay, color_jitter)
+    SearchSpace ──sample_trials──► trials (lr, weight_decay, augment)
                 ──rung_epochs────► epochs per rung: min·eta^r, then max_epochs
+                ──plan_epochs────► the plan's epochs in all: the default budget
                 ──successive_halving──► one run per (trial, rung) in OUT/trial-XXX/rung-R/
                 ──tune──► OUT/trials.csv, OUT/best.json
+
+Augmentation strength `augment` in [0, 1] is one knob for both random augmentations of the
+trainer, interpolated linearly between no augmentation beyond flips (0) and the strong
+Inception-style setting (1), see `augmentation()`:
+
+    color_jitter = augment · 0.4             (0 = off; 0.4 = the "light" jitter of the trainer)
+    crop_scale   = 1 - augment · (1 - 0.08)  (smallest area share a RandomResizedCrop keeps;
+                                              0.08 is torchvision's and Inception's default)
+
+so stronger means more jitter and smaller crops. `classify train`'s own default crop scale,
+0.35, is strength ≈ 0.7 on the crop axis. Both derived values are rounded like the searched
+ones and written to trials.csv, best.json and the printed `classify train` line.
 
 Rung 0 trains every trial for `min_epochs` epochs in total (1 head epoch + the rest
 fine-tuning). Only the best 1/eta of a rung, ranked by the best validation loss of each
@@ -19,11 +32,15 @@ planned for fewer epochs and has already annealed the rate to ~0, and the traine
 only a run with an identical config. The price is the epochs of the lower rungs: 8 trials,
 rungs 1/3/9 and eta 3 cost 8·1 + 2·3 + 1·9 = 23 epochs instead of 18.
 
+The search is always budget-bounded: without `budget_epochs` the budget is the plan's own
+total (23 above), so the whole plan runs and nothing more; a smaller budget skips the runs
+that would go over it. A run is started only if its full epochs fit in what is left.
+
 Each finished run leaves `trial.json` (its config and scores) next to the trainer's files,
 so running the same command again reads finished runs back, resumes an interrupted one
 exactly (the trainer's checkpoint), and trains only what is missing. Search settings are
 saved in `OUT/search.json`; a re-run with other settings (except the budget, which may
-grow) is refused.
+grow) is refused, and so is an OUT written before `augment` existed (SEARCH_FORMAT).
 """
 
 from __future__ import annotations
@@ -48,24 +65,41 @@ from curate.workspace import Workspace, atomic_write_bytes, read_catalog, resolv
 
 MODES = ("random", "grid")
 FINISHED = "trial.json"
-TABLE_COLUMNS = ["trial", "lr", "weight_decay", "color_jitter", "rung", "epochs", "epochs_run", "val_loss",
-                 "val_accuracy", "status", "run_dir"]
+SEARCH_FORMAT = 2  # search.json layout; 1 (no "format" key) searched colour jitter alone
+SEARCHED = ("lr", "weight_decay", "color_jitter", "crop_scale", "head_epochs", "epochs")  # set per trial
+TABLE_COLUMNS = ["trial", "lr", "weight_decay", "augment", "color_jitter", "crop_scale", "rung", "epochs",
+                 "epochs_run", "val_loss", "val_accuracy", "status", "run_dir"]
+FULL_COLOR_JITTER = 0.4  # colour jitter at augment 1
+FULL_CROP_SCALE = 0.08  # smallest crop area share at augment 1 (torchvision's RandomResizedCrop default)
 
 
 # ---------------------------------------------------------------- search space (pure)
+def augmentation(strength: float) -> tuple[float, float]:
+    """(color_jitter, crop_scale) for an augmentation strength in [0, 1], rounded to 3 digits.
+
+    Linear in both: 0 → (0, 1.0) (whole-image crops, random aspect ratio and flips only),
+    1 → (0.4, 0.08). Example: `augmentation(0.5)` → (0.2, 0.54).
+    """
+    if not 0 <= strength <= 1:
+        raise UsageError(f"augmentation strength must be in [0, 1], got {strength:g}")
+    return (_round(strength * FULL_COLOR_JITTER, 0.0, FULL_COLOR_JITTER),
+            _round(1 - strength * (1 - FULL_CROP_SCALE), FULL_CROP_SCALE, 1.0))
+
+
 @dataclass(frozen=True)
 class SearchSpace:
-    """Ranges searched. lr and weight decay are log-uniform, colour jitter uniform.
+    """Ranges searched. lr and weight decay are log-uniform, augmentation strength uniform.
 
-    An axis whose min equals its max is fixed (weight decay 0/0 turns it off).
+    An axis whose min equals its max is fixed (weight decay 0/0 turns it off; augment 0/0
+    trains every trial without jitter and with whole-image crops).
     """
 
     lr_min: float = 1e-4
     lr_max: float = 3e-2
     wd_min: float = 1e-5
     wd_max: float = 1e-1
-    jitter_min: float = 0.0
-    jitter_max: float = 0.4
+    augment_min: float = 0.0
+    augment_max: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0 < self.lr_min <= self.lr_max:
@@ -75,22 +109,32 @@ class SearchSpace:
         if self.wd_min == 0 < self.wd_max:
             raise UsageError("--wd-min must be above 0 (weight decay is searched log-uniformly); "
                              "set --wd-min and --wd-max both to 0 to turn weight decay off")
-        if not 0 <= self.jitter_min <= self.jitter_max <= 1:
-            raise UsageError(f"need 0 <= jitter min <= --jitter-max <= 1, got {self.jitter_min:g} and "
-                             f"{self.jitter_max:g}")
+        if not 0 <= self.augment_min <= self.augment_max <= 1:
+            raise UsageError(f"need 0 <= --augment-min <= --augment-max <= 1, got {self.augment_min:g} and "
+                             f"{self.augment_max:g}")
 
     def axes(self) -> list[tuple[str, float, float, bool]]:
         """(name, low, high, log scale) per searched value."""
         return [("lr", self.lr_min, self.lr_max, True), ("weight_decay", self.wd_min, self.wd_max, True),
-                ("color_jitter", self.jitter_min, self.jitter_max, False)]
+                ("augment", self.augment_min, self.augment_max, False)]
 
 
 @dataclass(frozen=True)
 class Trial:
+    """One point of the search; colour jitter and crop scale follow from `augment`."""
+
     trial: int
     lr: float
     weight_decay: float
-    color_jitter: float
+    augment: float
+
+    @property
+    def color_jitter(self) -> float:
+        return augmentation(self.augment)[0]
+
+    @property
+    def crop_scale(self) -> float:
+        return augmentation(self.augment)[1]
 
 
 def _round(value: float, low: float, high: float) -> float:
@@ -123,8 +167,8 @@ def _axis_values(low: float, high: float, log: bool, count: int) -> np.ndarray:
 def sample_trials(space: SearchSpace, n: int, seed: int = 0, mode: str = "random") -> list[Trial]:
     """`n` random trials (same seed, same trials), or the largest full grid of at most `n` points.
 
-    Example: `sample_trials(SearchSpace(), 8, mode="grid")` → 2 lr × 2 weight decays × 2 jitters,
-    endpoints included.
+    Example: `sample_trials(SearchSpace(), 8, mode="grid")` → 2 lr × 2 weight decays × 2 augmentation
+    strengths, endpoints included.
     """
     if n < 1:
         raise UsageError(f"--trials must be at least 1, got {n}")
@@ -156,10 +200,30 @@ def rung_epochs(min_epochs: int, max_epochs: int, eta: int) -> list[int]:
     return epochs
 
 
+def plan_epochs(n_trials: int, halving: "Halving") -> int:
+    """Epochs the successive-halving plan trains in all if no run stops early: the default budget.
+
+    8 trials, rungs 1/3/9, eta 3: 8·1 + 2·3 + 1·9 = 23. One trial trains only the top rung.
+    """
+    schedule = rung_epochs(halving.min_epochs, halving.max_epochs, halving.eta)
+    top = len(schedule) - 1
+    alive, rung, total = n_trials, top if n_trials == 1 else 0, 0
+    while True:
+        total += alive * schedule[rung]
+        if rung == top:
+            return total
+        alive = max(1, alive // halving.eta)  # as promote() keeps
+        rung = top if alive == 1 else rung + 1
+
+
 def promote(losses: dict[int, float | None], eta: int) -> list[int]:
     """The best max(1, n // eta) trials by loss (no loss ranks last; ties go to the lower id)."""
     ranked = sorted(losses, key=lambda t: (_rank_key(losses[t]), t))
     return ranked[:max(1, len(ranked) // eta)]
+
+
+def _augment_words(augment: float, color_jitter: float, crop_scale: float) -> str:
+    return f"augmentation {augment:g} (colour jitter {color_jitter:g}, crop scale {crop_scale:g})"
 
 
 def _epochs(n: int) -> str:
@@ -176,7 +240,7 @@ class Halving:
     min_epochs: int = 1
     max_epochs: int = 9
     eta: int = 3
-    budget_epochs: int | None = None  # most epochs trained in all; None = unbounded
+    budget_epochs: int | None = None  # most epochs trained in all; None = the plan's own total (plan_epochs)
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_epochs <= self.max_epochs:
@@ -186,6 +250,12 @@ class Halving:
         if self.budget_epochs is not None and self.budget_epochs < self.min_epochs:
             raise UsageError(f"--budget-epochs {self.budget_epochs} cannot pay for one trial of "
                              f"--min-epochs {self.min_epochs}; raise it or leave it out")
+
+    def bounded(self, n_trials: int) -> "Halving":
+        """This plan with its budget set: the given one, else the plan's own total for `n_trials`."""
+        if self.budget_epochs is not None:
+            return self
+        return replace(self, budget_epochs=plan_epochs(n_trials, self))
 
 
 @dataclass
@@ -213,7 +283,7 @@ def outcome_from_history(history: list[dict], metrics: dict | None = None) -> Ou
 def trial_config(base: TrainConfig, trial: Trial, epochs: int) -> TrainConfig:
     """The base config with the trial's values; `epochs` in total = 1 head epoch + epochs - 1 fine-tuning."""
     return replace(base, lr=trial.lr, weight_decay=trial.weight_decay, color_jitter=trial.color_jitter,
-                   head_epochs=1, epochs=epochs - 1)
+                   crop_scale=trial.crop_scale, head_epochs=1, epochs=epochs - 1)
 
 
 def read_finished(run_dir: Path, config: TrainConfig) -> Outcome | None:
@@ -244,9 +314,10 @@ class RunRecord:
 
 
 class Search:
-    """State of one successive-halving search: runs so far and epochs spent."""
+    """State of one successive-halving search: runs so far and epochs spent (halving has its budget set)."""
 
     def __init__(self, out_dir: Path, base: TrainConfig, train_fn: TrainFn, halving: Halving):
+        assert halving.budget_epochs is not None, "pass halving.bounded(n_trials)"
         self.out_dir, self.base, self.train_fn, self.halving = Path(out_dir), base, train_fn, halving
         self.records: list[RunRecord] = []
         self.spent_epochs = 0
@@ -260,11 +331,11 @@ class Search:
             self.records.append(record)
             record.outcome = read_finished(run_dir, record.config)
             if record.outcome is None:
-                budget = self.halving.budget_epochs
-                if budget is not None and self.spent_epochs + epochs > budget:
+                if self.spent_epochs + epochs > self.halving.budget_epochs:
                     continue  # stays "skipped"
+                augment = _augment_words(trial.augment, trial.color_jitter, trial.crop_scale)
                 console.print(f"trial {trial.trial} rung {rung}: {_epochs(epochs)}, lr {trial.lr:g}, weight decay "
-                              f"{trial.weight_decay:g}, colour jitter {trial.color_jitter:g}", highlight=False)
+                              f"{trial.weight_decay:g}, {augment}", highlight=False)
                 record.outcome = self.train_fn(run_dir, record.config, (run_dir / CHECKPOINT).exists())
                 write_finished(run_dir, record.config, record.outcome)
             self.spent_epochs += record.outcome.epochs_run
@@ -275,7 +346,8 @@ class Search:
 
     def table(self) -> pd.DataFrame:
         rows = [{"trial": r.trial.trial, "lr": r.trial.lr, "weight_decay": r.trial.weight_decay,
-                 "color_jitter": r.trial.color_jitter, "rung": r.rung, "epochs": r.epochs,
+                 "augment": r.trial.augment, "color_jitter": r.config.color_jitter,
+                 "crop_scale": r.config.crop_scale, "rung": r.rung, "epochs": r.epochs,
                  "epochs_run": r.outcome.epochs_run if r.outcome else 0,
                  "val_loss": r.outcome.val_loss if r.outcome else None,
                  "val_accuracy": r.outcome.val_accuracy if r.outcome else None,
@@ -294,8 +366,10 @@ def successive_halving(trials: list[Trial], base: TrainConfig, out_dir: Path, tr
     """Run the rungs; statuses end as promoted / stopped / best / skipped (budget).
 
     `train_fn(run_dir, config, resume)` trains one run and returns its Outcome; tests pass a
-    fake one. Stops at the top rung, or when the budget cannot pay for the next run.
+    fake one. Stops at the top rung, or when the budget cannot pay for the next run; without
+    `halving.budget_epochs` the budget is the plan's own total.
     """
+    halving = halving.bounded(len(trials))
     search = Search(out_dir, base, train_fn, halving)
     schedule = rung_epochs(halving.min_epochs, halving.max_epochs, halving.eta)
     alive = list(trials)
@@ -325,8 +399,8 @@ def write_table(out_dir: Path, table: pd.DataFrame) -> None:
 
 
 TRAIN_FLAGS = ("backbone", "head_epochs", "epochs", "lr", "backbone_lr_factor", "weight_decay", "batch_size",
-               "schedule", "label_smoothing", "patience", "image_size", "cache_side", "color_jitter", "balance",
-               "seed", "device", "workers")
+               "schedule", "label_smoothing", "patience", "image_size", "cache_side", "color_jitter", "crop_scale",
+               "balance", "seed", "device", "workers")
 
 
 def train_command_line(config: TrainConfig, workspace_root: Path | None, out: str | None = None) -> str:
@@ -339,8 +413,7 @@ def train_command_line(config: TrainConfig, workspace_root: Path | None, out: st
         parts += ["--out", out]
     for name in TRAIN_FLAGS:
         value = getattr(config, name)
-        if value is not None and (name in ("lr", "weight_decay", "color_jitter", "head_epochs", "epochs")
-                                  or value != getattr(default, name)):
+        if value is not None and (name in SEARCHED or value != getattr(default, name)):
             parts += [f"--{name.replace('_', '-')}", f"{value:g}" if isinstance(value, float) else str(value)]
     if config.compile:
         parts.append("--compile")
@@ -352,10 +425,10 @@ def best_record(search: Search, workspace_root: Path | None) -> dict:
     best = search.best()
     out = str(workspace_root / "runs" / "tuned") if workspace_root is not None else None
     return {"trial": best.trial.trial, "rung": best.rung, "run_dir": str(best.run_dir),
-            "config": asdict(best.config),
+            "augment": best.trial.augment, "config": asdict(best.config),
             "metrics": {**best.outcome.metrics, "val_loss": best.outcome.val_loss,
                         "val_accuracy": best.outcome.val_accuracy, "epochs_run": best.outcome.epochs_run},
-            "epochs_spent": search.spent_epochs,
+            "epochs_spent": search.spent_epochs, "budget_epochs": search.halving.budget_epochs,
             "train_command": train_command_line(best.config, workspace_root, out)}
 
 
@@ -364,6 +437,10 @@ def _check_settings(out_dir: Path, settings: dict) -> None:
     path = out_dir / "search.json"
     if path.is_file():
         saved = json.loads(path.read_text())
+        if saved.get("format", 1) != settings["format"]:
+            raise UsageError(f"{out_dir} holds a search from another version of classify tune (before one "
+                             "augmentation strength set both colour jitter and crop scale), which cannot be "
+                             "resumed; choose another --out")
         changed = sorted(k for k in settings.keys() | saved.keys()
                          if k != "budget_epochs" and saved.get(k) != settings.get(k))
         if changed:
@@ -377,15 +454,22 @@ def tune(out_dir: Path, space: SearchSpace, base: TrainConfig, train_fn: TrainFn
          workspace_root: Path | None = None) -> tuple[pd.DataFrame, dict | None]:
     """Sample, run successive halving, write OUT/trials.csv and OUT/best.json; (table, best).
 
+    Without `halving.budget_epochs` the budget is the plan's own total (printed first).
     Re-running with the same `out_dir` and settings reads finished runs back.
     """
     out_dir = Path(out_dir)
     sampled = sample_trials(space, trials, seed, mode)
-    settings = {"space": asdict(space), "trials": trials, "mode": mode, "seed": seed, **asdict(halving),
-                "base_config": {k: v for k, v in base.comparable().items()
-                                if k not in ("lr", "weight_decay", "color_jitter", "head_epochs", "epochs")}}
+    plan = plan_epochs(len(sampled), halving)
+    halving = halving.bounded(len(sampled))
+    settings = {"format": SEARCH_FORMAT, "space": asdict(space), "trials": trials, "mode": mode, "seed": seed,
+                **asdict(halving),
+                "base_config": {k: v for k, v in base.comparable().items() if k not in SEARCHED}}
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_settings(out_dir, json.loads(json.dumps(settings)))
+    schedule = "/".join(str(e) for e in rung_epochs(halving.min_epochs, halving.max_epochs, halving.eta))
+    console.print(f"search: {len(sampled)} trials ({mode}), rungs of {schedule} epochs, eta {halving.eta}; budget "
+                  f"{_epochs(halving.budget_epochs)}" + (" (the plan's total)" if halving.budget_epochs == plan else
+                                                         f" (the full plan would train {plan})"), highlight=False)
     search = successive_halving(sampled, base, out_dir, train_fn, halving)
     table = search.table()
     write_table(out_dir, table)
@@ -424,41 +508,45 @@ def tune_command(
     min_epochs: Annotated[int, typer.Option("--min-epochs", help="Epochs per trial in the first rung (1 head epoch included).")] = 1,
     max_epochs: Annotated[int, typer.Option("--max-epochs", help="Epochs in the top rung.")] = 9,
     eta: Annotated[int, typer.Option("--eta", help="Keep the best 1/eta of each rung; the next rung trains eta x longer.")] = 3,
-    budget_epochs: Annotated[int | None, typer.Option("--budget-epochs", help="Most epochs trained across all trials.")] = None,
+    budget_epochs: Annotated[int | None, typer.Option("--budget-epochs", help="Most epochs trained across all trials (default: what the plan trains in all).")] = None,
     lr_min: Annotated[float, typer.Option("--lr-min")] = 1e-4,
     lr_max: Annotated[float, typer.Option("--lr-max")] = 3e-2,
     wd_min: Annotated[float, typer.Option("--wd-min", help="Weight decay range (log-uniform; 0 and 0 turns it off).")] = 1e-5,
     wd_max: Annotated[float, typer.Option("--wd-max")] = 1e-1,
-    jitter_max: Annotated[float, typer.Option("--jitter-max", help="Colour jitter is searched in [0, this].")] = 0.4,
+    augment_min: Annotated[float, typer.Option("--augment-min", help="Augmentation strength range in [0, 1] (uniform): 0 = no colour jitter, whole-image crops; 1 = jitter 0.4, crops down to 8% of the area.")] = 0.0,
+    augment_max: Annotated[float, typer.Option("--augment-max")] = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the sampler and every trial's training.")] = 0,
     backbone: Annotated[str, typer.Option("--backbone")] = "efficientnet_lite0",
     image_size: Annotated[int, typer.Option("--image-size")] = 224,
+    cache_side: Annotated[int, typer.Option("--cache-side", help="Short side of the pre-resized image cache (at least --image-size).")] = 256,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
     device: Annotated[str, typer.Option("--device", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")] = "auto",
     workers: Annotated[int | None, typer.Option("--workers", help="DataLoader worker processes.")] = None,
 ) -> None:
-    """Search lr, weight decay and colour jitter with successive halving; write trials.csv and best.json."""
-    space = SearchSpace(lr_min, lr_max, wd_min, wd_max, 0.0, jitter_max)
+    """Search lr, weight decay and augmentation strength with successive halving; write trials.csv and best.json."""
+    space = SearchSpace(lr_min, lr_max, wd_min, wd_max, augment_min, augment_max)
     halving = Halving(min_epochs, max_epochs, eta, budget_epochs)
-    base = TrainConfig(backbone=backbone, image_size=image_size, batch_size=batch_size, seed=seed, device=device,
-                       workers=workers)
+    base = TrainConfig(backbone=backbone, image_size=image_size, cache_side=cache_side, batch_size=batch_size,
+                       seed=seed, device=device, workers=workers)
     sample_trials(space, trials, seed, mode)  # bad --trials / --mode before touching the workspace
     ws = resolve_workspace(workspace_path)
     _require_val_photos(ws)
     out_dir = out or ws.root / "runs" / "tune"
     table, best = tune(out_dir, space, base, workspace_train_fn(ws), trials=trials, mode=mode, seed=seed,
                        halving=halving, workspace_root=ws.root)
-    shown = table.drop(columns="run_dir").round({"val_loss": 4, "val_accuracy": 3})
+    # colour jitter and crop scale follow from augment: in trials.csv and the best line, not on screen
+    shown = table.drop(columns=["run_dir", "color_jitter", "crop_scale"]).round({"val_loss": 4, "val_accuracy": 3})
     print_table(shown, title=f"trials ({out_dir / 'trials.csv'})")
     if best is None:
-        console.print("no trial finished within --budget-epochs; raise it", highlight=False)
+        console.print("no trial finished within the budget; raise --budget-epochs", highlight=False)
         return
     config, metrics = best["config"], best["metrics"]
     accuracy = "n/a" if metrics["val_accuracy"] is None else f"{metrics['val_accuracy']:.3f}"
+    augment = _augment_words(best["augment"], config["color_jitter"], config["crop_scale"])
     console.print(f"best: trial {best['trial']} (lr {config['lr']:g}, weight decay {config['weight_decay']:g}, "
-                  f"colour jitter {config['color_jitter']:g}, {_epochs(config['head_epochs'] + config['epochs'])}): "
+                  f"{augment}, {_epochs(config['head_epochs'] + config['epochs'])}): "
                   f"val loss {_rank_key(metrics['val_loss']):.4f}, val accuracy {accuracy}; "
-                  f"{best['epochs_spent']} epochs trained in all", highlight=False)
+                  f"{best['epochs_spent']} of {_epochs(best['budget_epochs'])} budgeted trained", highlight=False)
     console.print(f"its model: {best['run_dir']} (classify evaluate {best['run_dir']}); config: "
                   f"{out_dir / 'best.json'}", highlight=False)
     console.print(f"to train it again: {best['train_command']}", highlight=False, soft_wrap=True)

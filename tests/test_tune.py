@@ -1,23 +1,27 @@
-"""`classify tune`: the sampler, successive halving on a fake objective (known best trial),
-the epoch budget, resume, bad ranges, and one tiny real search through the CLI."""
+"""`classify tune`: the sampler, the augmentation-strength mapping, successive halving on a fake
+objective (known best trial), the epoch budget (given or the plan's own), resume, the best config's
+`classify train` line, bad options, and one tiny real search through the CLI."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import math
+import shlex
+from dataclasses import fields, replace
 
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+import typer
 from typer.testing import CliRunner
 
 from classify.cli import app as classify_app
 from classify.train import TrainConfig
-from classify.tune import (Halving, Outcome, SearchSpace, grid_levels, outcome_from_history, promote, rung_epochs,
-                           sample_trials, tune)
+from classify.tune import (Halving, Outcome, SearchSpace, augmentation, grid_levels, outcome_from_history,
+                           plan_epochs, promote, rung_epochs, sample_trials, tune)
 from curate.errors import UsageError
 from tests.helpers import demo_workspace
 
@@ -48,24 +52,46 @@ class FakeTrainer:
         return sum(config.total_epochs for _, config, _ in self.calls)
 
 
+class EarlyStoppingTrainer(FakeTrainer):
+    """The fake objective, but every other run stops one epoch early (as the trainer's early stop does)."""
+
+    def __call__(self, run_dir, config, resume):
+        outcome = super().__call__(run_dir, config, resume)
+        if len(self.calls) % 2 and config.total_epochs > 1:
+            outcome.epochs_run -= 1
+            self.calls[-1] = (run_dir.parent.name, replace(config, epochs=config.epochs - 1), resume)
+        return outcome
+
+
 def run_fake(tmp_path, fake, trials=9, **halving):
     return tune(tmp_path / "tune", SearchSpace(), BASE, fake, trials=trials, seed=3,
                 halving=Halving(**{"min_epochs": 1, "max_epochs": 9, "eta": 3, **halving}))
 
 
+def train_line_config(line: str) -> TrainConfig:
+    """The TrainConfig that `classify train` builds from `line`, parsed by the real command's options."""
+    words = shlex.split(line)
+    assert words[:2] == ["classify", "train"]
+    command = typer.main.get_command(classify_app).commands["train"]
+    params = command.make_context("train", words[2:]).params
+    names = {f.name for f in fields(TrainConfig)}
+    values = {("compile" if name == "compile_model" else name): value for name, value in params.items()}
+    return TrainConfig(**{name: value for name, value in values.items() if name in names})
+
+
 # ---------------------------------------------------------------- sampler
 def test_random_trials_are_log_uniform_within_bounds_and_seeded():
-    space = SearchSpace(lr_min=1e-5, lr_max=1e-1, wd_min=1e-6, wd_max=1e-2, jitter_max=0.3)
+    space = SearchSpace(lr_min=1e-5, lr_max=1e-1, wd_min=1e-6, wd_max=1e-2, augment_min=0.2, augment_max=0.6)
     trials = sample_trials(space, 2000, seed=7)
     lr = np.array([t.lr for t in trials])
     wd = np.array([t.weight_decay for t in trials])
-    jitter = np.array([t.color_jitter for t in trials])
+    augment = np.array([t.augment for t in trials])
     assert lr.min() >= 1e-5 and lr.max() <= 1e-1 and wd.min() >= 1e-6 and wd.max() <= 1e-2
-    assert jitter.min() >= 0 and jitter.max() <= 0.3
+    assert augment.min() >= 0.2 and augment.max() <= 0.6
     # log-uniform: each decade of lr holds about a quarter of the draws (uniform would put ~90% in the top one)
     per_decade = np.histogram(np.log10(lr), bins=[-5, -4, -3, -2, -1])[0] / len(lr)
     assert np.all(np.abs(per_decade - 0.25) < 0.05), per_decade
-    assert abs(np.mean(jitter < 0.15) - 0.5) < 0.05  # jitter is uniform
+    assert abs(np.mean(augment < 0.4) - 0.5) < 0.05  # augmentation strength is uniform
     assert sample_trials(space, 20, seed=7) != sample_trials(space, 20, seed=8)
 
 
@@ -89,22 +115,24 @@ def test_grid_levels_never_exceed_n_and_cannot_grow(n, axes):
 
 
 def test_grid_covers_every_combination_with_the_endpoints():
-    space = SearchSpace(lr_min=1e-4, lr_max=1e-2, wd_min=1e-5, wd_max=1e-1, jitter_max=0.4)
+    space = SearchSpace(lr_min=1e-4, lr_max=1e-2, wd_min=1e-5, wd_max=1e-1, augment_min=0.0, augment_max=0.8)
     trials = sample_trials(space, 12, mode="grid")
-    points = {(t.lr, t.weight_decay, t.color_jitter) for t in trials}
-    lrs, wds, jitters = (sorted({p[i] for p in points}) for i in range(3))
+    points = {(t.lr, t.weight_decay, t.augment) for t in trials}
+    lrs, wds, strengths = (sorted({p[i] for p in points}) for i in range(3))
     assert len(trials) == len(points) == 12
-    assert points == set(itertools.product(lrs, wds, jitters))
-    assert (lrs[0], lrs[-1], wds[0], wds[-1], jitters[0], jitters[-1]) == (1e-4, 1e-2, 1e-5, 1e-1, 0.0, 0.4)
+    assert points == set(itertools.product(lrs, wds, strengths))
+    assert (lrs[0], lrs[-1], wds[0], wds[-1], strengths[0], strengths[-1]) == (1e-4, 1e-2, 1e-5, 1e-1, 0.0, 0.8)
     assert lrs[1] == pytest.approx(1e-3, rel=0.01)  # log-spaced: the middle lr is the geometric mean
     assert sample_trials(space, 12, seed=1, mode="grid") == trials
 
 
 def test_a_fixed_axis_is_held_and_the_grid_spreads_over_the_others():
-    space = SearchSpace(wd_min=0, wd_max=0, jitter_max=0.2)  # weight decay off
+    space = SearchSpace(wd_min=0, wd_max=0, augment_max=0.5)  # weight decay off
     trials = sample_trials(space, 9, mode="grid")
     assert len(trials) == 9 and {t.weight_decay for t in trials} == {0.0}
-    assert len({t.lr for t in trials}) == 3 and len({t.color_jitter for t in trials}) == 3
+    assert len({t.lr for t in trials}) == 3 and len({t.augment for t in trials}) == 3
+    no_augment = sample_trials(SearchSpace(augment_min=0, augment_max=0), 4)
+    assert {(t.color_jitter, t.crop_scale) for t in no_augment} == {(0.0, 1.0)}
     assert {t.weight_decay for t in sample_trials(space, 5)} == {0.0}
 
 
@@ -112,11 +140,42 @@ def test_a_fixed_axis_is_held_and_the_grid_spreads_over_the_others():
     (dict(lr_min=1e-2, lr_max=1e-3), "--lr-min"),
     (dict(lr_min=0.0), "--lr-min"),
     (dict(wd_min=0.0, wd_max=0.1), "both to 0"),
-    (dict(jitter_max=1.5), "--jitter-max"),
+    (dict(augment_max=1.5), "--augment-max"),
+    (dict(augment_min=0.6, augment_max=0.4), "--augment-min"),
 ])
 def test_bad_ranges_are_usage_errors(kwargs, message):
     with pytest.raises(UsageError, match=message):
         SearchSpace(**kwargs)
+
+
+# ---------------------------------------------------------------- augmentation strength
+def test_augmentation_strength_runs_from_none_to_inception_style_crops():
+    assert augmentation(0.0) == (0.0, 1.0)  # no jitter, crops keep the whole image
+    assert augmentation(1.0) == (0.4, 0.08)  # the documented strong end: torchvision's default crop scale
+    with pytest.raises(UsageError, match="strength"):
+        augmentation(1.5)
+
+
+@given(a=st.floats(0, 1), b=st.floats(0, 1))
+@settings(max_examples=100, deadline=None)
+def test_stronger_augmentation_means_more_jitter_and_smaller_crops(a, b):
+    weak, strong = sorted((a, b))
+    (jitter_weak, crop_weak), (jitter_strong, crop_strong) = augmentation(weak), augmentation(strong)
+    assert jitter_weak <= jitter_strong and crop_weak >= crop_strong
+    if strong - weak > 0.01:  # beyond the 3-digit rounding, strictly
+        assert jitter_weak < jitter_strong and crop_weak > crop_strong
+    TrainConfig(color_jitter=jitter_strong, crop_scale=crop_strong)  # always a setting the trainer accepts
+
+
+def test_each_trial_trains_with_the_jitter_and_crop_of_its_strength(tmp_path):
+    fake = FakeTrainer()
+    table, _ = run_fake(tmp_path, fake, trials=5, max_epochs=1)
+    trained = {name: config for name, config, _ in fake.calls}
+    for row in pd.read_csv(tmp_path / "tune" / "trials.csv").itertuples():
+        config = trained[f"trial-{row.trial:03d}"]
+        assert (config.color_jitter, config.crop_scale) == augmentation(row.augment) == (row.color_jitter,
+                                                                                       row.crop_scale)
+    assert table["augment"].nunique() == 5
 
 
 # ---------------------------------------------------------------- successive halving (fake objective)
@@ -170,6 +229,28 @@ def test_the_epoch_budget_is_never_exceeded(tmp_path, budget):
     assert best is not None and best["epochs_spent"] <= budget
 
 
+@pytest.mark.parametrize("trials, expected", [(8, 8 * 1 + 2 * 3 + 1 * 9), (9, 9 * 1 + 3 * 3 + 1 * 9), (2, 2 * 1 + 1 * 9),
+                                              (3, 3 * 1 + 1 * 9), (1, 9)])
+def test_the_plan_total_counts_every_run_of_every_rung(trials, expected):
+    assert plan_epochs(trials, Halving(min_epochs=1, max_epochs=9, eta=3)) == expected
+
+
+@pytest.mark.parametrize("trials, halving", [(9, {}), (8, {}), (13, {}), (3, {}), (1, {"min_epochs": 2}),
+                                             (7, {"max_epochs": 10, "eta": 2}), (4, {"min_epochs": 2, "max_epochs": 3, "eta": 2})])
+@pytest.mark.parametrize("trainer", [FakeTrainer, EarlyStoppingTrainer])
+def test_without_budget_epochs_the_plan_bounds_the_search(tmp_path, capsys, trials, halving, trainer):
+    fake = trainer()
+    table, best = run_fake(tmp_path, fake, trials=trials, **halving)
+    budget = best["budget_epochs"]
+    assert f"budget {budget} epochs" in capsys.readouterr().out  # announced before training
+    assert fake.epochs() <= budget and best["epochs_spent"] == fake.epochs()
+    assert not (table["status"] == "skipped").any()  # the plan's own total pays for the whole plan
+    assert table.loc[table["rung"] == table["rung"].min(), "trial"].nunique() == trials
+    if trainer is FakeTrainer:  # no early stops: the plan is spent exactly, not more
+        assert fake.epochs() == budget
+    assert json.loads((tmp_path / "tune" / "search.json").read_text())["budget_epochs"] == budget
+
+
 def test_a_lone_survivor_goes_straight_to_the_top_rung(tmp_path):
     fake = FakeTrainer()
     table, best = run_fake(tmp_path, fake, trials=3)  # 3 trials, eta 3: one survivor after rung 0
@@ -215,6 +296,38 @@ def test_a_larger_budget_continues_and_other_settings_are_refused(tmp_path):
         run_fake(tmp_path, FakeTrainer(), eta=2)
 
 
+def test_the_best_config_round_trips_through_best_json_and_its_train_line(tmp_path):
+    base = TrainConfig(image_size=48, cache_side=64, batch_size=16, workers=0, label_smoothing=0.1, patience=2)
+    fake = FakeTrainer()
+    _, best = tune(tmp_path / "tune", SearchSpace(augment_min=0.1, augment_max=0.9), base, fake, trials=6, seed=2,
+                   halving=Halving(min_epochs=1, max_epochs=3, eta=3), workspace_root=tmp_path / "ws")
+    written = pd.read_csv(tmp_path / "tune" / "trials.csv")
+    winner = written[written["status"] == "best"].iloc[0]
+    trained = [config for name, config, _ in fake.calls
+               if name == f"trial-{winner['trial']:03d}" and config.total_epochs == winner["epochs"]]
+    assert len(trained) == 1
+    from_json = TrainConfig.from_dict(json.loads((tmp_path / "tune" / "best.json").read_text())["config"])
+    assert from_json == trained[0] == train_line_config(best["train_command"])
+    assert (from_json.color_jitter, from_json.crop_scale) == (winner["color_jitter"], winner["crop_scale"])
+    assert augmentation(best["augment"]) == (winner["color_jitter"], winner["crop_scale"])
+    assert (from_json.cache_side, from_json.label_smoothing, from_json.patience) == (64, 0.1, 2)
+    for flag in ("--color-jitter", "--crop-scale", "--cache-side 64", f"--out {tmp_path / 'ws' / 'runs' / 'tuned'}"):
+        assert flag in best["train_command"]
+
+
+def test_a_search_folder_from_before_augment_is_refused_with_a_clear_error(tmp_path):
+    out = tmp_path / "tune"
+    out.mkdir()
+    old = {"space": {"lr_min": 1e-4, "lr_max": 3e-2, "wd_min": 1e-5, "wd_max": 1e-1, "jitter_min": 0.0,
+                     "jitter_max": 0.4}, "trials": 9, "mode": "random", "seed": 3, "min_epochs": 1, "max_epochs": 9,
+           "eta": 3, "budget_epochs": None, "base_config": {}}
+    (out / "search.json").write_text(json.dumps(old))
+    fake = FakeTrainer()
+    with pytest.raises(UsageError, match="another --out"):
+        run_fake(tmp_path, fake)
+    assert fake.calls == [] and json.loads((out / "search.json").read_text()) == old
+
+
 def test_outcome_uses_the_best_finite_validation_epoch():
     history = [{"val_loss": 2.0, "val_accuracy": 0.3}, {"val_loss": float("nan"), "val_accuracy": 0.1},
                {"val_loss": 1.5, "val_accuracy": 0.4}, {"val_loss": 1.7, "val_accuracy": 0.6}]
@@ -232,7 +345,8 @@ def split_ws(tmp_path_factory):
 def test_tune_end_to_end_on_a_tiny_workspace(split_ws, tmp_path):
     out = tmp_path / "search"
     args = ["tune", "--workspace", str(split_ws.root), "--out", str(out), "--trials", "2", "--max-epochs", "2",
-            "--image-size", "48", "--batch-size", "16", "--workers", "0", "--device", "cpu", "--seed", "1"]
+            "--image-size", "48", "--cache-side", "56", "--batch-size", "16", "--workers", "0", "--device", "cpu",
+            "--seed", "1"]
     result = runner.invoke(classify_app, args)
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "trials.csv")
@@ -242,6 +356,9 @@ def test_tune_end_to_end_on_a_tiny_workspace(split_ws, tmp_path):
     assert best["metrics"]["val_loss"] == pytest.approx(table["val_loss"].min())
     assert (table["status"] == "best").sum() == 1
     assert "classify train" in result.output and f"--lr {best['config']['lr']:g}" in best["train_command"]
+    assert "budget 4 epochs" in result.output  # 2 trials x 1 epoch, then the survivor x 2 (no --budget-epochs)
+    assert train_line_config(best["train_command"]) == TrainConfig.from_dict(best["config"])
+    assert best["config"]["cache_side"] == 56 and "--cache-side 56" in best["train_command"]
     assert (out / table.loc[table["status"] == "best", "run_dir"].iloc[0] / "model.safetensors").is_file()
     again = runner.invoke(classify_app, args)  # resumes: everything is read back
     assert again.exit_code == 0 and "epoch 1 (stage 1)" not in again.output
@@ -255,6 +372,11 @@ def test_tune_end_to_end_on_a_tiny_workspace(split_ws, tmp_path):
     (["--eta", "1"], "--eta"),
     (["--mode", "bayes"], "--mode"),
     (["--budget-epochs", "0"], "--budget-epochs"),
+    (["--augment-min", "0.8", "--augment-max", "0.2"], "--augment-min"),
+    (["--augment-max", "1.5"], "--augment-max"),
+    (["--workers", "-1"], "--workers"),
+    (["--cache-side", "100"], "--cache-side"),
+    (["--image-size", "48", "--cache-side", "40"], "--cache-side"),
 ])
 def test_bad_options_exit_2_with_one_line(tmp_path, args, message):
     result = runner.invoke(classify_app, ["tune", "--workspace", str(tmp_path), *args])
