@@ -121,24 +121,31 @@ def lr_find_command(
     batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
     start_lr: Annotated[float, typer.Option("--start-lr")] = 1e-7,
     end_lr: Annotated[float, typer.Option("--end-lr")] = 1.0,
-    steps: Annotated[int, typer.Option("--steps", help="Mini-batches in the test.")] = 100,
+    steps: Annotated[int, typer.Option("--steps", help="Mini-batches in the test (at least 10).")] = 100,
     image_size: Annotated[int, typer.Option("--image-size")] = 224,
+    cache_side: Annotated[int, typer.Option("--cache-side", help="Short side of the resized-image cache; use train's "
+                                            "value to reuse its cache.")] = 256,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     device: Annotated[str, typer.Option("--device")] = "auto",
     workers: Annotated[int | None, typer.Option("--workers")] = None,
 ) -> None:
     """LR range test: plot loss against an exponentially growing rate and suggest one for --lr."""
-    from classify.lrfind import lr_range_test, save_result
+    from classify.lrfind import STEEPEST, check_range, lr_range_test, save_result
     from classify.train import TrainConfig, Trainer, seed_everything
 
+    config = TrainConfig(backbone=backbone, batch_size=batch_size, image_size=image_size, cache_side=cache_side,
+                         seed=seed, device=device, workers=workers)
+    check_range(start_lr, end_lr, steps)  # before the slow part: the model and the image cache
     ws = resolve_workspace(workspace_path)
-    config = TrainConfig(backbone=backbone, batch_size=batch_size, image_size=image_size, seed=seed, device=device,
-                         workers=workers)
     seed_everything(seed)
     out_dir = out or ws.root / "runs" / "lr-find"
     result = lr_range_test(Trainer(ws, out_dir, config), start_lr, end_lr, steps)
     save_result(result, out_dir)
-    console.print(f"suggested --lr {result.suggestion:.2e} (steepest descent; loss minimum at "
+    if result.rule != STEEPEST:
+        console.print(f"no clear descent in the loss between {start_lr:g} and {result.rates[-1]:.2e} (it is within "
+                      "the batch noise): the suggestion is the minimum's rate / 10; for a sharper one use more "
+                      "--steps or a larger --batch-size", highlight=False)
+    console.print(f"suggested --lr {result.suggestion:.2e} ({result.rule}; loss minimum at "
                   f"{result.minimum_rate:.2e}); plot: {out_dir / 'lr_find.png'}", highlight=False)
 
 
