@@ -12,7 +12,7 @@ from classify.devices import describe_devices
 from classify.evaluate_run import evaluate_command
 from classify.predict import predict
 from classify.serve import serve
-from classify.tune import tune_command
+from classify.tune_run import tune_command
 from curate.cli.common import WorkspaceOption, user_errors
 from curate.errors import UsageError
 from curate.workspace import resolve_workspace

@@ -51,17 +51,15 @@ import math
 import shlex
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Callable
+from typing import Callable
 
 import numpy as np
 import pandas as pd
-import typer
 
 from classify.train import CHECKPOINT, TrainConfig
-from curate.cli.common import WorkspaceOption, print_table, user_errors
 from curate.console import console
 from curate.errors import UsageError
-from curate.workspace import Workspace, atomic_write_bytes, read_catalog, resolve_workspace
+from curate.workspace import atomic_write_bytes
 
 MODES = ("random", "grid")
 FINISHED = "trial.json"
@@ -218,19 +216,19 @@ def plan_epochs(n_trials: int, halving: "Halving") -> int:
 
 def promote(losses: dict[int, float | None], eta: int) -> list[int]:
     """The best max(1, n // eta) trials by loss (no loss ranks last; ties go to the lower id)."""
-    ranked = sorted(losses, key=lambda t: (_rank_key(losses[t]), t))
+    ranked = sorted(losses, key=lambda t: (rank_key(losses[t]), t))
     return ranked[:max(1, len(ranked) // eta)]
 
 
-def _augment_words(augment: float, color_jitter: float, crop_scale: float) -> str:
+def augment_words(augment: float, color_jitter: float, crop_scale: float) -> str:
     return f"augmentation {augment:g} (colour jitter {color_jitter:g}, crop scale {crop_scale:g})"
 
 
-def _epochs(n: int) -> str:
+def epoch_count(n: int) -> str:
     return f"{n} epoch" if n == 1 else f"{n} epochs"
 
 
-def _rank_key(loss: float | None) -> float:
+def rank_key(loss: float | None) -> float:
     return math.inf if loss is None or not math.isfinite(loss) else loss
 
 
@@ -333,8 +331,8 @@ class Search:
             if record.outcome is None:
                 if self.spent_epochs + epochs > self.halving.budget_epochs:
                     continue  # stays "skipped"
-                augment = _augment_words(trial.augment, trial.color_jitter, trial.crop_scale)
-                console.print(f"trial {trial.trial} rung {rung}: {_epochs(epochs)}, lr {trial.lr:g}, weight decay "
+                augment = augment_words(trial.augment, trial.color_jitter, trial.crop_scale)
+                console.print(f"trial {trial.trial} rung {rung}: {epoch_count(epochs)}, lr {trial.lr:g}, weight decay "
                               f"{trial.weight_decay:g}, {augment}", highlight=False)
                 record.outcome = self.train_fn(run_dir, record.config, (run_dir / CHECKPOINT).exists())
                 write_finished(run_dir, record.config, record.outcome)
@@ -358,7 +356,7 @@ class Search:
     def best(self) -> RunRecord | None:
         """The finished run with the lowest val loss (ties: the longer run, then the lower trial id)."""
         done = [r for r in self.records if r.outcome is not None]
-        return min(done, key=lambda r: (_rank_key(r.outcome.val_loss), -r.rung, r.trial.trial), default=None)
+        return min(done, key=lambda r: (rank_key(r.outcome.val_loss), -r.rung, r.trial.trial), default=None)
 
 
 def successive_halving(trials: list[Trial], base: TrainConfig, out_dir: Path, train_fn: TrainFn,
@@ -468,7 +466,7 @@ def tune(out_dir: Path, space: SearchSpace, base: TrainConfig, train_fn: TrainFn
     _check_settings(out_dir, json.loads(json.dumps(settings)))
     schedule = "/".join(str(e) for e in rung_epochs(halving.min_epochs, halving.max_epochs, halving.eta))
     console.print(f"search: {len(sampled)} trials ({mode}), rungs of {schedule} epochs, eta {halving.eta}; budget "
-                  f"{_epochs(halving.budget_epochs)}" + (" (the plan's total)" if halving.budget_epochs == plan else
+                  f"{epoch_count(halving.budget_epochs)}" + (" (the plan's total)" if halving.budget_epochs == plan else
                                                          f" (the full plan would train {plan})"), highlight=False)
     search = successive_halving(sampled, base, out_dir, train_fn, halving)
     table = search.table()
@@ -477,76 +475,3 @@ def tune(out_dir: Path, space: SearchSpace, base: TrainConfig, train_fn: TrainFn
     if best is not None:
         atomic_write_bytes(out_dir / "best.json", json.dumps(best, indent=2).encode("utf-8"))
     return table, best
-
-
-# ---------------------------------------------------------------- the command
-def workspace_train_fn(ws: Workspace) -> TrainFn:
-    """The real objective: `classify.train.train` on the workspace's catalog."""
-    from classify.train import train
-
-    def run(run_dir: Path, config: TrainConfig, resume: bool) -> Outcome:
-        trainer = train(ws, run_dir, config, resume=resume)
-        return outcome_from_history(trainer.history, trainer.meta().metrics)
-
-    return run
-
-
-def _require_val_photos(ws: Workspace) -> None:
-    from classify.data import labelled_rows
-
-    if not (labelled_rows(read_catalog(ws))["split"] == "val").any():
-        raise UsageError("classify tune ranks trials by validation loss, but the catalog has no kept val photos: "
-                         "run `curate split --val 0.1` first")
-
-
-@user_errors
-def tune_command(
-    workspace_path: WorkspaceOption = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Search folder (default: <workspace>/runs/tune); re-run to resume.")] = None,
-    trials: Annotated[int, typer.Option("--trials", help="Random trials, or the most grid points.")] = 8,
-    mode: Annotated[str, typer.Option("--mode", help="random or grid.")] = "random",
-    min_epochs: Annotated[int, typer.Option("--min-epochs", help="Epochs per trial in the first rung (1 head epoch included).")] = 1,
-    max_epochs: Annotated[int, typer.Option("--max-epochs", help="Epochs in the top rung.")] = 9,
-    eta: Annotated[int, typer.Option("--eta", help="Keep the best 1/eta of each rung; the next rung trains eta x longer.")] = 3,
-    budget_epochs: Annotated[int | None, typer.Option("--budget-epochs", help="Most epochs trained across all trials (default: what the plan trains in all).")] = None,
-    lr_min: Annotated[float, typer.Option("--lr-min")] = 1e-4,
-    lr_max: Annotated[float, typer.Option("--lr-max")] = 3e-2,
-    wd_min: Annotated[float, typer.Option("--wd-min", help="Weight decay range (log-uniform; 0 and 0 turns it off).")] = 1e-5,
-    wd_max: Annotated[float, typer.Option("--wd-max")] = 1e-1,
-    augment_min: Annotated[float, typer.Option("--augment-min", help="Augmentation strength range in [0, 1] (uniform): 0 = no colour jitter, whole-image crops; 1 = jitter 0.4, crops down to 8% of the area.")] = 0.0,
-    augment_max: Annotated[float, typer.Option("--augment-max")] = 1.0,
-    seed: Annotated[int, typer.Option("--seed", help="Seeds the sampler and every trial's training.")] = 0,
-    backbone: Annotated[str, typer.Option("--backbone")] = "efficientnet_lite0",
-    image_size: Annotated[int, typer.Option("--image-size")] = 224,
-    cache_side: Annotated[int, typer.Option("--cache-side", help="Short side of the pre-resized image cache (at least --image-size).")] = 256,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
-    device: Annotated[str, typer.Option("--device", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")] = "auto",
-    workers: Annotated[int | None, typer.Option("--workers", help="DataLoader worker processes.")] = None,
-) -> None:
-    """Search lr, weight decay and augmentation strength with successive halving; write trials.csv and best.json."""
-    space = SearchSpace(lr_min, lr_max, wd_min, wd_max, augment_min, augment_max)
-    halving = Halving(min_epochs, max_epochs, eta, budget_epochs)
-    base = TrainConfig(backbone=backbone, image_size=image_size, cache_side=cache_side, batch_size=batch_size,
-                       seed=seed, device=device, workers=workers)
-    sample_trials(space, trials, seed, mode)  # bad --trials / --mode before touching the workspace
-    ws = resolve_workspace(workspace_path)
-    _require_val_photos(ws)
-    out_dir = out or ws.root / "runs" / "tune"
-    table, best = tune(out_dir, space, base, workspace_train_fn(ws), trials=trials, mode=mode, seed=seed,
-                       halving=halving, workspace_root=ws.root)
-    # colour jitter and crop scale follow from augment: in trials.csv and the best line, not on screen
-    shown = table.drop(columns=["run_dir", "color_jitter", "crop_scale"]).round({"val_loss": 4, "val_accuracy": 3})
-    print_table(shown, title=f"trials ({out_dir / 'trials.csv'})")
-    if best is None:
-        console.print("no trial finished within the budget; raise --budget-epochs", highlight=False)
-        return
-    config, metrics = best["config"], best["metrics"]
-    accuracy = "n/a" if metrics["val_accuracy"] is None else f"{metrics['val_accuracy']:.3f}"
-    augment = _augment_words(best["augment"], config["color_jitter"], config["crop_scale"])
-    console.print(f"best: trial {best['trial']} (lr {config['lr']:g}, weight decay {config['weight_decay']:g}, "
-                  f"{augment}, {_epochs(config['head_epochs'] + config['epochs'])}): "
-                  f"val loss {_rank_key(metrics['val_loss']):.4f}, val accuracy {accuracy}; "
-                  f"{best['epochs_spent']} of {_epochs(best['budget_epochs'])} budgeted trained", highlight=False)
-    console.print(f"its model: {best['run_dir']} (classify evaluate {best['run_dir']}); config: "
-                  f"{out_dir / 'best.json'}", highlight=False)
-    console.print(f"to train it again: {best['train_command']}", highlight=False, soft_wrap=True)
