@@ -39,8 +39,7 @@ def make_workspace(root: Path, photos: int):
 
 
 def step(trainer, images, targets) -> None:
-    cuda = trainer.device.type == "cuda"
-    with torch.autocast(trainer.device.type, dtype=torch.bfloat16, enabled=cuda):
+    with trainer.autocast():
         loss = trainer.criterion(trainer.forward(images).float(), targets)
     trainer.optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -52,13 +51,13 @@ def synchronise(device) -> None:
         torch.cuda.synchronize()
 
 
-def real_rate(trainer, steps: int, channels_last: bool) -> tuple[float, float]:
+def real_rate(trainer, steps: int) -> tuple[float, float]:
     """(images/s, share of step time spent waiting for the loader)."""
     seen, waited = 0, 0.0
     loader = iter(trainer.loader("train", 0))
     for _ in range(3):  # warm-up: workers start, cudnn picks kernels
         images, targets = next(loader)
-        step(trainer, *_to(trainer, images, targets, channels_last))
+        step(trainer, *trainer.on_device(images, targets))
     synchronise(trainer.device)
     start = time.perf_counter()
     epoch = 1
@@ -71,18 +70,18 @@ def real_rate(trainer, steps: int, channels_last: bool) -> tuple[float, float]:
             epoch += 1
             images, targets = next(loader)
         waited += time.perf_counter() - asked
-        step(trainer, *_to(trainer, images, targets, channels_last))
+        step(trainer, *trainer.on_device(images, targets))
         seen += len(targets)
     synchronise(trainer.device)
     total = time.perf_counter() - start
     return seen / total, waited / total
 
 
-def synthetic_rate(trainer, steps: int, batch_size: int, channels_last: bool) -> float:
+def synthetic_rate(trainer, steps: int, batch_size: int) -> float:
     size = trainer.preprocess.size
     images = torch.randint(0, 256, (batch_size, 3, size, size), dtype=torch.uint8)
     targets = torch.randint(0, len(trainer.classes), (batch_size,))
-    images, targets = _to(trainer, images, targets, channels_last)
+    images, targets = trainer.on_device(images, targets)
     for _ in range(3):
         step(trainer, images, targets)
     synchronise(trainer.device)
@@ -91,13 +90,6 @@ def synthetic_rate(trainer, steps: int, batch_size: int, channels_last: bool) ->
         step(trainer, images, targets)
     synchronise(trainer.device)
     return steps * batch_size / (time.perf_counter() - start)
-
-
-def _to(trainer, images, targets, channels_last: bool):
-    images = images.to(trainer.device, non_blocking=True)
-    if channels_last:
-        images = images.contiguous(memory_format=torch.channels_last)
-    return images, targets.to(trainer.device, non_blocking=True)
 
 
 def main() -> None:
@@ -111,12 +103,14 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=1500)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="auto", help="auto (bf16 on CUDA), bf16 or fp32")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         ws = make_workspace(Path(tmp), args.photos)
         for name in args.backbones:
             config = TrainConfig(backbone=name, batch_size=args.batch_size, image_size=args.image_size,
-                                 device=args.device, workers=args.workers, head_epochs=0, epochs=1,
+                                 device=args.device, precision=args.precision, workers=args.workers,
+                                 head_epochs=0, epochs=1,
                                  pretrained=False)  # speed does not depend on the weights' values
             trainer = Trainer(ws, Path(tmp) / "run", config)
             trainer._set_stage(2)  # everything trains: the expensive case
@@ -128,13 +122,13 @@ def main() -> None:
                   f"{config.resolved_workers()} loader workers, load average {os.getloadavg()[0]:.2f}")
             layouts = [True, False] if cuda else [False]
             for channels_last in layouts:
-                if cuda:
-                    trainer.model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-                precision = "bf16 autocast" if cuda else "fp32"
+                trainer.channels_last = channels_last  # the batches' layout, and the model's:
+                trainer.model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+                precision = "bf16 autocast" if trainer.bf16 else "fp32"
                 label = f"{name} {args.image_size}px batch {args.batch_size} {precision}, " \
                         f"{'channels_last' if channels_last else 'contiguous'}"
-                synthetic = synthetic_rate(trainer, args.steps, args.batch_size, channels_last)
-                real, wait = real_rate(trainer, args.steps, channels_last)
+                synthetic = synthetic_rate(trainer, args.steps, args.batch_size)
+                real, wait = real_rate(trainer, args.steps)
                 print(f"{label}: synthetic {synthetic:.1f} img/s; real {real:.1f} img/s = {real / synthetic:.2f}x; "
                       f"data wait {wait:.1%} of step time")
 

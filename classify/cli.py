@@ -81,6 +81,8 @@ def train_command(
     device: Annotated[str, typer.Option("--device", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")] = "auto",
     workers: Annotated[int | None, typer.Option("--workers", help="DataLoader worker processes.")] = None,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA).")] = False,
+    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on CUDA, fp32 elsewhere), bf16 or fp32.")] = "auto",
+    channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last", help="Memory layout (default: channels-last on CUDA).", show_default=False)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --out exactly, with its settings.")] = False,
     allow_leakage: Annotated[bool, typer.Option("--allow-leakage", help="Train even if the split leaks (scores will be inflated).")] = False,
 ) -> None:
@@ -91,7 +93,8 @@ def train_command(
                     backbone_lr_factor=backbone_lr_factor, weight_decay=weight_decay, batch_size=batch_size,
                     schedule=schedule, label_smoothing=label_smoothing, patience=patience, seed=seed,
                     image_size=image_size, cache_side=cache_side, color_jitter=color_jitter, crop_scale=crop_scale,
-                    balance=balance, compile=compile_model, device=device, workers=workers)
+                    balance=balance, compile=compile_model, precision=precision, channels_last=channels_last,
+                    device=device, workers=workers)
     ws = resolve_workspace(workspace_path)
     if resume:
         if out is None:

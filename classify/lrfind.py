@@ -164,7 +164,6 @@ def lr_range_test(trainer, start: float = 1e-7, end: float = 1.0, steps: int = 1
     factor = (end / start) ** (1 / (steps - 1))
     trainer.model.train()
     trainer.model.backbone.eval()  # frozen backbone: keep its batch-norm statistics, as training does
-    cuda = trainer.device.type == "cuda"
     rates, losses = [], []
     diverged_at, epoch = None, 0
     while len(rates) < steps and diverged_at is None:
@@ -173,10 +172,8 @@ def lr_range_test(trainer, start: float = 1e-7, end: float = 1.0, steps: int = 1
             rate = start * factor ** len(rates)
             for group in optimizer.param_groups:
                 group["lr"] = rate
-            images, targets = images.to(trainer.device), targets.to(trainer.device)
-            if cuda:
-                images = images.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(trainer.device.type, dtype=torch.bfloat16, enabled=cuda):
+            images, targets = trainer.on_device(images, targets)
+            with trainer.autocast():
                 loss = trainer.criterion(trainer.forward(images).float(), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -43,6 +43,7 @@ from curate.vision.backbones import DEFAULT_BACKBONE, backbone_names, cpu_speed
 from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, read_catalog
 
 SCHEDULES = ("onecycle", "plateau")
+PRECISIONS = ("auto", "bf16", "fp32")  # auto: bf16 autocast on CUDA, fp32 elsewhere
 BALANCE = ("none", "sampler", "loss")
 CHECKPOINT = "checkpoint.pt"
 
@@ -68,6 +69,8 @@ class TrainConfig:
     dropout: float = 0.2
     pretrained: bool = True
     compile: bool = False
+    precision: str = "auto"
+    channels_last: bool | None = None  # None: on CUDA
     device: str = "auto"
     workers: int | None = None
 
@@ -82,6 +85,8 @@ class TrainConfig:
             raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.schedule not in SCHEDULES:
             raise UsageError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.balance not in BALANCE:
             raise UsageError(f"--balance must be one of {', '.join(BALANCE)}, got {self.balance!r}")
         if not 0 <= self.label_smoothing < 1:
@@ -203,9 +208,12 @@ class Trainer:
                                                  config.color_jitter, crop_scale=config.crop_scale)
         self.model.head[-1] = nn.Linear(self.model.head[-1].in_features, len(self.classes))
         cuda = self.device.type == "cuda"
+        self.bf16 = config.precision == "bf16" or (config.precision == "auto" and cuda)
+        self.channels_last = cuda if config.channels_last is None else config.channels_last
         self.model.to(self.device)
-        if cuda:
+        if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
+        if cuda:
             torch.backends.cudnn.benchmark = True
         self.forward = self._wrap()
         self.criterion = nn.CrossEntropyLoss(weight=self._class_weights(), label_smoothing=config.label_smoothing)
@@ -289,6 +297,17 @@ class Trainer:
             forward = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
         return torch.compile(forward) if self.config.compile else forward
 
+    def on_device(self, images, targets):
+        """A batch on the training device, in the model's memory layout."""
+        images = images.to(self.device, non_blocking=True)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images, targets.to(self.device, non_blocking=True)
+
+    def autocast(self):
+        """bf16 autocast when the run's precision asks for it (auto: on CUDA), else a no-op."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
     def _reduce(self, *values: float) -> list[float]:
         """Sum per-process numbers over all ranks."""
         if not self.dist.active:
@@ -315,17 +334,13 @@ class Trainer:
         self.model.train()
         if self.stage == 1:
             self.model.backbone.eval()  # frozen backbone: keep its batch-norm statistics
-        cuda = self.device.type == "cuda"
         total_loss = correct = seen = 0
         loader = self.loader("train", epoch)
         label = f"epoch {epoch + 1}/{self.config.total_epochs} (stage {self.stage})"
         with progress_bar(label, len(loader) if self.dist.main else None) as advance:
             for images, targets in loader:
-                images = images.to(self.device, non_blocking=True)
-                targets = targets.to(self.device, non_blocking=True)
-                if cuda:
-                    images = images.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda):
+                images, targets = self.on_device(images, targets)
+                with self.autocast():
                     logits = self.forward(images)
                     loss = self.criterion(logits.float(), targets)
                 self.optimizer.zero_grad(set_to_none=True)
@@ -345,12 +360,11 @@ class Trainer:
         if not len(self.data[split].dataset):
             return {f"{split}_loss": None, f"{split}_accuracy": None}
         self.model.eval()
-        cuda = self.device.type == "cuda"
         total_loss = correct = seen = 0
         plain = nn.CrossEntropyLoss(reduction="sum")
         for images, targets in self.loader(split, 0):
-            images, targets = images.to(self.device), targets.to(self.device)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda):
+            images, targets = self.on_device(images, targets)
+            with self.autocast():
                 logits = self.model(images).float()
             total_loss += float(plain(logits, targets))
             correct += int((logits.argmax(1) == targets).sum())

@@ -37,3 +37,4 @@ def test_cuda_training_runs_in_bf16_channels_last(split_ws, tmp_path):
     history = pd.DataFrame(trainer.history)
     assert np.isfinite(history[["train_loss", "val_loss"]].to_numpy()).all()
     assert next(trainer.model.parameters()).is_cuda
+    assert trainer.bf16 and trainer.channels_last  # the CUDA defaults of --precision auto

@@ -130,6 +130,7 @@ def test_allow_leakage_trains_and_records_it(split_ws, tmp_path):
     (["--image-size", "96", "--cache-side", "64"], "--cache-side"),
     (["--crop-scale", "0"], "--crop-scale"),
     (["--color-jitter", "2"], "--color-jitter"),
+    (["--precision", "fp8"], "--precision"),
 ])
 def test_bad_training_arguments_are_one_line(split_ws, args, message):
     result = runner.invoke(classify_app, ["train", "--workspace", str(split_ws.root), *args])
@@ -318,3 +319,32 @@ def test_auto_device_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expe
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
     assert pick_device("auto").type == expected
+
+
+def test_bf16_autocast_and_channels_last_run_on_the_cpu_too(split_ws, tmp_path):
+    """The CUDA defaults (bf16 autocast, channels-last) asked for on the CPU: the same code path."""
+    result = runner.invoke(classify_app, ["train", "--workspace", str(split_ws.root), "--out", str(tmp_path / "run"),
+                                          "--image-size", "48", "--cache-side", "56", "--batch-size", "16",
+                                          "--workers", "0", "--head-epochs", "1", "--epochs", "1",
+                                          "--precision", "bf16", "--channels-last"])
+    assert result.exit_code == 0, result.output
+    history = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert np.isfinite(history[["train_loss", "val_loss"]].to_numpy()).all()
+
+    trainer = Trainer(split_ws, tmp_path / "probe", TrainConfig(**{**TINY, "precision": "bf16", "channels_last": True}))
+    conv = next(m for m in trainer.model.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels == 3)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    seen = []
+    conv.register_forward_hook(lambda module, inputs, output: seen.append((inputs[0], output.dtype)))
+    images, targets = next(iter(trainer.loader("train", 0)))
+    with trainer.autocast():
+        trainer.forward(trainer.on_device(images, targets)[0])
+    assert seen[0][1] == torch.bfloat16
+    plain = Trainer(split_ws, tmp_path / "plain", TrainConfig(**TINY))  # CPU default: fp32, contiguous
+    seen.clear()
+    conv = next(m for m in plain.model.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels == 3)
+    conv.register_forward_hook(lambda module, inputs, output: seen.append((inputs[0], output.dtype)))
+    with plain.autocast():
+        plain.forward(plain.on_device(images, targets)[0])
+    assert seen[0][1] == torch.float32
+    assert not conv.weight.is_contiguous(memory_format=torch.channels_last)
