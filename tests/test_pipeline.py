@@ -82,6 +82,14 @@ def test_a_bad_recipe_names_its_first_invalid_field(tmp_path, extra, expected):
     assert str(path) in str(caught.value)
 
 
+def test_the_command_line_error_keeps_the_section_name(tmp_path):
+    """"[train]" in a message is text, not console markup: the user must see which section is wrong."""
+    path = write_recipe(tmp_path, BASE + "[train]\nepochs = 1.5\n")
+    result = runner.invoke(app, ["run", str(path), "--train", "--dry-run", "--workspace", str(tmp_path / "ws")])
+    assert result.exit_code == 2
+    assert f"recipe {path} [train]: epochs must be a whole number" in " ".join(result.output.split())
+
+
 @pytest.mark.parametrize("labels, expected", [
     ('[[labels]]\nname = "a"\nlat = 95.0\nlon = 0.0\n', "lat must be a number of degrees"),
     ('[[labels]]\nname = "a"\nlat = 1.0\n', "give both lat and lon"),

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from curate.console import console, err_console
@@ -34,7 +35,8 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except CurateError as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            # escaped: messages quote user text such as "[train]" that Rich would read as markup
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("interrupted: run the same command again to resume", highlight=False)
