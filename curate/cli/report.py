@@ -35,4 +35,4 @@ def report(
         print(json.dumps({"index": str(index), "report": str(index.parent / "report.json"),
                           "stages_run": result["stages_run"]}, indent=2))
         return
-    console.print(str(index), highlight=False, soft_wrap=True)
+    console.print(str(index), highlight=False, soft_wrap=True, markup=False)

@@ -36,4 +36,4 @@ def run(
     ran = sum(outcome.status == "ran" for outcome in outcomes)
     console.print(f"recipe {chosen.name}: {ran} steps ran, {len(outcomes) - ran} were already done; "
                   "report:", highlight=False)
-    console.print(str(ws.root / "report" / "index.html"), highlight=False, soft_wrap=True)
+    console.print(str(ws.root / "report" / "index.html"), highlight=False, soft_wrap=True, markup=False)
