@@ -205,7 +205,7 @@ def save_result(result: LrFindResult, out_dir: Path) -> None:
     """Write lr_find.png (raw and smoothed loss against the rate) and lr_find.json."""
     import matplotlib
 
-    from classify.train import write_png
+    from classify.plots import write_png
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -25,7 +25,7 @@ from __future__ import annotations
 import io
 import random
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,138 +33,18 @@ import pandas as pd
 import torch
 from torch import nn
 
+from classify.config import TrainConfig
 from classify.data import split_datasets
-from classify.devices import pick_device
+from classify.distributed import init_distributed
 from classify.model import RunMeta, build_classifier, save_meta, save_model
+from classify.plots import plot_curves
 from curate.console import console, err_console, progress_bar
 from curate.errors import DataContractError, UsageError
 from curate.leakage import find_leakage
-from curate.vision.backbones import DEFAULT_BACKBONE, backbone_names, cpu_speed
+from curate.vision.backbones import cpu_speed
 from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, read_catalog
 
-SCHEDULES = ("onecycle", "plateau")
-PRECISIONS = ("auto", "bf16", "fp32")  # auto: bf16 autocast on CUDA, fp32 elsewhere
-BALANCE = ("none", "sampler", "loss")
 CHECKPOINT = "checkpoint.pt"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    backbone: str = DEFAULT_BACKBONE
-    head_epochs: int = 1  # stage 1: frozen backbone
-    epochs: int = 4  # stage 2: everything trains
-    lr: float = 1e-3
-    backbone_lr_factor: float = 0.1
-    weight_decay: float = 0.01
-    batch_size: int = 32
-    schedule: str = "onecycle"
-    label_smoothing: float = 0.0
-    patience: int = 3
-    seed: int = 0
-    image_size: int = 224
-    cache_side: int = 256
-    color_jitter: float = 0.0
-    crop_scale: float = 0.35  # RandomResizedCrop keeps at least this share of the image area
-    balance: str = "none"
-    dropout: float = 0.2
-    pretrained: bool = True
-    compile: bool = False
-    precision: str = "auto"
-    channels_last: bool | None = None  # None: on CUDA
-    device: str = "auto"
-    workers: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.backbone not in backbone_names():
-            raise UsageError(f"unknown backbone {self.backbone!r}; choose one of {', '.join(backbone_names())}")
-        if self.head_epochs < 0 or self.epochs < 0 or self.head_epochs + self.epochs < 1:
-            raise UsageError("--head-epochs and --epochs must be 0 or more, and not both 0")
-        if not self.lr > 0 or not 0 < self.backbone_lr_factor <= 1 or self.weight_decay < 0:
-            raise UsageError("--lr must be positive, --backbone-lr-factor in (0, 1], --weight-decay >= 0")
-        if self.batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if self.schedule not in SCHEDULES:
-            raise UsageError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.balance not in BALANCE:
-            raise UsageError(f"--balance must be one of {', '.join(BALANCE)}, got {self.balance!r}")
-        if not 0 <= self.label_smoothing < 1:
-            raise UsageError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
-        if not 32 <= self.image_size <= 1024:
-            raise UsageError(f"--image-size must be between 32 and 1024, got {self.image_size}")
-        if self.cache_side < self.image_size:
-            raise UsageError(f"--cache-side ({self.cache_side}) must be at least --image-size ({self.image_size}): "
-                             "the cache is what the crops are cut from")
-        if not 0 <= self.color_jitter <= 1:
-            raise UsageError(f"--color-jitter must be between 0 and 1, got {self.color_jitter}")
-        if not 0 < self.crop_scale <= 1:
-            raise UsageError(f"--crop-scale must be in (0, 1] (the smallest share of the image a crop keeps), "
-                             f"got {self.crop_scale}")
-        if self.patience < 1:
-            raise UsageError(f"--patience must be at least 1 epoch, got {self.patience}")
-        if self.workers is not None and self.workers < 0:
-            raise UsageError(f"--workers must be 0 (load in the main process) or more, got {self.workers}")
-
-    @property
-    def total_epochs(self) -> int:
-        return self.head_epochs + self.epochs
-
-    def stage(self, epoch: int) -> int:
-        return 1 if epoch < self.head_epochs else 2
-
-    def resolved_workers(self) -> int:
-        import os
-
-        return self.workers if self.workers is not None else min(8, max(0, (os.cpu_count() or 1) // 2))
-
-    def comparable(self) -> dict:
-        """The settings a resumed run must share with the interrupted one."""
-        return {k: v for k, v in asdict(self).items() if k not in ("device", "workers")}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-
-@dataclass(frozen=True)
-class Distributed:
-    """Where this process sits in a `torchrun` job (world size 1 without torchrun)."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def active(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @classmethod
-    def from_environment(cls) -> "Distributed":
-        import os
-
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        return cls(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def init_distributed(device_preference: str) -> tuple[Distributed, torch.device]:
-    """Join the process group when launched by torchrun (NCCL on CUDA, gloo on CPU)."""
-    import torch.distributed as dist
-
-    context = Distributed.from_environment()
-    device = pick_device(device_preference)
-    if context.active:
-        if device.type == "cuda":
-            device = torch.device("cuda", context.local_rank)
-            torch.cuda.set_device(device)
-        if not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return context, device
 
 
 def seed_everything(seed: int) -> None:
@@ -468,36 +348,6 @@ def _epoch_line(row: dict) -> str:
     val = "" if row["val_loss"] is None else f" val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.3f}"
     return (f"epoch {row['epoch']} (stage {row['stage']}): train loss {row['train_loss']:.4f} "
             f"acc {row['train_accuracy']:.3f}{val} lr {row['lr']:.2e} {row['seconds']:.1f}s")
-
-
-def plot_curves(frame: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 4))
-    for split in ("train", "val"):
-        if frame[f"{split}_loss"].notna().any():
-            loss_axis.plot(frame["epoch"], frame[f"{split}_loss"], marker="o", label=split)
-            accuracy_axis.plot(frame["epoch"], frame[f"{split}_accuracy"], marker="o", label=split)
-    loss_axis.set(title="loss", xlabel="epoch")
-    accuracy_axis.set(title="accuracy", xlabel="epoch", ylim=(0, 1))
-    for axis in (loss_axis, accuracy_axis):
-        axis.legend()
-        axis.grid(alpha=0.3)
-    write_png(figure, path)
-
-
-def write_png(figure, path: Path) -> None:
-    """Lay out, render and close a matplotlib figure; write it atomically as PNG."""
-    import matplotlib.pyplot as plt
-
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def frame_sha256(catalog: pd.DataFrame) -> str:
