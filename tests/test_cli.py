@@ -54,15 +54,16 @@ def test_missing_catalog_is_one_line_exit_2(tmp_path):
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_classify_devices_reports_cpu_without_gpu():
+def test_classify_devices_reports_what_auto_will_use():
     import torch
 
     result = runner.invoke(classify_app, ["devices", "--json"])
     assert result.exit_code == 0, result.output
     facts = json.loads(result.stdout)
     assert facts["torch"] == torch.__version__
-    expected = "cuda" if torch.cuda.is_available() else facts["auto"]
+    expected = "cuda" if torch.cuda.is_available() else "mps" if facts["mps"] else "cpu"
     assert facts["auto"].startswith(expected)
+    assert (facts["cuda_devices"] != []) == torch.cuda.is_available()
 
 
 def test_asking_for_a_missing_device_is_a_usage_error():
