@@ -114,9 +114,11 @@ def test_a_leaky_split_is_refused_with_exit_3(split_ws, tmp_path):
     assert not (tmp_path / "cli" / "model.safetensors").exists()
 
 
-def test_allow_leakage_trains_and_records_it(split_ws, tmp_path):
+def test_allow_leakage_trains_says_so_loudly_and_records_it(split_ws, tmp_path, capsys):
     ws = _leaky_copy(split_ws, tmp_path)
     train(ws, tmp_path / "run", TrainConfig(**{**TINY, "epochs": 0}), allow_leakage=True)
+    warning = " ".join(capsys.readouterr().err.split())
+    assert "WARNING: training on a leaky split" in warning and "will be inflated" in warning
     assert json.loads((tmp_path / "run" / "model.json").read_text())["config"]["leaky_split"] is True
 
 
