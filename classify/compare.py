@@ -172,10 +172,8 @@ def train_or_reuse(ws: Workspace, run_dir: Path, config, catalog: pd.DataFrame) 
 
     Raises UsageError when `run_dir` holds a run with other settings or another catalog.
     """
-    import torch
-
     from classify.model import META, RunMeta
-    from classify.train import CHECKPOINT, TrainConfig, frame_sha256, train
+    from classify.train import CHECKPOINT, TrainConfig, frame_sha256, load_checkpoint_state, train
 
     run_dir = Path(run_dir)
     checkpoint, meta_path = run_dir / CHECKPOINT, run_dir / META
@@ -183,7 +181,7 @@ def train_or_reuse(ws: Workspace, run_dir: Path, config, catalog: pd.DataFrame) 
         train(ws, run_dir, config, allow_leakage=True, catalog=catalog)
         return "trained"
     if checkpoint.is_file():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        state = load_checkpoint_state(run_dir)
         saved_config, saved_sha256 = state["config"], state["catalog_sha256"]
     else:
         meta = RunMeta.from_file(meta_path)

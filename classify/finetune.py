@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from classify.train import TrainConfig, Trainer, train
+from classify.train import CHECKPOINT, TrainConfig, Trainer, load_checkpoint_state, train
 from curate import schema
 from curate.workspace import Workspace
 
@@ -46,7 +46,7 @@ def topic_scores(ws: Workspace, catalog: pd.DataFrame, rows: np.ndarray, tagged:
     for k in range(int(fold.max()) + 1):
         variant = fold_catalog(catalog, rows, tagged, fold, k)
         run_dir = out_dir / f"fold-{k}"
-        resume = (run_dir / "checkpoint.pt").exists()
+        resume = (run_dir / CHECKPOINT).exists()
         trainer = _finished(ws, run_dir, config, variant) if resume else None
         if trainer is None:
             trainer = train(ws, run_dir, config, resume=resume, catalog=variant)
@@ -56,7 +56,7 @@ def topic_scores(ws: Workspace, catalog: pd.DataFrame, rows: np.ndarray, tagged:
 
 def _finished(ws: Workspace, run_dir: Path, config: TrainConfig, variant: pd.DataFrame) -> Trainer | None:
     """A fold run that already finished: rebuild its trainer with the saved weights."""
-    state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
+    state = load_checkpoint_state(run_dir)
     if state["next_epoch"] < config.total_epochs:
         return None
     trainer = Trainer(ws, run_dir, config, classes=state["classes"], catalog=variant)
