@@ -206,30 +206,31 @@ def urls_step(recipe: Recipe, entry: dict, where: str) -> Step:
     return Step("ingest urls", entry, lambda ws: _ingest_summary(ingest_urls(ws, options)))
 
 
-def flickr_step(recipe: Recipe, entry: dict, where: str) -> Step:
-    from curate.ingest.flickr import FlickrOptions, FlickrQuery, ingest_flickr
+def _api_source_step(recipe: Recipe, entry: dict, where: str, query_cls, options_cls, ingest,
+                     name: Callable[[object], str]) -> Step:
+    """A Flickr or Commons source: its query, options and download settings from one table."""
     from curate.ingest.http import DownloadConfig
 
-    parts = _split_keys(entry, {"query": FlickrQuery, "options": FlickrOptions, "download": DownloadConfig}, where)
-    query = build_config(FlickrQuery, parts["query"], where)
+    parts = _split_keys(entry, {"query": query_cls, "options": options_cls, "download": DownloadConfig}, where)
+    query = build_config(query_cls, parts["query"], where)
     download = build_config(DownloadConfig, parts["download"], where)
-    options = build_config(FlickrOptions, parts["options"], where, query=query, recipe=_recipe_ref(recipe),
+    options = build_config(options_cls, parts["options"], where, query=query, recipe=_recipe_ref(recipe),
                            download=download)
-    return Step(f"ingest flickr {','.join(query.tags)}", entry,
-                lambda ws: _ingest_summary(ingest_flickr(ws, options)))
+    return Step(name(query), entry, lambda ws: _ingest_summary(ingest(ws, options)))
+
+
+def flickr_step(recipe: Recipe, entry: dict, where: str) -> Step:
+    from curate.ingest.flickr import FlickrOptions, FlickrQuery, ingest_flickr
+
+    return _api_source_step(recipe, entry, where, FlickrQuery, FlickrOptions, ingest_flickr,
+                            lambda query: f"ingest flickr {','.join(query.tags)}")
 
 
 def commons_step(recipe: Recipe, entry: dict, where: str) -> Step:
     from curate.ingest.commons import CommonsOptions, CommonsQuery, ingest_commons
-    from curate.ingest.http import DownloadConfig
 
-    parts = _split_keys(entry, {"query": CommonsQuery, "options": CommonsOptions, "download": DownloadConfig}, where)
-    query = build_config(CommonsQuery, parts["query"], where)
-    download = build_config(DownloadConfig, parts["download"], where)
-    options = build_config(CommonsOptions, parts["options"], where, query=query, recipe=_recipe_ref(recipe),
-                           download=download)
-    what = query.category or f"near {query.near}"
-    return Step(f"ingest commons {what}", entry, lambda ws: _ingest_summary(ingest_commons(ws, options)))
+    return _api_source_step(recipe, entry, where, CommonsQuery, CommonsOptions, ingest_commons,
+                            lambda query: f"ingest commons {query.category or f'near {query.near}'}")
 
 
 SOURCE_STEPS = {"demo": demo_step, "folder": folder_step, "urls": urls_step, "flickr": flickr_step,
@@ -360,9 +361,9 @@ def _score(ws: Workspace) -> str:
 
 
 def _train(ws: Workspace, run_dir: Path, config) -> str:
-    from classify.train import train
+    from classify.train import CHECKPOINT, train
 
-    resume = (run_dir / "checkpoint.pt").exists()
+    resume = (run_dir / CHECKPOINT).exists()
     trainer = train(ws, run_dir, config, resume=resume)
     accuracy = trainer.meta().metrics.get("val_accuracy")
     shown = "n/a" if accuracy is None else f"{accuracy:.1%}"
