@@ -58,3 +58,11 @@ def frame_table(frame: pd.DataFrame, title: str | None = None) -> Table:
 
 def print_table(frame: pd.DataFrame, title: str | None = None) -> None:
     console.print(frame_table(frame, title))
+
+
+def print_drop_reasons(dropped_by_reason: dict[str, int]) -> None:
+    """An ingest report's "dropped by reason" table, most rows first (nothing when none dropped)."""
+    if dropped_by_reason:
+        reasons = pd.DataFrame(sorted(dropped_by_reason.items(), key=lambda kv: (-kv[1], kv[0])),
+                               columns=["drop_reason", "rows"])
+        print_table(reasons, title="dropped by reason")

@@ -6,10 +6,9 @@ import json
 from dataclasses import asdict
 from typing import Annotated
 
-import pandas as pd
 import typer
 
-from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.cli.common import JsonOption, WorkspaceOption, print_drop_reasons, user_errors, workspace
 from curate.console import console
 from curate.errors import UsageError
 from curate.ingest.commons import DEFAULT_ENDPOINT, CommonsOptions, CommonsQuery, ingest_commons
@@ -75,7 +74,4 @@ def commons(
     if not report.records:
         console.print("no files found: check the category's spelling (titles are case-sensitive after the "
                       "first letter) or widen --radius-m", highlight=False)
-    if report.dropped_by_reason:
-        reasons = pd.DataFrame(sorted(report.dropped_by_reason.items(), key=lambda kv: (-kv[1], kv[0])),
-                               columns=["drop_reason", "rows"])
-        print_table(reasons, title="dropped by reason")
+    print_drop_reasons(report.dropped_by_reason)

@@ -6,10 +6,9 @@ import json
 from dataclasses import asdict
 from typing import Annotated
 
-import pandas as pd
 import typer
 
-from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.cli.common import JsonOption, WorkspaceOption, print_drop_reasons, user_errors, workspace
 from curate.console import console
 from curate.errors import UsageError
 from curate.ingest.flickr import FlickrOptions, FlickrQuery, ingest_flickr
@@ -80,7 +79,4 @@ def flickr(
     for what, count in skipped.items():
         if count:
             console.print(f"{what}: {count}", highlight=False)
-    if report.dropped_by_reason:
-        reasons = pd.DataFrame(sorted(report.dropped_by_reason.items(), key=lambda kv: (-kv[1], kv[0])),
-                               columns=["drop_reason", "rows"])
-        print_table(reasons, title="dropped by reason")
+    print_drop_reasons(report.dropped_by_reason)

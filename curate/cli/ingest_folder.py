@@ -7,10 +7,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
-from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.cli.common import JsonOption, WorkspaceOption, print_drop_reasons, user_errors, workspace
 from curate.console import console
 from curate.errors import UsageError
 from curate.ingest.engine import IngestReport
@@ -60,7 +59,4 @@ def print_summary(report: IngestReport) -> None:
     dropped = sum(report.dropped_by_reason.values())
     console.print(f"ingest folder: {report.records} rows · stored {report.stored} · dropped {dropped} · "
                   f"already in the catalog {report.already_done}", highlight=False)
-    if report.dropped_by_reason:
-        reasons = pd.DataFrame(sorted(report.dropped_by_reason.items(), key=lambda kv: (-kv[1], kv[0])),
-                               columns=["drop_reason", "rows"])
-        print_table(reasons, title="dropped by reason")
+    print_drop_reasons(report.dropped_by_reason)

@@ -7,10 +7,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
-from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.cli.common import JsonOption, WorkspaceOption, print_drop_reasons, user_errors, workspace
 from curate.console import console
 from curate.ingest.http import DownloadConfig
 from curate.ingest.mapping import parse_map_options
@@ -51,7 +50,4 @@ def urls(
     console.print(f"{report.records} rows from {file}: {report.stored} images stored, {dropped} dropped "
                   f"({report.fetched} fetched this run, {report.already_done} already done, "
                   f"{report.resumed_from_journal} resumed from an interrupted run)", highlight=False)
-    if report.dropped_by_reason:
-        reasons = pd.DataFrame(sorted(report.dropped_by_reason.items(), key=lambda kv: (-kv[1], kv[0])),
-                               columns=["drop_reason", "rows"])
-        print_table(reasons, title="dropped by reason")
+    print_drop_reasons(report.dropped_by_reason)
