@@ -31,7 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from curate.console import progress_bar
 from curate.errors import UsageError
+from curate.vision.backbones import cpu_speed
 from curate.workspace import atomic_write_bytes
 
 DIVERGE = 4.0  # the smoothed loss above DIVERGE x its minimum: the rate is too high
@@ -166,32 +168,35 @@ def lr_range_test(trainer, start: float = 1e-7, end: float = 1.0, steps: int = 1
     trainer.model.backbone.eval()  # frozen backbone: keep its batch-norm statistics, as training does
     rates, losses = [], []
     diverged_at, epoch = None, 0
-    while len(rates) < steps and diverged_at is None:
-        batches = len(rates)
-        for images, targets in trainer.loader("train", epoch):
-            rate = start * factor ** len(rates)
-            for group in optimizer.param_groups:
-                group["lr"] = rate
-            images, targets = trainer.on_device(images, targets)
-            with trainer.autocast():
-                loss = trainer.criterion(trainer.forward(images).float(), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            value = float(loss.detach())
-            if not np.isfinite(value):
-                diverged_at = rate
-                break
-            rates.append(rate)
-            losses.append(value)
-            if usable_length(losses, warmup_points(steps)) < len(losses):
-                diverged_at = rate
-                break
-            if len(rates) >= steps:
-                break
-        if len(rates) == batches and diverged_at is None:
-            raise UsageError("no training batches: the catalog has no kept, labelled photos in the train split")
-        epoch += 1
+    # a progress bar (minutes on a CPU), and denormal floats flushed on a CPU as in training
+    with progress_bar(f"LR range test ({steps} batches)", steps) as advance, cpu_speed(trainer.device):
+        while len(rates) < steps and diverged_at is None:
+            batches = len(rates)
+            for images, targets in trainer.loader("train", epoch):
+                rate = start * factor ** len(rates)
+                for group in optimizer.param_groups:
+                    group["lr"] = rate
+                images, targets = trainer.on_device(images, targets)
+                with trainer.autocast():
+                    loss = trainer.criterion(trainer.forward(images).float(), targets)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                value = float(loss.detach())
+                if not np.isfinite(value):
+                    diverged_at = rate
+                    break
+                rates.append(rate)
+                losses.append(value)
+                advance()
+                if usable_length(losses, warmup_points(steps)) < len(losses):
+                    diverged_at = rate
+                    break
+                if len(rates) >= steps:
+                    break
+            if len(rates) == batches and diverged_at is None:
+                raise UsageError("no training batches: the catalog has no kept, labelled photos in the train split")
+            epoch += 1
     try:
         found = suggest(rates, losses, steps)
     except ValueError:

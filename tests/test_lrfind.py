@@ -160,6 +160,7 @@ def test_lr_find_command_suggests_a_rate_inside_the_tested_range(split_ws, tmp_p
     assert suggestion < stopped and found["minimum_rate"] <= stopped
     assert len(found["rates"]) == len(found["losses"]) == len(found["smoothed"]) <= 20
     assert f"suggested --lr {suggestion:.2e}" in result.output
+    assert "LR range test (20 batches)" in result.output  # the progress bar
     # --cache-side: the command used (and built) the 56-px cache, not a 256-px one
     assert (split_ws.root / "cache" / "resized-56").is_dir()
     assert not (split_ws.root / "cache" / "resized-256").exists()
