@@ -22,6 +22,19 @@ RECORD_FIELDS = ("source_id", "owner_id", "owner_name", "title", "tags", "label"
                  "lat", "lon", "taken_at", "license", "url", "page_url")
 
 
+def to_float(value: object) -> float | None:
+    """A source's number (text or JSON) as a finite float, else None: `true`, "", "nan" are not numbers.
+
+    >>> to_float("41.88"), to_float(" 7 "), to_float(3), to_float(""), to_float(None), to_float("nan"), to_float(True)
+    (41.88, 7.0, 3.0, None, None, None, None)
+    """
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def normalise_tag(tag: object) -> str:
     """NFC, lower case, trimmed, inner whitespace collapsed."""
     text = unicodedata.normalize("NFC", str(tag)).casefold()

@@ -65,7 +65,7 @@ def options(fake: FakeCommons, **query) -> CommonsOptions:
     download = DownloadConfig(workers=2, per_host=2, connect_timeout_s=2.0, read_timeout_s=5.0, retries=1,
                               backoff_base_s=0.01)
     return CommonsOptions(CommonsQuery(**query), endpoint=fake.endpoint, download=download, api_backoff_s=0.01,
-                          retry_after_cap_s=0.05, checkpoint_seconds=0.5, **settings)
+                          api_retry_after_cap_s=0.05, checkpoint_seconds=0.5, **settings)
 
 
 def by_source_id(ws: Workspace):

@@ -40,8 +40,9 @@ def clean_env(monkeypatch, tmp_path):
 
 def options(fake: FakeFlickr, query: FlickrQuery | None = None, **overrides) -> FlickrOptions:
     """Fast settings: no rate limit to speak of, tiny backoffs, generous timeouts."""
-    settings = dict(endpoint=fake.endpoint, calls_per_hour=3.6e7, cap=fake.cap, retries=3, backoff_base_s=0.01,
-                    retry_after_cap_s=0.05, read_timeout_s=5.0, checkpoint_seconds=0.2,
+    settings = dict(endpoint=fake.endpoint, calls_per_hour=3.6e7, cap=fake.cap, api_retries=3,
+                    api_backoff_base_s=0.01, api_retry_after_cap_s=0.05, api_read_timeout_s=5.0,
+                    checkpoint_seconds=0.2,
                     download=DownloadConfig(workers=4, retries=1, backoff_base_s=0.01))
     return FlickrOptions(query=query or FlickrQuery(tags=TAGS), **{**settings, **overrides})
 
@@ -217,7 +218,7 @@ def test_a_slow_answer_times_out_and_is_retried(tmp_path):
     with FakeFlickr(make_photos(300), slow_s=5.0, serve_images=False) as fake:
         fake.inject("slow")
         ws = Workspace(tmp_path / "ws")
-        ingest_flickr(ws, options(fake, read_timeout_s=0.3, download_images=False), api_key=fake.api_key)
+        ingest_flickr(ws, options(fake, api_read_timeout_s=0.3, download_images=False), api_key=fake.api_key)
         slow, retry = fake.search_calls()
     assert retry.params == slow.params
     assert retry.time_s - slow.time_s < 5.0, "the client waited for the slow answer instead of timing out"

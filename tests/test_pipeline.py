@@ -130,6 +130,21 @@ def test_shipped_recipes_are_valid():
     assert {path.stem for path in DATASETS_DIR.glob("*.toml")} >= {"demo", "world-skylines", "skylines"}
 
 
+
+def test_api_source_settings_reach_the_api_client_or_the_download():
+    from curate.ingest.commons import CommonsOptions, CommonsQuery
+    from curate.ingest.flickr import FlickrOptions, FlickrQuery
+    from curate.ingest.http import DownloadConfig
+
+    flickr = {"kind": "flickr", "tags": ["chicago"], "retries": 1, "api_retries": 2}
+    parts = pipeline._split_keys(flickr, {"query": FlickrQuery, "options": FlickrOptions,
+                                          "download": DownloadConfig}, "x")
+    assert parts["download"] == {"retries": 1} and parts["options"] == {"api_retries": 2}
+    commons = {"kind": "commons", "category": "Skylines", "retry_after_cap_s": 1.0, "api_retry_after_cap_s": 2.0}
+    parts = pipeline._split_keys(commons, {"query": CommonsQuery, "options": CommonsOptions,
+                                           "download": DownloadConfig}, "x")
+    assert parts["download"] == {"retry_after_cap_s": 1.0} and parts["options"] == {"api_retry_after_cap_s": 2.0}
+
 def test_cli_bad_recipe_is_one_line_exit_2(tmp_path):
     path = write_recipe(tmp_path, BASE + "[filter]\nmax_kms = 5\n")
     result = runner.invoke(app, ["run", str(path), "--workspace", str(tmp_path / "ws")])

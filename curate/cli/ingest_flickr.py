@@ -12,6 +12,7 @@ from curate.cli.common import JsonOption, WorkspaceOption, print_drop_reasons, u
 from curate.console import console
 from curate.errors import UsageError
 from curate.ingest.flickr import FlickrOptions, FlickrQuery, ingest_flickr
+from curate.ingest.flickr.api import DEFAULT_ENDPOINT
 from curate.ingest.http import DownloadConfig
 
 
@@ -48,7 +49,7 @@ def flickr(
     workers: Annotated[int, typer.Option(min=1, max=256, help="Concurrent image downloads.")] = 16,
     timeout: Annotated[float, typer.Option(min=0.1, help="Image download timeout, seconds.")] = 20.0,
     retries: Annotated[int, typer.Option(min=0, max=10, help="Image download retries (5xx, 429, timeouts).")] = 3,
-    endpoint: Annotated[str, typer.Option(hidden=True)] = "https://api.flickr.com/services/rest/",
+    endpoint: Annotated[str, typer.Option(hidden=True)] = DEFAULT_ENDPOINT,
     workspace_path: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:

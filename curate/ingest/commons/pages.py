@@ -10,13 +10,13 @@ is complete when the API says `batchcomplete`.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from datetime import datetime
 from html.parser import HTMLParser
 
 from curate.errors import UsageError
+from curate.records import to_float
 
 API_BATCH = 50  # generator limit: ApiQueryImageInfo renders at most 50 thumbnails per request
 GEOSEARCH_MAX = 500  # list=geosearch returns at most 500 pages and has no continuation
@@ -221,14 +221,6 @@ def page_position(page: dict, meta: dict) -> tuple[float | None, float | None]:
             if lat is not None and lon is not None:
                 return lat, lon
     return None, None
-
-
-def to_float(value: object) -> float | None:
-    try:
-        number = float(str(value).strip())
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 def parse_taken_at(value: str) -> str | None:

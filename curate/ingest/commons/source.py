@@ -88,7 +88,7 @@ class CommonsOptions:
     api_retries: int = 5
     api_backoff_s: float = 2.0  # attempt n waits ~ base * 2**n (jitter), unless Retry-After says
     api_backoff_max_s: float = 60.0
-    retry_after_cap_s: float = 120.0
+    api_retry_after_cap_s: float = 120.0
     checkpoint_seconds: float = 5.0
 
 
@@ -192,15 +192,16 @@ def ingest_commons(ws: Workspace, options: CommonsOptions) -> CommonsReport:
     cursor = ListingCursor(ws, query_identity(options))
     state = cursor.load()
     resumed = state.resumed
+    agent = user_agent(options)
     if not state.listing_done:
-        with CommonsClient(options.endpoint, user_agent(options), maxlag_s=options.maxlag_s,
+        with CommonsClient(options.endpoint, agent, maxlag_s=options.maxlag_s,
                            timeout_s=options.api_timeout_s, retries=options.api_retries,
                            backoff_base_s=options.api_backoff_s, backoff_max_s=options.api_backoff_max_s,
-                           retry_after_cap_s=options.retry_after_cap_s) as client:
+                           retry_after_cap_s=options.api_retry_after_cap_s) as client:
             state = list_files(client, options, cursor, state)
     records = records_frame(state.records, options.query)
     # Thumbnails come from upload.wikimedia.org: the same contact-bearing User-Agent there.
-    with Downloader(replace(options.download, user_agent=user_agent(options))) as downloader:
+    with Downloader(replace(options.download, user_agent=agent)) as downloader:
         job = IngestJob(SOURCE, records, downloader, recipe=recipe, workers=options.download.workers,
                         retry_reasons=TRANSIENT_REASONS, checkpoint_seconds=options.checkpoint_seconds)
         engine_report = run_ingest(ws, job)

@@ -34,13 +34,14 @@ from curate.ingest.http import user_agent as default_user_agent
 INVALID_KEY = 100
 # Flickr error codes worth another try: search unavailable, service unavailable, write failed.
 TRANSIENT_CODES = frozenset({10, 105, 106})
+DEFAULT_ENDPOINT = "https://api.flickr.com/services/rest/"
 
 
 @dataclass(frozen=True)
 class ApiConfig:
     """How the client behaves; FlickrOptions carries one."""
 
-    endpoint: str = "https://api.flickr.com/services/rest/"
+    endpoint: str = DEFAULT_ENDPOINT
     calls_per_hour: float = 3600.0
     burst: int = 1  # calls that may go out back to back; 1 = evenly spaced
     connect_timeout_s: float = 10.0

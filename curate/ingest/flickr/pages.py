@@ -12,8 +12,9 @@ otherwise good page is skipped and counted (`SearchPage.malformed_photos`).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+
+from curate.records import to_float
 
 # Image sizes in order of preference: large 1024, medium 800, medium 640, medium 500.
 URL_EXTRAS = ("url_l", "url_c", "url_z", "url_m")
@@ -115,7 +116,7 @@ def photo_record(photo: object, licences: dict[str, Licence]) -> dict | None:
     if not isinstance(photo, dict) or not photo.get("id"):
         return None
     photo_id, owner = str(photo["id"]), (str(photo["owner"]) if photo.get("owner") else None)
-    lat, lon, accuracy = (_number(photo.get(name)) for name in ("latitude", "longitude", "accuracy"))
+    lat, lon, accuracy = (to_float(photo.get(name)) for name in ("latitude", "longitude", "accuracy"))
     if lat == 0 and lon == 0:
         lat = lon = accuracy = None
     licence_id = str(photo.get("license", "")).strip()
@@ -147,11 +148,3 @@ def best_image_url(photo: dict) -> str | None:
         if isinstance(url, str) and url.startswith(("http://", "https://")):
             return url
     return None
-
-
-def _number(value: object) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None

@@ -79,8 +79,8 @@ class Plan:
         self.complete = True
         return None
 
-    def take_page(self, index: int, page: SearchPage) -> bool:
-        """Account for a good page of slice `index`; True when its photos are to be kept.
+    def take_page(self, index: int, page: SearchPage) -> None:
+        """Account for a good page of slice `index` (the caller keeps its photos).
 
         The first good page of a slice over the cap splits the slice (its photos are still
         kept: they are real results, and ids are deduplicated anyway).
@@ -92,11 +92,10 @@ class Plan:
             piece.total, piece.pages = page.total, page.pages
             if page.total > self.cap:
                 if self._split(index, earliest_taken(page) if piece.next_page == 1 else None):
-                    return True
+                    return
                 self.truncated_photos += page.total - self.cap
         piece.pages = min(page.pages, self.max_pages())
         self._advance(piece, got_photos=bool(page.records) or page.malformed_photos > 0)
-        return True
 
     def skip_page(self, index: int, detail: str) -> None:
         """Record a malformed page of slice `index` and move past it."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
@@ -28,7 +28,7 @@ import pandas as pd
 from curate.console import err_console
 from curate.errors import UpstreamError, UsageError
 from curate.ingest.engine import IngestJob, IngestReport, run_ingest
-from curate.ingest.flickr.api import ApiConfig, FlickrClient
+from curate.ingest.flickr.api import DEFAULT_ENDPOINT, ApiConfig, FlickrClient
 from curate.ingest.flickr.pages import SEARCH_EXTRAS, Licence, MalformedPage, parse_licenses, parse_search_page
 from curate.ingest.flickr.plan import DATE_FORMAT, FLICKR_CAP, Plan, PlanStore, query_key, root_slice
 from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader
@@ -70,23 +70,27 @@ class FlickrOptions:
 
     query: FlickrQuery
     recipe: str | None = None  # recipe name/path whose labels the tags are matched against
-    endpoint: str = "https://api.flickr.com/services/rest/"
-    calls_per_hour: float = 3600.0
+    endpoint: str = DEFAULT_ENDPOINT
+    calls_per_hour: float = ApiConfig.calls_per_hour
     download: DownloadConfig = field(default_factory=DownloadConfig)
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 30.0
-    retries: int = 5
-    backoff_base_s: float = 1.0
-    backoff_max_s: float = 120.0
-    retry_after_cap_s: float = 300.0
+    # The API client's settings, prefixed so that a recipe's [[sources]] table can tell them
+    # from the image download's (connect_timeout_s, retries... belong to `download`).
+    api_connect_timeout_s: float = ApiConfig.connect_timeout_s
+    api_read_timeout_s: float = ApiConfig.read_timeout_s
+    api_retries: int = ApiConfig.retries
+    api_backoff_base_s: float = ApiConfig.backoff_base_s
+    api_backoff_max_s: float = ApiConfig.backoff_max_s
+    api_retry_after_cap_s: float = ApiConfig.retry_after_cap_s
     cap: int = FLICKR_CAP  # results Flickr serves per query before repeating pages
     refresh: bool = False  # list again even if this query's listing finished before
     download_images: bool = True
     checkpoint_seconds: float = 5.0
 
     def api_config(self) -> ApiConfig:
-        names = {f.name for f in fields(ApiConfig)} & {f.name for f in fields(self)}
-        return ApiConfig(**{name: getattr(self, name) for name in names})
+        return ApiConfig(endpoint=self.endpoint, calls_per_hour=self.calls_per_hour,
+                         connect_timeout_s=self.api_connect_timeout_s, read_timeout_s=self.api_read_timeout_s,
+                         retries=self.api_retries, backoff_base_s=self.api_backoff_base_s,
+                         backoff_max_s=self.api_backoff_max_s, retry_after_cap_s=self.api_retry_after_cap_s)
 
 
 @dataclass
@@ -237,16 +241,22 @@ def start_plan(client: FlickrClient, query: FlickrQuery, key: str, cap: int) -> 
     try:
         licences = parse_licenses(client.call("flickr.photos.licenses.getInfo"))
     except MalformedPage as exc:
-        raise UpstreamError(f"Flickr's licence list is unreadable ({exc}); try again later") from None
+        raise UpstreamError(f"Flickr's licence list is unreadable ({client.scrub(str(exc))}); "
+                            "try again later") from None
     plan = new_plan(query, key, licences, cap)
     plan.api_calls = client.calls
     return plan
 
 
-def list_photos(client: FlickrClient, query: FlickrQuery, plan: Plan, store: PlanStore) -> int:
-    """Walk the plan to its end, saving it after every page. Returns the good pages of this run."""
+def list_photos(client: FlickrClient, query: FlickrQuery, plan: Plan, store: PlanStore) -> tuple[int, list[dict]]:
+    """Walk the plan to its end, saving it after every page.
+
+    Returns the good pages of this run and every photo listed (earlier runs' first), the
+    same list as `store.records()` would read back, so the caller need not read the log again.
+    """
     licences = {lid: Licence(lid, name) for lid, name in plan.licence_names.items()}
-    seen = {record["source_id"] for record in store.records()}
+    records = store.records()
+    seen = {record["source_id"] for record in records}
     plan.listed = len(seen)
     pages = 0
     with err_console.status("listing Flickr photos") as status:
@@ -260,10 +270,14 @@ def list_photos(client: FlickrClient, query: FlickrQuery, plan: Plan, store: Pla
                 plan.skip_page(index, client.scrub(str(exc)))
             else:
                 plan.take_page(index, page)
-                fresh = [r for r in page.records if r["source_id"] not in seen]
+                unique: dict[str, dict] = {}
+                for record in page.records:  # first occurrence of an id, as store.records() keeps
+                    unique.setdefault(record["source_id"], record)
+                fresh = [r for source_id, r in unique.items() if source_id not in seen]
                 if query.max_photos:
                     fresh = fresh[:max(0, query.max_photos - len(seen))]
                 store.append(fresh)
+                records.extend(fresh)
                 seen.update(r["source_id"] for r in fresh)
                 pages += 1
             plan.listed = len(seen)
@@ -273,7 +287,7 @@ def list_photos(client: FlickrClient, query: FlickrQuery, plan: Plan, store: Pla
             store.save(plan)
             status.update(f"listing Flickr photos: {len(seen):,} found, {plan.pages_done:,} pages, "
                           f"{len(plan.slices)} date slices")
-    return pages
+    return pages, records
 
 
 def ingest_flickr(ws: Workspace, options: FlickrOptions, api_key: str | None = None) -> FlickrIngestReport:
@@ -300,9 +314,11 @@ def ingest_flickr(ws: Workspace, options: FlickrOptions, api_key: str | None = N
             if plan is None:
                 plan = start_plan(client, options.query, qkey, options.cap)
                 store.save(plan)
-            pages = list_photos(client, options.query, plan, store)
+            pages, listed = list_photos(client, options.query, plan, store)
             calls = client.calls
-    records = pd.DataFrame.from_records(store.records())
+    else:
+        listed = store.records()
+    records = pd.DataFrame.from_records(listed)
     if records.empty:
         records = pd.DataFrame(columns=["source_id", "url"])
     fetch = Downloader(options.download) if options.download_images else None
