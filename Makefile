@@ -11,7 +11,7 @@ STAMP = $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-cache-dir -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)  # datasets/demo.toml: ingest → filter → embed → prefilter → split → check-leakage → score → train → evaluate → report

@@ -54,13 +54,15 @@ def synchronise(device) -> None:
 def real_rate(trainer, steps: int) -> tuple[float, float]:
     """(images/s, share of step time spent waiting for the loader)."""
     seen, waited = 0, 0.0
-    loader = iter(trainer.loader("train", 0))
-    for _ in range(3):  # warm-up: workers start, cudnn picks kernels
-        images, targets = next(loader)
+    # warm-up: one whole epoch, so that the workers are up and cudnn.benchmark has picked its
+    # kernels for every batch shape (an epoch's last batch is smaller; each new shape is timed
+    # once, which would otherwise land inside the measurement)
+    for images, targets in trainer.loader("train", 0):
         step(trainer, *trainer.on_device(images, targets))
     synchronise(trainer.device)
+    loader = iter(trainer.loader("train", 1))
     start = time.perf_counter()
-    epoch = 1
+    epoch = 2
     for _ in range(steps):
         asked = time.perf_counter()
         try:
@@ -82,7 +84,7 @@ def synthetic_rate(trainer, steps: int, batch_size: int) -> float:
     images = torch.randint(0, 256, (batch_size, 3, size, size), dtype=torch.uint8)
     targets = torch.randint(0, len(trainer.classes), (batch_size,))
     images, targets = trainer.on_device(images, targets)
-    for _ in range(3):
+    for _ in range(5):
         step(trainer, images, targets)
     synchronise(trainer.device)
     start = time.perf_counter()

@@ -137,7 +137,7 @@ def test_cached_vectors_match_a_fresh_forward_pass(tmp_path, lite0):
     import torch
 
     ws = _folder_workspace(tmp_path, [(200, 10, 10), (10, 200, 10)])
-    run_embed(ws, EmbedConfig(workers=0))
+    run_embed(ws, EmbedConfig(workers=0, device="cpu"))  # CUDA embeds in bf16: compared in test_gpu.py
     catalog = read_catalog(ws)
     cached, _, _ = EmbeddingCache(ws, "efficientnet_lite0").lookup(catalog["sha256"])
     batch = torch.stack([torch.from_numpy(load_uint8(ws.root / p, lite0.preprocess)) for p in catalog["image_path"]])
