@@ -191,7 +191,7 @@ def test_every_failure_kind_becomes_a_row_and_only_transient_ones_are_retried(se
         "/good.jpg": Response(image(1)), "/good.png": Response(png_bytes()),
         "/flaky.jpg": (Response(status=500), Response(image(4))),
         "/down.jpg": Response(status=503), "/limited.jpg": Response(status=429, headers={"Retry-After": "0"}),
-        "/slow.jpg": Response(image(7), delay_s=5), "/garbage.jpg": Response(b"<html>not an image</html>"),
+        "/slow.jpg": Response(image(7), delay_s=60), "/garbage.jpg": Response(b"<html>not an image</html>"),
         "/huge.jpg": Response(b"\xff" * (MAX_BYTES + 10)),
     }
     for path, answer in answers.items():
@@ -206,8 +206,9 @@ def test_every_failure_kind_becomes_a_row_and_only_transient_ones_are_retried(se
     file = yfcc_csv(tmp_path / "yfcc.csv", rows)
     ws = Workspace(tmp_path / "ws")
 
-    # Short read timeout for /slow.jpg; two retries keep a stalled good request from flaking.
-    report = ingest(ws, file, read_timeout_s=0.5, retries=2)
+    # /slow.jpg never answers within the read timeout (the server's stop wakes it). The timeout
+    # is long enough that a good answer on a loaded 2-core CI machine never runs into it.
+    report = ingest(ws, file, read_timeout_s=2.0, retries=2)
     catalog = read_catalog(ws).set_index("source_id").loc[[r["photoid"] for r in rows]]
     assert [None if pd.isna(reason) else reason for reason in catalog["drop_reason"]] == expected
     assert report.stored == 3 and report.records == len(rows)
@@ -230,7 +231,7 @@ def test_every_failure_kind_becomes_a_row_and_only_transient_ones_are_retried(se
     server.route("/garbage.jpg", Response(image(8)))
     server.route("/missing.jpg", Response(image(9)))
     server.reset_log()
-    ingest(ws, file, read_timeout_s=0.5, retries=2)
+    ingest(ws, file, read_timeout_s=2.0, retries=2)
     assert sorted(set(server.completed_paths())) == ["/down.jpg", "/limited.jpg", "/slow.jpg"]
     again = read_catalog(ws).set_index("source_id")
     assert len(again) == len(rows) and again.index.is_unique
