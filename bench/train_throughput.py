@@ -5,9 +5,11 @@ DataLoader (pre-resized JPEG cache, RandomResizedCrop + flip, worker processes, 
 memory) into full training steps and records how much of each step was spent waiting for
 data; "synthetic" repeats training steps on one uint8 batch already on the device. The ratio
 real / synthetic is the loader's efficiency (goal >= 0.9x on GPU). On CUDA it also compares
-channels-last with the default memory format, for each backbone asked for.
+channels-last with the default memory format, for each backbone asked for. For each number of
+loader workers asked for, it also times the loader alone (batches copied to the device, no
+training): if that is well above the real rate, the workers are not what holds training back.
 Run:  .venv/bin/python bench/train_throughput.py [--backbones efficientnet_lite0 resnet50]
-      [--image-size 224] [--batch-size 64] [--steps 30] [--photos 1500] [--workers 8]
+      [--image-size 224] [--batch-size 64] [--steps 30] [--photos 1500] [--workers 8 12 16]
 """
 
 from __future__ import annotations
@@ -79,6 +81,27 @@ def real_rate(trainer, steps: int) -> tuple[float, float]:
     return seen / total, waited / total
 
 
+def loader_rate(trainer, steps: int) -> float:
+    """Images/s of the loader alone, batches only copied to the device: what the workers can feed
+    with no training beside them (compare with the real rate to see whether the workers or the
+    training process are short of CPU)."""
+    loader = iter(trainer.loader("train", 100))
+    next(loader)  # the workers persist from the real run; this starts the epoch
+    synchronise(trainer.device)
+    seen, start, epoch = 0, time.perf_counter(), 101
+    for _ in range(steps):
+        try:
+            images, targets = next(loader)
+        except StopIteration:
+            loader = iter(trainer.loader("train", epoch))
+            epoch += 1
+            images, targets = next(loader)
+        trainer.on_device(images, targets)
+        seen += len(targets)
+    synchronise(trainer.device)
+    return seen / (time.perf_counter() - start)
+
+
 def synthetic_rate(trainer, steps: int, batch_size: int) -> float:
     size = trainer.preprocess.size
     images = torch.randint(0, 256, (batch_size, 3, size, size), dtype=torch.uint8)
@@ -103,37 +126,44 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--photos", type=int, default=1500)
-    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--workers", type=int, nargs="+", default=[None],
+                        help="loader worker counts to compare (default: the trainer's own default)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto", help="auto (bf16 on CUDA), bf16 or fp32")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         ws = make_workspace(Path(tmp), args.photos)
+        timed_loader: set = set()
         for name in args.backbones:
-            config = TrainConfig(backbone=name, batch_size=args.batch_size, image_size=args.image_size,
-                                 device=args.device, precision=args.precision, workers=args.workers,
-                                 head_epochs=0, epochs=1,
-                                 pretrained=False)  # speed does not depend on the weights' values
-            trainer = Trainer(ws, Path(tmp) / "run", config)
-            trainer._set_stage(2)  # everything trains: the expensive case
-            trainer.model.train()
-            cuda = trainer.device.type == "cuda"
-            gpu = torch.cuda.get_device_name(trainer.device) if cuda else "none"
-            print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, GPU {gpu}, "
-                  f"torch {torch.__version__}; {len(trainer.data['train'].rows)} train photos, "
-                  f"{config.resolved_workers()} loader workers, load average {os.getloadavg()[0]:.2f}")
-            layouts = [True, False] if cuda else [False]
-            for channels_last in layouts:
-                trainer.channels_last = channels_last  # the batches' layout, and the model's:
-                trainer.model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-                precision = "bf16 autocast" if trainer.bf16 else "fp32"
-                label = f"{name} {args.image_size}px batch {args.batch_size} {precision}, " \
-                        f"{'channels_last' if channels_last else 'contiguous'}"
-                synthetic = synthetic_rate(trainer, args.steps, args.batch_size)
-                real, wait = real_rate(trainer, args.steps)
-                print(f"{label}: synthetic {synthetic:.1f} img/s; real {real:.1f} img/s = {real / synthetic:.2f}x; "
-                      f"data wait {wait:.1%} of step time")
-
+            for workers in args.workers:
+                config = TrainConfig(backbone=name, batch_size=args.batch_size, image_size=args.image_size,
+                                     device=args.device, precision=args.precision, workers=workers,
+                                     head_epochs=0, epochs=1,
+                                     pretrained=False)  # speed does not depend on the weights' values
+                trainer = Trainer(ws, Path(tmp) / "run", config)
+                trainer._set_stage(2)  # everything trains: the expensive case
+                trainer.model.train()
+                cuda = trainer.device.type == "cuda"
+                gpu = torch.cuda.get_device_name(trainer.device) if cuda else "none"
+                print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, GPU {gpu}, "
+                      f"torch {torch.__version__}; {len(trainer.data['train'].rows)} train photos, "
+                      f"{config.resolved_workers()} loader workers, load average {os.getloadavg()[0]:.2f}")
+                layouts = [True, False] if cuda else [False]
+                for channels_last in layouts:
+                    trainer.channels_last = channels_last  # the batches' layout, and the model's:
+                    trainer.model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+                    precision = "bf16 autocast" if trainer.bf16 else "fp32"
+                    label = f"{name} {args.image_size}px batch {args.batch_size} {precision}, " \
+                            f"{'channels_last' if channels_last else 'contiguous'}, {config.resolved_workers()} workers"
+                    synthetic = synthetic_rate(trainer, args.steps, args.batch_size)
+                    real, wait = real_rate(trainer, args.steps)
+                    print(f"{label}: synthetic {synthetic:.1f} img/s; real {real:.1f} img/s = {real / synthetic:.2f}x; "
+                          f"data wait {wait:.1%} of step time", flush=True)
+                if config.resolved_workers() not in timed_loader:
+                    timed_loader.add(config.resolved_workers())
+                    print(f"loader alone, {config.resolved_workers()} workers: "
+                          f"{loader_rate(trainer, args.steps):.1f} img/s", flush=True)
+                del trainer  # its worker processes end before the next configuration starts
 
 if __name__ == "__main__":
     main()
