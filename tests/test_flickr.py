@@ -162,7 +162,8 @@ def test_radius_over_32_km_and_other_bad_queries_are_usage_errors(tmp_path, monk
              (["--bbox", "10,2,3,4"], "min < max"),
              (["--min-taken", "2020-05-01", "--max-taken", "2019-01-01"], "is after"),
              (["--min-taken", "last week"], "ISO date"),
-             (["--license", "cc-by"], "licence must be")]
+             (["--license", "cc-by"], "licence must be"),
+             (["--endpoint", "ftp://api.flickr.com/services/rest"], "not an http(s) URL")]
     for extra, says in cases:
         result = runner.invoke(app, [*base, *extra])
         assert result.exit_code == 2, (extra, result.output)
@@ -397,3 +398,17 @@ def test_a_photo_without_owner_is_still_a_row_and_one_without_id_is_counted():
     assert page.malformed_photos == 1 and len(page.records) == 3  # only the photo without an id is left out
     orphan = page.records[0]
     assert orphan["owner_id"] is None and orphan["page_url"] == "https://www.flickr.com/photo.gne?id=24995918722"
+
+
+def test_the_api_client_verifies_tls_with_the_environment_ca_bundle(monkeypatch, tmp_path):
+    """trust_env is off (no .netrc), so the CA bundle a corporate proxy needs is read explicitly."""
+    from curate.ingest.flickr.api import FlickrClient
+
+    bundle = tmp_path / "corporate-ca.pem"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    with FlickrClient(API_KEY) as client:
+        assert client.session.verify == str(bundle)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    with FlickrClient(API_KEY) as client:
+        assert client.session.verify is True

@@ -273,13 +273,19 @@ class Downloader:
         return bytes(body)
 
 
+def env_ca_bundle() -> str | bool:
+    """TLS verification as requests' trust_env would set it: $REQUESTS_CA_BUNDLE or
+    $CURL_CA_BUNDLE (a corporate proxy's CA, say), else the default bundle."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+
+
 def _make_session(config: DownloadConfig) -> requests.Session:
     session = requests.Session()
     # The environment is read once (proxies per host in Downloader, the CA bundle here), not
     # on every request as trust_env does (~1 ms of os.environ and ~/.netrc scans per call on
     # the hot path); and .netrc credentials have no business going to image hosts.
     session.trust_env = False
-    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    session.verify = env_ca_bundle()
     # Retries are ours (see module docstring); the pool holds one connection per worker.
     adapter = HTTPAdapter(pool_connections=max(10, config.workers), pool_maxsize=max(1, config.workers),
                           max_retries=0)

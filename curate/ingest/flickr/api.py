@@ -28,7 +28,7 @@ import requests
 
 from curate.errors import UpstreamError
 from curate.ingest.flickr.pages import MalformedPage, api_failure
-from curate.ingest.http import backoff_delay_s, parse_retry_after, redact
+from curate.ingest.http import backoff_delay_s, env_ca_bundle, parse_retry_after, redact
 from curate.ingest.http import user_agent as default_user_agent
 
 INVALID_KEY = 100
@@ -103,6 +103,7 @@ class FlickrClient:
         self.calls = 0  # HTTP requests sent, retries included
         self.session = requests.Session()
         self.session.trust_env = False  # no .netrc credentials; proxies resolved per call below
+        self.session.verify = env_ca_bundle()  # which trust_env would have read
         self.session.headers.update({"User-Agent": user_agent or default_user_agent(), "Accept": "application/json"})
         self._proxies = requests.utils.get_environ_proxies(self.config.endpoint)
 

@@ -86,6 +86,13 @@ class FlickrOptions:
     download_images: bool = True
     checkpoint_seconds: float = 5.0
 
+    def __post_init__(self) -> None:
+        if not str(self.endpoint).lower().startswith(("http://", "https://")):
+            raise UsageError(f"--endpoint {self.endpoint!r} is not an http(s) URL of Flickr's REST API "
+                             f"(the default is {DEFAULT_ENDPOINT})")
+        if not self.calls_per_hour > 0:
+            raise UsageError(f"calls per hour must be positive (Flickr allows 3600 a key), got {self.calls_per_hour:g}")
+
     def api_config(self) -> ApiConfig:
         return ApiConfig(endpoint=self.endpoint, calls_per_hour=self.calls_per_hour,
                          connect_timeout_s=self.api_connect_timeout_s, read_timeout_s=self.api_read_timeout_s,
