@@ -53,6 +53,14 @@ def synchronise(device) -> None:
         torch.cuda.synchronize()
 
 
+def batches(trainer, first_epoch: int):
+    """The train loader's batches, epoch after epoch, from `first_epoch` on."""
+    epoch = first_epoch
+    while True:
+        yield from trainer.loader("train", epoch)
+        epoch += 1
+
+
 def real_rate(trainer, steps: int) -> tuple[float, float]:
     """(images/s, share of step time spent waiting for the loader)."""
     seen, waited = 0, 0.0
@@ -62,17 +70,11 @@ def real_rate(trainer, steps: int) -> tuple[float, float]:
     for images, targets in trainer.loader("train", 0):
         step(trainer, *trainer.on_device(images, targets))
     synchronise(trainer.device)
-    loader = iter(trainer.loader("train", 1))
+    feed = batches(trainer, 1)
     start = time.perf_counter()
-    epoch = 2
     for _ in range(steps):
         asked = time.perf_counter()
-        try:
-            images, targets = next(loader)
-        except StopIteration:
-            loader = iter(trainer.loader("train", epoch))
-            epoch += 1
-            images, targets = next(loader)
+        images, targets = next(feed)
         waited += time.perf_counter() - asked
         step(trainer, *trainer.on_device(images, targets))
         seen += len(targets)
@@ -85,17 +87,11 @@ def loader_rate(trainer, steps: int) -> float:
     """Images/s of the loader alone, batches only copied to the device: what the workers can feed
     with no training beside them (compare with the real rate to see whether the workers or the
     training process are short of CPU)."""
-    loader = iter(trainer.loader("train", 100))
-    next(loader)  # the workers persist from the real run; this starts the epoch
-    synchronise(trainer.device)
-    seen, start, epoch = 0, time.perf_counter(), 101
+    feed = batches(trainer, 100)
+    next(feed)  # the workers persist from the real run; this starts the epoch
+    seen, start = 0, time.perf_counter()
     for _ in range(steps):
-        try:
-            images, targets = next(loader)
-        except StopIteration:
-            loader = iter(trainer.loader("train", epoch))
-            epoch += 1
-            images, targets = next(loader)
+        images, targets = next(feed)
         trainer.on_device(images, targets)
         seen += len(targets)
     synchronise(trainer.device)
