@@ -400,15 +400,27 @@ def test_a_photo_without_owner_is_still_a_row_and_one_without_id_is_counted():
     assert orphan["owner_id"] is None and orphan["page_url"] == "https://www.flickr.com/photo.gne?id=24995918722"
 
 
-def test_the_api_client_verifies_tls_with_the_environment_ca_bundle(monkeypatch, tmp_path):
-    """trust_env is off (no .netrc), so the CA bundle a corporate proxy needs is read explicitly."""
-    from curate.ingest.flickr.api import FlickrClient
+@pytest.mark.parametrize("client", ["flickr", "commons"])
+def test_api_clients_read_the_environment_once_and_send_no_netrc(client, monkeypatch, tmp_path):
+    """trust_env is off (no ~/.netrc credentials to the API), so the CA bundle and the proxy a
+    corporate network needs are read explicitly, as for image downloads."""
+    from curate.ingest.commons.client import CommonsClient
+    from curate.ingest.flickr.api import ApiConfig, FlickrClient
+
+    def make():
+        if client == "flickr":
+            return FlickrClient(API_KEY, ApiConfig(endpoint="https://api.example.org/rest"))
+        return CommonsClient("https://api.example.org/w/api.php", "curate-test/1")
 
     bundle = tmp_path / "corporate-ca.pem"
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
-    with FlickrClient(API_KEY) as client:
-        assert client.session.verify == str(bundle)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.org:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with make() as api:
+        assert api.session.trust_env is False and api.session.verify == str(bundle)
+        assert api._proxies.get("https") == "http://proxy.example.org:3128"
     monkeypatch.delenv("REQUESTS_CA_BUNDLE")
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    with FlickrClient(API_KEY) as client:
-        assert client.session.verify is True
+    with make() as api:
+        assert api.session.verify is True

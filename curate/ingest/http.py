@@ -279,6 +279,17 @@ def env_ca_bundle() -> str | bool:
     return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
 
 
+def api_session(user_agent: str) -> requests.Session:
+    """A session for a JSON API (Flickr, Commons). The environment is read once: the CA bundle
+    here, proxies by the caller with `requests.utils.get_environ_proxies(endpoint)`; trust_env
+    is off, so no ~/.netrc credentials go to the API."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = env_ca_bundle()
+    session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
+    return session
+
+
 def _make_session(config: DownloadConfig) -> requests.Session:
     session = requests.Session()
     # The environment is read once (proxies per host in Downloader, the CA bundle here), not

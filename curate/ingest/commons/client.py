@@ -18,7 +18,7 @@ import requests
 
 from curate.console import err_console
 from curate.errors import UpstreamError, UsageError
-from curate.ingest.http import backoff_delay_s, parse_retry_after
+from curate.ingest.http import api_session, backoff_delay_s, parse_retry_after
 
 # API error codes that mean "not now" rather than "never".
 RETRYABLE_ERRORS = frozenset({"maxlag", "ratelimited", "readonly", "actionthrottledtext"})  # + internal_api_error_*
@@ -49,8 +49,8 @@ class CommonsClient:
         self.retry_after_cap_s = retry_after_cap_s
         self.requests_made = 0
         self._lock = threading.Lock()  # strictly serial, even if a caller shares the client
-        self.session = requests.Session()
-        self.session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
+        self.session = api_session(user_agent)
+        self._proxies = requests.utils.get_environ_proxies(endpoint)
 
     def __enter__(self) -> CommonsClient:
         return self
@@ -92,7 +92,8 @@ class CommonsClient:
         with self._lock:
             self.requests_made += 1
             try:
-                response = self.session.get(self.endpoint, params=params, timeout=self.timeout_s)
+                response = self.session.get(self.endpoint, params=params, timeout=self.timeout_s,
+                                            proxies=self._proxies)
                 body = response.content
             except requests.Timeout:
                 raise _Transient("timed out") from None

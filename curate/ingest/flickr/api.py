@@ -28,7 +28,7 @@ import requests
 
 from curate.errors import UpstreamError
 from curate.ingest.flickr.pages import MalformedPage, api_failure
-from curate.ingest.http import backoff_delay_s, env_ca_bundle, parse_retry_after, redact
+from curate.ingest.http import api_session, backoff_delay_s, parse_retry_after, redact
 from curate.ingest.http import user_agent as default_user_agent
 
 INVALID_KEY = 100
@@ -101,10 +101,7 @@ class FlickrClient:
         per_hour = max(1.0, self.config.calls_per_hour - self.config.burst)
         self.bucket = TokenBucket(per_hour / 3600.0, self.config.burst)
         self.calls = 0  # HTTP requests sent, retries included
-        self.session = requests.Session()
-        self.session.trust_env = False  # no .netrc credentials; proxies resolved per call below
-        self.session.verify = env_ca_bundle()  # which trust_env would have read
-        self.session.headers.update({"User-Agent": user_agent or default_user_agent(), "Accept": "application/json"})
+        self.session = api_session(user_agent or default_user_agent())
         self._proxies = requests.utils.get_environ_proxies(self.config.endpoint)
 
     def __enter__(self) -> FlickrClient:
