@@ -121,6 +121,15 @@ def host_key(url: str) -> str:
     return f"{parts.scheme.lower()}://{parts.hostname}:{port or default_port}"
 
 
+def is_http_url(url: str) -> bool:
+    """An http(s) URL with a host: what `host_key` accepts (API endpoints are checked with it)."""
+    try:
+        host_key(url)
+    except FetchError:
+        return False
+    return True
+
+
 def status_error(status: int, retry_after: str | None = None) -> HTTPFetchError:
     """The FetchError for a non-2xx final status."""
     try:

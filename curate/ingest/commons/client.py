@@ -18,7 +18,7 @@ import requests
 
 from curate.console import err_console
 from curate.errors import UpstreamError, UsageError
-from curate.ingest.http import api_session, backoff_delay_s, parse_retry_after
+from curate.ingest.http import api_session, backoff_delay_s, is_http_url, parse_retry_after
 
 # API error codes that mean "not now" rather than "never".
 RETRYABLE_ERRORS = frozenset({"maxlag", "ratelimited", "readonly", "actionthrottledtext"})  # + internal_api_error_*
@@ -38,7 +38,7 @@ class CommonsClient:
     def __init__(self, endpoint: str, user_agent: str, *, maxlag_s: int = 5, timeout_s: float = 30.0,
                  retries: int = 5, backoff_base_s: float = 2.0, backoff_max_s: float = 60.0,
                  retry_after_cap_s: float = 120.0):
-        if not endpoint.lower().startswith(("http://", "https://")):
+        if not is_http_url(endpoint):
             raise UsageError(f"--endpoint {endpoint!r} is not an http(s) URL of an api.php")
         self.endpoint = endpoint
         self.maxlag_s = maxlag_s

@@ -31,7 +31,7 @@ from curate.ingest.engine import IngestJob, IngestReport, run_ingest
 from curate.ingest.flickr.api import DEFAULT_ENDPOINT, ApiConfig, FlickrClient
 from curate.ingest.flickr.pages import SEARCH_EXTRAS, Licence, MalformedPage, parse_licenses, parse_search_page
 from curate.ingest.flickr.plan import DATE_FORMAT, FLICKR_CAP, Plan, PlanStore, query_key, root_slice
-from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader
+from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader, is_http_url
 from curate.recipes import load_recipe
 from curate.workspace import Workspace
 
@@ -87,7 +87,7 @@ class FlickrOptions:
     checkpoint_seconds: float = 5.0
 
     def __post_init__(self) -> None:
-        if not str(self.endpoint).lower().startswith(("http://", "https://")):
+        if not is_http_url(self.endpoint):
             raise UsageError(f"--endpoint {self.endpoint!r} is not an http(s) URL of Flickr's REST API "
                              f"(the default is {DEFAULT_ENDPOINT})")
         if not self.calls_per_hour > 0:
