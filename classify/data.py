@@ -8,6 +8,7 @@ bar and reused by every run, so decoding full-size photos never starves the GPU.
 from __future__ import annotations
 
 import io
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,18 +84,68 @@ def ensure_resized(ws: Workspace, rows: pd.DataFrame, side: int = 256, workers: 
     return rows["sha256"].map(lambda sha: None if sha in failed else str(targets[sha]))
 
 
-def transforms(preprocess: Preprocess, train: bool, color_jitter: float = 0.0, min_scale: float = 0.35):
-    """PIL -> uint8 tensor. Train: RandomResizedCrop + flip (+ colour jitter); eval: resize + centre crop."""
-    from torchvision.transforms import v2
+def crop_box(rng: np.random.Generator, height: int, width: int, min_scale: float,
+             ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of a random crop covering `min_scale`..1 of the image area
+    with an aspect ratio in `ratio` (the RandomResizedCrop rule: ten tries, then the largest
+    centred crop whose ratio is in range).
 
-    if train:
-        steps = [v2.RandomResizedCrop(preprocess.size, scale=(min_scale, 1.0), antialias=True),
-                 v2.RandomHorizontalFlip()]
-        if color_jitter > 0:
-            steps.append(v2.ColorJitter(brightness=color_jitter, contrast=color_jitter, saturation=color_jitter))
+    >>> crop_box(np.random.default_rng(0), 256, 256, min_scale=1.0)
+    (0, 0, 256, 256)
+    """
+    area = height * width
+    log_ratio = np.log(ratio)
+    for _ in range(10):
+        target = area * rng.uniform(min_scale, 1.0)
+        aspect = np.exp(rng.uniform(*log_ratio))
+        w, h = round(np.sqrt(target * aspect)), round(np.sqrt(target / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
+    aspect = width / height
+    if aspect < ratio[0]:
+        w, h = width, round(width / ratio[0])
+    elif aspect > ratio[1]:
+        w, h = round(height * ratio[1]), height
     else:
-        steps = [v2.Resize(preprocess.resize, antialias=True), v2.CenterCrop(preprocess.size)]
-    return v2.Compose([v2.PILToTensor(), *steps])
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+@dataclass(frozen=True)
+class ImageTransform:
+    """(3, H, W) uint8 tensor -> (3, size, size) uint8 tensor.
+
+    Train: a random resized crop, a horizontal flip half the time and (optionally) colour
+    jitter, every random draw taken from `numpy.random.default_rng(seed)`, so a sample's
+    augmentation depends on its seed alone and no global random state is touched. Eval:
+    short side resized to `resize`, centre crop.
+    """
+
+    size: int
+    resize: int
+    train: bool
+    color_jitter: float = 0.0
+    min_scale: float = 0.35
+
+    def __call__(self, image, seed: int | None = None):
+        from torchvision.transforms.v2 import functional as F
+
+        if not self.train:
+            return F.center_crop(F.resize(image, [self.resize], antialias=True), [self.size])
+        rng = np.random.default_rng(seed)
+        top, left, height, width = crop_box(rng, image.shape[-2], image.shape[-1], self.min_scale)
+        image = F.resized_crop(image, top, left, height, width, [self.size, self.size], antialias=True)
+        if rng.random() < 0.5:
+            image = image.flip(-1)
+        if self.color_jitter > 0:
+            brightness, contrast, saturation = rng.uniform(max(0.0, 1 - self.color_jitter), 1 + self.color_jitter, 3)
+            image = F.adjust_saturation(F.adjust_contrast(F.adjust_brightness(image, brightness), contrast), saturation)
+        return image
+
+
+def transforms(preprocess: Preprocess, train: bool, color_jitter: float = 0.0, min_scale: float = 0.35) -> ImageTransform:
+    """The train (augmenting) or eval transform for a backbone's preprocessing."""
+    return ImageTransform(preprocess.size, preprocess.resize, train, color_jitter, min_scale)
 
 
 class LabelledImages:
@@ -102,10 +153,11 @@ class LabelledImages:
 
     Keys are (index, seed) pairs from `EpochSampler`: the random augmentation of a sample
     depends only on that seed, never on which worker process draws it or what ran before,
-    so an epoch is reproducible with any number of (persistent) workers.
+    so an epoch is reproducible with any number of (persistent) workers. Decoding and
+    augmenting is the per-image work of every loader worker: it is kept cheap.
     """
 
-    def __init__(self, paths: list[str], targets: np.ndarray, transform):
+    def __init__(self, paths: list[str], targets: np.ndarray, transform: ImageTransform):
         self.paths = paths
         self.targets = targets
         self.transform = transform
@@ -114,15 +166,29 @@ class LabelledImages:
         return len(self.paths)
 
     def __getitem__(self, key):
-        import torch
+        index, seed = key if isinstance(key, tuple) else (key, None)
+        return self.transform(read_rgb_tensor(self.paths[index]), seed), int(self.targets[index])
+
+
+def read_rgb_tensor(path: str):
+    """A cached JPEG as a (3, H, W) uint8 RGB tensor.
+
+    torchvision's decoder goes straight to a tensor and cost about 20% less than Pillow per
+    cached image here (`bench/loader_cost.py`); torchvision deprecated its image decoding in
+    0.29, so Pillow (the same libjpeg-turbo, the same pixels) takes over where it is gone.
+    """
+    import torch
+
+    try:
+        from torchvision.io import ImageReadMode, decode_image, read_file
+    except ImportError:
         from PIL import Image
 
-        index, seed = key if isinstance(key, tuple) else (key, None)
-        with Image.open(self.paths[index]) as image, torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(seed)
-            tensor = self.transform(image.convert("RGB"))
-        return tensor, int(self.targets[index])
+        with Image.open(path) as image:
+            return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return decode_image(read_file(path), mode=ImageReadMode.RGB)
 
 
 class EpochSampler:
