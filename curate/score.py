@@ -8,7 +8,8 @@ Definitions (populations are chosen so each filter is judged only where it could
 - geo_outlier: rows that reached the geo filter (labelled, kept by ingest and the
   ambiguity filter, with coordinates). Positive: the recorded position is farther than
   max_km from the city its tags name
-  (`true_distance_km`; the true city, except for mislabelled photos). Predicted: drop_reason geo_outlier.
+  (`true_distance_km`; the true city, except for mislabelled photos and photos taken
+  elsewhere, whose tags name another city). Predicted: drop_reason geo_outlier.
 - exact_duplicate grouping: pairs of stored photos. Positive pair: same truth
   `exact_dup_group`. Predicted pair: same catalog `exact_dup_group`.
 - burst near-duplicates: recall over pairs of the same burst (both stored) found in

@@ -120,7 +120,7 @@ def test_tiny_collections_are_complete(photos):
                                             "invalid_coords_rate": 0.02, "multi_city_tag_rate": 0.1,
                                             "skyline_tag_rate": 0.5, "offtopic_skyline_tag_rate": 0.2,
                                             "offtopic_rate": 0.45, "misgeotag_far_share": 0.3,
-                                            "mislabel_rate": 0.15}])
+                                            "mislabel_rate": 0.15, "taken_elsewhere_rate": 0.1}])
 def test_per_photo_noise_appears_at_configured_rates(overrides):
     config = DemoConfig(photos=30_000, seed=21, **overrides)
     records, truth = generate_metadata(config, RECIPE)
@@ -139,6 +139,8 @@ def test_per_photo_noise_appears_at_configured_rates(overrides):
     assert_rate(int(offtopic["skyline_tagged"].sum()), len(offtopic), config.offtopic_skyline_tag_rate,
                 "skyline tag on off-topic")
     assert_rate(int(skylines["is_mislabelled"].sum()), len(skylines), config.mislabel_rate, "mislabelled skylines")
+    assert_rate(int(skylines["is_taken_elsewhere"].sum()), len(skylines), config.taken_elsewhere_rate,
+                "skylines taken elsewhere")
 
 
 def test_structural_noise_counts(big):
@@ -164,11 +166,14 @@ def test_records_carry_the_truth(big):
     single = ~truth["has_multi_city_tags"]
     assert (rows.loc[single, "label"] == truth.loc[single, "tagged_city"]).all()
     assert rows.loc[~single, "label"].isna().all() and (rows.loc[~single, "tag_labels"].map(len) == 2).all()
-    # Among labelled skylines, the label is wrong exactly for the mislabelled ones.
+    # Among labelled skylines, the label is wrong exactly for the mislabelled ones and those taken elsewhere.
     skyline = truth["is_skyline"] & single
+    wrong_tag = truth["is_mislabelled"] | truth["is_taken_elsewhere"]
     wrong = rows.loc[skyline, "label"] != truth.loc[skyline, "true_label"]
-    assert truth["is_mislabelled"].any() and (wrong == truth.loc[skyline, "is_mislabelled"]).all()
-    assert (truth.loc[~truth["is_mislabelled"], "tagged_city"] == truth.loc[~truth["is_mislabelled"], "true_city"]).all()
+    assert truth["is_mislabelled"].any() and truth["is_taken_elsewhere"].any()
+    assert not (truth["is_mislabelled"] & truth["is_taken_elsewhere"]).any()
+    assert (wrong == wrong_tag[skyline]).all()
+    assert (truth.loc[~wrong_tag, "tagged_city"] == truth.loc[~wrong_tag, "true_city"]).all()
     expected_issue = truth["coord_kind"].map({"missing": "missing", "nan_text": "not_a_number",
                                               "out_of_range": "out_of_range"})
     pd.testing.assert_series_equal(rows["coord_issue"], expected_issue, check_names=False, check_dtype=False)
@@ -183,7 +188,9 @@ def test_recorded_distances_match_an_independent_oracle(big):
         oracle = great_circle(CITY[row["tagged_city"]], (rows.at[index, "lat"], rows.at[index, "lon"])).km
         assert oracle == pytest.approx(row["true_distance_km"], rel=1e-3, abs=1e-3)
     distance = truth["true_distance_km"]
-    assert (distance[truth["coord_kind"] == "ok"] <= config.city_radius_km + 1e-6).all()
+    placed_in_tagged_city = (truth["coord_kind"] == "ok") & ~truth["is_taken_elsewhere"]
+    assert (distance[placed_in_tagged_city] <= config.city_radius_km + 1e-6).all()
+    assert (distance[truth["is_taken_elsewhere"]] > 100).all()  # another of the ten cities
     near = distance[truth["coord_kind"] == "misgeotag_near"]
     assert near.between(10, 200).all()
     assert (distance[truth["coord_kind"] == "misgeotag_far"] >= 400).all()
@@ -224,12 +231,15 @@ def test_bursts_and_exact_duplicates_share_their_tagged_city(big):
     for column in ("burst_id", "exact_dup_group"):
         grouped = truth[truth[column].notna()].groupby(column)
         assert (grouped["tagged_city"].nunique() == 1).all() and (grouped["is_mislabelled"].nunique() == 1).all()
+        assert (grouped["is_taken_elsewhere"].nunique() == 1).all()
         assert truth.loc[truth[column].notna(), "is_mislabelled"].any(), column
+        assert truth.loc[truth[column].notna(), "is_taken_elsewhere"].any(), column
 
 
 def test_mislabel_rate_zero_gives_none_and_changes_nothing_else():
-    with_mislabels, truth = generate_metadata(DemoConfig(photos=4000, seed=13), RECIPE)
-    without, truth_zero = generate_metadata(DemoConfig(photos=4000, seed=13, mislabel_rate=0.0), RECIPE)
+    with_mislabels, truth = generate_metadata(DemoConfig(photos=4000, seed=13, taken_elsewhere_rate=0.0), RECIPE)
+    without, truth_zero = generate_metadata(DemoConfig(photos=4000, seed=13, mislabel_rate=0.0,
+                                                       taken_elsewhere_rate=0.0), RECIPE)
     assert not truth_zero["is_mislabelled"].any() and (truth_zero["tagged_city"] == truth_zero["true_city"]).all()
     mislabelled = truth["is_mislabelled"].to_numpy()
     assert mislabelled.sum() > 0
@@ -255,25 +265,65 @@ def test_mislabel_rate_is_validated_and_old_configs_read_as_none():
     assert DemoConfig.from_json(config.to_json()) == config
     recorded_before_the_setting = DemoConfig.from_json('{"photos": 3000, "seed": 0}')
     assert recorded_before_the_setting.mislabel_rate == 0.0
+    assert recorded_before_the_setting.taken_elsewhere_rate == 0.0
 
 
-def test_mislabelled_photos_survive_the_geo_filter_with_a_wrong_label(tmp_path):
-    """After ingest and `curate filter --max-km 5`, mislabelled photos are labelled with the
-    wrong city and none is dropped as a geo outlier: only the pixels can give them away."""
-    config = DemoConfig(photos=800, seed=17, mislabel_rate=0.2)
+def test_the_geo_filter_catches_photos_taken_elsewhere_but_not_mislabelled_ones(tmp_path):
+    """After ingest and `curate filter --max-km 5`: mislabelled photos keep their wrong label and
+    none is dropped as a geo outlier (only the pixels can give them away); every photo taken
+    elsewhere is a geo outlier (its geotag is far from the city its tag names)."""
+    config = DemoConfig(photos=800, seed=17, mislabel_rate=0.2, taken_elsewhere_rate=0.1)
     ingest_demo(Workspace(tmp_path), config, images=False)
     result = runner.invoke(app, ["filter", "--workspace", str(tmp_path), "--max-km", "5"])
     assert result.exit_code == 0, result.output
     truth, _ = read_truth(Workspace(tmp_path))
     catalog = read_catalog(Workspace(tmp_path)).set_index("photo_id").loc[truth["photo_id"]]
     mislabelled = truth["is_mislabelled"].to_numpy()
-    assert mislabelled.sum() >= 50
+    elsewhere = truth["is_taken_elsewhere"].to_numpy()
+    assert mislabelled.sum() >= 50 and elsewhere.sum() >= 20
     assert (catalog.loc[mislabelled, "label"].to_numpy() != truth.loc[mislabelled, "true_label"].to_numpy()).all()
     assert not (catalog.loc[mislabelled, "drop_reason"] == "geo_outlier").any()
-    assert (catalog["drop_reason"] == "geo_outlier").any()  # the filter did run and catch mis-geotags
+    reached_geo = elsewhere & ~catalog["drop_stage"].eq("ingest").to_numpy()  # broken files never get there
+    assert (catalog.loc[reached_geo, "drop_reason"] == "geo_outlier").all()
     labelled_skylines = (truth["is_skyline"].to_numpy() & catalog["label"].notna().to_numpy())
     wrong = catalog["label"].to_numpy() != truth["true_label"].to_numpy()
-    assert (wrong[labelled_skylines] == mislabelled[labelled_skylines]).all()
+    assert (wrong[labelled_skylines] == (mislabelled | elsewhere)[labelled_skylines]).all()
+
+
+def test_photos_taken_elsewhere_are_geotagged_in_their_true_city_under_a_wrong_tag_and_title(big):
+    config, records, truth, rows = big
+    elsewhere = truth["is_taken_elsewhere"]
+    chosen = truth[elsewhere]
+    assert len(chosen) > 100 and chosen["is_skyline"].all() and not chosen["is_sandals"].any()
+    assert not chosen["has_multi_city_tags"].any() and (chosen["coord_kind"] == "ok").all()
+    assert (chosen["tagged_city"] != chosen["true_city"]).all()
+    assert (rows.loc[elsewhere, "label"] == chosen["tagged_city"]).all()
+    for index, row in chosen.head(200).iterrows():
+        position = (rows.at[index, "lat"], rows.at[index, "lon"])
+        assert great_circle(CITY[row["true_city"]], position).km <= config.city_radius_km + 1e-6
+        assert great_circle(CITY[row["tagged_city"]], position).km > 100
+    titled = records.loc[elsewhere, "title"].fillna("")
+    displays = {label.name: label.display for label in RECIPE.labels}
+    named = titled.str.contains(" ")  # '<City> <words>' titles, not camera file names
+    assert named.any()
+    assert all(title.startswith(displays[city] + " ")
+               for title, city in zip(titled[named], chosen.loc[named, "tagged_city"]))
+
+
+def test_taken_elsewhere_rate_zero_changes_only_those_photos():
+    with_them, truth = generate_metadata(DemoConfig(photos=4000, seed=13), RECIPE)
+    without, truth_zero = generate_metadata(DemoConfig(photos=4000, seed=13, taken_elsewhere_rate=0.0), RECIPE)
+    assert not truth_zero["is_taken_elsewhere"].any()
+    elsewhere = truth["is_taken_elsewhere"].to_numpy()
+    assert elsewhere.sum() > 0
+    same = [c for c in truth.columns if c not in ("tagged_city", "is_taken_elsewhere", "true_distance_km")]
+    pd.testing.assert_frame_equal(truth[same], truth_zero[same])
+    for column in ("title", "lat", "lon", "tags"):
+        assert with_them.loc[~elsewhere, column].equals(without.loc[~elsewhere, column]), column
+    # the position is the same place either way: only which city the tag names changes
+    assert with_them.loc[elsewhere, ["lat", "lon"]].equals(without.loc[elsewhere, ["lat", "lon"]])
+    with pytest.raises(UsageError, match="taken_elsewhere_rate"):
+        DemoConfig(taken_elsewhere_rate=0.95)
 
 
 # ---- photographers ---------------------------------------------------------------------------

@@ -64,6 +64,11 @@ class DemoConfig:
     # tell. A share of the regular skylines; drawn among those with one city tag and no
     # mis-geotag, so it can be at most (1 - multi_city_tag_rate) * (1 - misgeotag_rate).
     mislabel_rate: float = 0.05
+    # Taken elsewhere ("tagged Amsterdam, taken in Korea"): the single city tag (and a title)
+    # name another city than the pixels show, and the geotag is where the photo was really
+    # taken, so the geotag betrays the tag. A share of the regular skylines; drawn among those
+    # with one city tag, a correct geotag and no mislabel (`taken_elsewhere_eligible_share`).
+    taken_elsewhere_rate: float = 0.05
     skyline_tag_rate: float = 0.70  # on true skylines
     offtopic_skyline_tag_rate: float = 0.10  # on off-topic photos
 
@@ -97,6 +102,10 @@ class DemoConfig:
             raise UsageError(f"mislabel_rate {self.mislabel_rate} is more than the {self.mislabel_eligible_share:.3f} "
                              "of skylines with one city tag and no mis-geotag; lower it, or lower "
                              "multi_city_tag_rate / misgeotag_rate")
+        if self.taken_elsewhere_rate > self.taken_elsewhere_eligible_share + 1e-12:
+            raise UsageError(f"taken_elsewhere_rate {self.taken_elsewhere_rate} is more than the "
+                             f"{self.taken_elsewhere_eligible_share:.3f} of skylines with one city tag, a correct "
+                             "geotag and no mislabel; lower it, or lower the other tag and geotag noise rates")
         if self.burst_rate + self.exact_dup_rate + self.broken_rate > 0.5:
             raise UsageError("burst + exact duplicate + broken rates must leave at least half the photos plain")
         if self.owner_median_photos < 1 or self.owner_sigma < 0:
@@ -118,6 +127,15 @@ class DemoConfig:
         return (1.0 - self.multi_city_tag_rate) * (1.0 - self.misgeotag_rate)
 
     @property
+    def taken_elsewhere_eligible_share(self) -> float:
+        """Share of regular skylines that may be taken elsewhere: one city tag, a correct
+        geotag (to betray the tag) and not mislabelled (mislabels take mislabel_rate /
+        mislabel_eligible_share of the one-tag skylines with a correct geotag)."""
+        correct_geotag = 1.0 - self.misgeotag_rate - self.missing_coords_rate - self.invalid_coords_rate
+        not_mislabelled = 1.0 - self.mislabel_rate / self.mislabel_eligible_share if self.mislabel_eligible_share else 1.0
+        return (1.0 - self.multi_city_tag_rate) * correct_geotag * max(0.0, not_mislabelled)
+
+    @property
     def image_size(self) -> tuple[int, int]:
         return self.image_width, self.image_height
 
@@ -135,7 +153,7 @@ class DemoConfig:
 
 
 # Settings added later, with the value that matches collections generated before them.
-_BEFORE_IT_EXISTED = {"mislabel_rate": 0.0}
+_BEFORE_IT_EXISTED = {"mislabel_rate": 0.0, "taken_elsewhere_rate": 0.0}
 
 
 def parse_image_size(text: str) -> tuple[int, int]:

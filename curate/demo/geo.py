@@ -5,9 +5,11 @@ tagged city's centre), misgeotag_far (500-15000 km off), misgeotag_near (10-200 
 missing, nan_text (text such as 'NaN' that is not a number) and out_of_range
 (|lat| > 90 or lon > 180). Distances are great-circle distances on a sphere.
 
-Positions are drawn around the city the photo's tags name, which is its true city except
-for mislabelled photos: their geotag agrees with the wrong tag (the uploader tagged and
-placed the photo in the same wrong city), so a geo filter cannot betray them.
+Positions are drawn around `placed_city`: the city the photo's tags name, which is its
+true city except for mislabelled photos, whose geotag agrees with the wrong tag (the
+uploader tagged and placed the photo in the same wrong city, so a geo filter cannot betray
+them); photos taken elsewhere are placed in their true city, far from the city their tag
+names, so a geo filter can. Distances are measured from the tagged city.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ def recorded_coordinates(config, cities, content: dict):
         [500.0 + 14_500.0 * u, 10.0 + 190.0 * u],
         config.city_radius_km * np.sqrt(u),  # uniform over the city's disc
     )
+    placed = content["placed_city"]
+    lat, lon = destination(cities.lat[placed], cities.lon[placed], distance, content["bearing"])
     centre_lat, centre_lon = cities.lat[content["tagged_city"]], cities.lon[content["tagged_city"]]
-    lat, lon = destination(centre_lat, centre_lon, distance, content["bearing"])
     valid = kind <= NEAR  # ok, far, near: a real position
     distance_km = np.where(valid, haversine_km(centre_lat, centre_lon, lat, lon), np.nan)
     lat_out = np.where(valid, lat, np.nan).astype(object)

@@ -9,7 +9,8 @@ How it is built, all with NumPy arrays over the whole collection:
 1. photographers with a long-tailed photo count, a home city and a personal style;
 2. photo "slots" laid out owner by owner; each slot draws its own content (skyline or
    off-topic kind, city, scene seed, geotag kind, tags, time), and a few skylines get
-   a wrong city tag whose title and geotag agree with it (mislabelled);
+   a wrong city tag whose title and geotag agree with it (mislabelled), and a few more a
+   wrong city tag and title with a geotag where they were really taken (taken elsewhere);
 3. structure is imposed by copying content between slots through one index array
    `src`: burst frames copy their burst's first frame, exact duplicates copy their
    original; broken files are marked; the sandals photographer's slots are appended;
@@ -176,6 +177,8 @@ def draw_slot_content(rng: np.random.Generator, config: DemoConfig, cities: City
         content["scene_seed"][sandals] = content["scene_seed"][np.flatnonzero(sandals)[0]]
     content.update(cities.tags.draw(rng, config, content["kind"], content["city"], sandals))
     content.update(draw_mislabels(mislabel_rng, config, cities, content, sandals))
+    content.update(draw_taken_elsewhere(np.random.default_rng([config.seed, 20240611, 2]), config, cities,
+                                        content, sandals))
     return {"owner": owner, "sandals": sandals, "content": content}
 
 
@@ -202,6 +205,31 @@ def draw_mislabels(rng: np.random.Generator, config: DemoConfig, cities: CityTab
                                 + rng.integers(0, n_cities - 1, int(mislabelled.sum()))) % n_cities
     content["tag_codes"][mislabelled, 0] = cities.tags.spell(rng, tagged_city[mislabelled])
     return {"tagged_city": tagged_city, "mislabelled": mislabelled}
+
+
+def draw_taken_elsewhere(rng: np.random.Generator, config: DemoConfig, cities: CityTable, content: dict,
+                         sandals: np.ndarray) -> dict:
+    """Skylines taken elsewhere: the single city tag names another city than the pixels show,
+    while the geotag is where the photo was really taken ("tagged Amsterdam, taken in Korea").
+
+    Drawn like `draw_mislabels` (per slot, own random stream) among regular skylines with
+    one city tag, a correct geotag and no mislabel, scaled so that `taken_elsewhere_rate` of
+    all regular skylines end up taken elsewhere. Rewrites `tagged_city` and tag slot 0 in
+    place; returns `taken_elsewhere` and `placed_city` (the city whose centre the geotag
+    is drawn around: the tagged city, except for these photos).
+    """
+    n, n_cities = len(content["city"]), len(cities)
+    eligible = ((content["kind"] == vocab.SKYLINE) & ~sandals & ~content["multi_city"]
+                & (content["coord_kind"] == geo.OK) & ~content["mislabelled"])
+    share = config.taken_elsewhere_eligible_share
+    chance = config.taken_elsewhere_rate / share if share > 0 else 0.0
+    elsewhere = eligible & (rng.random(n) < chance)
+    placed_city = content["tagged_city"].copy()
+    tagged_city = content["tagged_city"]
+    tagged_city[elsewhere] = (tagged_city[elsewhere] + 1
+                              + rng.integers(0, n_cities - 1, int(elsewhere.sum()))) % n_cities
+    content["tag_codes"][elsewhere, 0] = cities.tags.spell(rng, tagged_city[elsewhere])
+    return {"taken_elsewhere": elsewhere, "placed_city": placed_city}
 
 
 def _draw_coord_kinds(rng: np.random.Generator, config: DemoConfig, n: int) -> np.ndarray:
@@ -331,7 +359,8 @@ def _truth(cities, owners, structure, content, order, source_id, distance_km) ->
     - true_city: the city in the pixels (for off-topic photos, where they were taken);
       true_label: the same for skylines, None for everything else.
     - tagged_city: the city the city tag names (with two city tags, the first one); it
-      differs from true_city exactly where is_mislabelled.
+      differs from true_city exactly where is_mislabelled (the geotag agrees with the wrong
+      tag) or is_taken_elsewhere (the geotag is right, the tag wrong).
     - true_distance_km: how far the recorded position is from tagged_city's centre, i.e.
       how wrong the geotag is for the city the photo claims (what a geo filter can see).
     """
@@ -351,6 +380,7 @@ def _truth(cities, owners, structure, content, order, source_id, distance_km) ->
         "true_city": city,
         "tagged_city": cities.names[content["tagged_city"]],
         "is_mislabelled": content["mislabelled"],
+        "is_taken_elsewhere": content["taken_elsewhere"],
         "coord_kind": coord_kind,
         "is_misgeotagged": np.isin(content["coord_kind"], (geo.FAR, geo.NEAR)),
         "true_distance_km": distance_km,
