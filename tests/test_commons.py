@@ -106,7 +106,7 @@ def test_unknown_author_falls_back_to_the_uploader_and_coordinates_to_the_page()
     ("{{Taken on|2015-08-09}} <b>x</b>", "2015-08-09T00:00:00"),
 ])
 def test_junk_dates_become_null(text, expected):
-    assert pages.parse_taken_at(text) == expected
+    assert pages.commons_taken_at(text) == expected
 
 
 def test_non_photos_and_malformed_pages_are_rows_dropped_with_a_reason():

@@ -5,7 +5,8 @@ import threading
 import pandas as pd
 import pytest
 
-from curate.ingest.engine import FetchError, IngestJob, Journal, run_ingest
+from curate.ingest.engine import (FetchError, IngestJob, Journal, append_json_lines, read_json_lines,
+                                  run_ingest)
 from curate.workspace import Workspace, read_catalog
 from tests.helpers import jpeg_bytes
 
@@ -102,6 +103,32 @@ def test_torn_journal_line_is_ignored(tmp_path):
     run_ingest(ws, IngestJob("t", records(3), fetch))
     assert sorted(fetch.calls) == ["t:1", "t:2"]
     assert read_catalog(ws).set_index("photo_id").loc["t:0", "drop_reason"] == "http_404"
+
+
+
+# -- the JSON-lines helpers behind the journal and the listing logs --------------------------
+
+def test_json_lines_skip_a_torn_last_line_and_keep_it_apart_from_the_next_append(tmp_path):
+    path = tmp_path / "journal" / "log.jsonl"
+    assert read_json_lines(path) == [], "a missing log has no lines"
+    append_json_lines(path, [{"id": 1}, {"id": "ü"}])
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write('{"id": 3, "na')  # killed mid-line
+    assert read_json_lines(path) == [{"id": 1}, {"id": "ü"}]
+    append_json_lines(path, [{"id": 4}])  # the next run carries on after the torn line
+    assert read_json_lines(path) == [{"id": 1}, {"id": "ü"}, {"id": 4}]
+
+
+def test_json_lines_resume_from_the_committed_size_after_an_interruption(tmp_path):
+    path = tmp_path / "log.jsonl"
+    committed = append_json_lines(path, [{"batch": 1}, {"batch": 1}])
+    assert committed == path.stat().st_size
+    append_json_lines(path, [{"batch": 2}])  # a batch whose commit never got saved
+    with path.open("r+b") as handle:
+        handle.truncate(committed)  # what a resuming reader does with the committed size
+    assert read_json_lines(path) == [{"batch": 1}, {"batch": 1}]
+    assert append_json_lines(path, [{"batch": 2}]) == path.stat().st_size > committed
+    assert read_json_lines(path) == [{"batch": 1}, {"batch": 1}, {"batch": 2}]
 
 
 def test_metadata_only_rows(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import doctest
 import hashlib
 import json
 import os
@@ -20,7 +21,8 @@ from typer.testing import CliRunner
 
 from curate.cli.app import app
 from curate.ingest.engine import FetchError, Journal
-from curate.ingest.http import DownloadConfig, Downloader, redact
+from curate.ingest import http
+from curate.ingest.http import DownloadConfig, Downloader, TransientError, redact, retry_call
 from curate.ingest.urls import SOURCE, UrlIngestOptions, ingest_urls, url_records
 from curate.workspace import Workspace, read_catalog
 from tests.helpers import jpeg_bytes, png_bytes
@@ -167,6 +169,71 @@ def test_secrets_in_query_strings_are_redacted():
     cleaned = redact(text)
     assert "s3cr3t" not in cleaned and "abc" not in cleaned
     assert "http://h/ok.jpg?size=b" in cleaned
+
+
+# -- the retry loop every HTTP client shares -------------------------------------------------
+
+def scripted(*outcomes):
+    """A call that raises or returns each outcome in turn, counting its calls."""
+    queue = list(outcomes)
+
+    def call():
+        call.count += 1
+        outcome = queue.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    call.count = 0
+    return call
+
+
+def retry(call, attempts, **options):
+    """retry_call with a fake sleep; returns (result, the waits it asked for)."""
+    waits = []
+    backoff = dict(backoff_base_s=1.0, backoff_max_s=8.0, retry_after_cap_s=30.0)
+    return retry_call(call, attempts, sleep=waits.append, **{**backoff, **options}), waits
+
+
+def test_retry_call_retries_transient_failures_with_growing_backoff():
+    call = scripted(TransientError("HTTP 503"), TransientError("timed out"), "answer")
+    result, waits = retry(call, 3)
+    assert result == "answer" and call.count == 3
+    assert len(waits) == 2 and 0.5 <= waits[0] <= 1.0 and 1.0 <= waits[1] <= 2.0  # base * 2**n, jittered
+
+
+def test_retry_call_lets_a_non_retryable_failure_through_at_once():
+    call = scripted(ValueError("refused for good"), "never reached")
+    with pytest.raises(ValueError, match="refused for good"):
+        retry(call, 5)
+    assert call.count == 1
+    # With its own rule, the downloader retries only transient fetch failures.
+    call = scripted(FetchError("http_5xx"), FetchError("http_404"), "never reached")
+    with pytest.raises(FetchError) as failure:
+        retry(call, 5, retry_if=lambda exc: exc.reason == "http_5xx")
+    assert failure.value.reason == "http_404" and call.count == 2
+
+
+def test_retry_call_honours_retry_after_up_to_the_cap():
+    call = scripted(TransientError("HTTP 429", retry_after_s=7.0), TransientError("busy", retry_after_s=600.0), "ok")
+    told = []
+    result, waits = retry(call, 3, on_retry=lambda exc, attempt, wait_s: told.append((exc.detail, attempt, wait_s)))
+    assert result == "ok" and waits == [7.0, 30.0]
+    assert told == [("HTTP 429", 1, 7.0), ("busy", 2, 30.0)]
+
+
+def test_retry_call_gives_up_after_the_last_attempt_with_its_failure():
+    call = scripted(*(TransientError(f"HTTP 50{n}") for n in range(4)))
+    waits = []
+    with pytest.raises(TransientError, match="HTTP 502"):
+        retry_call(call, 3, backoff_base_s=0.1, backoff_max_s=1.0, retry_after_cap_s=1.0, sleep=waits.append)
+    assert call.count == 3 and len(waits) == 2, "no wait after the last attempt"
+    with pytest.raises(ValueError, match="at least 1"):
+        retry(scripted("ok"), 0)
+
+
+def test_doctests_of_the_http_module():
+    assert doctest.testmod(http).failed == 0
 
 
 # -- mapping the file --------------------------------------------------------------------------

@@ -13,12 +13,14 @@ the journal and fetches only what is missing, so no finished image is fetched tw
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import pandas as pd
 
@@ -85,6 +87,52 @@ def fetch_one(ws: Workspace, fetch: Fetch, record: dict) -> dict:
     return outcome
 
 
+# -- append-only JSON lines: the ingest journal and the Flickr and Commons listing logs ---------
+
+def json_line(value: dict) -> str:
+    return json.dumps(value, default=str) + "\n"
+
+
+def open_json_lines(path: Path) -> TextIO:
+    """`path` opened to append JSON lines (made with its folder if missing). A torn last
+    line left by a killed run gets its newline first, so it cannot glue onto our first line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a", encoding="utf-8")
+    if path.stat().st_size:
+        with path.open("rb") as tail:
+            tail.seek(-1, os.SEEK_END)
+            if tail.read(1) != b"\n":
+                handle.write("\n")
+    return handle
+
+
+def append_json_lines(path: Path, values: list[dict]) -> int:
+    """Append one JSON line per value, durably (fsync); returns the file's size afterwards."""
+    with open_json_lines(path) as handle:
+        handle.write("".join(json_line(value) for value in values))
+        handle.flush()
+        os.fsync(handle.fileno())
+        return handle.tell()
+
+
+def read_json_lines(path: Path) -> list[dict]:
+    """The JSON objects of `path`, one a line, in order; a line that is not one (the torn
+    last line of a killed run) is skipped, and a missing file has none."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    values = []
+    for line in text.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            values.append(value)
+    return values
+
+
 class Journal:
     """Append-only JSON lines of finished outcomes; a torn last line is ignored."""
 
@@ -92,25 +140,11 @@ class Journal:
         self.path: Path = ws.journal_dir / f"ingest-{source}.jsonl"
 
     def load(self) -> dict[str, dict]:
-        if not self.path.exists():
-            return {}
-        outcomes = {}
-        for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                outcome = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(outcome, dict) and "photo_id" in outcome:
-                outcomes[outcome["photo_id"]] = outcome
-        return outcomes
+        """Outcomes by photo id (the last line of a photo wins)."""
+        return {outcome["photo_id"]: outcome for outcome in read_json_lines(self.path) if "photo_id" in outcome}
 
-    def open(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a", encoding="utf-8")
-        # A torn final line from a killed run must not glue onto our first line.
-        if self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n"):
-            handle.write("\n")
-        return handle
+    def open(self) -> TextIO:
+        return open_json_lines(self.path)
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -213,7 +247,7 @@ def _fetch_all(ws: Workspace, job: IngestJob, pending: list[dict], journal: Jour
                 except BaseException as exc:  # an interrupt: journal the others first
                     interrupted = exc
                     continue
-                _journal_line(log, outcome)
+                log.write(json_line(outcome))
                 outcomes[outcome["photo_id"]] = outcome
                 advance()
             log.flush()
@@ -226,10 +260,6 @@ def _fetch_all(ws: Workspace, job: IngestJob, pending: list[dict], journal: Jour
                 # a checkpoint rewrites the whole catalog: keep it under ~10% of the run time
                 interval = max(job.checkpoint_seconds, 10 * (last_checkpoint - started))
     return len(pending)
-
-
-def _journal_line(log, outcome: dict) -> None:
-    log.write(json.dumps(outcome, default=str) + "\n")
 
 
 @contextmanager
@@ -247,6 +277,6 @@ def _drain_on_interrupt(in_flight: set[Future], log):
             future.cancel()  # only futures that have not started
         for future in wait(in_flight).done:
             if not future.cancelled() and future.exception() is None:
-                _journal_line(log, future.result())
+                log.write(json_line(future.result()))
         log.flush()
         raise

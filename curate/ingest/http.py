@@ -31,12 +31,14 @@ import random
 import re
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from http.cookiejar import DefaultCookiePolicy
 from importlib import metadata
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -53,6 +55,7 @@ SENSITIVE_PARAMS = frozenset({"api_key", "apikey", "key", "token", "access_token
                               "client_secret", "api_secret", "signature", "sig", "password", "oauth_token"})
 _QUERY_RE = re.compile(r"\?[^\s'\"()<>]*")
 _ERRNO_RE = re.compile(r"\[Errno -?\d+\][^'\"()]*")
+T = TypeVar("T")
 
 
 def user_agent() -> str:
@@ -160,6 +163,58 @@ def backoff_delay_s(attempt: int, retry_after_s: float | None, base_s: float, ma
     return min(max_s, base_s * 2 ** attempt) * random.uniform(0.5, 1.0)
 
 
+class TransientError(Exception):
+    """A failure worth another try (timeout, 429, 5xx, "busy" API error): what an API
+    client's attempt raises for `retry_call` to retry, with a server's Retry-After if any."""
+
+    def __init__(self, detail: str, retry_after_s: float | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after_s = retry_after_s
+
+
+def is_transient(exc: Exception) -> bool:
+    """What `retry_call` retries unless told otherwise: a TransientError."""
+    return isinstance(exc, TransientError)
+
+
+def retry_call(call: Callable[[], T], attempts: int, *, backoff_base_s: float, backoff_max_s: float,
+               retry_after_cap_s: float, retry_if: Callable[[Exception], bool] = is_transient,
+               on_retry: Callable[[Exception, int, float], None] | None = None,
+               sleep: Callable[[float], None] = time.sleep) -> T:
+    """What `call()` returns, trying it up to `attempts` times; the retry loop of every HTTP
+    client in curate.ingest (each turns the failure that escapes into its own error).
+
+    A failure for which `retry_if(exc)` is false escapes at once; a retryable one is
+    retried after `backoff_delay_s` (the exception's `retry_after_s`, when it has one, is
+    the server's Retry-After), and the last attempt's failure escapes. `on_retry(exc,
+    attempt, wait_s)` hears of each retry before its wait (attempt counts from 1).
+
+    >>> answers = iter([TransientError("HTTP 503", retry_after_s=2.0), "ok"])
+    >>> def call():
+    ...     answer = next(answers)
+    ...     if isinstance(answer, Exception):
+    ...         raise answer
+    ...     return answer
+    >>> retry_call(call, 3, backoff_base_s=1.0, backoff_max_s=10.0, retry_after_cap_s=60.0, sleep=print)
+    2.0
+    'ok'
+    """
+    if attempts < 1:
+        raise ValueError(f"attempts must be at least 1, not {attempts}")
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except Exception as exc:
+            if attempt >= attempts or not retry_if(exc):
+                raise
+            wait_s = backoff_delay_s(attempt - 1, getattr(exc, "retry_after_s", None), backoff_base_s,
+                                     backoff_max_s, retry_after_cap_s)
+            if on_retry is not None:
+                on_retry(exc, attempt, wait_s)
+        sleep(wait_s)
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if absent/bad."""
     if not value:
@@ -219,20 +274,22 @@ class Downloader:
     def download(self, url: str) -> bytes:
         """The body of `url`, retrying transient failures; raises FetchError otherwise."""
         host = host_key(url)
-        attempts = self.config.retries + 1
-        for attempt in range(attempts):
-            with self._host_slot(host):
-                try:
-                    return self._attempt(url, self._proxies[host])
-                except FetchError as exc:
-                    failure = exc
-            if failure.reason not in TRANSIENT_REASONS or attempt == attempts - 1:
-                break
-            config = self.config  # the wait is outside the slot: let others use the host
-            time.sleep(backoff_delay_s(attempt, getattr(failure, "retry_after_s", None), config.backoff_base_s,
-                                       config.backoff_max_s, config.retry_after_cap_s))
-        tries = f" after {attempt + 1} attempts" if attempt else ""
-        raise FetchError(failure.reason, f"{failure.detail}{tries}") from None
+        tries = 0
+
+        def attempt() -> bytes:
+            nonlocal tries
+            tries += 1
+            with self._host_slot(host):  # the backoff waits outside it: others may use the host
+                return self._attempt(url, self._proxies[host])
+
+        config = self.config
+        try:
+            return retry_call(attempt, config.retries + 1, backoff_base_s=config.backoff_base_s,
+                              backoff_max_s=config.backoff_max_s, retry_after_cap_s=config.retry_after_cap_s,
+                              retry_if=lambda exc: isinstance(exc, FetchError) and exc.reason in TRANSIENT_REASONS)
+        except FetchError as failure:
+            after = f" after {tries} attempts" if tries > 1 else ""
+            raise FetchError(failure.reason, f"{failure.detail}{after}") from None
 
     @contextmanager
     def _host_slot(self, host: str):

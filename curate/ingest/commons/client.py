@@ -11,25 +11,17 @@ refuses, or a failure that outlives the retries, is an UpstreamError (exit 4).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 import requests
 
 from curate.console import err_console
 from curate.errors import UpstreamError, UsageError
-from curate.ingest.http import api_session, backoff_delay_s, is_http_url, parse_retry_after
+from curate.ingest.http import TransientError, api_session, is_http_url, parse_retry_after, retry_call
 
 # API error codes that mean "not now" rather than "never".
 RETRYABLE_ERRORS = frozenset({"maxlag", "ratelimited", "readonly", "actionthrottledtext"})  # + internal_api_error_*
 MAXLAG_DEFAULT_WAIT_S = 5.0  # what MediaWiki sends as Retry-After for maxlag
-
-
-class _Transient(Exception):
-    def __init__(self, reason: str, retry_after_s: float | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after_s = retry_after_s
 
 
 class CommonsClient:
@@ -66,29 +58,29 @@ class CommonsClient:
         """
         params = {**params, "maxlag": str(self.maxlag_s)}
         attempts = self.retries + 1
-        for attempt in range(1, attempts + 1):
-            try:
-                payload = self._get(params)
-                if validate is not None:
-                    try:
-                        validate(payload)
-                    except ValueError as exc:
-                        raise _Transient(f"malformed answer ({exc})") from None
-                return payload
-            except _Transient as exc:
-                failure = exc
-            if attempt == attempts:
-                break
-            wait_s = backoff_delay_s(attempt - 1, failure.retry_after_s, self.backoff_base_s, self.backoff_max_s,
-                                     self.retry_after_cap_s)
-            err_console.print(f"Commons API: {failure.reason}; waiting {wait_s:.1f} s "
-                              f"(attempt {attempt + 1} of {attempts})", highlight=False)
-            time.sleep(wait_s)
-        raise UpstreamError(f"Commons API at {self.endpoint} still failing after {attempts} attempts "
-                            f"({failure.reason}); try again later: the run resumes where it stopped")
+
+        def attempt() -> dict:
+            payload = self._get(params)
+            if validate is not None:
+                try:
+                    validate(payload)
+                except ValueError as exc:
+                    raise TransientError(f"malformed answer ({exc})") from None
+            return payload
+
+        def tell(failure: TransientError, failed: int, wait_s: float) -> None:
+            err_console.print(f"Commons API: {failure.detail}; waiting {wait_s:.1f} s "
+                              f"(attempt {failed + 1} of {attempts})", highlight=False)
+
+        try:
+            return retry_call(attempt, attempts, backoff_base_s=self.backoff_base_s, backoff_max_s=self.backoff_max_s,
+                              retry_after_cap_s=self.retry_after_cap_s, on_retry=tell)
+        except TransientError as failure:
+            raise UpstreamError(f"Commons API at {self.endpoint} still failing after {attempts} attempts "
+                                f"({failure.detail}); try again later: the run resumes where it stopped") from None
 
     def _get(self, params: dict[str, str]) -> dict:
-        """One request; raises _Transient for what is worth retrying, UpstreamError otherwise."""
+        """One request; raises TransientError for what is worth retrying, UpstreamError otherwise."""
         with self._lock:
             self.requests_made += 1
             try:
@@ -96,13 +88,13 @@ class CommonsClient:
                                             proxies=self._proxies)
                 body = response.content
             except requests.Timeout:
-                raise _Transient("timed out") from None
+                raise TransientError("timed out") from None
             except requests.RequestException as exc:
-                raise _Transient(f"connection failed ({type(exc).__name__})") from None
+                raise TransientError(f"connection failed ({type(exc).__name__})") from None
         retry_after_s = parse_retry_after(response.headers.get("Retry-After"))
         status = response.status_code
         if status == 429 or status >= 500:
-            raise _Transient(f"HTTP {status}", retry_after_s)
+            raise TransientError(f"HTTP {status}", retry_after_s)
         if status >= 300:
             raise UpstreamError(f"Commons API at {self.endpoint} answered HTTP {status}; check --endpoint "
                                 "(and that the User-Agent names a contact, see --contact)")
@@ -111,7 +103,7 @@ class CommonsClient:
         except ValueError:
             payload = None
         if not isinstance(payload, dict):
-            raise _Transient("malformed answer (not a JSON object)", retry_after_s)
+            raise TransientError("malformed answer (not a JSON object)", retry_after_s)
         error = payload.get("error")
         if isinstance(error, dict):
             code = str(error.get("code", "unknown"))
@@ -119,6 +111,6 @@ class CommonsClient:
             if code in RETRYABLE_ERRORS or code.startswith("internal_api_error"):
                 wait_s = retry_after_s if retry_after_s is not None else \
                     MAXLAG_DEFAULT_WAIT_S if code == "maxlag" else None
-                raise _Transient(f"API error {code}: {info}", wait_s)
+                raise TransientError(f"API error {code}: {info}", wait_s)
             raise UpstreamError(f"Commons API refused the query ({code}: {info})")
         return payload

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 
 from curate.console import err_console
+from curate.ingest.engine import append_json_lines
 from curate.workspace import Workspace, atomic_write_bytes
 
 VERSION = 1
@@ -76,14 +76,8 @@ class ListingCursor:
 
     def commit(self, state: ListingState, new_records: list[dict]) -> None:
         """Append `new_records` (already in `state.records`) and save the state atomically."""
-        self.records_path.parent.mkdir(parents=True, exist_ok=True)
         if new_records:
-            lines = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in new_records)
-            with open(self.records_path, "ab") as handle:
-                handle.write(lines.encode("utf-8"))
-                handle.flush()
-                os.fsync(handle.fileno())
-                self._records_bytes = handle.tell()
+            self._records_bytes = append_json_lines(self.records_path, new_records)
         saved = {"version": VERSION, "query": self.identity, "continue": state.continue_token,
                  "listing_done": state.listing_done, "records_bytes": self._records_bytes,
                  "skipped": state.skipped, "api_requests": state.api_requests}

@@ -163,7 +163,7 @@ def page_record(page: dict) -> dict | str:
     page_url = info.get("descriptionurl") if isinstance(info.get("descriptionurl"), str) else None
     record.update(owner_id=owner, owner_name=owner, lat=lat, lon=lon, url=image_url,
                   page_url=page_url or f"https://commons.wikimedia.org/w/index.php?curid={page['pageid']}",
-                  taken_at=parse_taken_at(meta_value(meta, "DateTimeOriginal")),
+                  taken_at=commons_taken_at(meta_value(meta, "DateTimeOriginal")),
                   license=strip_html(meta_value(meta, "LicenseShortName")) or None)
     if not is_photo(info.get("mime"), title):
         record["drop_reason"] = DROP_NOT_A_PHOTO
@@ -223,15 +223,15 @@ def page_position(page: dict, meta: dict) -> tuple[float | None, float | None]:
     return None, None
 
 
-def parse_taken_at(value: str) -> str | None:
+def commons_taken_at(value: str) -> str | None:
     """An ISO timestamp from DateTimeOriginal, which is free text on Commons.
 
     Takes a `<time datetime=...>` attribute, else the first YYYY-MM-DD (or EXIF
     YYYY:MM:DD) with an optional time; anything vaguer ("circa 1920") or impossible is None.
 
-    >>> parse_taken_at('<time class="dtstart" datetime="2012-06-01">1 June 2012</time>')
+    >>> commons_taken_at('<time class="dtstart" datetime="2012-06-01">1 June 2012</time>')
     '2012-06-01T00:00:00'
-    >>> parse_taken_at("2018:03:04 10:11:12"), parse_taken_at("circa 1990s")
+    >>> commons_taken_at("2018:03:04 10:11:12"), commons_taken_at("circa 1990s")
     ('2018-03-04T10:11:12', None)
     """
     attribute = _DATETIME_ATTR.search(value or "")

@@ -28,7 +28,7 @@ import requests
 
 from curate.errors import UpstreamError
 from curate.ingest.flickr.pages import MalformedPage, api_failure
-from curate.ingest.http import api_session, backoff_delay_s, parse_retry_after, redact
+from curate.ingest.http import TransientError, api_session, parse_retry_after, redact, retry_call
 from curate.ingest.http import user_agent as default_user_agent
 
 INVALID_KEY = 100
@@ -83,13 +83,6 @@ class TokenBucket:
             return wait_s
 
 
-class _Transient(Exception):
-    def __init__(self, detail: str, retry_after_s: float | None = None):
-        super().__init__(detail)
-        self.detail = detail
-        self.retry_after_s = retry_after_s
-
-
 class FlickrClient:
     """A Flickr REST client for one API key; use as a context manager to close its session."""
 
@@ -117,18 +110,14 @@ class FlickrClient:
 
     def call(self, method: str, **params: object) -> dict:
         """One API method, retried on transient failures; see the module docstring."""
-        attempts = self.config.retries + 1
-        for attempt in range(attempts):
-            try:
-                return self._attempt(method, params)
-            except _Transient as exc:
-                failure = exc
-            if attempt < attempts - 1:
-                config = self.config
-                time.sleep(backoff_delay_s(attempt, failure.retry_after_s, config.backoff_base_s,
-                                           config.backoff_max_s, config.retry_after_cap_s))
-        raise UpstreamError(f"Flickr API {method} failed {attempts} times, last: {self.scrub(failure.detail)}; "
-                            "try again later (the run resumes where it stopped)")
+        config = self.config
+        attempts = config.retries + 1
+        try:
+            return retry_call(lambda: self._attempt(method, params), attempts, backoff_base_s=config.backoff_base_s,
+                              backoff_max_s=config.backoff_max_s, retry_after_cap_s=config.retry_after_cap_s)
+        except TransientError as failure:
+            raise UpstreamError(f"Flickr API {method} failed {attempts} times, last: {self.scrub(failure.detail)}; "
+                                "try again later (the run resumes where it stopped)") from None
 
     def _attempt(self, method: str, params: dict) -> dict:
         query = {"method": method, "api_key": self._key, "format": "json", "nojsoncallback": "1",
@@ -140,12 +129,12 @@ class FlickrClient:
             response = self.session.get(self.config.endpoint, params=query, timeout=timeout,
                                         proxies=self._proxies)
         except requests.Timeout:
-            raise _Transient("timed out waiting for the API") from None
+            raise TransientError("timed out waiting for the API") from None
         except requests.RequestException as exc:
-            raise _Transient(f"connection failed ({type(exc).__name__})") from None
+            raise TransientError(f"connection failed ({type(exc).__name__})") from None
         status = response.status_code
         if status == 429 or status >= 500:
-            raise _Transient(f"HTTP {status}", parse_retry_after(response.headers.get("Retry-After")))
+            raise TransientError(f"HTTP {status}", parse_retry_after(response.headers.get("Retry-After")))
         if status != 200:
             raise UpstreamError(f"Flickr API {method} answered HTTP {status}; check --endpoint")
         try:
@@ -157,7 +146,7 @@ class FlickrClient:
             return payload
         code, message = failure
         if code in TRANSIENT_CODES:
-            raise _Transient(f"Flickr error {code}: {message}")
+            raise TransientError(f"Flickr error {code}: {message}")
         if code == INVALID_KEY:
             raise UpstreamError(f"Flickr rejected the API key (error 100: {self.scrub(message)}); "
                                 "set FLICKR_API_KEY to a valid key")

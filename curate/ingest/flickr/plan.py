@@ -22,6 +22,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
+from curate.ingest.engine import append_json_lines, read_json_lines
 from curate.ingest.flickr.pages import SearchPage
 from curate.workspace import Workspace, atomic_write_bytes
 
@@ -200,35 +201,17 @@ class PlanStore:
         self.records_path.unlink(missing_ok=True)
 
     def append(self, records: list[dict]) -> None:
-        """Append photos as JSON lines and flush (called before the plan that counts them is saved)."""
-        if not records:
-            return
-        self.records_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.records_path.open("ab") as handle:
-            if handle.tell() and not _ends_with_newline(self.records_path):
-                handle.write(b"\n")  # a torn last line from a killed run stays on its own
-            handle.write("".join(json.dumps(r, default=str) + "\n" for r in records).encode("utf-8"))
-            handle.flush()
+        """Append photos as JSON lines, durably (called before the plan that counts them is saved)."""
+        if records:
+            append_json_lines(self.records_path, records)
 
     def records(self) -> list[dict]:
         """Photos listed so far, first occurrence of each id, in listing order; torn lines ignored."""
-        if not self.records_path.exists():
-            return []
         seen: dict[str, dict] = {}
-        for line in self.records_path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and record.get("source_id"):
+        for record in read_json_lines(self.records_path):
+            if record.get("source_id"):
                 seen.setdefault(str(record["source_id"]), record)
         return list(seen.values())
-
-
-def _ends_with_newline(path) -> bool:
-    with path.open("rb") as handle:
-        handle.seek(-1, 2)
-        return handle.read(1) == b"\n"
 
 
 def _parse(text: str) -> datetime:
