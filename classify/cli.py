@@ -87,7 +87,7 @@ def train_command(
     allow_leakage: Annotated[bool, typer.Option("--allow-leakage", help="Train even if the split leaks (scores will be inflated).")] = False,
 ) -> None:
     """Fine-tune a pretrained backbone on the catalog's kept photos and their split."""
-    from classify.train import TrainConfig, resumed_config, train
+    from classify.train import TrainConfig, load_checkpoint_state, resumed_config, train
 
     settings = dict(backbone=backbone, head_epochs=head_epochs, epochs=epochs, lr=lr,
                     backbone_lr_factor=backbone_lr_factor, weight_decay=weight_decay, batch_size=batch_size,
@@ -96,17 +96,19 @@ def train_command(
                     balance=balance, compile=compile_model, precision=precision, channels_last=channels_last,
                     device=device, workers=workers)
     ws = resolve_workspace(workspace_path)
+    state = None
     if resume:
         if out is None:
             raise UsageError("--resume needs --out RUN_DIR (the run to continue)")
+        state = load_checkpoint_state(out)  # read once: its settings here, its weights in train()
         # The run's own settings, except flags given again (device and workers may change).
         given = {name for name in settings  # typer's own click: compare the source by name
                  if ctx.get_parameter_source("compile_model" if name == "compile" else name).name == "COMMANDLINE"}
-        config = resumed_config(out, {name: settings[name] for name in given})
+        config = resumed_config(state, {name: settings[name] for name in given})
     else:
         config = TrainConfig(**settings)
     run_dir = _run_dir(ws.root, out, config.backbone)
-    trainer = train(ws, run_dir, config, resume=resume, allow_leakage=allow_leakage)
+    trainer = train(ws, run_dir, config, resume=resume, allow_leakage=allow_leakage, checkpoint_state=state)
     if not trainer.dist.main:
         return
     metrics = trainer.meta().metrics

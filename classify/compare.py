@@ -193,7 +193,7 @@ def train_or_reuse(ws: Workspace, run_dir: Path, config, catalog: pd.DataFrame) 
         raise UsageError(f"{run_dir} was trained on another version of the catalog (it changed since); "
                          "delete that folder to retrain it")
     if checkpoint.is_file() and state["next_epoch"] < config.total_epochs:
-        train(ws, run_dir, config, resume=True, allow_leakage=True, catalog=catalog)
+        train(ws, run_dir, config, resume=True, allow_leakage=True, catalog=catalog, checkpoint_state=state)
         return "resumed"
     return "reused"
 

@@ -46,19 +46,17 @@ def topic_scores(ws: Workspace, catalog: pd.DataFrame, rows: np.ndarray, tagged:
     for k in range(int(fold.max()) + 1):
         variant = fold_catalog(catalog, rows, tagged, fold, k)
         run_dir = out_dir / f"fold-{k}"
-        resume = (run_dir / CHECKPOINT).exists()
-        trainer = _finished(ws, run_dir, config, variant) if resume else None
-        if trainer is None:
-            trainer = train(ws, run_dir, config, resume=resume, catalog=variant)
+        state = load_checkpoint_state(run_dir) if (run_dir / CHECKPOINT).exists() else None
+        if state is not None and state["next_epoch"] >= config.total_epochs:
+            trainer = _finished(ws, run_dir, config, variant, state)
+        else:  # a new fold, or one that was interrupted
+            trainer = train(ws, run_dir, config, resume=state is not None, catalog=variant, checkpoint_state=state)
         scores[_test_positions(catalog, trainer)] = _probabilities(trainer)[:, trainer.classes.index(TOPIC)]
     return scores
 
 
-def _finished(ws: Workspace, run_dir: Path, config: TrainConfig, variant: pd.DataFrame) -> Trainer | None:
-    """A fold run that already finished: rebuild its trainer with the saved weights."""
-    state = load_checkpoint_state(run_dir)
-    if state["next_epoch"] < config.total_epochs:
-        return None
+def _finished(ws: Workspace, run_dir: Path, config: TrainConfig, variant: pd.DataFrame, state: dict) -> Trainer:
+    """A fold run that already finished (its checkpoint `state`): rebuild its trainer with the saved weights."""
     trainer = Trainer(ws, run_dir, config, classes=state["classes"], catalog=variant)
     trainer.model.load_state_dict(state["model"])
     return trainer

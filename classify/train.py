@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from classify.config import TrainConfig
-from classify.data import split_datasets
+from classify.data import class_list, labelled_rows, split_datasets
 from classify.distributed import init_distributed
 from classify.model import RunMeta, build_classifier, save_meta, save_model
 from classify.plots import plot_curves
@@ -76,17 +76,19 @@ class Trainer:
         randomly split variant); images still come from the workspace's store."""
         self.ws, self.run_dir, self.config = ws, Path(run_dir), config
         self.dist, self.device = init_distributed(config.device)
-        seed_everything(config.seed)  # the new head's initial weights (identical on every rank)
-        self.model, self.preprocess = build_classifier(config.backbone, 1, pretrained=config.pretrained,
-                                                       dropout=config.dropout, image_size=config.image_size)
         if catalog is None:
             catalog = read_catalog(ws)
             self.catalog_sha256 = catalog_sha256(ws)
         else:
             self.catalog_sha256 = frame_sha256(catalog)
+        # the classes first, so that the head is built with the right width (the datasets need
+        # the backbone's preprocessing, so they come after the model)
+        classes = classes or class_list(labelled_rows(catalog))
+        seed_everything(config.seed)  # the new head's initial weights (identical on every rank)
+        self.model, self.preprocess = build_classifier(config.backbone, len(classes), pretrained=config.pretrained,
+                                                       dropout=config.dropout, image_size=config.image_size)
         self.classes, self.data = split_datasets(ws, catalog, classes, self.preprocess, config.cache_side,
                                                  config.color_jitter, crop_scale=config.crop_scale)
-        self.model.head[-1] = nn.Linear(self.model.head[-1].in_features, len(self.classes))
         cuda = self.device.type == "cuda"
         self.bf16 = config.precision == "bf16" or (config.precision == "auto" and cuda)
         self.channels_last = cuda if config.channels_last is None else config.channels_last
@@ -157,8 +159,11 @@ class Trainer:
         epochs = self.config.head_epochs if frozen else self.config.epochs
         if self.config.schedule == "onecycle":
             steps = max(1, epochs * len(self.loader("train", 0)))
+            # OneCycleLR divides by its warm-up length, pct_start * steps - 1: zero at exactly
+            # 4 steps (a ZeroDivisionError, pytorch/pytorch#180187), so warm up a little longer there
+            pct_start = 0.25 if steps != 4 else 0.3
             self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                self.optimizer, max_lr=[g["lr"] for g in groups], total_steps=steps, pct_start=0.25)
+                self.optimizer, max_lr=[g["lr"] for g in groups], total_steps=steps, pct_start=pct_start)
         else:
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.3, patience=1)
         self.stage = stage
@@ -366,19 +371,24 @@ def load_checkpoint_state(run_dir: Path) -> dict:
     return torch.load(checkpoint, map_location="cpu", weights_only=False)
 
 
-def resumed_config(run_dir: Path, changes: dict) -> TrainConfig:
-    """The interrupted run's settings with `changes` applied (e.g. the flags given again)."""
-    return replace(TrainConfig.from_dict(load_checkpoint_state(run_dir)["config"]), **changes)
+def resumed_config(state: dict, changes: dict) -> TrainConfig:
+    """The interrupted run's settings (from its `load_checkpoint_state`) with `changes` applied
+    (e.g. the flags given again)."""
+    return replace(TrainConfig.from_dict(state["config"]), **changes)
 
 
 def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = False, allow_leakage: bool = False,
-          stop_after: int | None = None, catalog: pd.DataFrame | None = None) -> Trainer:
-    """Check the split, build (or resume) the run in `run_dir`, fit. `catalog` overrides the workspace's."""
+          stop_after: int | None = None, catalog: pd.DataFrame | None = None,
+          checkpoint_state: dict | None = None) -> Trainer:
+    """Check the split, build (or resume) the run in `run_dir`, fit. `catalog` overrides the workspace's.
+
+    `checkpoint_state`: with `resume`, the run's `load_checkpoint_state` when the caller has
+    already read it (the checkpoint holds the weights and optimiser state: read it once)."""
     run_dir = Path(run_dir)
     checkpoint = run_dir / CHECKPOINT
     state = None
     if resume:
-        state = load_checkpoint_state(run_dir)
+        state = checkpoint_state if checkpoint_state is not None else load_checkpoint_state(run_dir)
         saved = TrainConfig.from_dict(state["config"])
         if saved.comparable() != config.comparable():
             changed = sorted(k for k, v in config.comparable().items() if saved.comparable().get(k) != v)

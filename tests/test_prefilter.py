@@ -144,6 +144,28 @@ def test_earlier_stage_drops_are_left_alone():
     assert (result.loc[:9, "drop_reason"] == "geo_outlier").all() and result.loc[:9, "topic_score"].isna().all()
 
 
+def test_scores_given_from_elsewhere_are_used_as_they_are(monkeypatch):
+    """`--mode finetune` brings its own out-of-fold scores (NaN: the network could not read the
+    photo): the stage stores them as given and does not fold the photos again."""
+    import curate.prefilter.stage as stage
+
+    catalog, vectors, _, truth = synthetic(seed=8)
+    scores = np.where(truth["tagged"], 0.9, 0.1)
+    scores[[2, 5]] = np.nan
+
+    def no_folds(*args, **kwargs):
+        raise AssertionError("the given scores are already out of fold")
+
+    monkeypatch.setattr(stage, "grouped_folds", no_folds)
+    n = len(catalog)
+    result, report = prefilter_catalog(catalog, np.zeros((n, 0), np.float32), np.zeros(n, bool), np.zeros(n, bool),
+                                       PrefilterConfig(topic="skyline", threshold=0.5), topic_scores=scores)
+    assert result.loc[[2, 5], "drop_reason"].tolist() == ["unreadable_image"] * 2 and report.unreadable == 2
+    scored = np.isfinite(scores)
+    np.testing.assert_array_equal(result.loc[scored, "topic_score"].astype(float), scores[scored])
+    assert report.tagged_dropped == report.untagged_recovered == 0  # the given scores follow the tags
+
+
 def test_unreadable_images_are_dropped_with_a_reason():
     catalog, vectors, _, _ = synthetic(seed=4)
     ok = np.ones(len(catalog), bool)

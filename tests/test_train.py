@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from classify.cli import app as classify_app
 from classify.model import load_model
-from classify.train import TrainConfig, Trainer, train
+from classify.train import CHECKPOINT, TrainConfig, Trainer, train
 from curate import schema
 from curate.cli.app import app as curate_app
 from curate.demo.config import DemoConfig
@@ -64,15 +64,24 @@ def test_frozen_stage_leaves_the_backbone_untouched(split_ws, tmp_path):
         assert torch.equal(tensor, trained[name]), name  # weights and batch-norm statistics alike
 
 
-def test_resume_continues_exactly(split_ws, tmp_path):
+def test_resume_continues_exactly(split_ws, tmp_path, monkeypatch):
     config = TrainConfig(**{**TINY, "epochs": 2})
     train(split_ws, tmp_path / "straight", config)
     train(split_ws, tmp_path / "interrupted", config, stop_after=2)  # "killed" after epoch 2 of 3
     assert len(pd.read_csv(tmp_path / "interrupted" / "metrics.csv")) == 2
+    checkpoint_reads = []
+    real_load = torch.load
+
+    def counting_load(source, *args, **kwargs):
+        checkpoint_reads.append(Path(source).name == CHECKPOINT)
+        return real_load(source, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counting_load)
     # `--resume` alone: the settings come from the checkpoint (workers may change)
     result = runner.invoke(classify_app, ["train", "--workspace", str(split_ws.root), "--resume",
                                           "--out", str(tmp_path / "interrupted"), "--workers", "1"])
     assert result.exit_code == 0, result.output
+    assert sum(checkpoint_reads) == 1  # settings and state (weights, optimiser) from one read
     straight = load_file(tmp_path / "straight" / "model.safetensors")
     resumed = load_file(tmp_path / "interrupted" / "model.safetensors")
     assert straight.keys() == resumed.keys()
@@ -219,6 +228,15 @@ def test_prefilter_finetune_mode_scores_every_photo_out_of_fold(split_ws, tmp_pa
         assert set(fold["seen"]["photo_id"]).isdisjoint(fold["scored"]["photo_id"])
         assert set(fold["seen"]["owner_id"]).isdisjoint(fold["scored"]["owner_id"])
         assert set(fold["seen"]["label"]) == {"topic", "other"}
+
+
+def test_a_stage_of_exactly_four_steps_gets_a_one_cycle_schedule(split_ws, tmp_path):
+    """OneCycleLR's warm-up of 25% is zero steps long at 4 steps in all (a division by zero in torch)."""
+    photos = len(Trainer(split_ws, tmp_path / "probe", TrainConfig(**TINY)).data["train"].dataset)
+    batch_size = next(b for b in range(1, photos + 1) if -(-photos // b) == 4)
+    trainer = train(split_ws, tmp_path / "run", TrainConfig(**{**TINY, "batch_size": batch_size, "epochs": 0}))
+    assert len(trainer.loader("train", 0)) == 4
+    assert np.isfinite(trainer.history[0]["train_loss"])
 
 
 def test_worker_processes_do_not_change_the_result(split_ws, tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from curate import schema
@@ -13,9 +15,12 @@ from curate.records import reset_stage
 from curate.runs import load_stage_report, save_stage_report
 from curate.workspace import Workspace, catalog_sha256, read_catalog, write_catalog
 
+if TYPE_CHECKING:  # classify (torch) is imported only when --mode finetune runs
+    from classify.config import TrainConfig
+
 
 def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None = None,
-                  finetune: "TrainConfig | None" = None) -> PrefilterReport:  # noqa: F821
+                  finetune: TrainConfig | None = None) -> PrefilterReport:
     """`embeddings`: the cache to use (a backbone name, or name-<size>px); default: the last `curate embed`'s.
     `finetune`: training settings for `--mode finetune` (default TrainConfig())."""
     if embeddings is None:

@@ -152,9 +152,10 @@ def topic_tagged(tags: pd.Series, topic: str) -> np.ndarray:
     return np.fromiter((wanted in set(row) for row in tags), dtype=bool, count=len(tags))
 
 
-def topic_folds(catalog: pd.DataFrame, eligible: np.ndarray, config: PrefilterConfig
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row numbers, tagged, fold) of the photos the topic model scores; fold grouped by owner."""
+def topic_rows(catalog: pd.DataFrame, eligible: np.ndarray, config: PrefilterConfig
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row numbers, tagged, owner group) of the photos the topic model scores, checked to
+    hold positives, negatives and at least `folds` groups."""
     from curate.split import split_groups
 
     rows = np.flatnonzero(eligible)
@@ -162,6 +163,13 @@ def topic_folds(catalog: pd.DataFrame, eligible: np.ndarray, config: PrefilterCo
     tagged = topic_tagged(kept["tags"], config.topic)
     groups = split_groups(kept, "owner")
     _check_topic(config, tagged, groups)
+    return rows, tagged, groups
+
+
+def topic_folds(catalog: pd.DataFrame, eligible: np.ndarray, config: PrefilterConfig
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row numbers, tagged, fold) of the photos the topic model scores; fold grouped by owner."""
+    rows, tagged, groups = topic_rows(catalog, eligible, config)
     return rows, tagged, grouped_folds(tagged.astype(int), groups, config.folds, config.seed)
 
 
@@ -185,11 +193,12 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
     result = apply_drops(catalog, pd.Series(np.where(unreadable, "unreadable_image", None)), stage=STAGE)
     for column in ("topic_score", "topic_recovered", "label_quality", "is_label_issue", "suggested_label"):
         result[column] = None
-    rows, tagged, fold = topic_folds(result, eligible & ~unreadable, config)
+    rows, tagged, groups = topic_rows(result, eligible & ~unreadable, config)
     if topic_scores is None:
+        fold = grouped_folds(tagged.astype(int), groups, config.folds, config.seed)
         x = normalise_rows(vectors[rows])
         score = out_of_fold_proba(x, tagged.astype(int), fold, 2, config.regularisation, config.seed)[:, 1]
-    else:
+    else:  # already out of fold: the folds were made (once) where the scores were computed
         score = topic_scores[rows]
     threshold = config.threshold if config.threshold is not None else otsu_threshold(score)
     on_topic = score >= threshold
