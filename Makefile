@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/neardup.py
 	$(BIN)/python bench/scorecard.py
 	$(BIN)/python bench/embed_throughput.py
+	$(BIN)/python bench/loader_cost.py
 	$(BIN)/python bench/label_issues.py
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/report.py

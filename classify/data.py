@@ -173,9 +173,9 @@ class LabelledImages:
 def read_rgb_tensor(path: str):
     """A cached JPEG as a (3, H, W) uint8 RGB tensor.
 
-    torchvision's decoder goes straight to a tensor and cost about 20% less than Pillow per
-    cached image here (`bench/loader_cost.py`); torchvision deprecated its image decoding in
-    0.29, so Pillow (the same libjpeg-turbo, the same pixels) takes over where it is gone.
+    torchvision's decoder goes straight to a tensor, with no PIL image to convert (part of the
+    saving `bench/loader_cost.py` measures); torchvision deprecated its image decoding in 0.29,
+    so Pillow (the same libjpeg-turbo, the same pixels) takes over where it is gone.
     """
     import torch
 
