@@ -10,7 +10,7 @@ returns the decoded answer, or raises:
 
 Politeness and robustness: a token bucket caps the call rate (Flickr allows 3,600 calls
 per hour per key; every attempt, retries included, takes a token); timeouts on connect
-and read; bounded retries with exponential backoff and full jitter on timeouts,
+and read; bounded retries with exponential backoff (jittered to 0.5–1× of the delay) on timeouts,
 connection errors, HTTP 5xx, HTTP 429 (honouring Retry-After up to a cap) and Flickr's
 "service unavailable" codes. The API key is sent as a query parameter and scrubbed
 from every message this module produces.
@@ -47,7 +47,7 @@ class ApiConfig:
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 30.0
     retries: int = 5  # extra attempts after the first, for transient failures only
-    backoff_base_s: float = 1.0  # attempt n waits ~ base * 2**n, full jitter
+    backoff_base_s: float = 1.0  # attempt n waits base * 2**n, jittered to 0.5-1x (http.backoff_delay_s)
     backoff_max_s: float = 120.0
     retry_after_cap_s: float = 300.0
 
