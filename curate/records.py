@@ -19,7 +19,19 @@ from curate import schema
 from curate.recipes import Recipe, squash
 
 RECORD_FIELDS = ("source_id", "owner_id", "owner_name", "title", "tags", "label",
-                 "lat", "lon", "taken_at", "license", "url", "page_url")
+                 "lat", "lon", "geo_accuracy", "taken_at", "license", "url", "page_url")
+
+
+def geo_accuracy(values: pd.Series, lat: pd.Series) -> pd.Series:
+    """A source's position accuracy as a whole number 1..16 (Flickr's scale), null where it is
+    missing, not a whole number in range, or the position itself is unusable.
+
+    >>> geo_accuracy(pd.Series(["16", 3, "0", "x", 11]), pd.Series([1.0, 1.0, 1.0, 1.0, None])).tolist()
+    [16, 3, <NA>, <NA>, <NA>]
+    """
+    numbers = pd.Series([to_float(value) for value in values], index=values.index, dtype="float64")
+    usable = numbers.between(1, 16) & (numbers == numbers.round()) & pd.Series(lat).notna().to_numpy()
+    return numbers.where(usable).astype("Int8")
 
 
 def to_float(value: object) -> float | None:
@@ -174,6 +186,7 @@ def records_to_rows(records: pd.DataFrame, source: str, recipe: Recipe | None = 
         "lat": lat,
         "lon": lon,
         "coord_issue": coord_issue,
+        "geo_accuracy": geo_accuracy(column("geo_accuracy"), lat),
         "taken_at": parse_taken_at(column("taken_at")),
         "license": clean_text(column("license")),
         "url": clean_text(column("url")),

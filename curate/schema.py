@@ -45,6 +45,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("lat", pa.float64(), True, "Latitude in degrees; null when missing or invalid.", "ingest"),
     Column("lon", pa.float64(), True, "Longitude in degrees; null when missing or invalid.", "ingest"),
     Column("coord_issue", _STR, True, "Why lat/lon are null: missing, not_a_number, out_of_range.", "ingest"),
+    Column("geo_accuracy", pa.int8(), True, "Position accuracy as the source gives it (Flickr: 1 world ... 16 street); "
+           "null when unknown.", "ingest"),
     Column("taken_at", pa.timestamp("us"), True, "When the photo was taken (naive, as the source gives it).", "ingest"),
     Column("license", _STR, True, "Licence name or source licence id.", "ingest"),
     Column("url", _STR, True, "Where the image or its page can be found.", "ingest"),

@@ -47,6 +47,33 @@ def test_far_away_minority_does_not_move_the_centre():
     assert report.geo.iloc[0]["geo_outliers"] == 8
 
 
+def test_positions_coarser_than_min_geo_accuracy_are_treated_as_missing():
+    rng = np.random.default_rng(1)
+    street = [{"lat": 41.88 + d1, "lon": -87.63 + d2, "geo_accuracy": 16} for d1, d2 in rng.normal(0, 0.005, (6, 2))]
+    unknown = [{"lat": 41.881, "lon": -87.631}]  # no accuracy given: judged like any position
+    country = [{"lat": 39.8, "lon": -98.6, "geo_accuracy": 3}] * 8  # the USA's centre: a majority, but coarse
+    korea = [{"lat": 37.5, "lon": 127.0, "geo_accuracy": 16}]  # precise and far: still an outlier
+    cat = catalog(street + unknown + country + korea)
+    out, report = filter_catalog(cat, FilterConfig(max_km=5, min_geo_accuracy=11))
+    assert reasons(out) == [None] * 7 + [None] * 8 + ["geo_outlier"]
+    centre = report.geo.iloc[0]
+    assert geodesic((centre["centre_lat"], centre["centre_lon"]), (41.88, -87.63)).km < 1.0  # coarse ones ignored
+    assert out["geo_distance_km"].iloc[7:15].isna().all() and out["geo_distance_km"].iloc[:7].notna().all()
+    assert out["lat"].iloc[7:15].notna().all()  # the catalog keeps the coordinates as given
+    assert any("less precise than accuracy 11" in note for note in report.notes)
+    # off (the default): the coarse majority pulls the centre away from the city
+    plain, _ = filter_catalog(cat, FilterConfig(max_km=5))
+    assert reasons(plain)[:7] == ["geo_outlier"] * 7
+    dropped, _ = filter_catalog(cat, FilterConfig(max_km=5, min_geo_accuracy=11, missing_geo="drop"))
+    assert reasons(dropped) == [None] * 7 + ["missing_geo"] * 8 + ["geo_outlier"]
+
+
+@pytest.mark.parametrize("bad", [-1, 17, 2.5])
+def test_bad_min_geo_accuracy_is_a_usage_error(bad):
+    with pytest.raises(UsageError, match="min-geo-accuracy"):
+        FilterConfig(min_geo_accuracy=bad)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.floats(-89, 89), st.floats(-180, 180), st.floats(-89, 89), st.floats(-180, 180))
 @example(0.0, 0.0, 1.192092896e-07, 180.0)  # nearly antipodal: Lambert's correction is singular there

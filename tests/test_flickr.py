@@ -149,6 +149,7 @@ def test_geo_query_pages_by_250(tmp_path):
     assert len(calls) == math.ceil(len(wanted) / 250)
     catalog = read_catalog(ws)
     assert set(catalog["source_id"]) == wanted and catalog["lat"].notna().all()
+    assert (catalog["geo_accuracy"] == 16).all()  # Flickr's accuracy reaches the catalog
 
 
 def test_radius_over_32_km_and_other_bad_queries_are_usage_errors(tmp_path, monkeypatch):

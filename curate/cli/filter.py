@@ -23,6 +23,7 @@ def filter_command(
     max_km: Annotated[float | None, typer.Option("--max-km", help="Geo outlier threshold in km (default: recipe, else 5).")] = None,
     center: Annotated[str, typer.Option("--center", help="Label centre: median of its photos, or recipe coordinates.")] = "median",
     missing_geo: Annotated[str, typer.Option("--missing-geo", help="Labelled photos without coordinates: keep or drop.")] = "keep",
+    min_geo_accuracy: Annotated[int, typer.Option("--min-geo-accuracy", help="Treat positions the source rates less precise than this as missing (Flickr: 11 city, 16 street; 0 = off).")] = 0,
     near_dup_bits: Annotated[int | None, typer.Option("--near-dup-bits", help="pHash Hamming distance (inclusive) for near duplicates.")] = None,
     near_dup_colour_diff: Annotated[float | None, typer.Option("--near-dup-colour-diff", help="Max mean RGB difference (0-255) of 16x12 thumbnails that confirms a pHash pair.")] = None,
     dedupe_near: Annotated[bool, typer.Option("--dedupe-near", help="Keep one photo per near-duplicate cluster.")] = False,
@@ -40,7 +41,7 @@ def filter_command(
     defaults = chosen.stage_defaults("filter") if chosen else {}
     config = FilterConfig(
         max_km=float(max_km if max_km is not None else defaults.get("max_km", 5.0)),
-        center=center, missing_geo=missing_geo,
+        center=center, missing_geo=missing_geo, min_geo_accuracy=min_geo_accuracy,
         near_dup_bits=near_dup_bits if near_dup_bits is not None else defaults.get("near_dup_bits", DEFAULT_NEAR_DUP_BITS),
         near_dup_colour_diff=float(near_dup_colour_diff if near_dup_colour_diff is not None
                                    else defaults.get("near_dup_colour_diff", DEFAULT_COLOUR_DIFF)),

@@ -37,6 +37,7 @@ class FilterConfig:
     max_km: float = 5.0
     center: str = "median"  # median | recipe
     missing_geo: str = "keep"
+    min_geo_accuracy: int = 0  # positions the source rates less precise are treated as missing (0: off)
     near_dup_bits: int = DEFAULT_NEAR_DUP_BITS  # evidence in curate/filters/neardup.py
     near_dup_colour_diff: float = verify.DEFAULT_COLOUR_DIFF  # evidence in curate/filters/verify.py
     dedupe_near: bool = False
@@ -50,6 +51,9 @@ class FilterConfig:
             raise UsageError(f"--center must be one of {', '.join(CENTRE_METHODS)}, got {self.center!r}")
         if self.missing_geo not in MISSING_GEO:
             raise UsageError(f"--missing-geo must be keep or drop, got {self.missing_geo!r}")
+        if not (isinstance(self.min_geo_accuracy, int) and 0 <= self.min_geo_accuracy <= 16):
+            raise UsageError(f"--min-geo-accuracy must be a whole number from 0 (off) to 16 (street level, "
+                             f"Flickr's scale), got {self.min_geo_accuracy!r}")
         if not 0 <= self.near_dup_bits <= 32:
             raise UsageError(f"--near-dup-bits must be between 0 and 32, got {self.near_dup_bits}")
         if not 0 <= self.near_dup_colour_diff <= 255:
@@ -126,23 +130,30 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
 
 def _geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: list[str]):
     labelled = (out["status"] == schema.KEPT) & out["label"].notna()
+    # a position the source rates coarser than min_geo_accuracy (say a country's centre) says
+    # nothing about the city: it neither moves a centre nor is judged, like a missing one
+    imprecise = (out["geo_accuracy"] < config.min_geo_accuracy).fillna(False).to_numpy(bool)
+    lat, lon = out["lat"].mask(imprecise), out["lon"].mask(imprecise)
+    if (imprecise & labelled.to_numpy()).any():
+        notes.append(f"{int((imprecise & labelled.to_numpy()).sum())} labelled photos have a position less precise "
+                     f"than accuracy {config.min_geo_accuracy}: treated as without coordinates")
     if config.center == "recipe":
         recipe_centres = recipe_centres or {}
         centres = {label: geo.Centre(label, *recipe_centres[label], "recipe") if label in recipe_centres
                    else geo.Centre(label, None, None, "none", "no reference coordinates: nothing dropped")
                    for label in sorted(out.loc[labelled, "label"].unique())}
     else:
-        centres = geo.median_centres(out.loc[labelled, "label"], out.loc[labelled, "lat"], out.loc[labelled, "lon"])
+        centres = geo.median_centres(out.loc[labelled, "label"], lat[labelled], lon[labelled])
     has_label = out["label"].notna()
     distance = np.full(len(out), np.nan)
-    distance[has_label.to_numpy()] = geo.distances_to_centres(out.loc[has_label, "label"], out.loc[has_label, "lat"],
-                                                              out.loc[has_label, "lon"], centres)
+    distance[has_label.to_numpy()] = geo.distances_to_centres(out.loc[has_label, "label"], lat[has_label],
+                                                              lon[has_label], centres)
     out["geo_distance_km"] = distance
     is_outlier = labelled.to_numpy() & (distance > config.max_km)  # exactly max_km stays
     reason = np.where(is_outlier, "geo_outlier", None)
     if config.missing_geo == "drop":
-        reason = np.where(labelled.to_numpy() & out["lat"].isna().to_numpy(), "missing_geo", reason)
-    missing = int((labelled & out["lat"].isna()).sum())
+        reason = np.where(labelled.to_numpy() & lat.isna().to_numpy(), "missing_geo", reason)
+    missing = int((labelled & lat.isna()).sum())
     if missing:
         notes.append(f"{missing} labelled photos have no usable coordinates "
                      f"({'dropped as missing_geo' if config.missing_geo == 'drop' else 'kept'})")
