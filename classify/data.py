@@ -230,12 +230,11 @@ class SplitData:
     dataset: LabelledImages
 
 
-def split_datasets(ws: Workspace, catalog: pd.DataFrame, classes: list[str] | None, preprocess: Preprocess,
+def split_datasets(ws: Workspace, rows: pd.DataFrame, classes: list[str], preprocess: Preprocess,
                    cache_side: int = 256, color_jitter: float = 0.0, workers: int = 4,
-                   crop_scale: float = 0.35) -> tuple[list[str], dict]:
-    """(classes, {split: SplitData}) with train augmentation and eval transforms."""
-    rows = labelled_rows(catalog)
-    classes = classes or class_list(rows)
+                   crop_scale: float = 0.35) -> dict[str, SplitData]:
+    """{split: SplitData} of `labelled_rows(catalog)` in `classes`, with train augmentation and
+    eval transforms."""
     rows = rows.assign(resized=ensure_resized(ws, rows, cache_side, workers))
     rows = rows[rows["resized"].notna() & rows["label"].isin(classes)].reset_index(drop=True)
     index = {name: i for i, name in enumerate(classes)}
@@ -247,4 +246,4 @@ def split_datasets(ws: Workspace, catalog: pd.DataFrame, classes: list[str] | No
         out[split] = SplitData(part, LabelledImages(part["resized"].tolist(), targets, transform))
     if not len(out["train"].rows):
         raise UsageError("the train split is empty: run `curate split`")
-    return classes, out
+    return out

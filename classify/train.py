@@ -83,12 +83,14 @@ class Trainer:
             self.catalog_sha256 = frame_sha256(catalog)
         # the classes first, so that the head is built with the right width (the datasets need
         # the backbone's preprocessing, so they come after the model)
-        classes = classes or class_list(labelled_rows(catalog))
+        rows = labelled_rows(catalog)
+        self.classes = classes or class_list(rows)
         seed_everything(config.seed)  # the new head's initial weights (identical on every rank)
-        self.model, self.preprocess = build_classifier(config.backbone, len(classes), pretrained=config.pretrained,
-                                                       dropout=config.dropout, image_size=config.image_size)
-        self.classes, self.data = split_datasets(ws, catalog, classes, self.preprocess, config.cache_side,
-                                                 config.color_jitter, crop_scale=config.crop_scale)
+        self.model, self.preprocess = build_classifier(config.backbone, len(self.classes),
+                                                       pretrained=config.pretrained, dropout=config.dropout,
+                                                       image_size=config.image_size)
+        self.data = split_datasets(ws, rows, self.classes, self.preprocess, config.cache_side,
+                                   config.color_jitter, crop_scale=config.crop_scale)
         cuda = self.device.type == "cuda"
         self.bf16 = config.precision == "bf16" or (config.precision == "auto" and cuda)
         self.channels_last = cuda if config.channels_last is None else config.channels_last

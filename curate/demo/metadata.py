@@ -194,16 +194,10 @@ def draw_mislabels(rng: np.random.Generator, config: DemoConfig, cities: CityTab
     tags, title and geotag name) and `mislabelled`, and rewrites tag slot 0 in place.
     Uses its own random stream so every other draw is the same whatever the rate.
     """
-    n, n_cities = len(content["city"]), len(cities)
     eligible = ((content["kind"] == vocab.SKYLINE) & ~sandals & ~content["multi_city"]
                 & ~np.isin(content["coord_kind"], (geo.FAR, geo.NEAR)))
-    share = config.mislabel_eligible_share
-    chance = config.mislabel_rate / share if share > 0 else 0.0
-    mislabelled = eligible & (rng.random(n) < chance)
-    tagged_city = content["city"].copy()
-    tagged_city[mislabelled] = (tagged_city[mislabelled] + 1
-                                + rng.integers(0, n_cities - 1, int(mislabelled.sum()))) % n_cities
-    content["tag_codes"][mislabelled, 0] = cities.tags.spell(rng, tagged_city[mislabelled])
+    mislabelled, tagged_city = _wrong_city_tags(rng, cities, content, content["city"], eligible,
+                                                config.mislabel_rate, config.mislabel_eligible_share)
     return {"tagged_city": tagged_city, "mislabelled": mislabelled}
 
 
@@ -214,22 +208,30 @@ def draw_taken_elsewhere(rng: np.random.Generator, config: DemoConfig, cities: C
 
     Drawn like `draw_mislabels` (per slot, own random stream) among regular skylines with
     one city tag, a correct geotag and no mislabel, scaled so that `taken_elsewhere_rate` of
-    all regular skylines end up taken elsewhere. Rewrites `tagged_city` and tag slot 0 in
-    place; returns `taken_elsewhere` and `placed_city` (the city whose centre the geotag
-    is drawn around: the tagged city, except for these photos).
+    all regular skylines end up taken elsewhere. Returns the new `tagged_city`,
+    `taken_elsewhere` and `placed_city` (the city whose centre the geotag is drawn around:
+    the city tagged before, i.e. the true one for these photos), and rewrites tag slot 0 in place.
     """
-    n, n_cities = len(content["city"]), len(cities)
     eligible = ((content["kind"] == vocab.SKYLINE) & ~sandals & ~content["multi_city"]
                 & (content["coord_kind"] == geo.OK) & ~content["mislabelled"])
-    share = config.taken_elsewhere_eligible_share
-    chance = config.taken_elsewhere_rate / share if share > 0 else 0.0
-    elsewhere = eligible & (rng.random(n) < chance)
-    placed_city = content["tagged_city"].copy()
-    tagged_city = content["tagged_city"]
-    tagged_city[elsewhere] = (tagged_city[elsewhere] + 1
-                              + rng.integers(0, n_cities - 1, int(elsewhere.sum()))) % n_cities
-    content["tag_codes"][elsewhere, 0] = cities.tags.spell(rng, tagged_city[elsewhere])
-    return {"taken_elsewhere": elsewhere, "placed_city": placed_city}
+    elsewhere, tagged_city = _wrong_city_tags(rng, cities, content, content["tagged_city"], eligible,
+                                              config.taken_elsewhere_rate, config.taken_elsewhere_eligible_share)
+    return {"tagged_city": tagged_city, "taken_elsewhere": elsewhere, "placed_city": content["tagged_city"]}
+
+
+def _wrong_city_tags(rng: np.random.Generator, cities: CityTable, content: dict, tagged_city: np.ndarray,
+                     eligible: np.ndarray, rate: float, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """(chosen, new tagged city): each `eligible` slot is chosen with chance rate / share, so
+    that `rate` of all regular skylines are when `share` of them are eligible; a chosen
+    slot's city becomes another one, uniform over the others, and its city tag (slot 0 of
+    `content["tag_codes"]`, rewritten in place) is spelled for that city."""
+    n_cities = len(cities)
+    chance = rate / share if share > 0 else 0.0
+    chosen = eligible & (rng.random(len(eligible)) < chance)
+    tagged_city = tagged_city.copy()
+    tagged_city[chosen] = (tagged_city[chosen] + 1 + rng.integers(0, n_cities - 1, int(chosen.sum()))) % n_cities
+    content["tag_codes"][chosen, 0] = cities.tags.spell(rng, tagged_city[chosen])
+    return chosen, tagged_city
 
 
 def _draw_coord_kinds(rng: np.random.Generator, config: DemoConfig, n: int) -> np.ndarray:

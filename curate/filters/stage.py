@@ -134,8 +134,9 @@ def _geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: 
     # nothing about the city: it neither moves a centre nor is judged, like a missing one
     imprecise = (out["geo_accuracy"] < config.min_geo_accuracy).fillna(False).to_numpy(bool)
     lat, lon = out["lat"].mask(imprecise), out["lon"].mask(imprecise)
-    if (imprecise & labelled.to_numpy()).any():
-        notes.append(f"{int((imprecise & labelled.to_numpy()).sum())} labelled photos have a position less precise "
+    coarse = int((imprecise & labelled.to_numpy()).sum())
+    if coarse:
+        notes.append(f"{coarse} labelled photos have a position less precise "
                      f"than accuracy {config.min_geo_accuracy}: treated as without coordinates")
     if config.center == "recipe":
         recipe_centres = recipe_centres or {}
