@@ -135,6 +135,7 @@ def lr_find_command(
     workers: Annotated[int | None, typer.Option("--workers")] = None,
 ) -> None:
     """LR range test: plot loss against an exponentially growing rate and suggest one for --lr."""
+    from classify.config import check_out_folder
     from classify.lrfind import STEEPEST, check_range, lr_range_test, save_result
     from classify.train import TrainConfig, Trainer, seed_everything
 
@@ -144,6 +145,7 @@ def lr_find_command(
     ws = resolve_workspace(workspace_path)
     seed_everything(seed)
     out_dir = out or ws.root / "runs" / "lr-find"
+    check_out_folder(out_dir)
     result = lr_range_test(Trainer(ws, out_dir, config), start_lr, end_lr, steps)
     save_result(result, out_dir)
     if result.rule != STEEPEST:

@@ -177,7 +177,7 @@ def train_or_reuse(ws: Workspace, run_dir: Path, config, catalog: pd.DataFrame) 
 
     run_dir = Path(run_dir)
     checkpoint, meta_path = run_dir / CHECKPOINT, run_dir / META
-    if not checkpoint.is_file() and not meta_path.is_file():
+    if not checkpoint.is_file() and not (meta_path.is_file() and RunMeta.from_file(meta_path).finished):
         train(ws, run_dir, config, allow_leakage=True, catalog=catalog)
         return "trained"
     if checkpoint.is_file():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 from curate.errors import UsageError
@@ -43,8 +44,10 @@ class TrainConfig:
             raise UsageError(f"unknown backbone {self.backbone!r}; choose one of {', '.join(backbone_names())}")
         if self.head_epochs < 0 or self.epochs < 0 or self.head_epochs + self.epochs < 1:
             raise UsageError("--head-epochs and --epochs must be 0 or more, and not both 0")
-        if not self.lr > 0 or not 0 < self.backbone_lr_factor <= 1 or self.weight_decay < 0:
-            raise UsageError("--lr must be positive, --backbone-lr-factor in (0, 1], --weight-decay >= 0")
+        finite = math.isfinite(self.lr) and math.isfinite(self.weight_decay)
+        if not finite or not self.lr > 0 or not 0 < self.backbone_lr_factor <= 1 or not self.weight_decay >= 0:
+            raise UsageError("--lr must be positive, --backbone-lr-factor in (0, 1], --weight-decay >= 0 "
+                             f"(all finite), got {self.lr:g}, {self.backbone_lr_factor:g}, {self.weight_decay:g}")
         if self.batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.schedule not in SCHEDULES:
@@ -67,6 +70,8 @@ class TrainConfig:
                              f"got {self.crop_scale}")
         if self.patience < 1:
             raise UsageError(f"--patience must be at least 1 epoch, got {self.patience}")
+        if self.seed < 0:  # numpy's generators take non-negative seeds only
+            raise UsageError(f"--seed must be 0 or more, got {self.seed}")
         if self.workers is not None and self.workers < 0:
             raise UsageError(f"--workers must be 0 (load in the main process) or more, got {self.workers}")
 
@@ -90,3 +95,11 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def check_out_folder(path, flag: str = "--out") -> None:
+    """UsageError when the output folder `path` (a Path) cannot be a folder because it, or the
+    nearest part of it that exists, is a file: checked before any slow work."""
+    existing = next((part for part in (path, *path.parents) if part.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise UsageError(f"{flag} {path}: {existing} is a file, not a folder; choose another {flag}")

@@ -25,6 +25,7 @@ The suggestion (`suggest`, a pure function of the rates and the raw losses):
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -150,8 +151,8 @@ def suggest(rates, losses, steps: int | None = None) -> Suggestion:
 
 def check_range(start: float, end: float, steps: int) -> None:
     """UsageError unless 0 < start < end and steps >= MIN_STEPS (checked before any work)."""
-    if not 0 < start < end:
-        raise UsageError(f"--start-lr must be positive and below --end-lr, got {start:g} and {end:g}")
+    if not 0 < start < end < math.inf:
+        raise UsageError(f"--start-lr must be positive and below --end-lr (finite), got {start:g} and {end:g}")
     if steps < MIN_STEPS:
         raise UsageError(f"--steps must be at least {MIN_STEPS} (the first {MIN_WARMUP} are a warm-up the "
                          f"suggestion skips), got {steps}")

@@ -45,11 +45,32 @@ class RunMeta:
 
     @classmethod
     def from_file(cls, path: Path) -> "RunMeta":
-        data = json.loads(path.read_text(encoding="utf-8"))
+        """The run's model.json; UsageError (one line) when it is unreadable, incomplete or newer."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:  # ValueError: not JSON, not UTF-8
+            raise UsageError(f"{path} cannot be read ({type(exc).__name__}: {exc}); restore it or train "
+                             "the run again") from None
+        if not isinstance(data, dict):
+            raise UsageError(f"{path} is not a run description (a JSON object); restore it or train the run again")
         if data.get("format_version", 0) > FORMAT_VERSION:
             raise UsageError(f"{path} was written by a newer version (format {data['format_version']}); upgrade")
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in known})
+        try:
+            meta = cls(**{k: v for k, v in data.items() if k in known})
+            meta.preprocessing()
+        except (TypeError, KeyError, ValueError) as exc:  # a missing key, or preprocess without size/mean/std
+            raise UsageError(f"{path} is incomplete ({type(exc).__name__}: {exc}); restore it or train the run "
+                             "again") from None
+        if not meta.classes or not all(isinstance(name, str) for name in meta.classes):
+            raise UsageError(f"{path} lists no classes; restore it or train the run again")
+        return meta
+
+    @property
+    def finished(self) -> bool:
+        """Training ran to its end: only then does it record `replicas_in_sync` (a run killed
+        between its first weights and its first checkpoint has a model.json without it)."""
+        return "replicas_in_sync" in self.metrics
 
     def preprocessing(self) -> Preprocess:
         return Preprocess(size=int(self.preprocess["size"]), mean=tuple(self.preprocess["mean"]),
@@ -104,6 +125,7 @@ def save_meta(run_dir: Path, meta: RunMeta) -> None:
 
 def load_model(run_dir: Path, device=None):
     """(Classifier in eval mode on `device`, RunMeta) from a run directory."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     run_dir = Path(run_dir)
@@ -112,7 +134,17 @@ def load_model(run_dir: Path, device=None):
     meta = RunMeta.from_file(run_dir / META)
     model, _ = build_classifier(meta.backbone, len(meta.classes), pretrained=False, dropout=meta.dropout,
                                 image_size=meta.preprocessing().size)
-    model.load_state_dict(load_file(run_dir / WEIGHTS), strict=True)
+    try:
+        weights = load_file(run_dir / WEIGHTS)
+    except (SafetensorError, OSError) as exc:  # truncated, empty or not a safetensors file
+        raise UsageError(f"{run_dir / WEIGHTS} cannot be read ({type(exc).__name__}: {exc}); restore it or "
+                         "train the run again") from None
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as exc:  # missing/unexpected keys or shapes: the two files are from different runs
+        first = next((line.strip() for line in str(exc).splitlines()[1:]), str(exc)).rstrip(".")  # the first one
+        raise UsageError(f"{run_dir / WEIGHTS} does not fit {META} ({meta.backbone}, {len(meta.classes)} "
+                         f"classes): {first}; both files must come from the same run") from None
     model.eval()
     if device is not None:
         model.to(device)

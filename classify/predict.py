@@ -140,14 +140,21 @@ def _decoded_batches(files: list[Path], batch_size: int, preprocess):
 
 
 def check_out(out: Path) -> None:
+    """UsageError unless `out` can be written as a file (checked before predicting anything)."""
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder; give a file path such as {out / DEFAULT_OUT.name}")
+    folder = next(part for part in (out.absolute().parent, *out.absolute().parents) if part.exists())
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out} cannot be written ({folder} is not a writable folder); choose another --out")
 
 
 def write_predictions(frame: pd.DataFrame, out: Path) -> None:
     """Write the CSV atomically: a reader sees the old file or the whole new one."""
     check_out(out)
-    atomic_write_bytes(out, frame.to_csv(index=False).encode("utf-8"))
+    try:
+        atomic_write_bytes(out, frame.to_csv(index=False).encode("utf-8"))
+    except OSError as exc:
+        raise UsageError(f"--out {out} cannot be written ({exc.strerror or exc}); choose another --out") from None
 
 
 def summary_line(frame: pd.DataFrame, out: Path) -> str:

@@ -19,6 +19,7 @@ forward pass holds a lock, so concurrent requests never share the model mid-batc
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoint annotations, which name
 # classes imported inside create_app, so they must be evaluated where the endpoint is defined.
+import math
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -169,6 +170,20 @@ def create_app(predictor, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, top_
     return app
 
 
+def check_listen(host: str, port: int) -> None:
+    """UsageError (one line) when the service could not listen on host:port (in use, unknown host)."""
+    import socket
+
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            probe.bind(address)
+    except OSError as exc:  # socket.gaierror too
+        raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port "
+                         "or --host") from None
+
+
 @user_errors
 def serve(
     run: Annotated[Path, typer.Argument(help="Run directory from `classify train` (model.safetensors + model.json).")],
@@ -183,9 +198,10 @@ def serve(
 
     from classify.model import Predictor
 
-    if top_k < 1 or max_upload_mb <= 0 or not 0 <= port <= 65535:
-        raise UsageError("--top-k must be at least 1, --max-upload-mb above 0, --port within 0-65535")
+    if top_k < 1 or not 0 < max_upload_mb < math.inf or not 0 <= port <= 65535:
+        raise UsageError("--top-k must be at least 1, --max-upload-mb above 0 (finite), --port within 0-65535")
     predictor = Predictor(run, device)
+    check_listen(host, port)  # else uvicorn logs the error and exits with its own code, 3
     app = create_app(predictor, max_upload_bytes=int(max_upload_mb * MiB), top_k=top_k)
     url = f"http://{host}:{port}"
     console.print(f"serving {run} ({predictor.meta.backbone}, {len(predictor.classes)} classes, "

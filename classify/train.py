@@ -33,7 +33,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from classify.config import TrainConfig
+from classify.config import TrainConfig, check_out_folder
 from classify.data import class_list, labelled_rows, split_datasets
 from classify.distributed import init_distributed
 from classify.model import RunMeta, build_classifier, save_meta, save_model
@@ -45,6 +45,8 @@ from curate.vision.backbones import cpu_speed
 from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, read_catalog
 
 CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_KEYS = {"config", "classes", "next_epoch", "stage", "model", "optimizer", "scheduler", "history",
+                   "best_val", "bad_epochs", "catalog_sha256"}  # what save_checkpoint writes
 
 
 def seed_everything(seed: int) -> None:
@@ -370,13 +372,29 @@ def load_checkpoint_state(run_dir: Path) -> dict:
     checkpoint = Path(run_dir) / CHECKPOINT
     if not checkpoint.is_file():
         raise UsageError(f"nothing to resume in {run_dir} (no {CHECKPOINT}); start without --resume")
-    return torch.load(checkpoint, map_location="cpu", weights_only=False)
+    damaged = (f"{checkpoint} is damaged or not a checkpoint of `classify train`; delete it to train the run "
+               "again from the start")
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - unpickling a truncated or foreign file can raise anything
+        raise UsageError(f"{damaged} ({type(exc).__name__}: {exc})"[:400]) from None
+    if not isinstance(state, dict) or not CHECKPOINT_KEYS <= state.keys():
+        raise UsageError(damaged)
+    return state
 
 
 def resumed_config(state: dict, changes: dict) -> TrainConfig:
     """The interrupted run's settings (from its `load_checkpoint_state`) with `changes` applied
-    (e.g. the flags given again)."""
-    return replace(TrainConfig.from_dict(state["config"]), **changes)
+    (e.g. the flags given again); UsageError naming any change other than device and workers."""
+    saved = TrainConfig.from_dict(state["config"])
+    _refuse_changes(saved.comparable(), {**saved.comparable(), **changes})
+    return replace(saved, **changes)
+
+
+def _refuse_changes(saved: dict, given: dict) -> None:
+    changed = sorted(k for k, v in given.items() if k in saved and saved[k] != v)
+    if changed:
+        raise UsageError(f"--resume needs the same settings as the interrupted run; these differ: {changed}")
 
 
 def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = False, allow_leakage: bool = False,
@@ -387,14 +405,12 @@ def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = Fals
     `checkpoint_state`: with `resume`, the run's `load_checkpoint_state` when the caller has
     already read it (the checkpoint holds the weights and optimiser state: read it once)."""
     run_dir = Path(run_dir)
+    check_out_folder(run_dir)
     checkpoint = run_dir / CHECKPOINT
     state = None
     if resume:
         state = checkpoint_state if checkpoint_state is not None else load_checkpoint_state(run_dir)
-        saved = TrainConfig.from_dict(state["config"])
-        if saved.comparable() != config.comparable():
-            changed = sorted(k for k, v in config.comparable().items() if saved.comparable().get(k) != v)
-            raise UsageError(f"--resume needs the same settings as the interrupted run; these differ: {changed}")
+        _refuse_changes(TrainConfig.from_dict(state["config"]).comparable(), config.comparable())
     elif checkpoint.exists():
         raise UsageError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     leaky = check_split(read_catalog(ws) if catalog is None else catalog, allow_leakage)

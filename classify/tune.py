@@ -100,10 +100,10 @@ class SearchSpace:
     augment_max: float = 1.0
 
     def __post_init__(self) -> None:
-        if not 0 < self.lr_min <= self.lr_max:
-            raise UsageError(f"need 0 < --lr-min <= --lr-max, got {self.lr_min:g} and {self.lr_max:g}")
-        if not 0 <= self.wd_min <= self.wd_max:
-            raise UsageError(f"need 0 <= --wd-min <= --wd-max, got {self.wd_min:g} and {self.wd_max:g}")
+        if not 0 < self.lr_min <= self.lr_max < math.inf:
+            raise UsageError(f"need 0 < --lr-min <= --lr-max (finite), got {self.lr_min:g} and {self.lr_max:g}")
+        if not 0 <= self.wd_min <= self.wd_max < math.inf:
+            raise UsageError(f"need 0 <= --wd-min <= --wd-max (finite), got {self.wd_min:g} and {self.wd_max:g}")
         if self.wd_min == 0 < self.wd_max:
             raise UsageError("--wd-min must be above 0 (weight decay is searched log-uniformly); "
                              "set --wd-min and --wd-max both to 0 to turn weight decay off")

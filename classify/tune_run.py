@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from classify.config import check_out_folder
 from classify.train import TrainConfig
 from classify.tune import (Halving, Outcome, SearchSpace, TrainFn, augment_words, epoch_count, rank_key,
                            outcome_from_history, sample_trials, tune)
@@ -68,6 +69,7 @@ def tune_command(
     ws = resolve_workspace(workspace_path)
     _require_val_photos(ws)
     out_dir = out or ws.root / "runs" / "tune"
+    check_out_folder(out_dir)
     table, best = tune(out_dir, space, base, workspace_train_fn(ws), trials=trials, mode=mode, seed=seed,
                        halving=halving, workspace_root=ws.root)
     # colour jitter and crop scale follow from augment: in trials.csv and the best line, not on screen

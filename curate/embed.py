@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from curate import schema
 from curate.console import err_console, progress_bar
-from curate.errors import UsageError
+from curate.errors import DataContractError, UsageError
 from curate.runs import save_stage_report
 from curate.vision.backbones import DEFAULT_BACKBONE, Backbone, backbone_names, cpu_speed
 
@@ -101,7 +101,7 @@ class EmbeddingCache:
     def _load(self) -> None:
         if self._shas is not None:
             return
-        tables = [pq.read_table(path) for path in self._parts()]
+        tables = [_read_part(path) for path in self._parts()]
         if not tables:
             self._shas, self._ok, self._vectors = pd.Index([], dtype=object), np.zeros(0, bool), np.zeros((0, 0), np.float16)
             return
@@ -146,6 +146,19 @@ class EmbeddingCache:
             vectors[found] = self._vectors[position[found]].astype(np.float32)
             ok[found] = self._ok[position[found]]
         return vectors, found, ok
+
+
+def _read_part(path: Path) -> pa.Table:
+    """One cache part, checked to hold what the cache writes (a killed write never leaves half a part)."""
+    try:
+        table = pq.read_table(path)
+        if not {"sha256", "ok", "vector"} <= set(table.column_names) or \
+                not pa.types.is_fixed_size_list(table.schema.field("vector").type):
+            raise ValueError("not an embedding cache part")
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise DataContractError(f"embedding cache part {path} is unreadable ({exc}); delete it and run "
+                                "`curate embed` again to recompute what it held") from exc
+    return table
 
 
 def kept_images(catalog: pd.DataFrame) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+from curate.errors import DataContractError
 from curate.workspace import Workspace, atomic_write_bytes
 
 
@@ -20,5 +21,15 @@ def save_stage_report(ws: Workspace, stage: str, input_catalog_sha256: str, repo
 
 
 def load_stage_report(ws: Workspace, stage: str) -> dict | None:
+    """The stage's saved report, or None when the stage has not run."""
     path = ws.root / "reports" / f"{stage}.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(report, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise DataContractError(f"stage report {path} is unreadable ({exc}); "
+                                f"run `curate {stage}` again to rewrite it") from exc
+    return report

@@ -93,9 +93,9 @@ def empty_catalog() -> pd.DataFrame:
 def conform(frame: pd.DataFrame) -> pa.Table:
     """Turn a DataFrame into an Arrow table with exactly the declared schema.
 
-    Missing declared columns are added as nulls (or empty lists for list columns);
-    an undeclared column, a null in a non-nullable column or a repeated photo_id
-    raises DataContractError.
+    Missing nullable columns are added as nulls (and missing list columns as empty
+    lists); an undeclared column, a missing or null non-nullable column or a repeated
+    photo_id raises DataContractError.
     """
     unknown = [name for name in frame.columns if name not in COLUMN_BY_NAME]
     if unknown:
@@ -105,6 +105,8 @@ def conform(frame: pd.DataFrame) -> pa.Table:
         if not column.nullable and column.name in frame.columns and frame[column.name].isna().any():
             raise DataContractError(f"catalog column {column.name!r} must not be null")
         if column.name not in frame.columns:
+            if not column.nullable and not pa.types.is_list(column.type):
+                raise DataContractError(f"catalog has no {column.name!r} column, which every row needs")
             empty = [[] for _ in range(len(frame))] if pa.types.is_list(column.type) else None
             frame[column.name] = empty
     table = pa.Table.from_pandas(frame[list(NAMES)], schema=arrow_schema(), preserve_index=False, safe=False)

@@ -208,6 +208,7 @@ def workspace_scorecard(ws) -> tuple[list[dict], float | None]:
     Raises UsageError when the workspace has no demo ground truth.
     """
     from curate.errors import UsageError
+    from curate.ingest.demo import read_truth
     from curate.runs import load_stage_report
     from curate.workspace import read_catalog
 
@@ -216,4 +217,4 @@ def workspace_scorecard(ws) -> tuple[list[dict], float | None]:
                          "(run `curate ingest demo` in this workspace first)")
     max_km = (load_stage_report(ws, "filter") or {}).get("config", {}).get("max_km")
     requested_test = (load_stage_report(ws, "split") or {}).get("config", {}).get("test")
-    return scorecard(read_catalog(ws), pd.read_parquet(ws.truth_path), max_km, requested_test), max_km
+    return scorecard(read_catalog(ws), read_truth(ws)[0], max_km, requested_test), max_km

@@ -41,6 +41,8 @@ class SplitConfig:
             raise UsageError(f"--val + --test must leave photos for training (sum < 1), got {self.val + self.test:g}")
         if self.by != "none" and self.by != "owner" and self.by not in schema.COLUMN_BY_NAME:
             raise UsageError(f"--by must be owner, none or a catalog column, got {self.by!r}")
+        if self.seed < 0:
+            raise UsageError(f"--seed must be 0 or more, got {self.seed}")
 
     @property
     def fractions(self) -> np.ndarray:

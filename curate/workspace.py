@@ -112,7 +112,13 @@ def read_catalog(ws: Workspace, *, required: bool = True) -> pd.DataFrame:
         table = pq.read_table(ws.catalog_path)
     except (OSError, pa.ArrowException) as exc:
         raise DataContractError(f"catalog {ws.catalog_path} is unreadable ({exc}); restore it or re-run ingest") from exc
-    return schema.to_pandas(schema.conform(table.to_pandas(types_mapper=schema.pandas_type)))
+    try:
+        return schema.to_pandas(schema.conform(table.to_pandas(types_mapper=schema.pandas_type)))
+    except DataContractError as exc:
+        raise DataContractError(f"{ws.catalog_path}: {exc}; restore it or re-run ingest") from exc
+    except (ValueError, TypeError, pa.ArrowException) as exc:  # a column of the wrong type
+        raise DataContractError(f"catalog {ws.catalog_path} does not match the schema ({exc}); "
+                                "restore it or re-run ingest") from exc
 
 
 def write_catalog(ws: Workspace, catalog: pd.DataFrame) -> None:

@@ -25,6 +25,7 @@ BROKEN_DROP_REASON = {
 }
 
 MIN_IMAGE_SIDE_PX = 48  # real photos must stay clearly above the store's 32 px floor
+MAX_PHOTOS = 1_000_000  # 10x the largest benchmark; far beyond, owner ids and memory run out
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,11 @@ class DemoConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.photos, int) or self.photos < 1:
             raise UsageError(f"--photos must be a positive whole number, got {self.photos!r}")
+        if self.photos > MAX_PHOTOS:
+            raise UsageError(f"--photos above {MAX_PHOTOS:,} is more than the demo generator is built for, "
+                             f"got {self.photos}")
+        if self.seed < 0:
+            raise UsageError(f"--seed must be 0 or more, got {self.seed}")
         if min(self.image_width, self.image_height) < MIN_IMAGE_SIDE_PX:
             raise UsageError(f"--image-size must be at least {MIN_IMAGE_SIDE_PX}x{MIN_IMAGE_SIDE_PX}, "
                              f"got {self.image_width}x{self.image_height}")

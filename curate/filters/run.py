@@ -36,8 +36,12 @@ def ensure_thumbnails(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) ->
     path = ws.root / "cache" / "thumbnails.parquet"
     cached: dict[str, bytes] = {}
     if path.exists():
-        table = pq.read_table(path)
-        cached = dict(zip(table.column("sha256").to_pylist(), table.column("thumbnail").to_pylist()))
+        try:
+            table = pq.read_table(path, columns=["sha256", "thumbnail"])
+            cached = dict(zip(table.column("sha256").to_pylist(), table.column("thumbnail").to_pylist()))
+        except (OSError, pa.ArrowException) as exc:  # a cache: recompute it rather than stop
+            err_console.print(f"note: thumbnail cache {path} is unreadable ({exc}); computing it again",
+                              highlight=False, markup=False)
     images = catalog.loc[catalog["image_path"].notna(), ["sha256", "image_path"]].drop_duplicates("sha256")
     todo = images[~images["sha256"].isin(list(cached))]
     if todo.empty:

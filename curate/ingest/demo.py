@@ -81,7 +81,10 @@ def read_truth(ws: Workspace) -> tuple[pd.DataFrame, DemoConfig]:
     if not ws.truth_path.exists():
         raise UsageError(f"no demo ground truth at {ws.truth_path}; run `curate ingest demo` first")
     config, _ = truth_settings(ws)
-    return pq.read_table(ws.truth_path).to_pandas(), config
+    try:
+        return pq.read_table(ws.truth_path).to_pandas(), config
+    except (OSError, pa.ArrowException) as exc:
+        raise _not_a_truth_file(ws, exc) from exc
 
 
 def truth_settings(ws: Workspace) -> tuple[DemoConfig, bool]:
@@ -90,8 +93,12 @@ def truth_settings(ws: Workspace) -> tuple[DemoConfig, bool]:
         metadata = pq.read_schema(ws.truth_path).metadata or {}
         return DemoConfig.from_json(metadata[CONFIG_KEY].decode()), json.loads(metadata[IMAGES_KEY])
     except (OSError, KeyError, ValueError, TypeError, pa.ArrowException) as exc:
-        raise UsageError(f"{ws.truth_path} is not a demo truth file written by `curate ingest demo` ({exc}); "
-                         "delete it or use a fresh --workspace") from exc
+        raise _not_a_truth_file(ws, exc) from exc
+
+
+def _not_a_truth_file(ws: Workspace, exc: Exception) -> UsageError:
+    return UsageError(f"{ws.truth_path} is not a demo truth file written by `curate ingest demo` ({exc}); "
+                      "delete it or use a fresh --workspace")
 
 
 def check_same_collection(ws: Workspace, config: DemoConfig, images: bool) -> None:

@@ -67,6 +67,8 @@ def exif_fields(exif: Image.Exif) -> dict:
 
 def read_exif_fields(path: Path) -> dict:
     """`exif_fields` of the file at `path`; {} when it cannot be opened or has no EXIF."""
+    if not path.is_file():  # a named pipe or device would block the read forever
+        return {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # DecompressionBombWarning, corrupt-EXIF warnings
         try:

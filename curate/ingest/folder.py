@@ -311,6 +311,8 @@ def make_fetch(root: Path):
             # Checked again here: a symlink could have been swapped since the records were built.
             if not path.resolve().is_relative_to(root):
                 raise FetchError("unsafe_path", "resolves outside the folder")
+            if path.is_fifo() or path.is_char_device() or path.is_block_device():  # reading could block forever
+                raise FetchError("unreadable_file", "a named pipe or device, not a file")
             size = path.stat().st_size
             if size > MAX_FILE_BYTES:
                 raise FetchError("file_too_large", f"{size} bytes")

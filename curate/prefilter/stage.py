@@ -56,6 +56,8 @@ class PrefilterConfig:
             raise UsageError(f"--threshold must be auto or a number between 0 and 1, got {self.threshold}")
         if self.folds < 2:
             raise UsageError(f"--folds must be at least 2, got {self.folds}")
+        if not 0 <= self.seed < 2**32:  # scikit-learn's random_state range
+            raise UsageError(f"--seed must be between 0 and 2**32 - 1, got {self.seed}")
         if not self.regularisation > 0:
             raise UsageError(f"--C must be positive, got {self.regularisation}")
 

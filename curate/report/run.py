@@ -17,6 +17,8 @@ import pandas as pd
 from PIL import Image
 
 from curate import schema
+from curate.errors import UsageError
+from curate.ingest.demo import read_truth
 from curate.report import plots
 from curate.report.data import attribution_rows, build_report
 from curate.report.html import render_html
@@ -40,8 +42,13 @@ def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 
     """Build the report from the workspace and write it; returns (index.html path, report dict)."""
     out = Path(out_dir) if out_dir else ws.root / "report"
     catalog = read_catalog(ws)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file of that name, a read-only place
+        reason = "a file, not a folder" if out.is_file() else exc.strerror
+        raise UsageError(f"cannot write the report to {out} ({reason}); pass a folder with --out") from exc
     reports = {stage: load_stage_report(ws, stage) for stage in STAGES}
-    truth = pd.read_parquet(ws.truth_path) if ws.truth_path.exists() else None
+    truth = read_truth(ws)[0] if ws.truth_path.exists() else None
     evaluation = newest_evaluation(ws)
     report = build_report(catalog, reports, truth=truth, run_evaluation=evaluation[0] if evaluation else None,
                           max_gallery=max_gallery, owner_alarm=owner_alarm, max_rows=max_rows)

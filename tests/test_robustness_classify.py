@@ -1,0 +1,206 @@
+"""`classify` under bad input and interruptions: a damaged run directory or checkpoint, numbers
+out of range (infinite, NaN, negative seeds), output paths that cannot be folders or files, a
+port in use, and a comparison sub-run killed before its first checkpoint. Each is one line on
+stderr with exit code 2 (no traceback), and nothing already on disk is changed."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from classify.cli import app as classify_app
+from classify.model import META, WEIGHTS, RunMeta, build_classifier, save_model
+from classify.train import CHECKPOINT, TrainConfig, Trainer, load_checkpoint_state, resumed_config
+from curate.errors import UsageError
+from curate.workspace import read_catalog
+from tests.helpers import demo_workspace, jpeg_bytes
+
+runner = CliRunner()
+CLASSES = ["amsterdam", "chicago", "tokyo"]
+TINY = dict(image_size=48, cache_side=56, batch_size=16, workers=0, head_epochs=1, epochs=1, device="cpu")
+
+
+def one_line_error(result, exit_code: int = 2) -> str:
+    """The single line a refused command printed (asserting the exit code and no traceback)."""
+    assert result.exit_code == exit_code, result.output
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """An untrained but complete run directory (model.safetensors + model.json)."""
+    model, preprocess = build_classifier("efficientnet_lite0", len(CLASSES), pretrained=False, image_size=48)
+    run = tmp_path_factory.mktemp("run")
+    save_model(run, model, RunMeta(classes=CLASSES, backbone="efficientnet_lite0", preprocess=preprocess.to_dict()))
+    return run
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("photos") / "a.jpg"
+    path.write_bytes(jpeg_bytes(96, 72))
+    return path
+
+
+def _meta(run: Path) -> dict:
+    return json.loads((run / META).read_text())
+
+
+def _without(data: dict, key: str) -> dict:
+    return {k: v for k, v in data.items() if k != key}
+
+
+DAMAGES = {  # name -> (file, new content from the run's files)
+    "weights truncated": (WEIGHTS, lambda run: (run / WEIGHTS).read_bytes()[:1000]),
+    "weights empty": (WEIGHTS, lambda run: b""),
+    "weights random bytes": (WEIGHTS, lambda run: bytes(range(256)) * 64),
+    "meta truncated": (META, lambda run: (run / META).read_bytes()[:60]),
+    "meta not utf-8": (META, lambda run: b"\xff\xfe{" + bytes(range(128, 256))),
+    "meta a list": (META, lambda run: b"[1, 2]"),
+    "meta without classes": (META, lambda run: json.dumps(_without(_meta(run), "classes")).encode()),
+    "meta without size": (META, lambda run: json.dumps({**_meta(run), "preprocess": {"mean": [0] * 3}}).encode()),
+    "meta with fewer classes than the weights": (
+        META, lambda run: json.dumps({**_meta(run), "classes": CLASSES[:2]}).encode()),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+@pytest.mark.parametrize("command", ["predict", "serve"])
+def test_a_damaged_run_is_one_line_and_stays_as_it_was(run_dir, photo, tmp_path, damage, command):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    name, content = DAMAGES[damage]
+    (run / name).write_bytes(content(run))
+    before = {path.name: path.read_bytes() for path in run.iterdir()}
+    args = [str(photo), "--out", str(tmp_path / "p.csv")] if command == "predict" else ["--port", "0"]
+    line = one_line_error(runner.invoke(classify_app, [command, str(run), *args, "--device", "cpu"]))
+    assert str(run) in line and ("restore it" in line or "same run" in line)
+    assert {path.name: path.read_bytes() for path in run.iterdir()} == before
+    assert not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.parametrize("content", [
+    pytest.param(lambda good: good[:2000], id="truncated"),
+    pytest.param(lambda good: b"not a pickle" * 100, id="random bytes"),
+    pytest.param(lambda good: _saved({"a": 1}), id="another dict"),
+])
+def test_resuming_from_a_damaged_checkpoint_is_one_line(tmp_path, content):
+    good = _saved({"config": {}, "classes": CLASSES, "model": {"w": torch.zeros(100)}})
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / CHECKPOINT).write_bytes(content(good))
+    with pytest.raises(UsageError, match="damaged"):
+        load_checkpoint_state(run)
+    result = runner.invoke(classify_app, ["train", "--workspace", str(tmp_path / "ws"), "--out", str(run),
+                                          "--resume"])
+    assert "delete it" in one_line_error(result)
+
+
+def _saved(state: dict) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def test_resume_names_a_changed_setting_even_when_it_breaks_another_rule():
+    state = {"config": TrainConfig(**{**TINY, "image_size": 48, "cache_side": 56}).__dict__}
+    with pytest.raises(UsageError, match="differ: \\['image_size'\\]"):
+        resumed_config(state, {"image_size": 64})  # 64 > cache side 56 would be the other rule
+    assert resumed_config(state, {"workers": 2, "device": "cpu"}).workers == 2
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["train", "--lr", "inf"], "--lr"),
+    (["train", "--weight-decay", "nan"], "--weight-decay"),
+    (["train", "--weight-decay", "inf"], "--weight-decay"),
+    (["train", "--seed", "-1"], "--seed"),
+    (["tune", "--lr-max", "inf"], "--lr-max"),
+    (["tune", "--wd-max", "inf"], "--wd-max"),
+    (["tune", "--seed", "-1"], "--seed"),
+    (["lr-find", "--end-lr", "inf"], "--end-lr"),
+    (["lr-find", "--seed", "-1"], "--seed"),
+    (["serve", "RUN", "--max-upload-mb", "nan"], "--max-upload-mb"),
+    (["serve", "RUN", "--max-upload-mb", "inf"], "--max-upload-mb"),
+])
+def test_non_finite_and_negative_numbers_are_one_line(run_dir, tmp_path, args, flag):
+    args = [str(run_dir) if arg == "RUN" else arg for arg in args]
+    workspace = [] if args[0] == "serve" else ["--workspace", str(tmp_path)]
+    line = one_line_error(runner.invoke(classify_app, [*args, *workspace]))
+    assert flag in line
+
+
+@pytest.fixture(scope="module")
+def split_ws(tmp_path_factory):
+    return demo_workspace(tmp_path_factory.mktemp("robust"))
+
+
+@pytest.mark.parametrize("command", [
+    ["train", *(f"--{k.replace('_', '-')}={v}" for k, v in TINY.items())],
+    ["tune", "--trials", "1", "--max-epochs", "1", "--image-size", "48", "--cache-side", "56", "--workers", "0"],
+    ["lr-find", "--steps", "10", "--image-size", "48", "--cache-side", "56", "--workers", "0", "--device", "cpu"],
+])
+def test_an_output_folder_that_is_a_file_is_refused_before_any_work(split_ws, tmp_path, command):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    for out in (a_file, a_file / "run"):
+        line = one_line_error(runner.invoke(classify_app, [*command, "--workspace", str(split_ws.root),
+                                                           "--out", str(out)]))
+        assert "is a file" in line and "--out" in line
+    assert a_file.read_text() == "keep me"
+
+
+def test_predict_refuses_an_out_file_it_cannot_write_before_predicting(run_dir, photo, tmp_path, monkeypatch):
+    from classify import model
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    monkeypatch.setattr(model.Predictor, "__init__", lambda *a: pytest.fail("loaded the model first"))
+    line = one_line_error(runner.invoke(classify_app, ["predict", str(run_dir), str(photo),
+                                                       "--out", str(a_file / "p.csv")]))
+    assert "cannot be written" in line and a_file.read_text() == "keep me"
+
+
+def test_serve_on_a_port_in_use_is_one_line_exit_2(run_dir, monkeypatch):
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("started uvicorn on a busy port"))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        line = one_line_error(runner.invoke(classify_app, ["serve", str(run_dir), "--port", str(port),
+                                                           "--device", "cpu"]))
+    assert f"127.0.0.1:{port}" in line and "--port" in line
+
+
+def test_a_comparison_sub_run_killed_before_its_first_checkpoint_is_trained_again(split_ws, tmp_path,
+                                                                                  monkeypatch):
+    from classify.compare import train_or_reuse
+
+    config = TrainConfig(**{**TINY, "image_size": 32, "cache_side": 32, "batch_size": 32})
+    catalog, sub_run = read_catalog(split_ws), tmp_path / "uncurated"
+
+    def killed(self):  # the process dies after epoch 1's model.safetensors, before checkpoint.pt
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "save_checkpoint", killed)
+        with pytest.raises(KeyboardInterrupt):
+            train_or_reuse(split_ws, sub_run, config, catalog)
+    assert (sub_run / WEIGHTS).is_file() and not (sub_run / CHECKPOINT).exists()
+    assert train_or_reuse(split_ws, sub_run, config, catalog) == "trained"
+    assert len(pd.read_csv(sub_run / "metrics.csv")) == config.total_epochs
+    assert train_or_reuse(split_ws, sub_run, config, catalog) == "reused"

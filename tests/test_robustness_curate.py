@@ -1,0 +1,137 @@
+"""Bad input to `curate` commands: one clear line, the right exit code, no traceback, no data lost.
+
+Each test here covers a case found by a robustness sweep of the CLI (bad numbers, corrupt
+catalogs and side files, odd files in a photo folder).
+"""
+
+import os
+import threading
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from curate.cli.app import app
+from curate.filters.run import ensure_thumbnails
+from curate.ingest.engine import FetchError, IngestJob, run_ingest
+from curate.ingest.exif import read_exif_fields
+from curate.ingest.folder import make_fetch
+from curate.recipes import load_recipe
+from curate.workspace import Workspace, read_catalog
+from helpers import jpeg_bytes
+
+runner = CliRunner()
+
+
+def make_workspace(root, images: bool = False) -> Workspace:
+    """A three-photo catalog (metadata only, or with stored JPEGs)."""
+    ws = Workspace(root)
+    records = pd.DataFrame({"source_id": ["1", "2", "3"], "owner_id": ["a", "b", "c"],
+                            "tags": ["chicago skyline", "chicago", "paris skyline"]})
+    colours = {"1": (200, 30, 30), "2": (30, 200, 30), "3": (30, 30, 200)}
+    fetch = (lambda record: jpeg_bytes(color=colours[record["source_id"]])) if images else None
+    run_ingest(ws, IngestJob("t", records, fetch, recipe=load_recipe("skylines")))
+    return ws
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(arg) for arg in args])
+
+
+def assert_one_line_error(result, exit_code: int, *says: str) -> None:
+    assert result.exit_code == exit_code, result.output
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    for text in says:
+        assert text in result.output
+
+
+@pytest.mark.parametrize("args, says", [
+    (["ingest", "demo", "--photos", "20", "--seed", "-1"], "--seed"),
+    (["ingest", "demo", "--photos", "99999999999999999999"], "--photos"),
+    (["split", "--seed", "-1"], "--seed"),
+    (["prefilter", "--topic", "skyline", "--seed", "-1"], "--seed"),
+])
+def test_out_of_range_seeds_and_sizes_are_usage_errors(tmp_path, args, says):
+    make_workspace(tmp_path)
+    assert_one_line_error(invoke(*args, "--workspace", tmp_path), 2, says)
+
+
+@pytest.mark.parametrize("damage, says", [
+    (lambda frame: frame.drop(columns=["status"]), "'status'"),
+    (lambda frame: frame.assign(width="wide"), "does not match the schema"),
+])
+def test_a_catalog_with_a_missing_or_mistyped_column_is_exit_3_and_left_alone(tmp_path, damage, says):
+    ws = make_workspace(tmp_path)
+    damage(pd.read_parquet(ws.catalog_path)).to_parquet(ws.catalog_path)
+    before = ws.catalog_path.read_bytes()
+    for command in (["status"], ["filter"], ["split"]):
+        assert_one_line_error(invoke(*command, "--workspace", tmp_path), 3, says, "catalog.parquet")
+    assert ws.catalog_path.read_bytes() == before
+
+
+def test_report_out_naming_a_file_is_a_usage_error(tmp_path):
+    make_workspace(tmp_path / "ws")
+    target = tmp_path / "taken.txt"
+    target.write_text("keep me")
+    assert_one_line_error(invoke("report", "--out", target, "--workspace", tmp_path / "ws"), 2, "--out")
+    assert target.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("content", [b"{\"truncated", b"[1, 2]", b"\xff\xfe junk"])
+def test_a_corrupt_stage_report_names_the_file_and_the_command_that_rewrites_it(tmp_path, content):
+    make_workspace(tmp_path)
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "filter.json").write_bytes(content)
+    assert_one_line_error(invoke("report", "--workspace", tmp_path), 3, "filter.json", "curate filter")
+
+
+def test_a_corrupt_demo_truth_file_is_one_line(tmp_path):
+    ws = make_workspace(tmp_path)
+    ws.truth_path.write_bytes(b"not parquet")
+    for command in ("score", "report"):
+        assert_one_line_error(invoke(command, "--workspace", tmp_path), 2, "demo_truth.parquet")
+
+
+def test_a_corrupt_embedding_cache_part_is_exit_3_naming_it(tmp_path):
+    make_workspace(tmp_path)
+    part = tmp_path / "cache" / "embeddings" / "efficientnet_lite0" / "part-00000.parquet"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"PAR1 cut short by a full disk")
+    result = invoke("prefilter", "--topic", "skyline", "--embeddings", "efficientnet_lite0", "--workspace", tmp_path)
+    assert_one_line_error(result, 3, "part-00000.parquet", "curate embed")
+
+
+def test_an_unreadable_thumbnail_cache_is_computed_again(tmp_path):
+    ws = make_workspace(tmp_path, images=True)
+    catalog = read_catalog(ws)
+    cache = tmp_path / "cache" / "thumbnails.parquet"
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(b"garbage")
+    thumbnails = ensure_thumbnails(ws, catalog, workers=1)
+    assert set(thumbnails) == set(catalog["sha256"])
+    assert pq.read_table(cache).num_rows == 3  # rewritten as a readable cache
+
+
+def test_a_named_pipe_in_a_photo_folder_is_dropped_not_waited_on(tmp_path):
+    pipe = tmp_path / "chicago" / "pipe.jpg"
+    pipe.parent.mkdir()
+    os.mkfifo(pipe)
+    outcome = {}
+
+    def read_it():
+        outcome["exif"] = read_exif_fields(pipe)
+        try:
+            make_fetch(tmp_path.resolve())({"abs_path": str(pipe), "file": "chicago/pipe.jpg"})
+        except FetchError as exc:
+            outcome["reason"] = exc.reason
+
+    reader = threading.Thread(target=read_it, daemon=True)
+    reader.start()
+    reader.join(timeout=5)
+    if reader.is_alive():  # unblock the stuck reader before failing
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+    assert not reader.is_alive(), "reading a named pipe blocked"
+    assert outcome == {"exif": {}, "reason": "unreadable_file"}
