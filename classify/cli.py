@@ -13,7 +13,7 @@ from classify.evaluate_run import evaluate_command
 from classify.predict import predict
 from classify.serve import serve
 from classify.tune_run import tune_command
-from curate.cli.common import WorkspaceOption, user_errors
+from curate.cli.common import WorkspaceOption, run_app, user_errors
 from curate.errors import UsageError
 from curate.workspace import resolve_workspace
 from curate.console import console
@@ -157,7 +157,7 @@ def lr_find_command(
 
 
 def main() -> None:
-    app()
+    run_app(app, "classify")
 
 
 if __name__ == "__main__":

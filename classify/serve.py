@@ -198,8 +198,9 @@ def serve(
 
     from classify.model import Predictor
 
-    if top_k < 1 or not 0 < max_upload_mb < math.inf or not 0 <= port <= 65535:
-        raise UsageError("--top-k must be at least 1, --max-upload-mb above 0 (finite), --port within 0-65535")
+    if top_k < 1 or not 1 <= max_upload_mb * MiB < math.inf or not 0 <= port <= 65535:
+        raise UsageError("--top-k must be at least 1, --max-upload-mb at least one byte (finite), "
+                         "--port within 0-65535")
     predictor = Predictor(run, device)
     check_listen(host, port)  # else uvicorn logs the error and exits with its own code, 3
     app = create_app(predictor, max_upload_bytes=int(max_upload_mb * MiB), top_k=top_k)

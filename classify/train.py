@@ -36,7 +36,7 @@ from torch import nn
 from classify.config import TrainConfig, check_out_folder
 from classify.data import class_list, labelled_rows, split_datasets
 from classify.distributed import init_distributed
-from classify.model import RunMeta, build_classifier, save_meta, save_model
+from classify.model import META, RunMeta, build_classifier, save_meta, save_model
 from classify.plots import plot_curves
 from curate.console import console, err_console, progress_bar
 from curate.errors import DataContractError, UsageError
@@ -397,6 +397,14 @@ def _refuse_changes(saved: dict, given: dict) -> None:
         raise UsageError(f"--resume needs the same settings as the interrupted run; these differ: {changed}")
 
 
+def holds_trained_model(run_dir: Path) -> bool:
+    """`run_dir` has the model.json of a training that ran to its end (checkpoint or not)."""
+    try:
+        return RunMeta.from_file(Path(run_dir) / META).finished
+    except UsageError:  # none, or unreadable: nothing finished to protect
+        return False
+
+
 def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = False, allow_leakage: bool = False,
           stop_after: int | None = None, catalog: pd.DataFrame | None = None,
           checkpoint_state: dict | None = None) -> Trainer:
@@ -413,6 +421,8 @@ def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = Fals
         _refuse_changes(TrainConfig.from_dict(state["config"]).comparable(), config.comparable())
     elif checkpoint.exists():
         raise UsageError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+    elif holds_trained_model(run_dir):
+        raise UsageError(f"{run_dir} already holds a trained model; choose another --out or delete that folder")
     leaky = check_split(read_catalog(ws) if catalog is None else catalog, allow_leakage)
     trainer = Trainer(ws, run_dir, config, classes=state["classes"] if state else None, catalog=catalog)
     trainer.leaky = leaky

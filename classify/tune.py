@@ -62,6 +62,7 @@ from curate.errors import UsageError
 from curate.workspace import atomic_write_bytes
 
 MODES = ("random", "grid")
+MAX_TRIALS = 10_000  # far more than any epoch budget trains; a grid of 10^8 points would not fit in memory
 FINISHED = "trial.json"
 SEARCH_FORMAT = 2  # search.json layout; 1 (no "format" key) searched colour jitter alone
 SEARCHED = ("lr", "weight_decay", "color_jitter", "crop_scale", "head_epochs", "epochs")  # set per trial
@@ -168,8 +169,8 @@ def sample_trials(space: SearchSpace, n: int, seed: int = 0, mode: str = "random
     Example: `sample_trials(SearchSpace(), 8, mode="grid")` → 2 lr × 2 weight decays × 2 augmentation
     strengths, endpoints included.
     """
-    if n < 1:
-        raise UsageError(f"--trials must be at least 1, got {n}")
+    if not 1 <= n <= MAX_TRIALS:
+        raise UsageError(f"--trials must be between 1 and {MAX_TRIALS:,}, got {n}")
     if mode not in MODES:
         raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
     axes = space.axes()

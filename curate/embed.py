@@ -130,7 +130,8 @@ class EmbeddingCache:
         flat = pa.array(vectors.astype(np.float16).reshape(-1), pa.float16())
         table = pa.table({"sha256": pa.array(shas, pa.string()), "ok": pa.array(ok, pa.bool_()),
                           "vector": pa.FixedSizeListArray.from_arrays(flat, dim)})
-        index = len(self._parts())
+        parts = self._parts()  # numbered after the last one: a deleted part leaves a gap, not a clash
+        index = int(parts[-1].stem.split("-")[1]) + 1 if parts else 0
         write_table_atomic(self.dir / f"part-{index:05d}.parquet", table)
         self._shas = None  # reload lazily
 

@@ -423,6 +423,19 @@ def finished_steps(ws: Workspace, recipe: Recipe, steps: list[Step]) -> list[dic
     return done[:count]
 
 
+def restart_index(steps: list[Step], restart_from: str | None) -> int | None:
+    """Index of the step `--from` names (its name or first word, e.g. "ingest"); None without
+    one; UsageError naming the steps when it names none of them."""
+    if restart_from is None:
+        return None
+    first = next((i for i, step in enumerate(steps)
+                  if step.name == restart_from or step.name.split()[0] == restart_from), None)
+    if first is None:
+        raise UsageError(f"--from {restart_from!r} is not a step of this recipe; steps: "
+                         f"{', '.join(step.name for step in steps)}")
+    return first
+
+
 def run_pipeline(ws: Workspace, recipe: Recipe, steps: list[Step], restart_from: str | None = None,
                  echo: Callable[[str], None] = print) -> list[StepOutcome]:
     """Run `steps` in order, skipping those a previous run finished (see the module docstring).
@@ -431,16 +444,10 @@ def run_pipeline(ws: Workspace, recipe: Recipe, steps: list[Step], restart_from:
     """
     import time
 
+    first = restart_index(steps, restart_from)
     ws.ensure()
     finished = finished_steps(ws, recipe, steps)
-    skip = len(finished)
-    if restart_from is not None:
-        first = next((i for i, step in enumerate(steps)
-                      if step.name == restart_from or step.name.split()[0] == restart_from), None)
-        if first is None:
-            raise UsageError(f"--from {restart_from!r} is not a step of this recipe; steps: "
-                             f"{', '.join(step.name for step in steps)}")
-        skip = min(skip, first)
+    skip = len(finished) if first is None else min(len(finished), first)
     record = finished[:skip] + [{"name": s.name, "fingerprint": fingerprint(s.settings)} for s in steps[skip:]]
     outcomes = []
     for number, step in enumerate(steps, 1):

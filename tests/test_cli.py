@@ -3,10 +3,12 @@
 import json
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from classify.cli import app as classify_app
 from curate.cli.app import app
+from curate.cli.common import run_app
 from curate.ingest.engine import IngestJob, run_ingest
 from curate.recipes import load_recipe
 from curate.workspace import Workspace
@@ -79,3 +81,38 @@ def test_asking_for_a_missing_device_is_a_usage_error():
         pick_device("cuda")
     with pytest.raises(UsageError, match="must be one of"):
         pick_device("tpu")
+
+
+def _run(application, prog: str, args: list[str], capsys) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of the installed entry point's way of running the app."""
+    with pytest.raises(SystemExit) as stopped:
+        run_app(application, prog, args)
+    out = capsys.readouterr()
+    return stopped.value.code, out.out, out.err
+
+
+@pytest.mark.parametrize("prog, args, says", [
+    ("curate", ["filter", "--no-such-flag"], "--no-such-flag"),
+    ("curate", ["ingest", "urls", "list.csv", "--workers", "0"], "--workers"),
+    ("curate", ["ingest", "demo", "--photos", "many"], "--photos"),
+    ("curate", ["ingest", "flickr"], "--tags"),
+    ("classify", ["evaluate"], "run"),
+])
+def test_parser_errors_are_one_line_exit_2_naming_the_help(prog, args, says, capsys):
+    code, out, err = _run(app if prog == "curate" else classify_app, prog, args, capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0] and "--help" in lines[0], err
+    assert "Traceback" not in err and not out
+
+
+def test_the_entry_point_keeps_exit_codes_help_and_command_errors(tmp_path, capsys):
+    code, out, _ = _run(app, "curate", ["status", "--help"], capsys)
+    assert code == 0 and "Usage" in out
+    code, _, err = _run(app, "curate", ["status", "--workspace", str(tmp_path / "none")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "no catalog" in err
+    make_catalog(tmp_path)
+    code, out, _ = _run(app, "curate", ["status", "--workspace", str(tmp_path), "--json"], capsys)
+    assert code == 0 and json.loads(out)["photos"] == 5
+    code, out, _ = _run(classify_app, "classify", [], capsys)  # a bare group shows its commands
+    assert code == 2 and "train" in out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -181,3 +182,15 @@ def test_jpeg_draft_decoding_keeps_enough_pixels(tmp_path):
     path.write_bytes(buffer.getvalue())
     reduced = open_rgb(path, min_side=256)
     assert min(reduced.size) >= 256 and reduced.size[0] < 2000
+
+
+def test_a_new_cache_part_never_overwrites_one_after_a_deleted_part(tmp_path):
+    ws = Workspace(tmp_path)
+    cache = EmbeddingCache(ws, "k")
+    for i in range(3):
+        cache.append([f"sha{i}"], np.full((1, 4), i, np.float32), np.array([True]))
+    (cache.dir / "part-00001.parquet").unlink()  # a user clears a part to recompute it
+    cache.append(["sha3"], np.full((1, 4), 3, np.float32), np.array([True]))
+    vectors, found, _ = EmbeddingCache(ws, "k").lookup(pd.Series(["sha0", "sha1", "sha2", "sha3"]))
+    assert found.tolist() == [True, False, True, True]
+    assert vectors[:, 0].tolist() == [0, 0, 2, 3]

@@ -92,6 +92,18 @@ def test_the_command_line_error_keeps_the_section_name(tmp_path):
     assert f"recipe {path} [train]: epochs must be a whole number" in " ".join(result.output.split())
 
 
+def test_a_dry_run_checks_from_and_marks_the_steps_it_would_run_again(tmp_path):
+    path = write_recipe(tmp_path, BASE)
+    ws = tmp_path / "ws"
+    result = runner.invoke(app, ["run", str(path), "--from", "nosuchstep", "--dry-run", "--workspace", str(ws)])
+    assert result.exit_code == 2 and "'nosuchstep' is not a step of this recipe" in " ".join(result.output.split())
+    result = runner.invoke(app, ["run", str(path), "--from", "split", "--dry-run", "--workspace", str(ws)])
+    assert result.exit_code == 0, result.output
+    again = [line.split("] ")[1].split(" (")[0] for line in result.output.splitlines() if "runs again" in line]
+    assert again[0] == "split" and "filter" not in again and "report" in again
+    assert not ws.exists()  # a dry run writes nothing
+
+
 @pytest.mark.parametrize("labels, expected", [
     ('[[labels]]\nname = "a"\nlat = 95.0\nlon = 0.0\n', "lat must be a number of degrees"),
     ('[[labels]]\nname = "a"\nlat = 1.0\n', "give both lat and lon"),

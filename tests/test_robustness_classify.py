@@ -134,6 +134,8 @@ def test_resume_names_a_changed_setting_even_when_it_breaks_another_rule():
     (["lr-find", "--seed", "-1"], "--seed"),
     (["serve", "RUN", "--max-upload-mb", "nan"], "--max-upload-mb"),
     (["serve", "RUN", "--max-upload-mb", "inf"], "--max-upload-mb"),
+    (["serve", "RUN", "--max-upload-mb", "1e-9"], "--max-upload-mb"),  # would refuse every upload
+    (["tune", "--trials", "100000000", "--mode", "grid"], "--trials"),  # would fill memory with trials
 ])
 def test_non_finite_and_negative_numbers_are_one_line(run_dir, tmp_path, args, flag):
     args = [str(run_dir) if arg == "RUN" else arg for arg in args]
@@ -204,3 +206,19 @@ def test_a_comparison_sub_run_killed_before_its_first_checkpoint_is_trained_agai
     assert train_or_reuse(split_ws, sub_run, config, catalog) == "trained"
     assert len(pd.read_csv(sub_run / "metrics.csv")) == config.total_epochs
     assert train_or_reuse(split_ws, sub_run, config, catalog) == "reused"
+
+
+def test_training_into_a_folder_with_a_finished_model_is_refused(run_dir, split_ws, tmp_path):
+    """A trained model whose checkpoint was deleted (to save space) is not silently replaced."""
+    import shutil
+
+    trained = tmp_path / "trained"
+    shutil.copytree(run_dir, trained)
+    meta = _meta(trained)
+    meta["metrics"]["replicas_in_sync"] = True  # what a training that ran to its end records
+    (trained / META).write_text(json.dumps(meta))
+    before = (trained / WEIGHTS).read_bytes()
+    args = ["train", *(f"--{k.replace('_', '-')}={v}" for k, v in TINY.items())]
+    line = one_line_error(runner.invoke(classify_app, [*args, "--workspace", str(split_ws.root),
+                                                       "--out", str(trained)]))
+    assert "already holds a trained model" in line and (trained / WEIGHTS).read_bytes() == before

@@ -7,6 +7,7 @@ import typer
 from curate.cli import filter as filter_cli
 from curate.cli import ingest, prefilter, run, score, split, status
 from curate.cli import report as report_cli
+from curate.cli.common import run_app
 
 app = typer.Typer(
     name="curate",
@@ -28,7 +29,7 @@ app.command("run")(run.run)
 
 
 def main() -> None:
-    app()
+    run_app(app, "curate")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,35 @@ def user_errors(command):
     return wrapper
 
 
+def run_app(app: typer.Typer, prog_name: str, args: list[str] | None = None) -> None:
+    """Run a CLI and exit with its code. A usage error the parser finds itself (an unknown or
+    missing option, a value outside an option's range, a bad choice) becomes one line naming
+    the command's --help, exit 2, like every other bad argument (typer would draw a framed
+    panel). A bare group still prints its help."""
+    import sys
+
+    try:  # typer >= 0.25 carries its own copy of click
+        from typer._click import exceptions as parser_errors
+    except ImportError:
+        from click import exceptions as parser_errors
+    shows_help = getattr(parser_errors, "NoArgsIsHelpError", ())  # click >= 8.2
+
+    try:
+        code = typer.main.get_command(app).main(args=args, prog_name=prog_name, standalone_mode=False)
+    except shows_help as exc:
+        exc.show()
+        code = exc.exit_code
+    except parser_errors.ClickException as exc:
+        where = exc.ctx.command_path if getattr(exc, "ctx", None) else prog_name
+        err_console.print(f"[red]error:[/red] {escape(exc.format_message())} (see `{where} --help`)",
+                          highlight=False, soft_wrap=True)
+        code = exc.exit_code
+    except typer.Abort:
+        err_console.print("interrupted: run the same command again to resume", highlight=False)
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 def frame_table(frame: pd.DataFrame, title: str | None = None) -> Table:
     """A rich table of a small DataFrame."""
     table = Table(title=title, show_lines=False)

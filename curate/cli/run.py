@@ -21,14 +21,16 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the recipe and list its steps; run nothing.")] = False,
 ) -> None:
     """Run every step of a dataset recipe; a re-run skips finished steps and resumes the interrupted one."""
-    from curate.pipeline import plan, run_pipeline
+    from curate.pipeline import plan, restart_index, run_pipeline
     from curate.recipes import load_recipe
 
     chosen = load_recipe(recipe)
     steps = plan(chosen, train=train)
+    first = restart_index(steps, restart_from)
     if dry_run:
         for number, step in enumerate(steps, 1):
-            console.print(f"[{number}/{len(steps)}] {step.name}", highlight=False)
+            again = " (runs again: --from)" if first is not None and number > first else ""
+            console.print(f"[{number}/{len(steps)}] {step.name}{again}", highlight=False)
         return
     ws = workspace(workspace_path)
     outcomes = run_pipeline(ws, chosen, steps, restart_from=restart_from,
