@@ -80,6 +80,7 @@ class EmbedReport:
     device: str
     seconds: float
     images_per_second: float | None
+    missing: int = 0  # image files gone from the store: not cached, so that they are embedded once restored
     config: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -205,7 +206,7 @@ def run_embed(ws: Workspace, config: EmbedConfig) -> EmbedReport:
     todo = images[images["sha256"].isin(cache.missing(images["sha256"].tolist()))]
     device = pick_device(config.device)
     started = time.perf_counter()
-    computed = failed = 0
+    computed = failed = missing = 0
     if not todo.empty:
         backbone = load_backbone(config.backbone)
         if config.image_size:
@@ -222,15 +223,23 @@ def run_embed(ws: Workspace, config: EmbedConfig) -> EmbedReport:
                     vectors[indices], ok[indices] = features, flags
                     advance(len(indices))
                 vectors[~ok] = 0.0
-                cache.append(chunk["sha256"].tolist(), vectors, ok)
+                present = np.array([path.is_file() for path in paths])  # undecodable is for good; gone is not
+                if present.any():
+                    cache.append(chunk["sha256"][present].tolist(), vectors[present], ok[present])
                 computed += int(ok.sum())
-                failed += int((~ok).sum())
+                failed += int((~ok & present).sum())
+                missing += int((~present).sum())
     seconds = time.perf_counter() - started
     if failed:
         err_console.print(f"warning: {failed} stored images could not be decoded; `curate prefilter` drops them",
                           highlight=False)
+    if missing:
+        err_console.print(f"warning: {missing} image files are missing from the store; `curate prefilter` drops "
+                          "them as unreadable until they are back (restore them, or ingest again) and "
+                          "`curate embed` runs again", highlight=False)
     report = EmbedReport(backbone=config.backbone, cache_key=config.cache_key, dim=cache.dim, kept_images=len(images),
-                         cached=len(images) - len(todo), computed=computed, failed=failed, device=str(device),
+                         cached=len(images) - len(todo), computed=computed, failed=failed, missing=missing,
+                         device=str(device),
                          seconds=round(seconds, 2),
                          images_per_second=round(len(todo) / seconds, 1) if len(todo) and seconds > 0 else None,
                          config=asdict(config))

@@ -194,3 +194,26 @@ def test_a_new_cache_part_never_overwrites_one_after_a_deleted_part(tmp_path):
     vectors, found, _ = EmbeddingCache(ws, "k").lookup(pd.Series(["sha0", "sha1", "sha2", "sha3"]))
     assert found.tolist() == [True, False, True, True]
     assert vectors[:, 0].tolist() == [0, 0, 2, 3]
+
+
+def test_an_image_missing_from_the_store_is_not_cached_and_is_embedded_once_restored(tmp_path):
+    from curate.prefilter.run import missing_from_store
+
+    ws = _folder_workspace(tmp_path, [(200, 10, 10), (10, 200, 10), (10, 10, 200)])
+    catalog = read_catalog(ws)
+    gone = ws.root / catalog["image_path"].iloc[1]
+    kept_bytes = gone.read_bytes()
+    gone.unlink()
+    report = run_embed(ws, EmbedConfig(workers=0))
+    assert (report.computed, report.failed, report.missing) == (2, 0, 1)
+    _, found, _ = EmbeddingCache(ws, "efficientnet_lite0").lookup(catalog["sha256"])
+    assert found.tolist() == [True, False, True]
+    # until it is back, prefilter sees it as unreadable instead of asking for `curate embed` again
+    assert missing_from_store(ws, catalog, found).tolist() == [False, True, False]
+
+    gone.write_bytes(kept_bytes)
+    report = run_embed(ws, EmbedConfig(workers=0))
+    assert (report.cached, report.computed, report.missing) == (2, 1, 0)
+    _, found, ok = EmbeddingCache(ws, "efficientnet_lite0").lookup(catalog["sha256"])
+    assert found.all() and ok.all()
+    assert not missing_from_store(ws, catalog, found).any()

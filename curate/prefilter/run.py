@@ -32,6 +32,7 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
     input_hash = catalog_sha256(ws)
     if embeddings:
         vectors, found, ok = EmbeddingCache(ws, embeddings).lookup(catalog["sha256"])
+        found = found | missing_from_store(ws, catalog, found)  # as if unreadable (ok stays False)
     else:
         vectors, found, ok = np.zeros((len(catalog), 0), np.float32), np.zeros(len(catalog), bool), np.zeros(len(catalog), bool)
     scores = _finetune_scores(ws, catalog, config, finetune) if config.mode == "finetune" else None
@@ -42,6 +43,14 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
     write_catalog(ws, result)
     save_stage_report(ws, "prefilter", input_hash, {**report.to_dict(), "embeddings": embeddings})
     return report
+
+
+def missing_from_store(ws: Workspace, catalog, found: np.ndarray) -> np.ndarray:
+    """Rows without an embedding whose stored image file is gone: `curate embed` does not cache
+    them (restored, they are embedded next time), and until then the stage drops them as unreadable."""
+    paths = catalog["image_path"].to_numpy()
+    return np.array([not hit and isinstance(path, str) and not (ws.root / path).is_file()
+                     for hit, path in zip(found, paths)], dtype=bool)
 
 
 def _finetune_scores(ws: Workspace, catalog, config: PrefilterConfig, finetune) -> np.ndarray:
