@@ -55,8 +55,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def check_split(catalog: pd.DataFrame, allow_leakage: bool) -> bool:
-    """Refuse a leaky split (exit 3) unless allowed; returns whether it leaks."""
+def check_split(catalog: pd.DataFrame, allow_leakage: bool, warn: bool = True) -> bool:
+    """Refuse a leaky split (exit 3) unless allowed; returns whether it leaks. `warn`: say loudly
+    that scores will be inflated (not for a comparison that leaks on purpose to measure it)."""
     leaks = find_leakage(catalog)
     if leaks.empty:
         return False
@@ -64,8 +65,10 @@ def check_split(catalog: pd.DataFrame, allow_leakage: bool) -> bool:
     if not allow_leakage:
         raise DataContractError(f"the split leaks ({summary} found in 2+ splits; `curate check-leakage` lists them): "
                                 "run `curate split` again, or pass --allow-leakage to train anyway")
-    err_console.print(f"[bold red]WARNING: training on a leaky split ({summary}). Validation and test accuracy "
-                      "will be inflated: the model is scored on photographers and near-copies it has seen.[/bold red]")
+    if warn:
+        err_console.print(f"[bold red]WARNING: training on a leaky split ({summary}). Validation and test accuracy "
+                          "will be inflated: the model is scored on photographers and near-copies it has "
+                          "seen.[/bold red]")
     return True
 
 
@@ -407,11 +410,12 @@ def holds_trained_model(run_dir: Path) -> bool:
 
 def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = False, allow_leakage: bool = False,
           stop_after: int | None = None, catalog: pd.DataFrame | None = None,
-          checkpoint_state: dict | None = None) -> Trainer:
+          checkpoint_state: dict | None = None, warn_leakage: bool = True) -> Trainer:
     """Check the split, build (or resume) the run in `run_dir`, fit. `catalog` overrides the workspace's.
 
     `checkpoint_state`: with `resume`, the run's `load_checkpoint_state` when the caller has
-    already read it (the checkpoint holds the weights and optimiser state: read it once)."""
+    already read it (the checkpoint holds the weights and optimiser state: read it once).
+    `warn_leakage`: False for a run that leaks on purpose (`classify evaluate`'s comparisons)."""
     run_dir = Path(run_dir)
     check_out_folder(run_dir)
     checkpoint = run_dir / CHECKPOINT
@@ -423,7 +427,7 @@ def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = Fals
         raise UsageError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     elif holds_trained_model(run_dir):
         raise UsageError(f"{run_dir} already holds a trained model; choose another --out or delete that folder")
-    leaky = check_split(read_catalog(ws) if catalog is None else catalog, allow_leakage)
+    leaky = check_split(read_catalog(ws) if catalog is None else catalog, allow_leakage, warn=warn_leakage)
     trainer = Trainer(ws, run_dir, config, classes=state["classes"] if state else None, catalog=catalog)
     trainer.leaky = leaky
     if state:
