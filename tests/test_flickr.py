@@ -113,6 +113,15 @@ def test_api_key_from_env_then_config_file(monkeypatch, tmp_path):
     assert resolve_api_key("given") == "given"
 
 
+def test_an_unquoted_key_in_the_config_file_says_so_without_echoing_it(monkeypatch, tmp_path):
+    config = tmp_path / "flickr.toml"
+    config.write_text("api_key = 1234567\n")
+    monkeypatch.setenv("CURATE_FLICKR_CONFIG", str(config))
+    with pytest.raises(UsageError, match="must be a quoted string") as caught:
+        resolve_api_key()
+    assert "1234567" not in str(caught.value)
+
+
 # -- against the fake API ------------------------------------------------------------------------
 
 def test_multi_page_search_lists_downloads_and_keeps_attribution(tmp_path):

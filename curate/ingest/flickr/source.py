@@ -135,6 +135,9 @@ def resolve_api_key(api_key: str | None = None) -> str:
                              f'it should hold one line: api_key = "..."') from None
         if isinstance(value, str) and value.strip():
             return value.strip()
+        if value is not None:  # say what is wrong without echoing it: it may be the key
+            raise UsageError(f"api_key in the Flickr config {path} must be a quoted string, got a "
+                             f'{type(value).__name__}: write api_key = "..."')
     raise UsageError(f"no Flickr API key: set {KEY_ENV} (or api_key = \"...\" in {DEFAULT_CONFIG}, "
                      f"path overridable with {CONFIG_ENV})")
 
