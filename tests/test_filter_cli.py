@@ -75,6 +75,26 @@ def test_dedupe_near_and_owner_cap(demo_ws):
     assert (catalog["drop_reason"] == "owner_cap").sum() > 0
 
 
+def test_the_recipe_filter_section_applies_and_flags_win_over_it(demo_ws, tmp_path):
+    from curate.recipes import recipe_path
+
+    recipe = tmp_path / "recipe.toml"
+    settings = '[filter]\ncenter = "recipe"\nmissing_geo = "drop"\nmin_geo_accuracy = 11\ndedupe_near = true\n'
+    recipe.write_text(recipe_path("skylines").read_text(encoding="utf-8").replace("[filter]\n", settings, 1),
+                      encoding="utf-8")
+    from_recipe = invoke("filter", "-w", demo_ws, "--recipe", recipe, "--json")
+    assert from_recipe.exit_code == 0, from_recipe.output
+    config = json.loads(from_recipe.stdout)["config"]
+    assert (config["center"], config["missing_geo"], config["min_geo_accuracy"], config["dedupe_near"]) == \
+        ("recipe", "drop", 11, True)
+    flags = invoke("filter", "-w", demo_ws, "--recipe", recipe, "--center", "median", "--missing-geo", "keep",
+                   "--min-geo-accuracy", 0, "--keep-near", "--json")
+    assert flags.exit_code == 0, flags.output
+    config = json.loads(flags.stdout)["config"]
+    assert (config["center"], config["missing_geo"], config["min_geo_accuracy"], config["dedupe_near"]) == \
+        ("median", "keep", 0, False)
+
+
 @pytest.mark.parametrize("value", ["0", "-3", "abc"])
 def test_bad_max_km_exits_2_without_traceback(demo_ws, value):
     result = invoke("filter", "-w", demo_ws, "--max-km", value)

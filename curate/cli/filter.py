@@ -21,12 +21,12 @@ RecipeOption = Annotated[str | None, typer.Option("--recipe", help="Dataset reci
 def filter_command(
     workspace_path: WorkspaceOption = None,
     max_km: Annotated[float | None, typer.Option("--max-km", help="Geo outlier threshold in km (default: recipe, else 5).")] = None,
-    center: Annotated[str, typer.Option("--center", help="Label centre: median of its photos, or recipe coordinates.")] = "median",
-    missing_geo: Annotated[str, typer.Option("--missing-geo", help="Labelled photos without coordinates: keep or drop.")] = "keep",
-    min_geo_accuracy: Annotated[int, typer.Option("--min-geo-accuracy", help="Treat positions the source rates less precise than this as missing (Flickr: 11 city, 16 street; 0 = off).")] = 0,
+    center: Annotated[str | None, typer.Option("--center", help="Label centre: median of its photos, or recipe coordinates (default: recipe, else median).")] = None,
+    missing_geo: Annotated[str | None, typer.Option("--missing-geo", help="Labelled photos without coordinates: keep or drop (default: recipe, else keep).")] = None,
+    min_geo_accuracy: Annotated[int | None, typer.Option("--min-geo-accuracy", help="Treat positions the source rates less precise than this as missing (Flickr: 11 city, 16 street; default: recipe, else 0 = off).")] = None,
     near_dup_bits: Annotated[int | None, typer.Option("--near-dup-bits", help="pHash Hamming distance (inclusive) for near duplicates.")] = None,
     near_dup_colour_diff: Annotated[float | None, typer.Option("--near-dup-colour-diff", help="Max mean RGB difference (0-255) of 16x12 thumbnails that confirms a pHash pair.")] = None,
-    dedupe_near: Annotated[bool, typer.Option("--dedupe-near", help="Keep one photo per near-duplicate cluster.")] = False,
+    dedupe_near: Annotated[bool | None, typer.Option("--dedupe-near/--keep-near", help="Keep one photo per near-duplicate cluster, or keep them all (default: recipe, else keep).", show_default=False)] = None,
     max_per_owner: Annotated[int | None, typer.Option("--max-per-owner", help="At most N photos per owner per label.")] = None,
     max_owner_share: Annotated[float | None, typer.Option("--max-owner-share", help="At most this fraction of a label per owner.")] = None,
     recipe: RecipeOption = None,
@@ -34,21 +34,16 @@ def filter_command(
     as_json: JsonOption = False,
 ) -> None:
     """Flag ambiguous labels, geo outliers, exact/near duplicates and over-dominant owners."""
-    from curate.filters.neardup import DEFAULT_NEAR_DUP_BITS
-    from curate.filters.verify import DEFAULT_COLOUR_DIFF
+    from curate.pipeline import build_config
 
     chosen = load_recipe(recipe) if recipe else None
-    defaults = chosen.stage_defaults("filter") if chosen else {}
-    config = FilterConfig(
-        max_km=float(max_km if max_km is not None else defaults.get("max_km", 5.0)),
-        center=center, missing_geo=missing_geo, min_geo_accuracy=min_geo_accuracy,
-        near_dup_bits=near_dup_bits if near_dup_bits is not None else defaults.get("near_dup_bits", DEFAULT_NEAR_DUP_BITS),
-        near_dup_colour_diff=float(near_dup_colour_diff if near_dup_colour_diff is not None
-                                   else defaults.get("near_dup_colour_diff", DEFAULT_COLOUR_DIFF)),
-        dedupe_near=dedupe_near or bool(defaults.get("dedupe_near", False)),
-        max_per_owner=max_per_owner if max_per_owner is not None else defaults.get("max_per_owner"),
-        max_owner_share=max_owner_share if max_owner_share is not None else defaults.get("max_owner_share"),
-    )
+    given = {"max_km": max_km, "center": center, "missing_geo": missing_geo, "min_geo_accuracy": min_geo_accuracy,
+             "near_dup_bits": near_dup_bits, "near_dup_colour_diff": near_dup_colour_diff,
+             "dedupe_near": dedupe_near, "max_per_owner": max_per_owner, "max_owner_share": max_owner_share}
+    # a flag given wins over the recipe's [filter] section, which wins over FilterConfig's default
+    settings = {**(chosen.stage_defaults("filter") if chosen else {}),
+                **{key: value for key, value in given.items() if value is not None}}
+    config = build_config(FilterConfig, settings, f"curate filter (recipe {recipe} [filter])" if chosen else "curate filter")
     if config.center == "recipe" and chosen is None:
         raise UsageError("--center recipe needs --recipe NAME (the recipe holds each label's coordinates)")
     report = run_filter(workspace(workspace_path), config, chosen, workers)
