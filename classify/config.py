@@ -13,6 +13,9 @@ PRECISIONS = ("auto", "bf16", "fp32")  # auto: bf16 autocast on CUDA, fp32 elsew
 BALANCE = ("none", "sampler", "loss")
 
 
+MAX_CACHE_SIDE = 2048  # twice the largest --image-size
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     backbone: str = DEFAULT_BACKBONE
@@ -60,6 +63,9 @@ class TrainConfig:
             raise UsageError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 32 <= self.image_size <= 1024:
             raise UsageError(f"--image-size must be between 32 and 1024, got {self.image_size}")
+        if self.cache_side > MAX_CACHE_SIDE:
+            raise UsageError(f"--cache-side must be at most {MAX_CACHE_SIDE} px (the cache exists to be smaller than "
+                             f"the photos), got {self.cache_side}")
         if self.cache_side < self.image_size:
             raise UsageError(f"--cache-side ({self.cache_side}) must be at least --image-size ({self.image_size}): "
                              "the cache is what the crops are cut from")

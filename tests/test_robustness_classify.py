@@ -127,6 +127,7 @@ def test_resume_names_a_changed_setting_even_when_it_breaks_another_rule():
     (["train", "--weight-decay", "nan"], "--weight-decay"),
     (["train", "--weight-decay", "inf"], "--weight-decay"),
     (["train", "--seed", "-1"], "--seed"),
+    (["train", "--cache-side", "100000"], "--cache-side"),  # would copy the photos at full size
     (["tune", "--lr-max", "inf"], "--lr-max"),
     (["tune", "--wd-max", "inf"], "--wd-max"),
     (["tune", "--seed", "-1"], "--seed"),
