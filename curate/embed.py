@@ -31,7 +31,7 @@ from curate.runs import save_stage_report
 from curate.vision.backbones import DEFAULT_BACKBONE, Backbone, backbone_names, cpu_speed
 
 DEFAULT_IMAGE_SIZE = 224
-from curate.workspace import Workspace, catalog_sha256, read_catalog, write_table_atomic
+from curate.workspace import Workspace, catalog_sha256, changes_workspace, read_catalog, write_table_atomic
 
 
 @dataclass(frozen=True)
@@ -193,6 +193,7 @@ def embed_paths(backbone: Backbone, paths: list[Path], device, batch_size: int, 
             yield indices.numpy(), features.float().cpu().numpy(), ok.numpy()
 
 
+@changes_workspace
 def run_embed(ws: Workspace, config: EmbedConfig) -> EmbedReport:
     """Embed every kept image that the cache lacks; save reports/embed.json."""
     from classify.devices import pick_device

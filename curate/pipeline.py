@@ -32,7 +32,7 @@ from pathlib import Path
 
 from curate.errors import DataContractError, UsageError
 from curate.recipes import Recipe, load_recipe
-from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256
+from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, changes_workspace
 
 
 @dataclass(frozen=True)
@@ -436,6 +436,7 @@ def restart_index(steps: list[Step], restart_from: str | None) -> int | None:
     return first
 
 
+@changes_workspace
 def run_pipeline(ws: Workspace, recipe: Recipe, steps: list[Step], restart_from: str | None = None,
                  echo: Callable[[str], None] = print) -> list[StepOutcome]:
     """Run `steps` in order, skipping those a previous run finished (see the module docstring).

@@ -21,6 +21,7 @@ from curate import schema
 from curate.errors import UsageError
 from curate.filters.owners import owner_keys
 from curate.groups import components
+from curate.workspace import changes_workspace
 
 SPLITS = ("train", "val", "test")
 TOLERANCE = 0.02  # ±2 percentage points of a label's photos
@@ -157,6 +158,7 @@ def split_table(kept: pd.DataFrame, group: np.ndarray, config: SplitConfig) -> p
     return table.reset_index(drop=True)
 
 
+@changes_workspace
 def run_split(ws, config: SplitConfig) -> SplitReport:
     """The I/O edge of `curate split`: read the catalog, split it, write it and reports/split.json."""
     from curate.runs import save_stage_report

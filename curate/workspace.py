@@ -10,15 +10,23 @@ Layout::
 
 from __future__ import annotations
 
+import errno
+import functools
 import hashlib
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 from curate import schema
 from curate.errors import DataContractError, UsageError
@@ -55,6 +63,56 @@ class Workspace:
 
     def has_catalog(self) -> bool:
         return self.catalog_path.exists()
+
+
+LOCK_FILE = ".lock"
+_held: dict[Path, int] = {}  # workspaces this process holds the lock of, and how deeply
+
+
+@contextmanager
+def exclusive(ws: Workspace):
+    """Hold the workspace's write lock while a command changes it.
+
+    Without it, two commands on one workspace (say an ingest and a filter in two terminals) each
+    write back the catalog they read, and the rows the other one added are lost. A second command
+    stops at once with one line instead. Re-entrant within a process (`curate run` holds it across
+    its steps). It is a POSIX record lock (`lockf`) on `<workspace>/.lock`: the OS releases it when
+    the process ends, however it ends, so a killed command never leaves a stale lock, and unlike
+    `flock` it is not inherited by forked DataLoader workers, which may outlive the command's
+    hold. A workspace that does not exist yet has nothing to protect; where `fcntl` is missing
+    (Windows) there is no lock.
+    """
+    key = ws.root.resolve()
+    if _held.get(key) or not ws.root.is_dir() or fcntl is None:
+        _held[key] = _held.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    with open(ws.root / LOCK_FILE, "a") as handle:
+        try:
+            fcntl.lockf(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
+            raise UsageError(f"another curate command is changing the workspace {ws.root} right now; wait for it to "
+                             "finish, or use another --workspace") from None
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            del _held[key]  # closing the file releases the lock
+
+
+def changes_workspace(function):
+    """Decorator for a command's I/O edge whose first argument is the Workspace it changes:
+    runs it under `exclusive(ws)`."""
+    @functools.wraps(function)
+    def wrapper(ws: Workspace, *args, **kwargs):
+        with exclusive(ws):
+            return function(ws, *args, **kwargs)
+    return wrapper
 
 
 def resolve_workspace(path: str | os.PathLike | None) -> Workspace:

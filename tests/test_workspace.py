@@ -1,4 +1,6 @@
+import multiprocessing
 import os
+import time
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -68,3 +70,79 @@ def test_corrupt_catalog_is_a_clear_error(tmp_path):
     ws.catalog_path.write_bytes(b"not parquet at all")
     with pytest.raises(Exception, match="unreadable"):
         read_catalog(ws)
+
+
+HOLD = ("import fcntl, sys, time\n"
+        "handle = open(sys.argv[1], 'a')\n"
+        "fcntl.lockf(handle.fileno(), fcntl.LOCK_EX)\n"
+        "print('held', flush=True)\n"
+        "time.sleep(60)\n")
+needs_lock = pytest.mark.skipif(ws_module.fcntl is None, reason="no fcntl (Windows): no workspace lock")
+
+
+def _holder(ws: Workspace):
+    """Another process holding the workspace's lock, as a running `curate` command would."""
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(ws.root / ws_module.LOCK_FILE)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+@needs_lock
+def test_a_second_command_on_a_busy_workspace_stops_with_one_line_and_loses_nothing(tmp_path):
+    from typer.testing import CliRunner
+
+    from curate.cli.app import app
+
+    ws = Workspace(tmp_path)
+    write_catalog(ws, rows(3))
+    before = ws.catalog_path.read_bytes()
+    holder = _holder(ws)
+    try:
+        result = CliRunner().invoke(app, ["split", "--workspace", str(tmp_path)])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 2, result.output
+    assert "another curate command is changing the workspace" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert ws.catalog_path.read_bytes() == before
+    # the holder was killed (-9): the OS released its lock, nothing stale is left
+    with ws_module.exclusive(ws):
+        pass
+
+
+@needs_lock
+def test_the_lock_is_reentrant_in_one_process_and_free_once_released(tmp_path):
+    import subprocess
+    import sys
+
+    ws = Workspace(tmp_path)
+    probe = ("import fcntl, sys\nhandle = open(sys.argv[1], 'a')\n"
+             "try:\n    fcntl.lockf(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept OSError:\n"
+             "    sys.exit(1)\n")
+
+    def free() -> bool:
+        return subprocess.run([sys.executable, "-c", probe, str(tmp_path / ws_module.LOCK_FILE)]).returncode == 0
+
+    with ws_module.exclusive(ws):
+        with ws_module.exclusive(Workspace(tmp_path / ".." / tmp_path.name)):  # the same folder, nested
+            assert not free()
+        assert not free()  # the inner exit does not release the outer hold
+        # a forked child (a DataLoader worker) that outlives the hold must not keep the lock
+        child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(30,))
+        child.start()
+    try:
+        assert free()
+    finally:
+        child.kill()
+        child.join()
+
+
+def test_a_workspace_that_does_not_exist_is_not_created_by_the_lock(tmp_path):
+    with ws_module.exclusive(Workspace(tmp_path / "new")):
+        pass
+    assert not (tmp_path / "new").exists()

@@ -10,7 +10,8 @@ from curate.filters.stage import FilterConfig, FilterReport, filter_catalog
 from curate.recipes import Recipe
 from curate.runs import save_stage_report
 from curate.console import err_console
-from curate.workspace import Workspace, catalog_sha256, read_catalog, write_catalog, write_table_atomic
+from curate.workspace import (Workspace, catalog_sha256, changes_workspace, read_catalog, write_catalog,
+                              write_table_atomic)
 
 
 def ensure_phashes(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> pd.DataFrame:
@@ -76,6 +77,7 @@ def recipe_centres(recipe: Recipe | None) -> dict[str, tuple[float, float]]:
     return centres
 
 
+@changes_workspace
 def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None,
                workers: int = 2) -> FilterReport:
     """Read the catalog, hash what is new, filter, write the catalog and reports/filter.json."""

@@ -26,7 +26,7 @@ from curate.demo.render import PhotoRenderer
 from curate.errors import UsageError
 from curate.ingest.engine import IngestJob, IngestReport, run_ingest
 from curate.recipes import load_recipe
-from curate.workspace import Workspace, write_table_atomic
+from curate.workspace import Workspace, changes_workspace, write_table_atomic
 
 SOURCE = "demo"
 RECIPE = "skylines"
@@ -34,6 +34,7 @@ CONFIG_KEY = b"curate.demo.config"
 IMAGES_KEY = b"curate.demo.images"
 
 
+@changes_workspace
 def ingest_demo(ws: Workspace, config: DemoConfig | None = None, images: bool = True,
                 workers: int = 2) -> IngestReport:
     """Generate (or resume) the demo collection in `ws` and ingest it.

@@ -29,7 +29,7 @@ from curate.console import err_console, progress_bar
 from curate.records import records_to_rows
 from curate.recipes import Recipe
 from curate.store import BadImage, put_image
-from curate.workspace import Workspace, read_catalog, write_catalog
+from curate.workspace import Workspace, changes_workspace, read_catalog, write_catalog
 
 OUTCOME_FIELDS = ("sha256", "image_path", "width", "height", "image_format", "drop_reason", "error_detail")
 
@@ -183,6 +183,7 @@ def _apply_outcomes(rows: pd.DataFrame, outcomes: dict[str, dict]) -> pd.DataFra
     return rows
 
 
+@changes_workspace
 def run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     """Run one ingest job to completion (or resume it). See the module docstring."""
     ws.ensure()

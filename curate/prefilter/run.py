@@ -13,12 +13,13 @@ from curate.errors import UsageError
 from curate.prefilter.stage import STAGE, PrefilterConfig, PrefilterReport, prefilter_catalog, topic_folds
 from curate.records import reset_stage
 from curate.runs import load_stage_report, save_stage_report
-from curate.workspace import Workspace, catalog_sha256, read_catalog, write_catalog
+from curate.workspace import Workspace, catalog_sha256, changes_workspace, read_catalog, write_catalog
 
 if TYPE_CHECKING:  # classify (torch) is imported only when --mode finetune runs
     from classify.config import TrainConfig
 
 
+@changes_workspace
 def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None = None,
                   finetune: TrainConfig | None = None) -> PrefilterReport:
     """`embeddings`: the cache to use (a backbone name, or name-<size>px); default: the last `curate embed`'s.

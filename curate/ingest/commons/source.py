@@ -30,7 +30,7 @@ from curate.ingest.engine import IngestJob, IngestReport, run_ingest
 from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader
 from curate.records import RECORD_FIELDS
 from curate.recipes import load_recipe
-from curate.workspace import Workspace
+from curate.workspace import Workspace, changes_workspace
 
 SOURCE = "commons"
 DEFAULT_ENDPOINT = "https://commons.wikimedia.org/w/api.php"
@@ -177,6 +177,7 @@ def records_frame(records: list[dict], query: CommonsQuery) -> pd.DataFrame:
     return frame
 
 
+@changes_workspace
 def ingest_commons(ws: Workspace, options: CommonsOptions) -> CommonsReport:
     """List the query's files and download their thumbnails into the catalog (resumable).
 

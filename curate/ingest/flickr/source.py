@@ -33,7 +33,7 @@ from curate.ingest.flickr.pages import SEARCH_EXTRAS, Licence, MalformedPage, pa
 from curate.ingest.flickr.plan import DATE_FORMAT, FLICKR_CAP, Plan, PlanStore, query_key, root_slice
 from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader, is_http_url
 from curate.recipes import load_recipe
-from curate.workspace import Workspace
+from curate.workspace import Workspace, changes_workspace
 
 SOURCE = "flickr"
 KEY_ENV = "FLICKR_API_KEY"
@@ -300,6 +300,7 @@ def list_photos(client: FlickrClient, query: FlickrQuery, plan: Plan, store: Pla
     return pages, records
 
 
+@changes_workspace
 def ingest_flickr(ws: Workspace, options: FlickrOptions, api_key: str | None = None) -> FlickrIngestReport:
     """List the photos of `options.query` on Flickr and download them into the workspace.
 
