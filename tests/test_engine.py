@@ -54,6 +54,16 @@ def test_interrupted_run_resumes_without_refetching(tmp_path):
     assert not Journal(ws, "t").path.exists()
 
 
+def test_a_rerun_clears_the_temp_files_of_image_writes_a_kill_cut_short(tmp_path):
+    ws = Workspace(tmp_path)
+    run_ingest(ws, IngestJob("t", records(4), CountingFetch(), workers=1))
+    stored = sorted(ws.images_dir.rglob("*.jpg"))
+    torn = stored[0].parent / f".{stored[0].name}.x1y2.tmp"  # as atomic_write_bytes names them
+    torn.write_bytes(b"half an image")
+    run_ingest(ws, IngestJob("t", records(4), CountingFetch(), workers=1))
+    assert not torn.exists() and sorted(ws.images_dir.rglob("*.jpg")) == stored
+
+
 def test_second_run_fetches_nothing_and_changes_nothing(tmp_path):
     ws = Workspace(tmp_path)
     run_ingest(ws, IngestJob("t", records(8), CountingFetch(), workers=2))

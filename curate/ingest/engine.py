@@ -187,6 +187,8 @@ def _apply_outcomes(rows: pd.DataFrame, outcomes: dict[str, dict]) -> pd.DataFra
 def run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     """Run one ingest job to completion (or resume it). See the module docstring."""
     ws.ensure()
+    for stale in ws.images_dir.glob("*/.*.tmp"):  # a write a killed run left half done (we hold the lock)
+        stale.unlink(missing_ok=True)
     with err_console.status(f"preparing {len(job.records):,} {job.source} rows"):
         rows = records_to_rows(job.records, job.source, job.recipe)
     for name in OUTCOME_FIELDS[:-2]:
