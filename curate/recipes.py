@@ -33,7 +33,7 @@ DATASETS_DIR = Path(__file__).resolve().parents[1] / "datasets"
 STAGE_SECTIONS = ("filter", "embed", "prefilter", "split", "train", "evaluate", "report")
 TOP_LEVEL_KEYS = ("name", "description", "topic", "labels", "labels_from", "sources", *STAGE_SECTIONS)
 LABEL_KEYS = ("name", "display", "aliases", "lat", "lon")
-SOURCE_KINDS = ("demo", "folder", "urls", "flickr", "commons")
+SOURCE_KINDS = ("demo", "scrape", "folder", "urls", "flickr", "commons")
 
 
 @dataclass(frozen=True)

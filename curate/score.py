@@ -19,8 +19,14 @@ Definitions (populations are chosen so each filter is judged only where it could
 - broken files: Positive: truth broken_kind set. Predicted: dropped at ingest as a bad image.
 - sandals photographer: flagged when it is the top owner of a label with at least
   DOMINANT_SHARE of the label's kept photos (before any cap and the prefilter).
-- off_topic: rows the pre-classifier scored (topic_score set). Positive: not a skyline
-  (truth `is_skyline` false). Predicted: drop_reason off_topic.
+- near_duplicate: pairs of photos the filter hashed, out of the sandals series. Positive
+  pair: same truth `near_dup_group` (an original, its edited copies, burst frames and
+  exact copies). Predicted pair: joined by the filter's near-duplicate clusters or exact
+  groups. Then one recall row per edit kind (`near_dup:<kind>`): pairs of an edited copy
+  and the photo it copies (`edit_of`) found together; crops are split at LARGE_CROP.
+- off_topic: rows the pre-classifier scored (topic_score set). Positive: not on topic
+  (truth `is_on_topic` false; `is_skyline` in truth files written before it). Predicted:
+  drop_reason off_topic.
 - sandals_photos_dropped: share of the sandals photographer's stored photos dropped by
   any stage (target SANDALS_DROPPED_TARGET), with how many the prefilter dropped.
 - label_issue: kept photos with a label that confident learning examined
@@ -38,27 +44,40 @@ from curate import schema
 from curate.errors import UsageError
 from curate.filters.owners import concentration, owner_keys
 from curate.groups import components
+from curate.scrape.config import LARGE_CROP
 
 BAD_IMAGE_REASONS = {"empty_file", "not_an_image", "truncated_image", "too_small", "decompression_bomb", "animated"}
 DOMINANT_SHARE = 0.10
 TARGETS = {"geo_outlier": (0.98, 0.95), "exact_duplicate": (1.0, 1.0), "burst_near_duplicate": (0.95, 0.95),
            "broken_file": (1.0, 1.0), "off_topic": (0.9, 0.9), "label_issue": (0.5, 0.5)}
+# A scrape of real photos (curate ingest scrape) is held to issue H's targets.
+SCRAPE_TARGETS = {**TARGETS, "off_topic": (0.95, 0.95), "label_issue": (0.7, 0.7), "near_duplicate": (0.98, 0.95)}
+NEAR_DUP_RECALL_TARGET = 0.95  # per edit kind, on a scrape, except the kinds below
+NO_TARGET_EDITS = ("flip", "crop>5%")  # not expected of the pHash detector (issue J's)
 SANDALS_DROPPED_TARGET = 0.95
 
 
 def _row(metric: str, tp: int, fp: int, fn: int, precision: float | None = None, recall: float | None = None,
-         **extra) -> dict:
-    """One scorecard row; precision/recall default to tp/(tp+fp) and tp/(tp+fn)."""
+         targets: dict | None = None, **extra) -> dict:
+    """One scorecard row; precision/recall default to tp/(tp+fp) and tp/(tp+fn); targets
+    default to the demo's."""
     if precision is None:
         precision = tp / (tp + fp) if tp + fp else None
     if recall is None:
         recall = tp / (tp + fn) if tp + fn else None
-    target_p, target_r = TARGETS.get(metric, (None, None))
+    target_p, target_r = (TARGETS if targets is None else targets).get(metric, (None, None))
     met = None
-    if target_p is not None and precision is not None and recall is not None:
-        met = precision >= target_p and recall >= target_r
+    if target_p is not None and recall is not None and (precision is not None or target_p == 0):
+        met = (precision is None or precision >= target_p) and recall >= target_r
     return {"metric": metric, "precision": precision, "recall": recall, "tp": tp, "fp": fp, "fn": fn,
             "target_precision": target_p, "target_recall": target_r, "met": met, **extra}
+
+
+def rejudge(row: dict, targets: dict) -> dict:
+    """`row` held to `targets` (rows whose metric has no target there keep theirs)."""
+    if "precision" not in row or row["metric"] not in targets:
+        return row
+    return _row(**{**row, "targets": targets})
 
 
 def _counts(predicted: np.ndarray, actual: np.ndarray) -> tuple[int, int, int]:
@@ -109,11 +128,48 @@ def score_bursts(frame: pd.DataFrame) -> dict:
     found = pairs_together(burst, cluster)
     # pairs inside the sandals series are near-identical by design: left out of precision either way
     joined = pair_count(cluster) - pairs_together(sandals, cluster)
-    related = pd.Series(components(burst, exact), index=stored.index)
+    # a pair from one burst, one exact group or one truth near-duplicate group (a scrape's edits) is right
+    near = stored["near_dup_group"].astype("string").where(~stored["is_sandals"])
+    related = pd.Series(components(burst, exact, near), index=stored.index)
     correct = pairs_together(related, cluster)
     burst_pairs = pair_count(burst)
     return _row("burst_near_duplicate", found, joined - correct, burst_pairs - found,
                 precision=correct / joined if joined else None, recall=found / burst_pairs if burst_pairs else None)
+
+
+def score_near_duplicates(frame: pd.DataFrame, targets: dict | None = None) -> list[dict]:
+    """The near_duplicate row and one recall row per edit kind (see the module docstring)."""
+    stored = frame[frame["phash"].notna()].reset_index(drop=True)
+    if stored.empty or stored["near_dup_group"].isna().all():
+        return []
+    predicted = pd.Series(components(stored["near_dup_cluster"], stored["exact_dup_group"]))
+    sandals = stored["is_sandals"].to_numpy(bool)
+    truth = stored["near_dup_group"].astype("string").where(~sandals)
+    found = pairs_together(truth, predicted)
+    joined = pair_count(predicted) - pairs_together(predicted.where(sandals), predicted)
+    rows = [_row("near_duplicate", found, joined - found, pair_count(truth) - found, targets=targets,
+                 evaluated=len(stored))]
+    position = pd.Series(range(len(stored)), index=stored["photo_id"])
+    copies = stored[stored["edit_of"].notna() & ~sandals & stored["edit_of"].isin(position.index)]
+    together = (predicted.to_numpy()[position[copies["edit_of"]].to_numpy()]
+                == predicted.to_numpy()[position[copies["photo_id"]].to_numpy()])
+    for kind, hits in pd.Series(together, index=copies.index).groupby(edit_label(copies)):
+        target = None if kind in NO_TARGET_EDITS or targets is None else NEAR_DUP_RECALL_TARGET
+        recall = float(hits.mean())
+        rows.append({"metric": f"near_dup:{kind}", "precision": None, "recall": recall, "tp": int(hits.sum()),
+                     "fp": 0, "fn": int((~hits).sum()), "target_precision": None if target is None else 0.0,
+                     "target_recall": target, "met": None if target is None else recall >= target})
+    return rows
+
+
+def edit_label(copies: pd.DataFrame) -> pd.Series:
+    """A copy's edit kind for scoring: crops split at LARGE_CROP of a side."""
+    kind = copies["edit_kind"].astype(object)
+    if "edit_strength" in copies:
+        crop = kind == "crop"
+        large = crop & (copies["edit_strength"].astype(float) > LARGE_CROP)
+        kind = kind.where(~crop, np.where(large, f"crop>{LARGE_CROP:.0%}", f"crop<={LARGE_CROP:.0%}"))
+    return kind
 
 
 def score_broken(frame: pd.DataFrame) -> dict:
@@ -156,7 +212,7 @@ def score_split(frame: pd.DataFrame, requested_test: float | None) -> list[dict]
 def score_prefilter(frame: pd.DataFrame) -> list[dict]:
     scored = frame[frame["topic_score"].notna()]
     predicted = (scored["drop_reason"] == "off_topic").to_numpy(bool)
-    actual = ~scored["is_skyline"].fillna(False).to_numpy(bool)
+    actual = ~scored["is_on_topic"].fillna(False).to_numpy(bool)
     rows = [_row("off_topic", *_counts(predicted, actual), evaluated=len(scored))]
     sandals = frame[frame["is_sandals"] & frame["sha256"].notna()]
     dropped = sandals["status"] == schema.DROPPED
@@ -174,9 +230,16 @@ def score_prefilter(frame: pd.DataFrame) -> list[dict]:
 
 
 def join_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
-    """Catalog rows with the truth columns needed for scoring (truth's exact group renamed)."""
+    """Catalog rows with the truth columns needed for scoring (truth's exact group renamed).
+    A demo truth written before the shared columns existed gets them from its own columns."""
+    truth = truth.copy()
+    if "is_on_topic" not in truth and "is_skyline" in truth:
+        truth["is_on_topic"] = truth["is_skyline"]
+    for name in ("near_dup_group", "edit_kind", "edit_of", "edit_strength"):
+        if name not in truth:
+            truth[name] = None
     wanted = ["photo_id", "true_distance_km", "burst_id", "exact_dup_group", "broken_kind", "is_sandals",
-              "is_skyline", "true_label"]
+              "is_on_topic", "true_label", "near_dup_group", "edit_kind", "edit_of", "edit_strength"]
     missing = [c for c in wanted if c not in truth.columns]
     if missing:
         raise UsageError(f"demo_truth.parquet lacks columns {missing}; re-run `curate ingest demo` in a new workspace")
@@ -187,19 +250,21 @@ def join_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 
 
 def scorecard(catalog: pd.DataFrame, truth: pd.DataFrame, max_km: float | None,
-              requested_test: float | None = None) -> list[dict]:
+              requested_test: float | None = None, targets: dict | None = None) -> list[dict]:
     """All scorecard rows available for this catalog (filter rows need `curate filter`,
-    prefilter rows `curate prefilter`, split rows `curate split`)."""
+    prefilter rows `curate prefilter`, split rows `curate split`), held to `targets`
+    (default: the demo's TARGETS; a scrape's are SCRAPE_TARGETS)."""
     frame = join_truth(catalog, truth)
     rows = [score_broken(frame)]
     if frame["drop_stage"].eq("filter").any() or frame["exact_dup_group"].notna().any():
-        rows += [score_geo(frame, max_km if max_km is not None else 5.0), score_exact(frame),
+        rows += [score_geo(frame, max_km if isinstance(max_km, int | float) else 5.0), score_exact(frame),  # "off": 5 km
                  score_bursts(frame), score_sandals(frame)]
+        rows += score_near_duplicates(frame, targets)
     if frame["topic_score"].notna().any():
         rows += score_prefilter(frame)
     if frame["split"].notna().any():
         rows += score_split(frame, requested_test)
-    return rows
+    return [rejudge(row, targets) for row in rows] if targets else rows
 
 
 def workspace_scorecard(ws) -> tuple[list[dict], float | None]:
@@ -213,8 +278,10 @@ def workspace_scorecard(ws) -> tuple[list[dict], float | None]:
     from curate.workspace import read_catalog
 
     if not ws.truth_path.exists():
-        raise UsageError(f"no ground truth at {ws.truth_path}: `curate score` works on the demo collection "
-                         "(run `curate ingest demo` in this workspace first)")
+        raise UsageError(f"no ground truth at {ws.truth_path}: `curate score` works on a generated collection "
+                         "(run `curate ingest demo` or `curate ingest scrape` in this workspace first)")
     max_km = (load_stage_report(ws, "filter") or {}).get("config", {}).get("max_km")
     requested_test = (load_stage_report(ws, "split") or {}).get("config", {}).get("test")
-    return scorecard(read_catalog(ws), read_truth(ws)[0], max_km, requested_test), max_km
+    truth, config = read_truth(ws)
+    targets = SCRAPE_TARGETS if type(config).__name__ == "ScrapeConfig" else None
+    return scorecard(read_catalog(ws), truth, max_km, requested_test, targets), max_km

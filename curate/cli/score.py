@@ -42,7 +42,10 @@ def _display(row: dict) -> dict:
         detail = f"share {fmt(row['top_owner_share'])} in {', '.join(row['labels'])}" if row["flagged"] else "not flagged"
         return {"metric": row["metric"], "P": "", "R": "", "tp/fp/fn": "", "target P/R": detail,
                 "met": "yes" if row["met"] else "NO"}
-    target = "" if row["target_precision"] is None else f"{row['target_precision']:g}/{row['target_recall']:g}"
+    if row["precision"] is None and row["target_precision"] == 0:
+        target = f"R >= {row['target_recall']:g}"  # a recall-only row (near-duplicates per edit kind)
+    else:
+        target = "" if row["target_precision"] is None else f"{row['target_precision']:g}/{row['target_recall']:g}"
     met = "" if row["met"] is None else ("yes" if row["met"] else "NO")
     return {"metric": row["metric"], "P": fmt(row["precision"]), "R": fmt(row["recall"]),
             "tp/fp/fn": f"{row['tp']}/{row['fp']}/{row['fn']}", "target P/R": target, "met": met}

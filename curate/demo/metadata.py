@@ -64,6 +64,8 @@ def generate_metadata(config: DemoConfig, recipe: Recipe | None = None) -> tuple
 class CityTable:
     """The recipe's labels as arrays: name, display name, centre, photographer share."""
 
+    sandals_name = "chicago"  # the label the sandals photographer tags (the first label if absent)
+
     def __init__(self, names, displays, lat, lon):
         self.names = np.array(names, dtype=object)
         self.displays = np.array(displays, dtype=object)
@@ -117,7 +119,7 @@ def draw_owners(rng: np.random.Generator, config: DemoConfig, cities: CityTable,
     n_sandals = config.sandals_count
     if n_sandals:
         counts = np.append(counts, n_sandals)
-        home = np.append(home, cities.index("chicago"))
+        home = np.append(home, cities.index(cities.sandals_name))
     n_owners = len(counts)
     numbers = rng.choice(90_000_000, size=n_owners, replace=False) + 10_000_000
     suffix = rng.integers(0, 3, n_owners)
@@ -161,7 +163,7 @@ def draw_slot_content(rng: np.random.Generator, config: DemoConfig, cities: City
     kind[sandals] = vocab.SANDALS
     at_home = rng.random(n) < config.home_city_rate
     city = np.where(at_home, owners["home"][owner], rng.choice(len(cities), size=n, p=cities.weights))
-    city[sandals] = cities.index("chicago")
+    city[sandals] = cities.index(cities.sandals_name)
     coord_kind = _draw_coord_kinds(rng, config, n)
     coord_kind[sandals] = geo.OK
     content = {
@@ -396,7 +398,27 @@ def _truth(cities, owners, structure, content, order, source_id, distance_km) ->
         "broken_kind": np.where(broken >= 0, np.array(BROKEN_KINDS, dtype=object)[broken.clip(0)], None),
         "scene_seed": content["scene_seed"],
         "variant_seed": content["variant_seed"],
+        # columns shared with a scrape's truth (curate.scrape), so one `curate score` serves both
+        "is_on_topic": is_skyline,
+        **_near_duplicate_truth(structure, order, "demo:" + source_id),
+        "source_file": None,
     })
+
+
+def _near_duplicate_truth(structure: dict, order: np.ndarray, photo_id: np.ndarray) -> dict:
+    """near_dup_group (a burst's frames, an exact copy and its original), edit_kind (burst for
+    frames after the first, exact_copy for copies) and edit_of (the photo it copies)."""
+    src = structure["src"][order]
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    group = position[src]
+    sizes = np.bincount(group, minlength=len(order))
+    edit_kind = np.full(len(order), None, dtype=object)
+    edit_kind[(structure["burst_id"][order] >= 0) & (structure["frame_index"][order] > 0)] = "burst"
+    edit_kind[structure["is_copy"][order]] = "exact_copy"
+    return {"near_dup_group": pd.Series(group, dtype="Int64").mask(sizes[group] < 2),
+            "edit_kind": edit_kind,
+            "edit_of": np.where(pd.notna(edit_kind), np.asarray(photo_id, dtype=object)[group], None)}
 
 
 def _nullable(ids: np.ndarray) -> pd.Series:

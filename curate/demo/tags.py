@@ -21,8 +21,12 @@ _KIND_TAG_SHARE = 0.6  # generic tags drawn from the content's own words, else c
 class TagTable:
     """The vocabulary and its code blocks: city spellings, skyline, kind tags, common tags."""
 
-    def __init__(self, city_names: tuple[str, ...]):
-        spellings = [vocab.CITY_SPELLINGS.get(name, ((name, 1),)) for name in city_names]
+    def __init__(self, city_names: tuple[str, ...], spellings: dict | None = None,
+                 topic_tag: str = vocab.SKYLINE_TAG):
+        """`spellings`: (spelling, frequency) options per label (default: the demo's city
+        spellings, else the bare name); `topic_tag`: the word the topic slot holds."""
+        table = vocab.CITY_SPELLINGS if spellings is None else spellings
+        spellings = [table.get(name, ((name, 1),)) for name in city_names]
         width = max(len(s) for s in spellings)
         words: list[str] = []
         self.city_offset = np.zeros(len(city_names), dtype=np.int64)
@@ -33,7 +37,7 @@ class TagTable:
             self.city_cum[i, : len(options)] = np.cumsum(weights) / weights.sum()
             words.extend(spelling for spelling, _ in options)
         self.skyline_code = len(words)
-        words.append(vocab.SKYLINE_TAG)
+        words.append(topic_tag)
         kind_width = max(len(t) for t in vocab.KIND_TAGS)
         self.kind_codes = np.zeros((len(vocab.KIND_TAGS), kind_width), dtype=np.int64)
         self.kind_sizes = np.array([len(t) for t in vocab.KIND_TAGS])
@@ -44,6 +48,9 @@ class TagTable:
         self.common_codes = np.arange(len(words), len(words) + len(vocab.COMMON_TAGS))
         words.extend(vocab.COMMON_TAGS)
         self.words = words
+        # generic words that spell the topic tag (a scrape's topic "city") are left out, so the
+        # truth's topic_tagged is exactly "carries the topic tag"
+        self._topic_twins = [i for i, word in enumerate(words) if word == topic_tag and i != self.skyline_code]
 
     def draw(self, rng: np.random.Generator, config, kind: np.ndarray, city: np.ndarray,
              sandals: np.ndarray) -> dict:
@@ -78,6 +85,8 @@ class TagTable:
         from_common = self.common_codes[rng.integers(0, len(self.common_codes), (n, _GENERIC_SLOTS))]
         codes = np.where(rng.random((n, _GENERIC_SLOTS)) < _KIND_TAG_SHARE, from_kind, from_common)
         codes[np.arange(_GENERIC_SLOTS)[None, :] >= count[:, None]] = -1
+        if self._topic_twins:
+            codes[np.isin(codes, self._topic_twins)] = -1
         return codes
 
     def to_lists(self, codes: np.ndarray) -> pd.Series:

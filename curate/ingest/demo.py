@@ -31,6 +31,7 @@ from curate.workspace import Workspace, changes_workspace, write_table_atomic
 SOURCE = "demo"
 RECIPE = "skylines"
 CONFIG_KEY = b"curate.demo.config"
+SCRAPE_CONFIG_KEY = b"curate.scrape.config"  # a scrape's truth (curate.ingest.scrape) shares the file
 IMAGES_KEY = b"curate.demo.images"
 
 
@@ -68,19 +69,21 @@ def ingest_demo(ws: Workspace, config: DemoConfig | None = None, images: bool = 
     return run_ingest(ws, IngestJob(SOURCE, records, fetch, recipe, workers=workers))
 
 
-def write_truth(ws: Workspace, truth: pd.DataFrame, config: DemoConfig, images: bool) -> None:
-    """Write the ground truth atomically, with the generating config in its metadata."""
+def write_truth(ws: Workspace, truth: pd.DataFrame, config, images: bool) -> None:
+    """Write the ground truth atomically, with the generating config (a DemoConfig or a
+    scrape's ScrapeConfig) in its metadata."""
     table = pa.Table.from_pandas(truth, preserve_index=False)
     metadata = dict(table.schema.metadata or {})
-    metadata[CONFIG_KEY] = config.to_json().encode()
+    metadata[SCRAPE_CONFIG_KEY if type(config).__name__ == "ScrapeConfig" else CONFIG_KEY] = config.to_json().encode()
     metadata[IMAGES_KEY] = json.dumps(images).encode()
     write_table_atomic(ws.truth_path, table.replace_schema_metadata(metadata))
 
 
 def read_truth(ws: Workspace) -> tuple[pd.DataFrame, DemoConfig]:
-    """The demo ground truth of `ws` and the config that generated it (for scoring)."""
+    """The ground truth of `ws` (a demo's or a scrape's) and the config that generated it."""
     if not ws.truth_path.exists():
-        raise UsageError(f"no demo ground truth at {ws.truth_path}; run `curate ingest demo` first")
+        raise UsageError(f"no ground truth at {ws.truth_path}; run `curate ingest demo` or `curate ingest scrape` "
+                         "first")
     config, _ = truth_settings(ws)
     try:
         return pq.read_table(ws.truth_path).to_pandas(), config
@@ -89,28 +92,38 @@ def read_truth(ws: Workspace) -> tuple[pd.DataFrame, DemoConfig]:
 
 
 def truth_settings(ws: Workspace) -> tuple[DemoConfig, bool]:
-    """(config, images) recorded in the workspace's truth file."""
+    """(config, images) recorded in the workspace's truth file: a DemoConfig, or the
+    ScrapeConfig of a scrape."""
     try:
         metadata = pq.read_schema(ws.truth_path).metadata or {}
+        if SCRAPE_CONFIG_KEY in metadata:
+            from curate.scrape.config import ScrapeConfig
+
+            return ScrapeConfig.from_json(metadata[SCRAPE_CONFIG_KEY].decode()), json.loads(metadata[IMAGES_KEY])
         return DemoConfig.from_json(metadata[CONFIG_KEY].decode()), json.loads(metadata[IMAGES_KEY])
-    except (OSError, KeyError, ValueError, TypeError, pa.ArrowException) as exc:
+    except (OSError, KeyError, ValueError, TypeError, UsageError, pa.ArrowException) as exc:
         raise _not_a_truth_file(ws, exc) from exc
 
 
 def _not_a_truth_file(ws: Workspace, exc: Exception) -> UsageError:
-    return UsageError(f"{ws.truth_path} is not a demo truth file written by `curate ingest demo` ({exc}); "
+    return UsageError(f"{ws.truth_path} is not a truth file written by `curate ingest demo` or `curate ingest "
+                      f"scrape` ({exc}); "
                       "delete it or use a fresh --workspace")
 
 
-def check_same_collection(ws: Workspace, config: DemoConfig, images: bool) -> None:
-    """Refuse to mix two demo collections in one workspace."""
+def check_same_collection(ws: Workspace, config, images: bool) -> None:
+    """Refuse to mix two generated collections (demo or scrape) in one workspace."""
     if not ws.truth_path.exists():
         return
     previous, had_images = truth_settings(ws)
+    if type(previous) is not type(config):
+        held = "scrape" if type(previous).__name__ == "ScrapeConfig" else "demo"
+        raise UsageError(f"workspace {ws.root} already holds a {held} collection; pass a fresh --workspace")
     if previous != config:
         before, now = json.loads(previous.to_json()), json.loads(config.to_json())
         changed = ", ".join(f"{key} {before[key]} (asked {now[key]})" for key in sorted(now) if before[key] != now[key])
-        raise UsageError(f"workspace {ws.root} already holds the demo collection made with {changed}; "
+        kind = "demo" if isinstance(config, DemoConfig) else "scrape"
+        raise UsageError(f"workspace {ws.root} already holds the {kind} collection made with {changed}; "
                          "re-run with the same options, or pass a fresh --workspace")
     if images and not had_images:
         raise UsageError(f"workspace {ws.root} holds a metadata-only demo (--no-images); "
