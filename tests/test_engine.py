@@ -159,3 +159,82 @@ def test_later_stage_flags_survive_a_re_ingest(tmp_path):
     run_ingest(ws, IngestJob("t", records(4), CountingFetch()))
     after = read_catalog(ws).set_index("photo_id")
     assert after.loc["t:0", "drop_reason"] == "geo_outlier" and len(after) == 4
+
+
+# -- re-ingest: metadata of rows already in the catalog is updated, images never fetched again --
+
+def test_a_re_ingest_updates_changed_metadata_in_place_without_fetching(tmp_path):
+    from curate.workspace import write_catalog
+
+    ws = Workspace(tmp_path)
+    first = records(4).assign(lat=["1.5", "", "2.5", ""], lon=["3.5", "", "4.5", ""])
+    run_ingest(ws, IngestJob("t", first, CountingFetch()))
+    catalog = read_catalog(ws)
+    catalog.loc[1, ["status", "drop_reason", "drop_stage", "split"]] = ["dropped", "geo_outlier", "filter", None]
+    catalog.loc[2, ["split", "geo_distance_km"]] = ["train", 12.5]
+    write_catalog(ws, catalog)
+    before = read_catalog(ws).set_index("photo_id")
+    edited = first.copy()
+    edited.loc[1, "owner_id"] = "someone else"
+    edited.loc[2, ["tags", "lat"]] = ["tokyo, night", "-7.25"]
+    again = CountingFetch()
+    report = run_ingest(ws, IngestJob("t", edited, again))
+    assert again.calls == [], "a photo already in the catalog was fetched again"
+    assert report.metadata_updated == 2 and report.already_done == 4
+    assert report.changed_columns == {"owner_id": 1, "tags": 1, "lat": 1}
+    after = read_catalog(ws).set_index("photo_id")
+    assert after.loc["t:1", "owner_id"] == "someone else"
+    assert list(after.loc["t:2", "tags"]) == ["tokyo", "night"] and after.loc["t:2", "lat"] == -7.25
+    untouched = ["sha256", "image_path", "width", "height", "status", "drop_reason", "drop_stage", "split",
+                 "geo_distance_km"]
+    pd.testing.assert_frame_equal(after[untouched], before[untouched])
+    unchanged_rows = ["t:0", "t:3"]
+    pd.testing.assert_frame_equal(after.loc[unchanged_rows], before.loc[unchanged_rows])
+
+
+def test_metadata_compare_treats_equal_values_of_every_type_as_unchanged(tmp_path):
+    ws = Workspace(tmp_path)
+    full = records(3).assign(lat=["1", "", "x"], lon=["2", "", "y"], taken_at=["2015-06-01 10:00", "", "soon"],
+                             geo_accuracy=["16", "", "3"], title=[None, "", " t "], license=["4", None, "cc-by"])
+    run_ingest(ws, IngestJob("t", full, CountingFetch()))
+    report = run_ingest(ws, IngestJob("t", full, CountingFetch()))
+    assert report.metadata_updated == 0 and report.changed_columns == {}
+    # ... and a value that becomes empty is a change (to null), not "nothing given"
+    report = run_ingest(ws, IngestJob("t", full.assign(taken_at=""), CountingFetch()))
+    assert report.changed_columns == {"taken_at": 1}
+    assert read_catalog(ws)["taken_at"].isna().all()
+
+
+def test_a_row_dropped_before_it_had_an_image_is_fetched_again_when_its_metadata_changed(tmp_path):
+    ws = Workspace(tmp_path)
+    fetch = CountingFetch(failures={"1": "http_404", "2": "http_404"})
+    run_ingest(ws, IngestJob("t", records(3), fetch))
+    corrected = records(3)
+    corrected.loc[1, "tags"] = "fixed link"
+    again = CountingFetch()
+    report = run_ingest(ws, IngestJob("t", corrected, again))
+    assert again.calls == ["t:1"], "only the dropped photo whose metadata changed is tried again"
+    catalog = read_catalog(ws).set_index("photo_id")
+    assert catalog.loc["t:1", "status"] == "kept" and catalog.loc["t:1", "sha256"]
+    assert catalog.loc["t:2", "drop_reason"] == "http_404"
+    assert report.metadata_updated == 0  # the retried row was replaced, not updated in place
+
+
+def test_an_interrupted_re_ingest_resumes_and_still_updates_metadata(tmp_path):
+    ws = Workspace(tmp_path)
+    run_ingest(ws, IngestJob("t", records(6), CountingFetch()))
+    images = sorted(ws.images_dir.rglob("*.jpg"))
+    grown = records(16).assign(tags="tokyo skyline")  # 6 old rows with new tags, 10 new rows
+    first = CountingFetch(die_after=4)
+    with pytest.raises(KeyboardInterrupt):
+        run_ingest(ws, IngestJob("t", grown, first, workers=1, checkpoint_seconds=0))
+    second = CountingFetch()
+    report = run_ingest(ws, IngestJob("t", grown, second, workers=2))
+    old_ids = {f"t:{i}" for i in range(6)}
+    assert not (set(first.calls) | set(second.calls)) & old_ids, "an image already stored was fetched again"
+    assert not set(second.calls) & set(first.calls[:4]), "a journaled photo was fetched again"
+    catalog = read_catalog(ws)
+    assert len(catalog) == 16 and catalog["sha256"].notna().all()
+    assert all(list(tags) == ["tokyo", "skyline"] for tags in catalog["tags"])
+    assert report.already_done >= 6  # plus what the killed run's checkpoints wrote
+    assert set(images) <= set(ws.images_dir.rglob("*.jpg"))

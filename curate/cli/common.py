@@ -95,3 +95,24 @@ def print_drop_reasons(dropped_by_reason: dict[str, int]) -> None:
         reasons = pd.DataFrame(sorted(dropped_by_reason.items(), key=lambda kv: (-kv[1], kv[0])),
                                columns=["drop_reason", "rows"])
         print_table(reasons, title="dropped by reason")
+
+
+def print_ingest_details(report) -> None:
+    """An ingest report's columns (mapped by --map, recognised, ignored) and its metadata updates."""
+    usage = report.columns
+    if usage is not None:
+        console.print(escape(f"columns mapped by --map: {_arrows(usage.mapped)}"), highlight=False, soft_wrap=True)
+        console.print(escape(f"columns recognised: {_arrows(usage.recognised)}"), highlight=False, soft_wrap=True)
+        ignored = ", ".join(usage.ignored) or "none"
+        hint = " (pass --map FIELD=COLUMN to read one)" if usage.ignored else ""
+        console.print(escape(f"columns ignored: {ignored}{hint}"), highlight=False, soft_wrap=True)
+    if report.metadata_updated:
+        changed = ", ".join(f"{name} {rows}" for name, rows in report.changed_columns.items())
+        console.print(escape(f"metadata updated for {report.metadata_updated} rows already in the catalog "
+                             f"({changed}); their images are unchanged, and the stages that read these "
+                             "columns must run again"), highlight=False, soft_wrap=True)
+
+
+def _arrows(field_to_column: dict[str, str]) -> str:
+    """{'owner_id': 'owner_nsid'} -> 'owner_nsid → owner_id' ('none' when empty)."""
+    return ", ".join(f"{column} → {name}" for name, column in field_to_column.items()) or "none"

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from curate.cli.common import JsonOption, WorkspaceOption, print_drop_reasons, user_errors, workspace
+from curate.cli.common import (JsonOption, WorkspaceOption, print_drop_reasons, print_ingest_details,
+                               user_errors, workspace)
 from curate.console import console
 from curate.errors import UsageError
 from curate.ingest.engine import IngestReport
@@ -39,7 +40,11 @@ def folder(
     workspace_path: WorkspaceOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Ingest a local folder of photos, with metadata from a sidecar file or EXIF."""
+    """Ingest a local folder of photos, with metadata from a sidecar file or EXIF.
+
+    Re-running it reads no photo twice; photos already in the catalog take the metadata of
+    this run (an edited sidecar or another --map updates them).
+    """
     column_map = parse_map_options(map_options)
     if label_column:
         if column_map.get("label", label_column) != label_column:
@@ -55,8 +60,10 @@ def folder(
 
 
 def print_summary(report: IngestReport) -> None:
-    """One line of totals, then drop counts by reason."""
+    """One line of totals, the metadata columns read and updated, then drop counts by reason."""
     dropped = sum(report.dropped_by_reason.values())
     console.print(f"ingest folder: {report.records} rows · stored {report.stored} · dropped {dropped} · "
-                  f"already in the catalog {report.already_done}", highlight=False)
+                  f"already in the catalog {report.already_done} · metadata updated {report.metadata_updated}",
+                  highlight=False)
+    print_ingest_details(report)
     print_drop_reasons(report.dropped_by_reason)

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from curate.cli.common import JsonOption, WorkspaceOption, print_drop_reasons, user_errors, workspace
+from curate.cli.common import (JsonOption, WorkspaceOption, print_drop_reasons, print_ingest_details,
+                               user_errors, workspace)
 from curate.console import console
 from curate.ingest.http import DownloadConfig
 from curate.ingest.mapping import parse_map_options
@@ -36,7 +37,9 @@ def urls(
     """Download the images listed in FILE into the workspace (resumable; failures become drop reasons).
 
     Re-running the same command downloads only what is missing and retries transient
-    failures (timeouts, resets, 5xx, 429); 404s and broken images stay dropped.
+    failures (timeouts, resets, 5xx, 429); 404s and broken images stay dropped. Rows
+    already in the catalog take FILE's metadata (an edited FILE or another --map updates
+    them) without being downloaded again.
     """
     download = DownloadConfig(workers=workers, per_host=per_host, connect_timeout_s=timeout,
                               read_timeout_s=timeout, retries=retries)
@@ -50,4 +53,5 @@ def urls(
     console.print(f"{report.records} rows from {file}: {report.stored} images stored, {dropped} dropped "
                   f"({report.fetched} fetched this run, {report.already_done} already done, "
                   f"{report.resumed_from_journal} resumed from an interrupted run)", highlight=False)
+    print_ingest_details(report)
     print_drop_reasons(report.dropped_by_reason)

@@ -8,6 +8,14 @@ Resuming: every finished photo is appended to `<workspace>/journal/ingest-<sourc
 (one JSON line, flushed) before anything else happens, and the catalog is checkpointed
 every few seconds. A killed run leaves the previous catalog intact; the next run reads
 the journal and fetches only what is missing, so no finished image is fetched twice.
+
+Re-ingesting: a photo already in the catalog is never fetched again, but its metadata
+columns (METADATA_COLUMNS: owner, title, tags, label, position, time, licence, URLs)
+are updated in place when this run's records say otherwise (a corrected --map, an edited
+metadata file). Its image, status and every later stage's columns stay as they are; the
+stages that read the changed columns see a changed catalog and must run again. A photo
+that ingest dropped before it had an image (bad_url, http_404...) and whose metadata
+changed is tried again.
 """
 
 from __future__ import annotations
@@ -22,16 +30,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from curate import schema
 from curate.console import err_console, progress_bar
+from curate.ingest.mapping import ColumnUsage
 from curate.records import records_to_rows
 from curate.recipes import Recipe
 from curate.store import BadImage, put_image
 from curate.workspace import Workspace, changes_workspace, read_catalog, write_catalog
 
 OUTCOME_FIELDS = ("sha256", "image_path", "width", "height", "image_format", "drop_reason", "error_detail")
+# What a source's metadata decides: the columns ingest writes, less the photo's identity and its image.
+METADATA_COLUMNS = tuple(c.name for c in schema.COLUMNS if c.stage == "ingest"
+                         and c.name not in ("photo_id", "source", "source_id", *OUTCOME_FIELDS))
 
 
 class FetchError(Exception):
@@ -68,6 +83,9 @@ class IngestReport:
     resumed_from_journal: int = 0
     stored: int = 0
     dropped_by_reason: dict[str, int] = field(default_factory=dict)
+    metadata_updated: int = 0  # rows already in the catalog whose metadata this run changed
+    changed_columns: dict[str, int] = field(default_factory=dict)  # metadata column -> rows changed
+    columns: ColumnUsage | None = None  # how the source's table was read (sources that read one)
 
 
 def fetch_one(ws: Workspace, fetch: Fetch, record: dict) -> dict:
@@ -183,6 +201,67 @@ def _apply_outcomes(rows: pd.DataFrame, outcomes: dict[str, dict]) -> pd.DataFra
     return rows
 
 
+def changed_metadata(catalog: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Which metadata cells of photos already in `catalog` this run's `rows` would change.
+
+    Returns a boolean frame indexed by the photo ids found in both, one column per
+    METADATA_COLUMNS entry the rows carry (True: the values differ). Nulls equal nulls;
+    lists (tags) compare element by element, in order.
+    """
+    names = [name for name in METADATA_COLUMNS if name in rows.columns and name in catalog.columns]
+    ids = pd.Index(catalog["photo_id"]).intersection(pd.Index(rows["photo_id"]))
+    old = catalog.set_index("photo_id").loc[ids, names]
+    new = rows.set_index("photo_id").loc[ids, names]
+    changed = {name: ~_same_values(old[name], new[name], schema.COLUMN_BY_NAME[name].type) for name in names}
+    return pd.DataFrame(changed, index=ids, columns=names, dtype=bool)
+
+
+def _same_values(old: pd.Series, new: pd.Series, arrow_type: pa.DataType) -> np.ndarray:
+    """Element-wise equality through the column's Arrow type (so 1 == 1.0, NaN/None/NaT are null)."""
+    if pa.types.is_list(arrow_type):
+        def as_tuples(values: pd.Series) -> list[tuple]:
+            return [tuple(v) if isinstance(v, (list, tuple, np.ndarray)) else () for v in values]
+        return np.array([a == b for a, b in zip(as_tuples(old), as_tuples(new))], dtype=bool)
+    left = pa.array(old, type=arrow_type, from_pandas=True)
+    right = pa.array(new, type=arrow_type, from_pandas=True)
+    equal = pc.fill_null(pc.equal(left, right), False)
+    return pc.or_(equal, pc.and_(left.is_null(), right.is_null())).to_numpy(zero_copy_only=False)
+
+
+def update_metadata(catalog: pd.DataFrame, rows: pd.DataFrame, changed: pd.DataFrame) -> pd.DataFrame:
+    """`catalog` with the metadata columns of the photos in `changed` (from changed_metadata,
+    changed rows only) taken from `rows`. Every other row and column stays as it was."""
+    if changed.empty:
+        return catalog
+    catalog = catalog.copy()
+    hit = catalog["photo_id"].isin(changed.index).to_numpy()
+    new = rows.set_index("photo_id").reindex(catalog["photo_id"])
+    for name in changed.columns:
+        catalog[name] = catalog[name].where(~hit, new[name].set_axis(catalog.index))
+    return catalog
+
+
+def plan_rerun(catalog: pd.DataFrame, rows: pd.DataFrame, job: IngestJob,
+               report: IngestReport) -> tuple[pd.DataFrame, set[str], set[str]]:
+    """Split the catalog's photos into done and to-be-fetched-again, and update the metadata
+    of the done ones that this run's `rows` describe differently (counted on `report`).
+
+    Fetched again: ingest drops whose reason is in `job.retry_reasons`, and ingest drops
+    without an image whose metadata changed (a corrected URL or path). Returns (catalog
+    with updated metadata, done photo ids, photo ids to replace).
+    """
+    changed = changed_metadata(catalog, rows)
+    changed = changed[changed.any(axis=1)]
+    at_ingest = (catalog["drop_stage"] == "ingest").to_numpy()
+    retry = at_ingest & (catalog["drop_reason"].isin(job.retry_reasons).to_numpy()
+                         | (catalog["sha256"].isna() & catalog["photo_id"].isin(changed.index)).to_numpy())
+    replace_ids = set(catalog.loc[retry, "photo_id"])
+    in_place = changed[~changed.index.isin(list(replace_ids))]
+    report.metadata_updated = len(in_place)
+    report.changed_columns = {name: int(count) for name, count in in_place.sum().items() if count}
+    return update_metadata(catalog, rows, in_place), set(catalog.loc[~retry, "photo_id"]), replace_ids
+
+
 @changes_workspace
 def run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     """Run one ingest job to completion (or resume it). See the module docstring."""
@@ -193,11 +272,8 @@ def run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
         rows = records_to_rows(job.records, job.source, job.recipe)
     for name in OUTCOME_FIELDS[:-2]:
         rows[name] = None
-    catalog = read_catalog(ws, required=False)
     report = IngestReport(job.source, records=len(rows))
-    retry = catalog["drop_reason"].isin(job.retry_reasons) & (catalog["drop_stage"] == "ingest")
-    done_ids = set(catalog.loc[~retry, "photo_id"])
-    replace_ids = set(catalog.loc[retry, "photo_id"])
+    catalog, done_ids, replace_ids = plan_rerun(read_catalog(ws, required=False), rows, job, report)
     journal = Journal(ws, job.source)
     outcomes = {pid: o for pid, o in journal.load().items() if pid not in done_ids}
     report.resumed_from_journal = len(outcomes)

@@ -30,7 +30,7 @@ from curate.console import progress_bar
 from curate.errors import UsageError
 from curate.ingest.engine import FetchError, IngestJob, IngestReport, run_ingest
 from curate.ingest.exif import read_exif_fields
-from curate.ingest.mapping import to_records
+from curate.ingest.mapping import column_usage, to_records
 from curate.recipes import Recipe, load_recipe
 from curate.workspace import Workspace
 
@@ -66,7 +66,9 @@ def ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     """Ingest every image under `options.folder` (plus its metadata rows) into `ws`.
 
     Run-level problems (missing folder, bad metadata file, unknown column, nothing to
-    ingest) raise UsageError; per-photo problems become rows with a drop_reason.
+    ingest) raise UsageError; per-photo problems become rows with a drop_reason. The
+    report says which metadata columns were read (`columns`) and, on a re-run, whose
+    metadata changed (see curate.ingest.engine).
     """
     root = _check_folder(options.folder)
     if options.label_source not in LABEL_SOURCES:
@@ -89,7 +91,11 @@ def ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     job = IngestJob(SOURCE, records, fetch=make_fetch(root),
                     recipe=None if label_source == "none" else recipe, workers=options.workers,
                     retry_reasons=RETRY_REASONS)
-    return run_ingest(ws, job)
+    report = run_ingest(ws, job)
+    if table is not None:  # a label column is read only when the labels come from it
+        unused = () if label_source == "column" else ("label",)
+        report.columns = column_usage(list(table.columns), dict(options.column_map), unused)
+    return report
 
 
 def _check_folder(folder: Path) -> Path:

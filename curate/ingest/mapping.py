@@ -6,6 +6,9 @@ names); `--map field=column` overrides. Pure functions, no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 import pandas as pd
 
 from curate.errors import UsageError
@@ -21,6 +24,7 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
     "label": ("label", "class", "category"),
     "lat": ("lat", "latitude"),
     "lon": ("lon", "lng", "long", "longitude"),
+    "geo_accuracy": ("geo_accuracy", "accuracy"),
     "taken_at": ("taken_at", "date_taken", "datetaken", "datetimeoriginal", "taken"),
     "license": ("license", "licence", "licensename", "license_name"),
     "url": ("url", "downloadurl", "download_url", "url_l", "url_c", "url_z", "url_m", "image_url", "photopage",
@@ -69,3 +73,31 @@ def to_records(table: pd.DataFrame, explicit: dict[str, str]) -> pd.DataFrame:
     """Rename mapped columns to canonical fields; unmapped columns are left out."""
     resolved = resolve_columns(list(table.columns), explicit)
     return pd.DataFrame({field: table[column] for field, column in resolved.items()}, index=table.index)
+
+
+@dataclass(frozen=True)
+class ColumnUsage:
+    """Which of a table's columns an ingest read, and as which record field.
+
+    mapped: field -> column named by --map (or --label-column); recognised: field -> column
+    found by a known spelling (DEFAULT_ALIASES); ignored: the table's other columns, in order.
+    """
+
+    mapped: dict[str, str]
+    recognised: dict[str, str]
+    ignored: tuple[str, ...]
+
+
+def column_usage(columns: list[str], explicit: dict[str, str], unused_fields: Iterable[str] = ()) -> ColumnUsage:
+    """Describe how `resolve_columns` maps `columns`; a column resolved to one of
+    `unused_fields` (a field the source then overrides or drops) counts as ignored.
+
+    >>> column_usage(["FileName", "Lat", "notes"], {"file": "filename"})
+    ColumnUsage(mapped={'file': 'FileName'}, recognised={'lat': 'Lat'}, ignored=('notes',))
+    """
+    unused = set(unused_fields)
+    resolved = {name: column for name, column in resolve_columns(columns, explicit).items() if name not in unused}
+    mapped = {name: column for name, column in resolved.items() if name in explicit}
+    recognised = {name: column for name, column in resolved.items() if name not in explicit}
+    read = set(resolved.values())
+    return ColumnUsage(mapped, recognised, tuple(str(column) for column in columns if str(column) not in read))

@@ -13,7 +13,11 @@ downloadurl, licensename work without `--map`). Each row becomes one catalog row
   ingest engine (thread pool, journal, atomic checkpoints, resume). Download failures
   become drop reasons; the transient ones (timeout, connection_error, http_5xx,
   http_429) are tried again by the next run, permanent ones (http_404, not_an_image...)
-  are not.
+  are not;
+- a row already in the catalog is not downloaded again, but its metadata columns take
+  this file's values (an edited file or another --map updates them; see
+  curate.ingest.engine). Without an id column the id is the URL's hash, so a changed URL
+  is a new photo.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import pyarrow as pa
 from curate.errors import UsageError
 from curate.ingest.engine import IngestJob, IngestReport, run_ingest
 from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader
-from curate.ingest.mapping import resolve_columns, to_records
+from curate.ingest.mapping import column_usage, resolve_columns, to_records
 from curate.recipes import load_recipe
 from curate.workspace import Workspace
 
@@ -107,11 +111,15 @@ def _as_text(values: pd.Series) -> pd.Series:
 def ingest_urls(ws: Workspace, options: UrlIngestOptions) -> IngestReport:
     """Download every URL in `options.path` into the workspace catalog (resumable).
 
-    Returns the engine's IngestReport (rows, already done, stored, dropped by reason).
+    Returns the engine's IngestReport (rows, already done, stored, dropped by reason, the
+    columns read, and the rows already in the catalog whose metadata this run updated).
     """
-    records = url_records(read_url_table(options.path), options.column_map)
+    table = read_url_table(options.path)
+    records = url_records(table, options.column_map)
     recipe = load_recipe(options.recipe) if options.recipe else None
     with Downloader(options.download) as downloader:
         job = IngestJob(SOURCE, records, downloader, recipe=recipe, workers=options.download.workers,
                         retry_reasons=TRANSIENT_REASONS, checkpoint_seconds=options.checkpoint_seconds)
-        return run_ingest(ws, job)
+        report = run_ingest(ws, job)
+    report.columns = column_usage(list(table.columns), options.column_map, unused_fields=("file",))
+    return report
