@@ -40,6 +40,7 @@ from classify.model import META, RunMeta, build_classifier, save_meta, save_mode
 from classify.plots import plot_curves
 from curate.console import console, err_console, progress_bar
 from curate.errors import DataContractError, UsageError
+from curate.freshness import require_fresh_split
 from curate.leakage import find_leakage
 from curate.vision.backbones import cpu_speed
 from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, read_catalog
@@ -427,7 +428,10 @@ def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = Fals
         raise UsageError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     elif holds_trained_model(run_dir):
         raise UsageError(f"{run_dir} already holds a trained model; choose another --out or delete that folder")
-    leaky = check_split(read_catalog(ws) if catalog is None else catalog, allow_leakage, warn=warn_leakage)
+    if catalog is None:  # a variant catalog (comparison sub-runs, finetune folds) brings its own split
+        own = read_catalog(ws)
+        require_fresh_split(ws, own)  # a stale split would train on whatever photos it still holds
+    leaky = check_split(own if catalog is None else catalog, allow_leakage, warn=warn_leakage)
     trainer = Trainer(ws, run_dir, config, classes=state["classes"] if state else None, catalog=catalog)
     trainer.leaky = leaky
     if state:

@@ -14,7 +14,10 @@ name, a fingerprint of its settings and the catalog's sha256 afterwards. The nex
 settings, and continues from there. That is safe because a stage recomputes its own
 flags from scratch and reinstates later stages' drops. If the catalog on disk is not
 the one the last recorded step left (someone ran a command by hand), every step runs
-again; each is idempotent (ingest fetches nothing it already has). Inside a
+again; each is idempotent (ingest fetches nothing it already has). A stage step whose
+stage reads as stale (curate.freshness: an earlier stage re-ran after it, e.g. a
+`curate embed` by hand that left the catalog as it was) runs again with everything after
+it. Inside a
 step, resuming is the stage's own: ingest journals (and the sources' cursors), the
 embedding cache, training checkpoints (`--resume`).
 """
@@ -338,10 +341,13 @@ def _split(ws: Workspace, config) -> str:
 
 
 def _check_leakage(ws: Workspace) -> str:
+    from curate.freshness import require_fresh_split
     from curate.leakage import find_leakage
     from curate.workspace import read_catalog
 
-    leaks = find_leakage(read_catalog(ws))
+    catalog = read_catalog(ws)
+    require_fresh_split(ws, catalog)
+    leaks = find_leakage(catalog)
     if len(leaks):
         raise DataContractError(f"{len(leaks)} groups span two splits (first: {leaks.iloc[0]['kind']} "
                                 f"{leaks.iloc[0]['key']}); run `curate check-leakage` for the list")
@@ -402,6 +408,9 @@ class StepOutcome:
     summary: str
 
 
+PIPELINE_STAGES = ("filter", "embed", "prefilter", "split")  # steps named after a stage of curate.freshness
+
+
 def state_path(ws: Workspace, recipe: Recipe) -> Path:
     return ws.journal_dir / f"run-{recipe.name}.json"
 
@@ -416,11 +425,26 @@ def finished_steps(ws: Workspace, recipe: Recipe, steps: list[Step]) -> list[dic
     current = catalog_sha256(ws) if ws.catalog_path.exists() else None
     if not done or done[-1].get("catalog_sha256") != current:
         return []  # the catalog changed outside `curate run`: every step again (each one is idempotent)
+    stale = stale_stages(ws)
     count = 0
     while (count < min(len(done), len(steps)) and done[count].get("name") == steps[count].name
-           and done[count].get("fingerprint") == fingerprint(steps[count].settings)):
+           and done[count].get("fingerprint") == fingerprint(steps[count].settings)
+           and steps[count].name not in stale):
         count += 1
     return done[:count]
+
+
+def stale_stages(ws: Workspace) -> set[str]:
+    """Stages that are stale or whose report is gone (curate.freshness): their steps run again even
+    when the catalog is the one the last run left, e.g. after a `curate embed` by hand."""
+    from curate.errors import CurateError
+    from curate.freshness import NOT_RUN, STALE, workspace_states
+
+    try:
+        states = workspace_states(ws)
+    except CurateError:  # an unreadable catalog or report: the steps that read it say so when they run
+        return set(PIPELINE_STAGES)
+    return {name for name, state in states.items() if state.state in (STALE, NOT_RUN) and name != "ingest"}
 
 
 def restart_index(steps: list[Step], restart_from: str | None) -> int | None:

@@ -1,7 +1,9 @@
 """Stage outputs saved beside the catalog: `<workspace>/reports/<stage>.json`.
 
 Each holds the resolved config, the input catalog's hash and the stage report, so any
-result can be traced to the exact inputs that produced it.
+result can be traced to the exact inputs that produced it. A stage of the pipeline
+(`curate.freshness.PIPELINE`) also records what it read and wrote (key ``freshness``), so
+that later commands can tell when an earlier stage re-ran after it.
 """
 
 from __future__ import annotations
@@ -9,13 +11,18 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+from curate import freshness
 from curate.errors import DataContractError
-from curate.workspace import Workspace, atomic_write_bytes
+from curate.workspace import Workspace, atomic_write_bytes, read_catalog
 
 
 def save_stage_report(ws: Workspace, stage: str, input_catalog_sha256: str, report: dict) -> None:
+    """Write `reports/<stage>.json`; call it after the stage wrote the catalog. For a stage of
+    the pipeline it reads the catalog back to record the stage's freshness fingerprints."""
     payload = {"stage": stage, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "input_catalog_sha256": input_catalog_sha256, **report}
+    if stage in freshness.PIPELINE and ws.catalog_path.exists():
+        payload["freshness"] = freshness.record_run(stage, read_catalog(ws), report, freshness.load_reports(ws))
     atomic_write_bytes(ws.root / "reports" / f"{stage}.json",
                        json.dumps(payload, indent=2, default=str).encode("utf-8"))
 

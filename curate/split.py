@@ -7,7 +7,11 @@ groups are placed largest first (ties in seeded random order), each into the spl
 whose per-label photo deficit it fills best. A label whose photos sit in one or two
 huge groups cannot hit the target; the report says so (requested vs achieved).
 `by="none"` gives a plain stratified random split, to measure leakage inflation.
-Only kept photos get a split; dropped photos keep `split` null.
+Only kept photos get a split; dropped photos keep `split` null. Split before `curate filter`
+has found near-duplicate clusters, it groups by owner (and exact image) only: the report's
+`warnings` say so. A stage that re-runs after the split (a filter that drops other photos, or
+reinstates the prefilter's drops) leaves the split *stale* (see curate.freshness): `classify
+train` and `curate check-leakage` refuse it until `curate split` runs again.
 """
 
 from __future__ import annotations
@@ -57,10 +61,11 @@ class SplitReport:
     groups: int
     photos_without_owner: int
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"config": self.config, "groups": self.groups, "photos_without_owner": self.photos_without_owner,
-                "notes": self.notes, "per_label": self.per_label.replace({np.nan: None}).to_dict("records")}
+                "notes": self.notes, "warnings": self.warnings, "per_label": self.per_label.replace({np.nan: None}).to_dict("records")}
 
 
 def split_groups(kept: pd.DataFrame, by: str) -> np.ndarray:
@@ -137,7 +142,18 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFr
     if len(off):
         notes.append(f"{len(off)} label(s) could not reach the requested shares within ±{TOLERANCE:.0%}: "
                      f"{', '.join(off['label'])} (dominant groups; see requested vs achieved)")
-    return out, SplitReport(asdict(config), per_label, int(group.max()) + 1, no_owner, notes)
+    return out, SplitReport(asdict(config), per_label, int(group.max()) + 1, no_owner, notes,
+                            ungrouped_duplicates_warning(kept, config))
+
+
+def ungrouped_duplicates_warning(kept: pd.DataFrame, config: SplitConfig) -> list[str]:
+    """A warning when no kept photo has a near-duplicate cluster yet (`curate filter` has not
+    clustered them): the split then keeps only owners and exact images together."""
+    if config.by == "none" or kept["near_dup_cluster"].notna().any():
+        return []
+    return [f"near-duplicate clusters are not known yet, so this split groups by {config.by} and exact image only "
+            "(near-duplicates from different owners may land in two splits); run `curate filter`, then "
+            "`curate split` again"]
 
 
 def split_table(kept: pd.DataFrame, group: np.ndarray, config: SplitConfig) -> pd.DataFrame:

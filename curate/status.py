@@ -1,4 +1,5 @@
-"""`curate status`: counts per label x status / drop reason (pure)."""
+"""`curate status`: counts per label x status / drop reason, the most common tags, how many
+photos carry each label's tags, and how each stage stands (pure; see curate.freshness)."""
 
 from __future__ import annotations
 
@@ -31,8 +32,45 @@ def status_counts(catalog: pd.DataFrame) -> pd.DataFrame:
     return out.rename_axis("label").reset_index().astype({c: "int64" for c in out.columns})
 
 
-def summary(catalog: pd.DataFrame) -> dict:
-    """Headline numbers for `curate status --json`."""
+def tag_counts(catalog: pd.DataFrame, top: int = 20) -> pd.DataFrame:
+    """The `top` most common tags: columns tag, photos (every row), kept; most photos first, ties by tag.
+
+    Pick the pre-classifier's `--topic` from it (a tag most on-topic photos carry).
+    """
+    tags = catalog["tags"].explode().dropna()
+    if tags.empty:
+        return pd.DataFrame({"tag": pd.Series(dtype=object), "photos": pd.Series(dtype="int64"),
+                             "kept": pd.Series(dtype="int64")})
+    kept = (catalog["status"] == schema.KEPT).reindex(tags.index)
+    table = pd.DataFrame({"tag": tags.to_numpy(), "kept": kept.to_numpy()}).groupby("tag")["kept"].agg(["size", "sum"])
+    table = table.rename(columns={"size": "photos", "sum": "kept"}).rename_axis("tag").reset_index()
+    table = table.sort_values(["photos", "tag"], ascending=[False, True]).head(top)
+    return table.astype({"photos": "int64", "kept": "int64"}).reset_index(drop=True)
+
+
+def label_tag_counts(catalog: pd.DataFrame) -> pd.DataFrame:
+    """Per recipe label: photos whose tags name it (`tag_labels`, set at ingest from the recipe's
+    label tags), how many of those name only it, and how many photos carry it as their label."""
+    named = catalog["tag_labels"].explode().dropna()
+    only = catalog["tag_labels"].map(len) == 1
+    labels = sorted(set(named) | set(catalog["label"].dropna()))
+    tagged = named.value_counts()
+    tagged_only = named[only.reindex(named.index).to_numpy()].value_counts()
+    labelled = catalog["label"].value_counts()
+    return pd.DataFrame({"label": labels,
+                         "photos_tagged": [int(tagged.get(name, 0)) for name in labels],
+                         "tagged_only_this": [int(tagged_only.get(name, 0)) for name in labels],
+                         "photos_labelled": [int(labelled.get(name, 0)) for name in labels]})
+
+
+def stages_table(states: dict) -> pd.DataFrame:
+    """One row per stage (pipeline order): stage, state, what changed, what to run."""
+    return pd.DataFrame([{"stage": s.stage, "state": s.state, "what changed": "; ".join(s.reasons),
+                          "run": s.command if s.state in ("stale", "unknown") else ""} for s in states.values()])
+
+
+def summary(catalog: pd.DataFrame, states: dict | None = None) -> dict:
+    """Headline numbers for `curate status --json` (`states`: curate.freshness.judge's, if known)."""
     kept = catalog["status"] == schema.KEPT
     return {
         "photos": int(len(catalog)),
@@ -43,4 +81,7 @@ def summary(catalog: pd.DataFrame) -> dict:
         "sources": sorted(catalog["source"].unique().tolist()),
         "geotagged": int(catalog["lat"].notna().sum()),
         "by_label": status_counts(catalog).to_dict("records"),
+        "top_tags": tag_counts(catalog).to_dict("records"),
+        "label_tags": label_tag_counts(catalog).to_dict("records"),
+        "stages": {name: state.to_dict() for name, state in (states or {}).items()},
     }

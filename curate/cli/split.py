@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
-from curate.console import console
+from curate.console import console, err_console
 from curate.errors import EXIT_DATA, UsageError
+from curate.freshness import require_fresh_split
 from curate.leakage import find_leakage
 from curate.split import SplitConfig, run_split
 from curate.workspace import read_catalog
@@ -27,6 +28,8 @@ def split(
     """Train/val/test split grouped by photographer and duplicate cluster, stratified by label."""
     config = SplitConfig(val=val, test=test, by=by, seed=seed)
     report = run_split(workspace(workspace_path), config)
+    for warning in report.warnings:
+        err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
         return
@@ -51,9 +54,9 @@ def check_leakage(
     as_json: JsonOption = False,
 ) -> None:
     """List every owner, near-duplicate cluster and exact hash present in 2+ splits (exit 3 if any)."""
-    catalog = read_catalog(workspace(workspace_path))
-    if catalog["split"].isna().all():
-        raise UsageError("the catalog has no split yet; run `curate split` first")
+    ws = workspace(workspace_path)
+    catalog = read_catalog(ws)
+    require_fresh_split(ws, catalog)  # "no leakage" over a stale split would be a false all-clear
     if by is not None and by not in ("owner", "none") and by not in catalog.columns:
         raise UsageError(f"--by {by!r} is not a catalog column")
     leaks = find_leakage(catalog, by)

@@ -32,9 +32,14 @@ HOW_TO = {
 GALLERY_FIELDS = ("photo_id", "sha256", "image_path", "label", "owner_id", "status", "drop_reason")
 
 
+# Sections computed from a stage's results: marked stale (not shown as current) when that stage is.
+SECTION_STAGES = {"geography": "filter", "duplicates": "filter", "tags": "prefilter", "label_issues": "prefilter",
+                  "splits": "split"}
+
+
 def build_report(catalog: pd.DataFrame, stage_reports: dict, truth: pd.DataFrame | None = None,
                  run_evaluation: dict | None = None, max_gallery: int = 48, owner_alarm: float = 0.10,
-                 max_rows: int = 200) -> dict:
+                 max_rows: int = 200, stage_states: dict | None = None) -> dict:
     """The report as a dict of sections (every number shown on the page).
 
     Args:
@@ -45,13 +50,15 @@ def build_report(catalog: pd.DataFrame, stage_reports: dict, truth: pd.DataFrame
         run_evaluation: the newest `evaluation.json` of a training run, if any.
         max_gallery: most photos per gallery; max_rows: most rows per big table.
         owner_alarm: alarm when one owner holds more than this share of a label's kept photos.
+        stage_states: {stage: curate.freshness.StageState.to_dict()}; a section whose stage is
+            stale gets ``"stale": "<what changed; what to run>"``.
 
     Example: ``build_report(read_catalog(ws), {"filter": load_stage_report(ws, "filter")})``.
     """
     reports = {name: rep for name, rep in (stage_reports or {}).items() if rep}
     cat = catalog.assign(label=catalog["label"].fillna(NO_LABEL))
     caps = {"max_gallery": int(max_gallery), "max_rows": int(max_rows)}
-    return {
+    report = {
         "photos": int(len(catalog)),
         "stages_run": sorted(reports),
         "truth_rows": None if truth is None else int(len(truth)),
@@ -68,6 +75,17 @@ def build_report(catalog: pd.DataFrame, stage_reports: dict, truth: pd.DataFrame
             "attribution": attribution_section(cat, max_rows),
         },
     }
+    return mark_stale_sections(report, stage_states or {})
+
+
+def mark_stale_sections(report: dict, stage_states: dict) -> dict:
+    """Add each stage's state under "freshness", and "stale" to the sections of a stale stage."""
+    report["freshness"] = {name: {"state": state["state"], "line": state["line"]} for name, state in stage_states.items()}
+    for key, stage in SECTION_STAGES.items():
+        state = stage_states.get(stage)
+        if state and state["state"] == "stale" and "absent" not in report["sections"][key]:
+            report["sections"][key]["stale"] = f"{stage} results are {state['line']}"
+    return report
 
 
 def gallery(rows: pd.DataFrame, max_gallery: int, extra: tuple[str, ...] = ()) -> dict:

@@ -205,6 +205,8 @@ def render_html(report: dict, title: str = "Curation report") -> str:
     sections, nav = [], []
     for key, section in report["sections"].items():
         body = absent(section) if "absent" in section else RENDER[key](section)
+        if section.get("stale"):  # the stage re-ran upstream since: its numbers are not current
+            body = f'<p class="bad stale">{e(section["stale"])}</p>' + body
         sections.append(f'<section id="{key}"><h2>{e(TITLES[key])}</h2>{body}</section>')
         nav.append(f'<a href="#{key}">{e(TITLES[key])}</a>')
     stages = ", ".join(report["stages_run"]) or "none"

@@ -18,6 +18,7 @@ from PIL import Image
 
 from curate import schema
 from curate.errors import UsageError
+from curate.freshness import workspace_states
 from curate.ingest.demo import read_truth
 from curate.report import plots
 from curate.report.data import attribution_rows, build_report
@@ -50,8 +51,9 @@ def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 
     reports = {stage: load_stage_report(ws, stage) for stage in STAGES}
     truth = read_truth(ws)[0] if ws.truth_path.exists() else None
     evaluation = newest_evaluation(ws)
+    states = {name: state.to_dict() for name, state in workspace_states(ws, catalog).items()}
     report = build_report(catalog, reports, truth=truth, run_evaluation=evaluation[0] if evaluation else None,
-                          max_gallery=max_gallery, owner_alarm=owner_alarm, max_rows=max_rows)
+                          max_gallery=max_gallery, owner_alarm=owner_alarm, max_rows=max_rows, stage_states=states)
     _write_thumbnails(ws, out, report)
     _write_geo_plots(catalog, out, report["sections"]["geography"])
     if evaluation:

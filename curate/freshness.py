@@ -1,0 +1,243 @@
+"""Stage freshness: is each stage's result still the one its inputs would give?
+
+The workspace's stages run in one order (`PIPELINE`): ingest → filter → embed → prefilter →
+split. Each stage after ingest saves, in its stage report (`reports/<stage>.json`, key
+``freshness``), what it read and what it wrote:
+
+- ``inputs``: a fingerprint of the catalog columns it reads, over the rows the stages before
+  it kept (its own and later stages' drops count as kept, since it reinstates them);
+- ``output``: a fingerprint of the columns it writes and of its own drops (embed writes no
+  column: its output is its cache key and inputs);
+- ``upstream``: the run id and output fingerprint of every stage it depends on (`UPSTREAM`);
+  ingest keeps no report, so its run id is the fingerprint of the columns it writes.
+
+A stage is *stale* when, judged from today's catalog and reports, an upstream stage's output
+differs from the one it read, its inputs differ, its own drops and columns are no longer in the
+catalog (an earlier stage re-ran and reinstated its drops: filter and prefilter only; a split
+column edited by hand is left to `curate check-leakage`), or an upstream stage is stale. Nothing
+here looks at clocks: a stage re-run with the same result leaves the stages after it fresh.
+
+A fingerprint is a hash of column values sorted by photo_id, vectorised with
+`pandas.util.hash_pandas_object` (about a second per million rows and column).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import asdict, dataclass, field
+
+import pandas as pd
+import pyarrow as pa
+
+from curate import schema
+from curate.errors import DataContractError
+from curate.records import DROPPING_STAGES
+
+PIPELINE = ("ingest", "filter", "embed", "prefilter", "split")
+UPSTREAM = {"ingest": (), "filter": ("ingest",), "embed": ("ingest", "filter"),
+            "prefilter": ("ingest", "filter", "embed"), "split": ("ingest", "filter", "prefilter")}
+FRESH, STALE, NOT_RUN, UNKNOWN = "fresh", "stale", "not run", "unknown"
+_OWN_COLUMNS = {stage: tuple(c.name for c in schema.COLUMNS if c.stage == stage) for stage in PIPELINE}
+INPUTS = {
+    "filter": _OWN_COLUMNS["ingest"],
+    "embed": ("sha256", "image_path"),
+    "prefilter": ("tags", "label", "tag_labels", "owner_id", "sha256", "image_path"),
+    "split": ("label", "owner_id", "near_dup_cluster", "exact_dup_group"),
+}
+
+
+@dataclass
+class StageState:
+    """How one stage stands: `state` is fresh, stale, not run or unknown (ran before freshness was
+    recorded); `reasons` say what changed; `command` is what to run to make it fresh."""
+
+    stage: str
+    state: str
+    command: str
+    reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    run_id: str | None = None
+
+    @property
+    def line(self) -> str:
+        """e.g. "stale: filter re-ran after prefilter; run `curate prefilter --topic car`"."""
+        if self.state in (FRESH, NOT_RUN):
+            return self.state
+        return f"{self.state}: {'; '.join(self.reasons)}; run `{self.command}`"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "line": self.line}
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """16 hex digits over a frame's columns (names and values) in row order; list cells are joined."""
+    digest = hashlib.sha256(str(len(frame)).encode())
+    for name in frame.columns:
+        values = frame[name]
+        column = schema.COLUMN_BY_NAME.get(name)
+        if column is not None and pa.types.is_list(column.type):
+            values = values.map(lambda cell: "\x00" if cell is None else "\x1f".join(map(str, cell)))
+        digest.update(name.encode() + b"\x00")
+        digest.update(pd.util.hash_pandas_object(values, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def kept_before(catalog: pd.DataFrame, stage: str) -> pd.Series:
+    """Rows the stages before `stage` kept: `stage` and later dropping stages' drops count as kept."""
+    later = DROPPING_STAGES[DROPPING_STAGES.index(stage):] if stage in DROPPING_STAGES else \
+        tuple(s for s in DROPPING_STAGES if PIPELINE.index(s) > PIPELINE.index(stage))
+    return (catalog["status"] == schema.KEPT) | catalog["drop_stage"].isin(later)
+
+
+def input_fingerprint(catalog: pd.DataFrame, stage: str, extra: tuple[str, ...] = ()) -> str:
+    """What `stage` reads: its INPUTS (and `extra` catalog columns) over the rows kept before it."""
+    rows = kept_before(catalog, stage)
+    if stage == "embed":
+        rows &= catalog["image_path"].notna()
+    columns = [schema.PHOTO_ID, *dict.fromkeys(c for c in (*INPUTS[stage], *extra) if c != schema.PHOTO_ID)]
+    return fingerprint(catalog.loc[rows, columns].sort_values(schema.PHOTO_ID, kind="stable"))
+
+
+def output_fingerprint(catalog: pd.DataFrame, stage: str, cache_key: str | None = None) -> str:
+    """What `stage` wrote: its own columns and its own drops (embed: its cache key and inputs)."""
+    if stage == "embed":
+        return hashlib.sha256(f"{cache_key}:{input_fingerprint(catalog, stage)}".encode()).hexdigest()[:16]
+    frame = catalog[[schema.PHOTO_ID, *(c for c in _OWN_COLUMNS[stage] if c != schema.PHOTO_ID)]].copy()
+    frame["own_drop"] = catalog["drop_reason"].where(catalog["drop_stage"] == stage)
+    return fingerprint(frame.sort_values(schema.PHOTO_ID, kind="stable"))
+
+
+def _extra_inputs(stage: str, report: dict) -> tuple[str, ...]:
+    """Catalog columns a stage's config adds to its inputs (split --by COLUMN)."""
+    by = (report.get("config") or {}).get("by") if stage == "split" else None
+    return (by,) if isinstance(by, str) and by in schema.COLUMN_BY_NAME else ()
+
+
+def _identity(stage: str, catalog: pd.DataFrame, reports: dict) -> dict | None:
+    """{"run_id", "output"} of the run of `stage` the workspace holds now, None if it has not run."""
+    if stage == "ingest":
+        if catalog.empty:
+            return None
+        output = output_fingerprint(catalog, "ingest")
+        return {"run_id": output, "output": output}
+    record = (reports.get(stage) or {}).get("freshness")
+    return {"run_id": record["run_id"], "output": record["output"]} if record else None
+
+
+def record_run(stage: str, catalog: pd.DataFrame, report: dict, reports: dict) -> dict:
+    """The ``freshness`` entry of a stage report, computed from the catalog the stage just wrote.
+
+    `report`: the stage's report (its config and, for embed, cache_key); `reports`: the other
+    stages' saved reports ({stage: dict or None}).
+    """
+    readable = {name: rep for name, rep in reports.items() if isinstance(rep, dict)}
+    upstream = {name: _identity(name, catalog, readable) for name in UPSTREAM[stage]}
+    return {"run_id": uuid.uuid4().hex[:12],
+            "inputs": input_fingerprint(catalog, stage, _extra_inputs(stage, report)),
+            "output": output_fingerprint(catalog, stage, report.get("cache_key")),
+            "upstream": {name: identity for name, identity in upstream.items() if identity is not None}}
+
+
+def command_for(stage: str, report: dict | None) -> str:
+    """The command that runs `stage` again (the prefilter's topic filled in from its last run)."""
+    if stage == "ingest":
+        return "curate ingest ..."
+    if stage == "prefilter":
+        return f"curate prefilter --topic {(report or {}).get('topic') or 'TOPIC'}"
+    return f"curate {stage}"
+
+
+def judge(catalog: pd.DataFrame, reports: dict) -> dict[str, StageState]:
+    """{stage: StageState} for every stage of PIPELINE, in order (pure).
+
+    `reports`: {stage: saved stage report or None}; a report that could not be read is given as
+    the DataContractError raised while reading it.
+    """
+    states: dict[str, StageState] = {}
+    for stage in PIPELINE:
+        report = reports.get(stage)
+        command = command_for(stage, report if isinstance(report, dict) else None)
+        if stage == "ingest":
+            states[stage] = StageState(stage, NOT_RUN if catalog.empty else FRESH, command)
+        elif isinstance(report, DataContractError):
+            states[stage] = StageState(stage, STALE, command, [f"its report is unreadable ({report})"])
+        elif report is None:
+            states[stage] = StageState(stage, NOT_RUN, command)
+        elif not isinstance(report.get("freshness"), dict):
+            states[stage] = StageState(stage, UNKNOWN, command, [f"{stage} ran before stages recorded their inputs"],
+                                       _notes(report))
+        else:
+            states[stage] = _judge_one(stage, catalog, report, reports, states, command)
+    return states
+
+
+def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, states: dict,
+               command: str) -> StageState:
+    record = report["freshness"]
+    readable = {name: rep for name, rep in reports.items() if isinstance(rep, dict)}
+    then = record.get("upstream") or {}
+    now = {name: _identity(name, catalog, readable) for name in UPSTREAM[stage]}
+    reran = [name for name in UPSTREAM[stage] if (now[name] or {}).get("run_id") != (then.get(name) or {}).get("run_id")]
+    upstream_changed = any((now[name] or {}).get("output") != (then.get(name) or {}).get("output")
+                           for name in UPSTREAM[stage])
+    inputs_changed = record.get("inputs") != input_fingerprint(catalog, stage, _extra_inputs(stage, report))
+    # Only a dropping stage's results can be reset by another stage (an earlier one reinstates its
+    # drops); a split edited by hand is the user's own, for `curate check-leakage` to judge.
+    output_changed = stage in DROPPING_STAGES and \
+        record.get("output") != output_fingerprint(catalog, stage, report.get("cache_key"))
+    after = f"{' and '.join(reran)} {'re-ran' if all(then.get(n) for n in reran) else 'ran'} after {stage}"
+    reasons = []
+    if upstream_changed or inputs_changed:
+        reasons.append(after if reran else f"the catalog changed after {stage} ran")
+    if output_changed:
+        reasons.append(f"{after} and reset its results" if reran and not reasons else
+                       f"{stage}'s results in the catalog were changed or reset since it ran")
+    reasons += [f"{name} is stale" for name in UPSTREAM[stage] if states[name].state == STALE]
+    return StageState(stage, STALE if reasons else FRESH, command, reasons, _notes(report), record.get("run_id"))
+
+
+def _notes(report: dict) -> list[str]:
+    """A stage report's warnings, then its notes (strings only: a report is user-editable JSON)."""
+    found = [*(report.get("warnings") or []), *(report.get("notes") or [])]
+    return [note for note in found if isinstance(note, str)]
+
+
+def load_reports(ws) -> dict:
+    """{stage: saved report, None, or the DataContractError of an unreadable one} for PIPELINE."""
+    from curate.runs import load_stage_report
+
+    reports: dict = {}
+    for stage in PIPELINE[1:]:
+        try:
+            reports[stage] = load_stage_report(ws, stage)
+        except DataContractError as exc:
+            reports[stage] = exc
+    return reports
+
+
+def workspace_states(ws, catalog: pd.DataFrame | None = None) -> dict[str, StageState]:
+    """`judge` over the workspace's catalog (read unless given) and stage reports."""
+    from curate.workspace import read_catalog
+
+    return judge(read_catalog(ws) if catalog is None else catalog, load_reports(ws))
+
+
+def require_fresh_split(ws, catalog: pd.DataFrame | None = None) -> None:
+    """Refuse to use a split that is stale, or that kept photos are missing from (a stage re-ran
+    after it and reinstated them): DataContractError (exit 3) naming `curate split`. A catalog
+    never split is a UsageError (exit 2), as before."""
+    from curate.errors import UsageError
+    from curate.workspace import read_catalog
+
+    catalog = read_catalog(ws) if catalog is None else catalog
+    kept = catalog["status"] == schema.KEPT
+    if catalog["split"].isna().all():
+        raise UsageError("the catalog has no split yet; run `curate split` first")
+    split = workspace_states(ws, catalog)["split"]
+    if split.state == STALE:
+        raise DataContractError(f"the split is stale ({'; '.join(split.reasons)}); run `curate split` again")
+    missing = int((kept & catalog["split"].isna()).sum())
+    if missing:
+        raise DataContractError(f"{missing} of {int(kept.sum())} kept photos have no split (a stage re-ran after "
+                                "`curate split`); run `curate split` again")

@@ -1,0 +1,236 @@
+"""Stage freshness (curate.freshness): a stage whose upstream re-ran reads as stale everywhere,
+and the commands that use its results refuse them instead of working on them silently.
+
+The workspaces are small demo collections; the pre-classifier reads synthetic embeddings
+(a topic direction plus noise) written straight into the embedding cache, so no backbone runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from classify.cli import app as classify_app
+from curate.cli.app import app
+from curate.embed import EmbeddingCache
+from curate.freshness import FRESH, NOT_RUN, STALE, judge, load_reports, workspace_states
+from curate.workspace import Workspace, read_catalog, write_catalog
+from helpers import demo_workspace
+
+runner = CliRunner()
+TOPIC = "skyline"
+
+
+def fake_embeddings(ws: Workspace, key: str = "fake", seed: int = 0) -> None:
+    """8-d vectors whose first axis says whether the photo is tagged with the topic (plus noise)."""
+    catalog = read_catalog(ws)
+    rows = catalog[catalog["image_path"].notna()].drop_duplicates("sha256")
+    tagged = rows["tags"].map(lambda tags: TOPIC in list(tags)).to_numpy()
+    vectors = np.random.default_rng(seed).normal(size=(len(rows), 8)).astype(np.float32)
+    vectors[:, 0] += 3.0 * tagged
+    EmbeddingCache(ws, key).append(rows["sha256"].tolist(), vectors, np.ones(len(rows), bool))
+
+
+def curate(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def prefilter(root) -> None:
+    result = curate("prefilter", "-w", str(root), "--topic", TOPIC, "--embeddings", "fake", "--folds", "3")
+    assert result.exit_code == 0, result.output
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory):
+    """ingest demo → filter → prefilter → split, every stage fresh."""
+    root = tmp_path_factory.mktemp("freshness") / "ws"
+    ws = demo_workspace(root, photos=200, seed=5, commands=(("filter", "--recipe", "skylines"),))
+    fake_embeddings(ws)
+    prefilter(root)
+    assert curate("split", "-w", str(root)).exit_code == 0
+    assert (read_catalog(ws)["drop_stage"] == "prefilter").any()  # the scenario needs prefilter drops
+    return root
+
+
+@pytest.fixture
+def ws(curated, tmp_path):
+    """A private copy of the curated workspace."""
+    shutil.copytree(curated, tmp_path / "ws")
+    return Workspace(tmp_path / "ws")
+
+
+def states(ws: Workspace) -> dict[str, str]:
+    return {name: state.state for name, state in workspace_states(ws).items()}
+
+
+def test_a_curated_workspace_is_fresh(ws):
+    assert states(ws) == {"ingest": FRESH, "filter": FRESH, "embed": NOT_RUN, "prefilter": FRESH, "split": FRESH}
+    assert curate("check-leakage", "-w", str(ws.root)).exit_code == 0
+
+
+def test_rerunning_filter_makes_prefilter_and_split_stale_and_says_why(ws):
+    assert curate("filter", "-w", str(ws.root), "--recipe", "skylines").exit_code == 0
+    catalog = read_catalog(ws)
+    assert not (catalog["drop_stage"] == "prefilter").any()  # reinstated, as before
+    found = workspace_states(ws)
+    assert found["filter"].state == FRESH
+    assert found["prefilter"].state == STALE and found["split"].state == STALE
+    assert "filter re-ran after prefilter" in found["prefilter"].line
+    assert f"curate prefilter --topic {TOPIC}" in found["prefilter"].line
+    assert "curate split" in found["split"].line
+
+
+def test_a_stage_rerun_with_the_same_result_leaves_later_stages_fresh(curated, tmp_path):
+    """Judged by what it depends on, not by when it ran: filter → split → filter again."""
+    root = tmp_path / "ws"
+    ws = demo_workspace(root, photos=120, seed=6, commands=(("filter", "--recipe", "skylines"), ("split",)))
+    assert curate("filter", "-w", str(root), "--recipe", "skylines").exit_code == 0
+    assert states(ws)["split"] == FRESH
+    assert curate("filter", "-w", str(root), "--recipe", "skylines", "--max-km", "2").exit_code == 0
+    assert states(ws)["split"] == STALE
+
+
+def test_check_leakage_refuses_a_stale_split_instead_of_saying_no_leakage(ws):
+    assert curate("filter", "-w", str(ws.root), "--recipe", "skylines").exit_code == 0
+    result = curate("check-leakage", "-w", str(ws.root))
+    assert result.exit_code == 3
+    assert "no leakage" not in result.output and "Traceback" not in result.output
+    assert "curate split" in result.output and "stale" in result.output
+
+
+def test_classify_train_refuses_a_stale_split_with_one_line(ws, tmp_path):
+    assert curate("filter", "-w", str(ws.root), "--recipe", "skylines").exit_code == 0
+    result = runner.invoke(classify_app, ["train", "-w", str(ws.root), "--out", str(tmp_path / "run"),
+                                          "--epochs", "1", "--head-epochs", "1", "--image-size", "64"])
+    assert result.exit_code == 3, result.output
+    assert "curate split" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_classify_train_refuses_kept_photos_without_a_split_even_without_records(ws, tmp_path):
+    """A catalog whose split lost photos (here: a report from before freshness was recorded)."""
+    report_path = ws.root / "reports" / "split.json"
+    report = json.loads(report_path.read_text())
+    report.pop("freshness")
+    report_path.write_text(json.dumps(report))
+    catalog = read_catalog(ws)
+    kept = catalog.index[catalog["status"] == "kept"]
+    catalog.loc[kept[:5], "split"] = None
+    write_catalog(ws, catalog)
+    assert states(ws)["split"] == "unknown"
+    result = runner.invoke(classify_app, ["train", "-w", str(ws.root), "--out", str(tmp_path / "run"),
+                                          "--epochs", "1", "--head-epochs", "1", "--image-size", "64"])
+    assert result.exit_code == 3, result.output
+    assert f"5 of {len(kept)} kept photos have no split" in result.output
+
+
+def test_filter_after_split_leaves_the_split_stale_until_it_runs_again(ws):
+    assert curate("filter", "-w", str(ws.root), "--recipe", "skylines", "--max-km", "2").exit_code == 0
+    catalog = read_catalog(ws)
+    assert ((catalog["status"] == "dropped") & catalog["split"].notna()).any()  # documented: not cleared ...
+    assert states(ws)["split"] == STALE  # ... but the whole split reads as stale
+    assert curate("split", "-w", str(ws.root)).exit_code == 0
+    catalog = read_catalog(ws)
+    assert catalog.loc[catalog["status"] == "dropped", "split"].isna().all()
+    found = workspace_states(ws)
+    assert found["split"].state == STALE and "prefilter is stale" in found["split"].line  # its input is, still
+    prefilter(ws.root)
+    assert states(ws)["split"] == STALE  # the prefilter's drops changed what the split holds
+    assert curate("split", "-w", str(ws.root)).exit_code == 0
+    assert set(states(ws).values()) == {FRESH, NOT_RUN}
+    assert curate("check-leakage", "-w", str(ws.root)).exit_code == 0
+
+
+def test_split_before_filter_warns_that_it_groups_by_owner_only(tmp_path):
+    root = tmp_path / "ws"
+    demo_workspace(root, photos=120, seed=7, commands=())
+    result = curate("split", "-w", str(root))
+    assert result.exit_code == 0, result.output
+    assert "warning: near-duplicate clusters are not known yet" in result.output
+    report = json.loads((root / "reports" / "split.json").read_text())
+    assert any("groups by owner" in warning for warning in report["warnings"])
+    assert curate("filter", "-w", str(root), "--recipe", "skylines").exit_code == 0
+    assert states(Workspace(root))["split"] == STALE  # the clusters it lacked are known now
+    again = curate("split", "-w", str(root))
+    assert again.exit_code == 0 and "near-duplicate clusters are not known" not in again.output
+
+
+def test_metadata_changed_by_an_ingest_makes_filter_and_split_stale(tmp_path):
+    root = tmp_path / "ws"
+    ws = demo_workspace(root, photos=60, seed=8)
+    assert states(ws)["filter"] == FRESH
+    catalog = read_catalog(ws)
+    catalog.loc[catalog.index[0], "tags"] = ["changed", "by", "an", "ingest"]
+    write_catalog(ws, catalog)
+    found = workspace_states(ws)
+    assert found["filter"].state == STALE and found["split"].state == STALE
+    assert "ingest" in found["filter"].line and "filter is stale" in found["split"].line
+
+
+def test_an_unreadable_stage_report_reads_as_stale_not_a_crash(ws):
+    (ws.root / "reports" / "prefilter.json").write_text("{not json")
+    found = judge(read_catalog(ws), load_reports(ws))
+    assert found["prefilter"].state == STALE and "unreadable" in found["prefilter"].line
+    assert found["split"].state == STALE
+
+
+def test_report_marks_stale_sections_instead_of_showing_them_as_current(ws):
+    assert curate("report", "-w", str(ws.root)).exit_code == 0
+    fresh = json.loads((ws.root / "report" / "report.json").read_text())
+    assert not any("stale" in section for section in fresh["sections"].values())
+    assert curate("filter", "-w", str(ws.root), "--recipe", "skylines").exit_code == 0
+    assert curate("report", "-w", str(ws.root)).exit_code == 0
+    report = json.loads((ws.root / "report" / "report.json").read_text())
+    sections = report["sections"]
+    assert "filter re-ran after prefilter" in sections["tags"]["stale"]
+    assert f"curate prefilter --topic {TOPIC}" in sections["tags"]["stale"]
+    assert "curate split" in sections["splits"]["stale"]
+    assert "stale" not in sections["geography"] and "stale" not in sections["duplicates"]
+    page = (ws.root / "report" / "index.html").read_text()
+    assert 'class="bad stale"' in page and "filter re-ran after prefilter" in page
+    assert report["freshness"]["prefilter"]["state"] == STALE
+
+
+def test_curate_run_reruns_a_stale_step_even_when_the_catalog_is_unchanged(tmp_path):
+    """A `curate embed` by hand with another backbone leaves the catalog as it was, but the
+    prefilter read other embeddings: the next `curate run` must not skip it (nor the split)."""
+    from curate import pipeline
+    from curate.filters.run import run_filter
+    from curate.filters.stage import FilterConfig
+    from curate.prefilter.run import run_prefilter
+    from curate.prefilter.stage import PrefilterConfig
+    from curate.recipes import load_recipe
+    from curate.runs import save_stage_report
+    from curate.split import SplitConfig, run_split
+    from curate.workspace import catalog_sha256
+
+    root = tmp_path / "ws"
+    ws = demo_workspace(root, photos=200, seed=5, commands=())
+    recipe = load_recipe("skylines")
+
+    def embed(key: str):
+        def action(ws):
+            fake_embeddings(ws, key)
+            save_stage_report(ws, "embed", catalog_sha256(ws), {"cache_key": key})
+            return key
+        return action
+
+    steps = [pipeline.Step("filter", {}, lambda ws: str(run_filter(ws, FilterConfig(), recipe))),
+             pipeline.Step("embed", {}, embed("fake")),
+             pipeline.Step("prefilter", {}, lambda ws: str(run_prefilter(ws, PrefilterConfig(topic=TOPIC, folds=3)))),
+             pipeline.Step("split", {}, lambda ws: str(run_split(ws, SplitConfig())))]
+    first = pipeline.run_pipeline(ws, recipe, steps, echo=lambda line: None)
+    assert [o.status for o in first] == ["ran"] * 4
+    again = pipeline.run_pipeline(ws, recipe, steps, echo=lambda line: None)
+    assert [o.status for o in again] == ["skipped"] * 4
+    before = catalog_sha256(ws)
+    embed("other")(ws)  # by hand, outside `curate run`: the catalog is untouched
+    assert catalog_sha256(ws) == before
+    assert states(ws)["prefilter"] == STALE
+    third = pipeline.run_pipeline(ws, recipe, steps, echo=lambda line: None)
+    assert [o.status for o in third] == ["skipped", "skipped", "ran", "ran"]
+    assert states(ws)["prefilter"] == FRESH and states(ws)["split"] == FRESH

@@ -1,0 +1,92 @@
+"""`curate status`: the most common tags, photos per label's tags, and each stage's freshness."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from curate import schema
+from curate.cli.app import app
+from curate.status import label_tag_counts, summary, tag_counts
+from helpers import demo_workspace
+
+runner = CliRunner()
+
+
+def tiny_catalog() -> pd.DataFrame:
+    rows = [  # tags, tag_labels, label, status
+        (["ferrari", "red"], ["red"], "red", "kept"),
+        (["ferrari", "red", "yellow"], ["red", "yellow"], None, "dropped"),
+        (["ferrari", "yellow"], ["yellow"], "yellow", "kept"),
+        (["ferrari"], [], "black", "kept"),
+        (["car"], [], None, "kept"),
+        ([], [], None, "dropped"),
+    ]
+    frame = schema.empty_catalog().reindex(range(len(rows)))
+    frame["photo_id"] = [f"t:{i}" for i in range(len(rows))]
+    frame["tags"] = [r[0] for r in rows]
+    frame["tag_labels"] = [r[1] for r in rows]
+    frame["label"] = [r[2] for r in rows]
+    frame["status"] = [r[3] for r in rows]
+    return frame
+
+
+def test_tag_counts_rank_tags_by_photos_and_count_kept_ones():
+    table = tag_counts(tiny_catalog())
+    assert table.to_dict("records") == [
+        {"tag": "ferrari", "photos": 4, "kept": 3},
+        {"tag": "red", "photos": 2, "kept": 1},
+        {"tag": "yellow", "photos": 2, "kept": 1},
+        {"tag": "car", "photos": 1, "kept": 1},
+    ]
+    assert tag_counts(tiny_catalog(), top=1)["tag"].tolist() == ["ferrari"]
+
+
+def test_tag_counts_of_a_catalog_without_tags_is_empty():
+    assert tag_counts(schema.empty_catalog()).empty
+
+
+def test_label_tag_counts_say_how_many_photos_name_each_label():
+    table = label_tag_counts(tiny_catalog()).set_index("label")
+    assert table.loc["red"].tolist() == [2, 1, 1]  # tagged, tagged with it alone, labelled
+    assert table.loc["yellow"].tolist() == [2, 1, 1]
+    assert table.loc["black"].tolist() == [0, 0, 1]  # a label given by the source, never in the tags
+
+
+def test_status_lists_stages_top_tags_and_label_tags(tmp_path):
+    root = tmp_path / "ws"
+    demo_workspace(root, photos=120, seed=3, commands=(("split",),))  # split before filter
+    result = runner.invoke(app, ["status", "-w", str(root)])
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "most common tags" in text and "skyline" in text
+    assert "photos whose tags name each label" in text
+    for stage in ("ingest", "filter", "embed", "prefilter", "split"):
+        assert stage in text
+    assert "not run" in text and "groups by owner" in text  # the split's warning
+
+    assert runner.invoke(app, ["filter", "-w", str(root), "--recipe", "skylines"]).exit_code == 0
+    facts = json.loads(runner.invoke(app, ["status", "-w", str(root), "--json"]).output)
+    assert facts["stages"]["split"]["state"] == "stale"
+    assert "filter ran after split" in facts["stages"]["split"]["line"]
+    assert facts["stages"]["filter"]["state"] == "fresh" and facts["stages"]["embed"]["state"] == "not run"
+    assert len(facts["top_tags"]) == 20
+    photos = [row["photos"] for row in facts["top_tags"]]
+    assert photos == sorted(photos, reverse=True)
+    skyline = next(row for row in facts["top_tags"] if row["tag"] == "skyline")
+    assert 0 < skyline["kept"] <= skyline["photos"]
+    assert {row["label"] for row in facts["label_tags"]} >= {"chicago", "london"}
+
+
+def test_status_json_matches_the_catalog(tmp_path):
+    root = tmp_path / "ws"
+    ws = demo_workspace(root, photos=60, seed=2, commands=())
+    facts = json.loads(runner.invoke(app, ["status", "-w", str(root), "--json"]).output)
+    from curate.workspace import read_catalog
+
+    catalog = read_catalog(ws)
+    tagged = catalog["tags"].map(lambda tags: "skyline" in list(tags)).sum()
+    assert next(r["photos"] for r in facts["top_tags"] if r["tag"] == "skyline") == tagged
+    assert facts == json.loads(json.dumps(summary(catalog, None) | {"stages": facts["stages"]}))
