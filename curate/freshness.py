@@ -234,9 +234,12 @@ def require_fresh_split(ws, catalog: pd.DataFrame | None = None) -> None:
     kept = catalog["status"] == schema.KEPT
     if catalog["split"].isna().all():
         raise UsageError("the catalog has no split yet; run `curate split` first")
-    split = workspace_states(ws, catalog)["split"]
-    if split.state == STALE:
-        raise DataContractError(f"the split is stale ({'; '.join(split.reasons)}); run `curate split` again")
+    states = workspace_states(ws, catalog)
+    split = states["split"]
+    if split.state == STALE:  # the stale stages in order: the split last
+        todo = [state.command for state in states.values() if state.state == STALE]
+        raise DataContractError(f"the split is stale ({'; '.join(split.reasons)}); run "
+                                + ", then ".join(f"`{command}`" for command in todo))
     missing = int((kept & catalog["split"].isna()).sum())
     if missing:
         raise DataContractError(f"{missing} of {int(kept.sum())} kept photos have no split (a stage re-ran after "

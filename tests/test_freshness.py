@@ -100,6 +100,8 @@ def test_check_leakage_refuses_a_stale_split_instead_of_saying_no_leakage(ws):
     assert result.exit_code == 3
     assert "no leakage" not in result.output and "Traceback" not in result.output
     assert "curate split" in result.output and "stale" in result.output
+    # the stale stages to run again, in order: the prefilter whose drops were reset, then the split
+    assert f"run `curate prefilter --topic {TOPIC}`, then `curate split`" in " ".join(result.output.split())
 
 
 def test_classify_train_refuses_a_stale_split_with_one_line(ws, tmp_path):
