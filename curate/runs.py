@@ -21,7 +21,7 @@ def save_stage_report(ws: Workspace, stage: str, input_catalog_sha256: str, repo
     the pipeline it reads the catalog back to record the stage's freshness fingerprints."""
     payload = {"stage": stage, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "input_catalog_sha256": input_catalog_sha256, **report}
-    if stage in freshness.PIPELINE and ws.catalog_path.exists():
+    if stage in freshness.INPUTS and ws.catalog_path.exists():  # ingest is judged from the catalog itself
         payload["freshness"] = freshness.record_run(stage, read_catalog(ws), report, freshness.load_reports(ws))
     atomic_write_bytes(ws.root / "reports" / f"{stage}.json",
                        json.dumps(payload, indent=2, default=str).encode("utf-8"))
