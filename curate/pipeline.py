@@ -188,6 +188,28 @@ def demo_step(recipe: Recipe, entry: dict, where: str) -> Step:
     return Step("ingest demo", entry, lambda ws: _ingest_summary(ingest_demo(ws, config, workers=run.workers)))
 
 
+def scrape_step(recipe: Recipe, entry: dict, where: str) -> Step:
+    """A scrape of real labelled folders (curate.ingest.scrape); folder paths are relative to the recipe."""
+    from curate.ingest.scrape import ingest_scrape
+    from curate.scrape.config import ScrapeConfig
+
+    @dataclass(frozen=True)
+    class ScrapeRun:
+        workers: int = 2
+
+    if not recipe.topic:
+        raise UsageError(f"{where}: a scrape needs the recipe's topic = \"<tag>\"")
+    parts = _split_keys(entry, {"scrape": ScrapeConfig, "run": ScrapeRun}, where)
+    section = parts["scrape"]
+    for key in ("folders", "offtopic"):
+        if isinstance(section.get(key), list):
+            section[key] = [str(_relative(recipe, Path(str(item))).resolve()) for item in section[key]]
+    config = build_config(ScrapeConfig, section, where, topic=recipe.topic)
+    run = build_config(ScrapeRun, parts["run"], where)
+    return Step("ingest scrape", entry,
+                lambda ws: _ingest_summary(ingest_scrape(ws, config, recipe, workers=run.workers)))
+
+
 def folder_step(recipe: Recipe, entry: dict, where: str) -> Step:
     from curate.ingest.folder import FolderOptions, ingest_folder
 
@@ -236,7 +258,7 @@ def commons_step(recipe: Recipe, entry: dict, where: str) -> Step:
                             lambda query: f"ingest commons {query.category or f'near {query.near}'}")
 
 
-SOURCE_STEPS = {"demo": demo_step, "folder": folder_step, "urls": urls_step, "flickr": flickr_step,
+SOURCE_STEPS = {"demo": demo_step, "scrape": scrape_step, "folder": folder_step, "urls": urls_step, "flickr": flickr_step,
                 "commons": commons_step}
 
 
@@ -278,7 +300,7 @@ def stage_steps(recipe: Recipe, train: bool) -> list[Step]:
         Step("split", asdict_plain(split_config), lambda ws: _split(ws, split_config)),
         Step("check-leakage", {}, _check_leakage),
     ]
-    if any(entry.get("kind") == "demo" for entry in recipe.sources):
+    if any(entry.get("kind") in ("demo", "scrape") for entry in recipe.sources):
         steps.append(Step("score", {}, _score))
     if train:
         steps.append(Step("train", {**asdict_plain(train_config), "run": run_dir_name},
