@@ -77,7 +77,8 @@ def rejudge(row: dict, targets: dict) -> dict:
     """`row` held to `targets` (rows whose metric has no target there keep theirs)."""
     if "precision" not in row or row["metric"] not in targets:
         return row
-    return _row(**{**row, "targets": targets})
+    kept = {key: value for key, value in row.items() if key not in ("target_precision", "target_recall", "met")}
+    return _row(**kept, targets=targets)
 
 
 def _counts(predicted: np.ndarray, actual: np.ndarray) -> tuple[int, int, int]:
