@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from curate import schema
+from curate.licences import canonical_licences
 from curate.recipes import Recipe, squash
 
 RECORD_FIELDS = ("source_id", "owner_id", "owner_name", "title", "tags", "label",
@@ -188,7 +189,7 @@ def records_to_rows(records: pd.DataFrame, source: str, recipe: Recipe | None = 
         "coord_issue": coord_issue,
         "geo_accuracy": geo_accuracy(column("geo_accuracy"), lat),
         "taken_at": parse_taken_at(column("taken_at")),
-        "license": clean_text(column("license")),
+        "license": canonical_licences(clean_text(column("license"))),  # "4" -> cc-by-2.0; unknown text as given
         "url": clean_text(column("url")),
         "page_url": clean_text(column("page_url")),
         "status": schema.KEPT,

@@ -48,7 +48,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("geo_accuracy", pa.int8(), True, "Position accuracy as the source gives it (Flickr: 1 world ... 16 street); "
            "null when unknown.", "ingest"),
     Column("taken_at", pa.timestamp("us"), True, "When the photo was taken (naive, as the source gives it).", "ingest"),
-    Column("license", _STR, True, "Licence name or source licence id.", "ingest"),
+    Column("license", _STR, True, "Licence: canonical short name when recognised (curate/licences.py: cc-by-2.0, "
+           "cc-by-sa-4.0, cc0-1.0, all-rights-reserved...), else as the source gave it.", "ingest"),
     Column("url", _STR, True, "Where the image or its page can be found.", "ingest"),
     Column("page_url", _STR, True, "The photo's page at its source, for attribution (Flickr photo page, Commons file page).", "ingest"),
     Column("sha256", _STR, True, "SHA-256 of the stored image bytes.", "ingest"),

@@ -95,11 +95,52 @@ def test_the_recipe_filter_section_applies_and_flags_win_over_it(demo_ws, tmp_pa
         ("median", "keep", 0, False)
 
 
-@pytest.mark.parametrize("value", ["0", "-3", "abc"])
+@pytest.mark.parametrize("value", ["0", "-3", "abc", "inf"])
 def test_bad_max_km_exits_2_without_traceback(demo_ws, value):
     result = invoke("filter", "-w", demo_ws, "--max-km", value)
     assert result.exit_code == 2
-    assert "max-km" in result.output and "Traceback" not in result.output
+    assert "max-km" in result.output and "or off" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_max_km_off_from_the_flag_and_from_a_recipe(demo_ws, tmp_path):
+    from curate.recipes import recipe_path
+
+    result = invoke("filter", "-w", demo_ws, "--max-km", "off")
+    assert result.exit_code == 0, result.output
+    assert "geo filter off" in result.output
+    catalog = read_catalog(Workspace(demo_ws))
+    assert (catalog["drop_reason"] == "geo_outlier").sum() == 0 and catalog["geo_distance_km"].notna().any()
+    scored = invoke("score", "-w", demo_ws, "--json")  # reads the stage report's max_km "off"
+    assert scored.exit_code == 0, scored.output
+    recipe = tmp_path / "recipe.toml"
+    text = recipe_path("skylines").read_text(encoding="utf-8")
+    assert "[filter]\nmax_km = 5.0\n" in text
+    recipe.write_text(text.replace("[filter]\nmax_km = 5.0\n", '[filter]\nmax_km = "off"\n'), encoding="utf-8")
+    from_recipe = invoke("filter", "-w", demo_ws, "--recipe", recipe, "--json")
+    assert from_recipe.exit_code == 0, from_recipe.output
+    report = json.loads(from_recipe.stdout)
+    assert report["config"]["max_km"] == "off" and "geo_outlier" not in report["dropped_by_reason"]
+    assert {row["geo_filter"] for row in report["geo"]} == {"off"}
+    flag_wins = invoke("filter", "-w", demo_ws, "--recipe", recipe, "--max-km", 5, "--json")
+    assert json.loads(flag_wins.stdout)["dropped_by_reason"]["geo_outlier"] > 0
+    recipe.write_text(text.replace("[filter]\nmax_km = 5.0\n", '[filter]\nmax_km = "far"\n'), encoding="utf-8")
+    bad = invoke("filter", "-w", demo_ws, "--recipe", recipe)
+    assert bad.exit_code == 2 and "max_km must be a number of km, or off" in bad.output
+    assert "Traceback" not in bad.output
+    assert "'far'" in bad.output and len(bad.output.strip().splitlines()) == 1
+
+
+def test_place_rule_settings_reach_the_stage(demo_ws):
+    result = invoke("filter", "-w", demo_ws, "--force-geo", "--max-outlier-share", 0.3, "--max-median-multiple", 4,
+                    "--min-geotagged", 9, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    config = report["config"]
+    assert (config["force_geo"], config["max_outlier_share"], config["max_median_multiple"],
+            config["min_geotagged"]) == (True, 0.3, 4.0, 9)
+    # the demo's labels are cities: judged places, so forcing changes nothing and nothing is skipped
+    assert {row["geo_filter"] for row in report["geo"]} == {"applied"} and report["warnings"] == []
 
 
 def test_center_recipe_needs_a_recipe(demo_ws):
@@ -135,7 +176,11 @@ def test_real_im2gps_metadata_through_the_geo_filter(tmp_path):
     from curate import schema
 
     rows = schema.to_pandas(schema.conform(records_to_rows(records, "im2gps")))
-    out, report = filter_catalog(rows, FilterConfig(max_km=2000))
+    unforced, unforced_report = filter_catalog(rows, FilterConfig(max_km=2000))
+    # scene classes are not places: by default the filter leaves them alone and says so
+    assert (unforced["drop_reason"] != "geo_outlier").all()
+    assert (unforced_report.geo["geo_filter"] == "skipped: not a place").all() and unforced_report.warnings
+    out, report = filter_catalog(rows, FilterConfig(max_km=2000, force_geo=True))
     assert len(out) == len(meta)
     located = out["lat"].notna()
     assert out.loc[located, "geo_distance_km"].notna().all()

@@ -61,9 +61,12 @@ def test_positions_coarser_than_min_geo_accuracy_are_treated_as_missing():
     assert out["geo_distance_km"].iloc[7:15].isna().all() and out["geo_distance_km"].iloc[:7].notna().all()
     assert out["lat"].iloc[7:15].notna().all()  # the catalog keeps the coordinates as given
     assert any("less precise than accuracy 11" in note for note in report.notes)
-    # off (the default): the coarse majority pulls the centre away from the city
-    plain, _ = filter_catalog(cat, FilterConfig(max_km=5))
-    assert reasons(plain)[:7] == ["geo_outlier"] * 7
+    # off (the default): the coarse majority pulls the centre away from the city, so half the
+    # label lies hundreds of km from it: not place-like, the filter skips it unless forced
+    plain, plain_report = filter_catalog(cat, FilterConfig(max_km=5))
+    assert reasons(plain) == [None] * 16 and plain_report.geo.iloc[0]["geo_filter"] == "skipped: not a place"
+    forced, _ = filter_catalog(cat, FilterConfig(max_km=5, force_geo=True))
+    assert reasons(forced)[:7] == ["geo_outlier"] * 7
     dropped, _ = filter_catalog(cat, FilterConfig(max_km=5, min_geo_accuracy=11, missing_geo="drop"))
     assert reasons(dropped) == [None] * 7 + ["missing_geo"] * 8 + ["geo_outlier"]
 
@@ -88,12 +91,12 @@ def test_distance_agrees_with_geodesic(lat1, lon1, lat2, lon2):
 def test_threshold_is_inclusive_of_max_km():
     centre = (10.0, 20.0)
     at = {"lat": 10.0, "lon": 20.0}
-    rows = [at, at, at, {"lat": 10.0, "lon": 20.0 + 0.0456}]
+    rows = [at, at, at, at, {"lat": 10.0, "lon": 20.0 + 0.0456}]
     distance_edge = float(geo.ellipsoid_distance_km(*centre, 10.0, 20.0456))
     out, _ = filter_catalog(catalog(rows), FilterConfig(max_km=distance_edge))
-    assert out.loc[3, "status"] == "kept"  # exactly max_km stays
+    assert out.loc[4, "status"] == "kept"  # exactly max_km stays
     out, _ = filter_catalog(catalog(rows), FilterConfig(max_km=distance_edge * 0.999))
-    assert out.loc[3, "drop_reason"] == "geo_outlier"
+    assert out.loc[4, "drop_reason"] == "geo_outlier"
 
 
 def test_rerun_recomputes_from_scratch_and_keeps_ingest_drops():
@@ -154,7 +157,7 @@ def test_exact_duplicates_keep_one_by_documented_rule():
 def test_exact_duplicate_prefers_a_copy_that_is_still_kept():
     rows = [{"sha256": "aa", "taken_at": pd.Timestamp("2020-01-01"), "lat": 50.0, "lon": 50.0},  # geo outlier
             {"sha256": "aa", "taken_at": pd.Timestamp("2021-01-01"), "lat": 0.0, "lon": 0.0},
-            {"lat": 0.0, "lon": 0.0}, {"lat": 0.0, "lon": 0.0}]
+            {"lat": 0.0, "lon": 0.0}, {"lat": 0.0, "lon": 0.0}, {"lat": 0.0, "lon": 0.0}]
     out, _ = filter_catalog(catalog(rows), FilterConfig(max_km=5))
     assert out.loc[0, "drop_reason"] == "geo_outlier"
     assert out.loc[1, "status"] == "kept" and out.loc[1, "exact_dup_group"] == "t:1"

@@ -286,7 +286,7 @@ def test_every_failure_kind_becomes_a_row_and_only_transient_ones_are_retried(se
     assert (catalog.loc[catalog["status"] == "dropped", "drop_stage"] == "ingest").all()
     assert not catalog["error_detail"].fillna("").str.contains("SECRETKEY").any()
     first = catalog.loc["100"]
-    assert (first["owner_id"], first["owner_name"], first["license"]) == ("12@N01", "ann", "Attribution License")
+    assert (first["owner_id"], first["owner_name"], first["license"]) == ("12@N01", "ann", "cc-by-2.0")  # canonical
     assert first["tags"].tolist() == ["chicago", "skyline", "sears+tower"]
     assert (first["lat"], first["lon"]) == (41.88, -87.62)
     assert first["taken_at"] == pd.Timestamp("2009-07-04 18:30:00")

@@ -20,7 +20,12 @@ RecipeOption = Annotated[str | None, typer.Option("--recipe", help="Dataset reci
 @user_errors
 def filter_command(
     workspace_path: WorkspaceOption = None,
-    max_km: Annotated[float | None, typer.Option("--max-km", help="Geo outlier threshold in km (default: recipe, else 5).")] = None,
+    max_km: Annotated[str | None, typer.Option("--max-km", help="Geo outlier threshold in km, or off to turn the geo filter off (default: recipe, else 5).")] = None,
+    force_geo: Annotated[bool | None, typer.Option("--force-geo/--no-force-geo", help="Geo-filter labels that do not look like places (or have too few geotagged photos) too (default: recipe, else no).", show_default=False)] = None,
+    max_outlier_share: Annotated[float | None, typer.Option("--max-outlier-share", help="A label is not a place when the filter would drop more than this share of its geotagged photos (default: recipe, else 0.5).")] = None,
+    max_median_multiple: Annotated[float | None, typer.Option("--max-median-multiple", help="... or when its median distance to its centre is above this multiple of --max-km (default: recipe, else 10).")] = None,
+    min_geotagged: Annotated[int | None, typer.Option("--min-geotagged", help="Labels with fewer geotagged photos are not judged and not geo-filtered (default: recipe, else 5).")] = None,
+    licences: Annotated[str | None, typer.Option("--licences", help="Keep only these licences, comma-separated (cc-by,cc-by-sa,cc0...; a name without version allows every version). Photos without a licence are dropped.")] = None,
     center: Annotated[str | None, typer.Option("--center", help="Label centre: median of its photos, or recipe coordinates (default: recipe, else median).")] = None,
     missing_geo: Annotated[str | None, typer.Option("--missing-geo", help="Labelled photos without coordinates: keep or drop (default: recipe, else keep).")] = None,
     min_geo_accuracy: Annotated[int | None, typer.Option("--min-geo-accuracy", help="Treat positions the source rates less precise than this as missing (Flickr: 11 city, 16 street; default: recipe, else 0 = off).")] = None,
@@ -37,7 +42,9 @@ def filter_command(
     from curate.pipeline import build_config
 
     chosen = load_recipe(recipe) if recipe else None
-    given = {"max_km": max_km, "center": center, "missing_geo": missing_geo, "min_geo_accuracy": min_geo_accuracy,
+    given = {"max_km": max_km, "force_geo": force_geo, "max_outlier_share": max_outlier_share,
+             "max_median_multiple": max_median_multiple, "min_geotagged": min_geotagged,
+             "licences": _names(licences), "center": center, "missing_geo": missing_geo, "min_geo_accuracy": min_geo_accuracy,
              "near_dup_bits": near_dup_bits, "near_dup_colour_diff": near_dup_colour_diff,
              "dedupe_near": dedupe_near, "max_per_owner": max_per_owner, "max_owner_share": max_owner_share}
     # a flag given wins over the recipe's [filter] section, which wins over FilterConfig's default
@@ -52,12 +59,21 @@ def filter_command(
         return
     for note in report.notes:
         console.print(f"note: {note}", highlight=False)
+    for warning in report.warnings:
+        console.print(f"warning: {warning}", highlight=False, markup=False)
     console.print(f"dropped by filter: {report.dropped_by_reason or 'nothing'}; "
                   f"exact-duplicate groups: {report.exact_duplicate_groups}; "
                   f"near-duplicate clusters: {report.near_duplicate_clusters}", highlight=False)
-    print_table(report.geo.round(2), title=f"geo centres (max {config.max_km:g} km)")
+    geo_title = f"max {config.max_km:g} km" if config.geo_on else "geo filter off: nothing dropped as geo_outlier"
+    shown = report.geo.drop(columns=["outlier_share", "p90_km", "p99_km"], errors="ignore")  # the note says why
+    print_table(shown.round(2), title=f"geo centres ({geo_title})")
     print_table(report.concentration.round(3), title="owner concentration per label (kept photos)")
     if not report.caps.empty:
         print_table(report.caps, title="owner caps")
     print_table(report.funnel, title="funnel: photos per label and reason")
 
+
+
+def _names(text: str | None) -> list[str] | None:
+    """'cc-by, cc-by-sa' -> ['cc-by', 'cc-by-sa'] (empty items ignored); None stays None."""
+    return None if text is None else [name.strip() for name in text.split(",") if name.strip()]

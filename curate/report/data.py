@@ -152,7 +152,8 @@ def geography_section(cat: pd.DataFrame, filter_report: dict | None) -> dict:
         issues = group.loc[~located, "coord_issue"].fillna("missing").value_counts()
         labels.append({
             "label": geo["label"], "centre_lat": _plain(geo.get("centre_lat")),
-            "centre_lon": _plain(geo.get("centre_lon")), "max_km": _plain(max_km),
+            "centre_lon": _plain(geo.get("centre_lon")),
+            "max_km": _plain(max_km) if isinstance(max_km, int | float) else None,  # "off": no circle drawn
             "photos": int(len(group)), "with_coordinates": int(located.sum()),
             "kept_with_coordinates": int((located & (group["status"] == schema.KEPT)).sum()),
             "dropped_with_coordinates": int((located & (group["status"] == schema.DROPPED)).sum()),
