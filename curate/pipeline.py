@@ -350,7 +350,8 @@ def _prefilter(ws: Workspace, config, embeddings: str, finetune) -> str:
     report = run_prefilter(ws, config, embeddings, finetune)
     return (f"topic {report.topic!r}: tagged kept {report.tagged_kept:,}, tagged dropped {report.tagged_dropped:,}, "
             f"untagged recovered {report.untagged_recovered:,}, untagged dropped {report.untagged_dropped:,}; "
-            f"label issues {report.label_issues if report.label_issues is not None else 'not checked'}")
+            f"label issues {report.label_issues if report.label_issues is not None else 'not checked'}"
+            + (f"; {report.sanity_line()}" if report.sanity_line() else ""))  # why nothing was dropped
 
 
 def _split(ws: Workspace, config) -> str:

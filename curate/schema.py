@@ -67,6 +67,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("near_dup_cluster", _STR, True, "Near-duplicate cluster: photo_id of its representative (own id when alone).", "filter"),
     Column("topic_score", pa.float64(), True, "Out-of-fold probability that the photo shows the topic (pre-classifier).", "prefilter"),
     Column("topic_recovered", pa.bool_(), True, "Untagged photo kept because the pre-classifier scored it on topic.", "prefilter"),
+    Column("topic_doubted", pa.bool_(), True, "Scored below the topic threshold but kept: the prefilter held its drops "
+           "(its report says why; --force drops them).", "prefilter"),
     Column("label_quality", pa.float64(), True, "Out-of-fold probability of the given label (self-confidence).", "prefilter"),
     Column("is_label_issue", pa.bool_(), True, "Confident learning says the label is probably wrong.", "prefilter"),
     Column("suggested_label", _STR, True, "The label the out-of-fold model believes most.", "prefilter"),

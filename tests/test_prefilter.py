@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from curate import schema
 from curate.cli.app import app
 from curate.errors import UsageError
-from curate.prefilter.stage import PrefilterConfig, grouped_folds, otsu_threshold, prefilter_catalog
+from curate.prefilter.stage import PrefilterConfig, grouped_folds, prefilter_catalog
+from curate.prefilter.threshold import otsu_threshold
 from tests.test_split import make_catalog
 
 runner = CliRunner()
@@ -126,7 +127,9 @@ def test_otsu_cut_falls_between_two_modes():
 
 def test_fixed_threshold_overrides_and_a_rerun_starts_afresh():
     catalog, vectors, _, _ = synthetic(seed=2)
-    strict, strict_report = run(catalog, vectors, PrefilterConfig(topic="skyline", threshold=0.9, label_issues=False))
+    # 0.9 drops more than max_drop_share of the tagged photos: held unless forced
+    strict, strict_report = run(catalog, vectors, PrefilterConfig(topic="skyline", threshold=0.9, label_issues=False,
+                                                                  force=True))
     assert strict_report.threshold == 0.9 and strict_report.threshold_method == "fixed"
     lenient, lenient_report = run(strict, vectors, PrefilterConfig(topic="skyline", threshold=0.05, label_issues=False))
     assert (strict["drop_reason"] == "off_topic").sum() > (lenient["drop_reason"] == "off_topic").sum()

@@ -41,6 +41,26 @@ def embed(
                   f"{report.failed:,} unreadable", highlight=False)
 
 
+def _config(topic: str | None, recipe: str | None, given: dict):
+    """PrefilterConfig: a flag given wins over the recipe's [prefilter] section, which wins over the defaults."""
+    from curate.pipeline import build_config
+    from curate.prefilter.stage import PrefilterConfig
+
+    chosen = load_recipe(recipe) if recipe else None
+    if topic is None and chosen is not None:
+        topic = chosen.topic
+    if not topic:
+        raise UsageError("say which tag marks the topic: --topic skyline (or --recipe with a topic)")
+    settings = {**(chosen.stage_defaults("prefilter") if chosen else {}),
+                **{key: value for key, value in given.items() if value is not None}}
+    if isinstance(settings.get("threshold"), str):
+        settings["threshold"] = _threshold(settings["threshold"])
+    if settings.get("drop_label_issues"):
+        settings["label_issues"] = True
+    where = f"curate prefilter (recipe {recipe} [prefilter])" if chosen else "curate prefilter"
+    return build_config(PrefilterConfig, settings, where, topic=topic)
+
+
 def _threshold(text: str) -> float | None:
     if text.strip().lower() == "auto":
         return None
@@ -54,15 +74,16 @@ def _threshold(text: str) -> float | None:
 def prefilter(
     workspace_path: WorkspaceOption = None,
     topic: Annotated[str | None, typer.Option("--topic", help="Topic tag used as the weak label (default: the recipe's topic).")] = None,
-    threshold: Annotated[str, typer.Option("--threshold", help="auto (Otsu on out-of-fold scores) or a probability in (0, 1).")] = "auto",
-    folds: Annotated[int, typer.Option("--folds", help="Out-of-fold folds, grouped by photographer.")] = 5,
-    regularisation: Annotated[float, typer.Option("--C", help="Inverse regularisation strength of the logistic regression.")] = 1.0,
-    label_issues: Annotated[bool, typer.Option("--label-issues/--no-label-issues", help="Flag probable label errors (confident learning).")] = True,
+    threshold: Annotated[str | None, typer.Option("--threshold", help="auto (Otsu's cut when the out-of-fold scores are bimodal, else calibrated on tagged vs untagged scores) or a probability in (0, 1) (default: recipe, else auto).")] = None,
+    folds: Annotated[int | None, typer.Option("--folds", help="Out-of-fold folds, grouped by photographer (default: recipe, else 5).")] = None,
+    regularisation: Annotated[float | None, typer.Option("--C", help="Inverse regularisation strength of the logistic regression (default: recipe, else 1).")] = None,
+    label_issues: Annotated[bool | None, typer.Option("--label-issues/--no-label-issues", help="Flag probable label errors (confident learning; default: recipe, else on).", show_default=False)] = None,
     drop_label_issues: Annotated[bool, typer.Option("--drop-label-issues", help="Drop flagged label issues (reason label_issue) instead of only flagging them.")] = False,
     embeddings: Annotated[str | None, typer.Option("--embeddings", help="Embedding cache to use (default: the last `curate embed` run's).")] = None,
-    recipe: Annotated[str | None, typer.Option("--recipe", help="Dataset recipe whose topic is the default --topic.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Fold assignment seed.")] = 0,
-    mode: Annotated[str, typer.Option("--mode", help="embeddings (logistic regression, fast) or finetune (a binary CNN per fold; for GPUs).")] = "embeddings",
+    recipe: Annotated[str | None, typer.Option("--recipe", help="Dataset recipe: its topic is the default --topic, its [prefilter] section the default settings.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Fold assignment seed (default: recipe, else 0).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Drop below the threshold even when the sanity checks hold the drops (tag on most photos, too many tagged photos dropped, no calibrated cut; recipe: force = true).")] = False,
+    mode: Annotated[str | None, typer.Option("--mode", help="embeddings (logistic regression, fast) or finetune (a binary CNN per fold; for GPUs) (default: recipe, else embeddings).")] = None,
     head_epochs: Annotated[int, typer.Option("--head-epochs", help="finetune: frozen-backbone epochs per fold.")] = 1,
     epochs: Annotated[int, typer.Option("--epochs", help="finetune: full fine-tuning epochs per fold.")] = 2,
     image_size: Annotated[int, typer.Option("--image-size", help="finetune: training crop side.")] = 224,
@@ -72,21 +93,17 @@ def prefilter(
 ) -> None:
     """Drop off-topic photos with a pre-classifier trained on the topic tag; recover untagged on-topic ones; flag label issues."""
     from curate.prefilter.run import run_prefilter
-    from curate.prefilter.stage import PrefilterConfig
 
-    if topic is None and recipe:
-        topic = load_recipe(recipe).topic
-    if not topic:
-        raise UsageError("say which tag marks the topic: --topic skyline (or --recipe with a topic)")
-    config = PrefilterConfig(topic=topic, threshold=_threshold(threshold), folds=folds, seed=seed,
-                             regularisation=regularisation, label_issues=label_issues or drop_label_issues,
-                             drop_label_issues=drop_label_issues, mode=mode)
+    given = {"threshold": threshold, "folds": folds, "regularisation": regularisation, "label_issues": label_issues,
+             "drop_label_issues": drop_label_issues or None, "seed": seed, "force": force or None, "mode": mode}
+    config = _config(topic, recipe, given)
+    mode = config.mode
     finetune = None
     if mode == "finetune":
         from classify.train import TrainConfig
 
         finetune = TrainConfig(head_epochs=head_epochs, epochs=epochs, image_size=image_size, batch_size=batch_size,
-                               device=device, seed=seed)
+                               device=device, seed=config.seed)
     report = run_prefilter(workspace(workspace_path), config, embeddings, finetune)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
@@ -94,7 +111,10 @@ def prefilter(
     for note in report.notes:
         console.print(f"note: {note}", highlight=False)
     console.print(f"topic {report.topic!r}: {report.scored:,} photos scored out of fold; threshold "
-                  f"{report.threshold:.3f} ({report.threshold_method})", highlight=False)
+                  f"{report.threshold:.3f} ({report.threshold_method}; {report.bimodality['summary']})", highlight=False)
+    sanity = report.sanity_line()
+    if sanity:
+        console.print(f"{'warning' if report.forced else 'held'}: {sanity}", highlight=False, soft_wrap=True)
     print_table(report.counts_table(), title=f"tag '{report.topic}' vs pre-classifier")
     if report.unreadable:
         console.print(f"{report.unreadable} photos dropped as unreadable_image (their stored file would not decode)")

@@ -6,13 +6,18 @@ Topic (the talk's "skyline or not" model):
   out of fold: folds are grouped by photographer joined with duplicate clusters
   (`curate.split.split_groups`), so no photo is scored by a model that saw its
   photographer or a copy of it. The score is stored as `topic_score`.
-- Threshold `auto`: Otsu's cut of the out-of-fold scores (the cut that maximises the
-  between-group variance of a 256-bin score histogram; when a run of empty bins ties,
-  the middle of that gap). It needs no clean labels: tag noise
-  moves both groups' score levels (on-topic photos score about the tagging rate, off-topic
-  ones about the false-tag rate), and the cut falls in the valley between them.
+- Threshold `auto` (`curate.prefilter.threshold`): Otsu's cut of the out-of-fold scores when
+  they are bimodal (Ashman's D >= 2 on their logits and group means >= 0.1 apart);
+  otherwise the cut calibrated on tagged vs untagged scores (Youden's J), which needs at least
+  `min_untagged` untagged photos. Tag noise moves both groups' score levels (on-topic photos
+  score about the tagging rate, off-topic ones about the false-tag rate); the cut falls between.
 - Below the threshold: dropped as `off_topic`. Untagged photos at or above it stay kept
   and are marked `topic_recovered`.
+- Sanity: the stage holds its drops (records scores, flags the photos below the threshold as
+  `topic_doubted`, keeps them, says why) when the tag is on more than `max_topic_share` of the
+  photos judged, when the cut would drop more than `max_drop_share` of the tagged photos, or
+  when the scores are not bimodal and too few photos are untagged to calibrate a cut.
+  `force` applies the drops anyway.
 
 Label issues (confident learning, `curate.prefilter.confident`): multi-class out-of-fold
 probabilities over the kept, labelled photos (same grouping, embeddings + logistic
@@ -29,11 +34,11 @@ import pandas as pd
 
 from curate import schema
 from curate.errors import UsageError
+from curate.prefilter.threshold import OTSU_BINS, bimodality, otsu_threshold, youden_threshold  # noqa: F401
 from curate.records import apply_drops, reset_stage
 
 STAGE = "prefilter"
 MODES = ("embeddings", "finetune")
-OTSU_BINS = 256
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,21 @@ class PrefilterConfig:
     label_issues: bool = True
     drop_label_issues: bool = False
     mode: str = "embeddings"  # embeddings: logistic regression; finetune: a binary CNN per fold (classify)
+    # Sanity: above these the stage keeps every photo, flags the doubted ones and says why.
+    max_topic_share: float = 0.8  # the tag is on more than this share of the photos judged
+    max_drop_share: float = 0.3  # the cut would drop more than this share of the tagged photos
+    min_untagged: int = 20  # fewer untagged photos cannot calibrate a cut when scores are not bimodal
+    force: bool = False  # apply the drops anyway
 
     def __post_init__(self) -> None:
+        for name in ("max_topic_share", "max_drop_share"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise UsageError(f"prefilter {name} must be a share between 0 and 1, got {value!r}")
+        if isinstance(self.min_untagged, bool) or not isinstance(self.min_untagged, int) or self.min_untagged < 1:
+            raise UsageError(f"prefilter min_untagged must be a whole number >= 1, got {self.min_untagged!r}")
+        if not isinstance(self.force, bool):
+            raise UsageError(f"prefilter force must be true or false, got {self.force!r}")
         if self.mode not in MODES:
             raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if not self.topic or not self.topic.strip():
@@ -75,18 +93,40 @@ class PrefilterReport:
     unreadable: int
     label_issues: int | None
     label_issues_dropped: int
+    held: bool = False  # the drops were held back (sanity); below-threshold photos are flagged topic_doubted
+    held_reasons: list[str] = field(default_factory=list)
+    forced: bool = False  # sanity objected but --force applied the drops
+    doubted: int = 0
+    would_drop_tagged: int = 0
+    would_drop_untagged: int = 0
+    topic_share: float = 0.0
+    bimodality: dict = field(default_factory=dict)
     per_label: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     config: dict = field(default_factory=dict)
 
     def counts_table(self) -> pd.DataFrame:
-        """The talk's four counts."""
-        return pd.DataFrame({"": ["tagged", "untagged"],
-                             "kept": [self.tagged_kept, self.untagged_recovered],
-                             "dropped": [self.tagged_dropped, self.untagged_dropped]})
+        """The talk's four counts; when the drops were held, a column of the kept photos doubted."""
+        held_untagged = self.would_drop_untagged if self.held else 0
+        table = pd.DataFrame({"": ["tagged", "untagged"],
+                              "kept": [self.tagged_kept, self.untagged_recovered + held_untagged],
+                              "dropped": [self.tagged_dropped, self.untagged_dropped]})
+        if self.held:
+            table["kept, doubted"] = [self.would_drop_tagged, self.would_drop_untagged]
+        return table
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def sanity_line(self) -> str | None:
+        """One line saying why nothing was dropped (or that --force dropped anyway); None if sanity passed."""
+        if not self.held_reasons:
+            return None
+        why = "; ".join(self.held_reasons)
+        if self.forced:
+            return f"dropped anyway (--force) although {why}"
+        return (f"nothing dropped: {why}; {self.doubted:,} photos below the threshold are kept and flagged "
+                "topic_doubted; pass --force (recipe force = true) to drop them")
 
 
 def normalise_rows(vectors: np.ndarray) -> np.ndarray:
@@ -131,24 +171,6 @@ def out_of_fold_proba(x: np.ndarray, y: np.ndarray, fold: np.ndarray, n_classes:
     return proba
 
 
-def otsu_threshold(scores: np.ndarray, bins: int = OTSU_BINS) -> float:
-    """The cut in [0, 1] that maximises between-group variance of the score histogram."""
-    counts, edges = np.histogram(scores, bins=bins, range=(0.0, 1.0))
-    centres = (edges[:-1] + edges[1:]) / 2
-    weight_low = np.cumsum(counts)[:-1]
-    weight_high = counts.sum() - weight_low
-    sum_low = np.cumsum(counts * centres)[:-1]
-    mean_low = sum_low / np.maximum(weight_low, 1)
-    mean_high = (np.sum(counts * centres) - sum_low) / np.maximum(weight_high, 1)
-    between = weight_low * weight_high * (mean_low - mean_high) ** 2
-    best = int(np.argmax(between))
-    # empty bins between the groups give the same variance: cut in the middle of that gap
-    last = best
-    while last + 1 < len(between) and np.isclose(between[last + 1], between[best], rtol=1e-12, atol=0):
-        last += 1
-    return float((edges[1:-1][best] + edges[1:-1][last]) / 2)
-
-
 def topic_tagged(tags: pd.Series, topic: str) -> np.ndarray:
     wanted = topic.strip().casefold()
     return np.fromiter((wanted in set(row) for row in tags), dtype=bool, count=len(tags))
@@ -178,10 +200,12 @@ def topic_folds(catalog: pd.DataFrame, eligible: np.ndarray, config: PrefilterCo
 def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndarray, ok: np.ndarray,
                       config: PrefilterConfig, topic_scores: np.ndarray | None = None
                       ) -> tuple[pd.DataFrame, PrefilterReport]:
-    """Score the topic, drop off-topic photos, flag label issues. `vectors` align with catalog rows.
+    """Score the topic, drop off-topic photos (unless sanity holds the drops), flag label issues.
 
-    `topic_scores` (aligned with catalog rows, NaN where a photo could not be scored): out-of-fold
-    scores computed elsewhere (`--mode finetune`) instead of the logistic regression.
+    `vectors` align with catalog rows. `topic_scores` (aligned with catalog rows, NaN where a
+    photo could not be scored): out-of-fold scores computed elsewhere (`--mode finetune`)
+    instead of the logistic regression. When the drops are held (see `decide_cut`), photos below
+    the threshold stay kept with `topic_doubted` True and the report's `held_reasons` say why.
     """
     catalog = reset_stage(catalog, STAGE).reset_index(drop=True)
     eligible = ((catalog["status"] == schema.KEPT) & catalog["image_path"].notna()).to_numpy()
@@ -193,28 +217,16 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
     else:
         unreadable = eligible & np.isnan(topic_scores)
     result = apply_drops(catalog, pd.Series(np.where(unreadable, "unreadable_image", None)), stage=STAGE)
-    for column in ("topic_score", "topic_recovered", "label_quality", "is_label_issue", "suggested_label"):
+    for column in ("topic_score", "topic_recovered", "topic_doubted", "label_quality", "is_label_issue",
+                   "suggested_label"):
         result[column] = None
     rows, tagged, groups = topic_rows(result, eligible & ~unreadable, config)
-    if topic_scores is None:
-        fold = grouped_folds(tagged.astype(int), groups, config.folds, config.seed)
-        x = normalise_rows(vectors[rows])
-        score = out_of_fold_proba(x, tagged.astype(int), fold, 2, config.regularisation, config.seed)[:, 1]
-    else:  # already out of fold: the folds were made (once) where the scores were computed
-        score = topic_scores[rows]
-    threshold = config.threshold if config.threshold is not None else otsu_threshold(score)
-    on_topic = score >= threshold
-    result["topic_score"] = result["topic_score"].astype(object)
-    result.loc[rows, "topic_score"] = score
-    result.loc[rows, "topic_recovered"] = ~tagged & on_topic
-    off_topic = np.full(len(result), None, dtype=object)
-    off_topic[rows[~on_topic]] = "off_topic"
-    result = apply_drops(result, pd.Series(off_topic), stage=STAGE)
+    score = _scores(rows, tagged, groups, vectors, config, topic_scores)
+    cut = decide_cut(score, tagged, config)
+    result, on_topic = _apply_cut(result, rows, tagged, score, cut)
 
     notes: list[str] = []
-    issues = None
-    dropped_issues = 0
-    per_label: list[dict] = []
+    issues, dropped_issues, per_label = None, 0, []
     kept_now = (result["status"] == schema.KEPT).to_numpy() & result["topic_score"].notna().to_numpy()
     if config.label_issues and not (found & ok)[kept_now].all():
         notes.append("label issues skipped: some kept photos have no embedding (run `curate embed`)")
@@ -224,14 +236,88 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
         result.loc[result["status"] == schema.DROPPED, "split"] = None
         notes.append("the catalog was split before this prefilter: run `curate split` again so shares are "
                      "computed over the photos that are still kept")
+    kept = on_topic | cut.held  # a held cut drops nothing
     report = PrefilterReport(
-        topic=config.topic, threshold=round(float(threshold), 4),
-        threshold_method="fixed" if config.threshold is not None else "otsu",
-        scored=len(rows), tagged_kept=int((tagged & on_topic).sum()), tagged_dropped=int((tagged & ~on_topic).sum()),
-        untagged_recovered=int((~tagged & on_topic).sum()), untagged_dropped=int((~tagged & ~on_topic).sum()),
+        topic=config.topic, threshold=round(float(cut.threshold), 4), threshold_method=cut.method,
+        scored=len(rows), tagged_kept=int((tagged & kept).sum()), tagged_dropped=int((tagged & ~kept).sum()),
+        untagged_recovered=int((~tagged & on_topic).sum()), untagged_dropped=int((~tagged & ~kept).sum()),
         unreadable=int(unreadable.sum()), label_issues=issues, label_issues_dropped=dropped_issues,
-        per_label=per_label, notes=notes, config=asdict(config))
+        held=cut.held, held_reasons=cut.reasons, forced=bool(cut.reasons) and not cut.held,
+        doubted=int((~on_topic).sum()) if cut.held else 0, would_drop_tagged=int((tagged & ~on_topic).sum()),
+        would_drop_untagged=int((~tagged & ~on_topic).sum()), topic_share=round(float(tagged.mean()), 4),
+        bimodality=cut.bimodality, per_label=per_label, notes=notes, config=asdict(config))
     return result, report
+
+
+@dataclass(frozen=True)
+class Cut:
+    """The threshold the stage chose, how, and whether its drops are held (with the reasons)."""
+
+    threshold: float
+    method: str  # fixed, otsu, youden, or otsu-uncalibrated (no bimodality, too few untagged)
+    bimodality: dict
+    reasons: list[str]
+    held: bool
+
+
+def decide_cut(score: np.ndarray, tagged: np.ndarray, config: PrefilterConfig) -> Cut:
+    """Choose the threshold and check it is safe to apply.
+
+    Threshold: `config.threshold` when given; else Otsu's cut when the scores are bimodal
+    (`curate.prefilter.threshold.bimodality`); else Youden's J on tagged vs untagged scores when
+    at least `min_untagged` photos are untagged; else Otsu's cut, uncalibrated, never applied
+    without `force`. Reasons to hold the drops: the tag is on more than `max_topic_share` of the
+    photos, the cut drops more than `max_drop_share` of the tagged ones, or no calibrated cut.
+    """
+    test = bimodality(score, config.seed)
+    untagged = int((~tagged).sum())
+    reasons = []
+    if config.threshold is not None:
+        threshold, method = config.threshold, "fixed"
+    elif test.bimodal:
+        threshold, method = test.cut, "otsu"
+    elif untagged >= config.min_untagged:
+        threshold, method = youden_threshold(score, tagged), "youden"
+    else:
+        threshold, method = test.cut, "otsu-uncalibrated"
+        reasons.append(f"scores not bimodal and only {untagged} untagged photos to calibrate a cut on "
+                       f"(min_untagged {config.min_untagged})")
+    share = float(tagged.mean())
+    if share > config.max_topic_share:
+        reasons.append(f"{share:.0%} of the {len(tagged):,} photos judged carry the tag {config.topic!r}, too many to "
+                       f"tell off-topic ones apart (max_topic_share {config.max_topic_share:.0%})")
+    tagged_below = int((tagged & (score < threshold)).sum())
+    if tagged_below > config.max_drop_share * tagged.sum():
+        reasons.append(f"the cut {threshold:.3f} would drop {tagged_below:,} of {int(tagged.sum()):,} tagged photos "
+                       f"({tagged_below / tagged.sum():.0%}; max_drop_share {config.max_drop_share:.0%})")
+    figures = {"ashman_d": round(test.ashman_d, 4), "mode_gap": round(test.mode_gap, 4),
+               "bimodal": test.bimodal, "otsu_cut": round(test.cut, 4), "summary": test.describe()}
+    return Cut(float(threshold), method, figures, reasons, held=bool(reasons) and not config.force)
+
+
+def _scores(rows: np.ndarray, tagged: np.ndarray, groups: np.ndarray, vectors: np.ndarray,
+            config: PrefilterConfig, topic_scores: np.ndarray | None) -> np.ndarray:
+    """Out-of-fold topic scores of `rows`: logistic regression on embeddings, or the given ones."""
+    if topic_scores is not None:  # already out of fold: the folds were made (once) where they were computed
+        return topic_scores[rows]
+    fold = grouped_folds(tagged.astype(int), groups, config.folds, config.seed)
+    x = normalise_rows(vectors[rows])
+    return out_of_fold_proba(x, tagged.astype(int), fold, 2, config.regularisation, config.seed)[:, 1]
+
+
+def _apply_cut(result: pd.DataFrame, rows: np.ndarray, tagged: np.ndarray, score: np.ndarray, cut: Cut
+               ) -> tuple[pd.DataFrame, np.ndarray]:
+    """Store scores and flags; drop the photos below the cut as off_topic unless the cut is held."""
+    on_topic = score >= cut.threshold
+    result["topic_score"] = result["topic_score"].astype(object)
+    result.loc[rows, "topic_score"] = score
+    result.loc[rows, "topic_recovered"] = ~tagged & on_topic
+    result.loc[rows, "topic_doubted"] = ~on_topic & cut.held
+    if not cut.held:
+        off_topic = np.full(len(result), None, dtype=object)
+        off_topic[rows[~on_topic]] = "off_topic"
+        result = apply_drops(result, pd.Series(off_topic), stage=STAGE)
+    return result, on_topic
 
 
 def _check_topic(config: PrefilterConfig, tagged: np.ndarray, groups: np.ndarray) -> None:
@@ -239,7 +325,7 @@ def _check_topic(config: PrefilterConfig, tagged: np.ndarray, groups: np.ndarray
         raise UsageError("no kept photos with embeddings to pre-classify; run `curate filter` and `curate embed`")
     if not tagged.any():
         raise UsageError(f"no kept photo is tagged {config.topic!r}: the pre-classifier needs positives; "
-                         "check --topic against the tags (`curate status` lists the common ones)")
+                         "check --topic against the tags (`curate status` lists the most common tags)")
     if tagged.all():
         raise UsageError(f"every kept photo is tagged {config.topic!r}: the pre-classifier needs untagged photos "
                          "as negatives; ingest a broader collection")

@@ -200,14 +200,22 @@ def tags_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: 
     recovered = cat[cat["topic_recovered"].fillna(False).astype(bool).to_numpy()]
     threshold = float(prefilter_report.get("threshold", 0.5))
     # The talk's four counts, from the catalog itself: scored rows, split by tag and by score.
+    # Photos below the threshold that the prefilter held back (topic_doubted) count as kept.
     score = cat["topic_score"].to_numpy("float64", na_value=np.nan)
     scored = ~np.isnan(score)
+    doubted = cat["topic_doubted"].fillna(False).astype(bool).to_numpy()
     on_topic = scored & (np.nan_to_num(score, nan=-1.0) >= threshold)
+    below = scored & ~on_topic & ~doubted
     section["prefilter"] = {
         "topic": topic, "threshold": threshold, "scored": int(scored.sum()),
-        "counts": {"tagged_kept": int((tagged & on_topic).sum()), "tagged_dropped": int((tagged & scored & ~on_topic).sum()),
+        "method": prefilter_report.get("threshold_method", ""),
+        "bimodality": (prefilter_report.get("bimodality") or {}).get("summary", ""),
+        "sanity": _sanity_line(prefilter_report),
+        "counts": {"tagged_kept": int((tagged & scored & ~below).sum()), "tagged_dropped": int((tagged & below).sum()),
                    "untagged_recovered": int((~tagged & on_topic).sum()),
-                   "untagged_dropped": int((~tagged & scored & ~on_topic).sum())},
+                   "untagged_dropped": int((~tagged & below).sum())},
+        "doubted_counts": {"tagged": int((tagged & doubted).sum()), "untagged": int((~tagged & doubted).sum())},
+        "doubted": gallery(cat[doubted].sort_values("topic_score", kind="stable"), max_gallery, ("topic_score",)),
         # Most confidently off-topic first; most confidently on-topic first.
         "tagged_dropped": gallery(tagged_dropped.sort_values("topic_score", kind="stable"),
                                   max_gallery, ("topic_score",)),
@@ -215,6 +223,18 @@ def tags_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: 
                                       max_gallery, ("topic_score",)),
     }
     return section
+
+
+def _sanity_line(prefilter_report: dict) -> str | None:
+    """The prefilter's one line on why it held its drops (or dropped anyway with --force)."""
+    reasons = prefilter_report.get("held_reasons") or []
+    if not reasons:
+        return None
+    why = "; ".join(reasons)
+    if prefilter_report.get("held"):
+        return (f"Nothing dropped: {why}. {prefilter_report.get('doubted', 0):,} photos below the threshold are kept "
+                "and flagged topic_doubted; curate prefilter --force drops them.")
+    return f"Dropped anyway (--force) although {why}."
 
 
 def duplicates_section(cat: pd.DataFrame, filter_report: dict | None, max_gallery: int) -> dict:

@@ -122,9 +122,23 @@ def tags(s: dict) -> str:
     if "absent" in pre:
         return "".join(parts) + absent(pre)
     c = pre["counts"]
-    parts.append(f'<h3>Topic tag “{e(pre["topic"])}” vs pre-classifier (threshold {num(pre["threshold"])})</h3>')
-    parts.append(table(["", "kept", "dropped"], [["tagged", num(c["tagged_kept"]), num(c["tagged_dropped"])],
-                                                 ["untagged", num(c["untagged_recovered"]), num(c["untagged_dropped"])]]))
+    method = f', {e(pre["method"])}' if pre.get("method") else ""
+    parts.append(f'<h3>Topic tag “{e(pre["topic"])}” vs pre-classifier (threshold {num(pre["threshold"])}{method})</h3>')
+    if pre.get("bimodality"):
+        parts.append(f'<p>{e(pre["bimodality"])}</p>')
+    if pre.get("sanity"):
+        parts.append(f'<p class="bad">{e(pre["sanity"])}</p>')
+    d = pre.get("doubted_counts", {"tagged": 0, "untagged": 0})  # kept below the threshold: drops held
+    doubted = d["tagged"] + d["untagged"]
+    header = ["", "kept", "dropped"] + (["kept, doubted"] if doubted else [])
+    rows = [["tagged", num(c["tagged_kept"]), num(c["tagged_dropped"])],
+            ["untagged", num(c["untagged_recovered"] + d["untagged"]), num(c["untagged_dropped"])]]
+    if doubted:
+        rows[0].append(num(d["tagged"]))
+        rows[1].append(num(d["untagged"]))
+    parts.append(table(header, rows))
+    if doubted:
+        parts.append("<h3>Doubted but kept (lowest score first)</h3>" + gallery(pre["doubted"], ("label", "topic_score")))
     parts.append("<h3>Tagged but dropped (lowest score first)</h3>"
                  + gallery(pre["tagged_dropped"], ("label", "topic_score")))
     parts.append("<h3>Untagged but recovered (highest score first)</h3>"
