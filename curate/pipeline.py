@@ -334,7 +334,8 @@ def _filter(ws: Workspace, config, recipe: Recipe) -> str:
     from curate.filters.run import run_filter
 
     report = run_filter(ws, config, recipe)
-    return f"dropped {report.dropped_by_reason or 'nothing'}"
+    return f"dropped {report.dropped_by_reason or 'nothing'}" + "".join(
+        f"; warning: {warning}" for warning in report.warnings)  # e.g. labels the geo filter skipped
 
 
 def _embed(ws: Workspace, config) -> str:

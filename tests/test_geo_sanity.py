@@ -208,6 +208,16 @@ def test_recipe_centres_from_a_recipe_mark_geonames_guesses(tmp_path):
     assert "red" not in centres
 
 
+def test_curate_run_shows_the_warning_in_the_filter_step_line(tmp_path):
+    from curate.pipeline import _filter
+    from curate.workspace import write_catalog
+
+    ws = Workspace(tmp_path)
+    write_catalog(ws, catalog(colour_labels(np.random.default_rng(9))))
+    line = _filter(ws, FilterConfig(max_km=5), recipe=None)
+    assert line.startswith("dropped nothing; warning: labels look like non-places: ")
+
+
 # ---- real data ---------------------------------------------------------------------------------
 
 def test_real_ferrari_folder_keeps_every_geotagged_photo(tmp_path):
