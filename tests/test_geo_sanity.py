@@ -178,6 +178,7 @@ def test_center_recipe_says_which_labels_have_no_coordinates():
     table = report.geo.set_index("label")
     assert table.loc["london", "geo_filter"] == "applied" and table.loc["london", "geo_outliers"] == 2
     assert table.loc["tokyo", "geo_filter"] == "skipped: no centre" and table.loc["tokyo", "geo_outliers"] == 0
+    assert table.loc["tokyo", "geotagged"] == 7  # counted though no distance can be measured
     assert "no reference coordinates in the recipe" in table.loc["tokyo", "note"]
     assert any(w.startswith("labels without reference coordinates in the recipe: tokyo; geo filter skipped")
                for w in report.warnings)

@@ -117,12 +117,17 @@ def _or_nan(centre: Centre | None, field: str) -> float:
 
 
 def distance_summary(labels: pd.Series, distance_km: np.ndarray, is_outlier: np.ndarray,
-                     centres: dict[str, Centre]) -> pd.DataFrame:
-    """Per label: centre, photos, geotagged, outliers and distance quantiles (km)."""
+                     centres: dict[str, Centre], located: np.ndarray | None = None) -> pd.DataFrame:
+    """Per label: centre, photos, geotagged, outliers and distance quantiles (km).
+
+    `located` marks the rows with usable coordinates (default: those with a distance); a label
+    without a centre still counts its geotagged photos.
+    """
+    located = np.isfinite(distance_km) if located is None else np.asarray(located, dtype=bool)
     frame = pd.DataFrame({"label": pd.Series(labels).to_numpy(object), "distance_km": distance_km,
-                          "outlier": np.asarray(is_outlier, dtype=bool)})
+                          "located": located, "outlier": np.asarray(is_outlier, dtype=bool)})
     grouped = frame.groupby("label")
-    counts = grouped.agg(photos=("distance_km", "size"), geotagged=("distance_km", "count"),
+    counts = grouped.agg(photos=("distance_km", "size"), geotagged=("located", "sum"),
                          geo_outliers=("outlier", "sum"))
     quantiles = frame.dropna(subset=["distance_km"]).groupby("label")["distance_km"].quantile([0.5, 0.9, 0.99])
     quantiles = quantiles.unstack().set_axis(["p50_km", "p90_km", "p99_km"], axis=1) if len(quantiles) else \

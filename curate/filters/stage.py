@@ -226,7 +226,8 @@ def _geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: 
     if missing:
         notes.append(f"{missing} labelled photos have no usable coordinates "
                      f"({'dropped as missing_geo' if config.missing_geo == 'drop' else 'kept'})")
-    table = geo.distance_summary(out.loc[labelled, "label"], distance[labelled], is_outlier[labelled], centres)
+    table = geo.distance_summary(out.loc[labelled, "label"], distance[labelled], is_outlier[labelled], centres,
+                                 located=(lat.notna() & lon.notna()).to_numpy()[labelled])
     table = _with_verdicts(table, spread, verdicts, config)
     warnings += _geo_warnings(table, config)
     return apply_drops(out, pd.Series(reason), STAGE), table
