@@ -1,0 +1,100 @@
+"""A real collection end to end with the defaults: the Flickr Ferrari folder.
+
+100 real Flickr photos whose labels are colours (black, red, white, yellow), not places;
+98 of them carry the tag `ferrari`; 40 are geotagged all over the world. A new user's
+journey ingest -> filter -> embed -> prefilter -> split -> check-leakage -> train ->
+evaluate -> report must keep every correctly labelled photo: the geo filter must see that
+the labels are not places, the pre-classifier must not act on a topic nearly every photo
+carries, and training must use every kept labelled photo.
+"""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from classify.cli import app as classify_app
+from curate.cli.app import app as curate_app
+from curate.workspace import Workspace, read_catalog
+from helpers import REALDATA
+
+FERRARI = REALDATA / "flickr-ferrari"
+pytestmark = pytest.mark.skipif(not FERRARI.is_dir(), reason="needs ../shared/realdata/flickr-ferrari")
+runner = CliRunner()
+
+
+def curate(*args):
+    result = runner.invoke(curate_app, [str(a) for a in args])
+    assert result.exit_code == 0, (args, result.output)
+    return result
+
+
+@pytest.fixture(scope="module")
+def journey(tmp_path_factory):
+    """The whole journey once, with each command's output kept for the tests below."""
+    root = tmp_path_factory.mktemp("ferrari")
+    ws = root / "ws"
+    out = {"ingest": curate("ingest", "folder", FERRARI, "--metadata", FERRARI / "metadata.csv", "-w", ws)}
+    out["filter"] = curate("filter", "-w", ws)
+    out["after_filter"] = read_catalog(Workspace(ws))
+    out["embed"] = curate("embed", "-w", ws, "--image-size", "160", "--batch-size", "16")
+    out["prefilter"] = curate("prefilter", "-w", ws, "--topic", "ferrari", "--folds", "3")
+    out["after_prefilter"] = read_catalog(Workspace(ws))
+    out["split"] = curate("split", "-w", ws)
+    out["leakage"] = curate("check-leakage", "-w", ws)
+    run = root / "run"
+    trained = runner.invoke(classify_app, ["train", "-w", str(ws), "--out", str(run), "--head-epochs", "1",
+                                           "--epochs", "1", "--image-size", "64", "--cache-side", "80",
+                                           "--batch-size", "16", "--workers", "0"])
+    assert trained.exit_code == 0, trained.output
+    evaluated = runner.invoke(classify_app, ["evaluate", str(run), "-w", str(ws), "--json", "--top-losses", "4"])
+    assert evaluated.exit_code == 0, evaluated.output
+    out["evaluation"] = json.loads(evaluated.stdout[evaluated.stdout.index("{"):])
+    out["report"] = curate("report", "-w", ws)
+    out["catalog"] = read_catalog(Workspace(ws))
+    out["run"] = run
+    out["ws"] = Workspace(ws)
+    return out
+
+
+def test_the_geo_filter_sees_that_colours_are_not_places(journey):
+    after = journey["after_filter"]
+    assert after["lat"].notna().sum() == 40
+    assert (after["drop_reason"] == "geo_outlier").sum() == 0
+    text = journey["filter"].output.lower()
+    assert "non-place" in text or "not places" in text
+    for colour in ("red", "black", "white", "yellow"):
+        assert colour in text
+
+
+def test_the_prefilter_drops_no_tagged_photo_when_nearly_all_carry_the_topic(journey):
+    after = journey["after_prefilter"]
+    tagged = after["tags"].map(lambda tags: "ferrari" in list(tags))
+    assert tagged.sum() == 98
+    assert (after.loc[tagged, "drop_stage"] == "prefilter").sum() == 0
+    assert after["topic_score"].notna().sum() > 0  # it still scored them
+    assert "ferrari" in journey["prefilter"].output
+
+
+def test_every_correctly_labelled_photo_is_kept_and_trained_on(journey):
+    catalog = journey["catalog"]
+    kept = catalog[(catalog["status"] == "kept") & catalog["label"].notna()]
+    # the only drops a clean folder may see are duplicates of another kept photo
+    dropped = catalog[catalog["status"] == "dropped"]
+    assert set(dropped["drop_reason"]) <= {"exact_duplicate", "near_duplicate"}, dropped["drop_reason"].value_counts()
+    assert len(kept) >= 95
+    assert kept["split"].notna().all() and set(kept["label"]) == {"black", "red", "white", "yellow"}
+    meta = json.loads((journey["run"] / "model.json").read_text())
+    assert meta["metrics"]["train_photos"] == int((kept["split"] == "train").sum())
+    assert sorted(meta["classes"]) == ["black", "red", "white", "yellow"]
+
+
+def test_leakage_evaluation_and_report_come_out_whole(journey):
+    assert "no" in journey["leakage"].output.lower()
+    evaluation = journey["evaluation"]
+    catalog = journey["catalog"]
+    test_photos = int(((catalog["status"] == "kept") & (catalog["split"] == "test") & catalog["label"].notna()).sum())
+    assert evaluation["photos"] == test_photos > 0
+    report = json.loads((journey["ws"].root / "report" / "report.json").read_text())
+    assert report["sections"]["overview"]["total"]["kept"] == int((catalog["status"] == "kept").sum())
+    assert not any("stale" in section for section in report["sections"].values())
