@@ -386,7 +386,7 @@ def _score(ws: Workspace) -> str:
     rows, _ = workspace_scorecard(ws)
     judged = [row for row in rows if row.get("met") is not None]
     missed = [row["metric"] for row in judged if not row["met"]]
-    return (f"{len(judged) - len(missed)} of {len(judged)} targets met against the demo truth"
+    return (f"{len(judged) - len(missed)} of {len(judged)} targets met against the ground truth"
             + (f" (missed: {', '.join(missed)})" if missed else "") + "; details: `curate score`")
 
 
