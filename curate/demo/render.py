@@ -208,18 +208,24 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class PhotoRenderer:
-    """The demo's `fetch` for the ingest engine: record -> bytes, via its truth row."""
+class TruthRenderer:
+    """A generated collection's `fetch` for the ingest engine: record -> bytes, via its truth
+    row. Subclasses name the truth columns that decide the bytes and render them."""
 
-    def __init__(self, truth: pd.DataFrame, config: DemoConfig):
-        self.config = config
+    spec_fields: tuple[str, ...] = SPEC_FIELDS
+    collection = "demo"
+
+    def __init__(self, truth: pd.DataFrame):
         self._position = dict(zip(truth["photo_id"].tolist(), range(len(truth))))
-        self._columns = {name: truth[name].to_numpy(dtype=object) for name in SPEC_FIELDS}
+        self._columns = {name: truth[name].to_numpy(dtype=object) for name in self.spec_fields}
 
     def spec(self, photo_id: str) -> dict:
         """The truth fields that decide a photo's bytes."""
         position = self._position[photo_id]
         return {name: values[position] for name, values in self._columns.items()}
+
+    def render(self, spec: dict, record: Mapping) -> bytes:
+        raise NotImplementedError
 
     def __call__(self, record: Mapping) -> bytes:
         from curate.ingest.engine import FetchError
@@ -227,5 +233,17 @@ class PhotoRenderer:
         try:
             spec = self.spec(record["photo_id"])
         except KeyError:
-            raise FetchError("missing_file", f"{record['photo_id']} is not in the demo truth table") from None
+            raise FetchError("missing_file",
+                             f"{record['photo_id']} is not in the {self.collection} truth table") from None
+        return self.render(spec, record)
+
+
+class PhotoRenderer(TruthRenderer):
+    """The demo's `fetch`: its truth row rendered by `render_photo`."""
+
+    def __init__(self, truth: pd.DataFrame, config: DemoConfig):
+        super().__init__(truth)
+        self.config = config
+
+    def render(self, spec: dict, record: Mapping) -> bytes:
         return render_photo(spec, self.config)

@@ -18,7 +18,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
 from curate.demo.config import MIN_IMAGE_SIDE_PX
-from curate.demo.render import TINY_SIDE_PX, _junk, _truncate
+from curate.demo.render import TINY_SIDE_PX, TruthRenderer, _junk, _truncate
 from curate.scrape.config import EXACT_COPY, SANDALS
 
 SPEC_FIELDS = ("source_root", "source_file", "edit_kind", "edit_strength", "edit_seed", "burst_id",
@@ -157,24 +157,15 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class ScrapeRenderer:
+class ScrapeRenderer(TruthRenderer):
     """The scrape's `fetch` for the ingest engine: record -> bytes, via its truth row."""
 
-    def __init__(self, truth: pd.DataFrame):
-        self._position = dict(zip(truth["photo_id"].tolist(), range(len(truth))))
-        self._columns = {name: truth[name].to_numpy(dtype=object) for name in SPEC_FIELDS}
+    spec_fields = SPEC_FIELDS
+    collection = "scrape"
 
-    def spec(self, photo_id: str) -> dict:
-        position = self._position[photo_id]
-        return {name: values[position] for name, values in self._columns.items()}
-
-    def __call__(self, record: Mapping) -> bytes:
+    def render(self, spec: dict, record: Mapping) -> bytes:
         from curate.ingest.engine import FetchError
 
-        try:
-            spec = self.spec(record["photo_id"])
-        except KeyError:
-            raise FetchError("missing_file", f"{record['photo_id']} is not in the scrape truth table") from None
         try:
             return render_scrape_photo(spec, str(record.get("owner_name") or ""))
         except FileNotFoundError:
