@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from curate.cli.common import JsonOption, WorkspaceOption, print_drop_reasons, user_errors, workspace
+from curate.cli.common import (JsonOption, WorkspaceOption, print_drop_reasons, print_ingest_details, user_errors,
+                               workspace)
 from curate.console import console
 from curate.errors import UsageError
 from curate.ingest.commons import DEFAULT_ENDPOINT, CommonsOptions, CommonsQuery, ingest_commons
@@ -74,4 +75,5 @@ def commons(
     if not report.records:
         console.print("no files found: check the category's spelling (titles are case-sensitive after the "
                       "first letter) or widen --radius-m", highlight=False)
+    print_ingest_details(report)
     print_drop_reasons(report.dropped_by_reason)

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from curate.cli.common import JsonOption, WorkspaceOption, print_drop_reasons, user_errors, workspace
+from curate.cli.common import (JsonOption, WorkspaceOption, print_drop_reasons, print_ingest_details, user_errors,
+                               workspace)
 from curate.console import console
 from curate.errors import UsageError
 from curate.ingest.flickr import FlickrOptions, FlickrQuery, ingest_flickr
@@ -80,4 +81,5 @@ def flickr(
     for what, count in skipped.items():
         if count:
             console.print(f"{what}: {count}", highlight=False)
+    print_ingest_details(report)
     print_drop_reasons(report.dropped_by_reason)
