@@ -18,8 +18,8 @@ from curate.errors import UsageError
 from curate.filters import neardup
 from curate.filters.neardup import (DEFAULT_NEAR_DUP_BITS, block_plan, cluster_near_duplicates,
                                     near_duplicate_pairs)
-from curate.filters.phash import (compute_phashes, hamming_distance, parse_phashes, phash_to_uint64,
-                                  popcount64, uint64_to_phash)
+from curate.filters.phash import (compute_phash_pairs, compute_phashes, hamming_distance, parse_phashes,
+                                  phash_pair, phash_to_uint64, popcount64, uint64_to_phash)
 
 REAL_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "flickr-ferrari"
 U64 = 2**64 - 1
@@ -325,3 +325,19 @@ def test_unreadable_files_give_none_in_place(tmp_path):
     assert compute_phashes([]) == []
     with pytest.raises(ValueError, match="workers"):
         compute_phashes([good], workers=0)
+
+
+def test_phash_pair_is_imagehash_of_the_image_and_of_its_mirror(tmp_path):
+    import imagehash
+
+    for seed in range(6):
+        image = photo_like(seed, 300 + 17 * seed, 200 + 9 * seed)
+        mirrored = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        plain, mirror = phash_pair(image)
+        assert plain == str(imagehash.phash(image))
+        assert mirror == str(imagehash.phash(mirrored))
+        assert phash_pair(mirrored) == (mirror, plain)  # flipping swaps the two
+    path = _save(photo_like(3), tmp_path / "p.png")
+    expected = phash_pair(Image.open(path).convert("RGB"))
+    assert compute_phash_pairs([path, tmp_path / "missing.png"], workers=2) == [expected, None]
+    assert compute_phash_pairs([path])[0][0] == compute_phashes([path])[0]
