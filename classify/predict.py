@@ -2,17 +2,17 @@
 
 Every file becomes one row. A file that is not a usable image gets a reason in the
 `error` column (the same reasons as ingest's drop_reason: empty_file, not_an_image,
-truncated_image, too_small, decompression_bomb, animated, unreadable_file) and the run
-goes on: errors are data, as in img2dataset.
+truncated_image, too_small, decompression_bomb, animated, unreadable_file — also a named
+pipe, device or socket, never read —, file_too_large over 256 MiB) and the run goes on:
+errors are data, as in img2dataset.
 
-Images are decoded exactly as `classify evaluate` decodes them (`curate.store.open_rgb`,
-EXIF orientation applied, JPEG DCT-scaled to the model's resize), so a photo gets the
-same probabilities here, in `classify serve`, and in evaluation.
+Images are decoded once, straight to the model's input size (`classify.decode`: JPEG
+DCT-scaled, EXIF orientation applied), giving the probabilities `classify evaluate` and
+`classify serve` give the same photo (up to rounding for EXIF-rotated photos).
 """
 
 from __future__ import annotations
 
-import io
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -22,11 +22,12 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from classify.decode import decode_for_model, read_regular_file
 from curate.cli.common import user_errors
 from curate.console import console, progress_bar
 from curate.errors import DataContractError, UsageError
 from curate.ingest.folder import IMAGE_EXTENSIONS
-from curate.store import BadImage, inspect_image, open_rgb
+from curate.store import BadImage
 from curate.workspace import atomic_write_bytes
 
 DEFAULT_OUT = Path("predictions.csv")
@@ -34,17 +35,13 @@ DECODE_THREADS = min(8, os.cpu_count() or 1)  # Pillow releases the GIL while de
 
 
 def decode_rgb(data: bytes, preprocess):
-    """Validate `data` with `inspect_image` and decode it to an upright RGB PIL image.
+    """Validate `data` and decode it to an upright RGB PIL image at the model's input size.
 
     Raises BadImage (reason empty_file / not_an_image / truncated_image / too_small /
     decompression_bomb / animated) before any large allocation: the pixel count is
-    checked from the header first.
+    checked from the header first. See `classify.decode.decode_for_model`.
     """
-    inspect_image(data)
-    try:
-        return open_rgb(io.BytesIO(data), min_side=preprocess.resize)
-    except Exception as exc:  # noqa: BLE001 - inspect_image passed; anything else is still a bad file
-        raise BadImage("not_an_image", f"{type(exc).__name__}: {exc}"[:200]) from exc
+    return decode_for_model(data, preprocess)
 
 
 def find_images(paths: list[Path]) -> list[Path]:
@@ -85,13 +82,12 @@ def _images_under(folder: Path) -> list[Path]:
 
 
 def _load(path: Path, preprocess):
-    """(RGB image, None) or (None, error text) for one file."""
+    """(RGB image, None) or (None, error text) for one file.
+
+    Only regular files are read (a named pipe would block, `/dev/zero` never ends), up to
+    `classify.decode.MAX_FILE_BYTES`."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return None, f"unreadable_file: {type(exc).__name__}"
-    try:
-        return decode_rgb(data, preprocess), None
+        return decode_for_model(read_regular_file(path), preprocess), None
     except BadImage as exc:
         return None, str(exc)
 
@@ -152,7 +148,8 @@ def write_predictions(frame: pd.DataFrame, out: Path) -> None:
     """Write the CSV atomically: a reader sees the old file or the whole new one."""
     check_out(out)
     try:
-        atomic_write_bytes(out, frame.to_csv(index=False).encode("utf-8"))
+        # A file name that is not UTF-8 (surrogate-escaped by Python) is written with \x escapes.
+        atomic_write_bytes(out, frame.to_csv(index=False).encode("utf-8", errors="backslashreplace"))
     except OSError as exc:
         raise UsageError(f"--out {out} cannot be written ({exc.strerror or exc}); choose another --out") from None
 

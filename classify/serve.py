@@ -12,15 +12,25 @@ Bad uploads get a status code and a JSON `{"detail": "..."}` saying what was wro
     415  the bytes are not an image (the declared content type is ignored; bytes are sniffed)
     422  an image that cannot be used: empty, truncated, under 32 px, or animated;
          or the request has no `file` field
+    503  more than `max_pending` uploads are already waiting or decoding: retry later
+         (the answer carries Retry-After)
 
-Decoding runs in FastAPI's thread pool (the endpoint is a plain `def`), in parallel; the
-forward pass holds a lock, so concurrent requests never share the model mid-batch.
+Memory is bounded whatever the uploads: each image is decoded once, straight to the
+model's input size (`classify.decode`: JPEG draft mode; other formats resized as soon as
+they are decoded), on a pool of `decode_threads` threads; the full-size buffers of
+decodes in flight share a `decode_budget_bytes` budget (a decode waits until its bytes,
+known from the header, fit); at most `max_pending` requests are admitted, the rest get 503.
+The forward pass runs on one thread of its own, so requests never share the model
+mid-batch, and the event loop stays free: `/health` answers while uploads decode.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoint annotations, which name
 # classes imported inside create_app, so they must be evaluated where the endpoint is defined.
+import asyncio
 import math
-import threading
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -28,7 +38,7 @@ import typer
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from classify.predict import decode_rgb
+from classify.decode import MemoryBudget, decode_for_model
 from curate.cli.common import user_errors
 from curate.console import console
 from curate.errors import UsageError
@@ -36,8 +46,12 @@ from curate.store import MAX_PIXELS, BadImage
 
 MiB = 1 << 20
 DEFAULT_MAX_UPLOAD_BYTES = 20 * MiB
+DEFAULT_DECODE_BUDGET_BYTES = 640 * 10**6  # two worst-case decodes: MAX_PIXELS x 4 bytes each
+DEFAULT_MAX_PENDING = 64  # requests decoding or waiting to; more get 503
+DEFAULT_DECODE_THREADS = min(4, os.cpu_count() or 1)
 API_NOTES = ("Upload one image to `POST /predict` as the multipart field `file`. Errors: 413 upload too large "
-             "or decompression bomb; 415 not an image; 422 empty, truncated, too small or animated image.")
+             "or decompression bomb; 415 not an image; 422 empty, truncated, too small or animated image; "
+             "503 too many uploads in progress (retry after the Retry-After seconds).")
 STATUS_BY_REASON = {"decompression_bomb": 413, "not_an_image": 415}  # every other BadImage reason: 422
 
 
@@ -129,45 +143,98 @@ def http_error(error: BadImage) -> HTTPException:
     return HTTPException(STATUS_BY_REASON.get(error.reason, 422), message)
 
 
-def create_app(predictor, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, top_k: int = 3) -> "FastAPI":  # noqa: F821
+@dataclass(frozen=True)
+class ServeLimits:
+    """What one server may hold at once (see the module docstring)."""
+
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    decode_budget_bytes: int = DEFAULT_DECODE_BUDGET_BYTES
+    max_pending: int = DEFAULT_MAX_PENDING
+    decode_threads: int = DEFAULT_DECODE_THREADS
+
+    def __post_init__(self):
+        if min(self.max_upload_bytes, self.decode_budget_bytes, self.max_pending, self.decode_threads) < 1:
+            raise UsageError("--max-upload-mb and --decode-budget-mb must be positive, --max-pending and "
+                             "--decode-threads at least 1")
+
+
+class Admission:
+    """Counts requests in progress; `enter()` is False once `limit` are (answered 503).
+
+    Only touched from the event loop, so a plain counter is enough."""
+
+    def __init__(self, limit: int):
+        self.limit, self.pending = limit, 0
+
+    def enter(self) -> bool:
+        if self.pending >= self.limit:
+            return False
+        self.pending += 1
+        return True
+
+    def leave(self) -> None:
+        self.pending -= 1
+
+
+def create_app(predictor, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, top_k: int = 3,
+               limits: ServeLimits | None = None) -> "FastAPI":  # noqa: F821
     """A FastAPI app serving `predictor` (a `classify.model.Predictor`).
+
+    `limits` bounds memory and queueing (its max_upload_bytes wins over the argument).
 
     >>> app = create_app(Predictor(Path("runs/skylines")), max_upload_bytes=5 * MiB)  # doctest: +SKIP
     >>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
     """
-    from fastapi import FastAPI, File, Query, UploadFile  # imported here: keeps `classify --help` fast
+    from fastapi import FastAPI
 
-    default_top_k = top_k
-    model_lock = threading.Lock()  # one forward pass at a time; decoding stays parallel
+    limits = limits or ServeLimits(max_upload_bytes=max_upload_bytes)
     facts = ModelFacts(backbone=predictor.meta.backbone, classes=len(predictor.classes))
     app = FastAPI(title="classify", summary=f"Image classifier: {facts.backbone}, {facts.classes} classes",
                   description=API_NOTES)
-    app.add_middleware(UploadLimit, max_bytes=max_upload_bytes)
+    app.add_middleware(UploadLimit, max_bytes=limits.max_upload_bytes)
+    _add_routes(app, predictor, facts, top_k, limits)
+    return app
+
+
+def _add_routes(app, predictor, facts: ModelFacts, default_top_k: int, limits: ServeLimits) -> None:
+    from fastapi import File, Query, UploadFile  # imported here: keeps `classify --help` fast
+
+    decode_pool = ThreadPoolExecutor(limits.decode_threads, thread_name_prefix="decode")
+    model_pool = ThreadPoolExecutor(1, thread_name_prefix="model")  # one forward pass at a time
+    budget, admission = MemoryBudget(limits.decode_budget_bytes), Admission(limits.max_pending)
+
+    def decode(upload) -> object:
+        upload.seek(0)
+        return decode_for_model(upload.read(), predictor.preprocess, budget)
 
     @app.get("/health")
-    def health() -> Health:
+    async def health() -> Health:
         """The model's classes and backbone; answers as soon as the model is loaded."""
         return Health(status="ok", classes=predictor.classes, backbone=facts.backbone)
 
     @app.post("/predict", responses={413: {"description": "Upload too large, or a decompression bomb"},
                                      415: {"description": "Not an image"},
-                                     422: {"description": "Empty, truncated, too small or animated image"}})
-    def predict(
+                                     422: {"description": "Empty, truncated, too small or animated image"},
+                                     503: {"description": "Too many uploads in progress; retry later"}})
+    async def predict(
         file: Annotated[UploadFile, File(description="One image: JPEG, PNG, WebP, GIF, TIFF or BMP.")],
         top_k: Annotated[int | None, Query(ge=1, description=f"Labels to return (default {default_top_k}).")] = None,
     ) -> PredictResponse:
         """The most probable labels for one uploaded image, most probable first."""
+        if not admission.enter():
+            raise HTTPException(503, f"{limits.max_pending} uploads are already in progress; retry in a "
+                                     "few seconds", headers={"Retry-After": "2"})
+        loop = asyncio.get_running_loop()
         try:
-            image = decode_rgb(file.file.read(), predictor.preprocess)
+            image = await loop.run_in_executor(decode_pool, decode, file.file)
+            probabilities = await loop.run_in_executor(model_pool, predictor.probabilities, [image])
         except BadImage as exc:
             raise http_error(exc) from None
-        with model_lock:
-            probabilities = predictor.probabilities([image])
+        finally:
+            admission.leave()
         ranked = predictor.top_k(probabilities, top_k or default_top_k)[0]
         return PredictResponse(predictions=[Prediction(label=label, probability=p) for label, p in ranked],
                                model=facts)
-
-    return app
 
 
 def check_listen(host: str, port: int) -> None:
@@ -192,6 +259,13 @@ def serve(
     device: Annotated[str, typer.Option("--device", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")] = "auto",
     max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", help="Largest request body accepted.")] = 20,
     top_k: Annotated[int, typer.Option("--top-k", help="Labels per answer unless ?top_k= says otherwise.")] = 3,
+    decode_budget_mb: Annotated[float, typer.Option(
+        "--decode-budget-mb", help="Full-size decode buffers allowed at once, all requests together.")]
+        = DEFAULT_DECODE_BUDGET_BYTES / 10**6,
+    max_pending: Annotated[int, typer.Option(
+        "--max-pending", help="Uploads decoding or waiting at once; more are answered 503.")] = DEFAULT_MAX_PENDING,
+    decode_threads: Annotated[int, typer.Option("--decode-threads", help="Images decoded in parallel.")]
+        = DEFAULT_DECODE_THREADS,
 ) -> None:
     """Serve a trained run over HTTP: POST /predict, GET /health, docs at /docs."""
     import uvicorn
@@ -201,9 +275,13 @@ def serve(
     if top_k < 1 or not 1 <= max_upload_mb * MiB < math.inf or not 0 <= port <= 65535:
         raise UsageError("--top-k must be at least 1, --max-upload-mb at least one byte (finite), "
                          "--port within 0-65535")
+    if not 1 <= decode_budget_mb * 10**6 < math.inf:
+        raise UsageError(f"--decode-budget-mb must be a finite number of at least one byte, got {decode_budget_mb}")
+    limits = ServeLimits(max_upload_bytes=int(max_upload_mb * MiB), decode_budget_bytes=int(decode_budget_mb * 10**6),
+                         max_pending=max_pending, decode_threads=decode_threads)
     predictor = Predictor(run, device)
     check_listen(host, port)  # else uvicorn logs the error and exits with its own code, 3
-    app = create_app(predictor, max_upload_bytes=int(max_upload_mb * MiB), top_k=top_k)
+    app = create_app(predictor, top_k=top_k, limits=limits)
     url = f"http://{host}:{port}"
     console.print(f"serving {run} ({predictor.meta.backbone}, {len(predictor.classes)} classes, "
                   f"{predictor.device}) at {url} — docs at {url}/docs", highlight=False, soft_wrap=True)

@@ -1,0 +1,206 @@
+"""Decoding images for the model with bounded memory (`classify predict` and `classify serve`).
+
+A photo is decoded once, straight to the size the model's preprocessing resizes it to:
+JPEGs at a reduced DCT scale (draft mode), everything else at full size and then resized
+at once with the same call `curate.vision.images.prepare` makes (bilinear, reducing_gap
+2.0), so `prepare` finds the image already at its target size and the probabilities are
+the ones `classify evaluate` gets from `curate.store.open_rgb` + `prepare`. EXIF rotation
+and the conversion to RGB are applied to the small image, except for modes a resize
+cannot take (palette, 1-bit, 16-bit, CMYK, alpha), which are converted at full size first.
+
+What a decode may allocate is known from the header before any pixel is decoded
+(`decode_cost_bytes`); a `MemoryBudget` shared by concurrent decodes makes each one wait
+until its bytes fit, so N uploads of a 80-megapixel PNG cost one or two full-size buffers
+at a time instead of N.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import io
+import os
+import stat
+import threading
+import warnings
+from contextlib import contextmanager, nullcontext
+
+from PIL import Image
+
+from curate.store import MAX_PIXELS, MIN_SIDE_PX, BadImage
+
+MAX_FILE_BYTES = 256 * 1024 * 1024  # as ingest: no photo is this big; refused before reading
+BYTES_PER_PIXEL = 4  # Pillow stores RGB, RGBA, CMYK, I and F images in 4 bytes a pixel
+RESIZABLE_MODES = ("RGB", "L")  # resized before conversion with the same result as after it
+_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+              4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+              6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+_EXIF_ORIENTATION = 0x0112
+_LARGE_DECODE_BYTES = 64 * 1024 * 1024  # after one this big, freed memory goes back to the OS
+
+
+class MemoryBudget:
+    """Bytes of decode buffers allowed at once across threads; `hold(n)` waits until n fit.
+
+    A request for more than the whole budget waits until nothing else is held, then runs
+    alone (it is never refused: the pixel limit already bounds a single image).
+
+    >>> budget = MemoryBudget(100)
+    >>> with budget.hold(60):
+    ...     budget.held_bytes
+    60
+    """
+
+    def __init__(self, total_bytes: int):
+        if total_bytes < 1:
+            raise ValueError("a memory budget needs at least one byte")
+        self.total_bytes = int(total_bytes)
+        self.held_bytes = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def hold(self, nbytes: int):
+        """Block until `nbytes` fit beside what is held, hold them for the `with` block."""
+        nbytes = min(int(nbytes), self.total_bytes)
+        with self._changed:
+            self._changed.wait_for(lambda: self.held_bytes + nbytes <= self.total_bytes)
+            self.held_bytes += nbytes
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.held_bytes -= nbytes
+                self._changed.notify_all()
+
+
+def read_regular_file(path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file, or BadImage("unreadable_file" / "file_too_large").
+
+    Opened without blocking and checked on the open descriptor, so a named pipe or a
+    device (`/dev/zero`) is refused instead of hanging or filling memory.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise BadImage("unreadable_file", f"{type(exc).__name__}: {exc.strerror or exc}") from None
+    with os.fdopen(descriptor, "rb") as handle:
+        facts = os.fstat(descriptor)
+        if not stat.S_ISREG(facts.st_mode):
+            raise BadImage("unreadable_file", "not a regular file (a named pipe, device or socket)")
+        if facts.st_size > max_bytes:
+            raise BadImage("file_too_large", f"{facts.st_size:,} bytes; the limit is {max_bytes:,}")
+        try:
+            data = handle.read(max_bytes + 1)  # the file may have grown since fstat
+        except OSError as exc:
+            raise BadImage("unreadable_file", f"{type(exc).__name__}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise BadImage("file_too_large", f"over {max_bytes:,} bytes")
+    return data
+
+
+def decode_cost_bytes(size: tuple[int, int], mode: str) -> int:
+    """Upper bound of the bytes a decode of this image allocates at once (full-size buffers)."""
+    width, height = size
+    copies = 1 if mode in RESIZABLE_MODES else 2  # other modes are converted at full size
+    return width * height * BYTES_PER_PIXEL * copies
+
+
+def decode_for_model(data: bytes, preprocess, budget: MemoryBudget | None = None) -> Image.Image:
+    """Bytes -> upright RGB image already resized the way `prepare(image, preprocess)` resizes.
+
+    Raises BadImage (empty_file, not_an_image, decompression_bomb, animated,
+    truncated_image, too_small) before any large allocation: the header is read first.
+    With a budget, the full-size decode waits until its bytes fit in it.
+    """
+    image = _open_checked(data)
+    with image:
+        width, height = image.size
+        orientation = _orientation(image)
+        if orientation in (5, 6, 7, 8):
+            width, height = height, width
+        if min(width, height) < MIN_SIDE_PX:
+            raise BadImage("too_small", f"{width}x{height} is under {MIN_SIDE_PX} px")
+        if image.format == "JPEG":
+            image.draft("RGB", (preprocess.resize, preprocess.resize))
+        cost = decode_cost_bytes(image.size, image.mode)
+        with budget.hold(cost) if budget is not None else nullcontext():
+            try:
+                image.load()
+            except Exception as exc:  # noqa: BLE001 - Pillow raises many types for bad streams
+                raise BadImage("truncated_image", f"{type(exc).__name__}: {exc}"[:200]) from None
+            small = _shrink(image, orientation, preprocess)
+    if cost >= _LARGE_DECODE_BYTES:
+        release_memory()
+    return small
+
+
+def _open_checked(data: bytes) -> Image.Image:
+    """Image.open with the header checks of curate.store.inspect_image (nothing decoded yet)."""
+    if not data:
+        raise BadImage("empty_file")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError:
+            raise BadImage("decompression_bomb", f"more than {MAX_PIXELS} pixels") from None
+        except Exception as exc:  # noqa: BLE001 - Pillow raises many types for junk bytes
+            raise BadImage("not_an_image", type(exc).__name__) from None
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        image.close()
+        raise BadImage("decompression_bomb", f"{width}x{height} exceeds {MAX_PIXELS} pixels")
+    if getattr(image, "n_frames", 1) > 1 and image.format != "MPO":
+        frames = image.n_frames
+        image.close()
+        raise BadImage("animated", f"{frames} frames")
+    return image
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        return int(image.getexif().get(_EXIF_ORIENTATION, 1))
+    except Exception:  # noqa: BLE001 - a broken EXIF block is no orientation, as in ImageOps
+        return 1
+
+
+def _shrink(image: Image.Image, orientation: int, preprocess) -> Image.Image:
+    """The loaded image -> upright RGB at the size `prepare` resizes it to."""
+    if image.mode not in RESIZABLE_MODES:
+        image = _to_rgb(image)  # full size: the conversion must come before any averaging
+    rotated = orientation in (5, 6, 7, 8)
+    upright_size = image.size[::-1] if rotated else image.size
+    target = model_input_size(upright_size, preprocess)
+    resized = image.resize(target[::-1] if rotated else target, Image.BILINEAR, reducing_gap=2.0)
+    if orientation in _TRANSPOSE:
+        resized = resized.transpose(_TRANSPOSE[orientation])
+    return resized.convert("RGB")
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # as curate.store.open_rgb
+        return image.point(lambda value: value / 256).convert("L")
+    return image.convert("RGB")
+
+
+def model_input_size(size: tuple[int, int], preprocess) -> tuple[int, int]:
+    """The (width, height) `curate.vision.images.prepare` resizes an upright image of `size` to."""
+    width, height = size
+    scale = preprocess.resize / min(width, height)
+    return max(preprocess.size, round(width * scale)), max(preprocess.size, round(height * scale))
+
+
+def release_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc keeps large freed blocks in its arenas)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's malloc_trim, or None on another C library."""
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
