@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import unicodedata
 from collections.abc import Iterable
+from urllib.parse import SplitResult, urlsplit
 
 import numpy as np
 import pandas as pd
@@ -92,11 +94,12 @@ def clean_coordinates(lat: pd.Series, lon: pd.Series) -> tuple[pd.Series, pd.Ser
 
     Both values missing -> 'missing'; unparseable or NaN/inf -> 'not_a_number';
     |lat| > 90 or |lon| > 180 -> 'out_of_range'. A half-missing pair is nulled too.
+    A JSON boolean is not a number (`true` is not latitude 1.0).
     """
     lat_raw = pd.Series(lat, copy=False)
     lon_raw = pd.Series(lon, copy=False)
-    lat_num = pd.to_numeric(lat_raw, errors="coerce").astype("float64")
-    lon_num = pd.to_numeric(lon_raw, errors="coerce").astype("float64")
+    lat_num = _numbers(lat_raw)
+    lon_num = _numbers(lon_raw)
     given = ~(_blank(lat_raw) & _blank(lon_raw))
     finite = np.isfinite(lat_num) & np.isfinite(lon_num)
     in_range = (lat_num.abs() <= 90) & (lon_num.abs() <= 180)
@@ -106,6 +109,15 @@ def clean_coordinates(lat: pd.Series, lon: pd.Series) -> tuple[pd.Series, pd.Ser
     issue[given & finite & ~in_range] = "out_of_range"
     valid = issue.isna()
     return lat_num.where(valid), lon_num.where(valid), issue
+
+
+def _numbers(values: pd.Series) -> pd.Series:
+    """Floats of a source's column; booleans (JSON `true`, a bool column) become NaN, not 1.0/0.0."""
+    if pd.api.types.is_bool_dtype(values):
+        return pd.Series(np.nan, index=values.index, dtype="float64")
+    if values.dtype == object:
+        values = values.where(~values.map(lambda v: isinstance(v, (bool, np.bool_))), None)
+    return pd.to_numeric(values, errors="coerce").astype("float64")
 
 
 def _blank(values: pd.Series) -> pd.Series:
@@ -151,25 +163,79 @@ def unique_photo_ids(source: str, source_ids: pd.Series) -> tuple[pd.Series, pd.
     """'<source>:<id>' for each record; a repeated id gets '#2', '#3'... and is flagged.
 
     Returns (photo_id, is_repeat). Repeats are kept as rows (never lose data) but
-    dropped with reason duplicate_photo_id.
+    dropped with reason duplicate_photo_id. A suffix never lands on an id that is taken:
+    with ids `a`, `a`, `a#2` the second `a` becomes `a#3` (same input, same ids).
+
+    >>> unique_photo_ids("f", pd.Series(["a", "a", "a#2"]))[0].tolist()
+    ['f:a', 'f:a#3', 'f:a#2']
     """
     base = source + ":" + source_ids.astype(str)
-    occurrence = base.groupby(base).cumcount()
-    photo_id = base.where(occurrence == 0, base + "#" + (occurrence + 1).astype(str))
-    return photo_id, occurrence > 0
+    is_repeat = base.duplicated()
+    photo_id = base.copy()
+    if is_repeat.any():  # rare: a plain loop over the repeats only
+        taken = set(base)
+        next_suffix: dict[str, int] = {}
+        for position in np.flatnonzero(is_repeat.to_numpy()):
+            stem = base.iat[position]
+            suffix = next_suffix.get(stem, 2)
+            while f"{stem}#{suffix}" in taken:
+                suffix += 1
+            taken.add(f"{stem}#{suffix}")
+            next_suffix[stem] = suffix + 1
+            photo_id.iat[position] = f"{stem}#{suffix}"
+    return photo_id, is_repeat
 
 
-def records_to_rows(records: pd.DataFrame, source: str, recipe: Recipe | None = None) -> pd.DataFrame:
+# Query parameters whose value is a credential (compared lower-cased), and name fragments that say so.
+SECRET_PARAMS = frozenset({"api_key", "apikey", "key", "token", "access_token", "auth", "secret", "sig",
+                           "signature", "password", "passwd", "pwd", "oauth_token", "client_secret", "api_secret",
+                           "session", "sessionid", "code", "jwt", "x-amz-credential", "x-amz-security-token"})
+_SECRET_NAME = re.compile(r"token|secret|passw|signature|credential|api_?key|access_?key|auth")
+REDACTED = "REDACTED"
+
+
+def redact_url(url: object) -> object:
+    """A URL fit to store for display: user:password@ removed and the value of every
+    secret-looking query parameter replaced by REDACTED (name kept, so the URL still
+    says what it was). Anything that is not a text URL comes back unchanged.
+
+    >>> redact_url("https://bob:hunter2@h.example/p.jpg?size=l&api_key=abc&X-Amz-Signature=f00")
+    'https://h.example/p.jpg?size=l&api_key=REDACTED&X-Amz-Signature=REDACTED'
+    """
+    if not isinstance(url, str) or ("@" not in url and "=" not in url):
+        return url
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc.rpartition("@")[2]
+    except ValueError:
+        return url
+    query = "&".join(_redact_param(param) for param in parts.query.split("&")) if parts.query else ""
+    return SplitResult(parts.scheme, netloc, parts.path, query, parts.fragment).geturl()
+
+
+def _redact_param(param: str) -> str:
+    name, sep, value = param.partition("=")
+    key = name.strip().lower()
+    if sep and value and (key in SECRET_PARAMS or _SECRET_NAME.search(key)):
+        return f"{name}={REDACTED}"
+    return param
+
+
+def records_to_rows(records: pd.DataFrame, source: str, recipe: Recipe | None = None, *,
+                    id_prefix: str | None = None, keep_url_secrets: bool = False) -> pd.DataFrame:
     """Canonical records -> catalog rows (status kept unless the record is unusable).
 
     `records` must have `source_id`; the other RECORD_FIELDS are optional. A record
     may carry `drop_reason` (e.g. unsafe_path) decided by its source.
     A label given by the source (folder, column) wins; otherwise the single recipe
     label named by the tags; two or more named labels leave `label` null (ambiguous).
+    photo_id is `<id_prefix>:<source_id>` (id_prefix defaults to `source`). URLs are
+    stored redacted (see `redact_url`) unless `keep_url_secrets`.
     """
     frame = records.reset_index(drop=True)
     column = lambda name: frame[name] if name in frame.columns else pd.Series(None, index=frame.index, dtype="object")  # noqa: E731
-    photo_id, is_repeat = unique_photo_ids(source, column("source_id"))
+    shown = (lambda values: values) if keep_url_secrets else _redacted  # noqa: E731
+    photo_id, is_repeat = unique_photo_ids(id_prefix or source, column("source_id"))
     tags, tag_labels = tags_and_labels(column("tags"), recipe)
     given_label = clean_text(column("label"))
     tag_label = tag_labels.map(lambda names: names[0] if len(names) == 1 else None)
@@ -190,12 +256,17 @@ def records_to_rows(records: pd.DataFrame, source: str, recipe: Recipe | None = 
         "geo_accuracy": geo_accuracy(column("geo_accuracy"), lat),
         "taken_at": parse_taken_at(column("taken_at")),
         "license": canonical_licences(clean_text(column("license"))),  # "4" -> cc-by-2.0; unknown text as given
-        "url": clean_text(column("url")),
-        "page_url": clean_text(column("page_url")),
+        "url": shown(clean_text(column("url"))),
+        "page_url": shown(clean_text(column("page_url"))),
         "status": schema.KEPT,
     })
     reason = column("drop_reason").where(~is_repeat, "duplicate_photo_id")
     return apply_drops(rows, reason, stage="ingest")
+
+
+def _redacted(urls: pd.Series) -> pd.Series:
+    """`redact_url` of each non-null URL (nulls stay None)."""
+    return urls.map(redact_url, na_action="ignore").astype(object).where(urls.notna(), None)
 
 
 # Stages that drop photos, in pipeline order. A stage decides from what the stages before it kept.

@@ -18,6 +18,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pandas as pd
 import pyarrow as pa
@@ -79,18 +80,21 @@ def exclusive(ws: Workspace):
     its steps). It is a POSIX record lock (`lockf`) on `<workspace>/.lock`: the OS releases it when
     the process ends, however it ends, so a killed command never leaves a stale lock, and unlike
     `flock` it is not inherited by forked DataLoader workers, which may outlive the command's
-    hold. A workspace that does not exist yet has nothing to protect; where `fcntl` is missing
-    (Windows) there is no lock.
+    hold. A workspace that does not exist yet is created first and locked like any other (two
+    first ingests into one new workspace would otherwise both write a catalog, and one's rows be
+    lost); if the command leaves nothing in it, the empty folder is removed again. Where `fcntl`
+    is missing (Windows) there is no lock.
     """
     key = ws.root.resolve()
-    if _held.get(key) or not ws.root.is_dir() or fcntl is None:
+    if _held.get(key) or fcntl is None:
         _held[key] = _held.get(key, 0) + 1
         try:
             yield
         finally:
             _held[key] -= 1
         return
-    with open(ws.root / LOCK_FILE, "a") as handle:
+    created, handle = _open_lock_file(ws)
+    with handle:
         try:
             fcntl.lockf(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -102,7 +106,39 @@ def exclusive(ws: Workspace):
         try:
             yield
         finally:
-            del _held[key]  # closing the file releases the lock
+            del _held[key]
+            if created:
+                _remove_if_unused(ws.root)  # still under the lock; closing the file releases it
+
+
+def _open_lock_file(ws: Workspace) -> tuple[bool, IO[str]]:
+    """(whether this call created the workspace folder, `<workspace>/.lock` opened to append).
+
+    Retried when the folder vanishes between mkdir and open (another command removing the
+    empty workspace it had created)."""
+    if ws.root.exists() and not ws.root.is_dir():
+        raise UsageError(f"workspace {ws.root} is a file, not a folder; pass --workspace with a folder path")
+    for _ in range(5):
+        created = not ws.root.exists()
+        try:
+            ws.root.mkdir(parents=True, exist_ok=True)
+            return created, open(ws.root / LOCK_FILE, "a")
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise UsageError(f"cannot create or lock the workspace {ws.root} ({exc.strerror or exc}); "
+                             "pass --workspace with a folder you can write to") from None
+    raise UsageError(f"the workspace {ws.root} keeps disappearing; is another program removing it?")
+
+
+def _remove_if_unused(root: Path) -> None:
+    """Remove a workspace folder this process created when only its lock file is in it."""
+    try:
+        if [entry.name for entry in os.scandir(root)] == [LOCK_FILE]:
+            (root / LOCK_FILE).unlink()
+            root.rmdir()  # fails harmlessly if another command just put something in it
+    except OSError:
+        pass
 
 
 def changes_workspace(function):

@@ -37,6 +37,9 @@ def folder(
         "--recipe", metavar="NAME", help="Dataset recipe (name in datasets/ or a .toml path) whose labels are matched "
                          "against tags.")] = None,
     workers: Annotated[int, typer.Option("--workers", metavar="N", help="Files read and validated in parallel.")] = 4,
+    keep_url_secrets: Annotated[bool, typer.Option(
+        "--keep-url-secrets", help="Store the sidecar's URLs verbatim. Default: user:password@ and secret-looking "
+                                   "query parameters (api_key, token, sig...) are redacted.")] = False,
     workspace_path: WorkspaceOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -51,7 +54,7 @@ def folder(
             raise UsageError(f"--label-column {label_column!r} conflicts with --map label={column_map['label']}")
         column_map["label"] = label_column
     options = FolderOptions(folder=directory, metadata=metadata, column_map=column_map, label_source=label_from,
-                            recipe=recipe, workers=workers)
+                            recipe=recipe, workers=workers, keep_url_secrets=keep_url_secrets)
     report = ingest_folder(workspace(workspace_path), options)
     if json_output:
         console.print_json(json.dumps(asdict(report)))

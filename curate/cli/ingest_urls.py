@@ -31,6 +31,10 @@ def urls(
                                           help="Concurrent downloads per host (politeness).")] = 4,
     timeout: Annotated[float, typer.Option(min=0.1, help="Connect and read timeout, seconds.")] = 20.0,
     retries: Annotated[int, typer.Option(min=0, max=10, help="Retries for 5xx, 429, timeouts, resets.")] = 3,
+    keep_url_secrets: Annotated[bool, typer.Option(
+        "--keep-url-secrets", help="Store URLs verbatim in the catalog. Default: user:password@ and secret-looking "
+                                   "query parameters (api_key, token, sig...) are redacted; downloads use the "
+                                   "full URL either way.")] = False,
     workspace_path: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -44,7 +48,7 @@ def urls(
     download = DownloadConfig(workers=workers, per_host=per_host, connect_timeout_s=timeout,
                               read_timeout_s=timeout, retries=retries)
     options = UrlIngestOptions(path=file, column_map=parse_map_options(column_map), recipe=recipe,
-                               download=download)
+                               download=download, keep_url_secrets=keep_url_secrets)
     report = ingest_urls(workspace(workspace_path), options)
     if as_json:
         console.print_json(json.dumps(asdict(report)))

@@ -20,6 +20,7 @@ changed is tried again.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -37,6 +38,7 @@ import pyarrow.compute as pc
 
 from curate import schema
 from curate.console import err_console, progress_bar
+from curate.errors import UsageError
 from curate.ingest.mapping import ColumnUsage
 from curate.records import records_to_rows
 from curate.recipes import Recipe
@@ -47,6 +49,12 @@ OUTCOME_FIELDS = ("sha256", "image_path", "width", "height", "image_format", "dr
 # What a source's metadata decides: the columns ingest writes, less the photo's identity and its image.
 METADATA_COLUMNS = tuple(c.name for c in schema.COLUMNS if c.stage == "ingest"
                          and c.name not in ("photo_id", "source", "source_id", *OUTCOME_FIELDS))
+
+
+# A full disk or quota: the whole run stops (one line, exit 2) and is resumed once space is freed.
+OUT_OF_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+# A local failure (a bug, a write that failed), never the photo's fault: every re-run tries it again.
+LOCAL_ERROR = "ingest_error"
 
 
 class FetchError(Exception):
@@ -70,8 +78,15 @@ class IngestJob:
     fetch: Fetch | None  # None: metadata only, no images
     recipe: Recipe | None = None
     workers: int = 1
-    retry_reasons: frozenset[str] = frozenset()  # drop reasons a re-run tries again
+    retry_reasons: frozenset[str] = frozenset()  # drop reasons a re-run tries again (and LOCAL_ERROR)
     checkpoint_seconds: float = 5.0
+    id_prefix: str | None = None  # photo ids are `<id_prefix>:<source_id>`; default: the source
+    keep_url_secrets: bool = False  # store URLs verbatim (else credentials are redacted)
+
+    @property
+    def journal_name(self) -> str:
+        """The journal of this job's photos (one per id prefix: two folders never share one)."""
+        return self.id_prefix or self.source
 
 
 @dataclass
@@ -96,6 +111,11 @@ def fetch_one(ws: Workspace, fetch: Fetch, record: dict) -> dict:
         stored = put_image(ws, fetch(record))
     except (FetchError, BadImage) as exc:
         outcome.update(drop_reason=exc.reason, error_detail=exc.detail or None)
+        return outcome
+    except OSError as exc:
+        if exc.errno in OUT_OF_SPACE:  # the run's problem, not this photo's: stop, journal nothing
+            raise
+        outcome.update(drop_reason="ingest_error", error_detail=f"{type(exc).__name__}: {exc}"[:300])
         return outcome
     except Exception as exc:  # a bug in one photo must not sink the run
         outcome.update(drop_reason="ingest_error", error_detail=f"{type(exc).__name__}: {exc}"[:300])
@@ -246,14 +266,14 @@ def plan_rerun(catalog: pd.DataFrame, rows: pd.DataFrame, job: IngestJob,
     """Split the catalog's photos into done and to-be-fetched-again, and update the metadata
     of the done ones that this run's `rows` describe differently (counted on `report`).
 
-    Fetched again: ingest drops whose reason is in `job.retry_reasons`, and ingest drops
+    Fetched again: ingest drops whose reason is in `job.retry_reasons` or is LOCAL_ERROR, and ingest drops
     without an image whose metadata changed (a corrected URL or path). Returns (catalog
     with updated metadata, done photo ids, photo ids to replace).
     """
     changed = changed_metadata(catalog, rows)
     changed = changed[changed.any(axis=1)]
     at_ingest = (catalog["drop_stage"] == "ingest").to_numpy()
-    retry = at_ingest & (catalog["drop_reason"].isin(job.retry_reasons).to_numpy()
+    retry = at_ingest & (catalog["drop_reason"].isin(job.retry_reasons | {LOCAL_ERROR}).to_numpy()
                          | (catalog["sha256"].isna() & catalog["photo_id"].isin(changed.index)).to_numpy())
     replace_ids = set(catalog.loc[retry, "photo_id"])
     in_place = changed[~changed.index.isin(list(replace_ids))]
@@ -264,18 +284,34 @@ def plan_rerun(catalog: pd.DataFrame, rows: pd.DataFrame, job: IngestJob,
 
 @changes_workspace
 def run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
-    """Run one ingest job to completion (or resume it). See the module docstring."""
+    """Run one ingest job to completion (or resume it). See the module docstring.
+
+    A full disk (ENOSPC, EDQUOT) stops the run with a UsageError; what finished before is
+    in the journal, and the next run resumes from it.
+    """
+    try:
+        return _run_ingest(ws, job)
+    except OSError as exc:
+        if exc.errno not in OUT_OF_SPACE:
+            raise
+        raise UsageError(f"no space left to write the workspace {ws.root} ({exc.strerror or exc}); free some space "
+                         "and run the same command again: it resumes where this one stopped") from None
+
+
+def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     ws.ensure()
     for stale in ws.images_dir.glob("*/.*.tmp"):  # a write a killed run left half done (we hold the lock)
         stale.unlink(missing_ok=True)
     with err_console.status(f"preparing {len(job.records):,} {job.source} rows"):
-        rows = records_to_rows(job.records, job.source, job.recipe)
+        rows = records_to_rows(job.records, job.source, job.recipe, id_prefix=job.id_prefix,
+                               keep_url_secrets=job.keep_url_secrets)
     for name in OUTCOME_FIELDS[:-2]:
         rows[name] = None
     report = IngestReport(job.source, records=len(rows))
     catalog, done_ids, replace_ids = plan_rerun(read_catalog(ws, required=False), rows, job, report)
-    journal = Journal(ws, job.source)
-    outcomes = {pid: o for pid, o in journal.load().items() if pid not in done_ids}
+    journal = Journal(ws, job.journal_name)
+    outcomes = {pid: o for pid, o in journal.load().items()
+                if pid not in done_ids and o.get("drop_reason") != LOCAL_ERROR}  # a local failure: try again
     report.resumed_from_journal = len(outcomes)
     todo = rows[~rows["photo_id"].isin(done_ids) & ~rows["photo_id"].isin(list(outcomes))
                 & (rows["status"] == schema.KEPT)]

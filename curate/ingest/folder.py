@@ -19,6 +19,7 @@ import io
 import json
 import math
 import os
+import stat
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,9 +31,10 @@ from curate.console import progress_bar
 from curate.errors import UsageError
 from curate.ingest.engine import FetchError, IngestJob, IngestReport, run_ingest
 from curate.ingest.exif import read_exif_fields
+from curate.ingest.folder_ids import display_text, folder_namespace, id_prefix
 from curate.ingest.mapping import column_usage, to_records
 from curate.recipes import Recipe, load_recipe
-from curate.workspace import Workspace
+from curate.workspace import Workspace, exclusive
 
 SOURCE = "folder"
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp"})
@@ -41,6 +43,7 @@ LABEL_SOURCES = ("auto", "folder", "column", "tags", "none")
 # A file that was missing or unreadable may have been fixed since: a re-run tries it again.
 RETRY_REASONS = frozenset({"missing_file", "unreadable_file"})
 MAX_FILE_BYTES = 256 * 1024 * 1024  # no photo is this big; refuse before reading it into memory
+MAX_METADATA_BYTES = 1024 * 1024 * 1024  # a sidecar of ~5M photos; /dev/zero would never end
 EXIF_FIELDS = ("lat", "lon", "taken_at", "owner_id", "owner_name")
 
 
@@ -60,6 +63,7 @@ class FolderOptions:
     label_source: str = "auto"
     recipe: Recipe | str | None = None
     workers: int = 4
+    keep_url_secrets: bool = False  # store sidecar URLs verbatim (else credentials are redacted)
 
 
 def ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
@@ -68,8 +72,14 @@ def ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     Run-level problems (missing folder, bad metadata file, unknown column, nothing to
     ingest) raise UsageError; per-photo problems become rows with a drop_reason. The
     report says which metadata columns were read (`columns`) and, on a re-run, whose
-    metadata changed (see curate.ingest.engine).
+    metadata changed (see curate.ingest.engine). Photo ids are namespaced per folder (see
+    curate.ingest.folder_ids); the workspace is locked (and created) before anything else.
     """
+    with exclusive(ws):
+        return _ingest_folder(ws, options)
+
+
+def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     root = _check_folder(options.folder)
     if options.label_source not in LABEL_SOURCES:
         raise UsageError(f"--label-from must be one of {', '.join(LABEL_SOURCES[1:])}, got {options.label_source!r}")
@@ -90,7 +100,8 @@ def ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     records = fill_from_exif(records, options.workers)
     job = IngestJob(SOURCE, records, fetch=make_fetch(root),
                     recipe=None if label_source == "none" else recipe, workers=options.workers,
-                    retry_reasons=RETRY_REASONS)
+                    retry_reasons=RETRY_REASONS, id_prefix=id_prefix(folder_namespace(ws, root, records)),
+                    keep_url_secrets=options.keep_url_secrets)
     report = run_ingest(ws, job)
     if table is not None:  # a label column is read only when the labels come from it
         unused = () if label_source == "column" else ("label",)
@@ -134,7 +145,7 @@ def read_metadata(path: Path) -> pd.DataFrame:
     if path.is_dir():
         raise UsageError(f"metadata file {path} is a folder; pass a CSV or JSON file")
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = read_regular_file(path, MAX_METADATA_BYTES).decode("utf-8-sig")
     except OSError as exc:
         raise UsageError(f"metadata file {path} is unreadable ({exc.strerror or exc})") from exc
     except UnicodeDecodeError as exc:
@@ -143,6 +154,27 @@ def read_metadata(path: Path) -> pd.DataFrame:
     if suffix in (".json", ".jsonl", ".ndjson") or (suffix not in (".csv", ".tsv") and text.lstrip()[:1] in "[{"):
         return parse_json_metadata(text, path)
     return parse_csv_metadata(text, path, sep="\t" if suffix == ".tsv" else ",")
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of `path`, which must be a regular file of at most `max_bytes`.
+
+    Opened without blocking (a named pipe would wait forever for a writer), then checked
+    on the open file: a pipe, a device such as /dev/zero or an oversized file is a UsageError.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"metadata file {path} is not a regular file (a pipe or a device); "
+                             "pass a CSV or JSON file")
+        if info.st_size > max_bytes:
+            raise UsageError(f"metadata file {path} is {info.st_size:,} bytes, over the {max_bytes:,} byte limit; "
+                             "split it or pass a smaller file")
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:  # it grew while we read it
+        raise UsageError(f"metadata file {path} is over the {max_bytes:,} byte limit; pass a smaller file")
+    return data
 
 
 def parse_csv_metadata(text: str, path: Path, sep: str = ",") -> pd.DataFrame:
@@ -167,7 +199,9 @@ def parse_json_metadata(text: str, path: Path) -> pd.DataFrame:
         items = [items]  # JSON lines holding a single photo
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise UsageError(f"metadata file {path} must hold a JSON list of objects or one JSON object per line")
-    return pd.DataFrame.from_records(items)
+    # object columns: JSON numbers stay Python ints (a null elsewhere would make 1234567890123456789
+    # a float that loses digits, and licence 4 the text "4.0"), booleans stay booleans
+    return pd.DataFrame(items, dtype=object)
 
 
 def _json_line(line: str, number: int, path: Path) -> object:
@@ -215,9 +249,10 @@ def build_records(root: Path, images: list[str], table: pd.DataFrame | None,
     joined = set(meta["file"].dropna()) if "file" in meta.columns else set()
     extra = [relative for relative in images if relative not in joined]
     checked = [safe_relative_path(root, relative) for relative in extra]  # symlinks out of the folder
+    shown = [display_text(relative) for relative in extra]  # a non-UTF-8 name is stored escaped
     loose = pd.DataFrame({
-        "source_id": extra,
-        "file": extra,
+        "source_id": shown,
+        "file": shown,
         "abs_path": [path for _, path, _ in checked],
         "drop_reason": [reason for _, _, reason in checked],
     }, dtype="object")

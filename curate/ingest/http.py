@@ -26,6 +26,7 @@ because Retry-After must be capped and the last failure's reason reported per ro
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import re
@@ -46,8 +47,10 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 
+from curate.errors import UsageError
 from curate.ingest.engine import FetchError
 
+MAX_TIMEOUT_S = 3600.0  # an hour between two bytes is a dead server, not a slow one
 # Failures worth trying again later: a re-run of `curate ingest urls` retries these rows.
 TRANSIENT_REASONS = frozenset({"timeout", "connection_error", "http_5xx", "http_429"})
 
@@ -83,6 +86,16 @@ class DownloadConfig:
     max_bytes: int = 50 * 1024 * 1024
     max_redirects: int = 5
     user_agent: str = field(default_factory=user_agent)
+
+    def __post_init__(self) -> None:
+        """Refuse timeouts no socket accepts (inf, 1e308 overflow the OS's timeval: every
+        download would fail) and ones that would leave a stalled server holding a worker for days."""
+        for name, flag in (("connect_timeout_s", "--timeout"), ("read_timeout_s", "--timeout"),
+                           ("attempt_deadline_s", "attempt deadline")):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT_S:
+                raise UsageError(f"{flag} must be a number of seconds above 0 and at most {MAX_TIMEOUT_S:g}, "
+                                 f"got {value!r}")
 
 
 class HTTPFetchError(FetchError):

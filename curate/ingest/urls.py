@@ -17,7 +17,10 @@ downloadurl, licensename work without `--map`). Each row becomes one catalog row
 - a row already in the catalog is not downloaded again, but its metadata columns take
   this file's values (an edited file or another --map updates them; see
   curate.ingest.engine). Without an id column the id is the URL's hash, so a changed URL
-  is a new photo.
+  is a new photo;
+- URLs are downloaded as given but stored (catalog, and so report, attribution and
+  gallery) without credentials: user:password@ and secret-looking query parameters
+  (api_key, token, sig...) are redacted, unless `keep_url_secrets`.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class UrlIngestOptions:
     recipe: str | None = None  # dataset recipe whose labels the tags are matched against
     download: DownloadConfig = field(default_factory=DownloadConfig)
     checkpoint_seconds: float = 5.0
+    keep_url_secrets: bool = False  # store URLs verbatim in the catalog (else credentials are redacted)
 
 
 def read_url_table(path: Path) -> pd.DataFrame:
@@ -119,7 +123,8 @@ def ingest_urls(ws: Workspace, options: UrlIngestOptions) -> IngestReport:
     recipe = load_recipe(options.recipe) if options.recipe else None
     with Downloader(options.download) as downloader:
         job = IngestJob(SOURCE, records, downloader, recipe=recipe, workers=options.download.workers,
-                        retry_reasons=TRANSIENT_REASONS, checkpoint_seconds=options.checkpoint_seconds)
+                        retry_reasons=TRANSIENT_REASONS, checkpoint_seconds=options.checkpoint_seconds,
+                        keep_url_secrets=options.keep_url_secrets)
         report = run_ingest(ws, job)
     report.columns = column_usage(list(table.columns), options.column_map, unused_fields=("file",))
     return report

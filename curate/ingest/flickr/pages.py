@@ -21,6 +21,8 @@ URL_EXTRAS = ("url_l", "url_c", "url_z", "url_m")
 SEARCH_EXTRAS = ("license", "owner_name", "geo", "tags", "date_taken", *URL_EXTRAS)
 PHOTO_PAGE = "https://www.flickr.com/photos/{owner}/{photo_id}"
 PHOTO_LINK = "https://www.flickr.com/photo.gne?id={photo_id}"  # when the owner is unknown
+# More results than Flickr holds photos: a page claiming so is broken, not a reason to plan for it.
+MAX_PLAUSIBLE_TOTAL = 10**11
 
 
 class MalformedPage(ValueError):
@@ -81,7 +83,8 @@ def parse_licenses(payload: object) -> dict[str, Licence]:
 def parse_search_page(payload: object, licences: dict[str, Licence]) -> SearchPage:
     """One `flickr.photos.search` answer -> SearchPage with canonical records.
 
-    Raises MalformedPage when the envelope is broken (no `photos`, non-numeric paging).
+    Raises MalformedPage when the envelope is broken (no `photos`, non-numeric, negative
+    or absurd paging: a `total` over MAX_PLAUSIBLE_TOTAL).
     """
     if not isinstance(payload, dict) or payload.get("stat") != "ok":
         raise MalformedPage("not a Flickr answer with stat=ok")
@@ -92,6 +95,9 @@ def parse_search_page(payload: object, licences: dict[str, Licence]) -> SearchPa
         paging = [int(photos[name]) for name in ("page", "pages", "perpage", "total")]
     except (KeyError, TypeError, ValueError) as exc:
         raise MalformedPage(f"bad paging fields ({type(exc).__name__}: {exc})") from None
+    if min(paging) < 0 or paging[3] > MAX_PLAUSIBLE_TOTAL:
+        raise MalformedPage(f"implausible paging (page {paging[0]}, pages {paging[1]}, perpage {paging[2]}, "
+                            f"total {paging[3]})")
     records, malformed, taken = [], 0, []
     for photo in photos["photo"]:
         record = photo_record(photo, licences)

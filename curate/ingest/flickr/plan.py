@@ -8,6 +8,11 @@ overlap), each planned the same way: recursion by data, depth first. A slice one
 wide that is still over the cap cannot be split: its first `cap` photos are listed and
 the rest counted in `truncated_photos`. Pages past the cap are never requested.
 
+The plan is bounded whatever the pages claim: a split makes at most MAX_SPLIT_PARTS
+slices, slices are split at most MAX_DEPTH times, and the plan never holds more than
+MAX_SLICES slices; a slice over the cap that may not be split is listed up to the cap
+and the rest counted in `truncated_photos`, like a one-second slice.
+
 State transitions are pure (`next_request`, `take_page`, `skip_page`); `PlanStore` saves
 them: the plan as one JSON file written atomically after every page, the photos as
 append-only JSON lines (written first, so a kill between the two only re-requests the
@@ -30,6 +35,9 @@ PLAN_VERSION = 1
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"  # MySQL datetime, what Flickr's *_taken_date accept
 EARLIEST_TAKEN = "1800-01-01 00:00:00"  # scans of old prints carry old dates
 FLICKR_CAP = 4000
+MAX_SPLIT_PARTS = 32  # slices one split makes (a wide slice is split again, by data)
+MAX_DEPTH = 16  # 32**7 s is 1,000 years: deep enough for one-second slices from 1800 to now
+MAX_SLICES = 4096  # x 4,000 photos = 16M photos per query; each slice costs at least one API call
 
 
 @dataclass
@@ -115,7 +123,8 @@ class Plan:
         piece.done = not got_photos or piece.next_page > last
 
     def _split(self, index: int, earliest: str | None = None) -> bool:
-        """Replace slice `index` by k non-overlapping parts of its date range; False if 1 s wide.
+        """Replace slice `index` by k non-overlapping parts of its date range; False if 1 s wide
+        or if the plan's bounds (MAX_DEPTH, MAX_SLICES) forbid it.
 
         `earliest`: the first taken date of the slice (from its first page, sorted by date
         taken), which moves the lower bound up: an open-ended query starts in 1800, and
@@ -125,9 +134,11 @@ class Plan:
         if earliest and piece.min_taken < earliest <= piece.max_taken:
             piece.min_taken = earliest
         width_s = piece.seconds()
-        if width_s < 1:
+        if width_s < 1 or piece.depth >= MAX_DEPTH:
             return False
-        parts = min(width_s + 1, max(2, math.ceil(piece.total / self.cap) + 1))
+        parts = min(width_s + 1, MAX_SPLIT_PARTS, max(2, math.ceil(piece.total / self.cap) + 1))
+        if len(self.slices) - 1 + parts > MAX_SLICES:
+            return False
         start = _parse(piece.min_taken)
         bounds = [start + timedelta(seconds=round(width_s * k / parts)) for k in range(parts + 1)]
         children = []
