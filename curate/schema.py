@@ -31,6 +31,7 @@ class Column:
 
 _STR = pa.string()
 _TAGS = pa.list_(pa.string())
+_F64 = pa.float64()
 
 COLUMNS: tuple[Column, ...] = (
     Column("photo_id", _STR, False, "Unique id: '<source>:<source_id>'.", "ingest"),
@@ -64,7 +65,26 @@ COLUMNS: tuple[Column, ...] = (
     Column("geo_distance_km", pa.float64(), True, "Distance from the label's centre in km; null without coordinates or centre.", "filter"),
     Column("exact_dup_group", _STR, True, "For byte-identical photos: photo_id of the copy that is kept.", "filter"),
     Column("phash", _STR, True, "64-bit perceptual hash (imagehash pHash) as 16 hex digits; cached.", "filter"),
+    Column("phash_mirror", _STR, True, "pHash of the left-right mirrored image (flip-invariant matching); cached.", "filter"),
     Column("near_dup_cluster", _STR, True, "Near-duplicate cluster: photo_id of its representative (own id when alone).", "filter"),
+    # raw image statistics of the single decode pass (curate/vision/features.py), measured on the
+    # upright image shrunk to a 256 px short side; the quality checks score them (curate/filters/quality.py)
+    Column("laplacian_var", _F64, True, "Variance of the grey Laplacian at 256 px short side (sharpness); cached.", "filter"),
+    Column("brightness_p05", _F64, True, "5th percentile of grey brightness (0-255); cached.", "filter"),
+    Column("brightness_p50", _F64, True, "Median grey brightness (0-255); cached.", "filter"),
+    Column("brightness_p95", _F64, True, "95th percentile of grey brightness (0-255); cached.", "filter"),
+    Column("white_clipped_share", _F64, True, "Share of pixels at grey brightness >= 250 (clipped highlights); cached.", "filter"),
+    Column("entropy_bits", _F64, True, "Entropy of the 256-bin grey histogram in bits (0-8); cached.", "filter"),
+    Column("chroma_mean", _F64, True, "Mean of max(R,G,B) - min(R,G,B) per pixel (0-255; ~0 for greyscale); cached.", "filter"),
+    Column("blurry_score", _F64, True, "Blurry (little fine detail) score in [0, 1], 1 = worst; each <check>_score is 0.5 at its threshold.", "filter"),
+    Column("dark_score", _F64, True, "Too-dark score in [0, 1] (1 = worst).", "filter"),
+    Column("bright_score", _F64, True, "Over-exposed score in [0, 1] (1 = worst).", "filter"),
+    Column("low_information_score", _F64, True, "Near-uniform (low entropy) score in [0, 1] (1 = worst).", "filter"),
+    Column("odd_aspect_score", _F64, True, "Odd aspect ratio score in [0, 1] (1 = worst).", "filter"),
+    Column("greyscale_score", _F64, True, "Greyscale score in [0, 1]; 0 for all when the collection is mostly greyscale.", "filter"),
+    Column("tiny_score", _F64, True, "Tiny image score in [0, 1] (1 = worst).", "filter"),
+    Column("quality_issues", _TAGS, True, "Quality checks the image fails (blurry, dark, bright, low_information, "
+           "odd_aspect, greyscale, tiny); flagged, dropped only with --drop-quality; null until filtered.", "filter"),
     Column("topic_score", pa.float64(), True, "Out-of-fold probability that the photo shows the topic (pre-classifier).", "prefilter"),
     Column("topic_recovered", pa.bool_(), True, "Untagged photo kept because the pre-classifier scored it on topic.", "prefilter"),
     Column("topic_doubted", pa.bool_(), True, "Scored below the topic threshold but kept: the prefilter held its drops "

@@ -1,7 +1,11 @@
 """Content-addressed image store: validate bytes once, keep them under their SHA-256.
 
-Every image is decoded fully once, at ingest, to prove it is a usable photo and to
-record its size (after EXIF orientation) and format. Bad bytes never raise out of
+Every image is decoded once, at ingest, to prove it is a usable photo and to record its
+size (after EXIF orientation) and format. A caller that wants pixel-level features in
+the same pass (`put_image(..., analyse=...)`) gets the decoded image handed to its
+`analyse` function: a JPEG then decodes at a reduced DCT scale (every byte of the file is
+still entropy-decoded, so a truncated file is still caught), which is the same upright
+RGB image `open_rgb(path, min_side=work_side)` gives later from the stored file. Bad bytes never raise out of
 this module as anything but `BadImage`, whose `reason` becomes the row's drop_reason.
 """
 
@@ -10,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +56,10 @@ class StoredImage:
     sha256: str
     image_path: str  # relative to the workspace
     info: ImageInfo
+    features: dict | None = None  # what `analyse` returned for the decoded image (put_image)
+
+
+Analyse = Callable[[Image.Image], dict]
 
 
 def inspect_image(data: bytes, *, min_side_px: int = MIN_SIDE_PX, max_pixels: int = MAX_PIXELS) -> ImageInfo:
@@ -60,6 +69,18 @@ def inspect_image(data: bytes, *, min_side_px: int = MIN_SIDE_PX, max_pixels: in
     Traceback (most recent call last):
     ...
     curate.store.BadImage: empty_file
+    """
+    return decode_image(data, min_side_px=min_side_px, max_pixels=max_pixels)[0]
+
+
+def decode_image(data: bytes, *, work_side: int | None = None, min_side_px: int = MIN_SIDE_PX,
+                 max_pixels: int = MAX_PIXELS) -> tuple[ImageInfo, Image.Image | None]:
+    """Decode `data` once: (its description, the upright RGB image or None).
+
+    With `work_side`, a JPEG decodes at the smallest DCT scale that keeps both sides at
+    least `work_side` px and the upright RGB image is returned (exactly what
+    `open_rgb(stored_path, min_side=work_side)` gives); without it the image decodes at full
+    size and only the description is returned. Raises BadImage with a drop reason.
     """
     if not data:
         raise BadImage("empty_file")
@@ -72,10 +93,11 @@ def inspect_image(data: bytes, *, min_side_px: int = MIN_SIDE_PX, max_pixels: in
         except Exception as exc:  # PIL raises many types for junk bytes
             raise BadImage("not_an_image", type(exc).__name__) from exc
         with image:
-            return _describe(image, min_side_px, max_pixels)
+            info = _describe(image, min_side_px, max_pixels, work_side)
+            return info, (upright_rgb(image) if work_side else None)
 
 
-def _describe(image: Image.Image, min_side_px: int, max_pixels: int) -> ImageInfo:
+def _describe(image: Image.Image, min_side_px: int, max_pixels: int, work_side: int | None = None) -> ImageInfo:
     width, height = image.size
     if width * height > max_pixels:
         raise BadImage("decompression_bomb", f"{width}x{height} exceeds {max_pixels} pixels")
@@ -84,6 +106,8 @@ def _describe(image: Image.Image, min_side_px: int, max_pixels: int) -> ImageInf
     image_format = image.format or "UNKNOWN"
     try:
         orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+        if work_side and image.format == "JPEG":
+            image.draft("RGB", (work_side, work_side))  # must precede load(); size stays the full one above
         image.load()
     except Image.DecompressionBombError as exc:
         raise BadImage("decompression_bomb", f"more than {max_pixels} pixels") from exc
@@ -106,15 +130,22 @@ def relative_image_path(sha256: str, extension: str) -> str:
     return f"images/{sha256[:2]}/{sha256}.{extension}"
 
 
-def put_image(ws: Workspace, data: bytes, **limits) -> StoredImage:
-    """Validate and store `data`; a second put of the same bytes writes nothing."""
-    info = inspect_image(data, **limits)
+def put_image(ws: Workspace, data: bytes, *, analyse: Analyse | None = None, work_side: int = 256,
+              **limits) -> StoredImage:
+    """Validate and store `data`; a second put of the same bytes writes nothing.
+
+    With `analyse`, the image decoded for validation (upright RGB, a JPEG at reduced scale
+    with both sides >= `work_side`) is passed to it and its dict becomes `features`, so
+    the caller needs no second decode.
+    """
+    info, image = decode_image(data, work_side=work_side if analyse else None, **limits)
+    features = analyse(image) if analyse else None
     digest = sha256_hex(data)
     rel_path = relative_image_path(digest, info.extension)
     target = ws.root / rel_path
     if not target.exists():
         atomic_write_bytes(target, data, durable=False)
-    return StoredImage(digest, rel_path, info)
+    return StoredImage(digest, rel_path, info, features)
 
 
 def open_rgb(path: Path, min_side: int | None = None) -> Image.Image:
@@ -123,12 +154,17 @@ def open_rgb(path: Path, min_side: int | None = None) -> Image.Image:
     `min_side` lets a JPEG decode at a reduced scale (libjpeg DCT scaling) as long as
     both sides stay at least that many pixels: much faster for large photos.
     """
-    from PIL import ImageOps
-
     with Image.open(path) as image:
         if min_side and image.format == "JPEG":
             image.draft("RGB", (min_side, min_side))
-        upright = ImageOps.exif_transpose(image)
-        if upright.mode in ("I;16", "I;16B", "I;16L", "I"):
-            upright = upright.point(lambda value: value / 256).convert("L")
-        return upright.convert("RGB")
+        return upright_rgb(image)
+
+
+def upright_rgb(image: Image.Image) -> Image.Image:
+    """`image` with its EXIF orientation applied, as RGB (16-bit greys scaled to 8 bits)."""
+    from PIL import ImageOps
+
+    upright = ImageOps.exif_transpose(image)
+    if upright.mode in ("I;16", "I;16B", "I;16L", "I"):
+        upright = upright.point(lambda value: value / 256).convert("L")
+    return upright.convert("RGB")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
@@ -34,11 +35,12 @@ def filter_command(
     dedupe_near: Annotated[bool | None, typer.Option("--dedupe-near/--keep-near", help="Keep one photo per near-duplicate cluster, or keep them all (default: recipe, else keep).", show_default=False)] = None,
     max_per_owner: Annotated[int | None, typer.Option("--max-per-owner", help="At most N photos per owner per label.")] = None,
     max_owner_share: Annotated[float | None, typer.Option("--max-owner-share", help="At most this fraction of a label per owner.")] = None,
+    drop_quality: Annotated[str | None, typer.Option("--drop-quality", help="Drop photos failing these image-quality checks, comma-separated: blurry, dark, bright, low_information, odd_aspect, greyscale, tiny, or all (default: recipe, else none: every check only flags, in quality_issues).")] = None,
     recipe: RecipeOption = None,
     workers: Annotated[int, typer.Option("--workers", help="Threads for perceptual hashing.")] = 2,
     as_json: JsonOption = False,
 ) -> None:
-    """Flag ambiguous labels, geo outliers, exact/near duplicates and over-dominant owners."""
+    """Flag ambiguous labels, geo outliers, exact/near duplicates, image-quality issues and over-dominant owners."""
     from curate.pipeline import build_config
 
     chosen = load_recipe(recipe) if recipe else None
@@ -46,7 +48,8 @@ def filter_command(
              "max_median_multiple": max_median_multiple, "min_geotagged": min_geotagged,
              "licences": _names(licences), "center": center, "missing_geo": missing_geo, "min_geo_accuracy": min_geo_accuracy,
              "near_dup_bits": near_dup_bits, "near_dup_colour_diff": near_dup_colour_diff,
-             "dedupe_near": dedupe_near, "max_per_owner": max_per_owner, "max_owner_share": max_owner_share}
+             "dedupe_near": dedupe_near, "max_per_owner": max_per_owner, "max_owner_share": max_owner_share,
+             "drop_quality": _names(drop_quality)}
     # a flag given wins over the recipe's [filter] section, which wins over FilterConfig's default
     settings = {**(chosen.stage_defaults("filter") if chosen else {}),
                 **{key: value for key, value in given.items() if value is not None}}
@@ -70,6 +73,9 @@ def filter_command(
     print_table(report.concentration.round(3), title="owner concentration per label (kept photos)")
     if not report.caps.empty:
         print_table(report.caps, title="owner caps")
+    if report.quality:
+        print_table(pd.DataFrame(report.quality).drop(columns=["meaning"]),
+                    title="image quality (flagged: fail the check; dropped only with --drop-quality)")
     print_table(report.funnel, title="funnel: photos per label and reason")
 
 

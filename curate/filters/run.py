@@ -15,6 +15,32 @@ from curate.workspace import (Workspace, catalog_sha256, changes_workspace, read
                               write_table_atomic)
 
 
+def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> pd.DataFrame:
+    """Run the single decode pass (curate.vision.features) on stored images that lack any of
+    its features (ingested before ingest computed them): hashes and quality statistics fill
+    the catalog's empty cells, thumbnails go to the cache. Each distinct image decodes once;
+    images ingested with features decode not at all."""
+    from curate.vision import features
+
+    columns = features.feature_columns()
+    lacking = catalog.reindex(columns=list(columns)).isna().any(axis=1)
+    missing = lacking & catalog["image_path"].notna()
+    if not missing.any():
+        return catalog
+    todo = catalog.loc[missing].drop_duplicates("sha256")
+    with err_console.status(f"image features (hashes, thumbnail, quality) for {len(todo):,} images"):
+        found = features.compute_features([ws.root / path for path in todo["image_path"]], workers=workers)
+    measured = {sha: values for sha, values in zip(todo["sha256"], found) if values is not None}
+    features.add_to_thumbnail_cache(ws.root, {sha: features.thumbnail_bytes(v) for sha, v in measured.items()})
+    catalog = catalog.copy()
+    table = pd.DataFrame.from_records(list(measured.values()), index=list(measured), columns=list(columns))
+    for name in columns:
+        fresh = catalog["sha256"].map(table[name]) if len(table) else pd.Series(None, index=catalog.index)
+        current = catalog[name] if name in catalog.columns else pd.Series(None, index=catalog.index, dtype=object)
+        catalog[name] = current.where(current.notna() | ~missing, fresh)
+    return catalog
+
+
 def ensure_phashes(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> pd.DataFrame:
     """Fill `phash` for stored images that lack one; each distinct image is hashed once."""
     from curate.filters import neardup
@@ -91,6 +117,7 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     """Read the catalog, hash what is new, filter, write the catalog and reports/filter.json."""
     catalog = read_catalog(ws)
     input_hash = catalog_sha256(ws)
+    catalog = ensure_features(ws, catalog, workers)  # one decode per image that lacks features
     catalog = ensure_phashes(ws, catalog, workers)
     thumbnails = ensure_thumbnails(ws, catalog, workers) if catalog["phash"].notna().any() else None
     centres = recipe_centres(recipe) if config.center == "recipe" else None

@@ -8,7 +8,9 @@ Filters run in a fixed order and the first reason wins:
                     never with max_km="off"
 4. exact_duplicate  same bytes as a photo that stays
 5. near_duplicate   same near-duplicate cluster as a photo that stays (only with dedupe_near)
-6. owner_cap        beyond the per-owner cap of a label
+6. quality:<check>  fails an image-quality check named in drop_quality (curate/filters/quality.py);
+                    every check is scored and flagged in quality_issues whatever drop_quality says
+7. owner_cap        beyond the per-owner cap of a label
 
 Re-running recomputes this stage's flags from scratch: rows it dropped last time are
 reinstated first; rows dropped by other stages (ingest) are left as they are.
@@ -24,7 +26,7 @@ import pandas as pd
 
 from curate import licences, schema
 from curate.errors import UsageError
-from curate.filters import duplicates, geo, owners, verify
+from curate.filters import duplicates, geo, owners, quality, verify
 from curate.filters.neardup import DEFAULT_NEAR_DUP_BITS
 from curate.groups import components_from_pairs
 from curate.records import apply_drops, reset_stage
@@ -77,11 +79,13 @@ class FilterConfig:
     max_median_multiple: float = 10.0  # ... nor one whose median distance to its centre exceeds this x max_km
     min_geotagged: int = 5  # labels with fewer geotagged photos are not judged, and not geo-filtered
     licences: tuple[str, ...] | None = None  # allowed licences (curate.licences); None: no licence filter
+    drop_quality: tuple[str, ...] = ()  # quality checks whose failures are dropped (quality.CHECKS names, or all)
 
     def __post_init__(self):
         object.__setattr__(self, "max_km", parse_max_km(self.max_km))
         if self.licences is not None:
             object.__setattr__(self, "licences", licences.parse_allowed(self.licences))
+        object.__setattr__(self, "drop_quality", quality.parse_check_names(self.drop_quality))
         self._check_place_rule()
         if self.center not in CENTRE_METHODS:
             raise UsageError(f"--center must be one of {', '.join(CENTRE_METHODS)}, got {self.center!r}")
@@ -125,6 +129,7 @@ class FilterReport:
     near_duplicate_clusters: int = 0
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # the filter did less than asked: one line each, with why
+    quality: list[dict] = field(default_factory=list)  # per quality check: threshold, flagged, dropped
 
     def to_dict(self) -> dict:
         frames = {name: getattr(self, name).replace({np.nan: None}).to_dict("records")
@@ -132,7 +137,7 @@ class FilterReport:
         return {"config": self.config, "dropped_by_reason": self.dropped_by_reason,
                 "exact_duplicate_groups": self.exact_duplicate_groups,
                 "near_duplicate_clusters": self.near_duplicate_clusters, "notes": self.notes,
-                "warnings": self.warnings, **frames}
+                "warnings": self.warnings, "quality": self.quality, **frames}
 
 
 def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
@@ -165,6 +170,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     out = apply_drops(out, pd.Series(np.where(is_exact, "exact_duplicate", None)), STAGE)
 
     out, n_clusters = _near_duplicates(out, config, notes, thumbnails)
+    out, quality_table = _quality(out, config, notes)
 
     labelled_kept = kept() & out["label"].notna()
     concentration = owners.concentration(out.loc[labelled_kept, "label"], owners.owner_keys(out[labelled_kept]))
@@ -178,7 +184,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
         config=asdict(config), funnel=status_counts(out), geo=geo_table, concentration=concentration, caps=caps,
         dropped_by_reason={k: int(v) for k, v in out.loc[mine, "drop_reason"].value_counts().items()},
         exact_duplicate_groups=int((group.notna() & (group != out["photo_id"])).groupby(group).any().sum()),
-        near_duplicate_clusters=n_clusters, notes=notes, warnings=warnings)
+        near_duplicate_clusters=n_clusters, notes=notes, warnings=warnings, quality=quality_table)
     return out, report
 
 
@@ -368,3 +374,28 @@ def _image_clusters(hashes: np.ndarray, shas: list[str], config: FilterConfig,
     close = verify.colour_difference(first, second, thumbs) <= config.near_dup_colour_diff
     linked = has_thumb[first] & has_thumb[second] & close
     return components_from_pairs(len(shas), first[linked], second[linked])
+
+
+def _quality(out: pd.DataFrame, config: FilterConfig, notes: list[str]) -> tuple[pd.DataFrame, list[dict]]:
+    """Score every quality check (flags in quality_issues); drop the failures of the checks in
+    config.drop_quality as quality:<check> (the first failed check in CHECKS order names it)."""
+    scores, summary = quality.score_quality(out)
+    for name in scores.columns:
+        out[name] = scores[name]
+    measured = out["laplacian_var"].notna()
+    if not measured.any():
+        notes.append("no image statistics (metadata-only catalog): quality checks skipped")
+    elif summary["colour_collection"] is False:
+        notes.append(f"mostly greyscale collection ({1 - summary['colour_share']:.0%} of photos): "
+                     "the greyscale check flags nothing")
+    failed = summary["failed"]
+    reason = pd.Series([None] * len(out), index=out.index, dtype=object)
+    for check in reversed([c for c in quality.CHECKS if c.name in config.drop_quality]):
+        reason = reason.mask(failed[check.name], f"quality:{check.name}")
+    kept_before = out["status"] == schema.KEPT
+    out = apply_drops(out, reason, STAGE)
+    table = [{"check": c.name, "threshold": float(c.threshold), "meaning": c.meaning,
+              "flagged": int(failed[c.name].sum()),
+              "dropped": int((kept_before & (out["drop_reason"] == f"quality:{c.name}")).sum()),
+              "drops": c.name in config.drop_quality} for c in quality.CHECKS]
+    return out, table

@@ -43,9 +43,13 @@ from curate.ingest.mapping import ColumnUsage
 from curate.records import records_to_rows
 from curate.recipes import Recipe
 from curate.store import BadImage, put_image
+from curate.vision import features
 from curate.workspace import Workspace, changes_workspace, read_catalog, write_catalog
 
-OUTCOME_FIELDS = ("sha256", "image_path", "width", "height", "image_format", "drop_reason", "error_detail")
+IMAGE_FIELDS = ("sha256", "image_path", "width", "height", "image_format")
+# an outcome also carries the single decode pass's features (hashes, quality statistics) and, under
+# features.THUMBNAIL_KEY, the 16x12 thumbnail as base64, which goes to the thumbnail cache, not the catalog
+OUTCOME_FIELDS = (*IMAGE_FIELDS, "drop_reason", "error_detail", *features.feature_columns())
 # What a source's metadata decides: the columns ingest writes, less the photo's identity and its image.
 METADATA_COLUMNS = tuple(c.name for c in schema.COLUMNS if c.stage == "ingest"
                          and c.name not in ("photo_id", "source", "source_id", *OUTCOME_FIELDS))
@@ -108,7 +112,7 @@ def fetch_one(ws: Workspace, fetch: Fetch, record: dict) -> dict:
     outcome = dict.fromkeys(OUTCOME_FIELDS)
     outcome["photo_id"] = record["photo_id"]
     try:
-        stored = put_image(ws, fetch(record))
+        stored = put_image(ws, fetch(record), analyse=features.image_features, work_side=features.WORK_SIDE)
     except (FetchError, BadImage) as exc:
         outcome.update(drop_reason=exc.reason, error_detail=exc.detail or None)
         return outcome
@@ -121,8 +125,15 @@ def fetch_one(ws: Workspace, fetch: Fetch, record: dict) -> dict:
         outcome.update(drop_reason="ingest_error", error_detail=f"{type(exc).__name__}: {exc}"[:300])
         return outcome
     outcome.update(sha256=stored.sha256, image_path=stored.image_path, width=stored.info.width,
-                   height=stored.info.height, image_format=stored.info.image_format)
+                   height=stored.info.height, image_format=stored.info.image_format, **(stored.features or {}))
     return outcome
+
+
+def cache_thumbnails(ws: Workspace, outcomes: dict[str, dict]) -> int:
+    """Put the thumbnails the outcomes carry into the filter's thumbnail cache (new ones only)."""
+    thumbs = {o["sha256"]: features.thumbnail_bytes(o) for o in outcomes.values()
+              if o.get("sha256") and o.get(features.THUMBNAIL_KEY)}
+    return features.add_to_thumbnail_cache(ws.root, thumbs) if thumbs else 0
 
 
 # -- append-only JSON lines: the ingest journal and the Flickr and Commons listing logs ---------
@@ -211,7 +222,7 @@ def _apply_outcomes(rows: pd.DataFrame, outcomes: dict[str, dict]) -> pd.DataFra
         return rows
     table = pd.DataFrame.from_records(list(outcomes.values()), columns=["photo_id", *OUTCOME_FIELDS])
     table = table.set_index("photo_id").reindex(rows["photo_id"])
-    for name in ("sha256", "image_path", "width", "height", "image_format", "error_detail"):
+    for name in (*IMAGE_FIELDS, "error_detail", *features.feature_columns()):
         fill = table[name].to_numpy()
         rows[name] = rows[name].where(pd.isna(fill), fill) if name in rows.columns else fill
     failed = table["drop_reason"].notna().to_numpy() & (rows["status"] == schema.KEPT).to_numpy()
@@ -305,12 +316,13 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     with err_console.status(f"preparing {len(job.records):,} {job.source} rows"):
         rows = records_to_rows(job.records, job.source, job.recipe, id_prefix=job.id_prefix,
                                keep_url_secrets=job.keep_url_secrets)
-    for name in OUTCOME_FIELDS[:-2]:
+    for name in IMAGE_FIELDS:
         rows[name] = None
     report = IngestReport(job.source, records=len(rows))
     catalog, done_ids, replace_ids = plan_rerun(read_catalog(ws, required=False), rows, job, report)
     journal = Journal(ws, job.journal_name)
-    outcomes = {pid: o for pid, o in journal.load().items()
+    journaled = journal.load()
+    outcomes = {pid: o for pid, o in journaled.items()
                 if pid not in done_ids and o.get("drop_reason") != LOCAL_ERROR}  # a local failure: try again
     report.resumed_from_journal = len(outcomes)
     todo = rows[~rows["photo_id"].isin(done_ids) & ~rows["photo_id"].isin(list(outcomes))
@@ -327,6 +339,8 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
 
         report.fetched = _fetch_all(ws, job, pending, journal, outcomes, checkpoint)
     merged = merge_outcomes(catalog, rows, outcomes, replace_ids)
+    # before the journal that holds them goes (a killed run's checkpoint may hold its photos already)
+    cache_thumbnails(ws, {**journaled, **outcomes})
     write_catalog(ws, merged)
     journal.clear()
     this_run = merged[merged["photo_id"].isin(rows["photo_id"])]

@@ -24,6 +24,7 @@ SPLITS = ("train", "val", "test")
 HOW_TO = {
     "geography": "run `curate filter` to measure distances from each label's centre",
     "duplicates": "run `curate filter` to find exact and near duplicates",
+    "quality": "run `curate filter` to score the image-quality checks (blurry, dark, bright...)",
     "prefilter": "run `curate embed` then `curate prefilter --topic TOPIC` for the pre-classifier counts",
     "label_issues": "run `curate prefilter` (label issues on by default) to flag probable label errors",
     "splits": "run `curate split` to make train/val/test splits and check leakage",
@@ -33,7 +34,7 @@ GALLERY_FIELDS = ("photo_id", "sha256", "image_path", "label", "owner_id", "stat
 
 
 # Sections computed from a stage's results: marked stale (not shown as current) when that stage is.
-SECTION_STAGES = {"geography": "filter", "duplicates": "filter", "tags": "prefilter", "label_issues": "prefilter",
+SECTION_STAGES = {"geography": "filter", "duplicates": "filter", "quality": "filter", "tags": "prefilter", "label_issues": "prefilter",
                   "splits": "split"}
 
 
@@ -69,6 +70,7 @@ def build_report(catalog: pd.DataFrame, stage_reports: dict, truth: pd.DataFrame
             "photographers": photographers_section(cat, owner_alarm, max_gallery),
             "tags": tags_section(cat, reports.get("prefilter"), max_gallery),
             "duplicates": duplicates_section(cat, reports.get("filter"), max_gallery),
+            "quality": quality_section(cat, reports.get("filter"), max_gallery),
             "label_issues": label_issues_section(cat, reports.get("prefilter"), max_gallery),
             "splits": splits_section(catalog, reports.get("split")),
             "training": training_section(run_evaluation, max_rows, catalog),
@@ -257,6 +259,25 @@ def _groups(cat: pd.DataFrame, column: str, max_gallery: int) -> dict:
         groups.append({"key": key, "size": int(size), **gallery(members, min(budget, size))})
         budget -= groups[-1]["shown"]
     return {"groups": int(len(sizes)), "photos": int(sizes.sum()), "shown_groups": groups}
+
+
+def quality_section(cat: pd.DataFrame, filter_report: dict | None, max_gallery: int) -> dict:
+    """Per image-quality check (the filter report's table): how many photos fail it and a
+    gallery of them, worst (highest score) first."""
+    checks = (filter_report or {}).get("quality")
+    if not checks or "quality_issues" not in cat.columns:
+        return {"absent": HOW_TO["quality"]}
+    issues = cat["quality_issues"].map(lambda found: set(found) if isinstance(found, (list, np.ndarray)) else set())
+    section = {"checks": []}
+    for check in checks:
+        name, score = check["check"], f'{check["check"]}_score'
+        failing = cat[issues.map(lambda found, name=name: name in found).to_numpy()]
+        if score in failing.columns:
+            failing = failing.sort_values(score, ascending=False, kind="stable")
+        section["checks"].append({"check": name, "meaning": check.get("meaning"), "drops": bool(check.get("drops")),
+                                  "dropped": int(check.get("dropped", 0)),
+                                  "gallery": gallery(failing, max_gallery, (score,))})
+    return section
 
 
 def label_issues_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: int) -> dict:

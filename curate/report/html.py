@@ -21,8 +21,8 @@ figure img{max-width:128px;max-height:128px;display:block} .noimg{width:128px;he
 
 TITLES = {
     "overview": "1. Overview", "geography": "2. Geography", "photographers": "3. Photographers",
-    "tags": "4. Tags", "duplicates": "5. Duplicates", "label_issues": "6. Label issues",
-    "splits": "7. Splits", "training": "8. Training", "attribution": "9. Attribution",
+    "tags": "4. Tags", "duplicates": "5. Duplicates", "quality": "6. Image quality", "label_issues": "7. Label issues",
+    "splits": "8. Splits", "training": "9. Training", "attribution": "10. Attribution",
 }
 
 
@@ -158,6 +158,18 @@ def duplicates(s: dict) -> str:
     return "".join(parts)
 
 
+def quality(s: dict) -> str:
+    """One gallery per image-quality check, worst first."""
+    parts = ['<p>Flagged by the filter (column <code>quality_issues</code>); dropped only for the checks '
+             'given to <code>--drop-quality</code>.</p>']
+    for c in s["checks"]:
+        action = f'dropped: {c["dropped"]}' if c["drops"] else "flagged only"
+        parts.append(f'<h3>{e(c["check"])}: {c["gallery"]["total"]} photos ({e(action)})</h3>'
+                     f'<p class="note">{e(c["meaning"])}; worst first</p>'
+                     + gallery(c["gallery"], ("label", f'{c["check"]}_score', "status")))
+    return "".join(parts)
+
+
 def label_issues(s: dict) -> str:
     per = ", ".join(f"{k}: {v}" for k, v in s["per_label"].items())
     return (f'<p>{s["flagged"]} photos flagged ({e(per)}). Lowest label quality first.</p>'
@@ -210,7 +222,7 @@ def attribution(s: dict) -> str:
 
 
 RENDER = {"overview": overview, "geography": geography, "photographers": photographers, "tags": tags,
-          "duplicates": duplicates, "label_issues": label_issues, "splits": splits, "training": training,
+          "duplicates": duplicates, "quality": quality, "label_issues": label_issues, "splits": splits, "training": training,
           "attribution": attribution}
 
 

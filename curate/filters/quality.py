@@ -1,0 +1,205 @@
+"""Image-quality checks: blurry, dark, bright, low information, odd aspect, greyscale, tiny.
+
+Two halves, like CleanVision's issue types and cleanlab Datalab's issue managers:
+
+* `image_statistics(image)` runs inside the single decode pass (curate.vision.features)
+  and returns raw, threshold-free numbers (Laplacian variance, brightness percentiles,
+  entropy, chroma...). They are stored in the catalog, so changing a threshold
+  never decodes an image again.
+* `score_quality(catalog)` is pure and vectorised: every check in `CHECKS` turns one
+  statistic into a "badness" value (higher = worse) and compares it with its threshold.
+  Each check yields the same shape: ``<check>_score`` in [0, 1] (1 = worst; 0.5 exactly at
+  the threshold) and its name in the list column ``quality_issues`` when the image fails.
+
+A new check is one badness function plus one `QualityCheck` entry (and its score column
+in curate/schema.py). Thresholds were chosen by bench/quality.py on a calibration half of
+real photos with known degradations and validated on the other half (docs/benchmarks.md,
+"Image quality checks"); none was chosen on the procedural demo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from curate.errors import UsageError
+
+STAT_SIDE = 256  # statistics are measured on the upright image shrunk to this short side (never enlarged)
+STATISTICS = ("laplacian_var", "brightness_p05", "brightness_p50", "brightness_p95", "white_clipped_share",
+              "entropy_bits", "chroma_mean")
+# A collection is "colour" when more than this share of its measured photos has colour; only then
+# is a greyscale photo an issue (a scenes15-like collection is greyscale by nature).
+COLOUR_COLLECTION_SHARE = 0.5
+
+
+def image_statistics(image: Image.Image) -> dict[str, float]:
+    """The raw quality statistics of an upright RGB image (see STATISTICS).
+
+    The image is shrunk to a short side of STAT_SIDE px first (smaller ones are used as
+    they are), so sharpness is measured at one scale whatever the photo's resolution.
+
+    >>> stats = image_statistics(Image.new("RGB", (64, 48), (128, 128, 128)))
+    >>> stats["laplacian_var"], stats["entropy_bits"], stats["chroma_mean"]
+    (0.0, 0.0, 0.0)
+    """
+    width, height = image.size
+    scale = STAT_SIDE / min(width, height)
+    if scale < 1:
+        image = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.BILINEAR,
+                             reducing_gap=2.0)
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+    grey = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    counts = np.bincount(np.clip(grey + 0.5, 0, 255).astype(np.uint8).ravel(), minlength=256)
+    p05, p50, p95 = _histogram_percentiles(counts, (0.05, 0.50, 0.95))
+    share = counts / counts.sum()
+    nonzero = share[share > 0]
+    return {"laplacian_var": _laplacian_var(grey), "brightness_p05": p05, "brightness_p50": p50,
+            "brightness_p95": p95, "white_clipped_share": float(share[250:].sum()),
+            "entropy_bits": float(-(nonzero * np.log2(nonzero)).sum()) + 0.0,
+            "chroma_mean": float((rgb.max(axis=2) - rgb.min(axis=2)).mean())}
+
+
+def _laplacian_var(grey: np.ndarray) -> float:
+    """Variance of the 4-neighbour Laplacian (0 for images under 3x3)."""
+    if min(grey.shape) < 3:
+        return 0.0
+    lap = (4 * grey[1:-1, 1:-1] - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2] - grey[1:-1, 2:])
+    return float(lap.var())
+
+
+def _histogram_percentiles(counts: np.ndarray, quantiles: tuple[float, ...]) -> list[float]:
+    cumulative = np.cumsum(counts) / max(1, counts.sum())
+    return [float(np.searchsorted(cumulative, q)) for q in quantiles]
+
+
+# ---------------------------------------------------------------- the checks
+
+@dataclass(frozen=True)
+class QualityCheck:
+    """One check: `badness(catalog) -> values` (higher = worse); fails at >= `threshold`.
+
+    The score is a logistic of (badness - threshold) / `softness`: 0.5 at the threshold,
+    towards 1 for worse images. `needs` names the catalog columns it reads.
+    """
+
+    name: str
+    badness: Callable[[pd.DataFrame], pd.Series]
+    threshold: float
+    softness: float
+    needs: tuple[str, ...]
+    meaning: str
+
+
+def _col(frame: pd.DataFrame, name: str) -> pd.Series:
+    return pd.to_numeric(frame[name], errors="coerce").astype("float64")
+
+
+def _blur_badness(frame: pd.DataFrame) -> pd.Series:
+    # log10 of the Laplacian variance at the fixed 256-px scale: low for blurred photos. Its ratio to
+    # the same at half scale (contrast-free) did worse on the calibration half: it flagged 3% of originals.
+    return -np.log10(_col(frame, "laplacian_var") + 1.0)
+
+
+def _dark_badness(frame: pd.DataFrame) -> pd.Series:
+    return -(_col(frame, "brightness_p50") + _col(frame, "brightness_p95")) / 2
+
+
+def _bright_badness(frame: pd.DataFrame) -> pd.Series:
+    # clipped highlights separate over-exposure from bright scenes better than any percentile
+    # (bench/quality.py: median, p05 and mixes all did worse on the calibration half)
+    return _col(frame, "white_clipped_share")
+
+
+def _low_information_badness(frame: pd.DataFrame) -> pd.Series:
+    return -_col(frame, "entropy_bits")
+
+
+def _aspect_badness(frame: pd.DataFrame) -> pd.Series:
+    width, height = _col(frame, "width"), _col(frame, "height")
+    return np.log2(np.maximum(width / height, height / width))
+
+
+def _greyscale_badness(frame: pd.DataFrame) -> pd.Series:
+    return -_col(frame, "chroma_mean")
+
+
+def _tiny_badness(frame: pd.DataFrame) -> pd.Series:
+    return -np.log2(np.minimum(_col(frame, "width"), _col(frame, "height")))
+
+
+# Thresholds: bench/quality.py's calibration half, rounded (docs/benchmarks.md, "Image quality checks").
+CHECKS: tuple[QualityCheck, ...] = (
+    QualityCheck("blurry", _blur_badness, -1.55, 0.15, ("laplacian_var",),
+                 "little fine detail: Laplacian variance at 256 px short side under ~35"),
+    QualityCheck("dark", _dark_badness, -90.0, 8.0, ("brightness_p50", "brightness_p95"),
+                 "the mean of median and 95th-percentile brightness is under 90 (of 255)"),
+    QualityCheck("bright", _bright_badness, 0.20, 0.05, ("white_clipped_share",),
+                 "over-exposed: over 20% of pixels clipped to white (grey >= 250)"),
+    QualityCheck("low_information", _low_information_badness, -3.75, 0.3, ("entropy_bits",),
+                 "near-uniform: the grey histogram's entropy is under 3.75 bits"),
+    QualityCheck("odd_aspect", _aspect_badness, float(np.log2(2.5)), 0.1, ("width", "height"),
+                 "long side over 2.5x the short side"),
+    QualityCheck("greyscale", _greyscale_badness, -1.6, 0.5, ("chroma_mean",),
+                 "no colour (mean max-min channel difference under 1.6 of 255) in a collection of colour photos"),
+    QualityCheck("tiny", _tiny_badness, float(-np.log2(72)), 0.2, ("width", "height"),
+                 "short side under 72 px"),
+)
+CHECK_BY_NAME = {check.name: check for check in CHECKS}
+SCORE_COLUMNS = tuple(f"{check.name}_score" for check in CHECKS)
+ALL = "all"
+
+
+def parse_check_names(names) -> tuple[str, ...]:
+    """Check names from a list or a comma-separated string ('all' means every check), in CHECKS
+    order; an unknown name raises UsageError naming the known ones.
+
+    >>> parse_check_names("dark, blurry")
+    ('blurry', 'dark')
+    """
+    items = names.split(",") if isinstance(names, str) else list(names or ())
+    items = [str(item).strip() for item in items if str(item).strip()]
+    if ALL in items:
+        return tuple(CHECK_BY_NAME)
+    unknown = [item for item in items if item not in CHECK_BY_NAME]
+    if unknown:
+        raise UsageError(f"unknown quality check {unknown[0]!r} in --drop-quality / drop_quality; "
+                         f"known checks: {', '.join(CHECK_BY_NAME)} (or all)")
+    return tuple(name for name in CHECK_BY_NAME if name in items)
+
+
+def score_quality(catalog: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Scores and issues of every check for each row (pure, vectorised).
+
+    Returns (frame indexed like `catalog` with one ``<check>_score`` column per check and
+    ``quality_issues`` (list of failed check names), summary). Rows without statistics get
+    null scores and no issues. Greyscale is judged against the collection: when at most
+    COLOUR_COLLECTION_SHARE of the measured photos have colour, its scores are 0 and nobody
+    fails it. `summary`: whether the collection counts as colour (colour_collection,
+    colour_share) and `failed`, a boolean frame with one column per check.
+    """
+    measured = catalog["laplacian_var"].notna() if "laplacian_var" in catalog.columns \
+        else pd.Series(False, index=catalog.index)
+    scores, failed = {}, {}
+    colour_share = None
+    for check in CHECKS:
+        badness = check.badness(catalog) if all(c in catalog.columns for c in check.needs) \
+            else pd.Series(np.nan, index=catalog.index)
+        badness = badness.where(measured)
+        score = 1.0 / (1.0 + np.exp(-(badness - check.threshold) / check.softness))
+        is_issue = (badness >= check.threshold).to_numpy()
+        if check.name == "greyscale":
+            colour_share = float((~is_issue[measured.to_numpy()]).mean()) if measured.any() else None
+            if colour_share is not None and colour_share <= COLOUR_COLLECTION_SHARE:
+                score, is_issue = score.where(score.isna(), 0.0), np.zeros(len(catalog), dtype=bool)
+        scores[f"{check.name}_score"] = score.astype("float64")
+        failed[check.name] = is_issue
+    names = np.array(list(failed), dtype=object)
+    matrix = np.column_stack(list(failed.values())) if len(catalog) else np.zeros((0, len(failed)), dtype=bool)
+    out = pd.DataFrame(scores, index=catalog.index)
+    out["quality_issues"] = [list(names[row]) for row in matrix]
+    return out, {"colour_collection": None if colour_share is None else colour_share > COLOUR_COLLECTION_SHARE,
+                 "colour_share": colour_share, "failed": pd.DataFrame(failed, index=catalog.index)}

@@ -1,0 +1,115 @@
+"""The single decode pass: everything pixel-level the curation needs, from one decode.
+
+For each stored image one decode (at ingest: the validation decode of
+`curate.store.put_image`; for images ingested before: `features_of_file`) yields
+
+* ``phash`` and ``phash_mirror`` (curate.filters.phash.phash_pair),
+* the 16x12 RGB thumbnail the near-duplicate check verifies pairs with
+  (curate.filters.verify; kept in ``cache/thumbnails.parquet``, not in the catalog),
+* the raw quality statistics (curate.filters.quality.image_statistics).
+
+A JPEG decodes at the smallest DCT scale that keeps both sides >= WORK_SIDE px (libjpeg
+scaling: the whole file is still read, so truncation is still caught, at a fraction of the
+cost of a full decode). Ingest and the filter's fallback decode the same way, so an image
+gets the same features whichever path measured it.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from PIL import Image
+
+WORK_SIDE = 256
+HASH_COLUMNS = ("phash", "phash_mirror")
+THUMBNAIL_KEY = "thumbnail_b64"  # in a feature dict / ingest outcome; never a catalog column
+THUMBNAIL_CACHE = "cache/thumbnails.parquet"
+
+
+def feature_columns() -> tuple[str, ...]:
+    """The catalog columns the decode pass fills (hashes, then quality statistics)."""
+    from curate.filters.quality import STATISTICS
+
+    return (*HASH_COLUMNS, *STATISTICS)
+
+
+def image_features(image: Image.Image) -> dict:
+    """Every feature of one decoded, upright RGB image: the catalog columns of
+    `feature_columns()` plus THUMBNAIL_KEY (the 16x12 thumbnail, base64 of 576 RGB bytes).
+
+    Small on purpose (about 1 kB as JSON): it travels in the ingest journal.
+    """
+    from curate.filters.phash import phash_pair
+    from curate.filters.quality import image_statistics
+    from curate.filters.verify import THUMB_HEIGHT, THUMB_WIDTH
+
+    phash, mirror = phash_pair(image)
+    thumbnail = image.resize((THUMB_WIDTH, THUMB_HEIGHT), Image.BILINEAR).tobytes()
+    return {"phash": phash, "phash_mirror": mirror, **image_statistics(image),
+            THUMBNAIL_KEY: base64.b64encode(thumbnail).decode("ascii")}
+
+
+def features_of_file(path: Path) -> dict | None:
+    """`image_features` of a stored image file, decoded as ingest would; None if unreadable."""
+    from curate.store import open_rgb
+
+    try:
+        image = open_rgb(Path(path), min_side=WORK_SIDE)
+    except Exception:  # an unreadable file simply has no features; the caller leaves the row unmeasured
+        return None
+    return image_features(image)
+
+
+def compute_features(paths: Iterable[Path], workers: int = 2) -> list[dict | None]:
+    """`features_of_file` for each path, in order (threads: Pillow releases the GIL)."""
+    paths = list(paths)
+    if workers <= 1 or len(paths) < 2:
+        return [features_of_file(path) for path in paths]
+    with ThreadPoolExecutor(max_workers=min(workers, len(paths))) as pool:
+        return list(pool.map(features_of_file, paths))
+
+
+def thumbnail_bytes(features: Mapping) -> bytes | None:
+    """The raw 16x12 RGB thumbnail of a feature dict (None when it has none)."""
+    encoded = features.get(THUMBNAIL_KEY) if features else None
+    if not isinstance(encoded, str):
+        return None
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except ValueError:
+        return None
+
+
+def read_thumbnail_cache(root: Path) -> dict[str, bytes]:
+    """sha256 -> thumbnail bytes from `<workspace>/cache/thumbnails.parquet` ({} if absent or unreadable)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(root) / THUMBNAIL_CACHE
+    if not path.exists():
+        return {}
+    try:
+        table = pq.read_table(path, columns=["sha256", "thumbnail"])
+    except (OSError, pa.ArrowException):  # a cache: the filter recomputes what it lacks
+        return {}
+    return dict(zip(table.column("sha256").to_pylist(), table.column("thumbnail").to_pylist()))
+
+
+def add_to_thumbnail_cache(root: Path, thumbnails: Mapping[str, bytes]) -> int:
+    """Merge sha256 -> thumbnail bytes into the cache (atomic rewrite); returns how many were new."""
+    import pyarrow as pa
+
+    from curate.workspace import write_table_atomic
+
+    cached = read_thumbnail_cache(root)
+    fresh = {sha: data for sha, data in thumbnails.items() if data is not None and sha not in cached}
+    if not fresh:
+        return 0
+    cached.update(fresh)
+    table = pa.table({"sha256": pa.array(list(cached), pa.string()),
+                      "thumbnail": pa.array(list(cached.values()), pa.binary())})
+    write_table_atomic(Path(root) / THUMBNAIL_CACHE, table)
+    return len(fresh)
