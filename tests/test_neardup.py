@@ -7,6 +7,7 @@ from math import comb
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -341,3 +342,193 @@ def test_phash_pair_is_imagehash_of_the_image_and_of_its_mirror(tmp_path):
     expected = phash_pair(Image.open(path).convert("RGB"))
     assert compute_phash_pairs([path, tmp_path / "missing.png"], workers=2) == [expected, None]
     assert compute_phash_pairs([path])[0][0] == compute_phashes([path])[0]
+
+
+# ---------------------------------------------------------------- flip-invariant pairs and the linking rule
+
+def brute_mirror_pairs(hashes, mirrors, max_bits):
+    """Every pair i < j with min(d(h_i, h_j), d(h_i, m_j), d(m_i, h_j)) <= max_bits, by Python popcounts."""
+    d = lambda a, b: bin(int(a) ^ int(b)).count("1")  # noqa: E731
+    n = len(hashes)
+    return {(i, j) for i in range(n) for j in range(i + 1, n)
+            if min(d(hashes[i], hashes[j]), d(hashes[i], mirrors[j]), d(mirrors[i], hashes[j])) <= max_bits}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, U64), st.integers(0, U64)), min_size=0, max_size=30),
+       st.lists(st.tuples(st.integers(0, 10**6), st.booleans(), st.sets(st.integers(0, 63), max_size=6)), max_size=20),
+       st.integers(0, 6))
+def test_mirror_pairs_match_brute_force(images, copies, max_bits):
+    images = list(images)
+    for parent, flipped, bits in copies:  # plain or mirrored near copies of earlier images
+        if images:
+            h, m = images[parent % len(images)]
+            images.append((flip(m, bits), flip(h, bits)) if flipped else (flip(h, bits), flip(m, bits)))
+    hashes = np.array([h for h, _ in images], dtype=np.uint64)
+    mirrors = np.array([m for _, m in images], dtype=np.uint64)
+    first, second, distance, mirrored = neardup.mirror_pairs(hashes, mirrors, max_bits)
+    assert set(zip(first.tolist(), second.tolist())) == brute_mirror_pairs(hashes, mirrors, max_bits)
+    plain = hamming_distance(hashes[first], hashes[second])
+    assert (distance <= max_bits).all() and (distance == np.where(mirrored, distance, plain)).all()
+    assert (distance[mirrored] < plain[mirrored]).all()
+
+
+def test_mirror_pairs_rejects_mismatched_lengths():
+    with pytest.raises(UsageError, match="one entry per image"):
+        neardup.mirror_pairs(np.zeros(3, np.uint64), np.zeros(2, np.uint64), 4)
+
+
+def _evidence(images, vectors=None):
+    from curate.filters import verify
+
+    pairs = [phash_pair(image) for image in images]
+    thumbs = np.stack([np.frombuffer(image.convert("RGB").resize((verify.THUMB_WIDTH, verify.THUMB_HEIGHT),
+                                                                 Image.BILINEAR).tobytes(), np.uint8)
+                       for image in images])
+    return verify.Evidence(phash_to_uint64([p[0] for p in pairs]), phash_to_uint64([p[1] for p in pairs]),
+                           thumbs, np.ones(len(images), bool), vectors)
+
+
+def _linked(evidence, rule) -> set:
+    from curate.filters import verify
+
+    first, second, _ = verify.link_pairs(evidence, rule)
+    return set(zip(first.tolist(), second.tolist()))
+
+
+def test_flipped_and_greyscale_copies_are_linked_by_hash_and_colour():
+    """Generated photos: a mirrored copy and a greyscale copy pass pHash (with its mirror) and the
+    grey-aware colour check; without the mirror hash the flipped copy is missed, as before."""
+    from curate.filters import verify
+
+    photos = [photo_like(seed) for seed in (31, 32, 33)]
+    images = photos + [photos[0].transpose(Image.Transpose.FLIP_LEFT_RIGHT), photos[1].convert("L").convert("RGB")]
+    rule = verify.LinkRule(DEFAULT_NEAR_DUP_BITS, cosine=None, verify_cosine=None)
+    evidence = _evidence(images)
+    assert _linked(evidence, rule) == {(0, 3), (1, 4)}
+    without_mirror = verify.Evidence(evidence.hashes, None, evidence.thumbs, evidence.has_thumb)
+    assert _linked(without_mirror, rule) == {(1, 4)}
+
+
+def test_colour_check_still_rejects_a_recoloured_layout():
+    """The same shapes in other colours (the procedural demo's failure mode): pHash within the
+    threshold, colours far apart, no embeddings -> not linked."""
+    from curate.filters import verify
+
+    image = photo_like(40)
+    recoloured = Image.fromarray(np.asarray(image)[:, :, ::-1].copy())  # RGB -> BGR: same luminance layout
+    evidence = _evidence([image, recoloured])
+    rule = verify.LinkRule(DEFAULT_NEAR_DUP_BITS, cosine=None, verify_cosine=None)
+    assert hamming_distance(evidence.hashes[:1], evidence.hashes[1:])[0] <= DEFAULT_NEAR_DUP_BITS
+    assert _linked(evidence, rule) == set()
+
+
+def test_embeddings_link_what_the_hash_misses_and_confirm_hash_candidates():
+    from curate.filters import verify
+
+    photos = [photo_like(seed) for seed in (51, 52, 53)]
+    brighter = Image.fromarray(np.clip(np.asarray(photos[2], np.int16) + 40, 0, 255).astype(np.uint8))
+    images = photos + [brighter]
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(4, 64)).astype(np.float32)  # unrelated directions: cosine ~0
+    vectors[3] = vectors[2] + 0.05 * rng.normal(size=64)  # the brightened copy: cosine ~0.999
+    evidence = _evidence(images, vectors)
+    assert _linked(evidence, verify.LinkRule(DEFAULT_NEAR_DUP_BITS, cosine=None, verify_cosine=None)) == set()
+    assert _linked(evidence, verify.LinkRule(DEFAULT_NEAR_DUP_BITS, cosine=None, verify_cosine=0.9)) == {(2, 3)}
+    vectors[1] = vectors[0] + 0.05 * rng.normal(size=64)  # images 0 and 1 differ, but their embeddings agree
+    evidence = _evidence(images, vectors)
+    assert _linked(evidence, verify.LinkRule(DEFAULT_NEAR_DUP_BITS, cosine=0.95, verify_cosine=None)) == {(0, 1),
+                                                                                                        (2, 3)}
+    assert _linked(evidence, verify.LinkRule(DEFAULT_NEAR_DUP_BITS, cosine=None, verify_cosine=None)) == set()
+
+
+def _stage_catalog(rows):
+    from curate import schema
+
+    base = {"source": "t", "status": "kept", "tags": [], "tag_labels": [], "owner_id": "o", "label": "city",
+            "taken_at": pd.NaT, "width": 10, "height": 10, "drop_reason": None, "drop_stage": None}
+    frame = pd.DataFrame([{**base, "photo_id": f"t:{i}", "source_id": str(i), **row} for i, row in enumerate(rows)])
+    return schema.to_pandas(schema.conform(frame))
+
+
+def test_filter_stage_links_mirrored_hashes_and_close_embeddings():
+    from curate.filters.stage import FilterConfig, filter_catalog
+    from curate.filters.verify import THUMB_BYTES
+
+    grey = bytes([100] * THUMB_BYTES)
+    rows = [{"sha256": "a", "phash": "ffffffff00000000", "phash_mirror": "0f0f0f0f0f0f0f0f"},
+            {"sha256": "b", "phash": "0f0f0f0f0f0f0f0f", "phash_mirror": "ffffffff00000000"},  # a's mirror image
+            {"sha256": "c", "phash": "00000000ffffffff", "phash_mirror": "3333333333333333"},
+            {"sha256": "d", "phash": "5555555555555555", "phash_mirror": "aaaaaaaaaaaaaaaa"},  # far from c in hash
+            {"sha256": "e", "phash": "cccccccccccccccc", "phash_mirror": "f0f0f0f0f0f0f0f0"}]
+    thumbs = {sha: grey for sha in "abcde"}
+    vectors = np.eye(5, 8, dtype=np.float32)
+    vectors[3] = vectors[2] + 0.1 * np.eye(1, 8, 7, dtype=np.float32)[0]  # cosine 0.995 to c's
+    out, report = filter_catalog(_stage_catalog(rows), FilterConfig(), thumbnails=thumbs,
+                                 embeddings=(list("abcde"), vectors))
+    clusters = out["near_dup_cluster"].tolist()
+    assert clusters[0] == clusters[1] and clusters[2] == clusters[3]
+    assert len(set(clusters)) == 3 and report.near_duplicate_clusters == 2
+    assert any("by embedding alone" in note for note in report.notes)
+    plain, _ = filter_catalog(_stage_catalog(rows), FilterConfig(near_dup_cosine=None), thumbnails=thumbs,
+                              embeddings=(list("abcde"), vectors))
+    assert plain["near_dup_cluster"].nunique() == 4  # the embedding link is off: c and d apart
+
+
+@pytest.mark.parametrize("value", [0, 1.5, -0.2, "high", True])
+def test_cosine_thresholds_are_checked(value):
+    from curate.filters.stage import FilterConfig
+
+    with pytest.raises(UsageError, match="near-dup-cosine|near-dup-verify-cosine"):
+        FilterConfig(near_dup_cosine=value)
+    with pytest.raises(UsageError, match="near-dup-verify-cosine"):
+        FilterConfig(near_dup_verify_cosine=value)
+
+
+# ---------------------------------------------------------------- embedding neighbours
+
+def brute_cosine_pairs(vectors, min_cosine):
+    norms = np.linalg.norm(vectors, axis=1)
+    unit = vectors / np.where(norms > 0, norms, 1)[:, None]
+    cosine = unit @ unit.T
+    return {(i, j) for i in range(len(vectors)) for j in range(i + 1, len(vectors))
+            if norms[i] > 0 and norms[j] > 0 and cosine[i, j] >= min_cosine}
+
+
+@pytest.mark.parametrize("dims", [2, 16, 64])
+def test_cosine_pairs_exact_path_equals_brute_force(dims):
+    from curate.filters.embed_neighbours import cosine_pairs
+
+    rng = np.random.default_rng(dims)
+    vectors = rng.normal(size=(300, 64)).astype(np.float32)
+    vectors[150:] = vectors[:150] + rng.uniform(0.05, 0.8, (150, 1)) * rng.normal(size=(150, 64))  # around 0.9
+    vectors[7] = 0  # an image that failed: pairs with nothing
+    first, second, cosine = cosine_pairs(vectors, 0.9, dims=dims)
+    assert set(zip(first.tolist(), second.tolist())) == brute_cosine_pairs(vectors, 0.9)
+    assert (cosine >= 0.9).all() and (np.diff(first) >= 0).all()
+
+
+def test_cosine_pairs_ivf_path_finds_planted_copies_and_only_true_pairs():
+    from curate.filters.embed_neighbours import cosine_pairs
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(20, 32))
+    vectors = (centres[rng.integers(0, 20, 3000)] + rng.normal(size=(3000, 32))).astype(np.float32)
+    vectors[2500:] = vectors[:500] + 0.1 * rng.normal(size=(500, 32))  # cosine ~0.99 to their originals
+    first, second, _ = cosine_pairs(vectors, 0.95, exact_limit=100, probes=4)  # IVF: 3000 > 100
+    found = set(zip(first.tolist(), second.tolist()))
+    exact = brute_cosine_pairs(vectors, 0.95)
+    assert found <= exact  # every pair is verified on the full vectors
+    planted = {(i, 2500 + i) for i in range(500)}
+    assert len(found & planted) >= 0.98 * len(planted & exact)
+
+
+def test_cosine_pairs_rejects_bad_thresholds_and_shapes():
+    from curate.filters.embed_neighbours import cosine_pairs
+
+    with pytest.raises(UsageError, match="cosine"):
+        cosine_pairs(np.ones((3, 4)), 0)
+    with pytest.raises(UsageError, match="2-D"):
+        cosine_pairs(np.ones(4), 0.9)
+    first, second, cosine = cosine_pairs(np.ones((1, 4)), 0.9)
+    assert len(first) == len(second) == len(cosine) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -42,19 +43,43 @@ def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> p
 
 
 def ensure_phashes(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> pd.DataFrame:
-    """Fill `phash` for stored images that lack one; each distinct image is hashed once."""
-    from curate.filters import neardup
+    """Fill `phash` and `phash_mirror` for stored images that lack one; each distinct image is hashed once."""
+    from curate.filters import phash
 
-    missing = catalog["phash"].isna() & catalog["image_path"].notna()
+    mirror = catalog["phash_mirror"] if "phash_mirror" in catalog else pd.Series(None, index=catalog.index, dtype=object)
+    missing = (catalog["phash"].isna() | mirror.isna()) & catalog["image_path"].notna()
     if not missing.any():
         return catalog
     todo = catalog.loc[missing].drop_duplicates("sha256")
     with err_console.status(f"perceptual hashes for {len(todo):,} images"):
-        hashes = neardup.compute_phashes([ws.root / path for path in todo["image_path"]], workers=workers)
-    by_sha = dict(zip(todo["sha256"], hashes))
+        pairs = phash.compute_phash_pairs([ws.root / path for path in todo["image_path"]], workers=workers)
+    by_sha = {sha: pair for sha, pair in zip(todo["sha256"], pairs) if pair is not None}
     catalog = catalog.copy()
-    catalog.loc[missing, "phash"] = catalog.loc[missing, "sha256"].map(by_sha)
+    found = catalog["sha256"].map(by_sha)
+    catalog.loc[missing, "phash"] = found[missing].map(lambda pair: pair[0] if isinstance(pair, tuple) else None)
+    catalog["phash_mirror"] = mirror.where(~missing, found.map(lambda pair: pair[1] if isinstance(pair, tuple) else None))
     return catalog
+
+
+def load_embeddings(ws: Workspace, catalog: pd.DataFrame) -> tuple[list[str], np.ndarray] | None:
+    """(sha256s, vectors) of the catalog's images in `curate embed`'s cache, or None when not embedded.
+
+    Only the backbone the near-duplicate cosine thresholds were measured on is read
+    (verify.EMBEDDING_BACKBONE at its default input size): another backbone's cosines are on
+    another scale.
+    """
+    from curate.embed import EmbeddingCache
+    from curate.filters import verify
+
+    cache = EmbeddingCache(ws, verify.EMBEDDING_BACKBONE)
+    if not cache.dir.is_dir():
+        return None
+    shas = catalog["sha256"].dropna().drop_duplicates()
+    vectors, found, ok = cache.lookup(shas)
+    usable = found & ok
+    if not usable.any():
+        return None
+    return shas[usable].tolist(), vectors[usable]
 
 
 def ensure_thumbnails(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> dict[str, bytes]:
@@ -121,7 +146,7 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     catalog = ensure_phashes(ws, catalog, workers)
     thumbnails = ensure_thumbnails(ws, catalog, workers) if catalog["phash"].notna().any() else None
     centres = recipe_centres(recipe) if config.center == "recipe" else None
-    filtered, report = filter_catalog(catalog, config, centres, thumbnails)
+    filtered, report = filter_catalog(catalog, config, centres, thumbnails, load_embeddings(ws, catalog))
     write_catalog(ws, filtered)
     save_stage_report(ws, "filter", input_hash, report.to_dict())
     return report

@@ -18,7 +18,7 @@ reinstated first; rows dropped by other stages (ingest) are left as they are.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -71,6 +71,8 @@ class FilterConfig:
     min_geo_accuracy: int = 0  # positions the source rates less precise are treated as missing (0: off)
     near_dup_bits: int = DEFAULT_NEAR_DUP_BITS  # evidence in curate/filters/neardup.py
     near_dup_colour_diff: float = verify.DEFAULT_COLOUR_DIFF  # evidence in curate/filters/verify.py
+    near_dup_cosine: float | None = verify.DEFAULT_NEAR_DUP_COSINE  # embedding link (when embedded); None: off
+    near_dup_verify_cosine: float | None = verify.DEFAULT_VERIFY_COSINE  # embedding confirms a pHash candidate
     dedupe_near: bool = False
     max_per_owner: int | None = None
     max_owner_share: float | None = None
@@ -98,6 +100,11 @@ class FilterConfig:
             raise UsageError(f"--near-dup-bits must be between 0 and 32, got {self.near_dup_bits}")
         if not 0 <= self.near_dup_colour_diff <= 255:
             raise UsageError(f"--near-dup-colour-diff must be between 0 and 255, got {self.near_dup_colour_diff}")
+        for name in ("near_dup_cosine", "near_dup_verify_cosine"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not 0 < value <= 1):
+                raise UsageError(f"--{name.replace('_', '-')} must be a cosine in (0, 1], or off; got {value!r}")
         if self.max_per_owner is not None and self.max_per_owner < 1:
             raise UsageError(f"--max-per-owner must be at least 1, got {self.max_per_owner}")
         if self.max_owner_share is not None and not 0 < self.max_owner_share <= 1:
@@ -142,13 +149,16 @@ class FilterReport:
 
 def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
                    recipe_centres: Mapping[str, tuple[float, float] | geo.Centre] | None = None,
-                   thumbnails: Mapping[str, bytes] | None = None) -> tuple[pd.DataFrame, FilterReport]:
+                   thumbnails: Mapping[str, bytes] | None = None,
+                   embeddings: tuple[Sequence[str], np.ndarray] | None = None) -> tuple[pd.DataFrame, FilterReport]:
     """Run the six filters in order; returns a new catalog and the stage report.
 
     `recipe_centres` maps label -> (lat, lon), or a geo.Centre saying where it came from, and
     is used with center='recipe'; a label it lacks is not geo-filtered (a warning says so).
     `thumbnails` maps sha256 -> 16x12 RGB bytes (curate.filters.verify); without it,
-    near-duplicate candidates from pHash are linked unverified.
+    near-duplicate candidates from pHash are linked unverified. `embeddings` is (sha256s,
+    vectors) from `curate embed`'s cache: with it, near duplicates are also linked by cosine
+    similarity (curate.filters.verify says how).
     """
     out = reset_stage(catalog, STAGE).reset_index(drop=True)
     notes: list[str] = []
@@ -169,7 +179,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     out["exact_dup_group"] = group
     out = apply_drops(out, pd.Series(np.where(is_exact, "exact_duplicate", None)), STAGE)
 
-    out, n_clusters = _near_duplicates(out, config, notes, thumbnails)
+    out, n_clusters = _near_duplicates(out, config, notes, thumbnails, embeddings)
     out, quality_table = _quality(out, config, notes)
 
     labelled_kept = kept() & out["label"].notna()
@@ -332,18 +342,16 @@ def _geo_warnings(table: pd.DataFrame, config: FilterConfig) -> list[str]:
     return lines
 
 
-def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str],
-                     thumbnails: Mapping[str, bytes] | None) -> tuple[pd.DataFrame, int]:
+def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], thumbnails: Mapping[str, bytes] | None,
+                     embeddings: tuple[Sequence[str], np.ndarray] | None = None) -> tuple[pd.DataFrame, int]:
     hashed = out["phash"].notna() & out["sha256"].notna()
     if not hashed.any():
         out["near_dup_cluster"] = None
         notes.append("no perceptual hashes (metadata-only catalog): near-duplicate filter skipped")
         return out, 0
-    from curate.filters import neardup
-
-    images = out.loc[hashed, ["sha256", "phash"]].drop_duplicates("sha256")  # one node per distinct image
-    labels = _image_clusters(neardup.phash_to_uint64(images["phash"]), images["sha256"].tolist(), config,
-                             thumbnails, notes)
+    columns = ["sha256", "phash"] + (["phash_mirror"] if "phash_mirror" in out else [])
+    images = out.loc[hashed, columns].drop_duplicates("sha256")  # one node per distinct image
+    labels = _image_clusters(images, config, thumbnails, embeddings, notes)
     key = out["sha256"].map(dict(zip(images["sha256"], labels.astype(str)))).where(hashed, None)
     out["near_dup_cluster"] = duplicates.group_representatives(out, key)
     sizes = key.map(key.value_counts())
@@ -355,25 +363,39 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str],
     return out, n_clusters
 
 
-def _image_clusters(hashes: np.ndarray, shas: list[str], config: FilterConfig,
-                    thumbnails: Mapping[str, bytes] | None, notes: list[str]) -> np.ndarray:
-    """Cluster distinct images: pHash proposes pairs, the colour thumbnail confirms them."""
+def _image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mapping[str, bytes] | None,
+                    embeddings: tuple[Sequence[str], np.ndarray] | None, notes: list[str]) -> np.ndarray:
+    """Cluster distinct images (rows of `images`: sha256, phash, phash_mirror) on the evidence of verify.py."""
     from curate.filters import neardup
 
+    shas = images["sha256"].tolist()
+    mirrors, has_mirror = neardup.parse_phashes(images["phash_mirror"]) if "phash_mirror" in images else (None, None)
+    hashes = neardup.phash_to_uint64(images["phash"])
+    if mirrors is not None:
+        mirrors = np.where(has_mirror, mirrors, hashes)  # no mirror hash (cached before it existed): no flip match
+    thumbs = has_thumb = vectors = None
     if thumbnails is None:
         notes.append("no thumbnails given: near-duplicate pairs are not colour-verified")
-        return neardup.cluster_near_duplicates(hashes, config.near_dup_bits)
-    first, second = neardup.near_duplicate_pairs(hashes, config.near_dup_bits)
-    thumbs = np.zeros((len(shas), verify.THUMB_BYTES), dtype=np.uint8)
-    has_thumb = np.zeros(len(shas), dtype=bool)
-    for position, sha in enumerate(shas):
-        data = thumbnails.get(sha)
-        if data is not None and len(data) == verify.THUMB_BYTES:
-            thumbs[position] = np.frombuffer(data, dtype=np.uint8)
-            has_thumb[position] = True
-    close = verify.colour_difference(first, second, thumbs) <= config.near_dup_colour_diff
-    linked = has_thumb[first] & has_thumb[second] & close
-    return components_from_pairs(len(shas), first[linked], second[linked])
+    else:
+        thumbs = np.zeros((len(shas), verify.THUMB_BYTES), dtype=np.uint8)
+        has_thumb = np.zeros(len(shas), dtype=bool)
+        for position, sha in enumerate(shas):
+            data = thumbnails.get(sha)
+            if data is not None and len(data) == verify.THUMB_BYTES:
+                thumbs[position] = np.frombuffer(data, dtype=np.uint8)
+                has_thumb[position] = True
+    if embeddings is not None:
+        position = pd.Index(list(embeddings[0])).get_indexer(shas)
+        vectors = np.zeros((len(shas), embeddings[1].shape[1]), dtype=np.float32)
+        vectors[position >= 0] = embeddings[1][position[position >= 0]]
+    rule = verify.LinkRule(config.near_dup_bits, config.near_dup_colour_diff, config.near_dup_cosine,
+                           config.near_dup_verify_cosine)
+    first, second, counts = verify.link_pairs(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors), rule)
+    if embeddings is not None:
+        notes.append(f"near-duplicate links: {counts['hash_colour']} by pHash and colour, {counts['hash_embedding']} "
+                     f"by pHash and embedding, {counts['embedding']} by embedding alone "
+                     f"({int((position >= 0).sum())} of {len(shas)} images embedded)")
+    return components_from_pairs(len(shas), first, second)
 
 
 def _quality(out: pd.DataFrame, config: FilterConfig, notes: list[str]) -> tuple[pd.DataFrame, list[dict]]:

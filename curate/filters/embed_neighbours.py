@@ -1,0 +1,194 @@
+"""Pairs of images whose backbone embeddings are close: cosine similarity >= a threshold.
+
+Without comparing every full vector with every other:
+
+1. Project the unit vectors onto their top `dims` principal axes (fitted on a sample).
+   An orthogonal projection never lengthens a difference, so for unit vectors a and b
+   ``|P a - P b|^2 <= |a - b|^2 = 2 - 2 cos(a, b)``: every pair with cosine >= c has
+   projected squared distance <= 2 - 2c. Filtering on that bound loses no pair; the few
+   candidates it lets through are checked with the exact cosine of the full vectors.
+2. Up to `exact_limit` vectors, the projected search is exhaustive (blocked matrix
+   products, memory bounded): exact results, n^2 * dims work (20,000 vectors: ~1 s).
+3. Beyond that, an inverted-file index (IVF, as in faiss): k-means cells on the projected
+   vectors; each vector lives in its nearest cell and looks into its `probes` nearest
+   cells. Close pairs nearly always share a cell, so recall is high but not guaranteed;
+   `bench/neardup.py ann` measures it against the exact search.
+
+Pure NumPy (no index library): the work is a few large matrix products.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import coo_matrix
+
+from curate.errors import UsageError
+
+DEFAULT_DIMS = 128
+EXACT_LIMIT = 60_000  # above: IVF (exact projected search would be ~n^2 * 128 flops: 3.6e11 at 60k)
+_BLOCK_ELEMENTS = 1 << 23  # projected distances per matrix block (32 MiB of float32)
+
+
+def normalised(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(float32 unit vectors, usable mask): rows of zeros or non-finite values are not usable."""
+    norms = row_norms(vectors)
+    usable = np.isfinite(norms) & (norms > 0)
+    unit = np.zeros(np.shape(vectors), dtype=np.float32)
+    unit[usable] = np.asarray(vectors)[usable] / norms[usable, None]
+    return unit, usable
+
+
+def row_norms(vectors: np.ndarray) -> np.ndarray:
+    """Euclidean norm of each row (float32), computed in chunks (float16 input stays float16 in memory)."""
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2:
+        raise UsageError(f"embeddings must be a 2-D array (images x dimensions), got shape {vectors.shape}")
+    out = np.empty(len(vectors), dtype=np.float32)
+    for start in range(0, len(vectors), 65536):
+        chunk = vectors[start:start + 65536].astype(np.float32)
+        out[start:start + 65536] = np.sqrt(np.einsum("ij,ij->i", chunk, chunk))
+    return out
+
+
+def cosine_pairs(vectors: np.ndarray, min_cosine: float, *, dims: int = DEFAULT_DIMS, exact_limit: int = EXACT_LIMIT,
+                 probes: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All pairs i < j with cosine(vectors[i], vectors[j]) >= min_cosine (see the module docstring).
+
+    Args:
+        vectors: (n, d) embeddings, any scale (float16 is read in chunks, never copied whole);
+            rows of zeros (images that failed) pair with nothing.
+        min_cosine: threshold in (0, 1].
+        dims: principal axes used for the candidate search (<= d).
+        exact_limit: up to this many usable vectors the result is exact; above, IVF (approximate).
+        probes: cells each vector looks into with IVF.
+    Returns:
+        (first, second, cosine): int64 index pairs sorted by (first, second), float32 cosines.
+
+    Example:
+        >>> v = np.array([[1, 0, 0], [0.99, 0.1, 0], [0, 1, 0], [0, 0, 0]], dtype=np.float32)
+        >>> first, second, cosine = cosine_pairs(v, 0.9)
+        >>> first.tolist(), second.tolist(), [round(float(c), 3) for c in cosine]
+        ([0], [1], [0.995])
+    """
+    if isinstance(min_cosine, bool) or not isinstance(min_cosine, (int, float)) or not 0 < min_cosine <= 1:
+        raise UsageError(f"the near-duplicate cosine threshold must be in (0, 1], got {min_cosine!r}")
+    vectors = np.asarray(vectors)
+    norms = row_norms(vectors)
+    rows = np.flatnonzero(np.isfinite(norms) & (norms > 0))
+    empty = np.empty(0, dtype=np.int64)
+    if len(rows) < 2:
+        return empty, empty, np.empty(0, dtype=np.float32)
+    projected = project(vectors, norms, rows, dims, seed)
+    bound = np.float32(2 - 2 * min_cosine + 1e-5)  # + float32 rounding slack: candidates are verified anyway
+    if len(rows) <= exact_limit:
+        first, second = _exhaustive_candidates(projected, bound)
+    else:
+        first, second = _ivf_candidates(projected, bound, probes, seed)
+    first, second = rows[first], rows[second]
+    cosine = np.empty(len(first), dtype=np.float32)
+    for start in range(0, len(first), 65536):  # exact cosines of the candidates, from the full vectors
+        a, b = first[start:start + 65536], second[start:start + 65536]
+        dot = np.einsum("ij,ij->i", vectors[a].astype(np.float32), vectors[b].astype(np.float32))
+        cosine[start:start + 65536] = dot / (norms[a] * norms[b])
+    keep = cosine >= min_cosine
+    first, second, cosine = first[keep], second[keep], cosine[keep]
+    order = np.lexsort((second, first))
+    return first[order], second[order], cosine[order]
+
+
+def project(vectors: np.ndarray, norms: np.ndarray, rows: np.ndarray, dims: int, seed: int = 0,
+            sample: int = 20_000) -> np.ndarray:
+    """vectors[rows] / norms, centred and projected on their top `dims` principal axes (PCA on a sample)."""
+    dims = min(dims, vectors.shape[1])
+    rng = np.random.default_rng(seed)
+    fit_rows = np.sort(rng.permutation(rows)[:sample]) if len(rows) > sample else rows
+    fit = vectors[fit_rows].astype(np.float32) / norms[fit_rows, None]
+    mean = fit.mean(axis=0)
+    # The axes of the sample's covariance: eigh of a d x d matrix, cheap for d ~ 1000.
+    _, axes = np.linalg.eigh(np.cov(fit - mean, rowvar=False).astype(np.float64))
+    axes = np.ascontiguousarray(axes[:, ::-1][:, :dims], dtype=np.float32)
+    out = np.empty((len(rows), dims), dtype=np.float32)
+    for start in range(0, len(rows), 65536):
+        chunk = rows[start:start + 65536]
+        out[start:start + 65536] = (vectors[chunk].astype(np.float32) / norms[chunk, None] - mean) @ axes
+    return out
+
+
+def _close_in_block(a: np.ndarray, b: np.ndarray, bound: np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions (in a, in b) whose squared Euclidean distance is <= bound."""
+    squared = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2 * (a @ b.T)
+    return np.nonzero(squared <= bound)
+
+
+def _exhaustive_candidates(projected: np.ndarray, bound: np.float32) -> tuple[np.ndarray, np.ndarray]:
+    n = len(projected)
+    step = max(1, _BLOCK_ELEMENTS // n)
+    firsts, seconds = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
+    for start in range(0, n, step):
+        rows, columns = _close_in_block(projected[start:start + step], projected[start:], bound)
+        rows, columns = rows + start, columns + start
+        keep = rows < columns  # upper triangle: each pair once, no self pairs
+        firsts.append(rows[keep].astype(np.int64))
+        seconds.append(columns[keep].astype(np.int64))
+    return np.concatenate(firsts), np.concatenate(seconds)
+
+
+def _ivf_candidates(projected: np.ndarray, bound: np.float32, probes: int,
+                    seed: int) -> tuple[np.ndarray, np.ndarray]:
+    n = len(projected)
+    cells = int(min(max(16, 4 * np.sqrt(n)), n // 8))  # ~250 vectors a cell at 1M
+    centroids = kmeans(projected, cells, seed=seed)
+    nearest = nearest_cells(projected, centroids, min(probes, cells))
+    home = nearest[:, 0]
+    members = np.argsort(home, kind="stable")
+    starts = np.searchsorted(home[members], np.arange(cells + 1))
+    looks = np.repeat(np.arange(n), nearest.shape[1])
+    cell_of_look = nearest.ravel()
+    look_order = np.argsort(cell_of_look, kind="stable")
+    look_starts = np.searchsorted(cell_of_look[look_order], np.arange(cells + 1))
+    codes = [np.empty(0, np.int64)]
+    for cell in range(cells):
+        inside = members[starts[cell]:starts[cell + 1]]
+        queries = looks[look_order[look_starts[cell]:look_starts[cell + 1]]]
+        if len(inside) == 0 or len(queries) == 0:
+            continue
+        rows, columns = _close_in_block(projected[queries], projected[inside], bound)
+        a, b = queries[rows].astype(np.int64), inside[columns].astype(np.int64)
+        keep = a != b
+        codes.append(np.minimum(a[keep], b[keep]) * n + np.maximum(a[keep], b[keep]))
+    codes = np.unique(np.concatenate(codes))
+    return codes // n, codes % n
+
+
+def kmeans(points: np.ndarray, k: int, *, iterations: int = 6, sample: int = 65_536, seed: int = 0) -> np.ndarray:
+    """k centroids by Lloyd's algorithm on a sample (float32); empty cells are re-seeded."""
+    rng = np.random.default_rng(seed)
+    fit = points[rng.permutation(len(points))[:sample]] if len(points) > sample else points
+    centroids = fit[rng.choice(len(fit), k, replace=False)].copy()
+    for _ in range(iterations):
+        assigned = nearest_cells(fit, centroids, 1)[:, 0]
+        counts = np.bincount(assigned, minlength=k)
+        membership = coo_matrix((np.ones(len(fit), np.float32), (assigned, np.arange(len(fit)))), shape=(k, len(fit)))
+        sums = membership.tocsr() @ fit
+        filled = counts > 0
+        centroids[filled] = sums[filled] / counts[filled, None]
+        centroids[~filled] = fit[rng.choice(len(fit), int((~filled).sum()), replace=False)]
+    return centroids
+
+
+def nearest_cells(points: np.ndarray, centroids: np.ndarray, count: int) -> np.ndarray:
+    """Indices of each point's `count` nearest centroids, nearest first (chunked)."""
+    out = np.empty((len(points), count), dtype=np.int64)
+    centre_norms = (centroids * centroids).sum(axis=1)
+    step = max(1, _BLOCK_ELEMENTS // len(centroids))
+    for start in range(0, len(points), step):
+        chunk = points[start:start + step]
+        distance = centre_norms[None, :] - 2 * (chunk @ centroids.T)  # + |p|^2, the same for every centroid
+        if count == 1:
+            out[start:start + step, 0] = distance.argmin(axis=1)
+            continue
+        top = np.argpartition(distance, count - 1, axis=1)[:, :count] if count < len(centroids) else \
+            np.tile(np.arange(len(centroids)), (len(chunk), 1))
+        order = np.argsort(np.take_along_axis(distance, top, axis=1), axis=1)
+        out[start:start + step] = np.take_along_axis(top, order, axis=1)
+    return out
