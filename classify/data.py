@@ -18,7 +18,7 @@ import pandas as pd
 
 from curate import schema
 from curate.console import err_console, progress_bar
-from curate.errors import UsageError
+from curate.errors import DataContractError, UsageError
 from curate.vision.backbones import Preprocess
 from curate.workspace import Workspace, atomic_write_bytes
 
@@ -31,7 +31,25 @@ def labelled_rows(catalog: pd.DataFrame) -> pd.DataFrame:
                    & catalog["image_path"].notna()]
     if rows.empty:
         raise UsageError("no kept photos with a label and a split: run `curate split` (after `curate filter`) first")
+    check_image_refs(rows)
     return rows.reset_index(drop=True)
+
+
+def check_image_refs(rows: pd.DataFrame) -> None:
+    """DataContractError unless every sha256 is 64 hex digits and every image_path a relative
+    path that stays inside the workspace: both become file paths (the resize cache is named
+    after the sha256), so a hand-edited catalog must not make training read or write elsewhere."""
+    digest_ok = rows["sha256"].astype("string").str.fullmatch(r"[0-9a-f]{64}").fillna(False)
+    paths = rows["image_path"].astype("string")
+    path_ok = ~(paths.str.startswith("/") | paths.str.startswith("\\") | paths.str.contains(":", regex=False)
+                | paths.str.contains(r"(?:^|[/\\])\.\.(?:[/\\]|$)") | paths.str.contains("\0", regex=False)).fillna(True)
+    bad = rows[~(digest_ok & path_ok)]
+    if len(bad):
+        first = bad.iloc[0]
+        raise DataContractError(f"{len(bad)} catalog rows have a sha256 that is not 64 hex digits or an image_path "
+                                f"outside the workspace (first: photo {first[schema.PHOTO_ID]!r}, sha256 "
+                                f"{first['sha256']!r}, image_path {first['image_path']!r}); restore the catalog "
+                                "or run `curate ingest` again")
 
 
 def class_list(rows: pd.DataFrame) -> list[str]:

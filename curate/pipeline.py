@@ -34,7 +34,7 @@ from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 
 from curate.errors import DataContractError, UsageError
-from curate.recipes import Recipe, load_recipe
+from curate.recipes import Recipe, check_name, load_recipe
 from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, changes_workspace
 
 
@@ -58,9 +58,16 @@ class EvaluateSettings:
 
 @dataclass(frozen=True)
 class ReportSettings:
+    """[report] in a recipe: checked exactly as `curate report`'s flags are."""
+
     max_gallery: int = 48
     max_rows: int = 200
     owner_alarm: float = 0.10
+
+    def __post_init__(self):
+        from curate.report.run import check_report_limits
+
+        check_report_limits(self.max_gallery, self.max_rows, self.owner_alarm)
 
 
 # ---------------------------------------------------------------- settings checks
@@ -287,10 +294,13 @@ def stage_steps(recipe: Recipe, train: bool) -> list[Step]:
     train_config = build_config(TrainConfig, section("train"), f"{where} [train]")
     evaluate = build_config(EvaluateSettings, section("evaluate"), f"{where} [evaluate]")
     report = build_config(ReportSettings, section("report"), f"{where} [report]")
+    finetune = train_config if prefilter_config.mode == "finetune" else None
+    check_devices(where, {"[embed] device": embed_config.device,
+                          **({"[train] device": train_config.device} if train or finetune else {}),
+                          **({"[evaluate] device": evaluate.device} if train else {})})
     # The embeddings the prefilter reads are the ones this recipe computes.
     embeddings = embed_config.cache_key
-    finetune = train_config if prefilter_config.mode == "finetune" else None
-    run_dir_name = recipe.name
+    run_dir_name = check_name(recipe.name, where)
 
     steps = [
         Step("filter", asdict_plain(filter_config), lambda ws: _filter(ws, filter_config, recipe)),
@@ -309,6 +319,19 @@ def stage_steps(recipe: Recipe, train: bool) -> list[Step]:
                           lambda ws: _evaluate(ws, ws.root / "runs" / run_dir_name, evaluate)))
     steps.append(Step("report", {**asdict_plain(report), "train": train}, lambda ws: _report(ws, report)))
     return steps
+
+
+def check_devices(where: str, devices: dict[str, str]) -> None:
+    """UsageError naming the first device setting this machine cannot use ("cuda:99", "cuda"
+    without a GPU), before any step runs rather than when its stage starts."""
+    from classify.devices import pick_device
+
+    for setting, device in devices.items():
+        try:
+            pick_device(device)
+        except UsageError as exc:
+            raise UsageError(f"{where} {setting} = {device!r} cannot be used ({exc}); set it to \"auto\" "
+                             "or \"cpu\"") from None
 
 
 def plan(recipe: Recipe, train: bool = False) -> list[Step]:
@@ -436,7 +459,7 @@ PIPELINE_STAGES = ("filter", "embed", "prefilter", "split")  # steps named after
 
 
 def state_path(ws: Workspace, recipe: Recipe) -> Path:
-    return ws.journal_dir / f"run-{recipe.name}.json"
+    return ws.journal_dir / f"run-{check_name(recipe.name)}.json"
 
 
 def finished_steps(ws: Workspace, recipe: Recipe, steps: list[Step]) -> list[dict]:

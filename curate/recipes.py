@@ -22,6 +22,7 @@ runs it end to end (see curate.pipeline). Example::
 
 from __future__ import annotations
 
+import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ DATASETS_DIR = Path(__file__).resolve().parents[1] / "datasets"
 STAGE_SECTIONS = ("filter", "embed", "prefilter", "split", "train", "evaluate", "report")
 TOP_LEVEL_KEYS = ("name", "description", "topic", "labels", "labels_from", "sources", *STAGE_SECTIONS)
 LABEL_KEYS = ("name", "display", "aliases", "lat", "lon")
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 SOURCE_KINDS = ("demo", "scrape", "folder", "urls", "flickr", "commons")
 
 
@@ -95,17 +97,40 @@ def recipe_path(name_or_path: str) -> Path:
     return path
 
 
-def load_recipe(name_or_path: str) -> Recipe:
-    """Parse and validate a recipe; a bad file is a UsageError naming its first invalid field."""
+def load_recipe(name_or_path: str, _loading: tuple[Path, ...] = ()) -> Recipe:
+    """Parse and validate a recipe; a bad file is a UsageError naming its first invalid field.
+
+    `_loading`: the recipes whose labels_from led here (a cycle is a UsageError, not a RecursionError).
+    """
     path = recipe_path(name_or_path)
+    if path.resolve() in _loading:
+        chain = " -> ".join(p.stem for p in (*_loading, path.resolve()))
+        raise UsageError(f"labels_from goes round in a circle ({chain}); let one recipe list its own [[labels]]")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"recipe {path} is not valid TOML ({exc}); fix the file") from exc
-    return recipe_from_dict(data, where=str(path), path=path)
+    except OSError as exc:  # a directory or device named *.toml, unreadable permissions
+        raise UsageError(f"cannot read recipe {path} ({exc.strerror or exc}); pass a readable .toml file") from None
+    return recipe_from_dict(data, where=str(path), path=path, _loading=(*_loading, path.resolve()))
 
 
-def recipe_from_dict(data: dict, where: str = "recipe", path: Path | None = None) -> Recipe:
+def check_name(name: str, where: str = "recipe") -> str:
+    """`name` if it is a safe slug (letters, digits, `.`, `_`, `-`; not starting with a dot; at
+    most 64 characters), else UsageError. Recipe names become file and folder names
+    (`journal/run-<name>.json`, `runs/<name>/`), so `../x` must never get that far.
+
+    >>> check_name("world-skylines")
+    'world-skylines'
+    """
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
+        raise UsageError(f"{where}: name {name!r} is not a safe name; use 1-64 letters, digits, '.', '_' "
+                         "or '-', starting with a letter or digit (it becomes a folder name)")
+    return name
+
+
+def recipe_from_dict(data: dict, where: str = "recipe", path: Path | None = None,
+                     _loading: tuple[Path, ...] = ()) -> Recipe:
     """A Recipe from parsed TOML. Checks the shape (keys, types, label fields); the stage
     settings themselves are checked against each stage's config by `curate.pipeline`."""
     unknown = [key for key in data if key not in TOP_LEVEL_KEYS]
@@ -114,7 +139,8 @@ def recipe_from_dict(data: dict, where: str = "recipe", path: Path | None = None
     for key in ("name", "description", "topic", "labels_from"):
         if key in data and not isinstance(data[key], str):
             raise UsageError(f"{where}: {key} must be a string, got {data[key]!r}")
-    base = _base_recipe(data, where, path)
+    name = check_name(data.get("name", Path(where).stem), where)
+    base = _base_recipe(data, where, path, _loading)
     if "labels" in data:
         labels = _parse_labels(data["labels"], where)
     elif base is not None:
@@ -135,12 +161,12 @@ def recipe_from_dict(data: dict, where: str = "recipe", path: Path | None = None
                 raise UsageError(f"{where}: [{stage}] must be a table of settings")
             stages[stage] = data[stage]
     topic = data.get("topic", base.topic if base else None)
-    return Recipe(name=str(data.get("name", Path(where).stem)), labels=labels, topic=topic,
+    return Recipe(name=name, labels=labels, topic=topic,
                   description=str(data.get("description", "")), stages=stages,
                   sources=tuple(dict(entry) for entry in sources), path=path)
 
 
-def _base_recipe(data: dict, where: str, path: Path | None) -> Recipe | None:
+def _base_recipe(data: dict, where: str, path: Path | None, loading: tuple[Path, ...]) -> Recipe | None:
     """The recipe named by labels_from (looked up beside this one first, then in datasets/)."""
     name = data.get("labels_from")
     if name is None:
@@ -149,7 +175,7 @@ def _base_recipe(data: dict, where: str, path: Path | None) -> Recipe | None:
     target = str(beside) if beside is not None and beside.is_file() else name
     if path is not None and recipe_path(target).resolve() == path.resolve():
         raise UsageError(f"{where}: labels_from names the recipe itself")
-    return load_recipe(target)
+    return load_recipe(target, loading)
 
 
 def _parse_labels(raw_labels: object, where: str) -> tuple[Label, ...]:

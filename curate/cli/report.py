@@ -10,8 +10,7 @@ import typer
 
 from curate.cli.common import JsonOption, WorkspaceOption, user_errors, workspace
 from curate.console import console
-from curate.errors import UsageError
-from curate.report.run import write_report
+from curate.report.run import check_report_limits, write_report
 
 
 @user_errors
@@ -25,10 +24,7 @@ def report(
     as_json: JsonOption = False,
 ) -> None:
     """Write <workspace>/report/index.html (works offline, copyable) and report.json; print the page's path."""
-    if max_gallery < 0 or max_rows < 0:
-        raise UsageError("--max-gallery and --max-rows must be 0 or more")
-    if not 0 < owner_alarm <= 1:
-        raise UsageError(f"--owner-alarm must be a share in (0, 1], got {owner_alarm}")
+    check_report_limits(max_gallery, max_rows, owner_alarm)  # the check a recipe's [report] gets too
     index, result = write_report(workspace(workspace_path), out, max_gallery=max_gallery,
                                  owner_alarm=owner_alarm, max_rows=max_rows)
     if as_json:

@@ -3,12 +3,39 @@
 from __future__ import annotations
 
 import json
+import re
+
+import pandas as pd
 
 from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
 from curate.console import console
 from curate.freshness import judge, load_reports
 from curate.status import label_tag_counts, stages_table, status_counts, summary, tag_counts
 from curate.workspace import read_catalog
+
+
+# C0 and C1 control characters (ESC starts terminal escape sequences) and the bidi overrides
+# that reorder what a terminal shows: catalog text (labels, tags, sources) comes from strangers.
+CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: object) -> str:
+    """`text` with control characters replaced by U+FFFD, safe to print on a terminal.
+
+    >>> printable("chicago\x1b[2J")
+    'chicago\ufffd[2J'
+    """
+    return CONTROL_CHARS.sub("\ufffd", str(text))
+
+
+def printable_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with `printable` applied to its column names and text cells (vectorised)."""
+    out = frame.rename(columns=printable)
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            text = out[column].astype("string")
+            out[column] = text.str.replace(CONTROL_CHARS, "\ufffd", regex=True).where(out[column].notna())
+    return out
 
 
 @user_errors
@@ -21,12 +48,13 @@ def status(workspace_path: WorkspaceOption = None, as_json: JsonOption = False) 
     if as_json:
         print(json.dumps(facts, indent=2))
         return
+    sources = printable(", ".join(map(str, facts["sources"])))
     console.print(f"{facts['photos']} photos: {facts['kept']} kept, {facts['dropped']} dropped; "
-                  f"{facts['owners']} owners; {facts['geotagged']} geotagged; sources: {', '.join(facts['sources'])}")
-    print_table(stages_table(states), title="stages (fresh: its inputs are what it last read)")
+                  f"{facts['owners']} owners; {facts['geotagged']} geotagged; sources: {sources}", markup=False)
+    print_table(printable_frame(stages_table(states)), title="stages (fresh: its inputs are what it last read)")
     for state in states.values():
         for note in state.notes:
-            console.print(f"note ({state.stage}): {note}", highlight=False, markup=False)
-    print_table(status_counts(catalog), title="photos per label")
-    print_table(tag_counts(catalog), title="most common tags (pick the prefilter's --topic here)")
-    print_table(label_tag_counts(catalog), title="photos whose tags name each label")
+            console.print(printable(f"note ({state.stage}): {note}"), highlight=False, markup=False)
+    print_table(printable_frame(status_counts(catalog)), title="photos per label")
+    print_table(printable_frame(tag_counts(catalog)), title="most common tags (pick the prefilter's --topic here)")
+    print_table(printable_frame(label_tag_counts(catalog)), title="photos whose tags name each label")

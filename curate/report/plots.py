@@ -13,6 +13,12 @@ import numpy as np  # noqa: E402
 KM_PER_DEGREE = 111.32  # mean km per degree of latitude
 
 
+def plain(text: object) -> str:
+    """`text` as matplotlib should show it, literally: a `$` would start TeX math (mathtext),
+    and a label such as `$5 $x^$` would make matplotlib raise while drawing."""
+    return str(text).replace("$", r"\$")
+
+
 def _png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80)
@@ -44,7 +50,7 @@ def geo_scatter_png(label: str, kept_lat, kept_lon, dropped_lat, dropped_lon,
             # Zoom on the circle; far outliers are counted in the legend, not drawn.
             ax.set_xlim(centre_lon - 3 * dlon, centre_lon + 3 * dlon)
             ax.set_ylim(centre_lat - 3 * dlat, centre_lat + 3 * dlat)
-    ax.set_title(label)
+    ax.set_title(plain(label))
     ax.set_xlabel("longitude (°)")
     ax.set_ylabel("latitude (°)")
     ax.legend(fontsize=7, loc="upper right")
@@ -65,7 +71,7 @@ def distance_histogram_png(label: str, distance_km, max_km: float | None) -> byt
     if max_km:
         ax.axvline(max_km, c="tab:red", ls="--", label=f"max {max_km:g} km")
         ax.legend(fontsize=7)
-    ax.set_title(f"{label}: distance from centre")
+    ax.set_title(f"{plain(label)}: distance from centre")
     ax.set_xlabel("km (log scale)")
     ax.set_ylabel("photos")
     fig.tight_layout()

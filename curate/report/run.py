@@ -30,17 +30,81 @@ STAGES = ("filter", "split", "prefilter", "embed")
 THUMB_SIDE = 128
 
 
+FORMULA_PATTERN = r"[=+\-@\t\r]"  # a first character that makes a spreadsheet read a formula
+
+
+def check_report_limits(max_gallery: int, max_rows: int, owner_alarm: float) -> None:
+    """UsageError unless the report's caps make sense; the one check behind both
+    `curate report --max-gallery/--max-rows/--owner-alarm` and a recipe's [report]."""
+    for name, value in (("max_gallery", max_gallery), ("max_rows", max_rows)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise UsageError(f"{name} (--{name.replace('_', '-')}) must be a whole number, 0 or more, got {value!r}")
+    if isinstance(owner_alarm, bool) or not isinstance(owner_alarm, int | float) or not 0 < owner_alarm <= 1:
+        raise UsageError(f"owner_alarm (--owner-alarm) must be a share in (0, 1], got {owner_alarm!r}")
+
+
 def newest_evaluation(ws: Workspace) -> tuple[dict, Path] | None:
-    """(evaluation.json contents, its path) of the newest `runs/*/evaluation/`, or None."""
+    """(evaluation.json contents, its path) of the newest `runs/*/evaluation/`, or None.
+
+    A file that is not JSON, or not the shape `classify evaluate` writes, is a UsageError
+    naming it (one line), never a traceback."""
     found = sorted((ws.root / "runs").glob("*/evaluation/evaluation.json"), key=lambda p: p.stat().st_mtime)
     if not found:
         return None
-    return json.loads(found[-1].read_text(encoding="utf-8")), found[-1]
+    path = found[-1]
+    try:
+        evaluation = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"{path} is unreadable ({type(exc).__name__}); run `classify evaluate` again "
+                         "or delete that evaluation folder") from None
+    problem = evaluation_shape_problem(evaluation)
+    if problem:
+        raise UsageError(f"{path} is not an evaluation written by `classify evaluate` ({problem}); "
+                         "run `classify evaluate` again or delete that evaluation folder")
+    return evaluation, path
+
+
+_EVALUATION_LISTS = ("per_class", "most_confused", "top_losses", "per_owner")
+
+
+def evaluation_shape_problem(evaluation: object) -> str | None:
+    """What makes `evaluation` unusable by the report's training section, or None."""
+    if not isinstance(evaluation, dict):
+        return f"a JSON {type(evaluation).__name__}, not an object"
+    for key in _EVALUATION_LISTS:
+        value = evaluation.get(key)
+        if value is not None and (not isinstance(value, list) or not all(isinstance(v, dict) for v in value)):
+            return f"{key} is not a list of objects"
+    for row in evaluation.get("per_owner") or []:
+        for key in ("accuracy", "photos"):
+            if key in row and (isinstance(row[key], bool) or not isinstance(row[key], int | float)):
+                return f"per_owner {key} is not a number"
+    comparisons = evaluation.get("comparisons")
+    if comparisons is not None and (not isinstance(comparisons, dict)
+                                    or not all(isinstance(v, dict) for v in comparisons.values())):
+        return "comparisons is not an object of objects"
+    accuracy = evaluation.get("accuracy")
+    if accuracy is not None and (isinstance(accuracy, bool) or not isinstance(accuracy, int | float)):
+        return "accuracy is not a number"
+    return None
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every text cell a spreadsheet would run as a formula (=, +, -, @, tab or CR
+    first) prefixed with a quote, as OWASP advises for CSV files opened in Excel or Calc."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            text = out[column].astype("string")
+            risky = text.str.match(FORMULA_PATTERN).fillna(False).astype(bool)
+            out[column] = out[column].mask(risky, "'" + text)
+    return out
 
 
 def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 48,
                  owner_alarm: float = 0.10, max_rows: int = 200) -> tuple[Path, dict]:
     """Build the report from the workspace and write it; returns (index.html path, report dict)."""
+    check_report_limits(max_gallery, max_rows, owner_alarm)
     out = Path(out_dir) if out_dir else ws.root / "report"
     catalog = read_catalog(ws)
     try:
@@ -58,7 +122,7 @@ def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 
     _write_geo_plots(catalog, out, report["sections"]["geography"])
     if evaluation:
         _copy_training_images(evaluation[1].parent, out, report["sections"]["training"])
-    csv = attribution_rows(catalog).to_csv(index=False)
+    csv = spreadsheet_safe(attribution_rows(catalog)).to_csv(index=False)
     atomic_write_bytes(out / "attribution.csv", csv.encode("utf-8"))
     atomic_write_bytes(out / "report.json", json.dumps(report, indent=1, default=str).encode("utf-8"))
     index = out / "index.html"

@@ -18,7 +18,9 @@ from every message this module produces.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -83,6 +85,30 @@ class TokenBucket:
             return wait_s
 
 
+MIN_KEY_FRAGMENT = 8  # shorter pieces of the key are too common to scrub (and reveal little)
+
+
+@functools.lru_cache(maxsize=8)
+def key_pattern(key: str) -> re.Pattern:
+    """A regex matching `key` and its truncated copies (>= MIN_KEY_FRAGMENT leading or trailing
+    characters), any letter case, each character also as its %XX escape.
+
+    >>> key_pattern("0123456789abcdef").sub("<key>", "api_key=0123456789ABCDEF&x=%30%31%32%33%34%35%36%37")
+    'api_key=<key>&x=<key>'
+    """
+    chars = [_char_pattern(ch) for ch in key]
+    least = min(MIN_KEY_FRAGMENT, len(chars))
+    prefix = "".join(chars[:least]) + "".join(f"(?:{c}" for c in chars[least:]) + ")?" * (len(chars) - least)
+    tail = len(chars) - least
+    suffix = "(?:" * tail + ")?".join(chars[:tail]) + (")?" if tail else "") + "".join(chars[tail:])
+    return re.compile(f"(?:{prefix})|(?:{suffix})", re.IGNORECASE)
+
+
+def _char_pattern(ch: str) -> str:
+    """One character of the key, or its %XX escape (UTF-8 bytes)."""
+    return f"(?:{re.escape(ch)}|{''.join(f'%{byte:02X}' for byte in ch.encode('utf-8'))})"
+
+
 class FlickrClient:
     """A Flickr REST client for one API key; use as a context manager to close its session."""
 
@@ -104,9 +130,10 @@ class FlickrClient:
         self.session.close()
 
     def scrub(self, text: str) -> str:
-        """`text` without the API key (as a query parameter or anywhere else)."""
+        """`text` without the API key: as a query parameter or anywhere else, in any letter
+        case, %-encoded, or cut short (a copy of at least 8 of its first or last characters)."""
         text = redact(text)
-        return text.replace(self._key, "<api key>") if self._key else text
+        return key_pattern(self._key).sub("<api key>", text) if self._key else text
 
     def call(self, method: str, **params: object) -> dict:
         """One API method, retried on transient failures; see the module docstring."""

@@ -210,9 +210,15 @@ def licence_filter(spec: str, licences: dict) -> str | None:
         ids = [part.strip() for part in spec.split(",") if part.strip()]
         unknown = [lid for lid in ids if lid not in licences]
         if unknown:
-            known = ", ".join(f"{lid}={lic.name}" for lid, lic in sorted(licences.items(), key=lambda kv: int(kv[0])))
+            known = ", ".join(f"{lid}={lic.name}" for lid, lic in sorted(licences.items(),
+                                                                         key=lambda kv: _id_order(kv[0])))
             raise UsageError(f"unknown Flickr licence id {', '.join(unknown)}; known: {known}")
-    return ",".join(sorted(set(ids), key=int))
+    return ",".join(sorted(set(ids), key=_id_order))
+
+
+def _id_order(licence_id: str) -> tuple:
+    """Numeric ids in numeric order; anything else after them (never an exception)."""
+    return (0, int(licence_id), "") if licence_id.isdigit() else (1, 0, licence_id)
 
 
 def search_params(query: FlickrQuery, plan: Plan, index: int, page: int) -> dict:
@@ -250,6 +256,9 @@ def start_plan(client: FlickrClient, query: FlickrQuery, key: str, cap: int) -> 
     """A fresh plan, with the licence table from `flickr.photos.licenses.getInfo`."""
     try:
         licences = parse_licenses(client.call("flickr.photos.licenses.getInfo"))
+        odd = [licence_id for licence_id in licences if not licence_id.isdigit()]
+        if odd:  # ids are sorted and sent as numbers: "abc" would fail later with a traceback
+            raise MalformedPage(f"licence id {odd[0][:40]!r} is not a number")
     except MalformedPage as exc:
         raise UpstreamError(f"Flickr's licence list is unreadable ({client.scrub(str(exc))}); "
                             "try again later") from None
