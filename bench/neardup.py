@@ -2,6 +2,8 @@
 
     python bench/neardup.py scale [--n 1000000] [--subset 20000] [--max-bits 8] [--workers 2]
     python bench/neardup.py threshold [--demo-photos 3000]
+    python bench/neardup.py ann [--n 1000000] [--dim 1280] [--subset 20000]
+    python bench/neardup.py real [--seed 0]
 
 `scale` times `cluster_near_duplicates` on n random hashes with planted near pairs and
 chains (distance 1..max_bits per link), checks that every planted link landed in one
@@ -12,6 +14,11 @@ from the same hashes; the brute force on that subset is also the speed baseline.
 themselves (re-encoded, resized, brightened, cropped, rotated, burst-like) and against
 each other (../shared/realdata/flickr-ferrari), and the demo collection's burst frames
 against different scenes (curate.demo), with cluster-level precision/recall per threshold.
+
+`ann` times the embedding neighbour search (curate.filters.embed_neighbours, IVF above
+60,000 vectors) on synthetic vectors with planted near copies, and its recall of the
+exact pairs (exhaustive search) on a subset. `real` is bench/neardup_real.py: the linking
+rule's precision/recall per edit kind on real photos, against imagededup's PHash.
 """
 
 from __future__ import annotations
@@ -154,6 +161,53 @@ def subset_with_planted(rng, n: int, size: int, links: np.ndarray) -> np.ndarray
     return np.sort(np.concatenate([chosen, others]))
 
 
+# ---------------------------------------------------------------- embedding neighbours at scale
+
+def synthetic_embeddings(rng, n: int, dim: int, planted: int, scenes: int = 2000):
+    """float16 vectors: scene centre + noise (cosine ~0.4 within a scene, ~0 across), and
+    `planted` near copies of random vectors (cosine ~0.90-0.99: around the threshold)."""
+    centres = rng.standard_normal((scenes, dim), dtype=np.float32)
+    vectors = np.empty((n, dim), dtype=np.float16)
+    for start in range(0, n, 65536):
+        size = min(65536, n - start)
+        noise = rng.standard_normal((size, dim), dtype=np.float32) * 1.2
+        vectors[start:start + size] = centres[rng.integers(0, scenes, size)] + noise
+    originals = rng.choice(n - planted, planted, replace=False)
+    copies = np.arange(n - planted, n)
+    sigma = rng.uniform(0.2, 0.7, planted).astype(np.float32)[:, None]
+    vectors[copies] = vectors[originals].astype(np.float32) + rng.standard_normal((planted, dim), dtype=np.float32) * sigma
+    return vectors, originals, copies
+
+
+def run_ann(args) -> None:
+    from curate.filters import embed_neighbours
+    from curate.filters.verify import DEFAULT_NEAR_DUP_COSINE
+
+    rng = np.random.default_rng(args.seed)
+    cosine = args.cosine or DEFAULT_NEAR_DUP_COSINE
+    vectors, originals, copies = synthetic_embeddings(rng, args.n, args.dim, args.planted)
+    print(f"{args.n:,} synthetic vectors of dimension {args.dim} (float16, {vectors.nbytes / 2**30:.1f} GiB), "
+          f"{args.planted:,} planted near copies; cosine threshold {cosine}")
+    started, cpu = time.perf_counter(), time.process_time()
+    first, second, _ = embed_neighbours.cosine_pairs(vectors, cosine, probes=args.probes)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(f"IVF search over all {args.n:,}: {wall:.1f} s wall, {cpu:.1f} s CPU, {len(first):,} pairs >= {cosine}")
+    half = args.subset // 4
+    subset = np.unique(np.concatenate([originals[:half], copies[:half],
+                                       rng.choice(args.n, args.subset - 2 * half, replace=False)]))[:args.subset]
+    started = time.perf_counter()
+    exact_first, exact_second, _ = embed_neighbours.cosine_pairs(vectors[subset], cosine, exact_limit=len(subset) + 1)
+    exact_wall = time.perf_counter() - started
+    inside = np.isin(first, subset) & np.isin(second, subset)
+    found = set(zip(first[inside].tolist(), second[inside].tolist()))
+    exact = set(zip(subset[exact_first].tolist(), subset[exact_second].tolist()))
+    recall = len(found & exact) / max(1, len(exact))
+    print(f"subset of {len(subset):,} (half from planted pairs): exact search {exact_wall:.1f} s, {len(exact):,} pairs; "
+          f"IVF recall of them {recall:.4f} ({len(exact - found)} missed), extra pairs {len(found - exact)}")
+    print(f"targets: <= 300 s for {args.n:,} -> {'met' if wall <= 300 else 'NOT met'}; recall >= 0.98 -> "
+          f"{'met' if recall >= 0.98 else 'NOT met'}")
+
+
 # ---------------------------------------------------------------- threshold evidence
 
 def phash_of(image) -> int:
@@ -284,10 +338,32 @@ def main(argv: list[str] | None = None) -> None:
     threshold = commands.add_parser("threshold", help="pHash distances of edited copies vs different photos")
     threshold.add_argument("--demo-photos", type=int, default=3000)
     threshold.add_argument("--seed", type=int, default=0)
+    ann = commands.add_parser("ann", help="embedding neighbour search on synthetic vectors, recall vs exact")
+    ann.add_argument("--n", type=int, default=1_000_000)
+    ann.add_argument("--dim", type=int, default=1280)  # EfficientNet-Lite0's feature size
+    ann.add_argument("--planted", type=int, default=20_000)
+    ann.add_argument("--subset", type=int, default=20_000)
+    ann.add_argument("--probes", type=int, default=8)
+    ann.add_argument("--cosine", type=float, default=None)
+    ann.add_argument("--seed", type=int, default=0)
+    real = commands.add_parser("real", help="P/R per edit kind on real photos with real edits (vs imagededup)")
+    real.add_argument("--seed", type=int, default=0)
+    real.add_argument("--imagededup", action="store_true", help="pip install imagededup into a temp folder: baseline")
     args = parser.parse_args(argv)
     print(f"machine: {machine()}; load average before the run {os.getloadavg()[0]:.1f}")
     print(f"command: python bench/neardup.py {' '.join(sys.argv[1:] if argv is None else argv)}")
-    run_scale(args) if args.command == "scale" else run_threshold(args)
+    if args.command == "real":
+        from neardup_real import run_real
+
+        if args.imagededup:
+            import tempfile
+
+            from scorecard import install_imagededup
+
+            install_imagededup(Path(tempfile.mkdtemp(prefix="imagededup-")))
+        run_real(args)
+    else:
+        {"scale": run_scale, "threshold": run_threshold, "ann": run_ann}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -475,7 +475,7 @@ def test_filter_stage_links_mirrored_hashes_and_close_embeddings():
     assert plain["near_dup_cluster"].nunique() == 4  # the embedding link is off: c and d apart
 
 
-@pytest.mark.parametrize("value", [0, 1.5, -0.2, "high", True])
+@pytest.mark.parametrize("value", [0, 1.5, -0.2, "high", True, float("nan")])
 def test_cosine_thresholds_are_checked(value):
     from curate.filters.stage import FilterConfig
 
@@ -532,3 +532,19 @@ def test_cosine_pairs_rejects_bad_thresholds_and_shapes():
         cosine_pairs(np.ones(4), 0.9)
     first, second, cosine = cosine_pairs(np.ones((1, 4)), 0.9)
     assert len(first) == len(second) == len(cosine) == 0
+
+
+def test_cosine_thresholds_accept_off_and_text():
+    from curate.filters.stage import FilterConfig
+
+    config = FilterConfig(near_dup_cosine="OFF", near_dup_verify_cosine="0.8")
+    assert config.near_dup_cosine is None and config.near_dup_verify_cosine == 0.8
+
+
+def test_cli_near_dup_cosine_flag_reaches_the_stage(tmp_path):
+    from typer.testing import CliRunner
+
+    from curate.cli.app import app
+
+    result = CliRunner().invoke(app, ["filter", "--workspace", str(tmp_path / "nowhere"), "--near-dup-cosine", "2"])
+    assert result.exit_code == 2 and "near-dup-cosine" in result.output and "Traceback" not in result.output

@@ -32,6 +32,8 @@ def filter_command(
     min_geo_accuracy: Annotated[int | None, typer.Option("--min-geo-accuracy", help="Treat positions the source rates less precise than this as missing (Flickr: 11 city, 16 street; default: recipe, else 0 = off).")] = None,
     near_dup_bits: Annotated[int | None, typer.Option("--near-dup-bits", help="pHash Hamming distance (inclusive) for near duplicates.")] = None,
     near_dup_colour_diff: Annotated[float | None, typer.Option("--near-dup-colour-diff", help="Max mean RGB difference (0-255) of 16x12 thumbnails that confirms a pHash pair.")] = None,
+    near_dup_cosine: Annotated[str | None, typer.Option("--near-dup-cosine", help="Link photos whose cached EfficientNet-Lite0 embeddings (curate embed) have at least this cosine, or off (default: recipe, else 0.90).")] = None,
+    near_dup_verify_cosine: Annotated[str | None, typer.Option("--near-dup-verify-cosine", help="Embedding cosine that confirms a pHash pair whose colours differ, or off (default: recipe, else 0.85).")] = None,
     dedupe_near: Annotated[bool | None, typer.Option("--dedupe-near/--keep-near", help="Keep one photo per near-duplicate cluster, or keep them all (default: recipe, else keep).", show_default=False)] = None,
     max_per_owner: Annotated[int | None, typer.Option("--max-per-owner", help="At most N photos per owner per label.")] = None,
     max_owner_share: Annotated[float | None, typer.Option("--max-owner-share", help="At most this fraction of a label per owner.")] = None,
@@ -48,6 +50,7 @@ def filter_command(
              "max_median_multiple": max_median_multiple, "min_geotagged": min_geotagged,
              "licences": _names(licences), "center": center, "missing_geo": missing_geo, "min_geo_accuracy": min_geo_accuracy,
              "near_dup_bits": near_dup_bits, "near_dup_colour_diff": near_dup_colour_diff,
+             "near_dup_cosine": near_dup_cosine, "near_dup_verify_cosine": near_dup_verify_cosine,
              "dedupe_near": dedupe_near, "max_per_owner": max_per_owner, "max_owner_share": max_owner_share,
              "drop_quality": _names(drop_quality)}
     # a flag given wins over the recipe's [filter] section, which wins over FilterConfig's default

@@ -63,6 +63,21 @@ def parse_max_km(value: object) -> float | str:
     return km
 
 
+def _parse_cosine(value: object, name: str) -> float | None:
+    """A cosine threshold in (0, 1], or None for "off" (a flag or recipe value may be text)."""
+    if value is None or (isinstance(value, str) and value.strip().casefold() == GEO_OFF):
+        return None
+    try:
+        if isinstance(value, bool):
+            raise TypeError("true/false is not a cosine")
+        cosine = float(value)
+    except (TypeError, ValueError):
+        cosine = float("nan")
+    if not 0 < cosine <= 1:  # NaN fails too
+        raise UsageError(f"--{name.replace('_', '-')} must be a cosine in (0, 1], or off; got {value!r}")
+    return cosine
+
+
 @dataclass(frozen=True)
 class FilterConfig:
     max_km: float | str = 5.0  # km, or "off": no photo is dropped as geo_outlier
@@ -71,8 +86,8 @@ class FilterConfig:
     min_geo_accuracy: int = 0  # positions the source rates less precise are treated as missing (0: off)
     near_dup_bits: int = DEFAULT_NEAR_DUP_BITS  # evidence in curate/filters/neardup.py
     near_dup_colour_diff: float = verify.DEFAULT_COLOUR_DIFF  # evidence in curate/filters/verify.py
-    near_dup_cosine: float | None = verify.DEFAULT_NEAR_DUP_COSINE  # embedding link (when embedded); None: off
-    near_dup_verify_cosine: float | None = verify.DEFAULT_VERIFY_COSINE  # embedding confirms a pHash candidate
+    near_dup_cosine: float | str | None = verify.DEFAULT_NEAR_DUP_COSINE  # embedding link (when embedded); "off"/None: off
+    near_dup_verify_cosine: float | str | None = verify.DEFAULT_VERIFY_COSINE  # embedding confirms a pHash candidate
     dedupe_near: bool = False
     max_per_owner: int | None = None
     max_owner_share: float | None = None
@@ -101,10 +116,7 @@ class FilterConfig:
         if not 0 <= self.near_dup_colour_diff <= 255:
             raise UsageError(f"--near-dup-colour-diff must be between 0 and 255, got {self.near_dup_colour_diff}")
         for name in ("near_dup_cosine", "near_dup_verify_cosine"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not 0 < value <= 1):
-                raise UsageError(f"--{name.replace('_', '-')} must be a cosine in (0, 1], or off; got {value!r}")
+            object.__setattr__(self, name, _parse_cosine(getattr(self, name), name))
         if self.max_per_owner is not None and self.max_per_owner < 1:
             raise UsageError(f"--max-per-owner must be at least 1, got {self.max_per_owner}")
         if self.max_owner_share is not None and not 0 < self.max_owner_share <= 1:

@@ -86,8 +86,8 @@ def colour_difference_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     >>> [round(float(colour_difference_of(red, other)[0]), 1) for other in (grey, blue)]
     [0.2, 133.3]
     """
-    a = a.reshape(len(a), -1, 3).astype(np.float32)
-    b = b.reshape(len(b), -1, 3).astype(np.float32)
+    a = a.reshape(len(a), THUMB_WIDTH * THUMB_HEIGHT, 3).astype(np.float32)  # not -1: no pairs is 0 rows
+    b = b.reshape(len(b), THUMB_WIDTH * THUMB_HEIGHT, 3).astype(np.float32)
     chroma = lambda x: (x.max(axis=2) - x.min(axis=2)).mean(axis=1)  # noqa: E731
     grey = (chroma(a) < GREY_CHROMA) | (chroma(b) < GREY_CHROMA)
     rgb = np.abs(a - b).mean(axis=(1, 2))

@@ -43,12 +43,14 @@ def image_features(image: Image.Image) -> dict:
     Small on purpose (about 1 kB as JSON): it travels in the ingest journal.
     """
     from curate.filters.phash import phash_pair
-    from curate.filters.quality import image_statistics
+    from curate.filters.quality import image_statistics, shrink_for_statistics
     from curate.filters.verify import THUMB_HEIGHT, THUMB_WIDTH
 
-    phash, mirror = phash_pair(image)
-    thumbnail = image.resize((THUMB_WIDTH, THUMB_HEIGHT), Image.BILINEAR).tobytes()
-    return {"phash": phash, "phash_mirror": mirror, **image_statistics(image),
+    work = shrink_for_statistics(image)  # one resize feeds the hashes, the thumbnail and the statistics
+    grey = work.convert("L")
+    phash, mirror = phash_pair(grey)
+    thumbnail = work.resize((THUMB_WIDTH, THUMB_HEIGHT), Image.BILINEAR).tobytes()
+    return {"phash": phash, "phash_mirror": mirror, **image_statistics(work, grey),
             THUMBNAIL_KEY: base64.b64encode(thumbnail).decode("ascii")}
 
 
