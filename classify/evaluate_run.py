@@ -36,6 +36,7 @@ from curate import schema
 from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
 from curate.console import console, err_console, progress_bar
 from curate.errors import DataContractError, UsageError
+from curate.report.plots import plain
 from curate.split import SPLITS
 from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, read_catalog
 
@@ -190,8 +191,9 @@ def plot_confusion(confusion: np.ndarray, classes: list[str]) -> bytes:
                            top=1 - 0.5 / height_in)
     axes.imshow(confusion, cmap="Blues", vmin=0)
     ticks = np.arange(len(classes))
-    axes.set_xticks(ticks, labels=classes, rotation=45, ha="right", fontsize=8)
-    axes.set_yticks(ticks, labels=classes, fontsize=8)
+    shown = [plain(name) for name in classes]  # a `$` in a label would start TeX math
+    axes.set_xticks(ticks, labels=shown, rotation=45, ha="right", fontsize=8)
+    axes.set_yticks(ticks, labels=shown, fontsize=8)
     axes.set_xlabel("predicted")
     axes.set_ylabel("actual")
     axes.set_title(f"confusion matrix ({int(confusion.sum())} photos)")
@@ -218,7 +220,8 @@ def plot_top_losses(top_losses: pd.DataFrame, image_paths: list[Path]) -> bytes:
         thumbnail = _thumbnail(path)
         if thumbnail is not None:
             axes.imshow(thumbnail)
-        axes.set_title(f"{row.predicted} / {row.actual}\nloss {row.loss:.2f} · p {row.p_predicted:.2f}", fontsize=7)
+        axes.set_title(f"{plain(row.predicted)} / {plain(row.actual)}\nloss {row.loss:.2f} · p {row.p_predicted:.2f}",
+                       fontsize=7)
     figure.suptitle("top losses: predicted / actual, loss, probability of the prediction", fontsize=9)
     return _png(figure)
 

@@ -335,3 +335,18 @@ def test_status_strips_terminal_escapes_from_catalog_text(report_workspace):
     for control in ("\x1b", "\x07", "\x9b", "\u202e"):
         assert control not in result.output
     assert "chi" in result.output and "cago" in result.output
+
+
+def test_classify_evaluate_plots_draw_labels_that_look_like_tex(tmp_path):
+    """A class named like TeX math used to make matplotlib raise while drawing the plots."""
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    from classify.evaluate_run import plot_confusion, plot_top_losses
+
+    classes = ["$5 $x^$", "plain"]
+    assert plot_confusion(np.array([[3, 1], [0, 2]]), classes).startswith(b"\x89PNG")
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / "a.jpg")
+    losses = pd.DataFrame({"predicted": ["$x^$"], "actual": ["plain"], "loss": [2.0], "p_predicted": [0.9]})
+    assert plot_top_losses(losses, [tmp_path / "a.jpg"]).startswith(b"\x89PNG")
