@@ -423,7 +423,7 @@ def test_colour_check_still_rejects_a_recoloured_layout():
     assert _linked(evidence, rule) == set()
 
 
-def test_embeddings_link_what_the_hash_misses_and_confirm_hash_candidates():
+def test_embeddings_confirm_hash_candidates_whose_colours_differ():
     from curate.filters import verify
 
     photos = [photo_like(seed) for seed in (51, 52, 53)]
@@ -435,12 +435,25 @@ def test_embeddings_link_what_the_hash_misses_and_confirm_hash_candidates():
     evidence = _evidence(images, vectors)
     assert _linked(evidence, verify.LinkRule(DEFAULT_NEAR_DUP_BITS, cosine=None, verify_cosine=None)) == set()
     assert _linked(evidence, verify.LinkRule(DEFAULT_NEAR_DUP_BITS, cosine=None, verify_cosine=0.9)) == {(2, 3)}
-    vectors[1] = vectors[0] + 0.05 * rng.normal(size=64)  # images 0 and 1 differ, but their embeddings agree
-    evidence = _evidence(images, vectors)
-    assert _linked(evidence, verify.LinkRule(DEFAULT_NEAR_DUP_BITS, cosine=0.95, verify_cosine=None)) == {(0, 1),
-                                                                                                        (2, 3)}
-    assert _linked(evidence, verify.LinkRule(DEFAULT_NEAR_DUP_BITS, cosine=None, verify_cosine=None)) == set()
 
+
+def test_embedding_links_need_hashes_within_cosine_max_bits():
+    """A pair is linked on its embeddings alone only when its pHashes are within cosine_max_bits
+    (in either orientation): on real photos, different shots of one street that the backbone
+    finds alike (cosine 0.90-0.95) are 18+ bits apart, edited copies mostly within 16."""
+    from curate.filters import verify
+
+    h0 = 0x0123456789ABCDEF
+    hashes = np.array([h0, h0 ^ 0xFFF, h0 ^ 0xFFFFFFFF, 0xFFFFFFFF00000000], dtype=np.uint64)  # 0, 12, 32 bits
+    mirrors = np.array([h0 ^ (0xFFFFFFFF << 32), 0, 0xFFFF, h0 ^ 0xF], dtype=np.uint64)  # 3's mirror: 4 bits from 0
+    thumbs = np.arange(4, dtype=np.uint8)[:, None] * 60 + np.zeros((4, verify.THUMB_BYTES), np.uint8)  # colours differ
+    rng = np.random.default_rng(1)
+    vectors = np.tile(rng.normal(size=(1, 32)), (4, 1)) + 0.01 * rng.normal(size=(4, 32))  # all alike: cosine ~1
+    evidence = verify.Evidence(hashes, mirrors, thumbs, np.ones(4, bool), vectors.astype(np.float32))
+    rule = verify.LinkRule(8, cosine=0.95, verify_cosine=None, cosine_max_bits=16)
+    assert _linked(evidence, rule) == {(0, 1), (0, 3), (1, 3)}  # 1-3: 3's mirror is 8 bits from 1's hash
+    ungated = verify.LinkRule(8, cosine=0.95, verify_cosine=None, cosine_max_bits=None)
+    assert _linked(evidence, ungated) == {(i, j) for i in range(4) for j in range(i + 1, 4)}
 
 def _stage_catalog(rows):
     from curate import schema
@@ -459,7 +472,7 @@ def test_filter_stage_links_mirrored_hashes_and_close_embeddings():
     rows = [{"sha256": "a", "phash": "ffffffff00000000", "phash_mirror": "0f0f0f0f0f0f0f0f"},
             {"sha256": "b", "phash": "0f0f0f0f0f0f0f0f", "phash_mirror": "ffffffff00000000"},  # a's mirror image
             {"sha256": "c", "phash": "00000000ffffffff", "phash_mirror": "3333333333333333"},
-            {"sha256": "d", "phash": "5555555555555555", "phash_mirror": "aaaaaaaaaaaaaaaa"},  # far from c in hash
+            {"sha256": "d", "phash": "00000000fffff000", "phash_mirror": "aaaaaaaaaaaaaaaa"},  # 12 bits from c
             {"sha256": "e", "phash": "cccccccccccccccc", "phash_mirror": "f0f0f0f0f0f0f0f0"}]
     thumbs = {sha: grey for sha in "abcde"}
     vectors = np.eye(5, 8, dtype=np.float32)

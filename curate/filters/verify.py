@@ -9,10 +9,11 @@ Three signals per distinct image, each optional:
   matched) is at most `near_dup_colour_diff` (0-255 scale).
 * the backbone embedding `curate embed` cached (EfficientNet-Lite0): a candidate whose
   colours differ more (a brightness edit, a greyscale copy, a crop) is still linked when
-  the cosine of the two embeddings is at least `near_dup_verify_cosine`; and any pair
-  with cosine at least `near_dup_cosine` is linked whatever its hashes say
-  (`embed_neighbours.cosine_pairs`): crops, rotations and burst frames move a pHash by
-  more than 8 bits but barely move the embedding.
+  the cosine of the two embeddings is at least `near_dup_verify_cosine`; and a pair with
+  cosine at least `near_dup_cosine` whose pHashes are within 16 bits (either orientation)
+  is linked too (`embed_neighbours.cosine_pairs` finds them): crops, rotations and burst
+  frames move a pHash by 10-16 bits but barely move the embedding, while different shots
+  of one street that the backbone finds alike (cosine 0.90-0.95) are 18+ bits apart.
 
 Why the colour check stays: on real photos no two different photos came within 10 bits
 (1.4 million pairs, bench/neardup.py real), but on low-texture images (the procedural
@@ -37,6 +38,7 @@ THUMB_BYTES = THUMB_WIDTH * THUMB_HEIGHT * 3
 DEFAULT_COLOUR_DIFF = 4.0
 DEFAULT_NEAR_DUP_COSINE = 0.90
 DEFAULT_VERIFY_COSINE = 0.85
+DEFAULT_COSINE_MAX_BITS = 16
 EMBEDDING_BACKBONE = "efficientnet_lite0"  # the cosine thresholds were measured on this backbone's vectors
 
 
@@ -131,6 +133,7 @@ class LinkRule:
     colour_diff: float = DEFAULT_COLOUR_DIFF
     cosine: float | None = DEFAULT_NEAR_DUP_COSINE
     verify_cosine: float | None = DEFAULT_VERIFY_COSINE
+    cosine_max_bits: int | None = DEFAULT_COSINE_MAX_BITS  # an embedding link also needs pHashes this close
 
 
 def link_pairs(evidence: Evidence, rule: LinkRule) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
@@ -164,6 +167,11 @@ def link_pairs(evidence: Evidence, rule: LinkRule) -> tuple[np.ndarray, np.ndarr
     first, second = first[linked], second[linked]
     if evidence.vectors is not None and rule.cosine is not None:
         close_first, close_second, _ = embed_neighbours.cosine_pairs(evidence.vectors, rule.cosine)
+        if rule.cosine_max_bits is not None:
+            near = neardup.hamming_distance(evidence.hashes[close_first], evidence.hashes[close_second])
+            near = np.minimum(near, neardup.hamming_distance(evidence.hashes[close_first], mirrors[close_second]))
+            near = np.minimum(near, neardup.hamming_distance(mirrors[close_first], evidence.hashes[close_second]))
+            close_first, close_second = close_first[near <= rule.cosine_max_bits], close_second[near <= rule.cosine_max_bits]
         n = len(evidence.hashes)
         new = ~np.isin(close_first * n + close_second, first * n + second)
         counts["embedding"] = int(new.sum())
