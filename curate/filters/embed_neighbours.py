@@ -9,9 +9,9 @@ Without comparing every full vector with every other:
    candidates it lets through are checked with the exact cosine of the full vectors.
 2. Up to `exact_limit` vectors, the projected search is exhaustive (blocked matrix
    products, memory bounded): exact results, n^2 * dims work (20,000 vectors: ~1 s).
-3. Beyond that, an inverted-file index (IVF, as in faiss): k-means cells on the projected
-   vectors; each vector lives in its nearest cell and looks into its `probes` nearest
-   cells. Close pairs nearly always share a cell, so recall is high but not guaranteed;
+3. Beyond that, an inverted-file index (IVF, as in faiss): sqrt(n) k-means cells on the
+   projected vectors; each vector lives in its nearest cell and looks into its `probes`
+   nearest cells. Close pairs nearly always share a cell, so recall is high but not guaranteed;
    `bench/neardup.py ann` measures it against the exact search.
 
 Pure NumPy (no index library): the work is a few large matrix products.
@@ -51,7 +51,7 @@ def row_norms(vectors: np.ndarray) -> np.ndarray:
 
 
 def cosine_pairs(vectors: np.ndarray, min_cosine: float, *, dims: int = DEFAULT_DIMS, exact_limit: int = EXACT_LIMIT,
-                 probes: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 probes: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All pairs i < j with cosine(vectors[i], vectors[j]) >= min_cosine (see the module docstring).
 
     Args:
@@ -80,18 +80,25 @@ def cosine_pairs(vectors: np.ndarray, min_cosine: float, *, dims: int = DEFAULT_
         return empty, empty, np.empty(0, dtype=np.float32)
     projected = project(vectors, norms, rows, dims, seed)
     bound = np.float32(2 - 2 * min_cosine + 1e-5)  # + float32 rounding slack: candidates are verified anyway
-    if len(rows) <= exact_limit:
-        first, second = _exhaustive_candidates(projected, bound)
-    else:
-        first, second = _ivf_candidates(projected, bound, probes, seed)
-    first, second = rows[first], rows[second]
-    cosine = np.empty(len(first), dtype=np.float32)
-    for start in range(0, len(first), 65536):  # exact cosines of the candidates, from the full vectors
-        a, b = first[start:start + 65536], second[start:start + 65536]
-        dot = np.einsum("ij,ij->i", vectors[a].astype(np.float32), vectors[b].astype(np.float32))
-        cosine[start:start + 65536] = dot / (norms[a] * norms[b])
-    keep = cosine >= min_cosine
-    first, second, cosine = first[keep], second[keep], cosine[keep]
+
+    def verified(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidates (positions in rows) -> those whose full-vector cosine is >= min_cosine."""
+        first, second = rows[first], rows[second]
+        cosine = np.empty(len(first), dtype=np.float32)
+        for start in range(0, len(first), 65536):
+            a, b = first[start:start + 65536], second[start:start + 65536]
+            dot = np.einsum("ij,ij->i", vectors[a].astype(np.float32), vectors[b].astype(np.float32))
+            cosine[start:start + 65536] = dot / (norms[a] * norms[b])
+        keep = cosine >= min_cosine
+        return first[keep], second[keep], cosine[keep]
+
+    search = _exhaustive_search if len(rows) <= exact_limit else \
+        (lambda points, limit, check: _ivf_search(points, limit, check, probes, seed))
+    found = search(projected, bound, verified)  # verified block by block: memory holds results, not candidates
+    first, second, cosine = (np.concatenate([part[k] for part in found]) for k in range(3))
+    codes = first * len(vectors) + second
+    codes, unique = np.unique(codes, return_index=True)  # IVF can meet a pair in two cells
+    first, second, cosine = first[unique], second[unique], cosine[unique]
     order = np.lexsort((second, first))
     return first[order], second[order], cosine[order]
 
@@ -116,27 +123,28 @@ def project(vectors: np.ndarray, norms: np.ndarray, rows: np.ndarray, dims: int,
 
 def _close_in_block(a: np.ndarray, b: np.ndarray, bound: np.float32) -> tuple[np.ndarray, np.ndarray]:
     """Row positions (in a, in b) whose squared Euclidean distance is <= bound."""
-    squared = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2 * (a @ b.T)
+    squared = a @ b.T
+    squared *= -2
+    squared += np.einsum("ij,ij->i", a, a)[:, None]
+    squared += np.einsum("ij,ij->i", b, b)[None, :]
     return np.nonzero(squared <= bound)
 
 
-def _exhaustive_candidates(projected: np.ndarray, bound: np.float32) -> tuple[np.ndarray, np.ndarray]:
+def _exhaustive_search(projected: np.ndarray, bound: np.float32, check) -> list[tuple]:
     n = len(projected)
     step = max(1, _BLOCK_ELEMENTS // n)
-    firsts, seconds = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
+    found = [(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))]
     for start in range(0, n, step):
         rows, columns = _close_in_block(projected[start:start + step], projected[start:], bound)
         rows, columns = rows + start, columns + start
         keep = rows < columns  # upper triangle: each pair once, no self pairs
-        firsts.append(rows[keep].astype(np.int64))
-        seconds.append(columns[keep].astype(np.int64))
-    return np.concatenate(firsts), np.concatenate(seconds)
+        found.append(check(rows[keep].astype(np.int64), columns[keep].astype(np.int64)))
+    return found
 
 
-def _ivf_candidates(projected: np.ndarray, bound: np.float32, probes: int,
-                    seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _ivf_search(projected: np.ndarray, bound: np.float32, check, probes: int, seed: int) -> list[tuple]:
     n = len(projected)
-    cells = int(min(max(16, 4 * np.sqrt(n)), n // 8))  # ~250 vectors a cell at 1M
+    cells = int(min(max(16, np.sqrt(n)), n // 8))  # ~1,000 vectors a cell at 1M: big blocks keep BLAS busy
     centroids = kmeans(projected, cells, seed=seed)
     nearest = nearest_cells(projected, centroids, min(probes, cells))
     home = nearest[:, 0]
@@ -146,7 +154,7 @@ def _ivf_candidates(projected: np.ndarray, bound: np.float32, probes: int,
     cell_of_look = nearest.ravel()
     look_order = np.argsort(cell_of_look, kind="stable")
     look_starts = np.searchsorted(cell_of_look[look_order], np.arange(cells + 1))
-    codes = [np.empty(0, np.int64)]
+    found = [(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))]
     for cell in range(cells):
         inside = members[starts[cell]:starts[cell + 1]]
         queries = looks[look_order[look_starts[cell]:look_starts[cell + 1]]]
@@ -155,9 +163,8 @@ def _ivf_candidates(projected: np.ndarray, bound: np.float32, probes: int,
         rows, columns = _close_in_block(projected[queries], projected[inside], bound)
         a, b = queries[rows].astype(np.int64), inside[columns].astype(np.int64)
         keep = a != b
-        codes.append(np.minimum(a[keep], b[keep]) * n + np.maximum(a[keep], b[keep]))
-    codes = np.unique(np.concatenate(codes))
-    return codes // n, codes % n
+        found.append(check(np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])))
+    return found
 
 
 def kmeans(points: np.ndarray, k: int, *, iterations: int = 6, sample: int = 65_536, seed: int = 0) -> np.ndarray:
