@@ -561,3 +561,18 @@ def test_cli_near_dup_cosine_flag_reaches_the_stage(tmp_path):
 
     result = CliRunner().invoke(app, ["filter", "--workspace", str(tmp_path / "nowhere"), "--near-dup-cosine", "2"])
     assert result.exit_code == 2 and "near-dup-cosine" in result.output and "Traceback" not in result.output
+
+
+def test_ensure_phashes_fills_missing_mirror_hashes(tmp_path):
+    from types import SimpleNamespace
+
+    from curate.filters.run import ensure_phashes
+
+    _save(photo_like(7), tmp_path / "a.png")
+    catalog = pd.DataFrame({"sha256": ["x", "y"], "image_path": ["a.png", None],
+                            "phash": ["0000000000000000", None], "phash_mirror": [None, None]})
+    filled = ensure_phashes(SimpleNamespace(root=tmp_path), catalog, workers=1)
+    expected = phash_pair(Image.open(tmp_path / "a.png").convert("RGB"))
+    assert (filled.loc[0, "phash"], filled.loc[0, "phash_mirror"]) == expected
+    assert pd.isna(filled.loc[1, "phash"]) and pd.isna(filled.loc[1, "phash_mirror"])  # no image: nothing to hash
+    assert catalog.loc[0, "phash_mirror"] is None  # input not mutated
