@@ -36,6 +36,10 @@ from curate.store import open_rgb
 THUMB_WIDTH, THUMB_HEIGHT = 16, 12
 THUMB_BYTES = THUMB_WIDTH * THUMB_HEIGHT * 3
 DEFAULT_COLOUR_DIFF = 4.0
+# Chosen on real photos with real edits (bench/neardup.py real; docs/benchmarks.md): 0.90 is above
+# every different-photo pair of that set (max 0.867); 0.85 passes every brightness-edited copy
+# among pHash candidates (min 0.936), where no different-photo pair exists; 16 bits keeps the
+# scenes-scrape's look-alike 15-Scene photos apart (cosine >= 0.90 there: 18-36 bits apart).
 DEFAULT_NEAR_DUP_COSINE = 0.90
 DEFAULT_VERIFY_COSINE = 0.85
 DEFAULT_COSINE_MAX_BITS = 16
