@@ -130,8 +130,13 @@ def conform(frame: pd.DataFrame) -> pa.Table:
         if column.name not in frame.columns:
             if not column.nullable and not pa.types.is_list(column.type):
                 raise DataContractError(f"catalog has no {column.name!r} column, which every row needs")
-            empty = [[] for _ in range(len(frame))] if pa.types.is_list(column.type) else None
-            frame[column.name] = empty
+            empty = [[] for _ in range(len(frame))] if pa.types.is_list(column.type) else [None] * len(frame)
+            frame[column.name] = pd.Series(empty, index=frame.index, dtype=object)  # object even with no rows
+        elif pa.types.is_list(column.type) and column.nullable:
+            # NaN where a concat met rows that lack the column (pandas fills floats) is a null list
+            values = frame[column.name].to_numpy(dtype=object).copy()
+            values[pd.isna(values)] = None
+            frame[column.name] = pd.Series(values, index=frame.index, dtype=object)
     table = pa.Table.from_pandas(frame[list(NAMES)], schema=arrow_schema(), preserve_index=False, safe=False)
     validate(table)
     return table

@@ -108,7 +108,7 @@ def test_an_unreadable_thumbnail_cache_is_computed_again(tmp_path):
     ws = make_workspace(tmp_path, images=True)
     catalog = read_catalog(ws)
     cache = tmp_path / "cache" / "thumbnails.parquet"
-    cache.parent.mkdir(parents=True)
+    cache.parent.mkdir(parents=True, exist_ok=True)  # ingest already caches thumbnails
     cache.write_bytes(b"garbage")
     thumbnails = ensure_thumbnails(ws, catalog, workers=1)
     assert set(thumbnails) == set(catalog["sha256"])
