@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> None:
     ann.add_argument("--dim", type=int, default=1280)  # EfficientNet-Lite0's feature size
     ann.add_argument("--planted", type=int, default=20_000)
     ann.add_argument("--subset", type=int, default=20_000)
-    ann.add_argument("--probes", type=int, default=12)
+    ann.add_argument("--probes", type=int, default=20)
     ann.add_argument("--cosine", type=float, default=None)
     ann.add_argument("--seed", type=int, default=0)
     real = commands.add_parser("real", help="P/R per edit kind on real photos with real edits (vs imagededup)")

@@ -51,7 +51,7 @@ def row_norms(vectors: np.ndarray) -> np.ndarray:
 
 
 def cosine_pairs(vectors: np.ndarray, min_cosine: float, *, dims: int = DEFAULT_DIMS, exact_limit: int = EXACT_LIMIT,
-                 probes: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 probes: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All pairs i < j with cosine(vectors[i], vectors[j]) >= min_cosine (see the module docstring).
 
     Args:
