@@ -273,3 +273,29 @@ def poll_health(url: str, done: threading.Event, futures) -> list[int]:
         time.sleep(0.5)
     done.set()
     return statuses
+
+
+def test_300_stalled_uploads_do_not_stop_health_or_a_real_prediction(predictor):
+    """Held from the adversarial sweep: 300 clients that send headers and part of a body,
+    then stall (slowloris), must not take the service down for everyone else."""
+    server, thread, url = start_in_thread(create_app(predictor, top_k=3))
+    host, port = url.rsplit("/", 1)[-1].split(":")
+    stalled = []
+    try:
+        for _ in range(300):
+            sock = socket.create_connection((host, int(port)), timeout=10)
+            sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                         b"Content-Length: 1000000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; "
+                         b"filename=\"a.png\"\r\n\r\n\x89PNG")
+            stalled.append(sock)
+        health = requests.get(f"{url}/health", timeout=30)
+        answer = requests.post(f"{url}/predict", files={"file": ("ok.png", smooth_photo(120, 90, "PNG"))},
+                               timeout=60)
+    finally:
+        for sock in stalled:
+            sock.close()
+        server.should_exit = True
+        thread.join(30)
+    assert len(stalled) == 300
+    assert health.status_code == 200
+    assert answer.status_code == 200 and len(answer.json()["predictions"]) == 3
