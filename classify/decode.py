@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import io
 import os
 import stat
 import threading
-import warnings
 from contextlib import contextmanager, nullcontext
 
 from PIL import Image
 
-from curate.store import MAX_PIXELS, MIN_SIDE_PX, BadImage
+from curate.store import MIN_SIDE_PX, BadImage, open_image
 
 MAX_FILE_BYTES = 256 * 1024 * 1024  # as ingest: no photo is this big; refused before reading
 BYTES_PER_PIXEL = 4  # Pillow stores RGB, RGBA, CMYK, I and F images in 4 bytes a pixel
@@ -112,7 +110,7 @@ def decode_for_model(data: bytes, preprocess, budget: MemoryBudget | None = None
     truncated_image, too_small) before any large allocation: the header is read first.
     With a budget, the full-size decode waits until its bytes fit in it.
     """
-    image = _open_checked(data)
+    image = open_image(data)  # the store's header checks: empty, not an image, bomb, animated
     with image:
         width, height = image.size
         orientation = _orientation(image)
@@ -132,29 +130,6 @@ def decode_for_model(data: bytes, preprocess, budget: MemoryBudget | None = None
     if cost >= _LARGE_DECODE_BYTES:
         release_memory()
     return small
-
-
-def _open_checked(data: bytes) -> Image.Image:
-    """Image.open with the header checks of curate.store.inspect_image (nothing decoded yet)."""
-    if not data:
-        raise BadImage("empty_file")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data))
-        except Image.DecompressionBombError:
-            raise BadImage("decompression_bomb", f"more than {MAX_PIXELS} pixels") from None
-        except Exception as exc:  # noqa: BLE001 - Pillow raises many types for junk bytes
-            raise BadImage("not_an_image", type(exc).__name__) from None
-    width, height = image.size
-    if width * height > MAX_PIXELS:
-        image.close()
-        raise BadImage("decompression_bomb", f"{width}x{height} exceeds {MAX_PIXELS} pixels")
-    if getattr(image, "n_frames", 1) > 1 and image.format != "MPO":
-        frames = image.n_frames
-        image.close()
-        raise BadImage("animated", f"{frames} frames")
-    return image
 
 
 def _orientation(image: Image.Image) -> int:

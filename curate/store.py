@@ -82,6 +82,15 @@ def decode_image(data: bytes, *, work_side: int | None = None, min_side_px: int 
     `open_rgb(stored_path, min_side=work_side)` gives); without it the image decodes at full
     size and only the description is returned. Raises BadImage with a drop reason.
     """
+    with open_image(data, max_pixels) as image:
+        info = _describe(image, min_side_px, max_pixels, work_side)
+        return info, (upright_rgb(image) if work_side else None)
+
+
+def open_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """`data` opened (header read, nothing decoded) after the checks that need no decode:
+    empty, not an image, more than `max_pixels`, animated. The caller closes it.
+    Raises BadImage with a drop reason."""
     if not data:
         raise BadImage("empty_file")
     with warnings.catch_warnings():
@@ -92,17 +101,20 @@ def decode_image(data: bytes, *, work_side: int | None = None, min_side_px: int 
             raise BadImage("decompression_bomb", f"more than {max_pixels} pixels") from exc
         except Exception as exc:  # PIL raises many types for junk bytes
             raise BadImage("not_an_image", type(exc).__name__) from exc
-        with image:
-            info = _describe(image, min_side_px, max_pixels, work_side)
-            return info, (upright_rgb(image) if work_side else None)
+    width, height = image.size
+    if width * height > max_pixels:
+        image.close()
+        raise BadImage("decompression_bomb", f"{width}x{height} exceeds {max_pixels} pixels")
+    if getattr(image, "n_frames", 1) > 1 and image.format != "MPO":
+        frames = image.n_frames
+        image.close()
+        raise BadImage("animated", f"{frames} frames")
+    return image
 
 
 def _describe(image: Image.Image, min_side_px: int, max_pixels: int, work_side: int | None = None) -> ImageInfo:
+    """Decode an image `open_image` checked (at reduced scale with `work_side`) and describe it."""
     width, height = image.size
-    if width * height > max_pixels:
-        raise BadImage("decompression_bomb", f"{width}x{height} exceeds {max_pixels} pixels")
-    if getattr(image, "n_frames", 1) > 1 and image.format != "MPO":
-        raise BadImage("animated", f"{image.n_frames} frames")
     image_format = image.format or "UNKNOWN"
     try:
         orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
