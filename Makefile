@@ -25,7 +25,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/flickr_ingest.py
 	$(BIN)/python bench/geo_filter.py
 	$(BIN)/python bench/neardup.py
+	$(BIN)/python bench/neardup.py real --imagededup
 	$(BIN)/python bench/scorecard.py
+	$(BIN)/python bench/scorecard.py --recipe scenes-scrape --imagededup --seeds 3
+	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/decode_once.py
 	$(BIN)/python bench/embed_throughput.py
 	$(BIN)/python bench/loader_cost.py
 	$(BIN)/python bench/label_issues.py
