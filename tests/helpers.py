@@ -20,6 +20,17 @@ def jpeg_bytes(width: int = 64, height: int = 48, color=(120, 30, 200), quality:
     return buffer.getvalue()
 
 
+def smooth_photo(seed: int, width: int, height: int, fmt: str) -> bytes:
+    """A smooth random picture (compresses well, differs per seed) encoded as `fmt`."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    small = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8))
+    buffer = io.BytesIO()
+    small.resize((width, height), Image.BICUBIC).save(buffer, fmt)
+    return buffer.getvalue()
+
+
 def png_bytes(width: int = 64, height: int = 48, color=(10, 200, 30)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), color).save(buffer, "PNG")

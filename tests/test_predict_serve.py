@@ -24,19 +24,11 @@ from classify.model import Predictor, RunMeta, build_classifier, save_model
 from classify.serve import create_app
 from curate.store import open_rgb
 from tests.helpers import header_only_png
+from tests.helpers import smooth_photo as photo
 
 CLASSES = ["harbour", "skyline", "tower"]
 MAX_UPLOAD_BYTES = 50_000
 runner = CliRunner()
-
-
-def photo(seed: int, width: int, height: int, fmt: str) -> bytes:
-    """A smooth random picture (compresses well, differs per seed) encoded as `fmt`."""
-    rng = np.random.default_rng(seed)
-    small = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8))
-    buffer = io.BytesIO()
-    small.resize((width, height), Image.BICUBIC).save(buffer, fmt)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")

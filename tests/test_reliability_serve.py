@@ -29,18 +29,11 @@ from classify.model import Predictor, RunMeta, build_classifier, save_model
 from classify.serve import ServeLimits, create_app
 from curate.store import MAX_PIXELS, open_rgb
 from curate.vision.images import prepare
+from tests.helpers import smooth_photo
 
 CLASSES = ["harbour", "skyline", "tower"]
 GOAL_RSS_BYTES = 2 * 10**9  # the goal: under 2 GB with 32 concurrent uploads
 WATCHDOG_RSS_BYTES = 4 * 2**30
-
-
-def smooth_photo(width: int, height: int, fmt: str, seed: int = 0) -> bytes:
-    rng = np.random.default_rng(seed)
-    small = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8))
-    buffer = io.BytesIO()
-    small.resize((width, height), Image.BICUBIC).save(buffer, fmt)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +57,7 @@ def predictor(run_dir):
 
 @pytest.mark.parametrize("fmt, size", [("PNG", (1800, 1200)), ("JPEG", (2400, 1600)), ("PNG", (300, 200))])
 def test_reduced_decode_gives_the_evaluate_probabilities(predictor, fmt, size):
-    data = smooth_photo(*size, fmt, seed=3)
+    data = smooth_photo(3, *size, fmt)
     image = decode_for_model(data, predictor.preprocess)
     assert image.mode == "RGB"
     assert image.size == model_input_size(size, predictor.preprocess)  # small, whatever the photo's size
@@ -73,7 +66,7 @@ def test_reduced_decode_gives_the_evaluate_probabilities(predictor, fmt, size):
 
 
 def test_reduced_decode_matches_prepare_pixel_for_pixel(predictor):
-    data = smooth_photo(900, 700, "PNG", seed=4)
+    data = smooth_photo(4, 900, 700, "PNG")
     ours = prepare(decode_for_model(data, predictor.preprocess), predictor.preprocess)
     theirs = prepare(open_rgb(io.BytesIO(data)), predictor.preprocess)
     assert np.array_equal(ours, theirs)
@@ -142,7 +135,7 @@ def test_full_queue_answers_503_and_health_still_answers(predictor, monkeypatch)
 
     monkeypatch.setattr(serve_module, "decode_for_model", stuck_decode)
     server, thread, url = start_in_thread(create_app(predictor, limits=ServeLimits(max_pending=1, decode_threads=1)))
-    data = smooth_photo(120, 90, "PNG")
+    data = smooth_photo(0, 120, 90, "PNG")
     try:
         with ThreadPoolExecutor(1) as pool:
             first = pool.submit(requests.post, f"{url}/predict", files={"file": ("a.png", data)}, timeout=60)
@@ -289,7 +282,7 @@ def test_300_stalled_uploads_do_not_stop_health_or_a_real_prediction(predictor):
                          b"filename=\"a.png\"\r\n\r\n\x89PNG")
             stalled.append(sock)
         health = requests.get(f"{url}/health", timeout=30)
-        answer = requests.post(f"{url}/predict", files={"file": ("ok.png", smooth_photo(120, 90, "PNG"))},
+        answer = requests.post(f"{url}/predict", files={"file": ("ok.png", smooth_photo(0, 120, 90, "PNG"))},
                                timeout=60)
     finally:
         for sock in stalled:
