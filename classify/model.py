@@ -107,6 +107,11 @@ class Classifier(nn.Module):
     def forward(self, images):
         return self.head(self.backbone(self.normalise(images)))
 
+    def features_and_logits(self, images):
+        """(pooled features (N, dim), logits) from ONE pass: the topic gate reads the features."""
+        pooled = self.backbone(self.normalise(images))
+        return pooled, self.head(pooled)
+
 
 def save_model(run_dir: Path, model, meta: RunMeta) -> None:
     """Write model.safetensors then model.json, each atomically."""
@@ -177,6 +182,25 @@ class Predictor:
         batch = torch.from_numpy(np.stack([prepare(image, self.preprocess) for image in images])).to(self.device)
         with torch.inference_mode():
             return torch.softmax(self.model(batch).float(), dim=1).cpu().numpy()
+
+    def predict_with_features(self, images: list) -> tuple[np.ndarray, np.ndarray]:
+        """((N, classes) softmax probabilities, (N, dim) pooled features) from one forward pass.
+
+        The features are what `classify.gate.Gate.scores` reads, so the gate costs one dot product.
+        """
+        from curate.vision.images import prepare
+
+        if not images:
+            return np.zeros((0, len(self.classes)), np.float32), np.zeros((0, self.feature_dim), np.float32)
+        batch = torch.from_numpy(np.stack([prepare(image, self.preprocess) for image in images])).to(self.device)
+        with torch.inference_mode():
+            pooled, logits = _unwrap(self.model).features_and_logits(batch)
+            return torch.softmax(logits.float(), dim=1).cpu().numpy(), pooled.float().cpu().numpy()
+
+    @property
+    def feature_dim(self) -> int:
+        """Width of the pooled features (the head's input)."""
+        return int(_unwrap(self.model).head[-1].in_features)
 
     def top_k(self, probabilities: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
         k = max(1, min(k, len(self.classes)))
