@@ -345,3 +345,18 @@ def test_an_oversized_metadata_file_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(folder_module, "MAX_METADATA_BYTES", 64)
     with pytest.raises(UsageError, match="byte limit"):
         ingest_folder(Workspace(tmp_path / "ws"), FolderOptions(folder=folder))
+
+
+@pytest.mark.parametrize("kind,key,extra", [
+    ("flickr", "api_read_timeout_s", 'tags = ["chicago"]'),
+    ("flickr", "api_connect_timeout_s", 'tags = ["chicago"]'),
+    ("commons", "api_timeout_s", 'category = "Skylines of Chicago"'),
+])
+@pytest.mark.parametrize("value", ["inf", "nan", "1e308", "0"])
+def test_absurd_api_timeouts_in_a_recipe_are_refused_before_any_step(tmp_path, kind, key, extra, value):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'name = "r"\n[[labels]]\nname = "chicago"\n[[sources]]\nkind = "{kind}"\n{extra}\n'
+                      f"{key} = {value}\n")
+    line = one_line_error(cli("run", str(recipe), "--workspace", str(tmp_path / "ws")), 2)
+    assert key in line and "seconds" in line
+    assert not (tmp_path / "ws" / "catalog.parquet").exists()

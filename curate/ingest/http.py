@@ -92,10 +92,14 @@ class DownloadConfig:
         download would fail) and ones that would leave a stalled server holding a worker for days."""
         for name, flag in (("connect_timeout_s", "--timeout"), ("read_timeout_s", "--timeout"),
                            ("attempt_deadline_s", "attempt deadline")):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT_S:
-                raise UsageError(f"{flag} must be a number of seconds above 0 and at most {MAX_TIMEOUT_S:g}, "
-                                 f"got {value!r}")
+            check_timeout_s(getattr(self, name), flag)
+
+
+def check_timeout_s(value, flag: str) -> None:
+    """Refuse a timeout no socket accepts (inf, nan, 1e308, <= 0) or one over MAX_TIMEOUT_S."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not 0 < value <= MAX_TIMEOUT_S:
+        raise UsageError(f"{flag} must be a number of seconds above 0 and at most {MAX_TIMEOUT_S:g}, got {value!r}")
 
 
 class HTTPFetchError(FetchError):

@@ -27,7 +27,7 @@ from curate.ingest.commons.cursor import ListingCursor, ListingState
 from curate.ingest.commons.pages import (API_BATCH, GEOSEARCH_MAX, RADIUS_MAX_M, RADIUS_MIN_M, batch_records,
                                          category_title, listing_params, merge_pages, response_pages)
 from curate.ingest.engine import IngestJob, IngestReport, run_ingest
-from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader
+from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader, check_timeout_s
 from curate.records import RECORD_FIELDS
 from curate.recipes import load_recipe
 from curate.workspace import Workspace, changes_workspace
@@ -90,6 +90,9 @@ class CommonsOptions:
     api_backoff_max_s: float = 60.0
     api_retry_after_cap_s: float = 120.0
     checkpoint_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        check_timeout_s(self.api_timeout_s, "api_timeout_s")
 
 
 @dataclass

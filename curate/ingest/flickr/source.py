@@ -31,7 +31,7 @@ from curate.ingest.engine import IngestJob, IngestReport, run_ingest
 from curate.ingest.flickr.api import DEFAULT_ENDPOINT, ApiConfig, FlickrClient
 from curate.ingest.flickr.pages import SEARCH_EXTRAS, Licence, MalformedPage, parse_licenses, parse_search_page
 from curate.ingest.flickr.plan import DATE_FORMAT, FLICKR_CAP, Plan, PlanStore, query_key, root_slice
-from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader, is_http_url
+from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader, check_timeout_s, is_http_url
 from curate.recipes import load_recipe
 from curate.workspace import Workspace, changes_workspace
 
@@ -92,6 +92,8 @@ class FlickrOptions:
                              f"(the default is {DEFAULT_ENDPOINT})")
         if not self.calls_per_hour > 0:
             raise UsageError(f"calls per hour must be positive (Flickr allows 3600 a key), got {self.calls_per_hour:g}")
+        check_timeout_s(self.api_connect_timeout_s, "api_connect_timeout_s")
+        check_timeout_s(self.api_read_timeout_s, "api_read_timeout_s")
 
     def api_config(self) -> ApiConfig:
         return ApiConfig(endpoint=self.endpoint, calls_per_hour=self.calls_per_hour,
