@@ -1,4 +1,8 @@
-"""`curate embed`: pretrained backbone features for every kept image, cached by content.
+"""`curate embed`: pretrained backbone features for every stored image, cached by content.
+
+Every photo with a stored image that ingest kept is embedded, whatever the filter or the
+pre-classifier later decide: the embed step runs before the filter (`curate run`), whose
+near-duplicate links and geo rescue read these vectors for dropped photos too.
 
 Cache layout (per backbone)::
 
@@ -24,7 +28,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate import schema
 from curate.console import err_console, progress_bar
 from curate.errors import DataContractError, UsageError
 from curate.runs import save_stage_report
@@ -73,7 +76,7 @@ class EmbedReport:
     backbone: str
     cache_key: str
     dim: int
-    kept_images: int
+    images: int  # distinct stored images selected (`embeddable_images`)
     cached: int
     computed: int
     failed: int
@@ -163,10 +166,22 @@ def _read_part(path: Path) -> pa.Table:
     return table
 
 
-def kept_images(catalog: pd.DataFrame) -> pd.DataFrame:
-    """One row per distinct stored image among kept photos: sha256, image_path."""
-    kept = catalog[(catalog["status"] == schema.KEPT) & catalog["image_path"].notna()]
-    return kept[["sha256", "image_path"]].drop_duplicates("sha256")
+def embeddable_images(catalog: pd.DataFrame) -> pd.DataFrame:
+    """One row per distinct stored image that ingest kept: sha256, image_path.
+
+    Photos the filter or the pre-classifier dropped are included: the filter runs after
+    embed and links near duplicates (and judges geo outliers) on these vectors, dropped
+    photos included. Ingest's drops (broken or unsafe files) are not. Byte-identical copies
+    share a sha256 and are embedded once. `curate.freshness` fingerprints the same rows.
+
+    >>> rows = pd.DataFrame({"sha256": ["a", "a", "b", "c"], "image_path": ["x", "x", "y", None],
+    ...                      "status": ["kept", "dropped", "dropped", "kept"],
+    ...                      "drop_stage": [None, "filter", "ingest", None]})
+    >>> embeddable_images(rows)["sha256"].tolist()
+    ['a']
+    """
+    usable = (catalog["drop_stage"] != "ingest") & catalog["image_path"].notna() & catalog["sha256"].notna()
+    return catalog.loc[usable, ["sha256", "image_path"]].drop_duplicates("sha256")
 
 
 def embed_paths(backbone: Backbone, paths: list[Path], device, batch_size: int, workers: int):
@@ -195,14 +210,14 @@ def embed_paths(backbone: Backbone, paths: list[Path], device, batch_size: int, 
 
 @changes_workspace
 def run_embed(ws: Workspace, config: EmbedConfig) -> EmbedReport:
-    """Embed every kept image that the cache lacks; save reports/embed.json."""
+    """Embed every stored image (`embeddable_images`) that the cache lacks; save reports/embed.json."""
     from classify.devices import pick_device
     from curate.vision.backbones import load_backbone
 
     catalog = read_catalog(ws)
-    images = kept_images(catalog)
+    images = embeddable_images(catalog)
     if images.empty:
-        raise UsageError("no kept photos with stored images to embed; run `curate ingest` (and `curate filter`) first")
+        raise UsageError("no photos with stored images to embed; run `curate ingest` first")
     cache = EmbeddingCache(ws, config.cache_key)
     todo = images[images["sha256"].isin(cache.missing(images["sha256"].tolist()))]
     device = pick_device(config.device)
@@ -238,7 +253,7 @@ def run_embed(ws: Workspace, config: EmbedConfig) -> EmbedReport:
         err_console.print(f"warning: {missing} image files are missing from the store; `curate prefilter` drops "
                           "them as unreadable until they are back (restore them, or ingest again) and "
                           "`curate embed` runs again", highlight=False)
-    report = EmbedReport(backbone=config.backbone, cache_key=config.cache_key, dim=cache.dim, kept_images=len(images),
+    report = EmbedReport(backbone=config.backbone, cache_key=config.cache_key, dim=cache.dim, images=len(images),
                          cached=len(images) - len(todo), computed=computed, failed=failed, missing=missing,
                          device=str(device),
                          seconds=round(seconds, 2),

@@ -1,7 +1,8 @@
 """Stage freshness: is each stage's result still the one its inputs would give?
 
-The workspace's stages run in one order (`PIPELINE`): ingest → filter → embed → prefilter →
-split. Each stage after ingest saves, in its stage report (`reports/<stage>.json`, key
+The workspace's stages run in one order (`PIPELINE`): ingest → embed → filter → prefilter →
+split. Embed comes before the filter because the filter's near-duplicate links read the
+embeddings (of every stored image, the filter's own drops included). Each stage after ingest saves, in its stage report (`reports/<stage>.json`, key
 ``freshness``), what it read and what it wrote:
 
 - ``inputs``: a fingerprint of the catalog columns it reads, over the rows the stages before
@@ -34,8 +35,10 @@ from curate import schema
 from curate.errors import DataContractError
 from curate.records import DROPPING_STAGES
 
-PIPELINE = ("ingest", "filter", "embed", "prefilter", "split")
-UPSTREAM = {"ingest": (), "filter": ("ingest",), "embed": ("ingest", "filter"),
+PIPELINE = ("ingest", "embed", "filter", "prefilter", "split")
+# The filter depends on embed: `curate embed` run (or re-run with a new result) after the filter
+# gives its near-duplicate links evidence they lacked, so the filter reads as stale until re-run.
+UPSTREAM = {"ingest": (), "embed": ("ingest",), "filter": ("ingest", "embed"),
             "prefilter": ("ingest", "filter", "embed"), "split": ("ingest", "filter", "prefilter")}
 FRESH, STALE, NOT_RUN, UNKNOWN = "fresh", "stale", "not run", "unknown"
 _OWN_COLUMNS = {stage: tuple(c.name for c in schema.COLUMNS if c.stage == stage) for stage in PIPELINE}
@@ -93,7 +96,7 @@ def kept_before(catalog: pd.DataFrame, stage: str) -> pd.Series:
 def input_fingerprint(catalog: pd.DataFrame, stage: str, extra: tuple[str, ...] = ()) -> str:
     """What `stage` reads: its INPUTS (and `extra` catalog columns) over the rows kept before it."""
     rows = kept_before(catalog, stage)
-    if stage == "embed":
+    if stage == "embed":  # every stored image ingest kept: the rows of curate.embed.embeddable_images
         rows &= catalog["image_path"].notna()
     columns = [schema.PHOTO_ID, *dict.fromkeys(c for c in (*INPUTS[stage], *extra) if c != schema.PHOTO_ID)]
     return fingerprint(catalog.loc[rows, columns].sort_values(schema.PHOTO_ID, kind="stable"))

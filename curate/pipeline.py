@@ -1,9 +1,12 @@
 """`curate run RECIPE`: every stage of a dataset recipe, in order, each one resumable.
 
-Steps: ingest (one per [[sources]] table) → filter → embed → prefilter → split →
-check-leakage → score (demo collections only) → [train → evaluate] → report.
-The pre-classifier runs before the split so the split's shares are computed over
-the photos that stay (see the README).
+Steps: ingest (one per [[sources]] table) → embed → filter → prefilter → split →
+check-leakage → score (demo and scrape collections) → [train → evaluate] → report.
+Embed runs before the filter, over every stored image, so that the filter's
+near-duplicate links have embedding evidence for every pair (brightness edits, crops,
+rotations and burst frames move a pHash too far to be found by it alone). The
+pre-classifier runs before the split so the split's shares are computed over the photos
+that stay (see the README).
 
 Every step's settings are checked against its stage's config before anything runs,
 so a bad recipe fails at once with one line naming its first invalid field.
@@ -276,7 +279,7 @@ def _recipe_ref(recipe: Recipe) -> str:
 # ---------------------------------------------------------------- stage steps
 
 def stage_steps(recipe: Recipe, train: bool) -> list[Step]:
-    """filter → embed → prefilter → split → check-leakage → score → [train → evaluate] → report."""
+    """embed → filter → prefilter → split → check-leakage → score → [train → evaluate] → report."""
     from classify.train import TrainConfig
     from curate.embed import EmbedConfig
     from curate.filters.stage import FilterConfig
@@ -303,8 +306,9 @@ def stage_steps(recipe: Recipe, train: bool) -> list[Step]:
     run_dir_name = check_name(recipe.name, where)
 
     steps = [
-        Step("filter", asdict_plain(filter_config), lambda ws: _filter(ws, filter_config, recipe)),
+        # embed first: the filter links near duplicates on the embeddings of every stored image
         Step("embed", asdict_plain(embed_config), lambda ws: _embed(ws, embed_config)),
+        Step("filter", asdict_plain(filter_config), lambda ws: _filter(ws, filter_config, recipe)),
         Step("prefilter", {**asdict_plain(prefilter_config), "embeddings": embeddings},
              lambda ws: _prefilter(ws, prefilter_config, embeddings, finetune)),
         Step("split", asdict_plain(split_config), lambda ws: _split(ws, split_config)),
@@ -365,7 +369,7 @@ def _embed(ws: Workspace, config) -> str:
     from curate.embed import run_embed
 
     report = run_embed(ws, config)
-    return f"{report.kept_images:,} kept images: {report.cached:,} cached, {report.computed:,} computed"
+    return f"{report.images:,} stored images: {report.cached:,} cached, {report.computed:,} computed"
 
 
 def _prefilter(ws: Workspace, config, embeddings: str, finetune) -> str:
@@ -455,7 +459,7 @@ class StepOutcome:
     summary: str
 
 
-PIPELINE_STAGES = ("filter", "embed", "prefilter", "split")  # steps named after a stage of curate.freshness
+PIPELINE_STAGES = ("embed", "filter", "prefilter", "split")  # steps named after a stage of curate.freshness
 
 
 def state_path(ws: Workspace, recipe: Recipe) -> Path:

@@ -101,7 +101,7 @@ def _folder_workspace(tmp_path, colours) -> Workspace:
 def test_cache_hits_and_misses(tmp_path, monkeypatch):
     ws = _folder_workspace(tmp_path, [(200, 10, 10), (10, 200, 10), (10, 10, 200), (90, 90, 90)])
     first = run_embed(ws, EmbedConfig(workers=0, batch_size=3))
-    assert (first.kept_images, first.cached, first.computed, first.failed) == (4, 0, 4, 0)
+    assert (first.images, first.cached, first.computed, first.failed) == (4, 0, 4, 0)
     catalog = read_catalog(ws)
     vectors, found, ok = EmbeddingCache(ws, "efficientnet_lite0").lookup(catalog["sha256"])
     assert found.all() and ok.all() and vectors.shape == (4, 1280)
@@ -118,7 +118,7 @@ def test_cache_hits_and_misses(tmp_path, monkeypatch):
     (tmp_path / "photos" / "city" / "new.jpg").write_bytes(jpeg_bytes(96, 72, (250, 250, 0)))
     ingest_folder(ws, FolderOptions(folder=tmp_path / "photos"))
     third = run_embed(ws, EmbedConfig(workers=0))
-    assert (third.kept_images, third.cached, third.computed) == (5, 4, 1)
+    assert (third.images, third.cached, third.computed) == (5, 4, 1)
     again, _, _ = EmbeddingCache(ws, "efficientnet_lite0").lookup(catalog["sha256"])
     np.testing.assert_array_equal(again, vectors)  # old vectors untouched
 
@@ -217,3 +217,23 @@ def test_an_image_missing_from_the_store_is_not_cached_and_is_embedded_once_rest
     _, found, ok = EmbeddingCache(ws, "efficientnet_lite0").lookup(catalog["sha256"])
     assert found.all() and ok.all()
     assert not missing_from_store(ws, catalog, found).any()
+
+
+def test_photos_the_filter_dropped_are_embedded_but_ingest_drops_are_not(tmp_path):
+    """Embed runs before the filter and covers every stored image ingest kept: near-duplicate
+    links and geo rescue need vectors for photos the filter dropped (a geo outlier here)."""
+    from curate.embed import embeddable_images
+    from curate.workspace import write_catalog
+
+    ws = _folder_workspace(tmp_path, [(200, 10, 10), (10, 200, 10), (10, 10, 200)])
+    catalog = read_catalog(ws)
+    catalog.loc[0, ["status", "drop_reason", "drop_stage"]] = ["dropped", "geo_outlier", "filter"]
+    catalog.loc[1, ["status", "drop_reason", "drop_stage"]] = ["dropped", "off_topic", "prefilter"]
+    write_catalog(ws, catalog)
+    report = run_embed(ws, EmbedConfig(workers=0))
+    assert (report.images, report.computed) == (3, 3)
+    _, found, ok = EmbeddingCache(ws, "efficientnet_lite0").lookup(catalog["sha256"])
+    assert found.all() and ok.all()
+    # an ingest drop (a broken or unsafe file) is not selected, even with a path
+    catalog.loc[2, ["status", "drop_reason", "drop_stage"]] = ["dropped", "ingest_error", "ingest"]
+    assert set(embeddable_images(catalog)["sha256"]) == set(catalog.loc[[0, 1], "sha256"])

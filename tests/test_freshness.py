@@ -221,8 +221,8 @@ def test_curate_run_reruns_a_stale_step_even_when_the_catalog_is_unchanged(tmp_p
             return key
         return action
 
-    steps = [pipeline.Step("filter", {}, lambda ws: str(run_filter(ws, FilterConfig(), recipe))),
-             pipeline.Step("embed", {}, embed("fake")),
+    steps = [pipeline.Step("embed", {}, embed("fake")),
+             pipeline.Step("filter", {}, lambda ws: str(run_filter(ws, FilterConfig(), recipe))),
              pipeline.Step("prefilter", {}, lambda ws: str(run_prefilter(ws, PrefilterConfig(topic=TOPIC, folds=3)))),
              pipeline.Step("split", {}, lambda ws: str(run_split(ws, SplitConfig())))]
     first = pipeline.run_pipeline(ws, recipe, steps, echo=lambda line: None)
@@ -232,7 +232,26 @@ def test_curate_run_reruns_a_stale_step_even_when_the_catalog_is_unchanged(tmp_p
     before = catalog_sha256(ws)
     embed("other")(ws)  # by hand, outside `curate run`: the catalog is untouched
     assert catalog_sha256(ws) == before
-    assert states(ws)["prefilter"] == STALE
+    assert states(ws)["prefilter"] == STALE and states(ws)["filter"] == STALE  # the filter reads embeddings too
     third = pipeline.run_pipeline(ws, recipe, steps, echo=lambda line: None)
-    assert [o.status for o in third] == ["skipped", "skipped", "ran", "ran"]
+    assert [o.status for o in third] == ["skipped", "ran", "ran", "ran"]
     assert states(ws)["prefilter"] == FRESH and states(ws)["split"] == FRESH
+
+
+def test_embed_after_the_filter_makes_it_stale_and_a_filter_rerun_leaves_embed_fresh(tmp_path):
+    """The filter links near duplicates on embeddings, so embeddings that appear after it ran make
+    it stale; embed covers every stored image, so the filter's drops do not make embed stale."""
+    from curate.runs import save_stage_report
+    from curate.workspace import catalog_sha256
+
+    root = tmp_path / "ws"
+    ws = demo_workspace(root, photos=120, seed=6, commands=(("filter", "--recipe", "skylines"),))
+    assert states(ws)["filter"] == FRESH
+    fake_embeddings(ws)
+    save_stage_report(ws, "embed", catalog_sha256(ws), {"cache_key": "fake"})
+    found = workspace_states(ws)
+    assert found["embed"].state == FRESH and found["filter"].state == STALE
+    assert "embed ran after filter" in found["filter"].line and "curate filter" in found["filter"].line
+    assert curate("filter", "-w", str(root), "--recipe", "skylines", "--max-km", "2").exit_code == 0
+    assert (read_catalog(ws)["drop_reason"] == "geo_outlier").any()  # the filter's drops changed
+    assert states(ws)["filter"] == FRESH and states(ws)["embed"] == FRESH

@@ -488,6 +488,24 @@ def test_filter_stage_links_mirrored_hashes_and_close_embeddings():
     assert plain["near_dup_cluster"].nunique() == 4  # the embedding link is off: c and d apart
 
 
+def test_a_filter_without_embeddings_works_on_phash_and_says_curate_embed_helps():
+    """A standalone `curate filter` before `curate embed`: pHash links only, and one note naming
+    the edits it misses and the command that fixes it; none once embeddings are given."""
+    from curate.filters.stage import NO_EMBEDDINGS_NOTE, FilterConfig, filter_catalog
+    from curate.filters.verify import THUMB_BYTES
+
+    rows = [{"sha256": "a", "phash": "ffffffff00000000", "phash_mirror": "0f0f0f0f0f0f0f0f"},
+            {"sha256": "b", "phash": "ffffffff00000001", "phash_mirror": "0f0f0f0f0f0f0f0e"}]
+    thumbs = {"a": bytes([100] * THUMB_BYTES), "b": bytes([101] * THUMB_BYTES)}
+    out, report = filter_catalog(_stage_catalog(rows), FilterConfig(), thumbnails=thumbs)
+    assert out["near_dup_cluster"].nunique() == 1  # still found on pHash alone
+    lines = [note for note in report.notes if "curate embed" in note]
+    assert lines == [NO_EMBEDDINGS_NOTE] and "\n" not in lines[0]
+    _, embedded = filter_catalog(_stage_catalog(rows), FilterConfig(), thumbnails=thumbs,
+                                 embeddings=(["a", "b"], np.eye(2, 4, dtype=np.float32)))
+    assert not any("curate embed" in note for note in embedded.notes)
+
+
 @pytest.mark.parametrize("value", [0, 1.5, -0.2, "high", True, float("nan")])
 def test_cosine_thresholds_are_checked(value):
     from curate.filters.stage import FilterConfig

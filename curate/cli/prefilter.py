@@ -36,7 +36,7 @@ def embed(
         print(json.dumps(report.to_dict(), indent=2, default=str))
         return
     speed = f" at {report.images_per_second:g} images/s" if report.images_per_second else ""
-    console.print(f"embeddings ({report.backbone}, {report.dim}-d): {report.kept_images:,} kept images, "
+    console.print(f"embeddings ({report.backbone}, {report.dim}-d): {report.images:,} stored images, "
                   f"{report.cached:,} already cached, {report.computed:,} computed{speed} on {report.device}, "
                   f"{report.failed:,} unreadable", highlight=False)
 

@@ -40,6 +40,9 @@ GEO_OFF = "off"
 GEO_APPLIED, GEO_FORCED, GEO_OFF_LABEL = "applied", "forced", "off"
 GEO_NOT_A_PLACE, GEO_TOO_FEW, GEO_NO_CENTRE = "skipped: not a place", "skipped: too few geotagged", \
     "skipped: no centre"
+NO_EMBEDDINGS_NOTE = ("near duplicates found by pHash alone (no efficientnet_lite0 embeddings): brightness, "
+                      "crop, rotation and burst copies are mostly missed; run `curate embed` first, then "
+                      "`curate filter` again")
 
 
 def parse_max_km(value: object) -> float | str:
@@ -407,6 +410,8 @@ def _image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mapp
         notes.append(f"near-duplicate links: {counts['hash_colour']} by pHash and colour, {counts['hash_embedding']} "
                      f"by pHash and embedding, {counts['embedding']} by embedding alone "
                      f"({int((position >= 0).sum())} of {len(shas)} images embedded)")
+    elif config.near_dup_cosine is not None or config.near_dup_verify_cosine is not None:
+        notes.append(NO_EMBEDDINGS_NOTE)
     return components_from_pairs(len(shas), first, second)
 
 
