@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -13,11 +14,72 @@ err_console = Console(stderr=True)
 if not console.is_terminal and "COLUMNS" not in __import__("os").environ:
     console = Console(width=200)  # piped or captured output: don't squeeze tables to 80 columns
 
+LINE_EVERY_S = 30.0  # off a terminal: a progress line at least this often ...
+LINE_EVERY_SHARE = 0.10  # ... and at every tenth of the work
+
 
 @contextmanager
 def progress_bar(description: str, total: int | None) -> Iterator:
-    """Yield an `advance(n=1)` callable that moves a rich progress bar on stderr."""
+    """Yield an `advance(n=1)` callable: a rich bar on a terminal, steady plain lines off one.
+
+    Off a terminal (CI, `make demo > log`) a bar would print nothing until the step ends, so
+    a line goes to stderr at every tenth of the work or every 30 s, whichever comes first.
+    """
+    if not err_console.is_terminal:
+        if not total:
+            yield lambda n=1: None
+            return
+        lines = ProgressLines(description, total, lambda text: err_console.print(text, markup=False, highlight=False))
+        yield lines.advance
+        lines.finish()
+        return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=False, disable=not total) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n=1: progress.advance(task, n)
+
+
+class ProgressLines:
+    """Plain progress lines at a steady interval: `label: 1,200/3,000 (40%), 1m05s, ~1m38s left`."""
+
+    def __init__(self, description: str, total: int, write: Callable[[str], None],
+                 clock: Callable[[], float] = time.monotonic, every_s: float = LINE_EVERY_S,
+                 every_share: float = LINE_EVERY_SHARE):
+        self.description, self.total, self.write, self.clock = description, total, write, clock
+        self.every_s, self.step = every_s, max(1, int(total * every_share))
+        self.done = 0
+        self.started = self.last_time = clock()
+        self.next_count = self.step
+
+    def advance(self, n: int = 1) -> None:
+        """Count `n` more items; print a line when a tenth is crossed or `every_s` has passed."""
+        self.done += n
+        now = self.clock()
+        if self.done >= self.next_count or now - self.last_time >= self.every_s:
+            if self.done < self.total:
+                self._line(now)
+            self.next_count = (self.done // self.step + 1) * self.step
+
+    def finish(self) -> None:
+        """The closing line (always printed, so a log shows the step's total and time)."""
+        self._line(self.clock())
+
+    def _line(self, now: float) -> None:
+        self.last_time = now
+        elapsed = now - self.started
+        share = self.done / self.total if self.total else 1.0
+        text = f"{self.description}: {self.done:,}/{self.total:,} ({share:.0%}), {_duration(elapsed)}"
+        if 0 < self.done < self.total:
+            text += f", ~{_duration(elapsed * (self.total - self.done) / self.done)} left"
+        self.write(text)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

@@ -1,0 +1,55 @@
+"""Progress off a terminal: steady plain lines instead of a bar that prints only at the end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from curate.console import ProgressLines
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def lines_for(total: int, steps: list[tuple[int, float]]) -> list[str]:
+    clock, out = Clock(), []
+    lines = ProgressLines("embed", total, out.append, clock=clock)
+    for n, seconds in steps:
+        clock.now += seconds
+        lines.advance(n)
+    lines.finish()
+    return out
+
+
+def test_a_line_at_every_tenth_of_the_work_and_a_closing_line():
+    out = lines_for(100, [(1, 0.1)] * 100)
+    assert [line.split(":")[1].split("(")[0].strip() for line in out] == \
+        [f"{n}/100" for n in range(10, 100, 10)] + ["100/100"]
+    assert out[-1].startswith("embed: 100/100 (100%)") and "left" not in out[-1]
+    assert "left" in out[0]
+
+
+def test_a_slow_step_prints_every_30_seconds_between_tenths():
+    out = lines_for(1000, [(1, 20.0)] * 6)  # 6 items, 120 s: no tenth reached
+    assert len(out) == 1 + 3  # at 40 s, 80 s, 120 s (each 30 s after the last line), then the close
+    assert out[0].startswith("embed: 2/1,000") and "40s" in out[0]
+
+
+def test_a_big_advance_prints_once_not_once_per_tenth():
+    out = lines_for(100, [(95, 1.0), (5, 1.0)])
+    assert len(out) == 2 and out[0].startswith("embed: 95/100")
+
+
+def test_piped_output_gets_progress_lines_before_the_end():
+    code = ("from curate.console import progress_bar\n"
+            "with progress_bar('work', 20) as advance:\n"
+            "    for _ in range(20): advance()\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("work:")]
+    assert len(lines) == 10 and lines[0].startswith("work: 2/20 (10%)") and lines[-1].startswith("work: 20/20")
