@@ -35,6 +35,8 @@ The catalog transforms are pure (`random_split_catalog`, `uncurated_catalog`, `c
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +54,8 @@ STAGE = "compare"
 RANDOM_SPLIT_DIR = "compare-random-split"
 UNCURATED_DIR = "uncurated"
 DEFAULT_SHARES = SplitConfig(val=0.1, test=0.2, by="none", seed=0)
+# where the standard error of what curation is worth is measured when one run has only one seed
+SEEDS_BENCH = "bench/curation_worth.py, docs/benchmarks.md"
 # first reason wins: the photo itself, then its photographer, then a copy of a test photo
 CLEAN_TEST_REASONS = ("in_clean_test", "clean_test_owner", "clean_test_duplicate")
 
@@ -246,6 +250,7 @@ def compare_uncurated(run_dir: Path, ws: Workspace, config, shares: SplitConfig,
         raise UsageError(f"--uncurated: {exc}") from exc
     uncurated_eval = evaluate(sub_dir, None)  # the workspace's own (clean) test split, like RUN
     curated, uncurated = _scored(reference), _scored(uncurated_eval)
+    sandals = sandals_comparison(getattr(reference, "sandals_test", None), getattr(uncurated_eval, "sandals_test", None))
     notes = []
     if curated["photos"] != uncurated["photos"]:
         notes.append(f"the models scored {curated['photos']} vs {uncurated['photos']} test photos: "
@@ -255,7 +260,64 @@ def compare_uncurated(run_dir: Path, ws: Workspace, config, shares: SplitConfig,
     return {"sub_run": how, "split": dataclasses.asdict(shares), "uncurated_set": summary, "curated": curated,
             "uncurated": uncurated, "clean_test_photos": int(len(clean_test)),
             "curated_accuracy": curated["accuracy"], "uncurated_accuracy": uncurated["accuracy"],
-            "curation_worth_pp": (curated["accuracy"] - uncurated["accuracy"]) * 100, "notes": notes}, uncurated_eval
+            "curation_worth_pp": (curated["accuracy"] - uncurated["accuracy"]) * 100, **sandals,
+            "notes": notes}, uncurated_eval
+
+
+def sandals_comparison(curated: dict | None, uncurated: dict | None) -> dict:
+    """The sandals test of both models as flat numbers: off-topic photos of test photographers, the
+    share each answers with a label (uncurated alone, curated behind its gate when it has one), and
+    the on-topic test photos the gate wrongly answers as off-topic. {} when either was not measured."""
+    if not curated or not uncurated:
+        return {}
+    wrongly = curated.get("on_topic_wrongly_gated") or {}
+    return {"sandals_photos": curated["photos"], "uncurated_sandals_answered_share": uncurated["answered_share"],
+            "curated_sandals_answered_share": curated["answered_share"],
+            "curated_behind_gate": curated["behind_gate"],
+            "curated_alone_sandals_answered_share": curated["model_alone_answered_share"],
+            "on_topic_wrongly_gated_share": wrongly.get("share")}
+
+
+def standard_error(values: Sequence[float]) -> float:
+    """Standard error of the mean (sample s.d. / sqrt(n)); NaN for fewer than two values."""
+    values = np.asarray(list(values), dtype=np.float64)
+    return float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else float("nan")
+
+
+def curation_headline(worth_pp: Sequence[float], clean_test_photos: int | None = None,
+                      sandals: dict | None = None) -> str:
+    """What curation is worth in one sentence: curated − uncurated test accuracy (mean and standard
+    error over training seeds; with one seed, where the standard error is measured instead), then the
+    sandals test (`sandals_comparison`'s keys) when given.
+
+    >>> curation_headline([2.0, 4.0, 3.0]).split(" of ")[0]
+    'what curation is worth: +3.0 pp (s.e. 0.6 over 3 training seeds)'
+    """
+    worth = [float(value) for value in worth_pp]
+    on = f" on the same {clean_test_photos} clean test photos" if clean_test_photos else ""
+    if len(worth) > 1:
+        head = (f"what curation is worth: {np.mean(worth):+.1f} pp (s.e. {standard_error(worth):.1f} over "
+                f"{len(worth)} training seeds) of curated − uncurated test accuracy{on}")
+    else:
+        head = (f"what curation is worth: {worth[0]:+.1f} pp of curated − uncurated test accuracy{on}, from one "
+                f"training seed (its standard error needs several seeds: {SEEDS_BENCH})")
+    return f"{head}; {sandals_phrase(sandals)}" if sandals else head
+
+
+def sandals_phrase(sandals: dict) -> str:
+    """The sandals test in words, e.g. 'sandals test: of 57 off-topic photos by test photographers,
+    the uncurated model labels 61%, the curated model behind its gate 3% (gate: 1% of on-topic test
+    photos wrongly gated)'."""
+    photos = sandals.get("sandals_photos") or 0
+    if not photos:
+        return "sandals test: no off-topic photo by a test photographer to score"
+    curated = "the curated model behind its gate" if sandals.get("curated_behind_gate") else \
+        "the curated model (no gate)"
+    wrongly = sandals.get("on_topic_wrongly_gated_share")
+    gate_cost = "" if wrongly is None else f" (gate: {wrongly:.0%} of on-topic test photos wrongly gated)"
+    return (f"sandals test: of {photos} off-topic photos by test photographers, the uncurated model labels "
+            f"{sandals['uncurated_sandals_answered_share']:.0%}, {curated} "
+            f"{sandals['curated_sandals_answered_share']:.0%}{gate_cost}")
 
 
 def run_comparisons(run_dir: Path, ws: Workspace, reference, *, random_split: bool, uncurated: bool,
@@ -308,8 +370,9 @@ def comparison_lines(comparisons: dict) -> list[str]:
         c = comparisons["uncurated"]
         s = c["uncurated_set"]
         excluded = s["excluded_touching_clean_test"]
-        lines.append(f"what curation is worth: {c['curation_worth_pp']:+.1f} pp (curated − uncurated, same "
-                     f"{c['clean_test_photos']} clean test photos). Uncurated set: {s['photos']} decodable photos "
+        lines.append(curation_headline([c["curation_worth_pp"]], c["clean_test_photos"],
+                                       c if "sandals_photos" in c else None) + ".")
+        lines.append(f"Uncurated set: {s['photos']} decodable photos "
                      f"({s['brought_back']} that curation dropped brought back); {sum(excluded.values())} left out of "
                      f"its training for touching the clean test set (test photos {excluded['in_clean_test']}, "
                      f"by test photographers {excluded['clean_test_owner']}, duplicates of test photos "

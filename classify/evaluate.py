@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 UNKNOWN_OWNER = "(unknown)"
+# The sandals test counts an off-topic photo as answered when the model names a label this sure of it.
+ANSWER_PROBABILITY = 0.5
 # −log p is infinite for p == 0; clipping keeps every loss finite (and JSON-safe).
 PROBABILITY_FLOOR = 1e-12
 
@@ -92,6 +94,94 @@ def evaluate_predictions(y_true, probs, classes: list[str], owners=None, photo_i
         macro=macro, per_class=per_class, confusion=confusion, most_confused=most_confused(confusion, classes),
         top_losses=_top_losses(photo_ids, owners, y_true, y_pred, probs, losses, classes, top_losses),
         per_owner=owner_accuracy(owners, y_pred == y_true))
+
+
+def answered_with_label(probs, topic_scores=None, gate_threshold: float | None = None,
+                        min_probability: float = ANSWER_PROBABILITY) -> np.ndarray:
+    """(N,) bool: the photo gets a label, i.e. its top probability is >= `min_probability` and,
+    behind a gate (`topic_scores` and `gate_threshold` given), its topic score is not below the threshold.
+
+    >>> answered_with_label([[.9, .1], [.55, .45], [.4, .6]], [0.9, 0.9, 0.1], 0.5).tolist()
+    [True, True, False]
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2:
+        raise ValueError(f"probs must be (N, classes), got shape {probs.shape}")
+    answered = probs.max(axis=1, initial=0.0) >= min_probability
+    if topic_scores is not None and gate_threshold is not None:
+        answered &= ~gated_off_topic(topic_scores, gate_threshold)
+    return answered
+
+
+def gated_off_topic(topic_scores, gate_threshold: float) -> np.ndarray:
+    """(N,) bool: answered as off-topic by the gate (topic score below its threshold; NaN scores are not gated)."""
+    scores = np.asarray(topic_scores, dtype=np.float64)
+    return scores < gate_threshold  # NaN < t is False
+
+
+def sandals_score(probs, topic_scores=None, gate_threshold: float | None = None,
+                  min_probability: float = ANSWER_PROBABILITY) -> dict:
+    """The sandals test on off-topic photos: how many the model answers with a label.
+
+    Args:
+        probs: (N, K) class probabilities for N off-topic photos.
+        topic_scores, gate_threshold: the gate's P(on topic) per photo and its cut, or None (model alone).
+    Returns:
+        {"photos", "answered", "answered_share" (None when N == 0), "gated", "model_alone_answered",
+         "model_alone_answered_share", "behind_gate", "min_probability"}.
+
+    >>> sandals_score([[.9, .1], [.6, .4]], [0.1, 0.8], 0.5)["answered"]
+    1
+    """
+    alone = answered_with_label(probs, min_probability=min_probability)
+    behind_gate = topic_scores is not None and gate_threshold is not None
+    answered = answered_with_label(probs, topic_scores, gate_threshold, min_probability) if behind_gate else alone
+    gated = gated_off_topic(topic_scores, gate_threshold) if behind_gate else np.zeros(len(alone), bool)
+    n = len(alone)
+    return {"photos": n, "answered": int(answered.sum()), "answered_share": _share(answered.sum(), n),
+            "gated": int(gated.sum()), "behind_gate": bool(behind_gate),
+            "model_alone_answered": int(alone.sum()), "model_alone_answered_share": _share(alone.sum(), n),
+            "min_probability": float(min_probability)}
+
+
+def wrongly_gated(topic_scores, gate_threshold: float, correct=None) -> dict:
+    """On-topic photos the gate answers as off-topic: {"photos", "gated", "share", "accuracy_behind_gate"}.
+
+    `correct` (N,) bool, the classifier's right answers, gives the accuracy of classifier + gate
+    (a gated on-topic photo counts as wrong); None leaves it out.
+
+    >>> wrongly_gated([0.9, 0.2, 0.7, 0.8], 0.5, [True, True, False, True])["accuracy_behind_gate"]
+    0.5
+    """
+    gated = gated_off_topic(topic_scores, gate_threshold)
+    n = len(gated)
+    out = {"photos": n, "gated": int(gated.sum()), "share": _share(gated.sum(), n)}
+    if correct is not None:
+        out["accuracy_behind_gate"] = _share((np.asarray(correct, bool) & ~gated).sum(), n)
+    return out
+
+
+def sandals_summary(sandals_test: dict, on_topic_target: float = 0.03) -> str:
+    """One line for a person: the sandals test of one model (`sandals_score`'s keys, plus
+    "on_topic_wrongly_gated" from `wrongly_gated` when the model has a gate)."""
+    photos = sandals_test["photos"]
+    if not photos:
+        return "sandals test: no off-topic photo by a test photographer to score"
+    line = f"sandals test: of {photos} off-topic photos by test photographers, this model "
+    if sandals_test["behind_gate"]:
+        line += (f"behind its gate labels {sandals_test['answered_share']:.0%} (alone "
+                 f"{sandals_test['model_alone_answered_share']:.0%})")
+    else:
+        line += f"labels {sandals_test['answered_share']:.0%} (no gate)"
+    wrongly = sandals_test.get("on_topic_wrongly_gated")
+    if wrongly and wrongly.get("share") is not None:
+        line += (f"; the gate wrongly answers {wrongly['share']:.1%} of {wrongly['photos']} on-topic test photos "
+                 f"as off-topic (target ≤ {on_topic_target:.0%})")
+    return line
+
+
+def _share(count, total: int) -> float | None:
+    return float(count) / total if total else None
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:

@@ -5,6 +5,8 @@ The I/O edge around `classify.evaluate.evaluate_predictions`::
     catalog ──select_photos──► kept photos of the split whose label the model knows
             ──predict_photos─► probabilities (unreadable images counted and skipped)
             ──evaluate_predictions──► EvalReport
+            ──sandals test──► off-topic photos of the split's photographers answered with a label
+                              (behind the run's topic gate, classify.gate, unless use_gate=False)
             ──write_evaluation──► RUN/evaluation/{evaluation.json, confusion.png, top_losses.png,
                                                   per_class.csv, per_owner.csv, top_losses.csv}
 
@@ -31,7 +33,7 @@ import pandas as pd
 import typer
 
 from classify.devices import DEVICE_CHOICES
-from classify.evaluate import EvalReport, evaluate_predictions
+from classify.evaluate import EvalReport, evaluate_predictions, sandals_score, sandals_summary, wrongly_gated
 from curate import schema
 from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
 from curate.console import console, err_console, progress_bar
@@ -39,6 +41,8 @@ from curate.errors import DataContractError, UsageError
 from curate.report.plots import plain
 from curate.split import SPLITS
 from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, read_catalog
+
+OFF_TOPIC = "off_topic"  # curate prefilter's drop_reason for a photo that does not show the topic
 
 NO_LABEL = "(no label)"
 BATCH_SIZE = 64
@@ -60,6 +64,7 @@ class RunEvaluation:
     model_catalog_sha256: str | None = None
     device: str = "cpu"
     comparisons: dict = field(default_factory=dict)  # classify.compare results, when asked for
+    sandals_test: dict | None = None  # off-topic photos of the split's photographers: how many get a label
 
     @property
     def catalog_changed(self) -> bool:
@@ -71,7 +76,8 @@ class RunEvaluation:
                 "catalog_sha256": self.catalog_sha256, "model_catalog_sha256": self.model_catalog_sha256,
                 "catalog_changed_since_training": self.catalog_changed,
                 "skipped": {"unknown_label": dict(self.unknown_labels), "unreadable": list(self.unreadable)},
-                **self.report.to_dict(), **({"comparisons": self.comparisons} if self.comparisons else {})}
+                **self.report.to_dict(), **({"sandals_test": self.sandals_test} if self.sandals_test else {}),
+                **({"comparisons": self.comparisons} if self.comparisons else {})}
 
 
 def select_photos(catalog: pd.DataFrame, classes: list[str], split: str) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -99,13 +105,25 @@ def select_photos(catalog: pd.DataFrame, classes: list[str], split: str) -> tupl
     return photos, unknown
 
 
-def predict_photos(predictor, ws: Workspace, image_paths: list, batch_size: int = BATCH_SIZE):
-    """(probabilities (N, K) with zero rows for failures, ok (N,) bool, {index: reason}) for stored images.
+def off_topic_photos_of(catalog: pd.DataFrame, split: str = "test") -> pd.DataFrame:
+    """The sandals test's photos: dropped as off-topic (drop_reason "off_topic"), with a stored image, by a
+    photographer who has kept photos in `split`; columns photo_id, owner_id, image_path. Neither model
+    trained on them: curation dropped them, `--uncurated` leaves out every photo of a test photographer."""
+    owners = catalog.loc[(catalog["status"] == schema.KEPT) & (catalog["split"] == split), "owner_id"].dropna()
+    chosen = ((catalog["status"] == schema.DROPPED) & (catalog["drop_reason"] == OFF_TOPIC)
+              & catalog["owner_id"].isin(set(owners)) & catalog["image_path"].notna())
+    return catalog.loc[chosen, [schema.PHOTO_ID, "owner_id", "image_path"]].reset_index(drop=True)
+
+
+def predict_photos(predictor, ws: Workspace, image_paths: list, batch_size: int = BATCH_SIZE, gate=None):
+    """(probabilities (N, K) with zero rows for failures, ok (N,) bool, {index: reason}, topic scores (N,)
+    from `gate` (classify.gate.Gate) on the same forward pass's features, NaN for failures; None without a gate).
 
     Images are decoded on a few threads (PIL releases the GIL), `batch_size` at a time, so
     memory stays bounded however large the split is.
     """
     probs = np.zeros((len(image_paths), len(predictor.classes)), np.float32)
+    topic_scores = None if gate is None else np.full(len(image_paths), np.nan)
     ok = np.zeros(len(image_paths), bool)
     failures: dict[int, str] = {}
     min_side = predictor.preprocess.resize
@@ -122,23 +140,33 @@ def predict_photos(predictor, ws: Workspace, image_paths: list, batch_size: int 
                     images.append(image)
                     ok[index] = True
             good = [i for i in indices if ok[i]]
-            if good:
+            if good and gate is None:
                 probs[good] = predictor.probabilities(images)
+            elif good:
+                probs[good], features = predictor.predict_with_features(images)
+                topic_scores[good] = gate.scores(features)
             advance(len(indices))
-    return probs, ok, failures
+    return probs, ok, failures, topic_scores
 
 
 def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: int = 24, device: str = "auto",
-                 batch_size: int = BATCH_SIZE, catalog: pd.DataFrame | None = None) -> RunEvaluation:
+                 batch_size: int = BATCH_SIZE, catalog: pd.DataFrame | None = None, use_gate: bool = True,
+                 sandals: bool = True) -> RunEvaluation:
     """Score the model in `run_dir` on the kept `split` photos of the workspace's catalog
     (or of `catalog`, an in-memory variant; images still come from the workspace's store).
 
+    With `sandals`, also the sandals test (`sandals_test`): the photos `off_topic_photos_of` picks,
+    scored by the model behind its topic gate (`use_gate` and the run has one) or alone, plus the
+    on-topic `split` photos the gate wrongly answers as off-topic.
+
     Raises UsageError (not a run, no split, nothing to score) or DataContractError (every image unreadable).
     """
+    from classify.gate import load_gate
     from classify.model import Predictor
 
     run_dir = Path(run_dir)
     predictor = Predictor(run_dir, device)
+    gate = load_gate(run_dir) if use_gate else None
     if catalog is None:
         catalog, catalog_hash = read_catalog(ws), catalog_sha256(ws)
     else:
@@ -146,7 +174,7 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
 
         catalog_hash = frame_sha256(catalog)
     photos, unknown = select_photos(catalog, predictor.classes, split)
-    probs, ok, failures = predict_photos(predictor, ws, photos["image_path"].tolist(), batch_size)
+    probs, ok, failures, topic_scores = predict_photos(predictor, ws, photos["image_path"].tolist(), batch_size, gate)
     unreadable = [{"photo_id": photos.at[i, schema.PHOTO_ID], "reason": reason} for i, reason in failures.items()]
     if not ok.any():
         raise DataContractError(f"none of the {len(photos)} {split} images could be read "
@@ -156,9 +184,27 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
     report = evaluate_predictions(scored["label"].map(index_of).to_numpy(np.int64), probs[ok], predictor.classes,
                                   owners=scored["owner_id"].tolist(), photo_ids=scored[schema.PHOTO_ID].tolist(),
                                   top_losses=top_losses)
-    return RunEvaluation(run_dir=run_dir, split=split, report=report, photos=scored, unknown_labels=unknown,
-                         unreadable=unreadable, catalog_sha256=catalog_hash,
-                         model_catalog_sha256=predictor.meta.catalog_sha256, device=str(predictor.device))
+    evaluation = RunEvaluation(run_dir=run_dir, split=split, report=report, photos=scored, unknown_labels=unknown,
+                               unreadable=unreadable, catalog_sha256=catalog_hash,
+                               model_catalog_sha256=predictor.meta.catalog_sha256, device=str(predictor.device))
+    if sandals:
+        correct = probs[ok].argmax(axis=1) == scored["label"].map(index_of).to_numpy(np.int64)
+        on_topic = None if gate is None else wrongly_gated(topic_scores[ok], gate.threshold, correct)
+        evaluation.sandals_test = run_sandals_test(predictor, gate, ws, catalog, split, batch_size, on_topic)
+    return evaluation
+
+
+def run_sandals_test(predictor, gate, ws: Workspace, catalog: pd.DataFrame, split: str, batch_size: int,
+                     on_topic_gated: dict | None) -> dict:
+    """The sandals test's JSON: `sandals_score` on `off_topic_photos_of(catalog, split)` (unreadable
+    images left out and counted), the gate used, and `on_topic_gated` (`wrongly_gated` on the split)."""
+    photos = off_topic_photos_of(catalog, split)
+    probs, ok, _, scores = predict_photos(predictor, ws, photos["image_path"].tolist(), batch_size, gate)
+    result = sandals_score(probs[ok], None if gate is None else scores[ok], None if gate is None else gate.threshold)
+    return {"what": f"photos dropped as off-topic whose photographer has {split} photos, answered with a label "
+                    f"at probability >= {result['min_probability']:g}", "split": split, **result,
+            "unreadable": int((~ok).sum()), "gate_threshold": None if gate is None else gate.threshold,
+            "on_topic_wrongly_gated": on_topic_gated}
 
 
 def write_evaluation(evaluation: RunEvaluation, ws: Workspace, out_dir: Path | None = None) -> dict[str, Path]:
@@ -301,6 +347,8 @@ def evaluate_command(
     console.print(f"{report.photos} {split} photos · accuracy [bold]{report.accuracy:.1%}[/bold] · "
                   f"macro F1 {report.macro['f1']:.3f} · mean loss {report.mean_loss:.3f} "
                   f"({evaluation.device})", highlight=False)
+    if evaluation.sandals_test:
+        console.print(sandals_summary(evaluation.sandals_test), highlight=False)
     print_table(report.per_class.round(3), title="per class (precision/recall empty where undefined)")
     if report.most_confused.empty:
         console.print("no confusions: every photo was classified correctly")
@@ -322,9 +370,13 @@ def _compare(evaluation: RunEvaluation, ws: Workspace, random_split: bool, uncur
     from classify.compare import run_comparisons
 
     def evaluate(run_dir: Path, catalog: pd.DataFrame | None) -> RunEvaluation:
-        return evaluate_run(run_dir, ws, "test", top_losses, device, catalog=catalog)
+        # a sub-run is scored alone (the uncurated model has no gate by definition); the sandals test
+        # only on the workspace's own test split, where it compares with RUN's
+        return evaluate_run(run_dir, ws, "test", top_losses, device, catalog=catalog, use_gate=False,
+                            sandals=catalog is None)
 
-    reference = evaluation if evaluation.split == "test" else evaluate(evaluation.run_dir, None)
+    reference = evaluation if evaluation.split == "test" else evaluate_run(evaluation.run_dir, ws, "test",
+                                                                          top_losses, device)
     with contextlib.redirect_stdout(sys.stderr):
         comparisons, sub_evaluations = run_comparisons(evaluation.run_dir, ws, reference, random_split=random_split,
                                                        uncurated=uncurated, device=device, evaluate=evaluate)

@@ -433,12 +433,18 @@ def _evaluate(ws: Workspace, run_dir: Path, settings: EvaluateSettings) -> str:
     evaluation, files = evaluate_and_write(run_dir, ws, settings.split, settings.top_losses, settings.device,
                                            compare_random_split=settings.compare_random_split,
                                            uncurated=settings.uncurated)
-    line = f"{settings.split} accuracy {evaluation.report.accuracy:.1%} on {evaluation.report.photos:,} photos"
+    # the curate run summary's last lines: accuracy, then what curation is worth with its standard
+    # error and the sandals test (classify.compare.curation_headline), one statement per line
+    lines = [f"{settings.split} accuracy {evaluation.report.accuracy:.1%} on {evaluation.report.photos:,} photos"]
     if evaluation.comparisons:
         from classify.compare import comparison_lines
 
-        line += "; " + "; ".join(comparison_lines(evaluation.comparisons))
-    return line
+        lines += comparison_lines(evaluation.comparisons)
+    if evaluation.sandals_test and "uncurated" not in evaluation.comparisons:
+        from classify.evaluate import sandals_summary
+
+        lines.append(sandals_summary(evaluation.sandals_test))
+    return "\n    ".join(lines)
 
 
 def _report(ws: Workspace, settings: ReportSettings) -> str:
