@@ -250,17 +250,20 @@ def compare_uncurated(run_dir: Path, ws: Workspace, config, shares: SplitConfig,
         raise UsageError(f"--uncurated: {exc}") from exc
     uncurated_eval = evaluate(sub_dir, None)  # the workspace's own (clean) test split, like RUN
     curated, uncurated = _scored(reference), _scored(uncurated_eval)
-    sandals = sandals_comparison(getattr(reference, "sandals_test", None), getattr(uncurated_eval, "sandals_test", None))
+    sandals = sandals_comparison(getattr(reference, "sandals_test", None),
+                                 getattr(uncurated_eval, "sandals_test", None))
     notes = []
     if curated["photos"] != uncurated["photos"]:
         notes.append(f"the models scored {curated['photos']} vs {uncurated['photos']} test photos: "
                      "test labels one of them does not know are left out")
     summary.update({f"{name}_photos": int(((pool["status"] == schema.KEPT) & (pool["split"] == name)
                                            & pool["label"].notna()).sum()) for name in ("train", "val")})
+    worth_pp = (curated["accuracy"] - uncurated["accuracy"]) * 100
     return {"sub_run": how, "split": dataclasses.asdict(shares), "uncurated_set": summary, "curated": curated,
             "uncurated": uncurated, "clean_test_photos": int(len(clean_test)),
             "curated_accuracy": curated["accuracy"], "uncurated_accuracy": uncurated["accuracy"],
-            "curation_worth_pp": (curated["accuracy"] - uncurated["accuracy"]) * 100, **sandals,
+            "curation_worth_pp": worth_pp, **sandals,
+            "headline": curation_headline([worth_pp], int(len(clean_test)), sandals or None),
             "notes": notes}, uncurated_eval
 
 

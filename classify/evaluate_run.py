@@ -201,10 +201,11 @@ def run_sandals_test(predictor, gate, ws: Workspace, catalog: pd.DataFrame, spli
     photos = off_topic_photos_of(catalog, split)
     probs, ok, _, scores = predict_photos(predictor, ws, photos["image_path"].tolist(), batch_size, gate)
     result = sandals_score(probs[ok], None if gate is None else scores[ok], None if gate is None else gate.threshold)
-    return {"what": f"photos dropped as off-topic whose photographer has {split} photos, answered with a label "
-                    f"at probability >= {result['min_probability']:g}", "split": split, **result,
-            "unreadable": int((~ok).sum()), "gate_threshold": None if gate is None else gate.threshold,
-            "on_topic_wrongly_gated": on_topic_gated}
+    result["on_topic_wrongly_gated"] = on_topic_gated
+    what = (f"photos dropped as off-topic whose photographer has {split} photos, answered with a label at "
+            f"probability >= {result['min_probability']:g}")
+    return {"summary": sandals_summary(result), "what": what, "split": split, **result,
+            "unreadable": int((~ok).sum()), "gate_threshold": None if gate is None else gate.threshold}
 
 
 def write_evaluation(evaluation: RunEvaluation, ws: Workspace, out_dir: Path | None = None) -> dict[str, Path]:

@@ -223,3 +223,27 @@ def test_evaluation_json_and_the_summary_carry_the_sandals_test(sandals_ws, tmp_
         assert key in sandals, key
     assert sandals["photos"] == len(expected_ids) and sandals["answered_share"] == 0.0
     assert sandals["min_probability"] == 0.5 and sandals["gate_threshold"] == 0.5
+
+
+# ---------------------------------------------------------------- the report's training section
+def test_the_report_shows_the_headline_and_the_sandals_test():
+    from curate.report.data import training_section
+    from curate.report.html import training
+    from curate.report.run import evaluation_shape_problem
+
+    headline = curation_headline([2.0, 4.0], clean_test_photos=50)
+    evaluation = {"run": "runs/r", "split": "test", "photos": 50, "accuracy": 0.8,
+                  "sandals_test": {"summary": "sandals test: of 40 off-topic photos ...", "photos": 40,
+                                   "answered_share": 0.05, "behind_gate": True, "model_alone_answered_share": 0.7,
+                                   "on_topic_wrongly_gated": {"photos": 50, "gated": 1, "share": 0.02,
+                                                              "accuracy_behind_gate": 0.78}},
+                  "comparisons": {"uncurated": {"curation_worth_pp": 3.0, "headline": headline, "notes": []}}}
+    assert evaluation_shape_problem(evaluation) is None
+    section = training_section(evaluation, max_rows=10)
+    page = training(section)
+    assert headline in page
+    assert "Sandals test" in page and "of 40 off-topic photos" in page
+    for share in ("5.0%", "70.0%", "2.0%", "78.0%"):  # answered behind the gate, alone, wrongly gated, accuracy
+        assert share in page, share
+    assert "<td class=\"l\">headline</td>" not in page  # the sentence is not repeated as a table row
+    assert "sandals_test" in evaluation_shape_problem({**evaluation, "sandals_test": [1, 2]})

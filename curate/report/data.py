@@ -329,6 +329,7 @@ def training_section(evaluation: dict | None, max_rows: int, catalog: pd.DataFra
     for name, comp in (evaluation.get("comparisons") or {}).items():
         comparisons[name] = {k: _plain(v) for k, v in comp.items() if isinstance(v, (int, float, str)) or v is None}
         comparisons[name]["notes"] = list(comp.get("notes") or [])
+    sandals = evaluation.get("sandals_test")
     return {
         "run": evaluation.get("run"), "split": evaluation.get("split"),
         "photos": evaluation.get("photos"), "accuracy": _plain(evaluation.get("accuracy")),
@@ -340,7 +341,25 @@ def training_section(evaluation: dict | None, max_rows: int, catalog: pd.DataFra
         "per_owner": sorted(evaluation.get("per_owner") or [], key=lambda r: (r.get("accuracy", 1), -r.get("photos", 0)))[:max_rows],
         "per_owner_total": len(evaluation.get("per_owner") or []),
         "comparisons": comparisons,
+        # issue K: what curation is worth in one sentence (with its standard error) and the sandals test
+        "headline": (comparisons.get("uncurated") or {}).get("headline"),
+        "sandals_test": sandals_rows(sandals) if isinstance(sandals, dict) else None,
     }
+
+
+def sandals_rows(sandals: dict) -> dict:
+    """The sandals test of evaluation.json as {"summary": sentence, "rows": [(what, value as share/count)]}."""
+    wrongly = sandals.get("on_topic_wrongly_gated") or {}
+    rows = [("off-topic photos of test photographers", sandals.get("photos"), "count"),
+            ("answered with a label" + (" behind the gate" if sandals.get("behind_gate") else ""),
+             sandals.get("answered_share"), "share"),
+            ("answered by the model alone (no gate)", sandals.get("model_alone_answered_share"), "share"),
+            ("on-topic test photos wrongly gated (target ≤ 3%)", wrongly.get("share"), "share"),
+            ("accuracy behind the gate (a gated test photo counts as wrong)", wrongly.get("accuracy_behind_gate"),
+             "share")]
+    return {"summary": sandals.get("summary"),
+            "rows": [{"what": what, "value": _plain(value), "kind": kind} for what, value, kind in rows
+                     if isinstance(value, (int, float)) and not isinstance(value, bool)]}
 
 
 def attribution_rows(cat: pd.DataFrame) -> pd.DataFrame:

@@ -195,6 +195,13 @@ def training(s: dict) -> str:
     parts = [f'<p>Run {e(s["run"])}: accuracy {pct(s["accuracy"])} on {num(s["photos"])} {e(s["split"])} photos.</p>']
     if s.get("catalog_changed_since_training"):
         parts.append('<p class="bad">The catalog changed since this model was trained.</p>')
+    if s.get("headline"):
+        parts.append(f'<p><b>{e(s["headline"])}.</b></p>')
+    if s.get("sandals_test"):
+        sandals = s["sandals_test"]
+        rows = [[e(r["what"]), pct(r["value"]) if r["kind"] == "share" else num(r["value"])] for r in sandals["rows"]]
+        parts.append("<h3>Sandals test</h3>" + (f'<p>{e(sandals["summary"])}.</p>' if sandals.get("summary") else "")
+                     + table(["", "value"], rows))
     parts.append('<div class="plots">' + "".join(img(src, name) for name, src in images.items()) + "</div>")
     parts.append("<h3>Most confused</h3>" + table(["actual", "predicted", "photos"], [
         [e(r["actual"]), e(r["predicted"]), num(r["count"])] for r in s["most_confused"]], left=2))
@@ -208,7 +215,7 @@ def training(s: dict) -> str:
                      [e(r.get("owner_id")), num(r.get("photos")), num(r.get("correct")), pct(r.get("accuracy"))]
                      for r in s["per_owner"]]))
     for name, comp in s["comparisons"].items():
-        rows = [[e(k), num(v)] for k, v in comp.items() if k != "notes"]
+        rows = [[e(k), num(v)] for k, v in comp.items() if k not in ("notes", "headline")]
         parts.append(f"<h3>Comparison: {e(name)}</h3>" + table(["", "value"], rows)
                      + "".join(f'<p class="note">{e(n)}</p>' for n in comp["notes"]))
     return "".join(parts)

@@ -83,6 +83,8 @@ def evaluation_shape_problem(evaluation: object) -> str | None:
     if comparisons is not None and (not isinstance(comparisons, dict)
                                     or not all(isinstance(v, dict) for v in comparisons.values())):
         return "comparisons is not an object of objects"
+    if evaluation.get("sandals_test") is not None and not isinstance(evaluation["sandals_test"], dict):
+        return "sandals_test is not an object"
     accuracy = evaluation.get("accuracy")
     if accuracy is not None and (isinstance(accuracy, bool) or not isinstance(accuracy, int | float)):
         return "accuracy is not a number"
