@@ -322,7 +322,22 @@ def stage_steps(recipe: Recipe, train: bool) -> list[Step]:
         steps.append(Step("evaluate", {**asdict_plain(evaluate), "run": run_dir_name},
                           lambda ws: _evaluate(ws, ws.root / "runs" / run_dir_name, evaluate)))
     steps.append(Step("report", {**asdict_plain(report), "train": train}, lambda ws: _report(ws, report)))
+    if "export" in recipe.stages:  # optional: the curated set for other trainers (curate.export)
+        steps.append(export_step(recipe, f"{where} [export]"))
     return steps
+
+
+def export_step(recipe: Recipe, where: str) -> Step:
+    """The [export] section as a step: `out` (default "export") is relative to the workspace; the
+    other keys are ExportConfig's, checked like `curate export`'s flags."""
+    from curate.export import ExportConfig
+
+    section = recipe.stage_defaults("export")
+    out = section.pop("out", "export")
+    if not isinstance(out, str) or not out.strip():
+        raise UsageError(f"{where}: out must be a folder path (a string), got {out!r}")
+    config = build_config(ExportConfig, section, where)
+    return Step("export", {**asdict_plain(config), "out": out}, lambda ws: _export(ws, Path(out), config, recipe))
 
 
 def check_devices(where: str, devices: dict[str, str]) -> None:
@@ -453,6 +468,16 @@ def _report(ws: Workspace, settings: ReportSettings) -> str:
     index, _ = write_report(ws, None, max_gallery=settings.max_gallery, owner_alarm=settings.owner_alarm,
                             max_rows=settings.max_rows)
     return str(index)
+
+
+def _export(ws: Workspace, out: Path, config, recipe: Recipe) -> str:
+    from curate.export import export_workspace
+
+    result = export_workspace(ws, out if out.is_absolute() else ws.root / out, config, recipe=recipe.name)
+    missing = f"; {len(result.plan.missing):,} without a stored image (export.json lists them)" \
+        if len(result.plan.missing) else ""
+    return (f"{len(result.plan.rows):,} photos as {config.format} in {result.out}: {result.written:,} files written, "
+            f"{result.reused:,} unchanged, {result.removed:,} removed{missing}")
 
 
 # ---------------------------------------------------------------- running

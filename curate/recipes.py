@@ -31,7 +31,7 @@ from pathlib import Path
 from curate.errors import UsageError
 
 DATASETS_DIR = Path(__file__).resolve().parents[1] / "datasets"
-STAGE_SECTIONS = ("filter", "embed", "prefilter", "split", "train", "evaluate", "report")
+STAGE_SECTIONS = ("filter", "embed", "prefilter", "split", "train", "evaluate", "report", "export")
 TOP_LEVEL_KEYS = ("name", "description", "topic", "labels", "labels_from", "sources", *STAGE_SECTIONS)
 LABEL_KEYS = ("name", "display", "aliases", "lat", "lon")
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

@@ -7,6 +7,7 @@ import typer
 from curate.cli import filter as filter_cli
 from curate.cli import ingest, prefilter, run, score, split, status
 from curate.cli import report as report_cli
+from curate.cli.export import export as export_command
 from curate.cli.common import run_app
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app.command("score")(score.score)
 app.command("split")(split.split)
 app.command("check-leakage")(split.check_leakage)
 app.command("report")(report_cli.report)
+app.command("export")(export_command)
 app.command("run")(run.run)
 
 

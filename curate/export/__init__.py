@@ -1,0 +1,15 @@
+"""`curate export`: the curated set in the formats other trainers read.
+
+- `config.ExportConfig`: format (imagefolder, hf, webdataset, csv), splits, link, labels,
+  resize, licences, overwrite, shard limits; checked once (UsageError).
+- `plan.plan_export`: a pure function, catalog -> export plan (which photo goes where).
+- `writers`: images into folders or WebDataset shards, resumable, progress via a callback.
+- `card`: ATTRIBUTION.csv, the dataset card README.md, export.json, each format's index.
+- `run.export_workspace`: the I/O edge that puts them together.
+"""
+
+from curate.export.config import FORMATS, LINKS, ExportConfig
+from curate.export.plan import ExportPlan, plan_export
+from curate.export.run import ExportResult, export_workspace
+
+__all__ = ["FORMATS", "LINKS", "ExportConfig", "ExportPlan", "ExportResult", "export_workspace", "plan_export"]

@@ -1,0 +1,164 @@
+"""The files beside the images: ATTRIBUTION.csv, the dataset card (README.md), export.json,
+and each format's own index (metadata.jsonl per split for hf, manifest.csv for csv).
+
+Each is built as bytes from the plan, with no clock or absolute path of the export folder in
+it, so the same catalog gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from curate import schema
+from curate.export.config import ExportConfig
+from curate.export.plan import ExportPlan, metadata_frame
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where an export came from: the catalog's hash, the recipe (None when stages were run by
+    hand), the curation funnel (photos dropped by reason) and the leakage check's verdict."""
+
+    catalog_sha256: str
+    recipe: str | None
+    photos_in_catalog: int
+    dropped_by_reason: dict[str, int]
+    leakage: str
+
+
+def exported_file(rows: pd.DataFrame) -> pd.Series:
+    """Where each photo is in the export: its path, or `<shard>/<member>` for WebDataset."""
+    return rows["target"] if rows["shard"].isna().all() else rows["shard"] + "/" + rows["target"]
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    from curate.report.run import spreadsheet_safe  # formula cells escaped, as in the report's CSV
+
+    return spreadsheet_safe(frame).to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def attribution_csv(rows: pd.DataFrame) -> bytes:
+    """One row per exported photo: file, owner, licence and source page (formula cells escaped)."""
+    frame = pd.DataFrame({"photo_id": rows["photo_id"], "file": exported_file(rows),
+                          "owner": rows["owner_name"].fillna(rows["owner_id"]),
+                          "owner_id": rows["owner_id"], "license": rows["license"],
+                          "source_page": rows["page_url"].fillna(rows["url"]), "url": rows["url"]})
+    return _csv(frame)
+
+
+def manifest_csv(rows: pd.DataFrame) -> bytes:
+    """The csv format's manifest: path, split, label, owner, licence, attribution, source URL,
+    then every catalog column (list cells joined with `|`)."""
+    owner = rows["owner_name"].fillna(rows["owner_id"]).fillna("unknown")
+    front = pd.DataFrame({"path": rows["target"], "split": rows["split"], "label": rows["label"], "owner": owner,
+                          "license": rows["license"],
+                          "attribution": "photo by " + owner + " (" + rows["license"].fillna("licence unknown") + ")",
+                          "source_url": rows["page_url"].fillna(rows["url"])})
+    rest = rows[[name for name in schema.NAMES if name not in front.columns]].copy()
+    for name in rest.columns:
+        if str(schema.COLUMN_BY_NAME[name].type).startswith("list"):
+            rest[name] = rest[name].map(lambda cell: None if cell is None else "|".join(map(str, cell)))
+    return _csv(pd.concat([front, rest], axis=1))
+
+
+def hf_metadata(rows: pd.DataFrame) -> dict[str, bytes]:
+    """{"<split>/metadata.jsonl": bytes}: `file_name` relative to the split folder, then the metadata."""
+    files = {}
+    for split, part in rows.groupby("split", sort=True):
+        frame = metadata_frame(part).assign(file_name=part["target"].str.split("/", n=1).str[1])
+        frame = frame[["file_name", *frame.columns[:-1]]]
+        text = frame.to_json(orient="records", lines=True, date_format="iso", force_ascii=False)
+        files[f"{split}/metadata.jsonl"] = text.encode("utf-8")
+    return files
+
+
+def counts_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Photos per label (rows) × split (columns), with totals."""
+    table = pd.crosstab(rows["label"], rows["split"])
+    order = [s for s in ("train", "val", "test", "unsplit") if s in table.columns]
+    table = table[order]
+    table["total"] = table.sum(axis=1)
+    return table
+
+
+def manifest_json(plan: ExportPlan, config: ExportConfig, provenance: Provenance, files: list[str]) -> bytes:
+    """export.json: what was exported, from what, how, and where each split's files are."""
+    rows = plan.rows
+    counts = counts_table(rows) if len(rows) else pd.DataFrame()
+    manifest = {
+        "format": config.format, "config": asdict(config), "provenance": asdict(provenance),
+        "classes": plan.classes, "photos": int(len(rows)),
+        "per_split": {split: int(n) for split, n in rows["split"].value_counts().sort_index().items()},
+        "per_split_label": {split: {label: int(n) for label, n in counts[split].items() if n}
+                            for split in counts.columns if split != "total"},
+        "excluded": plan.excluded,
+        "missing_images": plan.missing.to_dict("records"),
+        "shards": sorted(rows["shard"].dropna().unique().tolist()) if config.format == "webdataset" else [],
+        "index_files": files,
+    }
+    return (json.dumps(manifest, indent=1, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+
+
+LOADING = {
+    "imagefolder": ("torchvision / fast.ai / Keras", """```python
+from torchvision.datasets import ImageFolder
+train = ImageFolder("DIR/train")            # fast.ai: ImageDataLoaders.from_folder("DIR", valid="val")
+# Keras: keras.utils.image_dataset_from_directory("DIR/train")
+```"""),
+    "hf": ("Hugging Face datasets", """```python
+from datasets import load_dataset
+splits = load_dataset("imagefolder", data_dir="DIR")  # train / validation / test, metadata as columns
+```"""),
+    "webdataset": ("webdataset / timm", """```python
+import webdataset as wds
+train = wds.WebDataset("DIR/train-{000000..NNNNNN}.tar").decode("pil").to_tuple("jpg;png;webp", "cls")
+```"""),
+    "csv": ("anything that reads a CSV", """```python
+import pandas as pd
+manifest = pd.read_csv("DIR/manifest.csv")  # path (relative to DIR), split, label, owner, license, ...
+```"""),
+}
+
+
+def _markdown(frame: pd.DataFrame, index_name: str) -> str:
+    frame = frame.reset_index()
+    frame.columns = [index_name, *frame.columns[1:]]
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |"
+              for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def dataset_card(plan: ExportPlan, config: ExportConfig, provenance: Provenance) -> bytes:
+    """README.md: counts per split × label, licences, the curation funnel, the leakage check, the
+    recipe and catalog hash, and how to load the format."""
+    rows = plan.rows
+    name = provenance.recipe or "curated photos"
+    licences = rows["license"].fillna("unknown").value_counts().sort_index().rename("photos")
+    funnel = pd.Series({"photos in the catalog": provenance.photos_in_catalog,
+                        **{f"dropped: {reason}": n for reason, n in sorted(provenance.dropped_by_reason.items())},
+                        **{f"not exported: {reason}": n for reason, n in plan.excluded.items()},
+                        "exported": len(rows)}, name="photos")
+    consumer, snippet = LOADING[config.format]
+    parts = [
+        "---", "task_categories:", "- image-classification", f"pretty_name: {json.dumps(name)}", "---", "",
+        f"# {name}", "",
+        f"{len(rows):,} photos in {len(plan.classes)} classes, exported by `curate export --format {config.format}`"
+        f" from the catalog with sha256 `{provenance.catalog_sha256}`"
+        + (f" (recipe `{provenance.recipe}`)." if provenance.recipe else " (stages run by hand, no recipe)."), "",
+        "## Photos per split and label", "",
+        _markdown(counts_table(rows), "label") if len(rows) else "(none)", "",
+        "## Licences", "", _markdown(licences.to_frame(), "licence") if len(rows) else "(none)", "",
+        "Every photo's owner, licence and source page are in `ATTRIBUTION.csv`; keep that file with the "
+        "images and credit the owners as their licences require.", "",
+        "## Curation funnel", "", _markdown(funnel.to_frame(), "step"), "",
+        "## Leakage check", "", provenance.leakage, "",
+        f"## Loading ({consumer})", "", snippet, "",
+    ]
+    if len(plan.missing):
+        parts += ["## Photos without a stored image", "",
+                  f"{len(plan.missing)} photos were not exported; `export.json` lists them (missing_images).", ""]
+    return "\n".join(parts).encode("utf-8")

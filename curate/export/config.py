@@ -1,0 +1,81 @@
+"""`ExportConfig`: what `curate export` and a recipe's [export] section ask for, checked once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from curate.errors import UsageError
+
+FORMATS = ("imagefolder", "hf", "webdataset", "csv")
+LINKS = ("copy", "hardlink", "symlink")
+LABEL_CHOICES = ("kept", "all")
+SPLITS = ("train", "val", "test")
+UNSPLIT = "unsplit"  # where `labels="all"` puts labelled photos that are dropped or have no split
+MAX_SHARD_SAMPLES = 1000
+MAX_SHARD_BYTES = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What to export and how.
+
+    format: imagefolder, hf, webdataset or csv. splits: the splits to export (None: every
+    split there is). link: how image files reach the export folder (copy, hardlink, symlink;
+    folder formats only). labels: "kept" exports the kept photos with a split; "all" adds every
+    other photo that has a label and a stored image, in a split named "unsplit". resize: the
+    longest side in pixels (re-encoded as JPEG; never enlarged), None to keep the stored bytes.
+    licences: only photos whose licence matches one of these names (curate.licences). overwrite:
+    allow a target folder that holds something other than an earlier export (its other files
+    are removed). shard_samples / shard_bytes: the most samples / bytes per WebDataset shard.
+
+    >>> ExportConfig("webdataset", splits=("train",)).splits
+    ('train',)
+    """
+
+    format: str = "imagefolder"
+    splits: tuple[str, ...] | None = None
+    link: str = "copy"
+    labels: str = "kept"
+    resize: int | None = None
+    licences: tuple[str, ...] | None = None
+    overwrite: bool = False
+    shard_samples: int = MAX_SHARD_SAMPLES
+    shard_bytes: int = MAX_SHARD_BYTES
+
+    def __post_init__(self):
+        _choice("format", self.format, FORMATS)
+        _choice("link", self.link, LINKS)
+        _choice("labels", self.labels, LABEL_CHOICES)
+        if self.splits is not None:
+            known = (*SPLITS, UNSPLIT) if self.labels == "all" else SPLITS
+            if not self.splits:
+                raise UsageError(f"--splits needs at least one of {', '.join(known)}")
+            for name in self.splits:
+                _choice("splits", name, known)
+            object.__setattr__(self, "splits", tuple(dict.fromkeys(self.splits)))
+        if self.resize is not None and (isinstance(self.resize, bool) or not isinstance(self.resize, int)
+                                        or not 16 <= self.resize <= 20_000):
+            raise UsageError(f"--resize must be a side in pixels between 16 and 20000, got {self.resize!r}")
+        if self.resize is not None and self.link != "copy":
+            raise UsageError(f"--resize writes new image files, so it cannot be combined with --link {self.link}; "
+                             "use --link copy")
+        if self.format == "webdataset" and self.link != "copy":
+            raise UsageError("--link applies to the folder formats (imagefolder, hf, csv); a WebDataset shard holds "
+                             "the image bytes, so leave --link out")
+        for name, value in (("shard_samples", self.shard_samples), ("shard_bytes", self.shard_bytes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f"{name} must be a whole number, 1 or more, got {value!r}")
+        if self.licences is not None:
+            from curate.licences import parse_allowed
+
+            object.__setattr__(self, "licences", parse_allowed(self.licences))
+
+    @property
+    def folder_format(self) -> bool:
+        """Whether each image is a file of its own in the export (not packed in tars)."""
+        return self.format != "webdataset"
+
+
+def _choice(name: str, value: object, known: tuple[str, ...]) -> None:
+    if value not in known:
+        raise UsageError(f"{name} (--{name}) must be one of {', '.join(known)}, got {value!r}")

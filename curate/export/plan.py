@@ -1,0 +1,149 @@
+"""The export plan: which photos go where, as a pure function of the catalog.
+
+`plan_export(catalog, config, image_bytes)` picks the photos (kept with a split, or every
+labelled one with ``labels="all"``), applies the split and licence filters, lists the photos
+whose stored image is missing, gives every photo a file name that is safe on every file system
+and unique, and says where it goes: a path inside the export folder for the folder formats, a
+shard and member name for WebDataset. No file is read or written here; the sizes of the stored
+images (``image_bytes``) come from the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from curate import schema
+from curate.errors import DataContractError
+from curate.export.config import SPLITS, UNSPLIT, ExportConfig
+
+NAME_CHARS = 80  # longest file name stem (before a uniqueness suffix): tar's ustar limit is 100
+METADATA_COLUMNS = ("photo_id", "label", "split", "owner_id", "owner_name", "license", "page_url", "url",
+                    "title", "lat", "lon", "taken_at", "tags", "sha256", "width", "height")
+
+
+@dataclass
+class ExportPlan:
+    """rows: one per exported photo, sorted by split then name, with the catalog's columns plus
+    name, ext, class_index, target (path in the export folder, or member name in a shard),
+    shard (WebDataset: the shard's file name), content_key (changes when the file must be
+    written again) and bytes (the stored image's size). missing: photo_id, split, label,
+    reason for photos that would be exported but have no stored image. excluded: photos left
+    out, by reason. classes: the exported labels, sorted (class_index is a position here)."""
+
+    rows: pd.DataFrame
+    missing: pd.DataFrame
+    excluded: dict[str, int] = field(default_factory=dict)
+    classes: list[str] = field(default_factory=list)
+
+
+def plan_export(catalog: pd.DataFrame, config: ExportConfig, image_bytes: pd.Series) -> ExportPlan:
+    """The export plan of `catalog` (pure; the input is not changed).
+
+    image_bytes: size in bytes of each photo's stored image, indexed like `catalog`; NaN
+    where the file is absent. Raises DataContractError when two labels would share a folder.
+    """
+    kept = catalog["status"] == schema.KEPT
+    labelled = catalog["label"].notna()
+    in_split = kept & catalog["split"].notna() & labelled
+    split = catalog["split"].where(in_split, UNSPLIT if config.labels == "all" else None)
+    chosen = in_split if config.labels == "kept" else labelled
+    excluded = {"not kept, or no split or label": int((~chosen).sum())}
+    wanted = config.splits or (*SPLITS, *((UNSPLIT,) if config.labels == "all" else ()))
+    excluded["split not exported"] = int((chosen & ~split.isin(wanted)).sum())
+    chosen &= split.isin(wanted)
+    if config.licences is not None:
+        from curate.licences import licence_allowed
+
+        allowed = licence_allowed(catalog["license"], config.licences)
+        excluded["licence not allowed"] = int((chosen & ~allowed).sum())
+        chosen &= allowed
+    rows = catalog[chosen].assign(split=split[chosen], bytes=image_bytes[chosen])
+    absent = rows["bytes"].isna()
+    missing = rows.loc[absent, ["photo_id", "split", "label"]].assign(
+        reason=np.where(rows.loc[absent, "image_path"].isna(), "no stored image (dropped at ingest?)",
+                        "stored image file is missing from the workspace"))
+    rows = rows[~absent]
+    excluded["no stored image"] = int(absent.sum())
+    classes = sorted(rows["label"].unique().tolist())
+    rows = _place(rows, config, classes)
+    return ExportPlan(rows, missing.sort_values("photo_id").reset_index(drop=True),
+                      {reason: count for reason, count in excluded.items() if count}, classes)
+
+
+def _place(rows: pd.DataFrame, config: ExportConfig, classes: list[str]) -> pd.DataFrame:
+    """Add name, ext, class_index, target, shard and content_key; sort by split then name."""
+    rows = rows.assign(name=safe_names(rows["photo_id"]),
+                       ext="jpg" if config.resize else rows["image_path"].str.rsplit(".", n=1).str[-1].str.lower(),
+                       class_index=rows["label"].map({label: i for i, label in enumerate(classes)}).astype(int))
+    rows = rows.sort_values(["split", "name"], kind="stable").reset_index(drop=True)
+    folders = rows["label"].map(label_folders(classes))
+    files = rows["name"] + "." + rows["ext"]
+    if config.format in ("imagefolder", "hf"):
+        rows["target"] = rows["split"] + "/" + folders + "/" + files
+    elif config.format == "csv":
+        rows["target"] = "images/" + rows["split"] + "/" + folders + "/" + files
+    else:
+        rows["target"] = files
+    rows["shard"] = assign_shards(rows, config) if config.format == "webdataset" else None
+    rows["content_key"] = (rows["sha256"].astype(str) + ":" + rows["ext"] + ":"
+                           + str(config.resize or 0) + ":" + config.link)
+    return rows
+
+
+def safe_names(photo_ids: pd.Series) -> pd.Series:
+    """A file name stem per photo: letters, digits, `_` and `-` only (no dots, which WebDataset
+    reads as the start of the extension), at most ~90 characters, unique even where two ids
+    squash to the same text or differ only in case (a hash of the id is appended there).
+
+    >>> safe_names(pd.Series(["demo:1", "folder:a/b.jpg"])).tolist()
+    ['demo_1', 'folder_a_b_jpg']
+    """
+    names = photo_ids.str.replace(r"[^A-Za-z0-9_-]+", "_", regex=True).str.slice(0, NAME_CHARS)
+    clash = names.str.lower().duplicated(keep=False)
+    if clash.any():
+        digest = photo_ids[clash].map(lambda text: hashlib.sha1(text.encode()).hexdigest()[:10])
+        names = names.where(~clash, names + "-" + digest)
+    return names
+
+
+def label_folders(labels: list[str]) -> dict[str, str]:
+    """Each label's folder name: the label itself, with path separators and control characters
+    replaced; DataContractError when two labels would share a folder."""
+    folders = {}
+    for label in labels:
+        folder = "".join("_" if ch in "/\\" or ord(ch) < 32 else ch for ch in label).strip()
+        folders[label] = folder if folder.strip(".") else f"_{folder}"
+    seen: dict[str, str] = {}
+    for label, folder in folders.items():
+        other = seen.setdefault(folder.casefold(), label)
+        if other != label:
+            raise DataContractError(f"labels {other!r} and {label!r} would share the export folder {folder!r}; "
+                                    "rename one in the recipe")
+    return folders
+
+
+def assign_shards(rows: pd.DataFrame, config: ExportConfig) -> pd.Series:
+    """`<split>-%06d.tar` per row: consecutive rows of a split, at most `shard_samples` samples
+    and about `shard_bytes` bytes (a shard holds at least one sample) per shard."""
+    numbers = np.zeros(len(rows), dtype=np.int64)
+    sizes = rows["bytes"].to_numpy(dtype=np.float64)
+    splits = rows["split"].to_numpy()
+    shard, count, total = 0, 0, 0.0
+    for i in range(len(rows)):  # a plain loop over numbers: ~50 ms for 100,000 rows
+        if i and (splits[i] != splits[i - 1]):
+            shard, count, total = 0, 0, 0.0
+        elif count and (count >= config.shard_samples or total + sizes[i] > config.shard_bytes):
+            shard, count, total = shard + 1, 0, 0.0
+        numbers[i] = shard
+        count, total = count + 1, total + sizes[i]
+    return pd.Series(splits, index=rows.index, dtype=object) + pd.Series(
+        [f"-{n:06d}.tar" for n in numbers], index=rows.index, dtype=object)
+
+
+def metadata_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """The per-photo metadata written beside each image (JSON, metadata.jsonl, the CSV)."""
+    return rows[list(METADATA_COLUMNS)]

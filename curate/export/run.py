@@ -1,0 +1,121 @@
+"""`export_workspace`: the I/O edge of `curate export` (read the catalog, check the split,
+plan, write, tidy up)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from curate.errors import DataContractError
+from curate.export.card import (Provenance, attribution_csv, dataset_card, hf_metadata, manifest_csv,
+                                manifest_json)
+from curate.export.config import ExportConfig
+from curate.export.files import (MANIFEST_FILE, Journal, Progress, check_target, is_ours, load_state,
+                                 remove_left, save_state, write_if_changed)
+from curate.export.plan import ExportPlan, plan_export
+from curate.export.writers import write_folder_files, write_shards
+from curate.workspace import Workspace, catalog_sha256, read_catalog
+
+NO_LEAKS = "No photographer, near-duplicate cluster or exact image spans two splits (checked when exporting)."
+
+
+@dataclass
+class ExportResult:
+    """What an export did: the plan, files (images or shards) written and reused, files removed."""
+
+    out: Path
+    plan: ExportPlan
+    written: int
+    reused: int
+    removed: int
+
+    def to_dict(self) -> dict:
+        rows = self.plan.rows
+        return {"out": str(self.out), "photos": int(len(rows)), "classes": self.plan.classes,
+                "per_split": {k: int(v) for k, v in rows["split"].value_counts().sort_index().items()},
+                "written": self.written, "reused": self.reused, "removed": self.removed,
+                "excluded": self.plan.excluded, "missing_images": int(len(self.plan.missing))}
+
+
+def check_split_for_export(ws: Workspace, catalog: pd.DataFrame) -> None:
+    """Refuse a stale split or one that leaks (DataContractError, exit 3), as `classify train` does."""
+    from curate.freshness import require_fresh_split
+    from curate.leakage import find_leakage
+
+    require_fresh_split(ws, catalog)
+    leaks = find_leakage(catalog)
+    if len(leaks):
+        summary = ", ".join(f"{n} {kind}" for kind, n in leaks["kind"].value_counts().items())
+        raise DataContractError(f"the split leaks ({summary} found in 2+ splits; `curate check-leakage` lists "
+                                "them): run `curate split` again before exporting")
+
+
+def image_sizes(ws: Workspace, catalog: pd.DataFrame) -> pd.Series:
+    """Size in bytes of each row's stored image (NaN where there is none), indexed like `catalog`."""
+    sizes = np.full(len(catalog), np.nan)
+    for i, rel in enumerate(catalog["image_path"].to_numpy(dtype=object)):
+        if isinstance(rel, str):
+            try:
+                sizes[i] = os.stat(ws.root / rel).st_size
+            except OSError:
+                pass
+    return pd.Series(sizes, index=catalog.index)
+
+
+def recorded_recipe(ws: Workspace) -> str | None:
+    """The recipe of the newest `curate run` journal in the workspace, if any."""
+    journals = sorted(ws.journal_dir.glob("run-*.json"), key=lambda p: (p.stat().st_mtime, p.name))
+    for path in reversed(journals):
+        try:
+            recipe = json.loads(path.read_text(encoding="utf-8")).get("recipe")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(recipe, str):
+            return Path(recipe).stem
+    return None
+
+
+def export_workspace(ws: Workspace, out: Path, config: ExportConfig, progress: Progress | None = None,
+                     recipe: str | None = None) -> ExportResult:
+    """Export the workspace's curated set to `out` in `config.format` (see curate.export).
+
+    Resumes an interrupted export and rewrites only what changed. Raises UsageError for a bad
+    target folder, DataContractError for a stale or leaky split.
+    """
+    out = Path(out)
+    catalog = read_catalog(ws)
+    check_split_for_export(ws, catalog)
+    plan = plan_export(catalog, config, image_sizes(ws, catalog))
+    check_target(out, ws.root, config.overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    previous = load_state(out) if is_ours(out) else {}
+    write = write_folder_files if config.folder_format else write_shards
+    with Journal(out) as journal:
+        written, state = write(out, plan.rows, ws.root, config, previous, journal, progress)
+    units = len(state)
+    provenance = Provenance(catalog_sha256(ws), recipe or recorded_recipe(ws), len(catalog),
+                            {str(k): int(v) for k, v in catalog["drop_reason"].value_counts().sort_index().items()},
+                            NO_LEAKS)
+    for name, data in side_files(plan, config, provenance).items():
+        write_if_changed(out / name, data)
+        state[name] = hashlib.sha256(data).hexdigest()
+    removed = remove_left(out, set(state), set(previous), config.overwrite)
+    save_state(out, state)
+    return ExportResult(out, plan, written, units - written, removed)
+
+
+def side_files(plan: ExportPlan, config: ExportConfig, provenance: Provenance) -> dict[str, bytes]:
+    """{path in the export: bytes} of every file beside the images; export.json last."""
+    files = {"ATTRIBUTION.csv": attribution_csv(plan.rows), "README.md": dataset_card(plan, config, provenance)}
+    if config.format == "hf":
+        files.update(hf_metadata(plan.rows))
+    if config.format == "csv":
+        files["manifest.csv"] = manifest_csv(plan.rows)
+    files[MANIFEST_FILE] = manifest_json(plan, config, provenance, sorted(files))
+    return files

@@ -1,0 +1,114 @@
+"""Writers: the images of a plan into folders (imagefolder, hf, csv) or WebDataset tar shards.
+
+Both skip what an earlier export already wrote with the same content key (see
+curate.export.files), stream one image at a time (memory does not grow with the collection)
+and report progress through a callback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pandas as pd
+
+from curate.export.config import ExportConfig
+from curate.export.files import Journal, Progress, place_file, resized_jpeg
+from curate.export.plan import metadata_frame
+
+TAR_MTIME = 946_684_800  # 2000-01-01: every member gets it, so that shards are byte-identical
+PROGRESS_EVERY = 200
+
+
+def write_folder_files(out: Path, rows: pd.DataFrame, source_root: Path, config: ExportConfig,
+                       previous: dict[str, str], journal: Journal,
+                       progress: Progress | None = None) -> tuple[int, dict[str, str]]:
+    """Place every planned image at its target under `out`; returns (how many were (re)written,
+    {target: content key} of every planned file)."""
+    written, made = 0, set()
+    total = len(rows)
+    for done, (target, key, image_path) in enumerate(
+            rows[["target", "content_key", "image_path"]].itertuples(index=False, name=None), 1):
+        path = out / target
+        if previous.get(target) != key or not os.path.lexists(path):
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
+            place_file(source_root / image_path, path, config.link, config.resize)
+            journal.done(target, key)
+            written += 1
+        if progress and (done % PROGRESS_EVERY == 0 or done == total):
+            progress("images", done, total)
+    return written, dict(zip(rows["target"], rows["content_key"]))
+
+
+def shard_key(shard: pd.DataFrame, metadata_lines: list[str]) -> str:
+    """Changes when any sample of the shard would be written differently."""
+    digest = hashlib.sha256()
+    for name, key, cls, meta in zip(shard["name"], shard["content_key"], shard["class_index"], metadata_lines):
+        digest.update(f"{name}\t{key}\t{cls}\t{meta}\n".encode())
+    return digest.hexdigest()
+
+
+def write_shards(out: Path, rows: pd.DataFrame, source_root: Path, config: ExportConfig,
+                 previous: dict[str, str], journal: Journal,
+                 progress: Progress | None = None) -> tuple[int, dict[str, str]]:
+    """Write each `<split>-%06d.tar` whose samples changed; returns (how many shards were written,
+    {shard: key} of every shard).
+
+    Each sample is `<name>.<ext>` (the image), `<name>.cls` (the class index as text) and
+    `<name>.json` (its metadata), members in sorted order with fixed owner, mode and mtime."""
+    written, done, keys = 0, 0, {}
+    for shard_name, shard in rows.groupby("shard", sort=True):
+        lines = metadata_frame(shard).to_json(orient="records", lines=True, date_format="iso",
+                                              force_ascii=False).splitlines()
+        key = keys[shard_name] = shard_key(shard, lines)
+        path = out / shard_name
+        if previous.get(shard_name) != key or not path.exists():
+            _write_tar(path, shard, lines, source_root, config.resize)
+            journal.done(shard_name, key)
+            written += 1
+        done += len(shard)
+        if progress:
+            progress("shards", done, len(rows))
+    return written, keys
+
+
+def _write_tar(path: Path, shard: pd.DataFrame, lines: list[str], source_root: Path, resize: int | None) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with tarfile.open(tmp, "w", format=tarfile.GNU_FORMAT) as tar:
+            for name, ext, cls, image_path, meta in zip(shard["name"], shard["ext"], shard["class_index"],
+                                                        shard["image_path"], lines):
+                members = {f"{name}.cls": str(int(cls)).encode(), f"{name}.json": meta.encode("utf-8"),
+                           f"{name}.{ext}": source_root / image_path}
+                for member in sorted(members):
+                    _add(tar, member, members[member], resize)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _add(tar: tarfile.TarFile, name: str, content: bytes | Path, resize: int | None) -> None:
+    """Add one member with fixed metadata; an image file is streamed (or resized first)."""
+    info = tarfile.TarInfo(name)
+    info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = TAR_MTIME, 0o644, 0, 0, "", ""
+    if isinstance(content, Path) and resize:
+        content = resized_jpeg(content, resize)
+    if isinstance(content, bytes):
+        info.size = len(content)
+        tar.addfile(info, io.BytesIO(content))
+        return
+    from curate.errors import DataContractError
+
+    try:
+        with open(content, "rb") as handle:
+            info.size = os.fstat(handle.fileno()).st_size
+            tar.addfile(info, handle)
+    except FileNotFoundError as exc:
+        raise DataContractError(f"stored image {content} disappeared during the export; run `curate export` "
+                                "again (it resumes)") from exc

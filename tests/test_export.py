@@ -1,0 +1,358 @@
+"""`curate export`: round trips with the real consumers (torchvision ImageFolder, webdataset,
+Hugging Face datasets), attribution, determinism, resume, refusals and recipes."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from curate.cli.app import app
+from curate.cli.common import run_app
+from curate.errors import DataContractError, UsageError
+from curate.export import ExportConfig, export_workspace
+from curate.workspace import Workspace, read_catalog, write_catalog
+from helpers import demo_workspace
+
+
+@pytest.fixture(scope="module")
+def demo_ws(tmp_path_factory) -> Workspace:
+    return demo_workspace(tmp_path_factory.mktemp("export-ws"), photos=80, seed=4)
+
+
+@pytest.fixture
+def own_ws(demo_ws, tmp_path) -> Workspace:
+    """A copy of the demo workspace a test may change."""
+    shutil.copytree(demo_ws.root, tmp_path / "ws")
+    return Workspace(tmp_path / "ws")
+
+
+def expected(ws: Workspace) -> pd.DataFrame:
+    """Kept photos with a split and a label, straight from the catalog: what an export must hold."""
+    catalog = read_catalog(ws)
+    rows = catalog[(catalog["status"] == "kept") & catalog["split"].notna() & catalog["label"].notna()]
+    assert rows["sha256"].is_unique and len(rows) > 20 and rows["split"].nunique() >= 2
+    return rows.set_index("sha256")
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under `root` (relative path -> bytes)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def cli(args: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as stopped:
+        run_app(app, "curate", [str(a) for a in args])
+    out = capsys.readouterr()
+    return stopped.value.code, out.out, out.err
+
+
+def one_line_error(args, capsys, code: int, says: str) -> None:
+    got, out, err = cli(args, capsys)
+    lines = err.strip().splitlines()
+    assert got == code and len(lines) == 1 and says in lines[0], (got, out, err)
+    assert "Traceback" not in err + out
+
+
+def test_imagefolder_loads_in_torchvision_with_exactly_the_kept_photos_and_labels(demo_ws, tmp_path, capsys):
+    from torchvision.datasets import ImageFolder
+
+    want = expected(demo_ws)
+    code, _, err = cli(["export", "--format", "imagefolder", "--out", tmp_path / "out", "-w", demo_ws.root], capsys)
+    assert code == 0, err
+    for split, rows in want.groupby("split"):
+        dataset = ImageFolder(str(tmp_path / "out" / split))
+        found = {hashlib.sha256(Path(path).read_bytes()).hexdigest(): dataset.classes[target]
+                 for path, target in dataset.samples}
+        assert found == rows["label"].to_dict()
+        image, _ = dataset[0]
+        assert image.size == (64, 48)
+
+
+def test_webdataset_shards_load_in_the_webdataset_library(demo_ws, tmp_path):
+    wds = pytest.importorskip("webdataset")
+    want = expected(demo_ws)
+    out = tmp_path / "wds"
+    export_workspace(demo_ws, out, ExportConfig("webdataset", shard_samples=10))
+    manifest = json.loads((out / "export.json").read_text())
+    for split, rows in want.groupby("split"):
+        shards = sorted(str(p) for p in out.glob(f"{split}-*.tar"))
+        assert len(shards) == -(-len(rows) // 10)  # at most 10 samples per shard
+        samples = list(wds.WebDataset(shards, shardshuffle=False).to_tuple("jpg", "cls", "json"))
+        found = {}
+        for jpg, cls, meta in samples:
+            meta = json.loads(meta)
+            digest = hashlib.sha256(jpg).hexdigest()
+            assert manifest["classes"][int(cls)] == meta["label"] and meta["split"] == split
+            found[digest] = meta["label"]
+            assert want.loc[digest, "photo_id"] == meta["photo_id"]
+        assert found == rows["label"].to_dict()
+        decoded = next(iter(wds.WebDataset(shards[:1], shardshuffle=False).decode("pil").to_tuple("jpg")))[0]
+        assert decoded.size == (64, 48)
+
+
+def test_hf_metadata_names_every_image_with_its_label(demo_ws, tmp_path):
+    want = expected(demo_ws)
+    export_workspace(demo_ws, tmp_path / "hf", ExportConfig("hf"))
+    for split, rows in want.groupby("split"):
+        lines = [json.loads(line) for line in (tmp_path / "hf" / split / "metadata.jsonl").read_text().splitlines()]
+        found = {hashlib.sha256((tmp_path / "hf" / split / line["file_name"]).read_bytes()).hexdigest(): line["label"]
+                 for line in lines}
+        assert found == rows["label"].to_dict()
+        assert all(line["owner_id"] and line["license"] and isinstance(line["tags"], list) for line in lines)
+
+
+def test_hf_layout_loads_with_datasets_load_dataset(demo_ws, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    if not hasattr(datasets, "load_dataset"):  # the repository's datasets/ recipes folder, not Hugging Face's
+        pytest.skip("Hugging Face datasets is not installed (a test-only dependency)")
+    want = expected(demo_ws)
+    export_workspace(demo_ws, tmp_path / "hf", ExportConfig("hf"))
+    loaded = datasets.load_dataset("imagefolder", data_dir=str(tmp_path / "hf"), cache_dir=str(tmp_path / "cache"))
+    names = {"train": "train", "test": "test", "val": "validation"}
+    assert set(loaded) == {names[s] for s in want["split"].unique()}
+    for split, rows in want.groupby("split"):
+        part = loaded[names[split]]
+        assert sorted(part["photo_id"]) == sorted(rows["photo_id"])
+        assert dict(zip(part["photo_id"], part["label"])) == dict(zip(rows["photo_id"], rows["label"]))
+        assert {"owner_id", "license", "lat", "lon", "tags"} <= set(part.column_names)
+
+
+@pytest.mark.parametrize("fmt", ["imagefolder", "webdataset", "csv"])
+def test_attribution_rows_are_the_exported_photos(demo_ws, tmp_path, fmt):
+    want = expected(demo_ws)
+    out = tmp_path / fmt
+    export_workspace(demo_ws, out, ExportConfig(fmt))
+    attribution = pd.read_csv(out / "ATTRIBUTION.csv")
+    assert sorted(attribution["photo_id"]) == sorted(want["photo_id"])
+    assert attribution["license"].notna().all() and attribution["owner"].notna().all()
+    files = attribution["file"].str.split("/").str[0] if fmt == "webdataset" else attribution["file"]
+    assert all((out / name).exists() for name in files)
+    if fmt == "csv":
+        manifest = pd.read_csv(out / "manifest.csv")
+        assert sorted(manifest["photo_id"]) == sorted(want["photo_id"])
+        assert all((out / path).is_file() for path in manifest["path"])
+        assert dict(zip(manifest["photo_id"], manifest["label"])) == dict(zip(want["photo_id"], want["label"]))
+
+
+def test_attribution_escapes_formula_cells():
+    from curate.export.card import attribution_csv
+
+    rows = pd.DataFrame({"photo_id": ["flickr:1", "flickr:2"], "target": ["a.jpg", "b.jpg"], "shard": [None, None],
+                         "owner_name": ['=HYPERLINK("http://evil")', "Ann"], "owner_id": ["1@N0", "2@N0"],
+                         "license": ["cc-by-2.0", "-cc0"], "page_url": [None, "@page"], "url": ["u1", "u2"]})
+    frame = pd.read_csv(io.BytesIO(attribution_csv(rows)))
+    assert frame["owner"].tolist() == ["'=HYPERLINK(\"http://evil\")", "Ann"]
+    assert frame["license"].tolist() == ["cc-by-2.0", "'-cc0"] and frame["source_page"].tolist() == ["u1", "'@page"]
+
+
+@pytest.mark.parametrize("fmt", ["webdataset", "imagefolder", "hf"])
+def test_two_exports_of_one_catalog_are_byte_identical(demo_ws, tmp_path, fmt):
+    export_workspace(demo_ws, tmp_path / "a", ExportConfig(fmt, shard_samples=7))
+    export_workspace(demo_ws, tmp_path / "b", ExportConfig(fmt, shard_samples=7))
+    first, second = tree(tmp_path / "a"), tree(tmp_path / "b")
+    assert first == second and len(first) > 5
+
+
+def test_an_interrupted_export_resumes_and_writes_only_what_is_left(demo_ws, tmp_path):
+    total = len(expected(demo_ws))
+
+    def stop_after_some(phase, done, total_):
+        if done >= 40:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "out"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("curate.export.writers.PROGRESS_EVERY", 1)
+        with pytest.raises(KeyboardInterrupt):
+            export_workspace(demo_ws, out, ExportConfig("imagefolder"), progress=stop_after_some)
+    assert not (out / "export.json").exists()
+    result = export_workspace(demo_ws, out, ExportConfig("imagefolder"))
+    assert result.written == total - 40 and result.reused == 40
+    export_workspace(demo_ws, tmp_path / "fresh", ExportConfig("imagefolder"))
+    assert tree(out) == tree(tmp_path / "fresh")
+
+
+def test_an_interrupted_webdataset_export_keeps_finished_shards(demo_ws, tmp_path):
+    calls = []
+
+    def stop_after_two_shards(phase, done, total):
+        calls.append(done)
+        if len(calls) == 2:
+            raise RuntimeError("killed")
+
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError):
+        export_workspace(demo_ws, out, ExportConfig("webdataset", shard_samples=10), progress=stop_after_two_shards)
+    result = export_workspace(demo_ws, out, ExportConfig("webdataset", shard_samples=10))
+    assert result.reused == 2 and result.written == len(list(out.glob("*.tar"))) - 2
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_a_re_export_writes_only_what_changed_and_removes_what_left(demo_ws, tmp_path):
+    want = expected(demo_ws)
+    out = tmp_path / "out"
+    export_workspace(demo_ws, out, ExportConfig("imagefolder"))
+    result = export_workspace(demo_ws, out, ExportConfig("imagefolder"))
+    assert result.written == 0 and result.removed == 0
+    only = ("cc-by-nd",)
+    allowed = want["license"].str.startswith("cc-by-nd")
+    assert 0 < allowed.sum() < len(want)
+    result = export_workspace(demo_ws, out, ExportConfig("imagefolder", licences=only, splits=("train",)))
+    kept = want[allowed & (want["split"] == "train")]
+    images = [p for p in out.rglob("*.jpg")]
+    assert result.written == 0 and result.removed == len(want) - len(kept)
+    assert sorted(hashlib.sha256(p.read_bytes()).hexdigest() for p in images) == sorted(kept.index)
+    assert not (out / "test").exists()
+    assert sorted(pd.read_csv(out / "ATTRIBUTION.csv")["photo_id"]) == sorted(kept["photo_id"])
+
+
+def test_links_point_at_the_stored_images_and_resize_shrinks(demo_ws, tmp_path):
+    want = expected(demo_ws)
+    for link in ("hardlink", "symlink"):
+        export_workspace(demo_ws, tmp_path / link, ExportConfig("imagefolder", link=link))
+    store = {p.name.split(".")[0]: p for p in demo_ws.images_dir.rglob("*.jpg")}
+    hard = list((tmp_path / "hardlink").rglob("*.jpg"))
+    assert len(hard) == len(want)
+    for path in hard:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert os.path.samefile(path, store[digest]) and not path.is_symlink()
+    soft = list((tmp_path / "symlink").rglob("*.jpg"))
+    assert len(soft) == len(want) and all(p.is_symlink() and p.resolve().is_relative_to(demo_ws.images_dir.resolve())
+                                          for p in soft)
+    export_workspace(demo_ws, tmp_path / "small", ExportConfig("webdataset", resize=32))
+    import tarfile
+
+    with tarfile.open(next((tmp_path / "small").glob("train-*.tar"))) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(".jpg"))
+        image = Image.open(io.BytesIO(tar.extractfile(member).read()))
+        assert image.format == "JPEG" and max(image.size) == 32
+
+
+def test_a_photo_without_its_stored_image_is_listed_not_silently_skipped(own_ws, tmp_path, capsys):
+    want = expected(own_ws)
+    gone = want.iloc[3]
+    (own_ws.root / gone["image_path"]).unlink()
+    code, _, err = cli(["export", "-f", "imagefolder", "-o", tmp_path / "out", "-w", own_ws.root], capsys)
+    assert code == 0 and gone["photo_id"] in err and "no stored image" in err
+    manifest = json.loads((tmp_path / "out" / "export.json").read_text())
+    assert [m["photo_id"] for m in manifest["missing_images"]] == [gone["photo_id"]]
+    assert gone["photo_id"] not in set(pd.read_csv(tmp_path / "out" / "ATTRIBUTION.csv")["photo_id"])
+    assert len(list((tmp_path / "out").rglob("*.jpg"))) == len(want) - 1
+
+
+def test_a_leaky_split_is_refused_with_exit_3(own_ws, tmp_path, capsys):
+    catalog = read_catalog(own_ws)
+    rows = catalog[(catalog["status"] == "kept") & (catalog["split"] == "train")]
+    owner = rows["owner_id"].iloc[0]
+    moved = rows.index[rows["owner_id"] == owner][0]
+    catalog.loc[moved, "split"] = "test"  # one photo of a train photographer now in test
+    write_catalog(own_ws, catalog)
+    one_line_error(["export", "-f", "imagefolder", "-o", tmp_path / "out", "-w", own_ws.root], capsys, 3, "leaks")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_stale_split_is_refused_with_exit_3(own_ws, tmp_path, capsys):
+    code, _, err = cli(["filter", "--recipe", "skylines", "--max-km", "1", "-w", own_ws.root], capsys)
+    assert code == 0, err
+    one_line_error(["export", "-f", "webdataset", "-o", tmp_path / "out", "-w", own_ws.root], capsys, 3, "stale")
+
+
+def test_a_folder_holding_something_else_needs_overwrite(demo_ws, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "thesis.docx").write_text("precious")
+    args = ["export", "-f", "imagefolder", "-o", out, "-w", demo_ws.root]
+    one_line_error(args, capsys, 2, "--overwrite")
+    assert (out / "thesis.docx").exists()
+    code, _, err = cli([*args, "--overwrite"], capsys)
+    assert code == 0, err
+    assert not (out / "thesis.docx").exists() and (out / "export.json").exists()
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--format", "zip"], "format"),
+    (["--format", "imagefolder", "--resize", "3"], "--resize"),
+    (["--format", "imagefolder", "--resize", "64", "--link", "hardlink"], "--link copy"),
+    (["--format", "webdataset", "--link", "symlink"], "--link"),
+    (["--format", "imagefolder", "--link", "move"], "link"),
+    (["--format", "imagefolder", "--splits", "train,holdout"], "holdout"),
+    (["--format", "imagefolder", "--licences", "my-own-terms"], "unknown licence"),
+    (["--format", "imagefolder", "--shard-samples", "0"], "shard_samples"),
+])
+def test_bad_arguments_are_one_line_exit_2(demo_ws, tmp_path, capsys, extra, says):
+    one_line_error(["export", *extra, "--out", tmp_path / "out", "-w", demo_ws.root], capsys, 2, says)
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_targets_are_one_line_exit_2(demo_ws, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    one_line_error(["export", "-f", "csv", "-o", tmp_path / "file", "-w", demo_ws.root], capsys, 2, "is a file")
+    one_line_error(["export", "-f", "csv", "-o", demo_ws.root, "-w", demo_ws.root], capsys, 2, "workspace")
+    one_line_error(["export", "-f", "csv", "-o", tmp_path / "o", "-w", tmp_path / "nothing"], capsys, 2, "no catalog")
+
+
+def test_the_dataset_card_and_manifest_describe_the_export(demo_ws, tmp_path):
+    want = expected(demo_ws)
+    out = tmp_path / "out"
+    result = export_workspace(demo_ws, out, ExportConfig("hf"), recipe="skylines")
+    card = (out / "README.md").read_text()
+    catalog = read_catalog(demo_ws)
+    from curate.workspace import catalog_sha256
+
+    assert catalog_sha256(demo_ws) in card and "skylines" in card and "image-classification" in card
+    for reason, count in catalog["drop_reason"].value_counts().items():
+        assert f"| dropped: {reason} | {count} |" in card
+    for (label, split), count in want.groupby(["label", "split"]).size().items():
+        assert f"| {label} |" in card
+    assert "No photographer" in card
+    manifest = json.loads((out / "export.json").read_text())
+    assert manifest["photos"] == len(want) == len(result.plan.rows)
+    assert manifest["per_split"] == want["split"].value_counts().to_dict()
+    assert manifest["classes"] == sorted(want["label"].unique())
+
+
+def test_labels_all_adds_the_dropped_labelled_photos_as_unsplit(demo_ws, tmp_path):
+    catalog = read_catalog(demo_ws)
+    stored = catalog["image_path"].notna() & catalog["label"].notna()
+    export_workspace(demo_ws, tmp_path / "out", ExportConfig("csv", labels="all"))
+    manifest = pd.read_csv(tmp_path / "out" / "manifest.csv")
+    assert sorted(manifest["photo_id"]) == sorted(catalog.loc[stored, "photo_id"])
+    unsplit = manifest[manifest["split"] == "unsplit"]
+    assert (unsplit["status"] == "dropped").all() and len(unsplit) >= 1
+
+
+def test_a_recipe_export_section_adds_a_checked_export_step(demo_ws, tmp_path):
+    from curate.pipeline import plan
+    from curate.recipes import recipe_from_dict
+
+    base = {"name": "exp", "labels_from": "skylines", "sources": [{"kind": "demo"}]}
+    assert "export" not in [step.name for step in plan(recipe_from_dict(base))]
+    steps = plan(recipe_from_dict({**base, "export": {"format": "webdataset", "splits": ["train"], "out": "wds"}}))
+    assert [step.name for step in steps][-2:] == ["report", "export"]
+    with pytest.raises(UsageError, match=r"\[export\].*format"):
+        plan(recipe_from_dict({**base, "export": {"format": "zip"}}))
+    with pytest.raises(UsageError, match=r"\[export\].*unknown setting 'colour'"):
+        plan(recipe_from_dict({**base, "export": {"colour": "red"}}))
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(demo_ws.root, ws.root)
+    summary = steps[-1].action(ws)
+    assert "webdataset" in summary and list((ws.root / "wds").glob("train-*.tar"))
+    assert not list((ws.root / "wds").glob("test-*.tar"))
+
+
+def test_plan_names_are_safe_and_unique():
+    from curate.export.plan import label_folders, safe_names
+
+    names = safe_names(pd.Series(["folder:a/b.jpg", "folder:a_b.jpg", "folder:A/B.jpg", "demo:1"]))
+    assert names.str.fullmatch(r"[A-Za-z0-9_-]+").all() and names.str.lower().is_unique
+    assert label_folders(["new york", "a/b", ".."]) == {"new york": "new york", "a/b": "a_b", "..": "_.."}
+    with pytest.raises(DataContractError, match="share"):
+        label_folders(["a/b", "a_b"])
