@@ -34,6 +34,7 @@ import pyarrow as pa
 from curate import schema
 from curate.errors import DataContractError
 from curate.records import DROPPING_STAGES
+from curate.review.apply import before_review
 
 PIPELINE = ("ingest", "embed", "filter", "prefilter", "split")
 # The filter depends on embed: `curate embed` run (or re-run with a new result) after the filter
@@ -95,6 +96,8 @@ def kept_before(catalog: pd.DataFrame, stage: str) -> pd.Series:
 
 def input_fingerprint(catalog: pd.DataFrame, stage: str, extra: tuple[str, ...] = ()) -> str:
     """What `stage` reads: its INPUTS (and `extra` catalog columns) over the rows kept before it."""
+    if stage != "split":  # the stages before review read the catalog without its decisions
+        catalog = before_review(catalog)
     rows = kept_before(catalog, stage)
     if stage == "embed":  # every stored image ingest kept: the rows of curate.embed.embeddable_images
         rows &= catalog["image_path"].notna()
@@ -106,6 +109,7 @@ def output_fingerprint(catalog: pd.DataFrame, stage: str, cache_key: str | None 
     """What `stage` wrote: its own columns and its own drops (embed: its cache key and inputs)."""
     if stage == "embed":
         return hashlib.sha256(f"{cache_key}:{input_fingerprint(catalog, stage)}".encode()).hexdigest()[:16]
+    catalog = before_review(catalog)  # a reviewer's keep, drop or relabel is no stage's output
     frame = catalog[[schema.PHOTO_ID, *(c for c in _OWN_COLUMNS[stage] if c != schema.PHOTO_ID)]].copy()
     frame["own_drop"] = catalog["drop_reason"].where(catalog["drop_stage"] == stage)
     return fingerprint(frame.sort_values(schema.PHOTO_ID, kind="stable"))

@@ -93,6 +93,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("is_label_issue", pa.bool_(), True, "Confident learning says the label is probably wrong.", "prefilter"),
     Column("suggested_label", _STR, True, "The label the out-of-fold model believes most.", "prefilter"),
     Column("split", _STR, True, "train / val / test; null until split, and for dropped photos.", "split"),
+    # human decisions (curate review, curate/review/apply.py); they win over every automatic stage on re-runs
+    Column("review_status", _STR, True, "A reviewer's decision: kept or dropped; null when no one decided.", "review"),
+    Column("review_label", _STR, True, "The label a reviewer gave; null when not relabelled.", "review"),
+    Column("label_before_review", _STR, True, "The label before the reviewer's relabel.", "review"),
+    Column("review_overrode_stage", _STR, True, "The stage whose drop a reviewer's keep overrode.", "review"),
+    Column("review_overrode_reason", _STR, True, "The drop reason a reviewer's keep overrode.", "review"),
 )
 
 COLUMN_BY_NAME = {c.name: c for c in COLUMNS}

@@ -7,6 +7,7 @@ import typer
 from curate.cli import filter as filter_cli
 from curate.cli import ingest, prefilter, run, score, split, status
 from curate.cli import report as report_cli
+from curate.cli import review as review_cli
 from curate.cli.export import export as export_command
 from curate.cli.common import run_app
 
@@ -28,6 +29,7 @@ app.command("check-leakage")(split.check_leakage)
 app.command("report")(report_cli.report)
 app.command("export")(export_command)
 app.command("run")(run.run)
+app.command("review")(review_cli.review)
 
 
 def main() -> None:

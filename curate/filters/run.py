@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 from curate.filters.geo import Centre
 from curate.filters.stage import FilterConfig, FilterReport, filter_catalog
 from curate.recipes import Recipe
+from curate.review.journal import apply_workspace_decisions
 from curate.runs import save_stage_report
 from curate.console import err_console
 from curate.workspace import (Workspace, catalog_sha256, changes_workspace, read_catalog, write_catalog,
@@ -147,6 +148,6 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     thumbnails = ensure_thumbnails(ws, catalog, workers) if catalog["phash"].notna().any() else None
     centres = recipe_centres(recipe) if config.center == "recipe" else None
     filtered, report = filter_catalog(catalog, config, centres, thumbnails, load_embeddings(ws, catalog))
-    write_catalog(ws, filtered)
+    write_catalog(ws, apply_workspace_decisions(ws, filtered))  # human decisions (curate review) win
     save_stage_report(ws, "filter", input_hash, report.to_dict())
     return report

@@ -12,6 +12,7 @@ from curate.embed import EmbeddingCache
 from curate.errors import UsageError
 from curate.prefilter.stage import STAGE, PrefilterConfig, PrefilterReport, prefilter_catalog, topic_folds
 from curate.records import reset_stage
+from curate.review.journal import apply_workspace_decisions
 from curate.runs import load_stage_report, save_stage_report
 from curate.workspace import Workspace, catalog_sha256, changes_workspace, read_catalog, write_catalog
 
@@ -41,7 +42,7 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
     scored = "label issues" if config.mode == "finetune" else "topic and label issues"
     with err_console.status(f"{scored}: out-of-fold logistic regressions ({config.folds} folds)"):
         result, report = prefilter_catalog(catalog, vectors, found, ok, config, topic_scores=scores)
-    write_catalog(ws, result)
+    write_catalog(ws, apply_workspace_decisions(ws, result))  # human decisions (curate review) win
     save_stage_report(ws, "prefilter", input_hash, {**report.to_dict(), "embeddings": embeddings})
     return report
 

@@ -1,0 +1,190 @@
+"""`curate review`'s web app (FastAPI): the page, thumbnails, and the decision endpoints.
+
+Safe by default: bound to 127.0.0.1 it answers only requests addressed to a loopback name (a
+web page elsewhere cannot reach it through DNS rebinding); bound to any other address, every
+request needs the access token printed at start (``?token=``, then a cookie). Every state-changing
+request is a POST carrying the page's CSRF token in the ``X-CSRF-Token`` header.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the endpoint annotations.
+import hmac
+import ipaddress
+import secrets
+from typing import Optional
+
+from pydantic import BaseModel
+
+from curate.errors import CurateError
+from curate.review.page import card, render_page
+from curate.review.queues import QUEUES, filter_positions
+from curate.review.session import ReviewSession, StageRunning
+from curate.review.thumbs import cached_thumbnail
+
+TOKEN_COOKIE = "curate_review_token"
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+PAGE_SIZE = 48
+MAX_CLUSTER_SHOWN = 8
+
+
+class DecideBody(BaseModel):
+    photo_ids: list[str]
+    action: str
+    label: Optional[str] = None
+    queue: Optional[str] = None
+
+
+class UndoBody(BaseModel):
+    photo_id: Optional[str] = None
+
+
+class BatchBody(BaseModel):
+    action: str
+    queue: str
+    label: str = ""
+    owner: str = ""
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.1, ::1, localhost."""
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header: 'localhost:8765' -> 'localhost', '[::1]:80' -> '[::1]'."""
+    if header.startswith("["):
+        return header[:header.find("]") + 1]
+    return header.rsplit(":", 1)[0]
+
+
+def _same(given, expected: str) -> bool:
+    return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def create_app(session: ReviewSession, host: str = "127.0.0.1", token: Optional[str] = None,
+               default_queue: str = "label_issues", page_size: int = PAGE_SIZE):
+    """The FastAPI app over a ReviewSession. `token`: required on every request (give one when
+    `host` is not a loopback address; `access_token()` makes one)."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+
+    app = FastAPI(title="curate review", docs_url=None, redoc_url=None, openapi_url=None)
+    csrf = secrets.token_urlsafe(24)
+    app.state.csrf = csrf
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        if token is None:
+            if not is_loopback(host_name(request.headers.get("host") or "")):
+                return PlainTextResponse("this review server answers only http://127.0.0.1 (or localhost)", 403)
+        else:
+            given = request.query_params.get("token") or request.cookies.get(TOKEN_COOKIE)
+            if not _same(given, token):
+                return PlainTextResponse("this review server needs its access token: open the URL that "
+                                         "`curate review` printed (it ends with ?token=...)", 403)
+        if request.method == "POST" and not _same(request.headers.get("x-csrf-token"), csrf):
+            return JSONResponse({"detail": "missing or wrong CSRF token: reload the page"}, 403)
+        response = await call_next(request)
+        if token is not None and request.query_params.get("token"):
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        return response
+
+    @app.exception_handler(CurateError)
+    async def curate_error(request: Request, exc: CurateError):
+        return JSONResponse({"detail": str(exc)}, 409 if isinstance(exc, StageRunning) else 400)
+
+    @app.get("/", response_class=HTMLResponse)
+    def page(request: Request, queue: str = default_queue, page: int = 0, label: str = "", owner: str = ""):
+        if queue not in QUEUES:
+            return PlainTextResponse(f"unknown queue {queue!r}; choose one of {', '.join(QUEUES)}", 400)
+        token_query = {"token": request.query_params["token"]} if token and request.query_params.get("token") else {}
+        return HTMLResponse(build_page(session, csrf, queue, max(page, 0), label, owner, page_size, token_query))
+
+    @app.get("/thumb/{photo_id:path}")
+    def thumb(photo_id: str):
+        return _image_response(session, photo_id, thumbnail=True)
+
+    @app.get("/image/{photo_id:path}")
+    def image(photo_id: str):
+        return _image_response(session, photo_id, thumbnail=False)
+
+    @app.post("/api/decide")
+    def decide(body: DecideBody):
+        done = session.decide(body.photo_ids, body.action, body.label, body.queue)
+        return _answer(session, done, f"{body.action}: {len(done)} photo(s)")
+
+    @app.post("/api/undo")
+    def undo(body: UndoBody):
+        done = session.undo(body.photo_id)
+        return _answer(session, done, f"undone: {', '.join(d['photo_id'] for d in done[:5])}"
+                                      + (" …" if len(done) > 5 else ""))
+
+    @app.post("/api/batch")
+    def batch(body: BatchBody):
+        with session.lock:
+            session.refresh()
+            positions = filter_positions(session.view, session.queue(body.queue), body.label, body.owner)
+            ids = session.catalog["photo_id"].to_numpy()[positions].tolist()
+        done = session.decide(ids, body.action, queue=body.queue)
+        return _answer(session, done, f"{body.action}: all {len(done)} photos of this view")
+
+    return app
+
+
+def access_token() -> str:
+    """A fresh access token for a server bound to a non-loopback address."""
+    return secrets.token_urlsafe(18)
+
+
+def _answer(session: ReviewSession, done: list[dict], message: str) -> dict:
+    ids = list(dict.fromkeys(d["photo_id"] for d in done))
+    return {"decisions": [d["id"] for d in done], "state": session.state(ids), "message": message}
+
+
+def _image_response(session: ReviewSession, photo_id: str, thumbnail: bool):
+    from fastapi.responses import FileResponse, PlainTextResponse, Response
+
+    with session.lock:
+        found = session.index.get_indexer([photo_id])[0]
+        row = session.catalog.iloc[found] if found >= 0 else None
+    if row is None or not isinstance(row["image_path"], str):
+        return PlainTextResponse(f"no stored image for photo {photo_id!r}", 404)
+    if not thumbnail:
+        path = session.ws.root / row["image_path"]
+        return FileResponse(path) if path.is_file() else PlainTextResponse("image file missing", 404)
+    data = cached_thumbnail(session.ws, row["image_path"], row["sha256"])
+    if data is None:
+        return PlainTextResponse(f"image of {photo_id!r} cannot be read", 404)
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+
+
+def build_page(session: ReviewSession, csrf: str, queue: str, page: int, label: str, owner: str,
+               page_size: int, token_query: dict) -> str:
+    """The HTML of one page of a queue (filtered by label/owner), from the session's current state."""
+    with session.lock:
+        session.refresh()
+        found = session.queue(queue)
+        positions = filter_positions(session.view, found, label or None, owner or None)
+        pages = -(-len(positions) // page_size)
+        shown = positions[page * page_size:(page + 1) * page_size]
+        rows = session.catalog.iloc[shown]
+        states = session.state(rows["photo_id"].tolist())
+        cards = [card(page * page_size + i, row, found.why.iloc[pos], states[row["photo_id"]],
+                      _cluster(session, pos) if queue == "duplicates" else [])
+                 for i, (pos, row) in enumerate(zip(shown, rows.to_dict("records")))]
+        sizes = session.queue_sizes()
+        labels = session.labels
+    return render_page(queue=queue, sizes=sizes, cards=cards, page=page, pages=pages, total=len(positions),
+                       label=label, owner=owner, labels=labels, csrf=csrf, busy=session.stage_running(),
+                       user=session.user, token_query=token_query)
+
+
+def _cluster(session: ReviewSession, position: int) -> list[dict]:
+    """The near-duplicate cluster (or exact-duplicate group) of the photo at `position`, kept first."""
+    members = session.cluster_positions(position)[:MAX_CLUSTER_SHOWN]
+    frame = session.catalog.iloc[members][["photo_id", "status"]]
+    return sorted(frame.to_dict("records"), key=lambda m: m["status"] != "kept")

@@ -1,0 +1,156 @@
+"""Decisions as data: `<workspace>/reviews.jsonl`, one JSON object per line, append-only.
+
+Each line::
+
+    {"id": "3f2a…", "who": "ana", "when": "2026-12-02T17:05:01+00:00", "photo_id": "demo:12",
+     "action": "relabel", "label": "paris", "before": {"status": "kept", "label": "rome", …},
+     "after": {…}, "undoes": null, "batch": null, "queue": "label_issues"}
+
+`action` is keep, drop, relabel (with `label`) or undo (with `undoes`, the id of the decision it
+takes back). Lines are appended with one `write` on a file opened with O_APPEND while holding an
+exclusive `flock` on it, so two tabs or two processes deciding at once never interleave or lose
+a line, and a reader sees whole lines only.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import json
+import os
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from curate.errors import DataContractError, UsageError
+from curate.review.apply import ACTIONS, apply_decisions
+from curate.workspace import Workspace, atomic_write_bytes
+
+REVIEWS_FILE = "reviews.jsonl"
+
+
+def reviews_path(ws: Workspace) -> Path:
+    """`<workspace>/reviews.jsonl`."""
+    return ws.root / REVIEWS_FILE
+
+
+def local_user() -> str:
+    """The local user name recorded as `who` ("unknown" when the OS cannot tell)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for the uid (containers)
+        return os.environ.get("USER") or "unknown"
+
+
+def new_decision(photo_id: str, action: str, *, label: str | None = None, undoes: str | None = None,
+                 before: dict | None = None, after: dict | None = None, batch: str | None = None,
+                 queue: str | None = None, who: str | None = None) -> dict:
+    """A decision record with a fresh id, the local user and the current UTC time."""
+    return {"id": uuid.uuid4().hex[:16], "who": who or local_user(),
+            "when": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "photo_id": photo_id, "action": action, "label": label, "before": before, "after": after,
+            "undoes": undoes, "batch": batch, "queue": queue}
+
+
+def check_decision(decision: object, where: str) -> dict:
+    """The decision if it has the fields its action needs, else DataContractError naming `where`."""
+    if not isinstance(decision, dict):
+        raise DataContractError(f"{where} is not a JSON object; fix or remove that line")
+    for key in ("id", "photo_id", "action"):
+        if not isinstance(decision.get(key), str) or not decision[key]:
+            raise DataContractError(f"{where} has no {key!r} text; fix or remove that line")
+    if decision["action"] not in ACTIONS:
+        raise DataContractError(f"{where}: unknown action {decision['action']!r} (known: {', '.join(ACTIONS)})")
+    if decision["action"] == "relabel" and not (isinstance(decision.get("label"), str) and decision["label"].strip()):
+        raise DataContractError(f"{where}: a relabel needs a non-empty 'label'")
+    if decision["action"] == "undo" and not isinstance(decision.get("undoes"), str):
+        raise DataContractError(f"{where}: an undo needs 'undoes', the id of the decision it takes back")
+    return decision
+
+
+def parse_decisions(text: str, source: str) -> list[dict]:
+    """Decisions from JSON Lines text; blank lines are skipped; a bad line is a DataContractError."""
+    decisions = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            decision = json.loads(line)
+        except ValueError:
+            raise DataContractError(f"{source} line {number} is not JSON; fix or remove that line") from None
+        decisions.append(check_decision(decision, f"{source} line {number}"))
+    return decisions
+
+
+def read_decisions_file(path: Path) -> list[dict]:
+    """Every decision in a JSON Lines file, in order ([] when the file does not exist)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataContractError(f"cannot read {path} ({exc}); restore it or move it away") from None
+    return parse_decisions(text, str(path))
+
+
+def read_decisions(ws: Workspace) -> list[dict]:
+    """Every decision of the workspace, in the order they were made."""
+    return read_decisions_file(reviews_path(ws))
+
+
+def append_decisions(ws: Workspace, decisions: list[dict]) -> None:
+    """Append decisions to reviews.jsonl atomically: all lines in one write, under an exclusive flock."""
+    if not decisions:
+        return
+    data = "".join(json.dumps(check_decision(d, "decision"), ensure_ascii=False, default=str) + "\n"
+                   for d in decisions).encode("utf-8")
+    path = reviews_path(ws)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+def apply_workspace_decisions(ws: Workspace, catalog: pd.DataFrame) -> pd.DataFrame:
+    """The catalog with the workspace's review decisions applied: the one call a stage's I/O edge
+    makes before writing the catalog, so that human decisions win on every re-run."""
+    return apply_decisions(catalog, read_decisions(ws))
+
+
+def export_decisions(ws: Workspace, out: Path) -> int:
+    """Write every decision of the workspace (undos included) to `out` as JSON Lines; returns how many."""
+    decisions = read_decisions(ws)
+    if out.is_dir():
+        raise UsageError(f"--export-decisions {out} is a folder; give a file path such as {out / REVIEWS_FILE}")
+    try:
+        atomic_write_bytes(out, "".join(json.dumps(d, ensure_ascii=False, default=str) + "\n"
+                                        for d in decisions).encode("utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot write {out} ({exc.strerror or exc}); give a path you can write to") from None
+    return len(decisions)
+
+
+def import_decisions(ws: Workspace, source: Path) -> tuple[int, int]:
+    """Append the decisions of `source` that the workspace lacks (by id), in their order.
+
+    Returns (appended, already present). A missing or malformed file is one error line.
+    """
+    if not source.is_file():
+        raise UsageError(f"--import-decisions {source}: no such file; give a file written by --export-decisions")
+    incoming = read_decisions_file(source)
+    known = {d["id"] for d in read_decisions(ws)}
+    fresh = []
+    for decision in incoming:
+        if decision["id"] not in known:
+            known.add(decision["id"])
+            fresh.append(decision)
+    append_decisions(ws, fresh)
+    return len(fresh), len(incoming) - len(fresh)

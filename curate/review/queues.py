@@ -1,0 +1,129 @@
+"""Review queues: which photos each kind of flag puts in front of a person, worst first (pure).
+
+A queue is computed on the catalog as the automatic stages left it (`restore_automatic`), so a
+photo stays in its queue after someone decided about it (the card shows the decision, and undo
+finds it where it was). Each queue gives, per photo, a `severity` (higher = looked at first) and
+`why` (one line: what flagged it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from curate import schema
+from curate.errors import UsageError
+from curate.review.apply import restore_automatic
+
+QUEUES = ("label_issues", "off_topic", "recovered", "geo", "duplicates", "owners", "quality")
+OWNER_SHARE_ALARM = 0.10  # an owner holding more of a label's photos than this is shown in `owners`
+QUALITY_SCORES = ("blurry", "dark", "bright", "low_information", "odd_aspect", "greyscale", "tiny")
+
+
+@dataclass(frozen=True)
+class Queue:
+    """One queue: row positions in the catalog (worst first) and a `why` line per position."""
+
+    name: str
+    positions: np.ndarray
+    why: pd.Series  # indexed by catalog position
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+
+def _fmt(values: pd.Series, digits: int = 2) -> pd.Series:
+    return values.astype(float).round(digits).astype(str)
+
+
+def _label_issues(c: pd.DataFrame):
+    mask = c["is_label_issue"].fillna(False).astype(bool)
+    quality = c["label_quality"].astype(float)
+    why = "label quality " + _fmt(quality) + "; the model suggests " + c["suggested_label"].fillna("?").astype(str)
+    return mask, 1 - quality.fillna(0), why
+
+
+def _off_topic(c: pd.DataFrame):
+    mask = (c["drop_reason"] == "off_topic") | c["topic_doubted"].fillna(False).astype(bool)
+    score = c["topic_score"].astype(float)
+    why = np.where(c["drop_reason"] == "off_topic", "dropped as off topic", "doubted (prefilter held its drops)")
+    return mask, 1 - score.fillna(0), pd.Series(why, index=c.index) + "; topic score " + _fmt(score)
+
+
+def _recovered(c: pd.DataFrame):
+    score = c["topic_score"].astype(float)
+    why = "untagged, kept as on topic; topic score " + _fmt(score)
+    return c["topic_recovered"].fillna(False).astype(bool), 1 - score.fillna(1), why
+
+
+def _geo(c: pd.DataFrame):
+    mask = c["drop_reason"].isin(["geo_outlier", "missing_geo"])
+    distance = c["geo_distance_km"].astype(float)
+    why = c["drop_reason"].fillna("").astype(str) + ": " + _fmt(distance, 0) + " km from the label's centre"
+    return mask, distance.fillna(0), why
+
+
+def _duplicates(c: pd.DataFrame):
+    cluster = c["near_dup_cluster"].where(c["near_dup_cluster"].notna(), c["exact_dup_group"])
+    size = cluster.map(cluster.value_counts()).fillna(0)
+    mask = size >= 2
+    kept = c["status"] == schema.KEPT
+    why = np.where(kept, "kept copy", "dropped copy") + pd.Series(" of a cluster of ", index=c.index) \
+        + size.astype(int).astype(str) + " (" + c["drop_reason"].fillna("kept").astype(str) + ")"
+    # clusters together, biggest first, the kept member first within its cluster
+    rank = cluster.map({key: i for i, key in enumerate(sorted(cluster.dropna().unique()))}).fillna(0)
+    return mask, size * 1e9 - rank * 2 + kept.astype(int), why
+
+
+def _owners(c: pd.DataFrame):
+    from curate.filters.owners import owner_keys
+
+    owner = owner_keys(c)
+    counted = ((c["status"] == schema.KEPT) | (c["drop_reason"] == "owner_cap")) & c["label"].notna()
+    per_pair = pd.Series(1, index=c.index)[counted].groupby([c["label"][counted], owner[counted]]).transform("sum")
+    per_label = pd.Series(1, index=c.index)[counted].groupby(c["label"][counted]).transform("sum")
+    share = (per_pair / per_label).reindex(c.index).fillna(0)
+    mask = counted & ((share > OWNER_SHARE_ALARM) | (c["drop_reason"] == "owner_cap"))
+    why = "owner " + owner.astype(str) + " holds " + (share * 100).round(1).astype(str) + "% of " \
+        + c["label"].fillna("?").astype(str) + np.where(c["drop_reason"] == "owner_cap", " (capped)", "")
+    return mask, share, why
+
+
+def _quality(c: pd.DataFrame):
+    listed = c["quality_issues"].map(lambda cell: list(cell) if cell is not None and not isinstance(cell, float) else [])
+    scores = c.reindex(columns=[f"{name}_score" for name in QUALITY_SCORES]).astype(float)
+    worst = scores.max(axis=1).fillna(0)
+    return listed.map(len) > 0, worst, "fails " + listed.map(", ".join) + "; worst score " + _fmt(worst)
+
+
+_BUILDERS = {"label_issues": _label_issues, "off_topic": _off_topic, "recovered": _recovered, "geo": _geo,
+             "duplicates": _duplicates, "owners": _owners, "quality": _quality}
+
+
+def automatic_view(catalog: pd.DataFrame) -> pd.DataFrame:
+    """The catalog as the automatic stages left it, position-indexed (what the queues are built on)."""
+    return restore_automatic(catalog, labels=False).reset_index(drop=True)
+
+
+def build_queue(view: pd.DataFrame, name: str) -> Queue:
+    """The queue `name` over `automatic_view(catalog)`: its photos' positions, worst first."""
+    if name not in _BUILDERS:
+        raise UsageError(f"unknown queue {name!r}; choose one of {', '.join(QUEUES)}")
+    mask, severity, why = _BUILDERS[name](view)
+    mask = mask.fillna(False).astype(bool).to_numpy()
+    positions = np.flatnonzero(mask)
+    order = np.lexsort((view["photo_id"].to_numpy()[positions], -severity.to_numpy(dtype=float)[positions]))
+    return Queue(name, positions[order], pd.Series(why, index=view.index).astype(object))
+
+
+def filter_positions(view: pd.DataFrame, queue: Queue, label: str | None = None,
+                     owner: str | None = None) -> np.ndarray:
+    """The queue's positions narrowed to one label and/or one owner (a filtered view for batch actions)."""
+    positions = queue.positions
+    if label:
+        positions = positions[(view["label"].to_numpy(dtype=object)[positions] == label)]
+    if owner:
+        positions = positions[(view["owner_id"].to_numpy(dtype=object)[positions] == owner)]
+    return positions

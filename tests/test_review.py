@@ -1,0 +1,357 @@
+"""`curate review`: decisions applied as a pure function, stored atomically, and surviving re-runs."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+import uvicorn
+from typer.testing import CliRunner
+
+from curate import schema
+from curate.cli.app import app
+from curate.records import apply_drops, reset_stage
+from curate.review.apply import active_decisions, apply_decisions
+from curate.review.journal import append_decisions, new_decision, read_decisions, reviews_path
+from curate.workspace import Workspace, read_catalog
+
+runner = CliRunner()
+FAKE_EMBEDDINGS = "fake-embeddings"
+
+
+# ------------------------------------------------------------------ builders
+
+def tiny_catalog() -> pd.DataFrame:
+    """Four photos: a and b kept, c dropped by the filter (geo), d dropped at ingest (broken)."""
+    frame = pd.DataFrame({
+        "photo_id": ["t:a", "t:b", "t:c", "t:d"], "source": "t", "source_id": ["a", "b", "c", "d"],
+        "tags": [["x"]] * 4, "tag_labels": [[]] * 4, "label": ["rome", "paris", "rome", "rome"],
+        "status": ["kept", "kept", "dropped", "dropped"],
+        "drop_reason": [None, None, "geo_outlier", "truncated_image"],
+        "drop_stage": [None, None, "filter", "ingest"]})
+    return schema.to_pandas(schema.conform(frame))
+
+
+def decision(photo_id: str, action: str, **fields) -> dict:
+    return new_decision(photo_id, action, who="tester", **fields)
+
+
+def serve(app_) -> tuple[uvicorn.Server, threading.Thread, str]:
+    """A real uvicorn server on a free loopback port, in a thread."""
+    server = uvicorn.Server(uvicorn.Config(app_, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    return server, thread, f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+
+
+def fake_embeddings(ws: Workspace, seed: int = 0) -> None:
+    """Embeddings that carry the demo's truth (true label, on topic) plus noise, so the prefilter
+    flags the planted mislabels and off-topic photos without running a CNN."""
+    from curate.embed import EmbeddingCache
+    from curate.ingest.demo import read_truth
+
+    truth, _ = read_truth(ws)
+    catalog = read_catalog(ws).merge(truth[["photo_id", "true_label", "is_on_topic"]], on="photo_id", how="left")
+    rows = catalog[catalog["sha256"].notna()].drop_duplicates("sha256")
+    labels = sorted(rows["true_label"].dropna().unique())
+    rng = np.random.default_rng(seed)
+    onehot = np.array([[float(label == name) for name in labels] for label in rows["true_label"]])
+    topic = rows["is_on_topic"].fillna(False).astype(float).to_numpy()[:, None]
+    vectors = np.hstack([3 * onehot, 3 * topic, rng.normal(0, 0.4, (len(rows), 8))]).astype(np.float32)
+    EmbeddingCache(ws, FAKE_EMBEDDINGS).append(rows["sha256"].tolist(), vectors, np.ones(len(rows), bool))
+
+
+def prefilter_args(root: Path) -> list[str]:
+    return ["prefilter", "--workspace", str(root), "--topic", "skyline", "--folds", "3", "--embeddings", FAKE_EMBEDDINGS]
+
+
+@pytest.fixture(scope="module")
+def demo_ws(tmp_path_factory) -> Workspace:
+    """A small demo workspace: ingest, filter, prefilter (fake embeddings), split."""
+    from tests.helpers import demo_workspace
+
+    ws = demo_workspace(tmp_path_factory.mktemp("review"), photos=160, seed=5, size=(64, 48))
+    fake_embeddings(ws)
+    for args in (prefilter_args(ws.root), ["split", "--workspace", str(ws.root)]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    return ws
+
+
+# ------------------------------------------------------------------ the pure function
+
+def test_keep_wins_over_a_stage_that_drops_again():
+    catalog = tiny_catalog()
+    decisions = [decision("t:c", "keep"), decision("t:d", "keep")]
+    kept = apply_decisions(catalog, decisions)
+    row = kept.set_index("photo_id").loc["t:c"]
+    assert row["status"] == "kept" and pd.isna(row["drop_reason"]) and row["review_status"] == "kept"
+    assert (row["review_overrode_stage"], row["review_overrode_reason"]) == ("filter", "geo_outlier")
+    assert kept.set_index("photo_id").loc["t:d", "status"] == "dropped"  # no image: a keep cannot revive it
+    # the filter re-runs with a threshold that drops t:a and t:c again
+    rerun = apply_drops(reset_stage(kept, "filter"), pd.Series([None, None, "geo_outlier", None]).where(
+        pd.Series([False, False, True, False])), "filter")
+    rerun = apply_drops(rerun, pd.Series(["geo_outlier", None, None, None]), "filter")
+    again = apply_decisions(rerun, decisions).set_index("photo_id")
+    assert again.loc["t:c", "status"] == "kept"
+    assert again.loc["t:a", "status"] == "dropped"  # nobody decided about t:a: the threshold stands
+    assert catalog["status"].tolist() == ["kept", "kept", "dropped", "dropped"]  # input not mutated
+
+
+def test_drop_and_relabel_and_idempotence():
+    catalog = tiny_catalog()
+    decisions = [decision("t:a", "drop"), decision("t:b", "relabel", label="rome"), decision("t:c", "drop")]
+    once = apply_decisions(catalog, decisions)
+    by_id = once.set_index("photo_id")
+    assert (by_id.loc["t:a", "status"], by_id.loc["t:a", "drop_reason"], by_id.loc["t:a", "drop_stage"]) == \
+        ("dropped", "reviewed", "review")
+    assert by_id.loc["t:c", "drop_reason"] == "geo_outlier"  # already dropped: the first reason stays
+    assert (by_id.loc["t:b", "label"], by_id.loc["t:b", "label_before_review"]) == ("rome", "paris")
+    twice = apply_decisions(once, decisions)
+    pd.testing.assert_frame_equal(once, twice)
+
+
+def test_undo_takes_a_decision_back_and_an_undone_undo_restores_it():
+    catalog = tiny_catalog()
+    keep = decision("t:c", "keep")
+    relabel = decision("t:b", "relabel", label="rome")
+    undo_keep = decision("t:c", "undo", undoes=keep["id"])
+    undone = apply_decisions(catalog, [keep, relabel, undo_keep]).set_index("photo_id")
+    assert (undone.loc["t:c", "status"], undone.loc["t:c", "drop_reason"]) == ("dropped", "geo_outlier")
+    assert pd.isna(undone.loc["t:c", "review_status"]) and undone.loc["t:b", "label"] == "rome"
+    redo = decision("t:c", "undo", undoes=undo_keep["id"])
+    assert [d["id"] for d in active_decisions([keep, relabel, undo_keep, redo])] == [keep["id"], relabel["id"]]
+    assert apply_decisions(catalog, [keep, relabel, undo_keep, redo]).set_index("photo_id").loc["t:c", "status"] == "kept"
+    # undoing everything gives the automatic catalog back, applied on top of the reviewed one
+    all_undone = [keep, relabel, decision("t:c", "undo", undoes=keep["id"]), decision("t:b", "undo", undoes=relabel["id"])]
+    back = apply_decisions(apply_decisions(catalog, [keep, relabel]), all_undone)
+    assert back[["status", "label", "drop_reason"]].equals(apply_decisions(catalog, [])[["status", "label", "drop_reason"]])
+    assert back["label"].tolist() == catalog["label"].tolist()
+
+
+# ------------------------------------------------------------------ reviews.jsonl
+
+def _append_many(root: str, worker: int, count: int) -> None:
+    ws = Workspace(Path(root))
+    for i in range(count):
+        append_decisions(ws, [decision(f"t:{worker}-{i}", "keep", queue="q" * 500)])  # long lines
+
+
+def test_appends_from_several_processes_lose_and_tear_no_line(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_append_many, args=(str(tmp_path), w, 150)) for w in range(4)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(60)
+        assert process.exitcode == 0
+    decisions = read_decisions(Workspace(tmp_path))  # every line parses
+    assert sorted(d["photo_id"] for d in decisions) == sorted(f"t:{w}-{i}" for w in range(4) for i in range(150))
+
+
+def test_a_bad_line_is_one_clear_error(tmp_path):
+    ws = Workspace(tmp_path)
+    append_decisions(ws, [decision("t:a", "keep")])
+    with open(reviews_path(ws), "a") as handle:
+        handle.write('{"id": "x", "photo_id": "t:a", "action": "explode"}\n')
+    with pytest.raises(Exception, match="line 2: unknown action 'explode'"):
+        read_decisions(ws)
+
+
+# ------------------------------------------------------------------ decisions survive the stages
+
+def test_decisions_survive_filter_and_prefilter_reruns_and_only_later_stages_go_stale(demo_ws, tmp_path):
+    from curate.freshness import workspace_states
+    from curate.review.session import ReviewSession
+
+    root = tmp_path / "ws"
+    subprocess.run(["cp", "-a", str(demo_ws.root), str(root)], check=True)
+    ws = Workspace(root)
+    catalog = read_catalog(ws)
+    geo = catalog.loc[catalog["drop_reason"] == "geo_outlier", "photo_id"].iloc[0]
+    off_topic = catalog.loc[catalog["drop_reason"] == "off_topic", "photo_id"].iloc[0]
+    issue = catalog.loc[catalog["is_label_issue"].fillna(False).astype(bool)].iloc[0]
+    kept = catalog.loc[(catalog["status"] == "kept") & (catalog["photo_id"] != issue["photo_id"]), "photo_id"].iloc[0]
+    new_label = next(name for name in sorted(catalog["label"].dropna().unique()) if name != issue["label"])
+
+    session = ReviewSession(ws, user="tester")
+    session.decide([geo, off_topic], "keep")
+    session.decide([issue["photo_id"]], "relabel", new_label)
+    session.decide([kept], "drop")
+    session.close()
+
+    def check() -> None:
+        now = read_catalog(ws).set_index("photo_id")
+        assert now.loc[geo, "status"] == "kept" and now.loc[off_topic, "status"] == "kept"
+        assert now.loc[issue["photo_id"], "label"] == new_label
+        assert (now.loc[kept, "status"], now.loc[kept, "drop_reason"]) == ("dropped", "reviewed")
+
+    check()
+    states = workspace_states(ws)
+    assert (states["filter"].state, states["prefilter"].state, states["split"].state) == ("fresh", "fresh", "stale")
+    for args in (["filter", "--workspace", str(root), "--recipe", "skylines"], prefilter_args(root)):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        check()
+    assert workspace_states(ws)["prefilter"].state == "fresh"
+
+
+# ------------------------------------------------------------------ the app over HTTP
+
+@pytest.fixture()
+def served(demo_ws, tmp_path):
+    from curate.review.app import create_app
+    from curate.review.session import ReviewSession
+
+    root = tmp_path / "ws"
+    subprocess.run(["cp", "-a", str(demo_ws.root), str(root)], check=True)
+    session = ReviewSession(Workspace(root), user="tester")
+    made = {}
+
+    def start(**kwargs):
+        made["app"] = create_app(session, **kwargs)
+        made["server"], made["thread"], url = serve(made["app"])
+        return session, made["app"], url
+
+    yield start
+    if "server" in made:
+        made["server"].should_exit = True
+        made["thread"].join(10)
+    session.close()
+
+
+def test_concurrent_posts_from_two_tabs_lose_no_decision(served):
+    session, app_, url = served()
+    catalog = session.catalog
+    ids = catalog["photo_id"].tolist()[:60]
+    headers = {"X-CSRF-Token": app_.state.csrf}
+
+    def post(pid: str) -> int:
+        return requests.post(f"{url}/api/decide", json={"photo_ids": [pid], "action": "keep", "queue": "geo"},
+                             headers=headers, timeout=30).status_code
+
+    with ThreadPoolExecutor(8) as pool:  # two tabs, four requests in flight each
+        codes = list(pool.map(post, ids))
+    assert codes == [200] * len(ids)
+    lines = reviews_path(session.ws).read_text().splitlines()
+    assert sorted(json.loads(line)["photo_id"] for line in lines) == sorted(ids)
+    assert session.flush()
+    assert (read_catalog(session.ws).set_index("photo_id").loc[ids, "review_status"] == "kept").all()
+
+
+def test_csrf_token_is_required_on_every_post(served):
+    session, app_, url = served()
+    pid = session.catalog["photo_id"].iloc[0]
+    body = {"photo_ids": [pid], "action": "drop"}
+    assert requests.post(f"{url}/api/decide", json=body, timeout=30).status_code == 403
+    assert requests.post(f"{url}/api/decide", json=body, headers={"X-CSRF-Token": "guess"}, timeout=30).status_code == 403
+    assert not reviews_path(session.ws).exists()
+    page = requests.get(f"{url}/?queue=geo", timeout=30)
+    token = json.loads(page.text.split('<script id="config" type="application/json">')[1].split("</script>")[0])["csrf"]
+    ok = requests.post(f"{url}/api/decide", json=body, headers={"X-CSRF-Token": token}, timeout=30)
+    assert ok.status_code == 200 and ok.json()["state"][pid]["status"] == "dropped"
+
+
+def test_another_host_needs_the_token_on_every_request(served):
+    session, _, url = served(host="0.0.0.0", token="s3cret-token")
+    assert requests.get(f"{url}/", timeout=30).status_code == 403
+    assert requests.get(f"{url}/?token=wrong", timeout=30).status_code == 403
+    assert requests.get(f"{url}/thumb/{session.catalog['photo_id'].iloc[0]}", timeout=30).status_code == 403
+    with requests.Session() as browser:
+        first = browser.get(f"{url}/?token=s3cret-token&queue=geo", timeout=30)
+        assert first.status_code == 200 and "curate review" in first.text
+        assert browser.get(f"{url}/?queue=off_topic", timeout=30).status_code == 200  # the cookie carries it
+
+
+def test_loopback_server_refuses_other_host_names(served):
+    _, _, url = served()
+    assert requests.get(f"{url}/", headers={"Host": "attacker.example:80"}, timeout=30).status_code == 403
+    assert requests.get(f"{url}/", timeout=30).status_code == 200
+
+
+def test_no_decision_is_written_while_a_stage_holds_the_workspace(served):
+    session, app_, url = served()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from pathlib import Path; from curate.workspace import Workspace, exclusive\n"
+        f"with exclusive(Workspace(Path({str(session.ws.root)!r}))):\n"
+        "    print('held', flush=True); sys.stdin.readline()")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        answer = requests.post(f"{url}/api/decide", json={"photo_ids": [session.catalog["photo_id"].iloc[0]],
+                               "action": "drop"}, headers={"X-CSRF-Token": app_.state.csrf}, timeout=30)
+        assert answer.status_code == 409 and "paused" in answer.json()["detail"]
+        assert 'id="busy" class="busy">' in requests.get(f"{url}/", timeout=30).text
+        assert not reviews_path(session.ws).exists()
+    finally:
+        holder.communicate("\n", timeout=30)
+    assert requests.get(f"{url}/", timeout=30).text.count('id="busy" class="busy" hidden') == 1
+
+
+def test_queues_pages_and_thumbnails(served):
+    session, _, url = served()
+    for queue in ("label_issues", "off_topic", "geo", "duplicates", "owners", "quality", "recovered"):
+        assert requests.get(f"{url}/?queue={queue}", timeout=30).status_code == 200
+    page = requests.get(f"{url}/?queue=geo", timeout=30).text
+    geo = read_catalog(session.ws)
+    worst = geo[geo["drop_reason"] == "geo_outlier"].sort_values("geo_distance_km", ascending=False)["photo_id"]
+    assert page.index(f'data-photo-id="{worst.iloc[0]}"') < page.index(f'data-photo-id="{worst.iloc[-1]}"')
+    thumb = requests.get(f"{url}/thumb/{worst.iloc[0]}", timeout=30)
+    assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
+    assert requests.get(f"{url}/thumb/nope:1", timeout=30).status_code == 404
+    assert requests.get(f"{url}/?queue=nope", timeout=30).status_code == 400
+
+
+# ------------------------------------------------------------------ CLI
+
+def test_export_import_round_trip(demo_ws, tmp_path):
+    from curate.review.session import ReviewSession
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    for root in (first, second):
+        subprocess.run(["cp", "-a", str(demo_ws.root), str(root)], check=True)
+    session = ReviewSession(Workspace(first), user="tester")
+    ids = session.catalog["photo_id"].tolist()
+    session.decide(ids[:3], "drop")
+    session.decide([ids[5]], "relabel", "tokyo")
+    session.undo()
+    session.decide([ids[6]], "relabel", "tokyo")
+    session.close()
+    out = tmp_path / "decisions.jsonl"
+    assert runner.invoke(app, ["review", "-w", str(first), "--export-decisions", str(out)]).exit_code == 0
+    result = runner.invoke(app, ["review", "-w", str(second), "--import-decisions", str(out)])
+    assert result.exit_code == 0 and "imported 6 decisions" in result.output, result.output
+    columns = ["photo_id", "status", "label", "drop_reason", "review_status", "review_label"]
+    pd.testing.assert_frame_equal(read_catalog(Workspace(first))[columns], read_catalog(Workspace(second))[columns])
+    again = runner.invoke(app, ["review", "-w", str(second), "--import-decisions", str(out)])
+    assert "imported 0 decisions (6 already here)" in again.output
+    assert len(read_decisions(Workspace(second))) == 6
+
+
+@pytest.mark.parametrize("args, needle, code", [
+    (["--queue", "nope"], "unknown --queue 'nope'", 2),
+    (["--import-decisions", "missing.jsonl"], "no such file", 2),
+    (["--port", "70000"], "--port must be 1-65535", 2),
+    (["--import-decisions", "BAD"], "line 1 is not JSON", 3),
+])
+def test_bad_arguments_are_one_line(demo_ws, tmp_path, args, needle, code):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n")
+    args = [str(bad) if a == "BAD" else a for a in args]
+    result = runner.invoke(app, ["review", "-w", str(demo_ws.root), *args])
+    assert result.exit_code == code, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], result.output
