@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from curate import schema
 from curate.errors import DataContractError
-from curate.records import DROPPING_STAGES
+from curate.records import DROPPING_STAGES, undo_prefilter_repairs
 from curate.review.apply import before_review
 
 PIPELINE = ("ingest", "embed", "filter", "prefilter", "split")
@@ -98,6 +98,8 @@ def input_fingerprint(catalog: pd.DataFrame, stage: str, extra: tuple[str, ...] 
     """What `stage` reads: its INPUTS (and `extra` catalog columns) over the rows kept before it."""
     if stage != "split":  # the stages before review read the catalog without its decisions
         catalog = before_review(catalog)
+    if stage != "split":  # the stages before the prefilter read the labels and drops it did not repair
+        catalog = undo_prefilter_repairs(catalog)
     rows = kept_before(catalog, stage)
     if stage == "embed":  # every stored image ingest kept: the rows of curate.embed.embeddable_images
         rows &= catalog["image_path"].notna()
@@ -110,6 +112,8 @@ def output_fingerprint(catalog: pd.DataFrame, stage: str, cache_key: str | None 
     if stage == "embed":
         return hashlib.sha256(f"{cache_key}:{input_fingerprint(catalog, stage)}".encode()).hexdigest()[:16]
     catalog = before_review(catalog)  # a reviewer's keep, drop or relabel is no stage's output
+    if stage in ("ingest", "filter"):  # a relabel or a geo rescue is the prefilter's output, not theirs
+        catalog = undo_prefilter_repairs(catalog)
     frame = catalog[[schema.PHOTO_ID, *(c for c in _OWN_COLUMNS[stage] if c != schema.PHOTO_ID)]].copy()
     frame["own_drop"] = catalog["drop_reason"].where(catalog["drop_stage"] == stage)
     return fingerprint(frame.sort_values(schema.PHOTO_ID, kind="stable"))

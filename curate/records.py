@@ -276,11 +276,36 @@ DROPPING_STAGES = ("ingest", "filter", "prefilter")
 def reset_stage(catalog: pd.DataFrame, stage: str) -> pd.DataFrame:
     """Reinstate rows that `stage` or any later stage dropped, so `stage` decides again from
     scratch on exactly what the earlier stages kept (re-running the pipeline gives the same
-    catalog; a later stage has to run again after an earlier one)."""
-    catalog = catalog.copy()
+    catalog; a later stage has to run again after an earlier one). The prefilter's relabels and
+    geo rescues are undone first (`undo_prefilter_repairs`)."""
+    catalog = undo_prefilter_repairs(catalog)
     later = DROPPING_STAGES[DROPPING_STAGES.index(stage):] if stage in DROPPING_STAGES else (stage,)
     mine = catalog["drop_stage"].isin(later)
     catalog.loc[mine, ["status", "drop_reason", "drop_stage"]] = [schema.KEPT, None, None]
+    return catalog
+
+
+def undo_prefilter_repairs(catalog: pd.DataFrame) -> pd.DataFrame:
+    """A copy of the catalog as the stages before the prefilter left it: labels that
+    `curate prefilter --relabel` replaced get their `original_label` back, and photos its geo
+    rescue kept (`geo_rescued`) are geo outliers dropped by the filter again. Both columns are
+    cleared. Resetting the prefilter or an earlier stage starts from here, so a re-run relabels
+    from the original labels, and `curate.freshness` judges ingest and the filter on it.
+
+    >>> rows = pd.DataFrame({"label": ["b", "c"], "original_label": ["a", None], "geo_rescued": [None, True],
+    ...                      "status": ["kept", "kept"], "drop_reason": [None, None], "drop_stage": [None, None]})
+    >>> undo_prefilter_repairs(rows)[["label", "status", "drop_reason"]].values.tolist()
+    [['a', 'kept', None], ['c', 'dropped', 'geo_outlier']]
+    """
+    catalog = catalog.copy()
+    if "original_label" in catalog.columns:
+        relabelled = catalog["original_label"].notna().to_numpy()
+        catalog.loc[relabelled, "label"] = catalog.loc[relabelled, "original_label"]
+        catalog["original_label"] = None
+    if "geo_rescued" in catalog.columns:
+        rescued = catalog["geo_rescued"].eq(True).to_numpy() & (catalog["status"] == schema.KEPT).to_numpy()
+        catalog.loc[rescued, ["status", "drop_reason", "drop_stage"]] = [schema.DROPPED, "geo_outlier", "filter"]
+        catalog["geo_rescued"] = None
     return catalog
 
 

@@ -92,6 +92,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("label_quality", pa.float64(), True, "Out-of-fold probability of the given label (self-confidence).", "prefilter"),
     Column("is_label_issue", pa.bool_(), True, "Confident learning says the label is probably wrong.", "prefilter"),
     Column("suggested_label", _STR, True, "The label the out-of-fold model believes most.", "prefilter"),
+    Column("geo_rescued", pa.bool_(), True, "Geo outlier kept by the prefilter: its pixels agree with its label (out-of-fold "
+           "probability of the label above its class's confident-learning threshold) and it is on topic.", "prefilter"),
+    Column("original_label", _STR, True, "The label before `curate prefilter --relabel` replaced it with suggested_label; "
+           "null when the label was not changed.", "prefilter"),
     Column("split", _STR, True, "train / val / test; null until split, and for dropped photos.", "split"),
     # human decisions (curate review, curate/review/apply.py); they win over every automatic stage on re-runs
     Column("review_status", _STR, True, "A reviewer's decision: kept or dropped; null when no one decided.", "review"),

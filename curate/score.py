@@ -30,9 +30,14 @@ Definitions (populations are chosen so each filter is judged only where it could
 - sandals_photos_dropped: share of the sandals photographer's stored photos dropped by
   any stage (target SANDALS_DROPPED_TARGET), with how many the prefilter dropped.
 - label_issue: kept photos with a label that confident learning examined
-  (is_label_issue set). Positive: truth `true_label` differs from the label (an
-  off-topic photo, whose true_label is null, counts as wrongly labelled).
-  Predicted: is_label_issue.
+  (is_label_issue set). Positive: truth `true_label` differs from the label as ingest gave
+  it (`original_label` after a relabel; an off-topic photo, whose true_label is null, counts
+  as wrongly labelled). Predicted: is_label_issue.
+- relabel (after `curate prefilter --relabel`): the same photos. Predicted: relabelled; right
+  when the new label is the true one; missed: a wrong label whose true label is among the
+  labels, left unchanged.
+- geo_rescued: the geo outliers the prefilter judged (`geo_rescued` set). Positive: right label
+  and on topic (only the geotag is wrong). Predicted: geo_rescued.
 """
 
 from __future__ import annotations
@@ -225,9 +230,45 @@ def score_prefilter(frame: pd.DataFrame) -> list[dict]:
     examined = examined[examined["is_label_issue"].notna() & examined["label"].notna()]
     if len(examined):
         predicted = examined["is_label_issue"].astype(bool).to_numpy()
-        actual = (examined["true_label"].astype(object).fillna("") != examined["label"].astype(object)).to_numpy(bool)
+        given = _given_label(examined)  # as ingest gave it: a relabelled photo was an issue all the same
+        actual = (examined["true_label"].astype(object).fillna("") != given).to_numpy(bool)
         rows.append(_row("label_issue", *_counts(predicted, actual), evaluated=len(examined)))
+        rows += score_relabel(examined)
+    rows += score_geo_rescue(frame)
     return rows
+
+
+def _given_label(frame: pd.DataFrame) -> pd.Series:
+    """The label before `curate prefilter --relabel` (original_label where it replaced one)."""
+    original = frame["original_label"] if "original_label" in frame else pd.Series(None, index=frame.index)
+    return original.astype(object).where(original.notna(), frame["label"].astype(object))
+
+
+def score_relabel(examined: pd.DataFrame) -> list[dict]:
+    """relabel: photos confident learning examined. Predicted: relabelled (original_label set);
+    right when the new label is the truth's. Missed: a photo with a wrong label whose true label is
+    one of the labels examined, left as it was. No row when nothing was relabelled."""
+    if "original_label" not in examined or examined["original_label"].isna().all():
+        return []
+    relabelled = examined["original_label"].notna().to_numpy(bool)
+    truth = examined["true_label"].astype(object)
+    right = (truth == examined["label"].astype(object)).to_numpy(bool)
+    fixable = (truth.isin(set(examined["label"].dropna())) & (truth != _given_label(examined))).to_numpy(bool)
+    return [_row("relabel", int((relabelled & right).sum()), int((relabelled & ~right).sum()),
+                 int((~relabelled & fixable).sum()), evaluated=len(examined), relabelled=int(relabelled.sum()))]
+
+
+def score_geo_rescue(frame: pd.DataFrame) -> list[dict]:
+    """geo_rescued: the filter's geo outliers the prefilter judged (geo_rescued set). Positive: the
+    label is right and the photo on topic (a mis-geotag); taken elsewhere (pixels of another label)
+    and off-topic photos should stay dropped. Predicted: geo_rescued. No row when none was judged."""
+    if "geo_rescued" not in frame or frame["geo_rescued"].isna().all():
+        return []
+    judged = frame[frame["geo_rescued"].notna()]
+    predicted = judged["geo_rescued"].astype(bool).to_numpy()
+    actual = ((judged["true_label"].astype(object) == _given_label(judged))
+              & judged["is_on_topic"].fillna(False).astype(bool)).to_numpy(bool)
+    return [_row("geo_rescued", *_counts(predicted, actual), evaluated=len(judged), rescued=int(predicted.sum()))]
 
 
 def join_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:

@@ -141,10 +141,10 @@ def test_fixed_threshold_overrides_and_a_rerun_starts_afresh():
 
 def test_earlier_stage_drops_are_left_alone():
     catalog, vectors, _, _ = synthetic(seed=3)
-    catalog.loc[:9, ["status", "drop_reason", "drop_stage"]] = [schema.DROPPED, "geo_outlier", "filter"]
+    catalog.loc[:9, ["status", "drop_reason", "drop_stage"]] = [schema.DROPPED, "owner_cap", "filter"]
     result, report = run(catalog, vectors)
     assert report.scored == len(catalog) - 10
-    assert (result.loc[:9, "drop_reason"] == "geo_outlier").all() and result.loc[:9, "topic_score"].isna().all()
+    assert (result.loc[:9, "drop_reason"] == "owner_cap").all() and result.loc[:9, "topic_score"].isna().all()
 
 
 def test_scores_given_from_elsewhere_are_used_as_they_are(monkeypatch):

@@ -55,7 +55,7 @@ def _config(topic: str | None, recipe: str | None, given: dict):
                 **{key: value for key, value in given.items() if value is not None}}
     if isinstance(settings.get("threshold"), str):
         settings["threshold"] = _threshold(settings["threshold"])
-    if settings.get("drop_label_issues"):
+    if settings.get("drop_label_issues") or settings.get("relabel"):
         settings["label_issues"] = True
     where = f"curate prefilter (recipe {recipe} [prefilter])" if chosen else "curate prefilter"
     return build_config(PrefilterConfig, settings, where, topic=topic)
@@ -79,6 +79,9 @@ def prefilter(
     regularisation: Annotated[float | None, typer.Option("--C", help="Inverse regularisation strength of the logistic regression (default: recipe, else 1).")] = None,
     label_issues: Annotated[bool | None, typer.Option("--label-issues/--no-label-issues", help="Flag probable label errors (confident learning; default: recipe, else on).", show_default=False)] = None,
     drop_label_issues: Annotated[bool, typer.Option("--drop-label-issues", help="Drop flagged label issues (reason label_issue) instead of only flagging them.")] = False,
+    geo_rescue: Annotated[bool | None, typer.Option("--geo-rescue/--no-geo-rescue", help="Keep the filter's geo outliers whose pixels agree with their label and the topic, as geo_rescued (default: recipe, else on).", show_default=False)] = None,
+    relabel: Annotated[bool | None, typer.Option("--relabel/--no-relabel", help="Replace confidently wrong labels by suggested_label, keeping original_label (default: recipe, else off).", show_default=False)] = None,
+    relabel_precision: Annotated[float | None, typer.Option("--relabel-precision", help="Expected share of right new labels the relabel margin is cut for, from 0.5 to below 1 (default: recipe, else 0.9).")] = None,
     embeddings: Annotated[str | None, typer.Option("--embeddings", help="Embedding cache to use (default: the last `curate embed` run's).")] = None,
     recipe: Annotated[str | None, typer.Option("--recipe", help="Dataset recipe: its topic is the default --topic, its [prefilter] section the default settings.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Fold assignment seed (default: recipe, else 0).")] = None,
@@ -95,7 +98,8 @@ def prefilter(
     from curate.prefilter.run import run_prefilter
 
     given = {"threshold": threshold, "folds": folds, "regularisation": regularisation, "label_issues": label_issues,
-             "drop_label_issues": drop_label_issues or None, "seed": seed, "force": force or None, "mode": mode}
+             "drop_label_issues": drop_label_issues or None, "seed": seed, "force": force or None, "mode": mode,
+             "geo_rescue": geo_rescue, "relabel": relabel, "relabel_precision": relabel_precision}
     config = _config(topic, recipe, given)
     mode = config.mode
     finetune = None
@@ -119,5 +123,24 @@ def prefilter(
     if report.unreadable:
         console.print(f"{report.unreadable} photos dropped as unreadable_image (their stored file would not decode)")
     if report.label_issues is not None:
-        action = "dropped" if config.drop_label_issues else "flagged (use --drop-label-issues to drop them)"
+        action = f"found, {report.label_issues_dropped:,} dropped" if config.drop_label_issues else \
+            "flagged (use --drop-label-issues to drop them)"
         console.print(f"label issues: {report.label_issues:,} {action}", highlight=False)
+    for line in repair_lines(report):
+        console.print(line, highlight=False)
+
+
+def repair_lines(report) -> list[str]:
+    """One line per repair the prefilter made (relabel, geo rescue), for the command's output."""
+    lines = []
+    relabel, rescue = report.relabel, report.geo_rescue
+    if relabel:
+        cut = "no margin reaches it" if relabel["margin_cut"] is None else \
+            f"margin >= {relabel['margin_cut']:.3f}, expected precision {relabel['expected_precision']:.0%}"
+        lines.append(f"relabelled: {relabel['relabelled']:,} of {relabel['flagged']:,} label issues "
+                     f"(target precision {relabel['precision_target']:.0%}: {cut}); the old label is in original_label")
+    if rescue:
+        lines.append(f"geo rescue: {rescue['rescued']:,} of {rescue['geo_outliers']:,} geo outliers kept as "
+                     f"geo_rescued (pixels agree with the label and the topic); {rescue['other_label']:,} look like "
+                     f"another label and {rescue['off_topic']:,} off topic stay dropped (--no-geo-rescue keeps all dropped)")
+    return lines

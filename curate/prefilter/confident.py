@@ -110,6 +110,27 @@ def confident_joint(labels: np.ndarray, probs: np.ndarray, thresholds: np.ndarra
     return _confident_joint(labels, probs, thresholds)
 
 
+def confident_class(probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """The class each sample is confidently believed to be: argmax{probs[s, j] : probs[s, j] >= t_j}
+    (lowest index on ties), -1 where no class reaches its threshold. The confident joint's column.
+
+    Args:
+        probs: (n, K) probabilities; thresholds: (K,) per-class thresholds (`per_class_thresholds`).
+    Returns:
+        int64 (n,).
+
+    >>> confident_class(np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7]]), np.array([0.7, 0.8]))
+    array([ 0, -1, -1])
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    if probs.ndim != 2 or thresholds.shape != (probs.shape[1],):
+        raise ValueError(f"probs must be (n, K) and thresholds (K,), got {probs.shape} and {thresholds.shape}")
+    above = probs >= thresholds - THRESHOLD_SLACK
+    believed = np.where(above, probs, -np.inf).argmax(axis=1)
+    return np.where(above.any(axis=1), believed, -1).astype(np.int64)
+
+
 def calibrate_joint(cj: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Turn confident-joint counts into a joint distribution Q(given, true) that sums to 1.
 

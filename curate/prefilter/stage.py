@@ -22,7 +22,10 @@ Topic (the talk's "skyline or not" model):
 Label issues (confident learning, `curate.prefilter.confident`): multi-class out-of-fold
 probabilities over the kept, labelled photos (same grouping, embeddings + logistic
 regression) give `label_quality` (self-confidence), `is_label_issue` and
-`suggested_label`. Flag only, unless `drop_label_issues`.
+`suggested_label`. Flag only, unless `drop_label_issues`. The same fold models then repair
+(`curate.prefilter.repair`): `relabel` replaces confidently wrong labels (keeping
+`original_label`), and `geo_rescue` keeps the filter's geo outliers whose pixels agree with their
+label and the topic (`geo_rescued`).
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ class PrefilterConfig:
     max_drop_share: float = 0.3  # the cut would drop more than this share of the tagged photos
     min_untagged: int = 20  # fewer untagged photos cannot calibrate a cut when scores are not bimodal
     force: bool = False  # apply the drops anyway
+    geo_rescue: bool = True  # keep geo outliers whose pixels agree with their label (curate.prefilter.repair)
+    relabel: bool = False  # replace confidently wrong labels by suggested_label, keeping original_label
+    relabel_precision: float = 0.9  # the expected share of right new labels the relabel margin is cut for
 
     def __post_init__(self) -> None:
         for name in ("max_topic_share", "max_drop_share"):
@@ -64,8 +70,12 @@ class PrefilterConfig:
                 raise UsageError(f"prefilter {name} must be a share between 0 and 1, got {value!r}")
         if isinstance(self.min_untagged, bool) or not isinstance(self.min_untagged, int) or self.min_untagged < 1:
             raise UsageError(f"prefilter min_untagged must be a whole number >= 1, got {self.min_untagged!r}")
-        if not isinstance(self.force, bool):
-            raise UsageError(f"prefilter force must be true or false, got {self.force!r}")
+        for name in ("force", "geo_rescue", "relabel"):
+            if not isinstance(getattr(self, name), bool):
+                raise UsageError(f"prefilter {name} must be true or false, got {getattr(self, name)!r}")
+        value = self.relabel_precision
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.5 <= value < 1.0:
+            raise UsageError(f"--relabel-precision must be a share from 0.5 to below 1 (e.g. 0.9), got {value!r}")
         if self.mode not in MODES:
             raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if not self.topic or not self.topic.strip():
@@ -102,6 +112,8 @@ class PrefilterReport:
     topic_share: float = 0.0
     bimodality: dict = field(default_factory=dict)
     per_label: list[dict] = field(default_factory=list)
+    geo_rescue: dict = field(default_factory=dict)  # curate.prefilter.repair.rescue's summary; {} when off
+    relabel: dict = field(default_factory=dict)  # curate.prefilter.repair.relabel's summary; {} when off
     notes: list[str] = field(default_factory=list)
     config: dict = field(default_factory=dict)
 
@@ -218,7 +230,7 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
         unreadable = eligible & np.isnan(topic_scores)
     result = apply_drops(catalog, pd.Series(np.where(unreadable, "unreadable_image", None)), stage=STAGE)
     for column in ("topic_score", "topic_recovered", "topic_doubted", "label_quality", "is_label_issue",
-                   "suggested_label"):
+                   "suggested_label", "geo_rescued", "original_label"):
         result[column] = None
     rows, tagged, groups = topic_rows(result, eligible & ~unreadable, config)
     score = _scores(rows, tagged, groups, vectors, config, topic_scores)
@@ -226,12 +238,18 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
     result, on_topic = _apply_cut(result, rows, tagged, score, cut)
 
     notes: list[str] = []
-    issues, dropped_issues, per_label = None, 0, []
+    issues, dropped_issues, per_label, repairs = None, 0, [], {}
     kept_now = (result["status"] == schema.KEPT).to_numpy() & result["topic_score"].notna().to_numpy()
     if config.label_issues and not (found & ok)[kept_now].all():
         notes.append("label issues skipped: some kept photos have no embedding (run `curate embed`)")
     elif config.label_issues:
-        result, issues, dropped_issues, per_label = _label_issues(result, vectors, config, notes)
+        from curate.prefilter.repair import TopicView, label_repairs
+
+        topic = TopicView(rows, tagged, groups, cut.threshold) if topic_scores is None else None
+        result, issues, dropped_issues, per_label, repairs = label_repairs(result, vectors, found & ok, config,
+                                                                           topic, notes)
+    elif config.geo_rescue or config.relabel:
+        notes.append("geo rescue and relabel skipped: they need the label model (--label-issues)")
     if result["split"].notna().any():
         result.loc[result["status"] == schema.DROPPED, "split"] = None
         notes.append("the catalog was split before this prefilter: run `curate split` again so shares are "
@@ -245,7 +263,8 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
         held=cut.held, held_reasons=cut.reasons, forced=bool(cut.reasons) and not cut.held,
         doubted=int((~on_topic).sum()) if cut.held else 0, would_drop_tagged=int((tagged & ~on_topic).sum()),
         would_drop_untagged=int((~tagged & ~on_topic).sum()), topic_share=round(float(tagged.mean()), 4),
-        bimodality=cut.bimodality, per_label=per_label, notes=notes, config=asdict(config))
+        bimodality=cut.bimodality, per_label=per_label, geo_rescue=repairs.get("geo_rescue", {}),
+        relabel=repairs.get("relabel", {}), notes=notes, config=asdict(config))
     return result, report
 
 
@@ -333,38 +352,3 @@ def _check_topic(config: PrefilterConfig, tagged: np.ndarray, groups: np.ndarray
     if owners < config.folds:
         raise UsageError(f"only {owners} photographers (groups) among kept photos, fewer than --folds "
                          f"{config.folds}; lower --folds or ingest more photographers")
-
-
-def _label_issues(result: pd.DataFrame, vectors: np.ndarray, config: PrefilterConfig, notes: list[str]):
-    """Multi-class out-of-fold probabilities -> confident learning flags on kept, labelled rows."""
-    from curate.prefilter.confident import find_label_issues
-    from curate.split import split_groups
-
-    rows = np.flatnonzero(((result["status"] == schema.KEPT) & result["label"].notna()
-                           & result["topic_score"].notna()).to_numpy())
-    kept = result.iloc[rows]
-    classes, codes = np.unique(kept["label"].to_numpy(dtype=str), return_inverse=True)
-    groups = split_groups(kept, "owner")
-    if len(classes) < 2:
-        notes.append("label issues skipped: fewer than two labels among kept photos")
-        return result, None, 0, []
-    if len(np.unique(groups)) < config.folds:
-        notes.append(f"label issues skipped: fewer than {config.folds} photographer groups among labelled photos")
-        return result, None, 0, []
-    x = normalise_rows(vectors[rows])
-    fold = grouped_folds(codes, groups, config.folds, config.seed)
-    proba = out_of_fold_proba(x, codes, fold, len(classes), config.regularisation, config.seed)
-    found = find_label_issues(codes, proba)
-    result.loc[rows, "label_quality"] = found.label_quality
-    result.loc[rows, "is_label_issue"] = found.is_issue
-    result.loc[rows, "suggested_label"] = classes[found.suggested]
-    dropped = 0
-    if config.drop_label_issues:
-        reason = np.full(len(result), None, dtype=object)
-        reason[rows[found.is_issue]] = "label_issue"
-        result = apply_drops(result, pd.Series(reason), stage=STAGE)
-        dropped = int(found.is_issue.sum())
-    per_label = (pd.DataFrame({"label": classes[codes], "issue": found.is_issue})
-                 .groupby("label")["issue"].agg(photos="size", issues="sum").reset_index().to_dict("records"))
-    return result, int(found.is_issue.sum()), dropped, [{k: (int(v) if k != "label" else v) for k, v in r.items()}
-                                                          for r in per_label]

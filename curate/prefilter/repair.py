@@ -1,0 +1,281 @@
+"""Repairs the prefilter makes with its label model (pure): geo rescue and relabel.
+
+Geo rescue: the filter drops a photo whose geotag is far from its label's centre
+(`geo_outlier`), yet a wrong geotag does not make a wrong label. A geo outlier is kept again,
+as `geo_rescued`, when its pixels agree with its label and with the topic:
+
+- its label is the class confident learning believes: among the classes j whose out-of-fold
+  probability reaches the class's threshold t_j (mean self-confidence of the kept photos
+  labelled j, `confident.per_class_thresholds`), the most probable one is its given label;
+- its topic score reaches the prefilter's topic threshold.
+
+Its probabilities come from the same photographer-grouped fold models that score the kept
+photos (fitted on kept photos only): a geo outlier is scored by the model of the fold its
+photographer group fell in, so no model saw its photographer. Photos whose pixels say another
+label ("tagged Amsterdam, taken in Seoul") stay dropped. A redundant byte copy (its exact-copy
+group is represented by another photo) is never rescued.
+
+Relabel: among the photos confident learning flags (`is_label_issue`), the label is replaced by
+`suggested_label` (the old one kept in `original_label`) when the margin
+p(suggested) - p(given) reaches a cut chosen for a stated precision: probabilities are first
+temperature-scaled to the given labels (out of fold), and the cut is the lowest margin at which
+the mean calibrated p(suggested) of the photos at or above it (the expected share of right new
+labels) is still at least `precision`. The others stay flagged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from curate import schema
+from curate.prefilter.confident import LabelIssues, confident_class
+
+
+@dataclass(frozen=True)
+class LabelEvidence:
+    """The label model's out-of-fold view of the examined (kept, labelled) photos.
+
+    rows: catalog row numbers; classes: label names; codes: given label per row (index into
+    classes); proba: (rows, classes) out-of-fold probabilities; fold: fold per row; groups:
+    photographer group per row; found: confident learning's result.
+    """
+
+    rows: np.ndarray
+    classes: np.ndarray
+    codes: np.ndarray
+    proba: np.ndarray
+    fold: np.ndarray
+    groups: np.ndarray
+    found: LabelIssues
+
+
+def fit_fold_models(x: np.ndarray, y: np.ndarray, fold: np.ndarray, n_classes: int, c: float, seed: int,
+                    extra_x: np.ndarray, extra_fold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(out-of-fold probabilities of `x`, probabilities of `extra_x`): one logistic regression per
+    fold, fitted on the rows of `x` outside it; an extra row is scored by its `extra_fold`'s model.
+
+    Same models as `curate.prefilter.stage.out_of_fold_proba` (which it matches on `x`); the extra
+    rows never train. A class absent from a fold's training rows gets probability 0 there.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    proba, extra = np.zeros((len(y), n_classes)), np.zeros((len(extra_x), n_classes))
+    for number in np.unique(fold):
+        test, train, scored = fold == number, fold != number, extra_fold == number
+        classes = np.unique(y[train])
+        if len(classes) == 1:
+            proba[np.ix_(test, classes)], extra[np.ix_(scored, classes)] = 1.0, 1.0
+            continue
+        model = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x[train], y[train])
+        proba[np.ix_(test, classes)] = model.predict_proba(x[test])
+        if scored.any():
+            extra[np.ix_(scored, classes)] = model.predict_proba(extra_x[scored])
+    return proba, extra
+
+
+def inherited_folds(catalog: pd.DataFrame, rows: np.ndarray, fold: np.ndarray, extra: np.ndarray,
+                    folds: int, seed: int) -> np.ndarray:
+    """Fold of each `extra` row: the fold of the scored rows of its photographer group (photographer
+    ∪ near-duplicate cluster ∪ exact copy, computed over both), else a seeded random fold."""
+    from curate.split import split_groups
+
+    groups = split_groups(catalog.iloc[np.concatenate([rows, extra])], "owner")
+    fold_of_group = pd.Series(fold, index=groups[:len(rows)]).groupby(level=0).first()
+    inherited = pd.Series(groups[len(rows):]).map(fold_of_group)
+    random = np.random.default_rng(seed).integers(0, folds, len(extra))
+    return np.where(inherited.isna(), random, inherited.fillna(-1).to_numpy()).astype(np.int64)
+
+
+def geo_candidates(result: pd.DataFrame, usable: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Row numbers of the filter's geo outliers that could be rescued: labelled with a class the label
+    model knows, embedded (`usable`), and not a redundant byte copy of another photo."""
+    exact = result["exact_dup_group"]
+    return np.flatnonzero(((result["drop_reason"] == "geo_outlier") & (result["drop_stage"] == "filter")
+                           & result["label"].isin(list(classes)) & result["image_path"].notna()
+                           & (exact.isna() | (exact == result[schema.PHOTO_ID]))).to_numpy() & usable)
+
+
+def rescue(result: pd.DataFrame, candidates: np.ndarray, evidence: LabelEvidence, proba: np.ndarray,
+           topic_score: np.ndarray, topic_threshold: float) -> tuple[pd.DataFrame, dict]:
+    """Keep the candidates whose pixels agree with their label and the topic (module docstring).
+
+    `proba`: (candidates, classes) label probabilities; `topic_score`: their topic scores.
+    Writes label_quality, suggested_label and geo_rescued of every candidate; the rescued ones
+    become kept, with their topic_score. Returns (catalog, summary for the stage report).
+    """
+    given = pd.Index(evidence.classes).get_indexer(result["label"].iloc[candidates])
+    believed = confident_class(proba, evidence.found.thresholds)
+    on_topic = topic_score >= topic_threshold
+    rescued = (believed == given) & on_topic
+    result = result.copy()
+    result.loc[candidates, "label_quality"] = proba[np.arange(len(candidates)), given]
+    result.loc[candidates, "suggested_label"] = evidence.classes[proba.argmax(axis=1)]
+    result.loc[candidates[rescued], "topic_score"] = topic_score[rescued]  # scored and kept, like the others
+    result.loc[candidates, "geo_rescued"] = rescued
+    result.loc[candidates[rescued], ["status", "drop_reason", "drop_stage"]] = [schema.KEPT, None, None]
+    summary = {"geo_outliers": len(candidates), "rescued": int(rescued.sum()),
+               "other_label": int((believed != given).sum()),
+               "off_topic": int(((believed == given) & ~on_topic).sum()),
+               "thresholds": {str(name): round(float(t), 4) for name, t in
+                              zip(evidence.classes, evidence.found.thresholds)}}
+    return result, summary
+
+
+def temperature(proba: np.ndarray, codes: np.ndarray) -> float:
+    """The temperature T that makes softmax(log p / T) best fit the given labels (least log loss).
+
+    Logistic regression's probabilities are shrunk by its regularisation; scaling them on the
+    out-of-fold predictions makes "p = 0.9" mean right about 9 times in 10 against the given labels.
+    """
+    from scipy.optimize import minimize_scalar
+
+    logits = np.log(np.clip(proba, 1e-12, 1.0))
+
+    def loss(log_t: float) -> float:
+        return float(-_log_softmax(logits / np.exp(log_t))[np.arange(len(codes)), codes].mean())
+
+    return float(np.exp(minimize_scalar(loss, bounds=(np.log(0.02), np.log(50.0)), method="bounded").x))
+
+
+def calibrated(proba: np.ndarray, t: float) -> np.ndarray:
+    """softmax(log p / t): probabilities at temperature `t`."""
+    return np.exp(_log_softmax(np.log(np.clip(proba, 1e-12, 1.0)) / t))
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def margin_cut(margin: np.ndarray, p_suggested: np.ndarray, precision: float) -> tuple[float | None, float | None]:
+    """(cut, expected precision): the lowest margin whose photos at or above it have a mean
+    p(suggested) of at least `precision`; (None, None) when no cut reaches it.
+
+    >>> margin_cut(np.array([0.9, 0.5, 0.1]), np.array([0.95, 0.9, 0.5]), 0.9)
+    (0.5, 0.925)
+    """
+    if len(margin) == 0:
+        return None, None
+    order = np.argsort(-margin, kind="stable")
+    running = np.cumsum(p_suggested[order]) / np.arange(1, len(order) + 1)
+    reach = np.flatnonzero(running >= precision)
+    if len(reach) == 0:
+        return None, None
+    cut = float(margin[order][reach[-1]])
+    chosen = margin >= cut
+    return cut, round(float(p_suggested[chosen].mean()), 4)
+
+
+def relabel(result: pd.DataFrame, evidence: LabelEvidence, precision: float) -> tuple[pd.DataFrame, np.ndarray, dict]:
+    """Replace confidently wrong labels by `suggested_label`, keeping `original_label` (module docstring).
+
+    Returns (catalog, relabelled: bool per evidence row, summary for the stage report).
+    """
+    t = temperature(evidence.proba, evidence.codes)
+    proba = calibrated(evidence.proba, t)
+    index = np.arange(len(evidence.codes))
+    suggested = evidence.found.suggested
+    margin = proba[index, suggested] - proba[index, evidence.codes]
+    flagged = evidence.found.is_issue
+    cut, expected = margin_cut(margin[flagged], proba[index, suggested][flagged], precision)
+    changed = flagged & (margin >= cut) if cut is not None else np.zeros(len(index), bool)
+    rows = evidence.rows[changed]
+    result = result.copy()
+    result.loc[rows, "original_label"] = result.loc[rows, "label"]
+    result.loc[rows, "label"] = evidence.classes[suggested[changed]]
+    summary = {"flagged": int(flagged.sum()), "relabelled": int(changed.sum()), "precision_target": precision,
+               "margin_cut": None if cut is None else round(cut, 4), "expected_precision": expected,
+               "temperature": round(t, 4)}
+    return result, changed, summary
+
+
+@dataclass(frozen=True)
+class TopicView:
+    """What geo rescue needs of the topic model: the scored rows, their weak labels and photographer
+    groups (the folds are rebuilt from them exactly as the stage built them) and the threshold."""
+
+    rows: np.ndarray
+    tagged: np.ndarray
+    groups: np.ndarray
+    threshold: float
+
+
+def label_repairs(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray, config, topic: TopicView | None,
+                  notes: list[str]) -> tuple[pd.DataFrame, int | None, int, list[dict], dict]:
+    """Label issues on the kept, labelled photos, then relabel (`config.relabel`), drops of the
+    remaining issues (`config.drop_label_issues`) and geo rescue (`config.geo_rescue`; needs `topic`).
+
+    Returns (catalog, issues found or None when skipped, issues dropped, per-label counts,
+    {"relabel": summary, "geo_rescue": summary} for the repairs that ran).
+    """
+    from curate.records import apply_drops
+
+    evidence, candidates, candidate_proba = _evidence(result, vectors, usable, config, notes)
+    if evidence is None:
+        return result, None, 0, [], {}
+    found, rows = evidence.found, evidence.rows
+    result.loc[rows, "label_quality"] = found.label_quality
+    result.loc[rows, "is_label_issue"] = found.is_issue
+    result.loc[rows, "suggested_label"] = evidence.classes[found.suggested]
+    repairs: dict = {}
+    changed = np.zeros(len(rows), bool)
+    if config.relabel:
+        result, changed, repairs["relabel"] = relabel(result, evidence, config.relabel_precision)
+    remaining = found.is_issue & ~changed
+    dropped = 0
+    if config.drop_label_issues:
+        reason = np.full(len(result), None, dtype=object)
+        reason[rows[remaining]] = "label_issue"
+        result = apply_drops(result, pd.Series(reason), stage="prefilter")
+        dropped = int(remaining.sum())
+    if config.geo_rescue and topic is None:
+        notes.append("geo rescue skipped: it needs the embedding topic model (not --mode finetune)")
+    elif config.geo_rescue:
+        score = _topic_scores(result, vectors, candidates, topic, config)
+        result, repairs["geo_rescue"] = rescue(result, candidates, evidence, candidate_proba, score, topic.threshold)
+    per_label = (pd.DataFrame({"label": evidence.classes[evidence.codes], "issue": found.is_issue})
+                 .groupby("label")["issue"].agg(photos="size", issues="sum").reset_index())
+    per_label = [{"label": r.label, "photos": int(r.photos), "issues": int(r.issues)} for r in per_label.itertuples()]
+    return result, int(found.is_issue.sum()), dropped, per_label, repairs
+
+
+def _evidence(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray, config, notes: list[str]):
+    """(LabelEvidence or None when label issues are skipped, geo candidates, their probabilities)."""
+    from curate.prefilter.confident import find_label_issues
+    from curate.prefilter.stage import grouped_folds, normalise_rows
+    from curate.split import split_groups
+
+    rows = np.flatnonzero(((result["status"] == schema.KEPT) & result["label"].notna()
+                           & result["topic_score"].notna()).to_numpy())
+    kept = result.iloc[rows]
+    classes, codes = np.unique(kept["label"].to_numpy(dtype=str), return_inverse=True)
+    groups = split_groups(kept, "owner")
+    if len(classes) < 2:
+        notes.append("label issues skipped: fewer than two labels among kept photos")
+        return None, None, None
+    if len(np.unique(groups)) < config.folds:
+        notes.append(f"label issues skipped: fewer than {config.folds} photographer groups among labelled photos")
+        return None, None, None
+    fold = grouped_folds(codes, groups, config.folds, config.seed)
+    candidates = geo_candidates(result, usable, classes) if config.geo_rescue else np.zeros(0, np.int64)
+    extra_fold = inherited_folds(result, rows, fold, candidates, config.folds, config.seed)
+    proba, candidate_proba = fit_fold_models(
+        normalise_rows(vectors[rows]), codes, fold, len(classes), config.regularisation, config.seed,
+        normalise_rows(vectors[candidates]), extra_fold)
+    found = find_label_issues(codes, proba)
+    return LabelEvidence(rows, classes, codes, proba, fold, groups, found), candidates, candidate_proba
+
+
+def _topic_scores(result: pd.DataFrame, vectors: np.ndarray, candidates: np.ndarray, topic: TopicView,
+                  config) -> np.ndarray:
+    """Topic scores of the geo candidates from the stage's topic fold models (refitted, same folds)."""
+    from curate.prefilter.stage import grouped_folds, normalise_rows
+
+    fold = grouped_folds(topic.tagged.astype(int), topic.groups, config.folds, config.seed)
+    extra_fold = inherited_folds(result, topic.rows, fold, candidates, config.folds, config.seed)
+    _, extra = fit_fold_models(normalise_rows(vectors[topic.rows]), topic.tagged.astype(int), fold, 2,
+                               config.regularisation, config.seed, normalise_rows(vectors[candidates]), extra_fold)
+    return extra[:, 1]
