@@ -56,6 +56,18 @@ def _run_dir(workspace_dir, out, backbone: str):
     return workspace_dir / "runs" / f"{backbone}-{stamp}"
 
 
+def gate_line(gate: dict | None) -> str:
+    """One line on the run's topic gate: fitted (threshold, counts) or why there is none."""
+    if not gate:
+        return "topic gate: not fitted (training did not run to its end)"
+    if not gate.get("fitted"):
+        return f"topic gate: none ({gate.get('reason', 'no off-topic photos')}); predict and serve use the classifier alone"
+    val = gate.get("on_topic_val_gated_oof")
+    return (f"topic gate: threshold {gate['threshold']:.3f} ({gate['calibration']}) on {gate['on_topic']:,} on-topic "
+            f"and {gate['off_topic']:,} off-topic photos; out of fold it gates {gate['off_topic_gated_oof']:.1%} of "
+            f"off-topic photos" + ("" if val is None else f" and {val:.1%} of on-topic val photos"))
+
+
 @app.command("train")
 @user_errors
 def train_command(
@@ -112,6 +124,7 @@ def train_command(
     if not trainer.dist.main:
         return
     metrics = trainer.meta().metrics
+    console.print(gate_line(trainer.gate), highlight=False, soft_wrap=True)
     console.print(f"run: {run_dir} (best epoch {metrics['best_epoch']}, val accuracy "
                   f"{metrics['val_accuracy'] if metrics['val_accuracy'] is None else round(metrics['val_accuracy'], 4)}); "
                   f"next: classify evaluate {run_dir}", highlight=False)

@@ -119,3 +119,146 @@ def load_gate(run_dir: Path) -> Gate | None:
         raise UsageError(f"{meta_path} holds no usable gate (threshold {threshold}); train the run again, "
                          "or pass --no-gate")
     return Gate(coef, intercept, meta)
+
+
+# ------------------------------------------------------------------ fitting (end of `classify train`)
+
+MAX_GATED_ON_TOPIC = 0.03  # at most this share of on-topic validation photos may be gated
+GATE_FOLDS = 5
+
+
+def gate_rows(catalog) -> tuple:
+    """(positives, negatives) catalog rows the gate is fitted on.
+
+    Positives: kept, labelled photos of the train and val splits. Negatives: photos the prefilter
+    dropped as off topic whose owners have NO photo in the test split (nor the same image file as
+    one of theirs): the sandals test (`classify evaluate`) scores test owners' off-topic photos,
+    so the gate never sees them.
+    """
+    from curate import schema
+
+    has_image = catalog["image_path"].notna()
+    test_owners = catalog.loc[catalog["split"] == "test", "owner_id"].dropna().unique()
+    positives = catalog[(catalog["status"] == schema.KEPT) & catalog["label"].notna()
+                        & catalog["split"].isin(["train", "val"]) & has_image]
+    test_images = catalog.loc[catalog["owner_id"].isin(test_owners), "sha256"].dropna().unique()
+    negatives = catalog[(catalog["status"] == schema.DROPPED) & (catalog["drop_reason"] == OFF_TOPIC) & has_image
+                        & ~catalog["owner_id"].isin(test_owners) & ~catalog["sha256"].isin(test_images)]
+    return positives.reset_index(drop=True), negatives.reset_index(drop=True)
+
+
+def choose_threshold(scores: np.ndarray, on_topic: np.ndarray, is_val: np.ndarray) -> tuple[float, str]:
+    """(threshold, how): the prefilter's calibrated rule (Youden's J, `curate.prefilter.threshold`) on
+    out-of-fold scores, lowered where needed so that at most `MAX_GATED_ON_TOPIC` of the on-topic
+    validation photos fall below it.
+
+    >>> choose_threshold(np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1], bool), np.array([0, 0, 1, 1], bool))
+    (0.8, 'youden')
+    """
+    from curate.prefilter.threshold import youden_threshold
+
+    threshold = youden_threshold(scores, on_topic)
+    val_scores = scores[on_topic & is_val]
+    if len(val_scores) and np.mean(val_scores < threshold) > MAX_GATED_ON_TOPIC:
+        capped = float(np.quantile(val_scores, MAX_GATED_ON_TOPIC, method="lower"))
+        return capped, f"youden {threshold:.4f}, lowered to gate <= {MAX_GATED_ON_TOPIC:.0%} of on-topic val photos"
+    return float(threshold), "youden"
+
+
+def fit_gate(features: np.ndarray, on_topic: np.ndarray, groups: np.ndarray, is_val: np.ndarray,
+             c: float = 1.0, seed: int = 0) -> tuple[np.ndarray, float, float, str, dict]:
+    """(coef, intercept, threshold, calibration, counts) of a topic head on pooled features.
+
+    The same path as the prefilter: L2-normalised rows, logistic regression with C = `c`;
+    owner-grouped out-of-fold scores (`curate.prefilter.stage`) choose the threshold
+    (`choose_threshold`), then one model on every row is the gate.
+    """
+    from curate.prefilter.stage import fit_logistic, grouped_folds, normalise_rows, out_of_fold_proba
+
+    y = np.asarray(on_topic, dtype=int)
+    folds = min(GATE_FOLDS, len(np.unique(groups[y == 0])), len(np.unique(groups[y == 1])))
+    if folds < 2:
+        raise UsageError("the gate needs off-topic and on-topic photos of at least two photographers each")
+    fold = grouped_folds(y, groups, folds, seed)
+    oof = out_of_fold_proba(normalise_rows(features), y, fold, 2, c, seed)[:, 1]
+    threshold, how = choose_threshold(oof, y.astype(bool), np.asarray(is_val, bool))
+    coef, intercept = fit_logistic(features, y, c, seed)
+    gated = oof < threshold
+    counts = {"on_topic": int(y.sum()), "off_topic": int((1 - y).sum()), "folds": folds,
+              "off_topic_gated_oof": round(float(gated[y == 0].mean()), 4),
+              "on_topic_val_gated_oof": round(float(gated[(y == 1) & is_val].mean()), 4) if (is_val & (y == 1)).any()
+              else None}
+    return coef, intercept, float(threshold), how, counts
+
+
+def pooled_features(model, paths: list[str], preprocess, device, batch_size: int = 64) -> np.ndarray:
+    """(N, dim) pooled features of the images at `paths` (the eval transform; model in eval mode)."""
+    import torch
+
+    from classify.data import read_rgb_tensor, transforms
+
+    transform = transforms(preprocess, train=False)
+    chunks = []
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(paths), batch_size):
+            batch = torch.stack([transform(read_rgb_tensor(path)) for path in paths[start:start + batch_size]])
+            pooled, _ = model.features_and_logits(batch.to(device))
+            chunks.append(pooled.float().cpu().numpy())
+    return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+
+
+def fit_run_gate(ws, run_dir: Path, catalog, device, cache_side: int = 256, seed: int = 0) -> dict:
+    """Fit and save the gate of the trained run in `run_dir`; returns what model.json records.
+
+    Reads the run's best weights (model.safetensors), the prefilter's saved topic model
+    (<workspace>/models/topic/topic.json: its C, topic and file hash) and the images of
+    `gate_rows(catalog)`. No off-topic photos (no prefilter ran): no gate, and an older
+    gate in `run_dir` is removed; the returned dict says why.
+    """
+    from classify.data import ensure_resized
+    from classify.model import load_model
+    from curate.split import split_groups
+
+    positives, negatives = gate_rows(catalog)
+    if negatives.empty:
+        for name in (GATE_META, GATE_WEIGHTS):
+            (Path(run_dir) / name).unlink(missing_ok=True)
+        return {"fitted": False, "reason": "no photos dropped as off_topic outside the test owners (run "
+                                           "`curate prefilter` before `curate split` to get a gate)"}
+    rows = _labelled_for_gate(positives, negatives)
+    rows = rows.assign(resized=ensure_resized(ws, rows, cache_side)).reset_index(drop=True)
+    rows = rows[rows["resized"].notna()].reset_index(drop=True)
+    on_topic = (rows["_gate_on_topic"]).to_numpy(bool)
+    model, meta = load_model(run_dir, device)
+    features = pooled_features(model, rows["resized"].tolist(), meta.preprocessing(), device)
+    topic = prefilter_topic_model(ws)
+    coef, intercept, threshold, how, counts = fit_gate(
+        features, on_topic, split_groups(rows, "owner"), (rows["split"] == "val").to_numpy(),
+        c=float(topic.get("regularisation") or 1.0), seed=seed)
+    gate_meta = GateMeta(threshold=threshold, calibration=how, backbone=meta.backbone, topic=topic.get("topic"),
+                         catalog_sha256=meta.catalog_sha256, prefilter_model_sha256=topic.get("weights_sha256"),
+                         counts=counts)
+    save_gate(run_dir, coef, intercept, gate_meta)
+    return {"fitted": True, "files": [GATE_WEIGHTS, GATE_META], "threshold": round(threshold, 4),
+            "calibration": how, "topic": gate_meta.topic, "prefilter_model_sha256": gate_meta.prefilter_model_sha256,
+            **counts}
+
+
+def _labelled_for_gate(positives, negatives):
+    """Positives then negatives, with an `_gate_on_topic` column."""
+    import pandas as pd
+
+    return pd.concat([positives.assign(_gate_on_topic=True), negatives.assign(_gate_on_topic=False)],
+                     ignore_index=True)
+
+
+def prefilter_topic_model(ws) -> dict:
+    """The prefilter's saved topic.json (topic, C, weights hash), or {} when there is none or it is unreadable."""
+    from curate.prefilter.run import TOPIC_META, topic_model_dir
+
+    try:
+        data = json.loads((topic_model_dir(ws) / TOPIC_META).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

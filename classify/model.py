@@ -38,6 +38,7 @@ class RunMeta:
     config: dict = field(default_factory=dict)
     catalog_sha256: str | None = None
     metrics: dict = field(default_factory=dict)
+    gate: dict = field(default_factory=dict)  # the topic gate that belongs with the run (classify.gate), or why none
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> bytes:

@@ -19,10 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import pandas as pd
 import typer
 
 from classify.decode import decode_for_model, read_regular_file
+from classify.gate import OFF_TOPIC, load_gate
 from curate.cli.common import user_errors
 from curate.console import console, progress_bar
 from curate.errors import DataContractError, UsageError
@@ -92,12 +94,17 @@ def _load(path: Path, preprocess):
         return None, str(exc)
 
 
-def predict_files(predictor, files: list[Path], top_k: int = 3, batch_size: int = 32, advance=None) -> pd.DataFrame:
+def predict_files(predictor, files: list[Path], top_k: int = 3, batch_size: int = 32, advance=None,
+                  gate=None) -> pd.DataFrame:
     """One row per file: path, label_1, probability_1, ..., label_k, probability_k, error.
 
     `error` is empty for a predicted file, else "reason" or "reason: detail" (the reason is
     the part before the first colon); its labels and probabilities are left empty. Each
     batch is classified in one forward pass while the next one decodes.
+
+    With a `gate` (`classify.gate.Gate`), the same forward pass also gives the topic score:
+    two more columns, `label` (the answer: `off_topic` below the gate's threshold, else
+    label_1) and `topic_score` (P(on topic), for every predicted row).
     """
     if top_k < 1 or batch_size < 1:
         raise UsageError("--top-k and --batch-size must be at least 1")
@@ -105,16 +112,32 @@ def predict_files(predictor, files: list[Path], top_k: int = 3, batch_size: int 
     rows = []
     for batch, loaded in _decoded_batches(files, batch_size, predictor.preprocess):
         good = [image for image, _ in loaded if image is not None]
-        ranked = iter(predictor.top_k(predictor.probabilities(good), k))
+        probabilities, topic = classify_batch(predictor, good, gate)
+        ranked, topic = iter(predictor.top_k(probabilities, k)), iter(topic)
         for path, (_, error) in zip(batch, loaded):
             row = {"path": str(path)}
-            for rank, (label, probability) in enumerate(next(ranked) if error is None else [], start=1):
+            labels = next(ranked) if error is None else []
+            if gate is not None and error is None:
+                row["topic_score"] = float(next(topic))
+                row["label"] = OFF_TOPIC if row["topic_score"] < gate.threshold else labels[0][0]
+            for rank, (label, probability) in enumerate(labels, start=1):
                 row[f"label_{rank}"], row[f"probability_{rank}"] = label, probability
             rows.append({**row, "error": error or ""})
         if advance:
             advance(len(batch))
-    columns = ["path", *(f"{kind}_{rank}" for rank in range(1, k + 1) for kind in ("label", "probability")), "error"]
+    gated = ["label", "topic_score"] if gate is not None else []
+    columns = ["path", *gated, *(f"{kind}_{rank}" for rank in range(1, k + 1) for kind in ("label", "probability")),
+               "error"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def classify_batch(predictor, images: list, gate=None):
+    """(class probabilities, topic scores) of decoded images from one forward pass; without a
+    `gate` the topic scores are an empty array and the plain classifier runs."""
+    if gate is None:
+        return predictor.probabilities(images), np.zeros(0)
+    probabilities, features = predictor.predict_with_features(images)
+    return probabilities, gate.scores(features) if len(images) else np.zeros(0)
 
 
 def _decoded_batches(files: list[Path], batch_size: int, preprocess):
@@ -155,11 +178,26 @@ def write_predictions(frame: pd.DataFrame, out: Path) -> None:
 
 
 def summary_line(frame: pd.DataFrame, out: Path) -> str:
-    """'12 predicted, 2 unreadable (empty_file 1, not_an_image 1); wrote predictions.csv'."""
+    """'12 predicted, 2 unreadable (empty_file 1, not_an_image 1); wrote predictions.csv', plus
+    ', 3 answered off_topic by the gate' when the run's topic gate was applied."""
     errors = frame["error"][frame["error"] != ""]
     reasons = Counter(error.split(":", 1)[0] for error in errors)
     detail = f" ({', '.join(f'{reason} {n}' for reason, n in sorted(reasons.items()))})" if reasons else ""
-    return f"{len(frame) - len(errors)} predicted, {len(errors)} unreadable{detail}; wrote {out}"
+    gated = f", {int((frame['label'] == OFF_TOPIC).sum())} answered {OFF_TOPIC} by the gate" \
+        if "label" in frame.columns else ""
+    return f"{len(frame) - len(errors)} predicted{gated}, {len(errors)} unreadable{detail}; wrote {out}"
+
+
+def gate_for(run: Path, use_gate: bool):
+    """(the run's gate or None, a line to say once or None): none when `use_gate` is False
+    (--no-gate) or the run was trained without one."""
+    if not use_gate:
+        return None, None
+    gate = load_gate(run)
+    if gate is None:
+        return None, (f"{run} has no topic gate (trained without `curate prefilter` drops): answering with the "
+                      "classifier alone")
+    return gate, None
 
 
 @user_errors
@@ -171,8 +209,13 @@ def predict(
     top_k: Annotated[int, typer.Option("--top-k", help="Labels per image, most probable first.")] = 3,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 32,
     device: Annotated[str, typer.Option("--device", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")] = "auto",
+    use_gate: Annotated[bool, typer.Option("--gate/--no-gate", help="Answer off_topic below the run's topic gate "
+                                           "(default); --no-gate: the classifier alone.")] = True,
 ) -> None:
-    """Classify images and folders; write path, top-k labels and probabilities, and errors to a CSV."""
+    """Classify images and folders; write path, top-k labels and probabilities, and errors to a CSV.
+
+    With the run's topic gate (default) the CSV also has `label` (off_topic below the gate) and
+    `topic_score` columns."""
     from classify.model import Predictor
 
     if top_k < 1 or batch_size < 1:
@@ -180,8 +223,11 @@ def predict(
     check_out(out)
     files = find_images(list(paths or []))
     predictor = Predictor(run, device)
+    gate, note = gate_for(run, use_gate)
+    if note:
+        console.print(note, highlight=False, soft_wrap=True)
     with progress_bar("predicting", len(files)) as advance:
-        frame = predict_files(predictor, files, top_k=top_k, batch_size=batch_size, advance=advance)
+        frame = predict_files(predictor, files, top_k=top_k, batch_size=batch_size, advance=advance, gate=gate)
     write_predictions(frame, out)
     console.print(summary_line(frame, out), highlight=False, soft_wrap=True)
     if len(frame) and (frame["error"] != "").all():

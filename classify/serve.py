@@ -22,6 +22,10 @@ decodes in flight share a `decode_budget_bytes` budget (a decode waits until its
 known from the header, fit); at most `max_pending` requests are admitted, the rest get 503.
 The forward pass runs on one thread of its own, so requests never share the model
 mid-batch, and the event loop stays free: `/health` answers while uploads decode.
+
+Topic gate (`classify.gate`, on by default when the run has one; `--no-gate` to leave it out):
+the same forward pass gives the pooled features, and each answer also carries
+`"topic_score"` (P(on topic)) and `"off_topic": true` below the gate's threshold.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoint annotations, which name
@@ -68,12 +72,15 @@ class ModelFacts(BaseModel):
 class PredictResponse(BaseModel):
     predictions: list[Prediction]
     model: ModelFacts
+    off_topic: bool | None = None  # with the run's topic gate: below its threshold (left out without a gate)
+    topic_score: float | None = None  # with the gate: P(on topic) from the same forward pass
 
 
 class Health(BaseModel):
     status: str
     classes: list[str]
     backbone: str
+    gate_threshold: float | None = None  # with the topic gate (answers carry off_topic / topic_score)
 
 
 class UploadTooLarge(HTTPException):
@@ -177,10 +184,12 @@ class Admission:
 
 
 def create_app(predictor, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, top_k: int = 3,
-               limits: ServeLimits | None = None) -> "FastAPI":  # noqa: F821
+               limits: ServeLimits | None = None, gate=None) -> "FastAPI":  # noqa: F821
     """A FastAPI app serving `predictor` (a `classify.model.Predictor`).
 
     `limits` bounds memory and queueing (its max_upload_bytes wins over the argument).
+    `gate` (`classify.gate.Gate`): answers also say `off_topic` and `topic_score`, from the
+    same forward pass as the labels (`classify.predict.classify_batch`).
 
     >>> app = create_app(Predictor(Path("runs/skylines")), max_upload_bytes=5 * MiB)  # doctest: +SKIP
     >>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
@@ -192,12 +201,14 @@ def create_app(predictor, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, top_
     app = FastAPI(title="classify", summary=f"Image classifier: {facts.backbone}, {facts.classes} classes",
                   description=API_NOTES)
     app.add_middleware(UploadLimit, max_bytes=limits.max_upload_bytes)
-    _add_routes(app, predictor, facts, top_k, limits)
+    _add_routes(app, predictor, facts, top_k, limits, gate)
     return app
 
 
-def _add_routes(app, predictor, facts: ModelFacts, default_top_k: int, limits: ServeLimits) -> None:
+def _add_routes(app, predictor, facts: ModelFacts, default_top_k: int, limits: ServeLimits, gate=None) -> None:
     from fastapi import File, Query, UploadFile  # imported here: keeps `classify --help` fast
+
+    from classify.predict import classify_batch
 
     decode_pool = ThreadPoolExecutor(limits.decode_threads, thread_name_prefix="decode")
     model_pool = ThreadPoolExecutor(1, thread_name_prefix="model")  # one forward pass at a time
@@ -207,15 +218,17 @@ def _add_routes(app, predictor, facts: ModelFacts, default_top_k: int, limits: S
         upload.seek(0)
         return decode_for_model(upload.read(), predictor.preprocess, budget)
 
-    @app.get("/health")
+    @app.get("/health", response_model_exclude_none=True)
     async def health() -> Health:
         """The model's classes and backbone; answers as soon as the model is loaded."""
-        return Health(status="ok", classes=predictor.classes, backbone=facts.backbone)
+        return Health(status="ok", classes=predictor.classes, backbone=facts.backbone,
+                      gate_threshold=None if gate is None else gate.threshold)
 
     @app.post("/predict", responses={413: {"description": "Upload too large, or a decompression bomb"},
                                      415: {"description": "Not an image"},
                                      422: {"description": "Empty, truncated, too small or animated image"},
-                                     503: {"description": "Too many uploads in progress; retry later"}})
+                                     503: {"description": "Too many uploads in progress; retry later"}},
+              response_model_exclude_none=True)
     async def predict(
         file: Annotated[UploadFile, File(description="One image: JPEG, PNG, WebP, GIF, TIFF or BMP.")],
         top_k: Annotated[int | None, Query(ge=1, description=f"Labels to return (default {default_top_k}).")] = None,
@@ -227,14 +240,15 @@ def _add_routes(app, predictor, facts: ModelFacts, default_top_k: int, limits: S
         loop = asyncio.get_running_loop()
         try:
             image = await loop.run_in_executor(decode_pool, decode, file.file)
-            probabilities = await loop.run_in_executor(model_pool, predictor.probabilities, [image])
+            probabilities, topic = await loop.run_in_executor(model_pool, classify_batch, predictor, [image], gate)
         except BadImage as exc:
             raise http_error(exc) from None
         finally:
             admission.leave()
         ranked = predictor.top_k(probabilities, top_k or default_top_k)[0]
+        gated = {} if gate is None else {"topic_score": float(topic[0]), "off_topic": bool(topic[0] < gate.threshold)}
         return PredictResponse(predictions=[Prediction(label=label, probability=p) for label, p in ranked],
-                               model=facts)
+                               model=facts, **gated)
 
 
 def check_listen(host: str, port: int) -> None:
@@ -266,11 +280,14 @@ def serve(
         "--max-pending", help="Uploads decoding or waiting at once; more are answered 503.")] = DEFAULT_MAX_PENDING,
     decode_threads: Annotated[int, typer.Option("--decode-threads", help="Images decoded in parallel.")]
         = DEFAULT_DECODE_THREADS,
+    use_gate: Annotated[bool, typer.Option("--gate/--no-gate", help="Say off_topic and topic_score from the run's "
+                                           "topic gate (default); --no-gate: the classifier alone.")] = True,
 ) -> None:
     """Serve a trained run over HTTP: POST /predict, GET /health, docs at /docs."""
     import uvicorn
 
     from classify.model import Predictor
+    from classify.predict import gate_for
 
     if top_k < 1 or not 1 <= max_upload_mb * MiB < math.inf or not 0 <= port <= 65535:
         raise UsageError("--top-k must be at least 1, --max-upload-mb at least one byte (finite), "
@@ -280,9 +297,13 @@ def serve(
     limits = ServeLimits(max_upload_bytes=int(max_upload_mb * MiB), decode_budget_bytes=int(decode_budget_mb * 10**6),
                          max_pending=max_pending, decode_threads=decode_threads)
     predictor = Predictor(run, device)
+    gate, note = gate_for(run, use_gate)
     check_listen(host, port)  # else uvicorn logs the error and exits with its own code, 3
-    app = create_app(predictor, top_k=top_k, limits=limits)
+    app = create_app(predictor, top_k=top_k, limits=limits, gate=gate)
     url = f"http://{host}:{port}"
+    gated = f", topic gate at {gate.threshold:.3f}" if gate else ", no topic gate"
+    if note:
+        console.print(note, highlight=False, soft_wrap=True)
     console.print(f"serving {run} ({predictor.meta.backbone}, {len(predictor.classes)} classes, "
-                  f"{predictor.device}) at {url} — docs at {url}/docs", highlight=False, soft_wrap=True)
+                  f"{predictor.device}{gated}) at {url} — docs at {url}/docs", highlight=False, soft_wrap=True)
     uvicorn.run(app, host=host, port=port, log_level="info")

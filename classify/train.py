@@ -114,6 +114,7 @@ class Trainer:
         self.next_epoch = 0
         self.optimizer = self.scheduler = None
         self.leaky = False
+        self.gate: dict | None = None  # what record_gate fitted (or why not), once training has ended
 
     # ---------------------------------------------------------------- data
     def _class_weights(self):
@@ -411,12 +412,13 @@ def holds_trained_model(run_dir: Path) -> bool:
 
 def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = False, allow_leakage: bool = False,
           stop_after: int | None = None, catalog: pd.DataFrame | None = None,
-          checkpoint_state: dict | None = None, warn_leakage: bool = True) -> Trainer:
+          checkpoint_state: dict | None = None, warn_leakage: bool = True, gate: bool = True) -> Trainer:
     """Check the split, build (or resume) the run in `run_dir`, fit. `catalog` overrides the workspace's.
 
     `checkpoint_state`: with `resume`, the run's `load_checkpoint_state` when the caller has
     already read it (the checkpoint holds the weights and optimiser state: read it once).
-    `warn_leakage`: False for a run that leaks on purpose (`classify evaluate`'s comparisons)."""
+    `warn_leakage`: False for a run that leaks on purpose (`classify evaluate`'s comparisons).
+    `gate`: fit the topic gate when training ends (`record_gate`; `trainer.gate` says what happened)."""
     run_dir = Path(run_dir)
     check_out_folder(run_dir)
     checkpoint = run_dir / CHECKPOINT
@@ -439,4 +441,20 @@ def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = Fals
             err_console.print("warning: the catalog changed since this run started; resuming on the new one")
         trainer.load_checkpoint(state)
     trainer.fit(stop_after=stop_after)
+    if gate and trainer.dist.main and trainer.next_epoch >= config.total_epochs:
+        trainer.gate = record_gate(ws, run_dir, own if catalog is None else catalog, trainer)
     return trainer
+
+
+def record_gate(ws: Workspace, run_dir: Path, catalog: pd.DataFrame, trainer: Trainer) -> dict:
+    """Fit the topic gate on the finished run (`classify.gate.fit_run_gate`) and record in
+    model.json which gate belongs with the run (or why it has none)."""
+    from classify.gate import fit_run_gate
+
+    with cpu_speed(trainer.device):
+        info = fit_run_gate(ws, run_dir, catalog, trainer.device, cache_side=trainer.config.cache_side,
+                            seed=trainer.config.seed)
+    meta = RunMeta.from_file(run_dir / META)
+    meta.gate = info
+    save_meta(run_dir, meta)
+    return info

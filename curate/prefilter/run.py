@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -10,11 +12,16 @@ from curate import schema
 from curate.console import err_console
 from curate.embed import EmbeddingCache
 from curate.errors import UsageError
-from curate.prefilter.stage import STAGE, PrefilterConfig, PrefilterReport, prefilter_catalog, topic_folds
+from curate.prefilter.stage import (STAGE, PrefilterConfig, PrefilterReport, TopicModel, fit_topic_model,
+                                    prefilter_catalog, topic_folds)
 from curate.records import reset_stage
 from curate.review.journal import apply_workspace_decisions
 from curate.runs import load_stage_report, save_stage_report
-from curate.workspace import Workspace, catalog_sha256, changes_workspace, read_catalog, write_catalog
+from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, changes_workspace, read_catalog, write_catalog
+
+TOPIC_MODEL_DIR = ("models", "topic")  # under the workspace root
+TOPIC_WEIGHTS = "topic.safetensors"
+TOPIC_META = "topic.json"
 
 if TYPE_CHECKING:  # classify (torch) is imported only when --mode finetune runs
     from classify.config import TrainConfig
@@ -43,8 +50,48 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
     with err_console.status(f"{scored}: out-of-fold logistic regressions ({config.folds} folds)"):
         result, report = prefilter_catalog(catalog, vectors, found, ok, config, topic_scores=scores)
     write_catalog(ws, apply_workspace_decisions(ws, result))  # human decisions (curate review) win
-    save_stage_report(ws, "prefilter", input_hash, {**report.to_dict(), "embeddings": embeddings})
+    model = fit_topic_model(result, vectors, config) if config.mode == "embeddings" else None
+    saved = save_topic_model(ws, model, report, embeddings, input_hash)
+    if saved is None:
+        report.notes.append("no topic model saved (--mode finetune has no embedding model to serve)")
+    save_stage_report(ws, "prefilter", input_hash, {**report.to_dict(), "embeddings": embeddings,
+                                                    "topic_model": saved})
     return report
+
+
+def topic_model_dir(ws: Workspace):
+    """<workspace>/models/topic: where `curate prefilter` saves its topic model."""
+    return ws.root.joinpath(*TOPIC_MODEL_DIR)
+
+
+def save_topic_model(ws: Workspace, model: TopicModel | None, report: PrefilterReport, embeddings: str | None,
+                     input_hash: str) -> dict | None:
+    """Write topic.safetensors then topic.json (each atomically); return the JSON written.
+
+    No model (`--mode finetune`): any older saved model is removed, so no stale gate outlives the
+    prefilter that produced it. topic.json names the weights file's sha256, so a reader can tell a
+    pair written by two different runs apart.
+    """
+    from safetensors.numpy import save
+
+    folder = topic_model_dir(ws)
+    if model is None:
+        for name in (TOPIC_META, TOPIC_WEIGHTS):  # the JSON first: a lone weights file is not a model
+            (folder / name).unlink(missing_ok=True)
+        return None
+    weights = save({"coef": model.coef.astype(np.float32), "intercept": np.asarray([model.intercept], np.float32)})
+    key = embeddings or ""
+    meta = {"topic": report.topic, "backbone": key.rsplit("-", 1)[0] if key.endswith("px") else key,
+            "embedding_cache_key": embeddings, "threshold": report.threshold,
+            "calibration": report.threshold_method, "held": report.held, "normalise": "l2",
+            "regularisation": report.config.get("regularisation"), "photos": model.photos, "tagged": model.tagged,
+            "catalog_sha256": input_hash, "output_catalog_sha256": catalog_sha256(ws),
+            "weights_sha256": hashlib.sha256(weights).hexdigest(), "format_version": 1}
+    atomic_write_bytes(folder / TOPIC_WEIGHTS, weights)
+    atomic_write_bytes(folder / TOPIC_META, json.dumps(meta, indent=2).encode("utf-8"))
+    return meta
+
+
 
 
 def missing_from_store(ws: Workspace, catalog, found: np.ndarray) -> np.ndarray:

@@ -339,6 +339,41 @@ def _apply_cut(result: pd.DataFrame, rows: np.ndarray, tagged: np.ndarray, score
     return result, on_topic
 
 
+@dataclass(frozen=True)
+class TopicModel:
+    """The deployable topic model: one logistic regression fitted on every photo the stage scored.
+
+    The out-of-fold models only judge the photos; this one, on the same rows, normalisation and C,
+    is what `curate prefilter` saves (curate/prefilter/run.py) for use at prediction time.
+    """
+
+    coef: np.ndarray  # (dim,) over L2-normalised embeddings
+    intercept: float
+    photos: int
+    tagged: int
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, float]:
+    """(coef (dim,), intercept) of a binary logistic regression on L2-normalised rows of `x`."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(normalise_rows(x), np.asarray(y, int))
+    return model.coef_.ravel().astype(np.float64), float(model.intercept_[0])
+
+
+def fit_topic_model(result: pd.DataFrame, vectors: np.ndarray, config: PrefilterConfig) -> TopicModel | None:
+    """The topic model on the rows `prefilter_catalog` scored (those with a `topic_score`), tagged
+    photos as positives. None when there are no embeddings (`--mode finetune`) or one class only."""
+    rows = np.flatnonzero(result["topic_score"].notna().to_numpy())
+    if vectors.ndim != 2 or vectors.shape[1] == 0 or len(rows) == 0:
+        return None
+    tagged = topic_tagged(result["tags"].iloc[rows], config.topic)
+    if tagged.all() or not tagged.any():
+        return None
+    coef, intercept = fit_logistic(vectors[rows], tagged, config.regularisation, config.seed)
+    return TopicModel(coef, intercept, photos=len(rows), tagged=int(tagged.sum()))
+
+
 def _check_topic(config: PrefilterConfig, tagged: np.ndarray, groups: np.ndarray) -> None:
     if len(tagged) == 0:
         raise UsageError("no kept photos with embeddings to pre-classify; run `curate filter` and `curate embed`")

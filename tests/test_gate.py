@@ -1,0 +1,297 @@
+"""The topic gate at prediction time (issue K): `curate prefilter` saves its topic model,
+`classify train` fits a gate on the trained model's pooled features (never on test owners'
+photos), `classify predict` and `classify serve` answer off_topic below it, `--no-gate` does not.
+
+The end-to-end fixture is a small demo collection taken through the real pipeline (filter, embed,
+prefilter, split, a tiny CPU training); the oracle for "off topic" is the demo's ground truth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import json
+import shutil
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+import uvicorn
+from typer.testing import CliRunner
+
+from classify.cli import app as classify_app
+from classify.gate import GATE_META, GATE_WEIGHTS, OFF_TOPIC, choose_threshold, gate_rows, load_gate
+from classify.model import Predictor, RunMeta
+from classify.train import TrainConfig, train
+from curate import schema
+from curate.errors import UsageError
+from curate.prefilter.run import TOPIC_META, TOPIC_WEIGHTS, save_topic_model, topic_model_dir
+from curate.prefilter.stage import PrefilterConfig, fit_topic_model
+from curate.workspace import Workspace, read_catalog, write_catalog
+from tests.helpers import demo_workspace
+from tests.test_prefilter import run as run_prefilter_stage
+from tests.test_prefilter import synthetic
+
+runner = CliRunner()
+TINY = dict(image_size=48, cache_side=56, batch_size=16, workers=0, head_epochs=1, epochs=1, device="cpu")
+PIPELINE = (("embed", "--image-size", "64", "--workers", "0"), ("filter", "--recipe", "skylines"),
+            ("prefilter", "--recipe", "skylines", "--folds", "4"), ("split",))
+
+
+@pytest.fixture(scope="module")
+def gated(tmp_path_factory):
+    """(workspace, run dir, catalog, truth) after the real pipeline and a tiny training."""
+    root = tmp_path_factory.mktemp("gate")
+    ws = demo_workspace(root, photos=240, seed=5, commands=PIPELINE)
+    trainer = train(ws, root / "run", TrainConfig(**TINY))
+    assert trainer.gate and trainer.gate["fitted"], trainer.gate
+    return ws, root / "run", read_catalog(ws), pd.read_parquet(ws.truth_path).set_index("photo_id")
+
+
+def test_prefilter_drops_off_topic_photos_in_the_fixture(gated):
+    """The premise of every test below: the real prefilter dropped photos as off topic."""
+    _, _, catalog, _ = gated
+    assert (catalog["drop_reason"] == OFF_TOPIC).sum() >= 10
+
+
+def test_the_gate_never_sees_test_owners_photos(gated):
+    _, _, catalog, _ = gated
+    positives, negatives = gate_rows(catalog)
+    test_owners = set(catalog.loc[catalog["split"] == "test", "owner_id"])
+    assert len(negatives) and not set(negatives["owner_id"]) & test_owners
+    assert set(positives["split"]) <= {"train", "val"}
+    # the test owners' off-topic photos exist, and are exactly what the gate left out
+    off = catalog[(catalog["drop_reason"] == OFF_TOPIC)]
+    assert off["owner_id"].isin(test_owners).any()
+    assert set(negatives["photo_id"]) == set(off.loc[~off["owner_id"].isin(test_owners), "photo_id"])
+
+
+def test_gate_files_record_the_run_catalog_and_prefilter_model(gated):
+    ws, run, _, _ = gated
+    meta = json.loads((run / GATE_META).read_text())
+    topic = json.loads((topic_model_dir(ws) / TOPIC_META).read_text())
+    run_meta = RunMeta.from_file(run / "model.json")
+    assert 0 < meta["threshold"] < 1 and meta["calibration"].startswith("youden")
+    assert meta["backbone"] == run_meta.backbone and meta["catalog_sha256"] == run_meta.catalog_sha256
+    assert meta["prefilter_model_sha256"] == topic["weights_sha256"]
+    assert meta["topic"] == "skyline" and meta["counts"]["off_topic"] > 0
+    assert run_meta.gate["fitted"] and run_meta.gate["files"] == [GATE_WEIGHTS, GATE_META]
+    assert load_gate(run).threshold == pytest.approx(meta["threshold"])
+
+
+def _photos(ws, catalog, truth, on_topic: bool, test_owners_only: bool = True) -> list:
+    test_owners = set(catalog.loc[catalog["split"] == "test", "owner_id"])
+    is_on = catalog["photo_id"].map(truth["is_on_topic"]).astype(bool)
+    chosen = catalog[(is_on == on_topic) & catalog["image_path"].notna()
+                     & (catalog["owner_id"].isin(test_owners) if test_owners_only else True)]
+    if on_topic:
+        chosen = chosen[(chosen["split"] == "test") & (chosen["status"] == schema.KEPT)]
+    else:
+        chosen = chosen[chosen["drop_reason"] == OFF_TOPIC]
+    return [ws.root / path for path in chosen["image_path"]]
+
+
+def _predict_csv(run, files, tmp_path, *flags) -> list[dict]:
+    out = tmp_path / "predictions.csv"
+    result = runner.invoke(classify_app, ["predict", str(run), *map(str, files), "--out", str(out), "--device", "cpu",
+                                          *flags])
+    assert result.exit_code == 0, result.output
+    return list(csv.DictReader(out.open())), result.output
+
+
+def test_gated_predict_answers_off_topic_for_off_topic_photos_and_a_label_for_on_topic_ones(gated, tmp_path):
+    """Test owners' photos: off-topic ones the gate never saw, on-topic ones of the test split."""
+    ws, run, catalog, truth = gated
+    off, on = _photos(ws, catalog, truth, False), _photos(ws, catalog, truth, True)
+    assert off and on
+    rows, output = _predict_csv(run, off + on, tmp_path)
+    labels = [row["label"] for row in rows]
+    gated_off = np.mean([label == OFF_TOPIC for label in labels[:len(off)]])
+    gated_on = np.mean([label == OFF_TOPIC for label in labels[len(off):]])
+    assert gated_off >= 0.8 and gated_on <= 0.2, (gated_off, gated_on)
+    threshold = load_gate(run).threshold
+    for row in rows:
+        score = float(row["topic_score"])
+        assert 0 <= score <= 1
+        assert (row["label"] == OFF_TOPIC) == (score < threshold)
+        assert row["label"] in (OFF_TOPIC, row["label_1"])
+    assert "answered off_topic by the gate" in output
+
+
+def test_no_gate_answers_with_the_classifier_alone(gated, tmp_path):
+    ws, run, catalog, truth = gated
+    off = _photos(ws, catalog, truth, False)[:3]
+    rows, output = _predict_csv(run, off, tmp_path, "--no-gate")
+    assert rows and "label" not in rows[0] and "topic_score" not in rows[0]
+    assert all(row["label_1"] != OFF_TOPIC for row in rows)
+    assert "off_topic" not in output
+
+
+def test_a_run_without_a_gate_predicts_as_before_and_says_so_once(gated, tmp_path):
+    ws, run, catalog, truth = gated
+    plain = tmp_path / "plain"
+    shutil.copytree(run, plain)
+    (plain / GATE_WEIGHTS).unlink()
+    (plain / GATE_META).unlink()
+    rows, output = _predict_csv(plain, _photos(ws, catalog, truth, False)[:2], tmp_path)
+    assert "label" not in rows[0] and output.count("no topic gate") == 1
+
+
+def test_a_damaged_gate_is_one_line_with_exit_2(gated, tmp_path):
+    ws, run, catalog, truth = gated
+    broken = tmp_path / "broken"
+    shutil.copytree(run, broken)
+    (broken / GATE_META).write_text("{not json")
+    photo = _photos(ws, catalog, truth, True)[0]
+    result = runner.invoke(classify_app, ["predict", str(broken), str(photo), "--out", str(tmp_path / "p.csv")])
+    assert result.exit_code == 2 and "--no-gate" in result.output and "Traceback" not in result.output
+    with pytest.raises(UsageError):
+        load_gate(broken)
+
+
+@contextlib.contextmanager
+def served(app_):
+    """A real uvicorn server for `app_` on 127.0.0.1 (a free port); yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app_, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def _serve_app(run, *flags, monkeypatch):
+    """The app `classify serve RUN [flags]` would run (uvicorn.run replaced), and its output."""
+    started = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app_, **_: started.update(app=app_))
+    result = runner.invoke(classify_app, ["serve", str(run), "--device", "cpu", "--port", "0", *flags])
+    assert result.exit_code == 0, result.output
+    return started["app"], result.output
+
+
+def _post(url: str, path) -> dict:
+    answer = requests.post(f"{url}/predict", files={"file": (path.name, path.read_bytes(), "image/jpeg")}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_served_answers_say_off_topic_and_no_gate_bypasses(gated, monkeypatch):
+    ws, run, catalog, truth = gated
+    threshold = load_gate(run).threshold
+    off, on = _photos(ws, catalog, truth, False)[:3], _photos(ws, catalog, truth, True)[:3]
+    gated_app, output = _serve_app(run, monkeypatch=monkeypatch)
+    plain_app, plain_output = _serve_app(run, "--no-gate", monkeypatch=monkeypatch)
+    assert "topic gate at" in output and "no topic gate" in plain_output
+    with served(gated_app) as gated_url, served(plain_app) as plain_url:
+        answers = [_post(gated_url, path) for path in off + on]
+        plain = [_post(plain_url, path) for path in off + on]
+        assert requests.get(f"{gated_url}/health", timeout=10).json()["gate_threshold"] == pytest.approx(threshold)
+        assert "gate_threshold" not in requests.get(f"{plain_url}/health", timeout=10).json()
+    for answer, alone in zip(answers, plain):
+        assert answer["off_topic"] == (answer["topic_score"] < threshold)
+        assert "off_topic" not in alone and "topic_score" not in alone
+        assert answer["predictions"] == alone["predictions"]  # the gate never changes the labels
+    assert sum(a["off_topic"] for a in answers[:len(off)]) >= 2  # test owners' off-topic photos
+    assert sum(a["off_topic"] for a in answers[len(off):]) <= 1  # on-topic test photos
+
+
+def test_served_and_predicted_topic_scores_agree(gated, tmp_path):
+    from classify.serve import create_app
+
+    ws, run, catalog, truth = gated
+    photos = _photos(ws, catalog, truth, False)[:2] + _photos(ws, catalog, truth, True)[:2]
+    rows, _ = _predict_csv(run, photos, tmp_path)
+    with served(create_app(Predictor(run, "cpu"), gate=load_gate(run))) as url:
+        answers = [_post(url, path) for path in photos]
+    for answer, row in zip(answers, rows):
+        assert answer["topic_score"] == pytest.approx(float(row["topic_score"]), abs=1e-4)
+        assert answer["off_topic"] == (row["label"] == OFF_TOPIC)
+
+
+def test_training_without_off_topic_photos_fits_no_gate_and_says_why(gated, tmp_path):
+    """E.g. the uncurated variant `classify evaluate` trains (no prefilter drops): no gate, said once."""
+    ws, _, catalog, _ = gated
+    no_off = catalog.copy()
+    off = no_off["drop_reason"] == OFF_TOPIC
+    no_off.loc[off, "status"] = schema.KEPT
+    no_off.loc[off, ["drop_reason", "drop_stage"]] = None  # kept but without a split: not training data
+    old = tmp_path / "run"
+    trainer = train(ws, old, TrainConfig(**{**TINY, "epochs": 0}), catalog=no_off)
+    assert trainer.gate["fitted"] is False and "off_topic" in trainer.gate["reason"]
+    assert load_gate(old) is None
+    assert RunMeta.from_file(old / "model.json").gate["fitted"] is False
+    from classify.cli import gate_line
+
+    assert gate_line(trainer.gate).startswith("topic gate: none")
+
+
+# ------------------------------------------------------------------ pure parts
+
+def test_threshold_is_lowered_so_few_on_topic_val_photos_are_gated():
+    rng = np.random.default_rng(0)
+    scores = np.r_[rng.uniform(0.0, 0.5, 100), rng.uniform(0.3, 1.0, 100)]
+    on_topic = np.r_[np.zeros(100, bool), np.ones(100, bool)]
+    is_val = on_topic.copy()
+    threshold, how = choose_threshold(scores, on_topic, is_val)
+    assert np.mean(scores[on_topic] < threshold) <= 0.03
+    assert "lowered" in how
+
+
+def test_prefilter_saves_its_topic_model_atomically_with_its_json(tmp_path):
+    catalog, vectors, _, truth = synthetic(seed=3)
+    ws = Workspace(tmp_path)
+    write_catalog(ws, catalog)
+    config = PrefilterConfig(topic="skyline")
+    result, report = run_prefilter_stage(catalog, vectors, config)
+    model = fit_topic_model(result, vectors, config)
+    meta = save_topic_model(ws, model, report, "efficientnet_lite0-128px", "inputhash")
+    folder = topic_model_dir(ws)
+    assert sorted(p.name for p in folder.iterdir()) == [TOPIC_META, TOPIC_WEIGHTS]  # no temp files left
+    written = json.loads((folder / TOPIC_META).read_text())
+    assert written == meta
+    assert written["backbone"] == "efficientnet_lite0" and written["embedding_cache_key"] == "efficientnet_lite0-128px"
+    assert written["threshold"] == report.threshold and written["calibration"] == report.threshold_method
+    assert written["topic"] == "skyline" and written["catalog_sha256"] == "inputhash"
+    assert written["weights_sha256"] == hashlib.sha256((folder / TOPIC_WEIGHTS).read_bytes()).hexdigest()
+    # the saved weights separate the true topic (the synthetic truth, not the tags they were fitted on)
+    from safetensors.numpy import load_file
+
+    from classify.gate import Gate, GateMeta
+
+    tensors = load_file(folder / TOPIC_WEIGHTS)
+    gate = Gate(tensors["coef"].astype(float), float(tensors["intercept"][0]), GateMeta(written["threshold"], "", ""))
+    on = gate.scores(vectors) >= written["threshold"]
+    assert np.mean(on == truth["on_topic"]) >= 0.9
+    # no model (finetune mode): the old files go, so no stale model outlives its prefilter
+    assert save_topic_model(ws, None, report, None, "inputhash") is None
+    assert not any(folder.iterdir())
+
+
+def test_gate_rows_leave_out_every_photo_of_a_test_owner():
+    catalog = pd.DataFrame({
+        "photo_id": list("abcdef"), "owner_id": ["o1", "o1", "o2", "o3", "o3", "o4"],
+        "status": [schema.KEPT, schema.DROPPED, schema.DROPPED, schema.KEPT, schema.DROPPED, schema.DROPPED],
+        "drop_reason": [None, OFF_TOPIC, OFF_TOPIC, None, OFF_TOPIC, "duplicate"],
+        "split": ["test", None, None, "train", None, None], "label": ["x", None, None, "y", None, None],
+        "image_path": [f"images/{c}.jpg" for c in "abcdef"], "sha256": list("123456")})
+    positives, negatives = gate_rows(catalog)
+    assert positives["photo_id"].tolist() == ["d"]
+    assert sorted(negatives["photo_id"]) == ["c", "e"]  # b is a test owner's; f was not dropped as off topic
+
+
+def test_gate_scores_refuse_features_of_another_width():
+    from classify.gate import Gate, GateMeta
+
+    gate = Gate(np.ones(4), 0.0, GateMeta(0.5, "fixed", "x"))
+    with pytest.raises(UsageError, match="different runs"):
+        gate.scores(np.ones((2, 3)))
