@@ -355,3 +355,28 @@ def test_bad_arguments_are_one_line(demo_ws, tmp_path, args, needle, code):
     assert result.exit_code == code, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], result.output
+
+
+def test_report_shows_what_was_reviewed(demo_ws, tmp_path):
+    from curate.review.session import ReviewSession
+
+    root = tmp_path / "ws"
+    subprocess.run(["cp", "-a", str(demo_ws.root), str(root)], check=True)
+    before = runner.invoke(app, ["report", "-w", str(root), "--max-gallery", "2"])
+    assert before.exit_code == 0, before.output
+    assert json.loads((root / "report" / "report.json").read_text())["sections"]["review"]["absent"]
+    session = ReviewSession(Workspace(root), user="tester")
+    catalog = session.catalog
+    geo = catalog.loc[catalog["drop_reason"] == "geo_outlier", "photo_id"].tolist()[:2]
+    kept = catalog.loc[catalog["status"] == "kept", "photo_id"].tolist()[:3]
+    session.decide(geo, "keep")
+    session.decide(kept[:1], "drop")
+    session.decide(kept[1:], "relabel", "tokyo-review")
+    session.close()
+    assert runner.invoke(app, ["report", "-w", str(root), "--max-gallery", "2"]).exit_code == 0
+    section = json.loads((root / "report" / "report.json").read_text())["sections"]["review"]
+    assert (section["reviewed"], section["kept"], section["dropped"], section["relabelled"]) == (5, 4, 1, 2)
+    assert section["overrode"] == {"filter: geo_outlier": 2}
+    assert sum(r["photos"] for r in section["relabels"]) == 2 and {r["to"] for r in section["relabels"]} == {"tokyo-review"}
+    page = (root / "report" / "index.html").read_text()
+    assert 'id="review"' in page and "tokyo-review" in page

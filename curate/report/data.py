@@ -17,6 +17,7 @@ import pandas as pd
 from curate import schema
 from curate.leakage import find_leakage
 from curate.prefilter.stage import topic_tagged
+from curate.report.review import review_section
 
 NO_LABEL = "(no label)"
 STAGE_ORDER = ("ingest", "filter", "prefilter", "cap")
@@ -72,6 +73,7 @@ def build_report(catalog: pd.DataFrame, stage_reports: dict, truth: pd.DataFrame
             "duplicates": duplicates_section(cat, reports.get("filter"), max_gallery),
             "quality": quality_section(cat, reports.get("filter"), max_gallery),
             "label_issues": label_issues_section(cat, reports.get("prefilter"), max_gallery),
+            "review": review_section(catalog, max_rows),
             "splits": splits_section(catalog, reports.get("split")),
             "training": training_section(run_evaluation, max_rows, catalog),
             "attribution": attribution_section(cat, max_rows),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from html import escape
 
+from curate.report.review import render_review
+
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:1em;color:#222}
 h1{margin-bottom:.2em} h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
@@ -21,7 +23,7 @@ figure img{max-width:128px;max-height:128px;display:block} .noimg{width:128px;he
 
 TITLES = {
     "overview": "1. Overview", "geography": "2. Geography", "photographers": "3. Photographers",
-    "tags": "4. Tags", "duplicates": "5. Duplicates", "quality": "6. Image quality", "label_issues": "7. Label issues",
+    "tags": "4. Tags", "duplicates": "5. Duplicates", "quality": "6. Image quality", "label_issues": "7. Label issues", "review": "7b. Human review",
     "splits": "8. Splits", "training": "9. Training", "attribution": "10. Attribution",
 }
 
@@ -229,7 +231,7 @@ def attribution(s: dict) -> str:
 
 
 RENDER = {"overview": overview, "geography": geography, "photographers": photographers, "tags": tags,
-          "duplicates": duplicates, "quality": quality, "label_issues": label_issues, "splits": splits, "training": training,
+          "duplicates": duplicates, "quality": quality, "label_issues": label_issues, "review": render_review, "splits": splits, "training": training,
           "attribution": attribution}
 
 
