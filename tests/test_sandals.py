@@ -247,3 +247,34 @@ def test_the_report_shows_the_headline_and_the_sandals_test():
         assert share in page, share
     assert "<td class=\"l\">headline</td>" not in page  # the sentence is not repeated as a table row
     assert "sandals_test" in evaluation_shape_problem({**evaluation, "sandals_test": [1, 2]})
+
+
+# ---------------------------------------------------------------- `curate run --train`'s last lines
+def test_the_curate_run_evaluate_summary_ends_with_the_headline_and_the_sandals_test(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    import classify.evaluate_run
+    from curate import pipeline
+
+    sandals = {"photos": 40, "answered": 2, "answered_share": 0.05, "gated": 35, "behind_gate": True,
+               "model_alone_answered": 28, "model_alone_answered_share": 0.7, "min_probability": 0.5,
+               "on_topic_wrongly_gated": {"photos": 100, "gated": 2, "share": 0.02}}
+    evaluation = SimpleNamespace(report=SimpleNamespace(accuracy=0.8, photos=100), comparisons={},
+                                 sandals_test=sandals)
+    monkeypatch.setattr(classify.evaluate_run, "evaluate_and_write", lambda *a, **k: (evaluation, {}))
+    lines = pipeline._evaluate(None, tmp_path, pipeline.EvaluateSettings()).splitlines()
+    assert lines[0].startswith("test accuracy 80.0% on 100 photos")
+    assert "sandals test: of 40 off-topic photos" in lines[-1] and "behind its gate labels 5%" in lines[-1]
+    assert "2.0% of 100 on-topic test photos" in lines[-1]
+
+    curated = {**sandals}
+    uncurated = {**sandals, "answered_share": 0.6, "behind_gate": False, "on_topic_wrongly_gated": None}
+    evaluation.comparisons = {"uncurated": {
+        "curation_worth_pp": -3.0, "clean_test_photos": 100, **sandals_comparison(curated, uncurated),
+        "uncurated_set": {"photos": 500, "brought_back": 80, "excluded_touching_clean_test": {
+            "in_clean_test": 100, "clean_test_owner": 20, "clean_test_duplicate": 1}},
+        "sub_run": "trained", "notes": []}}
+    text = pipeline._evaluate(None, tmp_path, pipeline.EvaluateSettings(uncurated=True))
+    assert "what curation is worth: -3.0 pp" in text and "standard error needs several seeds" in text
+    assert "uncurated model labels 60%" in text and "behind its gate 5%" in text
+    assert text.count("sandals test") == 1  # the comparison carries it; no second line
