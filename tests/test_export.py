@@ -98,6 +98,25 @@ def test_webdataset_shards_load_in_the_webdataset_library(demo_ws, tmp_path):
         assert decoded.size == (64, 48)
 
 
+def test_webdataset_info_lets_timm_read_each_split(demo_ws, tmp_path):
+    """`_info.json` is the index timm's `wds/` reader needs; with timm installed, it reads the shards."""
+    want = expected(demo_ws)
+    out = tmp_path / "wds"
+    export_workspace(demo_ws, out, ExportConfig("webdataset", shard_samples=10))
+    info = json.loads((out / "_info.json").read_text())
+    for split, rows in want.groupby("split"):
+        entry = info["splits"][split]
+        assert entry["num_samples"] == sum(entry["shard_lengths"]) == len(rows)
+        assert entry["filenames"] == sorted(p.name for p in out.glob(f"{split}-*.tar"))
+    try:
+        import timm.data
+    except ImportError:
+        return  # timm is optional; the index above is what it reads
+    dataset = timm.data.create_dataset("wds/curated", root=str(out), split="train", is_training=False)
+    labels = sorted(info["classes"][int(target)] for _, target in dataset)
+    assert labels == sorted(want.loc[want["split"] == "train", "label"])
+
+
 def test_hf_metadata_names_every_image_with_its_label(demo_ws, tmp_path):
     want = expected(demo_ws)
     export_workspace(demo_ws, tmp_path / "hf", ExportConfig("hf"))

@@ -62,7 +62,8 @@ def export(
         return
     rows = result.plan.rows
     if len(rows):
-        table = pd.crosstab(rows["label"], rows["split"]).reset_index()
+        table = pd.crosstab(rows["label"], rows["split"])
+        table = table[[s for s in ("train", "val", "test", "unsplit") if s in table.columns]].reset_index()
         print_table(table, title=f"photos exported per label and split ({config.format})")
     console.print(f"{len(rows):,} photos: {result.written:,} files written, {result.reused:,} unchanged, "
                   f"{result.removed:,} removed", highlight=False)

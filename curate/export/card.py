@@ -34,9 +34,23 @@ def exported_file(rows: pd.DataFrame) -> pd.Series:
     return rows["target"] if rows["shard"].isna().all() else rows["shard"] + "/" + rows["target"]
 
 
-def _csv(frame: pd.DataFrame) -> bytes:
-    from curate.report.run import spreadsheet_safe  # formula cells escaped, as in the report's CSV
+FORMULA_PATTERN = r"[=+\-@\t\r]"  # as curate.report.run: a first character that makes a spreadsheet run a formula
 
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every text cell that starts like a formula prefixed with a quote (OWASP's
+    advice for CSV). The same rule as curate.report.run.spreadsheet_safe, which cannot be
+    imported here without matplotlib (seconds per export)."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            text = out[column].astype("string")
+            risky = text.str.match(FORMULA_PATTERN).fillna(False).astype(bool)
+            out[column] = out[column].mask(risky, "'" + text)
+    return out
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
     return spreadsheet_safe(frame).to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
@@ -73,6 +87,18 @@ def hf_metadata(rows: pd.DataFrame) -> dict[str, bytes]:
         text = frame.to_json(orient="records", lines=True, date_format="iso", force_ascii=False)
         files[f"{split}/metadata.jsonl"] = text.encode("utf-8")
     return files
+
+
+def timm_info(rows: pd.DataFrame, classes: list[str]) -> bytes:
+    """`_info.json` for WebDataset exports: the split -> shards index timm's `wds/` reader reads
+    (`timm.data.create_dataset("wds/NAME", root=DIR, split="train")`)."""
+    splits = {}
+    for split, part in rows.groupby("split", sort=True):
+        lengths = part.groupby("shard", sort=True).size()
+        splits[split] = {"name": split, "num_samples": int(len(part)), "filenames": lengths.index.tolist(),
+                         "shard_lengths": [int(n) for n in lengths]}
+    return (json.dumps({"name": "curated", "num_classes": len(classes), "classes": classes, "splits": splits},
+                       indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def counts_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -143,6 +169,10 @@ def dataset_card(plan: ExportPlan, config: ExportConfig, provenance: Provenance)
                         **{f"not exported: {reason}": n for reason, n in plan.excluded.items()},
                         "exported": len(rows)}, name="photos")
     consumer, snippet = LOADING[config.format]
+    if config.format == "webdataset" and len(rows):
+        first = "train" if (rows["split"] == "train").any() else rows["split"].iloc[0]
+        last = rows.loc[rows["split"] == first, "shard"].max()
+        snippet = snippet.replace("train-{000000..NNNNNN}", f"{first}-{{000000..{last[len(first) + 1:-4]}}}")
     parts = [
         "---", "task_categories:", "- image-classification", f"pretty_name: {json.dumps(name)}", "---", "",
         f"# {name}", "",

@@ -4,8 +4,9 @@ An export folder remembers what it holds in `.export-state.parquet` (target path
 key), written when an export finishes; while one runs, every finished file is appended to
 `.export-journal.tsv`. A re-run (after a finished or an interrupted export) skips each file
 whose recorded key is unchanged and that is still there, writes the others, and removes the
-files an earlier export wrote that the new plan no longer has. Each file appears under its
-final name in one rename, so an interrupted export never leaves half a file under that name.
+files an earlier export wrote that the new plan no longer has. A copied file or a shard
+appears under its final name in one rename (a link is whole the moment it exists), so an
+interrupted export never leaves half a file under that name.
 """
 
 from __future__ import annotations
@@ -99,32 +100,44 @@ def check_target(out: Path, workspace_root: Path, overwrite: bool) -> None:
                          "or --overwrite to replace its contents")
 
 
-def place_file(source: Path, target: Path, link: str, resize: int | None) -> None:
+def place_file(source: str, target: str, link: str, resize: int | None) -> None:
     """Put the stored image `source` at `target` (copied, hard-linked, symlinked or resized),
     replacing whatever is there in one rename."""
     if resize:
-        atomic_write_bytes(target, resized_jpeg(source, resize), durable=False)
+        atomic_write_bytes(Path(target), resized_jpeg(Path(source), resize), durable=False)
         return
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.unlink(missing_ok=True)
+    folder, name = os.path.split(target)
+    # a link is whole the moment it exists, so it goes straight to its name; a copy goes through
+    # a temporary name, so that half a file never sits under the final one
+    tmp = target if link != "copy" else f"{folder}/.{name}.tmp"
     try:
-        if link == "copy":
-            shutil.copyfile(source, tmp)
-        elif link == "hardlink":
-            os.link(source, tmp)
-        else:
-            os.symlink(source.resolve(), tmp)
-        os.replace(tmp, target)
+        try:
+            _make(source, tmp, link)
+        except FileExistsError:  # an earlier export's file, or a temporary one an interrupted export left
+            os.unlink(tmp)
+            _make(source, tmp, link)
+        if tmp != target:
+            os.replace(tmp, target)
     except FileNotFoundError as exc:
         raise DataContractError(f"stored image {source} disappeared during the export; run `curate export` "
                                 "again (it resumes)") from exc
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        if tmp != target and os.path.lexists(tmp):
+            os.unlink(tmp)
         if exc.errno == errno.EXDEV:
-            raise UsageError(f"cannot hard-link {source} into {target.parent}: they are on different file "
+            raise UsageError(f"cannot hard-link {source} into {folder}: they are on different file "
                              "systems; use --link copy or --link symlink") from None
         raise UsageError(f"cannot write {target} ({exc.strerror or exc}); pass a folder you can write to "
                          "with --out") from None
+
+
+def _make(source: str, tmp: str, link: str) -> None:
+    if link == "copy":
+        shutil.copyfile(source, tmp)
+    elif link == "hardlink":
+        os.link(source, tmp)
+    else:
+        os.symlink(os.path.abspath(source), tmp)
 
 
 def resized_jpeg(source: Path, side: int) -> bytes:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from curate.errors import DataContractError
 from curate.export.card import (Provenance, attribution_csv, dataset_card, hf_metadata, manifest_csv,
-                                manifest_json)
+                                manifest_json, timm_info)
 from curate.export.config import ExportConfig
 from curate.export.files import (MANIFEST_FILE, Journal, Progress, check_target, is_ours, load_state,
                                  remove_left, save_state, write_if_changed)
@@ -59,10 +59,11 @@ def check_split_for_export(ws: Workspace, catalog: pd.DataFrame) -> None:
 def image_sizes(ws: Workspace, catalog: pd.DataFrame) -> pd.Series:
     """Size in bytes of each row's stored image (NaN where there is none), indexed like `catalog`."""
     sizes = np.full(len(catalog), np.nan)
+    root = str(ws.root)
     for i, rel in enumerate(catalog["image_path"].to_numpy(dtype=object)):
         if isinstance(rel, str):
             try:
-                sizes[i] = os.stat(ws.root / rel).st_size
+                sizes[i] = os.stat(f"{root}/{rel}").st_size  # a string: pathlib would double the cost
             except OSError:
                 pass
     return pd.Series(sizes, index=catalog.index)
@@ -117,5 +118,7 @@ def side_files(plan: ExportPlan, config: ExportConfig, provenance: Provenance) -
         files.update(hf_metadata(plan.rows))
     if config.format == "csv":
         files["manifest.csv"] = manifest_csv(plan.rows)
+    if config.format == "webdataset":
+        files["_info.json"] = timm_info(plan.rows, plan.classes)
     files[MANIFEST_FILE] = manifest_json(plan, config, provenance, sorted(files))
     return files

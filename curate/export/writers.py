@@ -29,15 +29,16 @@ def write_folder_files(out: Path, rows: pd.DataFrame, source_root: Path, config:
     """Place every planned image at its target under `out`; returns (how many were (re)written,
     {target: content key} of every planned file)."""
     written, made = 0, set()
-    total = len(rows)
+    total, root, store = len(rows), str(out), str(source_root)
     for done, (target, key, image_path) in enumerate(
             rows[["target", "content_key", "image_path"]].itertuples(index=False, name=None), 1):
-        path = out / target
+        path = f"{root}/{target}"  # plain strings: pathlib costs more than the link itself here
         if previous.get(target) != key or not os.path.lexists(path):
-            if path.parent not in made:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                made.add(path.parent)
-            place_file(source_root / image_path, path, config.link, config.resize)
+            folder = os.path.dirname(path)
+            if folder not in made:
+                os.makedirs(folder, exist_ok=True)
+                made.add(folder)
+            place_file(f"{store}/{image_path}", path, config.link, config.resize)
             journal.done(target, key)
             written += 1
         if progress and (done % PROGRESS_EVERY == 0 or done == total):

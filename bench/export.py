@@ -1,0 +1,167 @@
+"""`curate export` speed: 100,000 photos as hard links and as WebDataset shards, against a plain
+`cp -r` of the same image files in the same run.
+
+The first run generates a workspace in --root (default /tmp/ne-bench): N small, distinct JPEGs
+(64x48, about 1.5 kB each, 10 labels, 20 photos per owner) in the content-addressed store, a
+catalog, and a real `curate split` of it; later runs reuse it. Each export then runs in a child
+process (so that its peak memory is its own) into an empty folder, and again into the finished
+folder (the idempotent re-run). The same WebDataset export of a 10,000-photo workspace cut from
+the same files shows how peak memory grows with the collection.
+Run:  .venv/bin/python bench/export.py [--photos 100000] [--root /tmp/ne-bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+LABELS = [f"city_{i}" for i in range(10)]
+
+
+def _encode(start: int, stop: int, root: str) -> list[tuple[str, str]]:
+    """JPEGs for photo numbers [start, stop): smooth random pictures, distinct per number."""
+    from PIL import Image
+
+    from curate.store import relative_image_path, sha256_hex
+
+    out = []
+    for number in range(start, stop):
+        rng = np.random.default_rng(number)
+        small = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8))
+        buffer = io.BytesIO()
+        small.resize((64, 48), Image.BICUBIC).save(buffer, "JPEG", quality=85)
+        data = buffer.getvalue()
+        digest = sha256_hex(data)
+        rel = relative_image_path(digest, "jpg")
+        path = Path(root) / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        out.append((digest, rel))
+    return out
+
+
+def build_workspace(root: Path, photos: int, source: Path | None = None) -> None:
+    """A catalog of `photos` kept, labelled photos with stored images, split by `curate split`.
+    With `source`, the first `photos` images of that workspace are hard-linked instead of encoded."""
+    from curate.split import SplitConfig, run_split
+    from curate.workspace import Workspace, write_catalog
+
+    ws = Workspace(root)
+    if source is None:
+        chunks = [(s, min(s + 5000, photos)) for s in range(0, photos, 5000)]
+        with ProcessPoolExecutor(2) as pool:
+            stored = [pair for part in pool.map(_encode, *zip(*[(a, b, str(root)) for a, b in chunks]))
+                      for pair in part]
+    else:
+        big = pd.read_parquet(source / "catalog.parquet", columns=["photo_id", "sha256", "image_path"])
+        big = big.sort_values("photo_id").head(photos)
+        stored = list(zip(big["sha256"], big["image_path"]))
+        for _, rel in stored:
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.link(source / rel, root / rel)
+    numbers = np.arange(photos)
+    labels = np.array(LABELS)[numbers % len(LABELS)]
+    catalog = pd.DataFrame({
+        "photo_id": [f"folder:{n:07d}" for n in numbers], "source": "folder",
+        "source_id": [f"{n:07d}.jpg" for n in numbers],
+        "owner_id": [f"{n // 20}@N00" for n in numbers], "owner_name": [f"Owner {n // 20}" for n in numbers],
+        "tags": [np.array([label], dtype=object) for label in labels], "label": labels,
+        "tag_labels": [np.array([label], dtype=object) for label in labels],
+        "license": np.array(["cc-by-2.0", "cc-by-sa-4.0", "cc0-1.0"])[numbers % 3],
+        "url": [f"https://example.invalid/{n}" for n in numbers],
+        "sha256": [digest for digest, _ in stored], "image_path": [rel for _, rel in stored],
+        "width": 64, "height": 48, "image_format": "JPEG", "status": "kept"})
+    write_catalog(ws, catalog)
+    run_split(ws, SplitConfig())
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss it is not inherited from the
+    parent across fork and exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(root: Path, out: Path, fmt: str, link: str) -> None:
+    """One export in this process; prints {"seconds", "peak_rss_mb", "written"} as JSON."""
+    from curate.export import ExportConfig, export_workspace
+    from curate.workspace import Workspace
+
+    started = time.perf_counter()
+    result = export_workspace(Workspace(root), out, ExportConfig(fmt, link=link))
+    seconds = time.perf_counter() - started
+    peak = peak_rss_mb()
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "written": result.written,
+                      "photos": len(result.plan.rows)}))
+
+
+def run_child(root: Path, out: Path, fmt: str, link: str = "copy") -> dict:
+    line = subprocess.run([sys.executable, __file__, "--child", str(root), str(out), fmt, link],
+                          check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    return json.loads(line)
+
+
+def timed_cp(source: Path, target: Path) -> float:
+    shutil.rmtree(target, ignore_errors=True)
+    started = time.perf_counter()
+    subprocess.run(["cp", "-r", str(source), str(target)], check=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--photos", type=int, default=100_000)
+    parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument("--root", type=Path, default=Path("/tmp/ne-bench"))
+    args = parser.parse_args()
+    big, small = args.root / f"ws-{args.photos}", args.root / f"ws-{args.small}"
+    for root, photos, source in ((big, args.photos, None), (small, args.small, big)):
+        if not (root / "reports" / "split.json").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            started = time.perf_counter()
+            build_workspace(root, photos, source)
+            print(f"built {root} ({photos:,} photos) in {time.perf_counter() - started:.0f} s")
+    outs = {name: args.root / f"out-{name}" for name in ("hard", "wds", "wds-small", "cp")}
+    for path in outs.values():
+        shutil.rmtree(path, ignore_errors=True)
+    cp_s = timed_cp(big / "images", outs["cp"])
+    hard = run_child(big, outs["hard"], "imagefolder", "hardlink")
+    hard_again = run_child(big, outs["hard"], "imagefolder", "hardlink")
+    wds = run_child(big, outs["wds"], "webdataset")
+    wds_again = run_child(big, outs["wds"], "webdataset")
+    wds_small = run_child(small, outs["wds-small"], "webdataset")
+    size_mb = sum(p.stat().st_size for p in outs["cp"].rglob("*") if p.is_file()) / 1e6
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}; {hard['photos']:,} photos, {size_mb:.0f} MB of JPEG")
+    print(f"cp -r of the image store (baseline): {cp_s:.1f} s")
+    for name, run, goal in (("imagefolder, hard links", hard, 60), ("webdataset shards", wds, 300)):
+        print(f"{name}: {run['seconds']:.1f} s (goal <= {goal} s), {run['seconds'] / cp_s:.2f}x cp -r, "
+              f"peak RSS {run['peak_rss_mb']:.0f} MB")
+    print(f"re-export, nothing changed: hard links {hard_again['seconds']:.1f} s ({hard_again['written']} written), "
+          f"webdataset {wds_again['seconds']:.1f} s ({wds_again['written']} written)")
+    print(f"webdataset peak RSS: {wds_small['peak_rss_mb']:.0f} MB at {wds_small['photos']:,} photos, "
+          f"{wds['peak_rss_mb']:.0f} MB at {wds['photos']:,}")
+    for path in outs.values():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "--child":
+        child(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], sys.argv[5])
+    else:
+        main()
