@@ -74,6 +74,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("brightness_p50", _F64, True, "Median grey brightness (0-255); cached.", "filter"),
     Column("brightness_p95", _F64, True, "95th percentile of grey brightness (0-255); cached.", "filter"),
     Column("white_clipped_share", _F64, True, "Share of pixels at grey brightness >= 250 (clipped highlights); cached.", "filter"),
+    Column("centre_clipped_share", _F64, True, "Clipping of the central half: mean per-pixel weight of channels >= 250 (one 1/4, two 1/2, three 1); cached.", "filter"),
     Column("entropy_bits", _F64, True, "Entropy of the 256-bin grey histogram in bits (0-8); cached.", "filter"),
     Column("chroma_mean", _F64, True, "Mean of max(R,G,B) - min(R,G,B) per pixel (0-255; ~0 for greyscale); cached.", "filter"),
     Column("blurry_score", _F64, True, "Blurry (little fine detail) score in [0, 1], 1 = worst; each <check>_score is 0.5 at its threshold.", "filter"),

@@ -123,6 +123,50 @@ def test_greyscale_photo_is_an_issue_only_in_a_colour_collection():
     assert (scores["greyscale_score"] == 0).all()
 
 
+def product_shot(seed: int) -> Image.Image:
+    """A generated photo as the subject in the middle of a clean white backdrop (69% of the frame)."""
+    backdrop = Image.new("RGB", (400, 300), (255, 255, 255))
+    backdrop.paste(generated_photo(seed, size=(220, 170)), (90, 65))
+    return backdrop
+
+
+def test_white_backdrop_is_not_over_exposure_but_a_clipped_subject_is():
+    shots = [product_shot(seed) for seed in range(3)]
+    frame = measured(shots + [exposure(shot, 3) for shot in shots])
+    assert (frame["white_clipped_share"][:3] > 0.6).all()  # the whole-image clipped share alone would flag them
+    issues = issues_of(frame)
+    assert not any("bright" in found for found in issues[:3]), issues[:3]
+    assert all("bright" in found for found in issues[3:]), issues[3:]
+
+
+def test_an_over_exposed_saturated_subject_counts_its_clipped_channels():
+    red = Image.new("RGB", (64, 64), (255, 30, 30))
+    yellow = Image.new("RGB", (64, 64), (255, 252, 20))
+    assert quality.centre_clipped_share(red) == 0.25 and quality.centre_clipped_share(yellow) == 0.5
+    half_white = Image.new("RGB", (64, 64), (90, 90, 90))
+    half_white.paste((255, 255, 255), (0, 0, 64, 32))  # the top half: a quarter of the central region is white
+    assert quality.centre_clipped_share(half_white) == 0.5
+
+
+def test_colour_collection_share_is_a_setting():
+    colour = [generated_photo(seed) for seed in range(3)]
+    grey = [ImageOps.grayscale(image).convert("RGB") for image in colour[:2]]
+    frame = measured(colour + grey)  # 60% of the photos have colour
+    grey_flags = lambda scores: [("greyscale" in found) for found in scores["quality_issues"]]  # noqa: E731
+    scores, summary = quality.score_quality(frame, colour_collection_share=0.7)
+    assert summary["colour_collection"] is False and not any(grey_flags(scores))
+    scores, summary = quality.score_quality(frame, colour_collection_share=0.5)
+    assert summary["colour_collection"] is True and grey_flags(scores) == [False] * 3 + [True] * 2
+    judged, _ = filter_catalog(_catalog(frame), FilterConfig(max_km="off", colour_collection_share=0.7))
+    assert not any("greyscale" in list(found) for found in judged["quality_issues"])
+
+
+@pytest.mark.parametrize("bad", [1.0, -0.1, float("nan"), "half", True])
+def test_bad_colour_collection_share_is_a_usage_error(bad):
+    with pytest.raises(UsageError, match="--colour-collection-share must be a share from 0 to under 1"):
+        FilterConfig(colour_collection_share=bad)
+
+
 def test_rows_without_statistics_get_no_scores_and_no_issues():
     frame = pd.DataFrame({"width": [100, None], "height": [100, None], **{s: [None, None] for s in quality.STATISTICS}})
     scores, summary = quality.score_quality(frame)
@@ -163,6 +207,22 @@ def test_each_check_on_real_degraded_colour_photos(pattern):
                            "hit": [name in found for (name, _), found in zip(copies, issues[len(originals):])]})
     recall = caught.groupby("check")["hit"].mean()
     assert (recall >= 0.75).all(), recall.to_dict()
+
+
+def test_real_product_shots_on_white_are_not_over_exposed_but_their_over_exposed_copies_are():
+    names = ["n03935335_piggy_bank.jpg", "n04584207_wig.jpg", "n03014705_chest.jpg"]  # white backdrops
+    paths = [REALDATA / "imagenet-sample" / name for name in names]
+    if not all(path.is_file() for path in paths):
+        pytest.skip(f"real photos not found in {REALDATA / 'imagenet-sample'} (../shared/realdata is absent)")
+    shots = []
+    for path in paths:
+        with Image.open(path) as opened:
+            shots.append(ImageOps.exif_transpose(opened).convert("RGB"))
+    frame = measured(shots + [exposure(shot, 3) for shot in shots])
+    assert (frame["white_clipped_share"][:3] > 0.3).all()
+    issues = issues_of(frame)
+    assert not any("bright" in found for found in issues[:3]), issues[:3]
+    assert all("bright" in found for found in issues[3:]), issues[3:]
 
 
 def test_greyscale_collection_scenes15_gets_no_greyscale_flags_but_other_checks_work():
@@ -247,6 +307,37 @@ def test_cli_unknown_quality_check_is_one_line_exit_2(tmp_path):
     assert result.exit_code == 2
     assert "unknown quality check 'fuzzy'" in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_cli_colour_collection_share_flag_recipe_key_and_bad_value(tmp_path):
+    from curate.ingest.folder import FolderOptions, ingest_folder
+    from curate.workspace import Workspace, read_catalog
+
+    folder = tmp_path / "photos" / "city"
+    folder.mkdir(parents=True)
+    for seed in range(3):
+        generated_photo(seed).save(folder / f"colour{seed}.jpg", quality=90)
+    for seed in range(2):
+        ImageOps.grayscale(generated_photo(seed)).save(folder / f"grey{seed}.jpg", quality=90)
+    ws = Workspace(tmp_path / "ws")
+    ingest_folder(ws, FolderOptions(folder=tmp_path / "photos", workers=1))
+
+    def greys_flagged() -> int:
+        return sum("greyscale" in list(found) for found in read_catalog(ws)["quality_issues"])
+
+    assert runner.invoke(app, ["filter", "-w", str(ws.root), "--max-km", "off"]).exit_code == 0
+    assert greys_flagged() == 2  # 60% colour: a colour collection by default
+    result = runner.invoke(app, ["filter", "-w", str(ws.root), "--max-km", "off", "--colour-collection-share", "0.7"])
+    assert result.exit_code == 0, result.output
+    assert greys_flagged() == 0
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('name = "r"\n[[labels]]\nname = "city"\n[filter]\nmax_km = "off"\ncolour_collection_share = 0.7\n')
+    assert runner.invoke(app, ["filter", "-w", str(ws.root), "--max-km", "off"]).exit_code == 0 and greys_flagged() == 2
+    assert runner.invoke(app, ["filter", "-w", str(ws.root), "--recipe", str(recipe)]).exit_code == 0
+    assert greys_flagged() == 0
+    bad = runner.invoke(app, ["filter", "-w", str(ws.root), "--colour-collection-share", "1.5"])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
+    assert len(bad.output.strip().splitlines()) == 1 and "--colour-collection-share" in bad.output
 
 
 def test_report_has_a_gallery_per_check_worst_first():

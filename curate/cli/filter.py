@@ -38,6 +38,7 @@ def filter_command(
     max_per_owner: Annotated[int | None, typer.Option("--max-per-owner", help="At most N photos per owner per label.")] = None,
     max_owner_share: Annotated[float | None, typer.Option("--max-owner-share", help="At most this fraction of a label per owner.")] = None,
     drop_quality: Annotated[str | None, typer.Option("--drop-quality", help="Drop photos failing these image-quality checks, comma-separated: blurry, dark, bright, low_information, odd_aspect, greyscale, tiny, or all (default: recipe, else none: every check only flags, in quality_issues).")] = None,
+    colour_collection_share: Annotated[float | None, typer.Option("--colour-collection-share", help="The greyscale check flags photos only when more than this share of the collection has colour (0 to under 1; default: recipe, else 0.5).")] = None,
     recipe: RecipeOption = None,
     workers: Annotated[int, typer.Option("--workers", help="Threads for perceptual hashing.")] = 2,
     as_json: JsonOption = False,
@@ -52,7 +53,7 @@ def filter_command(
              "near_dup_bits": near_dup_bits, "near_dup_colour_diff": near_dup_colour_diff,
              "near_dup_cosine": near_dup_cosine, "near_dup_verify_cosine": near_dup_verify_cosine,
              "dedupe_near": dedupe_near, "max_per_owner": max_per_owner, "max_owner_share": max_owner_share,
-             "drop_quality": _names(drop_quality)}
+             "drop_quality": _names(drop_quality), "colour_collection_share": colour_collection_share}
     # a flag given wins over the recipe's [filter] section, which wins over FilterConfig's default
     settings = {**(chosen.stage_defaults("filter") if chosen else {}),
                 **{key: value for key, value in given.items() if value is not None}}

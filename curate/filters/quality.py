@@ -30,10 +30,12 @@ from curate.errors import UsageError
 
 STAT_SIDE = 256  # statistics are measured on the upright image shrunk to this short side (never enlarged)
 STATISTICS = ("laplacian_var", "brightness_p05", "brightness_p50", "brightness_p95", "white_clipped_share",
-              "entropy_bits", "chroma_mean")
+              "centre_clipped_share", "entropy_bits", "chroma_mean")
+CLIPPED = 250  # a channel (or grey) value at least this is a clipped highlight
 # A collection is "colour" when more than this share of its measured photos has colour; only then
-# is a greyscale photo an issue (a scenes15-like collection is greyscale by nature).
-COLOUR_COLLECTION_SHARE = 0.5
+# is a greyscale photo an issue (a scenes15-like collection is greyscale by nature). The default of
+# FilterConfig.colour_collection_share (`curate filter --colour-collection-share`, recipe [filter]).
+DEFAULT_COLOUR_COLLECTION_SHARE = 0.5
 
 
 def shrink_for_statistics(image: Image.Image) -> Image.Image:
@@ -66,9 +68,35 @@ def image_statistics(image: Image.Image, grey: Image.Image | None = None) -> dic
     # colour is judged on a 4x box-reduced copy: enough pixels, a sixteenth of the work
     small = np.asarray(work.reduce(4) if min(work.size) >= 16 else work, dtype=np.int16)
     return {"laplacian_var": _laplacian_var(np.asarray(grey, dtype=np.float32)), "brightness_p05": p05,
-            "brightness_p50": p50, "brightness_p95": p95, "white_clipped_share": float(share[250:].sum()),
-            "entropy_bits": float(-(nonzero * np.log2(nonzero)).sum()) + 0.0,
+            "brightness_p50": p50, "brightness_p95": p95, "white_clipped_share": float(share[CLIPPED:].sum()),
+            "centre_clipped_share": centre_clipped_share(work), "entropy_bits": float(-(nonzero * np.log2(nonzero)).sum()) + 0.0,
             "chroma_mean": float((small.max(axis=2) - small.min(axis=2)).mean())}
+
+
+def centre_clipped_share(image: Image.Image) -> float:
+    """How clipped the central half (middle 50% of width and height) of an RGB image is: the
+    mean over its pixels of a weight for the channels at >= CLIPPED (none 0, one 1/4, two 1/2,
+    all three 1), so 0 = nothing clipped and 1 = all white.
+
+    The centre, because over-exposure clips the lit subject while a product shot's clean white
+    backdrop surrounds it; channels, because an over-exposed red car clips red long before its
+    grey value reaches white, while one saturated channel alone is common in untouched photos,
+    hence its low weight (bench/quality.py and docs/benchmarks.md, "Image quality checks").
+
+    >>> centre_clipped_share(Image.new("RGB", (8, 8), (255, 255, 255)))
+    1.0
+    >>> centre_clipped_share(Image.new("RGB", (8, 8), (255, 250, 30)))
+    0.5
+    """
+    width, height = image.size
+    centre = np.asarray(image.crop((width // 4, height // 4, width - width // 4, height - height // 4)))
+    if centre.size == 0:
+        return 0.0
+    clipped_channels = (centre >= CLIPPED).sum(axis=2)
+    return float(_CLIPPED_CHANNEL_WEIGHT[clipped_channels].mean())
+
+
+_CLIPPED_CHANNEL_WEIGHT = np.array([0.0, 0.25, 0.5, 1.0])
 
 
 def _laplacian_var(grey: np.ndarray) -> float:
@@ -117,9 +145,10 @@ def _dark_badness(frame: pd.DataFrame) -> pd.Series:
 
 
 def _bright_badness(frame: pd.DataFrame) -> pd.Series:
-    # clipped highlights separate over-exposure from bright scenes better than any percentile
-    # (bench/quality.py: median, p05 and mixes all did worse on the calibration half)
-    return _col(frame, "white_clipped_share")
+    # clipped highlights separate over-exposure from bright scenes better than any percentile; in the
+    # centre only, so that a product shot's white backdrop is not over-exposure (the whole-image share
+    # flagged 4.6% of all 1,000 imagenet-sample photos, 6.7% of one half; docs/benchmarks.md)
+    return _col(frame, "centre_clipped_share")
 
 
 def _low_information_badness(frame: pd.DataFrame) -> pd.Series:
@@ -145,8 +174,8 @@ CHECKS: tuple[QualityCheck, ...] = (
                  "little fine detail: Laplacian variance at 256 px short side under ~35"),
     QualityCheck("dark", _dark_badness, -90.0, 8.0, ("brightness_p50", "brightness_p95"),
                  "the mean of median and 95th-percentile brightness is under 90 (of 255)"),
-    QualityCheck("bright", _bright_badness, 0.20, 0.05, ("white_clipped_share",),
-                 "over-exposed: over 20% of pixels clipped to white (grey >= 250)"),
+    QualityCheck("bright", _bright_badness, 0.17, 0.05, ("centre_clipped_share",),
+                 "over-exposed: the central half is over 17% clipped (a pixel's channels >= 250 weigh 1/4, 1/2, 1)"),
     QualityCheck("low_information", _low_information_badness, -3.75, 0.3, ("entropy_bits",),
                  "near-uniform: the grey histogram's entropy is under 3.75 bits"),
     QualityCheck("odd_aspect", _aspect_badness, float(np.log2(2.5)), 0.1, ("width", "height"),
@@ -179,14 +208,28 @@ def parse_check_names(names) -> tuple[str, ...]:
     return tuple(name for name in CHECK_BY_NAME if name in items)
 
 
-def score_quality(catalog: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+def check_colour_collection_share(share) -> float:
+    """`share` as a float in [0, 1), or UsageError (the setting colour_collection_share)."""
+    try:
+        value = float(share)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(share, bool) or not 0 <= value < 1:
+        raise UsageError(f"--colour-collection-share must be a share from 0 to under 1 (the greyscale check "
+                         f"runs only when more than this share of photos has colour; default "
+                         f"{DEFAULT_COLOUR_COLLECTION_SHARE}), got {share!r}")
+    return value
+
+
+def score_quality(catalog: pd.DataFrame,
+                  colour_collection_share: float = DEFAULT_COLOUR_COLLECTION_SHARE) -> tuple[pd.DataFrame, dict]:
     """Scores and issues of every check for each row (pure, vectorised).
 
     Returns (frame indexed like `catalog` with one ``<check>_score`` column per check and
     ``quality_issues`` (list of failed check names), summary). Rows without statistics get
     null scores and no issues. Greyscale is judged against the collection: when at most
-    COLOUR_COLLECTION_SHARE of the measured photos have colour, its scores are 0 and nobody
-    fails it. `summary`: whether the collection counts as colour (colour_collection,
+    `colour_collection_share` of the measured photos have colour, its scores are 0 and nobody
+    fails it (0: every collection with a colour photo counts as colour). `summary`: whether the collection counts as colour (colour_collection,
     colour_share) and `failed`, a boolean frame with one column per check.
     """
     measured = catalog["laplacian_var"].notna() if "laplacian_var" in catalog.columns \
@@ -201,7 +244,7 @@ def score_quality(catalog: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
         is_issue = (badness >= check.threshold).to_numpy()
         if check.name == "greyscale":
             colour_share = float((~is_issue[measured.to_numpy()]).mean()) if measured.any() else None
-            if colour_share is not None and colour_share <= COLOUR_COLLECTION_SHARE:
+            if colour_share is not None and colour_share <= colour_collection_share:
                 score, is_issue = score.where(score.isna(), 0.0), np.zeros(len(catalog), dtype=bool)
         scores[f"{check.name}_score"] = score.astype("float64")
         failed[check.name] = is_issue
@@ -209,5 +252,5 @@ def score_quality(catalog: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     matrix = np.column_stack(list(failed.values())) if len(catalog) else np.zeros((0, len(failed)), dtype=bool)
     out = pd.DataFrame(scores, index=catalog.index)
     out["quality_issues"] = [list(names[row]) for row in matrix]
-    return out, {"colour_collection": None if colour_share is None else colour_share > COLOUR_COLLECTION_SHARE,
+    return out, {"colour_collection": None if colour_share is None else colour_share > colour_collection_share,
                  "colour_share": colour_share, "failed": pd.DataFrame(failed, index=catalog.index)}

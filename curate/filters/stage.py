@@ -100,12 +100,15 @@ class FilterConfig:
     min_geotagged: int = 5  # labels with fewer geotagged photos are not judged, and not geo-filtered
     licences: tuple[str, ...] | None = None  # allowed licences (curate.licences); None: no licence filter
     drop_quality: tuple[str, ...] = ()  # quality checks whose failures are dropped (quality.CHECKS names, or all)
+    colour_collection_share: float = quality.DEFAULT_COLOUR_COLLECTION_SHARE  # greyscale check only above it
 
     def __post_init__(self):
         object.__setattr__(self, "max_km", parse_max_km(self.max_km))
         if self.licences is not None:
             object.__setattr__(self, "licences", licences.parse_allowed(self.licences))
         object.__setattr__(self, "drop_quality", quality.parse_check_names(self.drop_quality))
+        object.__setattr__(self, "colour_collection_share",
+                           quality.check_colour_collection_share(self.colour_collection_share))
         self._check_place_rule()
         if self.center not in CENTRE_METHODS:
             raise UsageError(f"--center must be one of {', '.join(CENTRE_METHODS)}, got {self.center!r}")
@@ -418,7 +421,7 @@ def _image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mapp
 def _quality(out: pd.DataFrame, config: FilterConfig, notes: list[str]) -> tuple[pd.DataFrame, list[dict]]:
     """Score every quality check (flags in quality_issues); drop the failures of the checks in
     config.drop_quality as quality:<check> (the first failed check in CHECKS order names it)."""
-    scores, summary = quality.score_quality(out)
+    scores, summary = quality.score_quality(out, config.colour_collection_share)
     for name in scores.columns:
         out[name] = scores[name]
     measured = out["laplacian_var"].notna()
