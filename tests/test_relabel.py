@@ -1,0 +1,128 @@
+"""Relabel (`curate prefilter --relabel`, curate/prefilter/repair.py): confidently wrong labels are
+replaced by suggested_label and the old one kept in original_label; re-runs relabel from the
+original labels; the margin cut meets its stated precision on the calibrated probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from curate import freshness, schema
+from curate.cli.app import app
+from curate.errors import UsageError
+from curate.prefilter.repair import calibrated, margin_cut, temperature
+from curate.prefilter.stage import PrefilterConfig
+from tests.test_prefilter import run, synthetic
+
+runner = CliRunner()
+RELABEL = PrefilterConfig(topic="skyline", geo_rescue=False, relabel=True)
+
+
+@pytest.fixture(scope="module")
+def flipped():
+    """A synthetic collection with 10% of on-topic labels flipped, and its relabelled prefilter result."""
+    catalog, vectors, _, truth = synthetic(seed=5, flips=0.1)
+    result, report = run(catalog, vectors, RELABEL)
+    return catalog, vectors, truth, result, report
+
+
+def test_relabel_fixes_flipped_labels_and_keeps_the_original(flipped):
+    catalog, _, truth, result, report = flipped
+    changed = result["original_label"].notna().to_numpy()
+    assert changed.sum() >= 0.5 * (truth["flipped"] & truth["on_topic"]).sum()
+    assert (result.loc[changed, "original_label"] == catalog.loc[changed, "label"]).all()
+    assert (result.loc[changed, "label"] != result.loc[changed, "original_label"]).all()
+    assert (result.loc[changed, "label"] == result.loc[changed, "suggested_label"]).all()
+    precision = (result.loc[changed, "label"].to_numpy() == truth["true_class"][changed]).mean()
+    assert precision >= 0.9
+    assert (result.loc[~changed, "label"] == catalog.loc[~changed, "label"]).all()
+    assert report.relabel["relabelled"] == changed.sum() and report.relabel["precision_target"] == 0.9
+
+
+def test_relabelled_photos_were_label_issues_and_others_stay_flagged(flipped):
+    _, _, _, result, report = flipped
+    changed = result["original_label"].notna()
+    assert (result.loc[changed, "is_label_issue"] == True).all()  # noqa: E712
+    assert report.relabel["flagged"] == report.label_issues == (result["is_label_issue"] == True).sum()  # noqa: E712
+
+
+def test_rerunning_relabels_from_the_original_labels(flipped):
+    _, vectors, _, result, _ = flipped
+    again, report = run(result, vectors, RELABEL)
+    pd.testing.assert_frame_equal(result, again)
+
+
+def test_without_relabel_labels_stay_as_given(flipped):
+    catalog, vectors, _, result, _ = flipped
+    plain, report = run(result, vectors, PrefilterConfig(topic="skyline", geo_rescue=False))
+    assert (plain["label"] == catalog["label"]).all() and plain["original_label"].isna().all()
+    assert report.relabel == {}
+
+
+def test_drop_label_issues_drops_only_the_issues_not_relabelled(flipped):
+    _, vectors, _, result, _ = flipped
+    config = PrefilterConfig(topic="skyline", geo_rescue=False, relabel=True, drop_label_issues=True,
+                             relabel_precision=0.97)  # a strict target: some issues are not relabelled
+    dropped, report = run(result, vectors, config)
+    changed = dropped["original_label"].notna()
+    assert (dropped.loc[changed, "status"] == schema.KEPT).all()
+    issues = dropped["is_label_issue"] == True  # noqa: E712
+    assert (dropped.loc[issues & ~changed, "drop_reason"] == "label_issue").all()
+    assert report.label_issues_dropped == int((issues & ~changed).sum()) > 0 and changed.any()
+
+
+def test_a_relabel_leaves_ingest_and_the_prefilter_inputs_unchanged(flipped):
+    catalog, _, _, result, _ = flipped
+    assert freshness.output_fingerprint(result, "ingest") == freshness.output_fingerprint(catalog, "ingest")
+    assert freshness.input_fingerprint(result, "prefilter") == freshness.input_fingerprint(catalog, "prefilter")
+    # the split reads the new labels
+    assert freshness.input_fingerprint(result, "split") != freshness.input_fingerprint(catalog, "split")
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1), st.floats(0.34, 1)), min_size=1, max_size=40),
+       st.floats(0.5, 0.99))
+def test_the_margin_cut_meets_its_precision_and_is_the_lowest_that_does(pairs, precision):
+    margin = np.array([m for m, _ in pairs])
+    p = np.array([q for _, q in pairs])
+    cut, expected = margin_cut(margin, p, precision)
+    if cut is None:  # no set of the top margins reaches the precision
+        order = np.argsort(-margin, kind="stable")
+        assert (np.cumsum(p[order]) / np.arange(1, len(p) + 1) < precision).all()
+        return
+    assert p[margin >= cut].mean() >= precision - 1e-9 and expected == round(p[margin >= cut].mean(), 4)
+    lower = margin[margin < cut]
+    if len(lower):  # the next lower cut would take in photos and fall below the precision
+        assert p[margin >= lower.max()].mean() < precision
+
+
+def test_temperature_scaling_sharpens_shrunk_probabilities():
+    rng = np.random.default_rng(0)
+    classes = rng.integers(0, 3, 4000)
+    sharp = np.full((4000, 3), 0.025)
+    sharp[np.arange(4000), classes] = 0.95  # calibrated: the given label is drawn from these probabilities
+    codes = np.array([rng.choice(3, p=row) for row in sharp])
+    shrunk = sharp ** 0.3 / (sharp ** 0.3).sum(axis=1, keepdims=True)  # an over-regularised model's output
+    t = temperature(shrunk, codes)
+    assert 0.2 < t < 0.4
+    assert np.allclose(calibrated(shrunk, t), sharp, atol=0.03)
+
+
+@pytest.mark.parametrize("value", ["1.5", "0.2", "1", "nan"])
+def test_a_bad_relabel_precision_is_one_line(value, tmp_path):
+    result = runner.invoke(app, ["prefilter", "--workspace", str(tmp_path), "--topic", "skyline",
+                                 "--relabel", "--relabel-precision", value])
+    assert result.exit_code == 2
+    assert "--relabel-precision" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_relabel_precision_is_checked_in_the_config():
+    with pytest.raises(UsageError, match="relabel-precision"):
+        PrefilterConfig(topic="skyline", relabel_precision=1.0)
+    with pytest.raises(UsageError, match="relabel must be true or false"):
+        PrefilterConfig(topic="skyline", relabel="yes")
