@@ -128,7 +128,7 @@ def create_app(session: ReviewSession, host: str = "127.0.0.1", token: Optional[
         with session.lock:
             session.refresh()
             positions = filter_positions(session.view, session.queue(body.queue), body.label, body.owner)
-            ids = session.catalog["photo_id"].to_numpy()[positions].tolist()
+            ids = session.photo_ids[positions].tolist()
         done = session.decide(ids, body.action, queue=body.queue)
         return _answer(session, done, f"{body.action}: all {len(done)} photos of this view")
 
@@ -186,5 +186,6 @@ def build_page(session: ReviewSession, csrf: str, queue: str, page: int, label: 
 def _cluster(session: ReviewSession, position: int) -> list[dict]:
     """The near-duplicate cluster (or exact-duplicate group) of the photo at `position`, kept first."""
     members = session.cluster_positions(position)[:MAX_CLUSTER_SHOWN]
-    frame = session.catalog.iloc[members][["photo_id", "status"]]
-    return sorted(frame.to_dict("records"), key=lambda m: m["status"] != "kept")
+    status = session.catalog["status"].to_numpy(dtype=object)[members]
+    found = [{"photo_id": pid, "status": state} for pid, state in zip(session.photo_ids[members], status)]
+    return sorted(found, key=lambda m: m["status"] != "kept")

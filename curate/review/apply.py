@@ -58,20 +58,19 @@ def active_decisions(decisions: list[dict]) -> list[dict]:
 
 
 def decided_state(decisions: list[dict]) -> pd.DataFrame:
-    """Per photo (index photo_id): `status` (kept / dropped / None) and `label` (None when not
-    relabelled) that the active decisions ask for; the last one wins."""
-    active = active_decisions(decisions)
-    frame = pd.DataFrame({"photo_id": [d["photo_id"] for d in active],
-                          "action": [d["action"] for d in active],
-                          "label": [d.get("label") if d["action"] == "relabel" else None for d in active]},
-                         dtype=object)
-    if frame.empty:
-        return pd.DataFrame({"status": pd.Series(dtype=object), "label": pd.Series(dtype=object)},
-                            index=pd.Index([], name="photo_id", dtype=object))
-    frame["status"] = frame["action"].map({"keep": schema.KEPT, "relabel": schema.KEPT, "drop": schema.DROPPED})
-    status = frame.groupby("photo_id", sort=False)["status"].last()
-    label = frame.dropna(subset=["label"]).groupby("photo_id", sort=False)["label"].last()
-    return pd.DataFrame({"status": status, "label": label.reindex(status.index)}).astype(object)
+    """Per photo (index photo_id): `status` (kept / dropped) and `label` (None when not relabelled)
+    that the active decisions ask for; the last one wins. (A loop over decisions, not photos:
+    people make thousands, not millions.)"""
+    status: dict[str, str] = {}
+    label: dict[str, str] = {}
+    for decision in active_decisions(decisions):
+        pid = decision["photo_id"]
+        status[pid] = schema.DROPPED if decision["action"] == "drop" else schema.KEPT
+        if decision["action"] == "relabel":
+            label[pid] = decision["label"]
+    index = pd.Index(list(status), name="photo_id", dtype=object)
+    return pd.DataFrame({"status": pd.Series(status, index=index, dtype=object),
+                         "label": pd.Series(label, dtype=object).reindex(index)}, index=index)
 
 
 def _review_columns(catalog: pd.DataFrame) -> pd.DataFrame:
@@ -81,6 +80,45 @@ def _review_columns(catalog: pd.DataFrame) -> pd.DataFrame:
     return catalog
 
 
+_TOUCHED = ("status", "drop_reason", "drop_stage", "label", "split", *REVIEW_COLUMNS)
+
+
+def _columns(catalog: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Writable object arrays of the columns review touches (null as None)."""
+    out = {}
+    for name in _TOUCHED:
+        if name in catalog.columns:
+            values = catalog[name].to_numpy(dtype=object, copy=True)
+            values[pd.isna(values)] = None
+            out[name] = values
+    return out
+
+
+def _frame(catalog: pd.DataFrame, arrays: dict[str, np.ndarray]) -> pd.DataFrame:
+    """A copy of `catalog` holding `arrays`, each column in its own dtype again (missing review columns: object)."""
+    out = catalog.copy()
+    for name, values in arrays.items():
+        column = pd.Series(values, index=catalog.index, dtype=object)
+        out[name] = column.astype(catalog[name].dtype) if name in catalog.columns else column
+    return out
+
+
+def _restore(c: dict[str, np.ndarray], labels: bool) -> None:
+    """restore_automatic on column arrays, in place."""
+    review_drop = c["drop_stage"] == STAGE
+    c["status"][review_drop], c["drop_reason"][review_drop], c["drop_stage"][review_drop] = schema.KEPT, None, None
+    overrode = pd.notna(c["review_overrode_stage"]) & (c["status"] == schema.KEPT) & ~review_drop
+    c["status"][overrode] = schema.DROPPED
+    c["drop_stage"][overrode] = c["review_overrode_stage"][overrode]
+    c["drop_reason"][overrode] = c["review_overrode_reason"][overrode]
+    cleared = REVIEW_COLUMNS if labels else ("review_status", "review_overrode_stage", "review_overrode_reason")
+    if labels:
+        relabelled = pd.notna(c["review_label"]) & (c["label"] == c["review_label"])
+        c["label"][relabelled] = c["label_before_review"][relabelled]
+    for name in cleared:
+        c[name][:] = None
+
+
 def restore_automatic(catalog: pd.DataFrame, labels: bool = True) -> pd.DataFrame:
     """The catalog as the automatic stages left it: every earlier review application taken back (pure).
 
@@ -88,21 +126,9 @@ def restore_automatic(catalog: pd.DataFrame, labels: bool = True) -> pd.DataFram
     dropped the photo again since (then the stage's newer drop stands); with `labels`, a relabelled
     photo gets its label back (unless something else rewrote the label since).
     """
-    out = _review_columns(catalog).copy()
-    status = out["status"].to_numpy()
-    review_drop = (out["drop_stage"] == STAGE).to_numpy()
-    out.loc[review_drop, ["status", "drop_reason", "drop_stage"]] = [schema.KEPT, None, None]
-    overrode = (out["review_overrode_stage"].notna() & (status == schema.KEPT)).to_numpy()
-    out.loc[overrode, "status"] = schema.DROPPED
-    out.loc[overrode, "drop_stage"] = out.loc[overrode, "review_overrode_stage"]
-    out.loc[overrode, "drop_reason"] = out.loc[overrode, "review_overrode_reason"]
-    if labels:
-        relabelled = (out["review_label"].notna() & (out["label"] == out["review_label"]).fillna(False)).to_numpy()
-        out.loc[relabelled, "label"] = out.loc[relabelled, "label_before_review"]
-        out[list(REVIEW_COLUMNS)] = None
-    else:
-        out[["review_status", "review_overrode_stage", "review_overrode_reason"]] = None
-    return out
+    c = _columns(_review_columns(catalog))
+    _restore(c, labels)
+    return _frame(catalog, c)
 
 
 def before_review(catalog: pd.DataFrame) -> pd.DataFrame:
@@ -124,29 +150,31 @@ def apply_decisions(catalog: pd.DataFrame, decisions: list[dict]) -> pd.DataFram
 
     Example: ``apply_decisions(catalog, [{"id": "1", "photo_id": "demo:7", "action": "keep"}])``.
     """
-    out = restore_automatic(catalog)
+    c = _columns(_review_columns(catalog))
+    _restore(c, labels=True)
     wanted = decided_state(decisions)
-    if wanted.empty or out.empty:
-        return out
-    status = out["photo_id"].map(wanted["status"]).to_numpy(dtype=object)
-    label = out["photo_id"].map(wanted["label"]).to_numpy(dtype=object)
+    if not wanted.empty and len(catalog):
+        _apply(c, catalog["photo_id"].map(wanted["status"]).to_numpy(dtype=object),
+               catalog["photo_id"].map(wanted["label"]).to_numpy(dtype=object))
+    return _frame(catalog, c)
+
+
+def _apply(c: dict[str, np.ndarray], status: np.ndarray, label: np.ndarray) -> None:
+    """The decided `status` and `label` per row (None: no decision) applied to column arrays, in place."""
     relabel = pd.notna(label)
-    out.loc[relabel, "label_before_review"] = out.loc[relabel, "label"]
-    out.loc[relabel, "label"] = label[relabel]
-    out.loc[relabel, "review_label"] = label[relabel]
-    keep = (status == schema.KEPT)
-    revive = keep & (out["status"] == schema.DROPPED).to_numpy() & out["drop_stage"].isin(OVERRIDABLE_STAGES).to_numpy()
-    out.loc[revive, "review_overrode_stage"] = out.loc[revive, "drop_stage"]
-    out.loc[revive, "review_overrode_reason"] = out.loc[revive, "drop_reason"]
-    out.loc[revive, ["status", "drop_reason", "drop_stage"]] = [schema.KEPT, None, None]
-    drop = (status == schema.DROPPED)
-    newly = drop & (out["status"] == schema.KEPT).to_numpy()
-    out.loc[newly, ["status", "drop_reason", "drop_stage"]] = [schema.DROPPED, DROP_REASON, STAGE]
-    if "split" in out.columns:
-        out.loc[newly, "split"] = None  # dropped photos have no split
-    decided = keep & (out["status"] == schema.KEPT).to_numpy() | drop
-    out.loc[decided, "review_status"] = np.where(drop[decided], schema.DROPPED, schema.KEPT)
-    return out
+    c["label_before_review"][relabel] = c["label"][relabel]
+    c["label"][relabel] = c["review_label"][relabel] = label[relabel]
+    keep, drop = status == schema.KEPT, status == schema.DROPPED
+    revive = keep & (c["status"] == schema.DROPPED) & np.isin(c["drop_stage"], OVERRIDABLE_STAGES)
+    c["review_overrode_stage"][revive] = c["drop_stage"][revive]
+    c["review_overrode_reason"][revive] = c["drop_reason"][revive]
+    c["status"][revive], c["drop_reason"][revive], c["drop_stage"][revive] = schema.KEPT, None, None
+    newly = drop & (c["status"] == schema.KEPT)
+    c["status"][newly], c["drop_reason"][newly], c["drop_stage"][newly] = schema.DROPPED, DROP_REASON, STAGE
+    if "split" in c:
+        c["split"][newly] = None  # dropped photos have no split
+    c["review_status"][keep & (c["status"] == schema.KEPT)] = schema.KEPT
+    c["review_status"][drop] = schema.DROPPED
 
 
 def photo_state(catalog: pd.DataFrame) -> dict[str, dict]:

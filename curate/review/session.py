@@ -60,13 +60,24 @@ class ReviewSession:
     def _load(self) -> None:
         disk = read_catalog(self.ws).reset_index(drop=True)
         self.decisions = read_decisions(self.ws)
-        self.catalog = apply_decisions(disk, self.decisions)
-        self.dirty = not self.catalog[_STATE_COLUMNS].astype(object).equals(disk[_STATE_COLUMNS].astype(object))
+        catalog = apply_decisions(disk, self.decisions)
+        self.dirty = not catalog[_STATE_COLUMNS].astype(object).equals(disk[_STATE_COLUMNS].astype(object))
+        # object columns: a decision then changes its rows in place (pandas' string columns are immutable
+        # Arrow arrays, rewritten whole on every assignment)
+        self.catalog = catalog.assign(**{name: pd.Series(catalog[name].to_numpy(dtype=object), index=catalog.index,
+                                                         dtype=object) for name in _STATE_COLUMNS})
+        self._state_at = [self.catalog.columns.get_loc(name) for name in _STATE_COLUMNS]
         self.stats = (_stat(self.ws.catalog_path), _stat(reviews_path(self.ws)))
         self.view = automatic_view(self.catalog)
-        self.index = pd.Index(self.catalog[schema.PHOTO_ID])
-        self.queues: dict[str, Queue] = {}
-        self._clusters: dict | None = None
+        self.photo_ids = self.catalog[schema.PHOTO_ID].to_numpy(dtype=object)
+        self.index = pd.Index(self.photo_ids)
+        self._by_photo: dict[str, list[dict]] = {}
+        for decision in self.decisions:
+            self._by_photo.setdefault(decision["photo_id"], []).append(decision)
+        self.queues = {name: build_queue(self.view, name) for name in QUEUES}  # before the first page is asked for
+        key = self.view["near_dup_cluster"].where(self.view["near_dup_cluster"].notna(), self.view["exact_dup_group"])
+        self._cluster_key = key.to_numpy(dtype=object)
+        self._clusters = key.groupby(key).indices if key.notna().any() else {}
         names = pd.concat([self.catalog["label"], self.catalog["suggested_label"]]).dropna().unique()
         self.labels = sorted(str(name) for name in names)
 
@@ -86,10 +97,7 @@ class ReviewSession:
     def cluster_positions(self, position: int) -> np.ndarray:
         """Positions of the photos in the near-duplicate cluster (else exact-duplicate group) of `position`."""
         with self.lock:
-            key = self.view["near_dup_cluster"].where(self.view["near_dup_cluster"].notna(), self.view["exact_dup_group"])
-            if self._clusters is None:
-                self._clusters = key.groupby(key).indices if key.notna().any() else {}
-            return np.asarray(self._clusters.get(key.iloc[position], [position]))
+            return np.asarray(self._clusters.get(self._cluster_key[position], [position]))
 
     def queue_sizes(self) -> dict[str, int]:
         return {name: len(self.queue(name)) for name in QUEUES}
@@ -136,7 +144,7 @@ class ReviewSession:
             self._require_idle()
             positions = self.positions_of(list(dict.fromkeys(photo_ids)))
             batch = uuid.uuid4().hex[:12] if len(positions) > 1 else None
-            ids = self.catalog[schema.PHOTO_ID].to_numpy()[positions]
+            ids = self.photo_ids[positions]
             new = [new_decision(pid, action, label=label if action == "relabel" else None, batch=batch,
                                 queue=queue, who=self.user) for pid in ids]
             return self._record(positions, new)
@@ -161,18 +169,17 @@ class ReviewSession:
 
     def _record(self, positions: np.ndarray, new: list[dict]) -> list[dict]:
         """Fill before/after, append to reviews.jsonl, then update the rows in memory."""
-        rows = self.catalog.iloc[positions]
-        after_rows = apply_decisions(rows, self.decisions + new)
+        rows = self.catalog.iloc[positions][["photo_id", *_STATE_COLUMNS]]
+        ids = set(self.photo_ids[positions])
+        after_rows = apply_decisions(rows, [d for pid in ids for d in self._by_photo.get(pid, [])] + new)
         before, after = photo_state(rows), photo_state(after_rows)
         for decision in new:
             decision["before"], decision["after"] = before[decision["photo_id"]], after[decision["photo_id"]]
         append_decisions(self.ws, new)
         self.decisions.extend(new)
-        for name in _STATE_COLUMNS:
-            column = self.catalog[name].astype(object) if self.catalog[name].dtype != object else self.catalog[name]
-            values = column.to_numpy(copy=True)
-            values[positions] = after_rows[name].to_numpy(dtype=object)
-            self.catalog[name] = values
+        for decision in new:
+            self._by_photo.setdefault(decision["photo_id"], []).append(decision)
+        self.catalog.iloc[positions, self._state_at] = after_rows[_STATE_COLUMNS].to_numpy(dtype=object)
         self.stats = (self.stats[0], _stat(reviews_path(self.ws)))
         self.dirty, self._last_change = True, time.monotonic()
         self._wake.set()
