@@ -9,7 +9,8 @@ Definitions (populations are chosen so each filter is judged only where it could
   ambiguity filter, with coordinates). Positive: the recorded position is farther than
   max_km from the city its tags name
   (`true_distance_km`; the true city, except for mislabelled photos and photos taken
-  elsewhere, whose tags name another city). Predicted: drop_reason geo_outlier.
+  elsewhere, whose tags name another city). Predicted: drop_reason geo_outlier, or
+  rescued by the prefilter (geo_rescued).
 - exact_duplicate grouping: pairs of stored photos. Positive pair: same truth
   `exact_dup_group`. Predicted pair: same catalog `exact_dup_group`.
 - burst near-duplicates: recall over pairs of the same burst (both stored) found in
@@ -107,7 +108,9 @@ def score_geo(frame: pd.DataFrame, max_km: float) -> dict:
         (frame["drop_reason"] != "ambiguous_label")
     evaluated = before_geo & frame["label"].notna() & frame["lat"].notna()
     sub = frame[evaluated]
-    predicted = (sub["drop_reason"] == "geo_outlier").to_numpy()
+    # a geo outlier the prefilter rescued (its pixels vouch for the label) was still found by the filter
+    rescued = sub["geo_rescued"].eq(True) if "geo_rescued" in sub else False
+    predicted = ((sub["drop_reason"] == "geo_outlier") | rescued).to_numpy(bool)
     actual = (sub["true_distance_km"] > max_km).fillna(False).to_numpy(bool)
     return _row("geo_outlier", *_counts(predicted, actual), evaluated=int(evaluated.sum()))
 
