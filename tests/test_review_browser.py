@@ -75,6 +75,8 @@ def test_keyboard_review_reload_agrees_with_reviews_jsonl(driver, review_url):
     session, url = review_url
     driver.get(f"{url}/?queue=label_issues")
     issue = card_state(driver, 0)
+    loaded = "const i = document.querySelector('#card-0 img.thumb'); return i.complete && i.naturalWidth;"
+    assert wait_for(lambda: driver.execute_script(loaded), "the first thumbnail") > 0
     assert issue["suggested"] and issue["suggested"] != issue["label"]
     press(driver, "s")  # the suggested label, one key away
     wait_for(lambda: card_state(driver, 0)["review"] == "kept", "the relabel")

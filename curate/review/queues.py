@@ -59,9 +59,11 @@ def _recovered(c: pd.DataFrame):
 
 
 def _geo(c: pd.DataFrame):
-    mask = c["drop_reason"].isin(["geo_outlier", "missing_geo"])
+    rescued = c["geo_rescued"].fillna(False).astype(bool) if "geo_rescued" in c.columns else False
+    mask = c["drop_reason"].isin(["geo_outlier", "missing_geo"]) | rescued
     distance = c["geo_distance_km"].astype(float)
-    why = c["drop_reason"].fillna("").astype(str) + ": " + _fmt(distance, 0) + " km from the label's centre"
+    flag = c["drop_reason"].where(c["drop_reason"].notna(), np.where(rescued, "geo outlier kept by the prefilter", ""))
+    why = flag.astype(str) + ": " + _fmt(distance, 0) + " km from the label's centre"
     return mask, distance.fillna(0), why
 
 
