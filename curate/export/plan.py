@@ -61,7 +61,10 @@ def plan_export(catalog: pd.DataFrame, config: ExportConfig, image_bytes: pd.Ser
         allowed = licence_allowed(catalog["license"], config.licences)
         excluded["licence not allowed"] = int((chosen & ~allowed).sum())
         chosen &= allowed
-    rows = catalog[chosen].assign(split=split[chosen], bytes=image_bytes[chosen])
+    # only the columns the files beside the images need (the csv manifest has them all): the plan
+    # is held while every image is written
+    columns = list(catalog.columns) if config.format == "csv" else [*METADATA_COLUMNS, "image_path"]
+    rows = catalog.loc[chosen, columns].assign(split=split[chosen], bytes=image_bytes[chosen])
     absent = rows["bytes"].isna()
     missing = rows.loc[absent, ["photo_id", "split", "label"]].assign(
         reason=np.where(rows.loc[absent, "image_path"].isna(), "no stored image (dropped at ingest?)",

@@ -93,6 +93,10 @@ def export_workspace(ws: Workspace, out: Path, config: ExportConfig, progress: P
     catalog = read_catalog(ws)
     check_split_for_export(ws, catalog)
     plan = plan_export(catalog, config, image_sizes(ws, catalog))
+    provenance = Provenance(catalog_sha256(ws), recipe or recorded_recipe(ws), len(catalog),
+                            {str(k): int(v) for k, v in catalog["drop_reason"].value_counts().sort_index().items()},
+                            NO_LEAKS)
+    del catalog  # the plan holds what the writers need; the whole catalog is not kept while they run
     check_target(out, ws.root, config.overwrite)
     out.mkdir(parents=True, exist_ok=True)
     previous = load_state(out) if is_ours(out) else {}
@@ -100,9 +104,6 @@ def export_workspace(ws: Workspace, out: Path, config: ExportConfig, progress: P
     with Journal(out) as journal:
         written, state = write(out, plan.rows, ws.root, config, previous, journal, progress)
     units = len(state)
-    provenance = Provenance(catalog_sha256(ws), recipe or recorded_recipe(ws), len(catalog),
-                            {str(k): int(v) for k, v in catalog["drop_reason"].value_counts().sort_index().items()},
-                            NO_LEAKS)
     for name, data in side_files(plan, config, provenance).items():
         write_if_changed(out / name, data)
         state[name] = hashlib.sha256(data).hexdigest()
