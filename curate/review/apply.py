@@ -57,10 +57,9 @@ def active_decisions(decisions: list[dict]) -> list[dict]:
     return active[::-1]
 
 
-def decided_state(decisions: list[dict]) -> pd.DataFrame:
-    """Per photo (index photo_id): `status` (kept / dropped) and `label` (None when not relabelled)
-    that the active decisions ask for; the last one wins. (A loop over decisions, not photos:
-    people make thousands, not millions.)"""
+def _decided(decisions: list[dict]) -> tuple[dict[str, str], dict[str, str]]:
+    """({photo_id: kept/dropped}, {photo_id: label}) asked for by the active decisions; the last wins.
+    (A loop over decisions, not photos: people make thousands, not millions.)"""
     status: dict[str, str] = {}
     label: dict[str, str] = {}
     for decision in active_decisions(decisions):
@@ -68,6 +67,13 @@ def decided_state(decisions: list[dict]) -> pd.DataFrame:
         status[pid] = schema.DROPPED if decision["action"] == "drop" else schema.KEPT
         if decision["action"] == "relabel":
             label[pid] = decision["label"]
+    return status, label
+
+
+def decided_state(decisions: list[dict]) -> pd.DataFrame:
+    """Per photo (index photo_id): `status` (kept / dropped) and `label` (None when not relabelled)
+    that the active decisions ask for; the last one wins."""
+    status, label = _decided(decisions)
     index = pd.Index(list(status), name="photo_id", dtype=object)
     return pd.DataFrame({"status": pd.Series(status, index=index, dtype=object),
                          "label": pd.Series(label, dtype=object).reindex(index)}, index=index)
@@ -152,11 +158,18 @@ def apply_decisions(catalog: pd.DataFrame, decisions: list[dict]) -> pd.DataFram
     """
     c = _columns(_review_columns(catalog))
     _restore(c, labels=True)
-    wanted = decided_state(decisions)
-    if not wanted.empty and len(catalog):
-        _apply(c, catalog["photo_id"].map(wanted["status"]).to_numpy(dtype=object),
-               catalog["photo_id"].map(wanted["label"]).to_numpy(dtype=object))
+    status, label = _decided(decisions)
+    if status and len(catalog):
+        _apply(c, _lookup(catalog["photo_id"], status), _lookup(catalog["photo_id"], label))
     return _frame(catalog, c)
+
+
+def _lookup(photo_ids: pd.Series, mapping: dict[str, str]) -> np.ndarray:
+    """mapping[photo_id] per row (None where absent). A dict lookup for the few rows of one decision
+    (pandas' per-call overhead dominates there), `Series.map` for a catalog."""
+    if len(photo_ids) < 1000:
+        return np.array([mapping.get(pid) for pid in photo_ids.to_numpy(dtype=object)], dtype=object)
+    return photo_ids.map(mapping).to_numpy(dtype=object)
 
 
 def _apply(c: dict[str, np.ndarray], status: np.ndarray, label: np.ndarray) -> None:
@@ -180,7 +193,8 @@ def _apply(c: dict[str, np.ndarray], status: np.ndarray, label: np.ndarray) -> N
 def photo_state(catalog: pd.DataFrame) -> dict[str, dict]:
     """{photo_id: {"status", "label", "review_status", "review_label", "drop_reason"}} of a few rows,
     as the review page and a decision's before/after show them."""
-    columns = ["status", "label", "review_status", "review_label", "drop_reason"]
-    frame = _review_columns(catalog)[["photo_id", *columns]]
-    return {row[0]: {name: (None if pd.isna(value) else value) for name, value in zip(columns, row[1:])}
-            for row in frame.itertuples(index=False)}
+    columns = ("status", "label", "review_status", "review_label", "drop_reason")
+    arrays = [catalog[name].to_numpy(dtype=object) if name in catalog.columns else [None] * len(catalog)
+              for name in columns]
+    return {pid: {name: (None if pd.isna(values[i]) else values[i]) for name, values in zip(columns, arrays)}
+            for i, pid in enumerate(catalog["photo_id"].to_numpy(dtype=object))}

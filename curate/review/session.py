@@ -67,10 +67,12 @@ class ReviewSession:
         self.catalog = catalog.assign(**{name: pd.Series(catalog[name].to_numpy(dtype=object), index=catalog.index,
                                                          dtype=object) for name in _STATE_COLUMNS})
         self._state_at = [self.catalog.columns.get_loc(name) for name in _STATE_COLUMNS]
+        self._row_at = [self.catalog.columns.get_loc(schema.PHOTO_ID), *self._state_at]
         self.stats = (_stat(self.ws.catalog_path), _stat(reviews_path(self.ws)))
         self.view = automatic_view(self.catalog)
         self.photo_ids = self.catalog[schema.PHOTO_ID].to_numpy(dtype=object)
         self.index = pd.Index(self.photo_ids)
+        self._position = {pid: i for i, pid in enumerate(self.photo_ids)}
         self._by_photo: dict[str, list[dict]] = {}
         for decision in self.decisions:
             self._by_photo.setdefault(decision["photo_id"], []).append(decision)
@@ -103,7 +105,8 @@ class ReviewSession:
         return {name: len(self.queue(name)) for name in QUEUES}
 
     def positions_of(self, photo_ids: list[str]) -> np.ndarray:
-        found = self.index.get_indexer(photo_ids)
+        found = np.array([self._position.get(pid, -1) for pid in photo_ids], dtype=np.int64) \
+            if len(photo_ids) < 1000 else self.index.get_indexer(photo_ids)
         if (found < 0).any():
             missing = [pid for pid, pos in zip(photo_ids, found) if pos < 0][:3]
             raise UsageError(f"no photo {', '.join(map(repr, missing))} in this workspace's catalog")
@@ -169,7 +172,7 @@ class ReviewSession:
 
     def _record(self, positions: np.ndarray, new: list[dict]) -> list[dict]:
         """Fill before/after, append to reviews.jsonl, then update the rows in memory."""
-        rows = self.catalog.iloc[positions][["photo_id", *_STATE_COLUMNS]]
+        rows = self.catalog.iloc[positions, self._row_at]  # only the columns a decision reads and writes
         ids = set(self.photo_ids[positions])
         after_rows = apply_decisions(rows, [d for pid in ids for d in self._by_photo.get(pid, [])] + new)
         before, after = photo_state(rows), photo_state(after_rows)
@@ -188,7 +191,7 @@ class ReviewSession:
     def state(self, photo_ids: list[str]) -> dict[str, dict]:
         """{photo_id: current status, label, review decision} for the page."""
         with self.lock:
-            return photo_state(self.catalog.iloc[self.positions_of(photo_ids)])
+            return photo_state(self.catalog.iloc[self.positions_of(photo_ids), self._row_at])
 
     # ---- writing the catalog ---------------------------------------------------------------------
     def flush(self) -> bool:
