@@ -394,6 +394,9 @@ def _prefilter(ws: Workspace, config, embeddings: str, finetune) -> str:
     return (f"topic {report.topic!r}: tagged kept {report.tagged_kept:,}, tagged dropped {report.tagged_dropped:,}, "
             f"untagged recovered {report.untagged_recovered:,}, untagged dropped {report.untagged_dropped:,}; "
             f"label issues {report.label_issues if report.label_issues is not None else 'not checked'}"
+            + (f", {report.relabel['relabelled']:,} relabelled" if report.relabel else "")
+            + (f"; geo outliers rescued {report.geo_rescue['rescued']:,} of {report.geo_rescue['geo_outliers']:,}"
+               if report.geo_rescue else "")
             + (f"; {report.sanity_line()}" if report.sanity_line() else ""))  # why nothing was dropped
 
 

@@ -146,3 +146,32 @@ def test_a_bad_recipe_value_is_one_line(tmp_path):
     assert result.exit_code == 2
     assert "geo_rescue" in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_the_command_rescues_relabels_and_leaves_the_filter_fresh(tmp_path):
+    """`curate prefilter` end to end on a workspace (embeddings cached as `curate embed` leaves them):
+    the flags reach the stage, the output says what was repaired, and the stages before stay fresh."""
+    from curate.embed import EmbeddingCache
+    from curate.runs import save_stage_report
+    from curate.workspace import Workspace, catalog_sha256, read_catalog, write_catalog
+
+    catalog, vectors, _, chosen = with_geo_outliers(8, right_label_on_topic)
+    ws = Workspace(tmp_path)
+    write_catalog(ws, catalog)
+    EmbeddingCache(ws, "efficientnet_lite0").append(catalog["sha256"].tolist(), vectors, np.ones(len(catalog), bool))
+    save_stage_report(ws, "embed", catalog_sha256(ws), {"cache_key": "efficientnet_lite0"})
+    save_stage_report(ws, "filter", catalog_sha256(ws), {"config": {}})
+    args = ["prefilter", "--workspace", str(tmp_path), "--topic", "skyline"]
+
+    off = runner.invoke(app, [*args, "--no-geo-rescue"])
+    assert off.exit_code == 0, off.output
+    assert "geo rescue" not in off.output and read_catalog(ws)["geo_rescued"].isna().all()
+
+    on = runner.invoke(app, [*args, "--relabel"])
+    assert on.exit_code == 0, on.output
+    assert "geo rescue:" in on.output and "relabelled:" in on.output
+    result = read_catalog(ws)
+    assert (result.loc[chosen, "geo_rescued"] == True).sum() >= len(chosen) // 2  # noqa: E712
+    states = freshness.workspace_states(ws)
+    assert states["filter"].state == freshness.FRESH and states["prefilter"].state == freshness.FRESH, \
+        {name: state.line for name, state in states.items()}
