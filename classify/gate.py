@@ -222,10 +222,8 @@ def fit_run_gate(ws, run_dir: Path, catalog, device, cache_side: int = 256, seed
 
     positives, negatives = gate_rows(catalog)
     if negatives.empty:
-        for name in (GATE_META, GATE_WEIGHTS):
-            (Path(run_dir) / name).unlink(missing_ok=True)
-        return {"fitted": False, "reason": "no photos dropped as off_topic outside the test owners (run "
-                                           "`curate prefilter` before `curate split` to get a gate)"}
+        return _no_gate(run_dir, "no photos dropped as off_topic outside the test owners (run `curate prefilter` "
+                                 "before `curate split` to get a gate)")
     rows = _labelled_for_gate(positives, negatives)
     rows = rows.assign(resized=ensure_resized(ws, rows, cache_side)).reset_index(drop=True)
     rows = rows[rows["resized"].notna()].reset_index(drop=True)
@@ -233,9 +231,12 @@ def fit_run_gate(ws, run_dir: Path, catalog, device, cache_side: int = 256, seed
     model, meta = load_model(run_dir, device)
     features = pooled_features(model, rows["resized"].tolist(), meta.preprocessing(), device)
     topic = prefilter_topic_model(ws)
-    coef, intercept, threshold, how, counts = fit_gate(
-        features, on_topic, split_groups(rows, "owner"), (rows["split"] == "val").to_numpy(),
-        c=float(topic.get("regularisation") or 1.0), seed=seed)
+    try:
+        coef, intercept, threshold, how, counts = fit_gate(
+            features, on_topic, split_groups(rows, "owner"), (rows["split"] == "val").to_numpy(),
+            c=float(topic.get("regularisation") or 1.0), seed=seed)
+    except UsageError as exc:  # too few photographers: the trained run stays usable, without a gate
+        return _no_gate(run_dir, str(exc))
     gate_meta = GateMeta(threshold=threshold, calibration=how, backbone=meta.backbone, topic=topic.get("topic"),
                          catalog_sha256=meta.catalog_sha256, prefilter_model_sha256=topic.get("weights_sha256"),
                          counts=counts)
@@ -243,6 +244,13 @@ def fit_run_gate(ws, run_dir: Path, catalog, device, cache_side: int = 256, seed
     return {"fitted": True, "files": [GATE_WEIGHTS, GATE_META], "threshold": round(threshold, 4),
             "calibration": how, "topic": gate_meta.topic, "prefilter_model_sha256": gate_meta.prefilter_model_sha256,
             **counts}
+
+
+def _no_gate(run_dir: Path, reason: str) -> dict:
+    """Remove an older gate from `run_dir` (it belongs with other weights); say why there is none."""
+    for name in (GATE_META, GATE_WEIGHTS):
+        (Path(run_dir) / name).unlink(missing_ok=True)
+    return {"fitted": False, "reason": reason}
 
 
 def _labelled_for_gate(positives, negatives):

@@ -295,3 +295,20 @@ def test_gate_scores_refuse_features_of_another_width():
     gate = Gate(np.ones(4), 0.0, GateMeta(0.5, "fixed", "x"))
     with pytest.raises(UsageError, match="different runs"):
         gate.scores(np.ones((2, 3)))
+
+
+def test_fit_gate_separates_topics_and_needs_two_photographers_per_side():
+    from classify.gate import Gate, GateMeta, fit_gate
+
+    rng = np.random.default_rng(1)
+    on_topic = np.r_[np.ones(120, bool), np.zeros(60, bool)]
+    centre = np.where(on_topic[:, None], np.r_[np.ones(8), np.zeros(8)], np.r_[np.zeros(8), np.ones(8)])
+    features = centre + 0.3 * rng.normal(size=(180, 16))
+    groups, is_val = np.arange(180) // 6, np.arange(180) % 4 == 0
+    coef, intercept, threshold, how, counts = fit_gate(features, on_topic, groups, is_val)
+    scores = Gate(coef, intercept, GateMeta(threshold, how, "x")).scores(features)
+    assert np.mean((scores >= threshold) == on_topic) >= 0.95
+    assert counts["on_topic"] == 120 and counts["off_topic"] == 60 and counts["on_topic_val_gated_oof"] <= 0.03
+    one_owner = np.where(on_topic, groups, 999)  # every off-topic photo by one photographer
+    with pytest.raises(UsageError, match="two photographers"):
+        fit_gate(features, on_topic, one_owner, is_val)
