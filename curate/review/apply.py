@@ -152,13 +152,16 @@ def apply_decisions(catalog: pd.DataFrame, decisions: list[dict]) -> pd.DataFram
         catalog: the catalog (schema columns; review columns optional).
         decisions: decision dicts in the order they were made (`curate.review.journal.read_decisions`).
     Returns:
-        A new catalog; decisions about photos it does not hold are ignored.
+        A new catalog (a shallow copy when there is nothing to apply or take back); decisions about
+        photos it does not hold are ignored.
 
     Example: ``apply_decisions(catalog, [{"id": "1", "photo_id": "demo:7", "action": "keep"}])``.
     """
+    status, label = _decided(decisions)
+    if not status and before_review(catalog) is catalog:  # nothing decided, nothing to take back
+        return catalog.copy(deep=False)
     c = _columns(_review_columns(catalog))
     _restore(c, labels=True)
-    status, label = _decided(decisions)
     if status and len(catalog):
         _apply(c, _lookup(catalog["photo_id"], status), _lookup(catalog["photo_id"], label))
     return _frame(catalog, c)
