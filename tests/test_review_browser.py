@@ -81,6 +81,10 @@ def test_keyboard_review_reload_agrees_with_reviews_jsonl(driver, review_url):
     press(driver, "s")  # the suggested label, one key away
     wait_for(lambda: card_state(driver, 0)["review"] == "kept", "the relabel")
     assert card_state(driver, 0)["label"] == issue["suggested"]
+    typed = card_state(driver, 1)  # the focus moved on: type a label there
+    press(driver, "l")
+    driver.find_element("id", "label-input").send_keys("typed-label\n")
+    wait_for(lambda: card_state(driver, 1)["label"] == "typed-label", "the typed relabel")
 
     driver.get(f"{url}/?queue=recovered")
     recovered = card_state(driver, 0)
@@ -96,12 +100,12 @@ def test_keyboard_review_reload_agrees_with_reviews_jsonl(driver, review_url):
     assert errors == []
 
     decisions = read_decisions(session.ws)
-    assert [d["action"] for d in decisions] == ["relabel", "drop", "keep", "undo"]
+    assert [d["action"] for d in decisions] == ["relabel", "relabel", "drop", "keep", "undo"]
     wanted = decided_state(decisions)
-    assert set(wanted.index) == {issue["id"], recovered["id"]}
-    assert wanted.loc[issue["id"], "label"] == issue["suggested"]
+    assert set(wanted.index) == {issue["id"], typed["id"], recovered["id"]}
+    assert (wanted.loc[issue["id"], "label"], wanted.loc[typed["id"], "label"]) == (issue["suggested"], "typed-label")
     assert wanted.loc[recovered["id"], "status"] == "dropped"
-    assert [d["photo_id"] for d in active_decisions(decisions)] == [issue["id"], recovered["id"]]
+    assert [d["photo_id"] for d in active_decisions(decisions)] == [issue["id"], typed["id"], recovered["id"]]
 
     driver.refresh()  # the recovered queue again, from the server's state
     shown = page_states(driver)
@@ -110,6 +114,7 @@ def test_keyboard_review_reload_agrees_with_reviews_jsonl(driver, review_url):
     driver.get(f"{url}/?queue=label_issues")
     shown = page_states(driver)
     assert (shown[issue["id"]]["label"], shown[issue["id"]]["review"]) == (issue["suggested"], "kept")
+    assert shown[typed["id"]]["label"] == "typed-label"
 
     assert session.flush()
     catalog = read_catalog(session.ws).set_index("photo_id")

@@ -9,6 +9,7 @@ shows, and the catalog the stage writes is read again before the next decision.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -25,6 +26,7 @@ from curate.review.queues import QUEUES, Queue, automatic_view, build_queue
 from curate.workspace import Workspace, exclusive, read_catalog, write_catalog
 
 MAX_LABEL_CHARS = 100
+logger = logging.getLogger(__name__)
 _STATE_COLUMNS = ["status", "label", "drop_reason", "drop_stage", "split", *REVIEW_COLUMNS]
 
 
@@ -234,7 +236,12 @@ class ReviewSession:
             self._wake.clear()
             while not self._stopped and time.monotonic() - self._last_change < self.flush_delay_s:
                 time.sleep(self.flush_delay_s / 4)
-            if not self._stopped and not self.flush():
+            try:
+                written = self._stopped or self.flush()
+            except CurateError as exc:  # e.g. a catalog another program broke: say so, keep serving
+                logger.error("review: the catalog was not written (%s); decisions are safe in reviews.jsonl", exc)
+                written = False
+            if not written:
                 time.sleep(1.0)
                 self._wake.set()  # a stage held the lock: try again
 
