@@ -297,7 +297,9 @@ def test_a_folder_holding_something_else_needs_overwrite(demo_ws, tmp_path, caps
 
 
 @pytest.mark.parametrize("extra, says", [
+    ([], "--format"),
     (["--format", "zip"], "format"),
+    (["--format", "hf", "--resize", "big"], "--resize"),
     (["--format", "imagefolder", "--resize", "3"], "--resize"),
     (["--format", "imagefolder", "--resize", "64", "--link", "hardlink"], "--link copy"),
     (["--format", "webdataset", "--link", "symlink"], "--link"),

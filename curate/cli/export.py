@@ -33,7 +33,8 @@ def export(
                                         "labelled photo, in an 'unsplit' split.")] = "kept",
     resize: Annotated[int | None, typer.Option("--resize", help="Shrink the longest side to this many pixels "
                                                "(JPEG).")] = None,
-    licences: Annotated[str | None, typer.Option("--licences", help="Only these licences, e.g. cc-by,cc-by-sa,cc0.")] = None,
+    licences: Annotated[str | None, typer.Option(
+        "--licences", help="Only these licences, e.g. cc-by,cc-by-sa,cc0.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a folder that holds something else.")] = False,
     shard_samples: Annotated[int, typer.Option("--shard-samples", help="Most samples per WebDataset shard.")] = 1000,
     as_json: JsonOption = False,
