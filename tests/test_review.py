@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import subprocess
@@ -380,3 +381,32 @@ def test_report_shows_what_was_reviewed(demo_ws, tmp_path):
     assert sum(r["photos"] for r in section["relabels"]) == 2 and {r["to"] for r in section["relabels"]} == {"tokyo-review"}
     page = (root / "report" / "index.html").read_text()
     assert 'id="review"' in page and "tokyo-review" in page
+
+
+def test_the_app_never_overwrites_a_catalog_a_stage_wrote_meanwhile(demo_ws, tmp_path):
+    from curate.review.session import ReviewSession
+    from curate.workspace import write_catalog
+
+    root = tmp_path / "ws"
+    subprocess.run(["cp", "-a", str(demo_ws.root), str(root)], check=True)
+    ws = Workspace(root)
+    session = ReviewSession(ws, user="tester", flush_delay_s=60)
+    first = session.catalog["photo_id"].iloc[0]
+    session.decide([first], "drop")
+    stage_catalog = read_catalog(ws).assign(title="written by a stage")
+    hold = session._hold_workspace
+
+    @contextlib.contextmanager
+    def stage_finishes_first():  # a stage wrote the catalog and let go of the lock just before the app took it
+        write_catalog(ws, stage_catalog)
+        with hold():
+            yield
+
+    session._hold_workspace = stage_finishes_first
+    assert not session.flush()  # not written: the stage's catalog is read again instead
+    session._hold_workspace = hold
+    assert session.flush()
+    session.close()
+    now = read_catalog(ws)
+    assert (now["title"] == "written by a stage").all()
+    assert now.set_index("photo_id").loc[first, "review_status"] == "dropped"

@@ -197,25 +197,26 @@ class ReviewSession:
 
     # ---- writing the catalog ---------------------------------------------------------------------
     def flush(self) -> bool:
-        """Write the catalog with the decisions applied, if it changed; False when a stage holds
-        the workspace (the decisions are safe in reviews.jsonl and will be written later)."""
+        """Write the catalog with the decisions applied, if it changed. False when it is not written
+        yet: a stage holds the workspace, or wrote the catalog since it was read (then it is read
+        again and the decisions applied to the stage's version; the next flush writes that)."""
         with self.lock:
             if not self.dirty:
                 return True
-            if (_stat(self.ws.catalog_path), _stat(reviews_path(self.ws)))[0] != self.stats[0]:
-                self._load()  # a stage wrote the catalog: apply the decisions to its version
-                if not self.dirty:
-                    return True
-            snapshot = self.catalog.copy()
-            self.dirty = False
+            snapshot, read_as, self.dirty = self.catalog.copy(), self.stats[0], False
         try:
             with self._hold_workspace():
-                write_catalog(self.ws, snapshot)
+                stage_wrote = _stat(self.ws.catalog_path) != read_as
+                if not stage_wrote:  # checked under the lock: never overwrite a stage's catalog
+                    write_catalog(self.ws, snapshot)
         except StageRunning:
             with self.lock:
                 self.dirty = True
             return False
         with self.lock:
+            if stage_wrote:
+                self._load()
+                return not self.dirty
             self.stats = (_stat(self.ws.catalog_path), self.stats[1])
         return True
 
