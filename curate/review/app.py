@@ -78,16 +78,9 @@ def create_app(session: ReviewSession, host: str = "127.0.0.1", token: Optional[
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
-        if token is None:
-            if not is_loopback(host_name(request.headers.get("host") or "")):
-                return PlainTextResponse("this review server answers only http://127.0.0.1 (or localhost)", 403)
-        else:
-            given = request.query_params.get("token") or request.cookies.get(TOKEN_COOKIE)
-            if not _same(given, token):
-                return PlainTextResponse("this review server needs its access token: open the URL that "
-                                         "`curate review` printed (it ends with ?token=...)", 403)
-        if request.method == "POST" and not _same(request.headers.get("x-csrf-token"), csrf):
-            return JSONResponse({"detail": "missing or wrong CSRF token: reload the page"}, 403)
+        refused = refusal(request, token, csrf)
+        if refused is not None:
+            return refused
         response = await call_next(request)
         if token is not None and request.query_params.get("token"):
             response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
@@ -133,6 +126,22 @@ def create_app(session: ReviewSession, host: str = "127.0.0.1", token: Optional[
         return _answer(session, done, f"{body.action}: all {len(done)} photos of this view")
 
     return app
+
+
+def refusal(request, token: Optional[str], csrf: str):
+    """The 403 answer for a request that may not pass, else None: without `token` only loopback host
+    names are answered; with it, the token (query or cookie) is needed; a POST needs the CSRF header."""
+    from fastapi.responses import JSONResponse, PlainTextResponse
+
+    if token is None:
+        if not is_loopback(host_name(request.headers.get("host") or "")):
+            return PlainTextResponse("this review server answers only http://127.0.0.1 (or localhost)", 403)
+    elif not _same(request.query_params.get("token") or request.cookies.get(TOKEN_COOKIE), token):
+        return PlainTextResponse("this review server needs its access token: open the URL that "
+                                 "`curate review` printed (it ends with ?token=...)", 403)
+    if request.method == "POST" and not _same(request.headers.get("x-csrf-token"), csrf):
+        return JSONResponse({"detail": "missing or wrong CSRF token: reload the page"}, 403)
+    return None
 
 
 def access_token() -> str:
