@@ -53,9 +53,14 @@ def gated(tmp_path_factory):
 
 
 def test_prefilter_drops_off_topic_photos_in_the_fixture(gated):
-    """The premise of every test below: the real prefilter dropped photos as off topic."""
-    _, _, catalog, _ = gated
+    """The premise of every test below: the real prefilter dropped photos as off topic, and said
+    where it saved its topic model."""
+    ws, _, catalog, _ = gated
     assert (catalog["drop_reason"] == OFF_TOPIC).sum() >= 10
+    report = json.loads((ws.root / "reports" / "prefilter.json").read_text())
+    assert any("topic model saved" in note for note in report["notes"])
+    assert report["topic_model"]["weights_sha256"] == json.loads((topic_model_dir(ws) / TOPIC_META).read_text())[
+        "weights_sha256"]
 
 
 def test_the_gate_never_sees_test_owners_photos(gated):

@@ -54,6 +54,9 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
     saved = save_topic_model(ws, model, report, embeddings, input_hash)
     if saved is None:
         report.notes.append("no topic model saved (--mode finetune has no embedding model to serve)")
+    else:
+        report.notes.append(f"topic model saved to {topic_model_dir(ws)} ({TOPIC_WEIGHTS} + {TOPIC_META}); "
+                            "`classify train` fits the run's topic gate after it")
     save_stage_report(ws, "prefilter", input_hash, {**report.to_dict(), "embeddings": embeddings,
                                                     "topic_model": saved})
     return report
@@ -90,8 +93,6 @@ def save_topic_model(ws: Workspace, model: TopicModel | None, report: PrefilterR
     atomic_write_bytes(folder / TOPIC_WEIGHTS, weights)
     atomic_write_bytes(folder / TOPIC_META, json.dumps(meta, indent=2).encode("utf-8"))
     return meta
-
-
 
 
 def missing_from_store(ws: Workspace, catalog, found: np.ndarray) -> np.ndarray:
