@@ -9,6 +9,10 @@ errors are data, as in img2dataset.
 Images are decoded once, straight to the model's input size (`classify.decode`: JPEG
 DCT-scaled, EXIF orientation applied), giving the probabilities `classify evaluate` and
 `classify serve` give the same photo (up to rounding for EXIF-rotated photos).
+
+Behind the run's topic gate (`classify.gate`; default when the run has one, `--no-gate` to
+leave it out) the same forward pass also gives the topic score: the CSV gets `label`
+(`off_topic` below the gate's threshold, else label_1) and `topic_score` columns.
 """
 
 from __future__ import annotations

@@ -86,6 +86,10 @@ def test_gate_files_record_the_run_catalog_and_prefilter_model(gated):
     assert meta["topic"] == "skyline" and meta["counts"]["off_topic"] > 0
     assert run_meta.gate["fitted"] and run_meta.gate["files"] == [GATE_WEIGHTS, GATE_META]
     assert load_gate(run).threshold == pytest.approx(meta["threshold"])
+    from classify.cli import gate_line
+
+    line = gate_line(run_meta.gate)
+    assert line.startswith("topic gate: threshold") and f"{meta['counts']['off_topic']:,} off-topic" in line
 
 
 def _photos(ws, catalog, truth, on_topic: bool, test_owners_only: bool = True) -> list:
