@@ -192,15 +192,19 @@ def summary_line(frame: pd.DataFrame, out: Path) -> str:
     return f"{len(frame) - len(errors)} predicted{gated}, {len(errors)} unreadable{detail}; wrote {out}"
 
 
-def gate_for(run: Path, use_gate: bool):
+def gate_for(run: Path, use_gate: bool, feature_dim: int | None = None):
     """(the run's gate or None, a line to say once or None): none when `use_gate` is False
-    (--no-gate) or the run was trained without one."""
+    (--no-gate) or the run was trained without one. UsageError when the gate does not fit the
+    model's `feature_dim` (checked before any image is read or any request answered)."""
     if not use_gate:
         return None, None
     gate = load_gate(run)
     if gate is None:
         return None, (f"{run} has no topic gate (trained without `curate prefilter` drops): answering with the "
                       "classifier alone")
+    if feature_dim is not None and len(gate.coef) != feature_dim:
+        raise UsageError(f"the topic gate in {run} reads {len(gate.coef)} features but the model gives {feature_dim}: "
+                         "they come from different runs; train the run again, or pass --no-gate")
     return gate, None
 
 
@@ -227,7 +231,7 @@ def predict(
     check_out(out)
     files = find_images(list(paths or []))
     predictor = Predictor(run, device)
-    gate, note = gate_for(run, use_gate)
+    gate, note = gate_for(run, use_gate, predictor.feature_dim)
     if note:
         console.print(note, highlight=False, soft_wrap=True)
     with progress_bar("predicting", len(files)) as advance:

@@ -297,7 +297,7 @@ def serve(
     limits = ServeLimits(max_upload_bytes=int(max_upload_mb * MiB), decode_budget_bytes=int(decode_budget_mb * 10**6),
                          max_pending=max_pending, decode_threads=decode_threads)
     predictor = Predictor(run, device)
-    gate, note = gate_for(run, use_gate)
+    gate, note = gate_for(run, use_gate, predictor.feature_dim)
     check_listen(host, port)  # else uvicorn logs the error and exits with its own code, 3
     app = create_app(predictor, top_k=top_k, limits=limits, gate=gate)
     url = f"http://{host}:{port}"

@@ -214,6 +214,21 @@ def test_served_answers_say_off_topic_and_no_gate_bypasses(gated, monkeypatch):
     assert sum(a["off_topic"] for a in answers[len(off):]) <= 1  # on-topic test photos
 
 
+def test_a_gate_from_another_model_is_refused_before_serving(gated, tmp_path, monkeypatch):
+    from classify.gate import save_gate
+
+    _, run, _, _ = gated
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    gate = load_gate(run)
+    save_gate(other, gate.coef[:100], gate.intercept, gate.meta)  # a gate over 100 features
+    monkeypatch.setattr(uvicorn, "run", lambda *_, **__: pytest.fail("served a gate that cannot fit"))
+    result = runner.invoke(classify_app, ["serve", str(other), "--device", "cpu", "--port", "0"])
+    assert result.exit_code == 2 and "different runs" in result.output and "Traceback" not in result.output
+    monkeypatch.setattr(uvicorn, "run", lambda *_, **__: None)
+    assert runner.invoke(classify_app, ["serve", str(other), "--device", "cpu", "--port", "0", "--no-gate"]).exit_code == 0
+
+
 def test_served_and_predicted_topic_scores_agree(gated, tmp_path):
     from classify.serve import create_app
 
