@@ -594,3 +594,36 @@ def test_ensure_phashes_fills_missing_mirror_hashes(tmp_path):
     assert (filled.loc[0, "phash"], filled.loc[0, "phash_mirror"]) == expected
     assert pd.isna(filled.loc[1, "phash"]) and pd.isna(filled.loc[1, "phash_mirror"])  # no image: nothing to hash
     assert catalog.loc[0, "phash_mirror"] is None  # input not mutated
+
+
+
+def test_the_demo_recipe_keeps_its_look_alike_pictures_apart_when_embedded(tmp_path):
+    """`curate run` now embeds before the filter. The backbone sees different procedural demo
+    pictures of one city as one (cosine up to 0.99), so the demo recipe turns the embedding links
+    off: with embeddings that all agree, its bursts still meet the 0.95 targets, and the default
+    rule (which trusts the embeddings) would not."""
+    from curate.embed import EmbeddingCache
+    from curate.filters.run import run_filter
+    from curate.filters.stage import FilterConfig
+    from curate.pipeline import build_config
+    from curate.recipes import load_recipe
+    from curate.score import workspace_scorecard
+    from curate.workspace import read_catalog
+    from tests.helpers import demo_workspace
+
+    ws = demo_workspace(tmp_path / "ws", photos=300, seed=7, size=(160, 120), commands=())
+    shas = read_catalog(ws)["sha256"].dropna().drop_duplicates().tolist()
+    rng = np.random.default_rng(0)
+    alike = rng.normal(size=(1, 64)) + 0.05 * rng.normal(size=(len(shas), 64))  # every pair: cosine ~0.99
+    EmbeddingCache(ws, "efficientnet_lite0").append(shas, alike.astype(np.float32), np.ones(len(shas), bool))
+    demo = load_recipe("demo")
+
+    def bursts(config):
+        run_filter(ws, config, demo)
+        return {row["metric"]: row for row in workspace_scorecard(ws)[0]}["burst_near_duplicate"]
+
+    recipe_config = build_config(FilterConfig, demo.stage_defaults("filter"), "demo [filter]")
+    assert recipe_config.near_dup_cosine is None and recipe_config.near_dup_verify_cosine is None
+    kept_apart = bursts(recipe_config)
+    assert kept_apart["tp"] > 0 and kept_apart["precision"] >= 0.95 and kept_apart["recall"] >= 0.95, kept_apart
+    assert bursts(FilterConfig())["precision"] < 0.5  # what the embedding links would do to the demo

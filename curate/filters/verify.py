@@ -43,6 +43,7 @@ DEFAULT_COLOUR_DIFF = 4.0
 DEFAULT_NEAR_DUP_COSINE = 0.90
 DEFAULT_VERIFY_COSINE = 0.85
 DEFAULT_COSINE_MAX_BITS = 16
+DEFAULT_LINK_COLOUR_DIFF = None
 EMBEDDING_BACKBONE = "efficientnet_lite0"  # the cosine thresholds were measured on this backbone's vectors
 
 
@@ -138,6 +139,7 @@ class LinkRule:
     cosine: float | None = DEFAULT_NEAR_DUP_COSINE
     verify_cosine: float | None = DEFAULT_VERIFY_COSINE
     cosine_max_bits: int | None = DEFAULT_COSINE_MAX_BITS  # an embedding link also needs pHashes this close
+    link_colour_diff: float | None = DEFAULT_LINK_COLOUR_DIFF  # ... and, beyond max_bits, colours this close
 
 
 def link_pairs(evidence: Evidence, rule: LinkRule) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
@@ -145,7 +147,8 @@ def link_pairs(evidence: Evidence, rule: LinkRule) -> tuple[np.ndarray, np.ndarr
 
     counts has keys hash_colour (hash candidate, colours agree), hash_unverified (no
     thumbnails), hash_embedding (hash candidate, colours differ, embeddings agree) and
-    embedding (cosine >= rule.cosine, not already a hash link).
+    embedding (cosine >= rule.cosine, pHashes within cosine_max_bits and, beyond max_bits,
+    colours within link_colour_diff; not already a hash link).
     """
     from curate.filters import embed_neighbours, neardup
 
@@ -156,11 +159,7 @@ def link_pairs(evidence: Evidence, rule: LinkRule) -> tuple[np.ndarray, np.ndarr
         linked = np.ones(len(first), dtype=bool)
         counts["hash_unverified"] = len(first)
     else:
-        flipped = mirrored_thumbnails(evidence.thumbs)
-        second_thumbs = np.where(mirrored[:, None], flipped[second], evidence.thumbs[second])
-        difference = colour_difference_of(evidence.thumbs[first], second_thumbs)
-        has_thumb = np.ones(len(evidence.hashes), bool) if evidence.has_thumb is None else evidence.has_thumb
-        linked = has_thumb[first] & has_thumb[second] & (difference <= rule.colour_diff)
+        linked = _pair_colours(evidence, first, second, mirrored) <= rule.colour_diff
         counts["hash_colour"] = int(linked.sum())
         if evidence.vectors is not None and rule.verify_cosine is not None:
             unit, usable = embed_neighbours.normalised(evidence.vectors)
@@ -170,14 +169,37 @@ def link_pairs(evidence: Evidence, rule: LinkRule) -> tuple[np.ndarray, np.ndarr
             linked |= agree
     first, second = first[linked], second[linked]
     if evidence.vectors is not None and rule.cosine is not None:
-        close_first, close_second, _ = embed_neighbours.cosine_pairs(evidence.vectors, rule.cosine)
-        if rule.cosine_max_bits is not None:
-            near = neardup.hamming_distance(evidence.hashes[close_first], evidence.hashes[close_second])
-            near = np.minimum(near, neardup.hamming_distance(evidence.hashes[close_first], mirrors[close_second]))
-            near = np.minimum(near, neardup.hamming_distance(mirrors[close_first], evidence.hashes[close_second]))
-            close_first, close_second = close_first[near <= rule.cosine_max_bits], close_second[near <= rule.cosine_max_bits]
+        close_first, close_second = _embedding_links(evidence, mirrors, rule)
         n = len(evidence.hashes)
         new = ~np.isin(close_first * n + close_second, first * n + second)
         counts["embedding"] = int(new.sum())
         first, second = np.concatenate([first, close_first[new]]), np.concatenate([second, close_second[new]])
     return first, second, counts
+
+
+def _pair_colours(evidence: Evidence, first: np.ndarray, second: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
+    """Thumbnail difference of index pairs (the second mirrored where `mirrored`); inf without a thumbnail."""
+    if evidence.thumbs is None:
+        return np.full(len(first), np.inf)
+    second_thumbs = np.where(mirrored[:, None], mirrored_thumbnails(evidence.thumbs[second]), evidence.thumbs[second])
+    difference = colour_difference_of(evidence.thumbs[first], second_thumbs)
+    has_thumb = np.ones(len(evidence.hashes), bool) if evidence.has_thumb is None else evidence.has_thumb
+    return np.where(has_thumb[first] & has_thumb[second], difference, np.inf)
+
+
+def _embedding_links(evidence: Evidence, mirrors: np.ndarray, rule: LinkRule) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs with cosine >= rule.cosine whose pHashes are within cosine_max_bits (either orientation)
+    and, when farther apart than max_bits, whose colours are within link_colour_diff."""
+    from curate.filters import embed_neighbours, neardup
+
+    first, second, _ = embed_neighbours.cosine_pairs(evidence.vectors, rule.cosine)
+    plain = neardup.hamming_distance(evidence.hashes[first], evidence.hashes[second])
+    flipped = np.minimum(neardup.hamming_distance(evidence.hashes[first], mirrors[second]),
+                         neardup.hamming_distance(mirrors[first], evidence.hashes[second]))
+    bits = np.minimum(plain, flipped)
+    keep = np.ones(len(first), bool) if rule.cosine_max_bits is None else bits <= rule.cosine_max_bits
+    if rule.link_colour_diff is not None and evidence.thumbs is not None:
+        far = keep & (bits > rule.max_bits)
+        colours = _pair_colours(evidence, first[far], second[far], (flipped < plain)[far])
+        keep[far] = colours <= rule.link_colour_diff
+    return first[keep], second[keep]
