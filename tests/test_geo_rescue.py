@@ -175,3 +175,25 @@ def test_the_command_rescues_relabels_and_leaves_the_filter_fresh(tmp_path):
     states = freshness.workspace_states(ws)
     assert states["filter"].state == freshness.FRESH and states["prefilter"].state == freshness.FRESH, \
         {name: state.line for name, state in states.items()}
+
+
+def test_the_argmax_rule_keeps_at_least_as_many_and_still_not_photos_taken_elsewhere():
+    catalog, vectors, truth, chosen = with_geo_outliers(9, right_label_on_topic)
+    elsewhere = np.setdiff1d(np.flatnonzero(right_label_on_topic(truth, catalog["label"].to_numpy(dtype=str))),
+                             chosen)[:12]
+    true_code = pd.Index(CITIES).get_indexer(catalog.loc[elsewhere, "label"])
+    catalog.loc[elsewhere, "label"] = CITIES[(true_code + 1) % 3]
+    catalog.loc[elsewhere, ["status", "drop_reason", "drop_stage"]] = [schema.DROPPED, "geo_outlier", "filter"]
+    strict, _ = run(catalog, vectors)
+    loose, report = run(catalog, vectors, PrefilterConfig(topic="skyline", geo_rescue_rule="argmax"))
+    rescued = lambda frame: set(frame.index[frame["geo_rescued"] == True])  # noqa: E712,E731
+    assert rescued(strict) <= rescued(loose) and report.geo_rescue["rule"] == "argmax"
+    assert len(rescued(loose) & set(chosen)) >= 11
+    assert not rescued(loose) & set(elsewhere)
+
+
+def test_a_bad_geo_rescue_rule_is_one_line(tmp_path):
+    result = runner.invoke(app, ["prefilter", "--workspace", str(tmp_path), "--topic", "skyline",
+                                 "--geo-rescue-rule", "loose"])
+    assert result.exit_code == 2 and "--geo-rescue-rule" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1

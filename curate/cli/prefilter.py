@@ -80,6 +80,7 @@ def prefilter(
     label_issues: Annotated[bool | None, typer.Option("--label-issues/--no-label-issues", help="Flag probable label errors (confident learning; default: recipe, else on).", show_default=False)] = None,
     drop_label_issues: Annotated[bool, typer.Option("--drop-label-issues", help="Drop flagged label issues (reason label_issue) instead of only flagging them.")] = False,
     geo_rescue: Annotated[bool | None, typer.Option("--geo-rescue/--no-geo-rescue", help="Keep the filter's geo outliers whose pixels agree with their label and the topic, as geo_rescued (default: recipe, else on).", show_default=False)] = None,
+    geo_rescue_rule: Annotated[str | None, typer.Option("--geo-rescue-rule", help="class_threshold: the label must be the confident-learning class (its probability reaches the class's mean self-confidence); argmax: the most probable class (default: recipe, else class_threshold).")] = None,
     relabel: Annotated[bool | None, typer.Option("--relabel/--no-relabel", help="Replace confidently wrong labels by suggested_label, keeping original_label (default: recipe, else off).", show_default=False)] = None,
     relabel_precision: Annotated[float | None, typer.Option("--relabel-precision", help="Expected share of right new labels the relabel margin is cut for, from 0.5 to below 1 (default: recipe, else 0.9).")] = None,
     embeddings: Annotated[str | None, typer.Option("--embeddings", help="Embedding cache to use (default: the last `curate embed` run's).")] = None,
@@ -99,7 +100,7 @@ def prefilter(
 
     given = {"threshold": threshold, "folds": folds, "regularisation": regularisation, "label_issues": label_issues,
              "drop_label_issues": drop_label_issues or None, "seed": seed, "force": force or None, "mode": mode,
-             "geo_rescue": geo_rescue, "relabel": relabel, "relabel_precision": relabel_precision}
+             "geo_rescue": geo_rescue, "geo_rescue_rule": geo_rescue_rule, "relabel": relabel, "relabel_precision": relabel_precision}
     config = _config(topic, recipe, given)
     mode = config.mode
     finetune = None

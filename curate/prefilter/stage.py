@@ -60,6 +60,7 @@ class PrefilterConfig:
     min_untagged: int = 20  # fewer untagged photos cannot calibrate a cut when scores are not bimodal
     force: bool = False  # apply the drops anyway
     geo_rescue: bool = True  # keep geo outliers whose pixels agree with their label (curate.prefilter.repair)
+    geo_rescue_rule: str = "class_threshold"  # or "argmax": the label is the most probable class (no threshold)
     relabel: bool = False  # replace confidently wrong labels by suggested_label, keeping original_label
     relabel_precision: float = 0.9  # the expected share of right new labels the relabel margin is cut for
 
@@ -73,6 +74,8 @@ class PrefilterConfig:
         for name in ("force", "geo_rescue", "relabel"):
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"prefilter {name} must be true or false, got {getattr(self, name)!r}")
+        if self.geo_rescue_rule not in ("class_threshold", "argmax"):
+            raise UsageError(f"--geo-rescue-rule must be class_threshold or argmax, got {self.geo_rescue_rule!r}")
         value = self.relabel_precision
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.5 <= value < 1.0:
             raise UsageError(f"--relabel-precision must be a share from 0.5 to below 1 (e.g. 0.9), got {value!r}")
