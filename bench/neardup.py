@@ -18,7 +18,8 @@ against different scenes (curate.demo), with cluster-level precision/recall per 
 `ann` times the embedding neighbour search (curate.filters.embed_neighbours, IVF above
 60,000 vectors) on synthetic vectors with planted near copies, and its recall of the
 exact pairs (exhaustive search) on a subset. `real` is bench/neardup_real.py: the linking
-rule's precision/recall per edit kind on real photos, against imagededup's PHash.
+rule's thresholds chosen on one half of the real-edit set (split by original photo) and its
+precision/recall per edit kind reported on the held-out half, against imagededup's PHash.
 """
 
 from __future__ import annotations
