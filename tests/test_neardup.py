@@ -627,3 +627,27 @@ def test_the_demo_recipe_keeps_its_look_alike_pictures_apart_when_embedded(tmp_p
     kept_apart = bursts(recipe_config)
     assert kept_apart["tp"] > 0 and kept_apart["precision"] >= 0.95 and kept_apart["recall"] >= 0.95, kept_apart
     assert bursts(FilterConfig())["precision"] < 0.5  # what the embedding links would do to the demo
+
+
+def test_link_colour_diff_keeps_look_alike_neighbours_apart_beyond_the_hash_threshold():
+    """An embedding link between images farther apart than max_bits also needs close colours when
+    link_colour_diff is set (neighbouring shots of one street: cosine 0.90-0.95, colours 15+ apart),
+    while a pair within max_bits is decided as before; the filter takes it from its config."""
+    from curate.filters import verify
+    from curate.filters.stage import FilterConfig
+
+    h0 = 0x0123456789ABCDEF
+    hashes = np.array([h0, h0 ^ 0xFFF, h0 ^ 0xF], dtype=np.uint64)  # 1 is 12 bits from 0, 2 is 4 bits
+    thumbs = np.zeros((3, verify.THUMB_BYTES), np.uint8)
+    thumbs[1] += 40  # 1's colours are 40 apart from 0's and 2's
+    thumbs[2] += 30  # 2's are 30 apart from 0's: a brightness edit within max_bits
+    rng = np.random.default_rng(2)
+    vectors = (np.tile(rng.normal(size=(1, 16)), (3, 1)) + 0.01 * rng.normal(size=(3, 16))).astype(np.float32)
+    evidence = verify.Evidence(hashes, hashes, thumbs, np.ones(3, bool), vectors)
+    loose = verify.LinkRule(8, cosine=0.9, verify_cosine=0.85, cosine_max_bits=16)
+    assert _linked(evidence, loose) == {(0, 1), (0, 2), (1, 2)}
+    strict = verify.LinkRule(8, cosine=0.9, verify_cosine=0.85, cosine_max_bits=16, link_colour_diff=15.0)
+    assert _linked(evidence, strict) == {(0, 2), (1, 2)}  # 1-2: 8 bits, within max_bits: cosine confirms it
+    assert FilterConfig(near_dup_link_colour_diff=15).near_dup_link_colour_diff == 15
+    with pytest.raises(UsageError, match="near_dup_link_colour_diff"):
+        FilterConfig(near_dup_link_colour_diff=300)

@@ -91,6 +91,8 @@ class FilterConfig:
     near_dup_colour_diff: float = verify.DEFAULT_COLOUR_DIFF  # evidence in curate/filters/verify.py
     near_dup_cosine: float | str | None = verify.DEFAULT_NEAR_DUP_COSINE  # embedding link (when embedded); "off"/None: off
     near_dup_verify_cosine: float | str | None = verify.DEFAULT_VERIFY_COSINE  # embedding confirms a pHash candidate
+    near_dup_link_colour_diff: float | None = verify.DEFAULT_LINK_COLOUR_DIFF  # an embedding link beyond near_dup_bits
+    # also needs colours this close (0-255; None: off); 15 keeps neighbouring opensfm-lund shots apart
     dedupe_near: bool = False
     max_per_owner: int | None = None
     max_owner_share: float | None = None
@@ -121,6 +123,9 @@ class FilterConfig:
             raise UsageError(f"--near-dup-bits must be between 0 and 32, got {self.near_dup_bits}")
         if not 0 <= self.near_dup_colour_diff <= 255:
             raise UsageError(f"--near-dup-colour-diff must be between 0 and 255, got {self.near_dup_colour_diff}")
+        if self.near_dup_link_colour_diff is not None and not 0 <= self.near_dup_link_colour_diff <= 255:
+            raise UsageError("near_dup_link_colour_diff must be between 0 and 255 (or left out: off), "
+                             f"got {self.near_dup_link_colour_diff}")
         for name in ("near_dup_cosine", "near_dup_verify_cosine"):
             object.__setattr__(self, name, _parse_cosine(getattr(self, name), name))
         if self.max_per_owner is not None and self.max_per_owner < 1:
@@ -407,7 +412,7 @@ def _image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mapp
         vectors = np.zeros((len(shas), embeddings[1].shape[1]), dtype=np.float32)
         vectors[position >= 0] = embeddings[1][position[position >= 0]]
     rule = verify.LinkRule(config.near_dup_bits, config.near_dup_colour_diff, config.near_dup_cosine,
-                           config.near_dup_verify_cosine)
+                           config.near_dup_verify_cosine, link_colour_diff=config.near_dup_link_colour_diff)
     first, second, counts = verify.link_pairs(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors), rule)
     if embeddings is not None:
         notes.append(f"near-duplicate links: {counts['hash_colour']} by pHash and colour, {counts['hash_embedding']} "
