@@ -172,8 +172,9 @@ def measure(workspaces: dict, config, seeds: int, ablation_seeds: int, device: s
         uncurated[seed] = row["uncurated"]
         rows.append(row)
         print(f"  seed {seed}: {row_line(row)}", flush=True)
-    for name, ws in workspaces.items():
-        for seed in range(min(ablation_seeds, seeds)) if name != "full" else ():
+    ablations = {name: ws for name, ws in workspaces.items() if name != "full"}
+    for name, ws in ablations.items():
+        for seed in range(min(ablation_seeds, seeds)):
             row = ablation_row(workspaces["full"], name, ws, dataclasses.replace(config, seed=seed), seed,
                                uncurated[seed], device)
             rows.append(row)
@@ -218,10 +219,12 @@ def print_summary(rows: list[dict]) -> None:
     uncurated, curated = mean_of(full, "sandals_uncurated"), mean_of(full, "sandals")
     if uncurated is not None and curated is not None:
         ratio = "inf" if curated == 0 else f"{uncurated / curated:.1f}x"
-        print(f"  sandals ratio: uncurated alone {share(uncurated)} / curated behind its gate {share(curated)} = {ratio}")
-    sandals = {"sandals_photos": int(full["sandals_photos"].iloc[0] or 0), "curated_behind_gate":
-               bool(full["behind_gate"].all()), "uncurated_sandals_answered_share": uncurated,
-               "curated_sandals_answered_share": curated, "on_topic_wrongly_gated_share": mean_of(full, "wrongly_gated")}
+        gate = "behind its gate" if full["behind_gate"].all() else "(no gate)"
+        print(f"  sandals ratio: uncurated alone {share(uncurated)} / curated {gate} {share(curated)} = {ratio}")
+    sandals = {"sandals_photos": int(full["sandals_photos"].iloc[0] or 0),
+               "curated_behind_gate": bool(full["behind_gate"].all()),
+               "uncurated_sandals_answered_share": uncurated, "curated_sandals_answered_share": curated,
+               "on_topic_wrongly_gated_share": mean_of(full, "wrongly_gated")}
     print("  " + curation_headline(full["worth_pp"].tolist(), int(full["test_photos"].iloc[0]),
                                    sandals if uncurated is not None and curated is not None else None))
 
