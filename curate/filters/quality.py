@@ -13,8 +13,9 @@ Two halves, like CleanVision's issue types and cleanlab Datalab's issue managers
 
 A new check is one badness function plus one `QualityCheck` entry (and its score column
 in curate/schema.py). Thresholds were chosen by bench/quality.py on a calibration half of
-real photos with known degradations and validated on the other half (docs/benchmarks.md,
-"Image quality checks"); none was chosen on the procedural demo.
+real photos with known degradations (at most 3% of any collection's originals flagged) and
+validated on the other half and by leaving one collection out (docs/benchmarks.md, "Image
+quality checks"); none was chosen on the procedural demo.
 """
 
 from __future__ import annotations
