@@ -2,7 +2,7 @@
 
 100 real Flickr photos whose labels are colours (black, red, white, yellow), not places;
 98 of them carry the tag `ferrari`; 40 are geotagged all over the world. A new user's
-journey ingest -> filter -> embed -> prefilter -> split -> check-leakage -> train ->
+journey ingest -> embed -> filter -> prefilter -> split -> check-leakage -> train ->
 evaluate -> report must keep every correctly labelled photo: the geo filter must see that
 the labels are not places, the pre-classifier must not act on a topic nearly every photo
 carries, and training must use every kept labelled photo.
@@ -35,9 +35,9 @@ def journey(tmp_path_factory):
     root = tmp_path_factory.mktemp("ferrari")
     ws = root / "ws"
     out = {"ingest": curate("ingest", "folder", FERRARI, "--metadata", FERRARI / "metadata.csv", "-w", ws)}
+    out["embed"] = curate("embed", "-w", ws, "--image-size", "160", "--batch-size", "16")
     out["filter"] = curate("filter", "-w", ws)
     out["after_filter"] = read_catalog(Workspace(ws))
-    out["embed"] = curate("embed", "-w", ws, "--image-size", "160", "--batch-size", "16")
     out["prefilter"] = curate("prefilter", "-w", ws, "--topic", "ferrari", "--folds", "3")
     out["after_prefilter"] = read_catalog(Workspace(ws))
     out["split"] = curate("split", "-w", ws)
