@@ -182,7 +182,7 @@ def train_or_reuse(ws: Workspace, run_dir: Path, config, catalog: pd.DataFrame) 
     run_dir = Path(run_dir)
     checkpoint, meta_path = run_dir / CHECKPOINT, run_dir / META
     if not checkpoint.is_file() and not (meta_path.is_file() and RunMeta.from_file(meta_path).finished):
-        train(ws, run_dir, config, allow_leakage=True, catalog=catalog, warn_leakage=False)
+        train(ws, run_dir, config, allow_leakage=True, catalog=catalog, warn_leakage=False, gate=False)
         return "trained"
     if checkpoint.is_file():
         state = load_checkpoint_state(run_dir)
@@ -198,7 +198,7 @@ def train_or_reuse(ws: Workspace, run_dir: Path, config, catalog: pd.DataFrame) 
                          "delete that folder to retrain it")
     if checkpoint.is_file() and state["next_epoch"] < config.total_epochs:
         train(ws, run_dir, config, resume=True, allow_leakage=True, catalog=catalog, checkpoint_state=state,
-              warn_leakage=False)
+              warn_leakage=False, gate=False)
         return "resumed"
     return "reused"
 

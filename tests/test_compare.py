@@ -18,7 +18,8 @@ from classify.cli import app as classify_app
 from classify.compare import (CLEAN_TEST_REASONS, RANDOM_SPLIT_DIR, STAGE, UNCURATED_DIR, clean_test_reasons,
                               leakage_summary, random_split_catalog, run_train_config, train_or_reuse,
                               train_val_shares, uncurated_catalog, uncurated_labels, workspace_shares)
-from classify.model import RunMeta, build_classifier, save_model
+from classify.gate import GATE_META
+from classify.model import META, RunMeta, build_classifier, save_model
 from classify.train import CHECKPOINT, TrainConfig, train
 from curate import schema
 from curate.errors import UsageError
@@ -201,6 +202,9 @@ def test_evaluate_compares_random_split_and_uncurated_then_reuses_the_sub_runs(d
     for sub in (RANDOM_SPLIT_DIR, UNCURATED_DIR):  # the same training settings as RUN
         assert run_train_config(run / sub).comparable() == config.comparable()
         assert (run / sub / "evaluation" / "evaluation.json").is_file()
+    # the sub-runs are scored alone: no topic gate is fitted for them (nor recorded in model.json)
+    assert not RunMeta.from_file(run / RANDOM_SPLIT_DIR / META).gate
+    assert not (run / RANDOM_SPLIT_DIR / GATE_META).exists()
     assert len(pd.read_csv(run / UNCURATED_DIR / "metrics.csv")) == config.total_epochs
     on_disk = json.loads((run / "evaluation" / "evaluation.json").read_text())
     assert on_disk["comparisons"] == payload["comparisons"]
