@@ -46,6 +46,7 @@ from classify.decode import MemoryBudget, decode_for_model
 from curate.cli.common import user_errors
 from curate.console import console
 from curate.errors import UsageError
+from curate.listen import check_listen
 from curate.store import MAX_PIXELS, BadImage
 
 MiB = 1 << 20
@@ -249,20 +250,6 @@ def _add_routes(app, predictor, facts: ModelFacts, default_top_k: int, limits: S
         gated = {} if gate is None else {"topic_score": float(topic[0]), "off_topic": bool(topic[0] < gate.threshold)}
         return PredictResponse(predictions=[Prediction(label=label, probability=p) for label, p in ranked],
                                model=facts, **gated)
-
-
-def check_listen(host: str, port: int) -> None:
-    """UsageError (one line) when the service could not listen on host:port (in use, unknown host)."""
-    import socket
-
-    try:
-        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        with socket.socket(family, kind) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
-            probe.bind(address)
-    except OSError as exc:  # socket.gaierror too
-        raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port "
-                         "or --host") from None
 
 
 @user_errors

@@ -77,3 +77,21 @@ def demo_workspace(root: Path, photos: int = 140, seed: int = 4, size: tuple[int
         result = CliRunner().invoke(app, [*command, "--workspace", str(root)])
         assert result.exit_code == 0, result.output
     return ws
+
+
+def start_server(app_):
+    """A real uvicorn server for `app_` on a free loopback port, in a thread: (server, thread, base URL)."""
+    import threading
+    import time
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app_, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]  # port=0: the OS picked a free one
+    return server, thread, f"http://127.0.0.1:{port}"

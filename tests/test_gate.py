@@ -13,8 +13,6 @@ import csv
 import hashlib
 import json
 import shutil
-import threading
-import time
 
 import numpy as np
 import pandas as pd
@@ -32,7 +30,7 @@ from curate.errors import UsageError
 from curate.prefilter.run import TOPIC_META, TOPIC_WEIGHTS, save_topic_model, topic_model_dir
 from curate.prefilter.stage import PrefilterConfig, fit_topic_model
 from curate.workspace import Workspace, read_catalog, write_catalog
-from tests.helpers import demo_workspace
+from tests.helpers import demo_workspace, start_server
 from tests.test_prefilter import run as run_prefilter_stage
 from tests.test_prefilter import synthetic
 
@@ -165,15 +163,9 @@ def test_a_damaged_gate_is_one_line_with_exit_2(gated, tmp_path):
 @contextlib.contextmanager
 def served(app_):
     """A real uvicorn server for `app_` on 127.0.0.1 (a free port); yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app_, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
+    server, thread, url = start_server(app_)
     try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+        yield url
     finally:
         server.should_exit = True
         thread.join(10)

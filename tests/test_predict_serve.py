@@ -7,8 +7,6 @@ labels and probabilities, in rank order. The server runs for real on 127.0.0.1.
 
 import csv
 import io
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -16,14 +14,13 @@ import pytest
 import requests
 import torch
 import uvicorn
-from PIL import Image
 from typer.testing import CliRunner
 
 from classify.cli import app
 from classify.model import Predictor, RunMeta, build_classifier, save_model
 from classify.serve import create_app
 from curate.store import open_rgb
-from tests.helpers import header_only_png
+from tests.helpers import header_only_png, start_server
 from tests.helpers import smooth_photo as photo
 
 CLASSES = ["harbour", "skyline", "tower"]
@@ -157,15 +154,8 @@ def test_predict_usage_errors_are_one_line_exit_2(tmp_path, run_dir, args, needl
 @pytest.fixture(scope="module")
 def base_url(predictor):
     app_ = create_app(predictor, max_upload_bytes=MAX_UPLOAD_BYTES, top_k=3)
-    server = uvicorn.Server(uvicorn.Config(app_, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]  # port=0: the OS picked a free one
-    yield f"http://127.0.0.1:{port}"
+    server, thread, url = start_server(app_)
+    yield url
     server.should_exit = True
     thread.join(10)
 

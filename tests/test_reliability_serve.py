@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 import requests
 import torch
-import uvicorn
 from PIL import Image
 
 from classify.decode import MemoryBudget, decode_for_model, model_input_size
@@ -29,7 +28,7 @@ from classify.model import Predictor, RunMeta, build_classifier, save_model
 from classify.serve import ServeLimits, create_app
 from curate.store import MAX_PIXELS, open_rgb
 from curate.vision.images import prepare
-from tests.helpers import smooth_photo
+from tests.helpers import smooth_photo, start_server
 
 CLASSES = ["harbour", "skyline", "tower"]
 GOAL_RSS_BYTES = 2 * 10**9  # the goal: under 2 GB with 32 concurrent uploads
@@ -112,16 +111,7 @@ def test_budget_caps_a_single_request_at_the_whole_budget():
 
 # ---- queue: 503 when full, /health answers meanwhile ---------------------------------------------
 
-def start_in_thread(app_):
-    server = uvicorn.Server(uvicorn.Config(app_, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    return server, thread, f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-
+start_in_thread = start_server
 
 def test_full_queue_answers_503_and_health_still_answers(predictor, monkeypatch):
     import classify.serve as serve_module

@@ -7,8 +7,6 @@ import json
 import multiprocessing
 import subprocess
 import sys
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
-import uvicorn
 from typer.testing import CliRunner
 
 from curate import schema
@@ -25,6 +22,7 @@ from curate.records import apply_drops, reset_stage
 from curate.review.apply import active_decisions, apply_decisions
 from curate.review.journal import append_decisions, new_decision, read_decisions, reviews_path
 from curate.workspace import Workspace, read_catalog
+from tests.helpers import start_server
 
 runner = CliRunner()
 FAKE_EMBEDDINGS = "fake-embeddings"
@@ -47,17 +45,7 @@ def decision(photo_id: str, action: str, **fields) -> dict:
     return new_decision(photo_id, action, who="tester", **fields)
 
 
-def serve(app_) -> tuple[uvicorn.Server, threading.Thread, str]:
-    """A real uvicorn server on a free loopback port, in a thread."""
-    server = uvicorn.Server(uvicorn.Config(app_, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    return server, thread, f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-
+serve = start_server
 
 def fake_embeddings(ws: Workspace, seed: int = 0) -> None:
     """Embeddings that carry the demo's truth (true label, on topic) plus noise, so the prefilter

@@ -15,6 +15,7 @@ import pandas as pd
 from curate import schema
 from curate.export.config import ExportConfig
 from curate.export.plan import ExportPlan, metadata_frame
+from curate.spreadsheet import spreadsheet_safe
 
 
 @dataclass(frozen=True)
@@ -34,20 +35,6 @@ def exported_file(rows: pd.DataFrame) -> pd.Series:
     return rows["target"] if rows["shard"].isna().all() else rows["shard"] + "/" + rows["target"]
 
 
-FORMULA_PATTERN = r"[=+\-@\t\r]"  # as curate.report.run: a first character that makes a spreadsheet run a formula
-
-
-def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` with every text cell that starts like a formula prefixed with a quote (OWASP's
-    advice for CSV). The same rule as curate.report.run.spreadsheet_safe, which cannot be
-    imported here without matplotlib (seconds per export)."""
-    out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-            text = out[column].astype("string")
-            risky = text.str.match(FORMULA_PATTERN).fillna(False).astype(bool)
-            out[column] = out[column].mask(risky, "'" + text)
-    return out
 
 
 def _csv(frame: pd.DataFrame) -> bytes:

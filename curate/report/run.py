@@ -24,13 +24,13 @@ from curate.report import plots
 from curate.report.data import attribution_rows, build_report
 from curate.report.html import render_html
 from curate.runs import load_stage_report
+from curate.spreadsheet import spreadsheet_safe
 from curate.workspace import Workspace, atomic_write_bytes, read_catalog
 
 STAGES = ("filter", "split", "prefilter", "embed")
 THUMB_SIDE = 128
 
 
-FORMULA_PATTERN = r"[=+\-@\t\r]"  # a first character that makes a spreadsheet read a formula
 
 
 def check_report_limits(max_gallery: int, max_rows: int, owner_alarm: float) -> None:
@@ -89,18 +89,6 @@ def evaluation_shape_problem(evaluation: object) -> str | None:
     if accuracy is not None and (isinstance(accuracy, bool) or not isinstance(accuracy, int | float)):
         return "accuracy is not a number"
     return None
-
-
-def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` with every text cell a spreadsheet would run as a formula (=, +, -, @, tab or CR
-    first) prefixed with a quote, as OWASP advises for CSV files opened in Excel or Calc."""
-    out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-            text = out[column].astype("string")
-            risky = text.str.match(FORMULA_PATTERN).fillna(False).astype(bool)
-            out[column] = out[column].mask(risky, "'" + text)
-    return out
 
 
 def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 48,

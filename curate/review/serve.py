@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Callable
 
 import pandas as pd
 
 from curate.errors import UsageError
+from curate.listen import check_listen
 from curate.review.journal import apply_workspace_decisions
 from curate.review.queues import QUEUES
 from curate.workspace import Workspace, changes_workspace, read_catalog, write_catalog
@@ -19,18 +19,6 @@ def apply_to_catalog(ws: Workspace) -> pd.DataFrame:
     catalog = apply_workspace_decisions(ws, read_catalog(ws))
     write_catalog(ws, catalog)
     return catalog
-
-
-def check_listen(host: str, port: int) -> None:
-    """UsageError (one line) when nothing could listen on host:port (in use, unknown host)."""
-    try:
-        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        with socket.socket(family, kind) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
-            probe.bind(address)
-    except OSError as exc:  # socket.gaierror too
-        raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port "
-                         "or --host") from None
 
 
 def serve_review(ws: Workspace, host: str = "127.0.0.1", port: int = 8765, queue: str = "label_issues",
