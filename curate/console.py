@@ -29,7 +29,8 @@ def progress_bar(description: str, total: int | None) -> Iterator:
         if not total:
             yield lambda n=1: None
             return
-        lines = ProgressLines(description, total, lambda text: err_console.print(text, markup=False, highlight=False))
+        lines = ProgressLines(description, total,
+                             lambda text: err_console.print(text, markup=False, highlight=False, soft_wrap=True))
         yield lines.advance
         lines.finish()
         return

@@ -53,3 +53,14 @@ def test_piped_output_gets_progress_lines_before_the_end():
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("work:")]
     assert len(lines) == 10 and lines[0].startswith("work: 2/20 (10%)") and lines[-1].startswith("work: 20/20")
+
+
+def test_a_long_progress_line_is_not_wrapped_in_a_narrow_log():
+    code = ("from curate.console import progress_bar\n"
+            "with progress_bar('resizing 2,341 images to a 120px short side (once), a long description', 10) as a:\n"
+            "    for _ in range(10): a()\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**__import__("os").environ, "COLUMNS": "60"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 10 and all(line.startswith("resizing 2,341 images") for line in lines)
