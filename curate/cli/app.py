@@ -20,8 +20,8 @@ app = typer.Typer(
 )
 app.add_typer(ingest.app, name="ingest")
 app.command("status")(status.status)
+app.command("embed")(prefilter.embed)  # pipeline order: ingest, embed, filter, prefilter, split
 app.command("filter")(filter_cli.filter_command)
-app.command("embed")(prefilter.embed)
 app.command("prefilter")(prefilter.prefilter)
 app.command("score")(score.score)
 app.command("split")(split.split)

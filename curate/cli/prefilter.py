@@ -26,7 +26,7 @@ def embed(
     image_size: Annotated[int | None, typer.Option("--image-size", help="Input crop side in pixels (default 224; smaller is faster on CPU).")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Compute backbone embeddings of every kept image (cached by sha256; only new images are computed)."""
+    """Compute backbone embeddings of every stored image (cached by sha256; only new ones are computed)."""
     from curate.embed import EmbedConfig, run_embed
 
     report = run_embed(workspace(workspace_path), EmbedConfig(backbone=backbone, batch_size=batch_size,
