@@ -11,6 +11,8 @@ import os
 import shutil
 import subprocess
 
+import pytest
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
@@ -41,3 +43,15 @@ def chrome_driver():
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@pytest.fixture(scope="module")
+def driver():
+    """One headless Chromium per test module (import this fixture); skips with the reason when
+    Chromium cannot be had."""
+    missing = ensure_chromium()
+    if missing:
+        pytest.skip(missing)
+    browser = chrome_driver()
+    yield browser
+    browser.quit()

@@ -13,20 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import chrome_driver, ensure_chromium
+from tests.browser import driver  # noqa: F401  (a fixture)
 from tests.helpers import demo_workspace
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-
-
-@pytest.fixture(scope="module")
-def driver():
-    missing = ensure_chromium()
-    if missing:
-        pytest.skip(missing)
-    browser = chrome_driver()
-    yield browser
-    browser.quit()
 
 
 @pytest.fixture(scope="module")

@@ -14,18 +14,8 @@ import pytest
 from curate.review.apply import active_decisions, decided_state
 from curate.review.journal import read_decisions
 from curate.workspace import Workspace, read_catalog
-from tests.browser import chrome_driver, ensure_chromium
+from tests.browser import driver  # noqa: F401  (a fixture)
 from tests.test_review import demo_ws, serve  # noqa: F401  (demo_ws is a fixture)
-
-
-@pytest.fixture(scope="module")
-def driver():
-    missing = ensure_chromium()
-    if missing:
-        pytest.skip(missing)
-    browser = chrome_driver()
-    yield browser
-    browser.quit()
 
 
 @pytest.fixture()
