@@ -95,3 +95,21 @@ def start_server(app_):
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]  # port=0: the OS picked a free one
     return server, thread, f"http://127.0.0.1:{port}"
+
+
+def untrained_run(folder, classes: list[str]):
+    """A loadable run in `folder`: an untrained EfficientNet-Lite0 at 64 px for `classes`.
+
+    The library's random init leaves features near 1e-9: every image would get the same
+    probabilities and a row mix-up would go unnoticed. He-initialised convs make them differ."""
+    import torch
+
+    from classify.model import RunMeta, build_classifier, save_model
+
+    torch.manual_seed(0)
+    model, preprocess = build_classifier("efficientnet_lite0", len(classes), pretrained=False, image_size=64)
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight)
+    save_model(folder, model, RunMeta(classes=classes, backbone="efficientnet_lite0", preprocess=preprocess.to_dict()))
+    return folder

@@ -12,15 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import requests
-import torch
 import uvicorn
 from typer.testing import CliRunner
 
 from classify.cli import app
-from classify.model import Predictor, RunMeta, build_classifier, save_model
+from classify.model import Predictor
 from classify.serve import create_app
 from curate.store import open_rgb
-from tests.helpers import header_only_png, start_server
+from tests.helpers import header_only_png, start_server, untrained_run
 from tests.helpers import smooth_photo as photo
 
 CLASSES = ["harbour", "skyline", "tower"]
@@ -30,16 +29,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    model, preprocess = build_classifier("efficientnet_lite0", len(CLASSES), pretrained=False, image_size=64)
-    # The library's random init leaves features near 1e-9: every image would get the same
-    # probabilities and a row mix-up would go unnoticed. He-initialised convs make them differ.
-    for module in model.modules():
-        if isinstance(module, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(module.weight)
-    run = tmp_path_factory.mktemp("run")
-    save_model(run, model, RunMeta(classes=CLASSES, backbone="efficientnet_lite0", preprocess=preprocess.to_dict()))
-    return run
+    return untrained_run(tmp_path_factory.mktemp("run"), CLASSES)
 
 
 @pytest.fixture(scope="module")

@@ -20,15 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import requests
-import torch
 from PIL import Image
 
 from classify.decode import MemoryBudget, decode_for_model, model_input_size
-from classify.model import Predictor, RunMeta, build_classifier, save_model
+from classify.model import Predictor
 from classify.serve import ServeLimits, create_app
 from curate.store import MAX_PIXELS, open_rgb
 from curate.vision.images import prepare
-from tests.helpers import smooth_photo, start_server
+from tests.helpers import smooth_photo, start_server, untrained_run
 
 CLASSES = ["harbour", "skyline", "tower"]
 GOAL_RSS_BYTES = 2 * 10**9  # the goal: under 2 GB with 32 concurrent uploads
@@ -37,14 +36,7 @@ WATCHDOG_RSS_BYTES = 4 * 2**30
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    model, preprocess = build_classifier("efficientnet_lite0", len(CLASSES), pretrained=False, image_size=64)
-    for module in model.modules():  # He init: images get different answers (see test_predict_serve)
-        if isinstance(module, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(module.weight)
-    run = tmp_path_factory.mktemp("run")
-    save_model(run, model, RunMeta(classes=CLASSES, backbone="efficientnet_lite0", preprocess=preprocess.to_dict()))
-    return run
+    return untrained_run(tmp_path_factory.mktemp("run"), CLASSES)
 
 
 @pytest.fixture(scope="module")
