@@ -90,9 +90,8 @@ def test_the_margin_cut_meets_its_precision_and_is_the_lowest_that_does(pairs, p
     margin = np.array([m for m, _ in pairs])
     p = np.array([q for _, q in pairs])
     cut, expected = margin_cut(margin, p, precision)
-    if cut is None:  # no set of the top margins reaches the precision
-        order = np.argsort(-margin, kind="stable")
-        assert (np.cumsum(p[order]) / np.arange(1, len(p) + 1) < precision).all()
+    if cut is None:  # no cut (it takes in every photo at its margin) reaches the precision
+        assert all(p[margin >= m].mean() < precision for m in np.unique(margin))
         return
     assert p[margin >= cut].mean() >= precision - 1e-9 and expected == round(p[margin >= cut].mean(), 4)
     lower = margin[margin < cut]
@@ -126,3 +125,9 @@ def test_relabel_precision_is_checked_in_the_config():
         PrefilterConfig(topic="skyline", relabel_precision=1.0)
     with pytest.raises(UsageError, match="relabel must be true or false"):
         PrefilterConfig(topic="skyline", relabel="yes")
+
+
+def test_a_margin_cut_takes_in_every_photo_at_its_margin():
+    # the first of two tied photos alone would reach 0.75, but no cut can take one without the other
+    assert margin_cut(np.array([0.0, 0.0]), np.array([0.75, 0.5]), 0.75) == (None, None)
+    assert margin_cut(np.array([0.3, 0.0, 0.0]), np.array([0.9, 0.75, 0.5]), 0.75) == (0.3, 0.9)

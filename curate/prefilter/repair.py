@@ -169,8 +169,10 @@ def margin_cut(margin: np.ndarray, p_suggested: np.ndarray, precision: float) ->
     if len(margin) == 0:
         return None, None
     order = np.argsort(-margin, kind="stable")
+    ranked = margin[order]
     running = np.cumsum(p_suggested[order]) / np.arange(1, len(order) + 1)
-    reach = np.flatnonzero(running >= precision)
+    last_of_tie = np.append(ranked[:-1] > ranked[1:], True)  # a cut takes in every photo at its margin
+    reach = np.flatnonzero((running >= precision) & last_of_tie)
     if len(reach) == 0:
         return None, None
     cut = float(margin[order][reach[-1]])
