@@ -134,16 +134,7 @@ def test_invariants_and_agreement_with_scikit_learn(case):
 
 # --- end to end: demo workspace, `curate split`, an untrained model --------------------------
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny models on a shared 2-core box: with 2 intra-op threads per xdist worker, OpenMP
-    threads oversubscribe the cores and a 17-image forward pass took ~5 s instead of ~0.2 s."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: torch on one thread here
 
 
 @pytest.fixture(scope="module")

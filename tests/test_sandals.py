@@ -127,14 +127,7 @@ def test_the_headline_carries_the_sandals_figures():
 
 
 # ---------------------------------------------------------------- end to end
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: torch on one thread here
 
 
 @pytest.fixture(scope="module")
