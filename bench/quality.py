@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/quality.py [--per-collection 200] [--seed 0]
 
-Originals: photos of ../shared/realdata scenes15 (greyscale), imagenet-sample and
-flickr-ferrari (colour). Each original gets one degraded copy per kind (below), made
-on the full-size image, re-encoded as JPEG (quality 90) and measured exactly as ingest
-measures a stored image (curate.store.decode_image + curate.vision.features).
+Originals: photos of ../shared/realdata scenes15 (greyscale), imagenet-sample, flickr-ferrari
+and opensfm-lund (colour; 29 shots of one cathedral). Each original gets one degraded copy per
+kind (below), made on the full-size image, re-encoded as JPEG (quality 90) and measured exactly
+as ingest measures a stored image (curate.store.decode_image + curate.vision.features).
 
     blurry           Gaussian blur, radius 2.5 px at the 256 px short side scale
     dark             under-exposed by 3 stops (linear light / 8, sRGB gamma 2.2 assumed)
@@ -27,8 +27,8 @@ Held-out validation, two ways:
   and false-flag share (overall and per collection) with those thresholds AND with the
   thresholds in curate/filters/quality.py (the targets: recall >= 0.9, <= 5% of the originals
   of EACH collection flagged);
-* leave one folder out (--by-folder): thresholds chosen the same way on two collections,
-  recall and false flags reported on the third.
+* leave one folder out (--by-folder): thresholds chosen the same way on the other collections,
+  recall and false flags reported on the one left out.
 The greyscale check is judged per collection, as the filter does: it must flag nothing in scenes15.
 
 A gamma curve keeps white white and black black, so a darkened bright beach or a brightened
@@ -56,7 +56,7 @@ from curate.vision.features import WORK_SIDE
 
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 COLLECTIONS = {"scenes15": "scenes15/*/*/*.jpg", "imagenet-sample": "imagenet-sample/*.jpg",
-               "flickr-ferrari": "flickr-ferrari/*/*.jpg"}
+               "flickr-ferrari": "flickr-ferrari/*/*.jpg", "opensfm-lund": "opensfm-lund/*.jpg"}
 TARGET_RECALL, TARGET_FLAGGED, CALIBRATION_FLAGGED = 0.9, 0.05, 0.03
 
 
@@ -198,7 +198,7 @@ def evaluate(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def by_folder(frame: pd.DataFrame) -> pd.DataFrame:
-    """Leave one collection out: thresholds chosen on the other two (all their photos), judged on it."""
+    """Leave one collection out: thresholds chosen on the others (all their photos), judged on it."""
     lines = []
     for held in COLLECTIONS:
         rest, test = frame[frame["collection"] != held], frame[frame["collection"] == held]

@@ -139,6 +139,23 @@ def test_white_backdrop_is_not_over_exposure_but_a_clipped_subject_is():
     assert all("bright" in found for found in issues[3:]), issues[3:]
 
 
+def white_subject_at_dusk(seed: int) -> Image.Image:
+    """A dim generated scene (median ~50) with a white subject filling a fifth of the central half."""
+    scene = Image.fromarray((np.asarray(generated_photo(seed), dtype=np.float32) * 0.45).astype(np.uint8))
+    ImageDraw.Draw(scene).rectangle((150, 120, 249, 179), fill=(255, 255, 255))
+    return scene
+
+
+def test_a_white_subject_in_a_normally_exposed_scene_is_not_over_exposure_but_its_over_exposed_copy_is():
+    # like the white Ferrari on a wet road: the subject clips, the tones around it are ordinary
+    shots = [white_subject_at_dusk(seed) for seed in range(3)]
+    frame = measured(shots + [exposure(shot, 3) for shot in shots])
+    assert (frame["centre_clipped_share"][:3] > 0.17).all()  # the centre's clipped share alone would flag them
+    issues = issues_of(frame)
+    assert not any("bright" in found for found in issues[:3]), issues[:3]
+    assert all("bright" in found for found in issues[3:]), issues[3:]
+
+
 def test_an_over_exposed_saturated_subject_counts_its_clipped_channels():
     red = Image.new("RGB", (64, 64), (255, 30, 30))
     yellow = Image.new("RGB", (64, 64), (255, 252, 20))
