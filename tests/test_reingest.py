@@ -20,7 +20,7 @@ from curate.workspace import Workspace, read_catalog, write_catalog
 from tests.helpers import REALDATA, jpeg_bytes
 from tests.httpfixtures import FakeServer, Response
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[1] / "docs" / "workspace.md"  # the column spellings table
 FERRARI = REALDATA / "flickr-ferrari"
 IMAGE_COLUMNS = ["sha256", "image_path", "width", "height", "image_format"]
 SIDECAR = pd.DataFrame({
