@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+import statistics
 from collections import Counter
 
 import pandas as pd
@@ -15,24 +17,25 @@ from curate import schema
 from curate.cli.app import app
 from curate.report.data import HOW_TO, build_report
 from curate.report.html import render_html
+from curate.report.run import write_report
 from curate.runs import save_stage_report
 from curate.workspace import Workspace, write_catalog
 from tests.helpers import jpeg_bytes, png_bytes
 
 # (label, owner, status, drop_stage, drop_reason, licence, split, tags, topic_score, recovered)
 ROWS = [
-    ("a", "o1", "kept", None, None, "CC-BY", "train", ["a", "skyline"], 0.9, False),
-    ("a", "o1", "kept", None, None, "CC-BY", "train", ["a", "skyline"], 0.8, False),
+    ("a", "o1", "kept", None, None, "4", "train", ["a", "skyline"], 0.9, False),
+    ("a", "o1", "kept", None, None, "4", "train", ["a", "skyline"], 0.8, False),
     ("a", "o1", "kept", None, None, "ARR", "train", ["a"], 0.7, True),
     ("a", "o2", "kept", None, None, "ARR", "test", ["a"], 0.95, True),
     ("a", "o3", "dropped", "ingest", "truncated_image", "ARR", None, ["a"], None, None),
-    ("a", "o3", "dropped", "filter", "geo_outlier", "CC-BY", None, ["a", "skyline"], None, None),
+    ("a", "o3", "dropped", "filter", "geo_outlier", "4", None, ["a", "skyline"], None, None),
     ("a", "o4", "dropped", "prefilter", "off_topic", None, None, ["a", "skyline"], 0.1, False),
     ("a", "o4", "dropped", "prefilter", "off_topic", "ARR", None, ["a", "skyline"], 0.3, False),
-    ("b", "o5", "kept", None, None, "CC-BY", "train", ["b", "skyline"], 0.9, False),
+    ("b", "o5", "kept", None, None, "4", "train", ["b", "skyline"], 0.9, False),
     ("b", "o6", "kept", None, None, None, "val", ["b", "skyline"], 0.9, False),
-    ("b", "o7", "kept", None, None, "CC-BY", "test", ["b", "skyline"], 0.9, False),
-    ("b", "o5", "dropped", "filter", "exact_duplicate", "CC-BY", None, ["b", "skyline"], None, None),
+    ("b", "o7", "kept", None, None, "4", "test", ["b", "skyline"], 0.9, False),
+    ("b", "o5", "dropped", "filter", "exact_duplicate", "4", None, ["b", "skyline"], None, None),
     ("b", "o8", "dropped", "prefilter", "off_topic", "ARR", None, ["b"], 0.2, False),
     (None, "o9", "dropped", "filter", "ambiguous_label", "ARR", None, ["a", "b", "skyline"], None, None),
     (None, "o9", "dropped", "ingest", "empty_file", None, None, [], None, None),
@@ -44,7 +47,8 @@ def make_catalog(rows=ROWS) -> pd.DataFrame:
     for i, (label, owner, status, stage, reason, licence, split, tags, score, recovered) in enumerate(rows):
         sha = f"{i:02x}" * 32
         records.append({
-            "photo_id": f"t:{i}", "source": "t", "source_id": str(i), "owner_id": owner, "owner_name": None,
+            "photo_id": f"t:{i}", "source": "t", "source_id": str(i), "owner_id": owner,
+            "owner_name": "Olga <Lens>" if owner == "o1" else None, "page_url": PAGE_URLS.get(i),
             "tags": tags, "label": label, "tag_labels": [t for t in tags if t in ("a", "b")],
             "lat": 10.0 + i * 0.001 if i % 5 else None, "lon": 20.0 if i % 5 else None,
             "coord_issue": None if i % 5 else "missing", "license": licence, "url": f"https://x.invalid/{i}",
@@ -58,6 +62,8 @@ def make_catalog(rows=ROWS) -> pd.DataFrame:
         })
     return schema.to_pandas(schema.conform(pd.DataFrame(records)))
 
+
+PAGE_URLS = {6: "https://x.invalid/page/6"}  # a dropped off-topic photo, shown in a tags gallery
 
 FILTER_REPORT = {"config": {"max_km": 5.0, "center": "median"},
                  "geo": [{"label": "a", "centre_lat": 10.0, "centre_lon": 20.0},
@@ -84,7 +90,10 @@ def test_funnel_counts_per_label_and_reason_and_licences():
     stages = [reason.split("/")[0] for reason in report["reasons"]]
     assert stages == sorted(stages, key=["ingest", "filter", "prefilter"].index)
     licences = {r["license"]: r["photos"] for r in report["licences"]}
-    assert licences == dict(Counter(r[5] or "unknown" for r in ROWS if r[2] == "kept"))
+    # Flickr's licence id "4" is shown by its name; text no mapping knows ("ARR") stays as given.
+    names = {"4": "cc-by-2.0", "ARR": "ARR", None: "unknown"}
+    assert licences == dict(Counter(names[r[5]] for r in ROWS if r[2] == "kept"))
+    assert "cc-by-2.0" in render_html(build_report(make_catalog(), ALL_REPORTS))
 
 
 def test_owner_shares_effective_owners_and_alarm():
@@ -98,12 +107,45 @@ def test_owner_shares_effective_owners_and_alarm():
         assert entry["photos"] == total and entry["owners"] == len(owners)
         assert entry["top_share"] == pytest.approx(top_photos / total)
         assert entry["effective_owners"] == pytest.approx(1 / sum((n / total) ** 2 for n in owners.values()))
-        assert entry["alarm"] == (top_photos / total > 0.5)
-    assert by_label["a"]["alarm"] and not by_label["b"]["alarm"]  # a: o1 holds 3 of 4
-    gallery = by_label["a"]["gallery"]
-    assert gallery["total"] == 3 and gallery["shown"] == 2
-    assert {p["owner_id"] for p in gallery["photos"]} == {"o1"}
-    assert section["alarms"] == 1
+        assert entry["top_photos"] == top_photos
+    # Two labels are no collection to compare with: o1's 3 of 4 photos of "a" is not an alarm.
+    assert not section["judged"] and section["alarms"] == 0
+    assert not any(e["alarm"] or "gallery" in e for e in section["labels"])
+
+
+def owners_catalog(top_photos: dict, others: int = 6) -> pd.DataFrame:
+    """Kept photos per label: its top owner with `top_photos[label]` photos, then `others` owners of 1."""
+    rows = []
+    for label, top in top_photos.items():
+        rows += [(label, f"{label}-top", "kept", None, None, "4", None, [label], None, None)] * top
+        rows += [(label, f"{label}-{i}", "kept", None, None, "4", None, [label], None, None) for i in range(others)]
+    return make_catalog(rows)
+
+
+def robust_z(values: dict) -> dict:
+    """The documented rule, recomputed: z of log(top photos) with scale max(1.4826 MAD, 1/sqrt(median))."""
+    logs = {k: math.log(v) for k, v in values.items()}
+    median = statistics.median(logs.values())
+    mad = statistics.median(abs(v - median) for v in logs.values())
+    scale = max(1.4826 * mad, 1 / math.sqrt(statistics.median(values.values())))
+    return {k: (v - median) / scale for k, v in logs.items()}
+
+
+def test_owner_alarm_only_where_concentration_is_unusual_for_the_collection():
+    tops = {"a": 8, "b": 9, "c": 10, "d": 8, "e": 11, "f": 60}
+    section = build_report(owners_catalog(tops), {}, max_gallery=48)["sections"]["photographers"]
+    by_label = {e["label"]: e for e in section["labels"]}
+    expected = robust_z(tops)
+    for label, z in expected.items():
+        assert by_label[label]["concentration_z"] == pytest.approx(z)
+    assert {label for label, e in by_label.items() if e["alarm"]} == {"f"} == {k for k, z in expected.items() if z > 3.5}
+    assert section["alarms"] == 1 and section["labels"][0]["label"] == "f"  # most unusual first
+    gallery = by_label["f"]["gallery"]
+    assert gallery["total"] == 60 and gallery["shown"] == 12  # at most 12 thumbnails under an alarm
+    assert all("gallery" not in e for label, e in by_label.items() if label != "f")
+    # The share floor: f's top owner holds 60 of 66 photos (91%); above a 95% floor, no alarm.
+    floored = build_report(owners_catalog(tops), {}, owner_alarm=0.95)["sections"]["photographers"]
+    assert floored["alarms"] == 0
 
 
 def test_tags_prefilter_counts_and_galleries_sorted_by_score():
@@ -234,6 +276,10 @@ def test_cli_writes_self_contained_page(report_ws):
     top_loss = report["sections"]["training"]["top_losses"][0]
     assert top_loss["sha256"] == make_catalog()["sha256"].iloc[3]
     assert top_loss["thumb"] in images
+    # Thumbnails link to the full image (relative to the report folder); a known photo page is linked too.
+    hrefs = re.findall(r'<a href="([^"]+)"><img', page)
+    assert hrefs and all(href.startswith("../images/") and (out / href).resolve().is_file() for href in hrefs)
+    assert '<a href="https://x.invalid/page/6" rel="noopener noreferrer nofollow">t:6</a>' in page
     kept_urls = [f"https://x.invalid/{i}" for i, r in enumerate(ROWS) if r[2] == "kept"]
     assert all(f'<a href="{url}"' in page for url in kept_urls)
     csv = pd.read_csv(out / "attribution.csv")
@@ -267,3 +313,43 @@ def test_big_tables_are_truncated_with_counts():
     assert [r["accuracy"] for r in per_owner["per_owner"]] == [0.0, 0.0, 0.0]  # worst first
     page = render_html(build_report(catalog, ALL_REPORTS, run_evaluation=evaluation, max_rows=3))
     assert f"{kept} kept photos; showing 3" in page and "3 of 7" in page
+
+
+def test_owner_names_tag_labels_and_headline_figures_on_the_page(report_ws):
+    catalog = make_catalog()
+    evaluation = json.loads(next((report_ws.root / "runs").glob("*/evaluation/evaluation.json")).read_text())
+    page = render_html(build_report(catalog, ALL_REPORTS, run_evaluation=evaluation))
+    assert '<span title="o1">Olga &lt;Lens&gt;</span>' in page  # the name, escaped; the id in its tooltip
+    assert "tag_labels: a, b" in page and "[" not in re.sub(r"<[^>]+>", "", page.split('id="tags"')[1][:3000])
+    # Every headline figure has its sentence: accuracy with its standard error over 2 test photos
+    # (sqrt(0.5 * 0.5 / 2) = 35.4 pp) and the one-seed caveat; what curation is worth likewise.
+    assert "± 35.4 pp" in page and "one training seed" in page
+    worth = re.search(r"<td class=\"l\">curation_worth_pp</td><td[^>]*>([^<]*)</td><td[^>]*>(.*?)</td>", page)
+    assert worth and "curated minus uncurated accuracy" in worth.group(2) and "one training seed" in worth.group(2)
+
+
+def test_geo_legend_counts_agree_with_the_table_and_axes_stay_on_earth(report_ws, monkeypatch):
+    from curate.report import plots
+
+    counts, limits = {}, []
+    real = plots.geo_scatter_png
+
+    def spy(label, kept_lat, kept_lon, dropped_lat, dropped_lon, centre_lat, centre_lon, max_km,
+            outlier_lat=(), outlier_lon=()):
+        counts[label] = (len(kept_lat), len(dropped_lat) + len(outlier_lat))
+        return real(label, kept_lat, kept_lon, dropped_lat, dropped_lon, centre_lat, centre_lon, max_km,
+                    outlier_lat, outlier_lon)
+
+    def png(fig):
+        limits.append((fig.axes[0].get_xlim(), fig.axes[0].get_ylim()))
+        return b""
+
+    monkeypatch.setattr(plots, "geo_scatter_png", spy)
+    monkeypatch.setattr(plots, "_png", png)
+    save_stage_report(report_ws, "filter", "0" * 64, {**FILTER_REPORT, "config": {"max_km": 40000.0}})
+    index, report = write_report(report_ws)
+    for row in report["sections"]["geography"]["labels"]:
+        assert counts[row["label"]] == (row["kept_with_coordinates"], row["dropped_with_coordinates"])
+    assert counts["a"][0] == 3  # photo 0 is kept but has no coordinates: not in the legend, as not in the table
+    (x_low, x_high), (y_low, y_high) = limits[0]
+    assert -180 <= x_low < x_high <= 180 and -90 <= y_low < y_high <= 90

@@ -16,7 +16,10 @@ import pandas as pd
 
 from curate import schema
 from curate.leakage import find_leakage
+from curate.licences import canonical_licences
 from curate.prefilter.stage import topic_tagged
+from curate.report.explain import accuracy_sentence, comparison_sentences
+from curate.report.owners import owner_names, photographers_section
 from curate.report.review import review_section
 
 NO_LABEL = "(no label)"
@@ -31,7 +34,8 @@ HOW_TO = {
     "splits": "run `curate split` to make train/val/test splits and check leakage",
     "training": "run `classify train` then `classify evaluate` to add the training section",
 }
-GALLERY_FIELDS = ("photo_id", "sha256", "image_path", "label", "owner_id", "status", "drop_reason")
+GALLERY_FIELDS = ("photo_id", "sha256", "image_path", "page_url", "label", "owner_id", "owner_name", "status",
+                  "drop_reason")
 
 
 # Sections computed from a stage's results: marked stale (not shown as current) when that stage is.
@@ -40,7 +44,7 @@ SECTION_STAGES = {"geography": "filter", "duplicates": "filter", "quality": "fil
 
 
 def build_report(catalog: pd.DataFrame, stage_reports: dict, truth: pd.DataFrame | None = None,
-                 run_evaluation: dict | None = None, max_gallery: int = 48, owner_alarm: float = 0.10,
+                 run_evaluation: dict | None = None, max_gallery: int = 12, owner_alarm: float = 0.10,
                  max_rows: int = 200, stage_states: dict | None = None) -> dict:
     """The report as a dict of sections (every number shown on the page).
 
@@ -68,7 +72,7 @@ def build_report(catalog: pd.DataFrame, stage_reports: dict, truth: pd.DataFrame
         "sections": {
             "overview": overview_section(cat),
             "geography": geography_section(cat, reports.get("filter")),
-            "photographers": photographers_section(cat, owner_alarm, max_gallery),
+            "photographers": photographers_section(cat, owner_alarm, max_gallery, gallery),
             "tags": tags_section(cat, reports.get("prefilter"), max_gallery),
             "duplicates": duplicates_section(cat, reports.get("filter"), max_gallery),
             "quality": quality_section(cat, reports.get("filter"), max_gallery),
@@ -98,6 +102,16 @@ def gallery(rows: pd.DataFrame, max_gallery: int, extra: tuple[str, ...] = ()) -
     fields = [f for f in GALLERY_FIELDS + extra if f in shown.columns]
     photos = [{f: _plain(v) for f, v in zip(fields, row)} for row in shown[fields].itertuples(index=False)]
     return {"total": int(len(rows)), "shown": len(photos), "photos": photos}
+
+
+def gallery_dicts(node) -> list[dict]:
+    """Every gallery dict (has "shown" and "photos") anywhere in `node` (the report's sections)."""
+    if isinstance(node, dict):
+        found = [node] if "shown" in node and isinstance(node.get("photos"), list) else []
+        return found + [g for value in node.values() for g in gallery_dicts(value)]
+    if isinstance(node, list):
+        return [g for value in node for g in gallery_dicts(value)]
+    return []
 
 
 def _plain(value):
@@ -131,7 +145,7 @@ def overview_section(cat: pd.DataFrame) -> dict:
         rows.append(_funnel_row(label, group, counts, columns))
     total = _funnel_row("total", cat, counts.sum().to_frame("total").T if len(counts) else counts, columns)
     kept = cat[cat["status"] == schema.KEPT]
-    licences = kept["license"].fillna("unknown").value_counts()
+    licences = canonical_licences(kept["license"]).fillna("unknown").value_counts()
     return {"reasons": columns, "funnel": rows, "total": total,
             "licences": [{"license": k, "photos": int(v)} for k, v in licences.items()]}
 
@@ -166,28 +180,6 @@ def geography_section(cat: pd.DataFrame, filter_report: dict | None) -> dict:
             "missing_by_issue": {k: int(v) for k, v in issues.items()},
         })
     return {"max_km": _plain(max_km), "center": filter_report.get("config", {}).get("center"), "labels": labels}
-
-
-def photographers_section(cat: pd.DataFrame, owner_alarm: float, max_gallery: int, top: int = 5) -> dict:
-    """Per label (kept photos): top owners and their share, effective owners (1/Σshare²), alarms."""
-    kept = cat[(cat["status"] == schema.KEPT) & (cat["label"] != NO_LABEL)]
-    owners = kept.assign(owner_id=kept["owner_id"].fillna("(unknown owner)"))
-    labels = []
-    for label, group in sorted(owners.groupby("label"), key=lambda kv: kv[0]):
-        photos_per_owner = group["owner_id"].value_counts()
-        share = photos_per_owner / len(group)
-        top_owner = photos_per_owner.index[0]
-        alarm = bool(share.iloc[0] > owner_alarm)
-        entry = {"label": label, "photos": int(len(group)), "owners": int(len(photos_per_owner)),
-                 "effective_owners": float(1.0 / np.square(share.to_numpy()).sum()),
-                 "top_owners": [{"owner_id": o, "photos": int(n), "share": float(n / len(group))}
-                                for o, n in photos_per_owner.head(top).items()],
-                 "top_owner": top_owner, "top_share": float(share.iloc[0]), "alarm": alarm}
-        if alarm:
-            entry["gallery"] = gallery(group[group["owner_id"] == top_owner], max_gallery)
-        labels.append(entry)
-    labels.sort(key=lambda e: -e["top_share"])  # worst concentration first
-    return {"owner_alarm": float(owner_alarm), "alarms": sum(e["alarm"] for e in labels), "labels": labels}
 
 
 def tags_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: int) -> dict:
@@ -322,25 +314,31 @@ def training_section(evaluation: dict | None, max_rows: int, catalog: pd.DataFra
     if not evaluation:
         return {"absent": HOW_TO["training"]}
     top_losses = [dict(r) for r in (evaluation.get("top_losses") or [])[:20]]
+    names = owner_names(catalog) if catalog is not None else {}
     if catalog is not None and top_losses:
-        images = catalog.set_index("photo_id")[["sha256", "image_path"]]
+        images = catalog.set_index("photo_id")[["sha256", "image_path", "page_url"]]
         for row in top_losses:
             if row.get("photo_id") in images.index:
                 row.update({k: _plain(v) for k, v in images.loc[row["photo_id"]].items()})
+            row["owner_name"] = names.get(row.get("owner_id"))
     comparisons = {}
     for name, comp in (evaluation.get("comparisons") or {}).items():
         comparisons[name] = {k: _plain(v) for k, v in comp.items() if isinstance(v, (int, float, str)) or v is None}
         comparisons[name]["notes"] = list(comp.get("notes") or [])
+        comparisons[name]["explain"] = comparison_sentences(comparisons[name])
     sandals = evaluation.get("sandals_test")
     return {
         "run": evaluation.get("run"), "split": evaluation.get("split"),
         "photos": evaluation.get("photos"), "accuracy": _plain(evaluation.get("accuracy")),
         "macro": evaluation.get("macro"),
+        "explain": {"accuracy": accuracy_sentence(_plain(evaluation.get("accuracy")), evaluation.get("photos"),
+                                                  evaluation.get("split"))},
         "catalog_changed_since_training": evaluation.get("catalog_changed_since_training"),
         "per_class": evaluation.get("per_class", []),
         "most_confused": (evaluation.get("most_confused") or [])[:20],
         "top_losses": top_losses,
-        "per_owner": sorted(evaluation.get("per_owner") or [], key=lambda r: (r.get("accuracy", 1), -r.get("photos", 0)))[:max_rows],
+        "per_owner": [{**r, "owner_name": names.get(r.get("owner_id"))} for r in sorted(
+            evaluation.get("per_owner") or [], key=lambda r: (r.get("accuracy", 1), -r.get("photos", 0)))[:max_rows]],
         "per_owner_total": len(evaluation.get("per_owner") or []),
         "comparisons": comparisons,
         # issue K: what curation is worth in one sentence (with its standard error) and the sandals test
@@ -369,7 +367,7 @@ def attribution_rows(cat: pd.DataFrame) -> pd.DataFrame:
     kept = cat[cat["status"] == schema.KEPT]
     owner = kept["owner_name"].fillna(kept["owner_id"]).fillna("")
     return pd.DataFrame({"photo_id": kept["photo_id"], "owner": owner, "owner_id": kept["owner_id"],
-                         "license": kept["license"], "page_url": kept["page_url"],
+                         "license": canonical_licences(kept["license"]), "page_url": kept["page_url"],
                          "url": kept["url"]}).reset_index(drop=True)
 
 

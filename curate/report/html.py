@@ -13,12 +13,14 @@ from curate.report.review import render_review
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:1em;color:#222}
 h1{margin-bottom:.2em} h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.5em 0;font-size:.9em} th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}
+.scroll{overflow-x:auto;max-width:100%} table{border-collapse:collapse;margin:.5em 0;font-size:.9em} th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}
 th{background:#f3f3f3} td.l,th.l{text-align:left}
 .absent{color:#777;font-style:italic} .ok{color:#11772d;font-weight:bold} .bad{color:#b00020;font-weight:bold}
-.gallery{display:flex;flex-wrap:wrap;gap:6px} figure{margin:0;width:136px;font-size:.72em;word-break:break-all}
+.gallery{display:flex;flex-wrap:wrap;gap:6px} figure{margin:0;width:136px;font-size:.72em;overflow-wrap:anywhere}
 figure img{max-width:128px;max-height:128px;display:block} .noimg{width:128px;height:64px;background:#eee}
-.plots img{margin:4px;border:1px solid #ddd} nav a{margin-right:.8em} .note{color:#555}
+img{max-width:100%;height:auto} .plots img{margin:4px;border:1px solid #ddd;width:272px}
+.geo{display:flex;flex-wrap:wrap;gap:0 1em} .geo h4{margin:.4em 0 0} nav a{margin-right:.8em} .note{color:#555}
+.why{color:#555;font-size:.85em} th.r{vertical-align:bottom}
 """
 
 TITLES = {
@@ -42,11 +44,16 @@ def pct(value) -> str:
     return "" if value is None else f"{100 * value:.1f}%"
 
 
-def table(headers: list[str], rows: list[list], left: int = 1) -> str:
-    head = "".join(f'<th class="{"l" if i < left else ""}">{e(h)}</th>' for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(f'<td class="{"l" if i < left else ""}">{c}</td>' for i, c in enumerate(r))
+def table(headers: list[str], rows: list[list], left: int | set = 1, raw_headers: bool = False) -> str:
+    """An HTML table (cells are HTML already; headers are escaped unless `raw_headers`) that scrolls
+    sideways inside its own box when wider than the page. `left`: how many first columns, or which
+    column indices, hold text (left-aligned)."""
+    text = set(range(left)) if isinstance(left, int) else set(left)
+    head = "".join(f'<th class="{"l" if i in text else "r"}">{h if raw_headers else e(h)}</th>'
+                   for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(f'<td class="{"l" if i in text else ""}">{c}</td>' for i, c in enumerate(r))
                    + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f'<div class="scroll"><table><tr>{head}</tr>{body}</table></div>'
 
 
 def img(src: str | None, alt: str, width: int | None = None) -> str:
@@ -56,21 +63,47 @@ def img(src: str | None, alt: str, width: int | None = None) -> str:
     return f'<img src="{e(src)}" alt="{e(alt)}"{size}>'
 
 
-def link(url: str | None) -> str:
-    """A source URL as a link (http(s) only; anything else stays text). Opening it is the reader's choice."""
+def link(url: str | None, text: str | None = None) -> str:
+    """A source URL as a link showing `text` (default: the URL); http(s) only, anything else stays
+    text. Opening it is the reader's choice."""
+    shown = url if text is None else text
     if not url or not str(url).lower().startswith(("http://", "https://")):
-        return e(url)
-    return f'<a href="{e(url)}" rel="noopener noreferrer nofollow">{e(url)}</a>'
+        return e(shown)
+    return f'<a href="{e(url)}" rel="noopener noreferrer nofollow">{e(shown)}</a>'
+
+
+def owner(owner_id, owner_name=None) -> str:
+    """An owner by name when known, the owner id (e.g. a Flickr NSID) in its tooltip."""
+    if owner_name and owner_name != owner_id:
+        return f'<span title="{e(owner_id)}">{e(owner_name)}</span>'
+    return e(owner_id)
+
+
+def caption_value(photo: dict, field: str) -> str:
+    """A gallery caption's value: owners by name, tag_labels as a comma list, numbers rounded."""
+    value = photo.get(field)
+    if field == "owner_id":
+        return owner(value, photo.get("owner_name"))
+    if isinstance(value, list):
+        return e(", ".join(map(str, value)))
+    return num(value)
+
+
+def thumbnail(p: dict, width: int | None = None) -> str:
+    """A photo's thumbnail, a link to its full image (when the report could find it)."""
+    picture = img(p.get("thumb"), p.get("photo_id", ""), width)
+    return f'<a href="{e(p["href"])}">{picture}</a>' if p.get("href") else picture
 
 
 def gallery(g: dict, caption_fields: tuple[str, ...] = ("label", "owner_id")) -> str:
+    """A gallery: thumbnails linked to the full image; the photo id linked to its page when known."""
     if not g or not g.get("total"):
         return '<p class="note">none</p>'
     figures = []
     for p in g["photos"]:
-        caption = "<br>".join(f"{e(f)}: {num(p.get(f))}" for f in caption_fields if p.get(f) is not None)
-        figures.append(f'<figure>{img(p.get("thumb"), p.get("photo_id", ""))}'
-                       f'<figcaption>{e(p.get("photo_id"))}<br>{caption}</figcaption></figure>')
+        caption = "<br>".join(f"{e(f)}: {caption_value(p, f)}" for f in caption_fields if p.get(f) is not None)
+        title = link(p.get("page_url"), p.get("photo_id"))
+        figures.append(f'<figure>{thumbnail(p)}<figcaption>{title}<br>{caption}</figcaption></figure>')
     more = f'<p class="note">showing {g["shown"]} of {g["total"]}</p>'
     return more + f'<div class="gallery">{"".join(figures)}</div>'
 
@@ -83,9 +116,20 @@ def overview(s: dict) -> str:
     reasons = s["reasons"]
     rows = [[e(r["label"]), num(r["ingested"]), num(r["rejected_at_ingest"]),
              *[num(r["dropped"].get(c, 0)) for c in reasons], num(r["kept"])] for r in s["funnel"] + [s["total"]]]
-    funnel = table(["label", "ingested", "rejected at ingest", *reasons, "kept"], rows)
+    funnel = table(["label", "ingested", "rejected at ingest", *[reason_header(c) for c in reasons], "kept"], rows,
+                   raw_headers=True)
+    total = s["total"]
+    why = (f'<p class="why">Each row follows one label from ingest to the kept set: of {num(total["ingested"])} '
+           f'photos, {num(total["kept"])} are kept; each photo is counted once, under the first stage and reason '
+           "that dropped it (a column per stage/reason).</p>")
     lic = table(["licence", "kept photos"], [[e(r["license"]), num(r["photos"])] for r in s["licences"]])
-    return "<h3>Funnel</h3>" + funnel + "<h3>Licences of kept photos</h3>" + lic
+    return "<h3>Funnel</h3>" + why + funnel + "<h3>Licences of kept photos</h3>" + lic
+
+
+def reason_header(stage_reason: str) -> str:
+    """'filter/exact_duplicate' as a narrow two-line header: 'exact duplicate' over a small 'filter'."""
+    stage, _, reason = stage_reason.partition("/")
+    return f'{e(reason.replace("_", " "))}<br><small>{e(stage)}</small>'
 
 
 def geography(s: dict) -> str:
@@ -96,25 +140,36 @@ def geography(s: dict) -> str:
              e(", ".join(f"{k}: {v}" for k, v in r["missing_by_issue"].items()))] for r in s["labels"]]
     parts.append(table(["label", "photos", "kept (geotagged)", "dropped (geotagged)", "geo outliers",
                         "missing coordinates", "why missing"], rows))
+    parts.append('<p class="why">The scatter\'s legend counts only photos with coordinates, as the table does; '
+                 "photos beyond the plotted area are counted, not drawn.</p>")
+    blocks = []
     for r in s["labels"]:
         plots = img(r.get("scatter_png"), f'{r["label"]} positions') + img(r.get("histogram_png"),
                                                                              f'{r["label"]} distances')
-        parts.append(f'<div class="plots"><h4>{e(r["label"])}</h4>{plots}</div>')
-    return "".join(parts)
+        blocks.append(f'<div class="plots"><h4>{e(r["label"])}</h4>{plots}</div>')
+    return "".join(parts) + f'<div class="geo">{"".join(blocks)}</div>'
 
 
 def photographers(s: dict) -> str:
+    """Owner concentration per label; an alarm (with a gallery) only where it is unusual for the collection."""
     rows = [[e(r["label"]), num(r["photos"]), num(r["owners"]), f'{r["effective_owners"]:.1f}',
-             e(r["top_owner"]), pct(r["top_share"]),
+             owner(r["top_owner"], r.get("top_owner_name")), num(r["top_photos"]), pct(r["top_share"]),
+             "" if r["concentration_z"] is None else f'{r["concentration_z"]:.1f}',
              '<span class="bad">ALARM</span>' if r["alarm"] else '<span class="ok">ok</span>',
-             e(", ".join(f'{o["owner_id"]} ({pct(o["share"])})' for o in r["top_owners"]))] for r in s["labels"]]
-    parts = [f'<p>Alarm when one owner holds more than {pct(s["owner_alarm"])} of a label\'s kept photos: '
-             f'{s["alarms"]} label(s).</p>',
-             table(["label", "kept", "owners", "effective owners", "top owner", "top share", "", "top owners"], rows)]
+             ", ".join(f'{owner(o["owner_id"], o.get("owner_name"))} ({pct(o["share"])})' for o in r["top_owners"])]
+            for r in s["labels"]]
+    judged = "" if s.get("judged", True) else " Fewer than 3 labels: nothing to compare with, so no alarm."
+    parts = [f'<p class="why">Alarm when a label\'s top owner has unusually many photos for this collection: the '
+             f'robust z-score of log(top owner\'s photos) across the labels is above {num(s["z_alarm"])} and that '
+             f'owner holds more than {pct(s["owner_alarm"])} of the label\'s kept photos (docs/report.md). '
+             f'Effective owners = 1/Σ share² (as many equal owners as this spread).{judged} '
+             f'{s["alarms"]} alarm(s).</p>',
+             table(["label", "kept", "owners", "effective owners", "top owner", "its photos", "its share", "z", "",
+                    "top owners"], rows, left={0, 4, 9})]
     for r in s["labels"]:
         if r["alarm"]:
-            parts.append(f'<h4>{e(r["label"])}: photos of {e(r["top_owner"])} ({pct(r["top_share"])})</h4>'
-                         + gallery(r["gallery"], ("status",)))
+            parts.append(f'<h4>{e(r["label"])}: photos of {owner(r["top_owner"], r.get("top_owner_name"))} '
+                         f'({pct(r["top_share"])})</h4>' + gallery(r["gallery"], ("status",)))
     return "".join(parts)
 
 
@@ -175,13 +230,18 @@ def quality(s: dict) -> str:
 def label_issues(s: dict) -> str:
     per = ", ".join(f"{k}: {v}" for k, v in s["per_label"].items())
     return (f'<p>{s["flagged"]} photos flagged ({e(per)}). Lowest label quality first.</p>'
+            '<p class="why">Flagged: a photo whose label gets a low out-of-fold predicted probability from a '
+            "classifier on its embedding (confident learning); label quality is that probability.</p>"
             + gallery(s["gallery"], ("label", "suggested_label", "label_quality")))
 
 
 def splits(s: dict) -> str:
     rows = [[e(r["label"]), num(r["photos"]),
              *[f'{r[f"{n}_photos"]} / {r[f"{n}_owners"]}' for n in ("train", "val", "test")]] for r in s["per_label"]]
-    parts = [table(["label", "photos", "train photos / owners", "val photos / owners", "test photos / owners"], rows)]
+    parts = [table(["label", "photos", "train photos / owners", "val photos / owners", "test photos / owners"], rows),
+             '<p class="why">A leak is one photographer, near-duplicate cluster or identical image with kept photos '
+             "in two splits: the model would be tested on what it trained on, so test accuracy would flatter it. "
+             "Counted on the catalog as it is now.</p>"]
     if s["clean"]:
         parts.append('<p class="ok">Leakage check: clean — no owner, near-duplicate cluster or image in two splits.</p>')
     else:
@@ -195,6 +255,8 @@ def splits(s: dict) -> str:
 def training(s: dict) -> str:
     images = s.get("images", {})
     parts = [f'<p>Run {e(s["run"])}: accuracy {pct(s["accuracy"])} on {num(s["photos"])} {e(s["split"])} photos.</p>']
+    if (s.get("explain") or {}).get("accuracy"):
+        parts.append(f'<p class="why">{e(s["explain"]["accuracy"])}</p>')
     if s.get("catalog_changed_since_training"):
         parts.append('<p class="bad">The catalog changed since this model was trained.</p>')
     if s.get("headline"):
@@ -209,22 +271,26 @@ def training(s: dict) -> str:
         [e(r["actual"]), e(r["predicted"]), num(r["count"])] for r in s["most_confused"]], left=2))
     parts.append("<h3>Top losses</h3>" + table(
         ["image", "photo", "owner", "actual", "predicted", "loss", "p(predicted)"], [
-            [img(r.get("thumb"), r.get("photo_id") or "", 64), e(r.get("photo_id")), e(r.get("owner_id")),
+            [thumbnail({**r, "photo_id": r.get("photo_id") or ""}, 64), link(r.get("page_url"), r.get("photo_id")),
+             owner(r.get("owner_id"), r.get("owner_name")),
              e(r.get("actual")), e(r.get("predicted")), num(r.get("loss")), pct(r.get("p_predicted"))]
             for r in s["top_losses"]], left=5))
     parts.append(f'<h3>Per photographer (worst first; {len(s["per_owner"])} of {s["per_owner_total"]})</h3>'
                  + table(["owner", "photos", "correct", "accuracy"], [
-                     [e(r.get("owner_id")), num(r.get("photos")), num(r.get("correct")), pct(r.get("accuracy"))]
+                     [owner(r.get("owner_id"), r.get("owner_name")), num(r.get("photos")), num(r.get("correct")),
+                      pct(r.get("accuracy"))]
                      for r in s["per_owner"]]))
     for name, comp in s["comparisons"].items():
-        rows = [[e(k), num(v)] for k, v in comp.items() if k not in ("notes", "headline")]
-        parts.append(f"<h3>Comparison: {e(name)}</h3>" + table(["", "value"], rows)
+        explain = comp.get("explain") or {}
+        rows = [[e(k), num(v), f'<span class="why">{e(explain.get(k, ""))}</span>']
+                for k, v in comp.items() if k not in ("notes", "headline", "explain")]
+        parts.append(f"<h3>Comparison: {e(name)}</h3>" + table(["", "value", "what it means"], rows, left=3)
                      + "".join(f'<p class="note">{e(n)}</p>' for n in comp["notes"]))
     return "".join(parts)
 
 
 def attribution(s: dict) -> str:
-    rows = [[e(r["photo_id"]), e(r["owner"]), e(r["license"]), link(r.get("page_url") or r["url"])] for r in s["rows"]]
+    rows = [[e(r["photo_id"]), owner(r.get("owner_id"), r["owner"]), e(r["license"]), link(r.get("page_url") or r["url"])] for r in s["rows"]]
     return (f'<p>{s["total"]} kept photos; showing {s["shown"]}. Full table: '
             f'<a href="{e(s["csv"])}">{e(s["csv"])}</a>.</p>'
             + table(["photo", "owner", "licence", "source URL"], rows, left=4))

@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 KM_PER_DEGREE = 111.32  # mean km per degree of latitude
 
@@ -24,6 +25,15 @@ def _png(fig) -> bytes:
     fig.savefig(buffer, format="png", dpi=80)
     plt.close(fig)
     return buffer.getvalue()
+
+
+def clamped(low: float, high: float, limit: float) -> tuple[float, float]:
+    """An axis range kept within [-limit, limit] (latitude ±90°, longitude ±180°).
+
+    >>> clamped(-400.0, 420.0, 90.0)
+    (-90.0, 90.0)
+    """
+    return max(low, -limit), min(high, limit)
 
 
 def geo_scatter_png(label: str, kept_lat, kept_lon, dropped_lat, dropped_lon,
@@ -48,8 +58,9 @@ def geo_scatter_png(label: str, kept_lat, kept_lon, dropped_lat, dropped_lon,
             ax.plot(centre_lon + dlon * np.cos(theta), centre_lat + dlat * np.sin(theta), c="black",
                     lw=1, ls="--", label=f"{max_km:g} km (approx.)")
             # Zoom on the circle; far outliers are counted in the legend, not drawn.
-            ax.set_xlim(centre_lon - 3 * dlon, centre_lon + 3 * dlon)
-            ax.set_ylim(centre_lat - 3 * dlat, centre_lat + 3 * dlat)
+            ax.set_xlim(*clamped(centre_lon - 3 * dlon, centre_lon + 3 * dlon, 180.0))
+            ax.set_ylim(*clamped(centre_lat - 3 * dlat, centre_lat + 3 * dlat, 90.0))
+    ax.xaxis.set_major_locator(MaxNLocator(4))  # long longitudes ("-118.35") must not run into each other
     ax.set_title(plain(label))
     ax.set_xlabel("longitude (°)")
     ax.set_ylabel("latitude (°)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def evaluation_shape_problem(evaluation: object) -> str | None:
     return None
 
 
-def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 48,
+def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 12,
                  owner_alarm: float = 0.10, max_rows: int = 200) -> tuple[Path, dict]:
     """Build the report from the workspace and write it; returns (index.html path, report dict)."""
     check_report_limits(max_gallery, max_rows, owner_alarm)
@@ -132,13 +133,17 @@ def gallery_photos(node) -> list[dict]:
 
 
 def _write_thumbnails(ws: Workspace, out: Path, report: dict) -> None:
-    """thumbs/<sha256>.jpg for each gallery photo whose stored image opens; sets photo['thumb']."""
+    """thumbs/<sha256>.jpg for each gallery photo whose stored image opens; sets photo['thumb'] and
+    photo['href'], the full image's path relative to the report folder (a link that works offline
+    as long as the report stays beside its workspace)."""
     made: dict[str, str | None] = {}
     for photo in gallery_photos(report["sections"]):
         sha, image_path = photo.get("sha256"), photo.get("image_path")
         if sha not in made:
             made[sha] = _thumbnail(ws.root / image_path, out, sha) if sha and image_path else None
         photo["thumb"] = made[sha]
+        if made[sha]:
+            photo["href"] = Path(os.path.relpath(ws.root / image_path, out)).as_posix()
 
 
 def _thumbnail(source: Path, out: Path, sha: str) -> str | None:
@@ -164,11 +169,12 @@ def _write_geo_plots(catalog: pd.DataFrame, out: Path, section: dict) -> None:
         return
     for index, entry in enumerate(section["labels"]):
         rows = catalog[catalog["label"] == entry["label"]]
-        kept = (rows["status"] == schema.KEPT).to_numpy()
-        outlier = (rows["drop_reason"] == "geo_outlier").to_numpy()
-        other = ~kept & ~outlier
         lat = rows["lat"].to_numpy("float64", na_value=np.nan)
         lon = rows["lon"].to_numpy("float64", na_value=np.nan)
+        located = ~np.isnan(lat) & ~np.isnan(lon)  # as the table counts: only photos with coordinates
+        kept = (rows["status"] == schema.KEPT).to_numpy() & located
+        outlier = (rows["drop_reason"] == "geo_outlier").to_numpy() & located
+        other = ~kept & ~outlier & located
         stem = f"plots/geo_{index:03d}"
         atomic_write_bytes(out / f"{stem}_scatter.png", plots.geo_scatter_png(
             entry["label"], lat[kept], lon[kept], lat[other], lon[other],

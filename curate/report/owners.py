@@ -1,0 +1,95 @@
+"""The report's "Photographers" section: how concentrated each label's kept photos are by owner,
+and an alarm only where that concentration is unusual for the collection.
+
+The rule (documented in docs/report.md). For each label take its top owner's kept photo count
+``k`` (the photographer with most photos of that label). Across the labels, ``log k`` is compared
+with its median by a robust z-score,
+
+    z = (log k - median) / scale,   scale = max(1.4826 * MAD, 1 / sqrt(median k)),
+
+where MAD is the median absolute deviation of ``log k`` over the labels and ``1/sqrt(median k)``
+is the counting noise of ``log k`` (so a dozen small labels whose top owners all have 8 photos do
+not make 12 photos look extreme). A label alarms when ``z > 3.5`` (Iglewicz and Hoaglin's cut for
+a modified z-score) AND its top owner holds more than ``owner_alarm`` of its kept photos. Counts,
+not shares, are compared because a share says little on its own: in a collection whose
+photographers each shoot a few dozen photos of their home city, a top share of 40% is ordinary,
+while one owner with several times more photos than any other label's top owner is not (the
+demo's sandals photographer). With fewer than three labels there is no collection to compare
+with, so nothing alarms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from curate import schema
+
+Z_ALARM = 3.5  # Iglewicz & Hoaglin (1993): |modified z| > 3.5 is a potential outlier
+MIN_LABELS = 3  # fewer labels: no collection to compare with
+OWNER_GALLERY = 12  # most thumbnails under one alarm
+UNKNOWN_OWNER = "(unknown owner)"
+
+
+def concentration_z(top_photos: pd.Series) -> pd.Series:
+    """Robust z-score of log(top owner's photo count) per label (index: label); NaN for < 3 labels.
+
+    >>> concentration_z(pd.Series({"a": 8, "b": 9, "c": 10, "d": 60})).round(1).to_dict()
+    {'a': -0.5, 'b': -0.2, 'c': 0.2, 'd': 5.7}
+    """
+    counts = top_photos.astype("float64")
+    if len(counts) < MIN_LABELS:
+        return pd.Series(np.nan, index=counts.index)
+    log_k = np.log(counts)
+    median = float(log_k.median())
+    mad = float((log_k - median).abs().median())
+    scale = max(1.4826 * mad, 1.0 / np.sqrt(float(counts.median())))
+    return (log_k - median) / scale
+
+
+def owner_names(cat: pd.DataFrame) -> dict:
+    """{owner_id: owner_name} for owners whose name is known (first name seen)."""
+    named = cat.loc[cat["owner_name"].notna() & cat["owner_id"].notna(), ["owner_id", "owner_name"]]
+    return named.drop_duplicates("owner_id").set_index("owner_id")["owner_name"].astype(str).to_dict()
+
+
+def photographers_section(cat: pd.DataFrame, owner_alarm: float, max_gallery: int, gallery, top: int = 5) -> dict:
+    """Per label (kept photos): owners, effective owners (1/Σshare²), top owners with names, the
+    concentration z-score and the alarm (see the module docstring); a gallery (at most
+    min(max_gallery, OWNER_GALLERY) photos) of the top owner's photos under each alarm only.
+
+    `gallery(rows, max_gallery)` builds a gallery dict (curate.report.data.gallery).
+    """
+    kept = cat[(cat["status"] == schema.KEPT) & (cat["label"] != "(no label)")]
+    owners = kept.assign(owner_id=kept["owner_id"].fillna(UNKNOWN_OWNER))
+    names = owner_names(kept)
+    counts = owners.groupby(["label", "owner_id"]).size().rename("photos").reset_index()
+    counts = counts.sort_values(["label", "photos", "owner_id"], ascending=[True, False, True], kind="stable")
+    totals = counts.groupby("label")["photos"].sum()
+    tops = counts.groupby("label").head(1).set_index("label")
+    z = concentration_z(tops["photos"])
+    labels = []
+    for label, group in counts.groupby("label", sort=True):
+        labels.append(_label_entry(label, group, int(totals[label]), z.get(label), owner_alarm, names, top))
+    for entry in labels:
+        if entry["alarm"]:
+            rows = owners[(owners["label"] == entry["label"]) & (owners["owner_id"] == entry["top_owner"])]
+            entry["gallery"] = gallery(rows, min(int(max_gallery), OWNER_GALLERY))
+    labels.sort(key=lambda e: (-(e["concentration_z"] if e["concentration_z"] is not None else -np.inf), e["label"]))
+    return {"owner_alarm": float(owner_alarm), "z_alarm": Z_ALARM, "judged": bool(len(z.dropna())),
+            "alarms": sum(e["alarm"] for e in labels), "labels": labels}
+
+
+def _label_entry(label: str, group: pd.DataFrame, total: int, z, owner_alarm: float, names: dict, top: int) -> dict:
+    """One label's row of the section."""
+    share = group["photos"].to_numpy() / total
+    z = None if z is None or not np.isfinite(z) else float(z)
+    top_owner = group["owner_id"].iloc[0]
+    alarm = z is not None and z > Z_ALARM and share[0] > owner_alarm
+    return {"label": label, "photos": total, "owners": int(len(group)),
+            "effective_owners": float(1.0 / np.square(share).sum()),
+            "top_owners": [{"owner_id": o, "owner_name": names.get(o), "photos": int(n), "share": float(n / total)}
+                           for o, n in zip(group["owner_id"].head(top), group["photos"].head(top))],
+            "top_owner": top_owner, "top_owner_name": names.get(top_owner),
+            "top_photos": int(group["photos"].iloc[0]), "top_share": float(share[0]),
+            "concentration_z": z, "alarm": bool(alarm)}
