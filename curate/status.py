@@ -1,7 +1,13 @@
 """`curate status`: counts per label x status / drop reason, the most common tags, how many
-photos carry each label's tags, and how each stage stands (pure; see curate.freshness)."""
+photos carry each label's tags, how each stage stands and when it last ran (pure; see
+curate.freshness), and the workspace's size on disk (`disk_usage`, the one function that reads
+the file system)."""
 
 from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
 
 import pandas as pd
 
@@ -63,14 +69,104 @@ def label_tag_counts(catalog: pd.DataFrame) -> pd.DataFrame:
                          "photos_labelled": [int(labelled.get(name, 0)) for name in labels]})
 
 
-def stages_table(states: dict) -> pd.DataFrame:
-    """One row per stage (pipeline order): stage, state, what changed, what to run."""
-    return pd.DataFrame([{"stage": s.stage, "state": s.state, "what changed": "; ".join(s.reasons),
-                          "run": s.command if s.state in ("stale", "unknown") else ""} for s in states.values()])
+def last_run(report: object) -> dict:
+    """When a stage last finished and how long it took, from its saved report:
+    {"finished_at": ISO 8601 UTC or None, "seconds": float or None} (None: not recorded).
+
+    >>> last_run({"finished_at": "2026-12-02T16:23:38+00:00", "seconds": 324.4})
+    {'finished_at': '2026-12-02T16:23:38+00:00', 'seconds': 324.4}
+    """
+    report = report if isinstance(report, dict) else {}
+    finished, seconds = report.get("finished_at"), report.get("seconds")
+    try:
+        finished = datetime.fromisoformat(finished).isoformat() if isinstance(finished, str) else None
+    except ValueError:  # a hand-edited report: say nothing rather than something wrong
+        finished = None
+    ok = isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0
+    return {"finished_at": finished, "seconds": float(seconds) if ok else None}
 
 
-def summary(catalog: pd.DataFrame, states: dict | None = None) -> dict:
-    """Headline numbers for `curate status --json` (`states`: curate.freshness.judge's, if known)."""
+def when_text(finished_at: str | None, now: datetime) -> str:
+    """'2026-12-02 16:23 UTC (3 h ago)' for an ISO time; '' when unknown.
+
+    >>> when_text("2026-12-02T16:23:38+00:00", datetime(2026, 12, 2, 19, 30, tzinfo=timezone.utc))
+    '2026-12-02 16:23 UTC (3 h ago)'
+    """
+    if not finished_at:
+        return ""
+    when = datetime.fromisoformat(finished_at)
+    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    ago = max((now - when).total_seconds(), 0.0)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if ago >= size:
+            return f"{when.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC ({int(ago // size)} {unit} ago)"
+    return f"{when.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC (just now)"
+
+
+def duration_text(seconds: float | None) -> str:
+    """'5 min 24 s', '12 s'; '' when unknown.
+
+    >>> duration_text(324.4), duration_text(12.0), duration_text(None)
+    ('5 min 24 s', '12 s', '')
+    """
+    if seconds is None:
+        return ""
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def stages_table(states: dict, reports: dict | None = None, now: datetime | None = None) -> pd.DataFrame:
+    """One row per stage (pipeline order): stage, state, when it last ran and how long it took (from
+    its saved report in `reports`, when recorded), what changed, what to run."""
+    now = now or datetime.now(timezone.utc)
+    rows = []
+    for s in states.values():
+        run = last_run((reports or {}).get(s.stage))
+        rows.append({"stage": s.stage, "state": s.state, "last run": when_text(run["finished_at"], now),
+                     "took": duration_text(run["seconds"]), "what changed": "; ".join(s.reasons),
+                     "run": s.command if s.state in ("stale", "unknown") else ""})
+    return pd.DataFrame(rows)
+
+
+def disk_usage(root: Path) -> dict:
+    """The workspace's size on disk: total bytes of its files and per top-level entry (images,
+    cache, runs, report, catalog.parquet, ...), largest first. Reads the file system; links are
+    not followed."""
+    parts: dict[str, int] = {}
+    root = Path(root)
+    for entry in sorted(os.scandir(root), key=lambda e: e.name) if root.is_dir() else []:
+        parts[entry.name] = _tree_bytes(entry)
+    parts = dict(sorted(parts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return {"bytes": sum(parts.values()), "parts": parts}
+
+
+def _tree_bytes(entry: os.DirEntry) -> int:
+    if entry.is_file(follow_symlinks=False):
+        return entry.stat(follow_symlinks=False).st_size
+    if not entry.is_dir(follow_symlinks=False):
+        return 0
+    try:
+        return sum(_tree_bytes(child) for child in os.scandir(entry.path))
+    except OSError:  # unreadable folder: counted as empty rather than failing the whole status
+        return 0
+
+
+def size_text(n_bytes: int) -> str:
+    """Bytes in words, powers of 1000: '1.2 GB', '350 kB', '12 B'.
+
+    >>> size_text(1_234_567_890), size_text(350_000), size_text(12)
+    ('1.2 GB', '350.0 kB', '12 B')
+    """
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n_bytes >= size:
+            return f"{n_bytes / size:.1f} {unit}"
+    return f"{n_bytes} B"
+
+
+def summary(catalog: pd.DataFrame, states: dict | None = None, reports: dict | None = None,
+            disk: dict | None = None) -> dict:
+    """Headline numbers for `curate status --json` (`states`: curate.freshness.judge's, if known;
+    `reports`: the saved stage reports, for when each stage last ran; `disk`: `disk_usage`'s)."""
     kept = catalog["status"] == schema.KEPT
     return {
         "photos": int(len(catalog)),
@@ -83,5 +179,7 @@ def summary(catalog: pd.DataFrame, states: dict | None = None) -> dict:
         "by_label": status_counts(catalog).to_dict("records"),
         "top_tags": tag_counts(catalog).to_dict("records"),
         "label_tags": label_tag_counts(catalog).to_dict("records"),
-        "stages": {name: state.to_dict() for name, state in (states or {}).items()},
+        "stages": {name: {**state.to_dict(), "last_run": last_run((reports or {}).get(name))}
+                   for name, state in (states or {}).items()},
+        "disk": disk,
     }

@@ -89,4 +89,40 @@ def test_status_json_matches_the_catalog(tmp_path):
     catalog = read_catalog(ws)
     tagged = catalog["tags"].map(lambda tags: "skyline" in list(tags)).sum()
     assert next(r["photos"] for r in facts["top_tags"] if r["tag"] == "skyline") == tagged
-    assert facts == json.loads(json.dumps(summary(catalog, None) | {"stages": facts["stages"]}))
+    assert facts == json.loads(json.dumps(summary(catalog, None) | {"stages": facts["stages"], "disk": facts["disk"]}))
+
+
+def test_status_shows_disk_size_and_when_each_stage_last_ran(tmp_path):
+    root = tmp_path / "ws"
+    demo_workspace(root, photos=60, seed=2, commands=(("filter", "--recipe", "skylines"),))
+    finished = json.loads((root / "reports" / "filter.json").read_text())["finished_at"]
+    facts = json.loads(runner.invoke(app, ["status", "-w", str(root), "--json"]).output)
+    # Size on disk: every file under the workspace, counted here independently.
+    files = [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert facts["disk"]["bytes"] == sum(p.stat().st_size for p in files) > 0
+    images = sum(p.stat().st_size for p in (root / "images").rglob("*") if p.is_file())
+    assert facts["disk"]["parts"]["images"] == images
+    assert facts["stages"]["filter"]["last_run"]["finished_at"] == finished
+    assert facts["stages"]["split"]["last_run"] == {"finished_at": None, "seconds": None}  # not run
+    text = " ".join(runner.invoke(app, ["status", "-w", str(root)]).output.split())
+    assert "on disk" in text and "last run" in text
+    assert finished[:10] in text and "ago" in text  # the filter's date, and how long ago
+
+
+def test_stages_table_says_when_and_how_long_from_the_reports():
+    from datetime import datetime, timezone
+
+    from curate.freshness import StageState
+    from curate.status import stages_table
+
+    states = {"embed": StageState("embed", "fresh", "curate embed"), "split": StageState("split", "not run", "curate split")}
+    reports = {"embed": {"finished_at": "2026-01-01T10:00:00+00:00", "seconds": 125.0},
+               "split": None}
+    table = stages_table(states, reports, now=datetime(2026, 1, 1, 12, 30, tzinfo=timezone.utc))
+    rows = table.set_index("stage")
+    assert rows.loc["embed", "last run"] == "2026-01-01 10:00 UTC (2 h ago)"
+    assert rows.loc["embed", "took"] == "2 min 5 s"
+    assert rows.loc["split", "last run"] == "" and rows.loc["split", "took"] == ""
+    # A hand-edited report with a time that is not a time says nothing rather than crashing.
+    odd = stages_table(states, {"embed": {"finished_at": "yesterday", "seconds": "long"}})
+    assert odd.set_index("stage").loc["embed", "last run"] == ""

@@ -10,7 +10,8 @@ import pandas as pd
 from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
 from curate.console import console
 from curate.freshness import judge, load_reports
-from curate.status import label_tag_counts, stages_table, status_counts, summary, tag_counts
+from curate.status import (disk_usage, label_tag_counts, size_text, stages_table, status_counts, summary,
+                           tag_counts)
 from curate.workspace import read_catalog
 
 
@@ -43,15 +44,20 @@ def status(workspace_path: WorkspaceOption = None, as_json: JsonOption = False) 
     """Counts per label x status / drop reason, each stage fresh / stale / not run, the most common tags."""
     ws = workspace(workspace_path)
     catalog = read_catalog(ws)
-    states = judge(catalog, load_reports(ws))
-    facts = summary(catalog, states)
+    reports = load_reports(ws)
+    states = judge(catalog, reports)
+    facts = summary(catalog, states, reports, disk_usage(ws.root))
     if as_json:
         print(json.dumps(facts, indent=2))
         return
     sources = printable(", ".join(map(str, facts["sources"])))
     console.print(f"{facts['photos']} photos: {facts['kept']} kept, {facts['dropped']} dropped; "
                   f"{facts['owners']} owners; {facts['geotagged']} geotagged; sources: {sources}", markup=False)
-    print_table(printable_frame(stages_table(states)), title="stages (fresh: its inputs are what it last read)")
+    parts = ", ".join(f"{printable(name)} {size_text(n)}" for name, n in list(facts["disk"]["parts"].items())[:4])
+    console.print(f"workspace {printable(ws.root)}: {size_text(facts['disk']['bytes'])} on disk ({parts})",
+                  markup=False, highlight=False, soft_wrap=True)
+    print_table(printable_frame(stages_table(states, reports)),
+                title="stages (fresh: its inputs are what it last read; last run from its report)")
     for state in states.values():
         for note in state.notes:
             console.print(printable(f"note ({state.stage}): {note}"), highlight=False, markup=False)
