@@ -14,12 +14,13 @@ from classify.predict import predict
 from classify.serve import serve
 from classify.tune_run import tune_command
 from curate.cli.common import WorkspaceOption, run_app, user_errors
+from curate.cli.help import HelpTyper
 from curate.errors import UsageError
 from curate.workspace import resolve_workspace
 from curate.console import console
 
-app = typer.Typer(name="classify", help="Train and serve an image classifier on a curated catalog.",
-                  no_args_is_help=True, add_completion=False)
+app = HelpTyper(name="classify", help="Train and serve an image classifier on a curated catalog.",
+                no_args_is_help=True, add_completion=False)
 
 
 @app.callback()

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import typer
+from curate.cli import (
+    ingest_commons,
+    ingest_demo,
+    ingest_flickr,
+    ingest_folder,
+    ingest_scrape,
+    ingest_urls,
+)
+from curate.cli.help import HelpTyper
 
-from curate.cli import ingest_commons, ingest_demo, ingest_flickr, ingest_folder, ingest_scrape, ingest_urls
-
-app = typer.Typer(help="Pull tagged photos + metadata from a source into the workspace.", no_args_is_help=True)
+app = HelpTyper(help="Pull tagged photos + metadata from a source into the workspace.", no_args_is_help=True)
 app.command("demo")(ingest_demo.demo)
 app.command("scrape")(ingest_scrape.scrape)
 app.command("folder")(ingest_folder.folder)
