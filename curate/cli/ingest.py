@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-from curate.cli import (
-    ingest_commons,
-    ingest_demo,
-    ingest_flickr,
-    ingest_folder,
-    ingest_scrape,
-    ingest_urls,
-)
+from curate.cli import ingest_commons, ingest_demo, ingest_flickr, ingest_folder, ingest_scrape, ingest_urls
 from curate.cli.help import HelpTyper
 
 app = HelpTyper(help="Pull tagged photos + metadata from a source into the workspace.", no_args_is_help=True)
