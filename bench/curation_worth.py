@@ -133,7 +133,9 @@ def full_row(ws, config, seed: int, device: str) -> dict:
 
     run_dir = ws.root / "runs" / f"full-seed{seed}"
     start = time.perf_counter()
-    train_or_reuse(ws, run_dir, config, read_catalog(ws))
+    catalog = read_catalog(ws)
+    train_or_reuse(ws, run_dir, config, catalog, gate=True)
+    ensure_gate(ws, run_dir, catalog, config, device)
     evaluation, _ = evaluate_and_write(run_dir, ws, "test", 1, device, uncurated=True)
     c = evaluation.comparisons["uncurated"]
     return {"variant": "full", "seed": seed, "accuracy": c["curated_accuracy"], "uncurated": c["uncurated_accuracy"],
@@ -144,6 +146,20 @@ def full_row(ws, config, seed: int, device: str) -> dict:
             "wrongly_gated": c.get("on_topic_wrongly_gated_share"), "seconds": time.perf_counter() - start}
 
 
+def ensure_gate(ws, run_dir, catalog, config, device: str) -> None:
+    """Fit the topic gate of a finished run that has none recorded (a run reused from before the
+    gate was fitted by `classify train`), as `classify train` does when training ends."""
+    from classify.devices import pick_device
+    from classify.gate import fit_run_gate
+    from classify.model import META, RunMeta, save_meta
+
+    meta = RunMeta.from_file(run_dir / META)
+    if meta.gate:  # fitted, or a recorded reason why not
+        return
+    meta.gate = fit_run_gate(ws, run_dir, catalog, pick_device(device), cache_side=config.cache_side, seed=config.seed)
+    save_meta(run_dir, meta)
+
+
 def ablation_row(ws_full, name: str, ws_variant, config, seed: int, uncurated: float, device: str) -> dict:
     """Train on variant `name`'s curation (`ablation_catalog`); score on the full curation's test set."""
     from classify.compare import train_or_reuse
@@ -152,7 +168,9 @@ def ablation_row(ws_full, name: str, ws_variant, config, seed: int, uncurated: f
 
     run_dir = ws_full.root / "runs" / f"{name.replace(' ', '-')}-seed{seed}"
     start = time.perf_counter()
-    train_or_reuse(ws_full, run_dir, config, ablation_catalog(read_catalog(ws_variant), read_catalog(ws_full)))
+    catalog = ablation_catalog(read_catalog(ws_variant), read_catalog(ws_full))
+    train_or_reuse(ws_full, run_dir, config, catalog, gate=True)
+    ensure_gate(ws_full, run_dir, catalog, config, device)
     evaluation = evaluate_run(run_dir, ws_full, "test", 1, device)
     sandals = evaluation.sandals_test or {}
     accuracy = evaluation.report.accuracy

@@ -171,8 +171,10 @@ def run_train_config(run_dir: Path, device: str | None = None):
     return dataclasses.replace(config, device=device) if device else config
 
 
-def train_or_reuse(ws: Workspace, run_dir: Path, config, catalog: pd.DataFrame) -> str:
+def train_or_reuse(ws: Workspace, run_dir: Path, config, catalog: pd.DataFrame, gate: bool = False) -> str:
     """Train `catalog` into `run_dir` unless done: returns "trained", "resumed" or "reused".
+
+    `gate`: fit the topic gate when training ends (comparison sub-runs need none).
 
     Raises UsageError when `run_dir` holds a run with other settings or another catalog.
     """
@@ -182,7 +184,7 @@ def train_or_reuse(ws: Workspace, run_dir: Path, config, catalog: pd.DataFrame) 
     run_dir = Path(run_dir)
     checkpoint, meta_path = run_dir / CHECKPOINT, run_dir / META
     if not checkpoint.is_file() and not (meta_path.is_file() and RunMeta.from_file(meta_path).finished):
-        train(ws, run_dir, config, allow_leakage=True, catalog=catalog, warn_leakage=False, gate=False)
+        train(ws, run_dir, config, allow_leakage=True, catalog=catalog, warn_leakage=False, gate=gate)
         return "trained"
     if checkpoint.is_file():
         state = load_checkpoint_state(run_dir)
@@ -198,7 +200,7 @@ def train_or_reuse(ws: Workspace, run_dir: Path, config, catalog: pd.DataFrame) 
                          "delete that folder to retrain it")
     if checkpoint.is_file() and state["next_epoch"] < config.total_epochs:
         train(ws, run_dir, config, resume=True, allow_leakage=True, catalog=catalog, checkpoint_state=state,
-              warn_leakage=False, gate=False)
+              warn_leakage=False, gate=gate)
         return "resumed"
     return "reused"
 
