@@ -21,7 +21,11 @@ figure img{max-width:128px;max-height:128px;display:block} .noimg{width:128px;he
 img{max-width:100%;height:auto} .plots img{margin:4px;border:1px solid #ddd;width:272px}
 .geo{display:flex;flex-wrap:wrap;gap:0 1em} .geo h4{margin:.4em 0 0} nav a{margin-right:.8em} .note{color:#555}
 .why{color:#555;font-size:.85em} th.r{vertical-align:bottom}
+.tall{max-height:34em;overflow-y:auto} .tall th{position:sticky;top:0}
+.figures{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start} .figures img{max-width:560px;border:1px solid #ddd}
 """
+
+TALL_ROWS = 25  # a table with more rows scrolls inside a box of about that height
 
 TITLES = {
     "overview": "1. Overview", "geography": "2. Geography", "photographers": "3. Photographers",
@@ -44,16 +48,19 @@ def pct(value) -> str:
     return "" if value is None else f"{100 * value:.1f}%"
 
 
-def table(headers: list[str], rows: list[list], left: int | set = 1, raw_headers: bool = False) -> str:
+def table(headers: list[str], rows: list[list], left: int | set = 1, raw_headers: bool = False,
+          tall: bool | None = None) -> str:
     """An HTML table (cells are HTML already; headers are escaped unless `raw_headers`) that scrolls
-    sideways inside its own box when wider than the page. `left`: how many first columns, or which
-    column indices, hold text (left-aligned)."""
+    inside its own box: sideways when wider than the page, and down when `tall` (default: more than
+    TALL_ROWS rows), so long tables do not make the page long. `left`: how many first columns, or
+    which column indices, hold text (left-aligned)."""
     text = set(range(left)) if isinstance(left, int) else set(left)
     head = "".join(f'<th class="{"l" if i in text else "r"}">{h if raw_headers else e(h)}</th>'
                    for i, h in enumerate(headers))
     body = "".join("<tr>" + "".join(f'<td class="{"l" if i in text else ""}">{c}</td>' for i, c in enumerate(r))
                    + "</tr>" for r in rows)
-    return f'<div class="scroll"><table><tr>{head}</tr>{body}</table></div>'
+    tall = len(rows) > TALL_ROWS if tall is None else tall
+    return f'<div class="scroll{" tall" if tall else ""}"><table><tr>{head}</tr>{body}</table></div>'
 
 
 def img(src: str | None, alt: str, width: int | None = None) -> str:
@@ -266,7 +273,8 @@ def training(s: dict) -> str:
         rows = [[e(r["what"]), pct(r["value"]) if r["kind"] == "share" else num(r["value"])] for r in sandals["rows"]]
         parts.append("<h3>Sandals test</h3>" + (f'<p>{e(sandals["summary"])}.</p>' if sandals.get("summary") else "")
                      + table(["", "value"], rows))
-    parts.append('<div class="plots">' + "".join(img(src, name) for name, src in images.items()) + "</div>")
+    parts.append('<div class="figures">' + "".join(f'<a href="{e(src)}">{img(src, name)}</a>'
+                                                   for name, src in images.items()) + "</div>")
     parts.append("<h3>Most confused</h3>" + table(["actual", "predicted", "photos"], [
         [e(r["actual"]), e(r["predicted"]), num(r["count"])] for r in s["most_confused"]], left=2))
     parts.append("<h3>Top losses</h3>" + table(
@@ -274,7 +282,7 @@ def training(s: dict) -> str:
             [thumbnail({**r, "photo_id": r.get("photo_id") or ""}, 64), link(r.get("page_url"), r.get("photo_id")),
              owner(r.get("owner_id"), r.get("owner_name")),
              e(r.get("actual")), e(r.get("predicted")), num(r.get("loss")), pct(r.get("p_predicted"))]
-            for r in s["top_losses"]], left=5))
+            for r in s["top_losses"]], left=5, tall=len(s["top_losses"]) > 8))
     parts.append(f'<h3>Per photographer (worst first; {len(s["per_owner"])} of {s["per_owner_total"]})</h3>'
                  + table(["owner", "photos", "correct", "accuracy"], [
                      [owner(r.get("owner_id"), r.get("owner_name")), num(r.get("photos")), num(r.get("correct")),
