@@ -277,7 +277,7 @@ def test_cli_writes_self_contained_page(report_ws):
     assert top_loss["sha256"] == make_catalog()["sha256"].iloc[3]
     assert top_loss["thumb"] in images
     # Thumbnails link to the full image (relative to the report folder); a known photo page is linked too.
-    hrefs = re.findall(r'<a href="([^"]+)"><img', page)
+    hrefs = re.findall(r'<a href="([^"]+)"><img src="thumbs/', page)
     assert hrefs and all(href.startswith("../images/") and (out / href).resolve().is_file() for href in hrefs)
     assert '<a href="https://x.invalid/page/6" rel="noopener noreferrer nofollow">t:6</a>' in page
     kept_urls = [f"https://x.invalid/{i}" for i, r in enumerate(ROWS) if r[2] == "kept"]
