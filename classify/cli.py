@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
+from classify.commands.evaluate import evaluate_command
+from classify.commands.predict import predict
+from classify.commands.serve import serve
+from classify.commands.tune import tune_command
 from classify.devices import describe_devices
-from classify.evaluate_run import evaluate_command
-from classify.predict import predict
-from classify.serve import serve
-from classify.tune_run import tune_command
 from curate.cli.common import WorkspaceOption, run_app, user_errors
 from curate.cli.help import HelpTyper
 from curate.errors import UsageError

@@ -7,6 +7,8 @@ bar and reused by every run, so decoding full-size photos never starves the GPU.
 
 from __future__ import annotations
 
+import logging
+
 import io
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -17,10 +19,12 @@ import numpy as np
 import pandas as pd
 
 from curate import schema
-from curate.console import err_console, progress_bar
+from curate.progress import progress_bar
 from curate.errors import DataContractError, UsageError
 from curate.vision.backbones import Preprocess
 from curate.workspace import Workspace, atomic_write_bytes
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 
@@ -98,7 +102,7 @@ def ensure_resized(ws: Workspace, rows: pd.DataFrame, side: int = 256, workers: 
                     failed.add(sha)
                 advance()
     if failed:
-        err_console.print(f"warning: {len(failed)} images could not be decoded and are left out", highlight=False)
+        log.warning(f"warning: {len(failed)} images could not be decoded and are left out")
     return rows["sha256"].map(lambda sha: None if sha in failed else str(targets[sha]))
 
 

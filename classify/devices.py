@@ -1,28 +1,10 @@
-"""Device choice shared by every training and inference command."""
+"""What torch sees on this machine; the device choice itself is curate.vision.devices's."""
 
 from __future__ import annotations
 
-from curate.errors import UsageError
+from curate.vision.devices import DEVICE_CHOICES, pick_device
 
-DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
-
-
-def pick_device(preference: str = "auto"):
-    """`auto` picks CUDA, then Apple MPS, then CPU; asking for a missing one is an error."""
-    import torch
-
-    if preference not in DEVICE_CHOICES:
-        raise UsageError(f"--device must be one of {', '.join(DEVICE_CHOICES)}, got {preference!r}")
-    available = {
-        "cuda": torch.cuda.is_available(),
-        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
-        "cpu": True,
-    }
-    if preference == "auto":
-        preference = next(name for name in ("cuda", "mps", "cpu") if available[name])
-    if not available[preference]:
-        raise UsageError(f"--device {preference} is not available on this machine; use --device auto or cpu")
-    return torch.device(preference)
+__all__ = ["DEVICE_CHOICES", "describe_devices", "pick_device"]
 
 
 def describe_devices() -> dict:

@@ -1,7 +1,7 @@
 """`classify serve RUN`: a small HTTP service around a trained run (FastAPI + uvicorn).
 
 Endpoints: `POST /predict` (multipart field `file`, optional query `top_k`),
-`GET /health`, interactive docs at `/docs` (OpenAPI schema at `/openapi.json`).
+`GET /health`, interactive docs at `/docs` (`GET /` leads there; OpenAPI schema at `/openapi.json`).
 
 Bad uploads get a status code and a JSON `{"detail": "..."}` saying what was wrong:
 
@@ -11,7 +11,8 @@ Bad uploads get a status code and a JSON `{"detail": "..."}` saying what was wro
          curate.store.MAX_PIXELS (a decompression bomb), refused before decoding
     415  the bytes are not an image (the declared content type is ignored; bytes are sniffed)
     422  an image that cannot be used: empty, truncated, under 32 px, or animated;
-         or the request has no `file` field
+         or the request has no `file` field, or a bad `top_k` (the detail is one line
+         naming the field, not FastAPI's list of errors)
     503  more than `max_pending` uploads are already waiting or decoding: retry later
          (the answer carries Retry-After)
 
@@ -31,22 +32,16 @@ the same forward pass gives the pooled features, and each answer also carries
 # No `from __future__ import annotations` here: FastAPI reads the endpoint annotations, which name
 # classes imported inside create_app, so they must be evaluated where the endpoint is defined.
 import asyncio
-import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated
 
-import typer
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from classify.decode import MemoryBudget, decode_for_model
-from curate.cli.common import user_errors
-from curate.console import console
 from curate.errors import UsageError
-from curate.listen import check_listen
 from curate.store import MAX_PIXELS, BadImage
 
 MiB = 1 << 20
@@ -202,8 +197,49 @@ def create_app(predictor, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, top_
     app = FastAPI(title="classify", summary=f"Image classifier: {facts.backbone}, {facts.classes} classes",
                   description=API_NOTES)
     app.add_middleware(UploadLimit, max_bytes=limits.max_upload_bytes)
+    _add_error_shape(app)
     _add_routes(app, predictor, facts, top_k, limits, gate)
     return app
+
+
+def validation_detail(errors: list[dict]) -> str:
+    """FastAPI's list of validation errors as one readable line (what `{"detail": ...}` says).
+
+    >>> validation_detail([{"type": "missing", "loc": ("body", "file"), "msg": "Field required"}])
+    'the multipart field `file` is missing: upload one image as the multipart field `file`'
+    >>> validation_detail([{"type": "greater_than_equal", "loc": ("query", "top_k"), "input": "0",
+    ...                     "msg": "Input should be greater than or equal to 1"}])
+    "the query parameter `top_k` is invalid: input should be greater than or equal to 1 (got '0')"
+    """
+    kinds = {"body": "multipart field", "query": "query parameter", "path": "path parameter", "header": "header"}
+    parts = []
+    for error in errors:
+        where, *name = [str(part) for part in error.get("loc", ("request",))]
+        field = f"the {kinds.get(where, where)} `{'.'.join(name) or where}`"
+        if error.get("type") == "missing":
+            parts.append(f"{field} is missing" + (": upload one image as the multipart field `file`"
+                                                   if name == ["file"] else ""))
+        else:
+            message = str(error.get("msg", "invalid value"))
+            got = f" (got {error['input']!r})" if "input" in error and not isinstance(error["input"], bytes | dict) \
+                else ""
+            parts.append(f"{field} is invalid: {message[:1].lower()}{message[1:]}{got}")
+    return "; ".join(parts) or "the request is invalid"
+
+
+def _add_error_shape(app) -> None:
+    """Every error answers `{"detail": "<one line>"}` (FastAPI answers a list of dicts for a bad
+    request), and `GET /` leads to the interactive docs."""
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse, RedirectResponse
+
+    @app.exception_handler(RequestValidationError)
+    async def one_line(request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_detail(list(exc.errors()))}, status_code=422)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
 
 
 def _add_routes(app, predictor, facts: ModelFacts, default_top_k: int, limits: ServeLimits, gate=None) -> None:
@@ -252,45 +288,3 @@ def _add_routes(app, predictor, facts: ModelFacts, default_top_k: int, limits: S
                                model=facts, **gated)
 
 
-@user_errors
-def serve(
-    run: Annotated[Path, typer.Argument(help="Run directory from `classify train` (model.safetensors + model.json).")],
-    host: Annotated[str, typer.Option("--host", help="Interface to listen on; 0.0.0.0 for every one.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
-    device: Annotated[str, typer.Option("--device", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")] = "auto",
-    max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", help="Largest request body accepted.")] = 20,
-    top_k: Annotated[int, typer.Option("--top-k", help="Labels per answer unless ?top_k= says otherwise.")] = 3,
-    decode_budget_mb: Annotated[float, typer.Option(
-        "--decode-budget-mb", help="Full-size decode buffers allowed at once, all requests together.")]
-        = DEFAULT_DECODE_BUDGET_BYTES / 10**6,
-    max_pending: Annotated[int, typer.Option(
-        "--max-pending", help="Uploads decoding or waiting at once; more are answered 503.")] = DEFAULT_MAX_PENDING,
-    decode_threads: Annotated[int, typer.Option("--decode-threads", help="Images decoded in parallel.")]
-        = DEFAULT_DECODE_THREADS,
-    use_gate: Annotated[bool, typer.Option("--gate/--no-gate", help="Say off_topic and topic_score from the run's "
-                                           "topic gate (default); --no-gate: the classifier alone.")] = True,
-) -> None:
-    """Serve a trained run over HTTP: POST /predict, GET /health, docs at /docs."""
-    import uvicorn
-
-    from classify.model import Predictor
-    from classify.predict import gate_for
-
-    if top_k < 1 or not 1 <= max_upload_mb * MiB < math.inf or not 0 <= port <= 65535:
-        raise UsageError("--top-k must be at least 1, --max-upload-mb at least one byte (finite), "
-                         "--port within 0-65535")
-    if not 1 <= decode_budget_mb * 10**6 < math.inf:
-        raise UsageError(f"--decode-budget-mb must be a finite number of at least one byte, got {decode_budget_mb}")
-    limits = ServeLimits(max_upload_bytes=int(max_upload_mb * MiB), decode_budget_bytes=int(decode_budget_mb * 10**6),
-                         max_pending=max_pending, decode_threads=decode_threads)
-    predictor = Predictor(run, device)
-    gate, note = gate_for(run, use_gate, predictor.feature_dim)
-    check_listen(host, port)  # else uvicorn logs the error and exits with its own code, 3
-    app = create_app(predictor, top_k=top_k, limits=limits, gate=gate)
-    url = f"http://{host}:{port}"
-    gated = f", topic gate at {gate.threshold:.3f}" if gate else ", no topic gate"
-    if note:
-        console.print(note, highlight=False, soft_wrap=True)
-    console.print(f"serving {run} ({predictor.meta.backbone}, {len(predictor.classes)} classes, "
-                  f"{predictor.device}{gated}) at {url} — docs at {url}/docs", highlight=False, soft_wrap=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")

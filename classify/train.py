@@ -22,6 +22,8 @@ learning_curves.png, checkpoint.pt.
 
 from __future__ import annotations
 
+import logging
+
 import io
 import random
 import time
@@ -38,12 +40,14 @@ from classify.data import class_list, labelled_rows, split_datasets
 from classify.distributed import init_distributed
 from classify.model import META, RunMeta, build_classifier, save_meta, save_model
 from classify.plots import plot_curves
-from curate.console import console, err_console, progress_bar
+from curate.progress import progress_bar
 from curate.errors import DataContractError, UsageError
 from curate.freshness import require_fresh_split
 from curate.leakage import find_leakage
 from curate.vision.backbones import cpu_speed
 from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, read_catalog
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_KEYS = {"config", "classes", "next_epoch", "stage", "model", "optimizer", "scheduler", "history",
@@ -67,9 +71,8 @@ def check_split(catalog: pd.DataFrame, allow_leakage: bool, warn: bool = True) -
         raise DataContractError(f"the split leaks ({summary} found in 2+ splits; `curate check-leakage` lists them): "
                                 "run `curate split` again, or pass --allow-leakage to train anyway")
     if warn:
-        err_console.print(f"[bold red]WARNING: training on a leaky split ({summary}). Validation and test accuracy "
-                          "will be inflated: the model is scored on photographers and near-copies it has "
-                          "seen.[/bold red]")
+        log.warning(f"WARNING: training on a leaky split ({summary}). Validation and test accuracy "
+                    "will be inflated: the model is scored on photographers and near-copies it has seen.")
     return True
 
 
@@ -330,12 +333,12 @@ class Trainer:
             self.save_checkpoint()
             self.write_metrics()
             if self.dist.main:
-                console.print(_epoch_line(row), highlight=False)
+                log.info(_epoch_line(row))
             done_here += 1
             last_epoch = epoch + 1 == self.config.total_epochs
             if stage == 2 and self.bad_epochs >= self.config.patience and not last_epoch:
                 if self.dist.main:
-                    console.print(f"early stop: validation loss has not improved for {self.bad_epochs} epochs")
+                    log.info(f"early stop: validation loss has not improved for {self.bad_epochs} epochs")
                 self.next_epoch = self.config.total_epochs
                 self.save_checkpoint()
                 break
@@ -438,7 +441,7 @@ def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = Fals
     trainer.leaky = leaky
     if state:
         if state["catalog_sha256"] != trainer.catalog_sha256:
-            err_console.print("warning: the catalog changed since this run started; resuming on the new one")
+            log.warning("warning: the catalog changed since this run started; resuming on the new one")
         trainer.load_checkpoint(state)
     trainer.fit(stop_after=stop_after)
     if gate and trainer.dist.main and trainer.next_epoch >= config.total_epochs:

@@ -45,6 +45,8 @@ grow) is refused, and so is an OUT written before `augment` existed (SEARCH_FORM
 
 from __future__ import annotations
 
+import logging
+
 import itertools
 import json
 import math
@@ -57,9 +59,10 @@ import numpy as np
 import pandas as pd
 
 from classify.train import CHECKPOINT, TrainConfig
-from curate.console import console
 from curate.errors import UsageError
 from curate.workspace import atomic_write_bytes
+
+log = logging.getLogger(__name__)
 
 MODES = ("random", "grid")
 MAX_TRIALS = 10_000  # far more than any epoch budget trains; a grid of 10^8 points would not fit in memory
@@ -333,8 +336,8 @@ class Search:
                 if self.spent_epochs + epochs > self.halving.budget_epochs:
                     continue  # stays "skipped"
                 augment = augment_words(trial.augment, trial.color_jitter, trial.crop_scale)
-                console.print(f"trial {trial.trial} rung {rung}: {epoch_count(epochs)}, lr {trial.lr:g}, weight decay "
-                              f"{trial.weight_decay:g}, {augment}", highlight=False)
+                log.info(f"trial {trial.trial} rung {rung}: {epoch_count(epochs)}, lr {trial.lr:g}, weight decay "
+                         f"{trial.weight_decay:g}, {augment}")
                 record.outcome = self.train_fn(run_dir, record.config, (run_dir / CHECKPOINT).exists())
                 write_finished(run_dir, record.config, record.outcome)
             self.spent_epochs += record.outcome.epochs_run
@@ -466,9 +469,9 @@ def tune(out_dir: Path, space: SearchSpace, base: TrainConfig, train_fn: TrainFn
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_settings(out_dir, json.loads(json.dumps(settings)))
     schedule = "/".join(str(e) for e in rung_epochs(halving.min_epochs, halving.max_epochs, halving.eta))
-    console.print(f"search: {len(sampled)} trials ({mode}), rungs of {schedule} epochs, eta {halving.eta}; budget "
-                  f"{epoch_count(halving.budget_epochs)}" + (" (the plan's total)" if halving.budget_epochs == plan else
-                                                         f" (the full plan would train {plan})"), highlight=False)
+    log.info(f"search: {len(sampled)} trials ({mode}), rungs of {schedule} epochs, eta {halving.eta}; budget "
+             f"{epoch_count(halving.budget_epochs)}" + (" (the plan's total)" if halving.budget_epochs == plan else
+                                                    f" (the full plan would train {plan})"))
     search = successive_halving(sampled, base, out_dir, train_fn, halving)
     table = search.table()
     write_table(out_dir, table)

@@ -1,7 +1,15 @@
-"""One place for terminal output: a stderr console and progress bars."""
+"""One place for terminal output: the consoles, progress bars, and what library code reports.
+
+Library modules never print (see `curate.progress`): they log through `logging` and report
+progress through `curate.progress`'s hooks. `install_console_output()` (called by the command
+line's shared module, curate.cli.common) shows both here: INFO records of the ``curate`` and
+``classify`` loggers on stdout, warnings on stderr, progress as rich bars on a terminal and
+as steady plain lines off one.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -84,3 +92,53 @@ def _duration(seconds: float) -> str:
         return f"{minutes}m{seconds:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+LIBRARY_LOGGERS = ("curate", "classify")
+
+
+class _ConsoleHandler(logging.Handler):
+    """A library log record as one plain line: INFO on stdout (or stderr, see `info_to_stderr`),
+    WARNING and above on stderr. No level prefix: the messages say "warning:" themselves."""
+
+    info_on_stderr = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            target = err_console if record.levelno >= logging.WARNING or self.info_on_stderr else console
+            target.print(record.getMessage(), markup=False, highlight=False, soft_wrap=True)
+        except Exception:  # noqa: BLE001 - logging's own contract: a display error never stops the work
+            self.handleError(record)
+
+
+_handler = _ConsoleHandler()
+
+
+@contextmanager
+def _status(description: str) -> Iterator[Callable[[str], None]]:
+    with err_console.status(description) as status:
+        yield status.update
+
+
+def install_console_output() -> None:
+    """Show what library code reports on this process's consoles (idempotent)."""
+    from curate.progress import use_progress
+
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if _handler not in logger.handlers:
+            logger.addHandler(_handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False  # one line per record, even when the root logger has a handler
+    use_progress(progress_bar, _status)
+
+
+@contextmanager
+def info_to_stderr() -> Iterator[None]:
+    """Send library INFO lines to stderr for a while, so that a command's stdout stays one JSON
+    document (e.g. `classify evaluate --json` while comparison models train)."""
+    before, _handler.info_on_stderr = _handler.info_on_stderr, True
+    try:
+        yield
+    finally:
+        _handler.info_on_stderr = before

@@ -18,6 +18,8 @@ zero vector) so it is not retried on every run; `curate prefilter` drops such ph
 
 from __future__ import annotations
 
+import logging
+
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,13 +30,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.console import err_console, progress_bar
+from curate.progress import progress_bar
 from curate.errors import DataContractError, UsageError
 from curate.runs import save_stage_report
 from curate.vision.backbones import DEFAULT_BACKBONE, Backbone, backbone_names, cpu_speed
 
-DEFAULT_IMAGE_SIZE = 224
 from curate.workspace import Workspace, catalog_sha256, changes_workspace, read_catalog, write_table_atomic
+
+log = logging.getLogger(__name__)
+
+DEFAULT_IMAGE_SIZE = 224
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,12 @@ class EmbedReport:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def summary(self) -> str:
+        """One line for `curate embed` and `curate run`: what was cached, computed and unreadable."""
+        speed = f" at {self.images_per_second:g} images/s" if self.images_per_second else ""
+        return (f"embeddings ({self.backbone}, {self.dim}-d): {self.images:,} stored images, {self.cached:,} already "
+                f"cached, {self.computed:,} computed{speed} on {self.device}, {self.failed:,} unreadable")
 
 
 class EmbeddingCache:
@@ -211,7 +222,7 @@ def embed_paths(backbone: Backbone, paths: list[Path], device, batch_size: int, 
 @changes_workspace
 def run_embed(ws: Workspace, config: EmbedConfig) -> EmbedReport:
     """Embed every stored image (`embeddable_images`) that the cache lacks; save reports/embed.json."""
-    from classify.devices import pick_device
+    from curate.vision.devices import pick_device
     from curate.vision.backbones import load_backbone
 
     catalog = read_catalog(ws)
@@ -247,12 +258,11 @@ def run_embed(ws: Workspace, config: EmbedConfig) -> EmbedReport:
                 missing += int((~present).sum())
     seconds = time.perf_counter() - started
     if failed:
-        err_console.print(f"warning: {failed} stored images could not be decoded; `curate prefilter` drops them",
-                          highlight=False)
+        log.warning(f"warning: {failed} stored images could not be decoded; `curate prefilter` drops them")
     if missing:
-        err_console.print(f"warning: {missing} image files are missing from the store; `curate prefilter` drops "
-                          "them as unreadable until they are back (restore them, or ingest again) and "
-                          "`curate embed` runs again", highlight=False)
+        log.warning(f"warning: {missing} image files are missing from the store; `curate prefilter` drops "
+                    "them as unreadable until they are back (restore them, or ingest again) and "
+                    "`curate embed` runs again")
     report = EmbedReport(backbone=config.backbone, cache_key=config.cache_key, dim=cache.dim, images=len(images),
                          cached=len(images) - len(todo), computed=computed, failed=failed, missing=missing,
                          device=str(device),

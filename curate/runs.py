@@ -40,3 +40,15 @@ def load_stage_report(ws: Workspace, stage: str) -> dict | None:
         raise DataContractError(f"stage report {path} is unreadable ({exc}); "
                                 f"run `curate {stage}` again to rewrite it") from exc
     return report
+
+
+def counts_text(counts: dict[str, int], nothing: str = "nothing") -> str:
+    """A stage report's counts by reason as words, most first: what step summaries print.
+
+    >>> counts_text({"exact_duplicate": 12, "geo_outlier": 223})
+    '223 geo_outlier, 12 exact_duplicate'
+    >>> counts_text({})
+    'nothing'
+    """
+    ranked = sorted(((int(n), reason) for reason, n in counts.items() if n), key=lambda item: (-item[0], item[1]))
+    return ", ".join(f"{n:,} {reason}" for n, reason in ranked) or nothing

@@ -67,6 +67,14 @@ class SplitReport:
         return {"config": self.config, "groups": self.groups, "photos_without_owner": self.photos_without_owner,
                 "notes": self.notes, "warnings": self.warnings, "per_label": self.per_label.replace({np.nan: None}).to_dict("records")}
 
+    def summary(self) -> str:
+        """One line for `curate split` and `curate run`: the groups and the photos per split."""
+        by = self.config.get("by", "owner")
+        photos = "/".join(f"{int(self.per_label[f'{name}_photos'].sum()):,}" if len(self.per_label) else "0"
+                          for name in ("train", "val", "test"))
+        return (f"{self.groups:,} groups (by {by} ∪ near-duplicate cluster ∪ exact duplicate); "
+                f"train/val/test photos {photos}")
+
 
 def split_groups(kept: pd.DataFrame, by: str) -> np.ndarray:
     """Group id per kept row: components of owner (or `by`) ∪ near-dup cluster ∪ exact group."""

@@ -225,7 +225,7 @@ def test_changed_settings_rerun_from_that_step_and_an_interrupted_run_resumes(tr
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "_split", interrupted)
+    monkeypatch.setattr(pipeline.steps, "_split", interrupted)  # the step actions moved to curate.pipeline.steps
     first = runner.invoke(app, ["run", str(changed), "--workspace", str(ws.root)])
     assert first.exit_code != 0
     states = run_lines(first)

@@ -11,9 +11,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from curate.console import console, err_console
+from curate.console import console, err_console, install_console_output
 from curate.errors import CurateError
 from curate.workspace import WORKSPACE_ENV, Workspace, resolve_workspace
+
+# Library code logs and reports progress without printing (curate.progress); every command
+# shows it on the terminal. At import, because tests drive the apps without `run_app`.
+install_console_output()
 
 WorkspaceOption = Annotated[
     Path | None,

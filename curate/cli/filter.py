@@ -66,10 +66,8 @@ def filter_command(
         return
     for note in report.notes:
         console.print(f"note: {note}", highlight=False)
-    for warning in report.warnings:
-        console.print(f"warning: {warning}", highlight=False, markup=False)
-    console.print(f"dropped by filter: {report.dropped_by_reason or 'nothing'}; "
-                  f"exact-duplicate groups: {report.exact_duplicate_groups}; "
+    console.print(report.summary(), highlight=False, markup=False, soft_wrap=True)  # its warnings too
+    console.print(f"exact-duplicate groups: {report.exact_duplicate_groups}; "
                   f"near-duplicate clusters: {report.near_duplicate_clusters}", highlight=False)
     geo_title = f"max {config.max_km:g} km" if config.geo_on else "geo filter off: nothing dropped as geo_outlier"
     shown = report.geo.drop(columns=["outlier_share", "p90_km", "p99_km"], errors="ignore")  # the note says why

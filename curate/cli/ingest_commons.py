@@ -66,12 +66,11 @@ def commons(
     if as_json:
         console.print_json(json.dumps(asdict(report)))
         return
-    dropped = sum(report.dropped_by_reason.values())
     skipped = sum(report.skipped_by_reason.values())
-    console.print(f"{report.records} files from {report.query}: {report.stored} images stored, {dropped} dropped "
-                  f"({report.fetched} fetched this run, {report.already_done} already done, "
-                  f"{report.resumed_from_journal} resumed from an interrupted run; {report.api_requests} API "
-                  f"requests{f', {skipped} listed pages skipped' if skipped else ''})", highlight=False)
+    console.print(f"{report.query}: {report.summary()} ({report.fetched} fetched this run, {report.already_done} "
+                  f"already done, {report.resumed_from_journal} resumed from an interrupted run; "
+                  f"{report.api_requests} API requests{f', {skipped} listed pages skipped' if skipped else ''})",
+                  highlight=False, markup=False, soft_wrap=True)
     if not report.records:
         console.print("no files found: check the category's spelling (titles are case-sensitive after the "
                       "first letter) or widen --radius-m", highlight=False)

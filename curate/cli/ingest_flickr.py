@@ -70,12 +70,10 @@ def flickr(
     if as_json:
         console.print_json(json.dumps(asdict(report)))
         return
-    dropped = sum(report.dropped_by_reason.values())
     console.print(f"Flickr {','.join(query.tags)}: {report.photos_listed} photos listed "
                   f"({report.api_calls} API calls this run, {report.slices} date slices"
-                  f"{', resumed' if report.listing_resumed else ''}); {report.stored} images stored, "
-                  f"{dropped} dropped ({report.fetched} fetched this run, {report.already_done} already done)",
-                  highlight=False)
+                  f"{', resumed' if report.listing_resumed else ''}); {report.summary()} ({report.fetched} fetched "
+                  f"this run, {report.already_done} already done)", highlight=False, markup=False, soft_wrap=True)
     skipped = {"malformed pages skipped": report.malformed_pages, "malformed photos skipped": report.malformed_photos,
                "photos beyond the cap": report.truncated_photos}
     for what, count in skipped.items():

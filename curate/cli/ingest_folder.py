@@ -64,9 +64,7 @@ def folder(
 
 def print_summary(report: IngestReport) -> None:
     """One line of totals, the metadata columns read and updated, then drop counts by reason."""
-    dropped = sum(report.dropped_by_reason.values())
-    console.print(f"ingest folder: {report.records} rows · stored {report.stored} · dropped {dropped} · "
-                  f"already in the catalog {report.already_done} · metadata updated {report.metadata_updated}",
-                  highlight=False)
+    console.print(f"ingest folder: {report.summary()} · already in the catalog {report.already_done} · "
+                  f"metadata updated {report.metadata_updated}", highlight=False, markup=False, soft_wrap=True)
     print_ingest_details(report)
     print_drop_reasons(report.dropped_by_reason)

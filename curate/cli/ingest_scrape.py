@@ -52,9 +52,8 @@ def scrape(
                           offtopic=tuple(str(f.resolve()) for f in offtopic or []), photos=photos, seed=seed)
     ws = workspace(workspace_path)
     report = ingest_scrape(ws, config, recipe, workers=workers)
-    dropped = sum(report.dropped_by_reason.values())
-    console.print(f"ingest scrape: {report.records} rows · stored {report.stored} · dropped {dropped} · "
-                  f"already in the catalog {report.already_done}; truth: {ws.truth_path}", highlight=False)
+    console.print(f"ingest scrape: {report.summary()} · already in the catalog {report.already_done}; "
+                  f"truth: {ws.truth_path}", highlight=False, markup=False, soft_wrap=True)
     print_drop_reasons(report.dropped_by_reason)
 
 

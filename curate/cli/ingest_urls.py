@@ -53,9 +53,8 @@ def urls(
     if as_json:
         console.print_json(json.dumps(asdict(report)))
         return
-    dropped = sum(report.dropped_by_reason.values())
-    console.print(f"{report.records} rows from {file}: {report.stored} images stored, {dropped} dropped "
-                  f"({report.fetched} fetched this run, {report.already_done} already done, "
-                  f"{report.resumed_from_journal} resumed from an interrupted run)", highlight=False)
+    console.print(f"{file}: {report.summary()}; {report.fetched} fetched this run, {report.already_done} already "
+                  f"done, {report.resumed_from_journal} resumed from an interrupted run", highlight=False,
+                  markup=False, soft_wrap=True)
     print_ingest_details(report)
     print_drop_reasons(report.dropped_by_reason)

@@ -35,10 +35,7 @@ def embed(
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
         return
-    speed = f" at {report.images_per_second:g} images/s" if report.images_per_second else ""
-    console.print(f"embeddings ({report.backbone}, {report.dim}-d): {report.images:,} stored images, "
-                  f"{report.cached:,} already cached, {report.computed:,} computed{speed} on {report.device}, "
-                  f"{report.failed:,} unreadable", highlight=False)
+    console.print(report.summary(), highlight=False, soft_wrap=True, markup=False)
 
 
 def _config(topic: str | None, recipe: str | None, given: dict):
@@ -103,18 +100,20 @@ def prefilter(
              "geo_rescue": geo_rescue, "geo_rescue_rule": geo_rescue_rule, "relabel": relabel, "relabel_precision": relabel_precision}
     config = _config(topic, recipe, given)
     mode = config.mode
-    finetune = None
-    if mode == "finetune":
-        from classify.train import TrainConfig
+    scorer = None
+    if mode == "finetune":  # the CLI layer may import classify; curate's library never does
+        from classify.config import TrainConfig
+        from classify.steps import topic_scorer
 
-        finetune = TrainConfig(head_epochs=head_epochs, epochs=epochs, image_size=image_size, batch_size=batch_size,
-                               device=device, seed=config.seed)
-    report = run_prefilter(workspace(workspace_path), config, embeddings, finetune)
+        scorer = topic_scorer(TrainConfig(head_epochs=head_epochs, epochs=epochs, image_size=image_size,
+                                          batch_size=batch_size, device=device, seed=config.seed))
+    report = run_prefilter(workspace(workspace_path), config, embeddings, scorer)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
         return
     for note in report.notes:
         console.print(f"note: {note}", highlight=False)
+    console.print(report.summary(), highlight=False, soft_wrap=True, markup=False)
     console.print(f"topic {report.topic!r}: {report.scored:,} photos scored out of fold; threshold "
                   f"{report.threshold:.3f} ({report.threshold_method}; {report.bimodality['summary']})", highlight=False)
     sanity = report.sanity_line()

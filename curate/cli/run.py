@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+import classify  # noqa: F401 - registers the train and evaluate steps with curate.pipeline (the CLI layer may)
 from curate.cli.common import WorkspaceOption, user_errors, workspace
 from curate.console import console
 

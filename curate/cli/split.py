@@ -35,7 +35,7 @@ def split(
         return
     for note in report.notes:
         console.print(f"note: {note}", highlight=False)
-    console.print(f"{report.groups} groups (by {config.by} ∪ near-duplicate cluster ∪ exact duplicate)")
+    console.print(report.summary(), highlight=False, markup=False, soft_wrap=True)
     table = report.per_label
     pct = lambda req, got: f"{req:.0%}→{got:.1%}"  # noqa: E731
     compact = table[["label", "photos"]].assign(

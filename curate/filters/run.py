@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -12,9 +14,11 @@ from curate.filters.stage import FilterConfig, FilterReport, filter_catalog
 from curate.recipes import Recipe
 from curate.review.journal import apply_workspace_decisions
 from curate.runs import save_stage_report
-from curate.console import err_console
+from curate.progress import working
 from curate.workspace import (Workspace, catalog_sha256, changes_workspace, read_catalog, write_catalog,
                               write_table_atomic)
+
+log = logging.getLogger(__name__)
 
 
 def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> pd.DataFrame:
@@ -30,7 +34,7 @@ def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> p
     if not missing.any():
         return catalog
     todo = catalog.loc[missing].drop_duplicates("sha256")
-    with err_console.status(f"image features (hashes, thumbnail, quality) for {len(todo):,} images"):
+    with working(f"image features (hashes, thumbnail, quality) for {len(todo):,} images"):
         found = features.compute_features([ws.root / path for path in todo["image_path"]], workers=workers)
     measured = {sha: values for sha, values in zip(todo["sha256"], found) if values is not None}
     features.add_to_thumbnail_cache(ws.root, {sha: features.thumbnail_bytes(v) for sha, v in measured.items()})
@@ -52,7 +56,7 @@ def ensure_phashes(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> pd
     if not missing.any():
         return catalog
     todo = catalog.loc[missing].drop_duplicates("sha256")
-    with err_console.status(f"perceptual hashes for {len(todo):,} images"):
+    with working(f"perceptual hashes for {len(todo):,} images"):
         pairs = phash.compute_phash_pairs([ws.root / path for path in todo["image_path"]], workers=workers)
     by_sha = {sha: pair for sha, pair in zip(todo["sha256"], pairs) if pair is not None}
     catalog = catalog.copy()
@@ -94,13 +98,12 @@ def ensure_thumbnails(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) ->
             table = pq.read_table(path, columns=["sha256", "thumbnail"])
             cached = dict(zip(table.column("sha256").to_pylist(), table.column("thumbnail").to_pylist()))
         except (OSError, pa.ArrowException) as exc:  # a cache: recompute it rather than stop
-            err_console.print(f"note: thumbnail cache {path} is unreadable ({exc}); computing it again",
-                              highlight=False, markup=False)
+            log.warning(f"note: thumbnail cache {path} is unreadable ({exc}); computing it again")
     images = catalog.loc[catalog["image_path"].notna(), ["sha256", "image_path"]].drop_duplicates("sha256")
     todo = images[~images["sha256"].isin(list(cached))]
     if todo.empty:
         return cached
-    with err_console.status(f"thumbnails for {len(todo):,} images"):
+    with working(f"thumbnails for {len(todo):,} images"):
         fresh = verify.compute_thumbnails([ws.root / p for p in todo["image_path"]], workers=workers)
     cached.update({sha: data for sha, data in zip(todo["sha256"], fresh) if data is not None})
     table = pa.table({"sha256": pa.array(list(cached), pa.string()),

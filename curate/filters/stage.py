@@ -169,6 +169,13 @@ class FilterReport:
                 "near_duplicate_clusters": self.near_duplicate_clusters, "notes": self.notes,
                 "warnings": self.warnings, "quality": self.quality, **frames}
 
+    def summary(self) -> str:
+        """One line for `curate filter` and `curate run`: drops by reason, then each warning (the
+        filter did less than asked), e.g. `dropped 223 geo_outlier, 12 exact_duplicate`."""
+        from curate.runs import counts_text
+
+        return f"dropped {counts_text(self.dropped_by_reason)}" + "".join(f"; warning: {w}" for w in self.warnings)
+
 
 def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
                    recipe_centres: Mapping[str, tuple[float, float] | geo.Centre] | None = None,

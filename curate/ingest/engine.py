@@ -37,7 +37,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate import schema
-from curate.console import err_console, progress_bar
+from curate.progress import progress_bar, working
+from curate.runs import counts_text
 from curate.errors import UsageError
 from curate.ingest.mapping import ColumnUsage
 from curate.records import records_to_rows
@@ -105,6 +106,12 @@ class IngestReport:
     metadata_updated: int = 0  # rows already in the catalog whose metadata this run changed
     changed_columns: dict[str, int] = field(default_factory=dict)  # metadata column -> rows changed
     columns: ColumnUsage | None = None  # how the source's table was read (sources that read one)
+
+    def summary(self) -> str:
+        """One line for `curate ingest ...` and `curate run`: rows, images stored, drops by reason."""
+        dropped = sum(self.dropped_by_reason.values())
+        detail = f" ({counts_text(self.dropped_by_reason)})" if dropped else ""
+        return f"{self.records:,} rows: {self.stored:,} images stored, {dropped:,} dropped{detail}"
 
 
 def fetch_one(ws: Workspace, fetch: Fetch, record: dict) -> dict:
@@ -313,7 +320,7 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     ws.ensure()
     for stale in ws.images_dir.glob("*/.*.tmp"):  # a write a killed run left half done (we hold the lock)
         stale.unlink(missing_ok=True)
-    with err_console.status(f"preparing {len(job.records):,} {job.source} rows"):
+    with working(f"preparing {len(job.records):,} {job.source} rows"):
         rows = records_to_rows(job.records, job.source, job.recipe, id_prefix=job.id_prefix,
                                keep_url_secrets=job.keep_url_secrets)
     for name in IMAGE_FIELDS:

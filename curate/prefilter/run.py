@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from curate import schema
-from curate.console import err_console
+from curate.progress import working
 from curate.embed import EmbeddingCache
 from curate.errors import UsageError
 from curate.prefilter.stage import (STAGE, PrefilterConfig, PrefilterReport, TopicModel, fit_topic_model,
@@ -23,15 +25,20 @@ TOPIC_MODEL_DIR = ("models", "topic")  # under the workspace root
 TOPIC_WEIGHTS = "topic.safetensors"
 TOPIC_META = "topic.json"
 
-if TYPE_CHECKING:  # classify (torch) is imported only when --mode finetune runs
-    from classify.config import TrainConfig
+# `--mode finetune`'s out-of-fold P(topic) per catalog row (NaN where not scored):
+# scorer(ws, catalog, rows, tagged, fold, out_dir). Training is classify's, so the caller hands
+# the scorer in (classify.finetune.topic_scorer; curate.pipeline.training for `curate run`).
+TopicScorer = Callable[[Workspace, pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, Path], np.ndarray]
 
 
 @changes_workspace
 def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None = None,
-                  finetune: TrainConfig | None = None) -> PrefilterReport:
+                  finetune: TopicScorer | None = None) -> PrefilterReport:
     """`embeddings`: the cache to use (a backbone name, or name-<size>px); default: the last `curate embed`'s.
-    `finetune`: training settings for `--mode finetune` (default TrainConfig())."""
+    `finetune`: the topic scorer `--mode finetune` needs (see TopicScorer); UsageError without one."""
+    if config.mode == "finetune" and finetune is None:
+        raise UsageError("--mode finetune trains a CNN per fold: it needs the classify package's scorer "
+                         "(classify.finetune.topic_scorer); use --mode embeddings without it")
     if embeddings is None:
         last = load_stage_report(ws, "embed")
         if last is None and config.mode == "embeddings":
@@ -47,7 +54,7 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
     scores = _finetune_scores(ws, catalog, config, finetune) if config.mode == "finetune" else None
     # The out-of-fold fits take about a minute at demo size: a spinner, for the CLI and `curate run` alike.
     scored = "label issues" if config.mode == "finetune" else "topic and label issues"
-    with err_console.status(f"{scored}: out-of-fold logistic regressions ({config.folds} folds)"):
+    with working(f"{scored}: out-of-fold logistic regressions ({config.folds} folds)"):
         result, report = prefilter_catalog(catalog, vectors, found, ok, config, topic_scores=scores)
     write_catalog(ws, apply_workspace_decisions(ws, result))  # human decisions (curate review) win
     model = fit_topic_model(result, vectors, config) if config.mode == "embeddings" else None
@@ -103,13 +110,9 @@ def missing_from_store(ws: Workspace, catalog, found: np.ndarray) -> np.ndarray:
                      for hit, path in zip(found, paths)], dtype=bool)
 
 
-def _finetune_scores(ws: Workspace, catalog, config: PrefilterConfig, finetune) -> np.ndarray:
-    """Out-of-fold P(topic) from one binary CNN per owner-grouped fold (classify.finetune)."""
-    from classify.finetune import topic_scores
-    from classify.train import TrainConfig
-
+def _finetune_scores(ws: Workspace, catalog, config: PrefilterConfig, scorer: TopicScorer) -> np.ndarray:
+    """Out-of-fold P(topic) from one binary CNN per owner-grouped fold (the caller's `scorer`)."""
     fresh = reset_stage(catalog, STAGE).reset_index(drop=True)
     eligible = ((fresh["status"] == schema.KEPT) & fresh["image_path"].notna()).to_numpy()
     rows, tagged, fold = topic_folds(fresh, eligible, config)
-    return topic_scores(ws, fresh, rows, tagged, fold, finetune or TrainConfig(),
-                        ws.root / "runs" / f"prefilter-finetune-{config.topic}")
+    return scorer(ws, fresh, rows, tagged, fold, ws.root / "runs" / f"prefilter-finetune-{config.topic}")

@@ -133,6 +133,20 @@ class PrefilterReport:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def summary(self) -> str:
+        """One line for `curate prefilter` and `curate run`: the talk's four counts, label issues, repairs,
+        and why nothing was dropped when sanity held the drops back."""
+        issues = "not checked" if self.label_issues is None else f"{self.label_issues:,}"
+        line = (f"topic {self.topic!r}: tagged kept {self.tagged_kept:,}, tagged dropped {self.tagged_dropped:,}, "
+                f"untagged recovered {self.untagged_recovered:,}, untagged dropped {self.untagged_dropped:,}; "
+                f"label issues {issues}")
+        if self.relabel:
+            line += f", {self.relabel['relabelled']:,} relabelled"
+        if self.geo_rescue:
+            line += f"; geo outliers rescued {self.geo_rescue['rescued']:,} of {self.geo_rescue['geo_outliers']:,}"
+        sanity = self.sanity_line()
+        return line + (f"; {sanity}" if sanity else "")
+
     def sanity_line(self) -> str | None:
         """One line saying why nothing was dropped (or that --force dropped anyway); None if sanity passed."""
         if not self.held_reasons:

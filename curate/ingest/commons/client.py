@@ -10,14 +10,17 @@ refuses, or a failure that outlives the retries, is an UpstreamError (exit 4).
 
 from __future__ import annotations
 
+import logging
+
 import threading
 from collections.abc import Callable
 
 import requests
 
-from curate.console import err_console
 from curate.errors import UpstreamError, UsageError
 from curate.ingest.http import TransientError, api_session, is_http_url, parse_retry_after, retry_call
+
+log = logging.getLogger(__name__)
 
 # API error codes that mean "not now" rather than "never".
 RETRYABLE_ERRORS = frozenset({"maxlag", "ratelimited", "readonly", "actionthrottledtext"})  # + internal_api_error_*
@@ -69,8 +72,7 @@ class CommonsClient:
             return payload
 
         def tell(failure: TransientError, failed: int, wait_s: float) -> None:
-            err_console.print(f"Commons API: {failure.detail}; waiting {wait_s:.1f} s "
-                              f"(attempt {failed + 1} of {attempts})", highlight=False)
+            log.warning(f"Commons API: {failure.detail}; waiting {wait_s:.1f} s (attempt {failed + 1} of {attempts})")
 
         try:
             return retry_call(attempt, attempts, backoff_base_s=self.backoff_base_s, backoff_max_s=self.backoff_max_s,

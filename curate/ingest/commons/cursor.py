@@ -16,13 +16,16 @@ append-only, so a 100,000-file category costs no quadratic rewriting.
 
 from __future__ import annotations
 
+import logging
+
 import hashlib
 import json
 from dataclasses import dataclass, field
 
-from curate.console import err_console
 from curate.ingest.engine import append_json_lines
 from curate.workspace import Workspace, atomic_write_bytes
+
+log = logging.getLogger(__name__)
 
 VERSION = 1
 
@@ -57,7 +60,7 @@ class ListingCursor:
         except FileNotFoundError:
             saved = None
         except (OSError, ValueError):
-            err_console.print(f"ignoring unreadable {self.state_path.name}: listing from the start", highlight=False)
+            log.warning(f"ignoring unreadable {self.state_path.name}: listing from the start")
             saved = None
         if not isinstance(saved, dict) or saved.get("version") != VERSION or saved.get("query") != self.identity:
             self.records_path.unlink(missing_ok=True)

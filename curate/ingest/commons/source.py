@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import pandas as pd
 
-from curate.console import err_console
+from curate.progress import working
 from curate.errors import UpstreamError, UsageError
 from curate.ingest.commons.client import CommonsClient
 from curate.ingest.commons.cursor import ListingCursor, ListingState
@@ -142,7 +142,7 @@ def list_files(client: CommonsClient, options: CommonsOptions, cursor: ListingCu
     seen = {record["source_id"] for record in state.records}
     photos = sum(record["drop_reason"] is None for record in state.records)
     token, batch = state.continue_token, {}
-    with err_console.status("listing Commons files") as status:
+    with working("listing Commons files") as show_status:
         while not state.listing_done and (query.max_photos is None or photos < query.max_photos):
             before, sent = client.requests_made, token
             payload = client.query({**params, **(token or {})}, validate=response_pages)
@@ -163,7 +163,7 @@ def list_files(client: CommonsClient, options: CommonsOptions, cursor: ListingCu
             state.continue_token, state.listing_done = token, token is None
             cursor.commit(state, new)
             batch = {}
-            status.update(f"listing Commons files: {photos:,} photos, {state.api_requests:,} API requests")
+            show_status(f"listing Commons files: {photos:,} photos, {state.api_requests:,} API requests")
     return state
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from curate.console import err_console
+from curate.progress import working
 from curate.errors import UpstreamError, UsageError
 from curate.ingest.engine import IngestJob, IngestReport, run_ingest
 from curate.ingest.flickr.api import DEFAULT_ENDPOINT, ApiConfig, FlickrClient
@@ -280,7 +280,7 @@ def list_photos(client: FlickrClient, query: FlickrQuery, plan: Plan, store: Pla
     seen = {record["source_id"] for record in records}
     plan.listed = len(seen)
     pages = 0
-    with err_console.status("listing Flickr photos") as status:
+    with working("listing Flickr photos") as show_status:
         while (request := plan.next_request()) is not None:
             index, page_number = request
             calls = client.calls
@@ -306,7 +306,7 @@ def list_photos(client: FlickrClient, query: FlickrQuery, plan: Plan, store: Pla
             if query.max_photos and len(seen) >= query.max_photos:
                 plan.complete = True
             store.save(plan)
-            status.update(f"listing Flickr photos: {len(seen):,} found, {plan.pages_done:,} pages, "
+            show_status(f"listing Flickr photos: {len(seen):,} found, {plan.pages_done:,} pages, "
                           f"{len(plan.slices)} date slices")
     return pages, records
 

@@ -1,0 +1,74 @@
+"""`classify evaluate RUN`: the command around classify.evaluate_run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from classify.evaluate import sandals_summary
+from classify.evaluate_run import RunEvaluation, evaluate_and_write
+from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.console import console, err_console, info_to_stderr
+from curate.vision.devices import DEVICE_CHOICES
+
+
+@user_errors
+def evaluate_command(
+    run: Annotated[Path, typer.Argument(help="Run directory (model.safetensors + model.json).")],
+    workspace_path: WorkspaceOption = None,
+    split: Annotated[str, typer.Option("--split", help="Which split to score: test, val or train.")] = "test",
+    top_losses: Annotated[int, typer.Option("--top-losses", min=0, help="Photos in the top-losses gallery.")] = 24,
+    device: Annotated[str, typer.Option("--device", help=f"One of {', '.join(DEVICE_CHOICES)}.")] = "auto",
+    compare_random_split: Annotated[bool, typer.Option(
+        "--compare-random-split", help="Also train RUN's settings on a random split (into RUN/compare-random-split) "
+        "and report the leakage inflation of its test accuracy.")] = False,
+    uncurated: Annotated[bool, typer.Option(
+        "--uncurated", help="Also train RUN's settings without curation (into RUN/uncurated) and score both "
+        "models on the same clean test split: what curation is worth.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Accuracy, per-class P/R/F1, confusion matrix, most-confused pairs, top losses, accuracy per photographer."""
+    with info_to_stderr():  # comparison models train: their lines on stderr, so `--json` stdout stays parseable
+        evaluation, files = evaluate_and_write(run, workspace(workspace_path), split, top_losses, device,
+                                               compare_random_split=compare_random_split, uncurated=uncurated)
+    _warn_skipped(evaluation)
+    if as_json:
+        print(json.dumps({**evaluation.to_dict(), "files": {k: str(v) for k, v in files.items()}}, indent=2))
+        return
+    report = evaluation.report
+    console.print(f"{report.photos} {split} photos · accuracy [bold]{report.accuracy:.1%}[/bold] · "
+                  f"macro F1 {report.macro['f1']:.3f} · mean loss {report.mean_loss:.3f} "
+                  f"({evaluation.device})", highlight=False)
+    if evaluation.sandals_test:
+        console.print(sandals_summary(evaluation.sandals_test), highlight=False)
+    print_table(report.per_class.round(3), title="per class (precision/recall empty where undefined)")
+    if report.most_confused.empty:
+        console.print("no confusions: every photo was classified correctly")
+    else:
+        print_table(report.most_confused.head(10), title="most confused (actual → predicted)")
+    if evaluation.comparisons:
+        from classify.compare import comparison_lines, comparison_table
+
+        print_table(comparison_table(evaluation.comparisons), title="comparisons (test accuracy)")
+        for line in comparison_lines(evaluation.comparisons):
+            console.print(line, highlight=False)
+    console.print(f"wrote {files['evaluation.json'].parent}/: {', '.join(files)}", highlight=False)
+
+
+def _warn_skipped(evaluation: RunEvaluation) -> None:
+    """One line per kind of skipped photo, on stderr (so `--json` stdout stays parseable)."""
+    if evaluation.unknown_labels:
+        total = sum(evaluation.unknown_labels.values())
+        detail = ", ".join(f"{label}: {n}" for label, n in evaluation.unknown_labels.items())
+        err_console.print(f"note: {total} {evaluation.split} photos skipped: label not among the model's classes "
+                          f"({detail})", highlight=False)
+    if evaluation.unreadable:
+        first = evaluation.unreadable[0]
+        err_console.print(f"warning: {len(evaluation.unreadable)} {evaluation.split} images unreadable, skipped "
+                          f"(e.g. {first['photo_id']}: {first['reason']})", highlight=False)
+    if evaluation.catalog_changed:
+        err_console.print("note: the catalog changed since this model was trained; if the split changed, "
+                          "test photos may have been trained on", highlight=False)

@@ -1,0 +1,63 @@
+"""classify's steps for `curate run --train`, registered with the pipeline when classify is imported.
+
+curate never imports classify (the dependency runs one way); instead `classify/__init__.py`
+calls `register_training(STEPS)` (curate.pipeline.training). Each step imports torch only
+when it runs, so registering costs nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from classify.config import TrainConfig
+from curate.pipeline.training import TrainingSteps, register_training
+from curate.workspace import Workspace
+
+
+def train_step(ws: Workspace, run_dir: Path, config: TrainConfig) -> str:
+    """Train into `run_dir` (resuming an interrupted run there); one line: the run and its val accuracy."""
+    from classify.train import CHECKPOINT, train
+
+    resume = (run_dir / CHECKPOINT).exists()
+    trainer = train(ws, run_dir, config, resume=resume)
+    accuracy = trainer.meta().metrics.get("val_accuracy")
+    shown = "n/a" if accuracy is None else f"{accuracy:.1%}"
+    return f"{run_dir} ({'resumed, ' if resume else ''}val accuracy {shown})"
+
+
+def evaluate_step(ws: Workspace, run_dir: Path, settings) -> str:
+    """`classify evaluate` for the recipe's [evaluate] settings (curate.pipeline.EvaluateSettings).
+
+    The curate run summary's last lines: accuracy, then what curation is worth with its standard
+    error and the sandals test (classify.compare.curation_headline), one statement per line.
+    """
+    from classify import evaluate_run
+    from classify.compare import comparison_lines
+    from classify.evaluate import sandals_summary
+
+    evaluation, _ = evaluate_run.evaluate_and_write(run_dir, ws, settings.split, settings.top_losses, settings.device,
+                                                    compare_random_split=settings.compare_random_split,
+                                                    uncurated=settings.uncurated)
+    lines = [f"{settings.split} accuracy {evaluation.report.accuracy:.1%} on {evaluation.report.photos:,} photos"]
+    if evaluation.comparisons:
+        lines += comparison_lines(evaluation.comparisons)
+    if evaluation.sandals_test and "uncurated" not in evaluation.comparisons:
+        lines.append(sandals_summary(evaluation.sandals_test))
+    return "\n    ".join(lines)
+
+
+def topic_scorer(config: TrainConfig | None = None):
+    """`curate prefilter --mode finetune`'s scorer (curate.prefilter.run.TopicScorer): one binary CNN per
+    owner-grouped fold, trained with `config` (default TrainConfig())."""
+    config = config or TrainConfig()
+
+    def score(ws, catalog, rows, tagged, fold, out_dir):
+        from classify.finetune import topic_scores
+
+        return topic_scores(ws, catalog, rows, tagged, fold, config, out_dir)
+
+    return score
+
+
+STEPS = TrainingSteps(config=TrainConfig, train=train_step, evaluate=evaluate_step, topic_scorer=topic_scorer)
+register_training(STEPS)

@@ -1,0 +1,134 @@
+"""The runner: steps in order, each one skipped when a previous run finished it unchanged.
+
+After each step, `<workspace>/journal/run-<recipe>.json` records the step's name, a
+fingerprint of its settings and the catalog's sha256 afterwards (see curate.pipeline).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from curate.errors import UsageError
+from curate.pipeline.settings import fingerprint
+from curate.recipes import Recipe, check_name
+from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, changes_workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a recipe: `action(ws)` runs it and answers a one-line summary."""
+
+    name: str
+    settings: dict  # what decides the step's result: its fingerprint
+    action: Callable[[Workspace], str]  # runs the step, returns a one-line summary
+
+
+@dataclass
+class StepOutcome:
+    name: str
+    status: str  # ran | skipped
+    seconds: float
+    summary: str
+
+
+PIPELINE_STAGES = ("embed", "filter", "prefilter", "split")  # steps named after a stage of curate.freshness
+
+
+def state_path(ws: Workspace, recipe: Recipe) -> Path:
+    """The recipe's run journal: `<workspace>/journal/run-<recipe>.json`."""
+    return ws.journal_dir / f"run-{check_name(recipe.name)}.json"
+
+
+def finished_steps(ws: Workspace, recipe: Recipe, steps: list[Step]) -> list[dict]:
+    """The leading steps a previous run finished with the same settings, ending in today's catalog."""
+    path = state_path(ws, recipe)
+    try:
+        done = json.loads(path.read_text(encoding="utf-8"))["steps"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    current = catalog_sha256(ws) if ws.catalog_path.exists() else None
+    if not done or done[-1].get("catalog_sha256") != current:
+        return []  # the catalog changed outside `curate run`: every step again (each one is idempotent)
+    stale = stale_stages(ws)
+    count = 0
+    while (count < min(len(done), len(steps)) and done[count].get("name") == steps[count].name
+           and done[count].get("fingerprint") == fingerprint(steps[count].settings)
+           and steps[count].name not in stale):
+        count += 1
+    return done[:count]
+
+
+def stale_stages(ws: Workspace) -> set[str]:
+    """Stages that are stale or whose report is gone (curate.freshness): their steps run again even
+    when the catalog is the one the last run left, e.g. after a `curate embed` by hand."""
+    from curate.errors import CurateError
+    from curate.freshness import NOT_RUN, STALE, workspace_states
+
+    try:
+        states = workspace_states(ws)
+    except CurateError:  # an unreadable catalog or report: the steps that read it say so when they run
+        return set(PIPELINE_STAGES)
+    return {name for name, state in states.items() if state.state in (STALE, NOT_RUN) and name != "ingest"}
+
+
+def restart_index(steps: list[Step], restart_from: str | None) -> int | None:
+    """Index of the step `--from` names (its name or first word, e.g. "ingest"); None without
+    one; UsageError naming the steps when it names none of them."""
+    if restart_from is None:
+        return None
+    first = next((i for i, step in enumerate(steps)
+                  if step.name == restart_from or step.name.split()[0] == restart_from), None)
+    if first is None:
+        raise UsageError(f"--from {restart_from!r} is not a step of this recipe; steps: "
+                         f"{', '.join(step.name for step in steps)}")
+    return first
+
+
+@changes_workspace
+def run_pipeline(ws: Workspace, recipe: Recipe, steps: list[Step], restart_from: str | None = None,
+                 echo: Callable[[str], None] | None = None) -> list[StepOutcome]:
+    """Run `steps` in order, skipping those a previous run finished (see curate.pipeline).
+
+    restart_from: a step name (or its first word, e.g. "ingest"): run it and everything after it again.
+    echo: called with one line as each step starts and ends (the command line prints them); None:
+    the lines go to this module's logger at INFO.
+    """
+    echo = echo or log.info
+    first = restart_index(steps, restart_from)
+    ws.ensure()
+    finished = finished_steps(ws, recipe, steps)
+    skip = len(finished) if first is None else min(len(finished), first)
+    record = finished[:skip] + [{"name": s.name, "fingerprint": fingerprint(s.settings)} for s in steps[skip:]]
+    outcomes = []
+    for number, step in enumerate(steps, 1):
+        prefix = f"[{number}/{len(steps)}] {step.name}"
+        if number <= skip:
+            outcomes.append(StepOutcome(step.name, "skipped", 0.0, "done in an earlier run"))
+            echo(f"{prefix}: done in an earlier run, skipped")
+            continue
+        echo(f"{prefix} ...")
+        started = time.perf_counter()
+        summary = step.action(ws)
+        record[number - 1]["catalog_sha256"] = catalog_sha256(ws) if ws.catalog_path.exists() else None
+        _save_state(ws, recipe, record[:number])
+        seconds = time.perf_counter() - started
+        outcomes.append(StepOutcome(step.name, "ran", seconds, summary))
+        echo(f"{prefix}: {summary} ({seconds:.0f} s)")
+    return outcomes
+
+
+def _save_state(ws: Workspace, recipe: Recipe, finished: list[dict]) -> None:
+    payload = {"recipe": recipe_ref(recipe), "steps": finished}
+    atomic_write_bytes(state_path(ws, recipe), json.dumps(payload, indent=1).encode("utf-8"))
+
+
+def recipe_ref(recipe: Recipe) -> str:
+    """How messages name the recipe: its path, or its name when it has none."""
+    return str(recipe.path) if recipe.path is not None else recipe.name

@@ -1,0 +1,128 @@
+"""Recipe settings: each value checked against the field of the stage config it fills.
+
+`build_config(cls, section, where)` turns a recipe section (a TOML table) into the stage's
+frozen config dataclass after checking every key is a field and every value has the field's
+type, so a bad recipe fails at once with one line naming its first invalid key.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import hashlib
+import json
+import types
+import typing
+from dataclasses import MISSING, asdict, dataclass, fields
+from pathlib import Path
+
+from curate.errors import UsageError
+
+
+@dataclass(frozen=True)
+class EvaluateSettings:
+    """[evaluate] in a recipe: what `classify evaluate` adds after training."""
+
+    split: str = "test"
+    top_losses: int = 24
+    uncurated: bool = False
+    compare_random_split: bool = False
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """[report] in a recipe: checked exactly as `curate report`'s flags are."""
+
+    max_gallery: int = 12
+    max_rows: int = 200
+    owner_alarm: float = 0.10
+
+    def __post_init__(self):
+        from curate.report.run import check_report_limits
+
+        check_report_limits(self.max_gallery, self.max_rows, self.owner_alarm)
+
+
+def build_config(cls, section: dict, where: str, **fixed):
+    """`cls(**section, **fixed)` after checking every key is a field of the right type.
+
+    Lists become tuples for tuple fields. Raises UsageError naming the first bad key.
+    """
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in fields(cls) if f.name not in fixed]
+    values = {}
+    for key, value in section.items():
+        if key not in known:
+            raise UsageError(f"{where}: unknown setting {key!r}; known settings: {', '.join(known)}")
+        values[key] = _check_type(value, hints[key], f"{where}: {key}")
+    missing = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
+               and f.name not in values and f.name not in fixed]
+    if missing:
+        raise UsageError(f"{where}: missing setting {missing[0]!r}")
+    try:
+        return cls(**values, **fixed)
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+
+
+def _check_type(value, hint, where: str):
+    """`value` converted to `hint` (int -> float, list -> tuple, str -> Path) or a UsageError."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        for option in args:
+            if option is type(None):
+                continue
+            try:
+                return _check_type(value, option, where)
+            except UsageError:
+                pass
+        raise UsageError(f"{where} must be {_describe(hint)}, got {value!r}")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise UsageError(f"{where} must be a list, got {value!r}")
+        items = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
+        if len(items) != len(value):
+            raise UsageError(f"{where} must be a list of {len(items)} values, got {value!r}")
+        return tuple(_check_type(v, t, where) for v, t in zip(value, items))
+    if origin in (dict, collections.abc.Mapping) or hint is dict:
+        if not isinstance(value, dict):
+            raise UsageError(f"{where} must be a table, got {value!r}")
+        return dict(value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif hint is Path:
+        if isinstance(value, str):
+            return Path(value)
+    elif hint is typing.Any:
+        return value
+    raise UsageError(f"{where} must be {_describe(hint)}, got {value!r}")
+
+
+def _describe(hint) -> str:
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "a string", Path: "a path"}
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if typing.get_origin(hint) is tuple:
+        return "a list"
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def fingerprint(settings: dict) -> str:
+    """A short, stable hash of a step's settings: an unchanged fingerprint means an unchanged result."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def asdict_plain(config) -> dict:
+    """A config dataclass as plain JSON values (paths as strings): a step's settings to fingerprint."""
+    return json.loads(json.dumps(asdict(config), default=str))

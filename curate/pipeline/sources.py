@@ -1,0 +1,134 @@
+"""Source steps: one ingest step per [[sources]] table of a recipe.
+
+Each builder checks its table against the source's config dataclasses (`build_config`) and
+returns a `Step` whose action ingests and answers the ingest report's `summary()`. A new
+kind of source is one builder here and one entry in `SOURCE_STEPS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from curate.errors import UsageError
+from curate.pipeline.runner import Step, recipe_ref
+from curate.pipeline.settings import build_config
+from curate.recipes import Recipe, load_recipe
+
+
+def _split_keys(entry: dict, groups: dict[str, type], where: str) -> dict[str, dict]:
+    """Share a [[sources]] table's keys out between dataclasses (first that has the field wins)."""
+    parts: dict[str, dict] = {name: {} for name in groups}
+    for key, value in entry.items():
+        if key == "kind":
+            continue
+        owner = next((name for name, cls in groups.items() if key in {f.name for f in fields(cls)}), None)
+        if owner is None:
+            known = sorted({f.name for cls in groups.values() for f in fields(cls)} - {"query", "recipe", "download"})
+            raise UsageError(f"{where}: unknown setting {key!r}; known settings: {', '.join(known)}")
+        parts[owner][key] = value
+    return parts
+
+
+def _relative(recipe: Recipe, path: Path) -> Path:
+    """`path` as given in the recipe: relative to the recipe's folder (or the current one)."""
+    base = recipe.path.parent if recipe.path is not None else Path.cwd()
+    return path if path.is_absolute() else base / path
+
+
+def demo_step(recipe: Recipe, entry: dict, where: str) -> Step:
+    """The procedural demo collection (curate.ingest.demo); its recipe must have the demo's labels."""
+    from curate.demo.config import DemoConfig
+    from curate.ingest.demo import RECIPE as DEMO_RECIPE
+    from curate.ingest.demo import ingest_demo
+
+    @dataclass(frozen=True)
+    class DemoRun:
+        workers: int = 2
+
+    if recipe.label_names != load_recipe(DEMO_RECIPE).label_names:
+        raise UsageError(f"{where}: the demo collection has the {DEMO_RECIPE} labels; "
+                         f"use labels_from = \"{DEMO_RECIPE}\" in a recipe with a demo source")
+    parts = _split_keys(entry, {"demo": DemoConfig, "run": DemoRun}, where)
+    config = build_config(DemoConfig, parts["demo"], where)
+    run = build_config(DemoRun, parts["run"], where)
+    return Step("ingest demo", entry, lambda ws: ingest_demo(ws, config, workers=run.workers).summary())
+
+
+def scrape_step(recipe: Recipe, entry: dict, where: str) -> Step:
+    """A scrape of real labelled folders (curate.ingest.scrape); folder paths are relative to the recipe."""
+    from curate.ingest.scrape import ingest_scrape
+    from curate.scrape.config import ScrapeConfig
+
+    @dataclass(frozen=True)
+    class ScrapeRun:
+        workers: int = 2
+
+    if not recipe.topic:
+        raise UsageError(f"{where}: a scrape needs the recipe's topic = \"<tag>\"")
+    parts = _split_keys(entry, {"scrape": ScrapeConfig, "run": ScrapeRun}, where)
+    section = parts["scrape"]
+    for key in ("folders", "offtopic"):
+        if isinstance(section.get(key), list):
+            section[key] = [str(_relative(recipe, Path(str(item))).resolve()) for item in section[key]]
+    config = build_config(ScrapeConfig, section, where, topic=recipe.topic)
+    run = build_config(ScrapeRun, parts["run"], where)
+    return Step("ingest scrape", entry,
+                lambda ws: ingest_scrape(ws, config, recipe, workers=run.workers).summary())
+
+
+def folder_step(recipe: Recipe, entry: dict, where: str) -> Step:
+    """A local folder (curate.ingest.folder); `folder` and `metadata` are relative to the recipe."""
+    from curate.ingest.folder import FolderOptions, ingest_folder
+
+    options = build_config(FolderOptions, _split_keys(entry, {"folder": FolderOptions}, where)["folder"], where,
+                           recipe=recipe)
+    options = replace(options, folder=_relative(recipe, options.folder),
+                       metadata=_relative(recipe, options.metadata) if options.metadata else None)
+    return Step("ingest folder", entry, lambda ws: ingest_folder(ws, options).summary())
+
+
+def urls_step(recipe: Recipe, entry: dict, where: str) -> Step:
+    """A table of image URLs (curate.ingest.urls); `path` is relative to the recipe."""
+    from curate.ingest.http import DownloadConfig
+    from curate.ingest.urls import UrlIngestOptions, ingest_urls
+
+    parts = _split_keys(entry, {"urls": UrlIngestOptions, "download": DownloadConfig}, where)
+    download = build_config(DownloadConfig, parts["download"], where)
+    options = build_config(UrlIngestOptions, parts["urls"], where, recipe=recipe_ref(recipe), download=download)
+    options = replace(options, path=_relative(recipe, options.path))
+    return Step("ingest urls", entry, lambda ws: ingest_urls(ws, options).summary())
+
+
+def _api_source_step(recipe: Recipe, entry: dict, where: str, query_cls, options_cls, ingest,
+                     name: Callable[[object], str]) -> Step:
+    """A Flickr or Commons source: its query, options and download settings from one table."""
+    from curate.ingest.http import DownloadConfig
+
+    parts = _split_keys(entry, {"query": query_cls, "options": options_cls, "download": DownloadConfig}, where)
+    query = build_config(query_cls, parts["query"], where)
+    download = build_config(DownloadConfig, parts["download"], where)
+    options = build_config(options_cls, parts["options"], where, query=query, recipe=recipe_ref(recipe),
+                           download=download)
+    return Step(name(query), entry, lambda ws: ingest(ws, options).summary())
+
+
+def flickr_step(recipe: Recipe, entry: dict, where: str) -> Step:
+    """A Flickr search (curate.ingest.flickr)."""
+    from curate.ingest.flickr import FlickrOptions, FlickrQuery, ingest_flickr
+
+    return _api_source_step(recipe, entry, where, FlickrQuery, FlickrOptions, ingest_flickr,
+                            lambda query: f"ingest flickr {','.join(query.tags)}")
+
+
+def commons_step(recipe: Recipe, entry: dict, where: str) -> Step:
+    """A Wikimedia Commons category or place (curate.ingest.commons)."""
+    from curate.ingest.commons import CommonsOptions, CommonsQuery, ingest_commons
+
+    return _api_source_step(recipe, entry, where, CommonsQuery, CommonsOptions, ingest_commons,
+                            lambda query: f"ingest commons {query.category or f'near {query.near}'}")
+
+
+SOURCE_STEPS = {"demo": demo_step, "scrape": scrape_step, "folder": folder_step, "urls": urls_step, "flickr": flickr_step,
+                "commons": commons_step}

@@ -1,0 +1,186 @@
+"""Stage steps: embed → filter → prefilter → split → check-leakage → score → [train → evaluate]
+→ report → [export], each with its settings checked from the recipe before anything runs.
+
+A stage step's action runs the stage's I/O edge (e.g. curate.filters.run.run_filter) and
+answers the stage report's `summary()`, the same line the stage's own command prints. Adding
+a stage is one config in `stage_steps` and one action here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from curate.errors import DataContractError, UsageError
+from curate.pipeline.runner import Step, recipe_ref
+from curate.pipeline.settings import EvaluateSettings, ReportSettings, asdict_plain, build_config
+from curate.pipeline.sources import SOURCE_STEPS
+from curate.pipeline.training import registered_training, training_steps
+from curate.recipes import Recipe, check_name
+from curate.workspace import Workspace
+
+
+def stage_steps(recipe: Recipe, train: bool) -> list[Step]:
+    """embed → filter → prefilter → split → check-leakage → score → [train → evaluate] → report."""
+    from curate.embed import EmbedConfig
+    from curate.filters.stage import FilterConfig
+    from curate.prefilter.stage import PrefilterConfig
+    from curate.split import SplitConfig
+
+    where = f"recipe {recipe_ref(recipe)}"
+    section = recipe.stage_defaults
+    filter_config = build_config(FilterConfig, section("filter"), f"{where} [filter]")
+    embed_config = build_config(EmbedConfig, section("embed"), f"{where} [embed]")
+    if not recipe.topic:
+        raise UsageError(f"{where}: set topic = \"<tag>\" (the pre-classifier's weak label)")
+    prefilter_config = build_config(PrefilterConfig, section("prefilter"), f"{where} [prefilter]", topic=recipe.topic)
+    split_config = build_config(SplitConfig, section("split"), f"{where} [split]")
+    finetune_mode = prefilter_config.mode == "finetune"
+    # training comes from classify (curate.pipeline.training); [train] is checked whenever it is here
+    training = training_steps(f"{where} [train]") if train or finetune_mode else registered_training()
+    train_config = build_config(training.config, section("train"), f"{where} [train]") if training else None
+    evaluate = build_config(EvaluateSettings, section("evaluate"), f"{where} [evaluate]")
+    report = build_config(ReportSettings, section("report"), f"{where} [report]")
+    scorer = training.topic_scorer(train_config) if finetune_mode else None
+    check_devices(where, {"[embed] device": embed_config.device,
+                          **({"[train] device": train_config.device} if train or finetune_mode else {}),
+                          **({"[evaluate] device": evaluate.device} if train else {})})
+    # The embeddings the prefilter reads are the ones this recipe computes.
+    embeddings = embed_config.cache_key
+    run_dir_name = check_name(recipe.name, where)
+
+    steps = [
+        # embed first: the filter links near duplicates on the embeddings of every stored image
+        Step("embed", asdict_plain(embed_config), lambda ws: _embed(ws, embed_config)),
+        Step("filter", asdict_plain(filter_config), lambda ws: _filter(ws, filter_config, recipe)),
+        Step("prefilter", {**asdict_plain(prefilter_config), "embeddings": embeddings},
+             lambda ws: _prefilter(ws, prefilter_config, embeddings, scorer)),
+        Step("split", asdict_plain(split_config), lambda ws: _split(ws, split_config)),
+        Step("check-leakage", {}, _check_leakage),
+    ]
+    if any(entry.get("kind") in ("demo", "scrape") for entry in recipe.sources):
+        steps.append(Step("score", {}, _score))
+    if train:
+        steps.append(Step("train", {**asdict_plain(train_config), "run": run_dir_name},
+                          lambda ws: training.train(ws, ws.root / "runs" / run_dir_name, train_config)))
+        steps.append(Step("evaluate", {**asdict_plain(evaluate), "run": run_dir_name},
+                          lambda ws: _evaluate(ws, ws.root / "runs" / run_dir_name, evaluate)))
+    steps.append(Step("report", {**asdict_plain(report), "train": train}, lambda ws: _report(ws, report)))
+    if "export" in recipe.stages:  # optional: the curated set for other trainers (curate.export)
+        steps.append(export_step(recipe, f"{where} [export]"))
+    return steps
+
+
+def export_step(recipe: Recipe, where: str) -> Step:
+    """The [export] section as a step: `out` (default "export") is relative to the workspace; the
+    other keys are ExportConfig's, checked like `curate export`'s flags."""
+    from curate.export import ExportConfig
+
+    section = recipe.stage_defaults("export")
+    out = section.pop("out", "export")
+    if not isinstance(out, str) or not out.strip():
+        raise UsageError(f"{where}: out must be a folder path (a string), got {out!r}")
+    config = build_config(ExportConfig, section, where)
+    return Step("export", {**asdict_plain(config), "out": out}, lambda ws: _export(ws, Path(out), config, recipe))
+
+
+def check_devices(where: str, devices: dict[str, str]) -> None:
+    """UsageError naming the first device setting this machine cannot use ("cuda:99", "cuda"
+    without a GPU), before any step runs rather than when its stage starts."""
+    from curate.vision.devices import pick_device
+
+    for setting, device in devices.items():
+        try:
+            pick_device(device)
+        except UsageError as exc:
+            raise UsageError(f"{where} {setting} = {device!r} cannot be used ({exc}); set it to \"auto\" "
+                             "or \"cpu\"") from None
+
+
+def plan(recipe: Recipe, train: bool = False) -> list[Step]:
+    """Every step of `recipe`, with all settings checked (UsageError on the first bad one)."""
+    if not recipe.sources:
+        raise UsageError(f"recipe {recipe_ref(recipe)} has no [[sources]]; add one (kind = \"demo\", "
+                         "\"folder\", \"urls\", \"flickr\" or \"commons\")")
+    steps = []
+    for number, entry in enumerate(recipe.sources, 1):
+        where = f"recipe {recipe_ref(recipe)} [[sources]] #{number} ({entry['kind']})"
+        steps.append(SOURCE_STEPS[entry["kind"]](recipe, entry, where))
+    names = [step.name for step in steps]
+    steps = [Step(f"{step.name} #{number}" if names.count(step.name) > 1 else step.name, step.settings, step.action)
+             for number, step in enumerate(steps, 1)]
+    return steps + stage_steps(recipe, train)
+
+
+# ---------------------------------------------------------------- stage actions: run, then summarise
+
+def _embed(ws: Workspace, config) -> str:
+    from curate.embed import run_embed
+
+    return run_embed(ws, config).summary()
+
+
+def _filter(ws: Workspace, config, recipe: Recipe | None) -> str:
+    from curate.filters.run import run_filter
+
+    return run_filter(ws, config, recipe).summary()  # warnings too, e.g. labels the geo filter skipped
+
+
+def _prefilter(ws: Workspace, config, embeddings: str, scorer) -> str:
+    from curate.prefilter.run import run_prefilter
+
+    return run_prefilter(ws, config, embeddings, scorer).summary()
+
+
+def _split(ws: Workspace, config) -> str:
+    from curate.split import run_split
+
+    return run_split(ws, config).summary()
+
+
+def _check_leakage(ws: Workspace) -> str:
+    from curate.freshness import require_fresh_split
+    from curate.leakage import find_leakage
+    from curate.workspace import read_catalog
+
+    catalog = read_catalog(ws)
+    require_fresh_split(ws, catalog)
+    leaks = find_leakage(catalog)
+    if len(leaks):
+        raise DataContractError(f"{len(leaks)} groups span two splits (first: {leaks.iloc[0]['kind']} "
+                                f"{leaks.iloc[0]['key']}); run `curate check-leakage` for the list")
+    return "no owner, near-duplicate cluster or exact image spans two splits"
+
+
+def _score(ws: Workspace) -> str:
+    from curate.score import workspace_scorecard
+
+    if not ws.truth_path.exists():
+        return "no demo ground truth here"
+    rows, _ = workspace_scorecard(ws)
+    judged = [row for row in rows if row.get("met") is not None]
+    missed = [row["metric"] for row in judged if not row["met"]]
+    return (f"{len(judged) - len(missed)} of {len(judged)} targets met against the ground truth"
+            + (f" (missed: {', '.join(missed)})" if missed else "") + "; details: `curate score`")
+
+
+def _evaluate(ws: Workspace, run_dir: Path, settings: EvaluateSettings) -> str:
+    """The registered evaluation step (classify): accuracy, then what curation is worth, one per line."""
+    return training_steps("curate run --train").evaluate(ws, run_dir, settings)
+
+
+def _report(ws: Workspace, settings: ReportSettings) -> str:
+    from curate.report.run import write_report
+
+    index, _ = write_report(ws, None, max_gallery=settings.max_gallery, owner_alarm=settings.owner_alarm,
+                            max_rows=settings.max_rows)
+    return str(index)
+
+
+def _export(ws: Workspace, out: Path, config, recipe: Recipe) -> str:
+    from curate.export import export_workspace
+
+    result = export_workspace(ws, out if out.is_absolute() else ws.root / out, config, recipe=recipe.name)
+    missing = f"; {len(result.plan.missing):,} without a stored image (export.json lists them)" \
+        if len(result.plan.missing) else ""
+    return (f"{len(result.plan.rows):,} photos as {config.format} in {result.out}: {result.written:,} files written, "
+            f"{result.reused:,} unchanged, {result.removed:,} removed{missing}")
