@@ -1,0 +1,78 @@
+"""Each stage report has one `summary()` line, in words (no Python dicts), and the stage's command
+and `curate run` print that same line."""
+
+from __future__ import annotations
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from curate.cli.app import app
+from curate.embed import EmbedReport
+from curate.filters.stage import FilterReport
+from curate.ingest.engine import IngestReport
+from curate.prefilter.stage import PrefilterReport
+from curate.runs import counts_text
+from curate.split import SplitReport
+
+EMPTY = pd.DataFrame()
+
+
+def filter_report(dropped: dict[str, int], warnings: list[str] | None = None) -> FilterReport:
+    return FilterReport(config={}, funnel=EMPTY, geo=EMPTY, concentration=EMPTY, caps=EMPTY,
+                        dropped_by_reason=dropped, warnings=warnings or [])
+
+
+def test_counts_read_as_words_most_first():
+    assert counts_text({"exact_duplicate": 12, "geo_outlier": 223, "owner_cap": 0}) == \
+        "223 geo_outlier, 12 exact_duplicate"
+    assert counts_text({"b": 2, "a": 2}) == "2 a, 2 b"  # ties: by name, so the line is stable
+    assert counts_text({"near_duplicate": 1234}) == "1,234 near_duplicate"
+    assert counts_text({}, nothing="none") == "none"
+
+
+def test_the_filter_summary_has_no_python_dict():
+    line = filter_report({"geo_outlier": 223, "exact_duplicate": 12}).summary()
+    assert line == "dropped 223 geo_outlier, 12 exact_duplicate"
+    assert "{" not in line and "'" not in line
+    warned = filter_report({}, ["labels look like non-places: red; geo filter skipped"]).summary()
+    assert warned == "dropped nothing; warning: labels look like non-places: red; geo filter skipped"
+
+
+def test_the_ingest_summary_counts_rows_stored_and_drops_by_reason():
+    report = IngestReport(source="urls", records=3_000, stored=2_990, dropped_by_reason={"bad_url": 7, "too_small": 3})
+    assert report.summary() == "3,000 rows: 2,990 images stored, 10 dropped (7 bad_url, 3 too_small)"
+    assert IngestReport(source="demo", records=5, stored=5).summary() == "5 rows: 5 images stored, 0 dropped"
+
+
+def test_the_split_embed_and_prefilter_summaries_say_their_counts():
+    per_label = pd.DataFrame({"train_photos": [70, 140], "val_photos": [10, 20], "test_photos": [20, 40]})
+    split = SplitReport(config={"by": "owner"}, per_label=per_label, groups=1_234, photos_without_owner=0)
+    assert split.summary().endswith("train/val/test photos 210/30/60") and split.summary().startswith("1,234 groups")
+    embed = EmbedReport(backbone="efficientnet_lite0", cache_key="efficientnet_lite0", dim=1280, images=2_000,
+                        cached=1_500, computed=499, failed=1, device="cpu", seconds=10.0, images_per_second=50.0)
+    assert "2,000 stored images, 1,500 already cached, 499 computed at 50 images/s on cpu, 1 unreadable" \
+        in embed.summary()
+    prefilter = PrefilterReport(topic="skyline", threshold=0.5, threshold_method="otsu", scored=100, tagged_kept=80,
+                                tagged_dropped=5, untagged_recovered=3, untagged_dropped=12, unreadable=0,
+                                label_issues=None, label_issues_dropped=0,
+                                relabel={"relabelled": 4}, geo_rescue={"rescued": 2, "geo_outliers": 9})
+    line = prefilter.summary()
+    assert "tagged kept 80, tagged dropped 5, untagged recovered 3, untagged dropped 12" in line
+    assert "label issues not checked, 4 relabelled" in line and "geo outliers rescued 2 of 9" in line
+
+
+def test_curate_filter_and_curate_run_print_the_same_summary(monkeypatch, tmp_path):
+    """One line for both: the command's headline is the pipeline step's summary."""
+    from curate.cli import filter as filter_cli
+    from curate.filters import run as filter_run
+    from curate.pipeline import steps
+
+    report = filter_report({"geo_outlier": 223, "exact_duplicate": 12})
+    report.funnel = report.geo = report.concentration = pd.DataFrame({"label": ["a"]})
+    monkeypatch.setattr(filter_cli, "run_filter", lambda *args, **kwargs: report)
+    monkeypatch.setattr(filter_run, "run_filter", lambda *args, **kwargs: report)
+    result = CliRunner().invoke(app, ["filter", "--workspace", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    step_line = steps._filter(None, None, None)
+    assert step_line == "dropped 223 geo_outlier, 12 exact_duplicate"
+    assert step_line in result.stdout.splitlines()

@@ -1,0 +1,54 @@
+"""`classify serve`'s error shape: every error is `{"detail": "<one readable line>"}`, also for a
+request FastAPI itself refuses (no `file` field, `top_k=0`), and `GET /` leads to the docs."""
+
+import pytest
+import requests
+
+from classify.model import Predictor
+from classify.serve import create_app
+from tests.helpers import smooth_photo, start_server, untrained_run
+
+CLASSES = ["harbour", "skyline"]
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory):
+    app_ = create_app(Predictor(untrained_run(tmp_path_factory.mktemp("run"), CLASSES), "cpu"), top_k=2)
+    server, thread, url = start_server(app_)
+    yield url
+    server.should_exit = True
+    thread.join(10)
+
+
+def one_line_detail(answer: requests.Response) -> str:
+    detail = answer.json()["detail"]
+    assert isinstance(detail, str) and "\n" not in detail, detail  # not FastAPI's list of error dicts
+    return detail
+
+
+def test_a_request_without_the_file_field_says_which_field_is_missing(base_url):
+    answer = requests.post(f"{base_url}/predict", data={"other": "x"}, timeout=10)
+    assert answer.status_code == 422
+    assert "`file` is missing" in one_line_detail(answer)
+
+
+@pytest.mark.parametrize("top_k", ["0", "-3", "many"])
+def test_a_bad_top_k_names_the_parameter_and_the_value(base_url, top_k):
+    answer = requests.post(f"{base_url}/predict", files={"file": ("x.jpg", smooth_photo(1, 96, 96, "JPEG"), "image/jpeg")},
+                           params={"top_k": top_k}, timeout=30)
+    assert answer.status_code == 422
+    detail = one_line_detail(answer)
+    assert "`top_k`" in detail and repr(top_k) in detail
+
+
+def test_a_good_request_still_answers(base_url):
+    answer = requests.post(f"{base_url}/predict", files={"file": ("x.jpg", smooth_photo(1, 96, 96, "JPEG"), "image/jpeg")},
+                           params={"top_k": 1}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["predictions"]) == 1
+
+
+def test_the_root_leads_to_the_interactive_docs(base_url):
+    answer = requests.get(f"{base_url}/", timeout=10, allow_redirects=False)
+    assert answer.status_code in (302, 307) and answer.headers["location"].endswith("/docs")
+    assert requests.get(f"{base_url}/", timeout=10).url.endswith("/docs")
