@@ -146,7 +146,7 @@ def geography(s: dict) -> str:
              num(r["geo_outliers"]), num(r["missing_coordinates"]),
              e(", ".join(f"{k}: {v}" for k, v in r["missing_by_issue"].items()))] for r in s["labels"]]
     parts.append(table(["label", "photos", "kept (geotagged)", "dropped (geotagged)", "geo outliers",
-                        "missing coordinates", "why missing"], rows))
+                        "missing coordinates", "why missing"], rows, left={0, 6}))
     parts.append('<p class="why">The scatter\'s legend counts only photos with coordinates, as the table does; '
                  "photos beyond the plotted area are counted, not drawn.</p>")
     blocks = []
