@@ -81,6 +81,19 @@ def _parse_cosine(value: object, name: str) -> float | None:
     return cosine
 
 
+def _parse_tone_diff(value: object) -> float | None:
+    """near_dup_tone_diff: a difference in [0, 255], or None for "off" (a recipe value may be text)."""
+    if value is None or (isinstance(value, str) and value.strip().casefold() == GEO_OFF):
+        return None
+    try:
+        difference = float("nan") if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        difference = float("nan")
+    if not 0 <= difference <= 255:  # NaN fails too
+        raise UsageError(f"near_dup_tone_diff must be between 0 and 255, or off; got {value!r}")
+    return difference
+
+
 @dataclass(frozen=True)
 class FilterConfig:
     max_km: float | str = 5.0  # km, or "off": no photo is dropped as geo_outlier
@@ -93,6 +106,8 @@ class FilterConfig:
     near_dup_verify_cosine: float | str | None = verify.DEFAULT_VERIFY_COSINE  # embedding confirms a pHash candidate
     near_dup_link_colour_diff: float | None = verify.DEFAULT_LINK_COLOUR_DIFF  # an embedding link beyond near_dup_bits
     # also needs colours this close (0-255; None: off); 15 keeps neighbouring opensfm-lund shots apart
+    near_dup_tone_diff: float | str | None = verify.DEFAULT_TONE_DIFF  # a pHash pair whose thumbnails agree
+    # this well once a tone curve is taken out (gamma, brightness) is linked (0-255; "off"/None: off)
     dedupe_near: bool = False
     max_per_owner: int | None = None
     max_owner_share: float | None = None
@@ -128,6 +143,7 @@ class FilterConfig:
                              f"got {self.near_dup_link_colour_diff}")
         for name in ("near_dup_cosine", "near_dup_verify_cosine"):
             object.__setattr__(self, name, _parse_cosine(getattr(self, name), name))
+        object.__setattr__(self, "near_dup_tone_diff", _parse_tone_diff(self.near_dup_tone_diff))
         if self.max_per_owner is not None and self.max_per_owner < 1:
             raise UsageError(f"--max-per-owner must be at least 1, got {self.max_per_owner}")
         if self.max_owner_share is not None and not 0 < self.max_owner_share <= 1:
@@ -419,10 +435,12 @@ def _image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mapp
         vectors = np.zeros((len(shas), embeddings[1].shape[1]), dtype=np.float32)
         vectors[position >= 0] = embeddings[1][position[position >= 0]]
     rule = verify.LinkRule(config.near_dup_bits, config.near_dup_colour_diff, config.near_dup_cosine,
-                           config.near_dup_verify_cosine, link_colour_diff=config.near_dup_link_colour_diff)
+                           config.near_dup_verify_cosine, link_colour_diff=config.near_dup_link_colour_diff,
+                           tone_diff=config.near_dup_tone_diff)
     first, second, counts = verify.link_pairs(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors), rule)
     if embeddings is not None:
-        notes.append(f"near-duplicate links: {counts['hash_colour']} by pHash and colour, {counts['hash_embedding']} "
+        notes.append(f"near-duplicate links: {counts['hash_colour']} by pHash and colour, {counts['hash_tone']} by pHash "
+                     f"and tone, {counts['hash_embedding']} "
                      f"by pHash and embedding, {counts['embedding']} by embedding alone "
                      f"({int((position >= 0).sum())} of {len(shas)} images embedded)")
     elif config.near_dup_cosine is not None or config.near_dup_verify_cosine is not None:

@@ -7,6 +7,15 @@ Three signals per distinct image, each optional:
 * a tiny 16x12 colour thumbnail: a candidate is linked when the mean absolute RGB
   difference of the two thumbnails (the second one mirrored when the mirrored hashes
   matched) is at most `near_dup_colour_diff` (0-255 scale).
+* the same thumbnails compared after a tone curve is taken out (`tone_difference_of`): a
+  candidate is also linked when the thumbnails agree within `near_dup_tone_diff` once one is
+  mapped onto the other's tones by rank (histogram matching). A gamma or brightness/contrast edit
+  keeps the order of tones, so it passes however far its colours moved (gamma 0.5 / 2.0 copies
+  are 40-60 apart in colour, 1-7 in tone); crops, rotations and different photos do not.
+  With the tone check on, pairs whose *tone hashes* (`tone_hashes`: a pHash of the rank-transformed
+  thumbnail, computed here from the cached thumbnails) are within `near_dup_bits` are candidates
+  too: a gamma curve moves some pHashes beyond 8 bits (7 % of gamma 1.5-2.5 copies) but not
+  their tone hash.
 * the backbone embedding `curate embed` cached (EfficientNet-Lite0): a candidate whose
   colours differ more (a brightness edit, a greyscale copy, a crop) is still linked when
   the cosine of the two embeddings is at least `near_dup_verify_cosine`; and a pair with
@@ -52,6 +61,14 @@ DEFAULT_NEAR_DUP_COSINE = 0.90
 DEFAULT_VERIFY_COSINE = 0.85
 DEFAULT_COSINE_MAX_BITS = 16
 DEFAULT_LINK_COLOUR_DIFF = None
+# The tone check (`near_dup_tone_diff`) is off unless a recipe turns it on. On real photos 5.0 was
+# chosen on the fit half of the real-edit set and held on the other (bench/neardup_real.py;
+# docs/benchmarks.md, "Tone curves"): below a pair of different 15-Scene Highway photos 8 pHash bits
+# apart (tone difference 5.9), above most gamma 1/2.5-2.5 copies. It is not the default because the
+# procedural demo (and the test suite's demo fixtures) draws different pictures as recoloured
+# layouts that it joins: burst precision 0.99 -> 0.62 on the 3,000-photo demo at 5.0.
+TONE_DIFF_FOR_REAL_PHOTOS = 5.0
+DEFAULT_TONE_DIFF = None
 EMBEDDING_BACKBONE = "efficientnet_lite0"  # the cosine thresholds were measured on this backbone's vectors
 
 
@@ -103,11 +120,86 @@ def colour_difference_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     a = a.reshape(len(a), THUMB_WIDTH * THUMB_HEIGHT, 3).astype(np.float32)  # not -1: no pairs is 0 rows
     b = b.reshape(len(b), THUMB_WIDTH * THUMB_HEIGHT, 3).astype(np.float32)
-    chroma = lambda x: (x.max(axis=2) - x.min(axis=2)).mean(axis=1)  # noqa: E731
-    grey = (chroma(a) < GREY_CHROMA) | (chroma(b) < GREY_CHROMA)
+    grey = (_chroma(a) < GREY_CHROMA) | (_chroma(b) < GREY_CHROMA)
     rgb = np.abs(a - b).mean(axis=(1, 2))
     luma = np.abs(a @ _LUMA - b @ _LUMA).mean(axis=1)
     return np.where(grey, luma, rgb)
+
+
+def tone_difference_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean absolute difference (0-255) of paired thumbnail rows after a tone curve is taken out.
+
+    Each channel of one thumbnail is mapped onto the other's values by rank (histogram
+    matching: its k-th darkest pixel takes the other's k-th darkest value) and compared pixel
+    by pixel; both directions are tried and the smaller is kept (the direction that maps the
+    wider tone range onto the squashed one is the exact one: a gamma 2.5 copy merges dark tones
+    into ties). A monotonic tone curve (gamma, brightness, contrast, levels) keeps the order of
+    pixel values, so an edited copy scores near 0; a crop or a different photo does not. Pairs
+    where either thumbnail is greyscale are compared in luminance, as `colour_difference_of` does.
+
+    >>> ramp = np.repeat(np.linspace(0, 255, THUMB_WIDTH * THUMB_HEIGHT), 3).astype(np.uint8)[None]
+    >>> gamma = (255 * (ramp / 255.0) ** 2.0).astype(np.uint8)
+    >>> shuffled = np.random.default_rng(0).permutation(ramp.reshape(-1, 3)).reshape(1, -1)
+    >>> [bool(tone_difference_of(ramp, other)[0] < 1) for other in (gamma, shuffled)]  # same order / other
+    [True, False]
+    """
+    a = a.reshape(len(a), THUMB_WIDTH * THUMB_HEIGHT, 3).astype(np.float32)
+    b = b.reshape(len(b), THUMB_WIDTH * THUMB_HEIGHT, 3).astype(np.float32)
+    grey = (_chroma(a) < GREY_CHROMA) | (_chroma(b) < GREY_CHROMA)
+    a = np.where(grey[:, None, None], (a @ _LUMA)[:, :, None], a)
+    b = np.where(grey[:, None, None], (b @ _LUMA)[:, :, None], b)
+    return np.minimum(_matched_difference(a, b), _matched_difference(b, a))
+
+
+_TONE_HASH_SIDE = 8  # the 8x8 lowest-frequency DCT coefficients, as pHash
+
+
+def tone_hashes(thumbs: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """A tone-invariant 64-bit hash of each 16x12 thumbnail row (uint64): pHash's recipe (signs of
+    the 8x8 lowest-frequency DCT coefficients relative to their median) applied to the *ranks* of
+    the thumbnail's luminance instead of its values. A monotonic tone curve keeps every rank, so a
+    gamma or brightness copy hashes like its original; rows of one flat colour all hash alike.
+
+    >>> rng = np.random.default_rng(0)
+    >>> levels = np.linspace(0, 255, THUMB_BYTES // 3)  # grey thumbnails, every tone once
+    >>> thumbs = np.stack([np.repeat(rng.permutation(levels), 3) for _ in range(2)]).round().astype(np.uint8)
+    >>> dimmer = (0.9 * thumbs[:1] + 20).round().astype(np.uint8)  # brightness and contrast
+    >>> first, other, edited = tone_hashes(np.concatenate([thumbs, dimmer]))
+    >>> bool(first == edited), bool(first == other)
+    (True, False)
+    """
+    from scipy.fft import dct
+
+    out = np.empty(len(thumbs), dtype=np.uint64)
+    for start in range(0, len(thumbs), chunk):  # bounded memory on a million thumbnails
+        luma = thumbs[start:start + chunk].reshape(-1, THUMB_HEIGHT * THUMB_WIDTH, 3).astype(np.float32) @ _LUMA
+        grid = _mid_ranks(np.rint(luma).astype(np.int64)).reshape(-1, THUMB_HEIGHT, THUMB_WIDTH)
+        low = dct(dct(grid, axis=1, norm="ortho"), axis=2, norm="ortho")[:, :_TONE_HASH_SIDE, :_TONE_HASH_SIDE]
+        low = low.reshape(len(low), -1)
+        bits = low > np.median(low, axis=1, keepdims=True)
+        out[start:start + chunk] = np.packbits(bits, axis=1).view(">u8").ravel()
+    return out
+
+
+def _mid_ranks(levels: np.ndarray) -> np.ndarray:
+    """Rank of each 0-255 level within its row, tied levels sharing their mean rank (histogram
+    equalisation): a flat area stays flat instead of taking a ramp from the pixel order."""
+    rows = len(levels)
+    offsets = np.arange(rows)[:, None] * 256
+    counts = np.bincount((levels + offsets).ravel(), minlength=rows * 256).reshape(rows, 256)
+    mid = np.cumsum(counts, axis=1) - counts + (counts - 1) / 2.0
+    return np.take_along_axis(mid, levels, axis=1).astype(np.float32)
+
+
+def _chroma(pixels: np.ndarray) -> np.ndarray:
+    """Mean max(R,G,B) - min(R,G,B) of (n, pixels, 3) thumbnails."""
+    return (pixels.max(axis=2) - pixels.min(axis=2)).mean(axis=1)
+
+
+def _matched_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean |a - b histogram-matched onto a| of (n, pixels, 3) float arrays (ties kept in pixel order)."""
+    ranks = np.argsort(np.argsort(b, axis=1, kind="stable"), axis=1, kind="stable")
+    return np.abs(a - np.take_along_axis(np.sort(a, axis=1), ranks, axis=1)).mean(axis=(1, 2))
 
 
 def mirrored_thumbnails(thumbs: np.ndarray) -> np.ndarray:
@@ -148,13 +240,15 @@ class LinkRule:
     verify_cosine: float | None = DEFAULT_VERIFY_COSINE
     cosine_max_bits: int | None = DEFAULT_COSINE_MAX_BITS  # an embedding link also needs pHashes this close
     link_colour_diff: float | None = DEFAULT_LINK_COLOUR_DIFF  # ... and, beyond max_bits, colours this close
+    tone_diff: float | None = DEFAULT_TONE_DIFF  # a hash candidate whose tones agree this well is linked
 
 
 def link_pairs(evidence: Evidence, rule: LinkRule) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """(first, second, counts): the linked index pairs and how many links each kind of evidence made.
 
-    counts has keys hash_colour (hash candidate, colours agree), hash_unverified (no
-    thumbnails), hash_embedding (hash candidate, colours differ, embeddings agree) and
+    counts has keys hash_colour (hash candidate, colours agree), hash_tone (hash candidate,
+    colours differ, tones agree: `tone_difference_of`), hash_unverified (no thumbnails),
+    hash_embedding (hash candidate, colours and tones differ, embeddings agree) and
     embedding (cosine >= rule.cosine, pHashes within cosine_max_bits and, beyond max_bits,
     colours within link_colour_diff; not already a hash link).
     """
@@ -162,13 +256,21 @@ def link_pairs(evidence: Evidence, rule: LinkRule) -> tuple[np.ndarray, np.ndarr
 
     mirrors = evidence.hashes if evidence.mirrors is None else evidence.mirrors
     first, second, _, mirrored = neardup.mirror_pairs(evidence.hashes, mirrors, rule.max_bits)
-    counts = {"hash_colour": 0, "hash_unverified": 0, "hash_embedding": 0, "embedding": 0}
+    if rule.tone_diff is not None and evidence.thumbs is not None:
+        first, second, mirrored = _add_tone_candidates(evidence, rule.max_bits, first, second, mirrored)
+    counts = {"hash_colour": 0, "hash_tone": 0, "hash_unverified": 0, "hash_embedding": 0, "embedding": 0}
     if evidence.thumbs is None:
         linked = np.ones(len(first), dtype=bool)
         counts["hash_unverified"] = len(first)
     else:
         linked = _pair_colours(evidence, first, second, mirrored) <= rule.colour_diff
         counts["hash_colour"] = int(linked.sum())
+        if rule.tone_diff is not None:
+            tones = ~linked
+            tones[tones] = _pair_colours(evidence, first[tones], second[tones], mirrored[tones],
+                                         tone_difference_of) <= rule.tone_diff
+            counts["hash_tone"] = int(tones.sum())
+            linked |= tones
         if evidence.vectors is not None and rule.verify_cosine is not None:
             unit, usable = embed_neighbours.normalised(evidence.vectors)
             cosine = np.einsum("ij,ij->i", unit[first], unit[second])
@@ -185,12 +287,30 @@ def link_pairs(evidence: Evidence, rule: LinkRule) -> tuple[np.ndarray, np.ndarr
     return first, second, counts
 
 
-def _pair_colours(evidence: Evidence, first: np.ndarray, second: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
-    """Thumbnail difference of index pairs (the second mirrored where `mirrored`); inf without a thumbnail."""
+def _add_tone_candidates(evidence: Evidence, max_bits: int, first: np.ndarray, second: np.ndarray,
+                         mirrored: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pHash candidates plus pairs whose `tone_hashes` are within max_bits (unmirrored), each once."""
+    from curate.filters import neardup
+
+    n = len(evidence.hashes)
+    real = np.ones(n, bool) if evidence.has_thumb is None else evidence.has_thumb
+    rows = np.flatnonzero(real)  # a missing thumbnail is zeros: it would pair with every flat image
+    tone_first, tone_second = (rows[side] for side in neardup.near_duplicate_pairs(tone_hashes(evidence.thumbs[rows]),
+                                                                                  max_bits))
+    new = ~np.isin(tone_first * n + tone_second, first * n + second)
+    order = np.argsort(np.concatenate([first * n + second, tone_first[new] * n + tone_second[new]]), kind="stable")
+    return (np.concatenate([first, tone_first[new]])[order], np.concatenate([second, tone_second[new]])[order],
+            np.concatenate([mirrored, np.zeros(int(new.sum()), bool)])[order])
+
+
+def _pair_colours(evidence: Evidence, first: np.ndarray, second: np.ndarray, mirrored: np.ndarray,
+                  measure=colour_difference_of) -> np.ndarray:
+    """Thumbnail difference (`measure`: colour or tone) of index pairs, the second mirrored where
+    `mirrored`; inf without a thumbnail."""
     if evidence.thumbs is None:
         return np.full(len(first), np.inf)
     second_thumbs = np.where(mirrored[:, None], mirrored_thumbnails(evidence.thumbs[second]), evidence.thumbs[second])
-    difference = colour_difference_of(evidence.thumbs[first], second_thumbs)
+    difference = measure(evidence.thumbs[first], second_thumbs)
     has_thumb = np.ones(len(evidence.hashes), bool) if evidence.has_thumb is None else evidence.has_thumb
     return np.where(has_thumb[first] & has_thumb[second], difference, np.inf)
 
