@@ -382,6 +382,8 @@ def main(argv: list[str] | None = None) -> None:
     real = commands.add_parser("real", help="P/R per edit kind on real photos with real edits (vs imagededup)")
     real.add_argument("--seed", type=int, default=0)
     real.add_argument("--imagededup", action="store_true", help="pip install imagededup into a temp folder: baseline")
+    real.add_argument("--vectors", type=Path, default=None,
+                      help="an .npz cache of the set's embeddings by image name (read, completed, written)")
     args = parser.parse_args(argv)
     print(f"machine: {machine()}; load average before the run {os.getloadavg()[0]:.1f}")
     print(f"command: python bench/neardup.py {' '.join(sys.argv[1:] if argv is None else argv)}")
