@@ -28,13 +28,15 @@ import hashlib
 import uuid
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from curate import schema
+from curate.catalog_batches import CatalogFile, sorted_digest
 from curate.errors import DataContractError
 from curate.records import DROPPING_STAGES, undo_prefilter_repairs
-from curate.review.apply import before_review
+from curate.review.apply import REVIEW_COLUMNS, before_review
 
 PIPELINE = ("ingest", "embed", "filter", "prefilter", "split")
 # The filter depends on embed: `curate embed` run (or re-run with a new result) after the filter
@@ -78,13 +80,18 @@ def fingerprint(frame: pd.DataFrame) -> str:
     """16 hex digits over a frame's columns (names and values) in row order; list cells are joined."""
     digest = hashlib.sha256(str(len(frame)).encode())
     for name in frame.columns:
-        values = frame[name]
-        column = schema.COLUMN_BY_NAME.get(name)
-        if column is not None and pa.types.is_list(column.type):
-            values = values.map(lambda cell: "\x00" if cell is None else "\x1f".join(map(str, cell)))
         digest.update(name.encode() + b"\x00")
-        digest.update(pd.util.hash_pandas_object(values, index=False).to_numpy().tobytes())
+        digest.update(column_hashes(name, frame[name]).tobytes())
     return digest.hexdigest()[:16]
+
+
+def column_hashes(name: str, values: pd.Series) -> np.ndarray:
+    """One uint64 per value of catalog column `name` (list cells joined first); row-wise, so a
+    column hashed in batches gives the same numbers as hashed whole."""
+    column = schema.COLUMN_BY_NAME.get(name)
+    if column is not None and pa.types.is_list(column.type):
+        values = values.map(lambda cell: "\x00" if cell is None else "\x1f".join(map(str, cell)))
+    return pd.util.hash_pandas_object(values, index=False).to_numpy()
 
 
 def kept_before(catalog: pd.DataFrame, stage: str) -> pd.Series:
@@ -94,29 +101,54 @@ def kept_before(catalog: pd.DataFrame, stage: str) -> pd.Series:
     return (catalog["status"] == schema.KEPT) | catalog["drop_stage"].isin(later)
 
 
-def input_fingerprint(catalog: pd.DataFrame, stage: str, extra: tuple[str, ...] = ()) -> str:
-    """What `stage` reads: its INPUTS (and `extra` catalog columns) over the rows kept before it."""
-    if stage != "split":  # the stages before review read the catalog without its decisions
-        catalog = before_review(catalog)
-    if stage != "split":  # the stages before the prefilter read the labels and drops it did not repair
-        catalog = undo_prefilter_repairs(catalog)
-    rows = kept_before(catalog, stage)
-    if stage == "embed":  # every stored image ingest kept: the rows of curate.embed.embeddable_images
-        rows &= catalog["image_path"].notna()
+def input_fingerprint(catalog: pd.DataFrame | CatalogFile, stage: str, extra: tuple[str, ...] = ()) -> str:
+    """What `stage` reads: its INPUTS (and `extra` catalog columns) over the rows kept before it.
+    `catalog`: the catalog, or a CatalogFile to read in batches (the same fingerprint)."""
     columns = [schema.PHOTO_ID, *dict.fromkeys(c for c in (*INPUTS[stage], *extra) if c != schema.PHOTO_ID)]
-    return fingerprint(catalog.loc[rows, columns].sort_values(schema.PHOTO_ID, kind="stable"))
+
+    def view(frame: pd.DataFrame) -> pd.DataFrame:
+        if stage != "split":  # the stages before review read the catalog without its decisions
+            frame = before_review(frame)
+        if stage != "split":  # the stages before the prefilter read the labels and drops it did not repair
+            frame = undo_prefilter_repairs(frame)
+        rows = kept_before(frame, stage)
+        if stage == "embed":  # every stored image ingest kept: the rows of curate.embed.embeddable_images
+            rows &= frame["image_path"].notna()
+        return frame.loc[rows, columns]
+
+    return _fingerprint_of(catalog, ("inputs", stage, tuple(extra)), columns, view)
 
 
-def output_fingerprint(catalog: pd.DataFrame, stage: str, cache_key: str | None = None) -> str:
-    """What `stage` wrote: its own columns and its own drops (embed: its cache key and inputs)."""
+def output_fingerprint(catalog: pd.DataFrame | CatalogFile, stage: str, cache_key: str | None = None) -> str:
+    """What `stage` wrote: its own columns and its own drops (embed: its cache key and inputs).
+    `catalog`: the catalog, or a CatalogFile to read in batches (the same fingerprint)."""
     if stage == "embed":
         return hashlib.sha256(f"{cache_key}:{input_fingerprint(catalog, stage)}".encode()).hexdigest()[:16]
-    catalog = before_review(catalog)  # a reviewer's keep, drop or relabel is no stage's output
-    if stage in ("ingest", "filter"):  # a relabel or a geo rescue is the prefilter's output, not theirs
-        catalog = undo_prefilter_repairs(catalog)
-    frame = catalog[[schema.PHOTO_ID, *(c for c in _OWN_COLUMNS[stage] if c != schema.PHOTO_ID)]].copy()
-    frame["own_drop"] = catalog["drop_reason"].where(catalog["drop_stage"] == stage)
-    return fingerprint(frame.sort_values(schema.PHOTO_ID, kind="stable"))
+    columns = [schema.PHOTO_ID, *(c for c in _OWN_COLUMNS[stage] if c != schema.PHOTO_ID)]
+
+    def view(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = before_review(frame)  # a reviewer's keep, drop or relabel is no stage's output
+        if stage in ("ingest", "filter"):  # a relabel or a geo rescue is the prefilter's output, not theirs
+            frame = undo_prefilter_repairs(frame)
+        own = frame[columns].copy()
+        own["own_drop"] = frame["drop_reason"].where(frame["drop_stage"] == stage)
+        return own
+
+    return _fingerprint_of(catalog, ("output", stage), columns, view)
+
+
+# what the views above read besides the fingerprinted columns: rows kept, review and repair columns
+_VIEW_NEEDS = ("photo_id", "status", "drop_reason", "drop_stage", "label", "split", "image_path",
+               "original_label", "geo_rescued", *REVIEW_COLUMNS)
+
+
+def _fingerprint_of(catalog: pd.DataFrame | CatalogFile, key: tuple, columns: list[str], view) -> str:
+    """`fingerprint` of `view(catalog)` sorted by photo_id; a CatalogFile is read in batches."""
+    if isinstance(catalog, CatalogFile):
+        needs = list(dict.fromkeys([*_VIEW_NEEDS, *columns]))
+        return catalog.memo(key, lambda: sorted_digest(catalog, needs, view, schema.PHOTO_ID,
+                                                       column_hashes).hexdigest()[:16])
+    return fingerprint(view(catalog).sort_values(schema.PHOTO_ID, kind="stable"))
 
 
 def _extra_inputs(stage: str, report: dict) -> tuple[str, ...]:
@@ -159,8 +191,9 @@ def command_for(stage: str, report: dict | None) -> str:
     return f"curate {stage}"
 
 
-def judge(catalog: pd.DataFrame, reports: dict) -> dict[str, StageState]:
-    """{stage: StageState} for every stage of PIPELINE, in order (pure).
+def judge(catalog: pd.DataFrame | CatalogFile, reports: dict) -> dict[str, StageState]:
+    """{stage: StageState} for every stage of PIPELINE, in order (pure; a CatalogFile is read in
+    batches and gives the same states).
 
     `reports`: {stage: saved stage report or None}; a report that could not be read is given as
     the DataContractError raised while reading it.
@@ -227,23 +260,25 @@ def load_reports(ws) -> dict:
     return reports
 
 
-def workspace_states(ws, catalog: pd.DataFrame | None = None) -> dict[str, StageState]:
-    """`judge` over the workspace's catalog (read unless given) and stage reports."""
+def workspace_states(ws, catalog: pd.DataFrame | CatalogFile | None = None) -> dict[str, StageState]:
+    """`judge` over the workspace's catalog (read unless given; a CatalogFile is read in batches)
+    and stage reports."""
     from curate.workspace import read_catalog
 
     return judge(read_catalog(ws) if catalog is None else catalog, load_reports(ws))
 
 
-def require_fresh_split(ws, catalog: pd.DataFrame | None = None) -> None:
+def require_fresh_split(ws, catalog: pd.DataFrame | CatalogFile | None = None) -> None:
     """Refuse to use a split that is stale, or that kept photos are missing from (a stage re-ran
     after it and reinstated them): DataContractError (exit 3) naming `curate split`. A catalog
-    never split is a UsageError (exit 2), as before."""
+    never split is a UsageError (exit 2), as before. `catalog`: the workspace's catalog (read
+    unless given), or a CatalogFile of it to judge in batches (memory flat in its size)."""
     from curate.errors import UsageError
     from curate.workspace import read_catalog
 
     catalog = read_catalog(ws) if catalog is None else catalog
-    kept = catalog["status"] == schema.KEPT
-    if catalog["split"].isna().all():
+    split_photos, kept, missing = _split_coverage(catalog)
+    if not split_photos:
         raise UsageError("the catalog has no split yet; run `curate split` first")
     states = workspace_states(ws, catalog)
     split = states["split"]
@@ -251,7 +286,16 @@ def require_fresh_split(ws, catalog: pd.DataFrame | None = None) -> None:
         todo = [state.command for state in states.values() if state.state == STALE]
         raise DataContractError(f"the split is stale ({'; '.join(split.reasons)}); run "
                                 + ", then ".join(f"`{command}`" for command in todo))
-    missing = int((kept & catalog["split"].isna()).sum())
     if missing:
-        raise DataContractError(f"{missing} of {int(kept.sum())} kept photos have no split (a stage re-ran after "
+        raise DataContractError(f"{missing} of {kept} kept photos have no split (a stage re-ran after "
                                 "`curate split`); run `curate split` again")
+
+
+def _split_coverage(catalog: pd.DataFrame | CatalogFile) -> tuple[int, int, int]:
+    """(photos with a split, kept photos, kept photos without a split)."""
+    frames = catalog.batches(["status", "split"]) if isinstance(catalog, CatalogFile) else [catalog]
+    counts = np.zeros(3, dtype=np.int64)
+    for frame in frames:
+        kept, unsplit = (frame["status"] == schema.KEPT).to_numpy(), frame["split"].isna().to_numpy()
+        counts += [int((~unsplit).sum()), int(kept.sum()), int((kept & unsplit).sum())]
+    return int(counts[0]), int(counts[1]), int(counts[2])

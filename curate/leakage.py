@@ -11,24 +11,38 @@ the same check in their own test suites::
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from curate import schema
+from curate.catalog_batches import CatalogFile
 
 LEAK_KINDS = {"owner": "owner_id", "near_dup_cluster": "near_dup_cluster", "exact_hash": "sha256"}
 COLUMNS = ["kind", "key", "splits", "photos", "photos_per_split"]
 
 
-def find_leakage(catalog: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
-    """One row per owner / near-dup cluster / exact hash (and `by` value) found in 2+ splits.
-
-    Columns: kind, key, splits ("test,train"), photos, photos_per_split ({"train": 3, ...}).
-    Only kept photos with a split are looked at.
-    """
-    split = catalog[(catalog["status"] == schema.KEPT) & catalog["split"].notna()]
+def _kinds(by: str | None) -> dict[str, str]:
     kinds = dict(LEAK_KINDS)
     if by and by not in ("owner", "none"):
         kinds[by] = by
+    return kinds
+
+
+def _split_rows(catalog: pd.DataFrame) -> pd.DataFrame:
+    return catalog[(catalog["status"] == schema.KEPT) & catalog["split"].notna()]
+
+
+def find_leakage(catalog: pd.DataFrame | CatalogFile, by: str | None = None) -> pd.DataFrame:
+    """One row per owner / near-dup cluster / exact hash (and `by` value) found in 2+ splits.
+
+    Columns: kind, key, splits ("test,train"), photos, photos_per_split ({"train": 3, ...}).
+    Only kept photos with a split are looked at. `catalog` may be a CatalogFile: it is then
+    read in batches (`find_leakage_in_batches`), with the same result.
+    """
+    if isinstance(catalog, CatalogFile):
+        return find_leakage_in_batches(catalog, by)
+    split = _split_rows(catalog)
+    kinds = _kinds(by)
     found = []
     for kind, column in kinds.items():
         pairs = split[[column, "split"]].dropna()
@@ -42,6 +56,53 @@ def find_leakage(catalog: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
             found.append({"kind": kind, "key": str(key), "splits": ",".join(sorted(per_split)),
                           "photos": int(sum(per_split.values())), "photos_per_split": per_split})
     return pd.DataFrame(found, columns=COLUMNS)
+
+
+def find_leakage_in_batches(catalog: CatalogFile, by: str | None = None) -> pd.DataFrame:
+    """`find_leakage` over a catalog read in batches, holding ~16 bytes a photo per kind.
+
+    First pass: each key and split is hashed to 64 bits; a key hash seen with two split hashes is
+    a candidate. Second pass: the rows of candidate keys (a hash collision only adds rows) are
+    collected and `find_leakage` judges them exactly. The rows of a key that does not leak hold
+    one split whichever of them are collected, so the result equals `find_leakage`'s.
+    """
+    kinds = _kinds(by)
+    needs = ["status", "split", *dict.fromkeys(kinds.values())]
+    pairs: dict[str, list[np.ndarray]] = {kind: [] for kind in kinds}
+    for batch in catalog.batches(needs):
+        rows = _split_rows(batch)
+        for kind, column in kinds.items():
+            pairs[kind].append(_key_split_hashes(rows[column], rows["split"]))
+    candidates = {kind: _spread_keys(np.concatenate(parts, axis=1)) for kind, parts in pairs.items()}
+    del pairs
+    if not any(len(keys) for keys in candidates.values()):
+        return pd.DataFrame([], columns=COLUMNS)
+    chosen = []
+    for batch in catalog.batches(needs):
+        rows = _split_rows(batch)
+        hit = np.zeros(len(rows), dtype=bool)
+        for kind, column in kinds.items():
+            hit |= rows[column].notna().to_numpy() & np.isin(_text_hashes(rows[column]), candidates[kind])
+        chosen.append(rows[hit])
+    return find_leakage(pd.concat(chosen, ignore_index=True), by)
+
+
+def _key_split_hashes(keys: pd.Series, splits: pd.Series) -> np.ndarray:
+    """2 x n uint64: hashes of the (key, split) pairs where the key is set."""
+    present = keys.notna().to_numpy()
+    return np.vstack([_text_hashes(keys[present]), _text_hashes(splits[present])]).astype(np.uint64)
+
+
+def _text_hashes(values: pd.Series) -> np.ndarray:
+    """A uint64 per value, of its text (equal values, equal hashes)."""
+    return pd.util.hash_pandas_object(values.astype(object).astype(str), index=False).to_numpy()
+
+
+def _spread_keys(pairs: np.ndarray) -> np.ndarray:
+    """Key hashes that occur with two or more split hashes."""
+    distinct = np.unique(pairs, axis=1)
+    keys, counts = np.unique(distinct[0], return_counts=True)
+    return keys[counts > 1]
 
 
 def assert_no_leakage(catalog: pd.DataFrame, by: str | None = None) -> None:

@@ -40,6 +40,13 @@ class ExportPlan:
     classes: list[str] = field(default_factory=list)
 
 
+def plan_columns(config: ExportConfig) -> list[str]:
+    """The catalog columns `plan_export` reads for `config` (every column for the csv manifest)."""
+    if config.format == "csv":
+        return list(schema.NAMES)
+    return list(dict.fromkeys([*METADATA_COLUMNS, "image_path", "status"]))
+
+
 def plan_export(catalog: pd.DataFrame, config: ExportConfig, image_bytes: pd.Series) -> ExportPlan:
     """The export plan of `catalog` (pure; the input is not changed).
 

@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from curate.catalog_batches import CatalogFile
 from curate.errors import DataContractError
 from curate.export.card import (Provenance, attribution_csv, dataset_card, hf_metadata, manifest_csv,
                                 manifest_json, timm_info)
 from curate.export.config import ExportConfig
 from curate.export.files import (MANIFEST_FILE, Journal, Progress, check_target, is_ours, load_state,
                                  remove_left, save_state, write_if_changed)
-from curate.export.plan import ExportPlan, plan_export
+from curate.export.plan import ExportPlan, plan_columns, plan_export
 from curate.export.writers import write_folder_files, write_shards
 from curate.workspace import Workspace, catalog_sha256, read_catalog
 
@@ -43,8 +44,9 @@ class ExportResult:
                 "excluded": self.plan.excluded, "missing_images": int(len(self.plan.missing))}
 
 
-def check_split_for_export(ws: Workspace, catalog: pd.DataFrame) -> None:
-    """Refuse a stale split or one that leaks (DataContractError, exit 3), as `classify train` does."""
+def check_split_for_export(ws: Workspace, catalog: pd.DataFrame | CatalogFile) -> None:
+    """Refuse a stale split or one that leaks (DataContractError, exit 3), as `classify train` does.
+    A CatalogFile is judged in batches (memory flat in the size of the catalog)."""
     from curate.freshness import require_fresh_split
     from curate.leakage import find_leakage
 
@@ -90,13 +92,15 @@ def export_workspace(ws: Workspace, out: Path, config: ExportConfig, progress: P
     target folder, DataContractError for a stale or leaky split.
     """
     out = Path(out)
-    catalog = read_catalog(ws)
+    if not ws.catalog_path.exists():
+        read_catalog(ws)  # the usual one-line UsageError
+    catalog = CatalogFile(ws.catalog_path)  # read in batches, only the columns each step needs
     check_split_for_export(ws, catalog)
-    plan = plan_export(catalog, config, image_sizes(ws, catalog))
+    chosen = catalog.read(plan_columns(config))
+    plan = plan_export(chosen, config, image_sizes(ws, chosen))
+    del chosen  # the plan holds what the writers need
     provenance = Provenance(catalog_sha256(ws), recipe or recorded_recipe(ws), len(catalog),
-                            {str(k): int(v) for k, v in catalog["drop_reason"].value_counts().sort_index().items()},
-                            NO_LEAKS)
-    del catalog  # the plan holds what the writers need; the whole catalog is not kept while they run
+                            {str(k): int(v) for k, v in catalog.value_counts("drop_reason").items()}, NO_LEAKS)
     check_target(out, ws.root, config.overwrite)
     out.mkdir(parents=True, exist_ok=True)
     previous = load_state(out) if is_ours(out) else {}

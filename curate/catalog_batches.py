@@ -1,0 +1,157 @@
+"""The catalog read a few columns and a batch of rows at a time, for work whose memory must not
+grow with the collection (`curate export`'s freshness and leakage checks and its plan).
+
+`CatalogFile(path)` reads `catalog.parquet` with `pyarrow.parquet.ParquetFile.iter_batches`,
+only the columns asked for, and hands each batch over as the DataFrame `read_catalog` would
+give for those rows (the same dtypes, missing columns filled as `schema.conform` fills them),
+so code written for the whole catalog runs unchanged on one batch. `sorted_digest` hashes a
+per-row view of the catalog in a global order (sorted by one column) while holding only one
+sort key and a few 8-byte hashes per row. An out-of-core engine (DuckDB, Arrow datasets) can
+stand behind the same two calls later.
+
+    >>> catalog = CatalogFile(ws.catalog_path)                         # doctest: +SKIP
+    >>> kept = sum(int((b["status"] == "kept").sum()) for b in catalog.batches(["status"]))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curate import schema
+from curate.errors import DataContractError
+
+BATCH_ROWS = 65_536
+HASHES_PER_PASS = 8  # columns hashed per pass over the file: 8 bytes a row each are held until sorted
+
+
+class CatalogFile:
+    """A catalog.parquet read in batches of `batch_rows` rows, only the columns asked for.
+
+    Raises DataContractError (exit 3) when the file cannot be read as Parquet. Results of
+    `memo(key, compute)` are kept for the life of the object (the file is assumed unchanged).
+    """
+
+    def __init__(self, path: Path | str, batch_rows: int = BATCH_ROWS):
+        self.path = Path(path)
+        self.batch_rows = batch_rows
+        try:
+            self._file = pq.ParquetFile(self.path)
+        except (OSError, pa.ArrowException) as exc:
+            raise DataContractError(f"catalog {self.path} is unreadable ({exc}); restore it or re-run ingest") from exc
+        self.num_rows = self._file.metadata.num_rows
+        self._present = set(self._file.schema_arrow.names)
+        self._memo: dict = {}
+        self._nullable_bools: set[str] | None = None
+
+    @property
+    def empty(self) -> bool:
+        """Whether the catalog holds no photo (as `DataFrame.empty`)."""
+        return self.num_rows == 0
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+    def batches(self, columns: list[str] | tuple[str, ...]) -> Iterator[pd.DataFrame]:
+        """The catalog's `columns` (schema names), `batch_rows` rows at a time, as `read_catalog`
+        gives them (schema dtypes; a column the file lacks is null, a list column empty lists).
+        An empty catalog gives one empty frame."""
+        names = list(dict.fromkeys(columns))
+        unknown = [name for name in names if name not in schema.COLUMN_BY_NAME]
+        if unknown:
+            raise ValueError(f"not catalog columns: {unknown}")
+        present = [name for name in names if name in self._present]
+        arrow = pa.schema([pa.field(n, schema.COLUMN_BY_NAME[n].type, schema.COLUMN_BY_NAME[n].nullable)
+                           for n in names])
+        seen, as_object = False, self._bools_with_nulls(present)
+        try:
+            for batch in self._file.iter_batches(batch_size=self.batch_rows, columns=present, use_threads=False):
+                seen = True
+                frame = _conform(batch.to_pandas(types_mapper=schema.pandas_type), names, arrow)
+                yield frame.astype({name: object for name in as_object}) if as_object else frame
+        except (OSError, pa.ArrowException) as exc:
+            raise DataContractError(f"catalog {self.path} is unreadable ({exc}); restore it or re-run ingest") from exc
+        if not seen:
+            yield schema.to_pandas(arrow.empty_table())
+
+    def _bools_with_nulls(self, present: list[str]) -> list[str]:
+        """The boolean columns among `present` that hold a null anywhere in the file: pandas reads
+        them as object (True/False/None) then, as bool otherwise, and a batch must match."""
+        bools = [n for n in present if pa.types.is_boolean(schema.COLUMN_BY_NAME[n].type)]
+        if self._nullable_bools is None and bools:
+            every = [n for n in self._present if n in schema.COLUMN_BY_NAME
+                     and pa.types.is_boolean(schema.COLUMN_BY_NAME[n].type)]
+            table = self._file.read(columns=every, use_threads=False)  # a bit a row each
+            self._nullable_bools = {n for n in every if table.column(n).null_count}
+        return [n for n in bools if n in (self._nullable_bools or ())]
+
+    def read(self, columns: list[str] | tuple[str, ...]) -> pd.DataFrame:
+        """`columns` of every row in one DataFrame (for a few narrow columns only)."""
+        return pd.concat(list(self.batches(columns)), ignore_index=True)
+
+    def value_counts(self, column: str) -> pd.Series:
+        """Counts of each non-null value of `column` over the whole catalog, sorted by value."""
+        counts: dict = {}
+        for batch in self.batches([column]):
+            for value, n in batch[column].value_counts().items():
+                counts[value] = counts.get(value, 0) + int(n)
+        return pd.Series(counts, dtype="int64").sort_index()
+
+    def memo(self, key, compute: Callable[[], object]):
+        """compute() once per key (a fingerprint is asked for by several stages' judgements)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+
+def _conform(frame: pd.DataFrame, names: list[str], arrow: pa.Schema) -> pd.DataFrame:
+    """`frame` with exactly `names`, cast to the schema and back as `read_catalog` does."""
+    for name in names:
+        if name not in frame.columns:
+            column = schema.COLUMN_BY_NAME[name]
+            cells = [[] for _ in range(len(frame))] if pa.types.is_list(column.type) else [None] * len(frame)
+            frame[name] = pd.Series(cells, index=frame.index, dtype=object)
+    try:
+        table = pa.Table.from_pandas(frame[names], schema=arrow, preserve_index=False, safe=False)
+    except (ValueError, TypeError, pa.ArrowException) as exc:
+        raise DataContractError(f"the catalog does not match the schema ({exc}); restore it or re-run ingest") from exc
+    return schema.to_pandas(table)
+
+
+def sorted_digest(catalog: CatalogFile, needs: list[str], view: Callable[[pd.DataFrame], pd.DataFrame],
+                  sort_by: str, hash_column: Callable[[str, pd.Series], np.ndarray]) -> hashlib._Hash:
+    """SHA-256 of the view's row count (as decimal text), then, for each column of the view in
+    order, its name + NUL and the bytes of `hash_column(name, values)` over the view's rows
+    sorted by `sort_by` (a unique column, e.g. photo_id).
+
+    `view(batch)` maps a batch of the `needs` columns to the rows and columns to hash (row-wise:
+    it must give the same rows for a batch as for the whole catalog). The file is read once for
+    the sort order and once per `HASHES_PER_PASS` columns; held per row: the sort key while
+    sorting, then one 8-byte hash per column of a pass.
+    """
+    keys = [pa.array(view(batch)[sort_by].to_numpy(dtype=object), pa.string()) for batch in catalog.batches(needs)]
+    order = pc.sort_indices(pa.chunked_array(keys, pa.string())).to_numpy()
+    del keys
+    digest = hashlib.sha256(str(order.size).encode())
+    first = view(next(iter(catalog.batches(needs))).iloc[:0])
+    columns = list(first.columns)
+    for start in range(0, len(columns), HASHES_PER_PASS):
+        group = columns[start:start + HASHES_PER_PASS]
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in group}
+        for batch in catalog.batches(needs):
+            rows = view(batch)
+            for name in group:
+                parts[name].append(np.asarray(hash_column(name, rows[name]), dtype=np.uint64))
+        for name in group:
+            hashes = np.concatenate(parts.pop(name)) if order.size else np.zeros(0, np.uint64)
+            digest.update(name.encode() + b"\x00")
+            digest.update(hashes[order].tobytes())
+    return digest
+
