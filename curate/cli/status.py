@@ -41,7 +41,8 @@ def printable_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 @user_errors
 def status(workspace_path: WorkspaceOption = None, as_json: JsonOption = False) -> None:
-    """Counts per label x status / drop reason, each stage fresh / stale / not run, the most common tags."""
+    """Counts per label x status / drop reason, each stage fresh / stale / not run and when it last ran,
+    the workspace's size on disk, the most common tags."""
     ws = workspace(workspace_path)
     catalog = read_catalog(ws)
     reports = load_reports(ws)
