@@ -35,9 +35,7 @@ def stage_steps(recipe: Recipe, train: bool) -> list[Step]:
     prefilter_config = build_config(PrefilterConfig, section("prefilter"), f"{where} [prefilter]", topic=recipe.topic)
     split_config = build_config(SplitConfig, section("split"), f"{where} [split]")
     finetune_mode = prefilter_config.mode == "finetune"
-    # training comes from classify (curate.pipeline.training); [train] is checked whenever it is here
-    training = training_steps(f"{where} [train]") if train or finetune_mode else registered_training()
-    train_config = build_config(training.config, section("train"), f"{where} [train]") if training else None
+    training, train_config = _training(recipe, f"{where} [train]", needed=train or finetune_mode)
     evaluate = build_config(EvaluateSettings, section("evaluate"), f"{where} [evaluate]")
     report = build_config(ReportSettings, section("report"), f"{where} [report]")
     scorer = training.topic_scorer(train_config) if finetune_mode else None
@@ -60,14 +58,29 @@ def stage_steps(recipe: Recipe, train: bool) -> list[Step]:
     if any(entry.get("kind") in ("demo", "scrape") for entry in recipe.sources):
         steps.append(Step("score", {}, _score))
     if train:
-        steps.append(Step("train", {**asdict_plain(train_config), "run": run_dir_name},
-                          lambda ws: training.train(ws, ws.root / "runs" / run_dir_name, train_config)))
-        steps.append(Step("evaluate", {**asdict_plain(evaluate), "run": run_dir_name},
-                          lambda ws: _evaluate(ws, ws.root / "runs" / run_dir_name, evaluate)))
+        steps += _train_and_evaluate(training, train_config, evaluate, run_dir_name)
     steps.append(Step("report", {**asdict_plain(report), "train": train}, lambda ws: _report(ws, report)))
     if "export" in recipe.stages:  # optional: the curated set for other trainers (curate.export)
         steps.append(export_step(recipe, f"{where} [export]"))
     return steps
+
+
+def _training(recipe: Recipe, where: str, needed: bool):
+    """(the registered TrainingSteps, the recipe's [train] config): both None when classify registered
+    none and nothing needs it; [train] is checked whenever training is registered."""
+    training = training_steps(where) if needed else registered_training()
+    return training, build_config(training.config, recipe.stage_defaults("train"), where) if training else None
+
+
+def _train_and_evaluate(training, train_config, evaluate: EvaluateSettings, run_name: str) -> list[Step]:
+    """The train and evaluate steps (classify's, registered): one run folder, <workspace>/runs/<recipe>."""
+    def run_dir(ws: Workspace) -> Path:
+        return ws.root / "runs" / run_name
+
+    return [Step("train", {**asdict_plain(train_config), "run": run_name},
+                 lambda ws: training.train(ws, run_dir(ws), train_config)),
+            Step("evaluate", {**asdict_plain(evaluate), "run": run_name},
+                 lambda ws: _evaluate(ws, run_dir(ws), evaluate))]
 
 
 def export_step(recipe: Recipe, where: str) -> Step:
