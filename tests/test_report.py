@@ -353,3 +353,11 @@ def test_geo_legend_counts_agree_with_the_table_and_axes_stay_on_earth(report_ws
     assert counts["a"][0] == 3  # photo 0 is kept but has no coordinates: not in the legend, as not in the table
     (x_low, x_high), (y_low, y_high) = limits[0]
     assert -180 <= x_low < x_high <= 180 and -90 <= y_low < y_high <= 90
+
+
+def test_accuracy_sentence_without_a_photo_count_says_no_none():
+    from curate.report.explain import accuracy_sentence
+
+    sentence = accuracy_sentence(0.5, None, "test")
+    assert "None" not in sentence and "±" not in sentence and "one training seed" in sentence
+    assert "± 5.0 pp" in accuracy_sentence(0.5, 100, "test")  # sqrt(0.25 / 100) = 0.05

@@ -62,7 +62,8 @@ def accuracy_sentence(accuracy: float | None, photos: int | None, split: str | N
     """What the run's accuracy is, with its test-sample standard error and the one-seed caveat."""
     se = binomial_se(accuracy, photos)
     error = f" ± {100 * se:.1f} pp (standard error from the {photos} test photos alone)" if se is not None else ""
-    return (f"Accuracy: the share of the {photos} {split or 'test'} photos whose predicted label is their label"
+    count = f"{photos} " if isinstance(photos, int) and not isinstance(photos, bool) else ""
+    return (f"Accuracy: the share of the {count}{split or 'test'} photos whose predicted label is their label"
             f"{error}, {ONE_SEED}.")
 
 

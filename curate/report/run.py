@@ -143,7 +143,10 @@ def _write_thumbnails(ws: Workspace, out: Path, report: dict) -> None:
             made[sha] = _thumbnail(ws.root / image_path, out, sha) if sha and image_path else None
         photo["thumb"] = made[sha]
         if made[sha]:
-            photo["href"] = Path(os.path.relpath(ws.root / image_path, out)).as_posix()
+            try:
+                photo["href"] = Path(os.path.relpath(ws.root / image_path, out)).as_posix()
+            except ValueError:  # another drive (Windows): no relative path, no link
+                pass
 
 
 def _thumbnail(source: Path, out: Path, sha: str) -> str | None:
