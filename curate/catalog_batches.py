@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from curate import schema
 from curate.errors import DataContractError
 
-BATCH_ROWS = 65_536
+BATCH_ROWS = 8_192
 HASHES_PER_PASS = 8  # columns hashed per pass over the file: 8 bytes a row each are held until sorted
 
 

@@ -21,7 +21,7 @@ def _names(text: str | None) -> tuple[str, ...] | None:
 
 @user_errors
 def export(
-    format: Annotated[str, typer.Option("--format", "-f", help="imagefolder, hf, webdataset or csv.",
+    format: Annotated[str, typer.Option("--format", "-f", help="imagefolder, hf, hf-parquet, webdataset or csv.",
                                         show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Export folder (created; re-running updates it).",
                                       show_default=False)],
@@ -36,7 +36,7 @@ def export(
     licences: Annotated[str | None, typer.Option(
         "--licences", help="Only these licences, e.g. cc-by,cc-by-sa,cc0.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a folder that holds something else.")] = False,
-    shard_samples: Annotated[int, typer.Option("--shard-samples", help="Most samples per WebDataset shard.")] = 1000,
+    shard_samples: Annotated[int, typer.Option("--shard-samples", help="Most samples per shard (webdataset, hf-parquet).")] = 1000,
     as_json: JsonOption = False,
 ) -> None:
     """Export the kept photos of a fresh, leak-free split for torchvision, fast.ai, Keras, Hugging Face,

@@ -1,9 +1,9 @@
 """`curate export`: the curated set in the formats other trainers read.
 
-- `config.ExportConfig`: format (imagefolder, hf, webdataset, csv), splits, link, labels,
+- `config.ExportConfig`: format (imagefolder, hf, hf-parquet, webdataset, csv), splits, link, labels,
   resize, licences, overwrite, shard limits; checked once (UsageError).
 - `plan.plan_export`: a pure function, catalog -> export plan (which photo goes where).
-- `writers`: images into folders or WebDataset shards, resumable, progress via a callback.
+- `writers`: images into folders, WebDataset or Hugging Face Parquet shards, resumable, progress via a callback.
 - `card`: ATTRIBUTION.csv, the dataset card README.md, export.json, each format's index.
 - `run.export_workspace`: the I/O edge that puts them together.
 """

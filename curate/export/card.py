@@ -31,7 +31,7 @@ class Provenance:
 
 
 def exported_file(rows: pd.DataFrame) -> pd.Series:
-    """Where each photo is in the export: its path, or `<shard>/<member>` for WebDataset."""
+    """Where each photo is in the export: its path, or `<shard>/<member>` for the shard formats."""
     return rows["target"] if rows["shard"].isna().all() else rows["shard"] + "/" + rows["target"]
 
 
@@ -109,7 +109,7 @@ def manifest_json(plan: ExportPlan, config: ExportConfig, provenance: Provenance
                             for split in counts.columns if split != "total"},
         "excluded": plan.excluded,
         "missing_images": plan.missing.to_dict("records"),
-        "shards": sorted(rows["shard"].dropna().unique().tolist()) if config.format == "webdataset" else [],
+        "shards": sorted(rows["shard"].dropna().unique().tolist()) if not config.folder_format else [],
         "index_files": files,
     }
     return (json.dumps(manifest, indent=1, ensure_ascii=False, default=str) + "\n").encode("utf-8")
@@ -124,6 +124,10 @@ train = ImageFolder("DIR/train")            # fast.ai: ImageDataLoaders.from_fol
     "hf": ("Hugging Face datasets", """```python
 from datasets import load_dataset
 splits = load_dataset("imagefolder", data_dir="DIR")  # train / validation / test, metadata as columns
+```"""),
+    "hf-parquet": ("Hugging Face datasets", """```python
+from datasets import load_dataset
+splits = load_dataset("parquet", data_dir="DIR")  # train / validation / test; image, label (ClassLabel), metadata
 ```"""),
     "webdataset": ("webdataset / timm", """```python
 import webdataset as wds

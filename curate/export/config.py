@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from curate.errors import UsageError
 
-FORMATS = ("imagefolder", "hf", "webdataset", "csv")
+FORMATS = ("imagefolder", "hf", "hf-parquet", "webdataset", "csv")
+SHARD_FORMATS = ("webdataset", "hf-parquet")  # images packed in shard files, not a file each
 LINKS = ("copy", "hardlink", "symlink")
 LABEL_CHOICES = ("kept", "all")
 SPLITS = ("train", "val", "test")
@@ -19,14 +20,16 @@ MAX_SHARD_BYTES = 1_000_000_000
 class ExportConfig:
     """What to export and how.
 
-    format: imagefolder, hf, webdataset or csv. splits: the splits to export (None: every
+    format: imagefolder, hf, hf-parquet (Parquet shards with the image bytes in an `image`
+    column, for `datasets.load_dataset("parquet", data_dir=DIR)`), webdataset or csv. splits: the splits to export (None: every
     split there is). link: how image files reach the export folder (copy, hardlink, symlink;
     folder formats only). labels: "kept" exports the kept photos with a split; "all" adds every
     other photo that has a label and a stored image, in a split named "unsplit". resize: the
     longest side in pixels (re-encoded as JPEG; never enlarged), None to keep the stored bytes.
     licences: only photos whose licence matches one of these names (curate.licences). overwrite:
     allow a target folder that holds something other than an earlier export (its other files
-    are removed). shard_samples / shard_bytes: the most samples / bytes per WebDataset shard.
+    are removed). shard_samples / shard_bytes: the most samples / bytes per shard (webdataset,
+    hf-parquet).
 
     >>> ExportConfig("webdataset", splits=("train",)).splits
     ('train',)
@@ -59,9 +62,9 @@ class ExportConfig:
         if self.resize is not None and self.link != "copy":
             raise UsageError(f"--resize writes new image files, so it cannot be combined with --link {self.link}; "
                              "use --link copy")
-        if self.format == "webdataset" and self.link != "copy":
-            raise UsageError("--link applies to the folder formats (imagefolder, hf, csv); a WebDataset shard holds "
-                             "the image bytes, so leave --link out")
+        if self.format in SHARD_FORMATS and self.link != "copy":
+            raise UsageError(f"--link applies to the folder formats (imagefolder, hf, csv); a {self.format} shard "
+                             "holds the image bytes, so leave --link out")
         for name, value in (("shard_samples", self.shard_samples), ("shard_bytes", self.shard_bytes)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f"{name} must be a whole number, 1 or more, got {value!r}")
@@ -73,7 +76,7 @@ class ExportConfig:
     @property
     def folder_format(self) -> bool:
         """Whether each image is a file of its own in the export (not packed in tars)."""
-        return self.format != "webdataset"
+        return self.format not in SHARD_FORMATS
 
 
 def _choice(name: str, value: object, known: tuple[str, ...]) -> None:

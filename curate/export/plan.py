@@ -98,7 +98,7 @@ def _place(rows: pd.DataFrame, config: ExportConfig, classes: list[str]) -> pd.D
         rows["target"] = "images/" + rows["split"] + "/" + folders + "/" + files
     else:
         rows["target"] = files
-    rows["shard"] = assign_shards(rows, config) if config.format == "webdataset" else None
+    rows["shard"] = assign_shards(rows, config) if not config.folder_format else None
     rows["content_key"] = (rows["sha256"].astype(str) + ":" + rows["ext"] + ":"
                            + str(config.resize or 0) + ":" + config.link)
     return rows
@@ -137,8 +137,9 @@ def label_folders(labels: list[str]) -> dict[str, str]:
 
 
 def assign_shards(rows: pd.DataFrame, config: ExportConfig) -> pd.Series:
-    """`<split>-%06d.tar` per row: consecutive rows of a split, at most `shard_samples` samples
-    and about `shard_bytes` bytes (a shard holds at least one sample) per shard."""
+    """`<split>-%06d.tar` (hf-parquet: `data/<split>-%06d.parquet`, the names Hugging Face's
+    Parquet loader maps to splits) per row: consecutive rows of a split, at most `shard_samples`
+    samples and about `shard_bytes` bytes (a shard holds at least one sample) per shard."""
     numbers = np.zeros(len(rows), dtype=np.int64)
     sizes = rows["bytes"].to_numpy(dtype=np.float64)
     splits = rows["split"].to_numpy()
@@ -150,8 +151,9 @@ def assign_shards(rows: pd.DataFrame, config: ExportConfig) -> pd.Series:
             shard, count, total = shard + 1, 0, 0.0
         numbers[i] = shard
         count, total = count + 1, total + sizes[i]
-    return pd.Series(splits, index=rows.index, dtype=object) + pd.Series(
-        [f"-{n:06d}.tar" for n in numbers], index=rows.index, dtype=object)
+    prefix, suffix = ("data/", "parquet") if config.format == "hf-parquet" else ("", "tar")
+    return prefix + pd.Series(splits, index=rows.index, dtype=object) + pd.Series(
+        [f"-{n:06d}.{suffix}" for n in numbers], index=rows.index, dtype=object)
 
 
 def metadata_frame(rows: pd.DataFrame) -> pd.DataFrame:

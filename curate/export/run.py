@@ -123,7 +123,7 @@ def side_files(plan: ExportPlan, config: ExportConfig, provenance: Provenance) -
         files.update(hf_metadata(plan.rows))
     if config.format == "csv":
         files["manifest.csv"] = manifest_csv(plan.rows)
-    if config.format == "webdataset":
+    if config.format == "webdataset":  # (hf-parquet needs no index: the file names say the split)
         files["_info.json"] = timm_info(plan.rows, plan.classes)
     files[MANIFEST_FILE] = manifest_json(plan, config, provenance, sorted(files))
     return files

@@ -1,4 +1,5 @@
-"""Writers: the images of a plan into folders (imagefolder, hf, csv) or WebDataset tar shards.
+"""Writers: the images of a plan into folders (imagefolder, hf, csv), WebDataset tar shards or
+Hugging Face Parquet shards (hf-parquet).
 
 Both skip what an earlier export already wrote with the same content key (see
 curate.export.files), stream one image at a time (memory does not grow with the collection)
@@ -57,19 +58,24 @@ def shard_key(shard: pd.DataFrame, metadata_lines: list[str]) -> str:
 def write_shards(out: Path, rows: pd.DataFrame, source_root: Path, config: ExportConfig,
                  previous: dict[str, str], journal: Journal,
                  progress: Progress | None = None) -> tuple[int, dict[str, str]]:
-    """Write each `<split>-%06d.tar` whose samples changed; returns (how many shards were written,
-    {shard: key} of every shard).
+    """Write each shard (`<split>-%06d.tar`, or `data/<split>-%06d.parquet` for hf-parquet) whose
+    samples changed; returns (how many shards were written, {shard: key} of every shard).
 
-    Each sample is `<name>.<ext>` (the image), `<name>.cls` (the class index as text) and
-    `<name>.json` (its metadata), members in sorted order with fixed owner, mode and mtime."""
+    A tar sample is `<name>.<ext>` (the image), `<name>.cls` (the class index as text) and
+    `<name>.json` (its metadata), members in sorted order with fixed owner, mode and mtime. A
+    Parquet shard is described in `_write_parquet`."""
     written, done, keys = 0, 0, {}
+    classes = sorted(rows["label"].unique().tolist())  # the plan's classes: class_index is a position here
     for shard_name, shard in rows.groupby("shard", sort=True):
         lines = metadata_frame(shard).to_json(orient="records", lines=True, date_format="iso",
                                               force_ascii=False).splitlines()
         key = keys[shard_name] = shard_key(shard, lines)
         path = out / shard_name
         if previous.get(shard_name) != key or not path.exists():
-            _write_tar(path, shard, lines, source_root, config.resize)
+            if config.format == "hf-parquet":
+                _write_parquet(path, shard, source_root, config.resize, classes)
+            else:
+                _write_tar(path, shard, lines, source_root, config.resize)
             journal.done(shard_name, key)
             written += 1
         done += len(shard)
@@ -112,4 +118,57 @@ def _add(tar: tarfile.TarFile, name: str, content: bytes | Path, resize: int | N
             tar.addfile(info, handle)
     except FileNotFoundError as exc:
         raise DataContractError(f"stored image {content} disappeared during the export; run `curate export` "
+                                "again (it resumes)") from exc
+
+
+PARQUET_ROWS = 64  # images per Parquet row group: what is held in memory while a shard is written
+PARQUET_DROPPED = ("label", "split")  # the label is the ClassLabel column; the split is the file's
+
+
+def _write_parquet(path: Path, shard: pd.DataFrame, source_root: Path, resize: int | None,
+                   classes: list[str]) -> None:
+    """One Hugging Face Parquet shard: `image` (struct of the file's `bytes` and `path`, the
+    datasets `Image` feature), `label` (the class index, a `ClassLabel` over `classes`), then the
+    metadata columns with their catalog types. The features are in the schema metadata, so
+    `datasets` decodes images and label names without being told."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curate import schema
+
+    meta = [name for name in metadata_frame(shard).columns if name not in PARQUET_DROPPED]
+    features = {"image": {"_type": "Image"}, "label": {"names": classes, "_type": "ClassLabel"}}
+    arrow = pa.schema([pa.field("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+                       pa.field("label", pa.int64()),
+                       *(pa.field(name, schema.COLUMN_BY_NAME[name].type) for name in meta)],
+                      metadata={"huggingface": json.dumps({"info": {"features": features}})})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with pq.ParquetWriter(tmp, arrow) as writer:
+            for start in range(0, len(shard), PARQUET_ROWS):
+                part = shard.iloc[start:start + PARQUET_ROWS]
+                images = [{"bytes": _image_bytes(source_root / rel, resize), "path": f"{name}.{ext}"}
+                          for rel, name, ext in zip(part["image_path"], part["name"], part["ext"])]
+                columns = {"image": images, "label": part["class_index"].astype("int64").tolist(),
+                           **{name: part[name] for name in meta}}
+                frame = pd.DataFrame({name: list(values) if name == "image" else values
+                                      for name, values in columns.items()})
+                writer.write_table(pa.Table.from_pandas(frame, schema=arrow, preserve_index=False))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _image_bytes(path: Path, resize: int | None) -> bytes:
+    """A stored image's bytes (resized first with `resize`)."""
+    from curate.errors import DataContractError
+
+    try:
+        return resized_jpeg(path, resize) if resize else path.read_bytes()
+    except FileNotFoundError as exc:
+        raise DataContractError(f"stored image {path} disappeared during the export; run `curate export` "
                                 "again (it resumes)") from exc
