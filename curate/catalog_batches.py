@@ -92,9 +92,17 @@ class CatalogFile:
             self._nullable_bools = {n for n in every if table.column(n).null_count}
         return [n for n in bools if n in (self._nullable_bools or ())]
 
-    def read(self, columns: list[str] | tuple[str, ...]) -> pd.DataFrame:
-        """`columns` of every row in one DataFrame (for a few narrow columns only)."""
-        return pd.concat(list(self.batches(columns)), ignore_index=True)
+    def read(self, columns: list[str] | tuple[str, ...], arrow_lists: bool = False) -> pd.DataFrame:
+        """`columns` of every row in one DataFrame (for a few narrow columns only). With
+        `arrow_lists`, list columns are Arrow list columns (`pd.ArrowDtype`: a few bytes a cell
+        instead of a NumPy array of Python strings)."""
+        frames = []
+        for frame in self.batches(columns):
+            if arrow_lists:
+                lists = [n for n in frame.columns if pa.types.is_list(schema.COLUMN_BY_NAME[n].type)]
+                frame = frame.assign(**{n: arrow_list_column(frame[n]) for n in lists})
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
 
     def value_counts(self, column: str) -> pd.Series:
         """Counts of each non-null value of `column` over the whole catalog, sorted by value."""
@@ -109,6 +117,15 @@ class CatalogFile:
         if key not in self._memo:
             self._memo[key] = compute()
         return self._memo[key]
+
+
+def arrow_list_column(cells: pd.Series) -> pd.Series:
+    """A column of list cells (NumPy arrays of str, ~100 bytes each and more) as one Arrow
+    list<string> column; `.tolist()` gives plain lists back."""
+    if isinstance(cells.dtype, pd.ArrowDtype):
+        return cells
+    values = [None if cell is None else list(cell) for cell in cells.to_numpy(dtype=object)]
+    return pd.Series(pd.arrays.ArrowExtensionArray(pa.array(values, pa.list_(pa.string()))), index=cells.index)
 
 
 def _conform(frame: pd.DataFrame, names: list[str], arrow: pa.Schema) -> pd.DataFrame:

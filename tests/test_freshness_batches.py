@@ -187,3 +187,11 @@ def test_workspace_states_are_the_same_from_batches(tmp_path):
             np.arange(int((catalog["status"] == "kept").sum())) % 2, "someone", "else")
         write_catalog(ws, catalog)
     assert states == ["fresh", "stale"]
+
+
+def test_read_with_arrow_lists_holds_the_same_tags_in_an_arrow_column(tmp_path):
+    ws = written(pd.DataFrame({"photo_id": ["a", "b", "c"], "source": "s", "source_id": ["1", "2", "3"],
+                               "status": "kept", "tags": [["x", "été"], [], ["y"]]}), tmp_path / "ws")
+    got = CatalogFile(ws.catalog_path, batch_rows=2).read(["photo_id", "tags"], arrow_lists=True)
+    assert isinstance(got["tags"].dtype, pd.ArrowDtype)
+    assert got["tags"].tolist() == [list(cell) for cell in read_catalog(ws)["tags"]] == [["x", "été"], [], ["y"]]

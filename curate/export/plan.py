@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from curate import schema
+from curate.catalog_batches import arrow_list_column
 from curate.errors import DataContractError
 from curate.export.config import SPLITS, UNSPLIT, ExportConfig
 
@@ -72,6 +73,8 @@ def plan_export(catalog: pd.DataFrame, config: ExportConfig, image_bytes: pd.Ser
     # is held while every image is written
     columns = list(catalog.columns) if config.format == "csv" else [*METADATA_COLUMNS, "image_path"]
     rows = catalog.loc[chosen, columns].assign(split=split[chosen], bytes=image_bytes[chosen])
+    if config.format != "csv":  # held while every image is written: tags as one Arrow list column
+        rows["tags"] = arrow_list_column(rows["tags"])
     absent = rows["bytes"].isna()
     missing = rows.loc[absent, ["photo_id", "split", "label"]].assign(
         reason=np.where(rows.loc[absent, "image_path"].isna(), "no stored image (dropped at ingest?)",
@@ -98,7 +101,8 @@ def _place(rows: pd.DataFrame, config: ExportConfig, classes: list[str]) -> pd.D
         rows["target"] = "images/" + rows["split"] + "/" + folders + "/" + files
     else:
         rows["target"] = files
-    rows["shard"] = assign_shards(rows, config) if not config.folder_format else None
+    rows["ext"] = rows["ext"].astype("str")
+    rows["shard"] = assign_shards(rows, config).astype("str") if not config.folder_format else None
     rows["content_key"] = (rows["sha256"].astype(str) + ":" + rows["ext"] + ":"
                            + str(config.resize or 0) + ":" + config.link)
     return rows
@@ -157,5 +161,9 @@ def assign_shards(rows: pd.DataFrame, config: ExportConfig) -> pd.Series:
 
 
 def metadata_frame(rows: pd.DataFrame) -> pd.DataFrame:
-    """The per-photo metadata written beside each image (JSON, metadata.jsonl, the CSV)."""
-    return rows[list(METADATA_COLUMNS)]
+    """The per-photo metadata written beside each image (JSON, metadata.jsonl, the CSV); list
+    cells as plain Python lists."""
+    frame = rows[list(METADATA_COLUMNS)]
+    if isinstance(frame["tags"].dtype, pd.ArrowDtype):
+        frame = frame.assign(tags=pd.Series(frame["tags"].tolist(), index=frame.index, dtype=object))
+    return frame

@@ -96,7 +96,7 @@ def export_workspace(ws: Workspace, out: Path, config: ExportConfig, progress: P
         read_catalog(ws)  # the usual one-line UsageError
     catalog = CatalogFile(ws.catalog_path)  # read in batches, only the columns each step needs
     check_split_for_export(ws, catalog)
-    chosen = catalog.read(plan_columns(config))
+    chosen = catalog.read(plan_columns(config), arrow_lists=config.format != "csv")
     plan = plan_export(chosen, config, image_sizes(ws, chosen))
     del chosen  # the plan holds what the writers need
     provenance = Provenance(catalog_sha256(ws), recipe or recorded_recipe(ws), len(catalog),
