@@ -66,7 +66,11 @@ def random_split_catalog(catalog: pd.DataFrame, split_config: SplitConfig) -> tu
 
     `split_config.by` is forced to "none"; shares and seed are kept. Returns (catalog, report).
 
-    >>> random_catalog, _ = random_split_catalog(catalog, SplitConfig(val=0.1, test=0.2, seed=0))  # doctest: +SKIP
+    >>> catalog = pd.DataFrame({"photo_id": [f"p{i}" for i in range(20)], "label": ["a", "b"] * 10,
+    ...                         "owner_id": "o1", "status": "kept"})
+    >>> random_catalog, _ = random_split_catalog(catalog, SplitConfig(val=0.1, test=0.2, seed=0))
+    >>> random_catalog["split"].value_counts().to_dict()  # one owner, yet every split gets photos
+    {'train': 14, 'test': 4, 'val': 2}
     """
     return split_catalog(catalog, dataclasses.replace(split_config, by="none"))
 

@@ -187,8 +187,10 @@ def create_app(predictor, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, top_
     `gate` (`classify.gate.Gate`): answers also say `off_topic` and `topic_score`, from the
     same forward pass as the labels (`classify.predict.classify_batch`).
 
-    >>> app = create_app(Predictor(Path("runs/skylines")), max_upload_bytes=5 * MiB)  # doctest: +SKIP
-    >>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
+    Serving a trained run (what `classify serve` does)::
+
+        app = create_app(Predictor(Path("runs/skylines")), max_upload_bytes=5 * MiB)
+        uvicorn.run(app, host="127.0.0.1", port=8000)
     """
     from fastapi import FastAPI
 

@@ -188,8 +188,10 @@ def ingest_commons(ws: Workspace, options: CommonsOptions) -> CommonsReport:
     the listing's (files listed, API requests, pages skipped). Raises UsageError for a
     bad query, UpstreamError when the API refuses or keeps failing.
 
-    >>> ingest_commons(Workspace(Path("ws")), CommonsOptions(CommonsQuery(category="Skylines of Chicago",
-    ...                max_photos=100, label="chicago", tags=("skyline",))))  # doctest: +SKIP
+    Listing a category (needs the network; tests use a loopback fake of the API)::
+
+        ingest_commons(Workspace(Path("ws")), CommonsOptions(CommonsQuery(
+            category="Skylines of Chicago", max_photos=100, label="chicago", tags=("skyline",))))
     """
     recipe = load_recipe(options.recipe) if options.recipe else None
     ws.ensure()

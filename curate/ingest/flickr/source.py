@@ -318,7 +318,9 @@ def ingest_flickr(ws: Workspace, options: FlickrOptions, api_key: str | None = N
     Resumable (see the module docstring). Raises UsageError for a bad query or a missing
     key, UpstreamError when Flickr refuses (invalid key) or stays down after retries.
 
-    >>> ingest_flickr(Workspace(Path("ws")), FlickrOptions(FlickrQuery(tags=("chicago", "skyline"))))  # doctest: +SKIP
+    Listing a query (needs the network and FLICKR_API_KEY; tests use a loopback fake)::
+
+        ingest_flickr(Workspace(Path("ws")), FlickrOptions(FlickrQuery(tags=("chicago", "skyline"))))
     """
     validate_query(options.query)
     key = resolve_api_key(api_key)
