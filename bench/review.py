@@ -131,7 +131,7 @@ def main() -> None:
         assert page.status_code == 200, page.text[:200]
         print(f"first page (label_issues): {first_s * 1000:.0f} ms  goal <= 1000 ms")
         for queue in QUEUES[1:]:
-            seconds, answer = timed(lambda: requests.get(f"{url}/?queue={queue}", timeout=60))
+            seconds, answer = timed(lambda queue=queue: requests.get(f"{url}/?queue={queue}", timeout=60))
             assert answer.status_code == 200
             print(f"  first page of {queue}: {seconds * 1000:.0f} ms")
         ids = session.catalog["photo_id"].to_numpy()[session.queue("label_issues").positions[:args.cards]]

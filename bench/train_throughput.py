@@ -114,7 +114,7 @@ def synthetic_rate(trainer, steps: int, batch_size: int) -> float:
 
 
 def main() -> None:
-    from classify.train import Trainer, TrainConfig
+    from classify.train import TrainConfig, Trainer
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--backbones", nargs="+", default=["efficientnet_lite0"])

@@ -15,9 +15,9 @@ from classify.commands.tune import tune_command
 from classify.devices import describe_devices
 from curate.cli.common import WorkspaceOption, run_app, user_errors
 from curate.cli.help import HelpTyper
+from curate.console import console
 from curate.errors import UsageError
 from curate.workspace import resolve_workspace
-from curate.console import console
 
 app = HelpTyper(name="classify", help="Train and serve an image classifier on a curated catalog.",
                 no_args_is_help=True, add_completion=False)

@@ -98,7 +98,7 @@ class TrainConfig:
         return {k: v for k, v in asdict(self).items() if k not in ("device", "workers")}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
+    def from_dict(cls, data: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 

@@ -7,9 +7,8 @@ bar and reused by every run, so decoding full-size photos never starves the GPU.
 
 from __future__ import annotations
 
-import logging
-
 import io
+import logging
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from curate import schema
-from curate.progress import progress_bar
 from curate.errors import DataContractError, UsageError
+from curate.progress import progress_bar
 from curate.vision.backbones import Preprocess
 from curate.workspace import Workspace, atomic_write_bytes
 

@@ -26,7 +26,7 @@ class Distributed:
         return self.rank == 0
 
     @classmethod
-    def from_environment(cls) -> "Distributed":
+    def from_environment(cls) -> Distributed:
         import os
 
         world = int(os.environ.get("WORLD_SIZE", "1"))

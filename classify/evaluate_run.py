@@ -30,8 +30,8 @@ import pandas as pd
 
 from classify.evaluate import EvalReport, evaluate_predictions, sandals_score, sandals_summary, wrongly_gated
 from curate import schema
-from curate.progress import progress_bar
 from curate.errors import DataContractError, UsageError
+from curate.progress import progress_bar
 from curate.report.plots import plain
 from curate.split import SPLITS
 from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, read_catalog

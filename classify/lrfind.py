@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from curate.progress import progress_bar
 from curate.errors import UsageError
+from curate.progress import progress_bar
 from curate.vision.backbones import cpu_speed
 from curate.workspace import atomic_write_bytes
 

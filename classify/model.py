@@ -45,7 +45,7 @@ class RunMeta:
         return json.dumps(asdict(self), indent=2, default=str).encode("utf-8")
 
     @classmethod
-    def from_file(cls, path: Path) -> "RunMeta":
+    def from_file(cls, path: Path) -> RunMeta:
         """The run's model.json; UsageError (one line) when it is unreadable, incomplete or newer."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

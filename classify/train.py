@@ -22,9 +22,8 @@ learning_curves.png, checkpoint.pt.
 
 from __future__ import annotations
 
-import logging
-
 import io
+import logging
 import random
 import time
 from dataclasses import asdict, replace
@@ -40,10 +39,10 @@ from classify.data import class_list, labelled_rows, split_datasets
 from classify.distributed import init_distributed
 from classify.model import META, RunMeta, build_classifier, save_meta, save_model
 from classify.plots import plot_curves
-from curate.progress import progress_bar
 from curate.errors import DataContractError, UsageError
 from curate.freshness import require_fresh_split
 from curate.leakage import find_leakage
+from curate.progress import progress_bar
 from curate.vision.backbones import cpu_speed
 from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, read_catalog
 

@@ -45,15 +45,14 @@ grow) is refused, and so is an OUT written before `augment` existed (SEARCH_FORM
 
 from __future__ import annotations
 
-import logging
-
 import itertools
 import json
+import logging
 import math
 import shlex
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -202,7 +201,7 @@ def rung_epochs(min_epochs: int, max_epochs: int, eta: int) -> list[int]:
     return epochs
 
 
-def plan_epochs(n_trials: int, halving: "Halving") -> int:
+def plan_epochs(n_trials: int, halving: Halving) -> int:
     """Epochs the successive-halving plan trains in all if no run stops early: the default budget.
 
     8 trials, rungs 1/3/9, eta 3: 8·1 + 2·3 + 1·9 = 23. One trial trains only the top rung.
@@ -253,7 +252,7 @@ class Halving:
             raise UsageError(f"--budget-epochs {self.budget_epochs} cannot pay for one trial of "
                              f"--min-epochs {self.min_epochs}; raise it or leave it out")
 
-    def bounded(self, n_trials: int) -> "Halving":
+    def bounded(self, n_trials: int) -> Halving:
         """This plan with its budget set: the given one, else the plan's own total for `n_trials`."""
         if self.budget_epochs is not None:
             return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+
 from classify.config import TrainConfig
 from classify.tune import Outcome, TrainFn, outcome_from_history
 from curate.errors import UsageError

@@ -19,7 +19,6 @@ zero vector) so it is not retried on every run; `curate prefilter` drops such ph
 from __future__ import annotations
 
 import logging
-
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,11 +29,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.progress import progress_bar
 from curate.errors import DataContractError, UsageError
+from curate.progress import progress_bar
 from curate.runs import save_stage_report
 from curate.vision.backbones import DEFAULT_BACKBONE, Backbone, backbone_names, cpu_speed
-
 from curate.workspace import Workspace, catalog_sha256, changes_workspace, read_catalog, write_table_atomic
 
 log = logging.getLogger(__name__)
@@ -222,8 +220,8 @@ def embed_paths(backbone: Backbone, paths: list[Path], device, batch_size: int, 
 @changes_workspace
 def run_embed(ws: Workspace, config: EmbedConfig) -> EmbedReport:
     """Embed every stored image (`embeddable_images`) that the cache lacks; save reports/embed.json."""
-    from curate.vision.devices import pick_device
     from curate.vision.backbones import load_backbone
+    from curate.vision.devices import pick_device
 
     catalog = read_catalog(ws)
     images = embeddable_images(catalog)

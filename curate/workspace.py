@@ -56,7 +56,7 @@ class Workspace:
     def truth_path(self) -> Path:
         return self.root / "demo_truth.parquet"
 
-    def ensure(self) -> "Workspace":
+    def ensure(self) -> Workspace:
         if self.root.exists() and not self.root.is_dir():
             raise UsageError(f"workspace {self.root} is a file, not a folder; pass --workspace with a folder path")
         self.root.mkdir(parents=True, exist_ok=True)

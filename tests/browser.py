@@ -45,10 +45,11 @@ def chrome_driver():
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
-@pytest.fixture(scope="module")
-def driver():
-    """One headless Chromium per test module (import this fixture); skips with the reason when
-    Chromium cannot be had."""
+@pytest.fixture(scope="module", name="driver")
+def chromium_driver():
+    """The `driver` fixture: one headless Chromium per test module (import this function); skips
+    with the reason when Chromium cannot be had. Named apart from `driver` so that the tests'
+    `driver` parameters do not shadow an import."""
     missing = ensure_chromium()
     if missing:
         pytest.skip(missing)

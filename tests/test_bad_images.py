@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import header_only_png, jpeg_bytes, no_fsync, png_bytes
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -23,7 +24,6 @@ from curate.cli.app import app
 from curate.ingest.folder import FolderOptions, ingest_folder, safe_relative_path
 from curate.store import MAX_PIXELS, open_rgb
 from curate.workspace import Workspace, read_catalog
-from helpers import header_only_png, jpeg_bytes, no_fsync, png_bytes
 
 
 def encoded(image: Image.Image, fmt: str, **save) -> bytes:

@@ -15,9 +15,21 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from classify.cli import app as classify_app
-from classify.compare import (CLEAN_TEST_REASONS, RANDOM_SPLIT_DIR, STAGE, UNCURATED_DIR, clean_test_reasons,
-                              leakage_summary, random_split_catalog, run_train_config, train_or_reuse,
-                              train_val_shares, uncurated_catalog, uncurated_labels, workspace_shares)
+from classify.compare import (
+    CLEAN_TEST_REASONS,
+    RANDOM_SPLIT_DIR,
+    STAGE,
+    UNCURATED_DIR,
+    clean_test_reasons,
+    leakage_summary,
+    random_split_catalog,
+    run_train_config,
+    train_or_reuse,
+    train_val_shares,
+    uncurated_catalog,
+    uncurated_labels,
+    workspace_shares,
+)
 from classify.gate import GATE_META
 from classify.model import META, RunMeta, build_classifier, save_model
 from classify.train import CHECKPOINT, TrainConfig, train

@@ -5,8 +5,7 @@ import threading
 import pandas as pd
 import pytest
 
-from curate.ingest.engine import (FetchError, IngestJob, Journal, append_json_lines, read_json_lines,
-                                  run_ingest)
+from curate.ingest.engine import FetchError, IngestJob, Journal, append_json_lines, read_json_lines, run_ingest
 from curate.workspace import Workspace, read_catalog
 from tests.helpers import jpeg_bytes
 

@@ -11,12 +11,12 @@ carries, and training must use every kept labelled photo.
 import json
 
 import pytest
+from helpers import REALDATA
 from typer.testing import CliRunner
 
 from classify.cli import app as classify_app
 from curate.cli.app import app as curate_app
 from curate.workspace import Workspace, read_catalog
-from helpers import REALDATA
 
 FERRARI = REALDATA / "flickr-ferrari"
 pytestmark = pytest.mark.skipif(not FERRARI.is_dir(), reason="needs ../shared/realdata/flickr-ferrari")

@@ -170,10 +170,9 @@ def test_real_im2gps_metadata_through_the_geo_filter(tmp_path):
     # label each photo by its S3 scene class; geo spread is real and wide, so use a generous threshold
     records = pd.DataFrame({"source_id": meta["IMG_ID"], "owner_id": meta["AUTHOR"], "lat": meta["LAT"],
                             "lon": meta["LON"], "label": "scene" + meta["S3_Label"].astype(str)})
+    from curate import schema
     from curate.filters.stage import FilterConfig, filter_catalog
     from curate.records import records_to_rows
-
-    from curate import schema
 
     rows = schema.to_pandas(schema.conform(records_to_rows(records, "im2gps")))
     unforced, unforced_report = filter_catalog(rows, FilterConfig(max_km=2000))

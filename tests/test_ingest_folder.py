@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import REALDATA, jpeg_bytes, no_fsync, png_bytes
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -18,7 +19,6 @@ from curate.cli.app import app
 from curate.ingest.exif import dms_to_degrees, exif_fields
 from curate.ingest.folder import FolderOptions, ingest_folder
 from curate.workspace import Workspace, read_catalog
-from helpers import REALDATA, jpeg_bytes, no_fsync, png_bytes
 
 FERRARI = REALDATA / "flickr-ferrari"
 STORE_PATH = re.compile(r"^images/([0-9a-f]{2})/([0-9a-f]{64})\.(jpg|png)$")

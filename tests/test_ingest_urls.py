@@ -20,8 +20,8 @@ import pytest
 from typer.testing import CliRunner
 
 from curate.cli.app import app
-from curate.ingest.engine import FetchError, Journal
 from curate.ingest import http
+from curate.ingest.engine import FetchError, Journal
 from curate.ingest.http import DownloadConfig, Downloader, TransientError, redact, retry_call
 from curate.ingest.urls import SOURCE, UrlIngestOptions, ingest_urls, url_records
 from curate.workspace import Workspace, read_catalog

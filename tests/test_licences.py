@@ -15,8 +15,15 @@ from curate import schema
 from curate.cli.app import app
 from curate.errors import UsageError
 from curate.filters.stage import FilterConfig, filter_catalog
-from curate.licences import (FLICKR_LICENCE_IDS, KNOWN_FAMILIES, canonical_licence, canonical_licences,
-                             licence_allowed, parse_allowed, parse_licence)
+from curate.licences import (
+    FLICKR_LICENCE_IDS,
+    KNOWN_FAMILIES,
+    canonical_licence,
+    canonical_licences,
+    licence_allowed,
+    parse_allowed,
+    parse_licence,
+)
 from curate.records import records_to_rows
 from tests.helpers import REALDATA
 

@@ -2,8 +2,8 @@
 import pandas as pd
 import pytest
 
-from curate.records import clean_coordinates, parse_tags, records_to_rows, unique_photo_ids
 from curate.recipes import load_recipe
+from curate.records import clean_coordinates, parse_tags, records_to_rows, unique_photo_ids
 
 
 @pytest.fixture(scope="module")

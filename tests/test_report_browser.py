@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import driver  # noqa: F401  (a fixture)
+from tests.browser import chromium_driver  # noqa: F401  (provides the `driver` fixture)
 from tests.helpers import demo_workspace
 
 ARTIFACTS = Path(__file__).parent / "artifacts"

@@ -14,7 +14,7 @@ import pytest
 from curate.review.apply import active_decisions, decided_state
 from curate.review.journal import read_decisions
 from curate.workspace import Workspace, read_catalog
-from tests.browser import driver  # noqa: F401  (a fixture)
+from tests.browser import chromium_driver  # noqa: F401  (provides the `driver` fixture)
 from tests.test_review import demo_ws, serve  # noqa: F401  (demo_ws is a fixture)
 
 

@@ -10,6 +10,7 @@ import threading
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from helpers import jpeg_bytes
 from typer.testing import CliRunner
 
 from curate.cli.app import app
@@ -19,7 +20,6 @@ from curate.ingest.exif import read_exif_fields
 from curate.ingest.folder import make_fetch
 from curate.recipes import load_recipe
 from curate.workspace import Workspace, read_catalog
-from helpers import jpeg_bytes
 
 runner = CliRunner()
 

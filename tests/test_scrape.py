@@ -10,7 +10,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import REALDATA
 from PIL import Image, ImageOps
+from test_demo import assert_rate
 from typer.testing import CliRunner
 
 from curate.cli.app import app
@@ -22,8 +24,6 @@ from curate.recipes import load_recipe
 from curate.scrape import EDIT_KINDS, ScrapeConfig, find_sources, generate_scrape
 from curate.scrape.sources import ScrapeSources, SourceFile
 from curate.workspace import Workspace, read_catalog
-from helpers import REALDATA
-from test_demo import assert_rate
 
 runner = CliRunner()
 LABELS = ("harbour", "market", "tower")

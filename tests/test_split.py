@@ -245,7 +245,7 @@ def few_huge_owners() -> pd.DataFrame:
     rows = []
     for label in range(3):
         for owner in range(4):
-            for k in range(100):
+            for _k in range(100):
                 rows.append({"source_id": f"p{len(rows)}", "owner_id": f"o{label}-{owner}", "label": f"L{label}"})
     return make_catalog(rows)
 

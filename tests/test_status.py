@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+from helpers import demo_workspace
 from typer.testing import CliRunner
 
 from curate import schema
 from curate.cli.app import app
 from curate.status import label_tag_counts, summary, tag_counts
-from helpers import demo_workspace
 
 runner = CliRunner()
 

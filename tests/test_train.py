@@ -321,7 +321,7 @@ def test_the_resized_image_cache_is_built_once_and_shared(split_ws, tmp_path):
 
 
 def test_model_json_from_a_newer_version_is_refused_and_unknown_keys_are_ignored(split_ws, tmp_path):
-    from classify.model import META, FORMAT_VERSION
+    from classify.model import FORMAT_VERSION, META
 
     train(split_ws, tmp_path / "run", TrainConfig(**{**TINY, "epochs": 0}))
     meta_path = tmp_path / "run" / META

@@ -13,15 +13,26 @@ from dataclasses import fields, replace
 import numpy as np
 import pandas as pd
 import pytest
+import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import typer
 from typer.testing import CliRunner
 
 from classify.cli import app as classify_app
 from classify.train import TrainConfig
-from classify.tune import (Halving, Outcome, SearchSpace, augmentation, grid_levels, outcome_from_history,
-                           plan_epochs, promote, rung_epochs, sample_trials, tune)
+from classify.tune import (
+    Halving,
+    Outcome,
+    SearchSpace,
+    augmentation,
+    grid_levels,
+    outcome_from_history,
+    plan_epochs,
+    promote,
+    rung_epochs,
+    sample_trials,
+    tune,
+)
 from curate.errors import UsageError
 from tests.helpers import demo_workspace
 

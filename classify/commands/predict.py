@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from classify.predict import DEFAULT_OUT, check_out, find_images, gate_for, predict_files, summary_line, write_predictions
+from classify.predict import (
+    DEFAULT_OUT,
+    check_out,
+    find_images,
+    gate_for,
+    predict_files,
+    summary_line,
+    write_predictions,
+)
 from curate.cli.common import user_errors
 from curate.console import console, progress_bar
 from curate.errors import DataContractError, UsageError

@@ -8,8 +8,14 @@ from typing import Annotated
 
 import typer
 
-from classify.serve import (DEFAULT_DECODE_BUDGET_BYTES, DEFAULT_DECODE_THREADS, DEFAULT_MAX_PENDING, MiB, ServeLimits,
-                            create_app)
+from classify.serve import (
+    DEFAULT_DECODE_BUDGET_BYTES,
+    DEFAULT_DECODE_THREADS,
+    DEFAULT_MAX_PENDING,
+    MiB,
+    ServeLimits,
+    create_app,
+)
 from curate.cli.common import user_errors
 from curate.console import console
 from curate.errors import UsageError

@@ -8,8 +8,14 @@ from typing import Annotated
 
 import typer
 
-from curate.cli.common import (JsonOption, WorkspaceOption, print_drop_reasons, print_ingest_details, user_errors,
-                               workspace)
+from curate.cli.common import (
+    JsonOption,
+    WorkspaceOption,
+    print_drop_reasons,
+    print_ingest_details,
+    user_errors,
+    workspace,
+)
 from curate.console import console
 from curate.errors import UsageError
 from curate.ingest.flickr import FlickrOptions, FlickrQuery, ingest_flickr

@@ -9,8 +9,14 @@ from typing import Annotated
 
 import typer
 
-from curate.cli.common import (JsonOption, WorkspaceOption, print_drop_reasons, print_ingest_details,
-                               user_errors, workspace)
+from curate.cli.common import (
+    JsonOption,
+    WorkspaceOption,
+    print_drop_reasons,
+    print_ingest_details,
+    user_errors,
+    workspace,
+)
 from curate.console import console
 from curate.ingest.http import DownloadConfig
 from curate.ingest.mapping import parse_map_options

@@ -10,10 +10,8 @@ import pandas as pd
 from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
 from curate.console import console
 from curate.freshness import judge, load_reports
-from curate.status import (disk_usage, label_tag_counts, size_text, stages_table, status_counts, summary,
-                           tag_counts)
+from curate.status import disk_usage, label_tag_counts, size_text, stages_table, status_counts, summary, tag_counts
 from curate.workspace import read_catalog
-
 
 # C0 and C1 control characters (ESC starts terminal escape sequences) and the bidi overrides
 # that reorder what a terminal shows: catalog text (labels, tags, sources) comes from strangers.

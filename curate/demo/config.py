@@ -150,7 +150,7 @@ class DemoConfig:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "DemoConfig":
+    def from_json(cls, text: str) -> DemoConfig:
         """The config recorded by `to_json`. A setting added after the file was written takes
         the value that reproduces the old generator (e.g. no mislabelled photos)."""
         known = {item.name for item in fields(cls)}

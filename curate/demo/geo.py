@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from curate.filters.geo import EARTH_RADIUS_KM, haversine_km
+
 COORD_KINDS = ("ok", "misgeotag_far", "misgeotag_near", "missing", "nan_text", "out_of_range")
 OK, FAR, NEAR, MISSING, NAN_TEXT, OUT_OF_RANGE = range(len(COORD_KINDS))
 _NAN_TEXTS = np.array(["NaN", "nan", "n/a", "inf"], dtype=object)

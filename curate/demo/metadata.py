@@ -24,9 +24,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from curate.demo import vocab
+from curate.demo import geo, vocab
 from curate.demo.config import BROKEN_KINDS, DemoConfig
-from curate.demo import geo
 from curate.demo.tags import TagTable
 from curate.recipes import Recipe, load_recipe
 
@@ -77,7 +76,7 @@ class CityTable:
         self.tags = TagTable(tuple(names))
 
     @classmethod
-    def from_recipe(cls, recipe: Recipe) -> "CityTable":
+    def from_recipe(cls, recipe: Recipe) -> CityTable:
         located = [label for label in recipe.labels if label.lat is not None and label.lon is not None]
         if len(located) < 2:
             raise ValueError(f"recipe {recipe.name} needs at least two labels with lat/lon for the demo")
@@ -258,7 +257,7 @@ def impose_structure(rng: np.random.Generator, config: DemoConfig, slots: dict, 
     owner = slots["owner"].copy()
     burst_id, frame_index = _bursts(rng, config, slots["owner"][:n_regular], n)
     src = _burst_sources(src, burst_id, frame_index)
-    plain = np.flatnonzero((burst_id[:n_regular] < 0))
+    plain = np.flatnonzero(burst_id[:n_regular] < 0)
     dup_group, is_copy, other_owner = _exact_duplicates(rng, config, plain, src, owner)
     grouped = dup_group >= 0
     style_id = slots["owner"][src]  # the look travels with the image, not with the uploader

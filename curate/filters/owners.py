@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 
 
-
 def owner_keys(catalog: pd.DataFrame) -> pd.Series:
     """owner_id, or for a photo without one a key of its own (unknown owners are not one person)."""
     return catalog["owner_id"].where(catalog["owner_id"].notna(), "(no owner) " + catalog["photo_id"].astype(str))

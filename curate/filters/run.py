@@ -11,12 +11,18 @@ import pyarrow.parquet as pq
 
 from curate.filters.geo import Centre
 from curate.filters.stage import FilterConfig, FilterReport, filter_catalog
+from curate.progress import working
 from curate.recipes import Recipe
 from curate.review.journal import apply_workspace_decisions
 from curate.runs import save_stage_report
-from curate.progress import working
-from curate.workspace import (Workspace, catalog_sha256, changes_workspace, read_catalog, write_catalog,
-                              write_table_atomic)
+from curate.workspace import (
+    Workspace,
+    catalog_sha256,
+    changes_workspace,
+    read_catalog,
+    write_catalog,
+    write_table_atomic,
+)
 
 log = logging.getLogger(__name__)
 

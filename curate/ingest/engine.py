@@ -37,12 +37,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate import schema
-from curate.progress import progress_bar, working
-from curate.runs import counts_text
 from curate.errors import UsageError
 from curate.ingest.mapping import ColumnUsage
-from curate.records import records_to_rows
+from curate.progress import progress_bar, working
 from curate.recipes import Recipe
+from curate.records import records_to_rows
+from curate.runs import counts_text
 from curate.store import BadImage, put_image
 from curate.vision import features
 from curate.workspace import Workspace, changes_workspace, read_catalog, write_catalog

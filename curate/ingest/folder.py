@@ -27,12 +27,12 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pandas as pd
 
-from curate.progress import progress_bar
 from curate.errors import UsageError
 from curate.ingest.engine import FetchError, IngestJob, IngestReport, run_ingest
 from curate.ingest.exif import read_exif_fields
 from curate.ingest.folder_ids import display_text, folder_namespace, id_prefix
 from curate.ingest.mapping import column_usage, to_records
+from curate.progress import progress_bar
 from curate.recipes import Recipe, load_recipe
 from curate.workspace import Workspace, exclusive
 

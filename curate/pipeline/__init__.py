@@ -30,9 +30,18 @@ it. Inside a step, resuming is the stage's own: ingest journals (and the sources
 cursors), the embedding cache, training checkpoints (`--resume`).
 """
 
-from curate.pipeline.runner import (PIPELINE_STAGES, Step, StepOutcome, finished_steps, recipe_ref, restart_index,
-                                    run_pipeline, stale_stages, state_path)
-from curate.pipeline.settings import (EvaluateSettings, ReportSettings, asdict_plain, build_config, fingerprint)
+from curate.pipeline.runner import (
+    PIPELINE_STAGES,
+    Step,
+    StepOutcome,
+    finished_steps,
+    recipe_ref,
+    restart_index,
+    run_pipeline,
+    stale_stages,
+    state_path,
+)
+from curate.pipeline.settings import EvaluateSettings, ReportSettings, asdict_plain, build_config, fingerprint
 from curate.pipeline.sources import SOURCE_STEPS, _split_keys
 from curate.pipeline.steps import _evaluate, _filter, check_devices, export_step, plan, stage_steps
 from curate.pipeline.training import TrainingSteps, register_training, registered_training, training_steps

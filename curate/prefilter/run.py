@@ -11,15 +11,29 @@ import numpy as np
 import pandas as pd
 
 from curate import schema
-from curate.progress import working
 from curate.embed import EmbeddingCache
 from curate.errors import UsageError
-from curate.prefilter.stage import (STAGE, PrefilterConfig, PrefilterReport, TopicModel, fit_topic_model,
-                                    prefilter_catalog, topic_folds)
+from curate.prefilter.stage import (
+    STAGE,
+    PrefilterConfig,
+    PrefilterReport,
+    TopicModel,
+    fit_topic_model,
+    prefilter_catalog,
+    topic_folds,
+)
+from curate.progress import working
 from curate.records import reset_stage
 from curate.review.journal import apply_workspace_decisions
 from curate.runs import load_stage_report, save_stage_report
-from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, changes_workspace, read_catalog, write_catalog
+from curate.workspace import (
+    Workspace,
+    atomic_write_bytes,
+    catalog_sha256,
+    changes_workspace,
+    read_catalog,
+    write_catalog,
+)
 
 TOPIC_MODEL_DIR = ("models", "topic")  # under the workspace root
 TOPIC_WEIGHTS = "topic.safetensors"

@@ -10,7 +10,6 @@ request is a POST carrying the page's CSRF token in the ``X-CSRF-Token`` header.
 import hmac
 import ipaddress
 import secrets
-from typing import Optional
 
 from pydantic import BaseModel
 
@@ -29,12 +28,12 @@ MAX_CLUSTER_SHOWN = 8
 class DecideBody(BaseModel):
     photo_ids: list[str]
     action: str
-    label: Optional[str] = None
-    queue: Optional[str] = None
+    label: str | None = None
+    queue: str | None = None
 
 
 class UndoBody(BaseModel):
-    photo_id: Optional[str] = None
+    photo_id: str | None = None
 
 
 class BatchBody(BaseModel):
@@ -65,7 +64,7 @@ def _same(given, expected: str) -> bool:
     return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def create_app(session: ReviewSession, host: str = "127.0.0.1", token: Optional[str] = None,
+def create_app(session: ReviewSession, host: str = "127.0.0.1", token: str | None = None,
                default_queue: str = "label_issues", page_size: int = PAGE_SIZE):
     """The FastAPI app over a ReviewSession. `token`: required on every request (give one when
     `host` is not a loopback address; `access_token()` makes one)."""
@@ -128,7 +127,7 @@ def create_app(session: ReviewSession, host: str = "127.0.0.1", token: Optional[
     return app
 
 
-def refusal(request, token: Optional[str], csrf: str):
+def refusal(request, token: str | None, csrf: str):
     """The 403 answer for a request that may not pass, else None: without `token` only loopback host
     names are answered; with it, the token (query or cookie) is needed; a POST needs the CSRF header."""
     from fastapi.responses import JSONResponse, PlainTextResponse

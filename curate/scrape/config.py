@@ -122,7 +122,7 @@ class ScrapeConfig:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "ScrapeConfig":
+    def from_json(cls, text: str) -> ScrapeConfig:
         values = json.loads(text)
         for name in ("folders", "offtopic", "labels", "edit_kinds"):
             if name in values:

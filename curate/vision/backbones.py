@@ -67,12 +67,12 @@ class Backbone:
     """A feature extractor: `features(normalised images) -> (N, dim)`; `head` is its ImageNet classifier."""
 
     name: str
-    features: "torch.nn.Module"  # noqa: F821
+    features: torch.nn.Module  # noqa: F821
     dim: int
     preprocess: Preprocess
-    imagenet_head: "torch.nn.Module | None" = None  # noqa: F821
+    imagenet_head: torch.nn.Module | None = None  # noqa: F821
 
-    def resized(self, size: int) -> "Backbone":
+    def resized(self, size: int) -> Backbone:
         """The same network fed `size` x `size` crops (pooled features work at any size)."""
         return replace(self, preprocess=replace(self.preprocess, size=size))
 

@@ -8,7 +8,13 @@
 No API key is needed. Thumbnails (`iiurlwidth`) are downloaded by the shared Downloader.
 """
 
-from curate.ingest.commons.source import (DEFAULT_ENDPOINT, SOURCE, CommonsOptions, CommonsQuery, CommonsReport,
-                                          ingest_commons)
+from curate.ingest.commons.source import (
+    DEFAULT_ENDPOINT,
+    SOURCE,
+    CommonsOptions,
+    CommonsQuery,
+    CommonsReport,
+    ingest_commons,
+)
 
 __all__ = ["DEFAULT_ENDPOINT", "SOURCE", "CommonsOptions", "CommonsQuery", "CommonsReport", "ingest_commons"]

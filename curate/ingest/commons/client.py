@@ -11,7 +11,6 @@ refuses, or a failure that outlives the retries, is an UpstreamError (exit 4).
 from __future__ import annotations
 
 import logging
-
 import threading
 from collections.abc import Callable
 

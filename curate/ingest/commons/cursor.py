@@ -16,10 +16,9 @@ append-only, so a 100,000-file category costs no quadratic rewriting.
 
 from __future__ import annotations
 
-import logging
-
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 
 from curate.ingest.engine import append_json_lines

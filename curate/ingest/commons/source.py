@@ -20,16 +20,25 @@ from dataclasses import asdict, dataclass, field, replace
 
 import pandas as pd
 
-from curate.progress import working
 from curate.errors import UpstreamError, UsageError
 from curate.ingest.commons.client import CommonsClient
 from curate.ingest.commons.cursor import ListingCursor, ListingState
-from curate.ingest.commons.pages import (API_BATCH, GEOSEARCH_MAX, RADIUS_MAX_M, RADIUS_MIN_M, batch_records,
-                                         category_title, listing_params, merge_pages, response_pages)
+from curate.ingest.commons.pages import (
+    API_BATCH,
+    GEOSEARCH_MAX,
+    RADIUS_MAX_M,
+    RADIUS_MIN_M,
+    batch_records,
+    category_title,
+    listing_params,
+    merge_pages,
+    response_pages,
+)
 from curate.ingest.engine import IngestJob, IngestReport, run_ingest
 from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader, check_timeout_s
-from curate.records import RECORD_FIELDS
+from curate.progress import working
 from curate.recipes import load_recipe
+from curate.records import RECORD_FIELDS
 from curate.workspace import Workspace, changes_workspace
 
 SOURCE = "commons"

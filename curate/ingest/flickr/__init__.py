@@ -4,7 +4,6 @@ api.py is the only network code; pages.py parses answers (pure); plan.py slices 
 under Flickr's ~4,000-result cap and keeps the resumable cursor; source.py runs it all.
 """
 
-from curate.ingest.flickr.source import (FlickrIngestReport, FlickrOptions, FlickrQuery, ingest_flickr,
-                                         resolve_api_key)
+from curate.ingest.flickr.source import FlickrIngestReport, FlickrOptions, FlickrQuery, ingest_flickr, resolve_api_key
 
 __all__ = ["FlickrIngestReport", "FlickrOptions", "FlickrQuery", "ingest_flickr", "resolve_api_key"]

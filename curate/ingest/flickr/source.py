@@ -18,20 +18,20 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
+import tomllib
 
-from curate.progress import working
 from curate.errors import UpstreamError, UsageError
 from curate.ingest.engine import IngestJob, IngestReport, run_ingest
 from curate.ingest.flickr.api import DEFAULT_ENDPOINT, ApiConfig, FlickrClient
 from curate.ingest.flickr.pages import SEARCH_EXTRAS, Licence, MalformedPage, parse_licenses, parse_search_page
 from curate.ingest.flickr.plan import DATE_FORMAT, FLICKR_CAP, Plan, PlanStore, query_key, root_slice
 from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader, check_timeout_s, is_http_url
+from curate.progress import working
 from curate.recipes import load_recipe
 from curate.workspace import Workspace, changes_workspace
 
