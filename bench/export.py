@@ -6,8 +6,11 @@ The first run generates a workspace in --root (default /tmp/ne-bench): N small, 
 catalog, and a real `curate split` of it; later runs reuse it. Each export then runs in a child
 process (so that its peak memory is its own) into an empty folder, and again into the finished
 folder (the idempotent re-run). The same WebDataset export of a 10,000-photo workspace cut from
-the same files shows how peak memory grows with the collection.
-Run:  .venv/bin/python bench/export.py [--photos 100000] [--root /tmp/ne-bench]
+the same files shows how peak memory grows with the collection: the bench prints both peaks, the
+peak of a child that only imports `curate.export` (the baseline of the same run) and the growth
+per photo above it. An hf-parquet export of the big workspace is timed too.
+Run:  .venv/bin/python bench/export.py [--photos 100000] [--root /tmp/ne-bench] [--scratch DIR]
+(--scratch: where the exports go, default --root; workspaces already in --root are only read)
 """
 
 from __future__ import annotations
@@ -98,10 +101,14 @@ def peak_rss_mb() -> float:
 
 
 def child(root: Path, out: Path, fmt: str, link: str) -> None:
-    """One export in this process; prints {"seconds", "peak_rss_mb", "written"} as JSON."""
+    """One export in this process; prints {"seconds", "peak_rss_mb", "written"} as JSON
+    (format "none": only the imports, the memory baseline)."""
     from curate.export import ExportConfig, export_workspace
     from curate.workspace import Workspace
 
+    if fmt == "none":
+        print(json.dumps({"seconds": 0.0, "peak_rss_mb": peak_rss_mb(), "written": 0, "photos": 0}))
+        return
     started = time.perf_counter()
     result = export_workspace(Workspace(root), out, ExportConfig(fmt, link=link))
     seconds = time.perf_counter() - started
@@ -128,7 +135,9 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=100_000)
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--root", type=Path, default=Path("/tmp/ne-bench"))
+    parser.add_argument("--scratch", type=Path, default=None)
     args = parser.parse_args()
+    scratch = args.scratch or args.root
     big, small = args.root / f"ws-{args.photos}", args.root / f"ws-{args.small}"
     for root, photos, source in ((big, args.photos, None), (small, args.small, big)):
         if not (root / "reports" / "split.json").exists():
@@ -136,7 +145,7 @@ def main() -> None:
             started = time.perf_counter()
             build_workspace(root, photos, source)
             print(f"built {root} ({photos:,} photos) in {time.perf_counter() - started:.0f} s")
-    outs = {name: args.root / f"out-{name}" for name in ("hard", "wds", "wds-small", "cp")}
+    outs = {name: scratch / f"out-{name}" for name in ("hard", "wds", "wds-small", "cp", "hfpq")}
     for path in outs.values():
         shutil.rmtree(path, ignore_errors=True)
     cp_s = timed_cp(big / "images", outs["cp"])
@@ -145,6 +154,8 @@ def main() -> None:
     wds = run_child(big, outs["wds"], "webdataset")
     wds_again = run_child(big, outs["wds"], "webdataset")
     wds_small = run_child(small, outs["wds-small"], "webdataset")
+    hfpq = run_child(big, outs["hfpq"], "hf-parquet")
+    baseline = run_child(small, outs["wds-small"], "none")
     size_mb = sum(p.stat().st_size for p in outs["cp"].rglob("*") if p.is_file()) / 1e6
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}; {hard['photos']:,} photos, {size_mb:.0f} MB of JPEG")
@@ -154,8 +165,13 @@ def main() -> None:
               f"peak RSS {run['peak_rss_mb']:.0f} MB")
     print(f"re-export, nothing changed: hard links {hard_again['seconds']:.1f} s ({hard_again['written']} written), "
           f"webdataset {wds_again['seconds']:.1f} s ({wds_again['written']} written)")
-    print(f"webdataset peak RSS: {wds_small['peak_rss_mb']:.0f} MB at {wds_small['photos']:,} photos, "
-          f"{wds['peak_rss_mb']:.0f} MB at {wds['photos']:,}")
+    print(f"hf-parquet: {hfpq['seconds']:.1f} s, {hfpq['seconds'] / cp_s:.2f}x cp -r, "
+          f"peak RSS {hfpq['peak_rss_mb']:.0f} MB")
+    base, low, high = baseline["peak_rss_mb"], wds_small["peak_rss_mb"], wds["peak_rss_mb"]
+    per_photo_kb = (high - low) * 1024 / (wds["photos"] - wds_small["photos"])
+    print(f"webdataset peak RSS: {low:.0f} MB at {wds_small['photos']:,} photos, {high:.0f} MB at "
+          f"{wds['photos']:,} ({high / low:.2f}x); baseline (imports only) {base:.0f} MB; above it "
+          f"{low - base:.0f} MB -> {high - base:.0f} MB, {per_photo_kb:.2f} kB a photo")
     for path in outs.values():
         shutil.rmtree(path, ignore_errors=True)
 

@@ -69,30 +69,36 @@ def plan_export(catalog: pd.DataFrame, config: ExportConfig, image_bytes: pd.Ser
         allowed = licence_allowed(catalog["license"], config.licences)
         excluded["licence not allowed"] = int((chosen & ~allowed).sum())
         chosen &= allowed
-    # only the columns the files beside the images need (the csv manifest has them all): the plan
-    # is held while every image is written
-    columns = list(catalog.columns) if config.format == "csv" else [*METADATA_COLUMNS, "image_path"]
-    rows = catalog.loc[chosen, columns].assign(split=split[chosen], bytes=image_bytes[chosen])
-    if config.format != "csv":  # held while every image is written: tags as one Arrow list column
-        rows["tags"] = arrow_list_column(rows["tags"])
-    absent = rows["bytes"].isna()
-    missing = rows.loc[absent, ["photo_id", "split", "label"]].assign(
-        reason=np.where(rows.loc[absent, "image_path"].isna(), "no stored image (dropped at ingest?)",
-                        "stored image file is missing from the workspace"))
-    rows = rows[~absent]
+    absent = chosen & image_bytes.isna()
+    missing = pd.DataFrame({"photo_id": catalog.loc[absent, "photo_id"], "split": split[absent],
+                            "label": catalog.loc[absent, "label"],
+                            "reason": np.where(catalog.loc[absent, "image_path"].isna(),
+                                               "no stored image (dropped at ingest?)",
+                                               "stored image file is missing from the workspace")})
     excluded["no stored image"] = int(absent.sum())
+    chosen &= ~absent
+    # sort on the two keys alone, then take the rows once, in order: the plan is held while every
+    # image is written, so it holds only the columns the files beside the images need (the csv
+    # manifest has them all)
+    positions = np.flatnonzero(chosen.to_numpy())
+    keys = pd.DataFrame({"split": split[chosen].to_numpy(), "name": safe_names(catalog.loc[chosen, "photo_id"]).to_numpy()})
+    order = keys.sort_values(["split", "name"], kind="stable").index.to_numpy()
+    columns = list(catalog.columns) if config.format == "csv" else [*METADATA_COLUMNS, "image_path"]
+    rows = catalog[columns].iloc[positions[order]].reset_index(drop=True)
+    rows = rows.assign(split=keys["split"].to_numpy()[order], bytes=image_bytes.to_numpy()[positions[order]])
+    if config.format != "csv":  # tags as one Arrow list column
+        rows["tags"] = arrow_list_column(rows["tags"])
     classes = sorted(rows["label"].unique().tolist())
-    rows = _place(rows, config, classes)
+    rows = _place(rows, keys["name"].to_numpy()[order], config, classes)
     return ExportPlan(rows, missing.sort_values("photo_id").reset_index(drop=True),
                       {reason: count for reason, count in excluded.items() if count}, classes)
 
 
-def _place(rows: pd.DataFrame, config: ExportConfig, classes: list[str]) -> pd.DataFrame:
-    """Add name, ext, class_index, target, shard and content_key; sort by split then name."""
-    rows = rows.assign(name=safe_names(rows["photo_id"]),
+def _place(rows: pd.DataFrame, names: np.ndarray, config: ExportConfig, classes: list[str]) -> pd.DataFrame:
+    """Add name, ext, class_index, target, shard and content_key to rows sorted by split, name."""
+    rows = rows.assign(name=pd.Series(names, index=rows.index, dtype="str"),
                        ext="jpg" if config.resize else rows["image_path"].str.rsplit(".", n=1).str[-1].str.lower(),
                        class_index=rows["label"].map({label: i for i, label in enumerate(classes)}).astype(int))
-    rows = rows.sort_values(["split", "name"], kind="stable").reset_index(drop=True)
     folders = rows["label"].map(label_folders(classes))
     files = rows["name"] + "." + rows["ext"]
     if config.format in ("imagefolder", "hf"):

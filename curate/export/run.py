@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from curate.catalog_batches import CatalogFile
 from curate.errors import DataContractError
@@ -96,6 +97,7 @@ def export_workspace(ws: Workspace, out: Path, config: ExportConfig, progress: P
         read_catalog(ws)  # the usual one-line UsageError
     catalog = CatalogFile(ws.catalog_path)  # read in batches, only the columns each step needs
     check_split_for_export(ws, catalog)
+    pa.default_memory_pool().release_unused()  # the checks' batches: give the pages back before the plan
     chosen = catalog.read(plan_columns(config), arrow_lists=config.format != "csv")
     plan = plan_export(chosen, config, image_sizes(ws, chosen))
     del chosen  # the plan holds what the writers need
