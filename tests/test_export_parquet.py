@@ -7,11 +7,18 @@ import hashlib
 
 import pyarrow.parquet as pq
 import pytest
+from helpers import demo_workspace
+from test_export import expected, one_line_error, tree
 
 from curate.export import ExportConfig, export_workspace
-from test_export import demo_ws, expected, one_line_error, tree  # noqa: F401 (demo_ws is a fixture)
+from curate.workspace import Workspace
 
 SPLIT_NAMES = {"train": "train", "test": "test", "val": "validation"}
+
+
+@pytest.fixture(scope="module")
+def demo_ws(tmp_path_factory) -> Workspace:
+    return demo_workspace(tmp_path_factory.mktemp("export-pq-ws"), photos=80, seed=4)
 
 
 def hf_datasets():

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from curate import schema
 from curate.catalog_batches import CatalogFile
-from curate.freshness import INPUTS, PIPELINE, _OWN_COLUMNS, input_fingerprint, kept_before, output_fingerprint
+from curate.freshness import _OWN_COLUMNS, INPUTS, PIPELINE, input_fingerprint, kept_before, output_fingerprint
 from curate.leakage import find_leakage
 from curate.records import undo_prefilter_repairs
 from curate.review.apply import before_review
@@ -172,8 +172,9 @@ def test_an_unreadable_catalog_file_is_a_data_contract_error(tmp_path):
 
 def test_workspace_states_are_the_same_from_batches(tmp_path):
     """A real pipeline workspace (ingest, filter, split; then a hand edit makes the split stale)."""
-    from curate.freshness import workspace_states
     from helpers import demo_workspace
+
+    from curate.freshness import workspace_states
 
     ws = demo_workspace(tmp_path / "ws", photos=60, seed=3)
     states = []

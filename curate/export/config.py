@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from curate.errors import UsageError
 
 FORMATS = ("imagefolder", "hf", "hf-parquet", "webdataset", "csv")
-SHARD_FORMATS = ("webdataset", "hf-parquet")  # images packed in shard files, not a file each
+# images packed in shard files, not a file each
+SHARD_FORMATS = ("webdataset", "hf-parquet")
 LINKS = ("copy", "hardlink", "symlink")
 LABEL_CHOICES = ("kept", "all")
 SPLITS = ("train", "val", "test")
@@ -21,8 +22,8 @@ class ExportConfig:
     """What to export and how.
 
     format: imagefolder, hf, hf-parquet (Parquet shards with the image bytes in an `image`
-    column, for `datasets.load_dataset("parquet", data_dir=DIR)`), webdataset or csv. splits: the splits to export (None: every
-    split there is). link: how image files reach the export folder (copy, hardlink, symlink;
+    column, for `datasets.load_dataset("parquet", data_dir=DIR)`), webdataset or csv.
+    splits: the splits to export (None: every split there is). link: how image files reach the export folder (copy, hardlink, symlink;
     folder formats only). labels: "kept" exports the kept photos with a split; "all" adds every
     other photo that has a label and a stored image, in a split named "unsplit". resize: the
     longest side in pixels (re-encoded as JPEG; never enlarged), None to keep the stored bytes.

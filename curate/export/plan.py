@@ -81,7 +81,8 @@ def plan_export(catalog: pd.DataFrame, config: ExportConfig, image_bytes: pd.Ser
     # image is written, so it holds only the columns the files beside the images need (the csv
     # manifest has them all)
     positions = np.flatnonzero(chosen.to_numpy())
-    keys = pd.DataFrame({"split": split[chosen].to_numpy(), "name": safe_names(catalog.loc[chosen, "photo_id"]).to_numpy()})
+    keys = pd.DataFrame({"split": split[chosen].to_numpy(),
+                         "name": safe_names(catalog.loc[chosen, "photo_id"]).to_numpy()})
     order = keys.sort_values(["split", "name"], kind="stable").index.to_numpy()
     columns = list(catalog.columns) if config.format == "csv" else [*METADATA_COLUMNS, "image_path"]
     rows = catalog[columns].iloc[positions[order]].reset_index(drop=True)
