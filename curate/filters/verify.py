@@ -66,7 +66,7 @@ DEFAULT_LINK_COLOUR_DIFF = None
 # docs/benchmarks.md, "Tone curves"): below a pair of different 15-Scene Highway photos 8 pHash bits
 # apart (tone difference 5.9), above most gamma 1/2.5-2.5 copies. It is not the default because the
 # procedural demo (and the test suite's demo fixtures) draws different pictures as recoloured
-# layouts that it joins: burst precision 0.99 -> 0.62 on the 3,000-photo demo at 5.0.
+# layouts that it joins: burst precision 0.99 -> 0.58 on the 3,000-photo demo at 5.0.
 TONE_DIFF_FOR_REAL_PHOTOS = 5.0
 DEFAULT_TONE_DIFF = None
 EMBEDDING_BACKBONE = "efficientnet_lite0"  # the cosine thresholds were measured on this backbone's vectors
