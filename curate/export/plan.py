@@ -81,24 +81,27 @@ def plan_export(catalog: pd.DataFrame, config: ExportConfig, image_bytes: pd.Ser
     # image is written, so it holds only the columns the files beside the images need (the csv
     # manifest has them all)
     positions = np.flatnonzero(chosen.to_numpy())
-    keys = pd.DataFrame({"split": split[chosen].to_numpy(),
-                         "name": safe_names(catalog.loc[chosen, "photo_id"]).to_numpy()})
+    keys = pd.DataFrame({"split": split[chosen].reset_index(drop=True),  # Arrow strings, not Python objects
+                         "name": safe_names(catalog.loc[chosen, "photo_id"]).reset_index(drop=True)})
     order = keys.sort_values(["split", "name"], kind="stable").index.to_numpy()
+    keys = keys.iloc[order].reset_index(drop=True)
     columns = list(catalog.columns) if config.format == "csv" else [*METADATA_COLUMNS, "image_path"]
     rows = catalog[columns].iloc[positions[order]].reset_index(drop=True)
-    rows = rows.assign(split=keys["split"].to_numpy()[order], bytes=image_bytes.to_numpy()[positions[order]])
+    rows = rows.assign(split=keys["split"], bytes=image_bytes.to_numpy()[positions[order]])
     if config.format != "csv":  # tags as one Arrow list column
         rows["tags"] = arrow_list_column(rows["tags"])
     classes = sorted(rows["label"].unique().tolist())
-    rows = _place(rows, keys["name"].to_numpy()[order], config, classes)
+    rows = _place(rows, keys["name"], config, classes)
     return ExportPlan(rows, missing.sort_values("photo_id").reset_index(drop=True),
                       {reason: count for reason, count in excluded.items() if count}, classes)
 
 
-def _place(rows: pd.DataFrame, names: np.ndarray, config: ExportConfig, classes: list[str]) -> pd.DataFrame:
+def _place(rows: pd.DataFrame, names: pd.Series, config: ExportConfig, classes: list[str]) -> pd.DataFrame:
     """Add name, ext, class_index, target, shard and content_key to rows sorted by split, name."""
-    rows = rows.assign(name=pd.Series(names, index=rows.index, dtype="str"),
-                       ext="jpg" if config.resize else rows["image_path"].str.rsplit(".", n=1).str[-1].str.lower(),
+    # the text after the last dot (all of it without one), lower case; a regex on Arrow strings
+    # rather than str.rsplit, which builds a Python list per row
+    ext = rows["image_path"].str.replace(r"^.*\.", "", regex=True).str.lower()
+    rows = rows.assign(name=names.astype("str"), ext="jpg" if config.resize else ext,
                        class_index=rows["label"].map({label: i for i, label in enumerate(classes)}).astype(int))
     folders = rows["label"].map(label_folders(classes))
     files = rows["name"] + "." + rows["ext"]
@@ -163,8 +166,13 @@ def assign_shards(rows: pd.DataFrame, config: ExportConfig) -> pd.Series:
         numbers[i] = shard
         count, total = count + 1, total + sizes[i]
     prefix, suffix = ("data/", "parquet") if config.format == "hf-parquet" else ("", "tar")
-    return prefix + pd.Series(splits, index=rows.index, dtype=object) + pd.Series(
-        [f"-{n:06d}.{suffix}" for n in numbers], index=rows.index, dtype=object)
+    # rows are sorted by split and numbered in order, so a shard is a run of equal (split, number):
+    # one name per shard, then one code per row (not a Python string per row)
+    starts = np.ones(len(rows), dtype=bool)
+    starts[1:] = (numbers[1:] != numbers[:-1]) | (splits[1:] != splits[:-1])
+    names = [f"{prefix}{splits[i]}-{numbers[i]:06d}.{suffix}" for i in np.flatnonzero(starts)]
+    codes = np.cumsum(starts) - 1
+    return pd.Series(pd.Categorical.from_codes(codes, categories=names), index=rows.index).astype("str")
 
 
 def metadata_frame(rows: pd.DataFrame) -> pd.DataFrame:
