@@ -381,7 +381,8 @@ def run_real(args) -> None:
     hard, tone_twins = (hard_pair_evidence(pairs, cache=args.vectors) for pairs in (HARD_NEGATIVES, TONE_DUPLICATES))
     _print_cosines(hard, "different 15-Scene photos within 8 bits (HARD_NEGATIVES)")
     _print_cosines(tone_twins, "15-Scene's own tone duplicates (TONE_DUPLICATES)")
-    (fit_photos, fit_evidence), (test_photos, test_evidence) = (subset(photos, evidence, m) for m in (fit_mask, ~fit_mask))
+    (fit_photos, fit_evidence), (test_photos, test_evidence) = (subset(photos, evidence, mask)
+                                                                for mask in (fit_mask, ~fit_mask))
     hash_rule, hash_scores = choose_hash_rule(fit_photos, fit_evidence, hard)
     chosen, fit_scores = choose_rule(fit_photos, fit_evidence, hard, hash_rule)
     print(f"chosen on the fit half without embeddings: {hash_rule}\nchosen on the fit half with embeddings: {chosen}")
@@ -389,7 +390,8 @@ def run_real(args) -> None:
     _print_row("fit half, chosen with embeddings", fit_scores)
     plain = verify.Evidence(test_evidence.hashes, test_evidence.mirrors, test_evidence.thumbs)
     no_vectors = {"cosine": None, "verify_cosine": None}
-    rules = {"held out: before (pHash <= 8, RGB colour <= 4)": (verify.Evidence(test_evidence.hashes, None, test_evidence.thumbs),
+    unmirrored = verify.Evidence(test_evidence.hashes, None, test_evidence.thumbs)
+    rules = {"held out: before (pHash <= 8, RGB colour <= 4)": (unmirrored,
                                                              verify.LinkRule(8, tone_diff=None, **no_vectors)),
              "held out: no embeddings, code defaults": (plain, verify.LinkRule(8)),
              "held out: no embeddings, chosen on the fit half": (plain, hash_rule),

@@ -439,8 +439,8 @@ def _image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mapp
                            tone_diff=config.near_dup_tone_diff)
     first, second, counts = verify.link_pairs(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors), rule)
     if embeddings is not None:
-        notes.append(f"near-duplicate links: {counts['hash_colour']} by pHash and colour, {counts['hash_tone']} by pHash "
-                     f"and tone, {counts['hash_embedding']} "
+        notes.append(f"near-duplicate links: {counts['hash_colour']} by pHash and colour, "
+                     f"{counts['hash_tone']} by pHash and tone, {counts['hash_embedding']} "
                      f"by pHash and embedding, {counts['embedding']} by embedding alone "
                      f"({int((position >= 0).sum())} of {len(shas)} images embedded)")
     elif config.near_dup_cosine is not None or config.near_dup_verify_cosine is not None:
