@@ -104,6 +104,23 @@ class CatalogFile:
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
+    def validate_keys(self) -> None:
+        """The row checks `read_catalog` makes that batches alone cannot: photo_id present,
+        never null and unique, status only kept or dropped (DataContractError otherwise)."""
+        if schema.PHOTO_ID not in self._present or "status" not in self._present:
+            raise DataContractError(f"catalog {self.path} has no photo_id or status column; restore it or re-run ingest")
+        table = self._file.read(columns=[schema.PHOTO_ID, "status"], use_threads=False)
+        ids, statuses = table.column(schema.PHOTO_ID), table.column("status")
+        problem = None
+        if ids.null_count or statuses.null_count:
+            problem = "photo_id and status must not be null"
+        elif len(ids) and pc.count_distinct(ids).as_py() != len(ids):
+            problem = "catalog has repeated photo_id values"
+        elif not set(pc.unique(statuses).to_pylist()) <= {schema.KEPT, schema.DROPPED}:
+            problem = "catalog status must be kept or dropped"
+        if problem:
+            raise DataContractError(f"{self.path}: {problem}; restore it or re-run ingest")
+
     def value_counts(self, column: str) -> pd.Series:
         """Counts of each non-null value of `column` over the whole catalog, sorted by value."""
         counts: dict = {}

@@ -196,3 +196,18 @@ def test_read_with_arrow_lists_holds_the_same_tags_in_an_arrow_column(tmp_path):
     got = CatalogFile(ws.catalog_path, batch_rows=2).read(["photo_id", "tags"], arrow_lists=True)
     assert isinstance(got["tags"].dtype, pd.ArrowDtype)
     assert got["tags"].tolist() == [list(cell) for cell in read_catalog(ws)["tags"]] == [["x", "été"], [], ["y"]]
+
+
+def test_export_refuses_a_catalog_with_repeated_photo_ids(tmp_path):
+    """read_catalog refused it; judged in batches the export must refuse it too (exit 3)."""
+    from curate.errors import DataContractError
+    from curate.export import ExportConfig, export_workspace
+
+    ws = written(pd.DataFrame({"photo_id": ["a", "b"], "source": "s", "source_id": ["1", "2"], "status": "kept",
+                               "split": ["train", "test"], "label": "x"}), tmp_path / "ws")
+    table = pa.parquet.read_table(ws.catalog_path)
+    pa.parquet.write_table(table.set_column(0, "photo_id", pa.array(["a", "a"])), ws.catalog_path)
+    with pytest.raises(DataContractError, match="repeated photo_id"):
+        CatalogFile(ws.catalog_path).validate_keys()
+    with pytest.raises(DataContractError, match="repeated photo_id"):
+        export_workspace(ws, tmp_path / "out", ExportConfig("imagefolder"))

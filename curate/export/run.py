@@ -96,6 +96,7 @@ def export_workspace(ws: Workspace, out: Path, config: ExportConfig, progress: P
     if not ws.catalog_path.exists():
         read_catalog(ws)  # the usual one-line UsageError
     catalog = CatalogFile(ws.catalog_path)  # read in batches, only the columns each step needs
+    catalog.validate_keys()
     check_split_for_export(ws, catalog)
     pa.default_memory_pool().release_unused()  # the checks' batches: give the pages back before the plan
     chosen = catalog.read(plan_columns(config), arrow_lists=config.format != "csv")
