@@ -179,7 +179,7 @@ def to_pandas(table: pa.Table) -> pd.DataFrame:
 
 
 def markdown_table() -> str:
-    """The schema as a Markdown table (pasted into the README; a test keeps them equal)."""
+    """The schema as a Markdown table (pasted into docs/workspace.md; a test keeps them equal)."""
     lines = ["| column | type | nullable | written by | meaning |", "|---|---|---|---|---|"]
     for c in COLUMNS:
         lines.append(f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {c.stage} | {c.meaning} |")

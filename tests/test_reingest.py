@@ -187,7 +187,7 @@ def test_readme_lists_the_recognised_column_spellings_of_the_code():
             break
         field, spellings = (cell.strip() for cell in line.strip("|").split("|"))
         rows[field.strip("`")] = tuple(re.findall(r"`([^`]+)`", spellings))
-    assert rows == DEFAULT_ALIASES, "README's column spellings differ from curate/ingest/mapping.py"
+    assert rows == DEFAULT_ALIASES, "docs/workspace.md's column spellings differ from curate/ingest/mapping.py"
 
 
 def test_ferrari_re_ingest_with_a_corrected_map(tmp_path):

@@ -6,7 +6,7 @@ Embed runs before the filter, over every stored image, so that the filter's
 near-duplicate links have embedding evidence for every pair (brightness edits, crops,
 rotations and burst frames move a pHash too far to be found by it alone). The
 pre-classifier runs before the split so the split's shares are computed over the photos
-that stay (see the README).
+that stay (see docs/recipes.md).
 
 Every step's settings are checked against its stage's config before anything runs,
 so a bad recipe fails at once with one line naming its first invalid field.

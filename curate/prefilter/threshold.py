@@ -10,7 +10,7 @@ Two automatic cuts, chosen by a stated bimodality test:
   below and above Otsu's cut are at least `MIN_MODE_GAP` = 0.1 apart. The logit is where a
   logistic model's scores for one class are roughly Gaussian; D does not depend on the groups'
   sizes (a 90/10 split is as bimodal as 50/50). Measured (tests/test_prefilter_sanity.py and
-  the README): one-humped shapes (Gaussian and flat in logit space, exponential, Beta(20, 1),
+  docs/pixels.md): one-humped shapes (Gaussian and flat in logit space, exponential, Beta(20, 1),
   flat plus a bump) give D <= 1.7; the demo's scores 3.5 (360 photos) and 5.4 (3,000); two
   separated groups about 5 at any balance. The gap rule rejects a "two modes" made of clumps a
   few hundredths apart (D is scale-free): a collection where nearly every photo carries the tag
