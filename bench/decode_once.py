@@ -145,7 +145,8 @@ def embed_decode(paths: list[Path], cosine: bool) -> None:
             vectors = _embeddings(backbone, runs[name][0][1])
             cos = (vectors * reference).sum(1) / np.linalg.norm(vectors, axis=1) / np.linalg.norm(reference, axis=1)
             print(f"cosine to the full decode's embedding, {name}: min {cos.min():.4f}, 1st percentile "
-                  f"{np.quantile(cos, 0.01):.4f}, mean {cos.mean():.4f}, below 0.99: {(cos < 0.99).sum()} of {len(cos)}")
+                  f"{np.quantile(cos, 0.01):.4f}, mean {cos.mean():.4f}, below 0.99: {(cos < 0.99).sum()} of "
+                  f"{len(cos)}")
 
 
 def _embeddings(backbone, arrays: list) -> np.ndarray:

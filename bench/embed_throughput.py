@@ -81,8 +81,8 @@ def main() -> None:
             print(f"round {round_number + 1}: synthetic uint8 tensors -> model: {baseline:.1f} images/s")
             for workers in args.workers:
                 rate = real_rate(backbone, paths, device, args.batch_size, workers)
-                print(f"round {round_number + 1}: real JPEGs through the loader, {workers} workers: {rate:.1f} images/s "
-                      f"= {rate / baseline:.2f}x synthetic")
+                print(f"round {round_number + 1}: real JPEGs through the loader, {workers} workers: "
+                      f"{rate:.1f} images/s = {rate / baseline:.2f}x synthetic")
         print(f"load average at end {os.getloadavg()[0]:.2f}")
 
 if __name__ == "__main__":

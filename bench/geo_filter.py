@@ -64,7 +64,8 @@ def main() -> None:
     slow = geopy_loop(sample, centres, 5.0)
     loop_s = (time.perf_counter() - start) * args.rows / args.sample
     agree = float((slow == outliers[sample.index.to_numpy()]).mean())
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}")
     print(f"rows: {args.rows:,}; outliers flagged: {int(outliers.sum()):,}")
     print(f"vectorised geo filter (median centres + distances): {fast_s:.3f} s")
     print(f"per-row geopy geodesic loop: {loop_s:.1f} s (timed on {args.sample:,} rows, scaled)")

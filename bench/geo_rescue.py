@@ -53,7 +53,8 @@ def relabel_lines(frame: pd.DataFrame) -> list[str]:
     return [f"examined {len(examined):,}; wrong labels among them {int(wrong.sum()):,} "
             f"({int(fixable.sum()):,} whose true label is one of the labels)",
             f"relabel (calibrated margin): {len(relabelled):,} relabelled, {right:,} right "
-            f"(precision {right / max(len(relabelled), 1):.3f}; fixed {right / max(int(fixable.sum()), 1):.1%} of the fixable)",
+            f"(precision {right / max(len(relabelled), 1):.3f}; fixed {right / max(int(fixable.sum()), 1):.1%} of the "
+            "fixable)",
             f"baseline, every flagged issue: {len(flagged):,} relabelled, {baseline:,} right "
             f"(precision {baseline / max(len(flagged), 1):.3f})"]
 

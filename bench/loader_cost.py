@@ -36,7 +36,8 @@ class BaselineImages:
         from torchvision.transforms import v2
 
         self.paths = paths
-        self.transform = v2.Compose([v2.PILToTensor(), v2.RandomResizedCrop(size, scale=(min_scale, 1.0), antialias=True),
+        self.transform = v2.Compose([v2.PILToTensor(),
+                                     v2.RandomResizedCrop(size, scale=(min_scale, 1.0), antialias=True),
                                      v2.RandomHorizontalFlip()])
 
     def __len__(self) -> int:
@@ -112,7 +113,8 @@ def main() -> None:
         ours = LabelledImages(paths, np.zeros(len(paths), np.int64),
                               transforms(LITE_PREPROCESS, train=True, min_scale=args.min_scale))
         baseline = BaselineImages(paths, LITE_PREPROCESS.size, args.min_scale)
-        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}; "
+        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
+              f"{torch.__version__}; "
               f"{len(paths)} cached images (short side {args.cache_side}) -> {LITE_PREPROCESS.size}px crops, "
               f"load average {os.getloadavg()[0]:.2f}")
         base_ms, our_ms = per_image_ms(baseline, keys, args.repeats), per_image_ms(ours, keys, args.repeats)

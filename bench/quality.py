@@ -138,7 +138,8 @@ def collect(per_collection: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def badness_and_fails(frame: pd.DataFrame, check: quality.QualityCheck, threshold: float) -> tuple[pd.Series, pd.Series]:
+def badness_and_fails(frame: pd.DataFrame, check: quality.QualityCheck,
+                      threshold: float) -> tuple[pd.Series, pd.Series]:
     """A check's badness and failures with `threshold`; greyscale judged per collection as the filter does."""
     badness = check.badness(frame)
     fails = badness >= threshold

@@ -68,7 +68,8 @@ def main() -> None:
             opened = [load_time(driver, index.as_uri()) for _ in range(3)]
         finally:
             driver.quit()
-        print(f"open in headless Chromium (load event): report {min(opened):.2f} s (runs {', '.join(f'{t:.2f}' for t in opened)}); "
+        print(f"open in headless Chromium (load event): report {min(opened):.2f} s (runs "
+              f"{', '.join(f'{t:.2f}' for t in opened)}); "
               f"empty page {baseline:.3f} s (goal <= 3 s)")
 
 

@@ -83,7 +83,8 @@ def pr(predicted: np.ndarray, actual: np.ndarray) -> str:
     tp = int((predicted & actual).sum())
     precision = tp / predicted.sum() if predicted.sum() else float("nan")
     recall = tp / actual.sum() if actual.sum() else float("nan")
-    return f"P {precision:.3f} R {recall:.3f} (tp {tp}, fp {int((predicted & ~actual).sum())}, fn {int((~predicted & actual).sum())})"
+    fp, fn = int((predicted & ~actual).sum()), int((~predicted & actual).sum())
+    return f"P {precision:.3f} R {recall:.3f} (tp {tp}, fp {fp}, fn {fn})"
 
 
 def print_scorecard(rows: list[dict]) -> None:
@@ -138,7 +139,8 @@ def cpu_seconds() -> float:
 
 def imagededup_pairs(ws, frame: pd.DataFrame, folder: Path, max_distance: int = 10) -> tuple[set, float]:
     """Pairs of photo ids imagededup's PHash calls duplicates (distance <= max_distance), and
-    its CPU seconds (encoding + search, worker processes included). One link per stored photo, named by its row number."""
+    its CPU seconds (encoding + search, worker processes included). One link per stored photo,
+    named by its row number."""
     from imagededup.methods import PHash
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -257,7 +259,8 @@ def main() -> None:
         frame = join_truth(catalog, truth)
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
               f"Python {platform.python_version()}; "
-              + (f"recipe {recipe.name}, {len(catalog)} photos" if recipe else f"demo collection {args.photos} photos, seed 0"))
+              + (f"recipe {recipe.name}, {len(catalog)} photos" if recipe
+                 else f"demo collection {args.photos} photos, seed 0"))
         print("stage seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items())
               + f" (wall {time.perf_counter() - start:.0f} s)")
         rows = scorecard(catalog, truth, 5.0, 0.2 if recipe else None, SCRAPE_TARGETS if scrape else None)

@@ -62,7 +62,8 @@ def gate_line(gate: dict | None) -> str:
     if not gate:
         return "topic gate: not fitted (training did not run to its end)"
     if not gate.get("fitted"):
-        return f"topic gate: none ({gate.get('reason', 'no off-topic photos')}); predict and serve use the classifier alone"
+        return (f"topic gate: none ({gate.get('reason', 'no off-topic photos')}); "
+                "predict and serve use the classifier alone")
     val = gate.get("on_topic_val_gated_oof")
     return (f"topic gate: threshold {gate['threshold']:.3f} ({gate['calibration']}) on {gate['on_topic']:,} on-topic "
             f"and {gate['off_topic']:,} off-topic photos; out of fold it gates {gate['off_topic_gated_oof']:.1%} of "
@@ -74,30 +75,44 @@ def gate_line(gate: dict | None) -> str:
 def train_command(
     ctx: typer.Context,
     workspace_path: WorkspaceOption = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Run directory (default: <workspace>/runs/<backbone>-<time>).")] = None,
-    backbone: Annotated[str, typer.Option("--backbone", help="Pretrained backbone (offline ImageNet weights).")] = "efficientnet_lite0",
-    head_epochs: Annotated[int, typer.Option("--head-epochs", help="Stage 1: epochs training the head on a frozen backbone.")] = 1,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Run directory (default: <workspace>/runs/<backbone>-<time>).")] = None,
+    backbone: Annotated[str, typer.Option(
+        "--backbone", help="Pretrained backbone (offline ImageNet weights).")] = "efficientnet_lite0",
+    head_epochs: Annotated[int, typer.Option(
+        "--head-epochs", help="Stage 1: epochs training the head on a frozen backbone.")] = 1,
     epochs: Annotated[int, typer.Option("--epochs", help="Stage 2: epochs fine-tuning everything.")] = 4,
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate of the head (see `classify lr-find`).")] = 1e-3,
-    backbone_lr_factor: Annotated[float, typer.Option("--backbone-lr-factor", help="Stage 2 backbone rate = lr x this.")] = 0.1,
+    backbone_lr_factor: Annotated[float, typer.Option(
+        "--backbone-lr-factor", help="Stage 2 backbone rate = lr x this.")] = 0.1,
     weight_decay: Annotated[float, typer.Option("--weight-decay", help="AdamW weight decay.")] = 0.01,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
-    schedule: Annotated[str, typer.Option("--schedule", help="onecycle or plateau (ReduceLROnPlateau on val loss).")] = "onecycle",
+    schedule: Annotated[str, typer.Option(
+        "--schedule", help="onecycle or plateau (ReduceLROnPlateau on val loss).")] = "onecycle",
     label_smoothing: Annotated[float, typer.Option("--label-smoothing")] = 0.0,
-    patience: Annotated[int, typer.Option("--patience", help="Early stop after this many epochs without a better val loss.")] = 3,
+    patience: Annotated[int, typer.Option(
+        "--patience", help="Early stop after this many epochs without a better val loss.")] = 3,
     image_size: Annotated[int, typer.Option("--image-size", help="Training crop side in pixels.")] = 224,
     cache_side: Annotated[int, typer.Option("--cache-side", help="Short side of the pre-resized image cache.")] = 256,
-    color_jitter: Annotated[float, typer.Option("--color-jitter", help="Brightness/contrast/saturation jitter (0 = off).")] = 0.0,
-    crop_scale: Annotated[float, typer.Option("--crop-scale", help="Smallest share of the image a random crop keeps.")] = 0.35,
-    balance: Annotated[str, typer.Option("--balance", help="Class imbalance: none, sampler (weighted sampling) or loss (class weights).")] = "none",
+    color_jitter: Annotated[float, typer.Option(
+        "--color-jitter", help="Brightness/contrast/saturation jitter (0 = off).")] = 0.0,
+    crop_scale: Annotated[float, typer.Option(
+        "--crop-scale", help="Smallest share of the image a random crop keeps.")] = 0.35,
+    balance: Annotated[str, typer.Option(
+        "--balance", help="Class imbalance: none, sampler (weighted sampling) or loss (class weights).")] = "none",
     seed: Annotated[int, typer.Option("--seed")] = 0,
     device: Annotated[str, typer.Option("--device", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")] = "auto",
     workers: Annotated[int | None, typer.Option("--workers", help="DataLoader worker processes.")] = None,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA).")] = False,
-    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on CUDA, fp32 elsewhere), bf16 or fp32.")] = "auto",
-    channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last", help="Memory layout (default: channels-last on CUDA).", show_default=False)] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --out exactly, with its settings.")] = False,
-    allow_leakage: Annotated[bool, typer.Option("--allow-leakage", help="Train even if the split leaks (scores will be inflated).")] = False,
+    precision: Annotated[str, typer.Option(
+        "--precision", help="auto (bf16 autocast on CUDA, fp32 elsewhere), bf16 or fp32.")] = "auto",
+    channels_last: Annotated[bool | None, typer.Option(
+        "--channels-last/--no-channels-last", help="Memory layout (default: channels-last on CUDA).",
+        show_default=False)] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue the interrupted run in --out exactly, with its settings.")] = False,
+    allow_leakage: Annotated[bool, typer.Option(
+        "--allow-leakage", help="Train even if the split leaks (scores will be inflated).")] = False,
 ) -> None:
     """Fine-tune a pretrained backbone on the catalog's kept photos and their split."""
     from classify.train import TrainConfig, load_checkpoint_state, resumed_config, train
@@ -126,8 +141,8 @@ def train_command(
         return
     metrics = trainer.meta().metrics
     console.print(gate_line(trainer.gate), highlight=False, soft_wrap=True)
-    console.print(f"run: {run_dir} (best epoch {metrics['best_epoch']}, val accuracy "
-                  f"{metrics['val_accuracy'] if metrics['val_accuracy'] is None else round(metrics['val_accuracy'], 4)}); "
+    accuracy = metrics["val_accuracy"] if metrics["val_accuracy"] is None else round(metrics["val_accuracy"], 4)
+    console.print(f"run: {run_dir} (best epoch {metrics['best_epoch']}, val accuracy {accuracy}); "
                   f"next: classify evaluate {run_dir}", highlight=False)
 
 
@@ -135,7 +150,8 @@ def train_command(
 @user_errors
 def lr_find_command(
     workspace_path: WorkspaceOption = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for lr_find.png / lr_find.json (default: <workspace>/runs/lr-find).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Folder for lr_find.png / lr_find.json (default: <workspace>/runs/lr-find).")] = None,
     backbone: Annotated[str, typer.Option("--backbone")] = "efficientnet_lite0",
     batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
     start_lr: Annotated[float, typer.Option("--start-lr")] = 1e-7,

@@ -45,7 +45,8 @@ def check_image_refs(rows: pd.DataFrame) -> None:
     digest_ok = rows["sha256"].astype("string").str.fullmatch(r"[0-9a-f]{64}").fillna(False)
     paths = rows["image_path"].astype("string")
     path_ok = ~(paths.str.startswith("/") | paths.str.startswith("\\") | paths.str.contains(":", regex=False)
-                | paths.str.contains(r"(?:^|[/\\])\.\.(?:[/\\]|$)") | paths.str.contains("\0", regex=False)).fillna(True)
+                | paths.str.contains(r"(?:^|[/\\])\.\.(?:[/\\]|$)")
+                | paths.str.contains("\0", regex=False)).fillna(True)
     bad = rows[~(digest_ok & path_ok)]
     if len(bad):
         first = bad.iloc[0]
@@ -164,7 +165,8 @@ class ImageTransform:
         return image
 
 
-def transforms(preprocess: Preprocess, train: bool, color_jitter: float = 0.0, min_scale: float = 0.35) -> ImageTransform:
+def transforms(preprocess: Preprocess, train: bool, color_jitter: float = 0.0,
+               min_scale: float = 0.35) -> ImageTransform:
     """The train (augmenting) or eval transform for a backbone's preprocessing."""
     return ImageTransform(preprocess.size, preprocess.resize, train, color_jitter, min_scale)
 

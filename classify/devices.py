@@ -11,7 +11,8 @@ def describe_devices() -> dict:
     """What torch sees: version, CUDA devices, MPS, and what `auto` would pick."""
     import torch
 
-    cuda = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    cuda = ([torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+            if torch.cuda.is_available() else [])
     return {
         "torch": torch.__version__,
         "cuda_devices": cuda,

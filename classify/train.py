@@ -164,7 +164,8 @@ class Trainer:
         if frozen:
             groups = [{"params": head_params, "lr": self.config.lr}]
         else:
-            groups = [{"params": list(self.model.backbone.parameters()), "lr": self.config.lr * self.config.backbone_lr_factor},
+            groups = [{"params": list(self.model.backbone.parameters()),
+                       "lr": self.config.lr * self.config.backbone_lr_factor},
                       {"params": head_params, "lr": self.config.lr}]
         self.optimizer = torch.optim.AdamW(groups, weight_decay=self.config.weight_decay)
         epochs = self.config.head_epochs if frozen else self.config.epochs
@@ -289,7 +290,8 @@ class Trainer:
 
     def meta(self) -> RunMeta:
         last = self.history[-1] if self.history else {}
-        best = min((h for h in self.history if h.get("val_loss") is not None), key=lambda h: h["val_loss"], default=last)
+        best = min((h for h in self.history if h.get("val_loss") is not None), key=lambda h: h["val_loss"],
+                   default=last)
         return RunMeta(classes=self.classes, backbone=self.config.backbone, preprocess=self.preprocess.to_dict(),
                        dropout=self.config.dropout, config={**asdict(self.config), "leaky_split": self.leaky,
                                                          "world_size": self.dist.world_size},

@@ -116,7 +116,8 @@ class EmbeddingCache:
             return
         tables = [_read_part(path) for path in self._parts()]
         if not tables:
-            self._shas, self._ok, self._vectors = pd.Index([], dtype=object), np.zeros(0, bool), np.zeros((0, 0), np.float16)
+            self._shas, self._ok = pd.Index([], dtype=object), np.zeros(0, bool)
+            self._vectors = np.zeros((0, 0), np.float16)
             return
         table = pa.concat_tables(tables)
         dim = table.schema.field("vector").type.list_size

@@ -119,7 +119,8 @@ def score_exact(frame: pd.DataFrame) -> dict:
     stored = frame[frame["sha256"].notna()]
     truth = stored["truth_exact_dup_group"].astype("string")
     # a predicted group is named by its kept photo; give singletons no key so only real groups pair up
-    predicted = stored["exact_dup_group"].where(stored["exact_dup_group"].map(stored["exact_dup_group"].value_counts()) > 1)
+    group = stored["exact_dup_group"]
+    predicted = group.where(group.map(group.value_counts()) > 1)
     tp = pairs_together(truth, predicted)
     kept_copies = stored[(stored["status"] == schema.KEPT) & predicted.notna()].groupby("exact_dup_group").size()
     return _row("exact_duplicate", tp, pair_count(predicted) - tp, pair_count(truth) - tp,
@@ -302,8 +303,8 @@ def scorecard(catalog: pd.DataFrame, truth: pd.DataFrame, max_km: float | None,
     frame = join_truth(catalog, truth)
     rows = [score_broken(frame)]
     if frame["drop_stage"].eq("filter").any() or frame["exact_dup_group"].notna().any():
-        rows += [score_geo(frame, max_km if isinstance(max_km, int | float) else 5.0), score_exact(frame),  # "off": 5 km
-                 score_bursts(frame), score_sandals(frame)]
+        rows += [score_geo(frame, max_km if isinstance(max_km, int | float) else 5.0),  # "off": 5 km
+                 score_exact(frame), score_bursts(frame), score_sandals(frame)]
         rows += score_near_duplicates(frame, targets)
     if frame["topic_score"].notna().any():
         rows += score_prefilter(frame)

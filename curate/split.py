@@ -65,7 +65,8 @@ class SplitReport:
 
     def to_dict(self) -> dict:
         return {"config": self.config, "groups": self.groups, "photos_without_owner": self.photos_without_owner,
-                "notes": self.notes, "warnings": self.warnings, "per_label": self.per_label.replace({np.nan: None}).to_dict("records")}
+                "notes": self.notes, "warnings": self.warnings,
+                "per_label": self.per_label.replace({np.nan: None}).to_dict("records")}
 
     def summary(self) -> str:
         """One line for `curate split` and `curate run`: the groups and the photos per split."""

@@ -205,7 +205,8 @@ def read_catalog(ws: Workspace, *, required: bool = True) -> pd.DataFrame:
     try:
         table = pq.read_table(ws.catalog_path)
     except (OSError, pa.ArrowException) as exc:
-        raise DataContractError(f"catalog {ws.catalog_path} is unreadable ({exc}); restore it or re-run ingest") from exc
+        raise DataContractError(f"catalog {ws.catalog_path} is unreadable ({exc}); restore it or re-run "
+                                "ingest") from exc
     try:
         return schema.to_pandas(schema.conform(table.to_pandas(types_mapper=schema.pandas_type)))
     except DataContractError as exc:

@@ -127,7 +127,8 @@ def test_the_classify_library_loads_without_the_command_line():
     run_python("import sys\n"
                "import classify.train, classify.evaluate_run, classify.predict, classify.serve, classify.tune_run\n"
                "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'click')\n"
-               "                or m.startswith(('curate.cli', 'classify.cli', 'classify.commands', 'curate.console')))\n"
+               "                or m.startswith(('curate.cli', 'classify.cli', 'classify.commands', "
+               "'curate.console')))\n"
                "assert not loaded, loaded\n")
 
 

@@ -135,7 +135,8 @@ def test_per_photo_noise_appears_at_configured_rates(overrides):
     assert_rate(int(regular["has_multi_city_tags"].sum()), n, config.multi_city_tag_rate, "multi-city tags")
     assert_rate(int((~regular["is_skyline"]).sum()), n, config.offtopic_rate, "off-topic photos")
     skylines, offtopic = regular[regular["is_skyline"]], regular[~regular["is_skyline"]]
-    assert_rate(int(skylines["skyline_tagged"].sum()), len(skylines), config.skyline_tag_rate, "skyline tag on skylines")
+    assert_rate(int(skylines["skyline_tagged"].sum()), len(skylines), config.skyline_tag_rate,
+                "skyline tag on skylines")
     assert_rate(int(offtopic["skyline_tagged"].sum()), len(offtopic), config.offtopic_skyline_tag_rate,
                 "skyline tag on off-topic")
     assert_rate(int(skylines["is_mislabelled"].sum()), len(skylines), config.mislabel_rate, "mislabelled skylines")

@@ -107,7 +107,8 @@ def test_torn_journal_line_is_ignored(tmp_path):
     ws = Workspace(tmp_path)
     journal = Journal(ws, "t")
     journal.path.parent.mkdir(parents=True)
-    journal.path.write_text('{"photo_id": "t:0", "drop_reason": "http_404"}\n{"photo_id": "t:1", "sha2', encoding="utf-8")
+    journal.path.write_text('{"photo_id": "t:0", "drop_reason": "http_404"}\n{"photo_id": "t:1", '
+                            '"sha2', encoding="utf-8")
     fetch = CountingFetch()
     run_ingest(ws, IngestJob("t", records(3), fetch))
     assert sorted(fetch.calls) == ["t:1", "t:2"]

@@ -329,8 +329,9 @@ def test_a_fifo_as_metadata_does_not_hang(tmp_path):
     fifo = tmp_path / "metadata.csv"
     os.mkfifo(fifo)
     # a safety net for the old behaviour (blocking forever), not a speed check
-    done = subprocess.run([sys.executable, "-c", "from curate.cli.app import main; main()", "ingest", "folder", str(folder), "--metadata",
-                           str(fifo), "--workspace", str(tmp_path / "ws")], cwd=REPO, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", "from curate.cli.app import main; main()", "ingest", "folder",
+                           str(folder), "--metadata", str(fifo), "--workspace", str(tmp_path / "ws")],
+                          cwd=REPO, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 2, done.stderr
     assert "not a regular file" in done.stderr and "Traceback" not in done.stderr

@@ -65,7 +65,8 @@ def fake_embeddings(ws: Workspace, seed: int = 0) -> None:
 
 
 def prefilter_args(root: Path) -> list[str]:
-    return ["prefilter", "--workspace", str(root), "--topic", "skyline", "--folds", "3", "--embeddings", FAKE_EMBEDDINGS]
+    return ["prefilter", "--workspace", str(root), "--topic", "skyline", "--folds", "3",
+            "--embeddings", FAKE_EMBEDDINGS]
 
 
 @pytest.fixture(scope="module")
@@ -124,11 +125,14 @@ def test_undo_takes_a_decision_back_and_an_undone_undo_restores_it():
     assert pd.isna(undone.loc["t:c", "review_status"]) and undone.loc["t:b", "label"] == "rome"
     redo = decision("t:c", "undo", undoes=undo_keep["id"])
     assert [d["id"] for d in active_decisions([keep, relabel, undo_keep, redo])] == [keep["id"], relabel["id"]]
-    assert apply_decisions(catalog, [keep, relabel, undo_keep, redo]).set_index("photo_id").loc["t:c", "status"] == "kept"
+    redone = apply_decisions(catalog, [keep, relabel, undo_keep, redo]).set_index("photo_id")
+    assert redone.loc["t:c", "status"] == "kept"
     # undoing everything gives the automatic catalog back, applied on top of the reviewed one
-    all_undone = [keep, relabel, decision("t:c", "undo", undoes=keep["id"]), decision("t:b", "undo", undoes=relabel["id"])]
+    all_undone = [keep, relabel, decision("t:c", "undo", undoes=keep["id"]),
+                  decision("t:b", "undo", undoes=relabel["id"])]
     back = apply_decisions(apply_decisions(catalog, [keep, relabel]), all_undone)
-    assert back[["status", "label", "drop_reason"]].equals(apply_decisions(catalog, [])[["status", "label", "drop_reason"]])
+    columns = ["status", "label", "drop_reason"]
+    assert back[columns].equals(apply_decisions(catalog, [])[columns])
     assert back["label"].tolist() == catalog["label"].tolist()
 
 
@@ -247,7 +251,8 @@ def test_csrf_token_is_required_on_every_post(served):
     pid = session.catalog["photo_id"].iloc[0]
     body = {"photo_ids": [pid], "action": "drop"}
     assert requests.post(f"{url}/api/decide", json=body, timeout=30).status_code == 403
-    assert requests.post(f"{url}/api/decide", json=body, headers={"X-CSRF-Token": "guess"}, timeout=30).status_code == 403
+    guessed = requests.post(f"{url}/api/decide", json=body, headers={"X-CSRF-Token": "guess"}, timeout=30)
+    assert guessed.status_code == 403
     assert not reviews_path(session.ws).exists()
     page = requests.get(f"{url}/?queue=geo", timeout=30)
     token = json.loads(page.text.split('<script id="config" type="application/json">')[1].split("</script>")[0])["csrf"]
@@ -277,7 +282,8 @@ def test_no_decision_is_written_while_a_stage_holds_the_workspace(served):
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys; from pathlib import Path; from curate.workspace import Workspace, exclusive\n"
         f"with exclusive(Workspace(Path({str(session.ws.root)!r}))):\n"
-        "    print('held', flush=True); sys.stdin.readline()")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        "    print('held', flush=True); sys.stdin.readline()")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         answer = requests.post(f"{url}/api/decide", json={"photo_ids": [session.catalog["photo_id"].iloc[0]],
@@ -366,7 +372,8 @@ def test_report_shows_what_was_reviewed(demo_ws, tmp_path):
     section = json.loads((root / "report" / "report.json").read_text())["sections"]["review"]
     assert (section["reviewed"], section["kept"], section["dropped"], section["relabelled"]) == (5, 4, 1, 2)
     assert section["overrode"] == {"filter: geo_outlier": 2}
-    assert sum(r["photos"] for r in section["relabels"]) == 2 and {r["to"] for r in section["relabels"]} == {"tokyo-review"}
+    assert sum(r["photos"] for r in section["relabels"]) == 2
+    assert {r["to"] for r in section["relabels"]} == {"tokyo-review"}
     page = (root / "report" / "index.html").read_text()
     assert 'id="review"' in page and "tokyo-review" in page
 

@@ -296,7 +296,8 @@ def test_scenes_scrape_sources_are_the_urban_classes_and_the_rest_is_off_topic()
     config = ScrapeConfig(folders=folders, offtopic=offtopic, topic="urban", photos=entry["photos"])
     records, truth = generate_scrape(config, sources, recipe)
     off = truth[~truth["is_on_topic"]]
-    assert off["source_root"].isin(offtopic).all() and not truth.loc[truth["is_on_topic"], "source_root"].isin(offtopic).any()
+    assert off["source_root"].isin(offtopic).all()
+    assert not truth.loc[truth["is_on_topic"], "source_root"].isin(offtopic).any()
     assert (truth.loc[truth["is_on_topic"], "source_file"].str.split("/").str[0]
             == truth.loc[truth["is_on_topic"], "true_label"]).all()
 

@@ -34,16 +34,16 @@ def test_a_request_without_the_file_field_says_which_field_is_missing(base_url):
 
 @pytest.mark.parametrize("top_k", ["0", "-3", "many"])
 def test_a_bad_top_k_names_the_parameter_and_the_value(base_url, top_k):
-    answer = requests.post(f"{base_url}/predict", files={"file": ("x.jpg", smooth_photo(1, 96, 96, "JPEG"), "image/jpeg")},
-                           params={"top_k": top_k}, timeout=30)
+    photo = ("x.jpg", smooth_photo(1, 96, 96, "JPEG"), "image/jpeg")
+    answer = requests.post(f"{base_url}/predict", files={"file": photo}, params={"top_k": top_k}, timeout=30)
     assert answer.status_code == 422
     detail = one_line_detail(answer)
     assert "`top_k`" in detail and repr(top_k) in detail
 
 
 def test_a_good_request_still_answers(base_url):
-    answer = requests.post(f"{base_url}/predict", files={"file": ("x.jpg", smooth_photo(1, 96, 96, "JPEG"), "image/jpeg")},
-                           params={"top_k": 1}, timeout=30)
+    photo = ("x.jpg", smooth_photo(1, 96, 96, "JPEG"), "image/jpeg")
+    answer = requests.post(f"{base_url}/predict", files={"file": photo}, params={"top_k": 1}, timeout=30)
     assert answer.status_code == 200, answer.text
     assert len(answer.json()["predictions"]) == 1
 

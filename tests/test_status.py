@@ -115,7 +115,8 @@ def test_stages_table_says_when_and_how_long_from_the_reports():
     from curate.freshness import StageState
     from curate.status import stages_table
 
-    states = {"embed": StageState("embed", "fresh", "curate embed"), "split": StageState("split", "not run", "curate split")}
+    states = {"embed": StageState("embed", "fresh", "curate embed"),
+              "split": StageState("split", "not run", "curate split")}
     reports = {"embed": {"finished_at": "2026-01-01T10:00:00+00:00", "seconds": 125.0},
                "split": None}
     table = stages_table(states, reports, now=datetime(2026, 1, 1, 12, 30, tzinfo=timezone.utc))

@@ -208,9 +208,10 @@ def test_prefilter_finetune_mode_scores_every_photo_out_of_fold(split_ws, tmp_pa
         return train(ws, run_dir, config, resume=resume, catalog=catalog, **kwargs)
 
     monkeypatch.setattr(classify.finetune, "train", recording_train)
-    result = runner.invoke(curate_app, ["prefilter", "--workspace", str(root), "--topic", "skyline", "--mode", "finetune",
-                                        "--folds", "2", "--head-epochs", "1", "--epochs", "0", "--image-size", "48",
-                                        "--batch-size", "16", "--threshold", "0.5", "--force", "--json"])
+    result = runner.invoke(curate_app, ["prefilter", "--workspace", str(root), "--topic", "skyline",
+                                        "--mode", "finetune", "--folds", "2", "--head-epochs", "1", "--epochs", "0",
+                                        "--image-size", "48", "--batch-size", "16", "--threshold", "0.5", "--force",
+                                        "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{"):])
     catalog = read_catalog(Workspace(root))

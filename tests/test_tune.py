@@ -240,14 +240,15 @@ def test_the_epoch_budget_is_never_exceeded(tmp_path, budget):
     assert best is not None and best["epochs_spent"] <= budget
 
 
-@pytest.mark.parametrize("trials, expected", [(8, 8 * 1 + 2 * 3 + 1 * 9), (9, 9 * 1 + 3 * 3 + 1 * 9), (2, 2 * 1 + 1 * 9),
-                                              (3, 3 * 1 + 1 * 9), (1, 9)])
+@pytest.mark.parametrize("trials, expected", [(8, 8 * 1 + 2 * 3 + 1 * 9), (9, 9 * 1 + 3 * 3 + 1 * 9),
+                                              (2, 2 * 1 + 1 * 9), (3, 3 * 1 + 1 * 9), (1, 9)])
 def test_the_plan_total_counts_every_run_of_every_rung(trials, expected):
     assert plan_epochs(trials, Halving(min_epochs=1, max_epochs=9, eta=3)) == expected
 
 
 @pytest.mark.parametrize("trials, halving", [(9, {}), (8, {}), (13, {}), (3, {}), (1, {"min_epochs": 2}),
-                                             (7, {"max_epochs": 10, "eta": 2}), (4, {"min_epochs": 2, "max_epochs": 3, "eta": 2})])
+                                             (7, {"max_epochs": 10, "eta": 2}),
+                                             (4, {"min_epochs": 2, "max_epochs": 3, "eta": 2})])
 @pytest.mark.parametrize("trainer", [FakeTrainer, EarlyStoppingTrainer])
 def test_without_budget_epochs_the_plan_bounds_the_search(tmp_path, capsys, trials, halving, trainer):
     fake = trainer()
@@ -302,7 +303,8 @@ def test_a_larger_budget_continues_and_other_settings_are_refused(tmp_path):
     run_fake(tmp_path, FakeTrainer(), budget_epochs=9)
     more = FakeTrainer()
     table, _ = run_fake(tmp_path, more, budget_epochs=100)
-    assert sorted(config.total_epochs for _, config, _ in more.calls) == [3, 3, 3, 9] and "skipped" not in set(table["status"])
+    assert sorted(config.total_epochs for _, config, _ in more.calls) == [3, 3, 3, 9]
+    assert "skipped" not in set(table["status"])
     with pytest.raises(UsageError, match="eta"):
         run_fake(tmp_path, FakeTrainer(), eta=2)
 

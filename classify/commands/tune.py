@@ -18,23 +18,34 @@ from curate.workspace import resolve_workspace
 @user_errors
 def tune_command(
     workspace_path: WorkspaceOption = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Search folder (default: <workspace>/runs/tune); re-run to resume.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Search folder (default: <workspace>/runs/tune); re-run to resume.")] = None,
     trials: Annotated[int, typer.Option("--trials", help="Random trials, or the most grid points.")] = 8,
     mode: Annotated[str, typer.Option("--mode", help="random or grid.")] = "random",
-    min_epochs: Annotated[int, typer.Option("--min-epochs", help="Epochs per trial in the first rung (1 head epoch included).")] = 1,
+    min_epochs: Annotated[int, typer.Option(
+        "--min-epochs", help="Epochs per trial in the first rung (1 head epoch included).")] = 1,
     max_epochs: Annotated[int, typer.Option("--max-epochs", help="Epochs in the top rung.")] = 9,
-    eta: Annotated[int, typer.Option("--eta", help="Keep the best 1/eta of each rung; the next rung trains eta x longer.")] = 3,
-    budget_epochs: Annotated[int | None, typer.Option("--budget-epochs", help="Most epochs trained across all trials (default: what the plan trains in all).")] = None,
+    eta: Annotated[int, typer.Option(
+        "--eta", help="Keep the best 1/eta of each rung; the next rung trains eta x longer.")] = 3,
+    budget_epochs: Annotated[int | None, typer.Option(
+        "--budget-epochs", help="Most epochs trained across all trials (default: what the plan trains in all).",
+    )] = None,
     lr_min: Annotated[float, typer.Option("--lr-min")] = 1e-4,
     lr_max: Annotated[float, typer.Option("--lr-max")] = 3e-2,
-    wd_min: Annotated[float, typer.Option("--wd-min", help="Weight decay range (log-uniform; 0 and 0 turns it off).")] = 1e-5,
+    wd_min: Annotated[float, typer.Option(
+        "--wd-min", help="Weight decay range (log-uniform; 0 and 0 turns it off).")] = 1e-5,
     wd_max: Annotated[float, typer.Option("--wd-max")] = 1e-1,
-    augment_min: Annotated[float, typer.Option("--augment-min", help="Augmentation strength range in [0, 1] (uniform): 0 = no colour jitter, whole-image crops; 1 = jitter 0.4, crops down to 8% of the area.")] = 0.0,
+    augment_min: Annotated[float, typer.Option(
+        "--augment-min",
+        help="Augmentation strength range in [0, 1] (uniform): 0 = no colour jitter, whole-image crops; 1 = jitter "
+             "0.4, crops down to 8% of the area.",
+    )] = 0.0,
     augment_max: Annotated[float, typer.Option("--augment-max")] = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the sampler and every trial's training.")] = 0,
     backbone: Annotated[str, typer.Option("--backbone")] = "efficientnet_lite0",
     image_size: Annotated[int, typer.Option("--image-size")] = 224,
-    cache_side: Annotated[int, typer.Option("--cache-side", help="Short side of the pre-resized image cache (at least --image-size).")] = 256,
+    cache_side: Annotated[int, typer.Option(
+        "--cache-side", help="Short side of the pre-resized image cache (at least --image-size).")] = 256,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
     device: Annotated[str, typer.Option("--device", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")] = "auto",
     workers: Annotated[int | None, typer.Option("--workers", help="DataLoader worker processes.")] = None,

@@ -36,7 +36,8 @@ def export(
     licences: Annotated[str | None, typer.Option(
         "--licences", help="Only these licences, e.g. cc-by,cc-by-sa,cc0.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a folder that holds something else.")] = False,
-    shard_samples: Annotated[int, typer.Option("--shard-samples", help="Most samples per shard (webdataset, hf-parquet).")] = 1000,
+    shard_samples: Annotated[int, typer.Option(
+        "--shard-samples", help="Most samples per shard (webdataset, hf-parquet).")] = 1000,
     as_json: JsonOption = False,
 ) -> None:
     """Export the kept photos of a fresh, leak-free split for torchvision, fast.ai, Keras, Hugging Face,

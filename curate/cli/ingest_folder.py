@@ -29,13 +29,16 @@ def folder(
     directory: Annotated[Path, typer.Argument(help="Folder of photos: <label>/<photo> subfolders, or flat.",
                                               metavar="DIR", show_default=False)],
     metadata: Annotated[Path | None, typer.Option(
-        "--metadata", metavar="FILE", help="CSV or JSON (list or lines) sidecar, one row per photo with a `file` column "
-                           "relative to DIR. Default: DIR/metadata.csv|jsonl|json when present.")] = None,
+        "--metadata", metavar="FILE",
+        help="CSV or JSON (list or lines) sidecar, one row per photo with a `file` column "
+             "relative to DIR. Default: DIR/metadata.csv|jsonl|json when present.")] = None,
     map_options: Annotated[list[str] | None, typer.Option(
-        "--map", metavar="FIELD=COLUMN", help="FIELD=COLUMN: read a record field (lat, owner_id, tags, file...) from COLUMN. "
-                      "Repeatable.")] = None,
+        "--map", metavar="FIELD=COLUMN",
+        help="FIELD=COLUMN: read a record field (lat, owner_id, tags, file...) from COLUMN. "
+             "Repeatable.")] = None,
     label_column: Annotated[str | None, typer.Option(
-        "--label-column", metavar="COLUMN", help="Metadata column holding the label (implies --label-from column).")] = None,
+        "--label-column", metavar="COLUMN",
+        help="Metadata column holding the label (implies --label-from column).")] = None,
     label_from: Annotated[str, typer.Option(
         "--label-from", metavar="SOURCE", help="folder | column | tags | none. Default: column with --label-column, "
                              "else the first-level folder name.")] = "auto",

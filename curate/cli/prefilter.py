@@ -13,7 +13,8 @@ from curate.errors import UsageError
 from curate.recipes import load_recipe
 from curate.vision.backbones import DEFAULT_BACKBONE
 
-BackboneOption = Annotated[str, typer.Option("--backbone", help="Feature extractor (default: EfficientNet-Lite0, ImageNet weights, offline).")]
+BackboneOption = Annotated[str, typer.Option(
+    "--backbone", help="Feature extractor (default: EfficientNet-Lite0, ImageNet weights, offline).")]
 
 
 @user_errors
@@ -22,8 +23,10 @@ def embed(
     backbone: BackboneOption = DEFAULT_BACKBONE,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 64,
     device: Annotated[str, typer.Option("--device", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")] = "auto",
-    workers: Annotated[int | None, typer.Option("--workers", help="Image-decoding worker processes (default: half the CPU cores, max 8).")] = None,
-    image_size: Annotated[int | None, typer.Option("--image-size", help="Input crop side in pixels (default 224; smaller is faster on CPU).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Image-decoding worker processes (default: half the CPU cores, max 8).")] = None,
+    image_size: Annotated[int | None, typer.Option(
+        "--image-size", help="Input crop side in pixels (default 224; smaller is faster on CPU).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Compute backbone embeddings of every stored image (cached by sha256; only new ones are computed)."""
@@ -70,21 +73,58 @@ def _threshold(text: str) -> float | None:
 @user_errors
 def prefilter(
     workspace_path: WorkspaceOption = None,
-    topic: Annotated[str | None, typer.Option("--topic", help="Topic tag used as the weak label (default: the recipe's topic).")] = None,
-    threshold: Annotated[str | None, typer.Option("--threshold", help="auto (Otsu's cut when the out-of-fold scores are bimodal, else calibrated on tagged vs untagged scores) or a probability in (0, 1) (default: recipe, else auto).")] = None,
-    folds: Annotated[int | None, typer.Option("--folds", help="Out-of-fold folds, grouped by photographer (default: recipe, else 5).")] = None,
-    regularisation: Annotated[float | None, typer.Option("--C", help="Inverse regularisation strength of the logistic regression (default: recipe, else 1).")] = None,
-    label_issues: Annotated[bool | None, typer.Option("--label-issues/--no-label-issues", help="Flag probable label errors (confident learning; default: recipe, else on).", show_default=False)] = None,
-    drop_label_issues: Annotated[bool, typer.Option("--drop-label-issues", help="Drop flagged label issues (reason label_issue) instead of only flagging them.")] = False,
-    geo_rescue: Annotated[bool | None, typer.Option("--geo-rescue/--no-geo-rescue", help="Keep the filter's geo outliers whose pixels agree with their label and the topic, as geo_rescued (default: recipe, else on).", show_default=False)] = None,
-    geo_rescue_rule: Annotated[str | None, typer.Option("--geo-rescue-rule", help="class_threshold: the label must be the confident-learning class (its probability reaches the class's mean self-confidence); argmax: the most probable class (default: recipe, else class_threshold).")] = None,
-    relabel: Annotated[bool | None, typer.Option("--relabel/--no-relabel", help="Replace confidently wrong labels by suggested_label, keeping original_label (default: recipe, else off).", show_default=False)] = None,
-    relabel_precision: Annotated[float | None, typer.Option("--relabel-precision", help="Expected share of right new labels the relabel margin is cut for, from 0.5 to below 1 (default: recipe, else 0.9).")] = None,
-    embeddings: Annotated[str | None, typer.Option("--embeddings", help="Embedding cache to use (default: the last `curate embed` run's).")] = None,
-    recipe: Annotated[str | None, typer.Option("--recipe", help="Dataset recipe: its topic is the default --topic, its [prefilter] section the default settings.")] = None,
+    topic: Annotated[str | None, typer.Option(
+        "--topic", help="Topic tag used as the weak label (default: the recipe's topic).")] = None,
+    threshold: Annotated[str | None, typer.Option(
+        "--threshold",
+        help="auto (Otsu's cut when the out-of-fold scores are bimodal, else calibrated on tagged vs untagged scores) "
+             "or a probability in (0, 1) (default: recipe, else auto).",
+    )] = None,
+    folds: Annotated[int | None, typer.Option(
+        "--folds", help="Out-of-fold folds, grouped by photographer (default: recipe, else 5).")] = None,
+    regularisation: Annotated[float | None, typer.Option(
+        "--C", help="Inverse regularisation strength of the logistic regression (default: recipe, else 1).")] = None,
+    label_issues: Annotated[bool | None, typer.Option(
+        "--label-issues/--no-label-issues",
+        help="Flag probable label errors (confident learning; default: recipe, else on).", show_default=False)] = None,
+    drop_label_issues: Annotated[bool, typer.Option(
+        "--drop-label-issues", help="Drop flagged label issues (reason label_issue) instead of only flagging them.",
+    )] = False,
+    geo_rescue: Annotated[bool | None, typer.Option(
+        "--geo-rescue/--no-geo-rescue",
+        help="Keep the filter's geo outliers whose pixels agree with their label and the topic, as geo_rescued "
+             "(default: recipe, else on).",
+        show_default=False)] = None,
+    geo_rescue_rule: Annotated[str | None, typer.Option(
+        "--geo-rescue-rule",
+        help="class_threshold: the label must be the confident-learning class (its probability reaches the class's "
+             "mean self-confidence); argmax: the most probable class (default: recipe, else class_threshold).",
+    )] = None,
+    relabel: Annotated[bool | None, typer.Option(
+        "--relabel/--no-relabel",
+        help="Replace confidently wrong labels by suggested_label, keeping original_label (default: recipe, else off).",
+        show_default=False)] = None,
+    relabel_precision: Annotated[float | None, typer.Option(
+        "--relabel-precision",
+        help="Expected share of right new labels the relabel margin is cut for, from 0.5 to below 1 (default: recipe, "
+             "else 0.9).",
+    )] = None,
+    embeddings: Annotated[str | None, typer.Option(
+        "--embeddings", help="Embedding cache to use (default: the last `curate embed` run's).")] = None,
+    recipe: Annotated[str | None, typer.Option(
+        "--recipe",
+        help="Dataset recipe: its topic is the default --topic, its [prefilter] section the default settings.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Fold assignment seed (default: recipe, else 0).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Drop below the threshold even when the sanity checks hold the drops (tag on most photos, too many tagged photos dropped, no calibrated cut; recipe: force = true).")] = False,
-    mode: Annotated[str | None, typer.Option("--mode", help="embeddings (logistic regression, fast) or finetune (a binary CNN per fold; for GPUs) (default: recipe, else embeddings).")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force",
+        help="Drop below the threshold even when the sanity checks hold the drops (tag on most photos, too many tagged "
+             "photos dropped, no calibrated cut; recipe: force = true).",
+    )] = False,
+    mode: Annotated[str | None, typer.Option(
+        "--mode",
+        help="embeddings (logistic regression, fast) or finetune (a binary CNN per fold; for GPUs) (default: recipe, "
+             "else embeddings).",
+    )] = None,
     head_epochs: Annotated[int, typer.Option("--head-epochs", help="finetune: frozen-backbone epochs per fold.")] = 1,
     epochs: Annotated[int, typer.Option("--epochs", help="finetune: full fine-tuning epochs per fold.")] = 2,
     image_size: Annotated[int, typer.Option("--image-size", help="finetune: training crop side.")] = 224,
@@ -92,12 +132,14 @@ def prefilter(
     device: Annotated[str, typer.Option("--device", help="finetune: auto, cuda, mps or cpu.")] = "auto",
     as_json: JsonOption = False,
 ) -> None:
-    """Drop off-topic photos with a pre-classifier trained on the topic tag; recover untagged on-topic ones; flag label issues."""
+    """Drop off-topic photos with a pre-classifier trained on the topic tag; recover untagged
+    on-topic ones; flag label issues."""
     from curate.prefilter.run import run_prefilter
 
     given = {"threshold": threshold, "folds": folds, "regularisation": regularisation, "label_issues": label_issues,
              "drop_label_issues": drop_label_issues or None, "seed": seed, "force": force or None, "mode": mode,
-             "geo_rescue": geo_rescue, "geo_rescue_rule": geo_rescue_rule, "relabel": relabel, "relabel_precision": relabel_precision}
+             "geo_rescue": geo_rescue, "geo_rescue_rule": geo_rescue_rule, "relabel": relabel,
+             "relabel_precision": relabel_precision}
     config = _config(topic, recipe, given)
     mode = config.mode
     scorer = None
@@ -115,7 +157,8 @@ def prefilter(
         console.print(f"note: {note}", highlight=False)
     console.print(report.summary(), highlight=False, soft_wrap=True, markup=False)
     console.print(f"topic {report.topic!r}: {report.scored:,} photos scored out of fold; threshold "
-                  f"{report.threshold:.3f} ({report.threshold_method}; {report.bimodality['summary']})", highlight=False)
+                  f"{report.threshold:.3f} ({report.threshold_method}; "
+                  f"{report.bimodality['summary']})", highlight=False)
     sanity = report.sanity_line()
     if sanity:
         console.print(f"{'warning' if report.forced else 'held'}: {sanity}", highlight=False, soft_wrap=True)
@@ -142,5 +185,6 @@ def repair_lines(report) -> list[str]:
     if rescue:
         lines.append(f"geo rescue: {rescue['rescued']:,} of {rescue['geo_outliers']:,} geo outliers kept as "
                      f"geo_rescued (pixels agree with the label and the topic); {rescue['other_label']:,} look like "
-                     f"another label and {rescue['off_topic']:,} off topic stay dropped (--no-geo-rescue keeps all dropped)")
+                     f"another label and {rescue['off_topic']:,} off topic stay dropped (--no-geo-rescue keeps all "
+                     "dropped)")
     return lines

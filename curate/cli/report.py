@@ -17,8 +17,10 @@ from curate.report.run import check_report_limits, write_report
 def report(
     workspace_path: WorkspaceOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Report folder (default: <workspace>/report).")] = None,
-    max_gallery: Annotated[int, typer.Option("--max-gallery", help="Most photos per gallery (the page stays short).")] = 12,
-    max_rows: Annotated[int, typer.Option("--max-rows", help="Most rows per big table (full tables in CSV/JSON).")] = 200,
+    max_gallery: Annotated[int, typer.Option(
+        "--max-gallery", help="Most photos per gallery (the page stays short).")] = 12,
+    max_rows: Annotated[int, typer.Option(
+        "--max-rows", help="Most rows per big table (full tables in CSV/JSON).")] = 200,
     owner_alarm: Annotated[float, typer.Option(
         "--owner-alarm", help="An owner alarm also needs the label's top owner to hold more than this share of "
         "its kept photos (the alarm itself: top owners unusually large for the collection; docs/report.md).")] = 0.10,

@@ -15,11 +15,17 @@ from curate.errors import UsageError
 @user_errors
 def review(
     workspace_path: WorkspaceOption = None,
-    host: Annotated[str, typer.Option("--host", help="Interface to listen on; any other than 127.0.0.1 needs the printed token.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(
+        "--host", help="Interface to listen on; any other than 127.0.0.1 needs the printed token.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8765,
-    queue: Annotated[str, typer.Option("--queue", help="Queue to open: label_issues, off_topic, recovered, geo, duplicates, owners or quality.")] = "label_issues",
-    export_decisions: Annotated[Path | None, typer.Option("--export-decisions", help="Write every decision (undos too) to FILE as JSON Lines, then stop.")] = None,
-    import_decisions: Annotated[Path | None, typer.Option("--import-decisions", help="Add the decisions of FILE that this workspace lacks, apply them to the catalog, then stop.")] = None,
+    queue: Annotated[str, typer.Option(
+        "--queue", help="Queue to open: label_issues, off_topic, recovered, geo, duplicates, owners or quality.",
+    )] = "label_issues",
+    export_decisions: Annotated[Path | None, typer.Option(
+        "--export-decisions", help="Write every decision (undos too) to FILE as JSON Lines, then stop.")] = None,
+    import_decisions: Annotated[Path | None, typer.Option(
+        "--import-decisions",
+        help="Add the decisions of FILE that this workspace lacks, apply them to the catalog, then stop.")] = None,
 ) -> None:
     """Look at what the stages flagged and decide with the keyboard; decisions win on every re-run."""
     from curate.review import journal

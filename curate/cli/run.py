@@ -19,7 +19,8 @@ def run(
     train: Annotated[bool, typer.Option("--train", help="Also train (classify train) and evaluate a model.")] = False,
     restart_from: Annotated[str | None, typer.Option(
         "--from", help="Run this step (e.g. filter, split) and every later one again, even if done.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the recipe and list its steps; run nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Check the recipe and list its steps; run nothing.")] = False,
 ) -> None:
     """Run every step of a dataset recipe; a re-run skips finished steps and resumes the interrupted one."""
     from curate.pipeline import plan, restart_index, run_pipeline

@@ -39,7 +39,8 @@ def _display(row: dict) -> dict:
         return {"metric": row["metric"], "P": "", "R": share, "tp/fp/fn": f"{row['dropped']}/{row['photos']} dropped",
                 "target P/R": f">= {row['target']:g}", "met": "yes" if row["met"] else "NO"}
     if "flagged" in row:
-        detail = f"share {fmt(row['top_owner_share'])} in {', '.join(row['labels'])}" if row["flagged"] else "not flagged"
+        detail = (f"share {fmt(row['top_owner_share'])} in {', '.join(row['labels'])}" if row["flagged"]
+                  else "not flagged")
         return {"metric": row["metric"], "P": "", "R": "", "tp/fp/fn": "", "target P/R": detail,
                 "met": "yes" if row["met"] else "NO"}
     if row["precision"] is None and row["target_precision"] == 0:

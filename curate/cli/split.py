@@ -50,7 +50,8 @@ def split(
 @user_errors
 def check_leakage(
     workspace_path: WorkspaceOption = None,
-    by: Annotated[str | None, typer.Option("--by", help="Also check this column (e.g. a day or a location cell).")] = None,
+    by: Annotated[str | None, typer.Option(
+        "--by", help="Also check this column (e.g. a day or a location cell).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """List every owner, near-duplicate cluster and exact hash present in 2+ splits (exit 3 if any)."""

@@ -138,7 +138,8 @@ class DemoConfig:
         geotag (to betray the tag) and not mislabelled (mislabels take mislabel_rate /
         mislabel_eligible_share of the one-tag skylines with a correct geotag)."""
         correct_geotag = 1.0 - self.misgeotag_rate - self.missing_coords_rate - self.invalid_coords_rate
-        not_mislabelled = 1.0 - self.mislabel_rate / self.mislabel_eligible_share if self.mislabel_eligible_share else 1.0
+        not_mislabelled = (1.0 - self.mislabel_rate / self.mislabel_eligible_share if self.mislabel_eligible_share
+                           else 1.0)
         return (1.0 - self.multi_city_tag_rate) * correct_geotag * max(0.0, not_mislabelled)
 
     @property

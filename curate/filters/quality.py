@@ -70,7 +70,8 @@ def image_statistics(image: Image.Image, grey: Image.Image | None = None) -> dic
     small = np.asarray(work.reduce(4) if min(work.size) >= 16 else work, dtype=np.int16)
     return {"laplacian_var": _laplacian_var(np.asarray(grey, dtype=np.float32)), "brightness_p05": p05,
             "brightness_p50": p50, "brightness_p95": p95, "white_clipped_share": float(share[CLIPPED:].sum()),
-            "centre_clipped_share": centre_clipped_share(work), "entropy_bits": float(-(nonzero * np.log2(nonzero)).sum()) + 0.0,
+            "centre_clipped_share": centre_clipped_share(work),
+            "entropy_bits": float(-(nonzero * np.log2(nonzero)).sum()) + 0.0,
             "chroma_mean": float((small.max(axis=2) - small.min(axis=2)).mean())}
 
 
@@ -238,8 +239,9 @@ def score_quality(catalog: pd.DataFrame,
     ``quality_issues`` (list of failed check names), summary). Rows without statistics get
     null scores and no issues. Greyscale is judged against the collection: when at most
     `colour_collection_share` of the measured photos have colour, its scores are 0 and nobody
-    fails it (0: every collection with a colour photo counts as colour). `summary`: whether the collection counts as colour (colour_collection,
-    colour_share) and `failed`, a boolean frame with one column per check.
+    fails it (0: every collection with a colour photo counts as colour). `summary`: whether the
+    collection counts as colour (colour_collection, colour_share) and `failed`, a boolean frame
+    with one column per check.
     """
     measured = catalog["laplacian_var"].notna() if "laplacian_var" in catalog.columns \
         else pd.Series(False, index=catalog.index)

@@ -57,7 +57,8 @@ def ensure_phashes(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> pd
     """Fill `phash` and `phash_mirror` for stored images that lack one; each distinct image is hashed once."""
     from curate.filters import phash
 
-    mirror = catalog["phash_mirror"] if "phash_mirror" in catalog else pd.Series(None, index=catalog.index, dtype=object)
+    mirror = (catalog["phash_mirror"] if "phash_mirror" in catalog
+              else pd.Series(None, index=catalog.index, dtype=object))
     missing = (catalog["phash"].isna() | mirror.isna()) & catalog["image_path"].notna()
     if not missing.any():
         return catalog
@@ -68,7 +69,8 @@ def ensure_phashes(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> pd
     catalog = catalog.copy()
     found = catalog["sha256"].map(by_sha)
     catalog.loc[missing, "phash"] = found[missing].map(lambda pair: pair[0] if isinstance(pair, tuple) else None)
-    catalog["phash_mirror"] = mirror.where(~missing, found.map(lambda pair: pair[1] if isinstance(pair, tuple) else None))
+    catalog["phash_mirror"] = mirror.where(~missing,
+                                           found.map(lambda pair: pair[1] if isinstance(pair, tuple) else None))
     return catalog
 
 

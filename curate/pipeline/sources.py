@@ -130,5 +130,5 @@ def commons_step(recipe: Recipe, entry: dict, where: str) -> Step:
                             lambda query: f"ingest commons {query.category or f'near {query.near}'}")
 
 
-SOURCE_STEPS = {"demo": demo_step, "scrape": scrape_step, "folder": folder_step, "urls": urls_step, "flickr": flickr_step,
-                "commons": commons_step}
+SOURCE_STEPS = {"demo": demo_step, "scrape": scrape_step, "folder": folder_step, "urls": urls_step,
+                "flickr": flickr_step, "commons": commons_step}

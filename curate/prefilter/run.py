@@ -64,7 +64,8 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
         vectors, found, ok = EmbeddingCache(ws, embeddings).lookup(catalog["sha256"])
         found = found | missing_from_store(ws, catalog, found)  # as if unreadable (ok stays False)
     else:
-        vectors, found, ok = np.zeros((len(catalog), 0), np.float32), np.zeros(len(catalog), bool), np.zeros(len(catalog), bool)
+        vectors = np.zeros((len(catalog), 0), np.float32)
+        found, ok = np.zeros(len(catalog), bool), np.zeros(len(catalog), bool)
     scores = _finetune_scores(ws, catalog, config, finetune) if config.mode == "finetune" else None
     # The out-of-fold fits take about a minute at demo size: a spinner, for the CLI and `curate run` alike.
     scored = "label issues" if config.mode == "finetune" else "topic and label issues"

@@ -39,8 +39,8 @@ GALLERY_FIELDS = ("photo_id", "sha256", "image_path", "page_url", "label", "owne
 
 
 # Sections computed from a stage's results: marked stale (not shown as current) when that stage is.
-SECTION_STAGES = {"geography": "filter", "duplicates": "filter", "quality": "filter", "tags": "prefilter", "label_issues": "prefilter",
-                  "splits": "split"}
+SECTION_STAGES = {"geography": "filter", "duplicates": "filter", "quality": "filter", "tags": "prefilter",
+                  "label_issues": "prefilter", "splits": "split"}
 
 
 def build_report(catalog: pd.DataFrame, stage_reports: dict, truth: pd.DataFrame | None = None,
@@ -88,7 +88,8 @@ def build_report(catalog: pd.DataFrame, stage_reports: dict, truth: pd.DataFrame
 
 def mark_stale_sections(report: dict, stage_states: dict) -> dict:
     """Add each stage's state under "freshness", and "stale" to the sections of a stale stage."""
-    report["freshness"] = {name: {"state": state["state"], "line": state["line"]} for name, state in stage_states.items()}
+    report["freshness"] = {name: {"state": state["state"], "line": state["line"]}
+                           for name, state in stage_states.items()}
     for key, stage in SECTION_STAGES.items():
         state = stage_states.get(stage)
         if state and state["state"] == "stale" and "absent" not in report["sections"][key]:

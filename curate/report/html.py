@@ -11,9 +11,11 @@ from html import escape
 from curate.report.review import render_review
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:1em;color:#222}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:1em;
+color:#222}
 h1{margin-bottom:.2em} h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
-.scroll{overflow-x:auto;max-width:100%} table{border-collapse:collapse;margin:.5em 0;font-size:.9em} th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}
+.scroll{overflow-x:auto;max-width:100%} table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
+th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}
 th{background:#f3f3f3} td.l,th.l{text-align:left}
 .absent{color:#777;font-style:italic} .ok{color:#11772d;font-weight:bold} .bad{color:#b00020;font-weight:bold}
 .gallery{display:flex;flex-wrap:wrap;gap:6px} figure{margin:0;width:136px;font-size:.72em;overflow-wrap:anywhere}
@@ -29,7 +31,8 @@ TALL_ROWS = 25  # a table with more rows scrolls inside a box of about that heig
 
 TITLES = {
     "overview": "1. Overview", "geography": "2. Geography", "photographers": "3. Photographers",
-    "tags": "4. Tags", "duplicates": "5. Duplicates", "quality": "6. Image quality", "label_issues": "7. Label issues", "review": "7b. Human review",
+    "tags": "4. Tags", "duplicates": "5. Duplicates", "quality": "6. Image quality", "label_issues": "7. Label issues",
+    "review": "7b. Human review",
     "splits": "8. Splits", "training": "9. Training", "attribution": "10. Attribution",
 }
 
@@ -187,7 +190,8 @@ def tags(s: dict) -> str:
         return "".join(parts) + absent(pre)
     c = pre["counts"]
     method = f', {e(pre["method"])}' if pre.get("method") else ""
-    parts.append(f'<h3>Topic tag “{e(pre["topic"])}” vs pre-classifier (threshold {num(pre["threshold"])}{method})</h3>')
+    parts.append(f'<h3>Topic tag “{e(pre["topic"])}” vs pre-classifier '
+                 f'(threshold {num(pre["threshold"])}{method})</h3>')
     if pre.get("bimodality"):
         parts.append(f'<p>{e(pre["bimodality"])}</p>')
     if pre.get("sanity"):
@@ -202,7 +206,8 @@ def tags(s: dict) -> str:
         rows[1].append(num(d["untagged"]))
     parts.append(table(header, rows))
     if doubted:
-        parts.append("<h3>Doubted but kept (lowest score first)</h3>" + gallery(pre["doubted"], ("label", "topic_score")))
+        parts.append("<h3>Doubted but kept (lowest score first)</h3>"
+                     + gallery(pre["doubted"], ("label", "topic_score")))
     parts.append("<h3>Tagged but dropped (lowest score first)</h3>"
                  + gallery(pre["tagged_dropped"], ("label", "topic_score")))
     parts.append("<h3>Untagged but recovered (highest score first)</h3>"
@@ -250,7 +255,8 @@ def splits(s: dict) -> str:
              "in two splits: the model would be tested on what it trained on, so test accuracy would flatter it. "
              "Counted on the catalog as it is now.</p>"]
     if s["clean"]:
-        parts.append('<p class="ok">Leakage check: clean — no owner, near-duplicate cluster or image in two splits.</p>')
+        parts.append('<p class="ok">Leakage check: clean — no owner, near-duplicate cluster or image '
+                     'in two splits.</p>')
     else:
         parts.append(f'<p class="bad">Leakage check: {len(s["leaks"])} leak(s).</p>')
         parts.append(table(["kind", "key", "splits", "photos", "per split"],
@@ -298,15 +304,16 @@ def training(s: dict) -> str:
 
 
 def attribution(s: dict) -> str:
-    rows = [[e(r["photo_id"]), owner(r.get("owner_id"), r["owner"]), e(r["license"]), link(r.get("page_url") or r["url"])] for r in s["rows"]]
+    rows = [[e(r["photo_id"]), owner(r.get("owner_id"), r["owner"]), e(r["license"]),
+             link(r.get("page_url") or r["url"])] for r in s["rows"]]
     return (f'<p>{s["total"]} kept photos; showing {s["shown"]}. Full table: '
             f'<a href="{e(s["csv"])}">{e(s["csv"])}</a>.</p>'
             + table(["photo", "owner", "licence", "source URL"], rows, left=4))
 
 
 RENDER = {"overview": overview, "geography": geography, "photographers": photographers, "tags": tags,
-          "duplicates": duplicates, "quality": quality, "label_issues": label_issues, "review": render_review, "splits": splits, "training": training,
-          "attribution": attribution}
+          "duplicates": duplicates, "quality": quality, "label_issues": label_issues, "review": render_review,
+          "splits": splits, "training": training, "attribution": attribution}
 
 
 def render_html(report: dict, title: str = "Curation report") -> str:

@@ -10,7 +10,8 @@ HOW_TO_REVIEW = "no review decisions yet; run `curate review` to look at the fla
 def review_section(catalog: pd.DataFrame, max_rows: int = 200) -> dict:
     """Counts of reviewed photos (kept, dropped, relabelled), which automatic drops a keep overrode,
     the relabels (from → to, photos), and the reviewed photos themselves (at most `max_rows`)."""
-    columns = ("review_status", "review_label", "label_before_review", "review_overrode_stage", "review_overrode_reason")
+    columns = ("review_status", "review_label", "label_before_review", "review_overrode_stage",
+               "review_overrode_reason")
     frame = catalog.reindex(columns=["photo_id", "label", "status", *columns])
     reviewed = frame["review_status"].notna() | frame["review_label"].notna()
     if not reviewed.any():

@@ -94,7 +94,8 @@ def _owners(c: pd.DataFrame):
 
 
 def _quality(c: pd.DataFrame):
-    listed = c["quality_issues"].map(lambda cell: list(cell) if cell is not None and not isinstance(cell, float) else [])
+    listed = c["quality_issues"].map(lambda cell: list(cell) if cell is not None and not isinstance(cell, float)
+                                     else [])
     scores = c.reindex(columns=[f"{name}_score" for name in QUALITY_SCORES]).astype(float)
     worst = scores.max(axis=1).fillna(0)
     return listed.map(len) > 0, worst, "fails " + listed.map(", ".join) + "; worst score " + _fmt(worst)

