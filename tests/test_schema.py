@@ -68,4 +68,5 @@ def test_contract_violations_are_refused():
 
 def test_readme_documents_the_declared_schema():
     readme = (Path(__file__).resolve().parents[1] / "docs" / "workspace.md").read_text(encoding="utf-8")
-    assert schema.markdown_table() in readme, "docs/workspace.md schema table is out of date: paste schema.markdown_table()"
+    assert schema.markdown_table() in readme, ("docs/workspace.md schema table is out of date: "
+                                               "paste schema.markdown_table()")
