@@ -15,17 +15,22 @@ How it is built, all with NumPy arrays over the whole collection:
    `src`: burst frames copy their burst's first frame, exact duplicates copy their
    original; broken files are marked; the sandals photographer's slots are appended;
 4. the slots are shuffled and turned into records and truth.
+
+The steps hand each other the frozen dataclasses of arrays in `curate.demo.slots`
+(`Owners`, `Slots`, `Structure`).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from curate.demo import geo, vocab
 from curate.demo.config import BROKEN_KINDS, DemoConfig
+from curate.demo.slots import Owners, SlotContent, Slots, Structure
 from curate.demo.tags import TagTable
 from curate.recipes import Recipe, load_recipe
 
@@ -111,7 +116,7 @@ def owner_photo_counts(rng: np.random.Generator, config: DemoConfig, n_photos: i
     return counts
 
 
-def draw_owners(rng: np.random.Generator, config: DemoConfig, cities: CityTable, n_regular: int) -> dict:
+def draw_owners(rng: np.random.Generator, config: DemoConfig, cities: CityTable, n_regular: int) -> Owners:
     """Owner table: regular photographers, then the sandals photographer (if any) last."""
     counts = owner_photo_counts(rng, config, n_regular)
     home = _home_cities(rng, counts, cities.weights)
@@ -133,8 +138,8 @@ def draw_owners(rng: np.random.Generator, config: DemoConfig, cities: CityTable,
     if n_sandals:
         names[-1] = vocab.SANDALS_OWNER_NAME
         is_sandals[-1] = True
-    return {"count": counts, "home": home, "owner_id": owner_id.to_numpy(dtype=object), "name": names,
-            "license": licence, "is_sandals": is_sandals, "n_regular": int(counts.sum()) - n_sandals}
+    return Owners(count=counts, home=home, owner_id=owner_id.to_numpy(dtype=object), name=names,
+                  license=licence, is_sandals=is_sandals, n_regular=int(counts.sum()) - n_sandals)
 
 
 def _home_cities(rng: np.random.Generator, counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -151,87 +156,92 @@ def _home_cities(rng: np.random.Generator, counts: np.ndarray, weights: np.ndarr
     return home
 
 
-def draw_slot_content(rng: np.random.Generator, config: DemoConfig, cities: CityTable, owners: dict,
-                      mislabel_rng: np.random.Generator) -> dict:
+def draw_slot_content(rng: np.random.Generator, config: DemoConfig, cities: CityTable, owners: Owners,
+                      mislabel_rng: np.random.Generator) -> Slots:
     """Independent content for every slot; slots are laid out owner by owner."""
-    owner = np.repeat(np.arange(len(owners["count"])), owners["count"])
+    owner = np.repeat(np.arange(len(owners.count)), owners.count)
     n = len(owner)
-    sandals = owners["is_sandals"][owner]
+    sandals = owners.is_sandals[owner]
     offtopic = rng.random(n) < config.offtopic_rate
     kind = np.where(offtopic, rng.choice(vocab.OFFTOPIC_KINDS, size=n), vocab.SKYLINE)
     kind[sandals] = vocab.SANDALS
     at_home = rng.random(n) < config.home_city_rate
-    city = np.where(at_home, owners["home"][owner], rng.choice(len(cities), size=n, p=cities.weights))
+    city = np.where(at_home, owners.home[owner], rng.choice(len(cities), size=n, p=cities.weights))
     city[sandals] = cities.index(cities.sandals_name)
     coord_kind = _draw_coord_kinds(rng, config, n)
     coord_kind[sandals] = geo.OK
-    content = {
-        "kind": kind, "city": city, "coord_kind": coord_kind,
-        "scene_seed": rng.integers(0, 2**31 - 1, n, dtype=np.int64),
-        "variant_seed": rng.integers(0, 2**31 - 1, n, dtype=np.int64),
-        "offset_u": rng.random(n), "bearing": rng.random(n) * 2 * math.pi,
-        "taken_s": rng.integers(0, _EPOCH_SPAN_S, n, dtype=np.int64),
-        "title_kind": rng.choice(3, size=n, p=[0.5, 0.3, 0.2]),
-        "title_number": rng.integers(1, 10_000, n),
-    }
+    scene_seed = rng.integers(0, 2**31 - 1, n, dtype=np.int64)
+    variant_seed = rng.integers(0, 2**31 - 1, n, dtype=np.int64)
+    offset_u, bearing = rng.random(n), rng.random(n) * 2 * math.pi
+    taken_s = rng.integers(0, _EPOCH_SPAN_S, n, dtype=np.int64)
+    title_kind, title_number = rng.choice(3, size=n, p=[0.5, 0.3, 0.2]), rng.integers(1, 10_000, n)
     if sandals.any():  # near-identical uploads: the sandals photographer reuses one scene
-        content["scene_seed"][sandals] = content["scene_seed"][np.flatnonzero(sandals)[0]]
-    content.update(cities.tags.draw(rng, config, content["kind"], content["city"], sandals))
-    content.update(draw_mislabels(mislabel_rng, config, cities, content, sandals))
-    content.update(draw_taken_elsewhere(np.random.default_rng([config.seed, 20240611, 2]), config, cities,
-                                        content, sandals))
-    return {"owner": owner, "sandals": sandals, "content": content}
+        scene_seed[sandals] = scene_seed[np.flatnonzero(sandals)[0]]
+    tags = cities.tags.draw(rng, config, kind, city, sandals)
+    # before the wrong-city draws, every city tag names the city in the pixels
+    content = SlotContent(kind=kind, city=city, coord_kind=coord_kind, scene_seed=scene_seed,
+                          variant_seed=variant_seed, offset_u=offset_u, bearing=bearing, taken_s=taken_s,
+                          title_kind=title_kind, title_number=title_number, tag_codes=tags.tag_codes,
+                          multi_city=tags.multi_city, skyline_tagged=tags.skyline_tagged, tagged_city=city,
+                          mislabelled=np.zeros(n, dtype=bool), taken_elsewhere=np.zeros(n, dtype=bool),
+                          placed_city=city)
+    mislabelled, tagged_city = draw_mislabels(mislabel_rng, config, cities, content, sandals)
+    content = replace(content, tagged_city=tagged_city, mislabelled=mislabelled)
+    elsewhere, tagged_city = draw_taken_elsewhere(np.random.default_rng([config.seed, 20240611, 2]), config,
+                                                  cities, content, sandals)
+    content = replace(content, tagged_city=tagged_city, taken_elsewhere=elsewhere, placed_city=content.tagged_city)
+    return Slots(owner=owner, sandals=sandals, content=content)
 
 
-def draw_mislabels(rng: np.random.Generator, config: DemoConfig, cities: CityTable, content: dict,
-                   sandals: np.ndarray) -> dict:
+def draw_mislabels(rng: np.random.Generator, config: DemoConfig, cities: CityTable, content: SlotContent,
+                   sandals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mislabelled skylines: the single city tag names another city than the pixels show.
 
     Drawn per slot, before bursts and duplicates copy content, so a burst or a re-upload
     carries the same (wrong) tag as its source. Only regular skylines with one city tag
     and no mis-geotag qualify (`DemoConfig.mislabel_eligible_share`); the chance among
     them is scaled so that `mislabel_rate` of all regular skylines end up mislabelled.
-    The wrong city is uniform over the other cities. Returns `tagged_city` (the city the
-    tags, title and geotag name) and `mislabelled`, and rewrites tag slot 0 in place.
+    The wrong city is uniform over the other cities. Returns (`mislabelled`, `tagged_city`:
+    the city the tags, title and geotag name) and rewrites tag slot 0 in place.
     Uses its own random stream so every other draw is the same whatever the rate.
     """
-    eligible = ((content["kind"] == vocab.SKYLINE) & ~sandals & ~content["multi_city"]
-                & ~np.isin(content["coord_kind"], (geo.FAR, geo.NEAR)))
-    mislabelled, tagged_city = _wrong_city_tags(rng, cities, content, content["city"], eligible,
+    eligible = ((content.kind == vocab.SKYLINE) & ~sandals & ~content.multi_city
+                & ~np.isin(content.coord_kind, (geo.FAR, geo.NEAR)))
+    mislabelled, tagged_city = _wrong_city_tags(rng, cities, content, content.city, eligible,
                                                 config.mislabel_rate, config.mislabel_eligible_share)
-    return {"tagged_city": tagged_city, "mislabelled": mislabelled}
+    return mislabelled, tagged_city
 
 
-def draw_taken_elsewhere(rng: np.random.Generator, config: DemoConfig, cities: CityTable, content: dict,
-                         sandals: np.ndarray) -> dict:
+def draw_taken_elsewhere(rng: np.random.Generator, config: DemoConfig, cities: CityTable,
+                         content: SlotContent, sandals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Skylines taken elsewhere: the single city tag names another city than the pixels show,
     while the geotag is where the photo was really taken ("tagged Amsterdam, taken in Korea").
 
     Drawn like `draw_mislabels` (per slot, own random stream) among regular skylines with
     one city tag, a correct geotag and no mislabel, scaled so that `taken_elsewhere_rate` of
-    all regular skylines end up taken elsewhere. Returns the new `tagged_city`,
-    `taken_elsewhere` and `placed_city` (the city whose centre the geotag is drawn around:
-    the city tagged before, i.e. the true one for these photos), and rewrites tag slot 0 in place.
+    all regular skylines end up taken elsewhere. Returns (`taken_elsewhere`, the new
+    `tagged_city`) and rewrites tag slot 0 in place; the caller keeps the city tagged before
+    (the true one for these photos) as `placed_city`, where the geotag is drawn around.
     """
-    eligible = ((content["kind"] == vocab.SKYLINE) & ~sandals & ~content["multi_city"]
-                & (content["coord_kind"] == geo.OK) & ~content["mislabelled"])
-    elsewhere, tagged_city = _wrong_city_tags(rng, cities, content, content["tagged_city"], eligible,
+    eligible = ((content.kind == vocab.SKYLINE) & ~sandals & ~content.multi_city
+                & (content.coord_kind == geo.OK) & ~content.mislabelled)
+    elsewhere, tagged_city = _wrong_city_tags(rng, cities, content, content.tagged_city, eligible,
                                               config.taken_elsewhere_rate, config.taken_elsewhere_eligible_share)
-    return {"tagged_city": tagged_city, "taken_elsewhere": elsewhere, "placed_city": content["tagged_city"]}
+    return elsewhere, tagged_city
 
 
-def _wrong_city_tags(rng: np.random.Generator, cities: CityTable, content: dict, tagged_city: np.ndarray,
+def _wrong_city_tags(rng: np.random.Generator, cities: CityTable, content: SlotContent, tagged_city: np.ndarray,
                      eligible: np.ndarray, rate: float, share: float) -> tuple[np.ndarray, np.ndarray]:
     """(chosen, new tagged city): each `eligible` slot is chosen with chance rate / share, so
     that `rate` of all regular skylines are when `share` of them are eligible; a chosen
     slot's city becomes another one, uniform over the others, and its city tag (slot 0 of
-    `content["tag_codes"]`, rewritten in place) is spelled for that city."""
+    `content.tag_codes`, rewritten in place) is spelled for that city."""
     n_cities = len(cities)
     chance = rate / share if share > 0 else 0.0
     chosen = eligible & (rng.random(len(eligible)) < chance)
     tagged_city = tagged_city.copy()
     tagged_city[chosen] = (tagged_city[chosen] + 1 + rng.integers(0, n_cities - 1, int(chosen.sum()))) % n_cities
-    content["tag_codes"][chosen, 0] = cities.tags.spell(rng, tagged_city[chosen])
+    content.tag_codes[chosen, 0] = cities.tags.spell(rng, tagged_city[chosen])
     return chosen, tagged_city
 
 
@@ -246,26 +256,25 @@ def _draw_coord_kinds(rng: np.random.Generator, config: DemoConfig, n: int) -> n
     return kind
 
 
-def impose_structure(rng: np.random.Generator, config: DemoConfig, slots: dict, owners: dict) -> dict:
+def impose_structure(rng: np.random.Generator, config: DemoConfig, slots: Slots, owners: Owners) -> Structure:
     """Bursts, exact duplicates and broken files, expressed as per-slot arrays.
 
     `src[i]` is the slot whose content slot i shows (itself for most slots).
     """
-    n = len(slots["owner"])
-    n_regular = owners["n_regular"]
+    n = len(slots.owner)
+    n_regular = owners.n_regular
     src = np.arange(n)
-    owner = slots["owner"].copy()
-    burst_id, frame_index = _bursts(rng, config, slots["owner"][:n_regular], n)
+    owner = slots.owner.copy()
+    burst_id, frame_index = _bursts(rng, config, slots.owner[:n_regular], n)
     src = _burst_sources(src, burst_id, frame_index)
     plain = np.flatnonzero(burst_id[:n_regular] < 0)
     dup_group, is_copy, other_owner = _exact_duplicates(rng, config, plain, src, owner)
     grouped = dup_group >= 0
-    style_id = slots["owner"][src]  # the look travels with the image, not with the uploader
+    style_id = slots.owner[src]  # the look travels with the image, not with the uploader
     broken = _broken(rng, config, np.flatnonzero(~grouped[:n_regular]), n)
-    return {"src": src, "owner": owner, "style_id": style_id, "burst_id": burst_id,
-            "frame_index": frame_index, "dup_group": dup_group, "is_copy": is_copy,
-            "other_owner": other_owner, "broken": broken, "sandals": slots["sandals"],
-            "content": {name: values[src] for name, values in slots["content"].items()}}
+    return Structure(src=src, owner=owner, style_id=style_id, burst_id=burst_id, frame_index=frame_index,
+                     dup_group=dup_group, is_copy=is_copy, other_owner=other_owner, broken=broken,
+                     sandals=slots.sandals, content=slots.content.take(src))
 
 
 def _bursts(rng: np.random.Generator, config: DemoConfig, regular_owner: np.ndarray, n: int):
@@ -331,32 +340,33 @@ def _broken(rng: np.random.Generator, config: DemoConfig, eligible: np.ndarray, 
     return broken
 
 
-def build_tables(rng, config: DemoConfig, cities: CityTable, owners: dict, structure: dict,
+def build_tables(rng, config: DemoConfig, cities: CityTable, owners: Owners, structure: Structure,
                  order: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Shuffle the slots into upload order and write records + truth."""
-    content = {name: values[order] for name, values in structure["content"].items()}
-    owner = structure["owner"][order]
+    content = structure.content.take(order)
+    owner = structure.owner[order]
     n = len(order)
     source_id = pd.Series(3_000_000_000 + np.cumsum(rng.integers(1, 40, n))).astype(str).to_numpy(dtype=object)
     lat, lon, distance_km = geo.recorded_coordinates(config, cities, content)
-    taken = _EPOCH_START + content["taken_s"] + 2 * structure["frame_index"][order]
+    taken = _EPOCH_START + content.taken_s + 2 * structure.frame_index[order]
     records = pd.DataFrame({
         "source_id": source_id,
-        "owner_id": owners["owner_id"][owner],
-        "owner_name": owners["name"][owner],
+        "owner_id": owners.owner_id[owner],
+        "owner_name": owners.name[owner],
         "title": _titles(cities, content),
-        "tags": cities.tags.to_lists(content["tag_codes"]),
+        "tags": cities.tags.to_lists(content.tag_codes),
         "lat": lat,
         "lon": lon,
         "taken_at": taken.astype("datetime64[s]"),
-        "license": owners["license"][owner],
-        "url": vocab.URL_PREFIX + owners["owner_id"][owner] + "/" + source_id,
+        "license": owners.license[owner],
+        "url": vocab.URL_PREFIX + owners.owner_id[owner] + "/" + source_id,
     })
     truth = _truth(cities, owners, structure, content, order, source_id, distance_km)
     return records, truth
 
 
-def _truth(cities, owners, structure, content, order, source_id, distance_km) -> pd.DataFrame:
+def _truth(cities: CityTable, owners: Owners, structure: Structure, content: SlotContent, order: np.ndarray,
+           source_id: np.ndarray, distance_km: np.ndarray) -> pd.DataFrame:
     """The ground truth table. Columns about cities and places:
 
     - true_city: the city in the pixels (for off-topic photos, where they were taken);
@@ -367,36 +377,36 @@ def _truth(cities, owners, structure, content, order, source_id, distance_km) ->
     - true_distance_km: how far the recorded position is from tagged_city's centre, i.e.
       how wrong the geotag is for the city the photo claims (what a geo filter can see).
     """
-    kind = content["kind"]
+    kind = content.kind
     is_skyline = kind == vocab.SKYLINE
-    city = cities.names[content["city"]]
-    coord_kind = np.array(geo.COORD_KINDS, dtype=object)[content["coord_kind"]]
-    broken = structure["broken"][order]
+    city = cities.names[content.city]
+    coord_kind = np.array(geo.COORD_KINDS, dtype=object)[content.coord_kind]
+    broken = structure.broken[order]
     return pd.DataFrame({
         "photo_id": "demo:" + source_id,
-        "owner_id": owners["owner_id"][structure["owner"][order]],
-        "style_id": structure["style_id"][order],
+        "owner_id": owners.owner_id[structure.owner[order]],
+        "style_id": structure.style_id[order],
         "content_kind": np.array(vocab.CONTENT_KINDS, dtype=object)[kind],
         "is_skyline": is_skyline,
-        "is_sandals": structure["sandals"][order],
+        "is_sandals": structure.sandals[order],
         "true_label": np.where(is_skyline, city, None),
         "true_city": city,
-        "tagged_city": cities.names[content["tagged_city"]],
-        "is_mislabelled": content["mislabelled"],
-        "is_taken_elsewhere": content["taken_elsewhere"],
+        "tagged_city": cities.names[content.tagged_city],
+        "is_mislabelled": content.mislabelled,
+        "is_taken_elsewhere": content.taken_elsewhere,
         "coord_kind": coord_kind,
-        "is_misgeotagged": np.isin(content["coord_kind"], (geo.FAR, geo.NEAR)),
+        "is_misgeotagged": np.isin(content.coord_kind, (geo.FAR, geo.NEAR)),
         "true_distance_km": distance_km,
-        "has_multi_city_tags": content["multi_city"],
-        "skyline_tagged": content["skyline_tagged"],
-        "burst_id": _nullable(structure["burst_id"][order]),
-        "frame_index": structure["frame_index"][order],
-        "exact_dup_group": _nullable(structure["dup_group"][order]),
-        "is_exact_dup_copy": structure["is_copy"][order],
-        "dup_other_owner": structure["other_owner"][order],
+        "has_multi_city_tags": content.multi_city,
+        "skyline_tagged": content.skyline_tagged,
+        "burst_id": _nullable(structure.burst_id[order]),
+        "frame_index": structure.frame_index[order],
+        "exact_dup_group": _nullable(structure.dup_group[order]),
+        "is_exact_dup_copy": structure.is_copy[order],
+        "dup_other_owner": structure.other_owner[order],
         "broken_kind": np.where(broken >= 0, np.array(BROKEN_KINDS, dtype=object)[broken.clip(0)], None),
-        "scene_seed": content["scene_seed"],
-        "variant_seed": content["variant_seed"],
+        "scene_seed": content.scene_seed,
+        "variant_seed": content.variant_seed,
         # columns shared with a scrape's truth (curate.scrape), so one `curate score` serves both
         "is_on_topic": is_skyline,
         **_near_duplicate_truth(structure, order, "demo:" + source_id),
@@ -404,17 +414,17 @@ def _truth(cities, owners, structure, content, order, source_id, distance_km) ->
     })
 
 
-def _near_duplicate_truth(structure: dict, order: np.ndarray, photo_id: np.ndarray) -> dict:
+def _near_duplicate_truth(structure: Structure, order: np.ndarray, photo_id: np.ndarray) -> dict:
     """near_dup_group (a burst's frames, an exact copy and its original), edit_kind (burst for
     frames after the first, exact_copy for copies) and edit_of (the photo it copies)."""
-    src = structure["src"][order]
+    src = structure.src[order]
     position = np.empty(len(order), dtype=np.int64)
     position[order] = np.arange(len(order))
     group = position[src]
     sizes = np.bincount(group, minlength=len(order))
     edit_kind = np.full(len(order), None, dtype=object)
-    edit_kind[(structure["burst_id"][order] >= 0) & (structure["frame_index"][order] > 0)] = "burst"
-    edit_kind[structure["is_copy"][order]] = "exact_copy"
+    edit_kind[(structure.burst_id[order] >= 0) & (structure.frame_index[order] > 0)] = "burst"
+    edit_kind[structure.is_copy[order]] = "exact_copy"
     return {"near_dup_group": pd.Series(group, dtype="Int64").mask(sizes[group] < 2),
             "edit_kind": edit_kind,
             "edit_of": np.where(pd.notna(edit_kind), np.asarray(photo_id, dtype=object)[group], None)}
@@ -424,15 +434,15 @@ def _nullable(ids: np.ndarray) -> pd.Series:
     return pd.Series(ids, dtype="Int64").mask(ids < 0)
 
 
-def _titles(cities: CityTable, content: dict) -> np.ndarray:
+def _titles(cities: CityTable, content: SlotContent) -> np.ndarray:
     """Camera file names, '<City> <words>', or no title."""
-    n = len(content["kind"])
+    n = len(content.kind)
     prefixes = np.array(vocab.CAMERA_PREFIXES, dtype=object)
-    number = pd.Series(content["title_number"]).astype(str).str.zfill(4).to_numpy(dtype=object)
-    camera = prefixes[content["title_number"] % len(prefixes)] + number
-    words = np.array(vocab.KIND_TITLE_WORDS, dtype=object)[content["kind"]]
-    described = cities.displays[content["tagged_city"]] + " " + words  # as the uploader believes
+    number = pd.Series(content.title_number).astype(str).str.zfill(4).to_numpy(dtype=object)
+    camera = prefixes[content.title_number % len(prefixes)] + number
+    words = np.array(vocab.KIND_TITLE_WORDS, dtype=object)[content.kind]
+    described = cities.displays[content.tagged_city] + " " + words  # as the uploader believes
     titles = np.full(n, None, dtype=object)
-    titles[content["title_kind"] == 0] = camera[content["title_kind"] == 0]
-    titles[content["title_kind"] == 1] = described[content["title_kind"] == 1]
+    titles[content.title_kind == 0] = camera[content.title_kind == 0]
+    titles[content.title_kind == 1] = described[content.title_kind == 1]
     return titles

@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from curate.demo import vocab
+from curate.demo.slots import TagDraw
 
 _GENERIC_SLOTS = 5
 _KIND_TAG_SHARE = 0.6  # generic tags drawn from the content's own words, else common words
@@ -53,7 +54,7 @@ class TagTable:
         self._topic_twins = [i for i, word in enumerate(words) if word == topic_tag and i != self.skyline_code]
 
     def draw(self, rng: np.random.Generator, config, kind: np.ndarray, city: np.ndarray,
-             sandals: np.ndarray) -> dict:
+             sandals: np.ndarray) -> TagDraw:
         """Tag codes per photo (`tag_codes`, -1 = empty slot) plus the truth flags
         `multi_city` and `skyline_tagged`."""
         n, n_cities = len(kind), len(self.city_offset)
@@ -68,7 +69,7 @@ class TagTable:
         skyline_tagged = rng.random(n) < skyline_rate
         codes[skyline_tagged, 2] = self.skyline_code
         codes[:, 3:] = self.generic(rng, kind)
-        return {"tag_codes": codes, "multi_city": multi, "skyline_tagged": skyline_tagged}
+        return TagDraw(tag_codes=codes, multi_city=multi, skyline_tagged=skyline_tagged)
 
     def spell(self, rng: np.random.Generator, city: np.ndarray) -> np.ndarray:
         """A spelling code per photo, drawn with the spellings' frequencies."""

@@ -17,12 +17,14 @@ So a real file is the pixels of exactly one `near_dup_group` (or of one photo al
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from curate.demo import vocab
 from curate.demo.metadata import CityTable, build_tables, draw_owners, draw_slot_content, impose_structure
+from curate.demo.slots import Structure
 from curate.demo.tags import TagTable
 from curate.errors import UsageError
 from curate.recipes import Recipe
@@ -40,6 +42,18 @@ EDIT_STRENGTH = {"jpeg": (20.0, 50.0), "downscale": (0.30, 0.70), "crop": (0.02,
 _CONTENT_KIND = np.array(["on_topic", "off_topic", "off_topic", "off_topic", "off_topic", "sandals"], dtype=object)
 
 
+@dataclass(frozen=True)
+class Edits:
+    """Edited copies, one entry per slot: `root` (the slot whose file the pixels come from),
+    `edit_kind` (None for a photo shown as taken), `edit_strength` (NaN unless an edit kind
+    has one) and `edit_seed`."""
+
+    root: np.ndarray
+    edit_kind: np.ndarray
+    edit_strength: np.ndarray
+    edit_seed: np.ndarray
+
+
 def generate_scrape(config: ScrapeConfig, sources: ScrapeSources, recipe: Recipe | None = None
                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(records, truth) of the scrape, one row per photo in the same order; deterministic
@@ -54,9 +68,9 @@ def generate_scrape(config: ScrapeConfig, sources: ScrapeSources, recipe: Recipe
     owners = draw_owners(rng, demo, labels, demo.photos - demo.sandals_count)
     slots = draw_slot_content(rng, demo, labels, owners, np.random.default_rng([config.seed, _STREAM, 1]))
     structure = impose_structure(rng, demo, slots, owners)
-    edits = draw_edit_copies(np.random.default_rng([config.seed, _STREAM, 3]), config, structure)
+    structure, edits = draw_edit_copies(np.random.default_rng([config.seed, _STREAM, 3]), config, structure)
     files = assign_files(np.random.default_rng([config.seed, _STREAM, 4]), config, sources, labels, structure,
-                         edits["root"])
+                         edits.root)
     order = rng.permutation(demo.photos)
     records, truth = build_tables(rng, demo, labels, owners, structure, order)
     records["url"] = records["url"].str.replace(vocab.URL_PREFIX, URL_PREFIX, regex=False)
@@ -98,21 +112,22 @@ def _spellings(name: str, label) -> tuple[tuple[str, int], ...]:
     return tuple(options.items())
 
 
-def draw_edit_copies(rng: np.random.Generator, config: ScrapeConfig, structure: dict) -> dict:
-    """Turn `near_dup_rate` of the photos into edited copies of plain photos (in place on the
-    structure's content and owners, as the demo does for exact duplicates).
+def draw_edit_copies(rng: np.random.Generator, config: ScrapeConfig, structure: Structure
+                     ) -> tuple[Structure, Edits]:
+    """Turn `near_dup_rate` of the photos into edited copies of plain photos.
 
-    Returns per-slot arrays: `root` (the slot whose file the pixels come from), `edit_kind`
-    (None for a photo shown as taken), `edit_strength` and `edit_seed`.
+    Returns the structure with each copy showing its original's content (and, like the demo's
+    exact duplicates, uploaded by the original's owner unless it keeps its own) and the
+    per-slot `Edits`.
     """
-    n = len(structure["src"])
-    content, sandals = structure["content"], structure["sandals"]
+    n = len(structure.src)
+    sandals, owner, shows = structure.sandals, structure.owner.copy(), np.arange(n)
     edit_kind = np.full(n, None, dtype=object)
-    edit_kind[(structure["burst_id"] >= 0) & (structure["frame_index"] > 0)] = BURST
-    edit_kind[structure["is_copy"]] = EXACT_COPY
-    root = structure["src"].copy()
-    eligible = np.flatnonzero((structure["burst_id"] < 0) & (structure["dup_group"] < 0)
-                              & (structure["broken"] < 0) & ~sandals)
+    edit_kind[(structure.burst_id >= 0) & (structure.frame_index > 0)] = BURST
+    edit_kind[structure.is_copy] = EXACT_COPY
+    root = structure.src.copy()
+    eligible = np.flatnonzero((structure.burst_id < 0) & (structure.dup_group < 0)
+                              & (structure.broken < 0) & ~sandals)
     n_copies = min(int(round(config.near_dup_rate * n)), len(eligible) // 2) if config.edit_kinds else 0
     strength = np.full(n, np.nan)
     if n_copies:
@@ -122,11 +137,9 @@ def draw_edit_copies(rng: np.random.Generator, config: ScrapeConfig, structure: 
         original = np.repeat(pool[: len(counts)], counts)
         kinds = np.concatenate([rng.choice(np.array(config.edit_kinds, dtype=object), c, replace=False)
                                 for c in counts])
-        for values in content.values():
-            values[copies] = values[original]
+        shows[copies] = original  # copies and originals are disjoint: one step copies the content
         keep_uploader = rng.random(n_copies) < config.dup_other_owner_share
-        structure["owner"][copies] = np.where(keep_uploader, structure["owner"][copies],
-                                              structure["owner"][original])
+        owner[copies] = np.where(keep_uploader, owner[copies], owner[original])
         edit_kind[copies], root[copies] = kinds, root[original]
         low = np.array([EDIT_STRENGTH[k][0] for k in kinds])
         high = np.array([EDIT_STRENGTH[k][1] for k in kinds])
@@ -135,8 +148,9 @@ def draw_edit_copies(rng: np.random.Generator, config: ScrapeConfig, structure: 
     if len(series):
         root[series] = series[0]
         edit_kind[series[1:]] = SANDALS
-    return {"root": root, "edit_kind": edit_kind, "edit_strength": strength,
-            "edit_seed": rng.integers(0, 2**31 - 1, n, dtype=np.int64)}
+    edits = Edits(root=root, edit_kind=edit_kind, edit_strength=strength,
+                  edit_seed=rng.integers(0, 2**31 - 1, n, dtype=np.int64))
+    return replace(structure, owner=owner, content=structure.content.take(shows)), edits
 
 
 def _copies_per_original(rng: np.random.Generator, total: int, most: int) -> np.ndarray:
@@ -149,9 +163,9 @@ def _copies_per_original(rng: np.random.Generator, total: int, most: int) -> np.
 
 
 def assign_files(rng: np.random.Generator, config: ScrapeConfig, sources: ScrapeSources, labels: CityTable,
-                 structure: dict, root: np.ndarray) -> np.ndarray:
+                 structure: Structure, root: np.ndarray) -> np.ndarray:
     """A SourceFile per slot: a distinct file per root slot, shared by the slots that copy it."""
-    kind, city = structure["content"]["kind"], structure["content"]["city"]
+    kind, city = structure.content.kind, structure.content.city
     roots = np.unique(root)
     chosen = np.full(len(root), None, dtype=object)
     on_topic = roots[kind[roots] == vocab.SKYLINE]
@@ -172,26 +186,26 @@ def _draw(rng: np.random.Generator, files: tuple, count: int, where: str, config
     return [files[i] for i in picked]
 
 
-def scrape_truth(truth: pd.DataFrame, structure: dict, edits: dict, files: np.ndarray,
+def scrape_truth(truth: pd.DataFrame, structure: Structure, edits: Edits, files: np.ndarray,
                  order: np.ndarray) -> pd.DataFrame:
     """The demo's truth in the scrape's words, plus near-duplicate groups, edits and source files."""
-    root = edits["root"][order]
+    root = edits.root[order]
     position = np.empty(len(order), dtype=np.int64)
     position[order] = np.arange(len(order))
     group = position[root]  # the row of the photo whose file it shows
     sizes = np.bincount(group, minlength=len(order))
     out = truth.drop(columns=["style_id", "scene_seed", "is_skyline"]).rename(
         columns={"skyline_tagged": "topic_tagged", "has_multi_city_tags": "has_multi_label_tags"})
-    kind = structure["content"]["kind"][order]
+    kind = structure.content.kind[order]
     out["photo_id"] = SOURCE + ":" + out["photo_id"].str.split(":", n=1).str[1]
     out["content_kind"] = _CONTENT_KIND[kind]
     out["is_on_topic"] = kind == vocab.SKYLINE
     out["near_dup_group"] = pd.Series(group, dtype="Int64").mask(sizes[group] < 2)
-    out["edit_kind"] = edits["edit_kind"][order]
+    out["edit_kind"] = edits.edit_kind[order]
     out["edit_of"] = np.where(out["edit_kind"].notna() & (group != np.arange(len(order))),
                               out["photo_id"].to_numpy()[group], None)
-    out["edit_strength"] = edits["edit_strength"][order]
-    out["edit_seed"] = edits["edit_seed"][order]
+    out["edit_strength"] = edits.edit_strength[order]
+    out["edit_seed"] = edits.edit_seed[order]
     chosen = files[order]
     out["source_root"] = [f.root for f in chosen]
     out["source_file"] = [f.relative for f in chosen]
