@@ -234,7 +234,8 @@ def run_ann(args) -> None:
     found = set(zip(first[inside].tolist(), second[inside].tolist()))
     exact = set(zip(subset[exact_first].tolist(), subset[exact_second].tolist()))
     recall = len(found & exact) / max(1, len(exact))
-    print(f"subset of {len(subset):,} (half from planted pairs): exact search {exact_wall:.1f} s, {len(exact):,} pairs; "
+    print(f"subset of {len(subset):,} (half from planted pairs): exact search {exact_wall:.1f} s, "
+          f"{len(exact):,} pairs; "
           f"IVF recall of them {recall:.4f} ({len(exact - found)} missed), extra pairs {len(found - exact)}")
     print(f"targets: <= 300 s for {args.n:,} -> {'met' if wall <= 300 else 'NOT met'}; recall >= 0.98 -> "
           f"{'met' if recall >= 0.98 else 'NOT met'}")

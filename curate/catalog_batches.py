@@ -9,8 +9,12 @@ per-row view of the catalog in a global order (sorted by one column) while holdi
 sort key and a few 8-byte hashes per row. An out-of-core engine (DuckDB, Arrow datasets) can
 stand behind the same two calls later.
 
-    >>> catalog = CatalogFile(ws.catalog_path)                         # doctest: +SKIP
-    >>> kept = sum(int((b["status"] == "kept").sum()) for b in catalog.batches(["status"]))  # doctest: +SKIP
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "catalog.parquet"
+    >>> pd.DataFrame({"photo_id": ["a", "b", "c"], "status": ["kept", "dropped", "kept"]}).to_parquet(path)
+    >>> catalog = CatalogFile(path)
+    >>> sum(int((batch["status"] == "kept").sum()) for batch in catalog.batches(["status"]))
+    2
 """
 
 from __future__ import annotations
@@ -108,7 +112,8 @@ class CatalogFile:
         """The row checks `read_catalog` makes that batches alone cannot: photo_id present,
         never null and unique, status only kept or dropped (DataContractError otherwise)."""
         if schema.PHOTO_ID not in self._present or "status" not in self._present:
-            raise DataContractError(f"catalog {self.path} has no photo_id or status column; restore it or re-run ingest")
+            raise DataContractError(f"catalog {self.path} has no photo_id or status column; "
+                                    "restore it or re-run ingest")
         table = self._file.read(columns=[schema.PHOTO_ID, "status"], use_threads=False)
         ids, statuses = table.column(schema.PHOTO_ID), table.column("status")
         problem = None

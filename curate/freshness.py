@@ -2,8 +2,9 @@
 
 The workspace's stages run in one order (`PIPELINE`): ingest → embed → filter → prefilter →
 split. Embed comes before the filter because the filter's near-duplicate links read the
-embeddings (of every stored image, the filter's own drops included). Each stage after ingest saves, in its stage report (`reports/<stage>.json`, key
-``freshness``), what it read and what it wrote:
+embeddings (of every stored image, the filter's own drops included). Each stage after ingest
+saves, in its stage report (`reports/<stage>.json`, key ``freshness``), what it read and what it
+wrote:
 
 - ``inputs``: a fingerprint of the catalog columns it reads, over the rows the stages before
   it kept (its own and later stages' drops count as kept, since it reinstates them);
@@ -222,7 +223,8 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
     readable = {name: rep for name, rep in reports.items() if isinstance(rep, dict)}
     then = record.get("upstream") or {}
     now = {name: _identity(name, catalog, readable) for name in UPSTREAM[stage]}
-    reran = [name for name in UPSTREAM[stage] if (now[name] or {}).get("run_id") != (then.get(name) or {}).get("run_id")]
+    reran = [name for name in UPSTREAM[stage]
+             if (now[name] or {}).get("run_id") != (then.get(name) or {}).get("run_id")]
     upstream_changed = any((now[name] or {}).get("output") != (then.get(name) or {}).get("output")
                            for name in UPSTREAM[stage])
     inputs_changed = record.get("inputs") != input_fingerprint(catalog, stage, _extra_inputs(stage, report))

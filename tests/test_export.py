@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import demo_workspace
 from PIL import Image
 
 from curate.cli.app import app
@@ -19,7 +20,6 @@ from curate.cli.common import run_app
 from curate.errors import DataContractError, UsageError
 from curate.export import ExportConfig, export_workspace
 from curate.workspace import Workspace, read_catalog, write_catalog
-from helpers import demo_workspace
 
 
 @pytest.fixture(scope="module")
@@ -331,7 +331,7 @@ def test_the_dataset_card_and_manifest_describe_the_export(demo_ws, tmp_path):
     assert catalog_sha256(demo_ws) in card and "skylines" in card and "image-classification" in card
     for reason, count in catalog["drop_reason"].value_counts().items():
         assert f"| dropped: {reason} | {count} |" in card
-    for (label, split), count in want.groupby(["label", "split"]).size().items():
+    for label in want["label"].unique():
         assert f"| {label} |" in card
     assert "No photographer" in card
     manifest = json.loads((out / "export.json").read_text())

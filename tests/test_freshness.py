@@ -12,6 +12,7 @@ import shutil
 
 import numpy as np
 import pytest
+from helpers import demo_workspace
 from typer.testing import CliRunner
 
 from classify.cli import app as classify_app
@@ -19,7 +20,6 @@ from curate.cli.app import app
 from curate.embed import EmbeddingCache
 from curate.freshness import FRESH, NOT_RUN, STALE, judge, load_reports, workspace_states
 from curate.workspace import Workspace, read_catalog, write_catalog
-from helpers import demo_workspace
 
 runner = CliRunner()
 TOPIC = "skyline"

@@ -17,10 +17,17 @@ from scipy.sparse.csgraph import connected_components
 
 from curate.errors import UsageError
 from curate.filters import neardup
-from curate.filters.neardup import (DEFAULT_NEAR_DUP_BITS, block_plan, cluster_near_duplicates,
-                                    near_duplicate_pairs)
-from curate.filters.phash import (compute_phash_pairs, compute_phashes, hamming_distance, parse_phashes,
-                                  phash_pair, phash_to_uint64, popcount64, uint64_to_phash)
+from curate.filters.neardup import DEFAULT_NEAR_DUP_BITS, block_plan, cluster_near_duplicates, near_duplicate_pairs
+from curate.filters.phash import (
+    compute_phash_pairs,
+    compute_phashes,
+    hamming_distance,
+    parse_phashes,
+    phash_pair,
+    phash_to_uint64,
+    popcount64,
+    uint64_to_phash,
+)
 
 REAL_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "flickr-ferrari"
 U64 = 2**64 - 1

@@ -23,9 +23,10 @@ class ExportConfig:
 
     format: imagefolder, hf, hf-parquet (Parquet shards with the image bytes in an `image`
     column, for `datasets.load_dataset("parquet", data_dir=DIR)`), webdataset or csv.
-    splits: the splits to export (None: every split there is). link: how image files reach the export folder (copy, hardlink, symlink;
-    folder formats only). labels: "kept" exports the kept photos with a split; "all" adds every
-    other photo that has a label and a stored image, in a split named "unsplit". resize: the
+    splits: the splits to export (None: every split there is). link: how image files reach the
+    export folder (copy, hardlink, symlink; folder formats only). labels: "kept" exports the
+    kept photos with a split; "all" adds every other photo that has a label and a stored image,
+    in a split named "unsplit". resize: the
     longest side in pixels (re-encoded as JPEG; never enlarged), None to keep the stored bytes.
     licences: only photos whose licence matches one of these names (curate.licences). overwrite:
     allow a target folder that holds something other than an earlier export (its other files

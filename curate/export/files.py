@@ -73,7 +73,7 @@ class Journal:
     def close(self) -> None:
         self._handle.close()
 
-    def __enter__(self) -> "Journal":
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -15,11 +15,27 @@ import pyarrow as pa
 
 from curate.catalog_batches import CatalogFile
 from curate.errors import DataContractError
-from curate.export.card import (Provenance, attribution_csv, dataset_card, hf_metadata, manifest_csv,
-                                manifest_json, timm_info)
+from curate.export.card import (
+    Provenance,
+    attribution_csv,
+    dataset_card,
+    hf_metadata,
+    manifest_csv,
+    manifest_json,
+    timm_info,
+)
 from curate.export.config import ExportConfig
-from curate.export.files import (MANIFEST_FILE, Journal, Progress, check_target, is_ours, load_state,
-                                 remove_left, save_state, write_if_changed)
+from curate.export.files import (
+    MANIFEST_FILE,
+    Journal,
+    Progress,
+    check_target,
+    is_ours,
+    load_state,
+    remove_left,
+    save_state,
+    write_if_changed,
+)
 from curate.export.plan import ExportPlan, plan_columns, plan_export
 from curate.export.writers import write_folder_files, write_shards
 from curate.workspace import Workspace, catalog_sha256, read_catalog

@@ -34,8 +34,15 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from curate.errors import UsageError
-from curate.filters.phash import (HASH_BITS, compute_phashes, hamming_distance, parse_phashes,
-                                  phash_to_uint64, popcount64, uint64_to_phash)
+from curate.filters.phash import (
+    HASH_BITS,
+    compute_phashes,
+    hamming_distance,
+    parse_phashes,
+    phash_to_uint64,
+    popcount64,
+    uint64_to_phash,
+)
 
 __all__ = ["DEFAULT_NEAR_DUP_BITS", "HASH_BITS", "cluster_near_duplicates", "near_duplicate_pairs", "mirror_pairs",
            "compute_phashes", "hamming_distance", "parse_phashes", "phash_to_uint64", "popcount64",

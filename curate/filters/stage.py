@@ -102,7 +102,8 @@ class FilterConfig:
     min_geo_accuracy: int = 0  # positions the source rates less precise are treated as missing (0: off)
     near_dup_bits: int = DEFAULT_NEAR_DUP_BITS  # evidence in curate/filters/neardup.py
     near_dup_colour_diff: float = verify.DEFAULT_COLOUR_DIFF  # evidence in curate/filters/verify.py
-    near_dup_cosine: float | str | None = verify.DEFAULT_NEAR_DUP_COSINE  # embedding link (when embedded); "off"/None: off
+    # embedding link (when embedded); "off"/None: off
+    near_dup_cosine: float | str | None = verify.DEFAULT_NEAR_DUP_COSINE
     near_dup_verify_cosine: float | str | None = verify.DEFAULT_VERIFY_COSINE  # embedding confirms a pHash candidate
     near_dup_link_colour_diff: float | None = verify.DEFAULT_LINK_COLOUR_DIFF  # an embedding link beyond near_dup_bits
     # also needs colours this close (0-255; None: off); 15 keeps neighbouring opensfm-lund shots apart

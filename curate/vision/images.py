@@ -8,7 +8,6 @@ import numpy as np
 
 from curate.vision.backbones import Preprocess
 
-
 # A JPEG decodes at reduced scale (libjpeg DCT scaling) to at least this multiple of the resize side.
 # At 1.0 a ~700 px short side decodes at 1/2 to ~350 px and the mild bilinear step left gives
 # embeddings only 0.979 cosine to a full decode's (14 of 400 real photos under 0.99); at 1.5 none
