@@ -218,7 +218,8 @@ def test_a_gate_from_another_model_is_refused_before_serving(gated, tmp_path, mo
     result = runner.invoke(classify_app, ["serve", str(other), "--device", "cpu", "--port", "0"])
     assert result.exit_code == 2 and "different runs" in result.output and "Traceback" not in result.output
     monkeypatch.setattr(uvicorn, "run", lambda *_, **__: None)
-    assert runner.invoke(classify_app, ["serve", str(other), "--device", "cpu", "--port", "0", "--no-gate"]).exit_code == 0
+    plain = runner.invoke(classify_app, ["serve", str(other), "--device", "cpu", "--port", "0", "--no-gate"])
+    assert plain.exit_code == 0
 
 
 def test_served_and_predicted_topic_scores_agree(gated, tmp_path):
@@ -328,3 +329,25 @@ def test_fit_gate_separates_topics_and_needs_two_photographers_per_side():
     one_owner = np.where(on_topic, groups, 999)  # every off-topic photo by one photographer
     with pytest.raises(UsageError, match="two photographers"):
         fit_gate(features, on_topic, one_owner, is_val)
+
+
+def test_gate_variants_bench_counts_prefilter_false_drops_apart():
+    """bench/gate_variants.py's bookkeeping: a sandals photo is answered only when the gate lets it
+    through AND the classifier is sure (p >= 0.5); truly on-topic ones (prefilter false drops) are
+    counted apart from the truly off-topic share."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "gate_variants.py"
+    spec = importlib.util.spec_from_file_location("gate_variants", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    scores = np.array([0.9, 0.9, 0.2, 0.9, 0.8, 0.1, 0.6, 0.7])  # rows 0-3 sandals, 4-7 on-topic test
+    maxp = np.array([0.8, 0.4, 0.9, 0.7, 0.9, 0.9, 0.9, 0.9])
+    fitted = bench.Fitted(scores, 0.5, oof=np.array([0.2, 0.6, 0.9]))
+    y = np.array([0, 0, 1])
+    truly_on = np.array([False, False, False, True])
+    out = bench.score_run(fitted, maxp, np.arange(4), np.arange(4, 8), truly_on, y)
+    assert out["sandals_answered"] == pytest.approx(2 / 4)  # row 1: unsure; row 2: gated
+    assert out["truly_off_answered"] == pytest.approx(1 / 3) and out["truly_on_answered"] == 1
+    assert out["wrongly_gated"] == pytest.approx(1 / 4) and out["oof_off_topic_gated"] == pytest.approx(1 / 2)
