@@ -23,11 +23,10 @@ runs it end to end (see curate.pipeline). Example::
 from __future__ import annotations
 
 import re
+import tomllib
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import tomllib
 
 from curate.errors import UsageError
 

@@ -9,7 +9,7 @@ that later commands can tell when an earlier stage re-ran after it.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from curate import freshness
 from curate.errors import DataContractError
@@ -19,7 +19,7 @@ from curate.workspace import Workspace, atomic_write_bytes, read_catalog
 def save_stage_report(ws: Workspace, stage: str, input_catalog_sha256: str, report: dict) -> None:
     """Write `reports/<stage>.json`; call it after the stage wrote the catalog. For a stage of
     the pipeline it reads the catalog back to record the stage's freshness fingerprints."""
-    payload = {"stage": stage, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    payload = {"stage": stage, "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
                "input_catalog_sha256": input_catalog_sha256, **report}
     if stage in freshness.INPUTS and ws.catalog_path.exists():  # ingest is judged from the catalog itself
         payload["freshness"] = freshness.record_run(stage, read_catalog(ws), report, freshness.load_reports(ws))

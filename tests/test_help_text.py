@@ -89,7 +89,7 @@ def test_curate_help_lists_the_commands_in_pipeline_order():
     assert list(COMMAND_ORDER) == expected
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     csv = "csv"
     hf = "hf"
 

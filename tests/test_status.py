@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 import pandas as pd
 from helpers import demo_workspace
@@ -110,7 +111,7 @@ def test_status_shows_disk_size_and_when_each_stage_last_ran(tmp_path):
 
 
 def test_stages_table_says_when_and_how_long_from_the_reports():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from curate.freshness import StageState
     from curate.status import stages_table
@@ -119,7 +120,7 @@ def test_stages_table_says_when_and_how_long_from_the_reports():
               "split": StageState("split", "not run", "curate split")}
     reports = {"embed": {"finished_at": "2026-01-01T10:00:00+00:00", "seconds": 125.0},
                "split": None}
-    table = stages_table(states, reports, now=datetime(2026, 1, 1, 12, 30, tzinfo=timezone.utc))
+    table = stages_table(states, reports, now=datetime(2026, 1, 1, 12, 30, tzinfo=UTC))
     rows = table.set_index("stage")
     assert rows.loc["embed", "last run"] == "2026-01-01 10:00 UTC (2 h ago)"
     assert rows.loc["embed", "took"] == "2 min 5 s"

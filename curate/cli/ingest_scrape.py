@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Annotated
 
-import tomllib
 import typer
 
 from curate.cli.common import WorkspaceOption, print_drop_reasons, user_errors, workspace

@@ -19,7 +19,7 @@ import getpass
 import json
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -49,7 +49,7 @@ def new_decision(photo_id: str, action: str, *, label: str | None = None, undoes
                  queue: str | None = None, who: str | None = None) -> dict:
     """A decision record with a fresh id, the local user and the current UTC time."""
     return {"id": uuid.uuid4().hex[:16], "who": who or local_user(),
-            "when": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "when": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "photo_id": photo_id, "action": action, "label": label, "before": before, "after": after,
             "undoes": undoes, "batch": batch, "queue": queue}
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import math
 import os
+import tomllib
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
-import tomllib
 
 from curate.errors import UpstreamError, UsageError
 from curate.ingest.engine import IngestJob, IngestReport, run_ingest
