@@ -314,4 +314,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from curate.console import install_console_output
+
+    install_console_output()  # show the library's progress lines and notes, as the CLI does
     main()

@@ -86,4 +86,7 @@ def main() -> None:
         print(f"load average at end {os.getloadavg()[0]:.2f}")
 
 if __name__ == "__main__":
+    from curate.console import install_console_output
+
+    install_console_output()  # show the library's progress lines and notes, as the CLI does
     main()

@@ -162,4 +162,7 @@ def main() -> None:
                 del trainer  # its worker processes end before the next configuration starts
 
 if __name__ == "__main__":
+    from curate.console import install_console_output
+
+    install_console_output()  # show the library's progress lines and notes, as the CLI does
     main()
