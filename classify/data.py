@@ -20,12 +20,12 @@ import pandas as pd
 from curate import schema
 from curate.errors import DataContractError, UsageError
 from curate.progress import progress_bar
+from curate.schema import SPLITS
 from curate.vision.backbones import Preprocess
 from curate.workspace import Workspace, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 
 
 def labelled_rows(catalog: pd.DataFrame) -> pd.DataFrame:

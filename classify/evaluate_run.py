@@ -33,12 +33,11 @@ from curate import schema
 from curate.errors import DataContractError, UsageError
 from curate.progress import progress_bar
 from curate.report.plots import plain
-from curate.split import SPLITS
+from curate.schema import NO_LABEL, SPLITS
 from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, read_catalog
 
 OFF_TOPIC = "off_topic"  # curate prefilter's drop_reason for a photo that does not show the topic
 
-NO_LABEL = "(no label)"
 BATCH_SIZE = 64
 GALLERY_COLUMNS = 6
 THUMBNAIL_PX = 160

@@ -112,6 +112,8 @@ NAMES = tuple(c.name for c in COLUMNS)
 PHOTO_ID = "photo_id"
 KEPT = "kept"
 DROPPED = "dropped"
+SPLITS = ("train", "val", "test")  # the values of the split column, in order
+NO_LABEL = "(no label)"  # how tables and reports name a missing label
 
 
 def arrow_schema() -> pa.Schema:

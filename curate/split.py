@@ -25,9 +25,9 @@ from curate import schema
 from curate.errors import UsageError
 from curate.filters.owners import owner_keys
 from curate.groups import components
+from curate.schema import NO_LABEL, SPLITS
 from curate.workspace import changes_workspace
 
-SPLITS = ("train", "val", "test")
 TOLERANCE = 0.02  # ±2 percentage points of a label's photos
 
 
@@ -141,7 +141,7 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFr
         raise UsageError("the catalog has no kept photos to split; check `curate status` (everything was dropped)")
     kept = out[kept_mask]
     group = split_groups(kept, config.by)
-    label_codes, label_names = pd.factorize(kept["label"].fillna("(no label)"), sort=True)
+    label_codes, label_names = pd.factorize(kept["label"].fillna(NO_LABEL), sort=True)
     assignment = assign_groups(group, label_codes, len(label_names), config.fractions, config.seed)
     out.loc[kept_mask, "split"] = np.array(SPLITS, dtype=object)[assignment[group]]
     no_owner = int(kept["owner_id"].isna().sum()) if config.by == "owner" else 0
@@ -167,7 +167,7 @@ def ungrouped_duplicates_warning(kept: pd.DataFrame, config: SplitConfig) -> lis
 
 def split_table(kept: pd.DataFrame, group: np.ndarray, config: SplitConfig) -> pd.DataFrame:
     """Per label: photos and owners in each split, requested vs achieved val/test shares."""
-    frame = kept.assign(label=kept["label"].fillna("(no label)"), group=group, owner=owner_keys(kept))
+    frame = kept.assign(label=kept["label"].fillna(NO_LABEL), group=group, owner=owner_keys(kept))
     photos = pd.crosstab(frame["label"], frame["split"]).reindex(columns=list(SPLITS), fill_value=0)
     owners = frame.groupby(["label", "split"])["owner"].nunique().unstack(fill_value=0)
     owners = owners.reindex(columns=list(SPLITS), fill_value=0)

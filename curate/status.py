@@ -12,8 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from curate import schema
-
-NO_LABEL = "(no label)"
+from curate.schema import NO_LABEL
 
 
 def status_counts(catalog: pd.DataFrame) -> pd.DataFrame:

@@ -21,10 +21,9 @@ from curate.prefilter.stage import topic_tagged
 from curate.report.explain import accuracy_sentence, comparison_sentences
 from curate.report.owners import owner_names, photographers_section
 from curate.report.review import review_section
+from curate.schema import NO_LABEL, SPLITS
 
-NO_LABEL = "(no label)"
 STAGE_ORDER = ("ingest", "filter", "prefilter", "cap")
-SPLITS = ("train", "val", "test")
 HOW_TO = {
     "geography": "run `curate filter` to measure distances from each label's centre",
     "duplicates": "run `curate filter` to find exact and near duplicates",

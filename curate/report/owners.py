@@ -60,7 +60,7 @@ def photographers_section(cat: pd.DataFrame, owner_alarm: float, max_gallery: in
 
     `gallery(rows, max_gallery)` builds a gallery dict (curate.report.data.gallery).
     """
-    kept = cat[(cat["status"] == schema.KEPT) & (cat["label"] != "(no label)")]
+    kept = cat[(cat["status"] == schema.KEPT) & (cat["label"] != schema.NO_LABEL)]
     owners = kept.assign(owner_id=kept["owner_id"].fillna(UNKNOWN_OWNER))
     names = owner_names(kept)
     counts = owners.groupby(["label", "owner_id"]).size().rename("photos").reset_index()

@@ -1,0 +1,42 @@
+"""Shared names are declared once, in curate/schema.py, and imported everywhere else.
+
+Read from the source with `ast`: no library module other than the schema spells the
+"(no label)" placeholder or binds its own SPLITS.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from curate import schema
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = "curate/schema.py"
+# curate/export/config.py still binds its own SPLITS: the export package was being changed by
+# another session when the others moved to schema.SPLITS; remove it from here once it imports too.
+SPLITS_PENDING = {"curate/export/config.py"}
+
+
+def library_sources() -> dict[str, ast.AST]:
+    files = sorted([*(ROOT / "curate").rglob("*.py"), *(ROOT / "classify").rglob("*.py")])
+    return {path.relative_to(ROOT).as_posix(): ast.parse(path.read_text(encoding="utf-8")) for path in files}
+
+
+def bound_names(tree: ast.AST) -> set[str]:
+    return {target.id for node in ast.walk(tree) if isinstance(node, ast.Assign | ast.AnnAssign)
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            if isinstance(target, ast.Name)}
+
+
+def test_the_no_label_placeholder_is_spelled_only_in_the_schema():
+    spelled = sorted(name for name, tree in library_sources().items() if name != SCHEMA and any(
+        isinstance(node, ast.Constant) and node.value == schema.NO_LABEL for node in ast.walk(tree)))
+    assert spelled == [], f"use curate.schema.NO_LABEL in {spelled}"
+
+
+def test_splits_are_bound_only_in_the_schema():
+    binding = sorted(name for name, tree in library_sources().items()
+                     if name != SCHEMA and {"SPLITS", "NO_LABEL"} & bound_names(tree))
+    assert [name for name in binding if name not in SPLITS_PENDING] == [], "import them from curate.schema"
+    assert schema.SPLITS == ("train", "val", "test")
