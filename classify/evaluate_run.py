@@ -18,7 +18,6 @@ in-memory catalog variant instead (e.g. a random re-split). `--compare-random-sp
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +31,7 @@ from classify.evaluate import EvalReport, evaluate_predictions, sandals_score, s
 from curate import schema
 from curate.errors import DataContractError, UsageError
 from curate.progress import progress_bar
-from curate.report.plots import plain
+from curate.report.plots import figure_png, plain
 from curate.schema import NO_LABEL, SPLITS
 from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, read_catalog
 
@@ -241,7 +240,7 @@ def plot_confusion(confusion: np.ndarray, classes: list[str]) -> bytes:
     for (row, column), count in np.ndenumerate(confusion):
         axes.text(column, row, str(count), ha="center", va="center", fontsize=7,
                   color="white" if count > dark_from else "black")
-    return _png(figure)
+    return figure_png(figure)
 
 
 def plot_top_losses(top_losses: pd.DataFrame, image_paths: list[Path]) -> bytes:
@@ -263,7 +262,7 @@ def plot_top_losses(top_losses: pd.DataFrame, image_paths: list[Path]) -> bytes:
         axes.set_title(f"{plain(row.predicted)} / {plain(row.actual)}\nloss {row.loss:.2f} · p {row.p_predicted:.2f}",
                        fontsize=7)
     figure.suptitle("top losses: predicted / actual, loss, probability of the prediction", fontsize=9)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def _figure(size_in, rows: int = 1, columns: int = 1, layout: str | None = None):
@@ -274,12 +273,6 @@ def _figure(size_in, rows: int = 1, columns: int = 1, layout: str | None = None)
     figure = Figure(figsize=size_in, dpi=100, layout=layout)
     FigureCanvasAgg(figure)
     return figure, figure.subplots(rows, columns, squeeze=True)
-
-
-def _png(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
 
 
 def _thumbnail(path: Path):

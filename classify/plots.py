@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pandas as pd
@@ -31,10 +30,7 @@ def plot_curves(frame: pd.DataFrame, path: Path) -> None:
 
 def write_png(figure, path: Path) -> None:
     """Lay out, render and close a matplotlib figure; write it atomically as PNG."""
-    import matplotlib.pyplot as plt
+    from curate.report.plots import figure_png  # matplotlib loads only when a plot is drawn
 
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, figure_png(figure, dpi=100))

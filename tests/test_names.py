@@ -7,6 +7,7 @@ Read from the source with `ast`: no library module other than the schema spells 
 from __future__ import annotations
 
 import ast
+import io
 from pathlib import Path
 
 from curate import schema
@@ -40,3 +41,24 @@ def test_splits_are_bound_only_in_the_schema():
                      if name != SCHEMA and {"SPLITS", "NO_LABEL"} & bound_names(tree))
     assert [name for name in binding if name not in SPLITS_PENDING] == [], "import them from curate.schema"
     assert schema.SPLITS == ("train", "val", "test")
+
+
+def test_one_png_helper_renders_every_figure():
+    rendering = sorted(name for name, tree in library_sources().items() if name != "curate/report/plots.py" and any(
+        isinstance(node, ast.Attribute) and node.attr == "savefig" for node in ast.walk(tree)))
+    assert rendering == [], f"render through curate.report.plots.figure_png in {rendering}"
+
+
+def test_the_png_helper_renders_at_the_asked_dpi_and_forgets_the_figure(tmp_path):
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from classify.plots import write_png
+    from curate.report.plots import figure_png
+
+    figure = plt.figure(figsize=(2, 1))
+    png = figure_png(figure, dpi=50)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and not plt.fignum_exists(figure.number)
+    assert Image.open(io.BytesIO(png)).size == (100, 50)
+    write_png(plt.figure(figsize=(3, 2)), tmp_path / "plot.png")  # the training plots' size: 100 dpi
+    assert Image.open(tmp_path / "plot.png").size == (300, 200)

@@ -341,12 +341,12 @@ def test_geo_legend_counts_agree_with_the_table_and_axes_stay_on_earth(report_ws
         return real(label, kept_lat, kept_lon, dropped_lat, dropped_lon, centre_lat, centre_lon, max_km,
                     outlier_lat, outlier_lon)
 
-    def png(fig):
+    def png(fig, dpi=None):
         limits.append((fig.axes[0].get_xlim(), fig.axes[0].get_ylim()))
         return b""
 
     monkeypatch.setattr(plots, "geo_scatter_png", spy)
-    monkeypatch.setattr(plots, "_png", png)
+    monkeypatch.setattr(plots, "figure_png", png)
     save_stage_report(report_ws, "filter", "0" * 64, {**FILTER_REPORT, "config": {"max_km": 40000.0}})
     index, report = write_report(report_ws)
     for row in report["sections"]["geography"]["labels"]:

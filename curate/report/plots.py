@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 KM_PER_DEGREE = 111.32  # mean km per degree of latitude
+REPORT_DPI = 80  # small plots: the report embeds one pair per label
 
 
 def plain(text: object) -> str:
@@ -20,10 +21,15 @@ def plain(text: object) -> str:
     return str(text).replace("$", r"\$")
 
 
-def _png(fig) -> bytes:
+def figure_png(figure, dpi: float | None = None) -> bytes:
+    """A matplotlib figure rendered as PNG bytes and closed: the one PNG helper of the project.
+
+    `dpi` defaults to matplotlib's `savefig.dpi` (the figure's own). Closing forgets a pyplot
+    figure; a bare `Figure` on an Agg canvas is not tracked by pyplot and is left as it is.
+    """
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    plt.close(fig)
+    figure.savefig(buffer, format="png", dpi=dpi)
+    plt.close(figure)
     return buffer.getvalue()
 
 
@@ -66,7 +72,7 @@ def geo_scatter_png(label: str, kept_lat, kept_lon, dropped_lat, dropped_lon,
     ax.set_ylabel("latitude (°)")
     ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
-    return _png(fig)
+    return figure_png(fig, dpi=REPORT_DPI)
 
 
 def distance_histogram_png(label: str, distance_km, max_km: float | None) -> bytes:
@@ -86,4 +92,4 @@ def distance_histogram_png(label: str, distance_km, max_km: float | None) -> byt
     ax.set_xlabel("km (log scale)")
     ax.set_ylabel("photos")
     fig.tight_layout()
-    return _png(fig)
+    return figure_png(fig, dpi=REPORT_DPI)
