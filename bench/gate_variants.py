@@ -11,6 +11,8 @@ on-topic test photos. This bench compares, for trained runs of one collection, i
   c      the head's out-of-fold logit stacked with the classifier's energy and max softmax
          (free at predict time: the same forward pass)
   d14/15 the head on pooled outputs of lite0 blocks 14 / 15 (same forward pass, less specialised)
+  b3     the head on the pretrained backbone's pooled features at the run's own input size (a
+         second forward pass; tells fine-tuning apart from input size)
   b2     the head on the pretrained ImageNet embedding `curate embed` cached (a second forward pass)
   b      the prefilter's own saved topic model and threshold on that embedding (a second pass; note:
          the sandals photos ARE the prefilter's drops, so on them this variant grades itself)
@@ -45,15 +47,20 @@ BLOCKS = (14, 15)  # EfficientNet-Lite0 blocks: 14 ends the 192-channel stage, 1
 ANSWER_P, GATE_TARGET, WRONG_TARGET = 0.5, 0.05, 0.03
 
 
-def extract(run: Path, paths: list[str]) -> dict[str, np.ndarray]:
+def extract(run: Path, paths: list[str], pretrained: bool = False) -> dict[str, np.ndarray]:
     """{"pooled", "logits", "block14", "block15"} of the run's model on the images at `paths`
-    (eval transform, one forward pass; block outputs via forward hooks, averaged over space)."""
+    (eval transform, one forward pass; block outputs via forward hooks, averaged over space).
+    `pretrained`: the same architecture and input size with its ImageNet weights instead."""
     import torch
 
     from classify.data import read_rgb_tensor, transforms
-    from classify.model import load_model
+    from classify.model import build_classifier, load_model
 
     model, meta = load_model(run, "cpu")
+    if pretrained:
+        model, _ = build_classifier(meta.backbone, len(meta.classes), pretrained=True,
+                                    image_size=meta.preprocessing().size)
+        model.eval()
     grabbed, hooks = {}, []
     blocks = getattr(getattr(model.backbone, "net", None), "_blocks", None)
     for b in BLOCKS if blocks is not None else ():
@@ -72,18 +79,19 @@ def extract(run: Path, paths: list[str]) -> dict[str, np.ndarray]:
     return {key: np.concatenate(chunks) for key, chunks in out.items()}
 
 
-def cached_features(run: Path, rows: pd.DataFrame, cache: Path) -> dict[str, np.ndarray]:
+def cached_features(run: Path, rows: pd.DataFrame, cache: Path, pretrained: bool = False) -> dict[str, np.ndarray]:
     """The run's features for `rows` (sha256, resized), extracting only images not yet in the cache."""
-    target = cache / f"{run.name}.npz"
+    size = json.loads((run / "model.json").read_text())["preprocess"]["size"]
+    target = cache / (f"pretrained-{size}px.npz" if pretrained else f"{run.name}.npz")
     old = dict(np.load(target)) if target.exists() else None
     todo = rows if old is None else rows[~rows["sha256"].isin(set(old["sha256"]))]
     if len(todo):
         started = time.time()
-        new = {**extract(run, todo["resized"].tolist()), "sha256": todo["sha256"].to_numpy().astype(str)}
+        new = {**extract(run, todo["resized"].tolist(), pretrained), "sha256": todo["sha256"].to_numpy().astype(str)}
         merged = new if old is None else {k: np.concatenate([old[k], new[k]]) for k in new}
         cache.mkdir(parents=True, exist_ok=True)
         np.savez(target, **merged)
-        print(f"  {run.name}: features of {len(todo):,} images in {time.time() - started:.0f} s", flush=True)
+        print(f"  {target.stem}: features of {len(todo):,} images in {time.time() - started:.0f} s", flush=True)
         old = merged
     order = pd.Series(np.arange(len(old["sha256"])), index=old["sha256"]).reindex(rows["sha256"]).to_numpy()
     return {key: value[order] for key, value in old.items() if key != "sha256"}
@@ -170,7 +178,8 @@ def stacked(features: dict, fit, y, fold, is_val) -> Fitted:
     return head(z, fit, y, fold, is_val, c=1.0, norm=False)
 
 
-def variants(features: dict, embedding: np.ndarray | None, prefilter, fit, y, fold, is_val) -> dict[str, Fitted]:
+def variants(features: dict, at_run_size: dict, embedding: np.ndarray | None, prefilter, fit, y, fold,
+             is_val) -> dict[str, Fitted]:
     """{name: Fitted} of every variant this run's features allow."""
     out = {"a (today)": head(features["pooled"], fit, y, fold, is_val),
            "a C=10": head(features["pooled"], fit, y, fold, is_val, c=10.0),
@@ -179,6 +188,7 @@ def variants(features: dict, embedding: np.ndarray | None, prefilter, fit, y, fo
     for b in BLOCKS:
         if f"block{b}" in features:
             out[f"d block {b}"] = head(features[f"block{b}"], fit, y, fold, is_val)
+    out["b3 pretrained @ run size"] = head(at_run_size["pooled"], fit, y, fold, is_val)
     if embedding is not None:
         out["b2 pretrained head"] = head(embedding, fit, y, fold, is_val)
     if prefilter is not None:
@@ -236,7 +246,8 @@ def bench_run(run: Path, rows, fit, sandals, test, truth, ws, cache: Path) -> di
     embedding, prefilter = pretrained(ws, rows["sha256"])
     maxp = softmax(features["logits"]).max(axis=1)
     truly_on = None if truth is None else sandals["photo_id"].map(truth).fillna(False).to_numpy(bool)
-    fitted = variants(features, embedding, prefilter, fit_i, y, fold, (fit["split"] == "val").to_numpy())
+    at_run_size = cached_features(run, rows, cache, pretrained=True)
+    fitted = variants(features, at_run_size, embedding, prefilter, fit_i, y, fold, (fit["split"] == "val").to_numpy())
     out = {name: score_run(f, maxp, sandals_i, test_i, truly_on, y) for name, f in fitted.items()}
     alone = maxp[sandals_i] >= ANSWER_P
     out["model alone"] = {"sandals": int(len(sandals_i)), "sandals_answered": float(alone.mean()),
