@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from curate import schema
+
 UNKNOWN_OWNER = "(unknown)"
 # The sandals test counts an off-topic photo as answered when the model names a label this sure of it.
 ANSWER_PROBABILITY = 0.5
@@ -234,7 +236,7 @@ def _top_losses(photo_ids, owners, y_true, y_pred, probs, losses, classes, limit
     order = np.argsort(-losses, kind="mergesort")[:max(limit, 0)]
     names = np.asarray(classes, dtype=object)
     return pd.DataFrame({
-        "photo_id": photo_ids[order], "owner_id": owners[order],
+        schema.PHOTO_ID: photo_ids[order], "owner_id": owners[order],
         "actual": names[y_true[order]], "predicted": names[y_pred[order]], "loss": losses[order],
         "p_predicted": probs[order, y_pred[order]], "p_actual": probs[order, y_true[order]],
     })

@@ -212,7 +212,7 @@ def write_evaluation(evaluation: RunEvaluation, ws: Workspace, out_dir: Path | N
         atomic_write_bytes(files[name], frame.to_csv(index=False).encode("utf-8"))
     atomic_write_bytes(files["confusion.png"], plot_confusion(report.confusion, report.classes))
     path_of = dict(zip(evaluation.photos[schema.PHOTO_ID], evaluation.photos["image_path"]))
-    image_paths = [ws.root / path_of[photo_id] for photo_id in report.top_losses["photo_id"]]
+    image_paths = [ws.root / path_of[photo_id] for photo_id in report.top_losses[schema.PHOTO_ID]]
     atomic_write_bytes(files["top_losses.png"], plot_top_losses(report.top_losses, image_paths))
     payload = {**evaluation.to_dict(), "files": {name: str(path) for name, path in files.items()}}
     atomic_write_bytes(files["evaluation.json"], json.dumps(payload, indent=2).encode("utf-8"))

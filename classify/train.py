@@ -39,6 +39,7 @@ from classify.data import class_list, labelled_rows, split_datasets
 from classify.distributed import init_distributed
 from classify.model import META, RunMeta, build_classifier, save_meta, save_model
 from classify.plots import plot_curves
+from curate import schema
 from curate.errors import DataContractError, UsageError
 from curate.freshness import require_fresh_split
 from curate.leakage import find_leakage
@@ -372,7 +373,7 @@ def frame_sha256(catalog: pd.DataFrame) -> str:
     """A content hash of an in-memory catalog (photo ids, labels, statuses and splits)."""
     import hashlib
 
-    columns = catalog[["photo_id", "label", "status", "split"]].astype(str)
+    columns = catalog[[schema.PHOTO_ID, "label", "status", "split"]].astype(str)
     return hashlib.sha256(pd.util.hash_pandas_object(columns, index=False).to_numpy().tobytes()).hexdigest()
 
 

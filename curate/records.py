@@ -241,7 +241,7 @@ def records_to_rows(records: pd.DataFrame, source: str, recipe: Recipe | None = 
     tag_label = tag_labels.map(lambda names: names[0] if len(names) == 1 else None)
     lat, lon, coord_issue = clean_coordinates(column("lat"), column("lon"))
     rows = pd.DataFrame({
-        "photo_id": photo_id,
+        schema.PHOTO_ID: photo_id,
         "source": source,
         "source_id": column("source_id").astype(str),
         "owner_id": clean_text(column("owner_id")),

@@ -159,10 +159,10 @@ def score_near_duplicates(frame: pd.DataFrame, targets: dict | None = None) -> l
     joined = pair_count(predicted) - pairs_together(predicted.where(sandals), predicted)
     rows = [_row("near_duplicate", found, joined - found, pair_count(truth) - found, targets=targets,
                  evaluated=len(stored))]
-    position = pd.Series(range(len(stored)), index=stored["photo_id"])
+    position = pd.Series(range(len(stored)), index=stored[schema.PHOTO_ID])
     copies = stored[stored["edit_of"].notna() & ~sandals & stored["edit_of"].isin(position.index)]
     together = (predicted.to_numpy()[position[copies["edit_of"]].to_numpy()]
-                == predicted.to_numpy()[position[copies["photo_id"]].to_numpy()])
+                == predicted.to_numpy()[position[copies[schema.PHOTO_ID]].to_numpy()])
     for kind, hits in pd.Series(together, index=copies.index).groupby(edit_label(copies)):
         target = None if kind in NO_TARGET_EDITS or targets is None else NEAR_DUP_RECALL_TARGET
         recall = float(hits.mean())
@@ -284,13 +284,13 @@ def join_truth(catalog: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     for name in ("near_dup_group", "edit_kind", "edit_of", "edit_strength"):
         if name not in truth:
             truth[name] = None
-    wanted = ["photo_id", "true_distance_km", "burst_id", "exact_dup_group", "broken_kind", "is_sandals",
+    wanted = [schema.PHOTO_ID, "true_distance_km", "burst_id", "exact_dup_group", "broken_kind", "is_sandals",
               "is_on_topic", "true_label", "near_dup_group", "edit_kind", "edit_of", "edit_strength"]
     missing = [c for c in wanted if c not in truth.columns]
     if missing:
         raise UsageError(f"demo_truth.parquet lacks columns {missing}; re-run `curate ingest demo` in a new workspace")
     truth = truth[wanted].rename(columns={"exact_dup_group": "truth_exact_dup_group"})
-    frame = catalog.merge(truth, on="photo_id", how="left", validate="one_to_one")
+    frame = catalog.merge(truth, on=schema.PHOTO_ID, how="left", validate="one_to_one")
     frame["is_sandals"] = frame["is_sandals"].fillna(False).astype(bool)
     return frame
 

@@ -28,6 +28,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from curate import schema
 from curate.demo import geo, vocab
 from curate.demo.config import BROKEN_KINDS, DemoConfig
 from curate.demo.slots import Owners, SlotContent, Slots, Structure
@@ -383,7 +384,7 @@ def _truth(cities: CityTable, owners: Owners, structure: Structure, content: Slo
     coord_kind = np.array(geo.COORD_KINDS, dtype=object)[content.coord_kind]
     broken = structure.broken[order]
     return pd.DataFrame({
-        "photo_id": "demo:" + source_id,
+        schema.PHOTO_ID: "demo:" + source_id,
         "owner_id": owners.owner_id[structure.owner[order]],
         "style_id": structure.style_id[order],
         "content_kind": np.array(vocab.CONTENT_KINDS, dtype=object)[kind],

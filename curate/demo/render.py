@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
+from curate import schema
 from curate.demo.cities import look_for
 from curate.demo.config import DemoConfig
 from curate.demo.scenes import OFFTOPIC_DRAWERS, draw_sandals
@@ -216,7 +217,7 @@ class TruthRenderer:
     collection = "demo"
 
     def __init__(self, truth: pd.DataFrame):
-        self._position = dict(zip(truth["photo_id"].tolist(), range(len(truth))))
+        self._position = dict(zip(truth[schema.PHOTO_ID].tolist(), range(len(truth))))
         self._columns = {name: truth[name].to_numpy(dtype=object) for name in self.spec_fields}
 
     def spec(self, photo_id: str) -> dict:
@@ -231,7 +232,7 @@ class TruthRenderer:
         from curate.ingest.engine import FetchError
 
         try:
-            spec = self.spec(record["photo_id"])
+            spec = self.spec(record[schema.PHOTO_ID])
         except KeyError:
             raise FetchError("missing_file",
                              f"{record['photo_id']} is not in the {self.collection} truth table") from None

@@ -20,7 +20,7 @@ def representative_order(catalog: pd.DataFrame) -> np.ndarray:
     taken = catalog["taken_at"].to_numpy("datetime64[us]").astype("int64")
     taken = np.where(catalog["taken_at"].isna().to_numpy(), np.iinfo("int64").max, taken)
     kept_first = (catalog["status"] != schema.KEPT).to_numpy()
-    ids = catalog["photo_id"].to_numpy(str)
+    ids = catalog[schema.PHOTO_ID].to_numpy(str)
     return np.lexsort((ids, taken, -pixels, kept_first))
 
 
@@ -28,7 +28,7 @@ def group_representatives(catalog: pd.DataFrame, group_key: pd.Series) -> pd.Ser
     """photo_id of each row's group representative; null where `group_key` is null."""
     order = representative_order(catalog)
     keys = group_key.to_numpy(object)[order]
-    ids = catalog["photo_id"].to_numpy(object)[order]
+    ids = catalog[schema.PHOTO_ID].to_numpy(object)[order]
     has_key = pd.notna(keys)
     first = pd.Series(ids[has_key], index=pd.Index(keys[has_key])).groupby(level=0, sort=False).first()
     return group_key.map(first).where(group_key.notna(), None)
@@ -41,5 +41,5 @@ def exact_duplicates(catalog: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     `is_duplicate` is True for kept rows that are not their group's representative.
     """
     group = group_representatives(catalog, catalog["sha256"])
-    is_duplicate = group.notna() & (group != catalog["photo_id"]) & (catalog["status"] == schema.KEPT)
+    is_duplicate = group.notna() & (group != catalog[schema.PHOTO_ID]) & (catalog["status"] == schema.KEPT)
     return group, is_duplicate

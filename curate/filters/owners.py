@@ -10,10 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from curate import schema
+
 
 def owner_keys(catalog: pd.DataFrame) -> pd.Series:
     """owner_id, or for a photo without one a key of its own (unknown owners are not one person)."""
-    return catalog["owner_id"].where(catalog["owner_id"].notna(), "(no owner) " + catalog["photo_id"].astype(str))
+    return catalog["owner_id"].where(catalog["owner_id"].notna(), "(no owner) " + catalog[schema.PHOTO_ID].astype(str))
 
 
 def concentration(labels: pd.Series, owners: pd.Series) -> pd.DataFrame:
@@ -75,7 +77,7 @@ def owner_cap(catalog: pd.DataFrame, kept: pd.Series, max_per_owner: int | None,
                 cap = by_share if cap is None else min(cap, by_share)
         over = counts[counts > cap] if cap is not None else counts.iloc[:0]
         for owner in over.index:
-            photos = group[owners[group.index] == owner].sort_values(["taken_at", "photo_id"], na_position="last")
+            photos = group[owners[group.index] == owner].sort_values(["taken_at", schema.PHOTO_ID], na_position="last")
             keep_positions = spread_pick(len(photos), cap)
             is_capped[photos.index.delete(keep_positions)] = True
         rows.append({"label": label, "cap": cap, "owners_capped": len(over),

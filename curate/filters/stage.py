@@ -240,7 +240,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     report = FilterReport(
         config=asdict(config), funnel=status_counts(out), geo=geo_table, concentration=concentration, caps=caps,
         dropped_by_reason={k: int(v) for k, v in out.loc[mine, "drop_reason"].value_counts().items()},
-        exact_duplicate_groups=int((group.notna() & (group != out["photo_id"])).groupby(group).any().sum()),
+        exact_duplicate_groups=int((group.notna() & (group != out[schema.PHOTO_ID])).groupby(group).any().sum()),
         near_duplicate_clusters=n_clusters, notes=notes, warnings=warnings, quality=quality_table)
     return out, report
 
@@ -404,7 +404,7 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
     sizes = key.map(key.value_counts())
     n_clusters = int(key[sizes > 1].nunique())
     if config.dedupe_near:
-        is_near = (out["near_dup_cluster"].notna() & (out["near_dup_cluster"] != out["photo_id"])
+        is_near = (out["near_dup_cluster"].notna() & (out["near_dup_cluster"] != out[schema.PHOTO_ID])
                    & (out["status"] == schema.KEPT))
         out = apply_drops(out, pd.Series(np.where(is_near, "near_duplicate", None)), STAGE)
     return out, n_clusters

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate import schema
 from curate.demo.config import DemoConfig
 from curate.demo.metadata import generate_metadata
 from curate.demo.render import PhotoRenderer
@@ -135,11 +136,11 @@ def _check_catalog_matches(ws: Workspace, truth: pd.DataFrame) -> None:
     if not ws.catalog_path.exists():
         return
     try:
-        existing = pq.read_table(ws.catalog_path, columns=["photo_id", "source"]).to_pandas()
+        existing = pq.read_table(ws.catalog_path, columns=[schema.PHOTO_ID, "source"]).to_pandas()
     except (OSError, pa.ArrowException):
         return  # the engine reports an unreadable catalog properly
-    demo_ids = existing.loc[existing["source"] == SOURCE, "photo_id"]
-    foreign = int((~demo_ids.isin(truth["photo_id"])).sum())
+    demo_ids = existing.loc[existing["source"] == SOURCE, schema.PHOTO_ID]
+    foreign = int((~demo_ids.isin(truth[schema.PHOTO_ID])).sum())
     if foreign:
         raise UsageError(f"workspace {ws.root} holds {foreign} demo photos from another demo collection "
                          f"and no {ws.truth_path.name}; pass a fresh --workspace")

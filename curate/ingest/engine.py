@@ -53,7 +53,7 @@ IMAGE_FIELDS = ("sha256", "image_path", "width", "height", "image_format")
 OUTCOME_FIELDS = (*IMAGE_FIELDS, "drop_reason", "error_detail", *features.feature_columns())
 # What a source's metadata decides: the columns ingest writes, less the photo's identity and its image.
 METADATA_COLUMNS = tuple(c.name for c in schema.COLUMNS if c.stage == "ingest"
-                         and c.name not in ("photo_id", "source", "source_id", *OUTCOME_FIELDS))
+                         and c.name not in (schema.PHOTO_ID, "source", "source_id", *OUTCOME_FIELDS))
 
 
 # A full disk or quota: the whole run stops (one line, exit 2) and is resumed once space is freed.
@@ -117,7 +117,7 @@ class IngestReport:
 def fetch_one(ws: Workspace, fetch: Fetch, record: dict) -> dict:
     """Fetch, validate and store one photo. Never raises: failures are outcomes."""
     outcome = dict.fromkeys(OUTCOME_FIELDS)
-    outcome["photo_id"] = record["photo_id"]
+    outcome[schema.PHOTO_ID] = record[schema.PHOTO_ID]
     try:
         stored = put_image(ws, fetch(record), analyse=features.image_features, work_side=features.WORK_SIDE)
     except (FetchError, BadImage) as exc:
@@ -197,7 +197,8 @@ class Journal:
 
     def load(self) -> dict[str, dict]:
         """Outcomes by photo id (the last line of a photo wins)."""
-        return {outcome["photo_id"]: outcome for outcome in read_json_lines(self.path) if "photo_id" in outcome}
+        return {outcome[schema.PHOTO_ID]: outcome for outcome in read_json_lines(self.path)
+                if schema.PHOTO_ID in outcome}
 
     def open(self) -> TextIO:
         return open_json_lines(self.path)
@@ -210,15 +211,15 @@ def merge_outcomes(catalog: pd.DataFrame, rows: pd.DataFrame, outcomes: dict[str
                    replace_ids: set[str]) -> pd.DataFrame:
     """Existing catalog rows stay as they are (later stages may have flagged them);
     rows of this run are appended, or replace the existing ones in `replace_ids`."""
-    finished = rows[rows["photo_id"].isin(list(outcomes)) | (rows["status"] == schema.DROPPED)]
+    finished = rows[rows[schema.PHOTO_ID].isin(list(outcomes)) | (rows["status"] == schema.DROPPED)]
     finished = _apply_outcomes(finished, outcomes)
-    keep_existing = catalog[~catalog["photo_id"].isin(replace_ids & set(finished["photo_id"]))]
-    fresh = finished[~finished["photo_id"].isin(keep_existing["photo_id"])]
+    keep_existing = catalog[~catalog[schema.PHOTO_ID].isin(replace_ids & set(finished[schema.PHOTO_ID]))]
+    fresh = finished[~finished[schema.PHOTO_ID].isin(keep_existing[schema.PHOTO_ID])]
     if keep_existing.empty:
         return fresh.reset_index(drop=True)
     merged = pd.concat([keep_existing, fresh], ignore_index=True)
     # a retried row goes back where it was, so a re-run never reorders the catalog
-    old_position = merged["photo_id"].map(pd.Series(range(len(catalog)), index=catalog["photo_id"]))
+    old_position = merged[schema.PHOTO_ID].map(pd.Series(range(len(catalog)), index=catalog[schema.PHOTO_ID]))
     order = old_position.fillna(len(catalog) + pd.Series(range(len(merged)), dtype="float64"))
     return merged.iloc[order.argsort(kind="stable")].reset_index(drop=True)
 
@@ -227,8 +228,8 @@ def _apply_outcomes(rows: pd.DataFrame, outcomes: dict[str, dict]) -> pd.DataFra
     rows = rows.copy()
     if not outcomes:
         return rows
-    table = pd.DataFrame.from_records(list(outcomes.values()), columns=["photo_id", *OUTCOME_FIELDS])
-    table = table.set_index("photo_id").reindex(rows["photo_id"])
+    table = pd.DataFrame.from_records(list(outcomes.values()), columns=[schema.PHOTO_ID, *OUTCOME_FIELDS])
+    table = table.set_index(schema.PHOTO_ID).reindex(rows[schema.PHOTO_ID])
     for name in (*IMAGE_FIELDS, "error_detail", *features.feature_columns()):
         fill = table[name].to_numpy()
         rows[name] = rows[name].where(pd.isna(fill), fill) if name in rows.columns else fill
@@ -247,9 +248,9 @@ def changed_metadata(catalog: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     lists (tags) compare element by element, in order.
     """
     names = [name for name in METADATA_COLUMNS if name in rows.columns and name in catalog.columns]
-    ids = pd.Index(catalog["photo_id"]).intersection(pd.Index(rows["photo_id"]))
-    old = catalog.set_index("photo_id").loc[ids, names]
-    new = rows.set_index("photo_id").loc[ids, names]
+    ids = pd.Index(catalog[schema.PHOTO_ID]).intersection(pd.Index(rows[schema.PHOTO_ID]))
+    old = catalog.set_index(schema.PHOTO_ID).loc[ids, names]
+    new = rows.set_index(schema.PHOTO_ID).loc[ids, names]
     changed = {name: ~_same_values(old[name], new[name], schema.COLUMN_BY_NAME[name].type) for name in names}
     return pd.DataFrame(changed, index=ids, columns=names, dtype=bool)
 
@@ -272,8 +273,8 @@ def update_metadata(catalog: pd.DataFrame, rows: pd.DataFrame, changed: pd.DataF
     if changed.empty:
         return catalog
     catalog = catalog.copy()
-    hit = catalog["photo_id"].isin(changed.index).to_numpy()
-    new = rows.set_index("photo_id").reindex(catalog["photo_id"])
+    hit = catalog[schema.PHOTO_ID].isin(changed.index).to_numpy()
+    new = rows.set_index(schema.PHOTO_ID).reindex(catalog[schema.PHOTO_ID])
     for name in changed.columns:
         catalog[name] = catalog[name].where(~hit, new[name].set_axis(catalog.index))
     return catalog
@@ -292,12 +293,12 @@ def plan_rerun(catalog: pd.DataFrame, rows: pd.DataFrame, job: IngestJob,
     changed = changed[changed.any(axis=1)]
     at_ingest = (catalog["drop_stage"] == "ingest").to_numpy()
     retry = at_ingest & (catalog["drop_reason"].isin(job.retry_reasons | {LOCAL_ERROR}).to_numpy()
-                         | (catalog["sha256"].isna() & catalog["photo_id"].isin(changed.index)).to_numpy())
-    replace_ids = set(catalog.loc[retry, "photo_id"])
+                         | (catalog["sha256"].isna() & catalog[schema.PHOTO_ID].isin(changed.index)).to_numpy())
+    replace_ids = set(catalog.loc[retry, schema.PHOTO_ID])
     in_place = changed[~changed.index.isin(list(replace_ids))]
     report.metadata_updated = len(in_place)
     report.changed_columns = {name: int(count) for name, count in in_place.sum().items() if count}
-    return update_metadata(catalog, rows, in_place), set(catalog.loc[~retry, "photo_id"]), replace_ids
+    return update_metadata(catalog, rows, in_place), set(catalog.loc[~retry, schema.PHOTO_ID]), replace_ids
 
 
 @changes_workspace
@@ -332,13 +333,13 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     outcomes = {pid: o for pid, o in journaled.items()
                 if pid not in done_ids and o.get("drop_reason") != LOCAL_ERROR}  # a local failure: try again
     report.resumed_from_journal = len(outcomes)
-    todo = rows[~rows["photo_id"].isin(done_ids) & ~rows["photo_id"].isin(list(outcomes))
+    todo = rows[~rows[schema.PHOTO_ID].isin(done_ids) & ~rows[schema.PHOTO_ID].isin(list(outcomes))
                 & (rows["status"] == schema.KEPT)]
-    report.already_done = int(rows["photo_id"].isin(done_ids).sum())
+    report.already_done = int(rows[schema.PHOTO_ID].isin(done_ids).sum())
     if job.fetch is None:
-        outcomes.update({pid: {"photo_id": pid} for pid in todo["photo_id"]})
+        outcomes.update({pid: {schema.PHOTO_ID: pid} for pid in todo[schema.PHOTO_ID]})
     else:
-        records = job.records.reset_index(drop=True).assign(photo_id=rows["photo_id"])
+        records = job.records.reset_index(drop=True).assign(photo_id=rows[schema.PHOTO_ID])
         pending = records.loc[todo.index].to_dict("records")
 
         def checkpoint():
@@ -350,7 +351,7 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     cache_thumbnails(ws, {**journaled, **outcomes})
     write_catalog(ws, merged)
     journal.clear()
-    this_run = merged[merged["photo_id"].isin(rows["photo_id"])]
+    this_run = merged[merged[schema.PHOTO_ID].isin(rows[schema.PHOTO_ID])]
     report.stored = int(this_run["sha256"].notna().sum())
     report.dropped_by_reason = this_run["drop_reason"].value_counts().to_dict()
     return report
@@ -384,7 +385,7 @@ def _fetch_all(ws: Workspace, job: IngestJob, pending: list[dict], journal: Jour
                     interrupted = exc
                     continue
                 log.write(json_line(outcome))
-                outcomes[outcome["photo_id"]] = outcome
+                outcomes[outcome[schema.PHOTO_ID]] = outcome
                 advance()
             log.flush()
             if interrupted is not None:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from curate import schema
 from curate.workspace import Workspace, atomic_write_bytes, read_catalog
 
 SOURCE = "folder"
@@ -65,7 +66,7 @@ def folder_namespace(ws: Workspace, root: Path, records: pd.DataFrame) -> str:
         return registry[key]
     catalog = read_catalog(ws, required=False)
     known = set(registry.values())
-    if (catalog["source"] == SOURCE).any() and catalog["photo_id"].str.startswith(f"{SOURCE}:").any():
+    if (catalog["source"] == SOURCE).any() and catalog[schema.PHOTO_ID].str.startswith(f"{SOURCE}:").any():
         known.add("")  # plain ids from a workspace made before the registry
     chosen = next((ns for ns in sorted(known) if same_folder(catalog, ns, records)), None)
     if chosen is None:
@@ -83,13 +84,13 @@ def same_folder(catalog: pd.DataFrame, namespace: str, records: pd.DataFrame) ->
     wanted = (prefix + ":" + records["source_id"].astype(str)).to_numpy()
     paths = pd.Series(records["abs_path"].to_numpy(), index=wanted)
     paths = paths[~paths.index.duplicated()]
-    hits = catalog[catalog["photo_id"].isin(paths.index)]
+    hits = catalog[catalog[schema.PHOTO_ID].isin(paths.index)]
     if hits.empty:
         return False
     stored = hits[hits["sha256"].notna()].head(SAMPLE_FILES)
     if stored.empty:
         return True
-    matches = [_file_sha256(paths.get(pid)) == sha for pid, sha in zip(stored["photo_id"], stored["sha256"])]
+    matches = [_file_sha256(paths.get(pid)) == sha for pid, sha in zip(stored[schema.PHOTO_ID], stored["sha256"])]
     return 2 * sum(matches) > len(matches)
 
 

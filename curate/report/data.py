@@ -33,7 +33,7 @@ HOW_TO = {
     "splits": "run `curate split` to make train/val/test splits and check leakage",
     "training": "run `classify train` then `classify evaluate` to add the training section",
 }
-GALLERY_FIELDS = ("photo_id", "sha256", "image_path", "page_url", "label", "owner_id", "owner_name", "status",
+GALLERY_FIELDS = (schema.PHOTO_ID, "sha256", "image_path", "page_url", "label", "owner_id", "owner_name", "status",
                   "drop_reason")
 
 
@@ -316,7 +316,7 @@ def training_section(evaluation: dict | None, max_rows: int, catalog: pd.DataFra
     top_losses = [dict(r) for r in (evaluation.get("top_losses") or [])[:20]]
     names = owner_names(catalog) if catalog is not None else {}
     if catalog is not None and top_losses:
-        images = catalog.set_index("photo_id")[["sha256", "image_path", "page_url"]]
+        images = catalog.set_index(schema.PHOTO_ID)[["sha256", "image_path", "page_url"]]
         for row in top_losses:
             if row.get("photo_id") in images.index:
                 row.update({k: _plain(v) for k, v in images.loc[row["photo_id"]].items()})
@@ -366,7 +366,7 @@ def attribution_rows(cat: pd.DataFrame) -> pd.DataFrame:
     """Kept photos' owner, licence and source URL (the full table, for the CSV)."""
     kept = cat[cat["status"] == schema.KEPT]
     owner = kept["owner_name"].fillna(kept["owner_id"]).fillna("")
-    return pd.DataFrame({"photo_id": kept["photo_id"], "owner": owner, "owner_id": kept["owner_id"],
+    return pd.DataFrame({schema.PHOTO_ID: kept[schema.PHOTO_ID], "owner": owner, "owner_id": kept["owner_id"],
                          "license": canonical_licences(kept["license"]), "page_url": kept["page_url"],
                          "url": kept["url"]}).reset_index(drop=True)
 

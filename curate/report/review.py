@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from curate import schema
+
 HOW_TO_REVIEW = "no review decisions yet; run `curate review` to look at the flags and decide"
 
 
@@ -12,7 +14,7 @@ def review_section(catalog: pd.DataFrame, max_rows: int = 200) -> dict:
     the relabels (from → to, photos), and the reviewed photos themselves (at most `max_rows`)."""
     columns = ("review_status", "review_label", "label_before_review", "review_overrode_stage",
                "review_overrode_reason")
-    frame = catalog.reindex(columns=["photo_id", "label", "status", *columns])
+    frame = catalog.reindex(columns=[schema.PHOTO_ID, "label", "status", *columns])
     reviewed = frame["review_status"].notna() | frame["review_label"].notna()
     if not reviewed.any():
         return {"absent": HOW_TO_REVIEW}

@@ -13,6 +13,7 @@ import secrets
 
 from pydantic import BaseModel
 
+from curate import schema
 from curate.errors import CurateError
 from curate.review.page import card, render_page
 from curate.review.queues import QUEUES, filter_positions
@@ -180,8 +181,8 @@ def build_page(session: ReviewSession, csrf: str, queue: str, page: int, label: 
         pages = -(-len(positions) // page_size)
         shown = positions[page * page_size:(page + 1) * page_size]
         rows = session.catalog.iloc[shown]
-        states = session.state(rows["photo_id"].tolist())
-        cards = [card(page * page_size + i, row, found.why.iloc[pos], states[row["photo_id"]],
+        states = session.state(rows[schema.PHOTO_ID].tolist())
+        cards = [card(page * page_size + i, row, found.why.iloc[pos], states[row[schema.PHOTO_ID]],
                       _cluster(session, pos) if queue == "duplicates" else [])
                  for i, (pos, row) in enumerate(zip(shown, rows.to_dict("records")))]
         sizes = session.queue_sizes()

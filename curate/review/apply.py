@@ -74,7 +74,7 @@ def decided_state(decisions: list[dict]) -> pd.DataFrame:
     """Per photo (index photo_id): `status` (kept / dropped) and `label` (None when not relabelled)
     that the active decisions ask for; the last one wins."""
     status, label = _decided(decisions)
-    index = pd.Index(list(status), name="photo_id", dtype=object)
+    index = pd.Index(list(status), name=schema.PHOTO_ID, dtype=object)
     return pd.DataFrame({"status": pd.Series(status, index=index, dtype=object),
                          "label": pd.Series(label, dtype=object).reindex(index)}, index=index)
 
@@ -163,7 +163,7 @@ def apply_decisions(catalog: pd.DataFrame, decisions: list[dict]) -> pd.DataFram
     c = _columns(_review_columns(catalog))
     _restore(c, labels=True)
     if status and len(catalog):
-        _apply(c, _lookup(catalog["photo_id"], status), _lookup(catalog["photo_id"], label))
+        _apply(c, _lookup(catalog[schema.PHOTO_ID], status), _lookup(catalog[schema.PHOTO_ID], label))
     return _frame(catalog, c)
 
 
@@ -200,4 +200,4 @@ def photo_state(catalog: pd.DataFrame) -> dict[str, dict]:
     arrays = [catalog[name].to_numpy(dtype=object) if name in catalog.columns else [None] * len(catalog)
               for name in columns]
     return {pid: {name: (None if pd.isna(values[i]) else values[i]) for name, values in zip(columns, arrays)}
-            for i, pid in enumerate(catalog["photo_id"].to_numpy(dtype=object))}
+            for i, pid in enumerate(catalog[schema.PHOTO_ID].to_numpy(dtype=object))}

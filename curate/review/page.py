@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 import pandas as pd
 
+from curate import schema
 from curate.review.queues import QUEUES
 
 CARD_FIELDS = ("owner_id", "license", "topic_score", "label_quality", "geo_distance_km")
@@ -52,7 +53,7 @@ def _number(value) -> str:
 
 def card(index: int, row: dict, why: str, state: dict, cluster: list[dict]) -> str:
     """One photo's card: thumbnail (click: full size), facts, why it is flagged, its state, buttons."""
-    pid = row["photo_id"]
+    pid = row[schema.PHOTO_ID]
     facts = "".join(f"<dt>{e(name)}</dt><dd>{e(row.get(name))}</dd>" for name in ("owner_id", "license"))
     facts += "".join(f"<dt>{e(name)}</dt><dd>{_number(row.get(name))}</dd>"
                      for name in ("topic_score", "label_quality", "geo_distance_km") if pd.notna(row.get(name)))

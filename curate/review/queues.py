@@ -117,7 +117,7 @@ def build_queue(view: pd.DataFrame, name: str) -> Queue:
     mask, severity, why = _BUILDERS[name](view)
     mask = mask.fillna(False).astype(bool).to_numpy()
     positions = np.flatnonzero(mask)
-    order = np.lexsort((view["photo_id"].to_numpy()[positions], -severity.to_numpy(dtype=float)[positions]))
+    order = np.lexsort((view[schema.PHOTO_ID].to_numpy()[positions], -severity.to_numpy(dtype=float)[positions]))
     return Queue(name, positions[order], pd.Series(why, index=view.index).astype(object))
 
 

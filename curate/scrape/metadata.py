@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from curate import schema
 from curate.demo import vocab
 from curate.demo.metadata import CityTable, build_tables, draw_owners, draw_slot_content, impose_structure
 from curate.demo.slots import Structure
@@ -197,13 +198,13 @@ def scrape_truth(truth: pd.DataFrame, structure: Structure, edits: Edits, files:
     out = truth.drop(columns=["style_id", "scene_seed", "is_skyline"]).rename(
         columns={"skyline_tagged": "topic_tagged", "has_multi_city_tags": "has_multi_label_tags"})
     kind = structure.content.kind[order]
-    out["photo_id"] = SOURCE + ":" + out["photo_id"].str.split(":", n=1).str[1]
+    out[schema.PHOTO_ID] = SOURCE + ":" + out[schema.PHOTO_ID].str.split(":", n=1).str[1]
     out["content_kind"] = _CONTENT_KIND[kind]
     out["is_on_topic"] = kind == vocab.SKYLINE
     out["near_dup_group"] = pd.Series(group, dtype="Int64").mask(sizes[group] < 2)
     out["edit_kind"] = edits.edit_kind[order]
     out["edit_of"] = np.where(out["edit_kind"].notna() & (group != np.arange(len(order))),
-                              out["photo_id"].to_numpy()[group], None)
+                              out[schema.PHOTO_ID].to_numpy()[group], None)
     out["edit_strength"] = edits.edit_strength[order]
     out["edit_seed"] = edits.edit_seed[order]
     chosen = files[order]
