@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 
 from curate.demo import DemoConfig
-from curate.demo.metadata import CityTable, draw_owners, draw_slot_content, impose_structure
+from curate.demo.labels import CityTable
+from curate.demo.metadata import draw_owners, draw_slot_content, impose_structure
 from curate.demo.slots import Owners, SlotContent, Slots, Structure
 from curate.recipes import load_recipe
 from curate.scrape import EDIT_KINDS, ScrapeConfig
-from curate.scrape.metadata import draw_edit_copies
+from curate.scrape.metadata import draw_edit_copies, label_table
+from curate.scrape.sources import ScrapeSources, SourceFile
 
 CONTENT_FIELDS = [field.name for field in dataclasses.fields(SlotContent)]
 
@@ -62,3 +64,13 @@ def test_edited_copies_show_their_original_and_leave_the_given_structure_alone()
     own_or_original = (edited.owner[copies] == owner_before[copies]) | (
         edited.owner[copies] == owner_before[edits.root[copies]])
     assert own_or_original.all() and (edited.owner[others] == owner_before[others]).all()
+
+
+def test_a_scrape_label_table_weights_labels_by_folder_size_and_stays_frozen():
+    files = {name: tuple(SourceFile("/f", f"{name}/{i}.jpg") for i in range(size))
+             for name, size in (("harbour", 10), ("market", 30))}
+    table = label_table(ScrapeSources(("harbour", "market"), files, ()), None, "city")
+    assert table.weights.tolist() == [0.25, 0.75] and table.sandals_name == "market"
+    assert table.tags.words[table.tags.skyline_code] == "city"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        table.weights = np.ones(2) / 2

@@ -31,8 +31,8 @@ import pandas as pd
 from curate import schema
 from curate.demo import geo, vocab
 from curate.demo.config import BROKEN_KINDS, DemoConfig
+from curate.demo.labels import CityTable
 from curate.demo.slots import Owners, SlotContent, Slots, Structure
-from curate.demo.tags import TagTable
 from curate.recipes import Recipe, load_recipe
 
 _EPOCH_START = np.datetime64("2005-01-01T00:00:00", "s")
@@ -64,36 +64,6 @@ def generate_metadata(config: DemoConfig, recipe: Recipe | None = None) -> tuple
     structure = impose_structure(rng, config, slots, owners)
     order = rng.permutation(config.photos)
     return build_tables(rng, config, cities, owners, structure, order)
-
-
-class CityTable:
-    """The recipe's labels as arrays: name, display name, centre, photographer share."""
-
-    sandals_name = "chicago"  # the label the sandals photographer tags (the first label if absent)
-
-    def __init__(self, names, displays, lat, lon):
-        self.names = np.array(names, dtype=object)
-        self.displays = np.array(displays, dtype=object)
-        self.lat = np.asarray(lat, dtype=np.float64)
-        self.lon = np.asarray(lon, dtype=np.float64)
-        default = 1.0 / len(names)
-        weights = np.array([vocab.CITY_WEIGHTS.get(name, default) for name in names])
-        self.weights = weights / weights.sum()
-        self.tags = TagTable(tuple(names))
-
-    @classmethod
-    def from_recipe(cls, recipe: Recipe) -> CityTable:
-        located = [label for label in recipe.labels if label.lat is not None and label.lon is not None]
-        if len(located) < 2:
-            raise ValueError(f"recipe {recipe.name} needs at least two labels with lat/lon for the demo")
-        return cls([lb.name for lb in located], [lb.display for lb in located],
-                   [lb.lat for lb in located], [lb.lon for lb in located])
-
-    def index(self, name: str) -> int:
-        return int(np.flatnonzero(self.names == name)[0]) if name in set(self.names) else 0
-
-    def __len__(self) -> int:
-        return len(self.names)
 
 
 def owner_photo_counts(rng: np.random.Generator, config: DemoConfig, n_photos: int) -> np.ndarray:

@@ -24,7 +24,8 @@ import pandas as pd
 
 from curate import schema
 from curate.demo import vocab
-from curate.demo.metadata import CityTable, build_tables, draw_owners, draw_slot_content, impose_structure
+from curate.demo.labels import CityTable
+from curate.demo.metadata import build_tables, draw_owners, draw_slot_content, impose_structure
 from curate.demo.slots import Structure
 from curate.demo.tags import TagTable
 from curate.errors import UsageError
@@ -86,14 +87,12 @@ def label_table(sources: ScrapeSources, recipe: Recipe | None, topic: str) -> Ci
     declared = {label.name: label for label in (recipe.labels if recipe else ())}
     names = list(sources.labels)
     centres = [_centre(name, declared.get(name)) for name in names]
-    table = CityTable(names, [declared[n].display if n in declared else n for n in names],
-                      [c[0] for c in centres], [c[1] for c in centres])
     sizes = np.array([len(sources.label_files[name]) for name in names], dtype=float)
-    table.weights = sizes / sizes.sum()
-    table.sandals_name = names[int(np.argmax(sizes))]
     spellings = {name: _spellings(name, declared.get(name)) for name in names}
-    table.tags = TagTable(tuple(names), spellings=spellings, topic_tag=topic)
-    return table
+    return CityTable.build(names, [declared[n].display if n in declared else n for n in names],
+                           [c[0] for c in centres], [c[1] for c in centres], weights=sizes,
+                           tags=TagTable(tuple(names), spellings=spellings, topic_tag=topic),
+                           sandals_name=names[int(np.argmax(sizes))])
 
 
 def _centre(name: str, label) -> tuple[float, float]:
