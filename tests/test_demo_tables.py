@@ -10,7 +10,7 @@ import pytest
 
 from curate.demo import DemoConfig
 from curate.demo.labels import CityTable
-from curate.demo.metadata import draw_owners, draw_slot_content, impose_structure
+from curate.demo.metadata import draw_mislabels, draw_owners, draw_slot_content, impose_structure
 from curate.demo.slots import Owners, SlotContent, Slots, Structure
 from curate.recipes import load_recipe
 from curate.scrape import EDIT_KINDS, ScrapeConfig
@@ -74,3 +74,19 @@ def test_a_scrape_label_table_weights_labels_by_folder_size_and_stays_frozen():
     assert table.tags.words[table.tags.skyline_code] == "city"
     with pytest.raises(dataclasses.FrozenInstanceError):
         table.weights = np.ones(2) / 2
+
+
+def test_wrong_city_tags_are_written_into_a_new_content_not_the_given_one():
+    config = DemoConfig(photos=600, seed=5, mislabel_rate=0.1)
+    _, slots, _ = tables(DemoConfig(photos=600, seed=5, mislabel_rate=0.0, taken_elsewhere_rate=0.0))
+    given = slots.content
+    codes_before = given.tag_codes.copy()
+    cities = CityTable.from_recipe(load_recipe("skylines"))
+    drawn = draw_mislabels(np.random.default_rng(11), config, cities, given, slots.sandals)
+    np.testing.assert_array_equal(given.tag_codes, codes_before)
+    assert not given.mislabelled.any()
+    changed = drawn.mislabelled
+    assert changed.sum() > 10
+    assert (drawn.tagged_city[changed] != given.city[changed]).all()
+    assert (drawn.tag_codes[changed, 0] != codes_before[changed, 0]).all()
+    np.testing.assert_array_equal(drawn.tag_codes[~changed], codes_before[~changed])

@@ -156,64 +156,66 @@ def draw_slot_content(rng: np.random.Generator, config: DemoConfig, cities: City
                           multi_city=tags.multi_city, skyline_tagged=tags.skyline_tagged, tagged_city=city,
                           mislabelled=np.zeros(n, dtype=bool), taken_elsewhere=np.zeros(n, dtype=bool),
                           placed_city=city)
-    mislabelled, tagged_city = draw_mislabels(mislabel_rng, config, cities, content, sandals)
-    content = replace(content, tagged_city=tagged_city, mislabelled=mislabelled)
-    elsewhere, tagged_city = draw_taken_elsewhere(np.random.default_rng([config.seed, 20240611, 2]), config,
-                                                  cities, content, sandals)
-    content = replace(content, tagged_city=tagged_city, taken_elsewhere=elsewhere, placed_city=content.tagged_city)
+    content = draw_mislabels(mislabel_rng, config, cities, content, sandals)
+    content = draw_taken_elsewhere(np.random.default_rng([config.seed, 20240611, 2]), config, cities, content,
+                                   sandals)
     return Slots(owner=owner, sandals=sandals, content=content)
 
 
 def draw_mislabels(rng: np.random.Generator, config: DemoConfig, cities: CityTable, content: SlotContent,
-                   sandals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                   sandals: np.ndarray) -> SlotContent:
     """Mislabelled skylines: the single city tag names another city than the pixels show.
 
     Drawn per slot, before bursts and duplicates copy content, so a burst or a re-upload
     carries the same (wrong) tag as its source. Only regular skylines with one city tag
     and no mis-geotag qualify (`DemoConfig.mislabel_eligible_share`); the chance among
     them is scaled so that `mislabel_rate` of all regular skylines end up mislabelled.
-    The wrong city is uniform over the other cities. Returns (`mislabelled`, `tagged_city`:
-    the city the tags, title and geotag name) and rewrites tag slot 0 in place.
+    The wrong city is uniform over the other cities. Returns the content with `mislabelled`,
+    `tagged_city` (the city the tags, title and geotag name) and tag slot 0 set.
     Uses its own random stream so every other draw is the same whatever the rate.
     """
     eligible = ((content.kind == vocab.SKYLINE) & ~sandals & ~content.multi_city
                 & ~np.isin(content.coord_kind, (geo.FAR, geo.NEAR)))
-    mislabelled, tagged_city = _wrong_city_tags(rng, cities, content, content.city, eligible,
-                                                config.mislabel_rate, config.mislabel_eligible_share)
-    return mislabelled, tagged_city
+    mislabelled, tagged_city, tag_codes = _wrong_city_tags(rng, cities, content, content.city, eligible,
+                                                           config.mislabel_rate, config.mislabel_eligible_share)
+    return replace(content, mislabelled=mislabelled, tagged_city=tagged_city, tag_codes=tag_codes)
 
 
 def draw_taken_elsewhere(rng: np.random.Generator, config: DemoConfig, cities: CityTable,
-                         content: SlotContent, sandals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                         content: SlotContent, sandals: np.ndarray) -> SlotContent:
     """Skylines taken elsewhere: the single city tag names another city than the pixels show,
     while the geotag is where the photo was really taken ("tagged Amsterdam, taken in Korea").
 
     Drawn like `draw_mislabels` (per slot, own random stream) among regular skylines with
     one city tag, a correct geotag and no mislabel, scaled so that `taken_elsewhere_rate` of
-    all regular skylines end up taken elsewhere. Returns (`taken_elsewhere`, the new
-    `tagged_city`) and rewrites tag slot 0 in place; the caller keeps the city tagged before
-    (the true one for these photos) as `placed_city`, where the geotag is drawn around.
+    all regular skylines end up taken elsewhere. Returns the content with `taken_elsewhere`,
+    the new `tagged_city`, tag slot 0 and `placed_city` (the city whose centre the geotag is
+    drawn around: the city tagged before, i.e. the true one for these photos) set.
     """
     eligible = ((content.kind == vocab.SKYLINE) & ~sandals & ~content.multi_city
                 & (content.coord_kind == geo.OK) & ~content.mislabelled)
-    elsewhere, tagged_city = _wrong_city_tags(rng, cities, content, content.tagged_city, eligible,
-                                              config.taken_elsewhere_rate, config.taken_elsewhere_eligible_share)
-    return elsewhere, tagged_city
+    elsewhere, tagged_city, tag_codes = _wrong_city_tags(rng, cities, content, content.tagged_city, eligible,
+                                                         config.taken_elsewhere_rate,
+                                                         config.taken_elsewhere_eligible_share)
+    return replace(content, taken_elsewhere=elsewhere, tagged_city=tagged_city, tag_codes=tag_codes,
+                   placed_city=content.tagged_city)
 
 
 def _wrong_city_tags(rng: np.random.Generator, cities: CityTable, content: SlotContent, tagged_city: np.ndarray,
-                     eligible: np.ndarray, rate: float, share: float) -> tuple[np.ndarray, np.ndarray]:
-    """(chosen, new tagged city): each `eligible` slot is chosen with chance rate / share, so
-    that `rate` of all regular skylines are when `share` of them are eligible; a chosen
-    slot's city becomes another one, uniform over the others, and its city tag (slot 0 of
-    `content.tag_codes`, rewritten in place) is spelled for that city."""
+                     eligible: np.ndarray, rate: float, share: float
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(chosen, new tagged city, new tag codes): each `eligible` slot is chosen with chance
+    rate / share, so that `rate` of all regular skylines are when `share` of them are
+    eligible; a chosen slot's city becomes another one, uniform over the others, and its city
+    tag (slot 0 of a copy of `content.tag_codes`) is spelled for that city."""
     n_cities = len(cities)
     chance = rate / share if share > 0 else 0.0
     chosen = eligible & (rng.random(len(eligible)) < chance)
     tagged_city = tagged_city.copy()
     tagged_city[chosen] = (tagged_city[chosen] + 1 + rng.integers(0, n_cities - 1, int(chosen.sum()))) % n_cities
-    content.tag_codes[chosen, 0] = cities.tags.spell(rng, tagged_city[chosen])
-    return chosen, tagged_city
+    tag_codes = content.tag_codes.copy()
+    tag_codes[chosen, 0] = cities.tags.spell(rng, tagged_city[chosen])
+    return chosen, tagged_city, tag_codes
 
 
 def _draw_coord_kinds(rng: np.random.Generator, config: DemoConfig, n: int) -> np.ndarray:
