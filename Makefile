@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  # datasets/demo.toml: ingest → filter → embed → prefilter → split → check-leakage → score → train → evaluate → report
 	$(BIN)/curate run datasets/demo.toml --workspace $(WORKSPACE) --train
 
-test: $(STAMP)
+test: $(STAMP)  # lint (ruff, configured in pyproject.toml), then the tests and every docstring example
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n 2
 
 bench: $(STAMP)

@@ -52,7 +52,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("license", _STR, True, "Licence: canonical short name when recognised (curate/licences.py: cc-by-2.0, "
            "cc-by-sa-4.0, cc0-1.0, all-rights-reserved...), else as the source gave it.", "ingest"),
     Column("url", _STR, True, "Where the image or its page can be found.", "ingest"),
-    Column("page_url", _STR, True, "The photo's page at its source, for attribution (Flickr photo page, Commons file page).", "ingest"),
+    Column("page_url", _STR, True, "The photo's page at its source, for attribution (Flickr photo page, Commons file "
+                                   "page).", "ingest"),
     Column("sha256", _STR, True, "SHA-256 of the stored image bytes.", "ingest"),
     Column("width", pa.int32(), True, "Width in pixels after EXIF orientation.", "ingest"),
     Column("height", pa.int32(), True, "Height in pixels after EXIF orientation.", "ingest"),
@@ -61,41 +62,56 @@ COLUMNS: tuple[Column, ...] = (
     Column("status", _STR, False, "kept or dropped.", "every stage"),
     Column("drop_reason", _STR, True, "Why the photo was dropped (first reason wins).", "every stage"),
     Column("drop_stage", _STR, True, "Which stage dropped it.", "every stage"),
-    Column("error_detail", _STR, True, "Free-text detail for an ingest failure (HTTP status, decoder message).", "ingest"),
-    Column("geo_distance_km", pa.float64(), True, "Distance from the label's centre in km; null without coordinates or centre.", "filter"),
+    Column("error_detail", _STR, True, "Free-text detail for an ingest failure (HTTP status, decoder "
+                                       "message).", "ingest"),
+    Column("geo_distance_km", pa.float64(), True, "Distance from the label's centre in km; null without coordinates or "
+                                                  "centre.", "filter"),
     Column("exact_dup_group", _STR, True, "For byte-identical photos: photo_id of the copy that is kept.", "filter"),
     Column("phash", _STR, True, "64-bit perceptual hash (imagehash pHash) as 16 hex digits; cached.", "filter"),
-    Column("phash_mirror", _STR, True, "pHash of the left-right mirrored image (flip-invariant matching); cached.", "filter"),
-    Column("near_dup_cluster", _STR, True, "Near-duplicate cluster: photo_id of its representative (own id when alone).", "filter"),
+    Column("phash_mirror", _STR, True, "pHash of the left-right mirrored image (flip-invariant matching); "
+                                       "cached.", "filter"),
+    Column("near_dup_cluster", _STR, True, "Near-duplicate cluster: photo_id of its representative (own id when "
+                                           "alone).", "filter"),
     # raw image statistics of the single decode pass (curate/vision/features.py), measured on the
     # upright image shrunk to a 256 px short side; the quality checks score them (curate/filters/quality.py)
-    Column("laplacian_var", _F64, True, "Variance of the grey Laplacian at 256 px short side (sharpness); cached.", "filter"),
+    Column("laplacian_var", _F64, True, "Variance of the grey Laplacian at 256 px short side (sharpness); "
+                                        "cached.", "filter"),
     Column("brightness_p05", _F64, True, "5th percentile of grey brightness (0-255); cached.", "filter"),
     Column("brightness_p50", _F64, True, "Median grey brightness (0-255); cached.", "filter"),
     Column("brightness_p95", _F64, True, "95th percentile of grey brightness (0-255); cached.", "filter"),
-    Column("white_clipped_share", _F64, True, "Share of pixels at grey brightness >= 250 (clipped highlights); cached.", "filter"),
-    Column("centre_clipped_share", _F64, True, "Clipping of the central half: mean per-pixel weight of channels >= 250 (one 1/4, two 1/2, three 1); cached.", "filter"),
+    Column("white_clipped_share", _F64, True, "Share of pixels at grey brightness >= 250 (clipped highlights); "
+                                              "cached.", "filter"),
+    Column("centre_clipped_share", _F64, True, "Clipping of the central half: mean per-pixel weight of channels >= 250 "
+                                               "(one 1/4, two 1/2, three 1); cached.", "filter"),
     Column("entropy_bits", _F64, True, "Entropy of the 256-bin grey histogram in bits (0-8); cached.", "filter"),
-    Column("chroma_mean", _F64, True, "Mean of max(R,G,B) - min(R,G,B) per pixel (0-255; ~0 for greyscale); cached.", "filter"),
-    Column("blurry_score", _F64, True, "Blurry (little fine detail) score in [0, 1], 1 = worst; each <check>_score is 0.5 at its threshold.", "filter"),
+    Column("chroma_mean", _F64, True, "Mean of max(R,G,B) - min(R,G,B) per pixel (0-255; ~0 for greyscale); "
+                                      "cached.", "filter"),
+    Column("blurry_score", _F64, True, "Blurry (little fine detail) score in [0, 1], 1 = worst; each <check>_score is "
+                                       "0.5 at its threshold.", "filter"),
     Column("dark_score", _F64, True, "Too-dark score in [0, 1] (1 = worst).", "filter"),
     Column("bright_score", _F64, True, "Over-exposed score in [0, 1] (1 = worst).", "filter"),
     Column("low_information_score", _F64, True, "Near-uniform (low entropy) score in [0, 1] (1 = worst).", "filter"),
     Column("odd_aspect_score", _F64, True, "Odd aspect ratio score in [0, 1] (1 = worst).", "filter"),
-    Column("greyscale_score", _F64, True, "Greyscale score in [0, 1]; 0 for all when the collection is mostly greyscale.", "filter"),
+    Column("greyscale_score", _F64, True, "Greyscale score in [0, 1]; 0 for all when the collection is mostly "
+                                          "greyscale.", "filter"),
     Column("tiny_score", _F64, True, "Tiny image score in [0, 1] (1 = worst).", "filter"),
     Column("quality_issues", _TAGS, True, "Quality checks the image fails (blurry, dark, bright, low_information, "
            "odd_aspect, greyscale, tiny); flagged, dropped only with --drop-quality; null until filtered.", "filter"),
-    Column("topic_score", pa.float64(), True, "Out-of-fold probability that the photo shows the topic (pre-classifier).", "prefilter"),
-    Column("topic_recovered", pa.bool_(), True, "Untagged photo kept because the pre-classifier scored it on topic.", "prefilter"),
+    Column("topic_score", pa.float64(), True, "Out-of-fold probability that the photo shows the topic "
+                                              "(pre-classifier).", "prefilter"),
+    Column("topic_recovered", pa.bool_(), True, "Untagged photo kept because the pre-classifier scored it on "
+                                                "topic.", "prefilter"),
     Column("topic_doubted", pa.bool_(), True, "Scored below the topic threshold but kept: the prefilter held its drops "
            "(its report says why; --force drops them).", "prefilter"),
-    Column("label_quality", pa.float64(), True, "Out-of-fold probability of the given label (self-confidence).", "prefilter"),
+    Column("label_quality", pa.float64(), True, "Out-of-fold probability of the given label "
+                                                "(self-confidence).", "prefilter"),
     Column("is_label_issue", pa.bool_(), True, "Confident learning says the label is probably wrong.", "prefilter"),
     Column("suggested_label", _STR, True, "The label the out-of-fold model believes most.", "prefilter"),
-    Column("geo_rescued", pa.bool_(), True, "Geo outlier kept by the prefilter: its pixels agree with its label (out-of-fold "
+    Column("geo_rescued", pa.bool_(), True, "Geo outlier kept by the prefilter: its pixels agree with its label "
+                                            "(out-of-fold "
            "probability of the label above its class's confident-learning threshold) and it is on topic.", "prefilter"),
-    Column("original_label", _STR, True, "The label before `curate prefilter --relabel` replaced it with suggested_label; "
+    Column("original_label", _STR, True, "The label before `curate prefilter --relabel` replaced it with "
+                                         "suggested_label; "
            "null when the label was not changed.", "prefilter"),
     Column("split", _STR, True, "train / val / test; null until split, and for dropped photos.", "split"),
     # human decisions (curate review, curate/review/apply.py); they win over every automatic stage on re-runs

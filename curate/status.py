@@ -6,7 +6,7 @@ the file system)."""
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -94,12 +94,12 @@ def when_text(finished_at: str | None, now: datetime) -> str:
     if not finished_at:
         return ""
     when = datetime.fromisoformat(finished_at)
-    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
     ago = max((now - when).total_seconds(), 0.0)
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if ago >= size:
-            return f"{when.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC ({int(ago // size)} {unit} ago)"
-    return f"{when.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC (just now)"
+            return f"{when.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({int(ago // size)} {unit} ago)"
+    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M} UTC (just now)"
 
 
 def duration_text(seconds: float | None) -> str:
@@ -117,7 +117,7 @@ def duration_text(seconds: float | None) -> str:
 def stages_table(states: dict, reports: dict | None = None, now: datetime | None = None) -> pd.DataFrame:
     """One row per stage (pipeline order): stage, state, when it last ran and how long it took (from
     its saved report in `reports`, when recorded), what changed, what to run."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     rows = []
     for s in states.values():
         run = last_run((reports or {}).get(s.stage))

@@ -14,9 +14,6 @@ from curate import schema
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = "curate/schema.py"
-# curate/export/config.py still binds its own SPLITS: the export package was being changed by
-# another session when the others moved to schema.SPLITS; remove it from here once it imports too.
-SPLITS_PENDING = {"curate/export/config.py"}
 
 
 def library_sources() -> dict[str, ast.AST]:
@@ -39,7 +36,7 @@ def test_the_no_label_placeholder_is_spelled_only_in_the_schema():
 def test_splits_are_bound_only_in_the_schema():
     binding = sorted(name for name, tree in library_sources().items()
                      if name != SCHEMA and {"SPLITS", "NO_LABEL"} & bound_names(tree))
-    assert [name for name in binding if name not in SPLITS_PENDING] == [], "import them from curate.schema"
+    assert binding == [], "import them from curate.schema"
     assert schema.SPLITS == ("train", "val", "test")
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from curate.errors import UsageError
+from curate.schema import SPLITS
 
 FORMATS = ("imagefolder", "hf", "hf-parquet", "webdataset", "csv")
 # images packed in shard files, not a file each
 SHARD_FORMATS = ("webdataset", "hf-parquet")
 LINKS = ("copy", "hardlink", "symlink")
 LABEL_CHOICES = ("kept", "all")
-SPLITS = ("train", "val", "test")
 UNSPLIT = "unsplit"  # where `labels="all"` puts labelled photos that are dropped or have no split
 MAX_SHARD_SAMPLES = 1000
 MAX_SHARD_BYTES = 1_000_000_000
