@@ -88,7 +88,7 @@ def last_run(report: object) -> dict:
 def when_text(finished_at: str | None, now: datetime) -> str:
     """'2026-12-02 16:23 UTC (3 h ago)' for an ISO time; '' when unknown.
 
-    >>> when_text("2026-12-02T16:23:38+00:00", datetime(2026, 12, 2, 19, 30, tzinfo=timezone.utc))
+    >>> when_text("2026-12-02T16:23:38+00:00", datetime(2026, 12, 2, 19, 30, tzinfo=UTC))
     '2026-12-02 16:23 UTC (3 h ago)'
     """
     if not finished_at:
