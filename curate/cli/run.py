@@ -38,6 +38,15 @@ def run(
     outcomes = run_pipeline(ws, chosen, steps, restart_from=restart_from,
                             echo=lambda line: console.print(line, highlight=False, soft_wrap=True))
     ran = sum(outcome.status == "ran" for outcome in outcomes)
-    console.print(f"recipe {chosen.name}: {ran} steps ran, {len(outcomes) - ran} were already done; "
-                  "report:", highlight=False)
+    console.print(f"recipe {chosen.name}: {steps_done_text(ran, len(outcomes) - ran)}; report:", highlight=False)
     console.print(str(ws.root / "report" / "index.html"), highlight=False, soft_wrap=True, markup=False)
+
+
+def steps_done_text(ran: int, skipped: int) -> str:
+    """'10 steps ran, 0 were already done'; singular for one.
+
+    >>> steps_done_text(1, 1)
+    '1 step ran, 1 was already done'
+    """
+    return (f"{ran} step{'' if ran == 1 else 's'} ran, "
+            f"{skipped} {'was' if skipped == 1 else 'were'} already done")
