@@ -179,13 +179,18 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
         raise
 
 
-def write_table_atomic(path: Path, table: pa.Table) -> None:
-    """Write a Parquet file via a temp file in the same folder and an atomic rename."""
+PARQUET_ROW_GROUP = 65_536  # rows per row group: a column read in batches is decoded this many rows at a time
+
+
+def write_table_atomic(path: Path, table: pa.Table, row_group_size: int | None = None) -> None:
+    """Write a Parquet file via a temp file in the same folder and an atomic rename, in row groups
+    of `row_group_size` rows (default PARQUET_ROW_GROUP), so that `ParquetFile.iter_batches`
+    decodes one group of a column at a time, not the whole column."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        pq.write_table(table, tmp_name, compression="zstd")
+        pq.write_table(table, tmp_name, compression="zstd", row_group_size=row_group_size or PARQUET_ROW_GROUP)
         with open(tmp_name, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
