@@ -15,10 +15,14 @@ import pytest
 from helpers import demo_workspace
 from PIL import Image
 
+from curate.catalog_batches import CatalogFile
 from curate.cli.app import app
 from curate.cli.common import run_app
 from curate.errors import DataContractError, UsageError
 from curate.export import ExportConfig, export_workspace
+from curate.export.plan import plan_columns, plan_export
+from curate.export.run import image_sizes
+from curate.export.spill import plan_from_file
 from curate.workspace import Workspace, read_catalog, write_catalog
 
 
@@ -377,3 +381,35 @@ def test_plan_names_are_safe_and_unique():
     assert label_folders(["new york", "a/b", ".."]) == {"new york": "new york", "a/b": "a_b", "..": "_.."}
     with pytest.raises(DataContractError, match="share"):
         label_folders(["a/b", "a_b"])
+
+
+@pytest.mark.parametrize("fmt", ["webdataset", "imagefolder", "hf", "csv", "hf-parquet"])
+def test_small_batches_and_buckets_export_the_same_bytes(demo_ws, tmp_path, fmt):
+    """The plan is streamed from the catalog file in batches and sorted buckets; with batches of 13
+    rows and buckets of 9 photos (so that shards and buckets straddle each other) the export is
+    byte-identical to one built from a single batch and bucket."""
+    export_workspace(demo_ws, tmp_path / "whole", ExportConfig(fmt, shard_samples=7))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("curate.export.spill.BUCKET_ROWS", 9)
+        patch.setattr("curate.export.run.CatalogFile", lambda path: CatalogFile(path, batch_rows=13))
+        export_workspace(demo_ws, tmp_path / "parts", ExportConfig(fmt, shard_samples=7))
+    whole, parts = tree(tmp_path / "whole"), tree(tmp_path / "parts")
+    assert whole == parts and len(whole) > 5
+
+
+def test_the_streamed_plan_holds_the_in_memory_plans_rows(demo_ws, tmp_path):
+    """`plan_from_file` gives `plan_export`'s rows, in order, chunk by chunk."""
+    config = ExportConfig("webdataset", shard_samples=5)
+    catalog = read_catalog(demo_ws)
+    memory = plan_export(catalog[plan_columns(config)], config, image_sizes(demo_ws, catalog))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("curate.export.spill.BUCKET_ROWS", 11)
+        streamed = plan_from_file(CatalogFile(demo_ws.catalog_path, batch_rows=17), config,
+                                  lambda batch: image_sizes(demo_ws, batch), tmp_path)
+        chunks = list(streamed.chunks())
+    assert len(chunks) > 2 and all(len(chunk) <= 11 for chunk in chunks)
+    joined = pd.concat(chunks)
+    columns = ["photo_id", "split", "label", "target", "shard", "content_key", "class_index"]
+    assert joined[columns].reset_index(drop=True).equals(memory.rows[columns].reset_index(drop=True))
+    assert streamed.classes == memory.classes and streamed.excluded == memory.excluded
+    assert streamed.rows["shard"].tolist() == memory.rows["shard"].tolist()

@@ -37,22 +37,23 @@ def exported_file(rows: pd.DataFrame) -> pd.Series:
 
 
 
-def _csv(frame: pd.DataFrame) -> bytes:
-    return spreadsheet_safe(frame).to_csv(index=False, lineterminator="\n").encode("utf-8")
+def _csv(frame: pd.DataFrame, header: bool) -> bytes:
+    return spreadsheet_safe(frame).to_csv(index=False, header=header, lineterminator="\n").encode("utf-8")
 
 
-def attribution_csv(rows: pd.DataFrame) -> bytes:
-    """One row per exported photo: file, owner, licence and source page (formula cells escaped)."""
+def attribution_csv(rows: pd.DataFrame, header: bool = True) -> bytes:
+    """One row per exported photo: file, owner, licence and source page (formula cells escaped);
+    `header=False` for the rows after the first chunk of a file written in parts."""
     frame = pd.DataFrame({"photo_id": rows["photo_id"], "file": exported_file(rows),
                           "owner": rows["owner_name"].fillna(rows["owner_id"]),
                           "owner_id": rows["owner_id"], "license": rows["license"],
                           "source_page": rows["page_url"].fillna(rows["url"]), "url": rows["url"]})
-    return _csv(frame)
+    return _csv(frame, header)
 
 
-def manifest_csv(rows: pd.DataFrame) -> bytes:
+def manifest_csv(rows: pd.DataFrame, header: bool = True) -> bytes:
     """The csv format's manifest: path, split, label, owner, licence, attribution, source URL,
-    then every catalog column (list cells joined with `|`)."""
+    then every catalog column (list cells joined with `|`); `header` as in `attribution_csv`."""
     owner = rows["owner_name"].fillna(rows["owner_id"]).fillna("unknown")
     front = pd.DataFrame({"path": rows["target"], "split": rows["split"], "label": rows["label"], "owner": owner,
                           "license": rows["license"],
@@ -62,7 +63,7 @@ def manifest_csv(rows: pd.DataFrame) -> bytes:
     for name in rest.columns:
         if str(schema.COLUMN_BY_NAME[name].type).startswith("list"):
             rest[name] = rest[name].map(lambda cell: None if cell is None else "|".join(map(str, cell)))
-    return _csv(pd.concat([front, rest], axis=1))
+    return _csv(pd.concat([front, rest], axis=1), header)
 
 
 def hf_metadata(rows: pd.DataFrame) -> dict[str, bytes]:

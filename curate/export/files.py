@@ -12,6 +12,8 @@ interrupted export never leaves half a file under that name.
 from __future__ import annotations
 
 import errno
+import filecmp
+import hashlib
 import io
 import os
 import shutil
@@ -27,6 +29,7 @@ from curate.workspace import atomic_write_bytes, write_table_atomic
 STATE_FILE = ".export-state.parquet"
 JOURNAL_FILE = ".export-journal.tsv"
 MANIFEST_FILE = "export.json"
+PLAN_FOLDER = ".export-plan-"  # prefix of the temporary folder of the plan's sorted buckets
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
@@ -95,9 +98,17 @@ def check_target(out: Path, workspace_root: Path, overwrite: bool) -> None:
                          "or a new folder inside it (e.g. <workspace>/export)")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder; pass a folder path")
-    if out.is_dir() and not overwrite and not is_ours(out) and any(os.scandir(out)):
+    if out.is_dir() and not overwrite and not is_ours(out) and any(
+            not entry.name.startswith(PLAN_FOLDER) for entry in os.scandir(out)):
         raise UsageError(f"--out {out} holds files that are not an earlier export; pass an empty or new folder, "
                          "or --overwrite to replace its contents")
+
+
+def remove_stale_plans(out: Path) -> None:
+    """Remove the plan folders an interrupted export left in `out`."""
+    for entry in os.scandir(out):
+        if entry.name.startswith(PLAN_FOLDER) and entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def place_file(source: str, target: str, link: str, resize: int | None) -> None:
@@ -169,6 +180,39 @@ def write_if_changed(path: Path, data: bytes) -> bool:
         pass
     atomic_write_bytes(path, data, durable=False)
     return True
+
+
+class StreamedFile:
+    """A file written in parts: bytes go to a temporary file beside `path`; `finish()` puts it
+    in place (one rename) unless `path` already holds exactly those bytes, and returns their
+    SHA-256 (so that a large index beside the images is never held whole in memory)."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self._tmp = path, path.with_name(f".{path.name}.tmp")
+        self._handle = open(self._tmp, "wb")
+        self._digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> None:
+        self._handle.write(data)
+        self._digest.update(data)
+
+    def finish(self) -> str:
+        self._handle.close()
+        try:
+            same = filecmp.cmp(self._tmp, self.path, shallow=False)
+        except OSError:
+            same = False
+        if same:
+            self._tmp.unlink()
+        else:
+            os.replace(self._tmp, self.path)
+        return self._digest.hexdigest()
+
+    def discard(self) -> None:
+        """Close and remove the temporary file (after an error)."""
+        self._handle.close()
+        self._tmp.unlink(missing_ok=True)
 
 
 def remove_left(out: Path, keep: set[str], known: set[str], everything: bool) -> int:

@@ -11,6 +11,7 @@ images (``image_bytes``) come from the caller.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,12 +34,23 @@ class ExportPlan:
     shard (WebDataset: the shard's file name), content_key (changes when the file must be
     written again) and bytes (the stored image's size). missing: photo_id, split, label,
     reason for photos that would be exported but have no stored image. excluded: photos left
-    out, by reason. classes: the exported labels, sorted (class_index is a position here)."""
+    out, by reason. classes: the exported labels, sorted (class_index is a position here).
+
+    A streamed plan (`curate.export.spill`) holds in `rows` only split, label, license and
+    shard per photo; `chunks()` gives the full rows, in order, a bounded number at a time."""
 
     rows: pd.DataFrame
     missing: pd.DataFrame
     excluded: dict[str, int] = field(default_factory=dict)
     classes: list[str] = field(default_factory=list)
+    stream: Callable[[], Iterator[pd.DataFrame]] | None = None
+
+    def chunks(self) -> Iterator[pd.DataFrame]:
+        """The full rows in export order, in consecutive chunks (at least one, maybe empty)."""
+        if self.stream is None:
+            yield self.rows
+        else:
+            yield from self.stream()
 
 
 def plan_columns(config: ExportConfig) -> list[str]:
@@ -49,11 +61,38 @@ def plan_columns(config: ExportConfig) -> list[str]:
 
 
 def plan_export(catalog: pd.DataFrame, config: ExportConfig, image_bytes: pd.Series) -> ExportPlan:
-    """The export plan of `catalog` (pure; the input is not changed).
+    """The export plan of `catalog` (pure; the input is not changed), every row in memory
+    (`curate.export.spill.plan_from_file` builds the same plan from the catalog file, streamed).
 
     image_bytes: size in bytes of each photo's stored image, indexed like `catalog`; NaN
     where the file is absent. Raises DataContractError when two labels would share a folder.
     """
+    chosen, split, excluded, missing = select_rows(catalog, config, image_bytes)
+    # sort on the two keys alone, then take the rows once, in order: the plan is held while every
+    # image is written, so it holds only the columns the files beside the images need (the csv
+    # manifest has them all)
+    positions = np.flatnonzero(chosen.to_numpy())
+    keys = pd.DataFrame({"split": split[chosen].reset_index(drop=True),  # Arrow strings, not Python objects
+                         "name": safe_names(catalog.loc[chosen, "photo_id"]).reset_index(drop=True)})
+    order = keys.sort_values(["split", "name"], kind="stable").index.to_numpy()
+    keys = keys.iloc[order].reset_index(drop=True)
+    columns = list(catalog.columns) if config.format == "csv" else [*METADATA_COLUMNS, "image_path"]
+    rows = catalog[columns].iloc[positions[order]].reset_index(drop=True)
+    rows = rows.assign(split=keys["split"], bytes=image_bytes.to_numpy()[positions[order]])
+    if config.format != "csv":  # tags as one Arrow list column
+        rows["tags"] = arrow_list_column(rows["tags"])
+    classes = sorted(rows["label"].unique().tolist())
+    shards = assign_shards(rows, config).astype("str") if not config.folder_format else None
+    rows = place(rows, keys["name"], config, classes, shards)
+    return ExportPlan(rows, missing.sort_values("photo_id").reset_index(drop=True),
+                      {reason: count for reason, count in excluded.items() if count}, classes)
+
+
+def select_rows(catalog: pd.DataFrame, config: ExportConfig,
+                image_bytes: pd.Series) -> tuple[pd.Series, pd.Series, dict[str, int], pd.DataFrame]:
+    """(chosen, split, excluded, missing) of `catalog` (row-wise, so a batch gives its own rows'
+    share): which rows are exported, each row's export split, counts of rows left out by
+    reason (zeros included), and the rows that would be exported but have no stored image."""
     kept = catalog["status"] == schema.KEPT
     labelled = catalog["label"].notna()
     in_split = kept & catalog["split"].notna() & labelled
@@ -76,28 +115,13 @@ def plan_export(catalog: pd.DataFrame, config: ExportConfig, image_bytes: pd.Ser
                                                "no stored image (dropped at ingest?)",
                                                "stored image file is missing from the workspace")})
     excluded["no stored image"] = int(absent.sum())
-    chosen &= ~absent
-    # sort on the two keys alone, then take the rows once, in order: the plan is held while every
-    # image is written, so it holds only the columns the files beside the images need (the csv
-    # manifest has them all)
-    positions = np.flatnonzero(chosen.to_numpy())
-    keys = pd.DataFrame({"split": split[chosen].reset_index(drop=True),  # Arrow strings, not Python objects
-                         "name": safe_names(catalog.loc[chosen, "photo_id"]).reset_index(drop=True)})
-    order = keys.sort_values(["split", "name"], kind="stable").index.to_numpy()
-    keys = keys.iloc[order].reset_index(drop=True)
-    columns = list(catalog.columns) if config.format == "csv" else [*METADATA_COLUMNS, "image_path"]
-    rows = catalog[columns].iloc[positions[order]].reset_index(drop=True)
-    rows = rows.assign(split=keys["split"], bytes=image_bytes.to_numpy()[positions[order]])
-    if config.format != "csv":  # tags as one Arrow list column
-        rows["tags"] = arrow_list_column(rows["tags"])
-    classes = sorted(rows["label"].unique().tolist())
-    rows = _place(rows, keys["name"], config, classes)
-    return ExportPlan(rows, missing.sort_values("photo_id").reset_index(drop=True),
-                      {reason: count for reason, count in excluded.items() if count}, classes)
+    return chosen & ~absent, split, excluded, missing
 
 
-def _place(rows: pd.DataFrame, names: pd.Series, config: ExportConfig, classes: list[str]) -> pd.DataFrame:
-    """Add name, ext, class_index, target, shard and content_key to rows sorted by split, name."""
+def place(rows: pd.DataFrame, names: pd.Series, config: ExportConfig, classes: list[str],
+          shards: pd.Series | None) -> pd.DataFrame:
+    """Add name, ext, class_index, target, shard (given: `assign_shards`, None for the folder
+    formats) and content_key to rows sorted by split, name."""
     # the text after the last dot (all of it without one), lower case; a regex on Arrow strings
     # rather than str.rsplit, which builds a Python list per row
     ext = rows["image_path"].str.replace(r"^.*\.", "", regex=True).str.lower()
@@ -112,7 +136,7 @@ def _place(rows: pd.DataFrame, names: pd.Series, config: ExportConfig, classes: 
     else:
         rows["target"] = files
     rows["ext"] = rows["ext"].astype("str")
-    rows["shard"] = assign_shards(rows, config).astype("str") if not config.folder_format else None
+    rows["shard"] = None if shards is None else shards.to_numpy()
     rows["content_key"] = (rows["sha256"].astype(str) + ":" + rows["ext"] + ":"
                            + str(config.resize or 0) + ":" + config.link)
     return rows

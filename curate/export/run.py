@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,16 +29,20 @@ from curate.export.card import (
 from curate.export.config import ExportConfig
 from curate.export.files import (
     MANIFEST_FILE,
+    PLAN_FOLDER,
     Journal,
     Progress,
+    StreamedFile,
     check_target,
     is_ours,
     load_state,
     remove_left,
+    remove_stale_plans,
     save_state,
     write_if_changed,
 )
-from curate.export.plan import ExportPlan, plan_columns, plan_export
+from curate.export.plan import ExportPlan
+from curate.export.spill import plan_from_file
 from curate.export.writers import write_folder_files, write_shards
 from curate.workspace import Workspace, catalog_sha256, read_catalog
 
@@ -115,34 +121,59 @@ def export_workspace(ws: Workspace, out: Path, config: ExportConfig, progress: P
     catalog.validate_keys()
     check_split_for_export(ws, catalog)
     pa.default_memory_pool().release_unused()  # the checks' batches: give the pages back before the plan
-    chosen = catalog.read(plan_columns(config), arrow_lists=config.format != "csv")
-    plan = plan_export(chosen, config, image_sizes(ws, chosen))
-    del chosen  # the plan holds what the writers need
-    provenance = Provenance(catalog_sha256(ws), recipe or recorded_recipe(ws), len(catalog),
-                            {str(k): int(v) for k, v in catalog.value_counts("drop_reason").items()}, NO_LEAKS)
     check_target(out, ws.root, config.overwrite)
+    existed = out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    previous = load_state(out) if is_ours(out) else {}
-    write = write_folder_files if config.folder_format else write_shards
-    with Journal(out) as journal:
-        written, state = write(out, plan.rows, ws.root, config, previous, journal, progress)
-    units = len(state)
-    for name, data in side_files(plan, config, provenance).items():
-        write_if_changed(out / name, data)
-        state[name] = hashlib.sha256(data).hexdigest()
+    remove_stale_plans(out)
+    spill = Path(tempfile.mkdtemp(prefix=PLAN_FOLDER, dir=out))  # the plan's sorted buckets
+    try:
+        plan = plan_from_file(catalog, config, lambda batch: image_sizes(ws, batch), spill)
+        provenance = Provenance(catalog_sha256(ws), recipe or recorded_recipe(ws), len(catalog),
+                                {str(k): int(v) for k, v in catalog.value_counts("drop_reason").items()}, NO_LEAKS)
+        previous = load_state(out) if is_ours(out) else {}
+        write = write_folder_files if config.folder_format else write_shards
+        with Journal(out) as journal:
+            written, state = write(out, plan, ws.root, config, previous, journal, progress)
+        units = len(state)
+        state.update(write_side_files(out, plan, config, provenance))
+    except BaseException:
+        shutil.rmtree(spill, ignore_errors=True)
+        if not existed and not any(os.scandir(out)):
+            out.rmdir()
+        raise
+    shutil.rmtree(spill, ignore_errors=True)
     removed = remove_left(out, set(state), set(previous), config.overwrite)
     save_state(out, state)
     return ExportResult(out, plan, written, units - written, removed)
 
 
-def side_files(plan: ExportPlan, config: ExportConfig, provenance: Provenance) -> dict[str, bytes]:
-    """{path in the export: bytes} of every file beside the images; export.json last."""
-    files = {"ATTRIBUTION.csv": attribution_csv(plan.rows), "README.md": dataset_card(plan, config, provenance)}
-    if config.format == "hf":
-        files.update(hf_metadata(plan.rows))
+def write_side_files(out: Path, plan: ExportPlan, config: ExportConfig, provenance: Provenance) -> dict[str, str]:
+    """Write every file beside the images (export.json last); returns {path in the export: sha256}.
+    The per-photo ones (ATTRIBUTION.csv, manifest.csv, metadata.jsonl) are written a chunk of
+    the plan at a time."""
+    sinks = {"ATTRIBUTION.csv": StreamedFile(out / "ATTRIBUTION.csv")}
     if config.format == "csv":
-        files["manifest.csv"] = manifest_csv(plan.rows)
+        sinks["manifest.csv"] = StreamedFile(out / "manifest.csv")
+    try:
+        for number, rows in enumerate(plan.chunks()):
+            sinks["ATTRIBUTION.csv"].write(attribution_csv(rows, header=number == 0))
+            if config.format == "csv":
+                sinks["manifest.csv"].write(manifest_csv(rows, header=number == 0))
+            if config.format == "hf":
+                for name, data in hf_metadata(rows).items():
+                    if name not in sinks:
+                        sinks[name] = StreamedFile(out / name)
+                    sinks[name].write(data)
+    except BaseException:
+        for sink in sinks.values():
+            sink.discard()
+        raise
+    hashes = {name: sink.finish() for name, sink in sinks.items()}
+    small = {"README.md": dataset_card(plan, config, provenance)}
     if config.format == "webdataset":  # (hf-parquet needs no index: the file names say the split)
-        files["_info.json"] = timm_info(plan.rows, plan.classes)
-    files[MANIFEST_FILE] = manifest_json(plan, config, provenance, sorted(files))
-    return files
+        small["_info.json"] = timm_info(plan.rows, plan.classes)
+    small[MANIFEST_FILE] = manifest_json(plan, config, provenance, sorted([*hashes, *small]))
+    for name, data in small.items():
+        write_if_changed(out / name, data)
+        hashes[name] = hashlib.sha256(data).hexdigest()
+    return hashes

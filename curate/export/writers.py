@@ -12,39 +12,42 @@ import hashlib
 import io
 import os
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
 from curate.export.config import ExportConfig
 from curate.export.files import Journal, Progress, place_file, resized_jpeg
-from curate.export.plan import metadata_frame
+from curate.export.plan import ExportPlan, metadata_frame
 
 TAR_MTIME = 946_684_800  # 2000-01-01: every member gets it, so that shards are byte-identical
 PROGRESS_EVERY = 200
 
 
-def write_folder_files(out: Path, rows: pd.DataFrame, source_root: Path, config: ExportConfig,
+def write_folder_files(out: Path, plan: ExportPlan, source_root: Path, config: ExportConfig,
                        previous: dict[str, str], journal: Journal,
                        progress: Progress | None = None) -> tuple[int, dict[str, str]]:
     """Place every planned image at its target under `out`; returns (how many were (re)written,
     {target: content key} of every planned file)."""
-    written, made = 0, set()
-    total, root, store = len(rows), str(out), str(source_root)
-    for done, (target, key, image_path) in enumerate(
-            rows[["target", "content_key", "image_path"]].itertuples(index=False, name=None), 1):
-        path = f"{root}/{target}"  # plain strings: pathlib costs more than the link itself here
-        if previous.get(target) != key or not os.path.lexists(path):
-            folder = os.path.dirname(path)
-            if folder not in made:
-                os.makedirs(folder, exist_ok=True)
-                made.add(folder)
-            place_file(f"{store}/{image_path}", path, config.link, config.resize)
-            journal.done(target, key)
-            written += 1
-        if progress and (done % PROGRESS_EVERY == 0 or done == total):
-            progress("images", done, total)
-    return written, dict(zip(rows["target"], rows["content_key"]))
+    written, made, done, keys = 0, set(), 0, {}
+    total, root, store = len(plan.rows), str(out), str(source_root)
+    for rows in plan.chunks():
+        for target, key, image_path in rows[["target", "content_key", "image_path"]].itertuples(index=False, name=None):
+            path = f"{root}/{target}"  # plain strings: pathlib costs more than the link itself here
+            if previous.get(target) != key or not os.path.lexists(path):
+                folder = os.path.dirname(path)
+                if folder not in made:
+                    os.makedirs(folder, exist_ok=True)
+                    made.add(folder)
+                place_file(f"{store}/{image_path}", path, config.link, config.resize)
+                journal.done(target, key)
+                written += 1
+            done += 1
+            if progress and (done % PROGRESS_EVERY == 0 or done == total):
+                progress("images", done, total)
+        keys.update(zip(rows["target"], rows["content_key"]))
+    return written, keys
 
 
 def shard_key(shard: pd.DataFrame, metadata_lines: list[str]) -> str:
@@ -55,7 +58,21 @@ def shard_key(shard: pd.DataFrame, metadata_lines: list[str]) -> str:
     return digest.hexdigest()
 
 
-def write_shards(out: Path, rows: pd.DataFrame, source_root: Path, config: ExportConfig,
+def plan_shards(plan: ExportPlan) -> Iterator[tuple[str, pd.DataFrame]]:
+    """(shard name, its rows) of every shard in order, from the plan's chunks (a shard's rows are
+    consecutive; one may start in a chunk and end in the next)."""
+    pending: list[pd.DataFrame] = []
+    for rows in plan.chunks():
+        for name, shard in rows.groupby("shard", sort=False):
+            if pending and pending[0]["shard"].iloc[0] != name:
+                yield pending[0]["shard"].iloc[0], pd.concat(pending)
+                pending = []
+            pending.append(shard)
+    if pending:
+        yield pending[0]["shard"].iloc[0], pd.concat(pending)
+
+
+def write_shards(out: Path, plan: ExportPlan, source_root: Path, config: ExportConfig,
                  previous: dict[str, str], journal: Journal,
                  progress: Progress | None = None) -> tuple[int, dict[str, str]]:
     """Write each shard (`<split>-%06d.tar`, or `data/<split>-%06d.parquet` for hf-parquet) whose
@@ -64,23 +81,22 @@ def write_shards(out: Path, rows: pd.DataFrame, source_root: Path, config: Expor
     A tar sample is `<name>.<ext>` (the image), `<name>.cls` (the class index as text) and
     `<name>.json` (its metadata), members in sorted order with fixed owner, mode and mtime. A
     Parquet shard is described in `_write_parquet`."""
-    written, done, keys = 0, 0, {}
-    classes = sorted(rows["label"].unique().tolist())  # the plan's classes: class_index is a position here
-    for shard_name, shard in rows.groupby("shard", sort=True):
+    written, done, keys, total = 0, 0, {}, len(plan.rows)
+    for shard_name, shard in plan_shards(plan):
         lines = metadata_frame(shard).to_json(orient="records", lines=True, date_format="iso",
                                               force_ascii=False).splitlines()
         key = keys[shard_name] = shard_key(shard, lines)
         path = out / shard_name
         if previous.get(shard_name) != key or not path.exists():
             if config.format == "hf-parquet":
-                _write_parquet(path, shard, source_root, config.resize, classes)
+                _write_parquet(path, shard, source_root, config.resize, plan.classes)
             else:
                 _write_tar(path, shard, lines, source_root, config.resize)
             journal.done(shard_name, key)
             written += 1
         done += len(shard)
         if progress:
-            progress("shards", done, len(rows))
+            progress("shards", done, total)
     return written, keys
 
 
