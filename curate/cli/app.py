@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from curate.cli import embed, ingest, prefilter, run, score, split, status
 from curate.cli import filter as filter_cli
-from curate.cli import ingest, prefilter, run, score, split, status
 from curate.cli import report as report_cli
 from curate.cli import review as review_cli
 from curate.cli.common import run_app
@@ -25,7 +25,7 @@ app = HelpTyper(
     command_order=COMMAND_ORDER,
 )
 app.add_typer(ingest.app, name="ingest")
-app.command("embed")(prefilter.embed)
+app.command("embed")(embed.embed)
 app.command("filter")(filter_cli.filter_command)
 app.command("prefilter")(prefilter.prefilter)
 app.command("review")(review_cli.review)
