@@ -110,21 +110,40 @@ class CatalogFile:
 
     def validate_keys(self) -> None:
         """The row checks `read_catalog` makes that batches alone cannot: photo_id present,
-        never null and unique, status only kept or dropped (DataContractError otherwise)."""
+        never null and unique, status only kept or dropped (DataContractError otherwise).
+        Read in batches, holding a 64-bit hash per photo; ids whose hashes meet are compared
+        exactly in a second pass (a hash collision alone is never called a repeat)."""
         if schema.PHOTO_ID not in self._present or "status" not in self._present:
             raise DataContractError(f"catalog {self.path} has no photo_id or status column; "
                                     "restore it or re-run ingest")
-        table = self._file.read(columns=[schema.PHOTO_ID, "status"], use_threads=False)
-        ids, statuses = table.column(schema.PHOTO_ID), table.column("status")
-        problem = None
-        if ids.null_count or statuses.null_count:
-            problem = "photo_id and status must not be null"
-        elif len(ids) and pc.count_distinct(ids).as_py() != len(ids):
-            problem = "catalog has repeated photo_id values"
-        elif not set(pc.unique(statuses).to_pylist()) <= {schema.KEPT, schema.DROPPED}:
-            problem = "catalog status must be kept or dropped"
+        hashes, problem = [], None
+        for batch in self._file.iter_batches(batch_size=self.batch_rows, columns=[schema.PHOTO_ID, "status"],
+                                             use_threads=False):
+            ids, statuses = batch.column(schema.PHOTO_ID), batch.column("status")
+            if ids.null_count or statuses.null_count:
+                problem = "photo_id and status must not be null"
+                break
+            if not set(pc.unique(statuses).to_pylist()) <= {schema.KEPT, schema.DROPPED}:
+                problem = "catalog status must be kept or dropped"
+                break
+            hashes.append(pd.util.hash_array(ids.to_numpy(zero_copy_only=False)))
+        if problem is None and hashes:
+            joined = np.sort(np.concatenate(hashes))
+            del hashes
+            met = np.unique(joined[1:][joined[1:] == joined[:-1]])
+            if met.size and self._ids_repeat(met):
+                problem = "catalog has repeated photo_id values"
         if problem:
             raise DataContractError(f"{self.path}: {problem}; restore it or re-run ingest")
+
+    def _ids_repeat(self, met: np.ndarray) -> bool:
+        """Whether two rows share a photo_id among those whose hash is in `met` (sorted)."""
+        candidates = []
+        for batch in self._file.iter_batches(batch_size=self.batch_rows, columns=[schema.PHOTO_ID],
+                                             use_threads=False):
+            ids = batch.column(schema.PHOTO_ID).to_numpy(zero_copy_only=False)
+            candidates.extend(ids[np.isin(pd.util.hash_array(ids), met)].tolist())
+        return len(candidates) != len(set(candidates))
 
     def value_counts(self, column: str) -> pd.Series:
         """Counts of each non-null value of `column` over the whole catalog, sorted by value."""

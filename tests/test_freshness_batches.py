@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from curate import schema
 from curate.catalog_batches import CatalogFile
+from curate.errors import DataContractError
 from curate.freshness import _OWN_COLUMNS, INPUTS, PIPELINE, input_fingerprint, kept_before, output_fingerprint
 from curate.leakage import find_leakage
 from curate.records import undo_prefilter_repairs
@@ -211,3 +212,15 @@ def test_export_refuses_a_catalog_with_repeated_photo_ids(tmp_path):
         CatalogFile(ws.catalog_path).validate_keys()
     with pytest.raises(DataContractError, match="repeated photo_id"):
         export_workspace(ws, tmp_path / "out", ExportConfig("imagefolder"))
+
+
+def test_ids_whose_hashes_meet_are_compared_exactly(tmp_path, monkeypatch):
+    """A 64-bit hash collision between two different ids is not a repeat; a real repeat is."""
+    ws = written(pd.DataFrame({"photo_id": ["a", "b", "c"], "source": "s", "source_id": ["1", "2", "3"],
+                               "status": "kept", "split": ["train", "test", "val"], "label": "x"}), tmp_path / "ws")
+    monkeypatch.setattr("curate.catalog_batches.pd.util.hash_array", lambda values: np.zeros(len(values), np.uint64))
+    CatalogFile(ws.catalog_path, batch_rows=2).validate_keys()  # every hash meets; the ids differ
+    table = pa.parquet.read_table(ws.catalog_path)
+    pa.parquet.write_table(table.set_column(0, "photo_id", pa.array(["a", "b", "a"])), ws.catalog_path)
+    with pytest.raises(DataContractError, match="repeated photo_id"):
+        CatalogFile(ws.catalog_path, batch_rows=2).validate_keys()
