@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from curate.errors import UsageError
+from curate.settings_fields import SettingError
 
 KNOWN_FAMILIES = ("cc-by", "cc-by-sa", "cc-by-nd", "cc-by-nc", "cc-by-nc-sa", "cc-by-nc-nd", "cc0", "pdm",
                   "public-domain", "no-known-copyright", "us-government-work", "gfdl", "all-rights-reserved")
@@ -163,12 +163,12 @@ def parse_allowed(names: Iterable[str]) -> tuple[str, ...]:
     for name in names:
         parsed = parse_licence(name)
         if parsed is None:
-            raise UsageError(f"--licences: unknown licence {name!r}; known names: {', '.join(KNOWN_FAMILIES)} "
-                             "(add a version such as cc-by-4.0 to allow only that version)")
+            raise SettingError(f"{{licences}}: unknown licence {name!r}; known names: {', '.join(KNOWN_FAMILIES)} "
+                               "(add a version such as cc-by-4.0 to allow only that version)", "licences")
         allowed.append(str(parsed))
     if not allowed:
-        raise UsageError(f"--licences needs at least one licence name, e.g. cc-by,cc-by-sa; known names: "
-                         f"{', '.join(KNOWN_FAMILIES)}")
+        raise SettingError(f"{{licences}} needs at least one licence name, e.g. cc-by,cc-by-sa; known names: "
+                           f"{', '.join(KNOWN_FAMILIES)}", "licences")
     return tuple(dict.fromkeys(allowed))
 
 

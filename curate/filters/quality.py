@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from curate.errors import UsageError
+from curate.settings_fields import SettingError
 
 STAT_SIDE = 256  # statistics are measured on the upright image shrunk to this short side (never enlarged)
 STATISTICS = ("laplacian_var", "brightness_p05", "brightness_p50", "brightness_p95", "white_clipped_share",
@@ -213,8 +213,8 @@ def parse_check_names(names) -> tuple[str, ...]:
         return tuple(CHECK_BY_NAME)
     unknown = [item for item in items if item not in CHECK_BY_NAME]
     if unknown:
-        raise UsageError(f"unknown quality check {unknown[0]!r} in --drop-quality / drop_quality; "
-                         f"known checks: {', '.join(CHECK_BY_NAME)} (or all)")
+        raise SettingError(f"unknown quality check {unknown[0]!r} in {{drop_quality}}; "
+                           f"known checks: {', '.join(CHECK_BY_NAME)} (or all)", "drop_quality")
     return tuple(name for name in CHECK_BY_NAME if name in items)
 
 
@@ -225,9 +225,9 @@ def check_colour_collection_share(share) -> float:
     except (TypeError, ValueError):
         value = float("nan")
     if isinstance(share, bool) or not 0 <= value < 1:
-        raise UsageError(f"--colour-collection-share must be a share from 0 to under 1 (the greyscale check "
-                         f"runs only when more than this share of photos has colour; default "
-                         f"{DEFAULT_COLOUR_COLLECTION_SHARE}), got {share!r}")
+        raise SettingError(f"{{colour_collection_share}} must be a share from 0 to under 1 (the greyscale check "
+                           f"runs only when more than this share of photos has colour; default "
+                           f"{DEFAULT_COLOUR_COLLECTION_SHARE}), got {share!r}", "colour_collection_share")
     return value
 
 

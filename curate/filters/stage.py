@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 
 from curate import licences, schema
-from curate.errors import UsageError
 from curate.filters import duplicates, geo, owners, quality, verify
 from curate.filters.neardup import DEFAULT_NEAR_DUP_BITS
 from curate.groups import components_from_pairs
 from curate.records import apply_drops, reset_stage
+from curate.settings_fields import SettingError, setting
 from curate.status import status_counts
 
 STAGE = "filter"
@@ -58,11 +58,11 @@ def parse_max_km(value: object) -> float | str:
             raise TypeError("true/false is not a distance")
         km = float(value)
     except (TypeError, ValueError):
-        raise UsageError(f"max_km must be a number of km, or off to turn the geo filter off (--max-km off); "
-                         f"got {value!r}") from None
+        raise SettingError(f"{{max_km}} must be a number of km, or off to turn the geo filter off; got {value!r}",
+                           "max_km") from None
     if not np.isfinite(km) or km <= 0:
-        raise UsageError(f"--max-km must be a positive number of km, or off to turn the geo filter off; "
-                         f"got {value!r}")
+        raise SettingError(f"{{max_km}} must be a positive number of km, or off to turn the geo filter off; "
+                           f"got {value!r}", "max_km")
     return km
 
 
@@ -77,7 +77,7 @@ def _parse_cosine(value: object, name: str) -> float | None:
     except (TypeError, ValueError):
         cosine = float("nan")
     if not 0 < cosine <= 1:  # NaN fails too
-        raise UsageError(f"--{name.replace('_', '-')} must be a cosine in (0, 1], or off; got {value!r}")
+        raise SettingError(f"{{{name}}} must be a cosine in (0, 1], or off; got {value!r}", name)
     return cosine
 
 
@@ -90,35 +90,83 @@ def _parse_tone_diff(value: object) -> float | None:
     except (TypeError, ValueError):
         difference = float("nan")
     if not 0 <= difference <= 255:  # NaN fails too
-        raise UsageError(f"near_dup_tone_diff must be between 0 and 255, or off; got {value!r}")
+        raise SettingError(f"{{near_dup_tone_diff}} must be between 0 and 255, or off; got {value!r}",
+                           "near_dup_tone_diff")
     return difference
+
+
+def _shown(default: float | None) -> str:
+    """A default as a flag's help says it: 15 or off."""
+    return GEO_OFF if default is None else format(default, "g")
 
 
 @dataclass(frozen=True)
 class FilterConfig:
-    max_km: float | str = 5.0  # km, or "off": no photo is dropped as geo_outlier
-    center: str = "median"  # median | recipe
-    missing_geo: str = "keep"
-    min_geo_accuracy: int = 0  # positions the source rates less precise are treated as missing (0: off)
-    near_dup_bits: int = DEFAULT_NEAR_DUP_BITS  # evidence in curate/filters/neardup.py
-    near_dup_colour_diff: float = verify.DEFAULT_COLOUR_DIFF  # evidence in curate/filters/verify.py
+    """`curate filter`'s flags and a recipe's [filter] keys, one field each (curate.settings_fields)."""
+
+    max_km: float | str = setting(5.0, help=(  # km, or "off": no photo is dropped as geo_outlier
+        "Geo outlier threshold in km, or off to turn the geo filter off (default: recipe, else 5)."))
+    center: str = setting("median", help=(  # median | recipe
+        "Label centre: median of its photos, or recipe coordinates (default: recipe, else median)."))
+    missing_geo: str = setting("keep", help=(
+        "Labelled photos without coordinates: keep or drop (default: recipe, else keep)."))
+    # positions the source rates less precise are treated as missing (0: off)
+    min_geo_accuracy: int = setting(0, help=(
+        "Treat positions the source rates less precise than this as missing (Flickr: 11 city, 16 street; default: "
+        "recipe, else 0 = off)."))
+    near_dup_bits: int = setting(DEFAULT_NEAR_DUP_BITS, help=(  # evidence in curate/filters/neardup.py
+        "pHash Hamming distance (inclusive) for near duplicates."))
+    near_dup_colour_diff: float = setting(verify.DEFAULT_COLOUR_DIFF, help=(  # evidence in curate/filters/verify.py
+        "Max mean RGB difference (0-255) of 16x12 thumbnails that confirms a pHash pair."))
     # embedding link (when embedded); "off"/None: off
-    near_dup_cosine: float | str | None = verify.DEFAULT_NEAR_DUP_COSINE
-    near_dup_verify_cosine: float | str | None = verify.DEFAULT_VERIFY_COSINE  # embedding confirms a pHash candidate
-    near_dup_link_colour_diff: float | None = verify.DEFAULT_LINK_COLOUR_DIFF  # an embedding link beyond near_dup_bits
-    # also needs colours this close (0-255; None: off); 15 keeps neighbouring opensfm-lund shots apart
-    near_dup_tone_diff: float | str | None = verify.DEFAULT_TONE_DIFF  # a pHash pair whose thumbnails agree
-    # this well once a tone curve is taken out (gamma, brightness) is linked (0-255; "off"/None: off)
-    dedupe_near: bool = False
-    max_per_owner: int | None = None
-    max_owner_share: float | None = None
-    force_geo: bool = False  # apply the geo filter to labels that do not look like places (and too small ones)
-    max_outlier_share: float = 0.5  # a label whose photos beyond max_km exceed this share is not a place
-    max_median_multiple: float = 10.0  # ... nor one whose median distance to its centre exceeds this x max_km
-    min_geotagged: int = 5  # labels with fewer geotagged photos are not judged, and not geo-filtered
-    licences: tuple[str, ...] | None = None  # allowed licences (curate.licences); None: no licence filter
-    drop_quality: tuple[str, ...] = ()  # quality checks whose failures are dropped (quality.CHECKS names, or all)
-    colour_collection_share: float = quality.DEFAULT_COLOUR_COLLECTION_SHARE  # greyscale check only above it
+    near_dup_cosine: float | str | None = setting(verify.DEFAULT_NEAR_DUP_COSINE, help=(
+        "Link photos whose cached EfficientNet-Lite0 embeddings (curate embed) have at least this cosine, or off "
+        "(default: recipe, else 0.90)."))
+    near_dup_verify_cosine: float | str | None = setting(verify.DEFAULT_VERIFY_COSINE, help=(
+        # embedding confirms a pHash candidate
+        "Embedding cosine that confirms a pHash pair whose colours differ, or off (default: recipe, else 0.85)."))
+    # an embedding link beyond near_dup_bits also needs colours this close (0-255; None: off);
+    # 15 keeps neighbouring opensfm-lund shots apart
+    near_dup_link_colour_diff: float | None = setting(verify.DEFAULT_LINK_COLOUR_DIFF, help=(
+        f"An embedding link beyond --near-dup-bits also needs a mean RGB difference (0-255) of at most this "
+        f"(default: recipe, else {_shown(verify.DEFAULT_LINK_COLOUR_DIFF)})."))
+    # a pHash pair whose thumbnails agree this well once a tone curve is taken out (gamma,
+    # brightness) is linked (0-255; "off"/None: off)
+    near_dup_tone_diff: float | str | None = setting(verify.DEFAULT_TONE_DIFF, help=(
+        "Link a pHash pair whose thumbnails differ by at most this (0-255) once a tone curve (gamma, brightness) is "
+        f"taken out, or off (default: recipe, else {_shown(verify.DEFAULT_TONE_DIFF)})."))
+    dedupe_near: bool = setting(False, flag="--dedupe-near/--keep-near", help=(
+        "Keep one photo per near-duplicate cluster, or keep them all (default: recipe, else keep)."))
+    max_per_owner: int | None = setting(None, help="At most N photos per owner per label.")
+    max_owner_share: float | None = setting(None, help="At most this fraction of a label per owner.")
+    # apply the geo filter to labels that do not look like places (and too small ones)
+    force_geo: bool = setting(False, help=(
+        "Geo-filter labels that do not look like places (or have too few geotagged photos) too (default: recipe, "
+        "else no)."))
+    # a label whose photos beyond max_km exceed this share is not a place
+    max_outlier_share: float = setting(0.5, help=(
+        "A label is not a place when the filter would drop more than this share of its geotagged photos (default: "
+        "recipe, else 0.5)."))
+    # ... nor one whose median distance to its centre exceeds this x max_km
+    max_median_multiple: float = setting(10.0, help=(
+        "... or when its median distance to its centre is above this multiple of --max-km (default: recipe, else "
+        "10)."))
+    # labels with fewer geotagged photos are not judged, and not geo-filtered
+    min_geotagged: int = setting(5, help=(
+        "Labels with fewer geotagged photos are not judged and not geo-filtered (default: recipe, else 5)."))
+    # allowed licences (curate.licences); None: no licence filter
+    licences: tuple[str, ...] | None = setting(None, help=(
+        "Keep only these licences, comma-separated (cc-by,cc-by-sa,cc0...; a name without version allows every "
+        "version). Photos without a licence are dropped."))
+    # quality checks whose failures are dropped (quality.CHECKS names, or all)
+    drop_quality: tuple[str, ...] = setting((), help=(
+        "Drop photos failing these image-quality checks, comma-separated: blurry, dark, bright, low_information, "
+        "odd_aspect, greyscale, tiny, or all (default: recipe, else none: every check only flags, in "
+        "quality_issues)."))
+    # the greyscale check only above it
+    colour_collection_share: float = setting(quality.DEFAULT_COLOUR_COLLECTION_SHARE, help=(
+        "The greyscale check flags photos only when more than this share of the collection has colour (0 to under "
+        "1; default: recipe, else 0.5)."))
 
     def __post_init__(self):
         object.__setattr__(self, "max_km", parse_max_km(self.max_km))
@@ -129,34 +177,38 @@ class FilterConfig:
                            quality.check_colour_collection_share(self.colour_collection_share))
         self._check_place_rule()
         if self.center not in CENTRE_METHODS:
-            raise UsageError(f"--center must be one of {', '.join(CENTRE_METHODS)}, got {self.center!r}")
+            raise SettingError(f"{{center}} must be one of {', '.join(CENTRE_METHODS)}, got {self.center!r}", "center")
         if self.missing_geo not in MISSING_GEO:
-            raise UsageError(f"--missing-geo must be keep or drop, got {self.missing_geo!r}")
+            raise SettingError(f"{{missing_geo}} must be keep or drop, got {self.missing_geo!r}", "missing_geo")
         if not (isinstance(self.min_geo_accuracy, int) and 0 <= self.min_geo_accuracy <= 16):
-            raise UsageError(f"--min-geo-accuracy must be a whole number from 0 (off) to 16 (street level, "
-                             f"Flickr's scale), got {self.min_geo_accuracy!r}")
+            raise SettingError(f"{{min_geo_accuracy}} must be a whole number from 0 (off) to 16 (street level, "
+                               f"Flickr's scale), got {self.min_geo_accuracy!r}", "min_geo_accuracy")
         if not 0 <= self.near_dup_bits <= 32:
-            raise UsageError(f"--near-dup-bits must be between 0 and 32, got {self.near_dup_bits}")
+            raise SettingError(f"{{near_dup_bits}} must be between 0 and 32, got {self.near_dup_bits}", "near_dup_bits")
         if not 0 <= self.near_dup_colour_diff <= 255:
-            raise UsageError(f"--near-dup-colour-diff must be between 0 and 255, got {self.near_dup_colour_diff}")
+            raise SettingError(f"{{near_dup_colour_diff}} must be between 0 and 255, got {self.near_dup_colour_diff}",
+                               "near_dup_colour_diff")
         if self.near_dup_link_colour_diff is not None and not 0 <= self.near_dup_link_colour_diff <= 255:
-            raise UsageError("near_dup_link_colour_diff must be between 0 and 255 (or left out: off), "
-                             f"got {self.near_dup_link_colour_diff}")
+            raise SettingError("{near_dup_link_colour_diff} must be between 0 and 255 (or left out: off), "
+                               f"got {self.near_dup_link_colour_diff}", "near_dup_link_colour_diff")
         for name in ("near_dup_cosine", "near_dup_verify_cosine"):
             object.__setattr__(self, name, _parse_cosine(getattr(self, name), name))
         object.__setattr__(self, "near_dup_tone_diff", _parse_tone_diff(self.near_dup_tone_diff))
         if self.max_per_owner is not None and self.max_per_owner < 1:
-            raise UsageError(f"--max-per-owner must be at least 1, got {self.max_per_owner}")
+            raise SettingError(f"{{max_per_owner}} must be at least 1, got {self.max_per_owner}", "max_per_owner")
         if self.max_owner_share is not None and not 0 < self.max_owner_share <= 1:
-            raise UsageError(f"--max-owner-share must be in (0, 1], got {self.max_owner_share}")
+            raise SettingError(f"{{max_owner_share}} must be in (0, 1], got {self.max_owner_share}", "max_owner_share")
 
     def _check_place_rule(self) -> None:
         if not 0 < self.max_outlier_share <= 1:
-            raise UsageError(f"--max-outlier-share must be in (0, 1], got {self.max_outlier_share}")
+            raise SettingError(f"{{max_outlier_share}} must be in (0, 1], got {self.max_outlier_share}",
+                               "max_outlier_share")
         if not (np.isfinite(self.max_median_multiple) and self.max_median_multiple >= 1):
-            raise UsageError(f"--max-median-multiple must be a number of at least 1, got {self.max_median_multiple}")
+            raise SettingError(f"{{max_median_multiple}} must be a number of at least 1, got "
+                               f"{self.max_median_multiple}", "max_median_multiple")
         if isinstance(self.min_geotagged, bool) or not isinstance(self.min_geotagged, int) or self.min_geotagged < 1:
-            raise UsageError(f"--min-geotagged must be a whole number of at least 1, got {self.min_geotagged!r}")
+            raise SettingError(f"{{min_geotagged}} must be a whole number of at least 1, got {self.min_geotagged!r}",
+                               "min_geotagged")
 
     @property
     def geo_on(self) -> bool:

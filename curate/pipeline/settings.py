@@ -2,7 +2,9 @@
 
 `build_config(cls, section, where)` turns a recipe section (a TOML table) into the stage's
 frozen config dataclass after checking every key is a field and every value has the field's
-type, so a bad recipe fails at once with one line naming its first invalid key.
+type, so a bad recipe fails at once with one line naming its first invalid key. A command that
+also reads a recipe passes its flags too (`flags=`, curate/cli/options.py): a flag given wins
+over the section, and a refused value is named as the user gave it, flag or key.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 from curate.errors import UsageError
+from curate.settings_fields import PARSE, SettingError, default_flag, flag_name
 
 
 @dataclass(frozen=True)
@@ -43,26 +46,54 @@ class ReportSettings:
         check_report_limits(self.max_gallery, self.max_rows, self.owner_alarm)
 
 
-def build_config(cls, section: dict, where: str, **fixed):
-    """`cls(**section, **fixed)` after checking every key is a field of the right type.
+def build_config(cls, section: dict, where: str, *, flags: dict | None = None, command: str = "", **fixed):
+    """`cls(**section, **flags, **fixed)` after checking every key is a field of the right type.
 
-    Lists become tuples for tuple fields. Raises UsageError naming the first bad key.
+    `section` is a recipe's table, named in messages as `where: key`; `flags` holds the values
+    given on the command line `command` (they win over the section), named by their flag. A
+    field's `parse` (curate.settings_fields) turns a string into its value first. Lists become
+    tuples for tuple fields. Raises UsageError naming the first bad key or flag.
     """
+    flags = flags or {}
     hints = typing.get_type_hints(cls)
-    known = [f.name for f in fields(cls) if f.name not in fixed]
+    by_name = {f.name: f for f in fields(cls)}
+    known = [name for name in by_name if name not in fixed]
+    flag_of = lambda name: flag_name(by_name[name]) if name in by_name else default_flag(name)  # noqa: E731
     values = {}
     for key, value in section.items():
         if key not in known:
             raise UsageError(f"{where}: unknown setting {key!r}; known settings: {', '.join(known)}")
-        values[key] = _check_type(value, hints[key], f"{where}: {key}")
+        values[key] = _checked(by_name[key], value, hints[key], f"{where}: {key}")
+    for key, value in flags.items():
+        values[key] = _checked(by_name[key], value, hints[key], f"{command}: {flag_of(key)}" if command
+                               else flag_of(key))
     missing = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
                and f.name not in values and f.name not in fixed]
     if missing:
         raise UsageError(f"{where}: missing setting {missing[0]!r}")
     try:
         return cls(**values, **fixed)
+    except SettingError as exc:
+        # on the command line a value is named by its flag unless it came from the recipe's section
+        from_recipe = [name for name in exc.names if name in section and name not in flags] if command \
+            else list(exc.names)
+        text = exc.render(lambda name: name if name in from_recipe else flag_of(name))
+        prefix = where if from_recipe else command
+        raise UsageError(f"{prefix}: {text}" if prefix else text) from None
     except UsageError as exc:
-        raise UsageError(f"{where}: {exc}") from None
+        prefix = (f"{command} ({where})" if section else command) if command else where
+        raise UsageError(f"{prefix}: {exc}" if prefix else str(exc)) from None
+
+
+def _checked(item, value, hint, where: str):
+    """A recipe or flag value as the field's type, after the field's `parse` for a string."""
+    parse = item.metadata.get(PARSE)
+    if parse is not None and isinstance(value, str):
+        try:
+            value = parse(value)
+        except SettingError as exc:
+            raise UsageError(f"{where} {exc.render(lambda name: '').strip()}") from None
+    return _check_type(value, hint, where)
 
 
 def _check_type(value, hint, where: str):

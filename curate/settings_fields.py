@@ -1,0 +1,85 @@
+"""Settings declared once: a stage config's field carries its help text and how the command
+line spells it.
+
+A stage config dataclass declares each setting with `setting(default, help=...)`; from that one
+declaration curate/cli/options.py builds the command's flag and curate.pipeline.settings checks
+the recipe key of the same name. A check that refuses a value raises `SettingError` naming the
+field as `{field}`, and whoever knows where the value came from renders the name: the command
+line as the flag (`--max-km must be ...`), a recipe as its key (`[filter]: max_km must be ...`).
+
+>>> from dataclasses import dataclass, fields
+>>> @dataclass(frozen=True)
+... class Example:
+...     max_km: float = setting(5.0, help="Geo outlier threshold in km.")
+...     dedupe_near: bool = setting(False, help="Keep one photo per cluster.", flag="--dedupe-near/--keep-near")
+>>> [flag_names(f) for f in fields(Example)]
+[('--max-km',), ('--dedupe-near', '--keep-near')]
+>>> str(SettingError("{max_km} must be positive, got -1", "max_km"))
+'--max-km must be positive, got -1'
+>>> SettingError("{max_km} must be positive, got -1", "max_km").render(lambda name: name)
+'max_km must be positive, got -1'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import MISSING, Field, field
+from typing import Any
+
+from curate.errors import UsageError
+
+HELP, FLAG, PARSE = "help", "flag", "parse"
+
+
+def setting(default: Any = MISSING, *, help: str, flag: str | None = None,
+            parse: Callable[[str], Any] | None = None, default_factory: Any = MISSING) -> Any:
+    """A config field declared once: its default, the help text its flag shows, and optionally
+    the flag's spelling ("--C"; "--dedupe-near/--keep-near" for a true/false pair; "--force" for
+    a flag that can only switch on; extra names after a comma: "--format,-f") and `parse`, which
+    turns text (a flag's value, or a recipe's string) into the field's value, e.g. "auto" -> None.
+    Without `flag`, the flag is the field name with dashes (--max-km; --x/--no-x for true/false)."""
+    metadata = {HELP: help, FLAG: flag, PARSE: parse}
+    if default_factory is not MISSING:
+        return field(default_factory=default_factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def is_setting(item: Field) -> bool:
+    """Whether a dataclass field was declared with `setting` (it has help text)."""
+    return HELP in item.metadata
+
+
+def default_flag(name: str) -> str:
+    """A field name as a flag: max_km -> --max-km."""
+    return "--" + name.replace("_", "-")
+
+
+def flag_names(item: Field) -> tuple[str, ...]:
+    """Every name the field's flag answers to, the main one first (a true/false pair: on, then off)."""
+    spelled = item.metadata.get(FLAG)
+    if spelled:
+        return tuple(name.strip() for part in spelled.split(",") for name in part.split("/") if name.strip())
+    if item.type in (bool, "bool"):
+        return default_flag(item.name), "--no-" + item.name.replace("_", "-")
+    return (default_flag(item.name),)
+
+
+def flag_name(item: Field) -> str:
+    """The flag a message names for this field: --max-km, --dedupe-near, --C."""
+    return flag_names(item)[0]
+
+
+class SettingError(UsageError):
+    """A setting's value is refused. The message names fields as `{field}` placeholders: the
+    command line renders them as flags, a recipe as keys (`render`); str() shows flags."""
+
+    def __init__(self, template: str, *names: str):
+        self.template, self.names = template, names
+        super().__init__(self.render(default_flag))
+
+    def render(self, name_of: Callable[[str], str]) -> str:
+        """The message with each `{field}` replaced by `name_of(field)`."""
+        text = self.template
+        for name in self.names:
+            text = text.replace("{" + name + "}", name_of(name))
+        return text

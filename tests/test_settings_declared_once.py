@@ -1,0 +1,137 @@
+"""Settings declared once: a stage config's field is its command's flag and its recipe key, with
+one help text, and a refused value is named as the user gave it (curate/settings_fields.py,
+curate/cli/options.py, curate.pipeline.settings.build_config)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, fields
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from curate.cli.app import app as curate_app
+from curate.cli.options import config_options
+from curate.errors import UsageError
+from curate.filters.stage import FilterConfig
+from curate.pipeline import build_config
+from curate.settings_fields import HELP, SettingError, flag_names, setting
+
+runner = CliRunner()
+
+# (command, its config, the recipe section, fields the recipe does not set in that section)
+CONVERTED = [
+    (["filter"], FilterConfig, "filter", ()),
+]
+# (command, recipe section or None, field, bad value as a flag, bad value in a recipe)
+BAD_VALUES = [
+    (["filter"], "filter", "max_km", "-1", -1),
+    (["filter"], "filter", "near_dup_bits", "40", 40),
+    (["filter"], "filter", "licences", "copyleft", ["copyleft"]),
+]
+
+
+def _options(path: list[str]) -> dict[str, object]:
+    command = typer.main.get_command(curate_app)
+    for name in path:
+        command = command.commands[name]
+    return {param.name: param for param in command.params if param.param_type_name == "option"}
+
+
+def _one_line_error(result) -> str:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize("path, config, section, fixed", CONVERTED, ids=[" ".join(c[0]) for c in CONVERTED])
+def test_every_field_is_a_flag_and_a_recipe_key_with_one_help_text(path, config, section, fixed):
+    options = _options(path)
+    for item in fields(config):
+        assert item.metadata.get(HELP), f"{config.__name__}.{item.name} has no help text"
+        option = options.get(item.name)
+        assert option is not None, f"{' '.join(path)} has no flag for {item.name}"
+        assert (*option.opts, *option.secondary_opts) == flag_names(item)
+        assert option.help == item.metadata[HELP]
+    keys = [item.name for item in fields(config) if item.name not in fixed]
+    with pytest.raises(UsageError) as unknown:
+        build_config(config, {"no_such_key": 1}, f"recipe x [{section}]", **{name: "x" for name in fixed})
+    assert f"known settings: {', '.join(keys)}" in str(unknown.value)
+
+
+@pytest.mark.parametrize("path, section, name, flag_value, recipe_value", BAD_VALUES,
+                         ids=[f"{' '.join(b[0])} {b[2]}" for b in BAD_VALUES])
+def test_a_bad_value_is_named_as_the_user_gave_it(tmp_path, path, section, name, flag_value, recipe_value):
+    config = next(c for p, c, _, _ in CONVERTED if p == path)
+    item = next(item for item in fields(config) if item.name == name)
+    flag = flag_names(item)[0]
+    line = _one_line_error(runner.invoke(curate_app, [*path, "-w", str(tmp_path / "ws"), flag, flag_value]))
+    assert _names(flag, line) and not _names(name, line)
+
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text(f'name = "bad"\nlabels_from = "skylines"\ntopic = "skyline"\n[{section}]\n'
+                      f'{name} = {json.dumps(recipe_value)}\n', encoding="utf-8")
+    line = _one_line_error(runner.invoke(curate_app, [*path, "-w", str(tmp_path / "ws"), "--recipe", str(recipe)]))
+    assert f"[{section}]: " in line and _names(name, line) and not _names(flag, line)
+
+
+def _names(name: str, line: str) -> bool:
+    """Whether `line` names `name` as a whole word (max_km, not --max-km's max-km; --x, not --x-y)."""
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", line) is not None
+
+
+def test_a_flag_given_wins_over_the_recipe_key_and_is_the_one_named():
+    with pytest.raises(SettingError) as caught:
+        FilterConfig(max_km=-1)
+    assert str(caught.value).startswith("--max-km must be")  # a library caller sees the flag
+    line = _bad(FilterConfig, {"max_km": 3.0}, {"max_km": "-1"})
+    assert line.startswith("curate x: --max-km must be") and "recipe" not in line
+    line = _bad(FilterConfig, {"max_km": -1}, {"near_dup_bits": 4})
+    assert line.startswith("recipe r.toml [filter]: max_km must be")
+
+
+def _bad(config, section: dict, flags: dict) -> str:
+    with pytest.raises(UsageError) as caught:
+        build_config(config, section, "recipe r.toml [filter]", flags=flags, command="curate x")
+    return str(caught.value)
+
+
+@dataclass(frozen=True)
+class Toy:
+    size: int = setting(3, help="How big.")
+    names: tuple[str, ...] | None = setting(None, help="Names, comma-separated.")
+    loud: bool = setting(False, help="Shout.", flag="--loud/--quiet")
+    limit: float | str = setting("off", help="A number, or off.", flag="--cap")
+
+    def __post_init__(self):
+        if self.size < 1:
+            raise SettingError(f"{{size}} must be at least 1, got {self.size}", "size")
+
+
+def _toy_app(layered: bool) -> typer.Typer:
+    app = typer.Typer()
+
+    @app.command()
+    @config_options(Toy, layered=layered)
+    def go(settings: dict | None = None, shout: bool = False) -> None:
+        print(json.dumps(settings))
+
+    return app
+
+
+@pytest.mark.parametrize("layered", [True, False])
+def test_a_field_added_to_a_dataclass_is_a_flag_with_its_help(layered):
+    app = _toy_app(layered)
+    result = runner.invoke(app, ["--size", "4", "--names", "a, b", "--quiet", "--cap", "7"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"size": 4, "names": ["a", "b"], "loud": False, "limit": "7"}
+    given = json.loads(runner.invoke(app, []).stdout)
+    assert given == ({} if layered else {"size": 3, "loud": False, "limit": "off"})  # left out: not given
+    helped = runner.invoke(app, ["--help"], env={"COLUMNS": "200"}).output
+    for text in ("--size", "How big.", "--names", "--loud", "--quiet", "--cap", "A number, or off."):
+        assert text in helped
+    assert build_config(Toy, {"size": 5}, "recipe t [toy]", flags={"names": ["x"]}) == Toy(size=5, names=("x",))
