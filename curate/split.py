@@ -26,6 +26,7 @@ from curate.errors import UsageError
 from curate.filters.owners import owner_keys
 from curate.groups import components
 from curate.schema import NO_LABEL, SPLITS
+from curate.settings_fields import SettingError, setting
 from curate.workspace import changes_workspace
 
 TOLERANCE = 0.02  # ±2 percentage points of a label's photos
@@ -33,21 +34,24 @@ TOLERANCE = 0.02  # ±2 percentage points of a label's photos
 
 @dataclass(frozen=True)
 class SplitConfig:
-    val: float = 0.1
-    test: float = 0.2
-    by: str = "owner"  # owner | none | another catalog column
-    seed: int = 0
+    """`curate split`'s flags and a recipe's [split] keys, one field each (curate.settings_fields)."""
+
+    val: float = setting(0.1, help="Share of each label's photos for validation.")
+    test: float = setting(0.2, help="Share of each label's photos for test.")
+    by: str = setting("owner", help="Group by owner (default), none, or another column.")  # owner | none | a column
+    seed: int = setting(0, help="Random seed (same seed, same split).")
 
     def __post_init__(self):
-        for name, value in (("--val", self.val), ("--test", self.test)):
+        for name, value in (("val", self.val), ("test", self.test)):
             if not np.isfinite(value) or value < 0:
-                raise UsageError(f"{name} must be a fraction >= 0, got {value}")
+                raise SettingError(f"{{{name}}} must be a fraction >= 0, got {value}", name)
         if self.val + self.test >= 1:
-            raise UsageError(f"--val + --test must leave photos for training (sum < 1), got {self.val + self.test:g}")
+            raise SettingError(f"{{val}} + {{test}} must leave photos for training (sum < 1), got "
+                               f"{self.val + self.test:g}", "val", "test")
         if self.by != "none" and self.by != "owner" and self.by not in schema.COLUMN_BY_NAME:
-            raise UsageError(f"--by must be owner, none or a catalog column, got {self.by!r}")
+            raise SettingError(f"{{by}} must be owner, none or a catalog column, got {self.by!r}", "by")
         if self.seed < 0:
-            raise UsageError(f"--seed must be 0 or more, got {self.seed}")
+            raise SettingError(f"{{seed}} must be 0 or more, got {self.seed}", "seed")
 
     @property
     def fractions(self) -> np.ndarray:

@@ -17,19 +17,25 @@ from curate.cli.options import config_options
 from curate.errors import UsageError
 from curate.filters.stage import FilterConfig
 from curate.pipeline import build_config
+from curate.recipes import load_recipe
 from curate.settings_fields import HELP, SettingError, flag_names, setting
+from curate.split import SplitConfig
 
 runner = CliRunner()
 
 # (command, its config, the recipe section, fields the recipe does not set in that section)
 CONVERTED = [
     (["filter"], FilterConfig, "filter", ()),
+    (["split"], SplitConfig, "split", ()),
 ]
+TAKES_A_RECIPE = {"filter"}  # commands with --recipe; the others' sections are read by `curate run`
 # (command, recipe section or None, field, bad value as a flag, bad value in a recipe)
 BAD_VALUES = [
     (["filter"], "filter", "max_km", "-1", -1),
     (["filter"], "filter", "near_dup_bits", "40", 40),
     (["filter"], "filter", "licences", "copyleft", ["copyleft"]),
+    (["split"], "split", "seed", "-1", -1),
+    (["split"], "split", "val", "0.9", 0.9),
 ]
 
 
@@ -75,7 +81,12 @@ def test_a_bad_value_is_named_as_the_user_gave_it(tmp_path, path, section, name,
     recipe = tmp_path / "bad.toml"
     recipe.write_text(f'name = "bad"\nlabels_from = "skylines"\ntopic = "skyline"\n[{section}]\n'
                       f'{name} = {json.dumps(recipe_value)}\n', encoding="utf-8")
-    line = _one_line_error(runner.invoke(curate_app, [*path, "-w", str(tmp_path / "ws"), "--recipe", str(recipe)]))
+    if path[0] in TAKES_A_RECIPE:
+        line = _one_line_error(runner.invoke(curate_app, [*path, "-w", str(tmp_path / "ws"), "--recipe", str(recipe)]))
+    else:  # what `curate run` does with the section (curate.pipeline.steps)
+        with pytest.raises(UsageError) as caught:
+            build_config(config, load_recipe(str(recipe)).stage_defaults(section), f"recipe {recipe} [{section}]")
+        line = str(caught.value)
     assert f"[{section}]: " in line and _names(name, line) and not _names(flag, line)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.cli.options import config_options
 from curate.console import console, err_console
 from curate.errors import EXIT_DATA, UsageError
 from curate.freshness import require_fresh_split
@@ -17,16 +18,16 @@ from curate.workspace import read_catalog
 
 
 @user_errors
+@config_options(SplitConfig, layered=False)
 def split(
     workspace_path: WorkspaceOption = None,
-    val: Annotated[float, typer.Option("--val", help="Share of each label's photos for validation.")] = 0.1,
-    test: Annotated[float, typer.Option("--test", help="Share of each label's photos for test.")] = 0.2,
-    by: Annotated[str, typer.Option("--by", help="Group by owner (default), none, or another column.")] = "owner",
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same split).")] = 0,
+    settings: dict | None = None,  # one flag per SplitConfig field (curate/cli/options.py)
     as_json: JsonOption = False,
 ) -> None:
     """Train/val/test split grouped by photographer and duplicate cluster, stratified by label."""
-    config = SplitConfig(val=val, test=test, by=by, seed=seed)
+    from curate.pipeline import build_config
+
+    config = build_config(SplitConfig, {}, "curate split", flags=settings)
     report = run_split(workspace(workspace_path), config)
     for warning in report.warnings:
         err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)

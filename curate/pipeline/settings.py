@@ -50,11 +50,11 @@ def build_config(cls, section: dict, where: str, *, flags: dict | None = None, c
     """`cls(**section, **flags, **fixed)` after checking every key is a field of the right type.
 
     `section` is a recipe's table, named in messages as `where: key`; `flags` holds the values
-    given on the command line `command` (they win over the section), named by their flag. A
+    given on the command line (they win over the section), named by their flag after `command`. A
     field's `parse` (curate.settings_fields) turns a string into its value first. Lists become
     tuples for tuple fields. Raises UsageError naming the first bad key or flag.
     """
-    flags = flags or {}
+    on_command_line, flags = flags is not None, flags or {}
     hints = typing.get_type_hints(cls)
     by_name = {f.name: f for f in fields(cls)}
     known = [name for name in by_name if name not in fixed]
@@ -75,13 +75,13 @@ def build_config(cls, section: dict, where: str, *, flags: dict | None = None, c
         return cls(**values, **fixed)
     except SettingError as exc:
         # on the command line a value is named by its flag unless it came from the recipe's section
-        from_recipe = [name for name in exc.names if name in section and name not in flags] if command \
+        from_recipe = [name for name in exc.names if name in section and name not in flags] if on_command_line \
             else list(exc.names)
         text = exc.render(lambda name: name if name in from_recipe else flag_of(name))
         prefix = where if from_recipe else command
         raise UsageError(f"{prefix}: {text}" if prefix else text) from None
     except UsageError as exc:
-        prefix = (f"{command} ({where})" if section else command) if command else where
+        prefix = (f"{command} ({where})" if section else command) if on_command_line else where
         raise UsageError(f"{prefix}: {exc}" if prefix else str(exc)) from None
 
 
