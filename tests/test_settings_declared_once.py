@@ -16,7 +16,7 @@ from curate.cli.app import app as curate_app
 from curate.cli.options import config_options
 from curate.errors import UsageError
 from curate.filters.stage import FilterConfig
-from curate.pipeline import build_config
+from curate.pipeline import ReportSettings, build_config
 from curate.recipes import load_recipe
 from curate.settings_fields import HELP, SettingError, flag_names, setting
 from curate.split import SplitConfig
@@ -27,6 +27,7 @@ runner = CliRunner()
 CONVERTED = [
     (["filter"], FilterConfig, "filter", ()),
     (["split"], SplitConfig, "split", ()),
+    (["report"], ReportSettings, "report", ()),  # its checks name key and flag both (test_reliability_misc)
 ]
 TAKES_A_RECIPE = {"filter"}  # commands with --recipe; the others' sections are read by `curate run`
 # (command, recipe section or None, field, bad value as a flag, bad value in a recipe)

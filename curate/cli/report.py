@@ -9,27 +9,24 @@ from typing import Annotated
 import typer
 
 from curate.cli.common import JsonOption, WorkspaceOption, user_errors, workspace
+from curate.cli.options import config_options
 from curate.console import console
-from curate.report.run import check_report_limits, write_report
+from curate.pipeline.settings import ReportSettings, build_config
+from curate.report.run import write_report
 
 
 @user_errors
+@config_options(ReportSettings, layered=False)
 def report(
     workspace_path: WorkspaceOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Report folder (default: <workspace>/report).")] = None,
-    max_gallery: Annotated[int, typer.Option(
-        "--max-gallery", help="Most photos per gallery (the page stays short).")] = 12,
-    max_rows: Annotated[int, typer.Option(
-        "--max-rows", help="Most rows per big table (full tables in CSV/JSON).")] = 200,
-    owner_alarm: Annotated[float, typer.Option(
-        "--owner-alarm", help="An owner alarm also needs the label's top owner to hold more than this share of "
-        "its kept photos (the alarm itself: top owners unusually large for the collection; docs/report.md).")] = 0.10,
+    settings: dict | None = None,  # one flag per ReportSettings field (curate/cli/options.py)
     as_json: JsonOption = False,
 ) -> None:
     """Write <workspace>/report/index.html (works offline, copyable) and report.json; print the page's path."""
-    check_report_limits(max_gallery, max_rows, owner_alarm)  # the check a recipe's [report] gets too
-    index, result = write_report(workspace(workspace_path), out, max_gallery=max_gallery,
-                                 owner_alarm=owner_alarm, max_rows=max_rows)
+    config = build_config(ReportSettings, {}, "curate report", flags=settings)  # checked as a recipe's [report]
+    index, result = write_report(workspace(workspace_path), out, max_gallery=config.max_gallery,
+                                 owner_alarm=config.owner_alarm, max_rows=config.max_rows)
     if as_json:
         print(json.dumps({"index": str(index), "report": str(index.parent / "report.json"),
                           "stages_run": result["stages_run"]}, indent=2))

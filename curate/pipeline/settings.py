@@ -18,7 +18,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 from curate.errors import UsageError
-from curate.settings_fields import PARSE, SettingError, default_flag, flag_name
+from curate.settings_fields import PARSE, SettingError, default_flag, flag_name, setting
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,11 @@ class EvaluateSettings:
 class ReportSettings:
     """[report] in a recipe: checked exactly as `curate report`'s flags are."""
 
-    max_gallery: int = 12
-    max_rows: int = 200
-    owner_alarm: float = 0.10
+    max_gallery: int = setting(12, help="Most photos per gallery (the page stays short).")
+    max_rows: int = setting(200, help="Most rows per big table (full tables in CSV/JSON).")
+    owner_alarm: float = setting(0.10, help=(
+        "An owner alarm also needs the label's top owner to hold more than this share of its kept photos (the alarm "
+        "itself: top owners unusually large for the collection; docs/report.md)."))
 
     def __post_init__(self):
         from curate.report.run import check_report_limits
