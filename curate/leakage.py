@@ -105,6 +105,25 @@ def _spread_keys(pairs: np.ndarray) -> np.ndarray:
     return keys[counts > 1]
 
 
+def workspace_leakage(ws, by: str | None = None, engine: str | None = None) -> pd.DataFrame:
+    """The I/O edge of `curate check-leakage`: refuse a stale split (curate.freshness), then
+    `find_leakage` over the workspace's catalog. `engine`: "pandas", "duckdb" (out of core,
+    the same rows: curate.outofcore) or "auto" (DuckDB above curate.outofcore.AUTO_ROWS rows);
+    None: $CURATE_CATALOG_ENGINE, else auto."""
+    from curate.freshness import require_fresh_split
+    from curate.outofcore import choose_engine
+    from curate.workspace import read_catalog
+
+    if choose_engine(engine, ws.catalog_path if ws.catalog_path.exists() else None) == "duckdb":
+        from curate.outofcore.run import leakage_duckdb
+
+        require_fresh_split(ws, CatalogFile(ws.catalog_path))
+        return leakage_duckdb(ws, by)
+    catalog = read_catalog(ws)
+    require_fresh_split(ws, catalog)
+    return find_leakage(catalog, by)
+
+
 def assert_no_leakage(catalog: pd.DataFrame, by: str | None = None) -> None:
     """Raise AssertionError listing the leaks, if any (pytest-friendly)."""
     leaks = find_leakage(catalog, by)

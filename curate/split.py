@@ -188,9 +188,18 @@ def split_table(kept: pd.DataFrame, group: np.ndarray, config: SplitConfig) -> p
 
 
 @changes_workspace
-def run_split(ws, config: SplitConfig) -> SplitReport:
-    """The I/O edge of `curate split`: read the catalog, split it, write it and reports/split.json."""
+def run_split(ws, config: SplitConfig, engine: str | None = None) -> SplitReport:
+    """The I/O edge of `curate split`: read the catalog, split it, write it and reports/split.json.
+
+    `engine`: "pandas", "duckdb" (out of core, the same split: curate.outofcore.split) or "auto"
+    (DuckDB above curate.outofcore.AUTO_ROWS rows); None: $CURATE_CATALOG_ENGINE, else auto."""
+    from curate.outofcore import choose_engine
     from curate.runs import save_stage_report
+
+    if choose_engine(engine, ws.catalog_path if ws.catalog_path.exists() else None) == "duckdb":
+        from curate.outofcore.run import run_split_duckdb
+
+        return run_split_duckdb(ws, config)
     from curate.workspace import catalog_sha256, read_catalog, write_catalog
 
     catalog = read_catalog(ws)

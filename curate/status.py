@@ -23,7 +23,12 @@ def status_counts(catalog: pd.DataFrame) -> pd.DataFrame:
     """
     label = catalog["label"].fillna(NO_LABEL)
     outcome = catalog["drop_reason"].where(catalog["status"] == schema.DROPPED)
-    table = pd.crosstab(label, outcome.fillna(schema.KEPT)) if len(catalog) else pd.DataFrame()
+    return status_table(pd.crosstab(label, outcome.fillna(schema.KEPT)) if len(catalog) else pd.DataFrame())
+
+
+def status_table(table: pd.DataFrame) -> pd.DataFrame:
+    """`status_counts` from the crosstab of label (rows, sorted) x outcome (columns, sorted: kept or
+    the drop reason) photo counts: the one step an out-of-core engine shares (curate.outofcore)."""
     reasons = [c for c in table.sum().sort_values(ascending=False).index if c != schema.KEPT]
     if schema.KEPT not in table.columns:
         table[schema.KEPT] = 0
@@ -182,3 +187,27 @@ def summary(catalog: pd.DataFrame, states: dict | None = None, reports: dict | N
                    for name, state in (states or {}).items()},
         "disk": disk,
     }
+
+
+def workspace_summary(ws, engine: str | None = None) -> dict:
+    """`summary` of a workspace (the I/O edge of `curate status --json`): its catalog, stage
+    states, reports and disk usage. `engine`: "pandas", "duckdb" (out of core, the same counts:
+    curate.outofcore) or "auto" (DuckDB above curate.outofcore.AUTO_ROWS rows); None:
+    $CURATE_CATALOG_ENGINE, else auto."""
+    from curate.catalog_batches import CatalogFile
+    from curate.freshness import judge, load_reports
+    from curate.outofcore import choose_engine
+    from curate.workspace import read_catalog
+
+    reports = load_reports(ws)
+    if choose_engine(engine, ws.catalog_path if ws.catalog_path.exists() else None) != "duckdb":
+        catalog = read_catalog(ws)
+        return summary(catalog, judge(catalog, reports), reports, disk_usage(ws.root))
+    from curate.outofcore.run import summary_duckdb
+
+    states = judge(CatalogFile(ws.catalog_path), reports)
+    facts = summary_duckdb(ws)
+    facts["stages"] = {name: {**state.to_dict(), "last_run": last_run(reports.get(name))}
+                       for name, state in states.items()}
+    facts["disk"] = disk_usage(ws.root)
+    return facts

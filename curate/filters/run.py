@@ -150,8 +150,17 @@ def recipe_centres(recipe: Recipe | None) -> dict[str, Centre]:
 
 @changes_workspace
 def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None,
-               workers: int = 2) -> FilterReport:
-    """Read the catalog, hash what is new, filter, write the catalog and reports/filter.json."""
+               workers: int = 2, engine: str | None = None) -> FilterReport:
+    """Read the catalog, hash what is new, filter, write the catalog and reports/filter.json.
+
+    `engine`: "pandas", "duckdb" (out of core: metadata steps only, see curate.outofcore) or
+    "auto" (DuckDB above curate.outofcore.AUTO_ROWS rows); None: $CURATE_CATALOG_ENGINE, else auto."""
+    from curate.outofcore import choose_engine
+
+    if choose_engine(engine, ws.catalog_path if ws.catalog_path.exists() else None) == "duckdb":
+        from curate.outofcore.run import run_filter_duckdb
+
+        return run_filter_duckdb(ws, config, recipe)
     catalog = read_catalog(ws)
     input_hash = catalog_sha256(ws)
     catalog = ensure_features(ws, catalog, workers)  # one decode per image that lacks features

@@ -1,0 +1,391 @@
+"""The filter stage's metadata steps in DuckDB: the same flags as `curate.filters.stage.filter_catalog`.
+
+Steps, in the pandas order (first reason wins): reset of the stage's earlier drops (and the
+prefilter's repairs), licence, ambiguous_label, geo_outlier / missing_geo (per-label median
+centre: median latitude and the circular median longitude, computed by the same arithmetic as
+`curate.filters.geo`; distances by the same NumPy function, called by DuckDB on Arrow chunks),
+exact_duplicate (same keep rule), owner_cap (same even spread over time). Near duplicates and the
+quality checks need pixels: on a metadata-only catalog they are skipped as pandas skips them; on a
+catalog with pHashes or image statistics their columns are left as the last pandas run wrote them
+and the report's warnings say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from curate import licences, schema
+from curate.filters import geo, owners, quality
+from curate.filters.stage import (
+    GEO_APPLIED,
+    GEO_FORCED,
+    GEO_NO_CENTRE,
+    GEO_NOT_A_PLACE,
+    GEO_OFF_LABEL,
+    GEO_TOO_FEW,
+    STAGE,
+    FilterConfig,
+    FilterReport,
+    _geo_warnings,
+    _recipe_label_centres,
+    _with_verdicts,
+)
+from curate.outofcore.db import Catalog, literal, quote
+from curate.outofcore.queries import status_counts
+
+NEAR_DUP_NOT_COMPUTED = ("near duplicates were not computed out of core (DuckDB engine: they need thumbnails and "
+                         "embeddings in memory): near_dup_cluster is left as the last pandas run wrote it and no "
+                         "photo is dropped as near_duplicate; run the filter with the pandas engine "
+                         "(CURATE_CATALOG_ENGINE=pandas) to recompute them")
+QUALITY_NOT_COMPUTED = ("image-quality checks were not computed out of core (DuckDB engine): their scores and "
+                        "quality_issues are left as the last pandas run wrote them and no photo is dropped as "
+                        "quality:<check>; run the filter with the pandas engine to recompute them")
+_DROP = f"status = 'dropped', drop_reason = {{reason}}, drop_stage = {literal(STAGE)}"
+SCORE_COLUMNS = [f"{check.name}_score" for check in quality.CHECKS]
+
+
+def _ellipsoid_udf(lat1, lon1, lat2, lon2):
+    """geo.ellipsoid_distance_km on Arrow chunks (DuckDB calls it; nulls never reach it)."""
+    arrays = [np.asarray(a.to_numpy(zero_copy_only=False), dtype="float64") for a in (lat1, lon1, lat2, lon2)]
+    return pa.array(geo.ellipsoid_distance_km(*arrays), pa.float64(), from_pandas=True)
+
+
+def _drop(con, reason: str, where: str) -> None:
+    con.execute(f"UPDATE w SET {_DROP.format(reason=literal(reason))} WHERE status = 'kept' AND ({where})")
+
+
+def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
+                  recipe_centres=None) -> tuple[str, FilterReport]:
+    """Run the filter's steps over `catalog` in table `w`; returns (the SELECT of the new catalog,
+    ordered by rid, with `rid` as last column, the stage report)."""
+    try:
+        from duckdb.sqltypes import DOUBLE
+    except ImportError:  # duckdb < 1.4
+        from duckdb.typing import DOUBLE
+
+    con.create_function("ellipsoid_km", _ellipsoid_udf, [DOUBLE] * 4, DOUBLE, type="arrow", side_effects=False)
+    c = catalog.column
+    min_acc = int(config.min_geo_accuracy)
+    con.execute(f"""
+        CREATE OR REPLACE TABLE w AS
+        SELECT rid, photo_id, label, n_tag_labels, lat, lon, lat_u, lon_u, geo_accuracy, license, sha256, width, height,
+               taken_at, owner_id, phash, laplacian_var, was_prefilter,
+               CASE WHEN reset THEN 'kept' ELSE status END AS status,
+               CASE WHEN reset THEN NULL ELSE drop_reason END AS drop_reason,
+               CASE WHEN reset THEN NULL ELSE drop_stage END AS drop_stage,
+               NULL::DOUBLE AS dist, NULL::VARCHAR AS exact, FALSE AS labelled
+        FROM (
+            SELECT rid, photo_id, coalesce(original_label, label) AS label,
+                   coalesce(len(tag_labels), 0) AS n_tag_labels, lat, lon,
+                   CASE WHEN coalesce(geo_accuracy < {min_acc}, FALSE) THEN NULL ELSE lat END AS lat_u,
+                   CASE WHEN coalesce(geo_accuracy < {min_acc}, FALSE) THEN NULL ELSE lon END AS lon_u,
+                   geo_accuracy, license, sha256, width, height, taken_at, owner_id, phash, laplacian_var,
+                   status, drop_reason, drop_stage, coalesce(drop_stage = 'prefilter', FALSE) AS was_prefilter,
+                   (coalesce(geo_rescued, FALSE) AND status = 'kept')
+                       OR coalesce(drop_stage IN ('filter', 'prefilter'), FALSE) AS reset
+            FROM (SELECT rid, {c('photo_id')}, {c('label')}, {c('original_label')}, {c('tag_labels')}, {c('lat')},
+                         {c('lon')}, {c('geo_accuracy')}, {c('license')}, {c('sha256')}, {c('width')},
+                         {c('height')}, {c('taken_at')}, {c('owner_id')}, {c('phash')}, {c('laplacian_var')},
+                         {c('status')}, {c('drop_reason')}, {c('drop_stage')}, {c('geo_rescued')}
+                  FROM {catalog.source})
+        )""")
+    notes: list[str] = []
+    warnings: list[str] = []
+    if con.execute("SELECT bool_or(was_prefilter) FROM w").fetchone()[0]:
+        notes.append("photos the prefilter had dropped were reinstated: run `curate prefilter` again")
+
+    _licence_filter(con, config, notes)
+    _drop(con, "ambiguous_label", "label IS NULL AND n_tag_labels >= 2")
+    geo_table = _geo_filter(con, config, recipe_centres, notes, warnings)
+
+    has_images = con.execute("SELECT count(sha256) FROM w").fetchone()[0] > 0
+    if not has_images:
+        notes.append("no stored images (metadata-only catalog): exact-duplicate filter skipped")
+    else:
+        con.execute("""
+            UPDATE w SET exact = r.grp FROM (
+                SELECT rid, first_value(photo_id) OVER (
+                    PARTITION BY sha256 ORDER BY (status <> 'kept'),
+                    coalesce(width::DOUBLE * height::DOUBLE, 0) DESC, taken_at ASC NULLS LAST, photo_id) AS grp
+                FROM w WHERE sha256 IS NOT NULL) r
+            WHERE w.rid = r.rid""")
+        _drop(con, "exact_duplicate", "exact IS NOT NULL AND exact <> photo_id")
+    exact_groups = con.execute("SELECT count(DISTINCT exact) FROM w WHERE exact <> photo_id").fetchone()[0]
+
+    hashed = con.execute("SELECT count(*) FROM w WHERE phash IS NOT NULL AND sha256 IS NOT NULL").fetchone()[0]
+    if hashed:
+        warnings.append(NEAR_DUP_NOT_COMPUTED)
+        near = c("near_dup_cluster", table="src")
+    else:
+        notes.append("no perceptual hashes (metadata-only catalog): near-duplicate filter skipped")
+        near = "NULL::VARCHAR AS near_dup_cluster"
+    measured = con.execute("SELECT count(laplacian_var) FROM w").fetchone()[0]
+    if measured:
+        warnings.append(QUALITY_NOT_COMPUTED)
+        quality_items = [c(name, table="src") for name in SCORE_COLUMNS + ["quality_issues"]]
+    else:
+        notes.append("no image statistics (metadata-only catalog): quality checks skipped")
+        quality_items = [f"NULL::DOUBLE AS {quote(name)}" for name in SCORE_COLUMNS] + \
+            ["[]::VARCHAR[] AS quality_issues"]
+    quality_table = [{"check": check.name, "threshold": float(check.threshold), "meaning": check.meaning,
+                      "flagged": 0, "dropped": 0, "drops": check.name in config.drop_quality}
+                     for check in quality.CHECKS]
+
+    concentration = _concentration(con)
+    caps = pd.DataFrame(columns=["label", "cap", "owners_capped", "photos_capped", "note"])
+    if config.max_per_owner is not None or config.max_owner_share is not None:
+        caps = _owner_cap(con, config)
+
+    replaced = {"label": "w.label AS label", "original_label": "NULL::VARCHAR AS original_label",
+                "geo_rescued": "NULL::BOOLEAN AS geo_rescued", "status": "w.status AS status",
+                "drop_reason": "w.drop_reason AS drop_reason", "drop_stage": "w.drop_stage AS drop_stage",
+                "geo_distance_km": "w.dist AS geo_distance_km", "exact_dup_group": "w.exact AS exact_dup_group",
+                "near_dup_cluster": near}
+    replaced.update({item.rsplit(" AS ", 1)[1].strip('"'): item for item in quality_items})
+    items = [replaced.get(name) or c(name, table="src") for name in schema.NAMES]
+    query = f"SELECT {', '.join(items)}, rid FROM {catalog.source} src JOIN w USING (rid) ORDER BY rid"
+
+    dropped = con.execute(f"SELECT drop_reason, count(*) AS n FROM w WHERE drop_stage = {literal(STAGE)} "
+                          "GROUP BY drop_reason ORDER BY n DESC, drop_reason").fetchall()
+    report = FilterReport(config=asdict(config), funnel=status_counts(con, "w"), geo=geo_table,
+                          concentration=concentration, caps=caps,
+                          dropped_by_reason={reason: int(n) for reason, n in dropped},
+                          exact_duplicate_groups=int(exact_groups), near_duplicate_clusters=0,
+                          notes=notes, warnings=warnings, quality=quality_table)
+    return query, report
+
+
+def _licence_filter(con, config: FilterConfig, notes: list[str]) -> None:
+    if config.licences is None:
+        return
+    values = [row[0] for row in con.execute("SELECT DISTINCT license FROM w WHERE license IS NOT NULL").fetchall()]
+    series = pd.Series(values, dtype=object)
+    allowed = series[licences.licence_allowed(series, config.licences)].tolist() if values else []
+    con.execute("CREATE OR REPLACE TEMP TABLE allowed_licences (license VARCHAR)")
+    if allowed:
+        con.executemany("INSERT INTO allowed_licences VALUES (?)", [[value] for value in allowed])
+    missing = con.execute("SELECT count(*) FROM w WHERE status = 'kept' AND license IS NULL").fetchone()[0]
+    if missing:
+        notes.append(f"{missing} photos have no licence: dropped as licence (a licence filter is set)")
+    rows = con.execute("SELECT license, count(*) AS n FROM w WHERE status = 'kept' AND license IS NOT NULL "
+                       "AND license NOT IN (SELECT license FROM allowed_licences) GROUP BY license "
+                       "ORDER BY n DESC, license").fetchall()
+    unknown = [(name, n) for name, n in rows if licences.canonical_licence(name) is None]
+    if unknown:
+        shown = ", ".join(f"{name!r} ({count})" for name, count in unknown[:5])
+        notes.append(f"{sum(n for _, n in unknown)} photos have a licence curate does not recognise, dropped as "
+                     f"licence: {shown}{' …' if len(unknown) > 5 else ''}")
+    _drop(con, "licence", "license IS NULL OR license NOT IN (SELECT license FROM allowed_licences)")
+
+
+def _median_centres(con) -> dict[str, geo.Centre]:
+    """geo.median_centres over the labelled rows, in SQL with the same arithmetic: the median
+    latitude, and the circular median longitude (cut at the widest empty arc, unwrapped)."""
+    rows = con.execute("""
+        WITH pts AS (
+            SELECT label, lat_u AS lat, ((lon_u + 180.0) % 360.0) - 180.0 AS lon FROM w
+            WHERE labelled AND isfinite(lat_u) AND isfinite(lon_u)),
+        by_lat AS (
+            SELECT label, lat, row_number() OVER (PARTITION BY label ORDER BY lat) - 1 AS pos,
+                   count(*) OVER (PARTITION BY label) AS n FROM pts),
+        lat_median AS (
+            SELECT label, CASE WHEN any_value(n) % 2 = 1 THEN min(lat) FILTER (WHERE pos = n // 2)
+                               ELSE (min(lat) FILTER (WHERE pos = n // 2 - 1) + min(lat) FILTER (WHERE pos = n // 2))
+                                    / 2.0 END AS lat
+            FROM by_lat GROUP BY label),
+        by_lon AS (
+            SELECT label, lon, row_number() OVER (PARTITION BY label ORDER BY lon) - 1 AS pos,
+                   count(*) OVER (PARTITION BY label) AS n,
+                   first_value(lon) OVER (PARTITION BY label ORDER BY lon) AS first_lon,
+                   lead(lon) OVER (PARTITION BY label ORDER BY lon) AS next_lon FROM pts),
+        gaps AS (
+            SELECT *, CASE WHEN pos < n - 1 THEN next_lon - lon ELSE (first_lon + 360.0) - lon END AS gap FROM by_lon),
+        cuts AS (
+            SELECT label, min(pos) FILTER (WHERE gap = widest) AS cut FROM (
+                SELECT label, pos, gap, max(gap) OVER (PARTITION BY label) AS widest FROM gaps)
+            GROUP BY label),
+        unwrapped AS (
+            SELECT g.label, g.n,
+                   CASE WHEN g.pos > k.cut THEN g.lon ELSE g.lon + 360.0 END AS value,
+                   CASE WHEN g.pos > k.cut THEN g.pos - k.cut - 1 ELSE g.n - k.cut - 1 + g.pos END AS upos
+            FROM gaps g JOIN cuts k USING (label)),
+        lon_median AS (
+            SELECT label, CASE WHEN any_value(n) % 2 = 1 THEN min(value) FILTER (WHERE upos = n // 2)
+                               ELSE (min(value) FILTER (WHERE upos = n // 2 - 1)
+                                     + min(value) FILTER (WHERE upos = n // 2)) / 2.0 END AS centre
+            FROM unwrapped GROUP BY label)
+        SELECT l.label, a.lat, ((m.centre + 180.0) % 360.0) - 180.0
+        FROM (SELECT DISTINCT label FROM w WHERE labelled) l
+        LEFT JOIN lat_median a USING (label) LEFT JOIN lon_median m USING (label)
+        ORDER BY l.label""").fetchall()
+    centres = {}
+    for label, lat, lon in rows:
+        if lat is None:
+            centres[label] = geo.Centre(label, None, None, "none",
+                                        "no geotagged photo: centre undefined, nothing dropped")
+        else:
+            centres[label] = geo.Centre(label, float(lat), float(lon), "median")
+    return centres
+
+
+def _geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], warnings: list[str]) -> pd.DataFrame:
+    con.execute("UPDATE w SET labelled = (status = 'kept' AND label IS NOT NULL)")
+    coarse = con.execute(f"SELECT count(*) FROM w WHERE labelled AND geo_accuracy < {int(config.min_geo_accuracy)}"
+                         ).fetchone()[0]
+    if coarse:
+        notes.append(f"{coarse} labelled photos have a position less precise "
+                     f"than accuracy {config.min_geo_accuracy}: treated as without coordinates")
+    if config.center == "recipe":
+        labels = [row[0] for row in con.execute("SELECT DISTINCT label FROM w WHERE labelled ORDER BY label")
+                  .fetchall()]
+        centres = _recipe_label_centres(labels, recipe_centres or {}, notes)
+    else:
+        centres = _median_centres(con)
+    located = [(name, c.lat, c.lon) for name, c in centres.items() if c.lat is not None]
+    con.execute("CREATE OR REPLACE TEMP TABLE centres (label VARCHAR, clat DOUBLE, clon DOUBLE)")
+    if located:
+        con.executemany("INSERT INTO centres VALUES (?, ?, ?)", [list(row) for row in located])
+    con.execute("UPDATE w SET dist = ellipsoid_km(w.lat_u, w.lon_u, c.clat, c.clon) FROM centres c "
+                "WHERE w.label = c.label AND w.lat_u IS NOT NULL AND w.lon_u IS NOT NULL")
+    max_km = float(config.max_km) if config.geo_on else np.inf
+    km = "'inf'::DOUBLE" if not np.isfinite(max_km) else repr(max_km)
+    if not config.geo_on:
+        notes.append("geo filter off (--max-km off): no photo dropped as geo_outlier; distances still recorded")
+    spread = con.execute(f"""
+        SELECT label, count(*) AS geotagged, sum((dist > {km})::INTEGER) AS beyond_max_km,
+               median(dist) AS median_km
+        FROM w WHERE labelled AND dist IS NOT NULL AND NOT isnan(dist) GROUP BY label ORDER BY label""").df()
+    spread = spread.set_index("label")
+    spread["beyond_max_km"] = spread["beyond_max_km"].astype(int)
+    spread["geotagged"] = spread["geotagged"].astype(int)
+    spread["outlier_share"] = spread["beyond_max_km"] / spread["geotagged"]
+    verdicts = _verdicts(spread, centres, config, max_km)
+    applies = [label for label, verdict in verdicts.items() if verdict in (GEO_APPLIED, GEO_FORCED)]
+    con.execute("CREATE OR REPLACE TEMP TABLE applies (label VARCHAR)")
+    if applies:
+        con.executemany("INSERT INTO applies VALUES (?)", [[label] for label in applies])
+    con.execute("ALTER TABLE w ADD COLUMN outlier BOOLEAN DEFAULT FALSE")
+    con.execute(f"UPDATE w SET outlier = TRUE WHERE labelled AND dist > {km} "
+                "AND label IN (SELECT label FROM applies)")
+    missing = con.execute("SELECT count(*) FROM w WHERE labelled AND lat_u IS NULL").fetchone()[0]
+    summary = con.execute("""
+        SELECT label, count(*) AS photos,
+               count(*) FILTER (WHERE lat_u IS NOT NULL AND lon_u IS NOT NULL) AS geotagged,
+               count(*) FILTER (WHERE outlier) AS geo_outliers,
+               quantile_cont(dist, 0.5) AS p50_km, quantile_cont(dist, 0.9) AS p90_km,
+               quantile_cont(dist, 0.99) AS p99_km
+        FROM w WHERE labelled GROUP BY label""").df().set_index("label")
+    _drop(con, "geo_outlier", "outlier")
+    if config.missing_geo == "drop":
+        _drop(con, "missing_geo", "labelled AND lat_u IS NULL")
+    if missing:
+        notes.append(f"{missing} labelled photos have no usable coordinates "
+                     f"({'dropped as missing_geo' if config.missing_geo == 'drop' else 'kept'})")
+    names = sorted(centres)
+    table = pd.DataFrame({"label": pd.Series(names, dtype=object), "centre_lat": [centres[n].lat for n in names],
+                          "centre_lon": [centres[n].lon for n in names],
+                          "centre": [centres[n].method for n in names]})
+    table = table.join(summary, on="label")
+    counted = ["photos", "geotagged", "geo_outliers"]
+    table[counted] = table[counted].fillna(0).astype(int)
+    table["note"] = [centres[n].note for n in names]
+    table = table[["label", "centre_lat", "centre_lon", "centre", "photos", "geotagged", "geo_outliers",
+                   "p50_km", "p90_km", "p99_km", "note"]]
+    table = _with_verdicts(table, spread, verdicts, config)
+    warnings += _geo_warnings(table, config)
+    return table
+
+
+def _verdicts(spread: pd.DataFrame, centres: dict, config: FilterConfig, max_km: float) -> dict[str, str]:
+    """stage._geo_verdicts on a spread computed in SQL."""
+    judged = geo.judge_places(spread, max_km, config.max_outlier_share, config.max_median_multiple,
+                              config.min_geotagged) if len(spread) else pd.Series(dtype=object)
+    skipped = {"not_a_place": GEO_NOT_A_PLACE, "too_few": GEO_TOO_FEW}
+    verdicts = {}
+    for label, centre in centres.items():
+        verdict = judged.get(label, "too_few")
+        if not config.geo_on:
+            verdicts[label] = GEO_OFF_LABEL
+        elif centre.lat is None:
+            verdicts[label] = GEO_NO_CENTRE if config.center == "recipe" else GEO_TOO_FEW
+        elif verdict == "place":
+            verdicts[label] = GEO_APPLIED
+        else:
+            verdicts[label] = GEO_FORCED if config.force_geo else skipped[verdict]
+    return verdicts
+
+
+_OWNER = "coalesce(owner_id, '(no owner) ' || photo_id)"
+
+
+def _concentration(con) -> pd.DataFrame:
+    """owners.concentration of the kept, labelled photos, from per-(label, owner) counts in SQL."""
+    frame = con.execute(f"""
+        WITH counts AS (SELECT label, {_OWNER} AS owner, count(*) AS n FROM w
+                        WHERE status = 'kept' AND label IS NOT NULL GROUP BY ALL),
+        shares AS (SELECT *, n / sum(n) OVER (PARTITION BY label) AS share FROM counts),
+        top AS (SELECT label, arg_min(owner, (-n, owner)) AS top_owner, max(n) AS top_owner_photos,
+                       max(share) AS top_owner_share FROM shares GROUP BY label)
+        SELECT label, sum(n)::BIGINT AS photos, count(*) AS owners, any_value(t.top_owner) AS top_owner,
+               any_value(t.top_owner_photos) AS top_owner_photos, any_value(t.top_owner_share) AS top_owner_share,
+               1.0 / sum(share * share) AS effective_owners
+        FROM shares JOIN top t USING (label) GROUP BY label ORDER BY label""").df()
+    return frame[["label", "photos", "owners", "top_owner", "top_owner_photos", "top_owner_share",
+                  "effective_owners"]]
+
+
+def _owner_cap(con, config: FilterConfig) -> pd.DataFrame:
+    """owners.owner_cap: per label the smaller of max_per_owner and the share cap; an owner over
+    it keeps `spread_pick` of its photos sorted by taken_at (nulls last), then photo_id."""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE owner_counts AS
+                    SELECT label, {_OWNER} AS owner, count(*) AS n FROM w
+                    WHERE status = 'kept' AND label IS NOT NULL GROUP BY ALL""")
+    per_label = con.execute("SELECT label, list(n) FROM owner_counts GROUP BY label ORDER BY label").fetchall()
+    caps, rows = {}, []
+    for label, counts in per_label:
+        counts = np.asarray(counts, dtype=np.int64)
+        cap, note = config.max_per_owner, ""
+        if config.max_owner_share is not None:
+            by_share = owners.share_cap(counts, config.max_owner_share)
+            if by_share is None:
+                note = f"share cap {config.max_owner_share} unreachable with {len(counts)} owner(s): not applied"
+            else:
+                cap = by_share if cap is None else min(cap, by_share)
+        caps[label] = cap
+        rows.append({"label": label, "cap": cap, "owners_capped": int((counts > cap).sum()) if cap else 0,
+                     "note": note})
+    con.execute("CREATE OR REPLACE TEMP TABLE caps (label VARCHAR, cap BIGINT)")
+    capped = [[label, cap] for label, cap in caps.items() if cap is not None]
+    if capped:
+        con.executemany("INSERT INTO caps VALUES (?, ?)", capped)
+    pairs = con.execute("SELECT DISTINCT o.n, c.cap FROM owner_counts o JOIN caps c USING (label) "
+                        "WHERE o.n > c.cap").fetchall()
+    keep = [[n, cap, int(pos)] for n, cap in pairs for pos in owners.spread_pick(int(n), int(cap))]
+    con.execute("CREATE OR REPLACE TEMP TABLE keep_positions (n BIGINT, cap BIGINT, pos BIGINT)")
+    if keep:
+        columns = np.asarray(keep, dtype=np.int64).T
+        con.register("keep_frame", pa.table({"n": columns[0], "cap": columns[1], "pos": columns[2]}))
+        con.execute("INSERT INTO keep_positions SELECT * FROM keep_frame")
+        con.unregister("keep_frame")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE capped AS
+        SELECT rid FROM (
+            SELECT w.rid, o.n, c.cap,
+                   row_number() OVER (PARTITION BY w.label, {_OWNER.replace('owner_id', 'w.owner_id')
+                                                              .replace('photo_id', 'w.photo_id')}
+                                      ORDER BY w.taken_at ASC NULLS LAST, w.photo_id) - 1 AS pos
+            FROM w JOIN owner_counts o ON w.label = o.label AND {_OWNER.replace('owner_id', 'w.owner_id')
+                                                                 .replace('photo_id', 'w.photo_id')} = o.owner
+                   JOIN caps c ON w.label = c.label
+            WHERE w.status = 'kept' AND o.n > c.cap) r
+        ANTI JOIN keep_positions k ON r.n = k.n AND r.cap = k.cap AND r.pos = k.pos""")
+    per_label_capped = dict(con.execute("SELECT w.label, count(*) FROM capped JOIN w USING (rid) GROUP BY w.label")
+                            .fetchall())
+    _drop(con, "owner_cap", "rid IN (SELECT rid FROM capped)")
+    for row in rows:
+        row["photos_capped"] = int(per_label_capped.get(row["label"], 0))
+    return pd.DataFrame(rows, columns=["label", "cap", "owners_capped", "photos_capped", "note"])

@@ -1,0 +1,111 @@
+"""I/O edges of the DuckDB engine: read the catalog where it lies, run a stage in DuckDB, write the
+catalog back (`COPY ... TO`, atomic) and the stage report. Called by the pandas edges
+(curate.filters.run.run_filter, curate.split.run_split, ...) when their engine is "duckdb"; they
+hold the workspace lock."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from curate import schema
+from curate.errors import DataContractError
+from curate.outofcore import db
+from curate.outofcore.db import Catalog, connect, literal
+
+
+def validate(con, catalog: Catalog) -> None:
+    """The row checks read_catalog makes: photo_id and status present and never null, status only
+    kept or dropped, photo_id unique (DataContractError naming the catalog otherwise)."""
+    if schema.PHOTO_ID not in catalog.present or "status" not in catalog.present:
+        raise DataContractError(f"catalog {catalog.path} has no photo_id or status column; restore it or re-run "
+                                "ingest")
+    rows, ids, nulls, odd = con.execute(
+        f"SELECT count(*), count(DISTINCT photo_id), count(*) FILTER (WHERE photo_id IS NULL OR status IS NULL), "
+        f"count(*) FILTER (WHERE status NOT IN ('kept', 'dropped')) FROM {catalog.source}").fetchone()
+    problem = ("photo_id and status must not be null" if nulls else "catalog status must be kept or dropped" if odd
+               else "catalog has repeated photo_id values" if ids != rows else None)
+    if problem:
+        raise DataContractError(f"{catalog.path}: {problem}; restore it or re-run ingest")
+
+
+def _names(prefix: str = "") -> str:
+    return ", ".join(prefix + db.quote(name) for name in schema.NAMES)
+
+
+def _with_decisions(con, ws, query: str) -> str:
+    """`query` (the new catalog, with rid) with the workspace's review decisions applied
+    (curate.review.apply.apply_decisions is row by row: it runs on the few rows decisions or
+    earlier reviews touch, in pandas)."""
+    from curate.review.apply import REVIEW_COLUMNS, apply_decisions
+    from curate.review.journal import read_decisions
+
+    decisions = read_decisions(ws)
+    decided = sorted({str(d["photo_id"]) for d in decisions if d.get("photo_id") is not None})
+    con.execute("CREATE OR REPLACE TEMP TABLE decided (photo_id VARCHAR)")
+    if decided:
+        con.executemany("INSERT INTO decided VALUES (?)", [[pid] for pid in decided])
+    reviewed = " OR ".join(f"{db.quote(name)} IS NOT NULL" for name in REVIEW_COLUMNS)
+    touched = db.arrow_query(con, f"SELECT * FROM ({query}) q WHERE photo_id IN (SELECT photo_id FROM decided) "
+                                  f"OR {reviewed} OR drop_stage = 'review'")
+    if touched.num_rows == 0:
+        return query
+    rid = touched.column("rid")
+    frame = schema.to_pandas(schema.conform(touched.drop(["rid"]).to_pandas(types_mapper=schema.pandas_type)))
+    patched = schema.conform(apply_decisions(frame, decisions)).append_column("rid", rid)
+    con.register("patch_frame", patched)
+    con.execute("CREATE OR REPLACE TEMP TABLE patch AS SELECT * FROM patch_frame")
+    con.unregister("patch_frame")
+    return (f"SELECT * FROM (SELECT * FROM ({query}) q WHERE rid NOT IN (SELECT rid FROM patch) "
+            f"UNION ALL BY NAME SELECT * FROM patch) ORDER BY rid")
+
+
+def run_filter_duckdb(ws, config, recipe=None):
+    """curate.filters.run.run_filter's work in DuckDB (no pixel pass: see curate.outofcore.filter)."""
+    from curate.filters.run import recipe_centres
+    from curate.outofcore.filter import filter_duckdb
+
+    catalog = Catalog(ws.catalog_path)
+    input_hash = db.catalog_sha256(ws.catalog_path)
+    with connect(ws.root) as con:
+        validate(con, catalog)
+        centres = recipe_centres(recipe) if config.center == "recipe" else None
+        query, report = filter_duckdb(con, catalog, config, centres)
+        query = _with_decisions(con, ws, query)
+        db.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")
+    db.save_stage_report(ws, "filter", input_hash, report.to_dict())
+    return report
+
+
+def run_split_duckdb(ws, config):
+    """curate.split.run_split's work in DuckDB."""
+    from curate.outofcore.split import split_duckdb
+
+    catalog = Catalog(ws.catalog_path)
+    input_hash = db.catalog_sha256(ws.catalog_path)
+    with connect(ws.root) as con:
+        validate(con, catalog)
+        query, report = split_duckdb(con, catalog, config)
+        db.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")
+    db.save_stage_report(ws, "split", input_hash, report.to_dict())
+    return report
+
+
+def leakage_duckdb(ws, by: str | None = None) -> pd.DataFrame:
+    """curate.leakage.find_leakage over the workspace's catalog, in DuckDB."""
+    from curate.outofcore.queries import find_leakage
+
+    catalog = Catalog(ws.catalog_path)
+    with connect(ws.root) as con:
+        return find_leakage(con, catalog, by)
+
+
+def summary_duckdb(ws) -> dict:
+    """The catalog counts of curate.status.summary, in DuckDB."""
+    from curate.outofcore.queries import summary_counts
+
+    catalog = Catalog(ws.catalog_path)
+    with connect(ws.root) as con:
+        return summary_counts(con, catalog)
+
+
+__all__ = ["leakage_duckdb", "literal", "run_filter_duckdb", "run_split_duckdb", "summary_duckdb", "validate"]

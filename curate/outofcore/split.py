@@ -1,0 +1,148 @@
+"""`curate split` in DuckDB: the same groups and the same split as `curate.split.split_catalog`.
+
+DuckDB turns each kept row's grouping keys (owner or `by`, near-duplicate cluster, exact group)
+and its label into integer codes, in file order; the connected components are found over those
+codes (numbered by first appearance, as `curate.groups.components` numbers them), and
+`curate.split.assign_groups` places the groups, so the assignment is the pandas one for the same
+seed. Held in memory: a few integers per kept photo and the (groups x labels) share table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from curate import schema
+from curate.errors import UsageError
+from curate.outofcore.db import Catalog, literal, quote
+from curate.schema import NO_LABEL, SPLITS
+from curate.split import TOLERANCE, SplitConfig, SplitReport, assign_groups
+
+_OWNER = "coalesce(owner_id, '(no owner) ' || photo_id)"
+
+
+def group_components(codes: list[np.ndarray]) -> np.ndarray:
+    """curate.groups.components over integer key codes (-1: no key): two rows are together when
+    they share a code of any key; components numbered by first appearance.
+
+    >>> group_components([np.array([0, 0, -1, 1]), np.array([-1, 5, 5, -1])]).tolist()
+    [0, 0, 0, 1]
+    """
+    n = len(codes[0]) if codes else 0
+    offsets, start = [], 0
+    for key in codes:
+        offsets.append(start)
+        start += int(key.max()) + 1 if len(key) and key.max() >= 0 else 0
+    alone = start  # nodes from here on: one per row without any key
+    node = np.full(n, -1, dtype=np.int64)
+    first, second = [], []
+    for key, offset in zip(codes, offsets):
+        has = key >= 0
+        ids = np.where(has, key.astype(np.int64) + offset, -1)
+        linked = has & (node >= 0)
+        first.append(node[linked])
+        second.append(ids[linked])
+        node = np.where(node >= 0, node, ids)
+    missing = node < 0
+    node[missing] = alone + np.arange(int(missing.sum()))
+    size = alone + int(missing.sum())
+    graph = coo_matrix((np.ones(sum(len(f) for f in first), dtype=np.int8),
+                        (np.concatenate(first) if first else np.zeros(0, np.int64),
+                         np.concatenate(second) if second else np.zeros(0, np.int64))), shape=(size, size))
+    _, labels = connected_components(graph, directed=False)
+    labels = labels[node]
+    _, first_seen = np.unique(labels, return_index=True)
+    renumber = np.empty(len(first_seen), dtype=np.int64)
+    renumber[np.argsort(np.argsort(first_seen))] = np.arange(len(first_seen))
+    return renumber[labels]
+
+
+def _code(expression: str) -> str:
+    """Dense 0-based code of a key per row, -1 where it is null (equal keys, equal codes)."""
+    return (f"CASE WHEN ({expression}) IS NULL THEN -1 "
+            f"ELSE dense_rank() OVER (PARTITION BY ({expression}) IS NULL ORDER BY ({expression})) - 1 END")
+
+
+def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, SplitReport]:
+    """Assign `split` to every kept photo; returns (the SELECT of the new catalog ordered by rid,
+    with `rid` as last column, the report)."""
+    c = catalog.column
+    by = config.by
+    first_key = _OWNER if by == "owner" else (None if by == "none" else f"CAST({quote(by)} AS VARCHAR)")
+    extra = [c(by)] if by not in ("owner", "none") and by not in ("owner_id", "photo_id", "label", "status",
+                                                                   "near_dup_cluster", "exact_dup_group") else []
+    con.execute(f"""
+        CREATE OR REPLACE TABLE k AS
+        SELECT rid, coalesce(label, {literal(NO_LABEL)}) AS label, {_OWNER} AS owner,
+               owner_id IS NULL AS no_owner,
+               {_code(first_key) if first_key else '-1'} AS first_code,
+               {_code('near_dup_cluster')} AS near_code, {_code('exact_dup_group')} AS exact_code,
+               dense_rank() OVER (ORDER BY coalesce(label, {literal(NO_LABEL)})) - 1 AS label_code,
+               near_dup_cluster IS NOT NULL AS has_near
+        FROM (SELECT rid, {c('photo_id')}, {c('owner_id')}, {c('label')}, {c('status')}, {c('near_dup_cluster')},
+                     {c('exact_dup_group')}{''.join(', ' + item for item in extra)} FROM {catalog.source})
+        WHERE status = 'kept'""")
+    arrays = con.execute("SELECT first_code, near_code, exact_code, label_code FROM k ORDER BY rid").fetchnumpy()
+    if len(arrays["label_code"]) == 0:
+        raise UsageError("the catalog has no kept photos to split; check `curate status` (everything was dropped)")
+    if by == "none":
+        group = np.arange(len(arrays["label_code"]))
+    else:
+        group = group_components([np.asarray(arrays[name], dtype=np.int64)
+                                  for name in ("first_code", "near_code", "exact_code")])
+    label_codes = np.asarray(arrays.pop("label_code"), dtype=np.int64)
+    del arrays
+    n_labels = int(label_codes.max()) + 1
+    assignment = assign_groups(group, label_codes, n_labels, config.fractions, config.seed)
+    per_row = assignment[group].astype(np.int8)
+    rids = con.execute("SELECT rid FROM k ORDER BY rid").fetchnumpy()["rid"]
+    con.register("split_codes", pa.table({"rid": pa.array(rids, pa.int64()), "code": pa.array(per_row, pa.int8()),
+                                          "grp": pa.array(group, pa.int64())}))
+    con.execute("CREATE OR REPLACE TABLE s AS SELECT * FROM split_codes")
+    con.unregister("split_codes")
+    n_groups = int(group.max()) + 1
+    del per_row, rids, group, label_codes, assignment
+    splits = "['" + "', '".join(SPLITS) + "']"
+    no_owner = con.execute("SELECT count(*) FROM k WHERE no_owner").fetchone()[0] if by == "owner" else 0
+    notes = [f"{no_owner} kept photos have no owner: each is its own group"] if no_owner else []
+    per_label = _split_table(con, config, splits)
+    off = per_label[~per_label["within_tolerance"]]
+    if len(off):
+        notes.append(f"{len(off)} label(s) could not reach the requested shares within ±{TOLERANCE:.0%}: "
+                     f"{', '.join(off['label'])} (dominant groups; see requested vs achieved)")
+    warnings = []
+    if by != "none" and not con.execute("SELECT bool_or(has_near) FROM k").fetchone()[0]:
+        warnings.append(f"near-duplicate clusters are not known yet, so this split groups by {by} and exact image "
+                        "only (near-duplicates from different owners may land in two splits); run `curate filter`, "
+                        "then `curate split` again")
+    items = [f"{splits}[s.code + 1] AS split" if name == "split" else c(name) for name in schema.NAMES]
+    query = f"SELECT {', '.join(items)}, rid FROM {catalog.source} src LEFT JOIN s USING (rid) ORDER BY rid"
+    return query, SplitReport(asdict(config), per_label, n_groups, int(no_owner), notes, warnings)
+
+
+def _split_table(con, config: SplitConfig, splits: str) -> pd.DataFrame:
+    """curate.split.split_table from per-(label, split) counts in SQL."""
+    counts = con.execute(f"""
+        SELECT k.label, {splits}[s.code + 1] AS split, count(*) AS photos, count(DISTINCT k.owner) AS owners
+        FROM k JOIN s USING (rid) GROUP BY ALL""").df()
+    labels = sorted(counts["label"].unique())
+    photos = counts.pivot(index="label", columns="split", values="photos").reindex(index=labels,
+                                                                                   columns=list(SPLITS))
+    owners = counts.pivot(index="label", columns="split", values="owners").reindex(index=labels,
+                                                                                   columns=list(SPLITS))
+    photos, owners = photos.fillna(0).astype("int64"), owners.fillna(0).astype("int64")
+    table = pd.DataFrame({"label": photos.index, "photos": photos.sum(axis=1).to_numpy()})
+    for name in SPLITS:
+        table[f"{name}_photos"] = photos[name].to_numpy()
+        table[f"{name}_owners"] = owners[name].to_numpy()
+    table["val_requested"], table["test_requested"] = config.val, config.test
+    table["val_achieved"] = table["val_photos"] / table["photos"]
+    table["test_achieved"] = table["test_photos"] / table["photos"]
+    table["within_tolerance"] = ((table["val_achieved"] - config.val).abs() <= TOLERANCE + 1e-9) & \
+        ((table["test_achieved"] - config.test).abs() <= TOLERANCE + 1e-9)
+    return table.reset_index(drop=True)
