@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate import engines
 from curate.errors import DataContractError, UsageError
 from curate.progress import progress_bar
 from curate.runs import save_stage_report
@@ -218,10 +219,82 @@ def embed_paths(backbone: Backbone, paths: list[Path], device, batch_size: int, 
             yield indices.numpy(), features.float().cpu().numpy(), ok.numpy()
 
 
+def load_embedder(config: EmbedConfig) -> Backbone:
+    """The backbone `config` names, resized to its image size when one is set."""
+    from curate.vision.backbones import load_backbone
+
+    backbone = load_backbone(config.backbone)
+    return backbone.resized(config.image_size) if config.image_size else backbone
+
+
+def embed_chunk(backbone: Backbone, paths: list[Path], device, batch_size: int, workers: int,
+                advance=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(float32 vectors, ok flags, file present flags) for `paths`, in order; zero vectors where not ok."""
+    vectors = np.zeros((len(paths), backbone.dim), np.float32)
+    ok = np.zeros(len(paths), bool)
+    for indices, features, flags in embed_paths(backbone, paths, device, batch_size, workers):
+        vectors[indices], ok[indices] = features, flags
+        if advance is not None:
+            advance(len(indices))
+    vectors[~ok] = 0.0
+    present = np.array([path.is_file() for path in paths], dtype=bool)  # undecodable is for good; gone is not
+    return vectors, ok, present
+
+
+def _cache_chunk(cache: EmbeddingCache, shas: list[str], vectors: np.ndarray, ok: np.ndarray,
+                 present: np.ndarray) -> tuple[int, int, int]:
+    """Append a computed chunk to the cache (images whose file is gone are left out, so that they are
+    embedded once restored); returns (computed, failed, missing)."""
+    if present.any():
+        cache.append([sha for sha, here in zip(shas, present) if here], vectors[present], ok[present])
+    return int(ok.sum()), int((~ok & present).sum()), int((~present).sum())
+
+
+class EmbedWorker:
+    """One Ray actor's embedder (see curate.engines.ray): loads the backbone once, then embeds
+    shards of stored images given by their workspace-relative paths."""
+
+    def __init__(self, root: Path, config: EmbedConfig, workers: int):
+        from curate.vision.devices import pick_device
+
+        self.root = Path(root)
+        self.config = config
+        self.workers = workers
+        self.device = pick_device(config.device)
+        self.backbone = load_embedder(config)
+
+    def embed(self, shard: tuple[list[str], list[str]]) -> tuple[list[str], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(shas, (vectors, ok, present)) of one shard of (shas, image paths)."""
+        shas, image_paths = shard
+        paths = [self.root / path for path in image_paths]
+        return shas, embed_chunk(self.backbone, paths, self.device, self.config.batch_size, self.workers)
+
+
+def _embed_on_ray(ws: Workspace, config: EmbedConfig, engine: engines.EngineConfig, todo: pd.DataFrame):
+    """(device text, iterator of embed results) for `todo` on Ray actors: one per GPU when the cluster
+    has GPUs (and the device allows them), else one per CPU."""
+    from curate.engines import ray as ray_engine
+
+    resources = ray_engine.cluster_resources(engine)
+    gpus = int(resources.get("GPU", 0)) if config.device in ("auto", "cuda") or config.device.startswith("cuda") else 0
+    if gpus:
+        actors, options, kind = gpus, {"num_gpus": 1.0, "num_cpus": 1.0}, "GPU"
+        workers = config.resolved_workers()
+    else:
+        actors, options, kind = max(1, int(resources.get("CPU", 1))), {"num_cpus": 1.0}, "CPU"
+        workers = 0  # one actor per CPU already keeps the CPUs busy
+    shas, paths = todo["sha256"].tolist(), todo["image_path"].tolist()
+    parts = [(shas[start:start + engine.shard_size], paths[start:start + engine.shard_size])
+             for start in range(0, len(shas), engine.shard_size)]
+    actors = min(actors, len(parts))
+    results = ray_engine.map_actors(engine, EmbedWorker, (ws.root, config, workers), "embed", parts,
+                                    actors=actors, **options)
+    return f"ray ({actors} {kind} actor{'s' if actors > 1 else ''})", results
+
+
 @changes_workspace
 def run_embed(ws: Workspace, config: EmbedConfig) -> EmbedReport:
     """Embed every stored image (`embeddable_images`) that the cache lacks; save reports/embed.json."""
-    from curate.vision.backbones import load_backbone
     from curate.vision.devices import pick_device
 
     catalog = read_catalog(ws)
@@ -233,28 +306,30 @@ def run_embed(ws: Workspace, config: EmbedConfig) -> EmbedReport:
     device = pick_device(config.device)
     started = time.perf_counter()
     computed = failed = missing = 0
-    if not todo.empty:
-        backbone = load_backbone(config.backbone)
-        if config.image_size:
-            backbone = backbone.resized(config.image_size)
+    engine = engines.active()
+    device_text = str(device)
+    if not todo.empty and engine.engine == "local":
+        backbone = load_embedder(config)
         workers = config.resolved_workers()
         label = f"embedding {len(todo):,} images ({config.backbone}, {device.type})"
         with progress_bar(label, len(todo)) as advance:
             for start in range(0, len(todo), config.checkpoint):
                 chunk = todo.iloc[start:start + config.checkpoint]
-                vectors = np.zeros((len(chunk), backbone.dim), np.float32)
-                ok = np.zeros(len(chunk), bool)
                 paths = [ws.root / path for path in chunk["image_path"]]
-                for indices, features, flags in embed_paths(backbone, paths, device, config.batch_size, workers):
-                    vectors[indices], ok[indices] = features, flags
-                    advance(len(indices))
-                vectors[~ok] = 0.0
-                present = np.array([path.is_file() for path in paths])  # undecodable is for good; gone is not
-                if present.any():
-                    cache.append(chunk["sha256"][present].tolist(), vectors[present], ok[present])
-                computed += int(ok.sum())
-                failed += int((~ok & present).sum())
-                missing += int((~present).sum())
+                vectors, ok, present = embed_chunk(backbone, paths, device, config.batch_size, workers, advance)
+                counts = _cache_chunk(cache, chunk["sha256"].tolist(), vectors, ok, present)
+                computed, failed, missing = computed + counts[0], failed + counts[1], missing + counts[2]
+    elif not todo.empty:
+        device_text, results = _embed_on_ray(ws, config, engine, todo)
+        label = f"embedding {len(todo):,} images ({config.backbone}) on Ray"
+        with progress_bar(label, len(todo)) as advance:
+            try:
+                for _, (shas, (vectors, ok, present)) in results:
+                    counts = _cache_chunk(cache, shas, vectors, ok, present)
+                    computed, failed, missing = computed + counts[0], failed + counts[1], missing + counts[2]
+                    advance(len(shas))
+            finally:
+                results.close()
     seconds = time.perf_counter() - started
     if failed:
         log.warning(f"warning: {failed} stored images could not be decoded; `curate prefilter` drops them")
@@ -264,7 +339,7 @@ def run_embed(ws: Workspace, config: EmbedConfig) -> EmbedReport:
                     "`curate embed` runs again")
     report = EmbedReport(backbone=config.backbone, cache_key=config.cache_key, dim=cache.dim, images=len(images),
                          cached=len(images) - len(todo), computed=computed, failed=failed, missing=missing,
-                         device=str(device),
+                         device=device_text,
                          seconds=round(seconds, 2),
                          images_per_second=round(len(todo) / seconds, 1) if len(todo) and seconds > 0 else None,
                          config=asdict(config))

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
+from curate import engines
 from curate.cli.common import JsonOption, WorkspaceOption, user_errors, workspace
+from curate.cli.engine_options import EngineOption, RayAddressOption, engine_config
 from curate.console import console
 from curate.vision.backbones import DEFAULT_BACKBONE
 
@@ -25,14 +27,17 @@ def embed(
         "--workers", help="Image-decoding worker processes (default: half the CPU cores, max 8).")] = None,
     image_size: Annotated[int | None, typer.Option(
         "--image-size", help="Input crop side in pixels (default 224; smaller is faster on CPU).")] = None,
+    engine: EngineOption = "local",
+    ray_address: RayAddressOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Compute backbone embeddings of every stored image (cached by sha256; only new ones are computed)."""
     from curate.embed import EmbedConfig, run_embed
 
-    report = run_embed(workspace(workspace_path), EmbedConfig(backbone=backbone, batch_size=batch_size,
-                                                              device=device, workers=workers,
-                                                              image_size=image_size))
+    config = EmbedConfig(backbone=backbone, batch_size=batch_size, device=device, workers=workers,
+                         image_size=image_size)
+    with engines.use(engine_config(engine, ray_address)):
+        report = run_embed(workspace(workspace_path), config)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
         return

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from curate import engines
 from curate.cli.common import (
     JsonOption,
     WorkspaceOption,
@@ -16,6 +17,7 @@ from curate.cli.common import (
     user_errors,
     workspace,
 )
+from curate.cli.engine_options import EngineOption, RayAddressOption, engine_config
 from curate.console import console
 from curate.errors import UsageError
 from curate.ingest.commons import DEFAULT_ENDPOINT, CommonsOptions, CommonsQuery, ingest_commons
@@ -53,6 +55,8 @@ def commons(
     workers: Annotated[int, typer.Option(min=1, max=64, help="Concurrent thumbnail downloads.")] = 8,
     timeout: Annotated[float, typer.Option(min=0.1, help="Connect and read timeout, seconds.")] = 30.0,
     endpoint: Annotated[str, typer.Option(hidden=True, help="api.php URL (tests).")] = DEFAULT_ENDPOINT,
+    engine: EngineOption = "local",
+    ray_address: RayAddressOption = None,
     workspace_path: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -68,7 +72,8 @@ def commons(
                               read_timeout_s=timeout)
     options = CommonsOptions(query=query, recipe=recipe, endpoint=endpoint, download=download, contact=contact,
                              api_timeout_s=timeout)
-    report = ingest_commons(workspace(workspace_path), options)
+    with engines.use(engine_config(engine, ray_address)):
+        report = ingest_commons(workspace(workspace_path), options)
     if as_json:
         console.print_json(json.dumps(asdict(report)))
         return

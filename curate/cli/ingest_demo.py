@@ -7,7 +7,9 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from curate import engines
 from curate.cli.common import WorkspaceOption, print_table, user_errors, workspace
+from curate.cli.engine_options import EngineOption, RayAddressOption, engine_config
 from curate.console import console
 from curate.demo.config import DemoConfig, parse_image_size
 from curate.ingest.demo import ingest_demo
@@ -23,6 +25,8 @@ def demo(
     no_images: Annotated[bool, typer.Option("--no-images", help="Metadata only (fast; for benchmarks).")] = False,
     image_size: Annotated[str, typer.Option("--image-size", help="Image size WIDTHxHEIGHT.")] = _DEFAULT_SIZE,
     workers: Annotated[int, typer.Option("--workers", help="Render threads.")] = 2,
+    engine: EngineOption = "local",
+    ray_address: RayAddressOption = None,
     workspace_path: WorkspaceOption = None,
 ) -> None:
     """Generate the demo collection (ten city skylines + realistic noise) and ingest it.
@@ -33,7 +37,8 @@ def demo(
     width, height = parse_image_size(image_size)
     config = DemoConfig(photos=photos, seed=seed, image_width=width, image_height=height)
     ws = workspace(workspace_path)
-    report = ingest_demo(ws, config, images=not no_images, workers=workers)
+    with engines.use(engine_config(engine, ray_address)):
+        report = ingest_demo(ws, config, images=not no_images, workers=workers)
     console.print(f"demo collection: {report.records} photos (seed {seed}, "
                   f"{'no images' if no_images else image_size}) in {ws.root}; truth: {ws.truth_path}")
     rows = [("rows", report.records), ("already in catalog", report.already_done),

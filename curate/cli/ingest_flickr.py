@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from curate import engines
 from curate.cli.common import (
     JsonOption,
     WorkspaceOption,
@@ -16,6 +17,7 @@ from curate.cli.common import (
     user_errors,
     workspace,
 )
+from curate.cli.engine_options import EngineOption, RayAddressOption, engine_config
 from curate.console import console
 from curate.errors import UsageError
 from curate.ingest.flickr import FlickrOptions, FlickrQuery, ingest_flickr
@@ -57,6 +59,8 @@ def flickr(
     timeout: Annotated[float, typer.Option(min=0.1, help="Image download timeout, seconds.")] = 20.0,
     retries: Annotated[int, typer.Option(min=0, max=10, help="Image download retries (5xx, 429, timeouts).")] = 3,
     endpoint: Annotated[str, typer.Option(hidden=True)] = DEFAULT_ENDPOINT,
+    engine: EngineOption = "local",
+    ray_address: RayAddressOption = None,
     workspace_path: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -72,7 +76,8 @@ def flickr(
     download = DownloadConfig(workers=workers, connect_timeout_s=timeout, read_timeout_s=timeout, retries=retries)
     options = FlickrOptions(query=query, recipe=recipe, endpoint=endpoint, calls_per_hour=calls_per_hour,
                             download=download, refresh=refresh)
-    report = ingest_flickr(workspace(workspace_path), options)
+    with engines.use(engine_config(engine, ray_address)):
+        report = ingest_flickr(workspace(workspace_path), options)
     if as_json:
         console.print_json(json.dumps(asdict(report)))
         return

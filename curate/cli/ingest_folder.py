@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from curate import engines
 from curate.cli.common import (
     JsonOption,
     WorkspaceOption,
@@ -17,6 +18,7 @@ from curate.cli.common import (
     user_errors,
     workspace,
 )
+from curate.cli.engine_options import EngineOption, RayAddressOption, engine_config
 from curate.console import console
 from curate.errors import UsageError
 from curate.ingest.engine import IngestReport
@@ -49,6 +51,8 @@ def folder(
     keep_url_secrets: Annotated[bool, typer.Option(
         "--keep-url-secrets", help="Store the sidecar's URLs verbatim. Default: user:password@ and secret-looking "
                                    "query parameters (api_key, token, sig...) are redacted.")] = False,
+    engine: EngineOption = "local",
+    ray_address: RayAddressOption = None,
     workspace_path: WorkspaceOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -64,7 +68,8 @@ def folder(
         column_map["label"] = label_column
     options = FolderOptions(folder=directory, metadata=metadata, column_map=column_map, label_source=label_from,
                             recipe=recipe, workers=workers, keep_url_secrets=keep_url_secrets)
-    report = ingest_folder(workspace(workspace_path), options)
+    with engines.use(engine_config(engine, ray_address)):
+        report = ingest_folder(workspace(workspace_path), options)
     if json_output:
         console.print_json(json.dumps(asdict(report)))
     else:

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from curate import engines
 from curate.cli.common import (
     JsonOption,
     WorkspaceOption,
@@ -17,6 +18,7 @@ from curate.cli.common import (
     user_errors,
     workspace,
 )
+from curate.cli.engine_options import EngineOption, RayAddressOption, engine_config
 from curate.console import console
 from curate.ingest.http import DownloadConfig
 from curate.ingest.mapping import parse_map_options
@@ -41,6 +43,8 @@ def urls(
         "--keep-url-secrets", help="Store URLs verbatim in the catalog. Default: user:password@ and secret-looking "
                                    "query parameters (api_key, token, sig...) are redacted; downloads use the "
                                    "full URL either way.")] = False,
+    engine: EngineOption = "local",
+    ray_address: RayAddressOption = None,
     workspace_path: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -55,7 +59,8 @@ def urls(
                               read_timeout_s=timeout, retries=retries)
     options = UrlIngestOptions(path=file, column_map=parse_map_options(column_map), recipe=recipe,
                                download=download, keep_url_secrets=keep_url_secrets)
-    report = ingest_urls(workspace(workspace_path), options)
+    with engines.use(engine_config(engine, ray_address)):
+        report = ingest_urls(workspace(workspace_path), options)
     if as_json:
         console.print_json(json.dumps(asdict(report)))
         return

@@ -2,7 +2,8 @@
 
 A source hands over canonical records (see curate.records) and a `fetch(record) ->
 bytes` callable. The engine turns records into rows, fetches and validates each image
-once (thread pool), stores it content-addressed, and writes the catalog atomically.
+once (thread pool; or shards on Ray tasks under `--engine ray`, see curate.engines), stores it
+content-addressed, and writes the catalog atomically.
 
 Resuming: every finished photo is appended to `<workspace>/journal/ingest-<source>.jsonl`
 (one JSON line, flushed) before anything else happens, and the catalog is checkpointed
@@ -36,7 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate import schema
+from curate import engines, schema
 from curate.errors import UsageError
 from curate.ingest.mapping import ColumnUsage
 from curate.progress import progress_bar, working
@@ -345,7 +346,11 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
         def checkpoint():
             write_catalog(ws, merge_outcomes(catalog, rows, outcomes, replace_ids))
 
-        report.fetched = _fetch_all(ws, job, pending, journal, outcomes, checkpoint)
+        engine = engines.active()
+        if engine.engine == "local":
+            report.fetched = _fetch_all(ws, job, pending, journal, outcomes, checkpoint)
+        else:
+            report.fetched = _fetch_sharded(ws, job, pending, journal, outcomes, checkpoint, engine)
     merged = merge_outcomes(catalog, rows, outcomes, replace_ids)
     # before the journal that holds them goes (a killed run's checkpoint may hold its photos already)
     cache_thumbnails(ws, {**journaled, **outcomes})
@@ -396,6 +401,46 @@ def _fetch_all(ws: Workspace, job: IngestJob, pending: list[dict], journal: Jour
                 last_checkpoint = time.monotonic()
                 # a checkpoint rewrites the whole catalog: keep it under ~10% of the run time
                 interval = max(job.checkpoint_seconds, 10 * (last_checkpoint - started))
+    return len(pending)
+
+
+def fetch_shard(ws: Workspace, fetch: Fetch, threads: int, records: list[dict]) -> list[dict]:
+    """`fetch_one` over one shard of records (on a Ray worker), `threads` at a time; outcomes in order."""
+    if threads <= 1 or len(records) <= 1:
+        return [fetch_one(ws, fetch, record) for record in records]
+    with ThreadPoolExecutor(max_workers=min(threads, len(records))) as pool:
+        return list(pool.map(lambda record: fetch_one(ws, fetch, record), records))
+
+
+def _fetch_sharded(ws: Workspace, job: IngestJob, pending: list[dict], journal: Journal,
+                   outcomes: dict[str, dict], checkpoint: Callable[[], None], engine: engines.EngineConfig) -> int:
+    """Fetch `pending` in shards on the Ray engine, journaling each shard's outcomes as it finishes.
+
+    Each task runs `fetch_shard` with `job.workers` threads; the journal gets a finished
+    shard's outcomes before the next result is read, so a killed run resumes from the
+    finished shards. A shard that fails is retried by Ray (engine.max_retries).
+    """
+    from curate.engines import ray as ray_engine
+
+    parts = engines.shards(pending, engine.shard_size)
+    last_checkpoint = time.monotonic()
+    interval = job.checkpoint_seconds
+    with journal.open() as log, progress_bar(f"ingest {job.source} on Ray", len(pending)) as advance:
+        results = ray_engine.map_shards(engine, fetch_shard, parts, shared=(ws, job.fetch, max(1, job.workers)))
+        try:
+            for _, shard_outcomes in results:
+                log.write("".join(json_line(outcome) for outcome in shard_outcomes))
+                log.flush()
+                for outcome in shard_outcomes:
+                    outcomes[outcome[schema.PHOTO_ID]] = outcome
+                advance(len(shard_outcomes))
+                if time.monotonic() - last_checkpoint > interval:
+                    started = time.monotonic()
+                    checkpoint()
+                    last_checkpoint = time.monotonic()
+                    interval = max(job.checkpoint_seconds, 10 * (last_checkpoint - started))
+        finally:
+            results.close()  # an interrupt: cancel the shards still running
     return len(pending)
 
 

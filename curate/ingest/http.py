@@ -275,6 +275,11 @@ class Downloader:
         self._proxies: dict[str, dict[str, str]] = {}  # per host, from the environment
         self._lock = threading.Lock()
 
+    def __reduce__(self):
+        """Pickled as its config (for Ray workers, see curate.engines): the session, locks and
+        per-host slots are rebuilt where it is unpickled, one per worker."""
+        return (Downloader, (self.config,))
+
     def __enter__(self) -> Downloader:
         return self
 

@@ -121,7 +121,35 @@ def plan(recipe: Recipe, train: bool = False) -> list[Step]:
     names = [step.name for step in steps]
     steps = [Step(f"{step.name} #{number}" if names.count(step.name) > 1 else step.name, step.settings, step.action)
              for number, step in enumerate(steps, 1)]
-    return steps + stage_steps(recipe, train)
+    engine = engine_config(recipe)
+    # the engine decides where ingest and embed run, not what they produce: it stays out of the settings
+    return [_on_engine(step, engine) if step.name.startswith("ingest") or step.name == "embed" else step
+            for step in steps + stage_steps(recipe, train)]
+
+
+def engine_config(recipe: Recipe):
+    """The recipe's [engine] section (curate.engines.EngineConfig); with engine = "ray", Ray must be
+    installed and a ray_address (or $RAY_ADDRESS) must answer."""
+    from curate.engines import EngineConfig
+
+    config = build_config(EngineConfig, recipe.stage_defaults("engine"), f"recipe {recipe_ref(recipe)} [engine]")
+    if config.engine == "ray":
+        from curate.engines.ray import check_address, import_ray
+
+        import_ray()
+        if config.address:
+            check_address(config.address)
+    return config
+
+
+def _on_engine(step: Step, engine) -> Step:
+    from curate import engines
+
+    def action(ws: Workspace) -> str:
+        with engines.use(engine):
+            return step.action(ws)
+
+    return Step(step.name, step.settings, action)
 
 
 # ---------------------------------------------------------------- stage actions: run, then summarise

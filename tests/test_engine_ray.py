@@ -1,0 +1,263 @@
+"""`--engine ray`: per-image work (ingest's fetch + decode pass, embed) on a local Ray cluster
+gives what the local engine gives; a killed shard is retried; a killed run resumes from its
+journal; Ray missing or a cluster that does not answer is one line."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+ray = pytest.importorskip("ray")
+
+from curate import engines  # noqa: E402
+from curate.cli.app import app  # noqa: E402
+from curate.demo.config import DemoConfig  # noqa: E402
+from curate.embed import EmbedConfig, EmbeddingCache, embeddable_images, run_embed  # noqa: E402
+from curate.engines import EngineConfig  # noqa: E402
+from curate.engines import ray as ray_engine  # noqa: E402
+from curate.errors import UpstreamError  # noqa: E402
+from curate.ingest import demo as demo_ingest  # noqa: E402
+from curate.ingest.engine import Journal  # noqa: E402
+from curate.ingest.http import DownloadConfig  # noqa: E402
+from curate.ingest.urls import UrlIngestOptions, ingest_urls  # noqa: E402
+from curate.vision import features  # noqa: E402
+from curate.workspace import Workspace, read_catalog  # noqa: E402
+from tests.helpers import jpeg_bytes  # noqa: E402
+from tests.httpfixtures import FakeServer, Response  # noqa: E402
+
+runner = CliRunner()
+PHOTOS = 24  # demo photos: a small collection, several shards
+DEMO = DemoConfig(photos=PHOTOS, seed=3, image_width=64, image_height=48)
+SHARD = 5  # records per shard: 24 photos are 5 shards, the last one short
+URLS = 22
+
+
+def on_ray(**overrides) -> EngineConfig:
+    return EngineConfig(**{"engine": "ray", "shard_size": SHARD, **overrides})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster():
+    """One local Ray (2 CPUs) for the module; its workers inherit NO_PROXY (loopback downloads)."""
+    saved = os.environ.get("NO_PROXY")
+    os.environ["NO_PROXY"] = "127.0.0.0/8,localhost"
+    # pytest imports this file under a name Ray's workers cannot import: send its classes by value
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    if started:
+        ray.shutdown()
+    if saved is None:
+        os.environ.pop("NO_PROXY", None)
+    else:
+        os.environ["NO_PROXY"] = saved
+
+
+@pytest.fixture(scope="module")
+def local_demo(tmp_path_factory) -> Workspace:
+    """The demo collection ingested by the local engine: what the Ray engine must reproduce."""
+    ws = Workspace(tmp_path_factory.mktemp("local-demo"))
+    demo_ingest.ingest_demo(ws, DEMO, workers=2)
+    return ws
+
+
+def catalogs_equal(left: Workspace, right: Workspace) -> None:
+    pd.testing.assert_frame_equal(read_catalog(left), read_catalog(right))
+
+
+def stored_files(ws: Workspace) -> set[str]:
+    return {str(path.relative_to(ws.root)) for path in ws.images_dir.rglob("*") if path.is_file()}
+
+
+# -- ingest urls: downloads on Ray tasks ------------------------------------------------------------
+
+def image(i: int) -> bytes:
+    return jpeg_bytes(color=(i * 37 % 256, i * 11 % 256, (i * 5 + 90) % 256))
+
+
+@pytest.fixture
+def url_list(tmp_path):
+    """A loopback server with URLS photos (one 404, one not an image) and the CSV that lists them."""
+    with FakeServer() as server:
+        rows = []
+        for i in range(URLS):
+            path = f"/p{i}.jpg"
+            if i == 7:
+                server.route(path, Response(status=404))
+            elif i == 11:
+                server.route(path, Response(b"<html>not a picture</html>", content_type="text/html"))
+            else:
+                server.route(path, Response(image(i), content_type="image/jpeg"))
+            rows.append({"photoid": str(1000 + i), "usernsid": f"owner{i % 4}", "usertags": "skyline",
+                         "downloadurl": server.url(path)})
+        table = tmp_path / "urls.csv"
+        pd.DataFrame(rows).to_csv(table, index=False)
+        yield server, table
+
+
+def options(table: Path) -> UrlIngestOptions:
+    return UrlIngestOptions(path=table, download=DownloadConfig(workers=2, per_host=2, retries=0,
+                                                                connect_timeout_s=5.0, read_timeout_s=10.0))
+
+
+def test_ingest_urls_on_ray_gives_the_local_catalog(url_list, tmp_path):
+    server, table = url_list
+    local, distributed = Workspace(tmp_path / "local"), Workspace(tmp_path / "ray")
+    ingest_urls(local, options(table))
+    with engines.use(on_ray()):
+        report = ingest_urls(distributed, options(table))
+    assert report.fetched == URLS
+    assert report.dropped_by_reason == {"http_404": 1, "not_an_image": 1}
+    catalogs_equal(local, distributed)
+    assert stored_files(local) == stored_files(distributed)
+    assert all(server.hit_count(f"/p{i}.jpg") == 2 for i in range(URLS))  # once per engine, no more
+    assert not Journal(distributed, "urls").path.exists()  # a finished run clears its journal
+
+
+def test_a_killed_run_on_ray_resumes_from_its_journaled_shards(url_list, tmp_path, monkeypatch):
+    server, table = url_list
+    ws = Workspace(tmp_path / "ray")
+    real = ray_engine.map_shards
+
+    def killed_after_two_shards(*args, **kwargs):
+        results = real(*args, **kwargs)
+        for number, result in enumerate(results):
+            if number == 2:
+                results.close()
+                raise KeyboardInterrupt
+            yield result
+
+    monkeypatch.setattr(ray_engine, "map_shards", killed_after_two_shards)
+    with engines.use(on_ray()), pytest.raises(KeyboardInterrupt):
+        ingest_urls(ws, options(table))
+    journaled = Journal(ws, "urls").load()
+    assert len(journaled) == 2 * SHARD  # the two finished shards, nothing of the cancelled ones
+    monkeypatch.setattr(ray_engine, "map_shards", real)
+    server.reset_log()
+    with engines.use(on_ray()):
+        report = ingest_urls(ws, options(table))
+    assert report.resumed_from_journal == 2 * SHARD
+    assert report.fetched == URLS - 2 * SHARD
+    fetched_again = {hit.path for hit in server.log()}
+    journaled_paths = {f"/p{int(pid.split(':')[1]) - 1000}.jpg" for pid in journaled}
+    assert not fetched_again & journaled_paths
+    local = Workspace(tmp_path / "local")
+    ingest_urls(local, options(table))
+    catalogs_equal(local, ws)
+
+
+# -- the pixel pass (demo) and embed -----------------------------------------------------------------
+
+def test_demo_pixel_pass_and_embed_on_ray_match_the_local_engine(local_demo, tmp_path):
+    ws = Workspace(tmp_path / "ray")
+    with engines.use(on_ray()):
+        demo_ingest.ingest_demo(ws, DEMO, workers=2)
+    catalogs_equal(local_demo, ws)
+    assert stored_files(local_demo) == stored_files(ws)
+    thumbnails = features.read_thumbnail_cache(ws.root)
+    assert thumbnails and thumbnails == features.read_thumbnail_cache(local_demo.root)
+
+    config = EmbedConfig(image_size=64, batch_size=8, workers=0)
+    local_report = run_embed(local_demo, config)
+    with engines.use(on_ray()):
+        ray_report = run_embed(ws, config)
+    assert ray_report.computed == local_report.computed > 0
+    assert ray_report.device.startswith("ray (")
+    shas = embeddable_images(read_catalog(ws))["sha256"]
+    want, found_local, ok_local = EmbeddingCache(local_demo, config.cache_key).lookup(shas)
+    got, found_ray, ok_ray = EmbeddingCache(ws, config.cache_key).lookup(shas)
+    assert found_local.all() and found_ray.all()
+    np.testing.assert_array_equal(ok_local, ok_ray)
+    np.testing.assert_allclose(got, want, rtol=1e-2, atol=1e-2)  # float16 cache, other batches
+    assert np.abs(want).sum() > 0  # real vectors, not zeros on both sides
+    with engines.use(on_ray()):
+        again = run_embed(ws, config)
+    assert again.computed == 0 and again.cached == len(shas)  # the cache parts are the resume record
+
+
+class KillWorkerOnce:
+    """A demo `fetch` whose first call anywhere kills its Ray worker process (a node lost mid-shard)."""
+
+    def __init__(self, inner, marker: Path):
+        self.inner = inner
+        self.marker = marker
+
+    def __call__(self, record):
+        try:
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return self.inner(record)
+        os._exit(1)
+
+
+def test_a_shard_whose_worker_dies_is_run_again(local_demo, tmp_path, monkeypatch):
+    marker = tmp_path / "killed"
+    renderer = demo_ingest.PhotoRenderer
+    monkeypatch.setattr(demo_ingest, "PhotoRenderer", lambda truth, config: KillWorkerOnce(renderer(truth, config),
+                                                                                           marker))
+    ws = Workspace(tmp_path / "ray")
+    with engines.use(on_ray()):
+        report = demo_ingest.ingest_demo(ws, DEMO, workers=1)
+    assert marker.exists()  # a worker did die
+    assert report.fetched == PHOTOS
+    catalogs_equal(local_demo, ws)
+
+
+class AlwaysFails:
+    def __call__(self, record):
+        os._exit(1)
+
+
+def test_a_shard_that_keeps_failing_stops_the_run_with_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo_ingest, "PhotoRenderer", lambda truth, config: AlwaysFails())
+    ws = Workspace(tmp_path / "ray")
+    with engines.use(on_ray(max_retries=1)), pytest.raises(UpstreamError) as failure:
+        demo_ingest.ingest_demo(ws, replace(DEMO, photos=4), workers=1)
+    message = str(failure.value)
+    assert "failed 2 times on Ray" in message and "run the same command again" in message
+    assert "\n" not in message
+
+
+# -- the command line ---------------------------------------------------------------------------------
+
+def test_without_ray_the_engine_flag_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as if it were not installed
+    for command in (["embed"], ["ingest", "demo", "--photos", "4"]):
+        result = runner.invoke(app, [*command, "--engine", "ray", "--workspace", str(tmp_path / "ws")])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip() == "error: --engine ray needs Ray: pip install '.[ray]'"
+        assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "ws" / "catalog.parquet").exists()
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # nobody listens once it is closed
+
+
+@pytest.mark.parametrize("address, code", [("127.0.0.1:{port}", 4), ("no-port-here", 2)])
+def test_a_ray_address_that_does_not_answer_is_one_line(tmp_path, address, code):
+    address = address.format(port=closed_port())
+    result = runner.invoke(app, ["ingest", "demo", "--photos", "4", "--engine", "ray", "--ray-address", address,
+                                 "--workspace", str(tmp_path / "ws")])
+    assert result.exit_code == code, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "ws" / "catalog.parquet").exists()
+
+
+def test_a_ray_address_without_the_ray_engine_is_refused(tmp_path):
+    result = runner.invoke(app, ["embed", "--ray-address", "10.0.0.5:6379", "--workspace", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--ray-address needs --engine ray" in result.output
