@@ -310,7 +310,7 @@ def test_a_folder_holding_something_else_needs_overwrite(demo_ws, tmp_path, caps
     (["--format", "imagefolder", "--link", "move"], "link"),
     (["--format", "imagefolder", "--splits", "train,holdout"], "holdout"),
     (["--format", "imagefolder", "--licences", "my-own-terms"], "unknown licence"),
-    (["--format", "imagefolder", "--shard-samples", "0"], "shard_samples"),
+    (["--format", "imagefolder", "--shard-samples", "0"], "--shard-samples"),
 ])
 def test_bad_arguments_are_one_line_exit_2(demo_ws, tmp_path, capsys, extra, says):
     one_line_error(["export", *extra, "--out", tmp_path / "out", "-w", demo_ws.root], capsys, 2, says)

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from curate.cli.app import app as curate_app
 from curate.cli.options import config_options
 from curate.errors import UsageError
+from curate.export.config import ExportConfig
 from curate.filters.stage import FilterConfig
 from curate.pipeline import ReportSettings, build_config
 from curate.recipes import load_recipe
@@ -28,7 +29,9 @@ CONVERTED = [
     (["filter"], FilterConfig, "filter", ()),
     (["split"], SplitConfig, "split", ()),
     (["report"], ReportSettings, "report", ()),  # its checks name key and flag both (test_reliability_misc)
+    (["export"], ExportConfig, "export", ()),
 ]
+REQUIRED = {"export": ["-f", "imagefolder", "-o", "out"]}  # what the command needs besides the flag tested
 TAKES_A_RECIPE = {"filter"}  # commands with --recipe; the others' sections are read by `curate run`
 # (command, recipe section or None, field, bad value as a flag, bad value in a recipe)
 BAD_VALUES = [
@@ -37,6 +40,8 @@ BAD_VALUES = [
     (["filter"], "filter", "licences", "copyleft", ["copyleft"]),
     (["split"], "split", "seed", "-1", -1),
     (["split"], "split", "val", "0.9", 0.9),
+    (["export"], "export", "resize", "3", 3),
+    (["export"], "export", "shard_samples", "0", 0),
 ]
 
 
@@ -76,7 +81,8 @@ def test_a_bad_value_is_named_as_the_user_gave_it(tmp_path, path, section, name,
     config = next(c for p, c, _, _ in CONVERTED if p == path)
     item = next(item for item in fields(config) if item.name == name)
     flag = flag_names(item)[0]
-    line = _one_line_error(runner.invoke(curate_app, [*path, "-w", str(tmp_path / "ws"), flag, flag_value]))
+    required = [str(tmp_path / arg) if arg == "out" else arg for arg in REQUIRED.get(path[0], [])]
+    line = _one_line_error(runner.invoke(curate_app, [*path, "-w", str(tmp_path / "ws"), *required, flag, flag_value]))
     assert _names(flag, line) and not _names(name, line)
 
     recipe = tmp_path / "bad.toml"

@@ -11,43 +11,28 @@ import pandas as pd
 import typer
 
 from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.cli.options import config_options
 from curate.console import console, err_console
-
-
-def _names(text: str | None) -> tuple[str, ...] | None:
-    """'train, val' -> ('train', 'val'); None stays None."""
-    return None if text is None else tuple(part.strip() for part in text.split(",") if part.strip())
+from curate.export.config import ExportConfig
 
 
 @user_errors
+@config_options(ExportConfig, layered=False, required=("format",))
 def export(
-    format: Annotated[str, typer.Option("--format", "-f", help="imagefolder, hf, hf-parquet, webdataset or csv.",
-                                        show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Export folder (created; re-running updates it).",
                                       show_default=False)],
     workspace_path: WorkspaceOption = None,
-    splits: Annotated[str | None, typer.Option("--splits", help="Splits to export, e.g. train,val "
-                                               "(default: all).")] = None,
-    link: Annotated[str, typer.Option("--link", help="copy, hardlink or symlink (folder formats).")] = "copy",
-    labels: Annotated[str, typer.Option("--labels", help="kept: kept photos with a split; all: also every other "
-                                        "labelled photo, in an 'unsplit' split.")] = "kept",
-    resize: Annotated[int | None, typer.Option("--resize", help="Shrink the longest side to this many pixels "
-                                               "(JPEG).")] = None,
-    licences: Annotated[str | None, typer.Option(
-        "--licences", help="Only these licences, e.g. cc-by,cc-by-sa,cc0.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a folder that holds something else.")] = False,
-    shard_samples: Annotated[int, typer.Option(
-        "--shard-samples", help="Most samples per shard (webdataset, hf-parquet).")] = 1000,
+    settings: dict | None = None,  # one flag per ExportConfig field (curate/cli/options.py)
     as_json: JsonOption = False,
 ) -> None:
     """Export the kept photos of a fresh, leak-free split for torchvision, fast.ai, Keras, Hugging Face,
     WebDataset/timm or anything that reads CSV."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from curate.export import ExportConfig, export_workspace
+    from curate.export import export_workspace
+    from curate.pipeline.settings import build_config
 
-    config = ExportConfig(format=format, splits=_names(splits), link=link, labels=labels, resize=resize,
-                          licences=_names(licences), overwrite=overwrite, shard_samples=shard_samples)
+    config = build_config(ExportConfig, {}, "curate export", flags=settings)
     ws = workspace(workspace_path)
     with Progress(TextColumn("export {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err_console, transient=True, disable=as_json) as bar:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from curate.errors import UsageError
 from curate.schema import SPLITS
+from curate.settings_fields import SettingError, setting
 
 FORMATS = ("imagefolder", "hf", "hf-parquet", "webdataset", "csv")
 # images packed in shard files, not a file each
@@ -37,15 +37,16 @@ class ExportConfig:
     ('train',)
     """
 
-    format: str = "imagefolder"
-    splits: tuple[str, ...] | None = None
-    link: str = "copy"
-    labels: str = "kept"
-    resize: int | None = None
-    licences: tuple[str, ...] | None = None
-    overwrite: bool = False
-    shard_samples: int = MAX_SHARD_SAMPLES
-    shard_bytes: int = MAX_SHARD_BYTES
+    format: str = setting("imagefolder", flag="--format,-f", help="imagefolder, hf, hf-parquet, webdataset or csv.")
+    splits: tuple[str, ...] | None = setting(None, help="Splits to export, e.g. train,val (default: all).")
+    link: str = setting("copy", help="copy, hardlink or symlink (folder formats).")
+    labels: str = setting("kept", help=(
+        "kept: kept photos with a split; all: also every other labelled photo, in an 'unsplit' split."))
+    resize: int | None = setting(None, help="Shrink the longest side to this many pixels (JPEG).")
+    licences: tuple[str, ...] | None = setting(None, help="Only these licences, e.g. cc-by,cc-by-sa,cc0.")
+    overwrite: bool = setting(False, flag="--overwrite", help="Replace a folder that holds something else.")
+    shard_samples: int = setting(MAX_SHARD_SAMPLES, help="Most samples per shard (webdataset, hf-parquet).")
+    shard_bytes: int = setting(MAX_SHARD_BYTES, help="Most bytes per shard (webdataset, hf-parquet).")
 
     def __post_init__(self):
         _choice("format", self.format, FORMATS)
@@ -54,22 +55,23 @@ class ExportConfig:
         if self.splits is not None:
             known = (*SPLITS, UNSPLIT) if self.labels == "all" else SPLITS
             if not self.splits:
-                raise UsageError(f"--splits needs at least one of {', '.join(known)}")
+                raise SettingError(f"{{splits}} needs at least one of {', '.join(known)}", "splits")
             for name in self.splits:
                 _choice("splits", name, known)
             object.__setattr__(self, "splits", tuple(dict.fromkeys(self.splits)))
         if self.resize is not None and (isinstance(self.resize, bool) or not isinstance(self.resize, int)
                                         or not 16 <= self.resize <= 20_000):
-            raise UsageError(f"--resize must be a side in pixels between 16 and 20000, got {self.resize!r}")
+            raise SettingError(f"{{resize}} must be a side in pixels between 16 and 20000, got {self.resize!r}",
+                               "resize")
         if self.resize is not None and self.link != "copy":
-            raise UsageError(f"--resize writes new image files, so it cannot be combined with --link {self.link}; "
-                             "use --link copy")
+            raise SettingError(f"{{resize}} writes new image files, so it cannot be combined with {{link}} "
+                               f"{self.link}; use {{link}} copy", "resize", "link")
         if self.format in SHARD_FORMATS and self.link != "copy":
-            raise UsageError(f"--link applies to the folder formats (imagefolder, hf, csv); a {self.format} shard "
-                             "holds the image bytes, so leave --link out")
+            raise SettingError(f"{{link}} applies to the folder formats (imagefolder, hf, csv); a {self.format} "
+                               "shard holds the image bytes, so leave {link} out", "link")
         for name, value in (("shard_samples", self.shard_samples), ("shard_bytes", self.shard_bytes)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UsageError(f"{name} must be a whole number, 1 or more, got {value!r}")
+                raise SettingError(f"{{{name}}} must be a whole number, 1 or more, got {value!r}", name)
         if self.licences is not None:
             from curate.licences import parse_allowed
 
@@ -83,4 +85,4 @@ class ExportConfig:
 
 def _choice(name: str, value: object, known: tuple[str, ...]) -> None:
     if value not in known:
-        raise UsageError(f"{name} (--{name}) must be one of {', '.join(known)}, got {value!r}")
+        raise SettingError(f"{{{name}}} must be one of {', '.join(known)}, got {value!r}", name)
