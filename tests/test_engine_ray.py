@@ -261,3 +261,50 @@ def test_a_ray_address_without_the_ray_engine_is_refused(tmp_path):
     result = runner.invoke(app, ["embed", "--ray-address", "10.0.0.5:6379", "--workspace", str(tmp_path)])
     assert result.exit_code == 2
     assert "--ray-address needs --engine ray" in result.output
+
+
+# -- recipes: [engine] for `curate run` -----------------------------------------------------------------
+
+RECIPE = '''labels_from = "skylines"
+[[sources]]
+kind = "demo"
+photos = 6
+image_width = 64
+image_height = 48
+[engine]
+engine = "ray"
+shard_size = 2
+'''
+
+
+def test_a_recipes_engine_section_runs_its_ingest_on_ray(tmp_path, monkeypatch):
+    from curate import pipeline
+    from curate.recipes import load_recipe
+
+    path = tmp_path / "on-ray.toml"
+    path.write_text(RECIPE, encoding="utf-8")
+    shard_sizes = []
+    real = ray_engine.map_shards
+
+    def counted(config, fn, shards, *args, **kwargs):
+        shard_sizes.extend(len(shard) for shard in shards)
+        yield from real(config, fn, shards, *args, **kwargs)
+
+    monkeypatch.setattr(ray_engine, "map_shards", counted)
+    recipe = load_recipe(str(path))
+    steps = pipeline.plan(recipe)
+    assert "engine" not in steps[0].settings  # where it runs does not change what it makes
+    pipeline.run_pipeline(Workspace(tmp_path / "ws"), recipe, steps[:1], echo=lambda line: None)
+    assert shard_sizes == [2, 2, 2]
+    assert len(read_catalog(Workspace(tmp_path / "ws"))) == 6
+
+
+def test_a_recipes_engine_section_is_checked(tmp_path):
+    from curate import pipeline
+    from curate.errors import UsageError
+    from curate.recipes import load_recipe
+
+    path = tmp_path / "bad.toml"
+    path.write_text(RECIPE.replace('engine = "ray"', 'engine = "spark"'), encoding="utf-8")
+    with pytest.raises(UsageError, match=r"\[engine\].*spark|spark.*local, ray"):
+        pipeline.plan(load_recipe(str(path)))
