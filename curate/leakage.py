@@ -115,9 +115,10 @@ def workspace_leakage(ws, by: str | None = None, engine: str | None = None) -> p
     from curate.workspace import read_catalog
 
     if choose_engine(engine, ws.catalog_path if ws.catalog_path.exists() else None) == "duckdb":
+        from curate.outofcore.db import BATCH_ROWS
         from curate.outofcore.run import leakage_duckdb
 
-        require_fresh_split(ws, CatalogFile(ws.catalog_path))
+        require_fresh_split(ws, CatalogFile(ws.catalog_path, BATCH_ROWS))
         return leakage_duckdb(ws, by)
     catalog = read_catalog(ws)
     require_fresh_split(ws, catalog)

@@ -203,9 +203,10 @@ def workspace_summary(ws, engine: str | None = None) -> dict:
     if choose_engine(engine, ws.catalog_path if ws.catalog_path.exists() else None) != "duckdb":
         catalog = read_catalog(ws)
         return summary(catalog, judge(catalog, reports), reports, disk_usage(ws.root))
+    from curate.outofcore.db import BATCH_ROWS
     from curate.outofcore.run import summary_duckdb
 
-    states = judge(CatalogFile(ws.catalog_path), reports)
+    states = judge(CatalogFile(ws.catalog_path, BATCH_ROWS), reports)
     facts = summary_duckdb(ws)
     facts["stages"] = {name: {**state.to_dict(), "last_run": last_run(reports.get(name))}
                        for name, state in states.items()}

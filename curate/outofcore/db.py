@@ -25,6 +25,7 @@ MEMORY_LIMIT = "2GB"  # DuckDB's own buffers; it spills beyond (Python-side arra
 MEMORY_LIMIT_ENV = "CURATE_DUCKDB_MEMORY"
 THREADS_ENV = "CURATE_DUCKDB_THREADS"
 ROW_GROUP = 65_536  # as curate.workspace.PARQUET_ROW_GROUP
+BATCH_ROWS = 65_536  # CatalogFile batches for the freshness fingerprints: one row group (2x faster than 8,192)
 
 
 def parquet_files(path: Path) -> list[Path]:
@@ -226,7 +227,7 @@ def save_stage_report(ws, stage: str, input_hash: str, report: dict) -> None:
     payload = {"stage": stage, "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
                "input_catalog_sha256": input_hash, **report}
     if stage in freshness.INPUTS and ws.catalog_path.exists():
-        payload["freshness"] = freshness.record_run(stage, CatalogFile(ws.catalog_path), report,
+        payload["freshness"] = freshness.record_run(stage, CatalogFile(ws.catalog_path, BATCH_ROWS), report,
                                                     freshness.load_reports(ws))
     atomic_write_bytes(ws.root / "reports" / f"{stage}.json",
                        json.dumps(payload, indent=2, default=str).encode("utf-8"))

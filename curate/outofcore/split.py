@@ -55,11 +55,8 @@ def group_components(codes: list[np.ndarray]) -> np.ndarray:
                         (np.concatenate(first) if first else np.zeros(0, np.int64),
                          np.concatenate(second) if second else np.zeros(0, np.int64))), shape=(size, size))
     _, labels = connected_components(graph, directed=False)
-    labels = labels[node]
-    _, first_seen = np.unique(labels, return_index=True)
-    renumber = np.empty(len(first_seen), dtype=np.int64)
-    renumber[np.argsort(np.argsort(first_seen))] = np.arange(len(first_seen))
-    return renumber[labels]
+    _, first_seen, inverse = np.unique(labels[node], return_index=True, return_inverse=True)
+    return np.argsort(np.argsort(first_seen)).astype(np.int64)[inverse]
 
 
 def _code(expression: str) -> str:
