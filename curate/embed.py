@@ -284,8 +284,8 @@ def _embed_on_ray(ws: Workspace, config: EmbedConfig, engine: engines.EngineConf
         actors, options, kind = max(1, int(resources.get("CPU", 1))), {"num_cpus": 1.0}, "CPU"
         workers = 0  # one actor per CPU already keeps the CPUs busy
     shas, paths = todo["sha256"].tolist(), todo["image_path"].tolist()
-    parts = [(shas[start:start + engine.shard_size], paths[start:start + engine.shard_size])
-             for start in range(0, len(shas), engine.shard_size)]
+    size = ray_engine.shard_size(engine, len(shas), slots=actors)
+    parts = list(zip(engines.shards(shas, size), engines.shards(paths, size)))
     actors = min(actors, len(parts))
     results = ray_engine.map_actors(engine, EmbedWorker, (ws.root, config, workers), "embed", parts,
                                     actors=actors, **options)

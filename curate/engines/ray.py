@@ -16,6 +16,7 @@ without it, asking for `--engine ray` is one line and exit 2.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
@@ -51,9 +52,10 @@ def connect(config: EngineConfig):
         return ray
     try:
         if address:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         else:
-            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False)
+            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.WARNING)
     except CurateError:
         raise
     except Exception as exc:  # ConnectionError, ValueError, RuntimeError, grpc errors: all one line
@@ -82,6 +84,14 @@ def check_address(address: str) -> None:
 def cluster_resources(config: EngineConfig) -> dict[str, float]:
     """The cluster's total resources (CPU, GPU, memory...), joining it first."""
     return dict(connect(config).cluster_resources())
+
+
+def shard_size(config: EngineConfig, items: int, slots: int | None = None) -> int:
+    """Items per shard: config.shard_size, smaller when that would leave some of the cluster's
+    `slots` (default: its CPUs) without a shard (a small collection is spread, not queued)."""
+    if slots is None:
+        slots = max(1, int(cluster_resources(config).get("CPU", 1)))
+    return max(1, min(config.shard_size, math.ceil(items / max(1, slots))))
 
 
 def _failure(ray, exc: Exception, index: int, total: int, tries: int) -> Exception:

@@ -422,7 +422,7 @@ def _fetch_sharded(ws: Workspace, job: IngestJob, pending: list[dict], journal: 
     """
     from curate.engines import ray as ray_engine
 
-    parts = engines.shards(pending, engine.shard_size)
+    parts = engines.shards(pending, ray_engine.shard_size(engine, len(pending)))
     last_checkpoint = time.monotonic()
     interval = job.checkpoint_seconds
     with journal.open() as log, progress_bar(f"ingest {job.source} on Ray", len(pending)) as advance:
