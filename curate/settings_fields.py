@@ -71,11 +71,12 @@ def flag_name(item: Field) -> str:
 
 class SettingError(UsageError):
     """A setting's value is refused. The message names fields as `{field}` placeholders: the
-    command line renders them as flags, a recipe as keys (`render`); str() shows flags."""
+    command line renders them as flags, a recipe as keys (`render`); str() shows flags, or keys
+    with `as_key` (a setting long known by its key)."""
 
-    def __init__(self, template: str, *names: str):
+    def __init__(self, template: str, *names: str, as_key: bool = False):
         self.template, self.names = template, names
-        super().__init__(self.render(default_flag))
+        super().__init__(self.render((lambda name: name) if as_key else default_flag))
 
     def render(self, name_of: Callable[[str], str]) -> str:
         """The message with each `{field}` replaced by `name_of(field)`."""

@@ -18,6 +18,7 @@ from curate.errors import UsageError
 from curate.export.config import ExportConfig
 from curate.filters.stage import FilterConfig
 from curate.pipeline import ReportSettings, build_config
+from curate.prefilter.stage import PrefilterConfig
 from curate.recipes import load_recipe
 from curate.settings_fields import HELP, SettingError, flag_names, setting
 from curate.split import SplitConfig
@@ -30,9 +31,11 @@ CONVERTED = [
     (["split"], SplitConfig, "split", ()),
     (["report"], ReportSettings, "report", ()),  # its checks name key and flag both (test_reliability_misc)
     (["export"], ExportConfig, "export", ()),
+    (["prefilter"], PrefilterConfig, "prefilter", ("topic",)),  # topic: the recipe's top-level key
 ]
-REQUIRED = {"export": ["-f", "imagefolder", "-o", "out"]}  # what the command needs besides the flag tested
-TAKES_A_RECIPE = {"filter"}  # commands with --recipe; the others' sections are read by `curate run`
+# what a command needs besides the flag tested
+REQUIRED = {"export": ["-f", "imagefolder", "-o", "out"], "prefilter": ["--topic", "skyline"]}
+TAKES_A_RECIPE = {"filter", "prefilter"}  # commands with --recipe; the others' sections are read by `curate run`
 # (command, recipe section or None, field, bad value as a flag, bad value in a recipe)
 BAD_VALUES = [
     (["filter"], "filter", "max_km", "-1", -1),
@@ -42,6 +45,9 @@ BAD_VALUES = [
     (["split"], "split", "val", "0.9", 0.9),
     (["export"], "export", "resize", "3", 3),
     (["export"], "export", "shard_samples", "0", 0),
+    (["prefilter"], "prefilter", "regularisation", "0", 0),
+    (["prefilter"], "prefilter", "threshold", "often", "often"),
+    (["prefilter"], "prefilter", "max_drop_share", "2", 2),
 ]
 
 

@@ -8,95 +8,41 @@ from typing import Annotated
 import typer
 
 from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.cli.options import config_options
 from curate.console import console
 from curate.errors import UsageError
+from curate.prefilter.stage import PrefilterConfig
 from curate.recipes import load_recipe
 
 
 def _config(topic: str | None, recipe: str | None, given: dict):
-    """PrefilterConfig: a flag given wins over the recipe's [prefilter] section, which wins over the defaults."""
+    """PrefilterConfig: a flag given (not None in `given`) wins over the recipe's [prefilter]
+    section, which wins over the defaults; the topic defaults to the recipe's."""
     from curate.pipeline import build_config
-    from curate.prefilter.stage import PrefilterConfig
 
     chosen = load_recipe(recipe) if recipe else None
     if topic is None and chosen is not None:
         topic = chosen.topic
     if not topic:
         raise UsageError("say which tag marks the topic: --topic skyline (or --recipe with a topic)")
-    settings = {**(chosen.stage_defaults("prefilter") if chosen else {}),
-                **{key: value for key, value in given.items() if value is not None}}
-    if isinstance(settings.get("threshold"), str):
-        settings["threshold"] = _threshold(settings["threshold"])
-    if settings.get("drop_label_issues") or settings.get("relabel"):
-        settings["label_issues"] = True
-    where = f"curate prefilter (recipe {recipe} [prefilter])" if chosen else "curate prefilter"
-    return build_config(PrefilterConfig, settings, where, topic=topic)
-
-
-def _threshold(text: str) -> float | None:
-    if text.strip().lower() == "auto":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise UsageError(f"--threshold must be auto or a number between 0 and 1, got {text!r}") from None
+    section = chosen.stage_defaults("prefilter") if chosen else {}
+    flags = {key: value for key, value in given.items() if value is not None}
+    if {**section, **flags}.get("drop_label_issues") or {**section, **flags}.get("relabel"):
+        flags["label_issues"] = True  # dropping or relabelling label issues needs them found
+    return build_config(PrefilterConfig, section, f"recipe {recipe} [prefilter]", flags=flags,
+                        command="curate prefilter", topic=topic)
 
 
 @user_errors
+@config_options(PrefilterConfig)
 def prefilter(
     workspace_path: WorkspaceOption = None,
-    topic: Annotated[str | None, typer.Option(
-        "--topic", help="Topic tag used as the weak label (default: the recipe's topic).")] = None,
-    threshold: Annotated[str | None, typer.Option(
-        "--threshold",
-        help="auto (Otsu's cut when the out-of-fold scores are bimodal, else calibrated on tagged vs untagged scores) "
-             "or a probability in (0, 1) (default: recipe, else auto).",
-    )] = None,
-    folds: Annotated[int | None, typer.Option(
-        "--folds", help="Out-of-fold folds, grouped by photographer (default: recipe, else 5).")] = None,
-    regularisation: Annotated[float | None, typer.Option(
-        "--C", help="Inverse regularisation strength of the logistic regression (default: recipe, else 1).")] = None,
-    label_issues: Annotated[bool | None, typer.Option(
-        "--label-issues/--no-label-issues",
-        help="Flag probable label errors (confident learning; default: recipe, else on).", show_default=False)] = None,
-    drop_label_issues: Annotated[bool, typer.Option(
-        "--drop-label-issues", help="Drop flagged label issues (reason label_issue) instead of only flagging them.",
-    )] = False,
-    geo_rescue: Annotated[bool | None, typer.Option(
-        "--geo-rescue/--no-geo-rescue",
-        help="Keep the filter's geo outliers whose pixels agree with their label and the topic, as geo_rescued "
-             "(default: recipe, else on).",
-        show_default=False)] = None,
-    geo_rescue_rule: Annotated[str | None, typer.Option(
-        "--geo-rescue-rule",
-        help="class_threshold: the label must be the confident-learning class (its probability reaches the class's "
-             "mean self-confidence); argmax: the most probable class (default: recipe, else class_threshold).",
-    )] = None,
-    relabel: Annotated[bool | None, typer.Option(
-        "--relabel/--no-relabel",
-        help="Replace confidently wrong labels by suggested_label, keeping original_label (default: recipe, else off).",
-        show_default=False)] = None,
-    relabel_precision: Annotated[float | None, typer.Option(
-        "--relabel-precision",
-        help="Expected share of right new labels the relabel margin is cut for, from 0.5 to below 1 (default: recipe, "
-             "else 0.9).",
-    )] = None,
+    settings: dict | None = None,  # one flag per PrefilterConfig field (curate/cli/options.py)
     embeddings: Annotated[str | None, typer.Option(
         "--embeddings", help="Embedding cache to use (default: the last `curate embed` run's).")] = None,
     recipe: Annotated[str | None, typer.Option(
         "--recipe",
         help="Dataset recipe: its topic is the default --topic, its [prefilter] section the default settings.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Fold assignment seed (default: recipe, else 0).")] = None,
-    force: Annotated[bool, typer.Option(
-        "--force",
-        help="Drop below the threshold even when the sanity checks hold the drops (tag on most photos, too many tagged "
-             "photos dropped, no calibrated cut; recipe: force = true).",
-    )] = False,
-    mode: Annotated[str | None, typer.Option(
-        "--mode",
-        help="embeddings (logistic regression, fast) or finetune (a binary CNN per fold; for GPUs) (default: recipe, "
-             "else embeddings).",
-    )] = None,
     head_epochs: Annotated[int, typer.Option("--head-epochs", help="finetune: frozen-backbone epochs per fold.")] = 1,
     epochs: Annotated[int, typer.Option("--epochs", help="finetune: full fine-tuning epochs per fold.")] = 2,
     image_size: Annotated[int, typer.Option("--image-size", help="finetune: training crop side.")] = 224,
@@ -108,11 +54,8 @@ def prefilter(
     on-topic ones; flag label issues."""
     from curate.prefilter.run import run_prefilter
 
-    given = {"threshold": threshold, "folds": folds, "regularisation": regularisation, "label_issues": label_issues,
-             "drop_label_issues": drop_label_issues or None, "seed": seed, "force": force or None, "mode": mode,
-             "geo_rescue": geo_rescue, "geo_rescue_rule": geo_rescue_rule, "relabel": relabel,
-             "relabel_precision": relabel_precision}
-    config = _config(topic, recipe, given)
+    topic = settings.pop("topic", None)
+    config = _config(topic, recipe, settings)
     mode = config.mode
     scorer = None
     if mode == "finetune":  # the CLI layer may import classify; curate's library never does
