@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import pytest
 import typer
@@ -159,3 +160,14 @@ def test_a_field_added_to_a_dataclass_is_a_flag_with_its_help(layered):
     for text in ("--size", "How big.", "--names", "--loud", "--quiet", "--cap", "A number, or off."):
         assert text in helped
     assert build_config(Toy, {"size": 5}, "recipe t [toy]", flags={"names": ["x"]}) == Toy(size=5, names=("x",))
+
+
+def test_the_recipes_page_lists_every_key_of_each_converted_section():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "recipes.md").read_text(encoding="utf-8")
+    block = page.split("<!-- keys:", 1)[1].split("\n", 1)[1].split("\n\n", 1)[0]
+    listed = {}
+    for item in re.split(r"\n(?=- `\[)", block):
+        section, keys = re.match(r"- `\[(\w+)\]`: (.*)", item, flags=re.DOTALL).groups()
+        listed[section] = [key for key in re.findall(r"`(\w+)`", keys) if key not in ("out", "topic", "export")]
+    for _, config, section, fixed in CONVERTED:
+        assert listed[section] == [item.name for item in fields(config) if item.name not in fixed], section
