@@ -167,7 +167,7 @@ def test_demo_pixel_pass_and_embed_on_ray_match_the_local_engine(local_demo, tmp
     thumbnails = features.read_thumbnail_cache(ws.root)
     assert thumbnails and thumbnails == features.read_thumbnail_cache(local_demo.root)
 
-    config = EmbedConfig(image_size=64, batch_size=8, workers=0)
+    config = EmbedConfig(image_size=32, batch_size=8, workers=0)
     local_report = run_embed(local_demo, config)
     with engines.use(on_ray()):
         ray_report = run_embed(ws, config)
@@ -257,10 +257,12 @@ def test_a_ray_address_that_does_not_answer_is_one_line(tmp_path, address, code)
     assert not (tmp_path / "ws" / "catalog.parquet").exists()
 
 
-def test_a_ray_address_without_the_ray_engine_is_refused(tmp_path):
-    result = runner.invoke(app, ["embed", "--ray-address", "10.0.0.5:6379", "--workspace", str(tmp_path)])
+@pytest.mark.parametrize("flags, message", [(["--ray-address", "10.0.0.5:6379"], "--ray-address needs --engine ray"),
+                                             (["--engine", "spark"], "--engine must be one of local, ray")])
+def test_engine_flags_are_checked(tmp_path, flags, message):
+    result = runner.invoke(app, ["embed", *flags, "--workspace", str(tmp_path)])
     assert result.exit_code == 2
-    assert "--ray-address needs --engine ray" in result.output
+    assert message in result.output
 
 
 # -- recipes: [engine] for `curate run` -----------------------------------------------------------------

@@ -50,7 +50,7 @@ class EngineConfig:
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
-            raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+            raise UsageError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if self.shard_size < 1:
             raise UsageError(f"engine shard_size must be at least 1, got {self.shard_size}")
         if self.max_retries < 0:
