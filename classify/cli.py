@@ -12,9 +12,11 @@ from classify.commands.evaluate import evaluate_command
 from classify.commands.predict import predict
 from classify.commands.serve import serve
 from classify.commands.tune import tune_command
+from classify.config import TrainConfig
 from classify.devices import describe_devices
 from curate.cli.common import WorkspaceOption, run_app, user_errors
 from curate.cli.help import HelpTyper
+from curate.cli.options import config_options
 from curate.console import console
 from curate.errors import UsageError
 from curate.workspace import resolve_workspace
@@ -72,57 +74,22 @@ def gate_line(gate: dict | None) -> str:
 
 @app.command("train")
 @user_errors
+@config_options(TrainConfig, layered=False)
 def train_command(
     ctx: typer.Context,
     workspace_path: WorkspaceOption = None,
     out: Annotated[Path | None, typer.Option(
         "--out", help="Run directory (default: <workspace>/runs/<backbone>-<time>).")] = None,
-    backbone: Annotated[str, typer.Option(
-        "--backbone", help="Pretrained backbone (offline ImageNet weights).")] = "efficientnet_lite0",
-    head_epochs: Annotated[int, typer.Option(
-        "--head-epochs", help="Stage 1: epochs training the head on a frozen backbone.")] = 1,
-    epochs: Annotated[int, typer.Option("--epochs", help="Stage 2: epochs fine-tuning everything.")] = 4,
-    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate of the head (see `classify lr-find`).")] = 1e-3,
-    backbone_lr_factor: Annotated[float, typer.Option(
-        "--backbone-lr-factor", help="Stage 2 backbone rate = lr x this.")] = 0.1,
-    weight_decay: Annotated[float, typer.Option("--weight-decay", help="AdamW weight decay.")] = 0.01,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
-    schedule: Annotated[str, typer.Option(
-        "--schedule", help="onecycle or plateau (ReduceLROnPlateau on val loss).")] = "onecycle",
-    label_smoothing: Annotated[float, typer.Option("--label-smoothing")] = 0.0,
-    patience: Annotated[int, typer.Option(
-        "--patience", help="Early stop after this many epochs without a better val loss.")] = 3,
-    image_size: Annotated[int, typer.Option("--image-size", help="Training crop side in pixels.")] = 224,
-    cache_side: Annotated[int, typer.Option("--cache-side", help="Short side of the pre-resized image cache.")] = 256,
-    color_jitter: Annotated[float, typer.Option(
-        "--color-jitter", help="Brightness/contrast/saturation jitter (0 = off).")] = 0.0,
-    crop_scale: Annotated[float, typer.Option(
-        "--crop-scale", help="Smallest share of the image a random crop keeps.")] = 0.35,
-    balance: Annotated[str, typer.Option(
-        "--balance", help="Class imbalance: none, sampler (weighted sampling) or loss (class weights).")] = "none",
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    device: Annotated[str, typer.Option("--device", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")] = "auto",
-    workers: Annotated[int | None, typer.Option("--workers", help="DataLoader worker processes.")] = None,
-    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA).")] = False,
-    precision: Annotated[str, typer.Option(
-        "--precision", help="auto (bf16 autocast on CUDA, fp32 elsewhere), bf16 or fp32.")] = "auto",
-    channels_last: Annotated[bool | None, typer.Option(
-        "--channels-last/--no-channels-last", help="Memory layout (default: channels-last on CUDA).",
-        show_default=False)] = None,
+    settings: dict | None = None,  # one flag per TrainConfig field (curate/cli/options.py)
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue the interrupted run in --out exactly, with its settings.")] = False,
     allow_leakage: Annotated[bool, typer.Option(
         "--allow-leakage", help="Train even if the split leaks (scores will be inflated).")] = False,
 ) -> None:
     """Fine-tune a pretrained backbone on the catalog's kept photos and their split."""
-    from classify.train import TrainConfig, load_checkpoint_state, resumed_config, train
+    from classify.train import load_checkpoint_state, resumed_config, train
+    from curate.pipeline.settings import build_config
 
-    settings = dict(backbone=backbone, head_epochs=head_epochs, epochs=epochs, lr=lr,
-                    backbone_lr_factor=backbone_lr_factor, weight_decay=weight_decay, batch_size=batch_size,
-                    schedule=schedule, label_smoothing=label_smoothing, patience=patience, seed=seed,
-                    image_size=image_size, cache_side=cache_side, color_jitter=color_jitter, crop_scale=crop_scale,
-                    balance=balance, compile=compile_model, precision=precision, channels_last=channels_last,
-                    device=device, workers=workers)
     ws = resolve_workspace(workspace_path)
     state = None
     if resume:
@@ -130,11 +97,10 @@ def train_command(
             raise UsageError("--resume needs --out RUN_DIR (the run to continue)")
         state = load_checkpoint_state(out)  # read once: its settings here, its weights in train()
         # The run's own settings, except flags given again (device and workers may change).
-        given = {name for name in settings  # typer's own click: compare the source by name
-                 if ctx.get_parameter_source("compile_model" if name == "compile" else name).name == "COMMANDLINE"}
+        given = {name for name in settings if ctx.get_parameter_source(name).name == "COMMANDLINE"}
         config = resumed_config(state, {name: settings[name] for name in given})
     else:
-        config = TrainConfig(**settings)
+        config = build_config(TrainConfig, {}, "classify train", flags=settings)
     run_dir = _run_dir(ws.root, out, config.backbone)
     trainer = train(ws, run_dir, config, resume=resume, allow_leakage=allow_leakage, checkpoint_state=state)
     if not trainer.dist.main:

@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 from curate.errors import UsageError
+from curate.settings_fields import SettingError, setting
 from curate.vision.backbones import DEFAULT_BACKBONE, backbone_names
 
 SCHEDULES = ("onecycle", "plateau")
@@ -18,68 +19,71 @@ MAX_CACHE_SIDE = 2048  # twice the largest --image-size
 
 @dataclass(frozen=True)
 class TrainConfig:
-    backbone: str = DEFAULT_BACKBONE
-    head_epochs: int = 1  # stage 1: frozen backbone
-    epochs: int = 4  # stage 2: everything trains
-    lr: float = 1e-3
-    backbone_lr_factor: float = 0.1
-    weight_decay: float = 0.01
-    batch_size: int = 32
-    schedule: str = "onecycle"
-    label_smoothing: float = 0.0
-    patience: int = 3
-    seed: int = 0
-    image_size: int = 224
-    cache_side: int = 256
-    color_jitter: float = 0.0
-    crop_scale: float = 0.35  # RandomResizedCrop keeps at least this share of the image area
-    balance: str = "none"
-    dropout: float = 0.2
-    pretrained: bool = True
-    compile: bool = False
-    precision: str = "auto"
-    channels_last: bool | None = None  # None: on CUDA
-    device: str = "auto"
-    workers: int | None = None
+    """`classify train`'s flags and a recipe's [train] keys, one field each (curate.settings_fields)."""
+
+    backbone: str = setting(DEFAULT_BACKBONE, help="Pretrained backbone (offline ImageNet weights).")
+    head_epochs: int = setting(1, help="Stage 1: epochs training the head on a frozen backbone.")
+    epochs: int = setting(4, help="Stage 2: epochs fine-tuning everything.")
+    lr: float = setting(1e-3, help="Peak learning rate of the head (see `classify lr-find`).")
+    backbone_lr_factor: float = setting(0.1, help="Stage 2 backbone rate = lr x this.")
+    weight_decay: float = setting(0.01, help="AdamW weight decay.")
+    batch_size: int = setting(32, help="Photos per training step.")
+    schedule: str = setting("onecycle", help="onecycle or plateau (ReduceLROnPlateau on val loss).")
+    label_smoothing: float = setting(0.0, help="Label smoothing of the cross-entropy loss (0 = off).")
+    patience: int = setting(3, help="Early stop after this many epochs without a better val loss.")
+    seed: int = setting(0, help="Random seed (weights of the head, sampling, augmentation).")
+    image_size: int = setting(224, help="Training crop side in pixels.")
+    cache_side: int = setting(256, help="Short side of the pre-resized image cache.")
+    color_jitter: float = setting(0.0, help="Brightness/contrast/saturation jitter (0 = off).")
+    # RandomResizedCrop keeps at least this share of the image area
+    crop_scale: float = setting(0.35, help="Smallest share of the image a random crop keeps.")
+    balance: str = setting("none", help="Class imbalance: none, sampler (weighted sampling) or loss (class weights).")
+    dropout: float = setting(0.2, help="Dropout before the classification head.")
+    pretrained: bool = setting(True, help="Start from the backbone's ImageNet weights (off: random weights).")
+    compile: bool = setting(False, flag="--compile", help="torch.compile the model (CUDA).")
+    precision: str = setting("auto", help="auto (bf16 autocast on CUDA, fp32 elsewhere), bf16 or fp32.")
+    channels_last: bool | None = setting(None, help="Memory layout (default: channels-last on CUDA).")  # None: CUDA
+    device: str = setting("auto", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")
+    workers: int | None = setting(None, help="DataLoader worker processes.")
 
     def __post_init__(self) -> None:
         if self.backbone not in backbone_names():
             raise UsageError(f"unknown backbone {self.backbone!r}; choose one of {', '.join(backbone_names())}")
         if self.head_epochs < 0 or self.epochs < 0 or self.head_epochs + self.epochs < 1:
-            raise UsageError("--head-epochs and --epochs must be 0 or more, and not both 0")
+            raise SettingError("{head_epochs} and {epochs} must be 0 or more, and not both 0", "head_epochs", "epochs")
         finite = math.isfinite(self.lr) and math.isfinite(self.weight_decay)
         if not finite or not self.lr > 0 or not 0 < self.backbone_lr_factor <= 1 or not self.weight_decay >= 0:
-            raise UsageError("--lr must be positive, --backbone-lr-factor in (0, 1], --weight-decay >= 0 "
-                             f"(all finite), got {self.lr:g}, {self.backbone_lr_factor:g}, {self.weight_decay:g}")
+            raise SettingError("{lr} must be positive, {backbone_lr_factor} in (0, 1], {weight_decay} >= 0 "
+                               f"(all finite), got {self.lr:g}, {self.backbone_lr_factor:g}, {self.weight_decay:g}",
+                               "lr", "backbone_lr_factor", "weight_decay")
         if self.batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if self.schedule not in SCHEDULES:
-            raise UsageError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.balance not in BALANCE:
-            raise UsageError(f"--balance must be one of {', '.join(BALANCE)}, got {self.balance!r}")
+            raise SettingError(f"{{batch_size}} must be at least 1, got {self.batch_size}", "batch_size")
+        for name, known in (("schedule", SCHEDULES), ("precision", PRECISIONS), ("balance", BALANCE)):
+            if getattr(self, name) not in known:
+                raise SettingError(f"{{{name}}} must be one of {', '.join(known)}, got {getattr(self, name)!r}", name)
         if not 0 <= self.label_smoothing < 1:
-            raise UsageError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+            raise SettingError(f"{{label_smoothing}} must be in [0, 1), got {self.label_smoothing}", "label_smoothing")
         if not 32 <= self.image_size <= 1024:
-            raise UsageError(f"--image-size must be between 32 and 1024, got {self.image_size}")
+            raise SettingError(f"{{image_size}} must be between 32 and 1024, got {self.image_size}", "image_size")
         if self.cache_side > MAX_CACHE_SIDE:
-            raise UsageError(f"--cache-side must be at most {MAX_CACHE_SIDE} px (the cache exists to be smaller than "
-                             f"the photos), got {self.cache_side}")
+            raise SettingError(f"{{cache_side}} must be at most {MAX_CACHE_SIDE} px (the cache exists to be smaller "
+                               f"than the photos), got {self.cache_side}", "cache_side")
         if self.cache_side < self.image_size:
-            raise UsageError(f"--cache-side ({self.cache_side}) must be at least --image-size ({self.image_size}): "
-                             "the cache is what the crops are cut from")
+            raise SettingError(f"{{cache_side}} ({self.cache_side}) must be at least {{image_size}} "
+                               f"({self.image_size}): the cache is what the crops are cut from", "cache_side",
+                               "image_size")
         if not 0 <= self.color_jitter <= 1:
-            raise UsageError(f"--color-jitter must be between 0 and 1, got {self.color_jitter}")
+            raise SettingError(f"{{color_jitter}} must be between 0 and 1, got {self.color_jitter}", "color_jitter")
         if not 0 < self.crop_scale <= 1:
-            raise UsageError(f"--crop-scale must be in (0, 1] (the smallest share of the image a crop keeps), "
-                             f"got {self.crop_scale}")
+            raise SettingError(f"{{crop_scale}} must be in (0, 1] (the smallest share of the image a crop keeps), "
+                               f"got {self.crop_scale}", "crop_scale")
         if self.patience < 1:
-            raise UsageError(f"--patience must be at least 1 epoch, got {self.patience}")
+            raise SettingError(f"{{patience}} must be at least 1 epoch, got {self.patience}", "patience")
         if self.seed < 0:  # numpy's generators take non-negative seeds only
-            raise UsageError(f"--seed must be 0 or more, got {self.seed}")
+            raise SettingError(f"{{seed}} must be 0 or more, got {self.seed}", "seed")
         if self.workers is not None and self.workers < 0:
-            raise UsageError(f"--workers must be 0 (load in the main process) or more, got {self.workers}")
+            raise SettingError(f"{{workers}} must be 0 (load in the main process) or more, got {self.workers}",
+                               "workers")
 
     @property
     def total_epochs(self) -> int:

@@ -59,9 +59,16 @@ def flag_names(item: Field) -> tuple[str, ...]:
     spelled = item.metadata.get(FLAG)
     if spelled:
         return tuple(name.strip() for part in spelled.split(",") for name in part.split("/") if name.strip())
-    if item.type in (bool, "bool"):
+    if _is_bool(item.type):
         return default_flag(item.name), "--no-" + item.name.replace("_", "-")
     return (default_flag(item.name),)
+
+
+def _is_bool(hint) -> bool:
+    """bool or bool | None, as a type or as the text `from __future__ import annotations` leaves."""
+    if isinstance(hint, str):
+        return hint.replace(" ", "") in ("bool", "bool|None", "None|bool", "Optional[bool]")
+    return hint is bool or hint == (bool | None)
 
 
 def flag_name(item: Field) -> str:

@@ -13,12 +13,14 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from classify.cli import app as classify_app
+from classify.config import TrainConfig
 from curate.cli.app import app as curate_app
 from curate.cli.options import config_options
 from curate.errors import UsageError
 from curate.export.config import ExportConfig
 from curate.filters.stage import FilterConfig
-from curate.pipeline import ReportSettings, build_config
+from curate.pipeline import EvaluateSettings, ReportSettings, build_config
 from curate.prefilter.stage import PrefilterConfig
 from curate.recipes import load_recipe
 from curate.settings_fields import HELP, SettingError, flag_names, setting
@@ -33,9 +35,11 @@ CONVERTED = [
     (["report"], ReportSettings, "report", ()),  # its checks name key and flag both (test_reliability_misc)
     (["export"], ExportConfig, "export", ()),
     (["prefilter"], PrefilterConfig, "prefilter", ("topic",)),  # topic: the recipe's top-level key
+    (["classify", "train"], TrainConfig, "train", ()),
+    (["classify", "evaluate"], EvaluateSettings, "evaluate", ()),
 ]
 # what a command needs besides the flag tested
-REQUIRED = {"export": ["-f", "imagefolder", "-o", "out"], "prefilter": ["--topic", "skyline"]}
+REQUIRED = {"export": ["-f", "imagefolder", "-o", "out"], "prefilter": ["--topic", "skyline"], "evaluate": ["out"]}
 TAKES_A_RECIPE = {"filter", "prefilter"}  # commands with --recipe; the others' sections are read by `curate run`
 # (command, recipe section or None, field, bad value as a flag, bad value in a recipe)
 BAD_VALUES = [
@@ -49,11 +53,19 @@ BAD_VALUES = [
     (["prefilter"], "prefilter", "regularisation", "0", 0),
     (["prefilter"], "prefilter", "threshold", "often", "often"),
     (["prefilter"], "prefilter", "max_drop_share", "2", 2),
+    (["classify", "train"], "train", "crop_scale", "0", 0),
+    (["classify", "evaluate"], "evaluate", "top_losses", "-1", -1),
 ]
 
 
+def _app(path: list[str]) -> tuple[typer.Typer, list[str]]:
+    """(the app, the command's names in it): ["classify", "train"] is classify's, ["filter"] curate's."""
+    return (classify_app, path[1:]) if path[0] == "classify" else (curate_app, path)
+
+
 def _options(path: list[str]) -> dict[str, object]:
-    command = typer.main.get_command(curate_app)
+    app, path = _app(path)
+    command = typer.main.get_command(app)
     for name in path:
         command = command.commands[name]
     return {param.name: param for param in command.params if param.param_type_name == "option"}
@@ -88,8 +100,9 @@ def test_a_bad_value_is_named_as_the_user_gave_it(tmp_path, path, section, name,
     config = next(c for p, c, _, _ in CONVERTED if p == path)
     item = next(item for item in fields(config) if item.name == name)
     flag = flag_names(item)[0]
-    required = [str(tmp_path / arg) if arg == "out" else arg for arg in REQUIRED.get(path[0], [])]
-    line = _one_line_error(runner.invoke(curate_app, [*path, "-w", str(tmp_path / "ws"), *required, flag, flag_value]))
+    required = [str(tmp_path / arg) if arg == "out" else arg for arg in REQUIRED.get(path[-1], [])]
+    app, names = _app(path)
+    line = _one_line_error(runner.invoke(app, [*names, "-w", str(tmp_path / "ws"), *required, flag, flag_value]))
     assert _names(flag, line) and not _names(name, line)
 
     recipe = tmp_path / "bad.toml"

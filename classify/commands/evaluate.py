@@ -11,29 +11,26 @@ import typer
 from classify.evaluate import sandals_summary
 from classify.evaluate_run import RunEvaluation, evaluate_and_write
 from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.cli.options import config_options
 from curate.console import console, err_console, info_to_stderr
-from curate.vision.devices import DEVICE_CHOICES
+from curate.pipeline.settings import EvaluateSettings, build_config
 
 
 @user_errors
+@config_options(EvaluateSettings, layered=False)
 def evaluate_command(
     run: Annotated[Path, typer.Argument(help="Run directory (model.safetensors + model.json).")],
     workspace_path: WorkspaceOption = None,
-    split: Annotated[str, typer.Option("--split", help="Which split to score: test, val or train.")] = "test",
-    top_losses: Annotated[int, typer.Option("--top-losses", min=0, help="Photos in the top-losses gallery.")] = 24,
-    device: Annotated[str, typer.Option("--device", help=f"One of {', '.join(DEVICE_CHOICES)}.")] = "auto",
-    compare_random_split: Annotated[bool, typer.Option(
-        "--compare-random-split", help="Also train RUN's settings on a random split (into RUN/compare-random-split) "
-        "and report the leakage inflation of its test accuracy.")] = False,
-    uncurated: Annotated[bool, typer.Option(
-        "--uncurated", help="Also train RUN's settings without curation (into RUN/uncurated) and score both "
-        "models on the same clean test split: what curation is worth.")] = False,
+    settings: dict | None = None,  # one flag per EvaluateSettings field (curate/cli/options.py)
     as_json: JsonOption = False,
 ) -> None:
     """Accuracy, per-class P/R/F1, confusion matrix, most-confused pairs, top losses, accuracy per photographer."""
+    config = build_config(EvaluateSettings, {}, "classify evaluate", flags=settings)  # checked as [evaluate]
+    split = config.split
     with info_to_stderr():  # comparison models train: their lines on stderr, so `--json` stdout stays parseable
-        evaluation, files = evaluate_and_write(run, workspace(workspace_path), split, top_losses, device,
-                                               compare_random_split=compare_random_split, uncurated=uncurated)
+        evaluation, files = evaluate_and_write(run, workspace(workspace_path), split, config.top_losses, config.device,
+                                               compare_random_split=config.compare_random_split,
+                                               uncurated=config.uncurated)
     _warn_skipped(evaluation)
     if as_json:
         print(json.dumps({**evaluation.to_dict(), "files": {k: str(v) for k, v in files.items()}}, indent=2))

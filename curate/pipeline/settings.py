@@ -18,18 +18,31 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 from curate.errors import UsageError
+from curate.schema import SPLITS
 from curate.settings_fields import PARSE, SettingError, default_flag, flag_name, setting
+from curate.vision.devices import DEVICE_CHOICES
 
 
 @dataclass(frozen=True)
 class EvaluateSettings:
     """[evaluate] in a recipe: what `classify evaluate` adds after training."""
 
-    split: str = "test"
-    top_losses: int = 24
-    uncurated: bool = False
-    compare_random_split: bool = False
-    device: str = "auto"
+    split: str = setting("test", help="Which split to score: test, val or train.")
+    top_losses: int = setting(24, help="Photos in the top-losses gallery.")
+    uncurated: bool = setting(False, flag="--uncurated", help=(
+        "Also train RUN's settings without curation (into RUN/uncurated) and score both models on the same clean "
+        "test split: what curation is worth."))
+    compare_random_split: bool = setting(False, flag="--compare-random-split", help=(
+        "Also train RUN's settings on a random split (into RUN/compare-random-split) and report the leakage "
+        "inflation of its test accuracy."))
+    device: str = setting("auto", help=f"One of {', '.join(DEVICE_CHOICES)}.")
+
+    def __post_init__(self):
+        if self.split not in SPLITS:
+            raise SettingError(f"{{split}} must be one of {', '.join(SPLITS)}, got {self.split!r}", "split")
+        if isinstance(self.top_losses, bool) or not isinstance(self.top_losses, int) or self.top_losses < 0:
+            raise SettingError(f"{{top_losses}} must be a whole number, 0 or more, got {self.top_losses!r}",
+                               "top_losses")
 
 
 @dataclass(frozen=True)
