@@ -91,7 +91,7 @@ def _parse_tone_diff(value: object) -> float | None:
         difference = float("nan")
     if not 0 <= difference <= 255:  # NaN fails too
         raise SettingError(f"{{near_dup_tone_diff}} must be between 0 and 255, or off; got {value!r}",
-                           "near_dup_tone_diff")
+                           "near_dup_tone_diff", as_key=True)
     return difference
 
 
@@ -190,7 +190,7 @@ class FilterConfig:
                                "near_dup_colour_diff")
         if self.near_dup_link_colour_diff is not None and not 0 <= self.near_dup_link_colour_diff <= 255:
             raise SettingError("{near_dup_link_colour_diff} must be between 0 and 255 (or left out: off), "
-                               f"got {self.near_dup_link_colour_diff}", "near_dup_link_colour_diff")
+                               f"got {self.near_dup_link_colour_diff}", "near_dup_link_colour_diff", as_key=True)
         for name in ("near_dup_cosine", "near_dup_verify_cosine"):
             object.__setattr__(self, name, _parse_cosine(getattr(self, name), name))
         object.__setattr__(self, "near_dup_tone_diff", _parse_tone_diff(self.near_dup_tone_diff))
