@@ -213,3 +213,63 @@ def sorted_digest(catalog: CatalogFile, needs: list[str], view: Callable[[pd.Dat
             digest.update(hashes[order].tobytes())
     return digest
 
+
+
+EXTERNAL_DIGEST_ROWS = 50_000  # catalog rows from which `sorted_digest_bounded` sorts on disk
+
+
+def sorted_digest_bounded(catalog: CatalogFile, needs: list[str], view: Callable[[pd.DataFrame], pd.DataFrame],
+                          sort_by: str, hash_column: Callable[[str, pd.Series], np.ndarray]) -> hashlib._Hash:
+    """`sorted_digest` (the same bytes) holding nothing per row from `EXTERNAL_DIGEST_ROWS` rows
+    on: one pass writes each row's sort key and column hashes to a Parquet file in a temporary
+    folder beside the catalog, DuckDB sorts it on disk (`curate.external_sort`), and the digest
+    reads the sorted hashes back one column and one batch at a time."""
+    if catalog.num_rows < EXTERNAL_DIGEST_ROWS:
+        return sorted_digest(catalog, needs, view, sort_by, hash_column)
+    import shutil
+    import tempfile
+
+
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=".digest-", dir=catalog.path.parent))
+    except OSError:  # a read-only workspace
+        folder = Path(tempfile.mkdtemp(prefix="curate-digest-"))
+    try:
+        return _digest_on_disk(catalog, needs, view, sort_by, hash_column, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _digest_on_disk(catalog: CatalogFile, needs: list[str], view: Callable[[pd.DataFrame], pd.DataFrame],
+                    sort_by: str, hash_column: Callable[[str, pd.Series], np.ndarray], folder: Path) -> hashlib._Hash:
+    from curate import external_sort
+
+    columns: list[str] | None = None
+    rows_seen, writer = 0, None
+    try:
+        for batch in catalog.batches(needs):
+            rows = view(batch)
+            if columns is None:
+                columns = list(rows.columns)
+                arrow = pa.schema([("key", pa.string()), *((f"h{i}", pa.uint64()) for i in range(len(columns)))])
+                writer = pq.ParquetWriter(folder / "hashes.parquet", arrow, compression="zstd")
+            hashes = [pa.array(np.asarray(hash_column(name, rows[name]), dtype=np.uint64)) for name in columns]
+            keys = pa.array(rows[sort_by].to_numpy(dtype=object), pa.string(), from_pandas=True)
+            writer.write_table(pa.table([keys, *hashes], schema=arrow))
+            rows_seen += len(rows)
+    finally:
+        if writer is not None:
+            writer.close()
+    digest = hashlib.sha256(str(rows_seen).encode())
+    if rows_seen:
+        with external_sort.connect(folder) as con:
+            source = external_sort.literal(str(folder / "hashes.parquet"))
+            external_sort.write_parquet(con, f"SELECT * EXCLUDE (key) FROM read_parquet({source}) ORDER BY key",
+                                        folder / "sorted.parquet")
+        (folder / "hashes.parquet").unlink()
+    for i, name in enumerate(columns or []):
+        digest.update(name.encode() + b"\x00")
+        if rows_seen:
+            for part in pq.ParquetFile(folder / "sorted.parquet").iter_batches(columns=[f"h{i}"], use_threads=False):
+                digest.update(part.column(0).to_numpy().astype(np.uint64, copy=False).tobytes())
+    return digest

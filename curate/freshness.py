@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 
 from curate import schema
-from curate.catalog_batches import CatalogFile, sorted_digest
+from curate.catalog_batches import CatalogFile, sorted_digest_bounded
 from curate.errors import DataContractError
 from curate.records import DROPPING_STAGES, undo_prefilter_repairs
 from curate.review.apply import REVIEW_COLUMNS, before_review
@@ -147,8 +147,8 @@ def _fingerprint_of(catalog: pd.DataFrame | CatalogFile, key: tuple, columns: li
     """`fingerprint` of `view(catalog)` sorted by photo_id; a CatalogFile is read in batches."""
     if isinstance(catalog, CatalogFile):
         needs = list(dict.fromkeys([*_VIEW_NEEDS, *columns]))
-        return catalog.memo(key, lambda: sorted_digest(catalog, needs, view, schema.PHOTO_ID,
-                                                       column_hashes).hexdigest()[:16])
+        return catalog.memo(key, lambda: sorted_digest_bounded(catalog, needs, view, schema.PHOTO_ID,
+                                                               column_hashes).hexdigest()[:16])
     return fingerprint(view(catalog).sort_values(schema.PHOTO_ID, kind="stable"))
 
 

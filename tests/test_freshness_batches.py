@@ -224,3 +224,27 @@ def test_ids_whose_hashes_meet_are_compared_exactly(tmp_path, monkeypatch):
     pa.parquet.write_table(table.set_column(0, "photo_id", pa.array(["a", "b", "a"])), ws.catalog_path)
     with pytest.raises(DataContractError, match="repeated photo_id"):
         CatalogFile(ws.catalog_path, batch_rows=2).validate_keys()
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(catalog=catalogs(), batch_rows=st.integers(2, 6))
+def test_fingerprints_sorted_on_disk_equal_the_in_memory_ones(catalog, batch_rows, tmp_path_factory):
+    """`sorted_digest_bounded` past its threshold (a DuckDB sort of a spill file) gives the same bytes."""
+    ws = written(catalog, tmp_path_factory.mktemp("fp-disk"))
+    whole = read_catalog(ws)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("curate.catalog_batches.EXTERNAL_DIGEST_ROWS", 0)
+        batches = CatalogFile(ws.catalog_path, batch_rows=batch_rows)
+        for stage in ("filter", "split"):
+            extra = ("lat",) if stage == "split" else ()
+            assert input_fingerprint(batches, stage, extra) == legacy_input_fingerprint(whole, stage, extra), stage
+        for stage in ("ingest", "split", "embed"):
+            assert output_fingerprint(batches, stage, "key") == legacy_output_fingerprint(whole, stage, "key"), stage
+    assert not [p for p in ws.root.iterdir() if p.name.startswith(".digest-")]  # the spill folder is gone
+
+
+def test_an_empty_catalog_sorted_on_disk_gives_the_empty_fingerprint(tmp_path, monkeypatch):
+    monkeypatch.setattr("curate.catalog_batches.EXTERNAL_DIGEST_ROWS", 0)
+    ws = written(schema.empty_catalog(), tmp_path / "ws")
+    assert output_fingerprint(CatalogFile(ws.catalog_path), "ingest") == \
+        legacy_output_fingerprint(read_catalog(ws), "ingest")

@@ -14,7 +14,7 @@ import pandas as pd
 
 from curate import schema
 from curate.export.config import ExportConfig
-from curate.export.plan import ExportPlan, metadata_frame
+from curate.export.plan import ExportPlan, PlanSummary, metadata_frame
 from curate.spreadsheet import spreadsheet_safe
 
 
@@ -77,40 +77,42 @@ def hf_metadata(rows: pd.DataFrame) -> dict[str, bytes]:
     return files
 
 
-def timm_info(rows: pd.DataFrame, classes: list[str]) -> bytes:
+def timm_info(summary: PlanSummary, classes: list[str]) -> bytes:
     """`_info.json` for WebDataset exports: the split -> shards index timm's `wds/` reader reads
     (`timm.data.create_dataset("wds/NAME", root=DIR, split="train")`)."""
     splits = {}
-    for split, part in rows.groupby("split", sort=True):
-        lengths = part.groupby("shard", sort=True).size()
-        splits[split] = {"name": split, "num_samples": int(len(part)), "filenames": lengths.index.tolist(),
-                         "shard_lengths": [int(n) for n in lengths]}
+    for split, samples in summary.per_split.items():
+        lengths = dict(sorted(summary.shards.get(split, {}).items()))
+        splits[split] = {"name": split, "num_samples": samples, "filenames": list(lengths),
+                         "shard_lengths": list(lengths.values())}
     return (json.dumps({"name": "curated", "num_classes": len(classes), "classes": classes, "splits": splits},
                        indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def counts_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Photos per label (rows) × split (columns), with totals."""
-    table = pd.crosstab(rows["label"], rows["split"])
-    order = [s for s in ("train", "val", "test", "unsplit") if s in table.columns]
-    table = table[order]
+def counts_table(summary: PlanSummary) -> pd.DataFrame:
+    """Photos per label (rows, sorted) × split (columns), with totals."""
+    labels = sorted({label for _, label in summary.split_label})
+    order = [s for s in ("train", "val", "test", "unsplit") if s in {split for split, _ in summary.split_label}]
+    table = pd.DataFrame([[summary.split_label.get((split, label), 0) for split in order] for label in labels],
+                         index=labels, columns=order, dtype="int64")
     table["total"] = table.sum(axis=1)
     return table
 
 
 def manifest_json(plan: ExportPlan, config: ExportConfig, provenance: Provenance, files: list[str]) -> bytes:
     """export.json: what was exported, from what, how, and where each split's files are."""
-    rows = plan.rows
-    counts = counts_table(rows) if len(rows) else pd.DataFrame()
+    summary = plan.summary
+    counts = counts_table(summary) if summary.photos else pd.DataFrame()
     manifest = {
         "format": config.format, "config": asdict(config), "provenance": asdict(provenance),
-        "classes": plan.classes, "photos": int(len(rows)),
-        "per_split": {split: int(n) for split, n in rows["split"].value_counts().sort_index().items()},
+        "classes": plan.classes, "photos": summary.photos,
+        "per_split": summary.per_split,
         "per_split_label": {split: {label: int(n) for label, n in counts[split].items() if n}
                             for split in counts.columns if split != "total"},
         "excluded": plan.excluded,
         "missing_images": plan.missing.to_dict("records"),
-        "shards": sorted(rows["shard"].dropna().unique().tolist()) if not config.folder_format else [],
+        "shards": sorted(shard for shards in summary.shards.values() for shard in shards)
+        if not config.folder_format else [],
         "index_files": files,
     }
     return (json.dumps(manifest, indent=1, ensure_ascii=False, default=str) + "\n").encode("utf-8")
@@ -153,27 +155,28 @@ def _markdown(frame: pd.DataFrame, index_name: str) -> str:
 def dataset_card(plan: ExportPlan, config: ExportConfig, provenance: Provenance) -> bytes:
     """README.md: counts per split × label, licences, the curation funnel, the leakage check, the
     recipe and catalog hash, and how to load the format."""
-    rows = plan.rows
+    summary = plan.summary
     name = provenance.recipe or "curated photos"
-    licences = rows["license"].fillna("unknown").value_counts().sort_index().rename("photos")
+    licences = pd.Series(dict(sorted(summary.licences.items())), name="photos", dtype="int64")
     funnel = pd.Series({"photos in the catalog": provenance.photos_in_catalog,
                         **{f"dropped: {reason}": n for reason, n in sorted(provenance.dropped_by_reason.items())},
                         **{f"not exported: {reason}": n for reason, n in plan.excluded.items()},
-                        "exported": len(rows)}, name="photos")
+                        "exported": summary.photos}, name="photos")
     consumer, snippet = LOADING[config.format]
-    if config.format == "webdataset" and len(rows):
-        first = "train" if (rows["split"] == "train").any() else rows["split"].iloc[0]
-        last = rows.loc[rows["split"] == first, "shard"].max()
+    if config.format == "webdataset" and summary.photos:
+        first = "train" if "train" in summary.per_split else next(iter(summary.per_split))
+        last = max(summary.shards[first])
         snippet = snippet.replace("train-{000000..NNNNNN}", f"{first}-{{000000..{last[len(first) + 1:-4]}}}")
     parts = [
         "---", "task_categories:", "- image-classification", f"pretty_name: {json.dumps(name)}", "---", "",
         f"# {name}", "",
-        f"{len(rows):,} photos in {len(plan.classes)} classes, exported by `curate export --format {config.format}`"
+        f"{summary.photos:,} photos in {len(plan.classes)} classes, exported by "
+        f"`curate export --format {config.format}`"
         f" from the catalog with sha256 `{provenance.catalog_sha256}`"
         + (f" (recipe `{provenance.recipe}`)." if provenance.recipe else " (stages run by hand, no recipe)."), "",
         "## Photos per split and label", "",
-        _markdown(counts_table(rows), "label") if len(rows) else "(none)", "",
-        "## Licences", "", _markdown(licences.to_frame(), "licence") if len(rows) else "(none)", "",
+        _markdown(counts_table(summary), "label") if summary.photos else "(none)", "",
+        "## Licences", "", _markdown(licences.to_frame(), "licence") if summary.photos else "(none)", "",
         "Every photo's owner, licence and source page are in `ATTRIBUTION.csv`; keep that file with the "
         "images and credit the owners as their licences require.", "",
         "## Curation funnel", "", _markdown(funnel.to_frame(), "step"), "",

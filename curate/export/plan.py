@@ -28,6 +28,41 @@ METADATA_COLUMNS = ("photo_id", "label", "split", "owner_id", "owner_name", "lic
 
 
 @dataclass
+class PlanSummary:
+    """What the files beside the images and the command's report need of the plan's rows, as
+    counts (a few entries per split, label, licence and shard, never one per photo): photos,
+    photos per (split, label), per licence ("unknown" for none), and per split its shards and
+    their sample counts (empty for the folder formats)."""
+
+    photos: int = 0
+    split_label: dict[tuple[str, str], int] = field(default_factory=dict)
+    licences: dict[str, int] = field(default_factory=dict)
+    shards: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, rows: pd.DataFrame) -> None:
+        """Count `rows` (columns split, label, license, shard) in."""
+        self.photos += len(rows)
+        if not len(rows):
+            return
+        for key, n in rows.groupby(["split", "label"], sort=False).size().items():
+            self.split_label[key] = self.split_label.get(key, 0) + int(n)
+        for licence, n in rows["license"].fillna("unknown").value_counts(sort=False).items():
+            self.licences[licence] = self.licences.get(licence, 0) + int(n)
+        if rows["shard"].notna().any():
+            for (split, shard), n in rows.groupby(["split", "shard"], sort=False).size().items():
+                per_split = self.shards.setdefault(split, {})
+                per_split[shard] = per_split.get(shard, 0) + int(n)
+
+    @property
+    def per_split(self) -> dict[str, int]:
+        """Photos per split, splits sorted by name."""
+        counts: dict[str, int] = {}
+        for (split, _), n in self.split_label.items():
+            counts[split] = counts.get(split, 0) + n
+        return dict(sorted(counts.items()))
+
+
+@dataclass
 class ExportPlan:
     """rows: one per exported photo, sorted by split then name, with the catalog's columns plus
     name, ext, class_index, target (path in the export folder, or member name in a shard),
@@ -36,14 +71,43 @@ class ExportPlan:
     reason for photos that would be exported but have no stored image. excluded: photos left
     out, by reason. classes: the exported labels, sorted (class_index is a position here).
 
-    A streamed plan (`curate.export.spill`) holds in `rows` only split, label, license and
-    shard per photo; `chunks()` gives the full rows, in order, a bounded number at a time."""
+    A streamed plan (`curate.export.spill`) holds no row: `chunks()` gives the full rows, in
+    order, a bounded number at a time; `summary` has the counts the files beside the images
+    need; `rows` then gives split, label, license and shard per photo, decoded on demand from
+    `packed` (a compressed Parquet buffer, well under a byte a photo)."""
 
-    rows: pd.DataFrame
+    frame: pd.DataFrame | None
     missing: pd.DataFrame
     excluded: dict[str, int] = field(default_factory=dict)
     classes: list[str] = field(default_factory=list)
     stream: Callable[[], Iterator[pd.DataFrame]] | None = None
+    counts: PlanSummary | None = None
+    packed: bytes | None = None
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        """The rows (a streamed plan: split, label, license and shard of each photo, decoded now)."""
+        if self.frame is not None:
+            return self.frame
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(pa.BufferReader(self.packed))
+        return pd.DataFrame({name: pd.Series(pd.arrays.ArrowExtensionArray(table.column(name))).astype("str")
+                             for name in table.column_names})
+
+    @property
+    def summary(self) -> PlanSummary:
+        """The plan's counts (see PlanSummary)."""
+        if self.counts is None:
+            self.counts = PlanSummary()
+            self.counts.add(self.rows)
+        return self.counts
+
+    @property
+    def photos(self) -> int:
+        """How many photos are exported."""
+        return self.summary.photos
 
     def chunks(self) -> Iterator[pd.DataFrame]:
         """The full rows in export order, in consecutive chunks (at least one, maybe empty)."""
@@ -150,12 +214,17 @@ def safe_names(photo_ids: pd.Series) -> pd.Series:
     >>> safe_names(pd.Series(["demo:1", "folder:a/b.jpg"])).tolist()
     ['demo_1', 'folder_a_b_jpg']
     """
-    names = photo_ids.str.replace(r"[^A-Za-z0-9_-]+", "_", regex=True).str.slice(0, NAME_CHARS)
+    names = name_stems(photo_ids)
     clash = names.str.lower().duplicated(keep=False)
     if clash.any():
         digest = photo_ids[clash].map(lambda text: hashlib.sha1(text.encode()).hexdigest()[:10])
         names = names.where(~clash, names + "-" + digest)
     return names
+
+
+def name_stems(photo_ids: pd.Series) -> pd.Series:
+    """`safe_names` before the uniqueness suffix (row-wise: a batch gives its own rows' stems)."""
+    return photo_ids.str.replace(r"[^A-Za-z0-9_-]+", "_", regex=True).str.slice(0, NAME_CHARS)
 
 
 def label_folders(labels: list[str]) -> dict[str, str]:
@@ -178,25 +247,36 @@ def assign_shards(rows: pd.DataFrame, config: ExportConfig) -> pd.Series:
     """`<split>-%06d.tar` (hf-parquet: `data/<split>-%06d.parquet`, the names Hugging Face's
     Parquet loader maps to splits) per row: consecutive rows of a split, at most `shard_samples`
     samples and about `shard_bytes` bytes (a shard holds at least one sample) per shard."""
-    numbers = np.zeros(len(rows), dtype=np.int64)
-    sizes = rows["bytes"].to_numpy(dtype=np.float64)
-    splits = rows["split"].to_numpy()
-    shard, count, total = 0, 0, 0.0
-    for i in range(len(rows)):  # a plain loop over numbers: ~50 ms for 100,000 rows
-        if i and (splits[i] != splits[i - 1]):
-            shard, count, total = 0, 0, 0.0
-        elif count and (count >= config.shard_samples or total + sizes[i] > config.shard_bytes):
-            shard, count, total = shard + 1, 0, 0.0
-        numbers[i] = shard
-        count, total = count + 1, total + sizes[i]
-    prefix, suffix = ("data/", "parquet") if config.format == "hf-parquet" else ("", "tar")
-    # rows are sorted by split and numbered in order, so a shard is a run of equal (split, number):
-    # one name per shard, then one code per row (not a Python string per row)
-    starts = np.ones(len(rows), dtype=bool)
-    starts[1:] = (numbers[1:] != numbers[:-1]) | (splits[1:] != splits[:-1])
-    names = [f"{prefix}{splits[i]}-{numbers[i]:06d}.{suffix}" for i in np.flatnonzero(starts)]
-    codes = np.cumsum(starts) - 1
-    return pd.Series(pd.Categorical.from_codes(codes, categories=names), index=rows.index).astype("str")
+    return ShardCounter(config).names(rows["split"], rows["bytes"])
+
+
+class ShardCounter:
+    """`assign_shards` over consecutive chunks of the sorted rows: the count goes on from one
+    chunk to the next."""
+
+    def __init__(self, config: ExportConfig):
+        self.samples, self.bytes = config.shard_samples, config.shard_bytes
+        self.prefix, self.suffix = ("data/", "parquet") if config.format == "hf-parquet" else ("", "tar")
+        self.split, self.shard, self.count, self.total = None, 0, 0, 0.0
+
+    def names(self, split: pd.Series, sizes: pd.Series) -> pd.Series:
+        """The shard of each row of the next chunk (split and image size of each row, sorted)."""
+        numbers = np.zeros(len(split), dtype=np.int64)
+        values = split.to_numpy(dtype=object)
+        for i, size in enumerate(sizes.to_numpy(dtype=np.float64).tolist()):  # ~50 ms for 100,000 rows
+            if values[i] != self.split:
+                self.split, self.shard, self.count, self.total = values[i], 0, 0, 0.0
+            elif self.count and (self.count >= self.samples or self.total + size > self.bytes):
+                self.shard, self.count, self.total = self.shard + 1, 0, 0.0
+            numbers[i] = self.shard
+            self.count, self.total = self.count + 1, self.total + size
+        # rows are sorted by split and numbered in order, so a shard is a run of equal (split, number):
+        # one name per shard, then one code per row (not a Python string per row)
+        starts = np.ones(len(split), dtype=bool)
+        starts[1:] = (numbers[1:] != numbers[:-1]) | (values[1:] != values[:-1])
+        names = [f"{self.prefix}{values[i]}-{numbers[i]:06d}.{self.suffix}" for i in np.flatnonzero(starts)]
+        codes = np.cumsum(starts) - 1
+        return pd.Series(pd.Categorical.from_codes(codes, categories=names), index=split.index).astype("str")
 
 
 def metadata_frame(rows: pd.DataFrame) -> pd.DataFrame:

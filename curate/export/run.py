@@ -60,9 +60,9 @@ class ExportResult:
     removed: int
 
     def to_dict(self) -> dict:
-        rows = self.plan.rows
-        return {"out": str(self.out), "photos": int(len(rows)), "classes": self.plan.classes,
-                "per_split": {k: int(v) for k, v in rows["split"].value_counts().sort_index().items()},
+        summary = self.plan.summary
+        return {"out": str(self.out), "photos": summary.photos, "classes": self.plan.classes,
+                "per_split": summary.per_split,
                 "written": self.written, "reused": self.reused, "removed": self.removed,
                 "excluded": self.plan.excluded, "missing_images": int(len(self.plan.missing))}
 
@@ -171,7 +171,7 @@ def write_side_files(out: Path, plan: ExportPlan, config: ExportConfig, provenan
     hashes = {name: sink.finish() for name, sink in sinks.items()}
     small = {"README.md": dataset_card(plan, config, provenance)}
     if config.format == "webdataset":  # (hf-parquet needs no index: the file names say the split)
-        small["_info.json"] = timm_info(plan.rows, plan.classes)
+        small["_info.json"] = timm_info(plan.summary, plan.classes)
     small[MANIFEST_FILE] = manifest_json(plan, config, provenance, sorted([*hashes, *small]))
     for name, data in small.items():
         write_if_changed(out / name, data)

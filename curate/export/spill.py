@@ -8,6 +8,12 @@ size: ~40 bytes); the sort gives each photo its rank. A second pass sends every 
 exported rows to the bucket of `BUCKET_ROWS` consecutive ranks they fall in, a pickle file
 under `folder` (the export's own temporary folder); `ExportPlan.chunks()` then reads one
 bucket at a time, puts it in order and adds the export columns (`plan.place`).
+
+From `EXTERNAL_ROWS` catalog rows on, nothing is held per photo (`_plan_on_disk`): the first
+pass writes the keys to a Parquet file in `folder`, DuckDB (`curate.external_sort`, a small
+memory limit, spilling to disk) gives the names and sorts them, a pass over the sorted keys
+assigns the shards and counts what the files beside the images need (`PlanSummary`), and the
+second catalog pass reads each row's rank from a file in catalog order.
 """
 
 from __future__ import annotations
@@ -20,12 +26,26 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from curate import external_sort
 from curate.catalog_batches import CatalogFile, arrow_list_column
 from curate.export.config import ExportConfig
-from curate.export.plan import METADATA_COLUMNS, ExportPlan, assign_shards, place, plan_columns, safe_names, select_rows
+from curate.export.plan import (
+    METADATA_COLUMNS,
+    ExportPlan,
+    PlanSummary,
+    ShardCounter,
+    assign_shards,
+    name_stems,
+    place,
+    plan_columns,
+    safe_names,
+    select_rows,
+)
 
 BUCKET_ROWS = 16_384  # photos read back at a time: what the writers hold of the plan
+EXTERNAL_ROWS = external_sort.EXTERNAL_ROWS  # catalog rows from which the keys are sorted on disk
 KEY_COLUMNS = ["photo_id", "label", "split", "status", "license", "image_path"]
 Sizes = Callable[[pd.DataFrame], pd.Series]  # image bytes of a batch's rows (NaN: no stored image)
 
@@ -33,6 +53,8 @@ Sizes = Callable[[pd.DataFrame], pd.Series]  # image bytes of a batch's rows (Na
 def plan_from_file(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, folder: Path) -> ExportPlan:
     """The export plan of the catalog file, streamed (see the module); `folder` must exist and
     stay until the plan's chunks have been read. DataContractError as `plan_export`."""
+    if catalog.num_rows >= EXTERNAL_ROWS:
+        return _plan_on_disk(catalog, config, sizes, folder)
     keys, excluded, missing = _keys(catalog, config, sizes)
     names = safe_names(pd.Series(pd.arrays.ArrowExtensionArray(keys.column("photo_id"))))
     keys = keys.drop_columns(["photo_id"]).append_column("name", pa.array(names.to_numpy(dtype=object), pa.string()))
@@ -45,7 +67,8 @@ def plan_from_file(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, fol
     slim = slim.drop(columns="bytes").assign(shard=shards)
     ranks = np.empty(len(order), dtype=np.int64)
     ranks[order] = np.arange(len(order))
-    buckets, template = _spill(catalog, config, keys.column("position").to_numpy()[np.argsort(order)], ranks, folder)
+    positions = keys.column("position").to_numpy()[np.argsort(order)]
+    buckets, template = _spill(catalog, config, _lookup(positions, ranks), len(ranks), folder)
     names, sizes_sorted = _text(keys.column("name")), keys.column("bytes").to_numpy()
     del keys
     columns = list(template.columns) if config.format == "csv" else [*METADATA_COLUMNS, "image_path"]
@@ -82,7 +105,7 @@ def _keys(catalog: CatalogFile, config: ExportConfig, sizes: Sizes) -> tuple[pa.
         picked = chosen.to_numpy(dtype=bool)
         text = {"photo_id": batch["photo_id"], "split": split, "label": batch["label"], "license": batch["license"]}
         parts.append(pa.table({"position": pa.array(np.flatnonzero(picked) + offset, pa.int64()),
-                               **{name: pa.array(values.to_numpy(dtype=object)[picked], pa.string())
+                               **{name: pa.array(values.to_numpy(dtype=object)[picked], pa.string(), from_pandas=True)
                                   for name, values in text.items()},
                                "bytes": pa.array(image_bytes.to_numpy(dtype=np.float64)[picked], pa.float64())}))
         offset += len(batch)
@@ -91,21 +114,32 @@ def _keys(catalog: CatalogFile, config: ExportConfig, sizes: Sizes) -> tuple[pa.
     return keys, excluded, missing_frame
 
 
-def _spill(catalog: CatalogFile, config: ExportConfig, positions: np.ndarray, ranks: np.ndarray,
+Lookup = Callable[[int, int], tuple[np.ndarray, np.ndarray]]  # (start, stop) -> positions in it, their ranks
+
+
+def _lookup(positions: np.ndarray, ranks: np.ndarray) -> Lookup:
+    """The exported positions in [start, stop) and their ranks (`positions` ascending)."""
+    def lookup(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        first, last = np.searchsorted(positions, [start, stop])
+        return positions[first:last], ranks[first:last]
+    return lookup
+
+
+def _spill(catalog: CatalogFile, config: ExportConfig, lookup: Lookup, photos: int,
            folder: Path) -> tuple[int, pd.DataFrame]:
     """Second pass: every exported row (its plan columns and rank) appended to the pickle file of
-    its bucket of ranks; `positions` ascending, `ranks` aligned with them. Returns (the number
-    of buckets, an empty frame of the plan columns)."""
-    buckets = -(-len(ranks) // BUCKET_ROWS)
+    its bucket of ranks; `lookup` gives the exported positions of a span of rows and their
+    ranks, asked for spans in order. Returns (the number of buckets, an empty frame of the plan
+    columns)."""
+    buckets = -(-photos // BUCKET_ROWS)
     handles = [open(folder / f"bucket-{number:06d}.pkl", "wb") for number in range(buckets)]
     offset, template = 0, None
     try:
         for batch in catalog.batches(plan_columns(config)):
             if template is None:
                 template = batch.iloc[:0]
-            start, stop = np.searchsorted(positions, [offset, offset + len(batch)])
-            rows = batch.iloc[positions[start:stop] - offset]
-            rank = ranks[start:stop]
+            positions, rank = lookup(offset, offset + len(batch))
+            rows = batch.iloc[positions - offset]
             rows = rows.assign(_rank=rank)
             for number in np.unique(rank // BUCKET_ROWS):
                 pickle.dump(rows[rank // BUCKET_ROWS == number], handles[number], protocol=pickle.HIGHEST_PROTOCOL)
@@ -128,3 +162,124 @@ def _read_bucket(folder: Path, number: int) -> pd.DataFrame:
                 break
     rows = pd.concat(parts).sort_values("_rank")
     return rows.drop(columns="_rank")
+
+
+KEYS_SCHEMA = pa.schema([("position", pa.int64()), ("photo_id", pa.string()), ("stem", pa.string()),
+                         ("split", pa.string()), ("label", pa.string()), ("license", pa.string()),
+                         ("bytes", pa.float64())])
+RANKED_SCHEMA = pa.schema([("name", pa.string()), ("split", pa.string()), ("bytes", pa.float64()),
+                           ("shard", pa.string())])
+PACKED_SCHEMA = pa.schema([(name, pa.string()) for name in ("split", "label", "license", "shard")])
+
+
+def _plan_on_disk(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, folder: Path) -> ExportPlan:
+    """`plan_from_file` with nothing held per photo (see the module): the keys, their sorted
+    order and each row's rank are files in `folder`."""
+    excluded, missing = _keys_to_file(catalog, config, sizes, folder / "keys.parquet")
+    source = f"read_parquet({external_sort.literal(str(folder / 'keys.parquet'))})"
+    with external_sort.connect(folder) as con:
+        # safe_names' rule: the stem, and a hash of the id where two stems differ only in case
+        external_sort.write_parquet(con, f"""
+            WITH clash AS (SELECT lower(stem) AS low FROM {source} GROUP BY 1 HAVING count(*) > 1)
+            SELECT k.position, k.split, k.label, k.license, k.bytes,
+                   CASE WHEN c.low IS NULL THEN k.stem ELSE k.stem || '-' || left(sha1(k.photo_id), 10) END AS name
+            FROM {source} k LEFT JOIN clash c ON lower(k.stem) = c.low
+            ORDER BY k.split, name, k.position""", folder / "sorted.parquet")
+        (folder / "keys.parquet").unlink()
+        summary, classes, packed = _rank(config, folder)
+        sorted_file = external_sort.literal(str(folder / "sorted.parquet"))
+        external_sort.write_parquet(con, f"""
+            SELECT position, file_row_number AS rank FROM read_parquet({sorted_file}, file_row_number = true)
+            ORDER BY position""", folder / "ranks.parquet")
+    (folder / "sorted.parquet").unlink()
+    buckets, template = _spill(catalog, config, _RankCursor(folder / "ranks.parquet"), summary.photos, folder)
+    (folder / "ranks.parquet").unlink()
+    columns = list(template.columns) if config.format == "csv" else [*METADATA_COLUMNS, "image_path"]
+
+    def stream() -> Iterator[pd.DataFrame]:
+        ranked = pq.ParquetFile(folder / "ranked.parquet")
+        for number in range(max(buckets, 1)):
+            if number < buckets:
+                chunk, keys = _read_bucket(folder, number)[columns], ranked.read_row_group(number)
+            else:
+                chunk, keys = template[columns], RANKED_SCHEMA.empty_table()
+            chunk = chunk.assign(split=_text(keys.column("split")).to_numpy(), bytes=keys.column("bytes").to_numpy())
+            chunk.index = pd.RangeIndex(number * BUCKET_ROWS, number * BUCKET_ROWS + len(chunk))
+            if config.format != "csv":  # tags as one Arrow list column
+                chunk["tags"] = arrow_list_column(chunk["tags"])
+            names = _text(keys.column("name"))
+            names.index = chunk.index
+            shards = None if config.folder_format else _text(keys.column("shard"))
+            yield place(chunk, names, config, classes, shards)
+
+    excluded = {reason: count for reason, count in excluded.items() if count}
+    return ExportPlan(None, missing, excluded, classes, stream, summary, packed)
+
+
+def _keys_to_file(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, path: Path) -> tuple[dict, pd.DataFrame]:
+    """First pass, on disk: the keys of every exported photo (KEYS_SCHEMA) written to `path`;
+    returns (photos left out by reason, photos without a stored image)."""
+    missing, excluded, offset = [], {}, 0
+    with pq.ParquetWriter(path, KEYS_SCHEMA, compression="zstd") as writer:
+        for batch in catalog.batches(KEY_COLUMNS):
+            image_bytes = sizes(batch)
+            chosen, split, left_out, absent = select_rows(batch, config, image_bytes)
+            for reason, count in left_out.items():
+                excluded[reason] = excluded.get(reason, 0) + count
+            missing.append(absent)
+            picked = chosen.to_numpy(dtype=bool)
+            ids = batch["photo_id"][picked]
+            columns = {"photo_id": ids, "stem": name_stems(ids), "split": split[picked],
+                       "label": batch["label"][picked], "license": batch["license"][picked]}
+            writer.write_table(pa.table({
+                "position": pa.array(np.flatnonzero(picked) + offset, pa.int64()),
+                **{name: pa.array(values.to_numpy(dtype=object), pa.string(), from_pandas=True)
+                   for name, values in columns.items()},
+                "bytes": pa.array(image_bytes.to_numpy(dtype=np.float64)[picked], pa.float64())}, schema=KEYS_SCHEMA))
+            offset += len(batch)
+    return excluded, pd.concat(missing).sort_values("photo_id").reset_index(drop=True)
+
+
+def _rank(config: ExportConfig, folder: Path) -> tuple[PlanSummary, list[str], bytes]:
+    """A pass over the sorted keys: each bucket's names, splits, sizes and shards as one row
+    group of `ranked.parquet`, their counts, the classes, and split, label, licence and shard
+    of every photo as a compressed Parquet buffer (`ExportPlan.rows`)."""
+    summary, labels, counter = PlanSummary(), set(), ShardCounter(config)
+    packed = pa.BufferOutputStream()
+    with pq.ParquetWriter(folder / "ranked.parquet", RANKED_SCHEMA, compression="zstd") as ranked, \
+            pq.ParquetWriter(packed, PACKED_SCHEMA, compression="zstd") as codes:
+        for keys in external_sort.exact_batches(folder / "sorted.parquet", BUCKET_ROWS):
+            slim = pd.DataFrame({name: _text(keys.column(name)) for name in ("split", "label", "license")})
+            sizes = pd.Series(keys.column("bytes").to_numpy())
+            shard = counter.names(slim["split"], sizes) if not config.folder_format else pd.Series([None] * len(slim))
+            slim["shard"] = shard.to_numpy()
+            summary.add(slim)
+            labels.update(slim["label"].unique().tolist())
+            shard_column = pa.array(shard.to_numpy(dtype=object), pa.string())
+            ranked.write_table(pa.table([keys.column("name"), keys.column("split"), keys.column("bytes"), shard_column],
+                                        schema=RANKED_SCHEMA), row_group_size=BUCKET_ROWS)
+            codes.write_table(pa.table([keys.column("split"), keys.column("label"), keys.column("license"),
+                                        shard_column], schema=PACKED_SCHEMA))
+    return summary, sorted(labels), packed.getvalue().to_pybytes()
+
+
+class _RankCursor:
+    """`Lookup` over `ranks.parquet` (position, rank; positions ascending), read in batches."""
+
+    def __init__(self, path: Path):
+        self._batches = pq.ParquetFile(path).iter_batches(batch_size=65_536, use_threads=False)
+        self._positions, self._ranks = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        self._done = False
+
+    def __call__(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        while not self._done and (not len(self._positions) or self._positions[-1] < stop):
+            batch = next(self._batches, None)
+            if batch is None:
+                self._done = True
+                break
+            self._positions = np.concatenate([self._positions, batch.column(0).to_numpy()])
+            self._ranks = np.concatenate([self._ranks, batch.column(1).to_numpy()])
+        first, last = np.searchsorted(self._positions, [start, stop])
+        found = self._positions[first:last], self._ranks[first:last]
+        self._positions, self._ranks = self._positions[last:], self._ranks[last:]
+        return found

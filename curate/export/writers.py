@@ -31,7 +31,7 @@ def write_folder_files(out: Path, plan: ExportPlan, source_root: Path, config: E
     """Place every planned image at its target under `out`; returns (how many were (re)written,
     {target: content key} of every planned file)."""
     written, made, done, keys = 0, set(), 0, {}
-    total, root, store = len(plan.rows), str(out), str(source_root)
+    total, root, store = plan.photos, str(out), str(source_root)
     for rows in plan.chunks():
         for target, key, image_path in rows[["target", "content_key", "image_path"]].itertuples(index=False, name=None):
             path = f"{root}/{target}"  # plain strings: pathlib costs more than the link itself here
@@ -81,7 +81,7 @@ def write_shards(out: Path, plan: ExportPlan, source_root: Path, config: ExportC
     A tar sample is `<name>.<ext>` (the image), `<name>.cls` (the class index as text) and
     `<name>.json` (its metadata), members in sorted order with fixed owner, mode and mtime. A
     Parquet shard is described in `_write_parquet`."""
-    written, done, keys, total = 0, 0, {}, len(plan.rows)
+    written, done, keys, total = 0, 0, {}, plan.photos
     for shard_name, shard in plan_shards(plan):
         lines = metadata_frame(shard).to_json(orient="records", lines=True, date_format="iso",
                                               force_ascii=False).splitlines()

@@ -1,0 +1,115 @@
+"""`curate export` with the plan, the export state and the freshness fingerprints sorted on disk
+(DuckDB, `curate.external_sort`): the same bytes as the in-memory paths."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import demo_workspace
+
+from curate.catalog_batches import CatalogFile
+from curate.export import ExportConfig, export_workspace
+from curate.export.plan import plan_columns, plan_export, safe_names
+from curate.export.run import image_sizes
+from curate.export.spill import plan_from_file
+from curate.workspace import Workspace, read_catalog
+
+
+@pytest.fixture(scope="module")
+def demo_ws(tmp_path_factory) -> Workspace:
+    return demo_workspace(tmp_path_factory.mktemp("export-external-ws"), photos=80, seed=4)
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under `root` (relative path -> bytes)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def on_disk(patch: pytest.MonkeyPatch, bucket_rows: int = 9, batch_rows: int = 13) -> None:
+    """Every external path on, with small buckets and batches so that they straddle each other."""
+    patch.setattr("curate.export.spill.EXTERNAL_ROWS", 0)
+    patch.setattr("curate.catalog_batches.EXTERNAL_DIGEST_ROWS", 0)  # the split's freshness check
+    patch.setattr("curate.export.spill.BUCKET_ROWS", bucket_rows)
+    patch.setattr("curate.export.run.CatalogFile", lambda path: CatalogFile(path, batch_rows=batch_rows))
+
+
+@pytest.mark.parametrize("fmt", ["webdataset", "imagefolder", "hf", "csv", "hf-parquet"])
+def test_the_plan_sorted_on_disk_exports_the_same_bytes(demo_ws, tmp_path, fmt):
+    export_workspace(demo_ws, tmp_path / "memory", ExportConfig(fmt, shard_samples=7))
+    with pytest.MonkeyPatch.context() as patch:
+        on_disk(patch)
+        result = export_workspace(demo_ws, tmp_path / "disk", ExportConfig(fmt, shard_samples=7))
+    memory, disk = tree(tmp_path / "memory"), tree(tmp_path / "disk")
+    assert memory == disk and len(memory) > 5
+    assert result.plan.frame is None  # the streamed plan held no row
+
+
+def test_the_plan_sorted_on_disk_holds_the_in_memory_plans_rows(demo_ws, tmp_path):
+    config = ExportConfig("webdataset", shard_samples=5)
+    catalog = read_catalog(demo_ws)
+    memory = plan_export(catalog[plan_columns(config)], config, image_sizes(demo_ws, catalog))
+    with pytest.MonkeyPatch.context() as patch:
+        on_disk(patch, bucket_rows=11)
+        streamed = plan_from_file(CatalogFile(demo_ws.catalog_path, batch_rows=17), config,
+                                  lambda batch: image_sizes(demo_ws, batch), tmp_path)
+        chunks = list(streamed.chunks())
+    assert len(chunks) > 2 and all(len(chunk) <= 11 for chunk in chunks)
+    columns = ["photo_id", "split", "label", "name", "target", "shard", "content_key", "class_index", "bytes"]
+    assert pd.concat(chunks)[columns].reset_index(drop=True).equals(memory.rows[columns].reset_index(drop=True))
+    assert streamed.classes == memory.classes and streamed.excluded == memory.excluded
+    slim = ["split", "label", "license", "shard"]
+    assert streamed.rows[slim].astype(object).equals(memory.rows[slim].astype(object))
+    assert streamed.summary == memory.summary and streamed.photos == len(memory.rows)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file() and not p.name.startswith("bucket-")) \
+        == ["ranked.parquet"]  # the keys, their sorted order and the ranks are gone
+
+
+def clashing_catalog(path: Path, seed: int, photos: int = 300) -> pd.DataFrame:
+    """Ids that squash to the same stem, differ only in case, or are longer than a name may be."""
+    rng = np.random.default_rng(seed)
+    stems = ["a/b", "A.B", "a_b", "x y", "X_Y", "élan", "ÉLAN", "q" * 90, "Q" * 95, "k"]
+    ids = list(dict.fromkeys(f"src:{stems[rng.integers(len(stems))]}{rng.choice(['', '.', '/', '-', 'Z', 'z'])}"
+                             f"{rng.integers(40)}" for _ in range(photos)))
+    frame = pd.DataFrame({"photo_id": ids, "status": "kept", "label": rng.choice(["b", "a", "c"], len(ids)),
+                          "split": rng.choice(["train", "val", "test"], len(ids)),
+                          "license": rng.choice(["cc0-1.0", None], len(ids)),
+                          "image_path": [f"images/{i}.jpg" for i in range(len(ids))],
+                          "sha256": [f"{i:064x}" for i in range(len(ids))]})
+    frame.to_parquet(path)
+    return frame
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_names_and_order_sorted_on_disk_match_safe_names(tmp_path, seed):
+    clashing_catalog(tmp_path / "catalog.parquet", seed)
+    catalog = CatalogFile(tmp_path / "catalog.parquet", batch_rows=50)
+    config = ExportConfig("webdataset", shard_samples=4)
+
+    def sizes(batch: pd.DataFrame) -> pd.Series:
+        number = batch["image_path"].str.extract(r"(\d+)", expand=False).astype(int).to_numpy()
+        return pd.Series(np.where(number % 7 == 0, np.nan, 100.0 + number % 5), index=batch.index)
+
+    whole = catalog.read(plan_columns(config))
+    memory = plan_export(whole, config, sizes(whole))
+    assert safe_names(whole["photo_id"]).str.contains("-").any()  # clashes were made
+    (tmp_path / "plan").mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        on_disk(patch, bucket_rows=32)
+        streamed = plan_from_file(catalog, config, sizes, tmp_path / "plan")
+        rows = pd.concat(list(streamed.chunks()))
+    columns = ["photo_id", "name", "split", "shard", "target", "bytes"]
+    assert rows[columns].reset_index(drop=True).equals(memory.rows[columns].reset_index(drop=True))
+    assert streamed.missing.equals(memory.missing) and streamed.excluded == memory.excluded
+
+
+def test_an_empty_plan_sorted_on_disk(demo_ws, tmp_path):
+    with pytest.MonkeyPatch.context() as patch:
+        on_disk(patch)
+        result = export_workspace(demo_ws, tmp_path / "out", ExportConfig("webdataset", licences=["gfdl"]))
+    assert result.plan.photos == 0 and len(result.plan.rows) == 0
+    assert not list((tmp_path / "out").glob("*.tar"))
+    shutil.rmtree(tmp_path / "out")
