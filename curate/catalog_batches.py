@@ -37,7 +37,8 @@ HASHES_PER_PASS = 8  # columns hashed per pass over the file: 8 bytes a row each
 
 
 class CatalogFile:
-    """A catalog.parquet read in batches of `batch_rows` rows, only the columns asked for.
+    """A catalog.parquet (a file, or a folder of `*.parquet` parts read in name order) read in
+    batches of `batch_rows` rows, only the columns asked for.
 
     Raises DataContractError (exit 3) when the file cannot be read as Parquet. Results of
     `memo(key, compute)` are kept for the life of the object (the file is assumed unchanged).
@@ -47,7 +48,7 @@ class CatalogFile:
         self.path = Path(path)
         self.batch_rows = batch_rows
         try:
-            self._file = pq.ParquetFile(self.path)
+            self._file = _Parts(self.path) if self.path.is_dir() else pq.ParquetFile(self.path)
         except (OSError, pa.ArrowException) as exc:
             raise DataContractError(f"catalog {self.path} is unreadable ({exc}); restore it or re-run ingest") from exc
         self.num_rows = self._file.metadata.num_rows
@@ -158,6 +159,30 @@ class CatalogFile:
         if key not in self._memo:
             self._memo[key] = compute()
         return self._memo[key]
+
+
+class _Parts:
+    """A folder of Parquet parts (`*.parquet`, in name order) read as one file: the few calls of
+    `pq.ParquetFile` that CatalogFile makes. A column a part lacks is left out of its batches
+    (CatalogFile fills it as null)."""
+
+    def __init__(self, folder: Path):
+        self.files = [pq.ParquetFile(part) for part in sorted(folder.glob("*.parquet")) if part.is_file()]
+        if not self.files:
+            raise OSError(f"folder {folder} holds no *.parquet part")
+        names = dict.fromkeys(name for part in self.files for name in part.schema_arrow.names)
+        self.schema_arrow = pa.schema([pa.field(name, pa.null()) for name in names])
+        self.metadata = type("Metadata", (), {"num_rows": sum(part.metadata.num_rows for part in self.files)})()
+
+    def iter_batches(self, batch_size: int, columns: list[str], use_threads: bool = False):
+        for part in self.files:
+            present = [name for name in columns if name in part.schema_arrow.names]
+            yield from part.iter_batches(batch_size=batch_size, columns=present, use_threads=use_threads)
+
+    def read(self, columns: list[str], use_threads: bool = False) -> pa.Table:
+        tables = [part.read(columns=[n for n in columns if n in part.schema_arrow.names], use_threads=use_threads)
+                  for part in self.files]
+        return pa.concat_tables(tables, promote_options="default")
 
 
 def arrow_list_column(cells: pd.Series) -> pd.Series:

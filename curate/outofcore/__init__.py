@@ -14,7 +14,8 @@ with `COPY ... TO` (a temp file, then an atomic rename), row order and schema ke
 - the leakage check and the status counts (`curate.outofcore.queries`).
 
 `engine` (every I/O edge that reads the catalog takes one): "pandas", "duckdb" or "auto" (DuckDB
-when the catalog has more than AUTO_ROWS rows). `CURATE_CATALOG_ENGINE` sets the default.
+when the catalog has more than AUTO_ROWS rows, or is a folder of Parquet parts).
+`CURATE_CATALOG_ENGINE` sets the default.
 
     >>> choose_engine("pandas", None)
     'pandas'
@@ -51,6 +52,8 @@ def choose_engine(engine: str | None, catalog_path: Path | None) -> str:
         return engine
     if catalog_path is None or not Path(catalog_path).exists():
         return "pandas"
+    if Path(catalog_path).is_dir():  # a folder of Parquet parts: only DuckDB writes one back
+        return "duckdb"
     from curate.outofcore.db import catalog_rows
 
     return "duckdb" if catalog_rows(Path(catalog_path)) > AUTO_ROWS else "pandas"

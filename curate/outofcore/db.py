@@ -126,7 +126,7 @@ class Connection:
     """A DuckDB connection whose register / create_function / executemany first finish the last
     statement's result (DuckDB 2 refuses them while a result is pending)."""
 
-    _FLUSH_FIRST = frozenset({"register", "unregister", "create_function", "executemany", "close"})
+    _FLUSH_FIRST = frozenset({"register", "unregister", "create_function", "executemany", "close", "sql"})
 
     def __init__(self, con):
         self._con = con
