@@ -6,7 +6,8 @@ The first run generates a workspace in --root (default /tmp/ne-bench): N small, 
 catalog, and a real `curate split` of it; later runs reuse it. Each export then runs in a child
 process (so that its peak memory is its own) into an empty folder, and again into the finished
 folder (the idempotent re-run). The same WebDataset export of a 10,000-photo workspace cut from
-the same files shows how peak memory grows with the collection: the bench prints both peaks, the
+the same files shows how peak memory grows with the collection (and the same hard-link export of
+it, for the folder formats' export state): the bench prints both peaks, the
 peak of a child that only imports `curate.export` (the baseline of the same run) and the growth
 per photo above it. An hf-parquet export of the big workspace is timed too.
 Run:  .venv/bin/python bench/export.py [--photos 100000] [--root /tmp/ne-bench] [--scratch DIR]
@@ -114,7 +115,7 @@ def child(root: Path, out: Path, fmt: str, link: str) -> None:
     seconds = time.perf_counter() - started
     peak = peak_rss_mb()
     print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "written": result.written,
-                      "photos": len(result.plan.rows)}))
+                      "photos": result.plan.photos}))
 
 
 def run_child(root: Path, out: Path, fmt: str, link: str = "copy") -> dict:
@@ -145,7 +146,7 @@ def main() -> None:
             started = time.perf_counter()
             build_workspace(root, photos, source)
             print(f"built {root} ({photos:,} photos) in {time.perf_counter() - started:.0f} s")
-    outs = {name: scratch / f"out-{name}" for name in ("hard", "wds", "wds-small", "cp", "hfpq")}
+    outs = {name: scratch / f"out-{name}" for name in ("hard", "hard-small", "wds", "wds-small", "cp", "hfpq")}
     for path in outs.values():
         shutil.rmtree(path, ignore_errors=True)
     cp_s = timed_cp(big / "images", outs["cp"])
@@ -154,6 +155,7 @@ def main() -> None:
     wds = run_child(big, outs["wds"], "webdataset")
     wds_again = run_child(big, outs["wds"], "webdataset")
     wds_small = run_child(small, outs["wds-small"], "webdataset")
+    hard_small = run_child(small, outs["hard-small"], "imagefolder", "hardlink")
     hfpq = run_child(big, outs["hfpq"], "hf-parquet")
     baseline = run_child(small, outs["wds-small"], "none")
     size_mb = sum(p.stat().st_size for p in outs["cp"].rglob("*") if p.is_file()) / 1e6
@@ -172,6 +174,10 @@ def main() -> None:
     print(f"webdataset peak RSS: {low:.0f} MB at {wds_small['photos']:,} photos, {high:.0f} MB at "
           f"{wds['photos']:,} ({high / low:.2f}x); baseline (imports only) {base:.0f} MB; above it "
           f"{low - base:.0f} MB -> {high - base:.0f} MB, {per_photo_kb:.2f} kB a photo")
+    low, high = hard_small["peak_rss_mb"], hard["peak_rss_mb"]
+    per_photo_kb = (high - low) * 1024 / (hard["photos"] - hard_small["photos"])
+    print(f"imagefolder (hard links) peak RSS: {low:.0f} MB at {hard_small['photos']:,} photos, {high:.0f} MB at "
+          f"{hard['photos']:,} ({high / low:.2f}x), {per_photo_kb:.2f} kB a photo")
     for path in outs.values():
         shutil.rmtree(path, ignore_errors=True)
 

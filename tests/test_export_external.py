@@ -113,3 +113,37 @@ def test_an_empty_plan_sorted_on_disk(demo_ws, tmp_path):
     assert result.plan.photos == 0 and len(result.plan.rows) == 0
     assert not list((tmp_path / "out").glob("*.tar"))
     shutil.rmtree(tmp_path / "out")
+
+
+def change_and_export(ws: Workspace, out: Path, scenario: str) -> tuple[int, int, int]:
+    """A full imagefolder export into `out`, then `scenario`, then another export: its
+    (written, reused, removed)."""
+    export_workspace(ws, out, ExportConfig("imagefolder"))
+    config = ExportConfig("imagefolder")
+    if scenario == "fewer splits":  # the test split's files leave
+        config = ExportConfig("imagefolder", splits=("train", "val"))
+    elif scenario == "interrupted":  # the state of an export that stopped after a few files, and one file lost
+        state = pd.read_parquet(out / ".export-state.parquet")
+        (out / ".export-state.parquet").unlink()
+        lines = [f"{t}\t{k}\n" for t, k in zip(state["target"], state["content_key"]) if t.startswith("train/")]
+        (out / ".export-journal.tsv").write_text("".join(lines[:7]) + "train/x/stale.jpg\told\n", encoding="utf-8")
+        (out / lines[0].split("\t")[0]).unlink()
+    elif scenario == "overwrite":  # a stray file, removed with --overwrite
+        (out / "train" / "stray.txt").write_text("not ours")
+        config = ExportConfig("imagefolder", overwrite=True)
+    result = export_workspace(ws, out, config)
+    return result.written, result.reused, result.removed
+
+
+@pytest.mark.parametrize("scenario", ["fewer splits", "interrupted", "overwrite"])
+def test_the_export_state_on_disk_rewrites_and_removes_what_the_dict_does(demo_ws, tmp_path, scenario):
+    memory = change_and_export(demo_ws, tmp_path / "memory", scenario)
+    with pytest.MonkeyPatch.context() as patch:
+        on_disk(patch)
+        disk = change_and_export(demo_ws, tmp_path / "disk", scenario)
+    assert disk == memory
+    assert tree(tmp_path / "disk") == tree(tmp_path / "memory")
+    if scenario != "interrupted":
+        assert memory[2] > 0  # something was removed
+    else:
+        assert memory[1] == 6  # the journal's 7 files were reused but the lost one

@@ -32,6 +32,7 @@ from curate.export.files import (
     PLAN_FOLDER,
     Journal,
     Progress,
+    StateOnDisk,
     StreamedFile,
     check_target,
     is_ours,
@@ -130,20 +131,30 @@ def export_workspace(ws: Workspace, out: Path, config: ExportConfig, progress: P
         plan = plan_from_file(catalog, config, lambda batch: image_sizes(ws, batch), spill)
         provenance = Provenance(catalog_sha256(ws), recipe or recorded_recipe(ws), len(catalog),
                                 {str(k): int(v) for k, v in catalog.value_counts("drop_reason").items()}, NO_LEAKS)
-        previous = load_state(out) if is_ours(out) else {}
+        # a plan sorted on disk has its folder-format state on disk too (one entry per photo)
+        on_disk = config.folder_format and plan.frame is None
+        if on_disk:
+            previous = StateOnDisk(out, spill)
+        else:
+            previous = load_state(out) if is_ours(out) else {}
         write = write_folder_files if config.folder_format else write_shards
         with Journal(out) as journal:
             written, state = write(out, plan, ws.root, config, previous, journal, progress)
-        units = len(state)
-        state.update(write_side_files(out, plan, config, provenance))
+        if on_disk:
+            units = previous.recorded
+            removed = previous.finish(out, write_side_files(out, plan, config, provenance), config.overwrite)
+        else:
+            units = len(state)
+            state.update(write_side_files(out, plan, config, provenance))
     except BaseException:
         shutil.rmtree(spill, ignore_errors=True)
         if not existed and not any(os.scandir(out)):
             out.rmdir()
         raise
     shutil.rmtree(spill, ignore_errors=True)
-    removed = remove_left(out, set(state), set(previous), config.overwrite)
-    save_state(out, state)
+    if not on_disk:
+        removed = remove_left(out, set(state), set(previous), config.overwrite)
+        save_state(out, state)
     return ExportResult(out, plan, written, units - written, removed)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from curate.export.config import ExportConfig
-from curate.export.files import Journal, Progress, place_file, resized_jpeg
+from curate.export.files import Journal, Progress, StateOnDisk, place_file, resized_jpeg
 from curate.export.plan import ExportPlan, metadata_frame
 
 TAR_MTIME = 946_684_800  # 2000-01-01: every member gets it, so that shards are byte-identical
@@ -26,16 +26,19 @@ PROGRESS_EVERY = 200
 
 
 def write_folder_files(out: Path, plan: ExportPlan, source_root: Path, config: ExportConfig,
-                       previous: dict[str, str], journal: Journal,
+                       previous: dict[str, str] | StateOnDisk, journal: Journal,
                        progress: Progress | None = None) -> tuple[int, dict[str, str]]:
     """Place every planned image at its target under `out`; returns (how many were (re)written,
-    {target: content key} of every planned file)."""
+    {target: content key} of every planned file). With the state on disk (`previous` a
+    StateOnDisk), the keys go to it and the dict returned is empty."""
     written, made, done, keys = 0, set(), 0, {}
     total, root, store = plan.photos, str(out), str(source_root)
+    on_disk = isinstance(previous, StateOnDisk)
     for rows in plan.chunks():
+        known = previous.window(rows) if on_disk else previous
         for target, key, image_path in rows[["target", "content_key", "image_path"]].itertuples(index=False, name=None):
             path = f"{root}/{target}"  # plain strings: pathlib costs more than the link itself here
-            if previous.get(target) != key or not os.path.lexists(path):
+            if known.get(target) != key or not os.path.lexists(path):
                 folder = os.path.dirname(path)
                 if folder not in made:
                     os.makedirs(folder, exist_ok=True)
@@ -46,7 +49,10 @@ def write_folder_files(out: Path, plan: ExportPlan, source_root: Path, config: E
             done += 1
             if progress and (done % PROGRESS_EVERY == 0 or done == total):
                 progress("images", done, total)
-        keys.update(zip(rows["target"], rows["content_key"]))
+        if on_disk:
+            previous.record(rows["target"], rows["content_key"])
+        else:
+            keys.update(zip(rows["target"], rows["content_key"]))
     return written, keys
 
 
