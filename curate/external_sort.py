@@ -30,7 +30,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-MEMORY_LIMIT = "64MB"  # DuckDB's buffers while sorting; it spills to disk beyond
+MEMORY_LIMIT = "32MB"  # DuckDB's buffers while sorting; it spills to disk beyond (16MB runs out)
+MEMORY_LIMIT_MAX_MB = 1024  # a query that runs out of memory is retried with twice the limit, up to this
+ROW_GROUP = 16_384  # rows per row group of the files written (what DuckDB buffers per writing thread)
 MEMORY_LIMIT_ENV = "CURATE_SORT_MEMORY"
 EXTERNAL_ROWS = 50_000  # rows from which the callers sort on disk rather than in memory
 
@@ -60,8 +62,33 @@ def connect(folder: Path) -> Iterator:
 
 
 def write_parquet(con, query: str, path: Path) -> None:
-    """Write the rows of `query`, in its order, to the Parquet file `path`."""
-    con.execute(f"COPY ({query}) TO {literal(str(path))} (FORMAT parquet, COMPRESSION zstd)")
+    """Write the rows of `query`, in its order, to the Parquet file `path`. Should DuckDB run
+    out of memory (it needs a few blocks pinned per thread whatever the data), the query runs
+    again with twice the memory limit, up to MEMORY_LIMIT_MAX_MB."""
+    import duckdb
+
+    while True:
+        try:
+            con.execute(f"COPY ({query}) TO {literal(str(path))} (FORMAT parquet, COMPRESSION zstd, "
+                        f"ROW_GROUP_SIZE {ROW_GROUP})")
+            return
+        except duckdb.OutOfMemoryException:
+            limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+            megabytes = _megabytes(limit)
+            if megabytes * 2 > MEMORY_LIMIT_MAX_MB:
+                raise
+            con.execute(f"SET memory_limit = '{megabytes * 2}MB'")
+
+
+def _megabytes(setting: str) -> int:
+    """DuckDB's memory_limit setting ('30.5 MiB', '1.0 GiB') in whole MB (at least 1).
+
+    >>> _megabytes("30.5 MiB"), _megabytes("1.0 GiB")
+    (32, 1074)
+    """
+    number, unit = setting.split()
+    scale = {"KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3, "KB": 1000, "MB": 1000 ** 2, "GB": 1000 ** 3}
+    return max(1, round(float(number) * scale.get(unit, 1) / 1000 ** 2))
 
 
 def exact_batches(path: Path, rows: int, columns: list[str] | None = None) -> Iterator[pa.Table]:

@@ -145,3 +145,24 @@ def test_the_export_state_on_disk_rewrites_and_removes_what_the_dict_does(demo_w
         assert memory[2] > 1 and not (tmp_path / "disk" / "test").exists()  # the test split and the stray
     else:
         assert memory[1] == 6  # the journal's 7 files were reused but the lost one
+
+
+def test_a_sort_that_runs_out_of_memory_runs_again_with_more(tmp_path, monkeypatch):
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curate import external_sort
+
+    keys = [f"{i:09d}" for i in range(300_000)]
+    pq.write_table(pa.table({"k": keys[::-1]}), tmp_path / "in.parquet")
+    query = f"SELECT k FROM read_parquet({external_sort.literal(str(tmp_path / 'in.parquet'))}) ORDER BY k"
+    monkeypatch.setenv("CURATE_SORT_MEMORY", "2MB")
+    monkeypatch.setattr("curate.external_sort.MEMORY_LIMIT_MAX_MB", 3)
+    with external_sort.connect(tmp_path) as con, pytest.raises(duckdb.OutOfMemoryException):
+        external_sort.write_parquet(con, query, tmp_path / "out.parquet")  # 2 MB is too little
+    monkeypatch.undo()
+    monkeypatch.setenv("CURATE_SORT_MEMORY", "2MB")
+    with external_sort.connect(tmp_path) as con:
+        external_sort.write_parquet(con, query, tmp_path / "out.parquet")
+    assert pq.read_table(tmp_path / "out.parquet").column("k").to_pylist() == keys
