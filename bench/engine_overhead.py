@@ -6,8 +6,9 @@
 The pixel pass is ingest's per-image work: fetch the bytes (demo: render the photo; folder:
 read the file), sha256, validation decode with pHash, thumbnail and quality statistics, and
 the content-addressed store. `--source demo` renders `--photos` demo photos (160x120);
-`--source folder` reads the same number of real Flickr photos (about 1024 px) from
-../shared/realdata/flickr-ferrari (fewer if fewer exist).
+`--source folder` reads the same number of real photos from ../shared/realdata, taken in turn
+from scenes15 (greyscale, ~250 px), imagenet-sample (~400 px), flickr-ferrari (~1024 px) and
+opensfm-lund (fewer if fewer exist), one label folder per collection.
 
 Each repeat ingests the collection into two fresh workspaces, local engine (a thread pool of
 `--workers`) then Ray engine (a local Ray with this machine's CPUs, shards of
@@ -40,19 +41,26 @@ from curate.ingest.folder import FolderOptions, ingest_folder
 from curate.vision import features
 from curate.workspace import Workspace, read_catalog
 
-REAL_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "flickr-ferrari"
+REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
+REAL_COLLECTIONS = {"scenes15": "scenes15/*/*/*.jpg", "imagenet": "imagenet-sample/*.jpg",
+                    "ferrari": "flickr-ferrari/*/*.jpg", "lund": "opensfm-lund/*.jpg"}
 
 
 def real_folder(root: Path, photos: int) -> Path:
-    """Up to `photos` real photos copied into root/ferrari/ (the folder source's label folder)."""
-    paths = sorted(REAL_PHOTOS.glob("*/*.jpg"))[:photos]
-    if not paths:
-        raise SystemExit(f"no photos at {REAL_PHOTOS} (../shared/realdata is needed for --source folder)")
-    out = root / "photos" / "ferrari"
-    out.mkdir(parents=True)
-    for index, path in enumerate(paths):
-        shutil.copyfile(path, out / f"{index:05d}.jpg")
-    return out.parent
+    """Up to `photos` real photos copied into root/photos/<collection>/, taken from each collection in turn."""
+    pools = [sorted(REALDATA.glob(pattern)) for pattern in REAL_COLLECTIONS.values()]
+    if not any(pools):
+        raise SystemExit(f"no photos under {REALDATA} (../shared/realdata is needed for --source folder)")
+    chosen: list[tuple[str, Path]] = []
+    for index in range(max(map(len, pools))):
+        for name, pool in zip(REAL_COLLECTIONS, pools):
+            if index < len(pool) and len(chosen) < photos:
+                chosen.append((name, pool[index]))
+    for number, (name, path) in enumerate(chosen):
+        out = root / "photos" / name
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, out / f"{number:05d}.jpg")
+    return root / "photos"
 
 
 def ingest(source: str, ws: Workspace, args, folder: Path | None):
