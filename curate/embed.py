@@ -33,6 +33,7 @@ from curate import engines
 from curate.errors import DataContractError, UsageError
 from curate.progress import progress_bar
 from curate.runs import save_stage_report
+from curate.settings_fields import SettingError, setting
 from curate.vision.backbones import DEFAULT_BACKBONE, Backbone, backbone_names, cpu_speed
 from curate.workspace import Workspace, catalog_sha256, changes_workspace, read_catalog, write_table_atomic
 
@@ -43,22 +44,30 @@ DEFAULT_IMAGE_SIZE = 224
 
 @dataclass(frozen=True)
 class EmbedConfig:
-    backbone: str = DEFAULT_BACKBONE
-    batch_size: int = 64
-    device: str = "auto"
-    workers: int | None = None  # DataLoader worker processes; None: 1 per 2 CPU cores (max 8)
-    checkpoint: int = 2048  # images per cache part
-    image_size: int | None = None  # input side in pixels; None: the backbone's own (224)
+    """`curate embed`'s settings (its flags) and a recipe's [embed] section."""
+
+    backbone: str = setting(DEFAULT_BACKBONE, help=(
+        "Feature extractor (default: EfficientNet-Lite0, ImageNet weights, offline)."))
+    batch_size: int = setting(64, help="Images per forward pass.")
+    device: str = setting("auto", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")
+    workers: int | None = setting(None, help="Image-decoding worker processes (default: half the CPU cores, max 8).")
+    checkpoint: int = setting(2048, help="Images per cache part (a part is kept when the command is interrupted).")
+    image_size: int | None = setting(None, help=(
+        "Input crop side in pixels (default: the backbone's, 224; smaller is faster on CPU)."))
 
     def __post_init__(self) -> None:
         if self.backbone not in backbone_names():
-            raise UsageError(f"unknown backbone {self.backbone!r}; choose one of {', '.join(backbone_names())}")
+            raise SettingError(f"unknown backbone {self.backbone!r}; {{backbone}} must be one of "
+                               f"{', '.join(backbone_names())}", "backbone")
         if self.batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
+            raise SettingError(f"{{batch_size}} must be at least 1, got {self.batch_size}", "batch_size")
+        if self.checkpoint < 1:
+            raise SettingError(f"{{checkpoint}} must be at least 1, got {self.checkpoint}", "checkpoint")
         if self.image_size is not None and not 32 <= self.image_size <= 1024:
-            raise UsageError(f"--image-size must be between 32 and 1024 pixels, got {self.image_size}")
+            raise SettingError(f"{{image_size}} must be between 32 and 1024 pixels, got {self.image_size}",
+                               "image_size")
         if self.workers is not None and self.workers < 0:
-            raise UsageError(f"--workers must be 0 or more, got {self.workers}")
+            raise SettingError(f"{{workers}} must be 0 or more, got {self.workers}", "workers")
 
     @property
     def cache_key(self) -> str:

@@ -17,6 +17,8 @@ from classify.cli import app as classify_app
 from classify.config import TrainConfig
 from curate.cli.app import app as curate_app
 from curate.cli.options import config_options
+from curate.embed import EmbedConfig
+from curate.engines import EngineConfig
 from curate.errors import UsageError
 from curate.export.config import ExportConfig
 from curate.filters.stage import FilterConfig
@@ -37,6 +39,13 @@ CONVERTED = [
     (["prefilter"], PrefilterConfig, "prefilter", ("topic",)),  # topic: the recipe's top-level key
     (["classify", "train"], TrainConfig, "train", ()),
     (["classify", "evaluate"], EvaluateSettings, "evaluate", ()),
+    (["embed"], EmbedConfig, "embed", ()),
+    (["embed"], EngineConfig, "engine", ()),  # the engine flags of every command with per-image work
+    (["ingest", "demo"], EngineConfig, "engine", ()),
+    (["ingest", "folder"], EngineConfig, "engine", ()),
+    (["ingest", "urls"], EngineConfig, "engine", ()),
+    (["ingest", "flickr"], EngineConfig, "engine", ()),
+    (["ingest", "commons"], EngineConfig, "engine", ()),
 ]
 # what a command needs besides the flag tested
 REQUIRED = {"export": ["-f", "imagefolder", "-o", "out"], "prefilter": ["--topic", "skyline"], "evaluate": ["out"]}
@@ -55,6 +64,12 @@ BAD_VALUES = [
     (["prefilter"], "prefilter", "max_drop_share", "2", 2),
     (["classify", "train"], "train", "crop_scale", "0", 0),
     (["classify", "evaluate"], "evaluate", "top_losses", "-1", -1),
+    (["embed"], "embed", "batch_size", "0", 0),
+    (["embed"], "embed", "image_size", "2000", 2000),
+    (["embed"], "embed", "workers", "-1", -1),
+    (["ingest", "demo"], "engine", "shard_size", "0", 0),
+    (["ingest", "demo"], "engine", "max_retries", "-1", -1),
+    (["ingest", "demo"], "engine", "engine", "spark", "spark"),
 ]
 
 
@@ -79,7 +94,8 @@ def _one_line_error(result) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("path, config, section, fixed", CONVERTED, ids=[" ".join(c[0]) for c in CONVERTED])
+@pytest.mark.parametrize("path, config, section, fixed", CONVERTED,
+                         ids=[f"{' '.join(c[0])} [{c[2]}]" for c in CONVERTED])
 def test_every_field_is_a_flag_and_a_recipe_key_with_one_help_text(path, config, section, fixed):
     options = _options(path)
     for item in fields(config):
@@ -97,7 +113,7 @@ def test_every_field_is_a_flag_and_a_recipe_key_with_one_help_text(path, config,
 @pytest.mark.parametrize("path, section, name, flag_value, recipe_value", BAD_VALUES,
                          ids=[f"{' '.join(b[0])} {b[2]}" for b in BAD_VALUES])
 def test_a_bad_value_is_named_as_the_user_gave_it(tmp_path, path, section, name, flag_value, recipe_value):
-    config = next(c for p, c, _, _ in CONVERTED if p == path)
+    config = next(c for p, c, s, _ in CONVERTED if p == path and s == section)
     item = next(item for item in fields(config) if item.name == name)
     flag = flag_names(item)[0]
     required = [str(tmp_path / arg) if arg == "out" else arg for arg in REQUIRED.get(path[-1], [])]

@@ -1,30 +1,25 @@
-"""`--engine` and `--ray-address`: where a command's per-image work runs (see curate.engines)."""
+"""The engine flags (--engine, --ray-address, --shard-size, --max-retries): where a command's
+per-image work runs (see curate.engines), built from EngineConfig's fields like a stage's flags."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-
-from curate.engines import ENGINES, EngineConfig
+from curate.cli.options import config_options
+from curate.engines import EngineConfig
 from curate.errors import UsageError
+from curate.pipeline.settings import build_config
 
-EngineOption = Annotated[str, typer.Option(
-    "--engine", metavar="LOCAL|RAY",
-    help="Where per-image work runs: local (this process) or ray (Ray tasks; see docs/scale.md).")]
-RayAddressOption = Annotated[str | None, typer.Option(
-    "--ray-address", metavar="ADDR",
-    help="Ray cluster to join with --engine ray (default: $RAY_ADDRESS, else a local Ray on this machine's CPUs).")]
+# on a command with an `engine_settings: dict | None = None` parameter: one flag per EngineConfig field
+engine_options = config_options(EngineConfig, layered=False, param="engine_settings")
 
 
-def engine_config(engine: str, ray_address: str | None) -> EngineConfig:
-    """The EngineConfig the flags ask for; Ray missing or a stray --ray-address is one line, exit 2."""
-    if engine not in ENGINES:
-        raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if engine == "local" and ray_address is not None:
-        raise UsageError("--ray-address needs --engine ray")
-    config = EngineConfig(engine=engine, ray_address=ray_address)
-    if engine == "ray":
+def engine_config(settings: dict | None, command: str) -> EngineConfig:
+    """The EngineConfig the flags ask for; a bad value, Ray missing or a stray --ray-address is one
+    line, exit 2."""
+    settings = dict(settings or {})
+    if settings.get("engine", "local") == "local" and settings.get("ray_address") is not None:
+        raise UsageError(f"{command}: --ray-address needs --engine ray")
+    config = build_config(EngineConfig, {}, "", flags=settings, command=command)
+    if config.engine == "ray":
         from curate.engines.ray import check_address, import_ray
 
         import_ray()

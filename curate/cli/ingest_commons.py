@@ -17,7 +17,7 @@ from curate.cli.common import (
     user_errors,
     workspace,
 )
-from curate.cli.engine_options import EngineOption, RayAddressOption, engine_config
+from curate.cli.engine_options import engine_config, engine_options
 from curate.console import console
 from curate.errors import UsageError
 from curate.ingest.commons import DEFAULT_ENDPOINT, CommonsOptions, CommonsQuery, ingest_commons
@@ -35,6 +35,7 @@ def parse_near(text: str) -> tuple[float, float]:
 
 
 @user_errors
+@engine_options
 def commons(
     category: Annotated[str | None, typer.Option(help="Category whose files to ingest, e.g. \"Skylines of Chicago\".",
                                                  show_default=False)] = None,
@@ -55,8 +56,7 @@ def commons(
     workers: Annotated[int, typer.Option(min=1, max=64, help="Concurrent thumbnail downloads.")] = 8,
     timeout: Annotated[float, typer.Option(min=0.1, help="Connect and read timeout, seconds.")] = 30.0,
     endpoint: Annotated[str, typer.Option(hidden=True, help="api.php URL (tests).")] = DEFAULT_ENDPOINT,
-    engine: EngineOption = "local",
-    ray_address: RayAddressOption = None,
+    engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -72,7 +72,7 @@ def commons(
                               read_timeout_s=timeout)
     options = CommonsOptions(query=query, recipe=recipe, endpoint=endpoint, download=download, contact=contact,
                              api_timeout_s=timeout)
-    with engines.use(engine_config(engine, ray_address)):
+    with engines.use(engine_config(engine_settings, "curate ingest commons")):
         report = ingest_commons(workspace(workspace_path), options)
     if as_json:
         console.print_json(json.dumps(asdict(report)))

@@ -9,7 +9,7 @@ import typer
 
 from curate import engines
 from curate.cli.common import WorkspaceOption, print_table, user_errors, workspace
-from curate.cli.engine_options import EngineOption, RayAddressOption, engine_config
+from curate.cli.engine_options import engine_config, engine_options
 from curate.console import console
 from curate.demo.config import DemoConfig, parse_image_size
 from curate.ingest.demo import ingest_demo
@@ -19,14 +19,14 @@ _DEFAULT_SIZE = f"{_DEFAULT.image_width}x{_DEFAULT.image_height}"
 
 
 @user_errors
+@engine_options
 def demo(
     photos: Annotated[int, typer.Option("--photos", help="How many photos to generate.")] = _DEFAULT.photos,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same collection.")] = _DEFAULT.seed,
     no_images: Annotated[bool, typer.Option("--no-images", help="Metadata only (fast; for benchmarks).")] = False,
     image_size: Annotated[str, typer.Option("--image-size", help="Image size WIDTHxHEIGHT.")] = _DEFAULT_SIZE,
     workers: Annotated[int, typer.Option("--workers", help="Render threads.")] = 2,
-    engine: EngineOption = "local",
-    ray_address: RayAddressOption = None,
+    engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
 ) -> None:
     """Generate the demo collection (ten city skylines + realistic noise) and ingest it.
@@ -37,7 +37,7 @@ def demo(
     width, height = parse_image_size(image_size)
     config = DemoConfig(photos=photos, seed=seed, image_width=width, image_height=height)
     ws = workspace(workspace_path)
-    with engines.use(engine_config(engine, ray_address)):
+    with engines.use(engine_config(engine_settings, "curate ingest demo")):
         report = ingest_demo(ws, config, images=not no_images, workers=workers)
     console.print(f"demo collection: {report.records} photos (seed {seed}, "
                   f"{'no images' if no_images else image_size}) in {ws.root}; truth: {ws.truth_path}")

@@ -17,7 +17,7 @@ from curate.cli.common import (
     user_errors,
     workspace,
 )
-from curate.cli.engine_options import EngineOption, RayAddressOption, engine_config
+from curate.cli.engine_options import engine_config, engine_options
 from curate.console import console
 from curate.errors import UsageError
 from curate.ingest.flickr import FlickrOptions, FlickrQuery, ingest_flickr
@@ -38,6 +38,7 @@ def _numbers(text: str | None, what: str, count: int) -> tuple[float, ...] | Non
 
 
 @user_errors
+@engine_options
 def flickr(
     tags: Annotated[str, typer.Option(help="Comma-separated tags, e.g. chicago,skyline.", show_default=False)],
     tag_mode: Annotated[str, typer.Option("--tag-mode", help="all: every tag; any: at least one.")] = "all",
@@ -59,8 +60,7 @@ def flickr(
     timeout: Annotated[float, typer.Option(min=0.1, help="Image download timeout, seconds.")] = 20.0,
     retries: Annotated[int, typer.Option(min=0, max=10, help="Image download retries (5xx, 429, timeouts).")] = 3,
     endpoint: Annotated[str, typer.Option(hidden=True)] = DEFAULT_ENDPOINT,
-    engine: EngineOption = "local",
-    ray_address: RayAddressOption = None,
+    engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -76,7 +76,7 @@ def flickr(
     download = DownloadConfig(workers=workers, connect_timeout_s=timeout, read_timeout_s=timeout, retries=retries)
     options = FlickrOptions(query=query, recipe=recipe, endpoint=endpoint, calls_per_hour=calls_per_hour,
                             download=download, refresh=refresh)
-    with engines.use(engine_config(engine, ray_address)):
+    with engines.use(engine_config(engine_settings, "curate ingest flickr")):
         report = ingest_flickr(workspace(workspace_path), options)
     if as_json:
         console.print_json(json.dumps(asdict(report)))

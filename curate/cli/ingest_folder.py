@@ -18,7 +18,7 @@ from curate.cli.common import (
     user_errors,
     workspace,
 )
-from curate.cli.engine_options import EngineOption, RayAddressOption, engine_config
+from curate.cli.engine_options import engine_config, engine_options
 from curate.console import console
 from curate.errors import UsageError
 from curate.ingest.engine import IngestReport
@@ -27,6 +27,7 @@ from curate.ingest.mapping import parse_map_options
 
 
 @user_errors
+@engine_options
 def folder(
     directory: Annotated[Path, typer.Argument(help="Folder of photos: <label>/<photo> subfolders, or flat.",
                                               metavar="DIR", show_default=False)],
@@ -51,8 +52,7 @@ def folder(
     keep_url_secrets: Annotated[bool, typer.Option(
         "--keep-url-secrets", help="Store the sidecar's URLs verbatim. Default: user:password@ and secret-looking "
                                    "query parameters (api_key, token, sig...) are redacted.")] = False,
-    engine: EngineOption = "local",
-    ray_address: RayAddressOption = None,
+    engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -68,7 +68,7 @@ def folder(
         column_map["label"] = label_column
     options = FolderOptions(folder=directory, metadata=metadata, column_map=column_map, label_source=label_from,
                             recipe=recipe, workers=workers, keep_url_secrets=keep_url_secrets)
-    with engines.use(engine_config(engine, ray_address)):
+    with engines.use(engine_config(engine_settings, "curate ingest folder")):
         report = ingest_folder(workspace(workspace_path), options)
     if json_output:
         console.print_json(json.dumps(asdict(report)))

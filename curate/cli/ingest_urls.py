@@ -18,7 +18,7 @@ from curate.cli.common import (
     user_errors,
     workspace,
 )
-from curate.cli.engine_options import EngineOption, RayAddressOption, engine_config
+from curate.cli.engine_options import engine_config, engine_options
 from curate.console import console
 from curate.ingest.http import DownloadConfig
 from curate.ingest.mapping import parse_map_options
@@ -26,6 +26,7 @@ from curate.ingest.urls import UrlIngestOptions, ingest_urls
 
 
 @user_errors
+@engine_options
 def urls(
     file: Annotated[Path, typer.Argument(help="CSV/TSV or Parquet file, one photo per row with its image URL.",
                                          show_default=False)],
@@ -43,8 +44,7 @@ def urls(
         "--keep-url-secrets", help="Store URLs verbatim in the catalog. Default: user:password@ and secret-looking "
                                    "query parameters (api_key, token, sig...) are redacted; downloads use the "
                                    "full URL either way.")] = False,
-    engine: EngineOption = "local",
-    ray_address: RayAddressOption = None,
+    engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -59,7 +59,7 @@ def urls(
                               read_timeout_s=timeout, retries=retries)
     options = UrlIngestOptions(path=file, column_map=parse_map_options(column_map), recipe=recipe,
                                download=download, keep_url_secrets=keep_url_secrets)
-    with engines.use(engine_config(engine, ray_address)):
+    with engines.use(engine_config(engine_settings, "curate ingest urls")):
         report = ingest_urls(workspace(workspace_path), options)
     if as_json:
         console.print_json(json.dumps(asdict(report)))

@@ -20,41 +20,45 @@ from typing import Annotated
 
 import typer
 
-from curate.settings_fields import HELP, PARSE, flag_names
+from curate.settings_fields import HELP, METAVAR, PARSE, flag_names
 
 
-def config_options(cls, *, layered: bool = True, skip: tuple[str, ...] = (), required: tuple[str, ...] = ()):
+def config_options(cls, *, layered: bool = True, skip: tuple[str, ...] = (), required: tuple[str, ...] = (),
+                   param: str = "settings"):
     """Decorate a command: its `settings` parameter becomes one option per field of `cls`.
 
     layered: the command also reads a recipe, so an option left out is None (not given) and its
     help says the default; otherwise an option's default is the field's, shown by --help.
     skip: fields without a flag here. required: fields whose flag must be given.
+    param: the parameter to replace, for a command with two configs (`engine_settings`, the
+    engine's flags; curate/cli/engine_options.py).
     """
     def decorate(command):
         signature = inspect.signature(command)
         resolved = typing.get_type_hints(command, include_extras=True)  # the command's own options, as objects
         own = [param.replace(annotation=resolved.get(param.name, param.annotation), kind=inspect.Parameter.KEYWORD_ONLY)
                for param in signature.parameters.values()]
-        at = [param.name for param in own].index("settings")
+        at = [item.name for item in own].index(param)
         hints = typing.get_type_hints(cls)
         made = [_parameter(item, hints[item.name], layered, item.name in required)
                 for item in fields(cls) if item.name not in skip]
-        clash = {param.name for param in made} & {param.name for param in own}
+        clash = {item.name for item in made} & {item.name for item in own}
         if clash:
             raise TypeError(f"{command.__name__}: parameters {sorted(clash)} are also fields of {cls.__name__}")
-        parsers = {param.name: _from_flag(hints[param.name]) for param in made}
+        parsers = {item.name: _from_flag(hints[item.name]) for item in made}
 
         @functools.wraps(command)
         def wrapper(*args, **kwargs):
             given = {name: kwargs.pop(name) for name in parsers if name in kwargs}
             settings = {name: parsers[name](value) for name, value in given.items()
                         if value is not None and not (layered and value is False and _single_flag(cls, name))}
-            return command(*args, settings=settings, **kwargs)
+            return command(*args, **{param: settings}, **kwargs)
 
         params = [*own[:at], *made, *own[at + 1:]]
         wrapper.__signature__ = signature.replace(parameters=params, return_annotation=None)
-        wrapper.__annotations__ = {param.name: param.annotation for param in params}
-        del wrapper.__wrapped__  # typer reads the signature above, not the command's
+        wrapper.__annotations__ = {item.name: item.annotation for item in params}
+        wrapper.__dict__.pop("__wrapped__", None)  # typer reads the signature above, not the command's
+        wrapper.config_classes = (*getattr(command, "config_classes", ()), cls)
         wrapper.config_class = cls
         return wrapper
 
@@ -82,7 +86,8 @@ def _parameter(item: Field, hint, layered: bool, required: bool) -> inspect.Para
         if cli_type is str and default is not None and not isinstance(default, str):
             default = None  # a list or a number shown to a text option: its help says the default
     annotation = cli_type if required or default is not None and not (layered and pair) else cli_type | None
-    option = typer.Option(*option_names, help=item.metadata.get(HELP, ""), show_default=show)
+    option = typer.Option(*option_names, help=item.metadata.get(HELP, ""), show_default=show,
+                          metavar=item.metadata.get(METAVAR))
     return inspect.Parameter(item.name, inspect.Parameter.KEYWORD_ONLY, default=default,
                              annotation=Annotated[annotation, option])
 

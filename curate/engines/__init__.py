@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from curate.errors import UsageError
+from curate.settings_fields import SettingError, setting
 
 ENGINES = ("local", "ray")
 DEFAULT_SHARD_SIZE = 500
@@ -34,30 +34,28 @@ DEFAULT_SHARD_SIZE = 500
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Which engine runs per-image work, and how it cuts the work up.
+    """Which engine runs per-image work, and how it cuts the work up: the `[engine]` section of a
+    recipe, and the --engine, --ray-address, --shard-size and --max-retries flags of the commands
+    that do per-image work (curate/cli/engine_options.py)."""
 
-    engine: "local" (this process: ingest's thread pool, embed's DataLoader) or "ray".
-    ray_address: the cluster to join ("auto", "ray://head:10001", "10.0.0.5:6379"); None: $RAY_ADDRESS,
-        else a local Ray started with this machine's CPUs.
-    shard_size: records (ingest) or images (embed) per Ray task; each finished shard is journaled.
-    max_retries: how many times Ray runs a failed or killed shard again before the command stops.
-    """
-
-    engine: str = "local"
-    ray_address: str | None = None
-    shard_size: int = DEFAULT_SHARD_SIZE
-    max_retries: int = 3
+    engine: str = setting("local", metavar="LOCAL|RAY", help=(
+        "Where per-image work runs: local (this process) or ray (Ray tasks; see docs/scale.md)."))
+    ray_address: str | None = setting(None, metavar="ADDR", help=(
+        "Ray cluster to join with engine ray (default: $RAY_ADDRESS, else a local Ray on this machine's CPUs)."))
+    shard_size: int = setting(DEFAULT_SHARD_SIZE, help=(
+        "Records (ingest) or images (embed) per Ray task; each finished shard is journaled."))
+    max_retries: int = setting(3, help="How many times Ray runs a failed or killed shard again before stopping.")
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
-            raise UsageError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+            raise SettingError(f"{{engine}} must be one of {', '.join(ENGINES)}, got {self.engine!r}", "engine")
         if self.shard_size < 1:
-            raise UsageError(f"engine shard_size must be at least 1, got {self.shard_size}")
+            raise SettingError(f"{{shard_size}} must be at least 1, got {self.shard_size}", "shard_size")
         if self.max_retries < 0:
-            raise UsageError(f"engine max_retries must be 0 or more, got {self.max_retries}")
+            raise SettingError(f"{{max_retries}} must be 0 or more, got {self.max_retries}", "max_retries")
         if self.ray_address is not None and not str(self.ray_address).strip():
-            raise UsageError("--ray-address is empty; pass the cluster's address (e.g. ray://head:10001) or "
-                             "leave it out to start a local Ray")
+            raise SettingError("{ray_address} is empty; give the cluster's address (e.g. ray://head:10001) or "
+                               "leave it out to start a local Ray", "ray_address")
 
     @property
     def address(self) -> str | None:
