@@ -17,6 +17,7 @@ from classify.cli import app as classify_app
 from classify.config import TrainConfig
 from curate.cli.app import app as curate_app
 from curate.cli.options import config_options
+from curate.demo.config import DemoConfig
 from curate.embed import EmbedConfig
 from curate.engines import EngineConfig
 from curate.errors import UsageError
@@ -189,6 +190,46 @@ def test_a_field_added_to_a_dataclass_is_a_flag_with_its_help(layered):
     for text in ("--size", "How big.", "--names", "--loud", "--quiet", "--cap", "A number, or off."):
         assert text in helped
     assert build_config(Toy, {"size": 5}, "recipe t [toy]", flags={"names": ["x"]}) == Toy(size=5, names=("x",))
+
+
+# [[sources]] kinds: (command, its config, the fields one flag fills together: the flag's parameter)
+SOURCES = [
+    (["ingest", "demo"], DemoConfig, {"image_width": "image_size", "image_height": "image_size"}),
+]
+# (command, the [[sources]] kind, key, the flag and its bad value, the bad value in a recipe)
+BAD_SOURCE_VALUES = [
+    (["ingest", "demo"], "demo", "photos", ["--photos", "0"], 0),
+    (["ingest", "demo"], "demo", "seed", ["--seed", "-1"], -1),
+    (["ingest", "demo"], "demo", "image_width", ["--image-size", "20x200"], 20),
+    (["ingest", "demo"], "demo", "mislabel_rate", ["--mislabel-rate", "0.99"], 0.99),
+]
+
+
+@pytest.mark.parametrize("path, config, together", SOURCES, ids=[" ".join(c[0]) for c in SOURCES])
+def test_every_source_field_is_a_flag_and_a_sources_key(path, config, together):
+    options = _options(path)
+    for item in fields(config):
+        assert item.metadata.get(HELP), f"{config.__name__}.{item.name} has no help text"
+        option = options.get(together.get(item.name, item.name))
+        assert option is not None, f"{' '.join(path)} has no flag for {item.name}"
+        assert (*option.opts, *option.secondary_opts) == flag_names(item)
+        if item.name not in together:
+            assert option.help == item.metadata[HELP]
+
+
+@pytest.mark.parametrize("path, kind, name, flag_args, recipe_value", BAD_SOURCE_VALUES,
+                         ids=[f"{' '.join(b[0])} {b[2]}" for b in BAD_SOURCE_VALUES])
+def test_a_bad_source_value_is_named_as_the_user_gave_it(tmp_path, path, kind, name, flag_args, recipe_value):
+    config = next(c for p, c, _ in SOURCES if p == path)
+    flag = flag_names(next(item for item in fields(config) if item.name == name))[0]
+    line = _one_line_error(runner.invoke(curate_app, [*path, "-w", str(tmp_path / "ws"), *flag_args]))
+    assert _names(flag, line) and not _names(name, line)
+
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text(f'name = "bad"\nlabels_from = "skylines"\ntopic = "skyline"\n[[sources]]\nkind = "{kind}"\n'
+                      f'{name} = {json.dumps(recipe_value)}\n', encoding="utf-8")
+    line = _one_line_error(runner.invoke(curate_app, ["run", str(recipe), "-w", str(tmp_path / "ws")]))
+    assert f"[[sources]] #1 ({kind}): " in line and _names(name, line) and not _names(flag, line)
 
 
 def test_the_recipes_page_lists_every_key_of_each_converted_section():

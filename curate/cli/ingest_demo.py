@@ -10,9 +10,11 @@ import typer
 from curate import engines
 from curate.cli.common import WorkspaceOption, print_table, user_errors, workspace
 from curate.cli.engine_options import engine_config, engine_options
+from curate.cli.options import config_options
 from curate.console import console
 from curate.demo.config import DemoConfig, parse_image_size
 from curate.ingest.demo import ingest_demo
+from curate.pipeline.settings import build_config
 
 _DEFAULT = DemoConfig()
 _DEFAULT_SIZE = f"{_DEFAULT.image_width}x{_DEFAULT.image_height}"
@@ -20,11 +22,12 @@ _DEFAULT_SIZE = f"{_DEFAULT.image_width}x{_DEFAULT.image_height}"
 
 @user_errors
 @engine_options
+@config_options(DemoConfig, layered=False, skip=("image_width", "image_height"))  # both: --image-size
 def demo(
-    photos: Annotated[int, typer.Option("--photos", help="How many photos to generate.")] = _DEFAULT.photos,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same collection.")] = _DEFAULT.seed,
+    settings: dict | None = None,  # one flag per DemoConfig field (curate/cli/options.py)
     no_images: Annotated[bool, typer.Option("--no-images", help="Metadata only (fast; for benchmarks).")] = False,
-    image_size: Annotated[str, typer.Option("--image-size", help="Image size WIDTHxHEIGHT.")] = _DEFAULT_SIZE,
+    image_size: Annotated[str, typer.Option(
+        "--image-size", help="Image size WIDTHxHEIGHT (a recipe's image_width and image_height).")] = _DEFAULT_SIZE,
     workers: Annotated[int, typer.Option("--workers", help="Render threads.")] = 2,
     engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
@@ -35,11 +38,12 @@ def demo(
     same options resumes or does nothing; other options need a fresh --workspace.
     """
     width, height = parse_image_size(image_size)
-    config = DemoConfig(photos=photos, seed=seed, image_width=width, image_height=height)
+    config = build_config(DemoConfig, {}, "", flags={**settings, "image_width": width, "image_height": height},
+                          command="curate ingest demo")
     ws = workspace(workspace_path)
     with engines.use(engine_config(engine_settings, "curate ingest demo")):
         report = ingest_demo(ws, config, images=not no_images, workers=workers)
-    console.print(f"demo collection: {report.records} photos (seed {seed}, "
+    console.print(f"demo collection: {report.records} photos (seed {config.seed}, "
                   f"{'no images' if no_images else image_size}) in {ws.root}; truth: {ws.truth_path}")
     rows = [("rows", report.records), ("already in catalog", report.already_done),
             ("rendered now", report.fetched), ("images stored", report.stored)]

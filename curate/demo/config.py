@@ -13,6 +13,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 from curate.errors import UsageError
+from curate.settings_fields import SettingError, setting
 
 BROKEN_KINDS = ("truncated_jpeg", "zero_bytes", "not_an_image", "tiny")
 
@@ -36,88 +37,100 @@ class DemoConfig:
     CPU training included, at about ten minutes on two cores.
     """
 
-    photos: int = 3000
-    seed: int = 0
-    image_width: int = 160
-    image_height: int = 120
+    photos: int = setting(3000, help="How many photos to generate.")
+    seed: int = setting(0, help="Random seed; same seed, same collection.")
+    image_width: int = setting(160, flag="--image-size", help="Image width in pixels (on the command line: "
+                               "--image-size WIDTHxHEIGHT).")
+    image_height: int = setting(120, flag="--image-size", help="Image height in pixels (on the command line: "
+                                "--image-size WIDTHxHEIGHT).")
 
     # Photographers (YFCC100M-like long tail): photos per owner ~ lognormal with this
     # median; sigma 1.65 puts about a quarter of the photos with the top 1% of owners.
-    owner_median_photos: float = 6.0
-    owner_sigma: float = 1.65
-    owner_max_share: float = 0.04  # no regular owner above this share of the photos
-    home_city_rate: float = 0.8  # photos taken in the owner's home city
+    owner_median_photos: float = setting(6.0, help="Median photos per photographer (lognormal).")
+    owner_sigma: float = setting(1.65, help="Spread of photos per photographer (lognormal sigma).")
+    owner_max_share: float = setting(0.04, help="No regular photographer above this share of the photos.")
+    home_city_rate: float = setting(0.8, help="Share of photos taken in the photographer's home city.")
 
     # Content.
-    offtopic_rate: float = 0.30  # street / food / people / indoor instead of a skyline
+    offtopic_rate: float = setting(0.30, help="Share of street / food / people / indoor photos instead of a skyline.")
 
     # Geotags: exclusive kinds drawn per photo.
-    misgeotag_rate: float = 0.05
-    misgeotag_far_share: float = 0.5  # of the mis-geotags: 500-15000 km off; the rest 10-200 km
-    missing_coords_rate: float = 0.01
-    invalid_coords_rate: float = 0.005  # half NaN text, half out of range
-    city_radius_km: float = 3.0  # correct geotags fall within this distance of the true centre
+    misgeotag_rate: float = setting(0.05, help="Share of photos with a wrong geotag.")
+    misgeotag_far_share: float = setting(0.5, help="Of the wrong geotags: 500-15000 km off; the rest 10-200 km.")
+    missing_coords_rate: float = setting(0.01, help="Share of photos without a geotag.")
+    invalid_coords_rate: float = setting(0.005, help="Share of photos with NaN text or out-of-range coordinates.")
+    city_radius_km: float = setting(3.0, help="Correct geotags fall within this distance of the city's centre.")
 
     # Tags.
-    multi_city_tag_rate: float = 0.04
+    multi_city_tag_rate: float = setting(0.04, help="Share of photos tagged with a second city.")
     # Mislabelled skylines: the pixels show one city, the single city tag (and a title
     # naming a city) another, and the geotag agrees with the tag, so only the pixels can
     # tell. A share of the regular skylines; drawn among those with one city tag and no
     # mis-geotag, so it can be at most (1 - multi_city_tag_rate) * (1 - misgeotag_rate).
-    mislabel_rate: float = 0.05
+    mislabel_rate: float = setting(0.05, help="Share of skylines whose city tag and geotag name another city.")
     # Taken elsewhere ("tagged Amsterdam, taken in Korea"): the single city tag (and a title)
     # name another city than the pixels show, and the geotag is where the photo was really
     # taken, so the geotag betrays the tag. A share of the regular skylines; drawn among those
     # with one city tag, a correct geotag and no mislabel (`taken_elsewhere_eligible_share`).
-    taken_elsewhere_rate: float = 0.05
-    skyline_tag_rate: float = 0.70  # on true skylines
-    offtopic_skyline_tag_rate: float = 0.10  # on off-topic photos
+    taken_elsewhere_rate: float = setting(0.05, help=(
+        "Share of skylines tagged with another city, geotagged where really taken."))
+    skyline_tag_rate: float = setting(0.70, help="Share of true skylines tagged skyline.")
+    offtopic_skyline_tag_rate: float = setting(0.10, help="Share of off-topic photos tagged skyline.")
 
     # The sandals photographer: near-identical off-topic photos tagged chicago + skyline.
-    sandals_share: float = 0.08
-    sandals_max: int = 400
-    sandals_photos: int | None = None  # None: sandals_share of the photos, at most sandals_max
+    sandals_share: float = setting(0.08, help="The sandals photographer's share of the photos.")
+    sandals_max: int = setting(400, help="The sandals photographer's most photos.")
+    sandals_photos: int | None = setting(None, help=(
+        "The sandals photographer's photos exactly (default: sandals-share of the photos, at most sandals-max)."))
 
     # Near and exact duplicates, broken files (shares of all photos).
-    burst_rate: float = 0.04  # photos that are frames of a 3-6 frame burst
-    exact_dup_rate: float = 0.015  # photos that are byte-identical copies of another photo
-    dup_other_owner_share: float = 0.4  # copies re-uploaded by a different owner
-    broken_rate: float = 0.012  # split evenly over BROKEN_KINDS
+    burst_rate: float = setting(0.04, help="Share of photos that are frames of a 3-6 frame burst.")
+    exact_dup_rate: float = setting(0.015, help="Share of photos that are byte-identical copies of another.")
+    dup_other_owner_share: float = setting(0.4, help="Of the copies: re-uploaded by another photographer.")
+    broken_rate: float = setting(0.012, help="Share of broken files, split evenly over the four kinds.")
 
     def __post_init__(self) -> None:
         if not isinstance(self.photos, int) or self.photos < 1:
-            raise UsageError(f"--photos must be a positive whole number, got {self.photos!r}")
+            raise SettingError(f"{{photos}} must be a positive whole number, got {self.photos!r}", "photos")
         if self.photos > MAX_PHOTOS:
-            raise UsageError(f"--photos above {MAX_PHOTOS:,} is more than the demo generator is built for, "
-                             f"got {self.photos}")
+            raise SettingError(f"{{photos}} above {MAX_PHOTOS:,} is more than the demo generator is built for, "
+                               f"got {self.photos}", "photos")
         if self.seed < 0:
-            raise UsageError(f"--seed must be 0 or more, got {self.seed}")
-        if min(self.image_width, self.image_height) < MIN_IMAGE_SIDE_PX:
-            raise UsageError(f"--image-size must be at least {MIN_IMAGE_SIDE_PX}x{MIN_IMAGE_SIDE_PX}, "
-                             f"got {self.image_width}x{self.image_height}")
-        if max(self.image_width, self.image_height) > 4096:
-            raise UsageError("--image-size above 4096 px is not useful for the demo; pick e.g. 320x240")
+            raise SettingError(f"{{seed}} must be 0 or more, got {self.seed}", "seed")
+        for name, side in (("image_width", "wide"), ("image_height", "high")):
+            if getattr(self, name) < MIN_IMAGE_SIDE_PX:
+                raise SettingError(f"{{{name}}} must be at least {MIN_IMAGE_SIDE_PX} px {side}, "
+                                   f"got {self.image_width}x{self.image_height}", name)
+            if getattr(self, name) > 4096:
+                raise SettingError(f"{{{name}}} above 4096 px is not useful for the demo; pick e.g. 320x240", name)
         for item in fields(self):
             value = getattr(self, item.name)
             if item.name.endswith(("_rate", "_share")) and not (0.0 <= value <= 1.0 and math.isfinite(value)):
-                raise UsageError(f"demo setting {item.name} must be between 0 and 1, got {value!r}")
+                raise SettingError(f"{{{item.name}}} must be between 0 and 1, got {value!r}", item.name, as_key=True)
         geotag_total = self.misgeotag_rate + self.missing_coords_rate + self.invalid_coords_rate
         if geotag_total > 1.0:
-            raise UsageError(f"mis-geotag + missing + invalid coordinate rates add up to {geotag_total:.3f} > 1")
+            raise SettingError(f"{{misgeotag_rate}} + {{missing_coords_rate}} + {{invalid_coords_rate}} add up to "
+                               f"{geotag_total:.3f} > 1", "misgeotag_rate", "missing_coords_rate",
+                               "invalid_coords_rate", as_key=True)
         if self.mislabel_rate > self.mislabel_eligible_share + 1e-12:
-            raise UsageError(f"mislabel_rate {self.mislabel_rate} is more than the {self.mislabel_eligible_share:.3f} "
-                             "of skylines with one city tag and no mis-geotag; lower it, or lower "
-                             "multi_city_tag_rate / misgeotag_rate")
+            raise SettingError(f"{{mislabel_rate}} {self.mislabel_rate} is more than the "
+                               f"{self.mislabel_eligible_share:.3f} of skylines with one city tag and no mis-geotag; "
+                               "lower it, or lower {multi_city_tag_rate} / {misgeotag_rate}",
+                               "mislabel_rate", "multi_city_tag_rate", "misgeotag_rate", as_key=True)
         if self.taken_elsewhere_rate > self.taken_elsewhere_eligible_share + 1e-12:
-            raise UsageError(f"taken_elsewhere_rate {self.taken_elsewhere_rate} is more than the "
-                             f"{self.taken_elsewhere_eligible_share:.3f} of skylines with one city tag, a correct "
-                             "geotag and no mislabel; lower it, or lower the other tag and geotag noise rates")
+            raise SettingError(f"{{taken_elsewhere_rate}} {self.taken_elsewhere_rate} is more than the "
+                               f"{self.taken_elsewhere_eligible_share:.3f} of skylines with one city tag, a correct "
+                               "geotag and no mislabel; lower it, or lower the other tag and geotag noise rates",
+                               "taken_elsewhere_rate", as_key=True)
         if self.burst_rate + self.exact_dup_rate + self.broken_rate > 0.5:
-            raise UsageError("burst + exact duplicate + broken rates must leave at least half the photos plain")
+            raise SettingError("{burst_rate} + {exact_dup_rate} + {broken_rate} must leave at least half the photos "
+                               "plain", "burst_rate", "exact_dup_rate", "broken_rate", as_key=True)
         if self.owner_median_photos < 1 or self.owner_sigma < 0:
-            raise UsageError("owner_median_photos must be >= 1 and owner_sigma >= 0")
+            raise SettingError("{owner_median_photos} must be >= 1 and {owner_sigma} >= 0",
+                               "owner_median_photos", "owner_sigma", as_key=True)
         if self.sandals_photos is not None and not 0 <= self.sandals_photos <= self.photos // 2:
-            raise UsageError(f"sandals_photos must be between 0 and half of --photos, got {self.sandals_photos}")
+            raise SettingError(f"{{sandals_photos}} must be between 0 and half of {{photos}}, "
+                               f"got {self.sandals_photos}", "sandals_photos", "photos", as_key=True)
 
     @property
     def sandals_count(self) -> int:

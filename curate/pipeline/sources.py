@@ -15,6 +15,7 @@ from curate.errors import UsageError
 from curate.pipeline.runner import Step, recipe_ref
 from curate.pipeline.settings import build_config
 from curate.recipes import Recipe, load_recipe
+from curate.settings_fields import setting
 
 
 def _split_keys(entry: dict, groups: dict[str, type], where: str) -> dict[str, dict]:
@@ -45,7 +46,7 @@ def demo_step(recipe: Recipe, entry: dict, where: str) -> Step:
 
     @dataclass(frozen=True)
     class DemoRun:
-        workers: int = 2
+        workers: int = setting(2, help="Render threads.")
 
     if recipe.label_names != load_recipe(DEMO_RECIPE).label_names:
         raise UsageError(f"{where}: the demo collection has the {DEMO_RECIPE} labels; "
@@ -63,7 +64,7 @@ def scrape_step(recipe: Recipe, entry: dict, where: str) -> Step:
 
     @dataclass(frozen=True)
     class ScrapeRun:
-        workers: int = 2
+        workers: int = setting(2, help="Image threads.")
 
     if not recipe.topic:
         raise UsageError(f"{where}: a scrape needs the recipe's topic = \"<tag>\"")
