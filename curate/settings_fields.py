@@ -84,7 +84,7 @@ class SettingError(UsageError):
     with `as_key` (a setting long known by its key)."""
 
     def __init__(self, template: str, *names: str, as_key: bool = False):
-        self.template, self.names = template, names
+        self.template, self.names, self.as_key = template, names, as_key
         super().__init__(self.render((lambda name: name) if as_key else default_flag))
 
     def render(self, name_of: Callable[[str], str]) -> str:

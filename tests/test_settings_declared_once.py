@@ -26,6 +26,7 @@ from curate.filters.stage import FilterConfig
 from curate.pipeline import EvaluateSettings, ReportSettings, build_config
 from curate.prefilter.stage import PrefilterConfig
 from curate.recipes import load_recipe
+from curate.scrape.config import ScrapeConfig
 from curate.settings_fields import HELP, SettingError, flag_names, setting
 from curate.split import SplitConfig
 
@@ -79,12 +80,16 @@ def _app(path: list[str]) -> tuple[typer.Typer, list[str]]:
     return (classify_app, path[1:]) if path[0] == "classify" else (curate_app, path)
 
 
-def _options(path: list[str]) -> dict[str, object]:
+def _command(path: list[str]):
     app, path = _app(path)
     command = typer.main.get_command(app)
     for name in path:
         command = command.commands[name]
-    return {param.name: param for param in command.params if param.param_type_name == "option"}
+    return command
+
+
+def _options(path: list[str]) -> dict[str, object]:
+    return {param.name: param for param in _command(path).params if param.param_type_name == "option"}
 
 
 def _one_line_error(result) -> str:
@@ -192,24 +197,37 @@ def test_a_field_added_to_a_dataclass_is_a_flag_with_its_help(layered):
     assert build_config(Toy, {"size": 5}, "recipe t [toy]", flags={"names": ["x"]}) == Toy(size=5, names=("x",))
 
 
-# [[sources]] kinds: (command, its config, the fields one flag fills together: the flag's parameter)
+# [[sources]] kinds: (command, its config, fields with a hand-written flag: the flag's parameter,
+# None for the command's argument)
 SOURCES = [
     (["ingest", "demo"], DemoConfig, {"image_width": "image_size", "image_height": "image_size"}),
+    (["ingest", "scrape"], ScrapeConfig, {"folders": None, "offtopic": "offtopic"}),  # paths, resolved
 ]
+# what a command needs besides the flag tested, and what its [[sources]] table needs
+SOURCE_REQUIRED = {"scrape": (["FOLDER", "--topic", "city", "--offtopic-rate", "0"],
+                              'folders = ["."]\nofftopic_rate = 0\n')}
 # (command, the [[sources]] kind, key, the flag and its bad value, the bad value in a recipe)
 BAD_SOURCE_VALUES = [
     (["ingest", "demo"], "demo", "photos", ["--photos", "0"], 0),
     (["ingest", "demo"], "demo", "seed", ["--seed", "-1"], -1),
     (["ingest", "demo"], "demo", "image_width", ["--image-size", "20x200"], 20),
     (["ingest", "demo"], "demo", "mislabel_rate", ["--mislabel-rate", "0.99"], 0.99),
+    (["ingest", "scrape"], "scrape", "photos", ["--photos", "0"], 0),
+    (["ingest", "scrape"], "scrape", "near_dup_rate", ["--near-dup-rate", "2"], 2),
+    (["ingest", "scrape"], "scrape", "home_label_rate", ["--home-label-rate", "2"], 2),  # checked by DemoConfig
+    (["ingest", "scrape"], "scrape", "edit_kinds", ["--edit-kinds", "jpeg,foo"], ["foo"]),
 ]
 
 
 @pytest.mark.parametrize("path, config, together", SOURCES, ids=[" ".join(c[0]) for c in SOURCES])
 def test_every_source_field_is_a_flag_and_a_sources_key(path, config, together):
     options = _options(path)
+    arguments = [param.name for param in _command(path).params if param.param_type_name == "argument"]
     for item in fields(config):
         assert item.metadata.get(HELP), f"{config.__name__}.{item.name} has no help text"
+        if item.name in together and together[item.name] is None:
+            assert item.name in arguments
+            continue
         option = options.get(together.get(item.name, item.name))
         assert option is not None, f"{' '.join(path)} has no flag for {item.name}"
         assert (*option.opts, *option.secondary_opts) == flag_names(item)
@@ -222,12 +240,14 @@ def test_every_source_field_is_a_flag_and_a_sources_key(path, config, together):
 def test_a_bad_source_value_is_named_as_the_user_gave_it(tmp_path, path, kind, name, flag_args, recipe_value):
     config = next(c for p, c, _ in SOURCES if p == path)
     flag = flag_names(next(item for item in fields(config) if item.name == name))[0]
-    line = _one_line_error(runner.invoke(curate_app, [*path, "-w", str(tmp_path / "ws"), *flag_args]))
+    args, table = SOURCE_REQUIRED.get(kind, ([], ""))
+    args = [str(tmp_path) if arg == "FOLDER" else arg for arg in args]
+    line = _one_line_error(runner.invoke(curate_app, [*path, "-w", str(tmp_path / "ws"), *args, *flag_args]))
     assert _names(flag, line) and not _names(name, line)
 
     recipe = tmp_path / "bad.toml"
     recipe.write_text(f'name = "bad"\nlabels_from = "skylines"\ntopic = "skyline"\n[[sources]]\nkind = "{kind}"\n'
-                      f'{name} = {json.dumps(recipe_value)}\n', encoding="utf-8")
+                      f'{table}{name} = {json.dumps(recipe_value)}\n', encoding="utf-8")
     line = _one_line_error(runner.invoke(curate_app, ["run", str(recipe), "-w", str(tmp_path / "ws")]))
     assert f"[[sources]] #1 ({kind}): " in line and _names(name, line) and not _names(flag, line)
 

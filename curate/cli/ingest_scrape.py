@@ -9,29 +9,24 @@ from typing import Annotated
 import typer
 
 from curate.cli.common import WorkspaceOption, print_drop_reasons, user_errors, workspace
+from curate.cli.options import config_options
 from curate.console import console
 from curate.errors import UsageError
 from curate.ingest.scrape import ingest_scrape
 from curate.pipeline import build_config
 from curate.scrape.config import ScrapeConfig
 
-_DEFAULT = ScrapeConfig(folders=("x",), topic="x", offtopic=("x",))
-
 
 @user_errors
+@config_options(ScrapeConfig, skip=("folders", "offtopic"), required=("topic",), show_defaults=True)
 def scrape(
     folders: Annotated[list[Path], typer.Argument(
         help="Clean labelled folder(s): one subfolder of photos per label.", metavar="FOLDER...",
         show_default=False)],
-    topic: Annotated[str, typer.Option("--topic", metavar="TAG", help="The topic tag (e.g. urban, landmark).",
-                                       show_default=False)],
     offtopic: Annotated[list[Path] | None, typer.Option(
         "--offtopic", metavar="DIR", help="Folder of off-topic photos (searched recursively). Repeatable.")] = None,
-    labels: Annotated[str | None, typer.Option(
-        "--labels", metavar="A,B,...", help="Label subfolders to use (default: all, or the recipe's labels).")] = None,
-    photos: Annotated[int, typer.Option("--photos", help="How many photos the scrape has.")] = _DEFAULT.photos,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed and folders, same scrape.")] = 0,
-    settings: Annotated[list[str] | None, typer.Option(
+    settings: dict | None = None,  # one flag per ScrapeConfig field (curate/cli/options.py)
+    set_values: Annotated[list[str] | None, typer.Option(
         "--set", metavar="NAME=VALUE", help="Any other setting, e.g. --set near_dup_rate=0.2 or "
                                             "--set 'edit_kinds=[\"crop\",\"flip\"]'. Repeatable.")] = None,
     recipe: Annotated[str | None, typer.Option(
@@ -45,11 +40,10 @@ def scrape(
     exact and edited near-duplicate copies, bursts and broken files are injected at known
     rates; the truth goes to <workspace>/demo_truth.parquet for `curate score`.
     """
-    values = dict(parse_setting(text) for text in settings or [])
-    if labels:
-        values["labels"] = [name.strip() for name in labels.split(",") if name.strip()]
-    config = build_config(ScrapeConfig, values, "--set", folders=tuple(str(f.resolve()) for f in folders), topic=topic,
-                          offtopic=tuple(str(f.resolve()) for f in offtopic or []), photos=photos, seed=seed)
+    values = dict(parse_setting(text) for text in set_values or [])  # --set NAME=VALUE: named by its key
+    flags = {**settings, "folders": tuple(str(f.resolve()) for f in folders),
+             "offtopic": tuple(str(f.resolve()) for f in offtopic or [])}
+    config = build_config(ScrapeConfig, values, "--set", flags=flags, command="curate ingest scrape")
     ws = workspace(workspace_path)
     report = ingest_scrape(ws, config, recipe, workers=workers)
     console.print(f"ingest scrape: {report.summary()} · already in the catalog {report.already_done}; "

@@ -24,7 +24,7 @@ from curate.settings_fields import HELP, METAVAR, PARSE, flag_names
 
 
 def config_options(cls, *, layered: bool = True, skip: tuple[str, ...] = (), required: tuple[str, ...] = (),
-                   param: str = "settings"):
+                   param: str = "settings", show_defaults: bool = False):
     """Decorate a command: its `settings` parameter becomes one option per field of `cls`.
 
     layered: the command also reads a recipe, so an option left out is None (not given) and its
@@ -32,6 +32,8 @@ def config_options(cls, *, layered: bool = True, skip: tuple[str, ...] = (), req
     skip: fields without a flag here. required: fields whose flag must be given.
     param: the parameter to replace, for a command with two configs (`engine_settings`, the
     engine's flags; curate/cli/engine_options.py).
+    show_defaults: a layered command's help shows the field's default (its other source, like
+    `--set NAME=VALUE`, is not a recipe that changes it).
     """
     def decorate(command):
         signature = inspect.signature(command)
@@ -40,7 +42,7 @@ def config_options(cls, *, layered: bool = True, skip: tuple[str, ...] = (), req
                for param in signature.parameters.values()]
         at = [item.name for item in own].index(param)
         hints = typing.get_type_hints(cls)
-        made = [_parameter(item, hints[item.name], layered, item.name in required)
+        made = [_parameter(item, hints[item.name], layered, item.name in required, show_defaults)
                 for item in fields(cls) if item.name not in skip]
         clash = {item.name for item in made} & {item.name for item in own}
         if clash:
@@ -70,7 +72,7 @@ def _single_flag(cls, name: str) -> bool:
     return len(flag_names(item)) == 1
 
 
-def _parameter(item: Field, hint, layered: bool, required: bool) -> inspect.Parameter:
+def _parameter(item: Field, hint, layered: bool, required: bool, show_defaults: bool = False) -> inspect.Parameter:
     """The typer option of one field: its type on the command line, names, help and default."""
     cli_type = str if item.metadata.get(PARSE) else _cli_type(hint)
     names = flag_names(item)
@@ -80,7 +82,9 @@ def _parameter(item: Field, hint, layered: bool, required: bool) -> inspect.Para
     if required:
         default, show = inspect.Parameter.empty, False
     elif layered:
-        default, show = (False if cli_type is bool and not pair else None), False
+        shown = show_defaults and default not in (None, ()) and not (cli_type is bool and not pair)
+        show = (",".join(default) if isinstance(default, tuple) else str(default)) if shown else False
+        default = False if cli_type is bool and not pair else None
     else:
         show = default is not None and not isinstance(default, tuple) and not (cli_type is bool and not pair)
         if cli_type is str and default is not None and not isinstance(default, str):

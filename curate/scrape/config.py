@@ -15,7 +15,12 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 from curate.demo.config import DemoConfig
-from curate.errors import UsageError
+from curate.settings_fields import SettingError, setting
+
+# The demo generator's names of the shared settings that the scrape names otherwise.
+_SCRAPE_NAME = {"home_city_rate": "home_label_rate", "city_radius_km": "label_radius_km",
+                "multi_city_tag_rate": "multi_label_tag_rate", "skyline_tag_rate": "topic_tag_rate",
+                "offtopic_skyline_tag_rate": "offtopic_topic_tag_rate"}
 
 # Edits a near-duplicate copy is made with (one per copy); "crop" covers 2-10 %, and the
 # scorecard reports crops up to and beyond 5 % apart.
@@ -36,72 +41,88 @@ class ScrapeConfig:
     (recursively) are the off-topic pixels; topic: the topic tag.
     """
 
-    folders: tuple[str, ...]
-    topic: str
-    offtopic: tuple[str, ...] = ()
-    labels: tuple[str, ...] = ()
-    photos: int = 2000
-    seed: int = 0
+    folders: tuple[str, ...] = setting(help="Clean labelled folder(s): one subfolder of photos per label.")
+    topic: str = setting(help="The topic tag (e.g. urban, landmark).")
+    offtopic: tuple[str, ...] = setting((), help="Folders of off-topic photos (searched recursively).")
+    labels: tuple[str, ...] = setting((), help="Label subfolders to use (default: all, or the recipe's labels).")
+    photos: int = setting(2000, help="How many photos the scrape has.")
+    seed: int = setting(0, help="Random seed; same seed and folders, same scrape.")
 
     # Photographers and content.
-    owner_median_photos: float = 6.0
-    owner_sigma: float = 1.65
-    owner_max_share: float = 0.04
-    home_label_rate: float = 0.8  # photos of the owner's home label
-    offtopic_rate: float = 0.30  # off-topic pixels (needs --offtopic folders)
+    owner_median_photos: float = setting(6.0, help="Median photos per photographer (lognormal).")
+    owner_sigma: float = setting(1.65, help="Spread of photos per photographer (lognormal sigma).")
+    owner_max_share: float = setting(0.04, help="No regular photographer above this share of the photos.")
+    home_label_rate: float = setting(0.8, help="Share of photos of the photographer's home label.")
+    offtopic_rate: float = setting(0.30, help="Share of off-topic photos (needs off-topic folders).")
 
     # Geotags around each label's centre (recipe coordinates, else a synthetic centre).
-    misgeotag_rate: float = 0.05
-    misgeotag_far_share: float = 0.5
-    missing_coords_rate: float = 0.01
-    invalid_coords_rate: float = 0.005
-    label_radius_km: float = 3.0
+    misgeotag_rate: float = setting(0.05, help="Share of photos with a wrong geotag.")
+    misgeotag_far_share: float = setting(0.5, help="Of the wrong geotags: 500-15000 km off; the rest 10-200 km.")
+    missing_coords_rate: float = setting(0.01, help="Share of photos without a geotag.")
+    invalid_coords_rate: float = setting(0.005, help="Share of photos with text or out-of-range coordinates.")
+    label_radius_km: float = setting(3.0, help="Correct geotags lie within this distance of the label's centre.")
 
     # Tags.
-    multi_label_tag_rate: float = 0.04
-    mislabel_rate: float = 0.05  # pixels of one label, tags (and geotag) of another
-    taken_elsewhere_rate: float = 0.05  # tags of another label, geotag where really taken
-    topic_tag_rate: float = 0.70  # on on-topic photos
-    offtopic_topic_tag_rate: float = 0.10  # on off-topic photos
+    multi_label_tag_rate: float = setting(0.04, help="Share of photos tagged with a second label.")
+    mislabel_rate: float = setting(0.05, help="Share of on-topic photos with the tags (and geotag) of another label.")
+    taken_elsewhere_rate: float = setting(0.05, help=(
+        "Share of on-topic photos tagged with another label, geotagged where really taken."))
+    topic_tag_rate: float = setting(0.70, help="Share of on-topic photos with the topic tag.")
+    offtopic_topic_tag_rate: float = setting(0.10, help="Share of off-topic photos with the topic tag.")
 
     # The sandals photographer: near-identical edits of one off-topic photo, one label + topic.
-    sandals_share: float = 0.08
-    sandals_max: int = 400
-    sandals_photos: int | None = None
+    sandals_share: float = setting(0.08, help="The sandals photographer's share of the photos.")
+    sandals_max: int = setting(400, help="The sandals photographer's most photos.")
+    sandals_photos: int | None = setting(None, help=(
+        "The sandals photographer's photos exactly (default: sandals_share of the photos, at most sandals_max)."))
 
     # Duplicates and broken files (shares of all photos).
-    burst_rate: float = 0.04
-    exact_dup_rate: float = 0.015
-    dup_other_owner_share: float = 0.4
-    near_dup_rate: float = 0.10  # edited copies of other photos
-    max_copies_per_photo: int = 3  # each with another edit kind (at most as many as edit_kinds)
-    edit_kinds: tuple[str, ...] = EDIT_KINDS
-    broken_rate: float = 0.012
+    burst_rate: float = setting(0.04, help="Share of photos that are frames of a burst.")
+    exact_dup_rate: float = setting(0.015, help="Share of photos that are byte-identical copies of another.")
+    dup_other_owner_share: float = setting(0.4, help="Of the copies: re-uploaded by another photographer.")
+    near_dup_rate: float = setting(0.10, help="Share of photos that are edited copies of another.")
+    max_copies_per_photo: int = setting(3, help="Most edited copies of one photo, each with another edit kind.")
+    edit_kinds: tuple[str, ...] = setting(EDIT_KINDS, help=f"Edits a copy is made with: {', '.join(EDIT_KINDS)}.")
+    broken_rate: float = setting(0.012, help="Share of broken files, split evenly over the four kinds.")
 
     def __post_init__(self) -> None:
         if not self.folders:
-            raise UsageError("give at least one FOLDER of label subfolders")
+            raise SettingError("give at least one FOLDER of label subfolders ({folders})", "folders")
         if not str(self.topic).strip():
-            raise UsageError("--topic must name the topic tag, e.g. --topic urban")
+            raise SettingError("{topic} must name the topic tag, e.g. urban", "topic")
         if not isinstance(self.photos, int) or not 1 <= self.photos <= MAX_PHOTOS:
-            raise UsageError(f"--photos must be a whole number from 1 to {MAX_PHOTOS:,}, got {self.photos!r}")
+            raise SettingError(f"{{photos}} must be a whole number from 1 to {MAX_PHOTOS:,}, got {self.photos!r}",
+                               "photos")
         for item in fields(self):
             value = getattr(self, item.name)
             if item.name.endswith(("_rate", "_share")) and not (isinstance(value, int | float)
                                                                  and math.isfinite(value) and 0 <= value <= 1):
-                raise UsageError(f"scrape setting {item.name} must be between 0 and 1, got {value!r}")
+                raise SettingError(f"{{{item.name}}} must be between 0 and 1, got {value!r}", item.name, as_key=True)
         unknown = [kind for kind in self.edit_kinds if kind not in EDIT_KINDS]
         if unknown:
-            raise UsageError(f"unknown edit kind {unknown[0]!r}; known: {', '.join(EDIT_KINDS)}")
+            raise SettingError(f"unknown edit kind {unknown[0]!r} in {{edit_kinds}}; known: {', '.join(EDIT_KINDS)}",
+                               "edit_kinds", as_key=True)
         if self.near_dup_rate > 0 and not self.edit_kinds:
-            raise UsageError("near_dup_rate > 0 needs at least one edit kind")
+            raise SettingError("{near_dup_rate} > 0 needs at least one edit kind in {edit_kinds}",
+                               "near_dup_rate", "edit_kinds", as_key=True)
         if self.max_copies_per_photo < 1:
-            raise UsageError(f"max_copies_per_photo must be at least 1, got {self.max_copies_per_photo}")
+            raise SettingError(f"{{max_copies_per_photo}} must be at least 1, got {self.max_copies_per_photo}",
+                               "max_copies_per_photo", as_key=True)
         if self.offtopic_rate > 0 and not self.offtopic:
-            raise UsageError("offtopic_rate > 0 needs off-topic pixels: pass --offtopic DIR (or set offtopic_rate 0)")
+            raise SettingError("{offtopic_rate} > 0 needs off-topic pixels: give {offtopic} folders (or set "
+                               "{offtopic_rate} to 0)", "offtopic_rate", "offtopic")
         if (self.burst_rate + self.exact_dup_rate + self.broken_rate + self.near_dup_rate) > 0.5:
-            raise UsageError("burst + exact duplicate + near-duplicate + broken rates must leave half the photos plain")
-        self.as_demo_config()  # the shared rates' own checks
+            raise SettingError("{burst_rate} + {exact_dup_rate} + {near_dup_rate} + {broken_rate} must leave half the "
+                               "photos plain", "burst_rate", "exact_dup_rate", "near_dup_rate", "broken_rate",
+                               as_key=True)
+        try:
+            self.as_demo_config()  # the shared rates' own checks
+        except SettingError as exc:  # named as the scrape names them
+            names = [_SCRAPE_NAME.get(name, name) for name in exc.names]
+            template = exc.template
+            for demo_name, name in _SCRAPE_NAME.items():
+                template = template.replace("{" + demo_name + "}", "{" + name + "}")
+            raise SettingError(template, *names, as_key=exc.as_key) from None
 
     def as_demo_config(self) -> DemoConfig:
         """The shared metadata settings under the demo generator's names."""
