@@ -252,6 +252,27 @@ def test_a_bad_source_value_is_named_as_the_user_gave_it(tmp_path, path, kind, n
     assert f"[[sources]] #1 ({kind}): " in line and _names(name, line) and not _names(flag, line)
 
 
+# commands that take some of another command's config: (command, config, its fields they take)
+BORROWED = [
+    (["prefilter"], TrainConfig, ("head_epochs", "epochs", "image_size", "batch_size", "device")),  # --mode finetune
+]
+
+
+@pytest.mark.parametrize("path, config, names", BORROWED, ids=[" ".join(b[0]) for b in BORROWED])
+def test_a_borrowed_setting_keeps_its_declaration(path, config, names):
+    options = _options(path)
+    for item in (item for item in fields(config) if item.name in names):
+        option = options[item.name]
+        assert (*option.opts, *option.secondary_opts) == flag_names(item)
+        assert option.help == item.metadata[HELP]
+
+
+def test_the_finetune_prefilter_names_a_bad_training_flag(tmp_path):
+    line = _one_line_error(runner.invoke(curate_app, ["prefilter", "-w", str(tmp_path), "--topic", "skyline",
+                                                      "--mode", "finetune", "--image-size", "8"]))
+    assert _names("--image-size", line) and not _names("image_size", line)
+
+
 def test_the_recipes_page_lists_every_key_of_each_converted_section():
     page = (Path(__file__).resolve().parents[1] / "docs" / "recipes.md").read_text(encoding="utf-8")
     block = page.split("<!-- keys:", 1)[1].split("\n", 1)[1].split("\n\n", 1)[0]

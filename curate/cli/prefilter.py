@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from typing import Annotated
 
 import typer
 
+from classify.config import TrainConfig
 from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
 from curate.cli.options import config_options
 from curate.console import console
 from curate.errors import UsageError
+from curate.pipeline.settings import build_config
 from curate.prefilter.stage import PrefilterConfig
 from curate.recipes import load_recipe
 
@@ -18,8 +21,6 @@ from curate.recipes import load_recipe
 def _config(topic: str | None, recipe: str | None, given: dict):
     """PrefilterConfig: a flag given (not None in `given`) wins over the recipe's [prefilter]
     section, which wins over the defaults; the topic defaults to the recipe's."""
-    from curate.pipeline import build_config
-
     chosen = load_recipe(recipe) if recipe else None
     if topic is None and chosen is not None:
         topic = chosen.topic
@@ -33,7 +34,15 @@ def _config(topic: str | None, recipe: str | None, given: dict):
                         command="curate prefilter", topic=topic)
 
 
+# --mode finetune trains a CNN per fold: TrainConfig's settings, these five on the command line,
+# with fewer epochs than `classify train`'s default (one model per fold)
+FINETUNE_FLAGS = ("head_epochs", "epochs", "image_size", "batch_size", "device")
+FINETUNE_DEFAULTS = {"head_epochs": 1, "epochs": 2}
+
+
 @user_errors
+@config_options(TrainConfig, param="finetune_settings",
+                skip=tuple(item.name for item in fields(TrainConfig) if item.name not in FINETUNE_FLAGS))
 @config_options(PrefilterConfig)
 def prefilter(
     workspace_path: WorkspaceOption = None,
@@ -43,11 +52,7 @@ def prefilter(
     recipe: Annotated[str | None, typer.Option(
         "--recipe",
         help="Dataset recipe: its topic is the default --topic, its [prefilter] section the default settings.")] = None,
-    head_epochs: Annotated[int, typer.Option("--head-epochs", help="finetune: frozen-backbone epochs per fold.")] = 1,
-    epochs: Annotated[int, typer.Option("--epochs", help="finetune: full fine-tuning epochs per fold.")] = 2,
-    image_size: Annotated[int, typer.Option("--image-size", help="finetune: training crop side.")] = 224,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="finetune: batch size.")] = 32,
-    device: Annotated[str, typer.Option("--device", help="finetune: auto, cuda, mps or cpu.")] = "auto",
+    finetune_settings: dict | None = None,  # --mode finetune: TrainConfig's --head-epochs, --epochs, ...
     as_json: JsonOption = False,
 ) -> None:
     """Drop off-topic photos with a pre-classifier trained on the topic tag; recover untagged
@@ -59,11 +64,11 @@ def prefilter(
     mode = config.mode
     scorer = None
     if mode == "finetune":  # the CLI layer may import classify; curate's library never does
-        from classify.config import TrainConfig
         from classify.steps import topic_scorer
 
-        scorer = topic_scorer(TrainConfig(head_epochs=head_epochs, epochs=epochs, image_size=image_size,
-                                          batch_size=batch_size, device=device, seed=config.seed))
+        train = build_config(TrainConfig, {}, "", flags={**FINETUNE_DEFAULTS, **finetune_settings, "seed": config.seed},
+                             command="curate prefilter")
+        scorer = topic_scorer(train)
     report = run_prefilter(workspace(workspace_path), config, embeddings, scorer)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
