@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated
 
@@ -12,13 +13,14 @@ from classify.commands.evaluate import evaluate_command
 from classify.commands.predict import predict
 from classify.commands.serve import serve
 from classify.commands.tune import tune_command
-from classify.config import TrainConfig
+from classify.config import LrRange, TrainConfig
 from classify.devices import describe_devices
 from curate.cli.common import WorkspaceOption, run_app, user_errors
 from curate.cli.help import HelpTyper
 from curate.cli.options import config_options
 from curate.console import console
 from curate.errors import UsageError
+from curate.pipeline.settings import build_config
 from curate.workspace import resolve_workspace
 
 app = HelpTyper(name="classify", help="Train and serve an image classifier on a curated catalog.",
@@ -112,34 +114,33 @@ def train_command(
                   f"next: classify evaluate {run_dir}", highlight=False)
 
 
+# the settings of the network the range test trains (TrainConfig's flags)
+LR_FIND_TRAIN_FLAGS = ("backbone", "batch_size", "image_size", "cache_side", "seed", "device", "workers")
+
+
 @app.command("lr-find")
 @user_errors
+@config_options(TrainConfig, layered=False, param="train_settings",
+                skip=tuple(item.name for item in fields(TrainConfig) if item.name not in LR_FIND_TRAIN_FLAGS))
+@config_options(LrRange, layered=False, param="range_settings")
 def lr_find_command(
     workspace_path: WorkspaceOption = None,
     out: Annotated[Path | None, typer.Option(
         "--out", help="Folder for lr_find.png / lr_find.json (default: <workspace>/runs/lr-find).")] = None,
-    backbone: Annotated[str, typer.Option("--backbone")] = "efficientnet_lite0",
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
-    start_lr: Annotated[float, typer.Option("--start-lr")] = 1e-7,
-    end_lr: Annotated[float, typer.Option("--end-lr")] = 1.0,
-    steps: Annotated[int, typer.Option("--steps", help="Mini-batches in the test (at least 10).")] = 100,
-    image_size: Annotated[int, typer.Option("--image-size")] = 224,
-    cache_side: Annotated[int, typer.Option("--cache-side", help="Short side of the resized-image cache; use train's "
-                                            "value to reuse its cache.")] = 256,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    device: Annotated[str, typer.Option("--device")] = "auto",
-    workers: Annotated[int | None, typer.Option("--workers")] = None,
+    range_settings: dict | None = None,  # --start-lr, --end-lr, --steps (classify.config.LrRange)
+    train_settings: dict | None = None,  # --backbone, --batch-size, ... (TrainConfig's)
 ) -> None:
     """LR range test: plot loss against an exponentially growing rate and suggest one for --lr."""
     from classify.config import check_out_folder
-    from classify.lrfind import STEEPEST, check_range, lr_range_test, save_result
-    from classify.train import TrainConfig, Trainer, seed_everything
+    from classify.lrfind import STEEPEST, lr_range_test, save_result
+    from classify.train import Trainer, seed_everything
 
-    config = TrainConfig(backbone=backbone, batch_size=batch_size, image_size=image_size, cache_side=cache_side,
-                         seed=seed, device=device, workers=workers)
-    check_range(start_lr, end_lr, steps)  # before the slow part: the model and the image cache
+    config = build_config(TrainConfig, {}, "", flags=train_settings, command="classify lr-find")
+    # before the slow part: the model and the image cache
+    lr_range = build_config(LrRange, {}, "", flags=range_settings, command="classify lr-find")
+    start_lr, end_lr, steps = lr_range.start_lr, lr_range.end_lr, lr_range.steps
     ws = resolve_workspace(workspace_path)
-    seed_everything(seed)
+    seed_everything(config.seed)
     out_dir = out or ws.root / "runs" / "lr-find"
     check_out_folder(out_dir)
     result = lr_range_test(Trainer(ws, out_dir, config), start_lr, end_lr, steps)

@@ -107,6 +107,27 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+LR_MIN_STEPS, LR_MIN_WARMUP = 10, 3  # classify lr-find: the first LR_MIN_WARMUP points are a warm-up
+
+
+@dataclass(frozen=True)
+class LrRange:
+    """`classify lr-find`'s range test: rates growing exponentially from start_lr to end_lr over
+    `steps` mini-batches (classify.lrfind)."""
+
+    start_lr: float = setting(1e-7, help="The rate of the first mini-batch.")
+    end_lr: float = setting(1.0, help="The rate of the last mini-batch (the test stops once the loss diverges).")
+    steps: int = setting(100, help=f"Mini-batches in the test (at least {LR_MIN_STEPS}).")
+
+    def __post_init__(self):
+        if not 0 < self.start_lr < self.end_lr < math.inf:
+            raise SettingError(f"{{start_lr}} must be positive and below {{end_lr}} (finite), got {self.start_lr:g} "
+                               f"and {self.end_lr:g}", "start_lr", "end_lr")
+        if self.steps < LR_MIN_STEPS:
+            raise SettingError(f"{{steps}} must be at least {LR_MIN_STEPS} (the first {LR_MIN_WARMUP} are a warm-up "
+                               f"the suggestion skips), got {self.steps}", "steps")
+
+
 def check_out_folder(path, flag: str = "--out") -> None:
     """UsageError when the output folder `path` (a Path) cannot be a folder because it, or the
     nearest part of it that exists, is a file: checked before any slow work."""

@@ -25,13 +25,13 @@ The suggestion (`suggest`, a pure function of the rates and the raw losses):
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from classify.config import LR_MIN_WARMUP, LrRange
 from curate.errors import UsageError
 from curate.progress import progress_bar
 from curate.vision.backbones import cpu_speed
@@ -39,10 +39,9 @@ from curate.workspace import atomic_write_bytes
 
 DIVERGE = 4.0  # the smoothed loss above DIVERGE x its minimum: the rate is too high
 SMOOTHING = 0.9  # beta of the running (one-way) average that watches for divergence
-MIN_WARMUP = 3  # points skipped at the start, at least
+MIN_WARMUP = LR_MIN_WARMUP  # points skipped at the start, at least
 MIN_DROP = 0.05  # a "clear descent": the smoothed loss falls by this share of its level,
 NOISE_DROPS = 2.0  # and by this many standard deviations of one batch's loss
-MIN_STEPS = 10
 STEEPEST, FALLBACK = "steepest descent", "minimum / 10, no clear descent"
 
 
@@ -150,12 +149,8 @@ def suggest(rates, losses, steps: int | None = None) -> Suggestion:
 
 
 def check_range(start: float, end: float, steps: int) -> None:
-    """UsageError unless 0 < start < end and steps >= MIN_STEPS (checked before any work)."""
-    if not 0 < start < end < math.inf:
-        raise UsageError(f"--start-lr must be positive and below --end-lr (finite), got {start:g} and {end:g}")
-    if steps < MIN_STEPS:
-        raise UsageError(f"--steps must be at least {MIN_STEPS} (the first {MIN_WARMUP} are a warm-up the "
-                         f"suggestion skips), got {steps}")
+    """UsageError unless 0 < start < end and steps >= LR_MIN_STEPS (classify.config.LrRange)."""
+    LrRange(start_lr=start, end_lr=end, steps=steps)
 
 
 def lr_range_test(trainer, start: float = 1e-7, end: float = 1.0, steps: int = 100) -> LrFindResult:

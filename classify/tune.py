@@ -59,6 +59,7 @@ import pandas as pd
 
 from classify.train import CHECKPOINT, TrainConfig
 from curate.errors import UsageError
+from curate.settings_fields import SettingError, setting
 from curate.workspace import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -95,24 +96,28 @@ class SearchSpace:
     trains every trial without jitter and with whole-image crops).
     """
 
-    lr_min: float = 1e-4
-    lr_max: float = 3e-2
-    wd_min: float = 1e-5
-    wd_max: float = 1e-1
-    augment_min: float = 0.0
-    augment_max: float = 1.0
+    lr_min: float = setting(1e-4, help="Learning rate range (log-uniform): the lowest.")
+    lr_max: float = setting(3e-2, help="Learning rate range: the highest.")
+    wd_min: float = setting(1e-5, help="Weight decay range (log-uniform; 0 and 0 turns it off).")
+    wd_max: float = setting(1e-1, help="Weight decay range: the highest.")
+    augment_min: float = setting(0.0, help=(
+        "Augmentation strength range in [0, 1] (uniform): 0 = no colour jitter, whole-image crops; 1 = jitter "
+        "0.4, crops down to 8% of the area."))
+    augment_max: float = setting(1.0, help="Augmentation strength range: the highest.")
 
     def __post_init__(self) -> None:
         if not 0 < self.lr_min <= self.lr_max < math.inf:
-            raise UsageError(f"need 0 < --lr-min <= --lr-max (finite), got {self.lr_min:g} and {self.lr_max:g}")
+            raise SettingError(f"need 0 < {{lr_min}} <= {{lr_max}} (finite), got {self.lr_min:g} and {self.lr_max:g}",
+                               "lr_min", "lr_max")
         if not 0 <= self.wd_min <= self.wd_max < math.inf:
-            raise UsageError(f"need 0 <= --wd-min <= --wd-max (finite), got {self.wd_min:g} and {self.wd_max:g}")
+            raise SettingError(f"need 0 <= {{wd_min}} <= {{wd_max}} (finite), got {self.wd_min:g} and {self.wd_max:g}",
+                               "wd_min", "wd_max")
         if self.wd_min == 0 < self.wd_max:
-            raise UsageError("--wd-min must be above 0 (weight decay is searched log-uniformly); "
-                             "set --wd-min and --wd-max both to 0 to turn weight decay off")
+            raise SettingError("{wd_min} must be above 0 (weight decay is searched log-uniformly); "
+                               "set {wd_min} and {wd_max} both to 0 to turn weight decay off", "wd_min", "wd_max")
         if not 0 <= self.augment_min <= self.augment_max <= 1:
-            raise UsageError(f"need 0 <= --augment-min <= --augment-max <= 1, got {self.augment_min:g} and "
-                             f"{self.augment_max:g}")
+            raise SettingError(f"need 0 <= {{augment_min}} <= {{augment_max}} <= 1, got {self.augment_min:g} and "
+                               f"{self.augment_max:g}", "augment_min", "augment_max")
 
     def axes(self) -> list[tuple[str, float, float, bool]]:
         """(name, low, high, log scale) per searched value."""
@@ -238,19 +243,22 @@ def rank_key(loss: float | None) -> float:
 # ---------------------------------------------------------------- running trials
 @dataclass(frozen=True)
 class Halving:
-    min_epochs: int = 1
-    max_epochs: int = 9
-    eta: int = 3
-    budget_epochs: int | None = None  # most epochs trained in all; None = the plan's own total (plan_epochs)
+    min_epochs: int = setting(1, help="Epochs per trial in the first rung (1 head epoch included).")
+    max_epochs: int = setting(9, help="Epochs in the top rung.")
+    eta: int = setting(3, help="Keep the best 1/eta of each rung; the next rung trains eta x longer.")
+    budget_epochs: int | None = setting(None, help=(  # None = the plan's own total (plan_epochs)
+        "Most epochs trained across all trials (default: what the plan trains in all)."))
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_epochs <= self.max_epochs:
-            raise UsageError(f"need 1 <= --min-epochs <= --max-epochs, got {self.min_epochs} and {self.max_epochs}")
+            raise SettingError(f"need 1 <= {{min_epochs}} <= {{max_epochs}}, got {self.min_epochs} and "
+                               f"{self.max_epochs}", "min_epochs", "max_epochs")
         if self.eta < 2:
-            raise UsageError(f"--eta must be at least 2 (keep the best 1/eta of each rung), got {self.eta}")
+            raise SettingError(f"{{eta}} must be at least 2 (keep the best 1/eta of each rung), got {self.eta}", "eta")
         if self.budget_epochs is not None and self.budget_epochs < self.min_epochs:
-            raise UsageError(f"--budget-epochs {self.budget_epochs} cannot pay for one trial of "
-                             f"--min-epochs {self.min_epochs}; raise it or leave it out")
+            raise SettingError(f"{{budget_epochs}} {self.budget_epochs} cannot pay for one trial of "
+                               f"{{min_epochs}} {self.min_epochs}; raise it or leave it out", "budget_epochs",
+                               "min_epochs")
 
     def bounded(self, n_trials: int) -> Halving:
         """This plan with its budget set: the given one, else the plan's own total for `n_trials`."""

@@ -14,7 +14,8 @@ import typer
 from typer.testing import CliRunner
 
 from classify.cli import app as classify_app
-from classify.config import TrainConfig
+from classify.config import LrRange, TrainConfig
+from classify.tune import Halving, SearchSpace
 from curate.cli.app import app as curate_app
 from curate.cli.options import config_options
 from curate.demo.config import DemoConfig
@@ -255,7 +256,31 @@ def test_a_bad_source_value_is_named_as_the_user_gave_it(tmp_path, path, kind, n
 # commands that take some of another command's config: (command, config, its fields they take)
 BORROWED = [
     (["prefilter"], TrainConfig, ("head_epochs", "epochs", "image_size", "batch_size", "device")),  # --mode finetune
+    (["classify", "tune"], TrainConfig, ("backbone", "image_size", "cache_side", "batch_size", "device", "workers")),
+    (["classify", "lr-find"], TrainConfig,
+     ("backbone", "batch_size", "image_size", "cache_side", "seed", "device", "workers")),
 ]
+# commands without a recipe section: (command, config, a field, a bad value)
+COMMAND_LINE_ONLY = [
+    (["classify", "tune"], SearchSpace, "wd_min", "-1"),
+    (["classify", "tune"], Halving, "min_epochs", "0"),
+    (["classify", "lr-find"], LrRange, "steps", "3"),
+]
+
+
+@pytest.mark.parametrize("path, config, name, bad", COMMAND_LINE_ONLY,
+                         ids=[f"{' '.join(c[0])} {c[1].__name__}" for c in COMMAND_LINE_ONLY])
+def test_a_command_line_only_setting_is_a_flag_named_when_refused(tmp_path, path, config, name, bad):
+    options = _options(path)
+    for item in fields(config):
+        assert item.metadata.get(HELP), f"{config.__name__}.{item.name} has no help text"
+        option = options[item.name]
+        assert (*option.opts, *option.secondary_opts) == flag_names(item)
+        assert option.help == item.metadata[HELP]
+    flag = flag_names(next(item for item in fields(config) if item.name == name))[0]
+    app, names = _app(path)
+    line = _one_line_error(runner.invoke(app, [*names, "-w", str(tmp_path), flag, bad]))
+    assert _names(flag, line) and not _names(name, line)
 
 
 @pytest.mark.parametrize("path, config, names", BORROWED, ids=[" ".join(b[0]) for b in BORROWED])

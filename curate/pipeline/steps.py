@@ -99,13 +99,15 @@ def export_step(recipe: Recipe, where: str) -> Step:
 def check_devices(where: str, devices: dict[str, str]) -> None:
     """UsageError naming the first device setting this machine cannot use ("cuda:99", "cuda"
     without a GPU), before any step runs rather than when its stage starts."""
+    from curate.settings_fields import SettingError
     from curate.vision.devices import pick_device
 
     for setting, device in devices.items():
         try:
             pick_device(device)
-        except UsageError as exc:
-            raise UsageError(f"{where} {setting} = {device!r} cannot be used ({exc}); set it to \"auto\" "
+        except UsageError as exc:  # a SettingError: named by its key here
+            reason = exc.render(lambda name: name) if isinstance(exc, SettingError) else exc
+            raise UsageError(f"{where} {setting} = {device!r} cannot be used ({reason}); set it to \"auto\" "
                              "or \"cpu\"") from None
 
 
