@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +30,33 @@ from classify.decode import decode_for_model, read_regular_file
 from classify.gate import OFF_TOPIC, load_gate
 from curate.errors import UsageError
 from curate.ingest.folder import IMAGE_EXTENSIONS
+from curate.settings_fields import SettingError, setting
 from curate.store import BadImage
 from curate.workspace import atomic_write_bytes
 
 DEFAULT_OUT = Path("predictions.csv")
 DECODE_THREADS = min(8, os.cpu_count() or 1)  # Pillow releases the GIL while decoding
+
+
+@dataclass(frozen=True)
+class PredictSettings:
+    """`classify predict`'s settings, one flag each (curate.settings_fields)."""
+
+    out: Path = setting(DEFAULT_OUT, flag="--out,-o", metavar="PATH", help="CSV to write.")
+    top_k: int = setting(3, help="Labels per image, most probable first.")
+    batch_size: int = setting(32, help="Images per forward pass.")
+    device: str = setting("auto", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")
+    gate: bool = setting(True, flag="--gate/--no-gate", help=(
+        "Answer off_topic below the run's topic gate (default); --no-gate: the classifier alone."))
+
+    def __post_init__(self):
+        check_counts(self.top_k, self.batch_size)
+
+
+def check_counts(top_k: int, batch_size: int) -> None:
+    """SettingError unless top_k and batch_size are at least 1."""
+    if top_k < 1 or batch_size < 1:
+        raise SettingError("{top_k} and {batch_size} must be at least 1", "top_k", "batch_size")
 
 
 def decode_rgb(data: bytes, preprocess):
@@ -106,8 +129,7 @@ def predict_files(predictor, files: list[Path], top_k: int = 3, batch_size: int 
     two more columns, `label` (the answer: `off_topic` below the gate's threshold, else
     label_1) and `topic_score` (P(on topic), for every predicted row).
     """
-    if top_k < 1 or batch_size < 1:
-        raise UsageError("--top-k and --batch-size must be at least 1")
+    check_counts(top_k, batch_size)
     k = min(top_k, len(predictor.classes))
     rows = []
     for batch, loaded in _decoded_batches(files, batch_size, predictor.preprocess):

@@ -32,6 +32,7 @@ the same forward pass gives the pooled features, and each answer also carries
 # No `from __future__ import annotations` here: FastAPI reads the endpoint annotations, which name
 # classes imported inside create_app, so they must be evaluated where the endpoint is defined.
 import asyncio
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from classify.decode import MemoryBudget, decode_for_model
-from curate.errors import UsageError
+from curate.settings_fields import SettingError, setting
 from curate.store import MAX_PIXELS, BadImage
 
 MiB = 1 << 20
@@ -157,8 +158,45 @@ class ServeLimits:
 
     def __post_init__(self):
         if min(self.max_upload_bytes, self.decode_budget_bytes, self.max_pending, self.decode_threads) < 1:
-            raise UsageError("--max-upload-mb and --decode-budget-mb must be positive, --max-pending and "
-                             "--decode-threads at least 1")
+            raise SettingError("{max_upload_mb} and {decode_budget_mb} must be positive, {max_pending} and "
+                               "{decode_threads} at least 1", "max_upload_mb", "decode_budget_mb", "max_pending",
+                               "decode_threads")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """`classify serve`'s settings, one flag each (curate.settings_fields)."""
+
+    host: str = setting("127.0.0.1", help="Interface to listen on; 0.0.0.0 for every one.")
+    port: int = setting(8000, help="TCP port.")
+    device: str = setting("auto", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")
+    max_upload_mb: float = setting(DEFAULT_MAX_UPLOAD_BYTES / MiB, help="Largest request body accepted.")
+    top_k: int = setting(3, help="Labels per answer unless ?top_k= says otherwise.")
+    decode_budget_mb: float = setting(DEFAULT_DECODE_BUDGET_BYTES / 10**6, help=(
+        "Full-size decode buffers allowed at once, all requests together."))
+    max_pending: int = setting(DEFAULT_MAX_PENDING, help="Uploads decoding or waiting at once; more are answered 503.")
+    decode_threads: int = setting(DEFAULT_DECODE_THREADS, help="Images decoded in parallel.")
+    gate: bool = setting(True, flag="--gate/--no-gate", help=(
+        "Say off_topic and topic_score from the run's topic gate (default); --no-gate: the classifier alone."))
+
+    def __post_init__(self):
+        if self.top_k < 1:
+            raise SettingError(f"{{top_k}} must be at least 1, got {self.top_k}", "top_k")
+        if not 1 <= self.max_upload_mb * MiB < math.inf:
+            raise SettingError(f"{{max_upload_mb}} must be a finite number of at least one byte, got "
+                               f"{self.max_upload_mb}", "max_upload_mb")
+        if not 0 <= self.port <= 65535:
+            raise SettingError(f"{{port}} must be within 0-65535, got {self.port}", "port")
+        if not 1 <= self.decode_budget_mb * 10**6 < math.inf:
+            raise SettingError(f"{{decode_budget_mb}} must be a finite number of at least one byte, got "
+                               f"{self.decode_budget_mb}", "decode_budget_mb")
+        self.limits()
+
+    def limits(self) -> ServeLimits:
+        """The server's limits in bytes."""
+        return ServeLimits(max_upload_bytes=int(self.max_upload_mb * MiB),
+                           decode_budget_bytes=int(self.decode_budget_mb * 10**6), max_pending=self.max_pending,
+                           decode_threads=self.decode_threads)
 
 
 class Admission:

@@ -297,8 +297,8 @@ def test_every_copy_of_the_flickr_key_is_scrubbed():
 
 @pytest.mark.parametrize("section, expected", [
     ('[embed]\ndevice = "cuda:99"\n', "[embed] device = 'cuda:99'"),
-    ('[report]\nmax_gallery = -1\n', "max_gallery (--max-gallery) must be a whole number, 0 or more"),
-    ('[report]\nowner_alarm = 2.0\n', "owner_alarm (--owner-alarm) must be a share"),
+    ('[report]\nmax_gallery = -1\n', "[report]: max_gallery must be a whole number, 0 or more"),
+    ('[report]\nowner_alarm = 2.0\n', "[report]: owner_alarm must be a share"),
 ])
 def test_recipe_settings_are_refused_before_the_first_step(tmp_path, section, expected):
     recipe = write_recipe(tmp_path, 'name = "early"\n' + DEMO_RECIPE + section)
@@ -319,7 +319,7 @@ def test_a_recipe_asking_for_a_missing_gpu_is_refused_before_the_first_step(tmp_
 
 def test_report_cli_and_recipe_share_one_message(report_workspace):
     result = runner.invoke(curate_app, ["report", "--workspace", str(report_workspace.root), "--max-gallery", "-1"])
-    assert "max_gallery (--max-gallery) must be a whole number, 0 or more" in one_line_error(result, 2)
+    assert "error: --max-gallery must be a whole number, 0 or more" in one_line_error(result, 2)
 
 
 def test_status_strips_terminal_escapes_from_catalog_text(report_workspace):

@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 
 from classify.cli import app as classify_app
 from classify.config import LrRange, TrainConfig
+from classify.predict import PredictSettings
+from classify.serve import ServeSettings
 from classify.tune import Halving, SearchSpace
 from curate.cli.app import app as curate_app
 from curate.cli.options import config_options
@@ -37,7 +39,7 @@ runner = CliRunner()
 CONVERTED = [
     (["filter"], FilterConfig, "filter", ()),
     (["split"], SplitConfig, "split", ()),
-    (["report"], ReportSettings, "report", ()),  # its checks name key and flag both (test_reliability_misc)
+    (["report"], ReportSettings, "report", ()),
     (["export"], ExportConfig, "export", ()),
     (["prefilter"], PrefilterConfig, "prefilter", ("topic",)),  # topic: the recipe's top-level key
     (["classify", "train"], TrainConfig, "train", ()),
@@ -60,6 +62,8 @@ BAD_VALUES = [
     (["filter"], "filter", "licences", "copyleft", ["copyleft"]),
     (["split"], "split", "seed", "-1", -1),
     (["split"], "split", "val", "0.9", 0.9),
+    (["report"], "report", "max_gallery", "-1", -1),
+    (["report"], "report", "owner_alarm", "2", 2),
     (["export"], "export", "resize", "3", 3),
     (["export"], "export", "shard_samples", "0", 0),
     (["prefilter"], "prefilter", "regularisation", "0", 0),
@@ -265,7 +269,11 @@ COMMAND_LINE_ONLY = [
     (["classify", "tune"], SearchSpace, "wd_min", "-1"),
     (["classify", "tune"], Halving, "min_epochs", "0"),
     (["classify", "lr-find"], LrRange, "steps", "3"),
+    (["classify", "predict"], PredictSettings, "batch_size", "0"),
+    (["classify", "serve"], ServeSettings, "decode_budget_mb", "inf"),
+    (["classify", "serve"], ServeSettings, "port", "70000"),
 ]
+TAKES_A_RUN = {"predict", "serve"}  # RUN first, no workspace
 
 
 @pytest.mark.parametrize("path, config, name, bad", COMMAND_LINE_ONLY,
@@ -279,7 +287,8 @@ def test_a_command_line_only_setting_is_a_flag_named_when_refused(tmp_path, path
         assert option.help == item.metadata[HELP]
     flag = flag_names(next(item for item in fields(config) if item.name == name))[0]
     app, names = _app(path)
-    line = _one_line_error(runner.invoke(app, [*names, "-w", str(tmp_path), flag, bad]))
+    where = [str(tmp_path)] if path[-1] in TAKES_A_RUN else ["-w", str(tmp_path)]
+    line = _one_line_error(runner.invoke(app, [*names, *where, flag, bad]))
     assert _names(flag, line) and not _names(name, line)
 
 

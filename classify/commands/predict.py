@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from classify.predict import (
-    DEFAULT_OUT,
+    PredictSettings,
     check_out,
     find_images,
     gate_for,
@@ -17,21 +17,19 @@ from classify.predict import (
     write_predictions,
 )
 from curate.cli.common import user_errors
+from curate.cli.options import config_options
 from curate.console import console, progress_bar
-from curate.errors import DataContractError, UsageError
+from curate.errors import DataContractError
+from curate.pipeline.settings import build_config
 
 
 @user_errors
+@config_options(PredictSettings, layered=False)
 def predict(
     run: Annotated[Path, typer.Argument(help="Run directory from `classify train` (model.safetensors + model.json).")],
     paths: Annotated[list[Path] | None, typer.Argument(help="Images and/or folders (searched recursively).",
                                                        show_default=False)] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="CSV to write.")] = DEFAULT_OUT,
-    top_k: Annotated[int, typer.Option("--top-k", help="Labels per image, most probable first.")] = 3,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 32,
-    device: Annotated[str, typer.Option("--device", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")] = "auto",
-    use_gate: Annotated[bool, typer.Option("--gate/--no-gate", help="Answer off_topic below the run's topic gate "
-                                           "(default); --no-gate: the classifier alone.")] = True,
+    settings: dict | None = None,  # one flag per PredictSettings field (curate/cli/options.py)
 ) -> None:
     """Classify images and folders; write path, top-k labels and probabilities, and errors to a CSV.
 
@@ -39,12 +37,12 @@ def predict(
     `topic_score` columns."""
     from classify.model import Predictor
 
-    if top_k < 1 or batch_size < 1:
-        raise UsageError("--top-k and --batch-size must be at least 1")
+    config = build_config(PredictSettings, {}, "", flags=settings, command="classify predict")
+    out, top_k, batch_size = config.out, config.top_k, config.batch_size
     check_out(out)
     files = find_images(list(paths or []))
-    predictor = Predictor(run, device)
-    gate, note = gate_for(run, use_gate, predictor.feature_dim)
+    predictor = Predictor(run, config.device)
+    gate, note = gate_for(run, config.gate, predictor.feature_dim)
     if note:
         console.print(note, highlight=False, soft_wrap=True)
     with progress_bar("predicting", len(files)) as advance:

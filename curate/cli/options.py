@@ -16,6 +16,7 @@ import inspect
 import types
 import typing
 from dataclasses import MISSING, Field, fields
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -87,6 +88,8 @@ def _parameter(item: Field, hint, layered: bool, required: bool, show_defaults: 
         default = False if cli_type is bool and not pair else None
     else:
         show = default is not None and not isinstance(default, tuple) and not (cli_type is bool and not pair)
+        if isinstance(default, Path):
+            default = str(default)  # a path shown as the text its option reads
         if cli_type is str and default is not None and not isinstance(default, str):
             default = None  # a list or a number shown to a text option: its help says the default
     annotation = cli_type if required or default is not None and not (layered and pair) else cli_type | None

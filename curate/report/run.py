@@ -25,6 +25,7 @@ from curate.report import plots
 from curate.report.data import attribution_rows, build_report
 from curate.report.html import render_html
 from curate.runs import load_stage_report
+from curate.settings_fields import SettingError
 from curate.spreadsheet import spreadsheet_safe
 from curate.workspace import Workspace, atomic_write_bytes, read_catalog
 
@@ -35,13 +36,14 @@ THUMB_SIDE = 128
 
 
 def check_report_limits(max_gallery: int, max_rows: int, owner_alarm: float) -> None:
-    """UsageError unless the report's caps make sense; the one check behind both
-    `curate report --max-gallery/--max-rows/--owner-alarm` and a recipe's [report]."""
+    """SettingError unless the report's caps make sense; the one check behind both
+    `curate report --max-gallery/--max-rows/--owner-alarm` and a recipe's [report] (each
+    renders the setting's name as the user gave it: flag or key)."""
     for name, value in (("max_gallery", max_gallery), ("max_rows", max_rows)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise UsageError(f"{name} (--{name.replace('_', '-')}) must be a whole number, 0 or more, got {value!r}")
+            raise SettingError(f"{{{name}}} must be a whole number, 0 or more, got {value!r}", name)
     if isinstance(owner_alarm, bool) or not isinstance(owner_alarm, int | float) or not 0 < owner_alarm <= 1:
-        raise UsageError(f"owner_alarm (--owner-alarm) must be a share in (0, 1], got {owner_alarm!r}")
+        raise SettingError(f"{{owner_alarm}} must be a share in (0, 1], got {owner_alarm!r}", "owner_alarm")
 
 
 def newest_evaluation(ws: Workspace) -> tuple[dict, Path] | None:
