@@ -3,6 +3,8 @@
 - `config.ExportConfig`: format (imagefolder, hf, hf-parquet, webdataset, csv), splits, link, labels,
   resize, licences, overwrite, shard limits; checked once (UsageError).
 - `plan.plan_export`: a pure function, catalog -> export plan (which photo goes where).
+- `spill.plan_from_file`: the same plan from the catalog file, streamed; from
+  `curate.external_sort.EXTERNAL_ROWS` rows on, sorted on disk by DuckDB (nothing held per photo).
 - `writers`: images into folders, WebDataset or Hugging Face Parquet shards, resumable, progress via a callback.
 - `card`: ATTRIBUTION.csv, the dataset card README.md, export.json, each format's index.
 - `run.export_workspace`: the I/O edge that puts them together.

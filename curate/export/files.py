@@ -6,7 +6,8 @@ key), written when an export finishes; while one runs, every finished file is ap
 whose recorded key is unchanged and that is still there, writes the others, and removes the
 files an earlier export wrote that the new plan no longer has. A copied file or a shard
 appears under its final name in one rename (a link is whole the moment it exists), so an
-interrupted export never leaves half a file under that name.
+interrupted export never leaves half a file under that name. For a plan sorted on disk, the
+folder formats' state (one entry per photo) is kept in Parquet files by `StateOnDisk`.
 """
 
 from __future__ import annotations
