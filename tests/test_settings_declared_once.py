@@ -26,6 +26,8 @@ from curate.engines import EngineConfig
 from curate.errors import UsageError
 from curate.export.config import ExportConfig
 from curate.filters.stage import FilterConfig
+from curate.ingest.folder import FolderOptions
+from curate.ingest.http import DownloadConfig
 from curate.pipeline import EvaluateSettings, ReportSettings, build_config
 from curate.prefilter.stage import PrefilterConfig
 from curate.recipes import load_recipe
@@ -203,14 +205,16 @@ def test_a_field_added_to_a_dataclass_is_a_flag_with_its_help(layered):
 
 
 # [[sources]] kinds: (command, its config, fields with a hand-written flag: the flag's parameter,
-# None for the command's argument)
+# (name,) for the command's argument of that name)
 SOURCES = [
     (["ingest", "demo"], DemoConfig, {"image_width": "image_size", "image_height": "image_size"}),
-    (["ingest", "scrape"], ScrapeConfig, {"folders": None, "offtopic": "offtopic"}),  # paths, resolved
+    (["ingest", "scrape"], ScrapeConfig, {"folders": ("folders",), "offtopic": "offtopic"}),  # paths, resolved
+    (["ingest", "folder"], FolderOptions, {"folder": ("directory",), "column_map": "map_options"}),  # --map: repeated
 ]
 # what a command needs besides the flag tested, and what its [[sources]] table needs
 SOURCE_REQUIRED = {"scrape": (["FOLDER", "--topic", "city", "--offtopic-rate", "0"],
-                              'folders = ["."]\nofftopic_rate = 0\n')}
+                              'folders = ["."]\nofftopic_rate = 0\n'),
+                   "folder": (["FOLDER"], 'folder = "."\n'), "urls": (["FOLDER"], 'path = "urls.csv"\n')}
 # (command, the [[sources]] kind, key, the flag and its bad value, the bad value in a recipe)
 BAD_SOURCE_VALUES = [
     (["ingest", "demo"], "demo", "photos", ["--photos", "0"], 0),
@@ -221,6 +225,10 @@ BAD_SOURCE_VALUES = [
     (["ingest", "scrape"], "scrape", "near_dup_rate", ["--near-dup-rate", "2"], 2),
     (["ingest", "scrape"], "scrape", "home_label_rate", ["--home-label-rate", "2"], 2),  # checked by DemoConfig
     (["ingest", "scrape"], "scrape", "edit_kinds", ["--edit-kinds", "jpeg,foo"], ["foo"]),
+    (["ingest", "folder"], "folder", "label_source", ["--label-from", "weather"], "weather"),
+    (["ingest", "folder"], "folder", "workers", ["--workers", "0"], 0),
+    (["ingest", "urls"], "urls", "per_host", ["--per-host", "0"], 0),
+    (["ingest", "urls"], "urls", "connect_timeout_s", ["--timeout", "inf"], 1e308),
 ]
 
 
@@ -230,8 +238,8 @@ def test_every_source_field_is_a_flag_and_a_sources_key(path, config, together):
     arguments = [param.name for param in _command(path).params if param.param_type_name == "argument"]
     for item in fields(config):
         assert item.metadata.get(HELP), f"{config.__name__}.{item.name} has no help text"
-        if item.name in together and together[item.name] is None:
-            assert item.name in arguments
+        if isinstance(together.get(item.name), tuple):
+            assert together[item.name][0] in arguments
             continue
         option = options.get(together.get(item.name, item.name))
         assert option is not None, f"{' '.join(path)} has no flag for {item.name}"
@@ -243,7 +251,7 @@ def test_every_source_field_is_a_flag_and_a_sources_key(path, config, together):
 @pytest.mark.parametrize("path, kind, name, flag_args, recipe_value", BAD_SOURCE_VALUES,
                          ids=[f"{' '.join(b[0])} {b[2]}" for b in BAD_SOURCE_VALUES])
 def test_a_bad_source_value_is_named_as_the_user_gave_it(tmp_path, path, kind, name, flag_args, recipe_value):
-    config = next(c for p, c, _ in SOURCES if p == path)
+    config = next(c for p, c, *_ in SOURCES + BORROWED if p == path)
     flag = flag_names(next(item for item in fields(config) if item.name == name))[0]
     args, table = SOURCE_REQUIRED.get(kind, ([], ""))
     args = [str(tmp_path) if arg == "FOLDER" else arg for arg in args]
@@ -263,6 +271,7 @@ BORROWED = [
     (["classify", "tune"], TrainConfig, ("backbone", "image_size", "cache_side", "batch_size", "device", "workers")),
     (["classify", "lr-find"], TrainConfig,
      ("backbone", "batch_size", "image_size", "cache_side", "seed", "device", "workers")),
+    (["ingest", "urls"], DownloadConfig, ("workers", "per_host", "retries")),  # --timeout fills two
 ]
 # commands without a recipe section: (command, config, a field, a bad value)
 COMMAND_LINE_ONLY = [

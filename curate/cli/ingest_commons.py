@@ -22,6 +22,7 @@ from curate.console import console
 from curate.errors import UsageError
 from curate.ingest.commons import DEFAULT_ENDPOINT, CommonsOptions, CommonsQuery, ingest_commons
 from curate.ingest.http import DownloadConfig
+from curate.pipeline.settings import build_config
 
 
 def parse_near(text: str) -> tuple[float, float]:
@@ -68,8 +69,9 @@ def commons(
     """
     query = CommonsQuery(category=category, near=parse_near(near) if near is not None else None, radius_m=radius_m,
                          max_photos=max_photos, thumb_width=thumb_width, label=label, tags=tuple(tag or ()))
-    download = DownloadConfig(workers=workers, per_host=min(workers, 4), connect_timeout_s=timeout,
-                              read_timeout_s=timeout)
+    download = build_config(DownloadConfig, {}, "", command="curate ingest commons",
+                            flags={"workers": workers, "per_host": min(workers, 4), "connect_timeout_s": timeout,
+                                   "read_timeout_s": timeout})
     options = CommonsOptions(query=query, recipe=recipe, endpoint=endpoint, download=download, contact=contact,
                              api_timeout_s=timeout)
     with engines.use(engine_config(engine_settings, "curate ingest commons")):

@@ -23,6 +23,7 @@ from curate.errors import UsageError
 from curate.ingest.flickr import FlickrOptions, FlickrQuery, ingest_flickr
 from curate.ingest.flickr.api import DEFAULT_ENDPOINT
 from curate.ingest.http import DownloadConfig
+from curate.pipeline.settings import build_config
 
 
 def _numbers(text: str | None, what: str, count: int) -> tuple[float, ...] | None:
@@ -73,7 +74,9 @@ def flickr(
     query = FlickrQuery(tags=tuple(t.strip() for t in tags.split(",") if t.strip()), tag_mode=tag_mode,
                         license=license, bbox=_numbers(bbox, "--bbox", 4), lat=lat, lon=lon, radius_km=radius_km,
                         min_taken=min_taken, max_taken=max_taken, has_geo=has_geo, max_photos=max_photos)
-    download = DownloadConfig(workers=workers, connect_timeout_s=timeout, read_timeout_s=timeout, retries=retries)
+    download = build_config(DownloadConfig, {}, "", command="curate ingest flickr",
+                            flags={"workers": workers, "connect_timeout_s": timeout, "read_timeout_s": timeout,
+                                   "retries": retries})
     options = FlickrOptions(query=query, recipe=recipe, endpoint=endpoint, calls_per_hour=calls_per_hour,
                             download=download, refresh=refresh)
     with engines.use(engine_config(engine_settings, "curate ingest flickr")):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Annotated
 
@@ -19,14 +19,20 @@ from curate.cli.common import (
     workspace,
 )
 from curate.cli.engine_options import engine_config, engine_options
+from curate.cli.options import config_options
 from curate.console import console
 from curate.ingest.http import DownloadConfig
 from curate.ingest.mapping import parse_map_options
 from curate.ingest.urls import UrlIngestOptions, ingest_urls
+from curate.pipeline.settings import build_config
+
+URL_DOWNLOAD_FLAGS = ("workers", "per_host", "retries")  # DownloadConfig's fields with a flag here; --timeout: both
 
 
 @user_errors
 @engine_options
+@config_options(DownloadConfig, layered=False, param="download_settings",
+                skip=tuple(item.name for item in fields(DownloadConfig) if item.name not in URL_DOWNLOAD_FLAGS))
 def urls(
     file: Annotated[Path, typer.Argument(help="CSV/TSV or Parquet file, one photo per row with its image URL.",
                                          show_default=False)],
@@ -35,11 +41,9 @@ def urls(
         help="Map a record field to a column, e.g. --map url=link (repeatable). YFCC100M names work without.",
     )] = None,
     recipe: Annotated[str | None, typer.Option(help="Dataset recipe (name or .toml) to match tags to labels.")] = None,
-    workers: Annotated[int, typer.Option(min=1, max=256, help="Concurrent downloads.")] = 16,
-    per_host: Annotated[int, typer.Option("--per-host", min=1, max=256,
-                                          help="Concurrent downloads per host (politeness).")] = 4,
-    timeout: Annotated[float, typer.Option(min=0.1, help="Connect and read timeout, seconds.")] = 20.0,
-    retries: Annotated[int, typer.Option(min=0, max=10, help="Retries for 5xx, 429, timeouts, resets.")] = 3,
+    download_settings: dict | None = None,  # --workers, --per-host, --retries (DownloadConfig's fields)
+    timeout: Annotated[float, typer.Option(help="Connect and read timeout, seconds (connect_timeout_s and "
+                                                "read_timeout_s in a recipe).")] = 20.0,
     keep_url_secrets: Annotated[bool, typer.Option(
         "--keep-url-secrets", help="Store URLs verbatim in the catalog. Default: user:password@ and secret-looking "
                                    "query parameters (api_key, token, sig...) are redacted; downloads use the "
@@ -55,8 +59,8 @@ def urls(
     already in the catalog take FILE's metadata (an edited FILE or another --map updates
     them) without being downloaded again.
     """
-    download = DownloadConfig(workers=workers, per_host=per_host, connect_timeout_s=timeout,
-                              read_timeout_s=timeout, retries=retries)
+    download = build_config(DownloadConfig, {}, "", command="curate ingest urls",
+                            flags={**download_settings, "connect_timeout_s": timeout, "read_timeout_s": timeout})
     options = UrlIngestOptions(path=file, column_map=parse_map_options(column_map), recipe=recipe,
                                download=download, keep_url_secrets=keep_url_secrets)
     with engines.use(engine_config(engine_settings, "curate ingest urls")):

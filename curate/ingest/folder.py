@@ -22,7 +22,7 @@ import os
 import stat
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pandas as pd
@@ -34,6 +34,7 @@ from curate.ingest.folder_ids import display_text, folder_namespace, id_prefix
 from curate.ingest.mapping import column_usage, to_records
 from curate.progress import progress_bar
 from curate.recipes import Recipe, load_recipe
+from curate.settings_fields import SettingError, setting
 from curate.workspace import Workspace, exclusive
 
 SOURCE = "folder"
@@ -57,13 +58,27 @@ class FolderOptions:
     (recipe labels named by the tags) or none (no labels at all).
     """
 
-    folder: Path
-    metadata: Path | None = None
-    column_map: Mapping[str, str] = field(default_factory=dict)
-    label_source: str = "auto"
-    recipe: Recipe | str | None = None
-    workers: int = 4
-    keep_url_secrets: bool = False  # store sidecar URLs verbatim (else credentials are redacted)
+    folder: Path = setting(help="Folder of photos: <label>/<photo> subfolders, or flat.")
+    metadata: Path | None = setting(None, metavar="FILE", help=(
+        "CSV or JSON (list or lines) sidecar, one row per photo with a `file` column relative to DIR. Default: "
+        "DIR/metadata.csv|jsonl|json when present."))
+    column_map: Mapping[str, str] = setting(default_factory=dict, flag="--map", help=(
+        "FIELD=COLUMN: read a record field (lat, owner_id, tags, file...) from COLUMN. Repeatable."))
+    label_source: str = setting("auto", flag="--label-from", metavar="SOURCE", help=(
+        "folder | column | tags | none. Default: column with --label-column, else the first-level folder name."))
+    recipe: Recipe | str | None = setting(None, metavar="NAME", help=(
+        "Dataset recipe (name in datasets/ or a .toml path) whose labels are matched against tags."))
+    workers: int = setting(4, metavar="N", help="Files read and validated in parallel.")
+    keep_url_secrets: bool = setting(False, flag="--keep-url-secrets", help=(
+        "Store the sidecar's URLs verbatim. Default: user:password@ and secret-looking query parameters (api_key, "
+        "token, sig...) are redacted."))
+
+    def __post_init__(self) -> None:
+        if self.label_source not in LABEL_SOURCES:
+            raise SettingError(f"{{label_source}} must be one of {', '.join(LABEL_SOURCES[1:])}, got "
+                               f"{self.label_source!r}", "label_source")
+        if self.workers < 1:
+            raise SettingError(f"{{workers}} must be at least 1, got {self.workers}", "workers")
 
 
 def ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
@@ -81,10 +96,6 @@ def ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
 
 def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     root = _check_folder(options.folder)
-    if options.label_source not in LABEL_SOURCES:
-        raise UsageError(f"--label-from must be one of {', '.join(LABEL_SOURCES[1:])}, got {options.label_source!r}")
-    if options.workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {options.workers}")
     recipe = load_recipe(options.recipe) if isinstance(options.recipe, str) else options.recipe
     metadata_path = options.metadata or find_sidecar(root)
     if metadata_path is None and options.column_map:

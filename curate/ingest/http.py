@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from http.cookiejar import DefaultCookiePolicy
@@ -47,8 +47,8 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 
-from curate.errors import UsageError
 from curate.ingest.engine import FetchError
+from curate.settings_fields import SettingError, setting
 
 MAX_TIMEOUT_S = 3600.0  # an hour between two bytes is a dead server, not a slow one
 # Failures worth trying again later: a re-run of `curate ingest urls` retries these rows.
@@ -72,34 +72,40 @@ def user_agent() -> str:
 
 @dataclass(frozen=True)
 class DownloadConfig:
-    """How the downloader behaves; the CLI fills it from flags."""
+    """How the downloader behaves: the download flags of `curate ingest urls/flickr/commons` and
+    the download keys of their [[sources]] tables, one field each (curate.settings_fields)."""
 
-    workers: int = 16  # threads sharing the session (sizes the connection pool)
-    per_host: int = 4  # requests in flight per scheme://host:port
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 20.0  # between bytes, as requests defines it
-    attempt_deadline_s: float = 120.0  # one attempt, headers + whole body
-    retries: int = 3  # extra attempts after the first, for transient failures only
-    backoff_base_s: float = 0.5  # attempt n waits ~ base * 2**n (with jitter)
-    backoff_max_s: float = 30.0
-    retry_after_cap_s: float = 60.0  # never wait longer than this for a Retry-After
-    max_bytes: int = 50 * 1024 * 1024
-    max_redirects: int = 5
-    user_agent: str = field(default_factory=user_agent)
+    workers: int = setting(16, help="Concurrent downloads (threads sharing the connection pool).")
+    per_host: int = setting(4, help="Concurrent downloads per host (politeness).")
+    connect_timeout_s: float = setting(10.0, flag="--timeout", help="Connect timeout, seconds.")
+    read_timeout_s: float = setting(20.0, flag="--timeout", help="Read timeout between bytes, seconds.")
+    attempt_deadline_s: float = setting(120.0, help="Most seconds one attempt may take, headers and whole body.")
+    retries: int = setting(3, help="Retries for 5xx, 429, timeouts, resets (extra attempts after the first).")
+    backoff_base_s: float = setting(0.5, help="Attempt n waits about this x 2**n seconds (with jitter).")
+    backoff_max_s: float = setting(30.0, help="Longest wait between attempts, seconds.")
+    retry_after_cap_s: float = setting(60.0, help="Longest wait a Retry-After header may ask for, seconds.")
+    max_bytes: int = setting(50 * 1024 * 1024, help="Largest image accepted, bytes.")
+    max_redirects: int = setting(5, help="Most redirects followed.")
+    user_agent: str = setting(default_factory=user_agent, help="User-Agent header sent with every request.")
 
     def __post_init__(self) -> None:
         """Refuse timeouts no socket accepts (inf, 1e308 overflow the OS's timeval: every
         download would fail) and ones that would leave a stalled server holding a worker for days."""
-        for name, flag in (("connect_timeout_s", "--timeout"), ("read_timeout_s", "--timeout"),
-                           ("attempt_deadline_s", "attempt deadline")):
-            check_timeout_s(getattr(self, name), flag)
+        for name in ("connect_timeout_s", "read_timeout_s", "attempt_deadline_s"):
+            check_timeout_s(getattr(self, name), name, as_key=False)
+        for name, low, high in (("workers", 1, 256), ("per_host", 1, 256), ("retries", 0, 10)):
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise SettingError(f"{{{name}}} must be from {low} to {high}, got {value}", name)
 
 
-def check_timeout_s(value, flag: str) -> None:
-    """Refuse a timeout no socket accepts (inf, nan, 1e308, <= 0) or one over MAX_TIMEOUT_S."""
+def check_timeout_s(value, name: str, *, as_key: bool = True) -> None:
+    """Refuse a timeout no socket accepts (inf, nan, 1e308, <= 0) or one over MAX_TIMEOUT_S; the
+    SettingError names the setting `name` (its flag on the command line, its key in a recipe)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or not 0 < value <= MAX_TIMEOUT_S:
-        raise UsageError(f"{flag} must be a number of seconds above 0 and at most {MAX_TIMEOUT_S:g}, got {value!r}")
+        raise SettingError(f"{{{name}}} must be a number of seconds above 0 and at most {MAX_TIMEOUT_S:g}, "
+                           f"got {value!r}", name, as_key=as_key)
 
 
 class HTTPFetchError(FetchError):
