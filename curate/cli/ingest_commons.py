@@ -18,39 +18,21 @@ from curate.cli.common import (
     workspace,
 )
 from curate.cli.engine_options import engine_config, engine_options
+from curate.cli.options import config_options
 from curate.console import console
-from curate.errors import UsageError
 from curate.ingest.commons import DEFAULT_ENDPOINT, CommonsOptions, CommonsQuery, ingest_commons
 from curate.ingest.http import DownloadConfig
 from curate.pipeline.settings import build_config
-
-
-def parse_near(text: str) -> tuple[float, float]:
-    """'41.88,-87.63' -> (41.88, -87.63); UsageError otherwise."""
-    parts = text.replace(" ", "").split(",")
-    try:
-        lat, lon = (float(part) for part in parts)
-    except ValueError:
-        raise UsageError(f"--near {text!r} is not LAT,LON in degrees, e.g. --near 41.8827,-87.6233") from None
-    return lat, lon
+from curate.settings_fields import HELP
 
 
 @user_errors
 @engine_options
+@config_options(CommonsQuery, layered=False, skip=("tags",))  # --tag: repeated
 def commons(
-    category: Annotated[str | None, typer.Option(help="Category whose files to ingest, e.g. \"Skylines of Chicago\".",
-                                                 show_default=False)] = None,
-    near: Annotated[str | None, typer.Option(metavar="LAT,LON", help="Files geotagged near this point.",
-                                             show_default=False)] = None,
-    radius_m: Annotated[int, typer.Option("--radius-m", help="With --near: search radius in metres (10..10000).")]
-    = 10_000,
-    max_photos: Annotated[int | None, typer.Option(help="Stop after this many photos (default: all).",
-                                                   show_default=False)] = None,
-    thumb_width: Annotated[int, typer.Option(help="Width of the thumbnail downloaded, pixels.")] = 1024,
-    label: Annotated[str | None, typer.Option(help="Label every photo of this query, e.g. chicago.",
-                                              show_default=False)] = None,
-    tag: Annotated[list[str] | None, typer.Option(help="Extra tag on every photo, e.g. skyline (repeatable).",
-                                                  show_default=False)] = None,
+    settings: dict | None = None,  # one flag per CommonsQuery field (curate/cli/options.py)
+    tag: Annotated[list[str] | None, typer.Option(  # repeatable: CommonsQuery.tags
+        help=CommonsQuery.__dataclass_fields__["tags"].metadata[HELP], show_default=False)] = None,
     recipe: Annotated[str | None, typer.Option(help="Dataset recipe (name or .toml) to match tags to labels.")] = None,
     contact: Annotated[str | None, typer.Option(help="Your e-mail or URL, sent in the User-Agent as Wikimedia asks.",
                                                 show_default=False)] = None,
@@ -67,8 +49,8 @@ def commons(
     unsupported_mime. Interrupted? Run the same command again: the listing continues
     from its last page and no thumbnail is downloaded twice.
     """
-    query = CommonsQuery(category=category, near=parse_near(near) if near is not None else None, radius_m=radius_m,
-                         max_photos=max_photos, thumb_width=thumb_width, label=label, tags=tuple(tag or ()))
+    query = build_config(CommonsQuery, {}, "", flags={**settings, "tags": list(tag or ())},
+                         command="curate ingest commons")
     download = build_config(DownloadConfig, {}, "", command="curate ingest commons",
                             flags={"workers": workers, "per_host": min(workers, 4), "connect_timeout_s": timeout,
                                    "read_timeout_s": timeout})

@@ -48,7 +48,9 @@ def config_options(cls, *, layered: bool = True, skip: tuple[str, ...] = (), req
         clash = {item.name for item in made} & {item.name for item in own}
         if clash:
             raise TypeError(f"{command.__name__}: parameters {sorted(clash)} are also fields of {cls.__name__}")
-        parsers = {item.name: _from_flag(hints[item.name]) for item in made}
+        parsed_by_field = {item.name for item in fields(cls) if item.metadata.get(PARSE)}  # text, as given
+        parsers = {item.name: (lambda value: value) if item.name in parsed_by_field else _from_flag(hints[item.name])
+                   for item in made}
 
         @functools.wraps(command)
         def wrapper(*args, **kwargs):

@@ -39,6 +39,7 @@ from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader, ch
 from curate.progress import working
 from curate.recipes import load_recipe
 from curate.records import RECORD_FIELDS
+from curate.settings_fields import SettingError, setting
 from curate.workspace import Workspace, changes_workspace
 
 SOURCE = "commons"
@@ -46,35 +47,55 @@ DEFAULT_ENDPOINT = "https://commons.wikimedia.org/w/api.php"
 THUMB_WIDTH_RANGE = (20, 4000)
 
 
+def parse_near(text: str) -> tuple[float, float]:
+    """'41.88,-87.63' -> (41.88, -87.63); a SettingError naming `near` otherwise.
+
+    >>> parse_near("41.88, -87.63")
+    (41.88, -87.63)
+    """
+    parts = text.replace(" ", "").split(",")
+    try:
+        lat, lon = (float(part) for part in parts)
+    except ValueError:
+        raise SettingError(f"{{near}} {text!r} is not LAT,LON in degrees, e.g. 41.8827,-87.6233", "near") from None
+    return lat, lon
+
+
 @dataclass(frozen=True)
 class CommonsQuery:
     """Which files: a category's direct file members, or files geotagged near a point."""
 
-    category: str | None = None  # "Skylines of Chicago", with or without "Category:"
-    near: tuple[float, float] | None = None  # (lat, lon) in degrees
-    radius_m: int = 10_000  # with `near`; geosearch allows 10..10,000 m
-    max_photos: int | None = None  # stop listing once this many photos (image files) are listed
-    thumb_width: int = 1024  # iiurlwidth: the width of the thumbnail downloaded
-    label: str | None = None  # every photo of this query gets this label
-    tags: tuple[str, ...] = ()  # extra tags on every photo, e.g. the topic tag "skyline"
+    category: str | None = setting(None, help=(  # "Skylines of Chicago", with or without "Category:"
+        "Category whose files to ingest, e.g. \"Skylines of Chicago\"."))
+    near: tuple[float, float] | None = setting(None, metavar="LAT,LON", parse=parse_near, help=(
+        "Files geotagged near this point (lat, lon in degrees)."))
+    radius_m: int = setting(10_000, help=f"With near: search radius in metres ({RADIUS_MIN_M}..{RADIUS_MAX_M}).")
+    max_photos: int | None = setting(None, help="Stop after this many photos (default: all).")
+    thumb_width: int = setting(1024, help="Width of the thumbnail downloaded, pixels.")  # iiurlwidth
+    label: str | None = setting(None, help="Label every photo of this query, e.g. chicago.")
+    tags: tuple[str, ...] = setting((), flag="--tag", help="Extra tag on every photo, e.g. skyline (repeatable).")
 
     def __post_init__(self):
         if (self.category is None) == (self.near is None):
-            raise UsageError("give exactly one of --category NAME or --near LAT,LON for a Commons query")
+            raise SettingError("give exactly one of {category} NAME or {near} LAT,LON for a Commons query",
+                               "category", "near")
         if self.category is not None:
             category_title(self.category)  # raises UsageError on a name that cannot be a title
         else:
             lat, lon = self.near
             if not (math.isfinite(lat) and math.isfinite(lon) and abs(lat) <= 90 and abs(lon) <= 180):
-                raise UsageError(f"--near {lat},{lon} is not a position; latitude is -90..90, longitude -180..180")
+                raise SettingError(f"{{near}} {lat},{lon} is not a position; latitude is -90..90, longitude "
+                                   "-180..180", "near")
             if not RADIUS_MIN_M <= self.radius_m <= RADIUS_MAX_M:
-                raise UsageError(f"--radius-m {self.radius_m} is outside what Commons geosearch allows "
-                                 f"({RADIUS_MIN_M}..{RADIUS_MAX_M} m); cover a larger area with several --near queries")
+                raise SettingError(f"{{radius_m}} {self.radius_m} is outside what Commons geosearch allows "
+                                   f"({RADIUS_MIN_M}..{RADIUS_MAX_M} m); cover a larger area with several "
+                                   "{near} queries", "radius_m", "near")
         if self.max_photos is not None and self.max_photos < 1:
-            raise UsageError(f"--max-photos {self.max_photos} must be at least 1 (leave it out for no limit)")
+            raise SettingError(f"{{max_photos}} {self.max_photos} must be at least 1 (leave it out for no limit)",
+                               "max_photos")
         if not THUMB_WIDTH_RANGE[0] <= self.thumb_width <= THUMB_WIDTH_RANGE[1]:
-            raise UsageError(f"--thumb-width {self.thumb_width} must be between {THUMB_WIDTH_RANGE[0]} and "
-                             f"{THUMB_WIDTH_RANGE[1]} pixels")
+            raise SettingError(f"{{thumb_width}} {self.thumb_width} must be between {THUMB_WIDTH_RANGE[0]} and "
+                               f"{THUMB_WIDTH_RANGE[1]} pixels", "thumb_width")
 
     def describe(self) -> str:
         if self.category is not None:
