@@ -27,6 +27,7 @@ from curate.errors import UsageError
 from curate.export.config import ExportConfig
 from curate.filters.stage import FilterConfig
 from curate.ingest.commons import CommonsQuery
+from curate.ingest.flickr import FlickrQuery
 from curate.ingest.folder import FolderOptions
 from curate.ingest.http import DownloadConfig
 from curate.pipeline import EvaluateSettings, ReportSettings, build_config
@@ -212,12 +213,13 @@ SOURCES = [
     (["ingest", "scrape"], ScrapeConfig, {"folders": ("folders",), "offtopic": "offtopic"}),  # paths, resolved
     (["ingest", "folder"], FolderOptions, {"folder": ("directory",), "column_map": "map_options"}),  # --map: repeated
     (["ingest", "commons"], CommonsQuery, {"tags": "tag"}),  # --tag: repeated
+    (["ingest", "flickr"], FlickrQuery, {}),
 ]
 # what a command needs besides the flag tested, and what its [[sources]] table needs
 SOURCE_REQUIRED = {"scrape": (["FOLDER", "--topic", "city", "--offtopic-rate", "0"],
                               'folders = ["."]\nofftopic_rate = 0\n'),
                    "folder": (["FOLDER"], 'folder = "."\n'), "urls": (["FOLDER"], 'path = "urls.csv"\n'),
-                   "commons": ([], 'near = [41.9, -87.6]\n')}
+                   "commons": ([], 'near = [41.9, -87.6]\n'), "flickr": (["--tags", "chicago"], 'tags = ["chicago"]\n')}
 # (command, the [[sources]] kind, key, the flag and its bad value, the bad value in a recipe)
 BAD_SOURCE_VALUES = [
     (["ingest", "demo"], "demo", "photos", ["--photos", "0"], 0),
@@ -234,6 +236,8 @@ BAD_SOURCE_VALUES = [
     (["ingest", "urls"], "urls", "connect_timeout_s", ["--timeout", "inf"], 1e308),
     (["ingest", "commons"], "commons", "radius_m", ["--near", "41.9,-87.6", "--radius-m", "20000"], 20000),
     (["ingest", "commons"], "commons", "thumb_width", ["--category", "Skylines", "--thumb-width", "5"], 5),
+    (["ingest", "flickr"], "flickr", "radius_km", ["--lat", "41.9", "--lon", "-87.6", "--radius-km", "50"], 50),
+    (["ingest", "flickr"], "flickr", "min_taken", ["--min-taken", "last week"], "last week"),
 ]
 
 

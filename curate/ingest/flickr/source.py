@@ -33,6 +33,7 @@ from curate.ingest.flickr.plan import DATE_FORMAT, FLICKR_CAP, Plan, PlanStore, 
 from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader, check_timeout_s, is_http_url
 from curate.progress import working
 from curate.recipes import load_recipe
+from curate.settings_fields import SettingError, setting
 from curate.workspace import Workspace, changes_workspace
 
 SOURCE = "flickr"
@@ -43,21 +44,40 @@ MAX_RADIUS_KM = 32.0  # Flickr's limit for radius searches
 PER_PAGE, PER_PAGE_GEO = 500, 250  # Flickr's maxima; geo queries get at most 250
 
 
+def parse_bbox(text: str) -> tuple[float, ...]:
+    """'-87.7,41.8,-87.55,41.95' -> the four numbers; a SettingError naming `bbox` otherwise.
+
+    >>> parse_bbox("-87.7, 41.8, -87.55, 41.95")
+    (-87.7, 41.8, -87.55, 41.95)
+    """
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise SettingError(f"{{bbox}} takes 4 comma-separated numbers, got {text!r}", "bbox")
+    return values
+
+
 @dataclass(frozen=True)
 class FlickrQuery:
     """What to search for (the fields of `flickr.photos.search` this tool uses)."""
 
-    tags: tuple[str, ...]
-    tag_mode: str = "all"  # "all" or "any"
-    license: str = "cc"  # "cc" (Creative Commons licences), "any", or ids such as "4,5,9"
-    bbox: tuple[float, float, float, float] | None = None  # min_lon, min_lat, max_lon, max_lat
-    lat: float | None = None
-    lon: float | None = None
-    radius_km: float | None = None  # with lat/lon; Flickr caps it at 32 km
-    min_taken: str | None = None  # ISO date or datetime, inclusive
-    max_taken: str | None = None  # ISO date (the whole day) or datetime, inclusive
-    has_geo: bool = False
-    max_photos: int | None = None
+    tags: tuple[str, ...] = setting(help="Comma-separated tags, e.g. chicago,skyline.")
+    tag_mode: str = setting("all", help="all: every tag; any: at least one.")
+    license: str = setting("cc", help="cc (Creative Commons licences), any, or Flickr licence ids like 4,5,9.")
+    bbox: tuple[float, float, float, float] | None = setting(None, parse=parse_bbox, help=(
+        "min_lon,min_lat,max_lon,max_lat."))
+    lat: float | None = setting(None, help="Centre latitude for a radius search.")
+    lon: float | None = setting(None, help="Centre longitude for a radius search.")
+    radius_km: float | None = setting(None, help=f"Radius in km (Flickr: at most {MAX_RADIUS_KM:g}).")
+    min_taken: str | None = setting(None, help="Taken on or after (ISO date or datetime).")
+    max_taken: str | None = setting(None, help="Taken on or before (ISO date: the whole day; or datetime).")
+    has_geo: bool = setting(False, flag="--has-geo", help="Only geotagged photos.")
+    max_photos: int | None = setting(None, help="Stop after N photos.")
+
+    def __post_init__(self) -> None:
+        validate_query(self)
 
     @property
     def is_geo(self) -> bool:
@@ -145,49 +165,55 @@ def resolve_api_key(api_key: str | None = None) -> str:
 
 
 def validate_query(query: FlickrQuery) -> None:
-    """Raise UsageError on the first invalid field (one line: what and how to fix)."""
+    """Raise a SettingError on the first invalid field (one line: what and how to fix; the
+    field named as the user gave it, flag or [[sources]] key)."""
     if not query.tags or not all(str(tag).strip() for tag in query.tags):
-        raise UsageError("give at least one tag, e.g. --tags chicago,skyline")
+        raise SettingError("give at least one tag, e.g. {tags} chicago,skyline", "tags")
     if query.tag_mode not in ("all", "any"):
-        raise UsageError(f"tag mode must be 'all' or 'any', not {query.tag_mode!r}")
+        raise SettingError(f"{{tag_mode}} must be 'all' or 'any', not {query.tag_mode!r}", "tag_mode")
     licence = query.license.strip().lower()
     if licence not in ("cc", "any") and not all(part.strip().isdigit() for part in licence.split(",")):
-        raise UsageError(f"licence must be 'cc', 'any' or Flickr licence ids like 4,5,9, not {query.license!r}")
+        raise SettingError(f"licence must be 'cc', 'any' or Flickr licence ids like 4,5,9 ({{license}}), not "
+                           f"{query.license!r}", "license")
     if query.bbox is not None:
         _check_bbox(query.bbox)
     circle = (query.lat, query.lon, query.radius_km)
     if any(v is not None for v in circle):
         if query.bbox is not None:
-            raise UsageError("give either a bounding box or lat/lon/radius, not both")
+            raise SettingError("give either {bbox} or {lat}/{lon}/{radius_km}, not both", "bbox", "lat", "lon",
+                               "radius_km")
         if any(v is None for v in circle):
-            raise UsageError("a radius search needs all of --lat, --lon and --radius-km")
+            raise SettingError("a radius search needs all of {lat}, {lon} and {radius_km}", "lat", "lon", "radius_km")
         if not (-90 <= query.lat <= 90 and -180 <= query.lon <= 180):
-            raise UsageError(f"lat/lon {query.lat},{query.lon} out of range (lat -90..90, lon -180..180)")
+            raise SettingError(f"{{lat}}/{{lon}} {query.lat},{query.lon} out of range (lat -90..90, lon -180..180)",
+                               "lat", "lon")
         if not 0 < query.radius_km <= MAX_RADIUS_KM:
-            raise UsageError(f"radius {query.radius_km:g} km: Flickr allows 0 < radius <= {MAX_RADIUS_KM:g} km; "
-                             "use --bbox for a larger area")
+            raise SettingError(f"{{radius_km}} {query.radius_km:g} km: Flickr allows 0 < radius <= "
+                               f"{MAX_RADIUS_KM:g} km; use {{bbox}} for a larger area", "radius_km", "bbox")
     low, high = taken_range(query)
     if low and high and low > high:
-        raise UsageError(f"min taken date {query.min_taken} is after max taken date {query.max_taken}")
+        raise SettingError(f"{{min_taken}} {query.min_taken} is after {{max_taken}} {query.max_taken}", "min_taken",
+                           "max_taken")
     if query.max_photos is not None and query.max_photos < 1:
-        raise UsageError("max photos must be at least 1")
+        raise SettingError(f"{{max_photos}} must be at least 1, got {query.max_photos}", "max_photos")
 
 
 def _check_bbox(bbox: tuple) -> None:
     if len(bbox) != 4 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in bbox):
-        raise UsageError("a bounding box is 4 numbers: min_lon,min_lat,max_lon,max_lat")
+        raise SettingError("{bbox} is 4 numbers: min_lon,min_lat,max_lon,max_lat", "bbox")
     min_lon, min_lat, max_lon, max_lat = bbox
     if not (-180 <= min_lon < max_lon <= 180 and -90 <= min_lat < max_lat <= 90):
-        raise UsageError(f"bad bounding box {','.join(f'{v:g}' for v in bbox)}: want min_lon,min_lat,max_lon,max_lat "
-                         "with min < max, lon in -180..180, lat in -90..90")
+        raise SettingError(f"bad {{bbox}} {','.join(f'{v:g}' for v in bbox)}: want min_lon,min_lat,max_lon,max_lat "
+                           "with min < max, lon in -180..180, lat in -90..90", "bbox")
 
 
 def taken_range(query: FlickrQuery) -> tuple[str | None, str | None]:
     """The query's taken dates as Flickr datetimes; a date-only max covers its whole day."""
-    return _as_datetime(query.min_taken, "min", end_of_day=False), _as_datetime(query.max_taken, "max", end_of_day=True)
+    return (_as_datetime(query.min_taken, "min_taken", end_of_day=False),
+            _as_datetime(query.max_taken, "max_taken", end_of_day=True))
 
 
-def _as_datetime(text: str | None, which: str, end_of_day: bool) -> str | None:
+def _as_datetime(text: str | None, name: str, end_of_day: bool) -> str | None:
     if not text:
         return None
     try:
@@ -197,7 +223,7 @@ def _as_datetime(text: str | None, which: str, end_of_day: bool) -> str | None:
         else:
             moment = datetime.fromisoformat(text.strip()).replace(tzinfo=None, microsecond=0)
     except ValueError:
-        raise UsageError(f"{which} taken date {text!r} is not an ISO date like 2019-06-30") from None
+        raise SettingError(f"{{{name}}} {text!r} is not an ISO date like 2019-06-30", name) from None
     return moment.strftime(DATE_FORMAT)
 
 
