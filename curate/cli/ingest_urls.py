@@ -25,7 +25,9 @@ from curate.ingest.http import DownloadConfig
 from curate.ingest.mapping import parse_map_options
 from curate.ingest.urls import UrlIngestOptions, ingest_urls
 from curate.pipeline.settings import build_config
+from curate.settings_fields import HELP
 
+MAP_HELP = UrlIngestOptions.__dataclass_fields__["column_map"].metadata[HELP]
 URL_DOWNLOAD_FLAGS = ("workers", "per_host", "retries")  # DownloadConfig's fields with a flag here; --timeout: both
 
 
@@ -33,21 +35,16 @@ URL_DOWNLOAD_FLAGS = ("workers", "per_host", "retries")  # DownloadConfig's fiel
 @engine_options
 @config_options(DownloadConfig, layered=False, param="download_settings",
                 skip=tuple(item.name for item in fields(DownloadConfig) if item.name not in URL_DOWNLOAD_FLAGS))
+@config_options(UrlIngestOptions, layered=False, skip=("path", "column_map", "download"))  # FILE, --map
 def urls(
     file: Annotated[Path, typer.Argument(help="CSV/TSV or Parquet file, one photo per row with its image URL.",
                                          show_default=False)],
-    column_map: Annotated[list[str] | None, typer.Option(
-        "--map", metavar="FIELD=COLUMN",
-        help="Map a record field to a column, e.g. --map url=link (repeatable). YFCC100M names work without.",
-    )] = None,
-    recipe: Annotated[str | None, typer.Option(help="Dataset recipe (name or .toml) to match tags to labels.")] = None,
+    column_map: Annotated[list[str] | None, typer.Option(  # repeatable: UrlIngestOptions.column_map
+        "--map", metavar="FIELD=COLUMN", help=MAP_HELP)] = None,
+    settings: dict | None = None,  # one flag per UrlIngestOptions field (curate/cli/options.py)
     download_settings: dict | None = None,  # --workers, --per-host, --retries (DownloadConfig's fields)
     timeout: Annotated[float, typer.Option(help="Connect and read timeout, seconds (connect_timeout_s and "
                                                 "read_timeout_s in a recipe).")] = 20.0,
-    keep_url_secrets: Annotated[bool, typer.Option(
-        "--keep-url-secrets", help="Store URLs verbatim in the catalog. Default: user:password@ and secret-looking "
-                                   "query parameters (api_key, token, sig...) are redacted; downloads use the "
-                                   "full URL either way.")] = False,
     engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
     as_json: JsonOption = False,
@@ -61,8 +58,8 @@ def urls(
     """
     download = build_config(DownloadConfig, {}, "", command="curate ingest urls",
                             flags={**download_settings, "connect_timeout_s": timeout, "read_timeout_s": timeout})
-    options = UrlIngestOptions(path=file, column_map=parse_map_options(column_map), recipe=recipe,
-                               download=download, keep_url_secrets=keep_url_secrets)
+    options = build_config(UrlIngestOptions, {}, "", command="curate ingest urls", download=download,
+                           flags={**settings, "path": str(file), "column_map": parse_map_options(column_map)})
     with engines.use(engine_config(engine_settings, "curate ingest urls")):
         report = ingest_urls(workspace(workspace_path), options)
     if as_json:

@@ -37,6 +37,7 @@ from curate.ingest.engine import IngestJob, IngestReport, run_ingest
 from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader
 from curate.ingest.mapping import column_usage, resolve_columns, to_records
 from curate.recipes import load_recipe
+from curate.settings_fields import SettingError, setting
 from curate.workspace import Workspace
 
 SOURCE = "urls"
@@ -48,12 +49,20 @@ _PARQUET_MAGIC = b"PAR1"
 class UrlIngestOptions:
     """One `curate ingest urls` run."""
 
-    path: Path
-    column_map: dict[str, str] = field(default_factory=dict)  # field -> column, from --map
-    recipe: str | None = None  # dataset recipe whose labels the tags are matched against
-    download: DownloadConfig = field(default_factory=DownloadConfig)
-    checkpoint_seconds: float = 5.0
-    keep_url_secrets: bool = False  # store URLs verbatim in the catalog (else credentials are redacted)
+    path: Path = setting(help="CSV/TSV or Parquet file, one photo per row with its image URL.")
+    column_map: dict[str, str] = setting(default_factory=dict, flag="--map", metavar="FIELD=COLUMN", help=(
+        "Map a record field to a column, e.g. --map url=link (repeatable). YFCC100M names work without."))
+    recipe: str | None = setting(None, help="Dataset recipe (name or .toml) to match tags to labels.")
+    download: DownloadConfig = field(default_factory=DownloadConfig)  # its own fields are the download settings
+    checkpoint_seconds: float = setting(5.0, help="Seconds between two saves of the progress journal.")
+    keep_url_secrets: bool = setting(False, flag="--keep-url-secrets", help=(
+        "Store URLs verbatim in the catalog. Default: user:password@ and secret-looking query parameters (api_key, "
+        "token, sig...) are redacted; downloads use the full URL either way."))
+
+    def __post_init__(self) -> None:
+        if not self.checkpoint_seconds >= 0:
+            raise SettingError(f"{{checkpoint_seconds}} must be 0 or more, got {self.checkpoint_seconds}",
+                               "checkpoint_seconds")
 
 
 def read_url_table(path: Path) -> pd.DataFrame:
