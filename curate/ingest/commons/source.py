@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import pandas as pd
 
-from curate.errors import UpstreamError, UsageError
+from curate.errors import UpstreamError
 from curate.ingest.commons.client import CommonsClient
 from curate.ingest.commons.cursor import ListingCursor, ListingState
 from curate.ingest.commons.pages import (
@@ -123,6 +123,9 @@ class CommonsOptions:
 
     def __post_init__(self) -> None:
         check_timeout_s(self.api_timeout_s, "api_timeout_s")
+        if self.contact and (not self.contact.isprintable() or not self.contact.isascii()):
+            raise SettingError(f"{{contact}} {self.contact!r} must be plain printable ASCII (an e-mail or URL)",
+                               "contact")
 
 
 @dataclass
@@ -141,8 +144,6 @@ def user_agent(options: CommonsOptions) -> str:
     base = options.download.user_agent
     if not options.contact:
         return base
-    if not options.contact.isprintable() or not options.contact.isascii():
-        raise UsageError(f"--contact {options.contact!r} must be plain printable ASCII (an e-mail or URL)")
     name, _, rest = base.partition(" (")
     return f"{name} ({options.contact}; {rest}" if rest else f"{base} ({options.contact})"
 

@@ -108,10 +108,11 @@ class FlickrOptions:
 
     def __post_init__(self) -> None:
         if not is_http_url(self.endpoint):
-            raise UsageError(f"--endpoint {self.endpoint!r} is not an http(s) URL of Flickr's REST API "
-                             f"(the default is {DEFAULT_ENDPOINT})")
+            raise SettingError(f"{{endpoint}} {self.endpoint!r} is not an http(s) URL of Flickr's REST API "
+                               f"(the default is {DEFAULT_ENDPOINT})", "endpoint")
         if not self.calls_per_hour > 0:
-            raise UsageError(f"calls per hour must be positive (Flickr allows 3600 a key), got {self.calls_per_hour:g}")
+            raise SettingError(f"{{calls_per_hour}} must be positive (Flickr allows 3600 a key), got "
+                               f"{self.calls_per_hour:g}", "calls_per_hour")
         check_timeout_s(self.api_connect_timeout_s, "api_connect_timeout_s")
         check_timeout_s(self.api_read_timeout_s, "api_read_timeout_s")
 
