@@ -26,6 +26,7 @@ from curate.progress import working
 from curate.records import reset_stage
 from curate.review.journal import apply_workspace_decisions
 from curate.runs import load_stage_report, save_stage_report
+from curate.settings_fields import SettingError
 from curate.workspace import (
     Workspace,
     atomic_write_bytes,
@@ -51,8 +52,8 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
     """`embeddings`: the cache to use (a backbone name, or name-<size>px); default: the last `curate embed`'s.
     `finetune`: the topic scorer `--mode finetune` needs (see TopicScorer); UsageError without one."""
     if config.mode == "finetune" and finetune is None:
-        raise UsageError("--mode finetune trains a CNN per fold: it needs the classify package's scorer "
-                         "(classify.finetune.topic_scorer); use --mode embeddings without it")
+        raise SettingError("{mode} finetune trains a CNN per fold: it needs the classify package's scorer "
+                           "(classify.finetune.topic_scorer); use {mode} embeddings without it", "mode")
     if embeddings is None:
         last = load_stage_report(ws, "embed")
         if last is None and config.mode == "embeddings":
