@@ -28,19 +28,20 @@ from typing import Any
 
 from curate.errors import UsageError
 
-HELP, FLAG, PARSE, METAVAR = "help", "flag", "parse", "metavar"
+HELP, FLAG, PARSE, METAVAR, HIDDEN = "help", "flag", "parse", "metavar", "hidden"
 
 
 def setting(default: Any = MISSING, *, help: str, flag: str | None = None,
             parse: Callable[[str], Any] | None = None, default_factory: Any = MISSING,
-            metavar: str | None = None) -> Any:
+            metavar: str | None = None, hidden: bool = False) -> Any:
     """A config field declared once: its default, the help text its flag shows, and optionally
     the flag's spelling ("--C"; "--dedupe-near/--keep-near" for a true/false pair; "--force" for
     a flag that can only switch on; extra names after a comma: "--format,-f") and `parse`, which
     turns text (a flag's value, or a recipe's string) into the field's value, e.g. "auto" -> None.
     Without `flag`, the flag is the field name with dashes (--max-km; --x/--no-x for true/false).
-    `metavar` names the flag's value in --help (ADDR)."""
-    metadata = {HELP: help, FLAG: flag, PARSE: parse, METAVAR: metavar}
+    `metavar` names the flag's value in --help (ADDR); `hidden` keeps the flag out of --help
+    (a test's endpoint)."""
+    metadata = {HELP: help, FLAG: flag, PARSE: parse, METAVAR: metavar, HIDDEN: hidden}
     if default_factory is not MISSING:
         return field(default_factory=default_factory, metadata=metadata)
     return field(default=default, metadata=metadata)

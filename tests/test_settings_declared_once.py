@@ -27,7 +27,7 @@ from curate.errors import UsageError
 from curate.export.config import ExportConfig
 from curate.filters.stage import FilterConfig
 from curate.ingest.commons import CommonsQuery
-from curate.ingest.flickr import FlickrQuery
+from curate.ingest.flickr import FlickrOptions, FlickrQuery
 from curate.ingest.folder import FolderOptions
 from curate.ingest.http import DownloadConfig
 from curate.ingest.urls import UrlIngestOptions
@@ -216,6 +216,7 @@ SOURCES = [
     (["ingest", "folder"], FolderOptions, {"folder": ("directory",), "column_map": "map_options"}),  # --map: repeated
     (["ingest", "commons"], CommonsQuery, {"tags": "tag"}),  # --tag: repeated
     (["ingest", "flickr"], FlickrQuery, {}),
+    (["ingest", "flickr"], FlickrOptions, {"query": None, "download": None}),
     (["ingest", "urls"], UrlIngestOptions, {"path": ("file",), "column_map": "column_map", "download": None}),
 ]
 # what a command needs besides the flag tested, and what its [[sources]] table needs
@@ -242,6 +243,8 @@ BAD_SOURCE_VALUES = [
     (["ingest", "commons"], "commons", "thumb_width", ["--category", "Skylines", "--thumb-width", "5"], 5),
     (["ingest", "flickr"], "flickr", "radius_km", ["--lat", "41.9", "--lon", "-87.6", "--radius-km", "50"], 50),
     (["ingest", "flickr"], "flickr", "min_taken", ["--min-taken", "last week"], "last week"),
+    (["ingest", "flickr"], "flickr", "api_read_timeout_s", ["--api-read-timeout-s", "inf"], 1e308),
+    (["ingest", "flickr"], "flickr", "calls_per_hour", ["--calls-per-hour", "0"], 0),
 ]
 
 
@@ -287,6 +290,7 @@ BORROWED = [
     (["classify", "lr-find"], TrainConfig,
      ("backbone", "batch_size", "image_size", "cache_side", "seed", "device", "workers")),
     (["ingest", "urls"], DownloadConfig, ("workers", "per_host", "retries")),  # --timeout fills two
+    (["ingest", "flickr"], DownloadConfig, ("workers", "retries")),
 ]
 # commands without a recipe section: (command, config, a field, a bad value)
 COMMAND_LINE_ONLY = [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Annotated
 
 import typer
@@ -21,24 +21,24 @@ from curate.cli.engine_options import engine_config, engine_options
 from curate.cli.options import config_options
 from curate.console import console
 from curate.ingest.flickr import FlickrOptions, FlickrQuery, ingest_flickr
-from curate.ingest.flickr.api import DEFAULT_ENDPOINT
 from curate.ingest.http import DownloadConfig
 from curate.pipeline.settings import build_config
+
+DOWNLOAD_FLAGS = ("workers", "retries")  # DownloadConfig's fields with a flag here; --timeout fills both timeouts
 
 
 @user_errors
 @engine_options
+@config_options(DownloadConfig, layered=False, param="download_settings",
+                skip=tuple(item.name for item in fields(DownloadConfig) if item.name not in DOWNLOAD_FLAGS))
+@config_options(FlickrOptions, layered=False, param="run_settings", skip=("query", "download"))
 @config_options(FlickrQuery, layered=False, required=("tags",))
 def flickr(
     settings: dict | None = None,  # one flag per FlickrQuery field (curate/cli/options.py)
-    recipe: Annotated[str | None, typer.Option(help="Dataset recipe (name or .toml) to match tags to labels.")] = None,
-    refresh: Annotated[bool, typer.Option("--refresh", help="List again although this query finished before.")] = False,
-    calls_per_hour: Annotated[float, typer.Option("--calls-per-hour", min=1, max=3600,
-                                                  help="API call budget (Flickr allows 3,600 per key).")] = 3600,
-    workers: Annotated[int, typer.Option(min=1, max=256, help="Concurrent image downloads.")] = 16,
-    timeout: Annotated[float, typer.Option(min=0.1, help="Image download timeout, seconds.")] = 20.0,
-    retries: Annotated[int, typer.Option(min=0, max=10, help="Image download retries (5xx, 429, timeouts).")] = 3,
-    endpoint: Annotated[str, typer.Option(hidden=True)] = DEFAULT_ENDPOINT,
+    run_settings: dict | None = None,  # one flag per FlickrOptions field: --recipe, --calls-per-hour, ...
+    download_settings: dict | None = None,  # --workers, --retries (DownloadConfig's fields)
+    timeout: Annotated[float, typer.Option(help="Image download timeout, seconds (connect_timeout_s and "
+                                                "read_timeout_s in a recipe).")] = 20.0,
     engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
     as_json: JsonOption = False,
@@ -51,10 +51,9 @@ def flickr(
     """
     query = build_config(FlickrQuery, {}, "", flags=settings, command="curate ingest flickr")
     download = build_config(DownloadConfig, {}, "", command="curate ingest flickr",
-                            flags={"workers": workers, "connect_timeout_s": timeout, "read_timeout_s": timeout,
-                                   "retries": retries})
-    options = FlickrOptions(query=query, recipe=recipe, endpoint=endpoint, calls_per_hour=calls_per_hour,
-                            download=download, refresh=refresh)
+                            flags={**download_settings, "connect_timeout_s": timeout, "read_timeout_s": timeout})
+    options = build_config(FlickrOptions, {}, "", flags=run_settings, command="curate ingest flickr", query=query,
+                           download=download)
     with engines.use(engine_config(engine_settings, "curate ingest flickr")):
         report = ingest_flickr(workspace(workspace_path), options)
     if as_json:

@@ -21,7 +21,7 @@ from typing import Annotated
 
 import typer
 
-from curate.settings_fields import HELP, METAVAR, PARSE, flag_names
+from curate.settings_fields import HELP, HIDDEN, METAVAR, PARSE, flag_names
 
 
 def config_options(cls, *, layered: bool = True, skip: tuple[str, ...] = (), required: tuple[str, ...] = (),
@@ -96,7 +96,7 @@ def _parameter(item: Field, hint, layered: bool, required: bool, show_defaults: 
             default = None  # a list or a number shown to a text option: its help says the default
     annotation = cli_type if required or default is not None and not (layered and pair) else cli_type | None
     option = typer.Option(*option_names, help=item.metadata.get(HELP, ""), show_default=show,
-                          metavar=item.metadata.get(METAVAR))
+                          metavar=item.metadata.get(METAVAR), hidden=bool(item.metadata.get(HIDDEN)))
     return inspect.Parameter(item.name, inspect.Parameter.KEYWORD_ONLY, default=default,
                              annotation=Annotated[annotation, option])
 

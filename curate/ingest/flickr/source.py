@@ -89,22 +89,23 @@ class FlickrOptions:
     """One `curate ingest flickr` run."""
 
     query: FlickrQuery
-    recipe: str | None = None  # recipe name/path whose labels the tags are matched against
-    endpoint: str = DEFAULT_ENDPOINT
-    calls_per_hour: float = ApiConfig.calls_per_hour
-    download: DownloadConfig = field(default_factory=DownloadConfig)
+    recipe: str | None = setting(None, help="Dataset recipe (name or .toml) to match tags to labels.")
+    endpoint: str = setting(DEFAULT_ENDPOINT, hidden=True, help="Flickr's REST API URL (tests).")
+    calls_per_hour: float = setting(ApiConfig.calls_per_hour, help="API call budget (Flickr allows 3,600 per key).")
+    download: DownloadConfig = field(default_factory=DownloadConfig)  # its own fields are the download settings
     # The API client's settings, prefixed so that a recipe's [[sources]] table can tell them
     # from the image download's (connect_timeout_s, retries... belong to `download`).
-    api_connect_timeout_s: float = ApiConfig.connect_timeout_s
-    api_read_timeout_s: float = ApiConfig.read_timeout_s
-    api_retries: int = ApiConfig.retries
-    api_backoff_base_s: float = ApiConfig.backoff_base_s
-    api_backoff_max_s: float = ApiConfig.backoff_max_s
-    api_retry_after_cap_s: float = ApiConfig.retry_after_cap_s
-    cap: int = FLICKR_CAP  # results Flickr serves per query before repeating pages
-    refresh: bool = False  # list again even if this query's listing finished before
-    download_images: bool = True
-    checkpoint_seconds: float = 5.0
+    api_connect_timeout_s: float = setting(ApiConfig.connect_timeout_s, help="API connect timeout, seconds.")
+    api_read_timeout_s: float = setting(ApiConfig.read_timeout_s, help="API read timeout, seconds.")
+    api_retries: int = setting(ApiConfig.retries, help="API call retries (5xx, 429, timeouts).")
+    api_backoff_base_s: float = setting(ApiConfig.backoff_base_s, help="API retry n waits about this x 2**n s.")
+    api_backoff_max_s: float = setting(ApiConfig.backoff_max_s, help="Longest wait between API retries, seconds.")
+    api_retry_after_cap_s: float = setting(ApiConfig.retry_after_cap_s, help=(
+        "Longest wait an API Retry-After header may ask for, seconds."))
+    cap: int = setting(FLICKR_CAP, help="Results Flickr serves per query before repeating pages (date slices past it).")
+    refresh: bool = setting(False, flag="--refresh", help="List again although this query finished before.")
+    download_images: bool = setting(True, help="Download the images (--no-download-images: the listing only).")
+    checkpoint_seconds: float = setting(5.0, help="Seconds between two saves of the progress journal.")
 
     def __post_init__(self) -> None:
         if not is_http_url(self.endpoint):
