@@ -26,7 +26,7 @@ from curate.engines import EngineConfig
 from curate.errors import UsageError
 from curate.export.config import ExportConfig
 from curate.filters.stage import FilterConfig
-from curate.ingest.commons import CommonsQuery
+from curate.ingest.commons import CommonsOptions, CommonsQuery
 from curate.ingest.flickr import FlickrOptions, FlickrQuery
 from curate.ingest.folder import FolderOptions
 from curate.ingest.http import DownloadConfig
@@ -215,6 +215,7 @@ SOURCES = [
     (["ingest", "scrape"], ScrapeConfig, {"folders": ("folders",), "offtopic": "offtopic"}),  # paths, resolved
     (["ingest", "folder"], FolderOptions, {"folder": ("directory",), "column_map": "map_options"}),  # --map: repeated
     (["ingest", "commons"], CommonsQuery, {"tags": "tag"}),  # --tag: repeated
+    (["ingest", "commons"], CommonsOptions, {"query": None, "download": None, "api_timeout_s": "timeout"}),
     (["ingest", "flickr"], FlickrQuery, {}),
     (["ingest", "flickr"], FlickrOptions, {"query": None, "download": None}),
     (["ingest", "urls"], UrlIngestOptions, {"path": ("file",), "column_map": "column_map", "download": None}),
@@ -241,6 +242,7 @@ BAD_SOURCE_VALUES = [
     (["ingest", "urls"], "urls", "checkpoint_seconds", ["--checkpoint-seconds", "-1"], -1),
     (["ingest", "commons"], "commons", "radius_m", ["--near", "41.9,-87.6", "--radius-m", "20000"], 20000),
     (["ingest", "commons"], "commons", "thumb_width", ["--category", "Skylines", "--thumb-width", "5"], 5),
+    (["ingest", "commons"], "commons", "contact", ["--category", "Skylines", "--contact", "\u00e9"], "\u00e9"),
     (["ingest", "flickr"], "flickr", "radius_km", ["--lat", "41.9", "--lon", "-87.6", "--radius-km", "50"], 50),
     (["ingest", "flickr"], "flickr", "min_taken", ["--min-taken", "last week"], "last week"),
     (["ingest", "flickr"], "flickr", "api_read_timeout_s", ["--api-read-timeout-s", "inf"], 1e308),

@@ -20,7 +20,7 @@ from curate.cli.common import (
 from curate.cli.engine_options import engine_config, engine_options
 from curate.cli.options import config_options
 from curate.console import console
-from curate.ingest.commons import DEFAULT_ENDPOINT, CommonsOptions, CommonsQuery, ingest_commons
+from curate.ingest.commons import CommonsOptions, CommonsQuery, ingest_commons
 from curate.ingest.http import DownloadConfig
 from curate.pipeline.settings import build_config
 from curate.settings_fields import HELP
@@ -28,17 +28,16 @@ from curate.settings_fields import HELP
 
 @user_errors
 @engine_options
+@config_options(CommonsOptions, layered=False, param="run_settings", skip=("query", "download", "api_timeout_s"))
 @config_options(CommonsQuery, layered=False, skip=("tags",))  # --tag: repeated
 def commons(
     settings: dict | None = None,  # one flag per CommonsQuery field (curate/cli/options.py)
     tag: Annotated[list[str] | None, typer.Option(  # repeatable: CommonsQuery.tags
         help=CommonsQuery.__dataclass_fields__["tags"].metadata[HELP], show_default=False)] = None,
-    recipe: Annotated[str | None, typer.Option(help="Dataset recipe (name or .toml) to match tags to labels.")] = None,
-    contact: Annotated[str | None, typer.Option(help="Your e-mail or URL, sent in the User-Agent as Wikimedia asks.",
-                                                show_default=False)] = None,
+    run_settings: dict | None = None,  # one flag per CommonsOptions field: --recipe, --contact, ...
     workers: Annotated[int, typer.Option(min=1, max=64, help="Concurrent thumbnail downloads.")] = 8,
-    timeout: Annotated[float, typer.Option(min=0.1, help="Connect and read timeout, seconds.")] = 30.0,
-    endpoint: Annotated[str, typer.Option(hidden=True, help="api.php URL (tests).")] = DEFAULT_ENDPOINT,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Connect and read timeout of the API and the downloads, "
+                                                        "seconds.")] = 30.0,
     engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
     as_json: JsonOption = False,
@@ -54,8 +53,8 @@ def commons(
     download = build_config(DownloadConfig, {}, "", command="curate ingest commons",
                             flags={"workers": workers, "per_host": min(workers, 4), "connect_timeout_s": timeout,
                                    "read_timeout_s": timeout})
-    options = CommonsOptions(query=query, recipe=recipe, endpoint=endpoint, download=download, contact=contact,
-                             api_timeout_s=timeout)
+    options = build_config(CommonsOptions, {}, "", flags={**run_settings, "api_timeout_s": timeout},
+                           command="curate ingest commons", query=query, download=download)
     with engines.use(engine_config(engine_settings, "curate ingest commons")):
         report = ingest_commons(workspace(workspace_path), options)
     if as_json:

@@ -108,18 +108,19 @@ class CommonsOptions:
     """One `curate ingest commons` run."""
 
     query: CommonsQuery
-    recipe: str | None = None  # dataset recipe whose labels the tags are matched against
-    endpoint: str = DEFAULT_ENDPOINT
-    maxlag_s: int = 5  # ask the API to refuse (and us to wait) while replicas lag more than this
-    download: DownloadConfig = field(default_factory=DownloadConfig)
-    contact: str | None = None  # e-mail or URL for the User-Agent, as Wikimedia's policy asks
-    page_size: int = API_BATCH  # files per listing batch (gcmlimit)
-    api_timeout_s: float = 30.0
-    api_retries: int = 5
-    api_backoff_s: float = 2.0  # attempt n waits ~ base * 2**n (jitter), unless Retry-After says
-    api_backoff_max_s: float = 60.0
-    api_retry_after_cap_s: float = 120.0
-    checkpoint_seconds: float = 5.0
+    recipe: str | None = setting(None, help="Dataset recipe (name or .toml) to match tags to labels.")
+    endpoint: str = setting(DEFAULT_ENDPOINT, hidden=True, help="api.php URL (tests).")
+    maxlag_s: int = setting(5, help=(  # ask the API to refuse (and us to wait) while replicas lag more than this
+        "Seconds of replica lag past which the API is asked to refuse (and the listing waits)."))
+    download: DownloadConfig = field(default_factory=DownloadConfig)  # its own fields are the download settings
+    contact: str | None = setting(None, help="Your e-mail or URL, sent in the User-Agent as Wikimedia asks.")
+    page_size: int = setting(API_BATCH, help="Files per listing batch (gcmlimit).")
+    api_timeout_s: float = setting(30.0, flag="--timeout", help="API timeout, seconds.")
+    api_retries: int = setting(5, help="API request retries.")
+    api_backoff_s: float = setting(2.0, help="API retry n waits about this x 2**n s, unless Retry-After says.")
+    api_backoff_max_s: float = setting(60.0, help="Longest wait between API retries, seconds.")
+    api_retry_after_cap_s: float = setting(120.0, help="Longest wait an API Retry-After may ask for, seconds.")
+    checkpoint_seconds: float = setting(5.0, help="Seconds between two saves of the progress journal.")
 
     def __post_init__(self) -> None:
         check_timeout_s(self.api_timeout_s, "api_timeout_s")
