@@ -72,7 +72,7 @@ def write_recipe(tmp_path, text: str, name: str = "tiny.toml"):
     ('[[sources]]\nkind = "flickr"\ntags = "chicago"\n', "#2 (flickr): tags must be a list, got 'chicago'"),
     ('[[sources]]\nkind = "commons"\ncategory = "Skylines"\nradius_m = "far"\n', "#2 (commons): radius_m must be"),
     ('[[sources]]\nkind = "flickr"\ntags = ["chicago"]\nendpoint = "file:///etc/passwd"\n',
-     "#2 (flickr): --endpoint 'file:///etc/passwd' is not an http(s) URL"),
+     "#2 (flickr): endpoint 'file:///etc/passwd' is not an http(s) URL"),
 ])
 def test_a_bad_recipe_names_its_first_invalid_field(tmp_path, extra, expected):
     # TOML: top-level keys must come before the first table.
