@@ -93,7 +93,7 @@ def _run(application, prog: str, args: list[str], capsys) -> tuple[int, str, str
 
 @pytest.mark.parametrize("prog, args, says", [
     ("curate", ["filter", "--no-such-flag"], "--no-such-flag"),
-    ("curate", ["ingest", "urls", "list.csv", "--workers", "0"], "--workers"),
+    ("curate", ["ingest", "urls", "list.csv", "--workers", "two"], "--workers"),
     ("curate", ["ingest", "demo", "--photos", "many"], "--photos"),
     ("curate", ["ingest", "flickr"], "--tags"),
     ("classify", ["evaluate"], "run"),
@@ -103,6 +103,13 @@ def test_parser_errors_are_one_line_exit_2_naming_the_help(prog, args, says, cap
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and says in lines[0] and "--help" in lines[0], err
+    assert "Traceback" not in err and not out
+
+
+def test_a_refused_setting_value_is_one_line_exit_2_naming_the_flag(capsys):
+    """A value of the right type that the setting's check refuses (not the parser)."""
+    code, out, err = _run(app, "curate", ["ingest", "urls", "list.csv", "--workers", "0"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--workers" in err and "got 0" in err, err
     assert "Traceback" not in err and not out
 
 
