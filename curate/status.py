@@ -194,6 +194,12 @@ def workspace_summary(ws, engine: str | None = None) -> dict:
     states, reports and disk usage. `engine`: "pandas", "duckdb" (out of core, the same counts:
     curate.outofcore) or "auto" (DuckDB above curate.outofcore.AUTO_ROWS rows); None:
     $CURATE_CATALOG_ENGINE, else auto."""
+    return workspace_status(ws, engine)[0]
+
+
+def workspace_status(ws, engine: str | None = None) -> tuple[dict, dict, dict, pd.DataFrame | None]:
+    """(`workspace_summary`'s facts, the stage states, the saved reports, the catalog read into
+    memory on the pandas path, None out of core), for `curate status`'s tables."""
     from curate.catalog_batches import CatalogFile
     from curate.freshness import judge, load_reports
     from curate.outofcore import choose_engine
@@ -202,7 +208,8 @@ def workspace_summary(ws, engine: str | None = None) -> dict:
     reports = load_reports(ws)
     if choose_engine(engine, ws.catalog_path if ws.catalog_path.exists() else None) != "duckdb":
         catalog = read_catalog(ws)
-        return summary(catalog, judge(catalog, reports), reports, disk_usage(ws.root))
+        states = judge(catalog, reports)
+        return summary(catalog, states, reports, disk_usage(ws.root)), states, reports, catalog
     from curate.outofcore.db import BATCH_ROWS
     from curate.outofcore.run import summary_duckdb
 
@@ -211,4 +218,4 @@ def workspace_summary(ws, engine: str | None = None) -> dict:
     facts["stages"] = {name: {**state.to_dict(), "last_run": last_run(reports.get(name))}
                        for name, state in states.items()}
     facts["disk"] = disk_usage(ws.root)
-    return facts
+    return facts, states, reports, None

@@ -25,6 +25,11 @@ WorkspaceOption = Annotated[
                  help="Workspace folder (catalog + image store). Env: CURATE_WORKSPACE."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+CatalogEngineOption = Annotated[str | None, typer.Option(
+    "--catalog-engine", metavar="ENGINE", show_default="auto",
+    help="Where catalog-wide work runs: pandas (in memory), duckdb (out of core, bounded memory; metadata checks "
+         "only) or auto (duckdb above 2,000,000 rows or for a folder of Parquet parts). "
+         "Env: CURATE_CATALOG_ENGINE.")]
 
 
 def workspace(path: Path | None) -> Workspace:

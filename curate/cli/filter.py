@@ -8,7 +8,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.cli.common import CatalogEngineOption, JsonOption, WorkspaceOption, print_table, user_errors, workspace
 from curate.cli.options import config_options
 from curate.console import console
 from curate.errors import UsageError
@@ -27,6 +27,7 @@ def filter_command(
     settings: dict | None = None,  # one flag per FilterConfig field (curate/cli/options.py)
     recipe: RecipeOption = None,
     workers: Annotated[int, typer.Option("--workers", help="Threads for perceptual hashing.")] = 2,
+    catalog_engine: CatalogEngineOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Flag ambiguous labels, geo outliers, exact/near duplicates, image-quality issues and over-dominant owners."""
@@ -38,7 +39,7 @@ def filter_command(
                           f"recipe {recipe} [filter]", flags=settings, command="curate filter")
     if config.center == "recipe" and chosen is None:
         raise UsageError("--center recipe needs --recipe NAME (the recipe holds each label's coordinates)")
-    report = run_filter(workspace(workspace_path), config, chosen, workers)
+    report = run_filter(workspace(workspace_path), config, chosen, workers, engine=catalog_engine)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
         return

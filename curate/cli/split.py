@@ -7,14 +7,13 @@ from typing import Annotated
 
 import typer
 
-from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate import schema
+from curate.cli.common import CatalogEngineOption, JsonOption, WorkspaceOption, print_table, user_errors, workspace
 from curate.cli.options import config_options
 from curate.console import console, err_console
 from curate.errors import EXIT_DATA, UsageError
-from curate.freshness import require_fresh_split
-from curate.leakage import find_leakage
+from curate.leakage import workspace_leakage
 from curate.split import SplitConfig, run_split
-from curate.workspace import read_catalog
 
 
 @user_errors
@@ -22,13 +21,14 @@ from curate.workspace import read_catalog
 def split(
     workspace_path: WorkspaceOption = None,
     settings: dict | None = None,  # one flag per SplitConfig field (curate/cli/options.py)
+    catalog_engine: CatalogEngineOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train/val/test split grouped by photographer and duplicate cluster, stratified by label."""
     from curate.pipeline import build_config
 
     config = build_config(SplitConfig, {}, "curate split", flags=settings)
-    report = run_split(workspace(workspace_path), config)
+    report = run_split(workspace(workspace_path), config, engine=catalog_engine)
     for warning in report.warnings:
         err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     if as_json:
@@ -53,15 +53,14 @@ def check_leakage(
     workspace_path: WorkspaceOption = None,
     by: Annotated[str | None, typer.Option(
         "--by", help="Also check this column (e.g. a day or a location cell).")] = None,
+    catalog_engine: CatalogEngineOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List every owner, near-duplicate cluster and exact hash present in 2+ splits (exit 3 if any)."""
     ws = workspace(workspace_path)
-    catalog = read_catalog(ws)
-    require_fresh_split(ws, catalog)  # "no leakage" over a stale split would be a false all-clear
-    if by is not None and by not in ("owner", "none") and by not in catalog.columns:
+    if by is not None and by not in ("owner", "none") and by not in schema.NAMES:
         raise UsageError(f"--by {by!r} is not a catalog column")
-    leaks = find_leakage(catalog, by)
+    leaks = workspace_leakage(ws, by, engine=catalog_engine)  # refuses a stale split: no false all-clear
     if as_json:
         print(json.dumps({"leaks": leaks.to_dict("records"), "count": len(leaks)}, indent=2, default=str))
     elif leaks.empty:

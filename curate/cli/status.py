@@ -7,11 +7,16 @@ import re
 
 import pandas as pd
 
-from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.cli.common import CatalogEngineOption, JsonOption, WorkspaceOption, print_table, user_errors, workspace
 from curate.console import console
-from curate.freshness import judge, load_reports
-from curate.status import disk_usage, label_tag_counts, size_text, stages_table, status_counts, summary, tag_counts
-from curate.workspace import read_catalog
+from curate.status import (
+    label_tag_counts,
+    size_text,
+    stages_table,
+    status_counts,
+    tag_counts,
+    workspace_status,
+)
 
 # C0 and C1 control characters (ESC starts terminal escape sequences) and the bidi overrides
 # that reorder what a terminal shows: catalog text (labels, tags, sources) comes from strangers.
@@ -38,14 +43,12 @@ def printable_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 @user_errors
-def status(workspace_path: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+def status(workspace_path: WorkspaceOption = None, catalog_engine: CatalogEngineOption = None,
+           as_json: JsonOption = False) -> None:
     """Counts per label x status / drop reason, each stage fresh / stale / not run and when it last ran,
     the workspace's size on disk, the most common tags."""
     ws = workspace(workspace_path)
-    catalog = read_catalog(ws)
-    reports = load_reports(ws)
-    states = judge(catalog, reports)
-    facts = summary(catalog, states, reports, disk_usage(ws.root))
+    facts, states, reports, catalog = workspace_status(ws, catalog_engine)
     if as_json:
         print(json.dumps(facts, indent=2))
         return
@@ -60,6 +63,10 @@ def status(workspace_path: WorkspaceOption = None, as_json: JsonOption = False) 
     for state in states.values():
         for note in state.notes:
             console.print(printable(f"note ({state.stage}): {note}"), highlight=False, markup=False)
-    print_table(printable_frame(status_counts(catalog)), title="photos per label")
-    print_table(printable_frame(tag_counts(catalog)), title="most common tags (pick the prefilter's --topic here)")
-    print_table(printable_frame(label_tag_counts(catalog)), title="photos whose tags name each label")
+    # the catalog is in memory on the pandas path; out of core, the same counts come from the summary
+    tables = ((status_counts, "by_label", "photos per label"),
+              (tag_counts, "top_tags", "most common tags (pick the prefilter's --topic here)"),
+              (label_tag_counts, "label_tags", "photos whose tags name each label"))
+    for count, key, title in tables:
+        frame = count(catalog) if catalog is not None else pd.DataFrame.from_records(facts[key])
+        print_table(printable_frame(frame), title=title)
