@@ -46,8 +46,8 @@ from curate import schema
 from curate.errors import UsageError
 from curate.leakage import find_leakage
 from curate.records import apply_drops
-from curate.runs import load_stage_report
 from curate.split import SplitConfig, SplitReport, split_catalog
+from curate.stage_reports import load_stage_report
 from curate.workspace import Workspace, read_catalog
 
 STAGE = "compare"

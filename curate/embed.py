@@ -32,8 +32,8 @@ import pyarrow.parquet as pq
 from curate import engines
 from curate.errors import DataContractError, UsageError
 from curate.progress import progress_bar
-from curate.runs import save_stage_report
 from curate.settings_fields import SettingError, setting
+from curate.stage_reports import save_stage_report
 from curate.vision.backbones import DEFAULT_BACKBONE, Backbone, backbone_names, cpu_speed
 from curate.workspace import Workspace, catalog_sha256, changes_workspace, read_catalog, write_table_atomic
 

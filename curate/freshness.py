@@ -251,7 +251,7 @@ def _notes(report: dict) -> list[str]:
 
 def load_reports(ws) -> dict:
     """{stage: saved report, None, or the DataContractError of an unreadable one} for PIPELINE."""
-    from curate.runs import load_stage_report
+    from curate.stage_reports import load_stage_report
 
     reports: dict = {}
     for stage in PIPELINE[1:]:

@@ -320,7 +320,7 @@ def workspace_scorecard(ws) -> tuple[list[dict], float | None]:
     """
     from curate.errors import UsageError
     from curate.ingest.demo import read_truth
-    from curate.runs import load_stage_report
+    from curate.stage_reports import load_stage_report
     from curate.workspace import read_catalog
 
     if not ws.truth_path.exists():

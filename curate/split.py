@@ -194,7 +194,7 @@ def run_split(ws, config: SplitConfig, engine: str | None = None) -> SplitReport
     `engine`: "pandas", "duckdb" (out of core, the same split: curate.outofcore.split) or "auto"
     (DuckDB above curate.outofcore.AUTO_ROWS rows); None: $CURATE_CATALOG_ENGINE, else auto."""
     from curate.outofcore import choose_engine
-    from curate.runs import save_stage_report
+    from curate.stage_reports import save_stage_report
 
     if choose_engine(engine, ws.catalog_path if ws.catalog_path.exists() else None) == "duckdb":
         from curate.outofcore.run import run_split_duckdb

@@ -206,8 +206,8 @@ def test_curate_run_reruns_a_stale_step_even_when_the_catalog_is_unchanged(tmp_p
     from curate.prefilter.run import run_prefilter
     from curate.prefilter.stage import PrefilterConfig
     from curate.recipes import load_recipe
-    from curate.runs import save_stage_report
     from curate.split import SplitConfig, run_split
+    from curate.stage_reports import save_stage_report
     from curate.workspace import catalog_sha256
 
     root = tmp_path / "ws"
@@ -241,7 +241,7 @@ def test_curate_run_reruns_a_stale_step_even_when_the_catalog_is_unchanged(tmp_p
 def test_embed_after_the_filter_makes_it_stale_and_a_filter_rerun_leaves_embed_fresh(tmp_path):
     """The filter links near duplicates on embeddings, so embeddings that appear after it ran make
     it stale; embed covers every stored image, so the filter's drops do not make embed stale."""
-    from curate.runs import save_stage_report
+    from curate.stage_reports import save_stage_report
     from curate.workspace import catalog_sha256
 
     root = tmp_path / "ws"

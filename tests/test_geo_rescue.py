@@ -152,7 +152,7 @@ def test_the_command_rescues_relabels_and_leaves_the_filter_fresh(tmp_path):
     """`curate prefilter` end to end on a workspace (embeddings cached as `curate embed` leaves them):
     the flags reach the stage, the output says what was repaired, and the stages before stay fresh."""
     from curate.embed import EmbeddingCache
-    from curate.runs import save_stage_report
+    from curate.stage_reports import save_stage_report
     from curate.workspace import Workspace, catalog_sha256, read_catalog, write_catalog
 
     catalog, vectors, _, chosen = with_geo_outliers(8, right_label_on_topic)

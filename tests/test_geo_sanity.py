@@ -245,7 +245,7 @@ def test_real_ferrari_folder_keeps_every_geotagged_photo(tmp_path):
 
 
 def _filter_report(root) -> dict:
-    from curate.runs import load_stage_report
+    from curate.stage_reports import load_stage_report
 
     return load_stage_report(Workspace(root), "filter")
 

@@ -11,8 +11,8 @@ from curate.embed import EmbedReport
 from curate.filters.stage import FilterReport
 from curate.ingest.engine import IngestReport
 from curate.prefilter.stage import PrefilterReport
-from curate.runs import counts_text
 from curate.split import SplitReport
+from curate.stage_reports import counts_text
 
 EMPTY = pd.DataFrame()
 

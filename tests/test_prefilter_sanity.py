@@ -268,7 +268,7 @@ def ferrari_workspace(tmp_path_factory):
 
 def test_ferrari_keeps_every_tagged_photo_without_force(ferrari_workspace):
     """98 of 100 real photos carry `ferrari`: the command exits 0, drops none, says why in one line."""
-    from curate.runs import load_stage_report
+    from curate.stage_reports import load_stage_report
     from curate.workspace import read_catalog
 
     root = str(ferrari_workspace.root)

@@ -18,7 +18,7 @@ from classify.cli import app as classify_app
 from classify.model import RunMeta, build_classifier, save_model
 from curate.cli.app import app as curate_app
 from curate.errors import UsageError
-from curate.runs import save_stage_report
+from curate.stage_reports import save_stage_report
 from curate.workspace import Workspace, write_catalog
 
 runner = CliRunner()

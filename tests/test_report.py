@@ -18,7 +18,7 @@ from curate.cli.app import app
 from curate.report.data import HOW_TO, build_report
 from curate.report.html import render_html
 from curate.report.run import write_report
-from curate.runs import save_stage_report
+from curate.stage_reports import save_stage_report
 from curate.workspace import Workspace, write_catalog
 from tests.helpers import jpeg_bytes, png_bytes
 

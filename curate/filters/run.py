@@ -14,7 +14,7 @@ from curate.filters.stage import FilterConfig, FilterReport, filter_catalog
 from curate.progress import working
 from curate.recipes import Recipe
 from curate.review.journal import apply_workspace_decisions
-from curate.runs import save_stage_report
+from curate.stage_reports import save_stage_report
 from curate.workspace import (
     Workspace,
     catalog_sha256,

@@ -241,7 +241,7 @@ class FilterReport:
     def summary(self) -> str:
         """One line for `curate filter` and `curate run`: drops by reason, then each warning (the
         filter did less than asked), e.g. `dropped 223 geo_outlier, 12 exact_duplicate`."""
-        from curate.runs import counts_text
+        from curate.stage_reports import counts_text
 
         return f"dropped {counts_text(self.dropped_by_reason)}" + "".join(f"; warning: {w}" for w in self.warnings)
 

@@ -43,7 +43,7 @@ from curate.ingest.mapping import ColumnUsage
 from curate.progress import progress_bar, working
 from curate.recipes import Recipe
 from curate.records import records_to_rows
-from curate.runs import counts_text
+from curate.stage_reports import counts_text
 from curate.store import BadImage, put_image
 from curate.vision import features
 from curate.workspace import Workspace, changes_workspace, read_catalog, write_catalog

@@ -218,7 +218,7 @@ def catalog_sha256(path: Path) -> str:
 
 
 def save_stage_report(ws, stage: str, input_hash: str, report: dict) -> None:
-    """curate.runs.save_stage_report with the freshness fingerprints read in batches
+    """curate.stage_reports.save_stage_report with the freshness fingerprints read in batches
     (`CatalogFile`), so that memory stays flat in the catalog's size."""
     from curate import freshness
     from curate.catalog_batches import CatalogFile

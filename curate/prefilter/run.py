@@ -25,8 +25,8 @@ from curate.prefilter.stage import (
 from curate.progress import working
 from curate.records import reset_stage
 from curate.review.journal import apply_workspace_decisions
-from curate.runs import load_stage_report, save_stage_report
 from curate.settings_fields import SettingError
+from curate.stage_reports import load_stage_report, save_stage_report
 from curate.workspace import (
     Workspace,
     atomic_write_bytes,

@@ -24,9 +24,9 @@ from curate.ingest.demo import read_truth
 from curate.report import plots
 from curate.report.data import attribution_rows, build_report
 from curate.report.html import render_html
-from curate.runs import load_stage_report
 from curate.settings_fields import SettingError
 from curate.spreadsheet import spreadsheet_safe
+from curate.stage_reports import load_stage_report
 from curate.workspace import Workspace, atomic_write_bytes, read_catalog
 
 STAGES = ("filter", "split", "prefilter", "embed")
