@@ -139,7 +139,7 @@ def output_fingerprint(catalog: pd.DataFrame | CatalogFile, stage: str, cache_ke
 
 
 # what the views above read besides the fingerprinted columns: rows kept, review and repair columns
-_VIEW_NEEDS = ("photo_id", "status", "drop_reason", "drop_stage", "label", "split", "image_path",
+_VIEW_NEEDS = (schema.PHOTO_ID, "status", "drop_reason", "drop_stage", "label", "split", "image_path",
                "original_label", "geo_rescued", *REVIEW_COLUMNS)
 
 

@@ -44,7 +44,7 @@ def _csv(frame: pd.DataFrame, header: bool) -> bytes:
 def attribution_csv(rows: pd.DataFrame, header: bool = True) -> bytes:
     """One row per exported photo: file, owner, licence and source page (formula cells escaped);
     `header=False` for the rows after the first chunk of a file written in parts."""
-    frame = pd.DataFrame({"photo_id": rows["photo_id"], "file": exported_file(rows),
+    frame = pd.DataFrame({schema.PHOTO_ID: rows[schema.PHOTO_ID], "file": exported_file(rows),
                           "owner": rows["owner_name"].fillna(rows["owner_id"]),
                           "owner_id": rows["owner_id"], "license": rows["license"],
                           "source_page": rows["page_url"].fillna(rows["url"]), "url": rows["url"]})

@@ -23,7 +23,7 @@ from curate.errors import DataContractError
 from curate.export.config import SPLITS, UNSPLIT, ExportConfig
 
 NAME_CHARS = 80  # longest file name stem (before a uniqueness suffix): tar's ustar limit is 100
-METADATA_COLUMNS = ("photo_id", "label", "split", "owner_id", "owner_name", "license", "page_url", "url",
+METADATA_COLUMNS = (schema.PHOTO_ID, "label", "split", "owner_id", "owner_name", "license", "page_url", "url",
                     "title", "lat", "lon", "taken_at", "tags", "sha256", "width", "height")
 
 
@@ -137,7 +137,7 @@ def plan_export(catalog: pd.DataFrame, config: ExportConfig, image_bytes: pd.Ser
     # manifest has them all)
     positions = np.flatnonzero(chosen.to_numpy())
     keys = pd.DataFrame({"split": split[chosen].reset_index(drop=True),  # Arrow strings, not Python objects
-                         "name": safe_names(catalog.loc[chosen, "photo_id"]).reset_index(drop=True)})
+                         "name": safe_names(catalog.loc[chosen, schema.PHOTO_ID]).reset_index(drop=True)})
     order = keys.sort_values(["split", "name"], kind="stable").index.to_numpy()
     keys = keys.iloc[order].reset_index(drop=True)
     columns = list(catalog.columns) if config.format == "csv" else [*METADATA_COLUMNS, "image_path"]
@@ -148,7 +148,7 @@ def plan_export(catalog: pd.DataFrame, config: ExportConfig, image_bytes: pd.Ser
     classes = sorted(rows["label"].unique().tolist())
     shards = assign_shards(rows, config).astype("str") if not config.folder_format else None
     rows = place(rows, keys["name"], config, classes, shards)
-    return ExportPlan(rows, missing.sort_values("photo_id").reset_index(drop=True),
+    return ExportPlan(rows, missing.sort_values(schema.PHOTO_ID).reset_index(drop=True),
                       {reason: count for reason, count in excluded.items() if count}, classes)
 
 
@@ -173,7 +173,7 @@ def select_rows(catalog: pd.DataFrame, config: ExportConfig,
         excluded["licence not allowed"] = int((chosen & ~allowed).sum())
         chosen &= allowed
     absent = chosen & image_bytes.isna()
-    missing = pd.DataFrame({"photo_id": catalog.loc[absent, "photo_id"], "split": split[absent],
+    missing = pd.DataFrame({schema.PHOTO_ID: catalog.loc[absent, schema.PHOTO_ID], "split": split[absent],
                             "label": catalog.loc[absent, "label"],
                             "reason": np.where(catalog.loc[absent, "image_path"].isna(),
                                                "no stored image (dropped at ingest?)",

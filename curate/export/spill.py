@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curate import external_sort
+from curate import external_sort, schema
 from curate.catalog_batches import CatalogFile, arrow_list_column
 from curate.export.config import ExportConfig
 from curate.export.plan import (
@@ -46,7 +46,7 @@ from curate.export.plan import (
 
 BUCKET_ROWS = 16_384  # photos read back at a time: what the writers hold of the plan
 EXTERNAL_ROWS = external_sort.EXTERNAL_ROWS  # catalog rows from which the keys are sorted on disk
-KEY_COLUMNS = ["photo_id", "label", "split", "status", "license", "image_path"]
+KEY_COLUMNS = [schema.PHOTO_ID, "label", "split", "status", "license", "image_path"]
 Sizes = Callable[[pd.DataFrame], pd.Series]  # image bytes of a batch's rows (NaN: no stored image)
 
 
@@ -56,8 +56,9 @@ def plan_from_file(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, fol
     if catalog.num_rows >= EXTERNAL_ROWS:
         return _plan_on_disk(catalog, config, sizes, folder)
     keys, excluded, missing = _keys(catalog, config, sizes)
-    names = safe_names(pd.Series(pd.arrays.ArrowExtensionArray(keys.column("photo_id"))))
-    keys = keys.drop_columns(["photo_id"]).append_column("name", pa.array(names.to_numpy(dtype=object), pa.string()))
+    names = safe_names(pd.Series(pd.arrays.ArrowExtensionArray(keys.column(schema.PHOTO_ID))))
+    keys = keys.drop_columns([schema.PHOTO_ID]).append_column(
+        "name", pa.array(names.to_numpy(dtype=object), pa.string()))
     order = pc.sort_indices(keys, [("split", "ascending"), ("name", "ascending")]).to_numpy()
     keys = keys.take(order)
     slim = pd.DataFrame({name: _text(keys.column(name)) for name in ("split", "label", "license")})
@@ -103,14 +104,15 @@ def _keys(catalog: CatalogFile, config: ExportConfig, sizes: Sizes) -> tuple[pa.
             excluded[reason] = excluded.get(reason, 0) + count
         missing.append(absent)
         picked = chosen.to_numpy(dtype=bool)
-        text = {"photo_id": batch["photo_id"], "split": split, "label": batch["label"], "license": batch["license"]}
+        text = {schema.PHOTO_ID: batch[schema.PHOTO_ID], "split": split, "label": batch["label"],
+                "license": batch["license"]}
         parts.append(pa.table({"position": pa.array(np.flatnonzero(picked) + offset, pa.int64()),
                                **{name: pa.array(values.to_numpy(dtype=object)[picked], pa.string(), from_pandas=True)
                                   for name, values in text.items()},
                                "bytes": pa.array(image_bytes.to_numpy(dtype=np.float64)[picked], pa.float64())}))
         offset += len(batch)
     keys = pa.concat_tables(parts).combine_chunks()
-    missing_frame = pd.concat(missing).sort_values("photo_id").reset_index(drop=True)
+    missing_frame = pd.concat(missing).sort_values(schema.PHOTO_ID).reset_index(drop=True)
     return keys, excluded, missing_frame
 
 
@@ -164,7 +166,7 @@ def _read_bucket(folder: Path, number: int) -> pd.DataFrame:
     return rows.drop(columns="_rank")
 
 
-KEYS_SCHEMA = pa.schema([("position", pa.int64()), ("photo_id", pa.string()), ("stem", pa.string()),
+KEYS_SCHEMA = pa.schema([("position", pa.int64()), (schema.PHOTO_ID, pa.string()), ("stem", pa.string()),
                          ("split", pa.string()), ("label", pa.string()), ("license", pa.string()),
                          ("bytes", pa.float64())])
 RANKED_SCHEMA = pa.schema([("name", pa.string()), ("split", pa.string()), ("bytes", pa.float64()),
@@ -228,8 +230,8 @@ def _keys_to_file(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, path
                 excluded[reason] = excluded.get(reason, 0) + count
             missing.append(absent)
             picked = chosen.to_numpy(dtype=bool)
-            ids = batch["photo_id"][picked]
-            columns = {"photo_id": ids, "stem": name_stems(ids), "split": split[picked],
+            ids = batch[schema.PHOTO_ID][picked]
+            columns = {schema.PHOTO_ID: ids, "stem": name_stems(ids), "split": split[picked],
                        "label": batch["label"][picked], "license": batch["license"][picked]}
             writer.write_table(pa.table({
                 "position": pa.array(np.flatnonzero(picked) + offset, pa.int64()),
@@ -237,7 +239,7 @@ def _keys_to_file(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, path
                    for name, values in columns.items()},
                 "bytes": pa.array(image_bytes.to_numpy(dtype=np.float64)[picked], pa.float64())}, schema=KEYS_SCHEMA))
             offset += len(batch)
-    return excluded, pd.concat(missing).sort_values("photo_id").reset_index(drop=True)
+    return excluded, pd.concat(missing).sort_values(schema.PHOTO_ID).reset_index(drop=True)
 
 
 def _rank(config: ExportConfig, folder: Path) -> tuple[PlanSummary, list[str], bytes]:

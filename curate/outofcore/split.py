@@ -71,7 +71,7 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
     c = catalog.column
     by = config.by
     first_key = _OWNER if by == "owner" else (None if by == "none" else f"CAST({quote(by)} AS VARCHAR)")
-    extra = [c(by)] if by not in ("owner", "none") and by not in ("owner_id", "photo_id", "label", "status",
+    extra = [c(by)] if by not in ("owner", "none") and by not in ("owner_id", schema.PHOTO_ID, "label", "status",
                                                                    "near_dup_cluster", "exact_dup_group") else []
     con.execute(f"""
         CREATE OR REPLACE TABLE k AS
