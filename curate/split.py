@@ -175,6 +175,12 @@ def split_table(kept: pd.DataFrame, group: np.ndarray, config: SplitConfig) -> p
     photos = pd.crosstab(frame["label"], frame["split"]).reindex(columns=list(SPLITS), fill_value=0)
     owners = frame.groupby(["label", "split"])["owner"].nunique().unstack(fill_value=0)
     owners = owners.reindex(columns=list(SPLITS), fill_value=0)
+    return shares_table(photos, owners, config)
+
+
+def shares_table(photos: pd.DataFrame, owners: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
+    """`split_table` from photos and distinct owners per label (rows) x split (columns), counted
+    in memory or in SQL."""
     table = pd.DataFrame({"label": photos.index, "photos": photos.sum(axis=1).to_numpy()})
     for name in SPLITS:
         table[f"{name}_photos"] = photos[name].to_numpy()

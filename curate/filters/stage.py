@@ -385,8 +385,15 @@ def _geo_verdicts(labels: pd.Series, distance: np.ndarray, centres: dict[str, ge
     """Per label: whether the geo filter applies to it (GEO_* constants), and its spread."""
     max_km = config.max_km if config.geo_on else np.inf
     spread = geo.label_spread(labels, distance, max_km)
+    return label_verdicts(spread, centres, config, max_km), spread
+
+
+def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config: FilterConfig,
+                   max_km: float) -> dict[str, str]:
+    """Per label, from its spread (`geo.label_spread`, in memory or from SQL): whether the geo
+    filter applies to it (GEO_* constants)."""
     judged = geo.judge_places(spread, max_km, config.max_outlier_share, config.max_median_multiple,
-                              config.min_geotagged)
+                              config.min_geotagged) if len(spread) else pd.Series(dtype=object)
     skipped = {"not_a_place": GEO_NOT_A_PLACE, "too_few": GEO_TOO_FEW}
     verdicts = {}
     for label, centre in centres.items():
@@ -399,7 +406,7 @@ def _geo_verdicts(labels: pd.Series, distance: np.ndarray, centres: dict[str, ge
             verdicts[label] = GEO_APPLIED
         else:
             verdicts[label] = GEO_FORCED if config.force_geo else skipped[verdict]
-    return verdicts, spread
+    return verdicts
 
 
 def _with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str, str],

@@ -23,16 +23,13 @@ from curate.filters import geo, owners, quality
 from curate.filters.stage import (
     GEO_APPLIED,
     GEO_FORCED,
-    GEO_NO_CENTRE,
-    GEO_NOT_A_PLACE,
-    GEO_OFF_LABEL,
-    GEO_TOO_FEW,
     STAGE,
     FilterConfig,
     FilterReport,
     _geo_warnings,
     _recipe_label_centres,
     _with_verdicts,
+    label_verdicts,
 )
 from curate.outofcore.db import Catalog, literal, quote
 from curate.outofcore.queries import status_counts
@@ -263,7 +260,7 @@ def _geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], war
     spread["beyond_max_km"] = spread["beyond_max_km"].astype(int)
     spread["geotagged"] = spread["geotagged"].astype(int)
     spread["outlier_share"] = spread["beyond_max_km"] / spread["geotagged"]
-    verdicts = _verdicts(spread, centres, config, max_km)
+    verdicts = label_verdicts(spread, centres, config, max_km)
     applies = [label for label, verdict in verdicts.items() if verdict in (GEO_APPLIED, GEO_FORCED)]
     con.execute("CREATE OR REPLACE TEMP TABLE applies (label VARCHAR)")
     if applies:
@@ -298,25 +295,6 @@ def _geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], war
     table = _with_verdicts(table, spread, verdicts, config)
     warnings += _geo_warnings(table, config)
     return table
-
-
-def _verdicts(spread: pd.DataFrame, centres: dict, config: FilterConfig, max_km: float) -> dict[str, str]:
-    """stage._geo_verdicts on a spread computed in SQL."""
-    judged = geo.judge_places(spread, max_km, config.max_outlier_share, config.max_median_multiple,
-                              config.min_geotagged) if len(spread) else pd.Series(dtype=object)
-    skipped = {"not_a_place": GEO_NOT_A_PLACE, "too_few": GEO_TOO_FEW}
-    verdicts = {}
-    for label, centre in centres.items():
-        verdict = judged.get(label, "too_few")
-        if not config.geo_on:
-            verdicts[label] = GEO_OFF_LABEL
-        elif centre.lat is None:
-            verdicts[label] = GEO_NO_CENTRE if config.center == "recipe" else GEO_TOO_FEW
-        elif verdict == "place":
-            verdicts[label] = GEO_APPLIED
-        else:
-            verdicts[label] = GEO_FORCED if config.force_geo else skipped[verdict]
-    return verdicts
 
 
 _OWNER = "coalesce(owner_id, '(no owner) ' || photo_id)"

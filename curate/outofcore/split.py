@@ -21,7 +21,7 @@ from curate import schema
 from curate.errors import UsageError
 from curate.outofcore.db import Catalog, literal, quote
 from curate.schema import NO_LABEL, SPLITS
-from curate.split import TOLERANCE, SplitConfig, SplitReport, assign_groups
+from curate.split import TOLERANCE, SplitConfig, SplitReport, assign_groups, shares_table
 
 _OWNER = "coalesce(owner_id, '(no owner) ' || photo_id)"
 
@@ -133,13 +133,4 @@ def _split_table(con, config: SplitConfig, splits: str) -> pd.DataFrame:
     owners = counts.pivot(index="label", columns="split", values="owners").reindex(index=labels,
                                                                                    columns=list(SPLITS))
     photos, owners = photos.fillna(0).astype("int64"), owners.fillna(0).astype("int64")
-    table = pd.DataFrame({"label": photos.index, "photos": photos.sum(axis=1).to_numpy()})
-    for name in SPLITS:
-        table[f"{name}_photos"] = photos[name].to_numpy()
-        table[f"{name}_owners"] = owners[name].to_numpy()
-    table["val_requested"], table["test_requested"] = config.val, config.test
-    table["val_achieved"] = table["val_photos"] / table["photos"]
-    table["test_achieved"] = table["test_photos"] / table["photos"]
-    table["within_tolerance"] = ((table["val_achieved"] - config.val).abs() <= TOLERANCE + 1e-9) & \
-        ((table["test_achieved"] - config.test).abs() <= TOLERANCE + 1e-9)
-    return table.reset_index(drop=True)
+    return shares_table(photos, owners, config)
