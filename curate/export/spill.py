@@ -93,10 +93,12 @@ def _text(column: pa.ChunkedArray) -> pd.Series:
     return pd.Series(pd.arrays.ArrowExtensionArray(column)).astype("str")
 
 
-def _keys(catalog: CatalogFile, config: ExportConfig, sizes: Sizes) -> tuple[pa.Table, dict, pd.DataFrame]:
-    """First pass: (position, photo_id, split, label, license, bytes of every exported photo as
-    an Arrow table, photos left out by reason, photos without a stored image)."""
-    parts, missing, excluded, offset = [], [], {}, 0
+def _selected(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, excluded: dict,
+              missing: list) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray, pd.Series]]:
+    """First pass over the catalog: per batch, the exported rows (photo_id, label, license),
+    their positions in the catalog, image sizes and splits; photos left out are counted by
+    reason into `excluded`, and those without a stored image appended to `missing`."""
+    offset = 0
     for batch in catalog.batches(KEY_COLUMNS):
         image_bytes = sizes(batch)
         chosen, split, left_out, absent = select_rows(batch, config, image_bytes)
@@ -104,13 +106,24 @@ def _keys(catalog: CatalogFile, config: ExportConfig, sizes: Sizes) -> tuple[pa.
             excluded[reason] = excluded.get(reason, 0) + count
         missing.append(absent)
         picked = chosen.to_numpy(dtype=bool)
-        text = {schema.PHOTO_ID: batch[schema.PHOTO_ID], "split": split, "label": batch["label"],
-                "license": batch["license"]}
-        parts.append(pa.table({"position": pa.array(np.flatnonzero(picked) + offset, pa.int64()),
-                               **{name: pa.array(values.to_numpy(dtype=object)[picked], pa.string(), from_pandas=True)
-                                  for name, values in text.items()},
-                               "bytes": pa.array(image_bytes.to_numpy(dtype=np.float64)[picked], pa.float64())}))
+        yield (batch[[schema.PHOTO_ID, "label", "license"]][picked], np.flatnonzero(picked) + offset,
+               image_bytes.to_numpy(dtype=np.float64)[picked], split[picked])
         offset += len(batch)
+
+
+def _strings(values: pd.Series) -> pa.Array:
+    return pa.array(values.to_numpy(dtype=object), pa.string(), from_pandas=True)
+
+
+def _keys(catalog: CatalogFile, config: ExportConfig, sizes: Sizes) -> tuple[pa.Table, dict, pd.DataFrame]:
+    """First pass: (position, photo_id, split, label, license, bytes of every exported photo as
+    an Arrow table, photos left out by reason, photos without a stored image)."""
+    parts, missing, excluded = [], [], {}
+    for rows, positions, image_bytes, split in _selected(catalog, config, sizes, excluded, missing):
+        parts.append(pa.table({"position": pa.array(positions, pa.int64()),
+                               schema.PHOTO_ID: _strings(rows[schema.PHOTO_ID]), "split": _strings(split),
+                               "label": _strings(rows["label"]), "license": _strings(rows["license"]),
+                               "bytes": pa.array(image_bytes, pa.float64())}))
     keys = pa.concat_tables(parts).combine_chunks()
     missing_frame = pd.concat(missing).sort_values(schema.PHOTO_ID).reset_index(drop=True)
     return keys, excluded, missing_frame
@@ -221,24 +234,15 @@ def _plan_on_disk(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, fold
 def _keys_to_file(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, path: Path) -> tuple[dict, pd.DataFrame]:
     """First pass, on disk: the keys of every exported photo (KEYS_SCHEMA) written to `path`;
     returns (photos left out by reason, photos without a stored image)."""
-    missing, excluded, offset = [], {}, 0
+    missing, excluded = [], {}
     with pq.ParquetWriter(path, KEYS_SCHEMA, compression="zstd") as writer:
-        for batch in catalog.batches(KEY_COLUMNS):
-            image_bytes = sizes(batch)
-            chosen, split, left_out, absent = select_rows(batch, config, image_bytes)
-            for reason, count in left_out.items():
-                excluded[reason] = excluded.get(reason, 0) + count
-            missing.append(absent)
-            picked = chosen.to_numpy(dtype=bool)
-            ids = batch[schema.PHOTO_ID][picked]
-            columns = {schema.PHOTO_ID: ids, "stem": name_stems(ids), "split": split[picked],
-                       "label": batch["label"][picked], "license": batch["license"][picked]}
+        for rows, positions, image_bytes, split in _selected(catalog, config, sizes, excluded, missing):
+            ids = rows[schema.PHOTO_ID]
             writer.write_table(pa.table({
-                "position": pa.array(np.flatnonzero(picked) + offset, pa.int64()),
-                **{name: pa.array(values.to_numpy(dtype=object), pa.string(), from_pandas=True)
-                   for name, values in columns.items()},
-                "bytes": pa.array(image_bytes.to_numpy(dtype=np.float64)[picked], pa.float64())}, schema=KEYS_SCHEMA))
-            offset += len(batch)
+                "position": pa.array(positions, pa.int64()), schema.PHOTO_ID: _strings(ids),
+                "stem": _strings(name_stems(ids)), "split": _strings(split), "label": _strings(rows["label"]),
+                "license": _strings(rows["license"]), "bytes": pa.array(image_bytes, pa.float64())},
+                schema=KEYS_SCHEMA))
     return excluded, pd.concat(missing).sort_values(schema.PHOTO_ID).reset_index(drop=True)
 
 
