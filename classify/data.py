@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from curate import schema
+from curate import objectstore, schema
 from curate.errors import DataContractError, UsageError
 from curate.progress import progress_bar
 from curate.schema import SPLITS
@@ -95,7 +95,8 @@ def ensure_resized(ws: Workspace, rows: pd.DataFrame, side: int = 256, workers: 
     if len(todo):
         with progress_bar(f"resizing {len(todo):,} images to a {side}px short side (once)", len(todo)) as advance, \
                 ThreadPoolExecutor(max(1, workers)) as pool:
-            jobs = [(sha, pool.submit(_resize_one, ws.root / path, targets[sha], side))
+            locate = objectstore.locator(ws)  # the workspace's images folder, or its object store
+            jobs = [(sha, pool.submit(_resize_one, locate(path), targets[sha], side))
                     for sha, path in zip(todo["sha256"], todo["image_path"])]
             for sha, job in jobs:
                 if not job.result():

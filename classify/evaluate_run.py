@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from classify.evaluate import EvalReport, evaluate_predictions, sandals_score, sandals_summary, wrongly_gated
-from curate import schema
+from curate import objectstore, schema
 from curate.errors import DataContractError, UsageError
 from curate.progress import progress_bar
 from curate.report.plots import figure_png, plain
@@ -212,7 +212,7 @@ def write_evaluation(evaluation: RunEvaluation, ws: Workspace, out_dir: Path | N
         atomic_write_bytes(files[name], frame.to_csv(index=False).encode("utf-8"))
     atomic_write_bytes(files["confusion.png"], plot_confusion(report.confusion, report.classes))
     path_of = dict(zip(evaluation.photos[schema.PHOTO_ID], evaluation.photos["image_path"]))
-    image_paths = [ws.root / path_of[photo_id] for photo_id in report.top_losses[schema.PHOTO_ID]]
+    image_paths = [objectstore.locate(ws, path_of[photo_id]) for photo_id in report.top_losses[schema.PHOTO_ID]]
     atomic_write_bytes(files["top_losses.png"], plot_top_losses(report.top_losses, image_paths))
     payload = {**evaluation.to_dict(), "files": {name: str(path) for name, path in files.items()}}
     atomic_write_bytes(files["evaluation.json"], json.dumps(payload, indent=2).encode("utf-8"))
@@ -293,7 +293,7 @@ def _open(ws: Workspace, image_path, min_side: int):
     if image_path is None or pd.isna(image_path):
         return None, "no stored image"
     try:
-        return open_rgb(ws.root / image_path, min_side=min_side), None
+        return open_rgb(objectstore.locate(ws, image_path), min_side=min_side), None
     except Exception as exc:  # noqa: BLE001 - any decoder failure skips this one photo
         return None, f"{type(exc).__name__}: {exc}"[:200]
 

@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate import engines
+from curate import engines, objectstore
 from curate.errors import DataContractError, UsageError
 from curate.progress import progress_bar
 from curate.settings_fields import SettingError, setting
@@ -246,7 +246,8 @@ def embed_chunk(backbone: Backbone, paths: list[Path], device, batch_size: int, 
         if advance is not None:
             advance(len(indices))
     vectors[~ok] = 0.0
-    present = np.array([path.is_file() for path in paths], dtype=bool)  # undecodable is for good; gone is not
+    # undecodable is for good; gone is not (only a failed read asks the store: a request per image on S3)
+    present = np.array([bool(read) or objectstore.exists(path) for read, path in zip(ok, paths)], dtype=bool)
     return vectors, ok, present
 
 
@@ -275,7 +276,7 @@ class EmbedWorker:
     def embed(self, shard: tuple[list[str], list[str]]) -> tuple[list[str], tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(shas, (vectors, ok, present)) of one shard of (shas, image paths)."""
         shas, image_paths = shard
-        paths = [self.root / path for path in image_paths]
+        paths = [path if objectstore.is_url(path) else self.root / path for path in image_paths]
         return shas, embed_chunk(self.backbone, paths, self.device, self.config.batch_size, self.workers)
 
 
@@ -293,6 +294,8 @@ def _embed_on_ray(ws: Workspace, config: EmbedConfig, engine: engines.EngineConf
         actors, options, kind = max(1, int(resources.get("CPU", 1))), {"num_cpus": 1.0}, "CPU"
         workers = 0  # one actor per CPU already keeps the CPUs busy
     shas, paths = todo["sha256"].tolist(), todo["image_path"].tolist()
+    if objectstore.store_uri(ws) is not None:  # images elsewhere: the workers get their URLs or folder paths
+        paths = [str(location) for location in map(objectstore.locator(ws), paths)]
     size = ray_engine.shard_size(engine, len(shas), slots=actors)
     parts = list(zip(engines.shards(shas, size), engines.shards(paths, size)))
     actors = min(actors, len(parts))
@@ -324,7 +327,7 @@ def run_embed(ws: Workspace, config: EmbedConfig) -> EmbedReport:
         with progress_bar(label, len(todo)) as advance:
             for start in range(0, len(todo), config.checkpoint):
                 chunk = todo.iloc[start:start + config.checkpoint]
-                paths = [ws.root / path for path in chunk["image_path"]]
+                paths = list(map(objectstore.locator(ws), chunk["image_path"]))
                 vectors, ok, present = embed_chunk(backbone, paths, device, config.batch_size, workers, advance)
                 counts = _cache_chunk(cache, chunk["sha256"].tolist(), vectors, ok, present)
                 computed, failed, missing = computed + counts[0], failed + counts[1], missing + counts[2]

@@ -16,11 +16,11 @@ import io
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from PIL import Image, ImageFile
 
-from curate.workspace import Workspace, atomic_write_bytes
+from curate import objectstore
+from curate.workspace import Workspace
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated JPEG must be an error, not grey pixels
 
@@ -54,7 +54,7 @@ class ImageInfo:
 @dataclass(frozen=True)
 class StoredImage:
     sha256: str
-    image_path: str  # relative to the workspace
+    image_path: str  # the store-relative key images/<ab>/<sha256>.<ext> (curate.objectstore.locate)
     info: ImageInfo
     features: dict | None = None  # what `analyse` returned for the decoded image (put_image)
 
@@ -154,19 +154,18 @@ def put_image(ws: Workspace, data: bytes, *, analyse: Analyse | None = None, wor
     features = analyse(image) if analyse else None
     digest = sha256_hex(data)
     rel_path = relative_image_path(digest, info.extension)
-    target = ws.root / rel_path
-    if not target.exists():
-        atomic_write_bytes(target, data, durable=False)
+    objectstore.put_bytes(objectstore.locate(ws, rel_path), data)  # the workspace's store (local by default)
     return StoredImage(digest, rel_path, info, features)
 
 
-def open_rgb(path: Path, min_side: int | None = None) -> Image.Image:
+def open_rgb(path: objectstore.Location, min_side: int | None = None) -> Image.Image:
     """Open a stored image as upright RGB (EXIF orientation applied, CMYK/16-bit converted).
 
+    `path` is a local file or an object store URL (`curate.objectstore.locate` gives either).
     `min_side` lets a JPEG decode at a reduced scale (libjpeg DCT scaling) as long as
     both sides stay at least that many pixels: much faster for large photos.
     """
-    with Image.open(path) as image:
+    with objectstore.open_stored(path) as handle, Image.open(handle) as image:
         if min_side and image.format == "JPEG":
             image.draft("RGB", (min_side, min_side))
         return upright_rgb(image)

@@ -15,10 +15,10 @@ from curate.cli.common import (
     print_drop_reasons,
     print_ingest_details,
     user_errors,
-    workspace,
 )
 from curate.cli.engine_options import engine_config, engine_options
 from curate.cli.options import config_options
+from curate.cli.store_option import StoreOption, store_workspace
 from curate.console import console
 from curate.ingest.commons import CommonsOptions, CommonsQuery, ingest_commons
 from curate.ingest.http import DownloadConfig
@@ -40,6 +40,7 @@ def commons(
                                                         "seconds.")] = 30.0,
     engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
+    store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Ingest the files of a Commons category (--category) or near a point (--near, --radius-m).
@@ -56,7 +57,7 @@ def commons(
     options = build_config(CommonsOptions, {}, "", flags={**run_settings, "api_timeout_s": timeout},
                            command="curate ingest commons", query=query, download=download)
     with engines.use(engine_config(engine_settings, "curate ingest commons")):
-        report = ingest_commons(workspace(workspace_path), options)
+        report = ingest_commons(store_workspace(workspace_path, store), options)
     if as_json:
         console.print_json(json.dumps(asdict(report)))
         return

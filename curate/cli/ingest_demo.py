@@ -8,9 +8,10 @@ import pandas as pd
 import typer
 
 from curate import engines
-from curate.cli.common import WorkspaceOption, print_table, user_errors, workspace
+from curate.cli.common import WorkspaceOption, print_table, user_errors
 from curate.cli.engine_options import engine_config, engine_options
 from curate.cli.options import config_options
+from curate.cli.store_option import StoreOption, store_workspace
 from curate.console import console
 from curate.demo.config import DemoConfig, parse_image_size
 from curate.ingest.demo import ingest_demo
@@ -31,6 +32,7 @@ def demo(
     workers: Annotated[int, typer.Option("--workers", help="Render threads.")] = 2,
     engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
+    store: StoreOption = None,
 ) -> None:
     """Generate the demo collection (ten city skylines + realistic noise) and ingest it.
 
@@ -40,7 +42,7 @@ def demo(
     width, height = parse_image_size(image_size)
     config = build_config(DemoConfig, {}, "", flags={**settings, "image_width": width, "image_height": height},
                           command="curate ingest demo")
-    ws = workspace(workspace_path)
+    ws = store_workspace(workspace_path, store)
     with engines.use(engine_config(engine_settings, "curate ingest demo")):
         report = ingest_demo(ws, config, images=not no_images, workers=workers)
     console.print(f"demo collection: {report.records} photos (seed {config.seed}, "

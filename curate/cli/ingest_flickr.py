@@ -15,10 +15,10 @@ from curate.cli.common import (
     print_drop_reasons,
     print_ingest_details,
     user_errors,
-    workspace,
 )
 from curate.cli.engine_options import engine_config, engine_options
 from curate.cli.options import config_options
+from curate.cli.store_option import StoreOption, store_workspace
 from curate.console import console
 from curate.ingest.flickr import FlickrOptions, FlickrQuery, ingest_flickr
 from curate.ingest.http import DownloadConfig
@@ -41,6 +41,7 @@ def flickr(
                                                 "read_timeout_s in a recipe).")] = 20.0,
     engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
+    store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Search Flickr by tags (and place, dates, licence) and download the photos (resumable).
@@ -55,7 +56,7 @@ def flickr(
     options = build_config(FlickrOptions, {}, "", flags=run_settings, command="curate ingest flickr", query=query,
                            download=download)
     with engines.use(engine_config(engine_settings, "curate ingest flickr")):
-        report = ingest_flickr(workspace(workspace_path), options)
+        report = ingest_flickr(store_workspace(workspace_path, store), options)
     if as_json:
         console.print_json(json.dumps(asdict(report)))
         return

@@ -16,10 +16,10 @@ from curate.cli.common import (
     print_drop_reasons,
     print_ingest_details,
     user_errors,
-    workspace,
 )
 from curate.cli.engine_options import engine_config, engine_options
 from curate.cli.options import config_options
+from curate.cli.store_option import StoreOption, store_workspace
 from curate.console import console
 from curate.errors import UsageError
 from curate.ingest.engine import IngestReport
@@ -43,6 +43,7 @@ def folder(
     settings: dict | None = None,  # one flag per FolderOptions field (curate/cli/options.py)
     engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
+    store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Ingest a local folder of photos, with metadata from a sidecar file or EXIF.
@@ -58,7 +59,7 @@ def folder(
     flags = {**settings, "folder": str(directory), "column_map": column_map}
     options = build_config(FolderOptions, {}, "", flags=flags, command="curate ingest folder")
     with engines.use(engine_config(engine_settings, "curate ingest folder")):
-        report = ingest_folder(workspace(workspace_path), options)
+        report = ingest_folder(store_workspace(workspace_path, store), options)
     if json_output:
         console.print_json(json.dumps(asdict(report)))
     else:

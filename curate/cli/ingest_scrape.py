@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-from curate.cli.common import WorkspaceOption, print_drop_reasons, user_errors, workspace
+from curate.cli.common import WorkspaceOption, print_drop_reasons, user_errors
 from curate.cli.options import config_options
+from curate.cli.store_option import StoreOption, store_workspace
 from curate.console import console
 from curate.errors import UsageError
 from curate.ingest.scrape import ingest_scrape
@@ -33,6 +34,7 @@ def scrape(
         "--recipe", metavar="NAME", help="Recipe whose labels (aliases, coordinates) the scrape uses.")] = None,
     workers: Annotated[int, typer.Option("--workers", help="Image threads.")] = 2,
     workspace_path: WorkspaceOption = None,
+    store: StoreOption = None,
 ) -> None:
     """Turn a clean labelled folder of real photos into a Flickr-like scrape with known mistakes.
 
@@ -44,7 +46,7 @@ def scrape(
     flags = {**settings, "folders": tuple(str(f.resolve()) for f in folders),
              "offtopic": tuple(str(f.resolve()) for f in offtopic or [])}
     config = build_config(ScrapeConfig, values, "--set", flags=flags, command="curate ingest scrape")
-    ws = workspace(workspace_path)
+    ws = store_workspace(workspace_path, store)
     report = ingest_scrape(ws, config, recipe, workers=workers)
     console.print(f"ingest scrape: {report.summary()} · already in the catalog {report.already_done}; "
                   f"truth: {ws.truth_path}", highlight=False, markup=False, soft_wrap=True)

@@ -16,10 +16,10 @@ from curate.cli.common import (
     print_drop_reasons,
     print_ingest_details,
     user_errors,
-    workspace,
 )
 from curate.cli.engine_options import engine_config, engine_options
 from curate.cli.options import config_options
+from curate.cli.store_option import StoreOption, store_workspace
 from curate.console import console
 from curate.ingest.http import DownloadConfig
 from curate.ingest.mapping import parse_map_options
@@ -47,6 +47,7 @@ def urls(
                                                 "read_timeout_s in a recipe).")] = 20.0,
     engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
+    store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Download the images listed in FILE into the workspace (resumable; failures become drop reasons).
@@ -61,7 +62,7 @@ def urls(
     options = build_config(UrlIngestOptions, {}, "", command="curate ingest urls", download=download,
                            flags={**settings, "path": str(file), "column_map": parse_map_options(column_map)})
     with engines.use(engine_config(engine_settings, "curate ingest urls")):
-        report = ingest_urls(workspace(workspace_path), options)
+        report = ingest_urls(store_workspace(workspace_path, store), options)
     if as_json:
         console.print_json(json.dumps(asdict(report)))
         return

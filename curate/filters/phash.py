@@ -65,7 +65,7 @@ def compute_phashes(paths: Iterable[Path], workers: int = 2) -> list[str | None]
 
 def _phash_or_none(path: Path) -> str | None:
     try:
-        return str(imagehash.phash(open_rgb(Path(path))))
+        return str(imagehash.phash(open_rgb(path)))
     except Exception:  # any decoder/OS error means "no hash"; the caller records the row as unhashed
         return None
 
@@ -113,7 +113,7 @@ def compute_phash_pairs(paths: Iterable[Path], workers: int = 2) -> list[tuple[s
 
 def _pair_or_none(path: Path) -> tuple[str, str] | None:
     try:
-        return phash_pair(open_rgb(Path(path)))
+        return phash_pair(open_rgb(path))
     except Exception:  # any decoder/OS error means "no hash"; the caller records the row as unhashed
         return None
 

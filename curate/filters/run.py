@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 
 from curate.filters.geo import Centre
 from curate.filters.stage import FilterConfig, FilterReport, filter_catalog
+from curate.objectstore import locator
 from curate.progress import working
 from curate.recipes import Recipe
 from curate.review.journal import apply_workspace_decisions
@@ -41,7 +42,7 @@ def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> p
         return catalog
     todo = catalog.loc[missing].drop_duplicates("sha256")
     with working(f"image features (hashes, thumbnail, quality) for {len(todo):,} images"):
-        found = features.compute_features([ws.root / path for path in todo["image_path"]], workers=workers)
+        found = features.compute_features(map(locator(ws), todo["image_path"]), workers=workers)
     measured = {sha: values for sha, values in zip(todo["sha256"], found) if values is not None}
     features.add_to_thumbnail_cache(ws.root, {sha: features.thumbnail_bytes(v) for sha, v in measured.items()})
     catalog = catalog.copy()
@@ -64,7 +65,7 @@ def ensure_phashes(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> pd
         return catalog
     todo = catalog.loc[missing].drop_duplicates("sha256")
     with working(f"perceptual hashes for {len(todo):,} images"):
-        pairs = phash.compute_phash_pairs([ws.root / path for path in todo["image_path"]], workers=workers)
+        pairs = phash.compute_phash_pairs(map(locator(ws), todo["image_path"]), workers=workers)
     by_sha = {sha: pair for sha, pair in zip(todo["sha256"], pairs) if pair is not None}
     catalog = catalog.copy()
     found = catalog["sha256"].map(by_sha)
@@ -112,7 +113,7 @@ def ensure_thumbnails(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) ->
     if todo.empty:
         return cached
     with working(f"thumbnails for {len(todo):,} images"):
-        fresh = verify.compute_thumbnails([ws.root / p for p in todo["image_path"]], workers=workers)
+        fresh = verify.compute_thumbnails(map(locator(ws), todo["image_path"]), workers=workers)
     cached.update({sha: data for sha, data in zip(todo["sha256"], fresh) if data is not None})
     table = pa.table({"sha256": pa.array(list(cached), pa.string()),
                       "thumbnail": pa.array(list(cached.values()), pa.binary())})

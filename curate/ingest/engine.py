@@ -37,7 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate import engines, schema
+from curate import engines, objectstore, schema
 from curate.errors import UsageError
 from curate.ingest.mapping import ColumnUsage
 from curate.progress import progress_bar, working
@@ -320,6 +320,8 @@ def run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
 
 def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     ws.ensure()
+    if job.fetch is not None:
+        objectstore.check_writable(ws)  # an object store without bucket or credentials: one line, not N failures
     for stale in ws.images_dir.glob("*/.*.tmp"):  # a write a killed run left half done (we hold the lock)
         stale.unlink(missing_ok=True)
     with working(f"preparing {len(job.records):,} {job.source} rows"):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from curate import schema
+from curate import objectstore, schema
 from curate.embed import EmbeddingCache
 from curate.errors import UsageError
 from curate.prefilter.stage import (
@@ -122,7 +122,8 @@ def missing_from_store(ws: Workspace, catalog, found: np.ndarray) -> np.ndarray:
     """Rows without an embedding whose stored image file is gone: `curate embed` does not cache
     them (restored, they are embedded next time), and until then the stage drops them as unreadable."""
     paths = catalog["image_path"].to_numpy()
-    return np.array([not hit and isinstance(path, str) and not (ws.root / path).is_file()
+    locate = objectstore.locator(ws)
+    return np.array([not hit and isinstance(path, str) and not objectstore.exists(locate(path))
                      for hit, path in zip(found, paths)], dtype=bool)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from curate import schema
+from curate import objectstore, schema
 from curate.errors import UsageError
 from curate.freshness import workspace_states
 from curate.ingest.demo import read_truth
@@ -139,26 +139,27 @@ def _write_thumbnails(ws: Workspace, out: Path, report: dict) -> None:
     photo['href'], the full image's path relative to the report folder (a link that works offline
     as long as the report stays beside its workspace)."""
     made: dict[str, str | None] = {}
+    locate = objectstore.locator(ws)  # images on an object store get no href: a browser cannot open s3:// links
     for photo in gallery_photos(report["sections"]):
         sha, image_path = photo.get("sha256"), photo.get("image_path")
         if sha not in made:
-            made[sha] = _thumbnail(ws.root / image_path, out, sha) if sha and image_path else None
+            made[sha] = _thumbnail(locate(image_path), out, sha) if sha and image_path else None
         photo["thumb"] = made[sha]
-        if made[sha]:
+        if made[sha] and not objectstore.is_url(locate(image_path)):
             try:
-                photo["href"] = Path(os.path.relpath(ws.root / image_path, out)).as_posix()
+                photo["href"] = Path(os.path.relpath(locate(image_path), out)).as_posix()
             except ValueError:  # another drive (Windows): no relative path, no link
                 pass
 
 
-def _thumbnail(source: Path, out: Path, sha: str) -> str | None:
+def _thumbnail(source: objectstore.Location, out: Path, sha: str) -> str | None:
     if not re.fullmatch(r"[0-9a-f]{16,128}", sha):
         return None
     relative = f"thumbs/{sha}.jpg"
     if (out / relative).exists():  # content-addressed: same hash, same thumbnail
         return relative
     try:
-        with Image.open(source) as image:
+        with objectstore.open_stored(source) as handle, Image.open(handle) as image:
             image = image.convert("RGB")
             image.thumbnail((THUMB_SIDE, THUMB_SIDE))
             buffer = io.BytesIO()

@@ -59,7 +59,7 @@ def features_of_file(path: Path) -> dict | None:
     from curate.store import open_rgb
 
     try:
-        image = open_rgb(Path(path), min_side=WORK_SIDE)
+        image = open_rgb(path, min_side=WORK_SIDE)
     except Exception:  # an unreadable file simply has no features; the caller leaves the row unmeasured
         return None
     return image_features(image)

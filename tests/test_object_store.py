@@ -1,0 +1,170 @@
+"""Stored images on an fsspec store (memory:// here; tests/test_object_store_s3.py: a local S3):
+the catalog, the filter's reads, embeddings and the training-data read are those of the local
+store; the setting is recorded once; credentials never reach a message."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+from object_store_helpers import curate_folder, photo_folder
+from typer.testing import CliRunner
+
+from curate import objectstore
+from curate.cli.app import app
+from curate.errors import UsageError
+from curate.ingest.folder import FolderOptions, ingest_folder
+from curate.store import open_rgb, put_image
+from curate.workspace import Workspace, read_catalog
+from tests.helpers import jpeg_bytes
+
+fsspec = pytest.importorskip("fsspec")
+runner = CliRunner()
+SECRET = "wJalrXUtnFEMIK7MDENGbPxRfiCYzEXAMPLEKEY"
+
+
+@pytest.fixture
+def bucket():
+    """A fresh memory:// bucket URL, removed afterwards."""
+    url = f"memory://bucket-{uuid.uuid4().hex[:12]}/photos"
+    yield url
+    memory = fsspec.filesystem("memory")
+    if memory.exists(url):
+        memory.rm(url, recursive=True)
+
+
+def stored_keys(url: str) -> set[str]:
+    memory = fsspec.filesystem("memory")
+    return {path.split("/photos/", 1)[1] for path in memory.find(url)}
+
+
+def test_a_workspace_on_an_object_store_curates_like_the_local_store(tmp_path, bucket, one_torch_thread):
+    folder = photo_folder(tmp_path / "photos")
+    local = curate_folder(Workspace(tmp_path / "local"), folder)
+    remote_ws = Workspace(tmp_path / "remote")
+    remote = curate_folder(remote_ws, folder, store=bucket)
+
+    pd.testing.assert_frame_equal(remote.catalog, local.catalog)
+    assert remote.catalog["phash"].notna().all() and remote.catalog["image_path"].notna().all()
+    assert (remote.catalog["drop_reason"] == "exact_duplicate").sum() == 1  # the copy, found from the store's bytes
+    np.testing.assert_allclose(remote.vectors, local.vectors, rtol=1e-5, atol=1e-6)
+    assert remote.training_pixels.keys() == local.training_pixels.keys()
+    for sha, pixels in local.training_pixels.items():
+        np.testing.assert_array_equal(remote.training_pixels[sha], pixels)
+    # the images are in the bucket under <ab>/<sha256>.jpg, and none in the workspace folder
+    keys = {path.removeprefix("images/") for path in remote.catalog["image_path"]}
+    assert stored_keys(bucket) == keys
+    assert not remote_ws.images_dir.exists()
+
+
+def test_re_ingesting_writes_nothing_to_the_store(tmp_path, bucket, monkeypatch):
+    folder = photo_folder(tmp_path / "photos")
+    ws = Workspace(tmp_path / "ws")
+    objectstore.record_store(ws, bucket)
+    ingest_folder(ws, FolderOptions(folder=folder, workers=1))
+    first = read_catalog(ws)
+    written = []
+    memory = type(fsspec.filesystem("memory"))
+    real_pipe = memory.pipe_file
+
+    def counting_pipe(self, path, *args, **kwargs):
+        written.append(path)
+        return real_pipe(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(memory, "pipe_file", counting_pipe)
+    put_image(ws, (folder / "harbour" / "1.jpg").read_bytes())  # content-addressed: already there
+    ingest_folder(ws, FolderOptions(folder=folder, workers=1))
+    assert [path for path in written if not path.endswith(".curate-write-check")] == []
+    pd.testing.assert_frame_equal(read_catalog(ws), first)
+
+
+def test_locate_and_open_rgb_read_a_key_from_the_recorded_store(tmp_path, bucket):
+    ws = Workspace(tmp_path / "ws")
+    assert objectstore.locate(ws, "images/ab/ab.jpg") == ws.root / "images" / "ab" / "ab.jpg"
+    objectstore.record_store(ws, bucket + "/")
+    assert json.loads((ws.root / objectstore.STORE_FILE).read_text()) == {"uri": bucket}
+    stored = put_image(ws, jpeg_bytes(width=56, height=42))
+    location = objectstore.locate(ws, stored.image_path)
+    assert location == f"{bucket}/{stored.image_path.removeprefix('images/')}"
+    assert open_rgb(location).size == (56, 42)
+    assert objectstore.exists(location) and not objectstore.exists(location + ".missing")
+
+
+def test_a_local_folder_outside_the_workspace_can_be_the_store(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    objectstore.record_store(ws, str(tmp_path / "shared-images"))
+    stored = put_image(ws, jpeg_bytes())
+    assert (tmp_path / "shared-images" / stored.image_path.removeprefix("images/")).is_file()
+    assert open_rgb(objectstore.locate(ws, stored.image_path)).size == (64, 48)
+
+
+def test_a_workspace_with_images_cannot_move_to_another_store(tmp_path, bucket):
+    folder = photo_folder(tmp_path / "photos")
+    ws = Workspace(tmp_path / "ws")
+    ingest_folder(ws, FolderOptions(folder=folder, workers=1))
+    with pytest.raises(UsageError, match="keeps its images in .*fresh --workspace"):
+        objectstore.record_store(ws, bucket)
+    assert objectstore.store_uri(ws) is None
+    objectstore.record_store(ws, str(ws.images_dir))  # naming the store it has is fine
+    objectstore.record_store(ws, None)
+
+
+@pytest.mark.parametrize(("uri", "message"), [
+    ("nosuchprotocol://bucket/x", "not a storage protocol fsspec knows"),
+    ("memory://", "names no bucket"),
+    ("   ", "is empty"),
+])
+def test_a_bad_store_uri_is_one_line(tmp_path, uri, message):
+    with pytest.raises(UsageError, match=message):
+        objectstore.record_store(Workspace(tmp_path / "ws"), uri)
+
+
+def test_a_missing_driver_names_the_extra_to_install(monkeypatch):
+    def no_driver(fsspec_module, protocol):
+        raise ImportError("Install s3fs to access S3")
+
+    monkeypatch.setattr(objectstore, "_filesystem", no_driver)
+    with pytest.raises(UsageError, match=r"pip install 'curate-photos\[s3\]'"):
+        objectstore.check_store_uri("s3://bucket/prefix")
+
+
+def test_credentials_in_a_store_url_are_refused_and_never_printed(tmp_path):
+    folder = photo_folder(tmp_path / "photos")
+    result = runner.invoke(app, ["ingest", "folder", str(folder), "--workspace", str(tmp_path / "ws"),
+                                 "--store", f"s3://AKIAIOSFODNN7EXAMPLE:{SECRET}@bucket/photos"])
+    assert result.exit_code == 2
+    assert "holds credentials" in result.output and "s3://***@bucket/photos" in result.output
+    assert SECRET not in result.output and "AKIAIOSFODNN7EXAMPLE" not in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "ws" / objectstore.STORE_FILE).exists()
+
+
+def test_a_store_that_cannot_be_written_stops_ingest_with_one_masked_line(tmp_path, bucket, monkeypatch):
+    def refuse(self, path, *args, **kwargs):
+        raise RuntimeError(f"AccessDenied for https://bucket.example/x?X-Amz-Credential=AKIA&X-Amz-Signature={SECRET}")
+
+    monkeypatch.setattr(type(fsspec.filesystem("memory")), "pipe_file", refuse)
+    folder = photo_folder(tmp_path / "photos")
+    result = runner.invoke(app, ["ingest", "folder", str(folder), "--workspace", str(tmp_path / "ws"),
+                                 "--store", bucket])
+    assert result.exit_code == 2
+    assert f"cannot write to the image store {bucket}" in result.output and "AccessDenied" in result.output
+    assert SECRET not in result.output and "X-Amz-Signature=***" in result.output
+    assert not (tmp_path / "ws" / "catalog.parquet").exists()
+
+
+def test_the_cli_records_the_store_and_later_commands_read_it(tmp_path, bucket):
+    folder = photo_folder(tmp_path / "photos")
+    ws = tmp_path / "ws"
+    result = runner.invoke(app, ["ingest", "folder", str(folder), "--workspace", str(ws), "--store", bucket])
+    assert result.exit_code == 0, result.output
+    catalog = read_catalog(Workspace(ws))
+    assert stored_keys(bucket) == {path.removeprefix("images/") for path in catalog["image_path"].dropna()}
+    result = runner.invoke(app, ["ingest", "folder", str(folder), "--workspace", str(ws)])  # no --store: kept
+    assert result.exit_code == 0, result.output
+    assert objectstore.store_uri(Workspace(ws)) == bucket
+    result = runner.invoke(app, ["filter", "--workspace", str(ws)])
+    assert result.exit_code == 0, result.output
