@@ -81,16 +81,50 @@ def _parse_cosine(value: object, name: str) -> float | None:
     return cosine
 
 
-def _parse_tone_diff(value: object) -> float | None:
-    """near_dup_tone_diff: a difference in [0, 255], or None for "off" (a recipe value may be text)."""
-    if value is None or (isinstance(value, str) and value.strip().casefold() == GEO_OFF):
-        return None
+def _is_word(value: object, word: str) -> bool:
+    return isinstance(value, str) and value.strip().casefold() == word
+
+
+def _parse_colour_diff(value: object) -> float | str:
+    """near_dup_colour_diff: a difference in [0, 255], or "auto" (calibrated on the collection)."""
+    if _is_word(value, verify.AUTO):
+        return verify.AUTO
     try:
         difference = float("nan") if isinstance(value, bool) else float(value)
     except (TypeError, ValueError):
         difference = float("nan")
     if not 0 <= difference <= 255:  # NaN fails too
-        raise SettingError(f"{{near_dup_tone_diff}} must be between 0 and 255, or off; got {value!r}",
+        raise SettingError(f"{{near_dup_colour_diff}} must be between 0 and 255, or auto; got {value!r}",
+                           "near_dup_colour_diff")
+    return difference
+
+
+def _parse_crowded_share(value: object) -> float | None:
+    """near_dup_crowded_share: a share in (0, 1), or None for "off"."""
+    if value is None or _is_word(value, GEO_OFF):
+        return None
+    try:
+        share = float("nan") if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        share = float("nan")
+    if not 0 < share < 1:  # NaN fails too
+        raise SettingError(f"{{near_dup_crowded_share}} must be a share between 0 and 1, or off; got {value!r}",
+                           "near_dup_crowded_share")
+    return share
+
+
+def _parse_tone_diff(value: object) -> float | str | None:
+    """near_dup_tone_diff: a difference in [0, 255], "auto", or None for "off" (a recipe value may be text)."""
+    if value is None or _is_word(value, GEO_OFF):
+        return None
+    if _is_word(value, verify.AUTO):
+        return verify.AUTO
+    try:
+        difference = float("nan") if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        difference = float("nan")
+    if not 0 <= difference <= 255:  # NaN fails too
+        raise SettingError(f"{{near_dup_tone_diff}} must be between 0 and 255, off or auto; got {value!r}",
                            "near_dup_tone_diff", as_key=True)
     return difference
 
@@ -116,8 +150,11 @@ class FilterConfig:
         "recipe, else 0 = off)."))
     near_dup_bits: int = setting(DEFAULT_NEAR_DUP_BITS, help=(  # evidence in curate/filters/neardup.py
         "pHash Hamming distance (inclusive) for near duplicates."))
-    near_dup_colour_diff: float = setting(verify.DEFAULT_COLOUR_DIFF, help=(  # evidence in curate/filters/verify.py
-        "Max mean RGB difference (0-255) of 16x12 thumbnails that confirms a pHash pair."))
+    # evidence in curate/filters/verify.py; "auto": calibrated on the collection (verify.calibrate)
+    near_dup_colour_diff: float | str = setting(verify.AUTO, help=(
+        "Max mean RGB difference (0-255) of 16x12 thumbnails that confirms a pHash pair, or auto: "
+        f"{verify.COLOUR_DIFF_FOR_REAL_PHOTOS:g} when the collection's pHashes tell photos apart, else "
+        f"{verify.COLOUR_DIFF_CROWDED:g} (default: recipe, else auto)."))
     # embedding link (when embedded); "off"/None: off
     near_dup_cosine: float | str | None = setting(verify.DEFAULT_NEAR_DUP_COSINE, help=(
         "Link photos whose cached EfficientNet-Lite0 embeddings (curate embed) have at least this cosine, or off "
@@ -132,9 +169,17 @@ class FilterConfig:
         f"(default: recipe, else {_shown(verify.DEFAULT_LINK_COLOUR_DIFF)})."))
     # a pHash pair whose thumbnails agree this well once a tone curve is taken out (gamma,
     # brightness) is linked (0-255; "off"/None: off)
-    near_dup_tone_diff: float | str | None = setting(verify.DEFAULT_TONE_DIFF, help=(
+    near_dup_tone_diff: float | str | None = setting(verify.AUTO, help=(
         "Link a pHash pair whose thumbnails differ by at most this (0-255) once a tone curve (gamma, brightness) is "
-        f"taken out, or off (default: recipe, else {_shown(verify.DEFAULT_TONE_DIFF)})."))
+        f"taken out, or off, or auto: {verify.TONE_DIFF_FOR_REAL_PHOTOS:g} when the collection's pHashes tell photos "
+        "apart, else off (default: recipe, else auto)."))
+    # verify.calibrate: a collection where more than this share of random pairs of different images
+    # look alike (pHash, embedding) gets the strict hash limits / no embedding links; "off": never
+    near_dup_crowded_share: float | str | None = setting(verify.CROWDED_SHARE, help=(
+        "Calibration: when more than this share of random pairs of different images are within --near-dup-bits + "
+        f"{verify.CROWDING_MARGIN_BITS} pHash bits, auto limits are strict; when more are above the link cosine "
+        "(far apart in pHash), embedding links are off. off: no calibration, auto means strict (default: recipe, "
+        f"else {verify.CROWDED_SHARE:g})."))
     dedupe_near: bool = setting(False, flag="--dedupe-near/--keep-near", help=(
         "Keep one photo per near-duplicate cluster, or keep them all (default: recipe, else keep)."))
     max_per_owner: int | None = setting(None, help="At most N photos per owner per label.")
@@ -185,9 +230,8 @@ class FilterConfig:
                                f"Flickr's scale), got {self.min_geo_accuracy!r}", "min_geo_accuracy")
         if not 0 <= self.near_dup_bits <= 32:
             raise SettingError(f"{{near_dup_bits}} must be between 0 and 32, got {self.near_dup_bits}", "near_dup_bits")
-        if not 0 <= self.near_dup_colour_diff <= 255:
-            raise SettingError(f"{{near_dup_colour_diff}} must be between 0 and 255, got {self.near_dup_colour_diff}",
-                               "near_dup_colour_diff")
+        object.__setattr__(self, "near_dup_colour_diff", _parse_colour_diff(self.near_dup_colour_diff))
+        object.__setattr__(self, "near_dup_crowded_share", _parse_crowded_share(self.near_dup_crowded_share))
         if self.near_dup_link_colour_diff is not None and not 0 <= self.near_dup_link_colour_diff <= 255:
             raise SettingError("{near_dup_link_colour_diff} must be between 0 and 255 (or left out: off), "
                                f"got {self.near_dup_link_colour_diff}", "near_dup_link_colour_diff", as_key=True)
@@ -494,10 +538,14 @@ def _image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mapp
         position = pd.Index(list(embeddings[0])).get_indexer(shas)
         vectors = np.zeros((len(shas), embeddings[1].shape[1]), dtype=np.float32)
         vectors[position >= 0] = embeddings[1][position[position >= 0]]
-    rule = verify.LinkRule(config.near_dup_bits, config.near_dup_colour_diff, config.near_dup_cosine,
-                           config.near_dup_verify_cosine, link_colour_diff=config.near_dup_link_colour_diff,
-                           tone_diff=config.near_dup_tone_diff)
-    first, second, counts = verify.link_pairs(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors), rule)
+    evidence = verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors)
+    rule, crowding = verify.calibrated_rule(
+        evidence, config.near_dup_bits, colour_diff=config.near_dup_colour_diff, tone_diff=config.near_dup_tone_diff,
+        cosine=config.near_dup_cosine, verify_cosine=config.near_dup_verify_cosine,
+        link_colour_diff=config.near_dup_link_colour_diff, crowded_share=config.near_dup_crowded_share)
+    if crowding is not None:
+        notes.extend(crowding.notes(config.near_dup_crowded_share, hash_limits=thumbs is not None))
+    first, second, counts = verify.link_pairs(evidence, rule)
     if embeddings is not None:
         notes.append(f"near-duplicate links: {counts['hash_colour']} by pHash and colour, "
                      f"{counts['hash_tone']} by pHash and tone, {counts['hash_embedding']} "

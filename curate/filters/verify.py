@@ -230,6 +230,152 @@ class Evidence:
     vectors: np.ndarray | None = None
 
 
+# Calibration on the collection itself (`calibrate`): whether its pHashes and its embeddings tell
+# different photos apart. Of random pairs of distinct images, 9-12 pHash bits apart (just beyond
+# near_dup_bits 8, where few copies are): real photos 1.5e-5 (5,596 photos of ../shared/realdata),
+# the procedural demo 2.3e-3 (its pictures are recoloured layouts). Cosine >= 0.90 and more than 16
+# bits apart (where no copies are): real 0 (ImageNet sample, Ferraris) to 1.3e-5 (the scenes scrape's
+# look-alike 15-Scene photos), the demo 1.2e-3. CROWDED_SHARE sits between them, about a factor 10
+# from either side (docs/benchmarks.md, "Calibrated on the collection").
+CROWDED_SHARE = 2e-4
+CROWDING_MARGIN_BITS = 4
+CROWDING_PAIRS = 50_000  # random pairs looked at (all pairs when there are fewer)
+MIN_CALIBRATION_IMAGES = 100  # fewer distinct images: too few pairs to tell, the strict hash limits apply
+AUTO = "auto"
+# The hash limits for a collection whose pHashes tell photos apart, chosen on the fit half of real photos
+# with real edits and held on the other half (bench/neardup_real.py): colour 8 (a pair of different
+# 15-Scene Highway photos 8 bits apart differs by 9.4), tone 5 (that pair: 5.9).
+COLOUR_DIFF_FOR_REAL_PHOTOS = 8.0
+# ... and for a crowded one (or too few images to tell): the stricter limits the procedural demo needs,
+# whose different pictures share pHashes within 2 bits (real photos are only stricter-checked by them).
+COLOUR_DIFF_CROWDED = DEFAULT_COLOUR_DIFF
+TONE_DIFF_CROWDED = None
+
+
+@dataclass(frozen=True)
+class Crowding:
+    """What `calibrate` measured: shares of random pairs of different images (None: not measured)."""
+
+    images: int
+    hash_share: float | None  # more than max_bits and at most max_bits + CROWDING_MARGIN_BITS apart
+    hashes_crowded: bool  # also True when there were too few images to measure
+    embedded: int = 0
+    embedding_share: float | None = None  # cosine >= the link cosine while pHashes are beyond cosine_max_bits
+    embeddings_crowded: bool = False
+
+    def notes(self, limit: float, hash_limits: bool = True) -> list[str]:
+        """One line per measurement, for the filter's notes (hash_limits False: no thumbnails to apply them)."""
+        lines = []
+        if not hash_limits:
+            pass
+        elif self.hash_share is None:
+            lines.append(f"near-duplicate hash limits: strict (colour <= {COLOUR_DIFF_CROWDED:g}, tone check off): "
+                         f"{self.images} distinct images are too few to calibrate on (at least "
+                         f"{MIN_CALIBRATION_IMAGES})")
+        else:
+            verdict = (f"crowded (above {limit:g}): strict limits, colour <= {COLOUR_DIFF_CROWDED:g}, tone check off"
+                       if self.hashes_crowded else
+                       f"distinct: real-photo limits, colour <= {COLOUR_DIFF_FOR_REAL_PHOTOS:g}, "
+                       f"tone <= {TONE_DIFF_FOR_REAL_PHOTOS:g}")
+            lines.append(f"near-duplicate hashes {verdict} ({self.hash_share:.1e} of random pairs of images "
+                         f"within {CROWDING_MARGIN_BITS} bits beyond the limit; real photos ~1.5e-5)")
+        if self.embedding_share is not None and self.embeddings_crowded:
+            lines.append(f"embedding links off: the embeddings do not tell this collection's photos apart "
+                         f"({self.embedding_share:.1e} of random pairs of images far apart in pHash are above the "
+                         f"link cosine; limit {limit:g}, real photos 0-1.3e-5); near-duplicates are linked on pHash "
+                         "and thumbnails only")
+        return lines
+
+
+def _random_pairs(n: int, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs i < j: all of them when there are at most `count`, else `count` drawn at random (seeded)."""
+    if n * (n - 1) // 2 <= count:
+        return np.triu_indices(n, 1)
+    rng = np.random.default_rng(seed)
+    first, second = rng.integers(0, n, count), rng.integers(0, n, count)
+    keep = first != second
+    return np.minimum(first, second)[keep], np.maximum(first, second)[keep]
+
+
+def _pair_bits(evidence: Evidence, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """pHash distance of index pairs, the smaller of plain and mirrored."""
+    from curate.filters.phash import hamming_distance
+
+    bits = hamming_distance(evidence.hashes[first], evidence.hashes[second])
+    if evidence.mirrors is not None:
+        bits = np.minimum(bits, hamming_distance(evidence.hashes[first], evidence.mirrors[second]))
+    return bits
+
+
+def calibrate(evidence: Evidence, max_bits: int, cosine: float | None, *, limit: float = CROWDED_SHARE,
+              cosine_max_bits: int = DEFAULT_COSINE_MAX_BITS, pairs: int = CROWDING_PAIRS, seed: int = 0) -> Crowding:
+    """Does this collection's evidence tell different photos apart? (see `Crowding`)
+
+    Hashes: the share of random pairs of distinct images more than max_bits and at most max_bits +
+    CROWDING_MARGIN_BITS apart: just beyond the candidates, so the collection's own copies (mostly
+    within max_bits) barely count, while a collection whose different photos share pHashes has many
+    there too. Cropped, rotated and burst copies fall there about half the time, so a collection full
+    of them reads more crowded than it is: that errs on the strict side. Embeddings (when given, with
+    `cosine`): the share of random pairs at cosine >= `cosine` whose pHashes are more than
+    cosine_max_bits apart — copies are never that far apart in pHash, so this counts only different
+    photos the backbone cannot tell apart. Measured in docs/benchmarks.md, "Calibrated on the collection".
+
+    >>> rng = np.random.default_rng(0)
+    >>> spread = Evidence(rng.integers(0, 2**63, 300, dtype=np.uint64))
+    >>> calibrate(spread, 8, None).hashes_crowded, calibrate(Evidence(spread.hashes[:50]), 8, None).hashes_crowded
+    (False, True)
+    >>> calibrate(Evidence(spread.hashes % 1024), 8, None).hashes_crowded  # every pair within 10 bits
+    True
+    """
+    n = len(evidence.hashes)
+    if n < MIN_CALIBRATION_IMAGES:
+        hash_share, hashes_crowded = None, True
+    else:
+        first, second = _random_pairs(n, pairs, seed)
+        bits = _pair_bits(evidence, first, second)
+        hash_share = float(((bits > max_bits) & (bits <= max_bits + CROWDING_MARGIN_BITS)).mean())
+        hashes_crowded = hash_share > limit
+    crowding = Crowding(n, hash_share, hashes_crowded)
+    if evidence.vectors is None or cosine is None:
+        return crowding
+    from curate.filters import embed_neighbours
+
+    unit, usable = embed_neighbours.normalised(evidence.vectors)
+    rows = np.flatnonzero(usable)
+    if len(rows) < MIN_CALIBRATION_IMAGES:
+        return Crowding(n, hash_share, hashes_crowded, len(rows))
+    first, second = (rows[side] for side in _random_pairs(len(rows), pairs, seed + 1))
+    far = _pair_bits(evidence, first, second) > cosine_max_bits
+    alike = np.zeros(len(first), bool)
+    for start in range(0, len(first), 8192):  # bounded memory: 8,192 pairs of vectors at a time
+        part = slice(start, start + 8192)
+        alike[part] = np.einsum("ij,ij->i", unit[first[part]], unit[second[part]]) >= cosine
+    share = float((alike & far).mean())
+    return Crowding(n, hash_share, hashes_crowded, len(rows), share, share > limit)
+
+
+def calibrated_rule(evidence: Evidence, max_bits: int, *, colour_diff: float | str = AUTO,
+                    tone_diff: float | str | None = AUTO, cosine: float | None = DEFAULT_NEAR_DUP_COSINE,
+                    verify_cosine: float | None = DEFAULT_VERIFY_COSINE,
+                    link_colour_diff: float | None = DEFAULT_LINK_COLOUR_DIFF,
+                    crowded_share: float | None = CROWDED_SHARE) -> tuple[LinkRule, Crowding | None]:
+    """The LinkRule for this collection: `AUTO` limits resolved by `calibrate`, and the embedding rules
+    turned off when the embeddings are crowded. crowded_share None: no calibration (AUTO limits take
+    the strict values, embeddings stay as given)."""
+    crowding = None
+    if crowded_share is not None:
+        crowding = calibrate(evidence, max_bits, cosine if cosine is not None else verify_cosine, limit=crowded_share)
+    strict = crowding is None or crowding.hashes_crowded
+    if colour_diff == AUTO:
+        colour_diff = COLOUR_DIFF_CROWDED if strict else COLOUR_DIFF_FOR_REAL_PHOTOS
+    if tone_diff == AUTO:
+        tone_diff = TONE_DIFF_CROWDED if strict else TONE_DIFF_FOR_REAL_PHOTOS
+    if crowding is not None and crowding.embeddings_crowded:
+        cosine = verify_cosine = None
+    return LinkRule(max_bits, float(colour_diff), cosine, verify_cosine, link_colour_diff=link_colour_diff,
+                    tone_diff=tone_diff), crowding
+
+
 @dataclass(frozen=True)
 class LinkRule:
     """Thresholds of the linking rule (see the module docstring); None turns an embedding rule off."""
