@@ -26,10 +26,12 @@ import functools
 import io
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from curate.errors import UsageError
+from curate.settings_fields import setting
 from curate.workspace import Workspace, atomic_write_bytes
 
 STORE_FILE = "store.json"
@@ -72,25 +74,26 @@ def check_store_uri(uri: str) -> str:
 
     >>> check_store_uri("memory://bucket/photos/")
     'memory://bucket/photos'
-    >>> check_store_uri("s3://KEY:SECRET@bucket")
+    >>> check_store_uri("s3://KEY:SECRET@bucket")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    curate.errors.UsageError: --store s3://***@bucket holds credentials; remove them from the URL and give them \
-in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS) or fsspec's config
+    curate.errors.UsageError: the image store s3://***@bucket holds credentials; remove them from the URL and ...
     """
     text = str(uri).strip()
     if not text:
-        raise UsageError("--store is empty; give an fsspec URL (s3://bucket/prefix, gs://bucket/prefix) or a folder")
+        raise UsageError("the image store is empty; give an fsspec URL (s3://bucket/prefix, gs://bucket/prefix) or "
+                         "a folder")
     if not is_url(text) or text.startswith("file://"):
         return str(Path(text.removeprefix("file://")).expanduser().resolve())
     if _USERINFO.search(text) or mask_secrets(text) != text:
-        raise UsageError(f"--store {mask_secrets(text)} holds credentials; remove them from the URL and give them in "
-                         "the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, "
+        raise UsageError(f"the image store {mask_secrets(text)} holds credentials; remove them from the URL and "
+                         "give them in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, "
                          "GOOGLE_APPLICATION_CREDENTIALS) or fsspec's config")
     filesystem(text)  # an unknown protocol or a missing driver: one line now
     protocol, _, rest = text.partition("://")
     if not rest.strip("/"):
-        raise UsageError(f"--store {text} names no bucket; give {protocol}://BUCKET or {protocol}://BUCKET/PREFIX")
+        raise UsageError(f"the image store {text} names no bucket; give {protocol}://BUCKET or "
+                         f"{protocol}://BUCKET/PREFIX")
     return text.rstrip("/")
 
 
@@ -107,7 +110,7 @@ def filesystem(url: str):
         return _filesystem(fsspec, protocol)
     except ValueError:
         raise UsageError(f"{protocol}:// is not a storage protocol fsspec knows; use s3://, gs:// or a local "
-                         "folder for --store") from None
+                         "folder for the image store") from None
     except ImportError:
         raise UsageError(f"an image store at {protocol}:// needs its fsspec driver: {hint}") from None
 
@@ -117,6 +120,16 @@ def _filesystem(fsspec, protocol: str):
 
 
 # -- the workspace's setting -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where the images go: the `--store` flag of the ingest commands and a recipe's `[store]` section."""
+
+    uri: str | None = setting(None, flag="--store", metavar="URI", help=(
+        "Where the images are stored: an fsspec URL (s3://bucket/prefix, gs://bucket/prefix) or a folder; default "
+        "<workspace>/images. Recorded in the workspace by its first ingest; credentials come from the environment, "
+        "never the URL (docs/scale.md)."))
+
 
 def store_uri(ws: Workspace) -> str | None:
     """The store recorded in the workspace (a URL or an absolute folder), or None for the default

@@ -32,7 +32,8 @@ from curate.errors import UsageError
 
 DATASETS_DIR = Path(__file__).resolve().parents[1] / "datasets"
 STAGE_SECTIONS = ("filter", "embed", "prefilter", "split", "train", "evaluate", "report", "export",
-                  "engine")  # [engine]: where ingest and embed run (curate.engines), read by `curate run`
+                  "engine",  # [engine]: where ingest and embed run (curate.engines), read by `curate run`
+                  "store")  # [store]: where ingest stores the images (curate.objectstore), read by `curate run`
 TOP_LEVEL_KEYS = ("name", "description", "topic", "labels", "labels_from", "sources", *STAGE_SECTIONS)
 LABEL_KEYS = ("name", "display", "aliases", "lat", "lon")
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

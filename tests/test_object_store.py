@@ -168,3 +168,37 @@ def test_the_cli_records_the_store_and_later_commands_read_it(tmp_path, bucket):
     assert objectstore.store_uri(Workspace(ws)) == bucket
     result = runner.invoke(app, ["filter", "--workspace", str(ws)])
     assert result.exit_code == 0, result.output
+
+
+def folder_recipe(tmp_path, store_section: str):
+    from curate.recipes import load_recipe
+
+    photo_folder(tmp_path / "photos")
+    path = tmp_path / "r.toml"
+    path.write_text('topic = "city"\n[[labels]]\nname = "harbour"\n[[labels]]\nname = "tower"\n'
+                    f'[[sources]]\nkind = "folder"\nfolder = "photos"\n{store_section}', encoding="utf-8")
+    return load_recipe(str(path))
+
+
+def test_a_recipe_store_section_sends_its_ingest_to_the_store(tmp_path, bucket):
+    from curate import pipeline
+
+    steps = pipeline.plan(folder_recipe(tmp_path, f'[store]\nuri = "{bucket}"\n'))
+    ingest = next(step for step in steps if step.name.startswith("ingest"))
+    ws = Workspace(tmp_path / "ws")
+    ingest.action(ws)
+    assert objectstore.store_uri(ws) == bucket
+    catalog = read_catalog(ws)
+    assert stored_keys(bucket) == {path.removeprefix("images/") for path in catalog["image_path"].dropna()}
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ('[store]\nuri = "s3://KEY:hunter2@b"\n', r"\[store\] uri: the image store s3://\*\*\*@b holds credentials"),
+    ('[store]\nurl = "s3://b"\n', r"\[store\].*url.*known settings: uri"),
+])
+def test_a_bad_recipe_store_section_is_one_line_before_anything_runs(tmp_path, section, message):
+    from curate import pipeline
+
+    with pytest.raises(UsageError, match=message) as caught:
+        pipeline.plan(folder_recipe(tmp_path, section))
+    assert "hunter2" not in str(caught.value)

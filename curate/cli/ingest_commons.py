@@ -18,7 +18,7 @@ from curate.cli.common import (
 )
 from curate.cli.engine_options import engine_config, engine_options
 from curate.cli.options import config_options
-from curate.cli.store_option import StoreOption, store_workspace
+from curate.cli.store_option import store_options, store_workspace
 from curate.console import console
 from curate.ingest.commons import CommonsOptions, CommonsQuery, ingest_commons
 from curate.ingest.http import DownloadConfig
@@ -27,6 +27,7 @@ from curate.settings_fields import HELP
 
 
 @user_errors
+@store_options
 @engine_options
 @config_options(CommonsOptions, layered=False, param="run_settings", skip=("query", "download", "api_timeout_s"))
 @config_options(CommonsQuery, layered=False, skip=("tags",))  # --tag: repeated
@@ -40,7 +41,7 @@ def commons(
                                                         "seconds.")] = 30.0,
     engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
-    store: StoreOption = None,
+    store_settings: dict | None = None,  # --store (curate/cli/store_option.py)
     as_json: JsonOption = False,
 ) -> None:
     """Ingest the files of a Commons category (--category) or near a point (--near, --radius-m).
@@ -57,7 +58,7 @@ def commons(
     options = build_config(CommonsOptions, {}, "", flags={**run_settings, "api_timeout_s": timeout},
                            command="curate ingest commons", query=query, download=download)
     with engines.use(engine_config(engine_settings, "curate ingest commons")):
-        report = ingest_commons(store_workspace(workspace_path, store), options)
+        report = ingest_commons(store_workspace(workspace_path, store_settings), options)
     if as_json:
         console.print_json(json.dumps(asdict(report)))
         return

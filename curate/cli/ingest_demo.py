@@ -11,7 +11,7 @@ from curate import engines
 from curate.cli.common import WorkspaceOption, print_table, user_errors
 from curate.cli.engine_options import engine_config, engine_options
 from curate.cli.options import config_options
-from curate.cli.store_option import StoreOption, store_workspace
+from curate.cli.store_option import store_options, store_workspace
 from curate.console import console
 from curate.demo.config import DemoConfig, parse_image_size
 from curate.ingest.demo import ingest_demo
@@ -22,6 +22,7 @@ _DEFAULT_SIZE = f"{_DEFAULT.image_width}x{_DEFAULT.image_height}"
 
 
 @user_errors
+@store_options
 @engine_options
 @config_options(DemoConfig, layered=False, skip=("image_width", "image_height"))  # both: --image-size
 def demo(
@@ -32,7 +33,7 @@ def demo(
     workers: Annotated[int, typer.Option("--workers", help="Render threads.")] = 2,
     engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
-    store: StoreOption = None,
+    store_settings: dict | None = None,  # --store (curate/cli/store_option.py)
 ) -> None:
     """Generate the demo collection (ten city skylines + realistic noise) and ingest it.
 
@@ -42,7 +43,7 @@ def demo(
     width, height = parse_image_size(image_size)
     config = build_config(DemoConfig, {}, "", flags={**settings, "image_width": width, "image_height": height},
                           command="curate ingest demo")
-    ws = store_workspace(workspace_path, store)
+    ws = store_workspace(workspace_path, store_settings)
     with engines.use(engine_config(engine_settings, "curate ingest demo")):
         report = ingest_demo(ws, config, images=not no_images, workers=workers)
     console.print(f"demo collection: {report.records} photos (seed {config.seed}, "

@@ -18,7 +18,7 @@ from curate.cli.common import (
 )
 from curate.cli.engine_options import engine_config, engine_options
 from curate.cli.options import config_options
-from curate.cli.store_option import StoreOption, store_workspace
+from curate.cli.store_option import store_options, store_workspace
 from curate.console import console
 from curate.ingest.flickr import FlickrOptions, FlickrQuery, ingest_flickr
 from curate.ingest.http import DownloadConfig
@@ -28,6 +28,7 @@ DOWNLOAD_FLAGS = ("workers", "retries")  # DownloadConfig's fields with a flag h
 
 
 @user_errors
+@store_options
 @engine_options
 @config_options(DownloadConfig, layered=False, param="download_settings",
                 skip=tuple(item.name for item in fields(DownloadConfig) if item.name not in DOWNLOAD_FLAGS))
@@ -41,7 +42,7 @@ def flickr(
                                                 "read_timeout_s in a recipe).")] = 20.0,
     engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
-    store: StoreOption = None,
+    store_settings: dict | None = None,  # --store (curate/cli/store_option.py)
     as_json: JsonOption = False,
 ) -> None:
     """Search Flickr by tags (and place, dates, licence) and download the photos (resumable).
@@ -56,7 +57,7 @@ def flickr(
     options = build_config(FlickrOptions, {}, "", flags=run_settings, command="curate ingest flickr", query=query,
                            download=download)
     with engines.use(engine_config(engine_settings, "curate ingest flickr")):
-        report = ingest_flickr(store_workspace(workspace_path, store), options)
+        report = ingest_flickr(store_workspace(workspace_path, store_settings), options)
     if as_json:
         console.print_json(json.dumps(asdict(report)))
         return

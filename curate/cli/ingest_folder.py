@@ -19,7 +19,7 @@ from curate.cli.common import (
 )
 from curate.cli.engine_options import engine_config, engine_options
 from curate.cli.options import config_options
-from curate.cli.store_option import StoreOption, store_workspace
+from curate.cli.store_option import store_options, store_workspace
 from curate.console import console
 from curate.errors import UsageError
 from curate.ingest.engine import IngestReport
@@ -30,6 +30,7 @@ from curate.settings_fields import HELP
 
 
 @user_errors
+@store_options
 @engine_options
 @config_options(FolderOptions, layered=False, skip=("folder", "column_map"))  # DIR, --map
 def folder(
@@ -43,7 +44,7 @@ def folder(
     settings: dict | None = None,  # one flag per FolderOptions field (curate/cli/options.py)
     engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
-    store: StoreOption = None,
+    store_settings: dict | None = None,  # --store (curate/cli/store_option.py)
     json_output: JsonOption = False,
 ) -> None:
     """Ingest a local folder of photos, with metadata from a sidecar file or EXIF.
@@ -59,7 +60,7 @@ def folder(
     flags = {**settings, "folder": str(directory), "column_map": column_map}
     options = build_config(FolderOptions, {}, "", flags=flags, command="curate ingest folder")
     with engines.use(engine_config(engine_settings, "curate ingest folder")):
-        report = ingest_folder(store_workspace(workspace_path, store), options)
+        report = ingest_folder(store_workspace(workspace_path, store_settings), options)
     if json_output:
         console.print_json(json.dumps(asdict(report)))
     else:

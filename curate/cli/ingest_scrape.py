@@ -10,7 +10,7 @@ import typer
 
 from curate.cli.common import WorkspaceOption, print_drop_reasons, user_errors
 from curate.cli.options import config_options
-from curate.cli.store_option import StoreOption, store_workspace
+from curate.cli.store_option import store_options, store_workspace
 from curate.console import console
 from curate.errors import UsageError
 from curate.ingest.scrape import ingest_scrape
@@ -19,6 +19,7 @@ from curate.scrape.config import ScrapeConfig
 
 
 @user_errors
+@store_options
 @config_options(ScrapeConfig, skip=("folders", "offtopic"), required=("topic",), show_defaults=True)
 def scrape(
     folders: Annotated[list[Path], typer.Argument(
@@ -34,7 +35,7 @@ def scrape(
         "--recipe", metavar="NAME", help="Recipe whose labels (aliases, coordinates) the scrape uses.")] = None,
     workers: Annotated[int, typer.Option("--workers", help="Image threads.")] = 2,
     workspace_path: WorkspaceOption = None,
-    store: StoreOption = None,
+    store_settings: dict | None = None,  # --store (curate/cli/store_option.py)
 ) -> None:
     """Turn a clean labelled folder of real photos into a Flickr-like scrape with known mistakes.
 
@@ -46,7 +47,7 @@ def scrape(
     flags = {**settings, "folders": tuple(str(f.resolve()) for f in folders),
              "offtopic": tuple(str(f.resolve()) for f in offtopic or [])}
     config = build_config(ScrapeConfig, values, "--set", flags=flags, command="curate ingest scrape")
-    ws = store_workspace(workspace_path, store)
+    ws = store_workspace(workspace_path, store_settings)
     report = ingest_scrape(ws, config, recipe, workers=workers)
     console.print(f"ingest scrape: {report.summary()} · already in the catalog {report.already_done}; "
                   f"truth: {ws.truth_path}", highlight=False, markup=False, soft_wrap=True)

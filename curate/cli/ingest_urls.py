@@ -19,7 +19,7 @@ from curate.cli.common import (
 )
 from curate.cli.engine_options import engine_config, engine_options
 from curate.cli.options import config_options
-from curate.cli.store_option import StoreOption, store_workspace
+from curate.cli.store_option import store_options, store_workspace
 from curate.console import console
 from curate.ingest.http import DownloadConfig
 from curate.ingest.mapping import parse_map_options
@@ -32,6 +32,7 @@ URL_DOWNLOAD_FLAGS = ("workers", "per_host", "retries")  # DownloadConfig's fiel
 
 
 @user_errors
+@store_options
 @engine_options
 @config_options(DownloadConfig, layered=False, param="download_settings",
                 skip=tuple(item.name for item in fields(DownloadConfig) if item.name not in URL_DOWNLOAD_FLAGS))
@@ -47,7 +48,7 @@ def urls(
                                                 "read_timeout_s in a recipe).")] = 20.0,
     engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
-    store: StoreOption = None,
+    store_settings: dict | None = None,  # --store (curate/cli/store_option.py)
     as_json: JsonOption = False,
 ) -> None:
     """Download the images listed in FILE into the workspace (resumable; failures become drop reasons).
@@ -62,7 +63,7 @@ def urls(
     options = build_config(UrlIngestOptions, {}, "", command="curate ingest urls", download=download,
                            flags={**settings, "path": str(file), "column_map": parse_map_options(column_map)})
     with engines.use(engine_config(engine_settings, "curate ingest urls")):
-        report = ingest_urls(store_workspace(workspace_path, store), options)
+        report = ingest_urls(store_workspace(workspace_path, store_settings), options)
     if as_json:
         console.print_json(json.dumps(asdict(report)))
         return

@@ -124,9 +124,39 @@ def plan(recipe: Recipe, train: bool = False) -> list[Step]:
     steps = [Step(f"{step.name} #{number}" if names.count(step.name) > 1 else step.name, step.settings, step.action)
              for number, step in enumerate(steps, 1)]
     engine = engine_config(recipe)
-    # the engine decides where ingest and embed run, not what they produce: it stays out of the settings
+    store = store_uri(recipe)
+    # the engine decides where ingest and embed run, not what they produce: it stays out of the settings (so
+    # does the image store: the same images under the same keys, wherever they are)
+    steps = [_in_store(step, store) if step.name.startswith("ingest") and store else step for step in steps]
     return [_on_engine(step, engine) if step.name.startswith("ingest") or step.name == "embed" else step
             for step in steps + stage_steps(recipe, train)]
+
+
+def store_uri(recipe: Recipe) -> str | None:
+    """The recipe's [store] uri (curate.objectstore.StoreConfig), checked; None: the workspace's own."""
+    from curate.objectstore import StoreConfig, check_store_uri
+
+    where = f"recipe {recipe_ref(recipe)} [store]"
+    config = build_config(StoreConfig, recipe.stage_defaults("store"), where)
+    if config.uri is None:
+        return None
+    uri = config.uri
+    if "://" not in uri and recipe.path is not None:  # a folder: relative to the recipe, like source paths
+        uri = str(recipe.path.parent / Path(uri).expanduser())
+    try:
+        return check_store_uri(uri)
+    except UsageError as exc:
+        raise UsageError(f"{where} uri: {exc}") from None
+
+
+def _in_store(step: Step, uri: str) -> Step:
+    from curate.objectstore import record_store
+
+    def action(ws: Workspace) -> str:
+        record_store(ws, uri)
+        return step.action(ws)
+
+    return Step(step.name, step.settings, action)
 
 
 def engine_config(recipe: Recipe):
