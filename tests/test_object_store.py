@@ -202,3 +202,32 @@ def test_a_bad_recipe_store_section_is_one_line_before_anything_runs(tmp_path, s
     with pytest.raises(UsageError, match=message) as caught:
         pipeline.plan(folder_recipe(tmp_path, section))
     assert "hunter2" not in str(caught.value)
+
+
+def test_review_and_report_images_are_read_from_the_store(tmp_path, bucket):
+    from PIL import Image
+
+    from curate.report.run import _write_thumbnails
+    from curate.review.app import _image_response
+    from curate.review.session import ReviewSession
+
+    ws = Workspace(tmp_path / "ws")
+    objectstore.record_store(ws, bucket)
+    ingest_folder(ws, FolderOptions(folder=photo_folder(tmp_path / "photos"), workers=1))
+    row = read_catalog(ws).iloc[0]
+    session = ReviewSession(ws, user="tester")
+    try:
+        full = _image_response(session, row["photo_id"], thumbnail=False)
+        thumb = _image_response(session, row["photo_id"], thumbnail=True)
+    finally:
+        session.close()
+    assert full.status_code == 200 and full.body == fsspec.filesystem("memory").cat_file(
+        objectstore.locate(ws, row["image_path"]))
+    assert thumb.status_code == 200 and thumb.body[:2] == b"\xff\xd8"
+    report = {"sections": {"gallery": [{"sha256": row["sha256"], "image_path": row["image_path"]}]}}
+    (tmp_path / "report").mkdir()
+    _write_thumbnails(ws, tmp_path / "report", report)
+    photo = report["sections"]["gallery"][0]
+    assert "href" not in photo  # a browser cannot follow an s3:// link
+    with Image.open(tmp_path / "report" / photo["thumb"]) as image:
+        assert image.size == (80, 60)

@@ -9,11 +9,12 @@ request is a POST carrying the page's CSRF token in the ``X-CSRF-Token`` header.
 # No `from __future__ import annotations`: FastAPI reads the endpoint annotations.
 import hmac
 import ipaddress
+import mimetypes
 import secrets
 
 from pydantic import BaseModel
 
-from curate import schema
+from curate import objectstore, schema
 from curate.errors import CurateError
 from curate.review.page import card, render_page
 from curate.review.queues import QUEUES, filter_positions
@@ -163,7 +164,12 @@ def _image_response(session: ReviewSession, photo_id: str, thumbnail: bool):
     if row is None or not isinstance(row["image_path"], str):
         return PlainTextResponse(f"no stored image for photo {photo_id!r}", 404)
     if not thumbnail:
-        path = session.ws.root / row["image_path"]
+        path = objectstore.locate(session.ws, row["image_path"])
+        if objectstore.is_url(path):  # on an object store: the bytes pass through this server
+            try:
+                return Response(objectstore.read_bytes(path), media_type=mimetypes.guess_type(path)[0])
+            except OSError:
+                return PlainTextResponse("image file missing", 404)
         return FileResponse(path) if path.is_file() else PlainTextResponse("image file missing", 404)
     data = cached_thumbnail(session.ws, row["image_path"], row["sha256"])
     if data is None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from curate import objectstore
 from curate.workspace import Workspace, atomic_write_bytes
 
 THUMB_SIDE = 256
@@ -20,10 +21,11 @@ def thumbnail_path(ws: Workspace, sha256: str) -> Path:
     return ws.root / THUMB_DIR / sha256[:2] / f"{sha256}.jpg"
 
 
-def make_thumbnail(source: Path, side: int = THUMB_SIDE) -> bytes | None:
-    """JPEG bytes of `source` upright and shrunk to at most `side` px, or None when unreadable."""
+def make_thumbnail(source: objectstore.Location, side: int = THUMB_SIDE) -> bytes | None:
+    """JPEG bytes of `source` (a file or an object URL) upright and shrunk to at most `side` px, or None
+    when unreadable."""
     try:
-        with Image.open(source) as image:
+        with objectstore.open_stored(source) as handle, Image.open(handle) as image:
             image.draft("RGB", (side, side))  # JPEG: decode at a reduced scale, much faster
             image = ImageOps.exif_transpose(image).convert("RGB")
             image.thumbnail((side, side))
@@ -41,7 +43,7 @@ def cached_thumbnail(ws: Workspace, image_path: str, sha256: str | None) -> byte
         cached = thumbnail_path(ws, sha256)
         if cached.is_file():
             return cached.read_bytes()
-    data = make_thumbnail(ws.root / image_path)
+    data = make_thumbnail(objectstore.locate(ws, image_path))
     if data is not None and sha256:
         try:
             atomic_write_bytes(thumbnail_path(ws, sha256), data, durable=False)
