@@ -131,9 +131,20 @@ class StoreConfig:
         "never the URL (docs/scale.md)."))
 
 
+_PINNED: dict[Path, str | None] = {}  # workspace root -> store, set on a worker by `pin`
+
+
+def pin(ws: Workspace, uri: str | None) -> None:
+    """Make this process use `uri` as `ws`'s store without reading store.json: a Ray worker is handed
+    the store the driver read, so it never depends on seeing the workspace folder for it."""
+    _PINNED[ws.root] = uri
+
+
 def store_uri(ws: Workspace) -> str | None:
     """The store recorded in the workspace (a URL or an absolute folder), or None for the default
     `<workspace>/images`."""
+    if ws.root in _PINNED:
+        return _PINNED[ws.root]
     path = ws.root / STORE_FILE
     try:
         stamp = path.stat().st_mtime_ns

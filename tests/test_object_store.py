@@ -231,3 +231,15 @@ def test_review_and_report_images_are_read_from_the_store(tmp_path, bucket):
     assert "href" not in photo  # a browser cannot follow an s3:// link
     with Image.open(tmp_path / "report" / photo["thumb"]) as image:
         assert image.size == (80, 60)
+
+
+def test_a_ray_shard_writes_to_the_store_the_driver_handed_it_without_reading_store_json(tmp_path, bucket,
+                                                                                          monkeypatch):
+    from curate.ingest.engine import fetch_shard
+
+    monkeypatch.setattr(objectstore, "_PINNED", {})
+    ws = Workspace(tmp_path / "worker-view")  # a worker that does not see the workspace folder: no store.json
+    data = jpeg_bytes()
+    [outcome] = fetch_shard(ws, lambda record: data, 1, bucket, [{"photo_id": "p:1"}])
+    assert stored_keys(bucket) == {outcome["image_path"].removeprefix("images/")}
+    assert not (tmp_path / "worker-view").exists()

@@ -406,8 +406,10 @@ def _fetch_all(ws: Workspace, job: IngestJob, pending: list[dict], journal: Jour
     return len(pending)
 
 
-def fetch_shard(ws: Workspace, fetch: Fetch, threads: int, records: list[dict]) -> list[dict]:
-    """`fetch_one` over one shard of records (on a Ray worker), `threads` at a time; outcomes in order."""
+def fetch_shard(ws: Workspace, fetch: Fetch, threads: int, store: str | None, records: list[dict]) -> list[dict]:
+    """`fetch_one` over one shard of records (on a Ray worker), `threads` at a time; outcomes in order.
+    `store`: the workspace's image store as the driver read it (curate.objectstore.pin)."""
+    objectstore.pin(ws, store)
     if threads <= 1 or len(records) <= 1:
         return [fetch_one(ws, fetch, record) for record in records]
     with ThreadPoolExecutor(max_workers=min(threads, len(records))) as pool:
@@ -428,7 +430,8 @@ def _fetch_sharded(ws: Workspace, job: IngestJob, pending: list[dict], journal: 
     last_checkpoint = time.monotonic()
     interval = job.checkpoint_seconds
     with journal.open() as log, progress_bar(f"ingest {job.source} on Ray", len(pending)) as advance:
-        results = ray_engine.map_shards(engine, fetch_shard, parts, shared=(ws, job.fetch, max(1, job.workers)))
+        shared = (ws, job.fetch, max(1, job.workers), objectstore.store_uri(ws))  # the store: see fetch_shard
+        results = ray_engine.map_shards(engine, fetch_shard, parts, shared=shared)
         try:
             for _, shard_outcomes in results:
                 log.write("".join(json_line(outcome) for outcome in shard_outcomes))
