@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
+from curate import objectstore
 from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
 from curate.cli.options import config_options
 from curate.console import console, err_console
+from curate.export.card import counts_table
 from curate.export.config import ExportConfig
 
 
@@ -34,6 +35,7 @@ def export(
 
     config = build_config(ExportConfig, {}, "curate export", flags=settings)
     ws = workspace(workspace_path)
+    objectstore.require_workspace_images(ws, "curate export")  # images on an object store: not yet (scale.md)
     with Progress(TextColumn("export {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err_console, transient=True, disable=as_json) as bar:
         task = bar.add_task("images", total=None)
@@ -47,11 +49,10 @@ def export(
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
         return
-    rows = result.plan.rows
-    if len(rows):
-        table = pd.crosstab(rows["label"], rows["split"])
-        table = table[[s for s in ("train", "val", "test", "unsplit") if s in table.columns]].reset_index()
+    summary = result.plan.summary  # counts: never a row per photo
+    if summary.photos:
+        table = counts_table(summary).drop(columns="total").rename_axis("label").reset_index()
         print_table(table, title=f"photos exported per label and split ({config.format})")
-    console.print(f"{len(rows):,} photos: {result.written:,} files written, {result.reused:,} unchanged, "
+    console.print(f"{summary.photos:,} photos: {result.written:,} files written, {result.reused:,} unchanged, "
                   f"{result.removed:,} removed", highlight=False)
     console.print(str(out), highlight=False, soft_wrap=True, markup=False)
