@@ -212,19 +212,18 @@ def locate(ws: Workspace, image_path: str) -> Location:
     >>> locate(Workspace(Path("/data/ws")), "images/ab/ab12.jpg")
     PosixPath('/data/ws/images/ab/ab12.jpg')
     """
-    uri = store_uri(ws)
-    if uri is None:
-        return ws.root / image_path
-    key = image_path.removeprefix(IMAGES_PREFIX)
-    return f"{uri}/{key}" if is_url(uri) else Path(uri) / key
+    return locator(ws)(image_path)
 
 
 def locator(ws: Workspace):
-    """`locate` with the workspace's setting read once: for a loop over many images."""
+    """`locate` with the workspace's setting read once: for a loop over many images. A store whose
+    fsspec driver is missing is a UsageError here, before any image is read (a reader that counts
+    unreadable images would otherwise find every one unreadable)."""
     uri = store_uri(ws)
     if uri is None:
         return lambda image_path: ws.root / image_path
     if is_url(uri):
+        filesystem(uri)
         return lambda image_path: f"{uri}/{image_path.removeprefix(IMAGES_PREFIX)}"
     return lambda image_path: Path(uri) / image_path.removeprefix(IMAGES_PREFIX)
 
@@ -273,10 +272,9 @@ def check_writable(ws: Workspace) -> None:
     if uri is None or not is_url(uri):
         return
     probe = f"{uri}/.curate-write-check"
+    fs = filesystem(uri)
     try:
-        fs = filesystem(uri)
         fs.pipe_file(probe, b"")
-        fs.rm_file(probe)
     except UsageError:
         raise
     except Exception as exc:  # botocore / google-auth / aiohttp errors are not OSErrors
@@ -284,6 +282,10 @@ def check_writable(ws: Workspace) -> None:
         raise UsageError(f"cannot write to the image store {mask_secrets(uri)} ({type(exc).__name__}: {detail}); "
                          "check that the bucket exists and that the credentials in the environment (AWS_*, "
                          "GOOGLE_APPLICATION_CREDENTIALS) may write to it") from None
+    try:
+        fs.rm_file(probe)
+    except Exception:  # noqa: BLE001 - a store that may write but not delete still stores images
+        pass
 
 
 def require_workspace_images(ws: Workspace, command: str) -> None:

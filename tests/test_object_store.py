@@ -253,3 +253,53 @@ def test_export_refuses_a_workspace_whose_images_are_on_a_store_and_says_how_to_
     assert result.exit_code == 2, result.output
     assert f"keeps them in {bucket}" in result.output and "store.json" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def failing_pipe(memory, fail, monkeypatch):
+    """Make memory:// PUTs of keys for which `fail(path)` is true raise."""
+    real_pipe = memory.pipe_file
+
+    def pipe(self, path, *args, **kwargs):
+        if fail(path):
+            raise PermissionError(f"AccessDenied: https://b.example/{path}?X-Amz-Signature={SECRET}")
+        return real_pipe(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(memory, "pipe_file", pipe)
+
+
+def test_a_photo_the_store_refuses_is_an_ingest_error_whose_detail_hides_the_signature(tmp_path, bucket, monkeypatch):
+    failing_pipe(type(fsspec.filesystem("memory")), lambda path: path.endswith(".jpg"), monkeypatch)
+    ws = Workspace(tmp_path / "ws")
+    objectstore.record_store(ws, bucket)
+    ingest_folder(ws, FolderOptions(folder=photo_folder(tmp_path / "photos"), workers=1))
+    catalog = read_catalog(ws)
+    failed = catalog[catalog["drop_reason"] == "ingest_error"]
+    assert len(failed) == len(catalog)  # every image PUT failed; the probe did not
+    assert failed["error_detail"].str.contains("X-Amz-Signature=\\*\\*\\*").all()
+    assert not failed["error_detail"].str.contains(SECRET).any()
+
+
+def test_a_store_that_may_write_but_not_delete_still_takes_the_images(tmp_path, bucket, monkeypatch):
+    def no_delete(self, path, *args, **kwargs):
+        raise PermissionError("AccessDenied: s3:DeleteObject")
+
+    monkeypatch.setattr(type(fsspec.filesystem("memory")), "rm_file", no_delete)
+    ws = Workspace(tmp_path / "ws")
+    objectstore.record_store(ws, bucket)
+    ingest_folder(ws, FolderOptions(folder=photo_folder(tmp_path / "photos"), workers=1))
+    assert read_catalog(ws)["image_path"].notna().all()
+
+
+def test_readers_stop_with_one_line_when_the_store_driver_is_missing(tmp_path, bucket, monkeypatch):
+    from curate.embed import EmbedConfig, run_embed
+
+    ws = Workspace(tmp_path / "ws")
+    objectstore.record_store(ws, bucket)
+    ingest_folder(ws, FolderOptions(folder=photo_folder(tmp_path / "photos"), workers=1))
+
+    def no_driver(fsspec_module, protocol):
+        raise ImportError("no driver")
+
+    monkeypatch.setattr(objectstore, "_filesystem", no_driver)
+    with pytest.raises(UsageError, match="needs its fsspec driver"):
+        run_embed(ws, EmbedConfig(workers=0, device="cpu", image_size=96))

@@ -127,10 +127,12 @@ def fetch_one(ws: Workspace, fetch: Fetch, record: dict) -> dict:
     except OSError as exc:
         if exc.errno in OUT_OF_SPACE:  # the run's problem, not this photo's: stop, journal nothing
             raise
-        outcome.update(drop_reason="ingest_error", error_detail=f"{type(exc).__name__}: {exc}"[:300])
+        detail = objectstore.mask_secrets(f"{type(exc).__name__}: {exc}")  # a store's error may quote a signed URL
+        outcome.update(drop_reason="ingest_error", error_detail=detail[:300])
         return outcome
     except Exception as exc:  # a bug in one photo must not sink the run
-        outcome.update(drop_reason="ingest_error", error_detail=f"{type(exc).__name__}: {exc}"[:300])
+        detail = objectstore.mask_secrets(f"{type(exc).__name__}: {exc}")  # a store's error may quote a signed URL
+        outcome.update(drop_reason="ingest_error", error_detail=detail[:300])
         return outcome
     outcome.update(sha256=stored.sha256, image_path=stored.image_path, width=stored.info.width,
                    height=stored.info.height, image_format=stored.info.image_format, **(stored.features or {}))
