@@ -236,7 +236,8 @@ def exists(location: Location) -> bool:
 
 def put_bytes(location: Location, data: bytes) -> bool:
     """Store `data` at `location` unless something is there already (keys are content hashes, so it
-    is the same bytes). Returns whether it wrote. Local: temp file + rename; object store: one PUT."""
+    is the same bytes). Returns whether it wrote. Local: temp file + rename; object store: one PUT.
+    (`curate.store.put_image` writes local files itself, through its own `atomic_write_bytes`.)"""
     if is_url(location):
         fs = filesystem(location)
         if fs.exists(location):

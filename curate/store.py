@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageFile
 
 from curate import objectstore
-from curate.workspace import Workspace
+from curate.workspace import Workspace, atomic_write_bytes
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated JPEG must be an error, not grey pixels
 
@@ -154,7 +154,11 @@ def put_image(ws: Workspace, data: bytes, *, analyse: Analyse | None = None, wor
     features = analyse(image) if analyse else None
     digest = sha256_hex(data)
     rel_path = relative_image_path(digest, info.extension)
-    objectstore.put_bytes(objectstore.locate(ws, rel_path), data)  # the workspace's store (local by default)
+    target = objectstore.locate(ws, rel_path)  # in the workspace's store: <workspace>/images by default
+    if objectstore.is_url(target):
+        objectstore.put_bytes(target, data)  # one PUT, skipped when the key exists
+    elif not target.exists():
+        atomic_write_bytes(target, data, durable=False)
     return StoredImage(digest, rel_path, info, features)
 
 
