@@ -15,7 +15,9 @@ import hashlib
 import io
 import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from PIL import Image, ImageFile
 
@@ -162,14 +164,16 @@ def put_image(ws: Workspace, data: bytes, *, analyse: Analyse | None = None, wor
     return StoredImage(digest, rel_path, info, features)
 
 
-def open_rgb(path: objectstore.Location, min_side: int | None = None) -> Image.Image:
+def open_rgb(path: objectstore.Location | BinaryIO, min_side: int | None = None) -> Image.Image:
     """Open a stored image as upright RGB (EXIF orientation applied, CMYK/16-bit converted).
 
-    `path` is a local file or an object store URL (`curate.objectstore.locate` gives either).
+    `path` is a local file or an object store URL (`curate.objectstore.locate` gives either), or an
+    open binary file (read from where it is, left open).
     `min_side` lets a JPEG decode at a reduced scale (libjpeg DCT scaling) as long as
     both sides stay at least that many pixels: much faster for large photos.
     """
-    with objectstore.open_stored(path) as handle, Image.open(handle) as image:
+    opened = nullcontext(path) if hasattr(path, "read") else objectstore.open_stored(path)
+    with opened as handle, Image.open(handle) as image:
         if min_side and image.format == "JPEG":
             image.draft("RGB", (min_side, min_side))
         return upright_rgb(image)
