@@ -48,7 +48,7 @@ class CatalogFile:
         self.path = Path(path)
         self.batch_rows = batch_rows
         try:
-            self._file = _Parts(self.path) if self.path.is_dir() else pq.ParquetFile(self.path)
+            self._file = _Parts(self.path) if self.path.is_dir() else pq.ParquetFile(self.path, pre_buffer=False)
         except (OSError, pa.ArrowException) as exc:
             raise DataContractError(f"catalog {self.path} is unreadable ({exc}); restore it or re-run ingest") from exc
         self.num_rows = self._file.metadata.num_rows
@@ -167,7 +167,8 @@ class _Parts:
     (CatalogFile fills it as null)."""
 
     def __init__(self, folder: Path):
-        self.files = [pq.ParquetFile(part) for part in sorted(folder.glob("*.parquet")) if part.is_file()]
+        self.files = [pq.ParquetFile(part, pre_buffer=False)  # arrow#39808: else a pass holds every row group
+                      for part in sorted(folder.glob("*.parquet")) if part.is_file()]
         if not self.files:
             raise OSError(f"folder {folder} holds no *.parquet part")
         names = dict.fromkeys(name for part in self.files for name in part.schema_arrow.names)
@@ -295,6 +296,7 @@ def _digest_on_disk(catalog: CatalogFile, needs: list[str], view: Callable[[pd.D
     for i, name in enumerate(columns or []):
         digest.update(name.encode() + b"\x00")
         if rows_seen:
-            for part in pq.ParquetFile(folder / "sorted.parquet").iter_batches(columns=[f"h{i}"], use_threads=False):
+            hashes = pq.ParquetFile(folder / "sorted.parquet", pre_buffer=False)
+            for part in hashes.iter_batches(columns=[f"h{i}"], use_threads=False):
                 digest.update(part.column(0).to_numpy().astype(np.uint64, copy=False).tobytes())
     return digest

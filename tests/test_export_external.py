@@ -32,6 +32,7 @@ def tree(root: Path) -> dict[str, bytes]:
 def on_disk(patch: pytest.MonkeyPatch, bucket_rows: int = 9, batch_rows: int = 13) -> None:
     """Every external path on, with small buckets and batches so that they straddle each other."""
     patch.setattr("curate.export.spill.EXTERNAL_ROWS", 0)
+    patch.setattr("curate.export.checks.EXTERNAL_ROWS", 0)  # the key and leakage checks, grouped by DuckDB
     patch.setattr("curate.catalog_batches.EXTERNAL_DIGEST_ROWS", 0)  # the split's freshness check
     patch.setattr("curate.export.spill.BUCKET_ROWS", bucket_rows)
     patch.setattr("curate.export.run.CatalogFile", lambda path: CatalogFile(path, batch_rows=batch_rows))

@@ -234,9 +234,7 @@ def remove_left(out: Path, keep: set[str], known: set[str], everything: bool) ->
         if os.path.lexists(path):
             path.unlink()
             removed += 1
-    for folder, _, _ in sorted(os.walk(out), key=lambda entry: -len(entry[0])):
-        if Path(folder) != out and not os.listdir(folder):
-            os.rmdir(folder)
+    remove_empty_folders(out)
     return removed
 
 
@@ -271,7 +269,7 @@ class StateOnDisk:
             path = self.out / STATE_FILE
             if path.exists():
                 try:
-                    for batch in pq.ParquetFile(path).iter_batches(batch_size=STATE_BATCH,
+                    for batch in external_sort.parquet_file(path).iter_batches(batch_size=STATE_BATCH,
                                                                    columns=["target", "content_key"]):
                         n = batch.num_rows
                         writer.write_table(pa.table([batch.column(0).cast(pa.string()),
@@ -315,7 +313,8 @@ class StateOnDisk:
                        '[.][^.]*$', '') AS name, target, content_key
                 FROM parts ORDER BY split, name, target""", self.folder / "previous.parquet")
         known.unlink()
-        self._batches = pq.ParquetFile(self.folder / "previous.parquet").iter_batches(batch_size=STATE_BATCH)
+        self._batches = external_sort.parquet_file(self.folder / "previous.parquet").iter_batches(
+            batch_size=STATE_BATCH)
 
     def window(self, rows: pd.DataFrame) -> dict[str, str]:
         """{target: key} of the earlier files up to the last of `rows` in the plan's order (rows:
@@ -367,7 +366,7 @@ class StateOnDisk:
             external_sort.write_parquet(con, f"SELECT target, content_key FROM read_parquet({new}) ORDER BY target",
                                         self.folder / "sorted-state.parquet")
         removed = 0
-        for batch in pq.ParquetFile(self.folder / "doomed.parquet").iter_batches(batch_size=STATE_BATCH):
+        for batch in external_sort.parquet_file(self.folder / "doomed.parquet").iter_batches(batch_size=STATE_BATCH):
             for target in batch.column(0).to_pylist():
                 path = out / target
                 if os.path.lexists(path):
@@ -410,7 +409,24 @@ class StateOnDisk:
 
 
 def remove_empty_folders(out: Path) -> None:
-    """Remove the empty folders under `out` (deepest first)."""
-    for folder, _, _ in sorted(os.walk(out), key=lambda entry: -len(entry[0])):
-        if Path(folder) != out and not os.listdir(folder):
-            os.rmdir(folder)
+    """Remove the empty folders under `out` (deepest first: a folder left empty by its own empty
+    folders goes too). Holds the folders' paths only, never a list of the files in one (an
+    ImageFolder split × label folder holds a file per photo)."""
+
+    def prune(folder: str) -> bool:  # whether `folder` is empty once its empty subfolders are gone
+        empty = True
+        with os.scandir(folder) as entries:
+            subfolders = []
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    subfolders.append(entry.path)
+                else:
+                    empty = False
+        for path in subfolders:
+            if prune(path):
+                os.rmdir(path)
+            else:
+                empty = False
+        return empty
+
+    prune(str(out))

@@ -71,10 +71,11 @@ class ExportPlan:
     reason for photos that would be exported but have no stored image. excluded: photos left
     out, by reason. classes: the exported labels, sorted (class_index is a position here).
 
-    A streamed plan (`curate.export.spill`) holds no row: `chunks()` gives the full rows, in
-    order, a bounded number at a time; `summary` has the counts the files beside the images
-    need; `rows` then gives split, label, license and shard per photo, decoded on demand from
-    `packed` (a compressed Parquet buffer, well under a byte a photo)."""
+    A streamed plan (`curate.export.spill`) holds no row, nor anything else per photo:
+    `chunks()` gives the full rows, in order, a bounded number at a time; `summary` has the
+    counts the files beside the images and the command's report need. Its `rows` (split,
+    label, license and shard of each photo, for tests) reads the chunks again, so it works only
+    while the plan's folder is there (inside `export_workspace`, or for a plan a test built)."""
 
     frame: pd.DataFrame | None
     missing: pd.DataFrame
@@ -82,19 +83,15 @@ class ExportPlan:
     classes: list[str] = field(default_factory=list)
     stream: Callable[[], Iterator[pd.DataFrame]] | None = None
     counts: PlanSummary | None = None
-    packed: bytes | None = None
 
     @property
     def rows(self) -> pd.DataFrame:
-        """The rows (a streamed plan: split, label, license and shard of each photo, decoded now)."""
+        """The rows (a streamed plan: split, label, license and shard of each photo, read from its
+        chunks now: one row per photo in memory, so never in the export itself)."""
         if self.frame is not None:
             return self.frame
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(pa.BufferReader(self.packed))
-        return pd.DataFrame({name: pd.Series(pd.arrays.ArrowExtensionArray(table.column(name))).astype("str")
-                             for name in table.column_names})
+        slim = ["split", "label", "license", "shard"]
+        return pd.concat([chunk[slim] for chunk in self.chunks()], ignore_index=True)
 
     @property
     def summary(self) -> PlanSummary:

@@ -26,6 +26,7 @@ from curate.export.card import (
     manifest_json,
     timm_info,
 )
+from curate.export.checks import validate_keys
 from curate.export.config import ExportConfig
 from curate.export.files import (
     MANIFEST_FILE,
@@ -70,12 +71,14 @@ class ExportResult:
 
 def check_split_for_export(ws: Workspace, catalog: pd.DataFrame | CatalogFile) -> None:
     """Refuse a stale split or one that leaks (DataContractError, exit 3), as `classify train` does.
-    A CatalogFile is judged in batches (memory flat in the size of the catalog)."""
+    A CatalogFile is judged in batches, grouped on disk when large (memory flat in the size of
+    the catalog: curate.export.checks)."""
+    from curate.export.checks import find_leakage as grouped_leakage
     from curate.freshness import require_fresh_split
     from curate.leakage import find_leakage
 
     require_fresh_split(ws, catalog)
-    leaks = find_leakage(catalog)
+    leaks = find_leakage(catalog) if isinstance(catalog, pd.DataFrame) else grouped_leakage(catalog)
     if len(leaks):
         summary = ", ".join(f"{n} {kind}" for kind, n in leaks["kind"].value_counts().items())
         raise DataContractError(f"the split leaks ({summary} found in 2+ splits; `curate check-leakage` lists "
@@ -119,7 +122,7 @@ def export_workspace(ws: Workspace, out: Path, config: ExportConfig, progress: P
     if not ws.catalog_path.exists():
         read_catalog(ws)  # the usual one-line UsageError
     catalog = CatalogFile(ws.catalog_path)  # read in batches, only the columns each step needs
-    catalog.validate_keys()
+    validate_keys(catalog)
     check_split_for_export(ws, catalog)
     pa.default_memory_pool().release_unused()  # the checks' batches: give the pages back before the plan
     check_target(out, ws.root, config.overwrite)

@@ -184,7 +184,6 @@ KEYS_SCHEMA = pa.schema([("position", pa.int64()), (schema.PHOTO_ID, pa.string()
                          ("bytes", pa.float64())])
 RANKED_SCHEMA = pa.schema([("name", pa.string()), ("split", pa.string()), ("bytes", pa.float64()),
                            ("shard", pa.string())])
-PACKED_SCHEMA = pa.schema([(name, pa.string()) for name in ("split", "label", "license", "shard")])
 
 
 def _plan_on_disk(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, folder: Path) -> ExportPlan:
@@ -201,7 +200,7 @@ def _plan_on_disk(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, fold
             FROM {source} k LEFT JOIN clash c ON lower(k.stem) = c.low
             ORDER BY k.split, name, k.position""", folder / "sorted.parquet")
         (folder / "keys.parquet").unlink()
-        summary, classes, packed = _rank(config, folder)
+        summary, classes = _rank(config, folder)
         sorted_file = external_sort.literal(str(folder / "sorted.parquet"))
         external_sort.write_parquet(con, f"""
             SELECT position, file_row_number AS rank FROM read_parquet({sorted_file}, file_row_number = true)
@@ -212,7 +211,7 @@ def _plan_on_disk(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, fold
     columns = list(template.columns) if config.format == "csv" else [*METADATA_COLUMNS, "image_path"]
 
     def stream() -> Iterator[pd.DataFrame]:
-        ranked = pq.ParquetFile(folder / "ranked.parquet")
+        ranked = external_sort.parquet_file(folder / "ranked.parquet") if buckets else None
         for number in range(max(buckets, 1)):
             if number < buckets:
                 chunk, keys = _read_bucket(folder, number)[columns], ranked.read_row_group(number)
@@ -228,7 +227,7 @@ def _plan_on_disk(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, fold
             yield place(chunk, names, config, classes, shards)
 
     excluded = {reason: count for reason, count in excluded.items() if count}
-    return ExportPlan(None, missing, excluded, classes, stream, summary, packed)
+    return ExportPlan(None, missing, excluded, classes, stream, summary)
 
 
 def _keys_to_file(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, path: Path) -> tuple[dict, pd.DataFrame]:
@@ -246,14 +245,11 @@ def _keys_to_file(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, path
     return excluded, pd.concat(missing).sort_values(schema.PHOTO_ID).reset_index(drop=True)
 
 
-def _rank(config: ExportConfig, folder: Path) -> tuple[PlanSummary, list[str], bytes]:
+def _rank(config: ExportConfig, folder: Path) -> tuple[PlanSummary, list[str]]:
     """A pass over the sorted keys: each bucket's names, splits, sizes and shards as one row
-    group of `ranked.parquet`, their counts, the classes, and split, label, licence and shard
-    of every photo as a compressed Parquet buffer (`ExportPlan.rows`)."""
+    group of `ranked.parquet`, their counts and the classes."""
     summary, labels, counter = PlanSummary(), set(), ShardCounter(config)
-    packed = pa.BufferOutputStream()
-    with pq.ParquetWriter(folder / "ranked.parquet", RANKED_SCHEMA, compression="zstd") as ranked, \
-            pq.ParquetWriter(packed, PACKED_SCHEMA, compression="zstd") as codes:
+    with pq.ParquetWriter(folder / "ranked.parquet", RANKED_SCHEMA, compression="zstd") as ranked:
         for keys in external_sort.exact_batches(folder / "sorted.parquet", BUCKET_ROWS):
             slim = pd.DataFrame({name: _text(keys.column(name)) for name in ("split", "label", "license")})
             sizes = pd.Series(keys.column("bytes").to_numpy())
@@ -264,16 +260,14 @@ def _rank(config: ExportConfig, folder: Path) -> tuple[PlanSummary, list[str], b
             shard_column = pa.array(shard.to_numpy(dtype=object), pa.string())
             ranked.write_table(pa.table([keys.column("name"), keys.column("split"), keys.column("bytes"), shard_column],
                                         schema=RANKED_SCHEMA), row_group_size=BUCKET_ROWS)
-            codes.write_table(pa.table([keys.column("split"), keys.column("label"), keys.column("license"),
-                                        shard_column], schema=PACKED_SCHEMA))
-    return summary, sorted(labels), packed.getvalue().to_pybytes()
+    return summary, sorted(labels)
 
 
 class _RankCursor:
     """`Lookup` over `ranks.parquet` (position, rank; positions ascending), read in batches."""
 
     def __init__(self, path: Path):
-        self._batches = pq.ParquetFile(path).iter_batches(batch_size=65_536, use_threads=False)
+        self._batches = external_sort.parquet_file(path).iter_batches(batch_size=65_536, use_threads=False)
         self._positions, self._ranks = np.zeros(0, np.int64), np.zeros(0, np.int64)
         self._done = False
 
