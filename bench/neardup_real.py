@@ -396,6 +396,19 @@ def run_real(args) -> None:
              "held out: no embeddings, code defaults": (plain, verify.LinkRule(8)),
              "held out: no embeddings, chosen on the fit half": (plain, hash_rule),
              "held out: with embeddings, code defaults": (test_evidence, verify.LinkRule(8))}
+    # The filter's defaults are `auto`: calibrated on the collection (verify.calibrated_rule). A real
+    # collection reads distinct and gets the real-photo limits; this edit set (11 copies of every
+    # original) reads crowded and gets the strict ones. Both are scored, and the verdicts printed.
+    distinct = {"colour_diff": verify.COLOUR_DIFF_FOR_REAL_PHOTOS, "tone_diff": verify.TONE_DIFF_FOR_REAL_PHOTOS}
+    rules["held out: no embeddings, defaults in a distinct collection (colour 8, tone 5)"] = (
+        plain, verify.LinkRule(8, **distinct, **no_vectors))
+    rules["held out: with embeddings, defaults in a distinct collection (colour 8, tone 5)"] = (
+        test_evidence, verify.LinkRule(8, **distinct))
+    originals = np.asarray(photos.is_original, dtype=bool)
+    for name, (part_photos, part_evidence) in {"held-out half (originals and copies)": (test_photos, test_evidence),
+                                               "originals of both halves": subset(photos, evidence, originals)}.items():
+        rule, crowding = verify.calibrated_rule(part_evidence, 8)
+        print(f"calibration on the {name} ({len(part_photos.images)} images): {crowding}\n  -> {rule}")
     if chosen is not None:
         rules["held out: with embeddings, chosen on the fit half"] = (test_evidence, chosen)
     rows = {name: rule_scores(test_photos, ev, rule) for name, (ev, rule) in rules.items() if rule is not None}

@@ -28,8 +28,11 @@ Why the colour check stays: on real photos no two different photos came within 1
 (1.4 million pairs, bench/neardup.py real), so it only costs recall there, which embeddings
 restore; but on the procedural demo different pictures share pHashes within 2 bits and only
 colour tells them apart, and embeddings cannot replace it: the backbone sees those pictures as
-one (cosine up to 0.99; the demo recipe turns the embedding links off), and on real photos
-downscaled, JPEG and greyscale copies fall to cosine 0.40-0.77 that colour passes.
+one (cosine up to 0.99), and on real photos downscaled, JPEG and greyscale copies fall to
+cosine 0.40-0.77 that colour passes. Which limits apply is measured on the collection itself
+(`calibrate`, `calibrated_rule`): where the pHashes tell photos apart, the limits chosen on real
+photos (colour 8, tone 5); where they do not (the demo), the strict ones (colour 4, tone off);
+and embeddings that call far-apart photos alike are not used.
 
 An embedding link between images farther apart than `near_dup_bits` may also require colours
 within `link_colour_diff` (off by default): that keeps neighbouring shots of one street apart at
@@ -51,7 +54,7 @@ from curate.store import open_rgb
 
 THUMB_WIDTH, THUMB_HEIGHT = 16, 12
 THUMB_BYTES = THUMB_WIDTH * THUMB_HEIGHT * 3
-DEFAULT_COLOUR_DIFF = 4.0
+DEFAULT_COLOUR_DIFF = 4.0  # the strict limit (a crowded collection, or LinkRule's default)
 # Chosen on real photos with real edits (bench/neardup.py real; docs/benchmarks.md) and confirmed on a
 # held-out half of them (the half-set choice is the same 0.90 / 16 bits): 0.90 is above
 # every different-photo pair of that set (max 0.867); 0.85 passes every brightness-edited copy
@@ -61,12 +64,12 @@ DEFAULT_NEAR_DUP_COSINE = 0.90
 DEFAULT_VERIFY_COSINE = 0.85
 DEFAULT_COSINE_MAX_BITS = 16
 DEFAULT_LINK_COLOUR_DIFF = None
-# The tone check (`near_dup_tone_diff`) is off unless a recipe turns it on. On real photos 5.0 was
-# chosen on the fit half of the real-edit set and held on the other (bench/neardup_real.py;
-# docs/benchmarks.md, "Tone curves"): below a pair of different 15-Scene Highway photos 8 pHash bits
-# apart (tone difference 5.9), above most gamma 1/2.5-2.5 copies. It is not the default because the
-# procedural demo (and the test suite's demo fixtures) draws different pictures as recoloured
-# layouts that it joins: burst precision 0.99 -> 0.58 on the 3,000-photo demo at 5.0.
+# The tone check (`near_dup_tone_diff`): on real photos 5.0 was chosen on the fit half of the
+# real-edit set and held on the other (bench/neardup_real.py; docs/benchmarks.md, "Tone curves"):
+# below a pair of different 15-Scene Highway photos 8 pHash bits apart (tone difference 5.9), above
+# most gamma 1/2.5-2.5 copies. It is the `auto` value only where the pHashes tell photos apart
+# (`calibrate`): the procedural demo draws different pictures as recoloured layouts that it joins
+# (burst precision 0.99 -> 0.58 on the 3,000-photo demo at 5.0).
 TONE_DIFF_FOR_REAL_PHOTOS = 5.0
 DEFAULT_TONE_DIFF = None
 EMBEDDING_BACKBONE = "efficientnet_lite0"  # the cosine thresholds were measured on this backbone's vectors
@@ -233,13 +236,16 @@ class Evidence:
 # Calibration on the collection itself (`calibrate`): whether its pHashes and its embeddings tell
 # different photos apart. Of random pairs of distinct images, 9-12 pHash bits apart (just beyond
 # near_dup_bits 8, where few copies are): real photos 1.5e-5 (5,596 photos of ../shared/realdata),
-# the procedural demo 2.3e-3 (its pictures are recoloured layouts). Cosine >= 0.90 and more than 16
-# bits apart (where no copies are): real 0 (ImageNet sample, Ferraris) to 1.3e-5 (the scenes scrape's
-# look-alike 15-Scene photos), the demo 1.2e-3. CROWDED_SHARE sits between them, about a factor 10
-# from either side (docs/benchmarks.md, "Calibrated on the collection").
+# the procedural demo 2.3e-3 (its pictures are recoloured layouts). Cosine >= 0.90 and more than
+# EMBEDDING_FAR_BITS apart (where copies almost never are): real 0 (ImageNet sample, Ferraris) to
+# 1.3e-5 (the scenes scrape's look-alike 15-Scene photos), the demo 5.6e-4. CROWDED_SHARE sits
+# between them (docs/benchmarks.md, "Calibrated on the collection").
 CROWDED_SHARE = 2e-4
+# 8 of the 7,723 copies with cosine >= 0.90 in the real edit set are farther apart (147 beyond 16 bits:
+# rotations, crops), so a collection of copies does not read as look-alikes.
+EMBEDDING_FAR_BITS = 20
 CROWDING_MARGIN_BITS = 4
-CROWDING_PAIRS = 50_000  # random pairs looked at (all pairs when there are fewer)
+CROWDING_PAIRS = 200_000  # random pairs looked at (all pairs when there are fewer); ~1 s at a million images
 MIN_CALIBRATION_IMAGES = 100  # fewer distinct images: too few pairs to tell, the strict hash limits apply
 AUTO = "auto"
 # The hash limits for a collection whose pHashes tell photos apart, chosen on the fit half of real photos
@@ -260,7 +266,7 @@ class Crowding:
     hash_share: float | None  # more than max_bits and at most max_bits + CROWDING_MARGIN_BITS apart
     hashes_crowded: bool  # also True when there were too few images to measure
     embedded: int = 0
-    embedding_share: float | None = None  # cosine >= the link cosine while pHashes are beyond cosine_max_bits
+    embedding_share: float | None = None  # cosine >= the link cosine while pHashes are beyond EMBEDDING_FAR_BITS
     embeddings_crowded: bool = False
 
     def notes(self, limit: float, hash_limits: bool = True) -> list[str]:
@@ -282,8 +288,8 @@ class Crowding:
         if self.embedding_share is not None and self.embeddings_crowded:
             lines.append(f"embedding links off: the embeddings do not tell this collection's photos apart "
                          f"({self.embedding_share:.1e} of random pairs of images far apart in pHash are above the "
-                         f"link cosine; limit {limit:g}, real photos 0-1.3e-5); near-duplicates are linked on pHash "
-                         "and thumbnails only")
+                         f"link cosine; limit {limit:g}, real photos 0-1.3e-5, the demo 5.6e-4); near-duplicates "
+                         "are linked on pHash and thumbnails only")
         return lines
 
 
@@ -308,7 +314,7 @@ def _pair_bits(evidence: Evidence, first: np.ndarray, second: np.ndarray) -> np.
 
 
 def calibrate(evidence: Evidence, max_bits: int, cosine: float | None, *, limit: float = CROWDED_SHARE,
-              cosine_max_bits: int = DEFAULT_COSINE_MAX_BITS, pairs: int = CROWDING_PAIRS, seed: int = 0) -> Crowding:
+              far_bits: int = EMBEDDING_FAR_BITS, pairs: int = CROWDING_PAIRS, seed: int = 0) -> Crowding:
     """Does this collection's evidence tell different photos apart? (see `Crowding`)
 
     Hashes: the share of random pairs of distinct images more than max_bits and at most max_bits +
@@ -317,8 +323,8 @@ def calibrate(evidence: Evidence, max_bits: int, cosine: float | None, *, limit:
     there too. Cropped, rotated and burst copies fall there about half the time, so a collection full
     of them reads more crowded than it is: that errs on the strict side. Embeddings (when given, with
     `cosine`): the share of random pairs at cosine >= `cosine` whose pHashes are more than
-    cosine_max_bits apart — copies are never that far apart in pHash, so this counts only different
-    photos the backbone cannot tell apart. Measured in docs/benchmarks.md, "Calibrated on the collection".
+    `far_bits` apart — copies almost never are, so this counts different photos the backbone cannot
+    tell apart. Measured in docs/benchmarks.md, "Calibrated on the collection".
 
     >>> rng = np.random.default_rng(0)
     >>> spread = Evidence(rng.integers(0, 2**63, 300, dtype=np.uint64))
@@ -345,7 +351,7 @@ def calibrate(evidence: Evidence, max_bits: int, cosine: float | None, *, limit:
     if len(rows) < MIN_CALIBRATION_IMAGES:
         return Crowding(n, hash_share, hashes_crowded, len(rows))
     first, second = (rows[side] for side in _random_pairs(len(rows), pairs, seed + 1))
-    far = _pair_bits(evidence, first, second) > cosine_max_bits
+    far = _pair_bits(evidence, first, second) > far_bits
     alike = np.zeros(len(first), bool)
     for start in range(0, len(first), 8192):  # bounded memory: 8,192 pairs of vectors at a time
         part = slice(start, start + 8192)
