@@ -12,6 +12,12 @@ peak of a child that only imports `curate.export` (the baseline of the same run)
 per photo above it. An hf-parquet export of the big workspace is timed too.
 Run:  .venv/bin/python bench/export.py [--photos 100000] [--root /tmp/ne-bench] [--scratch DIR]
 (--scratch: where the exports go, default --root; workspaces already in --root are only read)
+
+Memory against collection size: `--memory 100000,300000,1000000` exports each size's workspace
+(`ws-N` in --root, cut from the largest one's files when absent) as hard links and as WebDataset,
+each once into an empty folder in its own child, with the imports-only child before and after
+as the baseline of the same run, and prints each peak, the largest size's peak over the
+smallest's and the growth per photo between them.
 """
 
 from __future__ import annotations
@@ -131,14 +137,55 @@ def timed_cp(source: Path, target: Path) -> float:
     return time.perf_counter() - started
 
 
+def memory_sweep(sizes: list[int], root: Path, scratch: Path) -> None:
+    """Peak RSS of the hard-link and WebDataset exports at each size (see the module)."""
+    sizes = sorted(sizes)
+    largest = root / f"ws-{sizes[-1]}"
+    for photos in reversed(sizes):
+        ws = root / f"ws-{photos}"
+        if not (ws / "reports" / "split.json").exists():
+            shutil.rmtree(ws, ignore_errors=True)
+            started = time.perf_counter()
+            build_workspace(ws, photos, None if ws == largest else largest)
+            print(f"built {ws} ({photos:,} photos) in {time.perf_counter() - started:.0f} s", flush=True)
+    out = scratch / "out-memory"
+    baseline = [run_child(root / f"ws-{sizes[0]}", out, "none")["peak_rss_mb"]]
+    runs: dict[str, dict[int, dict]] = {"hard links": {}, "webdataset": {}}
+    for photos in sizes:
+        for name, fmt, link in (("hard links", "imagefolder", "hardlink"), ("webdataset", "webdataset", "copy")):
+            shutil.rmtree(out, ignore_errors=True)
+            runs[name][photos] = run = run_child(root / f"ws-{photos}", out, fmt, link)
+            print(f"{photos:>9,} photos, {name:<10}: {run['seconds']:6.1f} s, peak RSS {run['peak_rss_mb']:4.0f} MB",
+                  flush=True)
+    shutil.rmtree(out, ignore_errors=True)
+    baseline.append(run_child(root / f"ws-{sizes[0]}", out, "none")["peak_rss_mb"])
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"baseline (imports only): {baseline[0]:.0f} MB before, {baseline[1]:.0f} MB after")
+    base = max(baseline)
+    for name, by_size in runs.items():
+        low, high = by_size[sizes[0]], by_size[sizes[-1]]
+        growth = (high["peak_rss_mb"] - low["peak_rss_mb"]) * 1024 / (high["photos"] - low["photos"])
+        peaks = " -> ".join(f"{by_size[n]['peak_rss_mb']:.0f}" for n in sizes)
+        print(f"{name}: peak RSS {peaks} MB at {' / '.join(f'{n:,}' for n in sizes)} photos; "
+              f"{high['peak_rss_mb'] / low['peak_rss_mb']:.2f}x from the smallest to the largest, "
+              f"{growth:+.3f} kB a photo; above the baseline {low['peak_rss_mb'] - base:.0f} -> "
+              f"{high['peak_rss_mb'] - base:.0f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--photos", type=int, default=100_000)
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--root", type=Path, default=Path("/tmp/ne-bench"))
     parser.add_argument("--scratch", type=Path, default=None)
+    parser.add_argument("--memory", type=str, default=None,
+                        help="comma-separated sizes: only the memory sweep (see the module)")
     args = parser.parse_args()
     scratch = args.scratch or args.root
+    if args.memory:
+        memory_sweep([int(n) for n in args.memory.split(",")], args.root, scratch)
+        return
     big, small = args.root / f"ws-{args.photos}", args.root / f"ws-{args.small}"
     for root, photos, source in ((big, args.photos, None), (small, args.small, big)):
         if not (root / "reports" / "split.json").exists():

@@ -104,7 +104,8 @@ def _selected(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, excluded
         chosen, split, left_out, absent = select_rows(batch, config, image_bytes)
         for reason, count in left_out.items():
             excluded[reason] = excluded.get(reason, 0) + count
-        missing.append(absent)
+        if len(absent) or not missing:  # (an empty frame per batch would be a few kB per 8,192 photos)
+            missing.append(absent)
         picked = chosen.to_numpy(dtype=bool)
         yield (batch[[schema.PHOTO_ID, "label", "license"]][picked], np.flatnonzero(picked) + offset,
                image_bytes.to_numpy(dtype=np.float64)[picked], split[picked])
@@ -147,21 +148,18 @@ def _spill(catalog: CatalogFile, config: ExportConfig, lookup: Lookup, photos: i
     ranks, asked for spans in order. Returns (the number of buckets, an empty frame of the plan
     columns)."""
     buckets = -(-photos // BUCKET_ROWS)
-    handles = [open(folder / f"bucket-{number:06d}.pkl", "wb") for number in range(buckets)]
     offset, template = 0, None
-    try:
-        for batch in catalog.batches(plan_columns(config)):
-            if template is None:
-                template = batch.iloc[:0]
-            positions, rank = lookup(offset, offset + len(batch))
-            rows = batch.iloc[positions - offset]
-            rows = rows.assign(_rank=rank)
-            for number in np.unique(rank // BUCKET_ROWS):
-                pickle.dump(rows[rank // BUCKET_ROWS == number], handles[number], protocol=pickle.HIGHEST_PROTOCOL)
-            offset += len(batch)
-    finally:
-        for handle in handles:
-            handle.close()
+    for batch in catalog.batches(plan_columns(config)):
+        if template is None:
+            template = batch.iloc[:0]
+        positions, rank = lookup(offset, offset + len(batch))
+        rows = batch.iloc[positions - offset]
+        rows = rows.assign(_rank=rank)
+        for number in np.unique(rank // BUCKET_ROWS):
+            # opened for each batch, not held: one open file (and its buffer) whatever the number of buckets
+            with open(folder / f"bucket-{number:06d}.pkl", "ab") as handle:
+                pickle.dump(rows[rank // BUCKET_ROWS == number], handle, protocol=pickle.HIGHEST_PROTOCOL)
+        offset += len(batch)
     return buckets, template
 
 
