@@ -260,7 +260,8 @@ def read_bytes(location: Location) -> bytes:
 
 def open_stored(location: Location) -> BinaryIO:
     """A binary file object of the stored image (the caller closes it). An object is read whole,
-    in one GET: a decoder's many small seeks would each be a request."""
+    with fsspec's `cat_file` (s3fs: a HEAD for its size, then one GET), not through a file object
+    whose small seeks would each be a ranged request."""
     if is_url(location):
         return io.BytesIO(read_bytes(location))
     return open(location, "rb")
