@@ -103,6 +103,9 @@ COLUMNS: tuple[Column, ...] = (
                                                 "topic.", "prefilter"),
     Column("topic_doubted", pa.bool_(), True, "Scored below the topic threshold but kept: the prefilter held its drops "
            "(its report says why; --force drops them).", "prefilter"),
+    Column("topic_rescued", pa.bool_(), True, "Scored below the topic threshold but kept by the prefilter: its pixels "
+           "agree with its label (the label model's confident-learning class is its label); null when not judged.",
+           "prefilter"),
     Column("label_quality", pa.float64(), True, "Out-of-fold probability of the given label "
                                                 "(self-confidence).", "prefilter"),
     Column("is_label_issue", pa.bool_(), True, "Confident learning says the label is probably wrong.", "prefilter"),

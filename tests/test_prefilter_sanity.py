@@ -283,7 +283,9 @@ def test_ferrari_keeps_every_tagged_photo_without_force(ferrari_workspace):
     saved = load_stage_report(ferrari_workspace, "prefilter")
     assert saved["held"] and saved["held_reasons"] and saved["tagged_dropped"] == 0
 
-    forced = runner.invoke(app, ["prefilter", "--workspace", root, "--topic", "ferrari", "--force", "--json"])
+    # without topic rescue, which keeps again the forced drops whose pixels show their label
+    forced = runner.invoke(app, ["prefilter", "--workspace", root, "--topic", "ferrari", "--force", "--json",
+                                 "--no-topic-rescue"])
     report = json.loads(forced.output)
     assert forced.exit_code == 0 and report["forced"]
     assert report["tagged_dropped"] == report["would_drop_tagged"] > 0

@@ -107,4 +107,9 @@ def repair_lines(report) -> list[str]:
                      f"geo_rescued (pixels agree with the label and the topic); {rescue['other_label']:,} look like "
                      f"another label and {rescue['off_topic']:,} off topic stay dropped (--no-geo-rescue keeps all "
                      "dropped)")
+    if report.topic_rescue:
+        topic = report.topic_rescue
+        lines.append(f"topic rescue: {topic['rescued']:,} of {topic['off_topic_labelled']:,} labelled photos below the "
+                     "topic threshold kept as topic_rescued (the label model believes their label); the others stay "
+                     "dropped as off_topic (--no-topic-rescue drops all)")
     return lines

@@ -200,7 +200,9 @@ def tags_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: 
     score = cat["topic_score"].to_numpy("float64", na_value=np.nan)
     scored = ~np.isnan(score)
     doubted = cat["topic_doubted"].fillna(False).astype(bool).to_numpy()
-    on_topic = scored & (np.nan_to_num(score, nan=-1.0) >= threshold)
+    # ... and so do those its topic rescue kept (topic_rescued: the pixels agree with the label).
+    rescued = cat["topic_rescued"].eq(True).to_numpy() if "topic_rescued" in cat else np.zeros(len(cat), bool)
+    on_topic = scored & ((np.nan_to_num(score, nan=-1.0) >= threshold) | rescued)
     below = scored & ~on_topic & ~doubted
     section["prefilter"] = {
         "topic": topic, "threshold": threshold, "scored": int(scored.sum()),
