@@ -4,6 +4,7 @@
     python bench/neardup.py threshold [--demo-photos 3000]
     python bench/neardup.py ann [--n 1000000] [--dim 1280] [--subset 20000]
     python bench/neardup.py real [--seed 0]
+    python bench/neardup.py calibration [--vectors CACHE.npz] [--embed-scenes]
 
 `scale` times `cluster_near_duplicates` on n random hashes with planted near pairs and
 chains (distance 1..max_bits per link), checks that every planted link landed in one
@@ -20,6 +21,8 @@ against different scenes (curate.demo), with cluster-level precision/recall per 
 exact pairs (exhaustive search) on a subset. `real` is bench/neardup_real.py: the linking
 rule's thresholds chosen on one half of the real-edit set (split by original photo) and its
 precision/recall per edit kind reported on the held-out half, against imagededup's PHash.
+`calibration` is bench/neardup_calibration.py: the shares `verify.calibrate` measures on every
+real folder and on demo collections, against the limit between them.
 """
 
 from __future__ import annotations
@@ -385,9 +388,16 @@ def main(argv: list[str] | None = None) -> None:
     real.add_argument("--imagededup", action="store_true", help="pip install imagededup into a temp folder: baseline")
     real.add_argument("--vectors", type=Path, default=None,
                       help="an .npz cache of the set's embeddings by image name (read, completed, written)")
+    calibration = commands.add_parser("calibration", help="verify.calibrate's shares on real folders and demos")
+    calibration.add_argument("--vectors", type=Path, default=None, help="an .npz cache of embeddings by name")
+    calibration.add_argument("--embed-scenes", action="store_true", help="also embed 15-Scene (~4,500 photos)")
     args = parser.parse_args(argv)
     print(f"machine: {machine()}; load average before the run {os.getloadavg()[0]:.1f}")
     print(f"command: python bench/neardup.py {' '.join(sys.argv[1:] if argv is None else argv)}")
+    if args.command == "calibration":
+        from neardup_calibration import run_calibration
+
+        run_calibration(args)
     if args.command == "real":
         from neardup_real import run_real
 

@@ -1,0 +1,118 @@
+"""Does each collection's evidence tell its photos apart? `verify.calibrate` on real folders and the demo.
+
+The filter's `auto` near-duplicate limits (and whether it trusts the embeddings) depend on two
+shares measured on the collection itself (curate/filters/verify.py): random pairs of distinct
+images 9-12 pHash bits apart, and random pairs at cosine >= 0.90 more than 20 bits apart. This
+script prints both, with their distribution by pHash band, for every folder of
+../shared/realdata (each as its own collection, and all together) and for generated demo
+collections of several sizes, so the limit `verify.CROWDED_SHARE` can be checked against the
+collections on either side of it. Embeddings are EfficientNet-Lite0's, as `curate embed`
+computes them (cached by file name with --vectors; the 15-Scene folder is embedded only with
+--embed-scenes, about 10 minutes on two cores).
+
+    .venv/bin/python bench/neardup.py calibration [--vectors /tmp/cal.npz] [--embed-scenes]
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from neardup_real import REALDATA, cached_vectors
+
+FOLDERS = ("scenes15", "imagenet-sample", "flickr-ferrari", "opensfm-lund")
+BANDS = ((0, 8), (9, 12), (13, 16), (17, 20), (21, 64))
+
+
+def folder_collection(folder: str, with_vectors: bool, cache: Path | None):
+    """(names, hashes, mirrors, vectors or None) of every photo in a realdata folder, one per distinct file."""
+    from curate.filters.phash import phash_to_uint64
+    from curate.store import open_rgb
+    from curate.vision import features
+
+    files = sorted(p for p in (REALDATA / folder).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    found = [features.features_of_file(path) for path in files]
+    keep = [i for i, f in enumerate(found) if f and f.get("phash")]
+    names = [str(files[i].relative_to(REALDATA)) for i in keep]
+    hashes = phash_to_uint64([found[i]["phash"] for i in keep])
+    mirrors = phash_to_uint64([found[i]["phash_mirror"] for i in keep])
+    vectors = cached_vectors([open_rgb(files[i]) for i in keep], names, cache) if with_vectors else None
+    return names, hashes, mirrors, vectors
+
+
+def demo_collection(photos: int, seed: int, with_vectors: bool, cache: Path | None):
+    """The same for a generated demo collection (160x120 pictures, as the demo recipe makes them)."""
+    from curate.demo.config import DemoConfig
+    from curate.filters.phash import phash_to_uint64
+    from curate.ingest.demo import ingest_demo
+    from curate.store import open_rgb
+    from curate.workspace import Workspace, read_catalog
+
+    with tempfile.TemporaryDirectory() as folder:
+        ws = Workspace(Path(folder))
+        ingest_demo(ws, DemoConfig(photos=photos, seed=seed), images=True)
+        catalog = read_catalog(ws).dropna(subset=["phash"]).drop_duplicates("sha256")
+        names = [f"demo-{photos}-{seed}/{sha}" for sha in catalog["sha256"]]
+        vectors = None
+        if with_vectors:
+            vectors = cached_vectors([open_rgb(ws.root / path) for path in catalog["image_path"]], names, cache)
+        return names, phash_to_uint64(catalog["phash"]), phash_to_uint64(catalog["phash_mirror"]), vectors
+
+
+def describe(name: str, hashes, mirrors, vectors) -> None:
+    from curate.filters import embed_neighbours, verify
+
+    evidence = verify.Evidence(hashes, mirrors, vectors=vectors)
+    crowding = verify.calibrate(evidence, 8, 0.90 if vectors is not None else None)
+    first, second = verify._random_pairs(len(hashes), 2_000_000, 0)
+    bits = verify._pair_bits(evidence, first, second)
+    bands = " ".join(f"{lo}-{hi}:{((bits >= lo) & (bits <= hi)).mean():.1e}" for lo, hi in BANDS)
+    line = f"{name:34s} {len(hashes):6d} images  pHash bands {bands}  -> share {crowding.hash_share}"
+    line += f" crowded={crowding.hashes_crowded}"
+    if vectors is not None:
+        unit, _ = embed_neighbours.normalised(vectors)
+        cosine = np.concatenate([np.einsum("ij,ij->i", unit[first[s:s + 65536]], unit[second[s:s + 65536]])
+                                 for s in range(0, len(first), 65536)])
+        alike = cosine >= 0.90
+        by_band = " ".join(f"{lo}-{hi}:{(alike & (bits >= lo) & (bits <= hi)).mean():.1e}" for lo, hi in BANDS)
+        share = "not measured (too few images)" if crowding.embedding_share is None else \
+            f"{crowding.embedding_share:.1e}"
+        line += f"\n{'':34s} cosine >= 0.90 by pHash band {by_band}  -> share {share} crowded={crowding.embeddings_crowded}"
+    print(line, flush=True)
+
+
+def run_calibration(args) -> None:
+    from curate.filters import verify
+
+    if not (REALDATA / "imagenet-sample").is_dir():
+        print(f"(no real photos at {REALDATA}: skipped)")
+        return
+    print(f"limit verify.CROWDED_SHARE = {verify.CROWDED_SHARE:g}; hash share: pairs {8 + 1}-"
+          f"{8 + verify.CROWDING_MARGIN_BITS} bits apart; embedding share: cosine >= 0.90 and more than "
+          f"{verify.EMBEDDING_FAR_BITS} bits apart; {verify.CROWDING_PAIRS:,} random pairs")
+    started = time.perf_counter()
+    together = [[], [], []]
+    for folder in FOLDERS:
+        with_vectors = folder != "scenes15" or args.embed_scenes
+        names, hashes, mirrors, vectors = folder_collection(folder, with_vectors, args.vectors)
+        describe(f"real: {folder}", hashes, mirrors, vectors)
+        for part, values in zip(together, (hashes, mirrors, vectors)):
+            part.append(values)
+    describe("real: all folders (pHash only)", np.concatenate(together[0]), np.concatenate(together[1]), None)
+    for photos, seed in ((1000, 7), (3000, 0)):
+        names, hashes, mirrors, vectors = demo_collection(photos, seed, photos <= 1000, args.vectors)
+        describe(f"demo: {photos} photos, seed {seed}", hashes, mirrors, vectors)
+        if photos == 1000:  # small collections: how often a demo of that size reads crowded
+            from curate.filters import verify as v
+
+            for size in (100, 200, 400):
+                verdicts = []
+                for draw in range(20):
+                    pick = np.random.default_rng(draw).choice(len(hashes), size, replace=False)
+                    crowding = v.calibrate(v.Evidence(hashes[pick], mirrors[pick], vectors=vectors[pick]), 8, 0.90)
+                    verdicts.append((crowding.hashes_crowded, crowding.embeddings_crowded))
+                print(f"{'':34s} random subsets of {size}: hashes crowded in {sum(h for h, _ in verdicts)} of 20, "
+                      f"embeddings in {sum(e for _, e in verdicts)} of 20")
+    print(f"wall {time.perf_counter() - started:.0f} s")
