@@ -176,10 +176,10 @@ class FilterConfig:
     # verify.calibrate: a collection where more than this share of random pairs of different images
     # look alike (pHash, embedding) gets the strict hash limits / no embedding links; "off": never
     near_dup_crowded_share: float | str | None = setting(verify.CROWDED_SHARE, help=(
-        "Calibration: when more than this share of random pairs of different images are within --near-dup-bits + "
-        f"{verify.CROWDING_MARGIN_BITS} pHash bits, auto limits are strict; when more are above the link cosine "
-        "(far apart in pHash), embedding links are off. off: no calibration, auto means strict (default: recipe, "
-        f"else {verify.CROWDED_SHARE:g})."))
+        "Calibration: when more than this share of random pairs of images are just beyond --near-dup-bits (up to "
+        f"{verify.CROWDING_MARGIN_BITS} bits more), auto limits are strict; when more are above the link cosine while "
+        f"over {verify.EMBEDDING_FAR_BITS} bits apart, embedding links are off. off: no calibration, auto means strict "
+        f"(default: recipe, else {verify.CROWDED_SHARE:g})."))
     dedupe_near: bool = setting(False, flag="--dedupe-near/--keep-near", help=(
         "Keep one photo per near-duplicate cluster, or keep them all (default: recipe, else keep)."))
     max_per_owner: int | None = setting(None, help="At most N photos per owner per label.")
