@@ -58,7 +58,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("width", pa.int32(), True, "Width in pixels after EXIF orientation.", "ingest"),
     Column("height", pa.int32(), True, "Height in pixels after EXIF orientation.", "ingest"),
     Column("image_format", _STR, True, "Decoded format (JPEG, PNG, ...).", "ingest"),
-    Column("image_path", _STR, True, "Stored image, relative to the workspace: images/ab/<sha256>.<ext>.", "ingest"),
+    Column("image_path", _STR, True, "Stored image's key, images/ab/<sha256>.<ext>: in the workspace, or under its "
+                                     "--store (scale.md).", "ingest"),
     Column("status", _STR, False, "kept or dropped.", "every stage"),
     Column("drop_reason", _STR, True, "Why the photo was dropped (first reason wins).", "every stage"),
     Column("drop_stage", _STR, True, "Which stage dropped it.", "every stage"),
