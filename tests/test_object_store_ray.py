@@ -29,6 +29,8 @@ BUCKET = "curate-ray"
 @pytest.fixture(scope="module")
 def s3_and_ray():
     """A moto S3 server and a local Ray whose workers get the same S3 environment as this process."""
+    if ray.is_initialized():  # someone else's Ray: its workers lack the S3 environment
+        pytest.skip("a Ray is already running in this process")
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -39,12 +41,9 @@ def s3_and_ray():
     s3fs.S3FileSystem.clear_instance_cache()
     s3fs.S3FileSystem().mkdir(BUCKET)
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
     yield s3fs.S3FileSystem()
-    if started:
-        ray.shutdown()
+    ray.shutdown()
     s3fs.S3FileSystem.clear_instance_cache()
     for name, value in saved.items():
         if value is None:
