@@ -79,7 +79,8 @@ def describe(name: str, hashes, mirrors, vectors) -> None:
         by_band = " ".join(f"{lo}-{hi}:{(alike & (bits >= lo) & (bits <= hi)).mean():.1e}" for lo, hi in BANDS)
         share = "not measured (too few images)" if crowding.embedding_share is None else \
             f"{crowding.embedding_share:.1e}"
-        line += f"\n{'':34s} cosine >= 0.90 by pHash band {by_band}  -> share {share} crowded={crowding.embeddings_crowded}"
+        line += (f"\n{'':34s} cosine >= 0.90 by pHash band {by_band}  -> share {share} "
+                 f"crowded={crowding.embeddings_crowded}")
     print(line, flush=True)
 
 
