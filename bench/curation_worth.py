@@ -4,8 +4,9 @@ sandals test, and ablations, on the same clean owner-disjoint test set.
 Per collection (a recipe with a demo or scrape source):
 
 1. Ingest and embed once (a base workspace); then curate it in copies, one per variant:
-   the recipe as it is ("full"), geo rescue flipped, relabel flipped, and no prefilter at all
-   (filter → split only). Each variant runs `curate run`'s own steps (curate.pipeline).
+   the recipe as it is ("full"), geo rescue flipped, topic rescue flipped, relabel flipped, and no
+   prefilter at all (filter → split only); `--ablations` picks some of them. Each variant runs
+   `curate run`'s own steps (curate.pipeline).
 2. For each training seed (`--seeds`, default 3): train the full curation's model and run
    `classify evaluate --uncurated` on it: curated and uncurated accuracy on the clean test set,
    the sandals test (off-topic photos of test photographers answered with a label at p >= 0.5:
@@ -51,15 +52,16 @@ GATE_TARGET, WRONGLY_GATED_TARGET, WORTH_TARGET_PP = 0.05, 0.03, 3.0
 
 
 # ---------------------------------------------------------------- curation variants
-def variant_recipes(recipe) -> dict[str, tuple[object, tuple[str, ...]]]:
-    """{variant name: (recipe, curation steps)}: the recipe as is, geo rescue and relabel each
-    flipped (when this version of `curate prefilter` has them), and no prefilter."""
+def variant_recipes(recipe, only: list[str] | None = None) -> dict[str, tuple[object, tuple[str, ...]]]:
+    """{variant name: (recipe, curation steps)}: the recipe as is, geo rescue, topic rescue and relabel
+    each flipped (when this version of `curate prefilter` has them), and no prefilter; with `only`,
+    the full curation and the ablations named there."""
     from curate.prefilter.stage import PrefilterConfig
 
     fields = {f.name: f.default for f in dataclasses.fields(PrefilterConfig)}
     prefilter = recipe.stage_defaults("prefilter")
     variants = {"full": (recipe, VARIANT_STEPS)}
-    for option, what in (("geo_rescue", "geo rescue"), ("relabel", "relabel")):
+    for option, what in (("geo_rescue", "geo rescue"), ("topic_rescue", "topic rescue"), ("relabel", "relabel")):
         if option not in fields:
             print(f"note: curate prefilter has no {option} option here: its ablation is not measured")
             continue
@@ -67,6 +69,11 @@ def variant_recipes(recipe) -> dict[str, tuple[object, tuple[str, ...]]]:
         stages = {**recipe.stages, "prefilter": {**prefilter, option: not value}}
         variants[f"{what} {'off' if value else 'on'}"] = (dataclasses.replace(recipe, stages=stages), VARIANT_STEPS)
     variants["no prefilter"] = (recipe, tuple(step for step in VARIANT_STEPS if step != "prefilter"))
+    if only is not None:
+        unknown = sorted(set(only) - set(variants))
+        if unknown:
+            raise SystemExit(f"--ablations: unknown {unknown}; choose from {sorted(set(variants) - {'full'})}")
+        variants = {name: value for name, value in variants.items() if name == "full" or name in only}
     return variants
 
 
@@ -79,7 +86,7 @@ def run_steps(ws, recipe, names: tuple[str, ...]) -> dict[str, float]:
     return {outcome.name: outcome.seconds for outcome in outcomes}
 
 
-def curate_variants(root: Path, recipe) -> dict[str, object]:
+def curate_variants(root: Path, recipe, only: list[str] | None = None) -> dict[str, object]:
     """{variant name: its curated Workspace}; ingest and embed run once, in `root/base`."""
     from curate.workspace import Workspace
 
@@ -87,7 +94,7 @@ def curate_variants(root: Path, recipe) -> dict[str, object]:
     print(f"  base (ingest, embed): {root / 'base'}", flush=True)
     run_steps(base, recipe, BASE_STEPS)
     out = {}
-    for name, (variant, steps) in variant_recipes(recipe).items():
+    for name, (variant, steps) in variant_recipes(recipe, only).items():
         folder = root / name.replace(" ", "-")
         if not folder.exists():
             shutil.copytree(base.root, folder)
@@ -277,7 +284,7 @@ def run_collection(name: str, root: Path, args) -> list[dict]:
     recipe = load(name, args.photos)
     start = time.perf_counter()
     print(f"{recipe.name}: curating ({root})", flush=True)
-    workspaces = curate_variants(root, recipe)
+    workspaces = curate_variants(root, recipe, args.ablations)
     catalog = read_catalog(workspaces["full"])
     truth, config = read_truth(workspaces["full"])
     scrape = type(config).__name__ == "ScrapeConfig"
@@ -299,6 +306,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="override [train] epochs")
     parser.add_argument("--head-epochs", type=int, help="override [train] head_epochs")
     parser.add_argument("--image-size", type=int, help="override [train] image_size")
+    parser.add_argument("--ablations", action="append", help=(
+        "ablation(s) to run, e.g. 'topic rescue off' (repeatable); default: every one"))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workspace", type=Path, help="root folder (reused: finished steps and runs are kept)")
     args = parser.parse_args()
