@@ -398,7 +398,7 @@ def main(argv: list[str] | None = None) -> None:
         from neardup_calibration import run_calibration
 
         run_calibration(args)
-    if args.command == "real":
+    elif args.command == "real":
         from neardup_real import run_real
 
         if args.imagededup:
