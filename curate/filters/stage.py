@@ -85,14 +85,19 @@ def _is_word(value: object, word: str) -> bool:
     return isinstance(value, str) and value.strip().casefold() == word
 
 
+def _number(value: object) -> float:
+    """A setting's value as a float; NaN for text that is not a number, and for true/false."""
+    try:
+        return float("nan") if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def _parse_colour_diff(value: object) -> float | str:
     """near_dup_colour_diff: a difference in [0, 255], or "auto" (calibrated on the collection)."""
     if _is_word(value, verify.AUTO):
         return verify.AUTO
-    try:
-        difference = float("nan") if isinstance(value, bool) else float(value)
-    except (TypeError, ValueError):
-        difference = float("nan")
+    difference = _number(value)
     if not 0 <= difference <= 255:  # NaN fails too
         raise SettingError(f"{{near_dup_colour_diff}} must be between 0 and 255, or auto; got {value!r}",
                            "near_dup_colour_diff")
@@ -103,10 +108,7 @@ def _parse_crowded_share(value: object) -> float | None:
     """near_dup_crowded_share: a share in (0, 1), or None for "off"."""
     if value is None or _is_word(value, GEO_OFF):
         return None
-    try:
-        share = float("nan") if isinstance(value, bool) else float(value)
-    except (TypeError, ValueError):
-        share = float("nan")
+    share = _number(value)
     if not 0 < share < 1:  # NaN fails too
         raise SettingError(f"{{near_dup_crowded_share}} must be a share between 0 and 1, or off; got {value!r}",
                            "near_dup_crowded_share")
@@ -119,10 +121,7 @@ def _parse_tone_diff(value: object) -> float | str | None:
         return None
     if _is_word(value, verify.AUTO):
         return verify.AUTO
-    try:
-        difference = float("nan") if isinstance(value, bool) else float(value)
-    except (TypeError, ValueError):
-        difference = float("nan")
+    difference = _number(value)
     if not 0 <= difference <= 255:  # NaN fails too
         raise SettingError(f"{{near_dup_tone_diff}} must be between 0 and 255, off or auto; got {value!r}",
                            "near_dup_tone_diff", as_key=True)
