@@ -105,6 +105,14 @@ def _failure(ray, exc: Exception, index: int, total: int, tries: int) -> Excepti
                          "shards are kept: run the same command again to resume")
 
 
+def _result(ray, ref, index: int, total: int, config: EngineConfig) -> Any:
+    """A finished shard's result; a shard that failed for good raises `_failure`'s error."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayError as exc:
+        raise _failure(ray, exc, index, total, config.max_retries + 1) from None
+
+
 def map_shards(config: EngineConfig, fn: Callable[..., Any], shards: Sequence, shared: Sequence = (), *,
                num_cpus: float = 1.0, in_flight: int | None = None) -> Iterator[tuple[int, Any]]:
     """(index, fn(*shared, shard)) for every shard, each run as a Ray task, as they finish.
@@ -134,11 +142,7 @@ def map_shards(config: EngineConfig, fn: Callable[..., Any], shards: Sequence, s
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
                 index = pending.pop(ref)
-                try:
-                    result = ray.get(ref)
-                except ray.exceptions.RayError as exc:
-                    raise _failure(ray, exc, index, len(shards), config.max_retries + 1) from None
-                yield index, result
+                yield index, _result(ray, ref, index, len(shards), config)
     finally:
         _cancel(ray, pending)
 
@@ -179,11 +183,7 @@ def map_actors(config: EngineConfig, actor_class: type, init_args: Sequence, met
             for ref in done:
                 index, number = pending.pop(ref)
                 load[number] -= 1
-                try:
-                    result = ray.get(ref)
-                except ray.exceptions.RayError as exc:
-                    raise _failure(ray, exc, index, len(shards), config.max_retries + 1) from None
-                yield index, result
+                yield index, _result(ray, ref, index, len(shards), config)
     finally:
         _cancel(ray, pending)
         for handle in handles:
