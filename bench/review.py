@@ -19,7 +19,6 @@ import hashlib
 import os
 import platform
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -78,17 +77,6 @@ def make_images(root: Path, count: int) -> list[str]:
     return paths
 
 
-def start_server(app_):
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app_, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    return server, thread, f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-
-
 def timed(function) -> tuple[float, object]:
     start = time.perf_counter()
     value = function()
@@ -123,35 +111,35 @@ def main() -> None:
 
     load_s, session = timed(lambda: ReviewSession(ws, user="bench", flush_delay_s=5.0))
     app_ = create_app(session)
-    server, thread, url = start_server(app_)
     headers = {"X-CSRF-Token": app_.state.csrf}
+    from serve_gate import served
+
     try:
-        print(f"start (read catalog, apply decisions, build the queues): {load_s:.2f} s")
-        first_s, page = timed(lambda: requests.get(f"{url}/?queue=label_issues", timeout=60))
-        assert page.status_code == 200, page.text[:200]
-        print(f"first page (label_issues): {first_s * 1000:.0f} ms  goal <= 1000 ms")
-        for queue in QUEUES[1:]:
-            seconds, answer = timed(lambda queue=queue: requests.get(f"{url}/?queue={queue}", timeout=60))
-            assert answer.status_code == 200
-            print(f"  first page of {queue}: {seconds * 1000:.0f} ms")
-        ids = session.catalog["photo_id"].to_numpy()[session.queue("label_issues").positions[:args.cards]]
-        card_ms = []
-        for pid in ids:
-            start = time.perf_counter()
-            thumb = requests.get(f"{url}/thumb/{pid}", timeout=60)
-            done = requests.post(f"{url}/api/decide", json={"photo_ids": [pid], "action": "keep"}, headers=headers,
-                                 timeout=60)
-            card_ms.append((time.perf_counter() - start) * 1000)
-            assert thumb.status_code == 200 and done.status_code == 200
-        ms = np.array(card_ms)
-        print(f"next card (thumbnail made + decision posted), {len(ms)} cards: median {np.median(ms):.0f} ms, "
-              f"p95 {np.percentile(ms, 95):.0f} ms, max {ms.max():.0f} ms  goal <= 100 ms")
-        baseline_s, _ = timed(lambda: write_catalog(ws, apply_decisions(read_catalog(ws), read_decisions(ws))))
-        print(f"baseline, same run: one decision that rewrites the catalog (read, apply, write): "
-              f"{baseline_s * 1000:.0f} ms = {baseline_s * 1000 / np.median(ms):.0f}x the median card")
+        with served(app_) as url:
+            print(f"start (read catalog, apply decisions, build the queues): {load_s:.2f} s")
+            first_s, page = timed(lambda: requests.get(f"{url}/?queue=label_issues", timeout=60))
+            assert page.status_code == 200, page.text[:200]
+            print(f"first page (label_issues): {first_s * 1000:.0f} ms  goal <= 1000 ms")
+            for queue in QUEUES[1:]:
+                seconds, answer = timed(lambda queue=queue: requests.get(f"{url}/?queue={queue}", timeout=60))
+                assert answer.status_code == 200
+                print(f"  first page of {queue}: {seconds * 1000:.0f} ms")
+            ids = session.catalog["photo_id"].to_numpy()[session.queue("label_issues").positions[:args.cards]]
+            card_ms = []
+            for pid in ids:
+                start = time.perf_counter()
+                thumb = requests.get(f"{url}/thumb/{pid}", timeout=60)
+                done = requests.post(f"{url}/api/decide", json={"photo_ids": [pid], "action": "keep"}, headers=headers,
+                                     timeout=60)
+                card_ms.append((time.perf_counter() - start) * 1000)
+                assert thumb.status_code == 200 and done.status_code == 200
+            ms = np.array(card_ms)
+            print(f"next card (thumbnail made + decision posted), {len(ms)} cards: median {np.median(ms):.0f} ms, "
+                  f"p95 {np.percentile(ms, 95):.0f} ms, max {ms.max():.0f} ms  goal <= 100 ms")
+            baseline_s, _ = timed(lambda: write_catalog(ws, apply_decisions(read_catalog(ws), read_decisions(ws))))
+            print(f"baseline, same run: one decision that rewrites the catalog (read, apply, write): "
+                  f"{baseline_s * 1000:.0f} ms = {baseline_s * 1000 / np.median(ms):.0f}x the median card")
     finally:
-        server.should_exit = True
-        thread.join(10)
         session.close()
 
 
