@@ -53,6 +53,7 @@ def connect(folder: Path) -> Iterator:
     import duckdb
 
     scratch = Path(tempfile.mkdtemp(prefix=".sort-", dir=folder))
+    give_back_memory()  # what the steps before freed, before DuckDB adds its own
     con = duckdb.connect(":memory:")
     try:
         con.execute(f"SET memory_limit = {literal(os.environ.get(MEMORY_LIMIT_ENV) or MEMORY_LIMIT)}")
@@ -63,6 +64,18 @@ def connect(folder: Path) -> Iterator:
     finally:
         con.close()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def give_back_memory() -> None:
+    """Return the memory Arrow's pool and the C heap hold freed to the system (they keep it for
+    reuse otherwise, so that the resident size after a step depends on the steps before)."""
+    pa.default_memory_pool().release_unused()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def write_parquet(con, query: str, path: Path) -> None:
