@@ -25,8 +25,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest_urls.py
 	$(BIN)/python bench/flickr_ingest.py
 	$(BIN)/python bench/geo_filter.py
-	$(BIN)/python bench/neardup.py
+	$(BIN)/python bench/neardup.py scale --mirror
+	$(BIN)/python bench/neardup.py ann
 	$(BIN)/python bench/neardup.py real --imagededup
+	$(BIN)/python bench/neardup.py calibration --embed-scenes
 	$(BIN)/python bench/scorecard.py
 	$(BIN)/python bench/scorecard.py --recipe scenes-scrape --imagededup --seeds 3
 	$(BIN)/python bench/quality.py
@@ -36,6 +38,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/label_issues.py
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/report.py
+	$(BIN)/python bench/review.py
+	$(BIN)/python bench/serve_gate.py
+	$(BIN)/python bench/export.py
+	$(BIN)/python bench/engine_overhead.py
+	$(BIN)/python bench/object_store.py
+	$(BIN)/python bench/outofcore.py
+	$(BIN)/python bench/curation_worth.py --seeds 3 --ablation-seeds 3
 
 clean:
 	rm -rf $(WORKSPACE) .pytest_cache
