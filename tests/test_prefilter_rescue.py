@@ -16,14 +16,15 @@ DIM = 32
 NAMES = np.array(["amsterdam", "berlin", "chicago"])
 
 
-def factories(seed: int = 0, owners: int = 60, per_owner: int = 8):
+def factories(seed: int = 0, owners: int = 60, per_owner: int = 8, off_topic_classes: bool = False):
     """Catalog + embeddings where one kind of on-topic photo looks off topic to the topic model.
 
     On-topic photos lie along a topic direction plus their class's direction; a quarter of them
     ("factories", in every class) lack the topic direction and share the off-topic direction
     instead, so a linear topic model on noisy tags scores many of them below the cut. Off-topic
     photos carry a random label, as a photographer's home label in a scrape. Tags: 70% of on-topic,
-    10% of off-topic photos.
+    10% of off-topic photos. `off_topic_classes`: off-topic photos also show a class's pixels
+    (unrelated to their label), so the label model believes a class for them too.
     """
     rng = np.random.default_rng(seed)
     n = owners * per_owner
@@ -34,7 +35,7 @@ def factories(seed: int = 0, owners: int = 60, per_owner: int = 8):
     directions = np.linalg.qr(rng.normal(size=(DIM, DIM)))[0][:5]  # topic, off-topic, 3 classes
     topic = np.where(on_topic & ~hard, 1.0, 0.0)
     vectors = (topic[:, None] * directions[0] + (1.0 - topic)[:, None] * directions[1]
-               + np.where(on_topic, 1.0, 0.0)[:, None] * directions[2 + true_class]
+               + np.where(on_topic | off_topic_classes, 1.0, 0.0)[:, None] * directions[2 + true_class]
                + 0.1 * rng.normal(size=(owners, DIM))[owner] + 0.1 * rng.normal(size=(n, DIM)))
     tagged = rng.random(n) < np.where(on_topic, 0.7, 0.1)
     given = np.where(on_topic, true_class, rng.integers(0, 3, n))
@@ -133,3 +134,28 @@ def test_the_report_counts_rescued_photos_as_kept(factory_runs):
     counts = section["counts"]
     assert counts["tagged_dropped"] == report.tagged_dropped and counts["untagged_dropped"] == report.untagged_dropped
     assert counts["tagged_kept"] == report.tagged_kept and counts["untagged_recovered"] == report.untagged_recovered
+
+
+def test_no_rescue_when_the_label_model_vouches_for_off_topic_photos_by_chance():
+    """Off-topic photos that show some class's pixels under an unrelated label: a third of them would be
+    rescued by chance. The photos believed to be another class give that away, and nothing is kept."""
+    catalog, vectors, truth = factories(seed=3, off_topic_classes=True)
+    result, report = run(catalog, vectors)
+    rescue = report.topic_rescue
+    assert rescue["held"] and rescue["rescued"] == 0 and rescue["would_rescue"] > 0
+    assert rescue["expected_precision"] < 0.8 and any(note.startswith("topic rescue held") for note in report.notes)
+    assert result["topic_rescued"].eq(True).sum() == 0
+    old, _ = run(catalog, vectors, topic_rescue=False)
+    assert (result["status"].to_numpy() == old["status"].to_numpy()).all()
+    # the guard was right: with the bar at 0.5 the rescue keeps photos of which too many are off topic
+    loose, loose_report = run(catalog, vectors, topic_rescue_precision=0.5)
+    if not loose_report.topic_rescue["held"]:
+        assert truth["on_topic"][loose["topic_rescued"].eq(True).to_numpy()].mean() < 0.8
+
+
+def test_the_rescue_estimates_its_precision_on_factories(factory_runs):
+    _, _, truth, _, (new, report) = factory_runs
+    rescue = report.topic_rescue
+    rescued = new["topic_rescued"].eq(True).to_numpy()
+    assert not rescue["held"] and rescue["expected_precision"] >= 0.8
+    assert truth["on_topic"][rescued].mean() >= rescue["expected_precision"] - 0.1

@@ -107,7 +107,12 @@ def repair_lines(report) -> list[str]:
                      f"geo_rescued (pixels agree with the label and the topic); {rescue['other_label']:,} look like "
                      f"another label and {rescue['off_topic']:,} off topic stay dropped (--no-geo-rescue keeps all "
                      "dropped)")
-    if report.topic_rescue:
+    if report.topic_rescue and report.topic_rescue.get("held"):
+        topic = report.topic_rescue
+        lines.append(f"topic rescue held: {topic['would_rescue']:,} of {topic['off_topic_labelled']:,} labelled photos "
+                     f"below the topic threshold would be kept, expected precision {topic['expected_precision']:.0%} "
+                     f"< {topic['min_precision']:.0%}: all stay dropped as off_topic")
+    elif report.topic_rescue:
         topic = report.topic_rescue
         lines.append(f"topic rescue: {topic['rescued']:,} of {topic['off_topic_labelled']:,} labelled photos below the "
                      "topic threshold kept as topic_rescued (the label model believes their label); the others stay "

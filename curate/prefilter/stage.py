@@ -114,6 +114,11 @@ class PrefilterConfig:
     topic_rescue: bool = setting(True, help=(
         "Keep photos below the topic threshold whose label the label model confidently believes, as topic_rescued "
         "(default: recipe, else on)."))
+    # the expected share of on-topic photos among the rescued below which the rescue keeps none
+    topic_rescue_precision: float = setting(0.8, help=(
+        "Keep no photo by topic rescue when the expected share of on-topic photos among those it would keep "
+        "(estimated from the photos whose pixels show another label) is below this, from 0.5 to below 1 (default: "
+        "recipe, else 0.8)."))
     relabel: bool = setting(False, help=(
         "Replace confidently wrong labels by suggested_label, keeping original_label (default: recipe, else off)."))
     # the expected share of right new labels the relabel margin is cut for
@@ -135,10 +140,10 @@ class PrefilterConfig:
         if self.geo_rescue_rule not in ("class_threshold", "argmax"):
             raise SettingError(f"{{geo_rescue_rule}} must be class_threshold or argmax, got {self.geo_rescue_rule!r}",
                                "geo_rescue_rule")
-        value = self.relabel_precision
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.5 <= value < 1.0:
-            raise SettingError(f"{{relabel_precision}} must be a share from 0.5 to below 1 (e.g. 0.9), got {value!r}",
-                               "relabel_precision")
+        for name in ("relabel_precision", "topic_rescue_precision"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.5 <= value < 1.0:
+                raise SettingError(f"{{{name}}} must be a share from 0.5 to below 1 (e.g. 0.9), got {value!r}", name)
         if self.mode not in MODES:
             raise SettingError(f"{{mode}} must be one of {', '.join(MODES)}, got {self.mode!r}", "mode")
         if not self.topic or not self.topic.strip():
@@ -210,7 +215,8 @@ class PrefilterReport:
         if self.topic_rescue:
             rescue = self.topic_rescue
             line += (f"; below the cut, {rescue['rescued']:,} of {rescue['off_topic_labelled']:,} labelled photos "
-                     "rescued (pixels agree with the label)")
+                     "rescued (pixels agree with the label)" + (" (held: expected precision too low)"
+                                                               if rescue.get("held") else ""))
         sanity = self.sanity_line()
         return line + (f"; {sanity}" if sanity else "")
 
