@@ -146,7 +146,9 @@ def test_a_killed_run_on_ray_resumes_from_its_journaled_shards(url_list, tmp_pat
     server.reset_log()
     with engines.use(on_ray()):
         report = ingest_urls(ws, options(table))
-    assert report.resumed_from_journal == 2 * SHARD
+    # the finished shards are not fetched again: their photos come back from the journal, or from the
+    # catalog when a timed checkpoint (every 5 s: a slow, loaded machine) had written them there already
+    assert report.resumed_from_journal + report.already_done == 2 * SHARD
     assert report.fetched == URLS - 2 * SHARD
     fetched_again = {hit.path for hit in server.log()}
     journaled_paths = {f"/p{int(pid.split(':')[1]) - 1000}.jpg" for pid in journaled}
