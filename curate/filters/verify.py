@@ -346,16 +346,18 @@ def calibrate(evidence: Evidence, max_bits: int, cosine: float | None, *, limit:
         return crowding
     from curate.filters import embed_neighbours
 
-    unit, usable = embed_neighbours.normalised(evidence.vectors)
-    rows = np.flatnonzero(usable)
+    norms = embed_neighbours.row_norms(evidence.vectors)  # no unit copy of every vector: only the pairs' rows
+    rows = np.flatnonzero(np.isfinite(norms) & (norms > 0))
     if len(rows) < MIN_CALIBRATION_IMAGES:
         return Crowding(n, hash_share, hashes_crowded, len(rows))
     first, second = (rows[side] for side in _random_pairs(len(rows), pairs, seed + 1))
     far = _pair_bits(evidence, first, second) > far_bits
     alike = np.zeros(len(first), bool)
+    vectors = np.asarray(evidence.vectors)
     for start in range(0, len(first), 8192):  # bounded memory: 8,192 pairs of vectors at a time
-        part = slice(start, start + 8192)
-        alike[part] = np.einsum("ij,ij->i", unit[first[part]], unit[second[part]]) >= cosine
+        a, b = first[start:start + 8192], second[start:start + 8192]
+        dots = np.einsum("ij,ij->i", vectors[a].astype(np.float32), vectors[b].astype(np.float32))
+        alike[start:start + 8192] = dots >= cosine * norms[a] * norms[b]
     share = float((alike & far).mean())
     return Crowding(n, hash_share, hashes_crowded, len(rows), share, share > limit)
 
