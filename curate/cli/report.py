@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from curate.cli.common import JsonOption, WorkspaceOption, user_errors, workspace
+from curate.cli.common import CatalogEngineOption, JsonOption, WorkspaceOption, user_errors, workspace
 from curate.cli.options import config_options
 from curate.console import console
 from curate.pipeline.settings import ReportSettings, build_config
@@ -21,12 +21,13 @@ def report(
     workspace_path: WorkspaceOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Report folder (default: <workspace>/report).")] = None,
     settings: dict | None = None,  # one flag per ReportSettings field (curate/cli/options.py)
+    catalog_engine: CatalogEngineOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write <workspace>/report/index.html (works offline, copyable) and report.json; print the page's path."""
     config = build_config(ReportSettings, {}, "curate report", flags=settings)  # checked as a recipe's [report]
     index, result = write_report(workspace(workspace_path), out, max_gallery=config.max_gallery,
-                                 owner_alarm=config.owner_alarm, max_rows=config.max_rows)
+                                 owner_alarm=config.owner_alarm, max_rows=config.max_rows, engine=catalog_engine)
     if as_json:
         print(json.dumps({"index": str(index), "report": str(index.parent / "report.json"),
                           "stages_run": result["stages_run"]}, indent=2))

@@ -62,25 +62,35 @@ def build_report(catalog: pd.DataFrame, stage_reports: dict, truth: pd.DataFrame
     """
     reports = {name: rep for name, rep in (stage_reports or {}).items() if rep}
     cat = catalog.assign(label=catalog["label"].fillna(NO_LABEL))
-    caps = {"max_gallery": int(max_gallery), "max_rows": int(max_rows)}
+    sections = {
+        "overview": overview_section(cat),
+        "geography": geography_section(cat, reports.get("filter")),
+        "photographers": photographers_section(cat, owner_alarm, max_gallery, gallery),
+        "tags": tags_section(cat, reports.get("prefilter"), max_gallery),
+        "duplicates": duplicates_section(cat, reports.get("filter"), max_gallery),
+        "quality": quality_section(cat, reports.get("filter"), max_gallery),
+        "label_issues": label_issues_section(cat, reports.get("prefilter"), max_gallery),
+        "review": review_section(catalog, max_rows),
+        "splits": splits_section(catalog, reports.get("split")),
+        "training": training_section(run_evaluation, max_rows, catalog),
+        "attribution": attribution_section(cat, max_rows),
+    }
+    return assemble_report(len(catalog), reports, truth, max_gallery, owner_alarm, max_rows, sections,
+                           stage_states)
+
+
+def assemble_report(photos: int, reports: dict, truth: pd.DataFrame | None, max_gallery: int, owner_alarm: float,
+                    max_rows: int, sections: dict, stage_states: dict | None, warnings: list[str] | None = None
+                    ) -> dict:
+    """The report dict around its sections (the step both catalog engines share): photo count, the
+    stages that ran, limits, warnings (what a catalog engine could not show exactly), freshness."""
     report = {
-        "photos": int(len(catalog)),
+        "photos": int(photos),
         "stages_run": sorted(reports),
         "truth_rows": None if truth is None else int(len(truth)),
-        "limits": {**caps, "owner_alarm": float(owner_alarm)},
-        "sections": {
-            "overview": overview_section(cat),
-            "geography": geography_section(cat, reports.get("filter")),
-            "photographers": photographers_section(cat, owner_alarm, max_gallery, gallery),
-            "tags": tags_section(cat, reports.get("prefilter"), max_gallery),
-            "duplicates": duplicates_section(cat, reports.get("filter"), max_gallery),
-            "quality": quality_section(cat, reports.get("filter"), max_gallery),
-            "label_issues": label_issues_section(cat, reports.get("prefilter"), max_gallery),
-            "review": review_section(catalog, max_rows),
-            "splits": splits_section(catalog, reports.get("split")),
-            "training": training_section(run_evaluation, max_rows, catalog),
-            "attribution": attribution_section(cat, max_rows),
-        },
+        "limits": {"max_gallery": int(max_gallery), "max_rows": int(max_rows), "owner_alarm": float(owner_alarm)},
+        "warnings": list(warnings or []),
+        "sections": sections,
     }
     return mark_stale_sections(report, stage_states or {})
 
@@ -96,12 +106,13 @@ def mark_stale_sections(report: dict, stage_states: dict) -> dict:
     return report
 
 
-def gallery(rows: pd.DataFrame, max_gallery: int, extra: tuple[str, ...] = ()) -> dict:
-    """{'total': n, 'shown': k, 'photos': [...]} of the first `max_gallery` rows."""
+def gallery(rows: pd.DataFrame, max_gallery: int, extra: tuple[str, ...] = (), total: int | None = None) -> dict:
+    """{'total': n, 'shown': k, 'photos': [...]} of the first `max_gallery` rows; `total`: how
+    many rows there are in all when `rows` holds only the first ones (out of core)."""
     shown = rows.head(max(int(max_gallery), 0))
     fields = [f for f in GALLERY_FIELDS + extra if f in shown.columns]
     photos = [{f: _plain(v) for f, v in zip(fields, row)} for row in shown[fields].itertuples(index=False)]
-    return {"total": int(len(rows)), "shown": len(photos), "photos": photos}
+    return {"total": int(len(rows) if total is None else total), "shown": len(photos), "photos": photos}
 
 
 def gallery_dicts(node) -> list[dict]:
@@ -137,8 +148,7 @@ def overview_section(cat: pd.DataFrame) -> dict:
     """Funnel per label and in total: ingested, rejected at ingest, dropped per stage/reason, kept."""
     dropped = cat[cat["status"] == schema.DROPPED]
     reason = _stage_reason(dropped)
-    rank = {stage: i for i, stage in enumerate(STAGE_ORDER)}
-    columns = sorted(reason.unique(), key=lambda sr: (rank.get(sr.split("/")[0], len(rank)), sr))
+    columns = reason_columns(reason.unique())
     counts = pd.crosstab(dropped["label"], reason) if len(dropped) else pd.DataFrame()
     rows = []
     for label, group in sorted(cat.groupby("label"), key=lambda kv: (-len(kv[1]), kv[0])):
@@ -148,6 +158,12 @@ def overview_section(cat: pd.DataFrame) -> dict:
     licences = canonical_licences(kept["license"]).fillna("unknown").value_counts()
     return {"reasons": columns, "funnel": rows, "total": total,
             "licences": [{"license": k, "photos": int(v)} for k, v in licences.items()]}
+
+
+def reason_columns(reasons) -> list[str]:
+    """The funnel's "stage/reason" columns in pipeline order (STAGE_ORDER, then by name)."""
+    rank = {stage: i for i, stage in enumerate(STAGE_ORDER)}
+    return sorted(reasons, key=lambda sr: (rank.get(sr.split("/")[0], len(rank)), sr))
 
 
 def _funnel_row(label: str, group: pd.DataFrame, counts: pd.DataFrame, columns: list[str]) -> dict:
@@ -162,22 +178,33 @@ def geography_section(cat: pd.DataFrame, filter_report: dict | None) -> dict:
     """Per label: centre, threshold, kept/dropped with coordinates, outliers, missing coordinates."""
     if not filter_report or not filter_report.get("geo"):
         return {"absent": HOW_TO["geography"]}
-    max_km = filter_report.get("config", {}).get("max_km")
-    labels = []
+    counts = {}
     for geo in filter_report["geo"]:
         group = cat[cat["label"] == geo["label"]]
         located = group["lat"].notna() & group["lon"].notna()
         issues = group.loc[~located, "coord_issue"].fillna("missing").value_counts()
-        labels.append({
-            "label": geo["label"], "centre_lat": _plain(geo.get("centre_lat")),
-            "centre_lon": _plain(geo.get("centre_lon")),
-            "max_km": _plain(max_km) if isinstance(max_km, int | float) else None,  # "off": no circle drawn
+        counts[geo["label"]] = {
             "photos": int(len(group)), "with_coordinates": int(located.sum()),
             "kept_with_coordinates": int((located & (group["status"] == schema.KEPT)).sum()),
             "dropped_with_coordinates": int((located & (group["status"] == schema.DROPPED)).sum()),
             "geo_outliers": int((group["drop_reason"] == "geo_outlier").sum()),
             "missing_coordinates": int((~located).sum()),
             "missing_by_issue": {k: int(v) for k, v in issues.items()},
+        }
+    return geography_from_counts(filter_report, counts)
+
+
+def geography_from_counts(filter_report: dict, counts: dict) -> dict:
+    """The section from {label: its counts} for the labels of the filter report's geo table (the
+    step both catalog engines share)."""
+    max_km = filter_report.get("config", {}).get("max_km")
+    labels = []
+    for geo in filter_report["geo"]:
+        labels.append({
+            "label": geo["label"], "centre_lat": _plain(geo.get("centre_lat")),
+            "centre_lon": _plain(geo.get("centre_lon")),
+            "max_km": _plain(max_km) if isinstance(max_km, int | float) else None,  # "off": no circle drawn
+            **counts[geo["label"]],
         })
     return {"max_km": _plain(max_km), "center": filter_report.get("config", {}).get("center"), "labels": labels}
 
@@ -300,7 +327,11 @@ def splits_section(catalog: pd.DataFrame, split_report: dict | None) -> dict:
             row[f"{name}_photos"] = int(len(part))
             row[f"{name}_owners"] = int(part["owner_id"].nunique())
         rows.append(row)
-    leaks = find_leakage(catalog)
+    return splits_from_rows(rows, find_leakage(catalog), split_report)
+
+
+def splits_from_rows(rows: list[dict], leaks: pd.DataFrame, split_report: dict | None) -> dict:
+    """The section from its per-label rows and the leakage table (the step both engines share)."""
     leak_rows = [{"kind": r.kind, "key": r.key, "splits": r.splits, "photos": int(r.photos),
                   "photos_per_split": {k: int(v) for k, v in r.photos_per_split.items()}}
                  for r in leaks.itertuples()]
@@ -308,17 +339,22 @@ def splits_section(catalog: pd.DataFrame, split_report: dict | None) -> dict:
             "config": (split_report or {}).get("config")}
 
 
-def training_section(evaluation: dict | None, max_rows: int, catalog: pd.DataFrame | None = None) -> dict:
+def training_section(evaluation: dict | None, max_rows: int, catalog: pd.DataFrame | None = None,
+                     names: dict | None = None, images: pd.DataFrame | None = None) -> dict:
     """Numbers from the newest run's evaluation.json (images are added by the I/O edge).
 
     Top losses carry their photo's sha256/image_path from the catalog, so they get thumbnails.
+    Out of core, `names` ({owner_id: owner_name}) and `images` (sha256, image_path, page_url
+    indexed by photo_id) hold the few rows needed instead of `catalog`.
     """
     if not evaluation:
         return {"absent": HOW_TO["training"]}
     top_losses = [dict(r) for r in (evaluation.get("top_losses") or [])[:20]]
-    names = owner_names(catalog) if catalog is not None else {}
-    if catalog is not None and top_losses:
+    if catalog is not None:
+        names = owner_names(catalog)
         images = catalog.set_index(schema.PHOTO_ID)[["sha256", "image_path", "page_url"]]
+    names = names or {}
+    if images is not None and top_losses:
         for row in top_losses:
             if row.get("photo_id") in images.index:
                 row.update({k: _plain(v) for k, v in images.loc[row["photo_id"]].items()})
@@ -373,8 +409,10 @@ def attribution_rows(cat: pd.DataFrame) -> pd.DataFrame:
                          "url": kept["url"]}).reset_index(drop=True)
 
 
-def attribution_section(cat: pd.DataFrame, max_rows: int) -> dict:
+def attribution_section(cat: pd.DataFrame, max_rows: int, total: int | None = None) -> dict:
+    """The first `max_rows` rows of the attribution table; `total`: kept photos in all when `cat`
+    holds only the first ones (out of core)."""
     table = attribution_rows(cat)
     shown = table.head(max_rows)
-    return {"total": int(len(table)), "shown": int(len(shown)), "csv": "attribution.csv",
+    return {"total": int(len(table) if total is None else total), "shown": int(len(shown)), "csv": "attribution.csv",
             "rows": [{k: _plain(v) for k, v in row.items()} for row in shown.to_dict("records")]}

@@ -330,4 +330,10 @@ def render_html(report: dict, title: str = "Curation report") -> str:
             f"<title>{e(title)}</title><link rel=\"icon\" href=\"data:,\"><style>{CSS}</style></head><body>"
             f"<h1>{e(title)}</h1><p>{report['photos']} photos in the catalog; stage reports found: {e(stages)}. "
             'Numbers: <a href="report.json">report.json</a>.</p>'
-            f"<nav>{''.join(nav)}</nav>{''.join(sections)}</body></html>\n")
+            f"{warnings(report.get('warnings') or [])}<nav>{''.join(nav)}</nav>{''.join(sections)}</body></html>\n")
+
+
+def warnings(lines: list[str]) -> str:
+    """What the report could not show exactly (e.g. plots drawn from a sample out of core), above the
+    sections."""
+    return "".join(f'<p class="bad warning">warning: {e(line)}</p>' for line in lines)

@@ -62,34 +62,57 @@ def photographers_section(cat: pd.DataFrame, owner_alarm: float, max_gallery: in
     """
     kept = cat[(cat["status"] == schema.KEPT) & (cat["label"] != schema.NO_LABEL)]
     owners = kept.assign(owner_id=kept["owner_id"].fillna(UNKNOWN_OWNER))
-    names = owner_names(kept)
     counts = owners.groupby(["label", "owner_id"]).size().rename("photos").reset_index()
     counts = counts.sort_values(["label", "photos", "owner_id"], ascending=[True, False, True], kind="stable")
-    totals = counts.groupby("label")["photos"].sum()
-    tops = counts.groupby("label").head(1).set_index("label")
-    z = concentration_z(tops["photos"])
-    labels = []
-    for label, group in counts.groupby("label", sort=True):
-        labels.append(_label_entry(label, group, int(totals[label]), z.get(label), owner_alarm, names, top))
+    square = counts.assign(square=counts["photos"].astype("int64") ** 2).groupby("label")
+    per_label = pd.DataFrame({"photos": square["photos"].sum(), "owners": square.size(),
+                              "square_sum": square["square"].sum()})
+    tops = counts.groupby("label").head(top)
+    per_label["top"] = tops.groupby("label").apply(
+        lambda g: list(zip(g["owner_id"], g["photos"].astype(int))), include_groups=False)
+
+    def top_rows(label: str, owner_id: str, limit: int) -> dict:
+        return gallery(owners[(owners["label"] == label) & (owners["owner_id"] == owner_id)], limit)
+
+    return photographers_from_counts(per_label.reset_index(), owner_names(kept), owner_alarm, max_gallery, top_rows)
+
+
+def photographers_from_counts(per_label: pd.DataFrame, names: dict, owner_alarm: float, max_gallery: int,
+                              top_rows) -> dict:
+    """The section from per-label owner counts (the step both catalog engines share).
+
+    Args:
+        per_label: one row per label with kept photos: label, photos, owners (distinct, unknown
+            owners as one UNKNOWN_OWNER), square_sum (Σ photos² over its owners) and top (a list of
+            (owner_id, photos), most photos first, ties by owner_id).
+        names: {owner_id: owner_name} for (at least) the owners in `top`.
+        top_rows: `top_rows(label, owner_id, limit)` -> gallery dict of that owner's kept photos of
+            the label (first `limit` in catalog order).
+    """
+    per_label = per_label.sort_values("label", kind="stable")
+    tops = pd.Series([int(t[0][1]) for t in per_label["top"]], index=per_label["label"], dtype="int64")
+    z = concentration_z(tops)
+    labels = [_label_entry(row, z.get(row.label), owner_alarm, names) for row in per_label.itertuples(index=False)]
     for entry in labels:
         if entry["alarm"]:
-            rows = owners[(owners["label"] == entry["label"]) & (owners["owner_id"] == entry["top_owner"])]
-            entry["gallery"] = gallery(rows, min(int(max_gallery), OWNER_GALLERY))
+            entry["gallery"] = top_rows(entry["label"], entry["top_owner"], min(int(max_gallery), OWNER_GALLERY))
     labels.sort(key=lambda e: (-(e["concentration_z"] if e["concentration_z"] is not None else -np.inf), e["label"]))
     return {"owner_alarm": float(owner_alarm), "z_alarm": Z_ALARM, "judged": bool(len(z.dropna())),
             "alarms": sum(e["alarm"] for e in labels), "labels": labels}
 
 
-def _label_entry(label: str, group: pd.DataFrame, total: int, z, owner_alarm: float, names: dict, top: int) -> dict:
-    """One label's row of the section."""
-    share = group["photos"].to_numpy() / total
+def _label_entry(row, z, owner_alarm: float, names: dict) -> dict:
+    """One label's row of the section (`row`: a row of photographers_from_counts' table)."""
+    total = int(row.photos)
+    # 1/Σshare² = total²/Σphotos²: integers until the one division, so both engines agree to the bit
+    effective = float(total * total / int(row.square_sum))
     z = None if z is None or not np.isfinite(z) else float(z)
-    top_owner = group["owner_id"].iloc[0]
-    alarm = z is not None and z > Z_ALARM and share[0] > owner_alarm
-    return {"label": label, "photos": total, "owners": int(len(group)),
-            "effective_owners": float(1.0 / np.square(share).sum()),
+    top_owner, top_photos = row.top[0][0], int(row.top[0][1])
+    alarm = z is not None and z > Z_ALARM and top_photos / total > owner_alarm
+    return {"label": row.label, "photos": total, "owners": int(row.owners),
+            "effective_owners": effective,
             "top_owners": [{"owner_id": o, "owner_name": names.get(o), "photos": int(n), "share": float(n / total)}
-                           for o, n in zip(group["owner_id"].head(top), group["photos"].head(top))],
+                           for o, n in row.top],
             "top_owner": top_owner, "top_owner_name": names.get(top_owner),
-            "top_photos": int(group["photos"].iloc[0]), "top_share": float(share[0]),
+            "top_photos": top_photos, "top_share": float(top_photos / total),
             "concentration_z": z, "alarm": bool(alarm)}

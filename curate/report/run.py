@@ -11,10 +11,10 @@ import io
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 
 from curate import objectstore, schema
@@ -95,11 +95,19 @@ def evaluation_shape_problem(evaluation: object) -> str | None:
 
 
 def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 12,
-                 owner_alarm: float = 0.10, max_rows: int = 200) -> tuple[Path, dict]:
-    """Build the report from the workspace and write it; returns (index.html path, report dict)."""
+                 owner_alarm: float = 0.10, max_rows: int = 200, engine: str | None = None) -> tuple[Path, dict]:
+    """Build the report from the workspace and write it; returns (index.html path, report dict).
+
+    `engine`: where the catalog's numbers are computed: "pandas" (the catalog read into memory),
+    "duckdb" (SQL over the Parquet catalog, a file or a folder of parts, in bounded memory; the
+    same report: curate.outofcore.report) or "auto" (DuckDB above curate.outofcore.AUTO_ROWS rows
+    or for a folder of parts); None: $CURATE_CATALOG_ENGINE, else auto."""
+    from curate.outofcore import choose_engine
+
     check_report_limits(max_gallery, max_rows, owner_alarm)
     out = Path(out_dir) if out_dir else ws.root / "report"
-    catalog = read_catalog(ws)
+    out_of_core = choose_engine(engine, ws.catalog_path if ws.catalog_path.exists() else None) == "duckdb"
+    catalog = None if out_of_core else read_catalog(ws)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file of that name, a read-only place
@@ -108,19 +116,57 @@ def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 
     reports = {stage: load_stage_report(ws, stage) for stage in STAGES}
     truth = read_truth(ws)[0] if ws.truth_path.exists() else None
     evaluation = newest_evaluation(ws)
-    states = {name: state.to_dict() for name, state in workspace_states(ws, catalog).items()}
-    report = build_report(catalog, reports, truth=truth, run_evaluation=evaluation[0] if evaluation else None,
-                          max_gallery=max_gallery, owner_alarm=owner_alarm, max_rows=max_rows, stage_states=states)
-    _write_thumbnails(ws, out, report)
-    _write_geo_plots(catalog, out, report["sections"]["geography"])
-    if evaluation:
-        _copy_training_images(evaluation[1].parent, out, report["sections"]["training"])
-    csv = spreadsheet_safe(attribution_rows(catalog)).to_csv(index=False)
-    atomic_write_bytes(out / "attribution.csv", csv.encode("utf-8"))
-    atomic_write_bytes(out / "report.json", json.dumps(report, indent=1, default=str).encode("utf-8"))
+    options = {"truth": truth, "run_evaluation": evaluation[0] if evaluation else None, "max_gallery": max_gallery,
+               "owner_alarm": owner_alarm, "max_rows": max_rows}
+    if out_of_core:
+        from curate.catalog_batches import CatalogFile
+        from curate.outofcore.db import BATCH_ROWS
+        from curate.outofcore.report import report_queries
+
+        batches = CatalogFile(ws.catalog_path, BATCH_ROWS)
+        states = {name: state.to_dict() for name, state in workspace_states(ws, batches).items()}
+        with report_queries(ws) as queries:
+            report = queries.build_report(reports, stage_states=states, **options)
+            _write_files(ws, out, report, evaluation, queries.geo_rows,
+                         batches.batches(list(ATTRIBUTION_COLUMNS)))
+    else:
+        states = {name: state.to_dict() for name, state in workspace_states(ws, catalog).items()}
+        report = build_report(catalog, reports, stage_states=states, **options)
+        _write_files(ws, out, report, evaluation, lambda label: catalog[catalog["label"] == label], [catalog])
     index = out / "index.html"
     atomic_write_bytes(index, render_html(report).encode("utf-8"))
     return index, report
+
+
+# what attribution.csv reads (curate.report.data.attribution_rows)
+ATTRIBUTION_COLUMNS = (schema.PHOTO_ID, "owner_name", "owner_id", "license", "page_url", "url", "status")
+
+
+def _write_files(ws: Workspace, out: Path, report: dict, evaluation, label_rows, catalog_parts) -> None:
+    """Everything but index.html: thumbnails, plots, training images, attribution.csv, report.json.
+    `label_rows(label)`: a label's rows for its geography plots; `catalog_parts`: the catalog (in
+    one or more frames, in row order) for attribution.csv."""
+    _write_thumbnails(ws, out, report)
+    _write_geo_plots(label_rows, out, report["sections"]["geography"])
+    if evaluation:
+        _copy_training_images(evaluation[1].parent, out, report["sections"]["training"])
+    _write_attribution(out / "attribution.csv", catalog_parts)
+    atomic_write_bytes(out / "report.json", json.dumps(report, indent=1, default=str).encode("utf-8"))
+
+
+def _write_attribution(path: Path, catalog_parts) -> None:
+    """attribution.csv from the catalog's parts, one part at a time (atomic: a temp file renamed)."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            for number, part in enumerate(catalog_parts):
+                handle.write(spreadsheet_safe(attribution_rows(part)).to_csv(index=False, header=number == 0))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
 
 
 def gallery_photos(node) -> list[dict]:
@@ -170,11 +216,12 @@ def _thumbnail(source: objectstore.Location, out: Path, sha: str) -> str | None:
     return relative
 
 
-def _write_geo_plots(catalog: pd.DataFrame, out: Path, section: dict) -> None:
+def _write_geo_plots(label_rows, out: Path, section: dict) -> None:
+    """Each geography label's scatter and distance histogram; `label_rows(label)` gives its rows."""
     if "absent" in section:
         return
     for index, entry in enumerate(section["labels"]):
-        rows = catalog[catalog["label"] == entry["label"]]
+        rows = label_rows(entry["label"])
         lat = rows["lat"].to_numpy("float64", na_value=np.nan)
         lon = rows["lon"].to_numpy("float64", na_value=np.nan)
         located = ~np.isnan(lat) & ~np.isnan(lon)  # as the table counts: only photos with coordinates
