@@ -288,16 +288,3 @@ def check_writable(ws: Workspace) -> None:
         fs.rm_file(probe)
     except Exception:  # noqa: BLE001 - a store that may write but not delete still stores images
         pass
-
-
-def require_workspace_images(ws: Workspace, command: str) -> None:
-    """UsageError when the workspace keeps its images outside `<workspace>/images`, for a command that
-    reads only that folder (`curate export` today)."""
-    uri = store_uri(ws)
-    if uri is None:
-        return
-    where = mask_secrets(uri)
-    sync = f"`aws s3 sync {where} {ws.images_dir}`" if where.startswith("s3") else \
-        f"`gcloud storage rsync -r {where} {ws.images_dir}`" if where.startswith("gs") else f"a copy of {where}"
-    raise UsageError(f"{command} reads the images from {ws.images_dir} only, and this workspace keeps them in "
-                     f"{where}; fetch them first ({sync}) and remove {ws.root / STORE_FILE}")

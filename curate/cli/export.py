@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from curate import objectstore
 from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
 from curate.cli.options import config_options
 from curate.console import console, err_console
@@ -34,8 +33,7 @@ def export(
     from curate.pipeline.settings import build_config
 
     config = build_config(ExportConfig, {}, "curate export", flags=settings)
-    ws = workspace(workspace_path)
-    objectstore.require_workspace_images(ws, "curate export")  # images on an object store: not yet (scale.md)
+    ws = workspace(workspace_path)  # its images may be on an object store: read from there (docs/scale.md)
     with Progress(TextColumn("export {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err_console, transient=True, disable=as_json) as bar:
         task = bar.add_task("images", total=None)
@@ -55,4 +53,6 @@ def export(
         print_table(table, title=f"photos exported per label and split ({config.format})")
     console.print(f"{summary.photos:,} photos: {result.written:,} files written, {result.reused:,} unchanged, "
                   f"{result.removed:,} removed", highlight=False)
+    for note in result.notes:  # e.g. links that became copies: the images are on an object store
+        console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     console.print(str(out), highlight=False, soft_wrap=True, markup=False)

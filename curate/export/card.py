@@ -99,8 +99,10 @@ def counts_table(summary: PlanSummary) -> pd.DataFrame:
     return table
 
 
-def manifest_json(plan: ExportPlan, config: ExportConfig, provenance: Provenance, files: list[str]) -> bytes:
-    """export.json: what was exported, from what, how, and where each split's files are."""
+def manifest_json(plan: ExportPlan, config: ExportConfig, provenance: Provenance, files: list[str],
+                  notes: list[str] | None = None) -> bytes:
+    """export.json: what was exported, from what, how, and where each split's files are; `notes`
+    (only when there are some): what the export did other than asked (a link made a copy)."""
     summary = plan.summary
     counts = counts_table(summary) if summary.photos else pd.DataFrame()
     manifest = {
@@ -115,6 +117,8 @@ def manifest_json(plan: ExportPlan, config: ExportConfig, provenance: Provenance
         if not config.folder_format else [],
         "index_files": files,
     }
+    if notes:
+        manifest["notes"] = list(notes)
     return (json.dumps(manifest, indent=1, ensure_ascii=False, default=str) + "\n").encode("utf-8")
 
 

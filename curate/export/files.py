@@ -18,6 +18,7 @@ import filecmp
 import hashlib
 import io
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -28,12 +29,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import DataContractError, UsageError
+from curate.export.source import Fetched, Stored
 from curate.workspace import atomic_write_bytes, write_table_atomic
 
 STATE_FILE = ".export-state.parquet"
 JOURNAL_FILE = ".export-journal.tsv"
 MANIFEST_FILE = "export.json"
 PLAN_FOLDER = ".export-plan-"  # prefix of the temporary folder of the plan's sorted buckets
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/+")  # s3://b/x, or s3:/b/x once pathlib has squashed the //
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
@@ -92,12 +95,19 @@ def is_ours(out: Path) -> bool:
     return any((out / name).exists() for name in (STATE_FILE, JOURNAL_FILE, MANIFEST_FILE))
 
 
-def check_target(out: Path, workspace_root: Path, overwrite: bool) -> None:
-    """UsageError unless `out` may receive an export: a folder that is empty, absent, an earlier
-    export, or (with `overwrite`) anything else; never the workspace, a folder above it or in
-    its image store."""
+def check_target(out: Path, workspace_root: Path, overwrite: bool, store_folder: Path | str | None = None) -> None:
+    """UsageError unless `out` may receive an export: a local folder that is empty, absent, an
+    earlier export, or (with `overwrite`) anything else; never the workspace, a folder above it
+    or in its image store (`store_folder`: a local store outside the workspace)."""
+    if _URL.match(str(out)):
+        from curate.objectstore import mask_secrets
+
+        url = mask_secrets(_URL.sub(lambda found: found.group(1) + "://", str(out)))
+        raise UsageError(f"--out {url} is a URL, and an export is written to a local folder: pass a folder "
+                         "path (then copy it to the bucket, e.g. `aws s3 sync`)")
     resolved, root = out.resolve(), workspace_root.resolve()
-    if resolved == root or root.is_relative_to(resolved) or resolved.is_relative_to(root / "images"):
+    stores = [root / "images", *([Path(store_folder).resolve()] if store_folder is not None else [])]
+    if resolved == root or root.is_relative_to(resolved) or any(resolved.is_relative_to(s) for s in stores):
         raise UsageError(f"--out {out} would overwrite the workspace {workspace_root}; pass a folder outside it "
                          "or a new folder inside it (e.g. <workspace>/export)")
     if out.exists() and not out.is_dir():
@@ -115,13 +125,16 @@ def remove_stale_plans(out: Path) -> None:
             shutil.rmtree(entry.path, ignore_errors=True)
 
 
-def place_file(source: str, target: str, link: str, resize: int | None) -> None:
-    """Put the stored image `source` at `target` (copied, hard-linked, symlinked or resized),
-    replacing whatever is there in one rename."""
+def place_file(source: Stored, target: str, link: str, resize: int | None) -> None:
+    """Put the stored image `source` (a local file, or an object's bytes: `curate.export.source`)
+    at `target` (copied, hard-linked, symlinked or resized), replacing whatever is there in one
+    rename. Bytes are always written (a link cannot point into an object store)."""
     if resize:
-        atomic_write_bytes(Path(target), resized_jpeg(Path(source), resize), durable=False)
+        atomic_write_bytes(Path(target), resized_jpeg(source, resize), durable=False)
         return
     folder, name = os.path.split(target)
+    if isinstance(source, Fetched):
+        link = "copy"
     # a link is whole the moment it exists, so it goes straight to its name; a copy goes through
     # a temporary name, so that half a file never sits under the final one
     tmp = target if link != "copy" else f"{folder}/.{name}.tmp"
@@ -134,8 +147,8 @@ def place_file(source: str, target: str, link: str, resize: int | None) -> None:
         if tmp != target:
             os.replace(tmp, target)
     except FileNotFoundError as exc:
-        raise DataContractError(f"stored image {source} disappeared during the export; run `curate export` "
-                                "again (it resumes)") from exc
+        raise DataContractError(f"stored image {_where(source)} disappeared during the export; run `curate "
+                                "export` again (it resumes)") from exc
     except OSError as exc:
         if tmp != target and os.path.lexists(tmp):
             os.unlink(tmp)
@@ -146,8 +159,18 @@ def place_file(source: str, target: str, link: str, resize: int | None) -> None:
                          "with --out") from None
 
 
-def _make(source: str, tmp: str, link: str) -> None:
-    if link == "copy":
+def _where(source: Stored | Path) -> str:
+    """A stored image's place, for messages (an object's URL with credentials masked)."""
+    from curate.objectstore import mask_secrets
+
+    return mask_secrets(source.location) if isinstance(source, Fetched) else str(source)
+
+
+def _make(source: Stored, tmp: str, link: str) -> None:
+    if isinstance(source, Fetched):
+        with open(tmp, "xb") as handle:  # as copyfile: the umask's mode, not mkstemp's 0600
+            handle.write(source.data)
+    elif link == "copy":
         shutil.copyfile(source, tmp)
     elif link == "hardlink":
         os.link(source, tmp)
@@ -155,19 +178,20 @@ def _make(source: str, tmp: str, link: str) -> None:
         os.symlink(os.path.abspath(source), tmp)
 
 
-def resized_jpeg(source: Path, side: int) -> bytes:
+def resized_jpeg(source: Stored | Path, side: int) -> bytes:
     """The stored image upright, its longest side shrunk to `side` px (never enlarged), as JPEG q90."""
     from PIL import Image
 
     from curate.store import open_rgb
 
+    where = _where(source)
     try:
-        image = open_rgb(source, min_side=side)
+        image = open_rgb(io.BytesIO(source.data) if isinstance(source, Fetched) else source, min_side=side)
     except FileNotFoundError as exc:
-        raise DataContractError(f"stored image {source} disappeared during the export; run `curate export` "
+        raise DataContractError(f"stored image {where} disappeared during the export; run `curate export` "
                                 "again (it resumes)") from exc
     except Exception as exc:  # PIL raises many types for damaged files
-        raise DataContractError(f"stored image {source} cannot be decoded ({type(exc).__name__}); "
+        raise DataContractError(f"stored image {where} cannot be decoded ({type(exc).__name__}); "
                                 "run `curate ingest` again for it") from exc
     image.thumbnail((side, side), Image.LANCZOS)
     buffer = io.BytesIO()

@@ -174,7 +174,7 @@ def select_rows(catalog: pd.DataFrame, config: ExportConfig,
                             "label": catalog.loc[absent, "label"],
                             "reason": np.where(catalog.loc[absent, "image_path"].isna(),
                                                "no stored image (dropped at ingest?)",
-                                               "stored image file is missing from the workspace")})
+                                               "stored image file is missing from the image store")})
     excluded["no stored image"] = int(absent.sum())
     return chosen & ~absent, split, excluded, missing
 

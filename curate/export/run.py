@@ -8,10 +8,9 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -44,6 +43,7 @@ from curate.export.files import (
     write_if_changed,
 )
 from curate.export.plan import ExportPlan
+from curate.export.source import ImageSource
 from curate.export.spill import plan_from_file
 from curate.export.writers import write_folder_files, write_shards
 from curate.workspace import Workspace, catalog_sha256, read_catalog
@@ -60,13 +60,14 @@ class ExportResult:
     written: int
     reused: int
     removed: int
+    notes: list[str] = field(default_factory=list)  # e.g. a link that became a copy (from an object store)
 
     def to_dict(self) -> dict:
         summary = self.plan.summary
         return {"out": str(self.out), "photos": summary.photos, "classes": self.plan.classes,
                 "per_split": summary.per_split,
                 "written": self.written, "reused": self.reused, "removed": self.removed,
-                "excluded": self.plan.excluded, "missing_images": int(len(self.plan.missing))}
+                "excluded": self.plan.excluded, "missing_images": int(len(self.plan.missing)), "notes": self.notes}
 
 
 def check_split_for_export(ws: Workspace, catalog: pd.DataFrame | CatalogFile) -> None:
@@ -86,16 +87,10 @@ def check_split_for_export(ws: Workspace, catalog: pd.DataFrame | CatalogFile) -
 
 
 def image_sizes(ws: Workspace, catalog: pd.DataFrame) -> pd.Series:
-    """Size in bytes of each row's stored image (NaN where there is none), indexed like `catalog`."""
-    sizes = np.full(len(catalog), np.nan)
-    root = str(ws.root)
-    for i, rel in enumerate(catalog["image_path"].to_numpy(dtype=object)):
-        if isinstance(rel, str):
-            try:
-                sizes[i] = os.stat(f"{root}/{rel}").st_size  # a string: pathlib would double the cost
-            except OSError:
-                pass
-    return pd.Series(sizes, index=catalog.index)
+    """Size in bytes of each row's stored image (NaN where there is none), indexed like `catalog`;
+    read from wherever the workspace keeps its images (curate.export.source)."""
+    with ImageSource(ws) as source:
+        return source.sizes(catalog)
 
 
 def recorded_recipe(ws: Workspace) -> str | None:
@@ -113,25 +108,38 @@ def recorded_recipe(ws: Workspace) -> str | None:
 
 def export_workspace(ws: Workspace, out: Path, config: ExportConfig, progress: Progress | None = None,
                      recipe: str | None = None) -> ExportResult:
-    """Export the workspace's curated set to `out` in `config.format` (see curate.export).
+    """Export the workspace's curated set to `out` in `config.format` (see curate.export), reading
+    the images from wherever the workspace keeps them (its folder, a local folder or an object
+    store: curate.export.source; from an object store a link becomes a copy, noted in the result
+    and export.json).
 
     Resumes an interrupted export and rewrites only what changed. Raises UsageError for a bad
-    target folder, DataContractError for a stale or leaky split.
+    target folder, DataContractError for a stale or leaky split, UpstreamError for an object
+    store that cannot be read.
     """
-    out = Path(out)
     if not ws.catalog_path.exists():
         read_catalog(ws)  # the usual one-line UsageError
+    with ImageSource(ws) as source:
+        config, notes = source.effective(config)
+        result = _export(ws, Path(out), config, source, progress, recipe, notes)
+    result.notes = notes
+    return result
+
+
+def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource, progress: Progress | None,
+            recipe: str | None, notes: list[str]) -> ExportResult:
     catalog = CatalogFile(ws.catalog_path)  # read in batches, only the columns each step needs
     validate_keys(catalog)
     check_split_for_export(ws, catalog)
     pa.default_memory_pool().release_unused()  # the checks' batches: give the pages back before the plan
-    check_target(out, ws.root, config.overwrite)
+    check_target(out, ws.root, config.overwrite, source.folder)
+    source.check_readable()
     existed = out.exists()
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_plans(out)
     spill = Path(tempfile.mkdtemp(prefix=PLAN_FOLDER, dir=out))  # the plan's sorted buckets
     try:
-        plan = plan_from_file(catalog, config, lambda batch: image_sizes(ws, batch), spill)
+        plan = plan_from_file(catalog, config, source.sizes, spill)
         provenance = Provenance(catalog_sha256(ws), recipe or recorded_recipe(ws), len(catalog),
                                 {str(k): int(v) for k, v in catalog.value_counts("drop_reason").items()}, NO_LEAKS)
         # a plan sorted on disk has its folder-format state on disk too (one entry per photo)
@@ -142,13 +150,14 @@ def export_workspace(ws: Workspace, out: Path, config: ExportConfig, progress: P
             previous = load_state(out) if is_ours(out) else {}
         write = write_folder_files if config.folder_format else write_shards
         with Journal(out) as journal:
-            written, state = write(out, plan, ws.root, config, previous, journal, progress)
+            written, state = write(out, plan, source, config, previous, journal, progress)
+        side_files = write_side_files(out, plan, config, provenance, notes)
         if on_disk:
             units = previous.recorded
-            removed = previous.finish(out, write_side_files(out, plan, config, provenance), config.overwrite)
+            removed = previous.finish(out, side_files, config.overwrite)
         else:
             units = len(state)
-            state.update(write_side_files(out, plan, config, provenance))
+            state.update(side_files)
     except BaseException:
         shutil.rmtree(spill, ignore_errors=True)
         if not existed and not any(os.scandir(out)):
@@ -161,7 +170,8 @@ def export_workspace(ws: Workspace, out: Path, config: ExportConfig, progress: P
     return ExportResult(out, plan, written, units - written, removed)
 
 
-def write_side_files(out: Path, plan: ExportPlan, config: ExportConfig, provenance: Provenance) -> dict[str, str]:
+def write_side_files(out: Path, plan: ExportPlan, config: ExportConfig, provenance: Provenance,
+                     notes: list[str] | None = None) -> dict[str, str]:
     """Write every file beside the images (export.json last); returns {path in the export: sha256}.
     The per-photo ones (ATTRIBUTION.csv, manifest.csv, metadata.jsonl) are written a chunk of
     the plan at a time."""
@@ -186,7 +196,7 @@ def write_side_files(out: Path, plan: ExportPlan, config: ExportConfig, provenan
     small = {"README.md": dataset_card(plan, config, provenance)}
     if config.format == "webdataset":  # (hf-parquet needs no index: the file names say the split)
         small["_info.json"] = timm_info(plan.summary, plan.classes)
-    small[MANIFEST_FILE] = manifest_json(plan, config, provenance, sorted([*hashes, *small]))
+    small[MANIFEST_FILE] = manifest_json(plan, config, provenance, sorted([*hashes, *small]), notes)
     for name, data in small.items():
         write_if_changed(out / name, data)
         hashes[name] = hashlib.sha256(data).hexdigest()

@@ -20,35 +20,44 @@ import pandas as pd
 from curate.export.config import ExportConfig
 from curate.export.files import Journal, Progress, StateOnDisk, place_file, resized_jpeg
 from curate.export.plan import ExportPlan, metadata_frame
+from curate.export.source import Fetched, ImageSource, Stored
 
 TAR_MTIME = 946_684_800  # 2000-01-01: every member gets it, so that shards are byte-identical
 PROGRESS_EVERY = 200
 
 
-def write_folder_files(out: Path, plan: ExportPlan, source_root: Path, config: ExportConfig,
+def write_folder_files(out: Path, plan: ExportPlan, source: ImageSource, config: ExportConfig,
                        previous: dict[str, str] | StateOnDisk, journal: Journal,
                        progress: Progress | None = None) -> tuple[int, dict[str, str]]:
     """Place every planned image at its target under `out`; returns (how many were (re)written,
     {target: content key} of every planned file). With the state on disk (`previous` a
-    StateOnDisk), the keys go to it and the dict returned is empty."""
+    StateOnDisk), the keys go to it and the dict returned is empty. The images to (re)write are
+    read from `source` in plan order (from an object store: ahead of the writer, in parallel)."""
     written, made, done, keys = 0, set(), 0, {}
-    total, root, store = plan.photos, str(out), str(source_root)
+    total, root = plan.photos, str(out)
     on_disk = isinstance(previous, StateOnDisk)
     for rows in plan.chunks():
         known = previous.window(rows) if on_disk else previous
-        for target, key, image_path in rows[["target", "content_key", "image_path"]].itertuples(index=False, name=None):
-            path = f"{root}/{target}"  # plain strings: pathlib costs more than the link itself here
-            if known.get(target) != key or not os.path.lexists(path):
-                folder = os.path.dirname(path)
-                if folder not in made:
-                    os.makedirs(folder, exist_ok=True)
-                    made.add(folder)
-                place_file(f"{store}/{image_path}", path, config.link, config.resize)
-                journal.done(target, key)
-                written += 1
-            done += 1
-            if progress and (done % PROGRESS_EVERY == 0 or done == total):
-                progress("images", done, total)
+        planned = list(rows[["target", "content_key", "image_path"]].itertuples(index=False, name=None))
+        # plain strings: pathlib costs more than the link itself here
+        needed = [known.get(target) != key or not os.path.lexists(f"{root}/{target}") for target, key, _ in planned]
+        images = source.images(image_path for (_, _, image_path), need in zip(planned, needed) if need)
+        try:
+            for (target, key, _), need in zip(planned, needed):
+                if need:
+                    path = f"{root}/{target}"
+                    folder = os.path.dirname(path)
+                    if folder not in made:
+                        os.makedirs(folder, exist_ok=True)
+                        made.add(folder)
+                    place_file(next(images), path, config.link, config.resize)
+                    journal.done(target, key)
+                    written += 1
+                done += 1
+                if progress and (done % PROGRESS_EVERY == 0 or done == total):
+                    progress("images", done, total)
+        finally:
+            images.close()
         if on_disk:
             previous.record(rows["target"], rows["content_key"])
         else:
@@ -78,7 +87,7 @@ def plan_shards(plan: ExportPlan) -> Iterator[tuple[str, pd.DataFrame]]:
         yield pending[0]["shard"].iloc[0], pd.concat(pending)
 
 
-def write_shards(out: Path, plan: ExportPlan, source_root: Path, config: ExportConfig,
+def write_shards(out: Path, plan: ExportPlan, source: ImageSource, config: ExportConfig,
                  previous: dict[str, str], journal: Journal,
                  progress: Progress | None = None) -> tuple[int, dict[str, str]]:
     """Write each shard (`<split>-%06d.tar`, or `data/<split>-%06d.parquet` for hf-parquet) whose
@@ -86,7 +95,8 @@ def write_shards(out: Path, plan: ExportPlan, source_root: Path, config: ExportC
 
     A tar sample is `<name>.<ext>` (the image), `<name>.cls` (the class index as text) and
     `<name>.json` (its metadata), members in sorted order with fixed owner, mode and mtime. A
-    Parquet shard is described in `_write_parquet`."""
+    Parquet shard is described in `_write_parquet`. A shard's images are read from `source` in
+    order (from an object store: ahead of the writer, in parallel)."""
     written, done, keys, total = 0, 0, {}, plan.photos
     for shard_name, shard in plan_shards(plan):
         lines = metadata_frame(shard).to_json(orient="records", lines=True, date_format="iso",
@@ -94,10 +104,14 @@ def write_shards(out: Path, plan: ExportPlan, source_root: Path, config: ExportC
         key = keys[shard_name] = shard_key(shard, lines)
         path = out / shard_name
         if previous.get(shard_name) != key or not path.exists():
-            if config.format == "hf-parquet":
-                _write_parquet(path, shard, source_root, config.resize, plan.classes)
-            else:
-                _write_tar(path, shard, lines, source_root, config.resize)
+            images = source.images(shard["image_path"])
+            try:
+                if config.format == "hf-parquet":
+                    _write_parquet(path, shard, images, config.resize, plan.classes)
+                else:
+                    _write_tar(path, shard, lines, images, config.resize)
+            finally:
+                images.close()
             journal.done(shard_name, key)
             written += 1
         done += len(shard)
@@ -106,14 +120,14 @@ def write_shards(out: Path, plan: ExportPlan, source_root: Path, config: ExportC
     return written, keys
 
 
-def _write_tar(path: Path, shard: pd.DataFrame, lines: list[str], source_root: Path, resize: int | None) -> None:
+def _write_tar(path: Path, shard: pd.DataFrame, lines: list[str], images: Iterator[Stored],
+               resize: int | None) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with tarfile.open(tmp, "w", format=tarfile.GNU_FORMAT) as tar:
-            for name, ext, cls, image_path, meta in zip(shard["name"], shard["ext"], shard["class_index"],
-                                                        shard["image_path"], lines):
+            for name, ext, cls, meta, image in zip(shard["name"], shard["ext"], shard["class_index"], lines, images):
                 members = {f"{name}.cls": str(int(cls)).encode(), f"{name}.json": meta.encode("utf-8"),
-                           f"{name}.{ext}": source_root / image_path}
+                           f"{name}.{ext}": image}
                 for member in sorted(members):
                     _add(tar, member, members[member], resize)
         os.replace(tmp, path)
@@ -122,12 +136,15 @@ def _write_tar(path: Path, shard: pd.DataFrame, lines: list[str], source_root: P
         raise
 
 
-def _add(tar: tarfile.TarFile, name: str, content: bytes | Path, resize: int | None) -> None:
-    """Add one member with fixed metadata; an image file is streamed (or resized first)."""
+def _add(tar: tarfile.TarFile, name: str, content: bytes | Stored, resize: int | None) -> None:
+    """Add one member with fixed metadata: bytes as they are; a stored image (a local file, streamed,
+    or an object's bytes) resized first with `resize`."""
     info = tarfile.TarInfo(name)
     info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = TAR_MTIME, 0o644, 0, 0, "", ""
-    if isinstance(content, Path) and resize:
+    if not isinstance(content, bytes) and resize:
         content = resized_jpeg(content, resize)
+    elif isinstance(content, Fetched):
+        content = content.data
     if isinstance(content, bytes):
         info.size = len(content)
         tar.addfile(info, io.BytesIO(content))
@@ -147,7 +164,7 @@ PARQUET_ROWS = 64  # images per Parquet row group: what is held in memory while 
 PARQUET_DROPPED = ("label", "split")  # the label is the ClassLabel column; the split is the file's
 
 
-def _write_parquet(path: Path, shard: pd.DataFrame, source_root: Path, resize: int | None,
+def _write_parquet(path: Path, shard: pd.DataFrame, images: Iterator[Stored], resize: int | None,
                    classes: list[str]) -> None:
     """One Hugging Face Parquet shard: `image` (struct of the file's `bytes` and `path`, the
     datasets `Image` feature), `label` (the class index, a `ClassLabel` over `classes`), then the
@@ -172,9 +189,10 @@ def _write_parquet(path: Path, shard: pd.DataFrame, source_root: Path, resize: i
         with pq.ParquetWriter(tmp, arrow) as writer:
             for start in range(0, len(shard), PARQUET_ROWS):
                 part = shard.iloc[start:start + PARQUET_ROWS]
-                images = [{"bytes": _image_bytes(source_root / rel, resize), "path": f"{name}.{ext}"}
-                          for rel, name, ext in zip(part["image_path"], part["name"], part["ext"])]
-                columns = {"image": images, "label": part["class_index"].astype("int64").tolist(),
+                # the shard's image iterator last: zip must not take an image past the part's last name
+                cells = [{"bytes": _image_bytes(image, resize), "path": f"{name}.{ext}"}
+                         for name, ext, image in zip(part["name"], part["ext"], images)]
+                columns = {"image": cells, "label": part["class_index"].astype("int64").tolist(),
                            **{name: part[name] for name in meta}}
                 frame = pd.DataFrame({name: list(values) if name == "image" else values
                                       for name, values in columns.items()})
@@ -185,12 +203,16 @@ def _write_parquet(path: Path, shard: pd.DataFrame, source_root: Path, resize: i
         raise
 
 
-def _image_bytes(path: Path, resize: int | None) -> bytes:
+def _image_bytes(image: Stored, resize: int | None) -> bytes:
     """A stored image's bytes (resized first with `resize`)."""
     from curate.errors import DataContractError
 
+    if resize:
+        return resized_jpeg(image, resize)
+    if isinstance(image, Fetched):
+        return image.data
     try:
-        return resized_jpeg(path, resize) if resize else path.read_bytes()
+        return Path(image).read_bytes()
     except FileNotFoundError as exc:
-        raise DataContractError(f"stored image {path} disappeared during the export; run `curate export` "
+        raise DataContractError(f"stored image {image} disappeared during the export; run `curate export` "
                                 "again (it resumes)") from exc

@@ -1,0 +1,176 @@
+"""Where `curate export` reads the stored images: the workspace's store (curate.objectstore),
+the local `<workspace>/images`, a local folder, or an object store (`s3://`, `gs://`, any fsspec URL).
+
+A local store hands the writers file paths: they copy, link or stream each file as before. An
+object store hands them the bytes, read by a bounded pool of threads (a GET is bound by the
+round trip, not by this machine) and at most `READ_AHEAD` images ahead of the writer, in plan
+order: memory holds that many images whatever the size of the collection. The image sizes the
+plan needs (shards are cut by bytes; an absent image is reported, not exported) come from one
+HEAD per object, asked by the same pool a catalog batch at a time.
+
+A link cannot point into a bucket, so an export from an object store copies the images whatever
+`link` asks for (`ImageSource.effective`), and says so. Every message that names an object
+masks credentials (`objectstore.mask_secrets`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from curate import objectstore
+from curate.errors import DataContractError, UpstreamError, UsageError
+from curate.export.config import ExportConfig
+from curate.workspace import Workspace
+
+READ_THREADS = 16  # requests to an object store in flight at once
+READ_AHEAD = 32  # images read ahead of the writer (what an export from an object store holds in memory)
+
+
+class Fetched(NamedTuple):
+    """A stored image read from an object store: where it was (for messages) and its bytes."""
+
+    location: str
+    data: bytes
+
+
+Stored = str | Fetched  # a local file's path, or an object's bytes
+
+
+class ImageSource:
+    """The stored images of `ws` for an export; a context manager (closes its pool of threads)."""
+
+    def __init__(self, ws: Workspace):
+        uri = objectstore.store_uri(ws)
+        self.remote = uri is not None and objectstore.is_url(uri)
+        self.where = objectstore.describe(ws)
+        if self.remote:
+            self._fs = objectstore.filesystem(uri)  # a missing driver: one line, before anything is read
+            self._base, self._strip = uri, True
+        else:
+            self._fs = None
+            self._base, self._strip = (str(ws.root), False) if uri is None else (uri, True)
+        self.folder = None if self.remote else (ws.images_dir if uri is None else uri)
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> ImageSource:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="export-read")
+        return self._pool
+
+    def check_readable(self) -> None:
+        """For an object store: UsageError when its prefix holds nothing (a wrong bucket or prefix in
+        store.json: otherwise every image would be reported missing), UpstreamError when it cannot
+        be listed. Nothing to check for a local store (a missing file is that photo's problem)."""
+        if not self.remote:
+            return
+        try:
+            self._fs.info(self._base)  # not `exists`, which reads every error as "absent"
+        except FileNotFoundError:
+            raise UsageError(f"the image store {self.where} holds no images; check the bucket and prefix in "
+                             "<workspace>/store.json and that the credentials in the environment may list it") \
+                from None
+        except Exception as exc:  # noqa: BLE001 - see _object_size
+            raise self._unreadable(self._base, exc) from None
+
+    def location(self, image_path: str) -> str:
+        """Where the catalog's `image_path` is: a local path or an object's URL (plain strings:
+        pathlib would cost more than a hard link here)."""
+        if self._strip:
+            image_path = image_path.removeprefix(objectstore.IMAGES_PREFIX)
+        return f"{self._base}/{image_path}"
+
+    def effective(self, config: ExportConfig) -> tuple[ExportConfig, list[str]]:
+        """(the config the export runs with, notes for export.json and the command's summary): from
+        an object store, `link` hardlink or symlink becomes copy."""
+        if not self.remote or config.link == "copy":
+            return config, []
+        note = (f"--link {config.link} was asked, but the images are on an object store ({self.where}) that a "
+                "link cannot point into, so they were copied")
+        return replace(config, link="copy"), [note]
+
+    # -- sizes ---------------------------------------------------------------------------------
+
+    def sizes(self, catalog: pd.DataFrame) -> pd.Series:
+        """Size in bytes of each row's stored image (NaN where there is none), indexed like `catalog`."""
+        paths = catalog["image_path"].to_numpy(dtype=object)
+        sizes = np.full(len(paths), np.nan)
+        present = [i for i, rel in enumerate(paths) if isinstance(rel, str)]
+        locations = [self.location(paths[i]) for i in present]
+        measure = self._object_size if self.remote else _file_size
+        found = self.pool.map(measure, locations, chunksize=1) if self.remote else map(measure, locations)
+        for i, size in zip(present, found):
+            sizes[i] = size
+        return pd.Series(sizes, index=catalog.index)
+
+    def _object_size(self, url: str) -> float:
+        try:
+            return float(self._fs.info(url)["size"])
+        except FileNotFoundError:
+            return math.nan
+        except Exception as exc:  # botocore / google-auth / aiohttp errors are not OSErrors
+            raise self._unreadable(url, exc) from None
+
+    # -- bytes ---------------------------------------------------------------------------------
+
+    def images(self, image_paths: Iterable[str]) -> Iterator[Stored]:
+        """What the writers read for each of `image_paths`, in order: the local path, or the object's
+        bytes (read `READ_AHEAD` ahead by the pool; what is not consumed is cancelled)."""
+        if not self.remote:
+            yield from map(self.location, image_paths)
+            return
+        pending: deque = deque()
+        try:
+            for image_path in image_paths:
+                pending.append(self.pool.submit(self._read, self.location(image_path)))
+                if len(pending) >= READ_AHEAD:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def _read(self, url: str) -> Fetched:
+        try:
+            return Fetched(url, self._fs.cat_file(url))
+        except FileNotFoundError:
+            raise DataContractError(f"stored image {objectstore.mask_secrets(url)} disappeared from the image "
+                                    "store during the export; run `curate export` again (it resumes, and lists "
+                                    "the image as missing)") from None
+        except Exception as exc:  # noqa: BLE001 - see _object_size
+            raise self._unreadable(url, exc) from None
+
+    def _unreadable(self, url: str, exc: Exception) -> UpstreamError:
+        detail = objectstore.mask_secrets(" ".join(str(exc).split()))[:200] or type(exc).__name__
+        return UpstreamError(f"cannot read {objectstore.mask_secrets(url)} from the image store "
+                             f"({type(exc).__name__}: {detail}); check that the credentials in the environment "
+                             "(AWS_*, GOOGLE_APPLICATION_CREDENTIALS) may read the bucket, then run `curate export` "
+                             "again (it resumes)")
+
+
+def _file_size(path: str) -> float:
+    try:
+        return float(os.stat(path).st_size)
+    except OSError:
+        return math.nan

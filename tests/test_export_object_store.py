@@ -1,0 +1,375 @@
+"""`curate export` from a workspace whose images are on an object store (fsspec memory://, and S3
+on a local moto server through s3fs): every format gives the same files, shards and manifests as
+the same export from the local store; links become copies, and say so; an interrupted export
+resumes; a deleted object is a missing image, not a crash; reads are parallel and bounded;
+credentials never reach a message."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from helpers import demo_workspace
+
+from curate import objectstore
+from curate.cli.app import app
+from curate.cli.common import run_app
+from curate.errors import DataContractError, UpstreamError, UsageError
+from curate.export import FORMATS, ExportConfig, export_workspace
+from curate.export import source as export_source
+from curate.workspace import Workspace, read_catalog
+
+fsspec = pytest.importorskip("fsspec")
+BUCKET = "curate-export-test"
+SECRET = "moto-secret-never-printed"
+
+
+@pytest.fixture(scope="module")
+def demo_ws(tmp_path_factory) -> Workspace:
+    """A filtered and split demo collection whose images are in <workspace>/images."""
+    return demo_workspace(tmp_path_factory.mktemp("export-store-ws"), photos=60, seed=4)
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under `root` (relative path -> bytes)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def stored_files(ws: Workspace) -> dict[str, Path]:
+    """The workspace's stored images: key under the store (`ab/<sha256>.jpg`) -> local file."""
+    return {str(p.relative_to(ws.images_dir)): p for p in sorted(ws.images_dir.rglob("*")) if p.is_file()}
+
+
+def on_store(ws: Workspace, root: Path, url: str, fs) -> Workspace:
+    """A copy of `ws` whose images are at `url` (the same catalog, byte for byte), not in its folder."""
+    shutil.copytree(ws.root, root, ignore=lambda folder, names: ["images"] if Path(folder) == ws.root else [])
+    for key, path in stored_files(ws).items():
+        fs.pipe_file(f"{url}/{key}", path.read_bytes())
+    (root / objectstore.STORE_FILE).write_text(json.dumps({"uri": url}) + "\n", encoding="utf-8")
+    copy = Workspace(root)
+    assert objectstore.store_uri(copy) == url and not copy.images_dir.exists()
+    return copy
+
+
+def first_exported_image(ws: Workspace) -> pd.Series:
+    """The catalog row of an exported photo (kept, with a split and a label)."""
+    catalog = read_catalog(ws)
+    rows = catalog[(catalog["status"] == "kept") & catalog["split"].notna() & catalog["label"].notna()]
+    return rows.sort_values("photo_id").iloc[0]
+
+
+def cli(args: list, capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as stopped:
+        run_app(app, "curate", [str(a) for a in args])
+    out = capsys.readouterr()
+    return stopped.value.code, out.out, out.err
+
+
+# -- the stores --------------------------------------------------------------------------------
+
+@pytest.fixture
+def memory_ws(demo_ws, tmp_path):
+    """The demo workspace with its images in a fresh memory:// bucket (removed afterwards)."""
+    url = f"memory://bucket-{uuid.uuid4().hex[:12]}/photos"
+    memory = fsspec.filesystem("memory")
+    yield on_store(demo_ws, tmp_path / "remote", url, memory)
+    if memory.exists(url):
+        memory.rm(url, recursive=True)
+
+
+@pytest.fixture(scope="module")
+def s3_env():
+    """A moto S3 server for the module, the environment a user sets for it, and an s3fs on it."""
+    s3fs = pytest.importorskip("s3fs")
+    moto_server = pytest.importorskip("moto.server")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": SECRET,
+                            "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+                            "NO_PROXY": "127.0.0.1,localhost"}.items():
+            patch.setenv(name, value)
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+            patch.delenv(name, raising=False)
+        s3fs.S3FileSystem.clear_instance_cache()  # instances made under another environment
+        fs = s3fs.S3FileSystem()
+        fs.mkdir(BUCKET)
+        yield fs
+        s3fs.S3FileSystem.clear_instance_cache()
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_ws(demo_ws, s3_env, tmp_path_factory):
+    """The demo workspace with its images in s3://BUCKET/<prefix> (tests must not change it)."""
+    return on_store(demo_ws, tmp_path_factory.mktemp("s3") / "remote", f"s3://{BUCKET}/photos", s3_env)
+
+
+# -- the same export ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_from_memory_is_byte_identical_to_the_local_store(demo_ws, memory_ws, tmp_path, fmt):
+    config = ExportConfig(fmt, shard_samples=7)
+    local = export_workspace(demo_ws, tmp_path / "local", config)
+    remote = export_workspace(memory_ws, tmp_path / "remote-out", config)
+    assert tree(tmp_path / "remote-out") == tree(tmp_path / "local")
+    assert len(tree(tmp_path / "local")) > 5 and remote.plan.photos == local.plan.photos > 20
+    assert remote.written == local.written and remote.notes == [] and len(remote.plan.missing) == 0
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_from_s3_is_byte_identical_to_the_local_store(demo_ws, s3_ws, tmp_path, fmt):
+    config = ExportConfig(fmt, shard_samples=7)
+    export_workspace(demo_ws, tmp_path / "local", config)
+    export_workspace(s3_ws, tmp_path / "s3", config)
+    assert tree(tmp_path / "s3") == tree(tmp_path / "local")
+    assert not s3_ws.images_dir.exists()
+
+
+def test_a_resized_export_from_the_store_is_the_local_one(demo_ws, memory_ws, tmp_path):
+    for fmt in ("imagefolder", "hf-parquet"):
+        config = ExportConfig(fmt, resize=32)
+        export_workspace(demo_ws, tmp_path / f"local-{fmt}", config)
+        export_workspace(memory_ws, tmp_path / f"remote-{fmt}", config)
+        assert tree(tmp_path / f"remote-{fmt}") == tree(tmp_path / f"local-{fmt}")
+
+
+def test_files_copied_from_the_store_get_the_usual_mode(demo_ws, memory_ws, tmp_path):
+    export_workspace(demo_ws, tmp_path / "local", ExportConfig("imagefolder"))
+    export_workspace(memory_ws, tmp_path / "remote-out", ExportConfig("imagefolder"))
+    modes = {p.relative_to(tmp_path / "local"): p.stat().st_mode for p in (tmp_path / "local").rglob("*.jpg")}
+    assert modes and {p.relative_to(tmp_path / "remote-out"): p.stat().st_mode
+                      for p in (tmp_path / "remote-out").rglob("*.jpg")} == modes
+
+
+# -- links --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("link", ["hardlink", "symlink"])
+def test_a_link_from_an_object_store_is_a_copy_and_says_so(demo_ws, memory_ws, tmp_path, capsys, link):
+    export_workspace(demo_ws, tmp_path / "copied", ExportConfig("imagefolder"))
+    out = tmp_path / "linked"
+    code, stdout, err = cli(["export", "-f", "imagefolder", "--link", link, "-o", out, "-w", memory_ws.root], capsys)
+    assert code == 0, err
+    assert "note: --link " + link in " ".join(stdout.split()) and "were copied" in stdout
+    images = sorted(out.rglob("*.jpg"))
+    assert images and not any(p.is_symlink() for p in images)
+    assert all(os.stat(p).st_nlink == 1 for p in images)
+    expected = tree(tmp_path / "copied")
+    got = tree(out)
+    manifests = {"export.json", ".export-state.parquet"}  # (the state holds export.json's hash)
+    assert {k: v for k, v in got.items() if k not in manifests} == \
+        {k: v for k, v in expected.items() if k not in manifests}
+    manifest = json.loads(got["export.json"])
+    assert manifest["config"]["link"] == "copy" and len(manifest["notes"]) == 1
+    assert link in manifest["notes"][0] and objectstore.store_uri(memory_ws) in manifest["notes"][0]
+    assert {k: v for k, v in manifest.items() if k != "notes"} == json.loads(expected["export.json"])
+
+
+def test_a_local_store_outside_the_workspace_still_hard_links(demo_ws, tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(demo_ws.root, ws.root, ignore=lambda folder, names: ["images"] if Path(folder) == demo_ws.root
+                    else [])
+    shutil.copytree(demo_ws.images_dir, tmp_path / "shared-images")
+    (ws.root / objectstore.STORE_FILE).write_text(json.dumps({"uri": str(tmp_path / "shared-images")}))
+    result = export_workspace(ws, tmp_path / "out", ExportConfig("imagefolder", link="hardlink"))
+    stored = {p.name: p for p in (tmp_path / "shared-images").rglob("*.jpg")}
+    images = list((tmp_path / "out").rglob("*.jpg"))
+    assert result.notes == [] and len(images) == result.plan.photos > 20
+    for path in images:
+        assert any(os.path.samefile(path, candidate) for candidate in stored.values())
+    with pytest.raises(UsageError, match="would overwrite the workspace"):
+        export_workspace(ws, tmp_path / "shared-images" / "export", ExportConfig("imagefolder"))
+
+
+# -- resume, missing objects ------------------------------------------------------------------
+
+def test_an_interrupted_export_from_the_store_resumes(demo_ws, memory_ws, tmp_path):
+    total = export_workspace(demo_ws, tmp_path / "local", ExportConfig("imagefolder")).plan.photos
+
+    def stop_after_some(phase, done, total_):
+        if done >= 20:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "out"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("curate.export.writers.PROGRESS_EVERY", 1)
+        with pytest.raises(KeyboardInterrupt):
+            export_workspace(memory_ws, out, ExportConfig("imagefolder"), progress=stop_after_some)
+    assert not (out / "export.json").exists()
+    result = export_workspace(memory_ws, out, ExportConfig("imagefolder"))
+    assert result.written == total - 20 and result.reused == 20
+    assert tree(out) == tree(tmp_path / "local")
+
+
+def test_an_interrupted_shard_export_from_s3_keeps_finished_shards(demo_ws, s3_ws, tmp_path):
+    calls = []
+
+    def stop_after_two_shards(phase, done, total):
+        calls.append(done)
+        if len(calls) == 2:
+            raise RuntimeError("killed")
+
+    out = tmp_path / "out"
+    config = ExportConfig("webdataset", shard_samples=10)
+    with pytest.raises(RuntimeError):
+        export_workspace(s3_ws, out, config, progress=stop_after_two_shards)
+    result = export_workspace(s3_ws, out, config)
+    assert result.reused == 2 and result.written == len(list(out.glob("*.tar"))) - 2
+    export_workspace(demo_ws, tmp_path / "local", config)
+    assert tree(out) == tree(tmp_path / "local")
+
+
+def deleted_object_case(demo_ws: Workspace, remote: Workspace, fs, tmp_path: Path, fmt: str, capsys) -> None:
+    """Delete one exported photo's object: the export goes on and lists it as missing, exactly as
+    the local store's export does for the same photo whose file was deleted."""
+    row = first_exported_image(demo_ws)
+    local = Workspace(tmp_path / "local-ws")
+    shutil.copytree(demo_ws.root, local.root)
+    (local.root / row["image_path"]).unlink()
+    fs.rm_file(objectstore.locate(remote, row["image_path"]))
+    fs.invalidate_cache()
+    code, stdout, err = cli(["export", "-f", fmt, "-o", tmp_path / "remote-out", "-w", remote.root], capsys)
+    assert code == 0, err
+    assert "1 photos have no stored image" in " ".join(err.split()) and row["photo_id"] in err
+    export_workspace(local, tmp_path / "local-out", ExportConfig(fmt))
+    assert tree(tmp_path / "remote-out") == tree(tmp_path / "local-out")
+    missing = json.loads((tmp_path / "remote-out" / "export.json").read_text())["missing_images"]
+    assert [m["photo_id"] for m in missing] == [row["photo_id"]]
+    assert missing[0]["reason"] == "stored image file is missing from the image store"
+
+
+def test_a_deleted_object_is_a_missing_image_on_memory(demo_ws, memory_ws, tmp_path, capsys):
+    deleted_object_case(demo_ws, memory_ws, fsspec.filesystem("memory"), tmp_path, "webdataset", capsys)
+
+
+def test_a_deleted_object_is_a_missing_image_on_s3(demo_ws, s3_env, tmp_path, capsys):
+    url = f"s3://{BUCKET}/deleted-{uuid.uuid4().hex[:8]}"
+    remote = on_store(demo_ws, tmp_path / "remote", url, s3_env)
+    deleted_object_case(demo_ws, remote, s3_env, tmp_path, "imagefolder", capsys)
+
+
+def test_an_object_gone_after_the_plan_is_one_line_and_the_rerun_lists_it(memory_ws, tmp_path, capsys, monkeypatch):
+    row = first_exported_image(memory_ws)
+    gone = objectstore.locate(memory_ws, row["image_path"])
+    memory = type(fsspec.filesystem("memory"))
+    real_cat = memory.cat_file
+
+    def vanishing(self, path, *args, **kwargs):
+        if path.endswith(gone.partition("://")[2]):
+            raise FileNotFoundError(path)
+        return real_cat(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(memory, "cat_file", vanishing)
+    out = tmp_path / "out"
+    code, _, err = cli(["export", "-f", "imagefolder", "-o", out, "-w", memory_ws.root], capsys)
+    assert code == 3 and "disappeared from the image store" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    monkeypatch.undo()
+    fsspec.filesystem("memory").rm_file(gone)
+    result = export_workspace(memory_ws, out, ExportConfig("imagefolder"))
+    assert list(result.plan.missing["photo_id"]) == [row["photo_id"]]
+
+
+# -- reads: parallel, bounded -----------------------------------------------------------------
+
+def test_reads_are_parallel_and_at_most_read_ahead_of_the_writer(memory_ws, tmp_path, monkeypatch):
+    monkeypatch.setattr(export_source, "READ_AHEAD", 5)
+    memory = type(fsspec.filesystem("memory"))
+    real_cat = memory.cat_file
+    two_at_once = threading.Barrier(2, timeout=30)  # broken (an error) unless two reads run together
+    lock, counts, ahead = threading.Lock(), {"read": 0, "placed": 0}, []
+
+    def counting_cat(self, path, *args, **kwargs):
+        with lock:
+            counts["read"] += 1
+            ahead.append(counts["read"] - counts["placed"])
+            first = counts["read"] <= 2
+        if first:
+            two_at_once.wait()
+        return real_cat(self, path, *args, **kwargs)
+
+    import curate.export.writers as writers
+
+    real_place = writers.place_file
+
+    def counting_place(*args, **kwargs):
+        with lock:
+            counts["placed"] += 1
+        return real_place(*args, **kwargs)
+
+    monkeypatch.setattr(memory, "cat_file", counting_cat)
+    monkeypatch.setattr(writers, "place_file", counting_place)
+    result = export_workspace(memory_ws, tmp_path / "out", ExportConfig("imagefolder"))
+    assert counts["read"] == counts["placed"] == result.written > 20
+    assert max(ahead) <= 5 + 1  # the read being started counts itself
+
+
+# -- errors: one line, no secret --------------------------------------------------------------
+
+def test_an_unreadable_store_is_one_line_without_the_secret(memory_ws, tmp_path, capsys, monkeypatch):
+    memory = type(fsspec.filesystem("memory"))
+    leaked = f"https://bucket.example/x.jpg?X-Amz-Credential={SECRET}&X-Amz-Signature={SECRET}"
+
+    real_info = memory.info
+
+    def refused(self, path, *args, **kwargs):  # the prefix is listed; each object's HEAD is refused
+        if path.endswith(".jpg"):
+            raise RuntimeError(f"AccessDenied for {leaked}")
+        return real_info(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(memory, "info", refused)
+    with pytest.raises(UpstreamError, match="cannot read memory://"):
+        export_workspace(memory_ws, tmp_path / "api", ExportConfig("imagefolder"))
+    code, stdout, err = cli(["export", "-f", "webdataset", "-o", tmp_path / "cli", "-w", memory_ws.root], capsys)
+    assert code == 4 and "AccessDenied" in err and "Traceback" not in err
+    assert SECRET not in stdout + err and "***" in err
+
+
+def test_a_store_with_nothing_under_its_prefix_is_one_line(memory_ws, tmp_path):
+    (memory_ws.root / objectstore.STORE_FILE).write_text(json.dumps({"uri": "memory://no-such-bucket/x"}))
+    with pytest.raises(UsageError, match="holds no images; check the bucket and prefix"):
+        export_workspace(memory_ws, tmp_path / "out", ExportConfig("imagefolder"))
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("url", ["s3://bucket/exports", "gs://KEY:hunter2@bucket/x"])
+def test_out_on_an_object_store_is_one_line(memory_ws, tmp_path, capsys, url):
+    code, stdout, err = cli(["export", "-f", "imagefolder", "-o", url, "-w", memory_ws.root], capsys)
+    assert code == 2 and "is a URL, and an export is written to a local folder" in err
+    assert "hunter2" not in stdout + err and "Traceback" not in err
+    assert not Path("s3:").exists() and not Path("gs:").exists()
+
+
+def test_a_missing_object_store_driver_is_one_line(memory_ws, tmp_path, monkeypatch):
+    def no_driver(fsspec_module, protocol):
+        raise ImportError("no gcsfs")
+
+    monkeypatch.setattr(objectstore, "_filesystem", no_driver)
+    (memory_ws.root / objectstore.STORE_FILE).write_text(json.dumps({"uri": "gs://bucket/x"}))
+    with pytest.raises(UsageError, match=r"needs its fsspec driver: pip install 'curate-photos\[gcs\]'"):
+        export_workspace(memory_ws, tmp_path / "out", ExportConfig("imagefolder"))
+
+
+def test_a_shard_whose_object_vanishes_leaves_no_partial_shard(memory_ws, tmp_path, monkeypatch):
+    row = first_exported_image(memory_ws)
+    gone = objectstore.locate(memory_ws, row["image_path"])
+    memory = type(fsspec.filesystem("memory"))
+    real_cat = memory.cat_file
+
+    def vanishing(self, path, *args, **kwargs):
+        if path.endswith(gone.partition("://")[2]):
+            raise FileNotFoundError(path)
+        return real_cat(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(memory, "cat_file", vanishing)
+    out = tmp_path / "out"
+    with pytest.raises(DataContractError, match="disappeared from the image store"):
+        export_workspace(memory_ws, out, ExportConfig("hf-parquet", shard_samples=5))
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
