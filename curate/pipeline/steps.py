@@ -251,11 +251,10 @@ def _report(ws: Workspace, settings: ReportSettings) -> str:
 
 def _export(ws: Workspace, out: Path, config, recipe: Recipe) -> str:
     from curate.export import export_workspace
-    from curate.objectstore import require_workspace_images
 
-    require_workspace_images(ws, "the export step")  # images on an object store: not yet (docs/scale.md)
     result = export_workspace(ws, out if out.is_absolute() else ws.root / out, config, recipe=recipe.name)
     missing = f"; {len(result.plan.missing):,} without a stored image (export.json lists them)" \
         if len(result.plan.missing) else ""
+    notes = "".join(f"; {note}" for note in result.notes)  # e.g. a link that became a copy (object store)
     return (f"{result.plan.photos:,} photos as {config.format} in {result.out}: {result.written:,} files written, "
-            f"{result.reused:,} unchanged, {result.removed:,} removed{missing}")
+            f"{result.reused:,} unchanged, {result.removed:,} removed{missing}{notes}")
