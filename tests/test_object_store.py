@@ -245,16 +245,6 @@ def test_a_ray_shard_writes_to_the_store_the_driver_handed_it_without_reading_st
     assert not (tmp_path / "worker-view").exists()
 
 
-def test_export_refuses_a_workspace_whose_images_are_on_a_store_and_says_how_to_fetch_them(tmp_path, bucket):
-    ws = Workspace(tmp_path / "ws")
-    objectstore.record_store(ws, bucket)
-    result = runner.invoke(app, ["export", "--workspace", str(ws.root), "-f", "imagefolder", "-o",
-                                 str(tmp_path / "out")])
-    assert result.exit_code == 2, result.output
-    assert f"keeps them in {bucket}" in result.output and "store.json" in result.output
-    assert not (tmp_path / "out").exists()
-
-
 def failing_pipe(memory, fail, monkeypatch):
     """Make memory:// PUTs of keys for which `fail(path)` is true raise."""
     real_pipe = memory.pipe_file
