@@ -15,6 +15,8 @@ Per collection (a recipe with a demo or scrape source):
 3. For each ablation and its seeds (`--ablation-seeds`, default 1): train on the variant's
    curation, minus anything touching the full curation's clean test set, and score it on that
    same test set (`ablation_catalog`); worth = its accuracy − the same seed's uncurated accuracy.
+   Training ablations ("off-topic class on/off": `classify train --off-topic-class` flipped) train
+   the full curation itself with one setting changed.
 
 Prints figures and their baselines (the uncurated model, measured in the same run), with mean
 and standard error over seeds; writes `curation_worth.json` into the workspace, nothing to docs.
@@ -189,7 +191,15 @@ def ablation_row(ws_full, name: str, ws_variant, config, seed: int, uncurated: f
             "seconds": time.perf_counter() - start}
 
 
-def measure(workspaces: dict, config, seeds: int, ablation_seeds: int, device: str) -> list[dict]:
+def training_ablations(config, only: list[str] | None = None) -> dict[str, dict]:
+    """{name: changes to the training config}: the full curation trained with one setting flipped."""
+    name = f"off-topic class {'off' if config.off_topic_class else 'on'}"
+    out = {name: {"off_topic_class": not config.off_topic_class}}
+    return {k: v for k, v in out.items() if only is None or k in only}
+
+
+def measure(workspaces: dict, config, seeds: int, ablation_seeds: int, device: str,
+            only: list[str] | None = None) -> list[dict]:
     """Every (variant, seed) row: the full curation for `seeds` seeds, each ablation for `ablation_seeds`."""
     rows, uncurated = [], {}
     for seed in range(seeds):
@@ -197,10 +207,12 @@ def measure(workspaces: dict, config, seeds: int, ablation_seeds: int, device: s
         uncurated[seed] = row["uncurated"]
         rows.append(row)
         print(f"  seed {seed}: {row_line(row)}", flush=True)
-    ablations = {name: ws for name, ws in workspaces.items() if name != "full"}
-    for name, ws in ablations.items():
+    ablations = {name: (ws, {}) for name, ws in workspaces.items() if name != "full"}
+    ablations.update({name: (workspaces["full"], changes)
+                      for name, changes in training_ablations(config, only).items()})
+    for name, (ws, changes) in ablations.items():
         for seed in range(min(ablation_seeds, seeds)):
-            row = ablation_row(workspaces["full"], name, ws, dataclasses.replace(config, seed=seed), seed,
+            row = ablation_row(workspaces["full"], name, ws, dataclasses.replace(config, seed=seed, **changes), seed,
                                uncurated[seed], device)
             rows.append(row)
             print(f"  {name}, seed {seed}: {row_line(row)}", flush=True)
@@ -273,7 +285,20 @@ def train_config(recipe, args):
     config = build_config(TrainConfig, recipe.stage_defaults("train"), "recipe [train]")
     overrides = {k: v for k, v in (("epochs", args.epochs), ("head_epochs", args.head_epochs),
                                    ("image_size", args.image_size)) if v is not None}
-    return dataclasses.replace(config, **overrides)
+    config = dataclasses.replace(config, **overrides)
+    if args.train_set:  # --train-set KEY=VALUE: any other [train] setting, checked as a recipe's
+        section = {key: _value(text) for key, text in (item.split("=", 1) for item in args.train_set)}
+        config = build_config(TrainConfig, {**recipe.stage_defaults("train"), **overrides, **section},
+                              "--train-set")
+    return config
+
+
+def _value(text: str):
+    """A --train-set value: JSON (true, 3, 0.5, "x") or else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def run_collection(name: str, root: Path, args) -> list[dict]:
@@ -284,14 +309,17 @@ def run_collection(name: str, root: Path, args) -> list[dict]:
     recipe = load(name, args.photos)
     start = time.perf_counter()
     print(f"{recipe.name}: curating ({root})", flush=True)
-    workspaces = curate_variants(root, recipe, args.ablations)
+    curation = None if args.ablations is None else [name for name in args.ablations
+                                                     if not name.startswith("off-topic class")]
+    workspaces = curate_variants(root, recipe, curation)
     catalog = read_catalog(workspaces["full"])
     truth, config = read_truth(workspaces["full"])
     scrape = type(config).__name__ == "ScrapeConfig"
     print(f"  full curation's scorecard ({len(catalog)} photos):")
     print_scorecard(scorecard(catalog, truth, 5.0, recipe.stage_defaults("split").get("test"),
                                 SCRAPE_TARGETS if scrape else None))
-    rows = measure(workspaces, train_config(recipe, args), args.seeds, args.ablation_seeds, args.device)
+    rows = measure(workspaces, train_config(recipe, args), args.seeds, args.ablation_seeds, args.device,
+                   args.ablations)
     print(f"{recipe.name}: summary (wall {time.perf_counter() - start:.0f} s)")
     print_summary(rows)
     return rows
@@ -308,6 +336,8 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, help="override [train] image_size")
     parser.add_argument("--ablations", action="append", help=(
         "ablation(s) to run, e.g. 'topic rescue off' (repeatable); default: every one"))
+    parser.add_argument("--train-set", action="append", metavar="KEY=VALUE",
+                        help="any other [train] setting, e.g. off_topic_class=true (repeatable)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workspace", type=Path, help="root folder (reused: finished steps and runs are kept)")
     args = parser.parse_args()

@@ -40,6 +40,9 @@ class TrainConfig:
     balance: str = setting("none", help="Class imbalance: none, sampler (weighted sampling) or loss (class weights).")
     dropout: float = setting(0.2, help="Dropout before the classification head.")
     pretrained: bool = setting(True, help="Start from the backbone's ImageNet weights (off: random weights).")
+    off_topic_class: bool = setting(False, help=(
+        "Also train on the prefilter's off-topic photos of train/val photographers, as a hidden extra "
+        "class (outlier exposure): predictions, accuracy and the gate still use the labels only."))
     compile: bool = setting(False, flag="--compile", help="torch.compile the model (CUDA).")
     precision: str = setting("auto", help="auto (bf16 autocast on CUDA, fp32 elsewhere), bf16 or fp32.")
     channels_last: bool | None = setting(None, help="Memory layout (default: channels-last on CUDA).")  # None: CUDA

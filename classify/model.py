@@ -39,6 +39,7 @@ class RunMeta:
     catalog_sha256: str | None = None
     metrics: dict = field(default_factory=dict)
     gate: dict = field(default_factory=dict)  # the topic gate that belongs with the run (classify.gate), or why none
+    off_topic_output: bool = False  # the head has a hidden off-topic output (`--off-topic-class`)
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> bytes:
@@ -79,23 +80,33 @@ class RunMeta:
 
 
 def build_classifier(backbone_name: str, num_classes: int, pretrained: bool = True, dropout: float = 0.2,
-                     image_size: int | None = None):
-    """(Classifier module, Preprocess): the backbone's features with a fresh linear head."""
+                     image_size: int | None = None, off_topic_output: bool = False):
+    """(Classifier module, Preprocess): the backbone's features with a fresh linear head
+    (`num_classes` outputs, plus one hidden off-topic output with `off_topic_output`)."""
     from curate.vision.backbones import load_backbone
 
     backbone = load_backbone(backbone_name, pretrained=pretrained)
     if image_size:
         backbone = backbone.resized(image_size)
-    return Classifier(backbone.features, backbone.dim, num_classes, backbone.preprocess, dropout), backbone.preprocess
+    return (Classifier(backbone.features, backbone.dim, num_classes, backbone.preprocess, dropout,
+                       off_topic_output=off_topic_output), backbone.preprocess)
 
 
 class Classifier(nn.Module):
-    """uint8 or float images (N, 3, H, W) -> logits. uint8 input is normalised inside."""
+    """uint8 or float images (N, 3, H, W) -> logits. uint8 input is normalised inside.
 
-    def __init__(self, features, dim: int, num_classes: int, preprocess: Preprocess, dropout: float = 0.2):
+    With `off_topic_output` the head has one more output, trained on the prefilter's off-topic
+    photos (`classify train --off-topic-class`): the model learns what is not on topic, but every
+    caller sees the labels' logits only (`forward`, `features_and_logits`); training asks for all
+    of them (`forward(images, all_outputs=True)`).
+    """
+
+    def __init__(self, features, dim: int, num_classes: int, preprocess: Preprocess, dropout: float = 0.2,
+                 off_topic_output: bool = False):
         super().__init__()
         self.backbone = features
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, num_classes))
+        self.num_classes = num_classes
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, num_classes + int(off_topic_output)))
         mean, std = preprocess.pixel_scale()
         self.register_buffer("mean", mean, persistent=False)
         self.register_buffer("std", std, persistent=False)
@@ -105,13 +116,14 @@ class Classifier(nn.Module):
             return (images.float() - self.mean) / self.std
         return images
 
-    def forward(self, images):
-        return self.head(self.backbone(self.normalise(images)))
+    def forward(self, images, all_outputs: bool = False):
+        logits = self.head(self.backbone(self.normalise(images)))
+        return logits if all_outputs else logits[:, :self.num_classes]
 
     def features_and_logits(self, images):
-        """(pooled features (N, dim), logits) from ONE pass: the topic gate reads the features."""
+        """(pooled features (N, dim), the labels' logits) from ONE pass: the topic gate reads the features."""
         pooled = self.backbone(self.normalise(images))
-        return pooled, self.head(pooled)
+        return pooled, self.head(pooled)[:, :self.num_classes]
 
 
 def save_model(run_dir: Path, model, meta: RunMeta) -> None:
@@ -139,7 +151,7 @@ def load_model(run_dir: Path, device=None):
         raise UsageError(f"{run_dir} is not a trained run (no {META} / {WEIGHTS}); train one with `classify train`")
     meta = RunMeta.from_file(run_dir / META)
     model, _ = build_classifier(meta.backbone, len(meta.classes), pretrained=False, dropout=meta.dropout,
-                                image_size=meta.preprocessing().size)
+                                image_size=meta.preprocessing().size, off_topic_output=bool(meta.off_topic_output))
     try:
         weights = load_file(run_dir / WEIGHTS)
     except (SafetensorError, OSError) as exc:  # truncated, empty or not a safetensors file

@@ -54,6 +54,22 @@ CHECKPOINT_KEYS = {"config", "classes", "next_epoch", "stage", "model", "optimiz
                    "best_val", "bad_epochs", "catalog_sha256"}  # what save_checkpoint writes
 
 
+OFF_TOPIC_CLASS = "off_topic"  # the hidden extra class of --off-topic-class (never a prediction)
+
+
+def off_topic_rows(catalog: pd.DataFrame) -> pd.DataFrame:
+    """The photos `--off-topic-class` trains as the extra class, in the train split: the prefilter's
+    off-topic drops that the topic gate is fitted on (`classify.gate.gate_rows`: none of a test
+    photographer's, nor a copy of one), so the sandals test stays unseen."""
+    from classify.data import check_image_refs
+    from classify.gate import gate_rows
+
+    _, negatives = gate_rows(catalog)
+    if not negatives.empty:
+        check_image_refs(negatives)
+    return negatives.assign(label=OFF_TOPIC_CLASS, split="train")
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -94,12 +110,24 @@ class Trainer:
         # the backbone's preprocessing, so they come after the model)
         rows = labelled_rows(catalog)
         self.classes = classes or class_list(rows)
+        if config.off_topic_class and OFF_TOPIC_CLASS in self.classes:
+            raise UsageError(f"--off-topic-class trains a hidden class named {OFF_TOPIC_CLASS!r}, but that is one of "
+                             "the labels; rename the label (a recipe's [[labels]]) or train without the flag")
+        off_topic = off_topic_rows(catalog) if config.off_topic_class else rows.iloc[:0]
+        self.off_topic_output = not off_topic.empty
+        if config.off_topic_class and off_topic.empty:
+            log.warning("note: --off-topic-class: the catalog has no photos dropped as off_topic outside the "
+                        "test photographers (run `curate prefilter` first); training on the labels alone")
+        # what the head's outputs are: the labels, then (outlier exposure) one hidden off-topic class
+        self.outputs = self.classes + ([OFF_TOPIC_CLASS] if self.off_topic_output else [])
         seed_everything(config.seed)  # the new head's initial weights (identical on every rank)
         self.model, self.preprocess = build_classifier(config.backbone, len(self.classes),
                                                        pretrained=config.pretrained, dropout=config.dropout,
-                                                       image_size=config.image_size)
-        self.data = split_datasets(ws, rows, self.classes, self.preprocess, config.cache_side,
-                                   config.color_jitter, crop_scale=config.crop_scale)
+                                                       image_size=config.image_size,
+                                                       off_topic_output=self.off_topic_output)
+        self.data = split_datasets(ws, pd.concat([rows, off_topic], ignore_index=True), self.outputs,
+                                   self.preprocess, config.cache_side, config.color_jitter,
+                                   crop_scale=config.crop_scale)
         cuda = self.device.type == "cuda"
         self.bf16 = config.precision == "bf16" or (config.precision == "auto" and cuda)
         self.channels_last = cuda if config.channels_last is None else config.channels_last
@@ -120,11 +148,15 @@ class Trainer:
         self.gate: dict | None = None  # what record_gate fitted (or why not), once training has ended
 
     # ---------------------------------------------------------------- data
+    def train_photos(self) -> int:
+        """Labelled training photos (without the off-topic class's)."""
+        return int((self.data["train"].dataset.targets < len(self.classes)).sum())
+
     def _class_weights(self):
         if self.config.balance != "loss":
             return None
-        counts = np.bincount(self.data["train"].dataset.targets, minlength=len(self.classes)).astype(float)
-        weights = counts.sum() / np.maximum(counts, 1) / len(self.classes)
+        counts = np.bincount(self.data["train"].dataset.targets, minlength=len(self.outputs)).astype(float)
+        weights = counts.sum() / np.maximum(counts, 1) / len(self.outputs)
         return torch.tensor(weights, dtype=torch.float32, device=self.device)
 
     def loader(self, split: str, epoch: int):
@@ -154,7 +186,7 @@ class Trainer:
     def _sample_weights(self, dataset):
         if self.config.balance != "sampler":
             return None
-        counts = np.bincount(dataset.targets, minlength=len(self.classes))
+        counts = np.bincount(dataset.targets, minlength=len(self.outputs))
         return 1.0 / np.maximum(counts[dataset.targets], 1)
 
     # ---------------------------------------------------------------- optimisation
@@ -239,7 +271,7 @@ class Trainer:
             for images, targets in loader:
                 images, targets = self.on_device(images, targets)
                 with self.autocast():
-                    logits = self.forward(images)
+                    logits = self.forward(images, all_outputs=True)
                     loss = self.criterion(logits.float(), targets)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -296,10 +328,11 @@ class Trainer:
         return RunMeta(classes=self.classes, backbone=self.config.backbone, preprocess=self.preprocess.to_dict(),
                        dropout=self.config.dropout, config={**asdict(self.config), "leaky_split": self.leaky,
                                                          "world_size": self.dist.world_size},
-                       catalog_sha256=self.catalog_sha256,
+                       catalog_sha256=self.catalog_sha256, off_topic_output=self.off_topic_output,
                        metrics={"best_epoch": best.get("epoch"), "val_loss": best.get("val_loss"),
                                 "val_accuracy": best.get("val_accuracy"), "epochs_run": len(self.history),
-                                "train_photos": len(self.data["train"].rows), "val_photos": len(self.data["val"].rows),
+                                "train_photos": self.train_photos(), "val_photos": len(self.data["val"].rows),
+                                "off_topic_train_photos": len(self.data["train"].rows) - self.train_photos(),
                                 "test_photos": len(self.data["test"].rows)})
 
     # ---------------------------------------------------------------- the loop

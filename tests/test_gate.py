@@ -351,3 +351,83 @@ def test_gate_variants_bench_counts_prefilter_false_drops_apart():
     assert out["sandals_answered"] == pytest.approx(2 / 4)  # row 1: unsure; row 2: gated
     assert out["truly_off_answered"] == pytest.approx(1 / 3) and out["truly_on_answered"] == 1
     assert out["wrongly_gated"] == pytest.approx(1 / 4) and out["oof_off_topic_gated"] == pytest.approx(1 / 2)
+
+
+# ------------------------------------------------------------------ --off-topic-class (outlier exposure)
+
+def test_off_topic_class_trains_a_hidden_output_on_the_gates_negatives_only(gated, tmp_path):
+    """The extra class learns the prefilter's off-topic photos of train/val photographers; callers
+    see the labels only, and the test photographers' off-topic photos stay unseen (the sandals test)."""
+    import torch
+
+    from classify.data import transforms
+    from classify.model import load_model
+    from classify.train import OFF_TOPIC_CLASS, off_topic_rows
+
+    ws, _, catalog, truth = gated
+    run = tmp_path / "oe"
+    # three frozen-backbone epochs: enough for the ImageNet features to tell sandals from skylines
+    trainer = train(ws, run, TrainConfig(**{**TINY, "off_topic_class": True, "head_epochs": 3, "epochs": 0,
+                                            "lr": 3e-3}))
+    negatives = off_topic_rows(catalog)
+    test_owners = set(catalog.loc[catalog["split"] == "test", "owner_id"])
+    assert len(negatives) and not set(negatives["owner_id"]) & test_owners
+    trained = trainer.data["train"]
+    hidden = trained.dataset.targets == len(trainer.classes)
+    assert set(trained.rows.loc[hidden, "photo_id"]) == set(negatives["photo_id"])
+    assert (trained.rows.loc[hidden, "label"] == OFF_TOPIC_CLASS).all()
+    assert OFF_TOPIC_CLASS not in trainer.classes and trainer.outputs[-1] == OFF_TOPIC_CLASS
+    meta = RunMeta.from_file(run / "model.json")
+    assert meta.off_topic_output and meta.classes == trainer.classes
+    assert meta.metrics["off_topic_train_photos"] == int(hidden.sum())
+    assert meta.metrics["train_photos"] == int((~hidden).sum())
+
+    model, _ = load_model(run, "cpu")
+    assert model.head[-1].out_features == len(meta.classes) + 1
+    # callers get the labels' probabilities only
+    off, on = _photos(ws, catalog, truth, False), _photos(ws, catalog, truth, True)
+    predictor = Predictor(run, "cpu")
+    from PIL import Image
+
+    probs = predictor.probabilities([Image.open(path).convert("RGB") for path in off[:4]])
+    assert probs.shape == (4, len(meta.classes)) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    rows, _ = _predict_csv(run, off[:4], tmp_path, "--no-gate")
+    assert all(row["label_1"] in meta.classes for row in rows)
+    # the hidden output learned something: on UNSEEN photos (test photographers'), it scores the
+    # off-topic ones above the on-topic ones
+    transform = transforms(meta.preprocessing(), train=False)
+
+    def hidden_share(paths):
+        from classify.data import read_rgb_tensor
+
+        batch = torch.stack([transform(read_rgb_tensor(str(path))) for path in paths])
+        with torch.inference_mode():
+            return torch.softmax(model(batch, all_outputs=True), 1)[:, -1].numpy()
+
+    off_scores, on_scores = hidden_share(off), hidden_share(on)
+    auc = (off_scores[:, None] > on_scores[None, :]).mean()
+    assert auc >= 0.8, (auc, off_scores.mean(), on_scores.mean())
+    assert load_gate(run) is not None  # the gate is still fitted, on the new model's features
+
+
+def test_off_topic_class_without_prefilter_drops_trains_on_the_labels_alone(gated, tmp_path, caplog):
+    ws, _, catalog, _ = gated
+    no_off = catalog.copy()
+    off = no_off["drop_reason"] == OFF_TOPIC
+    no_off.loc[off, "status"] = schema.KEPT
+    no_off.loc[off, ["drop_reason", "drop_stage"]] = None
+    with caplog.at_level("WARNING"):
+        trainer = train(ws, tmp_path / "run", TrainConfig(**{**TINY, "epochs": 0, "off_topic_class": True}),
+                        catalog=no_off)
+    assert not trainer.off_topic_output and trainer.outputs == trainer.classes
+    assert not RunMeta.from_file(tmp_path / "run" / "model.json").off_topic_output
+    assert any("training on the labels alone" in record.getMessage() for record in caplog.records)
+
+
+def test_off_topic_class_refuses_a_label_of_the_same_name(gated, tmp_path):
+    ws, _, catalog, _ = gated
+    renamed = catalog.copy()
+    first = renamed.loc[renamed["label"].notna(), "label"].iloc[0]
+    renamed.loc[renamed["label"] == first, "label"] = "off_topic"
+    with pytest.raises(UsageError, match="hidden class named 'off_topic'"):
+        train(ws, tmp_path / "run", TrainConfig(**{**TINY, "off_topic_class": True}), catalog=renamed)
