@@ -67,9 +67,10 @@ def photographers_section(cat: pd.DataFrame, owner_alarm: float, max_gallery: in
     square = counts.assign(square=counts["photos"].astype("int64") ** 2).groupby("label")
     per_label = pd.DataFrame({"photos": square["photos"].sum(), "owners": square.size(),
                               "square_sum": square["square"].sum()})
-    tops = counts.groupby("label").head(top)
-    per_label["top"] = tops.groupby("label").apply(
-        lambda g: list(zip(g["owner_id"], g["photos"].astype(int))), include_groups=False)
+    listed: dict[str, list] = {}
+    for label, owner, photos in counts.groupby("label").head(top).itertuples(index=False):
+        listed.setdefault(label, []).append((owner, int(photos)))
+    per_label["top"] = per_label.index.to_series().map(listed)
 
     def top_rows(label: str, owner_id: str, limit: int) -> dict:
         return gallery(owners[(owners["label"] == label) & (owners["owner_id"] == owner_id)], limit)

@@ -31,7 +31,8 @@ def review_section(catalog: pd.DataFrame, max_rows: int = 200) -> dict:
         "relabelled": int(len(relabelled)),
         "overrode": {key: int(n) for key, n in overrode.value_counts().items()},
         "relabels": [{"from": before, "to": after, "photos": int(n)} for (before, after), n in relabels.items()],
-        "rows": [{"photo_id": r.photo_id, "decision": r.review_status, "label": r.label,
+        "rows": [{"photo_id": r.photo_id, "decision": None if pd.isna(r.review_status) else r.review_status,
+                  "label": None if pd.isna(r.label) else r.label,  # NaN is not JSON
                   "label_before_review": None if pd.isna(r.label_before_review) else r.label_before_review,
                   "overrode": None if pd.isna(r.review_overrode_stage) else
                   f"{r.review_overrode_stage}: {r.review_overrode_reason}"}
