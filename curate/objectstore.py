@@ -252,16 +252,18 @@ def put_bytes(location: Location, data: bytes) -> bool:
 
 
 def read_bytes(location: Location) -> bytes:
-    """The stored bytes at `location` (FileNotFoundError if there are none)."""
+    """The stored bytes at `location` (FileNotFoundError if there are none). An object is one GET:
+    asked from byte 0 (`start=0`), s3fs sends a ranged GET for the whole object instead of a HEAD
+    for its size and then the GET."""
     if is_url(location):
-        return filesystem(location).cat_file(location)
+        return filesystem(location).cat_file(location, start=0)
     return Path(location).read_bytes()
 
 
 def open_stored(location: Location) -> BinaryIO:
     """A binary file object of the stored image (the caller closes it). An object is read whole,
-    with fsspec's `cat_file` (s3fs: a HEAD for its size, then one GET), not through a file object
-    whose small seeks would each be a ranged request."""
+    with one GET (`read_bytes`), not through a file object whose small seeks would each be a
+    ranged request."""
     if is_url(location):
         return io.BytesIO(read_bytes(location))
     return open(location, "rb")

@@ -153,7 +153,7 @@ class ImageSource:
 
     def _read(self, url: str) -> Fetched:
         try:
-            return Fetched(url, self._fs.cat_file(url))
+            return Fetched(url, objectstore.read_bytes(url))  # one GET
         except FileNotFoundError:
             raise DataContractError(f"stored image {objectstore.mask_secrets(url)} disappeared from the image "
                                     "store during the export; run `curate export` again (it resumes, and lists "
