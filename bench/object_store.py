@@ -13,14 +13,19 @@ Each repeat, for the local store then the S3 store, in fresh workspaces:
   ingest    `curate ingest folder` (read, sha256, the single decode pass, store the image);
   re-read   the filter's image reads again: the decode-pass features, pHashes and thumbnail
             cache are emptied, then `curate filter` reads every stored image back;
-  resize    classify's training-data read: every image decoded once into cache/resized-256.
-The report gives each step's median and the ratio S3 / local, and checks the catalogs are equal.
+  resize    classify's training-data read: every image decoded once into cache/resized-256;
+  export    `curate split`, then `curate export` as an ImageFolder tree (copies: from S3 a link
+            cannot be made, so the local store copies too) and as WebDataset shards, each timed
+            apart (export-folder, export-shards) into a fresh folder.
+The report gives each step's median and the ratio S3 / local, and checks the catalogs and the
+exported files are equal.
 Needs the dev extra (s3fs, moto[server]).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import platform
 import shutil
@@ -35,15 +40,18 @@ from pathlib import Path
 import pandas as pd
 
 from curate import objectstore
+from curate.export import ExportConfig, export_workspace
 from curate.filters.run import run_filter
 from curate.filters.stage import FilterConfig
 from curate.ingest.folder import FolderOptions, ingest_folder
+from curate.split import SplitConfig, run_split
 from curate.vision import features
 from curate.workspace import Workspace, read_catalog, write_catalog
 
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 COLLECTIONS = {"imagenet": "imagenet-sample/*.jpg", "ferrari": "flickr-ferrari/*/*.jpg", "scenes": "scenes15/*/*/*.jpg"}
-STEPS = ("ingest", "re-read", "resize")
+STEPS = ("ingest", "re-read", "resize", "export-folder", "export-shards")
+EXPORTS = {"export-folder": "imagefolder", "export-shards": "webdataset"}
 
 
 def photo_folder(root: Path, photos: int) -> Path:
@@ -83,7 +91,20 @@ def run_steps(ws: Workspace, folder: Path, store: str | None, workers: int) -> d
     resized = ensure_resized(ws, rows, side=256, workers=workers)
     times["resize"] = time.perf_counter() - started
     assert resized.notna().all(), "an image could not be read back"
+    run_split(ws, SplitConfig())
+    for step, fmt in EXPORTS.items():
+        started = time.perf_counter()
+        result = export_workspace(ws, ws.root / "exports" / fmt, ExportConfig(fmt))
+        times[step] = time.perf_counter() - started
+        assert result.plan.photos and not len(result.plan.missing), "an export left photos out"
     return times
+
+
+def exported(ws: Workspace) -> dict[str, str]:
+    """sha256 of every exported file (path under the exports folder -> digest)."""
+    root = ws.root / "exports"
+    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(root.rglob("*")) if path.is_file()}
 
 
 def start_moto() -> tuple[subprocess.Popen, str]:
@@ -127,7 +148,7 @@ def main() -> None:
         photos = sum(1 for _ in folder.rglob("*.jpg"))
         megabytes = sum(path.stat().st_size for path in folder.rglob("*.jpg")) / 1e6
         times: dict[str, dict[str, list[float]]] = {kind: {step: [] for step in STEPS} for kind in ("local", "s3")}
-        identical = True
+        identical = same_exports = True
         for repeat in range(args.repeats):
             local, remote = Workspace(scratch / f"local-{repeat}"), Workspace(scratch / f"s3-{repeat}")
             for kind, ws, store in (("local", local, None), ("s3", remote, f"s3://bench/run-{repeat}")):
@@ -138,14 +159,20 @@ def main() -> None:
             except AssertionError as difference:
                 identical = False
                 print(f"catalogs differ: {str(difference)[:300]}")
+            local_files, remote_files = exported(local), exported(remote)
+            if local_files != remote_files:
+                same_exports = False
+                print(f"exports differ: {sorted(set(local_files.items()) ^ set(remote_files.items()))[:3]}")
             print(f"repeat {repeat + 1}: " + ", ".join(
                 f"{step} local {times['local'][step][-1]:.2f} s / s3 {times['s3'][step][-1]:.2f} s" for step in STEPS))
         print(f"{photos:,} photos ({megabytes:.1f} MB), {args.workers} threads, median of {args.repeats}")
         for step in STEPS:
             local_s, s3_s = (statistics.median(times[kind][step]) for kind in ("local", "s3"))
-            print(f"{step:8s} local {local_s:6.2f} s ({photos / local_s:5.0f} images/s)   "
+            print(f"{step:13s} local {local_s:6.2f} s ({photos / local_s:5.0f} images/s)   "
                   f"s3 {s3_s:6.2f} s ({photos / s3_s:5.0f} images/s)   ratio s3 / local {s3_s / local_s:.2f}x")
         print(f"catalogs identical: {'yes' if identical else 'NO'}")
+        print(f"exported files identical (imagefolder and webdataset, export.json included): "
+              f"{'yes' if same_exports else 'NO'}")
         print(f"load average after: {os.getloadavg()[0]:.2f}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
