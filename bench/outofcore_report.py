@@ -118,16 +118,28 @@ def run_child(workspace: Path, engine: str) -> dict:
 
 
 def fresh_workspace(folder: Path, name: str, catalog: Path) -> Path:
-    """A workspace holding a copy of `catalog` and the stage reports."""
-    from curate.stage_reports import save_stage_report
+    """A workspace holding a copy of `catalog` and the stage reports (written once per catalog,
+    with their freshness fingerprints computed in batches, as the DuckDB stages write them)."""
+    from curate.outofcore.db import catalog_sha256, save_stage_report
     from curate.workspace import Workspace
 
+    reports = catalog.with_suffix(".reports")
+    if not reports.exists():
+        scratch = catalog.with_suffix(".ws")
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir()
+        os.link(catalog, scratch / "catalog.parquet")
+        start = time.perf_counter()
+        for stage, report in stage_reports().items():
+            save_stage_report(Workspace(scratch), stage, catalog_sha256(catalog), report)
+        print(f"stage reports (fingerprints in batches) written in {time.perf_counter() - start:.0f} s", flush=True)
+        os.replace(scratch / "reports", reports)
+        shutil.rmtree(scratch)
     root = folder / name
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     shutil.copyfile(catalog, root / "catalog.parquet")
-    for stage, report in stage_reports().items():
-        save_stage_report(Workspace(root), stage, "0" * 64, report)
+    shutil.copytree(reports, root / "reports")
     return root
 
 
