@@ -11,7 +11,9 @@ with `COPY ... TO` (a temp file, then an atomic rename), row order and schema ke
   duplicates (same keep rule), owner caps, the funnel;
 - split's group table and assignment (`curate.outofcore.split`): the same groups and the same
   `assign_groups` call as pandas, so the same split for the same seed;
-- the leakage check and the status counts (`curate.outofcore.queries`).
+- the leakage check and the status counts (`curate.outofcore.queries`);
+- every aggregate of `curate report` and the few rows its galleries show
+  (`curate.outofcore.report`).
 
 `engine` (every I/O edge that reads the catalog takes one): "pandas", "duckdb" or "auto" (DuckDB
 when the catalog has more than AUTO_ROWS rows, or is a folder of Parquet parts).
