@@ -5,6 +5,8 @@
 - `plan.plan_export`: a pure function, catalog -> export plan (which photo goes where).
 - `spill.plan_from_file`: the same plan from the catalog file, streamed; from
   `curate.external_sort.EXTERNAL_ROWS` rows on, sorted on disk by DuckDB (nothing held per photo).
+- `source.ImageSource`: where the stored images are read from (the workspace's folder, a local folder,
+  or an object store: bytes read ahead by a bounded pool of threads).
 - `writers`: images into folders, WebDataset or Hugging Face Parquet shards, resumable, progress via a callback.
 - `card`: ATTRIBUTION.csv, the dataset card README.md, export.json, each format's index.
 - `run.export_workspace`: the I/O edge that puts them together.

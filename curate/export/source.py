@@ -153,7 +153,8 @@ class ImageSource:
 
     def _read(self, url: str) -> Fetched:
         try:
-            return Fetched(url, objectstore.read_bytes(url))  # one GET
+            # one GET, as objectstore.read_bytes, on this one instance (fsspec caches one per thread)
+            return Fetched(url, self._fs.cat_file(url, start=0))
         except FileNotFoundError:
             raise DataContractError(f"stored image {objectstore.mask_secrets(url)} disappeared from the image "
                                     "store during the export; run `curate export` again (it resumes, and lists "
