@@ -373,3 +373,15 @@ def test_a_shard_whose_object_vanishes_leaves_no_partial_shard(memory_ws, tmp_pa
     with pytest.raises(DataContractError, match="disappeared from the image store"):
         export_workspace(memory_ws, out, ExportConfig("hf-parquet", shard_samples=5))
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_a_recipe_export_step_reads_the_store_and_notes_the_copies(memory_ws):
+    from curate.pipeline import plan
+    from curate.recipes import recipe_from_dict
+
+    recipe = {"name": "exp", "labels_from": "skylines", "sources": [{"kind": "demo"}],
+              "export": {"format": "imagefolder", "link": "hardlink", "out": "folders"}}
+    summary = plan(recipe_from_dict(recipe))[-1].action(memory_ws)
+    assert "imagefolder" in summary and "were copied" in summary
+    images = list((memory_ws.root / "folders").rglob("*.jpg"))
+    assert len(images) > 20 and all(os.stat(p).st_nlink == 1 for p in images)
