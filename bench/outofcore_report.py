@@ -11,8 +11,9 @@ The catalog is bench/outofcore.py's generator (50 Zipf-sized city labels, ~rows/
 10% without coordinates, 3% ambiguous, mixed licences, 2% dropped at ingest) with what a filter
 and a split would have written on top, so that every section of the report has work to do:
 distances from each label's centre, 4% geo outliers and 1% exact duplicates dropped by the
-filter (duplicate groups of 2-3), owner names, and a train/val/test split of the kept photos; a
-filter report (each label's centre, max_km 25) and a split report. No stored images: the
+filter (each with the copy kept: groups of 2), owner names, and a train/val/test split of the
+kept photos by owner (no leaks, as `curate split` makes it); a filter report (each label's
+centre, max_km 25) and a split report. No stored images: the
 galleries' thumbnails are grey boxes (metadata only), so the time is the catalog work's.
 """
 
@@ -28,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +43,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 from outofcore import LABELS, chunk  # noqa: E402  (bench/outofcore.py's generator)
 
 from curate import schema  # noqa: E402
+
+
+def hash_owner(owner: str) -> int:
+    """A split bucket (0-4) for an owner, the same in every chunk."""
+    return zlib.crc32(owner.encode()) % 5
 
 
 def report_chunk(start: int, rows: int, total: int, seed: int) -> pa.Table:
@@ -57,13 +64,21 @@ def report_chunk(start: int, rows: int, total: int, seed: int) -> pa.Table:
     outlier = kept & located & (rng.random(rows) < 0.04)
     ids = np.arange(start, start + rows)
     duplicate = kept & ~outlier & (rng.random(rows) < 0.01)
-    group = np.where(rng.random(rows) < 0.02, np.char.add("flickr:", (ids - ids % 3).astype(str)), None)
+    duplicate[0] = False
     for mask, why in ((outlier, "geo_outlier"), (duplicate, "exact_duplicate")):
         status[mask], reason[mask], stage[mask] = schema.DROPPED, why, "filter"
-    group[duplicate] = np.char.add("flickr:", ids[duplicate].astype(str))
-    split = np.where(status == schema.KEPT, np.array(["train", "train", "train", "val", "test"],
-                                                      dtype=object)[rng.integers(0, 5, rows)], None)
+    # each dropped duplicate and the row before it (the copy kept) form a group: one kept member,
+    # so the group cannot leak across splits
+    group = np.full(rows, None, dtype=object)
+    first = np.flatnonzero(duplicate) - 1
+    group[first] = np.char.add("flickr:", ids[first].astype(str))
+    group[duplicate] = group[first]
     owner = table.column("owner_id").to_numpy(zero_copy_only=False).astype(object)
+    # split by owner, as `curate split` does by default (no owner leaks); photos without one at random
+    bucket = np.array([hash_owner(o) if o is not None else -1 for o in owner])
+    bucket = np.where(bucket < 0, rng.integers(0, 5, rows), bucket)
+    split = np.where(status == schema.KEPT, np.array(["train", "train", "train", "val", "test"],
+                                                      dtype=object)[bucket], None)
     named = np.array([o is not None for o in owner]) & (rng.random(rows) < 0.7)
     names = np.where(named, np.char.add("Photographer ", np.char.mod("%s", owner.astype(str))), None)
     updates = {"status": status, "drop_reason": reason, "drop_stage": stage, "geo_distance_km": distance,
