@@ -244,3 +244,16 @@ def test_cli_environment_and_bad_engine(report_ws, tmp_path, monkeypatch):  # no
     assert calls == [1]  # the environment chose DuckDB
     result = cli_report(report_ws, "spark", tmp_path / "bad")
     assert result.exit_code == 2 and "not a catalog engine" in result.output and "Traceback" not in result.output
+
+
+def test_leaks_beyond_max_rows_are_counted_not_listed(tmp_path):
+    catalog = rich(300, 4, 30, nan_scores=False)  # the generated split is per row: owners leak
+    ws = Workspace(tmp_path / "ws")
+    write_catalog(ws, catalog)
+    reports = stage_reports(False, None, True)
+    expected = build_report(catalog, reports, max_rows=3)
+    got = duckdb_report(ws.catalog_path, tmp_path, reports, max_rows=3)
+    assert_same(expected, got)
+    splits = got["sections"]["splits"]
+    assert len(splits["leaks"]) == 3 and splits["leaks_total"] > 3 and not splits["clean"]
+    assert f'{splits["leaks_total"]} leak(s) (the first 3;' in render_html(got)

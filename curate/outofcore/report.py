@@ -21,8 +21,9 @@ from contextlib import contextmanager
 import pandas as pd
 
 from curate import schema
+from curate.leakage import COLUMNS as LEAK_COLUMNS
+from curate.leakage import _kinds as leak_kinds
 from curate.licences import canonical_licences
-from curate.outofcore import queries
 from curate.outofcore.db import Catalog, arrow_query, connect, literal, quote
 from curate.report.data import (
     GALLERY_FIELDS,
@@ -272,7 +273,7 @@ class ReportQueries:
                               f"OR review_label IS NOT NULL ORDER BY rid")
         return review_section(reviewed, max_rows)
 
-    def splits(self, split_report: dict | None) -> dict:
+    def splits(self, split_report: dict | None, max_rows: int) -> dict:
         """curate.report.data.splits_section."""
         counts = self.rows(f"SELECT flabel, split, count(*), count(DISTINCT owner_id) FROM {VIEW} "
                            f"WHERE status = 'kept' AND split IS NOT NULL GROUP BY ALL")
@@ -287,7 +288,31 @@ class ReportQueries:
             for name in SPLITS:
                 row[f"{name}_photos"], row[f"{name}_owners"] = per[label].get(name, (0, 0))
             rows.append(row)
-        return splits_from_rows(rows, queries.find_leakage(self.con, self.catalog), split_report)
+        leaks, leaks_total = self.leaks(max_rows)
+        return splits_from_rows(rows, leaks, split_report, leaks_total)
+
+    def leaks(self, max_rows: int) -> tuple[pd.DataFrame, int]:
+        """(curate.leakage.find_leakage's first `max_rows` rows, how many it finds), grouped in
+        DuckDB: only the leaks shown are read."""
+        found, total = [], 0
+        for kind, column in leak_kinds(None).items():
+            pairs = (f"SELECT {quote(column)} AS key, split FROM {VIEW} WHERE status = 'kept' AND split IS NOT NULL "
+                     f"AND {quote(column)} IS NOT NULL")
+            leaky = f"SELECT key FROM ({pairs}) GROUP BY key HAVING count(DISTINCT split) > 1"
+            total += int(self.rows(f"SELECT count(*) FROM ({leaky})")[0][0])
+            room = max(int(max_rows), 0) - len(found)
+            if room <= 0:
+                continue
+            rows = self.rows(f"""SELECT key, split, count(*) FROM ({pairs})
+                SEMI JOIN (SELECT key FROM ({leaky}) ORDER BY key LIMIT {room}) USING (key)
+                GROUP BY key, split ORDER BY key, split""")
+            per_key: dict[str, dict] = {}
+            for key, split, n in rows:
+                per_key.setdefault(key, {})[split] = int(n)
+            found += [{"kind": kind, "key": str(key), "splits": ",".join(sorted(per_split)),
+                       "photos": int(sum(per_split.values())), "photos_per_split": per_split}
+                      for key, per_split in per_key.items()]
+        return pd.DataFrame(found, columns=LEAK_COLUMNS), total
 
     def training(self, evaluation: dict | None, max_rows: int) -> dict:
         """curate.report.data.training_section with the few catalog rows it needs."""
@@ -329,7 +354,7 @@ class ReportQueries:
             "quality": self.quality(reports.get("filter"), max_gallery),
             "label_issues": self.label_issues(reports.get("prefilter"), max_gallery),
             "review": self.review(max_rows),
-            "splits": self.splits(reports.get("split")),
+            "splits": self.splits(reports.get("split"), max_rows),
             "training": self.training(run_evaluation, max_rows),
             "attribution": self.attribution(max_rows),
         }

@@ -71,7 +71,7 @@ def build_report(catalog: pd.DataFrame, stage_reports: dict, truth: pd.DataFrame
         "quality": quality_section(cat, reports.get("filter"), max_gallery),
         "label_issues": label_issues_section(cat, reports.get("prefilter"), max_gallery),
         "review": review_section(catalog, max_rows),
-        "splits": splits_section(catalog, reports.get("split")),
+        "splits": splits_section(catalog, reports.get("split"), max_rows),
         "training": training_section(run_evaluation, max_rows, catalog),
         "attribution": attribution_section(cat, max_rows),
     }
@@ -314,8 +314,9 @@ def label_issues_section(cat: pd.DataFrame, prefilter_report: dict | None, max_g
             "gallery": gallery(flagged, max_gallery, ("suggested_label", "label_quality"))}
 
 
-def splits_section(catalog: pd.DataFrame, split_report: dict | None) -> dict:
-    """Photos and owners per label per split (kept photos) and the leakage check."""
+def splits_section(catalog: pd.DataFrame, split_report: dict | None, max_rows: int = 200) -> dict:
+    """Photos and owners per label per split (kept photos) and the leakage check (its first
+    `max_rows` leaks, and how many there are)."""
     kept = catalog[(catalog["status"] == schema.KEPT) & catalog["split"].notna()]
     if not split_report and kept.empty:
         return {"absent": HOW_TO["splits"]}
@@ -327,15 +328,17 @@ def splits_section(catalog: pd.DataFrame, split_report: dict | None) -> dict:
             row[f"{name}_photos"] = int(len(part))
             row[f"{name}_owners"] = int(part["owner_id"].nunique())
         rows.append(row)
-    return splits_from_rows(rows, find_leakage(catalog), split_report)
+    leaks = find_leakage(catalog)
+    return splits_from_rows(rows, leaks.head(max(int(max_rows), 0)), split_report, len(leaks))
 
 
-def splits_from_rows(rows: list[dict], leaks: pd.DataFrame, split_report: dict | None) -> dict:
-    """The section from its per-label rows and the leakage table (the step both engines share)."""
+def splits_from_rows(rows: list[dict], leaks: pd.DataFrame, split_report: dict | None, leaks_total: int) -> dict:
+    """The section from its per-label rows, the leakage table's first rows (curate.leakage's
+    order) and how many leaks there are in all (the step both engines share)."""
     leak_rows = [{"kind": r.kind, "key": r.key, "splits": r.splits, "photos": int(r.photos),
                   "photos_per_split": {k: int(v) for k, v in r.photos_per_split.items()}}
                  for r in leaks.itertuples()]
-    return {"per_label": rows, "clean": not leak_rows, "leaks": leak_rows,
+    return {"per_label": rows, "clean": not leaks_total, "leaks_total": int(leaks_total), "leaks": leak_rows,
             "config": (split_report or {}).get("config")}
 
 

@@ -258,7 +258,10 @@ def splits(s: dict) -> str:
         parts.append('<p class="ok">Leakage check: clean — no owner, near-duplicate cluster or image '
                      'in two splits.</p>')
     else:
-        parts.append(f'<p class="bad">Leakage check: {len(s["leaks"])} leak(s).</p>')
+        total = s.get("leaks_total", len(s["leaks"]))
+        shown = (f' (the first {len(s["leaks"])}; `curate check-leakage` lists them all)'
+                 if total > len(s["leaks"]) else "")
+        parts.append(f'<p class="bad">Leakage check: {total} leak(s){e(shown)}.</p>')
         parts.append(table(["kind", "key", "splits", "photos", "per split"],
                            [[e(r["kind"]), e(r["key"]), e(r["splits"]), num(r["photos"]),
                              e(", ".join(f"{k}: {v}" for k, v in r["photos_per_split"].items()))] for r in s["leaks"]]))
