@@ -187,7 +187,8 @@ def same_files(a: Path, b: Path) -> dict:
     plots = [n for n in files[0] if n.startswith("plots/") and (b / n).is_file()]
     return {"report.json": differences(left, right)[:5] or "same",
             "index.html": "same" if pages[0] == pages[1] else "DIFFER",
-            "plots byte-identical": f"{sum((a / n).read_bytes() == (b / n).read_bytes() for n in plots)} of {len(plots)}",
+            "plots byte-identical": f"{sum((a / n).read_bytes() == (b / n).read_bytes() for n in plots)} "
+                                    f"of {len(plots)}",
             "attribution.csv": "same" if (a / "attribution.csv").read_bytes() == (b / "attribution.csv").read_bytes()
             else "DIFFER", "files": "same" if files[0] == files[1] else "DIFFER"}
 
