@@ -174,7 +174,7 @@ def lr_range_test(trainer, start: float = 1e-7, end: float = 1.0, steps: int = 1
                     group["lr"] = rate
                 images, targets = trainer.on_device(images, targets)
                 with trainer.autocast():
-                    loss = trainer.criterion(trainer.forward(images).float(), targets)
+                    loss = trainer.criterion(trainer.forward(images, all_outputs=True).float(), targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
