@@ -65,7 +65,8 @@ def evaluate_predictions(y_true, probs, classes: list[str], owners=None, photo_i
 
     Args:
         y_true: (N,) int class indices into `classes`.
-        probs: (N, K) probabilities (rows sum to 1), K == len(classes). The prediction is the argmax.
+        probs: (N, K) probabilities (rows sum to 1, or less for a run with a hidden off-topic
+            output), K == len(classes). The prediction is the argmax.
         classes: class names, in the model's order.
         owners: (N,) photographer ids, or None (then one "(unknown)" owner). Null ids count as "(unknown)".
         photo_ids: (N,) ids shown in the top losses, or None (then "0", "1", ...).

@@ -96,9 +96,10 @@ class Classifier(nn.Module):
     """uint8 or float images (N, 3, H, W) -> logits. uint8 input is normalised inside.
 
     With `off_topic_output` the head has one more output, trained on the prefilter's off-topic
-    photos (`classify train --off-topic-class`): the model learns what is not on topic, but every
-    caller sees the labels' logits only (`forward`, `features_and_logits`); training asks for all
-    of them (`forward(images, all_outputs=True)`).
+    photos (`classify train --off-topic-class`): the model learns what is not on topic. `forward`
+    and `features_and_logits` give the labels' logits unless asked for all of them
+    (`all_outputs=True`: training, and `label_probabilities`, whose label probabilities leave
+    room for the hidden class).
     """
 
     def __init__(self, features, dim: int, num_classes: int, preprocess: Preprocess, dropout: float = 0.2,
@@ -120,10 +121,18 @@ class Classifier(nn.Module):
         logits = self.head(self.backbone(self.normalise(images)))
         return logits if all_outputs else logits[:, :self.num_classes]
 
-    def features_and_logits(self, images):
-        """(pooled features (N, dim), the labels' logits) from ONE pass: the topic gate reads the features."""
+    def features_and_logits(self, images, all_outputs: bool = False):
+        """(pooled features (N, dim), logits) from ONE pass: the topic gate reads the features."""
         pooled = self.backbone(self.normalise(images))
-        return pooled, self.head(pooled)[:, :self.num_classes]
+        logits = self.head(pooled)
+        return pooled, logits if all_outputs else logits[:, :self.num_classes]
+
+    def label_probabilities(self, logits):
+        """(N, labels) probabilities from `all_outputs` logits: a softmax over every output, the
+        hidden off-topic one included, so a photo the model takes for off topic gets low
+        probabilities for every label (they sum to 1 - P(off topic)); without the hidden output,
+        the plain softmax."""
+        return torch.softmax(logits.float(), dim=1)[:, :self.num_classes]
 
 
 def save_model(run_dir: Path, model, meta: RunMeta) -> None:
@@ -187,14 +196,14 @@ class Predictor:
         self.preprocess = self.meta.preprocessing()
 
     def probabilities(self, images: list) -> np.ndarray:
-        """(N, classes) softmax probabilities for RGB PIL images."""
+        """(N, classes) probabilities for RGB PIL images (`Classifier.label_probabilities`)."""
         from curate.vision.images import prepare
 
         if not images:
             return np.zeros((0, len(self.classes)), np.float32)
         batch = torch.from_numpy(np.stack([prepare(image, self.preprocess) for image in images])).to(self.device)
         with torch.inference_mode():
-            return torch.softmax(self.model(batch).float(), dim=1).cpu().numpy()
+            return _unwrap(self.model).label_probabilities(self.model(batch, all_outputs=True)).cpu().numpy()
 
     def predict_with_features(self, images: list) -> tuple[np.ndarray, np.ndarray]:
         """((N, classes) softmax probabilities, (N, dim) pooled features) from one forward pass.
@@ -207,8 +216,9 @@ class Predictor:
             return np.zeros((0, len(self.classes)), np.float32), np.zeros((0, self.feature_dim), np.float32)
         batch = torch.from_numpy(np.stack([prepare(image, self.preprocess) for image in images])).to(self.device)
         with torch.inference_mode():
-            pooled, logits = _unwrap(self.model).features_and_logits(batch)
-            return torch.softmax(logits.float(), dim=1).cpu().numpy(), pooled.float().cpu().numpy()
+            model = _unwrap(self.model)
+            pooled, logits = model.features_and_logits(batch, all_outputs=True)
+            return model.label_probabilities(logits).cpu().numpy(), pooled.float().cpu().numpy()
 
     @property
     def feature_dim(self) -> int:

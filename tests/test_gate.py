@@ -363,6 +363,7 @@ def test_off_topic_class_trains_a_hidden_output_on_the_gates_negatives_only(gate
     from classify.data import transforms
     from classify.model import load_model
     from classify.train import OFF_TOPIC_CLASS, off_topic_rows
+    from curate.vision.images import prepare
 
     ws, _, catalog, truth = gated
     run = tmp_path / "oe"
@@ -389,8 +390,17 @@ def test_off_topic_class_trains_a_hidden_output_on_the_gates_negatives_only(gate
     predictor = Predictor(run, "cpu")
     from PIL import Image
 
-    probs = predictor.probabilities([Image.open(path).convert("RGB") for path in off[:4]])
-    assert probs.shape == (4, len(meta.classes)) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    images = [Image.open(path).convert("RGB") for path in off[:4]]
+    probs = predictor.probabilities(images)
+    assert probs.shape == (4, len(meta.classes))
+    # the labels' probabilities leave room for the hidden class: a softmax over every output
+    batch = torch.from_numpy(np.stack([prepare(image, meta.preprocessing()) for image in images]))
+    with torch.inference_mode():
+        every = torch.softmax(model(batch, all_outputs=True), 1).numpy()
+    assert np.allclose(probs, every[:, :-1], atol=1e-5) and np.allclose(probs.sum(1), 1 - every[:, -1], atol=1e-5)
+    assert (probs.sum(1) < 1).all()
+    with_features, _ = predictor.predict_with_features(images)
+    assert np.allclose(with_features, probs, atol=1e-5)
     rows, _ = _predict_csv(run, off[:4], tmp_path, "--no-gate")
     assert all(row["label_1"] in meta.classes for row in rows)
     # the hidden output learned something: on UNSEEN photos (test photographers'), it scores the
