@@ -36,6 +36,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -175,7 +176,7 @@ def ablation_row(ws_full, name: str, ws_variant, config, seed: int, uncurated: f
     from classify.evaluate_run import evaluate_run
     from curate.workspace import read_catalog
 
-    run_dir = ws_full.root / "runs" / f"{name.replace(' ', '-')}-seed{seed}"
+    run_dir = ws_full.root / "runs" / f"{re.sub(r'[^A-Za-z0-9]+', '-', name)}-seed{seed}"
     start = time.perf_counter()
     catalog = ablation_catalog(read_catalog(ws_variant), read_catalog(ws_full))
     train_or_reuse(ws_full, run_dir, config, catalog, gate=True)
@@ -191,16 +192,31 @@ def ablation_row(ws_full, name: str, ws_variant, config, seed: int, uncurated: f
             "seconds": time.perf_counter() - start}
 
 
-def training_ablations(config, only: list[str] | None = None) -> dict[str, dict]:
-    """{name: changes to the training config}: the full curation trained with one setting flipped."""
+def training_ablations(config, catalog: pd.DataFrame, only: list[str] | None = None) -> dict[str, dict]:
+    """{name: changes to the training config}: the full curation trained with one setting flipped.
+
+    With the off-topic class on, "off-topic class off, equal steps" also trains without it for as
+    many optimiser steps: both stages' epochs scaled by (labelled + off-topic) / labelled training
+    photos, so that more steps alone cannot explain a difference."""
+    from classify.data import labelled_rows
+    from classify.train import off_topic_rows
+
     name = f"off-topic class {'off' if config.off_topic_class else 'on'}"
     out = {name: {"off_topic_class": not config.off_topic_class}}
+    if config.off_topic_class:
+        labelled = int((labelled_rows(catalog)["split"] == "train").sum())
+        ratio = (labelled + len(off_topic_rows(catalog))) / max(labelled, 1)
+        out["off-topic class off, equal steps"] = {
+            "off_topic_class": False, "head_epochs": max(1, round(config.head_epochs * ratio)) if config.head_epochs
+            else 0, "epochs": round(config.epochs * ratio)}
     return {k: v for k, v in out.items() if only is None or k in only}
 
 
 def measure(workspaces: dict, config, seeds: int, ablation_seeds: int, device: str,
             only: list[str] | None = None) -> list[dict]:
     """Every (variant, seed) row: the full curation for `seeds` seeds, each ablation for `ablation_seeds`."""
+    from curate.workspace import read_catalog
+
     rows, uncurated = [], {}
     for seed in range(seeds):
         row = full_row(workspaces["full"], dataclasses.replace(config, seed=seed), seed, device)
@@ -209,7 +225,8 @@ def measure(workspaces: dict, config, seeds: int, ablation_seeds: int, device: s
         print(f"  seed {seed}: {row_line(row)}", flush=True)
     ablations = {name: (ws, {}) for name, ws in workspaces.items() if name != "full"}
     ablations.update({name: (workspaces["full"], changes)
-                      for name, changes in training_ablations(config, only).items()})
+                      for name, changes in training_ablations(config, read_catalog(workspaces["full"]),
+                                                              only).items()})
     for name, (ws, changes) in ablations.items():
         for seed in range(min(ablation_seeds, seeds)):
             row = ablation_row(workspaces["full"], name, ws, dataclasses.replace(config, seed=seed, **changes), seed,
