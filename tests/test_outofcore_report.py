@@ -257,3 +257,18 @@ def test_leaks_beyond_max_rows_are_counted_not_listed(tmp_path):
     splits = got["sections"]["splits"]
     assert len(splits["leaks"]) == 3 and splits["leaks_total"] > 3 and not splits["clean"]
     assert f'{splits["leaks_total"]} leak(s) (the first 3;' in render_html(got)
+
+
+def test_cli_auto_reports_a_folder_of_parts_out_of_core(report_ws, tmp_path):  # noqa: F811 (the fixture)
+    """auto picks DuckDB for a catalog that is a folder of parts (pandas cannot read one): the
+    same report as pandas gives for the catalog as one file."""
+    assert cli_report(report_ws, "pandas", tmp_path / "file").exit_code == 0
+    table = pq.read_table(report_ws.catalog_path)
+    report_ws.catalog_path.unlink()
+    report_ws.catalog_path.mkdir()
+    for number, start in enumerate(range(0, table.num_rows, 4)):
+        pq.write_table(table.slice(start, 4), report_ws.catalog_path / f"part-{number:05d}.parquet")
+    result = cli_report(report_ws, "auto", tmp_path / "folder")
+    assert result.exit_code == 0, result.output
+    for name in ("report.json", "index.html", "attribution.csv"):
+        assert (tmp_path / "folder" / name).read_bytes() == (tmp_path / "file" / name).read_bytes(), name
