@@ -272,3 +272,19 @@ def test_cli_auto_reports_a_folder_of_parts_out_of_core(report_ws, tmp_path):  #
     assert result.exit_code == 0, result.output
     for name in ("report.json", "index.html", "attribution.csv"):
         assert (tmp_path / "folder" / name).read_bytes() == (tmp_path / "file" / name).read_bytes(), name
+
+
+def test_duckdb_scratch_goes_in_the_report_folder(report_ws, tmp_path, monkeypatch):  # noqa: F811 (the fixture)
+    """The report only reads the workspace: DuckDB's scratch (database and spill files) goes in
+    the report folder, so a workspace the user cannot write to can be reported on; none is left."""
+    parents = []
+    original = outofcore_report.connect
+
+    def connect_where(parent):
+        parents.append(Path(parent))
+        return original(parent)
+
+    monkeypatch.setattr(outofcore_report, "connect", connect_where)
+    assert cli_report(report_ws, "duckdb", tmp_path / "out").exit_code == 0
+    assert parents == [tmp_path / "out"]
+    assert not list((tmp_path / "out").glob(".duckdb-*")) and not list(report_ws.root.glob(".duckdb-*"))

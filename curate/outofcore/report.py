@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pandas as pd
 
@@ -373,13 +374,14 @@ class ReportQueries:
 
 
 @contextmanager
-def report_queries(ws) -> Iterator[ReportQueries]:
-    """ReportQueries over the workspace's catalog, on a DuckDB connection in a scratch folder
-    inside the workspace (checked as read_catalog checks it)."""
+def report_queries(ws, scratch_parent: Path | None = None) -> Iterator[ReportQueries]:
+    """ReportQueries over the workspace's catalog (checked as read_catalog checks it), on a DuckDB
+    connection in a scratch folder under `scratch_parent` (default: the workspace; the report
+    passes its output folder, so that a read-only workspace can be reported on)."""
     from curate.outofcore.run import validate
 
     catalog = Catalog(ws.catalog_path)
-    with connect(ws.root) as con:
+    with connect(ws.root if scratch_parent is None else scratch_parent) as con:
         validate(con, catalog)
         yield ReportQueries(con, catalog)
 

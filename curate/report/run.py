@@ -125,7 +125,7 @@ def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 
 
         batches = CatalogFile(ws.catalog_path, BATCH_ROWS)
         states = {name: state.to_dict() for name, state in workspace_states(ws, batches).items()}
-        with report_queries(ws) as queries:
+        with report_queries(ws, out) as queries:  # DuckDB's scratch in the report folder: a read-only workspace works
             report = queries.build_report(reports, stage_states=states, **options)
             _write_files(ws, out, report, evaluation, queries.geo_rows,
                          batches.batches(list(ATTRIBUTION_COLUMNS)))
