@@ -441,3 +441,16 @@ def test_off_topic_class_refuses_a_label_of_the_same_name(gated, tmp_path):
     renamed.loc[renamed["label"] == first, "label"] = "off_topic"
     with pytest.raises(UsageError, match="hidden class named 'off_topic'"):
         train(ws, tmp_path / "run", TrainConfig(**{**TINY, "off_topic_class": True}), catalog=renamed)
+
+
+def test_lr_find_runs_with_the_off_topic_class(gated, tmp_path):
+    """lr-find trains on the same batches as training, off-topic targets included: it must see the
+    hidden output too (a target index past the labels' logits would fail the loss)."""
+    from classify.lrfind import lr_range_test
+    from classify.train import Trainer
+
+    ws, _, _, _ = gated
+    trainer = Trainer(ws, tmp_path / "lr", TrainConfig(**{**TINY, "off_topic_class": True}))
+    assert trainer.off_topic_output and (trainer.data["train"].dataset.targets == len(trainer.classes)).any()
+    result = lr_range_test(trainer, 1e-5, 1e-1, steps=12)
+    assert len(result.rates) >= 3 and np.isfinite(result.losses).all()
