@@ -249,6 +249,8 @@ def compare_uncurated(run_dir: Path, ws: Workspace, config, shares: SplitConfig,
                          "duplicates) has a label from its tags to train on")
     shares = train_val_shares(shares)
     pool, _ = random_split_catalog(pool, shares)
+    # no curation means no prefilter drops to train as an off-topic class: say nothing about it
+    config = dataclasses.replace(config, off_topic_class=False)
     sub_dir = Path(run_dir) / UNCURATED_DIR
     try:
         how = train_or_reuse(ws, sub_dir, config, pool)

@@ -454,3 +454,22 @@ def test_lr_find_runs_with_the_off_topic_class(gated, tmp_path):
     assert trainer.off_topic_output and (trainer.data["train"].dataset.targets == len(trainer.classes)).any()
     result = lr_range_test(trainer, 1e-5, 1e-1, steps=12)
     assert len(result.rates) >= 3 and np.isfinite(result.losses).all()
+
+
+def test_the_uncurated_comparison_of_an_off_topic_class_run_trains_without_it(gated, tmp_path, caplog):
+    """No curation, no prefilter drops to learn from: `evaluate --uncurated` trains its sub-run
+    without the class, silently (no 'run curate prefilter first' note about a step it skips on purpose)."""
+    from classify.compare import UNCURATED_DIR
+
+    ws, _, _, _ = gated
+    run = tmp_path / "run"
+    train(ws, run, TrainConfig(**{**TINY, "epochs": 0, "off_topic_class": True}))
+    assert RunMeta.from_file(run / "model.json").off_topic_output
+    with caplog.at_level("WARNING"):
+        result = runner.invoke(classify_app, ["evaluate", str(run), "--workspace", str(ws.root), "--device", "cpu",
+                                              "--uncurated"])
+    assert result.exit_code == 0, result.output
+    sub = RunMeta.from_file(run / UNCURATED_DIR / "model.json")
+    assert not sub.off_topic_output and sub.config["off_topic_class"] is False
+    assert not any("training on the labels alone" in record.getMessage() for record in caplog.records)
+    assert "training on the labels alone" not in result.output
