@@ -37,6 +37,7 @@ from torch import nn
 from classify.config import TrainConfig, check_out_folder
 from classify.data import class_list, labelled_rows, split_datasets
 from classify.distributed import init_distributed
+from classify.gate import OFF_TOPIC
 from classify.model import META, RunMeta, build_classifier, save_meta, save_model
 from classify.plots import plot_curves
 from curate import schema
@@ -54,7 +55,7 @@ CHECKPOINT_KEYS = {"config", "classes", "next_epoch", "stage", "model", "optimiz
                    "best_val", "bad_epochs", "catalog_sha256"}  # what save_checkpoint writes
 
 
-OFF_TOPIC_CLASS = "off_topic"  # the hidden extra class of --off-topic-class (never a prediction)
+OFF_TOPIC_CLASS = OFF_TOPIC  # the hidden extra class of --off-topic-class: the gate's answer, never a label
 
 
 def off_topic_rows(catalog: pd.DataFrame) -> pd.DataFrame:
