@@ -118,8 +118,7 @@ class Classifier(nn.Module):
         return images
 
     def forward(self, images, all_outputs: bool = False):
-        logits = self.head(self.backbone(self.normalise(images)))
-        return logits if all_outputs else logits[:, :self.num_classes]
+        return self.features_and_logits(images, all_outputs)[1]
 
     def features_and_logits(self, images, all_outputs: bool = False):
         """(pooled features (N, dim), logits) from ONE pass: the topic gate reads the features."""
@@ -206,7 +205,8 @@ class Predictor:
             return _unwrap(self.model).label_probabilities(self.model(batch, all_outputs=True)).cpu().numpy()
 
     def predict_with_features(self, images: list) -> tuple[np.ndarray, np.ndarray]:
-        """((N, classes) softmax probabilities, (N, dim) pooled features) from one forward pass.
+        """((N, classes) probabilities as `probabilities` gives them, (N, dim) pooled features) from one
+        forward pass.
 
         The features are what `classify.gate.Gate.scores` reads, so the gate costs one dot product.
         """
