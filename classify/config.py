@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 
 from curate.errors import UsageError
 from curate.settings_fields import SettingError, setting
-from curate.vision.backbones import DEFAULT_BACKBONE, backbone_names
+from curate.vision.backbones import DEFAULT_BACKBONE, Preprocess, backbone_names
 
 SCHEDULES = ("onecycle", "plateau")
 PRECISIONS = ("auto", "bf16", "fp32")  # auto: bf16 autocast on CUDA, fp32 elsewhere
@@ -33,6 +33,11 @@ class TrainConfig:
     patience: int = setting(3, help="Early stop after this many epochs without a better val loss.")
     seed: int = setting(0, help="Random seed (weights of the head, sampling, augmentation).")
     image_size: int = setting(224, help="Training crop side in pixels.")
+    # FixRes (Touvron et al., 2019): random-resized crops zoom in, so a centre crop at the training size
+    # shows objects smaller than training did; a larger test input evens that out, in the same forward pass
+    eval_image_size: int | None = setting(None, help=(
+        "Crop side in pixels for validation, evaluation, prediction, serving and the topic gate "
+        "(default: the training crop side). Larger than --image-size evens out the zoom of random crops."))
     cache_side: int = setting(256, help="Short side of the pre-resized image cache.")
     color_jitter: float = setting(0.0, help="Brightness/contrast/saturation jitter (0 = off).")
     # RandomResizedCrop keeps at least this share of the image area
@@ -68,6 +73,9 @@ class TrainConfig:
             raise SettingError(f"{{label_smoothing}} must be in [0, 1), got {self.label_smoothing}", "label_smoothing")
         if not 32 <= self.image_size <= 1024:
             raise SettingError(f"{{image_size}} must be between 32 and 1024, got {self.image_size}", "image_size")
+        if self.eval_image_size is not None and not 32 <= self.eval_image_size <= 1024:
+            raise SettingError(f"{{eval_image_size}} must be between 32 and 1024, got {self.eval_image_size}",
+                               "eval_image_size")
         if self.cache_side > MAX_CACHE_SIDE:
             raise SettingError(f"{{cache_side}} must be at most {MAX_CACHE_SIDE} px (the cache exists to be smaller "
                                f"than the photos), got {self.cache_side}", "cache_side")
@@ -75,6 +83,12 @@ class TrainConfig:
             raise SettingError(f"{{cache_side}} ({self.cache_side}) must be at least {{image_size}} "
                                f"({self.image_size}): the cache is what the crops are cut from", "cache_side",
                                "image_size")
+        eval_resize = Preprocess(size=self.eval_size).resize
+        if self.eval_image_size is not None and self.cache_side < eval_resize:
+            raise SettingError(f"{{cache_side}} ({self.cache_side}) must be at least {eval_resize} for "
+                               f"{{eval_image_size}} {self.eval_image_size}: evaluation resizes the short side to "
+                               f"{eval_resize} px before its centre crop, and validation reads the cache",
+                               "cache_side", "eval_image_size")
         if not 0 <= self.color_jitter <= 1:
             raise SettingError(f"{{color_jitter}} must be between 0 and 1, got {self.color_jitter}", "color_jitter")
         if not 0 < self.crop_scale <= 1:
@@ -87,6 +101,11 @@ class TrainConfig:
         if self.workers is not None and self.workers < 0:
             raise SettingError(f"{{workers}} must be 0 (load in the main process) or more, got {self.workers}",
                                "workers")
+
+    @property
+    def eval_size(self) -> int:
+        """The crop side evaluation, prediction and the gate use."""
+        return self.eval_image_size if self.eval_image_size is not None else self.image_size
 
     @property
     def total_epochs(self) -> int:

@@ -256,9 +256,9 @@ class SplitData:
 
 def split_datasets(ws: Workspace, rows: pd.DataFrame, classes: list[str], preprocess: Preprocess,
                    cache_side: int = 256, color_jitter: float = 0.0, workers: int = 4,
-                   crop_scale: float = 0.35) -> dict[str, SplitData]:
+                   crop_scale: float = 0.35, eval_preprocess: Preprocess | None = None) -> dict[str, SplitData]:
     """{split: SplitData} of `labelled_rows(catalog)` in `classes`, with train augmentation and
-    eval transforms."""
+    eval transforms (`eval_preprocess`'s crop side when given, else `preprocess`'s)."""
     rows = rows.assign(resized=ensure_resized(ws, rows, cache_side, workers))
     rows = rows[rows["resized"].notna() & rows["label"].isin(classes)].reset_index(drop=True)
     index = {name: i for i, name in enumerate(classes)}
@@ -266,7 +266,9 @@ def split_datasets(ws: Workspace, rows: pd.DataFrame, classes: list[str], prepro
     for split in SPLITS:
         part = rows[rows["split"] == split].reset_index(drop=True)
         targets = part["label"].map(index).to_numpy(dtype=np.int64)
-        transform = transforms(preprocess, train=split == "train", color_jitter=color_jitter, min_scale=crop_scale)
+        train = split == "train"
+        transform = transforms(preprocess if train or eval_preprocess is None else eval_preprocess, train=train,
+                               color_jitter=color_jitter, min_scale=crop_scale)
         out[split] = SplitData(part, LabelledImages(part["resized"].tolist(), targets, transform))
     if not len(out["train"].rows):
         raise UsageError("the train split is empty: run `curate split`")

@@ -126,9 +126,11 @@ class Trainer:
                                                        pretrained=config.pretrained, dropout=config.dropout,
                                                        image_size=config.image_size,
                                                        off_topic_output=self.off_topic_output)
+        # validation, evaluation, prediction and the gate see `eval_size` crops (model.json records them)
+        self.eval_preprocess = replace(self.preprocess, size=config.eval_size)
         self.data = split_datasets(ws, pd.concat([rows, off_topic], ignore_index=True), self.outputs,
                                    self.preprocess, config.cache_side, config.color_jitter,
-                                   crop_scale=config.crop_scale)
+                                   crop_scale=config.crop_scale, eval_preprocess=self.eval_preprocess)
         cuda = self.device.type == "cuda"
         self.bf16 = config.precision == "bf16" or (config.precision == "auto" and cuda)
         self.channels_last = cuda if config.channels_last is None else config.channels_last
@@ -326,7 +328,7 @@ class Trainer:
         last = self.history[-1] if self.history else {}
         best = min((h for h in self.history if h.get("val_loss") is not None), key=lambda h: h["val_loss"],
                    default=last)
-        return RunMeta(classes=self.classes, backbone=self.config.backbone, preprocess=self.preprocess.to_dict(),
+        return RunMeta(classes=self.classes, backbone=self.config.backbone, preprocess=self.eval_preprocess.to_dict(),
                        dropout=self.config.dropout, config={**asdict(self.config), "leaky_split": self.leaky,
                                                          "world_size": self.dist.world_size},
                        catalog_sha256=self.catalog_sha256, off_topic_output=self.off_topic_output,

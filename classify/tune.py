@@ -408,8 +408,8 @@ def write_table(out_dir: Path, table: pd.DataFrame) -> None:
 
 
 TRAIN_FLAGS = ("backbone", "head_epochs", "epochs", "lr", "backbone_lr_factor", "weight_decay", "batch_size",
-               "schedule", "label_smoothing", "patience", "image_size", "cache_side", "color_jitter", "crop_scale",
-               "balance", "seed", "device", "workers")
+               "schedule", "label_smoothing", "patience", "image_size", "eval_image_size", "cache_side", "color_jitter",
+               "crop_scale", "balance", "seed", "device", "workers")
 
 
 def train_command_line(config: TrainConfig, workspace_root: Path | None, out: str | None = None) -> str:

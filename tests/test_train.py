@@ -53,6 +53,28 @@ def test_two_stage_training_writes_a_loadable_run(split_ws, tmp_path):
     assert trainer.model.head[-1].out_features == len(train_labels)
 
 
+def test_eval_image_size_crops_validation_and_every_later_reader_larger(split_ws, tmp_path):
+    config = TrainConfig(**{**TINY, "epochs": 0, "image_size": 48, "eval_image_size": 64, "cache_side": 80})
+    trainer = train(split_ws, tmp_path / "run", config)
+    train_image, _ = trainer.data["train"].dataset[(0, 1)]
+    val_image, _ = trainer.data["val"].dataset[0]
+    assert tuple(train_image.shape[-2:]) == (48, 48) and tuple(val_image.shape[-2:]) == (64, 64)
+    # model.json records the evaluation crop: predict, serve, evaluate and the gate read it from there
+    meta = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert meta["preprocess"]["size"] == 64 and meta["preprocess"]["resize"] == 73
+    assert meta["config"]["image_size"] == 48 and meta["config"]["eval_image_size"] == 64
+    from classify.model import Predictor
+
+    predictor = Predictor(tmp_path / "run", "cpu")
+    assert predictor.preprocess.size == 64
+    photo = read_catalog(split_ws).query("status == 'kept'").iloc[0]
+    image = Image.open(split_ws.root / photo["image_path"]).convert("RGB")
+    probabilities = predictor.probabilities([image])
+    assert probabilities.shape == (1, len(trainer.classes)) and np.isclose(probabilities.sum(), 1.0, atol=1e-5)
+    # without the setting, evaluation crops at the training size as before
+    assert TrainConfig(**TINY).eval_size == 48
+
+
 def test_frozen_stage_leaves_the_backbone_untouched(split_ws, tmp_path):
     from classify.model import build_classifier
 
@@ -144,6 +166,8 @@ def test_allow_leakage_trains_says_so_loudly_and_records_it(split_ws, tmp_path, 
     (["--crop-scale", "0"], "--crop-scale"),
     (["--color-jitter", "2"], "--color-jitter"),
     (["--precision", "fp8"], "--precision"),
+    (["--eval-image-size", "8"], "--eval-image-size"),
+    (["--image-size", "48", "--cache-side", "56", "--eval-image-size", "64"], "must be at least 73"),
 ])
 def test_bad_training_arguments_are_one_line(split_ws, args, message):
     result = runner.invoke(classify_app, ["train", "--workspace", str(split_ws.root), *args])
