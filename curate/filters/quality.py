@@ -231,8 +231,36 @@ def check_colour_collection_share(share) -> float:
     return value
 
 
+def measured_rows(catalog: pd.DataFrame) -> pd.Series:
+    """Which rows have image statistics (a Laplacian variance): only they are scored."""
+    return catalog["laplacian_var"].notna() if "laplacian_var" in catalog.columns \
+        else pd.Series(False, index=catalog.index)
+
+
+def check_failures(catalog: pd.DataFrame, check: QualityCheck, measured: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """(badness, fails) of one check for each row; unmeasured rows have NaN badness and never fail."""
+    badness = check.badness(catalog) if all(c in catalog.columns for c in check.needs) \
+        else pd.Series(np.nan, index=catalog.index)
+    badness = badness.where(measured)
+    return badness, (badness >= check.threshold).to_numpy()
+
+
+def colour_counts(catalog: pd.DataFrame) -> tuple[int, int]:
+    """(measured photos, those the greyscale check does not fail) of `catalog`: summed over the
+    parts of a collection, the counts `score_quality` judges the collection colour by (the
+    out-of-core filter scores a catalog in batches and passes the whole collection's counts).
+
+    >>> colour_counts(pd.DataFrame({"laplacian_var": [9.0, 9.0, None], "chroma_mean": [0.0, 30.0, 30.0]}))
+    (2, 1)
+    """
+    measured = measured_rows(catalog)
+    _, fails = check_failures(catalog, CHECK_BY_NAME["greyscale"], measured)
+    return int(measured.sum()), int((~fails[measured.to_numpy()]).sum())
+
+
 def score_quality(catalog: pd.DataFrame,
-                  colour_collection_share: float = DEFAULT_COLOUR_COLLECTION_SHARE) -> tuple[pd.DataFrame, dict]:
+                  colour_collection_share: float = DEFAULT_COLOUR_COLLECTION_SHARE,
+                  collection_counts: tuple[int, int] | None = None) -> tuple[pd.DataFrame, dict]:
     """Scores and issues of every check for each row (pure, vectorised).
 
     Returns (frame indexed like `catalog` with one ``<check>_score`` column per check and
@@ -241,20 +269,18 @@ def score_quality(catalog: pd.DataFrame,
     `colour_collection_share` of the measured photos have colour, its scores are 0 and nobody
     fails it (0: every collection with a colour photo counts as colour). `summary`: whether the
     collection counts as colour (colour_collection, colour_share) and `failed`, a boolean frame
-    with one column per check.
+    with one column per check. `collection_counts`: `colour_counts` of the whole collection when
+    `catalog` is one batch of it (None: `catalog` is the collection).
     """
-    measured = catalog["laplacian_var"].notna() if "laplacian_var" in catalog.columns \
-        else pd.Series(False, index=catalog.index)
+    measured = measured_rows(catalog)
     scores, failed = {}, {}
     colour_share = None
     for check in CHECKS:
-        badness = check.badness(catalog) if all(c in catalog.columns for c in check.needs) \
-            else pd.Series(np.nan, index=catalog.index)
-        badness = badness.where(measured)
+        badness, is_issue = check_failures(catalog, check, measured)
         score = 1.0 / (1.0 + np.exp(-(badness - check.threshold) / check.softness))
-        is_issue = (badness >= check.threshold).to_numpy()
         if check.name == "greyscale":
-            colour_share = float((~is_issue[measured.to_numpy()]).mean()) if measured.any() else None
+            total, colour = collection_counts or (int(measured.sum()), int((~is_issue[measured.to_numpy()]).sum()))
+            colour_share = colour / total if total else None
             if colour_share is not None and colour_share <= colour_collection_share:
                 score, is_issue = score.where(score.isna(), 0.0), np.zeros(len(catalog), dtype=bool)
         scores[f"{check.name}_score"] = score.astype("float64")

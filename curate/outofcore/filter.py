@@ -4,10 +4,11 @@ Steps, in the pandas order (first reason wins): reset of the stage's earlier dro
 prefilter's repairs), licence, ambiguous_label, geo_outlier / missing_geo (per-label median
 centre: median latitude and the circular median longitude, computed by the same arithmetic as
 `curate.filters.geo`; distances by the same NumPy function, called by DuckDB on Arrow chunks),
-exact_duplicate (same keep rule), owner_cap (same even spread over time). Near duplicates and the
-quality checks need pixels: on a metadata-only catalog they are skipped as pandas skips them; on a
-catalog with pHashes or image statistics their columns are left as the last pandas run wrote them
-and the report's warnings say so.
+exact_duplicate (same keep rule), quality:<check> (every row scored by `quality.score_quality` in
+Arrow batches, the greyscale check judged on the whole collection's colour share), owner_cap (same
+even spread over time). Near duplicates need thumbnails and embeddings: on a metadata-only catalog
+they are skipped as pandas skips them; on a catalog with pHashes near_dup_cluster is left as the
+last pandas run wrote it and the report's warnings say so.
 """
 
 from __future__ import annotations
@@ -31,18 +32,17 @@ from curate.filters.stage import (
     _with_verdicts,
     label_verdicts,
 )
-from curate.outofcore.db import Catalog, literal, quote
+from curate.outofcore.db import BATCH_ROWS, Catalog, literal, quote
 from curate.outofcore.queries import status_counts
 
 NEAR_DUP_NOT_COMPUTED = ("near duplicates were not computed out of core (DuckDB engine: they need thumbnails and "
                          "embeddings in memory): near_dup_cluster is left as the last pandas run wrote it and no "
                          "photo is dropped as near_duplicate; run the filter with the pandas engine "
                          "(CURATE_CATALOG_ENGINE=pandas) to recompute them")
-QUALITY_NOT_COMPUTED = ("image-quality checks were not computed out of core (DuckDB engine): their scores and "
-                        "quality_issues are left as the last pandas run wrote them and no photo is dropped as "
-                        "quality:<check>; run the filter with the pandas engine to recompute them")
 _DROP = f"status = 'dropped', drop_reason = {{reason}}, drop_stage = {literal(STAGE)}"
 SCORE_COLUMNS = [f"{check.name}_score" for check in quality.CHECKS]
+# the columns the quality checks read, and the statistic that says a row was measured
+QUALITY_INPUTS = list(dict.fromkeys(["laplacian_var"] + [name for check in quality.CHECKS for name in check.needs]))
 
 
 def _ellipsoid_udf(lat1, lon1, lat2, lon2):
@@ -120,17 +120,7 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     else:
         notes.append("no perceptual hashes (metadata-only catalog): near-duplicate filter skipped")
         near = "NULL::VARCHAR AS near_dup_cluster"
-    measured = con.execute("SELECT count(laplacian_var) FROM w").fetchone()[0]
-    if measured:
-        warnings.append(QUALITY_NOT_COMPUTED)
-        quality_items = [c(name, table="src") for name in SCORE_COLUMNS + ["quality_issues"]]
-    else:
-        notes.append("no image statistics (metadata-only catalog): quality checks skipped")
-        quality_items = [f"NULL::DOUBLE AS {quote(name)}" for name in SCORE_COLUMNS] + \
-            ["[]::VARCHAR[] AS quality_issues"]
-    quality_table = [{"check": check.name, "threshold": float(check.threshold), "meaning": check.meaning,
-                      "flagged": 0, "dropped": 0, "drops": check.name in config.drop_quality}
-                     for check in quality.CHECKS]
+    quality_table, quality_items = _quality(con, catalog, config, notes)
 
     concentration = _concentration(con)
     caps = pd.DataFrame(columns=["label", "cap", "owners_capped", "photos_capped", "note"])
@@ -144,7 +134,8 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
                 "near_dup_cluster": near}
     replaced.update({item.rsplit(" AS ", 1)[1].strip('"'): item for item in quality_items})
     items = [replaced.get(name) or c(name, table="src") for name in schema.NAMES]
-    query = f"SELECT {', '.join(items)}, rid FROM {catalog.source} src JOIN w USING (rid) ORDER BY rid"
+    scored = " JOIN q USING (rid)" if quality_items[0].startswith("q.") else ""
+    query = f"SELECT {', '.join(items)}, rid FROM {catalog.source} src JOIN w USING (rid){scored} ORDER BY rid"
 
     dropped = con.execute(f"SELECT drop_reason, count(*) AS n FROM w WHERE drop_stage = {literal(STAGE)} "
                           "GROUP BY drop_reason ORDER BY n DESC, drop_reason").fetchall()
@@ -154,6 +145,74 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
                           exact_duplicate_groups=int(exact_groups), near_duplicate_clusters=0,
                           notes=notes, warnings=warnings, quality=quality_table)
     return query, report
+
+
+def _batches(con, catalog: Catalog, columns: list[str]):
+    """The catalog's `rid` and `columns` as pandas frames of BATCH_ROWS rows (dtypes as read_catalog
+    gives them), read on a second cursor so that the caller may write while it reads."""
+    cursor = con.cursor()
+    try:
+        items = ", ".join(["rid"] + [catalog.column(name) for name in columns])
+        relation = cursor.sql(f"SELECT {items} FROM {catalog.source}")
+        reader = (getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader)(BATCH_ROWS)  # 2.x, 1.x
+        for batch in reader:
+            yield batch.to_pandas(types_mapper=schema.pandas_type)
+    finally:
+        cursor.close()
+
+
+def _quality(con, catalog: Catalog, config: FilterConfig, notes: list[str]) -> tuple[list[dict], list[str]]:
+    """stage._quality out of core: every row scored by `quality.score_quality` in batches of
+    BATCH_ROWS rows into table `q` (rid, the scores, quality_issues), judged against the whole
+    collection's colour share (`quality.colour_counts` summed over a first pass of batches); the
+    kept rows failing a check of config.drop_quality dropped as quality:<first such check in
+    CHECKS order>. Returns (the report's quality table, the select items of the scored columns)."""
+    drops = [check.name for check in quality.CHECKS if check.name in config.drop_quality]
+    table = [{"check": check.name, "threshold": float(check.threshold), "meaning": check.meaning,
+              "flagged": 0, "dropped": 0, "drops": check.name in config.drop_quality} for check in quality.CHECKS]
+    laplacian = catalog.column("laplacian_var")
+    if not con.execute(f"SELECT count(*) FILTER (WHERE NOT isnan(laplacian_var)) FROM (SELECT {laplacian} "
+                       f"FROM {catalog.source})").fetchone()[0]:
+        notes.append("no image statistics (metadata-only catalog): quality checks skipped")
+        return table, [f"NULL::DOUBLE AS {quote(name)}" for name in SCORE_COLUMNS] + \
+            ["[]::VARCHAR[] AS quality_issues"]
+    total = colour = 0
+    for frame in _batches(con, catalog, ["laplacian_var"] + list(quality.CHECK_BY_NAME["greyscale"].needs)):
+        measured, coloured = quality.colour_counts(frame)
+        total, colour = total + measured, colour + coloured
+    counts = (total, colour)
+    columns = ", ".join(f"{quote(name)} DOUBLE" for name in SCORE_COLUMNS)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE q (rid BIGINT, {columns}, quality_issues VARCHAR[])")
+    for frame in _batches(con, catalog, QUALITY_INPUTS):
+        scores, _ = quality.score_quality(frame, config.colour_collection_share, counts)
+        arrays = {"rid": pa.array(frame["rid"].to_numpy(dtype=np.int64))}
+        arrays.update({name: pa.array(scores[name].to_numpy(dtype=np.float64), pa.float64(), from_pandas=True)
+                       for name in SCORE_COLUMNS})
+        arrays["quality_issues"] = pa.array(scores["quality_issues"].tolist(), pa.list_(pa.string()))
+        con.register("q_batch", pa.table(arrays))
+        con.execute("INSERT INTO q SELECT * FROM q_batch")
+        con.unregister("q_batch")
+    if total and colour / total <= config.colour_collection_share:
+        notes.append(f"mostly greyscale collection ({1 - colour / total:.0%} of photos): "
+                     "the greyscale check flags nothing")
+    flagged = con.execute("SELECT " + ", ".join(f"count(*) FILTER (WHERE list_contains(quality_issues, "
+                                                f"{literal(check.name)}))" for check in quality.CHECKS)
+                          + " FROM q").fetchone()
+    for row, n in zip(table, flagged):
+        row["flagged"] = int(n)
+    if drops:
+        # the first failed check in CHECKS order that drops names the reason
+        reason = "CASE " + " ".join(f"WHEN list_contains(quality_issues, {literal(name)}) "
+                                    f"THEN {literal('quality:' + name)}" for name in drops) + " END"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE quality_drops AS SELECT rid, {reason} AS reason FROM q "
+                    f"WHERE {reason} IS NOT NULL")
+        dropped = dict(con.execute("SELECT d.reason, count(*) FROM quality_drops d JOIN w USING (rid) "
+                                   "WHERE w.status = 'kept' GROUP BY d.reason").fetchall())
+        for row in table:
+            row["dropped"] = int(dropped.get(f"quality:{row['check']}", 0))
+        con.execute(f"UPDATE w SET {_DROP.format(reason='d.reason')} FROM quality_drops d "
+                    "WHERE w.rid = d.rid AND w.status = 'kept'")
+    return table, [f"q.{quote(name)} AS {quote(name)}" for name in SCORE_COLUMNS + ["quality_issues"]]
 
 
 def _licence_filter(con, config: FilterConfig, notes: list[str]) -> None:

@@ -1,0 +1,167 @@
+"""The DuckDB filter scores the image-quality checks as the pandas filter does: the same
+`<check>_score` columns, `quality_issues`, `quality:<check>` drops (first reason wins, after the
+exact duplicates and before the owner cap) and report, on generated catalogs with image
+statistics (hypothesis picks the collection's colour share, which checks drop, and the batch
+size the DuckDB path scores in), in a catalog file and in a folder of Parquet parts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from curate import schema
+from curate.filters import quality
+from curate.filters.run import run_filter
+from curate.filters.stage import FilterConfig
+from curate.outofcore import filter as outofcore_filter
+from curate.workspace import Workspace, read_catalog, write_catalog
+from tests.test_outofcore import FLAGS, QUICK, assert_same_report, assert_same_rows, filter_both, generated
+
+SCORED = list(quality.SCORE_COLUMNS) + ["quality_issues"]
+
+
+def with_statistics(catalog: pd.DataFrame, seed: int, measured: float, grey: float) -> pd.DataFrame:
+    """`catalog` with image statistics on a `measured` share of its rows (the rest unmeasured),
+    spread around every check's threshold; `grey`: the share of measured photos without colour.
+    Some measured rows lack one statistic (their check cannot judge them), some are tiny or long."""
+    rng = np.random.default_rng(seed)
+    n = len(catalog)
+    out = catalog.copy()
+    stats = {
+        "laplacian_var": rng.lognormal(np.log(35), 1.0, n),  # blurry under ~35
+        "brightness_p05": rng.uniform(0, 60, n),
+        "brightness_p50": rng.uniform(20, 200, n),  # dark: mean of p50 and p95 under 90
+        "brightness_p95": rng.uniform(60, 255, n),
+        "white_clipped_share": rng.uniform(0, 0.4, n),
+        "centre_clipped_share": rng.choice([0.0, 0.05, 0.2, 0.6], n),
+        "entropy_bits": rng.uniform(2.5, 8.0, n),  # low information under 3.75
+        "chroma_mean": np.where(rng.random(n) < grey, rng.uniform(0, 1.6, n), rng.uniform(1.6, 60, n)),
+    }
+    stats["chroma_mean"][rng.random(n) < 0.05] = 1.6  # exactly at the threshold fails
+    for name, values in stats.items():
+        values[rng.random(n) < 0.03] = np.nan  # measured, but this statistic is missing
+        out[name] = values
+    unmeasured = rng.random(n) >= measured
+    out.loc[unmeasured, list(stats)] = np.nan
+    out["width"] = pd.array(rng.choice([50, 72, 100, 200, 640, 1600], n), dtype="Int32")
+    out["height"] = pd.array(rng.choice([60, 100, 300, 480, 640], n), dtype="Int32")
+    out.loc[rng.random(n) < 0.03, "width"] = pd.NA
+    return schema.to_pandas(schema.conform(out))
+
+
+def assert_same_quality(report, got_report) -> None:
+    assert got_report.quality == report.quality
+    assert_same_report(report, got_report)
+
+
+checks = st.lists(st.sampled_from([c.name for c in quality.CHECKS]), max_size=3, unique=True)
+configs = st.builds(FilterConfig, drop_quality=checks, colour_collection_share=st.sampled_from([0.0, 0.5, 0.9]),
+                    max_km=st.sampled_from([5.0, "off"]), licences=st.sampled_from([None, ("cc-by", "cc0")]),
+                    max_per_owner=st.sampled_from([None, 2]))
+
+
+@settings(max_examples=10, **QUICK)
+@given(n=st.integers(40, 400), seed=st.integers(0, 2**32 - 1), measured=st.sampled_from([1.0, 0.7, 0.05]),
+       grey=st.sampled_from([0.0, 0.3, 0.5, 0.9]), prior=st.booleans(), batch=st.sampled_from([7, 64, 65_536]),
+       config=configs)
+def test_quality_scores_drops_and_report_equal_pandas(tmp_path_factory, n, seed, measured, grey, prior, batch,
+                                                      config):
+    catalog = with_statistics(generated(n, seed, owners=30, images=max(n // 2, 2), missing=0.1, prior=prior),
+                              seed, measured, grey)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(outofcore_filter, "BATCH_ROWS", batch)  # the collection is judged across batches
+        expected, report, got, got_report = filter_both(catalog, config, tmp_path_factory.mktemp("q"))
+    assert_same_rows(expected, got, FLAGS + SCORED)
+    assert_same_quality(report, got_report)
+
+
+def test_greyscale_is_judged_on_the_whole_collection_not_a_batch(tmp_path, monkeypatch):
+    """Rows 0-59 without colour, 60-99 with: 40% colour, so with a share of 0.5 the collection is
+    greyscale and nobody is flagged greyscale, although the last batches hold only colour rows and
+    the first ones only grey (a batch judged alone would flag its grey rows)."""
+    catalog = with_statistics(generated(100, 5, owners=10, images=50, missing=0.0, prior=False), 5, 1.0, 0.0)
+    catalog["chroma_mean"], catalog["laplacian_var"] = [0.5] * 60 + [30.0] * 40, 50.0  # all measured
+    monkeypatch.setattr(outofcore_filter, "BATCH_ROWS", 25)
+    config = FilterConfig(drop_quality=("greyscale",), colour_collection_share=0.5, max_km="off")
+    expected, report, got, got_report = filter_both(catalog, config, tmp_path)
+    greyscale = next(row for row in got_report.quality if row["check"] == "greyscale")
+    assert greyscale["flagged"] == 0 and greyscale["dropped"] == 0
+    assert got["greyscale_score"].eq(0.0).all()
+    assert "mostly greyscale collection (60% of photos): the greyscale check flags nothing" in got_report.notes
+    assert_same_rows(expected, got, FLAGS + SCORED)
+    assert_same_quality(report, got_report)
+
+
+def test_first_failed_dropping_check_names_the_reason(tmp_path):
+    """A photo failing blurry, dark and tiny with --drop-quality dark,tiny is dropped as quality:dark
+    (CHECKS order), counted under dark only; one already dropped as exact_duplicate keeps that
+    reason, but its failures are still flagged."""
+    catalog = with_statistics(generated(6, 1, owners=6, images=6, missing=0.0, prior=False), 1, 1.0, 0.0)
+    stats = {"laplacian_var": 1.0, "brightness_p05": 0.0, "brightness_p50": 10.0, "brightness_p95": 20.0,
+             "white_clipped_share": 0.0, "centre_clipped_share": 0.0, "entropy_bits": 6.0, "chroma_mean": 30.0}
+    for name, value in stats.items():
+        catalog[name] = value
+    catalog["width"] = pd.array([50, 50, 500, 500, 500, 500], dtype="Int32")
+    catalog["height"] = pd.array([60, 60, 400, 400, 400, 400], dtype="Int32")
+    catalog["label"], catalog["tag_labels"] = "paris", [["paris"]] * 6
+    catalog["lat"], catalog["lon"] = 48.85, 2.35
+    catalog["sha256"] = ["a", "a", "b", "c", "d", "e"]
+    catalog["taken_at"] = pd.Series(pd.date_range("2020-01-01", periods=6, freq="D")).astype("datetime64[us]")
+    catalog = schema.to_pandas(schema.conform(catalog))
+    config = FilterConfig(drop_quality=("dark", "tiny"), max_km="off")
+    expected, report, got, got_report = filter_both(catalog, config, tmp_path)
+    assert got["drop_reason"].tolist() == ["quality:dark", "exact_duplicate"] + ["quality:dark"] * 4
+    assert got.loc[0, "quality_issues"].tolist() == ["blurry", "dark", "tiny"]
+    assert got.loc[1, "quality_issues"].tolist() == ["blurry", "dark", "tiny"]
+    by_check = {row["check"]: (row["flagged"], row["dropped"]) for row in got_report.quality}
+    assert by_check["dark"] == (6, 5) and by_check["tiny"] == (2, 0) and by_check["blurry"] == (6, 0)
+    assert got_report.dropped_by_reason == {"quality:dark": 5, "exact_duplicate": 1}
+    assert_same_rows(expected, got, FLAGS + SCORED)
+    assert_same_quality(report, got_report)
+
+
+def test_metadata_only_catalog_skips_the_checks_as_pandas_does(tmp_path):
+    catalog = generated(80, 2, owners=8, images=40, missing=0.0, prior=True)
+    expected, report, got, got_report = filter_both(catalog, FilterConfig(drop_quality=("all",)), tmp_path)
+    assert "no image statistics (metadata-only catalog): quality checks skipped" in got_report.notes
+    assert got["blurry_score"].isna().all() and all(len(found) == 0 for found in got["quality_issues"])
+    assert_same_rows(expected, got, FLAGS + SCORED)
+    assert_same_quality(report, got_report)
+
+
+@pytest.mark.parametrize("folder", [False, True])
+def test_run_filter_writes_the_same_catalog_and_report(tmp_path, monkeypatch, folder):
+    """Through the I/O edge: run_filter with engine=duckdb on a catalog file, and on a folder of
+    Parquet parts, writes the catalog and reports/filter.json the pandas engine writes."""
+    catalog = with_statistics(generated(300, 9, owners=25, images=200, missing=0.1, prior=True), 9, 0.8, 0.2)
+    monkeypatch.setattr(outofcore_filter, "BATCH_ROWS", 50)
+    config = FilterConfig(drop_quality=("blurry", "tiny"), max_per_owner=4)
+    results = {}
+    for engine in ("pandas", "duckdb"):
+        ws = Workspace(tmp_path / engine)
+        if engine == "duckdb" and folder:
+            ws.catalog_path.mkdir(parents=True)
+            table = schema.conform(catalog)
+            for number, start in enumerate(range(0, len(catalog), 128)):
+                pq.write_table(table.slice(start, 128), ws.catalog_path / f"part-{number:05d}.parquet")
+        else:
+            write_catalog(ws, catalog)
+        run_filter(ws, config, engine=engine)
+        if engine == "duckdb" and folder:
+            frame = pq.read_table(ws.catalog_path).to_pandas(types_mapper=schema.pandas_type)
+            written = schema.to_pandas(schema.conform(frame))
+        else:
+            written = read_catalog(ws)
+        results[engine] = (written, json.loads((ws.root / "reports" / "filter.json").read_text()))
+    (expected, report), (got, got_report) = results["pandas"], results["duckdb"]
+    assert_same_rows(expected, got, [name for name in schema.NAMES if name != "geo_distance_km"])
+    assert got_report["quality"] == report["quality"]
+    assert got_report["dropped_by_reason"] == report["dropped_by_reason"]
+    assert (got_report["notes"], got_report["warnings"]) == (report["notes"], report["warnings"])
+    assert {"quality:blurry", "quality:tiny", "owner_cap"} <= set(report["dropped_by_reason"])
