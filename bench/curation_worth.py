@@ -10,8 +10,9 @@ Per collection (a recipe with a demo or scrape source):
 2. For each training seed (`--seeds`, default 3): train the full curation's model and run
    `classify evaluate --uncurated` on it: curated and uncurated accuracy on the clean test set,
    the sandals test (off-topic photos of test photographers answered with a label at p >= 0.5:
-   the uncurated model alone vs the curated model behind its topic gate) and the on-topic test
-   photos the gate wrongly answers as off-topic.
+   the uncurated model alone vs the curated model behind its topic gate), the on-topic test
+   photos the gate wrongly answers as off-topic, and the on-topic test photos each model labels
+   by the sandals test's own rule (a model unsure of everything would pass the sandals test).
 3. For each ablation and its seeds (`--ablation-seeds`, default 1): train on the variant's
    curation, minus anything touching the full curation's clean test set, and score it on that
    same test set (`ablation_catalog`); worth = its accuracy − the same seed's uncurated accuracy.
@@ -153,7 +154,10 @@ def full_row(ws, config, seed: int, device: str) -> dict:
             "sandals_photos": c.get("sandals_photos"), "sandals_uncurated": c.get("uncurated_sandals_answered_share"),
             "sandals": c.get("curated_sandals_answered_share"), "behind_gate": c.get("curated_behind_gate"),
             "sandals_alone": c.get("curated_alone_sandals_answered_share"),
-            "wrongly_gated": c.get("on_topic_wrongly_gated_share"), "seconds": time.perf_counter() - start}
+            "wrongly_gated": c.get("on_topic_wrongly_gated_share"),
+            "on_topic_answered": c.get("curated_on_topic_answered_share"),
+            "on_topic_answered_uncurated": c.get("uncurated_on_topic_answered_share"),
+            "seconds": time.perf_counter() - start}
 
 
 def ensure_gate(ws, run_dir, catalog, config, device: str) -> None:
@@ -189,6 +193,7 @@ def ablation_row(ws_full, name: str, ws_variant, config, seed: int, uncurated: f
             "sandals_photos": sandals.get("photos"), "sandals": sandals.get("answered_share"),
             "behind_gate": sandals.get("behind_gate"), "sandals_alone": sandals.get("model_alone_answered_share"),
             "wrongly_gated": (sandals.get("on_topic_wrongly_gated") or {}).get("share"),
+            "on_topic_answered": (sandals.get("on_topic_answered") or {}).get("share"),
             "seconds": time.perf_counter() - start}
 
 
@@ -247,7 +252,11 @@ def row_line(row: dict) -> str:
             f"({row['worth_pp']:+.1f} pp); sandals: {share(row['sandals'])} ({gate}; alone "
             f"{share(row.get('sandals_alone'))}) of {row['sandals_photos']}"
             + (f" vs uncurated {share(row['sandals_uncurated'])}" if row.get("sandals_uncurated") is not None else "")
-            + f"; on-topic wrongly gated {share(row['wrongly_gated'])} ({row['seconds']:.0f} s)")
+            + f"; on-topic wrongly gated {share(row['wrongly_gated'])}; on-topic labelled by the sandals rule "
+              f"{share(row.get('on_topic_answered'))}"
+            + (f" vs uncurated {share(row['on_topic_answered_uncurated'])}"
+               if row.get("on_topic_answered_uncurated") is not None else "")
+            + f" ({row['seconds']:.0f} s)")
 
 
 def mean_of(frame: pd.DataFrame, column: str) -> float | None:

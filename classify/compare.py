@@ -278,7 +278,9 @@ def compare_uncurated(run_dir: Path, ws: Workspace, config, shares: SplitConfig,
 def sandals_comparison(curated: dict | None, uncurated: dict | None) -> dict:
     """The sandals test of both models as flat numbers: off-topic photos of test photographers, the
     share each answers with a label (uncurated alone, curated behind its gate when it has one), and
-    the on-topic test photos the gate wrongly answers as off-topic. {} when either was not measured."""
+    the on-topic test photos the gate wrongly answers as off-topic, and each model's on-topic test photos
+    answered by the same rule (a model unsure of everything would pass the sandals test). {} when either
+    was not measured."""
     if not curated or not uncurated:
         return {}
     wrongly = curated.get("on_topic_wrongly_gated") or {}
@@ -286,7 +288,9 @@ def sandals_comparison(curated: dict | None, uncurated: dict | None) -> dict:
             "curated_sandals_answered_share": curated["answered_share"],
             "curated_behind_gate": curated["behind_gate"],
             "curated_alone_sandals_answered_share": curated["model_alone_answered_share"],
-            "on_topic_wrongly_gated_share": wrongly.get("share")}
+            "on_topic_wrongly_gated_share": wrongly.get("share"),
+            "uncurated_on_topic_answered_share": (uncurated.get("on_topic_answered") or {}).get("share"),
+            "curated_on_topic_answered_share": (curated.get("on_topic_answered") or {}).get("share")}
 
 
 def standard_error(values: Sequence[float]) -> float:

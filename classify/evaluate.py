@@ -166,7 +166,13 @@ def wrongly_gated(topic_scores, gate_threshold: float, correct=None) -> dict:
 
 def sandals_summary(sandals_test: dict, on_topic_target: float = 0.03) -> str:
     """One line for a person: the sandals test of one model (`sandals_score`'s keys, plus
-    "on_topic_wrongly_gated" from `wrongly_gated` when the model has a gate)."""
+    "on_topic_wrongly_gated" from `wrongly_gated` when the model has a gate, and "on_topic_answered":
+    the on-topic photos labelled by the same rule, so an unsure model does not pass unnoticed).
+
+    >>> sandals_summary({"photos": 10, "behind_gate": False, "answered_share": 0.1,
+    ...                  "on_topic_answered": {"photos": 50, "share": 0.8}}).split("; ")[1]
+    'by the same rule it labels 80% of the 50 on-topic test photos'
+    """
     photos = sandals_test["photos"]
     if not photos:
         return "sandals test: no off-topic photo by a test photographer to score"
@@ -180,6 +186,10 @@ def sandals_summary(sandals_test: dict, on_topic_target: float = 0.03) -> str:
     if wrongly and wrongly.get("share") is not None:
         line += (f"; the gate wrongly answers {wrongly['share']:.1%} of {wrongly['photos']} on-topic test photos "
                  f"as off-topic (target ≤ {on_topic_target:.0%})")
+    answered = sandals_test.get("on_topic_answered")
+    if answered and answered.get("share") is not None:
+        line += (f"; by the same rule it labels {answered['share']:.0%} of the {answered['photos']} on-topic test "
+                 "photos")
     return line
 
 

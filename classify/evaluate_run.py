@@ -27,7 +27,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from classify.evaluate import EvalReport, evaluate_predictions, sandals_score, sandals_summary, wrongly_gated
+from classify.evaluate import (
+    EvalReport,
+    answered_with_label,
+    evaluate_predictions,
+    sandals_score,
+    sandals_summary,
+    wrongly_gated,
+)
 from curate import objectstore, schema
 from curate.errors import DataContractError, UsageError
 from curate.progress import progress_bar
@@ -182,18 +189,26 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
     if sandals:
         correct = probs[ok].argmax(axis=1) == scored["label"].map(index_of).to_numpy(np.int64)
         on_topic = None if gate is None else wrongly_gated(topic_scores[ok], gate.threshold, correct)
-        evaluation.sandals_test = run_sandals_test(predictor, gate, ws, catalog, split, batch_size, on_topic)
+        # the sandals test's rule on the on-topic photos: a model unsure of everything would pass it
+        answered = answered_with_label(probs[ok], None if gate is None else topic_scores[ok],
+                                       None if gate is None else gate.threshold)
+        on_topic_answered = {"photos": int(len(answered)), "answered": int(answered.sum()),
+                             "share": float(answered.mean()) if len(answered) else None}
+        evaluation.sandals_test = run_sandals_test(predictor, gate, ws, catalog, split, batch_size, on_topic,
+                                                   on_topic_answered)
     return evaluation
 
 
 def run_sandals_test(predictor, gate, ws: Workspace, catalog: pd.DataFrame, split: str, batch_size: int,
-                     on_topic_gated: dict | None) -> dict:
+                     on_topic_gated: dict | None, on_topic_answered: dict | None = None) -> dict:
     """The sandals test's JSON: `sandals_score` on `off_topic_photos_of(catalog, split)` (unreadable
-    images left out and counted), the gate used, and `on_topic_gated` (`wrongly_gated` on the split)."""
+    images left out and counted), the gate used, `on_topic_gated` (`wrongly_gated` on the split) and
+    `on_topic_answered` (the split's on-topic photos answered by the same rule: its other side)."""
     photos = off_topic_photos_of(catalog, split)
     probs, ok, _, scores = predict_photos(predictor, ws, photos["image_path"].tolist(), batch_size, gate)
     result = sandals_score(probs[ok], None if gate is None else scores[ok], None if gate is None else gate.threshold)
     result["on_topic_wrongly_gated"] = on_topic_gated
+    result["on_topic_answered"] = on_topic_answered
     what = (f"photos dropped as off-topic whose photographer has {split} photos, answered with a label at "
             f"probability >= {result['min_probability']:g}")
     return {"summary": sandals_summary(result), "what": what, "split": split, **result,

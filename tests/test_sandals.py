@@ -179,6 +179,13 @@ def test_the_sandals_test_scores_the_off_topic_photos_of_test_photographers(sand
               for pid in expected_ids]
     top = predictor.probabilities(images).max(axis=1)
     assert sandals["answered"] == int((top >= 0.5).sum())
+    # the same rule on the on-topic test photos: the test's other side
+    tests = catalog[(catalog["status"] == "kept") & (catalog["split"] == "test")]
+    tests = tests[tests["label"].isin(predictor.classes)]
+    on_topic = predictor.probabilities([open_rgb(ws.root / path, min_side=predictor.preprocess.resize)
+                                        for path in tests["image_path"]]).max(axis=1)
+    assert sandals["on_topic_answered"] == {"photos": len(tests), "answered": int((on_topic >= 0.5).sum()),
+                                            "share": pytest.approx(float((on_topic >= 0.5).mean()))}
 
 
 def test_a_gate_that_gates_everything_answers_no_off_topic_photo_and_gates_every_test_photo(sandals_ws, tmp_path):
@@ -190,6 +197,7 @@ def test_a_gate_that_gates_everything_answers_no_off_topic_photo_and_gates_every
     wrongly = shut.sandals_test["on_topic_wrongly_gated"]
     assert wrongly["photos"] == shut.report.photos and wrongly["share"] == 1.0
     assert wrongly["accuracy_behind_gate"] == 0.0
+    assert shut.sandals_test["on_topic_answered"]["answered"] == 0  # a gate that shuts answers no one
 
     open_gate = evaluate_run(with_gate(run_dir, tmp_path, 20.0), ws, device="cpu", top_losses=1)
     alone = evaluate_run(run_dir, ws, device="cpu", top_losses=1)
@@ -209,11 +217,11 @@ def test_evaluation_json_and_the_summary_carry_the_sandals_test(sandals_ws, tmp_
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())  # however wide the console wraps
     assert "sandals test" in text and f"of {len(expected_ids)} off-topic photos" in text
-    assert "behind its gate labels 0%" in text
+    assert "behind its gate labels 0%" in text and "by the same rule it labels 0% of the" in text
     saved = json.loads((gated / "evaluation" / "evaluation.json").read_text())
     sandals = saved["sandals_test"]
     for key in ("photos", "answered", "answered_share", "gated", "behind_gate", "model_alone_answered_share",
-                "min_probability", "gate_threshold", "on_topic_wrongly_gated", "unreadable"):
+                "min_probability", "gate_threshold", "on_topic_wrongly_gated", "on_topic_answered", "unreadable"):
         assert key in sandals, key
     assert sandals["photos"] == len(expected_ids) and sandals["answered_share"] == 0.0
     assert sandals["min_probability"] == 0.5 and sandals["gate_threshold"] == 0.5
