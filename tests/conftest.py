@@ -2,7 +2,15 @@
 
 import os
 import signal
+import sys
 import threading
+
+# PYTHONDONTWRITEBYTECODE (set in some shells and CI images) makes every process of a run compile
+# every project module again and rewrite every test module's asserts again: ~8 s of CPU per
+# xdist worker at collection, and more in each Python subprocess a test starts. Let this run
+# and its subprocesses cache bytecode in the (git-ignored) __pycache__ folders.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 # Tests run two per core (pytest -n 2): one math thread each, or torch and BLAS threads
 # fight over the cores and tiny forward passes take seconds instead of milliseconds.
