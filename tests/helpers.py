@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
+import hashlib
 import io
 import os
+import shutil
 import struct
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -71,12 +76,38 @@ def demo_workspace(root: Path, photos: int = 140, seed: int = 4, size: tuple[int
     from curate.workspace import Workspace
 
     ws = Workspace(root)
-    ingest_demo(ws, DemoConfig(photos=photos, seed=seed, image_width=size[0], image_height=size[1]), images=True,
-                workers=2)
+    config = DemoConfig(photos=photos, seed=seed, image_width=size[0], image_height=size[1])
+    if root.exists() and any(root.iterdir()):  # something is there already: ingest into it for real
+        ingest_demo(ws, config, images=True, workers=2)
+    else:
+        shutil.copytree(_ingested_demo(config), root, dirs_exist_ok=True)
     for command in commands:
         result = CliRunner().invoke(app, [*command, "--workspace", str(root)])
         assert result.exit_code == 0, result.output
     return ws
+
+
+@functools.cache
+def _demo_cache_root() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="demo-cache-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
+@functools.cache
+def _ingested_demo(config) -> Path:
+    """A workspace holding just `ingest demo` of `config` (a frozen DemoConfig), built once per
+    test process.
+
+    Many tests ask for the same small collection (140 photos, seed 4; 120 photos, seed 6; ...):
+    rendering and ingesting it costs 1-3 s each time, copying the folder ~0.05 s. Callers get a
+    copy, never this folder, so what a test does to its workspace cannot reach another test."""
+    from curate.ingest.demo import ingest_demo
+    from curate.workspace import Workspace
+
+    folder = _demo_cache_root() / hashlib.sha256(config.to_json().encode()).hexdigest()[:16]
+    ingest_demo(Workspace(folder), config, images=True, workers=2)
+    return folder
 
 
 def start_server(app_):
