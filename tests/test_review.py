@@ -138,15 +138,11 @@ def test_undo_takes_a_decision_back_and_an_undone_undo_restores_it():
 
 # ------------------------------------------------------------------ reviews.jsonl
 
-def _append_many(root: str, worker: int, count: int) -> None:
-    ws = Workspace(Path(root))
-    for i in range(count):
-        append_decisions(ws, [decision(f"t:{worker}-{i}", "keep", queue="q" * 500)])  # long lines
-
-
 def test_appends_from_several_processes_lose_and_tear_no_line(tmp_path):
+    from tests.review_workers import append_many  # a light module: each spawned child imports it
+
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_append_many, args=(str(tmp_path), w, 150)) for w in range(4)]
+    workers = [context.Process(target=append_many, args=(str(tmp_path), w, 150)) for w in range(4)]
     for process in workers:
         process.start()
     for process in workers:
