@@ -165,3 +165,28 @@ def test_run_filter_writes_the_same_catalog_and_report(tmp_path, monkeypatch, fo
     assert got_report["dropped_by_reason"] == report["dropped_by_reason"]
     assert (got_report["notes"], got_report["warnings"]) == (report["notes"], report["warnings"])
     assert {"quality:blurry", "quality:tiny", "owner_cap"} <= set(report["dropped_by_reason"])
+
+
+def test_the_command_line_gives_the_same_result_in_both_engines(tmp_path, monkeypatch):
+    """`curate filter --drop-quality ... --catalog-engine duckdb` prints and writes what the
+    pandas engine does, and no longer warns that the quality checks were not computed."""
+    from typer.testing import CliRunner
+
+    from curate.cli.app import app
+
+    monkeypatch.delenv("CURATE_CATALOG_ENGINE", raising=False)
+    catalog = with_statistics(generated(200, 4, owners=15, images=150, missing=0.1, prior=False), 4, 0.9, 0.1)
+    seen = {}
+    for engine in ("pandas", "duckdb"):
+        root = tmp_path / engine
+        write_catalog(Workspace(root), catalog)
+        common = ["--workspace", str(root), "--catalog-engine", engine, "--drop-quality", "blurry,tiny"]
+        result = CliRunner().invoke(app, ["filter", *common, "--json"])
+        assert result.exit_code == 0, result.output
+        seen[engine] = (read_catalog(Workspace(root)), json.loads(result.output))
+    (expected, printed), (got, got_printed) = seen["pandas"], seen["duckdb"]
+    assert_same_rows(expected, got, FLAGS + SCORED)
+    assert got_printed["quality"] == printed["quality"]
+    assert got_printed["dropped_by_reason"] == printed["dropped_by_reason"]
+    assert {"quality:blurry", "quality:tiny"} <= set(printed["dropped_by_reason"])
+    assert not any("quality" in line for line in got_printed["warnings"])
