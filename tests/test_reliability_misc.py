@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import threading
 
 import numpy as np
@@ -206,15 +207,23 @@ def test_a_flickr_licence_id_that_is_not_a_number_is_exit_4(tmp_path, monkeypatc
     assert "licence" in line and "'abc'" in line
 
 
-@pytest.fixture
-def report_workspace(tmp_path):
+@pytest.fixture(scope="module")
+def reported_workspace(tmp_path_factory):
+    """The report tests' catalog and stage reports, written once for the module."""
     from tests.test_report import ALL_REPORTS, make_catalog
 
-    ws = Workspace(tmp_path / "ws")
+    ws = Workspace(tmp_path_factory.mktemp("report-ws") / "ws")
     write_catalog(ws, make_catalog())
     for stage, report in ALL_REPORTS.items():
         save_stage_report(ws, stage, "0" * 64, report)
     return ws
+
+
+@pytest.fixture
+def report_workspace(reported_workspace, tmp_path):
+    """A private copy of it for each test (tests write runs and reports into it)."""
+    shutil.copytree(reported_workspace.root, tmp_path / "ws")
+    return Workspace(tmp_path / "ws")
 
 
 @pytest.mark.parametrize("content", ['{"accuracy": 0.5, "per_owner": [', "[1, 2]", '"text"',
