@@ -140,9 +140,10 @@ def child(workspace: str, engine: str) -> None:
                       "photos": facts["photos"]}))
 
 
-def run_child(workspace: Path, engine: str) -> dict:
+def run_child(workspace: Path, engine: str, script: str = __file__) -> dict:
+    """Run `script --child WORKSPACE ENGINE` in a fresh process (its own peak RSS); its last JSON line."""
     env = {**os.environ, "OMP_NUM_THREADS": "2"}
-    out = subprocess.run([sys.executable, __file__, "--child", str(workspace), engine], capture_output=True,
+    out = subprocess.run([sys.executable, script, "--child", str(workspace), engine], capture_output=True,
                          text=True, env=env, check=False)
     if out.returncode:
         raise SystemExit(f"{engine} child failed:\n{out.stderr[-3000:]}")
@@ -178,28 +179,54 @@ def show(name: str, result: dict) -> str:
     return f"{name}: {stages}; total {sum(result['times'].values()):.1f} s; peak RSS {result['maxrss_kb'] / 1e6:.2f} GB"
 
 
-def main() -> None:
+def bench_arguments(folder: str, child_main) -> argparse.Namespace | None:
+    """The out-of-core benches' shared flags; runs `child_main(workspace, engine)` and returns None
+    when this process is a measured child (`--child`), else prints the machine line."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--sample", type=int, default=1_000_000)
-    parser.add_argument("--folder", type=Path, default=Path("/tmp/ooc-bench"))
+    parser.add_argument("--folder", type=Path, default=Path(folder))
     parser.add_argument("--skip-big", action="store_true")
     parser.add_argument("--skip-sample", action="store_true")
     parser.add_argument("--child", nargs=2, metavar=("WORKSPACE", "ENGINE"))
     args = parser.parse_args()
     if args.child:
-        child(*args.child)
-        return
+        child_main(*args.child)
+        return None
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"load {os.getloadavg()[0]:.1f}; duckdb memory_limit {os.environ.get('CURATE_DUCKDB_MEMORY', '2GB')}")
+          f"load {os.getloadavg()[0]:.1f}; duckdb memory_limit {os.environ.get('CURATE_DUCKDB_MEMORY', '2GB')}",
+          flush=True)
+    return args
+
+
+def both_engines(folder: Path, rows: int, generate_catalog, run, compare_catalogs) -> tuple[dict, dict, dict]:
+    """(pandas child's result, DuckDB child's result, rows differing per column) on one generated
+    catalog of `rows` rows in `folder` (generated once, kept for the next run)."""
+    catalog = folder / f"catalog-{rows}.parquet"
+    if not catalog.exists():
+        generate_catalog(catalog, rows)
+    pandas = run(fresh_workspace(folder, "sample-pandas", catalog), "pandas")
+    duck = run(fresh_workspace(folder, "sample-duckdb", catalog), "duckdb")
+    return pandas, duck, compare_catalogs(folder / "sample-pandas" / "catalog.parquet",
+                                          folder / "sample-duckdb" / "catalog.parquet")
+
+
+def big_duckdb(folder: Path, rows: int, generate_catalog, run) -> dict:
+    """The DuckDB child's result on a generated catalog of `rows` rows (generated once, kept)."""
+    catalog = folder / f"catalog-{rows}.parquet"
+    start = time.perf_counter()
+    if not catalog.exists():
+        generate_catalog(catalog, rows)
+    print(f"{rows:,} rows generated in {time.perf_counter() - start:.0f} s ({catalog.stat().st_size / 1e6:.0f} MB)")
+    return run(fresh_workspace(folder, "big-duckdb", catalog), "duckdb")
+
+
+def main() -> None:
+    args = bench_arguments("/tmp/ooc-bench", child)
+    if args is None:
+        return
     if not args.skip_sample:
-        catalog = args.folder / f"catalog-{args.sample}.parquet"
-        if not catalog.exists():
-            generate(catalog, args.sample)
-        pandas = run_child(fresh_workspace(args.folder, "sample-pandas", catalog), "pandas")
-        duck = run_child(fresh_workspace(args.folder, "sample-duckdb", catalog), "duckdb")
-        differ = compare(args.folder / "sample-pandas" / "catalog.parquet",
-                         args.folder / "sample-duckdb" / "catalog.parquet")
+        pandas, duck, differ = both_engines(args.folder, args.sample, generate, run_child, compare)
         total_p, total_d = sum(pandas["times"].values()), sum(duck["times"].values())
         print(f"{args.sample:,} rows")
         print("  " + show("pandas", pandas))
@@ -209,13 +236,7 @@ def main() -> None:
         print(f"  duckdb / pandas wall time: {total_d / total_p:.2f}x; peak RSS "
               f"{duck['maxrss_kb'] / pandas['maxrss_kb']:.2f}x")
     if not args.skip_big:
-        catalog = args.folder / f"catalog-{args.rows}.parquet"
-        start = time.perf_counter()
-        if not catalog.exists():
-            generate(catalog, args.rows)
-        print(f"{args.rows:,} rows generated in {time.perf_counter() - start:.0f} s "
-              f"({catalog.stat().st_size / 1e6:.0f} MB)")
-        duck = run_child(fresh_workspace(args.folder, "big-duckdb", catalog), "duckdb")
+        duck = big_duckdb(args.folder, args.rows, generate, run_child)
         print("  " + show("duckdb", duck) + f"; kept {duck['kept']:,} of {duck['photos']:,}; drops {duck['dropped']}")
         print(f"  peak RSS target <= 4 GB: {'met' if duck['maxrss_kb'] <= 4e6 else 'NOT met'}")
 

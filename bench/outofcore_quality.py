@@ -19,13 +19,9 @@ filter: `--drop-quality blurry,dark,tiny`, licence filter `cc-by, cc-by-sa, cc0`
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
 import resource
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from outofcore import chunk  # noqa: E402  (bench/outofcore.py's generator)
+from outofcore import bench_arguments, big_duckdb, both_engines, chunk  # noqa: E402  (bench/outofcore.py)
+from outofcore import run_child as run_outofcore_child  # noqa: E402
 
 from curate import schema  # noqa: E402
 
@@ -105,20 +102,7 @@ def child(workspace: str, engine: str) -> None:
 
 
 def run_child(workspace: Path, engine: str) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": "2"}
-    out = subprocess.run([sys.executable, __file__, "--child", str(workspace), engine], capture_output=True,
-                         text=True, env=env, check=False)
-    if out.returncode:
-        raise SystemExit(f"{engine} child failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def fresh_workspace(folder: Path, name: str, catalog: Path) -> Path:
-    ws = folder / name
-    shutil.rmtree(ws, ignore_errors=True)
-    ws.mkdir(parents=True)
-    shutil.copyfile(catalog, ws / "catalog.parquet")
-    return ws
+    return run_outofcore_child(workspace, engine, __file__)
 
 
 COMPARED = ["photo_id", "status", "drop_reason", "drop_stage", "exact_dup_group", "quality_issues",
@@ -143,27 +127,11 @@ def compare(a: Path, b: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--sample", type=int, default=1_000_000)
-    parser.add_argument("--folder", type=Path, default=Path("/tmp/ooc-quality-bench"))
-    parser.add_argument("--skip-big", action="store_true")
-    parser.add_argument("--skip-sample", action="store_true")
-    parser.add_argument("--child", nargs=2, metavar=("WORKSPACE", "ENGINE"))
-    args = parser.parse_args()
-    if args.child:
-        child(*args.child)
+    args = bench_arguments("/tmp/ooc-quality-bench", child)
+    if args is None:
         return
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"load {os.getloadavg()[0]:.1f}; duckdb memory_limit {os.environ.get('CURATE_DUCKDB_MEMORY', '2GB')}")
     if not args.skip_sample:
-        catalog = args.folder / f"catalog-{args.sample}.parquet"
-        if not catalog.exists():
-            generate(catalog, args.sample)
-        pandas = run_child(fresh_workspace(args.folder, "sample-pandas", catalog), "pandas")
-        duck = run_child(fresh_workspace(args.folder, "sample-duckdb", catalog), "duckdb")
-        differ = compare(args.folder / "sample-pandas" / "catalog.parquet",
-                         args.folder / "sample-duckdb" / "catalog.parquet")
+        pandas, duck, differ = both_engines(args.folder, args.sample, generate, run_child, compare)
         same_report = all(pandas[key] == duck[key] for key in ("dropped", "quality", "notes", "warnings"))
         print(f"{args.sample:,} rows, filter (load {os.getloadavg()[0]:.1f} at the end)")
         for name, result in (("pandas", pandas), ("duckdb", duck)):
@@ -176,13 +144,7 @@ def main() -> None:
         print(f"  duckdb / pandas wall time: {duck['seconds'] / pandas['seconds']:.2f}x; peak RSS "
               f"{duck['maxrss_kb'] / pandas['maxrss_kb']:.2f}x")
     if not args.skip_big:
-        catalog = args.folder / f"catalog-{args.rows}.parquet"
-        start = time.perf_counter()
-        if not catalog.exists():
-            generate(catalog, args.rows)
-        print(f"{args.rows:,} rows generated in {time.perf_counter() - start:.0f} s "
-              f"({catalog.stat().st_size / 1e6:.0f} MB)")
-        duck = run_child(fresh_workspace(args.folder, "big-duckdb", catalog), "duckdb")
+        duck = big_duckdb(args.folder, args.rows, generate, run_child)
         print(f"  duckdb filter: {duck['seconds']:.1f} s; peak RSS {duck['maxrss_kb'] / 1e6:.2f} GB; "
               f"drops {duck['dropped']} (load {os.getloadavg()[0]:.1f} at the end)")
         print(f"  peak RSS target <= 4 GB: {'met' if duck['maxrss_kb'] <= 4e6 else 'NOT met'}")

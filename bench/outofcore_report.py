@@ -19,15 +19,12 @@ galleries' thumbnails are grey boxes (metadata only), so the time is the catalog
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
-import platform
 import re
 import resource
 import shutil
-import subprocess
 import sys
 import time
 import zlib
@@ -41,7 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from outofcore import LABELS, chunk  # noqa: E402  (bench/outofcore.py's generator)
+from outofcore import LABELS, bench_arguments, chunk  # noqa: E402  (bench/outofcore.py)
+from outofcore import run_child as run_outofcore_child  # noqa: E402
 
 from curate import schema  # noqa: E402
 
@@ -125,12 +123,7 @@ def child(workspace: str, engine: str) -> None:
 
 
 def run_child(workspace: Path, engine: str) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": "2"}
-    out = subprocess.run([sys.executable, __file__, "--child", str(workspace), engine], capture_output=True,
-                         text=True, env=env, check=False)
-    if out.returncode:
-        raise SystemExit(f"{engine} child failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_outofcore_child(workspace, engine, __file__)
 
 
 def fresh_workspace(folder: Path, name: str, catalog: Path) -> Path:
@@ -207,20 +200,9 @@ def catalog_at(folder: Path, rows: int) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--sample", type=int, default=1_000_000)
-    parser.add_argument("--folder", type=Path, default=Path("/tmp/ooc-report-bench"))
-    parser.add_argument("--skip-big", action="store_true")
-    parser.add_argument("--skip-sample", action="store_true")
-    parser.add_argument("--child", nargs=2, metavar=("WORKSPACE", "ENGINE"))
-    args = parser.parse_args()
-    if args.child:
-        child(*args.child)
+    args = bench_arguments("/tmp/ooc-report-bench", child)
+    if args is None:
         return
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"load {os.getloadavg()[0]:.1f}; duckdb memory_limit {os.environ.get('CURATE_DUCKDB_MEMORY', '2GB')}",
-          flush=True)
     if not args.skip_sample:
         catalog = catalog_at(args.folder, args.sample)
         pandas = run_child(fresh_workspace(args.folder, "sample-pandas", catalog), "pandas")
