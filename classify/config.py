@@ -83,8 +83,8 @@ class TrainConfig:
             raise SettingError(f"{{cache_side}} ({self.cache_side}) must be at least {{image_size}} "
                                f"({self.image_size}): the cache is what the crops are cut from", "cache_side",
                                "image_size")
-        eval_resize = Preprocess(size=self.eval_size).resize
-        if self.eval_image_size is not None and self.cache_side < eval_resize:
+        eval_resize = Preprocess(size=self.eval_image_size).resize if self.eval_image_size is not None else 0
+        if self.cache_side < eval_resize:
             raise SettingError(f"{{cache_side}} ({self.cache_side}) must be at least {eval_resize} for "
                                f"{{eval_image_size}} {self.eval_image_size}: evaluation resizes the short side to "
                                f"{eval_resize} px before its centre crop, and validation reads the cache",
