@@ -346,6 +346,8 @@ class Trainer:
             return self._fit(stop_after)
 
     def _fit(self, stop_after: int | None) -> list[dict]:
+        if self.config.probe:
+            return self._fit_probe()
         done_here = 0
         for epoch in range(self.next_epoch, self.config.total_epochs):
             stage = self.config.stage(epoch)
@@ -388,6 +390,21 @@ class Trainer:
             meta.metrics["replicas_in_sync"] = in_sync
             save_meta(self.run_dir, meta)
             self.write_metrics(plot=True)
+        return self.history
+
+    def _fit_probe(self) -> list[dict]:
+        """`--probe`: the head fitted once on the frozen backbone's features (classify.probe)."""
+        from classify.probe import fit_probe
+
+        if self.dist.active:
+            raise UsageError("--probe fits in one process: run it without torchrun")
+        self.history = [fit_probe(self)]
+        self.next_epoch = self.config.total_epochs
+        meta = self.meta()
+        meta.metrics.update({"replicas_in_sync": True, "probe_c": self.history[0]["probe_c"]})
+        save_model(self.run_dir, self.model, meta)
+        self.write_metrics(plot=True)
+        log.info(_epoch_line(self.history[0]))
         return self.history
 
     def write_metrics(self, plot: bool = False) -> None:

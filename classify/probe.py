@@ -1,0 +1,144 @@
+"""`classify train --probe`: a linear probe, the head alone fitted to convergence on the pretrained
+backbone's pooled features.
+
+No fine-tuning and no augmentation: every photo's features come from one forward pass of the
+frozen ImageNet backbone over the same centre crop evaluation, prediction, serving and the topic
+gate see (`--image-size`, or `--eval-image-size`), and the head is a multinomial logistic
+regression on them (L-BFGS, the L2 strength picked on the validation split's log loss). The
+result is an ordinary run (the same `model.safetensors`: the pretrained backbone and this head),
+so everything downstream reads it unchanged, and the topic gate reads the very features the
+head does: one forward pass answers both.
+
+Why it exists: on CPU the fine-tuned recipes train at 96-128 px for a few epochs, while the
+backbone's own input is 224 px. On the scenes scrape a probe at 224 px is more accurate than
+the fine-tuned 128 px model, in seconds of fitting after one pass (docs/benchmarks.md,
+"Eighth run"). The fit is convex and deterministic: `--seed` does not change it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+# inverse L2 strengths tried on standardised features; the validation log loss picks one
+PROBE_C = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+DEFAULT_C = 0.1  # used when there is no validation photo to choose with
+MAX_ITER = 2000
+
+
+@torch.inference_mode()
+def pooled_features(trainer, dataset) -> np.ndarray:
+    """(N, dim) float32 pooled backbone features of `dataset`'s images at the evaluation crop."""
+    from torch.utils.data import DataLoader
+
+    from classify.data import LabelledImages, transforms
+    from curate.progress import progress_bar
+
+    plain = LabelledImages(dataset.paths, dataset.targets, transforms(trainer.eval_preprocess, train=False))
+    workers = trainer.config.resolved_workers()
+    loader = DataLoader(plain, batch_size=trainer.config.batch_size, shuffle=False, num_workers=workers,
+                        pin_memory=trainer.device.type == "cuda")
+    model = trainer.model.eval()
+    out = []
+    with progress_bar(f"features of {len(plain)} photos", len(loader)) as advance:
+        for images, targets in loader:
+            images, _ = trainer.on_device(images, targets)
+            with trainer.autocast():
+                out.append(model.backbone(model.normalise(images)).float().cpu().numpy())
+            advance()
+    return np.concatenate(out) if out else np.zeros((0, model.head[-1].in_features), dtype=np.float32)
+
+
+def fit_head(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray, outputs: int,
+             balanced: bool = False, grid=PROBE_C) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(weight (outputs, dim), bias (outputs,), facts) of a multinomial logistic regression on the
+    features, for a linear layer fed the RAW features (the standardisation is folded in).
+
+    The L2 strength is the one in `grid` with the lowest validation log loss (`DEFAULT_C` without
+    validation photos). An output with no training photo gets weight 0 and a bias below every
+    other, so it is never the answer.
+
+    >>> x = np.array([[0.0, 1.0], [0.1, 0.9], [1.0, 0.0], [0.9, 0.2]], dtype=np.float32)
+    >>> w, b, facts = fit_head(x, np.array([0, 0, 1, 1]), x[:0], np.array([], dtype=int), 3)
+    >>> (x @ w.T + b).argmax(1).tolist(), facts["c"]
+    ([0, 0, 1, 1], 0.1)
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    mean, std = train_x.mean(axis=0), train_x.std(axis=0)
+    std = np.where(std > 1e-6, std, 1.0)
+    scaled_train, scaled_val = (train_x - mean) / std, (val_x - mean) / std
+    present = np.unique(train_y)
+    if len(present) < 2:
+        raise ValueError("a probe needs training photos of at least two classes")
+    weight = "balanced" if balanced else None
+
+    def fit(c: float):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return LogisticRegression(C=c, max_iter=MAX_ITER, class_weight=weight).fit(scaled_train, train_y)
+
+    scored = []
+    known = np.isin(val_y, present)
+    if known.any():
+        for c in grid:
+            model = fit(c)
+            probabilities = np.clip(model.predict_proba(scaled_val[known]), 1e-12, 1)
+            column = np.searchsorted(model.classes_, val_y[known])
+            scored.append((float(-np.log(probabilities[np.arange(known.sum()), column]).mean()), c, model))
+        val_loss, c, model = min(scored, key=lambda item: (item[0], item[1]))
+    else:
+        c, model, val_loss = DEFAULT_C, fit(DEFAULT_C), None
+    coef, intercept = model.coef_, model.intercept_
+    if len(present) == 2:  # sklearn's binary form: one row for the second class against the first
+        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+    weights = np.zeros((outputs, train_x.shape[1]), dtype=np.float64)
+    bias = np.full(outputs, 0.0)
+    weights[present] = coef / std
+    bias[present] = intercept - (coef / std) @ mean
+    missing = np.setdiff1d(np.arange(outputs), present)
+    bias[missing] = bias[present].min() - 30.0
+    facts = {"c": c, "val_log_loss": val_loss, "grid": {str(g): s for s, g, _ in scored} if scored else None,
+             "iterations": int(np.max(model.n_iter_))}
+    return weights.astype(np.float32), bias.astype(np.float32), facts
+
+
+def fit_probe(trainer) -> dict:
+    """Fit `trainer`'s head as a linear probe; returns the run's one history row."""
+    started = time.perf_counter()
+    data = trainer.data
+    train_x = pooled_features(trainer, data["train"].dataset)
+    val_x = pooled_features(trainer, data["val"].dataset)
+    train_y, val_y = data["train"].dataset.targets, data["val"].dataset.targets
+    weights, bias, facts = fit_head(train_x, train_y, val_x, val_y, len(trainer.outputs),
+                                    balanced=trainer.config.balance != "none")
+    linear = trainer.model.head[-1]
+    with torch.no_grad():
+        linear.weight.copy_(torch.from_numpy(weights))
+        linear.bias.copy_(torch.from_numpy(bias))
+    train_logits = train_x @ weights.T + bias
+    row = {"epoch": 1, "stage": 1, **_scores("train", train_logits, train_y)}
+    if len(val_y):
+        row.update(_scores("val", val_x @ weights.T + bias, val_y, labels=len(trainer.classes)))
+    else:
+        row.update({"val_loss": None, "val_accuracy": None})
+    row.update({"lr": 0.0, "probe_c": facts["c"], "seconds": round(time.perf_counter() - started, 2)})
+    log.info(f"probe: L2 strength C = {facts['c']:g} (validation log loss per C: {facts['grid']}), "
+             f"{facts['iterations']} L-BFGS iterations")
+    return row
+
+
+def _scores(split: str, logits: np.ndarray, targets: np.ndarray, labels: int | None = None) -> dict:
+    """Cross-entropy and accuracy as `Trainer.evaluate` computes them (validation: the labels' logits)."""
+    logits = logits if labels is None else logits[:, :labels]
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = float(-log_probabilities[np.arange(len(targets)), targets].mean())
+    return {f"{split}_loss": loss, f"{split}_accuracy": float((logits.argmax(1) == targets).mean())}

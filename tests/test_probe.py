@@ -1,0 +1,110 @@
+"""`classify train --probe`: the head alone, fitted on the frozen pretrained backbone's features."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from sklearn.linear_model import LogisticRegression
+from typer.testing import CliRunner
+
+from classify.cli import app as classify_app
+from classify.config import TrainConfig
+from classify.model import Predictor, build_classifier, load_model
+from classify.probe import fit_head
+from classify.train import train
+from curate.workspace import read_catalog
+from tests.helpers import demo_workspace
+
+runner = CliRunner()
+PROBE = dict(image_size=48, cache_side=56, batch_size=16, workers=0, device="cpu", probe=True)
+
+
+@pytest.fixture(scope="module")
+def split_ws(tmp_path_factory):
+    return demo_workspace(tmp_path_factory.mktemp("probe"))
+
+
+def _blobs(rng, centres, n, scale=0.3):
+    x = np.concatenate([rng.normal(c, scale, size=(n, len(c))) for c in centres]).astype(np.float32)
+    y = np.repeat(np.arange(len(centres)), n)
+    return x, y
+
+
+def test_the_head_predicts_what_the_regression_predicts_on_raw_features():
+    """The standardisation is folded into the weights: raw features in, the same answers out."""
+    rng = np.random.default_rng(0)
+    centres = [[5.0, 100.0, 0.0], [6.0, 90.0, 1.0], [4.0, 110.0, 2.0]]
+    x, y = _blobs(rng, centres, 40, scale=1.0)
+    vx, vy = _blobs(rng, centres, 10, scale=1.0)
+    weight, bias, facts = fit_head(x, y, vx, vy, outputs=3)
+    mean, std = x.mean(0), x.std(0)
+    reference = LogisticRegression(C=facts["c"], max_iter=2000).fit((x - mean) / std, y)
+    ours = vx @ weight.T + bias
+    theirs = reference.decision_function((vx - mean) / std)
+    assert (ours.argmax(1) == theirs.argmax(1)).all()
+    assert np.allclose(ours - ours.mean(1, keepdims=True), theirs - theirs.mean(1, keepdims=True), atol=1e-3)
+
+
+def test_the_l2_strength_is_the_one_with_the_lowest_validation_loss():
+    rng = np.random.default_rng(1)
+    x, y = _blobs(rng, [[0.0] * 8, [0.4] * 8], 30, scale=1.0)
+    vx, vy = _blobs(rng, [[0.0] * 8, [0.4] * 8], 30, scale=1.0)
+    _, _, facts = fit_head(x, y, vx, vy, outputs=2)
+    losses = {float(c): loss for c, loss in facts["grid"].items()}
+    assert facts["c"] == min(losses, key=losses.get)
+    assert facts["val_log_loss"] == pytest.approx(min(losses.values()))
+
+
+def test_an_output_without_training_photos_is_never_the_answer():
+    rng = np.random.default_rng(2)
+    x, y = _blobs(rng, [[0.0, 0.0], [3.0, 3.0]], 20)
+    y = np.where(y == 1, 2, 0)  # class 1 has no photo
+    weight, bias, _ = fit_head(x, y, x[:0], y[:0], outputs=3)
+    grid = rng.uniform(-5, 8, size=(500, 2)).astype(np.float32)
+    assert 1 not in set((grid @ weight.T + bias).argmax(1).tolist())
+    with pytest.raises(ValueError, match="two classes"):
+        fit_head(x[y == 0], y[y == 0], x[:0], y[:0], outputs=3)
+
+
+def test_a_probe_run_keeps_the_pretrained_backbone_and_is_deterministic(split_ws, tmp_path):
+    trainer = train(split_ws, tmp_path / "a", TrainConfig(**PROBE, seed=0))
+    history = pd.read_csv(tmp_path / "a" / "metrics.csv")
+    assert len(history) == 1 and history.loc[0, "probe_c"] > 0
+    meta = json.loads((tmp_path / "a" / "model.json").read_text())
+    assert meta["config"]["probe"] is True and meta["metrics"]["probe_c"] == history.loc[0, "probe_c"]
+    assert meta["preprocess"]["size"] == 48
+    model, _ = load_model(tmp_path / "a", "cpu")
+    pretrained, _ = build_classifier("efficientnet_lite0", len(trainer.classes), pretrained=True, image_size=48)
+    for (name, ours), (_, theirs) in zip(model.backbone.state_dict().items(), pretrained.backbone.state_dict().items()):
+        assert torch.equal(ours, theirs), name
+    # the fit is convex: another seed gives the same head
+    train(split_ws, tmp_path / "b", TrainConfig(**PROBE, seed=7))
+    other, _ = load_model(tmp_path / "b", "cpu")
+    assert torch.allclose(model.head[-1].weight, other.head[-1].weight, atol=1e-5)
+
+
+def test_a_probe_run_is_an_ordinary_run_for_predict_and_scores_above_chance(split_ws, tmp_path):
+    train(split_ws, tmp_path / "run", TrainConfig(**PROBE))
+    meta = json.loads((tmp_path / "run" / "model.json").read_text())
+    catalog = read_catalog(split_ws)
+    val = catalog[(catalog["status"] == "kept") & (catalog["split"] == "val") & catalog["label"].isin(meta["classes"])]
+    predictor = Predictor(tmp_path / "run", "cpu")
+    images = [Image.open(split_ws.root / path).convert("RGB") for path in val["image_path"]]
+    predicted = np.array(meta["classes"])[predictor.probabilities(images).argmax(1)]
+    accuracy = float((predicted == val["label"].to_numpy()).mean())
+    assert accuracy > 1.5 / len(meta["classes"])
+    # validation accuracy in metrics.csv is the same model on the same photos (cached copies)
+    recorded = pd.read_csv(tmp_path / "run" / "metrics.csv").loc[0, "val_accuracy"]
+    assert abs(recorded - accuracy) <= 0.15
+
+
+def test_probe_without_pretrained_weights_is_refused_in_one_line(split_ws, tmp_path):
+    result = runner.invoke(classify_app, ["train", "--workspace", str(split_ws.root), "--out", str(tmp_path / "r"),
+                                          "--probe", "--no-pretrained"])
+    assert result.exit_code == 2
+    assert "--probe" in result.output and "--pretrained" in result.output and "Traceback" not in result.output
