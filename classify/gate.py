@@ -229,7 +229,15 @@ def fit_run_gate(ws, run_dir: Path, catalog, device, cache_side: int = 256, seed
     rows = rows[rows["resized"].notna()].reset_index(drop=True)
     on_topic = (rows["_gate_on_topic"]).to_numpy(bool)
     model, meta = load_model(run_dir, device)
-    features = pooled_features(model, rows["resized"].tolist(), meta.preprocessing(), device)
+    paths = rows["resized"].tolist()
+    if meta.config.get("probe"):  # the backbone is the pretrained one: its features are cached by image
+        from classify.probe import FeatureCache
+
+        cache = FeatureCache(ws, meta.backbone, meta.preprocessing().size, cache_side)
+        features = cache.features(rows["sha256"].astype(str).tolist(), lambda positions: pooled_features(
+            model, [paths[i] for i in positions], meta.preprocessing(), device))
+    else:
+        features = pooled_features(model, paths, meta.preprocessing(), device)
     topic = prefilter_topic_model(ws)
     try:
         coef, intercept, threshold, how, counts = fit_gate(

@@ -32,6 +32,50 @@ DEFAULT_C = 0.1  # used when there is no validation photo to choose with
 MAX_ITER = 2000
 
 
+class FeatureCache:
+    """Pooled features of the PRETRAINED backbone at one preprocessing, by image sha256, in
+    `<workspace>/cache/features/<backbone>-<crop>px-from<cache side>/` (parquet parts, float16, the
+    format of `curate embed`'s cache). A probe never changes the backbone, so its training, its
+    topic gate, the uncurated comparison and every seed read the same features: each image is
+    computed once. `curate embed`'s own vectors are a pass over the original photos, not over the
+    resized cache the runs read, so they are not reused."""
+
+    def __init__(self, ws, backbone: str, size: int, cache_side: int):
+        from curate.embed import EmbeddingCache
+
+        self.store = EmbeddingCache(ws, "unused")
+        self.store.dir = ws.root / "cache" / "features" / f"{backbone}-{size}px-from{cache_side}"
+
+    def features(self, shas: list[str], compute) -> np.ndarray:
+        """(N, dim) float32 features of `shas`; `compute(positions)` makes the missing ones, as (n, dim),
+        from positions into `shas` (one position per distinct missing sha256)."""
+        import pandas as pd
+
+        series = pd.Series(shas, dtype=object)
+        vectors, found, _ = self.store.lookup(series)
+        if found.all():
+            return vectors
+        missing = series[~found]
+        first = missing[~missing.duplicated()]
+        self.store.append(first.tolist(), compute(first.index.to_numpy()), np.ones(len(first), dtype=bool))
+        vectors, found, _ = self.store.lookup(series)
+        assert found.all()
+        return vectors
+
+
+def cached_features(trainer, rows, dataset) -> np.ndarray:
+    """`pooled_features` of `dataset`, through the workspace's FeatureCache (rows: its catalog rows)."""
+    cache = FeatureCache(trainer.ws, trainer.config.backbone, trainer.eval_preprocess.size, trainer.config.cache_side)
+
+    def compute(positions: np.ndarray) -> np.ndarray:
+        from classify.data import LabelledImages
+
+        subset = LabelledImages([dataset.paths[i] for i in positions], dataset.targets[positions], dataset.transform)
+        return pooled_features(trainer, subset)
+
+    return cache.features(rows["sha256"].astype(str).tolist(), compute)
+
+
 @torch.inference_mode()
 def pooled_features(trainer, dataset) -> np.ndarray:
     """(N, dim) float32 pooled backbone features of `dataset`'s images at the evaluation crop."""
@@ -114,8 +158,8 @@ def fit_probe(trainer) -> dict:
     """Fit `trainer`'s head as a linear probe; returns the run's one history row."""
     started = time.perf_counter()
     data = trainer.data
-    train_x = pooled_features(trainer, data["train"].dataset)
-    val_x = pooled_features(trainer, data["val"].dataset)
+    train_x = cached_features(trainer, data["train"].rows, data["train"].dataset)
+    val_x = cached_features(trainer, data["val"].rows, data["val"].dataset)
     train_y, val_y = data["train"].dataset.targets, data["val"].dataset.targets
     weights, bias, facts = fit_head(train_x, train_y, val_x, val_y, len(trainer.outputs),
                                     balanced=trainer.config.balance != "none")

@@ -473,3 +473,25 @@ def test_the_uncurated_comparison_of_an_off_topic_class_run_trains_without_it(ga
     assert not sub.off_topic_output and sub.config["off_topic_class"] is False
     assert not any("training on the labels alone" in record.getMessage() for record in caplog.records)
     assert "training on the labels alone" not in result.output
+
+
+def test_a_probe_run_gets_a_gate_on_the_features_it_was_fitted_on(gated, tmp_path, monkeypatch):
+    """`--probe --off-topic-class`: the gate's rows are the probe's training rows, so fitting the
+    gate computes no feature again (the workspace's feature cache), and a gated predict still
+    answers off topic for off-topic photos and a label for on-topic ones."""
+    import classify.gate as gate
+
+    ws, _, catalog, truth = gated
+    computed = []
+    real = gate.pooled_features
+    monkeypatch.setattr(gate, "pooled_features", lambda model, paths, *a, **k: computed.append(len(paths))
+                        or real(model, paths, *a, **k))
+    config = TrainConfig(**{**TINY, "probe": True, "off_topic_class": True})
+    trainer = train(ws, tmp_path / "probe", config)
+    assert trainer.gate and trainer.gate["fitted"], trainer.gate
+    assert sum(computed) == 0
+    off, on = _photos(ws, catalog, truth, False), _photos(ws, catalog, truth, True)
+    rows, _ = _predict_csv(tmp_path / "probe", off + on, tmp_path)
+    labels = [row["label"] for row in rows]
+    assert np.mean([label == OFF_TOPIC for label in labels[:len(off)]]) >= 0.8
+    assert np.mean([label == OFF_TOPIC for label in labels[len(off):]]) <= 0.2

@@ -108,3 +108,28 @@ def test_probe_without_pretrained_weights_is_refused_in_one_line(split_ws, tmp_p
                                           "--probe", "--no-pretrained"])
     assert result.exit_code == 2
     assert "--probe" in result.output and "--pretrained" in result.output and "Traceback" not in result.output
+
+
+def test_probe_features_are_computed_once_per_image_for_training_and_the_gate(split_ws, tmp_path, monkeypatch):
+    """Seeds, the gate and later runs read the workspace's feature cache; the cached features are
+    the backbone's own."""
+    import classify.probe as probe
+
+    calls = []
+    real = probe.pooled_features
+    monkeypatch.setattr(probe, "pooled_features", lambda trainer, dataset: calls.append(len(dataset.paths))
+                        or real(trainer, dataset))
+    ws = demo_workspace(tmp_path / "ws")
+    trainer = train(ws, tmp_path / "a", TrainConfig(**PROBE, seed=0))
+    first = sum(calls)
+    assert first == len(trainer.data["train"].rows) + len(trainer.data["val"].rows) > 0
+    train(ws, tmp_path / "b", TrainConfig(**PROBE, seed=1))
+    assert sum(calls) == first  # the second run computed nothing
+    cached = sorted((ws.root / "cache" / "features").glob("efficientnet_lite0-48px-from56/part-*.parquet"))
+    assert cached
+    from classify.probe import FeatureCache
+
+    rows = trainer.data["val"].rows
+    direct = real(trainer, trainer.data["val"].dataset)
+    stored = FeatureCache(ws, "efficientnet_lite0", 48, 56).features(rows["sha256"].tolist(), None)
+    assert np.allclose(stored, direct, atol=2e-2 * (1 + np.abs(direct)))
