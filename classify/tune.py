@@ -466,6 +466,10 @@ def tune(out_dir: Path, space: SearchSpace, base: TrainConfig, train_fn: TrainFn
     Without `halving.budget_epochs` the budget is the plan's own total (printed first).
     Re-running with the same `out_dir` and settings reads finished runs back.
     """
+    if base.probe:  # every trial would fit the same convex head: nothing to search
+        raise UsageError("classify tune searches fine-tuning settings (learning rate, weight decay, augmentation, "
+                         "epochs) and a --probe run uses none of them (its L2 strength is chosen on the validation "
+                         "split); tune without --probe, or train the probe with `classify train --probe`")
     out_dir = Path(out_dir)
     sampled = sample_trials(space, trials, seed, mode)
     plan = plan_epochs(len(sampled), halving)

@@ -395,3 +395,13 @@ def test_bad_options_exit_2_with_one_line(tmp_path, args, message):
     result = runner.invoke(classify_app, ["tune", "--workspace", str(tmp_path), *args])
     assert result.exit_code == 2
     assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_probe_base_is_refused_before_any_trial(tmp_path):
+    """A probe has no learning rate, augmentation or epochs: every trial would be the same fit."""
+    from classify.tune import tune
+
+    trained = []
+    with pytest.raises(UsageError, match="--probe"):
+        tune(tmp_path / "search", SearchSpace(), TrainConfig(probe=True), lambda *a, **k: trained.append(a))
+    assert not trained and not (tmp_path / "search").exists()
