@@ -27,7 +27,7 @@ import torch
 log = logging.getLogger(__name__)
 
 # inverse L2 strengths tried on standardised features; the validation log loss picks one
-PROBE_C = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+PROBE_C = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 DEFAULT_C = 0.1  # used when there is no validation photo to choose with
 MAX_ITER = 2000
 
