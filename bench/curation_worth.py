@@ -149,8 +149,6 @@ def full_row(ws, config, seed: int, device: str) -> dict:
     ensure_gate(ws, run_dir, catalog, config, device)
     evaluation, _ = evaluate_and_write(run_dir, ws, "test", 1, device, uncurated=True)
     c = evaluation.comparisons["uncurated"]
-    owners = [json.loads((folder / "evaluation" / "evaluation.json").read_text()).get("per_owner") or []
-              for folder in (run_dir, run_dir / "uncurated")]
     return {"variant": "full", "seed": seed, "accuracy": c["curated_accuracy"], "uncurated": c["uncurated_accuracy"],
             "worth_pp": c["curation_worth_pp"], "test_photos": c["clean_test_photos"],
             "sandals_photos": c.get("sandals_photos"), "sandals_uncurated": c.get("uncurated_sandals_answered_share"),
@@ -159,27 +157,8 @@ def full_row(ws, config, seed: int, device: str) -> dict:
             "wrongly_gated": c.get("on_topic_wrongly_gated_share"),
             "on_topic_answered": c.get("curated_on_topic_answered_share"),
             "on_topic_answered_uncurated": c.get("uncurated_on_topic_answered_share"),
-            "worth_se_owners": owner_bootstrap_se(*owners) if all(owners) else None,
+            "worth_se_owners": c.get("curation_worth_se_owners_pp"),  # over test photographers
             "seconds": time.perf_counter() - start}
-
-
-def owner_bootstrap_se(curated: list[dict], uncurated: list[dict], resamples: int = 2000, seed: int = 0) -> float:
-    """Standard error (pp) of curated − uncurated accuracy over the test photographers, resampled
-    with replacement (`per_owner` rows of each evaluation.json: owner_id, photos, correct). Test
-    photos come in photographers' batches, so this is the error the test set itself adds; it is the
-    only one a deterministic fit (`--probe`) has, whatever the seed.
-
-    >>> rows = [{"owner_id": "a", "photos": 10, "correct": 9}, {"owner_id": "b", "photos": 10, "correct": 5}]
-    >>> owner_bootstrap_se(rows, rows)
-    0.0
-    """
-    c = pd.DataFrame(curated).set_index("owner_id")[["photos", "correct"]]
-    u = pd.DataFrame(uncurated).set_index("owner_id")[["photos", "correct"]].reindex(c.index).fillna(0)
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(c), size=(resamples, len(c)))
-    worth = (c["correct"].to_numpy()[picks].sum(1) / np.maximum(c["photos"].to_numpy()[picks].sum(1), 1)
-             - u["correct"].to_numpy()[picks].sum(1) / np.maximum(u["photos"].to_numpy()[picks].sum(1), 1))
-    return float(np.std(worth * 100, ddof=1))
 
 
 def ensure_gate(ws, run_dir, catalog, config, device: str) -> None:

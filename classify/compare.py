@@ -267,12 +267,19 @@ def compare_uncurated(run_dir: Path, ws: Workspace, config, shares: SplitConfig,
     summary.update({f"{name}_photos": int(((pool["status"] == schema.KEPT) & (pool["split"] == name)
                                            & pool["label"].notna()).sum()) for name in ("train", "val")})
     worth_pp = (curated["accuracy"] - uncurated["accuracy"]) * 100
+    owner_se = owner_bootstrap_se(*(getattr(getattr(e, "report", None), "per_owner", None) for e in
+                                    (reference, uncurated_eval))) if _has_owners(reference, uncurated_eval) else None
     return {"sub_run": how, "split": dataclasses.asdict(shares), "uncurated_set": summary, "curated": curated,
             "uncurated": uncurated, "clean_test_photos": int(len(clean_test)),
             "curated_accuracy": curated["accuracy"], "uncurated_accuracy": uncurated["accuracy"],
-            "curation_worth_pp": worth_pp, **sandals,
-            "headline": curation_headline([worth_pp], int(len(clean_test)), sandals or None),
+            "curation_worth_pp": worth_pp, "curation_worth_se_owners_pp": owner_se, **sandals,
+            "headline": curation_headline([worth_pp], int(len(clean_test)), sandals or None, owner_se),
             "notes": notes}, uncurated_eval
+
+
+def _has_owners(*evaluations) -> bool:
+    """Every evaluation has a per-owner table (a fake in a test may not)."""
+    return all(isinstance(getattr(getattr(e, "report", None), "per_owner", None), pd.DataFrame) for e in evaluations)
 
 
 def sandals_comparison(curated: dict | None, uncurated: dict | None) -> dict:
@@ -299,20 +306,51 @@ def standard_error(values: Sequence[float]) -> float:
     return float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else float("nan")
 
 
+def owner_bootstrap_se(curated, uncurated, resamples: int = 2000, seed: int = 0) -> float | None:
+    """Standard error (pp) of curated − uncurated accuracy over the test photographers: the owners
+    resampled with replacement, both models' photos of each drawn owner counted (`per_owner` frames
+    or records of the two evaluations: owner_id, photos, correct). Test photos come in
+    photographers' batches, so this is the error the test set itself adds to one comparison
+    (seeds add their own; a `--probe` fit has none). None with fewer than two test photographers.
+
+    >>> rows = [{"owner_id": "a", "photos": 10, "correct": 9}, {"owner_id": "b", "photos": 10, "correct": 5}]
+    >>> owner_bootstrap_se(rows, rows)
+    0.0
+    """
+    c = pd.DataFrame(curated)
+    if len(c) < 2:
+        return None
+    c = c.set_index("owner_id")[["photos", "correct"]]
+    u = pd.DataFrame(uncurated).set_index("owner_id")[["photos", "correct"]].reindex(c.index).fillna(0)
+    picks = np.random.default_rng(seed).integers(0, len(c), size=(resamples, len(c)))
+
+    def accuracy(frame: pd.DataFrame) -> np.ndarray:
+        correct, photos = frame["correct"].to_numpy(float)[picks], frame["photos"].to_numpy(float)[picks]
+        return correct.sum(1) / np.maximum(photos.sum(1), 1)
+
+    return float(np.std((accuracy(c) - accuracy(u)) * 100, ddof=1))
+
+
 def curation_headline(worth_pp: Sequence[float], clean_test_photos: int | None = None,
-                      sandals: dict | None = None) -> str:
+                      sandals: dict | None = None, owner_se: float | None = None) -> str:
     """What curation is worth in one sentence: curated − uncurated test accuracy (mean and standard
-    error over training seeds; with one seed, where the standard error is measured instead), then the
-    sandals test (`sandals_comparison`'s keys) when given.
+    error over training seeds; with one seed, the standard error over test photographers when given
+    as `owner_se`, else where it is measured), then the sandals test (`sandals_comparison`'s keys)
+    when given.
 
     >>> curation_headline([2.0, 4.0, 3.0]).split(" of ")[0]
     'what curation is worth: +3.0 pp (s.e. 0.6 over 3 training seeds)'
+    >>> curation_headline([1.0], owner_se=2.04).split(" of ")[0]
+    'what curation is worth: +1.0 pp (s.e. 2.0 over test photographers, one training seed)'
     """
     worth = [float(value) for value in worth_pp]
     on = f" on the same {clean_test_photos} clean test photos" if clean_test_photos else ""
     if len(worth) > 1:
         head = (f"what curation is worth: {np.mean(worth):+.1f} pp (s.e. {standard_error(worth):.1f} over "
                 f"{len(worth)} training seeds) of curated − uncurated test accuracy{on}")
+    elif owner_se is not None:
+        head = (f"what curation is worth: {worth[0]:+.1f} pp (s.e. {owner_se:.1f} over test photographers, one "
+                f"training seed) of curated − uncurated test accuracy{on}")
     else:
         head = (f"what curation is worth: {worth[0]:+.1f} pp of curated − uncurated test accuracy{on}, from one "
                 f"training seed (its standard error needs several seeds: {SEEDS_BENCH})")
@@ -386,7 +424,8 @@ def comparison_lines(comparisons: dict) -> list[str]:
         s = c["uncurated_set"]
         excluded = s["excluded_touching_clean_test"]
         lines.append(curation_headline([c["curation_worth_pp"]], c["clean_test_photos"],
-                                       c if "sandals_photos" in c else None) + ".")
+                                       c if "sandals_photos" in c else None,
+                                       c.get("curation_worth_se_owners_pp")) + ".")
         lines.append(f"Uncurated set: {s['photos']} decodable photos "
                      f"({s['brought_back']} that curation dropped brought back); {sum(excluded.values())} left out of "
                      f"its training for touching the clean test set (test photos {excluded['in_clean_test']}, "

@@ -206,6 +206,11 @@ def test_evaluate_compares_random_split_and_uncurated_then_reuses_the_sub_runs(d
         100 * (random_split["random_split_accuracy"] - random_split["owner_split_accuracy"]))
     assert uncurated["curation_worth_pp"] == pytest.approx(
         100 * (uncurated["curated_accuracy"] - uncurated["uncurated_accuracy"]))
+    # its error over the test photographers, from the two evaluations' per-owner tables
+    owners = pd.DataFrame(payload["per_owner"])
+    assert len(owners) >= 2 and uncurated["curation_worth_se_owners_pp"] is not None
+    assert uncurated["curation_worth_se_owners_pp"] >= 0
+    assert f"s.e. {uncurated['curation_worth_se_owners_pp']:.1f} over test photographers" in uncurated["headline"]
     # RUN's numbers are RUN's own evaluation on the owner-disjoint test split
     assert random_split["owner_split_accuracy"] == uncurated["curated_accuracy"] == payload["accuracy"]
     assert uncurated["uncurated"]["photos"] == uncurated["curated"]["photos"] == payload["photos"]
@@ -226,8 +231,8 @@ def test_evaluate_compares_random_split_and_uncurated_then_reuses_the_sub_runs(d
 
     assert again.exit_code == 0, again.output
     assert "leakage inflation" in again.stdout and "what curation is worth" in again.stdout
-    # one seed: the headline says where its standard error is measured instead of printing a bare number
-    assert "standard error needs several seeds" in " ".join(again.stdout.split())  # however the console wraps
+    # one seed: the headline gives its standard error over the test photographers, not a bare number
+    assert "over test photographers, one training seed" in " ".join(again.stdout.split())  # however it wraps
     # the sandals test of both models sits beside the accuracies (the uncurated one scored without a gate)
     assert "sandals_photos" in uncurated and "curated_behind_gate" in uncurated
     assert json.loads((run / UNCURATED_DIR / "evaluation" / "evaluation.json").read_text()

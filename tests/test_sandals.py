@@ -280,3 +280,36 @@ def test_the_curate_run_evaluate_summary_ends_with_the_headline_and_the_sandals_
     assert "what curation is worth: -3.0 pp" in text and "standard error needs several seeds" in text
     assert "uncurated model labels 60%" in text and "behind its gate 5%" in text
     assert text.count("sandals test") == 1  # the comparison carries it; no second line
+
+
+def test_the_owner_bootstrap_resamples_photographers_not_photos():
+    from classify.compare import owner_bootstrap_se
+
+    same = [{"owner_id": f"o{i}", "photos": 10, "correct": 6} for i in range(8)]
+    assert owner_bootstrap_se(same, same) == 0.0  # identical models: no difference to be unsure of
+    # curated better by the same 2 photos for every owner: the difference never moves either
+    better = [{**row, "correct": 8} for row in same]
+    assert owner_bootstrap_se(better, same) == pytest.approx(0.0, abs=1e-9)
+    # all of the gain in one photographer's photos: a resample that leaves them out sees none
+    lumped = [{**row, "correct": 6 + (16 if row["owner_id"] == "o0" else 0) // 4} for row in same]
+    lumped[0]["correct"] = 10
+    spread = [{**row, "correct": 6 + (1 if i < 4 else 0)} for i, row in enumerate(same)]
+    assert sum(r["correct"] for r in lumped) == sum(r["correct"] for r in spread)
+    assert owner_bootstrap_se(lumped, same) > owner_bootstrap_se(spread, same) > 0
+    assert owner_bootstrap_se(same[:1], same[:1]) is None  # one photographer: nothing to resample
+
+
+def test_the_one_seed_headline_gives_the_error_over_test_photographers():
+    line = curation_headline([0.6], clean_test_photos=341, owner_se=1.47)
+    assert "+0.6 pp (s.e. 1.5 over test photographers, one training seed)" in line
+    assert "needs several seeds" not in line and "341 clean test photos" in line
+
+
+def test_the_report_explains_worth_with_the_error_over_test_photographers():
+    from curate.report.explain import comparison_sentences
+
+    base = {"curation_worth_pp": 2.0, "curated_accuracy": 0.8, "uncurated_accuracy": 0.78, "clean_test_photos": 200}
+    with_owners = comparison_sentences({**base, "curation_worth_se_owners_pp": 3.14})
+    assert "about 3.1 pp over the test photographers" in with_owners["curation_worth_pp"]
+    assert "resampled" in with_owners["curation_worth_se_owners_pp"]
+    assert "from the 200 test photos alone" in comparison_sentences(base)["curation_worth_pp"]  # older evaluations

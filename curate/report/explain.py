@@ -22,6 +22,8 @@ COMPARISON = {
                           "every decodable photo, curation's drops brought back.",
     "curation_worth_pp": "curated minus uncurated accuracy on the same clean test photos, in percentage points: "
                          "positive means curation helped.",
+    "curation_worth_se_owners_pp": "standard error of that difference over the test photographers: the owners "
+                                   "resampled with replacement (2,000 draws), both models scored on each draw.",
     "sub_run": "whether the comparison model was trained now, resumed or reused from an earlier run.",
     "owner_split_accuracy": "this run's accuracy on the owner-disjoint test split (no test photographer in "
                             "training).",
@@ -74,7 +76,11 @@ def comparison_sentences(comparison: dict) -> dict:
     photos = comparison.get("clean_test_photos")
     se = difference_se(comparison.get("curated_accuracy"), comparison.get("uncurated_accuracy"), photos)
     if "curation_worth_pp" in out:
-        error = f" Standard error about {se:.1f} pp from the {photos} test photos alone" if se is not None else ""
+        owners = comparison.get("curation_worth_se_owners_pp")
+        if owners is not None:  # the test photos come in photographers' batches: resample those
+            error = f" Standard error about {owners:.1f} pp over the test photographers (resampled)"
+        else:
+            error = f" Standard error about {se:.1f} pp from the {photos} test photos alone" if se is not None else ""
         out["curation_worth_pp"] += f"{error}; {ONE_SEED}."
     if "leakage_inflation_pp" in out:
         out["leakage_inflation_pp"] += f" {ONE_SEED[0].upper()}{ONE_SEED[1:]}."
