@@ -203,13 +203,13 @@ def training_ablations(config, catalog: pd.DataFrame, only: list[str] | None = N
 
     With the off-topic class on, "off-topic class off, equal steps" also trains without it for as
     many optimiser steps: both stages' epochs scaled by (labelled + off-topic) / labelled training
-    photos, so that more steps alone cannot explain a difference."""
+    photos, so that more steps alone cannot explain a difference (not for a probe: it takes no steps)."""
     from classify.data import labelled_rows
     from classify.train import off_topic_rows
 
     name = f"off-topic class {'off' if config.off_topic_class else 'on'}"
     out = {name: {"off_topic_class": not config.off_topic_class}}
-    if config.off_topic_class:
+    if config.off_topic_class and not config.probe:
         labelled = int((labelled_rows(catalog)["split"] == "train").sum())
         ratio = (labelled + len(off_topic_rows(catalog))) / max(labelled, 1)
         out["off-topic class off, equal steps"] = {
