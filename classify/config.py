@@ -15,6 +15,9 @@ BALANCE = ("none", "sampler", "loss")
 
 
 MAX_CACHE_SIDE = 2048  # twice the largest --image-size
+# what a linear probe (--probe) never reads: it fits the head once, convexly, without augmentation
+PROBE_UNUSED = ("head_epochs", "epochs", "lr", "backbone_lr_factor", "weight_decay", "schedule", "label_smoothing",
+                "patience", "seed", "color_jitter", "crop_scale", "dropout", "compile", "channels_last")
 
 
 @dataclass(frozen=True)
@@ -127,8 +130,10 @@ class TrainConfig:
         return self.workers if self.workers is not None else min(8, max(0, (os.cpu_count() or 1) // 2))
 
     def comparable(self) -> dict:
-        """The settings a resumed run must share with the interrupted one."""
-        return {k: v for k, v in asdict(self).items() if k not in ("device", "workers")}
+        """The settings a resumed (or reused) run must share with the interrupted one; for a probe,
+        only those its fit reads (the epochs, rates, schedule, augmentation and seed change nothing)."""
+        ignored = ("device", "workers") + (PROBE_UNUSED if self.probe else ())
+        return {k: v for k, v in asdict(self).items() if k not in ignored}
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:

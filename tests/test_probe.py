@@ -133,3 +133,22 @@ def test_probe_features_are_computed_once_per_image_for_training_and_the_gate(sp
     direct = real(trainer, trainer.data["val"].dataset)
     stored = FeatureCache(ws, "efficientnet_lite0", 48, 56).features(rows["sha256"].tolist(), None)
     assert np.allclose(stored, direct, atol=2e-2 * (1 + np.abs(direct)))
+
+
+def test_a_finished_probe_is_reused_whatever_its_unused_settings_and_refused_for_real_changes(split_ws, tmp_path):
+    """Epochs, rates, schedule and seed do not enter a probe's fit: a comparison asking for the same
+    probe with other values of them reuses it; another crop size is another model."""
+    from classify.compare import train_or_reuse
+    from curate.errors import UsageError
+
+    catalog = read_catalog(split_ws)
+    config = TrainConfig(**PROBE)
+    assert train_or_reuse(split_ws, tmp_path / "run", config, catalog) == "trained"
+    unused = TrainConfig(**{**PROBE, "epochs": 9, "head_epochs": 3, "lr": 0.1, "seed": 5, "crop_scale": 0.5})
+    assert train_or_reuse(split_ws, tmp_path / "run", unused, catalog) == "reused"
+    with pytest.raises(UsageError, match="other settings"):
+        train_or_reuse(split_ws, tmp_path / "run", TrainConfig(**{**PROBE, "image_size": 40}), catalog)
+    with pytest.raises(UsageError, match="other settings"):  # a fine-tune is not the probe
+        train_or_reuse(split_ws, tmp_path / "run", TrainConfig(**{**PROBE, "probe": False}), catalog)
+    # a fine-tune still compares every setting
+    assert TrainConfig(epochs=2).comparable() != TrainConfig(epochs=3).comparable()
