@@ -404,7 +404,9 @@ class Trainer:
         meta.metrics.update({"replicas_in_sync": True, "probe_c": self.history[0]["probe_c"]})
         save_model(self.run_dir, self.model, meta)
         self.write_metrics(plot=True)
-        log.info(_epoch_line(self.history[0]))
+        row = self.history[0]
+        log.info(_epoch_line(row).replace("epoch 1 (stage 1)", "probe", 1).replace(
+            f"lr {row['lr']:.2e}", f"L2 strength C = {row['probe_c']:g}", 1))
         return self.history
 
     def write_metrics(self, plot: bool = False) -> None:

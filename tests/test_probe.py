@@ -152,3 +152,12 @@ def test_a_finished_probe_is_reused_whatever_its_unused_settings_and_refused_for
         train_or_reuse(split_ws, tmp_path / "run", TrainConfig(**{**PROBE, "probe": False}), catalog)
     # a fine-tune still compares every setting
     assert TrainConfig(epochs=2).comparable() != TrainConfig(epochs=3).comparable()
+
+
+def test_the_probe_says_what_it_fitted_in_one_line(split_ws, tmp_path, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="classify.train"):
+        train(split_ws, tmp_path / "run", TrainConfig(**PROBE))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("probe: train loss")]
+    assert len(lines) == 1 and "L2 strength C = " in lines[0] and "val loss" in lines[0] and "lr " not in lines[0]
