@@ -43,8 +43,7 @@ class FeatureCache:
     def __init__(self, ws, backbone: str, size: int, cache_side: int):
         from curate.embed import EmbeddingCache
 
-        self.store = EmbeddingCache(ws, "unused")
-        self.store.dir = ws.root / "cache" / "features" / f"{backbone}-{size}px-from{cache_side}"
+        self.store = EmbeddingCache(ws, f"{backbone}-{size}px-from{cache_side}", folder="features")
 
     def features(self, shas: list[str], compute) -> np.ndarray:
         """(N, dim) float32 features of `shas`; `compute(positions)` makes the missing ones, as (n, dim),
@@ -57,9 +56,14 @@ class FeatureCache:
             return vectors
         missing = series[~found]
         first = missing[~missing.duplicated()]
-        self.store.append(first.tolist(), compute(first.index.to_numpy()), np.ones(len(first), dtype=bool))
+        computed = compute(first.index.to_numpy())
+        self.store.append(first.tolist(), computed, np.ones(len(first), dtype=bool))
         vectors, found, _ = self.store.lookup(series)
-        assert found.all()
+        if not found.all():  # another process rewrote the part just written: use what was computed
+            by_sha = dict(zip(first.tolist(), computed.astype(np.float16).astype(np.float32)))
+            if vectors.shape[1] != computed.shape[1]:  # an empty cache has width 0 (nothing was found)
+                vectors = np.zeros((len(series), computed.shape[1]), dtype=np.float32)
+            vectors[~found] = np.stack([by_sha[sha] for sha in series[~found]])
         return vectors
 
 

@@ -112,8 +112,10 @@ class EmbedReport:
 class EmbeddingCache:
     """Vectors of one backbone, keyed by sha256, stored as parquet parts."""
 
-    def __init__(self, ws: Workspace, key: str):
-        self.dir = ws.root / "cache" / "embeddings" / key
+    def __init__(self, ws: Workspace, key: str, folder: str = "embeddings"):
+        """`folder`: the cache folder under `<workspace>/cache/` (`features` holds `classify train
+        --probe`'s, which come from other pixels than `curate embed`'s)."""
+        self.dir = ws.root / "cache" / folder / key
         self._shas: pd.Index | None = None
         self._ok: np.ndarray | None = None
         self._vectors: np.ndarray | None = None

@@ -161,3 +161,17 @@ def test_the_probe_says_what_it_fitted_in_one_line(split_ws, tmp_path, caplog):
         train(split_ws, tmp_path / "run", TrainConfig(**PROBE))
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("probe: train loss")]
     assert len(lines) == 1 and "L2 strength C = " in lines[0] and "val loss" in lines[0] and "lr " not in lines[0]
+
+
+def test_features_lost_to_a_concurrent_write_are_still_returned(tmp_path):
+    """Two runs appending at once may pick the same part name: the one overwritten still answers
+    with what it computed (and the next run computes those images again)."""
+    from classify.probe import FeatureCache
+    from curate.workspace import Workspace
+
+    cache = FeatureCache(Workspace(tmp_path), "efficientnet_lite0", 48, 56)
+    cache.store.append = lambda *args, **kwargs: None  # the part this process wrote is gone
+    shas = ["a" * 64, "b" * 64, "a" * 64]
+    wanted = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
+    got = cache.features(shas, lambda positions: wanted[: len(positions)])
+    assert got.tolist() == [[1.0, 2.0], [3.0, 4.0], [1.0, 2.0]]
