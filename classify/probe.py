@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 
 # inverse L2 strengths tried on standardised features; the validation log loss picks one
 PROBE_C = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
-DEFAULT_C = 0.1  # used when there is no validation photo to choose with
+DEFAULT_C = 0.1  # used when there are too few photos to choose with
+MIN_VAL_PHOTOS = 30  # fewer validation photos: choose the strength by cross-validation on train
+CV_FOLDS = 3
 MAX_ITER = 2000
 
 
@@ -104,18 +106,21 @@ def pooled_features(trainer, dataset) -> np.ndarray:
 
 
 def fit_head(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray, outputs: int,
-             balanced: bool = False, grid=PROBE_C) -> tuple[np.ndarray, np.ndarray, dict]:
+             balanced: bool = False, grid=PROBE_C, groups=None) -> tuple[np.ndarray, np.ndarray, dict]:
     """(weight (outputs, dim), bias (outputs,), facts) of a multinomial logistic regression on the
     features, for a linear layer fed the RAW features (the standardisation is folded in).
 
-    The L2 strength is the one in `grid` with the lowest validation log loss (`DEFAULT_C` without
-    validation photos). An output with no training photo gets weight 0 and a bias below every
-    other, so it is never the answer.
+    The L2 strength is the one in `grid` with the lowest validation log loss. With fewer than
+    `MIN_VAL_PHOTOS` validation photos that choice would rest on a handful of photos, so it is
+    made by `CV_FOLDS`-fold cross-validation on the training photos instead (folds by `groups`,
+    e.g. photographers, when given); with too few photos for that, `DEFAULT_C`. `facts` says which.
+    An output with no training photo gets weight 0 and a bias below every other, so it is never
+    the answer.
 
     >>> x = np.array([[0.0, 1.0], [0.1, 0.9], [1.0, 0.0], [0.9, 0.2]], dtype=np.float32)
     >>> w, b, facts = fit_head(x, np.array([0, 0, 1, 1]), x[:0], np.array([], dtype=int), 3)
-    >>> (x @ w.T + b).argmax(1).tolist(), facts["c"]
-    ([0, 0, 1, 1], 0.1)
+    >>> (x @ w.T + b).argmax(1).tolist(), facts["c"], facts["chosen_on"]
+    ([0, 0, 1, 1], 0.1, 'default')
     """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
@@ -128,22 +133,41 @@ def fit_head(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y:
         raise ValueError("a probe needs training photos of at least two classes")
     weight = "balanced" if balanced else None
 
-    def fit(c: float):
+    def fit(c: float, x: np.ndarray = scaled_train, y: np.ndarray = train_y):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return LogisticRegression(C=c, max_iter=MAX_ITER, class_weight=weight).fit(scaled_train, train_y)
+            return LogisticRegression(C=c, max_iter=MAX_ITER, class_weight=weight).fit(x, y)
 
+    def held_out_loss(model, x: np.ndarray, y: np.ndarray) -> float:
+        """Mean log loss of the rows whose class the model knows."""
+        known = np.isin(y, model.classes_)
+        probabilities = np.clip(model.predict_proba(x[known]), 1e-12, 1)
+        column = np.searchsorted(model.classes_, y[known])
+        return float(-np.log(probabilities[np.arange(known.sum()), column]).mean())
+
+    folds = _folds(len(train_y), groups)
     scored = []
-    known = np.isin(val_y, present)
-    if known.any():
+    if np.isin(val_y, present).sum() >= MIN_VAL_PHOTOS:
+        chosen_on = "validation"
         for c in grid:
             model = fit(c)
-            probabilities = np.clip(model.predict_proba(scaled_val[known]), 1e-12, 1)
-            column = np.searchsorted(model.classes_, val_y[known])
-            scored.append((float(-np.log(probabilities[np.arange(known.sum()), column]).mean()), c, model))
+            scored.append((held_out_loss(model, scaled_val, val_y), c, model))
         val_loss, c, model = min(scored, key=lambda item: (item[0], item[1]))
+    elif folds is not None:
+        chosen_on = f"{CV_FOLDS}-fold cross-validation on the training photos" + (" by group" if groups is not None
+                                                                                    else "")
+        for c in grid:
+            losses = []
+            for fold in range(CV_FOLDS):
+                inside = folds != fold
+                if len(np.unique(train_y[inside])) >= 2 and (~inside).any():
+                    losses.append(held_out_loss(fit(c, scaled_train[inside], train_y[inside]),
+                                                scaled_train[~inside], train_y[~inside]))
+            scored.append((float(np.mean(losses)) if losses else float("inf"), c, None))
+        val_loss, c, _ = min(scored, key=lambda item: (item[0], item[1]))
+        model = fit(c)
     else:
-        c, model, val_loss = DEFAULT_C, fit(DEFAULT_C), None
+        chosen_on, c, model, val_loss = "default", DEFAULT_C, fit(DEFAULT_C), None
     coef, intercept = model.coef_, model.intercept_
     if len(present) == 2:  # sklearn's binary form: one row for the second class against the first
         coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
@@ -153,9 +177,27 @@ def fit_head(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y:
     bias[present] = intercept - (coef / std) @ mean
     missing = np.setdiff1d(np.arange(outputs), present)
     bias[missing] = bias[present].min() - 30.0
-    facts = {"c": c, "val_log_loss": val_loss, "grid": {str(g): s for s, g, _ in scored} if scored else None,
+    facts = {"c": c, "chosen_on": chosen_on, "val_log_loss": val_loss,
+             "grid": {str(g): s for s, g, _ in scored} if scored else None,
              "iterations": int(np.max(model.n_iter_))}
     return weights.astype(np.float32), bias.astype(np.float32), facts
+
+
+def _folds(n: int, groups) -> np.ndarray | None:
+    """Fold of each of `n` training rows (`CV_FOLDS` folds, whole groups together when `groups` is
+    given), or None when there are too few rows or groups to hold any out.
+
+    >>> _folds(6, None).tolist(), _folds(6, ["a", "a", "b", "b", "c", "c"]).tolist(), _folds(4, None)
+    ([0, 1, 2, 0, 1, 2], [0, 0, 1, 1, 2, 2], None)
+    """
+    if n < 2 * CV_FOLDS:
+        return None
+    if groups is None:
+        return np.arange(n) % CV_FOLDS
+    import pandas as pd
+
+    codes = pd.factorize(pd.Series(list(groups), dtype=object))[0]
+    return codes % CV_FOLDS if codes.max() + 1 >= CV_FOLDS else None
 
 
 def fit_probe(trainer) -> dict:
@@ -165,8 +207,9 @@ def fit_probe(trainer) -> dict:
     train_x = cached_features(trainer, data["train"].rows, data["train"].dataset)
     val_x = cached_features(trainer, data["val"].rows, data["val"].dataset)
     train_y, val_y = data["train"].dataset.targets, data["val"].dataset.targets
+    owners = data["train"].rows["owner_id"] if "owner_id" in data["train"].rows else None
     weights, bias, facts = fit_head(train_x, train_y, val_x, val_y, len(trainer.outputs),
-                                    balanced=trainer.config.balance != "none")
+                                    balanced=trainer.config.balance != "none", groups=owners)
     linear = trainer.model.head[-1]
     with torch.no_grad():
         linear.weight.copy_(torch.from_numpy(weights))
@@ -177,9 +220,10 @@ def fit_probe(trainer) -> dict:
         row.update(_scores("val", val_x @ weights.T + bias, val_y, labels=len(trainer.classes)))
     else:
         row.update({"val_loss": None, "val_accuracy": None})
-    row.update({"lr": 0.0, "probe_c": facts["c"], "seconds": round(time.perf_counter() - started, 2)})
-    log.info(f"probe: L2 strength C = {facts['c']:g} (validation log loss per C: {facts['grid']}), "
-             f"{facts['iterations']} L-BFGS iterations")
+    row.update({"lr": 0.0, "probe_c": facts["c"], "probe_c_chosen_on": facts["chosen_on"],
+                "seconds": round(time.perf_counter() - started, 2)})
+    log.info(f"probe: L2 strength C = {facts['c']:g}, chosen on {facts['chosen_on']} (log loss per C: "
+             f"{facts['grid']}), {facts['iterations']} L-BFGS iterations")
     return row
 
 

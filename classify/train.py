@@ -401,7 +401,8 @@ class Trainer:
         self.history = [fit_probe(self)]
         self.next_epoch = self.config.total_epochs
         meta = self.meta()
-        meta.metrics.update({"replicas_in_sync": True, "probe_c": self.history[0]["probe_c"]})
+        meta.metrics.update({"replicas_in_sync": True, "probe_c": self.history[0]["probe_c"],
+                             "probe_c_chosen_on": self.history[0]["probe_c_chosen_on"]})
         save_model(self.run_dir, self.model, meta)
         self.write_metrics(plot=True)
         row = self.history[0]

@@ -175,3 +175,17 @@ def test_features_lost_to_a_concurrent_write_are_still_returned(tmp_path):
     wanted = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
     got = cache.features(shas, lambda positions: wanted[: len(positions)])
     assert got.tolist() == [[1.0, 2.0], [3.0, 4.0], [1.0, 2.0]]
+
+
+def test_with_few_validation_photos_the_strength_is_chosen_by_cross_validation_on_train():
+    rng = np.random.default_rng(3)
+    x, y = _blobs(rng, [[0.0] * 6, [0.5] * 6, [1.0] * 6], 30, scale=1.0)
+    vx, vy = _blobs(rng, [[0.0] * 6, [0.5] * 6, [1.0] * 6], 3, scale=1.0)  # 9 validation photos
+    groups = np.repeat(np.arange(15), 6)  # 15 photographers of 6 photos each
+    _, _, facts = fit_head(x, y, vx, vy, outputs=3, groups=groups)
+    assert facts["chosen_on"].startswith("3-fold cross-validation") and "by group" in facts["chosen_on"]
+    losses = {float(c): loss for c, loss in facts["grid"].items()}
+    assert facts["c"] == min(losses, key=losses.get)
+    # enough validation photos: they decide
+    vx, vy = _blobs(rng, [[0.0] * 6, [0.5] * 6, [1.0] * 6], 10, scale=1.0)
+    assert fit_head(x, y, vx, vy, outputs=3, groups=groups)[2]["chosen_on"] == "validation"
