@@ -191,20 +191,25 @@ def fit_gate(features: np.ndarray, on_topic: np.ndarray, groups: np.ndarray, is_
     return coef, intercept, float(threshold), how, counts
 
 
-def pooled_features(model, paths: list[str], preprocess, device, batch_size: int = 64) -> np.ndarray:
-    """(N, dim) pooled features of the images at `paths` (the eval transform; model in eval mode)."""
+def pooled_features(model, paths: list[str], preprocess, device, batch_size: int = 64, workers: int = 0,
+                    label: str | None = None) -> np.ndarray:
+    """(N, dim) pooled features of the images at `paths` (the eval transform; model in eval mode),
+    decoded by `workers` loader processes; a progress bar named `label` when one is given."""
     import torch
+    from torch.utils.data import DataLoader
 
-    from classify.data import read_rgb_tensor, transforms
+    from classify.data import LabelledImages, transforms
+    from curate.progress import progress_bar
 
-    transform = transforms(preprocess, train=False)
+    dataset = LabelledImages(list(paths), np.zeros(len(paths), dtype=np.int64), transforms(preprocess, train=False))
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
     chunks = []
     model.eval()
-    with torch.inference_mode():
-        for start in range(0, len(paths), batch_size):
-            batch = torch.stack([transform(read_rgb_tensor(path)) for path in paths[start:start + batch_size]])
-            pooled, _ = model.features_and_logits(batch.to(device))
+    with torch.inference_mode(), progress_bar(label or "features", len(loader) if label else None) as advance:
+        for images, _ in loader:
+            pooled, _ = model.features_and_logits(images.to(device))
             chunks.append(pooled.float().cpu().numpy())
+            advance()
     return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
 
 

@@ -70,39 +70,18 @@ class FeatureCache:
 
 
 def cached_features(trainer, rows, dataset) -> np.ndarray:
-    """`pooled_features` of `dataset`, through the workspace's FeatureCache (rows: its catalog rows)."""
+    """Pooled features of `dataset`'s images at the evaluation crop (`classify.gate.pooled_features`),
+    through the workspace's FeatureCache (rows: its catalog rows)."""
+    from classify import gate
+
     cache = FeatureCache(trainer.ws, trainer.config.backbone, trainer.eval_preprocess.size, trainer.config.cache_side)
 
     def compute(positions: np.ndarray) -> np.ndarray:
-        from classify.data import LabelledImages
-
-        subset = LabelledImages([dataset.paths[i] for i in positions], dataset.targets[positions], dataset.transform)
-        return pooled_features(trainer, subset)
+        return gate.pooled_features(trainer.model, [dataset.paths[i] for i in positions], trainer.eval_preprocess,
+                                    trainer.device, trainer.config.batch_size, trainer.config.resolved_workers(),
+                                    label=f"features of {len(positions)} photos")
 
     return cache.features(rows["sha256"].astype(str).tolist(), compute)
-
-
-@torch.inference_mode()
-def pooled_features(trainer, dataset) -> np.ndarray:
-    """(N, dim) float32 pooled backbone features of `dataset`'s images at the evaluation crop."""
-    from torch.utils.data import DataLoader
-
-    from classify.data import LabelledImages, transforms
-    from curate.progress import progress_bar
-
-    plain = LabelledImages(dataset.paths, dataset.targets, transforms(trainer.eval_preprocess, train=False))
-    workers = trainer.config.resolved_workers()
-    loader = DataLoader(plain, batch_size=trainer.config.batch_size, shuffle=False, num_workers=workers,
-                        pin_memory=trainer.device.type == "cuda")
-    model = trainer.model.eval()
-    out = []
-    with progress_bar(f"features of {len(plain)} photos", len(loader)) as advance:
-        for images, targets in loader:
-            images, _ = trainer.on_device(images, targets)
-            with trainer.autocast():
-                out.append(model.backbone(model.normalise(images)).float().cpu().numpy())
-            advance()
-    return np.concatenate(out) if out else np.zeros((0, model.head[-1].in_features), dtype=np.float32)
 
 
 def fit_head(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray, outputs: int,

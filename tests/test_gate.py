@@ -489,7 +489,8 @@ def test_a_probe_run_gets_a_gate_on_the_features_it_was_fitted_on(gated, tmp_pat
     config = TrainConfig(**{**TINY, "probe": True, "off_topic_class": True})
     trainer = train(ws, tmp_path / "probe", config)
     assert trainer.gate and trainer.gate["fitted"], trainer.gate
-    assert sum(computed) == 0
+    # every image computed once, by the probe's training (train + val + off-topic rows); the gate none
+    assert sum(computed) == len(trainer.data["train"].rows) + len(trainer.data["val"].rows)
     off, on = _photos(ws, catalog, truth, False), _photos(ws, catalog, truth, True)
     rows, _ = _predict_csv(tmp_path / "probe", off + on, tmp_path)
     labels = [row["label"] for row in rows]

@@ -113,12 +113,12 @@ def test_probe_without_pretrained_weights_is_refused_in_one_line(split_ws, tmp_p
 def test_probe_features_are_computed_once_per_image_for_training_and_the_gate(split_ws, tmp_path, monkeypatch):
     """Seeds, the gate and later runs read the workspace's feature cache; the cached features are
     the backbone's own."""
-    import classify.probe as probe
+    import classify.gate as gate
 
     calls = []
-    real = probe.pooled_features
-    monkeypatch.setattr(probe, "pooled_features", lambda trainer, dataset: calls.append(len(dataset.paths))
-                        or real(trainer, dataset))
+    real = gate.pooled_features
+    monkeypatch.setattr(gate, "pooled_features", lambda model, paths, *args, **kwargs: calls.append(len(paths))
+                        or real(model, paths, *args, **kwargs))
     ws = demo_workspace(tmp_path / "ws")
     trainer = train(ws, tmp_path / "a", TrainConfig(**PROBE, seed=0))
     first = sum(calls)
@@ -130,7 +130,7 @@ def test_probe_features_are_computed_once_per_image_for_training_and_the_gate(sp
     from classify.probe import FeatureCache
 
     rows = trainer.data["val"].rows
-    direct = real(trainer, trainer.data["val"].dataset)
+    direct = real(trainer.model, trainer.data["val"].dataset.paths, trainer.eval_preprocess, "cpu")
     stored = FeatureCache(ws, "efficientnet_lite0", 48, 56).features(rows["sha256"].tolist(), None)
     assert np.allclose(stored, direct, atol=2e-2 * (1 + np.abs(direct)))
 
