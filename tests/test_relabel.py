@@ -131,3 +131,44 @@ def test_a_margin_cut_takes_in_every_photo_at_its_margin():
     # the first of two tied photos alone would reach 0.75, but no cut can take one without the other
     assert margin_cut(np.array([0.0, 0.0]), np.array([0.75, 0.5]), 0.75) == (None, None)
     assert margin_cut(np.array([0.3, 0.0, 0.0]), np.array([0.9, 0.75, 0.5]), 0.75) == (0.3, 0.9)
+
+
+def test_the_label_model_figures_say_how_far_the_flags_go(flipped):
+    """The stage reports the label model's out-of-fold agreement with the given labels: near
+    1 - (flipped share) when the features see the labels, near the majority share when they do not."""
+    catalog, vectors, truth, result, report = flipped
+    model = report.label_model
+    examined = result["status"] == schema.KEPT  # geo and topic rescue off: the photos the label model examined
+    assert model["photos"] == examined.sum() and model["classes"] == 3
+    assert model["majority_share"] == pytest.approx(catalog.loc[examined, "label"].value_counts(normalize=True).max(),
+                                                    abs=1e-4)
+    assert model["flagged_share"] == pytest.approx(report.label_issues / model["photos"], abs=1e-4)
+    flipped_share = truth["flipped"][examined.to_numpy()].mean()
+    assert 1 - flipped_share - 0.08 <= model["out_of_fold_accuracy"] <= 1 - flipped_share + 0.02
+    assert f"{model['out_of_fold_accuracy']:.0%}" in report.summary()
+    assert f"{model['out_of_fold_accuracy']:.0%} of the {model['photos']:,} given labels" in report.label_model_line()
+
+    blind = vectors.copy()  # on-topic vectors shuffled among themselves: features blind to what labels name
+    on = truth["on_topic"]
+    blind[on] = blind[on][np.random.default_rng(0).permutation(on.sum())]
+    _, weak = run(catalog, blind, RELABEL)
+    assert weak.label_model["out_of_fold_accuracy"] < weak.label_model["majority_share"] + 0.15
+    assert weak.label_model["out_of_fold_accuracy"] < model["out_of_fold_accuracy"] - 0.3
+
+
+def test_without_label_issues_there_are_no_label_model_figures(flipped):
+    catalog, vectors, _, _, _ = flipped
+    _, report = run(catalog, vectors, PrefilterConfig(topic="skyline", label_issues=False, geo_rescue=False))
+    assert report.label_model == {} and report.label_model_line() is None
+    assert "agrees with" not in report.summary()
+
+
+def test_the_report_shows_what_the_flags_rest_on():
+    from curate.report.html import label_issues
+
+    section = {"flagged": 11, "per_label": {"white": 8, "black": 3}, "gallery": [],
+               "label_model": {"photos": 100, "classes": 4, "out_of_fold_accuracy": 0.76, "majority_share": 0.37,
+                               "flagged_share": 0.11}}
+    html = label_issues(section)
+    assert "agrees with 76.0% of the 100 given labels" in html and "most common label alone: 37.0%" in html
+    assert "agrees with" not in label_issues({**section, "label_model": {}})

@@ -89,6 +89,8 @@ def prefilter(
         action = f"found, {report.label_issues_dropped:,} dropped" if config.drop_label_issues else \
             "flagged (use --drop-label-issues to drop them)"
         console.print(f"label issues: {report.label_issues:,} {action}", highlight=False)
+        if report.label_model_line():
+            console.print(f"label issues: {report.label_model_line()}", highlight=False, soft_wrap=True)
     for line in repair_lines(report):
         console.print(line, highlight=False)
 

@@ -185,6 +185,7 @@ class PrefilterReport:
     geo_rescue: dict = field(default_factory=dict)  # curate.prefilter.repair.rescue's summary; {} when off
     relabel: dict = field(default_factory=dict)  # curate.prefilter.repair.relabel's summary; {} when off
     topic_rescue: dict = field(default_factory=dict)  # curate.prefilter.repair.rescue_topic's summary; {} when off
+    label_model: dict = field(default_factory=dict)  # curate.prefilter.repair.label_model_figures; {} when skipped
     notes: list[str] = field(default_factory=list)
     config: dict = field(default_factory=dict)
 
@@ -208,6 +209,9 @@ class PrefilterReport:
         line = (f"topic {self.topic!r}: tagged kept {self.tagged_kept:,}, tagged dropped {self.tagged_dropped:,}, "
                 f"untagged recovered {self.untagged_recovered:,}, untagged dropped {self.untagged_dropped:,}; "
                 f"label issues {issues}")
+        if self.label_model.get("out_of_fold_accuracy") is not None:
+            line += (f" (the label model agrees with {self.label_model['out_of_fold_accuracy']:.0%} of the given "
+                     "labels out of fold)")
         if self.relabel:
             line += f", {self.relabel['relabelled']:,} relabelled"
         if self.geo_rescue:
@@ -219,6 +223,17 @@ class PrefilterReport:
                                                                if rescue.get("held") else ""))
         sanity = self.sanity_line()
         return line + (f"; {sanity}" if sanity else "")
+
+    def label_model_line(self) -> str | None:
+        """What the label issues rest on: the label model's out-of-fold agreement with the given
+        labels next to the most common label's share; None when label issues were not checked."""
+        model = self.label_model
+        if model.get("out_of_fold_accuracy") is None:
+            return None
+        return (f"the label model agrees with {model['out_of_fold_accuracy']:.0%} of the {model['photos']:,} given "
+                f"labels out of fold (the most common label alone: {model['majority_share']:.0%}); a flag is "
+                "its confident disagreement, a wrong label only as often as the model is right: look at the "
+                "flags (`curate review`) before dropping them")
 
     def sanity_line(self) -> str | None:
         """One line saying why nothing was dropped (or that --force dropped anyway); None if sanity passed."""
@@ -355,7 +370,8 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
         doubted=int((~on_topic).sum()) if cut.held else 0, would_drop_tagged=int((tagged & ~on_topic).sum()),
         would_drop_untagged=int((~tagged & ~on_topic).sum()), topic_share=round(float(tagged.mean()), 4),
         bimodality=cut.bimodality, per_label=per_label, geo_rescue=repairs.get("geo_rescue", {}),
-        relabel=repairs.get("relabel", {}), topic_rescue=repairs.get("topic_rescue", {}), notes=notes,
+        relabel=repairs.get("relabel", {}), topic_rescue=repairs.get("topic_rescue", {}),
+        label_model=repairs.get("label_model", {}), notes=notes,
         config=asdict(config))
     return result, report
 

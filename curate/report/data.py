@@ -311,6 +311,7 @@ def label_issues_section(cat: pd.DataFrame, prefilter_report: dict | None, max_g
     flagged = flagged.sort_values("label_quality", kind="stable")
     per_label = flagged["label"].value_counts()
     return {"flagged": int(len(flagged)), "per_label": {k: int(v) for k, v in per_label.items()},
+            "label_model": prefilter_report.get("label_model") or {},
             "gallery": gallery(flagged, max_gallery, ("suggested_label", "label_quality"))}
 
 

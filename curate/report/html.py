@@ -244,7 +244,19 @@ def label_issues(s: dict) -> str:
     return (f'<p>{s["flagged"]} photos flagged ({e(per)}). Lowest label quality first.</p>'
             '<p class="why">Flagged: a photo whose label gets a low out-of-fold predicted probability from a '
             "classifier on its embedding (confident learning); label quality is that probability.</p>"
+            + label_model(s.get("label_model") or {})
             + gallery(s["gallery"], ("label", "suggested_label", "label_quality")))
+
+
+def label_model(m: dict) -> str:
+    """What the flags rest on: the label model's out-of-fold agreement with the given labels."""
+    if m.get("out_of_fold_accuracy") is None:
+        return ""
+    return (f'<p class="why">The label model agrees with {pct(m["out_of_fold_accuracy"])} of the '
+            f'{num(m["photos"])} given labels out of fold (the most common label alone: {pct(m["majority_share"])}). '
+            "A flag is its confident disagreement, so it is a wrong label only as often as the model is right: "
+            "where the features hardly see what the labels name (car colours, say), most flags are right labels. "
+            "Look at them before dropping any.</p>")
 
 
 def splits(s: dict) -> str:
