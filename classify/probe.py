@@ -201,9 +201,30 @@ def fit_probe(trainer) -> dict:
         row.update({"val_loss": None, "val_accuracy": None})
     row.update({"lr": 0.0, "probe_c": facts["c"], "probe_c_chosen_on": facts["chosen_on"],
                 "seconds": round(time.perf_counter() - started, 2)})
-    log.info(f"probe: L2 strength C = {facts['c']:g}, chosen on {facts['chosen_on']} (log loss per C: "
-             f"{facts['grid']}), {facts['iterations']} L-BFGS iterations")
+    log.info(f"probe: L2 strength C = {facts['c']:g}, chosen on {facts['chosen_on']}{_grid_words(facts)}, "
+             f"{facts['iterations']} L-BFGS iterations")
     return row
+
+
+def _grid_words(facts: dict) -> str:
+    """The log loss of each C tried, and a warning when the choice sits at the grid's edge.
+
+    >>> _grid_words({"c": 10.0, "grid": {"0.1": 0.61234, "10.0": 0.3691}})
+    ' (log loss per C: 0.1: 0.612, 10: 0.369; at the edge of the grid, so a weaker L2 strength might fit better)'
+    >>> _grid_words({"c": 0.1, "grid": None})
+    ''
+    """
+    grid = facts.get("grid")
+    if not grid:
+        return ""
+    words = ", ".join(f"{float(c):g}: {loss:.3f}" for c, loss in grid.items())
+    values = [float(c) for c in grid]
+    edge = ""
+    if len(values) > 1 and facts["c"] == max(values):
+        edge = "; at the edge of the grid, so a weaker L2 strength might fit better"
+    elif len(values) > 1 and facts["c"] == min(values):
+        edge = "; at the edge of the grid, so a stronger L2 strength might fit better"
+    return f" (log loss per C: {words}{edge})"
 
 
 def _scores(split: str, logits: np.ndarray, targets: np.ndarray, labels: int | None = None) -> dict:
