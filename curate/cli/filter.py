@@ -55,7 +55,7 @@ def filter_command(
     if not report.caps.empty:
         print_table(report.caps, title="owner caps")
     if report.quality:
-        print_table(pd.DataFrame(report.quality).drop(columns=["meaning"]),
+        print_table(pd.DataFrame(report.quality).drop(columns=["meaning"]).round(3),
                     title="image quality (flagged: fail the check; dropped only with --drop-quality)")
     print_table(report.funnel, title="funnel: photos per label and reason")
 
