@@ -385,3 +385,92 @@ def test_a_recipe_export_step_reads_the_store_and_notes_the_copies(memory_ws):
     assert "imagefolder" in summary and "were copied" in summary
     images = list((memory_ws.root / "folders").rglob("*.jpg"))
     assert len(images) > 20 and all(os.stat(p).st_nlink == 1 for p in images)
+
+
+# -- sizes remembered: no HEAD for an image measured before ----------------------------------
+
+def count_requests(monkeypatch, ws: Workspace) -> dict[str, int]:
+    """Count the memory store's size requests (`info`) and reads (`cat_file`) of stored images
+    (the one check that the store's prefix holds something is not counted)."""
+    memory = type(fsspec.filesystem("memory"))
+    prefix = objectstore.store_uri(ws).split("://")[-1].strip("/")
+    counts = {"info": 0, "cat_file": 0}
+    for name in counts:
+        def counting(self, path, *args, _real=getattr(memory, name), _name=name, **kwargs):
+            if str(path).split("://")[-1].strip("/") != prefix:
+                counts[_name] += 1
+            return _real(self, path, *args, **kwargs)
+
+        monkeypatch.setattr(memory, name, counting)
+    return counts
+
+
+def test_an_export_asks_the_store_only_for_sizes_it_never_measured(demo_ws, memory_ws, tmp_path, monkeypatch):
+    config = ExportConfig("webdataset", shard_bytes=6_000)  # shards cut by bytes: sizes decide every cut
+    local = export_workspace(demo_ws, tmp_path / "local", config)
+    counts = count_requests(monkeypatch, memory_ws)
+    export_workspace(memory_ws, tmp_path / "first", config)
+    assert counts["info"] >= local.plan.photos > 20  # the first export measures every image
+    counts.update(info=0, cat_file=0)
+    again = export_workspace(memory_ws, tmp_path / "first", config)
+    assert again.written == 0 and counts == {"info": 0, "cat_file": 0}  # nothing written, nothing asked
+    other = export_workspace(memory_ws, tmp_path / "other", config)  # a new folder: GETs, no HEAD
+    assert counts["info"] == 0 and counts["cat_file"] == local.plan.photos == other.plan.photos
+    assert len(list((tmp_path / "local").glob("*.tar"))) > 3
+    assert tree(tmp_path / "other") == tree(tmp_path / "first") == tree(tmp_path / "local")
+
+
+def test_an_interrupted_export_resumes_without_measuring_again(demo_ws, memory_ws, tmp_path, monkeypatch):
+    def stop_after_some(phase, done, total_):
+        if done >= 10:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "out"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("curate.export.writers.PROGRESS_EVERY", 1)
+        with pytest.raises(KeyboardInterrupt):
+            export_workspace(memory_ws, out, ExportConfig("imagefolder"), progress=stop_after_some)
+    counts = count_requests(monkeypatch, memory_ws)
+    result = export_workspace(memory_ws, out, ExportConfig("imagefolder"))
+    assert result.reused == 10 and counts == {"info": 0, "cat_file": result.written}
+    export_workspace(demo_ws, tmp_path / "local", ExportConfig("imagefolder"))
+    assert tree(out) == tree(tmp_path / "local")
+
+
+def test_an_object_deleted_after_its_size_was_remembered_is_a_missing_image(demo_ws, memory_ws, tmp_path, capsys):
+    export_workspace(memory_ws, tmp_path / "before", ExportConfig("webdataset"))  # remembers every size
+    deleted_object_case(demo_ws, memory_ws, fsspec.filesystem("memory"), tmp_path, "webdataset", capsys)
+
+
+def test_objects_deleted_after_their_sizes_were_remembered_are_all_missing(demo_ws, memory_ws, tmp_path):
+    export_workspace(memory_ws, tmp_path / "before", ExportConfig("imagefolder"))
+    catalog = read_catalog(demo_ws)
+    rows = catalog[(catalog["status"] == "kept") & catalog["split"].notna()].sort_values("photo_id")
+    gone = rows.iloc[[0, 5, 11]]
+    local = Workspace(tmp_path / "local-ws")
+    shutil.copytree(demo_ws.root, local.root)
+    memory = fsspec.filesystem("memory")
+    for image_path in gone["image_path"]:
+        (local.root / image_path).unlink()
+        memory.rm_file(objectstore.locate(memory_ws, image_path))
+    kept = export_workspace(memory_ws, tmp_path / "before", ExportConfig("imagefolder"))
+    assert kept.written == 0 and not len(kept.plan.missing)  # writes nothing, so reads nothing: keeps its copies
+    result = export_workspace(memory_ws, tmp_path / "after", ExportConfig("imagefolder"))
+    assert sorted(result.plan.missing["photo_id"]) == sorted(gone["photo_id"])
+    export_workspace(local, tmp_path / "local-out", ExportConfig("imagefolder"))
+    assert tree(tmp_path / "after") == tree(tmp_path / "local-out")
+
+
+def test_an_unreadable_size_cache_is_measured_again(memory_ws, tmp_path, monkeypatch):
+    from curate.export.sizes import CACHE_FILE
+
+    export_workspace(memory_ws, tmp_path / "before", ExportConfig("imagefolder"))
+    cache = memory_ws.root / "cache" / CACHE_FILE
+    cache.write_bytes(cache.read_bytes()[:-50])  # (tests/test_export_sizes.py: other damage)
+    counts = count_requests(monkeypatch, memory_ws)
+    result = export_workspace(memory_ws, tmp_path / "out", ExportConfig("imagefolder"))
+    assert counts["info"] >= result.plan.photos > 20
+    assert tree(tmp_path / "out") == tree(tmp_path / "before")
+    counts.update(info=0, cat_file=0)
+    export_workspace(memory_ws, tmp_path / "out", ExportConfig("imagefolder"))
+    assert counts == {"info": 0, "cat_file": 0}  # the cache was written anew

@@ -7,6 +7,8 @@
   `curate.external_sort.EXTERNAL_ROWS` rows on, sorted on disk by DuckDB (nothing held per photo).
 - `source.ImageSource`: where the stored images are read from (the workspace's folder, a local folder,
   or an object store: bytes read ahead by a bounded pool of threads).
+- `sizes.SizeCache`: the sizes of the images on an object store, remembered between exports (a HEAD per
+  image once, not on every export).
 - `writers`: images into folders, WebDataset or Hugging Face Parquet shards, resumable, progress via a callback.
 - `card`: ATTRIBUTION.csv, the dataset card README.md, export.json, each format's index.
 - `run.export_workspace`: the I/O edge that puts them together.

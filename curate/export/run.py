@@ -43,11 +43,12 @@ from curate.export.files import (
     write_if_changed,
 )
 from curate.export.plan import ExportPlan
-from curate.export.source import ImageSource
+from curate.export.source import ImageSource, StaleSize
 from curate.export.spill import plan_from_file
 from curate.export.writers import write_folder_files, write_shards
 from curate.workspace import Workspace, catalog_sha256, read_catalog
 
+STALE_PLANS = 2  # plans that trust remembered image sizes (curate.export.sizes), before one that does not
 NO_LEAKS = "No photographer, near-duplicate cluster or exact image spans two splits (checked when exporting)."
 
 
@@ -121,7 +122,17 @@ def export_workspace(ws: Workspace, out: Path, config: ExportConfig, progress: P
         read_catalog(ws)  # the usual one-line UsageError
     with ImageSource(ws) as source:
         config, notes = source.effective(config)
-        result = _export(ws, Path(out), config, source, progress, recipe, notes)
+        for attempt in range(STALE_PLANS):
+            try:
+                result = _export(ws, Path(out), config, source, progress, recipe, notes)
+                break
+            except StaleSize as stale:
+                # the plan trusted a remembered size whose object is gone: plan again (what was
+                # written is kept) asking the store for that image, and after a second such
+                # object for every image (one pass then finds every deletion)
+                source.size_cache.distrust(stale.image_path, everything=attempt == STALE_PLANS - 1)
+        else:  # (a plan that trusts no remembered size cannot raise StaleSize)
+            result = _export(ws, Path(out), config, source, progress, recipe, notes)
     result.notes = notes
     return result
 
@@ -139,7 +150,9 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
     remove_stale_plans(out)
     spill = Path(tempfile.mkdtemp(prefix=PLAN_FOLDER, dir=out))  # the plan's sorted buckets
     try:
+        source.begin_plan(spill)
         plan = plan_from_file(catalog, config, source.sizes, spill)
+        source.end_plan()  # the sizes the store was asked for, remembered for the next export
         provenance = Provenance(catalog_sha256(ws), recipe or recorded_recipe(ws), len(catalog),
                                 {str(k): int(v) for k, v in catalog.value_counts("drop_reason").items()}, NO_LEAKS)
         # a plan sorted on disk has its folder-format state on disk too (one entry per photo)

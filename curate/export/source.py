@@ -5,8 +5,15 @@ A local store hands the writers file paths: they copy, link or stream each file 
 object store hands them the bytes, read by a bounded pool of threads (a GET is bound by the
 round trip, not by this machine) and at most `READ_AHEAD` images ahead of the writer, in plan
 order: memory holds that many images whatever the size of the collection. The image sizes the
-plan needs (shards are cut by bytes; an absent image is reported, not exported) come from one
-HEAD per object, asked by the same pool a catalog batch at a time.
+plan needs (shards are cut by bytes; an absent image is reported, not exported) come from the
+workspace's size cache (curate.export.sizes), and for the images it does not know from one HEAD
+per object, asked by the same pool a catalog batch at a time; what the HEADs say is remembered.
+So an export whose images were all measured before asks the store for no size.
+
+An object deleted after its size was remembered is found by its GET: `StaleSize`, on which the
+export forgets that size and plans again (curate.export.run), so the photo is listed as missing
+exactly as when the plan's HEAD finds it gone. An object the plan's HEAD saw, gone by its GET,
+stops the export with one line (exit 3), as before.
 
 A link cannot point into a bucket, so an export from an object store copies the images whatever
 `link` asks for (`ImageSource.effective`), and says so. Every message that names an object
@@ -21,6 +28,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -29,6 +37,7 @@ import pandas as pd
 from curate import objectstore
 from curate.errors import DataContractError, UpstreamError, UsageError
 from curate.export.config import ExportConfig
+from curate.export.sizes import CACHE_FILE, SizeCache, image_keys
 from curate.workspace import Workspace
 
 READ_THREADS = 16  # requests to an object store in flight at once
@@ -45,6 +54,15 @@ class Fetched(NamedTuple):
 Stored = str | Fetched  # a local file's path, or an object's bytes
 
 
+class StaleSize(DataContractError):
+    """A stored image whose size the plan took from the size cache is not in the store any more:
+    the plan is out of date (`image_path` says which image)."""
+
+    def __init__(self, message: str, image_path: str):
+        super().__init__(message)
+        self.image_path = image_path
+
+
 class ImageSource:
     """The stored images of `ws` for an export; a context manager (closes its pool of threads)."""
 
@@ -52,9 +70,11 @@ class ImageSource:
         uri = objectstore.store_uri(ws)
         self.remote = uri is not None and objectstore.is_url(uri)
         self.where = objectstore.describe(ws)
+        self.size_cache: SizeCache | None = None
         if self.remote:
             self._fs = objectstore.filesystem(uri)  # a missing driver: one line, before anything is read
             self._base, self._strip = uri, True
+            self.size_cache = SizeCache(ws.root / "cache" / CACHE_FILE)
         else:
             self._fs = None
             self._base, self._strip = (str(ws.root), False) if uri is None else (uri, True)
@@ -68,6 +88,8 @@ class ImageSource:
         self.close()
 
     def close(self) -> None:
+        if self.size_cache is not None:
+            self.size_cache.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -111,16 +133,35 @@ class ImageSource:
 
     # -- sizes ---------------------------------------------------------------------------------
 
+    def begin_plan(self, folder: Path) -> None:
+        """Before a plan: the sizes it measures go to `folder` until `end_plan` keeps them (an
+        object store; nothing to do for a local one)."""
+        if self.size_cache is not None:
+            self.size_cache.begin(folder)
+
+    def end_plan(self) -> None:
+        """After a plan: remember the sizes it asked the store for (curate.export.sizes)."""
+        if self.size_cache is not None:
+            self.size_cache.save()
+
     def sizes(self, catalog: pd.DataFrame) -> pd.Series:
-        """Size in bytes of each row's stored image (NaN where there is none), indexed like `catalog`."""
+        """Size in bytes of each row's stored image (NaN where there is none), indexed like `catalog`.
+        An object store is asked only for the images the size cache does not know."""
         paths = catalog["image_path"].to_numpy(dtype=object)
         sizes = np.full(len(paths), np.nan)
-        present = [i for i, rel in enumerate(paths) if isinstance(rel, str)]
-        locations = [self.location(paths[i]) for i in present]
-        measure = self._object_size if self.remote else _file_size
-        found = self.pool.map(measure, locations, chunksize=1) if self.remote else map(measure, locations)
-        for i, size in zip(present, found):
-            sizes[i] = size
+        present = np.flatnonzero(catalog["image_path"].notna().to_numpy())
+        if not self.remote:
+            sizes[present] = [_file_size(self.location(rel)) for rel in paths[present]]
+            return pd.Series(sizes, index=catalog.index)
+        keys = image_keys(paths[present])
+        known = self.size_cache.lookup(keys)
+        sizes[present] = known
+        unknown = np.flatnonzero(np.isnan(known))
+        if len(unknown):
+            locations = [self.location(rel) for rel in paths[present[unknown]]]
+            measured = np.fromiter(self.pool.map(self._object_size, locations, chunksize=1), float, len(unknown))
+            sizes[present[unknown]] = measured
+            self.size_cache.record(keys[unknown], measured)
         return pd.Series(sizes, index=catalog.index)
 
     def _object_size(self, url: str) -> float:
@@ -142,7 +183,7 @@ class ImageSource:
         pending: deque = deque()
         try:
             for image_path in image_paths:
-                pending.append(self.pool.submit(self._read, self.location(image_path)))
+                pending.append(self.pool.submit(self._read, image_path))
                 if len(pending) >= READ_AHEAD:
                     yield pending.popleft().result()
             while pending:
@@ -151,14 +192,17 @@ class ImageSource:
             for future in pending:
                 future.cancel()
 
-    def _read(self, url: str) -> Fetched:
+    def _read(self, image_path: str) -> Fetched:
+        url = self.location(image_path)
         try:
             # one GET, as objectstore.read_bytes, on this one instance (fsspec caches one per thread)
             return Fetched(url, self._fs.cat_file(url, start=0))
         except FileNotFoundError:
-            raise DataContractError(f"stored image {objectstore.mask_secrets(url)} disappeared from the image "
-                                    "store during the export; run `curate export` again (it resumes, and lists "
-                                    "the image as missing)") from None
+            message = (f"stored image {objectstore.mask_secrets(url)} disappeared from the image store during the "
+                       "export; run `curate export` again (it resumes, and lists the image as missing)")
+            if self.size_cache is not None and self.size_cache.knows(image_path):
+                raise StaleSize(message, image_path) from None  # gone before the plan: plan again
+            raise DataContractError(message) from None
         except Exception as exc:  # noqa: BLE001 - see _object_size
             raise self._unreadable(url, exc) from None
 
