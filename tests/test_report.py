@@ -356,6 +356,31 @@ def test_geo_legend_counts_agree_with_the_table_and_axes_stay_on_earth(report_ws
     assert -180 <= x_low < x_high <= 180 and -90 <= y_low < y_high <= 90
 
 
+def test_a_geo_plot_drawn_after_another_label_equals_one_drawn_first():
+    """The geography plots reuse one figure per thread from label to label: nothing of the label
+    drawn before (its circle, centre, legend entries, cut line, shrunk long title) may show."""
+    import threading
+
+    from curate.report import plots
+
+    scatter = ("b", [1.0, 1.01], [2.0, 2.01], [], [], None, None, None)
+    histogram = ("b", [0.5, 2.0, float("nan")], None)
+
+    def fresh(draw, args):  # another thread: a figure made for this plot alone
+        drawn = []
+        thread = threading.Thread(target=lambda: drawn.append(draw(*args)))
+        thread.start()
+        thread.join()
+        return drawn[0]
+
+    expected = fresh(plots.geo_scatter_png, scatter), fresh(plots.distance_histogram_png, histogram)
+    plots.geo_scatter_png("a " * 40, [10.0] * 3, [20.0] * 3, [10.1], [20.1], 10.0, 20.0, 5.0, [12.0], [22.0])
+    plots.distance_histogram_png("a " * 40, [1.0, 30.0, 9000.0], 5.0)
+    assert plots.geo_scatter_png(*scatter) == expected[0]
+    assert plots.distance_histogram_png(*histogram) == expected[1]
+    assert expected[0].startswith(b"\x89PNG") and expected[0] != fresh(plots.geo_scatter_png, ("c", *scatter[1:]))
+
+
 def test_accuracy_sentence_without_a_photo_count_says_no_none():
     from curate.report.explain import accuracy_sentence
 

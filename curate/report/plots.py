@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import threading
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 KM_PER_DEGREE = 111.32  # mean km per degree of latitude
@@ -42,54 +45,180 @@ def clamped(low: float, high: float, limit: float) -> tuple[float, float]:
     return max(low, -limit), min(high, limit)
 
 
+# Margins in points that do not depend on the label: the x tick labels and x label below, the
+# title above, half of the last x tick label on the right. The left one (y tick labels) is measured.
+MARGIN_PT = {"right": 20.0, "bottom": 44.0, "top": 27.0, "pad": 4.0}
+
+
+def _fit_layout(figure, axes, title_pt: float) -> None:
+    """Margins for this label's drawing, in place of `tight_layout` (which measures every tick of
+    both axes, the log axis's minor ones included, and took most of a plot's time): the width of
+    the y axis's tick labels and label is measured, the rest is fixed (MARGIN_PT). A title wider
+    than the figure is set smaller than `title_pt` rather than cut."""
+    renderer = figure.canvas.get_renderer()
+    width_px, height_px = figure.bbox.width, figure.bbox.height
+    px_per_pt = figure.dpi / 72
+    # bottom and top first: the axes' height decides the y ticks, and so the width measured next
+    figure.subplots_adjust(right=1 - MARGIN_PT["right"] * px_per_pt / width_px,
+                           bottom=MARGIN_PT["bottom"] * px_per_pt / height_px,
+                           top=1 - MARGIN_PT["top"] * px_per_pt / height_px)
+    left_px = axes.bbox.x0 - axes.yaxis.get_tightbbox(renderer).x0 + MARGIN_PT["pad"] * px_per_pt
+    figure.subplots_adjust(left=left_px / width_px)
+    # The title is centred on the axes: it may take twice the distance to the nearer figure edge.
+    middle_px = (axes.bbox.x0 + axes.bbox.x1) / 2
+    room_px = 2 * (min(middle_px, width_px - middle_px) - MARGIN_PT["pad"] * px_per_pt)
+    axes.title.set_fontsize(title_pt)
+    title_px = axes.title.get_window_extent(renderer).width
+    if title_px > room_px:
+        axes.title.set_fontsize(max(title_pt * room_px / title_px, 6.0))
+
+
+class _ReusedFigure:
+    """A bare Figure on an Agg canvas (pyplot does not track it) with one Axes, made once per
+    thread and drawn again for each label: making a figure with its axes and ticks cost more than
+    drawing it. A subclass's `png` sets everything that differs between labels, then `render`s."""
+
+    def __init__(self, width_in: float, height_in: float) -> None:
+        self.figure = Figure(figsize=(width_in, height_in), dpi=REPORT_DPI)
+        FigureCanvasAgg(self.figure)
+        self.axes = self.figure.add_subplot()
+        self.axes.set_title("", y=1.0)  # a fixed title position: no search for ticks above the axes at each draw
+        self.title_pt = self.axes.title.get_fontsize()
+
+    def render(self, title: str) -> bytes:
+        self.axes.title.set_text(title)
+        _fit_layout(self.figure, self.axes, self.title_pt)
+        return figure_png(self.figure, dpi=REPORT_DPI)
+
+
+class _GeoScatter(_ReusedFigure):
+    """geo_scatter_png's figure and artists."""
+
+    def __init__(self) -> None:
+        super().__init__(4.2, 3.6)
+        ax, nowhere = self.axes, np.empty(0)
+        self.dropped = ax.scatter(nowhere, nowhere, s=5, c="0.7")
+        self.kept = ax.scatter(nowhere, nowhere, s=6, c="tab:blue")
+        self.outliers = ax.scatter(nowhere, nowhere, s=14, c="tab:red", marker="x")
+        (self.centre,) = ax.plot([], [], marker="+", ms=14, c="black", label="centre")
+        (self.circle,) = ax.plot([], [], c="black", lw=1, ls="--")
+        ax.xaxis.set_major_locator(MaxNLocator(4))  # long longitudes ("-118.35") must not run into each other
+        ax.set_xlabel("longitude (°)")
+        ax.set_ylabel("latitude (°)")
+
+    def png(self, label, kept, dropped, outliers, centre, max_km) -> bytes:
+        """`kept`, `dropped`, `outliers`: (lat, lon) arrays; `centre`: (lat, lon) or None."""
+        ax = self.axes
+        shown = []
+        for points, artist, name in ((dropped, self.dropped, "dropped, other reason"), (kept, self.kept, "kept"),
+                                     (outliers, self.outliers, "geo outliers")):
+            artist.set_offsets(np.column_stack([points[1], points[0]]))
+            artist.set_label(f"{name} ({len(points[0])})")
+            shown.append(artist)
+        self.centre.set_visible(centre is not None)
+        self.circle.set_visible(centre is not None and bool(max_km))
+        if centre is not None:
+            self.centre.set_data([centre[1]], [centre[0]])
+            shown.append(self.centre)
+        if self.circle.get_visible():
+            theta = np.linspace(0, 2 * np.pi, 120)
+            dlat = max_km / KM_PER_DEGREE
+            dlon = dlat / max(np.cos(np.radians(centre[0])), 1e-6)
+            self.circle.set_data(centre[1] + dlon * np.cos(theta), centre[0] + dlat * np.sin(theta))
+            self.circle.set_label(f"{max_km:g} km (approx.)")
+            shown.append(self.circle)
+            # Zoom on the circle; far outliers are counted in the legend, not drawn.
+            ax.set_xlim(*clamped(centre[1] - 3 * dlon, centre[1] + 3 * dlon, 180.0))
+            ax.set_ylim(*clamped(centre[0] - 3 * dlat, centre[0] + 3 * dlat, 90.0))
+        else:
+            centre_lat, centre_lon = centre if centre is not None else ((), ())
+            ax.set_xlim(*padded(np.concatenate([kept[1], dropped[1], outliers[1], np.atleast_1d(centre_lon)]), 180.0))
+            ax.set_ylim(*padded(np.concatenate([kept[0], dropped[0], outliers[0], np.atleast_1d(centre_lat)]), 90.0))
+        ax.legend(handles=shown, fontsize=7, loc="upper right")
+        return self.render(plain(label))
+
+
+class _DistanceHistogram(_ReusedFigure):
+    """distance_histogram_png's figure and artists."""
+
+    def __init__(self) -> None:
+        super().__init__(4.2, 3.0)
+        ax = self.axes
+        ax.set_xscale("log")
+        # Counted with np.histogram and drawn as one filled outline: 39 bar patches cost more to draw.
+        self.bars = ax.stairs([0.0], [1.0, 2.0], fill=True, color="tab:blue")
+        self.cut = ax.axvline(1.0, c="tab:red", ls="--")
+        self.legend = ax.legend([self.cut], [""], fontsize=7)
+        ax.set_xlabel("km (log scale)")
+        ax.set_ylabel("photos")
+
+    def png(self, label, distance_km, max_km) -> bytes:
+        distance = np.asarray(distance_km, dtype=float)
+        distance = distance[np.isfinite(distance)]
+        scale = max_km or 1
+        low = max(min(distance.min(initial=np.inf), scale / 10), 1e-3)
+        high = max(distance.max(initial=-np.inf), scale * 2, low * 10)
+        bins = np.geomspace(low, high, 40)
+        counts, _ = np.histogram(np.clip(distance, low, None), bins=bins)
+        self.bars.set_data(counts, bins)
+        self.bars.set_visible(len(distance) > 0)
+        self.cut.set_xdata([scale, scale])
+        self.cut.set_visible(bool(max_km))
+        self.legend.set_visible(bool(max_km))
+        self.legend.texts[0].set_text(f"max {scale:g} km")
+        # as ax.hist autoscaled: a 5 % margin (in log space) on x, none below 0 on y
+        margin = (high / low) ** 0.05
+        self.axes.set_xlim(low / margin, high * margin)
+        self.axes.set_ylim(0, max(counts.max(), 1) * 1.05)
+        return self.render(f"{plain(label)}: distance from centre")
+
+
+_figures = threading.local()  # one of each kind per thread: a figure must not be drawn from two at once
+
+
+def _reused(kind: type[_ReusedFigure]):
+    figure = getattr(_figures, kind.__name__, None)
+    if figure is None:
+        figure = kind()
+        setattr(_figures, kind.__name__, figure)
+    return figure
+
+
+def padded(values, limit: float) -> tuple[float, float]:
+    """An axis range around `values` with a 5 % margin (half a degree around a single value),
+    within [-limit, limit]; the whole range where there are no values.
+
+    >>> padded(np.array([10.0, 20.0]), 90.0)
+    (9.5, 20.5)
+    """
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return -limit, limit
+    low, high = float(values.min()), float(values.max())
+    margin = 0.05 * (high - low) or 0.5
+    return clamped(low - margin, high + margin, limit)
+
+
 def geo_scatter_png(label: str, kept_lat, kept_lon, dropped_lat, dropped_lon,
                     centre_lat: float | None, centre_lon: float | None, max_km: float | None,
                     outlier_lat=(), outlier_lon=()) -> bytes:
     """Positions of one label's photos (kept, geo outliers, dropped for other reasons),
-    its centre and the max-km circle.
+    its centre and the max-km circle, as PNG bytes.
 
     The circle is drawn in degrees (latitude radius max_km/111.32, longitude radius
-    widened by 1/cos(latitude)): an approximation, fine at city scale.
+    widened by 1/cos(latitude)): an approximation, fine at city scale. The figure is reused
+    from one label to the next (in each thread), which is why this is cheap to call per label.
     """
-    fig, ax = plt.subplots(figsize=(4.2, 3.6))
-    ax.scatter(dropped_lon, dropped_lat, s=5, c="0.7", label=f"dropped, other reason ({len(dropped_lat)})")
-    ax.scatter(kept_lon, kept_lat, s=6, c="tab:blue", label=f"kept ({len(kept_lat)})")
-    ax.scatter(outlier_lon, outlier_lat, s=14, c="tab:red", marker="x", label=f"geo outliers ({len(outlier_lat)})")
-    if centre_lat is not None and centre_lon is not None:
-        ax.plot([centre_lon], [centre_lat], marker="+", ms=14, c="black", label="centre")
-        if max_km:
-            theta = np.linspace(0, 2 * np.pi, 120)
-            dlat = max_km / KM_PER_DEGREE
-            dlon = dlat / max(np.cos(np.radians(centre_lat)), 1e-6)
-            ax.plot(centre_lon + dlon * np.cos(theta), centre_lat + dlat * np.sin(theta), c="black",
-                    lw=1, ls="--", label=f"{max_km:g} km (approx.)")
-            # Zoom on the circle; far outliers are counted in the legend, not drawn.
-            ax.set_xlim(*clamped(centre_lon - 3 * dlon, centre_lon + 3 * dlon, 180.0))
-            ax.set_ylim(*clamped(centre_lat - 3 * dlat, centre_lat + 3 * dlat, 90.0))
-    ax.xaxis.set_major_locator(MaxNLocator(4))  # long longitudes ("-118.35") must not run into each other
-    ax.set_title(plain(label))
-    ax.set_xlabel("longitude (°)")
-    ax.set_ylabel("latitude (°)")
-    ax.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    return figure_png(fig, dpi=REPORT_DPI)
+    def pair(lat, lon):
+        return np.asarray(lat, dtype=float).ravel(), np.asarray(lon, dtype=float).ravel()
+
+    centre = None if centre_lat is None or centre_lon is None else (float(centre_lat), float(centre_lon))
+    return _reused(_GeoScatter).png(label, pair(kept_lat, kept_lon), pair(dropped_lat, dropped_lon),
+                                    pair(outlier_lat, outlier_lon), centre, max_km)
 
 
 def distance_histogram_png(label: str, distance_km, max_km: float | None) -> bytes:
-    """Histogram of geo_distance_km (log-spaced bins) with the threshold as a vertical line."""
-    distance = np.asarray(distance_km, dtype=float)
-    distance = distance[np.isfinite(distance)]
-    fig, ax = plt.subplots(figsize=(4.2, 3.0))
-    if len(distance):
-        low = max(min(distance.min(), (max_km or 1) / 10), 1e-3)
-        high = max(distance.max(), (max_km or 1) * 2, low * 10)
-        ax.hist(np.clip(distance, low, None), bins=np.geomspace(low, high, 40), color="tab:blue")
-        ax.set_xscale("log")
-    if max_km:
-        ax.axvline(max_km, c="tab:red", ls="--", label=f"max {max_km:g} km")
-        ax.legend(fontsize=7)
-    ax.set_title(f"{plain(label)}: distance from centre")
-    ax.set_xlabel("km (log scale)")
-    ax.set_ylabel("photos")
-    fig.tight_layout()
-    return figure_png(fig, dpi=REPORT_DPI)
+    """Histogram of geo_distance_km (log-spaced bins) with the threshold as a vertical line, as
+    PNG bytes. The figure is reused from one label to the next (in each thread)."""
+    return _reused(_DistanceHistogram).png(label, distance_km, max_km)
