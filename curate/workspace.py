@@ -179,6 +179,25 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
         raise
 
 
+@contextmanager
+def atomic_file(path: Path, durable: bool = True):
+    """A temporary path beside `path` for the caller to write; when the block ends without error
+    the file is fsynced (unless `durable=False`) and renamed over `path`, so readers see the old
+    file or the whole new one; on any error (an interrupt too) it is removed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp_name)
+        if durable:
+            with open(tmp_name, "rb") as handle:
+                os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
 PARQUET_ROW_GROUP = 65_536  # rows per row group: a column read in batches is decoded this many rows at a time
 
 
@@ -186,17 +205,8 @@ def write_table_atomic(path: Path, table: pa.Table, row_group_size: int | None =
     """Write a Parquet file via a temp file in the same folder and an atomic rename, in row groups
     of `row_group_size` rows (default PARQUET_ROW_GROUP), so that `ParquetFile.iter_batches`
     decodes one group of a column at a time, not the whole column."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp_name, compression="zstd", row_group_size=row_group_size or PARQUET_ROW_GROUP)
-        with open(tmp_name, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd", row_group_size=row_group_size or PARQUET_ROW_GROUP)
 
 
 def read_catalog(ws: Workspace, *, required: bool = True) -> pd.DataFrame:

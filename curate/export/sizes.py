@@ -39,8 +39,6 @@ share of the file; the first export's HEADs fill it.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +47,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate import external_sort
+from curate.workspace import atomic_file
 
 log = logging.getLogger(__name__)
 
@@ -186,11 +185,8 @@ def _open(path: Path) -> np.ndarray:
 def _write(path: Path, merged: Path) -> None:
     """The merged rows (Parquet, sorted) as the cache file, through a temporary file and one rename."""
     rows = external_sort.parquet_file(merged).metadata.num_rows
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        table = np.lib.format.open_memmap(tmp_name, mode="w+", dtype=np.uint64, shape=(3, rows))
+    with atomic_file(path) as tmp:
+        table = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint64, shape=(3, rows))
         start = 0
         for batch in external_sort.exact_batches(merged, WRITE_ROWS):
             for row, name in enumerate(_SPILL.names):
@@ -198,9 +194,3 @@ def _write(path: Path, merged: Path) -> None:
             start += batch.num_rows
         table.flush()
         del table
-        with open(tmp_name, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise

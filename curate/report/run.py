@@ -11,7 +11,6 @@ import io
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,7 @@ from curate.report.html import render_html
 from curate.settings_fields import SettingError
 from curate.spreadsheet import spreadsheet_safe
 from curate.stage_reports import load_stage_report
-from curate.workspace import Workspace, atomic_write_bytes, read_catalog
+from curate.workspace import Workspace, atomic_file, atomic_write_bytes, read_catalog
 
 STAGES = ("filter", "split", "prefilter", "embed")
 THUMB_SIDE = 128
@@ -156,17 +155,9 @@ def _write_files(ws: Workspace, out: Path, report: dict, evaluation, label_rows,
 
 def _write_attribution(path: Path, catalog_parts) -> None:
     """attribution.csv from the catalog's parts, one part at a time (atomic: a temp file renamed)."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            for number, part in enumerate(catalog_parts):
-                handle.write(spreadsheet_safe(attribution_rows(part)).to_csv(index=False, header=number == 0))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
+        for number, part in enumerate(catalog_parts):
+            handle.write(spreadsheet_safe(attribution_rows(part)).to_csv(index=False, header=number == 0))
 
 
 def gallery_photos(node) -> list[dict]:
