@@ -265,6 +265,7 @@ class ReportQueries:
             GROUP BY flabel ORDER BY n DESC, first""")
         return {"flagged": sum(int(n) for _, n, _ in per_label),
                 "per_label": {label: int(n) for label, n, _ in per_label},
+                "label_model": prefilter_report.get("label_model") or {},
                 "gallery": self.gallery(flagged, max_gallery, order, ("suggested_label", "label_quality"))}
 
     def review(self, max_rows: int) -> dict:
