@@ -66,11 +66,12 @@ def is_url(location: Location) -> bool:
     return isinstance(location, str) and "://" in location
 
 
-def check_store_uri(uri: str) -> str:
+def check_store_uri(uri: str, what: str = "the image store") -> str:
     """`uri` checked and normalised (no trailing slash), or a UsageError saying what to fix.
 
     A local folder (a path, or `file://`) is returned as an absolute path. An URL must name a
-    protocol fsspec knows whose driver is installed, and must not hold credentials.
+    protocol fsspec knows whose driver is installed, and must not hold credentials. `what` names
+    the place in messages (an export's destination is checked here too).
 
     >>> check_store_uri("memory://bucket/photos/")
     'memory://bucket/photos'
@@ -81,18 +82,18 @@ def check_store_uri(uri: str) -> str:
     """
     text = str(uri).strip()
     if not text:
-        raise UsageError("the image store is empty; give an fsspec URL (s3://bucket/prefix, gs://bucket/prefix) or "
+        raise UsageError(f"{what} is empty; give an fsspec URL (s3://bucket/prefix, gs://bucket/prefix) or "
                          "a folder")
     if not is_url(text) or text.startswith("file://"):
         return str(Path(text.removeprefix("file://")).expanduser().resolve())
     if _USERINFO.search(text) or mask_secrets(text) != text:
-        raise UsageError(f"the image store {mask_secrets(text)} holds credentials; remove them from the URL and "
+        raise UsageError(f"{what} {mask_secrets(text)} holds credentials; remove them from the URL and "
                          "give them in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, "
                          "GOOGLE_APPLICATION_CREDENTIALS) or fsspec's config")
     filesystem(text)  # an unknown protocol or a missing driver: one line now
     protocol, _, rest = text.partition("://")
     if not rest.strip("/"):
-        raise UsageError(f"the image store {text} names no bucket; give {protocol}://BUCKET or "
+        raise UsageError(f"{what} {text} names no bucket; give {protocol}://BUCKET or "
                          f"{protocol}://BUCKET/PREFIX")
     return text.rstrip("/")
 
@@ -275,18 +276,25 @@ def check_writable(ws: Workspace) -> None:
     uri = store_uri(ws)
     if uri is None or not is_url(uri):
         return
-    probe = f"{uri}/.curate-write-check"
-    fs = filesystem(uri)
+    probe_write(uri, "the image store", "images")
+
+
+def probe_write(url: str, what: str, purpose: str) -> None:
+    """Write and remove an empty `<url>/.curate-write-check`: UsageError (one line, secrets masked)
+    when `url`'s bucket is missing or the credentials may not write to it. `what` names the place
+    in the message ("the image store"), `purpose` what it stores there."""
+    probe = f"{url}/.curate-write-check"
+    fs = filesystem(url)
     try:
         fs.pipe_file(probe, b"")
     except UsageError:
         raise
     except Exception as exc:  # botocore / google-auth / aiohttp errors are not OSErrors
         detail = mask_secrets(" ".join(str(exc).split()))[:200] or type(exc).__name__
-        raise UsageError(f"cannot write to the image store {mask_secrets(uri)} ({type(exc).__name__}: {detail}); "
+        raise UsageError(f"cannot write to {what} {mask_secrets(url)} ({type(exc).__name__}: {detail}); "
                          "check that the bucket exists and that the credentials in the environment (AWS_*, "
-                         "GOOGLE_APPLICATION_CREDENTIALS) may write to it") from None
+                         f"GOOGLE_APPLICATION_CREDENTIALS) may write {purpose} to it") from None
     try:
         fs.rm_file(probe)
-    except Exception:  # noqa: BLE001 - a store that may write but not delete still stores images
+    except Exception:  # noqa: BLE001 - a store that may write but not delete still stores files
         pass

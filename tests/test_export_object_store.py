@@ -2,7 +2,7 @@
 on a local moto server through s3fs): every format gives the same files, shards and manifests as
 the same export from the local store; links become copies, and say so; an interrupted export
 resumes; a deleted object is a missing image, not a crash; reads are parallel and bounded;
-credentials never reach a message."""
+credentials never reach a message. (An export *to* an object store: test_export_upload.py.)"""
 
 from __future__ import annotations
 
@@ -337,14 +337,6 @@ def test_a_store_with_nothing_under_its_prefix_is_one_line(memory_ws, tmp_path):
     with pytest.raises(UsageError, match="holds no images; check the bucket and prefix"):
         export_workspace(memory_ws, tmp_path / "out", ExportConfig("imagefolder"))
     assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.parametrize("url", ["s3://bucket/exports", "gs://KEY:hunter2@bucket/x"])
-def test_out_on_an_object_store_is_one_line(memory_ws, tmp_path, capsys, url):
-    code, stdout, err = cli(["export", "-f", "imagefolder", "-o", url, "-w", memory_ws.root], capsys)
-    assert code == 2 and "is a URL, and an export is written to a local folder" in err
-    assert "hunter2" not in stdout + err and "Traceback" not in err
-    assert not Path("s3:").exists() and not Path("gs:").exists()
 
 
 def test_a_missing_object_store_driver_is_one_line(memory_ws, tmp_path, monkeypatch):

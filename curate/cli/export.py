@@ -4,7 +4,6 @@ WebDataset shards or a CSV manifest, with ATTRIBUTION.csv, a dataset card and ex
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,8 +18,9 @@ from curate.export.config import ExportConfig
 @user_errors
 @config_options(ExportConfig, layered=False, required=("format",))
 def export(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Export folder (created; re-running updates it).",
-                                      show_default=False)],
+    out: Annotated[str, typer.Option("--out", "-o", help=(
+        "Export folder (created; re-running updates it), or an fsspec URL (s3://bucket/prefix, gs://...: written "
+        "in the workspace, then uploaded; credentials from the environment)."), show_default=False)],
     workspace_path: WorkspaceOption = None,
     settings: dict | None = None,  # one flag per ExportConfig field (curate/cli/options.py)
     as_json: JsonOption = False,
@@ -42,7 +42,7 @@ def export(
     missing = result.plan.missing
     if len(missing):
         err_console.print(f"warning: {len(missing)} photos have no stored image and were not exported "
-                          f"(first: {missing.iloc[0]['photo_id']}); {out / 'export.json'} lists them",
+                          f"(first: {missing.iloc[0]['photo_id']}); {result.out}/export.json lists them",
                           highlight=False, markup=False, soft_wrap=True)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -53,6 +53,11 @@ def export(
         print_table(table, title=f"photos exported per label and split ({config.format})")
     console.print(f"{summary.photos:,} photos: {result.written:,} files written, {result.reused:,} unchanged, "
                   f"{result.removed:,} removed", highlight=False)
+    if result.upload is not None:  # an export to an object store, written in the workspace first
+        up = result.upload
+        console.print(f"uploaded to {up.url}: {up.uploaded:,} files sent, {up.unchanged:,} already there, "
+                      f"{up.removed:,} stale objects removed (staged in {up.staging})",
+                      highlight=False, markup=False, soft_wrap=True)
     for note in result.notes:  # e.g. links that became copies: the images are on an object store
         console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
-    console.print(str(out), highlight=False, soft_wrap=True, markup=False)
+    console.print(str(result.out), highlight=False, soft_wrap=True, markup=False)

@@ -11,6 +11,8 @@
   image once, not on every export).
 - `writers`: images into folders, WebDataset or Hugging Face Parquet shards, resumable, progress via a callback.
 - `card`: ATTRIBUTION.csv, the dataset card README.md, export.json, each format's index.
+- `upload`: an export to an object store (`--out s3://...`): staged in the workspace, then each file PUT
+  once, resumable, stale objects of an earlier export removed.
 - `run.export_workspace`: the I/O edge that puts them together.
 """
 

@@ -18,7 +18,6 @@ import filecmp
 import hashlib
 import io
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -36,7 +35,6 @@ STATE_FILE = ".export-state.parquet"
 JOURNAL_FILE = ".export-journal.tsv"
 MANIFEST_FILE = "export.json"
 PLAN_FOLDER = ".export-plan-"  # prefix of the temporary folder of the plan's sorted buckets
-_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/+")  # s3://b/x, or s3:/b/x once pathlib has squashed the //
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
@@ -99,12 +97,6 @@ def check_target(out: Path, workspace_root: Path, overwrite: bool, store_folder:
     """UsageError unless `out` may receive an export: a local folder that is empty, absent, an
     earlier export, or (with `overwrite`) anything else; never the workspace, a folder above it
     or in its image store (`store_folder`: a local store outside the workspace)."""
-    if _URL.match(str(out)):
-        from curate.objectstore import mask_secrets
-
-        url = mask_secrets(_URL.sub(lambda found: found.group(1) + "://", str(out)))
-        raise UsageError(f"--out {url} is a URL, and an export is written to a local folder: pass a folder "
-                         "path (then copy it to the bucket, e.g. `aws s3 sync`)")
     resolved, root = out.resolve(), workspace_root.resolve()
     stores = [root / "images", *([Path(store_folder).resolve()] if store_folder is not None else [])]
     if resolved == root or root.is_relative_to(resolved) or any(resolved.is_relative_to(s) for s in stores):

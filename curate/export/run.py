@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from curate import objectstore
 from curate.catalog_batches import CatalogFile
 from curate.errors import DataContractError
 from curate.export.card import (
@@ -45,6 +46,15 @@ from curate.export.files import (
 from curate.export.plan import ExportPlan
 from curate.export.source import ImageSource, StaleSize
 from curate.export.spill import plan_from_file
+from curate.export.upload import (
+    UploadResult,
+    check_destination,
+    destination,
+    for_object_store,
+    local_folder,
+    staging_folder,
+    upload_export,
+)
 from curate.export.writers import write_folder_files, write_shards
 from curate.workspace import Workspace, catalog_sha256, read_catalog
 
@@ -56,19 +66,21 @@ NO_LEAKS = "No photographer, near-duplicate cluster or exact image spans two spl
 class ExportResult:
     """What an export did: the plan, files (images or shards) written and reused, files removed."""
 
-    out: Path
+    out: Path | str  # a folder, or the URL of an export to an object store
     plan: ExportPlan
     written: int
     reused: int
     removed: int
     notes: list[str] = field(default_factory=list)  # e.g. a link that became a copy (from an object store)
+    upload: UploadResult | None = None  # an export to an object store: what the upload from staging did
 
     def to_dict(self) -> dict:
         summary = self.plan.summary
         return {"out": str(self.out), "photos": summary.photos, "classes": self.plan.classes,
                 "per_split": summary.per_split,
                 "written": self.written, "reused": self.reused, "removed": self.removed,
-                "excluded": self.plan.excluded, "missing_images": int(len(self.plan.missing)), "notes": self.notes}
+                "excluded": self.plan.excluded, "missing_images": int(len(self.plan.missing)), "notes": self.notes,
+                **({"upload": self.upload.to_dict()} if self.upload is not None else {})}
 
 
 def check_split_for_export(ws: Workspace, catalog: pd.DataFrame | CatalogFile) -> None:
@@ -107,24 +119,36 @@ def recorded_recipe(ws: Workspace) -> str | None:
     return None
 
 
-def export_workspace(ws: Workspace, out: Path, config: ExportConfig, progress: Progress | None = None,
+def export_workspace(ws: Workspace, out: Path | str, config: ExportConfig, progress: Progress | None = None,
                      recipe: str | None = None) -> ExportResult:
     """Export the workspace's curated set to `out` in `config.format` (see curate.export), reading
     the images from wherever the workspace keeps them (its folder, a local folder or an object
     store: curate.export.source; from an object store a link becomes a copy, noted in the result
     and export.json).
 
+    `out` is a folder, or an fsspec URL (`s3://bucket/prefix`, `gs://...`): then the export is
+    written to a staging folder in the workspace and uploaded from there (curate.export.upload),
+    after a probe write that makes a missing bucket or permission one line.
+
     Resumes an interrupted export and rewrites only what changed. Raises UsageError for a bad
-    target folder, DataContractError for a stale or leaky split, UpstreamError for an object
-    store that cannot be read.
+    target folder or URL, DataContractError for a stale or leaky split, UpstreamError for an
+    object store that cannot be read or written.
     """
     if not ws.catalog_path.exists():
         read_catalog(ws)  # the usual one-line UsageError
+    url = destination(out)
+    if url is not None:
+        check_destination(ws, url)
+        objectstore.probe_write(url, "the export destination", "the export")
     with ImageSource(ws) as source:
         config, notes = source.effective(config)
+        if url is not None:
+            config, more = for_object_store(config, url)
+            notes = [*notes, *more]
+        folder = staging_folder(ws, url) if url is not None else local_folder(out)
         for attempt in range(STALE_PLANS):
             try:
-                result = _export(ws, Path(out), config, source, progress, recipe, notes)
+                result = _export(ws, folder, config, source, progress, recipe, notes)
                 break
             except StaleSize as stale:
                 # the plan trusted a remembered size whose object is gone: plan again (what was
@@ -132,8 +156,11 @@ def export_workspace(ws: Workspace, out: Path, config: ExportConfig, progress: P
                 # object for every image (one pass then finds every deletion)
                 source.size_cache.distrust(stale.image_path, everything=attempt == STALE_PLANS - 1)
         else:  # (a plan that trusts no remembered size cannot raise StaleSize)
-            result = _export(ws, Path(out), config, source, progress, recipe, notes)
+            result = _export(ws, folder, config, source, progress, recipe, notes)
     result.notes = notes
+    if url is not None:
+        result.upload = upload_export(folder, url, progress)
+        result.out = url
     return result
 
 

@@ -84,16 +84,17 @@ def _train_and_evaluate(training, train_config, evaluate: EvaluateSettings, run_
 
 
 def export_step(recipe: Recipe, where: str) -> Step:
-    """The [export] section as a step: `out` (default "export") is relative to the workspace; the
-    other keys are ExportConfig's, checked like `curate export`'s flags."""
+    """The [export] section as a step: `out` (default "export") is relative to the workspace, or an
+    fsspec URL (s3://bucket/prefix: staged in the workspace, then uploaded); the other keys are
+    ExportConfig's, checked like `curate export`'s flags."""
     from curate.export import ExportConfig
 
     section = recipe.stage_defaults("export")
     out = section.pop("out", "export")
     if not isinstance(out, str) or not out.strip():
-        raise UsageError(f"{where}: out must be a folder path (a string), got {out!r}")
+        raise UsageError(f"{where}: out must be a folder path or a URL (a string), got {out!r}")
     config = build_config(ExportConfig, section, where)
-    return Step("export", {**asdict_plain(config), "out": out}, lambda ws: _export(ws, Path(out), config, recipe))
+    return Step("export", {**asdict_plain(config), "out": out}, lambda ws: _export(ws, out, config, recipe))
 
 
 def check_devices(where: str, devices: dict[str, str]) -> None:
@@ -249,12 +250,17 @@ def _report(ws: Workspace, settings: ReportSettings) -> str:
     return str(index)
 
 
-def _export(ws: Workspace, out: Path, config, recipe: Recipe) -> str:
+def _export(ws: Workspace, out: str, config, recipe: Recipe) -> str:
     from curate.export import export_workspace
+    from curate.objectstore import is_url
 
-    result = export_workspace(ws, out if out.is_absolute() else ws.root / out, config, recipe=recipe.name)
+    target = out if is_url(out) else Path(out) if Path(out).is_absolute() else ws.root / out
+    result = export_workspace(ws, target, config, recipe=recipe.name)
     missing = f"; {len(result.plan.missing):,} without a stored image (export.json lists them)" \
         if len(result.plan.missing) else ""
     notes = "".join(f"; {note}" for note in result.notes)  # e.g. a link that became a copy (object store)
+    up = result.upload  # an export to an object store: staged in the workspace, then uploaded
+    uploaded = f"; uploaded {up.uploaded:,} files ({up.unchanged:,} already there, {up.removed:,} stale removed)" \
+        if up is not None else ""
     return (f"{result.plan.photos:,} photos as {config.format} in {result.out}: {result.written:,} files written, "
-            f"{result.reused:,} unchanged, {result.removed:,} removed{missing}{notes}")
+            f"{result.reused:,} unchanged, {result.removed:,} removed{missing}{notes}{uploaded}")
