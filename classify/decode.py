@@ -1,7 +1,8 @@
 """Decoding images for the model with bounded memory (`classify predict` and `classify serve`).
 
 A photo is decoded once, straight to the size the model's preprocessing resizes it to:
-JPEGs at a reduced DCT scale (draft mode), everything else at full size and then resized
+JPEGs at a reduced DCT scale (draft mode, to at least `curate.vision.images.draft_side`, the
+scale every model input decodes at), everything else at full size and then resized
 at once with the same call `curate.vision.images.prepare` makes (bilinear, reducing_gap
 2.0), so `prepare` finds the image already at its target size and the probabilities are
 the ones `classify evaluate` gets from `curate.store.open_rgb` + `prepare`. EXIF rotation
@@ -26,6 +27,7 @@ from contextlib import contextmanager, nullcontext
 from PIL import Image
 
 from curate.store import MIN_SIDE_PX, BadImage, open_image
+from curate.vision.images import draft_side
 
 MAX_FILE_BYTES = 256 * 1024 * 1024  # as ingest: no photo is this big; refused before reading
 BYTES_PER_PIXEL = 4  # Pillow stores RGB, RGBA, CMYK, I and F images in 4 bytes a pixel
@@ -118,8 +120,9 @@ def decode_for_model(data: bytes, preprocess, budget: MemoryBudget | None = None
             width, height = height, width
         if min(width, height) < MIN_SIDE_PX:
             raise BadImage("too_small", f"{width}x{height} is under {MIN_SIDE_PX} px")
-        if image.format == "JPEG":
-            image.draft("RGB", (preprocess.resize, preprocess.resize))
+        if image.format == "JPEG":  # the reduced scale every model input decodes at (curate.vision.images)
+            side = draft_side(preprocess)
+            image.draft("RGB", (side, side))
         cost = decode_cost_bytes(image.size, image.mode)
         with budget.hold(cost) if budget is not None else nullcontext():
             try:

@@ -125,7 +125,9 @@ def predict_photos(predictor, ws: Workspace, image_paths: list, batch_size: int 
     topic_scores = None if gate is None else np.full(len(image_paths), np.nan)
     ok = np.zeros(len(image_paths), bool)
     failures: dict[int, str] = {}
-    min_side = predictor.preprocess.resize
+    from curate.vision.images import draft_side
+
+    min_side = draft_side(predictor.preprocess)  # the decode `curate embed` and a probe's features use
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool, \
             progress_bar(f"evaluating {len(image_paths):,} photos", len(image_paths)) as advance:
         for start in range(0, len(image_paths), batch_size):

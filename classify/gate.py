@@ -19,6 +19,7 @@ A run directory with a gate holds::
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,8 @@ import numpy as np
 
 from curate.errors import UsageError
 from curate.workspace import atomic_write_bytes
+
+log = logging.getLogger(__name__)
 
 GATE_WEIGHTS = "gate.safetensors"
 GATE_META = "gate.json"
@@ -191,25 +194,33 @@ def fit_gate(features: np.ndarray, on_topic: np.ndarray, groups: np.ndarray, is_
     return coef, intercept, float(threshold), how, counts
 
 
-def pooled_features(model, paths: list[str], preprocess, device, batch_size: int = 64, workers: int = 0,
+def pooled_features(model, paths: list, preprocess, device, batch_size: int = 64, workers: int = 0,
                     label: str | None = None) -> np.ndarray:
-    """(N, dim) pooled features of the images at `paths` (the eval transform; model in eval mode),
-    decoded by `workers` loader processes; a progress bar named `label` when one is given."""
+    """(N, dim) pooled features of the stored images at `paths` (`curate.objectstore.locate` locations
+    of the originals), decoded and resized as every model input is (`curate.vision.images.load_uint8`:
+    what `classify evaluate`, `predict`, `serve` and `curate embed` compute), by `workers` loader
+    processes; model in eval mode; a progress bar named `label` when one is given. An image that
+    no longer decodes gets zeros and a warning (it decoded when the run's data was built)."""
     import torch
     from torch.utils.data import DataLoader
 
-    from classify.data import LabelledImages, transforms
     from curate.progress import progress_bar
+    from curate.vision.images import ImageFiles
 
-    dataset = LabelledImages(list(paths), np.zeros(len(paths), dtype=np.int64), transforms(preprocess, train=False))
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
-    chunks = []
+    loader = DataLoader(ImageFiles(list(paths), preprocess), batch_size=batch_size, shuffle=False,
+                        num_workers=workers)
+    chunks, unreadable = [], 0
     model.eval()
     with torch.inference_mode(), progress_bar(label or "features", len(loader) if label else None) as advance:
-        for images, _ in loader:
+        for _, images, ok in loader:
             pooled, _ = model.features_and_logits(images.to(device))
-            chunks.append(pooled.float().cpu().numpy())
+            pooled = pooled.float().cpu().numpy()
+            pooled[~ok.numpy()] = 0.0
+            unreadable += int((~ok).sum())
+            chunks.append(pooled)
             advance()
+    if unreadable:
+        log.warning(f"warning: {unreadable:,} images did not decode for their features (zeros used)")
     return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
 
 
@@ -223,6 +234,7 @@ def fit_run_gate(ws, run_dir: Path, catalog, device, cache_side: int = 256, seed
     """
     from classify.data import ensure_resized
     from classify.model import load_model
+    from curate import objectstore
     from curate.split import split_groups
 
     positives, negatives = gate_rows(catalog)
@@ -234,11 +246,11 @@ def fit_run_gate(ws, run_dir: Path, catalog, device, cache_side: int = 256, seed
     rows = rows[rows["resized"].notna()].reset_index(drop=True)
     on_topic = (rows["_gate_on_topic"]).to_numpy(bool)
     model, meta = load_model(run_dir, device)
-    paths = rows["resized"].tolist()
+    paths = [objectstore.locate(ws, path) for path in rows["image_path"]]  # the originals, decoded as predict does
     if meta.config.get("probe"):  # the backbone is the pretrained one: its features are cached by image
         from classify.probe import FeatureCache
 
-        cache = FeatureCache(ws, meta.backbone, meta.preprocessing().size, cache_side)
+        cache = FeatureCache(ws, meta.backbone, meta.preprocessing().size)
         features = cache.features(rows["sha256"].astype(str).tolist(), lambda positions: pooled_features(
             model, [paths[i] for i in positions], meta.preprocessing(), device))
     else:

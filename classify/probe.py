@@ -35,17 +35,24 @@ MAX_ITER = 2000
 
 
 class FeatureCache:
-    """Pooled features of the PRETRAINED backbone at one preprocessing, by image sha256, in
-    `<workspace>/cache/features/<backbone>-<crop>px-from<cache side>/` (parquet parts, float16, the
-    format of `curate embed`'s cache). A probe never changes the backbone, so its training, its
-    topic gate, the uncurated comparison and every seed read the same features: each image is
-    computed once. `curate embed`'s own vectors are a pass over the original photos, not over the
-    resized cache the runs read, so they are not reused."""
+    """Pooled features of the PRETRAINED backbone at one crop, by image sha256, in
+    `<workspace>/cache/features/<backbone>-<crop>px/` (parquet parts, float16, the format of
+    `curate embed`'s cache). A probe never changes the backbone, so its training, its topic gate,
+    the uncurated comparison and every seed read the same features: each image is computed once.
 
-    def __init__(self, ws, backbone: str, size: int, cache_side: int):
-        from curate.embed import EmbeddingCache
+    The features are those of the original photo decoded as every model input is
+    (`curate.vision.images.load_uint8`), which is what `classify evaluate`, `predict` and `serve`
+    feed the model: the head and the gate are fitted on the features they will be asked about.
+    `curate embed` decodes the same way, so an image it has embedded with the same backbone at the
+    same crop is not computed again: its vector is borrowed from that cache. Only the images
+    without an embedding are computed."""
 
-        self.store = EmbeddingCache(ws, f"{backbone}-{size}px-from{cache_side}", folder="features")
+    def __init__(self, ws, backbone: str, size: int):
+        from curate.embed import EmbeddingCache, cache_key
+
+        self.store = EmbeddingCache(ws, f"{backbone}-{size}px", folder="features")
+        self.embedded = EmbeddingCache(ws, cache_key(backbone, size))  # `curate embed`'s, same crop
+        self.borrowed = 0  # images the last `features` call took from `curate embed`'s cache
 
     def features(self, shas: list[str], compute) -> np.ndarray:
         """(N, dim) float32 features of `shas`; `compute(positions)` makes the missing ones, as (n, dim),
@@ -54,11 +61,12 @@ class FeatureCache:
 
         series = pd.Series(shas, dtype=object)
         vectors, found, _ = self.store.lookup(series)
+        self.borrowed = 0
         if found.all():
             return vectors
         missing = series[~found]
         first = missing[~missing.duplicated()]
-        computed = compute(first.index.to_numpy())
+        computed = self._borrow_or_compute(first, compute)
         self.store.append(first.tolist(), computed, np.ones(len(first), dtype=bool))
         vectors, found, _ = self.store.lookup(series)
         if not found.all():  # another process rewrote the part just written: use what was computed
@@ -68,20 +76,42 @@ class FeatureCache:
             vectors[~found] = np.stack([by_sha[sha] for sha in series[~found]])
         return vectors
 
+    def _borrow_or_compute(self, first, compute) -> np.ndarray:
+        """Features of the distinct images `first` (indexed by position into the caller's list):
+        `curate embed`'s vectors where it has a readable one, `compute` for the others."""
+        embedded, has, ok = self.embedded.lookup(first.reset_index(drop=True))
+        take = has & ok
+        rest = first.index.to_numpy()[~take]
+        fresh = compute(rest) if len(rest) else None
+        if not take.any():
+            return fresh
+        if fresh is not None and fresh.shape[1] != embedded.shape[1]:  # not this network's vectors: borrow none
+            return compute(first.index.to_numpy())
+        out = embedded.astype(np.float32)
+        if fresh is not None:
+            out[~take] = fresh
+        self.borrowed = int(take.sum())
+        return out
+
 
 def cached_features(trainer, rows, dataset) -> np.ndarray:
-    """Pooled features of `dataset`'s images at the evaluation crop (`classify.gate.pooled_features`),
-    through the workspace's FeatureCache (rows: its catalog rows)."""
+    """Pooled features of `rows`' original photos at the evaluation crop (`classify.gate.pooled_features`),
+    through the workspace's FeatureCache (rows: the catalog rows of `dataset`)."""
     from classify import gate
+    from curate import objectstore
 
-    cache = FeatureCache(trainer.ws, trainer.config.backbone, trainer.eval_preprocess.size, trainer.config.cache_side)
+    cache = FeatureCache(trainer.ws, trainer.config.backbone, trainer.eval_preprocess.size)
+    paths = [objectstore.locate(trainer.ws, path) for path in rows["image_path"]]
 
     def compute(positions: np.ndarray) -> np.ndarray:
-        return gate.pooled_features(trainer.model, [dataset.paths[i] for i in positions], trainer.eval_preprocess,
+        return gate.pooled_features(trainer.model, [paths[i] for i in positions], trainer.eval_preprocess,
                                     trainer.device, trainer.config.batch_size, trainer.config.resolved_workers(),
                                     label=f"features of {len(positions)} photos")
 
-    return cache.features(rows["sha256"].astype(str).tolist(), compute)
+    features = cache.features(rows["sha256"].astype(str).tolist(), compute)
+    if cache.borrowed:
+        log.info(f"probe: {cache.borrowed:,} photos' features taken from `curate embed`'s cache, not computed again")
+    return features
 
 
 def fit_head(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray, outputs: int,

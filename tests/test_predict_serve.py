@@ -39,7 +39,9 @@ def predictor(run_dir):
 
 def expected(predictor, images: list[bytes]) -> np.ndarray:
     """(N, classes) probabilities straight from the Predictor (one forward pass)."""
-    return predictor.probabilities([open_rgb(io.BytesIO(data), min_side=predictor.preprocess.resize)
+    from curate.vision.images import draft_side  # the decode `classify evaluate` and `curate embed` use
+
+    return predictor.probabilities([open_rgb(io.BytesIO(data), min_side=draft_side(predictor.preprocess))
                                     for data in images])
 
 

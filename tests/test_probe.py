@@ -125,14 +125,23 @@ def test_probe_features_are_computed_once_per_image_for_training_and_the_gate(sp
     assert first == len(trainer.data["train"].rows) + len(trainer.data["val"].rows) > 0
     train(ws, tmp_path / "b", TrainConfig(**PROBE, seed=1))
     assert sum(calls) == first  # the second run computed nothing
-    cached = sorted((ws.root / "cache" / "features").glob("efficientnet_lite0-48px-from56/part-*.parquet"))
+    cached = sorted((ws.root / "cache" / "features").glob("efficientnet_lite0-48px/part-*.parquet"))
     assert cached
     from classify.probe import FeatureCache
 
     rows = trainer.data["val"].rows
-    direct = real(trainer.model, trainer.data["val"].dataset.paths, trainer.eval_preprocess, "cpu")
-    stored = FeatureCache(ws, "efficientnet_lite0", 48, 56).features(rows["sha256"].tolist(), None)
-    assert np.allclose(stored, direct, atol=2e-2 * (1 + np.abs(direct)))
+    stored = FeatureCache(ws, "efficientnet_lite0", 48).features(rows["sha256"].tolist(), None)
+    # the cached features are the ones prediction computes: `classify evaluate`'s decode of the originals
+    from classify.model import Predictor
+    from curate import objectstore
+    from curate.store import open_rgb
+    from curate.vision.images import draft_side
+
+    predictor = Predictor(tmp_path / "a", "cpu")
+    images = [open_rgb(objectstore.locate(ws, path), min_side=draft_side(predictor.preprocess))
+              for path in rows["image_path"]]
+    _, predicted = predictor.predict_with_features(images)
+    assert np.allclose(stored, predicted, atol=1e-2 * (1 + np.abs(predicted)))
 
 
 def test_a_finished_probe_is_reused_whatever_its_unused_settings_and_refused_for_real_changes(split_ws, tmp_path):
@@ -169,7 +178,7 @@ def test_features_lost_to_a_concurrent_write_are_still_returned(tmp_path):
     from classify.probe import FeatureCache
     from curate.workspace import Workspace
 
-    cache = FeatureCache(Workspace(tmp_path), "efficientnet_lite0", 48, 56)
+    cache = FeatureCache(Workspace(tmp_path), "efficientnet_lite0", 48)
     cache.store.append = lambda *args, **kwargs: None  # the part this process wrote is gone
     shas = ["a" * 64, "b" * 64, "a" * 64]
     wanted = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
@@ -189,3 +198,59 @@ def test_with_few_validation_photos_the_strength_is_chosen_by_cross_validation_o
     # enough validation photos: they decide
     vx, vy = _blobs(rng, [[0.0] * 6, [0.5] * 6, [1.0] * 6], 10, scale=1.0)
     assert fit_head(x, y, vx, vy, outputs=3, groups=groups)[2]["chosen_on"] == "validation"
+
+
+def test_features_curate_embed_has_are_borrowed_and_only_the_others_computed(tmp_path):
+    """An image `curate embed` embedded at the same crop is not computed again; an image it could not
+    read, or never saw, is; another crop borrows nothing."""
+    from classify.probe import FeatureCache
+    from curate.embed import EmbeddingCache
+    from curate.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    shas = [f"{i:064x}" for i in range(6)]
+    embedded = np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32)
+    EmbeddingCache(ws, "efficientnet_lite0-48px").append(shas[:4], embedded, np.array([True, True, False, True]))
+    asked = []
+
+    def compute(positions):
+        asked.append(positions.tolist())
+        return np.full((len(positions), 8), 7.0, np.float32) + positions[:, None]
+
+    cache = FeatureCache(ws, "efficientnet_lite0", 48)
+    got = cache.features(shas + [shas[0]], compute)
+    assert asked == [[2, 4, 5]] and cache.borrowed == 3  # the unreadable one and the two never embedded
+    expected = np.concatenate([embedded[[0, 1]], np.full((1, 8), 9.0), embedded[[3]], np.full((1, 8), 11.0),
+                               np.full((1, 8), 12.0), embedded[[0]]])
+    assert np.allclose(got, expected.astype(np.float16).astype(np.float32))
+    again = FeatureCache(ws, "efficientnet_lite0", 48).features(shas, None)  # all in the probe's cache now
+    assert np.allclose(again, got[:6])
+    other_crop = FeatureCache(ws, "efficientnet_lite0", 64).features(shas[:2], compute)
+    assert asked[-1] == [0, 1] and np.allclose(other_crop, [[7.0] * 8, [8.0] * 8])
+
+
+def test_a_probe_after_curate_embed_at_its_crop_computes_nothing_and_borrows_what_it_would_compute(
+        tmp_path, monkeypatch):
+    """`curate embed` and a probe decode photos the same way (curate.vision.images.load_uint8), so the
+    borrowed vectors equal the features the probe would have computed itself."""
+    import classify.gate as gate
+    from classify.probe import FeatureCache
+    from curate import objectstore
+    from curate.embed import EmbedConfig, EmbeddingCache, embed_chunk, embeddable_images, load_embedder
+
+    ws = demo_workspace(tmp_path / "ws")
+    images = embeddable_images(read_catalog(ws))  # what `curate embed --image-size 48` computes and caches
+    paths = [objectstore.locate(ws, path) for path in images["image_path"]]
+    vectors, ok, _ = embed_chunk(load_embedder(EmbedConfig(image_size=48)), paths, torch.device("cpu"), 32, 0)
+    EmbeddingCache(ws, "efficientnet_lite0-48px").append(images["sha256"].tolist(), vectors, ok)
+    calls = []
+    real = gate.pooled_features
+    monkeypatch.setattr(gate, "pooled_features", lambda model, paths, *args, **kwargs: calls.append(len(paths))
+                        or real(model, paths, *args, **kwargs))
+    trainer = train(ws, tmp_path / "run", TrainConfig(**PROBE, seed=0))
+    assert sum(calls) == 0
+    rows = trainer.data["train"].rows
+    used = FeatureCache(ws, "efficientnet_lite0", 48).features(rows["sha256"].tolist(), None)
+    own = real(trainer.model, [objectstore.locate(ws, path) for path in rows["image_path"]], trainer.eval_preprocess,
+               "cpu")
+    assert np.allclose(used, own, atol=1e-2 * (1 + np.abs(own)))

@@ -15,11 +15,22 @@ from curate.vision.backbones import Preprocess
 DRAFT_MARGIN = 1.5
 
 
+def draft_side(preprocess: Preprocess) -> int:
+    """The least short side a JPEG decodes to before `prepare` resizes it (DCT scaling, `DRAFT_MARGIN`).
+
+    Every model input decodes this way — `curate embed`, a probe's features and its gate's fit,
+    `classify evaluate`, `predict` and `serve` — so a vector computed by one is the vector the others
+    compute for the same photo: a head fitted on `curate embed`'s vectors sees at prediction time
+    the features it was fitted on.
+    """
+    return round(preprocess.resize * DRAFT_MARGIN)
+
+
 def load_uint8(path: Path, preprocess: Preprocess) -> np.ndarray:
     """(3, size, size) uint8 array of a stored image, decoded once at reduced scale: see `prepare`."""
     from curate.store import open_rgb
 
-    return prepare(open_rgb(path, min_side=round(preprocess.resize * DRAFT_MARGIN)), preprocess)
+    return prepare(open_rgb(path, min_side=draft_side(preprocess)), preprocess)
 
 
 def prepare(image, preprocess: Preprocess) -> np.ndarray:
