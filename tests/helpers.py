@@ -144,3 +144,33 @@ def untrained_run(folder, classes: list[str]):
             torch.nn.init.kaiming_normal_(module.weight)
     save_model(folder, model, RunMeta(classes=classes, backbone="efficientnet_lite0", preprocess=preprocess.to_dict()))
     return folder
+
+
+@contextlib.contextmanager
+def moto_s3(secret: str, bucket: str):
+    """A moto S3 server on 127.0.0.1, the environment a user sets for it (credentials with
+    `secret`, the endpoint, no proxy) and an s3fs filesystem on it holding `bucket`; skips the
+    test when s3fs or moto is not installed."""
+    import pytest
+
+    s3fs = pytest.importorskip("s3fs")
+    moto_server = pytest.importorskip("moto.server")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": secret,
+                                "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+                                "NO_PROXY": "127.0.0.1,localhost"}.items():
+                patch.setenv(name, value)
+            for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
+                         "https_proxy"):
+                patch.delenv(name, raising=False)
+            s3fs.S3FileSystem.clear_instance_cache()  # instances made under another environment
+            fs = s3fs.S3FileSystem()
+            fs.mkdir(bucket)
+            yield fs
+            s3fs.S3FileSystem.clear_instance_cache()
+    finally:
+        server.stop()

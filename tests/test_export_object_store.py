@@ -24,6 +24,7 @@ from curate.errors import DataContractError, UpstreamError, UsageError
 from curate.export import FORMATS, ExportConfig, export_workspace
 from curate.export import source as export_source
 from curate.workspace import Workspace, read_catalog
+from tests.helpers import moto_s3
 
 fsspec = pytest.importorskip("fsspec")
 BUCKET = "curate-export-test"
@@ -86,24 +87,8 @@ def memory_ws(demo_ws, tmp_path):
 @pytest.fixture(scope="module")
 def s3_env():
     """A moto S3 server for the module, the environment a user sets for it, and an s3fs on it."""
-    s3fs = pytest.importorskip("s3fs")
-    moto_server = pytest.importorskip("moto.server")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": SECRET,
-                            "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-                            "NO_PROXY": "127.0.0.1,localhost"}.items():
-            patch.setenv(name, value)
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-            patch.delenv(name, raising=False)
-        s3fs.S3FileSystem.clear_instance_cache()  # instances made under another environment
-        fs = s3fs.S3FileSystem()
-        fs.mkdir(BUCKET)
+    with moto_s3(SECRET, BUCKET) as fs:
         yield fs
-        s3fs.S3FileSystem.clear_instance_cache()
-    server.stop()
 
 
 @pytest.fixture(scope="module")

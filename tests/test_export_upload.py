@@ -21,6 +21,7 @@ from curate.export import FORMATS, ExportConfig, export_workspace
 from curate.export.files import STATE_FILE, save_state
 from curate.export.upload import STAGING_FOLDER, UPLOAD_RECORD, journal_path, upload_export
 from curate.workspace import Workspace
+from tests.helpers import moto_s3
 
 fsspec = pytest.importorskip("fsspec")
 SECRET = "hunter2-never-printed"
@@ -256,24 +257,8 @@ def test_a_destination_inside_the_image_store_is_refused(ws, url, memory):
 @pytest.fixture(scope="module")
 def s3():
     """A moto S3 server, the environment a user sets for it, and an s3fs on it, with one bucket."""
-    s3fs = pytest.importorskip("s3fs")
-    moto_server = pytest.importorskip("moto.server")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": SECRET,
-                            "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-                            "NO_PROXY": "127.0.0.1,localhost"}.items():
-            patch.setenv(name, value)
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-            patch.delenv(name, raising=False)
-        s3fs.S3FileSystem.clear_instance_cache()  # instances made under another environment
-        fs = s3fs.S3FileSystem()
-        fs.mkdir("curate-upload-test")
+    with moto_s3(SECRET, "curate-upload-test") as fs:
         yield fs
-        s3fs.S3FileSystem.clear_instance_cache()
-    server.stop()
 
 
 def test_an_export_to_s3_is_the_local_export_and_a_missing_bucket_is_one_line(ws, s3, local_export, capsys):

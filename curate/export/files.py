@@ -48,13 +48,20 @@ def load_state(out: Path) -> dict[str, str]:
             state.update(zip(table["target"], table["content_key"]))
         except (OSError, KeyError, ValueError, pa.ArrowException):
             pass  # an unreadable state only costs a full rewrite
-    journal = out / JOURNAL_FILE
-    if journal.exists():
-        for line in journal.read_text(encoding="utf-8", errors="replace").splitlines():
+    state.update(read_journal_file(out / JOURNAL_FILE))
+    return state
+
+
+def read_journal_file(path: Path) -> dict[str, str]:
+    """{file: content key} of a journal of finished writes (lines `file<TAB>key`; a torn last line
+    is skipped); {} when there is none."""
+    done: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             target, _, key = line.partition("\t")
             if key:
-                state[target] = key
-    return state
+                done[target] = key
+    return done
 
 
 def save_state(out: Path, state: dict[str, str]) -> None:

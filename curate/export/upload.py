@@ -40,7 +40,7 @@ from pathlib import Path
 from curate import objectstore
 from curate.errors import UpstreamError, UsageError
 from curate.export.config import ExportConfig
-from curate.export.files import MANIFEST_FILE, Progress, load_state
+from curate.export.files import MANIFEST_FILE, Progress, load_state, read_journal_file
 from curate.workspace import Workspace
 
 UPLOAD_RECORD = ".export-uploaded.json"  # at the destination: {file: content key} of what is there
@@ -175,14 +175,7 @@ def journal_path(staging: Path) -> Path:
 
 def read_journal(staging: Path) -> dict[str, str]:
     """{file: content key} of the PUTs an interrupted upload from `staging` finished."""
-    path = journal_path(staging)
-    sent: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            target, _, key = line.partition("\t")
-            if key:
-                sent[target] = key
-    return sent
+    return read_journal_file(journal_path(staging))
 
 
 def remote_sizes(fs, url: str) -> dict[str, int]:
