@@ -31,6 +31,7 @@ PROBE_C = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 DEFAULT_C = 0.1  # used when there are too few photos to choose with
 MIN_VAL_PHOTOS = 30  # fewer validation photos: choose the strength by cross-validation on train
 CV_FOLDS = 3
+EDGE_FACTORS = (3.0, 10.0)  # strengths tried beyond the grid's end when the best is at it (10 -> 30, 100)
 MAX_ITER = 2000
 
 
@@ -155,26 +156,29 @@ def fit_head(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y:
         return float(-np.log(probabilities[np.arange(known.sum()), column]).mean())
 
     folds = _folds(len(train_y), groups)
-    scored = []
+    scored, score = [], None
     if np.isin(val_y, present).sum() >= MIN_VAL_PHOTOS:
         chosen_on = "validation"
-        for c in grid:
+
+        def score(c: float):
             model = fit(c)
-            scored.append((held_out_loss(model, scaled_val, val_y), c, model))
-        val_loss, c, model = min(scored, key=lambda item: (item[0], item[1]))
+            return held_out_loss(model, scaled_val, val_y), c, model
     elif folds is not None:
         chosen_on = f"{CV_FOLDS}-fold cross-validation on the training photos" + (" by group" if groups is not None
                                                                                     else "")
-        for c in grid:
+
+        def score(c: float):
             losses = []
             for fold in range(CV_FOLDS):
                 inside = folds != fold
                 if len(np.unique(train_y[inside])) >= 2 and (~inside).any():
                     losses.append(held_out_loss(fit(c, scaled_train[inside], train_y[inside]),
                                                 scaled_train[~inside], train_y[~inside]))
-            scored.append((float(np.mean(losses)) if losses else float("inf"), c, None))
-        val_loss, c, _ = min(scored, key=lambda item: (item[0], item[1]))
-        model = fit(c)
+            return float(np.mean(losses)) if losses else float("inf"), c, None
+    if score is not None:
+        scored = _search(score, grid)
+        val_loss, c, model = min(scored, key=lambda item: (item[0], item[1]))
+        model = model if model is not None else fit(c)
     else:
         chosen_on, c, model, val_loss = "default", DEFAULT_C, fit(DEFAULT_C), None
     coef, intercept = model.coef_, model.intercept_
@@ -190,6 +194,32 @@ def fit_head(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y:
              "grid": {str(g): s for s, g, _ in scored} if scored else None,
              "iterations": int(np.max(model.n_iter_))}
     return weights.astype(np.float32), bias.astype(np.float32), facts
+
+
+def _search(score, grid) -> list[tuple]:
+    """`score(c)` (loss, c, model) of every strength in `grid`, then of up to `len(EDGE_FACTORS)` more
+    beyond whichever end of the grid scored best, for as long as the newest one is the best so far: a best
+    strength at the grid's edge says the best may lie beyond it (a small collection whose labels the
+    features separate well wants a weaker penalty than the grid's weakest).
+
+    >>> [c for _, c, _ in _search(lambda c: (abs(np.log10(c) - 2.0), c, None), (0.1, 1.0, 10.0))]
+    [0.1, 1.0, 10.0, 30.0, 100.0]
+    >>> [c for _, c, _ in _search(lambda c: (abs(np.log10(c)), c, None), (0.1, 1.0, 10.0))]
+    [0.1, 1.0, 10.0]
+    >>> [c for _, c, _ in _search(lambda c: (c, c, None), (0.001, 0.01))]
+    [0.001, 0.01, 0.0003, 0.0001]
+    """
+    scored = [score(c) for c in grid]
+    low, high = min(grid), max(grid)
+    best = min(scored, key=lambda item: (item[0], item[1]))[1]
+    if best not in (low, high) or len(grid) < 2:
+        return scored
+    for factor in EDGE_FACTORS:
+        c = float(f"{best * factor if best == high else best / factor:.1g}")
+        scored.append(score(c))
+        if min(scored, key=lambda item: (item[0], item[1]))[1] != c:
+            break
+    return scored
 
 
 def _folds(n: int, groups) -> np.ndarray | None:

@@ -254,3 +254,22 @@ def test_a_probe_after_curate_embed_at_its_crop_computes_nothing_and_borrows_wha
     own = real(trainer.model, [objectstore.locate(ws, path) for path in rows["image_path"]], trainer.eval_preprocess,
                "cpu")
     assert np.allclose(used, own, atol=1e-2 * (1 + np.abs(own)))
+
+
+def test_a_best_strength_at_the_grid_edge_is_searched_beyond_it():
+    """Well-separated classes want a weaker penalty than the grid's weakest: the search goes on past
+    the edge while the loss keeps falling, and the strength chosen is the best of all it tried."""
+    rng = np.random.default_rng(4)
+    x, y = _blobs(rng, [[0.0] * 8, [1.5] * 8], 40, scale=0.5)
+    vx, vy = _blobs(rng, [[0.0] * 8, [1.5] * 8], 40, scale=0.5)
+    _, _, facts = fit_head(x, y, vx, vy, outputs=2, grid=(0.0001, 0.0003))
+    tried = [float(c) for c in facts["grid"]]
+    assert tried[:2] == [0.0001, 0.0003] and tried[2:4] == [0.0009, 0.003]  # 3x and 10x the edge
+    losses = {float(c): loss for c, loss in facts["grid"].items()}
+    assert facts["c"] == min(losses, key=losses.get) and facts["c"] > 0.0003
+    from classify.probe import PROBE_C
+
+    x, y = _blobs(rng, [[0.0] * 8, [0.4] * 8], 30, scale=1.0)  # overlapping classes: the best is inside
+    vx, vy = _blobs(rng, [[0.0] * 8, [0.4] * 8], 30, scale=1.0)
+    _, _, inside = fit_head(x, y, vx, vy, outputs=2)
+    assert min(PROBE_C) < inside["c"] < max(PROBE_C) and len(inside["grid"]) == len(PROBE_C)
