@@ -174,3 +174,20 @@ def moto_s3(secret: str, bucket: str):
             s3fs.S3FileSystem.clear_instance_cache()
     finally:
         server.stop()
+
+
+def export_interrupted_after(ws, out, config, photos: int) -> None:
+    """`export_workspace(ws, out, config)` stopped by a KeyboardInterrupt once `photos` images are
+    written (progress reported after every image), as a killed `curate export` stops."""
+    import pytest
+
+    from curate.export import export_workspace
+
+    def stop_after_some(phase, done, total):
+        if done >= photos:
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("curate.export.writers.PROGRESS_EVERY", 1)
+        with pytest.raises(KeyboardInterrupt):
+            export_workspace(ws, out, config, progress=stop_after_some)

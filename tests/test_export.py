@@ -24,6 +24,7 @@ from curate.export.plan import plan_columns, plan_export
 from curate.export.run import image_sizes
 from curate.export.spill import plan_from_file
 from curate.workspace import Workspace, read_catalog, write_catalog
+from tests.helpers import export_interrupted_after
 
 
 @pytest.fixture(scope="module")
@@ -187,15 +188,8 @@ def test_two_exports_of_one_catalog_are_byte_identical(demo_ws, tmp_path, fmt):
 def test_an_interrupted_export_resumes_and_writes_only_what_is_left(demo_ws, tmp_path):
     total = len(expected(demo_ws))
 
-    def stop_after_some(phase, done, total_):
-        if done >= 40:
-            raise KeyboardInterrupt
-
     out = tmp_path / "out"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("curate.export.writers.PROGRESS_EVERY", 1)
-        with pytest.raises(KeyboardInterrupt):
-            export_workspace(demo_ws, out, ExportConfig("imagefolder"), progress=stop_after_some)
+    export_interrupted_after(demo_ws, out, ExportConfig("imagefolder"), 40)
     assert not (out / "export.json").exists()
     result = export_workspace(demo_ws, out, ExportConfig("imagefolder"))
     assert result.written == total - 40 and result.reused == 40

@@ -24,7 +24,7 @@ from curate.errors import DataContractError, UpstreamError, UsageError
 from curate.export import FORMATS, ExportConfig, export_workspace
 from curate.export import source as export_source
 from curate.workspace import Workspace, read_catalog
-from tests.helpers import moto_s3
+from tests.helpers import export_interrupted_after, moto_s3
 
 fsspec = pytest.importorskip("fsspec")
 BUCKET = "curate-export-test"
@@ -178,15 +178,8 @@ def test_a_local_store_outside_the_workspace_still_hard_links(demo_ws, tmp_path)
 def test_an_interrupted_export_from_the_store_resumes(demo_ws, memory_ws, tmp_path):
     total = export_workspace(demo_ws, tmp_path / "local", ExportConfig("imagefolder")).plan.photos
 
-    def stop_after_some(phase, done, total_):
-        if done >= 20:
-            raise KeyboardInterrupt
-
     out = tmp_path / "out"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("curate.export.writers.PROGRESS_EVERY", 1)
-        with pytest.raises(KeyboardInterrupt):
-            export_workspace(memory_ws, out, ExportConfig("imagefolder"), progress=stop_after_some)
+    export_interrupted_after(memory_ws, out, ExportConfig("imagefolder"), 20)
     assert not (out / "export.json").exists()
     result = export_workspace(memory_ws, out, ExportConfig("imagefolder"))
     assert result.written == total - 20 and result.reused == 20
@@ -398,15 +391,8 @@ def test_an_export_asks_the_store_only_for_sizes_it_never_measured(demo_ws, memo
 
 
 def test_an_interrupted_export_resumes_without_measuring_again(demo_ws, memory_ws, tmp_path, monkeypatch):
-    def stop_after_some(phase, done, total_):
-        if done >= 10:
-            raise KeyboardInterrupt
-
     out = tmp_path / "out"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("curate.export.writers.PROGRESS_EVERY", 1)
-        with pytest.raises(KeyboardInterrupt):
-            export_workspace(memory_ws, out, ExportConfig("imagefolder"), progress=stop_after_some)
+    export_interrupted_after(memory_ws, out, ExportConfig("imagefolder"), 10)
     counts = count_requests(monkeypatch, memory_ws)
     result = export_workspace(memory_ws, out, ExportConfig("imagefolder"))
     assert result.reused == 10 and counts == {"info": 0, "cat_file": result.written}
