@@ -154,7 +154,7 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
                workers: int = 2, engine: str | None = None) -> FilterReport:
     """Read the catalog, hash what is new, filter, write the catalog and reports/filter.json.
 
-    `engine`: "pandas", "duckdb" (out of core: every step but near duplicates, see curate.outofcore) or
+    `engine`: "pandas", "duckdb" (out of core, no pixel pass: see curate.outofcore) or
     "auto" (DuckDB above curate.outofcore.AUTO_ROWS rows); None: $CURATE_CATALOG_ENGINE, else auto."""
     from curate.outofcore import choose_engine
 

@@ -518,14 +518,11 @@ def _image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mapp
     from curate.filters import neardup
 
     shas = images["sha256"].tolist()
-    mirrors, has_mirror = neardup.parse_phashes(images["phash_mirror"]) if "phash_mirror" in images else (None, None)
     hashes = neardup.phash_to_uint64(images["phash"])
-    if mirrors is not None:
-        mirrors = np.where(has_mirror, mirrors, hashes)  # no mirror hash (cached before it existed): no flip match
-    thumbs = has_thumb = vectors = None
-    if thumbnails is None:
-        notes.append("no thumbnails given: near-duplicate pairs are not colour-verified")
-    else:
+    mirrors = mirror_hashes(hashes, *neardup.parse_phashes(images["phash_mirror"])) \
+        if "phash_mirror" in images else None
+    thumbs = has_thumb = vectors = embedded = None
+    if thumbnails is not None:
         thumbs = np.zeros((len(shas), verify.THUMB_BYTES), dtype=np.uint8)
         has_thumb = np.zeros(len(shas), dtype=bool)
         for position, sha in enumerate(shas):
@@ -534,25 +531,46 @@ def _image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mapp
                 thumbs[position] = np.frombuffer(data, dtype=np.uint8)
                 has_thumb[position] = True
     if embeddings is not None:
-        position = pd.Index(list(embeddings[0])).get_indexer(shas)
-        vectors = np.zeros((len(shas), embeddings[1].shape[1]), dtype=np.float32)
-        vectors[position >= 0] = embeddings[1][position[position >= 0]]
-    evidence = verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors)
+        vectors, embedded = vectors_by_position(shas, embeddings)
+    return cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors), config, notes, embedded)
+
+
+def mirror_hashes(hashes: np.ndarray, mirrors: np.ndarray, has_mirror: np.ndarray) -> np.ndarray:
+    """The mirror pHashes, an image's own hash where it has none (cached before mirrors existed: no flip match)."""
+    return np.where(has_mirror, mirrors, hashes)
+
+
+def vectors_by_position(shas: Sequence[str], embeddings: tuple[Sequence[str], np.ndarray]) -> tuple[np.ndarray, int]:
+    """(vectors aligned with `shas`, zero rows for images without one; how many have one)."""
+    position = pd.Index(list(embeddings[0])).get_indexer(list(shas))
+    vectors = np.zeros((len(shas), embeddings[1].shape[1]), dtype=np.float32)
+    vectors[position >= 0] = embeddings[1][position[position >= 0]]
+    return vectors, int((position >= 0).sum())
+
+
+def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[str],
+                   embedded: int | None = None) -> np.ndarray:
+    """Near-duplicate cluster of each distinct image of `evidence` (components of the links
+    `verify.link_pairs` makes under the collection's calibrated rule, numbered by first position).
+    `embedded`: how many images have a vector (None: no embeddings). Shared by the pandas and the
+    DuckDB engine (curate.outofcore.neardup), so both link the same pairs."""
+    if evidence.thumbs is None:
+        notes.append("no thumbnails given: near-duplicate pairs are not colour-verified")
     rule, crowding = verify.calibrated_rule(
         evidence, config.near_dup_bits, colour_diff=config.near_dup_colour_diff, tone_diff=config.near_dup_tone_diff,
         cosine=config.near_dup_cosine, verify_cosine=config.near_dup_verify_cosine,
         link_colour_diff=config.near_dup_link_colour_diff, crowded_share=config.near_dup_crowded_share)
     if crowding is not None:
-        notes.extend(crowding.notes(config.near_dup_crowded_share, hash_limits=thumbs is not None))
+        notes.extend(crowding.notes(config.near_dup_crowded_share, hash_limits=evidence.thumbs is not None))
     first, second, counts = verify.link_pairs(evidence, rule)
-    if embeddings is not None:
+    if embedded is not None:
         notes.append(f"near-duplicate links: {counts['hash_colour']} by pHash and colour, "
                      f"{counts['hash_tone']} by pHash and tone, {counts['hash_embedding']} "
                      f"by pHash and embedding, {counts['embedding']} by embedding alone "
-                     f"({int((position >= 0).sum())} of {len(shas)} images embedded)")
+                     f"({embedded} of {len(evidence.hashes)} images embedded)")
     elif config.near_dup_cosine is not None or config.near_dup_verify_cosine is not None:
         notes.append(NO_EMBEDDINGS_NOTE)
-    return components_from_pairs(len(shas), first, second)
+    return components_from_pairs(len(evidence.hashes), first, second)
 
 
 def _quality(out: pd.DataFrame, config: FilterConfig, notes: list[str]) -> tuple[pd.DataFrame, list[dict]]:

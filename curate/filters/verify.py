@@ -221,7 +221,8 @@ class Evidence:
     """Per distinct image, aligned by position: what the linking rule can look at.
 
     hashes: uint64 pHashes. mirrors: uint64 mirror pHashes, or None (then flips are not
-    looked for). thumbs: (n, THUMB_BYTES) uint8, or None (candidates linked unverified);
+    looked for). thumbs: (n, THUMB_BYTES) uint8, or None (candidates linked unverified); it may
+    be a memory map (the DuckDB engine's): rows are read PAIR_BATCH pairs at a time;
     has_thumb says which rows are real. vectors: (n, d) embeddings, zero rows for images
     without one, or None.
     """
@@ -241,6 +242,7 @@ class Evidence:
 # 1.3e-5 (the scenes scrape's look-alike 15-Scene photos), the demo 5.6e-4. CROWDED_SHARE sits
 # between them (docs/benchmarks.md, "Calibrated on the collection").
 CROWDED_SHARE = 2e-4
+PAIR_BATCH = 16_384  # pairs (or images) whose thumbnails are in memory at once (the tone check: ~0.3 GB)
 # 8 of the 7,723 copies with cosine >= 0.90 in the real edit set are farther apart (147 beyond 16 bits:
 # rotations, crops), so a collection of copies does not read as look-alikes.
 EMBEDDING_FAR_BITS = 20
@@ -449,8 +451,10 @@ def _add_tone_candidates(evidence: Evidence, max_bits: int, first: np.ndarray, s
     n = len(evidence.hashes)
     real = np.ones(n, bool) if evidence.has_thumb is None else evidence.has_thumb
     rows = np.flatnonzero(real)  # a missing thumbnail is zeros: it would pair with every flat image
-    tone_first, tone_second = (rows[side] for side in neardup.near_duplicate_pairs(tone_hashes(evidence.thumbs[rows]),
-                                                                                  max_bits))
+    tones = np.empty(len(rows), dtype=np.uint64)
+    for start in range(0, len(rows), PAIR_BATCH):  # thumbs may be memory-mapped: a batch in memory at a time
+        tones[start:start + PAIR_BATCH] = tone_hashes(evidence.thumbs[rows[start:start + PAIR_BATCH]])
+    tone_first, tone_second = (rows[side] for side in neardup.near_duplicate_pairs(tones, max_bits))
     new = ~np.isin(tone_first * n + tone_second, first * n + second)
     order = np.argsort(np.concatenate([first * n + second, tone_first[new] * n + tone_second[new]]), kind="stable")
     return (np.concatenate([first, tone_first[new]])[order], np.concatenate([second, tone_second[new]])[order],
@@ -463,8 +467,12 @@ def _pair_colours(evidence: Evidence, first: np.ndarray, second: np.ndarray, mir
     `mirrored`; inf without a thumbnail."""
     if evidence.thumbs is None:
         return np.full(len(first), np.inf)
-    second_thumbs = np.where(mirrored[:, None], mirrored_thumbnails(evidence.thumbs[second]), evidence.thumbs[second])
-    difference = measure(evidence.thumbs[first], second_thumbs)
+    difference = np.empty(len(first), dtype=np.float64)
+    for start in range(0, len(first), PAIR_BATCH):  # bounded memory: thumbnails of a batch of pairs at a time
+        batch = slice(start, start + PAIR_BATCH)
+        seconds = evidence.thumbs[second[batch]]
+        seconds = np.where(mirrored[batch, None], mirrored_thumbnails(seconds), seconds)
+        difference[batch] = measure(evidence.thumbs[first[batch]], seconds)
     has_thumb = np.ones(len(evidence.hashes), bool) if evidence.has_thumb is None else evidence.has_thumb
     return np.where(has_thumb[first] & has_thumb[second], difference, np.inf)
 

@@ -6,9 +6,10 @@ Python objects: ~35 GB at 10M rows). The DuckDB path here runs the same stages a
 `read_parquet`, spilling to a temporary folder beyond `memory_limit`, and writes the catalog back
 with `COPY ... TO` (a temp file, then an atomic rename), row order and schema kept:
 
-- filter's stages but near duplicates (`curate.outofcore.filter`): licence, ambiguous labels, geo
-  outliers (per-label median centre, distances, the labels-not-places refusal, missing geo), exact
-  duplicates (same keep rule), the image-quality checks on the stored statistics (Arrow batches
+- filter's stages (`curate.outofcore.filter`): licence, ambiguous labels, geo outliers (per-label
+  median centre, distances, the labels-not-places refusal, missing geo), exact duplicates (same
+  keep rule), near duplicates (`curate.outofcore.neardup`: the same linking over per-image arrays
+  and memory-mapped thumbnails; no image is decoded), the image-quality checks on the stored statistics (Arrow batches
   through the same scoring), owner caps, the funnel;
 - split's group table and assignment (`curate.outofcore.split`): the same groups and the same
   `assign_groups` call as pandas, so the same split for the same seed;
@@ -34,8 +35,8 @@ from curate.errors import UsageError
 ENGINES = ("auto", "pandas", "duckdb")
 ENGINE_ENV = "CURATE_CATALOG_ENGINE"
 # auto: DuckDB above this many rows. The pandas path measured 1M rows in 3.3 GB RSS (issue Q), so
-# 2M rows is about where a 8 GB machine stops coping; below it pandas is as fast and does everything
-# (near duplicates are computed on the pandas path only: see docs/scale-catalog.md).
+# 2M rows is about where a 8 GB machine stops coping; below it pandas is as fast and also runs the
+# pixel pass (hashes, thumbnails) for images ingested without it (see docs/scale-catalog.md).
 AUTO_ROWS = 2_000_000
 
 

@@ -4,11 +4,11 @@ Steps, in the pandas order (first reason wins): reset of the stage's earlier dro
 prefilter's repairs), licence, ambiguous_label, geo_outlier / missing_geo (per-label median
 centre: median latitude and the circular median longitude, computed by the same arithmetic as
 `curate.filters.geo`; distances by the same NumPy function, called by DuckDB on Arrow chunks),
-exact_duplicate (same keep rule), quality:<check> (every row scored by `quality.score_quality` in
-Arrow batches, the greyscale check judged on the whole collection's colour share), owner_cap (same
-even spread over time). Near duplicates need thumbnails and embeddings: on a metadata-only catalog
-they are skipped as pandas skips them; on a catalog with pHashes near_dup_cluster is left as the
-last pandas run wrote it and the report's warnings say so.
+exact_duplicate (same keep rule), near_duplicate (`curate.outofcore.neardup`: the pandas engine's
+linking over memory-mapped thumbnails, representatives by the same keep rule), quality:<check>
+(every row scored by `quality.score_quality` in Arrow batches, the greyscale check judged on the
+whole collection's colour share), owner_cap (same even spread over time). On a metadata-only
+catalog the image steps are skipped as pandas skips them.
 """
 
 from __future__ import annotations
@@ -33,12 +33,9 @@ from curate.filters.stage import (
     label_verdicts,
 )
 from curate.outofcore.db import BATCH_ROWS, Catalog, literal, quote
+from curate.outofcore.neardup import REPRESENTATIVE_ORDER, near_duplicates
 from curate.outofcore.queries import status_counts
 
-NEAR_DUP_NOT_COMPUTED = ("near duplicates were not computed out of core (DuckDB engine: they need thumbnails and "
-                         "embeddings in memory): near_dup_cluster is left as the last pandas run wrote it and no "
-                         "photo is dropped as near_duplicate; run the filter with the pandas engine "
-                         "(CURATE_CATALOG_ENGINE=pandas) to recompute them")
 _DROP = f"status = 'dropped', drop_reason = {{reason}}, drop_stage = {literal(STAGE)}"
 SCORE_COLUMNS = [f"{check.name}_score" for check in quality.CHECKS]
 # the columns the quality checks read, and the statistic that says a row was measured
@@ -56,9 +53,10 @@ def _drop(con, reason: str, where: str) -> None:
 
 
 def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
-                  recipe_centres=None) -> tuple[str, FilterReport]:
+                  recipe_centres=None, workspace=None) -> tuple[str, FilterReport]:
     """Run the filter's steps over `catalog` in table `w`; returns (the SELECT of the new catalog,
-    ordered by rid, with `rid` as last column, the stage report)."""
+    ordered by rid, with `rid` as last column, the stage report). `workspace`: whose thumbnail and
+    embedding caches the near-duplicate step reads (None: neither, as `filter_catalog` without them)."""
     try:
         from duckdb.sqltypes import DOUBLE
     except ImportError:  # duckdb < 1.4
@@ -70,23 +68,24 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     con.execute(f"""
         CREATE OR REPLACE TABLE w AS
         SELECT rid, photo_id, label, n_tag_labels, lat, lon, lat_u, lon_u, geo_accuracy, license, sha256, width, height,
-               taken_at, owner_id, phash, laplacian_var, was_prefilter,
+               taken_at, owner_id, phash, phash_mirror, laplacian_var, was_prefilter,
                CASE WHEN reset THEN 'kept' ELSE status END AS status,
                CASE WHEN reset THEN NULL ELSE drop_reason END AS drop_reason,
                CASE WHEN reset THEN NULL ELSE drop_stage END AS drop_stage,
-               NULL::DOUBLE AS dist, NULL::VARCHAR AS exact, FALSE AS labelled
+               NULL::DOUBLE AS dist, NULL::VARCHAR AS exact, NULL::VARCHAR AS near, FALSE AS labelled
         FROM (
             SELECT rid, photo_id, coalesce(original_label, label) AS label,
                    coalesce(len(tag_labels), 0) AS n_tag_labels, lat, lon,
                    CASE WHEN coalesce(geo_accuracy < {min_acc}, FALSE) THEN NULL ELSE lat END AS lat_u,
                    CASE WHEN coalesce(geo_accuracy < {min_acc}, FALSE) THEN NULL ELSE lon END AS lon_u,
-                   geo_accuracy, license, sha256, width, height, taken_at, owner_id, phash, laplacian_var,
+                   geo_accuracy, license, sha256, width, height, taken_at, owner_id, phash, phash_mirror, laplacian_var,
                    status, drop_reason, drop_stage, coalesce(drop_stage = 'prefilter', FALSE) AS was_prefilter,
                    (coalesce(geo_rescued, FALSE) AND status = 'kept')
                        OR coalesce(drop_stage IN ('filter', 'prefilter'), FALSE) AS reset
             FROM (SELECT rid, {c('photo_id')}, {c('label')}, {c('original_label')}, {c('tag_labels')}, {c('lat')},
                          {c('lon')}, {c('geo_accuracy')}, {c('license')}, {c('sha256')}, {c('width')},
-                         {c('height')}, {c('taken_at')}, {c('owner_id')}, {c('phash')}, {c('laplacian_var')},
+                         {c('height')}, {c('taken_at')}, {c('owner_id')}, {c('phash')}, {c('phash_mirror')},
+                         {c('laplacian_var')},
                          {c('status')}, {c('drop_reason')}, {c('drop_stage')}, {c('geo_rescued')}
                   FROM {catalog.source})
         )""")
@@ -103,23 +102,20 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     if not has_images:
         notes.append("no stored images (metadata-only catalog): exact-duplicate filter skipped")
     else:
-        con.execute("""
+        con.execute(f"""
             UPDATE w SET exact = r.grp FROM (
-                SELECT rid, first_value(photo_id) OVER (
-                    PARTITION BY sha256 ORDER BY (status <> 'kept'),
-                    coalesce(width::DOUBLE * height::DOUBLE, 0) DESC, taken_at ASC NULLS LAST, photo_id) AS grp
+                SELECT rid, first_value(photo_id) OVER (PARTITION BY sha256 ORDER BY {REPRESENTATIVE_ORDER}) AS grp
                 FROM w WHERE sha256 IS NOT NULL) r
             WHERE w.rid = r.rid""")
         _drop(con, "exact_duplicate", "exact IS NOT NULL AND exact <> photo_id")
     exact_groups = con.execute("SELECT count(DISTINCT exact) FROM w WHERE exact <> photo_id").fetchone()[0]
 
     hashed = con.execute("SELECT count(*) FROM w WHERE phash IS NOT NULL AND sha256 IS NOT NULL").fetchone()[0]
+    near_clusters = 0
     if hashed:
-        warnings.append(NEAR_DUP_NOT_COMPUTED)
-        near = c("near_dup_cluster", table="src")
+        near_clusters = near_duplicates(con, workspace, config, notes)
     else:
         notes.append("no perceptual hashes (metadata-only catalog): near-duplicate filter skipped")
-        near = "NULL::VARCHAR AS near_dup_cluster"
     quality_table, quality_items = _quality(con, catalog, config, notes)
 
     concentration = _concentration(con)
@@ -131,7 +127,7 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
                 "geo_rescued": "NULL::BOOLEAN AS geo_rescued", "status": "w.status AS status",
                 "drop_reason": "w.drop_reason AS drop_reason", "drop_stage": "w.drop_stage AS drop_stage",
                 "geo_distance_km": "w.dist AS geo_distance_km", "exact_dup_group": "w.exact AS exact_dup_group",
-                "near_dup_cluster": near}
+                "near_dup_cluster": "w.near AS near_dup_cluster"}
     replaced.update({item.rsplit(" AS ", 1)[1].strip('"'): item for item in quality_items})
     items = [replaced.get(name) or c(name, table="src") for name in schema.NAMES]
     scored = " JOIN q USING (rid)" if quality_items[0].startswith("q.") else ""
@@ -142,7 +138,7 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     report = FilterReport(config=asdict(config), funnel=status_counts(con, "w"), geo=geo_table,
                           concentration=concentration, caps=caps,
                           dropped_by_reason={reason: int(n) for reason, n in dropped},
-                          exact_duplicate_groups=int(exact_groups), near_duplicate_clusters=0,
+                          exact_duplicate_groups=int(exact_groups), near_duplicate_clusters=near_clusters,
                           notes=notes, warnings=warnings, quality=quality_table)
     return query, report
 

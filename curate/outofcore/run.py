@@ -60,7 +60,8 @@ def _with_decisions(con, ws, query: str) -> str:
 
 
 def run_filter_duckdb(ws, config, recipe=None):
-    """curate.filters.run.run_filter's work in DuckDB (no pixel pass: see curate.outofcore.filter)."""
+    """curate.filters.run.run_filter's work in DuckDB (no pixel pass: the caches' hashes, thumbnails
+    and embeddings are used as they are; see curate.outofcore.neardup)."""
     from curate.filters.run import recipe_centres
     from curate.outofcore.filter import filter_duckdb
 
@@ -69,7 +70,7 @@ def run_filter_duckdb(ws, config, recipe=None):
     with connect(ws.root) as con:
         validate(con, catalog)
         centres = recipe_centres(recipe) if config.center == "recipe" else None
-        query, report = filter_duckdb(con, catalog, config, centres)
+        query, report = filter_duckdb(con, catalog, config, centres, ws)
         query = _with_decisions(con, ws, query)
         db.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")
     db.save_stage_report(ws, "filter", input_hash, report.to_dict())

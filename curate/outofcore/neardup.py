@@ -1,0 +1,159 @@
+"""Near duplicates out of core: the clusters `curate.filters.stage._near_duplicates` makes, from a
+catalog in DuckDB, with the catalog never in memory.
+
+What is in memory is per distinct image with a pHash, not per row: its pHash and mirror pHash
+(16 bytes), the candidate pairs the multi-index search finds (`curate.filters.neardup`), and the
+cluster labels. The thumbnails (576 bytes an image) are copied from `cache/thumbnails.parquet` into
+a memory-mapped file in the image order and read a batch of pairs at a time. The linking itself is
+the pandas engine's own function (`stage.cluster_images`), so both engines link the same pairs;
+representatives are chosen in SQL by the exact-duplicate keep rule.
+
+Two things differ from the pandas engine, and the filter's notes say so when they bite: the
+DuckDB engine decodes no image, so an image without a cached thumbnail stays without one (its
+pHash candidates are not colour-verified, so not linked); and `curate embed`'s vectors, when the
+workspace has them, are read into memory as the pandas engine reads them (4 bytes x 1,280 an
+embedded image): `--near-dup-cosine off --near-dup-verify-cosine off` leaves them unread.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curate.filters import neardup, verify
+from curate.filters.stage import STAGE, FilterConfig, cluster_images, mirror_hashes, vectors_by_position
+from curate.outofcore.db import BATCH_ROWS, literal
+
+# the keep rule of `curate.filters.duplicates.representative_order`, as an ORDER BY over table w
+REPRESENTATIVE_ORDER = ("(status <> 'kept'), coalesce(width::DOUBLE * height::DOUBLE, 0) DESC, "
+                        "taken_at ASC NULLS LAST, photo_id")
+
+
+def _reader(con, query: str):
+    """The rows of `query` in Arrow record batches of BATCH_ROWS, on a second cursor."""
+    cursor = con.cursor()
+    relation = cursor.sql(query)
+    return cursor, (getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader)(BATCH_ROWS)
+
+
+def _hashes(con, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(pHashes, mirror pHashes) of the images in position order, parsed a batch at a time."""
+    hashes, mirrors = np.empty(n, np.uint64), np.empty(n, np.uint64)
+    cursor, reader = _reader(con, "SELECT phash, phash_mirror FROM nd_images ORDER BY pos")
+    try:
+        start = 0
+        for batch in reader:
+            end = start + batch.num_rows
+            hashes[start:end] = neardup.phash_to_uint64(batch.column(0).to_pylist())
+            mirrors[start:end] = mirror_hashes(hashes[start:end], *neardup.parse_phashes(batch.column(1).to_pylist()))
+            start = end
+    finally:
+        cursor.close()
+    return hashes, mirrors
+
+
+def _thumbnails(con, n: int, cache: Path, scratch: Path) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """(thumbnails memory-mapped in position order, which are real, a note when the cache is unreadable)."""
+    thumbs = np.lib.format.open_memmap(scratch / "thumbnails.npy", mode="w+", dtype=np.uint8,
+                                       shape=(n, verify.THUMB_BYTES))
+    has_thumb = np.zeros(n, bool)
+    if not cache.exists():
+        return thumbs, has_thumb, None
+    import duckdb
+
+    try:
+        cursor, reader = _reader(con, f"SELECT i.pos, t.thumbnail FROM nd_images i JOIN read_parquet("
+                                      f"{literal(str(cache))}) t USING (sha256)")
+        try:
+            for batch in reader:
+                positions = batch.column(0).to_numpy()
+                data = batch.column(1)
+                sizes = pc.binary_length(data).to_numpy(zero_copy_only=False)
+                whole = sizes == verify.THUMB_BYTES
+                if whole.any():
+                    rows = pc.filter(data, pa.array(whole)).to_pylist()
+                    thumbs[positions[whole]] = np.frombuffer(b"".join(rows), np.uint8).reshape(-1, verify.THUMB_BYTES)
+                    has_thumb[positions[whole]] = True
+        finally:
+            cursor.close()
+    except (duckdb.Error, OSError, pa.ArrowException) as exc:  # a cache: go on without it, and say so
+        thumbs[:] = 0
+        has_thumb[:] = False
+        return thumbs, has_thumb, (f"thumbnail cache {cache} is unreadable ({type(exc).__name__}): near duplicates "
+                                   "were linked without thumbnails; the pandas engine (CURATE_CATALOG_ENGINE=pandas) "
+                                   "computes it again")
+    return thumbs, has_thumb, None
+
+
+def _embeddings(con, ws, config: FilterConfig):
+    """`curate embed`'s vectors of the images, as the pandas engine reads them, or None."""
+    if ws is None or (config.near_dup_cosine is None and config.near_dup_verify_cosine is None):
+        return None
+    from curate.embed import EmbeddingCache
+    from curate.filters.run import load_embeddings
+
+    if not EmbeddingCache(ws, verify.EMBEDDING_BACKBONE).dir.is_dir():
+        return None
+    shas = pd.Series([row[0] for row in con.execute("SELECT sha256 FROM nd_images ORDER BY pos").fetchall()],
+                     dtype=object)
+    return load_embeddings(ws, pd.DataFrame({"sha256": shas}))
+
+
+def near_duplicates(con, ws, config: FilterConfig, notes: list[str]) -> int:
+    """Fill column `near` of table w (the representative's photo_id of each row's near-duplicate
+    cluster, as `stage._near_duplicates` fills near_dup_cluster) and drop the kept non-representatives
+    as near_duplicate when config.dedupe_near. `ws`: the workspace whose thumbnail and embedding
+    caches to read (None: neither, as pandas without thumbnails). Returns the number of clusters of
+    more than one photo."""
+    con.execute("""
+        CREATE OR REPLACE TABLE nd_images AS
+        SELECT row_number() OVER (ORDER BY rid) - 1 AS pos, sha256, phash, phash_mirror FROM (
+            SELECT rid, sha256, phash, phash_mirror, row_number() OVER (PARTITION BY sha256 ORDER BY rid) AS k
+            FROM w WHERE phash IS NOT NULL AND sha256 IS NOT NULL)
+        WHERE k = 1""")
+    n = con.execute("SELECT count(*) FROM nd_images").fetchone()[0]
+    hashes, mirrors = _hashes(con, n)
+    embeddings = _embeddings(con, ws, config)
+    vectors = embedded = None
+    if embeddings is not None:
+        shas = [row[0] for row in con.execute("SELECT sha256 FROM nd_images ORDER BY pos").fetchall()]
+        vectors, embedded = vectors_by_position(shas, embeddings)
+        del shas, embeddings
+    if ws is None:
+        labels = cluster_images(verify.Evidence(hashes, mirrors, vectors=vectors), config, notes, embedded)
+    else:
+        scratch_parent = ws.root / "cache"
+        scratch_parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".neardup-", dir=scratch_parent) as scratch:
+            thumbs, has_thumb, problem = _thumbnails(con, n, ws.root / "cache" / "thumbnails.parquet", Path(scratch))
+            if problem:
+                notes.append(problem)
+            elif not has_thumb.all():
+                notes.append(f"{n - int(has_thumb.sum()):,} of {n:,} images have no cached thumbnail (the DuckDB "
+                             "engine decodes no image): their pHash candidates are not colour-verified, so not linked; "
+                             "the pandas engine (CURATE_CATALOG_ENGINE=pandas) computes them")
+            labels = cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors), config, notes,
+                                    embedded)
+            del thumbs
+    con.register("nd_labels_frame", pa.table({"pos": pa.array(np.arange(n, dtype=np.int64)),
+                                              "cluster": pa.array(labels.astype(np.int64))}))
+    con.execute("CREATE OR REPLACE TABLE nd_labels AS SELECT * FROM nd_labels_frame")
+    con.unregister("nd_labels_frame")
+    del labels, hashes, mirrors, vectors
+    con.execute(f"""
+        UPDATE w SET near = r.rep FROM (
+            SELECT rid, first_value(photo_id) OVER (PARTITION BY cluster ORDER BY {REPRESENTATIVE_ORDER}) AS rep
+            FROM w JOIN nd_images i USING (sha256) JOIN nd_labels USING (pos)
+            WHERE w.phash IS NOT NULL) r
+        WHERE w.rid = r.rid""")
+    clusters = con.execute("SELECT count(*) FROM (SELECT near FROM w WHERE near IS NOT NULL GROUP BY near "
+                           "HAVING count(*) > 1)").fetchone()[0]
+    if config.dedupe_near:
+        con.execute(f"UPDATE w SET status = 'dropped', drop_reason = 'near_duplicate', drop_stage = "
+                    f"{literal(STAGE)} WHERE status = 'kept' AND near IS NOT NULL AND near <> photo_id")
+    return int(clusters)

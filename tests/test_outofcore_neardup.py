@@ -1,0 +1,185 @@
+"""Near duplicates on the DuckDB engine (curate.outofcore.neardup) equal the pandas engine's: the
+same clusters, representatives, near_duplicate drops, cluster count and notes, on generated
+catalogs whose images are copies of one another (pHash bits flipped, thumbnails with noise, tone
+edits, mirrored copies, different photos with close pHashes), with and without thumbnails and
+embeddings; through `run_filter` too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from curate import outofcore
+from curate.embed import EmbeddingCache
+from curate.filters import neardup, verify
+from curate.filters.run import load_embeddings, run_filter
+from curate.filters.stage import FilterConfig, filter_catalog
+from curate.outofcore.db import Catalog, connect
+from curate.outofcore.filter import filter_duckdb
+from curate.workspace import Workspace, read_catalog, write_catalog
+from tests.test_outofcore import FLAGS, QUICK, assert_same_report, assert_same_rows, generated, run_query
+
+MISSING_NOTE = "have no cached thumbnail"
+
+
+def with_images(catalog: pd.DataFrame, seed: int, copies: float = 0.5) -> tuple[pd.DataFrame, dict[str, bytes]]:
+    """`catalog` with a pHash (and mostly a mirror pHash) for its images, and their thumbnails:
+    a share `copies` of the images are edits of another (a few pHash bits flipped; a noisy, a
+    brightened or a different thumbnail), the rest unrelated photos; some rows of an image lack a
+    pHash."""
+    rng = np.random.default_rng(seed)
+    shas = catalog["sha256"].dropna().unique()
+    hashes = rng.integers(0, 2**63, len(shas), dtype=np.uint64) * np.uint64(2) + rng.integers(0, 2, len(shas),
+                                                                                           dtype=np.uint64)
+    mirrors = rng.integers(0, 2**63, len(shas), dtype=np.uint64)
+    thumbs = rng.integers(0, 256, (len(shas), verify.THUMB_BYTES)).astype(np.uint8)
+    for i in np.flatnonzero(rng.random(len(shas)) < copies)[1:]:
+        origin = int(rng.integers(0, i))
+        flips = np.uint64(int(sum(1 << int(b) for b in rng.choice(64, int(rng.integers(0, 11)), replace=False))))
+        kind = rng.choice(["noise", "tone", "other", "mirror"])
+        hashes[i] = (mirrors[origin] if kind == "mirror" else hashes[origin]) ^ flips
+        base = thumbs[origin].astype(np.int16)
+        if kind == "noise":
+            thumbs[i] = np.clip(base + rng.integers(-3, 4, verify.THUMB_BYTES), 0, 255)
+        elif kind == "tone":
+            thumbs[i] = np.clip(0.8 * base + 30, 0, 255).round()
+        elif kind == "mirror":  # a flipped copy: its pHash is near its photo's mirror pHash
+            thumbs[i] = verify.mirrored_thumbnails(thumbs[origin][None])[0]
+    phash = dict(zip(shas, neardup.uint64_to_phash(hashes)))
+    mirror = dict(zip(shas, neardup.uint64_to_phash(mirrors)))
+    out = catalog.copy()
+    out["phash"] = out["sha256"].map(phash).where(rng.random(len(out)) < 0.95, None)
+    out["phash_mirror"] = out["sha256"].map(mirror).where(rng.random(len(out)) < 0.8, None)
+    return out, {sha: thumbs[i].tobytes() for i, sha in enumerate(shas)}
+
+
+def duckdb_filter(catalog: pd.DataFrame, config: FilterConfig, ws: Workspace | None, folder: Path):
+    """filter_duckdb over `catalog` written into `ws` (a fresh workspace under `folder` when None:
+    then no caches are read)."""
+    target = ws or Workspace(folder / "plain")
+    write_catalog(target, catalog)
+    with connect(folder) as con:
+        query, report = filter_duckdb(con, Catalog(target.catalog_path), config, workspace=ws)
+        return run_query(con, query), report
+
+
+def cache_thumbnails(ws: Workspace, thumbnails: dict[str, bytes]) -> None:
+    (ws.root / "cache").mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"sha256": pa.array(list(thumbnails), pa.string()),
+                             "thumbnail": pa.array(list(thumbnails.values()), pa.binary())}),
+                   ws.root / "cache" / "thumbnails.parquet")
+
+
+near_configs = st.builds(FilterConfig, dedupe_near=st.booleans(), near_dup_bits=st.sampled_from([6, 8, 10]),
+                         near_dup_crowded_share=st.sampled_from([verify.CROWDED_SHARE, None, 0.5]),
+                         max_per_owner=st.sampled_from([None, 3]))
+
+
+@settings(max_examples=10, **QUICK)
+@given(n=st.integers(120, 500), seed=st.integers(0, 2**32 - 1), images=st.integers(40, 400),
+       copies=st.sampled_from([0.2, 0.6]), dropped_thumbs=st.sampled_from([0.0, 0.1]), prior=st.booleans(),
+       config=near_configs)
+def test_near_duplicates_equal_pandas(tmp_path_factory, n, seed, images, copies, dropped_thumbs, prior, config):
+    folder = tmp_path_factory.mktemp("nd")
+    catalog, thumbnails = with_images(generated(n, seed, owners=30, images=images, missing=0.1, prior=prior),
+                                      seed, copies)
+    rng = np.random.default_rng(seed + 1)
+    cached = {sha: data for sha, data in thumbnails.items() if rng.random() >= dropped_thumbs}
+    ws = Workspace(folder / "ws")
+    cache_thumbnails(ws, cached)
+    expected, report = filter_catalog(catalog, config, thumbnails=cached)
+    got, got_report = duckdb_filter(catalog, config, ws, folder)
+    assert_same_rows(expected, got, FLAGS)
+    missing = [note for note in got_report.notes if MISSING_NOTE in note]
+    assert bool(missing) == (len(cached) < len(thumbnails) and expected["phash"].notna().any())
+    got_report.notes = [note for note in got_report.notes if MISSING_NOTE not in note]
+    assert_same_report(report, got_report)
+    assert got_report.near_duplicate_clusters == report.near_duplicate_clusters
+    if config.dedupe_near:
+        assert (got["drop_reason"] == "near_duplicate").sum() == (expected["drop_reason"] == "near_duplicate").sum()
+
+
+def test_the_generated_catalogs_have_clusters_to_compare(tmp_path):
+    """The comparison above is not empty: near duplicates dropped, clusters of different images,
+    and links that need the mirror pHashes."""
+    catalog, thumbnails = with_images(generated(400, 5, owners=30, images=150, missing=0.1, prior=False), 5, 0.6)
+    ws = Workspace(tmp_path / "ws")
+    cache_thumbnails(ws, thumbnails)
+    config = FilterConfig(dedupe_near=True)
+    expected, report = filter_catalog(catalog, config, thumbnails=thumbnails)
+    got, got_report = duckdb_filter(catalog, config, ws, tmp_path)
+    assert_same_rows(expected, got, FLAGS)
+    assert report.near_duplicate_clusters >= 10
+    assert got_report.near_duplicate_clusters == report.near_duplicate_clusters
+    assert report.dropped_by_reason.get("near_duplicate", 0) >= 10
+    clusters = got.loc[got["near_dup_cluster"].notna()].groupby("near_dup_cluster")["sha256"].nunique()
+    assert (clusters > 1).sum() >= 5  # clusters of different images, not only byte-identical copies
+    unmirrored, _ = filter_catalog(catalog.assign(phash_mirror=None), config, thumbnails=thumbnails)
+    assert unmirrored["near_dup_cluster"].nunique() > expected["near_dup_cluster"].nunique()
+
+
+def test_without_a_workspace_pairs_are_linked_unverified_as_pandas_does(tmp_path):
+    catalog, _ = with_images(generated(300, 9, owners=30, images=120, missing=0.1, prior=False), 9, 0.6)
+    config = FilterConfig(dedupe_near=True)
+    expected, report = filter_catalog(catalog, config)
+    got, got_report = duckdb_filter(catalog, config, None, tmp_path)
+    assert_same_rows(expected, got, FLAGS)
+    assert any("not colour-verified" in note for note in got_report.notes)
+    assert_same_report(report, got_report)
+
+
+def test_embedding_links_equal_pandas(tmp_path):
+    """With `curate embed`'s cache (the verify backbone) the embedding links are made as pandas makes them."""
+    catalog, thumbnails = with_images(generated(300, 4, owners=30, images=150, missing=0.1, prior=False), 4, 0.5)
+    ws = Workspace(tmp_path / "ws")
+    cache_thumbnails(ws, thumbnails)
+    shas = list(thumbnails)
+    rng = np.random.default_rng(4)
+    pixels = np.stack([np.frombuffer(thumbnails[sha], np.uint8) for sha in shas]).astype(np.float32)
+    vectors = pixels - pixels.mean(axis=1, keepdims=True)  # an edited copy's vector is close to its photo's
+    ok = rng.random(len(shas)) < 0.9
+    EmbeddingCache(ws, verify.EMBEDDING_BACKBONE).append(shas[:-5], vectors[:-5], ok[:-5])
+    config = FilterConfig(dedupe_near=True, near_dup_crowded_share=None, near_dup_cosine=0.95)
+    expected, report = filter_catalog(catalog, config, thumbnails=thumbnails,
+                                      embeddings=load_embeddings(ws, catalog))
+    got, got_report = duckdb_filter(catalog, config, ws, tmp_path)
+    assert_same_rows(expected, got, FLAGS)
+    assert_same_report(report, got_report)
+    links = [note for note in got_report.notes if note.startswith("near-duplicate links:")]
+    assert links and " 0 by embedding alone" not in links[0]
+
+
+def test_an_unreadable_thumbnail_cache_is_a_note_not_a_crash(tmp_path):
+    catalog, _ = with_images(generated(200, 2, owners=20, images=80, missing=0.1, prior=False), 2)
+    ws = Workspace(tmp_path / "ws")
+    (ws.root / "cache").mkdir(parents=True)
+    (ws.root / "cache" / "thumbnails.parquet").write_bytes(b"not parquet")
+    got, report = duckdb_filter(catalog, FilterConfig(dedupe_near=True), ws, tmp_path)
+    assert any("thumbnail cache" in note and "unreadable" in note for note in report.notes)
+    assert "near_duplicate" not in report.dropped_by_reason  # no thumbnail: no pHash pair is linked
+    assert got["near_dup_cluster"].notna().sum() == catalog["phash"].notna().sum()
+
+
+@pytest.mark.parametrize("dedupe", [False, True])
+def test_run_filter_gives_the_same_workspace_in_both_engines(tmp_path, monkeypatch, dedupe):
+    catalog, thumbnails = with_images(generated(300, 6, owners=30, images=120, missing=0.1, prior=True), 6, 0.6)
+    results = {}
+    for engine in ("pandas", "duckdb"):
+        monkeypatch.setenv(outofcore.ENGINE_ENV, engine)
+        ws = Workspace(tmp_path / engine)
+        write_catalog(ws, catalog.assign(image_path=None))  # no stored file: nothing for pandas to decode
+        cache_thumbnails(ws, thumbnails)
+        report = run_filter(ws, FilterConfig(dedupe_near=dedupe))
+        results[engine] = (read_catalog(ws), report)
+        assert not list((ws.root / "cache").glob(".neardup-*"))  # the memory-mapped thumbnails are gone
+    (expected, report), (got, got_report) = results["pandas"], results["duckdb"]
+    assert_same_rows(expected, got, FLAGS)
+    assert got_report.near_duplicate_clusters == report.near_duplicate_clusters > 0
+    assert got_report.notes == report.notes and got_report.warnings == report.warnings
