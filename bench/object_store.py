@@ -16,7 +16,11 @@ Each repeat, for the local store then the S3 store, in fresh workspaces:
   resize    classify's training-data read: every image decoded once into cache/resized-256;
   export    `curate split`, then `curate export` as an ImageFolder tree (copies: from S3 a link
             cannot be made, so the local store copies too) and as WebDataset shards, each timed
-            apart (export-folder, export-shards) into a fresh folder.
+            apart (export-folder, export-shards) into a fresh folder;
+  re-export the WebDataset export again into its folder: nothing changed, so nothing is written
+            (the image sizes come from the workspace's size cache: no request to the store);
+  to-bucket the WebDataset export with `--out s3://bench/...`: staged in the workspace, then
+            uploaded (one PUT a file); compared byte for byte with the folder export.
 The report gives each step's median and the ratio S3 / local, and checks the catalogs and the
 exported files are equal.
 Needs the dev extra (s3fs, moto[server]).
@@ -50,7 +54,7 @@ from curate.workspace import Workspace, read_catalog, write_catalog
 
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 COLLECTIONS = {"imagenet": "imagenet-sample/*.jpg", "ferrari": "flickr-ferrari/*/*.jpg", "scenes": "scenes15/*/*/*.jpg"}
-STEPS = ("ingest", "re-read", "resize", "export-folder", "export-shards")
+STEPS = ("ingest", "re-read", "resize", "export-folder", "export-shards", "re-export", "to-bucket")
 EXPORTS = {"export-folder": "imagefolder", "export-shards": "webdataset"}
 
 
@@ -69,7 +73,7 @@ def photo_folder(root: Path, photos: int) -> Path:
     return root
 
 
-def run_steps(ws: Workspace, folder: Path, store: str | None, workers: int) -> dict[str, float]:
+def run_steps(ws: Workspace, folder: Path, store: str | None, workers: int, bucket: str) -> dict[str, float]:
     from classify.data import ensure_resized
 
     times = {}
@@ -97,7 +101,23 @@ def run_steps(ws: Workspace, folder: Path, store: str | None, workers: int) -> d
         result = export_workspace(ws, ws.root / "exports" / fmt, ExportConfig(fmt))
         times[step] = time.perf_counter() - started
         assert result.plan.photos and not len(result.plan.missing), "an export left photos out"
+    started = time.perf_counter()
+    export_workspace(ws, ws.root / "exports" / "webdataset", ExportConfig("webdataset"))
+    times["re-export"] = time.perf_counter() - started
+    started = time.perf_counter()
+    export_workspace(ws, bucket, ExportConfig("webdataset"))
+    times["to-bucket"] = time.perf_counter() - started
     return times
+
+
+def uploaded_like_folder(ws: Workspace, bucket: str) -> bool:
+    """Whether every file of the WebDataset folder export is in the bucket with the same bytes."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(bucket)
+    folder = ws.root / "exports" / "webdataset"
+    return all(fs.cat_file(f"{root}/{path.relative_to(folder).as_posix()}") == path.read_bytes()
+               for path in sorted(folder.rglob("*")) if path.is_file())
 
 
 def exported(ws: Workspace) -> dict[str, str]:
@@ -152,8 +172,12 @@ def main() -> None:
         for repeat in range(args.repeats):
             local, remote = Workspace(scratch / f"local-{repeat}"), Workspace(scratch / f"s3-{repeat}")
             for kind, ws, store in (("local", local, None), ("s3", remote, f"s3://bench/run-{repeat}")):
-                for step, seconds in run_steps(ws, folder, store, args.workers).items():
+                bucket = f"s3://bench/out-{kind}-{repeat}"
+                for step, seconds in run_steps(ws, folder, store, args.workers, bucket).items():
                     times[kind][step].append(seconds)
+                if not uploaded_like_folder(ws, bucket):
+                    same_exports = False
+                    print(f"the {kind} store's export to the bucket differs from its folder export")
             try:
                 pd.testing.assert_frame_equal(read_catalog(local), read_catalog(remote))
             except AssertionError as difference:
@@ -171,7 +195,8 @@ def main() -> None:
             print(f"{step:13s} local {local_s:6.2f} s ({photos / local_s:5.0f} images/s)   "
                   f"s3 {s3_s:6.2f} s ({photos / s3_s:5.0f} images/s)   ratio s3 / local {s3_s / local_s:.2f}x")
         print(f"catalogs identical: {'yes' if identical else 'NO'}")
-        print(f"exported files identical (imagefolder and webdataset, export.json included): "
+        print(f"exported files identical (imagefolder and webdataset, export.json included; the bucket export "
+              f"equal to the folder one): "
               f"{'yes' if same_exports else 'NO'}")
         print(f"load average after: {os.getloadavg()[0]:.2f}")
     finally:

@@ -183,3 +183,34 @@ def test_run_filter_gives_the_same_workspace_in_both_engines(tmp_path, monkeypat
     assert_same_rows(expected, got, FLAGS)
     assert got_report.near_duplicate_clusters == report.near_duplicate_clusters > 0
     assert got_report.notes == report.notes and got_report.warnings == report.warnings
+
+
+def test_a_real_photo_scrape_gives_the_same_near_duplicates_in_both_engines(tmp_path, monkeypatch):
+    """Real pixels: a scrape of 15-Scene photos (edited copies, bursts, exact copies; the pHashes
+    and thumbnails the ingest's decode pass wrote) filtered by each engine."""
+    import shutil
+
+    from curate.ingest.scrape import ingest_scrape
+    from curate.scrape.config import ScrapeConfig
+    from tests.helpers import REALDATA
+
+    scenes = REALDATA / "scenes15" / "train"
+    if not scenes.is_dir():
+        pytest.skip(f"real data not found at {scenes} (../shared/realdata is absent in this checkout)")
+    source = Workspace(tmp_path / "scrape")
+    ingest_scrape(source, ScrapeConfig(folders=(str(scenes),), labels=("TallBuilding", "Street", "Highway"),
+                                       offtopic=(str(scenes / "Forest"),), topic="urban", photos=160, seed=3,
+                                       near_dup_rate=0.2, burst_rate=0.05, exact_dup_rate=0.03), workers=2)
+    assert (source.root / "cache" / "thumbnails.parquet").exists()
+    results = {}
+    for engine in ("pandas", "duckdb"):
+        ws = Workspace(tmp_path / engine)
+        shutil.copytree(source.root, ws.root)
+        monkeypatch.setenv(outofcore.ENGINE_ENV, engine)
+        report = run_filter(ws, FilterConfig(dedupe_near=True))
+        results[engine] = (read_catalog(ws), report)
+    (expected, report), (got, got_report) = results["pandas"], results["duckdb"]
+    assert_same_rows(expected, got, FLAGS)
+    assert got_report.notes == report.notes
+    assert got_report.near_duplicate_clusters == report.near_duplicate_clusters
+    assert report.dropped_by_reason.get("near_duplicate", 0) >= 10  # the scrape's edited copies were found
