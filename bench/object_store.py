@@ -111,13 +111,16 @@ def run_steps(ws: Workspace, folder: Path, store: str | None, workers: int, buck
 
 
 def uploaded_like_folder(ws: Workspace, bucket: str) -> bool:
-    """Whether every file of the WebDataset folder export is in the bucket with the same bytes."""
+    """Whether every file of the WebDataset folder export (but its local state file, which the
+    upload keeps in the staging folder) is in the bucket with the same bytes."""
     import fsspec
+
+    from curate.export.files import STATE_FILE
 
     fs, root = fsspec.core.url_to_fs(bucket)
     folder = ws.root / "exports" / "webdataset"
     return all(fs.cat_file(f"{root}/{path.relative_to(folder).as_posix()}") == path.read_bytes()
-               for path in sorted(folder.rglob("*")) if path.is_file())
+               for path in sorted(folder.rglob("*")) if path.is_file() and path.name != STATE_FILE)
 
 
 def exported(ws: Workspace) -> dict[str, str]:
