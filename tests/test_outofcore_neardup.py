@@ -214,3 +214,36 @@ def test_a_real_photo_scrape_gives_the_same_near_duplicates_in_both_engines(tmp_
     assert got_report.notes == report.notes
     assert got_report.near_duplicate_clusters == report.near_duplicate_clusters
     assert report.dropped_by_reason.get("near_duplicate", 0) >= 10  # the scrape's edited copies were found
+
+
+def test_a_damaged_phash_cell_is_left_out_with_a_note_in_both_engines(tmp_path):
+    """A pHash that is not 16 hex digits (a damaged catalog) does not stop the filter: the photo
+    is no near-duplicate candidate, both engines say how many, and give the same rows."""
+    catalog, thumbnails = with_images(generated(300, 8, owners=30, images=120, missing=0.1, prior=False), 8, 0.6)
+    damaged = catalog.index[catalog["phash"].notna()][:3]
+    catalog.loc[damaged, "phash"] = ["not-a-hash", "0123456789abcdeg", "0123456789abcdef0"]
+    ws = Workspace(tmp_path / "ws")
+    cache_thumbnails(ws, thumbnails)
+    config = FilterConfig(dedupe_near=True)
+    expected, report = filter_catalog(catalog, config, thumbnails=thumbnails)
+    got, got_report = duckdb_filter(catalog, config, ws, tmp_path)
+    assert_same_rows(expected, got, FLAGS)
+    assert_same_report(report, got_report)
+    assert any(note.startswith("3 photos have a pHash that is not 16 hex digits") for note in report.notes)
+    assert expected.loc[damaged, "near_dup_cluster"].isna().all()
+
+
+def test_the_pandas_engine_hashes_a_damaged_phash_of_a_stored_image_again(tmp_path):
+    from PIL import Image
+
+    from curate.filters.phash import parse_phashes
+    from curate.filters.run import ensure_phashes
+
+    ws = Workspace(tmp_path / "ws")
+    (ws.root / "images").mkdir(parents=True)
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(ws.root / "images" / "a.jpg")
+    catalog = generated(4, 1, owners=2, images=4, missing=0.0, prior=False).assign(
+        sha256=["a", "b", "c", "d"], image_path=["images/a.jpg", None, None, None],
+        phash=["zz", "zz", None, "00000000000000ff"], phash_mirror="00000000000000ff")
+    fixed = ensure_phashes(ws, catalog, workers=1)
+    assert parse_phashes(fixed["phash"])[1].tolist() == [True, False, False, True]  # only the stored image

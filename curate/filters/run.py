@@ -55,12 +55,14 @@ def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> p
 
 
 def ensure_phashes(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> pd.DataFrame:
-    """Fill `phash` and `phash_mirror` for stored images that lack one; each distinct image is hashed once."""
+    """Fill `phash` and `phash_mirror` for stored images that lack one (or whose pHash is not 16 hex
+    digits); each distinct image is hashed once."""
     from curate.filters import phash
 
     mirror = (catalog["phash_mirror"] if "phash_mirror" in catalog
               else pd.Series(None, index=catalog.index, dtype=object))
-    missing = (catalog["phash"].isna() | mirror.isna()) & catalog["image_path"].notna()
+    unreadable = ~phash.parse_phashes(catalog["phash"])[1]  # missing, or a damaged cell: hashed again
+    missing = (pd.Series(unreadable, index=catalog.index) | mirror.isna()) & catalog["image_path"].notna()
     if not missing.any():
         return catalog
     todo = catalog.loc[missing].drop_duplicates("sha256")

@@ -40,6 +40,12 @@ GEO_OFF = "off"
 GEO_APPLIED, GEO_FORCED, GEO_OFF_LABEL = "applied", "forced", "off"
 GEO_NOT_A_PLACE, GEO_TOO_FEW, GEO_NO_CENTRE = "skipped: not a place", "skipped: too few geotagged", \
     "skipped: no centre"
+def unreadable_phash_note(count: int) -> str:
+    """The note for photos whose pHash cell is not 16 hex digits (a damaged catalog): both engines say it."""
+    return (f"{count:,} photos have a pHash that is not 16 hex digits (a damaged catalog cell): they are left out "
+            "of the near-duplicate search; the pandas engine hashes those with a stored image again")
+
+
 NO_EMBEDDINGS_NOTE = ("near duplicates found by pHash alone (no efficientnet_lite0 embeddings): brightness, "
                       "crop, rotation and burst copies are mostly missed; run `curate embed` first, then "
                       "`curate filter` again")
@@ -493,7 +499,13 @@ def _geo_warnings(table: pd.DataFrame, config: FilterConfig) -> list[str]:
 
 def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], thumbnails: Mapping[str, bytes] | None,
                      embeddings: tuple[Sequence[str], np.ndarray] | None = None) -> tuple[pd.DataFrame, int]:
-    hashed = out["phash"].notna() & out["sha256"].notna()
+    from curate.filters.phash import parse_phashes
+
+    readable = parse_phashes(out["phash"])[1]
+    unreadable = int((out["phash"].notna().to_numpy() & ~readable).sum())
+    if unreadable:
+        notes.append(unreadable_phash_note(unreadable))
+    hashed = pd.Series(readable, index=out.index) & out["sha256"].notna()
     if not hashed.any():
         out["near_dup_cluster"] = None
         notes.append("no perceptual hashes (metadata-only catalog): near-duplicate filter skipped")

@@ -31,9 +31,10 @@ from curate.filters.stage import (
     _recipe_label_centres,
     _with_verdicts,
     label_verdicts,
+    unreadable_phash_note,
 )
 from curate.outofcore.db import BATCH_ROWS, Catalog, literal, quote
-from curate.outofcore.neardup import REPRESENTATIVE_ORDER, near_duplicates
+from curate.outofcore.neardup import READABLE_PHASH, REPRESENTATIVE_ORDER, near_duplicates
 from curate.outofcore.queries import status_counts
 
 _DROP = f"status = 'dropped', drop_reason = {{reason}}, drop_stage = {literal(STAGE)}"
@@ -110,7 +111,10 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
         _drop(con, "exact_duplicate", "exact IS NOT NULL AND exact <> photo_id")
     exact_groups = con.execute("SELECT count(DISTINCT exact) FROM w WHERE exact <> photo_id").fetchone()[0]
 
-    hashed = con.execute("SELECT count(*) FROM w WHERE phash IS NOT NULL AND sha256 IS NOT NULL").fetchone()[0]
+    unreadable = con.execute(f"SELECT count(*) FROM w WHERE phash IS NOT NULL AND NOT {READABLE_PHASH}").fetchone()[0]
+    if unreadable:
+        notes.append(unreadable_phash_note(unreadable))
+    hashed = con.execute(f"SELECT count(*) FROM w WHERE {READABLE_PHASH} AND sha256 IS NOT NULL").fetchone()[0]
     near_clusters = 0
     if hashed:
         near_clusters = near_duplicates(con, workspace, config, notes)

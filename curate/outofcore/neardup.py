@@ -29,6 +29,8 @@ from curate.filters import neardup, verify
 from curate.filters.stage import STAGE, FilterConfig, cluster_images, mirror_hashes, vectors_by_position
 from curate.outofcore.db import BATCH_ROWS, literal
 
+# the pHashes `curate.filters.phash.parse_phashes` reads (others are left out, as on pandas)
+READABLE_PHASH = "regexp_full_match(phash, '[0-9a-fA-F]{16}')"
 # the keep rule of `curate.filters.duplicates.representative_order`, as an ORDER BY over table w
 REPRESENTATIVE_ORDER = ("(status <> 'kept'), coalesce(width::DOUBLE * height::DOUBLE, 0) DESC, "
                         "taken_at ASC NULLS LAST, photo_id")
@@ -110,11 +112,11 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str]) -> int:
     as near_duplicate when config.dedupe_near. `ws`: the workspace whose thumbnail and embedding
     caches to read (None: neither, as pandas without thumbnails). Returns the number of clusters of
     more than one photo."""
-    con.execute("""
+    con.execute(f"""
         CREATE OR REPLACE TABLE nd_images AS
         SELECT row_number() OVER (ORDER BY rid) - 1 AS pos, sha256, phash, phash_mirror FROM (
             SELECT rid, sha256, phash, phash_mirror, row_number() OVER (PARTITION BY sha256 ORDER BY rid) AS k
-            FROM w WHERE phash IS NOT NULL AND sha256 IS NOT NULL)
+            FROM w WHERE {READABLE_PHASH} AND sha256 IS NOT NULL)
         WHERE k = 1""")
     n = con.execute("SELECT count(*) FROM nd_images").fetchone()[0]
     hashes, mirrors = _hashes(con, n)
@@ -149,7 +151,7 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str]) -> int:
         UPDATE w SET near = r.rep FROM (
             SELECT rid, first_value(photo_id) OVER (PARTITION BY cluster ORDER BY {REPRESENTATIVE_ORDER}) AS rep
             FROM w JOIN nd_images i USING (sha256) JOIN nd_labels USING (pos)
-            WHERE w.phash IS NOT NULL) r
+            WHERE {READABLE_PHASH.replace('phash', 'w.phash')}) r
         WHERE w.rid = r.rid""")
     clusters = con.execute("SELECT count(*) FROM (SELECT near FROM w WHERE near IS NOT NULL GROUP BY near "
                            "HAVING count(*) > 1)").fetchone()[0]
