@@ -379,13 +379,13 @@ def test_plan_names_are_safe_and_unique():
 
 @pytest.mark.parametrize("fmt", ["webdataset", "imagefolder", "hf", "csv", "hf-parquet"])
 def test_small_batches_and_buckets_export_the_same_bytes(demo_ws, tmp_path, fmt):
-    """The plan is streamed from the catalog file in batches and sorted buckets; with batches of 13
-    rows and buckets of 9 photos (so that shards and buckets straddle each other) the export is
+    """The plan is streamed from the catalog file in batches and sorted buckets; with batches of 53
+    rows and buckets of 40 photos (so that shards and buckets straddle each other) the export is
     byte-identical to one built from a single batch and bucket."""
     export_workspace(demo_ws, tmp_path / "whole", ExportConfig(fmt, shard_samples=7))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("curate.export.spill.BUCKET_ROWS", 9)
-        patch.setattr("curate.export.run.CatalogFile", lambda path: CatalogFile(path, batch_rows=13))
+        patch.setattr("curate.export.spill.BUCKET_ROWS", 40)
+        patch.setattr("curate.export.run.CatalogFile", lambda path: CatalogFile(path, batch_rows=53))
         export_workspace(demo_ws, tmp_path / "parts", ExportConfig(fmt, shard_samples=7))
     whole, parts = tree(tmp_path / "whole"), tree(tmp_path / "parts")
     assert whole == parts and len(whole) > 5

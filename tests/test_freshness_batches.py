@@ -106,7 +106,7 @@ def written(catalog: pd.DataFrame, root: Path) -> Workspace:
     return ws
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(catalog=catalogs(), batch_rows=st.integers(2, 6))
 def test_streamed_fingerprints_equal_the_in_memory_ones(catalog, batch_rows, tmp_path_factory):
     ws = written(catalog, tmp_path_factory.mktemp("fp"))
