@@ -77,6 +77,14 @@ def cache_thumbnails(ws: Workspace, thumbnails: dict[str, bytes]) -> None:
                    ws.root / "cache" / "thumbnails.parquet")
 
 
+def both_engines(catalog: pd.DataFrame, thumbnails: dict[str, bytes], config: FilterConfig, folder: Path):
+    """(pandas rows, report, DuckDB rows, report) of `catalog` with every thumbnail cached."""
+    ws = Workspace(folder / "ws")
+    cache_thumbnails(ws, thumbnails)
+    expected, report = filter_catalog(catalog, config, thumbnails=thumbnails)
+    return (expected, report, *duckdb_filter(catalog, config, ws, folder))
+
+
 near_configs = st.builds(FilterConfig, dedupe_near=st.booleans(), near_dup_bits=st.sampled_from([6, 8, 10]),
                          near_dup_crowded_share=st.sampled_from([verify.CROWDED_SHARE, None, 0.5]),
                          max_per_owner=st.sampled_from([None, 3]))
@@ -110,11 +118,8 @@ def test_the_generated_catalogs_have_clusters_to_compare(tmp_path):
     """The comparison above is not empty: near duplicates dropped, clusters of different images,
     and links that need the mirror pHashes."""
     catalog, thumbnails = with_images(generated(400, 5, owners=30, images=150, missing=0.1, prior=False), 5, 0.6)
-    ws = Workspace(tmp_path / "ws")
-    cache_thumbnails(ws, thumbnails)
     config = FilterConfig(dedupe_near=True)
-    expected, report = filter_catalog(catalog, config, thumbnails=thumbnails)
-    got, got_report = duckdb_filter(catalog, config, ws, tmp_path)
+    expected, report, got, got_report = both_engines(catalog, thumbnails, config, tmp_path)
     assert_same_rows(expected, got, FLAGS)
     assert report.near_duplicate_clusters >= 10
     assert got_report.near_duplicate_clusters == report.near_duplicate_clusters
@@ -222,11 +227,8 @@ def test_a_damaged_phash_cell_is_left_out_with_a_note_in_both_engines(tmp_path):
     catalog, thumbnails = with_images(generated(300, 8, owners=30, images=120, missing=0.1, prior=False), 8, 0.6)
     damaged = catalog.index[catalog["phash"].notna()][:3]
     catalog.loc[damaged, "phash"] = ["not-a-hash", "0123456789abcdeg", "0123456789abcdef0"]
-    ws = Workspace(tmp_path / "ws")
-    cache_thumbnails(ws, thumbnails)
     config = FilterConfig(dedupe_near=True)
-    expected, report = filter_catalog(catalog, config, thumbnails=thumbnails)
-    got, got_report = duckdb_filter(catalog, config, ws, tmp_path)
+    expected, report, got, got_report = both_engines(catalog, thumbnails, config, tmp_path)
     assert_same_rows(expected, got, FLAGS)
     assert_same_report(report, got_report)
     assert any(note.startswith("3 photos have a pHash that is not 16 hex digits") for note in report.notes)
