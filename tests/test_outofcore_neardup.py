@@ -151,14 +151,16 @@ def test_embedding_links_equal_pandas(tmp_path):
     vectors = pixels - pixels.mean(axis=1, keepdims=True)  # an edited copy's vector is close to its photo's
     ok = rng.random(len(shas)) < 0.9
     EmbeddingCache(ws, verify.EMBEDDING_BACKBONE).append(shas[:-5], vectors[:-5], ok[:-5])
-    config = FilterConfig(dedupe_near=True, near_dup_crowded_share=None, near_dup_cosine=0.95)
-    expected, report = filter_catalog(catalog, config, thumbnails=thumbnails,
-                                      embeddings=load_embeddings(ws, catalog))
-    got, got_report = duckdb_filter(catalog, config, ws, tmp_path)
-    assert_same_rows(expected, got, FLAGS)
-    assert_same_report(report, got_report)
-    links = [note for note in got_report.notes if note.startswith("near-duplicate links:")]
-    assert links and " 0 by embedding alone" not in links[0]
+    for cosine in (0.95, None):  # None: both embedding links off, the vectors still read (and counted) as on pandas
+        config = FilterConfig(dedupe_near=True, near_dup_crowded_share=None, near_dup_cosine=cosine,
+                              near_dup_verify_cosine=0.85 if cosine else None)
+        expected, report = filter_catalog(catalog, config, thumbnails=thumbnails,
+                                          embeddings=load_embeddings(ws, catalog))
+        got, got_report = duckdb_filter(catalog, config, ws, tmp_path)
+        assert_same_rows(expected, got, FLAGS)
+        assert_same_report(report, got_report)
+        links = [note for note in got_report.notes if note.startswith("near-duplicate links:")]
+        assert links and (" 0 by embedding alone" in links[0]) == (cosine is None)
 
 
 def test_an_unreadable_thumbnail_cache_is_a_note_not_a_crash(tmp_path):

@@ -12,7 +12,7 @@ Two things differ from the pandas engine, and the filter's notes say so when the
 DuckDB engine decodes no image, so an image without a cached thumbnail stays without one (its
 pHash candidates are not colour-verified, so not linked); and `curate embed`'s vectors, when the
 workspace has them, are read into memory as the pandas engine reads them (4 bytes x 1,280 an
-embedded image): `--near-dup-cosine off --near-dup-verify-cosine off` leaves them unread.
+embedded image).
 """
 
 from __future__ import annotations
@@ -92,18 +92,17 @@ def _thumbnails(con, n: int, cache: Path, scratch: Path) -> tuple[np.ndarray, np
     return thumbs, has_thumb, None
 
 
-def _embeddings(con, ws, config: FilterConfig):
-    """`curate embed`'s vectors of the images, as the pandas engine reads them, or None."""
-    if ws is None or (config.near_dup_cosine is None and config.near_dup_verify_cosine is None):
-        return None
+def _vectors(con, ws) -> tuple[np.ndarray | None, int | None]:
+    """(`curate embed`'s vectors in image order, how many images have one) read as the pandas
+    engine reads them (whenever the workspace has the cache), or (None, None)."""
     from curate.embed import EmbeddingCache
     from curate.filters.run import load_embeddings
 
-    if not EmbeddingCache(ws, verify.EMBEDDING_BACKBONE).dir.is_dir():
-        return None
-    shas = pd.Series([row[0] for row in con.execute("SELECT sha256 FROM nd_images ORDER BY pos").fetchall()],
-                     dtype=object)
-    return load_embeddings(ws, pd.DataFrame({"sha256": shas}))
+    if ws is None or not EmbeddingCache(ws, verify.EMBEDDING_BACKBONE).dir.is_dir():
+        return None, None
+    shas = [row[0] for row in con.execute("SELECT sha256 FROM nd_images ORDER BY pos").fetchall()]
+    embeddings = load_embeddings(ws, pd.DataFrame({"sha256": pd.Series(shas, dtype=object)}))
+    return (None, None) if embeddings is None else vectors_by_position(shas, embeddings)
 
 
 def near_duplicates(con, ws, config: FilterConfig, notes: list[str]) -> int:
@@ -120,12 +119,7 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str]) -> int:
         WHERE k = 1""")
     n = con.execute("SELECT count(*) FROM nd_images").fetchone()[0]
     hashes, mirrors = _hashes(con, n)
-    embeddings = _embeddings(con, ws, config)
-    vectors = embedded = None
-    if embeddings is not None:
-        shas = [row[0] for row in con.execute("SELECT sha256 FROM nd_images ORDER BY pos").fetchall()]
-        vectors, embedded = vectors_by_position(shas, embeddings)
-        del shas, embeddings
+    vectors, embedded = _vectors(con, ws)
     if ws is None:
         labels = cluster_images(verify.Evidence(hashes, mirrors, vectors=vectors), config, notes, embedded)
     else:
