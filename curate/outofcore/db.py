@@ -122,6 +122,17 @@ def arrow_query(con, query: str) -> pa.Table:
     return fetch()
 
 
+def record_batches(con, query: str, rows: int = BATCH_ROWS):
+    """The rows of `query` as Arrow record batches of `rows`, read on a second cursor so that the
+    caller may write while it reads (DuckDB 1.x and 2.x name the reader differently)."""
+    cursor = con.cursor()
+    try:
+        relation = cursor.sql(query)
+        yield from (getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader)(rows)
+    finally:
+        cursor.close()
+
+
 class Connection:
     """A DuckDB connection whose register / create_function / executemany first finish the last
     statement's result (DuckDB 2 refuses them while a result is pending)."""

@@ -33,7 +33,7 @@ from curate.filters.stage import (
     label_verdicts,
     unreadable_phash_note,
 )
-from curate.outofcore.db import BATCH_ROWS, Catalog, literal, quote
+from curate.outofcore.db import BATCH_ROWS, Catalog, literal, quote, record_batches
 from curate.outofcore.neardup import READABLE_PHASH, REPRESENTATIVE_ORDER, near_duplicates
 from curate.outofcore.queries import status_counts
 
@@ -118,6 +118,8 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     near_clusters = 0
     if hashed:
         near_clusters = near_duplicates(con, workspace, config, notes)
+        if config.dedupe_near:
+            _drop(con, "near_duplicate", "near IS NOT NULL AND near <> photo_id")
     else:
         notes.append("no perceptual hashes (metadata-only catalog): near-duplicate filter skipped")
     quality_table, quality_items = _quality(con, catalog, config, notes)
@@ -150,15 +152,9 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
 def _batches(con, catalog: Catalog, columns: list[str]):
     """The catalog's `rid` and `columns` as pandas frames of BATCH_ROWS rows (dtypes as read_catalog
     gives them), read on a second cursor so that the caller may write while it reads."""
-    cursor = con.cursor()
-    try:
-        items = ", ".join(["rid"] + [catalog.column(name) for name in columns])
-        relation = cursor.sql(f"SELECT {items} FROM {catalog.source}")
-        reader = (getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader)(BATCH_ROWS)  # 2.x, 1.x
-        for batch in reader:
-            yield batch.to_pandas(types_mapper=schema.pandas_type)
-    finally:
-        cursor.close()
+    items = ", ".join(["rid"] + [catalog.column(name) for name in columns])
+    for batch in record_batches(con, f"SELECT {items} FROM {catalog.source}", BATCH_ROWS):
+        yield batch.to_pandas(types_mapper=schema.pandas_type)
 
 
 def _quality(con, catalog: Catalog, config: FilterConfig, notes: list[str]) -> tuple[list[dict], list[str]]:

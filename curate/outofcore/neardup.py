@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate.filters import neardup, verify
-from curate.filters.stage import STAGE, FilterConfig, cluster_images, mirror_hashes, vectors_by_position
-from curate.outofcore.db import BATCH_ROWS, literal
+from curate.filters.stage import FilterConfig, cluster_images, mirror_hashes, vectors_by_position
+from curate.outofcore.db import literal, record_batches
 
 # the pHashes `curate.filters.phash.parse_phashes` reads (others are left out, as on pandas)
 READABLE_PHASH = "regexp_full_match(phash, '[0-9a-fA-F]{16}')"
@@ -36,26 +36,15 @@ REPRESENTATIVE_ORDER = ("(status <> 'kept'), coalesce(width::DOUBLE * height::DO
                         "taken_at ASC NULLS LAST, photo_id")
 
 
-def _reader(con, query: str):
-    """The rows of `query` in Arrow record batches of BATCH_ROWS, on a second cursor."""
-    cursor = con.cursor()
-    relation = cursor.sql(query)
-    return cursor, (getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader)(BATCH_ROWS)
-
-
 def _hashes(con, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(pHashes, mirror pHashes) of the images in position order, parsed a batch at a time."""
     hashes, mirrors = np.empty(n, np.uint64), np.empty(n, np.uint64)
-    cursor, reader = _reader(con, "SELECT phash, phash_mirror FROM nd_images ORDER BY pos")
-    try:
-        start = 0
-        for batch in reader:
-            end = start + batch.num_rows
-            hashes[start:end] = neardup.phash_to_uint64(batch.column(0).to_pylist())
-            mirrors[start:end] = mirror_hashes(hashes[start:end], *neardup.parse_phashes(batch.column(1).to_pylist()))
-            start = end
-    finally:
-        cursor.close()
+    start = 0
+    for batch in record_batches(con, "SELECT phash, phash_mirror FROM nd_images ORDER BY pos"):
+        end = start + batch.num_rows
+        hashes[start:end] = neardup.phash_to_uint64(batch.column(0).to_pylist())
+        mirrors[start:end] = mirror_hashes(hashes[start:end], *neardup.parse_phashes(batch.column(1).to_pylist()))
+        start = end
     return hashes, mirrors
 
 
@@ -69,20 +58,15 @@ def _thumbnails(con, n: int, cache: Path, scratch: Path) -> tuple[np.ndarray, np
     import duckdb
 
     try:
-        cursor, reader = _reader(con, f"SELECT i.pos, t.thumbnail FROM nd_images i JOIN read_parquet("
-                                      f"{literal(str(cache))}) t USING (sha256)")
-        try:
-            for batch in reader:
-                positions = batch.column(0).to_numpy()
-                data = batch.column(1)
-                sizes = pc.binary_length(data).to_numpy(zero_copy_only=False)
-                whole = sizes == verify.THUMB_BYTES
-                if whole.any():
-                    rows = pc.filter(data, pa.array(whole)).to_pylist()
-                    thumbs[positions[whole]] = np.frombuffer(b"".join(rows), np.uint8).reshape(-1, verify.THUMB_BYTES)
-                    has_thumb[positions[whole]] = True
-        finally:
-            cursor.close()
+        for batch in record_batches(con, f"SELECT i.pos, t.thumbnail FROM nd_images i JOIN read_parquet("
+                                         f"{literal(str(cache))}) t USING (sha256)"):
+            positions = batch.column(0).to_numpy()
+            data = batch.column(1)
+            whole = pc.binary_length(data).to_numpy(zero_copy_only=False) == verify.THUMB_BYTES
+            if whole.any():
+                rows = pc.filter(data, pa.array(whole)).to_pylist()
+                thumbs[positions[whole]] = np.frombuffer(b"".join(rows), np.uint8).reshape(-1, verify.THUMB_BYTES)
+                has_thumb[positions[whole]] = True
     except (duckdb.Error, OSError, pa.ArrowException) as exc:  # a cache: go on without it, and say so
         thumbs[:] = 0
         has_thumb[:] = False
@@ -107,8 +91,8 @@ def _vectors(con, ws) -> tuple[np.ndarray | None, int | None]:
 
 def near_duplicates(con, ws, config: FilterConfig, notes: list[str]) -> int:
     """Fill column `near` of table w (the representative's photo_id of each row's near-duplicate
-    cluster, as `stage._near_duplicates` fills near_dup_cluster) and drop the kept non-representatives
-    as near_duplicate when config.dedupe_near. `ws`: the workspace whose thumbnail and embedding
+    cluster, as `stage._near_duplicates` fills near_dup_cluster; `--dedupe-near`'s drops are the
+    caller's, curate.outofcore.filter). `ws`: the workspace whose thumbnail and embedding
     caches to read (None: neither, as pandas without thumbnails). Returns the number of clusters of
     more than one photo."""
     con.execute(f"""
@@ -123,10 +107,10 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str]) -> int:
     if ws is None:
         labels = cluster_images(verify.Evidence(hashes, mirrors, vectors=vectors), config, notes, embedded)
     else:
-        scratch_parent = ws.root / "cache"
-        scratch_parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".neardup-", dir=scratch_parent) as scratch:
-            thumbs, has_thumb, problem = _thumbnails(con, n, ws.root / "cache" / "thumbnails.parquet", Path(scratch))
+        cache = ws.root / "cache"
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".neardup-", dir=cache) as scratch:
+            thumbs, has_thumb, problem = _thumbnails(con, n, cache / "thumbnails.parquet", Path(scratch))
             if problem:
                 notes.append(problem)
             elif not has_thumb.all():
@@ -147,9 +131,5 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str]) -> int:
             FROM w JOIN nd_images i USING (sha256) JOIN nd_labels USING (pos)
             WHERE {READABLE_PHASH.replace('phash', 'w.phash')}) r
         WHERE w.rid = r.rid""")
-    clusters = con.execute("SELECT count(*) FROM (SELECT near FROM w WHERE near IS NOT NULL GROUP BY near "
-                           "HAVING count(*) > 1)").fetchone()[0]
-    if config.dedupe_near:
-        con.execute(f"UPDATE w SET status = 'dropped', drop_reason = 'near_duplicate', drop_stage = "
-                    f"{literal(STAGE)} WHERE status = 'kept' AND near IS NOT NULL AND near <> photo_id")
-    return int(clusters)
+    return int(con.execute("SELECT count(*) FROM (SELECT near FROM w WHERE near IS NOT NULL GROUP BY near "
+                           "HAVING count(*) > 1)").fetchone()[0])
