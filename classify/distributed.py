@@ -46,3 +46,14 @@ def init_distributed(device_preference: str) -> tuple[Distributed, torch.device]
         if not dist.is_initialized():
             dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return context, device
+
+
+def leave_distributed(context: Distributed) -> None:
+    """Wait for every rank, then leave the process group. A process that exits with the group
+    still open can abort while the interpreter shuts down (gloo's threads still hold tensors;
+    pytorch/pytorch#179291): torchrun then fails the run although every rank finished."""
+    import torch.distributed as dist
+
+    if context.active and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

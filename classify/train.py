@@ -36,7 +36,7 @@ from torch import nn
 
 from classify.config import TrainConfig, check_out_folder
 from classify.data import class_list, labelled_rows, split_datasets
-from classify.distributed import init_distributed
+from classify.distributed import init_distributed, leave_distributed
 from classify.gate import OFF_TOPIC
 from classify.model import META, RunMeta, build_classifier, save_meta, save_model
 from classify.plots import plot_curves
@@ -504,6 +504,7 @@ def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = Fals
     trainer.fit(stop_after=stop_after)
     if gate and trainer.dist.main and trainer.next_epoch >= config.total_epochs:
         trainer.gate = record_gate(ws, run_dir, own if catalog is None else catalog, trainer)
+    leave_distributed(trainer.dist)
     return trainer
 
 
