@@ -25,18 +25,20 @@ import torch
 
 
 def make_workspace(root: Path, photos: int):
-    from typer.testing import CliRunner
-
-    from curate.cli.app import app
+    """A filtered, split demo workspace, through the library (no command line: the GPU machine's
+    image may hold another typer than ours)."""
     from curate.demo.config import DemoConfig
+    from curate.filters.run import FilterConfig, run_filter
     from curate.ingest.demo import ingest_demo
+    from curate.recipes import load_recipe
+    from curate.split import SplitConfig, run_split
     from curate.workspace import Workspace
 
     ws = Workspace(root)
     ingest_demo(ws, DemoConfig(photos=photos, seed=2), images=True, workers=2)
-    runner = CliRunner()
-    for args in (["filter", "--recipe", "skylines"], ["split"]):
-        assert runner.invoke(app, [*args, "--workspace", str(root)]).exit_code == 0
+    recipe = load_recipe("skylines")
+    run_filter(ws, FilterConfig(**recipe.stage_defaults("filter")), recipe=recipe)
+    run_split(ws, SplitConfig())
     return ws
 
 

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# There (the lent GPU machine: 16 cores, one H200, Python 3.12 with PyTorch, no network), from the
+# repository root, once two calls have carried .whl-a and .whl-b (bench/device/wheels.sh made them
+# here). Runs what issue Q's machine targets and docs/benchmarks.md still owe, the targets first,
+# each step under its own time limit, each log in $OUT. About 7 minutes; see docs/scale.md,
+# "Measuring on a GPU machine".
+set -uo pipefail
+OUT=${OUT:-/tmp/gpu-figures}
+mkdir -p "$OUT"
+started=$SECONDS
+part=$(ls .whl-a/ray-*.whl.part-aa)
+ray_wheel=/tmp/$(basename "${part%.part-aa}")
+cat "$part" .whl-b/ray-*.whl.part-ab > "$ray_wheel"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+  "$ray_wheel" .whl-a/*.whl .whl-b/*.whl || { echo "wheel install failed"; exit 1; }
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 RAY_AUTH_MODE=disabled
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/machine.log"
+python3 -c "import torch, ray; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'ray', ray.__version__)" \
+  | tee -a "$OUT/machine.log"
+
+step() {  # step NAME SECONDS COMMAND...: the log in $OUT/NAME.log, its progress lines left out here
+  local name=$1 limit=$2
+  shift 2
+  echo "== $name ($(( SECONDS - started )) s in): $*"
+  timeout "$limit" "$@" > >(tee -a "$OUT/$name.log" | grep -v -E ': [0-9,]+/[0-9,]+ \(|^\s*$|INFO|WARNING') 2>&1
+  echo "== $name: exit $? after $(( SECONDS - started )) s"
+}
+
+# issue Q: the pixel pass from 1 to 8 Ray CPUs (>= 0.8 of linear), Ray GPU embedding (>= 0.9x local)
+step ray-pixels 150 python3 bench/ray_scaling.py pixels --photos 2000 --cpus 1 2 4 8 --side 640
+step ray-embed 110 python3 bench/ray_scaling.py embed --images 4000 --side 640 --batch-size 256 --workers 12
+step ray-embed 70 python3 bench/ray_scaling.py embed --images 4000 --side 640 --batch-size 256 --workers 12 \
+  --shard-size 2048
+# owed since issue E: training and embedding throughput on the GPU, and the CUDA tests
+step train-throughput 150 python3 bench/train_throughput.py --backbones efficientnet_lite0 resnet50 \
+  --workers 8 12 16
+step embed-throughput 60 python3 bench/embed_throughput.py --images 1024 --batch-size 256 --workers 8 16 \
+  --device cuda
+step gpu-tests 90 env PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py -rs
+echo "all steps: $(( SECONDS - started )) s"

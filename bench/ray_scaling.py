@@ -1,0 +1,189 @@
+"""Benchmark: how the Ray engine scales (issue Q's machine targets), ratios measured in one run.
+
+    .venv/bin/python bench/ray_scaling.py pixels [--photos 2000] [--cpus 1 2 4 8] [--side 640]
+    .venv/bin/python bench/ray_scaling.py embed  [--images 2000] [--device auto] [--side 640]
+
+`pixels`: ingest's per-image pass (render the demo photo at `--side` x 3/4 `--side`, sha256,
+validation decode with pHash, thumbnail and quality statistics, the content-addressed store) on
+a local Ray limited to N CPUs, for each N of `--cpus`, one thread per Ray task; the same photos
+each time, shards of `--shard-size` (default: 1/40 of the photos, so that 1, 2, 4 and 8 CPUs all
+get whole rounds of shards). The scaling efficiency at N is (time at the first N x that N) /
+(time at N x N): 1.0 is linear. Target (issue Q, on the 16-core machine): >= 0.8 from 1 to 8.
+The driver's serial work (planning, merging the shards into the catalog) is inside the wall
+time, as it is for a user. Every N's catalog must equal the first N's.
+
+`embed`: `curate embed` on the same stored images twice, through the local engine and through
+a Ray actor, on `--device`. With a CUDA GPU the Ray run gets one GPU actor with `--workers`
+decode processes (what `curate embed --engine ray` does on a GPU cluster); on a CPU-only
+machine the local Ray is told it has one GPU (`--fake-gpu`, the default there) so that the same
+one-actor path runs on the CPU. The ratio is Ray's images/s over the local engine's; target
+(issue Q, on the GPU machine): >= 0.9. The embeddings must match (max abs difference printed).
+Both runs use shards of `--shard-size` images (default 500, the engine's) and the local
+engine's checkpoint parts of `--checkpoint` images (default 2048, `curate embed`'s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from curate import engines
+from curate.demo.config import DemoConfig
+from curate.ingest.demo import ingest_demo
+from curate.workspace import Workspace, read_catalog
+
+
+def machine_line() -> str:
+    import ray
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {gpu}, Python {platform.python_version()}, "
+            f"torch {torch.__version__}, ray {ray.__version__}; load average {os.getloadavg()[0]:.2f}")
+
+
+def demo_config(photos: int, side: int) -> DemoConfig:
+    return DemoConfig(photos=photos, seed=7, image_width=side, image_height=side * 3 // 4)
+
+
+def pixels(args) -> bool:
+    import ray
+
+    root = Path(tempfile.mkdtemp(prefix="ray-scaling-"))
+    shard = args.shard_size or max(1, args.photos // 40)
+    engine = engines.EngineConfig(engine="ray", shard_size=shard)
+    times: dict[int, list[float]] = {}
+    reference = None
+    identical = True
+    try:
+        for cpus in args.cpus:
+            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+            try:
+                for repeat in range(args.repeats):
+                    ws = Workspace(root / f"cpus-{cpus}-{repeat}")
+                    with engines.use(engine):
+                        started = time.perf_counter()
+                        report = ingest_demo(ws, demo_config(args.photos, args.side), workers=1)
+                        times.setdefault(cpus, []).append(time.perf_counter() - started)
+                    catalog = read_catalog(ws)
+                    if reference is None:
+                        reference = catalog
+                    else:
+                        try:
+                            pd.testing.assert_frame_equal(reference, catalog)
+                        except AssertionError as difference:
+                            identical = False
+                            print(f"{cpus} CPUs: the catalog differs from the first run's: {str(difference)[:200]}")
+                    print(f"{cpus} CPUs, repeat {repeat + 1}: {times[cpus][-1]:.2f} s ({report.summary()})",
+                          flush=True)
+                    shutil.rmtree(ws.root)
+            finally:
+                ray.shutdown()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    first = args.cpus[0]
+    base = statistics.median(times[first])
+    print(f"\npixel pass on Ray: {args.photos:,} demo photos at {args.side}x{args.side * 3 // 4}, shards of {shard}, "
+          f"one thread per task, median of {args.repeats}")
+    print("| CPUs | wall s | photos/s | speed-up | efficiency (1.0 = linear) |")
+    print("|---|---|---|---|---|")
+    for cpus in args.cpus:
+        wall = statistics.median(times[cpus])
+        speedup = base / wall
+        print(f"| {cpus} | {wall:.2f} | {args.photos / wall:.0f} | {speedup:.2f}x | {speedup * first / cpus:.2f} |")
+    last = args.cpus[-1]
+    efficiency = base / statistics.median(times[last]) * first / last
+    print(f"efficiency {first} -> {last} CPUs: {efficiency:.2f} (target >= 0.8 on the 16-core machine)")
+    print(f"catalogs identical across CPU counts: {'yes' if identical else 'NO'}")
+    return identical
+
+
+def embed(args) -> bool:
+    import ray
+    import torch
+
+    from curate.embed import EmbedConfig, EmbeddingCache, run_embed
+
+    cuda = torch.cuda.is_available() and args.device in ("auto", "cuda")
+    fake_gpu = args.fake_gpu if args.fake_gpu is not None else not cuda
+    root = Path(tempfile.mkdtemp(prefix="ray-embed-"))
+    try:
+        ws = Workspace(root / "ws")
+        ingest_demo(ws, demo_config(args.images, args.side), workers=os.cpu_count() or 1)
+        config = EmbedConfig(device=args.device, batch_size=args.batch_size, workers=args.workers,
+                             checkpoint=args.checkpoint)
+        cache_dir = EmbeddingCache(ws, config.cache_key).dir
+        shas = pd.Series(sorted(read_catalog(ws)["sha256"].dropna().unique()))
+        results: dict[str, list[tuple[float, float]]] = {"local": [], "ray": []}
+        vectors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        ray.init(num_cpus=os.cpu_count(), num_gpus=1 if fake_gpu else None, include_dashboard=False,
+                 log_to_driver=False)
+        try:
+            for repeat in range(args.repeats):
+                for name in ("local", "ray"):
+                    shutil.rmtree(cache_dir, ignore_errors=True)
+                    engine = engines.EngineConfig(engine=name, shard_size=args.shard_size)
+                    with engines.use(engine):
+                        started = time.perf_counter()
+                        report = run_embed(ws, config)
+                        wall = time.perf_counter() - started
+                    results[name].append((report.computed / wall, wall))
+                    print(f"repeat {repeat + 1} {name}: {report.computed:,} images in {wall:.2f} s "
+                          f"({report.computed / wall:.1f} images/s) on {report.device}", flush=True)
+                    found, known, ok = EmbeddingCache(ws, config.cache_key).lookup(shas)
+                    vectors[name] = (found, known & ok)
+        finally:
+            ray.shutdown()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    local = statistics.median(rate for rate, _ in results["local"])
+    remote = statistics.median(rate for rate, _ in results["ray"])
+    (left, left_ok), (right, right_ok) = vectors["local"], vectors["ray"]
+    same_images = bool(np.array_equal(left_ok, right_ok) and left_ok.any())
+    difference = float(np.abs(left[left_ok] - right[left_ok]).max()) if same_images else np.inf
+    where = "GPU" if cuda else ("CPU, one actor on a declared GPU" if fake_gpu else "CPU actors")
+    print(f"\nembed: {args.images:,} demo photos at {args.side}x{args.side * 3 // 4}, {config.backbone}, "
+          f"batch {args.batch_size}, {config.resolved_workers()} decode workers, {where}; median of {args.repeats}")
+    print(f"local engine: {local:.1f} images/s; ray engine: {remote:.1f} images/s; ratio ray / local "
+          f"{remote / local:.2f}x (target >= 0.9 on the GPU machine)")
+    print(f"same images embedded: {'yes' if same_images else 'NO'}; max abs difference {difference:.2e}")
+    return same_images and difference < 1e-3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    modes = parser.add_subparsers(dest="mode", required=True)
+    scale = modes.add_parser("pixels")
+    scale.add_argument("--photos", type=int, default=2000)
+    scale.add_argument("--cpus", type=int, nargs="+", default=[1, 2, 4, 8])
+    scale.add_argument("--side", type=int, default=640, help="demo photo width (height 3/4 of it)")
+    scale.add_argument("--repeats", type=int, default=1)
+    scale.add_argument("--shard-size", type=int, default=None)
+    gpu = modes.add_parser("embed")
+    gpu.add_argument("--images", type=int, default=2000)
+    gpu.add_argument("--side", type=int, default=640)
+    gpu.add_argument("--device", default="auto")
+    gpu.add_argument("--batch-size", type=int, default=128)
+    gpu.add_argument("--workers", type=int, default=None, help="decode processes (default: curate embed's)")
+    gpu.add_argument("--shard-size", type=int, default=engines.DEFAULT_SHARD_SIZE)
+    gpu.add_argument("--checkpoint", type=int, default=2048)
+    gpu.add_argument("--repeats", type=int, default=1)
+    gpu.add_argument("--fake-gpu", action=argparse.BooleanOptionalAction, default=None)
+    args = parser.parse_args()
+    print(machine_line(), flush=True)
+    ok = pixels(args) if args.mode == "pixels" else embed(args)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
