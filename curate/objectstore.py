@@ -99,7 +99,8 @@ def check_store_uri(uri: str, what: str = "the image store") -> str:
 
 
 def filesystem(url: str):
-    """The fsspec filesystem of `url`'s protocol; UsageError if fsspec or its driver is missing."""
+    """The fsspec filesystem of `url`'s protocol; UsageError (one line, secrets masked) if fsspec or
+    its driver is missing, or the driver cannot start with the environment's settings."""
     protocol = url.partition("://")[0].lower()
     extra = EXTRAS.get(protocol)
     hint = f"pip install 'curate-photos[{extra}]'" if extra else "install the fsspec driver for it"
@@ -114,6 +115,11 @@ def filesystem(url: str):
                          "folder for the image store") from None
     except ImportError:
         raise UsageError(f"an image store at {protocol}:// needs its fsspec driver: {hint}") from None
+    except Exception as exc:  # the driver's own set-up: gcsfs checks a token, s3fs reads a profile
+        detail = mask_secrets(" ".join(str(exc).split()))[:200] or type(exc).__name__
+        raise UsageError(f"cannot set up the {protocol}:// driver ({type(exc).__name__}: {detail}); check the "
+                         "credentials and settings it reads from the environment (AWS_*, AWS_PROFILE, "
+                         "GOOGLE_APPLICATION_CREDENTIALS, FSSPEC_*; docs/scale.md)") from None
 
 
 def _filesystem(fsspec, protocol: str):

@@ -131,6 +131,23 @@ def test_a_missing_driver_names_the_extra_to_install(monkeypatch):
         objectstore.check_store_uri("s3://bucket/prefix")
 
 
+def test_a_driver_that_cannot_start_is_one_masked_line(tmp_path, monkeypatch):
+    # gcsfs given a bad token in FSSPEC_GS_TOKEN raised requests' ConnectionError, its URL holding the token
+    def bad_token(fsspec_module, protocol):
+        raise ConnectionError(f"Max retries exceeded with url: /tokeninfo?access_token={SECRET}")
+
+    monkeypatch.setattr(objectstore, "_filesystem", bad_token)
+    folder = photo_folder(tmp_path / "photos")
+    result = runner.invoke(app, ["ingest", "folder", str(folder), "--workspace", str(tmp_path / "ws"),
+                                 "--store", "gs://bucket/photos"])
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot set up the gs:// driver (ConnectionError" in errors[0]
+    assert "access_token=***" in errors[0] and "GOOGLE_APPLICATION_CREDENTIALS" in errors[0]
+    assert SECRET not in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "ws" / objectstore.STORE_FILE).exists()
+
+
 def test_credentials_in_a_store_url_are_refused_and_never_printed(tmp_path):
     folder = photo_folder(tmp_path / "photos")
     result = runner.invoke(app, ["ingest", "folder", str(folder), "--workspace", str(tmp_path / "ws"),
