@@ -155,7 +155,7 @@ def store_uri(ws: Workspace) -> str | None:
     path = ws.root / STORE_FILE
     try:
         stamp = path.stat().st_mtime_ns
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no store.json, or no workspace folder (yet)
         return None
     return _read_store_file(path, stamp)
 

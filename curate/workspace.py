@@ -56,9 +56,14 @@ class Workspace:
     def truth_path(self) -> Path:
         return self.root / "demo_truth.parquet"
 
-    def ensure(self) -> Workspace:
+    def check_not_a_file(self) -> Workspace:
+        """UsageError when the workspace path names a file (a missing folder is fine: ingest creates it)."""
         if self.root.exists() and not self.root.is_dir():
             raise UsageError(f"workspace {self.root} is a file, not a folder; pass --workspace with a folder path")
+        return self
+
+    def ensure(self) -> Workspace:
+        self.check_not_a_file()
         self.root.mkdir(parents=True, exist_ok=True)
         return self
 
@@ -116,8 +121,7 @@ def _open_lock_file(ws: Workspace) -> tuple[bool, IO[str]]:
 
     Retried when the folder vanishes between mkdir and open (another command removing the
     empty workspace it had created)."""
-    if ws.root.exists() and not ws.root.is_dir():
-        raise UsageError(f"workspace {ws.root} is a file, not a folder; pass --workspace with a folder path")
+    ws.check_not_a_file()
     for _ in range(5):
         created = not ws.root.exists()
         try:

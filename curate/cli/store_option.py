@@ -17,6 +17,6 @@ store_options = config_options(objectstore.StoreConfig, layered=False, param="st
 def store_workspace(path: Path | None, store_settings: dict | None) -> Workspace:
     """The workspace of --workspace, its image store set to --store when given (one line, exit 2, for a
     bad URI or a workspace whose images are already elsewhere)."""
-    ws = workspace(path)
+    ws = workspace(path).check_not_a_file()
     objectstore.record_store(ws, (store_settings or {}).get("uri"))
     return ws
