@@ -50,6 +50,10 @@ class SplitConfig:
                                f"{self.val + self.test:g}", "val", "test")
         if self.by != "none" and self.by != "owner" and self.by not in schema.COLUMN_BY_NAME:
             raise SettingError(f"{{by}} must be owner, none or a catalog column, got {self.by!r}", "by")
+        if self.by == "label":
+            raise SettingError("{by} cannot be label: the split is stratified by label, so grouping by it puts each "
+                               "label whole into one split and leaves val and test empty; use owner (default), none "
+                               "or another column", "by")
         if self.seed < 0:
             raise SettingError(f"{{seed}} must be 0 or more, got {self.seed}", "seed")
 
@@ -155,8 +159,21 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFr
     if len(off):
         notes.append(f"{len(off)} label(s) could not reach the requested shares within ±{TOLERANCE:.0%}: "
                      f"{', '.join(off['label'])} (dominant groups; see requested vs achieved)")
-    return out, SplitReport(asdict(config), per_label, int(group.max()) + 1, no_owner, notes,
-                            ungrouped_duplicates_warning(kept, config))
+    warnings = ungrouped_duplicates_warning(kept, config) + empty_split_warnings(per_label, config)
+    return out, SplitReport(asdict(config), per_label, int(group.max()) + 1, no_owner, notes, warnings)
+
+
+def empty_split_warnings(per_label: pd.DataFrame, config: SplitConfig) -> list[str]:
+    """A warning for each requested split (val, test) that came out empty: the groups are too few or
+    too large (say one photographer per label, or a --by column that follows the label) to share."""
+    empty = [name for name, share in (("val", config.val), ("test", config.test))
+             if share > 0 and len(per_label) and int(per_label[f"{name}_photos"].sum()) == 0]
+    if not empty:
+        return []
+    return [f"the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} empty although "
+            f"{' and '.join(f'--{name} {getattr(config, name):g}' for name in empty)} asked for photos: every group "
+            f"(by {config.by} ∪ duplicate cluster) is too large to share out; group by another column, or add photos "
+            "from more photographers"]
 
 
 def ungrouped_duplicates_warning(kept: pd.DataFrame, config: SplitConfig) -> list[str]:

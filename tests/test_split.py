@@ -535,3 +535,36 @@ def test_check_leakage_accepts_the_split_by_values(tmp_path):
     for by in ("owner", "none"):
         result = CliRunner().invoke(app, ["check-leakage", "-w", str(tmp_path), "--by", by])
         assert result.exit_code == 0, result.output
+
+
+# ----------------------------------------------------------------------------- empty splits
+
+def test_by_label_is_refused_one_line(tmp_path):
+    """Grouping by the stratification column puts each label whole into one split (audit finding 7)."""
+    root = write_ws(tmp_path, leak_catalog())
+    result = cli("split", "-w", root, "--by", "label")
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert "label" in result.output and "owner" in result.output
+    assert read_catalog(Workspace(root))["split"].isna().all()
+
+
+def test_a_split_left_empty_is_a_warning(tmp_path):
+    """One photographer per label: every group is a whole label, so val and test cannot get photos;
+    the command says so instead of printing 0/0 as a success."""
+    rows = [{"source_id": f"{label}{i}", "owner_id": f"owner-{label}", "label": label}
+            for label in ("a", "b", "c") for i in range(20)]
+    result, report = split_catalog(make_catalog(rows), SplitConfig(val=0.1, test=0.2))
+    assert set(result["split"]) == {"train"}
+    assert any("val and test splits are empty" in w for w in report.warnings), report.warnings
+    shown = cli("split", "-w", write_ws(tmp_path, make_catalog(rows)))
+    assert shown.exit_code == 0 and "warning:" in shown.output and "empty" in shown.output
+    # no val asked for, none missing: only the test split is named
+    _, report = split_catalog(make_catalog(rows), SplitConfig(val=0.0, test=0.2))
+    assert [w for w in report.warnings if "empty" in w] == [w for w in report.warnings if "test split is empty" in w]
+    assert any("test split is empty" in w for w in report.warnings)
+    # a collection that can be shared out gets no such warning
+    rows = [{"source_id": f"{label}{i}", "owner_id": f"o{label}{i}", "label": label}
+            for label in ("a", "b") for i in range(40)]
+    _, report = split_catalog(make_catalog(rows), SplitConfig())
+    assert not [w for w in report.warnings if "empty" in w]

@@ -21,7 +21,7 @@ from curate import schema
 from curate.errors import UsageError
 from curate.outofcore.db import Catalog, literal, quote
 from curate.schema import NO_LABEL, SPLITS
-from curate.split import TOLERANCE, SplitConfig, SplitReport, assign_groups, shares_table
+from curate.split import TOLERANCE, SplitConfig, SplitReport, assign_groups, empty_split_warnings, shares_table
 
 _OWNER = "coalesce(owner_id, '(no owner) ' || photo_id)"
 
@@ -117,6 +117,7 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
         warnings.append(f"near-duplicate clusters are not known yet, so this split groups by {by} and exact image "
                         "only (near-duplicates from different owners may land in two splits); run `curate filter`, "
                         "then `curate split` again")
+    warnings += empty_split_warnings(per_label, config)
     items = [f"{splits}[s.code + 1] AS split" if name == "split" else c(name) for name in schema.NAMES]
     query = f"SELECT {', '.join(items)}, rid FROM {catalog.source} src LEFT JOIN s USING (rid) ORDER BY rid"
     return query, SplitReport(asdict(config), per_label, n_groups, int(no_owner), notes, warnings)
