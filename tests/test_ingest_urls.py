@@ -424,3 +424,38 @@ def test_killed_download_resumes_without_refetching(server, tmp_path):
     requested_again = {hit.path for hit in server.log()[server_log_at_kill:]}
     assert not requested_again & served_first, "a finished image was downloaded again"
     assert max(Counter(server.completed_paths()).values()) == 1
+
+
+def test_every_download_failing_for_a_passing_reason_is_exit_4_and_retried_later(server, tmp_path):
+    """Offline (or a dead proxy): no image at all could be fetched. That is one line and exit 4
+    ("upstream failed"), not a 0/N success; the rows are recorded, and the next run fetches them."""
+    refused = refused_url()
+    rows = [{"photoid": str(i), "downloadurl": refused.replace("gone", f"gone{i}")} for i in range(5)]
+    file = yfcc_csv(tmp_path / "offline.csv", rows)
+    root = tmp_path / "ws"
+    result = CliRunner().invoke(app, ["ingest", "urls", str(file), "--timeout", "2", "--retries", "0", "-w", str(root)])
+    assert result.exit_code == 4, result.output
+    assert "Traceback" not in result.output
+    assert "no image could be downloaded" in result.output and "run the same command again" in result.output
+    catalog = read_catalog(Workspace(root))
+    assert sorted(catalog["source_id"]) == [str(i) for i in range(5)]
+    assert set(catalog["drop_reason"]) == {"connection_error"}
+    # the network is back: the same file, rows pointing at a live server, all stored
+    for i in range(5):
+        server.route(f"/{i}.jpg", Response(image(i)))
+    file = yfcc_csv(tmp_path / "offline.csv", [{"photoid": str(i), "downloadurl": server.url(f"/{i}.jpg")}
+                                               for i in range(5)])
+    result = CliRunner().invoke(app, ["ingest", "urls", str(file), "-w", str(root)])
+    assert result.exit_code == 0, result.output
+    assert (read_catalog(Workspace(root))["status"] == "kept").all()
+
+
+def test_some_downloads_failing_for_a_passing_reason_is_a_note(server, tmp_path):
+    server.route("/ok.jpg", Response(image(1)))
+    server.route("/busy.jpg", Response(status=503))
+    file = yfcc_csv(tmp_path / "mixed.csv", [{"photoid": "1", "downloadurl": server.url("/ok.jpg")},
+                                             {"photoid": "2", "downloadurl": server.url("/busy.jpg")},
+                                             {"photoid": "3", "downloadurl": server.url("/absent.jpg")}])
+    result = CliRunner().invoke(app, ["ingest", "urls", str(file), "--retries", "0", "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 0, result.output
+    assert "note: 1 download failed for a reason that may pass" in result.output
