@@ -3,6 +3,8 @@ arguments get one line and the right exit code, and nothing is left silently wro
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from helpers import jpeg_bytes
 from typer.testing import CliRunner
@@ -41,3 +43,82 @@ def test_ingest_into_a_file_as_workspace_is_one_line(tmp_path, command):
     assert "is a file, not a folder" in result.output
     assert "Traceback" not in result.output
     assert afile.read_text() == "not a workspace"
+
+
+def ingest_folder_cli(folder, ws, *extra):
+    return invoke("ingest", "folder", folder, "-w", ws, *extra)
+
+
+def test_a_folder_of_split_folders_is_ingested_with_a_warning(tmp_path):
+    """scenes15/{train,test}/<class>/: the first-level folders become the labels train and test, which
+    is almost never meant (audit finding 9)."""
+    root = tmp_path / "dataset"
+    for split in ("train", "test"):
+        photo_folder(root / split, labels=("coast", "forest"))
+    result = ingest_folder_cli(root, tmp_path / "ws")
+    assert result.exit_code == 0, result.output
+    assert "warning: the labels are the first-level folders (test, train)" in result.output
+    assert "coast, forest" in result.output and "curate ingest folder DIR/test" in result.output
+    # label folders that are the classes: no such warning, even with subfolders of their own
+    classes = tmp_path / "classes"
+    photo_folder(classes / "coast", labels=("2019", "2020"))
+    photo_folder(classes / "forest", labels=("2019", "2020"))
+    result = ingest_folder_cli(classes, tmp_path / "ws2")
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+
+
+def test_scrape_refuses_a_folder_of_split_folders(tmp_path):
+    root = tmp_path / "dataset"
+    for split in ("train", "test"):
+        photo_folder(root / split, labels=("coast", "forest"), per_label=3)
+    off = photo_folder(tmp_path / "off", labels=("x",), per_label=3)
+    result = invoke("ingest", "scrape", root, "--topic", "urban", "--offtopic", off / "x", "--photos", "10",
+                    "-w", tmp_path / "ws")
+    assert result.exit_code == 2, result.output
+    assert "split folders (test, train)" in result.output and str(root / "test") in result.output
+    assert not (tmp_path / "ws" / "catalog.parquet").exists()
+
+
+def test_photos_without_any_label_are_a_warning(tmp_path):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for k in range(3):
+        (flat / f"p{k}.jpg").write_bytes(jpeg_bytes(color=(30 * k, 60, 90)))
+    result = ingest_folder_cli(flat, tmp_path / "ws")
+    assert result.exit_code == 0, result.output
+    assert "warning: no photo has a label" in result.output
+    # asked for: no warning
+    result = ingest_folder_cli(flat, tmp_path / "ws2", "--label-from", "none")
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+
+
+def test_a_photo_beside_the_label_folders_is_named(tmp_path):
+    root = photo_folder(tmp_path / "photos")
+    (root / "loose.jpg").write_bytes(jpeg_bytes(color=(1, 2, 3)))
+    result = ingest_folder_cli(root, tmp_path / "ws")
+    assert result.exit_code == 0, result.output
+    assert "warning: 1 photo sits beside the label folders (e.g. loose.jpg) and gets no label" in result.output
+
+
+def test_a_sidecar_label_that_disagrees_with_the_folder_is_a_warning(tmp_path):
+    root = photo_folder(tmp_path / "photos", labels=("fish", "birds"))
+    (root / "metadata.csv").write_text("file,label,owner\nfish/p0.jpg,birds,ann\nfish/p1.jpg,fish,bob\n"
+                                       "birds/p0.jpg,birds,cy\n")
+    result = ingest_folder_cli(root, tmp_path / "ws")
+    assert result.exit_code == 0, result.output
+    assert "disagrees with the label folder for 1 photo " in result.output
+    assert "fish/p0.jpg: folder fish, column birds" in result.output
+
+
+def test_export_names_kept_photos_left_out_for_want_of_a_label(tmp_path):
+    root = photo_folder(tmp_path / "photos", per_label=4)
+    (root / "loose.jpg").write_bytes(jpeg_bytes(color=(250, 250, 10)))
+    ws = tmp_path / "ws"
+    assert ingest_folder_cli(root, ws).exit_code == 0
+    assert invoke("split", "-w", ws).exit_code == 0
+    result = invoke("export", "-f", "imagefolder", "-o", tmp_path / "out", "-w", ws)
+    assert result.exit_code == 0, result.output
+    assert "warning: 1 kept photo has no label and was not exported" in result.output
+    manifest = json.loads((tmp_path / "out" / "export.json").read_text())
+    assert manifest["excluded"]["kept without a label"] == 1
+    assert len(list((tmp_path / "out").rglob("*.jpg"))) == 8

@@ -107,7 +107,9 @@ def print_drop_reasons(dropped_by_reason: dict[str, int]) -> None:
 
 
 def print_ingest_details(report) -> None:
-    """An ingest report's columns (mapped by --map, recognised, ignored) and its metadata updates."""
+    """An ingest report's warnings, columns (mapped by --map, recognised, ignored) and metadata updates."""
+    for warning in report.warnings:
+        err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     usage = report.columns
     if usage is not None:
         console.print(escape(f"columns mapped by --map: {_arrows(usage.mapped)}"), highlight=False, soft_wrap=True)

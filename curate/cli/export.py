@@ -44,6 +44,13 @@ def export(
         err_console.print(f"warning: {len(missing)} photos have no stored image and were not exported "
                           f"(first: {missing.iloc[0]['photo_id']}); {result.out}/export.json lists them",
                           highlight=False, markup=False, soft_wrap=True)
+    unlabelled = result.plan.excluded.get("kept without a label", 0)
+    if unlabelled:
+        one = unlabelled == 1
+        err_console.print(f"warning: {unlabelled:,} kept photo{' has' if one else 's have'} no label and "
+                          f"{'was' if one else 'were'} not exported; give {'it' if one else 'them'} a label (label "
+                          "folders, a label column, or `curate review`) to include them",
+                          highlight=False, markup=False, soft_wrap=True)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
         return

@@ -69,7 +69,7 @@ def folder(
 
 def print_summary(report: IngestReport) -> None:
     """One line of totals, the metadata columns read and updated, then drop counts by reason."""
-    console.print(f"ingest folder: {report.summary()} · already in the catalog {report.already_done} · "
+    console.print(f"ingest folder: {report.totals()} · already in the catalog {report.already_done} · "
                   f"metadata updated {report.metadata_updated}", highlight=False, markup=False, soft_wrap=True)
     print_ingest_details(report)
     print_drop_reasons(report.dropped_by_reason)

@@ -159,7 +159,11 @@ def select_rows(catalog: pd.DataFrame, config: ExportConfig,
     in_split = kept & catalog["split"].notna() & labelled
     split = catalog["split"].where(in_split, UNSPLIT if config.labels == "all" else None)
     chosen = in_split if config.labels == "kept" else labelled
-    excluded = {"not kept, or no split or label": int((~chosen).sum())}
+    if config.labels == "kept":
+        excluded = {"not kept": int((~kept).sum()), "kept without a label": int((kept & ~labelled).sum()),
+                    "kept without a split": int((kept & labelled & catalog["split"].isna()).sum())}
+    else:
+        excluded = {"without a label": int((~labelled).sum())}
     wanted = config.splits or (*SPLITS, *((UNSPLIT,) if config.labels == "all" else ()))
     excluded["split not exported"] = int((chosen & ~split.isin(wanted)).sum())
     chosen &= split.isin(wanted)

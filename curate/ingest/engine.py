@@ -107,12 +107,17 @@ class IngestReport:
     metadata_updated: int = 0  # rows already in the catalog whose metadata this run changed
     changed_columns: dict[str, int] = field(default_factory=dict)  # metadata column -> rows changed
     columns: ColumnUsage | None = None  # how the source's table was read (sources that read one)
+    warnings: list[str] = field(default_factory=list)  # the source looks other than meant (e.g. no labels)
 
-    def summary(self) -> str:
-        """One line for `curate ingest ...` and `curate run`: rows, images stored, drops by reason."""
+    def totals(self) -> str:
+        """Rows, images stored, drops by reason (the ingest commands print the warnings on lines of their own)."""
         dropped = sum(self.dropped_by_reason.values())
         detail = f" ({counts_text(self.dropped_by_reason)})" if dropped else ""
         return f"{self.records:,} rows: {self.stored:,} images stored, {dropped:,} dropped{detail}"
+
+    def summary(self) -> str:
+        """One line for `curate run`: the totals, then each warning."""
+        return self.totals() + "".join(f"; warning: {warning}" for warning in self.warnings)
 
 
 def fetch_one(ws: Workspace, fetch: Fetch, record: dict) -> dict:

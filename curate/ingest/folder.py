@@ -107,13 +107,16 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
                          "check the folder path")
     records = build_records(root, images, table, options.column_map)
     label_source = resolve_label_source(options.label_source, records, options.column_map, recipe)
+    column_labels = records["label"] if "label" in records.columns else None
     records = assign_labels(records, label_source)
+    warnings = label_warnings(records, label_source, recipe is not None, column_labels)
     records = fill_from_exif(records, options.workers)
     job = IngestJob(SOURCE, records, fetch=make_fetch(root),
                     recipe=None if label_source == "none" else recipe, workers=options.workers,
                     retry_reasons=RETRY_REASONS, id_prefix=id_prefix(folder_namespace(ws, root, records)),
                     keep_url_secrets=options.keep_url_secrets)
     report = run_ingest(ws, job)
+    report.warnings = warnings
     if table is not None:  # a label column is read only when the labels come from it
         unused = () if label_source == "column" else ("label",)
         report.columns = column_usage(list(table.columns), dict(options.column_map), unused)
@@ -318,6 +321,60 @@ def assign_labels(records: pd.DataFrame, label_source: str) -> pd.DataFrame:
     elif label_source != "column":
         records["label"] = None
     return records
+
+
+SPLIT_FOLDER_NAMES = frozenset({"train", "training", "val", "valid", "validation", "dev", "test", "testing"})
+
+
+def label_warnings(records: pd.DataFrame, label_source: str, has_recipe: bool,
+                   column_labels: pd.Series | None = None) -> list[str]:
+    """What about the labels a user would want to hear before curating: a folder of split folders
+    (train/, test/ each holding the classes) read as the labels, photos beside the label folders,
+    no label at all, and a metadata label column that the folders overrule and disagree with."""
+    files = records["file"].astype("string")
+    depth = files.str.count("/").fillna(0)
+    warnings = []
+    if label_source == "folder":
+        labelled = records["label"].notna()
+        labels = sorted(records.loc[labelled, "label"].unique())
+        nested = labelled & (depth >= 2)
+        if nested.sum() >= 0.9 * labelled.sum() and (len(labels) == 1 or
+                                                      {str(name).lower() for name in labels} <= SPLIT_FOLDER_NAMES):
+            inner = sorted(files[nested].str.split("/").str[1].unique())
+            warnings.append(f"the labels are the first-level folders ({_names(labels)}), and they hold subfolders "
+                            f"({_names(inner)}) with {nested.sum() / labelled.sum():.0%} of the photos; if those "
+                            f"subfolders are the classes, ingest each of {_names(labels)} on its own (e.g. "
+                            f"`curate ingest folder DIR/{labels[0]}`)")
+        loose = records.loc[~labelled & (depth == 0) & files.notna(), "file"]
+        if len(loose):
+            one = len(loose) == 1
+            warnings.append(f"{len(loose):,} photo{'' if one else 's'} sit{'s' if one else ''} beside the label "
+                            f"folders (e.g. {loose.iloc[0]}) and get{'s' if one else ''} no label; move "
+                            f"{'it' if one else 'them'} into a label folder (unlabelled photos are left out of "
+                            "`curate export`)")
+        if column_labels is not None:
+            given = column_labels.map(lambda value: None if _is_blank(value) else str(value))
+            differ = given.notna() & labelled & (given != records["label"])
+            if differ.any():
+                first = differ.idxmax()
+                warnings.append(f"the metadata's label column disagrees with the label folder for {differ.sum():,} "
+                                f"photo{'s' if differ.sum() != 1 else ''} (e.g. {records.at[first, 'file']}: folder {records.at[first, 'label']}, "
+                                f"column {given[first]}); the labels come from the folders (pass --label-from "
+                                "column to take the column's)")
+    elif label_source == "column" and not records["label"].map(lambda value: not _is_blank(value)).any():
+        warnings.append("the metadata's label column is empty for every photo, so no photo has a label; fill it, "
+                        "or take labels from label subfolders or the tags (--label-from folder|tags)")
+    elif label_source == "tags" and not has_recipe:
+        warnings.append("no photo has a label: the folder has no label subfolders and the metadata no label column; "
+                        "put the photos in one subfolder per label, pass --metadata with a label column, or "
+                        "--label-from tags --recipe NAME (--label-from none says no labels are wanted)")
+    return warnings
+
+
+def _names(names: list[str], shown: int = 4) -> str:
+    """'a, b, c, d, … (9 in all)' for a message."""
+    head = ", ".join(map(str, names[:shown]))
+    return head if len(names) <= shown else f"{head}, … ({len(names)} in all)"
 
 
 def fill_from_exif(records: pd.DataFrame, workers: int) -> pd.DataFrame:

@@ -53,6 +53,7 @@ def find_sources(folders: tuple[str, ...], offtopic: tuple[str, ...], labels: tu
         subfolders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
         for sub in subfolders:
             found.setdefault(sub.name, []).extend(_images(root, sub))
+    _refuse_split_folders(folders, found)
     if labels:
         by_key = {squash(name): name for name in found}
         missing = [label for label in labels if squash(label) not in by_key]
@@ -68,6 +69,22 @@ def find_sources(folders: tuple[str, ...], offtopic: tuple[str, ...], labels: tu
     seen: set[str] = set()
     label_files = {name: _distinct(files, seen) for name, files in sorted(found.items())}
     return ScrapeSources(tuple(label_files), label_files, _distinct(off, seen))
+
+
+def _refuse_split_folders(folders: tuple[str, ...], found: dict[str, list[SourceFile]]) -> None:
+    """UsageError when the "label" subfolders are a dataset's split folders (train/, test/) holding the
+    classes one level down: the scrape would label its photos train and test."""
+    from curate.ingest.folder import SPLIT_FOLDER_NAMES
+
+    files = [f for name in found for f in found[name]]
+    if not found or not {name.lower() for name in found} <= SPLIT_FOLDER_NAMES:
+        return
+    inner = sorted({f.relative.split("/")[1] for f in files if f.relative.count("/") >= 2})
+    if sum(f.relative.count("/") >= 2 for f in files) >= 0.9 * len(files) and inner:
+        first = sorted(found)[0]
+        raise UsageError(f"the subfolders of {', '.join(map(str, folders))} are split folders ({', '.join(sorted(found))}) "
+                         f"holding the classes ({', '.join(inner[:4])}{', …' if len(inner) > 4 else ''}); pass the "
+                         f"folder of one split, e.g. {Path(folders[0]) / first}")
 
 
 def _folder(folder: str | Path, what: str) -> Path:
