@@ -170,7 +170,7 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
     fsync costs ~10 ms on slow disks.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp_name = temp_file_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -183,13 +183,36 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
         raise
 
 
+@functools.cache
+def _umask() -> int:
+    """The process's umask (read once: setting it back and forth is not thread-safe later on)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def temp_file_beside(path: Path) -> tuple[int, str]:
+    """mkstemp in `path`'s folder, named after it, with the mode a plain `open` would give
+    (0666 less the umask) rather than mkstemp's 0600: a workspace's catalog, images and report
+    stay readable by whoever the umask lets read them (a teammate, a web server)."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    except (AttributeError, OSError):  # no fchmod (Windows) or a filesystem without modes: keep 0600
+        pass
+    return fd, name
+
+
+_umask()  # at import, before any worker thread starts
+
+
 @contextmanager
 def atomic_file(path: Path, durable: bool = True):
     """A temporary path beside `path` for the caller to write; when the block ends without error
     the file is fsynced (unless `durable=False`) and renamed over `path`, so readers see the old
     file or the whole new one; on any error (an interrupt too) it is removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp_name = temp_file_beside(path)
     os.close(fd)
     try:
         yield Path(tmp_name)

@@ -122,3 +122,20 @@ def test_export_names_kept_photos_left_out_for_want_of_a_label(tmp_path):
     manifest = json.loads((tmp_path / "out" / "export.json").read_text())
     assert manifest["excluded"]["kept without a label"] == 1
     assert len(list((tmp_path / "out").rglob("*.jpg"))) == 8
+
+
+def test_workspace_files_follow_the_umask_not_0600(tmp_path):
+    """The catalog, stored images and report are for teammates and web servers too (audit 11c)."""
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    root = photo_folder(tmp_path / "photos")
+    ws = tmp_path / "ws"
+    assert ingest_folder_cli(root, ws).exit_code == 0
+    assert invoke("report", "-w", ws).exit_code == 0
+    files = [ws / "catalog.parquet", *(ws / "images").rglob("*.jpg"), *(ws / "report").rglob("*.html")]
+    assert len(files) >= 6
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path

@@ -73,5 +73,6 @@ def urls(
     print_ingest_details(report)
     print_drop_reasons(report.dropped_by_reason)
     if failed := transient_failures(report):
-        console.print(f"note: {failed:,} download{'s' if failed != 1 else ''} failed for a reason that may pass (timeout, connection error, "
-                      "5xx, 429); run the same command again to retry them", highlight=False, soft_wrap=True)
+        plural = "s" if failed != 1 else ""
+        console.print(f"note: {failed:,} download{plural} failed for a reason that may pass (timeout, connection "
+                      "error, 5xx, 429); run the same command again to retry them", highlight=False, soft_wrap=True)

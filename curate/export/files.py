@@ -19,7 +19,6 @@ import hashlib
 import io
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import pyarrow.parquet as pq
 
 from curate.errors import DataContractError, UsageError
 from curate.export.source import Fetched, Stored
-from curate.workspace import atomic_write_bytes, write_table_atomic
+from curate.workspace import atomic_write_bytes, temp_file_beside, write_table_atomic
 
 STATE_FILE = ".export-state.parquet"
 JOURNAL_FILE = ".export-journal.tsv"
@@ -416,7 +415,7 @@ class StateOnDisk:
 
         arrow = pa.Table.from_pandas(pd.DataFrame([("", "")], columns=["target", "content_key"]),
                                      preserve_index=False).schema  # save_state's schema, pandas metadata too
-        fd, tmp_name = tempfile.mkstemp(dir=out, prefix=f".{STATE_FILE}.", suffix=".tmp")
+        fd, tmp_name = temp_file_beside(out / STATE_FILE)
         os.close(fd)
         try:
             with pq.ParquetWriter(tmp_name, arrow, compression="zstd") as writer:

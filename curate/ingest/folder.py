@@ -357,9 +357,10 @@ def label_warnings(records: pd.DataFrame, label_source: str, has_recipe: bool,
             differ = given.notna() & labelled & (given != records["label"])
             if differ.any():
                 first = differ.idxmax()
-                warnings.append(f"the metadata's label column disagrees with the label folder for {differ.sum():,} "
-                                f"photo{'s' if differ.sum() != 1 else ''} (e.g. {records.at[first, 'file']}: folder {records.at[first, 'label']}, "
-                                f"column {given[first]}); the labels come from the folders (pass --label-from "
+                count, plural = int(differ.sum()), "s" if differ.sum() != 1 else ""
+                warnings.append(f"the metadata's label column disagrees with the label folder for {count:,} "
+                                f"photo{plural} (e.g. {records.at[first, 'file']}: folder {records.at[first, 'label']}"
+                                f", column {given[first]}); the labels come from the folders (pass --label-from "
                                 "column to take the column's)")
     elif label_source == "column" and not records["label"].map(lambda value: not _is_blank(value)).any():
         warnings.append("the metadata's label column is empty for every photo, so no photo has a label; fill it, "

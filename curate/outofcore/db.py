@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from curate import schema
 from curate.errors import DataContractError
+from curate.workspace import temp_file_beside
 
 MEMORY_LIMIT = "2GB"  # DuckDB's own buffers; it spills beyond (Python-side arrays come on top)
 MEMORY_LIMIT_ENV = "CURATE_DUCKDB_MEMORY"
@@ -184,7 +185,7 @@ def write_catalog(con, catalog: Catalog, query: str) -> None:
     target = catalog.path
     folder = target.is_dir()
     parent = target.parent
-    fd, tmp_name = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp_name = temp_file_beside(target)
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -82,8 +82,8 @@ def _refuse_split_folders(folders: tuple[str, ...], found: dict[str, list[Source
     inner = sorted({f.relative.split("/")[1] for f in files if f.relative.count("/") >= 2})
     if sum(f.relative.count("/") >= 2 for f in files) >= 0.9 * len(files) and inner:
         first = sorted(found)[0]
-        raise UsageError(f"the subfolders of {', '.join(map(str, folders))} are split folders ({', '.join(sorted(found))}) "
-                         f"holding the classes ({', '.join(inner[:4])}{', …' if len(inner) > 4 else ''}); pass the "
+        raise UsageError(f"the subfolders of {', '.join(map(str, folders))} are split folders "
+                         f"({', '.join(sorted(found))}) holding the classes ({', '.join(inner[:4])}{', …' if len(inner) > 4 else ''}); pass the "
                          f"folder of one split, e.g. {Path(folders[0]) / first}")
 
 
