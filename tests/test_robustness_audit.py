@@ -139,3 +139,33 @@ def test_workspace_files_follow_the_umask_not_0600(tmp_path):
     assert len(files) >= 6
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
+
+
+def test_a_spreadsheet_csv_with_semicolons_is_read(tmp_path):
+    """Excel in many locales saves 'CSV' with ';' (audit 11d): read it rather than refuse it."""
+    root = tmp_path / "flat"
+    root.mkdir()
+    for k in range(2):
+        (root / f"p{k}.jpg").write_bytes(jpeg_bytes(color=(80 * k, 40, 90)))
+    (root / "meta.csv").write_text("file;label;owner;tags\np0.jpg;coast;ann;sea, sand\np1.jpg;forest;bob;trees\n")
+    result = ingest_folder_cli(root, tmp_path / "ws", "--metadata", root / "meta.csv")
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    catalog = pd.read_parquet(tmp_path / "ws" / "catalog.parquet").set_index("source_id")
+    assert catalog.loc["p0.jpg", "label"] == "coast" and catalog.loc["p1.jpg", "owner_id"] == "bob"
+    # a broken file still gets one line that says how to fix it
+    (root / "bad.csv").write_text('file,label\np0.jpg,coast,extra,more\np1.jpg,"forest\n')
+    result = ingest_folder_cli(root, tmp_path / "ws2", "--metadata", root / "bad.csv")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "separated by commas, tabs or semicolons" in result.output
+
+
+def test_a_url_list_with_semicolons_is_read(tmp_path):
+    from curate.ingest.urls import read_url_table
+
+    path = tmp_path / "urls.csv"
+    path.write_text("photo_id;url;tags\n1;http://example.org/a.jpg?x=1,2;a,b\n")
+    table = read_url_table(path)
+    assert list(table.columns) == ["photo_id", "url", "tags"]
+    assert table.loc[0, "url"] == "http://example.org/a.jpg?x=1,2"

@@ -31,7 +31,7 @@ from curate.errors import UsageError
 from curate.ingest.engine import FetchError, IngestJob, IngestReport, run_ingest
 from curate.ingest.exif import read_exif_fields
 from curate.ingest.folder_ids import display_text, folder_namespace, id_prefix
-from curate.ingest.mapping import column_usage, to_records
+from curate.ingest.mapping import CSV_HINT, column_usage, csv_separator, to_records
 from curate.progress import progress_bar
 from curate.recipes import Recipe, load_recipe
 from curate.settings_fields import SettingError, setting
@@ -167,7 +167,7 @@ def read_metadata(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix in (".json", ".jsonl", ".ndjson") or (suffix not in (".csv", ".tsv") and text.lstrip()[:1] in "[{"):
         return parse_json_metadata(text, path)
-    return parse_csv_metadata(text, path, sep="\t" if suffix == ".tsv" else ",")
+    return parse_csv_metadata(text, path, sep=csv_separator(text.split("\n", 1)[0], suffix))
 
 
 def read_regular_file(path: Path, max_bytes: int) -> bytes:
@@ -197,7 +197,7 @@ def parse_csv_metadata(text: str, path: Path, sep: str = ",") -> pd.DataFrame:
         table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"metadata file {path} is not valid CSV ({detail})") from exc
+        raise UsageError(f"metadata file {path} is not valid CSV ({detail}); save it as CSV with {CSV_HINT}") from exc
     return table
 
 

@@ -101,3 +101,20 @@ def column_usage(columns: list[str], explicit: dict[str, str], unused_fields: It
     recognised = {name: column for name, column in resolved.items() if name not in explicit}
     read = set(resolved.values())
     return ColumnUsage(mapped, recognised, tuple(str(column) for column in columns if str(column) not in read))
+
+
+CSV_HINT = "one header row, fields separated by commas, tabs or semicolons"
+
+
+def csv_separator(header: str, suffix: str) -> str:
+    """The field separator of a delimited text table: a tab for .tsv/.tab, else whichever of comma,
+    semicolon (a spreadsheet's CSV in many locales) and tab the header line uses most (comma on a tie).
+
+    >>> csv_separator("file;label;owner", ".csv"), csv_separator("file,label", ".csv")
+    (';', ',')
+    """
+    if suffix.lower() in (".tsv", ".tab"):
+        return "\t"
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    best = max(counts, key=lambda sep: (counts[sep], sep == ","))
+    return best if counts[best] else ","

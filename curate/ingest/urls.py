@@ -35,7 +35,7 @@ import pyarrow as pa
 from curate.errors import UpstreamError, UsageError
 from curate.ingest.engine import IngestJob, IngestReport, run_ingest
 from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader
-from curate.ingest.mapping import column_usage, resolve_columns, to_records
+from curate.ingest.mapping import CSV_HINT, column_usage, csv_separator, resolve_columns, to_records
 from curate.recipes import load_recipe
 from curate.settings_fields import SettingError, setting
 from curate.workspace import Workspace
@@ -69,7 +69,7 @@ def read_url_table(path: Path) -> pd.DataFrame:
     """Read a CSV/TSV (all columns as text) or Parquet file; any failure is a UsageError.
 
     Parquet is recognised by its magic bytes, whatever the file is called; `.tsv` and
-    `.tab` files are tab-separated, everything else comma-separated.
+    `.tab` files are tab-separated; otherwise the header line tells comma, semicolon or tab apart.
     """
     path = Path(path)
     if not path.is_file():
@@ -81,14 +81,15 @@ def read_url_table(path: Path) -> pd.DataFrame:
             is_parquet = is_parquet or handle.read(4) == _PARQUET_MAGIC
         if is_parquet:
             return pd.read_parquet(path)
-        separator = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+        with path.open(encoding="utf-8-sig", errors="replace") as handle:
+            separator = csv_separator(handle.readline(), path.suffix)
         # Text only: ids like 0012 and tags like "nan" must survive; "" is the only missing value.
         return pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, na_values=[""])
     except (OSError, ValueError, UnicodeDecodeError, pa.ArrowException, pd.errors.ParserError) as exc:
         kind = "Parquet" if is_parquet else "CSV"
         message = " ".join(str(exc).split())[:200]
-        raise UsageError(f"cannot read {path} as {kind} ({type(exc).__name__}: {message}); "
-                         f"check the file") from None
+        fix = "check the file" if is_parquet else f"save it as CSV with {CSV_HINT}"
+        raise UsageError(f"cannot read {path} as {kind} ({type(exc).__name__}: {message}); {fix}") from None
 
 
 def url_records(table: pd.DataFrame, column_map: dict[str, str]) -> pd.DataFrame:

@@ -82,8 +82,9 @@ def _refuse_split_folders(folders: tuple[str, ...], found: dict[str, list[Source
     inner = sorted({f.relative.split("/")[1] for f in files if f.relative.count("/") >= 2})
     if sum(f.relative.count("/") >= 2 for f in files) >= 0.9 * len(files) and inner:
         first = sorted(found)[0]
+        classes = ", ".join(inner[:4]) + (", …" if len(inner) > 4 else "")
         raise UsageError(f"the subfolders of {', '.join(map(str, folders))} are split folders "
-                         f"({', '.join(sorted(found))}) holding the classes ({', '.join(inner[:4])}{', …' if len(inner) > 4 else ''}); pass the "
+                         f"({', '.join(sorted(found))}) holding the classes ({classes}); pass the "
                          f"folder of one split, e.g. {Path(folders[0]) / first}")
 
 
