@@ -102,6 +102,9 @@ def open_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
         except Image.DecompressionBombError as exc:
             raise BadImage("decompression_bomb", f"more than {max_pixels} pixels") from exc
         except Exception as exc:  # PIL raises many types for junk bytes
+            if starts_like_an_image(data):  # an image's signature, cut off before its header ended
+                raise BadImage("truncated_image", f"{len(data):,} bytes: the header is cut short "
+                               f"({type(exc).__name__})") from exc
             raise BadImage("not_an_image", type(exc).__name__) from exc
     width, height = image.size
     if width * height > max_pixels:
@@ -112,6 +115,19 @@ def open_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
         image.close()
         raise BadImage("animated", f"{frames} frames")
     return image
+
+
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*", b"BM")
+
+
+def starts_like_an_image(data: bytes) -> bool:
+    """Whether `data` begins with the signature of an image format we ingest (JPEG, PNG, GIF, TIFF,
+    BMP, WebP): bytes PIL cannot open that start so were an image, cut off early.
+
+    >>> starts_like_an_image(b"\xff\xd8\xff\xe0" + bytes(10)), starts_like_an_image(b"<html>")
+    (True, False)
+    """
+    return data.startswith(_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
 
 
 def _describe(image: Image.Image, min_side_px: int, max_pixels: int, work_side: int | None = None) -> ImageInfo:

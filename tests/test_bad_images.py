@@ -51,6 +51,8 @@ def animated_gif() -> bytes:
 
 BAD_FILES = {  # file name -> (bytes, expected drop_reason or None when it must be kept)
     "truncated.jpg": (noisy_jpeg(1)[: len(noisy_jpeg(1)) // 2], "truncated_image"),
+    "header-cut.jpg": (noisy_jpeg(1)[:600], "truncated_image"),  # cut inside its header: PIL cannot open it
+    "header-cut.png": (png_bytes(64, 48)[:20], "truncated_image"),
     "zero.jpg": (b"", "empty_file"),
     "text.jpg": (b"<html><body>404 not found</body></html>\n" * 3, "not_an_image"),
     "animated.gif": (animated_gif(), "animated"),
@@ -311,3 +313,11 @@ def test_map_without_metadata(tmp_path, small_folder):
 def test_run_level_errors_write_no_catalog(tmp_path):
     _one_line_exit_2([str(tmp_path / "nope")], tmp_path / "ws")
     assert not (tmp_path / "ws" / "catalog.parquet").exists()
+
+
+def test_doctests_of_the_store_module():
+    import doctest
+
+    from curate import store
+
+    assert doctest.testmod(store).failed == 0
