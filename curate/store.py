@@ -124,7 +124,7 @@ def starts_like_an_image(data: bytes) -> bool:
     """Whether `data` begins with the signature of an image format we ingest (JPEG, PNG, GIF, TIFF,
     BMP, WebP): bytes PIL cannot open that start so were an image, cut off early.
 
-    >>> starts_like_an_image(b"\xff\xd8\xff\xe0" + bytes(10)), starts_like_an_image(b"<html>")
+    >>> starts_like_an_image(bytes([0xFF, 0xD8, 0xFF, 0xE0]) + bytes(10)), starts_like_an_image(b"<html>")
     (True, False)
     """
     return data.startswith(_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
