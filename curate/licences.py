@@ -184,4 +184,4 @@ def licence_allowed(values: pd.Series, allowed: Iterable[str]) -> np.ndarray:
         verdict[value] = name is not None and any(
             name.family == rule.family and rule.version in (None, name.version) and rule.port in (None, name.port)
             for rule in rules if rule is not None)
-    return values.map(verdict).fillna(False).to_numpy(bool)
+    return np.fromiter((verdict.get(value, False) for value in values), dtype=bool, count=len(values))

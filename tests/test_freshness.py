@@ -90,7 +90,7 @@ def test_a_stage_rerun_with_the_same_result_leaves_later_stages_fresh(curated, t
     ws = demo_workspace(root, photos=120, seed=6, commands=(("filter", "--recipe", "skylines"), ("split",)))
     assert curate("filter", "-w", str(root), "--recipe", "skylines").exit_code == 0
     assert states(ws)["split"] == FRESH
-    assert curate("filter", "-w", str(root), "--recipe", "skylines", "--max-km", "2").exit_code == 0
+    assert curate("filter", "-w", str(root), "--recipe", "skylines", "--max-km", "2", "--force-geo").exit_code == 0
     assert states(ws)["split"] == STALE
 
 
@@ -131,7 +131,7 @@ def test_classify_train_refuses_kept_photos_without_a_split_even_without_records
 
 
 def test_filter_after_split_leaves_the_split_stale_until_it_runs_again(ws):
-    assert curate("filter", "-w", str(ws.root), "--recipe", "skylines", "--max-km", "2").exit_code == 0
+    assert curate("filter", "-w", str(ws.root), "--recipe", "skylines", "--max-km", "2", "--force-geo").exit_code == 0
     catalog = read_catalog(ws)
     assert ((catalog["status"] == "dropped") & catalog["split"].notna()).any()  # documented: not cleared ...
     assert states(ws)["split"] == STALE  # ... but the whole split reads as stale
@@ -252,6 +252,6 @@ def test_embed_after_the_filter_makes_it_stale_and_a_filter_rerun_leaves_embed_f
     found = workspace_states(ws)
     assert found["embed"].state == FRESH and found["filter"].state == STALE
     assert "embed ran after filter" in found["filter"].line and "curate filter" in found["filter"].line
-    assert curate("filter", "-w", str(root), "--recipe", "skylines", "--max-km", "2").exit_code == 0
+    assert curate("filter", "-w", str(root), "--recipe", "skylines", "--max-km", "2", "--force-geo").exit_code == 0
     assert (read_catalog(ws)["drop_reason"] == "geo_outlier").any()  # the filter's drops changed
     assert states(ws)["filter"] == FRESH and states(ws)["embed"] == FRESH

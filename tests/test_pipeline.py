@@ -220,7 +220,7 @@ def test_a_second_run_skips_everything(trained):
 
 def test_changed_settings_rerun_from_that_step_and_an_interrupted_run_resumes(trained, monkeypatch, tmp_path):
     path, ws, _ = trained
-    changed = write_recipe(path.parent, path.read_text() + "[filter]\nmax_km = 3.0\n", "tiny.toml")
+    changed = write_recipe(path.parent, path.read_text() + "[filter]\nmax_km = 3.0\nforce_geo = true\n", "tiny.toml")
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -15,6 +15,7 @@ from curate.errors import UsageError
 from curate.filters.run import run_filter
 from curate.filters.stage import FilterConfig
 from curate.recipes import load_recipe
+from curate.stage_reports import counts_text
 
 RecipeOption = Annotated[str | None, typer.Option(
     "--recipe", help="Dataset recipe (name in datasets/ or a .toml path).")]
@@ -45,11 +46,14 @@ def filter_command(
         return
     for note in report.notes:
         console.print(f"note: {note}", highlight=False)
-    console.print(report.summary(), highlight=False, markup=False, soft_wrap=True)  # its warnings too
+    console.print(f"dropped {counts_text(report.dropped_by_reason)}", highlight=False)
+    for warning in report.warnings:  # the filter did less than asked (or held drops): one line each, with why
+        console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     console.print(f"exact-duplicate groups: {report.exact_duplicate_groups}; "
                   f"near-duplicate clusters: {report.near_duplicate_clusters}", highlight=False)
     geo_title = f"max {config.max_km:g} km" if config.geo_on else "geo filter off: nothing dropped as geo_outlier"
-    shown = report.geo.drop(columns=["outlier_share", "p90_km", "p99_km"], errors="ignore")  # the note says why
+    shown = report.geo.drop(columns=["outlier_share", "near_max_km", "spread_km", "p90_km", "p99_km"],
+                            errors="ignore")  # the note says why
     print_table(shown.round(2), title=f"geo centres ({geo_title})")
     print_table(report.concentration.round(3), title="owner concentration per label (kept photos)")
     if not report.caps.empty:

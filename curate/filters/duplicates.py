@@ -43,3 +43,28 @@ def exact_duplicates(catalog: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     group = group_representatives(catalog, catalog["sha256"])
     is_duplicate = group.notna() & (group != catalog[schema.PHOTO_ID]) & (catalog["status"] == schema.KEPT)
     return group, is_duplicate
+
+
+def label_conflicts(catalog: pd.DataFrame, key: pd.Series) -> tuple[pd.Series, list[tuple[str, ...]]]:
+    """Kept rows whose `key` (sha256, or a near-duplicate cluster) is shared by kept rows carrying two
+    or more different labels: copies of one picture that disagree on what it shows.
+
+    Returns (a mask of those rows, one sorted tuple of labels per conflicting key, the keys in
+    sorted order). Unlabelled copies of a conflicting key are in the mask too.
+
+    >>> frame = pd.DataFrame({"status": ["kept"] * 4, "label": ["a", "b", "a", None]})
+    >>> mask, labels = label_conflicts(frame, pd.Series(["x", "x", "y", "x"]))
+    >>> mask.tolist(), labels
+    ([True, True, False, True], [('a', 'b')])
+    """
+    kept = (catalog["status"] == schema.KEPT) & key.notna()
+    labelled = kept & catalog["label"].notna()
+    names = catalog.loc[labelled, "label"].groupby(key[labelled]).agg(lambda values: tuple(sorted(set(values))))
+    names = names[names.map(len) >= 2].sort_index()
+    return kept & key.isin(names.index), names.tolist()
+
+
+def conflict_examples(labels: list[tuple[str, ...]], shown: int = 3) -> str:
+    """The label sets of the first `shown` conflicts, as a note shows them: 'a' / 'b', 'c' / 'd' …"""
+    text = ", ".join(" / ".join(repr(name) for name in names) for names in labels[:shown])
+    return text + (" …" if len(labels) > shown else "")

@@ -143,37 +143,59 @@ def distance_summary(labels: pd.Series, distance_km: np.ndarray, is_outlier: np.
                   "p50_km", "p90_km", "p99_km", "note"]]
 
 
-def label_spread(labels: pd.Series, distance_km: np.ndarray, max_km: float) -> pd.DataFrame:
+def label_spread(labels: pd.Series, distance_km: np.ndarray, max_km: float, ring_km: float = np.inf,
+                 spread_quantile: float = 0.9) -> pd.DataFrame:
     """How spread out each label's geotags are around its centre (one row per label with a geotagged photo).
 
     Columns: geotagged (photos with a distance), beyond_max_km (how many the filter would drop),
-    outlier_share (beyond_max_km / geotagged) and median_km (median distance to the centre).
+    outlier_share (beyond_max_km / geotagged), median_km (median distance to the centre),
+    near_max_km (photos beyond max_km but within `ring_km`: just beyond it, like a metro area's
+    suburbs, rather than far away like a wrong geotag), near_share (near_max_km / geotagged) and
+    spread_km (the `spread_quantile` of the distances within `ring_km`: how far the label reaches).
     """
     frame = pd.DataFrame({"label": pd.Series(labels).to_numpy(object), "distance_km": distance_km}).dropna()
     frame["beyond"] = frame["distance_km"] > max_km
+    frame["near"] = frame["beyond"] & (frame["distance_km"] <= ring_km)
     spread = frame.groupby("label").agg(geotagged=("distance_km", "size"), beyond_max_km=("beyond", "sum"),
-                                        median_km=("distance_km", "median"))
+                                        median_km=("distance_km", "median"), near_max_km=("near", "sum"))
     spread["beyond_max_km"] = spread["beyond_max_km"].astype(int)
+    spread["near_max_km"] = spread["near_max_km"].astype(int)
+    return finish_spread(spread, frame[frame["distance_km"] <= ring_km].groupby("label")["distance_km"]
+                         .quantile(spread_quantile))
+
+
+def finish_spread(spread: pd.DataFrame, spread_km: pd.Series) -> pd.DataFrame:
+    """The shares of `label_spread` from its counts (shared with the DuckDB engine, which counts in SQL)."""
     spread["outlier_share"] = spread["beyond_max_km"] / spread["geotagged"]
+    spread["near_share"] = spread["near_max_km"] / spread["geotagged"]
+    spread["spread_km"] = spread_km.reindex(spread.index).astype("float64")
     return spread
 
 
 def judge_places(spread: pd.DataFrame, max_km: float, max_outlier_share: float, max_median_multiple: float,
-                 min_geotagged: int) -> pd.Series:
-    """Whether each label of `label_spread` looks like a place: 'place', 'not_a_place' or 'too_few'.
+                 min_geotagged: int, max_spread_share: float = 1.0) -> pd.Series:
+    """Whether each label of `label_spread` looks like a place: 'place', 'spread', 'not_a_place' or 'too_few'.
 
     A place's photos gather around its centre. A label is judged not a place when the filter
     would drop more than `max_outlier_share` of its geotagged photos, or when their median
     distance to the centre is above `max_median_multiple` x max_km (colours, objects, moods:
-    'red' Ferraris photographed from Maranello to California). A label with fewer than
-    `min_geotagged` geotagged photos is not judged at all ('too_few').
+    'red' Ferraris photographed from Maranello to California). A place is 'spread' when more
+    than `max_spread_share` of its geotagged photos lie just beyond max_km (within
+    `max_median_multiple` x max_km: the `near_share` of `label_spread`): a city whose photos
+    spread over its metro area, for which max_km is too tight; the real im2gps geotags within
+    30 km of big cities do that, planted wrong geotags (far away) do not. A label with fewer
+    than `min_geotagged` geotagged photos is not judged at all ('too_few').
 
-    >>> spread = pd.DataFrame({"geotagged": [20, 20, 3], "beyond_max_km": [2, 15, 0],
-    ...                        "median_km": [1.0, 700.0, 0.5]}, index=["paris", "red", "tiny"])
+    >>> spread = pd.DataFrame({"geotagged": [20, 20, 3, 20], "beyond_max_km": [2, 15, 0, 6],
+    ...                        "median_km": [1.0, 700.0, 0.5, 3.0], "near_max_km": [0, 1, 0, 6]},
+    ...                       index=["paris", "red", "tiny", "chicago"])
     >>> spread["outlier_share"] = spread["beyond_max_km"] / spread["geotagged"]
-    >>> judge_places(spread, 5.0, 0.5, 10.0, 5).tolist()
-    ['place', 'not_a_place', 'too_few']
+    >>> spread["near_share"] = spread["near_max_km"] / spread["geotagged"]
+    >>> judge_places(spread, 5.0, 0.5, 10.0, 5, 0.2).tolist()
+    ['place', 'not_a_place', 'too_few', 'spread']
     """
     spread_out = (spread["outlier_share"] > max_outlier_share) | (spread["median_km"] > max_median_multiple * max_km)
-    verdict = np.where(spread["geotagged"] < min_geotagged, "too_few", np.where(spread_out, "not_a_place", "place"))
+    wide = spread["near_share"] > max_spread_share
+    verdict = np.where(spread["geotagged"] < min_geotagged, "too_few",
+                       np.where(spread_out, "not_a_place", np.where(wide, "spread", "place")))
     return pd.Series(verdict, index=spread.index, dtype=object)

@@ -40,6 +40,13 @@ GEO_OFF = "off"
 GEO_APPLIED, GEO_FORCED, GEO_OFF_LABEL = "applied", "forced", "off"
 GEO_NOT_A_PLACE, GEO_TOO_FEW, GEO_NO_CENTRE = "skipped: not a place", "skipped: too few geotagged", \
     "skipped: no centre"
+GEO_HELD = "held: spread wider than max_km"  # a place whose photos spread beyond max_km: its drops are held
+# The licence filter holds its drops of photos without licence data when more than this share of
+# the photos it judges have none (or one curate does not recognise): the source gives no licences
+# (a folder without a sidecar), so dropping them would empty the collection, not clean it.
+MAX_UNLICENSED_SHARE = 0.5
+
+
 def unreadable_phash_note(count: int) -> str:
     """The note for photos whose pHash cell is not 16 hex digits (a damaged catalog): both engines say it."""
     return (f"{count:,} photos have a pHash that is not 16 hex digits (a damaged catalog cell): they are left out "
@@ -191,8 +198,15 @@ class FilterConfig:
     max_owner_share: float | None = setting(None, help="At most this fraction of a label per owner.")
     # apply the geo filter to labels that do not look like places (and too small ones)
     force_geo: bool = setting(False, help=(
-        "Geo-filter labels that do not look like places (or have too few geotagged photos) too (default: recipe, "
-        "else no)."))
+        "Geo-filter labels that do not look like places (or have too few geotagged photos, or spread wider than "
+        "--max-km) too (default: recipe, else no)."))
+    # a place whose photos just beyond max_km (within max_median_multiple x it) exceed this share spreads wider
+    # than max_km (a metro area): its geo drops are held. Evidence in docs/cleaning.md: real im2gps city labels
+    # reach 20-86% at 5 km, the demo's planted wrong geotags (far away) at most 1%.
+    max_spread_share: float = setting(0.2, help=(
+        "Hold a place's geo drops (keep them, with a warning) when more than this share of its geotagged photos lie "
+        "just beyond --max-km (within --max-median-multiple times it): its photos spread wider than --max-km; 1 "
+        "never holds, --force-geo drops anyway (default: recipe, else 0.2)."))
     # a label whose photos beyond max_km exceed this share is not a place
     max_outlier_share: float = setting(0.5, help=(
         "A label is not a place when the filter would drop more than this share of its geotagged photos (default: "
@@ -207,7 +221,12 @@ class FilterConfig:
     # allowed licences (curate.licences); None: no licence filter
     licences: tuple[str, ...] | None = setting(None, help=(
         "Keep only these licences, comma-separated (cc-by,cc-by-sa,cc0...; a name without version allows every "
-        "version). Photos without a licence are dropped."))
+        "version). Photos without a licence are dropped, unless most photos have none: then they are kept, with a "
+        "warning (--force-licences drops them)."))
+    # drop photos without licence data even when most photos have none (MAX_UNLICENSED_SHARE)
+    force_licences: bool = setting(False, help=(
+        "With --licences: drop photos without (recognised) licence data even when most photos have none (default: "
+        "recipe, else no: they are kept and a warning says so)."))
     # quality checks whose failures are dropped (quality.CHECKS names, or all)
     drop_quality: tuple[str, ...] = setting((), help=(
         "Drop photos failing these image-quality checks, comma-separated: blurry, dark, bright, low_information, "
@@ -249,9 +268,9 @@ class FilterConfig:
             raise SettingError(f"{{max_owner_share}} must be in (0, 1], got {self.max_owner_share}", "max_owner_share")
 
     def _check_place_rule(self) -> None:
-        if not 0 < self.max_outlier_share <= 1:
-            raise SettingError(f"{{max_outlier_share}} must be in (0, 1], got {self.max_outlier_share}",
-                               "max_outlier_share")
+        for name in ("max_outlier_share", "max_spread_share"):
+            if not 0 < getattr(self, name) <= 1:
+                raise SettingError(f"{{{name}}} must be in (0, 1], got {getattr(self, name)}", name)
         if not (np.isfinite(self.max_median_multiple) and self.max_median_multiple >= 1):
             raise SettingError(f"{{max_median_multiple}} must be a number of at least 1, got "
                                f"{self.max_median_multiple}", "max_median_multiple")
@@ -278,6 +297,9 @@ class FilterReport:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # the filter did less than asked: one line each, with why
     quality: list[dict] = field(default_factory=list)  # per quality check: threshold, flagged, dropped
+    # copies that disagree on the label: exact_images / exact_photos (dropped as ambiguous_label),
+    # near_clusters / near_photos (kept photos in near-duplicate clusters spanning labels, only counted)
+    label_conflicts: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         frames = {name: getattr(self, name).replace({np.nan: None}).to_dict("records")
@@ -285,7 +307,8 @@ class FilterReport:
         return {"config": self.config, "dropped_by_reason": self.dropped_by_reason,
                 "exact_duplicate_groups": self.exact_duplicate_groups,
                 "near_duplicate_clusters": self.near_duplicate_clusters, "notes": self.notes,
-                "warnings": self.warnings, "quality": self.quality, **frames}
+                "warnings": self.warnings, "quality": self.quality, "label_conflicts": self.label_conflicts,
+                **frames}
 
     def summary(self) -> str:
         """One line for `curate filter` and `curate run`: drops by reason, then each warning (the
@@ -314,11 +337,15 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
         notes.append("photos the prefilter had dropped were reinstated: run `curate prefilter` again")
     kept = lambda: out["status"] == schema.KEPT  # noqa: E731
 
-    out = _licence_filter(out, config, notes)
-    ambiguous = kept() & out["label"].isna() & (out["tag_labels"].map(len) >= 2)
-    out = apply_drops(out, pd.Series(np.where(ambiguous, "ambiguous_label", None)), STAGE)
-
     warnings: list[str] = []
+    out = _licence_filter(out, config, notes, warnings)
+    ambiguous = kept() & out["label"].isna() & (out["tag_labels"].map(len) >= 2)
+    conflicting, conflict_labels = duplicates.label_conflicts(out, out["sha256"])
+    conflicts = {"exact_images": len(conflict_labels), "exact_photos": int(conflicting.sum()), "near_clusters": 0,
+                 "near_photos": 0}
+    notes += exact_conflict_notes(conflicts, conflict_labels)
+    out = apply_drops(out, pd.Series(np.where(ambiguous | conflicting, "ambiguous_label", None)), STAGE)
+
     out, geo_table = _geo_filter(out, config, recipe_centres, notes, warnings)
 
     if out["sha256"].isna().all():
@@ -327,7 +354,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     out["exact_dup_group"] = group
     out = apply_drops(out, pd.Series(np.where(is_exact, "exact_duplicate", None)), STAGE)
 
-    out, n_clusters = _near_duplicates(out, config, notes, thumbnails, embeddings)
+    out, n_clusters = _near_duplicates(out, config, notes, thumbnails, embeddings, conflicts)
     out, quality_table = _quality(out, config, notes)
 
     labelled_kept = kept() & out["label"].notna()
@@ -342,26 +369,91 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
         config=asdict(config), funnel=status_counts(out), geo=geo_table, concentration=concentration, caps=caps,
         dropped_by_reason={k: int(v) for k, v in out.loc[mine, "drop_reason"].value_counts().items()},
         exact_duplicate_groups=int((group.notna() & (group != out[schema.PHOTO_ID])).groupby(group).any().sum()),
-        near_duplicate_clusters=n_clusters, notes=notes, warnings=warnings, quality=quality_table)
+        near_duplicate_clusters=n_clusters, notes=notes, warnings=warnings, quality=quality_table,
+        label_conflicts=conflicts)
     return out, report
 
 
-def _licence_filter(out: pd.DataFrame, config: FilterConfig, notes: list[str]) -> pd.DataFrame:
-    """Drop kept photos whose licence is not allowed (a missing or unrecognised one never is)."""
+def exact_conflict_notes(conflicts: dict, labels: list[tuple[str, ...]]) -> list[str]:
+    """The note on byte-identical copies filed under different labels (shared with the DuckDB engine)."""
+    if not conflicts["exact_images"]:
+        return []
+    return [f"{conflicts['exact_photos']:,} photos are byte-identical copies filed under different labels "
+            f"({conflicts['exact_images']:,} image{'s' if conflicts['exact_images'] != 1 else ''}: "
+            f"{duplicates.conflict_examples(labels)}): every copy dropped as "
+            "ambiguous_label; keep the right one with `curate review --queue duplicates`"]
+
+
+def near_conflict_notes(conflicts: dict, labels: list[tuple[str, ...]]) -> list[str]:
+    """The note on near-duplicate clusters whose kept photos carry different labels (kept: they may be two
+    shots of a scene that two labels share; shared with the DuckDB engine)."""
+    if not conflicts["near_clusters"]:
+        return []
+    return [f"{conflicts['near_clusters']:,} near-duplicate clusters span different labels "
+            f"({conflicts['near_photos']:,} kept photos: {duplicates.conflict_examples(labels)}): kept; look at them "
+            "with `curate review --queue duplicates`"]
+
+
+def _licence_filter(out: pd.DataFrame, config: FilterConfig, notes: list[str], warnings: list[str]) -> pd.DataFrame:
+    """Drop kept photos whose licence is not allowed (a missing or unrecognised one never is), but hold
+    the drops of those without a readable licence when they are most of the photos judged
+    (`licence_hold`): the source gives no licence data, and dropping would empty the collection."""
     if config.licences is None:
         return out
     allowed = licences.licence_allowed(out["license"], config.licences)
     kept = (out["status"] == schema.KEPT).to_numpy()
-    missing = int((kept & out["license"].isna().to_numpy()).sum())
+    given = out["license"].notna().to_numpy()
+    readable = given & out["license"].map(licences.canonical_licence, na_action="ignore").notna().to_numpy()
+    unknown = out.loc[kept & given & ~readable, "license"].value_counts()
+    unknown = unknown.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+    held = licence_hold(int(kept.sum()), int((kept & ~readable).sum()), config, notes, warnings)
+    notes += licence_notes(int((kept & ~given).sum()), list(unknown.items()), held)
+    dropped = ~allowed & ~(held & ~readable)
+    out = apply_drops(out, pd.Series(np.where(dropped, "licence", None)), STAGE)
+    if (kept & readable).any() and not (out["status"] == schema.KEPT).any():
+        shown = out.loc[kept, "license"].fillna("(none)").value_counts()
+        warnings.append(every_photo_licence_warning(list(shown.sort_index(kind="stable")
+                                                         .sort_values(ascending=False, kind="stable").items()),
+                                                    config))
+    return out
+
+
+def licence_hold(judged: int, unreadable: int, config: FilterConfig, notes: list[str],
+                 warnings: list[str]) -> bool:
+    """Whether the licence filter holds the drops of photos without a readable licence: more than
+    MAX_UNLICENSED_SHARE of the `judged` kept photos have none (missing, or text curate does not
+    recognise) and force_licences is off. Says why in a warning (or a note when forced).
+    Shared with the DuckDB engine."""
+    if not judged or unreadable <= MAX_UNLICENSED_SHARE * judged:
+        return False
+    why = (f"{unreadable:,} of {judged:,} photos ({unreadable / judged:.0%}) have no licence curate can read "
+           "(none given, or text it does not recognise)")
+    if config.force_licences:
+        notes.append(f"dropped anyway (--force-licences) although {why}")
+        return False
+    warnings.append(f"held: {why}: kept, not dropped as licence; add a license column to the --metadata sidecar, "
+                    "or pass --force-licences to drop them")
+    return True
+
+
+def licence_notes(missing: int, unknown: list[tuple[str, int]], held: bool) -> list[str]:
+    """The licence filter's notes: photos without a licence, and the unrecognised texts (five named)."""
+    fate = "kept (the licence drops are held)" if held else "dropped as licence"
+    lines = []
     if missing:
-        notes.append(f"{missing} photos have no licence: dropped as licence (a licence filter is set)")
-    unknown = out.loc[kept & ~allowed & out["license"].notna().to_numpy(), "license"]
-    unknown = unknown[unknown.map(licences.canonical_licence).isna()].value_counts()
-    if len(unknown):
-        shown = ", ".join(f"{name!r} ({count})" for name, count in unknown.head(5).items())
-        notes.append(f"{int(unknown.sum())} photos have a licence curate does not recognise, dropped as licence: "
+        lines.append(f"{missing} photos have no licence: {fate}" + ("" if held else " (a licence filter is set)"))
+    if unknown:
+        shown = ", ".join(f"{name!r} ({count})" for name, count in unknown[:5])
+        lines.append(f"{sum(n for _, n in unknown)} photos have a licence curate does not recognise, {fate}: "
                      f"{shown}{' …' if len(unknown) > 5 else ''}")
-    return apply_drops(out, pd.Series(np.where(~allowed, "licence", None)), STAGE)
+    return lines
+
+
+def every_photo_licence_warning(licence_counts: list[tuple[str, int]], config: FilterConfig) -> str:
+    """One line when the licence filter left no photo kept though some carry a licence: which licences they carry."""
+    shown = ", ".join(f"{name} ({count:,})" for name, count in licence_counts[:5])
+    return (f"the licence filter dropped every photo: none carries an allowed licence ({', '.join(config.licences)}); "
+            f"they carry {shown}{' …' if len(licence_counts) > 5 else ''}; check --licences")
 
 
 def _geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: list[str],
@@ -433,8 +525,11 @@ def _geo_verdicts(labels: pd.Series, distance: np.ndarray, centres: dict[str, ge
                   config: FilterConfig) -> tuple[dict[str, str], pd.DataFrame]:
     """Per label: whether the geo filter applies to it (GEO_* constants), and its spread."""
     max_km = config.max_km if config.geo_on else np.inf
-    spread = geo.label_spread(labels, distance, max_km)
+    spread = geo.label_spread(labels, distance, max_km, config.max_median_multiple * max_km, SPREAD_QUANTILE)
     return label_verdicts(spread, centres, config, max_km), spread
+
+
+SPREAD_QUANTILE = 0.9  # a held label's reach (spread_km): the distance within which 90% of its nearby photos lie
 
 
 def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config: FilterConfig,
@@ -442,8 +537,8 @@ def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config:
     """Per label, from its spread (`geo.label_spread`, in memory or from SQL): whether the geo
     filter applies to it (GEO_* constants)."""
     judged = geo.judge_places(spread, max_km, config.max_outlier_share, config.max_median_multiple,
-                              config.min_geotagged) if len(spread) else pd.Series(dtype=object)
-    skipped = {"not_a_place": GEO_NOT_A_PLACE, "too_few": GEO_TOO_FEW}
+                              config.min_geotagged, config.max_spread_share) if len(spread) else pd.Series(dtype=object)
+    skipped = {"not_a_place": GEO_NOT_A_PLACE, "too_few": GEO_TOO_FEW, "spread": GEO_HELD}
     verdicts = {}
     for label, centre in centres.items():
         verdict = judged.get(label, "too_few")  # no geotagged photo: nothing to judge
@@ -461,14 +556,20 @@ def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config:
 def _with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str, str],
                    config: FilterConfig) -> pd.DataFrame:
     """The geo table with each label's spread, its verdict and, for a skipped label, why."""
-    table = table.join(spread[["beyond_max_km", "outlier_share"]], on="label")
-    table["beyond_max_km"] = table["beyond_max_km"].fillna(0).astype(int)
+    table = table.join(spread[["beyond_max_km", "outlier_share", "near_max_km", "spread_km"]], on="label")
+    for name in ("beyond_max_km", "near_max_km"):
+        table[name] = table[name].fillna(0).astype(int)
     table.insert(table.columns.get_loc("geo_outliers"), "beyond_max_km", table.pop("beyond_max_km"))
     table.insert(table.columns.get_loc("geo_outliers"), "outlier_share", table.pop("outlier_share"))
+    table.insert(table.columns.get_loc("geo_outliers"), "near_max_km", table.pop("near_max_km"))
     table["geo_filter"] = table["label"].map(verdicts)
+    ring_km = config.max_median_multiple * config.max_km if config.geo_on else np.inf
     why = {GEO_NOT_A_PLACE: lambda r: f"{r.beyond_max_km} of {r.geotagged} geotagged photos "
                                       f"({r.outlier_share:.0%}) beyond {config.max_km:g} km, median {r.p50_km:,.0f} km",
-           GEO_TOO_FEW: lambda r: f"{r.geotagged} geotagged photos, fewer than {config.min_geotagged} to judge"}
+           GEO_TOO_FEW: lambda r: f"{r.geotagged} geotagged photos, fewer than {config.min_geotagged} to judge",
+           GEO_HELD: lambda r: f"{r.near_max_km} of {r.geotagged} geotagged photos ({r.near_max_km / r.geotagged:.0%}) "
+                               f"just beyond {config.max_km:g} km (within {ring_km:g} km; 90% within "
+                               f"{r.spread_km:,.1f} km): drops held"}
     notes = [why[r.geo_filter](r) if r.geo_filter in why and not r.note else r.note for r in table.itertuples()]
     table["note"] = notes
     return table
@@ -492,13 +593,21 @@ def _geo_warnings(table: pd.DataFrame, config: FilterConfig) -> list[str]:
     if names(GEO_NO_CENTRE):
         lines.append(f"labels without reference coordinates in the recipe: {names(GEO_NO_CENTRE)}; geo filter "
                      "skipped for them; add lat/lon to their [[labels]] entry, or use --center median")
+    if names(GEO_HELD):
+        held = by_need[by_need["geo_filter"] == GEO_HELD]
+        suggest = max(int(np.ceil(held["spread_km"].max())), int(np.ceil(config.max_km)) + 1)
+        lines.append(f"held: geo drops of {names(GEO_HELD)} kept ({int(held['beyond_max_km'].sum()):,} photos): over "
+                     f"{config.max_spread_share:.0%} of their geotagged photos lie just beyond {config.max_km:g} km, "
+                     f"they spread wider (a metro area); pass a larger --max-km (e.g. --max-km {suggest}, 90% of "
+                     "their nearby photos), or --force-geo to drop them anyway")
     if names(GEO_FORCED):
         lines.append(f"geo filter applied because of --force-geo to labels it would skip: {names(GEO_FORCED)}")
     return lines
 
 
 def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], thumbnails: Mapping[str, bytes] | None,
-                     embeddings: tuple[Sequence[str], np.ndarray] | None = None) -> tuple[pd.DataFrame, int]:
+                     embeddings: tuple[Sequence[str], np.ndarray] | None = None,
+                     conflicts: dict | None = None) -> tuple[pd.DataFrame, int]:
     from curate.filters.phash import parse_phashes
 
     readable = parse_phashes(out["phash"])[1]
@@ -517,6 +626,10 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
     out["near_dup_cluster"] = duplicates.group_representatives(out, key)
     sizes = key.map(key.value_counts())
     n_clusters = int(key[sizes > 1].nunique())
+    spanning, span_labels = duplicates.label_conflicts(out, out["near_dup_cluster"])
+    if conflicts is not None:
+        conflicts.update(near_clusters=len(span_labels), near_photos=int(spanning.sum()))
+        notes += near_conflict_notes(conflicts, span_labels)
     if config.dedupe_near:
         is_near = (out["near_dup_cluster"].notna() & (out["near_dup_cluster"] != out[schema.PHOTO_ID])
                    & (out["status"] == schema.KEPT))

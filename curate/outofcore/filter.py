@@ -24,13 +24,19 @@ from curate.filters import geo, owners, quality
 from curate.filters.stage import (
     GEO_APPLIED,
     GEO_FORCED,
+    SPREAD_QUANTILE,
     STAGE,
     FilterConfig,
     FilterReport,
     _geo_warnings,
     _recipe_label_centres,
     _with_verdicts,
+    every_photo_licence_warning,
+    exact_conflict_notes,
     label_verdicts,
+    licence_hold,
+    licence_notes,
+    near_conflict_notes,
     unreadable_phash_note,
 )
 from curate.outofcore.db import BATCH_ROWS, Catalog, literal, quote, record_batches
@@ -95,8 +101,13 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     if con.execute("SELECT bool_or(was_prefilter) FROM w").fetchone()[0]:
         notes.append("photos the prefilter had dropped were reinstated: run `curate prefilter` again")
 
-    _licence_filter(con, config, notes)
-    _drop(con, "ambiguous_label", "label IS NULL AND n_tag_labels >= 2")
+    _licence_filter(con, config, notes, warnings)
+    conflict_labels = _label_conflicts(con, "sha256")
+    conflicts = {"exact_images": len(conflict_labels),
+                 "exact_photos": con.execute("SELECT count(*) FROM conflicted").fetchone()[0], "near_clusters": 0,
+                 "near_photos": 0}
+    notes += exact_conflict_notes(conflicts, conflict_labels)
+    _drop(con, "ambiguous_label", "(label IS NULL AND n_tag_labels >= 2) OR rid IN (SELECT rid FROM conflicted)")
     geo_table = _geo_filter(con, config, recipe_centres, notes, warnings)
 
     has_images = con.execute("SELECT count(sha256) FROM w").fetchone()[0] > 0
@@ -118,6 +129,10 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     near_clusters = 0
     if hashed:
         near_clusters = near_duplicates(con, workspace, config, notes)
+        span_labels = _label_conflicts(con, "near")
+        conflicts.update(near_clusters=len(span_labels),
+                         near_photos=con.execute("SELECT count(*) FROM conflicted").fetchone()[0])
+        notes += near_conflict_notes(conflicts, span_labels)
         if config.dedupe_near:
             _drop(con, "near_duplicate", "near IS NOT NULL AND near <> photo_id")
     else:
@@ -145,8 +160,21 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
                           concentration=concentration, caps=caps,
                           dropped_by_reason={reason: int(n) for reason, n in dropped},
                           exact_duplicate_groups=int(exact_groups), near_duplicate_clusters=near_clusters,
-                          notes=notes, warnings=warnings, quality=quality_table)
+                          notes=notes, warnings=warnings, quality=quality_table, label_conflicts=conflicts)
     return query, report
+
+
+def _label_conflicts(con, key: str) -> list[tuple[str, ...]]:
+    """duplicates.label_conflicts in SQL: the kept rows whose `key` is shared by kept rows carrying two
+    or more labels go to temp table `conflicted` (rid); returns the sorted labels of each such key, by key."""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE conflict_keys AS
+        SELECT {key} AS k, list_sort(list(DISTINCT label)) AS labels FROM w
+        WHERE status = 'kept' AND {key} IS NOT NULL AND label IS NOT NULL
+        GROUP BY {key} HAVING count(DISTINCT label) >= 2""")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE conflicted AS SELECT rid FROM w WHERE status = 'kept' "
+                f"AND {key} IN (SELECT k FROM conflict_keys)")
+    return [tuple(labels) for (labels,) in con.execute("SELECT labels FROM conflict_keys ORDER BY k").fetchall()]
 
 
 def _batches(con, catalog: Catalog, columns: list[str]):
@@ -211,27 +239,33 @@ def _quality(con, catalog: Catalog, config: FilterConfig, notes: list[str]) -> t
     return table, [f"q.{quote(name)} AS {quote(name)}" for name in SCORE_COLUMNS + ["quality_issues"]]
 
 
-def _licence_filter(con, config: FilterConfig, notes: list[str]) -> None:
+def _licence_filter(con, config: FilterConfig, notes: list[str], warnings: list[str]) -> None:
+    """stage._licence_filter in SQL: the allowed and the readable licences are judged in Python
+    over the distinct values, the drops (and the hold) by the same shared functions."""
     if config.licences is None:
         return
     values = [row[0] for row in con.execute("SELECT DISTINCT license FROM w WHERE license IS NOT NULL").fetchall()]
     series = pd.Series(values, dtype=object)
     allowed = series[licences.licence_allowed(series, config.licences)].tolist() if values else []
-    con.execute("CREATE OR REPLACE TEMP TABLE allowed_licences (license VARCHAR)")
-    if allowed:
-        con.executemany("INSERT INTO allowed_licences VALUES (?)", [[value] for value in allowed])
-    missing = con.execute("SELECT count(*) FROM w WHERE status = 'kept' AND license IS NULL").fetchone()[0]
-    if missing:
-        notes.append(f"{missing} photos have no licence: dropped as licence (a licence filter is set)")
-    rows = con.execute("SELECT license, count(*) AS n FROM w WHERE status = 'kept' AND license IS NOT NULL "
-                       "AND license NOT IN (SELECT license FROM allowed_licences) GROUP BY license "
-                       "ORDER BY n DESC, license").fetchall()
-    unknown = [(name, n) for name, n in rows if licences.canonical_licence(name) is None]
-    if unknown:
-        shown = ", ".join(f"{name!r} ({count})" for name, count in unknown[:5])
-        notes.append(f"{sum(n for _, n in unknown)} photos have a licence curate does not recognise, dropped as "
-                     f"licence: {shown}{' …' if len(unknown) > 5 else ''}")
-    _drop(con, "licence", "license IS NULL OR license NOT IN (SELECT license FROM allowed_licences)")
+    readable = [value for value in values if licences.canonical_licence(value) is not None]
+    for table, chosen in (("allowed_licences", allowed), ("readable_licences", readable)):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} (license VARCHAR)")
+        if chosen:
+            con.executemany(f"INSERT INTO {table} VALUES (?)", [[value] for value in chosen])
+    unreadable = "(license IS NULL OR license NOT IN (SELECT license FROM readable_licences))"
+    judged, without, missing = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE {unreadable}), count(*) FILTER (WHERE license IS NULL) "
+        "FROM w WHERE status = 'kept'").fetchone()
+    unknown = con.execute(f"SELECT license, count(*) AS n FROM w WHERE status = 'kept' AND license IS NOT NULL "
+                          f"AND {unreadable} GROUP BY license ORDER BY n DESC, license").fetchall()
+    held = licence_hold(int(judged), int(without), config, notes, warnings)
+    notes += licence_notes(int(missing), [(name, int(n)) for name, n in unknown], held)
+    shown = con.execute("SELECT coalesce(license, '(none)') AS name, count(*) AS n FROM w WHERE status = 'kept' "
+                        "GROUP BY name ORDER BY n DESC, name").fetchall()
+    disallowed = "license IS NULL OR license NOT IN (SELECT license FROM allowed_licences)"
+    _drop(con, "licence", f"({disallowed}) AND NOT {unreadable}" if held else disallowed)
+    if judged > without and not con.execute("SELECT count(*) FROM w WHERE status = 'kept'").fetchone()[0]:
+        warnings.append(every_photo_licence_warning([(name, int(n)) for name, n in shown], config))
 
 
 def _median_centres(con) -> dict[str, geo.Centre]:
@@ -307,14 +341,17 @@ def _geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], war
     km = "'inf'::DOUBLE" if not np.isfinite(max_km) else repr(max_km)
     if not config.geo_on:
         notes.append("geo filter off (--max-km off): no photo dropped as geo_outlier; distances still recorded")
+    ring_km = config.max_median_multiple * max_km
+    ring = "'inf'::DOUBLE" if not np.isfinite(ring_km) else repr(float(ring_km))
     spread = con.execute(f"""
         SELECT label, count(*) AS geotagged, sum((dist > {km})::INTEGER) AS beyond_max_km,
-               median(dist) AS median_km
+               median(dist) AS median_km, sum((dist > {km} AND dist <= {ring})::INTEGER) AS near_max_km,
+               quantile_cont(dist, {SPREAD_QUANTILE!r}) FILTER (WHERE dist <= {ring}) AS spread_km
         FROM w WHERE labelled AND dist IS NOT NULL AND NOT isnan(dist) GROUP BY label ORDER BY label""").df()
     spread = spread.set_index("label")
-    spread["beyond_max_km"] = spread["beyond_max_km"].astype(int)
-    spread["geotagged"] = spread["geotagged"].astype(int)
-    spread["outlier_share"] = spread["beyond_max_km"] / spread["geotagged"]
+    for name in ("beyond_max_km", "geotagged", "near_max_km"):
+        spread[name] = spread[name].astype(int)
+    spread = geo.finish_spread(spread.drop(columns="spread_km"), spread["spread_km"])
     verdicts = label_verdicts(spread, centres, config, max_km)
     applies = [label for label, verdict in verdicts.items() if verdict in (GEO_APPLIED, GEO_FORCED)]
     con.execute("CREATE OR REPLACE TEMP TABLE applies (label VARCHAR)")
