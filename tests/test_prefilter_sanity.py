@@ -292,9 +292,11 @@ def test_ferrari_keeps_every_tagged_photo_without_force(ferrari_workspace):
 
 
 def test_real_scenes_still_drop_off_topic_photos_and_hold_a_useless_tag():
-    """15-Scene photos: urban classes on topic, natural and indoor ones off; the topic tag on 70%
-    of urban and 5% of other photos, as a scrape's tags are. The prefilter still drops the off-topic
-    photos; with the tag on nearly every photo it drops none."""
+    """15-Scene photos: urban classes on topic, natural and indoor ones off (60% of the photos); the
+    topic tag on 70% of urban and 5% of other photos, as a scrape's tags are. The prefilter still drops
+    the off-topic photos, unlabelled or labelled as a scrape labels them (an urban label, whatever the
+    photo shows); with the tag on nearly every photo it drops none; with each photo labelled by its own
+    class it holds (the off-topic classes are labels that are not kinds of the topic) and names them."""
     if not SCENES.is_dir():
         pytest.skip(f"real data not found at {SCENES} (../shared/realdata is absent in this checkout)")
     classes = sorted(p.name for p in SCENES.iterdir() if p.is_dir())
@@ -304,14 +306,22 @@ def test_real_scenes_still_drop_off_topic_photos_and_hold_a_useless_tag():
     n = len(paths)
     rng = np.random.default_rng(0)
     owner = rng.integers(0, 30, n)
-    for rates, should_hold in (((0.7, 0.05), False), ((0.97, 0.9), True)):
+    scraped = np.where(on_topic, [path.parent.name for path in paths], rng.choice(URBAN, n))
+    own_class = np.array([path.parent.name for path in paths])
+    for rates, labels, should_hold in (((0.7, 0.05), None, False), ((0.7, 0.05), scraped, False),
+                                       ((0.97, 0.9), None, True), ((0.7, 0.05), own_class, True)):
         tagged = rng.random(n) < np.where(on_topic, *rates)
         catalog = make_catalog([{"owner_id": f"o{owner[i]}", "tags": ["city"] if tagged[i] else ["photo"],
-                                 "image_path": f"i{i}.jpg"} for i in range(n)])
+                                 "image_path": f"i{i}.jpg", "label": None if labels is None else labels[i]}
+                                for i in range(n)])
         result, report = prefilter_catalog(catalog, vectors, np.ones(n, bool), np.ones(n, bool),
                                            PrefilterConfig(topic="city", label_issues=False))
         dropped = (result["drop_reason"] == "off_topic").to_numpy()
         assert report.held == should_hold, report.held_reasons
+        if labels is own_class:
+            reason = next(r for r in report.held_reasons if "max_label_drop_share" in r)
+            named = [name for name in classes if f"{name} " in reason]
+            assert named and not set(named) & set(URBAN), reason
         if should_hold:
             assert not dropped.any() and report.doubted > 0
         else:

@@ -97,6 +97,8 @@ def prefilter(
 
 def repair_lines(report) -> list[str]:
     """One line per repair the prefilter made (relabel, geo rescue), for the command's output."""
+    from curate.prefilter.threshold import percent_below
+
     lines = []
     relabel, rescue = report.relabel, report.geo_rescue
     if relabel:
@@ -112,8 +114,9 @@ def repair_lines(report) -> list[str]:
     if report.topic_rescue and report.topic_rescue.get("held"):
         topic = report.topic_rescue
         lines.append(f"topic rescue held: {topic['would_rescue']:,} of {topic['off_topic_labelled']:,} labelled photos "
-                     f"below the topic threshold would be kept, expected precision {topic['expected_precision']:.0%} "
-                     f"< {topic['min_precision']:.0%}: all stay dropped as off_topic")
+                     f"below the topic threshold would be kept, expected precision "
+                     f"{percent_below(topic['expected_precision'], topic['min_precision'])}: all stay dropped as "
+                     "off_topic")
     elif report.topic_rescue:
         topic = report.topic_rescue
         lines.append(f"topic rescue: {topic['rescued']:,} of {topic['off_topic_labelled']:,} labelled photos below the "

@@ -53,6 +53,7 @@ import pandas as pd
 
 from curate import schema
 from curate.prefilter.confident import LabelIssues, confident_class
+from curate.prefilter.threshold import percent_below
 
 
 @dataclass(frozen=True)
@@ -331,9 +332,10 @@ def label_repairs(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray,
                                                        config.topic_rescue_precision)
         if repairs["topic_rescue"]["held"]:
             held = repairs["topic_rescue"]
+            below = percent_below(held["expected_precision"], held["min_precision"], "topic_rescue_precision")
             notes.append(f"topic rescue held: {held['would_rescue']:,} photos below the cut would be kept, but "
                          f"an expected {held['expected_false']:.1f} of them are off topic (expected precision "
-                         f"{held['expected_precision']:.0%} < topic_rescue_precision {held['min_precision']:.0%}); "
+                         f"{below}); "
                          "the label model cannot vouch for them")
     per_label = (pd.DataFrame({"label": evidence.classes[evidence.codes], "issue": found.is_issue})
                  .groupby("label")["issue"].agg(photos="size", issues="sum").reset_index())

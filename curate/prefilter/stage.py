@@ -12,7 +12,7 @@ Topic (the talk's "skyline or not" model):
   `min_untagged` untagged photos. Tag noise moves both groups' score levels (on-topic photos
   score about the tagging rate, off-topic ones about the false-tag rate); the cut falls between.
 - Below the threshold: dropped as `off_topic`. Untagged photos at or above it stay kept
-  and are marked `topic_recovered`.
+  and are marked `topic_recovered` (not when the drops are held: a held cut decided nothing).
 - Topic rescue (`topic_rescue`, on by default; `curate.prefilter.repair`): a photo below the
   threshold whose label the label model confidently believes (its pixels show its label, and the
   labels are kinds of the topic) is kept again and marked `topic_rescued`. The cut alone dropped 66
@@ -20,9 +20,12 @@ Topic (the talk's "skyline or not" model):
   from a shop); the rescue keeps 44 of them and 1 off-topic photo (docs/prefilter-rescue.md).
 - Sanity: the stage holds its drops (records scores, flags the photos below the threshold as
   `topic_doubted`, keeps them, says why) when the tag is on more than `max_topic_share` of the
-  photos judged, when the cut would drop more than `max_drop_share` of the tagged photos, or
-  when the scores are not bimodal and too few photos are untagged to calibrate a cut.
-  `force` applies the drops anyway.
+  photos judged, when the cut would drop more than `max_drop_share` of the tagged photos, when
+  the scores are not bimodal and too few photos are untagged to calibrate a cut, when the cut would
+  drop more than `max_total_drop_share` of all the photos judged, or more than
+  `max_label_drop_share` of a label's photos (a wrong --topic, or labels that are not kinds of the
+  topic: ImageNet object labels with --topic food; `collection_reasons`). `force` applies the drops
+  anyway.
 
 Label issues (confident learning, `curate.prefilter.confident`): multi-class out-of-fold
 probabilities over the kept, labelled photos (same grouping, embeddings + logistic
@@ -43,12 +46,23 @@ import pandas as pd
 
 from curate import schema
 from curate.errors import UsageError
-from curate.prefilter.threshold import OTSU_BINS, bimodality, otsu_threshold, youden_threshold  # noqa: F401
+from curate.prefilter.threshold import (  # noqa: F401
+    OTSU_BINS,
+    bimodality,
+    otsu_threshold,
+    percent_apart,
+    percent_below,
+    youden_threshold,
+)
 from curate.records import apply_drops, reset_stage
 from curate.settings_fields import SettingError, setting
 
 STAGE = "prefilter"
 MODES = ("embeddings", "finetune")
+# A label's drop share is judged only on labels with this many photos judged: a smaller label loses all
+# its photos by chance too often (4 of 4 at a 40% off-topic rate: 1 in 40), a larger one seldom (10 of
+# 10: 1 in 10,000); a collection of many small labels is still covered by max_total_drop_share.
+MIN_LABEL_PHOTOS = 10
 
 
 def parse_threshold(text: str) -> float | None:
@@ -94,6 +108,15 @@ class PrefilterConfig:
     max_drop_share: float = setting(0.3, help=(  # the cut would drop more than this share of the tagged photos
         "Hold the drops when the cut would drop more than this share of the tagged photos (default: recipe, else "
         "0.3)."))
+    # the whole collection: a wrong --topic (ImageNet objects, --topic food: 88%); real 15-Scene, 60% off topic: 65%
+    max_total_drop_share: float = setting(0.75, help=(
+        "Hold the drops when the cut would drop more than this share of all the photos judged (a wrong --topic, or "
+        "a collection mostly off the topic) (default: recipe, else 0.75)."))
+    # one label: labels that are not kinds of the topic, or a wrong --topic (a scrape's worst label loses ~55-70%)
+    max_label_drop_share: float = setting(0.9, help=(
+        f"Hold the drops when the cut would drop more than this share of the photos of a label (one with at least "
+        f"{MIN_LABEL_PHOTOS} photos judged): labels that are not kinds of the topic, or a wrong --topic (default: "
+        "recipe, else 0.9)."))
     # fewer untagged photos cannot calibrate a cut when scores are not bimodal
     min_untagged: int = setting(20, help=(
         "Hold the drops when the scores are not bimodal and fewer photos than this are untagged to calibrate a cut "
@@ -127,7 +150,7 @@ class PrefilterConfig:
         "else 0.9)."))
 
     def __post_init__(self) -> None:
-        for name in ("max_topic_share", "max_drop_share"):
+        for name in ("max_topic_share", "max_drop_share", "max_total_drop_share", "max_label_drop_share"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise SettingError(f"{{{name}}} must be a share between 0 and 1, got {value!r}", name, as_key=True)
@@ -190,10 +213,11 @@ class PrefilterReport:
     config: dict = field(default_factory=dict)
 
     def counts_table(self) -> pd.DataFrame:
-        """The talk's four counts; when the drops were held, a column of the kept photos doubted."""
-        held_untagged = self.would_drop_untagged if self.held else 0
+        """The talk's four counts; when the drops were held, a column of the kept photos doubted (and the
+        untagged kept are every untagged photo: a held cut recovers none, it only keeps them)."""
+        untagged = self.scored - self.tagged_kept - self.tagged_dropped
         table = pd.DataFrame({"": ["tagged", "untagged"],
-                              "kept": [self.tagged_kept, self.untagged_recovered + held_untagged],
+                              "kept": [self.tagged_kept, untagged - self.untagged_dropped],
                               "dropped": [self.tagged_dropped, self.untagged_dropped]})
         if self.held:
             table["kept, doubted"] = [self.would_drop_tagged, self.would_drop_untagged]
@@ -218,9 +242,10 @@ class PrefilterReport:
             line += f"; geo outliers rescued {self.geo_rescue['rescued']:,} of {self.geo_rescue['geo_outliers']:,}"
         if self.topic_rescue:
             rescue = self.topic_rescue
+            held = "" if not rescue.get("held") else \
+                f" (held: expected precision {percent_below(rescue['expected_precision'], rescue['min_precision'])})"
             line += (f"; below the cut, {rescue['rescued']:,} of {rescue['off_topic_labelled']:,} labelled photos "
-                     "rescued (pixels agree with the label)" + (" (held: expected precision too low)"
-                                                               if rescue.get("held") else ""))
+                     f"rescued (pixels agree with the label){held}")
         sanity = self.sanity_line()
         return line + (f"; {sanity}" if sanity else "")
 
@@ -339,7 +364,7 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
         result[column] = None
     rows, tagged, groups = topic_rows(result, eligible & ~unreadable, config)
     score = _scores(rows, tagged, groups, vectors, config, topic_scores)
-    cut = decide_cut(score, tagged, config)
+    cut = decide_cut(score, tagged, config, result["label"].to_numpy(dtype=object)[rows])
     result, on_topic = _apply_cut(result, rows, tagged, score, cut)
 
     notes: list[str] = []
@@ -364,7 +389,8 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
     report = PrefilterReport(
         topic=config.topic, threshold=round(float(cut.threshold), 4), threshold_method=cut.method,
         scored=len(rows), tagged_kept=int((tagged & kept).sum()), tagged_dropped=int((tagged & ~kept).sum()),
-        untagged_recovered=int((~tagged & (on_topic | rescued)).sum()), untagged_dropped=int((~tagged & ~kept).sum()),
+        untagged_recovered=0 if cut.held else int((~tagged & (on_topic | rescued)).sum()),
+        untagged_dropped=int((~tagged & ~kept).sum()),
         unreadable=int(unreadable.sum()), label_issues=issues, label_issues_dropped=dropped_issues,
         held=cut.held, held_reasons=cut.reasons, forced=bool(cut.reasons) and not cut.held,
         doubted=int((~on_topic).sum()) if cut.held else 0, would_drop_tagged=int((tagged & ~on_topic).sum()),
@@ -387,14 +413,17 @@ class Cut:
     held: bool
 
 
-def decide_cut(score: np.ndarray, tagged: np.ndarray, config: PrefilterConfig) -> Cut:
+def decide_cut(score: np.ndarray, tagged: np.ndarray, config: PrefilterConfig,
+               labels: np.ndarray | None = None) -> Cut:
     """Choose the threshold and check it is safe to apply.
 
     Threshold: `config.threshold` when given; else Otsu's cut when the scores are bimodal
     (`curate.prefilter.threshold.bimodality`); else Youden's J on tagged vs untagged scores when
     at least `min_untagged` photos are untagged; else Otsu's cut, uncalibrated, never applied
     without `force`. Reasons to hold the drops: the tag is on more than `max_topic_share` of the
-    photos, the cut drops more than `max_drop_share` of the tagged ones, or no calibrated cut.
+    photos, the cut drops more than `max_drop_share` of the tagged ones, no calibrated cut, or
+    (`collection_reasons`) the cut drops more than `max_total_drop_share` of all the photos or
+    more than `max_label_drop_share` of a label's (`labels`: one per score, None where unlabelled).
     """
     test = bimodality(score, config.seed)
     untagged = int((~tagged).sum())
@@ -411,15 +440,62 @@ def decide_cut(score: np.ndarray, tagged: np.ndarray, config: PrefilterConfig) -
                        f"(min_untagged {config.min_untagged})")
     share = float(tagged.mean())
     if share > config.max_topic_share:
-        reasons.append(f"{share:.0%} of the {len(tagged):,} photos judged carry the tag {config.topic!r}, too many to "
-                       f"tell off-topic ones apart (max_topic_share {config.max_topic_share:.0%})")
+        reasons.append(f"{percent_apart(share, config.max_topic_share)} of the {len(tagged):,} photos judged carry "
+                       f"the tag {config.topic!r}, too many to tell off-topic ones apart (max_topic_share "
+                       f"{config.max_topic_share:.0%})")
     tagged_below = int((tagged & (score < threshold)).sum())
     if tagged_below > config.max_drop_share * tagged.sum():
         reasons.append(f"the cut {threshold:.3f} would drop {tagged_below:,} of {int(tagged.sum()):,} tagged photos "
-                       f"({tagged_below / tagged.sum():.0%}; max_drop_share {config.max_drop_share:.0%})")
+                       f"({percent_apart(tagged_below / tagged.sum(), config.max_drop_share)}; max_drop_share "
+                       f"{config.max_drop_share:.0%})")
+    reasons += collection_reasons(score < threshold, tagged, labels, threshold, config)
     figures = {"ashman_d": round(test.ashman_d, 4), "mode_gap": round(test.mode_gap, 4),
                "bimodal": test.bimodal, "otsu_cut": round(test.cut, 4), "summary": test.describe()}
     return Cut(float(threshold), method, figures, reasons, held=bool(reasons) and not config.force)
+
+
+def collection_reasons(below: np.ndarray, tagged: np.ndarray, labels: np.ndarray | None, threshold: float,
+                       config: PrefilterConfig) -> list[str]:
+    """Reasons to hold a cut that would empty the collection or its labels (both the mark of a wrong
+    --topic, or of labels that are not kinds of the topic), one line each; [] when neither.
+
+    `below`: the photos the cut would drop. A label counts when it has at least `MIN_LABEL_PHOTOS`
+    photos judged. Topic rescue cannot refill an emptied label (its label model learns from kept
+    photos only), so the check comes before it. ImageNet's 6 object labels with `--topic food`: the
+    cut would drop 88% of the photos and all of the 5 labels that are not food; the scrapes this
+    stage is made for lose 35-40% of their photos and at most 55-70% of one label (the one a
+    sandals-style photographer files off-topic photos under); docs/prefilter-rescue.md.
+    """
+    reasons, n = [], len(below)
+    dropped = int(below.sum())
+    if n and dropped > config.max_total_drop_share * n:
+        reasons.append(f"the cut {threshold:.3f} would drop {dropped:,} of the {n:,} photos judged "
+                       f"({percent_apart(dropped / n, config.max_total_drop_share)}; max_total_drop_share "
+                       f"{config.max_total_drop_share:.0%}): is {config.topic!r} the topic of this collection "
+                       "(a wrong --topic)?")
+    if labels is None or not n:
+        return reasons
+    frame = pd.DataFrame({"label": labels, "below": below, "tagged": tagged}).dropna(subset=["label"])
+    per_label = frame.groupby("label").agg(photos=("below", "size"), below=("below", "sum"), tagged=("tagged", "sum"))
+    emptied = per_label[(per_label["photos"] >= MIN_LABEL_PHOTOS)
+                        & (per_label["below"] > config.max_label_drop_share * per_label["photos"])]
+    if emptied.empty:
+        return reasons
+    emptied = emptied.sort_values(["photos", "below"], ascending=False)
+    named = [f"{label} {int(row.below):,} of {int(row.photos):,}" for label, row in emptied.head(6).iterrows()]
+    more = f" and {len(emptied) - 6} more" if len(emptied) > 6 else ""
+    lost = emptied["below"] / emptied["photos"]
+    whole = "every" if (lost == 1).all() else "nearly every" if (lost >= 0.9).all() else "most"
+    tag_count, photos = int(emptied["tagged"].sum()), int(emptied["photos"].sum())
+    tags = (f"none of their photos carries the tag {config.topic!r}" if tag_count == 0 else
+            f"{tag_count:,} of their {photos:,} photos carry the tag {config.topic!r}")
+    # mostly tagged: the tag vouches for these labels, so the cut is the suspect, not the labels
+    cause = ("the tag says they are on topic: the cut does not tell the topic apart" if tag_count >= photos / 2 else
+             f"labels that are not kinds of the topic {config.topic!r}, or a wrong --topic")
+    reasons.append(f"the cut {threshold:.3f} would drop {whole} photo of {len(emptied)} "
+                   f"label{'s' if len(emptied) > 1 else ''} ({', '.join(named)}{more}; max_label_drop_share "
+                   f"{config.max_label_drop_share:.0%}) and {tags}: {cause}")
+    return reasons
 
 
 def _scores(rows: np.ndarray, tagged: np.ndarray, groups: np.ndarray, vectors: np.ndarray,
@@ -438,7 +514,7 @@ def _apply_cut(result: pd.DataFrame, rows: np.ndarray, tagged: np.ndarray, score
     on_topic = score >= cut.threshold
     result["topic_score"] = result["topic_score"].astype(object)
     result.loc[rows, "topic_score"] = score
-    result.loc[rows, "topic_recovered"] = ~tagged & on_topic
+    result.loc[rows, "topic_recovered"] = ~tagged & on_topic & (not cut.held)  # held: it decided nothing, claims none
     result.loc[rows, "topic_doubted"] = ~on_topic & cut.held
     if not cut.held:
         off_topic = np.full(len(result), None, dtype=object)

@@ -126,3 +126,32 @@ def _between_variance(counts: np.ndarray, edges: np.ndarray) -> np.ndarray:
     mean_low = sum_low / np.maximum(weight_low, 1)
     mean_high = (np.sum(counts * centres) - sum_low) / np.maximum(weight_high, 1)
     return weight_low * weight_high * (mean_low - mean_high) ** 2
+
+
+def percent_apart(value: float, limit: float) -> str:
+    """`value` as a percentage with the fewest decimals (up to 2) at which it differs from `limit`
+    printed alike, so that a message comparing the two reads true; "just under/over <limit>" when
+    even 2 decimals do not tell them apart.
+
+    `:.0%` alone prints 0.796 next to a limit of 0.8 as "80%". Rounding keeps the order, so the
+    first number of decimals where the two differ shows the value on the right side of the limit.
+
+    >>> percent_apart(0.796, 0.8), percent_apart(0.3, 0.8), percent_apart(0.7504, 0.75), percent_apart(0.79999, 0.8)
+    ('79.6%', '30%', '75.04%', 'just under 80%')
+    """
+    for decimals in range(3):
+        text = f"{value:.{decimals}%}"
+        if text != f"{limit:.{decimals}%}":
+            return text
+    return f"just {'under' if value < limit else 'over'} {limit * 100:g}%"
+
+
+def percent_below(value: float, limit: float, limit_name: str = "") -> str:
+    """"value < limit" as percentages that read true (`percent_apart`), the limit after `limit_name`.
+
+    >>> percent_below(0.796, 0.8), percent_below(0.3, 0.8, "min"), percent_below(0.79999, 0.8)
+    ('79.6% < 80%', '30% < min 80%', 'just under 80%')
+    """
+    shown = f"{limit_name} {limit * 100:g}%".lstrip()
+    text = percent_apart(value, limit)
+    return f"just under {shown}" if text.startswith("just") else f"{text} < {shown}"

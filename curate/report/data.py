@@ -237,7 +237,8 @@ def tags_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: 
         "bimodality": (prefilter_report.get("bimodality") or {}).get("summary", ""),
         "sanity": _sanity_line(prefilter_report),
         "counts": {"tagged_kept": int((tagged & scored & ~below).sum()), "tagged_dropped": int((tagged & below).sum()),
-                   "untagged_recovered": int((~tagged & on_topic).sum()),
+                   # a held stage recovered nothing (it did not act on the scores)
+                   "untagged_recovered": 0 if prefilter_report.get("held") else int((~tagged & on_topic).sum()),
                    "untagged_dropped": int((~tagged & below).sum())},
         "doubted_counts": {"tagged": int((tagged & doubted).sum()), "untagged": int((~tagged & doubted).sum())},
         "doubted": gallery(cat[doubted].sort_values("topic_score", kind="stable"), max_gallery, ("topic_score",)),
