@@ -215,6 +215,21 @@ def test_missing_stages_are_absent_with_how_to():
         assert text in page
 
 
+def test_stage_warnings_and_a_held_prefilter_are_at_the_top_of_the_page():
+    """A reader of the report learns that a stage held its drops without the terminal's output (audit 3)."""
+    reports = {"filter": {"warnings": ["held: geo drops of chicago kept (21 photos): <spread>"]},
+               "prefilter": {"held": True, "held_reasons": ["the cut would drop every photo of dog"]},
+               "split": {"warnings": []}, "embed": None}
+    report = build_report(make_catalog().assign(split=None), reports)
+    assert report["stage_warnings"] == {
+        "filter": ["held: geo drops of chicago kept (21 photos): <spread>"],
+        "prefilter": ["held: nothing dropped: the cut would drop every photo of dog"]}
+    page = render_html(report)
+    assert page.index("geo drops of chicago") < page.index("<nav>")
+    assert "&lt;spread&gt;" in page and "every photo of dog" in page
+    assert build_report(make_catalog().assign(split=None), {"filter": None})["stage_warnings"] == {}
+
+
 def test_text_is_escaped():
     rows = [("a", "<script>alert(1)</script>", "kept", None, None, "<b>x</b>", None, ["a"], None, None)]
     page = render_html(build_report(make_catalog(rows), {}))

@@ -158,7 +158,8 @@ def rescue_topic(result: pd.DataFrame, candidates: np.ndarray, evidence: LabelEv
     believed = confident_class(proba, evidence.found.thresholds)
     rescued = believed == given
     false = expected_false_rescues(given, believed, len(evidence.classes))
-    precision = float(1.0 - false / rescued.sum()) if rescued.any() else None
+    # a share, so at least 0: more false rescues are expected than photos rescued when the model cannot tell
+    precision = max(0.0, float(1.0 - false / rescued.sum())) if rescued.any() else None
     held = bool(precision is not None and precision < min_precision)
     would = int(rescued.sum())
     if held:

@@ -90,9 +90,25 @@ def assemble_report(photos: int, reports: dict, truth: pd.DataFrame | None, max_
         "truth_rows": None if truth is None else int(len(truth)),
         "limits": {"max_gallery": int(max_gallery), "max_rows": int(max_rows), "owner_alarm": float(owner_alarm)},
         "warnings": list(warnings or []),
+        "stage_warnings": stage_warnings(reports),
         "sections": sections,
     }
     return mark_stale_sections(report, stage_states or {})
+
+
+def stage_warnings(reports: dict) -> dict[str, list[str]]:
+    """Per stage, the lines where it did less than asked or held its drops (its report's `warnings`;
+    the prefilter's held cut), for the top of the report: a reader of the report should not need the
+    terminal's output to learn that a stage did not apply."""
+    found = {}
+    for stage, stage_report in sorted(reports.items()):
+        stage_report = stage_report or {}
+        lines = [str(line) for line in stage_report.get("warnings") or []]
+        if stage == "prefilter" and stage_report.get("held") and stage_report.get("held_reasons"):
+            lines.append("held: nothing dropped: " + "; ".join(map(str, stage_report["held_reasons"])))
+        if lines:
+            found[stage] = lines
+    return found
 
 
 def mark_stale_sections(report: dict, stage_states: dict) -> dict:

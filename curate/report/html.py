@@ -345,7 +345,14 @@ def render_html(report: dict, title: str = "Curation report") -> str:
             f"<title>{e(title)}</title><link rel=\"icon\" href=\"data:,\"><style>{CSS}</style></head><body>"
             f"<h1>{e(title)}</h1><p>{report['photos']} photos in the catalog; stage reports found: {e(stages)}. "
             'Numbers: <a href="report.json">report.json</a>.</p>'
-            f"{warnings(report.get('warnings') or [])}<nav>{''.join(nav)}</nav>{''.join(sections)}</body></html>\n")
+            f"{warnings(report.get('warnings') or [])}{stage_warnings(report.get('stage_warnings') or {})}<nav>{''.join(nav)}</nav>{''.join(sections)}</body></html>\n")
+
+
+def stage_warnings(by_stage: dict[str, list[str]]) -> str:
+    """What a stage did less than asked, or held (e.g. the geo filter on labels that are not places), above
+    the sections."""
+    return "".join(f'<p class="bad warning">{e(stage)}: {e(line)}</p>' for stage, lines in by_stage.items()
+                   for line in lines)
 
 
 def warnings(lines: list[str]) -> str:
