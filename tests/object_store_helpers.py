@@ -24,7 +24,7 @@ TRAIN_SIDE = 48
 
 
 def photo_folder(root: Path) -> Path:
-    """<label>/<n>.jpg photos, one of them stored twice under another name (the same bytes)."""
+    """<label>/<n>.jpg photos, one of them stored twice under another name in its label (the same bytes)."""
     seed = 0
     for label, count in LABELS.items():
         for number in range(count):
@@ -32,7 +32,7 @@ def photo_folder(root: Path) -> Path:
             path = root / label / f"{number}.jpg"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(smooth_photo(seed, 80, 60, "JPEG"))
-    (root / "tower" / "copy.jpg").write_bytes((root / "harbour" / "0.jpg").read_bytes())
+    (root / "harbour" / "copy.jpg").write_bytes((root / "harbour" / "0.jpg").read_bytes())
     return root
 
 

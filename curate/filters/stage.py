@@ -190,7 +190,8 @@ class FilterConfig:
     near_dup_crowded_share: float | str | None = setting(verify.CROWDED_SHARE, help=(
         "Calibration: when more than this share of random pairs of images are just beyond --near-dup-bits (up to "
         f"{verify.CROWDING_MARGIN_BITS} bits more), auto limits are strict; when more are above the link cosine while "
-        f"over {verify.EMBEDDING_FAR_BITS} bits apart, embedding links are off. off: no calibration, auto means strict "
+        f"over {verify.EMBEDDING_FAR_BITS} bits apart, embedding links are off (pairs that look like one photo's own "
+        "copies are set aside first). off: no calibration, auto means strict "
         f"(default: recipe, else {verify.CROWDED_SHARE:g})."))
     dedupe_near: bool = setting(False, flag="--dedupe-near/--keep-near", help=(
         "Keep one photo per near-duplicate cluster, or keep them all (default: recipe, else keep)."))

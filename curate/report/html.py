@@ -345,7 +345,8 @@ def render_html(report: dict, title: str = "Curation report") -> str:
             f"<title>{e(title)}</title><link rel=\"icon\" href=\"data:,\"><style>{CSS}</style></head><body>"
             f"<h1>{e(title)}</h1><p>{report['photos']} photos in the catalog; stage reports found: {e(stages)}. "
             'Numbers: <a href="report.json">report.json</a>.</p>'
-            f"{warnings(report.get('warnings') or [])}{stage_warnings(report.get('stage_warnings') or {})}<nav>{''.join(nav)}</nav>{''.join(sections)}</body></html>\n")
+            f"{warnings(report.get('warnings') or [])}{stage_warnings(report.get('stage_warnings') or {})}"
+            f"<nav>{''.join(nav)}</nav>{''.join(sections)}</body></html>\n")
 
 
 def stage_warnings(by_stage: dict[str, list[str]]) -> str:
