@@ -224,3 +224,41 @@ def test_doctests_of_the_mapping_module():
     from curate.ingest import mapping
 
     assert doctest.testmod(mapping).failed == 0
+
+
+def test_a_reviewers_relabel_survives_a_re_ingest_and_a_changed_source_label_goes_under_it(tmp_path):
+    """Human decisions win (found by an audit of the review loop): re-ingesting the same folder put
+    the source's label back over a reviewer's relabel, while `curate status` read every stage fresh."""
+    from curate.freshness import workspace_states
+    from curate.review.session import ReviewSession
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    labels = {"p0.jpg": "coast", "p1.jpg": "coast", "p2.jpg": "forest", "p3.jpg": "forest"}
+    for i, name in enumerate(labels):
+        (root / name).write_bytes(jpeg_bytes(color=(60 * i, 90, 200 - 40 * i)))
+    sidecar = root / "metadata.csv"
+    sidecar.write_text("file,label\n" + "".join(f"{name},{label}\n" for name, label in labels.items()))
+    ws = Workspace(tmp_path / "ws")
+    ingest_folder(ws, FolderOptions(folder=root))
+    assert CliRunner().invoke(app, ["filter", "-w", str(ws.root)]).exit_code == 0
+    session = ReviewSession(ws, user="tester")
+    session.decide(["folder:p0.jpg"], "relabel", "forest")
+    session.close()
+    assert read_catalog(ws).set_index("photo_id").loc["folder:p0.jpg", "label"] == "forest"
+    before = {name: state.state for name, state in workspace_states(ws, read_catalog(ws)).items()}
+
+    report = ingest_folder(ws, FolderOptions(folder=root))  # the same folder again
+    after = read_catalog(ws).set_index("photo_id")
+    assert after.loc["folder:p0.jpg", "label"] == "forest"  # the reviewer's label stands
+    assert report.metadata_updated == 0
+    assert {name: state.state for name, state in workspace_states(ws, read_catalog(ws)).items()} == before
+
+    # the source relabels p0 and p1: under the decision only the automatic label follows; p1 takes it
+    sidecar.write_text("file,label\np0.jpg,beach\np1.jpg,beach\np2.jpg,forest\np3.jpg,forest\n")
+    report = ingest_folder(ws, FolderOptions(folder=root))
+    moved = read_catalog(ws).set_index("photo_id")
+    assert report.metadata_updated == 2
+    assert moved.loc["folder:p0.jpg", "label"] == "forest"
+    assert moved.loc["folder:p0.jpg", "label_before_review"] == "beach"
+    assert moved.loc["folder:p1.jpg", "label"] == "beach"

@@ -257,7 +257,7 @@ def changed_metadata(catalog: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     """
     names = [name for name in METADATA_COLUMNS if name in rows.columns and name in catalog.columns]
     ids = pd.Index(catalog[schema.PHOTO_ID]).intersection(pd.Index(rows[schema.PHOTO_ID]))
-    old = catalog.set_index(schema.PHOTO_ID).loc[ids, names]
+    old = catalog.assign(label=ingested_labels(catalog)).set_index(schema.PHOTO_ID).loc[ids, names]
     new = rows.set_index(schema.PHOTO_ID).loc[ids, names]
     changed = {name: ~_same_values(old[name], new[name], schema.COLUMN_BY_NAME[name].type) for name in names}
     return pd.DataFrame(changed, index=ids, columns=names, dtype=bool)
@@ -275,16 +275,43 @@ def _same_values(old: pd.Series, new: pd.Series, arrow_type: pa.DataType) -> np.
     return pc.or_(equal, pc.and_(left.is_null(), right.is_null())).to_numpy(zero_copy_only=False)
 
 
+def ingested_labels(catalog: pd.DataFrame) -> pd.Series:
+    """Each photo's label as its source gave it: before the prefilter's relabel (`original_label`) and
+    before a reviewer's (`label_before_review`, while the label is still the reviewer's). A re-ingest
+    compares the source with this, so that a relabel is not mistaken for a change of the source."""
+    label = catalog["label"]
+    if "review_label" in catalog.columns and "label_before_review" in catalog.columns:
+        reviewed = catalog["review_label"].notna() & (label == catalog["review_label"])
+        label = label.where(~reviewed, catalog["label_before_review"])
+    if "original_label" in catalog.columns:
+        label = label.where(catalog["original_label"].isna(), catalog["original_label"])
+    return label
+
+
 def update_metadata(catalog: pd.DataFrame, rows: pd.DataFrame, changed: pd.DataFrame) -> pd.DataFrame:
     """`catalog` with the metadata columns of the photos in `changed` (from changed_metadata,
-    changed rows only) taken from `rows`. Every other row and column stays as it was."""
+    changed rows only) taken from `rows`. Every other row and column stays as it was.
+
+    A source label that changed replaces the label, and the prefilter's relabel of it is void
+    (`original_label` cleared: the prefilter judges the new label when it runs again); under a
+    reviewer's relabel it replaces only `label_before_review`: the human decision still wins."""
     if changed.empty:
         return catalog
     catalog = catalog.copy()
     hit = catalog[schema.PHOTO_ID].isin(changed.index).to_numpy()
-    new = rows.set_index(schema.PHOTO_ID).reindex(catalog[schema.PHOTO_ID])
+    new = rows.set_index(schema.PHOTO_ID).reindex(catalog[schema.PHOTO_ID]).set_axis(catalog.index)
     for name in changed.columns:
-        catalog[name] = catalog[name].where(~hit, new[name].set_axis(catalog.index))
+        if name != "label":
+            catalog[name] = catalog[name].where(~hit, new[name])
+            continue
+        relabel = hit & changed["label"].reindex(catalog[schema.PHOTO_ID]).fillna(False).to_numpy(bool)
+        reviewed = np.zeros(len(catalog), bool)
+        if "review_label" in catalog.columns and "label_before_review" in catalog.columns:
+            reviewed = (catalog["review_label"].notna() & (catalog["label"] == catalog["review_label"])).to_numpy()
+            catalog["label_before_review"] = catalog["label_before_review"].where(~(relabel & reviewed), new["label"])
+        if "original_label" in catalog.columns:
+            catalog["original_label"] = catalog["original_label"].where(~relabel, None)
+        catalog["label"] = catalog["label"].where(~(relabel & ~reviewed), new["label"])
     return catalog
 
 
