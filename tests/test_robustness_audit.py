@@ -169,3 +169,32 @@ def test_a_url_list_with_semicolons_is_read(tmp_path):
     table = read_url_table(path)
     assert list(table.columns) == ["photo_id", "url", "tags"]
     assert table.loc[0, "url"] == "http://example.org/a.jpg?x=1,2"
+
+
+def test_ctrl_c_while_the_command_line_is_imported_is_one_line(tmp_path, monkeypatch, capsys):
+    """Importing the CLI takes seconds (pandas, torch, matplotlib): a Ctrl-C then printed a traceback
+    from inside an import. The console scripts start in curate_entry, which catches it."""
+    import sys
+
+    import curate_entry
+
+    (tmp_path / "slow_cli_for_test.py").write_text("raise KeyboardInterrupt\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(SystemExit) as stopped:
+        curate_entry._start("slow_cli_for_test")
+    assert stopped.value.code == 130
+    err = capsys.readouterr().err
+    assert err.strip() == curate_entry.INTERRUPTED and "Traceback" not in err
+    sys.modules.pop("slow_cli_for_test", None)
+    # the real entry points reach the real command lines
+    (tmp_path / "fine_cli_for_test.py").write_text("def main():\n    print('ran')\n")
+    curate_entry._start("fine_cli_for_test")
+    assert capsys.readouterr().out == "ran\n"
+
+
+def test_the_console_scripts_point_at_curate_entry():
+    import tomllib
+    from pathlib import Path
+
+    scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"curate": "curate_entry:curate", "classify": "curate_entry:classify"}
