@@ -18,10 +18,11 @@ from typer.testing import CliRunner
 
 from curate import schema
 from curate.cli.app import app
+from curate.errors import UsageError
 from curate.records import apply_drops, reset_stage
 from curate.review.apply import active_decisions, apply_decisions
 from curate.review.journal import append_decisions, new_decision, read_decisions, reviews_path
-from curate.workspace import Workspace, read_catalog
+from curate.workspace import Workspace, read_catalog, write_catalog
 from tests.helpers import start_server
 
 runner = CliRunner()
@@ -137,6 +138,22 @@ def test_undo_takes_a_decision_back_and_an_undone_undo_restores_it():
 
 
 # ------------------------------------------------------------------ reviews.jsonl
+
+def test_keep_on_an_ingest_drop_is_refused_and_left_out_of_a_batch(tmp_path):
+    """An ingest drop has no usable image: 'keep' on it answered as if it worked (audit of the review loop)."""
+    from curate.review.session import ReviewSession
+
+    ws = Workspace(tmp_path / "ws")
+    write_catalog(ws, tiny_catalog())
+    session = ReviewSession(ws, user="tester")
+    with pytest.raises(UsageError, match="t:d has no usable image .truncated_image"):
+        session.decide(["t:d"], "keep")
+    recorded = session.decide(["t:c", "t:d"], "keep")
+    assert [d["photo_id"] for d in recorded] == ["t:c"]
+    session.close()
+    assert [d["photo_id"] for d in read_decisions(ws)] == ["t:c"]
+    assert read_catalog(ws).set_index("photo_id").loc["t:d", "status"] == "dropped"
+
 
 def test_appends_from_several_processes_lose_and_tear_no_line(tmp_path):
     from tests.review_workers import append_many  # a light module: each spawned child imports it
@@ -330,6 +347,17 @@ def test_export_import_round_trip(demo_ws, tmp_path):
     again = runner.invoke(app, ["review", "-w", str(second), "--import-decisions", str(out)])
     assert "imported 0 decisions (6 already here)" in again.output
     assert len(read_decisions(Workspace(second))) == 6
+    # the first import changed photos (later stages stale); the second changed nothing and says so
+    assert "photos changed: the stages after filter and prefilter are stale now" in result.output
+    assert "the catalog did not change" in again.output and "stale" not in again.output
+    # decisions about photos this workspace lacks, and an undo of an unknown decision, are named
+    stray = tmp_path / "stray.jsonl"
+    stray.write_text(json.dumps({"id": "s1", "photo_id": "folder:Gone/nothere.jpg", "action": "keep"}) + "\n"
+                     + json.dumps({"id": "s2", "photo_id": ids[0], "action": "undo", "undoes": "nope"}) + "\n")
+    odd = runner.invoke(app, ["review", "-w", str(second), "--import-decisions", str(stray)])
+    assert odd.exit_code == 0, odd.output
+    assert "1 names a photo this workspace does not hold" in odd.output
+    assert "1 undoes a decision this workspace does not know" in odd.output
 
 
 @pytest.mark.parametrize("args, needle, code", [

@@ -41,12 +41,13 @@ def review(
         console.print(f"exported {count} decisions to {export_decisions}", highlight=False, markup=False)
         return
     if import_decisions:
+        from curate.review.serve import import_summary
+        from curate.workspace import read_catalog
+
+        before = read_catalog(ws)
         added, known = journal.import_decisions(ws, import_decisions)
-        catalog = apply_to_catalog(ws)
-        reviewed = int(catalog["review_status"].notna().sum())
-        console.print(f"imported {added} decisions ({known} already here); {reviewed} photos carry a review "
-                      "decision; the stages after filter and prefilter are stale now (see `curate status`)",
-                      highlight=False, markup=False)
+        console.print(import_summary(before, apply_to_catalog(ws), journal.read_decisions(ws), added, known),
+                      highlight=False, markup=False, soft_wrap=True)
         return
     serve_review(ws, host, port, queue, announce=lambda url: console.print(
         f"curate review: open {url}  (Ctrl-C to stop)", highlight=False, markup=False, soft_wrap=True))

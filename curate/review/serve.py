@@ -21,6 +21,34 @@ def apply_to_catalog(ws: Workspace) -> pd.DataFrame:
     return catalog
 
 
+REVIEWED_COLUMNS = ("status", "drop_reason", "label", "review_status")
+
+
+def import_summary(before: pd.DataFrame, after: pd.DataFrame, decisions: list[dict], added: int, known: int) -> str:
+    """The line `curate review --import-decisions` prints: what was imported, which decisions name
+    photos the workspace does not hold or undo decisions it does not know, and whether the catalog
+    changed (only then are the later stages stale)."""
+    ids = set(after["photo_id"])
+    decision_ids = {d["id"] for d in decisions}
+    strangers = sum(d["photo_id"] not in ids for d in decisions)
+    dangling = sum(d["action"] == "undo" and d.get("undoes") not in decision_ids for d in decisions)
+    columns = [name for name in REVIEWED_COLUMNS if name in before.columns and name in after.columns]
+    old = before.set_index("photo_id")[columns].astype(object)
+    new = after.set_index("photo_id").reindex(old.index)[columns].astype(object)
+    changed = int((~((old == new) | (old.isna() & new.isna()))).any(axis=1).sum())
+    line = f"imported {added} decisions ({known} already here)"
+    if strangers:
+        line += (f"; {strangers} name{'s' if strangers == 1 else ''} a photo this workspace does not hold (kept in "
+                 "reviews.jsonl, applied if it comes back)")
+    if dangling:
+        line += f"; {dangling} undo{'es' if dangling == 1 else ''} a decision this workspace does not know (no effect)"
+    line += f"; {int(after['review_status'].notna().sum())} photos carry a review decision; "
+    if changed:
+        return line + (f"{changed} photos changed: the stages after filter and prefilter are stale now (see "
+                       "`curate status`)")
+    return line + "the catalog did not change"
+
+
 def serve_review(ws: Workspace, host: str = "127.0.0.1", port: int = 8765, queue: str = "label_issues",
                  announce: Callable[[str], None] = lambda url: None) -> None:
     """Serve the review app until interrupted; `announce` gets the URL to open (with the access

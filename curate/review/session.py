@@ -148,11 +148,23 @@ class ReviewSession:
             self.refresh()
             self._require_idle()
             positions = self.positions_of(list(dict.fromkeys(photo_ids)))
+            if action == "keep":  # an ingest drop has no usable image: nothing a reviewer can keep
+                positions = self._keepable(positions)
             batch = uuid.uuid4().hex[:12] if len(positions) > 1 else None
             ids = self.photo_ids[positions]
             new = [new_decision(pid, action, label=label if action == "relabel" else None, batch=batch,
                                 queue=queue, who=self.user) for pid in ids]
             return self._record(positions, new)
+
+    def _keepable(self, positions: np.ndarray) -> np.ndarray:
+        """`positions` less the photos dropped at ingest (no usable image: docs/review.md); UsageError
+        naming the first when that leaves none."""
+        at_ingest = (self.catalog["drop_stage"].iloc[positions] == "ingest").to_numpy()
+        if at_ingest.all():
+            first = self.catalog.iloc[positions[0]]
+            raise UsageError(f"{first['photo_id']} has no usable image ({first['drop_reason']}, dropped at ingest); "
+                             "it cannot be kept: fix or replace the file and run the ingest again")
+        return positions[~at_ingest]
 
     def undo(self, photo_id: str | None = None) -> list[dict]:
         """Take back the latest decision still in force (of `photo_id` if given; a whole batch at
