@@ -274,3 +274,23 @@ workers = 4
     for written in ws.root.rglob("*"):
         if written.is_file():
             assert API_KEY.encode() not in written.read_bytes(), written
+
+
+def test_a_recipe_whose_photos_lack_its_topic_tag_stops_before_the_embed(tmp_path):
+    """Found by an audit: a folder source without tags passed --dry-run, ingested, embedded every photo
+    (minutes), then the prefilter stopped for want of tagged photos, naming a CLI flag."""
+    from tests.helpers import jpeg_bytes
+
+    for label in ("coast", "forest"):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+        for k in range(3):
+            (tmp_path / "photos" / label / f"{k}.jpg").write_bytes(jpeg_bytes(color=(40 * k, 90, 30)))
+    path = write_recipe(tmp_path, 'name = "folder"\ntopic = "urban"\n[[labels]]\nname = "coast"\n[[labels]]\n'
+                                  'name = "forest"\n[[sources]]\nkind = "folder"\nfolder = "photos"\n')
+    ws = Workspace(tmp_path / "ws")
+    result = runner.invoke(app, ["run", str(path), "--workspace", str(ws.root)])
+    assert result.exit_code == 2, result.output
+    assert "no kept photo carries the tag 'urban' (the recipe's topic" in result.output
+    assert "Traceback" not in result.output
+    assert read_catalog(ws)["status"].eq("kept").all()  # ingested
+    assert not list((ws.root / "cache" / "embeddings").rglob("part-*.parquet"))  # nothing embedded

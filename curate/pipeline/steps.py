@@ -48,7 +48,7 @@ def stage_steps(recipe: Recipe, train: bool) -> list[Step]:
 
     steps = [
         # embed first: the filter links near duplicates on the embeddings of every stored image
-        Step("embed", asdict_plain(embed_config), lambda ws: _embed(ws, embed_config)),
+        Step("embed", asdict_plain(embed_config), lambda ws: _embed(ws, embed_config, recipe.topic, where)),
         Step("filter", asdict_plain(filter_config), lambda ws: _filter(ws, filter_config, recipe)),
         Step("prefilter", {**asdict_plain(prefilter_config), "embeddings": embeddings},
              lambda ws: _prefilter(ws, prefilter_config, embeddings, scorer)),
@@ -187,10 +187,31 @@ def _on_engine(step: Step, engine) -> Step:
 
 # ---------------------------------------------------------------- stage actions: run, then summarise
 
-def _embed(ws: Workspace, config) -> str:
+def _embed(ws: Workspace, config, topic: str | None = None, where: str = "recipe") -> str:
     from curate.embed import run_embed
 
+    if topic:
+        check_topic_tagged(ws, topic, where)
     return run_embed(ws, config).summary()
+
+
+def check_topic_tagged(ws: Workspace, topic: str, where: str) -> None:
+    """UsageError when no photo kept so far carries the recipe's topic tag: the prefilter step would
+    stop for want of positives, and this says so before the embed, the long step, rather than after."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    from curate import schema
+
+    wanted = topic.strip().casefold()
+    table = ds.dataset(ws.catalog_path, format="parquet").to_table(
+        columns=["tags"], filter=pc.field("status") == schema.KEPT)
+    for tags in table.column("tags").to_pylist():
+        if tags and wanted in tags:
+            return
+    raise UsageError(f"{where}: no kept photo carries the tag {topic!r} (the recipe's topic, the pre-classifier's "
+                     "weak label), so the prefilter step cannot run; set topic to a tag the photos carry (`curate "
+                     "status` lists the most common tags), or give the source tags (a metadata column)")
 
 
 def _filter(ws: Workspace, config, recipe: Recipe | None) -> str:
