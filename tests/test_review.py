@@ -259,6 +259,21 @@ def test_concurrent_posts_from_two_tabs_lose_no_decision(served):
     assert (read_catalog(session.ws).set_index("photo_id").loc[ids, "review_status"] == "kept").all()
 
 
+def test_a_relabel_to_a_new_label_is_answered_with_a_note(served):
+    """A typo in the label box made a class of one photo without a word (audit of the review loop)."""
+    session, app_, url = served()
+    pid = session.catalog["photo_id"].iloc[0]
+    known = sorted(session.catalog["label"].dropna().unique())
+    headers = {"X-CSRF-Token": app_.state.csrf}
+    typo = requests.post(f"{url}/api/decide", json={"photo_ids": [pid], "action": "relabel", "label": "Banana"},
+                         headers=headers, timeout=30).json()
+    assert "'Banana' is a new label" in typo["message"]
+    other = next(name for name in known if name != session.catalog["label"].iloc[0])
+    fine = requests.post(f"{url}/api/decide", json={"photo_ids": [pid], "action": "relabel", "label": other},
+                         headers=headers, timeout=30).json()
+    assert "new label" not in fine["message"]
+
+
 def test_csrf_token_is_required_on_every_post(served):
     session, app_, url = served()
     pid = session.catalog["photo_id"].iloc[0]

@@ -108,8 +108,15 @@ def create_app(session: ReviewSession, host: str = "127.0.0.1", token: str | Non
 
     @app.post("/api/decide")
     def decide(body: DecideBody):
+        with session.lock:
+            known = set(session.catalog["label"].dropna())
         done = session.decide(body.photo_ids, body.action, body.label, body.queue)
-        return _answer(session, done, f"{body.action}: {len(done)} photo(s)")
+        message = f"{body.action}: {len(done)} photo(s)"
+        label = (body.label or "").strip()
+        if body.action == "relabel" and done and label not in known:  # a typo would make a class of its own
+            message += (f"; note: {label!r} is a new label, not one of the catalog's {len(known)}: it makes a new "
+                        "class (undo if it is a typo)")
+        return _answer(session, done, message)
 
     @app.post("/api/undo")
     def undo(body: UndoBody):
