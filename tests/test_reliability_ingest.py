@@ -200,6 +200,8 @@ def test_disk_full_is_one_line_exit_2_and_the_rerun_stores_everything(tmp_path, 
     assert len(journaled) <= 1
     result = cli(*args)
     assert result.exit_code == 0, result.output
+    # the photo the first run finished comes from its journal, and the line says so (it did not before)
+    assert len(journaled) == 1 and "resumed from an interrupted run 1" in result.output
     catalog = read_catalog(ws)
     assert len(catalog) == 4 and catalog["sha256"].notna().all() and catalog["drop_reason"].isna().all()
 
