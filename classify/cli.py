@@ -104,7 +104,12 @@ def train_command(
     else:
         config = build_config(TrainConfig, {}, "classify train", flags=settings)
     run_dir = _run_dir(ws.root, out, config.backbone)
-    trainer = train(ws, run_dir, config, resume=resume, allow_leakage=allow_leakage, checkpoint_state=state)
+    try:
+        trainer = train(ws, run_dir, config, resume=resume, allow_leakage=allow_leakage, checkpoint_state=state)
+    except KeyboardInterrupt:
+        # the generic "run the same command again" would be refused (the folder holds a run now)
+        console_err_line(interrupted_line(run_dir, ws.root, workspace_path is not None))
+        raise typer.Exit(130) from None
     if not trainer.dist.main:
         return
     metrics = trainer.meta().metrics
@@ -112,6 +117,31 @@ def train_command(
     accuracy = metrics["val_accuracy"] if metrics["val_accuracy"] is None else round(metrics["val_accuracy"], 4)
     console.print(f"run: {run_dir} (best epoch {metrics['best_epoch']}, val accuracy {accuracy}); "
                   f"next: classify evaluate {run_dir}", highlight=False)
+
+
+def interrupted_line(run_dir: Path, workspace_root: Path, workspace_given: bool) -> str:
+    """What to do after Ctrl-C stopped `classify train` in `run_dir`: resume it (naming the
+    folder and the epochs saved), or, when no epoch was saved, run the command again."""
+    from classify.train import CHECKPOINT
+
+    if not (Path(run_dir) / CHECKPOINT).is_file():
+        return ("interrupted before the first epoch was saved: nothing to resume; run the same command again "
+                "to start over")
+    try:
+        epochs = sum(1 for _ in (Path(run_dir) / "metrics.csv").open(encoding="utf-8")) - 1
+    except OSError:
+        epochs = 0
+    done = f" after epoch {epochs}" if epochs > 0 else ""
+    workspace = f" --workspace {workspace_root}" if workspace_given else ""
+    return f"interrupted{done}: resume with classify train{workspace} --out {run_dir} --resume"
+
+
+def console_err_line(text: str) -> None:
+    from rich.markup import escape
+
+    from curate.console import err_console
+
+    err_console.print(escape(text), highlight=False, soft_wrap=True)
 
 
 # the settings of the network the range test trains (TrainConfig's flags)
@@ -129,11 +159,13 @@ def lr_find_command(
         "--out", help="Folder for lr_find.png / lr_find.json (default: <workspace>/runs/lr-find).")] = None,
     range_settings: dict | None = None,  # --start-lr, --end-lr, --steps (classify.config.LrRange)
     train_settings: dict | None = None,  # --backbone, --batch-size, ... (TrainConfig's)
+    allow_leakage: Annotated[bool, typer.Option(
+        "--allow-leakage", help="Run even if the split leaks (as `classify train --allow-leakage`).")] = False,
 ) -> None:
     """LR range test: plot loss against an exponentially growing rate and suggest one for --lr."""
     from classify.config import check_out_folder
     from classify.lrfind import STEEPEST, lr_range_test, save_result
-    from classify.train import Trainer, seed_everything
+    from classify.train import Trainer, check_workspace_split, seed_everything
 
     config = build_config(TrainConfig, {}, "", flags=train_settings, command="classify lr-find")
     # before the slow part: the model and the image cache
@@ -143,6 +175,7 @@ def lr_find_command(
     seed_everything(config.seed)
     out_dir = out or ws.root / "runs" / "lr-find"
     check_out_folder(out_dir)
+    check_workspace_split(ws, allow_leakage)  # the photos `classify train` would train on, or exit 3 as it does
     result = lr_range_test(Trainer(ws, out_dir, config), start_lr, end_lr, steps)
     save_result(result, out_dir)
     if result.rule != STEEPEST:

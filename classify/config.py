@@ -78,6 +78,8 @@ class TrainConfig:
                 raise SettingError(f"{{{name}}} must be one of {', '.join(known)}, got {getattr(self, name)!r}", name)
         if not 0 <= self.label_smoothing < 1:
             raise SettingError(f"{{label_smoothing}} must be in [0, 1), got {self.label_smoothing}", "label_smoothing")
+        if not 0 <= self.dropout < 1:  # 1 would zero every feature the head sees
+            raise SettingError(f"{{dropout}} must be in [0, 1), got {self.dropout}", "dropout")
         if not 32 <= self.image_size <= 1024:
             raise SettingError(f"{{image_size}} must be between 32 and 1024, got {self.image_size}", "image_size")
         if self.eval_image_size is not None and not 32 <= self.eval_image_size <= 1024:

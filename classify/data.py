@@ -67,7 +67,12 @@ def resized_path(ws: Workspace, sha256: str, side: int) -> Path:
     return ws.root / "cache" / f"resized-{side}" / sha256[:2] / f"{sha256}.jpg"
 
 
-def _resize_one(source: Path, target: Path, side: int) -> bool:
+def _resize_one(source: Path, target: Path, side: int) -> str | None:
+    """Write `source` resized to a `side` px short side at `target`: None when done, else why the
+    image could not be read or decoded (a drop_reason-like "reason: detail").
+
+    An OSError while writing `target` (disk full, a read-only cache) propagates: it says nothing
+    about the photo, and reading it as "could not be decoded" would drop good photos from training."""
     from PIL import Image
 
     from curate.store import open_rgb
@@ -80,18 +85,45 @@ def _resize_one(source: Path, target: Path, side: int) -> bool:
                                  Image.BILINEAR, reducing_gap=2.0)
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=92)
-        atomic_write_bytes(target, buffer.getvalue(), durable=False)
-        return True
-    except Exception:  # noqa: BLE001 - one unreadable file is reported, not fatal
-        return False
+    except Exception as exc:  # noqa: BLE001 - one unreadable file is reported, not fatal
+        return unreadable_reason(exc)
+    atomic_write_bytes(target, buffer.getvalue(), durable=False)
+    return None
 
 
-def ensure_resized(ws: Workspace, rows: pd.DataFrame, side: int = 256, workers: int = 4) -> pd.Series:
-    """Path of each row's pre-resized image (built when missing); null where the image won't decode."""
+def unreadable_reason(exc: BaseException) -> str:
+    """Why a stored image could not be used, in the drop_reason vocabulary where one fits.
+
+    >>> unreadable_reason(FileNotFoundError(2, "No such file or directory"))
+    'missing_file: No such file or directory'
+    """
+    from PIL import UnidentifiedImageError
+
+    from curate.store import BadImage
+
+    if isinstance(exc, BadImage):
+        return str(exc)
+    if isinstance(exc, FileNotFoundError):
+        reason, detail = "missing_file", exc.strerror or str(exc)
+    elif isinstance(exc, UnidentifiedImageError):
+        reason, detail = "not_an_image", "not an image format Pillow reads"
+    elif "truncated" in str(exc):
+        reason, detail = "truncated_image", str(exc)
+    else:
+        reason, detail = "unreadable_image", f"{type(exc).__name__}: {exc}"
+    return f"{reason}: {' '.join(detail.split())[:200]}"
+
+
+def resize_images(ws: Workspace, rows: pd.DataFrame, side: int = 256,
+                  workers: int = 4) -> tuple[pd.Series, pd.Series]:
+    """(path of each row's pre-resized image, built when missing, null where the image won't
+    decode; the reason it won't, null for the others), both indexed like `rows`.
+
+    Raises UsageError when the cache cannot be written (disk full, no permission)."""
     images = rows[["sha256", "image_path"]].drop_duplicates("sha256")
     targets = {sha: resized_path(ws, sha, side) for sha in images["sha256"]}
     todo = images[[not targets[sha].exists() for sha in images["sha256"]]]
-    failed: set[str] = set()
+    failed: dict[str, str] = {}
     if len(todo):
         with progress_bar(f"resizing {len(todo):,} images to a {side}px short side (once)", len(todo)) as advance, \
                 ThreadPoolExecutor(max(1, workers)) as pool:
@@ -99,12 +131,39 @@ def ensure_resized(ws: Workspace, rows: pd.DataFrame, side: int = 256, workers: 
             jobs = [(sha, pool.submit(_resize_one, locate(path), targets[sha], side))
                     for sha, path in zip(todo["sha256"], todo["image_path"])]
             for sha, job in jobs:
-                if not job.result():
-                    failed.add(sha)
+                try:
+                    reason = job.result()
+                except OSError as exc:
+                    raise UsageError(f"cannot write the resized image cache {targets[sha].parent.parent} "
+                                     f"({type(exc).__name__}: {exc}); free disk space or make it writable, "
+                                     "then run again") from None
+                if reason is not None:
+                    failed[sha] = reason
                 advance()
-    if failed:
-        log.warning(f"warning: {len(failed)} images could not be decoded and are left out")
-    return rows["sha256"].map(lambda sha: None if sha in failed else str(targets[sha]))
+    paths = rows["sha256"].map(lambda sha: None if sha in failed else str(targets[sha]))
+    return paths, rows["sha256"].map(failed)
+
+
+def ensure_resized(ws: Workspace, rows: pd.DataFrame, side: int = 256, workers: int = 4) -> pd.Series:
+    """Path of each row's pre-resized image (built when missing); null where the image won't
+    decode (those are named in a warning: `resize_images` gives the reasons)."""
+    paths, reasons = resize_images(ws, rows, side, workers)
+    warn_left_out(rows.assign(reason=reasons)[reasons.notna()])
+    return paths
+
+
+SHOWN_LEFT_OUT = 3  # photos a warning names; the run folder's left_out.csv lists them all
+
+
+def warn_left_out(left_out: pd.DataFrame) -> None:
+    """Log one warning naming the first few rows of `left_out` (with a `reason` column)."""
+    if left_out.empty:
+        return
+    ids = left_out[schema.PHOTO_ID] if schema.PHOTO_ID in left_out else left_out["sha256"]
+    first = "; ".join(f"{photo}: {reason}" for photo, reason in
+                      zip(ids.head(SHOWN_LEFT_OUT), left_out["reason"].head(SHOWN_LEFT_OUT)))
+    more = f"; and {len(left_out) - SHOWN_LEFT_OUT} more" if len(left_out) > SHOWN_LEFT_OUT else ""
+    log.warning(f"warning: {len(left_out)} images could not be decoded and are left out ({first}{more})")
 
 
 def crop_box(rng: np.random.Generator, height: int, width: int, min_scale: float,
@@ -252,6 +311,7 @@ class EpochSampler:
 class SplitData:
     rows: pd.DataFrame  # catalog rows of this split (with a decodable image and a known class)
     dataset: LabelledImages
+    left_out: pd.DataFrame | None = None  # rows of this split whose image would not decode, with `reason`
 
 
 def split_datasets(ws: Workspace, rows: pd.DataFrame, classes: list[str], preprocess: Preprocess,
@@ -259,8 +319,11 @@ def split_datasets(ws: Workspace, rows: pd.DataFrame, classes: list[str], prepro
                    crop_scale: float = 0.35, eval_preprocess: Preprocess | None = None) -> dict[str, SplitData]:
     """{split: SplitData} of `labelled_rows(catalog)` in `classes`, with train augmentation and
     eval transforms (`eval_preprocess`'s crop side when given, else `preprocess`'s)."""
-    rows = rows.assign(resized=ensure_resized(ws, rows, cache_side, workers))
-    rows = rows[rows["resized"].notna() & rows["label"].isin(classes)].reset_index(drop=True)
+    paths, reasons = resize_images(ws, rows, cache_side, workers)
+    rows = rows.assign(resized=paths, reason=reasons)
+    left_out = rows[rows["reason"].notna()]
+    warn_left_out(left_out)
+    rows = rows[rows["resized"].notna() & rows["label"].isin(classes)].drop(columns="reason").reset_index(drop=True)
     index = {name: i for i, name in enumerate(classes)}
     out = {}
     for split in SPLITS:
@@ -269,7 +332,8 @@ def split_datasets(ws: Workspace, rows: pd.DataFrame, classes: list[str], prepro
         train = split == "train"
         transform = transforms(preprocess if train or eval_preprocess is None else eval_preprocess, train=train,
                                color_jitter=color_jitter, min_scale=crop_scale)
-        out[split] = SplitData(part, LabelledImages(part["resized"].tolist(), targets, transform))
+        out[split] = SplitData(part, LabelledImages(part["resized"].tolist(), targets, transform),
+                               left_out[left_out["split"] == split].reset_index(drop=True))
     if not len(out["train"].rows):
         raise UsageError("the train split is empty: run `curate split`")
     return out

@@ -224,10 +224,13 @@ def _search(score, grid) -> list[tuple]:
 
 def _folds(n: int, groups) -> np.ndarray | None:
     """Fold of each of `n` training rows (`CV_FOLDS` folds, whole groups together when `groups` is
-    given), or None when there are too few rows or groups to hold any out.
+    given; a row without a group is a group of its own), or None when there are too few rows or
+    groups to hold any out.
 
     >>> _folds(6, None).tolist(), _folds(6, ["a", "a", "b", "b", "c", "c"]).tolist(), _folds(4, None)
     ([0, 1, 2, 0, 1, 2], [0, 0, 1, 1, 2, 2], None)
+    >>> _folds(6, [None] * 6).tolist(), _folds(6, ["a", "a", None, None, "b", None]).tolist()
+    ([0, 1, 2, 0, 1, 2], [0, 0, 2, 0, 1, 1])
     """
     if n < 2 * CV_FOLDS:
         return None
@@ -236,6 +239,8 @@ def _folds(n: int, groups) -> np.ndarray | None:
     import pandas as pd
 
     codes = pd.factorize(pd.Series(list(groups), dtype=object))[0]
+    missing = codes < 0  # no owner: each photo is its own group, as in `curate split`
+    codes[missing] = codes.max(initial=-1) + 1 + np.arange(missing.sum())
     return codes % CV_FOLDS if codes.max() + 1 >= CV_FOLDS else None
 
 

@@ -27,11 +27,15 @@ mid-batch, and the event loop stays free: `/health` answers while uploads decode
 Topic gate (`classify.gate`, on by default when the run has one; `--no-gate` to leave it out):
 the same forward pass gives the pooled features, and each answer also carries
 `"topic_score"` (P(on topic)) and `"off_topic": true` below the gate's threshold.
+
+Access log: uvicorn's, with `access_log_config()`: credentials in a request's URL (a query
+value named like api_key, token, signature...) are masked before the line is written.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoint annotations, which name
 # classes imported inside create_app, so they must be evaluated where the endpoint is defined.
 import asyncio
+import logging
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -197,6 +201,32 @@ class ServeSettings:
         return ServeLimits(max_upload_bytes=int(self.max_upload_mb * MiB),
                            decode_budget_bytes=int(self.decode_budget_mb * 10**6), max_pending=self.max_pending,
                            decode_threads=self.decode_threads)
+
+
+class MaskedAccessLog(logging.Filter):
+    """Masks credentials in the request lines of uvicorn's access log (`curate.objectstore.mask_secrets`):
+    a client or gateway that puts `?api_key=...` in the URL must not have it written to the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from curate.objectstore import mask_secrets
+
+        if isinstance(record.args, tuple):
+            record.args = tuple(mask_secrets(arg) if isinstance(arg, str) else arg for arg in record.args)
+        elif isinstance(record.msg, str):
+            record.msg = mask_secrets(record.msg)
+        return True
+
+
+def access_log_config() -> dict:
+    """uvicorn's default logging configuration, with `MaskedAccessLog` on its access log."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["mask_secrets"] = {"()": MaskedAccessLog}
+    config["loggers"]["uvicorn.access"]["filters"] = ["mask_secrets"]
+    return config
 
 
 class Admission:

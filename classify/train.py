@@ -17,7 +17,7 @@ Under `torchrun --nproc_per_node N` the same command trains with DistributedData
 epoch (`--batch-size` per process), gradients are averaged, rank 0 alone writes files.
 
 Run directory: model.safetensors + model.json (see classify.model), metrics.csv,
-learning_curves.png, checkpoint.pt.
+learning_curves.png, checkpoint.pt, and left_out.csv when some images would not decode.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, read
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
+LEFT_OUT = "left_out.csv"  # photos left out because their image would not decode, with the reason
 CHECKPOINT_KEYS = {"config", "classes", "next_epoch", "stage", "model", "optimizer", "scheduler", "history",
                    "best_val", "bad_epochs", "catalog_sha256"}  # what save_checkpoint writes
 
@@ -93,6 +94,15 @@ def check_split(catalog: pd.DataFrame, allow_leakage: bool, warn: bool = True) -
     return True
 
 
+def check_workspace_split(ws: Workspace, allow_leakage: bool = False, warn: bool = True) -> tuple[pd.DataFrame, bool]:
+    """The workspace's catalog, after the checks every command that trains on it runs first:
+    DataContractError (exit 3) for a stale split (`require_fresh_split`) or, unless allowed,
+    a leaky one (`check_split`). Returns (catalog, whether the split leaks)."""
+    catalog = read_catalog(ws)
+    require_fresh_split(ws, catalog)  # a stale split would train on whatever photos it still holds
+    return catalog, check_split(catalog, allow_leakage, warn=warn)
+
+
 class Trainer:
     """Holds the model, data and optimisation state of one run."""
 
@@ -110,6 +120,7 @@ class Trainer:
         # the classes first, so that the head is built with the right width (the datasets need
         # the backbone's preprocessing, so they come after the model)
         rows = labelled_rows(catalog)
+        self.split_sha256 = split_sha256(rows)
         self.classes = classes or class_list(rows)
         if config.off_topic_class and OFF_TOPIC_CLASS in self.classes:
             raise UsageError(f"--off-topic-class trains a hidden class named {OFF_TOPIC_CLASS!r}, but that is one of "
@@ -311,7 +322,8 @@ class Trainer:
         state = {"config": asdict(self.config), "classes": self.classes, "next_epoch": self.next_epoch,
                  "stage": self.stage, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "history": self.history, "best_val": self.best_val,
-                 "bad_epochs": self.bad_epochs, "catalog_sha256": self.catalog_sha256}
+                 "bad_epochs": self.bad_epochs, "catalog_sha256": self.catalog_sha256,
+                 "split_sha256": self.split_sha256}
         buffer = io.BytesIO()
         torch.save(state, buffer)
         atomic_write_bytes(self.run_dir / CHECKPOINT, buffer.getvalue())
@@ -336,7 +348,25 @@ class Trainer:
                                 "val_accuracy": best.get("val_accuracy"), "epochs_run": len(self.history),
                                 "train_photos": self.train_photos(), "val_photos": len(self.data["val"].rows),
                                 "off_topic_train_photos": len(self.data["train"].rows) - self.train_photos(),
-                                "test_photos": len(self.data["test"].rows)})
+                                "test_photos": len(self.data["test"].rows),
+                                "left_out_photos": len(self.left_out())})
+
+    def left_out(self) -> pd.DataFrame:
+        """The photos left out of every split because their image would not decode, with the reason."""
+        parts = [self.data[split].left_out for split in self.data if self.data[split].left_out is not None]
+        columns = [schema.PHOTO_ID, "split", "label", "reason"]
+        return pd.concat([part[columns] for part in parts], ignore_index=True) if parts else pd.DataFrame(
+            columns=columns)
+
+    def write_left_out(self) -> None:
+        """`left_out.csv` in the run folder when some images would not decode (removed when none)."""
+        if not self.dist.main:
+            return
+        left_out, path = self.left_out(), self.run_dir / LEFT_OUT
+        if len(left_out):
+            atomic_write_bytes(path, left_out.to_csv(index=False).encode("utf-8"))
+        else:
+            path.unlink(missing_ok=True)
 
     # ---------------------------------------------------------------- the loop
     def fit(self, stop_after: int | None = None) -> list[dict]:
@@ -425,6 +455,15 @@ def _epoch_line(row: dict) -> str:
             f"acc {row['train_accuracy']:.3f}{val} lr {row['lr']:.2e} {row['seconds']:.1f}s")
 
 
+def split_sha256(rows: pd.DataFrame) -> str:
+    """A content hash of which photo is in which split (`labelled_rows`' photo ids and splits):
+    what a resumed run must share with its first epochs, whatever else in the catalog changed."""
+    import hashlib
+
+    pairs = rows[[schema.PHOTO_ID, "split"]].astype(str).sort_values([schema.PHOTO_ID, "split"])
+    return hashlib.sha256(pd.util.hash_pandas_object(pairs, index=False).to_numpy().tobytes()).hexdigest()
+
+
 def frame_sha256(catalog: pd.DataFrame) -> str:
     """A content hash of an in-memory catalog (photo ids, labels, statuses and splits)."""
     import hashlib
@@ -492,20 +531,39 @@ def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = Fals
     elif holds_trained_model(run_dir):
         raise UsageError(f"{run_dir} already holds a trained model; choose another --out or delete that folder")
     if catalog is None:  # a variant catalog (comparison sub-runs, finetune folds) brings its own split
-        own = read_catalog(ws)
-        require_fresh_split(ws, own)  # a stale split would train on whatever photos it still holds
-    leaky = check_split(own if catalog is None else catalog, allow_leakage, warn=warn_leakage)
+        own, leaky = check_workspace_split(ws, allow_leakage, warn=warn_leakage)
+    else:
+        leaky = check_split(catalog, allow_leakage, warn=warn_leakage)
+    if state:
+        _check_same_split(run_dir, state, own if catalog is None else catalog)
     trainer = Trainer(ws, run_dir, config, classes=state["classes"] if state else None, catalog=catalog)
     trainer.leaky = leaky
+    trainer.write_left_out()
     if state:
         if state["catalog_sha256"] != trainer.catalog_sha256:
-            log.warning("warning: the catalog changed since this run started; resuming on the new one")
+            log.warning("note: the catalog changed since this run started, but not its split; resuming"
+                        if "split_sha256" in state else
+                        "warning: the catalog changed since this run started; resuming on the new one")
         trainer.load_checkpoint(state)
     trainer.fit(stop_after=stop_after)
     if gate and trainer.dist.main and trainer.next_epoch >= config.total_epochs:
         trainer.gate = record_gate(ws, run_dir, own if catalog is None else catalog, trainer)
     leave_distributed(trainer.dist)
     return trainer
+
+
+def _check_same_split(run_dir: Path, state: dict, catalog: pd.DataFrame) -> None:
+    """DataContractError when the split changed since the run in `run_dir` started: its first
+    epochs trained on photos that may now be val or test photos (a leak no later check sees).
+    A checkpoint from before split hashes were recorded is let through (the caller warns)."""
+    saved = state.get("split_sha256")
+    if saved is None or saved == split_sha256(labelled_rows(catalog)):
+        return
+    done = int(state["next_epoch"])
+    epochs = "epoch 1" if done == 1 else f"epochs 1..{done}"
+    raise DataContractError(f"the split changed since the run in {run_dir} started ({epochs} trained on "
+                            "another split, so photos it learned from may now be val or test photos); start a new "
+                            "run with another --out, or restore the catalog")
 
 
 def record_gate(ws: Workspace, run_dir: Path, catalog: pd.DataFrame, trainer: Trainer) -> dict:

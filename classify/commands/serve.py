@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from classify.serve import ServeSettings, create_app
+from classify.serve import ServeSettings, access_log_config, create_app
 from curate.cli.common import user_errors
 from curate.cli.options import config_options
 from curate.console import console
@@ -39,4 +39,4 @@ def serve(
         console.print(note, highlight=False, soft_wrap=True)
     console.print(f"serving {run} ({predictor.meta.backbone}, {len(predictor.classes)} classes, "
                   f"{predictor.device}{gated}) at {url} — docs at {url}/docs", highlight=False, soft_wrap=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=access_log_config())

@@ -42,7 +42,10 @@ def tune_command(
     halving = build_config(Halving, {}, "", flags=halving_settings, command="classify tune")
     base = build_config(TrainConfig, {}, "", flags={**train_settings, "seed": seed}, command="classify tune")
     sample_trials(space, trials, seed, mode)  # bad --trials / --mode before touching the workspace
+    from classify.train import check_workspace_split
+
     ws = resolve_workspace(workspace_path)
+    check_workspace_split(ws)  # a stale or leaky split: exit 3 before the plan and the first trial
     require_val_photos(ws)
     out_dir = out or ws.root / "runs" / "tune"
     check_out_folder(out_dir)
