@@ -13,6 +13,7 @@ inference on paths or PIL images.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from torch import nn
 from curate.errors import UsageError
 from curate.vision.backbones import Preprocess
 from curate.workspace import atomic_write_bytes
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
@@ -171,6 +174,10 @@ def load_model(run_dir: Path, device=None):
         first = next((line.strip() for line in str(exc).splitlines()[1:]), str(exc)).rstrip(".")  # the first one
         raise UsageError(f"{run_dir / WEIGHTS} does not fit {META} ({meta.backbone}, {len(meta.classes)} "
                          f"classes): {first}; both files must come from the same run") from None
+    if not meta.finished:  # interrupted: the weights of its last finished epoch (evaluate, predict, serve)
+        log.warning(f"note: the run {run_dir} stopped before its training ended ({meta.metrics.get('epochs_run', 0)} "
+                    f"epochs run): these are its last finished epoch's weights; finish it with `classify train "
+                    f"--out {run_dir} --resume`")
     model.eval()
     if device is not None:
         model.to(device)

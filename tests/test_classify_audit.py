@@ -91,6 +91,23 @@ def test_resume_after_an_unrelated_catalog_change_continues(split_ws, tmp_path, 
     assert "not its split" in capsys.readouterr().err
 
 
+def test_an_unfinished_run_says_so_when_it_is_loaded(split_ws, tmp_path, capsys):
+    """evaluate, predict and serve used the weights of an interrupted run without a word (audit 6)."""
+    from classify.model import load_model
+
+    ws = _copy(split_ws, tmp_path)
+    run = tmp_path / "run"
+    train(ws, run, TrainConfig(**TINY), stop_after=1)
+    capsys.readouterr()
+    load_model(run)
+    err = capsys.readouterr().err
+    assert "stopped before its training ended (1 epochs run)" in err and "--resume" in err
+    train(ws, run, TrainConfig(**TINY), resume=True)
+    capsys.readouterr()
+    load_model(run)
+    assert "stopped before" not in capsys.readouterr().err
+
+
 # 3 ---------------------------------------------------------------- probe folds without owners
 def test_probe_folds_treat_each_ownerless_photo_as_its_own_group():
     from classify.probe import CV_FOLDS, _folds
