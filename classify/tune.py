@@ -451,7 +451,10 @@ def _check_settings(out_dir: Path, settings: dict) -> None:
                              "augmentation strength set both colour jitter and crop scale), which cannot be "
                              "resumed; choose another --out")
         changed = sorted(k for k in settings.keys() | saved.keys()
-                         if k != "budget_epochs" and saved.get(k) != settings.get(k))
+                         if k not in ("budget_epochs", "base_config") and saved.get(k) != settings.get(k))
+        base, saved_base = settings.get("base_config") or {}, saved.get("base_config") or {}
+        changed += sorted("--" + k.replace("_", "-") for k in base.keys() | saved_base.keys()
+                          if base.get(k) != saved_base.get(k))  # the training flag, not "base_config"
         if changed:
             raise UsageError(f"{out_dir} holds a search with other settings ({', '.join(changed)}); "
                              "repeat its options to resume it, or choose another --out")

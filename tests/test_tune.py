@@ -405,3 +405,14 @@ def test_a_probe_base_is_refused_before_any_trial(tmp_path):
     with pytest.raises(UsageError, match="--probe"):
         tune(tmp_path / "search", SearchSpace(), TrainConfig(probe=True), lambda *a, **k: trained.append(a))
     assert not trained and not (tmp_path / "search").exists()
+
+
+def test_resuming_with_another_training_setting_names_its_flag(tmp_path):
+    """The refusal said '(base_config)'; `classify train --resume` names the field (classify audit 9)."""
+    from curate.errors import UsageError
+
+    run_fake(tmp_path, FakeTrainer(), trials=2)
+    other = replace(BASE, image_size=40)
+    with pytest.raises(UsageError, match=r"other settings \(--image-size\)"):
+        tune(tmp_path / "tune", SearchSpace(), other, FakeTrainer(), trials=2, seed=3,
+             halving=Halving(min_epochs=1, max_epochs=9, eta=3))
