@@ -279,6 +279,7 @@ class Trainer:
         if self.stage == 1:
             self.model.backbone.eval()  # frozen backbone: keep its batch-norm statistics
         total_loss = correct = seen = 0
+        last_lr = None
         loader = self.loader("train", epoch)
         label = f"epoch {epoch + 1}/{self.config.total_epochs} (stage {self.stage})"
         with progress_bar(label, len(loader) if self.dist.main else None) as advance:
@@ -289,6 +290,7 @@ class Trainer:
                     loss = self.criterion(logits.float(), targets)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                last_lr = max(group["lr"] for group in self.optimizer.param_groups)  # the rate this step uses
                 self.optimizer.step()
                 if self.config.schedule == "onecycle":
                     self.scheduler.step()
@@ -297,6 +299,9 @@ class Trainer:
                 seen += len(targets)
                 advance()
         total_loss, correct, seen = self._reduce(total_loss, correct, seen)
+        # the epoch's logged rate: its last step's (read after the loop, a one-cycle schedule has already
+        # stepped past its end, where the cosine wraps back up to 16% of the peak)
+        self.epoch_lr = last_lr if last_lr is not None else max(group["lr"] for group in self.optimizer.param_groups)
         return {"train_loss": total_loss / max(seen, 1), "train_accuracy": correct / max(seen, 1)}
 
     @torch.inference_mode()
@@ -386,7 +391,7 @@ class Trainer:
             seed_everything(self.config.seed * 100_003 + epoch)
             started = time.perf_counter()
             row = {"epoch": epoch + 1, "stage": stage, **self._train_epoch(epoch), **self.evaluate("val")}
-            row["lr"] = max(group["lr"] for group in self.optimizer.param_groups)
+            row["lr"] = self.epoch_lr
             row["seconds"] = round(time.perf_counter() - started, 2)
             if self.config.schedule == "plateau" and row["val_loss"] is not None:
                 self.scheduler.step(row["val_loss"])

@@ -395,3 +395,13 @@ def test_bf16_autocast_and_channels_last_run_on_the_cpu_too(split_ws, tmp_path):
         plain.forward(plain.on_device(images, targets)[0])
     assert seen[0][1] == torch.float32
     assert not conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_the_logged_rate_is_the_one_the_epoch_ended_at(split_ws, tmp_path):
+    """The one-cycle row read the rate one step past the schedule's end, where the cosine wraps back to
+    16% of the peak, so every stage seemed to end at 0.165 x --lr (classify audit, finding 8)."""
+    config = TrainConfig(**TINY)
+    train(split_ws, tmp_path / "run", config)
+    rates = pd.read_csv(tmp_path / "run" / "metrics.csv")["lr"]
+    assert (rates <= config.lr * 1.0001).all()
+    assert rates.iloc[-1] < 0.05 * config.lr  # the cycle ends near zero
