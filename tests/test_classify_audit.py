@@ -22,17 +22,11 @@ from curate.cli.app import app as curate_app
 from curate.errors import DataContractError, UsageError
 from curate.workspace import Workspace, read_catalog, write_catalog
 from tests.helpers import demo_workspace, untrained_run
+from tests.test_robustness_classify import one_line_error
+from tests.test_train import _leaky_copy
 
 runner = CliRunner()
 TINY = dict(image_size=48, cache_side=56, batch_size=16, workers=0, head_epochs=1, epochs=1, device="cpu")
-
-
-def one_line_error(result, exit_code: int) -> str:
-    assert result.exit_code == exit_code, result.output
-    assert "Traceback" not in result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -201,17 +195,6 @@ def test_ctrl_c_before_the_first_checkpoint_says_nothing_is_saved(split_ws, tmp_
 
 
 # 6 ---------------------------------------------------------------- lr-find and tune check the split first
-def _leaky_copy(split_ws, tmp_path) -> Workspace:
-    ws = _copy(split_ws, tmp_path, "leaky")
-    catalog = read_catalog(ws)
-    kept = catalog[(catalog["status"] == schema.KEPT) & catalog["split"].notna()]
-    owner = kept["owner_id"].value_counts().index[0]
-    rows = kept.index[kept["owner_id"] == owner]
-    catalog.loc[rows[0], "split"] = "test" if catalog.loc[rows[1], "split"] != "test" else "train"
-    write_catalog(ws, catalog)
-    return ws
-
-
 def test_lr_find_and_tune_refuse_a_leaky_split_before_any_work(split_ws, tmp_path):
     ws = _leaky_copy(split_ws, tmp_path)
     lr_out, tune_out = tmp_path / "lrf", tmp_path / "tune"
