@@ -26,6 +26,7 @@ from curate.vision.backbones import Preprocess
 from curate.workspace import atomic_write_bytes
 
 log = logging.getLogger(__name__)
+CHECKPOINT = "checkpoint.pt"  # a run's resume state, written after every epoch (classify.train)
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
@@ -174,7 +175,7 @@ def load_model(run_dir: Path, device=None):
         first = next((line.strip() for line in str(exc).splitlines()[1:]), str(exc)).rstrip(".")  # the first one
         raise UsageError(f"{run_dir / WEIGHTS} does not fit {META} ({meta.backbone}, {len(meta.classes)} "
                          f"classes): {first}; both files must come from the same run") from None
-    if not meta.finished:  # interrupted: the weights of its last finished epoch (evaluate, predict, serve)
+    if not meta.finished and (run_dir / CHECKPOINT).is_file():  # interrupted: its last finished epoch's weights
         log.warning(f"note: the run {run_dir} stopped before its training ended ({meta.metrics.get('epochs_run', 0)} "
                     f"epochs run): these are its last finished epoch's weights; finish it with `classify train "
                     f"--out {run_dir} --resume`")

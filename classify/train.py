@@ -38,7 +38,7 @@ from classify.config import TrainConfig, check_out_folder
 from classify.data import class_list, labelled_rows, split_datasets
 from classify.distributed import init_distributed, leave_distributed
 from classify.gate import OFF_TOPIC
-from classify.model import META, RunMeta, build_classifier, save_meta, save_model
+from classify.model import CHECKPOINT, META, RunMeta, build_classifier, save_meta, save_model
 from classify.plots import plot_curves
 from curate import schema
 from curate.errors import DataContractError, UsageError
@@ -50,7 +50,6 @@ from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, read
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT = "checkpoint.pt"
 LEFT_OUT = "left_out.csv"  # photos left out because their image would not decode, with the reason
 CHECKPOINT_KEYS = {"config", "classes", "next_epoch", "stage", "model", "optimizer", "scheduler", "history",
                    "best_val", "bad_epochs", "catalog_sha256"}  # what save_checkpoint writes
