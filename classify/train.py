@@ -534,6 +534,12 @@ def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = Fals
         raise UsageError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     elif holds_trained_model(run_dir):
         raise UsageError(f"{run_dir} already holds a trained model; choose another --out or delete that folder")
+    elif (run_dir / META).exists():  # a model.json training would overwrite: only a run's own may be
+        try:
+            RunMeta.from_file(run_dir / META)
+        except UsageError:
+            raise UsageError(f"--out {run_dir} holds a {META} that is not a classify run's (it cannot be read as "
+                             "one); choose another --out, or move that file away") from None
     if catalog is None:  # a variant catalog (comparison sub-runs, finetune folds) brings its own split
         own, leaky = check_workspace_split(ws, allow_leakage, warn=warn_leakage)
     else:

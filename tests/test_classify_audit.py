@@ -271,3 +271,15 @@ def test_the_serve_access_log_masks_secrets_in_query_strings(tmp_path, monkeypat
     assert "/health?top_k=1" in logged, logged
     assert "SUPERSECRET123" not in logged and "T0KEN" not in logged
     assert "api_key=***" in logged
+
+
+def test_an_out_folder_with_a_foreign_model_json_is_refused_and_kept(split_ws, tmp_path):
+    """Training would have overwritten an unrelated, unreadable model.json after epoch 1 (audit 10)."""
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "model.json").write_text("not a run description")
+    with pytest.raises(UsageError, match="not a classify run's"):
+        train(split_ws, out, TrainConfig(**TINY))
+    assert (out / "model.json").read_text() == "not a run description"
+    assert sorted(p.name for p in out.iterdir()) == ["model.json", "notes.txt"]
