@@ -50,6 +50,7 @@ from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, read
 
 log = logging.getLogger(__name__)
 
+MIN_CLASS_PHOTOS = 5  # fewer training photos of a class: a warning (the model can hardly learn it)
 LEFT_OUT = "left_out.csv"  # photos left out because their image would not decode, with the reason
 CHECKPOINT_KEYS = {"config", "classes", "next_epoch", "stage", "model", "optimizer", "scheduler", "history",
                    "best_val", "bad_epochs", "catalog_sha256"}  # what save_checkpoint writes
@@ -141,6 +142,7 @@ class Trainer:
         self.data = split_datasets(ws, pd.concat([rows, off_topic], ignore_index=True), self.outputs,
                                    self.preprocess, config.cache_side, config.color_jitter,
                                    crop_scale=config.crop_scale, eval_preprocess=self.eval_preprocess)
+        self._warn_thin_classes()
         cuda = self.device.type == "cuda"
         self.bf16 = config.precision == "bf16" or (config.precision == "auto" and cuda)
         self.channels_last = cuda if config.channels_last is None else config.channels_last
@@ -161,6 +163,16 @@ class Trainer:
         self.gate: dict | None = None  # what record_gate fitted (or why not), once training has ended
 
     # ---------------------------------------------------------------- data
+    def _warn_thin_classes(self) -> None:
+        """A warning naming the classes with fewer than MIN_CLASS_PHOTOS training photos: the model
+        learns next to nothing of them, and their validation and test figures are noise."""
+        counts = np.bincount(self.data["train"].dataset.targets, minlength=len(self.outputs))[:len(self.classes)]
+        thin = [f"{name} {int(count)}" for name, count in zip(self.classes, counts) if count < MIN_CLASS_PHOTOS]
+        if thin and self.dist.main:
+            log.warning(f"warning: {len(thin)} classes have fewer than {MIN_CLASS_PHOTOS} training photos "
+                        f"({', '.join(thin[:5])}{' …' if len(thin) > 5 else ''}); gather more photos for them, or "
+                        "merge or drop those labels")
+
     def train_photos(self) -> int:
         """Labelled training photos (without the off-topic class's)."""
         return int((self.data["train"].dataset.targets < len(self.classes)).sum())

@@ -283,3 +283,19 @@ def test_an_out_folder_with_a_foreign_model_json_is_refused_and_kept(split_ws, t
         train(split_ws, out, TrainConfig(**TINY))
     assert (out / "model.json").read_text() == "not a run description"
     assert sorted(p.name for p in out.iterdir()) == ["model.json", "notes.txt"]
+
+
+def test_a_class_with_too_few_training_photos_is_named(split_ws, tmp_path, capsys, monkeypatch):
+    """A label with a single photo trained without a word (classify audit, minor items)."""
+    from classify.train import MIN_CLASS_PHOTOS
+
+    ws = _copy(split_ws, tmp_path)
+    catalog = read_catalog(ws)
+    train_rows = catalog.index[(catalog["status"] == schema.KEPT) & (catalog["split"] == "train")]
+    catalog.loc[train_rows[0], "label"] = "lonely"  # one training photo of a new class
+    write_catalog(ws, catalog)
+    # a label is ingest's: freshness would ask for the stages again; this test is about training alone
+    monkeypatch.setattr("classify.train.require_fresh_split", lambda ws, catalog=None: None)
+    train(ws, tmp_path / "run", TrainConfig(**TINY), stop_after=1)
+    err = capsys.readouterr().err
+    assert f"fewer than {MIN_CLASS_PHOTOS} training photos" in err and "lonely 1" in err
