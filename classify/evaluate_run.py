@@ -305,6 +305,7 @@ def _thumbnail(path: Path):
 
 def _open(ws: Workspace, image_path, min_side: int):
     """(RGB image, None) or (None, why it could not be read)."""
+    from classify.data import unreadable_reason
     from curate.store import open_rgb
 
     if image_path is None or pd.isna(image_path):
@@ -312,7 +313,7 @@ def _open(ws: Workspace, image_path, min_side: int):
     try:
         return open_rgb(objectstore.locate(ws, image_path), min_side=min_side), None
     except Exception as exc:  # noqa: BLE001 - any decoder failure skips this one photo
-        return None, f"{type(exc).__name__}: {exc}"[:200]
+        return None, unreadable_reason(exc)  # the drop-reason words predict and train use
 
 
 def evaluate_and_write(run: Path, ws: Workspace, split: str = "test", top_losses: int = 24, device: str = "auto",

@@ -200,6 +200,8 @@ def test_unreadable_images_are_counted_and_skipped(workspace_and_run, tmp_path):
     report = json.loads((run_dir / "evaluation" / "evaluation.json").read_text())
     assert report["photos"] == len(test) - 1 == np.array(report["confusion"]).sum()
     assert [row["photo_id"] for row in report["skipped"]["unreadable"]] == [broken]
+    # in the words predict uses (it was a Python exception's repr with a file handle in it)
+    assert report["skipped"]["unreadable"][0]["reason"].startswith("not_an_image")
 
 
 def test_when_no_test_image_can_be_read_it_is_a_data_error(workspace_and_run, tmp_path):
