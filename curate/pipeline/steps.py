@@ -198,17 +198,17 @@ def _embed(ws: Workspace, config, topic: str | None = None, where: str = "recipe
 def check_topic_tagged(ws: Workspace, topic: str, where: str) -> None:
     """UsageError when no photo kept so far carries the recipe's topic tag: the prefilter step would
     stop for want of positives, and this says so before the embed, the long step, rather than after."""
+    import pandas as pd
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
     from curate import schema
+    from curate.prefilter.stage import topic_tagged  # the prefilter's own rule for "carries the topic"
 
-    wanted = topic.strip().casefold()
     table = ds.dataset(ws.catalog_path, format="parquet").to_table(
         columns=["tags"], filter=pc.field("status") == schema.KEPT)
-    for tags in table.column("tags").to_pylist():
-        if tags and wanted in tags:
-            return
+    if topic_tagged(pd.Series(table.column("tags").to_pylist(), dtype=object), topic).any():
+        return
     raise UsageError(f"{where}: no kept photo carries the tag {topic!r} (the recipe's topic, the pre-classifier's "
                      "weak label), so the prefilter step cannot run; set topic to a tag the photos carry (`curate "
                      "status` lists the most common tags), or give the source tags (a metadata column)")
