@@ -13,6 +13,7 @@ from curate.cli.options import config_options
 from curate.console import console, err_console
 from curate.export.card import counts_table
 from curate.export.config import ExportConfig
+from curate.export.plan import DAMAGED_REASON
 
 
 @user_errors
@@ -40,10 +41,18 @@ def export(
         result = export_workspace(ws, out, config, progress=lambda phase, done, total: bar.update(
             task, description=phase, completed=done, total=total))
     missing = result.plan.missing
-    if len(missing):
-        err_console.print(f"warning: {len(missing)} photos have no stored image and were not exported "
-                          f"(first: {missing.iloc[0]['photo_id']}); {result.out}/export.json lists them",
+    damaged = missing[missing["reason"] == DAMAGED_REASON]
+    absent = missing[missing["reason"] != DAMAGED_REASON]
+    if len(absent):
+        err_console.print(f"warning: {len(absent)} photos have no stored image and were not exported "
+                          f"(first: {absent.iloc[0]['photo_id']}); {result.out}/export.json lists them",
                           highlight=False, markup=False, soft_wrap=True)
+    if len(damaged):
+        err_console.print(f"warning: {len(damaged)} stored image{'s are' if len(damaged) > 1 else ' is'} damaged "
+                          f"(the bytes no longer match the SHA-256 they were stored under; first: "
+                          f"{damaged.iloc[0]['photo_id']}) and not exported; {result.out}/export.json lists them. "
+                          "Delete the damaged files from the image store and run `curate ingest` again to store "
+                          "them anew", highlight=False, markup=False, soft_wrap=True)
     unlabelled = result.plan.excluded.get("kept without a label", 0)
     if unlabelled:
         one = unlabelled == 1

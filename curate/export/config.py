@@ -30,8 +30,9 @@ class ExportConfig:
     longest side in pixels (re-encoded as JPEG; never enlarged), None to keep the stored bytes.
     licences: only photos whose licence matches one of these names (curate.licences). overwrite:
     allow a target folder that holds something other than an earlier export (its other files
-    are removed). shard_samples / shard_bytes: the most samples / bytes per shard (webdataset,
-    hf-parquet).
+    are removed). verify: hash each image as it is written and leave out one whose bytes no
+    longer match the SHA-256 it was stored under (listed as missing, reason "damaged").
+    shard_samples / shard_bytes: the most samples / bytes per shard (webdataset, hf-parquet).
 
     >>> ExportConfig("webdataset", splits=("train",)).splits
     ('train',)
@@ -45,6 +46,9 @@ class ExportConfig:
     resize: int | None = setting(None, help="Shrink the longest side to this many pixels (JPEG).")
     licences: tuple[str, ...] | None = setting(None, help="Only these licences, e.g. cc-by,cc-by-sa,cc0.")
     overwrite: bool = setting(False, flag="--overwrite", help="Replace a folder that holds something else.")
+    verify: bool = setting(True, help=(
+        "Check each image written against the SHA-256 it was stored under; a damaged one is listed in "
+        "export.json, not exported (--no-verify: one read less per image written)."))
     shard_samples: int = setting(MAX_SHARD_SAMPLES, help="Most samples per shard (webdataset, hf-parquet).")
     shard_bytes: int = setting(MAX_SHARD_BYTES, help="Most bytes per shard (webdataset, hf-parquet).")
 

@@ -22,6 +22,8 @@ from curate.catalog_batches import arrow_list_column
 from curate.errors import DataContractError
 from curate.export.config import SPLITS, UNSPLIT, ExportConfig
 
+DAMAGED_SIZE = -1.0  # an image size that says: the stored bytes no longer match their SHA-256 (curate.export.source)
+DAMAGED_REASON = "stored image is damaged: its bytes no longer match the SHA-256 it was stored under"
 NAME_CHARS = 80  # longest file name stem (before a uniqueness suffix): tar's ustar limit is 100
 METADATA_COLUMNS = (schema.PHOTO_ID, "label", "split", "owner_id", "owner_name", "license", "page_url", "url",
                     "title", "lat", "lon", "taken_at", "tags", "sha256", "width", "height")
@@ -173,13 +175,15 @@ def select_rows(catalog: pd.DataFrame, config: ExportConfig,
         allowed = licence_allowed(catalog["license"], config.licences)
         excluded["licence not allowed"] = int((chosen & ~allowed).sum())
         chosen &= allowed
-    absent = chosen & image_bytes.isna()
+    damaged = chosen & (image_bytes == DAMAGED_SIZE)
+    absent = chosen & image_bytes.isna() | damaged
     missing = pd.DataFrame({schema.PHOTO_ID: catalog.loc[absent, schema.PHOTO_ID], "split": split[absent],
                             "label": catalog.loc[absent, "label"],
-                            "reason": np.where(catalog.loc[absent, "image_path"].isna(),
-                                               "no stored image (dropped at ingest?)",
-                                               "stored image file is missing from the image store")})
-    excluded["no stored image"] = int(absent.sum())
+                            "reason": np.select([catalog.loc[absent, "image_path"].isna(), damaged[absent]],
+                                                ["no stored image (dropped at ingest?)", DAMAGED_REASON],
+                                                "stored image file is missing from the image store")})
+    excluded["no stored image"] = int((absent & ~damaged).sum())
+    excluded["damaged stored image"] = int(damaged.sum())
     return chosen & ~absent, split, excluded, missing
 
 

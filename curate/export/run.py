@@ -83,6 +83,15 @@ class ExportResult:
                 **({"upload": self.upload.to_dict()} if self.upload is not None else {})}
 
 
+class DamagedFound(Exception):
+    """The writers met stored images whose bytes no longer match their SHA-256 (ImageSource.damaged):
+    the plan, which counted them, is out of date. `written`: the files this pass wrote."""
+
+    def __init__(self, written: int):
+        super().__init__(written)
+        self.written = written
+
+
 def check_split_for_export(ws: Workspace, catalog: pd.DataFrame | CatalogFile) -> None:
     """Refuse a stale split or one that leaks (DataContractError, exit 3), as `classify train` does.
     A CatalogFile is judged in batches, grouped on disk when large (memory flat in the size of
@@ -146,17 +155,25 @@ def export_workspace(ws: Workspace, out: Path | str, config: ExportConfig, progr
             config, more = for_object_store(config, url)
             notes = [*notes, *more]
         folder = staging_folder(ws, url) if url is not None else local_folder(out)
-        for attempt in range(STALE_PLANS):
+        source.verify = config.verify
+        stale_plans, written_before = 0, 0
+        while True:
             try:
                 result = _export(ws, folder, config, source, progress, recipe, notes)
+                moved = min(written_before, result.reused)  # what an earlier pass wrote, this one reused
+                result.written, result.reused = result.written + moved, result.reused - moved
                 break
             except StaleSize as stale:
                 # the plan trusted a remembered size whose object is gone: plan again (what was
                 # written is kept) asking the store for that image, and after a second such
-                # object for every image (one pass then finds every deletion)
-                source.size_cache.distrust(stale.image_path, everything=attempt == STALE_PLANS - 1)
-        else:  # (a plan that trusts no remembered size cannot raise StaleSize)
-            result = _export(ws, folder, config, source, progress, recipe, notes)
+                # object for every image (one pass then finds every deletion; a plan that trusts
+                # no remembered size cannot raise StaleSize)
+                stale_plans += 1
+                source.size_cache.distrust(stale.image_path, everything=stale_plans >= STALE_PLANS)
+            except DamagedFound as found:
+                # plan again without the damaged images (what was written is kept); each plan
+                # finds at least one more, so this ends
+                written_before += found.written
     result.notes = notes
     if url is not None:
         result.upload = upload_export(folder, url, progress)
@@ -189,8 +206,11 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
         else:
             previous = load_state(out) if is_ours(out) else {}
         write = write_folder_files if config.folder_format else write_shards
+        damaged_before = len(source.damaged)
         with Journal(out) as journal:
             written, state = write(out, plan, source, config, previous, journal, progress)
+        if len(source.damaged) > damaged_before:
+            raise DamagedFound(written)
         side_files = write_side_files(out, plan, config, provenance, notes)
         if on_disk:
             units = previous.recorded

@@ -15,6 +15,13 @@ export forgets that size and plans again (curate.export.run), so the photo is li
 exactly as when the plan's HEAD finds it gone. An object the plan's HEAD saw, gone by its GET,
 stops the export with one line (exit 3), as before.
 
+With `verify` (the default), every image read for writing is hashed and compared with the SHA-256
+its key was named after (`images/<ab>/<sha256>.<ext>`): one whose bytes changed in the store
+(a truncated copy, a disk error) is handed to the writers as `Damaged`, which they leave out,
+and remembered; the export then plans again (curate.export.run) with the image's size read as
+`DAMAGED_SIZE`, so the photo is listed as missing, reason damaged, and the files beside the
+images count only what was written. An image an export reuses is not read, so not checked.
+
 A link cannot point into a bucket, so an export from an object store copies the images whatever
 `link` asks for (`ImageSource.effective`), and says so. Every message that names an object
 masks credentials (`objectstore.mask_secrets`).
@@ -22,8 +29,10 @@ masks credentials (`objectstore.mask_secrets`).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +46,7 @@ import pandas as pd
 from curate import objectstore
 from curate.errors import DataContractError, UpstreamError, UsageError
 from curate.export.config import ExportConfig
+from curate.export.plan import DAMAGED_SIZE
 from curate.export.sizes import CACHE_FILE, SizeCache, image_keys
 from curate.workspace import Workspace
 
@@ -51,7 +61,15 @@ class Fetched(NamedTuple):
     data: bytes
 
 
+class Damaged(NamedTuple):
+    """A stored image whose bytes no longer match the SHA-256 in its key: the writers leave it out."""
+
+    location: str
+    image_path: str
+
+
 Stored = str | Fetched  # a local file's path, or an object's bytes
+_KEY_DIGEST = re.compile(r"([0-9a-f]{64})\.[^./]+$")  # images/<ab>/<sha256>.<ext>
 
 
 class StaleSize(DataContractError):
@@ -80,6 +98,8 @@ class ImageSource:
             self._base, self._strip = (str(ws.root), False) if uri is None else (uri, True)
         self.folder = None if self.remote else (ws.images_dir if uri is None else uri)
         self._pool: ThreadPoolExecutor | None = None
+        self.verify = True  # hash what is read for writing (see the module's docstring)
+        self.damaged: set[str] = set()  # image_path of every image found damaged
 
     def __enter__(self) -> ImageSource:
         return self
@@ -152,7 +172,7 @@ class ImageSource:
         present = np.flatnonzero(catalog["image_path"].notna().to_numpy())
         if not self.remote:
             sizes[present] = [_file_size(self.location(rel)) for rel in paths[present]]
-            return pd.Series(sizes, index=catalog.index)
+            return self._mark_damaged(sizes, paths, present, catalog.index)
         keys = image_keys(paths[present])
         known = self.size_cache.lookup(keys)
         sizes[present] = known
@@ -162,7 +182,13 @@ class ImageSource:
             measured = np.fromiter(self.pool.map(self._object_size, locations, chunksize=1), float, len(unknown))
             sizes[present[unknown]] = measured
             self.size_cache.record(keys[unknown], measured)
-        return pd.Series(sizes, index=catalog.index)
+        return self._mark_damaged(sizes, paths, present, catalog.index)
+
+    def _mark_damaged(self, sizes: np.ndarray, paths: np.ndarray, present: np.ndarray, index: pd.Index) -> pd.Series:
+        if self.damaged:
+            found = present[pd.Series(paths[present]).isin(self.damaged).to_numpy()]
+            sizes[found[~np.isnan(sizes[found])]] = DAMAGED_SIZE  # (one gone since is missing, as any other)
+        return pd.Series(sizes, index=index)
 
     def _object_size(self, url: str) -> float:
         try:
@@ -178,7 +204,9 @@ class ImageSource:
         """What the writers read for each of `image_paths`, in order: the local path, or the object's
         bytes (read `READ_AHEAD` ahead by the pool; what is not consumed is cancelled)."""
         if not self.remote:
-            yield from map(self.location, image_paths)
+            for image_path in image_paths:
+                location = self.location(image_path)
+                yield self._checked_file(location, image_path) if self.verify else location
             return
         pending: deque = deque()
         try:
@@ -196,7 +224,7 @@ class ImageSource:
         url = self.location(image_path)
         try:
             # one GET, as objectstore.read_bytes, on this one instance (fsspec caches one per thread)
-            return Fetched(url, self._fs.cat_file(url, start=0))
+            data = self._fs.cat_file(url, start=0)
         except FileNotFoundError:
             message = (f"stored image {objectstore.mask_secrets(url)} disappeared from the image store during the "
                        "export; run `curate export` again (it resumes, and lists the image as missing)")
@@ -205,6 +233,27 @@ class ImageSource:
             raise DataContractError(message) from None
         except Exception as exc:  # noqa: BLE001 - see _object_size
             raise self._unreadable(url, exc) from None
+        expected = _key_digest(image_path) if self.verify else None
+        if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+            self.damaged.add(image_path)  # (a set's add is atomic: the pool's threads may call it)
+            return Damaged(objectstore.mask_secrets(url), image_path)
+        return Fetched(url, data)
+
+    def _checked_file(self, location: str, image_path: str) -> str | Damaged:
+        """`location`, or Damaged when its bytes do not hash to its key's SHA-256 (a file that cannot
+        be opened is handed on: the writer's message about it is the one to give)."""
+        expected = _key_digest(image_path)
+        if expected is None:
+            return location
+        try:
+            with open(location, "rb") as handle:
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        except OSError:
+            return location
+        if digest == expected:
+            return location
+        self.damaged.add(image_path)
+        return Damaged(location, image_path)
 
     def _unreadable(self, url: str, exc: Exception) -> UpstreamError:
         detail = objectstore.mask_secrets(" ".join(str(exc).split()))[:200] or type(exc).__name__
@@ -212,6 +261,12 @@ class ImageSource:
                              f"({type(exc).__name__}: {detail}); check that the credentials in the environment "
                              "(AWS_*, GOOGLE_APPLICATION_CREDENTIALS) may read the bucket, then run `curate export` "
                              "again (it resumes)")
+
+
+def _key_digest(image_path: str) -> str | None:
+    """The SHA-256 a stored image's key is named after (None for a key of another shape)."""
+    match = _KEY_DIGEST.search(image_path)
+    return match.group(1) if match else None
 
 
 def _file_size(path: str) -> float:

@@ -20,7 +20,7 @@ import pandas as pd
 from curate.export.config import ExportConfig
 from curate.export.files import Journal, Progress, StateOnDisk, place_file, resized_jpeg
 from curate.export.plan import ExportPlan, metadata_frame
-from curate.export.source import Fetched, ImageSource, Stored
+from curate.export.source import Damaged, Fetched, ImageSource, Stored
 
 TAR_MTIME = 946_684_800  # 2000-01-01: every member gets it, so that shards are byte-identical
 PROGRESS_EVERY = 200
@@ -45,12 +45,16 @@ def write_folder_files(out: Path, plan: ExportPlan, source: ImageSource, config:
         try:
             for (target, key, _), need in zip(planned, needed):
                 if need:
+                    image = next(images)
+                    if isinstance(image, Damaged):  # left out: the export plans again without it
+                        done += 1
+                        continue
                     path = f"{root}/{target}"
                     folder = os.path.dirname(path)
                     if folder not in made:
                         os.makedirs(folder, exist_ok=True)
                         made.add(folder)
-                    place_file(next(images), path, config.link, config.resize)
+                    place_file(image, path, config.link, config.resize)
                     journal.done(target, key)
                     written += 1
                 done += 1
@@ -104,20 +108,39 @@ def write_shards(out: Path, plan: ExportPlan, source: ImageSource, config: Expor
         key = keys[shard_name] = shard_key(shard, lines)
         path = out / shard_name
         if previous.get(shard_name) != key or not path.exists():
-            images = source.images(shard["image_path"])
+            images = _intact(source.images(shard["image_path"]))
             try:
                 if config.format == "hf-parquet":
                     _write_parquet(path, shard, images, config.resize, plan.classes)
                 else:
                     _write_tar(path, shard, lines, images, config.resize)
+                journal.done(shard_name, key)
+                written += 1
+            except _DamagedImage:
+                pass  # the shard is not written: the export plans again without the damaged image
             finally:
                 images.close()
-            journal.done(shard_name, key)
-            written += 1
         done += len(shard)
         if progress:
             progress("shards", done, total)
     return written, keys
+
+
+class _DamagedImage(Exception):
+    """A shard met a damaged stored image (`curate.export.source.Damaged`)."""
+
+
+def _intact(images: Iterator[Stored | Damaged]) -> Iterator[Stored]:
+    """`images`, stopping the shard being written at the first damaged one (_DamagedImage) after
+    reading the rest, so that each damaged image of the shard is found in this pass."""
+    damaged = False
+    for image in images:
+        if isinstance(image, Damaged):
+            damaged = True
+        elif not damaged:
+            yield image
+    if damaged:
+        raise _DamagedImage
 
 
 def _write_tar(path: Path, shard: pd.DataFrame, lines: list[str], images: Iterator[Stored],

@@ -16,7 +16,9 @@ are updated in place when this run's records say otherwise (a corrected --map, a
 metadata file). Its image, status and every later stage's columns stay as they are; the
 stages that read the changed columns see a changed catalog and must run again. A photo
 that ingest dropped before it had an image (bad_url, http_404...) and whose metadata
-changed is tried again.
+changed is tried again. A photo whose stored image file has gone from a local store (deleted,
+or removed because `curate export` found it damaged) is fetched again to put the image back;
+its catalog row is not touched (an object store is not listed for this: one request a photo).
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ class IngestReport:
     stored: int = 0
     dropped_by_reason: dict[str, int] = field(default_factory=dict)
     metadata_updated: int = 0  # rows already in the catalog whose metadata this run changed
+    restored: int = 0  # stored images gone from a local store, fetched again and put back
     changed_columns: dict[str, int] = field(default_factory=dict)  # metadata column -> rows changed
     columns: ColumnUsage | None = None  # how the source's table was read (sources that read one)
     warnings: list[str] = field(default_factory=list)  # the source looks other than meant (e.g. no labels)
@@ -113,7 +116,9 @@ class IngestReport:
         """Rows, images stored, drops by reason (the ingest commands print the warnings on lines of their own)."""
         dropped = sum(self.dropped_by_reason.values())
         detail = f" ({counts_text(self.dropped_by_reason)})" if dropped else ""
-        return f"{self.records:,} rows: {self.stored:,} images stored, {dropped:,} dropped{detail}"
+        restored = f", {self.restored:,} missing stored image{'s' * (self.restored != 1)} put back" \
+            if self.restored else ""
+        return f"{self.records:,} rows: {self.stored:,} images stored{restored}, {dropped:,} dropped{detail}"
 
     def summary(self) -> str:
         """One line for `curate run`: the totals, then each warning."""
@@ -337,6 +342,34 @@ def plan_rerun(catalog: pd.DataFrame, rows: pd.DataFrame, job: IngestJob,
 
 
 @changes_workspace
+def gone_from_store(ws: Workspace, catalog: pd.DataFrame, rows: pd.DataFrame, done_ids: set[str]) -> dict[str, str]:
+    """{photo_id: sha256} of the photos of this run already in the catalog with a stored image
+    whose file is not in the workspace's local store (empty for an object store)."""
+    uri = objectstore.store_uri(ws)
+    if catalog.empty or (uri is not None and objectstore.is_url(uri)):
+        return {}
+    ours = catalog[catalog[schema.PHOTO_ID].isin(rows[schema.PHOTO_ID]) & catalog["image_path"].notna()
+                   & catalog[schema.PHOTO_ID].isin(list(done_ids))]
+    where = objectstore.locator(ws)
+    gone = [not os.path.exists(where(path)) for path in ours["image_path"]]
+    return dict(zip(ours.loc[gone, schema.PHOTO_ID], ours.loc[gone, "sha256"]))
+
+
+def note_restored(report: IngestReport, restore: dict[str, str], outcomes: dict[str, dict]) -> None:
+    """Count the stored images put back (`restore`: gone_from_store's answer); warn about those whose
+    source now gives other bytes (their stored image stays missing: the catalog describes the old one)."""
+    if not restore:
+        return
+    same = [pid for pid, sha in restore.items() if outcomes.get(pid, {}).get("sha256") == sha]
+    report.restored = len(same)
+    other = len(restore) - len(same)
+    if other:
+        report.warnings.append(
+            f"{other:,} photo{'s' * (other != 1)} whose stored image had gone could not be put back: the source "
+            "no longer gives the same bytes (or failed); remove them with `curate review` or ingest them anew "
+            "into a new workspace")
+
+
 def run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     """Run one ingest job to completion (or resume it). See the module docstring.
 
@@ -365,6 +398,8 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
         rows[name] = None
     report = IngestReport(job.source, records=len(rows))
     catalog, done_ids, replace_ids = plan_rerun(read_catalog(ws, required=False), rows, job, report)
+    restore = gone_from_store(ws, catalog, rows, done_ids) if job.fetch is not None else {}
+    done_ids -= set(restore)
     journal = Journal(ws, job.journal_name)
     journaled = journal.load()
     outcomes = {pid: o for pid, o in journaled.items()
@@ -387,7 +422,8 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
             report.fetched = _fetch_all(ws, job, pending, journal, outcomes, checkpoint)
         else:
             report.fetched = _fetch_sharded(ws, job, pending, journal, outcomes, checkpoint, engine)
-    merged = merge_outcomes(catalog, rows, outcomes, replace_ids)
+    merged = merge_outcomes(catalog, rows, outcomes, replace_ids)  # (a restored photo's row stays as it was)
+    note_restored(report, restore, outcomes)
     # before the journal that holds them goes (a killed run's checkpoint may hold its photos already)
     cache_thumbnails(ws, {**journaled, **outcomes})
     write_catalog(ws, merged)

@@ -116,7 +116,7 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
                     retry_reasons=RETRY_REASONS, id_prefix=id_prefix(folder_namespace(ws, root, records)),
                     keep_url_secrets=options.keep_url_secrets)
     report = run_ingest(ws, job)
-    report.warnings = warnings
+    report.warnings = [*warnings, *report.warnings]
     if table is not None:  # a label column is read only when the labels come from it
         unused = () if label_source == "column" else ("label",)
         report.columns = column_usage(list(table.columns), dict(options.column_map), unused)
