@@ -213,6 +213,38 @@ def test_an_interrupted_webdataset_export_keeps_finished_shards(demo_ws, tmp_pat
     assert not list(out.glob(".*.tmp"))
 
 
+KILLED_AFTER_TWO_SHARDS = """
+import os, signal, sys
+from pathlib import Path
+import curate.export.writers as writers
+from curate.export import ExportConfig, export_workspace
+from curate.workspace import Workspace
+
+real, started = writers._write_tar, []
+def die_in_the_third_shard(path, *args):
+    started.append(path)
+    if len(started) == 3:
+        os.kill(os.getpid(), signal.SIGKILL)  # no exception handler, no close: as `kill -9`
+    real(path, *args)
+writers._write_tar = die_in_the_third_shard
+export_workspace(Workspace(Path(sys.argv[1])), Path(sys.argv[2]), ExportConfig("webdataset", shard_samples=10))
+"""
+
+
+def test_a_sigkilled_webdataset_export_keeps_its_finished_shards(demo_ws, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    child = subprocess.run([sys.executable, "-c", KILLED_AFTER_TWO_SHARDS, str(demo_ws.root), str(out)],
+                           capture_output=True, text=True, timeout=300)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert len(list(out.glob("*.tar"))) == 2
+    result = export_workspace(demo_ws, out, ExportConfig("webdataset", shard_samples=10))
+    assert result.reused == 2 and result.written == len(list(out.glob("*.tar"))) - 2 > 0
+
+
 def test_a_re_export_writes_only_what_changed_and_removes_what_left(demo_ws, tmp_path):
     want = expected(demo_ws)
     out = tmp_path / "out"

@@ -71,7 +71,8 @@ def save_state(out: Path, state: dict[str, str]) -> None:
 
 
 class Journal:
-    """Appends `target<TAB>key` lines for finished files; flushed every `every` lines and on close."""
+    """Appends `target<TAB>key` lines for finished files; flushed every `every` lines and on close
+    (a killed export loses at most `every` - 1 finished files: a shard export flushes each one)."""
 
     def __init__(self, out: Path, every: int = 256):
         self._handle = open(out / JOURNAL_FILE, "a", encoding="utf-8")
