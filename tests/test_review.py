@@ -110,10 +110,34 @@ def test_drop_and_relabel_and_idempotence():
     by_id = once.set_index("photo_id")
     assert (by_id.loc["t:a", "status"], by_id.loc["t:a", "drop_reason"], by_id.loc["t:a", "drop_stage"]) == \
         ("dropped", "reviewed", "review")
-    assert by_id.loc["t:c", "drop_reason"] == "geo_outlier"  # already dropped: the first reason stays
+    # already dropped by the filter: the reviewer's drop stands, the filter's is kept beside it
+    assert (by_id.loc["t:c", "drop_reason"], by_id.loc["t:c", "drop_stage"]) == ("reviewed", "review")
+    assert (by_id.loc["t:c", "review_overrode_stage"], by_id.loc["t:c", "review_overrode_reason"]) == \
+        ("filter", "geo_outlier")
     assert (by_id.loc["t:b", "label"], by_id.loc["t:b", "label_before_review"]) == ("rome", "paris")
     twice = apply_decisions(once, decisions)
     pd.testing.assert_frame_equal(once, twice)
+
+
+def test_a_drop_gives_one_reason_whether_or_not_a_stage_dropped_the_photo_first():
+    """The audit's case: keep, then drop, of a photo a later stage drops. Live (the stage ran before
+    the decisions) and re-run (the decisions applied before the stage ran) agree on the reason."""
+    catalog = tiny_catalog()
+    decisions = [decision("t:a", "keep"), decision("t:a", "drop")]
+    # live: the stage dropped t:a, then the reviewer decided
+    live = apply_decisions(apply_drops(catalog, pd.Series(["off_topic", None, None, None]), "prefilter"), decisions)
+    # re-run: the decisions were applied first, so the stage never saw t:a as kept
+    rerun = apply_decisions(catalog, decisions)
+    rerun = apply_decisions(apply_drops(rerun, pd.Series([None] * 4).where(rerun["status"] == "kept"), "prefilter"),
+                            decisions)
+    for frame in (live, rerun):
+        row = frame.set_index("photo_id").loc["t:a"]
+        assert (row["status"], row["drop_reason"], row["drop_stage"]) == ("dropped", "reviewed", "review")
+    # undoing the drop (and the keep) gives the stage's drop back
+    undo = [decision("t:a", "undo", undoes=d["id"]) for d in decisions]
+    back = apply_decisions(live, decisions + undo).set_index("photo_id").loc["t:a"]
+    assert (back["status"], back["drop_reason"], back["drop_stage"]) == ("dropped", "off_topic", "prefilter")
+    assert pd.isna(back["review_overrode_stage"]) and pd.isna(back["review_status"])
 
 
 def test_undo_takes_a_decision_back_and_an_undone_undo_restores_it():

@@ -14,8 +14,11 @@ run, so a kept photo is never dropped again by a threshold and a relabel survive
 - keep: a photo a stage dropped is kept; the drop it overrode is kept in
   ``review_overrode_stage`` / ``review_overrode_reason`` (ingest drops, photos without a usable
   image, cannot be kept);
-- drop: a kept photo is dropped with reason ``reviewed``, stage ``review``; a photo already
-  dropped keeps its first reason;
+- drop: a photo is dropped with reason ``reviewed``, stage ``review``; one a stage had dropped
+  already keeps that drop in ``review_overrode_stage`` / ``review_overrode_reason`` (and gets it
+  back when the decision is undone). So the same decisions give the same reason whichever stages
+  ran after them: a re-run stage never sees a photo a reviewer dropped (ingest drops, photos
+  without a usable image, keep their reason);
 - relabel: ``label`` becomes the reviewer's label, the old one is in ``label_before_review``.
 """
 
@@ -112,6 +115,11 @@ def _frame(catalog: pd.DataFrame, arrays: dict[str, np.ndarray]) -> pd.DataFrame
 def _restore(c: dict[str, np.ndarray], labels: bool) -> None:
     """restore_automatic on column arrays, in place."""
     review_drop = c["drop_stage"] == STAGE
+    # a review drop of a photo a stage had dropped: the stage's drop comes back; of a kept one: kept
+    under = review_drop & pd.notna(c["review_overrode_stage"])
+    c["drop_stage"][under] = c["review_overrode_stage"][under]
+    c["drop_reason"][under] = c["review_overrode_reason"][under]
+    review_drop &= ~under
     c["status"][review_drop], c["drop_reason"][review_drop], c["drop_stage"][review_drop] = schema.KEPT, None, None
     overrode = pd.notna(c["review_overrode_stage"]) & (c["status"] == schema.KEPT) & ~review_drop
     c["status"][overrode] = schema.DROPPED
@@ -185,6 +193,10 @@ def _apply(c: dict[str, np.ndarray], status: np.ndarray, label: np.ndarray) -> N
     c["review_overrode_stage"][revive] = c["drop_stage"][revive]
     c["review_overrode_reason"][revive] = c["drop_reason"][revive]
     c["status"][revive], c["drop_reason"][revive], c["drop_stage"][revive] = schema.KEPT, None, None
+    over = drop & (c["status"] == schema.DROPPED) & np.isin(c["drop_stage"], OVERRIDABLE_STAGES)
+    c["review_overrode_stage"][over] = c["drop_stage"][over]
+    c["review_overrode_reason"][over] = c["drop_reason"][over]
+    c["drop_reason"][over], c["drop_stage"][over] = DROP_REASON, STAGE
     newly = drop & (c["status"] == schema.KEPT)
     c["status"][newly], c["drop_reason"][newly], c["drop_stage"][newly] = schema.DROPPED, DROP_REASON, STAGE
     if "split" in c:
