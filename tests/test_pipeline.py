@@ -104,6 +104,22 @@ def test_a_dry_run_checks_from_and_marks_the_steps_it_would_run_again(tmp_path):
     assert not ws.exists()  # a dry run writes nothing
 
 
+def test_a_dry_run_names_a_source_path_that_is_not_there(tmp_path):
+    path = write_recipe(tmp_path, BASE + '[[sources]]\nkind = "folder"\nfolder = "photos"\nmetadata = "meta.csv"\n'
+                        '[[sources]]\nkind = "urls"\npath = "urls.csv"\n')
+    ws = tmp_path / "ws"
+    (tmp_path / "photos").mkdir()
+    result = runner.invoke(app, ["run", str(path), "--dry-run", "--workspace", str(ws)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "(ingest folder): metadata" in said and "meta.csv does not exist" in said, said
+    assert "fix 'metadata' in the recipe" in said and "(and 1 more missing)" in said
+    (tmp_path / "meta.csv").write_text("file,label\n", encoding="utf-8")
+    (tmp_path / "urls.csv").write_text("url\n", encoding="utf-8")
+    result = runner.invoke(app, ["run", str(path), "--dry-run", "--workspace", str(ws)])
+    assert result.exit_code == 0, result.output
+    assert not ws.exists()
+
+
 @pytest.mark.parametrize("labels, expected", [
     ('[[labels]]\nname = "a"\nlat = 95.0\nlon = 0.0\n', "lat must be a number of degrees"),
     ('[[labels]]\nname = "a"\nlat = 1.0\n', "give both lat and lon"),

@@ -20,10 +20,11 @@ def run(
     restart_from: Annotated[str | None, typer.Option(
         "--from", help="Run this step (e.g. filter, split) and every later one again, even if done.")] = None,
     dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Check the recipe and list its steps; run nothing.")] = False,
+        "--dry-run", help="Check the recipe and the paths it reads, and list its steps; run nothing.")] = False,
 ) -> None:
     """Run every step of a dataset recipe; a re-run skips finished steps and resumes the interrupted one."""
-    from curate.pipeline import plan, restart_index, run_pipeline
+    from curate.errors import UsageError
+    from curate.pipeline import missing_inputs, plan, restart_index, run_pipeline
     from curate.recipes import load_recipe
 
     chosen = load_recipe(recipe)
@@ -33,6 +34,10 @@ def run(
         for number, step in enumerate(steps, 1):
             again = " (runs again: --from)" if first is not None and number > first else ""
             console.print(f"[{number}/{len(steps)}] {step.name}{again}", highlight=False)
+        missing = missing_inputs(steps)
+        if missing:
+            more = f" (and {len(missing) - 1} more missing)" if len(missing) > 1 else ""
+            raise UsageError(missing[0] + more)
         return
     ws = workspace(workspace_path)
     outcomes = run_pipeline(ws, chosen, steps, restart_from=restart_from,

@@ -35,6 +35,7 @@ from curate.pipeline.runner import (
     Step,
     StepOutcome,
     finished_steps,
+    missing_inputs,
     recipe_ref,
     restart_index,
     run_pipeline,
@@ -48,6 +49,6 @@ from curate.pipeline.training import TrainingSteps, register_training, registere
 
 __all__ = ["PIPELINE_STAGES", "SOURCE_STEPS", "EvaluateSettings", "ReportSettings", "Step", "StepOutcome",
            "TrainingSteps", "_evaluate", "_filter", "_split_keys", "asdict_plain", "build_config", "check_devices",
-           "export_step", "finished_steps", "fingerprint", "plan", "recipe_ref", "register_training",
+           "export_step", "finished_steps", "fingerprint", "missing_inputs", "plan", "recipe_ref", "register_training",
            "registered_training", "restart_index", "run_pipeline", "stage_steps", "stale_stages", "state_path",
            "training_steps"]

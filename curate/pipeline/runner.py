@@ -28,6 +28,15 @@ class Step:
     name: str
     settings: dict  # what decides the step's result: its fingerprint
     action: Callable[[Workspace], str]  # runs the step, returns a one-line summary
+    inputs: tuple[tuple[str, Path], ...] = ()  # (recipe key, local path) the step reads: `--dry-run` checks them
+
+
+def missing_inputs(steps: list[Step]) -> list[str]:
+    """One line per local path a step reads that is not there (what `curate run --dry-run` checks
+    besides the settings), naming the step and the recipe key to fix; empty when all are there."""
+    return [f"step {number} ({step.name}): {key} {path} does not exist; fix {key!r} in the recipe (a relative "
+            "path is read from the recipe's folder)"
+            for number, step in enumerate(steps, 1) for key, path in step.inputs if not Path(path).exists()]
 
 
 @dataclass

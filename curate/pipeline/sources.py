@@ -76,7 +76,9 @@ def scrape_step(recipe: Recipe, entry: dict, where: str) -> Step:
     config = build_config(ScrapeConfig, section, where, topic=recipe.topic)
     run = build_config(ScrapeRun, parts["run"], where)
     return Step("ingest scrape", entry,
-                lambda ws: ingest_scrape(ws, config, recipe, workers=run.workers).summary())
+                lambda ws: ingest_scrape(ws, config, recipe, workers=run.workers).summary(),
+                inputs=tuple((key, Path(item)) for key in ("folders", "offtopic")
+                             for item in (getattr(config, key, None) or ())))
 
 
 def folder_step(recipe: Recipe, entry: dict, where: str) -> Step:
@@ -87,7 +89,8 @@ def folder_step(recipe: Recipe, entry: dict, where: str) -> Step:
                            recipe=recipe)
     options = replace(options, folder=_relative(recipe, options.folder),
                        metadata=_relative(recipe, options.metadata) if options.metadata else None)
-    return Step("ingest folder", entry, lambda ws: ingest_folder(ws, options).summary())
+    inputs = (("folder", options.folder), *((("metadata", options.metadata),) if options.metadata else ()))
+    return Step("ingest folder", entry, lambda ws: ingest_folder(ws, options).summary(), inputs=inputs)
 
 
 def urls_step(recipe: Recipe, entry: dict, where: str) -> Step:
@@ -99,7 +102,7 @@ def urls_step(recipe: Recipe, entry: dict, where: str) -> Step:
     download = build_config(DownloadConfig, parts["download"], where)
     options = build_config(UrlIngestOptions, parts["urls"], where, recipe=recipe_ref(recipe), download=download)
     options = replace(options, path=_relative(recipe, options.path))
-    return Step("ingest urls", entry, lambda ws: ingest_urls(ws, options).summary())
+    return Step("ingest urls", entry, lambda ws: ingest_urls(ws, options).summary(), inputs=(("path", options.path),))
 
 
 def _api_source_step(recipe: Recipe, entry: dict, where: str, query_cls, options_cls, ingest,

@@ -8,6 +8,7 @@ a stage is one config in `stage_steps` and one action here.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from curate.errors import DataContractError, UsageError
@@ -122,7 +123,7 @@ def plan(recipe: Recipe, train: bool = False) -> list[Step]:
         where = f"recipe {recipe_ref(recipe)} [[sources]] #{number} ({entry['kind']})"
         steps.append(SOURCE_STEPS[entry["kind"]](recipe, entry, where))
     names = [step.name for step in steps]
-    steps = [Step(f"{step.name} #{number}" if names.count(step.name) > 1 else step.name, step.settings, step.action)
+    steps = [replace(step, name=f"{step.name} #{number}") if names.count(step.name) > 1 else step
              for number, step in enumerate(steps, 1)]
     engine = engine_config(recipe)
     store = store_uri(recipe)
@@ -157,7 +158,7 @@ def _in_store(step: Step, uri: str) -> Step:
         record_store(ws, uri)
         return step.action(ws)
 
-    return Step(step.name, step.settings, action)
+    return replace(step, action=action)
 
 
 def engine_config(recipe: Recipe):
@@ -182,7 +183,7 @@ def _on_engine(step: Step, engine) -> Step:
         with engines.use(engine):
             return step.action(ws)
 
-    return Step(step.name, step.settings, action)
+    return replace(step, action=action)
 
 
 # ---------------------------------------------------------------- stage actions: run, then summarise
