@@ -89,12 +89,21 @@ def parse_tags(value: object) -> list[str]:
     return list(seen)
 
 
-def clean_coordinates(lat: pd.Series, lon: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+def clean_coordinates(lat: pd.Series, lon: pd.Series,
+                      accuracy: pd.Series | None = None) -> tuple[pd.Series, pd.Series, pd.Series]:
     """Numeric lat/lon with invalid pairs nulled, and why (`coord_issue`).
 
     Both values missing -> 'missing'; unparseable or NaN/inf -> 'not_a_number';
     |lat| > 90 or |lon| > 180 -> 'out_of_range'. A half-missing pair is nulled too.
-    A JSON boolean is not a number (`true` is not latitude 1.0).
+    A JSON boolean is not a number (`true` is not latitude 1.0). Exactly 0, 0 -> 'zero_position':
+    the placeholder exports and APIs (Flickr among them) write for "no position", never a
+    photo's place in practice (the Gulf of Guinea). An `accuracy` (Flickr's scale, 1 world to 16
+    street) of exactly 0 -> 'zero_accuracy': Flickr's "position not set", whatever the numbers.
+
+    >>> lat, lon, issue = clean_coordinates(pd.Series(["0", 41.9, 28.6, None]), pd.Series([0, 12.5, 77.2, None]),
+    ...                                     pd.Series([None, "16", "0", None]))
+    >>> issue.fillna("-").tolist(), lat.tolist()[1]
+    (['zero_position', '-', 'zero_accuracy', 'missing'], 41.9)
     """
     lat_raw = pd.Series(lat, copy=False)
     lon_raw = pd.Series(lon, copy=False)
@@ -107,6 +116,9 @@ def clean_coordinates(lat: pd.Series, lon: pd.Series) -> tuple[pd.Series, pd.Ser
     issue[~given] = "missing"
     issue[given & ~finite] = "not_a_number"
     issue[given & finite & ~in_range] = "out_of_range"
+    issue[issue.isna() & (lat_num == 0) & (lon_num == 0)] = "zero_position"
+    if accuracy is not None:
+        issue[issue.isna() & (_numbers(pd.Series(accuracy, copy=False)) == 0).to_numpy()] = "zero_accuracy"
     valid = issue.isna()
     return lat_num.where(valid), lon_num.where(valid), issue
 
@@ -239,7 +251,7 @@ def records_to_rows(records: pd.DataFrame, source: str, recipe: Recipe | None = 
     tags, tag_labels = tags_and_labels(column("tags"), recipe)
     given_label = clean_text(column("label"))
     tag_label = tag_labels.map(lambda names: names[0] if len(names) == 1 else None)
-    lat, lon, coord_issue = clean_coordinates(column("lat"), column("lon"))
+    lat, lon, coord_issue = clean_coordinates(column("lat"), column("lon"), column("geo_accuracy"))
     rows = pd.DataFrame({
         schema.PHOTO_ID: photo_id,
         "source": source,

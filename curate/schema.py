@@ -45,7 +45,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("tag_labels", _TAGS, False, "Recipe labels named by the tags (2+ means ambiguous).", "ingest"),
     Column("lat", pa.float64(), True, "Latitude in degrees; null when missing or invalid.", "ingest"),
     Column("lon", pa.float64(), True, "Longitude in degrees; null when missing or invalid.", "ingest"),
-    Column("coord_issue", _STR, True, "Why lat/lon are null: missing, not_a_number, out_of_range.", "ingest"),
+    Column("coord_issue", _STR, True, "Why lat/lon are null: missing, not_a_number, out_of_range, "
+           "zero_position (0, 0), zero_accuracy (accuracy 0: Flickr's no position).", "ingest"),
     Column("geo_accuracy", pa.int8(), True, "Position accuracy as the source gives it (Flickr: 1 world ... 16 street); "
            "null when unknown.", "ingest"),
     Column("taken_at", pa.timestamp("us"), True, "When the photo was taken (naive, as the source gives it).", "ingest"),

@@ -12,9 +12,9 @@ the real API:
 - extras: geo and url_* fields only appear when asked for.
 
 Faults to inject on the next matching calls: "429", "500", "slow" (answers after
-`slow_s`), "malformed" (truncated JSON), "bad_structure", "error105" (Flickr's service
-unavailable). `on_search(n)` is called before the n-th search call is answered (a test
-can interrupt the client there).
+`slow_s`), "malformed" (truncated JSON), "not_json" (a recorded non-JSON body), "bad_structure",
+"error105" and "error201" (Flickr's service unavailable). `on_search(n)` is called before the
+n-th search call is answered (a test can interrupt the client there).
 
     with FakeFlickr(make_photos(1200)) as fake:
         fake.inject("500", times=1)
@@ -188,6 +188,12 @@ class FakeFlickr(FakeApi):
             return json_response({"stat": "ok", "photos": {"page": "one", "photo": "nope"}})
         if fault.kind == "error105":
             return json_response({"stat": "fail", "code": 105, "message": "Service currently unavailable"})
+        if fault.kind == "error201":  # as recorded in ../shared/realdata/flickr-api-recordings
+            return json_response({"stat": "fail", "code": 201,
+                                  "message": "Sorry, the Flickr API service is not currently available."})
+        if fault.kind == "not_json":  # recorded: cassettes/test_retries_invalid_xml_error.yml, HTTP 200
+            return Response(b'{"stat":"fail","message":"Sorry, the Flickr API service is not currently '
+                            b'available.","code":201},', content_type="text/xml")
         return None  # "slow": the normal answer, late
 
     def _search(self, params: dict[str, str]) -> dict:

@@ -212,7 +212,7 @@ def test_recursive_slicing_with_a_small_cap_and_clustered_dates(tmp_path):
     assert max(piece.depth for piece in plan.slices) >= 2
 
 
-@pytest.mark.parametrize("fault", ["429", "500", "error105"])
+@pytest.mark.parametrize("fault", ["429", "500", "error105", "error201", "malformed", "not_json"])
 def test_transient_failure_then_success(tmp_path, fault):
     with FakeFlickr(make_photos(800), serve_images=False) as fake:
         fake.inject(fault, times=2, after=1)  # page 2 fails twice, then answers
@@ -249,7 +249,31 @@ def test_persistent_failure_is_upstream_error_and_the_rerun_resumes(tmp_path):
     assert sorted(catalog_ids(ws)) == sorted(expected_ids(fake))
 
 
-@pytest.mark.parametrize("kind", ["malformed", "bad_structure"])
+def test_a_page_that_stays_unreadable_stops_the_run_and_the_next_run_asks_for_it(tmp_path):
+    """A body that is not JSON after every retry is not skipped (its photos would be lost for good,
+    since a re-run does not list a finished page again): the run stops, exit 4, and resumes."""
+    with FakeFlickr(make_photos(1200), serve_images=False) as fake:
+        fake.inject("not_json", times=4, after=1)  # the first try and all 3 retries of page 2
+        ws = Workspace(tmp_path / "ws")
+        with pytest.raises(UpstreamError) as stopped:
+            ingest_flickr(ws, options(fake, download_images=False), api_key=fake.api_key)
+        assert "not JSON" in str(stopped.value) and "resumes" in str(stopped.value)
+        assert fake.api_key not in str(stopped.value)
+        report = ingest_flickr(ws, options(fake, download_images=False), api_key=fake.api_key)
+    assert report.listing_resumed and report.malformed_pages == 0
+    assert set(catalog_ids(ws)) == expected_ids(fake)
+
+
+def test_a_finished_listing_is_not_called_resumed_again(tmp_path):
+    with FakeFlickr(make_photos(300), serve_images=False) as fake:
+        ws = Workspace(tmp_path / "ws")
+        ingest_flickr(ws, options(fake, download_images=False), api_key=fake.api_key)
+        again = ingest_flickr(ws, options(fake, download_images=False), api_key=fake.api_key)
+    assert again.api_calls == 0 and not again.listing_resumed
+    assert PlanStore(ws, again.query_key).load().complete
+
+
+@pytest.mark.parametrize("kind", ["bad_structure"])
 def test_malformed_page_is_recorded_and_skipped(tmp_path, kind):
     with FakeFlickr(make_photos(1200), serve_images=False) as fake:
         fake.inject(kind, after=1)

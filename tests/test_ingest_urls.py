@@ -450,6 +450,21 @@ def test_every_download_failing_for_a_passing_reason_is_exit_4_and_retried_later
     assert (read_catalog(Workspace(root))["status"] == "kept").all()
 
 
+def test_rows_without_a_url_do_not_hide_that_every_download_failed(tmp_path):
+    """The Flickr audit's offline run: rows without a URL (bad_url) and repeated ids are dropped
+    before any download, so they must not turn "every download failed" into a success."""
+    refused = refused_url()
+    rows = [{"photoid": str(i), "downloadurl": refused.replace("gone", f"gone{i}")} for i in range(3)]
+    rows += [{"photoid": "9", "downloadurl": ""}, {"photoid": "0", "downloadurl": refused}]
+    file = yfcc_csv(tmp_path / "offline.csv", rows)
+    result = CliRunner().invoke(app, ["ingest", "urls", str(file), "--timeout", "2", "--retries", "0",
+                                      "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 4, result.output
+    assert "all 3 downloads this run failed (3 connection_error)" in " ".join(result.output.split())
+    reasons = read_catalog(Workspace(tmp_path / "ws"))["drop_reason"].value_counts().to_dict()
+    assert reasons == {"connection_error": 3, "bad_url": 1, "duplicate_photo_id": 1}
+
+
 def test_some_downloads_failing_for_a_passing_reason_is_a_note(server, tmp_path):
     server.route("/ok.jpg", Response(image(1)))
     server.route("/busy.jpg", Response(status=503))

@@ -122,6 +122,12 @@ def print_ingest_details(report) -> None:
         console.print(escape(f"metadata updated for {report.metadata_updated} rows already in the catalog "
                              f"({changed}); their images are unchanged, and the stages that read these "
                              "columns must run again"), highlight=False, soft_wrap=True)
+    from curate.ingest.http import transient_failures
+
+    if failed := transient_failures(report.dropped_by_reason):
+        plural = "s" if failed != 1 else ""
+        console.print(f"note: {failed:,} download{plural} failed for a reason that may pass (timeout, connection "
+                      "error, 5xx, 429); run the same command again to retry them", highlight=False, soft_wrap=True)
 
 
 def _arrows(field_to_column: dict[str, str]) -> str:

@@ -23,7 +23,7 @@ from curate.cli.store_option import store_options, store_workspace
 from curate.console import console
 from curate.ingest.http import DownloadConfig
 from curate.ingest.mapping import parse_map_options
-from curate.ingest.urls import UrlIngestOptions, ingest_urls, transient_failures
+from curate.ingest.urls import UrlIngestOptions, ingest_urls
 from curate.pipeline.settings import build_config
 from curate.settings_fields import HELP
 
@@ -72,7 +72,3 @@ def urls(
                   markup=False, soft_wrap=True)
     print_ingest_details(report)
     print_drop_reasons(report.dropped_by_reason)
-    if failed := transient_failures(report):
-        plural = "s" if failed != 1 else ""
-        console.print(f"note: {failed:,} download{plural} failed for a reason that may pass (timeout, connection "
-                      "error, 5xx, 429); run the same command again to retry them", highlight=False, soft_wrap=True)

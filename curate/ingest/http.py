@@ -47,12 +47,36 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 
-from curate.ingest.engine import FetchError
+from curate.errors import UpstreamError
+from curate.ingest.engine import FetchError, IngestReport
 from curate.settings_fields import SettingError, setting
 
 MAX_TIMEOUT_S = 3600.0  # an hour between two bytes is a dead server, not a slow one
 # Failures worth trying again later: a re-run of `curate ingest urls` retries these rows.
 TRANSIENT_REASONS = frozenset({"timeout", "connection_error", "http_5xx", "http_429"})
+
+
+def transient_failures(dropped_by_reason: dict[str, int]) -> int:
+    """Rows of a run dropped for a reason a re-run retries (timeout, reset, 5xx, 429)."""
+    return sum(count for reason, count in dropped_by_reason.items() if reason in TRANSIENT_REASONS)
+
+
+def check_some_download_worked(report: IngestReport) -> None:
+    """UpstreamError (exit 4) when an ingest run tried downloads and every one it tried failed for
+    a transient reason: the network or a proxy is down, not the photos. Rows dropped before any
+    download (no URL, a repeated id) do not count. The rows are in the catalog already (with
+    their drop reasons), so the same command retries them once the network is back."""
+    failed = transient_failures(report.dropped_by_reason)
+    if report.fetched and failed >= report.fetched:
+        raise UpstreamError(f"no image could be downloaded: all {report.fetched:,} downloads this run failed "
+                            f"({counts(report.dropped_by_reason, TRANSIENT_REASONS)}); check the network or proxy "
+                            "(HTTPS_PROXY), then run the same command again to retry them")
+
+
+def counts(by_reason: dict[str, int], reasons: frozenset[str]) -> str:
+    """'1,633 connection_error, 2 timeout': the counts of `reasons` in `by_reason`, largest first."""
+    chosen = sorted(((n, r) for r, n in by_reason.items() if r in reasons and n), key=lambda item: (-item[0], item[1]))
+    return ", ".join(f"{n:,} {reason}" for n, reason in chosen)
 
 SENSITIVE_PARAMS = frozenset({"api_key", "apikey", "key", "token", "access_token", "auth", "secret",
                               "client_secret", "api_secret", "signature", "sig", "password", "oauth_token"})

@@ -32,9 +32,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from curate.errors import UpstreamError, UsageError
+from curate.errors import UsageError
 from curate.ingest.engine import IngestJob, IngestReport, run_ingest
-from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader
+from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader, check_some_download_worked
 from curate.ingest.mapping import CSV_HINT, column_usage, csv_separator, resolve_columns, to_records
 from curate.recipes import load_recipe
 from curate.settings_fields import SettingError, setting
@@ -141,17 +141,3 @@ def ingest_urls(ws: Workspace, options: UrlIngestOptions) -> IngestReport:
     return report
 
 
-def transient_failures(report: IngestReport) -> int:
-    """Rows of this run dropped for a reason a re-run retries (timeout, reset, 5xx, 429)."""
-    return sum(count for reason, count in report.dropped_by_reason.items() if reason in TRANSIENT_REASONS)
-
-
-def check_some_download_worked(report: IngestReport) -> None:
-    """UpstreamError (exit 4) when this run tried downloads and every one failed for a transient
-    reason: the network or a proxy is down, not the photos. The rows are in the catalog already
-    (with their drop reasons), so the same command retries them once the network is back."""
-    failed = transient_failures(report)
-    if report.fetched and not report.stored and failed == sum(report.dropped_by_reason.values()):
-        reasons = ", ".join(f"{count:,} {reason}" for reason, count in sorted(report.dropped_by_reason.items()))
-        raise UpstreamError(f"no image could be downloaded: all {failed:,} downloads failed ({reasons}); check the "
-                            "network or proxy (HTTPS_PROXY), then run the same command again to retry them")

@@ -35,7 +35,13 @@ from curate.ingest.commons.pages import (
     response_pages,
 )
 from curate.ingest.engine import IngestJob, IngestReport, run_ingest
-from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader, check_timeout_s
+from curate.ingest.http import (
+    TRANSIENT_REASONS,
+    DownloadConfig,
+    Downloader,
+    check_some_download_worked,
+    check_timeout_s,
+)
 from curate.progress import working
 from curate.recipes import load_recipe
 from curate.records import RECORD_FIELDS
@@ -244,6 +250,7 @@ def ingest_commons(ws: Workspace, options: CommonsOptions) -> CommonsReport:
                         retry_reasons=TRANSIENT_REASONS, checkpoint_seconds=options.checkpoint_seconds)
         engine_report = run_ingest(ws, job)
     cursor.clear()
+    check_some_download_worked(engine_report)  # every download failed for a passing reason: exit 4
     return CommonsReport(**asdict(engine_report), query=options.query.describe(), listed=len(state.records),
                          api_requests=state.api_requests, skipped_by_reason=dict(state.skipped),
                          resumed_listing=resumed)

@@ -5,14 +5,15 @@ returns the decoded answer, or raises:
 
 - `UpstreamError` (exit 4) when Flickr refuses for good: invalid API key (error 100 in
   an HTTP 200 answer), another non-transient Flickr error, or a transient failure that
-  outlived every retry;
-- `MalformedPage` when the body is not JSON at all (the caller records and skips it).
+  outlived every retry (a body that is not JSON at all is such a transient failure: a proxy's
+  or a failing front end's page, recorded with HTTP 200; the page is asked again, and after
+  every retry the run stops with the page still to do, so the next run asks for it).
 
 Politeness and robustness: a token bucket caps the call rate (Flickr allows 3,600 calls
 per hour per key; every attempt, retries included, takes a token); timeouts on connect
 and read; bounded retries with exponential backoff (jittered to 0.5–1× of the delay) on timeouts,
-connection errors, HTTP 5xx, HTTP 429 (honouring Retry-After up to a cap) and Flickr's
-"service unavailable" codes. The API key is sent as a query parameter and scrubbed
+connection errors, HTTP 5xx, HTTP 429 (honouring Retry-After up to a cap), bodies that are not
+JSON and Flickr's "service unavailable" codes (10, 105, 106, 201). The API key is sent as a query parameter and scrubbed
 from every message this module produces.
 """
 
@@ -29,13 +30,15 @@ from dataclasses import dataclass
 import requests
 
 from curate.errors import UpstreamError
-from curate.ingest.flickr.pages import MalformedPage, api_failure
+from curate.ingest.flickr.pages import api_failure
 from curate.ingest.http import TransientError, api_session, parse_retry_after, redact, retry_call
 from curate.ingest.http import user_agent as default_user_agent
 
 INVALID_KEY = 100
-# Flickr error codes worth another try: search unavailable, service unavailable, write failed.
-TRANSIENT_CODES = frozenset({10, 105, 106})
+# Flickr error codes worth another try: search unavailable, service unavailable, write failed, and
+# 201 "Sorry, the Flickr API service is not currently available" (recorded in
+# ../shared/realdata/flickr-api-recordings; flickr-photos-api retries it too).
+TRANSIENT_CODES = frozenset({10, 105, 106, 201})
 DEFAULT_ENDPOINT = "https://api.flickr.com/services/rest/"
 
 
@@ -166,8 +169,8 @@ class FlickrClient:
             raise UpstreamError(f"Flickr API {method} answered HTTP {status}; check --endpoint")
         try:
             payload = json.loads(response.content)
-        except ValueError:
-            raise MalformedPage(f"{method} answer is not JSON ({len(response.content)} bytes)") from None
+        except ValueError:  # a proxy's or a failing front end's page (recorded: XML-ish text on HTTP 200)
+            raise TransientError(f"{method} answer is not JSON ({len(response.content)} bytes)") from None
         failure = api_failure(payload)
         if failure is None:
             return payload

@@ -18,7 +18,8 @@ from curate.records import to_float
 
 # Image sizes in order of preference: large 1024, medium 800, medium 640, medium 500.
 URL_EXTRAS = ("url_l", "url_c", "url_z", "url_m")
-SEARCH_EXTRAS = ("license", "owner_name", "geo", "tags", "date_taken", *URL_EXTRAS)
+SEARCH_EXTRAS = ("license", "owner_name", "geo", "tags", "date_taken", "media", *URL_EXTRAS)
+CIRCA = "8"  # datetakengranularity: 0 to the second, 4 month, 6 year, 8 "circa" (a guess)
 PHOTO_PAGE = "https://www.flickr.com/photos/{owner}/{photo_id}"
 PHOTO_LINK = "https://www.flickr.com/photo.gne?id={photo_id}"  # when the owner is unknown
 # More results than Flickr holds photos: a page claiming so is broken, not a reason to plan for it.
@@ -117,7 +118,10 @@ def photo_record(photo: object, licences: dict[str, Licence]) -> dict | None:
     id-only photo link.
 
     Flickr sends latitude = longitude = 0 (accuracy 0) for photos without a position, and
-    `datetakenunknown = 1` when the date is a guess: both become missing values.
+    `datetakenunknown = 1` when the date is a guess: both become missing values. A position with
+    accuracy 0 is passed on as it is: the catalog nulls it (`coord_issue` zero_accuracy,
+    curate.records.clean_coordinates), as Flickr's own clients discard it. A date of granularity
+    8 ("circa") is a guess too: missing.
     """
     if not isinstance(photo, dict) or not photo.get("id"):
         return None
@@ -137,13 +141,17 @@ def photo_record(photo: object, licences: dict[str, Licence]) -> dict | None:
         "lat": lat,
         "lon": lon,
         "geo_accuracy": accuracy,
-        "taken_at": None if str(photo.get("datetakenunknown", "0")) == "1" else photo.get("datetaken") or None,
+        "taken_at": (None if str(photo.get("datetakenunknown", "0")) == "1"
+                     or str(photo.get("datetakengranularity", "0")).strip() == CIRCA
+                     else photo.get("datetaken") or None),
         "license": licence.name if licence else (f"flickr licence {licence_id}" if licence_id else None),
         "license_id": licence_id or None,
         "url": url,
         "page_url": (PHOTO_PAGE.format(owner=owner, photo_id=photo_id) if owner
                      else PHOTO_LINK.format(photo_id=photo_id)),
-        "drop_reason": None if url else "no_image_url",
+        # a video's url_* are a still frame: not a photo (asked with media=photos, said again here)
+        "drop_reason": ("unsupported_mime" if str(photo.get("media", "photo")) == "video"
+                        else None if url else "no_image_url"),
     }
 
 

@@ -30,7 +30,14 @@ from curate.ingest.engine import IngestJob, IngestReport, run_ingest
 from curate.ingest.flickr.api import DEFAULT_ENDPOINT, ApiConfig, FlickrClient
 from curate.ingest.flickr.pages import SEARCH_EXTRAS, Licence, MalformedPage, parse_licenses, parse_search_page
 from curate.ingest.flickr.plan import DATE_FORMAT, FLICKR_CAP, Plan, PlanStore, query_key, root_slice
-from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader, check_timeout_s, is_http_url
+from curate.ingest.http import (
+    TRANSIENT_REASONS,
+    DownloadConfig,
+    Downloader,
+    check_some_download_worked,
+    check_timeout_s,
+    is_http_url,
+)
 from curate.progress import working
 from curate.recipes import load_recipe
 from curate.settings_fields import SettingError, setting
@@ -336,6 +343,7 @@ def list_photos(client: FlickrClient, query: FlickrQuery, plan: Plan, store: Pla
             store.save(plan)
             show_status(f"listing Flickr photos: {len(seen):,} found, {plan.pages_done:,} pages, "
                           f"{len(plan.slices)} date slices")
+    store.save(plan)  # complete now (next_request said so): a later run lists nothing and reads "not resumed"
     return pages, records
 
 
@@ -381,6 +389,7 @@ def ingest_flickr(ws: Workspace, options: FlickrOptions, api_key: str | None = N
     finally:
         if fetch is not None:
             fetch.close()
+    check_some_download_worked(engine_report)  # every download failed for a passing reason: exit 4
     return FlickrIngestReport(**asdict(engine_report), query_key=qkey, api_calls=calls, pages_listed=pages,
                               photos_listed=plan.listed, slices=len(plan.slices),
                               malformed_pages=len(plan.malformed_pages), malformed_photos=plan.malformed_photos,
