@@ -172,6 +172,9 @@ def finish_spread(spread: pd.DataFrame, spread_km: pd.Series) -> pd.DataFrame:
     return spread
 
 
+MIN_SPREAD_PHOTOS = 3  # photos just beyond max_km that make a place "spread" (one suburb photo in six is not)
+
+
 def judge_places(spread: pd.DataFrame, max_km: float, max_outlier_share: float, max_median_multiple: float,
                  min_geotagged: int, max_spread_share: float = 1.0) -> pd.Series:
     """Whether each label of `label_spread` looks like a place: 'place', 'spread', 'not_a_place' or 'too_few'.
@@ -183,8 +186,9 @@ def judge_places(spread: pd.DataFrame, max_km: float, max_outlier_share: float, 
     than `max_spread_share` of its geotagged photos lie just beyond max_km (within
     `max_median_multiple` x max_km: the `near_share` of `label_spread`): a city whose photos
     spread over its metro area, for which max_km is too tight; the real im2gps geotags within
-    30 km of big cities do that, planted wrong geotags (far away) do not. A label with fewer
-    than `min_geotagged` geotagged photos is not judged at all ('too_few').
+    30 km of big cities do that, planted wrong geotags (far away) do not. A spread is a pattern,
+    not one photo: at least MIN_SPREAD_PHOTOS must lie just beyond. A label with fewer than
+    `min_geotagged` geotagged photos is not judged at all ('too_few').
 
     >>> spread = pd.DataFrame({"geotagged": [20, 20, 3, 20], "beyond_max_km": [2, 15, 0, 6],
     ...                        "median_km": [1.0, 700.0, 0.5, 3.0], "near_max_km": [0, 1, 0, 6]},
@@ -195,7 +199,7 @@ def judge_places(spread: pd.DataFrame, max_km: float, max_outlier_share: float, 
     ['place', 'not_a_place', 'too_few', 'spread']
     """
     spread_out = (spread["outlier_share"] > max_outlier_share) | (spread["median_km"] > max_median_multiple * max_km)
-    wide = spread["near_share"] > max_spread_share
+    wide = (spread["near_share"] > max_spread_share) & (spread["near_max_km"] >= MIN_SPREAD_PHOTOS)
     verdict = np.where(spread["geotagged"] < min_geotagged, "too_few",
                        np.where(spread_out, "not_a_place", np.where(wide, "spread", "place")))
     return pd.Series(verdict, index=spread.index, dtype=object)

@@ -202,12 +202,14 @@ class FilterConfig:
         "Geo-filter labels that do not look like places (or have too few geotagged photos, or spread wider than "
         "--max-km) too (default: recipe, else no)."))
     # a place whose photos just beyond max_km (within max_median_multiple x it) exceed this share spreads wider
-    # than max_km (a metro area): its geo drops are held. Evidence in docs/cleaning.md: real im2gps city labels
-    # reach 20-86% at 5 km, the demo's planted wrong geotags (far away) at most 1%.
-    max_spread_share: float = setting(0.2, help=(
+    # than max_km (a metro area): its drops within that ring are held. Evidence (docs/cleaning.md,
+    # bench/geo_holds.py): 22 real im2gps cities at 5 km lose 8.7% of their genuine photos at 0.2, 1.2% at 0.1,
+    # and every far wrong geotag is dropped at both; the demo's labels reach at most 1%.
+    max_spread_share: float = setting(0.1, help=(
         "Hold a place's geo drops (keep them, with a warning) when more than this share of its geotagged photos lie "
-        "just beyond --max-km (within --max-median-multiple times it): its photos spread wider than --max-km; 1 "
-        "never holds, --force-geo drops anyway (default: recipe, else 0.2)."))
+        "just beyond --max-km (within --max-median-multiple times it): its photos spread wider than --max-km; those "
+        "beyond --max-median-multiple times it are still dropped; 1 never holds, --force-geo drops anyway (default: "
+        "recipe, else 0.1)."))
     # a label whose photos beyond max_km exceed this share is not a place
     max_outlier_share: float = setting(0.5, help=(
         "A label is not a place when the filter would drop more than this share of its geotagged photos (default: "
@@ -474,8 +476,13 @@ def _geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: 
     if not config.geo_on:
         notes.append("geo filter off (--max-km off): no photo dropped as geo_outlier; distances still recorded")
     verdicts, spread = _geo_verdicts(out.loc[labelled, "label"], distance[labelled], centres, config)
-    applies = out["label"].map(verdicts).isin([GEO_APPLIED, GEO_FORCED]).to_numpy()
-    is_outlier = labelled & applies & (distance > max_km)  # exactly max_km stays
+    verdict = out["label"].map(verdicts)
+    applies = verdict.isin([GEO_APPLIED, GEO_FORCED]).to_numpy()
+    held = (verdict == GEO_HELD).to_numpy()
+    # exactly max_km stays; a held place (a metro area) keeps its photos just beyond max_km, but a
+    # geotag beyond max_median_multiple x max_km is far outside any metro area: dropped all the same
+    is_outlier = labelled & ((applies & (distance > max_km))
+                             | (held & (distance > config.max_median_multiple * max_km)))
     reason = np.where(is_outlier, "geo_outlier", None)
     if config.missing_geo == "drop":
         reason = np.where(labelled & lat.isna().to_numpy(), "missing_geo", reason)
@@ -570,7 +577,7 @@ def _with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str
            GEO_TOO_FEW: lambda r: f"{r.geotagged} geotagged photos, fewer than {config.min_geotagged} to judge",
            GEO_HELD: lambda r: f"{r.near_max_km} of {r.geotagged} geotagged photos ({r.near_max_km / r.geotagged:.0%}) "
                                f"just beyond {config.max_km:g} km (within {ring_km:g} km; 90% within "
-                               f"{r.spread_km:,.1f} km): drops held"}
+                               f"{r.spread_km:,.1f} km): kept; beyond {ring_km:g} km: dropped"}
     notes = [why[r.geo_filter](r) if r.geo_filter in why and not r.note else r.note for r in table.itertuples()]
     table["note"] = notes
     return table
@@ -597,10 +604,12 @@ def _geo_warnings(table: pd.DataFrame, config: FilterConfig) -> list[str]:
     if names(GEO_HELD):
         held = by_need[by_need["geo_filter"] == GEO_HELD]
         suggest = max(int(np.ceil(held["spread_km"].max())), int(np.ceil(config.max_km)) + 1)
-        lines.append(f"held: geo drops of {names(GEO_HELD)} kept ({int(held['beyond_max_km'].sum()):,} photos): over "
+        ring_km = config.max_median_multiple * config.max_km
+        lines.append(f"held: geo drops of {names(GEO_HELD)} kept ({int(held['near_max_km'].sum()):,} photos): over "
                      f"{config.max_spread_share:.0%} of their geotagged photos lie just beyond {config.max_km:g} km, "
-                     f"they spread wider (a metro area); pass a larger --max-km (e.g. --max-km {suggest}, 90% of "
-                     "their nearby photos), or --force-geo to drop them anyway")
+                     f"they spread wider (a metro area; those beyond {ring_km:g} km are still dropped); pass a larger "
+                     f"--max-km (e.g. --max-km {suggest}, 90% of their nearby photos), or --force-geo to drop them "
+                     "anyway")
     if names(GEO_FORCED):
         lines.append(f"geo filter applied because of --force-geo to labels it would skip: {names(GEO_FORCED)}")
     return lines

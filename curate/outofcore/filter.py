@@ -24,6 +24,7 @@ from curate.filters import geo, owners, quality
 from curate.filters.stage import (
     GEO_APPLIED,
     GEO_FORCED,
+    GEO_HELD,
     SPREAD_QUANTILE,
     STAGE,
     FilterConfig,
@@ -353,13 +354,15 @@ def _geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], war
         spread[name] = spread[name].astype(int)
     spread = geo.finish_spread(spread.drop(columns="spread_km"), spread["spread_km"])
     verdicts = label_verdicts(spread, centres, config, max_km)
-    applies = [label for label, verdict in verdicts.items() if verdict in (GEO_APPLIED, GEO_FORCED)]
-    con.execute("CREATE OR REPLACE TEMP TABLE applies (label VARCHAR)")
-    if applies:
-        con.executemany("INSERT INTO applies VALUES (?)", [[label] for label in applies])
+    # as the pandas engine: beyond max_km where the filter applies; beyond the ring where a place is held
+    limits = [(label, max_km if verdict in (GEO_APPLIED, GEO_FORCED) else ring_km)
+              for label, verdict in verdicts.items() if verdict in (GEO_APPLIED, GEO_FORCED, GEO_HELD)]
+    con.execute("CREATE OR REPLACE TEMP TABLE applies (label VARCHAR, limit_km DOUBLE)")
+    if limits:
+        con.executemany("INSERT INTO applies VALUES (?, ?)", [[label, float(limit)] for label, limit in limits])
     con.execute("ALTER TABLE w ADD COLUMN outlier BOOLEAN DEFAULT FALSE")
-    con.execute(f"UPDATE w SET outlier = TRUE WHERE labelled AND dist > {km} "
-                "AND label IN (SELECT label FROM applies)")
+    con.execute("UPDATE w SET outlier = TRUE FROM applies a WHERE w.labelled AND w.label = a.label "
+                "AND w.dist > a.limit_km")
     missing = con.execute("SELECT count(*) FROM w WHERE labelled AND lat_u IS NULL").fetchone()[0]
     summary = con.execute("""
         SELECT label, count(*) AS photos,
