@@ -206,3 +206,22 @@ def test_split_then_score_reports_no_shared_owner_or_group(demo_ws):
     assert invoke("check-leakage", "-w", demo_ws).exit_code == 3
     rows = {row["metric"]: row for row in json.loads(invoke("score", "-w", demo_ws, "--json").stdout)["rows"]}
     assert rows["owners_shared_across_splits"]["count"] > 0
+
+
+def test_a_metadata_only_catalog_prints_no_quality_thresholds(tmp_path):
+    """Nothing was measured, so the table of checks (thresholds, zero flags) would read as a result:
+    the note says the checks were skipped instead (Flickr recordings audit, 8c)."""
+    from curate import schema
+    from curate.records import records_to_rows
+    from curate.workspace import write_catalog
+
+    records = pd.DataFrame({"source_id": [str(i) for i in range(12)], "owner_id": ["o1", "o2"] * 6,
+                            "label": ["a", "b"] * 6, "lat": [45.0 + i / 1000 for i in range(12)],
+                            "lon": [9.0] * 12})
+    ws = Workspace(tmp_path / "ws")
+    ws.ensure()
+    write_catalog(ws, schema.to_pandas(schema.conform(records_to_rows(records, "meta"))))
+    result = invoke("filter", "--workspace", ws.root)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "quality checks skipped" in said and "image quality (flagged" not in said

@@ -13,7 +13,7 @@ from curate.cli.options import config_options
 from curate.console import console
 from curate.errors import UsageError
 from curate.filters.run import run_filter
-from curate.filters.stage import FilterConfig
+from curate.filters.stage import QUALITY_SKIPPED, FilterConfig
 from curate.recipes import load_recipe
 from curate.stage_reports import counts_text
 
@@ -58,7 +58,7 @@ def filter_command(
     print_table(report.concentration.round(3), title="owner concentration per label (kept photos)")
     if not report.caps.empty:
         print_table(report.caps, title="owner caps")
-    if report.quality:
+    if report.quality and QUALITY_SKIPPED not in report.notes:  # (nothing measured: the note says so)
         print_table(pd.DataFrame(report.quality).drop(columns=["meaning"]).round(3),
                     title="image quality (flagged: fail the check; dropped only with --drop-quality)")
     print_table(report.funnel, title="funnel: photos per label and reason")

@@ -40,6 +40,7 @@ GEO_OFF = "off"
 GEO_APPLIED, GEO_FORCED, GEO_OFF_LABEL = "applied", "forced", "off"
 GEO_NOT_A_PLACE, GEO_TOO_FEW, GEO_NO_CENTRE = "skipped: not a place", "skipped: too few geotagged", \
     "skipped: no centre"
+QUALITY_SKIPPED = "no image statistics (metadata-only catalog): quality checks skipped"  # a note (both engines)
 GEO_HELD = "held: spread wider than max_km"  # a place whose photos spread beyond max_km: its drops are held
 # The licence filter holds its drops of photos without licence data when more than this share of
 # the photos it judges have none (or one curate does not recognise): the source gives no licences
@@ -716,7 +717,7 @@ def _quality(out: pd.DataFrame, config: FilterConfig, notes: list[str]) -> tuple
         out[name] = scores[name]
     measured = out["laplacian_var"].notna()
     if not measured.any():
-        notes.append("no image statistics (metadata-only catalog): quality checks skipped")
+        notes.append(QUALITY_SKIPPED)
     elif summary["colour_collection"] is False:
         notes.append(f"mostly greyscale collection ({1 - summary['colour_share']:.0%} of photos): "
                      "the greyscale check flags nothing")

@@ -25,6 +25,7 @@ from curate.filters.stage import (
     GEO_APPLIED,
     GEO_FORCED,
     GEO_HELD,
+    QUALITY_SKIPPED,
     SPREAD_QUANTILE,
     STAGE,
     FilterConfig,
@@ -198,7 +199,7 @@ def _quality(con, catalog: Catalog, config: FilterConfig, notes: list[str]) -> t
     laplacian = catalog.column("laplacian_var")
     if not con.execute(f"SELECT count(*) FILTER (WHERE NOT isnan(laplacian_var)) FROM (SELECT {laplacian} "
                        f"FROM {catalog.source})").fetchone()[0]:
-        notes.append("no image statistics (metadata-only catalog): quality checks skipped")
+        notes.append(QUALITY_SKIPPED)
         return table, [f"NULL::DOUBLE AS {quote(name)}" for name in SCORE_COLUMNS] + \
             ["[]::VARCHAR[] AS quality_issues"]
     total = colour = 0
