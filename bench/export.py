@@ -18,6 +18,11 @@ Memory against collection size: `--memory 100000,300000,1000000` exports each si
 each once into an empty folder in its own child, with the imports-only child before and after
 as the baseline of the same run, and prints each peak, the largest size's peak over the
 smallest's and the growth per photo between them.
+
+The cost of checking each image against its SHA-256 (`--verify`, the default): `--verify-cost`
+exports the --photos workspace as hard links, as copies and as WebDataset, each with and without
+`--no-verify`, into empty folders, alternating, `--repeat` times, and prints the median time of
+each and the ratio with / without.
 """
 
 from __future__ import annotations
@@ -107,7 +112,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(root: Path, out: Path, fmt: str, link: str) -> None:
+def child(root: Path, out: Path, fmt: str, link: str, verify: bool = True) -> None:
     """One export in this process; prints {"seconds", "peak_rss_mb", "written"} as JSON
     (format "none": only the imports, the memory baseline)."""
     from curate.export import ExportConfig, export_workspace
@@ -117,17 +122,36 @@ def child(root: Path, out: Path, fmt: str, link: str) -> None:
         print(json.dumps({"seconds": 0.0, "peak_rss_mb": peak_rss_mb(), "written": 0, "photos": 0}))
         return
     started = time.perf_counter()
-    result = export_workspace(Workspace(root), out, ExportConfig(fmt, link=link))
+    result = export_workspace(Workspace(root), out, ExportConfig(fmt, link=link, verify=verify))
     seconds = time.perf_counter() - started
     peak = peak_rss_mb()
     print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "written": result.written,
                       "photos": result.plan.photos}))
 
 
-def run_child(root: Path, out: Path, fmt: str, link: str = "copy") -> dict:
-    line = subprocess.run([sys.executable, __file__, "--child", str(root), str(out), fmt, link],
+def run_child(root: Path, out: Path, fmt: str, link: str = "copy", verify: bool = True) -> dict:
+    line = subprocess.run([sys.executable, __file__, "--child", str(root), str(out), fmt, link, str(int(verify))],
                           check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     return json.loads(line)
+
+
+def verify_cost(root: Path, scratch: Path, repeat: int) -> None:
+    """Median seconds of each export with and without the SHA-256 check (see the module)."""
+    out = scratch / "out-verify"
+    times: dict[tuple[str, bool], list[float]] = {}
+    for _ in range(repeat):
+        for name, fmt, link in (("hard links", "imagefolder", "hardlink"), ("copies", "imagefolder", "copy"),
+                                ("webdataset", "webdataset", "copy")):
+            for verify in (True, False):
+                shutil.rmtree(out, ignore_errors=True)
+                run = run_child(root, out, fmt, link, verify)
+                times.setdefault((name, verify), []).append(run["seconds"])
+    shutil.rmtree(out, ignore_errors=True)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}; {run['photos']:,} photos; median of {repeat}")
+    for name in ("hard links", "copies", "webdataset"):
+        on, off = float(np.median(times[(name, True)])), float(np.median(times[(name, False)]))
+        print(f"{name}: {on:.1f} s with the check, {off:.1f} s with --no-verify: {on / off:.2f}x")
 
 
 def timed_cp(source: Path, target: Path) -> float:
@@ -181,12 +205,20 @@ def main() -> None:
     parser.add_argument("--scratch", type=Path, default=None)
     parser.add_argument("--memory", type=str, default=None,
                         help="comma-separated sizes: only the memory sweep (see the module)")
+    parser.add_argument("--verify-cost", action="store_true", help="only the cost of the SHA-256 check")
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     scratch = args.scratch or args.root
     if args.memory:
         memory_sweep([int(n) for n in args.memory.split(",")], args.root, scratch)
         return
     big, small = args.root / f"ws-{args.photos}", args.root / f"ws-{args.small}"
+    if args.verify_cost:
+        if not (big / "reports" / "split.json").exists():
+            shutil.rmtree(big, ignore_errors=True)
+            build_workspace(big, args.photos)
+        verify_cost(big, scratch, args.repeat)
+        return
     for root, photos, source in ((big, args.photos, None), (small, args.small, big)):
         if not (root / "reports" / "split.json").exists():
             shutil.rmtree(root, ignore_errors=True)
@@ -230,7 +262,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[1] == "--child":
-        child(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], sys.argv[5])
+    if len(sys.argv) == 7 and sys.argv[1] == "--child":
+        child(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6] == "1")
     else:
         main()
