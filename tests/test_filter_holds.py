@@ -195,6 +195,34 @@ def test_a_near_duplicate_cluster_spanning_labels_is_counted_and_kept():
     assert any("near-duplicate clusters span different labels" in note for note in report.notes)
 
 
+def near_copies() -> pd.DataFrame:
+    """Three near copies of one picture under "forest" and two under "street" (one bit apart)."""
+    return catalog([{"label": "street", "sha256": "s1", "phash": "f0" * 7 + "f1", "width": 900, "height": 600},
+                    {"label": "forest", "sha256": "f1", "phash": "f0" * 8, "width": 800, "height": 600},
+                    {"label": "forest", "sha256": "f2", "phash": "f0" * 7 + "f2", "width": 640, "height": 480},
+                    {"label": "street", "sha256": "s2", "phash": "f0" * 7 + "f4", "width": 640, "height": 480},
+                    {"label": "forest", "sha256": "f3", "phash": "f0" * 7 + "f8", "width": 320, "height": 240}])
+
+
+def test_dedupe_near_keeps_one_photo_of_each_label_of_a_spanning_cluster(tmp_path):
+    """The engine audit's case: a Lund view filed under Coast became the cluster's representative
+    and --dedupe-near dropped the Lund photo itself. Each label now keeps its own best copy."""
+    cat = near_copies()
+    out, report = filter_catalog(cat, FilterConfig(max_km="off", dedupe_near=True))
+    assert out["near_dup_cluster"].nunique() == 1  # one cluster, two labels
+    kept = out[out["status"] == "kept"]
+    assert sorted(kept["label"]) == ["forest", "street"]
+    assert set(kept["sha256"]) == {"s1", "f1"}  # the largest copy of each label
+    assert reasons(out).count("near_duplicate") == 3
+    assert report.label_conflicts["near_clusters"] == 1
+    with connect(tmp_path) as con:
+        from curate.outofcore.filter import filter_duckdb
+
+        query, _ = filter_duckdb(con, on_disk(cat, tmp_path), FilterConfig(max_km="off", dedupe_near=True))
+        got = run_query(con, query)
+    assert_same_rows(out, got, ["status", "drop_reason", "near_dup_cluster"])
+
+
 def test_both_engines_agree_on_holds_and_conflicts(tmp_path):
     rows = metro_and_noisy(np.random.default_rng(2))
     cat = pd.concat([catalog(rows), copies().assign(photo_id=lambda f: "c:" + f["photo_id"])], ignore_index=True)

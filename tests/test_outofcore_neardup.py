@@ -128,7 +128,8 @@ def test_the_generated_catalogs_have_clusters_to_compare(tmp_path):
     assert_same_rows(expected, got, FLAGS)
     assert report.near_duplicate_clusters >= 10
     assert got_report.near_duplicate_clusters == report.near_duplicate_clusters
-    assert report.dropped_by_reason.get("near_duplicate", 0) >= 10
+    # (a cluster keeps one photo per label, and the generator's copies carry random labels: fewer drops)
+    assert report.dropped_by_reason.get("near_duplicate", 0) >= 5
     clusters = got.loc[got["near_dup_cluster"].notna()].groupby("near_dup_cluster")["sha256"].nunique()
     assert (clusters > 1).sum() >= 5  # clusters of different images, not only byte-identical copies
     unmirrored, _ = filter_catalog(catalog.assign(phash_mirror=None), config, thumbnails=thumbnails)

@@ -195,7 +195,7 @@ class FilterConfig:
         "copies are set aside first). off: no calibration, auto means strict "
         f"(default: recipe, else {verify.CROWDED_SHARE:g})."))
     dedupe_near: bool = setting(False, flag="--dedupe-near/--keep-near", help=(
-        "Keep one photo per near-duplicate cluster, or keep them all (default: recipe, else keep)."))
+        "Keep one photo per near-duplicate cluster and label, or keep them all (default: recipe, else keep)."))
     max_per_owner: int | None = setting(None, help="At most N photos per owner per label.")
     max_owner_share: float | None = setting(None, help="At most this fraction of a label per owner.")
     # apply the geo filter to labels that do not look like places (and too small ones)
@@ -642,8 +642,11 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
         conflicts.update(near_clusters=len(span_labels), near_photos=int(spanning.sum()))
         notes += near_conflict_notes(conflicts, span_labels)
     if config.dedupe_near:
-        is_near = (out["near_dup_cluster"].notna() & (out["near_dup_cluster"] != out[schema.PHOTO_ID])
-                   & (out["status"] == schema.KEPT))
+        # one photo kept per cluster *and label*: a cluster spanning labels keeps one photo of each
+        # (the note above counts it); otherwise its representative's label would win by photo order
+        within_label = key.where(key.isna(), key.astype(str) + "\x1f" + out["label"].fillna("\x00").astype(str))
+        keeper = duplicates.group_representatives(out, within_label)
+        is_near = keeper.notna() & (keeper != out[schema.PHOTO_ID]) & (out["status"] == schema.KEPT)
         out = apply_drops(out, pd.Series(np.where(is_near, "near_duplicate", None)), STAGE)
     return out, n_clusters
 

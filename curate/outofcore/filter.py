@@ -135,8 +135,11 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
         conflicts.update(near_clusters=len(span_labels),
                          near_photos=con.execute("SELECT count(*) FROM conflicted").fetchone()[0])
         notes += near_conflict_notes(conflicts, span_labels)
-        if config.dedupe_near:
-            _drop(con, "near_duplicate", "near IS NOT NULL AND near <> photo_id")
+        if config.dedupe_near:  # one photo kept per cluster and label, as stage._near_duplicates
+            _drop(con, "near_duplicate", f"""rid IN (SELECT rid FROM (
+                SELECT rid, photo_id, first_value(photo_id) OVER (PARTITION BY near, label
+                                                                ORDER BY {REPRESENTATIVE_ORDER}) AS keeper
+                FROM w WHERE near IS NOT NULL) WHERE keeper <> photo_id)""")
     else:
         notes.append("no perceptual hashes (metadata-only catalog): near-duplicate filter skipped")
     quality_table, quality_items = _quality(con, catalog, config, notes)
