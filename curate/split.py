@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from curate import schema
 from curate.errors import UsageError
@@ -50,6 +51,9 @@ class SplitConfig:
                                f"{self.val + self.test:g}", "val", "test")
         if self.by != "none" and self.by != "owner" and self.by not in schema.COLUMN_BY_NAME:
             raise SettingError(f"{{by}} must be owner, none or a catalog column, got {self.by!r}", "by")
+        if self.by in schema.COLUMN_BY_NAME and pa.types.is_list(schema.COLUMN_BY_NAME[self.by].type):
+            raise SettingError(f"{{by}} cannot be {self.by}: it holds a list per photo, not one group; use owner "
+                               "(default), none or a column with one value per photo (e.g. source)", "by")
         if self.by == "label":
             raise SettingError("{by} cannot be label: the split is stratified by label, so grouping by it puts each "
                                "label whole into one split and leaves val and test empty; use owner (default), none "

@@ -549,6 +549,19 @@ def test_by_label_is_refused_one_line(tmp_path):
     assert read_catalog(Workspace(root))["split"].isna().all()
 
 
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_by_a_list_column_is_refused_one_line_by_both_engines(tmp_path, engine):
+    """The engine audit: `--by tags` was a TypeError traceback in pandas and one group in DuckDB."""
+    root = write_ws(tmp_path, leak_catalog())
+    result = cli("split", "-w", root, "--by", "tags", "--catalog-engine", engine)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert "list per photo" in result.output
+    assert read_catalog(Workspace(root))["split"].isna().all()
+    checked = CliRunner().invoke(app, ["check-leakage", "-w", str(root), "--by", "tags", "--catalog-engine", engine])
+    assert checked.exit_code == 2 and "list per photo" in checked.output and "Traceback" not in checked.output
+
+
 def test_a_split_left_empty_is_a_warning(tmp_path):
     """One photographer per label: every group is a whole label, so val and test cannot get photos;
     the command says so instead of printing 0/0 as a success."""

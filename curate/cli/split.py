@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
+import pyarrow as pa
 import typer
 
 from curate import schema
@@ -60,6 +61,9 @@ def check_leakage(
     ws = workspace(workspace_path)
     if by is not None and by not in ("owner", "none") and by not in schema.NAMES:
         raise UsageError(f"--by {by!r} is not a catalog column")
+    if by in schema.COLUMN_BY_NAME and pa.types.is_list(schema.COLUMN_BY_NAME[by].type):
+        raise UsageError(f"--by {by} holds a list per photo, not one group; check a column with one value per "
+                         "photo (e.g. a day or a location cell)")
     leaks = workspace_leakage(ws, by, engine=catalog_engine)  # refuses a stale split: no false all-clear
     if as_json:
         print(json.dumps({"leaks": leaks.to_dict("records"), "count": len(leaks)}, indent=2, default=str))
