@@ -14,6 +14,7 @@ import errno
 import functools
 import hashlib
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -236,8 +237,18 @@ def write_table_atomic(path: Path, table: pa.Table, row_group_size: int | None =
         pq.write_table(table, tmp, compression="zstd", row_group_size=row_group_size or PARQUET_ROW_GROUP)
 
 
+def catalog_parts(path: Path) -> list[Path]:
+    """The Parquet files of a catalog: the file itself, or a folder's `*.parquet` parts (sorted by
+    name: their order is the rows' order, docs/scale-catalog.md)."""
+    path = Path(path)
+    if path.is_dir():
+        return sorted(p for p in path.glob("*.parquet") if p.is_file())
+    return [path]
+
+
 def read_catalog(ws: Workspace, *, required: bool = True) -> pd.DataFrame:
-    """Read the catalog; an absent catalog is an empty one unless `required`."""
+    """Read the catalog (a file, or a folder of Parquet parts); an absent catalog is an empty one
+    unless `required`."""
     if not ws.catalog_path.exists():
         if required:
             raise UsageError(
@@ -245,7 +256,11 @@ def read_catalog(ws: Workspace, *, required: bool = True) -> pd.DataFrame:
             )
         return schema.empty_catalog()
     try:
-        table = pq.read_table(ws.catalog_path)
+        parts = [pq.read_table(part) for part in catalog_parts(ws.catalog_path)]
+        if not parts:
+            return schema.empty_catalog()
+        # parts may differ in their columns (one written before a stage added some): unified by name
+        table = parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="permissive")
     except (OSError, pa.ArrowException) as exc:
         raise DataContractError(f"catalog {ws.catalog_path} is unreadable ({exc}); restore it or re-run "
                                 "ingest") from exc
@@ -259,14 +274,37 @@ def read_catalog(ws: Workspace, *, required: bool = True) -> pd.DataFrame:
 
 
 def write_catalog(ws: Workspace, catalog: pd.DataFrame) -> None:
-    """Validate the catalog against the schema and write it atomically."""
-    write_table_atomic(ws.catalog_path, schema.conform(catalog))
+    """Validate the catalog against the schema and write it atomically. A catalog that is a folder
+    of parts is written back as one part in a new folder swapped in for the old one (two renames:
+    a crash between them leaves the old parts in `.catalog.parquet.old`), as the DuckDB engine does."""
+    table = schema.conform(catalog)
+    if not ws.catalog_path.is_dir():
+        write_table_atomic(ws.catalog_path, table)
+        return
+    target = ws.catalog_path
+    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        pq.write_table(table, folder / "part-00000.parquet", compression="zstd", row_group_size=PARQUET_ROW_GROUP)
+        aside = target.parent / f".{target.name}.old"
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(target, aside)
+        os.replace(folder, target)
+        shutil.rmtree(aside, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def catalog_sha256(ws: Workspace) -> str:
-    """Hash of the catalog file, saved with every run output that reads it."""
+    """Hash of the catalog, saved with every run output that reads it (`catalog_file_sha256`)."""
+    return catalog_file_sha256(ws.catalog_path)
+
+
+def catalog_file_sha256(path: Path) -> str:
+    """Hash of a catalog file, or of a folder's parts in name order."""
     digest = hashlib.sha256()
-    with open(ws.catalog_path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for part in catalog_parts(path):
+        with open(part, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from curate import schema
 from curate.errors import DataContractError
-from curate.workspace import temp_file_beside
+from curate.workspace import catalog_file_sha256, catalog_parts, temp_file_beside
 
 MEMORY_LIMIT = "2GB"  # DuckDB's own buffers; it spills beyond (Python-side arrays come on top)
 MEMORY_LIMIT_ENV = "CURATE_DUCKDB_MEMORY"
@@ -31,10 +31,7 @@ BATCH_ROWS = 65_536  # CatalogFile batches for the freshness fingerprints: one r
 
 def parquet_files(path: Path) -> list[Path]:
     """The Parquet files of a catalog: the file itself, or a folder's `*.parquet` parts (sorted)."""
-    path = Path(path)
-    if path.is_dir():
-        return sorted(p for p in path.glob("*.parquet") if p.is_file())
-    return [path]
+    return catalog_parts(path)
 
 
 def catalog_rows(path: Path) -> int:
@@ -219,14 +216,7 @@ def write_catalog(con, catalog: Catalog, query: str) -> None:
 
 def catalog_sha256(path: Path) -> str:
     """curate.workspace.catalog_sha256 for a file or a folder of parts (hashed in name order)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for part in parquet_files(path):
-        with open(part, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
+    return catalog_file_sha256(path)
 
 
 def save_stage_report(ws, stage: str, input_hash: str, report: dict) -> None:
