@@ -312,3 +312,20 @@ def test_a_recipes_engine_section_is_checked(tmp_path):
     path.write_text(RECIPE.replace('engine = "ray"', 'engine = "spark"'), encoding="utf-8")
     with pytest.raises(UsageError, match=r"\[engine\].*spark|spark.*local, ray"):
         pipeline.plan(load_recipe(str(path)))
+
+
+def test_rays_token_auth_notice_stays_out_of_the_output(caplog):
+    """The engine audit: every --engine ray command printed Ray's "Token authentication is enabled"
+    notice (logged before logging_level applies). It is dropped; any other record of that logger passes."""
+    import logging
+
+    from curate.engines.ray import _quiet_auth_notice
+
+    _quiet_auth_notice()
+    _quiet_auth_notice()  # (once is enough: a second call adds nothing)
+    auth = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    assert sum(type(f).__name__ == "_AuthNotice" for f in auth.filters) == 1
+    with caplog.at_level(logging.WARNING, logger=auth.name):
+        auth.warning("Token authentication is enabled for this Ray cluster. Set RAY_AUTH_MODE=disabled to opt out.")
+        auth.warning("Token authentication is disabled for this Ray cluster. Anyone with network access ...")
+    assert [r.getMessage()[:40] for r in caplog.records] == ["Token authentication is disabled for thi"]

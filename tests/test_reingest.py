@@ -262,3 +262,24 @@ def test_a_reviewers_relabel_survives_a_re_ingest_and_a_changed_source_label_goe
     assert moved.loc["folder:p0.jpg", "label"] == "forest"
     assert moved.loc["folder:p0.jpg", "label_before_review"] == "beach"
     assert moved.loc["folder:p1.jpg", "label"] == "beach"
+
+
+def test_rows_fetched_after_a_resume_get_the_same_list_columns_as_the_rest():
+    """The engine audit: after a killed ingest was resumed, the rows fetched by the second run had
+    quality_issues null while an uninterrupted ingest gives [] (the earlier rows had the column from
+    the checkpoint, the new ones lacked it, and a concat filled NaN)."""
+    from curate import schema
+    from curate.ingest.engine import merge_outcomes
+    from curate.records import records_to_rows
+
+    records = pd.DataFrame({"source_id": ["a", "b", "c"], "url": ["https://x/a", "https://x/b", "https://x/c"]})
+    rows = records_to_rows(records, "urls")
+    done = {"urls:a": {"photo_id": "urls:a", "sha256": "1" * 64}}
+    checkpoint = schema.to_pandas(schema.conform(merge_outcomes(schema.empty_catalog(), rows, done, set())))
+    assert checkpoint["quality_issues"].map(len).tolist() == [0]  # what a catalog without the column reads as
+    fetched = {**done, "urls:b": {"photo_id": "urls:b", "sha256": "2" * 64},
+               "urls:c": {"photo_id": "urls:c", "sha256": "3" * 64}}
+    resumed = schema.to_pandas(schema.conform(merge_outcomes(checkpoint, rows, fetched, set())))
+    fresh = schema.to_pandas(schema.conform(merge_outcomes(schema.empty_catalog(), rows, fetched, set())))
+    assert resumed["quality_issues"].map(lambda v: None if v is None else list(v)).tolist() == [[], [], []]
+    assert fresh["quality_issues"].map(list).tolist() == [[], [], []]

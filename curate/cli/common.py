@@ -27,9 +27,9 @@ WorkspaceOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 CatalogEngineOption = Annotated[str | None, typer.Option(
     "--catalog-engine", metavar="ENGINE", show_default="auto",
-    help="Where catalog-wide work runs: pandas (in memory), duckdb (out of core, bounded memory; the filter "
-         "skips near duplicates there, see docs/scale-catalog.md) or auto (duckdb above 2,000,000 rows or for a folder "
-         "of Parquet parts). Env: CURATE_CATALOG_ENGINE.")]
+    help="Where catalog-wide work runs: pandas (in memory), duckdb (out of core, bounded memory, the same "
+         "results; docs/scale-catalog.md) or auto (duckdb above 2,000,000 rows or for a folder of Parquet parts). "
+         "Env: CURATE_CATALOG_ENGINE.")]
 
 
 def workspace(path: Path | None) -> Workspace:

@@ -55,7 +55,8 @@ def filter_command(
     shown = report.geo.drop(columns=["outlier_share", "near_max_km", "spread_km", "p90_km", "p99_km"],
                             errors="ignore")  # the note says why
     print_table(shown.round(2), title=f"geo centres ({geo_title})")
-    print_table(report.concentration.round(3), title="owner concentration per label (kept photos)")
+    print_table(report.concentration.round(3),
+                title="owner concentration per label (kept photos, before any owner cap)")
     if not report.caps.empty:
         print_table(report.caps, title="owner caps")
     if report.quality and QUALITY_SKIPPED not in report.notes:  # (nothing measured: the note says so)

@@ -54,6 +54,7 @@ def connect(config: EngineConfig):
         if address:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         else:
+            _quiet_auth_notice()
             ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
                      logging_level=logging.WARNING)
     except CurateError:
@@ -64,6 +65,21 @@ def connect(config: EngineConfig):
         raise UpstreamError(f"cannot start or join {where} ({detail}); check --ray-address / RAY_ADDRESS "
                             "(e.g. ray://head:10001, or leave both unset for a local Ray)") from None
     return ray
+
+
+class _AuthNotice(logging.Filter):
+    """Drops Ray's notice that a new local cluster uses token authentication (its default since
+    2.5x): it is logged before `logging_level` applies, into the command's output (docs/scale.md
+    says Ray's logs stay out of it). Any other record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled for this Ray cluster")
+
+
+def _quiet_auth_notice() -> None:
+    auth = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    if not any(isinstance(existing, _AuthNotice) for existing in auth.filters):
+        auth.addFilter(_AuthNotice())
 
 
 def check_address(address: str) -> None:

@@ -65,6 +65,15 @@ def label_conflicts(catalog: pd.DataFrame, key: pd.Series) -> tuple[pd.Series, l
 
 
 def conflict_examples(labels: list[tuple[str, ...]], shown: int = 3) -> str:
-    """The label sets of the first `shown` conflicts, as a note shows them: 'a' / 'b', 'c' / 'd' …"""
-    text = ", ".join(" / ".join(repr(name) for name in names) for names in labels[:shown])
-    return text + (" …" if len(labels) > shown else "")
+    """The first `shown` distinct label sets of the conflicts, as a note shows them, each once with
+    how many conflicts carry it: 'a' / 'b' (x3), 'c' / 'd' …
+
+    >>> conflict_examples([("a", "b"), ("a", "b"), ("c", "d"), ("a", "b")])
+    "'a' / 'b' (x3), 'c' / 'd'"
+    """
+    counts: dict[tuple[str, ...], int] = {}
+    for names in labels:
+        counts[names] = counts.get(names, 0) + 1
+    text = ", ".join(" / ".join(repr(name) for name in names) + (f" (x{n})" if n > 1 else "")
+                     for names, n in list(counts.items())[:shown])
+    return text + (" …" if len(counts) > shown else "")

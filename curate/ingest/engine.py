@@ -230,6 +230,12 @@ def merge_outcomes(catalog: pd.DataFrame, rows: pd.DataFrame, outcomes: dict[str
     fresh = finished[~finished[schema.PHOTO_ID].isin(keep_existing[schema.PHOTO_ID])]
     if keep_existing.empty:
         return fresh.reset_index(drop=True)
+    # a list column later stages added to the existing rows (quality_issues) is [] on fresh rows,
+    # as schema.conform gives a catalog without it: a resumed ingest ends as an uninterrupted one
+    for name in keep_existing.columns.difference(fresh.columns):
+        if name in schema.COLUMN_BY_NAME and pa.types.is_list(schema.COLUMN_BY_NAME[name].type):
+            fresh = fresh.assign(**{name: pd.Series([[] for _ in range(len(fresh))], index=fresh.index,
+                                                    dtype=object)})
     merged = pd.concat([keep_existing, fresh], ignore_index=True)
     # a retried row goes back where it was, so a re-run never reorders the catalog
     old_position = merged[schema.PHOTO_ID].map(pd.Series(range(len(catalog)), index=catalog[schema.PHOTO_ID]))
