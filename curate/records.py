@@ -213,22 +213,44 @@ def redact_url(url: object) -> object:
 
     >>> redact_url("https://bob:hunter2@h.example/p.jpg?size=l&api_key=abc&X-Amz-Signature=f00")
     'https://h.example/p.jpg?size=l&api_key=REDACTED&X-Amz-Signature=REDACTED'
+
+    The fragment too (an OAuth redirect puts `#access_token=` there), and a URL too malformed to
+    parse is redacted as text, never kept as it came:
+
+    >>> redact_url("https://h.example/cb#access_token=abc&state=1")
+    'https://h.example/cb#access_token=REDACTED&state=1'
+    >>> redact_url("http://[::1:9/e.jpg?api_key=abc")
+    'http://[::1:9/e.jpg?api_key=REDACTED'
     """
     if not isinstance(url, str) or ("@" not in url and "=" not in url):
         return url
     try:
         parts = urlsplit(url)
         netloc = parts.netloc.rpartition("@")[2]
-    except ValueError:
-        return url
+    except ValueError:  # e.g. an unclosed [ in the host: redact what looks like a secret, as text
+        return _SECRET_TEXT_PARAM.sub(_redact_match, _USERINFO_TEXT.sub(r"\g<scheme>", url))
     query = "&".join(_redact_param(param) for param in parts.query.split("&")) if parts.query else ""
-    return SplitResult(parts.scheme, netloc, parts.path, query, parts.fragment).geturl()
+    fragment = "&".join(_redact_param(param) for param in parts.fragment.split("&")) if parts.fragment else ""
+    return SplitResult(parts.scheme, netloc, parts.path, query, fragment).geturl()
+
+
+_USERINFO_TEXT = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s?#]*@")
+_SECRET_TEXT_PARAM = re.compile(r"(?P<lead>[?&#;])(?P<name>[^=&#;\s]+)=(?P<value>[^&#;\s]*)")
+
+
+def _redact_match(match: re.Match) -> str:
+    return match.group("lead") + _redact_param(f"{match.group('name')}={match.group('value')}")
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a URL parameter named `name` carries a credential (api_key, X-Amz-Signature, token...)."""
+    key = name.strip().lower()
+    return key in SECRET_PARAMS or bool(_SECRET_NAME.search(key))
 
 
 def _redact_param(param: str) -> str:
     name, sep, value = param.partition("=")
-    key = name.strip().lower()
-    if sep and value and (key in SECRET_PARAMS or _SECRET_NAME.search(key)):
+    if sep and value and is_secret_name(name):
         return f"{name}={REDACTED}"
     return param
 

@@ -329,3 +329,21 @@ def test_rays_token_auth_notice_stays_out_of_the_output(caplog):
         auth.warning("Token authentication is enabled for this Ray cluster. Set RAY_AUTH_MODE=disabled to opt out.")
         auth.warning("Token authentication is disabled for this Ray cluster. Anyone with network access ...")
     assert [r.getMessage()[:40] for r in caplog.records] == ["Token authentication is disabled for thi"]
+
+
+def test_a_ray_address_with_credentials_is_masked_in_the_error(monkeypatch):
+    """The CLI audit: a password or token in --ray-address came back in the one-line error, twice
+    (curate's text and Ray's message quoted in it)."""
+    from curate.engines import ray as ray_engine
+    from curate.errors import UpstreamError
+
+    address = "ray://u:SECRETpw@127.0.0.1:9/?token=SECRETtk"
+
+    def refuse(**kwargs):
+        raise ConnectionError(f"Invalid Ray address: {kwargs.get('address')!r}")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    with pytest.raises(UpstreamError) as failed:
+        ray_engine.connect(on_ray(ray_address=address))
+    assert "SECRET" not in str(failed.value) and "127.0.0.1:9" in str(failed.value)

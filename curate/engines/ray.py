@@ -24,6 +24,7 @@ from typing import Any
 
 from curate.engines import EngineConfig
 from curate.errors import CurateError, UpstreamError, UsageError
+from curate.objectstore import mask_secrets
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,8 @@ def connect(config: EngineConfig):
     except CurateError:
         raise
     except Exception as exc:  # ConnectionError, ValueError, RuntimeError, grpc errors: all one line
-        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
-        where = f"the Ray cluster at {address!r}" if address else "a local Ray"
+        detail = mask_secrets(" ".join(str(exc).split()))[:200] or type(exc).__name__
+        where = f"the Ray cluster at '{mask_secrets(address)}'" if address else "a local Ray"
         raise UpstreamError(f"cannot start or join {where} ({detail}); check --ray-address / RAY_ADDRESS "
                             "(e.g. ray://head:10001, or leave both unset for a local Ray)") from None
     return ray
@@ -88,13 +89,13 @@ def check_address(address: str) -> None:
         return
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        raise UsageError(f"--ray-address {address!r} is not HOST:PORT, ray://HOST:PORT or auto; pass the head "
-                         "node's address (e.g. 10.0.0.5:6379)")
+        raise UsageError(f"--ray-address '{mask_secrets(address)}' is not HOST:PORT, ray://HOST:PORT or auto; "
+                         "pass the head node's address (e.g. 10.0.0.5:6379)")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
     except OSError as exc:
-        raise UpstreamError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one (`ray start "
-                            "--head`, `ray up`, KubeRay) or fix --ray-address / RAY_ADDRESS") from None
+        raise UpstreamError(f"no Ray cluster answers at {mask_secrets(address)} ({exc.strerror or exc}); start one "
+                            "(`ray start --head`, `ray up`, KubeRay) or fix --ray-address / RAY_ADDRESS") from None
 
 
 def cluster_resources(config: EngineConfig) -> dict[str, float]:

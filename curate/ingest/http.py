@@ -49,6 +49,7 @@ from urllib3.exceptions import ReadTimeoutError
 
 from curate.errors import UpstreamError
 from curate.ingest.engine import FetchError, IngestReport
+from curate.records import is_secret_name
 from curate.settings_fields import SettingError, setting
 
 MAX_TIMEOUT_S = 3600.0  # an hour between two bytes is a dead server, not a slow one
@@ -153,7 +154,7 @@ def redact(text: str) -> str:
     def scrub(match: re.Match) -> str:
         params = re.split(r"[&;]", match.group(0)[1:])
         names = {param.partition("=")[0].strip().lower() for param in params}
-        return "?<redacted>" if names & SENSITIVE_PARAMS else match.group(0)
+        return "?<redacted>" if names & SENSITIVE_PARAMS or any(map(is_secret_name, names)) else match.group(0)
 
     return _QUERY_RE.sub(scrub, text)
 
