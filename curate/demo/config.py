@@ -125,9 +125,19 @@ class DemoConfig:
         if self.burst_rate + self.exact_dup_rate + self.broken_rate > 0.5:
             raise SettingError("{burst_rate} + {exact_dup_rate} + {broken_rate} must leave at least half the photos "
                                "plain", "burst_rate", "exact_dup_rate", "broken_rate", as_key=True)
-        if self.owner_median_photos < 1 or self.owner_sigma < 0:
-            raise SettingError("{owner_median_photos} must be >= 1 and {owner_sigma} >= 0",
-                               "owner_median_photos", "owner_sigma", as_key=True)
+        # written so that NaN fails too (every comparison with NaN is false)
+        if not (1 <= self.owner_median_photos <= MAX_PHOTOS):
+            raise SettingError(f"{{owner_median_photos}} must be between 1 and {MAX_PHOTOS:,}, got "
+                               f"{self.owner_median_photos!r}", "owner_median_photos", as_key=True)
+        if not (0 <= self.owner_sigma <= 10):
+            raise SettingError(f"{{owner_sigma}} must be between 0 and 10, got {self.owner_sigma!r}", "owner_sigma",
+                               as_key=True)
+        if not (0 < self.city_radius_km <= 1000):
+            raise SettingError(f"{{city_radius_km}} must be above 0 and at most 1000 km, got {self.city_radius_km!r}",
+                               "city_radius_km", as_key=True)
+        if not 0 <= self.sandals_max <= MAX_PHOTOS:
+            raise SettingError(f"{{sandals_max}} must be between 0 and {MAX_PHOTOS:,}, got {self.sandals_max!r}",
+                               "sandals_max", as_key=True)
         if self.sandals_photos is not None and not 0 <= self.sandals_photos <= self.photos // 2:
             raise SettingError(f"{{sandals_photos}} must be between 0 and half of {{photos}}, "
                                f"got {self.sandals_photos}", "sandals_photos", "photos", as_key=True)

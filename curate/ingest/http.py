@@ -133,6 +133,22 @@ def check_timeout_s(value, name: str, *, as_key: bool = True) -> None:
                            f"got {value!r}", name, as_key=as_key)
 
 
+def check_range(value, name: str, low: float, high: float, *, whole: bool = False) -> None:
+    """Refuse a setting outside [low, high] (NaN and inf included; `whole`: a whole number), with a
+    SettingError naming it (its flag on the command line, its key in a recipe)."""
+    number = not isinstance(value, bool) and isinstance(value, (int, float))
+    if not number or not math.isfinite(value) or not low <= value <= high or (whole and value != int(value)):
+        kind = "a whole number" if whole else "a number"
+        raise SettingError(f"{{{name}}} must be {kind} from {low:g} to {high:g}, got {value!r}", name)
+
+
+def check_api_retries(retries, backoff_s, backoff_max_s, retry_after_cap_s, names: tuple[str, str, str, str]) -> None:
+    """An API client's retry settings: 0 to 10 retries, waits of 0 to MAX_TIMEOUT_S seconds."""
+    check_range(retries, names[0], 0, 10, whole=True)
+    for value, name in zip((backoff_s, backoff_max_s, retry_after_cap_s), names[1:]):
+        check_range(value, name, 0, MAX_TIMEOUT_S)
+
+
 class HTTPFetchError(FetchError):
     """A FetchError that remembers the HTTP status and a server's Retry-After (seconds)."""
 

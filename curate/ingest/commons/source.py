@@ -39,6 +39,8 @@ from curate.ingest.http import (
     TRANSIENT_REASONS,
     DownloadConfig,
     Downloader,
+    check_api_retries,
+    check_range,
     check_some_download_worked,
     check_timeout_s,
 )
@@ -130,6 +132,10 @@ class CommonsOptions:
 
     def __post_init__(self) -> None:
         check_timeout_s(self.api_timeout_s, "api_timeout_s")
+        check_api_retries(self.api_retries, self.api_backoff_s, self.api_backoff_max_s, self.api_retry_after_cap_s,
+                          ("api_retries", "api_backoff_s", "api_backoff_max_s", "api_retry_after_cap_s"))
+        check_range(self.page_size, "page_size", 1, API_BATCH, whole=True)
+        check_range(self.maxlag_s, "maxlag_s", 1, 600, whole=True)
         if self.contact and (not self.contact.isprintable() or not self.contact.isascii()):
             raise SettingError(f"{{contact}} {self.contact!r} must be plain printable ASCII (an e-mail or URL)",
                                "contact")

@@ -34,6 +34,7 @@ from curate.ingest.http import (
     TRANSIENT_REASONS,
     DownloadConfig,
     Downloader,
+    check_api_retries,
     check_some_download_worked,
     check_timeout_s,
     is_http_url,
@@ -123,6 +124,11 @@ class FlickrOptions:
                                f"{self.calls_per_hour:g}", "calls_per_hour")
         check_timeout_s(self.api_connect_timeout_s, "api_connect_timeout_s")
         check_timeout_s(self.api_read_timeout_s, "api_read_timeout_s")
+        check_api_retries(self.api_retries, self.api_backoff_base_s, self.api_backoff_max_s, self.api_retry_after_cap_s,
+                          ("api_retries", "api_backoff_base_s", "api_backoff_max_s", "api_retry_after_cap_s"))
+        if not (isinstance(self.cap, int) and 1 <= self.cap <= FLICKR_CAP):
+            raise SettingError(f"{{cap}} must be a whole number from 1 to {FLICKR_CAP:,} (what Flickr serves per "
+                               f"query), got {self.cap!r}", "cap")
 
     def api_config(self) -> ApiConfig:
         return ApiConfig(endpoint=self.endpoint, calls_per_hour=self.calls_per_hour,
