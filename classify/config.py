@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, fields
 
 from curate.errors import UsageError
@@ -166,7 +167,11 @@ class LrRange:
 
 def check_out_folder(path, flag: str = "--out") -> None:
     """UsageError when the output folder `path` (a Path) cannot be a folder because it, or the
-    nearest part of it that exists, is a file: checked before any slow work."""
+    nearest part of it that exists, is a file, or because that folder cannot be written (a
+    read-only parent: found after training, the training would be lost): checked before any slow work."""
     existing = next((part for part in (path, *path.parents) if part.exists()), None)
     if existing is not None and not existing.is_dir():
         raise UsageError(f"{flag} {path}: {existing} is a file, not a folder; choose another {flag}")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path} cannot be written ({existing} is not a writable folder); choose another "
+                         f"{flag}")

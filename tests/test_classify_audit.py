@@ -299,3 +299,15 @@ def test_a_class_with_too_few_training_photos_is_named(split_ws, tmp_path, capsy
     train(ws, tmp_path / "run", TrainConfig(**TINY), stop_after=1)
     err = capsys.readouterr().err
     assert f"fewer than {MIN_CLASS_PHOTOS} training photos" in err and "lonely 1" in err
+
+
+def test_an_out_folder_that_cannot_be_written_is_refused_before_training(tmp_path, monkeypatch):
+    """The CLI audit: `classify train --out` under a read-only parent failed with a PermissionError
+    traceback after the whole training (as root every folder is writable, so os.access is told no)."""
+    from classify.config import check_out_folder
+    from curate.errors import UsageError
+
+    check_out_folder(tmp_path / "run")  # writable: fine
+    monkeypatch.setattr("classify.config.os.access", lambda *args, **kwargs: False)
+    with pytest.raises(UsageError, match="cannot be written"):
+        check_out_folder(tmp_path / "run")

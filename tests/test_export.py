@@ -350,6 +350,21 @@ def test_bad_targets_are_one_line_exit_2(demo_ws, tmp_path, capsys):
     one_line_error(["export", "-f", "csv", "-o", tmp_path / "o", "-w", tmp_path / "nothing"], capsys, 2, "no catalog")
 
 
+def test_an_export_folder_that_cannot_be_created_is_one_line(demo_ws, tmp_path, capsys, monkeypatch):
+    """The CLI audit: a read-only parent was a PermissionError traceback (as root, a read-only folder
+    is writable, so the refusal is simulated)."""
+    real = Path.mkdir
+
+    def refuse(self, *args, **kwargs):
+        if self.name == "unwritable":
+            raise PermissionError(13, "Permission denied")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    one_line_error(["export", "-f", "csv", "-o", tmp_path / "unwritable", "-w", demo_ws.root], capsys, 2,
+                   "cannot create the export folder")
+
+
 def test_the_dataset_card_and_manifest_describe_the_export(demo_ws, tmp_path):
     want = expected(demo_ws)
     out = tmp_path / "out"

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from curate import objectstore
 from curate.catalog_batches import CatalogFile
-from curate.errors import DataContractError
+from curate.errors import DataContractError, UsageError
 from curate.export.card import (
     Provenance,
     attribution_csv,
@@ -190,7 +190,11 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
     check_target(out, ws.root, config.overwrite, source.folder)
     source.check_readable()
     existed = out.exists()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a read-only parent, a file in the way, a full disk: the user's to fix
+        raise UsageError(f"cannot create the export folder {out} ({exc.strerror or exc}); pass a folder you can "
+                         "write to with --out") from None
     remove_stale_plans(out)
     spill = Path(tempfile.mkdtemp(prefix=PLAN_FOLDER, dir=out))  # the plan's sorted buckets
     try:
