@@ -85,12 +85,16 @@ def check_store_uri(uri: str, what: str = "the image store") -> str:
         raise UsageError(f"{what} is empty; give an fsspec URL (s3://bucket/prefix, gs://bucket/prefix) or "
                          "a folder")
     if not is_url(text) or text.startswith("file://"):
-        return str(Path(text.removeprefix("file://")).expanduser().resolve())
+        folder = Path(text.removeprefix("file://")).expanduser().resolve()
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"{what} {folder} is a file, not a folder; give a folder (created if absent) or an "
+                             "fsspec URL (s3://bucket/prefix)")
+        return str(folder)
     if _USERINFO.search(text) or mask_secrets(text) != text:
         raise UsageError(f"{what} {mask_secrets(text)} holds credentials; remove them from the URL and "
                          "give them in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, "
                          "GOOGLE_APPLICATION_CREDENTIALS) or fsspec's config")
-    filesystem(text)  # an unknown protocol or a missing driver: one line now
+    filesystem(text, what)  # an unknown protocol or a missing driver: one line now
     protocol, _, rest = text.partition("://")
     if not rest.strip("/"):
         raise UsageError(f"{what} {text} names no bucket; give {protocol}://BUCKET or "
@@ -98,23 +102,24 @@ def check_store_uri(uri: str, what: str = "the image store") -> str:
     return text.rstrip("/")
 
 
-def filesystem(url: str):
+def filesystem(url: str, what: str = "the image store"):
     """The fsspec filesystem of `url`'s protocol; UsageError (one line, secrets masked) if fsspec or
-    its driver is missing, or the driver cannot start with the environment's settings."""
+    its driver is missing, or the driver cannot start with the environment's settings. `what` names
+    the place in messages."""
     protocol = url.partition("://")[0].lower()
     extra = EXTRAS.get(protocol)
     hint = f"pip install 'curate-photos[{extra}]'" if extra else "install the fsspec driver for it"
     try:
         import fsspec
     except ImportError:
-        raise UsageError(f"an image store at {protocol}:// needs fsspec: {hint}") from None
+        raise UsageError(f"{what} at {protocol}:// needs fsspec: {hint}") from None
     try:
         return _filesystem(fsspec, protocol)
     except ValueError:
         raise UsageError(f"{protocol}:// is not a storage protocol fsspec knows; use s3://, gs:// or a local "
-                         "folder for the image store") from None
+                         f"folder for {what}") from None
     except ImportError:
-        raise UsageError(f"an image store at {protocol}:// needs its fsspec driver: {hint}") from None
+        raise UsageError(f"{what} at {protocol}:// needs its fsspec driver: {hint}") from None
     except Exception as exc:  # the driver's own set-up: gcsfs checks a token, s3fs reads a profile
         detail = mask_secrets(" ".join(str(exc).split()))[:200] or type(exc).__name__
         raise UsageError(f"cannot set up the {protocol}:// driver ({type(exc).__name__}: {detail}); check the "

@@ -90,7 +90,8 @@ def recipe_path(name_or_path: str) -> Path:
     candidate = Path(name_or_path)
     if candidate.suffix == ".toml" or candidate.exists():
         if not candidate.is_file():
-            raise UsageError(f"recipe file {candidate} not found; pass a .toml path or a name from {DATASETS_DIR}")
+            what = "is a folder, not a recipe file" if candidate.is_dir() else "not found"
+            raise UsageError(f"recipe file {candidate} {what}; pass a .toml path or a name from {DATASETS_DIR}")
         return candidate
     path = DATASETS_DIR / f"{name_or_path}.toml"
     if not path.is_file():

@@ -250,6 +250,7 @@ def read_catalog(ws: Workspace, *, required: bool = True) -> pd.DataFrame:
     """Read the catalog (a file, or a folder of Parquet parts); an absent catalog is an empty one
     unless `required`."""
     if not ws.catalog_path.exists():
+        ws.check_not_a_file()  # "no catalog at photo.jpg/catalog.parquet" would send the user the wrong way
         if required:
             raise UsageError(
                 f"no catalog at {ws.catalog_path}; run `curate ingest ...` first or pass --workspace"

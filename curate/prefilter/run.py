@@ -54,12 +54,16 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
     if config.mode == "finetune" and finetune is None:
         raise SettingError("{mode} finetune trains a CNN per fold: it needs the classify package's scorer "
                            "(classify.finetune.topic_scorer); use {mode} embeddings without it", "mode")
+    catalog = read_catalog(ws)  # first: a missing catalog says "run curate ingest", not "curate embed"
     if embeddings is None:
         last = load_stage_report(ws, "embed")
         if last is None and config.mode == "embeddings":
             raise UsageError("no embeddings in this workspace yet: run `curate embed` first")
         embeddings = last["cache_key"] if last else None
-    catalog = read_catalog(ws)
+    elif not EmbeddingCache(ws, embeddings).dir.is_dir():
+        known = sorted(p.name for p in (ws.root / "cache" / "embeddings").glob("*") if p.is_dir())
+        raise UsageError(f"--embeddings {embeddings}: no such embedding cache in this workspace (it has: "
+                         f"{', '.join(known) or 'none'}); give one of those, or run `curate embed` for it")
     input_hash = catalog_sha256(ws)
     if embeddings:
         vectors, found, ok = EmbeddingCache(ws, embeddings).lookup(catalog["sha256"])

@@ -144,7 +144,8 @@ def import_decisions(ws: Workspace, source: Path) -> tuple[int, int]:
     Returns (appended, already present). A missing or malformed file is one error line.
     """
     if not source.is_file():
-        raise UsageError(f"--import-decisions {source}: no such file; give a file written by --export-decisions")
+        what = "is a folder" if source.is_dir() else "no such file"
+        raise UsageError(f"--import-decisions {source}: {what}; give a file written by --export-decisions")
     incoming = read_decisions_file(source)
     known = {d["id"] for d in read_decisions(ws)}
     fresh = []

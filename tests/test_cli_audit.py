@@ -1,0 +1,83 @@
+"""Bad input the CLI audit found handled badly: numeric settings where NaN, inf and negatives gave
+tracebacks (demo owner counts, Flickr/Commons API retries) or were accepted and misbehaved later
+(demo radius, Commons page size), and one-line errors that named the wrong problem. Each is one
+line now, exit 2, naming what to fix, before anything is written or fetched."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from curate import schema
+from curate.cli.app import app
+from curate.records import records_to_rows
+from curate.workspace import Workspace, write_catalog
+
+runner = CliRunner()
+
+CASES = [
+    (["ingest", "demo", "--photos", "20", "--owner-median-photos", "nan"], "--owner-median-photos"),
+    (["ingest", "demo", "--photos", "20", "--owner-median-photos", "inf"], "--owner-median-photos"),
+    (["ingest", "demo", "--photos", "20", "--owner-sigma", "nan"], "--owner-sigma"),
+    (["ingest", "demo", "--photos", "20", "--sandals-max", "-1"], "--sandals-max"),
+    (["ingest", "demo", "--photos", "20", "--city-radius-km", "0"], "--city-radius-km"),
+    (["ingest", "demo", "--photos", "20", "--city-radius-km", "nan"], "--city-radius-km"),
+    (["ingest", "flickr", "--tags", "chicago", "--api-retries", "-1"], "--api-retries"),
+    (["ingest", "flickr", "--tags", "chicago", "--api-backoff-max-s", "nan"], "--api-backoff-max-s"),
+    (["ingest", "flickr", "--tags", "chicago", "--cap", "0"], "--cap"),
+    (["ingest", "commons", "--category", "Skylines", "--api-retries", "-1"], "--api-retries"),
+    (["ingest", "commons", "--category", "Skylines", "--page-size", "0"], "--page-size"),
+    (["ingest", "commons", "--category", "Skylines", "--page-size", "100000"], "--page-size"),
+    (["ingest", "commons", "--category", "Skylines", "--maxlag-s", "-1"], "--maxlag-s"),
+    (["ingest", "commons", "--category", "Skylines", "--api-backoff-s", "-1"], "--api-backoff-s"),
+]
+
+
+@pytest.mark.parametrize("args, names", CASES, ids=[" ".join(a[1:2] + a[-2:]) for a, _ in CASES])
+def test_a_bad_number_is_one_line_exit_2(args, names, tmp_path, monkeypatch):
+    monkeypatch.setenv("FLICKR_API_KEY", "not-a-real-key")
+    result = runner.invoke(app, [*args, "-w", str(tmp_path / "ws")])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and names in lines[0] and "Traceback" not in result.output, result.output
+    assert not (tmp_path / "ws" / "catalog.parquet").exists()
+
+
+# -- messages that name the real problem (same audit) --------------------------------------------
+
+def one_line(args: list, code: int = 2) -> str:
+    result = runner.invoke(app, [str(a) for a in args])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == code and len(lines) == 1 and "Traceback" not in result.output, result.output
+    return lines[0]
+
+
+def test_a_store_that_is_a_file_is_refused_before_anything_is_stored(tmp_path):
+    afile = tmp_path / "photo.jpg"
+    afile.write_bytes(b"x")
+    said = one_line(["ingest", "demo", "--photos", "20", "-w", tmp_path / "ws", "--store", afile])
+    assert "is a file, not a folder" in said
+    assert not (tmp_path / "ws" / "store.json").exists() and not (tmp_path / "ws" / "catalog.parquet").exists()
+
+
+@pytest.mark.parametrize("command", [["status"], ["check-leakage"], ["report"], ["export", "-f", "csv", "-o", "OUT"]])
+def test_a_workspace_that_is_a_file_is_named_as_such(tmp_path, command):
+    afile = tmp_path / "photo.jpg"
+    afile.write_bytes(b"x")
+    args = [tmp_path / "out" if a == "OUT" else a for a in command]
+    assert "is a file, not a folder" in one_line([*args, "-w", afile])
+
+
+def test_prefilter_names_a_missing_catalog_and_an_unknown_embedding_cache(tmp_path):
+    assert "no catalog" in one_line(["prefilter", "--topic", "x", "-w", tmp_path / "nothing"])
+    ws = Workspace(tmp_path / "ws")
+    ws.ensure()
+    write_catalog(ws, schema.to_pandas(schema.conform(records_to_rows(
+        pd.DataFrame({"source_id": ["a"], "label": ["x"]}), "t"))))
+    said = one_line(["prefilter", "--topic", "x", "-w", ws.root, "--embeddings", "bogus"])
+    assert "no such embedding cache" in said and "bogus" in said
+
+
+def test_folders_given_where_files_are_expected_are_named_as_folders(tmp_path):
+    assert "is a folder" in one_line(["filter", "-w", tmp_path / "ws", "--recipe", tmp_path])
