@@ -34,6 +34,9 @@ def filter_command(
     """Flag ambiguous labels, geo outliers, exact/near duplicates, image-quality issues and over-dominant owners."""
     from curate.pipeline import build_config
 
+    if not 1 <= workers <= 256:
+        raise UsageError(f"--workers must be from 1 to 256, got {workers}")
+
     chosen = load_recipe(recipe) if recipe else None
     # a flag given wins over the recipe's [filter] section, which wins over FilterConfig's default
     config = build_config(FilterConfig, chosen.stage_defaults("filter") if chosen else {},

@@ -63,11 +63,12 @@ def prefilter(
     config = _config(topic, recipe, settings)
     mode = config.mode
     scorer = None
+    # checked whatever the mode: a bad --epochs is a mistake even where the default mode ignores it
+    train = build_config(TrainConfig, {}, "", flags={**FINETUNE_DEFAULTS, **finetune_settings, "seed": config.seed},
+                         command="curate prefilter")
     if mode == "finetune":  # the CLI layer may import classify; curate's library never does
         from classify.steps import topic_scorer
 
-        train = build_config(TrainConfig, {}, "", flags={**FINETUNE_DEFAULTS, **finetune_settings, "seed": config.seed},
-                             command="curate prefilter")
         scorer = topic_scorer(train)
     report = run_prefilter(workspace(workspace_path), config, embeddings, scorer)
     if as_json:
