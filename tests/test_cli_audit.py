@@ -84,3 +84,25 @@ def test_prefilter_names_a_missing_catalog_and_an_unknown_embedding_cache(tmp_pa
 
 def test_folders_given_where_files_are_expected_are_named_as_folders(tmp_path):
     assert "is a folder" in one_line(["filter", "-w", tmp_path / "ws", "--recipe", tmp_path])
+
+
+def test_label_column_with_label_from_folder_is_refused(tmp_path):
+    """The audit: the column was never read and only a warning said so."""
+    (tmp_path / "src" / "a").mkdir(parents=True)
+    (tmp_path / "meta.csv").write_text("file,lab\na/x.jpg,b\n", encoding="utf-8")
+    said = one_line(["ingest", "folder", tmp_path / "src", "-w", tmp_path / "ws", "--metadata", tmp_path / "meta.csv",
+                     "--label-column", "lab", "--label-from", "folder"])
+    assert "--label-column" in said and "--label-from folder" in said
+
+
+def test_a_sidecar_with_a_header_and_no_rows_is_not_a_traceback(tmp_path):
+    """Found while checking the above: an empty sidecar with --label-column was a KeyError traceback."""
+    from helpers import smooth_photo
+
+    (tmp_path / "src" / "a").mkdir(parents=True)
+    (tmp_path / "src" / "a" / "x.jpg").write_bytes(smooth_photo(1, 80, 60, "JPEG"))
+    (tmp_path / "meta.csv").write_text("file,lab\n", encoding="utf-8")
+    result = runner.invoke(app, ["ingest", "folder", str(tmp_path / "src"), "-w", str(tmp_path / "ws"),
+                                 "--metadata", str(tmp_path / "meta.csv"), "--label-column", "lab"])
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    assert "label column is empty for every photo" in " ".join(result.output.split())

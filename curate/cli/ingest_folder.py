@@ -57,6 +57,10 @@ def folder(
         if column_map.get("label", label_column) != label_column:
             raise UsageError(f"--label-column {label_column!r} conflicts with --map label={column_map['label']}")
         column_map["label"] = label_column
+        label_from = (settings or {}).get("label_source")
+        if label_from not in (None, "auto", "column"):  # (the audit: it only warned, and the column was never read)
+            raise UsageError(f"--label-column {label_column!r} reads the labels from that column, but --label-from "
+                             f"{label_from} takes them from elsewhere; drop one of the two")
     flags = {**settings, "folder": str(directory), "column_map": column_map}
     options = build_config(FolderOptions, {}, "", flags=flags, command="curate ingest folder")
     with engines.use(engine_config(engine_settings, "curate ingest folder")):

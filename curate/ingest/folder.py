@@ -334,6 +334,8 @@ def label_warnings(records: pd.DataFrame, label_source: str, has_recipe: bool,
     files = records["file"].astype("string")
     depth = files.str.count("/").fillna(0)
     warnings = []
+    if "label" not in records:  # (a sidecar whose rows name no photo of the folder: no label column at all)
+        records = records.assign(label=None)
     if label_source == "folder":
         labelled = records["label"].notna()
         labels = sorted(records.loc[labelled, "label"].unique())
@@ -362,7 +364,8 @@ def label_warnings(records: pd.DataFrame, label_source: str, has_recipe: bool,
                                 f"photo{plural} (e.g. {records.at[first, 'file']}: folder {records.at[first, 'label']}"
                                 f", column {given[first]}); the labels come from the folders (pass --label-from "
                                 "column to take the column's)")
-    elif label_source == "column" and not records["label"].map(lambda value: not _is_blank(value)).any():
+    elif label_source == "column" and ("label" not in records
+                                       or not records["label"].map(lambda value: not _is_blank(value)).any()):
         warnings.append("the metadata's label column is empty for every photo, so no photo has a label; fill it, "
                         "or take labels from label subfolders or the tags (--label-from folder|tags)")
     elif label_source == "tags" and not has_recipe:
