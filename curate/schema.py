@@ -157,8 +157,8 @@ def conform(frame: pd.DataFrame) -> pa.Table:
     unknown = [name for name in frame.columns if name not in COLUMN_BY_NAME]
     if unknown:
         raise DataContractError(f"catalog has columns this version of curate does not know ({', '.join(unknown)}): "
-                                "it was written by another version or tool; use that version, or re-run ingest "
-                                "into a new workspace (a developer adding a column declares it in curate/schema.py)")
+                                "it was written by another version or tool, so use that version (a developer "
+                                "adding a column declares it in curate/schema.py)")
     frame = frame.copy()
     for column in COLUMNS:
         if not column.nullable and column.name in frame.columns and frame[column.name].isna().any():

@@ -285,6 +285,7 @@ def write_catalog(ws: Workspace, catalog: pd.DataFrame) -> None:
     target = ws.catalog_path
     folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
+        os.chmod(folder, 0o777 & ~_umask())  # as mkdir would: not mkdtemp's 0700 (a shared workspace)
         pq.write_table(table, folder / "part-00000.parquet", compression="zstd", row_group_size=PARQUET_ROW_GROUP)
         aside = target.parent / f".{target.name}.old"
         shutil.rmtree(aside, ignore_errors=True)

@@ -5,6 +5,7 @@ filter and split dying with an IsADirectoryError traceback)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -66,6 +67,10 @@ def test_every_command_reads_and_writes_a_folder_catalog(folder, tmp_path):
         invoke("check-leakage", "-w", ws.root)
         invoke("export", "-w", ws.root, "-f", "csv", "-o", ws.root.parent / f"out-{ws.root.name}")
     assert parts.catalog_path.is_dir() and [p.name for p in parts.catalog_path.iterdir()] == ["part-00000.parquet"]
+    # the folder written back keeps the umask's mode (the helper's re-check: it came back 0700)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert parts.catalog_path.stat().st_mode & 0o777 == 0o777 & ~umask
     assert catalog_sha256(parts) != hashed  # (the hash follows the parts)
     pd.testing.assert_frame_equal(read_catalog(parts), read_catalog(single))
     assert read_catalog(parts)["drop_reason"].eq("exact_duplicate").sum() == 1
