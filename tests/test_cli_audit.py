@@ -106,3 +106,18 @@ def test_a_sidecar_with_a_header_and_no_rows_is_not_a_traceback(tmp_path):
                                  "--metadata", str(tmp_path / "meta.csv"), "--label-column", "lab"])
     assert result.exit_code == 0 and "Traceback" not in result.output, result.output
     assert "label column is empty for every photo" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("args", [["status", "-w", ""], ["report", "-w", "WS", "--out", ""],
+                                  ["ingest", "demo", "--photos", "20", "-w", " "]])
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(args, tmp_path, monkeypatch, capsys):
+    """The audit: `-w ''` and `report --out ''` meant the current folder (an ingest would fill it).
+    A parser error: run as the console script runs it (run_app makes click's box one line)."""
+    from curate.cli.common import run_app
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        run_app(app, "curate", [str(tmp_path / "ws") if a == "WS" else a for a in args])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert stopped.value.code == 2 and len(lines) == 1 and "is empty" in lines[0], lines
+    assert list(tmp_path.iterdir()) == []

@@ -19,9 +19,17 @@ from curate.workspace import WORKSPACE_ENV, Workspace, resolve_workspace
 # shows it on the terminal. At import, because tests drive the apps without `run_app`.
 install_console_output()
 
+def path_given(text: str) -> Path:
+    """A path option's value; an empty one is refused (Path("") would be the current folder: `-w ''`
+    would put a catalog and an image store wherever the command runs)."""
+    if not str(text).strip():
+        raise typer.BadParameter("is empty; give a path")
+    return Path(text)
+
+
 WorkspaceOption = Annotated[
     Path | None,
-    typer.Option("--workspace", "-w", envvar=WORKSPACE_ENV, show_default="./workspace",
+    typer.Option("--workspace", "-w", envvar=WORKSPACE_ENV, show_default="./workspace", parser=path_given,
                  help="Workspace folder (catalog + image store). Env: CURATE_WORKSPACE."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from curate.cli.common import CatalogEngineOption, JsonOption, WorkspaceOption, user_errors, workspace
+from curate.cli.common import CatalogEngineOption, JsonOption, WorkspaceOption, path_given, user_errors, workspace
 from curate.cli.options import config_options
 from curate.console import console
 from curate.pipeline.settings import ReportSettings, build_config
@@ -19,7 +19,8 @@ from curate.report.run import write_report
 @config_options(ReportSettings, layered=False)
 def report(
     workspace_path: WorkspaceOption = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Report folder (default: <workspace>/report).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", parser=path_given,
+                                             help="Report folder (default: <workspace>/report).")] = None,
     settings: dict | None = None,  # one flag per ReportSettings field (curate/cli/options.py)
     catalog_engine: CatalogEngineOption = None,
     as_json: JsonOption = False,
