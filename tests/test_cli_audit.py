@@ -31,6 +31,7 @@ CASES = [
     (["ingest", "commons", "--category", "Skylines", "--page-size", "100000"], "--page-size"),
     (["ingest", "commons", "--category", "Skylines", "--maxlag-s", "-1"], "--maxlag-s"),
     (["ingest", "commons", "--category", "Skylines", "--api-backoff-s", "-1"], "--api-backoff-s"),
+    (["ingest", "commons", "--category", "Skylines", "--radius-m", "500"], "--radius-m"),  # (applies to --near)
     (["filter", "--workers", "0"], "--workers"),
     (["prefilter", "--topic", "x", "--batch-size", "-1"], "--batch-size"),  # (a --mode finetune flag)
     (["prefilter", "--topic", "x", "--image-size", "-1"], "--image-size"),

@@ -69,6 +69,9 @@ def parse_near(text: str) -> tuple[float, float]:
     return lat, lon
 
 
+DEFAULT_RADIUS_M = 10_000
+
+
 @dataclass(frozen=True)
 class CommonsQuery:
     """Which files: a category's direct file members, or files geotagged near a point."""
@@ -77,7 +80,8 @@ class CommonsQuery:
         "Category whose files to ingest, e.g. \"Skylines of Chicago\"."))
     near: tuple[float, float] | None = setting(None, metavar="LAT,LON", parse=parse_near, help=(
         "Files geotagged near this point (lat, lon in degrees)."))
-    radius_m: int = setting(10_000, help=f"With near: search radius in metres ({RADIUS_MIN_M}..{RADIUS_MAX_M}).")
+    radius_m: int = setting(DEFAULT_RADIUS_M, help=(
+        f"With near: search radius in metres ({RADIUS_MIN_M}..{RADIUS_MAX_M})."))
     max_photos: int | None = setting(None, help="Stop after this many photos (default: all).")
     thumb_width: int = setting(1024, help="Width of the thumbnail downloaded, pixels.")  # iiurlwidth
     label: str | None = setting(None, help="Label every photo of this query, e.g. chicago.")
@@ -89,6 +93,9 @@ class CommonsQuery:
                                "category", "near")
         if self.category is not None:
             category_title(self.category)  # raises UsageError on a name that cannot be a title
+            if self.radius_m != DEFAULT_RADIUS_M:  # (a radius asked for that nothing would read)
+                raise SettingError("{radius_m} applies to a {near} query; a {category} lists the whole category: "
+                                   "leave {radius_m} out", "radius_m", "near", "category")
         else:
             lat, lon = self.near
             if not (math.isfinite(lat) and math.isfinite(lon) and abs(lat) <= 90 and abs(lon) <= 180):
