@@ -45,10 +45,10 @@ def tune_command(
     from classify.train import check_workspace_split
 
     ws = resolve_workspace(workspace_path)
+    out_dir = out or ws.root / "runs" / "tune"
+    check_out_folder(out_dir)  # first: a bad --out is the cheapest to say
     check_workspace_split(ws)  # a stale or leaky split: exit 3 before the plan and the first trial
     require_val_photos(ws)
-    out_dir = out or ws.root / "runs" / "tune"
-    check_out_folder(out_dir)
     table, best = tune(out_dir, space, base, workspace_train_fn(ws), trials=trials, mode=mode, seed=seed,
                        halving=halving, workspace_root=ws.root)
     # colour jitter and crop scale follow from augment: in trials.csv and the best line, not on screen

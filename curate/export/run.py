@@ -183,11 +183,11 @@ def export_workspace(ws: Workspace, out: Path | str, config: ExportConfig, progr
 
 def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource, progress: Progress | None,
             recipe: str | None, notes: list[str]) -> ExportResult:
+    check_target(out, ws.root, config.overwrite, source.folder)  # first: a bad --out is the cheapest to say
     catalog = CatalogFile(ws.catalog_path)  # read in batches, only the columns each step needs
     validate_keys(catalog)
     check_split_for_export(ws, catalog)
     pa.default_memory_pool().release_unused()  # the checks' batches: give the pages back before the plan
-    check_target(out, ws.root, config.overwrite, source.folder)
     source.check_readable()
     existed = out.exists()
     try:
