@@ -171,18 +171,29 @@ def tags_and_labels(raw_tags: pd.Series, recipe: Recipe | None) -> tuple[pd.Seri
     return pairs.map(lambda pair: list(pair[0])), pairs.map(lambda pair: list(pair[1]))
 
 
-def unique_photo_ids(source: str, source_ids: pd.Series) -> tuple[pd.Series, pd.Series]:
+def unique_photo_ids(source: str, source_ids: pd.Series,
+                     usable: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
     """'<source>:<id>' for each record; a repeated id gets '#2', '#3'... and is flagged.
 
     Returns (photo_id, is_repeat). Repeats are kept as rows (never lose data) but
     dropped with reason duplicate_photo_id. A suffix never lands on an id that is taken:
-    with ids `a`, `a`, `a#2` the second `a` becomes `a#3` (same input, same ids).
+    with ids `a`, `a`, `a#2` the second `a` becomes `a#3` (same input, same ids). The first
+    row of an id is the one kept, unless `usable` (e.g. "has an image URL") says a later one
+    is usable and it is not: then the first usable row is (a photo listed twice, once
+    without its URL, is not lost).
 
     >>> unique_photo_ids("f", pd.Series(["a", "a", "a#2"]))[0].tolist()
     ['f:a', 'f:a#3', 'f:a#2']
+    >>> unique_photo_ids("u", pd.Series(["7", "7"]), pd.Series([False, True]))[1].tolist()
+    [True, False]
     """
     base = source + ":" + source_ids.astype(str)
     is_repeat = base.duplicated()
+    if usable is not None and is_repeat.any():
+        order = pd.DataFrame({"base": base.to_numpy(), "unusable": ~usable.fillna(False).to_numpy(bool),
+                              "position": np.arange(len(base))})
+        kept = order.sort_values(["base", "unusable", "position"], kind="stable").drop_duplicates("base")["position"]
+        is_repeat = pd.Series(~np.isin(np.arange(len(base)), kept.to_numpy()), index=base.index)
     photo_id = base.copy()
     if is_repeat.any():  # rare: a plain loop over the repeats only
         taken = set(base)
@@ -269,7 +280,10 @@ def records_to_rows(records: pd.DataFrame, source: str, recipe: Recipe | None = 
     frame = records.reset_index(drop=True)
     column = lambda name: frame[name] if name in frame.columns else pd.Series(None, index=frame.index, dtype="object")  # noqa: E731
     shown = (lambda values: values) if keep_url_secrets else _redacted  # noqa: E731
-    photo_id, is_repeat = unique_photo_ids(id_prefix or source, column("source_id"))
+    urls = column("url")
+    has_url = urls.notna() & (urls.astype("string").str.strip() != "").fillna(False).astype(bool)
+    photo_id, is_repeat = unique_photo_ids(id_prefix or source, column("source_id"),
+                                           has_url if has_url.any() else None)
     tags, tag_labels = tags_and_labels(column("tags"), recipe)
     given_label = clean_text(column("label"))
     tag_label = tag_labels.map(lambda names: names[0] if len(names) == 1 else None)

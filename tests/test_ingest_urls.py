@@ -474,3 +474,19 @@ def test_some_downloads_failing_for_a_passing_reason_is_a_note(server, tmp_path)
     result = CliRunner().invoke(app, ["ingest", "urls", str(file), "--retries", "0", "-w", str(tmp_path / "ws")])
     assert result.exit_code == 0, result.output
     assert "note: 1 download failed for a reason that may pass" in result.output
+
+
+def test_a_photo_listed_twice_keeps_the_row_with_its_url(server, tmp_path):
+    """The Flickr recordings audit (8a): 6 photos appear once from getInfo (no URL) and once from a
+    list call (with it); the first row won, so the photo was dropped as bad_url and its URL row as
+    duplicate_photo_id. The row with a URL is the one kept now; the other is the repeat."""
+    server.route("/5536044022.jpg", Response(image(7)))
+    file = yfcc_csv(tmp_path / "twice.csv", [{"photoid": "5536044022", "downloadurl": ""},
+                                             {"photoid": "5536044022", "downloadurl": server.url("/5536044022.jpg")},
+                                             {"photoid": "9", "downloadurl": server.url("/5536044022.jpg")}])
+    ws = Workspace(tmp_path / "ws")
+    ingest(ws, file)
+    catalog = read_catalog(ws).set_index("photo_id")
+    assert catalog.loc["urls:5536044022", "status"] == "kept"
+    assert catalog.loc["urls:5536044022", "url"].endswith("/5536044022.jpg")
+    assert catalog.loc["urls:5536044022#2", "drop_reason"] == "duplicate_photo_id"
