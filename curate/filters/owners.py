@@ -82,4 +82,11 @@ def owner_cap(catalog: pd.DataFrame, kept: pd.Series, max_per_owner: int | None,
             is_capped[photos.index.delete(keep_positions)] = True
         rows.append({"label": label, "cap": cap, "owners_capped": len(over),
                      "photos_capped": int(is_capped[group.index].sum()), "note": note})
-    return is_capped, pd.DataFrame(rows, columns=["label", "cap", "owners_capped", "photos_capped", "note"])
+    return is_capped, cap_table(rows)
+
+
+def cap_table(rows: list[dict]) -> pd.DataFrame:
+    """The per-label cap table of both engines: caps as whole numbers (none where no cap applies),
+    not floats ("2.0") because one label has none."""
+    table = pd.DataFrame(rows, columns=["label", "cap", "owners_capped", "photos_capped", "note"])
+    return table.astype({"cap": "Int64"})

@@ -465,4 +465,4 @@ def _owner_cap(con, config: FilterConfig) -> pd.DataFrame:
     _drop(con, "owner_cap", "rid IN (SELECT rid FROM capped)")
     for row in rows:
         row["photos_capped"] = int(per_label_capped.get(row["label"], 0))
-    return pd.DataFrame(rows, columns=["label", "cap", "owners_capped", "photos_capped", "note"])
+    return owners.cap_table(rows)
