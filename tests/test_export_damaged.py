@@ -170,13 +170,19 @@ def photo_folder(root: Path) -> Path:
     return root
 
 
-def test_a_re_ingest_puts_back_a_deleted_stored_image_and_leaves_the_row(tmp_path):
+def ingested_with_one_image_gone(tmp_path: Path, row: int) -> tuple[Workspace, Path, pd.DataFrame, pd.Series]:
+    """(workspace, source folder, catalog, the row) after ingesting a folder and deleting one stored image."""
     ws = Workspace(tmp_path / "ws")
     folder = photo_folder(tmp_path / "src")
     ingest_folder(ws, FolderOptions(folder=folder, workers=1))
     before = read_catalog(ws)
-    gone = before.iloc[2]
+    gone = before.iloc[row]
     (ws.root / gone["image_path"]).unlink()
+    return ws, folder, before, gone
+
+
+def test_a_re_ingest_puts_back_a_deleted_stored_image_and_leaves_the_row(tmp_path):
+    ws, folder, before, gone = ingested_with_one_image_gone(tmp_path, 2)
     report = ingest_folder(ws, FolderOptions(folder=folder, workers=1))
     assert report.restored == 1 and "1 missing stored image put back" in report.totals()
     assert sha((ws.root / gone["image_path"]).read_bytes()) == gone["sha256"]
@@ -184,12 +190,7 @@ def test_a_re_ingest_puts_back_a_deleted_stored_image_and_leaves_the_row(tmp_pat
 
 
 def test_a_source_that_changed_cannot_put_the_image_back_and_says_so(tmp_path):
-    ws = Workspace(tmp_path / "ws")
-    folder = photo_folder(tmp_path / "src")
-    ingest_folder(ws, FolderOptions(folder=folder, workers=1))
-    before = read_catalog(ws)
-    gone = before.iloc[1]
-    (ws.root / gone["image_path"]).unlink()
+    ws, folder, before, gone = ingested_with_one_image_gone(tmp_path, 1)
     (folder / gone["source_id"]).write_bytes(smooth_photo(99, 80, 60, "JPEG"))
     report = ingest_folder(ws, FolderOptions(folder=folder, workers=1))
     assert report.restored == 0 and any("could not be put back" in w for w in report.warnings)
