@@ -7,6 +7,7 @@ that need them are skipped with the reason.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
+INSTALL_LOCK = "/tmp/curate-tests-chromium-install.lock"
 
 
 def ensure_chromium() -> str | None:
@@ -23,11 +25,19 @@ def ensure_chromium() -> str | None:
         return None
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         return "Chromium is not installed and this user cannot apt-get install chromium chromium-driver"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"]):
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
-        if done.returncode != 0:
-            return f"could not install Chromium from Debian ({' '.join(command)}): {done.stderr.strip()[-200:]}"
+    # Two test modules on two xdist workers may ask at once: one installs while the other waits
+    # for it (a file lock), and apt itself waits for a dpkg lock held by anything else.
+    with open(INSTALL_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER):
+            return None
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        wait = ["-o", "DPkg::Lock::Timeout=300"]
+        for command in (["apt-get", *wait, "update", "-qq"],
+                        ["apt-get", *wait, "install", "-y", "-qq", "chromium", "chromium-driver"]):
+            done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+            if done.returncode != 0:
+                return f"could not install Chromium from Debian ({' '.join(command)}): {done.stderr.strip()[-200:]}"
     return None
 
 
