@@ -110,6 +110,7 @@ def exclusive(ws: Workspace):
                              "finish, or use another --workspace") from None
         _held[key] = 1
         try:
+            restore_interrupted_swap(ws.catalog_path)
             yield
         finally:
             del _held[key]
@@ -144,6 +145,22 @@ def _remove_if_unused(root: Path) -> None:
             root.rmdir()  # fails harmlessly if another command just put something in it
     except OSError:
         pass
+
+
+def swap_aside(path: Path) -> Path:
+    """Where a folder catalog's old parts wait while a new folder is swapped in for it."""
+    return path.parent / f".{path.name}.old"
+
+
+def restore_interrupted_swap(path: Path) -> bool:
+    """Put a folder catalog's old parts back when a write stopped between its two renames (the
+    catalog gone, its parts aside): the catalog is again the last one written whole. Called
+    under the workspace lock, so no write is mid-swap. True when it put them back."""
+    aside = swap_aside(path)
+    if path.exists() or not aside.is_dir():
+        return False
+    os.replace(aside, path)
+    return True
 
 
 def changes_workspace(function):
@@ -249,6 +266,9 @@ def catalog_parts(path: Path) -> list[Path]:
 def read_catalog(ws: Workspace, *, required: bool = True) -> pd.DataFrame:
     """Read the catalog (a file, or a folder of Parquet parts); an absent catalog is an empty one
     unless `required`."""
+    if not ws.catalog_path.exists() and swap_aside(ws.catalog_path).is_dir():
+        with exclusive(ws):  # a write was interrupted mid-swap: taking the lock puts the old parts back
+            pass
     if not ws.catalog_path.exists():
         ws.check_not_a_file()  # "no catalog at photo.jpg/catalog.parquet" would send the user the wrong way
         if required:
@@ -277,7 +297,8 @@ def read_catalog(ws: Workspace, *, required: bool = True) -> pd.DataFrame:
 def write_catalog(ws: Workspace, catalog: pd.DataFrame) -> None:
     """Validate the catalog against the schema and write it atomically. A catalog that is a folder
     of parts is written back as one part in a new folder swapped in for the old one (two renames:
-    a crash between them leaves the old parts in `.catalog.parquet.old`), as the DuckDB engine does."""
+    a crash between them leaves the old parts in `.catalog.parquet.old`, put back by the next
+    command that takes the workspace lock or reads the catalog), as the DuckDB engine does."""
     table = schema.conform(catalog)
     if not ws.catalog_path.is_dir():
         write_table_atomic(ws.catalog_path, table)
@@ -287,7 +308,7 @@ def write_catalog(ws: Workspace, catalog: pd.DataFrame) -> None:
     try:
         os.chmod(folder, 0o777 & ~_umask())  # as mkdir would: not mkdtemp's 0700 (a shared workspace)
         pq.write_table(table, folder / "part-00000.parquet", compression="zstd", row_group_size=PARQUET_ROW_GROUP)
-        aside = target.parent / f".{target.name}.old"
+        aside = swap_aside(target)
         shutil.rmtree(aside, ignore_errors=True)
         os.replace(target, aside)
         os.replace(folder, target)

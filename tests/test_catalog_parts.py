@@ -110,3 +110,25 @@ def test_a_crash_while_the_folder_is_swapped_keeps_the_old_parts(folder, tmp_pat
     aside = ws.root / ".catalog.parquet.old"
     assert aside.is_dir() and sorted(p.name for p in aside.iterdir()) == ["part-00000.parquet", "part-00001.parquet"]
     assert not [p for p in ws.root.iterdir() if p.name.endswith(".tmp")]  # the new folder is removed
+    # the next reader takes the lock and puts the old parts back: the catalog written last, whole
+    pd.testing.assert_frame_equal(read_catalog(ws), before)
+    assert ws.catalog_path.is_dir() and not aside.exists()
+
+
+def test_after_an_interrupted_swap_the_next_command_starts_from_the_old_parts(folder, tmp_path):
+    """An ingest reads the catalog as optional: before, it found none after a crash mid-swap and
+    wrote a catalog of only the folder's photos, the earlier rows left in `.catalog.parquet.old`."""
+    ws = Workspace(tmp_path / "ws")
+    invoke("ingest", "folder", folder, "-w", ws.root)
+    extra = tmp_path / "extra" / "harbour"
+    extra.mkdir(parents=True)
+    (extra / "new.jpg").write_bytes(smooth_photo(99, 80, 60, "JPEG"))
+    invoke("ingest", "folder", extra.parent, "-w", ws.root)
+    as_parts(ws, (8, 6))
+    before = read_catalog(ws)
+    os.replace(ws.catalog_path, ws.root / ".catalog.parquet.old")  # the state a crash mid-swap leaves
+    invoke("ingest", "folder", folder, "-w", ws.root)  # re-ingests the first folder only
+    after = read_catalog(ws)
+    assert len(after) == len(before) == 14
+    assert set(after["sha256"]) == set(before["sha256"])
+    assert not (ws.root / ".catalog.parquet.old").exists()

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from curate import schema
 from curate.errors import DataContractError
-from curate.workspace import catalog_file_sha256, catalog_parts, temp_file_beside
+from curate.workspace import catalog_file_sha256, catalog_parts, swap_aside, temp_file_beside
 
 MEMORY_LIMIT = "2GB"  # DuckDB's own buffers; it spills beyond (Python-side arrays come on top)
 MEMORY_LIMIT_ENV = "CURATE_DUCKDB_MEMORY"
@@ -181,7 +181,6 @@ def write_catalog(con, catalog: Catalog, query: str) -> None:
     con.execute(f"INSERT INTO final {query}")
     target = catalog.path
     folder = target.is_dir()
-    parent = target.parent
     fd, tmp_name = temp_file_beside(target)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -197,7 +196,7 @@ def write_catalog(con, catalog: Catalog, query: str) -> None:
         with open(out, "rb") as handle:
             os.fsync(handle.fileno())
         if folder:  # two renames: the old parts are kept aside until the new folder is in place
-            aside = parent / f".{target.name}.old"
+            aside = swap_aside(target)
             shutil.rmtree(aside, ignore_errors=True)
             os.replace(target, aside)
             os.replace(tmp, target)
