@@ -110,7 +110,9 @@ def test_a_sidecar_with_a_header_and_no_rows_is_not_a_traceback(tmp_path):
 
 
 @pytest.mark.parametrize("args", [["status", "-w", ""], ["report", "-w", "WS", "--out", ""],
-                                  ["ingest", "demo", "--photos", "20", "-w", " "]])
+                                  ["ingest", "demo", "--photos", "20", "-w", " "],
+                                  ["filter", "-w", "WS", "--recipe", ""], ["prefilter", "-w", "WS", "--recipe", " "],
+                                  ["ingest", "scrape", "WS", "-w", "WS", "--recipe", ""]])
 def test_an_empty_path_is_refused_not_read_as_the_current_folder(args, tmp_path, monkeypatch, capsys):
     """The audit: `-w ''` and `report --out ''` meant the current folder (an ingest would fill it).
     A parser error: run as the console script runs it (run_app makes click's box one line)."""
@@ -122,3 +124,13 @@ def test_an_empty_path_is_refused_not_read_as_the_current_folder(args, tmp_path,
     lines = capsys.readouterr().err.strip().splitlines()
     assert stopped.value.code == 2 and len(lines) == 1 and "is empty" in lines[0], lines
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["filter", "split", "check-leakage", "status"])
+def test_an_empty_catalog_engine_is_refused_not_read_as_auto(command, tmp_path):
+    """`--catalog-engine ''` (a script's unset variable) ran the default engine without a word."""
+    ws = Workspace(tmp_path / "ws").ensure()
+    write_catalog(ws, schema.empty_catalog())
+    result = runner.invoke(app, [command, "-w", str(ws.root), "--catalog-engine", ""])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert "engine '' is not a catalog engine; use one of auto, pandas, duckdb" in " ".join(result.output.split())

@@ -27,6 +27,14 @@ def path_given(text: str) -> Path:
     return Path(text)
 
 
+def recipe_given(text: str) -> str:
+    """A --recipe value; an empty one is refused rather than read as "no recipe" (a script's unset
+    variable would otherwise run the command without the recipe's settings, silently)."""
+    if not str(text).strip():
+        raise typer.BadParameter("is empty; give a recipe name from datasets/ or a .toml path")
+    return text
+
+
 WorkspaceOption = Annotated[
     Path | None,
     typer.Option("--workspace", "-w", envvar=WORKSPACE_ENV, show_default="./workspace", parser=path_given,

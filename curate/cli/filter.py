@@ -8,7 +8,15 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from curate.cli.common import CatalogEngineOption, JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.cli.common import (
+    CatalogEngineOption,
+    JsonOption,
+    WorkspaceOption,
+    print_table,
+    recipe_given,
+    user_errors,
+    workspace,
+)
 from curate.cli.options import config_options
 from curate.console import console
 from curate.errors import UsageError
@@ -18,7 +26,7 @@ from curate.recipes import load_recipe
 from curate.stage_reports import counts_text
 
 RecipeOption = Annotated[str | None, typer.Option(
-    "--recipe", help="Dataset recipe (name in datasets/ or a .toml path).")]
+    "--recipe", parser=recipe_given, help="Dataset recipe (name in datasets/ or a .toml path).")]
 
 
 @user_errors

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from curate.cli.common import WorkspaceOption, print_drop_reasons, user_errors
+from curate.cli.common import WorkspaceOption, print_drop_reasons, recipe_given, user_errors
 from curate.cli.options import config_options
 from curate.cli.store_option import store_options, store_workspace
 from curate.console import console
@@ -32,7 +32,8 @@ def scrape(
         "--set", metavar="NAME=VALUE", help="Any other setting, e.g. --set near_dup_rate=0.2 or "
                                             "--set 'edit_kinds=[\"crop\",\"flip\"]'. Repeatable.")] = None,
     recipe: Annotated[str | None, typer.Option(
-        "--recipe", metavar="NAME", help="Recipe whose labels (aliases, coordinates) the scrape uses.")] = None,
+        "--recipe", metavar="NAME", parser=recipe_given,
+        help="Recipe whose labels (aliases, coordinates) the scrape uses.")] = None,
     workers: Annotated[int, typer.Option("--workers", help="Image threads.")] = 2,
     workspace_path: WorkspaceOption = None,
     store_settings: dict | None = None,  # --store (curate/cli/store_option.py)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from classify.config import TrainConfig
-from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.cli.common import JsonOption, WorkspaceOption, print_table, recipe_given, user_errors, workspace
 from curate.cli.options import config_options
 from curate.console import console
 from curate.errors import UsageError
@@ -50,7 +50,7 @@ def prefilter(
     embeddings: Annotated[str | None, typer.Option(
         "--embeddings", help="Embedding cache to use (default: the last `curate embed` run's).")] = None,
     recipe: Annotated[str | None, typer.Option(
-        "--recipe",
+        "--recipe", parser=recipe_given,
         help="Dataset recipe: its topic is the default --topic, its [prefilter] section the default settings.")] = None,
     finetune_settings: dict | None = None,  # --mode finetune: TrainConfig's --head-epochs, --epochs, ...
     as_json: JsonOption = False,

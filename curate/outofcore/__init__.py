@@ -48,7 +48,7 @@ def engine_default() -> str:
 def choose_engine(engine: str | None, catalog_path: Path | None) -> str:
     """"pandas" or "duckdb" for `engine` ("auto", "pandas", "duckdb"; None: the environment's
     default) and the catalog at `catalog_path` (a file or a folder of Parquet parts)."""
-    engine = (engine or engine_default()).strip().lower()
+    engine = (engine_default() if engine is None else engine).strip().lower()
     if engine not in ENGINES:
         source = f"{ENGINE_ENV}={engine}" if os.environ.get(ENGINE_ENV) else f"engine {engine!r}"
         raise UsageError(f"{source} is not a catalog engine; use one of {', '.join(ENGINES)}")
