@@ -134,3 +134,14 @@ def test_an_empty_catalog_engine_is_refused_not_read_as_auto(command, tmp_path):
     result = runner.invoke(app, [command, "-w", str(ws.root), "--catalog-engine", ""])
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
     assert "engine '' is not a catalog engine; use one of auto, pandas, duckdb" in " ".join(result.output.split())
+
+
+def test_scrape_names_a_missing_folder_before_any_setting_rule(tmp_path):
+    """Audit row 5c: with the default off-topic rate and no --offtopic, a missing FOLDER was
+    reported as 'needs off-topic pixels' - true, but not what was wrong."""
+    for args, named in ([str(tmp_path / "nope")], f"FOLDER {tmp_path / 'nope'} is not a folder"), \
+            ([str(tmp_path), "--offtopic", str(tmp_path / "gone")], f"--offtopic {tmp_path / 'gone'} is not a folder"):
+        result = runner.invoke(app, ["ingest", "scrape", *args, "--topic", "urban", "-w", str(tmp_path / "ws")])
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert named in " ".join(result.output.split())
+        assert not (tmp_path / "ws").exists()

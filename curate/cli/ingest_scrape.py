@@ -16,6 +16,7 @@ from curate.errors import UsageError
 from curate.ingest.scrape import ingest_scrape
 from curate.pipeline import build_config
 from curate.scrape.config import ScrapeConfig
+from curate.scrape.sources import require_folders
 
 
 @user_errors
@@ -44,6 +45,7 @@ def scrape(
     exact and edited near-duplicate copies, bursts and broken files are injected at known
     rates; the truth goes to <workspace>/demo_truth.parquet for `curate score`.
     """
+    require_folders(folders, offtopic or [])  # a missing folder is the first thing to hear of
     values = dict(parse_setting(text) for text in set_values or [])  # --set NAME=VALUE: named by its key
     flags = {**settings, "folders": tuple(str(f.resolve()) for f in folders),
              "offtopic": tuple(str(f.resolve()) for f in offtopic or [])}

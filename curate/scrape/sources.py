@@ -88,6 +88,15 @@ def _refuse_split_folders(folders: tuple[str, ...], found: dict[str, list[Source
                          f"folder of one split, e.g. {Path(folders[0]) / first}")
 
 
+def require_folders(folders, offtopic=()) -> None:
+    """UsageError naming the first FOLDER or --offtopic that is not a folder: checked before the
+    settings, whose rules (say, an off-topic rate with no --offtopic) would otherwise speak first."""
+    for folder in folders:
+        _folder(folder, "FOLDER")
+    for folder in offtopic:
+        _folder(folder, "--offtopic")
+
+
 def _folder(folder: str | Path, what: str) -> Path:
     path = Path(folder).expanduser()
     if not path.is_dir():
