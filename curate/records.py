@@ -239,7 +239,7 @@ def redact_url(url: object) -> object:
         parts = urlsplit(url)
         netloc = parts.netloc.rpartition("@")[2]
     except ValueError:  # e.g. an unclosed [ in the host: redact what looks like a secret, as text
-        return _SECRET_TEXT_PARAM.sub(_redact_match, _USERINFO_TEXT.sub(r"\g<scheme>", url))
+        return redact_text(url)
     query = "&".join(_redact_param(param) for param in parts.query.split("&")) if parts.query else ""
     fragment = "&".join(_redact_param(param) for param in parts.fragment.split("&")) if parts.fragment else ""
     return SplitResult(parts.scheme, netloc, parts.path, query, fragment).geturl()
@@ -247,6 +247,16 @@ def redact_url(url: object) -> object:
 
 _USERINFO_TEXT = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s?#]*@")
 _SECRET_TEXT_PARAM = re.compile(r"(?P<lead>[?&#;])(?P<name>[^=&#;\s]+)=(?P<value>[^&#;\s]*)")
+
+
+def redact_text(text: str) -> str:
+    """Free text (an error message, a log line) with every URL's `user:password@` removed and the
+    value of every secret-looking parameter, in a query or a fragment, replaced by REDACTED.
+
+    >>> redact_text("GET https://bob:hunter2@h.example/cb?size=l#access_token=abc failed")
+    'GET https://h.example/cb?size=l#access_token=REDACTED failed'
+    """
+    return _SECRET_TEXT_PARAM.sub(_redact_match, _USERINFO_TEXT.sub(r"\g<scheme>", text))
 
 
 def _redact_match(match: re.Match) -> str:

@@ -171,6 +171,17 @@ def test_secrets_in_query_strings_are_redacted():
     assert "http://h/ok.jpg?size=b" in cleaned
 
 
+def test_passwords_and_fragment_tokens_in_messages_are_redacted():
+    """The download messages' redaction kept `user:password@` and an OAuth `#access_token=` whole
+    (the catalog's URL redaction already removed both)."""
+    text = ("GET https://bob:hunter2@h/p.jpg?size=b failed; then http://h/cb#access_token=t0k3n&state=1, "
+            "ftp://anon@h/x and http://h/plain.jpg#frag")
+    cleaned = redact(text)
+    assert "hunter2" not in cleaned and "bob" not in cleaned and "t0k3n" not in cleaned
+    assert "https://h/p.jpg?size=b failed" in cleaned and "state=1" in cleaned
+    assert "http://h/plain.jpg#frag" in cleaned and "ftp://h/x" in cleaned
+
+
 # -- the retry loop every HTTP client shares -------------------------------------------------
 
 def scripted(*outcomes):

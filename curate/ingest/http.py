@@ -49,7 +49,7 @@ from urllib3.exceptions import ReadTimeoutError
 
 from curate.errors import UpstreamError
 from curate.ingest.engine import FetchError, IngestReport
-from curate.records import is_secret_name
+from curate.records import is_secret_name, redact_text
 from curate.settings_fields import SettingError, setting
 
 MAX_TIMEOUT_S = 3600.0  # an hour between two bytes is a dead server, not a slow one
@@ -160,19 +160,22 @@ class HTTPFetchError(FetchError):
 
 
 def redact(text: str) -> str:
-    """Replace every query string that names a key-like parameter by '?<redacted>'.
+    """Replace every query string that names a key-like parameter by '?<redacted>', and remove what
+    `redact_text` removes besides (`user:password@`, secrets in a fragment).
 
     >>> redact("GET http://h/p.jpg?size=l&api_key=abc123 failed")
     'GET http://h/p.jpg?<redacted> failed'
     >>> redact("http://h/p.jpg?size=l")
     'http://h/p.jpg?size=l'
+    >>> redact("GET http://bob:hunter2@h/cb#access_token=abc failed")
+    'GET http://h/cb#access_token=REDACTED failed'
     """
     def scrub(match: re.Match) -> str:
         params = re.split(r"[&;]", match.group(0)[1:])
         names = {param.partition("=")[0].strip().lower() for param in params}
         return "?<redacted>" if names & SENSITIVE_PARAMS or any(map(is_secret_name, names)) else match.group(0)
 
-    return _QUERY_RE.sub(scrub, text)
+    return redact_text(_QUERY_RE.sub(scrub, text))
 
 
 def host_key(url: str) -> str:
