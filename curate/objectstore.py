@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from curate.errors import UsageError
+from curate.records import redact_params
 from curate.settings_fields import setting
 from curate.workspace import Workspace, atomic_write_bytes
 
@@ -41,20 +42,19 @@ EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}  # protocol -> pip
 Location = Path | str  # a local file, or the URL of an object
 
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
-_SECRET_QUERY = re.compile(r"(?i)(?P<key>[?&][^=&\s]*(?:key|secret|token|signature|sig|credential|password|"
-                           r"session)[^=&\s]*=)[^&\s]*")
 
 
 def mask_secrets(text: str) -> str:
-    """`text` with the credentials of every URL in it masked: `user:password@` and query values
-    whose name says key, secret, token, signature, credential or password.
+    """`text` with the credentials of every URL in it masked: `user:password@`, and the values of
+    query or fragment parameters named as credentials (`curate.records.is_secret_name`, the
+    names the catalog's URL redaction uses).
 
     >>> mask_secrets("s3://AKIAXXX:hunter2@bucket/prefix failed")
     's3://***@bucket/prefix failed'
     >>> mask_secrets("https://host/a.jpg?X-Amz-Signature=abc&size=2")
     'https://host/a.jpg?X-Amz-Signature=***&size=2'
     """
-    return _SECRET_QUERY.sub(r"\g<key>***", _USERINFO.sub(r"\g<scheme>***@", text))
+    return redact_params(_USERINFO.sub(r"\g<scheme>***@", text), "***")
 
 
 def is_url(location: Location) -> bool:

@@ -213,7 +213,10 @@ def unique_photo_ids(source: str, source_ids: pd.Series,
 SECRET_PARAMS = frozenset({"api_key", "apikey", "key", "token", "access_token", "auth", "secret", "sig",
                            "signature", "password", "passwd", "pwd", "oauth_token", "client_secret", "api_secret",
                            "session", "sessionid", "code", "jwt", "x-amz-credential", "x-amz-security-token"})
-_SECRET_NAME = re.compile(r"token|secret|passw|signature|credential|api_?key|access_?key|auth")
+# substrings of a credential's name, and a name ending in a separated "key" (private_key,
+# subscription-key, x-api-key; not "monkey")
+_SECRET_NAME = re.compile(r"token|secret|passw|signature|credential|api_?key|access_?key|auth|session|"
+                          r"(?:^|[_.-])key$")
 REDACTED = "REDACTED"
 
 
@@ -256,23 +259,33 @@ def redact_text(text: str) -> str:
     >>> redact_text("GET https://bob:hunter2@h.example/cb?size=l#access_token=abc failed")
     'GET https://h.example/cb?size=l#access_token=REDACTED failed'
     """
-    return _SECRET_TEXT_PARAM.sub(_redact_match, _USERINFO_TEXT.sub(r"\g<scheme>", text))
+    return redact_params(_USERINFO_TEXT.sub(r"\g<scheme>", text))
 
 
-def _redact_match(match: re.Match) -> str:
-    return match.group("lead") + _redact_param(f"{match.group('name')}={match.group('value')}")
+def redact_params(text: str, marker: str = REDACTED) -> str:
+    """Free text with the value of every secret-looking URL parameter (after ?, &, ; or #)
+    replaced by `marker`; nothing else changed."""
+    return _SECRET_TEXT_PARAM.sub(lambda match: _redact_match(match, marker), text)
+
+
+def _redact_match(match: re.Match, marker: str = REDACTED) -> str:
+    return match.group("lead") + _redact_param(f"{match.group('name')}={match.group('value')}", marker)
 
 
 def is_secret_name(name: str) -> bool:
-    """Whether a URL parameter named `name` carries a credential (api_key, X-Amz-Signature, token...)."""
+    """Whether a URL parameter named `name` carries a credential (api_key, X-Amz-Signature, token...).
+
+    >>> [is_secret_name(n) for n in ("x-api-key", "private_key", "Ocp-Apim-Subscription-Key", "monkey", "size")]
+    [True, True, True, False, False]
+    """
     key = name.strip().lower()
     return key in SECRET_PARAMS or bool(_SECRET_NAME.search(key))
 
 
-def _redact_param(param: str) -> str:
+def _redact_param(param: str, marker: str = REDACTED) -> str:
     name, sep, value = param.partition("=")
     if sep and value and is_secret_name(name):
-        return f"{name}={REDACTED}"
+        return f"{name}={marker}"
     return param
 
 

@@ -293,6 +293,18 @@ def test_redact_url_keeps_the_rest_of_the_url():
     assert redact_url("https://h.example/a.jpg?w=1") == "https://h.example/a.jpg?w=1"
 
 
+def test_key_names_that_end_in_key_are_secrets_in_the_catalog_and_the_store_messages():
+    """Azure's subscription-key, x-api-key and private_key slipped past the name list; the object
+    store's messages had a list of their own (masking `design=` as a signature, missing fragments)."""
+    from curate.objectstore import mask_secrets
+
+    url = "https://h.example/a.jpg?subscription-key=s1&x-api-key=s2&private_key=s3&monkey=m&design=d#access_token=s4"
+    for cleaned in (redact_url(url), mask_secrets(f"cannot read {url}")):
+        assert not any(secret in cleaned for secret in ("s1", "s2", "s3", "s4")), cleaned
+        assert "monkey=m" in cleaned and "design=d" in cleaned
+    assert mask_secrets("s3://AKIA:pw@bucket/x?sig=abc") == "s3://***@bucket/x?sig=***"
+
+
 # -- 10 and 15. JSON sidecar numbers and booleans --------------------------------------------
 
 def test_json_sidecar_ids_and_licences_are_read_as_text_and_booleans_are_not_coordinates(tmp_path):
