@@ -79,8 +79,6 @@ def counts(by_reason: dict[str, int], reasons: frozenset[str]) -> str:
     chosen = sorted(((n, r) for r, n in by_reason.items() if r in reasons and n), key=lambda item: (-item[0], item[1]))
     return ", ".join(f"{n:,} {reason}" for n, reason in chosen)
 
-SENSITIVE_PARAMS = frozenset({"api_key", "apikey", "key", "token", "access_token", "auth", "secret",
-                              "client_secret", "api_secret", "signature", "sig", "password", "oauth_token"})
 _QUERY_RE = re.compile(r"\?[^\s'\"()<>]*")
 _ERRNO_RE = re.compile(r"\[Errno -?\d+\][^'\"()]*")
 T = TypeVar("T")
@@ -173,7 +171,7 @@ def redact(text: str) -> str:
     def scrub(match: re.Match) -> str:
         params = re.split(r"[&;]", match.group(0)[1:])
         names = {param.partition("=")[0].strip().lower() for param in params}
-        return "?<redacted>" if names & SENSITIVE_PARAMS or any(map(is_secret_name, names)) else match.group(0)
+        return "?<redacted>" if any(map(is_secret_name, names)) else match.group(0)
 
     return redact_text(_QUERY_RE.sub(scrub, text))
 
