@@ -152,15 +152,23 @@ def swap_aside(path: Path) -> Path:
     return path.parent / f".{path.name}.old"
 
 
-def restore_interrupted_swap(path: Path) -> bool:
+def swap_in_folder(new: Path, target: Path) -> None:
+    """Put the folder `new` in the place of the folder `target` by two renames, the old parts kept
+    aside (`swap_aside`) until the new folder is in place, then removed."""
+    aside = swap_aside(target)
+    shutil.rmtree(aside, ignore_errors=True)
+    os.replace(target, aside)
+    os.replace(new, target)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def restore_interrupted_swap(path: Path) -> None:
     """Put a folder catalog's old parts back when a write stopped between its two renames (the
     catalog gone, its parts aside): the catalog is again the last one written whole. Called
-    under the workspace lock, so no write is mid-swap. True when it put them back."""
+    under the workspace lock, so no write is mid-swap."""
     aside = swap_aside(path)
-    if path.exists() or not aside.is_dir():
-        return False
-    os.replace(aside, path)
-    return True
+    if not path.exists() and aside.is_dir():
+        os.replace(aside, path)
 
 
 def changes_workspace(function):
@@ -308,11 +316,7 @@ def write_catalog(ws: Workspace, catalog: pd.DataFrame) -> None:
     try:
         os.chmod(folder, 0o777 & ~_umask())  # as mkdir would: not mkdtemp's 0700 (a shared workspace)
         pq.write_table(table, folder / "part-00000.parquet", compression="zstd", row_group_size=PARQUET_ROW_GROUP)
-        aside = swap_aside(target)
-        shutil.rmtree(aside, ignore_errors=True)
-        os.replace(target, aside)
-        os.replace(folder, target)
-        shutil.rmtree(aside, ignore_errors=True)
+        swap_in_folder(folder, target)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

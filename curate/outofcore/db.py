@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from curate import schema
 from curate.errors import DataContractError
-from curate.workspace import catalog_file_sha256, catalog_parts, swap_aside, temp_file_beside
+from curate.workspace import catalog_file_sha256, catalog_parts, swap_in_folder, temp_file_beside
 
 MEMORY_LIMIT = "2GB"  # DuckDB's own buffers; it spills beyond (Python-side arrays come on top)
 MEMORY_LIMIT_ENV = "CURATE_DUCKDB_MEMORY"
@@ -195,12 +195,8 @@ def write_catalog(con, catalog: Catalog, query: str) -> None:
                     f"ROW_GROUP_SIZE {ROW_GROUP})")
         with open(out, "rb") as handle:
             os.fsync(handle.fileno())
-        if folder:  # two renames: the old parts are kept aside until the new folder is in place
-            aside = swap_aside(target)
-            shutil.rmtree(aside, ignore_errors=True)
-            os.replace(target, aside)
-            os.replace(tmp, target)
-            shutil.rmtree(aside, ignore_errors=True)
+        if folder:
+            swap_in_folder(tmp, target)
         else:
             os.replace(tmp, target)
     except BaseException:
