@@ -19,6 +19,7 @@ zero vector) so it is not retried on every run; `curate prefilter` drops such ph
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -206,19 +207,44 @@ def embeddable_images(catalog: pd.DataFrame) -> pd.DataFrame:
     return catalog.loc[usable, ["sha256", "image_path"]].drop_duplicates("sha256")
 
 
+def loader_batch_size(images: int, batch_size: int, workers: int) -> int:
+    """Images per decode batch: `batch_size`, smaller when that would leave some of the `workers`
+    decode processes without a batch (a DataLoader worker decodes one whole batch at a time).
+
+    >>> loader_batch_size(500, 256, 12)   # 2 batches of 256 would keep 10 of the 12 workers idle
+    42
+    >>> loader_batch_size(10_000, 256, 12), loader_batch_size(500, 256, 0)
+    (256, 256)
+    """
+    if workers <= 0:
+        return batch_size
+    return max(1, min(batch_size, math.ceil(images / workers)))
+
+
+def prepare_model(backbone: Backbone, device):
+    """The backbone's feature extractor in eval mode on `device` (channels-last, cudnn autotuning on
+    CUDA). Idempotent: a model already prepared is returned as it is."""
+    import torch
+
+    model = backbone.features.eval().to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True
+    return model
+
+
 def embed_paths(backbone: Backbone, paths: list[Path], device, batch_size: int, workers: int):
-    """Yield (indices, float32 features, ok flags) per batch, in input order."""
+    """Yield (indices, float32 features, ok flags) per batch, in input order; batches of at most
+    `batch_size`, spread over every decode worker (`loader_batch_size`)."""
     import torch
     from torch.utils.data import DataLoader
 
     from curate.vision.images import ImageFiles
 
-    model = backbone.features.eval().to(device)
+    model = prepare_model(backbone, device)
     cuda = device.type == "cuda"
-    if cuda:
-        model = model.to(memory_format=torch.channels_last)
-        torch.backends.cudnn.benchmark = True
-    loader = DataLoader(ImageFiles(paths, backbone.preprocess), batch_size=batch_size, num_workers=workers,
+    loader = DataLoader(ImageFiles(paths, backbone.preprocess), num_workers=workers,
+                        batch_size=loader_batch_size(len(paths), batch_size, workers),
                         pin_memory=cuda, persistent_workers=False, prefetch_factor=4 if workers else None)
     with torch.inference_mode(), cpu_speed(device):
         for indices, images, ok in loader:
@@ -274,6 +300,9 @@ class EmbedWorker:
         self.workers = workers
         self.device = pick_device(config.device)
         self.backbone = load_embedder(config)
+        # prepared before any call: a GPU actor runs two shards at once (`_embed_on_ray`), and
+        # their `embed_paths` then find the model ready instead of converting it side by side
+        prepare_model(self.backbone, self.device)
 
     def embed(self, shard: tuple[list[str], list[str]]) -> tuple[list[str], tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(shas, (vectors, ok, present)) of one shard of (shas, image paths)."""
@@ -290,7 +319,10 @@ def _embed_on_ray(ws: Workspace, config: EmbedConfig, engine: engines.EngineConf
     resources = ray_engine.cluster_resources(engine)
     gpus = int(resources.get("GPU", 0)) if config.device in ("auto", "cuda") or config.device.startswith("cuda") else 0
     if gpus:
-        actors, options, kind = gpus, {"num_gpus": 1.0, "num_cpus": 1.0}, "GPU"
+        # two shards at once on each GPU actor, a third queued: while one shard's decode processes
+        # start or drain, the other's keep the GPU fed (docs/benchmarks.md, Ray on the H200)
+        actors, kind = gpus, "GPU"
+        options = {"num_gpus": 1.0, "num_cpus": 1.0, "concurrency": 2, "per_actor": 3}
         workers = config.resolved_workers()
     else:
         actors, options, kind = max(1, int(resources.get("CPU", 1))), {"num_cpus": 1.0}, "CPU"

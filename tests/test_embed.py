@@ -237,3 +237,23 @@ def test_photos_the_filter_dropped_are_embedded_but_ingest_drops_are_not(tmp_pat
     # an ingest drop (a broken or unsafe file) is not selected, even with a path
     catalog.loc[2, ["status", "drop_reason", "drop_stage"]] = ["dropped", "ingest_error", "ingest"]
     assert set(embeddable_images(catalog)["sha256"]) == set(catalog.loc[[0, 1], "sha256"])
+
+
+def test_decode_batches_spread_over_every_worker_and_keep_the_input_order(tmp_path, lite0):
+    """Ten images, forward batches of 8, two decode workers: batches of 5, one per worker (two of
+    8 and 2 would leave one worker with a single small batch); features equal the one-batch run."""
+    import torch
+
+    from curate.embed import embed_paths
+
+    paths = []
+    for i in range(10):
+        path = tmp_path / f"{i}.jpg"
+        path.write_bytes(jpeg_bytes(color=(i * 25, 200 - i * 15, 90)))
+        paths.append(path)
+    small = lite0.resized(32)
+    spread = list(embed_paths(small, paths, torch.device("cpu"), 8, 2))
+    assert [indices.tolist() for indices, _, _ in spread] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
+    together = np.concatenate([features for _, features, _ in embed_paths(small, paths, torch.device("cpu"), 16, 0)])
+    np.testing.assert_allclose(np.concatenate([features for _, features, _ in spread]), together,
+                               rtol=1e-4, atol=1e-4)
