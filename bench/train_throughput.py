@@ -8,6 +8,8 @@ real / synthetic is the loader's efficiency (goal >= 0.9x on GPU). On CUDA it al
 channels-last with the default memory format, for each backbone asked for. For each number of
 loader workers asked for, it also times the loader alone (batches copied to the device, no
 training): if that is well above the real rate, the workers are not what holds training back.
+It also times one whole epoch of `classify train`'s own loop (`Trainer._train_epoch`: the loader's
+start, the progress bar, the schedule and the epoch's sums included), what a user's epoch runs at.
 Run:  .venv/bin/python bench/train_throughput.py [--backbones efficientnet_lite0 resnet50]
       [--image-size 224] [--batch-size 64] [--steps 30] [--photos 1500] [--workers 8 12 16]
 """
@@ -43,11 +45,8 @@ def make_workspace(root: Path, photos: int):
 
 
 def step(trainer, images, targets) -> None:
-    with trainer.autocast():
-        loss = trainer.criterion(trainer.forward(images).float(), targets)
-    trainer.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    trainer.optimizer.step()
+    """The trainer's own optimisation step (what `classify train` runs for each batch)."""
+    trainer.optimise(images, targets)
 
 
 def synchronise(device) -> None:
@@ -98,6 +97,18 @@ def loader_rate(trainer, steps: int) -> float:
         seen += len(targets)
     synchronise(trainer.device)
     return seen / (time.perf_counter() - start)
+
+
+def epoch_rate(trainer) -> float:
+    """Images/s of `classify train`'s own epoch loop over one whole epoch (its loader's start, the
+    progress bar, the schedule and the epoch's sums included): what a user's epoch runs at."""
+    trainer._set_stage(2)  # a fresh schedule: the one-cycle schedule allows one epoch of steps
+    trainer.model.train()
+    synchronise(trainer.device)
+    start = time.perf_counter()
+    trainer._train_epoch(1)
+    synchronise(trainer.device)
+    return len(trainer.data["train"].dataset) / (time.perf_counter() - start)
 
 
 def synthetic_rate(trainer, steps: int, batch_size: int) -> float:
@@ -155,8 +166,10 @@ def main() -> None:
                             f"{'channels_last' if channels_last else 'contiguous'}, {config.resolved_workers()} workers"
                     synthetic = synthetic_rate(trainer, args.steps, args.batch_size)
                     real, wait = real_rate(trainer, args.steps)
+                    epoch = epoch_rate(trainer)
                     print(f"{label}: synthetic {synthetic:.1f} img/s; real {real:.1f} img/s = {real / synthetic:.2f}x; "
-                          f"data wait {wait:.1%} of step time", flush=True)
+                          f"data wait {wait:.1%} of step time; classify train's epoch loop {epoch:.1f} img/s = "
+                          f"{epoch / synthetic:.2f}x", flush=True)
                 if config.resolved_workers() not in timed_loader:
                     timed_loader.add(config.resolved_workers())
                     print(f"loader alone, {config.resolved_workers()} workers: "

@@ -285,30 +285,47 @@ class Trainer:
         dist.all_gather(gathered, checksum)
         return all(torch.equal(g, gathered[0]) for g in gathered)
 
+    def optimise(self, images, targets):
+        """One optimisation step on a batch already on the device (`on_device`): (the batch's mean
+        loss, how many it classified right), both left on the device, unread, so that the step
+        never waits for the GPU."""
+        with self.autocast():
+            logits = self.forward(images, all_outputs=True)
+            loss = self.criterion(logits.float(), targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach(), (logits.detach().argmax(1) == targets).sum()
+
+    def _accumulator(self, value):
+        """`value` in the precision an epoch's sums are kept in: float64 (as Python floats were),
+        float32 on Apple's MPS, which has no float64."""
+        return value.float() if self.device.type == "mps" else value.double()
+
     def _train_epoch(self, epoch: int) -> dict:
         self.model.train()
         if self.stage == 1:
             self.model.backbone.eval()  # frozen backbone: keep its batch-norm statistics
-        total_loss = correct = seen = 0
+        # the epoch's loss and hits are summed on the device and read once, after the loop: reading
+        # them every step would make the CPU wait for the GPU before it queues the next step
+        total_loss = correct = None
+        seen = 0
         last_lr = None
         loader = self.loader("train", epoch)
         label = f"epoch {epoch + 1}/{self.config.total_epochs} (stage {self.stage})"
         with progress_bar(label, len(loader) if self.dist.main else None) as advance:
             for images, targets in loader:
-                images, targets = self.on_device(images, targets)
-                with self.autocast():
-                    logits = self.forward(images, all_outputs=True)
-                    loss = self.criterion(logits.float(), targets)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
                 last_lr = max(group["lr"] for group in self.optimizer.param_groups)  # the rate this step uses
-                self.optimizer.step()
+                loss, hits = self.optimise(*self.on_device(images, targets))
                 if self.config.schedule == "onecycle":
                     self.scheduler.step()
-                total_loss += float(loss.detach()) * len(targets)
-                correct += int((logits.argmax(1) == targets).sum())
+                loss = self._accumulator(loss) * len(targets)
+                total_loss = loss if total_loss is None else total_loss + loss
+                correct = hits if correct is None else correct + hits
                 seen += len(targets)
                 advance()
+        total_loss = float(total_loss) if total_loss is not None else 0.0
+        correct = int(correct) if correct is not None else 0
         total_loss, correct, seen = self._reduce(total_loss, correct, seen)
         # the epoch's logged rate: its last step's (read after the loop, a one-cycle schedule has already
         # stepped past its end, where the cosine wraps back up to 16% of the peak)
@@ -320,16 +337,18 @@ class Trainer:
         if not len(self.data[split].dataset):
             return {f"{split}_loss": None, f"{split}_accuracy": None}
         self.model.eval()
-        total_loss = correct = seen = 0
+        total_loss = correct = None
+        seen = 0
         plain = nn.CrossEntropyLoss(reduction="sum")
         for images, targets in self.loader(split, 0):
             images, targets = self.on_device(images, targets)
             with self.autocast():
                 logits = self.model(images).float()
-            total_loss += float(plain(logits, targets))
-            correct += int((logits.argmax(1) == targets).sum())
+            loss, hits = self._accumulator(plain(logits, targets)), (logits.argmax(1) == targets).sum()
+            total_loss = loss if total_loss is None else total_loss + loss  # read once, after the loop
+            correct = hits if correct is None else correct + hits
             seen += len(targets)
-        return {f"{split}_loss": total_loss / seen, f"{split}_accuracy": correct / seen}
+        return {f"{split}_loss": float(total_loss) / seen, f"{split}_accuracy": int(correct) / seen}
 
     # ---------------------------------------------------------------- checkpoints
     def save_checkpoint(self) -> None:

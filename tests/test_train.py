@@ -405,3 +405,53 @@ def test_the_logged_rate_is_the_one_the_epoch_ended_at(split_ws, tmp_path):
     rates = pd.read_csv(tmp_path / "run" / "metrics.csv")["lr"]
     assert (rates <= config.lr * 1.0001).all()
     assert rates.iloc[-1] < 0.05 * config.lr  # the cycle ends near zero
+
+
+class Watched(torch.Tensor):
+    """A tensor that records every time its value is read into Python (on a GPU, a sync)."""
+
+    reads: list[str] = []
+
+    def __float__(self):
+        Watched.reads.append("float")
+        return float(self.as_subclass(torch.Tensor))
+
+    def __int__(self):
+        Watched.reads.append("int")
+        return int(self.as_subclass(torch.Tensor))
+
+    def item(self):
+        Watched.reads.append("item")
+        return self.as_subclass(torch.Tensor).item()
+
+
+def test_an_epoch_reads_its_loss_and_hits_off_the_device_once(split_ws, tmp_path, monkeypatch):
+    """The epoch's loss and accuracy are summed on the device and read after the loop (a read is a
+    GPU sync: one per step made the CPU wait before it queued the next step), and equal the sums
+    of the per-batch values."""
+    trainer = Trainer(split_ws, tmp_path / "probe", TrainConfig(**{**TINY, "batch_size": 4}))
+    batches = len(trainer.loader("train", 0))
+    assert batches >= 5
+    state = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    optimise = trainer.optimise
+    monkeypatch.setattr(trainer, "optimise", lambda *batch: tuple(t.as_subclass(Watched) for t in optimise(*batch)))
+    Watched.reads.clear()
+    trainer._set_stage(2)
+    torch.manual_seed(0)
+    metrics = trainer._train_epoch(0)
+    assert sorted(Watched.reads) == ["float", "int"], Watched.reads  # once each, not once a batch
+
+    monkeypatch.undo()
+    trainer.model.load_state_dict(state)  # the same epoch again, summed on the host batch by batch
+    trainer._set_stage(2)
+    trainer.model.train()
+    torch.manual_seed(0)
+    total, hits, seen = 0.0, 0, 0
+    for images, targets in trainer.loader("train", 0):
+        loss, right = trainer.optimise(*trainer.on_device(images, targets))
+        if trainer.config.schedule == "onecycle":
+            trainer.scheduler.step()
+        total, hits, seen = total + float(loss) * len(targets), hits + int(right), seen + len(targets)
+    assert seen == len(trainer.data["train"].dataset)
+    assert metrics["train_accuracy"] == hits / seen
+    assert metrics["train_loss"] == total / seen

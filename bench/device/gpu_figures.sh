@@ -39,9 +39,11 @@ step() {  # step NAME SECONDS COMMAND...: the log in $OUT/NAME.log, its progress
 step ray-pixels 150 python3 bench/ray_scaling.py pixels --photos 2000 --cpus 1 2 4 8 --side 640 --shard-size 25
 step ray-embed 120 python3 bench/ray_scaling.py embed --images 4000 --side 640 --batch-size 256 --workers 12
 # owed since issue E: the embedding throughput (2026-12-04's run disagreed 30x between its rounds,
-# cause not established: two steps before it had been stopped by their limits) and the CUDA tests. The training
-# throughput was measured on 2026-12-04 (docs/benchmarks.md) and is not repeated here.
+# cause not established: two steps before it had been stopped by their limits), the training
+# throughput of classify train's own epoch loop (it read the loss and hits off the GPU every step
+# until 2026-12-04; the full backbone x workers table of that day is not repeated) and the CUDA tests.
 step embed-throughput 90 python3 bench/embed_throughput.py --images 4096 --batch-size 256 --workers 8 16 \
   --device cuda
+step train-throughput 70 python3 bench/train_throughput.py --backbones efficientnet_lite0 --workers 12
 step gpu-tests 150 env PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py -rs
 echo "all steps: $(( SECONDS - started )) s"
