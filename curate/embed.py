@@ -264,18 +264,40 @@ def load_embedder(config: EmbedConfig) -> Backbone:
     return backbone.resized(config.image_size) if config.image_size else backbone
 
 
-def embed_chunk(backbone: Backbone, paths: list[Path], device, batch_size: int, workers: int,
-                advance=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(float32 vectors, ok flags, file present flags) for `paths`, in order; zero vectors where not ok."""
-    vectors = np.zeros((len(paths), backbone.dim), np.float32)
-    ok = np.zeros(len(paths), bool)
-    for indices, features, flags in embed_paths(backbone, paths, device, batch_size, workers):
-        vectors[indices], ok[indices] = features, flags
+def embed_stream(backbone: Backbone, paths: list[Path], device, batch_size: int, workers: int, chunk: int,
+                 advance=None):
+    """Yield (start, float32 vectors, ok flags, file present flags) for consecutive chunks of `chunk`
+    of `paths`, in order, zero vectors where not ok. One loader runs over all of `paths`, so that
+    its decode workers stay busy from one chunk to the next (a loader per chunk would start its
+    workers and wait for its slowest one at every chunk)."""
+    start, vectors, flags = 0, [], []
+    for indices, features, ok in embed_paths(backbone, paths, device, batch_size, workers):
+        vectors.append(features)
+        flags.append(ok)
         if advance is not None:
             advance(len(indices))
+        while sum(map(len, flags)) >= chunk or (flags and start + sum(map(len, flags)) == len(paths)):
+            block, done = np.concatenate(vectors), np.concatenate(flags)
+            size = min(chunk, len(done))
+            yield start, *_finished(block[:size], done[:size], paths[start:start + size])
+            vectors, flags = ([block[size:]], [done[size:]]) if size < len(done) else ([], [])
+            start += size
+
+
+def _finished(vectors: np.ndarray, ok: np.ndarray, paths: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(vectors zeroed where not ok, ok, file present flags) of one embedded chunk."""
     vectors[~ok] = 0.0
     # undecodable is for good; gone is not (only a failed read asks the store: a request per image on S3)
     present = np.array([bool(read) or objectstore.exists(path) for read, path in zip(ok, paths)], dtype=bool)
+    return vectors, ok, present
+
+
+def embed_chunk(backbone: Backbone, paths: list[Path], device, batch_size: int, workers: int,
+                advance=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(float32 vectors, ok flags, file present flags) for `paths`, in order; zero vectors where not ok."""
+    if not paths:
+        return np.zeros((0, backbone.dim), np.float32), np.zeros(0, bool), np.zeros(0, bool)
+    _, vectors, ok, present = next(embed_stream(backbone, paths, device, batch_size, workers, len(paths), advance))
     return vectors, ok, present
 
 
@@ -358,12 +380,12 @@ def run_embed(ws: Workspace, config: EmbedConfig) -> EmbedReport:
         backbone = load_embedder(config)
         workers = config.resolved_workers()
         label = f"embedding {len(todo):,} images ({config.backbone}, {device.type})"
+        shas, paths = todo["sha256"].tolist(), list(map(objectstore.locator(ws), todo["image_path"]))
         with progress_bar(label, len(todo)) as advance:
-            for start in range(0, len(todo), config.checkpoint):
-                chunk = todo.iloc[start:start + config.checkpoint]
-                paths = list(map(objectstore.locator(ws), chunk["image_path"]))
-                vectors, ok, present = embed_chunk(backbone, paths, device, config.batch_size, workers, advance)
-                counts = _cache_chunk(cache, chunk["sha256"].tolist(), vectors, ok, present)
+            # a cache part every `checkpoint` images: what an interrupted run keeps
+            for start, vectors, ok, present in embed_stream(backbone, paths, device, config.batch_size, workers,
+                                                            config.checkpoint, advance):
+                counts = _cache_chunk(cache, shas[start:start + len(ok)], vectors, ok, present)
                 computed, failed, missing = computed + counts[0], failed + counts[1], missing + counts[2]
     elif not todo.empty:
         device_text, results = _embed_on_ray(ws, config, engine, todo)

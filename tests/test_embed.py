@@ -257,3 +257,49 @@ def test_decode_batches_spread_over_every_worker_and_keep_the_input_order(tmp_pa
     together = np.concatenate([features for _, features, _ in embed_paths(small, paths, torch.device("cpu"), 16, 0)])
     np.testing.assert_allclose(np.concatenate([features for _, features, _ in spread]), together,
                                rtol=1e-4, atol=1e-4)
+
+
+def test_cache_parts_hold_checkpoint_images_and_an_interrupted_run_resumes(tmp_path, monkeypatch):
+    """One loader streams every image; a cache part is written every `checkpoint` images however
+    the decode batches fall (8 images, batches of 3, parts of 3, 3 and 2). A run stopped after its
+    first part keeps it, and the next run embeds only the other images."""
+    import pyarrow.parquet as pq
+
+    import curate.embed as embed_module
+
+    colours = [(30 * i, 200 - 20 * i, 40 + 10 * i) for i in range(8)]
+    ws = _folder_workspace(tmp_path, colours)
+    config = EmbedConfig(workers=0, batch_size=3, checkpoint=3, image_size=32, device="cpu")
+    loaders = []
+    stream = embed_module.embed_paths
+    monkeypatch.setattr(embed_module, "embed_paths", lambda *args: (loaders.append(1), stream(*args))[1])
+    whole = run_embed(ws, config)
+    assert len(loaders) == 1  # one loader for the three parts: its workers never restart between them
+    monkeypatch.undo()
+    cache = EmbeddingCache(ws, config.cache_key)
+    parts = sorted(cache.dir.glob("part-*.parquet"))
+    assert [pq.read_metadata(part).num_rows for part in parts] == [3, 3, 2]
+    shas = read_catalog(ws)["sha256"]
+    expected, _, _ = cache.lookup(shas)
+
+    for part in parts:
+        part.unlink()
+    real = embed_module._cache_chunk
+    calls = []
+
+    def stop_after_the_first_part(*args):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(embed_module, "_cache_chunk", stop_after_the_first_part)
+    with pytest.raises(KeyboardInterrupt):
+        run_embed(ws, config)
+    monkeypatch.undo()
+    assert len(list(cache.dir.glob("part-*.parquet"))) == 1
+    resumed = run_embed(ws, config)
+    assert (resumed.cached, resumed.computed) == (3, 5) and whole.computed == 8
+    vectors, found, ok = EmbeddingCache(ws, config.cache_key).lookup(shas)
+    assert found.all() and ok.all()
+    np.testing.assert_array_equal(vectors, expected)
