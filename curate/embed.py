@@ -236,16 +236,23 @@ def prepare_model(backbone: Backbone, device):
 def embed_paths(backbone: Backbone, paths: list[Path], device, batch_size: int, workers: int):
     """Yield (indices, float32 features, ok flags) per batch, in input order; batches of at most
     `batch_size`, spread over every decode worker (`loader_batch_size`)."""
-    import torch
     from torch.utils.data import DataLoader
 
     from curate.vision.images import ImageFiles
 
-    model = prepare_model(backbone, device)
-    cuda = device.type == "cuda"
     loader = DataLoader(ImageFiles(paths, backbone.preprocess), num_workers=workers,
                         batch_size=loader_batch_size(len(paths), batch_size, workers),
-                        pin_memory=cuda, persistent_workers=False, prefetch_factor=4 if workers else None)
+                        pin_memory=device.type == "cuda", persistent_workers=False,
+                        prefetch_factor=4 if workers else None)
+    yield from _features(backbone, loader, device)
+
+
+def _features(backbone: Backbone, loader, device):
+    """Yield (positions, float32 features, ok flags) of each batch of `loader`, in order."""
+    import torch
+
+    model = prepare_model(backbone, device)
+    cuda = device.type == "cuda"
     with torch.inference_mode(), cpu_speed(device):
         for indices, images, ok in loader:
             images = images.to(device, non_blocking=True)
@@ -312,25 +319,54 @@ def _cache_chunk(cache: EmbeddingCache, shas: list[str], vectors: np.ndarray, ok
 
 class EmbedWorker:
     """One Ray actor's embedder (see curate.engines.ray): loads the backbone once, then embeds
-    shards of stored images given by their workspace-relative paths."""
+    shards of stored images given by their workspace-relative paths or URLs.
+
+    Its decode processes persist from one shard to the next (the paths travel with each pass's
+    batches), so that a shard does not start its own and wait for them to come up: on the H200
+    a loader per shard of 500 left the GPU waiting (docs/benchmarks.md, Ray on the H200).
+    """
 
     def __init__(self, root: Path, config: EmbedConfig, workers: int):
         from curate.vision.devices import pick_device
+        from curate.vision.images import KeyBatches
 
         self.root = Path(root)
         self.config = config
         self.workers = workers
         self.device = pick_device(config.device)
         self.backbone = load_embedder(config)
-        # prepared before any call: a GPU actor runs two shards at once (`_embed_on_ray`), and
-        # their `embed_paths` then find the model ready instead of converting it side by side
         prepare_model(self.backbone, self.device)
+        self.batches = KeyBatches()
+        self.loader = None
+
+    def _loader(self):
+        from torch.utils.data import DataLoader
+
+        from curate.vision.images import ImagesByKey
+
+        if self.loader is None:
+            self.loader = DataLoader(ImagesByKey(self.backbone.preprocess), batch_sampler=self.batches,
+                                     num_workers=self.workers, persistent_workers=self.workers > 0,
+                                     pin_memory=self.device.type == "cuda",
+                                     prefetch_factor=4 if self.workers else None)
+        return self.loader
 
     def embed(self, shard: tuple[list[str], list[str]]) -> tuple[list[str], tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(shas, (vectors, ok, present)) of one shard of (shas, image paths)."""
         shas, image_paths = shard
         paths = [path if objectstore.is_url(path) else self.root / path for path in image_paths]
-        return shas, embed_chunk(self.backbone, paths, self.device, self.config.batch_size, self.workers)
+        size = loader_batch_size(len(paths), self.config.batch_size, self.workers)
+        self.batches.batches = [[(i, paths[i]) for i in range(start, min(start + size, len(paths)))]
+                                for start in range(0, len(paths), size)]
+        vectors = np.zeros((len(paths), self.backbone.dim), np.float32)
+        ok = np.zeros(len(paths), bool)
+        try:
+            for indices, features, flags in _features(self.backbone, self._loader(), self.device):
+                vectors[indices], ok[indices] = features, flags
+        except BaseException:
+            self.loader = None  # a decode process that died (or a stopped pass): new ones for the next shard
+            raise
+        return shas, _finished(vectors, ok, paths)
 
 
 def _embed_on_ray(ws: Workspace, config: EmbedConfig, engine: engines.EngineConfig, todo: pd.DataFrame):
@@ -341,10 +377,7 @@ def _embed_on_ray(ws: Workspace, config: EmbedConfig, engine: engines.EngineConf
     resources = ray_engine.cluster_resources(engine)
     gpus = int(resources.get("GPU", 0)) if config.device in ("auto", "cuda") or config.device.startswith("cuda") else 0
     if gpus:
-        # two shards at once on each GPU actor, a third queued: while one shard's decode processes
-        # start or drain, the other's keep the GPU fed (docs/benchmarks.md, Ray on the H200)
-        actors, kind = gpus, "GPU"
-        options = {"num_gpus": 1.0, "num_cpus": 1.0, "concurrency": 2, "per_actor": 3}
+        actors, options, kind = gpus, {"num_gpus": 1.0, "num_cpus": 1.0}, "GPU"
         workers = config.resolved_workers()
     else:
         actors, options, kind = max(1, int(resources.get("CPU", 1))), {"num_cpus": 1.0}, "CPU"

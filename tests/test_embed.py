@@ -303,3 +303,44 @@ def test_cache_parts_hold_checkpoint_images_and_an_interrupted_run_resumes(tmp_p
     vectors, found, ok = EmbeddingCache(ws, config.cache_key).lookup(shas)
     assert found.all() and ok.all()
     np.testing.assert_array_equal(vectors, expected)
+
+
+def test_a_ray_embed_worker_keeps_its_decode_processes_from_shard_to_shard(tmp_path):
+    """`EmbedWorker` (a Ray actor's embedder, run here in-process) decodes every shard with the
+    same worker processes, gives the vectors the local engine gives, and starts new processes
+    after one of them died (the shard fails, and Ray runs it again)."""
+    import multiprocessing
+    import os
+    import signal
+
+    import torch
+
+    from curate.embed import EmbedWorker, embed_chunk, load_embedder
+
+    ws = _folder_workspace(tmp_path, [(25 * i, 220 - 25 * i, 60) for i in range(6)])
+    catalog = read_catalog(ws)
+    shas, paths = catalog["sha256"].tolist(), catalog["image_path"].tolist()
+    config = EmbedConfig(workers=2, batch_size=4, image_size=32, device="cpu")
+    worker = EmbedWorker(ws.root, config, workers=2)
+    try:
+        first = worker.embed((shas[:3], paths[:3]))
+        processes = {child.pid for child in multiprocessing.active_children()}
+        second = worker.embed((shas[3:], paths[3:]))
+        assert len(processes) == 2 and processes <= {child.pid for child in multiprocessing.active_children()}
+
+        expected, ok, present = embed_chunk(load_embedder(config), [ws.root / p for p in paths], torch.device("cpu"),
+                                            4, 0)
+        assert ok.all() and present.all()
+        assert first[0] + second[0] == shas
+        np.testing.assert_allclose(np.concatenate([first[1][0], second[1][0]]), expected, rtol=1e-5, atol=1e-5)
+
+        victim = next(iter(processes))  # a decode process dies (the OOM killer, say)
+        with pytest.raises(RuntimeError, match="worker"):
+            os.kill(victim, signal.SIGKILL)
+            worker.embed((shas[:3], paths[:3]))
+        assert worker.loader is None
+        again = worker.embed((shas[:3], paths[:3]))  # new decode processes, the same vectors
+        np.testing.assert_array_equal(again[1][0], first[1][0])
+        assert victim not in {child.pid for child in multiprocessing.active_children()}
+    finally:
+        worker.loader = None

@@ -166,18 +166,17 @@ def map_shards(config: EngineConfig, fn: Callable[..., Any], shards: Sequence, s
 
 def map_actors(config: EngineConfig, actor_class: type, init_args: Sequence, method: str, shards: Sequence, *,
                actors: int, num_cpus: float = 1.0, num_gpus: float = 0.0,
-               per_actor: int = 2, concurrency: int = 1) -> Iterator[tuple[int, Any]]:
+               per_actor: int = 2) -> Iterator[tuple[int, Any]]:
     """(index, actor.method(shard)) for every shard, on `actors` long-lived actors, as they finish.
 
     Each actor is built once (`actor_class(*init_args)`: load a model, say) and given up to
-    `per_actor` shards at a time, of which it runs `concurrency` at once (in threads; the
-    method must allow that). A dead actor is restarted, and its shards run again, up to
-    `max_retries` times.
+    `per_actor` shards at a time. A dead actor is restarted, and its shards run again, up
+    to `max_retries` times.
     """
     ray = connect(config)
     if not len(shards):
         return
-    remote_class = ray.remote(actor_class).options(num_cpus=num_cpus, num_gpus=num_gpus, max_concurrency=concurrency,
+    remote_class = ray.remote(actor_class).options(num_cpus=num_cpus, num_gpus=num_gpus,
                                                    max_restarts=config.max_retries,
                                                    max_task_retries=config.max_retries)
     handles = [remote_class.remote(*init_args) for _ in range(max(1, min(actors, len(shards))))]
