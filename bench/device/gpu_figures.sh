@@ -5,7 +5,7 @@
 # out of the tree (`cp -r .whl-a /tmp/keep/`) and the second, carrying .whl-b, copies it back
 # (`cp -r /tmp/keep/.whl-a .`) before running this. Runs what issue Q's machine targets and
 # docs/benchmarks.md still owe, the targets first, each step under its own time limit, each log in
-# $OUT. About 7 minutes; see docs/scale.md, "Measuring on a GPU machine".
+# $OUT. About 8 minutes; see docs/scale.md, "Measuring on a GPU machine".
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-figures}
 mkdir -p "$OUT"
@@ -36,7 +36,7 @@ step() {  # step NAME SECONDS COMMAND...: the log in $OUT/NAME.log, its progress
 # 2026-12-04 (H200): pixels 0.76 with shards of 50, i.e. 5 rounds at 8 CPUs; shards of 25 halve the
 # last round's imbalance. Embedding 0.49x before decode batches were spread over the workers, a
 # GPU actor kept its decode processes from shard to shard and the local engine streamed its images.
-step ray-pixels 150 python3 bench/ray_scaling.py pixels --photos 2000 --cpus 1 2 4 8 --side 640 --shard-size 25
+step ray-pixels 180 python3 bench/ray_scaling.py pixels --photos 2000 --cpus 1 2 4 8 --side 640 --shard-size 25
 step ray-embed 120 python3 bench/ray_scaling.py embed --images 4000 --side 640 --batch-size 256 --workers 12
 # owed since issue E: the embedding throughput (2026-12-04's run disagreed 30x between its rounds,
 # cause not established: two steps before it had been stopped by their limits), the training
