@@ -9,6 +9,8 @@ a local Ray limited to N CPUs, for each N of `--cpus`, one thread per Ray task; 
 each time, shards of `--shard-size` (default: 1/40 of the photos, so that 1, 2, 4 and 8 CPUs all
 get whole rounds of shards). The scaling efficiency at N is (time at the first N x that N) /
 (time at N x N): 1.0 is linear. Target (issue Q, on the 16-core machine): >= 0.8 from 1 to 8.
+Each run also says, from Ray's task timeline, how busy the tasks kept the CPUs and where the
+rest went: before the first task, after the last one, and between the workers' last tasks.
 The driver's serial work (planning, merging the shards into the catalog) is inside the wall
 time, as it is for a user. Every N's catalog must equal the first N's.
 
@@ -56,6 +58,31 @@ def demo_config(photos: int, side: int) -> DemoConfig:
     return DemoConfig(photos=photos, seed=7, image_width=side, image_height=side * 3 // 4)
 
 
+def task_usage(ray, started: float, ended: float, cpus: int, shards: int) -> str:
+    """Where the CPUs' time went in one run, from Ray's task timeline: the share of the run's
+    CPU time spent in tasks, the wait before the first task started and after the last one
+    ended (the driver's serial work), and how far apart the workers' last tasks ended (the last
+    round's imbalance)."""
+    events: list[dict] = []
+    for _ in range(20):  # task events reach the timeline about once a second
+        events = [event for event in ray.timeline() if str(event.get("cat", "")).startswith("task::")
+                  and started * 1e6 <= event["ts"] <= ended * 1e6]
+        if len(events) >= shards:
+            break
+        time.sleep(0.5)
+    if not events:
+        return "no task events in Ray's timeline"
+    busy = sum(event["dur"] for event in events) / 1e6
+    first = min(event["ts"] for event in events) / 1e6 - started
+    last_ends: dict[str, float] = {}
+    for event in events:
+        last_ends[event["tid"]] = max(last_ends.get(event["tid"], 0.0), (event["ts"] + event["dur"]) / 1e6)
+    wall = ended - started
+    return (f"{len(events)} tasks on {len(last_ends)} workers busy {busy / (wall * cpus):.0%} of {cpus} CPUs' time; "
+            f"first task after {first:.2f} s; last task ended {ended - max(last_ends.values()):.2f} s before the run; "
+            f"workers' last tasks ended {max(last_ends.values()) - min(last_ends.values()):.2f} s apart")
+
+
 def pixels(args) -> bool:
     import ray
 
@@ -72,9 +99,10 @@ def pixels(args) -> bool:
                 for repeat in range(args.repeats):
                     ws = Workspace(root / f"cpus-{cpus}-{repeat}")
                     with engines.use(engine):
-                        started = time.perf_counter()
+                        started, clock = time.perf_counter(), time.time()
                         report = ingest_demo(ws, demo_config(args.photos, args.side), workers=1)
                         times.setdefault(cpus, []).append(time.perf_counter() - started)
+                    usage = task_usage(ray, clock, clock + times[cpus][-1], cpus, -(-args.photos // shard))
                     catalog = read_catalog(ws)
                     if reference is None:
                         reference = catalog
@@ -84,8 +112,8 @@ def pixels(args) -> bool:
                         except AssertionError as difference:
                             identical = False
                             print(f"{cpus} CPUs: the catalog differs from the first run's: {str(difference)[:200]}")
-                    print(f"{cpus} CPUs, repeat {repeat + 1}: {times[cpus][-1]:.2f} s ({report.summary()})",
-                          flush=True)
+                    print(f"{cpus} CPUs, repeat {repeat + 1}: {times[cpus][-1]:.2f} s ({report.summary()})\n"
+                          f"    {usage}", flush=True)
                     shutil.rmtree(ws.root)
             finally:
                 ray.shutdown()
