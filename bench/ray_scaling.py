@@ -19,7 +19,8 @@ a Ray actor, on `--device`. With a CUDA GPU the Ray run gets one GPU actor with 
 decode processes (what `curate embed --engine ray` does on a GPU cluster); on a CPU-only
 machine the local Ray is told it has one GPU (`--fake-gpu`, the default there) so that the same
 one-actor path runs on the CPU. The ratio is Ray's images/s over the local engine's; target
-(issue Q, on the GPU machine): >= 0.9. The embeddings must match (max abs difference printed).
+(issue Q, on the GPU machine): >= 0.9. The embeddings must match within 1e-2 (bf16 on a GPU,
+float16 in the cache, other batches; the max abs difference is printed).
 Both runs use shards of `--shard-size` images (default 500, the engine's) and the local
 engine's checkpoint parts of `--checkpoint` images (default 2048, `curate embed`'s).
 """
@@ -185,7 +186,9 @@ def embed(args) -> bool:
     print(f"local engine: {local:.1f} images/s; ray engine: {remote:.1f} images/s; ratio ray / local "
           f"{remote / local:.2f}x (target >= 0.9 on the GPU machine)")
     print(f"same images embedded: {'yes' if same_images else 'NO'}; max abs difference {difference:.2e}")
-    return same_images and difference < 1e-3
+    # the engines batch the images differently: on a GPU the model runs in bf16 (8 bits of mantissa),
+    # and the cache stores float16, so a vector may differ in its last bits (the suite's tolerance)
+    return same_images and bool(np.allclose(left[left_ok], right[left_ok], rtol=1e-2, atol=1e-2))
 
 
 def main() -> None:
