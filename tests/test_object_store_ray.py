@@ -18,7 +18,7 @@ s3fs = pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")
 
 from curate import engines, objectstore  # noqa: E402
-from curate.embed import EmbeddingCache, run_embed  # noqa: E402
+from curate.embed import EmbedConfig, EmbeddingCache, run_embed  # noqa: E402
 from curate.engines import EngineConfig  # noqa: E402
 from curate.ingest.folder import FolderOptions, ingest_folder  # noqa: E402
 from curate.workspace import Workspace, read_catalog  # noqa: E402
@@ -41,7 +41,8 @@ def s3_and_ray():
     s3fs.S3FileSystem.clear_instance_cache()
     s3fs.S3FileSystem().mkdir(BUCKET)
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    # one declared GPU: embed's GPU-actor path (decode processes that read the bucket) runs here too
+    ray.init(num_cpus=1, num_gpus=1, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
     yield s3fs.S3FileSystem()
     ray.shutdown()
     s3fs.S3FileSystem.clear_instance_cache()
@@ -74,3 +75,14 @@ def test_ingest_and_embed_on_ray_with_the_images_on_s3(tmp_path, s3_and_ray, one
     expected, *_ = EmbeddingCache(local, EMBED.cache_key).lookup(shas)
     assert found.all() and ok.all()
     np.testing.assert_allclose(vectors, expected, atol=2e-2)  # float16 cache, other batches
+
+    # the GPU-actor path (device auto on the declared GPU): its decode process reads the bucket
+    gpu_path = EmbedConfig(workers=1, device="auto", image_size=64)
+    run_embed(local, gpu_path)
+    with engines.use(EngineConfig(engine="ray", shard_size=3)):
+        report = run_embed(remote, gpu_path)
+    assert report.device == "ray (1 GPU actor)" and report.computed == len(shas)
+    vectors, found, ok = EmbeddingCache(remote, gpu_path.cache_key).lookup(shas)
+    expected, *_ = EmbeddingCache(local, gpu_path.cache_key).lookup(shas)
+    assert found.all() and ok.all()
+    np.testing.assert_allclose(vectors, expected, atol=2e-2)
