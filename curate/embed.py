@@ -326,13 +326,15 @@ class EmbedWorker:
     a loader per shard of 500 left the GPU waiting (docs/benchmarks.md, Ray on the H200).
     """
 
-    def __init__(self, root: Path, config: EmbedConfig, workers: int):
+    def __init__(self, root: Path, config: EmbedConfig, workers: int | None):
+        """`workers` decode processes; None: `config.workers`, else a default from this node's cores
+        (the driver that planned the shards may be a small machine beside the GPU nodes)."""
         from curate.vision.devices import pick_device
         from curate.vision.images import KeyBatches
 
         self.root = Path(root)
         self.config = config
-        self.workers = workers
+        self.workers = config.resolved_workers() if workers is None else workers
         self.device = pick_device(config.device)
         self.backbone = load_embedder(config)
         prepare_model(self.backbone, self.device)
@@ -378,7 +380,7 @@ def _embed_on_ray(ws: Workspace, config: EmbedConfig, engine: engines.EngineConf
     gpus = int(resources.get("GPU", 0)) if config.device in ("auto", "cuda") or config.device.startswith("cuda") else 0
     if gpus:
         actors, options, kind = gpus, {"num_gpus": 1.0, "num_cpus": 1.0}, "GPU"
-        workers = config.resolved_workers()
+        workers = None  # `--workers`, or a default from the GPU node's cores, not the driver's
     else:
         actors, options, kind = max(1, int(resources.get("CPU", 1))), {"num_cpus": 1.0}, "CPU"
         workers = 0  # one actor per CPU already keeps the CPUs busy

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from curate import engines
 from curate.cli.app import app
 from curate.embed import EmbedConfig, EmbeddingCache, run_embed
 from curate.errors import UsageError
@@ -344,3 +345,26 @@ def test_a_ray_embed_worker_keeps_its_decode_processes_from_shard_to_shard(tmp_p
         assert victim not in {child.pid for child in multiprocessing.active_children()}
     finally:
         worker.loader = None
+
+
+def test_a_ray_gpu_actor_sizes_its_decode_pool_from_its_own_node(tmp_path, monkeypatch):
+    """The driver (2 cores here) plans the shards; the GPU actor's default number of decode
+    processes comes from the GPU node's cores (32 here: the default's cap of 8), and `--workers`
+    given by the user is kept as it is."""
+    import os
+
+    import curate.embed as embed_module
+    from curate.engines import ray as ray_engine
+
+    ws = _folder_workspace(tmp_path, [(200, 10, 10), (10, 200, 10)])
+    todo = embed_module.embeddable_images(read_catalog(ws))
+    planned = []
+    monkeypatch.setattr(ray_engine, "cluster_resources", lambda engine: {"CPU": 2.0, "GPU": 1.0})
+    monkeypatch.setattr(ray_engine, "map_actors", lambda engine, actor, init_args, *args, **kwargs:
+                        planned.append(init_args) or iter(()))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # the driver
+    for workers in (None, 3):
+        config = EmbedConfig(workers=workers, image_size=32)
+        embed_module._embed_on_ray(ws, config, engines.EngineConfig(engine="ray"), todo)
+    monkeypatch.setattr(os, "cpu_count", lambda: 32)  # the GPU node, where the actor is built
+    assert [embed_module.EmbedWorker(*args).workers for args in planned] == [8, 3]
