@@ -252,15 +252,22 @@ def _features(backbone: Backbone, loader, device):
     import torch
 
     model = prepare_model(backbone, device)
-    cuda = device.type == "cuda"
     with torch.inference_mode(), cpu_speed(device):
         for indices, images, ok in loader:
-            images = images.to(device, non_blocking=True)
-            if cuda:
-                images = images.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-                features = model(backbone.normalise(images))
-            yield indices.numpy(), features.float().cpu().numpy(), ok.numpy()
+            yield indices.numpy(), forward(backbone, model, images, device).float().cpu().numpy(), ok.numpy()
+
+
+def forward(backbone: Backbone, model, images, device):
+    """Features of one batch of uint8 images (N, 3, H, W) from `prepare_model`'s model: on the
+    device, channels-last and in bf16 on CUDA. Call under inference mode."""
+    import torch
+
+    cuda = device.type == "cuda"
+    images = images.to(device, non_blocking=True)
+    if cuda:
+        images = images.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+        return model(backbone.normalise(images))
 
 
 def load_embedder(config: EmbedConfig) -> Backbone:

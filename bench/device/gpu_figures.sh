@@ -38,8 +38,8 @@ step() {  # step NAME SECONDS COMMAND...: the log in $OUT/NAME.log, its progress
 # GPU actor kept its decode processes from shard to shard and the local engine streamed its images.
 step ray-pixels 180 python3 bench/ray_scaling.py pixels --photos 2000 --cpus 1 2 4 8 --side 640 --shard-size 25
 step ray-embed 120 python3 bench/ray_scaling.py embed --images 4000 --side 640 --batch-size 256 --workers 12
-# owed since issue E: the embedding throughput (2026-12-04's run disagreed 30x between its rounds,
-# cause not established: two steps before it had been stopped by their limits), the training
+# owed since issue E: the embedding throughput (2026-12-04's run disagreed 29x between its rounds:
+# its baseline was not embed's forward pass and tuned cuDNN while timed; fixed since), the training
 # throughput of classify train's own epoch loop (it read the loss and hits off the GPU every step
 # until 2026-12-04; the full backbone x workers table of that day is not repeated) and the CUDA tests.
 step embed-throughput 90 python3 bench/embed_throughput.py --images 4096 --batch-size 256 --workers 8 16 \
