@@ -290,12 +290,13 @@ def embed_stream(backbone: Backbone, paths: list[Path], device, batch_size: int,
         flags.append(ok)
         if advance is not None:
             advance(len(indices))
-        while sum(map(len, flags)) >= chunk or (flags and start + sum(map(len, flags)) == len(paths)):
+        pending = sum(map(len, flags))
+        while pending >= chunk or (pending and start + pending == len(paths)):  # a full chunk, or the last
             block, done = np.concatenate(vectors), np.concatenate(flags)
-            size = min(chunk, len(done))
+            size = min(chunk, pending)
             yield start, *_finished(block[:size], done[:size], paths[start:start + size])
-            vectors, flags = ([block[size:]], [done[size:]]) if size < len(done) else ([], [])
-            start += size
+            vectors, flags = [block[size:]], [done[size:]]
+            start, pending = start + size, pending - size
 
 
 def _finished(vectors: np.ndarray, ok: np.ndarray, paths: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
