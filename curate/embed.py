@@ -18,11 +18,12 @@ zero vector) so it is not retried on every run; `curate prefilter` drops such ph
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,9 @@ class EmbedConfig:
         "Feature extractor (default: EfficientNet-Lite0, ImageNet weights, offline)."))
     batch_size: int = setting(64, help="Images per forward pass.")
     device: str = setting("auto", help="auto (CUDA > MPS > CPU), cuda, mps or cpu.")
-    workers: int | None = setting(None, help="Image-decoding worker processes (default: half the CPU cores, max 8).")
+    workers: int | None = setting(None, help=(
+        "Image-decoding worker processes of the local engine (default: half the CPU cores, max 8); "
+        "on Ray, decoding runs on Ray's CPUs."))
     checkpoint: int = setting(2048, help="Images per cache part (a part is kept when the command is interrupted).")
     image_size: int | None = setting(None, help=(
         "Input crop side in pixels (default: the backbone's, 224; smaller is faster on CPU)."))
@@ -278,6 +281,14 @@ def load_embedder(config: EmbedConfig) -> Backbone:
     return backbone.resized(config.image_size) if config.image_size else backbone
 
 
+def embedder_preprocess(config: EmbedConfig):
+    """`load_embedder(config).preprocess`, without loading the network's weights."""
+    from curate.vision.backbones import backbone_preprocess
+
+    preprocess = backbone_preprocess(config.backbone)
+    return replace(preprocess, size=config.image_size) if config.image_size else preprocess
+
+
 def embed_stream(backbone: Backbone, paths: list[Path], device, batch_size: int, workers: int, chunk: int,
                  advance=None):
     """Yield (start, float32 vectors, ok flags, file present flags) for consecutive chunks of `chunk`
@@ -325,82 +336,148 @@ def _cache_chunk(cache: EmbeddingCache, shas: list[str], vectors: np.ndarray, ok
     return int(ok.sum()), int((~ok & present).sum()), int((~present).sum())
 
 
+# Images per decode task on a GPU cluster: about a quarter of a second of one CPU's work on real
+# ~1024 px photos (a draft decode), so that Ray's cost per task (milliseconds) stays small while a
+# shard of 500 is 32 tasks that every CPU of the cluster can take.
+DECODE_BATCH = 16
+
+
+def stored_location(root: Path, image_path: str):
+    """Where a worker reads a stored image: its URL (images on object storage) or its file."""
+    return image_path if objectstore.is_url(image_path) else Path(root) / image_path
+
+
+def decode_batch(root: Path, image_paths: list[str], preprocess) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(uint8 images (N, 3, S, S), ok flags, file present flags) of stored images: a Ray task on a
+    GPU cluster, so that decoding spreads over every CPU and the GPU actors only run the model.
+    A file that does not decode is a zero image with ok=False (see `ImageFiles`)."""
+    from curate.vision.images import decoded
+
+    paths = [stored_location(root, path) for path in image_paths]
+    images = np.zeros((len(paths), 3, preprocess.size, preprocess.size), np.uint8)
+    ok = np.zeros(len(paths), bool)
+    for i, path in enumerate(paths):
+        image, ok[i] = decoded(path, preprocess)
+        images[i] = image.numpy()
+    present = np.array([bool(read) or objectstore.exists(path) for read, path in zip(ok, paths)], dtype=bool)
+    return images, ok, present
+
+
+def embed_decoded(backbone: Backbone, device, batches, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(float32 vectors, ok, present) of decoded batches (`decode_batch`'s results, in order), run
+    through the model `batch_size` images at a time; zero vectors where not ok."""
+    import torch
+
+    model = prepare_model(backbone, device)
+    vectors, oks, presents, waiting = [], [], [], []
+    with torch.inference_mode(), cpu_speed(device):
+        for decoded in itertools.chain(batches, [None]):  # taken one at a time; None: the end
+            if decoded is not None:
+                images, ok, present = decoded
+                oks.append(ok)
+                presents.append(present)
+                waiting.append(images)
+            if sum(map(len, waiting)) < batch_size and decoded is not None:
+                continue
+            # a writable copy (Ray's arrays are read-only); what passes a whole batch waits for the next
+            block = np.concatenate(waiting) if waiting else np.zeros((0,), np.uint8)
+            whole = len(block) if decoded is None else len(block) // batch_size * batch_size
+            for start in range(0, whole, batch_size):
+                batch = torch.from_numpy(block[start:start + batch_size])
+                vectors.append(forward(backbone, model, batch, device).float().cpu().numpy())
+            waiting = [block[whole:]] if whole < len(block) else []
+    if not oks:
+        return np.zeros((0, backbone.dim), np.float32), np.zeros(0, bool), np.zeros(0, bool)
+    result, ok = np.concatenate(vectors), np.concatenate(oks)
+    result[~ok] = 0.0
+    return result, ok, np.concatenate(presents)
+
+
 class EmbedWorker:
     """One Ray actor's embedder (see curate.engines.ray): loads the backbone once, then embeds
-    shards of stored images given by their workspace-relative paths or URLs.
+    shard after shard.
 
-    Its decode processes persist from one shard to the next (the paths travel with each pass's
-    batches), so that a shard does not start its own and wait for them to come up: on the H200
-    a loader per shard of 500 left the GPU waiting (docs/benchmarks.md, Ray on the H200).
+    A GPU actor gets each shard's images already decoded, by Ray tasks on the cluster's CPUs
+    (`decode_batch`), and only runs the model: Ray then schedules and counts every decoding CPU,
+    any node's CPUs can feed the GPU, and nothing forks beside the running model. (On the H200 an
+    actor that decoded with its own processes ran at 0.49x the local engine: docs/benchmarks.md.)
+    A CPU actor, one per CPU, decodes its own shard in its process.
     """
 
-    def __init__(self, root: Path, config: EmbedConfig, workers: int | None):
-        """`workers` decode processes; None: `config.workers`, else a default from this node's cores
-        (the driver that planned the shards may be a small machine beside the GPU nodes)."""
+    def __init__(self, root: Path, config: EmbedConfig):
         from curate.vision.devices import pick_device
-        from curate.vision.images import KeyBatches
 
         self.root = Path(root)
         self.config = config
-        self.workers = config.resolved_workers() if workers is None else workers
         self.device = pick_device(config.device)
         self.backbone = load_embedder(config)
-        prepare_model(self.backbone, self.device)
-        self.batches = KeyBatches()
-        self.loader = None
-
-    def _loader(self):
-        from torch.utils.data import DataLoader
-
-        from curate.vision.images import ImagesByKey
-
-        if self.loader is None:
-            self.loader = DataLoader(ImagesByKey(self.backbone.preprocess), batch_sampler=self.batches,
-                                     num_workers=self.workers, persistent_workers=self.workers > 0,
-                                     pin_memory=self.device.type == "cuda",
-                                     prefetch_factor=4 if self.workers else None)
-        return self.loader
+        prepare_model(self.backbone, self.device)  # a device that does not work fails the actor's start
 
     def embed(self, shard: tuple[list[str], list[str]]) -> tuple[list[str], tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """(shas, (vectors, ok, present)) of one shard of (shas, image paths)."""
+        """(shas, (vectors, ok, present)) of one shard of (shas, stored image paths), decoded here."""
         shas, image_paths = shard
-        paths = [path if objectstore.is_url(path) else self.root / path for path in image_paths]
-        size = loader_batch_size(len(paths), self.config.batch_size, self.workers)
-        self.batches.batches = [[(i, paths[i]) for i in range(start, min(start + size, len(paths)))]
-                                for start in range(0, len(paths), size)]
-        vectors = np.zeros((len(paths), self.backbone.dim), np.float32)
-        ok = np.zeros(len(paths), bool)
-        try:
-            for indices, features, flags in _features(self.backbone, self._loader(), self.device):
-                vectors[indices], ok[indices] = features, flags
-        except BaseException:
-            self.loader = None  # a decode process that died (or a stopped pass): new ones for the next shard
-            raise
-        return shas, _finished(vectors, ok, paths)
+        batch = decode_batch(self.root, image_paths, self.backbone.preprocess)
+        return shas, embed_decoded(self.backbone, self.device, [batch], self.config.batch_size)
+
+    def embed_refs(self, shard: tuple[list[str], list]) -> tuple[list[str], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(shas, (vectors, ok, present)) of one shard of (shas, ObjectRefs of its `decode_batch`
+        results in order): each batch is taken as soon as it is decoded."""
+        import ray
+
+        shas, refs = shard
+        return shas, embed_decoded(self.backbone, self.device, (ray.get(ref) for ref in refs), self.config.batch_size)
+
+
+def decode_tasks(shard_images: int, cpus: int, actors: int) -> tuple[int, int]:
+    """(images per decode task, shards in flight per GPU actor) for shards of `shard_images`: enough
+    shards queued that their decode tasks keep every one of the cluster's `cpus` busy (two tasks per
+    CPU waiting) while each actor works through its current shard.
+
+    >>> decode_tasks(500, 16, 1)  # 32 tasks a shard: the actor's current shard and one queued
+    (16, 2)
+    >>> decode_tasks(20, 2, 1)    # small shards: tasks of 10, so that both CPUs get one; 2 queued
+    (10, 3)
+    """
+    per_task = max(1, min(DECODE_BATCH, math.ceil(shard_images / max(1, cpus))))
+    tasks = math.ceil(shard_images / per_task)
+    return per_task, max(2, 1 + math.ceil(2 * cpus / max(1, tasks * actors)))
 
 
 def _embed_on_ray(ws: Workspace, config: EmbedConfig, engine: engines.EngineConfig, todo: pd.DataFrame):
-    """(device text, iterator of embed results) for `todo` on Ray actors: one per GPU when the cluster
-    has GPUs (and the device allows them), else one per CPU."""
+    """(device text, iterator of embed results) for `todo` on Ray actors: one per GPU, fed by decode
+    tasks on the cluster's CPUs, when the cluster has GPUs (and the device allows them); else one
+    per CPU, each decoding its own shards."""
     from curate.engines import ray as ray_engine
 
     resources = ray_engine.cluster_resources(engine)
+    cpus = max(1, int(resources.get("CPU", 1)))
     gpus = int(resources.get("GPU", 0)) if config.device in ("auto", "cuda") or config.device.startswith("cuda") else 0
-    if gpus:
-        actors, options, kind = gpus, {"num_gpus": 1.0, "num_cpus": 1.0}, "GPU"
-        workers = None  # `--workers`, or a default from the GPU node's cores, not the driver's
-    else:
-        actors, options, kind = max(1, int(resources.get("CPU", 1))), {"num_cpus": 1.0}, "CPU"
-        workers = 0  # one actor per CPU already keeps the CPUs busy
     shas, paths = todo["sha256"].tolist(), todo["image_path"].tolist()
     if objectstore.store_uri(ws) is not None:  # images elsewhere: the workers get their URLs or folder paths
         paths = [str(location) for location in map(objectstore.locator(ws), paths)]
+    actors = gpus or cpus
     size = ray_engine.shard_size(engine, len(shas), slots=actors)
     parts = list(zip(engines.shards(shas, size), engines.shards(paths, size)))
     actors = min(actors, len(parts))
-    results = ray_engine.map_actors(engine, EmbedWorker, (ws.root, config, workers), "embed", parts,
-                                    actors=actors, **options)
-    return f"ray ({actors} {kind} actor{'s' if actors > 1 else ''})", results
+    if not gpus:
+        results = ray_engine.map_actors(engine, EmbedWorker, (ws.root, config), "embed", parts,
+                                        actors=actors, num_cpus=1.0)
+        return f"ray ({actors} CPU actor{'s' if actors > 1 else ''})", results
+    per_task, per_actor = decode_tasks(size, cpus, actors)
+    decode = ray_engine.remote_task(engine, decode_batch)
+    preprocess = embedder_preprocess(config)
+    root = ray_engine.connect(engine).put(ws.root)
+
+    def feed(part):
+        part_shas, part_paths = part
+        return part_shas, [decode.remote(root, part_paths[start:start + per_task], preprocess)
+                           for start in range(0, len(part_paths), per_task)]
+
+    # the actor reserves no CPU: it mostly waits on the GPU, and a node whose CPUs the GPU actors
+    # held would leave their decode tasks waiting for ever
+    results = ray_engine.map_actors(engine, EmbedWorker, (ws.root, config), "embed_refs", parts, actors=actors,
+                                    num_gpus=1.0, num_cpus=0.0, per_actor=per_actor, feed=feed)
+    return f"ray ({actors} GPU actor{'s' if actors > 1 else ''}, decoding on Ray CPU tasks)", results
 
 
 @changes_workspace

@@ -306,65 +306,85 @@ def test_cache_parts_hold_checkpoint_images_and_an_interrupted_run_resumes(tmp_p
     np.testing.assert_array_equal(vectors, expected)
 
 
-def test_a_ray_embed_worker_keeps_its_decode_processes_from_shard_to_shard(tmp_path):
-    """`EmbedWorker` (a Ray actor's embedder, run here in-process) decodes every shard with the
-    same worker processes, gives the vectors the local engine gives, and starts new processes
-    after one of them died (the shard fails, and Ray runs it again)."""
-    import multiprocessing
-    import os
-    import signal
-
+def test_decoded_batches_are_embedded_as_the_local_engine_embeds_them(tmp_path, monkeypatch):
+    """What a Ray GPU actor runs (`decode_batch` on the cluster's CPUs, `embed_decoded` on the GPU):
+    the local engine's vectors and flags, for a bad file and a missing one too; model batches of
+    `batch_size` across the decode batches' edges; each decoded batch taken when it is needed, so
+    that the model runs while later batches are still decoding."""
     import torch
 
-    from curate.embed import EmbedWorker, embed_chunk, load_embedder
+    import curate.embed as embed_module
+    from curate.embed import decode_batch, embed_chunk, embed_decoded, load_embedder
 
-    ws = _folder_workspace(tmp_path, [(25 * i, 220 - 25 * i, 60) for i in range(6)])
-    catalog = read_catalog(ws)
-    shas, paths = catalog["sha256"].tolist(), catalog["image_path"].tolist()
-    config = EmbedConfig(workers=2, batch_size=4, image_size=32, device="cpu")
-    worker = EmbedWorker(ws.root, config, workers=2)
-    try:
-        first = worker.embed((shas[:3], paths[:3]))
-        processes = {child.pid for child in multiprocessing.active_children()}
-        second = worker.embed((shas[3:], paths[3:]))
-        assert len(processes) == 2 and processes <= {child.pid for child in multiprocessing.active_children()}
+    ws = _folder_workspace(tmp_path, [(25 * i, 220 - 25 * i, 60) for i in range(7)])
+    paths = read_catalog(ws)["image_path"].tolist()
+    (ws.root / paths[2]).write_bytes(b"not a jpeg any more")
+    (ws.root / paths[5]).unlink()
+    config = EmbedConfig(batch_size=4, image_size=32, device="cpu")
+    backbone, cpu = load_embedder(config), torch.device("cpu")
+    expected, ok, present = embed_chunk(backbone, [ws.root / p for p in paths], cpu, 4, 0)
+    assert ok.tolist() == [True, True, False, True, True, False, True]
+    assert present.tolist() == [True] * 5 + [False, True]
 
-        expected, ok, present = embed_chunk(load_embedder(config), [ws.root / p for p in paths], torch.device("cpu"),
-                                            4, 0)
-        assert ok.all() and present.all()
-        assert first[0] + second[0] == shas
-        np.testing.assert_allclose(np.concatenate([first[1][0], second[1][0]]), expected, rtol=1e-5, atol=1e-5)
+    events = []
+    forward = embed_module.forward
+    monkeypatch.setattr(embed_module, "forward", lambda backbone, model, images, device:
+                        events.append(("model", len(images))) or forward(backbone, model, images, device))
 
-        victim = next(iter(processes))  # a decode process dies (the OOM killer, say)
-        with pytest.raises(RuntimeError, match="worker"):
-            os.kill(victim, signal.SIGKILL)
-            worker.embed((shas[:3], paths[:3]))
-        assert worker.loader is None
-        again = worker.embed((shas[:3], paths[:3]))  # new decode processes, the same vectors
-        np.testing.assert_array_equal(again[1][0], first[1][0])
-        assert victim not in {child.pid for child in multiprocessing.active_children()}
-    finally:
-        worker.loader = None
+    def decoded():  # decode batches of 3, 1 and 3 images, as Ray tasks would return them
+        for start, stop in ((0, 3), (3, 4), (4, 7)):
+            events.append(("decoded", stop - start))
+            yield decode_batch(ws.root, paths[start:stop], backbone.preprocess)
+
+    vectors, got_ok, got_present = embed_decoded(backbone, cpu, decoded(), 4)
+    np.testing.assert_array_equal(got_ok, ok)
+    np.testing.assert_array_equal(got_present, present)
+    np.testing.assert_allclose(vectors, expected, rtol=1e-5, atol=1e-5)
+    assert not vectors[~ok].any() and vectors[ok].any()
+    assert events == [("decoded", 3), ("decoded", 1), ("model", 4), ("decoded", 3), ("model", 3)]
 
 
-def test_a_ray_gpu_actor_sizes_its_decode_pool_from_its_own_node(tmp_path, monkeypatch):
-    """The driver (2 cores here) plans the shards; the GPU actor's default number of decode
-    processes comes from the GPU node's cores (32 here: the default's cap of 8), and `--workers`
-    given by the user is kept as it is."""
-    import os
-
+def test_a_ray_gpu_cluster_decodes_on_its_cpus_and_runs_the_model_on_its_gpus(tmp_path, monkeypatch):
+    """On a cluster with GPUs, every image is decoded once, in order, by Ray tasks of at most
+    DECODE_BATCH images started as each shard is fed to a GPU actor (`embed_refs`), with enough
+    shards in flight to keep the cluster's CPUs busy; without GPUs, one actor per CPU decodes its
+    own shards (`embed`)."""
     import curate.embed as embed_module
     from curate.engines import ray as ray_engine
 
-    ws = _folder_workspace(tmp_path, [(200, 10, 10), (10, 200, 10)])
+    ws = _folder_workspace(tmp_path, [(9 * i, 200 - 9 * i, 40) for i in range(20)])
     todo = embed_module.embeddable_images(read_catalog(ws))
-    planned = []
-    monkeypatch.setattr(ray_engine, "cluster_resources", lambda engine: {"CPU": 2.0, "GPU": 1.0})
-    monkeypatch.setattr(ray_engine, "map_actors", lambda engine, actor, init_args, *args, **kwargs:
-                        planned.append(init_args) or iter(()))
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # the driver
-    for workers in (None, 3):
-        config = EmbedConfig(workers=workers, image_size=32)
-        embed_module._embed_on_ray(ws, config, engines.EngineConfig(engine="ray"), todo)
-    monkeypatch.setattr(os, "cpu_count", lambda: 32)  # the GPU node, where the actor is built
-    assert [embed_module.EmbedWorker(*args).workers for args in planned] == [8, 3]
+    submitted, planned = [], []
+
+    class Decode:
+        def remote(self, root, image_paths, preprocess):
+            submitted.append(list(image_paths))
+            return f"ref{len(submitted)}"
+
+    def map_actors(engine, actor, init_args, method, parts, *, feed=None, **options):
+        planned.append((method, options))
+        return iter([feed(part) for part in parts] if feed else parts)
+
+    monkeypatch.setattr(ray_engine, "remote_task", lambda engine, fn: Decode())
+    monkeypatch.setattr(ray_engine, "connect", lambda engine: type("Ray", (), {"put": staticmethod(str)}))
+    monkeypatch.setattr(ray_engine, "map_actors", map_actors)
+    engine = engines.EngineConfig(engine="ray", shard_size=8)
+
+    monkeypatch.setattr(ray_engine, "cluster_resources", lambda engine: {"CPU": 4.0, "GPU": 1.0})
+    text, fed = embed_module._embed_on_ray(ws, EmbedConfig(image_size=32), engine, todo)
+    fed = list(fed)
+    assert text == "ray (1 GPU actor, decoding on Ray CPU tasks)"
+    assert [shas for shas, _ in fed] == [todo["sha256"].tolist()[i:i + 8] for i in (0, 8, 16)]
+    assert sum(submitted, []) == todo["image_path"].tolist()  # each image decoded once, in order
+    assert max(map(len, submitted)) <= embed_module.DECODE_BATCH
+    assert [len(refs) for _, refs in fed] == [4, 4, 2]  # shards of 8 over 4 CPUs: tasks of 2
+    method, options = planned[-1]
+    assert method == "embed_refs" and options["num_gpus"] == 1.0
+    assert options["num_cpus"] == 0  # a node's CPUs all left to decoding: held by the actor, they would starve it
+    assert options["per_actor"] * 4 >= 2 * 4  # shards queued: at least two decode tasks per CPU
+
+    monkeypatch.setattr(ray_engine, "cluster_resources", lambda engine: {"CPU": 2.0})
+    submitted.clear()
+    text, parts = embed_module._embed_on_ray(ws, EmbedConfig(image_size=32), engine, todo)
+    assert text == "ray (2 CPU actors)" and planned[-1][0] == "embed" and not submitted
+    assert sum((list(paths) for _, paths in parts), []) == todo["image_path"].tolist()

@@ -5,6 +5,7 @@ journal; Ray missing or a cluster that does not answer is one line."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 from dataclasses import replace
@@ -20,7 +21,7 @@ ray = pytest.importorskip("ray")
 from curate import engines  # noqa: E402
 from curate.cli.app import app  # noqa: E402
 from curate.demo.config import DemoConfig  # noqa: E402
-from curate.embed import EmbedConfig, EmbeddingCache, embeddable_images, run_embed  # noqa: E402
+from curate.embed import EmbedConfig, EmbeddingCache, decode_batch, embeddable_images, run_embed  # noqa: E402
 from curate.engines import EngineConfig  # noqa: E402
 from curate.engines import ray as ray_engine  # noqa: E402
 from curate.errors import UpstreamError  # noqa: E402
@@ -162,7 +163,7 @@ def test_a_killed_run_on_ray_resumes_from_its_journaled_shards(url_list, tmp_pat
 # -- the pixel pass (demo) and embed -----------------------------------------------------------------
 
 @pytest.mark.parametrize(("device", "workers", "actors"), [("cpu", 0, "2 CPU actors"),
-                                                        ("auto", 1, "1 GPU actor")])
+                                                        ("auto", 1, "1 GPU actor, decoding on Ray CPU tasks")])
 def test_demo_pixel_pass_and_embed_on_ray_match_the_local_engine(local_demo, tmp_path, device, workers, actors):
     ws = Workspace(tmp_path / "ray")
     with engines.use(on_ray()):
@@ -172,8 +173,8 @@ def test_demo_pixel_pass_and_embed_on_ray_match_the_local_engine(local_demo, tmp
     thumbnails = features.read_thumbnail_cache(ws.root)
     assert thumbnails and thumbnails == features.read_thumbnail_cache(local_demo.root)
 
-    # "auto" on the declared GPU: one actor whose decode process serves shard after shard (what a
-    # GPU cluster runs), here on the CPU
+    # "auto" on the declared GPU: one actor fed by decode tasks on the CPUs (what a GPU cluster
+    # runs), here on the CPU
     config = EmbedConfig(image_size=32, batch_size=8, workers=workers, device=device)
     local_report = run_embed(local_demo, config)
     with engines.use(on_ray()):
@@ -219,6 +220,44 @@ def test_a_shard_whose_worker_dies_is_run_again(local_demo, tmp_path, monkeypatc
     assert marker.exists()  # a worker did die
     assert report.fetched == PHOTOS
     catalogs_equal(local_demo, ws)
+
+
+def decode_killing_its_worker_once(marker: Path):
+    """`decode_batch`, but its first call anywhere kills its Ray worker process mid-decode."""
+
+    def decode(root, image_paths, preprocess):
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return decode_batch(root, image_paths, preprocess)
+        os._exit(1)
+
+    return decode
+
+
+def test_a_decode_task_whose_worker_dies_is_run_again(local_demo, tmp_path, monkeypatch):
+    """On a GPU cluster a decode task that loses its worker is run again by Ray, and the GPU actor
+    still gets every image: the vectors are the local engine's."""
+    import curate.embed as embed_module
+
+    marker = tmp_path / "killed"
+    monkeypatch.setattr(embed_module, "decode_batch", decode_killing_its_worker_once(marker))
+    config = EmbedConfig(image_size=32, batch_size=8, workers=0, device="auto")
+    ws = Workspace(tmp_path / "ray")
+    shutil.copytree(local_demo.root, ws.root)
+    shutil.rmtree(EmbeddingCache(ws, config.cache_key).dir, ignore_errors=True)
+    with engines.use(on_ray()):
+        report = run_embed(ws, config)
+    assert marker.exists()  # a decode worker did die
+    assert report.device == "ray (1 GPU actor, decoding on Ray CPU tasks)"
+    local = run_embed(local_demo, config)
+    assert report.computed == local.computed + local.cached == report.images
+    shas = embeddable_images(read_catalog(ws))["sha256"]
+    want, found, ok = EmbeddingCache(local_demo, config.cache_key).lookup(shas)
+    got, found_ray, ok_ray = EmbeddingCache(ws, config.cache_key).lookup(shas)
+    assert found.all() and found_ray.all()
+    np.testing.assert_array_equal(ok, ok_ray)
+    np.testing.assert_allclose(got, want, rtol=1e-2, atol=1e-2)
 
 
 class AlwaysFails:

@@ -76,12 +76,13 @@ def test_ingest_and_embed_on_ray_with_the_images_on_s3(tmp_path, s3_and_ray, one
     assert found.all() and ok.all()
     np.testing.assert_allclose(vectors, expected, atol=2e-2)  # float16 cache, other batches
 
-    # the GPU-actor path (device auto on the declared GPU): its decode process reads the bucket
+    # the GPU-actor path (device auto on the declared GPU): its decode tasks read the bucket, on the
+    # one CPU of this Ray, which the actor must leave to them
     gpu_path = EmbedConfig(workers=1, device="auto", image_size=64)
     run_embed(local, gpu_path)
     with engines.use(EngineConfig(engine="ray", shard_size=3)):
         report = run_embed(remote, gpu_path)
-    assert report.device == "ray (1 GPU actor)" and report.computed == len(shas)
+    assert report.device == "ray (1 GPU actor, decoding on Ray CPU tasks)" and report.computed == len(shas)
     vectors, found, ok = EmbeddingCache(remote, gpu_path.cache_key).lookup(shas)
     expected, *_ = EmbeddingCache(local, gpu_path.cache_key).lookup(shas)
     assert found.all() and ok.all()

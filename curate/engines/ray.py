@@ -130,6 +130,13 @@ def _result(ray, ref, index: int, total: int, config: EngineConfig) -> Any:
         raise _failure(ray, exc, index, total, config.max_retries + 1) from None
 
 
+def remote_task(config: EngineConfig, fn: Callable[..., Any], *, num_cpus: float = 1.0):
+    """`fn` as a Ray task (call `.remote(...)` for an ObjectRef) that Ray runs again, up to
+    `max_retries` times, when it raises or its worker dies."""
+    return connect(config).remote(fn).options(num_cpus=num_cpus, max_retries=config.max_retries,
+                                              retry_exceptions=True)
+
+
 def map_shards(config: EngineConfig, fn: Callable[..., Any], shards: Sequence, shared: Sequence = (), *,
                num_cpus: float = 1.0, in_flight: int | None = None) -> Iterator[tuple[int, Any]]:
     """(index, fn(*shared, shard)) for every shard, each run as a Ray task, as they finish.
@@ -142,7 +149,7 @@ def map_shards(config: EngineConfig, fn: Callable[..., Any], shards: Sequence, s
     ray = connect(config)
     if not len(shards):
         return
-    remote = ray.remote(fn).options(num_cpus=num_cpus, max_retries=config.max_retries, retry_exceptions=True)
+    remote = remote_task(config, fn, num_cpus=num_cpus)
     refs = [ray.put(value) for value in shared]
     window = in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
     queue = iter(enumerate(shards))
@@ -166,12 +173,14 @@ def map_shards(config: EngineConfig, fn: Callable[..., Any], shards: Sequence, s
 
 def map_actors(config: EngineConfig, actor_class: type, init_args: Sequence, method: str, shards: Sequence, *,
                actors: int, num_cpus: float = 1.0, num_gpus: float = 0.0,
-               per_actor: int = 2) -> Iterator[tuple[int, Any]]:
+               per_actor: int = 2, feed: Callable[[Any], Any] | None = None) -> Iterator[tuple[int, Any]]:
     """(index, actor.method(shard)) for every shard, on `actors` long-lived actors, as they finish.
 
     Each actor is built once (`actor_class(*init_args)`: load a model, say) and given up to
     `per_actor` shards at a time. A dead actor is restarted, and its shards run again, up
-    to `max_retries` times.
+    to `max_retries` times. With `feed`, the method gets `feed(shard)`, made on the driver just
+    before the shard's call is submitted: the shard's inputs as ObjectRefs of tasks started there
+    (decoding on the cluster's CPUs, say), so that only `per_actor` shards' inputs are in flight.
     """
     ray = connect(config)
     if not len(shards):
@@ -193,7 +202,8 @@ def map_actors(config: EngineConfig, actor_class: type, init_args: Sequence, met
                     break
                 number = min(load, key=load.get)
                 load[number] += 1
-                pending[getattr(handles[number], method).remote(item[1])] = (item[0], number)
+                argument = item[1] if feed is None else feed(item[1])
+                pending[getattr(handles[number], method).remote(argument)] = (item[0], number)
             if not pending:
                 return
             done, _ = ray.wait(list(pending), num_returns=1)

@@ -111,6 +111,16 @@ def load_backbone(name: str = DEFAULT_BACKBONE, pretrained: bool = True) -> Back
     raise UsageError(f"unknown backbone {name!r}; choose one of {', '.join(backbone_names())}")
 
 
+def backbone_preprocess(name: str) -> Preprocess:
+    """The input preprocessing of `load_backbone(name)`, without building the network (a decoding
+    worker needs it, not the weights)."""
+    if name == DEFAULT_BACKBONE:
+        return LITE_PREPROCESS
+    if name in TORCHVISION_BACKBONES:
+        return Preprocess(size=224)
+    raise UsageError(f"unknown backbone {name!r}; choose one of {', '.join(backbone_names())}")
+
+
 def _efficientnet_lite0(pretrained: bool) -> Backbone:
     import torch
     from torch import nn
@@ -130,7 +140,7 @@ def _efficientnet_lite0(pretrained: bool) -> Backbone:
             return self.net.features(x)
 
     head = nn.Sequential(model._dropout, model._fc)
-    return Backbone(DEFAULT_BACKBONE, Lite0Features(model), FEATURES, LITE_PREPROCESS, head)
+    return Backbone(DEFAULT_BACKBONE, Lite0Features(model), FEATURES, backbone_preprocess(DEFAULT_BACKBONE), head)
 
 
 def lite0_weights_path() -> Path:
@@ -168,7 +178,7 @@ def _torchvision(name: str, pretrained: bool) -> Backbone:
     parent, attribute, linear = _last_linear(model)
     setattr(parent, attribute, nn.Identity())
     head = nn.Sequential(linear)
-    return Backbone(name, model, linear.in_features, Preprocess(size=224), head)
+    return Backbone(name, model, linear.in_features, backbone_preprocess(name), head)
 
 
 def _last_linear(model):

@@ -66,34 +66,6 @@ class ImageFiles:
         return (index, *decoded(self.paths[index], self.preprocess))
 
 
-class ImagesByKey:
-    """A map-style dataset keyed by (position, path) pairs; item = (position, uint8 tensor, ok).
-
-    The paths travel with the keys a batch sampler hands out (`KeyBatches`), not with the
-    dataset, so one loader with persistent worker processes serves shard after shard.
-    """
-
-    def __init__(self, preprocess: Preprocess):
-        self.preprocess = preprocess
-
-    def __getitem__(self, key):
-        position, path = key
-        return (position, *decoded(path, self.preprocess))
-
-
-class KeyBatches:
-    """A batch sampler whose batches (lists of `ImagesByKey` keys) are set before each pass."""
-
-    def __init__(self):
-        self.batches: list[list] = []
-
-    def __iter__(self):
-        return iter(self.batches)
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-
 def decoded(path, preprocess: Preprocess):
     """(uint8 tensor, ok) of one image file; a zero image and ok=False when it does not decode."""
     import torch
