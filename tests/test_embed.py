@@ -352,7 +352,7 @@ def test_a_ray_gpu_cluster_decodes_on_its_cpus_and_runs_the_model_on_its_gpus(tm
     import curate.embed as embed_module
     from curate.engines import ray as ray_engine
 
-    ws = _folder_workspace(tmp_path, [(9 * i, 200 - 9 * i, 40) for i in range(20)])
+    ws = _folder_workspace(tmp_path, [(7 * i, 250 - 7 * i, 40) for i in range(36)])
     todo = embed_module.embeddable_images(read_catalog(ws))
     submitted, planned = [], []
 
@@ -374,10 +374,10 @@ def test_a_ray_gpu_cluster_decodes_on_its_cpus_and_runs_the_model_on_its_gpus(tm
     text, fed = embed_module._embed_on_ray(ws, EmbedConfig(image_size=32), engine, todo)
     fed = list(fed)
     assert text == "ray (1 GPU actor, decoding on Ray CPU tasks)"
-    assert [shas for shas, _ in fed] == [todo["sha256"].tolist()[i:i + 8] for i in (0, 8, 16)]
+    assert [shas for shas, _ in fed] == [todo["sha256"].tolist()[i:i + 8] for i in range(0, 36, 8)]
     assert sum(submitted, []) == todo["image_path"].tolist()  # each image decoded once, in order
     assert max(map(len, submitted)) <= embed_module.DECODE_BATCH
-    assert [len(refs) for _, refs in fed] == [4, 4, 2]  # shards of 8 over 4 CPUs: tasks of 2
+    assert [len(refs) for _, refs in fed] == [4, 4, 4, 4, 2]  # shards of 8 over 4 CPUs: tasks of 2
     method, options = planned[-1]
     assert method == "embed_refs" and options["num_gpus"] == 1.0
     assert options["num_cpus"] == 0  # a node's CPUs all left to decoding: held by the actor, they would starve it

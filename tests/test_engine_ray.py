@@ -37,7 +37,7 @@ from tests.httpfixtures import FakeServer, Response  # noqa: E402
 runner = CliRunner()
 PHOTOS = 24  # demo photos: a small collection, several shards
 DEMO = DemoConfig(photos=PHOTOS, seed=3, image_width=64, image_height=48)
-SHARD = 5  # records per shard: 24 photos are 5 shards, the last one short
+SHARD = 2  # records per shard: 24 photos are 12 shards (a Ray of 2 CPUs would cut shards of 3)
 URLS = 22
 
 
@@ -317,7 +317,7 @@ def test_engine_flags_are_checked(tmp_path, flags, message):
 RECIPE = '''labels_from = "skylines"
 [[sources]]
 kind = "demo"
-photos = 6
+photos = 20
 image_width = 64
 image_height = 48
 [engine]
@@ -344,8 +344,8 @@ def test_a_recipes_engine_section_runs_its_ingest_on_ray(tmp_path, monkeypatch):
     steps = pipeline.plan(recipe)
     assert "engine" not in steps[0].settings  # where it runs does not change what it makes
     pipeline.run_pipeline(Workspace(tmp_path / "ws"), recipe, steps[:1], echo=lambda line: None)
-    assert shard_sizes == [2, 2, 2]
-    assert len(read_catalog(Workspace(tmp_path / "ws"))) == 6
+    assert shard_sizes == [2] * 10  # the recipe's size: 20 photos give 2 CPUs 5 rounds of shards each
+    assert len(read_catalog(Workspace(tmp_path / "ws"))) == 20
 
 
 def test_a_recipes_engine_section_is_checked(tmp_path):

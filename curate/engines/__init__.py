@@ -43,7 +43,8 @@ class EngineConfig:
     ray_address: str | None = setting(None, metavar="ADDR", help=(
         "Ray cluster to join with engine ray (default: $RAY_ADDRESS, else a local Ray on this machine's CPUs)."))
     shard_size: int = setting(DEFAULT_SHARD_SIZE, help=(
-        "Records (ingest) or images (embed) per Ray task; each finished shard is journaled."))
+        "Records (ingest) or images (embed) per Ray task, at most (a small run is cut finer, 4 shards "
+        "per CPU); each finished shard is journaled."))
     max_retries: int = setting(3, help="How many times Ray runs a failed or killed shard again before stopping.")
 
     def __post_init__(self) -> None:

@@ -103,12 +103,24 @@ def cluster_resources(config: EngineConfig) -> dict[str, float]:
     return dict(connect(config).cluster_resources())
 
 
+# Shards per slot a collection is cut into at least: shards differ in cost (real photos differ in
+# size, bad files are cheap), and with one round per slot the slowest shard leaves the other
+# slots idle; with four the last round is a quarter of the work (docs/benchmarks.md).
+ROUNDS = 4
+
+
 def shard_size(config: EngineConfig, items: int, slots: int | None = None) -> int:
-    """Items per shard: config.shard_size, smaller when that would leave some of the cluster's
-    `slots` (default: its CPUs) without a shard (a small collection is spread, not queued)."""
+    """Items per shard: config.shard_size, smaller when that would give the cluster's `slots`
+    (default: its CPUs) fewer than ROUNDS shards each (a small collection is spread, not queued).
+
+    >>> shard_size(EngineConfig(engine="ray"), 2000, slots=8)   # not 250: one round for 8 CPUs
+    63
+    >>> shard_size(EngineConfig(engine="ray"), 10**6, slots=8), shard_size(EngineConfig(engine="ray"), 3, slots=8)
+    (500, 1)
+    """
     if slots is None:
         slots = max(1, int(cluster_resources(config).get("CPU", 1)))
-    return max(1, min(config.shard_size, math.ceil(items / max(1, slots))))
+    return max(1, min(config.shard_size, math.ceil(items / (ROUNDS * max(1, slots)))))
 
 
 def _failure(ray, exc: Exception, index: int, total: int, tries: int) -> Exception:
