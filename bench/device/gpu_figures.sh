@@ -34,8 +34,9 @@ step() {  # step NAME SECONDS COMMAND...: the log in $OUT/NAME.log, its progress
 
 # issue Q: the pixel pass from 1 to 8 Ray CPUs (>= 0.8 of linear), Ray GPU embedding (>= 0.9x local).
 # 2026-12-04 (H200): pixels 0.76 with shards of 50, i.e. 5 rounds at 8 CPUs; shards of 25 halve the
-# last round's imbalance. Embedding 0.49x before decode batches were spread over the workers, a
-# GPU actor kept its decode processes from shard to shard and the local engine streamed its images.
+# last round's imbalance (the engine now cuts at least 4 shards per CPU by itself). Embedding 0.49x
+# when a GPU actor decoded with its own processes; it now only runs the model, fed by Ray decode
+# tasks on the other CPUs, and the local engine streams its images through one loader.
 step ray-pixels 180 python3 bench/ray_scaling.py pixels --photos 2000 --cpus 1 2 4 8 --side 640 --shard-size 25
 step ray-embed 120 python3 bench/ray_scaling.py embed --images 4000 --side 640 --batch-size 256 --workers 12
 # owed since issue E: the embedding throughput (2026-12-04's run disagreed 29x between its rounds:
