@@ -414,10 +414,13 @@ class EmbedWorker:
         prepare_model(self.backbone, self.device)  # a device that does not work fails the actor's start
 
     def embed(self, shard: tuple[list[str], list[str]]) -> tuple[list[str], tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """(shas, (vectors, ok, present)) of one shard of (shas, stored image paths), decoded here."""
+        """(shas, (vectors, ok, present)) of one shard of (shas, stored image paths), decoded here a
+        batch at a time (a whole shard of large crops would hold hundreds of MB per actor)."""
         shas, image_paths = shard
-        batch = decode_batch(self.root, image_paths, self.backbone.preprocess)
-        return shas, embed_decoded(self.backbone, self.device, [batch], self.config.batch_size)
+        size, preprocess = self.config.batch_size, self.backbone.preprocess
+        batches = (decode_batch(self.root, image_paths[start:start + size], preprocess)
+                   for start in range(0, len(image_paths), size))
+        return shas, embed_decoded(self.backbone, self.device, batches, size)
 
     def embed_refs(self, shard: tuple[list[str], list]) -> tuple[list[str], tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(shas, (vectors, ok, present)) of one shard of (shas, ObjectRefs of its `decode_batch`

@@ -388,3 +388,28 @@ def test_a_ray_gpu_cluster_decodes_on_its_cpus_and_runs_the_model_on_its_gpus(tm
     text, parts = embed_module._embed_on_ray(ws, EmbedConfig(image_size=32), engine, todo)
     assert text == "ray (2 CPU actors)" and planned[-1][0] == "embed" and not submitted
     assert sum((list(paths) for _, paths in parts), []) == todo["image_path"].tolist()
+
+
+def test_a_ray_cpu_actor_decodes_its_shard_a_batch_at_a_time(tmp_path, monkeypatch):
+    """A CPU actor (one per CPU on a cluster without GPUs) decodes `batch_size` images at a time, not
+    its whole shard at once (500 crops of 384 px would be 220 MB per actor), and gives the local
+    engine's vectors."""
+    import torch
+
+    import curate.embed as embed_module
+    from curate.embed import EmbedWorker, embed_chunk
+
+    ws = _folder_workspace(tmp_path, [(30 * i, 200 - 30 * i, 90) for i in range(7)])
+    catalog = read_catalog(ws)
+    shas, paths = catalog["sha256"].tolist(), catalog["image_path"].tolist()
+    config = EmbedConfig(batch_size=3, image_size=32, device="cpu")
+    decoded_sizes = []
+    decode = embed_module.decode_batch
+    monkeypatch.setattr(embed_module, "decode_batch", lambda root, batch, preprocess:
+                        decoded_sizes.append(len(batch)) or decode(root, batch, preprocess))
+    worker = EmbedWorker(ws.root, config)
+    got_shas, (vectors, ok, present) = worker.embed((shas, paths))
+    assert decoded_sizes == [3, 3, 1]
+    expected, *_ = embed_chunk(worker.backbone, [ws.root / p for p in paths], torch.device("cpu"), 3, 0)
+    assert got_shas == shas and ok.all() and present.all()
+    np.testing.assert_allclose(vectors, expected, rtol=1e-5, atol=1e-5)
