@@ -11,6 +11,8 @@ Rows are never deleted: a stage that rejects a photo sets ``status='dropped'``,
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 
 import pandas as pd
@@ -140,6 +142,16 @@ NO_LABEL = "(no label)"  # how tables and reports name a missing label
 def arrow_schema() -> pa.Schema:
     """The Arrow schema the catalog is written with."""
     return pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in COLUMNS])
+
+
+@functools.cache
+def pandas_metadata() -> bytes:
+    """The `pandas` key of the catalog's Parquet metadata, as the pandas path writes it for the
+    declared types: a writer that does not go through pandas (the DuckDB engine) attaches it, so
+    that a plain `pd.read_parquet` of either engine's catalog gives the same dtypes (nullable
+    integers stay Int32, not float64)."""
+    table = pa.Table.from_pandas(to_pandas(arrow_schema().empty_table()), schema=arrow_schema(), preserve_index=False)
+    return table.schema.metadata[b"pandas"]
 
 
 def empty_catalog() -> pd.DataFrame:

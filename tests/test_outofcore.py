@@ -206,7 +206,7 @@ def test_io_edges_give_the_same_workspace(tmp_path, monkeypatch):
     catalog = generated(200, 3, owners=20, images=80, missing=0.1, prior=False)
     decisions = [{"id": "d1", "photo_id": catalog.loc[5, "photo_id"], "action": "drop"},
                  {"id": "d2", "photo_id": catalog.loc[9, "photo_id"], "action": "relabel", "label": "oslo"}]
-    results = {}
+    results, plain = {}, {}
     for engine in ("pandas", "duckdb"):
         monkeypatch.setenv(outofcore.ENGINE_ENV, engine)
         ws = Workspace(tmp_path / engine)
@@ -216,7 +216,10 @@ def test_io_edges_give_the_same_workspace(tmp_path, monkeypatch):
         run_split(ws, SplitConfig(seed=1))
         facts = workspace_summary(ws)
         results[engine] = (read_catalog(ws), workspace_leakage(ws), facts, pq.read_schema(ws.catalog_path))
+        plain[engine] = pd.read_parquet(ws.catalog_path)  # a user's own script, not curate's reader
     (expected, leaks, facts, arrow), (got, got_leaks, got_facts, got_arrow) = results["pandas"], results["duckdb"]
+    assert plain["duckdb"].dtypes.to_dict() == plain["pandas"].dtypes.to_dict()
+    assert str(plain["duckdb"]["width"].dtype) == "Int32"  # a nullable integer, not float64 with NaN
     assert_same_rows(expected, got, [name for name in schema.NAMES if name != "geo_distance_km"])
     assert got.loc[5, "review_status"] == "dropped" and got.loc[9, "review_label"] == "oslo"
     pd.testing.assert_frame_equal(got_leaks, leaks)

@@ -191,8 +191,9 @@ def write_catalog(con, catalog: Catalog, query: str) -> None:
             out = tmp / "part-00000.parquet"
         else:
             out = tmp
+        pandas = literal(schema.pandas_metadata().decode("utf-8"))  # pd.read_parquet's dtypes, as pandas writes
         con.execute(f"COPY final TO {literal(str(out))} (FORMAT parquet, COMPRESSION zstd, "
-                    f"ROW_GROUP_SIZE {ROW_GROUP})")
+                    f"ROW_GROUP_SIZE {ROW_GROUP}, KV_METADATA {{pandas: {pandas}}})")
         with open(out, "rb") as handle:
             os.fsync(handle.fileno())
         if folder:
