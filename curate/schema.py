@@ -12,7 +12,6 @@ Rows are never deleted: a stage that rejects a photo sets ``status='dropped'``,
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass
 
 import pandas as pd
