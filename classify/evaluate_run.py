@@ -114,12 +114,28 @@ def off_topic_photos_of(catalog: pd.DataFrame, split: str = "test") -> pd.DataFr
     return catalog.loc[chosen, [schema.PHOTO_ID, "owner_id", "image_path"]].reset_index(drop=True)
 
 
-def predict_photos(predictor, ws: Workspace, image_paths: list, batch_size: int = BATCH_SIZE, gate=None):
+def cached_probe_features(predictor, ws: Workspace, shas: list) -> tuple[np.ndarray, np.ndarray] | None:
+    """For a linear probe (its backbone is the pretrained one, unchanged): ((N, dim) features, found
+    (N,)) of the photos with these image sha256s from the workspace's caches (`FeatureCache.cached`:
+    the features the probe was fitted on, from `curate embed`'s vectors), so that evaluating it does
+    not decode and run the backbone again. None for a fine-tuned run, whose backbone has changed."""
+    if not predictor.meta.config.get("probe"):
+        return None
+    from classify.probe import FeatureCache
+
+    cache = FeatureCache(ws, predictor.meta.backbone, predictor.preprocess.size)
+    return cache.cached([str(sha) if isinstance(sha, str) else "" for sha in shas], predictor.feature_dim)
+
+
+def predict_photos(predictor, ws: Workspace, image_paths: list, batch_size: int = BATCH_SIZE, gate=None,
+                   cached: tuple[np.ndarray, np.ndarray] | None = None):
     """(probabilities (N, K) with zero rows for failures, ok (N,) bool, {index: reason}, topic scores (N,)
     from `gate` (classify.gate.Gate) on the same forward pass's features, NaN for failures; None without a gate).
 
     Images are decoded on a few threads (PIL releases the GIL), `batch_size` at a time, so
-    memory stays bounded however large the split is.
+    memory stays bounded however large the split is. With `cached` ((N, dim) features, found (N,):
+    `cached_probe_features`), the photos found are scored from their features by the head alone,
+    and only the others are decoded.
     """
     probs = np.zeros((len(image_paths), len(predictor.classes)), np.float32)
     topic_scores = None if gate is None else np.full(len(image_paths), np.nan)
@@ -127,11 +143,19 @@ def predict_photos(predictor, ws: Workspace, image_paths: list, batch_size: int 
     failures: dict[int, str] = {}
     from curate.vision.images import draft_side
 
+    todo = np.arange(len(image_paths))
+    if cached is not None and cached[1].any():
+        features, found = cached
+        probs[found] = predictor.probabilities_from_features(features[found])
+        if gate is not None:
+            topic_scores[found] = gate.scores(features[found])
+        ok[found] = True
+        todo = todo[~found]
     min_side = draft_side(predictor.preprocess)  # the decode `curate embed` and a probe's features use
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool, \
-            progress_bar(f"evaluating {len(image_paths):,} photos", len(image_paths)) as advance:
-        for start in range(0, len(image_paths), batch_size):
-            indices = range(start, min(start + batch_size, len(image_paths)))
+            progress_bar(f"evaluating {len(todo):,} photos", len(todo)) as advance:
+        for start in range(0, len(todo), batch_size):
+            indices = todo[start:start + batch_size].tolist()
             opened = list(pool.map(lambda i: _open(ws, image_paths[i], min_side), indices))
             images = []
             for index, (image, reason) in zip(indices, opened):
@@ -175,7 +199,10 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
 
         catalog_hash = frame_sha256(catalog)
     photos, unknown = select_photos(catalog, predictor.classes, split)
-    probs, ok, failures, topic_scores = predict_photos(predictor, ws, photos["image_path"].tolist(), batch_size, gate)
+    sha_of = dict(zip(catalog[schema.PHOTO_ID], catalog["sha256"]))
+    cached = cached_probe_features(predictor, ws, photos[schema.PHOTO_ID].map(sha_of).tolist())
+    probs, ok, failures, topic_scores = predict_photos(predictor, ws, photos["image_path"].tolist(), batch_size, gate,
+                                                       cached)
     unreadable = [{"photo_id": photos.at[i, schema.PHOTO_ID], "reason": reason} for i, reason in failures.items()]
     if not ok.any():
         raise DataContractError(f"none of the {len(photos)} {split} images could be read "
@@ -207,7 +234,9 @@ def run_sandals_test(predictor, gate, ws: Workspace, catalog: pd.DataFrame, spli
     images left out and counted), the gate used, `on_topic_gated` (`wrongly_gated` on the split) and
     `on_topic_answered` (the split's on-topic photos answered by the same rule: its other side)."""
     photos = off_topic_photos_of(catalog, split)
-    probs, ok, _, scores = predict_photos(predictor, ws, photos["image_path"].tolist(), batch_size, gate)
+    sha_of = dict(zip(catalog[schema.PHOTO_ID], catalog["sha256"]))
+    cached = cached_probe_features(predictor, ws, photos[schema.PHOTO_ID].map(sha_of).tolist())
+    probs, ok, _, scores = predict_photos(predictor, ws, photos["image_path"].tolist(), batch_size, gate, cached)
     result = sandals_score(probs[ok], None if gate is None else scores[ok], None if gate is None else gate.threshold)
     result["on_topic_wrongly_gated"] = on_topic_gated
     result["on_topic_answered"] = on_topic_answered

@@ -228,6 +228,16 @@ class Predictor:
             pooled, logits = model.features_and_logits(batch, all_outputs=True)
             return model.label_probabilities(logits).cpu().numpy(), pooled.float().cpu().numpy()
 
+    def probabilities_from_features(self, features: np.ndarray) -> np.ndarray:
+        """(N, classes) probabilities from pooled features (N, dim), the head alone: what
+        `predict_with_features` gives for the images those features were pooled from."""
+        if not len(features):
+            return np.zeros((0, len(self.classes)), np.float32)
+        with torch.inference_mode():
+            model = _unwrap(self.model)
+            logits = model.head(torch.from_numpy(np.ascontiguousarray(features, np.float32)).to(self.device))
+            return model.label_probabilities(logits).cpu().numpy()
+
     @property
     def feature_dim(self) -> int:
         """Width of the pooled features (the head's input)."""

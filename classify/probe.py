@@ -77,6 +77,24 @@ class FeatureCache:
             vectors[~found] = np.stack([by_sha[sha] for sha in series[~found]])
         return vectors
 
+    def cached(self, shas: list[str], dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """((N, dim) float32 features, found (N,)) of `shas` from the caches alone, nothing computed:
+        this cache first, then `curate embed`'s readable vectors. A vector of another width, or all
+        zeros (an image that did not decode when it was cached), is not found: its photo is decoded
+        again by the caller, which then says why it is unreadable."""
+        import pandas as pd
+
+        series = pd.Series(shas, dtype=object)
+        features = np.zeros((len(series), dim), np.float32)
+        found = np.zeros(len(series), bool)
+        for cache, needs_ok in ((self.store, False), (self.embedded, True)):
+            vectors, has, ok = cache.lookup(series)
+            if vectors.ndim != 2 or vectors.shape[1] != dim:
+                continue
+            take = has & ~found & (ok if needs_ok else True) & vectors.any(axis=1)
+            features[take], found[take] = vectors[take], True
+        return features, found
+
     def _borrow_or_compute(self, first, compute) -> np.ndarray:
         """Features of the distinct images `first` (indexed by position into the caller's list):
         `curate embed`'s vectors where it has a readable one, `compute` for the others."""

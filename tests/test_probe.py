@@ -273,3 +273,51 @@ def test_a_best_strength_at_the_grid_edge_is_searched_beyond_it():
     vx, vy = _blobs(rng, [[0.0] * 8, [0.4] * 8], 30, scale=1.0)
     _, _, inside = fit_head(x, y, vx, vy, outputs=2)
     assert min(PROBE_C) < inside["c"] < max(PROBE_C) and len(inside["grid"]) == len(PROBE_C)
+
+
+def test_evaluating_a_probe_reads_its_cached_features_and_decodes_only_the_rest(tmp_path, monkeypatch):
+    """A probe's backbone is the pretrained one, so `classify evaluate` scores the photos whose
+    features the workspace has cached (`curate embed` at the run's crop) by the head alone, as the
+    decoded photos would be scored, and decodes only the others: one whose vector is missing, one
+    cached as undecodable (its unreadable reason still comes from decoding it)."""
+    import classify.evaluate_run as evaluate_run
+    from curate import objectstore
+    from curate.embed import EmbedConfig, EmbeddingCache, embed_chunk, embeddable_images, load_embedder
+
+    ws = demo_workspace(tmp_path / "ws")
+    train(ws, tmp_path / "run", TrainConfig(**PROBE, seed=0))
+    predictor = Predictor(tmp_path / "run", "cpu")
+    catalog = read_catalog(ws)
+    test, _ = evaluate_run.select_photos(catalog, predictor.classes, "test")
+    test = test.merge(catalog[["photo_id", "sha256"]], on="photo_id")
+    decoded = []
+    real_open = evaluate_run._open
+    monkeypatch.setattr(evaluate_run, "_open", lambda ws, path, side: decoded.append(path) or real_open(ws, path, side))
+    fresh, fresh_ok, _, _ = evaluate_run.predict_photos(predictor, ws, test["image_path"].tolist())
+    assert fresh_ok.all() and len(decoded) == len(test) > 10
+
+    # `curate embed --image-size 48` has run, but for one photo, and another did not decode then
+    images = embeddable_images(catalog)
+    left_out, broken = test["sha256"].iloc[0], test["sha256"].iloc[1]
+    images = images[images["sha256"] != left_out]
+    vectors, ok, _ = embed_chunk(load_embedder(EmbedConfig(image_size=48)),
+                                 [objectstore.locate(ws, path) for path in images["image_path"]], torch.device("cpu"),
+                                 32, 0)
+    ok = ok & (images["sha256"] != broken).to_numpy()
+    vectors[~ok] = 0.0
+    EmbeddingCache(ws, "efficientnet_lite0-48px").append(images["sha256"].tolist(), vectors, ok)
+    cached = evaluate_run.cached_probe_features(predictor, ws, test["sha256"].tolist())
+    assert cached[1].tolist() == [False, False] + [True] * (len(test) - 2)
+    decoded.clear()
+    probs, got_ok, _, _ = evaluate_run.predict_photos(predictor, ws, test["image_path"].tolist(), cached=cached)
+    assert decoded == test["image_path"].iloc[:2].tolist() and got_ok.all()
+    np.testing.assert_allclose(probs, fresh, atol=3e-2)
+    assert np.mean(probs.argmax(1) == fresh.argmax(1)) >= 0.95  # the same answers but where float16 tips a near tie
+
+    # the whole command: only those two decoded; the one that no longer decodes is reported unreadable
+    (ws.root / test["image_path"].iloc[1]).write_bytes(b"no longer a photo")
+    decoded.clear()
+    evaluation = evaluate_run.evaluate_run(tmp_path / "run", ws, sandals=False)
+    assert decoded == test["image_path"].iloc[:2].tolist()
+    assert [row["photo_id"] for row in evaluation.unreadable] == [test["photo_id"].iloc[1]]
+    assert len(evaluation.photos) == len(test) - 1
