@@ -241,16 +241,25 @@ def fit_run_gate(ws, run_dir: Path, catalog, device, cache_side: int = 256, seed
     if negatives.empty:
         return _no_gate(run_dir, "no photos dropped as off_topic outside the test owners (run `curate prefilter` "
                                  "before `curate split` to get a gate)")
-    rows = _labelled_for_gate(positives, negatives)
-    rows = rows.assign(resized=ensure_resized(ws, rows, cache_side)).reset_index(drop=True)
-    rows = rows[rows["resized"].notna()].reset_index(drop=True)
-    on_topic = (rows["_gate_on_topic"]).to_numpy(bool)
+    rows = _labelled_for_gate(positives, negatives).reset_index(drop=True)
     model, meta = load_model(run_dir, device)
-    paths = [objectstore.locate(ws, path) for path in rows["image_path"]]  # the originals, decoded as predict does
-    if meta.config.get("probe"):  # the backbone is the pretrained one: its features are cached by image
+    probe = bool(meta.config.get("probe"))  # the backbone is the pretrained one: its features are cached by image
+    if probe:
         from classify.probe import FeatureCache
 
         cache = FeatureCache(ws, meta.backbone, meta.preprocessing().size)
+        vouched = cache.cached(rows["sha256"].astype(str).tolist(), int(model.head[-1].in_features))[1]
+    else:
+        vouched = np.zeros(len(rows), bool)
+    # rows whose image may not decode are checked by resizing them (the training cache: a decode
+    # each); a row with a usable cached vector decoded when it was cached, and a probe reads only that
+    checked = ensure_resized(ws, rows[~vouched], cache_side)
+    readable = vouched.copy()
+    readable[np.flatnonzero(~vouched)] = checked.notna().to_numpy()
+    rows = rows[readable].reset_index(drop=True)
+    on_topic = (rows["_gate_on_topic"]).to_numpy(bool)
+    paths = [objectstore.locate(ws, path) for path in rows["image_path"]]  # the originals, decoded as predict does
+    if probe:
         features = cache.features(rows["sha256"].astype(str).tolist(), lambda positions: pooled_features(
             model, [paths[i] for i in positions], meta.preprocessing(), device))
     else:

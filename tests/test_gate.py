@@ -496,3 +496,31 @@ def test_a_probe_run_gets_a_gate_on_the_features_it_was_fitted_on(gated, tmp_pat
     labels = [row["label"] for row in rows]
     assert np.mean([label == OFF_TOPIC for label in labels[:len(off)]]) >= 0.8
     assert np.mean([label == OFF_TOPIC for label in labels[len(off):]]) <= 0.2
+
+
+def test_a_probes_gate_decodes_no_photo_that_curate_embed_has_a_vector_for(gated, tmp_path, monkeypatch):
+    """A probe without `--off-topic-class` fits its gate on off-topic photos it did not train on.
+    Where `curate embed` has a vector at the probe's crop (the fixture embedded at 64 px), the photo
+    decoded then and the gate reads that vector, so it is not decoded again to check that it
+    decodes (the resized training cache, a decode each); the gate is the one the check gives."""
+    import classify.data as data
+    import classify.probe as probe
+    from classify.gate import GATE_WEIGHTS
+
+    ws = gated[0]
+    checked = []
+    real = data.ensure_resized
+    monkeypatch.setattr(data, "ensure_resized", lambda ws, rows, *a, **k: checked.append(len(rows))
+                        or real(ws, rows, *a, **k))
+    config = TrainConfig(**{**TINY, "image_size": 64, "cache_side": 72, "probe": True})
+    trainer = train(ws, tmp_path / "probe", config)
+    assert trainer.gate and trainer.gate["fitted"], trainer.gate
+    assert checked[-1] == 0, checked  # the gate's check comes last, after the training data's
+
+    # the same fit with every row checked by decoding, as before: the same gate
+    monkeypatch.setattr(probe.FeatureCache, "cached", lambda self, shas, dim: (np.zeros((len(shas), dim)),
+                                                                               np.zeros(len(shas), bool)))
+    checked.clear()
+    decoded = train(ws, tmp_path / "decoded", config)
+    assert checked[-1] > 0 and decoded.gate == trainer.gate
+    assert (tmp_path / "probe" / GATE_WEIGHTS).read_bytes() == (tmp_path / "decoded" / GATE_WEIGHTS).read_bytes()
