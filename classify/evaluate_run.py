@@ -114,17 +114,20 @@ def off_topic_photos_of(catalog: pd.DataFrame, split: str = "test") -> pd.DataFr
     return catalog.loc[chosen, [schema.PHOTO_ID, "owner_id", "image_path"]].reset_index(drop=True)
 
 
-def cached_probe_features(predictor, ws: Workspace, shas: list) -> tuple[np.ndarray, np.ndarray] | None:
+def cached_probe_features(predictor, ws: Workspace, catalog: pd.DataFrame,
+                          photo_ids: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     """For a linear probe (its backbone is the pretrained one, unchanged): ((N, dim) features, found
-    (N,)) of the photos with these image sha256s from the workspace's caches (`FeatureCache.cached`:
-    the features the probe was fitted on, from `curate embed`'s vectors), so that evaluating it does
-    not decode and run the backbone again. None for a fine-tuned run, whose backbone has changed."""
+    (N,)) of the catalog's photos `photo_ids` from the workspace's caches (`FeatureCache.cached`, by
+    image sha256: the features the probe was fitted on, from `curate embed`'s vectors), so that
+    evaluating it does not decode and run the backbone again. None for a fine-tuned run, whose
+    backbone has changed."""
     if not predictor.meta.config.get("probe"):
         return None
     from classify.probe import FeatureCache
 
+    shas = catalog.set_index(schema.PHOTO_ID)["sha256"].reindex(photo_ids.to_numpy())
     cache = FeatureCache(ws, predictor.meta.backbone, predictor.preprocess.size)
-    return cache.cached([str(sha) if isinstance(sha, str) else "" for sha in shas], predictor.feature_dim)
+    return cache.cached([sha if isinstance(sha, str) else "" for sha in shas], predictor.feature_dim)
 
 
 def predict_photos(predictor, ws: Workspace, image_paths: list, batch_size: int = BATCH_SIZE, gate=None,
@@ -199,8 +202,7 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
 
         catalog_hash = frame_sha256(catalog)
     photos, unknown = select_photos(catalog, predictor.classes, split)
-    sha_of = dict(zip(catalog[schema.PHOTO_ID], catalog["sha256"]))
-    cached = cached_probe_features(predictor, ws, photos[schema.PHOTO_ID].map(sha_of).tolist())
+    cached = cached_probe_features(predictor, ws, catalog, photos[schema.PHOTO_ID])
     probs, ok, failures, topic_scores = predict_photos(predictor, ws, photos["image_path"].tolist(), batch_size, gate,
                                                        cached)
     unreadable = [{"photo_id": photos.at[i, schema.PHOTO_ID], "reason": reason} for i, reason in failures.items()]
@@ -234,8 +236,7 @@ def run_sandals_test(predictor, gate, ws: Workspace, catalog: pd.DataFrame, spli
     images left out and counted), the gate used, `on_topic_gated` (`wrongly_gated` on the split) and
     `on_topic_answered` (the split's on-topic photos answered by the same rule: its other side)."""
     photos = off_topic_photos_of(catalog, split)
-    sha_of = dict(zip(catalog[schema.PHOTO_ID], catalog["sha256"]))
-    cached = cached_probe_features(predictor, ws, photos[schema.PHOTO_ID].map(sha_of).tolist())
+    cached = cached_probe_features(predictor, ws, catalog, photos[schema.PHOTO_ID])
     probs, ok, _, scores = predict_photos(predictor, ws, photos["image_path"].tolist(), batch_size, gate, cached)
     result = sandals_score(probs[ok], None if gate is None else scores[ok], None if gate is None else gate.threshold)
     result["on_topic_wrongly_gated"] = on_topic_gated

@@ -313,9 +313,13 @@ def embed_stream(backbone: Backbone, paths: list[Path], device, batch_size: int,
 def _finished(vectors: np.ndarray, ok: np.ndarray, paths: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(vectors zeroed where not ok, ok, file present flags) of one embedded chunk."""
     vectors[~ok] = 0.0
-    # undecodable is for good; gone is not (only a failed read asks the store: a request per image on S3)
-    present = np.array([bool(read) or objectstore.exists(path) for read, path in zip(ok, paths)], dtype=bool)
-    return vectors, ok, present
+    return vectors, ok, _present(ok, paths)
+
+
+def _present(ok: np.ndarray, paths: list) -> np.ndarray:
+    """Whether each image file is there: undecodable is for good, gone is not (only a failed read
+    asks the store: a request per image on S3)."""
+    return np.array([bool(read) or objectstore.exists(path) for read, path in zip(ok, paths)], dtype=bool)
 
 
 def embed_chunk(backbone: Backbone, paths: list[Path], device, batch_size: int, workers: int,
@@ -359,8 +363,7 @@ def decode_batch(root: Path, image_paths: list[str], preprocess) -> tuple[np.nda
     for i, path in enumerate(paths):
         image, ok[i] = decoded(path, preprocess)
         images[i] = image.numpy()
-    present = np.array([bool(read) or objectstore.exists(path) for read, path in zip(ok, paths)], dtype=bool)
-    return images, ok, present
+    return images, ok, _present(ok, paths)
 
 
 def embed_decoded(backbone: Backbone, device, batches, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -306,7 +306,7 @@ def test_evaluating_a_probe_reads_its_cached_features_and_decodes_only_the_rest(
     ok = ok & (images["sha256"] != broken).to_numpy()
     vectors[~ok] = 0.0
     EmbeddingCache(ws, "efficientnet_lite0-48px").append(images["sha256"].tolist(), vectors, ok)
-    cached = evaluate_run.cached_probe_features(predictor, ws, test["sha256"].tolist())
+    cached = evaluate_run.cached_probe_features(predictor, ws, catalog, test["photo_id"])
     assert cached[1].tolist() == [False, False] + [True] * (len(test) - 2)
     decoded.clear()
     probs, got_ok, _, _ = evaluate_run.predict_photos(predictor, ws, test["image_path"].tolist(), cached=cached)
