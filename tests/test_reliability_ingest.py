@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -375,3 +376,44 @@ def test_absurd_api_timeouts_in_a_recipe_are_refused_before_any_step(tmp_path, k
     line = one_line_error(cli("run", str(recipe), "--workspace", str(tmp_path / "ws")), 2)
     assert key in line and "seconds" in line
     assert not (tmp_path / "ws" / "catalog.parquet").exists()
+
+
+def test_ctrl_c_while_finished_downloads_are_journaled_loses_none_of_them(tmp_path, monkeypatch):
+    """Ctrl-C can land while the engine journals a batch of finished fetches (here: in the progress
+    update after the first of them). Every fetch that finished must reach the journal, or the next
+    run fetches it again (`test_flickr`'s resume test saw one image downloaded twice on a loaded
+    machine). The engine's wait is slowed so that several fetches finish together."""
+    from contextlib import contextmanager
+
+    import curate.ingest.engine as engine
+    from curate.demo.config import DemoConfig
+    from curate.ingest import demo as demo_ingest
+
+    fetched = []
+    renderer = demo_ingest.PhotoRenderer
+
+    def counting(truth, config):
+        render = renderer(truth, config)
+        return lambda record: (render(record), fetched.append(record["photo_id"]))[0]
+
+    @contextmanager
+    def interrupting_bar(description, total=None):
+        def advance(n=1):
+            raise KeyboardInterrupt
+        yield advance
+
+    real_wait = engine.wait
+
+    def slow_wait(futures, *args, **kwargs):
+        time.sleep(0.3)  # every fetch running by now has finished: `wait` returns them together
+        return real_wait(futures, *args, **kwargs)
+
+    monkeypatch.setattr(demo_ingest, "PhotoRenderer", counting)
+    monkeypatch.setattr(engine, "progress_bar", interrupting_bar)
+    monkeypatch.setattr(engine, "wait", slow_wait)
+    ws = Workspace(tmp_path / "ws")
+    with pytest.raises(KeyboardInterrupt):
+        demo_ingest.ingest_demo(ws, DemoConfig(photos=40, seed=2, image_width=64, image_height=48), workers=4)
+    journaled = set(Journal(ws, "demo").load())
+    assert len(fetched) >= 4  # the interrupt came after a batch of four finished together
+    assert set(fetched) <= journaled

@@ -459,15 +459,18 @@ def _fetch_all(ws: Workspace, job: IngestJob, pending: list[dict], journal: Jour
             if not in_flight:
                 break
             finished = wait(in_flight, return_when=FIRST_COMPLETED).done
-            in_flight -= finished  # in place: _drain_on_interrupt holds the same set
             interrupted = None
             for future in finished:
                 try:
                     outcome = future.result()
                 except BaseException as exc:  # an interrupt: journal the others first
                     interrupted = exc
+                    in_flight.discard(future)
                     continue
                 log.write(json_line(outcome))
+                # out of the set _drain_on_interrupt journals only once journaled here: a Ctrl-C
+                # between the two journals it twice (the last line wins), never not at all
+                in_flight.discard(future)
                 outcomes[outcome[schema.PHOTO_ID]] = outcome
                 advance()
             log.flush()
