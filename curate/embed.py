@@ -239,6 +239,7 @@ def prepare_model(backbone: Backbone, device):
 def embed_paths(backbone: Backbone, paths: list[Path], device, batch_size: int, workers: int):
     """Yield (indices, float32 features, ok flags) per batch, in input order; batches of at most
     `batch_size`, spread over every decode worker (`loader_batch_size`)."""
+    import torch
     from torch.utils.data import DataLoader
 
     from curate.vision.images import ImageFiles
@@ -247,13 +248,6 @@ def embed_paths(backbone: Backbone, paths: list[Path], device, batch_size: int, 
                         batch_size=loader_batch_size(len(paths), batch_size, workers),
                         pin_memory=device.type == "cuda", persistent_workers=False,
                         prefetch_factor=4 if workers else None)
-    yield from _features(backbone, loader, device)
-
-
-def _features(backbone: Backbone, loader, device):
-    """Yield (positions, float32 features, ok flags) of each batch of `loader`, in order."""
-    import torch
-
     model = prepare_model(backbone, device)
     with torch.inference_mode(), cpu_speed(device):
         for indices, images, ok in loader:
@@ -444,7 +438,7 @@ def decode_tasks(shard_images: int, cpus: int, actors: int) -> tuple[int, int]:
     >>> decode_tasks(20, 2, 1)    # small shards: tasks of 10, so that both CPUs get one; 2 queued
     (10, 3)
     """
-    per_task = max(1, min(DECODE_BATCH, math.ceil(shard_images / max(1, cpus))))
+    per_task = loader_batch_size(shard_images, DECODE_BATCH, max(1, cpus))
     tasks = math.ceil(shard_images / per_task)
     return per_task, max(2, 1 + math.ceil(2 * cpus / max(1, tasks * actors)))
 
