@@ -5,6 +5,7 @@ journal; Ray missing or a cluster that does not answer is one line."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 from dataclasses import replace
@@ -174,23 +175,35 @@ def decode_killing_its_worker_once(marker: Path):
     return decode
 
 
+@pytest.fixture(scope="module")
+def ray_demo(tmp_path_factory) -> Workspace:
+    """The same demo collection ingested on Ray (its pixel pass in Ray tasks), once for the module;
+    embed cases work on copies of it."""
+    ws = Workspace(tmp_path_factory.mktemp("ray-demo"))
+    with engines.use(on_ray()):
+        demo_ingest.ingest_demo(ws, DEMO, workers=2)
+    return ws
+
+
+def test_demo_pixel_pass_on_ray_matches_the_local_engine(local_demo, ray_demo):
+    catalogs_equal(local_demo, ray_demo)
+    assert stored_files(local_demo) == stored_files(ray_demo)
+    thumbnails = features.read_thumbnail_cache(ray_demo.root)
+    assert thumbnails and thumbnails == features.read_thumbnail_cache(local_demo.root)
+
+
 @pytest.mark.parametrize(("device", "workers", "actors"), [("cpu", 0, "2 CPU actors"),
                                                         ("auto", 1, "1 GPU actor, decoding on Ray CPU tasks")])
-def test_demo_pixel_pass_and_embed_on_ray_match_the_local_engine(local_demo, tmp_path, monkeypatch, device, workers,
-                                                                  actors):
-    """The Ray engine's pixel pass and embed give the local engine's catalog and vectors; on the
-    GPU-actor path even though a decode task's worker dies (Ray runs the task again)."""
+def test_demo_embed_on_ray_matches_the_local_engine(local_demo, ray_demo, tmp_path, monkeypatch, device, workers,
+                                                    actors):
+    """The Ray engine's embed gives the local engine's vectors; on the GPU-actor path even though a
+    decode task's worker dies (Ray runs the task again)."""
     import curate.embed as embed_module
 
     marker = tmp_path / "killed"
     monkeypatch.setattr(embed_module, "decode_batch", decode_killing_its_worker_once(marker))
     ws = Workspace(tmp_path / "ray")
-    with engines.use(on_ray()):
-        demo_ingest.ingest_demo(ws, DEMO, workers=2)
-    catalogs_equal(local_demo, ws)
-    assert stored_files(local_demo) == stored_files(ws)
-    thumbnails = features.read_thumbnail_cache(ws.root)
-    assert thumbnails and thumbnails == features.read_thumbnail_cache(local_demo.root)
+    shutil.copytree(ray_demo.root, ws.root)  # the Ray-ingested demo, without another case's vectors
 
     # "auto" on the declared GPU: one actor fed by decode tasks on the CPUs (what a GPU cluster
     # runs), here on the CPU

@@ -38,6 +38,13 @@ def split_ws(tmp_path_factory):
     return demo_workspace(tmp_path_factory.mktemp("train"))
 
 
+@pytest.fixture(scope="module")
+def small_ws(tmp_path_factory):
+    """A third of the collection, for tests that train several epochs and look only at the
+    schedule, the stopping rule or the bits of the weights, not at what the model learns."""
+    return demo_workspace(tmp_path_factory.mktemp("train-small"), photos=48)
+
+
 def test_two_stage_training_writes_a_loadable_run(split_ws, tmp_path):
     trainer = train(split_ws, tmp_path / "run", TrainConfig(**TINY))
     run = tmp_path / "run"
@@ -86,10 +93,10 @@ def test_frozen_stage_leaves_the_backbone_untouched(split_ws, tmp_path):
         assert torch.equal(tensor, trained[name]), name  # weights and batch-norm statistics alike
 
 
-def test_resume_continues_exactly(split_ws, tmp_path, monkeypatch):
+def test_resume_continues_exactly(small_ws, tmp_path, monkeypatch):
     config = TrainConfig(**{**TINY, "epochs": 2})
-    train(split_ws, tmp_path / "straight", config)
-    train(split_ws, tmp_path / "interrupted", config, stop_after=2)  # "killed" after epoch 2 of 3
+    train(small_ws, tmp_path / "straight", config)
+    train(small_ws, tmp_path / "interrupted", config, stop_after=2)  # "killed" after epoch 2 of 3
     assert len(pd.read_csv(tmp_path / "interrupted" / "metrics.csv")) == 2
     checkpoint_reads = []
     real_load = torch.load
@@ -100,7 +107,7 @@ def test_resume_continues_exactly(split_ws, tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "load", counting_load)
     # `--resume` alone: the settings come from the checkpoint (workers may change)
-    result = runner.invoke(classify_app, ["train", "--workspace", str(split_ws.root), "--resume",
+    result = runner.invoke(classify_app, ["train", "--workspace", str(small_ws.root), "--resume",
                                           "--out", str(tmp_path / "interrupted"), "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert sum(checkpoint_reads) == 1  # settings and state (weights, optimiser) from one read
@@ -196,7 +203,7 @@ def test_training_needs_a_split(tmp_path):
     assert result.exit_code == 2 and "curate split" in result.output
 
 
-def test_ddp_with_two_gloo_processes(split_ws, tmp_path):
+def test_ddp_with_two_gloo_processes(small_ws, tmp_path):
     """The same command under torchrun: two CPU processes, gradients averaged, rank 0 writes."""
     import os
     import subprocess
@@ -204,7 +211,7 @@ def test_ddp_with_two_gloo_processes(split_ws, tmp_path):
 
     run = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "classify.cli", "train", "--workspace", str(split_ws.root), "--out", str(run),
+               "-m", "classify.cli", "train", "--workspace", str(small_ws.root), "--out", str(run),
                "--image-size", "48", "--cache-side", "56", "--batch-size", "8", "--workers", "0",
                "--head-epochs", "1", "--epochs", "1", "--device", "cpu"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -264,11 +271,11 @@ def test_a_stage_of_exactly_four_steps_gets_a_one_cycle_schedule(split_ws, tmp_p
     assert np.isfinite(trainer.history[0]["train_loss"])
 
 
-def test_worker_processes_do_not_change_the_result(split_ws, tmp_path):
+def test_worker_processes_do_not_change_the_result(small_ws, tmp_path):
     """Augmentation is seeded per sample: persistent loader workers give the same weights as none."""
     config = dict(TINY, epochs=1)
-    train(split_ws, tmp_path / "main", TrainConfig(**config))
-    train(split_ws, tmp_path / "workers", TrainConfig(**{**config, "workers": 2}))
+    train(small_ws, tmp_path / "main", TrainConfig(**config))
+    train(small_ws, tmp_path / "workers", TrainConfig(**{**config, "workers": 2}))
     a = load_file(tmp_path / "main" / "model.safetensors")
     b = load_file(tmp_path / "workers" / "model.safetensors")
     for name in a:
@@ -304,10 +311,10 @@ def _scripted_validation(monkeypatch, losses: list[float]):
                                                                   f"{split}_accuracy": 0.5})
 
 
-def test_early_stopping_keeps_the_best_epoch(split_ws, tmp_path, monkeypatch):
+def test_early_stopping_keeps_the_best_epoch(small_ws, tmp_path, monkeypatch):
     _scripted_validation(monkeypatch, [1.0, 0.8, 0.9, 0.95, 0.7, 0.6])
     config = TrainConfig(**{**TINY, "epochs": 5, "patience": 2, "label_smoothing": 0.1})
-    trainer = train(split_ws, tmp_path / "run", config)
+    trainer = train(small_ws, tmp_path / "run", config)
     history = pd.read_csv(tmp_path / "run" / "metrics.csv")
     assert history["epoch"].tolist() == [1, 2, 3, 4]  # two epochs without a better loss, then stop
     meta = json.loads((tmp_path / "run" / "model.json").read_text())
@@ -319,10 +326,10 @@ def test_early_stopping_keeps_the_best_epoch(split_ws, tmp_path, monkeypatch):
     assert any(not torch.equal(saved[name], final[name]) for name in saved)
 
 
-def test_the_plateau_schedule_lowers_the_rate_when_validation_stalls(split_ws, tmp_path, monkeypatch):
+def test_the_plateau_schedule_lowers_the_rate_when_validation_stalls(small_ws, tmp_path, monkeypatch):
     _scripted_validation(monkeypatch, [1.0, 0.9, 0.9, 0.9, 0.9])
     config = TrainConfig(**{**TINY, "epochs": 4, "patience": 10, "schedule": "plateau"})
-    train(split_ws, tmp_path / "run", config)
+    train(small_ws, tmp_path / "run", config)
     rates = pd.read_csv(tmp_path / "run" / "metrics.csv").set_index("epoch")["lr"]
     # stage 2 starts at --lr (each row holds the rate the epoch trained at); the scheduler
     # tolerates one stalled epoch (3), cuts the rate after the second (4), so epoch 5 trains slower
@@ -397,11 +404,11 @@ def test_bf16_autocast_and_channels_last_run_on_the_cpu_too(split_ws, tmp_path):
     assert not conv.weight.is_contiguous(memory_format=torch.channels_last)
 
 
-def test_the_logged_rate_is_the_one_the_epoch_ended_at(split_ws, tmp_path):
+def test_the_logged_rate_is_the_one_the_epoch_ended_at(small_ws, tmp_path):
     """The one-cycle row read the rate one step past the schedule's end, where the cosine wraps back to
     16% of the peak, so every stage seemed to end at 0.165 x --lr (classify audit, finding 8)."""
     config = TrainConfig(**TINY)
-    train(split_ws, tmp_path / "run", config)
+    train(small_ws, tmp_path / "run", config)
     rates = pd.read_csv(tmp_path / "run" / "metrics.csv")["lr"]
     assert (rates <= config.lr * 1.0001).all()
     assert rates.iloc[-1] < 0.05 * config.lr  # the cycle ends near zero
@@ -425,11 +432,11 @@ class Watched(torch.Tensor):
         return self.as_subclass(torch.Tensor).item()
 
 
-def test_an_epoch_reads_its_loss_and_hits_off_the_device_once(split_ws, tmp_path, monkeypatch):
+def test_an_epoch_reads_its_loss_and_hits_off_the_device_once(small_ws, tmp_path, monkeypatch):
     """The epoch's loss and accuracy are summed on the device and read after the loop (a read is a
     GPU sync: one per step made the CPU wait before it queued the next step), and equal the sums
     of the per-batch values."""
-    trainer = Trainer(split_ws, tmp_path / "probe", TrainConfig(**{**TINY, "batch_size": 4}))
+    trainer = Trainer(small_ws, tmp_path / "probe", TrainConfig(**{**TINY, "batch_size": 4}))
     batches = len(trainer.loader("train", 0))
     assert batches >= 5
     state = {k: v.clone() for k, v in trainer.model.state_dict().items()}
