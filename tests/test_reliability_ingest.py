@@ -417,3 +417,40 @@ def test_ctrl_c_while_finished_downloads_are_journaled_loses_none_of_them(tmp_pa
     journaled = set(Journal(ws, "demo").load())
     assert len(fetched) >= 4  # the interrupt came after a batch of four finished together
     assert set(fetched) <= journaled
+
+
+def test_ctrl_c_just_after_a_fetch_is_submitted_leaves_no_fetch_out_of_the_journal(tmp_path, monkeypatch):
+    """Ctrl-C can land after the pool took a fetch and before the engine noted its future. That fetch
+    must still be cancelled or journaled: the pool's shutdown ran it unjournaled, and the next run
+    fetched it again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import curate.ingest.engine as engine
+    from curate.demo.config import DemoConfig
+    from curate.ingest import demo as demo_ingest
+
+    fetched = []
+    renderer = demo_ingest.PhotoRenderer
+
+    def counting(truth, config):
+        render = renderer(truth, config)
+        return lambda record: (render(record), fetched.append(record["photo_id"]))[0]
+
+    class InterruptedAfterSubmit(ThreadPoolExecutor):
+        submitted = 0
+
+        def submit(self, *args, **kwargs):
+            future = super().submit(*args, **kwargs)
+            InterruptedAfterSubmit.submitted += 1
+            if InterruptedAfterSubmit.submitted == 12:  # a later window's fill, some fetches journaled
+                time.sleep(0.2)  # the fetch is running or done, its future not noted yet
+                raise KeyboardInterrupt
+            return future
+
+    monkeypatch.setattr(demo_ingest, "PhotoRenderer", counting)
+    monkeypatch.setattr(engine, "ThreadPoolExecutor", InterruptedAfterSubmit)
+    ws = Workspace(tmp_path / "ws")
+    with pytest.raises(KeyboardInterrupt):
+        demo_ingest.ingest_demo(ws, DemoConfig(photos=40, seed=2, image_width=64, image_height=48), workers=2)
+    journaled = set(Journal(ws, "demo").load())
+    assert fetched and set(fetched) <= journaled

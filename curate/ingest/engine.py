@@ -27,9 +27,9 @@ import errno
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -442,47 +442,74 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
 
 def _fetch_all(ws: Workspace, job: IngestJob, pending: list[dict], journal: Journal,
                outcomes: dict[str, dict], checkpoint: Callable[[], None]) -> int:
-    """Fetch `pending` with a bounded thread pool, journaling each outcome."""
+    """Fetch `pending` with a bounded thread pool, journaling each outcome.
+
+    A fetch puts its outcome on `finished` in its own thread, before its future counts as done,
+    and an outcome leaves `finished` only once it is written. So a Ctrl-C anywhere (between a
+    `submit` and the bookkeeping of its future, or while a batch is journaled) keeps every
+    finished fetch in the journal, and the next run does not fetch it again. On Ctrl-C the
+    fetches not started are cancelled, the running ones finish and are journaled (`_drain`)."""
     last_checkpoint = time.monotonic()
     interval = job.checkpoint_seconds
     window = max(1, job.workers) * 4  # bounded in-flight work keeps memory flat on 1M rows
     queue = iter(pending)
+    finished: deque[dict] = deque()  # appended by the fetching threads (deque appends are atomic)
     in_flight: set[Future] = set()
+
+    def fetch_and_keep(record: dict) -> None:
+        finished.append(fetch_one(ws, job.fetch, record))
+
     with journal.open() as log, progress_bar(f"ingest {job.source}", len(pending)) as advance, \
-            ThreadPoolExecutor(max_workers=max(1, job.workers)) as pool, _drain_on_interrupt(in_flight, log):
-        while True:
-            while len(in_flight) < window:
-                record = next(queue, None)
-                if record is None:
+            ThreadPoolExecutor(max_workers=max(1, job.workers)) as pool:
+        try:
+            while True:
+                while len(in_flight) < window:
+                    record = next(queue, None)
+                    if record is None:
+                        break
+                    in_flight.add(pool.submit(fetch_and_keep, record))
+                if not in_flight:
                     break
-                in_flight.add(pool.submit(fetch_one, ws, job.fetch, record))
-            if not in_flight:
-                break
-            finished = wait(in_flight, return_when=FIRST_COMPLETED).done
-            interrupted = None
-            for future in finished:
-                try:
-                    outcome = future.result()
-                except BaseException as exc:  # an interrupt: journal the others first
-                    interrupted = exc
-                    in_flight.discard(future)
-                    continue
-                log.write(json_line(outcome))
-                # out of the set _drain_on_interrupt journals only once journaled here: a Ctrl-C
-                # between the two journals it twice (the last line wins), never not at all
-                in_flight.discard(future)
-                outcomes[outcome[schema.PHOTO_ID]] = outcome
-                advance()
-            log.flush()
-            if interrupted is not None:
-                raise interrupted
-            if time.monotonic() - last_checkpoint > interval:
-                started = time.monotonic()
-                checkpoint()
-                last_checkpoint = time.monotonic()
-                # a checkpoint rewrites the whole catalog: keep it under ~10% of the run time
-                interval = max(job.checkpoint_seconds, 10 * (last_checkpoint - started))
+                done = wait(in_flight, return_when=FIRST_COMPLETED).done
+                in_flight -= done
+                _journal_finished(finished, log, outcomes, advance)
+                for future in done:
+                    if future.exception() is not None:  # a bad photo is a row, not this: an interrupt
+                        raise future.exception()
+                if time.monotonic() - last_checkpoint > interval:
+                    started = time.monotonic()
+                    checkpoint()
+                    last_checkpoint = time.monotonic()
+                    # a checkpoint rewrites the whole catalog: keep it under ~10% of the run time
+                    interval = max(job.checkpoint_seconds, 10 * (last_checkpoint - started))
+        except BaseException:
+            _drain(pool, finished, log, outcomes)
+            raise
     return len(pending)
+
+
+def _journal_finished(finished: deque[dict], log: TextIO, outcomes: dict[str, dict],
+                      advance: Callable[[], None] | None = None) -> None:
+    """Write the outcomes on `finished` to the journal; each leaves the queue only once written (a
+    Ctrl-C between the two journals it twice, and the journal's last line for a photo wins)."""
+    while finished:
+        outcome = finished[0]
+        log.write(json_line(outcome))
+        outcomes[outcome[schema.PHOTO_ID]] = outcome
+        finished.popleft()
+        if advance is not None:
+            advance()
+    log.flush()
+
+
+def _drain(pool: ThreadPoolExecutor, finished: deque[dict], log: TextIO, outcomes: dict[str, dict]) -> None:
+    """On Ctrl-C: cancel the queued fetches and journal the running ones once they finish.
+
+    Without this the pool's shutdown still runs every queued fetch (up to 4 x workers
+    downloads after the interrupt) and none reaches the journal, so the next run would
+    download them again."""
+    pool.shutdown(wait=True, cancel_futures=True)
+    _journal_finished(finished, log, outcomes)
 
 
 def fetch_shard(ws: Workspace, fetch: Fetch, threads: int, store: str | None, records: list[dict]) -> list[dict]:
@@ -527,22 +554,3 @@ def _fetch_sharded(ws: Workspace, job: IngestJob, pending: list[dict], journal: 
             results.close()  # an interrupt: cancel the shards still running
     return len(pending)
 
-
-@contextmanager
-def _drain_on_interrupt(in_flight: set[Future], log):
-    """On Ctrl-C: drop queued fetches and journal the running ones once they finish.
-
-    Without this the pool's shutdown still runs every queued fetch (up to 4 x workers
-    downloads after the interrupt) and none reaches the journal, so the next run would
-    download them again.
-    """
-    try:
-        yield
-    except BaseException:
-        for future in in_flight:
-            future.cancel()  # only futures that have not started
-        for future in wait(in_flight).done:
-            if not future.cancelled() and future.exception() is None:
-                log.write(json_line(future.result()))
-        log.flush()
-        raise
