@@ -470,8 +470,9 @@ def _embed_on_ray(ws: Workspace, config: EmbedConfig, engine: engines.EngineConf
 
     def feed(part):
         part_shas, part_paths = part
-        return part_shas, [decode.remote(root, part_paths[start:start + per_task], preprocess)
-                           for start in range(0, len(part_paths), per_task)]
+        tasks = [decode.remote(root, part_paths[start:start + per_task], preprocess)
+                 for start in range(0, len(part_paths), per_task)]
+        return (part_shas, tasks), tasks  # the actor's argument; the tasks to cancel on an interrupt
 
     # the actor reserves no CPU: it mostly waits on the GPU, and a node whose CPUs the GPU actors
     # held would leave their decode tasks waiting for ever

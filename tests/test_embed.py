@@ -363,7 +363,12 @@ def test_a_ray_gpu_cluster_decodes_on_its_cpus_and_runs_the_model_on_its_gpus(tm
 
     def map_actors(engine, actor, init_args, method, parts, *, feed=None, **options):
         planned.append((method, options))
-        return iter([feed(part) for part in parts] if feed else parts)
+        if not feed:
+            return iter(parts)
+        fed = [feed(part) for part in parts]
+        # the tasks handed back to cancel on an interrupt are the ones the actor is given
+        assert all(tasks == argument[1] for argument, tasks in fed)
+        return iter(argument for argument, _ in fed)
 
     monkeypatch.setattr(ray_engine, "remote_task", lambda engine, fn: Decode())
     monkeypatch.setattr(ray_engine, "connect", lambda engine: type("Ray", (), {"put": staticmethod(str)}))

@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -225,6 +226,37 @@ def test_demo_embed_on_ray_matches_the_local_engine(local_demo, ray_demo, tmp_pa
     with engines.use(on_ray()):
         again = run_embed(ws, config)
     assert again.computed == 0 and again.cached == len(shas)  # the cache parts are the resume record
+
+
+def _input(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+class Summer:
+    def total(self, refs: list) -> float:
+        return sum(ray.get(list(refs)))
+
+
+def test_an_interrupt_cancels_the_input_tasks_fed_to_actors():
+    """Closing `map_actors`'s iterator (a Ctrl-C on the driver) cancels the tasks that `feed` started
+    for the shards still queued, not only the actors' calls: they ran on, for nothing (an embed's
+    decode tasks keep a cluster's CPUs busy after the interrupt)."""
+    slow = ray_engine.remote_task(on_ray(), _input)
+    fed = []
+
+    def feed(seconds):
+        tasks = [slow.remote(seconds)]
+        fed.append(tasks[0])
+        return tasks, tasks
+
+    results = ray_engine.map_actors(on_ray(), Summer, (), "total", [0.0, 60.0], actors=1, num_cpus=0.0,
+                                    per_actor=2, feed=feed)
+    assert next(results) == (0, 0.0)
+    results.close()
+    assert len(fed) == 2
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(fed[1], timeout=30)  # not cancelled: 60 s, then its value (or a timeout here)
 
 
 class KillWorkerOnce:

@@ -19,7 +19,7 @@ import logging
 import math
 import os
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from curate.engines import EngineConfig
@@ -190,9 +190,11 @@ def map_actors(config: EngineConfig, actor_class: type, init_args: Sequence, met
 
     Each actor is built once (`actor_class(*init_args)`: load a model, say) and given up to
     `per_actor` shards at a time. A dead actor is restarted, and its shards run again, up
-    to `max_retries` times. With `feed`, the method gets `feed(shard)`, made on the driver just
-    before the shard's call is submitted: the shard's inputs as ObjectRefs of tasks started there
-    (decoding on the cluster's CPUs, say), so that only `per_actor` shards' inputs are in flight.
+    to `max_retries` times. With `feed`, the method gets the argument of `feed(shard) -> (argument,
+    refs)`, made on the driver just before the shard's call is submitted: the shard's inputs as
+    ObjectRefs of tasks started there (decoding on the cluster's CPUs, say), so that only
+    `per_actor` shards' inputs are in flight; `refs` are those tasks, cancelled with the shard's
+    call when the iterator is closed (an interrupt on the driver).
     """
     ray = connect(config)
     if not len(shards):
@@ -204,6 +206,7 @@ def map_actors(config: EngineConfig, actor_class: type, init_args: Sequence, met
     load = dict.fromkeys(range(len(handles)), 0)
     queue = iter(enumerate(shards))
     pending: dict[Any, tuple[int, int]] = {}  # ref -> (shard index, actor number)
+    started: dict[Any, list] = {}  # ref -> the tasks `feed` started for its shard
     try:
         exhausted = False
         while True:
@@ -214,17 +217,20 @@ def map_actors(config: EngineConfig, actor_class: type, init_args: Sequence, met
                     break
                 number = min(load, key=load.get)
                 load[number] += 1
-                argument = item[1] if feed is None else feed(item[1])
-                pending[getattr(handles[number], method).remote(argument)] = (item[0], number)
+                argument, inputs = (item[1], []) if feed is None else feed(item[1])
+                ref = getattr(handles[number], method).remote(argument)
+                pending[ref], started[ref] = (item[0], number), list(inputs)
             if not pending:
                 return
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
                 index, number = pending.pop(ref)
+                started.pop(ref)
                 load[number] -= 1
                 yield index, _result(ray, ref, index, len(shards), config)
     finally:
         _cancel(ray, pending)
+        _cancel(ray, [task for tasks in started.values() for task in tasks])  # their inputs' tasks
         for handle in handles:
             try:
                 ray.kill(handle)
@@ -232,7 +238,7 @@ def map_actors(config: EngineConfig, actor_class: type, init_args: Sequence, met
                 log.debug("could not kill a Ray actor", exc_info=True)
 
 
-def _cancel(ray, pending: dict) -> None:
+def _cancel(ray, pending: Iterable) -> None:
     for ref in pending:
         try:
             ray.cancel(ref, force=True)
