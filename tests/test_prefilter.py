@@ -295,3 +295,77 @@ def test_rerunning_the_filter_reinstates_prefilter_drops_so_the_pipeline_repeats
     second, _ = run(again, vectors)
     assert second["status"].tolist() == first["status"].tolist()
     assert second["drop_reason"].tolist() == first["drop_reason"].tolist()
+
+
+# ------------------------------------------------------------------ no topic: label issues only
+
+def test_without_a_topic_label_issues_are_found_and_nothing_is_dropped():
+    """A labelled collection without tags (`topic` None): no topic score, no off_topic drop, every
+    kept photo judged for label issues; the flipped labels are among the flags."""
+    catalog, vectors, _, truth = synthetic(seed=5, flips=0.08)
+    result, report = run(catalog, vectors, PrefilterConfig(topic=None))
+    assert result["status"].tolist() == catalog["status"].tolist()  # nothing dropped
+    assert result["topic_score"].isna().all() and result["topic_recovered"].isna().all()
+    assert result["is_label_issue"].notna().all() and report.scored == len(catalog)
+    assert report.topic is None and report.threshold is None and report.label_issues is not None
+    flagged = result["is_label_issue"].astype(bool).to_numpy()
+    assert report.label_issues == flagged.sum()
+    # (the synthetic off-topic photos show no class at all: their labels are judged too, and some flagged)
+    shown, flipped = flagged & truth["on_topic"], truth["flipped"]
+    assert (shown & flipped).sum() >= 0.8 * flipped.sum()  # the wrong labels are found ...
+    assert (shown & flipped).sum() >= 0.8 * shown.sum()  # ... and the flags on photos of a class are mostly them
+    assert "label issues only" in report.summary()
+
+    dropped, report = run(catalog, vectors, PrefilterConfig(topic=None, drop_label_issues=True))
+    reasons = dropped["drop_reason"].dropna()
+    assert set(reasons) == {"label_issue"} and len(reasons) == report.label_issues_dropped == flagged.sum()
+
+
+def test_without_a_topic_the_settings_that_need_one_are_refused():
+    with pytest.raises(UsageError, match="label issues"):
+        PrefilterConfig(topic=None, label_issues=False)
+    with pytest.raises(UsageError, match="finetune"):
+        PrefilterConfig(topic=None, mode="finetune")
+    with pytest.raises(UsageError, match="topic"):
+        PrefilterConfig(topic="  ")
+
+
+def test_label_issues_only_on_the_command_line_replaces_a_topic_run(embedded_demo, tmp_path):
+    """`--label-issues-only` after a topic run: the off_topic drops and the saved topic model (a stale
+    gate for `classify train`) are gone, label issues are flagged, the report says why it has no
+    pre-classifier counts. Without a topic or the flag, one line names the flag."""
+    import shutil
+
+    from curate.prefilter.run import topic_model_dir
+    from curate.workspace import Workspace, read_catalog
+
+    root = tmp_path / "ws"
+    shutil.copytree(embedded_demo, root)
+    ws = Workspace(root)
+    assert runner.invoke(app, ["prefilter", "--workspace", str(root), "--topic", "skyline", "--folds", "4"]
+                         ).exit_code == 0
+    assert (read_catalog(ws)["drop_reason"] == "off_topic").any() and any(topic_model_dir(ws).iterdir())
+
+    for args, wanted in ((["--no-label-issues", "--label-issues-only"], "label issues"),
+                         (["--topic", "skyline", "--label-issues-only"], "not both"),
+                         ([], "--label-issues-only")):
+        refused = runner.invoke(app, ["prefilter", "--workspace", str(root), *args])
+        assert refused.exit_code == 2 and wanted in refused.output and "Traceback" not in refused.output
+        assert len(refused.output.strip().splitlines()) == 1
+
+    result = runner.invoke(app, ["prefilter", "--workspace", str(root), "--label-issues-only", "--folds", "4",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["topic"] is None and report["label_issues"] is not None
+    catalog = read_catalog(ws)
+    assert not (catalog["drop_stage"] == "prefilter").any() and catalog["topic_score"].isna().all()
+    kept = catalog[(catalog["status"] == schema.KEPT) & catalog["label"].notna()]
+    assert kept["is_label_issue"].notna().all() and report["scored"] == len(kept)
+    assert not any(topic_model_dir(ws).iterdir())  # no stale topic model for a later `classify train`
+
+    text = runner.invoke(app, ["prefilter", "--workspace", str(root), "--label-issues-only", "--folds", "4"])
+    assert text.exit_code == 0 and "no topic (label issues only)" in text.output
+    assert runner.invoke(app, ["report", "--workspace", str(root)]).exit_code == 0
+    page = (root / "report" / "index.html").read_text(encoding="utf-8")
+    assert "the prefilter ran without a topic" in page

@@ -328,3 +328,31 @@ def test_real_scenes_still_drop_off_topic_photos_and_hold_a_useless_tag():
             precision = (dropped & ~on_topic).sum() / max(dropped.sum(), 1)
             recall = (dropped & ~on_topic).sum() / (~on_topic).sum()
             assert precision >= 0.85 and recall >= 0.85, (precision, recall, report.threshold_method)
+
+
+def test_real_scenes_without_tags_get_their_wrong_labels_flagged():
+    """A labelled folder without tags or photographers (`--label-issues-only`): 96 real 15-Scene
+    photos of six classes, 8 of them given another of the six labels. The stage drops nothing and
+    flags the wrong labels, suggesting the photo's own class."""
+    if not SCENES.is_dir():
+        pytest.skip(f"real data not found at {SCENES} (../shared/realdata is absent in this checkout)")
+    classes = ["Bedroom", "Coast", "Forest", "Highway", "Kitchen", "TallBuilding"]
+    paths = [path for name in classes for path in sorted((SCENES / name).glob("*.jpg"))[:16]]
+    vectors = embed_files(paths)
+    true = np.array([path.parent.name for path in paths])
+    n = len(paths)
+    rng = np.random.default_rng(0)
+    flipped = np.zeros(n, bool)
+    flipped[rng.choice(n, 8, replace=False)] = True
+    given = true.copy()
+    for i in np.flatnonzero(flipped):
+        given[i] = rng.choice([name for name in classes if name != true[i]])
+    catalog = make_catalog([{"owner_id": None, "tags": [], "image_path": f"i{i}.jpg", "label": given[i]}
+                            for i in range(n)])
+    result, report = prefilter_catalog(catalog, vectors, np.ones(n, bool), np.ones(n, bool),
+                                       PrefilterConfig(topic=None))
+    assert (result["status"] == schema.KEPT).all() and report.scored == n
+    flagged = result["is_label_issue"].astype(bool).to_numpy()
+    found = flagged & flipped
+    assert found.sum() >= 6 and found.sum() >= 0.75 * flagged.sum(), (found.sum(), flagged.sum())
+    assert (result["suggested_label"].to_numpy()[found] == true[found]).all()

@@ -291,9 +291,10 @@ class TopicView:
 
 
 def label_repairs(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray, config, topic: TopicView | None,
-                  notes: list[str], rescue_off_topic: bool = False
+                  notes: list[str], rescue_off_topic: bool = False, judged: np.ndarray | None = None
                   ) -> tuple[pd.DataFrame, int | None, int, list[dict], dict]:
-    """Label issues on the kept, labelled photos, then relabel (`config.relabel`), drops of the
+    """Label issues on the kept, labelled photos (those the topic model scored, or `judged`: a
+    mask over `result`'s rows when there is no topic model), then relabel (`config.relabel`), drops of the
     remaining issues (`config.drop_label_issues`), geo rescue (`config.geo_rescue`; needs `topic`)
     and, with `rescue_off_topic`, topic rescue of the stage's own off_topic drops.
 
@@ -304,7 +305,7 @@ def label_repairs(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray,
     from curate.records import apply_drops
 
     evidence, candidates, candidate_proba, off_topic, off_topic_proba = _evidence(result, vectors, usable, config,
-                                                                                  notes, rescue_off_topic)
+                                                                                  notes, rescue_off_topic, judged)
     if evidence is None:
         return result, None, 0, [], {}
     found, rows = evidence.found, evidence.rows
@@ -363,7 +364,7 @@ def label_model_figures(evidence: LabelEvidence) -> dict:
 
 
 def _evidence(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray, config, notes: list[str],
-              rescue_off_topic: bool = False):
+              rescue_off_topic: bool = False, judged: np.ndarray | None = None):
     """(LabelEvidence or None when label issues are skipped, geo candidates, their probabilities,
     topic-rescue candidates, their probabilities); each candidate is scored by its photographer
     group's fold model."""
@@ -371,8 +372,8 @@ def _evidence(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray, con
     from curate.prefilter.stage import grouped_folds, normalise_rows
     from curate.split import split_groups
 
-    rows = np.flatnonzero(((result["status"] == schema.KEPT) & result["label"].notna()
-                           & result["topic_score"].notna()).to_numpy())
+    scored = result["topic_score"].notna().to_numpy() if judged is None else judged
+    rows = np.flatnonzero(((result["status"] == schema.KEPT) & result["label"].notna()).to_numpy() & scored)
     kept = result.iloc[rows]
     classes, codes = np.unique(kept["label"].to_numpy(dtype=str), return_inverse=True)
     groups = split_groups(kept, "owner")

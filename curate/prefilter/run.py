@@ -73,13 +73,15 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
         found, ok = np.zeros(len(catalog), bool), np.zeros(len(catalog), bool)
     scores = _finetune_scores(ws, catalog, config, finetune) if config.mode == "finetune" else None
     # The out-of-fold fits take about a minute at demo size: a spinner, for the CLI and `curate run` alike.
-    scored = "label issues" if config.mode == "finetune" else "topic and label issues"
+    scored = "label issues" if config.mode == "finetune" or config.topic is None else "topic and label issues"
     with working(f"{scored}: out-of-fold logistic regressions ({config.folds} folds)"):
         result, report = prefilter_catalog(catalog, vectors, found, ok, config, topic_scores=scores)
     write_catalog(ws, apply_workspace_decisions(ws, result))  # human decisions (curate review) win
     model = fit_topic_model(result, vectors, config) if config.mode == "embeddings" else None
     saved = save_topic_model(ws, model, report, embeddings, input_hash)
-    if saved is None:
+    if saved is None and report.topic is None:
+        report.notes.append("no topic model saved (no topic: a run trained on this collection gets no topic gate)")
+    elif saved is None:
         report.notes.append("no topic model saved (--mode finetune has no embedding model to serve)")
     else:
         report.notes.append(f"topic model saved to {topic_model_dir(ws)} ({TOPIC_WEIGHTS} + {TOPIC_META}); "

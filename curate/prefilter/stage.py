@@ -27,6 +27,10 @@ Topic (the talk's "skyline or not" model):
   topic: ImageNet object labels with --topic food; `collection_reasons`). `force` applies the drops
   anyway.
 
+Without a topic (`topic` None: `curate prefilter --label-issues-only`, for a labelled collection
+without tags, such as a folder of class folders) the stage fits no topic model, drops nothing as
+off_topic and judges every kept photo with a usable embedding for label issues only.
+
 Label issues (confident learning, `curate.prefilter.confident`): multi-class out-of-fold
 probabilities over the kept, labelled photos (same grouping, embeddings + logistic
 regression) give `label_quality` (self-confidence), `is_label_issue` and
@@ -85,7 +89,8 @@ class PrefilterConfig:
     """`curate prefilter`'s flags and a recipe's [prefilter] keys, one field each (curate.settings_fields);
     `topic` is the recipe's top-level topic."""
 
-    topic: str = setting(help="Topic tag used as the weak label (default: the recipe's topic).")
+    # None: no topic model, label issues only (`--label-issues-only`)
+    topic: str | None = setting(help="Topic tag used as the weak label (default: the recipe's topic).")
     threshold: float | None = setting(None, parse=parse_threshold, help=(  # None: auto (Otsu on out-of-fold scores)
         "auto (Otsu's cut when the out-of-fold scores are bimodal, else calibrated on tagged vs untagged scores) "
         "or a probability in (0, 1) (default: recipe, else auto)."))
@@ -169,8 +174,14 @@ class PrefilterConfig:
                 raise SettingError(f"{{{name}}} must be a share from 0.5 to below 1 (e.g. 0.9), got {value!r}", name)
         if self.mode not in MODES:
             raise SettingError(f"{{mode}} must be one of {', '.join(MODES)}, got {self.mode!r}", "mode")
-        if not self.topic or not self.topic.strip():
+        if self.topic is not None and (not isinstance(self.topic, str) or not self.topic.strip()):
             raise SettingError("{topic} must name a tag, e.g. skyline", "topic")
+        if self.topic is None and not self.label_issues:
+            raise UsageError("without a topic the prefilter only looks for label issues: drop --no-label-issues, "
+                             "or give --topic TAG")
+        if self.topic is None and self.mode == "finetune":
+            raise SettingError("{mode} finetune trains a topic CNN and needs a topic; without one, label issues are "
+                               "found on the embeddings ({mode} embeddings)", "mode")
         if self.threshold is not None and not 0.0 < self.threshold < 1.0:
             raise SettingError(f"{{threshold}} must be auto or a number between 0 and 1, got {self.threshold}",
                                "threshold")
@@ -185,8 +196,8 @@ class PrefilterConfig:
 
 @dataclass
 class PrefilterReport:
-    topic: str
-    threshold: float
+    topic: str | None  # None: no topic, label issues only
+    threshold: float | None
     threshold_method: str
     scored: int
     tagged_kept: int
@@ -230,9 +241,12 @@ class PrefilterReport:
         """One line for `curate prefilter` and `curate run`: the talk's four counts, label issues, repairs,
         and why nothing was dropped when sanity held the drops back."""
         issues = "not checked" if self.label_issues is None else f"{self.label_issues:,}"
-        line = (f"topic {self.topic!r}: tagged kept {self.tagged_kept:,}, tagged dropped {self.tagged_dropped:,}, "
-                f"untagged recovered {self.untagged_recovered:,}, untagged dropped {self.untagged_dropped:,}; "
-                f"label issues {issues}")
+        if self.topic is None:
+            line = f"no topic (label issues only): {self.scored:,} photos judged; label issues {issues}"
+        else:
+            line = (f"topic {self.topic!r}: tagged kept {self.tagged_kept:,}, tagged dropped {self.tagged_dropped:,}, "
+                    f"untagged recovered {self.untagged_recovered:,}, untagged dropped {self.untagged_dropped:,}; "
+                    f"label issues {issues}")
         if self.label_model.get("out_of_fold_accuracy") is not None:
             line += (f" (the label model agrees with {self.label_model['out_of_fold_accuracy']:.0%} of the given "
                      "labels out of fold)")
@@ -362,6 +376,8 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
     for column in ("topic_score", "topic_recovered", "topic_doubted", "label_quality", "is_label_issue",
                    "suggested_label", "geo_rescued", "original_label", "topic_rescued"):
         result[column] = None
+    if config.topic is None:
+        return _label_issues_only(result, vectors, found & ok, eligible & ~unreadable, int(unreadable.sum()), config)
     rows, tagged, groups = topic_rows(result, eligible & ~unreadable, config)
     score = _scores(rows, tagged, groups, vectors, config, topic_scores)
     cut = decide_cut(score, tagged, config, result["label"].to_numpy(dtype=object)[rows])
@@ -380,10 +396,7 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
             result, vectors, found & ok, config, topic, notes, rescue_off_topic=config.topic_rescue and not cut.held)
     elif config.geo_rescue or config.relabel or config.topic_rescue:
         notes.append("geo rescue, topic rescue and relabel skipped: they need the label model (--label-issues)")
-    if result["split"].notna().any():
-        result.loc[result["status"] == schema.DROPPED, "split"] = None
-        notes.append("the catalog was split before this prefilter: run `curate split` again so shares are "
-                     "computed over the photos that are still kept")
+    result = _unsplit_dropped(result, notes)
     rescued = result["topic_rescued"].to_numpy()[rows] == True  # noqa: E712  (None: not judged)
     kept = on_topic | cut.held | rescued  # a held cut drops nothing
     report = PrefilterReport(
@@ -400,6 +413,40 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
         label_model=repairs.get("label_model", {}), notes=notes,
         config=asdict(config))
     return result, report
+
+
+def _label_issues_only(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray, judged: np.ndarray,
+                       unreadable: int, config: PrefilterConfig) -> tuple[pd.DataFrame, PrefilterReport]:
+    """`prefilter_catalog` without a topic: label issues (and relabel, drops of issues when asked) on
+    the `judged` photos; no topic score, nothing dropped as off_topic, no rescue (both need a topic)."""
+    from dataclasses import replace
+
+    from curate.prefilter.repair import label_repairs
+
+    if not judged.any():
+        raise UsageError("no kept photos with embeddings to judge; run `curate filter` and `curate embed`")
+    notes = ["no topic: label issues only (no topic model, nothing dropped as off topic)"]
+    if config.geo_rescue and (result["drop_reason"] == "geo_outlier").any():
+        notes.append("geo rescue skipped: it needs a topic (--topic TAG)")
+    result, issues, dropped, per_label, repairs = label_repairs(
+        result, vectors, usable, replace(config, geo_rescue=False), None, notes, judged=judged)
+    result = _unsplit_dropped(result, notes)
+    report = PrefilterReport(
+        topic=None, threshold=None, threshold_method="none", scored=int(judged.sum()), tagged_kept=0,
+        tagged_dropped=0, untagged_recovered=0, untagged_dropped=0, unreadable=unreadable, label_issues=issues,
+        label_issues_dropped=dropped, per_label=per_label, relabel=repairs.get("relabel", {}),
+        label_model=repairs.get("label_model", {}), notes=notes, config=asdict(config))
+    return result, report
+
+
+def _unsplit_dropped(result: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """Photos this stage dropped leave their split; a note asks for `curate split` again."""
+    left = (result["status"] == schema.DROPPED) & result["split"].notna()
+    if left.any():
+        result.loc[left, "split"] = None
+        notes.append("the catalog was split before this prefilter: run `curate split` again so shares are "
+                     "computed over the photos that are still kept")
+    return result
 
 
 @dataclass(frozen=True)
@@ -549,7 +596,7 @@ def fit_topic_model(result: pd.DataFrame, vectors: np.ndarray, config: Prefilter
     """The topic model on the rows `prefilter_catalog` scored (those with a `topic_score`), tagged
     photos as positives. None when there are no embeddings (`--mode finetune`) or one class only."""
     rows = np.flatnonzero(result["topic_score"].notna().to_numpy())
-    if vectors.ndim != 2 or vectors.shape[1] == 0 or len(rows) == 0:
+    if config.topic is None or vectors.ndim != 2 or vectors.shape[1] == 0 or len(rows) == 0:
         return None
     tagged = topic_tagged(result["tags"].iloc[rows], config.topic)
     if tagged.all() or not tagged.any():

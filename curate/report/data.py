@@ -234,6 +234,10 @@ def tags_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: 
         section["prefilter"] = {"absent": HOW_TO["prefilter"]}
         return section
     topic = prefilter_report.get("topic") or prefilter_report.get("config", {}).get("topic", "")
+    if not topic:  # `curate prefilter --label-issues-only`: no topic model, its counts do not exist
+        section["prefilter"] = {"absent": "the prefilter ran without a topic (label issues only); "
+                                          "`curate prefilter --topic TAG` gives the pre-classifier counts"}
+        return section
     tagged = topic_tagged(cat["tags"], topic) if topic else np.zeros(len(cat), bool)
     tagged_dropped = cat[tagged & (cat["drop_reason"] == "off_topic").to_numpy()]
     recovered = cat[cat["topic_recovered"].fillna(False).astype(bool).to_numpy()]
