@@ -310,3 +310,41 @@ def test_a_recipe_whose_photos_lack_its_topic_tag_stops_before_the_embed(tmp_pat
     assert "Traceback" not in result.output
     assert read_catalog(ws)["status"].eq("kept").all()  # ingested
     assert not list((ws.root / "cache" / "embeddings").rglob("part-*.parquet"))  # nothing embedded
+
+
+def test_a_recipe_for_photos_without_tags_runs_with_label_issues_only(tmp_path):
+    """A folder of class folders (real 15-Scene photos, no tags, no photographers) has no topic: a recipe
+    without one stops at --dry-run with one line naming label_issues_only; with it, `curate run` embeds,
+    filters, judges every photo for label issues (nothing dropped as off topic, no topic model), splits
+    and reports."""
+    import shutil
+
+    from curate.stage_reports import load_stage_report
+    from tests.helpers import REALDATA
+
+    scenes = REALDATA / "scenes15" / "train"
+    if not scenes.is_dir():
+        pytest.skip(f"real data not found at {scenes} (../shared/realdata is absent in this checkout)")
+    classes = ("Coast", "Forest", "Kitchen")
+    for name in classes:
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for source in sorted((scenes / name).glob("*.jpg"))[:10]:
+            shutil.copy(source, tmp_path / "photos" / name / source.name)
+    recipe = ('name = "scenes"\n' + "".join(f'[[labels]]\nname = "{name}"\n' for name in classes)
+              + '[[sources]]\nkind = "folder"\nfolder = "photos"\n[embed]\nimage_size = 64\nworkers = 0\n'
+              '[prefilter]\nfolds = 3\n')
+    ws = Workspace(tmp_path / "ws")
+    path = write_recipe(tmp_path, recipe)
+    refused = runner.invoke(app, ["run", str(path), "--dry-run", "--workspace", str(ws.root)])
+    assert refused.exit_code == 2 and "label_issues_only = true in [prefilter]" in " ".join(refused.output.split())
+
+    path = write_recipe(tmp_path, recipe + "label_issues_only = true\n")
+    result = runner.invoke(app, ["run", str(path), "--workspace", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    assert "no topic (label issues only): 30 photos judged" in " ".join(result.output.split())
+    catalog = read_catalog(ws)
+    assert (catalog["status"] == "kept").all() and catalog["topic_score"].isna().all()
+    assert catalog["is_label_issue"].notna().all() and catalog["split"].notna().all()
+    saved = load_stage_report(ws, "prefilter")
+    assert saved["topic"] is None and saved["topic_model"] is None
+    assert (ws.root / "report" / "index.html").is_file()

@@ -303,7 +303,7 @@ def test_without_a_topic_label_issues_are_found_and_nothing_is_dropped():
     """A labelled collection without tags (`topic` None): no topic score, no off_topic drop, every
     kept photo judged for label issues; the flipped labels are among the flags."""
     catalog, vectors, _, truth = synthetic(seed=5, flips=0.08)
-    result, report = run(catalog, vectors, PrefilterConfig(topic=None))
+    result, report = run(catalog, vectors, PrefilterConfig(topic=None, label_issues_only=True))
     assert result["status"].tolist() == catalog["status"].tolist()  # nothing dropped
     assert result["topic_score"].isna().all() and result["topic_recovered"].isna().all()
     assert result["is_label_issue"].notna().all() and report.scored == len(catalog)
@@ -316,16 +316,20 @@ def test_without_a_topic_label_issues_are_found_and_nothing_is_dropped():
     assert (shown & flipped).sum() >= 0.8 * shown.sum()  # ... and the flags on photos of a class are mostly them
     assert "label issues only" in report.summary()
 
-    dropped, report = run(catalog, vectors, PrefilterConfig(topic=None, drop_label_issues=True))
+    dropped, report = run(catalog, vectors, PrefilterConfig(topic=None, label_issues_only=True, drop_label_issues=True))
     reasons = dropped["drop_reason"].dropna()
     assert set(reasons) == {"label_issue"} and len(reasons) == report.label_issues_dropped == flagged.sum()
 
 
 def test_without_a_topic_the_settings_that_need_one_are_refused():
     with pytest.raises(UsageError, match="label issues"):
-        PrefilterConfig(topic=None, label_issues=False)
+        PrefilterConfig(topic=None, label_issues_only=True, label_issues=False)
     with pytest.raises(UsageError, match="finetune"):
-        PrefilterConfig(topic=None, mode="finetune")
+        PrefilterConfig(topic=None, label_issues_only=True, mode="finetune")
+    with pytest.raises(UsageError, match="not both"):
+        PrefilterConfig(topic="skyline", label_issues_only=True)
+    with pytest.raises(UsageError, match="label_issues_only"):
+        PrefilterConfig(topic=None)  # no topic is asked for, not assumed
     with pytest.raises(UsageError, match="topic"):
         PrefilterConfig(topic="  ")
 

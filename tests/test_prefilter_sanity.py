@@ -350,7 +350,7 @@ def test_real_scenes_without_tags_get_their_wrong_labels_flagged():
     catalog = make_catalog([{"owner_id": None, "tags": [], "image_path": f"i{i}.jpg", "label": given[i]}
                             for i in range(n)])
     result, report = prefilter_catalog(catalog, vectors, np.ones(n, bool), np.ones(n, bool),
-                                       PrefilterConfig(topic=None))
+                                       PrefilterConfig(topic=None, label_issues_only=True))
     assert (result["status"] == schema.KEPT).all() and report.scored == n
     flagged = result["is_label_issue"].astype(bool).to_numpy()
     found = flagged & flipped

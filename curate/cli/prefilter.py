@@ -18,20 +18,21 @@ from curate.prefilter.stage import PrefilterConfig
 from curate.recipes import load_recipe
 
 
-def _config(topic: str | None, recipe: str | None, given: dict, label_issues_only: bool = False):
+def _config(topic: str | None, recipe: str | None, given: dict):
     """PrefilterConfig: a flag given (not None in `given`) wins over the recipe's [prefilter]
-    section, which wins over the defaults; the topic defaults to the recipe's. With
-    `label_issues_only`, no topic (label issues alone)."""
+    section, which wins over the defaults; the topic defaults to the recipe's, and there is none
+    with label_issues_only (label issues alone)."""
+    chosen = load_recipe(recipe) if recipe else None
+    section = chosen.stage_defaults("prefilter") if chosen else {}
+    flags = {key: value for key, value in given.items() if value is not None}
+    label_issues_only = {**section, **flags}.get("label_issues_only") is True
     if label_issues_only and topic is not None:
         raise UsageError("--label-issues-only fits no topic model: give it or --topic, not both")
-    chosen = load_recipe(recipe) if recipe else None
     if topic is None and chosen is not None and not label_issues_only:
         topic = chosen.topic
     if not topic and not label_issues_only:
         raise UsageError("say which tag marks the topic: --topic skyline (or --recipe with a topic); photos "
                          "without tags (a folder of labelled photos): --label-issues-only looks for label errors alone")
-    section = chosen.stage_defaults("prefilter") if chosen else {}
-    flags = {key: value for key, value in given.items() if value is not None}
     if {**section, **flags}.get("drop_label_issues") or {**section, **flags}.get("relabel"):
         flags["label_issues"] = True  # dropping or relabelling label issues needs them found
     return build_config(PrefilterConfig, section, f"recipe {recipe} [prefilter]", flags=flags,
@@ -56,10 +57,6 @@ def prefilter(
     recipe: Annotated[str | None, typer.Option(
         "--recipe", parser=recipe_given,
         help="Dataset recipe: its topic is the default --topic, its [prefilter] section the default settings.")] = None,
-    label_issues_only: Annotated[bool, typer.Option(
-        "--label-issues-only",
-        help="No topic: fit no pre-classifier, drop nothing as off topic, only flag probable label errors "
-             "(photos without tags, e.g. a folder of class folders).")] = False,
     finetune_settings: dict | None = None,  # --mode finetune: TrainConfig's --head-epochs, --epochs, ...
     as_json: JsonOption = False,
 ) -> None:
@@ -68,7 +65,7 @@ def prefilter(
     from curate.prefilter.run import run_prefilter
 
     topic = settings.pop("topic", None)
-    config = _config(topic or None, recipe, settings, label_issues_only)
+    config = _config(topic or None, recipe, settings)
     mode = config.mode
     scorer = None
     # checked whatever the mode: a bad --epochs is a mistake even where the default mode ignores it

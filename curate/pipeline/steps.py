@@ -31,9 +31,13 @@ def stage_steps(recipe: Recipe, train: bool) -> list[Step]:
     section = recipe.stage_defaults
     filter_config = build_config(FilterConfig, section("filter"), f"{where} [filter]")
     embed_config = build_config(EmbedConfig, section("embed"), f"{where} [embed]")
-    if not recipe.topic:
-        raise UsageError(f"{where}: set topic = \"<tag>\" (the pre-classifier's weak label)")
-    prefilter_config = build_config(PrefilterConfig, section("prefilter"), f"{where} [prefilter]", topic=recipe.topic)
+    # label issues alone (no topic model) for photos without tags: the recipe's topic is not used
+    label_issues_only = section("prefilter").get("label_issues_only") is True
+    if not recipe.topic and not label_issues_only:
+        raise UsageError(f"{where}: set topic = \"<tag>\" (the pre-classifier's weak label), or, for photos "
+                         "without tags, label_issues_only = true in [prefilter] (label issues alone)")
+    topic = None if label_issues_only else recipe.topic
+    prefilter_config = build_config(PrefilterConfig, section("prefilter"), f"{where} [prefilter]", topic=topic)
     split_config = build_config(SplitConfig, section("split"), f"{where} [split]")
     finetune_mode = prefilter_config.mode == "finetune"
     training, train_config = _training(recipe, f"{where} [train]", needed=train or finetune_mode)
@@ -49,7 +53,7 @@ def stage_steps(recipe: Recipe, train: bool) -> list[Step]:
 
     steps = [
         # embed first: the filter links near duplicates on the embeddings of every stored image
-        Step("embed", asdict_plain(embed_config), lambda ws: _embed(ws, embed_config, recipe.topic, where)),
+        Step("embed", asdict_plain(embed_config), lambda ws: _embed(ws, embed_config, topic, where)),
         Step("filter", asdict_plain(filter_config), lambda ws: _filter(ws, filter_config, recipe)),
         Step("prefilter", {**asdict_plain(prefilter_config), "embeddings": embeddings},
              lambda ws: _prefilter(ws, prefilter_config, embeddings, scorer)),
@@ -212,7 +216,8 @@ def check_topic_tagged(ws: Workspace, topic: str, where: str) -> None:
         return
     raise UsageError(f"{where}: no kept photo carries the tag {topic!r} (the recipe's topic, the pre-classifier's "
                      "weak label), so the prefilter step cannot run; set topic to a tag the photos carry (`curate "
-                     "status` lists the most common tags), or give the source tags (a metadata column)")
+                     "status` lists the most common tags), give the source tags (a metadata column), or, to look for "
+                     "label errors alone, set label_issues_only = true in [prefilter]")
 
 
 def _filter(ws: Workspace, config, recipe: Recipe | None) -> str:

@@ -27,7 +27,7 @@ Topic (the talk's "skyline or not" model):
   topic: ImageNet object labels with --topic food; `collection_reasons`). `force` applies the drops
   anyway.
 
-Without a topic (`topic` None: `curate prefilter --label-issues-only`, for a labelled collection
+Without a topic (`label_issues_only`, topic None: `--label-issues-only`, for a labelled collection
 without tags, such as a folder of class folders) the stage fits no topic model, drops nothing as
 off_topic and judges every kept photo with a usable embedding for label issues only.
 
@@ -126,6 +126,10 @@ class PrefilterConfig:
     min_untagged: int = setting(20, help=(
         "Hold the drops when the scores are not bimodal and fewer photos than this are untagged to calibrate a cut "
         "(default: recipe, else 20)."))
+    # no topic model: label issues alone, for photos without tags (topic None)
+    label_issues_only: bool = setting(False, flag="--label-issues-only", help=(
+        "No topic: fit no pre-classifier, drop nothing as off topic, only flag probable label errors (photos without "
+        "tags, e.g. a folder of class folders; recipe: label_issues_only = true)."))
     force: bool = setting(False, flag="--force", help=(  # apply the drops anyway
         "Drop below the threshold even when the sanity checks hold the drops (tag on most photos, too many tagged "
         "photos dropped, no calibrated cut; recipe: force = true)."))
@@ -176,6 +180,12 @@ class PrefilterConfig:
             raise SettingError(f"{{mode}} must be one of {', '.join(MODES)}, got {self.mode!r}", "mode")
         if self.topic is not None and (not isinstance(self.topic, str) or not self.topic.strip()):
             raise SettingError("{topic} must name a tag, e.g. skyline", "topic")
+        if not isinstance(self.label_issues_only, bool):
+            raise UsageError(f"prefilter label_issues_only must be true or false, got {self.label_issues_only!r}")
+        if self.label_issues_only and self.topic is not None:
+            raise UsageError("label_issues_only fits no topic model: give it or a topic, not both")
+        if self.topic is None and not self.label_issues_only:
+            raise UsageError("say which tag marks the topic, or ask for label issues only (label_issues_only)")
         if self.topic is None and not self.label_issues:
             raise UsageError("without a topic the prefilter only looks for label issues: drop --no-label-issues, "
                              "or give --topic TAG")
