@@ -79,7 +79,14 @@ def rich(n: int, seed: int, owners: int, nan_scores: bool) -> pd.DataFrame:
     return schema.to_pandas(schema.conform(catalog))
 
 
+LABEL_ISSUES_ONLY = "(label issues only)"  # a prefilter run without a topic (`--label-issues-only`)
+
+
 def stage_reports(filter_run: bool, prefilter: str | None, split_run: bool) -> dict:
+    if prefilter == LABEL_ISSUES_ONLY:
+        no_topic = {"topic": None, "threshold": None, "threshold_method": "none", "held_reasons": [],
+                    "held": False, "config": {"label_issues_only": True}}
+        return {**stage_reports(filter_run, None, split_run), "prefilter": no_topic}
     return {
         "filter": {"config": {"max_km": 25.0, "center": "median"},
                    "geo": [{"label": "paris", "centre_lat": 48.85, "centre_lon": 2.35},
@@ -126,7 +133,8 @@ def assert_same(expected, got, where: str = "report") -> None:
 
 @settings(max_examples=12, **QUICK)
 @given(n=st.integers(20, 400), seed=st.integers(0, 2**32 - 1), owners=st.integers(1, 40),
-       nan_scores=st.booleans(), filter_run=st.booleans(), prefilter=st.sampled_from([None, "skyline", "", "SKYLINE "]),
+       nan_scores=st.booleans(), filter_run=st.booleans(), prefilter=st.sampled_from([None, "skyline", "", "SKYLINE ",
+                                                                                 LABEL_ISSUES_ONLY]),
        split_run=st.booleans(), max_gallery=st.sampled_from([0, 1, 5, 12]), max_rows=st.sampled_from([0, 3, 200]),
        owner_alarm=st.sampled_from([0.01, 0.1, 1.0]), with_evaluation=st.booleans())
 def test_duckdb_report_equals_pandas(tmp_path, n, seed, owners, nan_scores, filter_run, prefilter, split_run,
@@ -288,3 +296,17 @@ def test_duckdb_scratch_goes_in_the_report_folder(report_ws, tmp_path, monkeypat
     assert cli_report(report_ws, "duckdb", tmp_path / "out").exit_code == 0
     assert parents == [tmp_path / "out"]
     assert not list((tmp_path / "out").glob(".duckdb-*")) and not list(report_ws.root.glob(".duckdb-*"))
+
+
+def test_a_prefilter_without_a_topic_has_no_counts_on_either_engine(tmp_path):
+    """`--label-issues-only` fits no topic model: both engines say so instead of counting scores."""
+    from curate.report.data import NO_TOPIC
+
+    catalog = rich(120, 5, 12, nan_scores=False)
+    ws = Workspace(tmp_path / "ws")
+    write_catalog(ws, catalog)
+    reports = stage_reports(True, LABEL_ISSUES_ONLY, True)
+    expected = build_report(catalog, reports)
+    got = duckdb_report(ws.catalog_path, tmp_path, reports)
+    assert_same(expected, got)
+    assert got["sections"]["tags"]["prefilter"] == {"absent": NO_TOPIC}

@@ -29,6 +29,7 @@ from curate.outofcore.db import Catalog, arrow_query, connect, literal, quote
 from curate.report.data import (
     GALLERY_FIELDS,
     HOW_TO,
+    NO_TOPIC,
     _plain,
     _sanity_line,
     assemble_report,
@@ -38,6 +39,7 @@ from curate.report.data import (
     reason_columns,
     splits_from_rows,
     training_section,
+    without_topic,
 )
 from curate.report.owners import OWNER_GALLERY, UNKNOWN_OWNER, photographers_from_counts
 from curate.report.review import review_section
@@ -185,6 +187,9 @@ class ReportQueries:
         section = {"ambiguous": self.gallery("len(tag_labels) >= 2", max_gallery, extra=("tag_labels",))}
         if not prefilter_report:
             section["prefilter"] = {"absent": HOW_TO["prefilter"]}
+            return section
+        if without_topic(prefilter_report):
+            section["prefilter"] = {"absent": NO_TOPIC}
             return section
         topic = prefilter_report.get("topic") or prefilter_report.get("config", {}).get("topic", "")
         threshold = float(prefilter_report.get("threshold", 0.5))

@@ -233,11 +233,10 @@ def tags_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: 
     if not prefilter_report:
         section["prefilter"] = {"absent": HOW_TO["prefilter"]}
         return section
-    topic = prefilter_report.get("topic") or prefilter_report.get("config", {}).get("topic", "")
-    if not topic:  # `curate prefilter --label-issues-only`: no topic model, its counts do not exist
-        section["prefilter"] = {"absent": "the prefilter ran without a topic (label issues only); "
-                                          "`curate prefilter --topic TAG` gives the pre-classifier counts"}
+    if without_topic(prefilter_report):
+        section["prefilter"] = {"absent": NO_TOPIC}
         return section
+    topic = prefilter_report.get("topic") or prefilter_report.get("config", {}).get("topic", "")
     tagged = topic_tagged(cat["tags"], topic) if topic else np.zeros(len(cat), bool)
     tagged_dropped = cat[tagged & (cat["drop_reason"] == "off_topic").to_numpy()]
     recovered = cat[cat["topic_recovered"].fillna(False).astype(bool).to_numpy()]
@@ -269,6 +268,15 @@ def tags_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: 
                                       max_gallery, ("topic_score",)),
     }
     return section
+
+
+NO_TOPIC = ("the prefilter ran without a topic (label issues only); `curate prefilter --topic TAG` gives the "
+            "pre-classifier counts")
+
+
+def without_topic(prefilter_report: dict) -> bool:
+    """True for a prefilter run with label_issues_only: it fitted no topic model, so it has no counts."""
+    return (prefilter_report.get("config") or {}).get("label_issues_only") is True
 
 
 def _sanity_line(prefilter_report: dict) -> str | None:
