@@ -378,14 +378,8 @@ def test_absurd_api_timeouts_in_a_recipe_are_refused_before_any_step(tmp_path, k
     assert not (tmp_path / "ws" / "catalog.parquet").exists()
 
 
-def test_ctrl_c_while_finished_downloads_are_journaled_loses_none_of_them(tmp_path, monkeypatch):
-    """Ctrl-C can land while the engine journals a batch of finished fetches (here: in the progress
-    update after the first of them). Every fetch that finished must reach the journal, or the next
-    run fetches it again (`test_flickr`'s resume test saw one image downloaded twice on a loaded
-    machine). The engine's wait is slowed so that several fetches finish together."""
-    from contextlib import contextmanager
-
-    import curate.ingest.engine as engine
+def _interrupted_demo_ingest(tmp_path, monkeypatch, workers: int) -> tuple[list[str], set[str]]:
+    """(photo ids fetched, photo ids journaled) of a demo ingest that a Ctrl-C stops (set up by the caller)."""
     from curate.demo.config import DemoConfig
     from curate.ingest import demo as demo_ingest
 
@@ -395,6 +389,22 @@ def test_ctrl_c_while_finished_downloads_are_journaled_loses_none_of_them(tmp_pa
     def counting(truth, config):
         render = renderer(truth, config)
         return lambda record: (render(record), fetched.append(record["photo_id"]))[0]
+
+    monkeypatch.setattr(demo_ingest, "PhotoRenderer", counting)
+    ws = Workspace(tmp_path / "ws")
+    with pytest.raises(KeyboardInterrupt):
+        demo_ingest.ingest_demo(ws, DemoConfig(photos=40, seed=2, image_width=64, image_height=48), workers=workers)
+    return fetched, set(Journal(ws, "demo").load())
+
+
+def test_ctrl_c_while_finished_downloads_are_journaled_loses_none_of_them(tmp_path, monkeypatch):
+    """Ctrl-C can land while the engine journals a batch of finished fetches (here: in the progress
+    update after the first of them). Every fetch that finished must reach the journal, or the next
+    run fetches it again (`test_flickr`'s resume test saw one image downloaded twice on a loaded
+    machine). The engine's wait is slowed so that several fetches finish together."""
+    from contextlib import contextmanager
+
+    import curate.ingest.engine as engine
 
     @contextmanager
     def interrupting_bar(description, total=None):
@@ -408,13 +418,9 @@ def test_ctrl_c_while_finished_downloads_are_journaled_loses_none_of_them(tmp_pa
         time.sleep(0.3)  # every fetch running by now has finished: `wait` returns them together
         return real_wait(futures, *args, **kwargs)
 
-    monkeypatch.setattr(demo_ingest, "PhotoRenderer", counting)
     monkeypatch.setattr(engine, "progress_bar", interrupting_bar)
     monkeypatch.setattr(engine, "wait", slow_wait)
-    ws = Workspace(tmp_path / "ws")
-    with pytest.raises(KeyboardInterrupt):
-        demo_ingest.ingest_demo(ws, DemoConfig(photos=40, seed=2, image_width=64, image_height=48), workers=4)
-    journaled = set(Journal(ws, "demo").load())
+    fetched, journaled = _interrupted_demo_ingest(tmp_path, monkeypatch, workers=4)
     assert len(fetched) >= 4  # the interrupt came after a batch of four finished together
     assert set(fetched) <= journaled
 
@@ -426,15 +432,6 @@ def test_ctrl_c_just_after_a_fetch_is_submitted_leaves_no_fetch_out_of_the_journ
     from concurrent.futures import ThreadPoolExecutor
 
     import curate.ingest.engine as engine
-    from curate.demo.config import DemoConfig
-    from curate.ingest import demo as demo_ingest
-
-    fetched = []
-    renderer = demo_ingest.PhotoRenderer
-
-    def counting(truth, config):
-        render = renderer(truth, config)
-        return lambda record: (render(record), fetched.append(record["photo_id"]))[0]
 
     class InterruptedAfterSubmit(ThreadPoolExecutor):
         submitted = 0
@@ -447,10 +444,6 @@ def test_ctrl_c_just_after_a_fetch_is_submitted_leaves_no_fetch_out_of_the_journ
                 raise KeyboardInterrupt
             return future
 
-    monkeypatch.setattr(demo_ingest, "PhotoRenderer", counting)
     monkeypatch.setattr(engine, "ThreadPoolExecutor", InterruptedAfterSubmit)
-    ws = Workspace(tmp_path / "ws")
-    with pytest.raises(KeyboardInterrupt):
-        demo_ingest.ingest_demo(ws, DemoConfig(photos=40, seed=2, image_width=64, image_height=48), workers=2)
-    journaled = set(Journal(ws, "demo").load())
+    fetched, journaled = _interrupted_demo_ingest(tmp_path, monkeypatch, workers=2)
     assert fetched and set(fetched) <= journaled
