@@ -239,8 +239,8 @@ def fit_run_gate(ws, run_dir: Path, catalog, device, cache_side: int = 256, seed
 
     positives, negatives = gate_rows(catalog)
     if negatives.empty:
-        return _no_gate(run_dir, "no photos dropped as off_topic outside the test owners (run `curate prefilter` "
-                                 "before `curate split` to get a gate)")
+        return _no_gate(run_dir, "no photos dropped as off_topic outside the test owners (run `curate prefilter "
+                                 "--topic TAG`, not --label-issues-only, before `curate split` to get a gate)")
     rows = _labelled_for_gate(positives, negatives).reset_index(drop=True)
     model, meta = load_model(run_dir, device)
     probe = bool(meta.config.get("probe"))  # the backbone is the pretrained one: its features are cached by image

@@ -348,3 +348,7 @@ def test_a_recipe_for_photos_without_tags_runs_with_label_issues_only(tmp_path):
     saved = load_stage_report(ws, "prefilter")
     assert saved["topic"] is None and saved["topic_model"] is None
     assert (ws.root / "report" / "index.html").is_file()
+    from classify.gate import fit_run_gate  # a run trained on it gets no topic gate, and is told why
+
+    gate = fit_run_gate(ws, tmp_path / "run", catalog, "cpu")
+    assert not gate["fitted"] and "--topic TAG`, not --label-issues-only" in gate["reason"]
