@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/embed_throughput.py
 	$(BIN)/python bench/loader_cost.py
 	$(BIN)/python bench/label_issues.py
+	$(BIN)/python bench/label_issues_real.py
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/report.py
 	$(BIN)/python bench/review.py
