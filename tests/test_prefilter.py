@@ -328,7 +328,7 @@ def test_without_a_topic_the_settings_that_need_one_are_refused():
         PrefilterConfig(topic=None, label_issues_only=True, mode="finetune")
     with pytest.raises(UsageError, match="not both"):
         PrefilterConfig(topic="skyline", label_issues_only=True)
-    with pytest.raises(UsageError, match="label_issues_only"):
+    with pytest.raises(UsageError, match="label.issues.only"):  # the flag on the command line, the key in a recipe
         PrefilterConfig(topic=None)  # no topic is asked for, not assumed
     with pytest.raises(UsageError, match="topic"):
         PrefilterConfig(topic="  ")

@@ -25,9 +25,7 @@ def _config(topic: str | None, recipe: str | None, given: dict):
     chosen = load_recipe(recipe) if recipe else None
     section = chosen.stage_defaults("prefilter") if chosen else {}
     flags = {key: value for key, value in given.items() if value is not None}
-    label_issues_only = {**section, **flags}.get("label_issues_only") is True
-    if label_issues_only and topic is not None:
-        raise UsageError("--label-issues-only fits no topic model: give it or --topic, not both")
+    label_issues_only = {**section, **flags}.get("label_issues_only") is True  # (with --topic: refused by the config)
     if topic is None and chosen is not None and not label_issues_only:
         topic = chosen.topic
     if not topic and not label_issues_only:

@@ -183,9 +183,11 @@ class PrefilterConfig:
         if not isinstance(self.label_issues_only, bool):
             raise UsageError(f"prefilter label_issues_only must be true or false, got {self.label_issues_only!r}")
         if self.label_issues_only and self.topic is not None:
-            raise UsageError("label_issues_only fits no topic model: give it or a topic, not both")
+            raise SettingError("{label_issues_only} fits no topic model: give it or a topic, not both",
+                               "label_issues_only")
         if self.topic is None and not self.label_issues_only:
-            raise UsageError("say which tag marks the topic, or ask for label issues only (label_issues_only)")
+            raise SettingError("say which tag marks the topic, or ask for label issues only ({label_issues_only})",
+                               "label_issues_only")
         if self.topic is None and not self.label_issues:
             raise UsageError("without a topic the prefilter only looks for label issues: drop --no-label-issues, "
                              "or give --topic TAG")
