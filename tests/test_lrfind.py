@@ -81,15 +81,18 @@ def test_wiggles_are_not_a_clear_descent():
     assert suggest(rates, losses).rule == FALLBACK
 
 
-@settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1))
-def test_a_fall_smaller_than_the_batch_noise_is_not_a_clear_descent(seed):
+def test_a_fall_smaller_than_the_batch_noise_is_not_a_clear_descent():
     # a real but small fall (0.15, 6% of the level) under batch noise of sd 0.3: what 20 noisy
-    # batches of an untrained head look like; the test cannot tell where the loss falls fastest
+    # batches of an untrained head look like; the test cannot tell where the loss falls fastest.
+    # Noise alone sometimes looks like a descent (1 seed in 3,000 did, seed 38035 among others: a
+    # hypothesis draw of 30 seeds failed the suite about once in a hundred runs), so the rule is held
+    # to a rate over fixed seeds, not to every seed.
     rates = np.logspace(-7, 0, 100)
-    losses = 2.5 - 0.15 * (rates > 1e-3) + np.random.default_rng(seed).normal(0, 0.3, 100)
-    found = suggest(rates, losses)
-    assert found.rule == FALLBACK and found.rate == pytest.approx(found.minimum_rate / 10)
+    found = [suggest(rates, 2.5 - 0.15 * (rates > 1e-3) + np.random.default_rng(seed).normal(0, 0.3, 100))
+             for seed in range(500)]
+    fallback = [item for item in found if item.rule == FALLBACK]
+    assert len(fallback) >= 0.99 * len(found)
+    assert all(item.rate == pytest.approx(item.minimum_rate / 10) for item in fallback)
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
