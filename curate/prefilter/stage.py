@@ -166,7 +166,7 @@ class PrefilterConfig:
         if isinstance(self.min_untagged, bool) or not isinstance(self.min_untagged, int) or self.min_untagged < 1:
             raise SettingError(f"{{min_untagged}} must be a whole number >= 1, got {self.min_untagged!r}",
                                "min_untagged", as_key=True)
-        for name in ("force", "geo_rescue", "topic_rescue", "relabel"):
+        for name in ("force", "geo_rescue", "topic_rescue", "relabel", "label_issues_only"):
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"prefilter {name} must be true or false, got {getattr(self, name)!r}")
         if self.geo_rescue_rule not in ("class_threshold", "argmax"):
@@ -180,8 +180,6 @@ class PrefilterConfig:
             raise SettingError(f"{{mode}} must be one of {', '.join(MODES)}, got {self.mode!r}", "mode")
         if self.topic is not None and (not isinstance(self.topic, str) or not self.topic.strip()):
             raise SettingError("{topic} must name a tag, e.g. skyline", "topic")
-        if not isinstance(self.label_issues_only, bool):
-            raise UsageError(f"prefilter label_issues_only must be true or false, got {self.label_issues_only!r}")
         if self.label_issues_only and self.topic is not None:
             raise SettingError("{label_issues_only} fits no topic model: give it or a topic, not both",
                                "label_issues_only")
