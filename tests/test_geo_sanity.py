@@ -13,7 +13,8 @@ from curate import schema
 from curate.cli.app import app
 from curate.errors import UsageError
 from curate.filters import geo
-from curate.filters.stage import FilterConfig, filter_catalog, parse_max_km
+from curate.filters.config import parse_max_km
+from curate.filters.stage import FilterConfig, filter_catalog
 from curate.pipeline import build_config
 from curate.records import records_to_rows
 from curate.workspace import Workspace, read_catalog
