@@ -1,6 +1,6 @@
 """Pure functions that turn source metadata into catalog rows.
 
-Every source (demo, folder, urls, flickr, commons) first maps its metadata onto the
+Every source (demo, scrape, folder, urls, flickr, commons) first maps its metadata onto the
 canonical record fields below, then `records_to_rows` normalises tags, coordinates,
 dates and labels the same way for all of them. No I/O here.
 """

@@ -36,7 +36,7 @@ _F64 = pa.float64()
 
 COLUMNS: tuple[Column, ...] = (
     Column("photo_id", _STR, False, "Unique id: '<source>:<source_id>'.", "ingest"),
-    Column("source", _STR, False, "Where the photo came from: demo, folder, urls, flickr, commons.", "ingest"),
+    Column("source", _STR, False, "Where the photo came from: demo, scrape, folder, urls, flickr, commons.", "ingest"),
     Column("source_id", _STR, False, "The photo's id at its source (file path for folders).", "ingest"),
     Column("owner_id", _STR, True, "Photographer / uploader id (Flickr NSID, author...).", "ingest"),
     Column("owner_name", _STR, True, "Photographer's display name.", "ingest"),

@@ -346,3 +346,48 @@ def test_the_recipes_page_lists_every_key_of_each_converted_section():
         listed[section] = [key for key in re.findall(r"`(\w+)`", keys) if key not in ("out", "topic", "export")]
     for _, config, section, fixed in CONVERTED:
         assert listed[section] == [item.name for item in fields(config) if item.name not in fixed], section
+
+
+class _Captured(Exception):
+    """Raised by a stand-in ingest function once it holds the options it was given."""
+
+
+# (command and its required flags, the [[sources]] table's required keys, the ingest function's module and name)
+DOWNLOAD_SOURCES = [
+    (["ingest", "urls", "urls.csv"], 'path = "urls.csv"\n', "curate.ingest.urls", "curate.cli.ingest_urls",
+     "ingest_urls"),
+    (["ingest", "flickr", "--tags", "chicago"], 'tags = ["chicago"]\n', "curate.ingest.flickr",
+     "curate.cli.ingest_flickr", "ingest_flickr"),
+    (["ingest", "commons", "--category", "Skylines"], 'category = "Skylines"\n', "curate.ingest.commons",
+     "curate.cli.ingest_commons", "ingest_commons"),
+]
+
+
+@pytest.mark.parametrize("args, keys, library, command, name", DOWNLOAD_SOURCES, ids=[s[4] for s in DOWNLOAD_SOURCES])
+def test_a_download_source_gets_the_same_download_settings_from_a_command_and_a_recipe(
+        tmp_path, monkeypatch, args, keys, library, command, name):
+    """A source left to its defaults downloads alike whether it is a command or a recipe's table (the
+    command's --timeout and Commons' --workers used to have defaults of their own)."""
+    import importlib
+
+    got = []
+
+    def capture(ws, options, *rest, **named):
+        got.append(options.download)
+        raise _Captured
+
+    (tmp_path / "urls.csv").write_text("url\nhttp://127.0.0.1:9/a.jpg\n", encoding="utf-8")
+    monkeypatch.setenv("FLICKR_API_KEY", "k")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(importlib.import_module(command), name, capture)
+    runner.invoke(curate_app, [*args, "-w", str(tmp_path / "ws1")])
+    monkeypatch.setattr(importlib.import_module(library), name, capture)
+    kind = args[1]
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'name = "r"\nlabels_from = "skylines"\ntopic = "skyline"\n[[sources]]\nkind = "{kind}"\n{keys}',
+                      encoding="utf-8")
+    runner.invoke(curate_app, ["run", str(recipe), "-w", str(tmp_path / "ws2")])
+    assert len(got) == 2, "the stand-in ingest was not reached"
+    assert got[0] == got[1]
+    if kind == "commons":
+        assert got[0].workers < DownloadConfig().workers  # Commons' politeness holds in both

@@ -20,7 +20,7 @@ from curate.cli.engine_options import engine_config, engine_options
 from curate.cli.options import config_options
 from curate.cli.store_option import store_options, store_workspace
 from curate.console import console
-from curate.ingest.commons import CommonsOptions, CommonsQuery, ingest_commons
+from curate.ingest.commons import COMMONS_DOWNLOAD, CommonsOptions, CommonsQuery, ingest_commons
 from curate.ingest.http import DownloadConfig
 from curate.pipeline.settings import build_config
 from curate.settings_fields import HELP
@@ -36,9 +36,12 @@ def commons(
     tag: Annotated[list[str] | None, typer.Option(  # repeatable: CommonsQuery.tags
         help=CommonsQuery.__dataclass_fields__["tags"].metadata[HELP], show_default=False)] = None,
     run_settings: dict | None = None,  # one flag per CommonsOptions field: --recipe, --contact, ...
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Concurrent thumbnail downloads.")] = 8,
-    timeout: Annotated[float, typer.Option(min=0.1, help="Connect and read timeout of the API and the downloads, "
-                                                        "seconds.")] = 30.0,
+    workers: Annotated[int | None, typer.Option(min=1, max=64, show_default=False, help=(
+        f"Concurrent thumbnail downloads (default {COMMONS_DOWNLOAD['workers']}; workers in a recipe)."))] = None,
+    timeout: Annotated[float | None, typer.Option(min=0.1, show_default=False, help=(
+        "Connect and read timeout of the API and the downloads, seconds (default "
+        f"{COMMONS_DOWNLOAD['read_timeout_s']:g}; api_timeout_s, connect_timeout_s and read_timeout_s in a "
+        "recipe)."))] = None,
     engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
     store_settings: dict | None = None,  # --store (curate/cli/store_option.py)
@@ -52,11 +55,11 @@ def commons(
     """
     query = build_config(CommonsQuery, {}, "", flags={**settings, "tags": list(tag or ())},
                          command="curate ingest commons")
-    download = build_config(DownloadConfig, {}, "", command="curate ingest commons",
-                            flags={"workers": workers, "per_host": min(workers, 4), "connect_timeout_s": timeout,
-                                   "read_timeout_s": timeout})
-    options = build_config(CommonsOptions, {}, "", flags={**run_settings, "api_timeout_s": timeout},
-                           command="curate ingest commons", query=query, download=download)
+    given = {"workers": workers, "connect_timeout_s": timeout, "read_timeout_s": timeout}
+    download = build_config(DownloadConfig, COMMONS_DOWNLOAD, "", command="curate ingest commons",
+                            flags={name: value for name, value in given.items() if value is not None})
+    options = build_config(CommonsOptions, {}, "", command="curate ingest commons", query=query, download=download,
+                           flags={**run_settings, **({"api_timeout_s": timeout} if timeout is not None else {})})
     with engines.use(engine_config(engine_settings, "curate ingest commons")):
         report = ingest_commons(store_workspace(workspace_path, store_settings), options)
     if as_json:

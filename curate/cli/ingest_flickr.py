@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, fields
-from typing import Annotated
-
-import typer
 
 from curate import engines
 from curate.cli.common import (
@@ -16,6 +13,7 @@ from curate.cli.common import (
     print_ingest_details,
     user_errors,
 )
+from curate.cli.download_options import TimeoutOption, timeouts
 from curate.cli.engine_options import engine_config, engine_options
 from curate.cli.options import config_options
 from curate.cli.store_option import store_options, store_workspace
@@ -38,8 +36,7 @@ def flickr(
     settings: dict | None = None,  # one flag per FlickrQuery field (curate/cli/options.py)
     run_settings: dict | None = None,  # one flag per FlickrOptions field: --recipe, --calls-per-hour, ...
     download_settings: dict | None = None,  # --workers, --retries (DownloadConfig's fields)
-    timeout: Annotated[float, typer.Option(help="Image download timeout, seconds (connect_timeout_s and "
-                                                "read_timeout_s in a recipe).")] = 20.0,
+    timeout: TimeoutOption = None,
     engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
     store_settings: dict | None = None,  # --store (curate/cli/store_option.py)
@@ -53,7 +50,7 @@ def flickr(
     """
     query = build_config(FlickrQuery, {}, "", flags=settings, command="curate ingest flickr")
     download = build_config(DownloadConfig, {}, "", command="curate ingest flickr",
-                            flags={**download_settings, "connect_timeout_s": timeout, "read_timeout_s": timeout})
+                            flags={**download_settings, **timeouts(timeout)})
     options = build_config(FlickrOptions, {}, "", flags=run_settings, command="curate ingest flickr", query=query,
                            download=download)
     with engines.use(engine_config(engine_settings, "curate ingest flickr")):

@@ -17,6 +17,7 @@ from curate.cli.common import (
     print_ingest_details,
     user_errors,
 )
+from curate.cli.download_options import TimeoutOption, timeouts
 from curate.cli.engine_options import engine_config, engine_options
 from curate.cli.options import config_options
 from curate.cli.store_option import store_options, store_workspace
@@ -44,8 +45,7 @@ def urls(
         "--map", metavar="FIELD=COLUMN", help=MAP_HELP)] = None,
     settings: dict | None = None,  # one flag per UrlIngestOptions field (curate/cli/options.py)
     download_settings: dict | None = None,  # --workers, --per-host, --retries (DownloadConfig's fields)
-    timeout: Annotated[float, typer.Option(help="Connect and read timeout, seconds (connect_timeout_s and "
-                                                "read_timeout_s in a recipe).")] = 20.0,
+    timeout: TimeoutOption = None,
     engine_settings: dict | None = None,  # --engine, --ray-address, ... (curate/cli/engine_options.py)
     workspace_path: WorkspaceOption = None,
     store_settings: dict | None = None,  # --store (curate/cli/store_option.py)
@@ -59,7 +59,7 @@ def urls(
     them) without being downloaded again.
     """
     download = build_config(DownloadConfig, {}, "", command="curate ingest urls",
-                            flags={**download_settings, "connect_timeout_s": timeout, "read_timeout_s": timeout})
+                            flags={**download_settings, **timeouts(timeout)})
     options = build_config(UrlIngestOptions, {}, "", command="curate ingest urls", download=download,
                            flags={**settings, "path": str(file), "column_map": parse_map_options(column_map)})
     with engines.use(engine_config(engine_settings, "curate ingest urls")):

@@ -106,13 +106,14 @@ def urls_step(recipe: Recipe, entry: dict, where: str) -> Step:
 
 
 def _api_source_step(recipe: Recipe, entry: dict, where: str, query_cls, options_cls, ingest,
-                     name: Callable[[object], str]) -> Step:
-    """A Flickr or Commons source: its query, options and download settings from one table."""
+                     name: Callable[[object], str], download_defaults: dict | None = None) -> Step:
+    """A Flickr or Commons source: its query, options and download settings from one table;
+    `download_defaults` are the source's own download defaults (Commons': fewer workers), under the table's keys."""
     from curate.ingest.http import DownloadConfig
 
     parts = _split_keys(entry, {"query": query_cls, "options": options_cls, "download": DownloadConfig}, where)
     query = build_config(query_cls, parts["query"], where)
-    download = build_config(DownloadConfig, parts["download"], where)
+    download = build_config(DownloadConfig, {**(download_defaults or {}), **parts["download"]}, where)
     options = build_config(options_cls, parts["options"], where, query=query, recipe=recipe_ref(recipe),
                            download=download)
     return Step(name(query), entry, lambda ws: ingest(ws, options).summary())
@@ -128,10 +129,11 @@ def flickr_step(recipe: Recipe, entry: dict, where: str) -> Step:
 
 def commons_step(recipe: Recipe, entry: dict, where: str) -> Step:
     """A Wikimedia Commons category or place (curate.ingest.commons)."""
-    from curate.ingest.commons import CommonsOptions, CommonsQuery, ingest_commons
+    from curate.ingest.commons import COMMONS_DOWNLOAD, CommonsOptions, CommonsQuery, ingest_commons
 
     return _api_source_step(recipe, entry, where, CommonsQuery, CommonsOptions, ingest_commons,
-                            lambda query: f"ingest commons {query.category or f'near {query.near}'}")
+                            lambda query: f"ingest commons {query.category or f'near {query.near}'}",
+                            download_defaults=COMMONS_DOWNLOAD)
 
 
 SOURCE_STEPS = {"demo": demo_step, "scrape": scrape_step, "folder": folder_step, "urls": urls_step,

@@ -16,7 +16,7 @@ from curate.pipeline.runner import Step, recipe_ref
 from curate.pipeline.settings import EvaluateSettings, ReportSettings, asdict_plain, build_config
 from curate.pipeline.sources import SOURCE_STEPS
 from curate.pipeline.training import registered_training, training_steps
-from curate.recipes import Recipe, check_name
+from curate.recipes import SOURCE_KINDS, Recipe, check_name
 from curate.workspace import Workspace
 
 
@@ -120,8 +120,9 @@ def check_devices(where: str, devices: dict[str, str]) -> None:
 def plan(recipe: Recipe, train: bool = False) -> list[Step]:
     """Every step of `recipe`, with all settings checked (UsageError on the first bad one)."""
     if not recipe.sources:
-        raise UsageError(f"recipe {recipe_ref(recipe)} has no [[sources]]; add one (kind = \"demo\", "
-                         "\"folder\", \"urls\", \"flickr\" or \"commons\")")
+        kinds = ", ".join(f'"{kind}"' for kind in SOURCE_KINDS[:-1])
+        raise UsageError(f"recipe {recipe_ref(recipe)} has no [[sources]]; add one (kind = {kinds} or "
+                         f'"{SOURCE_KINDS[-1]}")')
     steps = []
     for number, entry in enumerate(recipe.sources, 1):
         where = f"recipe {recipe_ref(recipe)} [[sources]] #{number} ({entry['kind']})"

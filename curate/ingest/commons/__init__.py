@@ -9,6 +9,7 @@ No API key is needed. Thumbnails (`iiurlwidth`) are downloaded by the shared Dow
 """
 
 from curate.ingest.commons.source import (
+    COMMONS_DOWNLOAD,
     DEFAULT_ENDPOINT,
     SOURCE,
     CommonsOptions,
@@ -17,4 +18,5 @@ from curate.ingest.commons.source import (
     ingest_commons,
 )
 
-__all__ = ["DEFAULT_ENDPOINT", "SOURCE", "CommonsOptions", "CommonsQuery", "CommonsReport", "ingest_commons"]
+__all__ = ["COMMONS_DOWNLOAD", "DEFAULT_ENDPOINT", "SOURCE", "CommonsOptions", "CommonsQuery", "CommonsReport",
+           "ingest_commons"]

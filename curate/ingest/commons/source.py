@@ -52,6 +52,19 @@ from curate.workspace import Workspace, changes_workspace
 
 SOURCE = "commons"
 DEFAULT_ENDPOINT = "https://commons.wikimedia.org/w/api.php"
+# Commons is a shared, donation-run service: its thumbnails are fetched fewer at a time than the
+# generic downloader's 16, with longer timeouts (a thumbnail of a new width is rendered on request).
+# One place for the command's defaults, a recipe's kind = "commons" table and a library CommonsOptions.
+COMMONS_DOWNLOAD = {"workers": 8, "per_host": 4, "connect_timeout_s": 30.0, "read_timeout_s": 30.0}
+
+
+def commons_download(**changes) -> DownloadConfig:
+    """The download settings of a Commons source: COMMONS_DOWNLOAD, then `changes`.
+
+    >>> commons_download().workers, commons_download(workers=2).connect_timeout_s
+    (8, 30.0)
+    """
+    return DownloadConfig(**{**COMMONS_DOWNLOAD, **changes})
 THUMB_WIDTH_RANGE = (20, 4000)
 
 
@@ -127,7 +140,7 @@ class CommonsOptions:
     endpoint: str = setting(DEFAULT_ENDPOINT, hidden=True, help="api.php URL (tests).")
     maxlag_s: int = setting(5, help=(  # ask the API to refuse (and us to wait) while replicas lag more than this
         "Seconds of replica lag past which the API is asked to refuse (and the listing waits)."))
-    download: DownloadConfig = field(default_factory=DownloadConfig)  # its own fields are the download settings
+    download: DownloadConfig = field(default_factory=commons_download)  # its fields are the download settings
     contact: str | None = setting(None, help="Your e-mail or URL, sent in the User-Agent as Wikimedia asks.")
     page_size: int = setting(API_BATCH, help="Files per listing batch (gcmlimit).")
     api_timeout_s: float = setting(30.0, flag="--timeout", help="API timeout, seconds.")
