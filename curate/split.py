@@ -80,13 +80,14 @@ class SplitReport:
                 "notes": self.notes, "warnings": self.warnings,
                 "per_label": self.per_label.replace({np.nan: None}).to_dict("records")}
 
-    def summary(self) -> str:
-        """One line for `curate split` and `curate run`: the groups and the photos per split."""
+    def summary(self, with_warnings: bool = True) -> str:
+        """One line for `curate split` and `curate run`: the groups and the photos per split, then each
+        warning (`curate run` shows only this line; `curate split` prints its warnings on their own)."""
         by = self.config.get("by", "owner")
         photos = "/".join(f"{int(self.per_label[f'{name}_photos'].sum()):,}" if len(self.per_label) else "0"
                           for name in ("train", "val", "test"))
         return (f"{self.groups:,} groups (by {by} ∪ near-duplicate cluster ∪ exact duplicate); "
-                f"train/val/test photos {photos}")
+                f"train/val/test photos {photos}" + "".join(f"; warning: {w}" for w in self.warnings if with_warnings))
 
 
 def split_groups(kept: pd.DataFrame, by: str) -> np.ndarray:
@@ -103,15 +104,23 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
     """Split index (0 train, 1 val, 2 test) per group, filling per-label photo targets.
 
     The error is the sum over splits and labels of the squared gap between achieved and
-    requested share of the label's photos. Largest groups are placed first (seeded random
-    order among equal sizes), each where it lowers the error most; then single-group moves
-    that lower the error are made until none helps (at most `sweeps` passes).
+    requested share of the label's photos, plus the same gap for the whole collection weighted
+    by the number of labels (it counts as much as all labels together). Without that term, labels
+    too small to share out (two photos: the second costs the same in train as in test) each
+    decided alone: 60 labels of 2 photos split 60/0/60 instead of about 84/12/24. Largest groups
+    are placed first (seeded random order among equal sizes), each where it lowers the error most;
+    then single-group moves that lower the error are made until none helps (at most `sweeps` passes).
     """
     n_groups = int(group.max()) + 1 if len(group) else 0
     counts = np.zeros((n_groups, n_labels))
     np.add.at(counts, (group, label_codes), 1)
     share = counts / np.maximum(counts.sum(axis=0), 1.0)[None, :]  # each group's share of each label
-    target = fractions[:, None] * (share.sum(axis=0) > 0)[None, :]  # (splits, labels) in shares
+    present = share.sum(axis=0) > 0
+    target = fractions[:, None] * present[None, :]  # (splits, labels) in shares
+    # the collection as one more column, scaled so its squared error weighs n_labels times a label's
+    weight = np.sqrt(max(int(present.sum()), 1))
+    share = np.hstack([share, weight * counts.sum(axis=1, keepdims=True) / max(counts.sum(), 1.0)])
+    target = np.hstack([target, weight * fractions[:, None]])
     filled = np.zeros_like(target)
     allowed = fractions > 0
     rng = np.random.default_rng(seed)
@@ -159,12 +168,35 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFr
     no_owner = int(kept["owner_id"].isna().sum()) if config.by == "owner" else 0
     notes = [f"{no_owner} kept photos have no owner: each is its own group"] if no_owner else []
     per_label = split_table(out[kept_mask], group, config)
-    off = per_label[~per_label["within_tolerance"]]
-    if len(off):
-        notes.append(f"{len(off)} label(s) could not reach the requested shares within ±{TOLERANCE:.0%}: "
-                     f"{', '.join(off['label'])} (dominant groups; see requested vs achieved)")
+    notes += off_share_notes(per_label, config)
     warnings = ungrouped_duplicates_warning(kept, config) + empty_split_warnings(per_label, config)
     return out, SplitReport(asdict(config), per_label, int(group.max()) + 1, no_owner, notes, warnings)
+
+
+def off_share_notes(per_label: pd.DataFrame, config: SplitConfig) -> list[str]:
+    """Notes on the labels whose achieved shares are off by more than TOLERANCE: those too small to
+    give each requested split a photo (fewer than 1 / the smallest share), and the rest (a few groups
+    too large to share out: one photographer holding much of the label)."""
+    off = per_label[~per_label["within_tolerance"]]
+    requested = [share for share in (config.val, config.test) if share > 0]
+    needed = int(np.ceil(1 / min(requested) - 1e-9)) if requested else 1
+    small = off[off["photos"] < needed]
+    large = off[off["photos"] >= needed]
+    notes = []
+    if len(small):
+        notes.append(f"{len(small)} label(s) have fewer than {needed} photos, too few to give each requested split a "
+                     f"photo: {_names(small['label'])} (their photos are shared out with the collection's shares in "
+                     "view; see requested vs achieved)")
+    if len(large):
+        notes.append(f"{len(large)} label(s) could not reach the requested shares within ±{TOLERANCE:.0%}: "
+                     f"{_names(large['label'])} (dominant groups; see requested vs achieved)")
+    return notes
+
+
+def _names(labels: pd.Series, shown: int = 12) -> str:
+    """'a, b, c' or 'a, b, … and 40 more'."""
+    names = [str(label) for label in labels]
+    return ", ".join(names) if len(names) <= shown else f"{', '.join(names[:shown])}, … and {len(names) - shown} more"
 
 
 def empty_split_warnings(per_label: pd.DataFrame, config: SplitConfig) -> list[str]:
@@ -176,8 +208,8 @@ def empty_split_warnings(per_label: pd.DataFrame, config: SplitConfig) -> list[s
         return []
     return [f"the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} empty although "
             f"{' and '.join(f'--{name} {getattr(config, name):g}' for name in empty)} asked for photos: every group "
-            f"(by {config.by} ∪ duplicate cluster) is too large to share out; group by another column, or add photos "
-            "from more photographers"]
+            f"(by {config.by} ∪ duplicate cluster) is too large, or every label too small, to share out; group by "
+            "another column, or add photos from more photographers"]
 
 
 def ungrouped_duplicates_warning(kept: pd.DataFrame, config: SplitConfig) -> list[str]:

@@ -581,3 +581,38 @@ def test_a_split_left_empty_is_a_warning(tmp_path):
             for label in ("a", "b") for i in range(40)]
     _, report = split_catalog(make_catalog(rows), SplitConfig())
     assert not [w for w in report.warnings if "empty" in w]
+
+
+# ----------------------------------------------------------------------------- labels too small to share out
+
+def test_many_two_photo_labels_share_out_near_the_collection_shares():
+    """60 labels of 2 photos each (each photo its own group): a label alone cannot reach 70/10/20,
+    and its second photo cost the same in train as in test, so every label once sent it to test
+    (60/0/60: half the collection in test, one training photo per class). The collection's shares now
+    weigh in: val gets photos, test stays near its share, and every label keeps a training photo."""
+    rows = [{"source_id": f"{label}-{i}", "owner_id": None, "label": f"L{label}"} for label in range(60) for i in (0, 1)]
+    result, report = split_catalog(make_catalog(rows), SplitConfig(val=0.1, test=0.2, seed=0))
+    counts = result["split"].value_counts()
+    assert counts.get("val", 0) > 0
+    assert counts["test"] / len(result) <= 0.3
+    assert (result.groupby("label")["split"].apply(lambda s: (s == "train").any())).all()
+    note = next(n for n in report.notes if "too few to give each requested split a photo" in n)
+    assert "fewer than 10 photos" in note and "60 label(s)" in note
+    assert not any("dominant groups" in n for n in report.notes)
+
+
+def test_a_label_of_singletons_stays_in_train():
+    """Labels of one photo each cannot give val or test a photo without leaving the class untrained:
+    the collection's shares do not push them out of train."""
+    rows = [{"source_id": f"s{i}", "owner_id": f"o{i}", "label": f"L{i}"} for i in range(80)]
+    result, report = split_catalog(make_catalog(rows), SplitConfig())
+    assert set(result["split"]) == {"train"}
+    assert any("every label too small" in w for w in report.warnings)
+
+
+def test_run_summary_carries_the_split_warnings():
+    """`curate run` shows only the summary line: a split left empty must be in it."""
+    rows = [{"source_id": f"{label}{i}", "owner_id": "solo", "label": label} for label in ("a", "b") for i in range(20)]
+    _, report = split_catalog(make_catalog(rows), SplitConfig())
+    assert report.warnings and "warning: the val and test splits are empty" in report.summary()
+    assert "warning" not in report.summary(with_warnings=False)

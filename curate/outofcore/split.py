@@ -21,7 +21,14 @@ from curate import schema
 from curate.errors import UsageError
 from curate.outofcore.db import Catalog, literal, quote
 from curate.schema import NO_LABEL, SPLITS
-from curate.split import TOLERANCE, SplitConfig, SplitReport, assign_groups, empty_split_warnings, shares_table
+from curate.split import (
+    SplitConfig,
+    SplitReport,
+    assign_groups,
+    empty_split_warnings,
+    off_share_notes,
+    shares_table,
+)
 
 _OWNER = "coalesce(owner_id, '(no owner) ' || photo_id)"
 
@@ -108,10 +115,7 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
     no_owner = con.execute("SELECT count(*) FROM k WHERE no_owner").fetchone()[0] if by == "owner" else 0
     notes = [f"{no_owner} kept photos have no owner: each is its own group"] if no_owner else []
     per_label = _split_table(con, config, splits)
-    off = per_label[~per_label["within_tolerance"]]
-    if len(off):
-        notes.append(f"{len(off)} label(s) could not reach the requested shares within ±{TOLERANCE:.0%}: "
-                     f"{', '.join(off['label'])} (dominant groups; see requested vs achieved)")
+    notes += off_share_notes(per_label, config)
     warnings = []
     if by != "none" and not con.execute("SELECT bool_or(has_near) FROM k").fetchone()[0]:
         warnings.append(f"near-duplicate clusters are not known yet, so this split groups by {by} and exact image "
