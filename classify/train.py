@@ -100,7 +100,20 @@ def check_workspace_split(ws: Workspace, allow_leakage: bool = False, warn: bool
     a leaky one (`check_split`). Returns (catalog, whether the split leaks)."""
     catalog = read_catalog(ws)
     require_fresh_split(ws, catalog)  # a stale split would train on whatever photos it still holds
-    return catalog, check_split(catalog, allow_leakage, warn=warn)
+    leaky = check_split(catalog, allow_leakage, warn=warn)
+    for line in empty_split_warnings(catalog):
+        log.warning(line)
+    return catalog, leaky
+
+
+def empty_split_warnings(catalog: pd.DataFrame) -> list[str]:
+    """A warning for an empty val split (no early stopping, no val accuracy) and one for an empty test
+    split (`classify evaluate` has nothing to score), each pointing at the split's own reason."""
+    kept = catalog.loc[catalog["status"] == schema.KEPT, "split"]
+    why = "`curate split` says why (reports/split.json: e.g. one photographer per label, or labels too small)"
+    lines = {"val": "no early stopping and no val accuracy", "test": "`classify evaluate` will have nothing to score"}
+    return [f"warning: the {name} split has no kept photos: {effect}; {why}"
+            for name, effect in lines.items() if not (kept == name).any()]
 
 
 class Trainer:

@@ -223,3 +223,16 @@ def test_training_into_a_folder_with_a_finished_model_is_refused(run_dir, split_
     line = one_line_error(runner.invoke(classify_app, [*args, "--workspace", str(split_ws.root),
                                                        "--out", str(trained)]))
     assert "already holds a trained model" in line and (trained / WEIGHTS).read_bytes() == before
+
+
+def test_an_empty_val_or_test_split_is_a_warning_before_training():
+    """One photographer puts every photo in train: training used to go on without a word, and the
+    run's evaluation failed later asking for --test > 0 (it was 0.2)."""
+    from classify.train import empty_split_warnings
+
+    catalog = pd.DataFrame({"status": ["kept"] * 4 + ["dropped"], "split": ["train"] * 4 + ["test"]})
+    lines = empty_split_warnings(catalog)
+    assert len(lines) == 2 and all(line.startswith("warning: ") for line in lines)
+    assert "val split" in lines[0] and "test split" in lines[1] and "reports/split.json" in lines[0]
+    catalog.loc[1, "split"], catalog.loc[2, "split"] = "val", "test"
+    assert empty_split_warnings(catalog) == []
