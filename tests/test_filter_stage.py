@@ -232,3 +232,41 @@ def test_near_duplicates_need_pairs_confirmed_by_colour():
     assert unverified["near_dup_cluster"].nunique() == 2  # pHash alone joins a, b and c
     deduped, _ = filter_catalog(catalog(rows), FilterConfig(near_dup_bits=4, dedupe_near=True), thumbnails=thumbs)
     assert reasons(deduped).count("near_duplicate") == 1
+
+
+def test_a_share_cap_the_owners_cannot_meet_is_a_warning_naming_the_tightest_they_allow():
+    """11 owners cannot each hold at most 5% of a label: the cap is not applied there, so a stricter
+    share dropped nothing while a looser one capped the big owner. That inversion is now a warning,
+    and the share it names can be given back and is applied."""
+    from curate.filters.owners import tightest_share
+
+    rows = [{"owner_id": "big"}] * 20 + [{"owner_id": f"o{i}"} for i in range(10) for _ in range(2)]
+    out, report = filter_catalog(catalog(rows), FilterConfig(max_owner_share=0.05))
+    assert (out["status"] == "kept").all()
+    warning = next(w for w in report.warnings if "--max-owner-share 0.05 cannot be met" in w)
+    tightest = tightest_share(np.array([20] + [2] * 10))
+    assert f"{tightest:g}" in warning and "city" in warning and warning in report.summary()
+    out, report = filter_catalog(catalog(rows), FilterConfig(max_owner_share=tightest))
+    assert (out["drop_reason"] == "owner_cap").sum() > 0
+    assert not any("cannot be met" in w for w in report.warnings)
+
+
+def test_owner_caps_dropping_most_photos_are_a_warning():
+    """One photographer's collection: --max-per-owner 3 keeps 3 photos a label."""
+    rows = [{"owner_id": "solo", "label": label} for label in ("a", "b") for _ in range(20)]
+    out, report = filter_catalog(catalog(rows), FilterConfig(max_per_owner=3))
+    assert (out["drop_reason"] == "owner_cap").sum() == 34
+    warning = next(w for w in report.warnings if w.startswith("the owner caps drop"))
+    assert "85%" in warning and "a 85%" in warning and "b 85%" in warning
+    out, report = filter_catalog(catalog(rows), FilterConfig(max_per_owner=12))  # 40% dropped: no warning
+    assert not [w for w in report.warnings if "owner caps" in w]
+
+
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=10))
+def test_the_tightest_share_is_met_and_a_bit_less_is_not(counts):
+    from curate.filters.owners import tightest_share
+
+    counts = np.array(counts)
+    share = tightest_share(counts)
+    assert share_cap(counts, share) is not None
+    assert share_cap(counts, share - 1e-3) is None

@@ -135,7 +135,7 @@ configs = st.builds(
     FilterConfig, max_km=st.sampled_from([5.0, 40.0, "off"]), missing_geo=st.sampled_from(["keep", "drop"]),
     min_geo_accuracy=st.sampled_from([0, 0, 11]), force_geo=st.booleans(), min_geotagged=st.sampled_from([1, 5]),
     licences=st.sampled_from([None, ("cc-by", "cc0")]), max_per_owner=st.sampled_from([None, 1, 3]),
-    max_owner_share=st.sampled_from([None, 0.3]))
+    max_owner_share=st.sampled_from([None, 0.3, 0.05]))
 
 
 @settings(max_examples=8, **QUICK)

@@ -48,6 +48,62 @@ def share_cap(counts: np.ndarray, max_share: float) -> int | None:
     return None
 
 
+def tightest_share(counts: np.ndarray) -> float:
+    """The smallest max_owner_share that `share_cap` can meet for these per-owner counts: the least
+    m / sum(min(counts, m)) over caps m (1 / owners when they all hold as many photos), rounded up to
+    4 decimals so that the share shown can be given back.
+
+    >>> tightest_share(np.array([10, 10, 10, 10])), tightest_share(np.array([100, 10, 10]))
+    (0.25, 0.3334)
+    """
+    counts = np.asarray(counts)
+    caps = np.arange(1, int(counts.max()) + 1)
+    kept = np.minimum(counts[None, :], caps[:, None]).sum(axis=1)
+    return float(np.ceil((caps / kept).min() * 1e4 - 1e-9) / 1e4)
+
+
+def label_cap(counts: np.ndarray, max_per_owner: int | None, max_owner_share: float | None) -> tuple[int | None, str]:
+    """(cap, note) of one label from its per-owner photo counts: the smaller of `max_per_owner` and
+    the share cap; a share cap that no allocation can meet (fewer owners than 1 / share) is not
+    applied, and the note says so with the tightest share these owners allow (both engines)."""
+    cap, note = max_per_owner, ""
+    if max_owner_share is not None:
+        by_share = share_cap(counts, max_owner_share)
+        if by_share is None:
+            note = (f"share cap {max_owner_share:g} unreachable with {len(counts)} owner(s) (the tightest they allow "
+                    f"is {tightest_share(counts):g}): not applied")
+        else:
+            cap = by_share if cap is None else min(cap, by_share)
+    return cap, note
+
+
+MAX_CAPPED_SHARE = 0.5  # owner caps dropping more of the labelled photos than this: a warning
+
+
+def cap_warnings(caps: pd.DataFrame, concentration: pd.DataFrame, max_owner_share: float | None) -> list[str]:
+    """Warnings from the cap table and the concentration table (both engines): a share cap not
+    applied to some labels (a stricter share then drops less than a looser one), and caps that drop
+    more than MAX_CAPPED_SHARE of the labelled photos (a few photographers hold most of them)."""
+    warnings = []
+    unreachable = caps[caps["note"].astype(str) != ""]
+    if len(unreachable) and max_owner_share is not None:
+        shown = "; ".join(f"{row.label}: {row.note.removeprefix('share cap ')}"
+                          for row in unreachable.head(5).itertuples())
+        warnings.append(f"--max-owner-share {max_owner_share:g} cannot be met in {len(unreachable)} label(s) ({shown}"
+                        f"{'; …' if len(unreachable) > 5 else ''}), so those labels are not capped at all; give a "
+                        "share they allow, or --max-per-owner")
+    photos = int(concentration["photos"].sum()) if len(concentration) else 0
+    capped = int(caps["photos_capped"].sum()) if len(caps) else 0
+    if photos and capped > MAX_CAPPED_SHARE * photos:
+        per_label = caps.merge(concentration[["label", "photos"]], on="label")
+        heavy = per_label[per_label["photos_capped"] > MAX_CAPPED_SHARE * per_label["photos"]]
+        named = ", ".join(f"{row.label} {row.photos_capped / row.photos:.0%}" for row in heavy.head(5).itertuples())
+        warnings.append(f"the owner caps drop {capped / photos:.0%} of the labelled photos ({capped:,} of {photos:,}; "
+                        f"{named}{', …' if len(heavy) > 5 else ''}): a few photographers hold most of them; a looser "
+                        "cap keeps more")
+    return warnings
+
+
 def spread_pick(n_photos: int, keep: int) -> np.ndarray:
     """Indices of `keep` photos spread evenly over a time-sorted run of `n_photos`."""
     if keep >= n_photos:
@@ -68,13 +124,7 @@ def owner_cap(catalog: pd.DataFrame, kept: pd.Series, max_per_owner: int | None,
     owners = owner_keys(eligible)
     for label, group in eligible.groupby("label", sort=True):
         counts = owners[group.index].value_counts()
-        cap, note = max_per_owner, ""
-        if max_owner_share is not None:
-            by_share = share_cap(counts.to_numpy(), max_owner_share)
-            if by_share is None:
-                note = f"share cap {max_owner_share} unreachable with {len(counts)} owner(s): not applied"
-            else:
-                cap = by_share if cap is None else min(cap, by_share)
+        cap, note = label_cap(counts.to_numpy(), max_per_owner, max_owner_share)
         over = counts[counts > cap] if cap is not None else counts.iloc[:0]
         for owner in over.index:
             photos = group[owners[group.index] == owner].sort_values(["taken_at", schema.PHOTO_ID], na_position="last")

@@ -134,6 +134,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     if config.max_per_owner is not None or config.max_owner_share is not None:
         is_capped, caps = owners.owner_cap(out, kept(), config.max_per_owner, config.max_owner_share)
         out = apply_drops(out, pd.Series(np.where(is_capped, "owner_cap", None)), STAGE)
+        warnings += owners.cap_warnings(caps, concentration, config.max_owner_share)
 
     mine = out["drop_stage"] == STAGE
     report = FilterReport(

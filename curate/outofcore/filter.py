@@ -148,6 +148,7 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     caps = pd.DataFrame(columns=["label", "cap", "owners_capped", "photos_capped", "note"])
     if config.max_per_owner is not None or config.max_owner_share is not None:
         caps = _owner_cap(con, config)
+        warnings += owners.cap_warnings(caps, concentration, config.max_owner_share)
 
     replaced = {"label": "w.label AS label", "original_label": "NULL::VARCHAR AS original_label",
                 "geo_rescued": "NULL::BOOLEAN AS geo_rescued", "status": "w.status AS status",
@@ -425,13 +426,7 @@ def _owner_cap(con, config: FilterConfig) -> pd.DataFrame:
     caps, rows = {}, []
     for label, counts in per_label:
         counts = np.asarray(counts, dtype=np.int64)
-        cap, note = config.max_per_owner, ""
-        if config.max_owner_share is not None:
-            by_share = owners.share_cap(counts, config.max_owner_share)
-            if by_share is None:
-                note = f"share cap {config.max_owner_share} unreachable with {len(counts)} owner(s): not applied"
-            else:
-                cap = by_share if cap is None else min(cap, by_share)
+        cap, note = owners.label_cap(counts, config.max_per_owner, config.max_owner_share)
         caps[label] = cap
         rows.append({"label": label, "cap": cap, "owners_capped": int((counts > cap).sum()) if cap else 0,
                      "note": note})
