@@ -5,8 +5,10 @@
   --force-licences drops them; a licence that is given but not allowed is still dropped.
 - geo: a place whose geotags spread just beyond max_km (a metro area) keeps its drops, with a warning
   naming it and a larger --max-km; far-away wrong geotags are still dropped.
-- exact copies filed under different labels are all dropped as ambiguous_label; near-duplicate
-  clusters spanning labels are counted. Both engines (pandas, DuckDB) agree.
+- exact copies filed under different labels are all dropped as ambiguous_label, unless they are so
+  many that the labels look nested or multi-label (audit unseen-collections, finding 3): then they
+  are held, one copy per label (--force-conflicts drops them); near-duplicate clusters spanning
+  labels are counted. Both engines (pandas, DuckDB) agree.
 """
 
 from __future__ import annotations
@@ -267,3 +269,50 @@ def test_real_scenes15_copy_under_two_labels(tmp_path):
     assert (copies_of["drop_reason"] == "ambiguous_label").all()
     assert (out.loc[~out.index.isin(copies_of.index), "status"] == "kept").all()
     assert "byte-identical copies filed under different labels" in result.output
+
+
+# ---- nested or multi-label folders: many copies under two labels are held ------------------------
+
+def nested() -> pd.DataFrame:
+    """An audit's tree: city/ holds 30 photos of its own and the 30 of street/ again (city ⊃ street)."""
+    own = [{"label": "city", "sha256": f"c{i}"} for i in range(30)]
+    shared = [{"label": label, "sha256": f"s{i}"} for i in range(30) for label in ("city", "street")]
+    return catalog(own + shared)
+
+
+def test_copies_of_nested_label_folders_are_held_one_per_label(tmp_path):
+    """Every street photo was dropped as ambiguous_label with only a note (60 of 90 photos, all of
+    street). So many copies look like the folders' design, not mistakes: each label keeps its copy."""
+    cat = nested()
+    out, report = filter_catalog(cat, FilterConfig(max_km="off"))
+    assert (out["status"] == "kept").all()
+    held = [w for w in report.warnings if w.startswith("held:")]
+    assert len(held) == 1 and "60 photos" in held[0] and "--force-conflicts" in held[0] and "nested" in held[0]
+    assert report.label_conflicts["held"] and report.label_conflicts["exact_photos"] == 60
+    shared = out[out["sha256"].str.startswith("s")]
+    assert shared.groupby("sha256")["exact_dup_group"].nunique().eq(1).all()  # one group: the split keeps them together
+    forced, report = filter_catalog(cat, FilterConfig(max_km="off", force_conflicts=True))
+    assert reasons(forced).count("ambiguous_label") == 60 and not report.label_conflicts["held"]
+    from curate.outofcore.filter import filter_duckdb
+
+    for config in (FilterConfig(max_km="off"), FilterConfig(max_km="off", force_conflicts=True)):
+        expected, report = filter_catalog(cat, config)
+        with connect(tmp_path) as con:
+            query, got_report = filter_duckdb(con, on_disk(cat, tmp_path), config)
+            assert_same_rows(expected, run_query(con, query), ["status", "drop_reason", "exact_dup_group"])
+        assert got_report.warnings == report.warnings and got_report.label_conflicts == report.label_conflicts
+
+
+def test_a_second_copy_under_the_same_label_is_still_an_exact_duplicate_when_held():
+    cat = pd.concat([nested(), catalog([{"label": "street", "sha256": "s0"}]).assign(photo_id="t:zz")],
+                    ignore_index=True)
+    out, _ = filter_catalog(schema.to_pandas(schema.conform(cat)), FilterConfig(max_km="off"))
+    assert reasons(out).count("exact_duplicate") == 1
+    assert out.loc[out["sha256"] == "s0", "status"].tolist().count("kept") == 2  # one per label
+
+
+def test_a_few_copies_under_two_labels_are_still_dropped_among_many_photos():
+    cat = catalog([{"label": "city", "sha256": f"c{i}"} for i in range(200)]
+                  + [{"label": label, "sha256": f"s{i}"} for i in range(4) for label in ("city", "street")])
+    out, report = filter_catalog(cat, FilterConfig(max_km="off"))
+    assert reasons(out).count("ambiguous_label") == 8 and not report.label_conflicts["held"]

@@ -152,6 +152,11 @@ class FilterConfig:
         f"over {verify.EMBEDDING_FAR_BITS} bits apart, embedding links are off (pairs that look like one photo's own "
         "copies are set aside first). off: no calibration, auto means strict "
         f"(default: recipe, else {verify.CROWDED_SHARE:g})."))
+    # drop copies filed under different labels even when so many that the labels look nested (duplicates.py)
+    force_conflicts: bool = setting(False, help=(
+        "Drop every copy of an image filed under different labels as ambiguous_label even when they are so many "
+        "(10 or more, and over 10% of the labelled photos or most of a label) that the labels look nested or "
+        "multi-label (default: recipe, else no: they are kept, one copy per label, with a warning)."))
     dedupe_near: bool = setting(False, flag="--dedupe-near/--keep-near", help=(
         "Keep one photo per near-duplicate cluster and label, or keep them all (default: recipe, else keep)."))
     max_per_owner: int | None = setting(None, help="At most N photos per owner per label.")

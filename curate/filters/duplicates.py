@@ -34,15 +34,47 @@ def group_representatives(catalog: pd.DataFrame, group_key: pd.Series) -> pd.Ser
     return group_key.map(first).where(group_key.notna(), None)
 
 
-def exact_duplicates(catalog: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+def exact_duplicates(catalog: pd.DataFrame, per_label: bool = False) -> tuple[pd.Series, pd.Series]:
     """(exact_dup_group, is_duplicate): rows sharing a sha256, and which are redundant copies.
 
     `exact_dup_group` is the representative's photo_id on every row with an image;
-    `is_duplicate` is True for kept rows that are not their group's representative.
+    `is_duplicate` is True for kept rows that are not their group's representative. With
+    `per_label` (copies under different labels held, `conflicts_held`), each label keeps its own
+    copy: a copy is redundant only beside a better one of the same label (the group stays one, so
+    the split still keeps every copy on one side).
     """
     group = group_representatives(catalog, catalog["sha256"])
-    is_duplicate = group.notna() & (group != catalog[schema.PHOTO_ID]) & (catalog["status"] == schema.KEPT)
+    keeper = group
+    if per_label:
+        key = catalog["sha256"].astype(object) + "\x00" + catalog["label"].astype(object).fillna("")
+        keeper = group_representatives(catalog, key.where(catalog["sha256"].notna(), None))
+    is_duplicate = keeper.notna() & (keeper != catalog[schema.PHOTO_ID]) & (catalog["status"] == schema.KEPT)
     return group, is_duplicate
+
+
+# Copies of one image filed under different labels are dropped as ambiguous_label (a label
+# conflict), unless they look like the collection's design: nested label folders (city ⊃ street)
+# or a multi-label export that copies a photo into each of its labels. Then at least MIN_HELD photos
+# are such copies, and they are more than MAX_CONFLICT_SHARE of the labelled photos or over half of
+# a label (of MIN_HELD photos or more): the drops are held (kept, one copy per label, with a warning).
+MAX_CONFLICT_SHARE = 0.1
+MIN_HELD = 10
+
+
+def conflicts_held(per_label: pd.DataFrame) -> bool:
+    """Whether the label conflicts of a collection look like its design rather than mistakes, from
+    its kept labelled `photos` and the `conflicting` ones among them, per label (both engines).
+
+    >>> conflicts_held(pd.DataFrame({"photos": [60, 30], "conflicting": [30, 30]}))
+    True
+    >>> conflicts_held(pd.DataFrame({"photos": [500, 400], "conflicting": [1, 1]}))
+    False
+    """
+    photos, conflicting = per_label["photos"].sum(), per_label["conflicting"].sum()
+    if conflicting < MIN_HELD:  # a few copies under two labels: mistakes, whatever their share
+        return False
+    most = (per_label["photos"] >= MIN_HELD) & (per_label["conflicting"] > 0.5 * per_label["photos"])
+    return bool(conflicting > MAX_CONFLICT_SHARE * photos or most.any())
 
 
 def label_conflicts(catalog: pd.DataFrame, key: pd.Series) -> tuple[pd.Series, list[tuple[str, ...]]]:

@@ -114,14 +114,23 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     conflicting, conflict_labels = duplicates.label_conflicts(out, out["sha256"])
     conflicts = {"exact_images": len(conflict_labels), "exact_photos": int(conflicting.sum()), "near_clusters": 0,
                  "near_photos": 0}
-    notes += exact_conflict_notes(conflicts, conflict_labels)
+    labelled = kept() & out["label"].notna()
+    per_label = pd.DataFrame({"photos": out.loc[labelled, "label"].value_counts(),
+                              "conflicting": out.loc[labelled & conflicting, "label"].value_counts()}).fillna(0)
+    held = not config.force_conflicts and duplicates.conflicts_held(per_label)
+    conflicts["held"] = held
+    if held:
+        warnings.append(exact_conflict_hold_warning(conflicts, conflict_labels, int(per_label["photos"].sum())))
+        conflicting = pd.Series(False, index=out.index)
+    else:
+        notes += exact_conflict_notes(conflicts, conflict_labels)
     out = apply_drops(out, pd.Series(np.where(ambiguous | conflicting, "ambiguous_label", None)), STAGE)
 
     out, geo_table = _geo_filter(out, config, recipe_centres, notes, warnings)
 
     if out["sha256"].isna().all():
         notes.append("no stored images (metadata-only catalog): exact-duplicate filter skipped")
-    group, is_exact = duplicates.exact_duplicates(out)
+    group, is_exact = duplicates.exact_duplicates(out, per_label=held)
     out["exact_dup_group"] = group
     out = apply_drops(out, pd.Series(np.where(is_exact, "exact_duplicate", None)), STAGE)
 
@@ -154,6 +163,17 @@ def exact_conflict_notes(conflicts: dict, labels: list[tuple[str, ...]]) -> list
             f"({conflicts['exact_images']:,} image{'s' if conflicts['exact_images'] != 1 else ''}: "
             f"{duplicates.conflict_examples(labels)}): every copy dropped as "
             "ambiguous_label; keep the right one with `curate review --queue duplicates`"]
+
+
+def exact_conflict_hold_warning(conflicts: dict, labels: list[tuple[str, ...]], labelled: int) -> str:
+    """The warning when copies under different labels are so many that they look like nested or
+    multi-label folders (`duplicates.conflicts_held`): kept, one per label (shared with DuckDB)."""
+    photos = conflicts["exact_photos"]
+    return (f"held: {photos:,} photos ({photos / max(labelled, 1):.0%} of the labelled ones) are byte-identical "
+            f"copies filed under different labels ({duplicates.conflict_examples(labels)}): that many looks like "
+            "nested or multi-label folders, not mistakes, so they are kept, one copy per label (a one-label "
+            "classifier then learns each of those images under both labels); --force-conflicts drops every copy "
+            "as ambiguous_label, `curate review --queue duplicates` settles them one by one")
 
 
 def near_conflict_notes(conflicts: dict, labels: list[tuple[str, ...]]) -> list[str]:

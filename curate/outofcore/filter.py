@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from curate import licences, schema
-from curate.filters import geo, owners, quality
+from curate.filters import duplicates, geo, owners, quality
 from curate.filters.stage import (
     GEO_APPLIED,
     GEO_FORCED,
@@ -34,6 +34,7 @@ from curate.filters.stage import (
     _recipe_label_centres,
     _with_verdicts,
     every_photo_licence_warning,
+    exact_conflict_hold_warning,
     exact_conflict_notes,
     label_verdicts,
     licence_hold,
@@ -81,7 +82,8 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
                CASE WHEN reset THEN 'kept' ELSE status END AS status,
                CASE WHEN reset THEN NULL ELSE drop_reason END AS drop_reason,
                CASE WHEN reset THEN NULL ELSE drop_stage END AS drop_stage,
-               NULL::DOUBLE AS dist, NULL::VARCHAR AS exact, NULL::VARCHAR AS near, FALSE AS labelled
+               NULL::DOUBLE AS dist, NULL::VARCHAR AS exact, NULL::VARCHAR AS keeper, NULL::VARCHAR AS near,
+               FALSE AS labelled
         FROM (
             SELECT rid, photo_id, coalesce(original_label, label) AS label,
                    coalesce(len(tag_labels), 0) AS n_tag_labels, lat, lon,
@@ -108,20 +110,33 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     conflicts = {"exact_images": len(conflict_labels),
                  "exact_photos": con.execute("SELECT count(*) FROM conflicted").fetchone()[0], "near_clusters": 0,
                  "near_photos": 0}
-    notes += exact_conflict_notes(conflicts, conflict_labels)
-    _drop(con, "ambiguous_label", "(label IS NULL AND n_tag_labels >= 2) OR rid IN (SELECT rid FROM conflicted)")
+    per_label = con.execute("""
+        SELECT label, count(*) AS photos, count(*) FILTER (WHERE rid IN (SELECT rid FROM conflicted)) AS conflicting
+        FROM w WHERE status = 'kept' AND label IS NOT NULL GROUP BY label""").fetchdf()
+    held = not config.force_conflicts and duplicates.conflicts_held(per_label)
+    conflicts["held"] = held
+    if held:
+        warnings.append(exact_conflict_hold_warning(conflicts, conflict_labels, int(per_label["photos"].sum())))
+        _drop(con, "ambiguous_label", "label IS NULL AND n_tag_labels >= 2")
+    else:
+        notes += exact_conflict_notes(conflicts, conflict_labels)
+        _drop(con, "ambiguous_label", "(label IS NULL AND n_tag_labels >= 2) OR rid IN (SELECT rid FROM conflicted)")
     geo_table = _geo_filter(con, config, recipe_centres, notes, warnings)
 
     has_images = con.execute("SELECT count(sha256) FROM w").fetchone()[0] > 0
     if not has_images:
         notes.append("no stored images (metadata-only catalog): exact-duplicate filter skipped")
     else:
+        # held label conflicts: each label keeps its own copy (duplicates.exact_duplicates(per_label=True))
+        keeper = ", coalesce(label, '')" if held else ""
         con.execute(f"""
-            UPDATE w SET exact = r.grp FROM (
-                SELECT rid, first_value(photo_id) OVER (PARTITION BY sha256 ORDER BY {REPRESENTATIVE_ORDER}) AS grp
+            UPDATE w SET exact = r.grp, keeper = r.keeper FROM (
+                SELECT rid, first_value(photo_id) OVER (PARTITION BY sha256 ORDER BY {REPRESENTATIVE_ORDER}) AS grp,
+                       first_value(photo_id) OVER (PARTITION BY sha256{keeper} ORDER BY {REPRESENTATIVE_ORDER})
+                           AS keeper
                 FROM w WHERE sha256 IS NOT NULL) r
             WHERE w.rid = r.rid""")
-        _drop(con, "exact_duplicate", "exact IS NOT NULL AND exact <> photo_id")
+        _drop(con, "exact_duplicate", "keeper IS NOT NULL AND keeper <> photo_id")
     exact_groups = con.execute("SELECT count(DISTINCT exact) FROM w WHERE exact <> photo_id").fetchone()[0]
 
     unreadable = con.execute(f"SELECT count(*) FROM w WHERE phash IS NOT NULL AND NOT {READABLE_PHASH}").fetchone()[0]
