@@ -590,7 +590,8 @@ def test_many_two_photo_labels_share_out_near_the_collection_shares():
     and its second photo cost the same in train as in test, so every label once sent it to test
     (60/0/60: half the collection in test, one training photo per class). The collection's shares now
     weigh in: val gets photos, test stays near its share, and every label keeps a training photo."""
-    rows = [{"source_id": f"{label}-{i}", "owner_id": None, "label": f"L{label}"} for label in range(60) for i in (0, 1)]
+    rows = [{"source_id": f"{label}-{i}", "owner_id": None, "label": f"L{label}"}
+            for label in range(60) for i in (0, 1)]
     result, report = split_catalog(make_catalog(rows), SplitConfig(val=0.1, test=0.2, seed=0))
     counts = result["split"].value_counts()
     assert counts.get("val", 0) > 0

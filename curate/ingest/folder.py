@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import stat
 from collections.abc import Mapping
@@ -31,6 +30,7 @@ from curate.errors import UsageError
 from curate.ingest.engine import FetchError, IngestJob, IngestReport, run_ingest
 from curate.ingest.exif import read_exif_fields
 from curate.ingest.folder_ids import display_text, folder_namespace, id_prefix
+from curate.ingest.folder_labels import is_blank, label_spelling_warnings, label_warnings, recipe_label_names
 from curate.ingest.mapping import CSV_HINT, column_usage, csv_separator, to_records
 from curate.progress import progress_bar
 from curate.recipes import Recipe, load_recipe
@@ -67,7 +67,8 @@ class FolderOptions:
     label_source: str = setting("auto", flag="--label-from", metavar="SOURCE", help=(
         "folder | column | tags | none. Default: column with --label-column, else the first-level folder name."))
     recipe: Recipe | str | None = setting(None, metavar="NAME", help=(
-        "Dataset recipe (name in datasets/ or a .toml path) whose labels are matched against tags."))
+        "Dataset recipe (name in datasets/ or a .toml path) whose labels are matched against tags; folder and "
+        "column labels that match a recipe label (name or alias; case, spaces, _ and - ignored) take its name."))
     workers: int = setting(4, metavar="N", help="Files read and validated in parallel.")
     keep_url_secrets: bool = setting(False, flag="--keep-url-secrets", help=(
         "Store the sidecar's URLs verbatim. Default: user:password@ and secret-looking query parameters (api_key, "
@@ -110,6 +111,10 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     column_labels = records["label"] if "label" in records.columns else None
     records = assign_labels(records, label_source)
     warnings = label_warnings(records, label_source, recipe is not None, column_labels)
+    if label_source in ("folder", "column") and "label" in records.columns:
+        warnings += label_spelling_warnings(records["label"], recipe, label_source)
+        if recipe is not None:  # the recipe is the user's statement of what the labels are
+            records = records.assign(label=recipe_label_names(records["label"], recipe))
     records = fill_from_exif(records, options.workers)
     job = IngestJob(SOURCE, records, fetch=make_fetch(root),
                     recipe=None if label_source == "none" else recipe, workers=options.workers,
@@ -235,7 +240,7 @@ def safe_relative_path(root: Path, raw: object) -> tuple[str | None, str | None,
     >>> safe_relative_path(Path("/photos"), "../etc/passwd")
     ('../etc/passwd', None, 'unsafe_path')
     """
-    text = "" if _is_blank(raw) else str(raw).strip()
+    text = "" if is_blank(raw) else str(raw).strip()
     if not text:
         return None, None, "missing_file"
     posix = text.replace("\\", "/")  # sidecars written on Windows use backslashes
@@ -290,7 +295,7 @@ def metadata_records(root: Path, table: pd.DataFrame, column_map: Mapping[str, s
     given_id = records["source_id"] if "source_id" in records.columns else pd.Series(None, index=records.index)
     row_names = pd.Series([f"row-{number}" for number in range(1, len(records) + 1)], index=records.index)
     fallback = relative.where(relative.notna(), row_names)
-    records["source_id"] = given_id.map(_text_or_none).where(~given_id.map(_is_blank), fallback)
+    records["source_id"] = given_id.map(_text_or_none).where(~given_id.map(is_blank), fallback)
     return records
 
 
@@ -323,71 +328,13 @@ def assign_labels(records: pd.DataFrame, label_source: str) -> pd.DataFrame:
     return records
 
 
-SPLIT_FOLDER_NAMES = frozenset({"train", "training", "val", "valid", "validation", "dev", "test", "testing"})
-
-
-def label_warnings(records: pd.DataFrame, label_source: str, has_recipe: bool,
-                   column_labels: pd.Series | None = None) -> list[str]:
-    """What about the labels a user would want to hear before curating: a folder of split folders
-    (train/, test/ each holding the classes) read as the labels, photos beside the label folders,
-    no label at all, and a metadata label column that the folders overrule and disagree with."""
-    files = records["file"].astype("string")
-    depth = files.str.count("/").fillna(0)
-    warnings = []
-    if "label" not in records:  # (a sidecar whose rows name no photo of the folder: no label column at all)
-        records = records.assign(label=None)
-    if label_source == "folder":
-        labelled = records["label"].notna()
-        labels = sorted(records.loc[labelled, "label"].unique())
-        nested = labelled & (depth >= 2)
-        if nested.sum() >= 0.9 * labelled.sum() and (len(labels) == 1 or
-                                                      {str(name).lower() for name in labels} <= SPLIT_FOLDER_NAMES):
-            inner = sorted(files[nested].str.split("/").str[1].unique())
-            warnings.append(f"the labels are the first-level folders ({_names(labels)}), and they hold subfolders "
-                            f"({_names(inner)}) with {nested.sum() / labelled.sum():.0%} of the photos; if those "
-                            f"subfolders are the classes, ingest each of {_names(labels)} on its own (e.g. "
-                            f"`curate ingest folder DIR/{labels[0]}`)")
-        loose = records.loc[~labelled & (depth == 0) & files.notna(), "file"]
-        if len(loose):
-            one = len(loose) == 1
-            warnings.append(f"{len(loose):,} photo{'' if one else 's'} sit{'s' if one else ''} beside the label "
-                            f"folders (e.g. {loose.iloc[0]}) and get{'s' if one else ''} no label; move "
-                            f"{'it' if one else 'them'} into a label folder (unlabelled photos are left out of "
-                            "`curate export`)")
-        if column_labels is not None:
-            given = column_labels.map(lambda value: None if _is_blank(value) else str(value))
-            differ = given.notna() & labelled & (given != records["label"])
-            if differ.any():
-                first = differ.idxmax()
-                count, plural = int(differ.sum()), "s" if differ.sum() != 1 else ""
-                warnings.append(f"the metadata's label column disagrees with the label folder for {count:,} "
-                                f"photo{plural} (e.g. {records.at[first, 'file']}: folder {records.at[first, 'label']}"
-                                f", column {given[first]}); the labels come from the folders (pass --label-from "
-                                "column to take the column's)")
-    elif label_source == "column" and ("label" not in records
-                                       or not records["label"].map(lambda value: not _is_blank(value)).any()):
-        warnings.append("the metadata's label column is empty for every photo, so no photo has a label; fill it, "
-                        "or take labels from label subfolders or the tags (--label-from folder|tags)")
-    elif label_source == "tags" and not has_recipe:
-        warnings.append("no photo has a label: the folder has no label subfolders and the metadata no label column; "
-                        "put the photos in one subfolder per label, pass --metadata with a label column, or "
-                        "--label-from tags --recipe NAME (--label-from none says no labels are wanted)")
-    return warnings
-
-
-def _names(names: list[str], shown: int = 4) -> str:
-    """'a, b, c, d, … (9 in all)' for a message."""
-    head = ", ".join(map(str, names[:shown]))
-    return head if len(names) <= shown else f"{head}, … ({len(names)} in all)"
-
-
 def fill_from_exif(records: pd.DataFrame, workers: int) -> pd.DataFrame:
     """Fill position, time and owner from EXIF where the metadata leaves them empty."""
     records = records.copy()
     for name in EXIF_FIELDS:
         if name not in records.columns:
             records[name] = None
-    blank = {name: records[name].map(_is_blank) for name in EXIF_FIELDS}
+    blank = {name: records[name].map(is_blank) for name in EXIF_FIELDS}
     no_position = blank["lat"] & blank["lon"]
     wanted = records["abs_path"].notna() & records["drop_reason"].isna() & (
         no_position | blank["taken_at"] | (blank["owner_id"] & blank["owner_name"]))
@@ -415,7 +362,7 @@ def make_fetch(root: Path):
 
     def fetch(record: dict) -> bytes:
         path = record.get("abs_path")
-        if _is_blank(path):
+        if is_blank(path):
             raise FetchError("unsafe_path", "no safe path inside the folder")
         path = Path(path)
         if not os.path.lexists(path):
@@ -436,13 +383,5 @@ def make_fetch(root: Path):
     return fetch
 
 
-def _is_blank(value: object) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
-
-
 def _text_or_none(value: object) -> str | None:
-    return None if _is_blank(value) else str(value).strip()
+    return None if is_blank(value) else str(value).strip()

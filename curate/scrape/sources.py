@@ -74,7 +74,7 @@ def find_sources(folders: tuple[str, ...], offtopic: tuple[str, ...], labels: tu
 def _refuse_split_folders(folders: tuple[str, ...], found: dict[str, list[SourceFile]]) -> None:
     """UsageError when the "label" subfolders are a dataset's split folders (train/, test/) holding the
     classes one level down: the scrape would label its photos train and test."""
-    from curate.ingest.folder import SPLIT_FOLDER_NAMES
+    from curate.ingest.folder_labels import SPLIT_FOLDER_NAMES
 
     files = [f for name in found for f in found[name]]
     if not found or not {name.lower() for name in found} <= SPLIT_FOLDER_NAMES:

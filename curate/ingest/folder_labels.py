@@ -1,0 +1,177 @@
+"""What `curate ingest folder` tells the user about its labels before curating (warnings only, no
+I/O): split folders (train/, test/) read as the labels, label folders holding their photos in
+subfolders, photos beside the label folders, one label in several spellings, labels a recipe does
+not declare; and the recipe's names for folder and column labels (`recipe_label_names`)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from curate.recipes import Recipe, squash
+from curate.records import clean_text
+
+SPLIT_FOLDER_NAMES = frozenset({"train", "training", "val", "valid", "validation", "dev", "test", "testing"})
+
+
+def label_warnings(records: pd.DataFrame, label_source: str, has_recipe: bool,
+                   column_labels: pd.Series | None = None) -> list[str]:
+    """What about the labels a user would want to hear before curating: a folder of split folders
+    (train/, test/ each holding the classes) read as the labels, photos beside the label folders,
+    no label at all, and a metadata label column that the folders overrule and disagree with."""
+    files = records["file"].astype("string")
+    depth = files.str.count("/").fillna(0)
+    warnings = []
+    if "label" not in records:  # (a sidecar whose rows name no photo of the folder: no label column at all)
+        records = records.assign(label=None)
+    if label_source == "folder":
+        labelled = records["label"].notna()
+        warnings += nested_label_warnings(files, records["label"])
+        loose = records.loc[~labelled & (depth == 0) & files.notna(), "file"]
+        if len(loose):
+            one = len(loose) == 1
+            warnings.append(f"{len(loose):,} photo{'' if one else 's'} sit{'s' if one else ''} beside the label "
+                            f"folders (e.g. {loose.iloc[0]}) and get{'s' if one else ''} no label; move "
+                            f"{'it' if one else 'them'} into a label folder (unlabelled photos are left out of "
+                            "`curate export`)")
+        if column_labels is not None:
+            given = column_labels.map(lambda value: None if is_blank(value) else str(value))
+            differ = given.notna() & labelled & (given != records["label"])
+            if differ.any():
+                first = differ.idxmax()
+                count, plural = int(differ.sum()), "s" if differ.sum() != 1 else ""
+                warnings.append(f"the metadata's label column disagrees with the label folder for {count:,} "
+                                f"photo{plural} (e.g. {records.at[first, 'file']}: folder {records.at[first, 'label']}"
+                                f", column {given[first]}); the labels come from the folders (pass --label-from "
+                                "column to take the column's)")
+    elif label_source == "column" and ("label" not in records
+                                       or not records["label"].map(lambda value: not is_blank(value)).any()):
+        warnings.append("the metadata's label column is empty for every photo, so no photo has a label; fill it, "
+                        "or take labels from label subfolders or the tags (--label-from folder|tags)")
+    elif label_source == "tags" and not has_recipe:
+        warnings.append("no photo has a label: the folder has no label subfolders and the metadata no label column; "
+                        "put the photos in one subfolder per label, pass --metadata with a label column, or "
+                        "--label-from tags --recipe NAME (--label-from none says no labels are wanted)")
+    return warnings
+
+
+def nested_label_warnings(files: pd.Series, labels: pd.Series) -> list[str]:
+    """Label folders that hold most of their photos in subfolders (`Europe/Rome/x.jpg`): the label is
+    the first-level folder, so `Europe/{Rome,Berlin}` would be one class. One line: for a dataset's
+    split folders (train/, test/) or a single folder holding the classes, the advice to ingest
+    `DIR/train`; else the labels concerned, each with its subfolders. A label with a subfolder whose
+    name recurs under another label (`coast/2019`, `forest/2019`: years, sessions) is taken to group
+    its photos, not to hold classes, and is not named.
+
+    `files`: relative paths; `labels`: the first-level folder of each (null for a photo beside them).
+    """
+    labelled = labels.notna() & files.notna()
+    if not labelled.any():
+        return []
+    parts = files[labelled].str.split("/")
+    nested = parts.str.len() >= 3  # label/subfolder/photo
+    label_of = labels[labelled].astype(str)
+    names = sorted(label_of.unique())
+    if nested.sum() >= 0.9 * len(nested) and (len(names) == 1 or
+                                              {name.lower() for name in names} <= SPLIT_FOLDER_NAMES):
+        inner = sorted(parts[nested].str[1].unique())
+        return [f"the labels are the first-level folders ({_names(names)}), and they hold subfolders "
+                f"({_names(inner)}) with {nested.mean():.0%} of the photos; if those subfolders are the "
+                f"classes, ingest each of {_names(names)} on its own (e.g. `curate ingest folder DIR/{names[0]}`)"]
+    pairs = pd.DataFrame({"label": label_of[nested], "subfolder": parts[nested].str[1]}).drop_duplicates()
+    recurring = pairs.groupby("subfolder")["label"].transform("size") > 1
+    own = set(pairs["label"]) - set(pairs.loc[recurring, "label"])  # no subfolder name shared with another label
+    counts = pd.DataFrame({"label": label_of, "nested": nested}).groupby("label")["nested"].agg(["sum", "size"])
+    mostly = counts[(counts["sum"] * 2 > counts["size"]) & counts.index.isin(own)]
+    if mostly.empty:
+        return []
+    described = [f"label {name}: {int(row['sum']):,} of its {int(row['size']):,} photos are in subfolders "
+                 f"({_names(sorted(pairs.loc[pairs['label'] == name, 'subfolder']))})"
+                 for name, row in mostly.iterrows()]
+    more = f" (and {len(described) - 4} more labels like these)" if len(described) > 4 else ""
+    return ["; ".join(described[:4]) + more + "; did you mean those as labels? Only the first-level folder is a "
+            "label, so a label's subfolders are merged into one class; to label by the subfolders, move them up a "
+            f"level or ingest the label folder on its own (e.g. `curate ingest folder DIR/{mostly.index[0]}`)"]
+
+
+def recipe_label_names(labels: pd.Series, recipe: Recipe) -> pd.Series:
+    """Each label as the recipe names it: one that matches a declared label's name, display name or
+    alias under the recipe's normaliser (`curate.recipes.squash`: NFC, case, spaces, underscores and
+    hyphens ignored) takes that label's name (`PARIS`, `paris` -> `Paris`); any other stays as given
+    (trimmed, NFC). Nulls stay null.
+
+    >>> from curate.recipes import Label
+    >>> paris = Recipe("r", (Label("Paris", "Paris", aliases=("lutece",)),))
+    >>> recipe_label_names(pd.Series(["PARIS", " paris", "Lutèce", "Lutece", None]), paris).tolist()
+    ['Paris', 'Paris', 'Lutèce', 'Paris', None]
+    """
+    index, names = recipe.tag_index(), recipe.label_names
+    clean = clean_text(labels)
+    named = clean.map(lambda label: names[index[key]] if (key := squash(label)) in index else label, na_action="ignore")
+    return named.astype(object).where(clean.notna(), None)
+
+
+def label_spelling_warnings(labels: pd.Series, recipe: Recipe | None, label_source: str) -> list[str]:
+    """Folder or column labels that are one label in several spellings (`Paris`, `PARIS`, `paris`: equal
+    under `curate.recipes.squash`), and, with a recipe, labels it does not declare. At most three lines:
+    spellings the recipe merges into one of its labels (see `recipe_label_names`); spellings that stay
+    separate classes, with how to merge them; labels the recipe does not declare (kept as they are)."""
+    counts = clean_text(labels).dropna().astype(str).value_counts()  # spelling -> photos
+    index = recipe.tag_index() if recipe is not None else {}
+    groups: dict[str, list[str]] = {}
+    ordered = sorted(counts.index, key=lambda name: (-counts[name], name))  # most photos first
+    for spelling in ordered:
+        groups.setdefault(squash(spelling), []).append(spelling)
+    spread = sorted((spellings for spellings in groups.values() if len(spellings) > 1),
+                    key=lambda spellings: -counts[spellings].sum())
+    merged = [spellings for spellings in spread if squash(spellings[0]) in index]
+    apart = [spellings for spellings in spread if squash(spellings[0]) not in index]
+    rename = "rename the label folders" if label_source == "folder" else "change the label column"
+    where = "the folder names" if label_source == "folder" else "the label column"
+    warnings = []
+    if merged:
+        names = recipe.label_names
+        groups_text = "; ".join(f"{_counted(spellings, counts)} -> {names[index[squash(spellings[0])]]}"
+                                for spellings in merged)
+        warnings.append(f"labels that differ only in case, spaces, underscores or hyphens are merged into the "
+                        f"recipe's label: {groups_text}")
+    if apart:
+        declare = (f"add the label to recipe {recipe.name}'s [[labels]]" if recipe is not None
+                   else "pass --recipe NAME declaring the label")
+        warnings.append(f"labels that differ only in case, spaces, underscores or hyphens are separate classes: "
+                        f"{'; '.join(_counted(spellings, counts) for spellings in apart)}; to merge them, "
+                        f"{rename} to one spelling, or {declare} (a label that matches a recipe label but for "
+                        "case, spaces, underscores or hyphens takes its name)")
+    undeclared = [spelling for spelling in ordered if recipe is not None and squash(spelling) not in index]
+    if undeclared:
+        one = len(undeclared) == 1
+        listed = (f"label {_counted(undeclared, counts)} is" if one else
+                  f"{len(undeclared):,} labels ({int(counts[undeclared].sum()):,} photos) are")
+        warnings.append(f"{listed} not among recipe {recipe.name}'s labels ({_names(list(recipe.label_names))}) "
+                        f"and kept as given{'' if one else ': ' + _counted(undeclared, counts)}; if "
+                        f"{'it is' if one else 'they are'} meant, add {'it' if one else 'them'} to the recipe's "
+                        f"[[labels]], else give {'it' if one else 'them'} a recipe label's name (or alias) in {where}")
+    return warnings
+
+
+def _counted(spellings: list[str], counts: pd.Series) -> str:
+    """'Paris (60 photos), PARIS (15), paris (15)' for a message (at most four named)."""
+    shown = [f"{name} ({counts[name]:,}{' photo' if counts[name] == 1 else ' photos'})" if number == 0
+             else f"{name} ({counts[name]:,})" for number, name in enumerate(spellings)]
+    return _names(shown)
+
+
+def _names(names: list[str], shown: int = 4) -> str:
+    """'a, b, c, d, … (9 in all)' for a message."""
+    head = ", ".join(map(str, names[:shown]))
+    return head if len(names) <= shown else f"{head}, … ({len(names)} in all)"
+
+
+def is_blank(value: object) -> bool:
+    """A missing cell: None, NA, NaT, NaN or text of spaces only."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
