@@ -141,14 +141,16 @@ def fit_head(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y:
     The L2 strength is the one in `grid` with the lowest validation log loss. With fewer than
     `MIN_VAL_PHOTOS` validation photos that choice would rest on a handful of photos, so it is
     made by `CV_FOLDS`-fold cross-validation on the training photos instead (folds by `groups`,
-    e.g. photographers, when given); with too few photos for that, `DEFAULT_C`. `facts` says which.
+    e.g. photographers, when given; a fold scores only when it holds out a photo of a class its
+    other folds train on); with too few photos for that, or no fold that can score (one photo per
+    class), `DEFAULT_C`. `facts` says which, and why.
     An output with no training photo gets weight 0 and a bias below every other, so it is never
     the answer.
 
     >>> x = np.array([[0.0, 1.0], [0.1, 0.9], [1.0, 0.0], [0.9, 0.2]], dtype=np.float32)
     >>> w, b, facts = fit_head(x, np.array([0, 0, 1, 1]), x[:0], np.array([], dtype=int), 3)
     >>> (x @ w.T + b).argmax(1).tolist(), facts["c"], facts["chosen_on"]
-    ([0, 0, 1, 1], 0.1, 'default')
+    ([0, 0, 1, 1], 0.1, 'default (too few training photos or groups to cross-validate)')
     """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
@@ -164,6 +166,8 @@ def fit_head(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y:
     def fit(c: float, x: np.ndarray = scaled_train, y: np.ndarray = train_y):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
+            # few photos per class (one each, say): the run's thin-class warning has said so already
+            warnings.filterwarnings("ignore", "The number of unique classes is greater than 50%", UserWarning)
             return LogisticRegression(C=c, max_iter=MAX_ITER, class_weight=weight).fit(x, y)
 
     def held_out_loss(model, x: np.ndarray, y: np.ndarray) -> float:
@@ -174,6 +178,7 @@ def fit_head(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y:
         return float(-np.log(probabilities[np.arange(known.sum()), column]).mean())
 
     folds = _folds(len(train_y), groups)
+    scoring = _scoring_folds(folds, train_y)
     scored, score = [], None
     if np.isin(val_y, present).sum() >= MIN_VAL_PHOTOS:
         chosen_on = "validation"
@@ -181,24 +186,22 @@ def fit_head(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y:
         def score(c: float):
             model = fit(c)
             return held_out_loss(model, scaled_val, val_y), c, model
-    elif folds is not None:
+    elif scoring:
         chosen_on = f"{CV_FOLDS}-fold cross-validation on the training photos" + (" by group" if groups is not None
                                                                                     else "")
 
         def score(c: float):
-            losses = []
-            for fold in range(CV_FOLDS):
-                inside = folds != fold
-                if len(np.unique(train_y[inside])) >= 2 and (~inside).any():
-                    losses.append(held_out_loss(fit(c, scaled_train[inside], train_y[inside]),
-                                                scaled_train[~inside], train_y[~inside]))
-            return float(np.mean(losses)) if losses else float("inf"), c, None
+            losses = [held_out_loss(fit(c, scaled_train[folds != fold], train_y[folds != fold]),
+                                    scaled_train[folds == fold], train_y[folds == fold]) for fold in scoring]
+            return float(np.mean(losses)), c, None
     if score is not None:
         scored = _search(score, grid)
         val_loss, c, model = min(scored, key=lambda item: (item[0], item[1]))
         model = model if model is not None else fit(c)
     else:
-        chosen_on, c, model, val_loss = "default", DEFAULT_C, fit(DEFAULT_C), None
+        why = ("too few training photos or groups to cross-validate" if folds is None else
+               "no cross-validation fold holds out a photo of a class its other folds train on")
+        chosen_on, c, model, val_loss = f"default ({why})", DEFAULT_C, fit(DEFAULT_C), None
     coef, intercept = model.coef_, model.intercept_
     if len(present) == 2:  # sklearn's binary form: one row for the second class against the first
         coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
@@ -238,6 +241,22 @@ def _search(score, grid) -> list[tuple]:
         if min(scored, key=lambda item: (item[0], item[1]))[1] != c:
             break
     return scored
+
+
+def _scoring_folds(folds: np.ndarray | None, y: np.ndarray) -> list[int]:
+    """The cross-validation folds that can score a strength: the photos outside the fold hold two
+    classes or more, and the fold holds out a photo of one of them (a class the fold's model never
+    saw has no probability to score). None of them with one training photo per class.
+
+    >>> _scoring_folds(np.array([0, 1, 2, 0, 1, 2]), np.array([0, 0, 1, 1, 2, 2])), _scoring_folds(None, [0])
+    ([0, 1, 2], [])
+    >>> _scoring_folds(np.array([0, 1, 2, 0, 1, 2]), np.array([0, 1, 2, 3, 4, 5]))
+    []
+    """
+    if folds is None:
+        return []
+    return [fold for fold in range(CV_FOLDS)
+            if len(np.unique(y[folds != fold])) >= 2 and np.isin(y[folds == fold], y[folds != fold]).any()]
 
 
 def _folds(n: int, groups) -> np.ndarray | None:

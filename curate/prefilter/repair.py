@@ -53,6 +53,7 @@ import pandas as pd
 
 from curate import schema
 from curate.prefilter.confident import LabelIssues, confident_class
+from curate.prefilter.stage import SKIPPED, largest_class
 from curate.prefilter.threshold import percent_below
 
 
@@ -363,6 +364,46 @@ def label_model_figures(evidence: LabelEvidence) -> dict:
             "flagged_share": round(float(evidence.found.is_issue.mean()), 4) if n else None}
 
 
+def why_no_label_folds(labels: int, groups: int, largest: int, folds: int) -> str | None:
+    r"""Why the label model's `folds` photographer-grouped, label-stratified folds cannot be made, and what
+    to do; None when they can. `labels`, `groups`: how many among the labelled photos; `largest`: the
+    photos of the largest label (scikit-learn refuses to stratify when every label has fewer than `folds`).
+
+    >>> print(why_no_label_folds(100, 300, 3, 5).replace("; ", ";\n"))
+    every label has fewer than 5 photos among kept photos (the largest has 3);
+    --folds 3 or fewer, or more photos per label
+    >>> why_no_label_folds(100, 300, 5, 5) is None
+    True
+    """
+    if labels < 2:
+        return "fewer than two labels among kept photos"
+    if groups < folds:
+        return f"fewer than {folds} photographer groups among labelled photos"
+    if largest >= folds:
+        return None
+    if largest < 2:
+        return "every label has one photo among kept photos; label issues need a label with 2 photos or more"
+    return (f"every label has fewer than {folds} photos among kept photos (the largest has {largest}); "
+            f"--folds {largest} or fewer, or more photos per label")
+
+
+def skipped_note(why: str, config, rescue_off_topic: bool) -> str:
+    r"""The note for label issues skipped because of `why`, naming the repairs skipped with them.
+
+    >>> from curate.prefilter.config import PrefilterConfig
+    >>> print(skipped_note("too few", PrefilterConfig(topic="t", relabel=True), True).replace("; ", ";\n"))
+    label issues skipped: too few;
+    relabel, geo rescue and topic rescue skipped with them (they need the label model)
+    """
+    repairs = [name for name, on in (("relabel", config.relabel), ("geo rescue", config.geo_rescue),
+                                     ("topic rescue", rescue_off_topic)) if on]
+    if not repairs:
+        return f"{SKIPPED}{why}"
+    named = repairs[0] if len(repairs) == 1 else f"{', '.join(repairs[:-1])} and {repairs[-1]}"
+    return (f"{SKIPPED}{why}; {named} skipped with them "
+            f"({'it needs' if len(repairs) == 1 else 'they need'} the label model)")
+
+
 def _evidence(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray, config, notes: list[str],
               rescue_off_topic: bool = False, judged: np.ndarray | None = None):
     """(LabelEvidence or None when label issues are skipped, geo candidates, their probabilities,
@@ -377,11 +418,9 @@ def _evidence(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray, con
     kept = result.iloc[rows]
     classes, codes = np.unique(kept["label"].to_numpy(dtype=str), return_inverse=True)
     groups = split_groups(kept, "owner")
-    if len(classes) < 2:
-        notes.append("label issues skipped: fewer than two labels among kept photos")
-        return None, None, None, None, None
-    if len(np.unique(groups)) < config.folds:
-        notes.append(f"label issues skipped: fewer than {config.folds} photographer groups among labelled photos")
+    why = why_no_label_folds(len(classes), len(np.unique(groups)), largest_class(codes), config.folds)
+    if why is not None:
+        notes.append(skipped_note(why, config, rescue_off_topic))
         return None, None, None, None, None
     fold = grouped_folds(codes, groups, config.folds, config.seed)
     candidates = geo_candidates(result, usable, classes) if config.geo_rescue else np.zeros(0, np.int64)

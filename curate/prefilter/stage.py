@@ -64,6 +64,9 @@ from curate.records import apply_drops, reset_stage
 STAGE = "prefilter"
 
 
+SKIPPED = "label issues skipped: "  # how the note on skipped label issues starts (curate.prefilter.repair)
+
+
 @dataclass
 class PrefilterReport:
     topic: str | None  # None: no topic, label issues only
@@ -111,6 +114,9 @@ class PrefilterReport:
         """One line for `curate prefilter` and `curate run`: the talk's four counts, label issues, repairs,
         and why nothing was dropped when sanity held the drops back."""
         issues = "not checked" if self.label_issues is None else f"{self.label_issues:,}"
+        skipped = next((note for note in self.notes if note.startswith(SKIPPED)), None)
+        if self.label_issues is None and skipped:  # `curate run` shows only this line: say why
+            issues += f" ({skipped.removeprefix(SKIPPED).split('; ')[0]})"
         if self.topic is None:
             line = f"no topic (label issues only): {self.scored:,} photos judged; label issues {issues}"
         else:
@@ -160,8 +166,21 @@ def normalise_rows(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.where(norms > 0, norms, 1.0)
 
 
+def largest_class(y: np.ndarray) -> int:
+    """Rows of the most common value of `y` (0 when empty): `grouped_folds` needs at least `folds`.
+
+    >>> largest_class(np.array([0, 1, 1, 2]))
+    2
+    """
+    return int(np.unique(y, return_counts=True)[1].max(initial=0))
+
+
 def grouped_folds(y: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
-    """Fold number per row; a group never spans folds; labels stratified as far as groups allow."""
+    """Fold number per row; a group never spans folds; labels stratified as far as groups allow.
+
+    Needs `largest_class(y) >= folds` (scikit-learn refuses to stratify when every label is
+    smaller than the number of folds); the callers check it and say what to do.
+    """
     import warnings
 
     from sklearn.model_selection import StratifiedGroupKFold
@@ -257,7 +276,7 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
     issues, dropped_issues, per_label, repairs = None, 0, [], {}
     kept_now = (result["status"] == schema.KEPT).to_numpy() & result["topic_score"].notna().to_numpy()
     if config.label_issues and not (found & ok)[kept_now].all():
-        notes.append("label issues skipped: some kept photos have no embedding (run `curate embed`)")
+        notes.append(f"{SKIPPED}some kept photos have no embedding (run `curate embed`)")
     elif config.label_issues:
         from curate.prefilter.repair import TopicView, label_repairs
 
@@ -488,3 +507,9 @@ def _check_topic(config: PrefilterConfig, tagged: np.ndarray, groups: np.ndarray
     if owners < config.folds:
         raise UsageError(f"only {owners} photographers (groups) among kept photos, fewer than --folds "
                          f"{config.folds}; lower --folds or ingest more photographers")
+    tagged_count, untagged_count = int(tagged.sum()), int((~tagged).sum())
+    largest = max(tagged_count, untagged_count)
+    if largest < config.folds:  # the folds are stratified on the tag: one side must fill every fold
+        fix = f"--folds {largest} or fewer, or ingest more photos" if largest >= 2 else "ingest more photos"
+        raise UsageError(f"only {tagged_count} tagged and {untagged_count} untagged kept photos, both fewer than "
+                         f"--folds {config.folds}; {fix}")
