@@ -316,3 +316,52 @@ def test_a_few_copies_under_two_labels_are_still_dropped_among_many_photos():
                   + [{"label": label, "sha256": f"s{i}"} for i in range(4) for label in ("city", "street")])
     out, report = filter_catalog(cat, FilterConfig(max_km="off"))
     assert reasons(out).count("ambiguous_label") == 8 and not report.label_conflicts["held"]
+
+
+# ---- geotags that cannot judge a label (audit unseen-collections, finding 9) ----------------------
+
+def test_labels_whose_geotags_are_one_identical_point_warn(tmp_path):
+    """Four cities all geotagged at one point (a bulk or default geotag) passed as places."""
+    rows = [{"label": city, "lat": 48.8566, "lon": 2.3522} for city in ("london", "tokyo", "chicago") for _ in range(8)]
+    rows += [{"label": "rome", "lat": 41.89 + 0.001 * i, "lon": 12.48} for i in range(8)]  # real spread: fine
+    cat = catalog(rows)
+    out, report = filter_catalog(cat, FilterConfig(max_km=5))
+    line = next(w for w in report.warnings if "identical position" in w)
+    assert "chicago, london, tokyo" in line and "24 of 24" in line and "rome" not in line
+    with connect(tmp_path) as con:
+        from curate.outofcore.filter import filter_duckdb
+
+        _, got_report = filter_duckdb(con, on_disk(cat, tmp_path), FilterConfig(max_km=5))
+    assert got_report.warnings == report.warnings
+
+
+def test_a_median_centre_far_from_the_recipe_coordinates_warns(tmp_path):
+    """5 of a label's photos geotagged, 3 of them wrongly at Lund: the median sat in Lund and the two
+    right London photos were dropped, silently. With the recipe's London coordinates it is a warning."""
+    lund, london = (55.70, 13.19), LONDON
+    rows = [{"label": "london", "lat": lund[0] + 0.001 * i, "lon": lund[1]} for i in range(3)]
+    rows += [{"label": "london", "lat": london[0] + 0.001 * i, "lon": london[1]} for i in range(2)]
+    rows += [{"label": "paris", "lat": 48.857 + 0.001 * i, "lon": 2.352} for i in range(6)]
+    centres = {"london": geo.Centre("london", *london, "recipe"), "paris": geo.Centre("paris", 48.857, 2.352, "recipe")}
+    cat = catalog(rows)
+    out, report = filter_catalog(cat, FilterConfig(max_km=5), centres)
+    line = next(w for w in report.warnings if "far from the recipe's coordinates" in w)
+    assert "london (" in line and "5 geotagged photos" in line and "paris" not in line and "--center recipe" in line
+    with connect(tmp_path) as con:
+        from curate.outofcore.filter import filter_duckdb
+
+        _, got_report = filter_duckdb(con, on_disk(cat, tmp_path), FilterConfig(max_km=5), centres)
+    assert got_report.warnings == report.warnings
+    _, report = filter_catalog(cat, FilterConfig(max_km=5))  # no recipe: nothing to compare with
+    assert not any("recipe's coordinates" in w for w in report.warnings)
+
+
+def test_recipe_places_whose_geotags_are_far_are_not_called_non_places():
+    """With --center recipe the labels are places by the recipe's word: geotags far from its
+    coordinates are wrong geotags (or coordinates), not a sign that the labels are not places."""
+    rows = [{"label": "london", "lat": 48.8566 + 0.001 * i, "lon": 2.3522} for i in range(8)]
+    out, report = filter_catalog(catalog(rows), FilterConfig(max_km=5, center="recipe"),
+                                 {"london": geo.Centre("london", *LONDON, "recipe")})
+    assert (out["status"] == "kept").all()
+    line = next(w for w in report.warnings if "london" in w)
+    assert "far from the recipe's coordinates" in line and "non-places" not in line

@@ -169,7 +169,7 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     catalog = ensure_features(ws, catalog, workers)  # one decode per image that lacks features
     catalog = ensure_phashes(ws, catalog, workers)
     thumbnails = ensure_thumbnails(ws, catalog, workers) if catalog["phash"].notna().any() else None
-    centres = recipe_centres(recipe) if config.center == "recipe" else None
+    centres = recipe_centres(recipe)  # with median centres too: a label far from its recipe coordinates warns
     filtered, report = filter_catalog(catalog, config, centres, thumbnails, load_embeddings(ws, catalog))
     write_catalog(ws, apply_workspace_decisions(ws, filtered))  # human decisions (curate review) win
     save_stage_report(ws, "filter", input_hash, report.to_dict())

@@ -283,7 +283,53 @@ def _geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: 
                                  located=(lat.notna() & lon.notna()).to_numpy()[labelled])
     table = _with_verdicts(table, spread, verdicts, config)
     warnings += _geo_warnings(table, config)
+    usable = labelled & lat.notna().to_numpy() & lon.notna().to_numpy()
+    points = pd.DataFrame({"label": out.loc[usable, "label"], "lat": lat[usable], "lon": lon[usable]})
+    warnings += geo_evidence_warnings(table, modal_points(points.value_counts().rename("n").reset_index()),
+                                      recipe_centres if config.center == "median" else None, config)
     return apply_drops(out, pd.Series(reason), STAGE), table
+
+
+def modal_points(counts: pd.DataFrame) -> pd.DataFrame:
+    """Per label, its most common exact position and how many photos sit there, from (label, lat,
+    lon, n) counts of the usable geotags (ties: the lowest lat, then lon; both engines)."""
+    ordered = counts.sort_values(["label", "n", "lat", "lon"], ascending=[True, False, True, True])
+    return ordered.drop_duplicates("label").reset_index(drop=True)
+
+
+def geo_evidence_warnings(table: pd.DataFrame, points: pd.DataFrame, recipe_centres: Mapping | None,
+                          config: FilterConfig) -> list[str]:
+    """Geotags that cannot judge a label, which the filter would otherwise trust (both engines):
+    - one identical position holding most geotags of two or more labels (a bulk or default geotag:
+      an audit's four cities all at one point passed as places with no outlier);
+    - with explicit recipe coordinates and median centres, a label whose geotags centre farther
+      from its recipe coordinates than max_median_multiple x max_km (5 geotags of 50, 3 wrong: the
+      median sat on the wrong ones, and the 2 right photos were dropped)."""
+    lines = []
+    geotagged = table.set_index("label")["geotagged"]
+    points = points.assign(geotagged=points["label"].map(geotagged).astype("float64"), n=points["n"].astype("int64"))
+    heavy = points[(points["n"] * 2 > points["geotagged"]) & (points["n"] >= config.min_geotagged)]
+    for (lat, lon), group in heavy.groupby(["lat", "lon"], sort=True):
+        if len(group) >= 2:
+            lines.append(f"the geotags of {', '.join(group['label'])} are mostly one identical position ({lat:.5g}, "
+                         f"{lon:.5g}; {int(group['n'].sum()):,} of {int(group['geotagged'].sum()):,} photos): a bulk "
+                         "or default geotag says nothing about where they were taken, so the geo filter cannot judge "
+                         "them; check the source's coordinates")
+    if recipe_centres and config.geo_on:
+        far = []
+        for row in table.itertuples():
+            given = recipe_centres.get(row.label)
+            if not isinstance(given, geo.Centre) or given.method != "recipe" or pd.isna(row.centre_lat):
+                continue
+            km = float(geo.distances_to_centres(pd.Series([row.label]), pd.Series([row.centre_lat]),
+                                                pd.Series([row.centre_lon]), {row.label: given})[0])
+            if km > config.max_median_multiple * config.max_km:
+                far.append(f"{row.label} ({km:,.0f} km away, from {row.geotagged:,} geotagged photos)")
+        if far:
+            lines.append(f"the geotags of {', '.join(far)} centre far from the recipe's coordinates for "
+                         "them: wrong geotags, or photos of another place; the filter measured distances from the "
+                         "geotags' own centre, --center recipe measures them from the recipe's")
+    return lines
 
 
 def _usable_positions(out: pd.DataFrame, config: FilterConfig, labelled: np.ndarray,
@@ -378,7 +424,13 @@ def _geo_warnings(table: pd.DataFrame, config: FilterConfig) -> list[str]:
     names = lambda state, need=True: ", ".join(  # noqa: E731
         by_need.loc[(by_need["geo_filter"] == state) & need, "label"])
     lines = []
-    if names(GEO_NOT_A_PLACE):
+    if names(GEO_NOT_A_PLACE) and config.center == "recipe":  # the recipe says they are places: the geotags disagree
+        lines.append(f"the geotags of {names(GEO_NOT_A_PLACE)} lie far from the recipe's coordinates for them "
+                     f"(over {config.max_outlier_share:.0%} beyond {config.max_km:g} km, or a median distance over "
+                     f"{config.max_median_multiple:g}x that): wrong geotags, or wrong coordinates; geo filter skipped "
+                     "for them; check a few of their photos, then --force-geo drops the far ones, --center median "
+                     "judges them around their own centre")
+    elif names(GEO_NOT_A_PLACE):
         lines.append(f"labels look like non-places: {names(GEO_NOT_A_PLACE)}; geo filter skipped for them "
                      f"(over {config.max_outlier_share:.0%} of their geotagged photos beyond {config.max_km:g} km, "
                      f"or a median distance over {config.max_median_multiple:g}x that); "

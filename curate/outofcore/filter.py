@@ -36,6 +36,7 @@ from curate.filters.stage import (
     every_photo_licence_warning,
     exact_conflict_hold_warning,
     exact_conflict_notes,
+    geo_evidence_warnings,
     label_verdicts,
     licence_hold,
     licence_notes,
@@ -409,6 +410,13 @@ def _geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], war
                    "p50_km", "p90_km", "p99_km", "note"]]
     table = _with_verdicts(table, spread, verdicts, config)
     warnings += _geo_warnings(table, config)
+    points = con.execute("""
+        SELECT label, lat, lon, n FROM (
+            SELECT label, lat_u AS lat, lon_u AS lon, count(*) AS n,
+                   row_number() OVER (PARTITION BY label ORDER BY count(*) DESC, lat_u, lon_u) AS r
+            FROM w WHERE labelled AND lat_u IS NOT NULL AND lon_u IS NOT NULL GROUP BY label, lat_u, lon_u)
+        WHERE r = 1 ORDER BY label""").df()
+    warnings += geo_evidence_warnings(table, points, recipe_centres if config.center == "median" else None, config)
     return table
 
 

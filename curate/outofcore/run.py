@@ -69,7 +69,7 @@ def run_filter_duckdb(ws, config, recipe=None):
     input_hash = db.catalog_sha256(ws.catalog_path)
     with connect(ws.root) as con:
         validate(con, catalog)
-        centres = recipe_centres(recipe) if config.center == "recipe" else None
+        centres = recipe_centres(recipe)  # with median centres too (geo_evidence_warnings)
         query, report = filter_duckdb(con, catalog, config, centres, ws)
         query = _with_decisions(con, ws, query)
         db.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")
