@@ -617,3 +617,41 @@ def test_run_summary_carries_the_split_warnings():
     _, report = split_catalog(make_catalog(rows), SplitConfig())
     assert report.warnings and "warning: the val and test splits are empty" in report.summary()
     assert "warning" not in report.summary(with_warnings=False)
+
+
+# ----------------------------------------------------------------------------- walks without an owner
+
+def test_photos_without_an_owner_taken_in_one_walk_are_one_group(tmp_path):
+    """An audit's 29 real Lund frames (no owner, one phone, minutes apart, within 200 m) split 22/2/5
+    while check-leakage said no leakage: each photo without an owner was its own group. A walk (each
+    photo within 10 minutes and 1 km of the one before) is now one group; both engines agree."""
+    start = pd.Timestamp("2015-06-01 10:00")
+    walk = [{"source_id": f"w{i}", "owner_id": None, "label": "TallBuilding",
+             "taken_at": start + pd.Timedelta(minutes=i), "lat": 55.7046 + 0.0002 * i, "lon": 13.1910}
+            for i in range(29)]
+    others = [{"source_id": f"o{i}", "owner_id": None, "label": label, "taken_at": start + pd.Timedelta(days=1 + i),
+               "lat": 48.0 + i, "lon": 2.0} for i, label in enumerate(["TallBuilding", "Coast"] * 40)]
+    catalog = make_catalog(walk + others)
+    result, report = split_catalog(catalog, SplitConfig())
+    assert any("except 29 in 1 walk" in note for note in report.notes), report.notes
+    assert result.loc[result["source_id"].str.startswith("w"), "split"].nunique() == 1
+    assert result.loc[result["source_id"].str.startswith("o"), "split"].nunique() == 3  # one day apart: not a walk
+    from curate.outofcore.db import connect
+    from curate.outofcore.split import split_duckdb
+    from tests.test_outofcore import on_disk, run_query
+
+    with connect(tmp_path) as con:
+        query, got_report = split_duckdb(con, on_disk(catalog, tmp_path), SplitConfig())
+        got = run_query(con, query)
+    assert got["split"].tolist() == result["split"].tolist() and got_report.notes == report.notes
+
+
+def test_a_walk_breaks_at_a_long_pause_or_a_long_way():
+    from curate.split import sessions
+
+    start = pd.Timestamp("2015-06-01 10:00")
+    frame = pd.DataFrame({"photo_id": list("abcdef"), "owner_id": [None] * 5 + ["someone"],
+                          "taken_at": [start, start + pd.Timedelta(minutes=9), start + pd.Timedelta(minutes=30),
+                                       start + pd.Timedelta(minutes=31), start + pd.Timedelta(minutes=32), start],
+                          "lat": [55.70, 55.70, 55.70, 55.70, 55.72, 55.70], "lon": [13.19] * 6})
+    assert sessions(frame).tolist() == ["session a", "session a", "session c", "session c", None, None]

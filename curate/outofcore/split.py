@@ -22,10 +22,14 @@ from curate.errors import UsageError
 from curate.outofcore.db import Catalog, literal, quote
 from curate.schema import NO_LABEL, SPLITS
 from curate.split import (
+    KM_PER_DEGREE,
+    SESSION_GAP_S,
+    SESSION_KM,
     SplitConfig,
     SplitReport,
     assign_groups,
     empty_split_warnings,
+    no_owner_notes,
     off_share_notes,
     shares_table,
 )
@@ -72,6 +76,30 @@ def _code(expression: str) -> str:
             f"ELSE dense_rank() OVER (PARTITION BY ({expression}) IS NULL ORDER BY ({expression})) - 1 END")
 
 
+def _sessions(con, catalog: Catalog) -> None:
+    """curate.split.sessions in SQL: table `sessions` (rid, session) of the kept photos without an
+    owner in a walk of two or more (each within SESSION_GAP_S seconds and SESSION_KM km of the one
+    before, by taken_at then photo_id; the distance as `walk_km` writes it)."""
+    c = catalog.column
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE sessions AS
+        WITH src AS (SELECT rid, {c('photo_id')}, {c('owner_id')}, {c('status')}, {c('taken_at')}, {c('lat')},
+                            {c('lon')} FROM {catalog.source}),
+        e AS (SELECT rid, photo_id, epoch_us(taken_at) / 1e6 AS t, lat, lon FROM src
+              WHERE status = 'kept' AND owner_id IS NULL AND taken_at IS NOT NULL AND lat IS NOT NULL
+                    AND lon IS NOT NULL),
+        o AS (SELECT *, lag(t) OVER w AS pt, lag(lat) OVER w AS plat, lag(lon) OVER w AS plon
+              FROM e WINDOW w AS (ORDER BY t, photo_id)),
+        d AS (SELECT *, (lon - plon) * cos(radians((plat + lat) / 2)) * {KM_PER_DEGREE!r} AS dx,
+                        (lat - plat) * {KM_PER_DEGREE!r} AS dy FROM o),
+        j AS (SELECT *, CASE WHEN pt IS NOT NULL AND t - pt <= {SESSION_GAP_S!r}
+                                  AND sqrt(dx * dx + dy * dy) <= {SESSION_KM!r} THEN 0 ELSE 1 END AS new FROM d),
+        n AS (SELECT *, sum(new) OVER (ORDER BY t, photo_id ROWS UNBOUNDED PRECEDING) AS num FROM j),
+        s AS (SELECT *, count(*) OVER (PARTITION BY num) AS size,
+                     first_value(photo_id) OVER (PARTITION BY num ORDER BY t, photo_id) AS head FROM n)
+        SELECT rid, 'session ' || head AS session FROM s WHERE size >= 2""")
+
+
 def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, SplitReport]:
     """Assign `split` to every kept photo; returns (the SELECT of the new catalog ordered by rid,
     with `rid` as last column, the report)."""
@@ -80,25 +108,29 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
     first_key = _OWNER if by == "owner" else (None if by == "none" else f"CAST({quote(by)} AS VARCHAR)")
     extra = [c(by)] if by not in ("owner", "none") and by not in ("owner_id", schema.PHOTO_ID, "label", "status",
                                                                    "near_dup_cluster", "exact_dup_group") else []
+    _sessions(con, catalog)
     con.execute(f"""
         CREATE OR REPLACE TABLE k AS
         SELECT rid, coalesce(label, {literal(NO_LABEL)}) AS label, {_OWNER} AS owner,
                owner_id IS NULL AS no_owner,
                {_code(first_key) if first_key else '-1'} AS first_code,
                {_code('near_dup_cluster')} AS near_code, {_code('exact_dup_group')} AS exact_code,
+               {_code('session') if by == 'owner' else '-1'} AS session_code,
                dense_rank() OVER (ORDER BY coalesce(label, {literal(NO_LABEL)})) - 1 AS label_code,
                near_dup_cluster IS NOT NULL AS has_near
         FROM (SELECT rid, {c('photo_id')}, {c('owner_id')}, {c('label')}, {c('status')}, {c('near_dup_cluster')},
                      {c('exact_dup_group')}{''.join(', ' + item for item in extra)} FROM {catalog.source})
+             LEFT JOIN sessions USING (rid)
         WHERE status = 'kept'""")
-    arrays = con.execute("SELECT first_code, near_code, exact_code, label_code FROM k ORDER BY rid").fetchnumpy()
+    arrays = con.execute("SELECT first_code, near_code, exact_code, session_code, label_code FROM k ORDER BY rid"
+                         ).fetchnumpy()
     if len(arrays["label_code"]) == 0:
         raise UsageError("the catalog has no kept photos to split; check `curate status` (everything was dropped)")
     if by == "none":
         group = np.arange(len(arrays["label_code"]))
     else:
         group = group_components([np.asarray(arrays[name], dtype=np.int64)
-                                  for name in ("first_code", "near_code", "exact_code")])
+                                  for name in ("first_code", "near_code", "exact_code", "session_code")])
     label_codes = np.asarray(arrays.pop("label_code"), dtype=np.int64)
     del arrays
     n_labels = int(label_codes.max()) + 1
@@ -113,7 +145,8 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
     del per_row, rids, group, label_codes, assignment
     splits = "['" + "', '".join(SPLITS) + "']"
     no_owner = con.execute("SELECT count(*) FROM k WHERE no_owner").fetchone()[0] if by == "owner" else 0
-    notes = [f"{no_owner} kept photos have no owner: each is its own group"] if no_owner else []
+    walk_photos, walks = con.execute("SELECT count(*), count(DISTINCT session) FROM sessions").fetchone()
+    notes = no_owner_notes(int(no_owner), int(walk_photos), int(walks))
     per_label = _split_table(con, config, splits)
     notes += off_share_notes(per_label, config)
     warnings = []
