@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from curate import schema  # noqa: E402
 from curate.filters import geo  # noqa: E402
-from curate.filters.stage import GEO_HELD, FilterConfig, filter_catalog  # noqa: E402
+from curate.filters.geo_stage import GEO_HELD  # noqa: E402
+from curate.filters.stage import FilterConfig, filter_catalog  # noqa: E402
 
 META = ROOT.parent / "shared" / "realdata" / "im2gps-meta" / "im2gps3k_places365.csv"
 CITIES = {"london": (51.507, -0.128), "paris": (48.857, 2.352), "newyork": (40.713, -74.006),

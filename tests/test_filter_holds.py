@@ -25,7 +25,8 @@ from typer.testing import CliRunner
 from curate import schema
 from curate.cli.app import app
 from curate.filters import geo
-from curate.filters.stage import GEO_HELD, FilterConfig, filter_catalog
+from curate.filters.geo_stage import GEO_HELD
+from curate.filters.stage import FilterConfig, filter_catalog
 from curate.outofcore.db import connect
 from curate.workspace import Workspace, read_catalog, write_catalog
 from tests.helpers import REALDATA, no_fsync

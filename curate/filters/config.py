@@ -12,6 +12,7 @@ from curate.filters import quality, verify
 from curate.filters.neardup import DEFAULT_NEAR_DUP_BITS
 from curate.settings_fields import SettingError, setting
 
+STAGE = "filter"  # the drop_stage of every photo the filter drops (both engines)
 CENTRE_METHODS = ("median", "recipe")
 MISSING_GEO = ("keep", "drop")
 GEO_OFF = "off"

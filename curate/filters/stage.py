@@ -26,18 +26,13 @@ import pandas as pd
 
 from curate import licences, schema
 from curate.filters import duplicates, geo, owners, quality, verify
-from curate.filters.config import FilterConfig
+from curate.filters.config import STAGE, FilterConfig
+from curate.filters.geo_stage import geo_filter
 from curate.groups import components_from_pairs
 from curate.records import apply_drops, reset_stage
 from curate.status import status_counts
 
-STAGE = "filter"
-# Per-label state of the geo filter (the `geo_filter` column of the stage report's geo table).
-GEO_APPLIED, GEO_FORCED, GEO_OFF_LABEL = "applied", "forced", "off"
-GEO_NOT_A_PLACE, GEO_TOO_FEW, GEO_NO_CENTRE = "skipped: not a place", "skipped: too few geotagged", \
-    "skipped: no centre"
 QUALITY_SKIPPED = "no image statistics (metadata-only catalog): quality checks skipped"  # a note (both engines)
-GEO_HELD = "held: spread wider than max_km"  # a place whose photos spread beyond max_km: its drops are held
 # The licence filter holds its drops of photos without licence data when more than this share of
 # the photos it judges have none (or one curate does not recognise): the source gives no licences
 # (a folder without a sidecar), so dropping them would empty the collection, not clean it.
@@ -126,7 +121,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
         notes += exact_conflict_notes(conflicts, conflict_labels)
     out = apply_drops(out, pd.Series(np.where(ambiguous | conflicting, "ambiguous_label", None)), STAGE)
 
-    out, geo_table = _geo_filter(out, config, recipe_centres, notes, warnings)
+    out, geo_table = geo_filter(out, config, recipe_centres, notes, warnings)
 
     if out["sha256"].isna().all():
         notes.append("no stored images (metadata-only catalog): exact-duplicate filter skipped")
@@ -246,214 +241,6 @@ def every_photo_licence_warning(licence_counts: list[tuple[str, int]], config: F
     shown = ", ".join(f"{name} ({count:,})" for name, count in licence_counts[:5])
     return (f"the licence filter dropped every photo: none carries an allowed licence ({', '.join(config.licences)}); "
             f"they carry {shown}{' …' if len(licence_counts) > 5 else ''}; check --licences")
-
-
-def _geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: list[str],
-                warnings: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    labelled = ((out["status"] == schema.KEPT) & out["label"].notna()).to_numpy()
-    lat, lon = _usable_positions(out, config, labelled, notes)
-    if config.center == "recipe":
-        centres = _recipe_label_centres(sorted(out.loc[labelled, "label"].unique()), recipe_centres or {}, notes)
-    else:
-        centres = geo.median_centres(out.loc[labelled, "label"], lat[labelled], lon[labelled])
-    has_label = out["label"].notna().to_numpy()
-    distance = np.full(len(out), np.nan)
-    distance[has_label] = geo.distances_to_centres(out.loc[has_label, "label"], lat[has_label],
-                                                   lon[has_label], centres)
-    out["geo_distance_km"] = distance
-    max_km = config.max_km if config.geo_on else np.inf
-    if not config.geo_on:
-        notes.append("geo filter off (--max-km off): no photo dropped as geo_outlier; distances still recorded")
-    verdicts, spread = _geo_verdicts(out.loc[labelled, "label"], distance[labelled], centres, config)
-    verdict = out["label"].map(verdicts)
-    applies = verdict.isin([GEO_APPLIED, GEO_FORCED]).to_numpy()
-    held = (verdict == GEO_HELD).to_numpy()
-    # exactly max_km stays; a held place (a metro area) keeps its photos just beyond max_km, but a
-    # geotag beyond max_median_multiple x max_km is far outside any metro area: dropped all the same
-    is_outlier = labelled & ((applies & (distance > max_km))
-                             | (held & (distance > config.max_median_multiple * max_km)))
-    reason = np.where(is_outlier, "geo_outlier", None)
-    if config.missing_geo == "drop":
-        reason = np.where(labelled & lat.isna().to_numpy(), "missing_geo", reason)
-    missing = int((labelled & lat.isna().to_numpy()).sum())
-    if missing:
-        notes.append(f"{missing} labelled photos have no usable coordinates "
-                     f"({'dropped as missing_geo' if config.missing_geo == 'drop' else 'kept'})")
-    table = geo.distance_summary(out.loc[labelled, "label"], distance[labelled], is_outlier[labelled], centres,
-                                 located=(lat.notna() & lon.notna()).to_numpy()[labelled])
-    table = _with_verdicts(table, spread, verdicts, config)
-    warnings += _geo_warnings(table, config)
-    usable = labelled & lat.notna().to_numpy() & lon.notna().to_numpy()
-    points = pd.DataFrame({"label": out.loc[usable, "label"], "lat": lat[usable], "lon": lon[usable]})
-    warnings += geo_evidence_warnings(table, modal_points(points.value_counts().rename("n").reset_index()),
-                                      recipe_centres if config.center == "median" else None, config)
-    return apply_drops(out, pd.Series(reason), STAGE), table
-
-
-def modal_points(counts: pd.DataFrame) -> pd.DataFrame:
-    """Per label, its most common exact position and how many photos sit there, from (label, lat,
-    lon, n) counts of the usable geotags (ties: the lowest lat, then lon; both engines)."""
-    ordered = counts.sort_values(["label", "n", "lat", "lon"], ascending=[True, False, True, True])
-    return ordered.drop_duplicates("label").reset_index(drop=True)
-
-
-def geo_evidence_warnings(table: pd.DataFrame, points: pd.DataFrame, recipe_centres: Mapping | None,
-                          config: FilterConfig) -> list[str]:
-    """Geotags that cannot judge a label, which the filter would otherwise trust (both engines):
-    - one identical position holding most geotags of two or more labels (a bulk or default geotag:
-      an audit's four cities all at one point passed as places with no outlier);
-    - with explicit recipe coordinates and median centres, a label whose geotags centre farther
-      from its recipe coordinates than max_median_multiple x max_km (5 geotags of 50, 3 wrong: the
-      median sat on the wrong ones, and the 2 right photos were dropped)."""
-    lines = []
-    geotagged = table.set_index("label")["geotagged"]
-    points = points.assign(geotagged=points["label"].map(geotagged).astype("float64"), n=points["n"].astype("int64"))
-    heavy = points[(points["n"] * 2 > points["geotagged"]) & (points["n"] >= config.min_geotagged)]
-    for (lat, lon), group in heavy.groupby(["lat", "lon"], sort=True):
-        if len(group) >= 2:
-            lines.append(f"the geotags of {', '.join(group['label'])} are mostly one identical position ({lat:.5g}, "
-                         f"{lon:.5g}; {int(group['n'].sum()):,} of {int(group['geotagged'].sum()):,} photos): a bulk "
-                         "or default geotag says nothing about where they were taken, so the geo filter cannot judge "
-                         "them; check the source's coordinates")
-    if recipe_centres and config.geo_on:
-        far = []
-        for row in table.itertuples():
-            given = recipe_centres.get(row.label)
-            if not isinstance(given, geo.Centre) or given.method != "recipe" or pd.isna(row.centre_lat):
-                continue
-            km = float(geo.distances_to_centres(pd.Series([row.label]), pd.Series([row.centre_lat]),
-                                                pd.Series([row.centre_lon]), {row.label: given})[0])
-            if km > config.max_median_multiple * config.max_km:
-                far.append(f"{row.label} ({km:,.0f} km away, from {row.geotagged:,} geotagged photos)")
-        if far:
-            lines.append(f"the geotags of {', '.join(far)} centre far from the recipe's coordinates for "
-                         "them: wrong geotags, or photos of another place; the filter measured distances from the "
-                         "geotags' own centre, --center recipe measures them from the recipe's")
-    return lines
-
-
-def _usable_positions(out: pd.DataFrame, config: FilterConfig, labelled: np.ndarray,
-                      notes: list[str]) -> tuple[pd.Series, pd.Series]:
-    """lat/lon with positions coarser than min_geo_accuracy masked: a position the source rates
-    coarser (say a country's centre) says nothing about the city: it neither moves a centre
-    nor is judged, like a missing one."""
-    imprecise = (out["geo_accuracy"] < config.min_geo_accuracy).fillna(False).to_numpy(bool)
-    coarse = int((imprecise & labelled).sum())
-    if coarse:
-        notes.append(f"{coarse} labelled photos have a position less precise "
-                     f"than accuracy {config.min_geo_accuracy}: treated as without coordinates")
-    return out["lat"].mask(imprecise), out["lon"].mask(imprecise)
-
-
-def _recipe_label_centres(labels: list[str], given: Mapping, notes: list[str]) -> dict[str, geo.Centre]:
-    """Each label's centre from the recipe; a label the recipe gives no coordinates has none."""
-    centres = {}
-    for label in labels:
-        value = given.get(label)
-        if isinstance(value, geo.Centre):
-            centres[label] = value
-        elif value is not None:
-            centres[label] = geo.Centre(label, float(value[0]), float(value[1]), "recipe")
-        else:
-            centres[label] = geo.Centre(label, None, None, "none",
-                                        "no reference coordinates in the recipe: not geo-filtered")
-    guessed = [f"{c.label} ({c.note})" for c in centres.values() if c.method == "geonames"]
-    if guessed:
-        notes.append("labels without lat/lon in the recipe use the GeoNames city of the same name: "
-                     + ", ".join(guessed) + "; add lat/lon to the recipe if that is not the place")
-    return centres
-
-
-def _geo_verdicts(labels: pd.Series, distance: np.ndarray, centres: dict[str, geo.Centre],
-                  config: FilterConfig) -> tuple[dict[str, str], pd.DataFrame]:
-    """Per label: whether the geo filter applies to it (GEO_* constants), and its spread."""
-    max_km = config.max_km if config.geo_on else np.inf
-    spread = geo.label_spread(labels, distance, max_km, config.max_median_multiple * max_km, SPREAD_QUANTILE)
-    return label_verdicts(spread, centres, config, max_km), spread
-
-
-SPREAD_QUANTILE = 0.9  # a held label's reach (spread_km): the distance within which 90% of its nearby photos lie
-
-
-def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config: FilterConfig,
-                   max_km: float) -> dict[str, str]:
-    """Per label, from its spread (`geo.label_spread`, in memory or from SQL): whether the geo
-    filter applies to it (GEO_* constants)."""
-    judged = geo.judge_places(spread, max_km, config.max_outlier_share, config.max_median_multiple,
-                              config.min_geotagged, config.max_spread_share) if len(spread) else pd.Series(dtype=object)
-    skipped = {"not_a_place": GEO_NOT_A_PLACE, "too_few": GEO_TOO_FEW, "spread": GEO_HELD}
-    verdicts = {}
-    for label, centre in centres.items():
-        verdict = judged.get(label, "too_few")  # no geotagged photo: nothing to judge
-        if not config.geo_on:
-            verdicts[label] = GEO_OFF_LABEL
-        elif centre.lat is None:
-            verdicts[label] = GEO_NO_CENTRE if config.center == "recipe" else GEO_TOO_FEW
-        elif verdict == "place":
-            verdicts[label] = GEO_APPLIED
-        else:
-            verdicts[label] = GEO_FORCED if config.force_geo else skipped[verdict]
-    return verdicts
-
-
-def _with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str, str],
-                   config: FilterConfig) -> pd.DataFrame:
-    """The geo table with each label's spread, its verdict and, for a skipped label, why."""
-    table = table.join(spread[["beyond_max_km", "outlier_share", "near_max_km", "spread_km"]], on="label")
-    for name in ("beyond_max_km", "near_max_km"):
-        table[name] = table[name].fillna(0).astype(int)
-    table.insert(table.columns.get_loc("geo_outliers"), "beyond_max_km", table.pop("beyond_max_km"))
-    table.insert(table.columns.get_loc("geo_outliers"), "outlier_share", table.pop("outlier_share"))
-    table.insert(table.columns.get_loc("geo_outliers"), "near_max_km", table.pop("near_max_km"))
-    table["geo_filter"] = table["label"].map(verdicts)
-    ring_km = config.max_median_multiple * config.max_km if config.geo_on else np.inf
-    why = {GEO_NOT_A_PLACE: lambda r: f"{r.beyond_max_km} of {r.geotagged} geotagged photos "
-                                      f"({r.outlier_share:.0%}) beyond {config.max_km:g} km, median {r.p50_km:,.0f} km",
-           GEO_TOO_FEW: lambda r: f"{r.geotagged} geotagged photos, fewer than {config.min_geotagged} to judge",
-           GEO_HELD: lambda r: f"{r.near_max_km} of {r.geotagged} geotagged photos ({r.near_max_km / r.geotagged:.0%}) "
-                               f"just beyond {config.max_km:g} km (within {ring_km:g} km; 90% within "
-                               f"{r.spread_km:,.1f} km): kept; beyond {ring_km:g} km: dropped"}
-    notes = [why[r.geo_filter](r) if r.geo_filter in why and not r.note else r.note for r in table.itertuples()]
-    table["note"] = notes
-    return table
-
-
-def _geo_warnings(table: pd.DataFrame, config: FilterConfig) -> list[str]:
-    """One line per kind of label the geo filter skipped (or applied only because forced)."""
-    by_need = table.sort_values(["beyond_max_km", "label"], ascending=[False, True])
-    names = lambda state, need=True: ", ".join(  # noqa: E731
-        by_need.loc[(by_need["geo_filter"] == state) & need, "label"])
-    lines = []
-    if names(GEO_NOT_A_PLACE) and config.center == "recipe":  # the recipe says they are places: the geotags disagree
-        lines.append(f"the geotags of {names(GEO_NOT_A_PLACE)} lie far from the recipe's coordinates for them "
-                     f"(over {config.max_outlier_share:.0%} beyond {config.max_km:g} km, or a median distance over "
-                     f"{config.max_median_multiple:g}x that): wrong geotags, or wrong coordinates; geo filter skipped "
-                     "for them; check a few of their photos, then --force-geo drops the far ones, --center median "
-                     "judges them around their own centre")
-    elif names(GEO_NOT_A_PLACE):
-        lines.append(f"labels look like non-places: {names(GEO_NOT_A_PLACE)}; geo filter skipped for them "
-                     f"(over {config.max_outlier_share:.0%} of their geotagged photos beyond {config.max_km:g} km, "
-                     f"or a median distance over {config.max_median_multiple:g}x that); "
-                     "pass --max-km off to silence, --force-geo to apply")
-    if names(GEO_TOO_FEW, by_need["beyond_max_km"] > 0):
-        lines.append(f"labels with fewer than {config.min_geotagged} geotagged photos are not judged: "
-                     f"{names(GEO_TOO_FEW, by_need['beyond_max_km'] > 0)}; geo filter skipped for them; "
-                     "pass --force-geo to apply")
-    if names(GEO_NO_CENTRE):
-        lines.append(f"labels without reference coordinates in the recipe: {names(GEO_NO_CENTRE)}; geo filter "
-                     "skipped for them; add lat/lon to their [[labels]] entry, or use --center median")
-    if names(GEO_HELD):
-        held = by_need[by_need["geo_filter"] == GEO_HELD]
-        suggest = max(int(np.ceil(held["spread_km"].max())), int(np.ceil(config.max_km)) + 1)
-        ring_km = config.max_median_multiple * config.max_km
-        lines.append(f"held: geo drops of {names(GEO_HELD)} kept ({int(held['near_max_km'].sum()):,} photos): over "
-                     f"{config.max_spread_share:.0%} of their geotagged photos lie just beyond {config.max_km:g} km, "
-                     f"they spread wider (a metro area; those beyond {ring_km:g} km are still dropped); pass a larger "
-                     f"--max-km (e.g. --max-km {suggest}, 90% of their nearby photos), or --force-geo to drop them "
-                     "anyway")
-    if names(GEO_FORCED):
-        lines.append(f"geo filter applied because of --force-geo to labels it would skip: {names(GEO_FORCED)}")
-    return lines
 
 
 def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], thumbnails: Mapping[str, bytes] | None,

@@ -21,23 +21,25 @@ import pyarrow as pa
 
 from curate import licences, schema
 from curate.filters import duplicates, geo, owners, quality
-from curate.filters.stage import (
+from curate.filters.geo_stage import (
     GEO_APPLIED,
     GEO_FORCED,
     GEO_HELD,
-    QUALITY_SKIPPED,
     SPREAD_QUANTILE,
+    geo_evidence_warnings,
+    geo_warnings,
+    label_verdicts,
+    recipe_label_centres,
+    with_verdicts,
+)
+from curate.filters.stage import (
+    QUALITY_SKIPPED,
     STAGE,
     FilterConfig,
     FilterReport,
-    _geo_warnings,
-    _recipe_label_centres,
-    _with_verdicts,
     every_photo_licence_warning,
     exact_conflict_hold_warning,
     exact_conflict_notes,
-    geo_evidence_warnings,
-    label_verdicts,
     licence_hold,
     licence_notes,
     near_conflict_notes,
@@ -350,7 +352,7 @@ def _geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], war
     if config.center == "recipe":
         labels = [row[0] for row in con.execute("SELECT DISTINCT label FROM w WHERE labelled ORDER BY label")
                   .fetchall()]
-        centres = _recipe_label_centres(labels, recipe_centres or {}, notes)
+        centres = recipe_label_centres(labels, recipe_centres or {}, notes)
     else:
         centres = _median_centres(con)
     located = [(name, c.lat, c.lon) for name, c in centres.items() if c.lat is not None]
@@ -408,8 +410,8 @@ def _geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], war
     table["note"] = [centres[n].note for n in names]
     table = table[["label", "centre_lat", "centre_lon", "centre", "photos", "geotagged", "geo_outliers",
                    "p50_km", "p90_km", "p99_km", "note"]]
-    table = _with_verdicts(table, spread, verdicts, config)
-    warnings += _geo_warnings(table, config)
+    table = with_verdicts(table, spread, verdicts, config)
+    warnings += geo_warnings(table, config)
     points = con.execute("""
         SELECT label, lat, lon, n FROM (
             SELECT label, lat_u AS lat, lon_u AS lon, count(*) AS n,
