@@ -114,7 +114,7 @@ def train_command(
         return
     metrics = trainer.meta().metrics
     console.print(gate_line(trainer.gate), highlight=False, soft_wrap=True)
-    accuracy = metrics["val_accuracy"] if metrics["val_accuracy"] is None else round(metrics["val_accuracy"], 4)
+    accuracy = "n/a (no val split)" if metrics["val_accuracy"] is None else round(metrics["val_accuracy"], 4)
     console.print(f"run: {run_dir} (best epoch {metrics['best_epoch']}, val accuracy {accuracy}); "
                   f"next: classify evaluate {run_dir}", highlight=False)
 

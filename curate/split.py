@@ -92,7 +92,8 @@ class SplitReport:
         by = self.config.get("by", "owner")
         photos = "/".join(f"{int(self.per_label[f'{name}_photos'].sum()):,}" if len(self.per_label) else "0"
                           for name in ("train", "val", "test"))
-        return (f"{self.groups:,} groups (by {by} ∪ near-duplicate cluster ∪ exact duplicate); "
+        return (f"{self.groups:,} group{'s' if self.groups != 1 else ''} (by {by} ∪ near-duplicate cluster ∪ exact "
+                f"duplicate); "
                 f"train/val/test photos {photos}" + "".join(f"; warning: {w}" for w in self.warnings if with_warnings))
 
 

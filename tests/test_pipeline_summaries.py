@@ -76,3 +76,19 @@ def test_curate_filter_and_curate_run_print_the_same_summary(monkeypatch, tmp_pa
     step_line = steps._filter(None, None, None)
     assert step_line == "dropped 223 geo_outlier, 12 exact_duplicate"
     assert step_line in result.stdout.splitlines()
+
+
+def test_curate_run_prints_step_lines_as_they_are(monkeypatch, tmp_path):
+    """A step's summary is text, not rich markup: `[[labels]]` in an ingest warning printed as `[]`."""
+    import curate.pipeline
+
+    line = "[1/7] ingest folder: 15 stored; warning: add it to the recipe's [[labels]], or set [filter] center"
+
+    def fake_run(ws, recipe, steps, restart_from=None, echo=print):
+        echo(line)
+        return []
+
+    monkeypatch.setattr(curate.pipeline, "run_pipeline", fake_run)
+    result = CliRunner().invoke(app, ["run", "demo", "--workspace", str(tmp_path / "ws")])
+    assert result.exit_code == 0, result.output
+    assert line in result.stdout.replace("\n", " ")

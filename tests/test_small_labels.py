@@ -49,7 +49,7 @@ def test_label_issues_only_skips_with_a_note_when_every_label_is_smaller_than_th
     catalog, vectors = small_labels(40, 3)
     result, report = judge(catalog, vectors, PrefilterConfig(topic=None, label_issues_only=True, relabel=True))
     assert report.label_issues is None
-    assert "label issues not checked (every label has fewer than 5 photos" in report.summary()  # `curate run` says why
+    assert "label issues not checked: every label has fewer than 5 photos" in report.summary()  # `curate run` says why
     assert result["is_label_issue"].isna().all() and result["label"].tolist() == catalog["label"].tolist()
     assert result["status"].tolist() == catalog["status"].tolist()
     [note] = skip_notes(report)

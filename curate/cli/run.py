@@ -33,7 +33,7 @@ def run(
     if dry_run:
         for number, step in enumerate(steps, 1):
             again = " (runs again: --from)" if first is not None and number > first else ""
-            console.print(f"[{number}/{len(steps)}] {step.name}{again}", highlight=False)
+            console.print(f"[{number}/{len(steps)}] {step.name}{again}", highlight=False, markup=False)
         missing = missing_inputs(steps)
         if missing:
             more = f" (and {len(missing) - 1} more missing)" if len(missing) > 1 else ""
@@ -41,9 +41,10 @@ def run(
         return
     ws = workspace(workspace_path)
     outcomes = run_pipeline(ws, chosen, steps, restart_from=restart_from,
-                            echo=lambda line: console.print(line, highlight=False, soft_wrap=True))
+                            echo=lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False))
     ran = sum(outcome.status == "ran" for outcome in outcomes)
-    console.print(f"recipe {chosen.name}: {steps_done_text(ran, len(outcomes) - ran)}; report:", highlight=False)
+    console.print(f"recipe {chosen.name}: {steps_done_text(ran, len(outcomes) - ran)}; report:", highlight=False,
+                  markup=False)
     console.print(str(ws.root / "report" / "index.html"), highlight=False, soft_wrap=True, markup=False)
 
 

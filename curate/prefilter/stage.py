@@ -116,7 +116,7 @@ class PrefilterReport:
         issues = "not checked" if self.label_issues is None else f"{self.label_issues:,}"
         skipped = next((note for note in self.notes if note.startswith(SKIPPED)), None)
         if self.label_issues is None and skipped:  # `curate run` shows only this line: say why
-            issues += f" ({skipped.removeprefix(SKIPPED).split('; ')[0]})"
+            issues += f": {skipped.removeprefix(SKIPPED).split('; ')[0]}"
         if self.topic is None:
             line = f"no topic (label issues only): {self.scored:,} photos judged; label issues {issues}"
         else:
