@@ -231,19 +231,23 @@ def no_owner_notes(no_owner: int, walk_photos: int, walks: int) -> list[str]:
 
 
 def off_share_notes(per_label: pd.DataFrame, config: SplitConfig) -> list[str]:
-    """Notes on the labels whose achieved shares are off by more than TOLERANCE: those too small to
-    give each requested split a photo (fewer than 1 / the smallest share), and the rest (a few groups
-    too large to share out: one photographer holding much of the label)."""
+    """Notes on the labels whose achieved shares are off by more than TOLERANCE: those too small for
+    a requested share to be met within it (a label of n photos moves a share in steps of 1/n: 15
+    photos give val 6.7 % or 13.3 %, not 10 %), and the rest (a few groups too large to share out:
+    one photographer holding much of the label)."""
     off = per_label[~per_label["within_tolerance"]]
     requested = [share for share in (config.val, config.test) if share > 0]
-    needed = int(min(np.ceil(1 / min(requested) - 1e-9), 1e12)) if requested else 1  # a share of 5e-324 asks a lot
-    small = off[off["photos"] < needed]
-    large = off[off["photos"] >= needed]
+    photos = off["photos"].to_numpy(float)
+    too_small = np.zeros(len(off), dtype=bool)
+    for share in requested:
+        nearest = np.round(share * photos) / np.maximum(photos, 1)
+        too_small |= np.abs(nearest - share) > TOLERANCE + 1e-9
+    small, large = off[too_small], off[~too_small]
     notes = []
     if len(small):
-        notes.append(f"{len(small)} label(s) have fewer than {needed} photos, too few to give each requested split a "
-                     f"photo: {_names(small['label'])} (their photos are shared out with the collection's shares in "
-                     "view; see requested vs achieved)")
+        notes.append(f"{len(small)} label(s) are too small to reach the requested shares within ±{TOLERANCE:.0%} (a "
+                     f"label of n photos moves a share in steps of 1/n): {_names(small['label'])} (their photos are "
+                     "shared out with the collection's shares in view; see requested vs achieved)")
     if len(large):
         notes.append(f"{len(large)} label(s) could not reach the requested shares within ±{TOLERANCE:.0%}: "
                      f"{_names(large['label'])} (dominant groups; see requested vs achieved)")
