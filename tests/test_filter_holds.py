@@ -336,25 +336,38 @@ def test_labels_whose_geotags_are_one_identical_point_warn(tmp_path):
     assert got_report.warnings == report.warnings
 
 
-def test_a_median_centre_far_from_the_recipe_coordinates_warns(tmp_path):
+def test_a_median_centre_far_from_the_recipe_coordinates_holds_its_drops(tmp_path):
     """5 of a label's photos geotagged, 3 of them wrongly at Lund: the median sat in Lund and the two
-    right London photos were dropped, silently. With the recipe's London coordinates it is a warning."""
+    right London photos were dropped, silently. With the recipe's London coordinates the filter cannot
+    tell which is right: the label's drops are held, with a warning; without a recipe, the drops of
+    a centre resting on a few geotags are named."""
     lund, london = (55.70, 13.19), LONDON
     rows = [{"label": "london", "lat": lund[0] + 0.001 * i, "lon": lund[1]} for i in range(3)]
     rows += [{"label": "london", "lat": london[0] + 0.001 * i, "lon": london[1]} for i in range(2)]
+    rows += [{"label": "london"} for _ in range(45)]  # not geotagged
     rows += [{"label": "paris", "lat": 48.857 + 0.001 * i, "lon": 2.352} for i in range(6)]
     centres = {"london": geo.Centre("london", *london, "recipe"), "paris": geo.Centre("paris", 48.857, 2.352, "recipe")}
     cat = catalog(rows)
     out, report = filter_catalog(cat, FilterConfig(max_km=5), centres)
+    assert (out["status"] == "kept").all()
     line = next(w for w in report.warnings if "far from the recipe's coordinates" in w)
-    assert "london (" in line and "5 geotagged photos" in line and "paris" not in line and "--center recipe" in line
-    with connect(tmp_path) as con:
-        from curate.outofcore.filter import filter_duckdb
+    assert "london " in line and "5 geotagged photos" in line and "paris" not in line and "held" in line
+    assert report.geo.set_index("label").loc["london", "geo_filter"] == "skipped: centre far from the recipe's"
+    forced, _ = filter_catalog(cat, FilterConfig(max_km=5, force_geo=True), centres)
+    assert reasons(forced).count("geo_outlier") == 2
+    from curate.outofcore.filter import filter_duckdb
 
-        _, got_report = filter_duckdb(con, on_disk(cat, tmp_path), FilterConfig(max_km=5), centres)
-    assert got_report.warnings == report.warnings
-    _, report = filter_catalog(cat, FilterConfig(max_km=5))  # no recipe: nothing to compare with
+    for config in (FilterConfig(max_km=5), FilterConfig(max_km=5, force_geo=True)):
+        expected, report_ = filter_catalog(cat, config, centres)
+        with connect(tmp_path) as con:
+            query, got_report = filter_duckdb(con, on_disk(cat, tmp_path), config, centres)
+            assert_same_rows(expected, run_query(con, query), ["status", "drop_reason"])
+        assert got_report.warnings == report_.warnings
+    out, report = filter_catalog(cat, FilterConfig(max_km=5))  # no recipe: nothing to compare with
+    assert reasons(out).count("geo_outlier") == 2
     assert not any("recipe's coordinates" in w for w in report.warnings)
+    few = next(w for w in report.warnings if "rests on a few geotags" in w)
+    assert "london (5 of 50 photos geotagged, 2 dropped)" in few and "paris" not in few
 
 
 def test_recipe_places_whose_geotags_are_far_are_not_called_non_places():

@@ -21,6 +21,9 @@ GEO_APPLIED, GEO_FORCED, GEO_OFF_LABEL = "applied", "forced", "off"
 GEO_NOT_A_PLACE, GEO_TOO_FEW, GEO_NO_CENTRE = "skipped: not a place", "skipped: too few geotagged", \
     "skipped: no centre"
 GEO_HELD = "held: spread wider than max_km"  # a place whose photos spread beyond max_km: its drops are held
+# a label whose geotags' median centre lies far from the recipe's coordinates for it: which is right is unknown
+GEO_DISPUTED = "skipped: centre far from the recipe's"
+FEW_GEOTAGS = 10  # a median centre of fewer geotags (and under half the label's photos) is moved by a few wrong ones
 
 
 def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: list[str],
@@ -31,6 +34,7 @@ def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: l
         centres = recipe_label_centres(sorted(out.loc[labelled, "label"].unique()), recipe_centres or {}, notes)
     else:
         centres = geo.median_centres(out.loc[labelled, "label"], lat[labelled], lon[labelled])
+    disputed = disputed_centres(centres, recipe_centres if config.center == "median" else None, config)
     has_label = out["label"].notna().to_numpy()
     distance = np.full(len(out), np.nan)
     distance[has_label] = geo.distances_to_centres(out.loc[has_label, "label"], lat[has_label],
@@ -39,7 +43,7 @@ def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: l
     max_km = config.max_km if config.geo_on else np.inf
     if not config.geo_on:
         notes.append("geo filter off (--max-km off): no photo dropped as geo_outlier; distances still recorded")
-    verdicts, spread = geo_verdicts(out.loc[labelled, "label"], distance[labelled], centres, config)
+    verdicts, spread = geo_verdicts(out.loc[labelled, "label"], distance[labelled], centres, config, disputed)
     verdict = out["label"].map(verdicts)
     applies = verdict.isin([GEO_APPLIED, GEO_FORCED]).to_numpy()
     held = (verdict == GEO_HELD).to_numpy()
@@ -56,12 +60,12 @@ def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: l
                      f"({'dropped as missing_geo' if config.missing_geo == 'drop' else 'kept'})")
     table = geo.distance_summary(out.loc[labelled, "label"], distance[labelled], is_outlier[labelled], centres,
                                  located=(lat.notna() & lon.notna()).to_numpy()[labelled])
-    table = with_verdicts(table, spread, verdicts, config)
+    table = with_verdicts(table, spread, verdicts, config, disputed)
     warnings += geo_warnings(table, config)
     usable = labelled & lat.notna().to_numpy() & lon.notna().to_numpy()
     points = pd.DataFrame({"label": out.loc[usable, "label"], "lat": lat[usable], "lon": lon[usable]})
     warnings += geo_evidence_warnings(table, modal_points(points.value_counts().rename("n").reset_index()),
-                                      recipe_centres if config.center == "median" else None, config)
+                                      disputed, config)
     return apply_drops(out, pd.Series(reason), STAGE), table
 
 
@@ -72,14 +76,14 @@ def modal_points(counts: pd.DataFrame) -> pd.DataFrame:
     return ordered.drop_duplicates("label").reset_index(drop=True)
 
 
-def geo_evidence_warnings(table: pd.DataFrame, points: pd.DataFrame, recipe_centres: Mapping | None,
+def geo_evidence_warnings(table: pd.DataFrame, points: pd.DataFrame, disputed: Mapping[str, float],
                           config: FilterConfig) -> list[str]:
     """Geotags that cannot judge a label, which the filter would otherwise trust (both engines):
     - one identical position holding most geotags of two or more labels (a bulk or default geotag:
       an audit's four cities all at one point passed as places with no outlier);
-    - with explicit recipe coordinates and median centres, a label whose geotags centre farther
-      from its recipe coordinates than max_median_multiple x max_km (5 geotags of 50, 3 wrong: the
-      median sat on the wrong ones, and the 2 right photos were dropped)."""
+    - a median centre far from the recipe's coordinates (`disputed_centres`): its drops are held;
+    - a label the filter dropped photos of, whose centre rests on fewer than FEW_GEOTAGS geotags
+      and under half its photos: a few wrong geotags move such a centre."""
     lines = []
     geotagged = table.set_index("label")["geotagged"]
     points = points.assign(geotagged=points["label"].map(geotagged).astype("float64"), n=points["n"].astype("int64"))
@@ -90,20 +94,20 @@ def geo_evidence_warnings(table: pd.DataFrame, points: pd.DataFrame, recipe_cent
                          f"{lon:.5g}; {int(group['n'].sum()):,} of {int(group['geotagged'].sum()):,} photos): a bulk "
                          "or default geotag says nothing about where they were taken, so the geo filter cannot judge "
                          "them; check the source's coordinates")
-    if recipe_centres and config.geo_on:
-        far = []
-        for row in table.itertuples():
-            given = recipe_centres.get(row.label)
-            if not isinstance(given, geo.Centre) or given.method != "recipe" or pd.isna(row.centre_lat):
-                continue
-            km = float(geo.distances_to_centres(pd.Series([row.label]), pd.Series([row.centre_lat]),
-                                                pd.Series([row.centre_lon]), {row.label: given})[0])
-            if km > config.max_median_multiple * config.max_km:
-                far.append(f"{row.label} ({km:,.0f} km away, from {row.geotagged:,} geotagged photos)")
-        if far:
-            lines.append(f"the geotags of {', '.join(far)} centre far from the recipe's coordinates for "
-                         "them: wrong geotags, or photos of another place; the filter measured distances from the "
-                         "geotags' own centre, --center recipe measures them from the recipe's")
+    if disputed:
+        far = "; ".join(f"{label} {km:,.0f} km ({int(geotagged.get(label, 0)):,} geotagged photos)"
+                        for label, km in disputed.items())
+        lines.append(f"the median centre of the geotags lies far from the recipe's coordinates for: {far}; wrong "
+                     "geotags, or photos of another place: their geo drops are held; --center recipe measures "
+                     "distances from the recipe's coordinates, --force-geo drops around the geotags' own centre")
+    few = table[(table["geo_outliers"] > 0) & (table["geotagged"] < FEW_GEOTAGS)
+                & (table["geotagged"] * 2 < table["photos"])]
+    if len(few):
+        named = ", ".join(f"{row.label} ({row.geotagged} of {row.photos} photos geotagged, {row.geo_outliers} dropped)"
+                          for row in few.itertuples())
+        lines.append(f"geo outliers dropped from labels whose centre rests on a few geotags: {named}; a few wrong "
+                     "geotags move such a centre, and then the right ones are dropped; check them, or give the "
+                     "labels coordinates in the recipe (--center recipe)")
     return lines
 
 
@@ -140,20 +144,40 @@ def recipe_label_centres(labels: list[str], given: Mapping, notes: list[str]) ->
 
 
 def geo_verdicts(labels: pd.Series, distance: np.ndarray, centres: dict[str, geo.Centre],
-                  config: FilterConfig) -> tuple[dict[str, str], pd.DataFrame]:
+                 config: FilterConfig, disputed: Mapping[str, float]) -> tuple[dict[str, str], pd.DataFrame]:
     """Per label: whether the geo filter applies to it (GEO_* constants), and its spread."""
     max_km = config.max_km if config.geo_on else np.inf
     spread = geo.label_spread(labels, distance, max_km, config.max_median_multiple * max_km, SPREAD_QUANTILE)
-    return label_verdicts(spread, centres, config, max_km), spread
+    return label_verdicts(spread, centres, config, max_km, disputed), spread
+
+
+def disputed_centres(centres: Mapping[str, geo.Centre], recipe_centres: Mapping | None,
+                     config: FilterConfig) -> dict[str, float]:
+    """{label: km} of the labels whose median centre lies farther than max_median_multiple x max_km
+    from the recipe's own coordinates for them (not GeoNames guesses): the geotags or the recipe are
+    wrong, and the filter cannot tell which (an audit's 5 geotags of 50, 3 of them wrong: the median
+    sat on the wrong ones and the 2 right photos were dropped). Both engines."""
+    if not recipe_centres or not config.geo_on:
+        return {}
+    far = {}
+    for label, centre in sorted(centres.items()):
+        given = recipe_centres.get(label)
+        if not isinstance(given, geo.Centre) or given.method != "recipe" or centre.lat is None:
+            continue
+        km = float(geo.distances_to_centres(pd.Series([label]), pd.Series([centre.lat]), pd.Series([centre.lon]),
+                                            {label: given})[0])
+        if km > config.max_median_multiple * config.max_km:
+            far[label] = km
+    return far
 
 
 SPREAD_QUANTILE = 0.9  # a held label's reach (spread_km): the distance within which 90% of its nearby photos lie
 
 
 def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config: FilterConfig,
-                   max_km: float) -> dict[str, str]:
+                   max_km: float, disputed: Mapping[str, float] | None = None) -> dict[str, str]:
     """Per label, from its spread (`geo.label_spread`, in memory or from SQL): whether the geo
-    filter applies to it (GEO_* constants)."""
+    filter applies to it (GEO_* constants); a `disputed` label (`disputed_centres`) is not judged."""
     judged = geo.judge_places(spread, max_km, config.max_outlier_share, config.max_median_multiple,
                               config.min_geotagged, config.max_spread_share) if len(spread) else pd.Series(dtype=object)
     skipped = {"not_a_place": GEO_NOT_A_PLACE, "too_few": GEO_TOO_FEW, "spread": GEO_HELD}
@@ -164,6 +188,8 @@ def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config:
             verdicts[label] = GEO_OFF_LABEL
         elif centre.lat is None:
             verdicts[label] = GEO_NO_CENTRE if config.center == "recipe" else GEO_TOO_FEW
+        elif label in (disputed or {}):
+            verdicts[label] = GEO_FORCED if config.force_geo else GEO_DISPUTED
         elif verdict == "place":
             verdicts[label] = GEO_APPLIED
         else:
@@ -172,7 +198,7 @@ def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config:
 
 
 def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str, str],
-                   config: FilterConfig) -> pd.DataFrame:
+                  config: FilterConfig, disputed: Mapping[str, float] | None = None) -> pd.DataFrame:
     """The geo table with each label's spread, its verdict and, for a skipped label, why."""
     table = table.join(spread[["beyond_max_km", "outlier_share", "near_max_km", "spread_km"]], on="label")
     for name in ("beyond_max_km", "near_max_km"):
@@ -187,7 +213,9 @@ def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str,
            GEO_TOO_FEW: lambda r: f"{r.geotagged} geotagged photos, fewer than {config.min_geotagged} to judge",
            GEO_HELD: lambda r: f"{r.near_max_km} of {r.geotagged} geotagged photos ({r.near_max_km / r.geotagged:.0%}) "
                                f"just beyond {config.max_km:g} km (within {ring_km:g} km; 90% within "
-                               f"{r.spread_km:,.1f} km): kept; beyond {ring_km:g} km: dropped"}
+                               f"{r.spread_km:,.1f} km): kept; beyond {ring_km:g} km: dropped",
+           GEO_DISPUTED: lambda r: f"median centre of {r.geotagged} geotagged photos "
+                                   f"{(disputed or {}).get(r.label, np.nan):,.0f} km from the recipe's coordinates"}
     notes = [why[r.geo_filter](r) if r.geo_filter in why and not r.note else r.note for r in table.itertuples()]
     table["note"] = notes
     return table

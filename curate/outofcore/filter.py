@@ -26,6 +26,7 @@ from curate.filters.geo_stage import (
     GEO_FORCED,
     GEO_HELD,
     SPREAD_QUANTILE,
+    disputed_centres,
     geo_evidence_warnings,
     geo_warnings,
     label_verdicts,
@@ -355,6 +356,7 @@ def _geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], war
         centres = recipe_label_centres(labels, recipe_centres or {}, notes)
     else:
         centres = _median_centres(con)
+    disputed = disputed_centres(centres, recipe_centres if config.center == "median" else None, config)
     located = [(name, c.lat, c.lon) for name, c in centres.items() if c.lat is not None]
     con.execute("CREATE OR REPLACE TEMP TABLE centres (label VARCHAR, clat DOUBLE, clon DOUBLE)")
     if located:
@@ -376,7 +378,7 @@ def _geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], war
     for name in ("beyond_max_km", "geotagged", "near_max_km"):
         spread[name] = spread[name].astype(int)
     spread = geo.finish_spread(spread.drop(columns="spread_km"), spread["spread_km"])
-    verdicts = label_verdicts(spread, centres, config, max_km)
+    verdicts = label_verdicts(spread, centres, config, max_km, disputed)
     # as the pandas engine: beyond max_km where the filter applies; beyond the ring where a place is held
     limits = [(label, max_km if verdict in (GEO_APPLIED, GEO_FORCED) else ring_km)
               for label, verdict in verdicts.items() if verdict in (GEO_APPLIED, GEO_FORCED, GEO_HELD)]
@@ -410,7 +412,7 @@ def _geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], war
     table["note"] = [centres[n].note for n in names]
     table = table[["label", "centre_lat", "centre_lon", "centre", "photos", "geotagged", "geo_outliers",
                    "p50_km", "p90_km", "p99_km", "note"]]
-    table = with_verdicts(table, spread, verdicts, config)
+    table = with_verdicts(table, spread, verdicts, config, disputed)
     warnings += geo_warnings(table, config)
     points = con.execute("""
         SELECT label, lat, lon, n FROM (
@@ -418,7 +420,7 @@ def _geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], war
                    row_number() OVER (PARTITION BY label ORDER BY count(*) DESC, lat_u, lon_u) AS r
             FROM w WHERE labelled AND lat_u IS NOT NULL AND lon_u IS NOT NULL GROUP BY label, lat_u, lon_u)
         WHERE r = 1 ORDER BY label""").df()
-    warnings += geo_evidence_warnings(table, points, recipe_centres if config.center == "median" else None, config)
+    warnings += geo_evidence_warnings(table, points, disputed, config)
     return table
 
 
