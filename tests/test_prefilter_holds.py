@@ -267,3 +267,20 @@ def test_real_imagenet_object_labels_with_topic_food_are_held():
                                   PrefilterConfig(topic="food", label_issues=False, force=True))
     kept = forced.loc[forced["status"] == schema.KEPT, "label"]
     assert (kept == "food").mean() > 0.9  # what the hold prevented: the other labels all but gone
+
+
+def test_a_topic_learnt_from_a_few_tagged_photos_holds_its_drops():
+    """An audit's re-check: 3 photos of 120 tagged, and the cut dropped untagged photos with no word
+    but "scores not bimodal". Fewer than MIN_TAGGED tagged photos cannot vouch for a topic model."""
+    from curate.prefilter.stage import MIN_TAGGED
+
+    few = MIN_TAGGED - 1
+    catalog, scores = collection([("food", 60, few, HIGH), ("dog", 30, 0, LOW)])
+    result, report = judge(catalog, scores)
+    assert report.held and not off_topic(result).any()
+    assert any(f"only {few} of the 90 photos judged carry the tag 'food'" in r for r in report.held_reasons)
+    catalog, scores = collection([("food", 60, MIN_TAGGED, HIGH), ("dog", 30, 0, LOW)])
+    _, report = judge(catalog, scores)
+    assert not any("only" in r and "carry the tag" in r for r in report.held_reasons)
+    forced, _ = judge(*collection([("food", 60, few, HIGH), ("dog", 30, 0, LOW)]), force=True)
+    assert off_topic(forced).sum() == 30
