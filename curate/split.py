@@ -37,6 +37,10 @@ TOLERANCE = 0.02  # ±2 percentage points of a label's photos
 SESSION_GAP_S = 600
 SESSION_KM = 1.0
 KM_PER_DEGREE = 111.195  # the mean Earth radius's km per degree of arc
+# Photos without an owner or a time but with a position cannot be put in a walk; when at least
+# UNDATED_CLUSTER of them share a cell of CELL_DEGREES (about 1 km), the split warns (both engines).
+CELL_DEGREES = 0.01
+UNDATED_CLUSTER = 3
 
 
 @dataclass(frozen=True)
@@ -215,7 +219,29 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFr
     per_label = split_table(out[kept_mask], group, config)
     notes += off_share_notes(per_label, config)
     warnings = ungrouped_duplicates_warning(kept, config) + empty_split_warnings(per_label, config)
+    if config.by == "owner":
+        warnings += undated_cluster_warnings(*undated_clusters(kept))
     return out, SplitReport(asdict(config), per_label, int(group.max()) + 1, no_owner, notes, warnings)
+
+
+def undated_clusters(kept: pd.DataFrame) -> tuple[int, int]:
+    """(photos, cells): kept photos without an owner or a time, with a position, in cells of
+    CELL_DEGREES holding UNDATED_CLUSTER or more of them (a walk the split cannot see)."""
+    undated = kept[kept["owner_id"].isna() & kept["taken_at"].isna() & kept["lat"].notna() & kept["lon"].notna()]
+    cells = pd.DataFrame({"y": np.floor(undated["lat"].to_numpy(float) / CELL_DEGREES),
+                          "x": np.floor(undated["lon"].to_numpy(float) / CELL_DEGREES)}).value_counts()
+    crowded = cells[cells >= UNDATED_CLUSTER]
+    return int(crowded.sum()), len(crowded)
+
+
+def undated_cluster_warnings(photos: int, cells: int) -> list[str]:
+    """The warning on `undated_clusters` (both engines)."""
+    if not photos:
+        return []
+    return [f"{photos:,} photos without an owner or a time sit close together ({cells:,} spot"
+            f"{'s' if cells != 1 else ''} of about 1 km holding {UNDATED_CLUSTER} or more): if they are one "
+            "photographer's walk or burst, the split cannot tell (each is its own group) and check-leakage cannot "
+            "either; give them an owner or a taken_at (a sidecar column) and split again"]
 
 
 def no_owner_notes(no_owner: int, walk_photos: int, walks: int) -> list[str]:

@@ -665,3 +665,25 @@ def test_a_walk_breaks_at_a_long_pause_or_a_long_way():
                                        start + pd.Timedelta(minutes=31), start + pd.Timedelta(minutes=32), start],
                           "lat": [55.70, 55.70, 55.70, 55.70, 55.72, 55.70], "lon": [13.19] * 6})
     assert sessions(frame).tolist() == ["session a", "session a", "session c", "session c", None, None]
+
+
+def test_undated_photos_without_an_owner_close_together_warn(tmp_path):
+    """The real Lund frames carry GPS but no time (an audit's re-check): no walk can be made, so the
+    frames split 22/1/6 while check-leakage saw nothing. The split now says so; both engines."""
+    rows = [{"source_id": f"l{i}", "owner_id": None, "label": "TallBuilding", "lat": 55.7046 + 0.0001 * i,
+             "lon": 13.1910} for i in range(29)]
+    rows += [{"source_id": f"o{i}", "owner_id": None, "label": label, "lat": 10.0 + i, "lon": 2.0}
+             for i, label in enumerate(["TallBuilding", "Coast"] * 30)]
+    catalog = make_catalog(rows)
+    _, report = split_catalog(catalog, SplitConfig())
+    line = next(w for w in report.warnings if "without an owner or a time sit close together" in w)
+    assert line.startswith("29 photos") and "taken_at" in line
+    from curate.outofcore.db import connect
+    from curate.outofcore.split import split_duckdb
+    from tests.test_outofcore import on_disk
+
+    with connect(tmp_path) as con:
+        _, got_report = split_duckdb(con, on_disk(catalog, tmp_path), SplitConfig())
+    assert got_report.warnings == report.warnings
+    _, report = split_catalog(make_catalog(rows[29:]), SplitConfig())  # spread apart: no warning
+    assert not any("close together" in w for w in report.warnings)

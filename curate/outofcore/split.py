@@ -22,9 +22,11 @@ from curate.errors import UsageError
 from curate.outofcore.db import Catalog, literal, quote
 from curate.schema import NO_LABEL, SPLITS
 from curate.split import (
+    CELL_DEGREES,
     KM_PER_DEGREE,
     SESSION_GAP_S,
     SESSION_KM,
+    UNDATED_CLUSTER,
     SplitConfig,
     SplitReport,
     assign_groups,
@@ -32,6 +34,7 @@ from curate.split import (
     no_owner_notes,
     off_share_notes,
     shares_table,
+    undated_cluster_warnings,
 )
 
 _OWNER = "coalesce(owner_id, '(no owner) ' || photo_id)"
@@ -155,6 +158,16 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
                         "only (near-duplicates from different owners may land in two splits); run `curate filter`, "
                         "then `curate split` again")
     warnings += empty_split_warnings(per_label, config)
+    if by == "owner":
+        c = catalog.column
+        photos, cells = con.execute(f"""
+            SELECT coalesce(sum(n), 0), count(*) FROM (
+                SELECT count(*) AS n FROM (SELECT {c('owner_id')}, {c('taken_at')}, {c('lat')}, {c('lon')},
+                                                  {c('status')} FROM {catalog.source})
+                WHERE status = 'kept' AND owner_id IS NULL AND taken_at IS NULL AND lat IS NOT NULL AND lon IS NOT NULL
+                GROUP BY floor(lat / {CELL_DEGREES!r}), floor(lon / {CELL_DEGREES!r})
+                HAVING count(*) >= {UNDATED_CLUSTER})""").fetchone()
+        warnings += undated_cluster_warnings(int(photos), int(cells))
     items = [f"{splits}[s.code + 1] AS split" if name == "split" else c(name) for name in schema.NAMES]
     query = f"SELECT {', '.join(items)}, rid FROM {catalog.source} src LEFT JOIN s USING (rid) ORDER BY rid"
     return query, SplitReport(asdict(config), per_label, n_groups, int(no_owner), notes, warnings)
