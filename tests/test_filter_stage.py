@@ -270,3 +270,13 @@ def test_the_tightest_share_is_met_and_a_bit_less_is_not(counts):
     share = tightest_share(counts)
     assert share_cap(counts, share) is not None
     assert share_cap(counts, share - 1e-3) is None
+
+
+def test_labels_of_one_photographer_get_one_short_share_cap_line():
+    """A re-check of the audit: a one-photographer collection repeated "unreachable with 1 owner(s)
+    (the tightest they allow is 1)" for every label in one line."""
+    rows = [{"owner_id": "solo", "label": label} for label in ("a", "b", "c") for _ in range(6)]
+    _, report = filter_catalog(catalog(rows), FilterConfig(max_owner_share=0.3))
+    lines = [w for w in report.warnings if "--max-owner-share" in w]
+    assert lines == ["--max-owner-share 0.3 cannot apply to 3 label(s) of a single photographer (a, b, c): not "
+                     "capped; --max-per-owner caps one photographer's photos"]

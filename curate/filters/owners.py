@@ -86,12 +86,18 @@ def cap_warnings(caps: pd.DataFrame, concentration: pd.DataFrame, max_owner_shar
     more than MAX_CAPPED_SHARE of the labelled photos (a few photographers hold most of them)."""
     warnings = []
     unreachable = caps[caps["note"].astype(str) != ""]
-    if len(unreachable) and max_owner_share is not None:
-        shown = "; ".join(f"{row.label}: {row.note.removeprefix('share cap ')}"
-                          for row in unreachable.head(5).itertuples())
-        warnings.append(f"--max-owner-share {max_owner_share:g} cannot be met in {len(unreachable)} label(s) ({shown}"
-                        f"{'; …' if len(unreachable) > 5 else ''}), so those labels are not capped at all; give a "
+    owners = concentration.set_index("label")["owners"] if len(concentration) else pd.Series(dtype=int)
+    alone = unreachable[unreachable["label"].map(owners).eq(1)]  # one photographer: no share cap can apply
+    several = unreachable[~unreachable["label"].isin(alone["label"])]
+    if len(several) and max_owner_share is not None:
+        shown = "; ".join(f"{row.label}: {row.note.removeprefix('share cap ')}" for row in several.head(5).itertuples())
+        warnings.append(f"--max-owner-share {max_owner_share:g} cannot be met in {len(several)} label(s) ({shown}"
+                        f"{'; …' if len(several) > 5 else ''}), so those labels are not capped at all; give a "
                         "share they allow, or --max-per-owner")
+    if len(alone) and max_owner_share is not None:
+        names = ", ".join(alone["label"].head(6).astype(str)) + (", …" if len(alone) > 6 else "")
+        warnings.append(f"--max-owner-share {max_owner_share:g} cannot apply to {len(alone)} label(s) of a single "
+                        f"photographer ({names}): not capped; --max-per-owner caps one photographer's photos")
     photos = int(concentration["photos"].sum()) if len(concentration) else 0
     capped = int(caps["photos_capped"].sum()) if len(caps) else 0
     if photos and capped > MAX_CAPPED_SHARE * photos:
