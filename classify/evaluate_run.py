@@ -91,9 +91,9 @@ def select_photos(catalog: pd.DataFrame, classes: list[str], split: str) -> tupl
         raise UsageError("the catalog has no split yet; run `curate split` first")
     in_split = catalog[(catalog["status"] == schema.KEPT) & (catalog["split"] == split)]
     if in_split.empty:
-        raise UsageError(f"the catalog has no kept photos in the {split!r} split; run `curate split` with "
-                         f"--{split} > 0, or read its warning (reports/split.json) when it was > 0: one photographer "
-                         "per label, or labels too small, leave it empty")
+        raise UsageError(f"the catalog has no kept photos in the {split!r} split: if `curate split` ran with "
+                         f"--{split} 0, run it with --{split} above 0; otherwise its warning (reports/split.json) says "
+                         "why it is empty (one photographer per label, or labels too small to share out)")
     known = in_split["label"].isin(classes).to_numpy(dtype=bool)
     others = in_split.loc[~known, "label"].astype(object).fillna(NO_LABEL)
     unknown = {str(label): int(count) for label, count in others.value_counts().items()}
