@@ -236,3 +236,13 @@ def test_an_empty_val_or_test_split_is_a_warning_before_training():
     assert "val split" in lines[0] and "test split" in lines[1] and "reports/split.json" in lines[0]
     catalog.loc[1, "split"], catalog.loc[2, "split"] = "val", "test"
     assert empty_split_warnings(catalog) == []
+
+
+def test_an_empty_test_split_error_names_both_causes():
+    from classify.evaluate_run import select_photos
+
+    catalog = pd.DataFrame({"status": ["kept"] * 3, "split": ["train"] * 3, "label": ["a", "b", "a"]})
+    with pytest.raises(UsageError) as raised:
+        select_photos(catalog, ["a", "b"], "test")
+    message = str(raised.value)
+    assert "--test 0" in message and "reports/split.json" in message and "one photographer per label" in message
