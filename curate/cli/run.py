@@ -40,12 +40,20 @@ def run(
             raise UsageError(missing[0] + more)
         return
     ws = workspace(workspace_path)
-    outcomes = run_pipeline(ws, chosen, steps, restart_from=restart_from,
-                            echo=lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False))
+    outcomes = run_pipeline(ws, chosen, steps, restart_from=restart_from, echo=echo_step_line)
     ran = sum(outcome.status == "ran" for outcome in outcomes)
     console.print(f"recipe {chosen.name}: {steps_done_text(ran, len(outcomes) - ran)}; report:", highlight=False,
                   markup=False)
     console.print(str(ws.root / "report" / "index.html"), highlight=False, soft_wrap=True, markup=False)
+
+
+def echo_step_line(line: str) -> None:
+    """A step's line as text (not rich markup: `[[labels]]` is a recipe table), each warning that a
+    summary carries (`; warning: ...`) on a line of its own below it."""
+    head, *warnings = line.split("; warning: ")
+    console.print(head, highlight=False, soft_wrap=True, markup=False)
+    for warning in warnings:
+        console.print(f"    warning: {warning}", highlight=False, soft_wrap=True, markup=False)
 
 
 def steps_done_text(ran: int, skipped: int) -> str:
