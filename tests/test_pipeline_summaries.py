@@ -82,7 +82,8 @@ def test_curate_run_prints_step_lines_as_they_are(monkeypatch, tmp_path):
     """A step's summary is text, not rich markup: `[[labels]]` in an ingest warning printed as `[]`."""
     import curate.pipeline
 
-    line = "[1/7] ingest folder: 15 stored; warning: add it to the recipe's [[labels]]; warning: set [filter] center"
+    line = ("[1/7] ingest folder: 15 stored; warning: add it to the recipe's [[labels]]; warning: set [filter] "
+            "center (3 s)")
 
     def fake_run(ws, recipe, steps, restart_from=None, echo=print):
         echo(line)
@@ -92,5 +93,5 @@ def test_curate_run_prints_step_lines_as_they_are(monkeypatch, tmp_path):
     result = CliRunner().invoke(app, ["run", "demo", "--workspace", str(tmp_path / "ws")])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()  # each warning a summary carries on a line of its own
-    assert lines[:3] == ["[1/7] ingest folder: 15 stored", "    warning: add it to the recipe's [[labels]]",
+    assert lines[:3] == ["[1/7] ingest folder: 15 stored (3 s)", "    warning: add it to the recipe's [[labels]]",
                          "    warning: set [filter] center"]

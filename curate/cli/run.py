@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import typer
@@ -51,6 +52,9 @@ def echo_step_line(line: str) -> None:
     """A step's line as text (not rich markup: `[[labels]]` is a recipe table), each warning that a
     summary carries (`; warning: ...`) on a line of its own below it."""
     head, *warnings = line.split("; warning: ")
+    took = re.search(r" \(\d+ s\)$", warnings[-1]) if warnings else None
+    if took:  # the step's duration closes the line: it belongs to the summary, not to its last warning
+        head, warnings[-1] = head + took.group(0), warnings[-1][:took.start()]
     console.print(head, highlight=False, soft_wrap=True, markup=False)
     for warning in warnings:
         console.print(f"    warning: {warning}", highlight=False, soft_wrap=True, markup=False)
