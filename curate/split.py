@@ -101,13 +101,16 @@ class SplitReport:
                 f"train/val/test photos {photos}" + "".join(f"; warning: {w}" for w in self.warnings if with_warnings))
 
 
-def split_groups(kept: pd.DataFrame, by: str) -> np.ndarray:
+def split_groups(kept: pd.DataFrame, by: str, walks: pd.Series | None = None) -> np.ndarray:
     """Group id per kept row: components of owner (or `by`) ∪ near-dup cluster ∪ exact group; with
-    `by="owner"`, photos without an owner also join their walk's (`sessions`)."""
+    `by="owner"`, photos without an owner also join their walk's (`walks`: `sessions(kept)`, computed
+    here unless the caller has it)."""
     if by == "none":
         return np.arange(len(kept))
     first = owner_keys(kept) if by == "owner" else kept[by].astype(object).where(kept[by].notna(), None)
-    keys = [first, kept["near_dup_cluster"], kept["exact_dup_group"]] + ([sessions(kept)] if by == "owner" else [])
+    if by == "owner" and walks is None:
+        walks = sessions(kept)
+    keys = [first, kept["near_dup_cluster"], kept["exact_dup_group"]] + ([walks] if by == "owner" else [])
     return components(*(key.reset_index(drop=True) for key in keys))
 
 
@@ -209,12 +212,12 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFr
     if not kept_mask.any():
         raise UsageError("the catalog has no kept photos to split; check `curate status` (everything was dropped)")
     kept = out[kept_mask]
-    group = split_groups(kept, config.by)
+    walks = sessions(kept) if config.by == "owner" else pd.Series(dtype=object)  # once: the groups and the note
+    group = split_groups(kept, config.by, walks)
     label_codes, label_names = pd.factorize(kept["label"].fillna(NO_LABEL), sort=True)
     assignment = assign_groups(group, label_codes, len(label_names), config.fractions, config.seed)
     out.loc[kept_mask, "split"] = np.array(SPLITS, dtype=object)[assignment[group]]
     no_owner = int(kept["owner_id"].isna().sum()) if config.by == "owner" else 0
-    walks = sessions(kept) if no_owner else pd.Series(dtype=object)
     notes = no_owner_notes(no_owner, int(walks.notna().sum()), int(walks.nunique()))
     per_label = split_table(out[kept_mask], group, config)
     notes += off_share_notes(per_label, config)

@@ -79,10 +79,14 @@ def _code(expression: str) -> str:
             f"ELSE dense_rank() OVER (PARTITION BY ({expression}) IS NULL ORDER BY ({expression})) - 1 END")
 
 
-def _sessions(con, catalog: Catalog) -> None:
+def _sessions(con, catalog: Catalog, by: str) -> None:
     """curate.split.sessions in SQL: table `sessions` (rid, session) of the kept photos without an
     owner in a walk of two or more (each within SESSION_GAP_S seconds and SESSION_KM km of the one
-    before, by taken_at then photo_id; the distance as `walk_km` writes it)."""
+    before, by taken_at then photo_id; the distance as `walk_km` writes it). Empty unless `by` is
+    owner: only an owner split groups walks."""
+    if by != "owner":
+        con.execute("CREATE OR REPLACE TEMP TABLE sessions (rid BIGINT, session VARCHAR)")
+        return
     c = catalog.column
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE sessions AS
@@ -111,7 +115,7 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
     first_key = _OWNER if by == "owner" else (None if by == "none" else f"CAST({quote(by)} AS VARCHAR)")
     extra = [c(by)] if by not in ("owner", "none") and by not in ("owner_id", schema.PHOTO_ID, "label", "status",
                                                                    "near_dup_cluster", "exact_dup_group") else []
-    _sessions(con, catalog)
+    _sessions(con, catalog, by)
     con.execute(f"""
         CREATE OR REPLACE TABLE k AS
         SELECT rid, coalesce(label, {literal(NO_LABEL)}) AS label, {_OWNER} AS owner,
