@@ -90,15 +90,14 @@ class SplitReport:
                 "notes": self.notes, "warnings": self.warnings,
                 "per_label": self.per_label.replace({np.nan: None}).to_dict("records")}
 
-    def summary(self, with_warnings: bool = True) -> str:
-        """One line for `curate split` and `curate run`: the groups and the photos per split, then each
-        warning (`curate run` shows only this line; `curate split` prints its warnings on their own)."""
+    def summary(self) -> str:
+        """One line for `curate split` and `curate run`: the groups and the photos per split (each command
+        prints the warnings on lines of their own)."""
         by = self.config.get("by", "owner")
         photos = "/".join(f"{int(self.per_label[f'{name}_photos'].sum()):,}" if len(self.per_label) else "0"
                           for name in ("train", "val", "test"))
         return (f"{self.groups:,} group{'s' if self.groups != 1 else ''} (by {by} ∪ near-duplicate cluster ∪ exact "
-                f"duplicate); "
-                f"train/val/test photos {photos}" + "".join(f"; warning: {w}" for w in self.warnings if with_warnings))
+                f"duplicate); train/val/test photos {photos}")
 
 
 def split_groups(kept: pd.DataFrame, by: str, walks: pd.Series | None = None) -> np.ndarray:

@@ -184,7 +184,7 @@ def ingested_with_one_image_gone(tmp_path: Path, row: int) -> tuple[Workspace, P
 def test_a_re_ingest_puts_back_a_deleted_stored_image_and_leaves_the_row(tmp_path):
     ws, folder, before, gone = ingested_with_one_image_gone(tmp_path, 2)
     report = ingest_folder(ws, FolderOptions(folder=folder, workers=1))
-    assert report.restored == 1 and "1 missing stored image put back" in report.totals()
+    assert report.restored == 1 and "1 missing stored image put back" in report.summary()
     assert sha((ws.root / gone["image_path"]).read_bytes()) == gone["sha256"]
     pd.testing.assert_frame_equal(read_catalog(ws), before)
 

@@ -216,8 +216,9 @@ def test_curate_run_shows_the_warning_in_the_filter_step_line(tmp_path):
 
     ws = Workspace(tmp_path)
     write_catalog(ws, catalog(colour_labels(np.random.default_rng(9))))
-    line = _filter(ws, FilterConfig(max_km=5), recipe=None)
-    assert line.startswith("dropped nothing; warning: labels look like non-places: ")
+    summary = _filter(ws, FilterConfig(max_km=5), recipe=None)
+    assert summary.line == "dropped nothing"
+    assert summary.warnings[0].startswith("labels look like non-places: ")
 
 
 # ---- real data ---------------------------------------------------------------------------------

@@ -10,9 +10,11 @@ from curate.cli.app import app
 from curate.embed import EmbedReport
 from curate.filters.stage import FilterReport
 from curate.ingest.engine import IngestReport
+from curate.pipeline import Step, StepSummary, run_pipeline
 from curate.prefilter.stage import PrefilterReport
 from curate.split import SplitReport
 from curate.stage_reports import counts_text
+from curate.workspace import Workspace
 
 EMPTY = pd.DataFrame()
 
@@ -34,8 +36,8 @@ def test_the_filter_summary_has_no_python_dict():
     line = filter_report({"geo_outlier": 223, "exact_duplicate": 12}).summary()
     assert line == "dropped 223 geo_outlier, 12 exact_duplicate"
     assert "{" not in line and "'" not in line
-    warned = filter_report({}, ["labels look like non-places: red; geo filter skipped"]).summary()
-    assert warned == "dropped nothing; warning: labels look like non-places: red; geo filter skipped"
+    warned = StepSummary.of(filter_report({}, ["labels look like non-places: red; geo filter skipped"]))
+    assert warned == StepSummary("dropped nothing", ("labels look like non-places: red; geo filter skipped",))
 
 
 def test_the_ingest_summary_counts_rows_stored_and_drops_by_reason():
@@ -73,25 +75,43 @@ def test_curate_filter_and_curate_run_print_the_same_summary(monkeypatch, tmp_pa
     monkeypatch.setattr(filter_run, "run_filter", lambda *args, **kwargs: report)
     result = CliRunner().invoke(app, ["filter", "--workspace", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    step_line = steps._filter(None, None, None)
+    step_line = steps._filter(None, None, None).line
     assert step_line == "dropped 223 geo_outlier, 12 exact_duplicate"
     assert step_line in result.stdout.splitlines()
 
 
 def test_curate_run_prints_step_lines_as_they_are(monkeypatch, tmp_path):
-    """A step's summary is text, not rich markup: `[[labels]]` in an ingest warning printed as `[]`."""
+    """A step's summary is text, not rich markup (`[[labels]]` in an ingest warning printed as `[]`),
+    and each warning it carries is a line of its own below the step's line."""
     import curate.pipeline
 
-    line = ("[1/7] ingest folder: 15 stored; warning: add it to the recipe's [[labels]]; warning: set [filter] "
-            "center (3 s)")
-
-    def fake_run(ws, recipe, steps, restart_from=None, echo=print):
-        echo(line)
+    def fake_run(ws, recipe, steps, restart_from=None, echo=print, warn=print):
+        echo("[1/7] ingest folder: 15 stored (3 s)")
+        warn("add it to the recipe's [[labels]]")
+        warn("set [filter] center; or --center recipe")
         return []
 
     monkeypatch.setattr(curate.pipeline, "run_pipeline", fake_run)
     result = CliRunner().invoke(app, ["run", "demo", "--workspace", str(tmp_path / "ws")])
     assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()  # each warning a summary carries on a line of its own
+    lines = result.stdout.splitlines()
     assert lines[:3] == ["[1/7] ingest folder: 15 stored (3 s)", "    warning: add it to the recipe's [[labels]]",
-                         "    warning: set [filter] center"]
+                         "    warning: set [filter] center; or --center recipe"]
+
+
+def test_the_runner_passes_a_steps_warnings_on_whole_and_in_order(tmp_path):
+    """The warnings travel beside the line, not inside it: a warning holding `; warning: ` or ending
+    like a duration stays one warning, the duration stays on the step's line, and the outcome keeps them."""
+    from curate.recipes import Recipe
+
+    warnings = ("labels look like non-places: red; warning: not a second one", "a spot (3 s)")
+    steps = [Step("filter", {}, lambda ws: StepSummary("dropped nothing", warnings)),
+             Step("report", {}, lambda ws: "report written")]
+    lines, warned = [], []
+    outcomes = run_pipeline(Workspace(tmp_path / "ws"), Recipe(name="t", labels=()), steps,
+                            echo=lines.append, warn=warned.append)
+    assert warned == list(warnings)
+    assert lines[1].startswith("[1/2] filter: dropped nothing (") and lines[1].endswith(" s)")
+    assert lines[3].startswith("[2/2] report: report written (")
+    assert [o.warnings for o in outcomes] == [warnings, ()]
+    assert outcomes[0].summary == "dropped nothing"

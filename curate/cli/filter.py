@@ -23,7 +23,6 @@ from curate.errors import UsageError
 from curate.filters.run import run_filter
 from curate.filters.stage import QUALITY_SKIPPED, FilterConfig
 from curate.recipes import load_recipe
-from curate.stage_reports import counts_text
 
 RecipeOption = Annotated[str | None, typer.Option(
     "--recipe", parser=recipe_given, help="Dataset recipe (name in datasets/ or a .toml path).")]
@@ -57,7 +56,7 @@ def filter_command(
         return
     for note in report.notes:
         console.print(f"note: {note}", highlight=False)
-    console.print(f"dropped {counts_text(report.dropped_by_reason)}", highlight=False)
+    console.print(report.summary(), highlight=False)
     for warning in report.warnings:  # the filter did less than asked (or held drops): one line each, with why
         console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     console.print(f"exact-duplicate groups: {report.exact_duplicate_groups}; "

@@ -66,7 +66,7 @@ def commons(
         console.print_json(json.dumps(asdict(report)))
         return
     skipped = sum(report.skipped_by_reason.values())
-    console.print(f"{report.query}: {report.totals()} ({report.fetched} fetched this run, {report.already_done} "
+    console.print(f"{report.query}: {report.summary()} ({report.fetched} fetched this run, {report.already_done} "
                   f"already done, {report.resumed_from_journal} resumed from an interrupted run; "
                   f"{report.api_requests} API requests{f', {skipped} listed pages skipped' if skipped else ''})",
                   highlight=False, markup=False, soft_wrap=True)

@@ -60,7 +60,7 @@ def flickr(
         return
     console.print(f"Flickr {','.join(query.tags)}: {report.photos_listed} photos listed "
                   f"({report.api_calls} API calls this run, {report.slices} date slices"
-                  f"{', resumed' if report.listing_resumed else ''}); {report.totals()} ({report.fetched} fetched "
+                  f"{', resumed' if report.listing_resumed else ''}); {report.summary()} ({report.fetched} fetched "
                   f"this run, {report.already_done} already done)", highlight=False, markup=False, soft_wrap=True)
     skipped = {"malformed pages skipped": report.malformed_pages, "malformed photos skipped": report.malformed_photos,
                "photos beyond the cap": report.truncated_photos}

@@ -74,7 +74,7 @@ def folder(
 def print_summary(report: IngestReport) -> None:
     """One line of totals, the metadata columns read and updated, then drop counts by reason."""
     resumed = f" · resumed from an interrupted run {report.resumed_from_journal}" if report.resumed_from_journal else ""
-    console.print(f"ingest folder: {report.totals()} · already in the catalog {report.already_done} · "
+    console.print(f"ingest folder: {report.summary()} · already in the catalog {report.already_done} · "
                   f"metadata updated {report.metadata_updated}{resumed}", highlight=False, markup=False,
                   soft_wrap=True)
     print_ingest_details(report)

@@ -52,7 +52,7 @@ def scrape(
     config = build_config(ScrapeConfig, values, "--set", flags=flags, command="curate ingest scrape")
     ws = store_workspace(workspace_path, store_settings)
     report = ingest_scrape(ws, config, recipe, workers=workers)
-    console.print(f"ingest scrape: {report.totals()} · already in the catalog {report.already_done}; "
+    console.print(f"ingest scrape: {report.summary()} · already in the catalog {report.already_done}; "
                   f"truth: {ws.truth_path}", highlight=False, markup=False, soft_wrap=True)
     print_drop_reasons(report.dropped_by_reason)
 

@@ -67,7 +67,7 @@ def urls(
     if as_json:
         console.print_json(json.dumps(asdict(report)))
         return
-    console.print(f"{file}: {report.totals()}; {report.fetched} fetched this run, {report.already_done} already "
+    console.print(f"{file}: {report.summary()}; {report.fetched} fetched this run, {report.already_done} already "
                   f"done, {report.resumed_from_journal} resumed from an interrupted run", highlight=False,
                   markup=False, soft_wrap=True)
     print_ingest_details(report)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 import typer
@@ -41,7 +40,7 @@ def run(
             raise UsageError(missing[0] + more)
         return
     ws = workspace(workspace_path)
-    outcomes = run_pipeline(ws, chosen, steps, restart_from=restart_from, echo=echo_step_line)
+    outcomes = run_pipeline(ws, chosen, steps, restart_from=restart_from, echo=echo_step_line, warn=echo_warning)
     ran = sum(outcome.status == "ran" for outcome in outcomes)
     console.print(f"recipe {chosen.name}: {steps_done_text(ran, len(outcomes) - ran)}; report:", highlight=False,
                   markup=False)
@@ -49,15 +48,13 @@ def run(
 
 
 def echo_step_line(line: str) -> None:
-    """A step's line as text (not rich markup: `[[labels]]` is a recipe table), each warning that a
-    summary carries (`; warning: ...`) on a line of its own below it."""
-    head, *warnings = line.split("; warning: ")
-    took = re.search(r" \(\d+ s\)$", warnings[-1]) if warnings else None
-    if took:  # the step's duration closes the line: it belongs to the summary, not to its last warning
-        head, warnings[-1] = head + took.group(0), warnings[-1][:took.start()]
-    console.print(head, highlight=False, soft_wrap=True, markup=False)
-    for warning in warnings:
-        console.print(f"    warning: {warning}", highlight=False, soft_wrap=True, markup=False)
+    """A step's line as text, not rich markup (`[[labels]]` is a recipe table)."""
+    console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+def echo_warning(warning: str) -> None:
+    """A warning a step's summary carries, on a line of its own below the step's line."""
+    console.print(f"    warning: {warning}", highlight=False, soft_wrap=True, markup=False)
 
 
 def steps_done_text(ran: int, skipped: int) -> str:

@@ -37,7 +37,7 @@ def split(
         return
     for note in report.notes:
         console.print(f"note: {note}", highlight=False)
-    console.print(report.summary(with_warnings=False), highlight=False, markup=False, soft_wrap=True)
+    console.print(report.summary(), highlight=False, markup=False, soft_wrap=True)
     table = report.per_label
     pct = lambda req, got: f"{req:.0%}→{got:.1%}"  # noqa: E731
     compact = table[["label", "photos"]].assign(

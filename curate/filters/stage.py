@@ -77,11 +77,12 @@ class FilterReport:
                 **frames}
 
     def summary(self) -> str:
-        """One line for `curate filter` and `curate run`: drops by reason, then each warning (the
-        filter did less than asked), e.g. `dropped 223 geo_outlier, 12 exact_duplicate`."""
+        """One line for `curate filter` and `curate run`: drops by reason, e.g. `dropped 223 geo_outlier,
+        12 exact_duplicate` (each command prints the warnings, where the filter did less than asked, on lines of
+        their own)."""
         from curate.stage_reports import counts_text
 
-        return f"dropped {counts_text(self.dropped_by_reason)}" + "".join(f"; warning: {w}" for w in self.warnings)
+        return f"dropped {counts_text(self.dropped_by_reason)}"
 
 
 def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,

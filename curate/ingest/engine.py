@@ -112,17 +112,15 @@ class IngestReport:
     columns: ColumnUsage | None = None  # how the source's table was read (sources that read one)
     warnings: list[str] = field(default_factory=list)  # the source looks other than meant (e.g. no labels)
 
-    def totals(self) -> str:
-        """Rows, images stored, drops by reason (the ingest commands print the warnings on lines of their own)."""
+    def summary(self) -> str:
+        """Rows, images stored, drops by reason: the ingest commands' and `curate run`'s line (both print the
+        warnings on lines of their own)."""
         dropped = sum(self.dropped_by_reason.values())
         detail = f" ({counts_text(self.dropped_by_reason)})" if dropped else ""
         restored = f", {self.restored:,} missing stored image{'s' * (self.restored != 1)} put back" \
             if self.restored else ""
         return f"{self.records:,} rows: {self.stored:,} images stored{restored}, {dropped:,} dropped{detail}"
 
-    def summary(self) -> str:
-        """One line for `curate run`: the totals, then each warning."""
-        return self.totals() + "".join(f"; warning: {warning}" for warning in self.warnings)
 
 
 def fetch_one(ws: Workspace, fetch: Fetch, record: dict) -> dict:

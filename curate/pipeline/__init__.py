@@ -14,8 +14,9 @@ so a bad recipe fails at once with one line naming its first invalid field.
 Modules: `settings` (recipe values checked against the stage configs), `sources` (one
 ingest step per [[sources]] table), `steps` (the stage steps and `plan`), `training` (the
 train and evaluate steps, registered by classify so that curate never imports it), `runner`
-(`run_pipeline` and the journal). Library code: steps answer one summary line each, and the
-runner hands each line to `echo` (the `curate run` command prints them).
+(`run_pipeline` and the journal). Library code: steps answer one summary line each (a
+`StepSummary` with the warnings of the stage's report), and the runner hands each line to
+`echo` and each warning to `warn` (the `curate run` command prints them).
 
 Resuming: after each step, `<workspace>/journal/run-<recipe>.json` records the step's
 name, a fingerprint of its settings and the catalog's sha256 afterwards. The next
@@ -34,6 +35,7 @@ from curate.pipeline.runner import (
     PIPELINE_STAGES,
     Step,
     StepOutcome,
+    StepSummary,
     finished_steps,
     missing_inputs,
     recipe_ref,
@@ -48,6 +50,7 @@ from curate.pipeline.steps import _evaluate, _filter, check_devices, export_step
 from curate.pipeline.training import TrainingSteps, register_training, registered_training, training_steps
 
 __all__ = ["PIPELINE_STAGES", "SOURCE_STEPS", "EvaluateSettings", "ReportSettings", "Step", "StepOutcome",
+           "StepSummary",
            "TrainingSteps", "_evaluate", "_filter", "_split_keys", "asdict_plain", "build_config", "check_devices",
            "export_step", "finished_steps", "fingerprint", "missing_inputs", "plan", "recipe_ref", "register_training",
            "registered_training", "restart_index", "run_pipeline", "stage_steps", "stale_stages", "state_path",

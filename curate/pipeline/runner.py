@@ -22,12 +22,27 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class StepSummary:
+    """What a step answers: its one-line summary, and the warnings of its stage's report (the stage did
+    less than asked, or held drops back), which the command line prints on lines of their own."""
+
+    line: str
+    warnings: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, report) -> StepSummary:
+        """A stage report's `summary()` line and its `warnings` (none when it has no such field)."""
+        return cls(report.summary(), tuple(getattr(report, "warnings", ())))
+
+
+@dataclass(frozen=True)
 class Step:
-    """One step of a recipe: `action(ws)` runs it and answers a one-line summary."""
+    """One step of a recipe: `action(ws)` runs it and answers a one-line summary (a StepSummary when it
+    has warnings to pass on)."""
 
     name: str
     settings: dict  # what decides the step's result: its fingerprint
-    action: Callable[[Workspace], str]  # runs the step, returns a one-line summary
+    action: Callable[[Workspace], str | StepSummary]  # runs the step, returns its summary
     inputs: tuple[tuple[str, Path], ...] = ()  # (recipe key, local path) the step reads: `--dry-run` checks them
 
 
@@ -45,6 +60,7 @@ class StepOutcome:
     status: str  # ran | skipped
     seconds: float
     summary: str
+    warnings: tuple[str, ...] = ()
 
 
 PIPELINE_STAGES = ("embed", "filter", "prefilter", "split")  # steps named after a stage of curate.freshness
@@ -102,14 +118,17 @@ def restart_index(steps: list[Step], restart_from: str | None) -> int | None:
 
 @changes_workspace
 def run_pipeline(ws: Workspace, recipe: Recipe, steps: list[Step], restart_from: str | None = None,
-                 echo: Callable[[str], None] | None = None) -> list[StepOutcome]:
+                 echo: Callable[[str], None] | None = None,
+                 warn: Callable[[str], None] | None = None) -> list[StepOutcome]:
     """Run `steps` in order, skipping those a previous run finished (see curate.pipeline).
 
     restart_from: a step name (or its first word, e.g. "ingest"): run it and everything after it again.
     echo: called with one line as each step starts and ends (the command line prints them); None:
     the lines go to this module's logger at INFO.
+    warn: called with each warning a finished step's summary carries, after its line; None: the
+    logger at WARNING.
     """
-    echo = echo or log.info
+    echo, warn = echo or log.info, warn or log.warning
     first = restart_index(steps, restart_from)
     ws.ensure()
     finished = finished_steps(ws, recipe, steps)
@@ -124,12 +143,15 @@ def run_pipeline(ws: Workspace, recipe: Recipe, steps: list[Step], restart_from:
             continue
         echo(f"{prefix} ...")
         started = time.perf_counter()
-        summary = step.action(ws)
+        answer = step.action(ws)
+        summary = answer if isinstance(answer, StepSummary) else StepSummary(answer)
         record[number - 1]["catalog_sha256"] = catalog_sha256(ws) if ws.catalog_path.exists() else None
         _save_state(ws, recipe, record[:number])
         seconds = time.perf_counter() - started
-        outcomes.append(StepOutcome(step.name, "ran", seconds, summary))
-        echo(f"{prefix}: {summary} ({seconds:.0f} s)")
+        outcomes.append(StepOutcome(step.name, "ran", seconds, summary.line, summary.warnings))
+        echo(f"{prefix}: {summary.line} ({seconds:.0f} s)")
+        for warning in summary.warnings:
+            warn(warning)
     return outcomes
 
 

@@ -1,7 +1,7 @@
 """Source steps: one ingest step per [[sources]] table of a recipe.
 
 Each builder checks its table against the source's config dataclasses (`build_config`) and
-returns a `Step` whose action ingests and answers the ingest report's `summary()`. A new
+returns a `Step` whose action ingests and answers the ingest report's `summary()` and warnings. A new
 kind of source is one builder here and one entry in `SOURCE_STEPS`.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from curate.errors import UsageError
-from curate.pipeline.runner import Step, recipe_ref
+from curate.pipeline.runner import Step, StepSummary, recipe_ref
 from curate.pipeline.settings import build_config
 from curate.recipes import Recipe, load_recipe
 from curate.settings_fields import setting
@@ -54,7 +54,7 @@ def demo_step(recipe: Recipe, entry: dict, where: str) -> Step:
     parts = _split_keys(entry, {"demo": DemoConfig, "run": DemoRun}, where)
     config = build_config(DemoConfig, parts["demo"], where)
     run = build_config(DemoRun, parts["run"], where)
-    return Step("ingest demo", entry, lambda ws: ingest_demo(ws, config, workers=run.workers).summary())
+    return Step("ingest demo", entry, lambda ws: StepSummary.of(ingest_demo(ws, config, workers=run.workers)))
 
 
 def scrape_step(recipe: Recipe, entry: dict, where: str) -> Step:
@@ -76,7 +76,7 @@ def scrape_step(recipe: Recipe, entry: dict, where: str) -> Step:
     config = build_config(ScrapeConfig, section, where, topic=recipe.topic)
     run = build_config(ScrapeRun, parts["run"], where)
     return Step("ingest scrape", entry,
-                lambda ws: ingest_scrape(ws, config, recipe, workers=run.workers).summary(),
+                lambda ws: StepSummary.of(ingest_scrape(ws, config, recipe, workers=run.workers)),
                 inputs=tuple((key, Path(item)) for key in ("folders", "offtopic")
                              for item in (getattr(config, key, None) or ())))
 
@@ -90,7 +90,7 @@ def folder_step(recipe: Recipe, entry: dict, where: str) -> Step:
     options = replace(options, folder=_relative(recipe, options.folder),
                        metadata=_relative(recipe, options.metadata) if options.metadata else None)
     inputs = (("folder", options.folder), *((("metadata", options.metadata),) if options.metadata else ()))
-    return Step("ingest folder", entry, lambda ws: ingest_folder(ws, options).summary(), inputs=inputs)
+    return Step("ingest folder", entry, lambda ws: StepSummary.of(ingest_folder(ws, options)), inputs=inputs)
 
 
 def urls_step(recipe: Recipe, entry: dict, where: str) -> Step:
@@ -102,7 +102,8 @@ def urls_step(recipe: Recipe, entry: dict, where: str) -> Step:
     download = build_config(DownloadConfig, parts["download"], where)
     options = build_config(UrlIngestOptions, parts["urls"], where, recipe=recipe_ref(recipe), download=download)
     options = replace(options, path=_relative(recipe, options.path))
-    return Step("ingest urls", entry, lambda ws: ingest_urls(ws, options).summary(), inputs=(("path", options.path),))
+    return Step("ingest urls", entry, lambda ws: StepSummary.of(ingest_urls(ws, options)),
+                inputs=(("path", options.path),))
 
 
 def _api_source_step(recipe: Recipe, entry: dict, where: str, query_cls, options_cls, ingest,
@@ -116,7 +117,7 @@ def _api_source_step(recipe: Recipe, entry: dict, where: str, query_cls, options
     download = build_config(DownloadConfig, {**(download_defaults or {}), **parts["download"]}, where)
     options = build_config(options_cls, parts["options"], where, query=query, recipe=recipe_ref(recipe),
                            download=download)
-    return Step(name(query), entry, lambda ws: ingest(ws, options).summary())
+    return Step(name(query), entry, lambda ws: StepSummary.of(ingest(ws, options)))
 
 
 def flickr_step(recipe: Recipe, entry: dict, where: str) -> Step:

@@ -2,7 +2,8 @@
 → report → [export], each with its settings checked from the recipe before anything runs.
 
 A stage step's action runs the stage's I/O edge (e.g. curate.filters.run.run_filter) and
-answers the stage report's `summary()`, the same line the stage's own command prints. Adding
+answers the stage report's `summary()`, the same line the stage's own command prints, with the
+report's warnings beside it (`StepSummary.of`). Adding
 a stage is one config in `stage_steps` and one action here.
 """
 
@@ -12,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from curate.errors import DataContractError, UsageError
-from curate.pipeline.runner import Step, recipe_ref
+from curate.pipeline.runner import Step, StepSummary, recipe_ref
 from curate.pipeline.settings import EvaluateSettings, ReportSettings, asdict_plain, build_config
 from curate.pipeline.sources import SOURCE_STEPS
 from curate.pipeline.training import registered_training, training_steps
@@ -159,7 +160,7 @@ def store_uri(recipe: Recipe) -> str | None:
 def _in_store(step: Step, uri: str) -> Step:
     from curate.objectstore import record_store
 
-    def action(ws: Workspace) -> str:
+    def action(ws: Workspace) -> str | StepSummary:
         record_store(ws, uri)
         return step.action(ws)
 
@@ -184,7 +185,7 @@ def engine_config(recipe: Recipe):
 def _on_engine(step: Step, engine) -> Step:
     from curate import engines
 
-    def action(ws: Workspace) -> str:
+    def action(ws: Workspace) -> str | StepSummary:
         with engines.use(engine):
             return step.action(ws)
 
@@ -221,10 +222,10 @@ def check_topic_tagged(ws: Workspace, topic: str, where: str) -> None:
                      "label errors alone, set label_issues_only = true in [prefilter]")
 
 
-def _filter(ws: Workspace, config, recipe: Recipe | None) -> str:
+def _filter(ws: Workspace, config, recipe: Recipe | None) -> StepSummary:
     from curate.filters.run import run_filter
 
-    return run_filter(ws, config, recipe).summary()  # warnings too, e.g. labels the geo filter skipped
+    return StepSummary.of(run_filter(ws, config, recipe))  # with warnings, e.g. labels the geo filter skipped
 
 
 def _prefilter(ws: Workspace, config, embeddings: str, scorer) -> str:
@@ -233,10 +234,10 @@ def _prefilter(ws: Workspace, config, embeddings: str, scorer) -> str:
     return run_prefilter(ws, config, embeddings, scorer).summary()
 
 
-def _split(ws: Workspace, config) -> str:
+def _split(ws: Workspace, config) -> StepSummary:
     from curate.split import run_split
 
-    return run_split(ws, config).summary()
+    return StepSummary.of(run_split(ws, config))
 
 
 def _check_leakage(ws: Workspace) -> str:
