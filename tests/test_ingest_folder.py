@@ -309,3 +309,61 @@ def test_label_sources_with_a_recipe(tmp_path, label_from, expected):
     tag_labels = {source_id: sorted(found) for source_id, found in zip(catalog["source_id"], catalog["tag_labels"])}
     assert tag_labels == ({"city/one.jpg": [], "city/two.jpg": []} if label_from == "none"
                           else {"city/one.jpg": ["chicago"], "city/two.jpg": ["london", "tokyo"]})
+
+
+def test_taken_at_falls_back_past_a_blank_original_date():
+    """Cameras write '0000:00:00 00:00:00' when their clock was unset; scanners and some phones write
+    only DateTimeDigitized or the GPS clock. The next usable source gives the time; DateTime (the file's
+    last change, e.g. an edit) is never read as the time the photo was taken."""
+    from curate.ingest.exif import taken_at
+
+    exif = Image.Exif()
+    exif.get_ifd(0x8769).update({0x9003: "0000:00:00 00:00:00", 0x9004: "2021:05:01 09:15:00"})
+    assert taken_at(exif) == "2021-05-01 09:15:00"
+    gps_only = Image.Exif()
+    gps_only.get_ifd(0x8825).update({29: "2014:06:07", 7: (8.0, 24.0, 5.0)})
+    assert taken_at(gps_only) == "2014-06-07 08:24:05"
+    edited = Image.Exif()
+    edited[0x0132] = "2024:01:01 12:00:00"  # DateTime alone: not when the photo was taken
+    assert taken_at(edited) is None
+    broken = Image.Exif()
+    broken.get_ifd(0x8769)[0x9003] = "2019:13:45 25:00:00"
+    broken.get_ifd(0x8825).update({29: "2019:02:30", 7: (1.0, 2.0, 3.0)})  # no 30 February either
+    assert taken_at(broken) is None
+
+
+def test_taken_at_reads_mapillarys_capture_time_and_nothing_else_of_it():
+    from curate.ingest.exif import exif_fields
+
+    exif = Image.Exif()
+    exif[0x010E] = json.dumps({"MAPCaptureTime": "2014_06_07_10_24_05_656", "MAPSettingsEmail": "someone@example.com",
+                               "MAPDeviceName": "Someone's"})
+    fields = exif_fields(exif)
+    assert fields == {"taken_at": "2014-06-07 10:24:05.656"}
+    for junk in ("a plain caption", "{not json", json.dumps(["MAPCaptureTime"]),
+                 json.dumps({"MAPCaptureTime": "2014_06_31_10_24_05"}), json.dumps({"MAPCaptureTime": 3})):
+        exif[0x010E] = junk
+        assert "taken_at" not in exif_fields(exif), junk
+
+
+LUND = REALDATA / "opensfm-lund"
+
+
+@pytest.mark.skipif(not LUND.is_dir(), reason="needs ../shared/realdata/opensfm-lund")
+def test_real_mapillary_walk_is_dated_and_split_as_one_group(tmp_path):
+    """The 29 real Lund frames carry GPS and no owner; their only time is Mapillary's. Dated, they are one
+    walk, so the split keeps them together (they split 22/1/6 undated) and no 'undated' warning is left."""
+    from curate.split import SplitConfig, split_catalog
+
+    photos = tmp_path / "photos"
+    for frame in sorted(LUND.glob("*.jpg")):
+        write(photos / "lund" / frame.name, frame.read_bytes())
+    for index, source in enumerate(sorted(FERRARI.rglob("*.jpg"))[:30]):
+        write(photos / "ferrari" / f"f{index:02d}.jpg", source.read_bytes())
+    _, _, catalog = ingest(tmp_path, photos)
+    lund = catalog[catalog["label"] == "lund"]
+    assert len(lund) == 29 and lund["taken_at"].notna().all() and lund["owner_id"].isna().all()
+    assert lund["taken_at"].min() == pd.Timestamp("2014-06-07 10:24:05.656")
+    split, report = split_catalog(catalog.reset_index(), SplitConfig())
+    assert split.loc[split["label"] == "lund", "split"].nunique() == 1
+    assert not any("undated" in warning or "taken_at" in warning for warning in report.warnings)

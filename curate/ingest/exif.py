@@ -1,14 +1,22 @@
 """Metadata from a photo's own EXIF block: the fallback when a folder has no sidecar row.
 
-Only three things are read: the GPS position, DateTimeOriginal and Artist. Reading
-opens the file header only (no pixel decode) and never raises: a file whose EXIF is
+Only three things are read: the GPS position, when the photo was taken and Artist. The time is
+DateTimeOriginal, else DateTimeDigitized, else the GPS receiver's date and time (UTC), else the
+capture time Mapillary's apps write into ImageDescription (real street-level sequences carry
+nothing else: ../shared/realdata/opensfm-lund); DateTime (the file's last change) is not read,
+nor anything else of the Mapillary block (it holds the uploader's e-mail and device name). Without a
+time, photos without an owner cannot be grouped into one walk by the split (curate.split.sessions).
+Reading opens the file header only (no pixel decode) and never raises: a file whose EXIF is
 missing or broken simply yields no fields, and the image store judges the pixels later.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import warnings
+from datetime import datetime
 from pathlib import Path
 
 from PIL import Image
@@ -17,7 +25,11 @@ _GPS_IFD = 0x8825
 _EXIF_IFD = 0x8769
 _ARTIST = 0x013B
 _DATETIME_ORIGINAL = 0x9003
+_DATETIME_DIGITIZED = 0x9004
+_IMAGE_DESCRIPTION = 0x010E
 _GPS_LAT_REF, _GPS_LAT, _GPS_LON_REF, _GPS_LON = 1, 2, 3, 4
+_GPS_TIME, _GPS_DATE = 7, 29
+_MAPILLARY_TIME = re.compile(r"(\d{4})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{2})(?:_(\d{1,6}))?")
 
 
 def dms_to_degrees(dms: object, ref: object) -> float | None:
@@ -54,15 +66,76 @@ def exif_fields(exif: Image.Exif) -> dict:
     lon = dms_to_degrees(gps.get(_GPS_LON), gps.get(_GPS_LON_REF)) if gps.get(_GPS_LON) is not None else None
     if lat is not None and lon is not None:
         fields["lat"], fields["lon"] = lat, lon
-    taken = _text(_safe_ifd(exif, _EXIF_IFD).get(_DATETIME_ORIGINAL))
+    taken = taken_at(exif, gps)
     if taken:
-        # EXIF writes dates as 'YYYY:MM:DD HH:MM:SS'; make the date part ISO so pandas parses it.
-        date, _, time = taken.partition(" ")
-        fields["taken_at"] = f"{date.replace(':', '-')} {time}".strip()
+        fields["taken_at"] = taken
     artist = _text(exif.get(_ARTIST))
     if artist:
         fields["owner_name"] = fields["owner_id"] = artist
     return fields
+
+
+def taken_at(exif: Image.Exif, gps: dict | None = None) -> str | None:
+    """When the photo was taken, 'YYYY-MM-DD HH:MM:SS[.fff]', from the first usable of DateTimeOriginal,
+    DateTimeDigitized, the GPS date and time stamps and Mapillary's MAPCaptureTime; None without one.
+    A blank ('0000:00:00 00:00:00') or impossible date is not usable: the next source is read.
+
+    >>> exif = Image.Exif()
+    >>> exif.get_ifd(_EXIF_IFD).update({_DATETIME_ORIGINAL: "0000:00:00 00:00:00",
+    ...                                 _DATETIME_DIGITIZED: "2019:07:04 18:30:00"})
+    >>> taken_at(exif)
+    '2019-07-04 18:30:00'
+    >>> taken_at(Image.Exif(), {_GPS_DATE: "2014:06:07", _GPS_TIME: (8.0, 24.0, 5.5)})
+    '2014-06-07 08:24:05.500'
+    """
+    fields = _safe_ifd(exif, _EXIF_IFD)
+    gps = _safe_ifd(exif, _GPS_IFD) if gps is None else gps
+    for tag in (_DATETIME_ORIGINAL, _DATETIME_DIGITIZED):
+        parsed = _exif_datetime(_text(fields.get(tag)))
+        if parsed is not None:
+            return _iso(parsed)
+    return _gps_datetime(gps) or _mapillary_time(exif.get(_IMAGE_DESCRIPTION))
+
+
+def _exif_datetime(text: str | None) -> datetime | None:
+    try:
+        return datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S") if text else None
+    except ValueError:  # blank placeholders, other layouts, impossible dates
+        return None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(sep=" ", timespec="milliseconds" if moment.microsecond else "seconds")
+
+
+def _gps_datetime(gps: dict) -> str | None:
+    """The GPS receiver's clock (UTC): GPSDateStamp 'YYYY:MM:DD' and GPSTimeStamp (h, m, s)."""
+    date = _text(gps.get(_GPS_DATE))
+    try:
+        hours, minutes, seconds = (float(part) for part in gps.get(_GPS_TIME))
+        day = datetime.strptime(date or "", "%Y:%m:%d")
+        whole = int(seconds)
+        moment = day.replace(hour=int(hours), minute=int(minutes), second=whole,
+                             microsecond=round((seconds - whole) * 1e6) // 1000 * 1000)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return None
+    return _iso(moment)
+
+
+def _mapillary_time(description: object) -> str | None:
+    """MAPCaptureTime ('2014_06_07_10_24_05_656') of the JSON Mapillary's apps write into ImageDescription."""
+    text = _text(description)
+    if not text or not text.startswith("{") or "MAPCaptureTime" not in text:
+        return None
+    try:
+        value = json.loads(text).get("MAPCaptureTime")
+        match = _MAPILLARY_TIME.fullmatch(value.strip())
+        year, month, day, hour, minute, second, fraction = match.groups()
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
+                          int((fraction or "0").ljust(6, "0")) // 1000 * 1000)
+    except (ValueError, AttributeError, TypeError):  # not JSON, not a dict, no such key, bad layout or date
+        return None
+    return _iso(moment)
 
 
 def read_exif_fields(path: Path) -> dict:
