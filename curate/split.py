@@ -28,6 +28,7 @@ from curate.filters.owners import owner_keys
 from curate.groups import components
 from curate.schema import NO_LABEL, SPLITS
 from curate.settings_fields import SettingError, setting
+from curate.stage_reports import names_text
 from curate.workspace import changes_workspace
 
 TOLERANCE = 0.02  # ±2 percentage points of a label's photos
@@ -274,18 +275,13 @@ def off_share_notes(per_label: pd.DataFrame, config: SplitConfig) -> list[str]:
     notes = []
     if len(small):
         notes.append(f"{len(small)} label(s) are too small to reach the requested shares within ±{TOLERANCE:.0%} (a "
-                     f"label of n photos moves a share in steps of 1/n): {_names(small['label'])} (their photos are "
+                     f"label of n photos moves a share in steps of 1/n): {names_text(small['label'])} (their photos "
+                     "are "
                      "shared out with the collection's shares in view; see requested vs achieved)")
     if len(large):
         notes.append(f"{len(large)} label(s) could not reach the requested shares within ±{TOLERANCE:.0%}: "
-                     f"{_names(large['label'])} (dominant groups; see requested vs achieved)")
+                     f"{names_text(large['label'])} (dominant groups; see requested vs achieved)")
     return notes
-
-
-def _names(labels: pd.Series, shown: int = 12) -> str:
-    """'a, b, c' or 'a, b, … and 40 more'."""
-    names = [str(label) for label in labels]
-    return ", ".join(names) if len(names) <= shown else f"{', '.join(names[:shown])}, … and {len(names) - shown} more"
 
 
 def empty_split_warnings(per_label: pd.DataFrame, config: SplitConfig) -> list[str]:

@@ -42,6 +42,16 @@ def load_stage_report(ws: Workspace, stage: str) -> dict | None:
     return report
 
 
+def names_text(names, shown: int = 12) -> str:
+    """Names for a message: all of them, or the first `shown` and how many more (one format for every stage).
+
+    >>> names_text(["a", "b", "c"]), names_text(["a", "b", "c", "d"], shown=2)
+    ('a, b, c', 'a, b, … and 2 more')
+    """
+    names = [str(name) for name in names]
+    return ", ".join(names) if len(names) <= shown else f"{', '.join(names[:shown])}, … and {len(names) - shown} more"
+
+
 def counts_text(counts: dict[str, int], nothing: str = "nothing") -> str:
     """A stage report's counts by reason as words, most first: what step summaries print.
 

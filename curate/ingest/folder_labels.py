@@ -11,6 +11,9 @@ import pandas as pd
 
 from curate.recipes import Recipe, squash
 from curate.records import clean_text
+from curate.stage_reports import names_text
+
+SHOWN = 4  # names a label message lists before '… and N more'
 
 SPLIT_FOLDER_NAMES = frozenset({"train", "training", "val", "valid", "validation", "dev", "test", "testing"})
 
@@ -162,10 +165,9 @@ def _counted(spellings: list[str], counts: pd.Series) -> str:
     return _names(shown)
 
 
-def _names(names: list[str], shown: int = 4) -> str:
-    """'a, b, c, d, … (9 in all)' for a message."""
-    head = ", ".join(map(str, names[:shown]))
-    return head if len(names) <= shown else f"{head}, … ({len(names)} in all)"
+def _names(names) -> str:
+    """'a, b, c, d, … and 5 more': the shared format, four names at most in a label message."""
+    return names_text(names, SHOWN)
 
 
 def is_blank(value: object) -> bool:
