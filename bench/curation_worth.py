@@ -205,7 +205,7 @@ def training_ablations(config, catalog: pd.DataFrame, only: list[str] | None = N
     many optimiser steps: both stages' epochs scaled by (labelled + off-topic) / labelled training
     photos, so that more steps alone cannot explain a difference (not for a probe: it takes no steps)."""
     from classify.data import labelled_rows
-    from classify.train import off_topic_rows
+    from classify.trainer import off_topic_rows
 
     name = f"off-topic class {'off' if config.off_topic_class else 'on'}"
     out = {name: {"off_topic_class": not config.off_topic_class}}

@@ -21,7 +21,7 @@ against different scenes (curate.demo), with cluster-level precision/recall per 
 exact pairs (exhaustive search) on a subset. `real` is bench/neardup_real.py: the linking
 rule's thresholds chosen on one half of the real-edit set (split by original photo) and its
 precision/recall per edit kind reported on the held-out half, against imagededup's PHash.
-`calibration` is bench/neardup_calibration.py: the shares `verify.calibrate` measures on every
+`calibration` is bench/neardup_calibration.py: the shares `calibration.calibrate` measures on every
 real folder and on demo collections, against the limit between them.
 """
 
@@ -388,7 +388,7 @@ def main(argv: list[str] | None = None) -> None:
     real.add_argument("--imagededup", action="store_true", help="pip install imagededup into a temp folder: baseline")
     real.add_argument("--vectors", type=Path, default=None,
                       help="an .npz cache of the set's embeddings by image name (read, completed, written)")
-    calibration = commands.add_parser("calibration", help="verify.calibrate's shares on real folders and demos")
+    calibration = commands.add_parser("calibration", help="calibration.calibrate's shares on real folders and demos")
     calibration.add_argument("--vectors", type=Path, default=None, help="an .npz cache of embeddings by name")
     calibration.add_argument("--embed-scenes", action="store_true", help="also embed 15-Scene (~4,500 photos)")
     args = parser.parse_args(argv)

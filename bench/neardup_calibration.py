@@ -1,11 +1,11 @@
-"""Does each collection's evidence tell its photos apart? `verify.calibrate` on real folders and the demo.
+"""Does each collection's evidence tell its photos apart? `calibration.calibrate` on real folders and the demo.
 
 The filter's `auto` near-duplicate limits (and whether it trusts the embeddings) depend on two
-shares measured on the collection itself (curate/filters/verify.py): random pairs of distinct
+shares measured on the collection itself (curate/filters/calibration.py): random pairs of distinct
 images 9-12 pHash bits apart, and random pairs at cosine >= 0.90 more than 20 bits apart. This
 script prints both, with their distribution by pHash band, for every folder of
 ../shared/realdata (each as its own collection, and all together) and for generated demo
-collections of several sizes, so the limit `verify.CROWDED_SHARE` can be checked against the
+collections of several sizes, so the limit `calibration.CROWDED_SHARE` can be checked against the
 collections on either side of it; and for the 2026-12-04 audit's copy-heavy sets (real photos with
 crops, rotations and brightness copies), which must read distinct once their copies are set aside
 (the shares printed are after that; what was set aside follows them). Embeddings are
@@ -108,12 +108,12 @@ def copy_heavy_collection(heavy: bool, cache: Path | None):
 
 
 def describe(name: str, hashes, mirrors, vectors) -> None:
-    from curate.filters import embed_neighbours, verify
+    from curate.filters import calibration, embed_neighbours, verify
 
     evidence = verify.Evidence(hashes, mirrors, vectors=vectors)
-    crowding = verify.calibrate(evidence, 8, 0.90 if vectors is not None else None)
-    first, second = verify._random_pairs(len(hashes), 2_000_000, 0)
-    bits = verify._pair_bits(evidence, first, second)
+    crowding = calibration.calibrate(evidence, 8, 0.90 if vectors is not None else None)
+    first, second = calibration._random_pairs(len(hashes), 2_000_000, 0)
+    bits = calibration._pair_bits(evidence, first, second)
     bands = " ".join(f"{lo}-{hi}:{((bits >= lo) & (bits <= hi)).mean():.1e}" for lo, hi in BANDS)
     share = "not measured (too few images)" if crowding.hash_share is None else f"{crowding.hash_share:.1e}"
     line = f"{name:34s} {len(hashes):6d} images  pHash bands {bands}  -> share {share}"
@@ -136,14 +136,14 @@ def describe(name: str, hashes, mirrors, vectors) -> None:
 
 
 def run_calibration(args) -> None:
-    from curate.filters import verify
+    from curate.filters import calibration
 
     if not (REALDATA / "imagenet-sample").is_dir():
         print(f"(no real photos at {REALDATA}: skipped)")
         return
-    print(f"limit verify.CROWDED_SHARE = {verify.CROWDED_SHARE:g}; hash share: pairs {8 + 1}-"
-          f"{8 + verify.CROWDING_MARGIN_BITS} bits apart; embedding share: cosine >= 0.90 and more than "
-          f"{verify.EMBEDDING_FAR_BITS} bits apart; {verify.CROWDING_PAIRS:,} random pairs")
+    print(f"limit calibration.CROWDED_SHARE = {calibration.CROWDED_SHARE:g}; hash share: pairs {8 + 1}-"
+          f"{8 + calibration.CROWDING_MARGIN_BITS} bits apart; embedding share: cosine >= 0.90 and more than "
+          f"{calibration.EMBEDDING_FAR_BITS} bits apart; {calibration.CROWDING_PAIRS:,} random pairs")
     started = time.perf_counter()
     together = [[], [], []]
     for folder in FOLDERS:
@@ -167,7 +167,8 @@ def run_calibration(args) -> None:
                 verdicts = []
                 for draw in range(20):
                     pick = np.random.default_rng(draw).choice(len(hashes), size, replace=False)
-                    crowding = v.calibrate(v.Evidence(hashes[pick], mirrors[pick], vectors=vectors[pick]), 8, 0.90)
+                    crowding = calibration.calibrate(v.Evidence(hashes[pick], mirrors[pick], vectors=vectors[pick]),
+                                                     8, 0.90)
                     verdicts.append((crowding.hashes_crowded, crowding.embeddings_crowded))
                 print(f"{'':34s} random subsets of {size}: hashes crowded in {sum(h for h, _ in verdicts)} of 20, "
                       f"embeddings in {sum(e for _, e in verdicts)} of 20")

@@ -365,7 +365,7 @@ def choose_rule(photos: PhotoSet, evidence, hard=None, hash_rule=None, min_preci
 
 
 def run_real(args) -> None:
-    from curate.filters import verify
+    from curate.filters import calibration, verify
     from curate.groups import components_from_pairs
 
     paths = original_paths(seed=args.seed)
@@ -396,10 +396,11 @@ def run_real(args) -> None:
              "held out: no embeddings, code defaults": (plain, verify.LinkRule(8)),
              "held out: no embeddings, chosen on the fit half": (plain, hash_rule),
              "held out: with embeddings, code defaults": (test_evidence, verify.LinkRule(8))}
-    # The filter's defaults are `auto`: calibrated on the collection (verify.calibrated_rule). A real
+    # The filter's defaults are `auto`: calibrated on the collection (calibration.calibrated_rule). A real
     # collection reads distinct and gets the real-photo limits; this edit set (11 copies of every
     # original) reads crowded and gets the strict ones. Both are scored, and the verdicts printed.
-    distinct = {"colour_diff": verify.COLOUR_DIFF_FOR_REAL_PHOTOS, "tone_diff": verify.TONE_DIFF_FOR_REAL_PHOTOS}
+    distinct = {"colour_diff": calibration.COLOUR_DIFF_FOR_REAL_PHOTOS,
+                "tone_diff": calibration.TONE_DIFF_FOR_REAL_PHOTOS}
     rules["held out: no embeddings, defaults in a distinct collection (colour 8, tone 5)"] = (
         plain, verify.LinkRule(8, **distinct, **no_vectors))
     rules["held out: with embeddings, defaults in a distinct collection (colour 8, tone 5)"] = (
@@ -407,13 +408,13 @@ def run_real(args) -> None:
     originals = np.asarray(photos.is_original, dtype=bool)
     for name, (part_photos, part_evidence) in {"held-out half (originals and copies)": (test_photos, test_evidence),
                                                "originals of both halves": subset(photos, evidence, originals)}.items():
-        rule, crowding = verify.calibrated_rule(part_evidence, 8)
+        rule, crowding = calibration.calibrated_rule(part_evidence, 8)
         print(f"calibration on the {name} ({len(part_photos.images)} images): {crowding}\n  -> {rule}")
     # what `curate filter` does with its defaults: the rule calibrated on the held-out half itself (11 copies
     # of every original: copies the embeddings confirm are set aside from the hash band, so it reads distinct)
     for name, part_evidence in (("without", plain), ("with", test_evidence)):
         rules[f"held out: {name} embeddings, calibrated (curate filter's defaults)"] = (
-            part_evidence, verify.calibrated_rule(part_evidence, 8)[0])
+            part_evidence, calibration.calibrated_rule(part_evidence, 8)[0])
     if chosen is not None:
         rules["held out: with embeddings, chosen on the fit half"] = (test_evidence, chosen)
     rows = {name: rule_scores(test_photos, ev, rule) for name, (ev, rule) in rules.items() if rule is not None}

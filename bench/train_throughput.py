@@ -127,7 +127,8 @@ def synthetic_rate(trainer, steps: int, batch_size: int) -> float:
 
 
 def main() -> None:
-    from classify.train import TrainConfig, Trainer
+    from classify.train import TrainConfig
+    from classify.trainer import Trainer
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--backbones", nargs="+", default=["efficientnet_lite0"])

@@ -89,7 +89,8 @@ def train_command(
         "--allow-leakage", help="Train even if the split leaks (scores will be inflated).")] = False,
 ) -> None:
     """Fine-tune a pretrained backbone on the catalog's kept photos and their split."""
-    from classify.train import load_checkpoint_state, resumed_config, train
+    from classify.run_files import load_checkpoint_state, resumed_config
+    from classify.train import train
     from curate.pipeline.settings import build_config
 
     ws = resolve_workspace(workspace_path)
@@ -165,7 +166,8 @@ def lr_find_command(
     """LR range test: plot loss against an exponentially growing rate and suggest one for --lr."""
     from classify.config import check_out_folder
     from classify.lrfind import STEEPEST, lr_range_test, save_result
-    from classify.train import Trainer, check_workspace_split, seed_everything
+    from classify.train import check_workspace_split
+    from classify.trainer import Trainer, seed_everything
 
     config = build_config(TrainConfig, {}, "", flags=train_settings, command="classify lr-find")
     # before the slow part: the model and the image cache

@@ -183,7 +183,8 @@ def train_or_reuse(ws: Workspace, run_dir: Path, config, catalog: pd.DataFrame, 
     Raises UsageError when `run_dir` holds a run with other settings or another catalog.
     """
     from classify.model import META, RunMeta
-    from classify.train import CHECKPOINT, TrainConfig, frame_sha256, load_checkpoint_state, train
+    from classify.run_files import frame_sha256, load_checkpoint_state
+    from classify.train import CHECKPOINT, TrainConfig, train
 
     run_dir = Path(run_dir)
     checkpoint, meta_path = run_dir / CHECKPOINT, run_dir / META

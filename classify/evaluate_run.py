@@ -199,7 +199,7 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
     if catalog is None:
         catalog, catalog_hash = read_catalog(ws), catalog_sha256(ws)
     else:
-        from classify.train import frame_sha256
+        from classify.run_files import frame_sha256
 
         catalog_hash = frame_sha256(catalog)
     photos, unknown = select_photos(catalog, predictor.classes, split)

@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from classify.train import CHECKPOINT, TrainConfig, Trainer, load_checkpoint_state, train
+from classify.run_files import load_checkpoint_state
+from classify.train import CHECKPOINT, TrainConfig, train
+from classify.trainer import Trainer
 from curate import schema
 from curate.workspace import Workspace
 

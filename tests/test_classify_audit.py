@@ -16,7 +16,8 @@ import requests
 from typer.testing import CliRunner
 
 from classify.cli import app as classify_app
-from classify.train import CHECKPOINT, LEFT_OUT, TrainConfig, train
+from classify.run_files import LEFT_OUT
+from classify.train import CHECKPOINT, TrainConfig, train
 from curate import schema
 from curate.cli.app import app as curate_app
 from curate.errors import DataContractError, UsageError
@@ -287,7 +288,7 @@ def test_an_out_folder_with_a_foreign_model_json_is_refused_and_kept(split_ws, t
 
 def test_a_class_with_too_few_training_photos_is_named(split_ws, tmp_path, capsys, monkeypatch):
     """A label with a single photo trained without a word (classify audit, minor items)."""
-    from classify.train import MIN_CLASS_PHOTOS
+    from classify.trainer import MIN_CLASS_PHOTOS
 
     ws = _copy(split_ws, tmp_path)
     catalog = read_catalog(ws)

@@ -362,7 +362,7 @@ def test_off_topic_class_trains_a_hidden_output_on_the_gates_negatives_only(gate
 
     from classify.data import transforms
     from classify.model import load_model
-    from classify.train import OFF_TOPIC_CLASS, off_topic_rows
+    from classify.trainer import OFF_TOPIC_CLASS, off_topic_rows
     from curate.vision.images import prepare
 
     ws, _, catalog, truth = gated
@@ -447,7 +447,7 @@ def test_lr_find_runs_with_the_off_topic_class(gated, tmp_path):
     """lr-find trains on the same batches as training, off-topic targets included: it must see the
     hidden output too (a target index past the labels' logits would fail the loss)."""
     from classify.lrfind import lr_range_test
-    from classify.train import Trainer
+    from classify.trainer import Trainer
 
     ws, _, _, _ = gated
     trainer = Trainer(ws, tmp_path / "lr", TrainConfig(**{**TINY, "off_topic_class": True}))

@@ -1,4 +1,4 @@
-"""The near-duplicate rule calibrates on the collection (curate.filters.verify.calibrate).
+"""The near-duplicate rule calibrates on the collection (curate.filters.calibration.calibrate).
 
 Real photos' pHashes tell different photos apart (almost no random pair within 12 bits), so the
 filter's `auto` limits take the values chosen on real photos (colour 8, tone 5) and link gamma and
@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from curate.errors import UsageError
-from curate.filters import verify
+from curate.filters import calibration, verify
 from curate.filters.phash import phash_pair, phash_to_uint64, uint64_to_phash
 
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
@@ -111,8 +111,8 @@ def test_the_demo_collection_is_crowded(tmp_path):
     ws = demo_workspace(tmp_path / "ws", photos=300, seed=7, size=(160, 120), commands=())
     images = read_catalog(ws).dropna(subset=["phash"]).drop_duplicates("sha256")
     evidence = verify.Evidence(phash_to_uint64(images["phash"]), phash_to_uint64(images["phash_mirror"]))
-    crowding = verify.calibrate(evidence, 8, None)
-    assert crowding.hashes_crowded and crowding.hash_share > 5 * verify.CROWDED_SHARE
+    crowding = calibration.calibrate(evidence, 8, None)
+    assert crowding.hashes_crowded and crowding.hash_share > 5 * calibration.CROWDED_SHARE
 
 
 @needs_realdata
@@ -121,8 +121,8 @@ def test_real_hashes_are_far_below_the_crowding_limit():
 
     hashes = [phash_pair(open_rgb(path)) for path in _real_paths(140)]
     evidence = verify.Evidence(phash_to_uint64([h[0] for h in hashes]), phash_to_uint64([h[1] for h in hashes]))
-    crowding = verify.calibrate(evidence, 8, None)
-    assert not crowding.hashes_crowded and crowding.hash_share < verify.CROWDED_SHARE / 10
+    crowding = calibration.calibrate(evidence, 8, None)
+    assert not crowding.hashes_crowded and crowding.hash_share < calibration.CROWDED_SHARE / 10
 
 
 def test_embeddings_that_see_every_photo_alike_are_turned_off_and_spread_ones_kept():
@@ -130,12 +130,12 @@ def test_embeddings_that_see_every_photo_alike_are_turned_off_and_spread_ones_ke
     hashes = rng.integers(0, 2**63, 200, dtype=np.uint64)
     alike = (rng.normal(size=(1, 32)) + 0.01 * rng.normal(size=(200, 32))).astype(np.float32)
     spread = rng.normal(size=(200, 32)).astype(np.float32)
-    rule, crowding = verify.calibrated_rule(verify.Evidence(hashes, vectors=alike), 8)
+    rule, crowding = calibration.calibrated_rule(verify.Evidence(hashes, vectors=alike), 8)
     assert crowding.embeddings_crowded and rule.cosine is None and rule.verify_cosine is None
-    assert any("embedding links off" in line for line in crowding.notes(verify.CROWDED_SHARE))
-    rule, crowding = verify.calibrated_rule(verify.Evidence(hashes, vectors=spread), 8)
+    assert any("embedding links off" in line for line in crowding.notes(calibration.CROWDED_SHARE))
+    rule, crowding = calibration.calibrated_rule(verify.Evidence(hashes, vectors=spread), 8)
     assert not crowding.embeddings_crowded and rule.cosine == verify.DEFAULT_NEAR_DUP_COSINE
-    rule, _ = verify.calibrated_rule(verify.Evidence(hashes, vectors=alike), 8, crowded_share=None)
+    rule, _ = calibration.calibrated_rule(verify.Evidence(hashes, vectors=alike), 8, crowded_share=None)
     assert rule.cosine == verify.DEFAULT_NEAR_DUP_COSINE  # calibration off: as configured
 
 
@@ -143,9 +143,9 @@ def test_auto_limits_follow_the_hashes():
     rng = np.random.default_rng(1)
     distinct = rng.integers(0, 2**63, 200, dtype=np.uint64)
     crowded = distinct % np.uint64(4096)  # every pair within 12 bits, many 9-12 apart
-    assert verify.calibrated_rule(verify.Evidence(distinct), 8, cosine=None)[0].colour_diff == 8.0
-    rule = verify.calibrated_rule(verify.Evidence(crowded), 8, cosine=None)[0]
-    assert (rule.colour_diff, rule.tone_diff) == (verify.COLOUR_DIFF_CROWDED, None)
+    assert calibration.calibrated_rule(verify.Evidence(distinct), 8, cosine=None)[0].colour_diff == 8.0
+    rule = calibration.calibrated_rule(verify.Evidence(crowded), 8, cosine=None)[0]
+    assert (rule.colour_diff, rule.tone_diff) == (calibration.COLOUR_DIFF_CROWDED, None)
     assert uint64_to_phash(crowded[:1])[0].startswith("0")  # the crowded hashes differ only in low bits
 
 
@@ -153,7 +153,7 @@ def test_filter_config_reads_auto_and_the_crowding_share_and_refuses_bad_values(
     from curate.filters.stage import FilterConfig
 
     config = FilterConfig()
-    assert (config.near_dup_colour_diff, config.near_dup_tone_diff) == (verify.AUTO, verify.AUTO)
+    assert (config.near_dup_colour_diff, config.near_dup_tone_diff) == (calibration.AUTO, calibration.AUTO)
     assert FilterConfig(near_dup_colour_diff="8").near_dup_colour_diff == 8.0
     assert FilterConfig(near_dup_crowded_share="off").near_dup_crowded_share is None
     assert FilterConfig(near_dup_crowded_share="0.01").near_dup_crowded_share == 0.01

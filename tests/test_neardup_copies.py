@@ -1,6 +1,6 @@
 """A collection's own copies do not make the near-duplicate calibration read it as crowded.
 
-`verify.calibrate` asks whether the backbone calls *different* photos alike (random pairs far
+`calibration.calibrate` asks whether the backbone calls *different* photos alike (random pairs far
 apart in pHash, above the link cosine) and whether different photos crowd the pHash band just
 beyond the candidates. Heavy crops and rotations of one photo are such pairs too (the
 2026-12-04 audit, finding 5: 7 copies of each of 120 originals switched the embedding links off
@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from curate.filters import verify
+from curate.filters import calibration, verify
 from curate.filters.phash import phash_pair, phash_to_uint64
 from curate.groups import components_from_pairs
 
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
-ORIGINALS = 13  # 104 images: at least verify.MIN_CALIBRATION_IMAGES
+ORIGINALS = 13  # 104 images: at least calibration.MIN_CALIBRATION_IMAGES
 KINDS = ("crop10", "rot3", "shift3", "crop5", "bright20", "resized50", "q60")
 
 
@@ -36,9 +36,9 @@ def test_small_groups_of_alike_images_far_apart_in_phash_are_copies_not_crowding
     rng = np.random.default_rng(0)
     vectors = _group_vectors(30, 8, rng).astype(np.float32)  # 30 photos with 7 copies each
     hashes = rng.integers(0, 2**63, len(vectors), dtype=np.uint64)  # every pair far apart in pHash
-    crowding = verify.calibrate(verify.Evidence(hashes, vectors=vectors), 8, 0.90)
-    assert crowding.embedding_copies_share > verify.CROWDED_SHARE  # the copies alone were above the limit
-    assert not crowding.embeddings_crowded and crowding.embedding_share < verify.CROWDED_SHARE
+    crowding = calibration.calibrate(verify.Evidence(hashes, vectors=vectors), 8, 0.90)
+    assert crowding.embedding_copies_share > calibration.CROWDED_SHARE  # the copies alone were above the limit
+    assert not crowding.embeddings_crowded and crowding.embedding_share < calibration.CROWDED_SHARE
 
 
 def test_images_alike_to_many_or_to_scattered_others_still_read_crowded():
@@ -51,7 +51,7 @@ def test_images_alike_to_many_or_to_scattered_others_still_read_crowded():
     steps = np.arange(240)
     chain = np.exp(-((np.arange(260)[None, :] - 10 - steps[:, None]) ** 2) / (2 * 1.8**2)).astype(np.float32)
     for vectors in (blob, chain):
-        rule, crowding = verify.calibrated_rule(verify.Evidence(hashes, vectors=vectors), 8)
+        rule, crowding = calibration.calibrated_rule(verify.Evidence(hashes, vectors=vectors), 8)
         assert crowding.embeddings_crowded and rule.cosine is None and rule.verify_cosine is None
 
 
@@ -59,12 +59,12 @@ def test_the_note_says_what_reads_crowded_and_how_to_override():
     rng = np.random.default_rng(2)
     hashes = rng.integers(0, 2**63, 200, dtype=np.uint64)
     alike = (rng.normal(size=(1, 32)) + 0.01 * rng.normal(size=(200, 32))).astype(np.float32)
-    _, crowding = verify.calibrated_rule(verify.Evidence(hashes, vectors=alike), 8)
-    note = " ".join(crowding.notes(verify.CROWDED_SHARE))
+    _, crowding = calibration.calibrated_rule(verify.Evidence(hashes, vectors=alike), 8)
+    note = " ".join(crowding.notes(calibration.CROWDED_SHARE))
     assert "embedding links off" in note and "--near-dup-crowded-share off" in note
     assert "do not tell this collection's photos apart" not in note  # it may be copies: the note does not claim it
-    crowded = verify.Crowding(300, 1e-3, True)
-    assert "--near-dup-colour-diff 8 --near-dup-tone-diff 5" in " ".join(crowded.notes(verify.CROWDED_SHARE))
+    crowded = calibration.Crowding(300, 1e-3, True)
+    assert "--near-dup-colour-diff 8 --near-dup-tone-diff 5" in " ".join(crowded.notes(calibration.CROWDED_SHARE))
 
 
 def _copies(image: Image.Image) -> dict[str, Image.Image]:
@@ -128,8 +128,9 @@ def copy_heavy():
 
 def test_a_collection_of_copies_of_real_photos_keeps_its_embedding_links(copy_heavy):
     evidence, root, kinds = copy_heavy
-    rule, crowding = verify.calibrated_rule(evidence, 8)
-    assert crowding.embedding_copies_share > verify.CROWDED_SHARE  # counted as look-alikes, the copies were crowded
+    rule, crowding = calibration.calibrated_rule(evidence, 8)
+    # counted as look-alikes, the copies were crowded
+    assert crowding.embedding_copies_share > calibration.CROWDED_SHARE
     assert not crowding.embeddings_crowded and rule.cosine == verify.DEFAULT_NEAR_DUP_COSINE
     first, second, _ = verify.link_pairs(evidence, rule)
     labels = components_from_pairs(len(root), first, second)
@@ -149,5 +150,5 @@ def test_the_same_collection_reads_crowded_when_its_embeddings_do_not_separate_p
     shared = 4 * np.linalg.norm(vectors, axis=1).mean() * rng.normal(size=vectors.shape[1]) / np.sqrt(vectors.shape[1])
     vectors[root < ORIGINALS // 2] += shared.astype(np.float32)
     blurred = verify.Evidence(evidence.hashes, evidence.mirrors, evidence.thumbs, evidence.has_thumb, vectors)
-    rule, crowding = verify.calibrated_rule(blurred, 8)
+    rule, crowding = calibration.calibrated_rule(blurred, 8)
     assert crowding.embeddings_crowded and rule.cosine is None

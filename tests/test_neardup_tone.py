@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from curate.errors import UsageError
-from curate.filters import verify
+from curate.filters import calibration, verify
 from curate.filters.phash import phash_pair, phash_to_uint64
 from curate.groups import components_from_pairs
 
@@ -33,7 +33,7 @@ DIFFERENT = ("scenes15/test/Highway/image_0087.jpg", "scenes15/test/Highway/imag
 TONE_TWINS = ("scenes15/test/Bedroom/image_0077.jpg", "scenes15/test/Bedroom/image_0157.jpg")
 needs_realdata = pytest.mark.skipif(not all((REALDATA / p).exists() for p in [*PHOTOS, *DIFFERENT, *TONE_TWINS]),
                                     reason="needs ../shared/realdata (scenes15, imagenet-sample)")
-TONE_RULE = verify.LinkRule(8, tone_diff=verify.TONE_DIFF_FOR_REAL_PHOTOS, cosine=None, verify_cosine=None)
+TONE_RULE = verify.LinkRule(8, tone_diff=calibration.TONE_DIFF_FOR_REAL_PHOTOS, cosine=None, verify_cosine=None)
 COLOUR_RULE = verify.LinkRule(8, tone_diff=None, cosine=None, verify_cosine=None)
 
 

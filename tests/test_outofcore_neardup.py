@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from curate import outofcore
 from curate.embed import EmbeddingCache
-from curate.filters import neardup, verify
+from curate.filters import calibration, neardup, verify
 from curate.filters.run import load_embeddings, run_filter
 from curate.filters.stage import FilterConfig, filter_catalog
 from curate.outofcore.db import Catalog, connect
@@ -86,7 +86,7 @@ def both_engines(catalog: pd.DataFrame, thumbnails: dict[str, bytes], config: Fi
 
 
 near_configs = st.builds(FilterConfig, dedupe_near=st.booleans(), near_dup_bits=st.sampled_from([6, 8, 10]),
-                         near_dup_crowded_share=st.sampled_from([verify.CROWDED_SHARE, None, 0.5]),
+                         near_dup_crowded_share=st.sampled_from([calibration.CROWDED_SHARE, None, 0.5]),
                          max_per_owner=st.sampled_from([None, 3]))
 
 

@@ -16,7 +16,9 @@ from typer.testing import CliRunner
 
 from classify.cli import app as classify_app
 from classify.model import META, WEIGHTS, RunMeta, build_classifier, save_model
-from classify.train import CHECKPOINT, TrainConfig, Trainer, load_checkpoint_state, resumed_config
+from classify.run_files import load_checkpoint_state, resumed_config
+from classify.train import CHECKPOINT, TrainConfig
+from classify.trainer import Trainer
 from curate.errors import UsageError
 from curate.workspace import read_catalog
 from tests.helpers import demo_workspace, jpeg_bytes

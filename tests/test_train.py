@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from classify.cli import app as classify_app
 from classify.model import load_model
-from classify.train import CHECKPOINT, TrainConfig, Trainer, train
+from classify.train import CHECKPOINT, TrainConfig, train
+from classify.trainer import Trainer
 from curate import schema
 from curate.cli.app import app as curate_app
 from curate.demo.config import DemoConfig

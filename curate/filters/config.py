@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from curate import licences
-from curate.filters import quality, verify
+from curate.filters import calibration, quality, verify
 from curate.filters.neardup import DEFAULT_NEAR_DUP_BITS
 from curate.settings_fields import SettingError, setting
 
@@ -68,8 +68,8 @@ def _number(value: object) -> float:
 
 def _parse_colour_diff(value: object) -> float | str:
     """near_dup_colour_diff: a difference in [0, 255], or "auto" (calibrated on the collection)."""
-    if _is_word(value, verify.AUTO):
-        return verify.AUTO
+    if _is_word(value, calibration.AUTO):
+        return calibration.AUTO
     difference = _number(value)
     if not 0 <= difference <= 255:  # NaN fails too
         raise SettingError(f"{{near_dup_colour_diff}} must be between 0 and 255, or auto; got {value!r}",
@@ -92,8 +92,8 @@ def _parse_tone_diff(value: object) -> float | str | None:
     """near_dup_tone_diff: a difference in [0, 255], "auto", or None for "off" (a recipe value may be text)."""
     if value is None or _is_word(value, GEO_OFF):
         return None
-    if _is_word(value, verify.AUTO):
-        return verify.AUTO
+    if _is_word(value, calibration.AUTO):
+        return calibration.AUTO
     difference = _number(value)
     if not 0 <= difference <= 255:  # NaN fails too
         raise SettingError(f"{{near_dup_tone_diff}} must be between 0 and 255, off or auto; got {value!r}",
@@ -122,11 +122,11 @@ class FilterConfig:
         "recipe, else 0 = off)."))
     near_dup_bits: int = setting(DEFAULT_NEAR_DUP_BITS, help=(  # evidence in curate/filters/neardup.py
         "pHash Hamming distance (inclusive) for near duplicates."))
-    # evidence in curate/filters/verify.py; "auto": calibrated on the collection (verify.calibrate)
-    near_dup_colour_diff: float | str = setting(verify.AUTO, help=(
+    # evidence in curate/filters/verify.py; "auto": calibrated on the collection (calibration.calibrate)
+    near_dup_colour_diff: float | str = setting(calibration.AUTO, help=(
         "Max mean RGB difference (0-255) of 16x12 thumbnails that confirms a pHash pair, or auto: "
-        f"{verify.COLOUR_DIFF_FOR_REAL_PHOTOS:g} when the collection's pHashes tell photos apart, else "
-        f"{verify.COLOUR_DIFF_CROWDED:g} (default: recipe, else auto)."))
+        f"{calibration.COLOUR_DIFF_FOR_REAL_PHOTOS:g} when the collection's pHashes tell photos apart, else "
+        f"{calibration.COLOUR_DIFF_CROWDED:g} (default: recipe, else auto)."))
     # embedding link (when embedded); "off"/None: off
     near_dup_cosine: float | str | None = setting(verify.DEFAULT_NEAR_DUP_COSINE, help=(
         "Link photos whose cached EfficientNet-Lite0 embeddings (curate embed) have at least this cosine, or off "
@@ -141,18 +141,18 @@ class FilterConfig:
         f"(default: recipe, else {_shown(verify.DEFAULT_LINK_COLOUR_DIFF)})."))
     # a pHash pair whose thumbnails agree this well once a tone curve is taken out (gamma,
     # brightness) is linked (0-255; "off"/None: off)
-    near_dup_tone_diff: float | str | None = setting(verify.AUTO, help=(
+    near_dup_tone_diff: float | str | None = setting(calibration.AUTO, help=(
         "Link a pHash pair whose thumbnails differ by at most this (0-255) once a tone curve (gamma, brightness) is "
-        f"taken out, or off, or auto: {verify.TONE_DIFF_FOR_REAL_PHOTOS:g} when the collection's pHashes tell photos "
-        "apart, else off (default: recipe, else auto)."))
-    # verify.calibrate: a collection where more than this share of random pairs of different images
+        f"taken out, or off, or auto: {calibration.TONE_DIFF_FOR_REAL_PHOTOS:g} when the collection's pHashes tell "
+        "photos apart, else off (default: recipe, else auto)."))
+    # calibration.calibrate: a collection where more than this share of random pairs of different images
     # look alike (pHash, embedding) gets the strict hash limits / no embedding links; "off": never
-    near_dup_crowded_share: float | str | None = setting(verify.CROWDED_SHARE, help=(
+    near_dup_crowded_share: float | str | None = setting(calibration.CROWDED_SHARE, help=(
         "Calibration: when more than this share of random pairs of images are just beyond --near-dup-bits (up to "
-        f"{verify.CROWDING_MARGIN_BITS} bits more), auto limits are strict; when more are above the link cosine while "
-        f"over {verify.EMBEDDING_FAR_BITS} bits apart, embedding links are off (pairs that look like one photo's own "
-        "copies are set aside first). off: no calibration, auto means strict "
-        f"(default: recipe, else {verify.CROWDED_SHARE:g})."))
+        f"{calibration.CROWDING_MARGIN_BITS} bits more), auto limits are strict; when more are above the link "
+        f"cosine while over {calibration.EMBEDDING_FAR_BITS} bits apart, embedding links are off (pairs that look "
+        "like one photo's own copies are set aside first). off: no calibration, auto means strict "
+        f"(default: recipe, else {calibration.CROWDED_SHARE:g})."))
     # drop copies filed under different labels even when so many that the labels look nested (duplicates.py)
     force_conflicts: bool = setting(False, help=(
         "Drop every copy of an image filed under different labels as ambiguous_label even when they are so many "

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from curate import licences, schema
-from curate.filters import duplicates, geo, owners, quality, verify
+from curate.filters import calibration, duplicates, geo, owners, quality, verify
 from curate.filters.config import STAGE, FilterConfig
 from curate.filters.geo_stage import geo_filter
 from curate.groups import components_from_pairs
@@ -323,7 +323,7 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
     DuckDB engine (curate.outofcore.neardup), so both link the same pairs."""
     if evidence.thumbs is None:
         notes.append("no thumbnails given: near-duplicate pairs are not colour-verified")
-    rule, crowding = verify.calibrated_rule(
+    rule, crowding = calibration.calibrated_rule(
         evidence, config.near_dup_bits, colour_diff=config.near_dup_colour_diff, tone_diff=config.near_dup_tone_diff,
         cosine=config.near_dup_cosine, verify_cosine=config.near_dup_verify_cosine,
         link_colour_diff=config.near_dup_link_colour_diff, crowded_share=config.near_dup_crowded_share)
