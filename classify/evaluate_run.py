@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from curate.errors import DataContractError, UsageError
 from curate.progress import progress_bar
 from curate.report.plots import figure_png, plain
 from curate.schema import NO_LABEL, SPLITS
+from curate.stage_reports import load_stage_report
 from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, read_catalog
 
 OFF_TOPIC = "off_topic"  # curate prefilter's drop_reason for a photo that does not show the topic
@@ -79,10 +81,12 @@ class RunEvaluation:
                 **({"comparisons": self.comparisons} if self.comparisons else {})}
 
 
-def select_photos(catalog: pd.DataFrame, classes: list[str], split: str) -> tuple[pd.DataFrame, dict[str, int]]:
+def select_photos(catalog: pd.DataFrame, classes: list[str], split: str,
+                  split_report: dict | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
     """(kept photos of `split` whose label is one of `classes`, {other label: photos}).
 
-    Raises UsageError when the catalog has no split, the split is empty, or no photo's
+    Raises UsageError when the catalog has no split, the split is empty (`empty_split_error`,
+    with the reason `split_report`, the workspace's reports/split.json, gives), or no photo's
     label is one the model knows.
     """
     if split not in SPLITS:
@@ -91,9 +95,7 @@ def select_photos(catalog: pd.DataFrame, classes: list[str], split: str) -> tupl
         raise UsageError("the catalog has no split yet; run `curate split` first")
     in_split = catalog[(catalog["status"] == schema.KEPT) & (catalog["split"] == split)]
     if in_split.empty:
-        raise UsageError(f"the catalog has no kept photos in the {split!r} split: if `curate split` ran with "
-                         f"--{split} 0, run it with --{split} above 0; otherwise its warning (reports/split.json) says "
-                         "why it is empty (one photographer per label, or labels too small to share out)")
+        raise UsageError(empty_split_error(split, split_report))
     known = in_split["label"].isin(classes).to_numpy(dtype=bool)
     others = in_split.loc[~known, "label"].astype(object).fillna(NO_LABEL)
     unknown = {str(label): int(count) for label, count in others.value_counts().items()}
@@ -103,6 +105,33 @@ def select_photos(catalog: pd.DataFrame, classes: list[str], split: str) -> tupl
                          "evaluate a run trained on this workspace, or pass its --workspace")
     photos = in_split.loc[known, [schema.PHOTO_ID, "owner_id", "label", "image_path"]].reset_index(drop=True)
     return photos, unknown
+
+
+def empty_split_error(split: str, split_report: dict | None) -> str:
+    """One line for an empty `split`: what is wrong, why (from `curate split`'s own report when
+    there is one: the share it was asked for, its warning, or photos it gave the split that were
+    dropped since) and how to fix it. The audit's one-photographer run asked for --test 0.2 and was
+    told to run `curate split` with --test above 0.
+
+    >>> line = empty_split_error("test", {"config": {"test": 0.0}})
+    >>> "ran with --test 0;" in line and "run `curate split --test 0.2`" in line
+    True
+    """
+    wrong = f"nothing to evaluate: the {split!r} split is empty"
+    report = split_report or {}
+    asked = (report.get("config") or {}).get(split)
+    given = sum(int(row.get(f"{split}_photos") or 0) for row in report.get("per_label") or [])
+    said = [w for w in report.get("warnings") or [] if re.search(rf"\b{split}\b[^:;]*\bsplits? (is|are) empty", w)]
+    if asked is not None and float(asked) == 0:
+        return (f"{wrong} because `curate split` ran with --{split} 0; run `curate split --{split} 0.2` (or another "
+                "share above 0), then evaluate again")
+    if said:
+        return f"{wrong} because `curate split` could not fill it: {said[0]}"
+    if given:
+        return (f"{wrong}: `curate split` put {given:,} photos in it, but none is kept now (a later filter or review "
+                "dropped them); run `curate split` again, then train and evaluate again")
+    return (f"{wrong}; run `curate split` (with --{split} above 0): its warning says why a split stays empty, "
+            "e.g. one photographer per label, or labels too small to share out")
 
 
 def off_topic_photos_of(catalog: pd.DataFrame, split: str = "test") -> pd.DataFrame:
@@ -196,13 +225,15 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
     run_dir = Path(run_dir)
     predictor = Predictor(run_dir, device)
     gate = load_gate(run_dir) if use_gate else None
+    split_report = None  # a variant catalog (comparison sub-runs) brings its own split, not the workspace's
     if catalog is None:
         catalog, catalog_hash = read_catalog(ws), catalog_sha256(ws)
+        split_report = load_stage_report(ws, "split")
     else:
         from classify.run_files import frame_sha256
 
         catalog_hash = frame_sha256(catalog)
-    photos, unknown = select_photos(catalog, predictor.classes, split)
+    photos, unknown = select_photos(catalog, predictor.classes, split, split_report)
     cached = cached_probe_features(predictor, ws, catalog, photos[schema.PHOTO_ID])
     probs, ok, failures, topic_scores = predict_photos(predictor, ws, photos["image_path"].tolist(), batch_size, gate,
                                                        cached)

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from curate import schema
 from curate.cli.app import app
 from curate.filters import geo
-from curate.filters.geo_stage import GEO_HELD
+from curate.filters.geo_stage import GEO_BULK, GEO_HELD
 from curate.filters.stage import FilterConfig, filter_catalog
 from curate.outofcore.db import connect
 from curate.workspace import Workspace, read_catalog, write_catalog
@@ -379,3 +379,66 @@ def test_recipe_places_whose_geotags_are_far_are_not_called_non_places():
     assert (out["status"] == "kept").all()
     line = next(w for w in report.warnings if "london" in w)
     assert "far from the recipe's coordinates" in line and "non-places" not in line
+
+
+def test_labels_on_one_bulk_geotag_read_skipped_in_the_table_and_keep_their_photos(tmp_path):
+    """The audit's Fsame: four cities on one identical point read `applied` beside the warning that
+    the geo filter cannot judge them. Their table status now says skipped, and a label whose right
+    geotags are the minority beside the bulk point keeps them (the median sat on the bulk point)."""
+    paris = (48.8566, 2.3522)
+    rows = [{"label": city, "lat": paris[0], "lon": paris[1]} for city in ("london", "tokyo") for _ in range(8)]
+    rows += [{"label": "london", "lat": LONDON[0] + 0.001 * i, "lon": LONDON[1]} for i in range(3)]  # right ones
+    rows += [{"label": "rome", "lat": 41.89 + 0.001 * i, "lon": 12.48} for i in range(8)]
+    rows += [{"label": "rome", "lat": 45.46, "lon": 9.19}]  # a wrong geotag of a real place: still dropped
+    cat = catalog(rows)
+    out, report = filter_catalog(cat, FilterConfig(max_km=5))
+    status = report.geo.set_index("label")["geo_filter"]
+    assert status["london"] == status["tokyo"] == GEO_BULK and status["rome"] == "applied"
+    assert "8 of 11 geotagged photos at (48.857, 2.3522)" in report.geo.set_index("label").loc["london", "note"]
+    assert reasons(out).count("geo_outlier") == 1 and reasons(out)[-1] == "geo_outlier"
+    line = next(w for w in report.warnings if "identical position" in w)
+    assert "london, tokyo" in line and "held" in line
+    forced, _ = filter_catalog(cat, FilterConfig(max_km=5, force_geo=True))
+    assert reasons(forced).count("geo_outlier") == 4  # the 3 London photos around the Paris centre, and Milan
+    from curate.outofcore.filter import filter_duckdb
+
+    for config in (FilterConfig(max_km=5), FilterConfig(max_km=5, force_geo=True)):
+        expected, expected_report = filter_catalog(cat, config)
+        with connect(tmp_path) as con:
+            query, got_report = filter_duckdb(con, on_disk(cat, tmp_path), config)
+            assert_same_rows(expected, run_query(con, query), ["status", "drop_reason"])
+        assert got_report.warnings == expected_report.warnings
+        assert got_report.geo["geo_filter"].tolist() == expected_report.geo["geo_filter"].tolist()
+        assert got_report.geo["note"].tolist() == expected_report.geo["note"].tolist()
+
+
+def test_recipe_centres_never_offer_force_geo_where_it_would_drop_every_photo(tmp_path):
+    """The audit's Fsame with --center recipe: the hint said `--force-geo drops the far ones`, which
+    would drop 100 %. A bulk geotag is named as such; a label none of whose geotags lies within
+    max_km of the recipe's coordinates is told to check them; --force-geo is offered only where some
+    geotags agree with the recipe."""
+    paris = (48.8566, 2.3522)
+    centres = {name: geo.Centre(name, *where, "recipe") for name, where in
+               {"london": LONDON, "tokyo": (35.69, 139.69), "berlin": (52.52, 13.40), "rome": (41.89, 12.48)}.items()}
+    bulk = [{"label": city, "lat": paris[0], "lon": paris[1]} for city in ("london", "tokyo") for _ in range(8)]
+    berlin = [{"label": "berlin", "lat": 50.11 + 0.01 * i, "lon": 8.68} for i in range(8)]  # all in Frankfurt
+    rome = [{"label": "rome", "lat": 41.89 + 0.001 * i, "lon": 12.48} for i in range(3)]
+    rome += [{"label": "rome", "lat": 45.46 + 0.01 * i, "lon": 9.19} for i in range(5)]  # most in Milan
+    config = FilterConfig(max_km=5, center="recipe")
+    for rows in (bulk, bulk + berlin + rome):
+        cat = catalog(rows)
+        out, report = filter_catalog(cat, config, centres)
+        assert (out["status"] == "kept").all()
+        offered = [w for w in report.warnings if "--force-geo drops" in w]
+        assert all("london" not in w and "tokyo" not in w and "berlin" not in w for w in offered)
+        with connect(tmp_path) as con:
+            from curate.outofcore.filter import filter_duckdb
+
+            _, got_report = filter_duckdb(con, on_disk(cat, tmp_path), config, centres)
+        assert got_report.warnings == report.warnings
+    status = report.geo.set_index("label")["geo_filter"]
+    assert status["london"] == status["tokyo"] == GEO_BULK
+    assert status["berlin"] == status["rome"] == "skipped: not a place"
+    none_near = next(w for w in report.warnings if "berlin" in w)
+    assert "none within 5 km" in none_near and "would drop every one" in none_near and "lat/lon" in none_near
+    assert "rome" in offered[0] and "--force-geo drops the far ones" in offered[0]

@@ -245,6 +245,32 @@ def test_an_empty_test_split_error_names_both_causes():
 
     catalog = pd.DataFrame({"status": ["kept"] * 3, "split": ["train"] * 3, "label": ["a", "b", "a"]})
     with pytest.raises(UsageError) as raised:
-        select_photos(catalog, ["a", "b"], "test")
+        select_photos(catalog, ["a", "b"], "test")  # no split report to say why
     message = str(raised.value)
-    assert "--test 0" in message and "reports/split.json" in message and "one photographer per label" in message
+    assert "--test above 0" in message and "one photographer per label" in message
+
+
+def test_an_empty_test_split_error_gives_the_splits_own_reason():
+    """The audit's one-photographer run asked for --test 0.2 and was told to run `curate split` with
+    --test above 0. The error now says, in one line, what is empty, why (from reports/split.json:
+    the share asked for, the split's own warning, or photos dropped since) and what to do."""
+    from classify.evaluate_run import select_photos
+
+    catalog = pd.DataFrame({"status": ["kept"] * 3 + ["dropped"], "split": ["train"] * 3 + ["test"],
+                            "label": ["a", "b", "a", "b"]})
+    warning = ("the val and test splits are empty although --val 0.1 and --test 0.2 asked for photos: every group is "
+               "too large; add photos from more photographers")
+    cases = {"one photographer": ({"config": {"test": 0.2}, "warnings": [warning]}, [warning]),
+             "asked for none": ({"config": {"test": 0.0}}, ["ran with --test 0;", "curate split --test 0.2"]),
+             "dropped since": ({"config": {"test": 0.2}, "per_label": [{"test_photos": 1}, {"test_photos": 2}]},
+                               ["put 3 photos in it", "none is kept now", "run `curate split` again"])}
+    for report, expected in cases.values():
+        with pytest.raises(UsageError) as raised:
+            select_photos(catalog, ["a", "b"], "test", report)
+        message = str(raised.value)
+        assert message.startswith("nothing to evaluate: the 'test' split is empty") and "\n" not in message
+        assert all(part in message for part in expected), message
+        assert report["config"]["test"] == 0 or "--test above 0" not in message
+    with pytest.raises(UsageError) as raised:  # the val split is named in the same warning
+        select_photos(catalog, ["a", "b"], "val", cases["one photographer"][0])
+    assert warning in str(raised.value)

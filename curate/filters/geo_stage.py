@@ -23,6 +23,8 @@ GEO_NOT_A_PLACE, GEO_TOO_FEW, GEO_NO_CENTRE = "skipped: not a place", "skipped: 
 GEO_HELD = "held: spread wider than max_km"  # a place whose photos spread beyond max_km: its drops are held
 # a label whose geotags' median centre lies far from the recipe's coordinates for it: which is right is unknown
 GEO_DISPUTED = "skipped: centre far from the recipe's"
+# most geotags of two or more labels at one identical position (a bulk or default geotag): they cannot judge them
+GEO_BULK = "skipped: bulk geotag"
 FEW_GEOTAGS = 10  # a median centre of fewer geotags (and under half the label's photos) is moved by a few wrong ones
 
 
@@ -35,6 +37,9 @@ def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: l
     else:
         centres = geo.median_centres(out.loc[labelled, "label"], lat[labelled], lon[labelled])
     disputed = disputed_centres(centres, recipe_centres if config.center == "median" else None, config)
+    usable = labelled & lat.notna().to_numpy() & lon.notna().to_numpy()
+    points = pd.DataFrame({"label": out.loc[usable, "label"], "lat": lat[usable], "lon": lon[usable]})
+    bulk = bulk_positions(modal_points(points.value_counts().rename("n").reset_index()), config)
     has_label = out["label"].notna().to_numpy()
     distance = np.full(len(out), np.nan)
     distance[has_label] = geo.distances_to_centres(out.loc[has_label, "label"], lat[has_label],
@@ -43,7 +48,8 @@ def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: l
     max_km = config.max_km if config.geo_on else np.inf
     if not config.geo_on:
         notes.append("geo filter off (--max-km off): no photo dropped as geo_outlier; distances still recorded")
-    verdicts, spread = geo_verdicts(out.loc[labelled, "label"], distance[labelled], centres, config, disputed)
+    verdicts, spread = geo_verdicts(out.loc[labelled, "label"], distance[labelled], centres, config, disputed,
+                                    set(bulk["label"]))
     verdict = out["label"].map(verdicts)
     applies = verdict.isin([GEO_APPLIED, GEO_FORCED]).to_numpy()
     held = (verdict == GEO_HELD).to_numpy()
@@ -60,40 +66,50 @@ def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: l
                      f"({'dropped as missing_geo' if config.missing_geo == 'drop' else 'kept'})")
     table = geo.distance_summary(out.loc[labelled, "label"], distance[labelled], is_outlier[labelled], centres,
                                  located=(lat.notna() & lon.notna()).to_numpy()[labelled])
-    table = with_verdicts(table, spread, verdicts, config, disputed)
+    table = with_verdicts(table, spread, verdicts, config, disputed, bulk)
     warnings += geo_warnings(table, config)
-    usable = labelled & lat.notna().to_numpy() & lon.notna().to_numpy()
-    points = pd.DataFrame({"label": out.loc[usable, "label"], "lat": lat[usable], "lon": lon[usable]})
-    warnings += geo_evidence_warnings(table, modal_points(points.value_counts().rename("n").reset_index()),
-                                      disputed, config)
+    warnings += geo_evidence_warnings(table, bulk, disputed, config)
     return apply_drops(out, pd.Series(reason), STAGE), table
 
 
 def modal_points(counts: pd.DataFrame) -> pd.DataFrame:
-    """Per label, its most common exact position and how many photos sit there, from (label, lat,
-    lon, n) counts of the usable geotags (ties: the lowest lat, then lon; both engines)."""
+    """Per label, its most common exact position, how many photos sit there (n) and how many are
+    geotagged in all, from (label, lat, lon, n) counts of the usable geotags (ties: the lowest lat,
+    then lon; both engines)."""
+    counts = counts.assign(geotagged=counts.groupby("label")["n"].transform("sum"))
     ordered = counts.sort_values(["label", "n", "lat", "lon"], ascending=[True, False, True, True])
     return ordered.drop_duplicates("label").reset_index(drop=True)
 
 
-def geo_evidence_warnings(table: pd.DataFrame, points: pd.DataFrame, disputed: Mapping[str, float],
+def bulk_positions(points: pd.DataFrame, config: FilterConfig) -> pd.DataFrame:
+    """The rows of `modal_points` (label, lat, lon, n, geotagged) whose one identical position holds
+    most of the label's geotags (at least min_geotagged) and is the same for two or more labels: a
+    bulk or default geotag (an audit's four cities all at one point in Paris), which says nothing
+    about where the photos were taken. Such labels are not judged (GEO_BULK). Both engines."""
+    points = points.assign(n=points["n"].astype("int64"), geotagged=points["geotagged"].astype("int64"))
+    heavy = points[(points["n"] * 2 > points["geotagged"]) & (points["n"] >= config.min_geotagged)]
+    shared = heavy.groupby(["lat", "lon"])["label"].transform("size") >= 2
+    return heavy[shared].sort_values(["lat", "lon", "label"]).reset_index(drop=True)
+
+
+def geo_evidence_warnings(table: pd.DataFrame, bulk: pd.DataFrame, disputed: Mapping[str, float],
                           config: FilterConfig) -> list[str]:
     """Geotags that cannot judge a label, which the filter would otherwise trust (both engines):
-    - one identical position holding most geotags of two or more labels (a bulk or default geotag:
-      an audit's four cities all at one point passed as places with no outlier);
+    - `bulk_positions`: one identical position holding most geotags of two or more labels (an
+      audit's four cities all at one point passed as places with no outlier): their drops are held;
     - a median centre far from the recipe's coordinates (`disputed_centres`): its drops are held;
     - a label the filter dropped photos of, whose centre rests on fewer than FEW_GEOTAGS geotags
       and under half its photos: a few wrong geotags move such a centre."""
     lines = []
     geotagged = table.set_index("label")["geotagged"]
-    points = points.assign(geotagged=points["label"].map(geotagged).astype("float64"), n=points["n"].astype("int64"))
-    heavy = points[(points["n"] * 2 > points["geotagged"]) & (points["n"] >= config.min_geotagged)]
-    for (lat, lon), group in heavy.groupby(["lat", "lon"], sort=True):
-        if len(group) >= 2:
-            lines.append(f"the geotags of {', '.join(group['label'])} are mostly one identical position ({lat:.5g}, "
-                         f"{lon:.5g}; {int(group['n'].sum()):,} of {int(group['geotagged'].sum()):,} photos): a bulk "
-                         "or default geotag says nothing about where they were taken, so the geo filter cannot judge "
-                         "them; check the source's coordinates")
+    held = ("the geo filter is off" if not config.geo_on else "--force-geo applies the filter to them anyway"
+            if config.force_geo else "their geo drops are held")
+    for (lat, lon), group in bulk.groupby(["lat", "lon"], sort=True):
+        lines.append(f"the geotags of {', '.join(group['label'])} are mostly one identical position ({lat:.5g}, "
+                     f"{lon:.5g}; {int(group['n'].sum()):,} of {int(group['geotagged'].sum()):,} photos): a bulk "
+                     f"or default geotag says nothing about where they were taken, so the geo filter cannot judge "
+                     f"them ({held}); check the source's coordinates")
+    disputed = {label: km for label, km in disputed.items() if label not in set(bulk["label"])}
     if disputed:
         far = "; ".join(f"{label} {km:,.0f} km ({int(geotagged.get(label, 0)):,} geotagged photos)"
                         for label, km in disputed.items())
@@ -143,12 +159,12 @@ def recipe_label_centres(labels: list[str], given: Mapping, notes: list[str]) ->
     return centres
 
 
-def geo_verdicts(labels: pd.Series, distance: np.ndarray, centres: dict[str, geo.Centre],
-                 config: FilterConfig, disputed: Mapping[str, float]) -> tuple[dict[str, str], pd.DataFrame]:
+def geo_verdicts(labels: pd.Series, distance: np.ndarray, centres: dict[str, geo.Centre], config: FilterConfig,
+                 disputed: Mapping[str, float], bulk: set[str]) -> tuple[dict[str, str], pd.DataFrame]:
     """Per label: whether the geo filter applies to it (GEO_* constants), and its spread."""
     max_km = config.max_km if config.geo_on else np.inf
     spread = geo.label_spread(labels, distance, max_km, config.max_median_multiple * max_km, SPREAD_QUANTILE)
-    return label_verdicts(spread, centres, config, max_km, disputed), spread
+    return label_verdicts(spread, centres, config, max_km, disputed, bulk), spread
 
 
 def disputed_centres(centres: Mapping[str, geo.Centre], recipe_centres: Mapping | None,
@@ -174,10 +190,11 @@ def disputed_centres(centres: Mapping[str, geo.Centre], recipe_centres: Mapping 
 SPREAD_QUANTILE = 0.9  # a held label's reach (spread_km): the distance within which 90% of its nearby photos lie
 
 
-def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config: FilterConfig,
-                   max_km: float, disputed: Mapping[str, float] | None = None) -> dict[str, str]:
+def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config: FilterConfig, max_km: float,
+                   disputed: Mapping[str, float] | None = None, bulk: set[str] | None = None) -> dict[str, str]:
     """Per label, from its spread (`geo.label_spread`, in memory or from SQL): whether the geo
-    filter applies to it (GEO_* constants); a `disputed` label (`disputed_centres`) is not judged."""
+    filter applies to it (GEO_* constants); a label of `bulk_positions` or a `disputed` one
+    (`disputed_centres`) is not judged."""
     judged = geo.judge_places(spread, max_km, config.max_outlier_share, config.max_median_multiple,
                               config.min_geotagged, config.max_spread_share) if len(spread) else pd.Series(dtype=object)
     skipped = {"not_a_place": GEO_NOT_A_PLACE, "too_few": GEO_TOO_FEW, "spread": GEO_HELD}
@@ -188,6 +205,8 @@ def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config:
             verdicts[label] = GEO_OFF_LABEL
         elif centre.lat is None:
             verdicts[label] = GEO_NO_CENTRE if config.center == "recipe" else GEO_TOO_FEW
+        elif label in (bulk or set()):  # before disputed: a bulk geotag is also far from the recipe's place
+            verdicts[label] = GEO_FORCED if config.force_geo else GEO_BULK
         elif label in (disputed or {}):
             verdicts[label] = GEO_FORCED if config.force_geo else GEO_DISPUTED
         elif verdict == "place":
@@ -197,8 +216,8 @@ def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config:
     return verdicts
 
 
-def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str, str],
-                  config: FilterConfig, disputed: Mapping[str, float] | None = None) -> pd.DataFrame:
+def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str, str], config: FilterConfig,
+                  disputed: Mapping[str, float] | None = None, bulk: pd.DataFrame | None = None) -> pd.DataFrame:
     """The geo table with each label's spread, its verdict and, for a skipped label, why."""
     table = table.join(spread[["beyond_max_km", "outlier_share", "near_max_km", "spread_km"]], on="label")
     for name in ("beyond_max_km", "near_max_km"):
@@ -208,6 +227,7 @@ def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str,
     table.insert(table.columns.get_loc("geo_outliers"), "near_max_km", table.pop("near_max_km"))
     table["geo_filter"] = table["label"].map(verdicts)
     ring_km = config.max_median_multiple * config.max_km if config.geo_on else np.inf
+    at = {} if bulk is None else {row.label: (row.n, f"({row.lat:.5g}, {row.lon:.5g})") for row in bulk.itertuples()}
     why = {GEO_NOT_A_PLACE: lambda r: f"{r.beyond_max_km} of {r.geotagged} geotagged photos "
                                       f"({r.outlier_share:.0%}) beyond {config.max_km:g} km, median {r.p50_km:,.0f} km",
            GEO_TOO_FEW: lambda r: f"{r.geotagged} geotagged photos, fewer than {config.min_geotagged} to judge",
@@ -215,7 +235,9 @@ def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str,
                                f"just beyond {config.max_km:g} km (within {ring_km:g} km; 90% within "
                                f"{r.spread_km:,.1f} km): kept; beyond {ring_km:g} km: dropped",
            GEO_DISPUTED: lambda r: f"median centre of {r.geotagged} geotagged photos "
-                                   f"{(disputed or {}).get(r.label, np.nan):,.0f} km from the recipe's coordinates"}
+                                   f"{(disputed or {}).get(r.label, np.nan):,.0f} km from the recipe's coordinates",
+           GEO_BULK: lambda r: f"{at[r.label][0]} of {r.geotagged} geotagged photos at {at[r.label][1]}, as are "
+                               "other labels' photos: a bulk or default geotag"}
     notes = [why[r.geo_filter](r) if r.geo_filter in why and not r.note else r.note for r in table.itertuples()]
     table["note"] = notes
     return table
@@ -228,11 +250,7 @@ def geo_warnings(table: pd.DataFrame, config: FilterConfig) -> list[str]:
         by_need.loc[(by_need["geo_filter"] == state) & need, "label"])
     lines = []
     if names(GEO_NOT_A_PLACE) and config.center == "recipe":  # the recipe says they are places: the geotags disagree
-        lines.append(f"the geotags of {names(GEO_NOT_A_PLACE)} lie far from the recipe's coordinates for them "
-                     f"(over {config.max_outlier_share:.0%} beyond {config.max_km:g} km, or a median distance over "
-                     f"{config.max_median_multiple:g}x that): wrong geotags, or wrong coordinates; geo filter skipped "
-                     "for them; check a few of their photos, then --force-geo drops the far ones, --center median "
-                     "judges them around their own centre")
+        lines += recipe_far_warnings(by_need[by_need["geo_filter"] == GEO_NOT_A_PLACE], config)
     elif names(GEO_NOT_A_PLACE):
         lines.append(f"labels look like non-places: {names(GEO_NOT_A_PLACE)}; geo filter skipped for them "
                      f"(over {config.max_outlier_share:.0%} of their geotagged photos beyond {config.max_km:g} km, "
@@ -256,4 +274,26 @@ def geo_warnings(table: pd.DataFrame, config: FilterConfig) -> list[str]:
                      "anyway")
     if names(GEO_FORCED):
         lines.append(f"geo filter applied because of --force-geo to labels it would skip: {names(GEO_FORCED)}")
+    return lines
+
+
+def recipe_far_warnings(far: pd.DataFrame, config: FilterConfig) -> list[str]:
+    """With --center recipe, the lines for labels whose geotags lie far from the recipe's coordinates
+    (skipped as GEO_NOT_A_PLACE). Where none of a label's geotagged photos lies within max_km of them,
+    --force-geo would drop every one (an audit's bulk geotag in Paris for four cities): the geotags
+    or the coordinates are wrong, so the line says what to check and does not offer --force-geo."""
+    none_near = far["beyond_max_km"] >= far["geotagged"]
+    lines = []
+    if none_near.any():
+        named = ", ".join(f"{row.label} (median {row.p50_km:,.0f} km)" for row in far[none_near].itertuples())
+        lines.append(f"the geotags of {named} lie far from the recipe's coordinates for them, none within "
+                     f"{config.max_km:g} km: wrong geotags, or wrong coordinates; geo filter skipped for them "
+                     "(--force-geo would drop every one); check the recipe's lat/lon for these labels and a few "
+                     "of their photos' geotags")
+    if not none_near.all():
+        lines.append(f"the geotags of {', '.join(far.loc[~none_near, 'label'])} lie far from the recipe's "
+                     f"coordinates for them (over {config.max_outlier_share:.0%} beyond {config.max_km:g} km, or a "
+                     f"median distance over {config.max_median_multiple:g}x that): wrong geotags, or wrong "
+                     "coordinates; geo filter skipped for them; check a few of their photos, then --force-geo drops "
+                     "the far ones, --center median judges them around their own centre")
     return lines

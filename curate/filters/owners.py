@@ -62,6 +62,9 @@ def tightest_share(counts: np.ndarray) -> float:
     return float(np.ceil((caps / kept).min() * 1e4 - 1e-9) / 1e4)
 
 
+TIGHTEST = "the tightest they allow is "  # in label_cap's note; cap_warnings reads the share back from it
+
+
 def label_cap(counts: np.ndarray, max_per_owner: int | None, max_owner_share: float | None) -> tuple[int | None, str]:
     """(cap, note) of one label from its per-owner photo counts: the smaller of `max_per_owner` and
     the share cap; a share cap that no allocation can meet (fewer owners than 1 / share) is not
@@ -70,8 +73,8 @@ def label_cap(counts: np.ndarray, max_per_owner: int | None, max_owner_share: fl
     if max_owner_share is not None:
         by_share = share_cap(counts, max_owner_share)
         if by_share is None:
-            note = (f"share cap {max_owner_share:g} unreachable with {len(counts)} owner(s) (the tightest they allow "
-                    f"is {tightest_share(counts):g}): not applied")
+            note = (f"share cap {max_owner_share:g} unreachable with {len(counts)} owner(s) ({TIGHTEST}"
+                    f"{tightest_share(counts):g}): not applied")
         else:
             cap = by_share if cap is None else min(cap, by_share)
     return cap, note
@@ -82,22 +85,28 @@ MAX_CAPPED_SHARE = 0.5  # owner caps dropping more of the labelled photos than t
 
 def cap_warnings(caps: pd.DataFrame, concentration: pd.DataFrame, max_owner_share: float | None) -> list[str]:
     """Warnings from the cap table and the concentration table (both engines): a share cap not
-    applied to some labels (a stricter share then drops less than a looser one), and caps that drop
-    more than MAX_CAPPED_SHARE of the labelled photos (a few photographers hold most of them)."""
+    applied to some labels (a stricter share then drops less than a looser one), one line for all
+    such labels of one photographer and one for the others, and caps that drop more than
+    MAX_CAPPED_SHARE of the labelled photos (a few photographers hold most of them)."""
     warnings = []
     unreachable = caps[caps["note"].astype(str) != ""]
     owners = concentration.set_index("label")["owners"] if len(concentration) else pd.Series(dtype=int)
     alone = unreachable[unreachable["label"].map(owners).eq(1)]  # one photographer: no share cap can apply
     several = unreachable[~unreachable["label"].isin(alone["label"])]
+    # where the share cannot be met, label_cap's cap is --max-per-owner's (none without it)
+    per_owner = unreachable["cap"].dropna()
+    capped = f"capped only by --max-per-owner {int(per_owner.iloc[0])}" if len(per_owner) else "not capped"
     if len(several) and max_owner_share is not None:
-        shown = "; ".join(f"{row.label}: {row.note.removeprefix('share cap ')}" for row in several.head(5).itertuples())
-        warnings.append(f"--max-owner-share {max_owner_share:g} cannot be met in {len(several)} label(s) ({shown}"
-                        f"{'; …' if len(several) > 5 else ''}), so those labels are not capped at all; give a "
-                        "share they allow, or --max-per-owner")
+        shown = ", ".join(f"{row.label} {row.note.partition(TIGHTEST)[2].partition(')')[0]}"
+                          for row in several.head(5).itertuples())
+        warnings.append(f"--max-owner-share {max_owner_share:g} cannot be met in {len(several)} label(s) with too "
+                        f"few owners (the tightest share each allows: {shown}{', …' if len(several) > 5 else ''}): "
+                        f"{capped}; give a share they allow, or --max-per-owner")
     if len(alone) and max_owner_share is not None:
         names = ", ".join(alone["label"].head(6).astype(str)) + (", …" if len(alone) > 6 else "")
+        hint = "" if len(per_owner) else "; --max-per-owner caps one photographer's photos"
         warnings.append(f"--max-owner-share {max_owner_share:g} cannot apply to {len(alone)} label(s) of a single "
-                        f"photographer ({names}): not capped; --max-per-owner caps one photographer's photos")
+                        f"photographer ({names}): {capped}{hint}")
     photos = int(concentration["photos"].sum()) if len(concentration) else 0
     capped = int(caps["photos_capped"].sum()) if len(caps) else 0
     if photos and capped > MAX_CAPPED_SHARE * photos:

@@ -26,6 +26,7 @@ from curate.filters.geo_stage import (
     GEO_FORCED,
     GEO_HELD,
     SPREAD_QUANTILE,
+    bulk_positions,
     disputed_centres,
     geo_evidence_warnings,
     geo_warnings,
@@ -378,7 +379,8 @@ def _geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], war
     for name in ("beyond_max_km", "geotagged", "near_max_km"):
         spread[name] = spread[name].astype(int)
     spread = geo.finish_spread(spread.drop(columns="spread_km"), spread["spread_km"])
-    verdicts = label_verdicts(spread, centres, config, max_km, disputed)
+    bulk = _bulk_positions(con, config)
+    verdicts = label_verdicts(spread, centres, config, max_km, disputed, set(bulk["label"]))
     # as the pandas engine: beyond max_km where the filter applies; beyond the ring where a place is held
     limits = [(label, max_km if verdict in (GEO_APPLIED, GEO_FORCED) else ring_km)
               for label, verdict in verdicts.items() if verdict in (GEO_APPLIED, GEO_FORCED, GEO_HELD)]
@@ -412,16 +414,22 @@ def _geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], war
     table["note"] = [centres[n].note for n in names]
     table = table[["label", "centre_lat", "centre_lon", "centre", "photos", "geotagged", "geo_outliers",
                    "p50_km", "p90_km", "p99_km", "note"]]
-    table = with_verdicts(table, spread, verdicts, config, disputed)
+    table = with_verdicts(table, spread, verdicts, config, disputed, bulk)
     warnings += geo_warnings(table, config)
+    warnings += geo_evidence_warnings(table, bulk, disputed, config)
+    return table
+
+
+def _bulk_positions(con, config: FilterConfig) -> pd.DataFrame:
+    """geo_stage.bulk_positions of the labelled rows' usable geotags (`modal_points` in SQL)."""
     points = con.execute("""
-        SELECT label, lat, lon, n FROM (
+        SELECT label, lat, lon, n, geotagged FROM (
             SELECT label, lat_u AS lat, lon_u AS lon, count(*) AS n,
+                   sum(count(*)) OVER (PARTITION BY label) AS geotagged,
                    row_number() OVER (PARTITION BY label ORDER BY count(*) DESC, lat_u, lon_u) AS r
             FROM w WHERE labelled AND lat_u IS NOT NULL AND lon_u IS NOT NULL GROUP BY label, lat_u, lon_u)
         WHERE r = 1 ORDER BY label""").df()
-    warnings += geo_evidence_warnings(table, points, disputed, config)
-    return table
+    return bulk_positions(points, config)
 
 
 _OWNER = "coalesce(owner_id, '(no owner) ' || photo_id)"
