@@ -108,6 +108,35 @@ def test_scores_that_are_not_bimodal_get_the_calibrated_cut_and_it_drops():
     assert "not bimodal" in report.bimodality["summary"]
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_cut_calibrated_on_a_tag_the_pixels_do_not_predict_is_held(seed):
+    """An acceptance audit put a tag on a random half of 280 real photos: the scores were one hump, the
+    Youden cut on that tag dropped 10 % of the photos from every label and said nothing. The same cut on
+    scores the tag does not separate is held now, and claims no recovered photo."""
+    rng = np.random.default_rng(seed)
+    tagged = rng.random(280) < 0.5
+    scores = rng.normal(0.5, 0.1, 280).clip(0.01, 0.99)  # the tag says nothing of the pixels
+    assert not bimodality(scores).bimodal
+    result, report = with_scores(tagged, scores)
+    assert report.threshold_method == "youden" and report.held
+    assert not (result["drop_reason"] == "off_topic").any() and not result["topic_recovered"].fillna(False).any()
+    assert any("does not tell photos apart" in reason for reason in report.held_reasons)
+
+
+def test_a_tag_beyond_chance_but_barely_separating_is_held_too():
+    """At 20,000 photos a tag 0.05 standard deviations apart is beyond chance, yet keeps only a few points
+    more of the tagged photos above the cut: too weak to drop photos on."""
+    from curate.prefilter.threshold import tag_separation
+
+    rng = np.random.default_rng(7)
+    tagged = rng.random(20_000) < 0.5
+    scores = (rng.normal(0.5, 0.1, 20_000) + 0.005 * tagged).clip(0.01, 0.99)
+    j, chance = tag_separation(scores, tagged)
+    assert chance < 0.01 and j < 0.2
+    _, report = with_scores(tagged, scores)
+    assert report.held and any("does not tell photos apart" in reason for reason in report.held_reasons)
+
+
 def test_bimodal_scores_use_otsus_cut():
     rng = np.random.default_rng(6)
     on_topic = rng.random(400) < 0.6

@@ -52,11 +52,14 @@ from curate import schema
 from curate.errors import UsageError
 from curate.prefilter.config import MIN_LABEL_PHOTOS, PrefilterConfig
 from curate.prefilter.threshold import (  # noqa: F401
+    MAX_TAG_CHANCE,
+    MIN_TAG_SEPARATION,
     OTSU_BINS,
     bimodality,
     otsu_threshold,
     percent_apart,
     percent_below,
+    tag_separation,
     youden_threshold,
 )
 from curate.records import apply_drops, reset_stage
@@ -374,6 +377,7 @@ def decide_cut(score: np.ndarray, tagged: np.ndarray, config: PrefilterConfig,
         threshold, method = test.cut, "otsu"
     elif untagged >= config.min_untagged:
         threshold, method = youden_threshold(score, tagged), "youden"
+        reasons += tag_separation_reasons(score, tagged, config.topic)
     else:
         threshold, method = test.cut, "otsu-uncalibrated"
         reasons.append(f"scores not bimodal and only {untagged} untagged photos to calibrate a cut on "
@@ -396,6 +400,19 @@ def decide_cut(score: np.ndarray, tagged: np.ndarray, config: PrefilterConfig,
     figures = {"ashman_d": round(test.ashman_d, 4), "mode_gap": round(test.mode_gap, 4),
                "bimodal": test.bimodal, "otsu_cut": round(test.cut, 4), "summary": test.describe()}
     return Cut(float(threshold), method, figures, reasons, held=bool(reasons) and not config.force)
+
+
+def tag_separation_reasons(score: np.ndarray, tagged: np.ndarray, topic: str | None) -> list[str]:
+    """A reason to hold a cut calibrated on the tag (Youden) when the topic model's scores do not tell
+    tagged from untagged photos (`threshold.tag_separation`): such a cut drops photos at random."""
+    j, chance = tag_separation(score, tagged)
+    if j >= MIN_TAG_SEPARATION and chance < MAX_TAG_CHANCE:
+        return []
+    return [f"the tag {topic!r} does not tell photos apart: above its best cut, the topic model (out of fold) keeps "
+            f"{j * 100:.0f} points more of the tagged photos' share than of the untagged ones' (Youden's J {j:.2f}; a "
+            f"tag at random does as well {chance:.0%} of the time; J {MIN_TAG_SEPARATION:g} and a chance under "
+            f"{MAX_TAG_CHANCE:.0%} needed), so a cut on it would drop photos at random; is the tag the topic, and on "
+            "the photos that show it?"]
 
 
 def collection_reasons(below: np.ndarray, tagged: np.ndarray, labels: np.ndarray | None, threshold: float,

@@ -117,6 +117,30 @@ def youden_threshold(scores: np.ndarray, tagged: np.ndarray) -> float:
     return float(min(cuts[best], 1.0))
 
 
+# A cut calibrated on the tag needs a tag that the pixels predict. Youden's J at its best cut is the
+# two-sample Kolmogorov-Smirnov statistic of tagged vs untagged scores (one-sided), so chance has a
+# p-value. A random tag on half of 280 real 15-Scene photos (an acceptance audit): J 0.075, p 0.42, the
+# cut dropped 10 % of the photos; real topics of the audits, the demo and the tests' scrapes: J 0.30-0.92,
+# p below 1e-4 from 218 photos on. Both must hold: a tag beyond chance, and one that tells photos apart.
+MIN_TAG_SEPARATION = 0.2  # J: the share of tagged photos kept above the cut less the share of untagged ones
+MAX_TAG_CHANCE = 0.01  # the chance of a J at least as large from a tag that says nothing of the pixels
+
+
+def tag_separation(scores: np.ndarray, tagged: np.ndarray) -> tuple[float, float]:
+    """(J, p): Youden's J at its best cut (= the one-sided two-sample KS statistic, tagged scores higher)
+    and the chance of a J as large between photos a tag picks at random. Needs tagged and untagged photos.
+
+    >>> j, p = tag_separation(np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9] * 5), np.array([0, 0, 0, 1, 1, 1] * 5, bool))
+    >>> j, p < 1e-6
+    (1.0, True)
+    """
+    from scipy.stats import ks_2samp
+
+    scores, tagged = np.asarray(scores, dtype=np.float64), np.asarray(tagged, dtype=bool)
+    test = ks_2samp(scores[tagged], scores[~tagged], alternative="less")  # tagged scores' CDF below: higher
+    return float(test.statistic), float(test.pvalue)
+
+
 def _between_variance(counts: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Unnormalised between-group variance for every cut at an inner bin edge."""
     centres = (edges[:-1] + edges[1:]) / 2
