@@ -132,6 +132,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
 
     out, n_clusters = _near_duplicates(out, config, notes, thumbnails, embeddings, conflicts)
     out, quality_table = _quality(out, config, notes)
+    warnings += quality.drop_warnings(*_quality_drops(out))
 
     labelled_kept = kept() & out["label"].notna()
     concentration = owners.concentration(out.loc[labelled_kept, "label"], owners.owner_keys(out[labelled_kept]))
@@ -338,6 +339,16 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
     elif config.near_dup_cosine is not None or config.near_dup_verify_cosine is not None:
         notes.append(NO_EMBEDDINGS_NOTE)
     return components_from_pairs(len(evidence.hashes), first, second)
+
+
+def _quality_drops(out: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+    """(label -> photos kept before the quality step, (label, reason, dropped) of its drops): what
+    `quality.drop_warnings` reads, right after `_quality`."""
+    labelled = out["label"].notna()
+    by_quality = (out["drop_stage"] == STAGE) & out["drop_reason"].astype(str).str.startswith("quality:")
+    photos = out.loc[labelled & ((out["status"] == schema.KEPT) | by_quality), "label"].value_counts()
+    drops = out[labelled & by_quality].groupby(["label", "drop_reason"]).size()
+    return photos, drops.rename("dropped").reset_index().rename(columns={"drop_reason": "reason"})
 
 
 def _quality(out: pd.DataFrame, config: FilterConfig, notes: list[str]) -> tuple[pd.DataFrame, list[dict]]:

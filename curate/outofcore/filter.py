@@ -163,6 +163,7 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     else:
         notes.append("no perceptual hashes (metadata-only catalog): near-duplicate filter skipped")
     quality_table, quality_items = _quality(con, catalog, config, notes)
+    warnings += quality.drop_warnings(*_quality_drops(con))
 
     concentration = _concentration(con)
     caps = pd.DataFrame(columns=["label", "cap", "owners_capped", "photos_capped", "note"])
@@ -209,6 +210,17 @@ def _batches(con, catalog: Catalog, columns: list[str]):
     items = ", ".join(["rid"] + [catalog.column(name) for name in columns])
     for batch in record_batches(con, f"SELECT {items} FROM {catalog.source}", BATCH_ROWS):
         yield batch.to_pandas(types_mapper=schema.pandas_type)
+
+
+def _quality_drops(con) -> tuple[pd.Series, pd.DataFrame]:
+    """stage._quality_drops out of core: (label -> photos kept before the quality step, (label, reason,
+    dropped) of its drops), for `quality.drop_warnings`."""
+    by_quality = f"(drop_stage = {literal(STAGE)} AND drop_reason LIKE 'quality:%')"
+    photos = con.execute(f"SELECT label, count(*) AS n FROM w WHERE label IS NOT NULL AND (status = "
+                         f"{literal(schema.KEPT)} OR {by_quality}) GROUP BY label").df()
+    drops = con.execute(f"SELECT label, drop_reason AS reason, count(*) AS dropped FROM w WHERE label IS NOT NULL "
+                        f"AND {by_quality} GROUP BY ALL").df()
+    return photos.set_index("label")["n"], drops
 
 
 def _quality(con, catalog: Catalog, config: FilterConfig, notes: list[str]) -> tuple[list[dict], list[str]]:
