@@ -102,13 +102,20 @@ def prefilter(
 
 def repair_lines(report) -> list[str]:
     """One line per repair the prefilter made (relabel, geo rescue), for the command's output."""
+    from curate.prefilter.repair import MIN_RELABELLED
     from curate.prefilter.threshold import percent_below
 
     lines = []
     relabel, rescue = report.relabel, report.geo_rescue
-    if relabel:
+    if relabel.get("held"):
+        lines.append(f"relabel held: only {relabel['reached']:,} of {relabel['flagged']:,} label issues reach the "
+                     f"margin for {relabel['precision_target']:.0%} (fewer than {MIN_RELABELLED}: the label model's "
+                     "own precision estimate cannot stand for so few, and on a clean collection they are its "
+                     "confusions); none relabelled, they stay flagged: look at them with `curate review`")
+    elif relabel:
         cut = "no margin reaches it" if relabel["margin_cut"] is None else \
-            f"margin >= {relabel['margin_cut']:.3f}, expected precision {relabel['expected_precision']:.0%}"
+            (f"margin >= {relabel['margin_cut']:.3f}, the label model's own estimate of its precision "
+             f"{relabel['expected_precision']:.0%}, from its calibrated probabilities, not measured")
         lines.append(f"relabelled: {relabel['relabelled']:,} of {relabel['flagged']:,} label issues "
                      f"(target precision {relabel['precision_target']:.0%}: {cut}); the old label is in original_label")
     if rescue:

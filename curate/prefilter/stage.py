@@ -134,6 +134,8 @@ class PrefilterReport:
                      "labels out of fold)")
         if self.relabel:
             line += f", {self.relabel['relabelled']:,} relabelled"
+            if self.relabel.get("held"):
+                line += f" (held: {self.relabel['reached']:,} reach the cut, too few to trust)"
         if self.geo_rescue:
             line += f"; geo outliers rescued {self.geo_rescue['rescued']:,} of {self.geo_rescue['geo_outliers']:,}"
         if self.topic_rescue:
