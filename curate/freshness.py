@@ -42,7 +42,10 @@ from curate.review.apply import REVIEW_COLUMNS, before_review
 PIPELINE = ("ingest", "embed", "filter", "prefilter", "split")
 # The filter depends on embed: `curate embed` run (or re-run with a new result) after the filter
 # gives its near-duplicate links evidence they lacked, so the filter reads as stale until re-run.
-UPSTREAM = {"ingest": (), "embed": ("ingest",), "filter": ("ingest", "embed"),
+# Embed reads only the stored images (its INPUTS), not ingest's metadata: a re-ingest that changed
+# tags, owners or labels but no image leaves it fresh (an acceptance audit's tags-only re-ingest made
+# every stage read stale and asked for a `curate embed` that computed nothing).
+UPSTREAM = {"ingest": (), "embed": (), "filter": ("ingest", "embed"),
             "prefilter": ("ingest", "filter", "embed"), "split": ("ingest", "filter", "prefilter")}
 FRESH, STALE, NOT_RUN, UNKNOWN = "fresh", "stale", "not run", "unknown"
 _OWN_COLUMNS = {stage: tuple(c.name for c in schema.COLUMNS if c.stage == stage) for stage in PIPELINE}
@@ -235,7 +238,8 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
     after = f"{' and '.join(reran)} {'re-ran' if all(then.get(n) for n in reran) else 'ran'} after {stage}"
     reasons = []
     if upstream_changed or inputs_changed:
-        reasons.append(after if reran else f"the catalog changed after {stage} ran")
+        reasons.append(after if reran else "ingest stored new or changed images after embed ran" if stage == "embed"
+                       else f"the catalog changed after {stage} ran")
     if output_changed:
         reasons.append(f"{after} and reset its results" if reran and not reasons else
                        f"{stage}'s results in the catalog were changed or reset since it ran")

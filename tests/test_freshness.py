@@ -173,6 +173,27 @@ def test_metadata_changed_by_an_ingest_makes_filter_and_split_stale(tmp_path):
     assert "ingest" in found["filter"].line and "filter is stale" in found["split"].line
 
 
+def test_a_metadata_only_reingest_leaves_embed_fresh_and_a_new_image_does_not(ws):
+    """Embed reads the stored images only. An acceptance audit's tags-only re-ingest ("their images are
+    unchanged") marked embed stale, so every later stage read stale and training asked for a `curate
+    embed` that computed nothing. Changed tags make the filter stale, not embed; a changed image does."""
+    from curate.stage_reports import save_stage_report
+    from curate.workspace import catalog_sha256
+
+    save_stage_report(ws, "embed", catalog_sha256(ws), {"cache_key": "fake"})
+    assert states(ws)["embed"] == FRESH
+    catalog = read_catalog(ws)
+    catalog.loc[catalog.index[0], "tags"] = ["changed", "by", "an", "ingest"]
+    write_catalog(ws, catalog)
+    found = workspace_states(ws)
+    assert found["embed"].state == FRESH and found["filter"].state == STALE
+    stored = catalog.index[catalog["image_path"].notna()][0]
+    catalog.loc[stored, "sha256"] = "0" * 64  # ingest stored another image for this photo
+    write_catalog(ws, catalog)
+    embed = workspace_states(ws)["embed"]
+    assert embed.state == STALE and embed.line.startswith("stale: ingest stored new or changed images after embed")
+
+
 def test_an_unreadable_stage_report_reads_as_stale_not_a_crash(ws):
     (ws.root / "reports" / "prefilter.json").write_text("{not json")
     found = judge(read_catalog(ws), load_reports(ws))
