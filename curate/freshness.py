@@ -247,6 +247,27 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
     return StageState(stage, STALE if reasons else FRESH, command, reasons, _notes(report), record.get("run_id"))
 
 
+def reset_before(catalog: pd.DataFrame | CatalogFile, reports: dict, stage: str) -> list[str]:
+    """Warnings for the I/O edge of `stage` (filter, prefilter, split) about to run on top of a dropping
+    stage before it whose own results are no longer in the catalog: an earlier stage re-ran and reset
+    them (an acceptance audit: split → filter, which reinstated the prefilter's 43 off-topic drops → split
+    again, exit 0 and no word, the 43 photos split in). Cheap: each such stage's own columns and drops
+    only (`output_fingerprint`), not the whole judgement (`judge`); the stale split is still refused
+    where it is used (`require_fresh_split`)."""
+    lines = []
+    for before in PIPELINE[1:PIPELINE.index(stage)]:
+        report = reports.get(before)
+        if before not in DROPPING_STAGES or not isinstance(report, dict) or \
+                not isinstance(report.get("freshness"), dict):
+            continue
+        if report["freshness"].get("output") != output_fingerprint(catalog, before, report.get("cache_key")):
+            lines.append(f"{before}'s results are no longer in the catalog (a stage before it re-ran and reset "
+                         f"them, e.g. the filter reinstates the prefilter's drops), so this {stage} works on the "
+                         f"photos {before} had dropped as well; run `{command_for(before, report)}` first, then "
+                         f"this command again")
+    return lines
+
+
 def _notes(report: dict) -> list[str]:
     """A stage report's warnings, then its notes (strings only: a report is user-editable JSON)."""
     found = [*(report.get("warnings") or []), *(report.get("notes") or [])]

@@ -147,6 +147,21 @@ def test_filter_after_split_leaves_the_split_stale_until_it_runs_again(ws):
     assert curate("check-leakage", "-w", str(ws.root)).exit_code == 0
 
 
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_a_split_after_a_filter_that_reset_the_prefilter_says_so(ws, engine):
+    """An acceptance audit: split, then filter (which reinstates the prefilter's drops), then split again
+    gave exit 0 and no word while the off-topic photos were split in. The split is applied (training then
+    refuses it as stale), with a warning naming the prefilter command to run first; none once it has."""
+    assert curate("filter", "-w", str(ws.root), "--recipe", "skylines").exit_code == 0
+    result = curate("split", "-w", str(ws.root), "--catalog-engine", engine)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "prefilter's results are no longer in the catalog" in said and "run `curate prefilter --topic" in said
+    prefilter(ws.root)
+    again = curate("split", "-w", str(ws.root), "--catalog-engine", engine)
+    assert again.exit_code == 0 and "no longer in the catalog" not in again.output
+
+
 def test_split_before_filter_warns_that_it_groups_by_owner_only(tmp_path):
     root = tmp_path / "ws"
     demo_workspace(root, photos=120, seed=7, commands=())

@@ -77,8 +77,8 @@ def run_filter_duckdb(ws, config, recipe=None):
     return report
 
 
-def run_split_duckdb(ws, config):
-    """curate.split.run_split's work in DuckDB."""
+def run_split_duckdb(ws, config, warnings: list[str] = ()):
+    """curate.split.run_split's work in DuckDB (`warnings`: the I/O edge's own, put first)."""
     from curate.outofcore.split import split_duckdb
 
     catalog = Catalog(ws.catalog_path)
@@ -86,6 +86,7 @@ def run_split_duckdb(ws, config):
     with connect(ws.root) as con:
         validate(con, catalog)
         query, report = split_duckdb(con, catalog, config)
+        report.warnings[:0] = warnings
         db.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")
     db.save_stage_report(ws, "split", input_hash, report.to_dict())
     return report
