@@ -177,7 +177,8 @@ MIN_SPREAD_PHOTOS = 3  # photos just beyond max_km that make a place "spread" (o
 
 def judge_places(spread: pd.DataFrame, max_km: float, max_outlier_share: float, max_median_multiple: float,
                  min_geotagged: int, max_spread_share: float = 1.0) -> pd.Series:
-    """Whether each label of `label_spread` looks like a place: 'place', 'spread', 'not_a_place' or 'too_few'.
+    """Whether each label of `label_spread` looks like a place: 'place', 'spread', 'few_owners',
+    'not_a_place' or 'too_few'.
 
     A place's photos gather around its centre. A label is judged not a place when the filter
     would drop more than `max_outlier_share` of its geotagged photos, or when their median
@@ -187,7 +188,9 @@ def judge_places(spread: pd.DataFrame, max_km: float, max_outlier_share: float, 
     `max_median_multiple` x max_km: the `near_share` of `label_spread`): a city whose photos
     spread over its metro area, for which max_km is too tight; the real im2gps geotags within
     30 km of big cities do that, planted wrong geotags (far away) do not. A spread is a pattern,
-    not one photo: at least MIN_SPREAD_PHOTOS must lie just beyond. A label with fewer than
+    not one photo: at least MIN_SPREAD_PHOTOS must lie just beyond. Given the columns of
+    `owner_support`, a place whose centre rests on one or two photographers while more put the
+    label elsewhere is 'few_owners' (`rests_on_few_owners`). A label with fewer than
     `min_geotagged` geotagged photos is not judged at all ('too_few').
 
     >>> spread = pd.DataFrame({"geotagged": [20, 20, 3, 20], "beyond_max_km": [2, 15, 0, 6],
@@ -200,6 +203,63 @@ def judge_places(spread: pd.DataFrame, max_km: float, max_outlier_share: float, 
     """
     spread_out = (spread["outlier_share"] > max_outlier_share) | (spread["median_km"] > max_median_multiple * max_km)
     wide = (spread["near_share"] > max_spread_share) & (spread["near_max_km"] >= MIN_SPREAD_PHOTOS)
+    few_owners = rests_on_few_owners(spread) if "near_owners" in spread.columns else False
     verdict = np.where(spread["geotagged"] < min_geotagged, "too_few",
-                       np.where(spread_out, "not_a_place", np.where(wide, "spread", "place")))
+                       np.where(spread_out, "not_a_place", np.where(few_owners, "few_owners",
+                                                                    np.where(wide, "spread", "place"))))
     return pd.Series(verdict, index=spread.index, dtype=object)
+
+
+# A centre is evidence of a place when several photographers put photos near it. Real im2gps3k
+# geotags within 30 km of 22 big cities (10-111 photos each; few, prolific photographers: 198 for
+# 3,000 photos): 21 of the 22 have 3 or more owners within 50 km of their centre (Seoul 2); one
+# photographer's home region has one. Evidence in docs/cleaning.md (geo_outlier).
+MIN_PLACE_OWNERS = 3
+
+
+def owner_counts(labels: pd.Series, owners: pd.Series, distance_km: np.ndarray, ring_km: float) -> pd.DataFrame:
+    """Per (label, owner_id) with a geotagged photo: how many of them lie within `ring_km` of the
+    label's centre (`near`) and beyond it (`far`); the photos without an owner_id are one row with
+    owner_id NA. The DuckDB engine counts the same in SQL; `owner_support` reads either."""
+    frame = pd.DataFrame({"label": pd.Series(labels).to_numpy(object), "owner_id": pd.Series(owners).to_numpy(object),
+                          "distance_km": np.asarray(distance_km, dtype="float64")})
+    frame = frame[np.isfinite(frame["distance_km"].to_numpy())]
+    frame = frame.assign(near=frame["distance_km"] <= ring_km, far=frame["distance_km"] > ring_km)
+    counts = frame.groupby(["label", "owner_id"], dropna=False)[["near", "far"]].sum().reset_index()
+    return counts.astype({"near": "int64", "far": "int64"})
+
+
+def owner_support(counts: pd.DataFrame) -> pd.DataFrame:
+    """Per label, the photographers its centre rests on, from `owner_counts` (label, owner_id, near, far).
+
+    Columns: near_owners (owners with a photo near the centre; each owner-less photo there counts as
+    an owner of its own, so photos of unknown owners never make a centre look like one
+    photographer's), far_owners (known owners whose every photo lies beyond the ring), top_owner (the
+    owner with most photos near the centre; ties: the lowest id) and top_owner_photos (its geotagged
+    photos of the label).
+    """
+    counts = counts.assign(near=counts["near"].astype("int64"), far=counts["far"].astype("int64"))
+    known = counts["owner_id"].notna()
+    labels = pd.Index(sorted(counts["label"].unique()), name="label")
+    near_owners = counts[known & (counts["near"] > 0)].groupby("label").size().reindex(labels, fill_value=0) \
+        + counts[~known].groupby("label")["near"].sum().reindex(labels, fill_value=0)
+    far_owners = counts[known & (counts["near"] == 0) & (counts["far"] > 0)].groupby("label").size()
+    top = counts[known & (counts["near"] > 0)].sort_values(["label", "near", "owner_id"], ascending=[True, False, True])
+    top = top.drop_duplicates("label").set_index("label").reindex(labels)
+    return pd.DataFrame({"near_owners": near_owners.astype("int64"),
+                         "far_owners": far_owners.reindex(labels, fill_value=0).astype("int64"),
+                         "top_owner": top["owner_id"].astype(object),
+                         "top_owner_photos": (top["near"] + top["far"]).fillna(0).astype("int64")}, index=labels)
+
+
+def rests_on_few_owners(spread: pd.DataFrame) -> pd.Series:
+    """Whether a label's centre rests on fewer than MIN_PLACE_OWNERS photographers while more
+    photographers than that put their photos of the label beyond the ring (`owner_support` columns):
+    the centre is where one photographer shoots (an audit's `vehicle`: 23 of 30 photos by one
+    photographer on the Isle of Lewis, the 7 others' photos 844-9,890 km away), not a place.
+
+    >>> support = pd.DataFrame({"near_owners": [1, 2, 1, 5], "far_owners": [7, 1, 0, 9]})
+    >>> rests_on_few_owners(support).tolist()
+    [True, False, False, False]
+    """
+    return (spread["near_owners"] < MIN_PLACE_OWNERS) & (spread["far_owners"] > spread["near_owners"])

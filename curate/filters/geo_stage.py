@@ -25,6 +25,9 @@ GEO_HELD = "held: spread wider than max_km"  # a place whose photos spread beyon
 GEO_DISPUTED = "skipped: centre far from the recipe's"
 # most geotags of two or more labels at one identical position (a bulk or default geotag): they cannot judge them
 GEO_BULK = "skipped: bulk geotag"
+# a label whose centre rests on one or two photographers while more put their photos of it elsewhere
+# (`geo.rests_on_few_owners`): the centre is where they shoot, not a place; its drops are held
+GEO_FEW_OWNERS = "skipped: one photographer's place"
 FEW_GEOTAGS = 10  # a median centre of fewer geotags (and under half the label's photos) is moved by a few wrong ones
 
 
@@ -48,8 +51,8 @@ def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: l
     max_km = config.max_km if config.geo_on else np.inf
     if not config.geo_on:
         notes.append("geo filter off (--max-km off): no photo dropped as geo_outlier; distances still recorded")
-    verdicts, spread = geo_verdicts(out.loc[labelled, "label"], distance[labelled], centres, config, disputed,
-                                    set(bulk["label"]))
+    verdicts, spread = geo_verdicts(out.loc[labelled, "label"], out.loc[labelled, "owner_id"], distance[labelled],
+                                    centres, config, disputed, set(bulk["label"]))
     verdict = out["label"].map(verdicts)
     applies = verdict.isin([GEO_APPLIED, GEO_FORCED]).to_numpy()
     held = (verdict == GEO_HELD).to_numpy()
@@ -67,7 +70,7 @@ def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: l
     table = geo.distance_summary(out.loc[labelled, "label"], distance[labelled], is_outlier[labelled], centres,
                                  located=(lat.notna() & lon.notna()).to_numpy()[labelled])
     table = with_verdicts(table, spread, verdicts, config, disputed, bulk)
-    warnings += geo_warnings(table, config)
+    warnings += geo_warnings(table, config, spread)
     warnings += geo_evidence_warnings(table, bulk, disputed, config)
     return apply_drops(out, pd.Series(reason), STAGE), table
 
@@ -159,12 +162,23 @@ def recipe_label_centres(labels: list[str], given: Mapping, notes: list[str]) ->
     return centres
 
 
-def geo_verdicts(labels: pd.Series, distance: np.ndarray, centres: dict[str, geo.Centre], config: FilterConfig,
-                 disputed: Mapping[str, float], bulk: set[str]) -> tuple[dict[str, str], pd.DataFrame]:
-    """Per label: whether the geo filter applies to it (GEO_* constants), and its spread."""
+def geo_verdicts(labels: pd.Series, owners: pd.Series, distance: np.ndarray, centres: dict[str, geo.Centre],
+                 config: FilterConfig, disputed: Mapping[str, float],
+                 bulk: set[str]) -> tuple[dict[str, str], pd.DataFrame]:
+    """Per label: whether the geo filter applies to it (GEO_* constants), and its spread (with the
+    photographers its centre rests on: `geo.owner_support`)."""
     max_km = config.max_km if config.geo_on else np.inf
-    spread = geo.label_spread(labels, distance, max_km, config.max_median_multiple * max_km, SPREAD_QUANTILE)
+    ring_km = config.max_median_multiple * max_km
+    spread = geo.label_spread(labels, distance, max_km, ring_km, SPREAD_QUANTILE)
+    spread = with_owner_support(spread, geo.owner_counts(labels, owners, distance, ring_km), config)
     return label_verdicts(spread, centres, config, max_km, disputed, bulk), spread
+
+
+def with_owner_support(spread: pd.DataFrame, counts: pd.DataFrame, config: FilterConfig) -> pd.DataFrame:
+    """`spread` with the photographers each label's centre rests on (`geo.owner_support` of
+    `geo.owner_counts`, or the same counts from SQL), for median centres only: a median centre can be
+    one photographer's home; a recipe's coordinates say where the place is, whoever took the photos."""
+    return spread.join(geo.owner_support(counts)) if config.center == "median" else spread
 
 
 def disputed_centres(centres: Mapping[str, geo.Centre], recipe_centres: Mapping | None,
@@ -197,7 +211,8 @@ def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config:
     (`disputed_centres`) is not judged."""
     judged = geo.judge_places(spread, max_km, config.max_outlier_share, config.max_median_multiple,
                               config.min_geotagged, config.max_spread_share) if len(spread) else pd.Series(dtype=object)
-    skipped = {"not_a_place": GEO_NOT_A_PLACE, "too_few": GEO_TOO_FEW, "spread": GEO_HELD}
+    skipped = {"not_a_place": GEO_NOT_A_PLACE, "too_few": GEO_TOO_FEW, "spread": GEO_HELD,
+               "few_owners": GEO_FEW_OWNERS}
     verdicts = {}
     for label, centre in centres.items():
         verdict = judged.get(label, "too_few")  # no geotagged photo: nothing to judge
@@ -227,6 +242,8 @@ def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str,
     table.insert(table.columns.get_loc("geo_outliers"), "near_max_km", table.pop("near_max_km"))
     table["geo_filter"] = table["label"].map(verdicts)
     ring_km = config.max_median_multiple * config.max_km if config.geo_on else np.inf
+    owned = OWNER_COLUMNS if set(OWNER_COLUMNS) <= set(spread.columns) else []
+    table = table.join(spread[owned], on="label")
     at = {} if bulk is None else {row.label: (row.n, f"({row.lat:.5g}, {row.lon:.5g})") for row in bulk.itertuples()}
     why = {GEO_NOT_A_PLACE: lambda r: f"{r.beyond_max_km} of {r.geotagged} geotagged photos "
                                       f"({r.outlier_share:.0%}) beyond {config.max_km:g} km, median {r.p50_km:,.0f} km",
@@ -237,14 +254,26 @@ def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str,
            GEO_DISPUTED: lambda r: f"median centre of {r.geotagged} geotagged photos "
                                    f"{(disputed or {}).get(r.label, np.nan):,.0f} km from the recipe's coordinates",
            GEO_BULK: lambda r: f"{at[r.label][0]} of {r.geotagged} geotagged photos at {at[r.label][1]}, as are "
-                               "other labels' photos: a bulk or default geotag"}
+                               "other labels' photos: a bulk or default geotag",
+           GEO_FEW_OWNERS: lambda r: few_owners_note(r, ring_km)}
     notes = [why[r.geo_filter](r) if r.geo_filter in why and not r.note else r.note for r in table.itertuples()]
     table["note"] = notes
-    return table
+    return table.drop(columns=owned)
 
 
-def geo_warnings(table: pd.DataFrame, config: FilterConfig) -> list[str]:
-    """One line per kind of label the geo filter skipped (or applied only because forced)."""
+OWNER_COLUMNS = ["near_owners", "far_owners", "top_owner", "top_owner_photos"]  # geo.owner_support's
+
+
+def few_owners_note(row, ring_km: float) -> str:
+    """Why a GEO_FEW_OWNERS label is not judged, from its table row joined with `geo.owner_support`."""
+    within = "1 photographer" if row.near_owners == 1 else f"{row.near_owners} photographers"
+    return (f"{row.top_owner_photos} of {row.geotagged} geotagged photos ({row.top_owner_photos / row.geotagged:.0%}) "
+            f"by {row.top_owner}; {within} within {ring_km:g} km of the centre, {row.far_owners} others beyond")
+
+
+def geo_warnings(table: pd.DataFrame, config: FilterConfig, spread: pd.DataFrame | None = None) -> list[str]:
+    """One line per kind of label the geo filter skipped (or applied only because forced); `spread`
+    (with `geo.owner_support`'s columns) names the photographer of a GEO_FEW_OWNERS label."""
     by_need = table.sort_values(["beyond_max_km", "label"], ascending=[False, True])
     names = lambda state, need=True: ", ".join(  # noqa: E731
         by_need.loc[(by_need["geo_filter"] == state) & need, "label"])
@@ -264,17 +293,40 @@ def geo_warnings(table: pd.DataFrame, config: FilterConfig) -> list[str]:
         lines.append(f"labels without reference coordinates in the recipe: {names(GEO_NO_CENTRE)}; geo filter "
                      "skipped for them; add lat/lon to their [[labels]] entry, or use --center median")
     if names(GEO_HELD):
-        held = by_need[by_need["geo_filter"] == GEO_HELD]
-        suggest = max(int(np.ceil(held["spread_km"].max())), int(np.ceil(config.max_km)) + 1)
-        ring_km = config.max_median_multiple * config.max_km
-        lines.append(f"held: geo drops of {names(GEO_HELD)} kept ({int(held['near_max_km'].sum()):,} photos): over "
-                     f"{config.max_spread_share:.0%} of their geotagged photos lie just beyond {config.max_km:g} km, "
-                     f"they spread wider (a metro area; those beyond {ring_km:g} km are still dropped); pass a larger "
-                     f"--max-km (e.g. --max-km {suggest}, 90% of their nearby photos), or --force-geo to drop them "
-                     "anyway")
+        lines.append(held_spread_warning(by_need[by_need["geo_filter"] == GEO_HELD], config))
+    if names(GEO_FEW_OWNERS) and spread is not None:
+        lines.append(few_owners_warning(by_need[by_need["geo_filter"] == GEO_FEW_OWNERS], spread, config))
     if names(GEO_FORCED):
         lines.append(f"geo filter applied because of --force-geo to labels it would skip: {names(GEO_FORCED)}")
     return lines
+
+
+def held_spread_warning(held: pd.DataFrame, config: FilterConfig) -> str:
+    """The line for the GEO_HELD labels (rows of the geo table, most photos beyond max_km first): the
+    photos kept just beyond max_km, those still dropped beyond the ring, and a --max-km that fits."""
+    suggest = max(int(np.ceil(held["spread_km"].max())), int(np.ceil(config.max_km)) + 1)
+    ring_km = config.max_median_multiple * config.max_km
+    far = int(held["geo_outliers"].sum())
+    beyond = (f"{far:,} photo{'s' if far != 1 else ''} beyond {ring_km:g} km still dropped as geo_outlier" if far
+              else f"none lies beyond {ring_km:g} km, where photos would still be dropped")
+    return (f"held: geo drops of {', '.join(held['label'])} kept ({int(held['near_max_km'].sum()):,} photos); "
+            f"{beyond}: over {config.max_spread_share:.0%} of their geotagged photos lie just beyond "
+            f"{config.max_km:g} km, they spread wider (a metro area); pass a larger --max-km (e.g. --max-km "
+            f"{suggest}, 90% of their nearby photos), or --force-geo to drop them anyway")
+
+
+def few_owners_warning(labels: pd.DataFrame, spread: pd.DataFrame, config: FilterConfig) -> str:
+    """The line for the GEO_FEW_OWNERS labels (rows of the geo table): each one's main photographer
+    and share, and how many others put their photos beyond the ring."""
+    ring_km = config.max_median_multiple * config.max_km
+    named = "; ".join(f"{row.label} ({spread.at[row.label, 'top_owner']} took "
+                      f"{spread.at[row.label, 'top_owner_photos']} of its {row.geotagged} geotagged photos, "
+                      f"{spread.at[row.label, 'top_owner_photos'] / row.geotagged:.0%}; "
+                      f"{spread.at[row.label, 'far_owners']} other photographers' photos lie beyond {ring_km:g} km)"
+                      for row in labels.itertuples())
+    return (f"held: geo drops of {named} kept: fewer than {geo.MIN_PLACE_OWNERS} photographers took photos "
+            "near the centre and more took them elsewhere, so the centre is where a photographer shoots, not a "
+            "place; nothing is dropped as geo_outlier from them; pass --force-geo to drop around that centre anyway")
 
 
 def recipe_far_warnings(far: pd.DataFrame, config: FilterConfig) -> list[str]:

@@ -32,6 +32,7 @@ from curate.filters.geo_stage import (
     geo_warnings,
     label_verdicts,
     recipe_label_centres,
+    with_owner_support,
     with_verdicts,
 )
 from curate.filters.stage import (
@@ -391,6 +392,11 @@ def _geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], war
     for name in ("beyond_max_km", "geotagged", "near_max_km"):
         spread[name] = spread[name].astype(int)
     spread = geo.finish_spread(spread.drop(columns="spread_km"), spread["spread_km"])
+    owners = con.execute(f"""
+        SELECT label, owner_id, count(*) FILTER (WHERE dist <= {ring}) AS near, count(*) FILTER (WHERE dist > {ring})
+               AS far
+        FROM w WHERE labelled AND dist IS NOT NULL AND NOT isnan(dist) GROUP BY label, owner_id""").df()
+    spread = with_owner_support(spread, owners, config)  # geo.owner_counts, in SQL
     bulk = _bulk_positions(con, config)
     verdicts = label_verdicts(spread, centres, config, max_km, disputed, set(bulk["label"]))
     # as the pandas engine: beyond max_km where the filter applies; beyond the ring where a place is held
@@ -427,7 +433,7 @@ def _geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], war
     table = table[["label", "centre_lat", "centre_lon", "centre", "photos", "geotagged", "geo_outliers",
                    "p50_km", "p90_km", "p99_km", "note"]]
     table = with_verdicts(table, spread, verdicts, config, disputed, bulk)
-    warnings += geo_warnings(table, config)
+    warnings += geo_warnings(table, config, spread)
     warnings += geo_evidence_warnings(table, bulk, disputed, config)
     return table
 
