@@ -5,6 +5,7 @@
     python bench/neardup.py ann [--n 1000000] [--dim 1280] [--subset 20000]
     python bench/neardup.py real [--seed 0]
     python bench/neardup.py calibration [--vectors CACHE.npz] [--embed-scenes]
+    python bench/neardup.py frames [--imagededup] [--vectors CACHE.npz] [--scenes-vectors CACHE.npz]
 
 `scale` times `cluster_near_duplicates` on n random hashes with planted near pairs and
 chains (distance 1..max_bits per link), checks that every planted link landed in one
@@ -22,7 +23,8 @@ exact pairs (exhaustive search) on a subset. `real` is bench/neardup_real.py: th
 rule's thresholds chosen on one half of the real-edit set (split by original photo) and its
 precision/recall per edit kind reported on the held-out half, against imagededup's PHash.
 `calibration` is bench/neardup_calibration.py: the shares `calibration.calibrate` measures on every
-real folder and on demo collections, against the limit between them.
+real folder and on demo collections, against the limit between them. `frames` is bench/neardup_frames.py:
+rules for crops off one side and screenshot frames, against 15-Scene's look-alikes.
 """
 
 from __future__ import annotations
@@ -388,6 +390,11 @@ def main(argv: list[str] | None = None) -> None:
     real.add_argument("--imagededup", action="store_true", help="pip install imagededup into a temp folder: baseline")
     real.add_argument("--vectors", type=Path, default=None,
                       help="an .npz cache of the set's embeddings by image name (read, completed, written)")
+    frames = commands.add_parser("frames", help="crops off one side and screenshot frames vs 15-Scene look-alikes")
+    frames.add_argument("--seed", type=int, default=0)
+    frames.add_argument("--imagededup", action="store_true", help="pip install imagededup into a temp folder: baseline")
+    frames.add_argument("--vectors", type=Path, default=None, help="an .npz cache of the edit set's embeddings")
+    frames.add_argument("--scenes-vectors", type=Path, default=None, help="an .npz cache of 15-Scene's embeddings")
     calibration = commands.add_parser("calibration", help="calibration.calibrate's shares on real folders and demos")
     calibration.add_argument("--vectors", type=Path, default=None, help="an .npz cache of embeddings by name")
     calibration.add_argument("--embed-scenes", action="store_true", help="also embed 15-Scene (~4,500 photos)")
@@ -398,7 +405,8 @@ def main(argv: list[str] | None = None) -> None:
         from neardup_calibration import run_calibration
 
         run_calibration(args)
-    elif args.command == "real":
+    elif args.command in ("real", "frames"):
+        from neardup_frames import run_frames
         from neardup_real import run_real
 
         if args.imagededup:
@@ -407,7 +415,7 @@ def main(argv: list[str] | None = None) -> None:
             from scorecard import install_imagededup
 
             install_imagededup(Path(tempfile.mkdtemp(prefix="imagededup-")))
-        run_real(args)
+        (run_real if args.command == "real" else run_frames)(args)
     else:
         {"scale": run_scale, "threshold": run_threshold, "ann": run_ann}[args.command](args)
 

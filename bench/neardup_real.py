@@ -7,8 +7,10 @@ edit kind of issue 18, at a strength drawn from the issue's range (stronger than
 scrape's): JPEG quality 20-50, downscale to 30-70 %, crop 2-10 % of each side, brightness
 and contrast +-5-25 %, rotation 0.5-5 degrees, horizontal flip, a watermark, greyscale, and
 a handheld burst frame; then plain tone curves: gamma 1.5-2.5 (dark) and 1/2.5-1/1.5 (bright),
-drawn log-uniformly from a second seeded generator (so the other copies stay as they were).
-Every copy is saved as a JPEG and decoded again, as a scrape would.
+drawn log-uniformly from a second seeded generator (so the other copies stay as they were); then the
+2026-12-04 audit's misses (FRAME_EDITS, from a third generator): 12-18 % cropped off one side, and a
+screenshot-style frame (border and title bar, saved as PNG). Every other copy is saved as a JPEG and
+decoded again, as a scrape would.
 
 Positive pairs: an original and its copy, and two copies of one original. Negative pairs:
 everything else, plus the 30 consecutive shots of one cathedral in opensfm-lund (their
@@ -42,7 +44,11 @@ EDIT_RANGES = {"jpeg": (20.0, 50.0), "downscale": (0.30, 0.70), "crop": (0.02, 0
                "brightness_contrast": (0.05, 0.25), "rotation": (0.5, 5.0), "flip": (1.0, 1.0),
                "watermark": (0.06, 0.12), "greyscale": (1.0, 1.0), "burst": (1.0, 1.0)}
 TONE_EDITS = {"gamma_dark": (1.5, 2.5), "gamma_bright": (1 / 2.5, 1 / 1.5)}  # gamma, drawn log-uniformly
-KINDS = (*EDIT_RANGES, *TONE_EDITS)
+# The 2026-12-04 acceptance audit's misses (finding 2): a crop of 12-18 % off one side (left, right, top or
+# bottom), and a screenshot-style capture: the photo on a light border of 4-8 % of its longer side under a
+# title bar of 8-14 % of its height, with a dark strip in the bar's upper half, saved as PNG.
+FRAME_EDITS = {"crop_side": (0.12, 0.18), "screenshot": (0.04, 0.08)}
+KINDS = (*EDIT_RANGES, *TONE_EDITS, *FRAME_EDITS)
 HARD_NEGATIVES = [("scenes15/test/Highway/image_0087.jpg", "scenes15/test/Highway/image_0100.jpg"),
                   ("scenes15/test/Street/image_0162.jpg", "scenes15/test/Street/image_0165.jpg"),
                   ("scenes15/test/Street/image_0179.jpg", "scenes15/train/Street/image_0209.jpg"),
@@ -112,9 +118,37 @@ def gamma_copy(image: Image.Image, gamma: float) -> Image.Image:
     return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
 
 
+def side_crop(image: Image.Image, share: float, rng: np.random.Generator) -> Image.Image:
+    """`share` of the width (or height) cut off one side drawn at random, saved as JPEG 90 and decoded."""
+    width, height = image.size
+    dx, dy = round(share * width), round(share * height)
+    box = [(dx, 0, width, height), (0, 0, width - dx, height), (0, dy, width, height),
+           (0, 0, width, height - dy)][int(rng.integers(0, 4))]
+    buffer = io.BytesIO()
+    image.convert("RGB").crop(box).save(buffer, "JPEG", quality=90)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+def screenshot(image: Image.Image, border: float, rng: np.random.Generator) -> Image.Image:
+    """`image` framed as a screenshot (see FRAME_EDITS), saved as PNG and decoded."""
+    from PIL import ImageDraw
+
+    width, height = image.size
+    side = round(border * max(width, height))
+    bar = round(float(rng.uniform(0.08, 0.14)) * height)
+    shade = int(rng.integers(225, 250))
+    shot = Image.new("RGB", (width + 2 * side, height + bar + side), (shade, shade, shade))
+    shot.paste(image.convert("RGB"), (side, bar))
+    ImageDraw.Draw(shot).rectangle((0, 0, width + 2 * side, bar // 2), fill=(40, 40, 60))
+    buffer = io.BytesIO()
+    shot.save(buffer, "PNG")
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
 def build_photo_set(paths: list[Path], seed: int = 0) -> PhotoSet:
     """The originals, one edited copy per edit kind each, the opensfm-lund shots, then one copy
-    per TONE_EDITS kind of each original (from a second generator: the other copies do not move)."""
+    per TONE_EDITS kind of each original (from a second generator: the other copies do not move),
+    then one per FRAME_EDITS kind (from a third)."""
     from curate.store import open_rgb
 
     rng = np.random.default_rng(seed)
@@ -136,6 +170,13 @@ def build_photo_set(paths: list[Path], seed: int = 0) -> PhotoSet:
             gamma = float(np.exp(tone_rng.uniform(np.log(low), np.log(high))))
             images.append(gamma_copy(original, gamma)), root.append(index), kind.append(edit)
             names.append(f"{_name(path)}:{edit}")
+    frame_rng = np.random.default_rng(seed + 2)
+    for index, path in enumerate(paths):
+        original = images[root.index(index)]
+        for edit, (low, high) in FRAME_EDITS.items():
+            make = side_crop if edit == "crop_side" else screenshot
+            images.append(make(original, float(frame_rng.uniform(low, high)), frame_rng)), root.append(index)
+            kind.append(edit), names.append(f"{_name(path)}:{edit}")
     return PhotoSet(images, np.array(root), kind, names, np.array([k is None for k in kind]))
 
 
@@ -364,16 +405,24 @@ def choose_rule(photos: PhotoSet, evidence, hard=None, hash_rule=None, min_preci
     return _best(candidates)
 
 
+def real_photo_set(seed: int):
+    """(originals' paths, the edit set, its fit-half mask), or None (said) without ../shared/realdata."""
+    paths = original_paths(seed=seed)
+    if not paths:
+        print(f"(no real photos at {REALDATA}: skipped)")
+        return None
+    photos = build_photo_set(paths, seed=seed)
+    return paths, photos, held_out_split(photos, seed)
+
+
 def run_real(args) -> None:
     from curate.filters import calibration, verify
     from curate.groups import components_from_pairs
 
-    paths = original_paths(seed=args.seed)
-    if not paths:
-        print(f"(no real photos at {REALDATA}: skipped)")
+    found = real_photo_set(args.seed)
+    if found is None:
         return
-    photos = build_photo_set(paths, seed=args.seed)
-    fit_mask = held_out_split(photos, args.seed)
+    paths, photos, fit_mask = found
     print(f"{len(paths)} real originals x {len(KINDS)} edits + {int((photos.root < 0).sum())} opensfm-lund "
           f"shots = {len(photos.images)} images; fit half {int(fit_mask.sum())}, held-out half "
           f"{int((~fit_mask).sum())} (split by original, seed {args.seed})")

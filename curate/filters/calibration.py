@@ -9,7 +9,7 @@ embeddings that call far-apart photos alike are not used. The evidence is in doc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -64,6 +64,27 @@ OVERRIDE_HINT = "--near-dup-crowded-share off (a recipe's near_dup_crowded_share
 
 
 @dataclass(frozen=True)
+class HashLimits:
+    """The colour and tone limits a rule applied, and whether each was given (a flag or a recipe key) or
+    chosen by the calibration (`auto`)."""
+
+    colour_diff: float
+    tone_diff: float | None
+    colour_given: bool = False
+    tone_given: bool = False
+
+    def describe(self) -> str:
+        """'colour <= 8 (given: --near-dup-colour-diff), tone check off (calibrated)', for a note."""
+        colour = f"colour <= {self.colour_diff:g} ({_source(self.colour_given, 'colour')})"
+        tone = "tone check off" if self.tone_diff is None else f"tone <= {self.tone_diff:g}"
+        return f"{colour}, {tone} ({_source(self.tone_given, 'tone')})"
+
+
+def _source(given: bool, name: str) -> str:
+    return f"given: --near-dup-{name}-diff" if given else "calibrated"
+
+
+@dataclass(frozen=True)
 class Crowding:
     """What `calibrate` measured: shares of random pairs of different images (None: not measured).
 
@@ -79,6 +100,7 @@ class Crowding:
     embeddings_crowded: bool = False
     hash_copies_share: float = 0.0  # band pairs set aside: the (trusted) embeddings confirm them as copies
     embedding_copies_share: float = 0.0  # far alike pairs set aside: `_explained_by_copies`
+    limits: HashLimits | None = None  # the limits applied (`calibrated_rule` fills it); None: as calibrated
 
     def notes(self, limit: float, hash_limits: bool = True) -> list[str]:
         """One line per measurement, for the filter's notes (hash_limits False: no thumbnails to apply them)."""
@@ -86,19 +108,16 @@ class Crowding:
         if not hash_limits:
             pass
         elif self.hash_share is None:
-            lines.append(f"near-duplicate hash limits: strict (colour <= {COLOUR_DIFF_CROWDED:g}, tone check off): "
-                         f"{self.images} distinct images are too few to calibrate on (at least "
-                         f"{MIN_CALIBRATION_IMAGES})")
+            lines.append(f"near-duplicate hashes not calibrated ({self.images} distinct images are too few to "
+                         f"calibrate on, at least {MIN_CALIBRATION_IMAGES}): {self._limits_text(True)}")
         else:
-            verdict = (f"crowded (above {limit:g}): strict limits, colour <= {COLOUR_DIFF_CROWDED:g}, tone check off"
-                       if self.hashes_crowded else
-                       f"distinct: real-photo limits, colour <= {COLOUR_DIFF_FOR_REAL_PHOTOS:g}, "
-                       f"tone <= {TONE_DIFF_FOR_REAL_PHOTOS:g}")
+            verdict = (f"crowded (above {limit:g})" if self.hashes_crowded else "distinct")
             set_aside = (f", {self.hash_copies_share:.1e} more set aside as copies the embeddings confirm"
                          if self.hash_copies_share else "")
-            line = (f"near-duplicate hashes {verdict} ({self.hash_share:.1e} of random pairs of images within "
-                    f"{CROWDING_MARGIN_BITS} bits beyond the limit{set_aside}; real photos ~1.5e-5)")
-            if self.hashes_crowded:
+            line = (f"near-duplicate hashes {verdict}: {self._limits_text(self.hashes_crowded)} ({self.hash_share:.1e} "
+                    f"of random pairs of images within {CROWDING_MARGIN_BITS} bits beyond the limit{set_aside}; "
+                    "real photos ~1.5e-5)")
+            if self.hashes_crowded and not (self.limits and self.limits.colour_given and self.limits.tone_given):
                 line += ("; many cropped or rotated copies of the same photos read like this too: if they are the "
                          f"cause, --near-dup-colour-diff {COLOUR_DIFF_FOR_REAL_PHOTOS:g} --near-dup-tone-diff "
                          f"{TONE_DIFF_FOR_REAL_PHOTOS:g} set the real-photo limits")
@@ -114,6 +133,24 @@ class Crowding:
                          f"{MAX_COPIES} heavily cropped or rotated copies of each), {OVERRIDE_HINT} keeps the "
                          "embedding links on")
         return lines
+
+    def _limits_text(self, strict: bool) -> str:
+        """The limits applied, each with where it came from; the calibrated ones when `limits` is unset."""
+        calibrated = _calibrated_limits(strict)
+        applied = self.limits or calibrated
+        kind = "strict" if strict else "real-photo"
+        if not (applied.colour_given or applied.tone_given):
+            return f"{kind} limits, {applied.describe()}"
+        return (f"limits {applied.describe()}; calibration alone would use the {kind} ones, colour <= "
+                f"{calibrated.colour_diff:g}, " + ("tone check off" if calibrated.tone_diff is None
+                                                    else f"tone <= {calibrated.tone_diff:g}"))
+
+
+def _calibrated_limits(strict: bool) -> HashLimits:
+    """The `auto` limits: the strict ones for a crowded (or uncalibrated) collection, else the real-photo ones."""
+    if strict:
+        return HashLimits(COLOUR_DIFF_CROWDED, TONE_DIFF_CROWDED)
+    return HashLimits(COLOUR_DIFF_FOR_REAL_PHOTOS, TONE_DIFF_FOR_REAL_PHOTOS)
 
 
 def _random_pairs(n: int, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -269,11 +306,13 @@ def calibrated_rule(evidence: Evidence, max_bits: int, *, colour_diff: float | s
         crowding = calibrate(evidence, max_bits, cosine if cosine is not None else verify_cosine, limit=crowded_share,
                              confirm_cosine=verify_cosine if verify_cosine is not None else cosine)
     strict = crowding is None or crowding.hashes_crowded
-    if colour_diff == AUTO:
-        colour_diff = COLOUR_DIFF_CROWDED if strict else COLOUR_DIFF_FOR_REAL_PHOTOS
-    if tone_diff == AUTO:
-        tone_diff = TONE_DIFF_CROWDED if strict else TONE_DIFF_FOR_REAL_PHOTOS
+    calibrated = _calibrated_limits(strict)
+    limits = HashLimits(calibrated.colour_diff if colour_diff == AUTO else float(colour_diff),
+                        calibrated.tone_diff if tone_diff == AUTO else tone_diff,
+                        colour_given=colour_diff != AUTO, tone_given=tone_diff != AUTO)
+    if crowding is not None:
+        crowding = replace(crowding, limits=limits)
     if crowding is not None and crowding.embeddings_crowded:
         cosine = verify_cosine = None
-    return LinkRule(max_bits, float(colour_diff), cosine, verify_cosine, link_colour_diff=link_colour_diff,
-                    tone_diff=tone_diff), crowding
+    return LinkRule(max_bits, limits.colour_diff, cosine, verify_cosine, link_colour_diff=link_colour_diff,
+                    tone_diff=limits.tone_diff), crowding

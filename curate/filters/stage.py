@@ -316,6 +316,12 @@ def vectors_by_position(shas: Sequence[str], embeddings: tuple[Sequence[str], np
     return vectors, int((position >= 0).sum())
 
 
+# What no link rule tried keeps apart from real look-alikes (docs/benchmarks.md, "Crops off one side and
+# screenshot frames"): about half of such copies are found; the note says so where the links are counted.
+NOT_CAUGHT = ("copies cropped by more than ~10 % off one side, or framed as screenshots, are found about half the "
+              "time (docs/cleaning-duplicates.md)")
+
+
 def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[str],
                    embedded: int | None = None) -> np.ndarray:
     """Near-duplicate cluster of each distinct image of `evidence` (components of the links
@@ -335,7 +341,7 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
         notes.append(f"near-duplicate links: {counts['hash_colour']} by pHash and colour, "
                      f"{counts['hash_tone']} by pHash and tone, {counts['hash_embedding']} "
                      f"by pHash and embedding, {counts['embedding']} by embedding alone "
-                     f"({embedded} of {len(evidence.hashes)} images embedded)")
+                     f"({embedded} of {len(evidence.hashes)} images embedded); {NOT_CAUGHT}")
     elif config.near_dup_cosine is not None or config.near_dup_verify_cosine is not None:
         notes.append(NO_EMBEDDINGS_NOTE)
     return components_from_pairs(len(evidence.hashes), first, second)

@@ -1,0 +1,73 @@
+"""The calibration note names the near-duplicate limits the filter applied (audit 2026-12-04, finding 6):
+limits given by --near-dup-colour-diff / --near-dup-tone-diff are reported as given, not the calibrated
+ones they replaced."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from curate.filters import calibration, verify
+from curate.filters.phash import uint64_to_phash
+
+
+def _crowded_rows(n: int = 150):
+    """n images whose pHashes all lie within 12 bits (a crowded collection) and random thumbnails."""
+    rng = np.random.default_rng(3)
+    hashes = rng.integers(0, 4096, n, dtype=np.uint64)
+    rows, thumbnails = [], {}
+    for index, value in enumerate(hashes):
+        sha = f"{index:064x}"
+        text = uint64_to_phash(np.array([value]))[0]
+        rows.append({"sha256": sha, "phash": text, "phash_mirror": text})
+        thumbnails[sha] = rng.integers(0, 256, verify.THUMB_BYTES, dtype=np.uint8).tobytes()
+    return rows, thumbnails
+
+
+def _notes(**settings) -> str:
+    from curate.filters.stage import FilterConfig, filter_catalog
+    from tests.test_neardup import _stage_catalog
+
+    rows, thumbnails = _crowded_rows()
+    _, report = filter_catalog(_stage_catalog(rows), FilterConfig(**settings), thumbnails=thumbnails)
+    return next(note for note in report.notes if note.startswith("near-duplicate hashes"))
+
+
+def test_explicit_limits_are_reported_as_given():
+    note = _notes(near_dup_colour_diff=8.0, near_dup_tone_diff=5.0)
+    assert "crowded" in note  # the verdict is still said
+    assert "colour <= 8 (given: --near-dup-colour-diff)" in note and "tone <= 5 (given: --near-dup-tone-diff)" in note
+    assert "strict limits, colour <= 4" not in note
+    assert "set the real-photo limits" not in note  # no advice to set what was set
+
+
+def test_one_explicit_limit_and_one_calibrated():
+    note = _notes(near_dup_colour_diff=8.0)
+    assert "colour <= 8 (given: --near-dup-colour-diff)" in note and "tone check off (calibrated)" in note
+
+
+def test_calibrated_limits_are_reported_as_calibrated():
+    note = _notes()
+    assert "strict limits, colour <= 4 (calibrated), tone check off (calibrated)" in note
+
+
+def test_the_rule_and_the_note_agree():
+    rows, _ = _crowded_rows()
+    hashes = np.array([int(row["phash"], 16) for row in rows], dtype=np.uint64)
+    rule, crowding = calibration.calibrated_rule(verify.Evidence(hashes), 8, colour_diff=6.0, tone_diff=None)
+    assert (rule.colour_diff, rule.tone_diff) == (6.0, None)
+    assert (crowding.limits.colour_diff, crowding.limits.tone_diff) == (6.0, None)
+    assert crowding.limits.colour_given and crowding.limits.tone_given
+
+
+def test_the_links_note_says_which_copies_are_found_only_half_the_time():
+    """The acceptance audit asked that a run say what it does not catch: no rule found one-side crops or
+    screenshot frames without joining real look-alikes (docs/benchmarks.md), so the links note says so."""
+    from curate.filters.stage import FilterConfig, filter_catalog
+    from tests.test_neardup import _stage_catalog
+
+    rows, thumbnails = _crowded_rows()
+    vectors = np.random.default_rng(4).normal(size=(len(rows), 16)).astype(np.float32)
+    _, report = filter_catalog(_stage_catalog(rows), FilterConfig(), thumbnails=thumbnails,
+                               embeddings=([row["sha256"] for row in rows], vectors))
+    links = next(note for note in report.notes if note.startswith("near-duplicate links:"))
+    assert "cropped by more than ~10 % off one side, or framed as screenshots, are found about half the time" in links
