@@ -36,6 +36,7 @@ from neardup_real import (
     pair_scores,
     real_photo_set,
     subset,
+    trimmed_views,
 )
 
 FRAME_SCALES = np.round(np.arange(0.70, 1.001, 0.05), 2)  # share of each side the inner picture may cover
@@ -170,8 +171,9 @@ def scenes_collection(folder: str, cache: Path | None):
     names = [str(path.relative_to(REALDATA)) for path in files]
     thumbs = np.stack([np.frombuffer(features.thumbnail_bytes(f), np.uint8) for f in found])
     vectors = cached_vectors([open_rgb(path) for path in files], names, cache)
-    evidence = verify.Evidence(phash_to_uint64([f["phash"] for f in found]),
-                               phash_to_uint64([f["phash_mirror"] for f in found]), thumbs, None, vectors)
+    hashes = phash_to_uint64([f["phash"] for f in found])
+    evidence = verify.Evidence(hashes, phash_to_uint64([f["phash_mirror"] for f in found]), thumbs, None, vectors,
+                               trimmed_views(hashes, [f["phash_trimmed"] for f in found]))
     return evidence, names
 
 
@@ -185,10 +187,11 @@ def run_frames(args) -> None:
     halves = {"fit": subset(photos, evidence, fit_mask), "held-out": subset(photos, evidence, ~fit_mask)}
     found = {name: candidates(part_evidence, rule) for name, (_, part_evidence) in halves.items()}
     scenes = {"fit": "train", "held-out": "test"}
-    looks = {}
+    looks, collections = {}, {}
     for half, folder in scenes.items():
-        collection = scenes_collection(folder, args.scenes_vectors)
+        collection = collections[half] = scenes_collection(folder, args.scenes_vectors)
         looks[half] = None if collection is None else (candidates(collection[0], rule), collection[1])
+    _print_trimmed_view(halves, collections, rule)
     table = {}
     for name, adds in rules().items():
         for half, (part_photos, _) in halves.items():
@@ -219,6 +222,34 @@ def run_frames(args) -> None:
         row = pair_scores(test_photos, components_from_pairs(len(test_photos.root), *baseline))
         print("held-out, imagededup PHash (10 bits): " + " ".join(f"{k} {row[k]:.2f}" for k in KINDS)
               + f"; false pairs {row['false_links']}")
+
+
+def _print_trimmed_view(halves: dict, collections: dict, rule) -> None:
+    """The default with and without the border-trimmed pHash view (`Evidence.trimmed`), measured in this run:
+    recall per frame kind, false pairs, Lund pairs, and the 15-Scene pairs the view joins."""
+    from dataclasses import replace
+
+    from curate.filters import verify
+    from curate.groups import components_from_pairs
+
+    def labels_of(evidence):
+        return components_from_pairs(len(evidence.hashes), *verify.link_pairs(evidence, rule)[:2])
+
+    for half, (part_photos, part_evidence) in halves.items():
+        for name, evidence in (("before (no trimmed view)", replace(part_evidence, trimmed=None)),
+                               ("after (trimmed view)", part_evidence)):
+            row = pair_scores(part_photos, labels_of(evidence))
+            print(f"default {name:26s} {half:9s} " + " ".join(f"{k} {row[k]:.2f}" for k in KINDS)
+                  + f"; false pairs {row['false_links']}, lund {row['lund_links']}")
+        collection = collections[half]
+        if collection is not None:
+            evidence, names = collection
+            before, after = labels_of(replace(evidence, trimmed=None)), labels_of(evidence)
+            joined = np.triu((after[:, None] == after[None]) & (before[:, None] != before[None]), 1)
+            pairs = [f"{names[i]} ~ {names[j]}" for i, j in zip(*np.nonzero(joined))]
+            has = int((evidence.trimmed != evidence.hashes).sum())
+            print(f"15-Scene {half}: {has} of {len(names)} photos have a trimmed pHash; pairs the view joins "
+                  f"({len(pairs)}): " + "; ".join(pairs[:25]))
 
 
 def _choose(table: dict) -> str | None:

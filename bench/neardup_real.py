@@ -224,8 +224,31 @@ def evidence_for(photos: PhotoSet, with_embeddings: bool = True, cache: Path | N
     thumbs = np.stack([np.frombuffer(image.resize((verify.THUMB_WIDTH, verify.THUMB_HEIGHT), Image.BILINEAR)
                                      .tobytes(), np.uint8) for image in photos.images])
     vectors = cached_vectors(photos.images, photos.names, cache) if with_embeddings else None
-    return verify.Evidence(phash_to_uint64([p[0] for p in pairs]), phash_to_uint64([p[1] for p in pairs]),
-                           thumbs, np.ones(len(thumbs), bool), vectors)
+    hashes = phash_to_uint64([p[0] for p in pairs])
+    return verify.Evidence(hashes, phash_to_uint64([p[1] for p in pairs]), thumbs, np.ones(len(thumbs), bool),
+                           vectors, trimmed_views(hashes, [trimmed_of(image) for image in photos.images]))
+
+
+def trimmed_of(image: Image.Image) -> str | None:
+    """The border-trimmed pHash the decode pass gives `image` (curate.vision.features: at a 256 px short side)."""
+    from curate.filters.phash import trimmed_phash
+    from curate.filters.quality import shrink_for_statistics
+
+    return trimmed_phash(shrink_for_statistics(image))
+
+
+def trimmed_views(hashes: np.ndarray, trimmed: list) -> np.ndarray | None:
+    """uint64 trimmed pHashes (an image's own hash where it has none), as the filter reads the column;
+    None when the TRIMMED environment variable is 0 (the bench's before: no trimmed view)."""
+    import os
+
+    from curate.filters.phash import parse_phashes
+
+    if os.environ.get("TRIMMED", "1") == "0":
+        return None
+    values, ok = parse_phashes(trimmed)
+    print(f"trimmed pHash: {int(ok.sum())} of {len(ok)} images have one")
+    return np.where(ok, values, hashes)
 
 
 def imagededup_pairs(photos: PhotoSet, max_distance: int = 10) -> tuple[np.ndarray, np.ndarray] | None:
@@ -287,7 +310,7 @@ def subset(photos: PhotoSet, evidence, mask: np.ndarray):
                     [photos.names[i] for i in index], photos.is_original[index])
     pick = lambda array: None if array is None else array[index]  # noqa: E731
     return part, verify.Evidence(evidence.hashes[index], pick(evidence.mirrors), pick(evidence.thumbs),
-                                 pick(evidence.has_thumb), pick(evidence.vectors))
+                                 pick(evidence.has_thumb), pick(evidence.vectors), pick(evidence.trimmed))
 
 
 def rule_scores(photos: PhotoSet, evidence, rule) -> dict[str, float]:
@@ -312,8 +335,9 @@ def hard_pair_evidence(pairs: list[tuple[str, str]], with_embeddings: bool = Tru
     found = [features.features_of_file(REALDATA / name) for name in files]
     thumbs = np.stack([np.frombuffer(features.thumbnail_bytes(f), np.uint8) for f in found])
     vectors = cached_vectors([open_rgb(REALDATA / name) for name in files], files, cache) if with_embeddings else None
-    evidence = verify.Evidence(phash_to_uint64([f["phash"] for f in found]),
-                               phash_to_uint64([f["phash_mirror"] for f in found]), thumbs, None, vectors)
+    hashes = phash_to_uint64([f["phash"] for f in found])
+    evidence = verify.Evidence(hashes, phash_to_uint64([f["phash_mirror"] for f in found]), thumbs, None, vectors,
+                               trimmed_views(hashes, [f["phash_trimmed"] for f in found]))
     return evidence, [(files.index(a), files.index(b)) for a, b in pairs]
 
 
@@ -347,7 +371,7 @@ def without_vectors(evidence):
     if isinstance(evidence, tuple):
         return without_vectors(evidence[0]), evidence[1]
     return None if evidence is None else verify.Evidence(evidence.hashes, evidence.mirrors, evidence.thumbs,
-                                                         evidence.has_thumb)
+                                                         evidence.has_thumb, trimmed=evidence.trimmed)
 
 
 def _none_last(value, strict_is_small: bool = True) -> float:

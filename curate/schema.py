@@ -73,6 +73,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("phash", _STR, True, "64-bit perceptual hash (imagehash pHash) as 16 hex digits; cached.", "filter"),
     Column("phash_mirror", _STR, True, "pHash of the left-right mirrored image (flip-invariant matching); "
                                        "cached.", "filter"),
+    Column("phash_trimmed", _STR, True, "pHash of the image with its uniform border (screenshot frame, letterbox) cut "
+                                        "off; null when it has none; cached.", "filter"),
     Column("near_dup_cluster", _STR, True, "Near-duplicate cluster: photo_id of its representative (own id when "
                                            "alone).", "filter"),
     # raw image statistics of the single decode pass (curate/vision/features.py), measured on the

@@ -68,7 +68,7 @@ def test_ingest_then_filter_decodes_each_image_once(tmp_path, decodes):
         run_ingest(ws, IngestJob("t", records(6), Fetch(), workers=1))
     assert decodes["n"] == 6
     catalog = read_catalog(ws)
-    assert catalog[list(features.feature_columns())].notna().all().all()
+    assert catalog[list(features.required_columns())].notna().all().all()
     assert set(features.read_thumbnail_cache(ws.root)) == set(catalog["sha256"])
     with no_fsync():
         run_filter(ws, FilterConfig(max_km="off"))
@@ -110,7 +110,7 @@ def test_interrupted_ingest_resumes_with_features(tmp_path):
         run_ingest(ws, IngestJob("t", records(10), again, workers=1))
     assert again.calls == 10 - len(journal)  # journaled photos were not fetched again ...
     catalog = read_catalog(ws)
-    assert catalog[list(features.feature_columns())].notna().all().all()  # ... and kept their features
+    assert catalog[list(features.required_columns())].notna().all().all()  # ... and kept their features
     assert set(features.read_thumbnail_cache(ws.root)) == set(catalog["sha256"])
 
 

@@ -380,6 +380,27 @@ def test_mirror_pairs_match_brute_force(images, copies, max_bits):
     assert (distance[mirrored] < plain[mirrored]).all()
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, U64), st.integers(0, U64)), min_size=2, max_size=25),
+       st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 10**6), st.sets(st.integers(0, 63), max_size=6)),
+                max_size=10),
+       st.integers(0, 6))
+def test_trimmed_views_match_brute_force(images, framed, max_bits):
+    """With border-trimmed hashes, a pair qualifies through any view but a trimmed-against-mirror one."""
+    hashes = np.array([h for h, _ in images], dtype=np.uint64)
+    mirrors = np.array([m for _, m in images], dtype=np.uint64)
+    trimmed = hashes.copy()
+    for image, parent, bits in framed:  # a framed copy: its trimmed hash is near another image's hash
+        trimmed[image % len(images)] = flip(int(hashes[parent % len(images)]), bits)
+    d = lambda a, b: bin(int(a) ^ int(b)).count("1")  # noqa: E731
+    n = len(hashes)
+    expected = {(i, j) for i in range(n) for j in range(i + 1, n)
+                if min(d(hashes[i], hashes[j]), d(hashes[i], mirrors[j]), d(mirrors[i], hashes[j]),
+                       d(trimmed[i], hashes[j]), d(hashes[i], trimmed[j]), d(trimmed[i], trimmed[j])) <= max_bits}
+    first, second, _, _ = neardup.mirror_pairs(hashes, mirrors, max_bits, trimmed=trimmed)
+    assert set(zip(first.tolist(), second.tolist())) == expected
+
+
 def test_mirror_pairs_rejects_mismatched_lengths():
     with pytest.raises(UsageError, match="one entry per image"):
         neardup.mirror_pairs(np.zeros(3, np.uint64), np.zeros(2, np.uint64), 4)

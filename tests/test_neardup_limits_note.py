@@ -60,8 +60,8 @@ def test_the_rule_and_the_note_agree():
 
 
 def test_the_links_note_says_which_copies_are_found_only_half_the_time():
-    """The acceptance audit asked that a run say what it does not catch: no rule found one-side crops or
-    screenshot frames without joining real look-alikes (docs/benchmarks.md), so the links note says so."""
+    """The acceptance audit asked that a run say what it does not catch: no rule found one-side crops
+    without joining real look-alikes (docs/benchmarks.md), so the links note says so."""
     from curate.filters.stage import FilterConfig, filter_catalog
     from tests.test_neardup import _stage_catalog
 
@@ -70,4 +70,4 @@ def test_the_links_note_says_which_copies_are_found_only_half_the_time():
     _, report = filter_catalog(_stage_catalog(rows), FilterConfig(), thumbnails=thumbnails,
                                embeddings=([row["sha256"] for row in rows], vectors))
     links = next(note for note in report.notes if note.startswith("near-duplicate links:"))
-    assert "cropped by more than ~10 % off one side, or framed as screenshots, are found about half the time" in links
+    assert "cropped by more than ~10 % off one side are found about half the time" in links

@@ -49,8 +49,11 @@ def evidence():
     with torch.inference_mode():
         vectors = backbone.features.eval()(backbone.normalise(torch.from_numpy(pixels))).float().numpy()
     thumbs = np.stack([np.frombuffer(features.thumbnail_bytes(f), np.uint8) for f in found])
-    return verify.Evidence(phash_to_uint64([f["phash"] for f in found]),
-                           phash_to_uint64([f["phash_mirror"] for f in found]), thumbs, None, vectors)
+    hashes = phash_to_uint64([f["phash"] for f in found])
+    trimmed = [hashes[i] if f["phash_trimmed"] is None else phash_to_uint64([f["phash_trimmed"]])[0]
+               for i, f in enumerate(found)]  # the border-trimmed view, as the filter reads it
+    return verify.Evidence(hashes, phash_to_uint64([f["phash_mirror"] for f in found]), thumbs, None, vectors,
+                           np.array(trimmed, dtype=np.uint64))
 
 
 def _joined(evidence, rule: verify.LinkRule) -> list[bool]:

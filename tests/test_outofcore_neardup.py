@@ -136,6 +136,42 @@ def test_the_generated_catalogs_have_clusters_to_compare(tmp_path):
     assert unmirrored["near_dup_cluster"].nunique() > expected["near_dup_cluster"].nunique()
 
 
+def with_framed_copies(catalog: pd.DataFrame, seed: int, share: float = 0.3) -> pd.DataFrame:
+    """`catalog` where a share of the images are framed copies (screenshots) of another: a pHash far from
+    every other, and a border-trimmed pHash (`phash_trimmed`) a few bits from the other's pHash."""
+    rng = np.random.default_rng([seed, 1])  # not with_images' stream: its mirror pHashes would come back
+    by_sha = catalog.dropna(subset=["phash"]).drop_duplicates("sha256").set_index("sha256")["phash"]
+    shas = by_sha.index.to_numpy()
+    hashes = neardup.phash_to_uint64(by_sha.tolist())
+    plain, trimmed = dict(by_sha), {}
+    for i in np.flatnonzero(rng.random(len(shas)) < share)[1:]:
+        origin = int(rng.integers(0, i))
+        flips = np.uint64(int(sum(1 << int(b) for b in rng.choice(64, int(rng.integers(0, 7)), replace=False))))
+        trimmed[shas[i]] = neardup.uint64_to_phash(np.array([hashes[origin] ^ flips]))[0]
+        plain[shas[i]] = neardup.uint64_to_phash(rng.integers(0, 2**63, 1, dtype=np.uint64))[0]
+    out = catalog.copy()
+    out["phash"] = out["sha256"].map(plain).where(out["phash"].notna(), None)
+    out["phash_trimmed"] = out["sha256"].map(trimmed)
+    return out
+
+
+def test_trimmed_hash_links_equal_pandas(tmp_path):
+    """The border-trimmed pHash is one more view of an image on both engines: the same pairs are linked,
+    and the view links copies the plain and mirror hashes do not."""
+    catalog, _ = with_images(generated(400, 8, owners=30, images=150, missing=0.1, prior=False), 8, 0.0)
+    framed = with_framed_copies(catalog, 8)
+    config = FilterConfig(dedupe_near=True, near_dup_crowded_share=None)
+    joined = {}
+    for name, frame in (("with", framed), ("without", framed.assign(phash_trimmed=None))):
+        expected, report = filter_catalog(frame, config)  # no thumbnails: candidates linked unverified
+        got, got_report = duckdb_filter(frame, config, None, tmp_path / name)
+        assert_same_rows(expected, got, FLAGS)
+        assert_same_report(report, got_report)
+        images = got.loc[got["near_dup_cluster"].notna()].groupby("near_dup_cluster")["sha256"].nunique()
+        joined[name] = int((images > 1).sum())
+    assert joined["with"] >= 10 and joined["without"] == 0
+
+
 def test_without_a_workspace_pairs_are_linked_unverified_as_pandas_does(tmp_path):
     catalog, _ = with_images(generated(300, 9, owners=30, images=120, missing=0.1, prior=False), 9, 0.6)
     config = FilterConfig(dedupe_near=True)

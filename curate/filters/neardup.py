@@ -161,7 +161,8 @@ def near_duplicate_pairs(hashes: np.ndarray, max_bits: int, *, blocks: int | Non
 
 
 def mirror_pairs(hashes: np.ndarray, mirrors: np.ndarray, max_bits: int, *, blocks: int | None = None,
-                 workers: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                 workers: int = 2, trimmed: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Flip-invariant pairs: images whose hashes are within max_bits as they are or with one mirrored.
 
     Image i has `hashes[i]` (its pHash) and `mirrors[i]` (the pHash of its left-right mirror).
@@ -169,6 +170,11 @@ def mirror_pairs(hashes: np.ndarray, mirrors: np.ndarray, max_bits: int, *, bloc
     the same comparison seen from the other image, and d(m_i, m_j) ~ d(h_i, h_j)). Both sets
     go into one multi-index search over 2n hashes, so the cost stays sub-quadratic: about
     twice that of `near_duplicate_pairs` on the plain hashes.
+
+    `trimmed` (optional): each image's border-trimmed pHash (`phash.trimmed_phash`), its own hash
+    where it has no border. It is one more view of the image: a pair also qualifies when
+    d(t_i, h_j), d(h_i, t_j) or d(t_i, t_j) <= max_bits (a screenshot of a photo, two screenshots
+    of it). Only images with a trimmed hash add entries to the search.
 
     Returns:
         (first, second, distance, mirrored): int64 index pairs i < j sorted by (i, j), each
@@ -185,18 +191,30 @@ def mirror_pairs(hashes: np.ndarray, mirrors: np.ndarray, max_bits: int, *, bloc
     if len(hashes) != len(mirrors):
         raise UsageError(f"hashes and mirrors must have one entry per image, got {len(hashes)} and {len(mirrors)}")
     n = len(hashes)
-    first, second = near_duplicate_pairs(np.concatenate([hashes, mirrors]), max_bits, blocks=blocks,
-                                         workers=workers)
-    first, second = first % n, second % n  # back to image indices: a mirror entry is image i + n
-    keep = first != second  # an image against its own mirror (a symmetric photo)
+    trimmed = hashes if trimmed is None else _as_uint64(trimmed)
+    if len(trimmed) != n:
+        raise UsageError(f"hashes and trimmed must have one entry per image, got {n} and {len(trimmed)}")
+    framed = np.flatnonzero(trimmed != hashes)
+    owner = np.concatenate([np.arange(n), np.arange(n), framed])  # search entry -> image index
+    first, second = near_duplicate_pairs(np.concatenate([hashes, mirrors, trimmed[framed]]), max_bits,
+                                         blocks=blocks, workers=workers)
+    first, second = owner[first], owner[second]
+    keep = first != second  # an image against its own mirror (a symmetric photo) or trimmed view
     low, high = np.minimum(first[keep], second[keep]), np.maximum(first[keep], second[keep])
     codes = np.unique(low * n + high)
     low, high = codes // n, codes % n
-    plain = hamming_distance(hashes[low], hashes[high])
+    plain = np.minimum(hamming_distance(hashes[low], hashes[high]), trimmed_distance(hashes, trimmed, low, high))
     flipped = np.minimum(hamming_distance(hashes[low], mirrors[high]), hamming_distance(mirrors[low], hashes[high]))
     distance = np.minimum(plain, flipped)
-    close = distance <= max_bits  # drops pairs found only through d(m_i, m_j), which the rule does not use
+    close = distance <= max_bits  # drops pairs found only through d(m_i, m_j) or d(t_i, m_j): not the rule's views
     return low[close], high[close], distance[close], (flipped < plain)[close]
+
+
+def trimmed_distance(hashes: np.ndarray, trimmed: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """min(d(t_i, h_j), d(h_i, t_j), d(t_i, t_j)) of index pairs (t: trimmed views, the own hash without one)."""
+    return np.minimum(np.minimum(hamming_distance(trimmed[low], hashes[high]),
+                                 hamming_distance(hashes[low], trimmed[high])),
+                      hamming_distance(trimmed[low], trimmed[high]))
 
 
 def block_plan(n: int, max_bits: int, blocks: int | None = None) -> list[Block]:

@@ -10,6 +10,11 @@ A horizontal flip changes about half of the bits, so `phash_pair` also gives the
 of the left-right mirror (column ``phash_mirror``): a flipped copy's hash is within a
 few bits of the original's mirror hash.
 
+A photo framed on a uniform border (a screenshot: title bar and margins; a letterboxed frame)
+hashes ~20 bits from the photo alone, so `trimmed_phash` also gives the pHash of what is left
+once near-constant rows and columns are cut off the edges (column ``phash_trimmed``; None when
+there is no such border): a framed copy's trimmed hash is within a few bits of its original's.
+
 Only `compute_phashes` / `compute_phash_pairs` touch files. Everything else is pure and vectorised.
 """
 
@@ -93,6 +98,73 @@ def phash_pair(image: Image.Image) -> tuple[str, str]:
     small = image.convert("L").resize((side, side), imagehash.ANTIALIAS)
     mirror = small.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     return str(imagehash.phash(small)), str(imagehash.phash(mirror))
+
+
+# The border rule (`content_box`), measured at the decode pass's 256 px short side on real photos
+# (docs/benchmarks.md, "Border-trimmed pHash"): a row or column is part of a border when the standard
+# deviation of its grey values is at most BORDER_FLAT_STD (a PNG frame: 0; JPEG sky and walls: more);
+# a border counts on a side when it is at least BORDER_MIN_SHARE of that side; at least
+# BORDER_MIN_SIDES sides need one (a sky band alone is one side: 6 % of scenes15/train photos have one,
+# 0.1 % have two); and the content left keeps at least CONTENT_MIN_SHARE of each side.
+BORDER_FLAT_STD = 3.0
+BORDER_MIN_SHARE = 0.03
+BORDER_MIN_SIDES = 2
+CONTENT_MIN_SHARE = 0.6
+
+
+def content_box(grey: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) bounds of a greyscale array with its uniform border cut off, or
+    None when it has no border by the rule above (rows, then columns within them, twice: a title
+    bar spans the side margins).
+
+    Example:
+        >>> framed = np.full((100, 80), 240.0)
+        >>> framed[12:95, 5:75] = np.add.outer(np.arange(83.0), np.arange(70.0)) % 50  # a pattern in a frame
+        >>> content_box(framed), content_box(framed[12:95, 5:75]), content_box(np.zeros((9, 9)))
+        ((12, 95, 5, 75), None, None)
+    """
+    height, width = grey.shape
+    top, bottom, left, right = 0, height, 0, width
+    for _ in range(2):
+        top, bottom = _flat_run(grey[top:bottom, left:right].std(axis=1), top, bottom)
+        if bottom == top:  # one flat colour: nothing to hash
+            return None
+        left, right = _flat_run(grey[top:bottom, left:right].std(axis=0), left, right)
+        if right == left:  # flat columns only (vertical stripes)
+            return None
+    sides = (top / height, 1 - bottom / height, left / width, 1 - right / width)
+    if bottom - top < CONTENT_MIN_SHARE * height or right - left < CONTENT_MIN_SHARE * width:
+        return None
+    if sum(share >= BORDER_MIN_SHARE for share in sides) < BORDER_MIN_SIDES:
+        return None
+    return top, bottom, left, right
+
+
+def _flat_run(spread: np.ndarray, start: int, end: int) -> tuple[int, int]:
+    """(start, end) moved inwards past the lines at each end whose spread is <= BORDER_FLAT_STD."""
+    flat = spread <= BORDER_FLAT_STD
+    if flat.all():
+        return start, start  # all flat: no content (content_box rejects it)
+    return start + int(np.argmin(flat)), end - int(np.argmin(flat[::-1]))
+
+
+def trimmed_phash(image: Image.Image) -> str | None:
+    """pHash of `image` with its uniform border cut off (`content_box`), or None when it has none.
+
+    Computed by the decode pass on the image shrunk to a 256 px short side; a framed copy of a photo
+    (a screenshot) gets a trimmed hash within a few bits of the photo's `phash`.
+
+    Example:
+        >>> photo = Image.linear_gradient("L").resize((96, 64)).rotate(30)  # no flat border rows
+        >>> trimmed_phash(photo) is None
+        True
+    """
+    grey = image.convert("L")
+    box = content_box(np.asarray(grey, dtype=np.float32))
+    if box is None:
+        return None
+    top, bottom, left, right = box
+    return str(imagehash.phash(grey.crop((left, top, right, bottom))))
 
 
 def compute_phash_pairs(paths: Iterable[Path], workers: int = 2) -> list[tuple[str, str] | None]:

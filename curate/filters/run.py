@@ -36,7 +36,9 @@ def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> p
     from curate.vision import features
 
     columns = features.feature_columns()
-    lacking = catalog.reindex(columns=list(columns)).isna().any(axis=1)
+    # a nullable column (no border: null) is asked for only when the catalog predates it
+    required = [*features.required_columns(), *(name for name in features.NULLABLE_COLUMNS if name not in catalog)]
+    lacking = catalog.reindex(columns=required).isna().any(axis=1)
     missing = lacking & catalog["image_path"].notna()
     if not missing.any():
         return catalog

@@ -3,7 +3,10 @@
 Three signals per distinct image, each optional:
 
 * pHash and the pHash of the left-right mirror (`curate.filters.phash.phash_pair`): pairs
-  within `near_dup_bits` in either orientation are *candidates* (`neardup.mirror_pairs`).
+  within `near_dup_bits` in either orientation are *candidates* (`neardup.mirror_pairs`). An image
+  on a uniform border (a screenshot) also has the pHash of its content (`phash.trimmed_phash`,
+  `Evidence.trimmed`), one more view: a pair's pHash distance is the smallest over the views, for
+  the candidates and for the embedding link's `cosine_max_bits` gate alike.
 * a tiny 16x12 colour thumbnail: a candidate is linked when the mean absolute RGB
   difference of the two thumbnails (the second one mirrored when the mirrored hashes
   matched) is at most `near_dup_colour_diff` (0-255 scale).
@@ -226,6 +229,12 @@ class Evidence:
     thumbs: np.ndarray | None = None
     has_thumb: np.ndarray | None = None
     vectors: np.ndarray | None = None
+    trimmed: np.ndarray | None = None  # uint64 border-trimmed pHashes (the own hash where none), or None
+
+    def views(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mirror hashes, trimmed hashes), each the plain hashes where the evidence has none."""
+        return (self.hashes if self.mirrors is None else self.mirrors,
+                self.hashes if self.trimmed is None else self.trimmed)
 
 
 @dataclass(frozen=True)
@@ -252,8 +261,8 @@ def link_pairs(evidence: Evidence, rule: LinkRule) -> tuple[np.ndarray, np.ndarr
     """
     from curate.filters import embed_neighbours, neardup
 
-    mirrors = evidence.hashes if evidence.mirrors is None else evidence.mirrors
-    first, second, _, mirrored = neardup.mirror_pairs(evidence.hashes, mirrors, rule.max_bits)
+    mirrors, trimmed = evidence.views()
+    first, second, _, mirrored = neardup.mirror_pairs(evidence.hashes, mirrors, rule.max_bits, trimmed=trimmed)
     if rule.tone_diff is not None and evidence.thumbs is not None:
         first, second, mirrored = _add_tone_candidates(evidence, rule.max_bits, first, second, mirrored)
     counts = {"hash_colour": 0, "hash_tone": 0, "hash_unverified": 0, "hash_embedding": 0, "embedding": 0}
@@ -277,7 +286,7 @@ def link_pairs(evidence: Evidence, rule: LinkRule) -> tuple[np.ndarray, np.ndarr
             linked |= agree
     first, second = first[linked], second[linked]
     if evidence.vectors is not None and rule.cosine is not None:
-        close_first, close_second = _embedding_links(evidence, mirrors, rule)
+        close_first, close_second = _embedding_links(evidence, rule)
         n = len(evidence.hashes)
         new = ~np.isin(close_first * n + close_second, first * n + second)
         counts["embedding"] = int(new.sum())
@@ -319,13 +328,15 @@ def _pair_colours(evidence: Evidence, first: np.ndarray, second: np.ndarray, mir
     return np.where(has_thumb[first] & has_thumb[second], difference, np.inf)
 
 
-def _embedding_links(evidence: Evidence, mirrors: np.ndarray, rule: LinkRule) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs with cosine >= rule.cosine whose pHashes are within cosine_max_bits (either orientation)
-    and, when farther apart than max_bits, whose colours are within link_colour_diff."""
+def _embedding_links(evidence: Evidence, rule: LinkRule) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs with cosine >= rule.cosine whose pHashes are within cosine_max_bits (either orientation,
+    or a border-trimmed view) and, when farther apart than max_bits, whose colours are within link_colour_diff."""
     from curate.filters import embed_neighbours, neardup
 
+    mirrors, trimmed = evidence.views()
     first, second, _ = embed_neighbours.cosine_pairs(evidence.vectors, rule.cosine)
-    plain = neardup.hamming_distance(evidence.hashes[first], evidence.hashes[second])
+    plain = np.minimum(neardup.hamming_distance(evidence.hashes[first], evidence.hashes[second]),
+                       neardup.trimmed_distance(evidence.hashes, trimmed, first, second))
     flipped = np.minimum(neardup.hamming_distance(evidence.hashes[first], mirrors[second]),
                          neardup.hamming_distance(mirrors[first], evidence.hashes[second]))
     bits = np.minimum(plain, flipped)

@@ -36,16 +36,18 @@ REPRESENTATIVE_ORDER = ("(status <> 'kept'), coalesce(width::DOUBLE * height::DO
                         "taken_at ASC NULLS LAST, photo_id")
 
 
-def _hashes(con, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(pHashes, mirror pHashes) of the images in position order, parsed a batch at a time."""
-    hashes, mirrors = np.empty(n, np.uint64), np.empty(n, np.uint64)
+def _hashes(con, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pHashes, mirror pHashes, border-trimmed pHashes) of the images in position order, parsed a batch
+    at a time (an image's own hash where it has no mirror or trimmed one)."""
+    hashes, mirrors, trimmed = np.empty(n, np.uint64), np.empty(n, np.uint64), np.empty(n, np.uint64)
     start = 0
-    for batch in record_batches(con, "SELECT phash, phash_mirror FROM nd_images ORDER BY pos"):
+    for batch in record_batches(con, "SELECT phash, phash_mirror, phash_trimmed FROM nd_images ORDER BY pos"):
         end = start + batch.num_rows
         hashes[start:end] = neardup.phash_to_uint64(batch.column(0).to_pylist())
         mirrors[start:end] = mirror_hashes(hashes[start:end], *neardup.parse_phashes(batch.column(1).to_pylist()))
+        trimmed[start:end] = mirror_hashes(hashes[start:end], *neardup.parse_phashes(batch.column(2).to_pylist()))
         start = end
-    return hashes, mirrors
+    return hashes, mirrors, trimmed
 
 
 def _thumbnails(con, n: int, cache: Path, scratch: Path) -> tuple[np.ndarray, np.ndarray, str | None]:
@@ -97,15 +99,17 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str]) -> int:
     more than one photo."""
     con.execute(f"""
         CREATE OR REPLACE TABLE nd_images AS
-        SELECT row_number() OVER (ORDER BY rid) - 1 AS pos, sha256, phash, phash_mirror FROM (
-            SELECT rid, sha256, phash, phash_mirror, row_number() OVER (PARTITION BY sha256 ORDER BY rid) AS k
+        SELECT row_number() OVER (ORDER BY rid) - 1 AS pos, sha256, phash, phash_mirror, phash_trimmed FROM (
+            SELECT rid, sha256, phash, phash_mirror, phash_trimmed,
+                   row_number() OVER (PARTITION BY sha256 ORDER BY rid) AS k
             FROM w WHERE {READABLE_PHASH} AND sha256 IS NOT NULL)
         WHERE k = 1""")
     n = con.execute("SELECT count(*) FROM nd_images").fetchone()[0]
-    hashes, mirrors = _hashes(con, n)
+    hashes, mirrors, trimmed = _hashes(con, n)
     vectors, embedded = _vectors(con, ws)
     if ws is None:
-        labels = cluster_images(verify.Evidence(hashes, mirrors, vectors=vectors), config, notes, embedded)
+        labels = cluster_images(verify.Evidence(hashes, mirrors, vectors=vectors, trimmed=trimmed), config, notes,
+                                embedded)
     else:
         cache = ws.root / "cache"
         cache.mkdir(parents=True, exist_ok=True)
@@ -117,14 +121,14 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str]) -> int:
                 notes.append(f"{n - int(has_thumb.sum()):,} of {n:,} images have no cached thumbnail (the DuckDB "
                              "engine decodes no image): their pHash candidates are not colour-verified, so not linked; "
                              "the pandas engine (CURATE_CATALOG_ENGINE=pandas) computes them")
-            labels = cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors), config, notes,
-                                    embedded)
+            labels = cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed), config,
+                                    notes, embedded)
             del thumbs
     con.register("nd_labels_frame", pa.table({"pos": pa.array(np.arange(n, dtype=np.int64)),
                                               "cluster": pa.array(labels.astype(np.int64))}))
     con.execute("CREATE OR REPLACE TABLE nd_labels AS SELECT * FROM nd_labels_frame")
     con.unregister("nd_labels_frame")
-    del labels, hashes, mirrors, vectors
+    del labels, hashes, mirrors, trimmed, vectors
     con.execute(f"""
         UPDATE w SET near = r.rep FROM (
             SELECT rid, first_value(photo_id) OVER (PARTITION BY cluster ORDER BY {REPRESENTATIVE_ORDER}) AS rep

@@ -3,7 +3,8 @@
 For each stored image one decode (at ingest: the validation decode of
 `curate.store.put_image`; for images ingested before: `features_of_file`) yields
 
-* ``phash`` and ``phash_mirror`` (curate.filters.phash.phash_pair),
+* ``phash`` and ``phash_mirror`` (curate.filters.phash.phash_pair), and ``phash_trimmed``, the
+  pHash without a uniform border (curate.filters.phash.trimmed_phash; null when there is none),
 * the 16x12 RGB thumbnail the near-duplicate check verifies pairs with
   (curate.filters.verify; kept in ``cache/thumbnails.parquet``, not in the catalog),
 * the raw quality statistics (curate.filters.quality.image_statistics).
@@ -24,7 +25,10 @@ from pathlib import Path
 from PIL import Image
 
 WORK_SIDE = 256
-HASH_COLUMNS = ("phash", "phash_mirror")
+HASH_COLUMNS = ("phash", "phash_mirror", "phash_trimmed")
+# Null is this column's value for most photos (no border), so a null cell does not make a row "lacking
+# features": an image is decoded again for it only when the catalog has no such column at all.
+NULLABLE_COLUMNS = ("phash_trimmed",)
 THUMBNAIL_KEY = "thumbnail_b64"  # in a feature dict / ingest outcome; never a catalog column
 THUMBNAIL_CACHE = "cache/thumbnails.parquet"
 
@@ -36,13 +40,18 @@ def feature_columns() -> tuple[str, ...]:
     return (*HASH_COLUMNS, *STATISTICS)
 
 
+def required_columns() -> tuple[str, ...]:
+    """The feature columns every measured image has a value in (`feature_columns` but NULLABLE_COLUMNS)."""
+    return tuple(name for name in feature_columns() if name not in NULLABLE_COLUMNS)
+
+
 def image_features(image: Image.Image) -> dict:
     """Every feature of one decoded, upright RGB image: the catalog columns of
     `feature_columns()` plus THUMBNAIL_KEY (the 16x12 thumbnail, base64 of 576 RGB bytes).
 
     Small on purpose (about 1 kB as JSON): it travels in the ingest journal.
     """
-    from curate.filters.phash import phash_pair
+    from curate.filters.phash import phash_pair, trimmed_phash
     from curate.filters.quality import image_statistics, shrink_for_statistics
     from curate.filters.verify import THUMB_HEIGHT, THUMB_WIDTH
 
@@ -50,7 +59,8 @@ def image_features(image: Image.Image) -> dict:
     grey = work.convert("L")
     phash, mirror = phash_pair(grey)
     thumbnail = work.resize((THUMB_WIDTH, THUMB_HEIGHT), Image.BILINEAR).tobytes()
-    return {"phash": phash, "phash_mirror": mirror, **image_statistics(work, grey),
+    return {"phash": phash, "phash_mirror": mirror, "phash_trimmed": trimmed_phash(grey),
+            **image_statistics(work, grey),
             THUMBNAIL_KEY: base64.b64encode(thumbnail).decode("ascii")}
 
 
