@@ -71,3 +71,20 @@ def test_the_links_note_says_which_copies_are_found_only_half_the_time():
                                embeddings=([row["sha256"] for row in rows], vectors))
     links = next(note for note in report.notes if note.startswith("near-duplicate links:"))
     assert "cropped by more than ~10 % off one side are found about half the time" in links
+
+
+def test_images_stored_after_the_embed_are_named_in_a_note():
+    """`curate embed`, then more photos ingested, then `curate filter`: the new images have no vector, so
+    their near duplicates rest on pHash alone. The filter says how many and what to run."""
+    from curate.filters.stage import FilterConfig, filter_catalog
+    from tests.test_neardup import _stage_catalog
+
+    rows, thumbnails = _crowded_rows()
+    vectors = np.random.default_rng(5).normal(size=(100, 16)).astype(np.float32)
+    _, report = filter_catalog(_stage_catalog(rows), FilterConfig(), thumbnails=thumbnails,
+                               embeddings=([row["sha256"] for row in rows[:100]], vectors))
+    missing = next(note for note in report.notes if "have no efficientnet_lite0 embedding" in note)
+    assert missing.startswith(f"{len(rows) - 100} of {len(rows)} images") and "run `curate embed`" in missing
+    _, whole = filter_catalog(_stage_catalog(rows), FilterConfig(), thumbnails=thumbnails,
+                              embeddings=([row["sha256"] for row in rows], np.resize(vectors, (len(rows), 16))))
+    assert not any("have no efficientnet_lite0 embedding" in note for note in whole.notes)

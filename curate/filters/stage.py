@@ -347,6 +347,11 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
                      f"{counts['hash_tone']} by pHash and tone, {counts['hash_embedding']} "
                      f"by pHash and embedding, {counts['embedding']} by embedding alone "
                      f"({embedded} of {len(evidence.hashes)} images embedded); {NOT_CAUGHT}")
+        if embedded < len(evidence.hashes):
+            notes.append(f"{len(evidence.hashes) - embedded:,} of {len(evidence.hashes):,} images have no "
+                         f"{verify.EMBEDDING_BACKBONE} embedding (stored after `curate embed` ran, or unreadable to "
+                         "it): their crop, rotation and burst copies are mostly missed; run `curate embed`, then "
+                         "`curate filter` again")
     elif config.near_dup_cosine is not None or config.near_dup_verify_cosine is not None:
         notes.append(NO_EMBEDDINGS_NOTE)
     return components_from_pairs(len(evidence.hashes), first, second)
