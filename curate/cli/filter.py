@@ -68,7 +68,7 @@ def filter_command(
     print_table(report.concentration.round(3),
                 title="owner concentration per label (kept photos, before any owner cap)")
     if not report.caps.empty:
-        print_table(report.caps, title="owner caps")
+        print_table(report.caps.drop(columns="tightest_share", errors="ignore"), title="owner caps")  # the note says it
     if report.quality and QUALITY_SKIPPED not in report.notes:  # (nothing measured: the note says so)
         print_table(pd.DataFrame(report.quality).drop(columns=["meaning"]).round(3),
                     title="image quality (flagged: fail the check; dropped only with --drop-quality)")

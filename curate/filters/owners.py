@@ -62,22 +62,22 @@ def tightest_share(counts: np.ndarray) -> float:
     return float(np.ceil((caps / kept).min() * 1e4 - 1e-9) / 1e4)
 
 
-TIGHTEST = "the tightest they allow is "  # in label_cap's note; cap_warnings reads the share back from it
-
-
-def label_cap(counts: np.ndarray, max_per_owner: int | None, max_owner_share: float | None) -> tuple[int | None, str]:
-    """(cap, note) of one label from its per-owner photo counts: the smaller of `max_per_owner` and
-    the share cap; a share cap that no allocation can meet (fewer owners than 1 / share) is not
-    applied, and the note says so with the tightest share these owners allow (both engines)."""
-    cap, note = max_per_owner, ""
+def label_cap(counts: np.ndarray, max_per_owner: int | None,
+              max_owner_share: float | None) -> tuple[int | None, str, float | None]:
+    """(cap, note, tightest) of one label from its per-owner photo counts: the smaller of
+    `max_per_owner` and the share cap; a share cap that no allocation can meet (fewer owners than
+    1 / share) is not applied, the note says so and `tightest` is the tightest share these owners
+    allow (None where the share cap can be met or none was asked for; both engines)."""
+    cap, note, tightest = max_per_owner, "", None
     if max_owner_share is not None:
         by_share = share_cap(counts, max_owner_share)
         if by_share is None:
-            note = (f"share cap {max_owner_share:g} unreachable with {len(counts)} owner(s) ({TIGHTEST}"
-                    f"{tightest_share(counts):g}): not applied")
+            tightest = tightest_share(counts)
+            note = (f"share cap {max_owner_share:g} unreachable with {len(counts)} owner(s) (the tightest they "
+                    f"allow is {tightest:g}): not applied")
         else:
             cap = by_share if cap is None else min(cap, by_share)
-    return cap, note
+    return cap, note, tightest
 
 
 MAX_CAPPED_SHARE = 0.5  # owner caps dropping more of the labelled photos than this: a warning
@@ -97,8 +97,7 @@ def cap_warnings(caps: pd.DataFrame, concentration: pd.DataFrame, max_owner_shar
     per_owner = unreachable["cap"].dropna()
     capped = f"capped only by --max-per-owner {int(per_owner.iloc[0])}" if len(per_owner) else "not capped"
     if len(several) and max_owner_share is not None:
-        shown = ", ".join(f"{row.label} {row.note.partition(TIGHTEST)[2].partition(')')[0]}"
-                          for row in several.head(5).itertuples())
+        shown = ", ".join(f"{row.label} {row.tightest_share:g}" for row in several.head(5).itertuples())
         warnings.append(f"--max-owner-share {max_owner_share:g} cannot be met in {len(several)} label(s) with too "
                         f"few owners (the tightest share each allows: {shown}{', …' if len(several) > 5 else ''}): "
                         f"{capped}; give a share they allow, or --max-per-owner")
@@ -139,19 +138,24 @@ def owner_cap(catalog: pd.DataFrame, kept: pd.Series, max_per_owner: int | None,
     owners = owner_keys(eligible)
     for label, group in eligible.groupby("label", sort=True):
         counts = owners[group.index].value_counts()
-        cap, note = label_cap(counts.to_numpy(), max_per_owner, max_owner_share)
+        cap, note, tightest = label_cap(counts.to_numpy(), max_per_owner, max_owner_share)
         over = counts[counts > cap] if cap is not None else counts.iloc[:0]
         for owner in over.index:
             photos = group[owners[group.index] == owner].sort_values(["taken_at", schema.PHOTO_ID], na_position="last")
             keep_positions = spread_pick(len(photos), cap)
             is_capped[photos.index.delete(keep_positions)] = True
         rows.append({"label": label, "cap": cap, "owners_capped": len(over),
-                     "photos_capped": int(is_capped[group.index].sum()), "note": note})
+                     "photos_capped": int(is_capped[group.index].sum()), "note": note, "tightest_share": tightest})
     return is_capped, cap_table(rows)
+
+
+# the per-label cap table's columns (both engines); tightest_share: the tightest share a label's owners
+# allow where --max-owner-share cannot be met there (NaN elsewhere)
+CAP_COLUMNS = ["label", "cap", "owners_capped", "photos_capped", "note", "tightest_share"]
 
 
 def cap_table(rows: list[dict]) -> pd.DataFrame:
     """The per-label cap table of both engines: caps as whole numbers (none where no cap applies),
     not floats ("2.0") because one label has none."""
-    table = pd.DataFrame(rows, columns=["label", "cap", "owners_capped", "photos_capped", "note"])
-    return table.astype({"cap": "Int64"})
+    table = pd.DataFrame(rows, columns=CAP_COLUMNS)
+    return table.astype({"cap": "Int64", "tightest_share": "float64"})

@@ -136,7 +136,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
 
     labelled_kept = kept() & out["label"].notna()
     concentration = owners.concentration(out.loc[labelled_kept, "label"], owners.owner_keys(out[labelled_kept]))
-    caps = pd.DataFrame(columns=["label", "cap", "owners_capped", "photos_capped", "note"])
+    caps = pd.DataFrame(columns=owners.CAP_COLUMNS)
     if config.max_per_owner is not None or config.max_owner_share is not None:
         is_capped, caps = owners.owner_cap(out, kept(), config.max_per_owner, config.max_owner_share)
         out = apply_drops(out, pd.Series(np.where(is_capped, "owner_cap", None)), STAGE)

@@ -169,7 +169,7 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     warnings += quality.drop_warnings(*_quality_drops(con))
 
     concentration = _concentration(con)
-    caps = pd.DataFrame(columns=["label", "cap", "owners_capped", "photos_capped", "note"])
+    caps = pd.DataFrame(columns=owners.CAP_COLUMNS)
     if config.max_per_owner is not None or config.max_owner_share is not None:
         caps = _owner_cap(con, config)
         warnings += owners.cap_warnings(caps, concentration, config.max_owner_share)
@@ -481,10 +481,10 @@ def _owner_cap(con, config: FilterConfig) -> pd.DataFrame:
     caps, rows = {}, []
     for label, counts in per_label:
         counts = np.asarray(counts, dtype=np.int64)
-        cap, note = owners.label_cap(counts, config.max_per_owner, config.max_owner_share)
+        cap, note, tightest = owners.label_cap(counts, config.max_per_owner, config.max_owner_share)
         caps[label] = cap
         rows.append({"label": label, "cap": cap, "owners_capped": int((counts > cap).sum()) if cap else 0,
-                     "note": note})
+                     "note": note, "tightest_share": tightest})
     con.execute("CREATE OR REPLACE TEMP TABLE caps (label VARCHAR, cap BIGINT)")
     capped = [[label, cap] for label, cap in caps.items() if cap is not None]
     if capped:
