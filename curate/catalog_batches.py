@@ -57,6 +57,11 @@ class CatalogFile:
         self._nullable_bools: set[str] | None = None
 
     @property
+    def stored_columns(self) -> frozenset[str]:
+        """The columns the file itself holds (`read_catalog` adds the schema's missing ones as nulls)."""
+        return frozenset(self._present)
+
+    @property
     def empty(self) -> bool:
         """Whether the catalog holds no photo (as `DataFrame.empty`)."""
         return self.num_rows == 0

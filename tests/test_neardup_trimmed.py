@@ -108,3 +108,32 @@ def test_a_real_photo_and_its_screenshot_are_linked(photo_and_screenshot):
     old, _ = filter_catalog(catalog.assign(phash_trimmed=None), FilterConfig(max_km="off"),
                             thumbnails=thumbnails, embeddings=embeddings)
     assert old.loc[old["sha256"] == "shot", "near_dup_cluster"].item() != cluster["photo"]
+
+
+def test_a_catalog_from_before_the_column_gets_it_on_the_next_filter(tmp_path):
+    """A re-check found workspaces ingested before `phash_trimmed` never got it: `read_catalog` adds the
+    column as nulls, which read as 'no border', so screenshots stayed unfound. The filter now reads the
+    catalog file's own columns and decodes once for a feature column the file lacks."""
+    import pyarrow.parquet as pq
+
+    from curate.filters.run import run_filter
+    from curate.ingest.folder import FolderOptions, ingest_folder
+    from curate.workspace import Workspace, read_catalog
+
+    folder = tmp_path / "photos" / "cars"
+    folder.mkdir(parents=True)
+    photo = open_rgb(REALDATA / PHOTO)
+    photo.save(folder / "photo.jpg", quality=92)
+    screenshot(photo).save(folder / "shot.png")
+    ws = Workspace(tmp_path / "ws")
+    ingest_folder(ws, FolderOptions(folder=tmp_path / "photos", workers=1))
+    table = pq.read_table(ws.catalog_path)
+    pq.write_table(table.drop(["phash_trimmed"]), ws.catalog_path)  # as ingested before the column existed
+    assert read_catalog(ws)["phash_trimmed"].isna().all()
+    run_filter(ws, FilterConfig(max_km="off"))
+    catalog = read_catalog(ws).set_index("source_id")
+    shot = catalog.loc[catalog.index.str.endswith("shot.png")].iloc[0]
+    original = catalog.loc[catalog.index.str.endswith("photo.jpg")].iloc[0]
+    assert isinstance(shot["phash_trimmed"], str) and bits(original["phash"], shot["phash_trimmed"]) <= 8
+    run_filter(ws, FilterConfig(max_km="off"))  # the file holds the column now: nothing to decode again
+    assert read_catalog(ws).set_index("source_id").loc[shot.name, "phash_trimmed"] == shot["phash_trimmed"]

@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.catalog_batches import CatalogFile
 from curate.filters.geo import Centre
 from curate.filters.stage import FilterConfig, FilterReport, filter_catalog
 from curate.objectstore import locator
@@ -28,16 +29,19 @@ from curate.workspace import (
 log = logging.getLogger(__name__)
 
 
-def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> pd.DataFrame:
+def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2,
+                    stored: frozenset[str] | None = None) -> pd.DataFrame:
     """Run the single decode pass (curate.vision.features) on stored images that lack any of
     its features (ingested before ingest computed them): hashes and quality statistics fill
     the catalog's empty cells, thumbnails go to the cache. Each distinct image decodes once;
-    images ingested with features decode not at all."""
+    images ingested with features decode not at all. `stored`: the columns the catalog file holds
+    (None: those of `catalog`); a nullable feature column (null: no border) is computed for every
+    stored image only when the file predates it, since `read_catalog` adds it as nulls."""
     from curate.vision import features
 
     columns = features.feature_columns()
-    # a nullable column (no border: null) is asked for only when the catalog predates it
-    required = [*features.required_columns(), *(name for name in features.NULLABLE_COLUMNS if name not in catalog)]
+    stored = frozenset(catalog.columns) if stored is None else stored
+    required = [*features.required_columns(), *(name for name in features.NULLABLE_COLUMNS if name not in stored)]
     lacking = catalog.reindex(columns=required).isna().any(axis=1)
     missing = lacking & catalog["image_path"].notna()
     if not missing.any():
@@ -168,7 +172,8 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
         return run_filter_duckdb(ws, config, recipe)
     catalog = read_catalog(ws)
     input_hash = catalog_sha256(ws)
-    catalog = ensure_features(ws, catalog, workers)  # one decode per image that lacks features
+    stored = CatalogFile(ws.catalog_path).stored_columns  # a catalog from before a feature column: decode for it
+    catalog = ensure_features(ws, catalog, workers, stored)  # one decode per image that lacks features
     catalog = ensure_phashes(ws, catalog, workers)
     thumbnails = ensure_thumbnails(ws, catalog, workers) if catalog["phash"].notna().any() else None
     centres = recipe_centres(recipe)  # with median centres too: a label far from its recipe coordinates warns
