@@ -261,10 +261,10 @@ def reset_before(catalog: pd.DataFrame | CatalogFile, reports: dict, stage: str)
                 not isinstance(report.get("freshness"), dict):
             continue
         if report["freshness"].get("output") != output_fingerprint(catalog, before, report.get("cache_key")):
-            lines.append(f"{before}'s results are no longer in the catalog (a stage before it re-ran and reset "
-                         f"them, e.g. the filter reinstates the prefilter's drops), so this {stage} works on the "
-                         f"photos {before} had dropped as well; run `{command_for(before, report)}` first, then "
-                         f"this command again")
+            lines.append(f"{before}'s results no longer match the catalog (photos were added since it ran, or a "
+                         f"stage before it re-ran and reset them: the filter reinstates the prefilter's drops), so "
+                         f"this {stage} works on photos {before} has not judged; run `{command_for(before, report)}` "
+                         f"first, then this command again")
     return lines
 
 

@@ -156,10 +156,10 @@ def test_a_split_after_a_filter_that_reset_the_prefilter_says_so(ws, engine):
     result = curate("split", "-w", str(ws.root), "--catalog-engine", engine)
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
-    assert "prefilter's results are no longer in the catalog" in said and "run `curate prefilter --topic" in said
+    assert "prefilter's results no longer match the catalog" in said and "run `curate prefilter --topic" in said
     prefilter(ws.root)
     again = curate("split", "-w", str(ws.root), "--catalog-engine", engine)
-    assert again.exit_code == 0 and "no longer in the catalog" not in again.output
+    assert again.exit_code == 0 and "no longer match the catalog" not in again.output
 
 
 def test_split_before_filter_warns_that_it_groups_by_owner_only(tmp_path):

@@ -70,7 +70,7 @@ def test_the_links_note_says_which_copies_are_found_only_half_the_time():
     _, report = filter_catalog(_stage_catalog(rows), FilterConfig(), thumbnails=thumbnails,
                                embeddings=([row["sha256"] for row in rows], vectors))
     links = next(note for note in report.notes if note.startswith("near-duplicate links:"))
-    assert "cropped by more than ~10 % off one side are found about half the time" in links
+    assert "cropped by more than ~10 % off one side are often missed" in links
 
 
 def test_images_stored_after_the_embed_are_named_in_a_note():
