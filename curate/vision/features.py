@@ -27,7 +27,8 @@ from PIL import Image
 WORK_SIDE = 256
 HASH_COLUMNS = ("phash", "phash_mirror", "phash_trimmed")
 # Null is this column's value for most photos (no border), so a null cell does not make a row "lacking
-# features": an image is decoded again for it only when the catalog has no such column at all.
+# features": an image is decoded again for it only when the catalog file holds no such column
+# (curate.filters.run.ensure_features reads the file's own columns: reading a catalog adds it as nulls).
 NULLABLE_COLUMNS = ("phash_trimmed",)
 THUMBNAIL_KEY = "thumbnail_b64"  # in a feature dict / ingest outcome; never a catalog column
 THUMBNAIL_CACHE = "cache/thumbnails.parquet"
