@@ -280,8 +280,8 @@ def relabel(result: pd.DataFrame, evidence: LabelEvidence, precision: float) -> 
     flagged = evidence.found.is_issue
     cut, expected = margin_cut(margin[flagged], proba[index, suggested][flagged], precision)
     changed = flagged & (margin >= cut) if cut is not None else np.zeros(len(index), bool)
-    held = 0 < int(changed.sum()) < MIN_RELABELLED
     reached = int(changed.sum())
+    held = 0 < reached < MIN_RELABELLED
     if held:
         changed = np.zeros(len(index), bool)
     rows = evidence.rows[changed]
