@@ -176,13 +176,19 @@ def test_split_before_filter_warns_that_it_groups_by_owner_only(tmp_path):
     assert again.exit_code == 0 and "near-duplicate clusters are not known" not in again.output
 
 
+def retag_first_photo(ws: Workspace):
+    """What a metadata-only re-ingest does to the catalog: the first photo's tags change. Returns the catalog."""
+    catalog = read_catalog(ws)
+    catalog.loc[catalog.index[0], "tags"] = ["changed", "by", "an", "ingest"]
+    write_catalog(ws, catalog)
+    return catalog
+
+
 def test_metadata_changed_by_an_ingest_makes_filter_and_split_stale(tmp_path):
     root = tmp_path / "ws"
     ws = demo_workspace(root, photos=60, seed=8)
     assert states(ws)["filter"] == FRESH
-    catalog = read_catalog(ws)
-    catalog.loc[catalog.index[0], "tags"] = ["changed", "by", "an", "ingest"]
-    write_catalog(ws, catalog)
+    retag_first_photo(ws)
     found = workspace_states(ws)
     assert found["filter"].state == STALE and found["split"].state == STALE
     assert "ingest" in found["filter"].line and "filter is stale" in found["split"].line
@@ -197,9 +203,7 @@ def test_a_metadata_only_reingest_leaves_embed_fresh_and_a_new_image_does_not(ws
 
     save_stage_report(ws, "embed", catalog_sha256(ws), {"cache_key": "fake"})
     assert states(ws)["embed"] == FRESH
-    catalog = read_catalog(ws)
-    catalog.loc[catalog.index[0], "tags"] = ["changed", "by", "an", "ingest"]
-    write_catalog(ws, catalog)
+    catalog = retag_first_photo(ws)
     found = workspace_states(ws)
     assert found["embed"].state == FRESH and found["filter"].state == STALE
     stored = catalog.index[catalog["image_path"].notna()][0]
