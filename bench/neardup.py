@@ -6,6 +6,7 @@
     python bench/neardup.py real [--seed 0]
     python bench/neardup.py calibration [--vectors CACHE.npz] [--embed-scenes]
     python bench/neardup.py frames [--imagededup] [--vectors CACHE.npz] [--scenes-vectors CACHE.npz]
+    python bench/neardup.py windows [--imagededup] [--vectors CACHE.npz] [--scenes-vectors CACHE.npz]
 
 `scale` times `cluster_near_duplicates` on n random hashes with planted near pairs and
 chains (distance 1..max_bits per link), checks that every planted link landed in one
@@ -24,7 +25,9 @@ rule's thresholds chosen on one half of the real-edit set (split by original pho
 precision/recall per edit kind reported on the held-out half, against imagededup's PHash.
 `calibration` is bench/neardup_calibration.py: the shares `calibration.calibrate` measures on every
 real folder and on demo collections, against the limit between them. `frames` is bench/neardup_frames.py:
-rules for crops off one side and screenshot frames, against 15-Scene's look-alikes.
+rules for crops off one side and screenshot frames, against 15-Scene's look-alikes. `windows` is
+bench/neardup_windows.py: the window match's thresholds (crops found on their pixels) chosen on the fit side,
+reported held out and on 15-Scene's look-alikes, and the library's defaults end to end.
 """
 
 from __future__ import annotations
@@ -390,6 +393,12 @@ def main(argv: list[str] | None = None) -> None:
     real.add_argument("--imagededup", action="store_true", help="pip install imagededup into a temp folder: baseline")
     real.add_argument("--vectors", type=Path, default=None,
                       help="an .npz cache of the set's embeddings by image name (read, completed, written)")
+    windows = commands.add_parser("windows", help="the window match (crops on their pixels) vs 15-Scene look-alikes")
+    windows.add_argument("--seed", type=int, default=0)
+    windows.add_argument("--imagededup", action="store_true",
+                         help="pip install imagededup into a temp folder: baseline")
+    windows.add_argument("--vectors", type=Path, default=None, help="an .npz cache of the edit set's embeddings")
+    windows.add_argument("--scenes-vectors", type=Path, default=None, help="an .npz cache of 15-Scene's embeddings")
     frames = commands.add_parser("frames", help="crops off one side and screenshot frames vs 15-Scene look-alikes")
     frames.add_argument("--seed", type=int, default=0)
     frames.add_argument("--imagededup", action="store_true", help="pip install imagededup into a temp folder: baseline")
@@ -405,9 +414,10 @@ def main(argv: list[str] | None = None) -> None:
         from neardup_calibration import run_calibration
 
         run_calibration(args)
-    elif args.command in ("real", "frames"):
+    elif args.command in ("real", "frames", "windows"):
         from neardup_frames import run_frames
         from neardup_real import run_real
+        from neardup_windows import run_windows
 
         if args.imagededup:
             import tempfile
@@ -415,7 +425,7 @@ def main(argv: list[str] | None = None) -> None:
             from scorecard import install_imagededup
 
             install_imagededup(Path(tempfile.mkdtemp(prefix="imagededup-")))
-        (run_real if args.command == "real" else run_frames)(args)
+        {"real": run_real, "frames": run_frames, "windows": run_windows}[args.command](args)
     else:
         {"scale": run_scale, "threshold": run_threshold, "ann": run_ann}[args.command](args)
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from curate import outofcore
 from curate.embed import EmbeddingCache
 from curate.filters import calibration, neardup, verify
-from curate.filters.run import load_embeddings, run_filter
+from curate.filters.run import grey_reader, load_embeddings, run_filter
 from curate.filters.stage import FilterConfig, filter_catalog
 from curate.outofcore.db import Catalog, connect
 from curate.outofcore.filter import filter_duckdb
@@ -197,7 +197,7 @@ def test_embedding_links_equal_pandas(tmp_path):
         config = FilterConfig(dedupe_near=True, near_dup_crowded_share=None, near_dup_cosine=cosine,
                               near_dup_verify_cosine=0.85 if cosine else None)
         expected, report = filter_catalog(catalog, config, thumbnails=thumbnails,
-                                          embeddings=load_embeddings(ws, catalog))
+                                          embeddings=load_embeddings(ws, catalog), read_grey=grey_reader(ws, catalog))
         got, got_report = duckdb_filter(catalog, config, ws, tmp_path)
         assert_same_rows(expected, got, FLAGS)
         assert_same_report(report, got_report)

@@ -101,6 +101,17 @@ def _parse_tone_diff(value: object) -> float | str | None:
     return difference
 
 
+def _parse_window_score(value: object) -> float | None:
+    """near_dup_window_score: a correlation in (0, 1], or None for "off" (a recipe value may be text)."""
+    if value is None or _is_word(value, "off"):
+        return None
+    score = _number(value)
+    if not 0 < score <= 1:  # NaN fails too
+        raise SettingError(f"{{near_dup_window_score}} must be a correlation in (0, 1], or off; got {value!r}",
+                           "near_dup_window_score")
+    return score
+
+
 def _shown(default: float | None) -> str:
     """A default as a flag's help says it: 15 or off."""
     return GEO_OFF if default is None else format(default, "g")
@@ -139,6 +150,12 @@ class FilterConfig:
     near_dup_link_colour_diff: float | None = setting(verify.DEFAULT_LINK_COLOUR_DIFF, help=(
         f"An embedding link beyond --near-dup-bits also needs a mean RGB difference (0-255) of at most this "
         f"(default: recipe, else {_shown(verify.DEFAULT_LINK_COLOUR_DIFF)})."))
+    # a pair of photos left apart whose embeddings are close (>= verify.DEFAULT_WINDOW_COSINE) is linked when
+    # one is a window of the other to this score (curate.filters.windows); "off"/None: off
+    near_dup_window_score: float | str | None = setting(verify.DEFAULT_WINDOW_SCORE, help=(
+        "Link photos the other rules leave apart when one is a crop of the other: their embeddings are close "
+        "(curate embed) and their fine detail matches with at least this correlation (0-1) once one is scaled "
+        f"and placed inside the other; or off (default: recipe, else {verify.DEFAULT_WINDOW_SCORE:g})."))
     # a pHash pair whose thumbnails agree this well once a tone curve is taken out (gamma,
     # brightness) is linked (0-255; "off"/None: off)
     near_dup_tone_diff: float | str | None = setting(calibration.AUTO, help=(
@@ -230,6 +247,7 @@ class FilterConfig:
         for name in ("near_dup_cosine", "near_dup_verify_cosine"):
             object.__setattr__(self, name, _parse_cosine(getattr(self, name), name))
         object.__setattr__(self, "near_dup_tone_diff", _parse_tone_diff(self.near_dup_tone_diff))
+        object.__setattr__(self, "near_dup_window_score", _parse_window_score(self.near_dup_window_score))
         if self.max_per_owner is not None and self.max_per_owner < 1:
             raise SettingError(f"{{max_per_owner}} must be at least 1, got {self.max_per_owner}", "max_per_owner")
         if self.max_owner_share is not None and not 0 < self.max_owner_share <= 1:

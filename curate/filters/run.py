@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -104,6 +105,27 @@ def load_embeddings(ws: Workspace, catalog: pd.DataFrame) -> tuple[list[str], np
     return shas[usable].tolist(), vectors[usable]
 
 
+def grey_reader(ws: Workspace, catalog: pd.DataFrame) -> Callable[[str], np.ndarray | None]:
+    """sha256 -> the stored image's grey view (`curate.filters.windows.grey_view`), decoded when the window
+    match asks for it (a few candidate pairs); None for an image not stored or unreadable."""
+    from curate.filters import windows
+    from curate.store import open_rgb
+
+    stored = catalog.loc[catalog["sha256"].notna() & catalog["image_path"].notna(), ["sha256", "image_path"]]
+    paths = dict(zip(stored["sha256"], stored["image_path"]))
+    locate = locator(ws)
+
+    def read(sha: str) -> np.ndarray | None:
+        if sha not in paths:
+            return None
+        try:
+            return windows.grey_view(open_rgb(locate(paths[sha]), min_side=windows.VIEW_SIDE))
+        except Exception:  # an unreadable file is not matched; the filter's note counts it
+            return None
+
+    return read
+
+
 def ensure_thumbnails(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> dict[str, bytes]:
     """16x12 colour thumbnails of every stored image, cached in cache/thumbnails.parquet by sha256."""
     from curate.filters import verify
@@ -177,7 +199,9 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     catalog = ensure_phashes(ws, catalog, workers)
     thumbnails = ensure_thumbnails(ws, catalog, workers) if catalog["phash"].notna().any() else None
     centres = recipe_centres(recipe)  # with median centres too: a label far from its recipe coordinates warns
-    filtered, report = filter_catalog(catalog, config, centres, thumbnails, load_embeddings(ws, catalog))
+    embeddings = load_embeddings(ws, catalog)
+    filtered, report = filter_catalog(catalog, config, centres, thumbnails, embeddings,
+                                      grey_reader(ws, catalog) if embeddings is not None else None)
     write_catalog(ws, apply_workspace_decisions(ws, filtered))  # human decisions (curate review) win
     save_stage_report(ws, "filter", input_hash, report.to_dict())
     return report

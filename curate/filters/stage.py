@@ -18,7 +18,7 @@ reinstated first; rows dropped by other stages (ingest) are left as they are.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -88,7 +88,8 @@ class FilterReport:
 def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
                    recipe_centres: Mapping[str, tuple[float, float] | geo.Centre] | None = None,
                    thumbnails: Mapping[str, bytes] | None = None,
-                   embeddings: tuple[Sequence[str], np.ndarray] | None = None) -> tuple[pd.DataFrame, FilterReport]:
+                   embeddings: tuple[Sequence[str], np.ndarray] | None = None,
+                   read_grey: Callable[[str], np.ndarray | None] | None = None) -> tuple[pd.DataFrame, FilterReport]:
     """Run the six filters in order; returns a new catalog and the stage report.
 
     `recipe_centres` maps label -> (lat, lon), or a geo.Centre saying where it came from, and
@@ -96,7 +97,9 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     `thumbnails` maps sha256 -> 16x12 RGB bytes (curate.filters.verify); without it,
     near-duplicate candidates from pHash are linked unverified. `embeddings` is (sha256s,
     vectors) from `curate embed`'s cache: with it, near duplicates are also linked by cosine
-    similarity (curate.filters.verify says how).
+    similarity (curate.filters.verify says how). `read_grey` maps sha256 -> the stored image's grey view
+    (`curate.filters.windows.grey_view`, None when unreadable): with it and embeddings, a photo cropped out
+    of another is linked on its pixels (curate.filters.windows).
     """
     out = reset_stage(catalog, STAGE).reset_index(drop=True)
     notes: list[str] = []
@@ -130,7 +133,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     out["exact_dup_group"] = group
     out = apply_drops(out, pd.Series(np.where(is_exact, "exact_duplicate", None)), STAGE)
 
-    out, n_clusters = _near_duplicates(out, config, notes, thumbnails, embeddings, conflicts)
+    out, n_clusters = _near_duplicates(out, config, notes, thumbnails, embeddings, conflicts, read_grey)
     out, quality_table = _quality(out, config, notes)
     warnings += quality.drop_warnings(*_quality_drops(out))
 
@@ -247,7 +250,8 @@ def every_photo_licence_warning(licence_counts: list[tuple[str, int]], config: F
 
 def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], thumbnails: Mapping[str, bytes] | None,
                      embeddings: tuple[Sequence[str], np.ndarray] | None = None,
-                     conflicts: dict | None = None) -> tuple[pd.DataFrame, int]:
+                     conflicts: dict | None = None,
+                     read_grey: Callable[[str], np.ndarray | None] | None = None) -> tuple[pd.DataFrame, int]:
     from curate.filters.phash import parse_phashes
 
     readable = parse_phashes(out["phash"])[1]
@@ -261,7 +265,7 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
         return out, 0
     columns = ["sha256", "phash"] + [name for name in ("phash_mirror", "phash_trimmed") if name in out]
     images = out.loc[hashed, columns].drop_duplicates("sha256")  # one node per distinct image
-    labels = _image_clusters(images, config, thumbnails, embeddings, notes)
+    labels = _image_clusters(images, config, thumbnails, embeddings, notes, read_grey)
     key = out["sha256"].map(dict(zip(images["sha256"], labels.astype(str)))).where(hashed, None)
     out["near_dup_cluster"] = duplicates.group_representatives(out, key)
     sizes = key.map(key.value_counts())
@@ -281,7 +285,8 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
 
 
 def _image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mapping[str, bytes] | None,
-                    embeddings: tuple[Sequence[str], np.ndarray] | None, notes: list[str]) -> np.ndarray:
+                    embeddings: tuple[Sequence[str], np.ndarray] | None, notes: list[str],
+                    read_grey: Callable[[str], np.ndarray | None] | None = None) -> np.ndarray:
     """Cluster distinct images (rows of `images`: sha256, phash, phash_mirror) on the evidence of verify.py."""
     from curate.filters import neardup
 
@@ -302,8 +307,9 @@ def _image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mapp
                 has_thumb[position] = True
     if embeddings is not None:
         vectors, embedded = vectors_by_position(shas, embeddings)
-    return cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed), config, notes,
-                          embedded)
+    by_position = None if read_grey is None else (lambda position: read_grey(shas[position]))
+    return cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, by_position), config,
+                          notes, embedded)
 
 
 def mirror_hashes(hashes: np.ndarray, mirrors: np.ndarray, has_mirror: np.ndarray) -> np.ndarray:
@@ -323,8 +329,24 @@ def vectors_by_position(shas: Sequence[str], embeddings: tuple[Sequence[str], np
 # What no link rule tried keeps apart from real look-alikes (docs/benchmarks.md, "Crops off one side and
 # screenshot frames"): 0.44 of such copies are found held out; the note says so where the links are counted.
 # (Screenshot frames are found by the border-trimmed pHash, phash_trimmed: 0.98 held out, with embeddings.)
-NOT_CAUGHT = ("copies cropped by more than ~10 % off one side are often missed (44 % found on real photos held "
-              "out, fewer as the crop grows; docs/cleaning-duplicates.md)")
+NOT_CAUGHT = ("copies cropped by more than ~10 % off one side are often missed without the window match (44 % found "
+              "on real photos held out, fewer as the crop grows; docs/cleaning-duplicates.md)")
+# With the window match (curate.filters.windows): what it does not look for.
+NOT_CAUGHT_WINDOWED = ("crops of over 40 % of a side, and crops also rotated or mirrored, are not looked for "
+                       "(docs/cleaning-duplicates.md)")
+
+
+def window_notes(counts: dict[str, int], rule: verify.LinkRule) -> list[str]:
+    """What the window match left undone: candidate pairs beyond its limit, images it could not read."""
+    out = []
+    if counts["window_candidates"] > counts["window_matched"]:
+        out.append(f"window match: the closest {counts['window_matched']:,} of {counts['window_candidates']:,} "
+                   f"candidate pairs (cosine >= {rule.window_cosine:g}, left apart by the other links) were matched "
+                   "on their pixels, the limit; crops among the others may be missed")
+    if counts["window_unreadable"]:
+        out.append(f"window match: {counts['window_unreadable']:,} stored images could not be read; their pairs were "
+                   "not matched")
+    return out
 
 
 def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[str],
@@ -338,15 +360,21 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
     rule, crowding = calibration.calibrated_rule(
         evidence, config.near_dup_bits, colour_diff=config.near_dup_colour_diff, tone_diff=config.near_dup_tone_diff,
         cosine=config.near_dup_cosine, verify_cosine=config.near_dup_verify_cosine,
-        link_colour_diff=config.near_dup_link_colour_diff, crowded_share=config.near_dup_crowded_share)
+        link_colour_diff=config.near_dup_link_colour_diff, crowded_share=config.near_dup_crowded_share,
+        window_score=config.near_dup_window_score)
     if crowding is not None:
         notes.extend(crowding.notes(config.near_dup_crowded_share, hash_limits=evidence.thumbs is not None))
     first, second, counts = verify.link_pairs(evidence, rule)
     if embedded is not None:
+        windowed = evidence.read_grey is not None and rule.window_score is not None
         notes.append(f"near-duplicate links: {counts['hash_colour']} by pHash and colour, "
                      f"{counts['hash_tone']} by pHash and tone, {counts['hash_embedding']} "
-                     f"by pHash and embedding, {counts['embedding']} by embedding alone "
-                     f"({embedded} of {len(evidence.hashes)} images embedded); {NOT_CAUGHT}")
+                     f"by pHash and embedding, {counts['embedding']} by embedding alone"
+                     + (f", {counts['window']} by window match (a crop inside its original)" if windowed else "")
+                     + f" ({embedded} of {len(evidence.hashes)} images embedded); "
+                     + (NOT_CAUGHT_WINDOWED if windowed else NOT_CAUGHT))
+        if windowed:
+            notes.extend(window_notes(counts, rule))
         if embedded < len(evidence.hashes):
             notes.append(f"{len(evidence.hashes) - embedded:,} of {len(evidence.hashes):,} images have no "
                          f"{verify.EMBEDDING_BACKBONE} embedding (stored after `curate embed` ran, or unreadable to "

@@ -45,7 +45,7 @@ The thresholds and their evidence are in docs/benchmarks.md ("Near duplicates on
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +68,11 @@ DEFAULT_VERIFY_COSINE = 0.85
 DEFAULT_COSINE_MAX_BITS = 16
 DEFAULT_LINK_COLOUR_DIFF = None
 DEFAULT_TONE_DIFF = None
+# The window match (curate.filters.windows) on candidate pairs the other links leave apart; chosen on real
+# crops and 15-Scene look-alikes (bench/neardup.py frames; docs/benchmarks.md, "Window match").
+DEFAULT_WINDOW_COSINE = 0.75
+DEFAULT_WINDOW_SCORE = 0.90
+DEFAULT_WINDOW_PAIRS = 4_000  # candidate pairs matched at most, closest first (~30 ms a pair on one core)
 EMBEDDING_BACKBONE = "efficientnet_lite0"  # the cosine thresholds were measured on this backbone's vectors
 PAIR_BATCH = 16_384  # pairs (or images) whose thumbnails are in memory at once (the tone check: ~0.3 GB)
 
@@ -230,6 +235,7 @@ class Evidence:
     has_thumb: np.ndarray | None = None
     vectors: np.ndarray | None = None
     trimmed: np.ndarray | None = None  # uint64 border-trimmed pHashes (the own hash where none), or None
+    read_grey: Callable[[int], np.ndarray | None] | None = None  # position -> windows.grey_view, or None
 
     def views(self) -> tuple[np.ndarray, np.ndarray]:
         """(mirror hashes, trimmed hashes), each the plain hashes where the evidence has none."""
@@ -248,6 +254,9 @@ class LinkRule:
     cosine_max_bits: int | None = DEFAULT_COSINE_MAX_BITS  # an embedding link also needs pHashes this close
     link_colour_diff: float | None = DEFAULT_LINK_COLOUR_DIFF  # ... and, beyond max_bits, colours this close
     tone_diff: float | None = DEFAULT_TONE_DIFF  # a hash candidate whose tones agree this well is linked
+    window_score: float | None = DEFAULT_WINDOW_SCORE  # an embedding pair left apart whose pixels match as a window
+    window_cosine: float = DEFAULT_WINDOW_COSINE  # ... among pairs with at least this cosine
+    window_pairs: int = DEFAULT_WINDOW_PAIRS  # ... the closest this many of them
 
 
 def link_pairs(evidence: Evidence, rule: LinkRule) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
@@ -257,7 +266,10 @@ def link_pairs(evidence: Evidence, rule: LinkRule) -> tuple[np.ndarray, np.ndarr
     colours differ, tones agree: `tone_difference_of`), hash_unverified (no thumbnails),
     hash_embedding (hash candidate, colours and tones differ, embeddings agree) and
     embedding (cosine >= rule.cosine, pHashes within cosine_max_bits and, beyond max_bits,
-    colours within link_colour_diff; not already a hash link).
+    colours within link_colour_diff; not already a hash link); then window (a pair left in different
+    clusters by those links whose cosine is at least rule.window_cosine and whose pixels match as a
+    window, `curate.filters.windows`; only with evidence.read_grey), with window_candidates,
+    window_matched (at most rule.window_pairs) and window_unreadable.
     """
     from curate.filters import embed_neighbours, neardup
 
@@ -265,7 +277,8 @@ def link_pairs(evidence: Evidence, rule: LinkRule) -> tuple[np.ndarray, np.ndarr
     first, second, _, mirrored = neardup.mirror_pairs(evidence.hashes, mirrors, rule.max_bits, trimmed=trimmed)
     if rule.tone_diff is not None and evidence.thumbs is not None:
         first, second, mirrored = _add_tone_candidates(evidence, rule.max_bits, first, second, mirrored)
-    counts = {"hash_colour": 0, "hash_tone": 0, "hash_unverified": 0, "hash_embedding": 0, "embedding": 0}
+    counts = {"hash_colour": 0, "hash_tone": 0, "hash_unverified": 0, "hash_embedding": 0, "embedding": 0,
+              "window": 0, "window_candidates": 0, "window_matched": 0, "window_unreadable": 0}
     if evidence.thumbs is None:
         linked = np.ones(len(first), dtype=bool)
         counts["hash_unverified"] = len(first)
@@ -291,7 +304,25 @@ def link_pairs(evidence: Evidence, rule: LinkRule) -> tuple[np.ndarray, np.ndarr
         new = ~np.isin(close_first * n + close_second, first * n + second)
         counts["embedding"] = int(new.sum())
         first, second = np.concatenate([first, close_first[new]]), np.concatenate([second, close_second[new]])
+    if evidence.vectors is not None and evidence.read_grey is not None and rule.window_score is not None:
+        first, second = _add_window_links(evidence, rule, first, second, counts)
     return first, second, counts
+
+
+def _add_window_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,
+                      counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The links plus the window matches (`windows.window_links`) between the clusters they make; counts
+    gains window (links), window_candidates, window_matched and window_unreadable."""
+    from curate.filters import windows
+    from curate.groups import components_from_pairs
+
+    labels = components_from_pairs(len(evidence.hashes), first, second)
+    found = windows.window_links(evidence.vectors, labels, evidence.read_grey, cosine=rule.window_cosine,
+                                 min_score=rule.window_score, max_pairs=rule.window_pairs, thumbs=evidence.thumbs,
+                                 has_thumb=evidence.has_thumb)
+    counts.update(window=len(found.first), window_candidates=found.candidates, window_matched=found.matched,
+                  window_unreadable=found.unreadable)
+    return np.concatenate([first, found.first]), np.concatenate([second, found.second])
 
 
 def _add_tone_candidates(evidence: Evidence, max_bits: int, first: np.ndarray, second: np.ndarray,

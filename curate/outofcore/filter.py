@@ -153,7 +153,7 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     hashed = con.execute(f"SELECT count(*) FROM w WHERE {READABLE_PHASH} AND sha256 IS NOT NULL").fetchone()[0]
     near_clusters = 0
     if hashed:
-        near_clusters = near_duplicates(con, workspace, config, notes)
+        near_clusters = near_duplicates(con, workspace, config, notes, catalog.source)
         span_labels = _label_conflicts(con, "near")
         conflicts.update(near_clusters=len(span_labels),
                          near_photos=con.execute("SELECT count(*) FROM conflicted").fetchone()[0])

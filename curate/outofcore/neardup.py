@@ -9,7 +9,8 @@ the pandas engine's own function (`stage.cluster_images`), so both engines link 
 representatives are chosen in SQL by the exact-duplicate keep rule.
 
 Two things differ from the pandas engine, and the filter's notes say so when they bite: the
-DuckDB engine decodes no image, so an image without a cached thumbnail stays without one (its
+DuckDB engine decodes no image but those of the window match's candidate pairs (curate.filters.windows:
+a few, when embedded), so an image without a cached thumbnail stays without one (its
 pHash candidates are not colour-verified, so not linked); and `curate embed`'s vectors, when the
 workspace has them, are read into memory as the pandas engine reads them (4 bytes x 1,280 an
 embedded image).
@@ -91,12 +92,41 @@ def _vectors(con, ws) -> tuple[np.ndarray | None, int | None]:
     return (None, None) if embeddings is None else vectors_by_position(shas, embeddings)
 
 
-def near_duplicates(con, ws, config: FilterConfig, notes: list[str]) -> int:
+def _grey_reader(con, ws, source: str):
+    """position -> the stored image's grey view for the window match (`curate.filters.windows`), or None.
+    The first call makes table nd_paths from the catalog (`source`: a stored image's key per position, in
+    position order: a point query reads one row group); only the images of candidate pairs are decoded."""
+    from curate.filters import windows
+    from curate.objectstore import locator
+    from curate.store import open_rgb
+
+    locate, made = locator(ws), []
+
+    def read(position: int):
+        if not made:
+            con.execute(f"""
+                CREATE OR REPLACE TABLE nd_paths AS
+                SELECT i.pos, min(c.image_path) AS image_path FROM nd_images i JOIN {source} c USING (sha256)
+                WHERE c.image_path IS NOT NULL GROUP BY i.pos ORDER BY i.pos""")
+            made.append(True)
+        row = con.execute("SELECT image_path FROM nd_paths WHERE pos = ?", [int(position)]).fetchone()
+        if row is None:
+            return None
+        try:
+            return windows.grey_view(open_rgb(locate(row[0]), min_side=windows.VIEW_SIDE))
+        except Exception:  # an unreadable file is not matched; the filter's note counts it
+            return None
+
+    return read
+
+
+def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str | None = None) -> int:
     """Fill column `near` of table w (the representative's photo_id of each row's near-duplicate
     cluster, as `stage._near_duplicates` fills near_dup_cluster; `--dedupe-near`'s drops are the
     caller's, curate.outofcore.filter). `ws`: the workspace whose thumbnail and embedding
-    caches to read (None: neither, as pandas without thumbnails). Returns the number of clusters of
-    more than one photo."""
+    caches to read (None: neither, as pandas without thumbnails); `source`: the catalog's relation
+    (`Catalog.source`), where the window match finds the stored images (None: no window match). Returns
+    the number of clusters of more than one photo."""
     con.execute(f"""
         CREATE OR REPLACE TABLE nd_images AS
         SELECT row_number() OVER (ORDER BY rid) - 1 AS pos, sha256, phash, phash_mirror, phash_trimmed FROM (
@@ -121,8 +151,9 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str]) -> int:
                 notes.append(f"{n - int(has_thumb.sum()):,} of {n:,} images have no cached thumbnail (the DuckDB "
                              "engine decodes no image): their pHash candidates are not colour-verified, so not linked; "
                              "the pandas engine (CURATE_CATALOG_ENGINE=pandas) computes them")
-            labels = cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed), config,
-                                    notes, embedded)
+            reader = None if vectors is None or source is None else _grey_reader(con, ws, source)
+            labels = cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, reader),
+                                    config, notes, embedded)
             del thumbs
     con.register("nd_labels_frame", pa.table({"pos": pa.array(np.arange(n, dtype=np.int64)),
                                               "cluster": pa.array(labels.astype(np.int64))}))

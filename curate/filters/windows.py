@@ -1,0 +1,259 @@
+"""Window match: is one photo a window of the other (a crop of it, or held inside it as a screenshot
+holds its photo)? Pixel evidence for pairs the hashes and the embedding link leave apart.
+
+A crop of 12-18 % off one side moves a pHash 17-24 bits, beyond the embedding link's 16-bit gate,
+and no rule over pHashes, embeddings and 16x12 thumbnails separates such crops from real look-alikes
+(the next frame of a highway drive, a second shot of one sea: docs/benchmarks.md, "Crops off one side
+and screenshot frames"). The pixels do: a crop is the same picture, so once it is scaled and placed
+inside its original, their fine detail agrees everywhere, where two different shots disagree as
+soon as anything moved (parallax, waves, clouds, people).
+
+The match: both photos as grey views of `VIEW_SIDE` px on their longer side; the smaller-looking one
+(each way round) is scaled so that its limiting side spans a share of the other's between
+`LOWEST_SHARE` and 1 (same aspect: a crop keeps its pixel scale), band-passed (difference of
+Gaussians: fine detail, no shading) and slid over the other's band-passed view; the score is the
+best zero-mean normalised cross-correlation (1: the same detail). A coarse pass at `COARSE_SIDE` px
+finds the share, a fine pass around it scores. Brightness and contrast do not matter (normalised);
+rotation and mirroring are not looked for (the other rules find them).
+
+Only candidate pairs are matched: pairs whose embeddings have at least the window cosine, that no
+other link joined, and whose 16x12 thumbnails agree once one is placed as a window of the other
+(`aligned_difference`, a pre-gate that decodes nothing), at most `max_pairs` of them, closest first
+(`window_links`). An image is decoded once (its grey view is kept while pairs need it).
+Thresholds and their evidence: docs/benchmarks.md ("Window match").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image
+
+VIEW_SIDE = 128  # the grey view's longer side (px): crops score >= 0.92, different shots <= 0.56 (bench)
+COARSE_SIDE = 64
+LOWEST_SHARE = 0.60  # the inner photo spans at least this share of the outer's limiting side (a 40 % crop)
+COARSE_STEP, FINE_STEP = 0.02, 0.005
+_RIM = 2  # px of the scaled inner view left out (the band-pass filter's edge)
+_FINE_SIGMA, _COARSE_SIGMA = 0.7, 3.0  # difference of Gaussians at VIEW_SIDE (scaled with the view)
+_MIN_SIDE = 12  # a scaled inner view smaller than this is not matched
+
+# The thumbnail pre-gate (`aligned_difference`): a candidate is matched on its pixels only when one 16x12
+# thumbnail agrees with a window of the other within PRE_GATE (mean absolute luma difference, 0-255).
+PRE_SHARES = np.round(np.arange(LOWEST_SHARE, 1.0 + 1e-9, 0.05), 2)  # window side / thumbnail side, per axis
+PRE_OFFSETS = (0.0, 0.5, 1.0)  # the window's place along the slack: an edge, the middle, the other edge
+PRE_GATE = 14.0
+
+GreyReader = Callable[[int], "np.ndarray | None"]  # image position -> grey view (None: unreadable)
+
+
+def grey_view(image: Image.Image, side: int = VIEW_SIDE) -> np.ndarray:
+    """The image in grey (ITU-R 601 luma), its longer side `side` px (box filter), as float32."""
+    grey = image.convert("L")
+    width, height = grey.size
+    scale = side / max(width, height)
+    size = (max(8, round(width * scale)), max(8, round(height * scale)))
+    return np.asarray(grey.resize(size, Image.BOX), dtype=np.float32)
+
+
+def _band(grey: np.ndarray, scale: float) -> np.ndarray:
+    from scipy import ndimage
+
+    return (ndimage.gaussian_filter(grey, _FINE_SIGMA * scale)
+            - ndimage.gaussian_filter(grey, _COARSE_SIGMA * scale))
+
+
+def _resized(grey: np.ndarray, height: int, width: int) -> np.ndarray:
+    return np.asarray(Image.fromarray(grey).resize((width, height), Image.BILINEAR), dtype=np.float32)
+
+
+class _Outer:
+    """A band-passed view with what template matching needs: its FFT and running sums."""
+
+    def __init__(self, grey: np.ndarray, scale: float):
+        self.band = _band(grey, scale)
+        height, width = self.band.shape
+        self.shape = (2 * height, 2 * width)
+        self.spectrum = np.fft.rfft2(self.band, self.shape)
+        self.sums = np.pad(self.band, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+        self.squares = np.pad(self.band * self.band, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+
+    def best_correlation(self, template: np.ndarray) -> float:
+        """The highest zero-mean normalised cross-correlation of `template` over every placement."""
+        height, width = self.band.shape
+        h, w = template.shape
+        if h > height or w > width:
+            return -1.0
+        template = template - template.mean()
+        norm = float(np.sqrt((template * template).sum()))
+        if norm < 1e-6:
+            return -1.0
+        product = np.fft.irfft2(self.spectrum * np.fft.rfft2(template[::-1, ::-1], self.shape), self.shape)
+        product = product[h - 1:height, w - 1:width]
+        s, q = self.sums, self.squares
+        total = s[h:, w:] - s[:-h, w:] - s[h:, :-w] + s[:-h, :-w]
+        squares = q[h:, w:] - q[:-h, w:] - q[h:, :-w] + q[:-h, :-w]
+        variance = squares - total * total / (h * w)
+        textured = variance > 1e-3 * norm * norm  # a flat window cannot hold a textured picture
+        if not textured.any():
+            return -1.0
+        return float((product[textured] / (norm * np.sqrt(variance[textured]))).max())
+
+
+def _region(inner: tuple[int, int], outer: tuple[int, int], share: float) -> tuple[int, int]:
+    """(height, width) in the outer view of an inner picture whose limiting side spans `share` of the outer's."""
+    aspect = inner[1] / inner[0]
+    width, height = outer[1] * share, outer[1] * share / aspect
+    if height > outer[0]:
+        height, width = outer[0] * share, outer[0] * share * aspect
+    return int(round(height)), int(round(width))
+
+
+def _best_share(inner: np.ndarray, outer: _Outer, shares: np.ndarray, scale: float) -> tuple[float, float | None]:
+    best = (-1.0, None)
+    for share in shares:
+        height, width = _region(inner.shape, outer.band.shape, float(share))
+        if min(height, width) < _MIN_SIDE:
+            continue
+        template = _band(_resized(inner, height, width), scale)[_RIM:-_RIM, _RIM:-_RIM]
+        score = outer.best_correlation(template)
+        if score > best[0]:
+            best = (score, float(share))
+    return best
+
+
+def window_score(first: np.ndarray, second: np.ndarray) -> float:
+    """How well one grey view (`grey_view`) matches a window of the other, either way round: the best
+    normalised cross-correlation of their band-passed detail, in [-1, 1] (1: one is a crop of the other).
+
+    >>> rng = np.random.default_rng(0)
+    >>> photo = Image.fromarray(rng.integers(0, 256, (75, 100), dtype=np.uint8)).resize((400, 300), Image.BICUBIC)
+    >>> crop = photo.crop((60, 0, 400, 300))  # 15 % off the left
+    >>> other = Image.fromarray(rng.integers(0, 256, (300, 400), dtype=np.uint8))
+    >>> view = grey_view(photo)
+    >>> round(window_score(view, grey_view(crop)), 1), window_score(view, grey_view(other)) < 0.3
+    (1.0, True)
+    """
+    coarse_shares = np.round(np.arange(LOWEST_SHARE, 1.0 + 1e-9, COARSE_STEP), 4)
+    coarse_scale = COARSE_SIDE / VIEW_SIDE
+    best = -1.0
+    for inner, outer in ((first, second), (second, first)):
+        small_inner, small_outer = _shrunk(inner), _shrunk(outer)
+        _, share = _best_share(small_inner, _Outer(small_outer, coarse_scale), coarse_shares, coarse_scale)
+        if share is None:
+            continue
+        fine = np.clip(np.arange(share - COARSE_STEP, share + COARSE_STEP + 1e-9, FINE_STEP), LOWEST_SHARE, 1.0)
+        score, _ = _best_share(inner, _Outer(outer, 1.0), np.unique(np.round(fine, 4)), 1.0)
+        best = max(best, score)
+    return best
+
+
+def _shrunk(grey: np.ndarray) -> np.ndarray:
+    height, width = grey.shape
+    scale = COARSE_SIDE / max(height, width)
+    return np.asarray(Image.fromarray(grey).resize((max(8, round(width * scale)), max(8, round(height * scale))),
+                                                   Image.BOX), dtype=np.float32)
+
+
+@lru_cache(maxsize=4)
+def _axis_windows(pixels: int) -> np.ndarray:
+    """(windows, pixels, pixels) bilinear resampling matrices: row i of window k samples the axis at pixel
+    i of a window of PRE_SHARES x pixels placed at PRE_OFFSETS of the slack (each distinct window once)."""
+    windows = sorted({(float(share), round(float(offset) * (1 - float(share)), 6))
+                      for share in PRE_SHARES for offset in PRE_OFFSETS})
+    out = np.zeros((len(windows), pixels, pixels), dtype=np.float32)
+    for k, (share, start) in enumerate(windows):
+        position = np.clip((start + share * (np.arange(pixels) + 0.5) / pixels) * pixels - 0.5, 0, pixels - 1)
+        low = np.minimum(position.astype(int), pixels - 2)
+        weight = position - low
+        out[k, np.arange(pixels), low] = 1 - weight
+        out[k, np.arange(pixels), low + 1] += weight
+    return out
+
+
+def aligned_difference(first: np.ndarray, second: np.ndarray, batch: int = 128) -> np.ndarray:
+    """Mean absolute luma difference (0-255) of paired 16x12 RGB thumbnail rows (verify.THUMB_BYTES each)
+    once one is placed as a window of the other: every window of PRE_SHARES of each side at PRE_OFFSETS,
+    resampled bilinearly, both ways round; the smallest. Cheap (no decode): the pre-gate of `window_links`.
+
+    >>> rng = np.random.default_rng(0)
+    >>> photo = rng.integers(0, 256, (1, 12, 16, 3)).astype(np.uint8)
+    >>> other = rng.integers(0, 256, photo.shape).astype(np.uint8)
+    >>> flat = lambda t: t.reshape(1, -1)
+    >>> same, apart = (float(aligned_difference(flat(photo), flat(t))[0]) for t in (photo, other))
+    >>> round(same), apart > 30
+    (0, True)
+    """
+    from curate.filters import verify
+
+    height, width = verify.THUMB_HEIGHT, verify.THUMB_WIDTH
+    rows, cols = _axis_windows(height), _axis_windows(width)
+    luma = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    out = np.full(len(first), np.inf, dtype=np.float64)
+    for start in range(0, len(first), batch):
+        part = slice(start, start + batch)
+        a = first[part].reshape(-1, height, width, 3).astype(np.float32) @ luma
+        b = second[part].reshape(-1, height, width, 3).astype(np.float32) @ luma
+        for inner, outer in ((a, b), (b, a)):
+            n = len(outer)  # two large matrix products: every vertical window, then every horizontal one of it
+            tall = (rows.reshape(-1, height) @ outer.transpose(1, 0, 2).reshape(height, -1))
+            tall = tall.reshape(len(rows), height, n, width).transpose(2, 0, 1, 3).reshape(-1, width)
+            windows = (tall @ cols.reshape(-1, width).T).reshape(n, len(rows), height, len(cols), width)
+            difference = np.abs(windows - inner[:, None, :, None, :]).mean(axis=(2, 4))
+            out[part] = np.minimum(out[part], difference.reshape(n, -1).min(axis=1))
+    return out
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """The window links (index pairs), how many candidate pairs there were, how many were matched
+    (at most the limit), and how many were unreadable."""
+
+    first: np.ndarray
+    second: np.ndarray
+    candidates: int
+    matched: int
+    unreadable: int
+
+
+def window_links(vectors: np.ndarray, labels: np.ndarray, read: GreyReader, *, cosine: float, min_score: float,
+                 max_pairs: int, thumbs: np.ndarray | None = None, has_thumb: np.ndarray | None = None) -> WindowResult:
+    """Pairs of images in different clusters (`labels`) whose embeddings have at least `cosine`, whose
+    16x12 thumbnails pass the pre-gate (`aligned_difference` <= PRE_GATE; pairs lacking one skip it) and
+    whose pixels match as a window (`window_score` >= min_score); the closest `max_pairs` candidates (by
+    cosine) are matched. `read(position)` gives an image's grey view or None; each image is read once,
+    and kept only until its last pair."""
+    from curate.filters import embed_neighbours
+
+    first, second, cosines = embed_neighbours.cosine_pairs(vectors, cosine)
+    keep = labels[first] != labels[second]
+    if thumbs is not None and keep.any():
+        real = np.ones(len(labels), bool) if has_thumb is None else has_thumb
+        both = keep & real[first] & real[second]
+        gated = np.flatnonzero(both)
+        for start in range(0, len(gated), 65536):  # thumbs may be memory-mapped: a batch in memory at a time
+            part = gated[start:start + 65536]
+            keep[part] = aligned_difference(thumbs[first[part]], thumbs[second[part]]) <= PRE_GATE
+    first, second, cosines = first[keep], second[keep], cosines[keep]
+    order = np.argsort(-cosines, kind="stable")[:max_pairs]
+    first, second = first[order], second[order]
+    last_use = {}
+    for k, (a, b) in enumerate(zip(first.tolist(), second.tolist())):
+        last_use[a] = last_use[b] = k
+    views: dict[int, np.ndarray | None] = {}
+    linked = np.zeros(len(first), bool)
+    unreadable = set()
+    for k, (a, b) in enumerate(zip(first.tolist(), second.tolist())):
+        for i in (a, b):
+            if i not in views:
+                views[i] = read(i)
+                if views[i] is None:
+                    unreadable.add(i)
+        if views[a] is not None and views[b] is not None:
+            linked[k] = window_score(views[a], views[b]) >= min_score
+        for i in (a, b):
+            if last_use[i] == k:  # bounded memory: a view is dropped after its last pair
+                del views[i]
+    return WindowResult(first[linked], second[linked], int(keep.sum()), len(first), len(unreadable))
