@@ -13,7 +13,8 @@ The match: both photos as grey views of `VIEW_SIDE` px on their longer side; the
 `LOWEST_SHARE` and 1 (same aspect: a crop keeps its pixel scale), band-passed (difference of
 Gaussians: fine detail, no shading) and slid over the other's band-passed view; the score is the
 best zero-mean normalised cross-correlation (1: the same detail). A coarse pass at `COARSE_SIDE` px
-finds the share, a fine pass around it scores. Brightness and contrast do not matter (normalised);
+finds the share each way round, a fine pass around it scores the better way. Brightness and contrast
+do not matter (normalised);
 rotation and mirroring are not looked for (the other rules find them).
 
 Only candidate pairs are matched: pairs whose embeddings have at least the window cosine, that no
@@ -32,7 +33,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-VIEW_SIDE = 128  # the grey view's longer side (px): crops score >= 0.92, different shots <= 0.56 (bench)
+VIEW_SIDE = 128  # the grey view's longer side (px): real crops score >= 0.91, different photos <= 0.82 (bench)
 COARSE_SIDE = 64
 LOWEST_SHARE = 0.60  # the inner photo spans at least this share of the outer's limiting side (a 40 % crop)
 COARSE_STEP, FINE_STEP = 0.02, 0.005
@@ -74,9 +75,7 @@ class _Outer:
 
     def __init__(self, grey: np.ndarray, scale: float):
         self.band = _band(grey, scale)
-        height, width = self.band.shape
-        self.shape = (2 * height, 2 * width)
-        self.spectrum = np.fft.rfft2(self.band, self.shape)
+        self.spectrum = np.fft.rfft2(self.band)  # circular correlation: the placements inside do not wrap
         self.sums = np.pad(self.band, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
         self.squares = np.pad(self.band * self.band, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
 
@@ -90,8 +89,10 @@ class _Outer:
         norm = float(np.sqrt((template * template).sum()))
         if norm < 1e-6:
             return -1.0
-        product = np.fft.irfft2(self.spectrum * np.fft.rfft2(template[::-1, ::-1], self.shape), self.shape)
-        product = product[h - 1:height, w - 1:width]
+        padded = np.zeros_like(self.band)
+        padded[:h, :w] = template
+        product = np.fft.irfft2(self.spectrum * np.conj(np.fft.rfft2(padded)), self.band.shape)
+        product = product[:height - h + 1, :width - w + 1]
         s, q = self.sums, self.squares
         total = s[h:, w:] - s[:-h, w:] - s[h:, :-w] + s[:-h, :-w]
         squares = q[h:, w:] - q[:-h, w:] - q[h:, :-w] + q[:-h, :-w]
@@ -138,16 +139,16 @@ def window_score(first: np.ndarray, second: np.ndarray) -> float:
     """
     coarse_shares = np.round(np.arange(LOWEST_SHARE, 1.0 + 1e-9, COARSE_STEP), 4)
     coarse_scale = COARSE_SIDE / VIEW_SIDE
-    best = -1.0
+    coarse = []  # (coarse score, share, inner, outer) each way round; the better way is scored fine
     for inner, outer in ((first, second), (second, first)):
-        small_inner, small_outer = _shrunk(inner), _shrunk(outer)
-        _, share = _best_share(small_inner, _Outer(small_outer, coarse_scale), coarse_shares, coarse_scale)
-        if share is None:
-            continue
-        fine = np.clip(np.arange(share - COARSE_STEP, share + COARSE_STEP + 1e-9, FINE_STEP), LOWEST_SHARE, 1.0)
-        score, _ = _best_share(inner, _Outer(outer, 1.0), np.unique(np.round(fine, 4)), 1.0)
-        best = max(best, score)
-    return best
+        score, share = _best_share(_shrunk(inner), _Outer(_shrunk(outer), coarse_scale), coarse_shares, coarse_scale)
+        if share is not None:
+            coarse.append((score, share, inner, outer))
+    if not coarse:
+        return -1.0
+    _, share, inner, outer = max(coarse, key=lambda found: found[0])
+    fine = np.clip(np.arange(share - COARSE_STEP, share + COARSE_STEP + 1e-9, FINE_STEP), LOWEST_SHARE, 1.0)
+    return _best_share(inner, _Outer(outer, 1.0), np.unique(np.round(fine, 4)), 1.0)[0]
 
 
 def _shrunk(grey: np.ndarray) -> np.ndarray:
