@@ -177,14 +177,33 @@ def scenes_collection(folder: str, cache: Path | None):
     return evidence, names
 
 
-def run_frames(args) -> None:
+def real_halves(args) -> tuple | None:
+    """(the edit set, {"fit" | "held-out": (PhotoSet, Evidence)}) split by original; None without realdata."""
     found = real_photo_set(args.seed)
     if found is None:
-        return
+        return None
     _, photos, fit_mask = found
     evidence = evidence_for(photos, cache=args.vectors)
+    return photos, {"fit": subset(photos, evidence, fit_mask), "held-out": subset(photos, evidence, ~fit_mask)}
+
+
+def print_imagededup(test_photos) -> None:
+    """imagededup's PHash (10 bits) on the held-out photos, when the bench installed it: recall per kind."""
+    from curate.groups import components_from_pairs
+
+    baseline = imagededup_pairs(test_photos)
+    if baseline is not None:
+        row = pair_scores(test_photos, components_from_pairs(len(test_photos.root), *baseline))
+        print("held-out, imagededup PHash (10 bits): " + " ".join(f"{k} {row[k]:.2f}" for k in KINDS)
+              + f"; false pairs {row['false_links']}")
+
+
+def run_frames(args) -> None:
+    found = real_halves(args)
+    if found is None:
+        return
+    photos, halves = found
     rule = default_rule()
-    halves = {"fit": subset(photos, evidence, fit_mask), "held-out": subset(photos, evidence, ~fit_mask)}
     found = {name: candidates(part_evidence, rule) for name, (_, part_evidence) in halves.items()}
     scenes = {"fit": "train", "held-out": "test"}
     looks, collections = {}, {}
@@ -214,14 +233,7 @@ def run_frames(args) -> None:
                      zip(found_scenes["a"][mask], found_scenes["b"][mask], found_scenes["cosine"][mask],
                          found_scenes["bits"][mask], found_scenes["aligned"][mask])]
             print(f"15-Scene {scenes[half]}: pairs '{name}' adds ({len(pairs)}):\n  " + "\n  ".join(pairs[:25]))
-    baseline = imagededup_pairs(halves["held-out"][0])
-    if baseline is not None:
-        from curate.groups import components_from_pairs
-
-        test_photos = halves["held-out"][0]
-        row = pair_scores(test_photos, components_from_pairs(len(test_photos.root), *baseline))
-        print("held-out, imagededup PHash (10 bits): " + " ".join(f"{k} {row[k]:.2f}" for k in KINDS)
-              + f"; false pairs {row['false_links']}")
+    print_imagededup(halves["held-out"][0])
 
 
 def _print_trimmed_view(halves: dict, collections: dict, rule) -> None:

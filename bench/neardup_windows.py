@@ -25,8 +25,8 @@ import time
 from dataclasses import replace
 
 import numpy as np
-from neardup_frames import default_rule, labels_with, scenes_collection
-from neardup_real import KINDS, REALDATA, evidence_for, imagededup_pairs, pair_scores, real_photo_set, subset
+from neardup_frames import default_rule, labels_with, print_imagededup, real_halves, scenes_collection
+from neardup_real import KINDS, REALDATA, pair_scores
 
 WINDOW_GRID = {"cosine": (0.75, 0.80, 0.85), "gate": (10.0, 14.0), "score": (0.80, 0.85, 0.90)}
 SHOWN_KINDS = ("crop_side", "screenshot", "crop", "rotation", "burst")
@@ -105,12 +105,10 @@ def run_windows(args) -> None:
     from curate.groups import components_from_pairs
     from curate.store import open_rgb
 
-    found_set = real_photo_set(args.seed)
+    found_set = real_halves(args)
     if found_set is None:
         return
-    _, photos, fit_mask = found_set
-    evidence = evidence_for(photos, cache=args.vectors)
-    halves = {"fit": subset(photos, evidence, fit_mask), "held-out": subset(photos, evidence, ~fit_mask)}
+    _, halves = found_set
     readers = {half: (lambda i, part=part: windows.grey_view(part.images[i])) for half, (part, _) in halves.items()}
     found = {half: window_candidates(part_evidence, readers[half]) for half, (_, part_evidence) in halves.items()}
     scenes, scene_found, scene_readers = {"fit": "train", "held-out": "test"}, {}, {}
@@ -167,12 +165,7 @@ def run_windows(args) -> None:
             text += "; " + " ".join(f"{k} {row[k]:.2f}" for k in KINDS) + (
                 f"; false pairs {row['false_links']}, lund {row['lund_links']}")
         print(text)
-    baseline = imagededup_pairs(halves["held-out"][0])
-    if baseline is not None:
-        test_photos = halves["held-out"][0]
-        row = pair_scores(test_photos, components_from_pairs(len(test_photos.root), *baseline))
-        print("held-out, imagededup PHash (10 bits): " + " ".join(f"{k} {row[k]:.2f}" for k in KINDS)
-              + f"; false pairs {row['false_links']}")
+    print_imagededup(halves["held-out"][0])
 
 
 def _choose(table: dict) -> str | None:
