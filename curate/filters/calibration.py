@@ -45,6 +45,12 @@ MIN_CALIBRATION_IMAGES = 100  # fewer distinct images: too few pairs to tell, th
 # demo: hit pairs' images have a median of 79 alike images), which no photo's own copies explain.
 MAX_COPIES = 12
 COPY_CHECK_PAIRS = 64  # alike far pairs whose images are compared with the whole collection (at most)
+# One photographer's sequence: two images by one owner taken at most this many seconds apart (a burst, a
+# pan, a walk down a street; the split's SESSION_GAP_S). Its frames are alike and often far apart in
+# pHash, yet say nothing about whether the backbone or the hashes confuse *different* photos: a real
+# 65-frame pan among 90 other real photos read "hashes crowded" (4.2e-3) and "embedding links off" (1.0e-2)
+# until such pairs were set aside (docs/benchmarks.md, "One photographer's sequence set aside").
+SEQUENCE_GAP_S = 600
 AUTO = "auto"
 # The hash limits for a collection whose pHashes tell photos apart, chosen on the fit half of real photos
 # with real edits and held on the other half (bench/neardup_real.py): colour 8 (a pair of different
@@ -101,6 +107,8 @@ class Crowding:
     embeddings_crowded: bool = False
     hash_copies_share: float = 0.0  # band pairs set aside: the (trusted) embeddings confirm them as copies
     embedding_copies_share: float = 0.0  # far alike pairs set aside: `_explained_by_copies`
+    hash_sequence_share: float = 0.0  # band pairs set aside: one photographer's sequence (`one_sequence`)
+    embedding_sequence_share: float = 0.0  # far alike pairs set aside: one photographer's sequence
     limits: HashLimits | None = None  # the limits applied (`calibrated_rule` fills it); None: as calibrated
 
     def notes(self, limit: float, hash_limits: bool = True) -> list[str]:
@@ -114,7 +122,7 @@ class Crowding:
         else:
             verdict = (f"crowded (above {limit:g})" if self.hashes_crowded else "distinct")
             set_aside = (f", {self.hash_copies_share:.1e} more set aside as copies the embeddings confirm"
-                         if self.hash_copies_share else "")
+                         if self.hash_copies_share else "") + _sequence_text(self.hash_sequence_share)
             line = (f"near-duplicate hashes {verdict}: {self._limits_text(self.hashes_crowded)} ({self.hash_share:.1e} "
                     f"of random pairs of images within {CROWDING_MARGIN_BITS} bits beyond the limit{set_aside}; "
                     "real photos ~1.5e-5)")
@@ -125,7 +133,7 @@ class Crowding:
             lines.append(line)
         if self.embedding_share is not None and self.embeddings_crowded:
             set_aside = (f", {self.embedding_copies_share:.1e} more set aside as a photo's own copies"
-                         if self.embedding_copies_share else "")
+                         if self.embedding_copies_share else "") + _sequence_text(self.embedding_sequence_share)
             lines.append(f"embedding links off: the embeddings call images alike that are not one photo's copies "
                          f"({self.embedding_share:.1e} of random pairs of images far apart in pHash are above the "
                          f"link cosine and alike to more than {MAX_COPIES} images or to none in common{set_aside}; "
@@ -145,6 +153,30 @@ class Crowding:
         return (f"limits {applied.describe()}; calibration alone would use the {kind} ones, colour <= "
                 f"{calibrated.colour_diff:g}, " + ("tone check off" if calibrated.tone_diff is None
                                                     else f"tone <= {calibrated.tone_diff:g}"))
+
+
+def _sequence_text(share: float) -> str:
+    return (f", {share:.1e} more set aside as one photographer's sequences (one owner, within "
+            f"{SEQUENCE_GAP_S // 60} minutes)" if share else "")
+
+
+def one_sequence(evidence: Evidence, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Which index pairs are one photographer's sequence: one owner, both taken_at known and at most
+    SEQUENCE_GAP_S apart (all False without owners or times).
+
+    >>> e = Evidence(np.zeros(4, np.uint64), owners=np.array([0, 0, 0, -1]),
+    ...              taken=np.array([0, 30, 7200, 10], np.int64) * 1_000_000)  # microseconds
+    >>> one_sequence(e, np.array([0, 0, 0]), np.array([1, 2, 3])).tolist()
+    [True, False, False]
+    """
+    from curate.filters.verify import NO_TIME
+
+    if evidence.owners is None or evidence.taken is None:
+        return np.zeros(len(first), bool)
+    owner, taken, gap = evidence.owners, evidence.taken, SEQUENCE_GAP_S * 1_000_000
+    dated = (taken[first] != NO_TIME) & (taken[second] != NO_TIME)
+    close = np.abs(np.where(dated, taken[first] - taken[second], gap + 1)) <= gap
+    return (owner[first] >= 0) & (owner[first] == owner[second]) & dated & close
 
 
 def _calibrated_limits(strict: bool) -> HashLimits:
@@ -225,26 +257,30 @@ def _explained_by_copies(vectors: np.ndarray, norms: np.ndarray, rows: np.ndarra
 
 
 def _embedding_crowding(evidence: Evidence, cosine: float, limit: float, far_bits: int, pairs: int,
-                        seed: int) -> tuple[int, float | None, float, np.ndarray | None]:
-    """(embedded images, share of random pairs alike and far apart less those explained by copies, the share
-    set aside as copies, norms or None when too few are embedded)."""
+                        seed: int) -> tuple[int, float | None, float, np.ndarray | None, float]:
+    """(embedded images, share of random pairs alike and far apart less those of one photographer's sequence
+    and those explained by copies, the share set aside as copies, norms or None when too few are embedded,
+    the share set aside as sequences)."""
     from curate.filters import embed_neighbours
 
     norms = embed_neighbours.row_norms(evidence.vectors)  # no unit copy of every vector: only the pairs' rows
     rows = np.flatnonzero(np.isfinite(norms) & (norms > 0))
     if len(rows) < MIN_CALIBRATION_IMAGES:
-        return len(rows), None, 0.0, None
+        return len(rows), None, 0.0, None, 0.0
     first, second = (rows[side] for side in _random_pairs(len(rows), pairs, seed + 1))
     vectors = np.asarray(evidence.vectors)
     hits = np.flatnonzero((_pair_bits(evidence, first, second) > far_bits)
                           & _pair_alike(vectors, norms, first, second, cosine))
+    sequence = one_sequence(evidence, first[hits], second[hits])
+    sequences = float(sequence.sum() / len(first))
+    hits = hits[~sequence]
     raw = len(hits) / len(first)
     if raw <= limit:  # below the limit with copies counted as look-alikes: nothing to set aside (real photos)
-        return len(rows), raw, 0.0, norms
+        return len(rows), raw, 0.0, norms, sequences
     rng = np.random.default_rng(seed + 2)
     checked = hits if len(hits) <= COPY_CHECK_PAIRS else rng.choice(hits, COPY_CHECK_PAIRS, replace=False)
     copies = _explained_by_copies(vectors, norms, rows, first[checked], second[checked], cosine).mean()
-    return len(rows), float(raw * (1 - copies)), float(raw * copies), norms
+    return len(rows), float(raw * (1 - copies)), float(raw * copies), norms, sequences
 
 
 def calibrate(evidence: Evidence, max_bits: int, cosine: float | None, *, limit: float = CROWDED_SHARE,
@@ -261,7 +297,9 @@ def calibrate(evidence: Evidence, max_bits: int, cosine: float | None, *, limit:
     there about half the time, so where the embeddings are trusted, pairs they confirm as copies (cosine >=
     `confirm_cosine`, the rule's `near_dup_verify_cosine`; None: none set aside) do not count. Without
     embeddings a collection full of such copies reads crowded: the strict side, which costs only tone- and
-    colour-edited copies. Measured in docs/benchmarks.md, "Calibrated on the collection".
+    colour-edited copies. In both, pairs of one photographer's sequence (`one_sequence`: a burst, a pan)
+    are set aside first when the evidence has owners and times. Measured in docs/benchmarks.md,
+    "Calibrated on the collection".
 
     >>> rng = np.random.default_rng(0)
     >>> spread = Evidence(rng.integers(0, 2**63, 300, dtype=np.uint64))
@@ -271,16 +309,20 @@ def calibrate(evidence: Evidence, max_bits: int, cosine: float | None, *, limit:
     True
     """
     n = len(evidence.hashes)
-    embedded, embedding_share, embedding_copies, norms = 0, None, 0.0, None
+    embedded, embedding_share, embedding_copies, norms, embedding_sequences = 0, None, 0.0, None, 0.0
     if evidence.vectors is not None and cosine is not None:
-        embedded, embedding_share, embedding_copies, norms = _embedding_crowding(
+        embedded, embedding_share, embedding_copies, norms, embedding_sequences = _embedding_crowding(
             evidence, cosine, limit, far_bits, pairs, seed)
     embeddings_crowded = bool(embedding_share is not None and embedding_share > limit)
-    hash_share, hashes_crowded, hash_copies = None, True, 0.0
+    hash_share, hashes_crowded, hash_copies, hash_sequences = None, True, 0.0, 0.0
     if n >= MIN_CALIBRATION_IMAGES:
         first, second = _random_pairs(n, pairs, seed)
         bits = _pair_bits(evidence, first, second)
         band = (bits > max_bits) & (bits <= max_bits + CROWDING_MARGIN_BITS)
+        at = np.flatnonzero(band)
+        sequence = one_sequence(evidence, first[at], second[at])  # burst frames: not different photos alike
+        hash_sequences = float(sequence.sum() / len(first))
+        band[at[sequence]] = False
         if confirm_cosine is not None and norms is not None and not embeddings_crowded and band.any():
             at = np.flatnonzero(band)  # the embeddings the rule trusts confirm these as copies
             confirmed = (norms[first[at]] > 0) & (norms[second[at]] > 0)
@@ -291,7 +333,7 @@ def calibrate(evidence: Evidence, max_bits: int, cosine: float | None, *, limit:
         hash_share = float(band.mean())
         hashes_crowded = hash_share > limit
     return Crowding(n, hash_share, hashes_crowded, embedded, embedding_share, embeddings_crowded,
-                    hash_copies, embedding_copies)
+                    hash_copies, embedding_copies, hash_sequences, embedding_sequences)
 
 
 def calibrated_rule(evidence: Evidence, max_bits: int, *, colour_diff: float | str = AUTO,

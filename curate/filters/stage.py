@@ -263,7 +263,8 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
         out["near_dup_cluster"] = None
         notes.append("no perceptual hashes (metadata-only catalog): near-duplicate filter skipped")
         return out, 0
-    columns = ["sha256", "phash"] + [name for name in ("phash_mirror", "phash_trimmed") if name in out]
+    columns = ["sha256", "phash"] + [name for name in ("phash_mirror", "phash_trimmed", "owner_id", "taken_at")
+                                     if name in out]
     images = out.loc[hashed, columns].drop_duplicates("sha256")  # one node per distinct image
     labels = _image_clusters(images, config, thumbnails, embeddings, notes, read_grey)
     key = out["sha256"].map(dict(zip(images["sha256"], labels.astype(str)))).where(hashed, None)
@@ -308,8 +309,20 @@ def _image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mapp
     if embeddings is not None:
         vectors, embedded = vectors_by_position(shas, embeddings)
     by_position = None if read_grey is None else (lambda position: read_grey(shas[position]))
-    return cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, by_position), config,
-                          notes, embedded)
+    owners, taken = sequence_keys(images)
+    return cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, by_position,
+                                          owners, taken), config, notes, embedded)
+
+
+def sequence_keys(images: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(owner code per image, -1 for none; taken_at in microseconds, verify.NO_TIME for none): what the
+    calibration reads to set one photographer's sequences aside; (None, None) without both columns."""
+    if "owner_id" not in images or "taken_at" not in images:
+        return None, None
+    owners = pd.factorize(images["owner_id"])[0].astype(np.int64)  # a missing owner is -1
+    when = pd.to_datetime(images["taken_at"], errors="coerce")
+    micros = when.to_numpy("datetime64[us]").astype(np.int64)
+    return owners, np.where(when.isna().to_numpy(), verify.NO_TIME, micros)
 
 
 def mirror_hashes(hashes: np.ndarray, mirrors: np.ndarray, has_mirror: np.ndarray) -> np.ndarray:

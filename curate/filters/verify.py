@@ -70,6 +70,7 @@ DEFAULT_LINK_COLOUR_DIFF = None
 DEFAULT_TONE_DIFF = None
 # The window match (curate.filters.windows) on candidate pairs the other links leave apart; chosen on real
 # crops and 15-Scene look-alikes (bench/neardup.py frames; docs/benchmarks.md, "Window match").
+NO_TIME = np.iinfo(np.int64).min  # Evidence.taken of an image without a taken_at
 DEFAULT_WINDOW_COSINE = 0.75
 DEFAULT_WINDOW_SCORE = 0.90
 DEFAULT_WINDOW_PAIRS = 4_000  # candidate pairs matched at most, closest first (16-31 ms a pair on one core)
@@ -236,6 +237,8 @@ class Evidence:
     vectors: np.ndarray | None = None
     trimmed: np.ndarray | None = None  # uint64 border-trimmed pHashes (the own hash where none), or None
     read_grey: Callable[[int], np.ndarray | None] | None = None  # position -> windows.grey_view, or None
+    owners: np.ndarray | None = None  # int64 owner code per image (-1: none), for the calibration's sequences
+    taken: np.ndarray | None = None  # int64 microseconds taken_at per image (NO_TIME: none)
 
     def views(self) -> tuple[np.ndarray, np.ndarray]:
         """(mirror hashes, trimmed hashes), each the plain hashes where the evidence has none."""

@@ -79,6 +79,21 @@ def _thumbnails(con, n: int, cache: Path, scratch: Path) -> tuple[np.ndarray, np
     return thumbs, has_thumb, None
 
 
+def _sequence_keys(con, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(owner code per image in position order, -1 for none; taken_at in microseconds, verify.NO_TIME for
+    none), as `stage.sequence_keys` gives them (codes differ, equality does not), a batch at a time."""
+    owners, taken = np.empty(n, np.int64), np.empty(n, np.int64)
+    start = 0
+    for batch in record_batches(con, f"""
+            SELECT CASE WHEN nd_owner IS NULL THEN -1 ELSE dense_rank() OVER (ORDER BY nd_owner) END::BIGINT,
+                   coalesce(epoch_us(nd_taken), {verify.NO_TIME}) FROM nd_images ORDER BY pos"""):
+        end = start + batch.num_rows
+        owners[start:end] = batch.column(0).to_numpy(zero_copy_only=False)
+        taken[start:end] = batch.column(1).to_numpy(zero_copy_only=False)
+        start = end
+    return owners, taken
+
+
 def _vectors(con, ws) -> tuple[np.ndarray | None, int | None]:
     """(`curate embed`'s vectors in image order, how many images have one) read as the pandas
     engine reads them (whenever the workspace has the cache), or (None, None)."""
@@ -129,17 +144,19 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
     the number of clusters of more than one photo."""
     con.execute(f"""
         CREATE OR REPLACE TABLE nd_images AS
-        SELECT row_number() OVER (ORDER BY rid) - 1 AS pos, sha256, phash, phash_mirror, phash_trimmed FROM (
-            SELECT rid, sha256, phash, phash_mirror, phash_trimmed,
+        SELECT row_number() OVER (ORDER BY rid) - 1 AS pos, sha256, phash, phash_mirror, phash_trimmed,
+               owner_id AS nd_owner, taken_at AS nd_taken FROM (
+            SELECT rid, sha256, phash, phash_mirror, phash_trimmed, owner_id, taken_at,
                    row_number() OVER (PARTITION BY sha256 ORDER BY rid) AS k
             FROM w WHERE {READABLE_PHASH} AND sha256 IS NOT NULL)
         WHERE k = 1""")
     n = con.execute("SELECT count(*) FROM nd_images").fetchone()[0]
     hashes, mirrors, trimmed = _hashes(con, n)
     vectors, embedded = _vectors(con, ws)
+    owners, taken = _sequence_keys(con, n)
     if ws is None:
-        labels = cluster_images(verify.Evidence(hashes, mirrors, vectors=vectors, trimmed=trimmed), config, notes,
-                                embedded)
+        labels = cluster_images(verify.Evidence(hashes, mirrors, vectors=vectors, trimmed=trimmed, owners=owners,
+                                                taken=taken), config, notes, embedded)
     else:
         cache = ws.root / "cache"
         cache.mkdir(parents=True, exist_ok=True)
@@ -152,8 +169,8 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
                              "engine decodes no image): their pHash candidates are not colour-verified, so not linked; "
                              "the pandas engine (CURATE_CATALOG_ENGINE=pandas) computes them")
             reader = None if vectors is None or source is None else _grey_reader(con, ws, source)
-            labels = cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, reader),
-                                    config, notes, embedded)
+            labels = cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, reader,
+                                                    owners, taken), config, notes, embedded)
             del thumbs
     con.register("nd_labels_frame", pa.table({"pos": pa.array(np.arange(n, dtype=np.int64)),
                                               "cluster": pa.array(labels.astype(np.int64))}))
