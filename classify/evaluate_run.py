@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,15 +120,19 @@ def empty_split_error(split: str, split_report: dict | None) -> str:
     report = split_report or {}
     asked = (report.get("config") or {}).get(split)
     given = sum(int(row.get(f"{split}_photos") or 0) for row in report.get("per_label") or [])
-    said = [w for w in report.get("warnings") or [] if re.search(rf"\b{split}\b[^:;]*\bsplits? (is|are) empty", w)]
+    said = (report.get("empty_splits") or {}).get(split)  # the split's own warning for it (reports since 2026-12-05)
     if asked is not None and float(asked) == 0:
         return (f"{wrong} because `curate split` ran with --{split} 0; run `curate split --{split} 0.2` (or another "
                 "share above 0), then evaluate again")
     if said:
-        return f"{wrong} because `curate split` could not fill it: {said[0]}"
+        return f"{wrong} because `curate split` could not fill it: {said}"
     if given:
         return (f"{wrong}: `curate split` put {given:,} photos in it, but none is kept now (a later filter or review "
                 "dropped them); run `curate split` again, then train and evaluate again")
+    if asked is not None:  # a report from before empty_splits: its warnings (reports/split.json) say why
+        return (f"{wrong}: `curate split` left it empty although --{split} {float(asked):g} asked for photos; its "
+                "warning in reports/split.json says why (e.g. one photographer per label, or labels too small to "
+                "share out); run `curate split` again to see it here")
     return (f"{wrong}; run `curate split` (with --{split} above 0): its warning says why a split stays empty, "
             "e.g. one photographer per label, or labels too small to share out")
 

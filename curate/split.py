@@ -85,10 +85,11 @@ class SplitReport:
     photos_without_owner: int
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    empty_splits: dict[str, str] = field(default_factory=dict)  # requested split left empty -> its warning
 
     def to_dict(self) -> dict:
         return {"config": self.config, "groups": self.groups, "photos_without_owner": self.photos_without_owner,
-                "notes": self.notes, "warnings": self.warnings,
+                "notes": self.notes, "warnings": self.warnings, "empty_splits": self.empty_splits,
                 "per_label": self.per_label.replace({np.nan: None}).to_dict("records")}
 
     def summary(self) -> str:
@@ -221,10 +222,11 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFr
     notes = no_owner_notes(no_owner, int(walks.notna().sum()), int(walks.nunique()))
     per_label = split_table(out[kept_mask], group, config)
     notes += off_share_notes(per_label, config)
-    warnings = ungrouped_duplicates_warning(kept, config) + empty_split_warnings(per_label, config)
+    empty = empty_split_reasons(per_label, config)
+    warnings = ungrouped_duplicates_warning(kept, config) + empty_split_warnings(empty)
     if config.by == "owner":
         warnings += undated_cluster_warnings(*undated_clusters(kept))
-    return out, SplitReport(asdict(config), per_label, int(group.max()) + 1, no_owner, notes, warnings)
+    return out, SplitReport(asdict(config), per_label, int(group.max()) + 1, no_owner, notes, warnings, empty)
 
 
 def undated_clusters(kept: pd.DataFrame) -> tuple[int, int]:
@@ -284,17 +286,25 @@ def off_share_notes(per_label: pd.DataFrame, config: SplitConfig) -> list[str]:
     return notes
 
 
-def empty_split_warnings(per_label: pd.DataFrame, config: SplitConfig) -> list[str]:
-    """A warning for each requested split (val, test) that came out empty: the groups are too few or
-    too large (say one photographer per label, or a --by column that follows the label) to share."""
+def empty_split_reasons(per_label: pd.DataFrame, config: SplitConfig) -> dict[str, str]:
+    """{split: the warning that says why} for each requested split (val, test) that came out empty: the
+    groups are too few or too large (say one photographer per label, or a --by column that follows the
+    label) to share. One warning names every empty split; the report keeps it per split
+    (`SplitReport.empty_splits`), where `classify evaluate` reads it."""
     empty = [name for name, share in (("val", config.val), ("test", config.test))
              if share > 0 and len(per_label) and int(per_label[f"{name}_photos"].sum()) == 0]
     if not empty:
-        return []
-    return [f"the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} empty although "
-            f"{' and '.join(f'--{name} {getattr(config, name):g}' for name in empty)} asked for photos: every group "
-            f"(by {config.by} ∪ duplicate cluster) is too large, or every label too small, to share out; group by "
-            "another column, or add photos from more photographers"]
+        return {}
+    warning = (f"the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} empty although "
+               f"{' and '.join(f'--{name} {getattr(config, name):g}' for name in empty)} asked for photos: every group "
+               f"(by {config.by} ∪ duplicate cluster) is too large, or every label too small, to share out; group by "
+               "another column, or add photos from more photographers")
+    return dict.fromkeys(empty, warning)
+
+
+def empty_split_warnings(reasons: dict[str, str]) -> list[str]:
+    """The warnings of `empty_split_reasons`, each once."""
+    return list(dict.fromkeys(reasons.values()))
 
 
 def ungrouped_duplicates_warning(kept: pd.DataFrame, config: SplitConfig) -> list[str]:

@@ -164,6 +164,7 @@ def test_split_equals_pandas(tmp_path, n, seed, owners, by, val, split_seed):
     assert_same_rows(expected, got, ["split", "status", "photo_id"])
     assert (got_report.groups, got_report.photos_without_owner) == (report.groups, report.photos_without_owner)
     assert (got_report.notes, got_report.warnings) == (report.notes, report.warnings)
+    assert got_report.empty_splits == report.empty_splits
     pd.testing.assert_frame_equal(got_report.per_label, report.per_label, check_dtype=False)
 
 

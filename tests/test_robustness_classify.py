@@ -260,7 +260,10 @@ def test_an_empty_test_split_error_gives_the_splits_own_reason():
                             "label": ["a", "b", "a", "b"]})
     warning = ("the val and test splits are empty although --val 0.1 and --test 0.2 asked for photos: every group is "
                "too large; add photos from more photographers")
-    cases = {"one photographer": ({"config": {"test": 0.2}, "warnings": [warning]}, [warning]),
+    cases = {"one photographer": ({"config": {"test": 0.2}, "warnings": [warning],
+                                   "empty_splits": {"val": warning, "test": warning}}, [warning]),
+             "a report from before empty_splits": ({"config": {"test": 0.2}, "warnings": [warning]},
+                                                   ["although --test 0.2 asked for photos", "reports/split.json"]),
              "asked for none": ({"config": {"test": 0.0}}, ["ran with --test 0;", "curate split --test 0.2"]),
              "dropped since": ({"config": {"test": 0.2}, "per_label": [{"test_photos": 1}, {"test_photos": 2}]},
                                ["put 3 photos in it", "none is kept now", "run `curate split` again"])}

@@ -570,12 +570,16 @@ def test_a_split_left_empty_is_a_warning(tmp_path):
     result, report = split_catalog(make_catalog(rows), SplitConfig(val=0.1, test=0.2))
     assert set(result["split"]) == {"train"}
     assert any("val and test splits are empty" in w for w in report.warnings), report.warnings
+    # the report keeps the warning per empty split, where `classify evaluate` reads it
+    warning = next(w for w in report.warnings if "splits are empty" in w)
+    assert report.empty_splits == {"val": warning, "test": warning} == report.to_dict()["empty_splits"]
     shown = cli("split", "-w", write_ws(tmp_path, make_catalog(rows)))
     assert shown.exit_code == 0 and "warning:" in shown.output and "empty" in shown.output
     # no val asked for, none missing: only the test split is named
     _, report = split_catalog(make_catalog(rows), SplitConfig(val=0.0, test=0.2))
     assert [w for w in report.warnings if "empty" in w] == [w for w in report.warnings if "test split is empty" in w]
     assert any("test split is empty" in w for w in report.warnings)
+    assert list(report.empty_splits) == ["test"]
     # a collection that can be shared out gets no such warning
     rows = [{"source_id": f"{label}{i}", "owner_id": f"o{label}{i}", "label": label}
             for label in ("a", "b") for i in range(40)]

@@ -30,6 +30,7 @@ from curate.split import (
     SplitConfig,
     SplitReport,
     assign_groups,
+    empty_split_reasons,
     empty_split_warnings,
     no_owner_notes,
     off_share_notes,
@@ -161,7 +162,8 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
         warnings.append(f"near-duplicate clusters are not known yet, so this split groups by {by} and exact image "
                         "only (near-duplicates from different owners may land in two splits); run `curate filter`, "
                         "then `curate split` again")
-    warnings += empty_split_warnings(per_label, config)
+    empty = empty_split_reasons(per_label, config)
+    warnings += empty_split_warnings(empty)
     if by == "owner":
         c = catalog.column
         photos, cells = con.execute(f"""
@@ -174,7 +176,7 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
         warnings += undated_cluster_warnings(int(photos), int(cells))
     items = [f"{splits}[s.code + 1] AS split" if name == "split" else c(name) for name in schema.NAMES]
     query = f"SELECT {', '.join(items)}, rid FROM {catalog.source} src LEFT JOIN s USING (rid) ORDER BY rid"
-    return query, SplitReport(asdict(config), per_label, n_groups, int(no_owner), notes, warnings)
+    return query, SplitReport(asdict(config), per_label, n_groups, int(no_owner), notes, warnings, empty)
 
 
 def _split_table(con, config: SplitConfig, splits: str) -> pd.DataFrame:
