@@ -44,7 +44,26 @@ CROP_DUPLICATES = {
              ("Forest/image_0208", "Forest/image_0302"), ("Forest/image_0096", "Forest/image_0098"),
              ("Forest/image_0236", "Forest/image_0244"), ("Forest/image_0056", "Forest/image_0057"),
              ("Industrial/image_0146", "Industrial/image_0156"), ("InsideCity/image_0048", "InsideCity/image_0122")],
+    # across 15-Scene's published split: (train, test), the same check by eye (found by the library's defaults on
+    # train and test as one collection; the aligned windows show the same cars, vans, trucks and towers)
+    "across": [("Highway/image_0107", "Highway/image_0062"), ("Highway/image_0081", "Highway/image_0039"),
+               ("Highway/image_0081", "Highway/image_0082"), ("Highway/image_0038", "Highway/image_0116"),
+               ("Highway/image_0112", "Highway/image_0068"), ("Highway/image_0059", "Highway/image_0104"),
+               ("Highway/image_0072", "Highway/image_0080"), ("Highway/image_0198", "Highway/image_0197"),
+               ("Highway/image_0189", "Highway/image_0191"), ("Highway/image_0183", "Highway/image_0185"),
+               ("Highway/image_0179", "Highway/image_0178"), ("Highway/image_0202", "Highway/image_0200"),
+               ("TallBuilding/image_0295", "TallBuilding/image_0223"),
+               ("TallBuilding/image_0155", "TallBuilding/image_0140")],
 }
+
+
+def known_crop_pairs() -> set[frozenset]:
+    """Every CROP_DUPLICATES pair as a frozenset of two paths under ../shared/realdata."""
+    out = set()
+    for where, pairs in CROP_DUPLICATES.items():
+        folders = ("train", "test") if where == "across" else (where, where)
+        out |= {frozenset(f"scenes15/{folder}/{name}.jpg" for folder, name in zip(folders, pair)) for pair in pairs}
+    return out
 
 
 def window_candidates(evidence, read) -> dict:
@@ -90,7 +109,7 @@ def _matched(found: dict, name: str) -> int:
 
 def _scene_links(found: dict, mask: np.ndarray, names: list[str], folder: str) -> tuple[int, int, list[str]]:
     """(known crop pairs linked, look-alike pairs linked, the look-alike pairs' names)."""
-    known = {frozenset(f"scenes15/{folder}/{x}.jpg" for x in pair) for pair in CROP_DUPLICATES[folder]}
+    known = known_crop_pairs()
     crops, others = 0, []
     for i, j, s in zip(found["a"][mask], found["b"][mask], found["score"][mask]):
         if frozenset((names[i], names[j])) in known:
@@ -165,7 +184,33 @@ def run_windows(args) -> None:
             text += "; " + " ".join(f"{k} {row[k]:.2f}" for k in KINDS) + (
                 f"; false pairs {row['false_links']}, lund {row['lund_links']}")
         print(text)
+    if len(scene_readers) == 2:
+        _across(scene_readers, rule)
     print_imagededup(halves["held-out"][0])
+
+
+def _across(scene_readers: dict, rule) -> None:
+    """15-Scene train and test as one collection, the library's defaults: the window links, each a known
+    crop pair (CROP_DUPLICATES) or not, and how many cross the published split."""
+    from curate.filters import verify, windows
+    from curate.store import open_rgb
+
+    parts = [scene_readers[half][0] for half in ("fit", "held-out")]
+    evidence = verify.Evidence(*(np.concatenate([getattr(part[0], key) for part in parts])
+                                 for key in ("hashes", "mirrors", "thumbs")), None,
+                               np.concatenate([part[0].vectors for part in parts]),
+                               np.concatenate([part[0].trimmed for part in parts]))
+    names = parts[0][1] + parts[1][1]
+    before = verify.link_pairs(evidence, rule)
+    first, second, counts = verify.link_pairs(
+        replace(evidence, read_grey=lambda i: windows.grey_view(open_rgb(REALDATA / names[i]))), rule)
+    old = set(zip(before[0].tolist(), before[1].tolist()))
+    added = [(names[a], names[b]) for a, b in zip(first.tolist(), second.tolist()) if (a, b) not in old]
+    known = known_crop_pairs()
+    unknown = [pair for pair in added if frozenset(pair) not in known]
+    across = sum(("/train/" in a) != ("/train/" in b) for a, b in added)
+    print(f"15-Scene train + test as one collection: {counts['window']} window links ({across} across the published "
+          f"split), {len(added) - len(unknown)} of them known crop pairs; not known: {unknown or 'none'}")
 
 
 def _choose(table: dict) -> str | None:
