@@ -519,7 +519,8 @@ def test_filter_stage_links_mirrored_hashes_and_close_embeddings():
 def test_a_filter_without_embeddings_works_on_phash_and_says_curate_embed_helps():
     """A standalone `curate filter` before `curate embed`: pHash links only, and one note naming
     the edits it misses and the command that fixes it; none once embeddings are given."""
-    from curate.filters.stage import NO_EMBEDDINGS_NOTE, FilterConfig, filter_catalog
+    from curate.filters.clusters import NO_EMBEDDINGS_NOTE
+    from curate.filters.stage import FilterConfig, filter_catalog
     from curate.filters.verify import THUMB_BYTES
 
     rows = [{"sha256": "a", "phash": "ffffffff00000000", "phash_mirror": "0f0f0f0f0f0f0f0f"},

@@ -47,7 +47,7 @@ def _collection(seed: int = 0, pan_owner: str | None = "panner", spacing_s: int 
 
 
 def _evidence(frame: pd.DataFrame, with_sequences: bool = True) -> verify.Evidence:
-    from curate.filters.stage import sequence_keys
+    from curate.filters.clusters import sequence_keys
 
     hashes = np.array([int(h, 16) for h in frame["phash"]], dtype=np.uint64)
     owners, taken = sequence_keys(frame) if with_sequences else (None, None)

@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 
 from curate import licences, schema
-from curate.filters import calibration, duplicates, geo, owners, quality, verify
+from curate.filters import duplicates, geo, owners, quality
+from curate.filters.clusters import image_clusters
 from curate.filters.config import STAGE, FilterConfig
 from curate.filters.geo_stage import geo_filter
-from curate.groups import components_from_pairs
 from curate.records import apply_drops, reset_stage
 from curate.status import status_counts
 
@@ -44,10 +44,6 @@ def unreadable_phash_note(count: int) -> str:
     return (f"{count:,} photos have a pHash that is not 16 hex digits (a damaged catalog cell): they are left out "
             "of the near-duplicate search; the pandas engine hashes those with a stored image again")
 
-
-NO_EMBEDDINGS_NOTE = ("near duplicates found by pHash alone (no efficientnet_lite0 embeddings): brightness, "
-                      "crop, rotation and burst copies are mostly missed; run `curate embed` first, then "
-                      "`curate filter` again")
 
 
 @dataclass
@@ -266,7 +262,7 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
     columns = ["sha256", "phash"] + [name for name in ("phash_mirror", "phash_trimmed", "owner_id", "taken_at")
                                      if name in out]
     images = out.loc[hashed, columns].drop_duplicates("sha256")  # one node per distinct image
-    labels = _image_clusters(images, config, thumbnails, embeddings, notes, read_grey)
+    labels = image_clusters(images, config, thumbnails, embeddings, notes, read_grey)
     key = out["sha256"].map(dict(zip(images["sha256"], labels.astype(str)))).where(hashed, None)
     out["near_dup_cluster"] = duplicates.group_representatives(out, key)
     sizes = key.map(key.value_counts())
@@ -283,119 +279,6 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
         is_near = keeper.notna() & (keeper != out[schema.PHOTO_ID]) & (out["status"] == schema.KEPT)
         out = apply_drops(out, pd.Series(np.where(is_near, "near_duplicate", None)), STAGE)
     return out, n_clusters
-
-
-def _image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mapping[str, bytes] | None,
-                    embeddings: tuple[Sequence[str], np.ndarray] | None, notes: list[str],
-                    read_grey: Callable[[str], np.ndarray | None] | None = None) -> np.ndarray:
-    """Cluster distinct images (rows of `images`: sha256, phash, phash_mirror) on the evidence of verify.py."""
-    from curate.filters import neardup
-
-    shas = images["sha256"].tolist()
-    hashes = neardup.phash_to_uint64(images["phash"])
-    mirrors = mirror_hashes(hashes, *neardup.parse_phashes(images["phash_mirror"])) \
-        if "phash_mirror" in images else None
-    trimmed = mirror_hashes(hashes, *neardup.parse_phashes(images["phash_trimmed"])) \
-        if "phash_trimmed" in images else None
-    thumbs = has_thumb = vectors = embedded = None
-    if thumbnails is not None:
-        thumbs = np.zeros((len(shas), verify.THUMB_BYTES), dtype=np.uint8)
-        has_thumb = np.zeros(len(shas), dtype=bool)
-        for position, sha in enumerate(shas):
-            data = thumbnails.get(sha)
-            if data is not None and len(data) == verify.THUMB_BYTES:
-                thumbs[position] = np.frombuffer(data, dtype=np.uint8)
-                has_thumb[position] = True
-    if embeddings is not None:
-        vectors, embedded = vectors_by_position(shas, embeddings)
-    by_position = None if read_grey is None else (lambda position: read_grey(shas[position]))
-    owners, taken = sequence_keys(images)
-    return cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, by_position,
-                                          owners, taken), config, notes, embedded)
-
-
-def sequence_keys(images: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(owner code per image, -1 for none; taken_at in microseconds, verify.NO_TIME for none): what the
-    calibration reads to set one photographer's sequences aside; (None, None) without both columns."""
-    if "owner_id" not in images or "taken_at" not in images:
-        return None, None
-    owners = pd.factorize(images["owner_id"])[0].astype(np.int64)  # a missing owner is -1
-    when = pd.to_datetime(images["taken_at"], errors="coerce")
-    micros = when.to_numpy("datetime64[us]").astype(np.int64)
-    return owners, np.where(when.isna().to_numpy(), verify.NO_TIME, micros)
-
-
-def mirror_hashes(hashes: np.ndarray, mirrors: np.ndarray, has_mirror: np.ndarray) -> np.ndarray:
-    """The mirror (or border-trimmed) pHashes, an image's own hash where it has none (cached before mirrors
-    existed, or no border: no extra match)."""
-    return np.where(has_mirror, mirrors, hashes)
-
-
-def vectors_by_position(shas: Sequence[str], embeddings: tuple[Sequence[str], np.ndarray]) -> tuple[np.ndarray, int]:
-    """(vectors aligned with `shas`, zero rows for images without one; how many have one)."""
-    position = pd.Index(list(embeddings[0])).get_indexer(list(shas))
-    vectors = np.zeros((len(shas), embeddings[1].shape[1]), dtype=np.float32)
-    vectors[position >= 0] = embeddings[1][position[position >= 0]]
-    return vectors, int((position >= 0).sum())
-
-
-# What no link rule tried keeps apart from real look-alikes (docs/benchmarks.md, "Crops off one side and
-# screenshot frames"): 0.44 of such copies are found held out; the note says so where the links are counted.
-# (Screenshot frames are found by the border-trimmed pHash, phash_trimmed: 0.98 held out, with embeddings.)
-NOT_CAUGHT = ("copies cropped by more than ~10 % off one side are often missed without the window match (44 % found "
-              "on real photos held out, fewer as the crop grows; docs/cleaning-duplicates.md)")
-# With the window match (curate.filters.windows): what it does not look for.
-NOT_CAUGHT_WINDOWED = ("crops of over 40 % of a side, and crops also rotated or mirrored, are not looked for "
-                       "(docs/cleaning-duplicates.md)")
-
-
-def window_notes(counts: dict[str, int], rule: verify.LinkRule) -> list[str]:
-    """What the window match left undone: candidate pairs beyond its limit, images it could not read."""
-    out = []
-    if counts["window_candidates"] > counts["window_matched"]:
-        out.append(f"window match: the closest {counts['window_matched']:,} of {counts['window_candidates']:,} "
-                   f"candidate pairs (cosine >= {rule.window_cosine:g}, left apart by the other links) were matched "
-                   "on their pixels, the limit; crops among the others may be missed")
-    if counts["window_unreadable"]:
-        out.append(f"window match: {counts['window_unreadable']:,} stored images could not be read; their pairs were "
-                   "not matched")
-    return out
-
-
-def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[str],
-                   embedded: int | None = None) -> np.ndarray:
-    """Near-duplicate cluster of each distinct image of `evidence` (components of the links
-    `verify.link_pairs` makes under the collection's calibrated rule, numbered by first position).
-    `embedded`: how many images have a vector (None: no embeddings). Shared by the pandas and the
-    DuckDB engine (curate.outofcore.neardup), so both link the same pairs."""
-    if evidence.thumbs is None:
-        notes.append("no thumbnails given: near-duplicate pairs are not colour-verified")
-    rule, crowding = calibration.calibrated_rule(
-        evidence, config.near_dup_bits, colour_diff=config.near_dup_colour_diff, tone_diff=config.near_dup_tone_diff,
-        cosine=config.near_dup_cosine, verify_cosine=config.near_dup_verify_cosine,
-        link_colour_diff=config.near_dup_link_colour_diff, crowded_share=config.near_dup_crowded_share,
-        window_score=config.near_dup_window_score)
-    if crowding is not None:
-        notes.extend(crowding.notes(config.near_dup_crowded_share, hash_limits=evidence.thumbs is not None))
-    first, second, counts = verify.link_pairs(evidence, rule)
-    if embedded is not None:
-        windowed = evidence.read_grey is not None and rule.window_score is not None
-        notes.append(f"near-duplicate links: {counts['hash_colour']} by pHash and colour, "
-                     f"{counts['hash_tone']} by pHash and tone, {counts['hash_embedding']} "
-                     f"by pHash and embedding, {counts['embedding']} by embedding alone"
-                     + (f", {counts['window']} by window match (a crop inside its original)" if windowed else "")
-                     + f" ({embedded} of {len(evidence.hashes)} images embedded); "
-                     + (NOT_CAUGHT_WINDOWED if windowed else NOT_CAUGHT))
-        if windowed:
-            notes.extend(window_notes(counts, rule))
-        if embedded < len(evidence.hashes):
-            notes.append(f"{len(evidence.hashes) - embedded:,} of {len(evidence.hashes):,} images have no "
-                         f"{verify.EMBEDDING_BACKBONE} embedding (stored after `curate embed` ran, or unreadable to "
-                         "it): their crop, rotation and burst copies are mostly missed; run `curate embed`, then "
-                         "`curate filter` again")
-    elif config.near_dup_cosine is not None or config.near_dup_verify_cosine is not None:
-        notes.append(NO_EMBEDDINGS_NOTE)
-    return components_from_pairs(len(evidence.hashes), first, second)
 
 
 def _quality_drops(out: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:

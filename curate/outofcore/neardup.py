@@ -5,7 +5,7 @@ What is in memory is per distinct image with a pHash, not per row: its pHash and
 (16 bytes), the candidate pairs the multi-index search finds (`curate.filters.neardup`), and the
 cluster labels. The thumbnails (576 bytes an image) are copied from `cache/thumbnails.parquet` into
 a memory-mapped file in the image order and read a batch of pairs at a time. The linking itself is
-the pandas engine's own function (`stage.cluster_images`), so both engines link the same pairs;
+the pandas engine's own function (`clusters.cluster_images`), so both engines link the same pairs;
 representatives are chosen in SQL by the exact-duplicate keep rule.
 
 Two things differ from the pandas engine, and the filter's notes say so when they bite: the
@@ -27,7 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate.filters import neardup, verify
-from curate.filters.stage import FilterConfig, cluster_images, mirror_hashes, vectors_by_position
+from curate.filters.clusters import cluster_images, mirror_hashes, vectors_by_position
+from curate.filters.config import FilterConfig
 from curate.outofcore.db import literal, record_batches
 
 # the pHashes `curate.filters.phash.parse_phashes` reads (others are left out, as on pandas)
@@ -81,7 +82,7 @@ def _thumbnails(con, n: int, cache: Path, scratch: Path) -> tuple[np.ndarray, np
 
 def _sequence_keys(con, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(owner code per image in position order, -1 for none; taken_at in microseconds, verify.NO_TIME for
-    none), as `stage.sequence_keys` gives them (codes differ, equality does not), a batch at a time."""
+    none), as `clusters.sequence_keys` gives them (codes differ, equality does not), a batch at a time."""
     owners, taken = np.empty(n, np.int64), np.empty(n, np.int64)
     start = 0
     for batch in record_batches(con, f"""
