@@ -229,3 +229,9 @@ def save_stage_report(ws, stage: str, input_hash: str, report: dict) -> None:
                                                     freshness.load_reports(ws))
     atomic_write_bytes(ws.root / "reports" / f"{stage}.json",
                        json.dumps(payload, indent=2, default=str).encode("utf-8"))
+
+
+def drop_kept(con, stage: str, reason: str, where: str) -> None:
+    """Flag the kept rows of table w matching `where` (SQL) as dropped by `stage` for `reason`."""
+    con.execute(f"UPDATE w SET status = 'dropped', drop_reason = {literal(reason)}, drop_stage = {literal(stage)} "
+                f"WHERE status = 'kept' AND ({where})")

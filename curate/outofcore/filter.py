@@ -1,9 +1,9 @@
 """The filter stage's metadata steps in DuckDB: the same flags as `curate.filters.stage.filter_catalog`.
 
 Steps, in the pandas order (first reason wins): reset of the stage's earlier drops (and the
-prefilter's repairs), licence, ambiguous_label, geo_outlier / missing_geo (per-label median
-centre: median latitude and the circular median longitude, computed by the same arithmetic as
-`curate.filters.geo`; distances by the same NumPy function, called by DuckDB on Arrow chunks),
+prefilter's repairs), licence, ambiguous_label, geo_outlier / missing_geo (`curate.outofcore.geo`:
+per-label median centre, median latitude and the circular median longitude, computed by the same
+arithmetic as `curate.filters.geo`; distances by the same NumPy function, called by DuckDB on Arrow chunks),
 exact_duplicate (same keep rule), near_duplicate (`curate.outofcore.neardup`: the pandas engine's
 linking over memory-mapped thumbnails, representatives by the same keep rule), quality:<check>
 (every row scored by `quality.score_quality` in Arrow batches, the greyscale check judged on the
@@ -20,21 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from curate import licences, schema
-from curate.filters import duplicates, geo, owners, quality
-from curate.filters.geo_stage import (
-    GEO_APPLIED,
-    GEO_FORCED,
-    GEO_HELD,
-    SPREAD_QUANTILE,
-    bulk_positions,
-    disputed_centres,
-    geo_evidence_warnings,
-    geo_warnings,
-    label_verdicts,
-    recipe_label_centres,
-    with_owner_support,
-    with_verdicts,
-)
+from curate.filters import duplicates, owners, quality
 from curate.filters.stage import (
     QUALITY_SKIPPED,
     STAGE,
@@ -48,7 +34,8 @@ from curate.filters.stage import (
     near_conflict_notes,
     unreadable_phash_note,
 )
-from curate.outofcore.db import BATCH_ROWS, Catalog, literal, quote, record_batches
+from curate.outofcore.db import BATCH_ROWS, Catalog, drop_kept, literal, quote, record_batches
+from curate.outofcore.geo import ellipsoid_udf, geo_filter
 from curate.outofcore.neardup import READABLE_PHASH, REPRESENTATIVE_ORDER, near_duplicates
 from curate.outofcore.queries import status_counts
 
@@ -58,14 +45,8 @@ SCORE_COLUMNS = [f"{check.name}_score" for check in quality.CHECKS]
 QUALITY_INPUTS = list(dict.fromkeys(["laplacian_var"] + [name for check in quality.CHECKS for name in check.needs]))
 
 
-def _ellipsoid_udf(lat1, lon1, lat2, lon2):
-    """geo.ellipsoid_distance_km on Arrow chunks (DuckDB calls it; nulls never reach it)."""
-    arrays = [np.asarray(a.to_numpy(zero_copy_only=False), dtype="float64") for a in (lat1, lon1, lat2, lon2)]
-    return pa.array(geo.ellipsoid_distance_km(*arrays), pa.float64(), from_pandas=True)
-
-
 def _drop(con, reason: str, where: str) -> None:
-    con.execute(f"UPDATE w SET {_DROP.format(reason=literal(reason))} WHERE status = 'kept' AND ({where})")
+    drop_kept(con, STAGE, reason, where)
 
 
 def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
@@ -78,7 +59,7 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     except ImportError:  # duckdb < 1.4
         from duckdb.typing import DOUBLE
 
-    con.create_function("ellipsoid_km", _ellipsoid_udf, [DOUBLE] * 4, DOUBLE, type="arrow", side_effects=False)
+    con.create_function("ellipsoid_km", ellipsoid_udf, [DOUBLE] * 4, DOUBLE, type="arrow", side_effects=False)
     c = catalog.column
     min_acc = int(config.min_geo_accuracy)
     con.execute(f"""
@@ -129,7 +110,7 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     else:
         notes += exact_conflict_notes(conflicts, conflict_labels)
         _drop(con, "ambiguous_label", "(label IS NULL AND n_tag_labels >= 2) OR rid IN (SELECT rid FROM conflicted)")
-    geo_table = _geo_filter(con, config, recipe_centres, notes, warnings)
+    geo_table = geo_filter(con, config, recipe_centres, notes, warnings)
 
     has_images = con.execute("SELECT count(sha256) FROM w").fetchone()[0] > 0
     if not has_images:
@@ -307,149 +288,6 @@ def _licence_filter(con, config: FilterConfig, notes: list[str], warnings: list[
     _drop(con, "licence", f"({disallowed}) AND NOT {unreadable}" if held else disallowed)
     if judged > without and not con.execute("SELECT count(*) FROM w WHERE status = 'kept'").fetchone()[0]:
         warnings.append(every_photo_licence_warning([(name, int(n)) for name, n in shown], config))
-
-
-def _median_centres(con) -> dict[str, geo.Centre]:
-    """geo.median_centres over the labelled rows, in SQL with the same arithmetic: the median
-    latitude, and the circular median longitude (cut at the widest empty arc, unwrapped)."""
-    rows = con.execute("""
-        WITH pts AS (
-            SELECT label, lat_u AS lat, ((lon_u + 180.0) % 360.0) - 180.0 AS lon FROM w
-            WHERE labelled AND isfinite(lat_u) AND isfinite(lon_u)),
-        by_lat AS (
-            SELECT label, lat, row_number() OVER (PARTITION BY label ORDER BY lat) - 1 AS pos,
-                   count(*) OVER (PARTITION BY label) AS n FROM pts),
-        lat_median AS (
-            SELECT label, CASE WHEN any_value(n) % 2 = 1 THEN min(lat) FILTER (WHERE pos = n // 2)
-                               ELSE (min(lat) FILTER (WHERE pos = n // 2 - 1) + min(lat) FILTER (WHERE pos = n // 2))
-                                    / 2.0 END AS lat
-            FROM by_lat GROUP BY label),
-        by_lon AS (
-            SELECT label, lon, row_number() OVER (PARTITION BY label ORDER BY lon) - 1 AS pos,
-                   count(*) OVER (PARTITION BY label) AS n,
-                   first_value(lon) OVER (PARTITION BY label ORDER BY lon) AS first_lon,
-                   lead(lon) OVER (PARTITION BY label ORDER BY lon) AS next_lon FROM pts),
-        gaps AS (
-            SELECT *, CASE WHEN pos < n - 1 THEN next_lon - lon ELSE (first_lon + 360.0) - lon END AS gap FROM by_lon),
-        cuts AS (
-            SELECT label, min(pos) FILTER (WHERE gap = widest) AS cut FROM (
-                SELECT label, pos, gap, max(gap) OVER (PARTITION BY label) AS widest FROM gaps)
-            GROUP BY label),
-        unwrapped AS (
-            SELECT g.label, g.n,
-                   CASE WHEN g.pos > k.cut THEN g.lon ELSE g.lon + 360.0 END AS value,
-                   CASE WHEN g.pos > k.cut THEN g.pos - k.cut - 1 ELSE g.n - k.cut - 1 + g.pos END AS upos
-            FROM gaps g JOIN cuts k USING (label)),
-        lon_median AS (
-            SELECT label, CASE WHEN any_value(n) % 2 = 1 THEN min(value) FILTER (WHERE upos = n // 2)
-                               ELSE (min(value) FILTER (WHERE upos = n // 2 - 1)
-                                     + min(value) FILTER (WHERE upos = n // 2)) / 2.0 END AS centre
-            FROM unwrapped GROUP BY label)
-        SELECT l.label, a.lat, ((m.centre + 180.0) % 360.0) - 180.0
-        FROM (SELECT DISTINCT label FROM w WHERE labelled) l
-        LEFT JOIN lat_median a USING (label) LEFT JOIN lon_median m USING (label)
-        ORDER BY l.label""").fetchall()
-    centres = {}
-    for label, lat, lon in rows:
-        if lat is None:
-            centres[label] = geo.Centre(label, None, None, "none",
-                                        "no geotagged photo: centre undefined, nothing dropped")
-        else:
-            centres[label] = geo.Centre(label, float(lat), float(lon), "median")
-    return centres
-
-
-def _geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], warnings: list[str]) -> pd.DataFrame:
-    con.execute("UPDATE w SET labelled = (status = 'kept' AND label IS NOT NULL)")
-    coarse = con.execute(f"SELECT count(*) FROM w WHERE labelled AND geo_accuracy < {int(config.min_geo_accuracy)}"
-                         ).fetchone()[0]
-    if coarse:
-        notes.append(f"{coarse} labelled photos have a position less precise "
-                     f"than accuracy {config.min_geo_accuracy}: treated as without coordinates")
-    if config.center == "recipe":
-        labels = [row[0] for row in con.execute("SELECT DISTINCT label FROM w WHERE labelled ORDER BY label")
-                  .fetchall()]
-        centres = recipe_label_centres(labels, recipe_centres or {}, notes)
-    else:
-        centres = _median_centres(con)
-    disputed = disputed_centres(centres, recipe_centres if config.center == "median" else None, config)
-    located = [(name, c.lat, c.lon) for name, c in centres.items() if c.lat is not None]
-    con.execute("CREATE OR REPLACE TEMP TABLE centres (label VARCHAR, clat DOUBLE, clon DOUBLE)")
-    if located:
-        con.executemany("INSERT INTO centres VALUES (?, ?, ?)", [list(row) for row in located])
-    con.execute("UPDATE w SET dist = ellipsoid_km(w.lat_u, w.lon_u, c.clat, c.clon) FROM centres c "
-                "WHERE w.label = c.label AND w.lat_u IS NOT NULL AND w.lon_u IS NOT NULL")
-    max_km = float(config.max_km) if config.geo_on else np.inf
-    km = "'inf'::DOUBLE" if not np.isfinite(max_km) else repr(max_km)
-    if not config.geo_on:
-        notes.append("geo filter off (--max-km off): no photo dropped as geo_outlier; distances still recorded")
-    ring_km = config.max_median_multiple * max_km
-    ring = "'inf'::DOUBLE" if not np.isfinite(ring_km) else repr(float(ring_km))
-    spread = con.execute(f"""
-        SELECT label, count(*) AS geotagged, sum((dist > {km})::INTEGER) AS beyond_max_km,
-               median(dist) AS median_km, sum((dist > {km} AND dist <= {ring})::INTEGER) AS near_max_km,
-               quantile_cont(dist, {SPREAD_QUANTILE!r}) FILTER (WHERE dist <= {ring}) AS spread_km
-        FROM w WHERE labelled AND dist IS NOT NULL AND NOT isnan(dist) GROUP BY label ORDER BY label""").df()
-    spread = spread.set_index("label")
-    for name in ("beyond_max_km", "geotagged", "near_max_km"):
-        spread[name] = spread[name].astype(int)
-    spread = geo.finish_spread(spread.drop(columns="spread_km"), spread["spread_km"])
-    owners = con.execute(f"""
-        SELECT label, owner_id, count(*) FILTER (WHERE dist <= {ring}) AS near, count(*) FILTER (WHERE dist > {ring})
-               AS far
-        FROM w WHERE labelled AND dist IS NOT NULL AND NOT isnan(dist) GROUP BY label, owner_id""").df()
-    spread = with_owner_support(spread, owners, config)  # geo.owner_counts, in SQL
-    bulk = _bulk_positions(con, config)
-    verdicts = label_verdicts(spread, centres, config, max_km, disputed, set(bulk["label"]))
-    # as the pandas engine: beyond max_km where the filter applies; beyond the ring where a place is held
-    limits = [(label, max_km if verdict in (GEO_APPLIED, GEO_FORCED) else ring_km)
-              for label, verdict in verdicts.items() if verdict in (GEO_APPLIED, GEO_FORCED, GEO_HELD)]
-    con.execute("CREATE OR REPLACE TEMP TABLE applies (label VARCHAR, limit_km DOUBLE)")
-    if limits:
-        con.executemany("INSERT INTO applies VALUES (?, ?)", [[label, float(limit)] for label, limit in limits])
-    con.execute("ALTER TABLE w ADD COLUMN outlier BOOLEAN DEFAULT FALSE")
-    con.execute("UPDATE w SET outlier = TRUE FROM applies a WHERE w.labelled AND w.label = a.label "
-                "AND w.dist > a.limit_km")
-    missing = con.execute("SELECT count(*) FROM w WHERE labelled AND lat_u IS NULL").fetchone()[0]
-    summary = con.execute("""
-        SELECT label, count(*) AS photos,
-               count(*) FILTER (WHERE lat_u IS NOT NULL AND lon_u IS NOT NULL) AS geotagged,
-               count(*) FILTER (WHERE outlier) AS geo_outliers,
-               quantile_cont(dist, 0.5) AS p50_km, quantile_cont(dist, 0.9) AS p90_km,
-               quantile_cont(dist, 0.99) AS p99_km
-        FROM w WHERE labelled GROUP BY label""").df().set_index("label")
-    _drop(con, "geo_outlier", "outlier")
-    if config.missing_geo == "drop":
-        _drop(con, "missing_geo", "labelled AND lat_u IS NULL")
-    if missing:
-        notes.append(f"{missing} labelled photos have no usable coordinates "
-                     f"({'dropped as missing_geo' if config.missing_geo == 'drop' else 'kept'})")
-    names = sorted(centres)
-    table = pd.DataFrame({"label": pd.Series(names, dtype=object), "centre_lat": [centres[n].lat for n in names],
-                          "centre_lon": [centres[n].lon for n in names],
-                          "centre": [centres[n].method for n in names]})
-    table = table.join(summary, on="label")
-    counted = ["photos", "geotagged", "geo_outliers"]
-    table[counted] = table[counted].fillna(0).astype(int)
-    table["note"] = [centres[n].note for n in names]
-    table = table[["label", "centre_lat", "centre_lon", "centre", "photos", "geotagged", "geo_outliers",
-                   "p50_km", "p90_km", "p99_km", "note"]]
-    table = with_verdicts(table, spread, verdicts, config, disputed, bulk)
-    warnings += geo_warnings(table, config, spread)
-    warnings += geo_evidence_warnings(table, bulk, disputed, config)
-    return table
-
-
-def _bulk_positions(con, config: FilterConfig) -> pd.DataFrame:
-    """geo_stage.bulk_positions of the labelled rows' usable geotags (`modal_points` in SQL)."""
-    points = con.execute("""
-        SELECT label, lat, lon, n, geotagged FROM (
-            SELECT label, lat_u AS lat, lon_u AS lon, count(*) AS n,
-                   sum(count(*)) OVER (PARTITION BY label) AS geotagged,
-                   row_number() OVER (PARTITION BY label ORDER BY count(*) DESC, lat_u, lon_u) AS r
-            FROM w WHERE labelled AND lat_u IS NOT NULL AND lon_u IS NOT NULL GROUP BY label, lat_u, lon_u)
-        WHERE r = 1 ORDER BY label""").df()
-    return bulk_positions(points, config)
 
 
 _OWNER = "coalesce(owner_id, '(no owner) ' || photo_id)"
