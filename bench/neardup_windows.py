@@ -186,7 +186,43 @@ def run_windows(args) -> None:
         print(text)
     if len(scene_readers) == 2:
         _across(scene_readers, rule)
+    robustness()
     print_imagededup(halves["held-out"][0])
+
+
+def robustness(originals: int = 20) -> None:
+    """Window scores of harder crops than the edit set's, against the library's score: every 50th ImageNet-sample
+    photo (its first `originals`), each cropped and then recompressed, shrunk, or cropped more."""
+    import io
+
+    from PIL import Image
+
+    from curate.filters import verify, windows
+
+    def jpeg(image, quality):
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=quality)
+        return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+    def side(image, share):
+        return image.crop((int(image.width * share), 0, image.width, image.height))
+
+    def shrink(image, width):
+        return image.resize((width, round(width * image.height / image.width)), Image.LANCZOS)
+
+    cases = {"15 % off one side": lambda im: side(im, 0.15),
+             "... then JPEG q30": lambda im: jpeg(side(im, 0.15), 30),
+             "... then 160 px wide": lambda im: shrink(side(im, 0.15), 160),
+             "... then 100 px wide, JPEG q50": lambda im: jpeg(shrink(side(im, 0.15), 100), 50),
+             "30 % off one side": lambda im: side(im, 0.30),
+             "10 % off every side": lambda im: im.crop((int(im.width * .1), int(im.height * .1), int(im.width * .9),
+                                                        int(im.height * .9)))}
+    files = sorted((REALDATA / "imagenet-sample").glob("*.jpg"))[::50][:originals]
+    images = [Image.open(path).convert("RGB") for path in files]
+    for name, edit in cases.items():
+        scores = np.array([windows.window_score(windows.grey_view(im), windows.grey_view(edit(im))) for im in images])
+        print(f"robustness, {name}: score min {scores.min():.3f}, median {np.median(scores):.3f}; linked at "
+              f">= {verify.DEFAULT_WINDOW_SCORE:g}: {int((scores >= verify.DEFAULT_WINDOW_SCORE).sum())}/{len(scores)}")
 
 
 def _across(scene_readers: dict, rule) -> None:
