@@ -229,3 +229,19 @@ def test_images_are_decoded_only_for_candidate_pairs(tmp_path, monkeypatch):
     catalog = read_catalog(ws)
     pairs = catalog.loc[catalog["source_id"].str.contains("photo|crop"), "sha256"]
     assert sorted(reads) == sorted(pairs)
+
+
+def test_the_pair_limit_is_a_setting_and_the_note_says_what_matches_them_all(tmp_path):
+    ws = _crop_collection(tmp_path)
+    report = run_filter(ws, FilterConfig(near_dup_window_pairs=1))
+    clusters = _clusters(ws)
+    assert sum(clusters[f"crop{k}"] == clusters[f"photo{k}"] for k in range(2)) == 1  # the closest pair only
+    note = next(note for note in report.notes if note.startswith("window match: the closest"))
+    assert "the closest 1 of 2 candidate pairs" in note and "--near-dup-window-pairs 2 matches them all" in note
+    assert not any(note.startswith("window match: the closest") for note in run_filter(ws, FilterConfig()).notes)
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, True, "many"])
+def test_a_pair_limit_that_is_not_a_count_is_one_line(value):
+    with pytest.raises(SettingError, match="--near-dup-window-pairs must be a whole number of pairs"):
+        FilterConfig(near_dup_window_pairs=value)

@@ -18,6 +18,7 @@ from curate.filters.verify import (
     DEFAULT_LINK_COLOUR_DIFF,
     DEFAULT_NEAR_DUP_COSINE,
     DEFAULT_VERIFY_COSINE,
+    DEFAULT_WINDOW_PAIRS,
     DEFAULT_WINDOW_SCORE,
     Evidence,
     LinkRule,
@@ -341,7 +342,8 @@ def calibrated_rule(evidence: Evidence, max_bits: int, *, colour_diff: float | s
                     verify_cosine: float | None = DEFAULT_VERIFY_COSINE,
                     link_colour_diff: float | None = DEFAULT_LINK_COLOUR_DIFF,
                     crowded_share: float | None = CROWDED_SHARE,
-                    window_score: float | None = DEFAULT_WINDOW_SCORE) -> tuple[LinkRule, Crowding | None]:
+                    window_score: float | None = DEFAULT_WINDOW_SCORE,
+                    window_pairs: int = DEFAULT_WINDOW_PAIRS) -> tuple[LinkRule, Crowding | None]:
     """The LinkRule for this collection: `AUTO` limits resolved by `calibrate`, and the embedding rules
     turned off when the embeddings are crowded. crowded_share None: no calibration (AUTO limits take
     the strict values, embeddings stay as given)."""
@@ -359,4 +361,4 @@ def calibrated_rule(evidence: Evidence, max_bits: int, *, colour_diff: float | s
     if crowding is not None and crowding.embeddings_crowded:
         cosine = verify_cosine = window_score = None  # the window match's candidates come from the embeddings
     return LinkRule(max_bits, limits.colour_diff, cosine, verify_cosine, link_colour_diff=link_colour_diff,
-                    tone_diff=limits.tone_diff, window_score=window_score), crowding
+                    tone_diff=limits.tone_diff, window_score=window_score, window_pairs=window_pairs), crowding

@@ -156,6 +156,10 @@ class FilterConfig:
         "Link photos the other rules leave apart when one is a crop of the other: their embeddings are close "
         "(curate embed) and their fine detail matches with at least this correlation (0-1) once one is scaled "
         f"and placed inside the other; or off (default: recipe, else {verify.DEFAULT_WINDOW_SCORE:g})."))
+    # ... the closest this many candidate pairs (each decoded and matched: ~15 ms a pair on one core)
+    near_dup_window_pairs: int = setting(verify.DEFAULT_WINDOW_PAIRS, help=(
+        "The window match looks at the closest this many candidate pairs (about 15 ms a pair on one core; the "
+        f"filter's note says when more were left; default: recipe, else {verify.DEFAULT_WINDOW_PAIRS:,})."))
     # a pHash pair whose thumbnails agree this well once a tone curve is taken out (gamma,
     # brightness) is linked (0-255; "off"/None: off)
     near_dup_tone_diff: float | str | None = setting(calibration.AUTO, help=(
@@ -248,6 +252,10 @@ class FilterConfig:
             object.__setattr__(self, name, _parse_cosine(getattr(self, name), name))
         object.__setattr__(self, "near_dup_tone_diff", _parse_tone_diff(self.near_dup_tone_diff))
         object.__setattr__(self, "near_dup_window_score", _parse_window_score(self.near_dup_window_score))
+        if isinstance(self.near_dup_window_pairs, bool) or not isinstance(self.near_dup_window_pairs, int) \
+                or self.near_dup_window_pairs < 0:
+            raise SettingError(f"{{near_dup_window_pairs}} must be a whole number of pairs, 0 or more, got "
+                               f"{self.near_dup_window_pairs!r}", "near_dup_window_pairs")
         if self.max_per_owner is not None and self.max_per_owner < 1:
             raise SettingError(f"{{max_per_owner}} must be at least 1, got {self.max_per_owner}", "max_per_owner")
         if self.max_owner_share is not None and not 0 < self.max_owner_share <= 1:
