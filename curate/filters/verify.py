@@ -73,7 +73,7 @@ DEFAULT_TONE_DIFF = None
 NO_TIME = np.iinfo(np.int64).min  # Evidence.taken of an image without a taken_at
 DEFAULT_WINDOW_COSINE = 0.75
 DEFAULT_WINDOW_SCORE = 0.90
-DEFAULT_WINDOW_PAIRS = 4_000  # candidate pairs matched at most, closest first (16-31 ms a pair on one core)
+DEFAULT_WINDOW_PAIRS = 4_000  # candidate pairs matched at most, closest first (~15 ms a pair on one core)
 EMBEDDING_BACKBONE = "efficientnet_lite0"  # the cosine thresholds were measured on this backbone's vectors
 PAIR_BATCH = 16_384  # pairs (or images) whose thumbnails are in memory at once (the tone check: ~0.3 GB)
 
