@@ -245,3 +245,27 @@ def test_the_pair_limit_is_a_setting_and_the_note_says_what_matches_them_all(tmp
 def test_a_pair_limit_that_is_not_a_count_is_one_line(value):
     with pytest.raises(SettingError, match="--near-dup-window-pairs must be a whole number of pairs"):
         FilterConfig(near_dup_window_pairs=value)
+
+
+def test_worker_processes_give_the_same_links(monkeypatch):
+    """With workers > 1 the scores come from worker processes (the match holds the GIL); the links, counts and
+    reads are those of one process."""
+    photos = [texture(40 + k) for k in range(6)]
+    images = [image for photo in photos for image in (photo, side_crop(photo, 0.15, 1), side_crop(photo, 0.3, 2))]
+    views = [windows.grey_view(image) for image in images]
+    vectors = _vectors([k // 3 for k in range(len(images))], seed=3)
+    labels = np.arange(len(images))
+    monkeypatch.setattr(windows, "PARALLEL_MIN_PAIRS", 0)
+    monkeypatch.setattr(windows, "_CHUNK", 4)
+    results = {}
+    for workers in (1, 2):
+        reads: list[int] = []
+        read = (lambda log: lambda i: log.append(i) or views[i])(reads)
+        results[workers] = (windows.window_links(vectors, labels, read, cosine=0.5, min_score=0.9, max_pairs=100,
+                                                 workers=workers), sorted(reads))
+    one, two = results[1][0], results[2][0]
+    assert sorted(zip(one.first.tolist(), one.second.tolist())) == sorted(zip(two.first.tolist(), two.second.tolist()))
+    # every photo with both its crops; two crops off different sides overlap but neither holds the other
+    assert sorted(zip(one.first.tolist(), one.second.tolist())) == sorted(
+        (3 * k, 3 * k + j) for k in range(6) for j in (1, 2))
+    assert (one.candidates, one.matched) == (two.candidates, two.matched) and results[1][1] == results[2][1]

@@ -34,7 +34,8 @@ def filter_command(
     workspace_path: WorkspaceOption = None,
     settings: dict | None = None,  # one flag per FilterConfig field (curate/cli/options.py)
     recipe: RecipeOption = None,
-    workers: Annotated[int, typer.Option("--workers", help="Threads for perceptual hashing.")] = 2,
+    workers: Annotated[int, typer.Option("--workers", help=(
+        "Threads for the image pass (hashes, thumbnails); processes for the window match's scores."))] = 2,
     catalog_engine: CatalogEngineOption = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -21,7 +21,7 @@ NO_EMBEDDINGS_NOTE = ("near duplicates found by pHash alone (no efficientnet_lit
 
 def image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mapping[str, bytes] | None,
                    embeddings: tuple[Sequence[str], np.ndarray] | None, notes: list[str],
-                   read_grey: Callable[[str], np.ndarray | None] | None = None) -> np.ndarray:
+                   read_grey: Callable[[str], np.ndarray | None] | None = None, workers: int = 1) -> np.ndarray:
     """Cluster distinct images (rows of `images`: sha256, phash, and phash_mirror, phash_trimmed, owner_id,
     taken_at where the catalog has them) on the evidence of verify.py: the pandas engine's side."""
     from curate.filters import neardup
@@ -46,7 +46,7 @@ def image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mappi
     by_position = None if read_grey is None else (lambda position: read_grey(shas[position]))
     owners, taken = sequence_keys(images)
     return cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, by_position,
-                                          owners, taken), config, notes, embedded)
+                                          owners, taken), config, notes, embedded, workers)
 
 
 def sequence_keys(images: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -99,11 +99,12 @@ def window_notes(counts: dict[str, int], rule: verify.LinkRule) -> list[str]:
 
 
 def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[str],
-                   embedded: int | None = None) -> np.ndarray:
+                   embedded: int | None = None, workers: int = 1) -> np.ndarray:
     """Near-duplicate cluster of each distinct image of `evidence` (components of the links
     `verify.link_pairs` makes under the collection's calibrated rule, numbered by first position).
-    `embedded`: how many images have a vector (None: no embeddings). Shared by the pandas and the
-    DuckDB engine (curate.outofcore.neardup), so both link the same pairs."""
+    `embedded`: how many images have a vector (None: no embeddings); `workers`: processes for the window
+    match's scores. Shared by the pandas and the DuckDB engine (curate.outofcore.neardup), so both link the
+    same pairs."""
     if evidence.thumbs is None:
         notes.append("no thumbnails given: near-duplicate pairs are not colour-verified")
     rule, crowding = calibration.calibrated_rule(
@@ -113,7 +114,7 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
         window_score=config.near_dup_window_score, window_pairs=config.near_dup_window_pairs)
     if crowding is not None:
         notes.extend(crowding.notes(config.near_dup_crowded_share, hash_limits=evidence.thumbs is not None))
-    first, second, counts = verify.link_pairs(evidence, rule)
+    first, second, counts = verify.link_pairs(evidence, rule, workers)
     if embedded is not None:
         windowed = evidence.read_grey is not None and rule.window_score is not None
         notes.append(f"near-duplicate links: {counts['hash_colour']} by pHash and colour, "

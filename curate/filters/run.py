@@ -191,7 +191,7 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     if choose_engine(engine, ws.catalog_path if ws.catalog_path.exists() else None) == "duckdb":
         from curate.outofcore.run import run_filter_duckdb
 
-        return run_filter_duckdb(ws, config, recipe)
+        return run_filter_duckdb(ws, config, recipe, workers)
     catalog = read_catalog(ws)
     input_hash = catalog_sha256(ws)
     stored = CatalogFile(ws.catalog_path).stored_columns  # a catalog from before a feature column: decode for it
@@ -201,7 +201,7 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     centres = recipe_centres(recipe)  # with median centres too: a label far from its recipe coordinates warns
     embeddings = load_embeddings(ws, catalog)
     filtered, report = filter_catalog(catalog, config, centres, thumbnails, embeddings,
-                                      grey_reader(ws, catalog) if embeddings is not None else None)
+                                      grey_reader(ws, catalog) if embeddings is not None else None, workers)
     write_catalog(ws, apply_workspace_decisions(ws, filtered))  # human decisions (curate review) win
     save_stage_report(ws, "filter", input_hash, report.to_dict())
     return report

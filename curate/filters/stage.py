@@ -85,7 +85,8 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
                    recipe_centres: Mapping[str, tuple[float, float] | geo.Centre] | None = None,
                    thumbnails: Mapping[str, bytes] | None = None,
                    embeddings: tuple[Sequence[str], np.ndarray] | None = None,
-                   read_grey: Callable[[str], np.ndarray | None] | None = None) -> tuple[pd.DataFrame, FilterReport]:
+                   read_grey: Callable[[str], np.ndarray | None] | None = None,
+                   workers: int = 1) -> tuple[pd.DataFrame, FilterReport]:
     """Run the six filters in order; returns a new catalog and the stage report.
 
     `recipe_centres` maps label -> (lat, lon), or a geo.Centre saying where it came from, and
@@ -95,7 +96,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     vectors) from `curate embed`'s cache: with it, near duplicates are also linked by cosine
     similarity (curate.filters.verify says how). `read_grey` maps sha256 -> the stored image's grey view
     (`curate.filters.windows.grey_view`, None when unreadable): with it and embeddings, a photo cropped out
-    of another is linked on its pixels (curate.filters.windows).
+    of another is linked on its pixels (curate.filters.windows), its scores by `workers` processes.
     """
     out = reset_stage(catalog, STAGE).reset_index(drop=True)
     notes: list[str] = []
@@ -129,7 +130,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     out["exact_dup_group"] = group
     out = apply_drops(out, pd.Series(np.where(is_exact, "exact_duplicate", None)), STAGE)
 
-    out, n_clusters = _near_duplicates(out, config, notes, thumbnails, embeddings, conflicts, read_grey)
+    out, n_clusters = _near_duplicates(out, config, notes, thumbnails, embeddings, conflicts, read_grey, workers)
     out, quality_table = _quality(out, config, notes)
     warnings += quality.drop_warnings(*_quality_drops(out))
 
@@ -247,7 +248,8 @@ def every_photo_licence_warning(licence_counts: list[tuple[str, int]], config: F
 def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], thumbnails: Mapping[str, bytes] | None,
                      embeddings: tuple[Sequence[str], np.ndarray] | None = None,
                      conflicts: dict | None = None,
-                     read_grey: Callable[[str], np.ndarray | None] | None = None) -> tuple[pd.DataFrame, int]:
+                     read_grey: Callable[[str], np.ndarray | None] | None = None,
+                     workers: int = 1) -> tuple[pd.DataFrame, int]:
     from curate.filters.phash import parse_phashes
 
     readable = parse_phashes(out["phash"])[1]
@@ -262,7 +264,7 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
     columns = ["sha256", "phash"] + [name for name in ("phash_mirror", "phash_trimmed", "owner_id", "taken_at")
                                      if name in out]
     images = out.loc[hashed, columns].drop_duplicates("sha256")  # one node per distinct image
-    labels = image_clusters(images, config, thumbnails, embeddings, notes, read_grey)
+    labels = image_clusters(images, config, thumbnails, embeddings, notes, read_grey, workers)
     key = out["sha256"].map(dict(zip(images["sha256"], labels.astype(str)))).where(hashed, None)
     out["near_dup_cluster"] = duplicates.group_representatives(out, key)
     sizes = key.map(key.value_counts())

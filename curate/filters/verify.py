@@ -262,7 +262,7 @@ class LinkRule:
     window_pairs: int = DEFAULT_WINDOW_PAIRS  # ... the closest this many of them
 
 
-def link_pairs(evidence: Evidence, rule: LinkRule) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """(first, second, counts): the linked index pairs and how many links each kind of evidence made.
 
     counts has keys hash_colour (hash candidate, colours agree), hash_tone (hash candidate,
@@ -272,7 +272,8 @@ def link_pairs(evidence: Evidence, rule: LinkRule) -> tuple[np.ndarray, np.ndarr
     colours within link_colour_diff; not already a hash link); then window (a pair left in different
     clusters by those links whose cosine is at least rule.window_cosine and whose pixels match as a
     window, `curate.filters.windows`; only with evidence.read_grey), with window_candidates,
-    window_matched (at most rule.window_pairs) and window_unreadable.
+    window_matched (at most rule.window_pairs) and window_unreadable. `workers`: processes for the window
+    match's scores (`windows.window_links`).
     """
     from curate.filters import embed_neighbours, neardup
 
@@ -308,12 +309,12 @@ def link_pairs(evidence: Evidence, rule: LinkRule) -> tuple[np.ndarray, np.ndarr
         counts["embedding"] = int(new.sum())
         first, second = np.concatenate([first, close_first[new]]), np.concatenate([second, close_second[new]])
     if evidence.vectors is not None and evidence.read_grey is not None and rule.window_score is not None:
-        first, second = _add_window_links(evidence, rule, first, second, counts)
+        first, second = _add_window_links(evidence, rule, first, second, counts, workers)
     return first, second, counts
 
 
 def _add_window_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,
-                      counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+                      counts: dict[str, int], workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """The links plus the window matches (`windows.window_links`) between the clusters they make; counts
     gains window (links), window_candidates, window_matched and window_unreadable."""
     from curate.filters import windows
@@ -322,7 +323,7 @@ def _add_window_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, sec
     labels = components_from_pairs(len(evidence.hashes), first, second)
     found = windows.window_links(evidence.vectors, labels, evidence.read_grey, cosine=rule.window_cosine,
                                  min_score=rule.window_score, max_pairs=rule.window_pairs, thumbs=evidence.thumbs,
-                                 has_thumb=evidence.has_thumb)
+                                 has_thumb=evidence.has_thumb, workers=workers)
     counts.update(window=len(found.first), window_candidates=found.candidates, window_matched=found.matched,
                   window_unreadable=found.unreadable)
     return np.concatenate([first, found.first]), np.concatenate([second, found.second])

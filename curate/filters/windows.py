@@ -234,13 +234,20 @@ class WindowResult:
     unreadable: int
 
 
+PARALLEL_MIN_PAIRS = 256  # fewer pairs are matched in this process (a worker process takes ~0.5 s to start)
+_CHUNK = 32  # pairs sent to a worker process at a time
+
+
 def window_links(vectors: np.ndarray, labels: np.ndarray, read: GreyReader, *, cosine: float, min_score: float,
-                 max_pairs: int, thumbs: np.ndarray | None = None, has_thumb: np.ndarray | None = None) -> WindowResult:
+                 max_pairs: int, thumbs: np.ndarray | None = None, has_thumb: np.ndarray | None = None,
+                 workers: int = 1) -> WindowResult:
     """Pairs of images in different clusters (`labels`) whose embeddings have at least `cosine`, whose
     16x12 thumbnails pass the pre-gate (`aligned_difference` <= PRE_GATE; pairs lacking one skip it) and
     whose pixels match as a window (`window_score` >= min_score); the closest `max_pairs` candidates (by
     cosine) are matched. `read(position)` gives an image's grey view or None; each image is read once,
-    and kept only until its last pair."""
+    in this process, and kept only until its last pair. With `workers` > 1 and at least
+    PARALLEL_MIN_PAIRS pairs, the scores are computed by that many worker processes (the work holds the
+    GIL, so threads would not help); the result is the same."""
     from curate.filters import embed_neighbours
 
     first, second, cosines = embed_neighbours.cosine_pairs(vectors, cosine)
@@ -255,21 +262,66 @@ def window_links(vectors: np.ndarray, labels: np.ndarray, read: GreyReader, *, c
     first, second, cosines = first[keep], second[keep], cosines[keep]
     order = np.argsort(-cosines, kind="stable")[:max_pairs]
     first, second = first[order], second[order]
+    linked = np.zeros(len(first), bool)
+    unreadable: set[int] = set()
+    chunks = _view_chunks(first.tolist(), second.tolist(), read, unreadable)
+    if workers > 1 and len(first) >= PARALLEL_MIN_PAIRS:
+        scored = _scores_in_processes(chunks, workers)
+    else:
+        scored = ((pairs, _scores(views)) for pairs, views in chunks)
+    for pairs, scores in scored:
+        linked[pairs] = np.asarray(scores, dtype=np.float64) >= min_score
+    return WindowResult(first[linked], second[linked], int(keep.sum()), len(first), len(unreadable))
+
+
+def _view_chunks(first: list[int], second: list[int], read: GreyReader, unreadable: set[int]):
+    """(pair numbers, their view pairs) _CHUNK pairs at a time, for the pairs whose images both read: each
+    image read once and let go after its last pair (bounded memory); unreadable positions are added to
+    `unreadable`."""
     last_use = {}
-    for k, (a, b) in enumerate(zip(first.tolist(), second.tolist())):
+    for k, (a, b) in enumerate(zip(first, second)):
         last_use[a] = last_use[b] = k
     views: dict[int, np.ndarray | None] = {}
-    linked = np.zeros(len(first), bool)
-    unreadable = set()
-    for k, (a, b) in enumerate(zip(first.tolist(), second.tolist())):
-        for i in (a, b):
-            if i not in views:
-                views[i] = read(i)
-                if views[i] is None:
-                    unreadable.add(i)
-        if views[a] is not None and views[b] is not None:
-            linked[k] = window_score(views[a], views[b]) >= min_score
-        for i in (a, b):
-            if last_use[i] == k:  # bounded memory: a view is dropped after its last pair
-                del views[i]
-    return WindowResult(first[linked], second[linked], int(keep.sum()), len(first), len(unreadable))
+    for start in range(0, len(first), _CHUNK):
+        pairs, pair_views = [], []
+        for k in range(start, min(start + _CHUNK, len(first))):
+            a, b = first[k], second[k]
+            for i in (a, b):
+                if i not in views:
+                    views[i] = read(i)
+                    if views[i] is None:
+                        unreadable.add(i)
+            if views[a] is not None and views[b] is not None:
+                pairs.append(k)
+                pair_views.append((views[a], views[b]))
+            for i in (a, b):
+                if last_use[i] == k:
+                    del views[i]
+        yield pairs, pair_views
+
+
+def _scores(pair_views: list[tuple[np.ndarray, np.ndarray]]) -> list[float]:
+    return [window_score(a, b) for a, b in pair_views]
+
+
+def _scores_in_processes(chunks, workers: int):
+    """(pair numbers, scores) of each chunk, in order, scored by `workers` processes (forkserver where the
+    platform has it: no copy of this process's threads or locks), at most two chunks a worker in flight."""
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload([__name__])
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        flight: deque = deque()
+        for pairs, views in chunks:
+            flight.append((pairs, pool.submit(_scores, views)))
+            if len(flight) >= 2 * workers:
+                done_pairs, future = flight.popleft()
+                yield done_pairs, future.result()
+        while flight:
+            done_pairs, future = flight.popleft()
+            yield done_pairs, future.result()

@@ -50,10 +50,11 @@ def _drop(con, reason: str, where: str) -> None:
 
 
 def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
-                  recipe_centres=None, workspace=None) -> tuple[str, FilterReport]:
+                  recipe_centres=None, workspace=None, workers: int = 1) -> tuple[str, FilterReport]:
     """Run the filter's steps over `catalog` in table `w`; returns (the SELECT of the new catalog,
     ordered by rid, with `rid` as last column, the stage report). `workspace`: whose thumbnail and
-    embedding caches the near-duplicate step reads (None: neither, as `filter_catalog` without them)."""
+    embedding caches the near-duplicate step reads (None: neither, as `filter_catalog` without them);
+    `workers`: processes for the window match's scores."""
     try:
         from duckdb.sqltypes import DOUBLE
     except ImportError:  # duckdb < 1.4
@@ -134,7 +135,7 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     hashed = con.execute(f"SELECT count(*) FROM w WHERE {READABLE_PHASH} AND sha256 IS NOT NULL").fetchone()[0]
     near_clusters = 0
     if hashed:
-        near_clusters = near_duplicates(con, workspace, config, notes, catalog.source)
+        near_clusters = near_duplicates(con, workspace, config, notes, catalog.source, workers)
         span_labels = _label_conflicts(con, "near")
         conflicts.update(near_clusters=len(span_labels),
                          near_photos=con.execute("SELECT count(*) FROM conflicted").fetchone()[0])

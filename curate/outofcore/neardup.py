@@ -136,7 +136,8 @@ def _grey_reader(con, ws, source: str):
     return read
 
 
-def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str | None = None) -> int:
+def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str | None = None,
+                    workers: int = 1) -> int:
     """Fill column `near` of table w (the representative's photo_id of each row's near-duplicate
     cluster, as `stage._near_duplicates` fills near_dup_cluster; `--dedupe-near`'s drops are the
     caller's, curate.outofcore.filter). `ws`: the workspace whose thumbnail and embedding
@@ -171,7 +172,7 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
                              "the pandas engine (CURATE_CATALOG_ENGINE=pandas) computes them")
             reader = None if vectors is None or source is None else _grey_reader(con, ws, source)
             labels = cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, reader,
-                                                    owners, taken), config, notes, embedded)
+                                                    owners, taken), config, notes, embedded, workers)
             del thumbs
     con.register("nd_labels_frame", pa.table({"pos": pa.array(np.arange(n, dtype=np.int64)),
                                               "cluster": pa.array(labels.astype(np.int64))}))

@@ -59,7 +59,7 @@ def _with_decisions(con, ws, query: str) -> str:
             f"UNION ALL BY NAME SELECT * FROM patch) ORDER BY rid")
 
 
-def run_filter_duckdb(ws, config, recipe=None):
+def run_filter_duckdb(ws, config, recipe=None, workers: int = 1):
     """curate.filters.run.run_filter's work in DuckDB (no pixel pass: the caches' hashes, thumbnails
     and embeddings are used as they are; see curate.outofcore.neardup)."""
     from curate.filters.run import recipe_centres
@@ -70,7 +70,7 @@ def run_filter_duckdb(ws, config, recipe=None):
     with connect(ws.root) as con:
         validate(con, catalog)
         centres = recipe_centres(recipe)  # with median centres too (geo_evidence_warnings)
-        query, report = filter_duckdb(con, catalog, config, centres, ws)
+        query, report = filter_duckdb(con, catalog, config, centres, ws, workers)
         query = _with_decisions(con, ws, query)
         db.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")
     db.save_stage_report(ws, "filter", input_hash, report.to_dict())
