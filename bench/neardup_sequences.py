@@ -11,7 +11,8 @@ off one side, brightness x1.25 and contrast x1.3, a 3-degree rotation (cropped t
 the workspace: as is (the pan's frames are one photographer's sequence and are set aside), and with every
 taken_at removed (nothing can be set aside: the calibration sees the pan's frames as different photos, as it
 did before sequences were set aside). Prints the calibration's verdicts and recall per copy kind for both,
-and clusters joining different photos.
+and clusters joining different photos; and once more with the pan's frames made owner-less and geotagged
+along 200 m of one street (a phone's walk: set aside as the split groups it).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from PIL import Image, ImageEnhance
 
@@ -121,8 +123,17 @@ def main() -> None:
         undated = folder / "ws_undated"
         shutil.copytree(workspace, undated)
         write_catalog(Workspace(undated), read_catalog(Workspace(undated)).assign(taken_at=pd.NaT))
+        walk = folder / "ws_walk"  # the pan's frames without an owner, geotagged along 200 m of one street
+        shutil.copytree(workspace, walk)
+        catalog = read_catalog(Workspace(walk))
+        pan = catalog["owner_id"].eq("panner").to_numpy()
+        catalog.loc[pan, "owner_id"] = None
+        catalog.loc[pan, "lat"] = 55.7049 + np.linspace(0, 0.0018, int(pan.sum()))
+        catalog.loc[pan, "lon"] = 13.1934
+        write_catalog(Workspace(walk), catalog)
         for label, path in (("times removed (nothing set aside, as before)", undated),
-                            ("as ingested (the pan set aside)", workspace)):
+                            ("as ingested (the pan set aside)", workspace),
+                            ("the pan without an owner, geotagged (set aside as a walk)", walk)):
             output = curate("filter", "-w", str(path))
             print(f"{label}: {scores(path, args.copied)}\n    {verdicts(output)}")
 

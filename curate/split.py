@@ -25,7 +25,7 @@ import pyarrow as pa
 from curate import schema
 from curate.errors import UsageError
 from curate.filters.owners import owner_keys
-from curate.groups import components
+from curate.groups import SESSION_GAP_S, SESSION_KM, components, walk_km
 from curate.schema import NO_LABEL, SPLITS
 from curate.settings_fields import SettingError, setting
 from curate.stage_reports import names_text
@@ -33,11 +33,7 @@ from curate.workspace import changes_workspace
 
 TOLERANCE = 0.02  # ±2 percentage points of a label's photos
 # Photos without an owner taken in one walk (each within SESSION_GAP_S seconds and SESSION_KM km of
-# the one before, by time) are one group: one photographer's sequence or burst (an audit's 29 real
-# Lund frames, no owner, split 22/2/5 while check-leakage said no leakage). Both engines.
-SESSION_GAP_S = 600
-SESSION_KM = 1.0
-KM_PER_DEGREE = 111.195  # the mean Earth radius's km per degree of arc
+# the one before, by time) are one group: one photographer's sequence or burst (curate.groups). Both engines.
 # Photos without an owner or a time but with a position cannot be put in a walk; when at least
 # UNDATED_CLUSTER of them share a cell of CELL_DEGREES (about 1 km), the split warns (both engines).
 CELL_DEGREES = 0.01
@@ -142,13 +138,6 @@ def sessions(catalog: pd.DataFrame) -> pd.Series:
     size = pd.Series(number).map(pd.Series(number).value_counts()).to_numpy()
     out.loc[rows.index] = np.where(size >= 2, "session " + first.astype(str), None)
     return out
-
-
-def walk_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
-    """Distance in km between nearby points, on a local flat map (good to a fraction of a percent
-    within a few km; SQL writes the same formula: `outofcore.split`)."""
-    dx = (lon2 - lon1) * np.cos(np.radians((lat1 + lat2) / 2)) * KM_PER_DEGREE
-    return np.sqrt(dx * dx + ((lat2 - lat1) * KM_PER_DEGREE) ** 2)
 
 
 def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fractions: np.ndarray,

@@ -50,8 +50,8 @@ def _evidence(frame: pd.DataFrame, with_sequences: bool = True) -> verify.Eviden
     from curate.filters.clusters import sequence_keys
 
     hashes = np.array([int(h, 16) for h in frame["phash"]], dtype=np.uint64)
-    owners, taken = sequence_keys(frame) if with_sequences else (None, None)
-    return verify.Evidence(hashes, vectors=np.stack(frame["vector"]), owners=owners, taken=taken)
+    owners, taken, lat, lon = sequence_keys(frame) if with_sequences else (None, None, None, None)
+    return verify.Evidence(hashes, vectors=np.stack(frame["vector"]), owners=owners, taken=taken, lat=lat, lon=lon)
 
 
 def test_a_pan_by_one_photographer_is_set_aside_and_the_collection_reads_distinct():
@@ -81,8 +81,28 @@ def test_look_alikes_that_are_not_one_photographers_sequence_still_count(case):
     assert crowding.hash_sequence_share == 0 and crowding.embedding_sequence_share == 0
 
 
+def _walk(frame: pd.DataFrame, spread_km: float) -> pd.DataFrame:
+    """The pan's frames without an owner (a phone's folder), positioned along a street `spread_km` long; the
+    other photos far away."""
+    frames = np.arange(len(frame)) < FRAMES
+    lat = np.where(frames, 55.70 + np.linspace(0, spread_km / 111.2, len(frame)), 40.0 + np.arange(len(frame)))
+    return frame.assign(owner_id=np.where(frames, None, frame["owner_id"]), lat=lat, lon=13.19)
+
+
+def test_an_owner_less_walk_is_set_aside_as_the_split_groups_it():
+    """Without owners (a phone's folder: EXIF time and GPS), frames taken within 10 minutes and 1 km of each
+    other are one walk, as `curate split` groups them; the same frames 30 km apart, or without positions,
+    still count."""
+    walk = calibration.calibrate(_evidence(_walk(_collection(), 0.2)), 8, 0.90)
+    assert not walk.hashes_crowded and not walk.embeddings_crowded and walk.embedding_sequence_share > 0
+    for frame in (_walk(_collection(), 30.0), _walk(_collection(), 0.2).assign(lat=np.nan)):
+        crowding = calibration.calibrate(_evidence(frame), 8, 0.90)
+        assert crowding.embeddings_crowded and crowding.embedding_sequence_share == 0
+
+
+@pytest.mark.parametrize("case", ["one owner", "owner-less walk"])
 @pytest.mark.parametrize("engine", ["pandas", "duckdb"])
-def test_the_filter_keeps_its_real_photo_rules_beside_a_pan_on_both_engines(tmp_path, engine):
+def test_the_filter_keeps_its_real_photo_rules_beside_a_pan_on_both_engines(tmp_path, engine, case):
     """Through the filter stage (both engines): the pan's frames are set aside, the calibration keeps the
     real-photo limits and the embedding links, and the note says what was set aside."""
     from curate.embed import EmbeddingCache
@@ -91,8 +111,9 @@ def test_the_filter_keeps_its_real_photo_rules_beside_a_pan_on_both_engines(tmp_
     from tests.test_neardup import _stage_catalog
     from tests.test_outofcore_neardup import cache_thumbnails, duckdb_filter
 
-    frame = _collection()
-    rows = frame[["sha256", "phash", "owner_id", "taken_at"]].assign(phash_mirror=frame["phash"])
+    frame = _collection() if case == "one owner" else _walk(_collection(), 0.2)
+    columns = ["sha256", "phash", "owner_id", "taken_at"] + (["lat", "lon"] if case != "one owner" else [])
+    rows = frame[columns].assign(phash_mirror=frame["phash"])
     catalog = _stage_catalog(rows.to_dict("records"))
     vectors = np.stack(frame["vector"]).astype(np.float32)
     rng = np.random.default_rng(1)

@@ -23,6 +23,7 @@ from curate.filters.verify import (
     Evidence,
     LinkRule,
 )
+from curate.groups import SESSION_GAP_S, SESSION_KM, walk_km
 
 # Calibration on the collection itself (`calibrate`): whether its pHashes and its embeddings tell
 # different photos apart. Of random pairs of distinct images, 9-12 pHash bits apart (just beyond
@@ -46,12 +47,13 @@ MIN_CALIBRATION_IMAGES = 100  # fewer distinct images: too few pairs to tell, th
 # demo: hit pairs' images have a median of 79 alike images), which no photo's own copies explain.
 MAX_COPIES = 12
 COPY_CHECK_PAIRS = 64  # alike far pairs whose images are compared with the whole collection (at most)
-# One photographer's sequence: two images by one owner taken at most this many seconds apart (a burst, a
-# pan, a walk down a street; the split's SESSION_GAP_S). Its frames are alike and often far apart in
-# pHash, yet say nothing about whether the backbone or the hashes confuse *different* photos: a real
-# 65-frame pan among 90 other real photos read "hashes crowded" (4.2e-3) and "embedding links off" (1.0e-2)
-# until such pairs were set aside (docs/benchmarks.md, "One photographer's sequence set aside").
-SEQUENCE_GAP_S = 600
+# One photographer's sequence: two images by one owner taken at most this many seconds apart, or two
+# without an owner taken that close in time and within SESSION_KM km (a walk: the split's rule, curate.groups).
+# Its frames are alike and often far apart in pHash, yet say nothing about whether the backbone or the
+# hashes confuse *different* photos: a real 65-frame pan among 90 other real photos read "hashes crowded"
+# (4.2e-3) and "embedding links off" (1.0e-2) until such pairs were set aside (docs/benchmarks.md, "One
+# photographer's sequence set aside").
+SEQUENCE_GAP_S = SESSION_GAP_S
 AUTO = "auto"
 # The hash limits for a collection whose pHashes tell photos apart, chosen on the fit half of real photos
 # with real edits and held on the other half (bench/neardup_real.py): colour 8 (a pair of different
@@ -162,13 +164,15 @@ def _sequence_text(share: float) -> str:
 
 
 def one_sequence(evidence: Evidence, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Which index pairs are one photographer's sequence: one owner, both taken_at known and at most
-    SEQUENCE_GAP_S apart (all False without owners or times).
+    """Which index pairs are one photographer's sequence: both taken_at known and at most SEQUENCE_GAP_S
+    apart, and one owner; or no owner for either and both positions within SESSION_KM km (a walk, as the
+    split groups them). All False without owners or times.
 
-    >>> e = Evidence(np.zeros(4, np.uint64), owners=np.array([0, 0, 0, -1]),
-    ...              taken=np.array([0, 30, 7200, 10], np.int64) * 1_000_000)  # microseconds
-    >>> one_sequence(e, np.array([0, 0, 0]), np.array([1, 2, 3])).tolist()
-    [True, False, False]
+    >>> e = Evidence(np.zeros(6, np.uint64), owners=np.array([0, 0, 0, -1, -1, -1]),
+    ...              taken=np.array([0, 30, 7200, 10, 40, 50], np.int64) * 1_000_000,  # microseconds
+    ...              lat=np.array([55.7, 55.7, 55.7, 55.7, 55.701, 56.0]), lon=np.full(6, 13.19))
+    >>> one_sequence(e, np.array([0, 0, 0, 3, 3]), np.array([1, 2, 3, 4, 5])).tolist()  # 5 is 33 km away
+    [True, False, False, True, False]
     """
     from curate.filters.verify import NO_TIME
 
@@ -177,7 +181,15 @@ def one_sequence(evidence: Evidence, first: np.ndarray, second: np.ndarray) -> n
     owner, taken, gap = evidence.owners, evidence.taken, SEQUENCE_GAP_S * 1_000_000
     dated = (taken[first] != NO_TIME) & (taken[second] != NO_TIME)
     close = np.abs(np.where(dated, taken[first] - taken[second], gap + 1)) <= gap
-    return (owner[first] >= 0) & (owner[first] == owner[second]) & dated & close
+    owned = (owner[first] >= 0) & (owner[first] == owner[second])
+    walk = np.zeros(len(first), bool)
+    if evidence.lat is not None and evidence.lon is not None:
+        ownerless = (owner[first] < 0) & (owner[second] < 0) & dated & close
+        at = np.flatnonzero(ownerless)
+        lat, lon = evidence.lat, evidence.lon
+        km = walk_km(lat[first[at]], lon[first[at]], lat[second[at]], lon[second[at]])
+        walk[at] = np.nan_to_num(km, nan=np.inf) <= SESSION_KM  # a missing position is no walk
+    return (owned | walk) & dated & close
 
 
 def _calibrated_limits(strict: bool) -> HashLimits:

@@ -44,20 +44,24 @@ def image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mappi
     if embeddings is not None:
         vectors, embedded = vectors_by_position(shas, embeddings)
     by_position = None if read_grey is None else (lambda position: read_grey(shas[position]))
-    owners, taken = sequence_keys(images)
+    owners, taken, lat, lon = sequence_keys(images)
     return cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, by_position,
-                                          owners, taken), config, notes, embedded, workers)
+                                          owners, taken, lat, lon), config, notes, embedded, workers)
 
 
-def sequence_keys(images: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(owner code per image, -1 for none; taken_at in microseconds, verify.NO_TIME for none): what the
-    calibration reads to set one photographer's sequences aside; (None, None) without both columns."""
+def sequence_keys(images: pd.DataFrame) -> tuple[np.ndarray | None, ...]:
+    """(owner code per image, -1 for none; taken_at in microseconds, verify.NO_TIME for none; latitude and
+    longitude, NaN for none): what the calibration reads to set one photographer's sequences aside
+    (`calibration.one_sequence`); Nones without the owner and time columns."""
     if "owner_id" not in images or "taken_at" not in images:
-        return None, None
+        return None, None, None, None
     owners = pd.factorize(images["owner_id"])[0].astype(np.int64)  # a missing owner is -1
     when = pd.to_datetime(images["taken_at"], errors="coerce")
     micros = when.to_numpy("datetime64[us]").astype(np.int64)
-    return owners, np.where(when.isna().to_numpy(), verify.NO_TIME, micros)
+    located = "lat" in images and "lon" in images
+    lat, lon = ((pd.to_numeric(images[name], errors="coerce").to_numpy(np.float64) for name in ("lat", "lon"))
+                if located else (None, None))
+    return owners, np.where(when.isna().to_numpy(), verify.NO_TIME, micros), lat, lon
 
 
 def mirror_hashes(hashes: np.ndarray, mirrors: np.ndarray, has_mirror: np.ndarray) -> np.ndarray:

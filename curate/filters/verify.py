@@ -239,6 +239,8 @@ class Evidence:
     read_grey: Callable[[int], np.ndarray | None] | None = None  # position -> windows.grey_view, or None
     owners: np.ndarray | None = None  # int64 owner code per image (-1: none), for the calibration's sequences
     taken: np.ndarray | None = None  # int64 microseconds taken_at per image (NO_TIME: none)
+    lat: np.ndarray | None = None  # float64 latitude per image (NaN: none), for owner-less walks
+    lon: np.ndarray | None = None  # float64 longitude per image (NaN: none)
 
     def views(self) -> tuple[np.ndarray, np.ndarray]:
         """(mirror hashes, trimmed hashes), each the plain hashes where the evidence has none."""

@@ -80,19 +80,24 @@ def _thumbnails(con, n: int, cache: Path, scratch: Path) -> tuple[np.ndarray, np
     return thumbs, has_thumb, None
 
 
-def _sequence_keys(con, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _sequence_keys(con, n: int) -> tuple[np.ndarray, ...]:
     """(owner code per image in position order, -1 for none; taken_at in microseconds, verify.NO_TIME for
-    none), as `clusters.sequence_keys` gives them (codes differ, equality does not), a batch at a time."""
+    none; latitude, longitude, NaN for none), as `clusters.sequence_keys` gives them (codes differ,
+    equality does not), a batch at a time."""
     owners, taken = np.empty(n, np.int64), np.empty(n, np.int64)
+    lat, lon = np.empty(n, np.float64), np.empty(n, np.float64)
     start = 0
     for batch in record_batches(con, f"""
             SELECT CASE WHEN nd_owner IS NULL THEN -1 ELSE dense_rank() OVER (ORDER BY nd_owner) END::BIGINT,
-                   coalesce(epoch_us(nd_taken), {verify.NO_TIME}) FROM nd_images ORDER BY pos"""):
+                   coalesce(epoch_us(nd_taken), {verify.NO_TIME}), coalesce(nd_lat, 'NaN'::DOUBLE),
+                   coalesce(nd_lon, 'NaN'::DOUBLE) FROM nd_images ORDER BY pos"""):
         end = start + batch.num_rows
         owners[start:end] = batch.column(0).to_numpy(zero_copy_only=False)
         taken[start:end] = batch.column(1).to_numpy(zero_copy_only=False)
+        lat[start:end] = batch.column(2).to_numpy(zero_copy_only=False)
+        lon[start:end] = batch.column(3).to_numpy(zero_copy_only=False)
         start = end
-    return owners, taken
+    return owners, taken, lat, lon
 
 
 def _vectors(con, ws) -> tuple[np.ndarray | None, int | None]:
@@ -147,18 +152,18 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
     con.execute(f"""
         CREATE OR REPLACE TABLE nd_images AS
         SELECT row_number() OVER (ORDER BY rid) - 1 AS pos, sha256, phash, phash_mirror, phash_trimmed,
-               owner_id AS nd_owner, taken_at AS nd_taken FROM (
-            SELECT rid, sha256, phash, phash_mirror, phash_trimmed, owner_id, taken_at,
+               owner_id AS nd_owner, taken_at AS nd_taken, lat AS nd_lat, lon AS nd_lon FROM (
+            SELECT rid, sha256, phash, phash_mirror, phash_trimmed, owner_id, taken_at, lat, lon,
                    row_number() OVER (PARTITION BY sha256 ORDER BY rid) AS k
             FROM w WHERE {READABLE_PHASH} AND sha256 IS NOT NULL)
         WHERE k = 1""")
     n = con.execute("SELECT count(*) FROM nd_images").fetchone()[0]
     hashes, mirrors, trimmed = _hashes(con, n)
     vectors, embedded = _vectors(con, ws)
-    owners, taken = _sequence_keys(con, n)
+    owners, taken, lat, lon = _sequence_keys(con, n)
     if ws is None:
         labels = cluster_images(verify.Evidence(hashes, mirrors, vectors=vectors, trimmed=trimmed, owners=owners,
-                                                taken=taken), config, notes, embedded)
+                                                taken=taken, lat=lat, lon=lon), config, notes, embedded)
     else:
         cache = ws.root / "cache"
         cache.mkdir(parents=True, exist_ok=True)
@@ -172,7 +177,7 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
                              "the pandas engine (CURATE_CATALOG_ENGINE=pandas) computes them")
             reader = None if vectors is None or source is None else _grey_reader(con, ws, source)
             labels = cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, reader,
-                                                    owners, taken), config, notes, embedded, workers)
+                                                    owners, taken, lat, lon), config, notes, embedded, workers)
             del thumbs
     con.register("nd_labels_frame", pa.table({"pos": pa.array(np.arange(n, dtype=np.int64)),
                                               "cluster": pa.array(labels.astype(np.int64))}))

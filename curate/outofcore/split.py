@@ -19,13 +19,11 @@ from scipy.sparse.csgraph import connected_components
 
 from curate import schema
 from curate.errors import UsageError
+from curate.groups import KM_PER_DEGREE, SESSION_GAP_S, SESSION_KM
 from curate.outofcore.db import Catalog, literal, quote
 from curate.schema import NO_LABEL, SPLITS
 from curate.split import (
     CELL_DEGREES,
-    KM_PER_DEGREE,
-    SESSION_GAP_S,
-    SESSION_KM,
     UNDATED_CLUSTER,
     SplitConfig,
     SplitReport,
