@@ -68,9 +68,9 @@ DEFAULT_VERIFY_COSINE = 0.85
 DEFAULT_COSINE_MAX_BITS = 16
 DEFAULT_LINK_COLOUR_DIFF = None
 DEFAULT_TONE_DIFF = None
-# The window match (curate.filters.windows) on candidate pairs the other links leave apart; chosen on real
-# crops and 15-Scene look-alikes (bench/neardup.py frames; docs/benchmarks.md, "Window match").
 NO_TIME = np.iinfo(np.int64).min  # Evidence.taken of an image without a taken_at
+# The window match (curate.filters.windows) on candidate pairs the other links leave apart; chosen on real
+# crops and 15-Scene look-alikes (bench/neardup.py windows; docs/benchmarks.md, "Window match").
 DEFAULT_WINDOW_COSINE = 0.75
 DEFAULT_WINDOW_SCORE = 0.90
 DEFAULT_WINDOW_PAIRS = 4_000  # candidate pairs matched at most, closest first (~15 ms a pair on one core)
