@@ -171,6 +171,16 @@ class FakeServer:
             self.hits.clear()
             self.max_in_flight = 0
 
+    def wait_idle(self, timeout_s: float = 10.0) -> None:
+        """Return once no request is being answered (AssertionError after `timeout_s`): the log is final."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._in_flight == 0:
+                    return
+            time.sleep(0.01)
+        raise AssertionError(f"the fake server was still answering after {timeout_s} s")
+
     # -- serving -----------------------------------------------------------------------------
     def _begin(self, request: Request) -> Hit:
         with self._lock:
