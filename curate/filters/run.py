@@ -109,19 +109,13 @@ def grey_reader(ws: Workspace, catalog: pd.DataFrame) -> Callable[[str], np.ndar
     """sha256 -> the stored image's grey view (`curate.filters.windows.grey_view`), decoded when the window
     match asks for it (a few candidate pairs); None for an image not stored or unreadable."""
     from curate.filters import windows
-    from curate.store import open_rgb
 
     stored = catalog.loc[catalog["sha256"].notna() & catalog["image_path"].notna(), ["sha256", "image_path"]]
     paths = dict(zip(stored["sha256"], stored["image_path"]))
     locate = locator(ws)
 
     def read(sha: str) -> np.ndarray | None:
-        if sha not in paths:
-            return None
-        try:
-            return windows.grey_view(open_rgb(locate(paths[sha]), min_side=windows.VIEW_SIDE))
-        except Exception:  # an unreadable file is not matched; the filter's note counts it
-            return None
+        return windows.stored_grey_view(locate(paths[sha])) if sha in paths else None
 
     return read
 

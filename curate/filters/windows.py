@@ -59,6 +59,18 @@ def grey_view(image: Image.Image, side: int = VIEW_SIDE) -> np.ndarray:
     return np.asarray(grey.resize(size, Image.BOX), dtype=np.float32)
 
 
+def stored_grey_view(location) -> np.ndarray | None:
+    """The grey view of a stored image (a local path or an object-store URL, `curate.objectstore.locate`),
+    decoded at a reduced scale where the format allows; None when it cannot be read (the filter's note
+    counts those). What both engines' readers give the window match."""
+    from curate.store import open_rgb
+
+    try:
+        return grey_view(open_rgb(location, min_side=VIEW_SIDE))
+    except Exception:  # an unreadable file is not matched
+        return None
+
+
 def _band(grey: np.ndarray, scale: float) -> np.ndarray:
     """Difference of Gaussians (σ _FINE_SIGMA and _COARSE_SIGMA, times `scale`): scipy's gaussian_filter,
     its kernels made once (they were a third of the match's time)."""

@@ -119,7 +119,6 @@ def _grey_reader(con, ws, source: str):
     position order: a point query reads one row group); only the images of candidate pairs are decoded."""
     from curate.filters import windows
     from curate.objectstore import locator
-    from curate.store import open_rgb
 
     locate, made = locator(ws), []
 
@@ -131,12 +130,7 @@ def _grey_reader(con, ws, source: str):
                 WHERE c.image_path IS NOT NULL GROUP BY i.pos ORDER BY i.pos""")
             made.append(True)
         row = con.execute("SELECT image_path FROM nd_paths WHERE pos = ?", [int(position)]).fetchone()
-        if row is None:
-            return None
-        try:
-            return windows.grey_view(open_rgb(locate(row[0]), min_side=windows.VIEW_SIDE))
-        except Exception:  # an unreadable file is not matched; the filter's note counts it
-            return None
+        return None if row is None else windows.stored_grey_view(locate(row[0]))
 
     return read
 
