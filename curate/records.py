@@ -56,6 +56,41 @@ def normalise_tag(tag: object) -> str:
     return " ".join(text.split())
 
 
+# A Flickr machine tag, `namespace:predicate=value` (namespace and predicate a letter, then letters, digits
+# or underscores, as Flickr defines them): `taxonomy:genus=quercus`,
+# `dc:subject="new york"`. Its value names a label or topic like a plain tag does (`machine_tag_value`).
+MACHINE_TAG = re.compile(r"([a-z_][a-z0-9_]*):([a-z_][a-z0-9_]*)=(.+)")
+
+
+def machine_tag_value(tag: str) -> str | None:
+    """The value of a (normalised) machine tag, quotes stripped; None for a plain tag.
+
+    >>> machine_tag_value("taxonomy:genus=quercus"), machine_tag_value('dc:subject="new york"')
+    ('quercus', 'new york')
+    >>> machine_tag_value("chicago"), machine_tag_value("12:30"), machine_tag_value("geo:lat=")
+    (None, None, None)
+    """
+    match = MACHINE_TAG.fullmatch(tag)
+    if match is None:
+        return None
+    value = match.group(3).strip().strip('"').strip()
+    return value or None
+
+
+def tag_and_value(tags: Iterable[str]) -> Iterable[str]:
+    """Each tag, and after a machine tag its value too: what a label or topic is matched against.
+
+    >>> list(tag_and_value(["skyline", "taxonomy:genus=quercus"]))
+    ['skyline', 'taxonomy:genus=quercus', 'quercus']
+    """
+    for tag in tags:
+        yield tag
+        if ":" in tag and "=" in tag:
+            value = machine_tag_value(tag)
+            if value is not None:
+                yield value
+
+
 def parse_tags(value: object) -> list[str]:
     """Tags from a list, a JSON list, or a string separated by commas or spaces.
 
@@ -145,11 +180,18 @@ def parse_taken_at(values: pd.Series) -> pd.Series:
 
 
 def match_labels(tags: list[str], recipe: Recipe | None, index: dict[str, int] | None = None) -> list[str]:
-    """Recipe labels named by `tags`, in recipe order (`index`: a prebuilt recipe.tag_index())."""
+    """Recipe labels named by `tags` (a machine tag by its value too), in recipe order (`index`: a prebuilt
+    recipe.tag_index()).
+
+    >>> from curate.recipes import Label
+    >>> recipe = Recipe("r", (Label("oak", "Oak", ("quercus",)), Label("new_york", "New York")))
+    >>> match_labels(["taxonomy:genus=quercus", 'dc:coverage="new york"', "genus=oak"], recipe)
+    ['oak', 'new_york']
+    """
     if recipe is None or not tags:
         return []
     index = recipe.tag_index() if index is None else index
-    positions = {index[key] for key in map(squash, tags) if key in index}
+    positions = {index[key] for key in map(squash, tag_and_value(tags)) if key in index}
     return [recipe.labels[p].name for p in sorted(positions)]
 
 

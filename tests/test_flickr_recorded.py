@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from curate.ingest.flickr.pages import parse_search_page
+from curate.recipes import Label, Recipe
 from curate.records import records_to_rows
 from tests.flickr_recordings import RECORDINGS, recorded_answers
 
@@ -84,3 +85,24 @@ def test_recorded_videos_are_dropped_as_not_a_photo(cassette, method):
     assert (rows.loc[video, "status"] == "dropped").all()
     assert (rows.loc[video, "drop_reason"] == "unsupported_mime").all()
     assert (rows.loc[~video, "drop_reason"] != "unsupported_mime").all()
+
+
+def test_recorded_machine_tags_name_labels_by_their_value():
+    """flickr-photos-api's recording of a photo with machine tags (`taxonomy:genus=loxodonta`, three
+    `taxonomy:binomial=…`): kept as tags, and their values name labels like plain tags do."""
+    cassette = OLD / "TestCollectionsPhotoResponse.test_gets_machine_tags.yml"
+    need(cassette)
+    payloads = recorded_answers(cassette, "flickr.galleries.getPhotos")
+    records = [record for payload in payloads
+               for record in parse_search_page({"stat": payload["stat"], "photos": payload["photos"]}, {}).records]
+    frame = pd.DataFrame.from_records(records)
+    genus = Recipe("r", (Label("loxodonta", "Loxodonta"), Label("tiger", "Tiger")))
+    rows = records_to_rows(frame, "flickr", genus)
+    tagged = rows["tags"].map(lambda tags: "taxonomy:genus=loxodonta" in tags)
+    assert tagged.sum() >= 1
+    assert (rows.loc[tagged, "label"] == "loxodonta").all()
+    assert rows.loc[~tagged, "label"].ne("loxodonta").all()
+    both = Recipe("r", (Label("loxodonta", "Loxodonta"), Label("asian", "Asian elephant", ("elephas maximus",))))
+    rows = records_to_rows(frame, "flickr", both)  # the photo names both genera: ambiguous, no label
+    assert (rows.loc[tagged, "tag_labels"].map(list) == [["loxodonta", "asian"]] * int(tagged.sum())).all()
+    assert rows.loc[tagged, "label"].isna().all()

@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from curate.recipes import load_recipe
+from curate.prefilter.stage import topic_tagged
 from curate.records import clean_coordinates, parse_tags, records_to_rows, unique_photo_ids
 
 
@@ -46,6 +47,28 @@ def test_labels_from_tags_single_ambiguous_and_given(skylines):
     assert pd.isna(labels[1]) and pd.isna(labels[2])
     assert rows.loc[1, "tag_labels"] == ["chicago", "new_york"]  # ambiguous: both named, label null
     assert rows.loc[4, "label"] == "houston"  # a label given by the source wins
+
+
+def test_machine_tags_name_labels_by_their_value(skylines):
+    """Flickr machine tags (`namespace:predicate=value`) name a label by their value; a tag that only
+    looks like one (no namespace, digits first) does not; two labels named this way are ambiguous."""
+    records = pd.DataFrame({
+        "source_id": list("abcdef"),
+        "tags": ["geo:locality=chicago", 'dc:coverage="new york", sunset', "locality=chicago",
+                 "1geo:city=chicago", "taxonomy:genus=quercus", "dc:subject=tokyo, geo:locality=chicago"],
+        "label": [None] * 6,
+    })
+    rows = records_to_rows(records, "t", skylines)
+    assert rows["label"].tolist()[:2] == ["chicago", "new_york"]
+    assert rows["label"].iloc[2:5].isna().all()
+    assert rows.loc[5, "tag_labels"] == ["chicago", "tokyo"] and pd.isna(rows.loc[5, "label"])
+    assert rows.loc[0, "tags"] == ["geo:locality=chicago"]  # the tag itself is kept as it came
+
+
+def test_a_topic_carried_as_a_machine_tag_counts_as_tagged():
+    tags = pd.Series([["dc:subject=skyline"], ['dc:subject="skyline"'], ["skyline"], ["dc:subject=skylines"],
+                      ["skyline:view"], []], dtype=object)
+    assert topic_tagged(tags, " Skyline").tolist() == [True, True, True, False, False, False]
 
 
 def test_repeated_ids_are_kept_as_dropped_rows():

@@ -44,11 +44,21 @@ from curate.report.data import (
 from curate.report.owners import OWNER_GALLERY, UNKNOWN_OWNER, photographers_from_counts
 from curate.report.review import review_section
 from curate.review.apply import REVIEW_COLUMNS
+from curate.records import MACHINE_TAG
 from curate.schema import DROPPED, KEPT, NO_LABEL, SPLITS
 
 PLOT_POINTS = 20_000  # most photos of one label drawn in its geography plots (a sample beyond)
 VIEW = "report_catalog"
 _LOCATED = "(lat IS NOT NULL AND lon IS NOT NULL AND NOT isnan(lat) AND NOT isnan(lon))"
+
+
+def topic_tagged_sql(topic: str) -> str:
+    """curate.prefilter.stage.topic_tagged in SQL: the topic is a tag, or a machine tag's value
+    (curate.records.machine_tag_value: the pattern, then trimmed of spaces and quotes)."""
+    wanted = literal(topic.strip().casefold())
+    value = (f"trim(trim(trim(regexp_extract(t, {literal('^' + MACHINE_TAG.pattern + '$')}, 3)), "
+             f"'\"'))")
+    return f"(list_contains(tags, {wanted}) OR len(list_filter(tags, lambda t: {value} = {wanted})) > 0)"
 
 
 def _nulls_last(column: str, descending: bool = False) -> str:
@@ -193,7 +203,7 @@ class ReportQueries:
             return section
         topic = prefilter_report.get("topic") or prefilter_report.get("config", {}).get("topic", "")
         threshold = float(prefilter_report.get("threshold", 0.5))
-        tagged = f"list_contains(tags, {literal(topic.strip().casefold())})" if topic else "FALSE"
+        tagged = topic_tagged_sql(topic) if topic else "FALSE"
         scored = "(topic_score IS NOT NULL AND NOT isnan(topic_score))"
         doubted = "coalesce(topic_doubted, FALSE)"
         on_topic = f"({scored} AND (topic_score >= {threshold!r} OR coalesce(topic_rescued, FALSE)))"

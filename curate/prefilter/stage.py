@@ -62,7 +62,7 @@ from curate.prefilter.threshold import (  # noqa: F401
     tag_separation,
     youden_threshold,
 )
-from curate.records import apply_drops, reset_stage
+from curate.records import apply_drops, reset_stage, tag_and_value
 
 STAGE = "prefilter"
 
@@ -225,8 +225,9 @@ def out_of_fold_proba(x: np.ndarray, y: np.ndarray, fold: np.ndarray, n_classes:
 
 
 def topic_tagged(tags: pd.Series, topic: str) -> np.ndarray:
+    """Which rows carry the topic: as a tag, or as a machine tag's value (`dc:subject=skyline`)."""
     wanted = topic.strip().casefold()
-    return np.fromiter((wanted in set(row) for row in tags), dtype=bool, count=len(tags))
+    return np.fromiter((wanted in tag_and_value(row) for row in tags), dtype=bool, count=len(tags))
 
 
 def topic_rows(catalog: pd.DataFrame, eligible: np.ndarray, config: PrefilterConfig
