@@ -213,6 +213,7 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFr
     notes += off_share_notes(per_label, config)
     empty = empty_split_reasons(per_label, config)
     warnings = ungrouped_duplicates_warning(kept, config) + empty_split_warnings(empty)
+    warnings += unevaluated_label_warnings(per_label, config, empty)
     if config.by == "owner":
         warnings += undated_cluster_warnings(*undated_clusters(kept))
     return out, SplitReport(asdict(config), per_label, int(group.max()) + 1, no_owner, notes, warnings, empty)
@@ -294,6 +295,34 @@ def empty_split_reasons(per_label: pd.DataFrame, config: SplitConfig) -> dict[st
 def empty_split_warnings(reasons: dict[str, str]) -> list[str]:
     """The warnings of `empty_split_reasons`, each once."""
     return list(dict.fromkeys(reasons.values()))
+
+
+def unevaluated_label_warnings(per_label: pd.DataFrame, config: SplitConfig, empty: dict[str, str]) -> list[str]:
+    """A warning naming the labels with no photo in any requested evaluation split (val, test): neither
+    early stopping nor `classify evaluate` sees them, so the model's figures say nothing about them
+    (both engines). Left out when every requested split is empty as a whole: `empty_split_reasons`
+    names that. Unlabelled photos are not evaluated anyway.
+
+    >>> table = pd.DataFrame({"label": ["a", "b"], "photos": [40, 9], "train_owners": [30, 1],
+    ...                       "val_photos": [4, 0], "test_photos": [8, 0]})
+    >>> unevaluated_label_warnings(table, SplitConfig(), {})[0][:67]
+    '1 label cannot be evaluated, no photo in val or test: b (9 photos, '
+    """
+    requested = [name for name, share in (("val", config.val), ("test", config.test)) if share > 0]
+    if not requested or set(requested) <= set(empty):
+        return []
+    none = (per_label[[f"{name}_photos" for name in requested]].sum(axis=1) == 0) & (per_label["label"] != NO_LABEL)
+    missed = per_label[none]
+    if missed.empty:
+        return []
+    named = names_text([f"{row.label} ({row.photos:,} photo{'s' if row.photos != 1 else ''}"
+                        + (f", {row.train_owners:,} photographer{'s' if row.train_owners != 1 else ''})"
+                           if config.by == "owner" else ")") for row in missed.itertuples()], shown=8)
+    where = " or ".join(requested)
+    shares = ", ".join(f"--{name}" for name in requested)
+    return [f"{len(missed)} label{'s' if len(missed) != 1 else ''} cannot be evaluated, no photo in {where}: "
+            f"{named}; each holds too few photos or photographers to share out; add photos (from more "
+            f"photographers) to them, or ask for larger shares ({shares})"]
 
 
 def ungrouped_duplicates_warning(kept: pd.DataFrame, config: SplitConfig) -> list[str]:

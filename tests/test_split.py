@@ -587,6 +587,42 @@ def test_a_split_left_empty_is_a_warning(tmp_path):
     assert not [w for w in report.warnings if "empty" in w]
 
 
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_a_label_left_out_of_val_and_test_is_a_warning_naming_it(tmp_path, engine):
+    """The engine audit: a label whose val and test both came out empty got only a `note:` (beside the
+    labels merely off their shares), while a whole empty split got a `warning:`. Such a label cannot be
+    evaluated at all: both engines now warn, naming it and what would fix it."""
+    rows = [{"source_id": f"{label}{i}", "owner_id": f"o{label}{i}", "label": label}
+            for label in ("a", "b") for i in range(40)]
+    rows += [{"source_id": f"rome{i}", "owner_id": "one-photographer", "label": "rome"} for i in range(10)]
+    catalog = make_catalog(rows)
+    result, _ = split_catalog(catalog, SplitConfig())
+    rome = result.loc[result["label"] == "rome", "split"]
+    assert set(rome) == {"train"}  # one photographer's 10 photos: one group, kept for training
+    shown = cli("split", "-w", write_ws(tmp_path, catalog), "--catalog-engine", engine)
+    assert shown.exit_code == 0, shown.output
+    warnings = [line for line in shown.output.splitlines() if line.startswith("warning:") and "evaluated" in line]
+    assert len(warnings) == 1, shown.output
+    line = warnings[0]
+    assert "rome" in line and "val or test" in line
+    assert " a (" not in line and " b (" not in line  # labels that reach val or test are not named
+    assert "more photographers" in line and "--test" in line  # how to fix it
+    saved = json.loads((tmp_path / "ws" / "reports" / "split.json").read_text())
+    assert [w for w in saved["warnings"] if "evaluated" in w] == [line.removeprefix("warning: ")]
+
+
+def test_a_whole_empty_split_is_not_warned_again_label_by_label():
+    """One photographer per label leaves val and test empty as a whole: that warning says it, once;
+    and a label left out of a split that was not asked for is no warning."""
+    rows = [{"source_id": f"{label}{i}", "owner_id": f"owner-{label}", "label": label}
+            for label in ("a", "b", "c") for i in range(20)]
+    _, report = split_catalog(make_catalog(rows), SplitConfig(val=0.1, test=0.2))
+    assert any("splits are empty" in w for w in report.warnings)
+    assert not any("cannot be evaluated" in w for w in report.warnings), report.warnings
+    _, report = split_catalog(make_catalog(rows), SplitConfig(val=0.0, test=0.0))
+    assert not report.warnings or not any("evaluated" in w for w in report.warnings)
+
+
 # ----------------------------------------------------------------------------- labels too small to share out
 
 def test_many_two_photo_labels_share_out_near_the_collection_shares():

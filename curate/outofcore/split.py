@@ -34,6 +34,7 @@ from curate.split import (
     off_share_notes,
     shares_table,
     undated_cluster_warnings,
+    unevaluated_label_warnings,
 )
 
 _OWNER = "coalesce(owner_id, '(no owner) ' || photo_id)"
@@ -162,6 +163,7 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
                         "then `curate split` again")
     empty = empty_split_reasons(per_label, config)
     warnings += empty_split_warnings(empty)
+    warnings += unevaluated_label_warnings(per_label, config, empty)
     if by == "owner":
         c = catalog.column
         photos, cells = con.execute(f"""
