@@ -40,6 +40,7 @@ from curate.errors import DataContractError, UsageError
 from curate.progress import progress_bar
 from curate.report.plots import figure_png, plain
 from curate.schema import NO_LABEL, SPLITS
+from curate.split import empty_split_cause
 from curate.stage_reports import load_stage_report
 from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, read_catalog
 
@@ -108,32 +109,37 @@ def select_photos(catalog: pd.DataFrame, classes: list[str], split: str,
 
 def empty_split_error(split: str, split_report: dict | None) -> str:
     """One line for an empty `split`: what is wrong, why (from `curate split`'s own report when
-    there is one: the share it was asked for, its warning, or photos it gave the split that were
-    dropped since) and how to fix it. The audit's one-photographer run asked for --test 0.2 and was
-    told to run `curate split` with --test above 0.
+    there is one: the share it was asked for, why the split could not fill it, or photos it gave the
+    split that were dropped since) and how to fix it, as "what; why; fix". The audit's
+    one-photographer run asked for --test 0.2 and was told to run `curate split` with --test above 0;
+    a re-check found the split's whole warning (naming val too) pasted after a colon, hard to read.
 
     >>> line = empty_split_error("test", {"config": {"test": 0.0}})
     >>> "ran with --test 0;" in line and "run `curate split --test 0.2`" in line
     True
+    >>> empty_split_error("test", {"config": {"test": 0.2, "by": "owner"}, "empty_splits": {"test": "…"}})[:75]
+    "nothing to evaluate: the 'test' split is empty; --test 0.2 asked for photos"
     """
     wrong = f"nothing to evaluate: the {split!r} split is empty"
     report = split_report or {}
     asked = (report.get("config") or {}).get(split)
     given = sum(int(row.get(f"{split}_photos") or 0) for row in report.get("per_label") or [])
-    said = (report.get("empty_splits") or {}).get(split)  # the split's own warning for it (reports since 2026-12-05)
+    said = (report.get("empty_splits") or {}).get(split)  # the split could not fill it (reports since 2026-12-05)
     if asked is not None and float(asked) == 0:
         return (f"{wrong} because `curate split` ran with --{split} 0; run `curate split --{split} 0.2` (or another "
                 "share above 0), then evaluate again")
-    if said:
-        return f"{wrong} because `curate split` could not fill it: {said}"
+    if said:  # why in the split's own words, once (not its whole warning, which may name val too)
+        why, fix = empty_split_cause(str((report.get("config") or {}).get("by") or "owner"))
+        asked_for = f"--{split} {float(asked):g} asked for photos, but " if asked is not None else ""
+        return f"{wrong}; {asked_for}{why}; {fix}, then split, train and evaluate again"
     if given:
-        return (f"{wrong}: `curate split` put {given:,} photos in it, but none is kept now (a later filter or review "
+        return (f"{wrong}; `curate split` put {given:,} photos in it, but none is kept now (a later filter or review "
                 "dropped them); run `curate split` again, then train and evaluate again")
     if asked is not None:  # a report from before empty_splits: its warnings (reports/split.json) say why
-        return (f"{wrong}: `curate split` left it empty although --{split} {float(asked):g} asked for photos; its "
-                "warning in reports/split.json says why (e.g. one photographer per label, or labels too small to "
-                "share out); run `curate split` again to see it here")
-    return (f"{wrong}; run `curate split` (with --{split} above 0): its warning says why a split stays empty, "
+        return (f"{wrong} although --{split} {float(asked):g} asked for photos; the warning in reports/split.json "
+                "says why (e.g. one photographer per label, or labels too small to share out); run `curate split` "
+                "again to see it here")
+    return (f"{wrong}; run `curate split` (with --{split} above 0), whose warning says why a split stays empty, "
             "e.g. one photographer per label, or labels too small to share out")
 
 

@@ -285,11 +285,18 @@ def empty_split_reasons(per_label: pd.DataFrame, config: SplitConfig) -> dict[st
              if share > 0 and len(per_label) and int(per_label[f"{name}_photos"].sum()) == 0]
     if not empty:
         return {}
+    why, fix = empty_split_cause(config.by)
     warning = (f"the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} empty although "
-               f"{' and '.join(f'--{name} {getattr(config, name):g}' for name in empty)} asked for photos: every group "
-               f"(by {config.by} ∪ duplicate cluster) is too large, or every label too small, to share out; group by "
-               "another column, or add photos from more photographers")
+               f"{' and '.join(f'--{name} {getattr(config, name):g}' for name in empty)} asked for photos: {why}; "
+               f"{fix}")
     return dict.fromkeys(empty, warning)
+
+
+def empty_split_cause(by: str) -> tuple[str, str]:
+    """(why, how to fix it) for a requested split that came out empty, grouping by `by`: the split's
+    warning and `classify evaluate`'s error for an empty split say the same."""
+    return (f"every group (by {by} ∪ duplicate cluster) is too large, or every label too small, to share out",
+            "group by another column, or add photos from more photographers")
 
 
 def empty_split_warnings(reasons: dict[str, str]) -> list[str]:

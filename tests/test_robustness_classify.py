@@ -260,8 +260,9 @@ def test_an_empty_test_split_error_gives_the_splits_own_reason():
                             "label": ["a", "b", "a", "b"]})
     warning = ("the val and test splits are empty although --val 0.1 and --test 0.2 asked for photos: every group is "
                "too large; add photos from more photographers")
-    cases = {"one photographer": ({"config": {"test": 0.2}, "warnings": [warning],
-                                   "empty_splits": {"val": warning, "test": warning}}, [warning]),
+    cases = {"one photographer": ({"config": {"test": 0.2, "by": "owner"}, "warnings": [warning],
+                                   "empty_splits": {"val": warning, "test": warning}},
+                                  ["--test 0.2 asked for photos", "more photographers"]),
              "a report from before empty_splits": ({"config": {"test": 0.2}, "warnings": [warning]},
                                                    ["although --test 0.2 asked for photos", "reports/split.json"]),
              "asked for none": ({"config": {"test": 0.0}}, ["ran with --test 0;", "curate split --test 0.2"]),
@@ -276,4 +277,35 @@ def test_an_empty_test_split_error_gives_the_splits_own_reason():
         assert report["config"]["test"] == 0 or "--test above 0" not in message
     with pytest.raises(UsageError) as raised:  # the val split is named in the same warning
         select_photos(catalog, ["a", "b"], "val", cases["one photographer"][0])
-    assert warning in str(raised.value)
+    assert "the 'val' split is empty" in str(raised.value) and "more photographers" in str(raised.value)
+
+
+def test_the_empty_test_split_error_is_one_plain_sentence_about_the_test_split(tmp_path):
+    """An audit's re-check: the error pasted the split's whole warning after a colon (`… could not fill it:
+    the val and test splits are empty although --val 0.1 and --test 0.2 asked for photos: every group …`),
+    three clauses deep and naming val, which evaluate does not read. Now one line: what is empty; why;
+    what to do, from a real `curate split` of one photographer's photos."""
+    import re
+
+    from classify.evaluate_run import select_photos
+    from curate import schema
+    from curate.split import SplitConfig, split_catalog
+    from curate.stage_reports import load_stage_report, save_stage_report
+    from curate.workspace import Workspace, write_catalog
+
+    rows = pd.DataFrame({"photo_id": [f"t:{i}" for i in range(40)], "source": "t",
+                         "source_id": [str(i) for i in range(40)], "owner_id": "solo",
+                         "label": ["a", "b"] * 20, "status": "kept", "sha256": [f"h{i}" for i in range(40)]})
+    catalog = schema.to_pandas(schema.conform(rows))
+    result, report = split_catalog(catalog, SplitConfig(val=0.1, test=0.2))
+    ws = Workspace(tmp_path)
+    write_catalog(ws, result)
+    save_stage_report(ws, "split", "x", report.to_dict())
+    with pytest.raises(UsageError) as raised:
+        select_photos(result, ["a", "b"], "test", load_stage_report(ws, "split"))
+    message = str(raised.value)
+    assert "\n" not in message and message.count(":") == 1, message  # "nothing to evaluate: what; why; fix"
+    what, why, *fix = message.split("; ")
+    assert what == "nothing to evaluate: the 'test' split is empty"
+    assert "--test 0.2" in why and not re.search(r"\bval\b", message)  # the share asked; only the split read
+    assert fix and "more photographers" in "; ".join(fix) and "split" in fix[-1]
