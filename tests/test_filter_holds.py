@@ -442,3 +442,37 @@ def test_recipe_centres_never_offer_force_geo_where_it_would_drop_every_photo(tm
     none_near = next(w for w in report.warnings if "berlin" in w)
     assert "none within 5 km" in none_near and "would drop every one" in none_near and "lat/lon" in none_near
     assert "rome" in offered[0] and "--force-geo drops the far ones" in offered[0]
+
+
+def test_one_label_mostly_on_one_point_far_from_the_recipe_is_a_bulk_geotag_not_a_force_geo_hint(tmp_path):
+    """The audit's bulk geotag with --center recipe, for a collection of one label: 45 of london's 50
+    geotags at one point in Paris, 5 right ones. It took a label on a bulk point for a label whose
+    geotags merely lie far, and offered `--force-geo drops the far ones`, which would drop the 45
+    (90 %). The line now names the one identical position as a bulk geotag, and offers no --force-geo;
+    both engines. One identical point at the recipe's own coordinates (a city's centroid) is no bulk."""
+    paris = (48.8566, 2.3522)
+    centres = {"london": geo.Centre("london", *LONDON, "recipe")}
+    rows = [{"label": "london", "lat": paris[0], "lon": paris[1]} for _ in range(45)]
+    rows += [{"label": "london", "lat": LONDON[0] + 0.001 * i, "lon": LONDON[1]} for i in range(5)]
+    config = FilterConfig(max_km=5, center="recipe")
+    cat = catalog(rows)
+    out, report = filter_catalog(cat, config, centres)
+    assert (out["status"] == "kept").all()
+    assert not any("--force-geo drops" in w for w in report.warnings), report.warnings
+    line = next(w for w in report.warnings if "london" in w)
+    assert "identical position" in line and "bulk" in line and "recipe's coordinates" in line
+    row = report.geo.set_index("label").loc["london"]
+    assert row["geo_filter"] == GEO_BULK and "bulk" in row["note"] and "other labels" not in row["note"]
+    from curate.outofcore.filter import filter_duckdb
+
+    with connect(tmp_path) as con:
+        query, got_report = filter_duckdb(con, on_disk(cat, tmp_path), config, centres)
+        assert_same_rows(out, run_query(con, query), ["status", "drop_reason"])
+    assert got_report.warnings == report.warnings
+    assert got_report.geo["note"].tolist() == report.geo["note"].tolist()
+    # the same point at the recipe's coordinates: an ordinary place, judged (a far geotag still dropped)
+    rows = [{"label": "london", "lat": LONDON[0], "lon": LONDON[1]} for _ in range(45)]
+    rows += [{"label": "london", "lat": paris[0], "lon": paris[1]}]
+    out, report = filter_catalog(catalog(rows), config, centres)
+    assert report.geo.set_index("label").loc["london", "geo_filter"] == "applied"
+    assert reasons(out).count("geo_outlier") == 1

@@ -42,7 +42,7 @@ def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: l
     disputed = disputed_centres(centres, recipe_centres if config.center == "median" else None, config)
     usable = labelled & lat.notna().to_numpy() & lon.notna().to_numpy()
     points = pd.DataFrame({"label": out.loc[usable, "label"], "lat": lat[usable], "lon": lon[usable]})
-    bulk = bulk_positions(modal_points(points.value_counts().rename("n").reset_index()), config)
+    bulk = bulk_positions(modal_points(points.value_counts().rename("n").reset_index()), config, centres)
     has_label = out["label"].notna().to_numpy()
     distance = np.full(len(out), np.nan)
     distance[has_label] = geo.distances_to_centres(out.loc[has_label, "label"], lat[has_label],
@@ -84,15 +84,24 @@ def modal_points(counts: pd.DataFrame) -> pd.DataFrame:
     return ordered.drop_duplicates("label").reset_index(drop=True)
 
 
-def bulk_positions(points: pd.DataFrame, config: FilterConfig) -> pd.DataFrame:
+def bulk_positions(points: pd.DataFrame, config: FilterConfig,
+                   centres: Mapping[str, geo.Centre] | None = None) -> pd.DataFrame:
     """The rows of `modal_points` (label, lat, lon, n, geotagged) whose one identical position holds
-    most of the label's geotags (at least min_geotagged) and is the same for two or more labels: a
-    bulk or default geotag (an audit's four cities all at one point in Paris), which says nothing
-    about where the photos were taken. Such labels are not judged (GEO_BULK). Both engines."""
+    most of the label's geotags (at least min_geotagged) and is either the same for two or more
+    labels (an audit's four cities all at one point in Paris) or, with --center recipe, farther than
+    max_km from the recipe's coordinates for the label (`far_km`; NaN where not measured): a bulk or
+    default geotag, which says nothing about where the photos were taken. Such labels are not judged
+    (GEO_BULK), and --force-geo, which would drop every photo at that point, is not offered. One label
+    at one identical point near its own centre is not flagged (a city's centroid geotag). Both engines."""
     points = points.assign(n=points["n"].astype("int64"), geotagged=points["geotagged"].astype("int64"))
     heavy = points[(points["n"] * 2 > points["geotagged"]) & (points["n"] >= config.min_geotagged)]
     shared = heavy.groupby(["lat", "lon"])["label"].transform("size") >= 2
-    return heavy[shared].sort_values(["lat", "lon", "label"]).reset_index(drop=True)
+    far_km = pd.Series(np.nan, index=heavy.index)
+    if config.center == "recipe" and config.geo_on and centres and len(heavy):
+        far_km[:] = geo.distances_to_centres(heavy["label"], heavy["lat"], heavy["lon"], dict(centres))
+    far = far_km > config.max_km if config.geo_on else pd.Series(False, index=heavy.index)
+    bulk = heavy.assign(shared=shared, far_km=far_km)[shared | far]
+    return bulk.sort_values(["lat", "lon", "label"]).reset_index(drop=True)
 
 
 def geo_evidence_warnings(table: pd.DataFrame, bulk: pd.DataFrame, disputed: Mapping[str, float],
@@ -108,10 +117,11 @@ def geo_evidence_warnings(table: pd.DataFrame, bulk: pd.DataFrame, disputed: Map
     held = ("the geo filter is off" if not config.geo_on else "--force-geo applies the filter to them anyway"
             if config.force_geo else "their geo drops are held")
     for (lat, lon), group in bulk.groupby(["lat", "lon"], sort=True):
+        far = "" if len(group) > 1 else f", {group['far_km'].iloc[0]:,.0f} km from the recipe's coordinates"
         lines.append(f"the geotags of {', '.join(group['label'])} are mostly one identical position ({lat:.5g}, "
-                     f"{lon:.5g}; {int(group['n'].sum()):,} of {int(group['geotagged'].sum()):,} photos): a bulk "
-                     f"or default geotag says nothing about where they were taken, so the geo filter cannot judge "
-                     f"them ({held}); check the source's coordinates")
+                     f"{lon:.5g}; {int(group['n'].sum()):,} of {int(group['geotagged'].sum()):,} photos{far}): a "
+                     f"bulk or default geotag says nothing about where they were taken, so the geo filter cannot "
+                     f"judge them ({held}); check the source's coordinates")
     disputed = {label: km for label, km in disputed.items() if label not in set(bulk["label"])}
     if disputed:
         far = "; ".join(f"{label} {km:,.0f} km ({int(geotagged.get(label, 0)):,} geotagged photos)"
@@ -244,7 +254,9 @@ def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str,
     ring_km = config.max_median_multiple * config.max_km if config.geo_on else np.inf
     owned = OWNER_COLUMNS if set(OWNER_COLUMNS) <= set(spread.columns) else []
     table = table.join(spread[owned], on="label")
-    at = {} if bulk is None else {row.label: (row.n, f"({row.lat:.5g}, {row.lon:.5g})") for row in bulk.itertuples()}
+    at = {} if bulk is None else {row.label: (row.n, f"({row.lat:.5g}, {row.lon:.5g})", "as are other labels' photos"
+                                              if row.shared else f"{row.far_km:,.0f} km from the recipe's coordinates")
+                                  for row in bulk.itertuples()}
     why = {GEO_NOT_A_PLACE: lambda r: f"{r.beyond_max_km} of {r.geotagged} geotagged photos "
                                       f"({r.outlier_share:.0%}) beyond {config.max_km:g} km, median {r.p50_km:,.0f} km",
            GEO_TOO_FEW: lambda r: f"{r.geotagged} geotagged photos, fewer than {config.min_geotagged} to judge",
@@ -253,8 +265,8 @@ def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str,
                                f"{r.spread_km:,.1f} km): kept; beyond {ring_km:g} km: dropped",
            GEO_DISPUTED: lambda r: f"median centre of {r.geotagged} geotagged photos "
                                    f"{(disputed or {}).get(r.label, np.nan):,.0f} km from the recipe's coordinates",
-           GEO_BULK: lambda r: f"{at[r.label][0]} of {r.geotagged} geotagged photos at {at[r.label][1]}, as are "
-                               "other labels' photos: a bulk or default geotag",
+           GEO_BULK: lambda r: f"{at[r.label][0]} of {r.geotagged} geotagged photos at {at[r.label][1]}, "
+                               f"{at[r.label][2]}: a bulk or default geotag",
            GEO_FEW_OWNERS: lambda r: few_owners_note(r, ring_km)}
     notes = [why[r.geo_filter](r) if r.geo_filter in why and not r.note else r.note for r in table.itertuples()]
     table["note"] = notes

@@ -123,7 +123,7 @@ def geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], warn
                AS far
         FROM w WHERE labelled AND dist IS NOT NULL AND NOT isnan(dist) GROUP BY label, owner_id""").df()
     spread = with_owner_support(spread, owners, config)  # geo.owner_counts, in SQL
-    bulk = _bulk_positions(con, config)
+    bulk = _bulk_positions(con, config, centres)
     verdicts = label_verdicts(spread, centres, config, max_km, disputed, set(bulk["label"]))
     # as the pandas engine: beyond max_km where the filter applies; beyond the ring where a place is held
     limits = [(label, max_km if verdict in (GEO_APPLIED, GEO_FORCED) else ring_km)
@@ -164,7 +164,7 @@ def geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], warn
     return table
 
 
-def _bulk_positions(con, config: FilterConfig) -> pd.DataFrame:
+def _bulk_positions(con, config: FilterConfig, centres: dict) -> pd.DataFrame:
     """geo_stage.bulk_positions of the labelled rows' usable geotags (`modal_points` in SQL)."""
     points = con.execute("""
         SELECT label, lat, lon, n, geotagged FROM (
@@ -173,4 +173,4 @@ def _bulk_positions(con, config: FilterConfig) -> pd.DataFrame:
                    row_number() OVER (PARTITION BY label ORDER BY count(*) DESC, lat_u, lon_u) AS r
             FROM w WHERE labelled AND lat_u IS NOT NULL AND lon_u IS NOT NULL GROUP BY label, lat_u, lon_u)
         WHERE r = 1 ORDER BY label""").df()
-    return bulk_positions(points, config)
+    return bulk_positions(points, config, centres)
