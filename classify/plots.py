@@ -30,7 +30,8 @@ def plot_curves(frame: pd.DataFrame, path: Path) -> None:
 
 def write_png(figure, path: Path) -> None:
     """Lay out, render and close a matplotlib figure; write it atomically as PNG."""
-    from curate.report.plots import figure_png  # matplotlib loads only when a plot is drawn
+    from curate.report.plots import figure_png, missing_glyphs_quiet  # matplotlib loads only when a plot is drawn
 
-    figure.tight_layout()
+    with missing_glyphs_quiet():
+        figure.tight_layout()
     atomic_write_bytes(path, figure_png(figure, dpi=100))

@@ -402,3 +402,22 @@ def test_accuracy_sentence_without_a_photo_count_says_no_none():
     sentence = accuracy_sentence(0.5, None, "test")
     assert "None" not in sentence and "±" not in sentence and "one training seed" in sentence
     assert "± 5.0 pp" in accuracy_sentence(0.5, 100, "test")  # sqrt(0.25 / 100) = 0.05
+
+
+def test_a_label_in_a_script_the_font_lacks_draws_without_warning_lines(tmp_path):
+    """A CJK label (北京) in a plot's title: drawn (boxes in the bundled font), no `Glyph … missing from
+    font` warning per glyph and plot reaching the terminal, for the report's plots and evaluate's confusion matrix."""
+    import warnings
+
+    import numpy as np
+
+    from classify.evaluate_run import plot_confusion
+    from curate.report import plots
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scatter = plots.geo_scatter_png("北京", [39.9, 39.91], [116.4, 116.41], [41.0], [117.0], 39.9, 116.4, 5.0)
+        histogram = plots.distance_histogram_png("北京 東京", [0.5, 2.0, 30.0], 5.0)
+        confusion = plot_confusion(np.array([[3, 1], [0, 4]]), ["北京", "東京"])
+    assert all(png.startswith(b"\x89PNG") for png in (scatter, histogram, confusion))
+    assert not [w for w in caught if "missing from font" in str(w.message)]
