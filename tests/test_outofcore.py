@@ -201,6 +201,31 @@ def test_50k_rows_filter_and_split_equal_pandas(tmp_path):
     assert_same_rows(split_expected, split_got, ["split"])
 
 
+def test_a_label_without_geotags_reads_no_geotags_on_both_engines(tmp_path):
+    """A label with no geotag at all is `skipped: no geotags` (an audit's 16 such labels read `skipped: too few
+    geotagged`, while the docs said `skipped: no centre`); a label with a few keeps `too few`, and with
+    --center recipe a label the recipe has no coordinates for keeps `no centre`."""
+    rows = ([{"label": "paris", "lat": 48.85 + i * 1e-3, "lon": 2.35} for i in range(6)]
+            + [{"label": "few", "lat": 59.9, "lon": 10.75}] * 2 + [{"label": "nogeo"}] * 3)
+    frame = pd.DataFrame([{"photo_id": f"p{i}", "source": "s", "source_id": str(i), "status": "kept", **row}
+                          for i, row in enumerate(rows)])
+    catalog = schema.to_pandas(schema.conform(frame))
+    for config in (FilterConfig(), FilterConfig(force_geo=True)):
+        expected, report, got, got_report = filter_both(catalog, config, tmp_path)
+        assert_same_report(report, got_report)
+        verdicts = report.geo.set_index("label")["geo_filter"]
+        assert verdicts["nogeo"] == "skipped: no geotags"
+        assert verdicts["few"] == ("forced" if config.force_geo else "skipped: too few geotagged")
+    recipe = {"paris": (48.85, 2.35), "nogeo": (40.0, 3.0)}  # no coordinates for `few`
+    config = FilterConfig(center="recipe")
+    _, report = filter_catalog(catalog, config, recipe_centres=recipe)
+    with connect(tmp_path) as con:
+        _, got_report = filter_duckdb(con, on_disk(catalog, tmp_path), config, recipe_centres=recipe)
+    for table in (report.geo, got_report.geo):
+        verdicts = table.set_index("label")["geo_filter"]
+        assert (verdicts["nogeo"], verdicts["few"]) == ("skipped: no geotags", "skipped: no centre")
+
+
 def test_io_edges_give_the_same_workspace(tmp_path, monkeypatch):
     """run_filter, run_split, check-leakage and status with engine=duckdb (the environment's
     default here) write and report what the pandas engine does, review decisions included."""

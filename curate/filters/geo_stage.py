@@ -20,6 +20,9 @@ from curate.records import apply_drops
 GEO_APPLIED, GEO_FORCED, GEO_OFF_LABEL = "applied", "forced", "off"
 GEO_NOT_A_PLACE, GEO_TOO_FEW, GEO_NO_CENTRE = "skipped: not a place", "skipped: too few geotagged", \
     "skipped: no centre"
+# a label without one usable geotag: nothing to judge or drop (not "too few", which names a label that has some,
+# nor "no centre", which with --center recipe names a label the recipe gives no coordinates)
+GEO_NO_GEOTAGS = "skipped: no geotags"
 GEO_HELD = "held: spread wider than max_km"  # a place whose photos spread beyond max_km: its drops are held
 # a label whose geotags' median centre lies far from the recipe's coordinates for it: which is right is unknown
 GEO_DISPUTED = "skipped: centre far from the recipe's"
@@ -225,11 +228,13 @@ def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config:
                "few_owners": GEO_FEW_OWNERS}
     verdicts = {}
     for label, centre in centres.items():
-        verdict = judged.get(label, "too_few")  # no geotagged photo: nothing to judge
+        verdict = judged.get(label)  # None: no photo of the label has a distance, i.e. no usable geotag
         if not config.geo_on:
             verdicts[label] = GEO_OFF_LABEL
-        elif centre.lat is None:
-            verdicts[label] = GEO_NO_CENTRE if config.center == "recipe" else GEO_TOO_FEW
+        elif centre.lat is None and config.center == "recipe":
+            verdicts[label] = GEO_NO_CENTRE
+        elif verdict is None:  # a median centre is undefined exactly then
+            verdicts[label] = GEO_NO_GEOTAGS
         elif label in (bulk or set()):  # before disputed: a bulk geotag is also far from the recipe's place
             verdicts[label] = GEO_FORCED if config.force_geo else GEO_BULK
         elif label in (disputed or {}):
@@ -260,6 +265,7 @@ def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str,
     why = {GEO_NOT_A_PLACE: lambda r: f"{r.beyond_max_km} of {r.geotagged} geotagged photos "
                                       f"({r.outlier_share:.0%}) beyond {config.max_km:g} km, median {r.p50_km:,.0f} km",
            GEO_TOO_FEW: lambda r: f"{r.geotagged} geotagged photos, fewer than {config.min_geotagged} to judge",
+           GEO_NO_GEOTAGS: lambda r: "no geotagged photo: nothing to judge, nothing dropped",
            GEO_HELD: lambda r: f"{r.near_max_km} of {r.geotagged} geotagged photos ({r.near_max_km / r.geotagged:.0%}) "
                                f"just beyond {config.max_km:g} km (within {ring_km:g} km; 90% within "
                                f"{r.spread_km:,.1f} km): kept; beyond {ring_km:g} km: dropped",
