@@ -10,7 +10,8 @@ variant of the workspace catalog; images still come from the workspace's store::
     --uncurated              every ingested photo that decoded, labels from tags, random split
                              ──► RUN/uncurated/, scored like RUN on the curated workspace's
                              clean, owner-disjoint test split. Curation is worth
-                             curated accuracy − uncurated accuracy (percentage points).
+                             curated accuracy − uncurated accuracy (percentage points),
+                             both over the test photos both models can be scored on.
 
 Choices, and why:
 - Uncurated labels come from the tags: the one recipe label the tags name. Tags naming two or
@@ -25,6 +26,10 @@ Choices, and why:
   is split at random into train and val only, with `curate split`'s train:val ratio (val share
   val / (1 − test)). Splitting off another random test share that is never scored would train
   the uncurated model on ~20% fewer photos than RUN and credit curation with a data-size gap.
+- The worth is like for like: both accuracies (and the owner bootstrap's error) over the same photos.
+  A test photo whose label one model has no class for (tags naming two labels leave the uncurated
+  model without one) cannot be scored by it; it is left out of both scores and counted and explained
+  in one note, rather than dropped from one model's score only.
 - A finished sub-run is reused (a second `evaluate` costs only predictions), an interrupted one
   resumed; one trained with other settings or on another catalog is refused with a clear line.
 
@@ -42,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from classify.evaluate import owner_accuracy
 from curate import schema
 from curate.errors import UsageError
 from curate.leakage import find_leakage
@@ -240,8 +246,9 @@ def compare_random_split(run_dir: Path, ws: Workspace, config, shares: SplitConf
 
 def compare_uncurated(run_dir: Path, ws: Workspace, config, shares: SplitConfig, reference,
                       evaluate) -> tuple[dict, object]:
-    """Train RUN's config without curation; score it and `reference` (RUN) on the same clean test set.
-    Returns (comparison, the sub-run's RunEvaluation)."""
+    """Train RUN's config without curation; score it and `reference` (RUN) on the same clean test photos:
+    those of the clean test set both models could score (`score_on_common_photos`; the others are counted
+    and explained in a note). Returns (comparison, the sub-run's RunEvaluation)."""
     catalog = read_catalog(ws)
     clean_test = catalog[(catalog["status"] == schema.KEPT) & (catalog["split"] == "test")]
     pool, summary = uncurated_catalog(catalog, clean_test)
@@ -258,29 +265,118 @@ def compare_uncurated(run_dir: Path, ws: Workspace, config, shares: SplitConfig,
     except UsageError as exc:
         raise UsageError(f"--uncurated: {exc}") from exc
     uncurated_eval = evaluate(sub_dir, None)  # the workspace's own (clean) test split, like RUN
-    curated, uncurated = _scored(reference), _scored(uncurated_eval)
+    models = {"curated": reference, "uncurated": uncurated_eval}
+    common, left_out = score_on_common_photos(clean_test, {name: e.photos for name, e in models.items()},
+                                              {name: e.report.classes for name, e in models.items()})
+    left_out_note = left_out_line(left_out)
+    if common.empty:
+        raise UsageError(f"--uncurated: the curated and the uncurated model share no clean test photo they can "
+                         f"both be scored on ({left_out_note}), so what curation is worth cannot be measured")
+    curated, uncurated = ({"run": str(models[name].run_dir), "accuracy": float(common[f"{name}_correct"].mean()),
+                           "photos": int(len(common)), "train_photos": _train_photos(models[name].run_dir)}
+                          for name in ("curated", "uncurated"))
     sandals = sandals_comparison(getattr(reference, "sandals_test", None),
                                  getattr(uncurated_eval, "sandals_test", None))
-    notes = []
-    if curated["photos"] != uncurated["photos"]:
-        notes.append(f"the models scored {curated['photos']} vs {uncurated['photos']} test photos: "
-                     "test labels one of them does not know are left out")
     summary.update({f"{name}_photos": int(((pool["status"] == schema.KEPT) & (pool["split"] == name)
                                            & pool["label"].notna()).sum()) for name in ("train", "val")})
     worth_pp = (curated["accuracy"] - uncurated["accuracy"]) * 100
-    owner_se = owner_bootstrap_se(*(getattr(getattr(e, "report", None), "per_owner", None) for e in
-                                    (reference, uncurated_eval))) if _has_owners(reference, uncurated_eval) else None
+    # the error over test photographers, on the same photos as the worth
+    owner_se = owner_bootstrap_se(*(owner_accuracy(common["owner_id"], common[f"{name}_correct"])
+                                    for name in ("curated", "uncurated")))
     return {"sub_run": how, "split": dataclasses.asdict(shares), "uncurated_set": summary, "curated": curated,
-            "uncurated": uncurated, "clean_test_photos": int(len(clean_test)),
+            "uncurated": uncurated, "clean_test_photos": int(len(clean_test)), "common_test_photos": int(len(common)),
+            "left_out_photos": int(len(left_out)), "left_out": left_out_reasons(left_out),
             "curated_accuracy": curated["accuracy"], "uncurated_accuracy": uncurated["accuracy"],
             "curation_worth_pp": worth_pp, "curation_worth_se_owners_pp": owner_se, **sandals,
-            "headline": curation_headline([worth_pp], int(len(clean_test)), sandals or None, owner_se),
-            "notes": notes}, uncurated_eval
+            "headline": curation_headline([worth_pp], int(len(common)), sandals or None, owner_se,
+                                          test_split_photos=int(len(clean_test))),
+            "notes": [left_out_note] if left_out_note else []}, uncurated_eval
 
 
-def _has_owners(*evaluations) -> bool:
-    """Every evaluation has a per-owner table (a fake in a test may not)."""
-    return all(isinstance(getattr(getattr(e, "report", None), "per_owner", None), pd.DataFrame) for e in evaluations)
+def score_on_common_photos(clean_test: pd.DataFrame, scored: dict[str, pd.DataFrame],
+                           classes: dict[str, Sequence[str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each clean test photo's result per model, split into the photos every model scored and the others.
+
+    A like-for-like comparison needs one set of photos: a model with no class for a test photo's label
+    (the uncurated model takes its labels from the tags, so it can lack one) cannot be scored on it, and
+    scoring the other model on it alone would compare accuracies over different photos.
+
+    Args:
+        clean_test: the test photos (photo_id, owner_id, label).
+        scored: model name -> the photos it was scored on (photo_id, label, predicted), as
+            `RunEvaluation.photos`.
+        classes: model name -> its classes (to tell a label it lacks from an image it could not read).
+    Returns:
+        (common: photo_id, owner_id, label and `<model>_correct` (bool) per model, the photos every model
+         scored; left_out: photo_id, label, model (a model's name, or "both" when every model missed it
+         for that reason), reason ("no_class" before "unreadable"), the other clean test photos).
+
+    >>> test = pd.DataFrame({"photo_id": ["a", "b"], "owner_id": "o", "label": ["cat", "fungus"]})
+    >>> answers = pd.DataFrame({"photo_id": ["a", "b"], "label": ["cat", "fungus"], "predicted": ["cat", "cat"]})
+    >>> common, left_out = score_on_common_photos(test, {"curated": answers, "uncurated": answers[:1]},
+    ...                                           {"curated": ["cat", "fungus"], "uncurated": ["cat"]})
+    >>> common["photo_id"].tolist(), left_out[["label", "model", "reason"]].values.tolist()
+    (['a'], [['fungus', 'uncurated', 'no_class']])
+    """
+    photos = clean_test[[schema.PHOTO_ID, "owner_id", "label"]].reset_index(drop=True)
+    label = photos["label"].astype(object).where(photos["label"].notna(), schema.NO_LABEL)
+    names = list(scored)
+    missing, no_class = {}, {}
+    for name in names:
+        answers = scored[name].set_index(schema.PHOTO_ID)
+        correct = (answers["predicted"] == answers["label"]).reindex(photos[schema.PHOTO_ID].to_numpy())
+        photos[f"{name}_correct"] = correct.to_numpy(dtype=object)
+        missing[name] = correct.isna().to_numpy()
+        no_class[name] = missing[name] & ~label.isin(set(classes[name])).to_numpy()
+    in_all = ~np.logical_or.reduce([missing[name] for name in names])
+    common = photos[in_all].reset_index(drop=True)
+    for name in names:
+        common[f"{name}_correct"] = common[f"{name}_correct"].astype(bool)
+    any_no_class = np.logical_or.reduce([no_class[name] for name in names])
+    why = {name: np.where(any_no_class, no_class[name], missing[name]) for name in names}
+    model = np.select([np.logical_and.reduce([why[name] for name in names])] + [why[name] for name in names],
+                      ["both", *names], default="both")
+    rest = ~in_all
+    left_out = pd.DataFrame({schema.PHOTO_ID: photos.loc[rest, schema.PHOTO_ID].to_numpy(),
+                             "label": label[rest].to_numpy(), "model": model[rest],
+                             "reason": np.where(any_no_class, "no_class", "unreadable")[rest]})
+    return common, left_out
+
+
+def left_out_reasons(left_out: pd.DataFrame) -> list[dict]:
+    """The left-out photos (`score_on_common_photos`) counted by model, reason and label, for JSON."""
+    counts = left_out.groupby(["model", "reason", "label"], sort=True).size()
+    return [{"model": model, "reason": reason, "label": label, "photos": int(count)}
+            for (model, reason, label), count in counts.items()]
+
+
+def left_out_line(left_out: pd.DataFrame) -> str | None:
+    """The clean test photos left out of both models' scores (`score_on_common_photos`), counted and
+    explained in one line; None when there are none.
+
+    >>> left_out_line(pd.DataFrame({"photo_id": ["b", "c"], "label": ["fungus", "fish"],
+    ...                             "model": "uncurated", "reason": "no_class"}))
+    '2 test photos of fish, fungus left out of both: the uncurated model has no fish or fungus class'
+    """
+    if left_out.empty:
+        return None
+    labels = sorted(left_out["label"].unique())
+    shown = ", ".join(labels[:6]) + (f" and {len(labels) - 6} more labels" if len(labels) > 6 else "")
+    parts = []
+    for (model, reason), group in left_out.groupby(["model", "reason"], sort=True):
+        if reason == "unreadable":
+            whose = "neither model could" if model == "both" else f"the {model} model could not"
+            parts.append(f"{whose} read the image of {len(group)}")
+            continue
+        named = sorted(set(group["label"]) - {schema.NO_LABEL})
+        whose = "neither model has" if model == "both" else f"the {model} model has"
+        if named:
+            parts.append(f"{whose} no {' or '.join([', '.join(named[:-1]), named[-1]] if len(named) > 1 else named)} "
+                         "class")
+        if len(named) < group["label"].nunique():
+            parts.append(f"{int((group['label'] == schema.NO_LABEL).sum())} of them have no label")
+    photos = len(left_out)
+    return f"{photos} test photo{'s' if photos != 1 else ''} of {shown} left out of both: {'; '.join(parts)}"
 
 
 def sandals_comparison(curated: dict | None, uncurated: dict | None) -> dict:
@@ -333,11 +429,13 @@ def owner_bootstrap_se(curated, uncurated, resamples: int = 2000, seed: int = 0)
 
 
 def curation_headline(worth_pp: Sequence[float], clean_test_photos: int | None = None,
-                      sandals: dict | None = None, owner_se: float | None = None) -> str:
+                      sandals: dict | None = None, owner_se: float | None = None,
+                      test_split_photos: int | None = None) -> str:
     """What curation is worth in one sentence: curated − uncurated test accuracy (mean and standard
     error over training seeds; with one seed, the standard error over test photographers when given
-    as `owner_se`, else where it is measured), then the sandals test (`sandals_comparison`'s keys)
-    when given.
+    as `owner_se`, else where it is measured) on the `clean_test_photos` both models were scored on
+    ("53 of the 54" when `test_split_photos` says the test split holds more), then the sandals test
+    (`sandals_comparison`'s keys) when given.
 
     >>> curation_headline([2.0, 4.0, 3.0]).split(" of ")[0]
     'what curation is worth: +3.0 pp (s.e. 0.6 over 3 training seeds)'
@@ -345,7 +443,8 @@ def curation_headline(worth_pp: Sequence[float], clean_test_photos: int | None =
     'what curation is worth: +1.0 pp (s.e. 2.0 over test photographers, one training seed)'
     """
     worth = [float(value) for value in worth_pp]
-    on = f" on the same {clean_test_photos} clean test photos" if clean_test_photos else ""
+    of = f" of the {test_split_photos}" if clean_test_photos and (test_split_photos or 0) > clean_test_photos else ""
+    on = f" on the same {clean_test_photos}{of} clean test photos" if clean_test_photos else ""
     if len(worth) > 1:
         head = (f"what curation is worth: {np.mean(worth):+.1f} pp (s.e. {standard_error(worth):.1f} over "
                 f"{len(worth)} training seeds) of curated − uncurated test accuracy{on}")
@@ -402,8 +501,9 @@ def comparison_table(comparisons: dict) -> pd.DataFrame:
                  ("random split", "its own random test split (leaky)", c["random_split"])]
     if "uncurated" in comparisons:
         c = comparisons["uncurated"]
-        rows += [("curated (RUN)", "clean test split", c["curated"]),
-                 ("uncurated", "clean test split", c["uncurated"])]
+        # both on the clean test photos both can be scored on (all of the split unless a note says otherwise)
+        test = "clean test split" if not c.get("left_out_photos") else "clean test photos both know"
+        rows += [("curated (RUN)", test, c["curated"]), ("uncurated", test, c["uncurated"])]
     return pd.DataFrame([{"model": name, "scored on": test, "test photos": s["photos"],
                           "train photos": s["train_photos"], "accuracy": f"{s['accuracy']:.1%}"}
                          for name, test, s in rows])
@@ -424,9 +524,9 @@ def comparison_lines(comparisons: dict) -> list[str]:
         c = comparisons["uncurated"]
         s = c["uncurated_set"]
         excluded = s["excluded_touching_clean_test"]
-        lines.append(curation_headline([c["curation_worth_pp"]], c["clean_test_photos"],
+        lines.append(curation_headline([c["curation_worth_pp"]], c.get("common_test_photos", c["clean_test_photos"]),
                                        c if "sandals_photos" in c else None,
-                                       c.get("curation_worth_se_owners_pp")) + ".")
+                                       c.get("curation_worth_se_owners_pp"), c["clean_test_photos"]) + ".")
         lines.append(f"Uncurated set: {s['photos']} decodable photos "
                      f"({s['brought_back']} that curation dropped brought back); {sum(excluded.values())} left out of "
                      f"its training for touching the clean test set (test photos {excluded['in_clean_test']}, "

@@ -58,7 +58,7 @@ class RunEvaluation:
     run_dir: Path
     split: str
     report: EvalReport
-    photos: pd.DataFrame  # the evaluated photos: photo_id, owner_id, label, image_path
+    photos: pd.DataFrame  # the evaluated photos: photo_id, owner_id, label, image_path, predicted
     unknown_labels: dict[str, int] = field(default_factory=dict)  # label -> photos not scored
     unreadable: list[dict] = field(default_factory=list)  # photo_id, reason
     catalog_sha256: str | None = None
@@ -255,6 +255,8 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
     report = evaluate_predictions(scored["label"].map(index_of).to_numpy(np.int64), probs[ok], predictor.classes,
                                   owners=scored["owner_id"].tolist(), photo_ids=scored[schema.PHOTO_ID].tolist(),
                                   top_losses=top_losses)
+    # each photo's answer, so that two models can be compared on the photos both scored (classify.compare)
+    scored["predicted"] = np.asarray(predictor.classes, dtype=object)[probs[ok].argmax(axis=1)]
     evaluation = RunEvaluation(run_dir=run_dir, split=split, report=report, photos=scored, unknown_labels=unknown,
                                unreadable=unreadable, catalog_sha256=catalog_hash,
                                model_catalog_sha256=predictor.meta.catalog_sha256, device=str(predictor.device))

@@ -258,3 +258,95 @@ def test_comparisons_need_a_run_trained_by_classify_train(demo_ws, tmp_path):
     result = evaluate(demo_ws, tmp_path / "bare", "--uncurated")
     assert result.exit_code == 2
     assert "no training config" in result.output
+
+
+# ---------------------------------------------------------------- like for like: one set of test photos
+def scored_as(photos: pd.DataFrame, classes: list[str], wrong: set, run_dir):
+    """A RunEvaluation as `evaluate_run` makes it: the photos whose label is one of `classes`, answered right
+    except those in `wrong` (answered as another class)."""
+    from classify.evaluate import evaluate_predictions
+    from classify.evaluate_run import RunEvaluation
+
+    known = photos[photos["label"].isin(classes)].reset_index(drop=True)
+    index = known["label"].map({name: i for i, name in enumerate(classes)}).to_numpy()
+    answer = np.where(known[schema.PHOTO_ID].isin(wrong), (index + 1) % len(classes), index)
+    report = evaluate_predictions(index, np.eye(len(classes))[answer], classes, owners=known["owner_id"].tolist(),
+                                  photo_ids=known[schema.PHOTO_ID].tolist())
+    return RunEvaluation(run_dir=run_dir, split="test", report=report,
+                         photos=known.assign(predicted=np.asarray(classes, dtype=object)[answer]))
+
+
+def test_curation_is_worth_the_difference_on_the_photos_both_models_could_be_scored_on(demo_ws, tmp_path,
+                                                                                      monkeypatch):
+    """The long-tail audit's finding 3: the uncurated model (labels from tags) had no class for one label,
+    its one test photo was dropped from that model's score only, and the worth compared 51/54 with 51/53
+    under "on the same 54 clean test photos". Here the curated model gets every photo of the label the
+    uncurated model lacks wrong and answers every other photo as the uncurated model does: like for like,
+    curation is worth nothing, and the photos left out are counted and explained once."""
+    import classify.compare as compare
+    from classify.compare import compare_uncurated, comparison_lines, comparison_table
+
+    catalog = read_catalog(demo_ws)
+    clean_test = clean_test_of(catalog)
+    classes = sorted(clean_test["label"].unique())
+    lacking = clean_test["label"].value_counts().sort_values(kind="mergesort").index[0]
+    lacking_ids = set(clean_test.loc[clean_test["label"] == lacking, schema.PHOTO_ID])
+    both_wrong = set(clean_test.groupby("label")[schema.PHOTO_ID].first()) - lacking_ids
+    reference = scored_as(clean_test, classes, both_wrong | lacking_ids, tmp_path / "run")
+    uncurated_eval = scored_as(clean_test, [c for c in classes if c != lacking], both_wrong,
+                               tmp_path / "run" / UNCURATED_DIR)
+    monkeypatch.setattr(compare, "train_or_reuse", lambda *args, **kwargs: "reused")
+    monkeypatch.setattr(compare, "_train_photos", lambda run_dir: None)
+
+    comparison, _ = compare_uncurated(tmp_path / "run", demo_ws, TrainConfig(**TINY), workspace_shares(demo_ws),
+                                      reference, lambda run_dir, catalog: uncurated_eval)
+
+    common = len(clean_test) - len(lacking_ids)
+    assert comparison["curated"]["photos"] == comparison["uncurated"]["photos"] == common
+    assert (comparison["clean_test_photos"], comparison["common_test_photos"]) == (len(clean_test), common)
+    right = pytest.approx(1 - len(both_wrong) / common)
+    assert comparison["curated_accuracy"] == comparison["uncurated_accuracy"] == right
+    assert comparison["curation_worth_pp"] == 0 and comparison["curation_worth_se_owners_pp"] == 0
+    assert f"on the same {common} of the {len(clean_test)} clean test photos" in comparison["headline"]
+    assert comparison["left_out_photos"] == len(lacking_ids)
+    assert comparison["left_out"] == [{"model": "uncurated", "reason": "no_class", "label": lacking,
+                                       "photos": len(lacking_ids)}]
+    s = "s" if len(lacking_ids) > 1 else ""
+    assert comparison["notes"] == [f"{len(lacking_ids)} test photo{s} of {lacking} left out of both: "
+                                   f"the uncurated model has no {lacking} class"]
+    lines = comparison_lines({"uncurated": comparison})
+    assert lines[0].startswith("what curation is worth: +0.0 pp") and lines[-1] == f"note: {comparison['notes'][0]}"
+    assert set(comparison_table({"uncurated": comparison})["test photos"]) == {common}
+
+    # the report carries the same sentence, with the note beside it (both engines share training_section)
+    from curate.report.data import training_section
+    from curate.report.html import training
+
+    evaluation = {**reference.to_dict(), "comparisons": {"uncurated": json.loads(json.dumps(comparison))}}
+    section = training_section(evaluation, max_rows=10)
+    assert section["headline"] == comparison["headline"] and section["headline_notes"] == comparison["notes"]
+    explain = section["comparisons"]["uncurated"]["explain"]
+    assert "both models are scored on" in explain["common_test_photos"]
+    page = training(section)
+    note = f'<p class="note">{comparison["notes"][0]}</p>'
+    assert page.count(note) == 1 and page.index(comparison["headline"]) < page.index(note)
+
+
+def test_a_photo_one_model_could_not_read_is_left_out_of_both_and_said_so():
+    from classify.compare import left_out_line, score_on_common_photos
+
+    test = pd.DataFrame({schema.PHOTO_ID: ["a", "b", "c", "d"], "owner_id": ["o1", "o1", "o2", None],
+                         "label": ["cat", "cat", "dog", None]})
+    answers = test.assign(predicted=["cat", "dog", "dog", None])
+    common, left_out = score_on_common_photos(
+        test, {"curated": answers.iloc[[0, 1, 2]], "uncurated": answers.iloc[[0, 2]]},
+        {"curated": ["cat", "dog"], "uncurated": ["cat", "dog"]})
+    assert common[schema.PHOTO_ID].tolist() == ["a", "c"]
+    assert common[["curated_correct", "uncurated_correct"]].to_numpy().all()
+    by_photo = left_out.set_index(schema.PHOTO_ID)
+    assert by_photo.loc["b", ["model", "reason"]].tolist() == ["uncurated", "unreadable"]
+    assert by_photo.loc["d", ["model", "reason", "label"]].tolist() == ["both", "no_class", schema.NO_LABEL]
+    line = left_out_line(left_out)
+    assert line.startswith("2 test photos of ") and " left out of both: " in line
+    assert "the uncurated model could not read the image of 1" in line and "1 of them have no label" in line
+    assert left_out_line(left_out.iloc[0:0]) is None

@@ -108,7 +108,14 @@ def evaluation(catalog: pd.DataFrame, rng) -> dict:
     return {"run": "r", "split": "test", "photos": 5, "accuracy": 0.6,
             "top_losses": [{"photo_id": str(i), "owner_id": catalog["owner_id"].iloc[0], "loss": 1.0} for i in ids]
             + [{"photo_id": "not-there", "owner_id": "nobody"}],
-            "per_owner": [{"owner_id": o, "photos": 2 + k, "accuracy": 0.5} for k, o in enumerate(owners)]}
+            "per_owner": [{"owner_id": o, "photos": 2 + k, "accuracy": 0.5} for k, o in enumerate(owners)],
+            # `--uncurated`: the worth on the photos both models know, the one left out explained beside it
+            "comparisons": {"uncurated": {
+                "clean_test_photos": 5, "common_test_photos": 4, "left_out_photos": 1,
+                "left_out": [{"model": "uncurated", "reason": "no_class", "label": "rome", "photos": 1}],
+                "curated_accuracy": 0.75, "uncurated_accuracy": 0.5, "curation_worth_pp": 25.0,
+                "headline": "what curation is worth: +25.0 pp … on the same 4 of the 5 clean test photos",
+                "notes": ["1 test photo of rome left out of both: the uncurated model has no rome class"]}}}
 
 
 def duckdb_report(catalog_path: Path, scratch: Path, reports: dict, **options) -> dict:

@@ -345,15 +345,16 @@ def label_issues_section(cat: pd.DataFrame, prefilter_report: dict | None, max_g
 
 
 def splits_section(catalog: pd.DataFrame, split_report: dict | None, max_rows: int = 200) -> dict:
-    """Photos and owners per label per split (kept photos) and the leakage check (its first
+    """Photos and photographers per label per split (kept photos; photos without an owner counted
+    apart, per label) and the leakage check (its first
     `max_rows` leaks, and how many there are)."""
     kept = catalog[(catalog["status"] == schema.KEPT) & catalog["split"].notna()]
     if not split_report and kept.empty:
         return {"absent": HOW_TO["splits"]}
     rows = []
     for label, group in sorted(kept.groupby(kept["label"].fillna(NO_LABEL)), key=lambda kv: kv[0]):
-        row = {"label": label, "photos": int(len(group))}
-        for name in SPLITS:
+        row = {"label": label, "photos": int(len(group)), "no_owner": int(group["owner_id"].isna().sum())}
+        for name in SPLITS:  # photographers: distinct known owners (curate.filters.owners); no_owner apart
             part = group[group["split"] == name]
             row[f"{name}_photos"] = int(len(part))
             row[f"{name}_owners"] = int(part["owner_id"].nunique())
@@ -414,6 +415,8 @@ def training_section(evaluation: dict | None, max_rows: int, catalog: pd.DataFra
         "comparisons": comparisons,
         # issue K: what curation is worth in one sentence (with its standard error) and the sandals test
         "headline": (comparisons.get("uncurated") or {}).get("headline"),
+        # what the headline left out of both models' scores, and why: shown beside it (finding 3 of the long-tail audit)
+        "headline_notes": list((comparisons.get("uncurated") or {}).get("notes") or []),
         "sandals_test": sandals_rows(sandals) if isinstance(sandals, dict) else None,
     }
 

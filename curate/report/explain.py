@@ -15,9 +15,14 @@ ONE_SEED = "from one training seed (retraining with another seed moves it too; b
 
 # Comparison keys (classify evaluate --uncurated / --compare-random-split) -> a sentence.
 COMPARISON = {
-    "clean_test_photos": "test photos both models are scored on: the curated test split, which neither model "
-                         "trained on, nor any photo by its photographers or a duplicate of one.",
-    "curated_accuracy": "share of the clean test photos the curated model (this run) labels correctly.",
+    "clean_test_photos": "photos in the clean test set: the curated test split, which neither model trained on, "
+                         "nor any photo by its photographers or a duplicate of one.",
+    "common_test_photos": "the clean test photos both models are scored on: those each model can be scored on "
+                          "(it has a class for the photo's label and read its image). Both accuracies and their "
+                          "difference are over these photos.",
+    "left_out_photos": "clean test photos left out of both models' scores because one model could not be scored "
+                       "on them (the note beside the headline says which and why).",
+    "curated_accuracy": "share of those common clean test photos the curated model (this run) labels correctly.",
     "uncurated_accuracy": "share of the same clean test photos labelled correctly by the same recipe trained on "
                           "every decodable photo, curation's drops brought back.",
     "curation_worth_pp": "curated minus uncurated accuracy on the same clean test photos, in percentage points: "
@@ -73,7 +78,8 @@ def comparison_sentences(comparison: dict) -> dict:
     """{key: sentence} for the comparison's figures; curation_worth_pp and leakage_inflation_pp get
     their test-sample standard error and the one-seed caveat."""
     out = {key: COMPARISON[key] for key in comparison if key in COMPARISON}
-    photos = comparison.get("clean_test_photos")
+    # the photos both accuracies are over (evaluations before 2026-12 have only clean_test_photos)
+    photos = comparison.get("common_test_photos", comparison.get("clean_test_photos"))
     se = difference_se(comparison.get("curated_accuracy"), comparison.get("uncurated_accuracy"), photos)
     if "curation_worth_pp" in out:
         owners = comparison.get("curation_worth_se_owners_pp")

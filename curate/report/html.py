@@ -162,8 +162,10 @@ def geography(s: dict) -> str:
 
 def photographers(s: dict) -> str:
     """Owner concentration per label; an alarm (with a gallery) only where it is unusual for the collection."""
-    rows = [[e(r["label"]), num(r["photos"]), num(r["owners"]), f'{r["effective_owners"]:.1f}',
-             owner(r["top_owner"], r.get("top_owner_name")), num(r["top_photos"]), pct(r["top_share"]),
+    rows = [[e(r["label"]), num(r["photos"]), num(r["owners"]), num(r.get("no_owner", 0)),
+             "" if r["effective_owners"] is None else f'{r["effective_owners"]:.1f}',
+             "" if r["top_owner"] is None else owner(r["top_owner"], r.get("top_owner_name")),
+             num(r["top_photos"]), pct(r["top_share"]),
              "" if r["concentration_z"] is None else f'{r["concentration_z"]:.1f}',
              '<span class="bad">ALARM</span>' if r["alarm"] else '<span class="ok">ok</span>',
              ", ".join(f'{owner(o["owner_id"], o.get("owner_name"))} ({pct(o["share"])})' for o in r["top_owners"])]
@@ -172,10 +174,12 @@ def photographers(s: dict) -> str:
     parts = [f'<p class="why">Alarm when a label\'s top owner has unusually many photos for this collection: the '
              f'robust z-score of log(top owner\'s photos) across the labels is above {num(s["z_alarm"])} and that '
              f'owner holds more than {pct(s["owner_alarm"])} of the label\'s kept photos (docs/report.md). '
-             f'Effective owners = 1/Σ share² (as many equal owners as this spread).{judged} '
+             f'Photographers are the distinct known owners; a photo without an owner is counted under "no owner", '
+             f'never as a photographer, and shares are of all the label\'s kept photos. Effective photographers = '
+             f'1/Σ share² over the photos with an owner (as many equal photographers as this spread).{judged} '
              f'{s["alarms"]} alarm(s).</p>',
-             table(["label", "kept", "owners", "effective owners", "top owner", "its photos", "its share", "z", "",
-                    "top owners"], rows, left={0, 4, 9})]
+             table(["label", "kept", "photographers", "no owner", "effective photographers", "top photographer",
+                    "its photos", "its share", "z", "", "top photographers"], rows, left={0, 5, 10})]
     for r in s["labels"]:
         if r["alarm"]:
             parts.append(f'<h4>{e(r["label"])}: photos of {owner(r["top_owner"], r.get("top_owner_name"))} '
@@ -260,9 +264,12 @@ def label_model(m: dict) -> str:
 
 
 def splits(s: dict) -> str:
-    rows = [[e(r["label"]), num(r["photos"]),
+    rows = [[e(r["label"]), num(r["photos"]), num(r.get("no_owner", 0)),
              *[f'{r[f"{n}_photos"]} / {r[f"{n}_owners"]}' for n in ("train", "val", "test")]] for r in s["per_label"]]
-    parts = [table(["label", "photos", "train photos / owners", "val photos / owners", "test photos / owners"], rows),
+    parts = [table(["label", "photos", "no owner", "train photos / photographers", "val photos / photographers",
+                    "test photos / photographers"], rows),
+             '<p class="why">Photographers are the distinct known owners; a photo without an owner is no '
+             "photographer (counted under \"no owner\"), though the split keeps each apart as a group of its own.</p>",
              '<p class="why">A leak is one photographer, near-duplicate cluster or identical image with kept photos '
              "in two splits: the model would be tested on what it trained on, so test accuracy would flatter it. "
              "Counted on the catalog as it is now.</p>"]
@@ -288,7 +295,8 @@ def training(s: dict) -> str:
     if s.get("catalog_changed_since_training"):
         parts.append('<p class="bad">The catalog changed since this model was trained.</p>')
     if s.get("headline"):
-        parts.append(f'<p><b>{e(s["headline"])}.</b></p>')
+        parts.append(f'<p><b>{e(s["headline"])}.</b></p>'
+                     + "".join(f'<p class="note">{e(n)}</p>' for n in s.get("headline_notes") or []))
     if s.get("sandals_test"):
         sandals = s["sandals_test"]
         rows = [[e(r["what"]), pct(r["value"]) if r["kind"] == "share" else num(r["value"])] for r in sandals["rows"]]
@@ -313,8 +321,9 @@ def training(s: dict) -> str:
         explain = comp.get("explain") or {}
         rows = [[e(k), num(v), f'<span class="why">{e(explain.get(k, ""))}</span>']
                 for k, v in comp.items() if k not in ("notes", "headline", "explain")]
+        shown_above = name == "uncurated" and s.get("headline")  # its notes sit beside the headline
         parts.append(f"<h3>Comparison: {e(name)}</h3>" + table(["", "value", "what it means"], rows, left=3)
-                     + "".join(f'<p class="note">{e(n)}</p>' for n in comp["notes"]))
+                     + "".join(f'<p class="note">{e(n)}</p>' for n in ([] if shown_above else comp["notes"])))
     return "".join(parts)
 
 
