@@ -48,7 +48,7 @@ import pandas as pd
 
 from curate import schema
 from curate.errors import UsageError
-from curate.filters.owners import concentration, owner_keys
+from curate.filters.owners import concentration
 from curate.groups import components
 from curate.scrape.config import LARGE_CROP
 
@@ -193,7 +193,7 @@ def score_sandals(frame: pd.DataFrame) -> dict:
     # as the filter saw them: before any owner cap and before the prefilter
     before_cap = frame[((frame["status"] == schema.KEPT) | (frame["drop_reason"] == "owner_cap")
                         | (frame["drop_stage"] == "prefilter")) & frame["label"].notna()]
-    table = concentration(before_cap["label"], owner_keys(before_cap))
+    table = concentration(before_cap["label"], before_cap["owner_id"])
     dominant = table[table["top_owner_share"] >= DOMINANT_SHARE]
     hit = dominant[dominant["top_owner"].isin(sandals_owners)]
     share = float(hit["top_owner_share"].max()) if len(hit) else None

@@ -343,18 +343,21 @@ def ungrouped_duplicates_warning(kept: pd.DataFrame, config: SplitConfig) -> lis
 
 
 def split_table(kept: pd.DataFrame, group: np.ndarray, config: SplitConfig) -> pd.DataFrame:
-    """Per label: photos and owners in each split, requested vs achieved val/test shares."""
-    frame = kept.assign(label=kept["label"].fillna(NO_LABEL), group=group, owner=owner_keys(kept))
+    """Per label: photos and photographers in each split (`<split>_owners`: distinct known owners, as
+    curate.filters.owners counts them; each photo without an owner is a group of its own but no
+    photographer, counted in `no_owner`), requested vs achieved val/test shares."""
+    frame = kept.assign(label=kept["label"].fillna(NO_LABEL), group=group)
     photos = pd.crosstab(frame["label"], frame["split"]).reindex(columns=list(SPLITS), fill_value=0)
-    owners = frame.groupby(["label", "split"])["owner"].nunique().unstack(fill_value=0)
+    owners = frame.groupby(["label", "split"])["owner_id"].nunique().unstack(fill_value=0)
     owners = owners.reindex(columns=list(SPLITS), fill_value=0)
-    return shares_table(photos, owners, config)
+    return shares_table(photos, owners, frame["owner_id"].isna().groupby(frame["label"]).sum(), config)
 
 
-def shares_table(photos: pd.DataFrame, owners: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
-    """`split_table` from photos and distinct owners per label (rows) x split (columns), counted
-    in memory or in SQL."""
+def shares_table(photos: pd.DataFrame, owners: pd.DataFrame, no_owner: pd.Series, config: SplitConfig) -> pd.DataFrame:
+    """`split_table` from photos and distinct known owners per label (rows) x split (columns) and the
+    photos without an owner per label, counted in memory or in SQL."""
     table = pd.DataFrame({"label": photos.index, "photos": photos.sum(axis=1).to_numpy()})
+    table["no_owner"] = no_owner.reindex(photos.index, fill_value=0).astype("int64").to_numpy()
     for name in SPLITS:
         table[f"{name}_photos"] = photos[name].to_numpy()
         table[f"{name}_owners"] = owners[name].reindex(photos.index, fill_value=0).to_numpy()

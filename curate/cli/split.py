@@ -46,7 +46,10 @@ def split(
         val_share=[pct(r, g) for r, g in zip(table["val_requested"], table["val_achieved"])],
         test_share=[pct(r, g) for r, g in zip(table["test_requested"], table["test_achieved"])],
         ok=table["within_tolerance"].map({True: "yes", False: "NO"}))
-    print_table(compact, title="photos/owners per split; shares requested→achieved (ok: ±2pp)")
+    if table["no_owner"].any():  # photos without an owner: in the photos, never among the photographers
+        compact.insert(2, "no owner", table["no_owner"])
+    print_table(compact, title="photos/photographers per split (photos without an owner: no photographer); "
+                               "shares requested→achieved (ok: ±2pp)")
 
 
 @user_errors

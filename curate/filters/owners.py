@@ -18,21 +18,55 @@ def owner_keys(catalog: pd.DataFrame) -> pd.Series:
     return catalog["owner_id"].where(catalog["owner_id"].notna(), "(no owner) " + catalog[schema.PHOTO_ID].astype(str))
 
 
-def concentration(labels: pd.Series, owners: pd.Series) -> pd.DataFrame:
-    """Per label: photos, owners, top owner, top share and effective number of owners."""
-    frame = pd.DataFrame({"label": labels.to_numpy(), "owner": owners.to_numpy()}).dropna()
+# How photographers are counted, everywhere (the filter's concentration table, the report's
+# Photographers and Splits sections, the split's table; both engines): a photographer is a distinct
+# known owner_id. A photo without an owner belongs to no photographer: it is counted apart
+# (`no_owner`), never as an owner and never named as a top owner; it still counts in a label's
+# photos, so a top owner's share is of all the label's photos. (The split and the owner caps treat
+# each such photo as a group of its own, `owner_keys`: unknown owners are not one person.)
+CONCENTRATION_COLUMNS = ["label", "photos", "owners", "no_owner", "top_owner", "top_owner_photos",
+                         "top_owner_share", "effective_owners"]
+
+
+def concentration(labels: pd.Series, owner_ids: pd.Series) -> pd.DataFrame:
+    """Per label: photos, owners (distinct known photographers), no_owner (photos without one), the
+    top owner (the known photographer with most photos; ties by owner_id; None when no photo of the
+    label has an owner), their photos and share of all the label's photos, and the effective number
+    of photographers 1 / Σ share² over the photos that have an owner (NaN without one).
+
+    >>> table = concentration(pd.Series(list("aaaab")), pd.Series(["x", "x", "y", None, None]))
+    >>> table[["label", "owners", "no_owner", "top_owner", "top_owner_share"]].values.tolist()
+    [['a', 2, 1, 'x', 0.5], ['b', 0, 1, None, 0.0]]
+    """
+    frame = pd.DataFrame({"label": labels.to_numpy(), "owner": owner_ids.to_numpy()})
+    frame = frame[frame["label"].notna()]
     if frame.empty:
-        return pd.DataFrame(columns=["label", "photos", "owners", "top_owner", "top_owner_photos",
-                                     "top_owner_share", "effective_owners"])
-    counts = frame.groupby(["label", "owner"]).size().rename("n").reset_index()
-    counts["share"] = counts["n"] / counts.groupby("label")["n"].transform("sum")
+        return pd.DataFrame(columns=CONCENTRATION_COLUMNS)
+    counts = frame.dropna(subset=["owner"]).groupby(["label", "owner"]).size().rename("n").reset_index()
     top = counts.sort_values(["label", "n", "owner"], ascending=[True, False, True]).groupby("label").head(1)
-    summary = counts.groupby("label").agg(photos=("n", "sum"), owners=("owner", "size"),
-                                          effective_owners=("share", lambda s: float(1 / np.sum(s**2))))
-    top = top.set_index("label").rename(columns={"owner": "top_owner", "n": "top_owner_photos",
-                                                 "share": "top_owner_share"})
-    return summary.join(top).reset_index()[["label", "photos", "owners", "top_owner", "top_owner_photos",
-                                           "top_owner_share", "effective_owners"]]
+    per_label = pd.DataFrame({"photos": frame.groupby("label").size()})
+    per_label = per_label.join(counts.assign(square=counts["n"].astype("int64") ** 2).groupby("label").agg(
+        owners=("n", "size"), owned=("n", "sum"), square_sum=("square", "sum")))
+    per_label = per_label.join(top.set_index("label").rename(columns={"owner": "top_owner", "n": "top_owner_photos"}))
+    return concentration_table(per_label.rename_axis("label").reset_index())
+
+
+def concentration_table(per_label: pd.DataFrame) -> pd.DataFrame:
+    """`concentration` from per-label counts (counted in memory or in SQL): label, photos, owners,
+    owned (photos with an owner), square_sum (Σ photos² over the owners), top_owner and
+    top_owner_photos (missing where no photo has an owner)."""
+    table = per_label.sort_values("label", kind="stable").reset_index(drop=True)
+    for name in ("owners", "owned", "square_sum", "top_owner_photos"):
+        table[name] = table[name].fillna(0).astype("int64")
+    table["photos"] = table["photos"].astype("int64")
+    table["no_owner"] = table["photos"] - table["owned"]
+    table["top_owner"] = table["top_owner"].astype(object).where(table["owners"] > 0, None)
+    table["top_owner_share"] = table["top_owner_photos"] / table["photos"]
+    # owned² / Σ photos² = 1 / Σ share²: integers until the one division, so both engines agree to the bit
+    owned, square = table["owned"].to_numpy("float64"), table["square_sum"].to_numpy("float64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["effective_owners"] = np.where(square > 0, owned * owned / np.where(square > 0, square, 1), np.nan)
+    return table[CONCENTRATION_COLUMNS]
 
 
 def share_cap(counts: np.ndarray, max_share: float) -> int | None:

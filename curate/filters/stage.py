@@ -135,7 +135,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     warnings += quality.drop_warnings(*_quality_drops(out))
 
     labelled_kept = kept() & out["label"].notna()
-    concentration = owners.concentration(out.loc[labelled_kept, "label"], owners.owner_keys(out[labelled_kept]))
+    concentration = owners.concentration(out.loc[labelled_kept, "label"], out.loc[labelled_kept, "owner_id"])
     caps = pd.DataFrame(columns=owners.CAP_COLUMNS)
     if config.max_per_owner is not None or config.max_owner_share is not None:
         is_capped, caps = owners.owner_cap(out, kept(), config.max_per_owner, config.max_owner_share)

@@ -295,19 +295,19 @@ _OWNER = "coalesce(owner_id, '(no owner) ' || photo_id)"
 
 
 def _concentration(con) -> pd.DataFrame:
-    """owners.concentration of the kept, labelled photos, from per-(label, owner) counts in SQL."""
-    frame = con.execute(f"""
-        WITH counts AS (SELECT label, {_OWNER} AS owner, count(*) AS n FROM w
+    """owners.concentration of the kept, labelled photos, from per-(label, owner) counts in SQL (photos
+    without an owner counted apart, as there)."""
+    frame = con.execute("""
+        WITH counts AS (SELECT label, owner_id AS owner, count(*) AS n FROM w
                         WHERE status = 'kept' AND label IS NOT NULL GROUP BY ALL),
-        shares AS (SELECT *, n / sum(n) OVER (PARTITION BY label) AS share FROM counts),
-        top AS (SELECT label, arg_min(owner, (-n, owner)) AS top_owner, max(n) AS top_owner_photos,
-                       max(share) AS top_owner_share FROM shares GROUP BY label)
-        SELECT label, sum(n)::BIGINT AS photos, count(*) AS owners, any_value(t.top_owner) AS top_owner,
-               any_value(t.top_owner_photos) AS top_owner_photos, any_value(t.top_owner_share) AS top_owner_share,
-               1.0 / sum(share * share) AS effective_owners
-        FROM shares JOIN top t USING (label) GROUP BY label ORDER BY label""").df()
-    return frame[["label", "photos", "owners", "top_owner", "top_owner_photos", "top_owner_share",
-                  "effective_owners"]]
+        known AS (SELECT label, count(*) AS owners, sum(n)::BIGINT AS owned, sum(n * n)::BIGINT AS square_sum,
+                         arg_min(owner, (-n, owner)) AS top_owner, max(n)::BIGINT AS top_owner_photos
+                  FROM counts WHERE owner IS NOT NULL GROUP BY label)
+        SELECT label, sum(n)::BIGINT AS photos, any_value(k.owners) AS owners, any_value(k.owned) AS owned,
+               any_value(k.square_sum) AS square_sum, any_value(k.top_owner) AS top_owner,
+               any_value(k.top_owner_photos) AS top_owner_photos
+        FROM counts LEFT JOIN known k USING (label) GROUP BY label ORDER BY label""").df()
+    return owners.concentration_table(frame)
 
 
 def _owner_cap(con, config: FilterConfig) -> pd.DataFrame:

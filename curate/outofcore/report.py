@@ -26,6 +26,7 @@ from curate.leakage import COLUMNS as LEAK_COLUMNS
 from curate.leakage import _kinds as leak_kinds
 from curate.licences import canonical_licences
 from curate.outofcore.db import Catalog, arrow_query, connect, literal, quote
+from curate.records import MACHINE_TAG
 from curate.report.data import (
     GALLERY_FIELDS,
     HOW_TO,
@@ -41,10 +42,9 @@ from curate.report.data import (
     training_section,
     without_topic,
 )
-from curate.report.owners import OWNER_GALLERY, UNKNOWN_OWNER, photographers_from_counts
+from curate.report.owners import OWNER_GALLERY, photographers_from_counts
 from curate.report.review import review_section
 from curate.review.apply import REVIEW_COLUMNS
-from curate.records import MACHINE_TAG
 from curate.schema import DROPPED, KEPT, NO_LABEL, SPLITS
 
 PLOT_POINTS = 20_000  # most photos of one label drawn in its geography plots (a sample beyond)
@@ -169,12 +169,16 @@ class ReportQueries:
         return geography_from_counts(filter_report, counts)
 
     def photographers(self, owner_alarm: float, max_gallery: int, top: int = 5) -> dict:
-        """curate.report.owners.photographers_section."""
+        """curate.report.owners.photographers_section (photos without an owner counted apart)."""
         kept = f"status = 'kept' AND flabel <> {literal(NO_LABEL)}"
-        pairs = (f"SELECT flabel AS label, coalesce(owner_id, {literal(UNKNOWN_OWNER)}) AS owner_id, "
-                 f"count(*) AS photos FROM {VIEW} WHERE {kept} GROUP BY ALL")
-        per_label = self.frame(f"SELECT label, sum(photos)::BIGINT AS photos, count(*) AS owners, "
-                               f"sum(photos * photos)::HUGEINT::VARCHAR AS square_sum FROM ({pairs}) GROUP BY label")
+        pairs = (f"SELECT flabel AS label, owner_id, count(*) AS photos FROM {VIEW} "
+                 f"WHERE {kept} AND owner_id IS NOT NULL GROUP BY ALL")
+        per_label = self.frame(f"""
+            SELECT label, any_value(a.photos) AS photos, any_value(a.no_owner) AS no_owner, count(p.owner_id) AS owners,
+                   coalesce(sum(p.photos * p.photos), 0)::HUGEINT::VARCHAR AS square_sum
+            FROM (SELECT flabel AS label, count(*)::BIGINT AS photos,
+                         count(*) FILTER (WHERE owner_id IS NULL)::BIGINT AS no_owner
+                  FROM {VIEW} WHERE {kept} GROUP BY ALL) a LEFT JOIN ({pairs}) p USING (label) GROUP BY label""")
         tops = self.rows(f"""SELECT label, owner_id, photos FROM (
                 SELECT *, row_number() OVER (PARTITION BY label ORDER BY photos DESC, owner_id) AS rank
                 FROM ({pairs})) WHERE rank <= {int(top)} ORDER BY label, rank""")
@@ -186,9 +190,7 @@ class ReportQueries:
         names = self.names([owner for _, owner, _ in tops], kept)
 
         def top_rows(label: str, owner_id: str, limit: int) -> dict:
-            owner = "coalesce(owner_id, " + literal(UNKNOWN_OWNER) + ")"
-            return self.gallery(f"{kept} AND flabel = {literal(label)} AND {owner} = {literal(owner_id)}", limit,
-                                overrides={"owner_id": owner})
+            return self.gallery(f"{kept} AND flabel = {literal(label)} AND owner_id = {literal(owner_id)}", limit)
 
         return photographers_from_counts(per_label, names, owner_alarm, max_gallery, top_rows)
 
@@ -293,16 +295,20 @@ class ReportQueries:
 
     def splits(self, split_report: dict | None, max_rows: int) -> dict:
         """curate.report.data.splits_section."""
-        counts = self.rows(f"SELECT flabel, split, count(*), count(DISTINCT owner_id) FROM {VIEW} "
-                           f"WHERE status = 'kept' AND split IS NOT NULL GROUP BY ALL")
+        counts = self.rows(f"SELECT flabel, split, count(*), count(DISTINCT owner_id), count(*) FILTER "
+                           f"(WHERE owner_id IS NULL) FROM {VIEW} WHERE status = 'kept' AND split IS NOT NULL "
+                           "GROUP BY ALL")
         if not split_report and not counts:
             return {"absent": HOW_TO["splits"]}
         per: dict[str, dict] = {}
-        for label, split, photos, owners in counts:
+        no_owner: dict[str, int] = {}
+        for label, split, photos, owners, unowned in counts:
             per.setdefault(label, {})[split] = (int(photos), int(owners))
+            no_owner[label] = no_owner.get(label, 0) + int(unowned)
         rows = []
         for label in sorted(per):
-            row = {"label": label, "photos": sum(photos for photos, _ in per[label].values())}
+            row = {"label": label, "photos": sum(photos for photos, _ in per[label].values()),
+                   "no_owner": no_owner[label]}
             for name in SPLITS:
                 row[f"{name}_photos"], row[f"{name}_owners"] = per[label].get(name, (0, 0))
             rows.append(row)

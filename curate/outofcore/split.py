@@ -182,7 +182,8 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
 def _split_table(con, config: SplitConfig, splits: str) -> pd.DataFrame:
     """curate.split.split_table from per-(label, split) counts in SQL."""
     counts = con.execute(f"""
-        SELECT k.label, {splits}[s.code + 1] AS split, count(*) AS photos, count(DISTINCT k.owner) AS owners
+        SELECT k.label, {splits}[s.code + 1] AS split, count(*) AS photos,
+               count(DISTINCT k.owner) FILTER (WHERE NOT k.no_owner) AS owners, sum(k.no_owner::INTEGER) AS no_owner
         FROM k JOIN s USING (rid) GROUP BY ALL""").df()
     labels = sorted(counts["label"].unique())
     photos = counts.pivot(index="label", columns="split", values="photos").reindex(index=labels,
@@ -190,4 +191,4 @@ def _split_table(con, config: SplitConfig, splits: str) -> pd.DataFrame:
     owners = counts.pivot(index="label", columns="split", values="owners").reindex(index=labels,
                                                                                    columns=list(SPLITS))
     photos, owners = photos.fillna(0).astype("int64"), owners.fillna(0).astype("int64")
-    return shares_table(photos, owners, config)
+    return shares_table(photos, owners, counts.groupby("label")["no_owner"].sum(), config)

@@ -28,7 +28,6 @@ from curate import schema
 Z_ALARM = 3.5  # Iglewicz & Hoaglin (1993): |modified z| > 3.5 is a potential outlier
 MIN_LABELS = 3  # fewer labels: no collection to compare with
 OWNER_GALLERY = 12  # most thumbnails under one alarm
-UNKNOWN_OWNER = "(unknown owner)"
 
 
 def concentration_z(top_photos: pd.Series) -> pd.Series:
@@ -54,28 +53,32 @@ def owner_names(cat: pd.DataFrame) -> dict:
 
 
 def photographers_section(cat: pd.DataFrame, owner_alarm: float, max_gallery: int, gallery, top: int = 5) -> dict:
-    """Per label (kept photos): owners, effective owners (1/Σshare²), top owners with names, the
-    concentration z-score and the alarm (see the module docstring); a gallery (at most
-    min(max_gallery, OWNER_GALLERY) photos) of the top owner's photos under each alarm only.
+    """Per label (kept photos): photographers (distinct known owners; photos without an owner counted
+    apart, as curate.filters.owners counts them), effective photographers (1/Σshare² over the photos
+    with an owner), top owners with names, the concentration z-score and the alarm (see the module
+    docstring); a gallery (at most min(max_gallery, OWNER_GALLERY) photos) of the top owner's photos
+    under each alarm only.
 
     `gallery(rows, max_gallery)` builds a gallery dict (curate.report.data.gallery).
     """
     kept = cat[(cat["status"] == schema.KEPT) & (cat["label"] != schema.NO_LABEL)]
-    owners = kept.assign(owner_id=kept["owner_id"].fillna(UNKNOWN_OWNER))
-    counts = owners.groupby(["label", "owner_id"]).size().rename("photos").reset_index()
+    owned = kept[kept["owner_id"].notna()]
+    counts = owned.groupby(["label", "owner_id"]).size().rename("photos").reset_index()
     counts = counts.sort_values(["label", "photos", "owner_id"], ascending=[True, False, True], kind="stable")
     square = counts.assign(square=counts["photos"].astype("int64") ** 2).groupby("label")
-    per_label = pd.DataFrame({"photos": square["photos"].sum(), "owners": square.size(),
-                              "square_sum": square["square"].sum()})
+    per_label = pd.DataFrame({"photos": kept.groupby("label").size(),
+                              "no_owner": kept["owner_id"].isna().groupby(kept["label"]).sum()})
+    per_label = per_label.join(pd.DataFrame({"owners": square.size(), "square_sum": square["square"].sum()}))
     listed: dict[str, list] = {}
     for label, owner, photos in counts.groupby("label").head(top).itertuples(index=False):
         listed.setdefault(label, []).append((owner, int(photos)))
     per_label["top"] = per_label.index.to_series().map(listed)
 
     def top_rows(label: str, owner_id: str, limit: int) -> dict:
-        return gallery(owners[(owners["label"] == label) & (owners["owner_id"] == owner_id)], limit)
+        return gallery(owned[(owned["label"] == label) & (owned["owner_id"] == owner_id)], limit)
 
-    return photographers_from_counts(per_label.reset_index(), owner_names(kept), owner_alarm, max_gallery, top_rows)
+    return photographers_from_counts(per_label.rename_axis("label").reset_index(), owner_names(kept), owner_alarm,
+                                     max_gallery, top_rows)
 
 
 def photographers_from_counts(per_label: pd.DataFrame, names: dict, owner_alarm: float, max_gallery: int,
@@ -83,15 +86,20 @@ def photographers_from_counts(per_label: pd.DataFrame, names: dict, owner_alarm:
     """The section from per-label owner counts (the step both catalog engines share).
 
     Args:
-        per_label: one row per label with kept photos: label, photos, owners (distinct, unknown
-            owners as one UNKNOWN_OWNER), square_sum (Σ photos² over its owners) and top (a list of
-            (owner_id, photos), most photos first, ties by owner_id).
+        per_label: one row per label with kept photos: label, photos, no_owner (photos without an
+            owner), owners (distinct known owners), square_sum (Σ photos² over those owners) and top
+            (a list of (owner_id, photos) of known owners, most photos first, ties by owner_id;
+            missing or empty where no photo has an owner).
         names: {owner_id: owner_name} for (at least) the owners in `top`.
         top_rows: `top_rows(label, owner_id, limit)` -> gallery dict of that owner's kept photos of
             the label (first `limit` in catalog order).
     """
-    per_label = per_label.sort_values("label", kind="stable")
-    tops = pd.Series([int(t[0][1]) for t in per_label["top"]], index=per_label["label"], dtype="int64")
+    per_label = per_label.sort_values("label", kind="stable").copy()
+    per_label["top"] = [t if isinstance(t, list) else [] for t in per_label["top"]]
+    for name in ("no_owner", "owners", "square_sum"):
+        per_label[name] = [int(v) if pd.notna(v) else 0 for v in per_label[name]]
+    owned = per_label[per_label["top"].map(len) > 0]  # labels of owner-less photos only have no top owner
+    tops = pd.Series([int(t[0][1]) for t in owned["top"]], index=owned["label"], dtype="int64")
     z = concentration_z(tops)
     labels = [_label_entry(row, z.get(row.label), owner_alarm, names) for row in per_label.itertuples(index=False)]
     for entry in labels:
@@ -105,12 +113,13 @@ def photographers_from_counts(per_label: pd.DataFrame, names: dict, owner_alarm:
 def _label_entry(row, z, owner_alarm: float, names: dict) -> dict:
     """One label's row of the section (`row`: a row of photographers_from_counts' table)."""
     total = int(row.photos)
-    # 1/Σshare² = total²/Σphotos²: integers until the one division, so both engines agree to the bit
-    effective = float(total * total / int(row.square_sum))
+    known = total - int(row.no_owner)
+    # 1/Σshare² = known²/Σphotos²: integers until the one division, so both engines agree to the bit
+    effective = float(known * known / int(row.square_sum)) if int(row.square_sum) else None
     z = None if z is None or not np.isfinite(z) else float(z)
-    top_owner, top_photos = row.top[0][0], int(row.top[0][1])
-    alarm = z is not None and z > Z_ALARM and top_photos / total > owner_alarm
-    return {"label": row.label, "photos": total, "owners": int(row.owners),
+    top_owner, top_photos = (row.top[0][0], int(row.top[0][1])) if row.top else (None, 0)
+    alarm = top_owner is not None and z is not None and z > Z_ALARM and top_photos / total > owner_alarm
+    return {"label": row.label, "photos": total, "owners": int(row.owners), "no_owner": int(row.no_owner),
             "effective_owners": effective,
             "top_owners": [{"owner_id": o, "owner_name": names.get(o), "photos": int(n), "share": float(n / total)}
                            for o, n in row.top],
