@@ -141,6 +141,9 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
         is_capped, caps = owners.owner_cap(out, kept(), config.max_per_owner, config.max_owner_share)
         out = apply_drops(out, pd.Series(np.where(is_capped, "owner_cap", None)), STAGE)
         warnings += owners.cap_warnings(caps, concentration, config.max_owner_share)
+        labelled_kept = kept() & out["label"].notna()  # the dominance note judges the photos the caps left
+    notes += owners.dominance_lines(owners.concentration(out.loc[labelled_kept, "label"],
+                                                         out.loc[labelled_kept, "owner_id"]))
 
     mine = out["drop_stage"] == STAGE
     report = FilterReport(

@@ -155,6 +155,9 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     if config.max_per_owner is not None or config.max_owner_share is not None:
         caps = _owner_cap(con, config)
         warnings += owners.cap_warnings(caps, concentration, config.max_owner_share)
+        notes += owners.dominance_lines(_concentration(con))  # the photos the caps left, as the pandas engine
+    else:
+        notes += owners.dominance_lines(concentration)
 
     replaced = {"label": "w.label AS label", "original_label": "NULL::VARCHAR AS original_label",
                 "geo_rescued": "NULL::BOOLEAN AS geo_rescued", "status": "w.status AS status",

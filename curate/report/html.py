@@ -167,7 +167,8 @@ def photographers(s: dict) -> str:
              "" if r["top_owner"] is None else owner(r["top_owner"], r.get("top_owner_name")),
              num(r["top_photos"]), pct(r["top_share"]),
              "" if r["concentration_z"] is None else f'{r["concentration_z"]:.1f}',
-             '<span class="bad">ALARM</span>' if r["alarm"] else '<span class="ok">ok</span>',
+             '<span class="bad">ALARM</span>' if r["alarm"]
+             else '<span class="bad">mostly one</span>' if r.get("dominated") else '<span class="ok">ok</span>',
              ", ".join(f'{owner(o["owner_id"], o.get("owner_name"))} ({pct(o["share"])})' for o in r["top_owners"])]
             for r in s["labels"]]
     judged = "" if s.get("judged", True) else " Fewer than 3 labels: nothing to compare with, so no alarm."
@@ -178,6 +179,7 @@ def photographers(s: dict) -> str:
              f'never as a photographer, and shares are of all the label\'s kept photos. Effective photographers = '
              f'1/Σ share² over the photos with an owner (as many equal photographers as this spread).{judged} '
              f'{s["alarms"]} alarm(s).</p>',
+             *[f'<p class="bad">warning: {e(line)}</p>' for line in s.get("warnings", [])],
              table(["label", "kept", "photographers", "no owner", "effective photographers", "top photographer",
                     "its photos", "its share", "z", "", "top photographers"], rows, left={0, 5, 10})]
     for r in s["labels"]:

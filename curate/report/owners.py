@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from curate import schema
+from curate.filters.owners import DOMINANT_MIN_PHOTOS, DOMINANT_SHARE, dominance_lines, dominated_labels
 
 Z_ALARM = 3.5  # Iglewicz & Hoaglin (1993): |modified z| > 3.5 is a potential outlier
 MIN_LABELS = 3  # fewer labels: no collection to compare with
@@ -106,8 +107,16 @@ def photographers_from_counts(per_label: pd.DataFrame, names: dict, owner_alarm:
         if entry["alarm"]:
             entry["gallery"] = top_rows(entry["label"], entry["top_owner"], min(int(max_gallery), OWNER_GALLERY))
     labels.sort(key=lambda e: (-(e["concentration_z"] if e["concentration_z"] is not None else -np.inf), e["label"]))
+    # mostly one photographer's, whatever the other labels' top owners hold (the alarm cannot see a small label)
+    shares = pd.DataFrame([{"label": e["label"], "photos": e["photos"], "top_owner": e["top_owner"],
+                            "top_owner_photos": e["top_photos"], "top_owner_share": e["top_share"]} for e in labels],
+                          columns=["label", "photos", "top_owner", "top_owner_photos", "top_owner_share"])
+    dominated = set(dominated_labels(shares)["label"])
+    for entry in labels:
+        entry["dominated"] = entry["label"] in dominated
     return {"owner_alarm": float(owner_alarm), "z_alarm": Z_ALARM, "judged": bool(len(z.dropna())),
-            "alarms": sum(e["alarm"] for e in labels), "labels": labels}
+            "alarms": sum(e["alarm"] for e in labels), "dominant_share": DOMINANT_SHARE,
+            "dominant_min_photos": DOMINANT_MIN_PHOTOS, "warnings": dominance_lines(shares), "labels": labels}
 
 
 def _label_entry(row, z, owner_alarm: float, names: dict) -> dict:
