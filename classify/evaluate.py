@@ -44,6 +44,11 @@ class EvalReport:
     top_losses: pd.DataFrame  # photo_id, owner_id, actual, predicted, loss, p_predicted, p_actual
     per_owner: pd.DataFrame  # owner_id, photos, correct, accuracy
 
+    @property
+    def classes_without_photos(self) -> list[str]:
+        """The classes with no photo here: not measured, and left out of the macro averages."""
+        return self.per_class.loc[self.per_class["support"] == 0, "class"].astype(str).tolist()
+
     def to_dict(self) -> dict:
         return {
             "photos": self.photos,
@@ -51,6 +56,7 @@ class EvalReport:
             "mean_loss": _finite_or_none(self.mean_loss),
             "macro": {name: _finite_or_none(value) for name, value in self.macro.items()},
             "classes": list(self.classes),
+            "classes_without_photos": self.classes_without_photos,
             "per_class": _records(self.per_class),
             "confusion": self.confusion.tolist(),
             "most_confused": _records(self.most_confused),
@@ -97,6 +103,24 @@ def evaluate_predictions(y_true, probs, classes: list[str], owners=None, photo_i
         macro=macro, per_class=per_class, confusion=confusion, most_confused=most_confused(confusion, classes),
         top_losses=_top_losses(photo_ids, owners, y_true, y_pred, probs, losses, classes, top_losses),
         per_owner=owner_accuracy(owners, y_pred == y_true))
+
+
+def unmeasured_classes_warning(classes_without_photos: list[str], classes: int, split: str = "test") -> str | None:
+    """One line naming the classes with no `split` photo (so the model is not measured on them) and
+    saying that the accuracy and macro averages are over the others; None when every class has one.
+
+    >>> line = unmeasured_classes_warning(["fish", "salamander"], 16)
+    >>> line[:60]
+    'warning: 2 of 16 labels have no test photo, so the model is '
+    >>> line[60:]
+    'not measured on them: fish, salamander; accuracy and macro F1 are over the other 14 labels'
+    """
+    if not classes_without_photos:
+        return None
+    missing = len(classes_without_photos)
+    return (f"warning: {missing} of {classes} labels {'has' if missing == 1 else 'have'} no {split} photo, so the "
+            f"model is not measured on {'it' if missing == 1 else 'them'}: {', '.join(classes_without_photos)}; "
+            f"accuracy and macro F1 are over the other {classes - missing} labels")
 
 
 def answered_with_label(probs, topic_scores=None, gate_threshold: float | None = None,

@@ -33,6 +33,7 @@ from classify.evaluate import (
     evaluate_predictions,
     sandals_score,
     sandals_summary,
+    unmeasured_classes_warning,
     wrongly_gated,
 )
 from curate import objectstore, schema
@@ -66,6 +67,12 @@ class RunEvaluation:
     device: str = "cpu"
     comparisons: dict = field(default_factory=dict)  # classify.compare results, when asked for
     sandals_test: dict | None = None  # off-topic photos of the split's photographers: how many get a label
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the figures leave out, one line each: the classes with no photo in the split."""
+        line = unmeasured_classes_warning(self.report.classes_without_photos, len(self.report.classes), self.split)
+        return [line] if line else []
 
     @property
     def catalog_changed(self) -> bool:

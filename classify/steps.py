@@ -38,7 +38,8 @@ def evaluate_step(ws: Workspace, run_dir: Path, settings) -> str:
     evaluation, _ = evaluate_run.evaluate_and_write(run_dir, ws, settings.split, settings.top_losses, settings.device,
                                                     compare_random_split=settings.compare_random_split,
                                                     uncurated=settings.uncurated)
-    lines = [f"{settings.split} accuracy {evaluation.report.accuracy:.1%} on {evaluation.report.photos:,} photos"]
+    lines = [f"{settings.split} accuracy {evaluation.report.accuracy:.1%} on {evaluation.report.photos:,} photos",
+             *evaluation.warnings]  # e.g. the labels with no test photo, which the accuracy leaves out
     if evaluation.comparisons:
         lines += comparison_lines(evaluation.comparisons)
     if evaluation.sandals_test and "uncurated" not in evaluation.comparisons:

@@ -96,6 +96,7 @@ class Trainer(RunFiles):
                                    self.preprocess, config.cache_side, config.color_jitter,
                                    crop_scale=config.crop_scale, eval_preprocess=self.eval_preprocess)
         self._warn_thin_classes()
+        self._note_classes_without_val()
         cuda = self.device.type == "cuda"
         self.bf16 = config.precision == "bf16" or (config.precision == "auto" and cuda)
         self.channels_last = cuda if config.channels_last is None else config.channels_last
@@ -125,6 +126,15 @@ class Trainer(RunFiles):
             log.warning(f"warning: {len(thin)} classes have fewer than {MIN_CLASS_PHOTOS} training photos "
                         f"({', '.join(thin[:5])}{' …' if len(thin) > 5 else ''}); gather more photos for them, or "
                         "merge or drop those labels")
+
+    def _note_classes_without_val(self) -> None:
+        """A note naming the classes with no validation photo: the val loss and accuracy (the headline
+        `classify train` ends on, the best epoch, a probe's L2 strength when chosen on validation) say
+        nothing of them. An empty val split has its own warning (`train.empty_split_warnings`)."""
+        targets = self.data["val"].dataset.targets
+        line = classes_without_val_note(self.classes, np.bincount(targets, minlength=len(self.outputs)))
+        if line and len(targets) and self.dist.main:
+            log.warning(line)
 
     def train_photos(self) -> int:
         """Labelled training photos (without the off-topic class's)."""
@@ -374,6 +384,23 @@ class Trainer(RunFiles):
         log.info(_epoch_line(row).replace("epoch 1 (stage 1)", "probe", 1).replace(
             f"lr {row['lr']:.2e}", f"L2 strength C = {row['probe_c']:g}", 1))
         return self.history
+
+
+def classes_without_val_note(classes: list[str], val_photos) -> str | None:
+    """One line naming the classes with no validation photo (`val_photos`: photos per class, in
+    `classes`' order), or None when every class has one.
+
+    >>> note = classes_without_val_note(["cat", "dog", "fish"], [3, 0, 0])
+    >>> note.split(": ")[:2]
+    ['note', '2 of 3 classes have no validation photo (dog, fish)']
+    """
+    missing = [name for name, count in zip(classes, val_photos) if count == 0]
+    if not missing:
+        return None
+    shown = ", ".join(missing[:8]) + (" …" if len(missing) > 8 else "")
+    return (f"note: {len(missing)} of {len(classes)} classes {'has' if len(missing) == 1 else 'have'} no validation "
+            f"photo ({shown}): the val accuracy and loss, and what is chosen on them (the best epoch; a probe's L2 "
+            f"strength, when chosen on validation), are over the other {len(classes) - len(missing)}")
 
 
 def _epoch_line(row: dict) -> str:

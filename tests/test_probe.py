@@ -321,3 +321,31 @@ def test_evaluating_a_probe_reads_its_cached_features_and_decodes_only_the_rest(
     assert decoded == test["image_path"].iloc[:2].tolist()
     assert [row["photo_id"] for row in evaluation.unreadable] == [test["photo_id"].iloc[1]]
     assert len(evaluation.photos) == len(test) - 1
+
+
+def test_labels_with_no_validation_photo_are_named_once_in_trains_output(split_ws, tmp_path, caplog):
+    """The long-tail audit's finding 4: the probe's strength and the val accuracy headline rested on a val
+    split without some labels, and nothing said so. One label's val photos moved to train: one note names
+    every label with no val photo (the demo split's own, if any, and that one)."""
+    import logging
+
+    from curate import schema
+
+    catalog = read_catalog(split_ws)
+    kept = catalog["status"] == schema.KEPT
+    labels = sorted(catalog.loc[kept & catalog["label"].notna(), "label"].unique())
+    moved = catalog.loc[kept & (catalog["split"] == "val"), "label"].value_counts().index[0]
+    variant = catalog.copy()
+    variant.loc[kept & (variant["split"] == "val") & (variant["label"] == moved), "split"] = "train"
+    in_val = set(variant.loc[kept & (variant["split"] == "val"), "label"])
+    missing = [label for label in labels if label not in in_val]
+
+    with caplog.at_level(logging.INFO, logger="classify"):
+        train(split_ws, tmp_path / "run", TrainConfig(**PROBE), catalog=variant, allow_leakage=True,
+              warn_leakage=False, gate=False)
+
+    notes = [r.getMessage() for r in caplog.records if "no validation photo" in r.getMessage()]
+    assert len(notes) == 1
+    assert notes[0].startswith(f"note: {len(missing)} of {len(labels)} classes ")
+    assert f"no validation photo ({', '.join(missing)}): " in notes[0]
+    assert notes[0].endswith(f"are over the other {len(labels) - len(missing)}")

@@ -56,7 +56,9 @@ def evaluate_command(
 
 
 def _warn_skipped(evaluation: RunEvaluation) -> None:
-    """One line per kind of skipped photo, on stderr (so `--json` stdout stays parseable)."""
+    """One line per kind of skipped photo or unmeasured label, on stderr (so `--json` stdout stays parseable)."""
+    for line in evaluation.warnings:
+        err_console.print(line, highlight=False, soft_wrap=True)  # one line, however long
     if evaluation.unknown_labels:
         total = sum(evaluation.unknown_labels.values())
         detail = ", ".join(f"{label}: {n}" for label, n in evaluation.unknown_labels.items())
