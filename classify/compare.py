@@ -59,6 +59,9 @@ from curate.workspace import Workspace, read_catalog
 STAGE = "compare"
 RANDOM_SPLIT_DIR = "compare-random-split"
 UNCURATED_DIR = "uncurated"
+# what the sub-runs' training warnings call them (printed among RUN's own lines, e.g. in `curate run`)
+RANDOM_SPLIT_MODEL = "the random-split comparison model"
+UNCURATED_MODEL = "the uncurated comparison model"
 DEFAULT_SHARES = SplitConfig(val=0.1, test=0.2, by="none", seed=0)
 # where the standard error of what curation is worth is measured when one run has only one seed
 SEEDS_BENCH = "bench/curation_worth.py, docs/benchmarks.md"
@@ -181,10 +184,13 @@ def run_train_config(run_dir: Path, device: str | None = None):
     return dataclasses.replace(config, device=device) if device else config
 
 
-def train_or_reuse(ws: Workspace, run_dir: Path, config, catalog: pd.DataFrame, gate: bool = False) -> str:
+def train_or_reuse(ws: Workspace, run_dir: Path, config, catalog: pd.DataFrame, gate: bool = False,
+                   name: str | None = None) -> str:
     """Train `catalog` into `run_dir` unless done: returns "trained", "resumed" or "reused".
 
-    `gate`: fit the topic gate when training ends (comparison sub-runs need none).
+    `gate`: fit the topic gate when training ends (comparison sub-runs need none). `name`: what the
+    training's warnings call the model (e.g. "the uncurated comparison model"), so that they are not
+    read as RUN's.
 
     Raises UsageError when `run_dir` holds a run with other settings or another catalog.
     """
@@ -195,7 +201,7 @@ def train_or_reuse(ws: Workspace, run_dir: Path, config, catalog: pd.DataFrame, 
     run_dir = Path(run_dir)
     checkpoint, meta_path = run_dir / CHECKPOINT, run_dir / META
     if not checkpoint.is_file() and not (meta_path.is_file() and RunMeta.from_file(meta_path).finished):
-        train(ws, run_dir, config, allow_leakage=True, catalog=catalog, warn_leakage=False, gate=gate)
+        train(ws, run_dir, config, allow_leakage=True, catalog=catalog, warn_leakage=False, gate=gate, name=name)
         return "trained"
     if checkpoint.is_file():
         state = load_checkpoint_state(run_dir)
@@ -211,7 +217,7 @@ def train_or_reuse(ws: Workspace, run_dir: Path, config, catalog: pd.DataFrame, 
                          "delete that folder to retrain it")
     if checkpoint.is_file() and state["next_epoch"] < config.total_epochs:
         train(ws, run_dir, config, resume=True, allow_leakage=True, catalog=catalog, checkpoint_state=state,
-              warn_leakage=False, gate=gate)
+              warn_leakage=False, gate=gate, name=name)
         return "resumed"
     return "reused"
 
@@ -235,7 +241,7 @@ def compare_random_split(run_dir: Path, ws: Workspace, config, shares: SplitConf
     Returns (comparison, the sub-run's RunEvaluation)."""
     random_catalog, _ = random_split_catalog(read_catalog(ws), shares)
     sub_dir = Path(run_dir) / RANDOM_SPLIT_DIR
-    how = train_or_reuse(ws, sub_dir, config, random_catalog)
+    how = train_or_reuse(ws, sub_dir, config, random_catalog, name=RANDOM_SPLIT_MODEL)
     random_eval = evaluate(sub_dir, random_catalog)
     owner, random = _scored(reference), _scored(random_eval)
     return {"sub_run": how, "split": dataclasses.asdict(shares), "owner_split": owner, "random_split": random,
@@ -261,7 +267,7 @@ def compare_uncurated(run_dir: Path, ws: Workspace, config, shares: SplitConfig,
     config = dataclasses.replace(config, off_topic_class=False)
     sub_dir = Path(run_dir) / UNCURATED_DIR
     try:
-        how = train_or_reuse(ws, sub_dir, config, pool)
+        how = train_or_reuse(ws, sub_dir, config, pool, name=UNCURATED_MODEL)
     except UsageError as exc:
         raise UsageError(f"--uncurated: {exc}") from exc
     uncurated_eval = evaluate(sub_dir, None)  # the workspace's own (clean) test split, like RUN

@@ -86,13 +86,15 @@ def empty_split_warnings(catalog: pd.DataFrame) -> list[str]:
 
 def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = False, allow_leakage: bool = False,
           stop_after: int | None = None, catalog: pd.DataFrame | None = None,
-          checkpoint_state: dict | None = None, warn_leakage: bool = True, gate: bool = True) -> Trainer:
+          checkpoint_state: dict | None = None, warn_leakage: bool = True, gate: bool = True,
+          name: str | None = None) -> Trainer:
     """Check the split, build (or resume) the run in `run_dir`, fit. `catalog` overrides the workspace's.
 
     `checkpoint_state`: with `resume`, the run's `load_checkpoint_state` when the caller has
     already read it (the checkpoint holds the weights and optimiser state: read it once).
     `warn_leakage`: False for a run that leaks on purpose (`classify evaluate`'s comparisons).
-    `gate`: fit the topic gate when training ends (`record_gate`; `trainer.gate` says what happened)."""
+    `gate`: fit the topic gate when training ends (`record_gate`; `trainer.gate` says what happened).
+    `name`: what the warnings call a model that is not the run the user asked for (`Trainer.named`)."""
     run_dir = Path(run_dir)
     check_out_folder(run_dir)
     checkpoint = run_dir / CHECKPOINT
@@ -116,7 +118,7 @@ def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = Fals
         leaky = check_split(catalog, allow_leakage, warn=warn_leakage)
     if state:
         _check_same_split(run_dir, state, own if catalog is None else catalog)
-    trainer = Trainer(ws, run_dir, config, classes=state["classes"] if state else None, catalog=catalog)
+    trainer = Trainer(ws, run_dir, config, classes=state["classes"] if state else None, catalog=catalog, name=name)
     trainer.leaky = leaky
     trainer.write_left_out()
     if state:

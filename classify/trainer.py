@@ -60,10 +60,12 @@ class Trainer(RunFiles):
     """Holds the model, data and optimisation state of one run."""
 
     def __init__(self, ws: Workspace, run_dir: Path, config: TrainConfig, classes: list[str] | None = None,
-                 catalog: pd.DataFrame | None = None):
+                 catalog: pd.DataFrame | None = None, name: str | None = None):
         """`catalog`: train on this catalog instead of the workspace's (e.g. an uncurated or
-        randomly split variant); images still come from the workspace's store."""
-        self.ws, self.run_dir, self.config = ws, Path(run_dir), config
+        randomly split variant); images still come from the workspace's store. `name`: what the
+        warnings call this model when it is not the run the user asked for (e.g. "the uncurated
+        comparison model", trained by `classify evaluate --uncurated`)."""
+        self.ws, self.run_dir, self.config, self.name = ws, Path(run_dir), config, name
         self.dist, self.device = init_distributed(config.device)
         if catalog is None:
             catalog = read_catalog(ws)
@@ -122,10 +124,12 @@ class Trainer(RunFiles):
         learns next to nothing of them, and their validation and test figures are noise."""
         counts = np.bincount(self.data["train"].dataset.targets, minlength=len(self.outputs))[:len(self.classes)]
         thin = [f"{name} {int(count)}" for name, count in zip(self.classes, counts) if count < MIN_CLASS_PHOTOS]
+        # a comparison model's thin classes are in its own training set: its figures for them are noise
+        fix = ("gather more photos for them, or merge or drop those labels" if self.name is None else
+               "its figures for them are noise")
         if thin and self.dist.main:
-            log.warning(f"warning: {len(thin)} classes have fewer than {MIN_CLASS_PHOTOS} training photos "
-                        f"({', '.join(thin[:5])}{' …' if len(thin) > 5 else ''}); gather more photos for them, or "
-                        "merge or drop those labels")
+            log.warning(self.named(f"warning: {len(thin)} classes have fewer than {MIN_CLASS_PHOTOS} training photos "
+                                   f"({', '.join(thin[:5])}{' …' if len(thin) > 5 else ''}); {fix}"))
 
     def _note_classes_without_val(self) -> None:
         """A note naming the classes with no validation photo: the val loss and accuracy (the headline
@@ -134,7 +138,11 @@ class Trainer(RunFiles):
         targets = self.data["val"].dataset.targets
         line = classes_without_val_note(self.classes, np.bincount(targets, minlength=len(self.outputs)))
         if line and len(targets) and self.dist.main:
-            log.warning(line)
+            log.warning(self.named(line))
+
+    def named(self, line: str) -> str:
+        """`line` saying which model it is about when this is not the run the user asked for (`name`)."""
+        return with_model_name(line, self.name)
 
     def train_photos(self) -> int:
         """Labelled training photos (without the off-topic class's)."""
@@ -384,6 +392,21 @@ class Trainer(RunFiles):
         log.info(_epoch_line(row).replace("epoch 1 (stage 1)", "probe", 1).replace(
             f"lr {row['lr']:.2e}", f"L2 strength C = {row['probe_c']:g}", 1))
         return self.history
+
+
+def with_model_name(line: str, name: str | None) -> str:
+    """`line` ("warning: …", "note: …") with `name` after its kind, when given: `curate run`'s evaluate
+    step trains the uncurated comparison model, whose warnings read like the run's own otherwise.
+
+    >>> with_model_name("warning: 2 classes have fewer than 5 training photos", "the uncurated comparison model")
+    'warning: the uncurated comparison model: 2 classes have fewer than 5 training photos'
+    >>> with_model_name("note: as it was", None)
+    'note: as it was'
+    """
+    if not name:
+        return line
+    kind, _, rest = line.partition(": ")
+    return f"{kind}: {name}: {rest}"
 
 
 def classes_without_val_note(classes: list[str], val_photos) -> str | None:

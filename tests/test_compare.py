@@ -350,3 +350,53 @@ def test_a_photo_one_model_could_not_read_is_left_out_of_both_and_said_so():
     assert line.startswith("2 test photos of ") and " left out of both: " in line
     assert "the uncurated model could not read the image of 1" in line and "1 of them have no label" in line
     assert left_out_line(left_out.iloc[0:0]) is None
+
+
+# ---------------------------------------------------------------- whose warning: the comparison models'
+def test_the_comparison_models_are_trained_under_their_own_names(demo_ws, tmp_path, monkeypatch):
+    """The long-tail audit's finding 8: in `curate run`, the uncurated model's "fewer than 5 training photos"
+    warning read like the run's own. Each sub-run is trained under a name its warnings carry."""
+    import classify.train
+    from classify.compare import (
+        RANDOM_SPLIT_MODEL,
+        UNCURATED_MODEL,
+        compare_random_split,
+        compare_uncurated,
+    )
+
+    named = []
+
+    def spy(*args, name=None, **kwargs):
+        named.append(name)
+        raise InterruptedError  # stop before any training
+
+    monkeypatch.setattr(classify.train, "train", spy)
+    for compare in (compare_uncurated, compare_random_split):
+        with pytest.raises(InterruptedError):
+            compare(tmp_path / "run", demo_ws, TrainConfig(**TINY), workspace_shares(demo_ws), None, None)
+    assert named == [UNCURATED_MODEL, RANDOM_SPLIT_MODEL]
+    assert len(set(named)) == 2 and all("comparison model" in name for name in named)
+
+
+def test_a_comparison_models_thin_class_warning_says_whose_it_is(demo_ws, tmp_path, caplog):
+    import logging
+
+    from classify.compare import UNCURATED_MODEL
+    from classify.trainer import MIN_CLASS_PHOTOS, Trainer
+
+    catalog = read_catalog(demo_ws)
+    train_rows = (catalog["status"] == schema.KEPT) & (catalog["split"] == "train")
+    thin = catalog.loc[train_rows, "label"].value_counts().index[0]
+    variant = catalog.copy()
+    variant.loc[variant.index[train_rows & (catalog["label"] == thin)][2:], "status"] = schema.DROPPED
+
+    def thin_warnings(name):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="classify"):
+            Trainer(demo_ws, tmp_path / str(name), TrainConfig(**TINY), catalog=variant, name=name)
+        return [r.getMessage() for r in caplog.records if f"fewer than {MIN_CLASS_PHOTOS} training" in r.getMessage()]
+
+    own, comparison = thin_warnings(None), thin_warnings(UNCURATED_MODEL)
+    assert len(own) == len(comparison) == 1 and f"{thin} 2" in own[0] and f"{thin} 2" in comparison[0]
+    assert comparison[0].startswith(f"warning: {UNCURATED_MODEL}: ")
+    assert UNCURATED_MODEL not in own[0] and own[0].startswith("warning: ")
