@@ -115,3 +115,86 @@ def test_a_probe_skips_only_the_folds_that_cannot_score():
     assert facts["chosen_on"].startswith("3-fold cross-validation")
     losses = {float(c): loss for c, loss in facts["grid"].items()}
     assert np.isfinite(list(losses.values())).all() and facts["c"] == min(losses, key=losses.get)
+
+
+# ------------------------------------------------------------------ label issues: fold support, drop holds
+
+def long_tail(seed: int = 0):
+    """(catalog, vectors, planted): a long-tailed collection in the shape of the 2026-12-05 audit. Three large
+    labels of 60 photos by 12 photographers each, with one planted mislabel apiece (a photo of another large
+    label, by an outsider); a small label `dog` of 14 photos, 11 of them by one photographer (`dogfan`), so that
+    grouped folds leave most of it in one fold."""
+    rng = np.random.default_rng(seed)
+    directions = np.eye(DIM)
+    rows, vectors, planted = [], [], []
+
+    def add(label, owner, direction):
+        rows.append({"label": label, "owner_id": owner, "image_path": f"i{len(rows)}.jpg", "tags": []})
+        vectors.append(directions[direction] + 0.35 * rng.normal(size=DIM))
+        planted.append(False)
+
+    for k, label in enumerate(("a", "b", "c")):
+        for i in range(60):
+            add(label, f"{label}-owner{i % 12}", k)
+        add(label, f"intruder-{label}", (k + 1) % 3)  # filed under `label`, a photo of the next label
+        planted[-1] = True
+    for i in range(14):
+        add("dog", "dogfan" if i < 11 else f"dog-owner{i}", 3)
+    return make_catalog(rows), np.asarray(vectors, np.float32), np.array(planted)
+
+
+def test_photos_whose_fold_model_saw_few_of_their_label_are_not_judged():
+    """One photographer holding most of a small label puts those photos in one fold, scored by a model that saw
+    3 of the label's photos: not judged (is_label_issue empty, never flagged, relabelled or dropped), named in a
+    note; the large labels are judged as before and their planted mislabels found."""
+    catalog, vectors, planted = long_tail()
+    config = PrefilterConfig(topic=None, label_issues_only=True, relabel=True, drop_label_issues=True)
+    result, report = judge(catalog, vectors, config)
+    dogfan = (catalog["owner_id"] == "dogfan").to_numpy()
+    assert result.loc[dogfan, "is_label_issue"].isna().all()
+    assert (result.loc[dogfan, "label"] == "dog").all() and (result.loc[dogfan, "status"] == "kept").all()
+    large = catalog["label"].isin(["a", "b", "c"]).to_numpy()
+    assert result.loc[large, "is_label_issue"].notna().all()
+    found = result["is_label_issue"].fillna(False).astype(bool).to_numpy() | result["original_label"].notna().to_numpy()
+    assert found[planted].all()
+    [note] = [n for n in report.notes if n.startswith("label issues not judged")]
+    assert "dog 11 of 14" in note and "fewer than 10 photos of their label" in note
+    assert next(row for row in report.per_label if row["label"] == "dog")["unjudged"] == 11
+
+
+def test_dropping_label_issues_holds_a_label_most_of_whose_photos_are_flagged(monkeypatch):
+    """`--drop-label-issues` where the label model disagrees with most of a label: that label's drops are held
+    with a warning naming it, the other labels' flags are dropped; --force drops them too, with a warning
+    saying it was applied. (Confident learning is made to flag 40 of b's 61 photos, as a label the features
+    do not see would have it.)"""
+    from dataclasses import replace
+
+    from curate.prefilter import confident
+
+    real = confident.find_label_issues
+    catalog, vectors, _ = long_tail()
+    b_rows = np.flatnonzero((catalog["label"] == "b").to_numpy())
+
+    def most_of_b(codes, proba, **kwargs):
+        found = real(codes, proba, **kwargs)
+        b_code = int(codes[b_rows[0]])  # the examined rows are the catalog's rows here (every photo kept)
+        flagged = found.is_issue.copy()
+        flagged[np.flatnonzero(codes == b_code)[:40]] = True
+        return replace(found, is_issue=flagged)
+
+    monkeypatch.setattr(confident, "find_label_issues", most_of_b)
+    config = PrefilterConfig(topic=None, label_issues_only=True, drop_label_issues=True)
+    result, report = judge(catalog, vectors, config)
+    flags = result["is_label_issue"].fillna(False).astype(bool)
+    is_b = result["label"] == "b"
+    flagged_b = int(flags[is_b].sum())
+    assert flagged_b >= 40 and (result.loc[is_b, "status"] == "kept").all()
+    others = flags & ~is_b
+    assert others.any() and (result.loc[others, "drop_reason"] == "label_issue").all()
+    [warning] = report.warnings
+    assert warning.startswith(f"held: --drop-label-issues would drop more than half of 1 label (b {flagged_b} of 61)")
+    assert "--force" in warning and report.label_issues_dropped == int(others.sum())
+
+    forced, forced_report = judge(catalog, vectors, replace(config, force=True))
+    assert (forced.loc[flags, "drop_reason"] == "label_issue").all()
+    assert "applied, as --force asked" in forced_report.warnings[0]

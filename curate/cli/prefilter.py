@@ -96,6 +96,8 @@ def prefilter(
         console.print(f"label issues: {report.label_issues:,} {action}", highlight=False)
         if report.label_model_line():
             console.print(f"label issues: {report.label_model_line()}", highlight=False, soft_wrap=True)
+    for line in report.warnings:  # label-issue drops held back (or forced): one line each, with why
+        console.print(f"warning: {line}", highlight=False, markup=False, soft_wrap=True)
     for line in repair_lines(report):
         console.print(line, highlight=False)
 

@@ -228,10 +228,10 @@ def _filter(ws: Workspace, config, recipe: Recipe | None) -> StepSummary:
     return StepSummary.of(run_filter(ws, config, recipe))  # with warnings, e.g. labels the geo filter skipped
 
 
-def _prefilter(ws: Workspace, config, embeddings: str, scorer) -> str:
+def _prefilter(ws: Workspace, config, embeddings: str, scorer) -> StepSummary:
     from curate.prefilter.run import run_prefilter
 
-    return run_prefilter(ws, config, embeddings, scorer).summary()
+    return StepSummary.of(run_prefilter(ws, config, embeddings, scorer))  # with label-issue drops held
 
 
 def _split(ws: Workspace, config) -> StepSummary:

@@ -78,7 +78,8 @@ class PrefilterConfig:
         "tags, e.g. a folder of class folders; recipe: label_issues_only = true)."))
     force: bool = setting(False, flag="--force", help=(  # apply the drops anyway
         "Drop below the threshold even when the sanity checks hold the drops (tag on most photos, too many tagged "
-        "photos dropped, no calibrated cut; recipe: force = true)."))
+        "photos dropped, no calibrated cut), and drop the label issues of a label most of whose photos are flagged "
+        "(with --drop-label-issues) (recipe: force = true)."))
     # keep geo outliers whose pixels agree with their label (curate.prefilter.repair)
     geo_rescue: bool = setting(True, help=(
         "Keep the filter's geo outliers whose pixels agree with their label and the topic, as geo_rescued "

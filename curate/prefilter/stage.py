@@ -100,6 +100,7 @@ class PrefilterReport:
     topic_rescue: dict = field(default_factory=dict)  # curate.prefilter.repair.rescue_topic's summary; {} when off
     label_model: dict = field(default_factory=dict)  # curate.prefilter.repair.label_model_figures; {} when skipped
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # drops held back or forced (label issues): one line each
     config: dict = field(default_factory=dict)
 
     def counts_table(self) -> pd.DataFrame:
@@ -308,7 +309,7 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
         would_drop_untagged=int((~tagged & ~on_topic).sum()), topic_share=round(float(tagged.mean()), 4),
         bimodality=cut.bimodality, per_label=per_label, geo_rescue=repairs.get("geo_rescue", {}),
         relabel=repairs.get("relabel", {}), topic_rescue=repairs.get("topic_rescue", {}),
-        label_model=repairs.get("label_model", {}), notes=notes,
+        label_model=repairs.get("label_model", {}), notes=notes, warnings=repairs.get("warnings", []),
         config=asdict(config))
     return result, report
 
@@ -333,7 +334,8 @@ def _label_issues_only(result: pd.DataFrame, vectors: np.ndarray, usable: np.nda
         topic=None, threshold=None, threshold_method="none", scored=int(judged.sum()), tagged_kept=0,
         tagged_dropped=0, untagged_recovered=0, untagged_dropped=0, unreadable=unreadable, label_issues=issues,
         label_issues_dropped=dropped, per_label=per_label, relabel=repairs.get("relabel", {}),
-        label_model=repairs.get("label_model", {}), notes=notes, config=asdict(config))
+        label_model=repairs.get("label_model", {}), notes=notes, warnings=repairs.get("warnings", []),
+        config=asdict(config))
     return result, report
 
 
