@@ -85,6 +85,23 @@ def demo_ws(tmp_path_factory) -> Workspace:
 
 # ------------------------------------------------------------------ the pure function
 
+def test_a_kept_photo_a_later_stage_drops_again_keeps_the_earlier_drop_it_overrode():
+    """A reviewer keeps the filter's geo outlier t:c; a re-run prefilter, seeing it kept, drops it as off topic.
+    Applied again, the decision records the filter's drop (the one a catalog without decisions holds: the
+    prefilter would never have seen the photo), so `before_review` and the filter's freshness read it."""
+    from curate.review.apply import before_review
+
+    catalog = apply_decisions(tiny_catalog(), [decision("t:c", "keep")])
+    rerun = catalog.copy()
+    rerun.loc[2, ["status", "drop_reason", "drop_stage"]] = ["dropped", "off_topic", "prefilter"]
+    again = apply_decisions(rerun, [decision("t:c", "keep")]).set_index("photo_id")
+    assert again.loc["t:c", "status"] == "kept"
+    assert (again.loc["t:c", "review_overrode_stage"], again.loc["t:c", "review_overrode_reason"]) == \
+        ("filter", "geo_outlier")
+    automatic = before_review(again.reset_index()).set_index("photo_id")
+    assert (automatic.loc["t:c", "drop_stage"], automatic.loc["t:c", "drop_reason"]) == ("filter", "geo_outlier")
+
+
 def test_keep_wins_over_a_stage_that_drops_again():
     catalog = tiny_catalog()
     decisions = [decision("t:c", "keep"), decision("t:d", "keep")]

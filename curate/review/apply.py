@@ -125,6 +125,15 @@ def _restore(c: dict[str, np.ndarray], labels: bool) -> None:
     c["status"][overrode] = schema.DROPPED
     c["drop_stage"][overrode] = c["review_overrode_stage"][overrode]
     c["drop_reason"][overrode] = c["review_overrode_reason"][overrode]
+    # a kept photo a later stage dropped since (the filter's geo_outlier kept by a reviewer, then judged off
+    # topic by a re-run prefilter): without the decision the earlier drop stands, and the later stage would
+    # never have seen the photo; keeping the later drop lost the earlier one (the filter then read stale)
+    rank = {stage: i for i, stage in enumerate(OVERRIDABLE_STAGES)}
+    overridden_rank = np.array([rank.get(stage, -1) for stage in c["review_overrode_stage"]])
+    dropped_rank = np.array([rank.get(stage, -1) for stage in c["drop_stage"]])
+    earlier = (c["status"] == schema.DROPPED) & (overridden_rank >= 0) & (overridden_rank < dropped_rank)
+    c["drop_stage"][earlier] = c["review_overrode_stage"][earlier]
+    c["drop_reason"][earlier] = c["review_overrode_reason"][earlier]
     cleared = REVIEW_COLUMNS if labels else ("review_status", "review_overrode_stage", "review_overrode_reason")
     if labels:
         relabelled = pd.notna(c["review_label"]) & (c["label"] == c["review_label"])
