@@ -18,7 +18,18 @@ ratio of our F1 to cleanlab's.
 country): a flag on an unflipped photo counts as a false positive here even when it is one of
 those, so precision is a lower bound for every method alike.
 
+`--worth` measures what the cleaning is worth downstream, the figure a user acts on: for each noise kind
+(`uniform`: another label at random; `confusable`: one of the two labels whose photos look most like
+the true one, by class centroids, e.g. bedroom <-> living room) and each `--worth-rates` share, the
+project's linear probe (`classify.probe.fit_head`, its strength chosen on a fifth of the kept photos
+held out with their given labels) is trained on the 15-Scene train folder as given (noisy), as each
+method cleaned it, and with exactly the flipped photos removed (oracle), and scored on the real,
+clean 15-Scene test folder (2,985 photos). Methods: ours dropping the flags (`--drop-label-issues`),
+ours relabelling then dropping the rest (`--relabel --drop-label-issues`), cleanlab dropping its
+flags (the peer, same run, same probabilities).
+
 Run:  .venv/bin/python bench/label_issues_real.py [--seeds 3] [--flip-rate 0.1]
+      .venv/bin/python bench/label_issues_real.py --worth [--seeds 3] [--worth-rates 0.1 0.2 0.4]
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENES = ROOT.parent / "shared" / "realdata" / "scenes15" / "train"
+SCENES_TEST = SCENES.parent / "test"
 
 
 def install_cleanlab(target: Path) -> None:
@@ -66,10 +78,128 @@ def scores(flagged: np.ndarray, flipped: np.ndarray) -> tuple[float, float, floa
     return precision, recall, 2 * precision * recall / max(precision + recall, 1e-12)
 
 
+def flip(true: np.ndarray, classes: np.ndarray, rate: float, kind: str, rng: np.random.Generator,
+         near: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(given labels, flipped mask): `rate` of the labels changed, to another label at random (uniform) or to
+    one of the two classes `near` the true one (confusable)."""
+    flipped = rng.random(len(true)) < rate
+    given = true.copy()
+    for i in np.flatnonzero(flipped):
+        given[i] = rng.choice(near[true[i]] if kind == "confusable" else classes[classes != true[i]])
+    return given, flipped
+
+
+def nearest_classes(vectors: np.ndarray, true: np.ndarray, classes: np.ndarray, k: int = 2) -> dict[str, np.ndarray]:
+    """Each class's `k` most similar other classes, by the cosine of their mean normalised embeddings."""
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    centres = np.stack([unit[true == c].mean(axis=0) for c in classes])
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    similarity = centres @ centres.T
+    np.fill_diagonal(similarity, -np.inf)
+    return {c: classes[np.argsort(-similarity[i])[:k]] for i, c in enumerate(classes)}
+
+
+def probe_accuracy(x: np.ndarray, y: np.ndarray, keep: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+                   classes: np.ndarray, seed: int) -> float:
+    """Test accuracy of the project's linear probe trained on the kept photos (labels `y`), its strength
+    chosen on a fifth of them held out (their labels as given: a user has no others)."""
+    from classify.probe import fit_head
+
+    rows = np.flatnonzero(keep)
+    rng = np.random.default_rng(1000 + seed)
+    held = rng.random(len(rows)) < 0.2
+    codes = np.searchsorted(classes, y)
+    train, val = rows[~held], rows[held]
+    weight, bias, _ = fit_head(x[train], codes[train], x[val], codes[val], len(classes))
+    predicted = (test_x @ weight.T + bias).argmax(axis=1)
+    return float((predicted == np.searchsorted(classes, test_y)).mean())
+
+
+def worth(args, vectors: np.ndarray, true: np.ndarray, classes: np.ndarray, cleanlab_issues) -> None:
+    """The `--worth` table: test accuracy of the probe on each training set, per noise kind and rate."""
+    from curate.prefilter.repair import fit_fold_models
+    from curate.prefilter.stage import PrefilterConfig, grouped_folds, normalise_rows, prefilter_catalog
+    from curate.split import split_groups
+    from tests.test_split import make_catalog
+
+    test_paths = sorted(SCENES_TEST.glob("*/*.jpg"))
+    started = time.perf_counter()
+    test_x = embed(test_paths)
+    test_y = np.array([path.parent.name for path in test_paths])
+    print(f"{len(test_paths):,} clean test photos embedded in {time.perf_counter() - started:.0f} s")
+    near = nearest_classes(vectors, true, classes)
+    print("confusable flips go to: " + "; ".join(f"{c} -> {'/'.join(near[c])}" for c in classes))
+    n = len(true)
+    clean = probe_accuracy(vectors, true, np.ones(n, bool), test_x, test_y, classes, 0)
+    print(f"probe on the train folder's own labels (no flips): {clean:.1%} test accuracy\n")
+    methods = ("noisy (as given)", "ours: drop flags", "ours: relabel, drop the rest", "cleanlab: drop flags",
+               "oracle: flips removed")
+    table: dict[tuple[str, float], dict[str, list[float]]] = {}
+    for kind in ("uniform", "confusable"):
+        for rate in args.worth_rates:
+            cell = table.setdefault((kind, rate), {m: [] for m in methods + ("flags ours", "flags cleanlab",
+                                                                               "relabelled right")})
+            for seed in range(args.seeds):
+                rng = np.random.default_rng(seed)
+                given, flipped = flip(true, classes, rate, kind, rng, near)
+                catalog = make_catalog([{"owner_id": None, "tags": [], "image_path": f"i{i}.jpg", "label": given[i]}
+                                        for i in range(n)])
+                everyone = np.ones(n, bool)
+                result, _ = prefilter_catalog(catalog, vectors, everyone, everyone,
+                                              PrefilterConfig(topic=None, label_issues_only=True))
+                ours = result["is_label_issue"].astype(bool).to_numpy()
+                relabelled, _ = prefilter_catalog(catalog, vectors, everyone, everyone,
+                                                  PrefilterConfig(topic=None, label_issues_only=True, relabel=True))
+                new_labels = relabelled["label"].astype(str).to_numpy()
+                changed = new_labels != given
+                still = relabelled["is_label_issue"].astype(bool).to_numpy() & ~changed
+                names, codes = np.unique(given, return_inverse=True)
+                config = PrefilterConfig(topic=None, label_issues_only=True)
+                fold = grouped_folds(codes, split_groups(catalog, "owner"), config.folds, config.seed)
+                proba, _ = fit_fold_models(normalise_rows(vectors), codes, fold, len(names), config.regularisation,
+                                           config.seed, normalise_rows(vectors[:0]), np.zeros(0, int))
+                theirs = np.asarray(cleanlab_issues(labels=codes, pred_probs=proba), bool)
+                sets = ((given, everyone), (given, ~ours), (new_labels, ~still), (given, ~theirs), (given, ~flipped))
+                for method, (labels, keep) in zip(methods, sets):
+                    cell[method].append(probe_accuracy(vectors, labels, keep, test_x, test_y, classes, seed))
+                cell["flags ours"].append(int(ours.sum()))
+                cell["flags cleanlab"].append(int(theirs.sum()))
+                cell["relabelled right"].append((int((changed & (new_labels == true)).sum()), int(changed.sum())))
+                print(f"{kind} {rate:.0%} seed {seed}: {int(flipped.sum())} flipped; " + ", ".join(
+                    f"{m} {cell[m][-1]:.1%}" for m in methods) + f"; relabelled {int(changed.sum())} "
+                    f"({int((changed & (new_labels == true)).sum())} right)", flush=True)
+    print(f"\nmean test accuracy over {args.seeds} seeds (clean 15-Scene test, {len(test_paths):,} photos); "
+          "worth = method - noisy, in pp (s.e. over seeds)")
+    print(f"{'noise':18s} " + " ".join(f"{m:>30s}" for m in methods))
+    for (kind, rate), cell in table.items():
+        noisy = np.array(cell[methods[0]])
+        parts = []
+        for method in methods:
+            values = np.array(cell[method])
+            if method == methods[0]:
+                parts.append(f"{values.mean():30.1%}")
+            else:
+                gain = (values - noisy) * 100
+                se = gain.std(ddof=1) / np.sqrt(len(gain)) if len(gain) > 1 else float("nan")
+                parts.append(f"{values.mean():.1%} ({gain.mean():+.1f} pp, s.e. {se:.1f})".rjust(30))
+        print(f"{kind + ' ' + format(rate, '.0%'):18s} " + " ".join(parts))
+    print()
+    for (kind, rate), cell in table.items():
+        ours = np.array(cell["ours: drop flags"]) - np.array(cell[methods[0]])
+        theirs = np.array(cell["cleanlab: drop flags"]) - np.array(cell[methods[0]])
+        right = np.sum([r for r, _ in cell["relabelled right"]])
+        total = np.sum([t for _, t in cell["relabelled right"]])
+        print(f"{kind} {rate:.0%}: worth ours (drop) {ours.mean() * 100:+.1f} pp vs cleanlab (drop) "
+              f"{theirs.mean() * 100:+.1f} pp; flags {np.mean(cell['flags ours']):.0f} vs "
+              f"{np.mean(cell['flags cleanlab']):.0f}; relabels right {right}/{total}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--flip-rate", type=float, default=0.1)
+    parser.add_argument("--worth", action="store_true", help="downstream test accuracy instead of flag scores")
+    parser.add_argument("--worth-rates", type=float, nargs="+", default=[0.1, 0.2, 0.4])
     args = parser.parse_args()
     if not SCENES.is_dir():
         raise SystemExit(f"real data not found at {SCENES}")
@@ -90,6 +220,9 @@ def main() -> None:
         vectors = embed(paths)
         print(f"{len(paths):,} photos, {len(classes)} classes, embedded in {time.perf_counter() - started:.0f} s "
               f"({platform.processor() or platform.machine()}, {platform.python_version()})")
+        if args.worth:
+            worth(args, vectors, true, classes, cleanlab_issues)
+            return
         config = PrefilterConfig(topic=None, label_issues_only=True)
         rows = {"ours (curate prefilter --label-issues-only)": [], "cleanlab find_label_issues": [],
                 "argmax != given": []}
