@@ -611,6 +611,28 @@ def test_a_label_left_out_of_val_and_test_is_a_warning_naming_it(tmp_path, engin
     assert [w for w in saved["warnings"] if "evaluated" in w] == [line.removeprefix("warning: ")]
 
 
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_a_label_with_val_photos_but_none_in_test_is_named_on_both_engines(tmp_path, engine):
+    """The long-tail audit: evaluate could not measure 5 labels, the split had warned about the 2 with no val
+    photo either. A label of three photographers, whose groups go to train and val, now gets its own line:
+    `classify evaluate` will not measure it. Labels with test photos are not named."""
+    rows = [{"source_id": f"{label}{i}", "owner_id": f"o{label}{i}", "label": label}
+            for label in ("a", "b") for i in range(40)]
+    rows += [{"source_id": f"fish{i}", "owner_id": f"fisher{i % 3}", "label": "fish"} for i in range(9)]
+    catalog = make_catalog(rows)
+    config = SplitConfig(val=0.15, test=0.15)
+    result, _ = split_catalog(catalog, config)
+    fish = result.loc[result["label"] == "fish", "split"]
+    assert "test" not in set(fish) and "val" in set(fish)  # the premise: fish has val photos, no test photo
+    shown = cli("split", "-w", write_ws(tmp_path, catalog), "--catalog-engine", engine, "--val", "0.15",
+                "--test", "0.15")
+    assert shown.exit_code == 0, shown.output
+    [line] = [line for line in shown.output.splitlines() if line.startswith("warning:") and "no test photo" in line]
+    assert "fish" in line and "classify evaluate" in line and "--test" in line
+    assert " a (" not in line and " b (" not in line
+    assert not any("cannot be evaluated" in text for text in shown.output.splitlines())
+
+
 def test_a_whole_empty_split_is_not_warned_again_label_by_label():
     """One photographer per label leaves val and test empty as a whole: that warning says it, once;
     and a label left out of a split that was not asked for is no warning."""
