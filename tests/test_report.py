@@ -181,6 +181,28 @@ def test_duplicates_largest_first_and_label_issues_by_quality():
     assert [p["suggested_label"] for p in issues["gallery"]["photos"]] == ["b", "a", "b"]
 
 
+def test_label_issues_show_each_labels_judged_photos_flags_and_agreement():
+    """The long-tail audit: the report listed flags per label with no denominator, so "dog: 10" hid that 10 of
+    its 15 photos were flagged. The section now carries the prefilter's per-label table (photos judged,
+    flagged and their share, not judged, the model's agreement), and shows it where no photo could be judged
+    at all (every label too small) instead of reading "run curate prefilter"."""
+    per_label = [{"label": "a", "photos": 40, "issues": 2, "unjudged": 0, "agreement": 0.925},
+                 {"label": "dog", "photos": 15, "issues": 0, "unjudged": 15, "agreement": None}]
+    reports = {**ALL_REPORTS, "prefilter": {**ALL_REPORTS["prefilter"], "per_label": per_label}}
+    section = build_report(make_catalog(), reports)["sections"]["label_issues"]
+    assert [row["label"] for row in section["labels"]] == ["a", "dog"]
+    page = render_html(build_report(make_catalog(), reports))
+    assert "not judged" in page and "model agrees" in page and "92.5%" in page
+    assert "2 (5.0%)" in page  # a: 2 flags among its 40 judged photos
+
+    unjudged = make_catalog()
+    unjudged["is_label_issue"] = None  # every photo too small a label's to judge
+    small = {**reports, "prefilter": {**reports["prefilter"], "per_label": per_label[1:]}}
+    section = build_report(unjudged, small)["sections"]["label_issues"]
+    assert "absent" not in section and section["flagged"] == 0 and section["labels"][0]["unjudged"] == 15
+    assert "absent" in build_report(unjudged, ALL_REPORTS)["sections"]["label_issues"]  # an older report
+
+
 def test_split_counts_and_leakage():
     catalog = make_catalog()
     splits = build_report(catalog, ALL_REPORTS)["sections"]["splits"]

@@ -37,6 +37,8 @@ from curate.report.data import (
     attribution_section,
     gallery,
     geography_from_counts,
+    judged_labels,
+    label_issues_ran,
     reason_columns,
     splits_from_rows,
     training_section,
@@ -273,7 +275,7 @@ class ReportQueries:
 
     def label_issues(self, prefilter_report: dict | None, max_gallery: int) -> dict:
         """curate.report.data.label_issues_section."""
-        if not prefilter_report or not self.count("is_label_issue IS NOT NULL"):
+        if not label_issues_ran(prefilter_report, bool(self.count("is_label_issue IS NOT NULL"))):
             return {"absent": HOW_TO["label_issues"]}
         flagged = "coalesce(is_label_issue, FALSE)"
         order = _nulls_last("label_quality")
@@ -284,6 +286,7 @@ class ReportQueries:
         return {"flagged": sum(int(n) for _, n, _ in per_label),
                 "per_label": {label: int(n) for label, n, _ in per_label},
                 "label_model": prefilter_report.get("label_model") or {},
+                "labels": judged_labels(prefilter_report),
                 "gallery": self.gallery(flagged, max_gallery, order, ("suggested_label", "label_quality"))}
 
     def review(self, max_rows: int) -> dict:

@@ -387,12 +387,16 @@ def label_repairs(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray,
                          f"an expected {held['expected_false']:.1f} of them are off topic (expected precision "
                          f"{below}); "
                          "the label model cannot vouch for them")
-    frame = pd.DataFrame({"label": evidence.classes[evidence.codes], "issue": found.is_issue, "unjudged": unjudged})
+    agrees = (evidence.proba.argmax(axis=1) == evidence.codes).astype(float)
+    frame = pd.DataFrame({"label": evidence.classes[evidence.codes], "issue": found.is_issue, "unjudged": unjudged,
+                          "agrees": np.where(unjudged, np.nan, agrees)})
     per_label = frame.groupby("label").agg(photos=("issue", "size"), issues=("issue", "sum"),
-                                           unjudged=("unjudged", "sum")).reset_index()
+                                           unjudged=("unjudged", "sum"), agreement=("agrees", "mean")).reset_index()
     if unjudged.any():
         notes.append(unjudged_note(per_label))
-    per_label = [{"label": r.label, "photos": int(r.photos), "issues": int(r.issues), "unjudged": int(r.unjudged)}
+    # agreement: the label model's out-of-fold agreement with the label, over its judged photos (None: none judged)
+    per_label = [{"label": r.label, "photos": int(r.photos), "issues": int(r.issues), "unjudged": int(r.unjudged),
+                  "agreement": None if pd.isna(r.agreement) else round(float(r.agreement), 4)}
                  for r in per_label.itertuples()]
     return result, int(found.is_issue.sum()), dropped, per_label, repairs
 

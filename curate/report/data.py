@@ -334,14 +334,28 @@ def quality_section(cat: pd.DataFrame, filter_report: dict | None, max_gallery: 
 
 def label_issues_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: int) -> dict:
     """Photos flagged by confident learning, lowest label quality first."""
-    if not prefilter_report or cat["is_label_issue"].isna().all():
+    if not label_issues_ran(prefilter_report, bool(cat["is_label_issue"].notna().any())):
         return {"absent": HOW_TO["label_issues"]}
     flagged = cat[cat["is_label_issue"].fillna(False).astype(bool)]
     flagged = flagged.sort_values("label_quality", kind="stable")
     per_label = flagged["label"].value_counts()
     return {"flagged": int(len(flagged)), "per_label": {k: int(v) for k, v in per_label.items()},
             "label_model": prefilter_report.get("label_model") or {},
+            "labels": judged_labels(prefilter_report),
             "gallery": gallery(flagged, max_gallery, ("suggested_label", "label_quality"))}
+
+
+def label_issues_ran(prefilter_report: dict | None, any_judged: bool) -> bool:
+    """Whether the Label issues section has something to show (both engines): a prefilter report, and
+    photos judged in the catalog or, where every photo was too small a label's to judge, its table."""
+    return bool(prefilter_report) and (any_judged or bool(judged_labels(prefilter_report)))
+
+
+def judged_labels(prefilter_report: dict) -> list[dict]:
+    """The prefilter's per-label table of the label model (photos, flags, photos not judged, out-of-fold
+    agreement), largest label first; [] from a report written before it had one (or none ran)."""
+    rows = [row for row in prefilter_report.get("per_label") or [] if "unjudged" in row]
+    return sorted(rows, key=lambda row: (-int(row["photos"]), str(row["label"])))
 
 
 def splits_section(catalog: pd.DataFrame, split_report: dict | None, max_rows: int = 200) -> dict:

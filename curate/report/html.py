@@ -251,7 +251,22 @@ def label_issues(s: dict) -> str:
             '<p class="why">Flagged: a photo whose label gets a low out-of-fold predicted probability from a '
             "classifier on its embedding (confident learning); label quality is that probability.</p>"
             + label_model(s.get("label_model") or {})
+            + judged_table(s.get("labels") or [])
             + gallery(s["gallery"], ("label", "suggested_label", "label_quality")))
+
+
+def judged_table(rows: list[dict]) -> str:
+    """Per label: photos judged, flagged (and the share), photos not judged, the label model's agreement."""
+    if not rows:
+        return ""
+    body = [[e(r["label"]), num(int(r["photos"]) - int(r["unjudged"])),
+             f'{num(r["issues"])} ({pct(int(r["issues"]) / max(int(r["photos"]) - int(r["unjudged"]), 1))})',
+             num(r["unjudged"]), "—" if r.get("agreement") is None else pct(r["agreement"])] for r in rows]
+    return (table(["label", "photos judged", "flagged", "not judged", "model agrees"], body)
+            + '<p class="why">Not judged: the fold model that scored the photo trained on fewer than 10 photos of '
+            "its label (a small label, or one photographer holding most of it), so a flag would be a guess. "
+            "Model agrees: the share of the label's judged photos whose most probable class out of fold is the "
+            "label; a label the model seldom agrees with has flags that say more about the model.</p>")
 
 
 def label_model(m: dict) -> str:
