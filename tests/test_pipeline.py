@@ -341,7 +341,7 @@ def test_a_recipe_for_photos_without_tags_runs_with_label_issues_only(tmp_path):
     path = write_recipe(tmp_path, recipe + "label_issues_only = true\n")
     result = runner.invoke(app, ["run", str(path), "--workspace", str(ws.root)])
     assert result.exit_code == 0, result.output
-    assert "no topic (label issues only): 48 photos judged" in " ".join(result.output.split())
+    assert "no topic (label issues only): 48 photos examined" in " ".join(result.output.split())
     catalog = read_catalog(ws)
     assert (catalog["status"] == "kept").all() and catalog["topic_score"].isna().all()
     assert catalog["is_label_issue"].notna().all() and catalog["split"].notna().all()

@@ -159,6 +159,7 @@ def test_photos_whose_fold_model_saw_few_of_their_label_are_not_judged():
     assert found[planted].all()
     [note] = [n for n in report.notes if n.startswith("label issues not judged")]
     assert "dog 11 of 14" in note and "fewer than 10 photos of their label" in note
+    assert "11 photos not judged" in report.summary()  # the one line `curate run` shows
     rows = {row["label"]: row for row in report.per_label}
     assert rows["dog"]["unjudged"] == 11 and rows["a"]["unjudged"] == 0
     assert rows["a"]["agreement"] > 0.9  # the label model's out-of-fold agreement over a's judged photos
@@ -200,3 +201,45 @@ def test_dropping_label_issues_holds_a_label_most_of_whose_photos_are_flagged(mo
     forced, forced_report = judge(catalog, vectors, replace(config, force=True))
     assert (forced.loc[flags, "drop_reason"] == "label_issue").all()
     assert "applied, as --force asked" in forced_report.warnings[0]
+
+
+def test_the_photos_not_judged_follow_the_flags_in_the_review_queue():
+    """The note sends the user to `curate review` for the photos it could not judge: the label_issues queue
+    lists every flag first, then those photos, each saying why it is there."""
+    from curate.review.queues import automatic_view, build_queue
+
+    catalog, vectors, _ = long_tail()
+    result, _ = judge(catalog, vectors, PrefilterConfig(topic=None, label_issues_only=True))
+    view = automatic_view(result)
+    queue = build_queue(view, "label_issues")
+    flagged = result["is_label_issue"].fillna(False).astype(bool).to_numpy()
+    unjudged = result["is_label_issue"].isna().to_numpy()
+    assert flagged.any() and unjudged.sum() == 11
+    order = list(queue.positions)
+    assert sorted(order) == sorted(np.flatnonzero(flagged | unjudged).tolist())
+    assert all(flagged[p] for p in order[:int(flagged.sum())])  # the flags first
+    assert all(queue.why[p].startswith("not judged") for p in order[int(flagged.sum()):])
+
+
+def test_the_drop_hold_counts_a_labels_judged_photos_only(monkeypatch):
+    """A label of 14 photos of which 3 could be judged, 2 of them flagged: most of what was judged, so the
+    drops are held (counted over all 14 photos, 2 would pass as a small share)."""
+    from dataclasses import replace
+
+    from curate.prefilter import confident
+
+    real = confident.find_label_issues
+    catalog, vectors, _ = long_tail()
+    judged_dog = np.flatnonzero(((catalog["label"] == "dog") & (catalog["owner_id"] != "dogfan")).to_numpy())
+
+    def two_dogs(codes, proba, **kwargs):
+        found = real(codes, proba, **kwargs)
+        flagged = found.is_issue.copy()
+        flagged[judged_dog[:2]] = True  # the examined rows are the catalog's rows (every photo kept)
+        return replace(found, is_issue=flagged)
+
+    monkeypatch.setattr(confident, "find_label_issues", two_dogs)
+    result, report = judge(catalog, vectors, PrefilterConfig(topic=None, label_issues_only=True,
+                                                             drop_label_issues=True))
+    assert (result.loc[judged_dog, "status"] == "kept").all()
+    assert any("(dog 2 of 3)" in warning for warning in report.warnings), report.warnings

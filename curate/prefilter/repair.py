@@ -351,7 +351,7 @@ def label_repairs(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray,
     found, rows = evidence.found, evidence.rows
     result.loc[rows, "label_quality"] = found.label_quality
     flags = pd.array(found.is_issue, dtype="boolean")
-    unjudged = evidence.unjudged if evidence.unjudged is not None else np.zeros(len(rows), bool)
+    unjudged = unjudged_rows(evidence)
     flags[unjudged] = pd.NA  # not judged: no flag either way
     result.loc[rows, "is_label_issue"] = flags
     result.loc[rows, "suggested_label"] = evidence.classes[found.suggested]
@@ -362,7 +362,8 @@ def label_repairs(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray,
     remaining = found.is_issue & ~changed
     dropped = 0
     if config.drop_label_issues:
-        heavy = heavy_issue_labels(evidence.classes[evidence.codes], remaining)
+        judged = ~unjudged_rows(evidence)
+        heavy = heavy_issue_labels(evidence.classes[evidence.codes][judged], remaining[judged])
         if heavy and not config.force:
             remaining = remaining & ~np.isin(evidence.classes[evidence.codes], list(heavy))
         if heavy:
@@ -409,8 +410,14 @@ def label_repairs(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray,
 MAX_LABEL_ISSUE_DROP_SHARE = 0.5
 
 
+def unjudged_rows(evidence: LabelEvidence) -> np.ndarray:
+    """Per examined row: not judged (`fold_support` below MIN_LABEL_SUPPORT)."""
+    return evidence.unjudged if evidence.unjudged is not None else np.zeros(len(evidence.rows), bool)
+
+
 def heavy_issue_labels(labels: np.ndarray, flagged: np.ndarray) -> dict[str, tuple[int, int]]:
-    """label -> (flagged, photos) for the labels whose flags exceed MAX_LABEL_ISSUE_DROP_SHARE of their photos.
+    """label -> (flagged, photos) for the labels whose flags exceed MAX_LABEL_ISSUE_DROP_SHARE of their photos
+    (the judged ones: the caller leaves the others out).
 
     >>> heavy_issue_labels(np.array(["a"] * 4 + ["b"] * 4), np.array([1, 1, 1, 0, 1, 0, 0, 0], bool))
     {'a': (3, 4)}
@@ -447,7 +454,7 @@ def unjudged_note(per_label: pd.DataFrame) -> str:
     label issues not judged for 21 photos of 2 labels (dog 15 of 15, fish 6 of 6): the fold models that scored
     them saw fewer than 10 photos of their label (a small label, or one photographer or copies holding most of
     it, so that its photos share a fold); a flag there would be a guess. They are not flagged (is_label_issue
-    empty); review them by eye (`curate review`), or add photos from more photographers
+    empty); `curate review` lists them after the flags, or add photos from more photographers
     """
     hit = per_label[per_label["unjudged"] > 0].sort_values(["unjudged", "label"], ascending=[False, True])
     shown = ", ".join(f"{r.label} {int(r.unjudged):,} of {int(r.photos):,}" for r in hit.head(8).itertuples())
@@ -457,7 +464,7 @@ def unjudged_note(per_label: pd.DataFrame) -> str:
             f"label{'s' if len(hit) != 1 else ''} ({shown}{more}): the fold models that scored them saw fewer than "
             f"{MIN_LABEL_SUPPORT} photos of their label (a small label, or one photographer or copies holding most "
             "of it, so that its photos share a fold); a flag there would be a guess. They are not flagged "
-            "(is_label_issue empty); review them by eye (`curate review`), or add photos from more photographers")
+            "(is_label_issue empty); `curate review` lists them after the flags, or add photos from more photographers")
 
 
 def label_model_figures(evidence: LabelEvidence) -> dict:

@@ -121,11 +121,15 @@ class PrefilterReport:
         """One line for `curate prefilter` and `curate run`: the talk's four counts, label issues, repairs,
         and why nothing was dropped when sanity held the drops back."""
         issues = "not checked" if self.label_issues is None else f"{self.label_issues:,}"
+        unjudged = sum(int(row.get("unjudged", 0)) for row in self.per_label)
+        if unjudged:  # `curate run` shows only this line: the photos no verdict covers
+            issues += (f" ({unjudged:,} photos not judged: too few photos of their label in the fold model; "
+                       "curate review lists them after the flags)")
         skipped = next((note for note in self.notes if note.startswith(SKIPPED)), None)
         if self.label_issues is None and skipped:  # `curate run` shows only this line: say why
             issues += f": {skipped.removeprefix(SKIPPED).split('; ')[0]}"
         if self.topic is None:
-            line = f"no topic (label issues only): {self.scored:,} photos judged; label issues {issues}"
+            line = f"no topic (label issues only): {self.scored:,} photos examined; label issues {issues}"
         else:
             line = (f"topic {self.topic!r}: tagged kept {self.tagged_kept:,}, tagged dropped {self.tagged_dropped:,}, "
                     f"untagged recovered {self.untagged_recovered:,}, untagged dropped {self.untagged_dropped:,}; "

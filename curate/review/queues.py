@@ -39,10 +39,14 @@ def _fmt(values: pd.Series, digits: int = 2) -> pd.Series:
 
 
 def _label_issues(c: pd.DataFrame):
-    mask = c["is_label_issue"].fillna(False).astype(bool)
+    """The flagged photos, worst label quality first; then the photos the prefilter could not judge (a label
+    quality but no verdict: the fold model saw too few photos of their label), for a person to look at."""
+    flagged = c["is_label_issue"].fillna(False).astype(bool)
     quality = c["label_quality"].astype(float)
+    unjudged = c["is_label_issue"].isna() & quality.notna()
     why = "label quality " + _fmt(quality) + "; the model suggests " + c["suggested_label"].fillna("?").astype(str)
-    return mask, 1 - quality.fillna(0), why
+    why = why.where(~unjudged, "not judged (too few photos of its label to judge it); " + why)
+    return flagged | unjudged, (1 - quality.fillna(0)) - unjudged.astype(float) * 2, why
 
 
 def _off_topic(c: pd.DataFrame):
