@@ -128,3 +128,23 @@ def test_stages_table_says_when_and_how_long_from_the_reports():
     # A hand-edited report with a time that is not a time says nothing rather than crashing.
     odd = stages_table(states, {"embed": {"finished_at": "yesterday", "seconds": "long"}})
     assert odd.set_index("stage").loc["embed", "last run"] == ""
+
+
+def test_status_says_why_no_photos_tags_name_a_label(tmp_path):
+    """A folder ingested without a recipe: every photo's labels come from its folder and no tag was matched to a
+    label, so the table reads 0 tagged everywhere; a note says why (the long-tail audit read it as a fault).
+    With a recipe-matched catalog (the demo) the note is not printed."""
+    from PIL import Image
+
+    for label in ("cat", "dog"):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (32, 24), (40 * i, 90, 200)).save(tmp_path / "photos" / label / f"{i}.jpg")
+    root = tmp_path / "ws"
+    assert runner.invoke(app, ["ingest", "folder", str(tmp_path / "photos"), "-w", str(root)]).exit_code == 0
+    text = " ".join(runner.invoke(app, ["status", "-w", str(root)]).output.split())
+    assert "no photo's tags name a label" in text and "--recipe" in text
+
+    demo = tmp_path / "demo"
+    demo_workspace(demo, photos=60, seed=3, commands=())
+    assert "no photo's tags name a label" not in runner.invoke(app, ["status", "-w", str(demo)]).output

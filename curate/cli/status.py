@@ -70,3 +70,7 @@ def status(workspace_path: WorkspaceOption = None, catalog_engine: CatalogEngine
     for count, key, title in tables:
         frame = count(catalog) if catalog is not None else pd.DataFrame.from_records(facts[key])
         print_table(printable_frame(frame), title=title)
+        if key == "label_tags" and len(frame) and not frame["photos_tagged"].any():
+            console.print("note: no photo's tags name a label: tags are matched to labels at ingest, with a recipe "
+                          "(`--recipe`, or `curate run`); the photos' own labels (folder, column) are counted in "
+                          "photos_labelled", highlight=False, markup=False)
