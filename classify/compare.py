@@ -289,14 +289,50 @@ def compare_uncurated(run_dir: Path, ws: Workspace, config, shares: SplitConfig,
     # the error over test photographers, on the same photos as the worth
     owner_se = owner_bootstrap_se(*(owner_accuracy(common["owner_id"], common[f"{name}_correct"])
                                     for name in ("curated", "uncurated")))
+    missing_class = worth_counting_missing_classes(common, left_out, reference.photos)
+    notes = [left_out_note] if left_out_note else []
+    if missing_class is not None:
+        notes.append(missing_class["line"])
     return {"sub_run": how, "split": dataclasses.asdict(shares), "uncurated_set": summary, "curated": curated,
             "uncurated": uncurated, "clean_test_photos": int(len(clean_test)), "common_test_photos": int(len(common)),
             "left_out_photos": int(len(left_out)), "left_out": left_out_reasons(left_out),
+            "curation_worth_counting_missing_classes_pp": None if missing_class is None else missing_class["pp"],
             "curated_accuracy": curated["accuracy"], "uncurated_accuracy": uncurated["accuracy"],
             "curation_worth_pp": worth_pp, "curation_worth_se_owners_pp": owner_se, **sandals,
             "headline": curation_headline([worth_pp], int(len(common)), sandals or None, owner_se,
                                           test_split_photos=int(len(clean_test))),
-            "notes": [left_out_note] if left_out_note else []}, uncurated_eval
+            "notes": notes}, uncurated_eval
+
+
+def worth_counting_missing_classes(common: pd.DataFrame, left_out: pd.DataFrame, curated_photos: pd.DataFrame
+                                   ) -> dict | None:
+    """The worth over the common photos plus those of labels only the uncurated model lacks, counted as its
+    errors (it cannot name them: losing a class is a cost of not curating, which the like-for-like figure
+    leaves out); None when no photo is left out that way. {"pp", "photos", "curated_right", "line"}.
+
+    >>> common = pd.DataFrame({"curated_correct": [True, True], "uncurated_correct": [True, False]})
+    >>> left = pd.DataFrame({"photo_id": ["f1", "f2"], "label": "fungus", "model": "uncurated",
+    ...                      "reason": "no_class"})
+    >>> answers = pd.DataFrame({"photo_id": ["f1", "f2"], "label": "fungus", "predicted": ["fungus", "dog"]})
+    >>> worth_counting_missing_classes(common, left, answers)["pp"]  # (2 + 1 right) - 1 right, over 4 photos
+    50.0
+    """
+    lacking = left_out[(left_out["model"] == "uncurated") & (left_out["reason"] == "no_class")]
+    if lacking.empty:
+        return None
+    answers = curated_photos.set_index(schema.PHOTO_ID)
+    right = (answers["predicted"] == answers["label"]).reindex(lacking[schema.PHOTO_ID].to_numpy())
+    scored = right.notna().to_numpy()
+    if not scored.any():
+        return None
+    curated_right = int(right[scored].astype(bool).sum())
+    photos = len(common) + int(scored.sum())
+    pp = (int(common["curated_correct"].sum()) + curated_right - int(common["uncurated_correct"].sum())) / photos * 100
+    line = (f"counting the {int(scored.sum())} photo{'s' if scored.sum() != 1 else ''} of labels the uncurated model "
+            f"has no class for as its errors (the curated model got {curated_right} right), the worth over "
+            f"{photos} photos would be {pp:+.1f} pp: losing a class is a cost of not curating that the like-for-"
+            "like figure leaves out")
+    return {"pp": round(float(pp), 4), "photos": photos, "curated_right": curated_right, "line": line}
 
 
 def score_on_common_photos(clean_test: pd.DataFrame, scored: dict[str, pd.DataFrame],

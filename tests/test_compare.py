@@ -312,10 +312,15 @@ def test_curation_is_worth_the_difference_on_the_photos_both_models_could_be_sco
     assert comparison["left_out"] == [{"model": "uncurated", "reason": "no_class", "label": lacking,
                                        "photos": len(lacking_ids)}]
     s = "s" if len(lacking_ids) > 1 else ""
-    assert comparison["notes"] == [f"{len(lacking_ids)} test photo{s} of {lacking} left out of both: "
-                                   f"the uncurated model has no {lacking} class"]
+    assert comparison["notes"][0] == (f"{len(lacking_ids)} test photo{s} of {lacking} left out of both: "
+                                      f"the uncurated model has no {lacking} class")
+    # counted as the uncurated model's errors instead, the curated model (wrong on them too) gains nothing
+    assert comparison["curation_worth_counting_missing_classes_pp"] == 0
+    assert comparison["notes"][1].startswith(f"counting the {len(lacking_ids)} photo{s} of labels the uncurated "
+                                             "model has no class for as its errors (the curated model got 0 right)")
     lines = comparison_lines({"uncurated": comparison})
-    assert lines[0].startswith("what curation is worth: +0.0 pp") and lines[-1] == f"note: {comparison['notes'][0]}"
+    assert lines[0].startswith("what curation is worth: +0.0 pp")
+    assert lines[-2:] == [f"note: {note}" for note in comparison["notes"]]
     assert set(comparison_table({"uncurated": comparison})["test photos"]) == {common}
 
     # the report carries the same sentence, with the note beside it (both engines share training_section)
@@ -325,6 +330,7 @@ def test_curation_is_worth_the_difference_on_the_photos_both_models_could_be_sco
     evaluation = {**reference.to_dict(), "comparisons": {"uncurated": json.loads(json.dumps(comparison))}}
     section = training_section(evaluation, max_rows=10)
     assert section["headline"] == comparison["headline"] and section["headline_notes"] == comparison["notes"]
+    assert "+0.0 pp: losing a class is a cost of not curating" in comparison["notes"][1]
     explain = section["comparisons"]["uncurated"]["explain"]
     assert "both models are scored on" in explain["common_test_photos"]
     page = training(section)
@@ -400,3 +406,31 @@ def test_a_comparison_models_thin_class_warning_says_whose_it_is(demo_ws, tmp_pa
     assert len(own) == len(comparison) == 1 and f"{thin} 2" in own[0] and f"{thin} 2" in comparison[0]
     assert comparison[0].startswith(f"warning: {UNCURATED_MODEL}: ")
     assert UNCURATED_MODEL not in own[0] and own[0].startswith("warning: ")
+
+
+def test_a_class_only_the_uncurated_model_lacks_counts_against_it_in_the_second_figure(demo_ws, tmp_path,
+                                                                                        monkeypatch):
+    """The long-tail re-check's N5: the like-for-like worth leaves out the photos of a label the uncurated model
+    has no class for, which the curated model may get right. A second figure counts them as the uncurated
+    model's errors: here the curated model gets them all right and answers the rest as the uncurated model
+    does, so that figure is exactly their share of the photos, while the headline's stays 0."""
+    import classify.compare as compare
+    from classify.compare import compare_uncurated
+
+    catalog = read_catalog(demo_ws)
+    clean_test = clean_test_of(catalog)
+    classes = sorted(clean_test["label"].unique())
+    lacking = clean_test["label"].value_counts().sort_values(kind="mergesort").index[0]
+    lacking_ids = set(clean_test.loc[clean_test["label"] == lacking, schema.PHOTO_ID])
+    both_wrong = set(clean_test.groupby("label")[schema.PHOTO_ID].first()) - lacking_ids
+    reference = scored_as(clean_test, classes, both_wrong, tmp_path / "run")
+    uncurated_eval = scored_as(clean_test, [c for c in classes if c != lacking], both_wrong,
+                               tmp_path / "run" / UNCURATED_DIR)
+    monkeypatch.setattr(compare, "train_or_reuse", lambda *args, **kwargs: "reused")
+    monkeypatch.setattr(compare, "_train_photos", lambda run_dir: None)
+    comparison, _ = compare_uncurated(tmp_path / "run", demo_ws, TrainConfig(**TINY), workspace_shares(demo_ws),
+                                      reference, lambda run_dir, catalog: uncurated_eval)
+    assert comparison["curation_worth_pp"] == 0
+    share = 100 * len(lacking_ids) / len(clean_test)
+    assert comparison["curation_worth_counting_missing_classes_pp"] == pytest.approx(share, abs=1e-3)
+    assert f"(the curated model got {len(lacking_ids)} right)" in comparison["notes"][1]
