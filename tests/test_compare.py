@@ -276,6 +276,30 @@ def scored_as(photos: pd.DataFrame, classes: list[str], wrong: set, run_dir):
                          photos=known.assign(predicted=np.asarray(classes, dtype=object)[answer]))
 
 
+def compare_with_a_label_lacking(demo_ws, tmp_path, monkeypatch, curated_right_on_it: bool):
+    """`compare_uncurated` with the uncurated model lacking the smallest test label's class; both models answer
+    every other photo alike (one photo of each other label wrong), the curated one all of the lacking label's
+    photos right or all wrong. Returns (comparison, clean test photos, lacking label, its photo ids, the photos
+    both models get wrong, the curated model's evaluation)."""
+    import classify.compare as compare
+    from classify.compare import compare_uncurated
+
+    clean_test = clean_test_of(read_catalog(demo_ws))
+    classes = sorted(clean_test["label"].unique())
+    lacking = clean_test["label"].value_counts().sort_values(kind="mergesort").index[0]
+    lacking_ids = set(clean_test.loc[clean_test["label"] == lacking, schema.PHOTO_ID])
+    both_wrong = set(clean_test.groupby("label")[schema.PHOTO_ID].first()) - lacking_ids
+    reference = scored_as(clean_test, classes, both_wrong | (set() if curated_right_on_it else lacking_ids),
+                          tmp_path / "run")
+    uncurated_eval = scored_as(clean_test, [c for c in classes if c != lacking], both_wrong,
+                               tmp_path / "run" / UNCURATED_DIR)
+    monkeypatch.setattr(compare, "train_or_reuse", lambda *args, **kwargs: "reused")
+    monkeypatch.setattr(compare, "_train_photos", lambda run_dir: None)
+    comparison, _ = compare_uncurated(tmp_path / "run", demo_ws, TrainConfig(**TINY), workspace_shares(demo_ws),
+                                      reference, lambda run_dir, catalog: uncurated_eval)
+    return comparison, clean_test, lacking, lacking_ids, both_wrong, reference
+
+
 def test_curation_is_worth_the_difference_on_the_photos_both_models_could_be_scored_on(demo_ws, tmp_path,
                                                                                       monkeypatch):
     """The long-tail audit's finding 3: the uncurated model (labels from tags) had no class for one label,
@@ -283,23 +307,10 @@ def test_curation_is_worth_the_difference_on_the_photos_both_models_could_be_sco
     under "on the same 54 clean test photos". Here the curated model gets every photo of the label the
     uncurated model lacks wrong and answers every other photo as the uncurated model does: like for like,
     curation is worth nothing, and the photos left out are counted and explained once."""
-    import classify.compare as compare
-    from classify.compare import compare_uncurated, comparison_lines, comparison_table
+    from classify.compare import comparison_lines, comparison_table
 
-    catalog = read_catalog(demo_ws)
-    clean_test = clean_test_of(catalog)
-    classes = sorted(clean_test["label"].unique())
-    lacking = clean_test["label"].value_counts().sort_values(kind="mergesort").index[0]
-    lacking_ids = set(clean_test.loc[clean_test["label"] == lacking, schema.PHOTO_ID])
-    both_wrong = set(clean_test.groupby("label")[schema.PHOTO_ID].first()) - lacking_ids
-    reference = scored_as(clean_test, classes, both_wrong | lacking_ids, tmp_path / "run")
-    uncurated_eval = scored_as(clean_test, [c for c in classes if c != lacking], both_wrong,
-                               tmp_path / "run" / UNCURATED_DIR)
-    monkeypatch.setattr(compare, "train_or_reuse", lambda *args, **kwargs: "reused")
-    monkeypatch.setattr(compare, "_train_photos", lambda run_dir: None)
-
-    comparison, _ = compare_uncurated(tmp_path / "run", demo_ws, TrainConfig(**TINY), workspace_shares(demo_ws),
-                                      reference, lambda run_dir, catalog: uncurated_eval)
+    comparison, clean_test, lacking, lacking_ids, both_wrong, reference = compare_with_a_label_lacking(
+        demo_ws, tmp_path, monkeypatch, curated_right_on_it=False)
 
     common = len(clean_test) - len(lacking_ids)
     assert comparison["curated"]["photos"] == comparison["uncurated"]["photos"] == common
@@ -414,22 +425,8 @@ def test_a_class_only_the_uncurated_model_lacks_counts_against_it_in_the_second_
     has no class for, which the curated model may get right. A second figure counts them as the uncurated
     model's errors: here the curated model gets them all right and answers the rest as the uncurated model
     does, so that figure is exactly their share of the photos, while the headline's stays 0."""
-    import classify.compare as compare
-    from classify.compare import compare_uncurated
-
-    catalog = read_catalog(demo_ws)
-    clean_test = clean_test_of(catalog)
-    classes = sorted(clean_test["label"].unique())
-    lacking = clean_test["label"].value_counts().sort_values(kind="mergesort").index[0]
-    lacking_ids = set(clean_test.loc[clean_test["label"] == lacking, schema.PHOTO_ID])
-    both_wrong = set(clean_test.groupby("label")[schema.PHOTO_ID].first()) - lacking_ids
-    reference = scored_as(clean_test, classes, both_wrong, tmp_path / "run")
-    uncurated_eval = scored_as(clean_test, [c for c in classes if c != lacking], both_wrong,
-                               tmp_path / "run" / UNCURATED_DIR)
-    monkeypatch.setattr(compare, "train_or_reuse", lambda *args, **kwargs: "reused")
-    monkeypatch.setattr(compare, "_train_photos", lambda run_dir: None)
-    comparison, _ = compare_uncurated(tmp_path / "run", demo_ws, TrainConfig(**TINY), workspace_shares(demo_ws),
-                                      reference, lambda run_dir, catalog: uncurated_eval)
+    comparison, clean_test, _, lacking_ids, _, _ = compare_with_a_label_lacking(demo_ws, tmp_path, monkeypatch,
+                                                                                curated_right_on_it=True)
     assert comparison["curation_worth_pp"] == 0
     share = 100 * len(lacking_ids) / len(clean_test)
     assert comparison["curation_worth_counting_missing_classes_pp"] == pytest.approx(share, abs=1e-3)

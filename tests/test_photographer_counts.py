@@ -29,11 +29,12 @@ PLAN = {"many": [("x", 9), ("y", 4), ("z", 3), ("w", 2), (None, 4)],
         "nobody": [(None, 6)]}
 
 
-def plan_catalog() -> pd.DataFrame:
-    rows = [{"label": label, "owner_id": owner} for label, plan in PLAN.items() for owner, n in plan
+def plan_catalog(plan: dict = PLAN, prefix: str = "p", step: pd.Timedelta = pd.Timedelta(days=1)) -> pd.DataFrame:
+    """A kept photo per (label, owner) count of `plan`, ids `<prefix>000`…, taken `step` apart."""
+    rows = [{"label": label, "owner_id": owner} for label, owners in plan.items() for owner, n in owners
             for _ in range(n)]
-    frame = pd.DataFrame([{"photo_id": f"p{i:03d}", "source": "s", "source_id": str(i), "status": "kept",
-                           "taken_at": pd.Timestamp("2020-01-01") + pd.Timedelta(days=i), **row}
+    frame = pd.DataFrame([{"photo_id": f"{prefix}{i:03d}", "source": "s", "source_id": str(i), "status": "kept",
+                           "taken_at": pd.Timestamp("2020-01-01") + step * i, **row}
                           for i, row in enumerate(rows)])
     return schema.to_pandas(schema.conform(frame))
 
@@ -98,12 +99,7 @@ def dog_catalog() -> pd.DataFrame:
                                                                                                  "highway")}
     plan["dog"] = [("dogfan", 10), ("pet1", 2), ("pet2", 2), (None, 1)]
     plan["tiny"] = [("one", 4), ("two", 1)]
-    rows = [{"label": label, "owner_id": owner} for label, owners in plan.items() for owner, n in owners
-            for _ in range(n)]
-    frame = pd.DataFrame([{"photo_id": f"d{i:03d}", "source": "s", "source_id": str(i), "status": "kept",
-                           "taken_at": pd.Timestamp("2020-01-01") + pd.Timedelta(hours=i), **row}
-                          for i, row in enumerate(rows)])
-    return schema.to_pandas(schema.conform(frame))
+    return plan_catalog(plan, prefix="d", step=pd.Timedelta(hours=1))
 
 
 def test_a_label_mostly_one_photographers_is_named_on_both_engines(tmp_path):
