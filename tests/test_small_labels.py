@@ -243,3 +243,26 @@ def test_the_drop_hold_counts_a_labels_judged_photos_only(monkeypatch):
                                                              drop_label_issues=True))
     assert (result.loc[judged_dog, "status"] == "kept").all()
     assert any("(dog 2 of 3)" in warning for warning in report.warnings), report.warnings
+
+
+def test_photos_whose_fold_model_saw_a_sliver_of_a_large_label_are_not_judged():
+    """The all-real-photos audit: near-duplicates by different photographers joined 316 of Forest's 328 photos
+    into one group, and the model scoring them saw 12 (over the 10-photo floor, 4 % of the label) and flagged
+    181 right labels. Here one group holds 50 of a label's 62 photos: scored by a model that saw 12 of them,
+    they are not judged; the label's other photos, and the other labels, are."""
+    catalog, vectors, _ = long_tail()
+    rng = np.random.default_rng(1)
+    extra = [{"label": "e", "owner_id": "one-group" if i < 50 else f"e-owner{i}", "image_path": f"e{i}.jpg",
+              "tags": []} for i in range(62)]
+    catalog = make_catalog(catalog.drop(columns=[c for c in catalog.columns if c not in
+                                                 ("label", "owner_id", "image_path", "tags")]).to_dict("records")
+                           + extra)
+    vectors = np.vstack([vectors, np.eye(DIM)[4] + 0.35 * rng.normal(size=(62, DIM))]).astype(np.float32)
+    result, report = judge(catalog, vectors, PrefilterConfig(topic=None, label_issues_only=True))
+    group = (catalog["owner_id"] == "one-group").to_numpy()
+    assert result.loc[group, "is_label_issue"].isna().all()
+    others = ((catalog["label"] == "e") & ~catalog["owner_id"].eq("one-group")).to_numpy()
+    assert result.loc[others, "is_label_issue"].notna().all()
+    assert result.loc[catalog["label"].isin(["a", "b", "c"]).to_numpy(), "is_label_issue"].notna().all()
+    [note] = [n for n in report.notes if n.startswith("label issues not judged")]
+    assert "e 50 of 62" in note and "under a quarter of them" in note

@@ -264,7 +264,8 @@ def judged_table(rows: list[dict]) -> str:
              num(r["unjudged"]), "—" if r.get("agreement") is None else pct(r["agreement"])] for r in rows]
     return (table(["label", "photos judged", "flagged", "not judged", "model agrees"], body)
             + '<p class="why">Not judged: the fold model that scored the photo trained on fewer than 10 photos of '
-            "its label (a small label, or one photographer holding most of it), so a flag would be a guess. "
+            "its label, or under a quarter of them (a small label, or one photographer or near-duplicates by "
+            "several holding most of it), so a flag would be a guess. "
             "Model agrees: the share of the label's judged photos whose most probable class out of fold is the "
             "label; a label the model seldom agrees with has flags that say more about the model.</p>")
 
