@@ -332,8 +332,8 @@ def unevaluated_label_warnings(per_label: pd.DataFrame, config: SplitConfig, emp
         where = " or ".join(requested)
         shares = ", ".join(f"--{name}" for name in requested)
         warnings.append(f"{_count(per_label[none])} cannot be evaluated, no photo in {where}: "
-                        f"{_named(per_label[none], config)}; each holds too few photos or photographers to share "
-                        f"out; add photos (from more photographers) to them, or ask for larger shares ({shares})")
+                        f"{_named(per_label[none], config)}; {_too_few_groups(config)}; add photos (from more "
+                        f"photographers) to them, or ask for larger shares ({shares})")
     # a label with val photos but no test photo: early stopping sees it, `classify evaluate` does not
     untested = labelled & ~none & (per_label["test_photos"] == 0) if "test" in requested and "test" not in empty \
         else pd.Series(False, index=per_label.index)
@@ -342,8 +342,20 @@ def unevaluated_label_warnings(per_label: pd.DataFrame, config: SplitConfig, emp
         warnings.append(f"{_count(per_label[untested])} {verb} val photos but no test photo, so "
                         f"`classify evaluate` will not measure {'it' if untested.sum() == 1 else 'them'} (its "
                         f"accuracy and macro F1 are over the other labels): {_named(per_label[untested], config)}; "
-                        "add photos (from more photographers), or ask for a larger --test share")
+                        f"{_too_few_groups(config)}; add photos (from more photographers), or ask for a larger "
+                        "--test share")
     return warnings
+
+
+def _too_few_groups(config: SplitConfig) -> str:
+    """Why a label's photos could not be shared out: too few groups, and what makes a group. The audit of all
+    5,614 real photos read "too few photos or photographers" for Highway's 260 photos by 6 photographers,
+    whom near-duplicate frames by different photographers had chained into one group."""
+    if config.by == "none":
+        return "its photos are too few, or near-duplicate or exact copies join them into too few groups"
+    return (f"its photos form too few groups to share out (a group: one {config.by}'s photos and every photo joined "
+            "to them by a near-duplicate or exact copy, so copies by different photographers chain them into one; "
+            "`curate filter --dedupe-near` keeps one photo of each cluster and label and unchains them)")
 
 
 def _count(rows: pd.DataFrame) -> str:

@@ -633,6 +633,26 @@ def test_a_label_with_val_photos_but_none_in_test_is_named_on_both_engines(tmp_p
     assert not any("cannot be evaluated" in text for text in shown.output.splitlines())
 
 
+def test_photographers_chained_by_copies_are_named_as_the_cause():
+    """The all-real-photos audit: Highway's 260 photos by 6 photographers, chained into one group by
+    near-duplicate frames shared between them, all went to train, and the warning blamed "too few photos or
+    photographers". It now says what a group is, that copies chain photographers, and --dedupe-near."""
+    rows = [{"source_id": f"{label}{i}", "owner_id": f"o{label}{i}", "label": label}
+            for label in ("a", "b") for i in range(40)]
+    rows += [{"source_id": f"hw{i}", "owner_id": f"driver{i % 6}", "label": "highway"} for i in range(30)]
+    catalog = make_catalog(rows)
+    # one frame of driver k and one of driver k + 1 are near duplicates: a chain through all 6 drivers
+    for k in range(5):
+        for driver in (k, k + 1):
+            photo = catalog.index[(catalog["owner_id"] == f"driver{driver}") & catalog["near_dup_cluster"].isna()][0]
+            catalog.loc[photo, "near_dup_cluster"] = f"hw-frames{k}"
+    result, report = split_catalog(catalog, SplitConfig())
+    assert set(result.loc[result["label"] == "highway", "split"]) == {"train"}  # the premise: one group
+    [line] = [w for w in report.warnings if "cannot be evaluated" in w]
+    assert "highway" in line and "copies by different photographers chain them into one" in line
+    assert "--dedupe-near" in line and "too few photos or photographers" not in line
+
+
 def test_a_whole_empty_split_is_not_warned_again_label_by_label():
     """One photographer per label leaves val and test empty as a whole: that warning says it, once;
     and a label left out of a split that was not asked for is no warning."""
