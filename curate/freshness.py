@@ -68,6 +68,7 @@ class StageState:
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     run_id: str | None = None
+    warnings: list[str] = field(default_factory=list)  # where its last run did less than asked, or held drops
 
     @property
     def line(self) -> str:
@@ -214,7 +215,7 @@ def judge(catalog: pd.DataFrame | CatalogFile, reports: dict) -> dict[str, Stage
             states[stage] = StageState(stage, NOT_RUN, command)
         elif not isinstance(report.get("freshness"), dict):
             states[stage] = StageState(stage, UNKNOWN, command, [f"{stage} ran before stages recorded their inputs"],
-                                       _notes(report))
+                                       _notes(report), warnings=_warnings(report))
         else:
             states[stage] = _judge_one(stage, catalog, report, reports, states, command)
     return states
@@ -244,7 +245,8 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
         reasons.append(f"{after} and reset its results" if reran and not reasons else
                        f"{stage}'s results in the catalog were changed or reset since it ran")
     reasons += [f"{name} is stale" for name in UPSTREAM[stage] if states[name].state == STALE]
-    return StageState(stage, STALE if reasons else FRESH, command, reasons, _notes(report), record.get("run_id"))
+    return StageState(stage, STALE if reasons else FRESH, command, reasons, _notes(report), record.get("run_id"),
+                      _warnings(report))
 
 
 def reset_before(catalog: pd.DataFrame | CatalogFile, reports: dict, stage: str) -> list[str]:
@@ -269,9 +271,13 @@ def reset_before(catalog: pd.DataFrame | CatalogFile, reports: dict, stage: str)
 
 
 def _notes(report: dict) -> list[str]:
-    """A stage report's warnings, then its notes (strings only: a report is user-editable JSON)."""
-    found = [*(report.get("warnings") or []), *(report.get("notes") or [])]
-    return [note for note in found if isinstance(note, str)]
+    """A stage report's notes (strings only: a report is user-editable JSON)."""
+    return [note for note in report.get("notes") or [] if isinstance(note, str)]
+
+
+def _warnings(report: dict) -> list[str]:
+    """A stage report's warnings (strings only), apart from its notes: `curate status` prints them as such."""
+    return [line for line in report.get("warnings") or [] if isinstance(line, str)]
 
 
 def load_reports(ws) -> dict:

@@ -148,3 +148,20 @@ def test_status_says_why_no_photos_tags_name_a_label(tmp_path):
     demo = tmp_path / "demo"
     demo_workspace(demo, photos=60, seed=3, commands=())
     assert "no photo's tags name a label" not in runner.invoke(app, ["status", "-w", str(demo)]).output
+
+
+def test_status_prints_a_stages_warnings_as_warnings(tmp_path):
+    """The all-real-photos audit: `curate status` printed every stage's `warning:` as `note (stage)`, among a
+    dozen ordinary notes. A split run before the filter warns that it groups by owner only: status prints
+    that line as `warning (split)`, before the notes, and keeps it out of the notes (and the JSON's)."""
+    root = tmp_path / "ws"
+    demo_workspace(root, photos=120, seed=3, commands=(("split",),))  # split before filter: a warning
+    output = runner.invoke(app, ["status", "-w", str(root)]).output
+    lines = [" ".join(line.split()) for line in output.splitlines()]
+    warned = [i for i, line in enumerate(lines) if line.startswith("warning (split):")]
+    assert warned and "groups by owner" in " ".join(lines[warned[0]:warned[0] + 3])
+    notes = [i for i, line in enumerate(lines) if line.startswith("note (")]
+    assert not notes or warned[0] < notes[0]
+    split = json.loads(runner.invoke(app, ["status", "-w", str(root), "--json"]).output)["stages"]["split"]
+    assert any("groups by owner" in line for line in split["warnings"])
+    assert not any("groups by owner" in line for line in split["notes"])

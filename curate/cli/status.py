@@ -60,6 +60,9 @@ def status(workspace_path: WorkspaceOption = None, catalog_engine: CatalogEngine
                   markup=False, highlight=False, soft_wrap=True)
     print_table(printable_frame(stages_table(states, reports)),
                 title="stages (fresh: its inputs are what it last read; last run from its report)")
+    for state in states.values():  # warnings first: where a stage did less than asked, or held its drops
+        for line in state.warnings:
+            console.print(printable(f"warning ({state.stage}): {line}"), highlight=False, markup=False)
     for state in states.values():
         for note in state.notes:
             console.print(printable(f"note ({state.stage}): {note}"), highlight=False, markup=False)
