@@ -81,6 +81,26 @@ def test_imagefolder_loads_in_torchvision_with_exactly_the_kept_photos_and_label
         assert image.size == (64, 48)
 
 
+def test_a_split_lacking_classes_is_named_in_a_note_and_export_json(demo_ws, tmp_path, capsys):
+    """The all-real-photos audit: train had 21 class folders, val 18, test 19, and nothing said that
+    ImageFolder then numbers each split's classes differently. The export names each split lacking classes
+    and the fix; a split holding every class is not named."""
+    want = expected(demo_ws)
+    classes = set(want["label"])
+    lacking = {split: sorted(classes - set(rows["label"])) for split, rows in want.groupby("split")}
+    assert any(lacking.values()), lacking  # the premise: an 80-photo demo leaves some class out of a split
+    code, out, err = cli(["export", "--format", "imagefolder", "--out", tmp_path / "out", "-w", demo_ws.root],
+                         capsys)
+    assert code == 0, err
+    text = " ".join(out.split())
+    notes = json.loads((tmp_path / "out" / "export.json").read_text())["notes"]
+    [note] = [n for n in notes if "classes (not" in n]
+    assert " ".join(note.split()) in text and "export.json's `classes`" in note
+    for split, missing in lacking.items():
+        held = f"{split} holds {len(classes) - len(missing)} of the {len(classes)} classes"
+        assert (held in note) == bool(missing)
+
+
 def test_webdataset_shards_load_in_the_webdataset_library(demo_ws, tmp_path):
     wds = pytest.importorskip("webdataset")
     want = expected(demo_ws)

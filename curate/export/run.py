@@ -174,7 +174,6 @@ def export_workspace(ws: Workspace, out: Path | str, config: ExportConfig, progr
                 # plan again without the damaged images (what was written is kept); each plan
                 # finds at least one more, so this ends
                 written_before += found.written
-    result.notes = notes
     if url is not None:
         result.upload = upload_export(folder, url, progress)
         result.out = url
@@ -201,6 +200,7 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
         source.begin_plan(spill)
         plan = plan_from_file(catalog, config, source.sizes, spill)
         source.end_plan()  # the sizes the store was asked for, remembered for the next export
+        notes = [*notes, *missing_class_notes(plan.summary.split_label, plan.classes)]
         provenance = Provenance(catalog_sha256(ws), recipe or recorded_recipe(ws), len(catalog),
                                 {str(k): int(v) for k, v in catalog.value_counts("drop_reason").items()}, NO_LEAKS)
         # a plan sorted on disk has its folder-format state on disk too (one entry per photo)
@@ -232,7 +232,30 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
     if not on_disk:
         removed = remove_left(out, set(state), set(previous), config.overwrite)
         save_state(out, state)
-    return ExportResult(out, plan, written, units - written, removed)
+    return ExportResult(out, plan, written, units - written, removed, notes)
+
+
+def missing_class_notes(split_label: dict[tuple[str, str], int], classes: list[str]) -> list[str]:
+    """A note when some split lacks some of the export's classes: a reader that numbers the classes from each
+    split's own folders (torchvision's ImageFolder, Keras) then shifts the indices of that split (the audit of
+    all 5,614 real photos: train 21 class folders, val 18, test 19, and nothing said so).
+
+    >>> print(missing_class_notes({("train", "a"): 5, ("train", "b"): 3, ("val", "a"): 1}, ["a", "b"])[0])
+    ... # doctest: +NORMALIZE_WHITESPACE
+    val holds 1 of the 2 classes (not b): a reader that numbers classes from each split's folders (ImageFolder,
+    Keras) shifts them there; take the class list from export.json's `classes` (docs/export.md)
+    """
+    present: dict[str, set[str]] = {}
+    for split, label in split_label:
+        present.setdefault(split, set()).add(label)
+    short = {split: sorted(set(classes) - labels) for split, labels in sorted(present.items())
+             if set(classes) - labels}
+    if not short:
+        return []
+    parts = [f"{split} holds {len(classes) - len(missing)} of the {len(classes)} classes (not "
+             f"{', '.join(missing[:6])}{', …' if len(missing) > 6 else ''})" for split, missing in short.items()]
+    return [f"{'; '.join(parts)}: a reader that numbers classes from each split's folders (ImageFolder, Keras) "
+            "shifts them there; take the class list from export.json's `classes` (docs/export.md)"]
 
 
 def write_side_files(out: Path, plan: ExportPlan, config: ExportConfig, provenance: Provenance,
