@@ -74,7 +74,7 @@ class LabelEvidence:
     fold: np.ndarray
     groups: np.ndarray
     found: LabelIssues  # its is_issue already leaves the unjudged photos out
-    unjudged: np.ndarray | None = None  # bool per row: too little support to judge (`fold_support`); None: all judged
+    unjudged: np.ndarray  # bool per row: too little support to judge (`fold_support`, MIN_LABEL_SUPPORT[_SHARE])
 
 
 # A flag needs a fold model that saw at least this many photos of the photo's given label (`fold_support`):
@@ -358,7 +358,7 @@ def label_repairs(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray,
     found, rows = evidence.found, evidence.rows
     result.loc[rows, "label_quality"] = found.label_quality
     flags = pd.array(found.is_issue, dtype="boolean")
-    unjudged = unjudged_rows(evidence)
+    unjudged = evidence.unjudged
     flags[unjudged] = pd.NA  # not judged: no flag either way
     result.loc[rows, "is_label_issue"] = flags
     result.loc[rows, "suggested_label"] = evidence.classes[found.suggested]
@@ -369,7 +369,7 @@ def label_repairs(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray,
     remaining = found.is_issue & ~changed
     dropped = 0
     if config.drop_label_issues:
-        judged = ~unjudged_rows(evidence)
+        judged = ~evidence.unjudged
         heavy = heavy_issue_labels(evidence.classes[evidence.codes][judged], remaining[judged])
         if heavy and not config.force:
             remaining = remaining & ~np.isin(evidence.classes[evidence.codes], list(heavy))
@@ -415,12 +415,6 @@ def label_repairs(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray,
 # real collection lost 60-80 % of dog, monkey, fungus and fish this way, every drop but one a right label
 # (the 2026-12-05 long-tail audit); the topic cut holds at 0.9 of a label, the quality drops warn at 0.5.
 MAX_LABEL_ISSUE_DROP_SHARE = 0.5
-
-
-def unjudged_rows(evidence: LabelEvidence) -> np.ndarray:
-    """Per examined row: not judged (`fold_support` below MIN_LABEL_SUPPORT or MIN_LABEL_SUPPORT_SHARE of the
-    label)."""
-    return evidence.unjudged if evidence.unjudged is not None else np.zeros(len(evidence.rows), bool)
 
 
 def heavy_issue_labels(labels: np.ndarray, flagged: np.ndarray) -> dict[str, tuple[int, int]]:
