@@ -7,6 +7,7 @@
     python bench/neardup.py calibration [--vectors CACHE.npz] [--embed-scenes]
     python bench/neardup.py frames [--imagededup] [--vectors CACHE.npz] [--scenes-vectors CACHE.npz]
     python bench/neardup.py windows [--imagededup] [--vectors CACHE.npz] [--scenes-vectors CACHE.npz]
+    python bench/neardup.py overlaps [--imagededup] [--vectors CACHE.npz] [--scenes-vectors CACHE.npz]
 
 `scale` times `cluster_near_duplicates` on n random hashes with planted near pairs and
 chains (distance 1..max_bits per link), checks that every planted link landed in one
@@ -27,7 +28,9 @@ precision/recall per edit kind reported on the held-out half, against imagededup
 real folder and on demo collections, against the limit between them. `frames` is bench/neardup_frames.py:
 rules for crops off one side and screenshot frames, against 15-Scene's look-alikes. `windows` is
 bench/neardup_windows.py: the window match's thresholds (crops found on their pixels) chosen on the fit side,
-reported held out and on 15-Scene's look-alikes, and the library's defaults end to end.
+reported held out and on 15-Scene's look-alikes, and the library's defaults end to end. `overlaps` is
+bench/neardup_overlaps.py: the overlap match (two crops of one picture, zooms beyond the window match) chosen
+on the fit side against Lund shots and different photos, reported held out and on 15-Scene.
 """
 
 from __future__ import annotations
@@ -404,6 +407,12 @@ def main(argv: list[str] | None = None) -> None:
     frames.add_argument("--imagededup", action="store_true", help="pip install imagededup into a temp folder: baseline")
     frames.add_argument("--vectors", type=Path, default=None, help="an .npz cache of the edit set's embeddings")
     frames.add_argument("--scenes-vectors", type=Path, default=None, help="an .npz cache of 15-Scene's embeddings")
+    overlaps = commands.add_parser("overlaps", help="the overlap match (two crops of one picture) vs Lund shots")
+    overlaps.add_argument("--seed", type=int, default=0)
+    overlaps.add_argument("--imagededup", action="store_true",
+                          help="pip install imagededup into a temp folder: baseline")
+    overlaps.add_argument("--vectors", type=Path, default=None, help="an .npz cache of the copy set's embeddings")
+    overlaps.add_argument("--scenes-vectors", type=Path, default=None, help="an .npz cache of 15-Scene's embeddings")
     calibration = commands.add_parser("calibration", help="calibration.calibrate's shares on real folders and demos")
     calibration.add_argument("--vectors", type=Path, default=None, help="an .npz cache of embeddings by name")
     calibration.add_argument("--embed-scenes", action="store_true", help="also embed 15-Scene (~4,500 photos)")
@@ -414,8 +423,9 @@ def main(argv: list[str] | None = None) -> None:
         from neardup_calibration import run_calibration
 
         run_calibration(args)
-    elif args.command in ("real", "frames", "windows"):
+    elif args.command in ("real", "frames", "windows", "overlaps"):
         from neardup_frames import run_frames
+        from neardup_overlaps import run_overlaps
         from neardup_real import run_real
         from neardup_windows import run_windows
 
@@ -425,7 +435,7 @@ def main(argv: list[str] | None = None) -> None:
             from scorecard import install_imagededup
 
             install_imagededup(Path(tempfile.mkdtemp(prefix="imagededup-")))
-        {"real": run_real, "frames": run_frames, "windows": run_windows}[args.command](args)
+        {"real": run_real, "frames": run_frames, "windows": run_windows, "overlaps": run_overlaps}[args.command](args)
     else:
         {"scale": run_scale, "threshold": run_threshold, "ann": run_ann}[args.command](args)
 

@@ -17,6 +17,7 @@ from curate.filters.verify import (
     DEFAULT_COLOUR_DIFF,
     DEFAULT_LINK_COLOUR_DIFF,
     DEFAULT_NEAR_DUP_COSINE,
+    DEFAULT_OVERLAP_SCORE,
     DEFAULT_VERIFY_COSINE,
     DEFAULT_WINDOW_PAIRS,
     DEFAULT_WINDOW_SCORE,
@@ -355,7 +356,8 @@ def calibrated_rule(evidence: Evidence, max_bits: int, *, colour_diff: float | s
                     link_colour_diff: float | None = DEFAULT_LINK_COLOUR_DIFF,
                     crowded_share: float | None = CROWDED_SHARE,
                     window_score: float | None = DEFAULT_WINDOW_SCORE,
-                    window_pairs: int = DEFAULT_WINDOW_PAIRS) -> tuple[LinkRule, Crowding | None]:
+                    window_pairs: int = DEFAULT_WINDOW_PAIRS,
+                    overlap_score: float | None = DEFAULT_OVERLAP_SCORE) -> tuple[LinkRule, Crowding | None]:
     """The LinkRule for this collection: `AUTO` limits resolved by `calibrate`, and the embedding rules
     turned off when the embeddings are crowded. crowded_share None: no calibration (AUTO limits take
     the strict values, embeddings stay as given)."""
@@ -371,6 +373,7 @@ def calibrated_rule(evidence: Evidence, max_bits: int, *, colour_diff: float | s
     if crowding is not None:
         crowding = replace(crowding, limits=limits)
     if crowding is not None and crowding.embeddings_crowded:
-        cosine = verify_cosine = window_score = None  # the window match's candidates come from the embeddings
+        cosine = verify_cosine = window_score = overlap_score = None  # the window match's candidates: embeddings
     return LinkRule(max_bits, limits.colour_diff, cosine, verify_cosine, link_colour_diff=link_colour_diff,
-                    tone_diff=limits.tone_diff, window_score=window_score, window_pairs=window_pairs), crowding
+                    tone_diff=limits.tone_diff, window_score=window_score, window_pairs=window_pairs,
+                    overlap_score=overlap_score if window_score is not None else None), crowding

@@ -86,6 +86,17 @@ NOT_CAUGHT = ("copies cropped by more than ~10 % off one side are often missed w
 # With the window match (curate.filters.windows): what it does not look for.
 NOT_CAUGHT_WINDOWED = ("crops of over 40 % of a side, and crops also rotated or mirrored, are not looked for "
                        "(docs/cleaning-duplicates.md)")
+NOT_CAUGHT_OVERLAPS = ("zooms beyond 2.5x, two crops sharing under half of the smaller, crops whose embeddings have "
+                       f"cosine under {verify.DEFAULT_OVERLAP_COSINE:g} (most zooms of 1.7x and more), and crops also "
+                       "rotated or mirrored, are not looked for (docs/cleaning-duplicates.md)")
+
+
+def _window_kinds(counts: dict[str, int]) -> str:
+    """What the window links were: crops inside their original, and two crops of one picture."""
+    overlaps = counts.get("window_overlap", 0)
+    if not overlaps:
+        return "a crop inside its original"
+    return f"{counts['window'] - overlaps} a crop inside its original, {overlaps} two crops of one picture"
 
 
 def window_notes(counts: dict[str, int], rule: verify.LinkRule) -> list[str]:
@@ -93,9 +104,11 @@ def window_notes(counts: dict[str, int], rule: verify.LinkRule) -> list[str]:
     out = []
     if counts["window_candidates"] > counts["window_matched"]:
         out.append(f"window match: the closest {counts['window_matched']:,} of {counts['window_candidates']:,} "
-                   f"candidate pairs (cosine >= {rule.window_cosine:g}, left apart by the other links) were matched "
+                   f"candidate pairs (cosine >= {min(rule.window_cosine, rule.overlap_cosine):g}, left apart by the "
+                   "other links) were matched "
                    "on their pixels, the limit; crops among the others may be missed: --near-dup-window-pairs "
-                   f"{counts['window_candidates']:,} matches them all (about 15 ms a pair on one core)")
+                   f"{counts['window_candidates']:,} matches them all (about 15 ms a pair on one core, 80 ms where "
+                   "the overlap match looks too)")
     if counts["window_unreadable"]:
         out.append(f"window match: {counts['window_unreadable']:,} stored images could not be read; their pairs were "
                    "not matched")
@@ -115,7 +128,8 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
         evidence, config.near_dup_bits, colour_diff=config.near_dup_colour_diff, tone_diff=config.near_dup_tone_diff,
         cosine=config.near_dup_cosine, verify_cosine=config.near_dup_verify_cosine,
         link_colour_diff=config.near_dup_link_colour_diff, crowded_share=config.near_dup_crowded_share,
-        window_score=config.near_dup_window_score, window_pairs=config.near_dup_window_pairs)
+        window_score=config.near_dup_window_score, window_pairs=config.near_dup_window_pairs,
+        overlap_score=config.near_dup_overlap_score)
     if crowding is not None:
         notes.extend(crowding.notes(config.near_dup_crowded_share, hash_limits=evidence.thumbs is not None))
     first, second, counts = verify.link_pairs(evidence, rule, workers)
@@ -124,9 +138,10 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
         notes.append(f"near-duplicate links: {counts['hash_colour']} by pHash and colour, "
                      f"{counts['hash_tone']} by pHash and tone, {counts['hash_embedding']} "
                      f"by pHash and embedding, {counts['embedding']} by embedding alone"
-                     + (f", {counts['window']} by window match (a crop inside its original)" if windowed else "")
+                     + (f", {counts['window']} by window match ({_window_kinds(counts)})" if windowed else "")
                      + f" ({embedded} of {len(evidence.hashes)} images embedded); "
-                     + (NOT_CAUGHT_WINDOWED if windowed else NOT_CAUGHT))
+                     + (NOT_CAUGHT if not windowed else NOT_CAUGHT_WINDOWED if rule.overlap_score is None
+                        else NOT_CAUGHT_OVERLAPS))
         if windowed:
             notes.extend(window_notes(counts, rule))
         if embedded < len(evidence.hashes):

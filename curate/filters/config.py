@@ -101,14 +101,14 @@ def _parse_tone_diff(value: object) -> float | str | None:
     return difference
 
 
-def _parse_window_score(value: object) -> float | None:
-    """near_dup_window_score: a correlation in (0, 1], or None for "off" (a recipe value may be text)."""
+def _parse_window_score(value: object, name: str = "near_dup_window_score") -> float | None:
+    """near_dup_window_score or near_dup_overlap_score: a correlation in (0, 1], or None for "off" (a recipe
+    value may be text)."""
     if value is None or _is_word(value, "off"):
         return None
     score = _number(value)
     if not 0 < score <= 1:  # NaN fails too
-        raise SettingError(f"{{near_dup_window_score}} must be a correlation in (0, 1], or off; got {value!r}",
-                           "near_dup_window_score")
+        raise SettingError(f"{{{name}}} must be a correlation in (0, 1], or off; got {value!r}", name)
     return score
 
 
@@ -156,6 +156,14 @@ class FilterConfig:
         "Link photos the other rules leave apart when one is a crop of the other: their embeddings are close "
         "(curate embed) and their fine detail matches with at least this correlation (0-1) once one is scaled "
         f"and placed inside the other; or off (default: recipe, else {verify.DEFAULT_WINDOW_SCORE:g})."))
+    # ... and a pair whose embeddings are closer still (>= verify.DEFAULT_OVERLAP_COSINE) when the two overlap as
+    # crops of one picture to this score (curate.filters.windows.overlap_score); "off"/None: off
+    near_dup_overlap_score: float | str | None = setting(verify.DEFAULT_OVERLAP_SCORE, help=(
+        "Link photos the other rules leave apart when both are crops of one picture, neither inside the other (or "
+        f"one zoomed beyond the window match): their embeddings have cosine >= {verify.DEFAULT_OVERLAP_COSINE:g} "
+        "and their fine detail matches with at least this correlation (0-1) where they overlap (half of the "
+        "smaller at least) once one is scaled and shifted; or off. Off with --near-dup-window-score off "
+        f"(default: recipe, else {verify.DEFAULT_OVERLAP_SCORE:g})."))
     # ... the closest this many candidate pairs (each decoded and matched: ~15 ms a pair on one core)
     near_dup_window_pairs: int = setting(verify.DEFAULT_WINDOW_PAIRS, help=(
         "The window match looks at the closest this many candidate pairs (about 15 ms a pair on one core; the "
@@ -252,6 +260,8 @@ class FilterConfig:
             object.__setattr__(self, name, _parse_cosine(getattr(self, name), name))
         object.__setattr__(self, "near_dup_tone_diff", _parse_tone_diff(self.near_dup_tone_diff))
         object.__setattr__(self, "near_dup_window_score", _parse_window_score(self.near_dup_window_score))
+        object.__setattr__(self, "near_dup_overlap_score",
+                           _parse_window_score(self.near_dup_overlap_score, "near_dup_overlap_score"))
         if isinstance(self.near_dup_window_pairs, bool) or not isinstance(self.near_dup_window_pairs, int) \
                 or self.near_dup_window_pairs < 0:
             raise SettingError(f"{{near_dup_window_pairs}} must be a whole number of pairs, 0 or more, got "

@@ -74,6 +74,11 @@ NO_TIME = np.iinfo(np.int64).min  # Evidence.taken of an image without a taken_a
 DEFAULT_WINDOW_COSINE = 0.75
 DEFAULT_WINDOW_SCORE = 0.90
 DEFAULT_WINDOW_PAIRS = 4_000  # candidate pairs matched at most, closest first (~15 ms a pair on one core)
+# ... and its overlap match (two crops of one picture, neither inside the other: windows.overlap_score), on pairs
+# at least this close; chosen on real crops, Lund shots and 15-Scene look-alikes (bench/neardup.py overlaps;
+# docs/benchmarks.md, "Overlap match").
+DEFAULT_OVERLAP_COSINE = 0.80
+DEFAULT_OVERLAP_SCORE = 0.90
 EMBEDDING_BACKBONE = "efficientnet_lite0"  # the cosine thresholds were measured on this backbone's vectors
 PAIR_BATCH = 16_384  # pairs (or images) whose thumbnails are in memory at once (the tone check: ~0.3 GB)
 
@@ -262,6 +267,8 @@ class LinkRule:
     window_score: float | None = DEFAULT_WINDOW_SCORE  # an embedding pair left apart whose pixels match as a window
     window_cosine: float = DEFAULT_WINDOW_COSINE  # ... among pairs with at least this cosine
     window_pairs: int = DEFAULT_WINDOW_PAIRS  # ... the closest this many of them
+    overlap_score: float | None = DEFAULT_OVERLAP_SCORE  # ... or whose pixels overlap as two crops of one picture
+    overlap_cosine: float = DEFAULT_OVERLAP_COSINE  # ... among pairs with at least this cosine
 
 
 def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
@@ -273,9 +280,10 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
     embedding (cosine >= rule.cosine, pHashes within cosine_max_bits and, beyond max_bits,
     colours within link_colour_diff; not already a hash link); then window (a pair left in different
     clusters by those links whose cosine is at least rule.window_cosine and whose pixels match as a
-    window, `curate.filters.windows`; only with evidence.read_grey), with window_candidates,
-    window_matched (at most rule.window_pairs) and window_unreadable. `workers`: processes for the window
-    match's scores (`windows.window_links`).
+    window, or whose cosine is at least rule.overlap_cosine and whose pixels overlap as two crops of one
+    picture, `curate.filters.windows`; only with evidence.read_grey), with window_overlap (the overlap
+    links among them), window_candidates, window_matched (at most rule.window_pairs) and
+    window_unreadable. `workers`: processes for the window match's scores (`windows.window_links`).
     """
     from curate.filters import embed_neighbours, neardup
 
@@ -284,7 +292,7 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
     if rule.tone_diff is not None and evidence.thumbs is not None:
         first, second, mirrored = _add_tone_candidates(evidence, rule.max_bits, first, second, mirrored)
     counts = {"hash_colour": 0, "hash_tone": 0, "hash_unverified": 0, "hash_embedding": 0, "embedding": 0,
-              "window": 0, "window_candidates": 0, "window_matched": 0, "window_unreadable": 0}
+              "window": 0, "window_overlap": 0, "window_candidates": 0, "window_matched": 0, "window_unreadable": 0}
     if evidence.thumbs is None:
         linked = np.ones(len(first), dtype=bool)
         counts["hash_unverified"] = len(first)
@@ -318,16 +326,17 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
 def _add_window_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,
                       counts: dict[str, int], workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """The links plus the window matches (`windows.window_links`) between the clusters they make; counts
-    gains window (links), window_candidates, window_matched and window_unreadable."""
+    gains window (links), window_overlap, window_candidates, window_matched and window_unreadable."""
     from curate.filters import windows
     from curate.groups import components_from_pairs
 
     labels = components_from_pairs(len(evidence.hashes), first, second)
     found = windows.window_links(evidence.vectors, labels, evidence.read_grey, cosine=rule.window_cosine,
                                  min_score=rule.window_score, max_pairs=rule.window_pairs, thumbs=evidence.thumbs,
-                                 has_thumb=evidence.has_thumb, workers=workers)
-    counts.update(window=len(found.first), window_candidates=found.candidates, window_matched=found.matched,
-                  window_unreadable=found.unreadable)
+                                 has_thumb=evidence.has_thumb, workers=workers, overlap_cosine=rule.overlap_cosine,
+                                 overlap_min=rule.overlap_score)
+    counts.update(window=len(found.first), window_overlap=found.overlaps, window_candidates=found.candidates,
+                  window_matched=found.matched, window_unreadable=found.unreadable)
     return np.concatenate([first, found.first]), np.concatenate([second, found.second])
 
 

@@ -185,6 +185,121 @@ def _shrunk(grey: np.ndarray) -> np.ndarray:
                                                    Image.BOX), dtype=np.float32)
 
 
+# The overlap match: two crops of one picture, neither inside the other (15-Scene holds such pairs: one
+# photo cut twice, or zoomed 1.5x and more). Both views are scaled so that one's longer side spans a share
+# of the other's between OVERLAP_LOWEST_SHARE and 1, band-passed like the window match, and every placement
+# where they share at least OVERLAP_MIN_AREA of the smaller picture is scored (zero-mean normalised
+# cross-correlation over the shared part only). More placements than the window match's, so chance scores run
+# higher: its candidates need a closer cosine and its own score (verify.DEFAULT_OVERLAP_*; bench/neardup.py
+# overlaps, docs/benchmarks.md "Overlap match").
+OVERLAP_LOWEST_SHARE = 0.40  # a zoom of up to 2.5x
+OVERLAP_MIN_AREA = 0.50  # the shared part covers at least half of the smaller picture
+_OVERLAP_COARSE_STEP, _OVERLAP_FINE_STEP = 0.025, 0.01
+
+
+def _box_sums(cumulative: np.ndarray, rows: tuple[np.ndarray, np.ndarray], cols: tuple[np.ndarray, np.ndarray]):
+    """Sums over the rectangles [rows[0], rows[1]) x [cols[0], cols[1]) of the array whose padded 2-D
+    cumulative sum is `cumulative`, every row range against every column range."""
+    (r0, r1), (c0, c1) = rows, cols
+    return (cumulative[r1[:, None], c1[None, :]] - cumulative[r0[:, None], c1[None, :]]
+            - cumulative[r1[:, None], c0[None, :]] + cumulative[r0[:, None], c0[None, :]])
+
+
+def _cumulative(band: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return (np.pad(band, ((1, 0), (1, 0))).cumsum(0).cumsum(1),
+            np.pad(band * band, ((1, 0), (1, 0))).cumsum(0).cumsum(1))
+
+
+def _overlap_ranges(fixed: int, moving: int, least: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray],
+                                                                     tuple[np.ndarray, np.ndarray]]:
+    """The shifts d of a moving axis of `moving` px over a fixed one of `fixed` px (the moving start in
+    fixed coordinates) whose shared span is at least `least` px: (their index into the full correlation,
+    the span in fixed coordinates, the span in moving coordinates)."""
+    shift = np.arange(-(moving - 1), fixed)
+    start, stop = np.maximum(shift, 0), np.minimum(shift + moving, fixed)
+    keep = stop - start >= least
+    shift, start, stop = shift[keep], start[keep], stop[keep]
+    return shift + moving - 1, (start, stop), (start - shift, stop - shift)
+
+
+def _best_overlap(fixed: np.ndarray, fixed_sums: tuple[np.ndarray, np.ndarray], moving: np.ndarray) -> float:
+    """The best zero-mean normalised cross-correlation of two band-passed views over every relative shift
+    whose shared part covers at least OVERLAP_MIN_AREA of the smaller view (`fixed_sums`: `_cumulative` of
+    `fixed`); -1 when none does, or the shared part is flat."""
+    height, width = fixed.shape
+    h, w = moving.shape
+    need = OVERLAP_MIN_AREA * min(height * width, h * w)
+    # a shared part of `need` px needs at least need / (the longest shared span the other way) px each way
+    rows, fixed_rows, moving_rows = _overlap_ranges(height, h, int(np.ceil(need / min(width, w))))
+    cols, fixed_cols, moving_cols = _overlap_ranges(width, w, int(np.ceil(need / min(height, h))))
+    area = (fixed_rows[1] - fixed_rows[0])[:, None] * (fixed_cols[1] - fixed_cols[0])[None, :]
+    enough = area >= need
+    if not enough.any():
+        return -1.0
+    from scipy import fft
+
+    size = (fft.next_fast_len(height + h - 1, real=True), fft.next_fast_len(width + w - 1, real=True))
+    product = fft.irfft2(fft.rfft2(fixed, size) * fft.rfft2(moving[::-1, ::-1], size), size)
+    product = product[rows[:, None], cols[None, :]]
+    moving_sums = _cumulative(moving)
+    sf, sff = (_box_sums(cumulative, fixed_rows, fixed_cols) for cumulative in fixed_sums)
+    sm, smm = (_box_sums(cumulative, moving_rows, moving_cols) for cumulative in moving_sums)
+    fixed_var, moving_var = sff - sf * sf / area, smm - sm * sm / area
+    floor = 1e-3 * min(float((fixed * fixed).mean()), float((moving * moving).mean()))
+    usable = enough & (fixed_var > floor * area) & (moving_var > floor * area)  # a flat shared part proves nothing
+    if not usable.any():
+        return -1.0
+    score = (product - sf * sm / area)[usable] / np.sqrt(fixed_var[usable] * moving_var[usable])
+    return float(score.max())
+
+
+def _overlap_at(inner: np.ndarray, outer: np.ndarray, shares: np.ndarray, scale: float) -> tuple[float, float | None]:
+    """(best score, its share) of `inner` scaled so that its longer side spans each share of `outer`'s."""
+    fixed = _band(outer, scale)[_RIM:-_RIM, _RIM:-_RIM]
+    fixed_sums = _cumulative(fixed)
+    best = (-1.0, None)
+    for share in shares:
+        factor = float(share) * max(outer.shape) / max(inner.shape)
+        height, width = round(inner.shape[0] * factor), round(inner.shape[1] * factor)
+        if min(height, width) < _MIN_SIDE + 2 * _RIM:
+            continue
+        moving = _band(_resized(inner, height, width), scale)[_RIM:-_RIM, _RIM:-_RIM]
+        score = _best_overlap(fixed, fixed_sums, moving)
+        if score > best[0]:
+            best = (score, float(share))
+    return best
+
+
+def overlap_score(first: np.ndarray, second: np.ndarray) -> float:
+    """How well two grey views (`grey_view`) agree where they overlap once one is scaled (its longer side
+    OVERLAP_LOWEST_SHARE to 1 of the other's) and shifted, the shared part covering at least OVERLAP_MIN_AREA
+    of the smaller: the best normalised cross-correlation of their band-passed detail there, in [-1, 1] (1: two
+    crops of one picture). A coarse pass at COARSE_SIDE px finds the share each way round, a fine pass around
+    it scores the better way.
+
+    >>> rng = np.random.default_rng(0)
+    >>> photo = Image.fromarray(rng.integers(0, 256, (90, 120), dtype=np.uint8)).resize((480, 360), Image.BICUBIC)
+    >>> left, right = photo.crop((0, 0, 300, 300)), photo.crop((150, 40, 330, 220)).resize((300, 300))
+    >>> other = Image.fromarray(rng.integers(0, 256, (300, 300), dtype=np.uint8))
+    >>> view = grey_view(left)
+    >>> round(overlap_score(view, grey_view(right)), 1), overlap_score(view, grey_view(other)) < 0.3
+    (1.0, True)
+    """
+    coarse_shares = np.round(np.arange(OVERLAP_LOWEST_SHARE, 1.0 + 1e-9, _OVERLAP_COARSE_STEP), 4)
+    coarse_scale = COARSE_SIDE / VIEW_SIDE
+    found = []
+    for inner, outer in ((first, second), (second, first)):
+        score, share = _overlap_at(_shrunk(inner), _shrunk(outer), coarse_shares, coarse_scale)
+        if share is not None:
+            found.append((score, share, inner, outer))
+    if not found:
+        return -1.0
+    _, share, inner, outer = max(found, key=lambda item: item[0])
+    fine = np.arange(share - 4 * _OVERLAP_FINE_STEP, share + 4 * _OVERLAP_FINE_STEP + 1e-9, _OVERLAP_FINE_STEP)
+    fine = np.unique(np.round(np.clip(fine, OVERLAP_LOWEST_SHARE, None), 4))  # past 1: the other way round's side
+    return _overlap_at(inner, outer, fine, 1.0)[0]
+
+
 @lru_cache(maxsize=4)
 def _axis_windows(pixels: int) -> np.ndarray:
     """(windows, pixels, pixels) bilinear resampling matrices: row i of window k samples the axis at pixel
@@ -236,54 +351,70 @@ def aligned_difference(first: np.ndarray, second: np.ndarray, batch: int = 128) 
 
 @dataclass(frozen=True)
 class WindowResult:
-    """The window links (index pairs), how many candidate pairs there were, how many were matched
-    (at most the limit), and how many were unreadable."""
+    """The window links (index pairs), how many of them the overlap match made (the rest: one photo a window
+    of the other), how many candidate pairs there were, how many were matched (at most the limit), and how
+    many were unreadable."""
 
     first: np.ndarray
     second: np.ndarray
     candidates: int
     matched: int
     unreadable: int
+    overlaps: int = 0
 
 
 PARALLEL_MIN_PAIRS = 256  # fewer pairs are matched in this process (a worker process takes ~0.5 s to start)
 _CHUNK = 32  # pairs sent to a worker process at a time
+_WINDOW, _OVERLAP = 1, 2  # what linked a pair (`_scores`)
 
 
 def window_links(vectors: np.ndarray, labels: np.ndarray, read: GreyReader, *, cosine: float, min_score: float,
                  max_pairs: int, thumbs: np.ndarray | None = None, has_thumb: np.ndarray | None = None,
-                 workers: int = 1) -> WindowResult:
-    """Pairs of images in different clusters (`labels`) whose embeddings have at least `cosine`, whose
-    16x12 thumbnails pass the pre-gate (`aligned_difference` <= PRE_GATE; pairs lacking one skip it) and
-    whose pixels match as a window (`window_score` >= min_score); the closest `max_pairs` candidates (by
-    cosine) are matched. `read(position)` gives an image's grey view or None; each image is read once,
-    in this process, and kept only until its last pair. With `workers` > 1 and at least
-    PARALLEL_MIN_PAIRS pairs, the scores are computed by that many worker processes (the work holds the
+                 workers: int = 1, overlap_cosine: float | None = None,
+                 overlap_min: float | None = None) -> WindowResult:
+    """Pairs of images in different clusters (`labels`) whose pixels show one picture: either their
+    embeddings have at least `cosine`, their 16x12 thumbnails pass the pre-gate (`aligned_difference` <=
+    PRE_GATE; pairs lacking one skip it) and one is a window of the other (`window_score` >= min_score); or
+    (with `overlap_min`) their embeddings have at least `overlap_cosine` and they overlap as two crops of one
+    picture (`overlap_score` >= overlap_min; no pre-gate: a thumbnail cannot show a partial overlap). The
+    closest `max_pairs` candidates (by cosine) are matched. `read(position)` gives an image's grey view or None;
+    each image is read once, in this process, and kept only until its last pair. With `workers` > 1 and at
+    least PARALLEL_MIN_PAIRS pairs, the scores are computed by that many worker processes (the work holds the
     GIL, so threads would not help); the result is the same."""
     from curate.filters import embed_neighbours
 
-    first, second, cosines = embed_neighbours.cosine_pairs(vectors, cosine)
-    keep = labels[first] != labels[second]
-    if thumbs is not None and keep.any():
+    overlapping = overlap_min is not None and overlap_cosine is not None
+    lowest = min(cosine, overlap_cosine) if overlapping else cosine
+    first, second, cosines = embed_neighbours.cosine_pairs(vectors, lowest)
+    apart = labels[first] != labels[second]
+    window = apart & (cosines >= cosine)
+    if thumbs is not None and window.any():
         real = np.ones(len(labels), bool) if has_thumb is None else has_thumb
-        both = keep & real[first] & real[second]
+        both = window & real[first] & real[second]
         gated = np.flatnonzero(both)
         for start in range(0, len(gated), 65536):  # thumbs may be memory-mapped: a batch in memory at a time
             part = gated[start:start + 65536]
-            keep[part] = aligned_difference(thumbs[first[part]], thumbs[second[part]]) <= PRE_GATE
-    first, second, cosines = first[keep], second[keep], cosines[keep]
+            window[part] = aligned_difference(thumbs[first[part]], thumbs[second[part]]) <= PRE_GATE
+    overlap = apart & (cosines >= overlap_cosine) if overlapping else np.zeros(len(first), bool)
+    keep = window | overlap
+    first, second, cosines, window, overlap = (a[keep] for a in (first, second, cosines, window, overlap))
     order = np.argsort(-cosines, kind="stable")[:max_pairs]
-    first, second = first[order], second[order]
-    linked = np.zeros(len(first), bool)
+    first, second, window, overlap = first[order], second[order], window[order], overlap[order]
+    found = np.zeros(len(first), np.int8)
     unreadable: set[int] = set()
     chunks = _view_chunks(first.tolist(), second.tolist(), read, unreadable)
+    tests = (min_score, overlap_min if overlapping else None)
+    jobs = ((pairs, [(a, b, bool(window[k]), bool(overlap[k])) for k, (a, b) in zip(pairs, views)])
+            for pairs, views in chunks)
     if workers > 1 and len(first) >= PARALLEL_MIN_PAIRS:
-        scored = _scores_in_processes(chunks, workers)
+        scored = _scores_in_processes(jobs, workers, tests)
     else:
-        scored = ((pairs, _scores(views)) for pairs, views in chunks)
-    for pairs, scores in scored:
-        linked[pairs] = np.asarray(scores, dtype=np.float64) >= min_score
-    return WindowResult(first[linked], second[linked], int(keep.sum()), len(first), len(unreadable))
+        scored = ((pairs, _scores(views, tests)) for pairs, views in jobs)
+    for pairs, kinds in scored:
+        found[pairs] = kinds
+    linked = found > 0
+    return WindowResult(first[linked], second[linked], int(keep.sum()), len(first), len(unreadable),
+                        int((found == _OVERLAP).sum()))
 
 
 def _view_chunks(first: list[int], second: list[int], read: GreyReader, unreadable: set[int]):
@@ -312,12 +443,24 @@ def _view_chunks(first: list[int], second: list[int], read: GreyReader, unreadab
         yield pairs, pair_views
 
 
-def _scores(pair_views: list[tuple[np.ndarray, np.ndarray]]) -> list[float]:
-    return [window_score(a, b) for a, b in pair_views]
+def _scores(jobs: list[tuple[np.ndarray, np.ndarray, bool, bool]], tests: tuple[float, float | None]) -> list[int]:
+    """What links each (view, view, window candidate, overlap candidate): _WINDOW when one is a window of the
+    other (score >= tests[0]), else _OVERLAP when they overlap as two crops of one picture (score >= tests[1]),
+    else 0."""
+    min_score, overlap_min = tests
+    out = []
+    for a, b, window, overlap in jobs:
+        if window and window_score(a, b) >= min_score:
+            out.append(_WINDOW)
+        elif overlap and overlap_min is not None and overlap_score(a, b) >= overlap_min:
+            out.append(_OVERLAP)
+        else:
+            out.append(0)
+    return out
 
 
-def _scores_in_processes(chunks, workers: int):
-    """(pair numbers, scores) of each chunk, in order, scored by `workers` processes (forkserver where the
+def _scores_in_processes(chunks, workers: int, tests: tuple[float, float | None]):
+    """(pair numbers, `_scores`) of each chunk, in order, scored by `workers` processes (forkserver where the
     platform has it: no copy of this process's threads or locks), at most two chunks a worker in flight."""
     import multiprocessing
     from collections import deque
@@ -330,7 +473,7 @@ def _scores_in_processes(chunks, workers: int):
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         flight: deque = deque()
         for pairs, views in chunks:
-            flight.append((pairs, pool.submit(_scores, views)))
+            flight.append((pairs, pool.submit(_scores, views, tests)))
             if len(flight) >= 2 * workers:
                 done_pairs, future = flight.popleft()
                 yield done_pairs, future.result()
