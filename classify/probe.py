@@ -195,7 +195,19 @@ def fit_head(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y:
                                     scaled_train[folds == fold], train_y[folds == fold]) for fold in scoring]
             return float(np.mean(losses)), c, None
     if score is not None:
-        scored = _search(score, grid)
+        from curate.progress import working
+
+        described = f"probe: choosing the L2 strength C on {chosen_on}"
+        with working(described) as update:
+            tried: list[float] = []
+
+            def counted(c: float):
+                found = score(c)
+                tried.append(c)
+                update(f"{described} ({len(tried)} of {len(grid)} or more strengths tried)")
+                return found
+
+            scored = _search(counted, grid)
         val_loss, c, model = min(scored, key=lambda item: (item[0], item[1]))
         model = model if model is not None else fit(c)
     else:

@@ -116,8 +116,38 @@ _handler = _ConsoleHandler()
 
 @contextmanager
 def _status(description: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on a terminal; off one, `waiting_lines` (a rich status prints nothing there)."""
+    if not err_console.is_terminal:
+        with waiting_lines(description, lambda text: err_console.print(text, markup=False, highlight=False,
+                                                                      soft_wrap=True)) as update:
+            yield update
+        return
     with err_console.status(description) as status:
         yield status.update
+
+
+@contextmanager
+def waiting_lines(description: str, write: Callable[[str], None], every_s: float | None = None,
+                  clock: Callable[[], float] = time.monotonic) -> Iterator[Callable[[str], None]]:
+    """Off a terminal, a wait with no count says it is still going: a line `description: still working,
+    1m00s` every `every_s` while it lasts (nothing for a shorter wait, so quick steps stay quiet). Yields
+    `update(text)`, whose latest text replaces the description in the lines. `every_s` None: LINE_EVERY_S."""
+    import threading
+
+    every_s = LINE_EVERY_S if every_s is None else every_s
+    started, stop, shown = clock(), threading.Event(), [description]
+
+    def lines() -> None:
+        while not stop.wait(every_s):
+            write(f"{shown[0]}: still working, {_duration(clock() - started)}")
+
+    thread = threading.Thread(target=lines, name="waiting-lines", daemon=True)
+    thread.start()
+    try:
+        yield lambda text: shown.__setitem__(0, text)
+    finally:
+        stop.set()
+        thread.join()
 
 
 def install_console_output() -> None:

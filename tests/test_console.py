@@ -64,3 +64,42 @@ def test_a_long_progress_line_is_not_wrapped_in_a_narrow_log():
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 10 and all(line.startswith("resizing 2,341 images") for line in lines)
+
+
+def test_a_long_wait_with_no_count_says_it_is_still_going_and_a_short_one_stays_quiet():
+    """Off a terminal a rich spinner prints nothing: `curate filter` sat silent for minutes in the
+    all-real-photos audit. A wait now prints a line every interval while it lasts."""
+    import threading
+
+    from curate.console import waiting_lines
+
+    out: list[str] = []
+    written = threading.Event()
+
+    def write(text: str) -> None:
+        out.append(text)
+        written.set()
+
+    with waiting_lines("near-duplicate candidates", write, every_s=0.05) as update:
+        assert written.wait(5)
+        update("near-duplicate candidates (2 of 3)")
+        written.clear()
+        assert written.wait(5)
+    settled = len(out)
+    assert out[0].startswith("near-duplicate candidates: still working, ")
+    assert out[-1].startswith("near-duplicate candidates (2 of 3): still working, ")
+    with waiting_lines("quick", out.append, every_s=60):
+        pass
+    assert len(out) == settled  # a wait shorter than the interval prints nothing, and the lines stop at the end
+
+
+def test_piped_output_gets_a_line_while_a_long_wait_goes_on():
+    code = ("import time\n"
+            "import curate.console as c\n"
+            "c.LINE_EVERY_S = 0.2\n"
+            "with c._status('hashing'):\n"
+            "    time.sleep(1.0)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("hashing: still working")]
+    assert 2 <= len(lines) <= 6, result.stderr

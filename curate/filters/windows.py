@@ -33,6 +33,8 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
+from curate.progress import progress_bar, working
+
 VIEW_SIDE = 128  # the grey view's longer side (px): real crops score >= 0.91, different photos <= 0.82 (bench)
 COARSE_SIDE = 64
 LOWEST_SHARE = 0.60  # the inner photo spans at least this share of the outer's limiting side (a 40 % crop)
@@ -201,13 +203,19 @@ def _box_sums(cumulative: np.ndarray, rows: tuple[np.ndarray, np.ndarray], cols:
     """Sums over the rectangles [rows[0], rows[1]) x [cols[0], cols[1]) of the array whose padded 2-D
     cumulative sum is `cumulative`, every row range against every column range."""
     (r0, r1), (c0, c1) = rows, cols
-    return (cumulative[r1[:, None], c1[None, :]] - cumulative[r0[:, None], c1[None, :]]
-            - cumulative[r1[:, None], c0[None, :]] + cumulative[r0[:, None], c0[None, :]])
+    strips = cumulative[r1] - cumulative[r0]  # each row range's column sums so far (whole rows: cheap)
+    return np.take(strips, c1, axis=1) - np.take(strips, c0, axis=1)
 
 
 def _cumulative(band: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return (np.pad(band, ((1, 0), (1, 0))).cumsum(0).cumsum(1),
-            np.pad(band * band, ((1, 0), (1, 0))).cumsum(0).cumsum(1))
+    """The 2-D cumulative sums of `band` and of its square, with a leading row and column of zeros."""
+    out = []
+    for values in (band, band * band):
+        padded = np.zeros((values.shape[0] + 1, values.shape[1] + 1), np.float64)
+        np.cumsum(values, axis=0, out=padded[1:, 1:])
+        np.cumsum(padded[1:, 1:], axis=1, out=padded[1:, 1:])
+        out.append(padded)
+    return out[0], out[1]
 
 
 def _overlap_ranges(fixed: int, moving: int, least: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray],
@@ -385,16 +393,17 @@ def window_links(vectors: np.ndarray, labels: np.ndarray, read: GreyReader, *, c
 
     overlapping = overlap_min is not None and overlap_cosine is not None
     lowest = min(cosine, overlap_cosine) if overlapping else cosine
-    first, second, cosines = embed_neighbours.cosine_pairs(vectors, lowest)
-    apart = labels[first] != labels[second]
-    window = apart & (cosines >= cosine)
-    if thumbs is not None and window.any():
-        real = np.ones(len(labels), bool) if has_thumb is None else has_thumb
-        both = window & real[first] & real[second]
-        gated = np.flatnonzero(both)
-        for start in range(0, len(gated), 65536):  # thumbs may be memory-mapped: a batch in memory at a time
-            part = gated[start:start + 65536]
-            window[part] = aligned_difference(thumbs[first[part]], thumbs[second[part]]) <= PRE_GATE
+    with working(f"near-duplicate candidates for the pixel match (embedding cosine >= {lowest:g})"):
+        first, second, cosines = embed_neighbours.cosine_pairs(vectors, lowest)
+        apart = labels[first] != labels[second]
+        window = apart & (cosines >= cosine)
+        if thumbs is not None and window.any():
+            real = np.ones(len(labels), bool) if has_thumb is None else has_thumb
+            both = window & real[first] & real[second]
+            gated = np.flatnonzero(both)
+            for start in range(0, len(gated), 65536):  # thumbs may be memory-mapped: a batch in memory at a time
+                part = gated[start:start + 65536]
+                window[part] = aligned_difference(thumbs[first[part]], thumbs[second[part]]) <= PRE_GATE
     overlap = apart & (cosines >= overlap_cosine) if overlapping else np.zeros(len(first), bool)
     keep = window | overlap
     first, second, cosines, window, overlap = (a[keep] for a in (first, second, cosines, window, overlap))
@@ -410,8 +419,10 @@ def window_links(vectors: np.ndarray, labels: np.ndarray, read: GreyReader, *, c
         scored = _scores_in_processes(jobs, workers, tests)
     else:
         scored = ((pairs, _scores(views, tests)) for pairs, views in jobs)
-    for pairs, kinds in scored:
-        found[pairs] = kinds
+    with progress_bar("near-duplicate pairs matched on their pixels", len(first)) as advance:
+        for start, (pairs, kinds) in zip(range(0, len(first), _CHUNK), scored):  # a chunk each _CHUNK pairs
+            found[pairs] = kinds
+            advance(min(_CHUNK, len(first) - start))
     linked = found > 0
     return WindowResult(first[linked], second[linked], int(keep.sum()), len(first), len(unreadable),
                         int((found == _OVERLAP).sum()))
