@@ -256,3 +256,22 @@ def test_labels_with_no_test_photo_are_named_in_one_warning_and_listed_in_the_js
 
     again = evaluate(tmp_path / "run", ws)  # the tables: the same line on stderr, stdout unchanged in kind
     assert again.exit_code == 0 and warnings[0] in again.stderr.splitlines()
+    rows = {line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[2:-1]]
+            for line in again.stdout.splitlines() if line.count("│") >= 7}
+    for name in unmeasured:  # precision, recall, f1, support, predicted: no F1 shown without a test photo
+        assert rows[name][1:4] == ["", "", "0"], rows[name]
+    measured_row = rows[next(name for name in run_classes if name not in unmeasured)]
+    assert measured_row[2] != ""
+
+
+def test_the_printed_table_leaves_f1_empty_for_a_predicted_label_with_no_test_photo():
+    """scikit-learn (and the JSON) count F1 0 for a label predicted but never present: printed beside the
+    headline it read as a broken class (all-real-photos audit, finding 7)."""
+    from classify.commands.evaluate import _per_class_shown
+    from classify.evaluate import per_class_metrics
+
+    per_class = per_class_metrics(np.array([[3, 1], [0, 0]]), ["a", "b"])
+    assert per_class.at[1, "f1"] == 0.0  # what is computed and written stays as scikit-learn has it
+    shown = _per_class_shown(per_class).set_index("class")
+    assert math.isnan(shown.at["b", "f1"]) and shown.at["b", "precision"] == 0.0
+    assert shown.at["a", "f1"] == pytest.approx(round(6 / 7, 3))

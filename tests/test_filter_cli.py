@@ -225,3 +225,14 @@ def test_a_metadata_only_catalog_prints_no_quality_thresholds(tmp_path):
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
     assert "quality checks skipped" in said and "image quality (flagged" not in said
+
+
+def test_the_quality_table_says_each_threshold_in_its_own_units(demo_ws):
+    """The checks' thresholds sit on a badness scale (higher = worse), so the table printed dark's as
+    -90.0 (all-real-photos audit, finding 7): it now says what fails, in the statistic's units."""
+    result = invoke("filter", "--workspace", demo_ws, "--max-km", 5)
+    assert result.exit_code == 0, result.output
+    table = result.output[result.output.index("image quality"):result.output.index("funnel")]
+    for rule in ("brightness < 90 of 255", "Laplacian variance < 35", "short side < 72 px", "entropy < 3.75 bits"):
+        assert rule in table, table
+    assert "-90" not in table and "-1.55" not in table

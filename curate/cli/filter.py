@@ -71,7 +71,17 @@ def filter_command(
     if not report.caps.empty:
         print_table(report.caps.drop(columns="tightest_share", errors="ignore"), title="owner caps")  # the note says it
     if report.quality and QUALITY_SKIPPED not in report.notes:  # (nothing measured: the note says so)
-        print_table(pd.DataFrame(report.quality).drop(columns=["meaning"]).round(3),
+        print_table(_quality_table(report.quality),
                     title="image quality (flagged: fail the check; dropped only with --drop-quality)")
     print_table(report.funnel, title="funnel: photos per label and reason")
 
+
+def _quality_table(rows: list[dict]) -> pd.DataFrame:
+    """The quality checks as the command shows them: each threshold in its statistic's own units (the
+    report's raw `threshold` is on the check's badness scale, where dark's -90 means a brightness under 90)."""
+    from curate.filters.quality import CHECK_BY_NAME
+
+    table = pd.DataFrame(rows).drop(columns=["meaning"])
+    fails = table["check"].map(lambda name: CHECK_BY_NAME[name].fails_when if name in CHECK_BY_NAME else None)
+    table.insert(1, "fails_when", fails.fillna(table["threshold"].round(3).astype(str)))
+    return table.drop(columns=["threshold"])

@@ -121,7 +121,9 @@ class QualityCheck:
     """One check: `badness(catalog) -> values` (higher = worse); fails at >= `threshold`.
 
     The score is a logistic of (badness - threshold) / `softness`: 0.5 at the threshold,
-    towards 1 for worse images. `needs` names the catalog columns it reads.
+    towards 1 for worse images. `needs` names the catalog columns it reads; `fails_when` says the
+    threshold in the statistic's own units (the badness scale is negated for some checks: dark's
+    threshold -90 is a brightness under 90), for the command's table.
     """
 
     name: str
@@ -130,6 +132,7 @@ class QualityCheck:
     softness: float
     needs: tuple[str, ...]
     meaning: str
+    fails_when: str = ""
 
 
 def _col(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -179,21 +182,23 @@ def _tiny_badness(frame: pd.DataFrame) -> pd.Series:
 # Thresholds: bench/quality.py's calibration half, rounded (docs/benchmarks.md, "Image quality checks").
 CHECKS: tuple[QualityCheck, ...] = (
     QualityCheck("blurry", _blur_badness, -1.55, 0.15, ("laplacian_var",),
-                 "little fine detail: Laplacian variance at 256 px short side under ~35"),
+                 "little fine detail: Laplacian variance at 256 px short side under ~35", "Laplacian variance < 35"),
     QualityCheck("dark", _dark_badness, -90.0, 8.0, ("brightness_p50", "brightness_p95"),
-                 "the mean of median and 95th-percentile brightness is under 90 (of 255)"),
+                 "the mean of median and 95th-percentile brightness is under 90 (of 255)", "brightness < 90 of 255"),
     QualityCheck("bright", _bright_badness, 0.117, 0.03,
                  ("centre_clipped_share", "brightness_p50", "white_clipped_share"),
                  "over-exposed: the central half's clipped share (a pixel's channels >= 250 weigh 1/4, 1/2, 1) "
-                 "x sqrt(median brightness of 1) x (1 - half the frame's clipped share) is over 0.117"),
+                 "x sqrt(median brightness of 1) x (1 - half the frame's clipped share) is over 0.117",
+                 "clipped centre > 0.117"),
     QualityCheck("low_information", _low_information_badness, -3.75, 0.3, ("entropy_bits",),
-                 "near-uniform: the grey histogram's entropy is under 3.75 bits"),
+                 "near-uniform: the grey histogram's entropy is under 3.75 bits", "entropy < 3.75 bits"),
     QualityCheck("odd_aspect", _aspect_badness, float(np.log2(2.5)), 0.1, ("width", "height"),
-                 "long side over 2.5x the short side"),
+                 "long side over 2.5x the short side", "long side > 2.5x short"),
     QualityCheck("greyscale", _greyscale_badness, -1.6, 0.5, ("chroma_mean",),
-                 "no colour (mean max-min channel difference under 1.6 of 255) in a collection of colour photos"),
+                 "no colour (mean max-min channel difference under 1.6 of 255) in a collection of colour photos",
+                 "colour < 1.6 of 255"),
     QualityCheck("tiny", _tiny_badness, float(-np.log2(72)), 0.2, ("width", "height"),
-                 "short side under 72 px"),
+                 "short side under 72 px", "short side < 72 px"),
 )
 CHECK_BY_NAME = {check.name: check for check in CHECKS}
 SCORE_COLUMNS = tuple(f"{check.name}_score" for check in CHECKS)
