@@ -176,3 +176,40 @@ def test_an_overlap_score_outside_0_1_is_one_line(value):
 def test_overlap_score_off_and_numbers_parse():
     assert FilterConfig(near_dup_overlap_score="Off").near_dup_overlap_score is None
     assert FilterConfig(near_dup_overlap_score="0.9").near_dup_overlap_score == 0.9
+
+
+def test_overlap_only_pairs_have_their_own_limit_closest_first():
+    """Pairs the thumbnail pre-gate stops (a partial overlap) are matched only by the overlap match, about 4x
+    the cost a pair: the closest `overlap_pairs` of them, counted apart from the window candidates."""
+    from test_window_match import _thumbs
+
+    photos = [texture(80 + k) for k in range(3)]
+    images = [crop for photo in photos for crop in two_crops(photo)]
+    views = [windows.grey_view(image) for image in images]
+    vectors = _close_vectors([0, 0, 1, 1, 2, 2], noise=0.2)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    closest = max(((0, 1), (2, 3), (4, 5)), key=lambda pair: float(unit[pair[0]] @ unit[pair[1]]))
+    run = lambda limit: windows.window_links(  # noqa: E731
+        vectors, np.arange(6), views.__getitem__, thumbs=_thumbs(*images), cosine=0.5, min_score=0.9,
+        max_pairs=100, overlap_cosine=verify.DEFAULT_OVERLAP_COSINE, overlap_min=verify.DEFAULT_OVERLAP_SCORE,
+        overlap_pairs=limit)
+    everything, one = run(None), run(1)
+    assert (everything.candidates, everything.overlap_candidates, everything.overlap_matched) == (0, 3, 3)
+    assert everything.overlaps == 3 and one.overlaps == 1 and one.overlap_matched == 1
+    assert list(zip(one.first.tolist(), one.second.tolist())) == [closest]
+
+
+def test_the_overlap_pair_limit_is_a_setting_and_the_note_says_what_matches_them_all(tmp_path):
+    ws = _overlap_collection(tmp_path)
+    report = run_filter(ws, FilterConfig(near_dup_overlap_pairs=1))
+    clusters = _clusters(ws)
+    assert sum(clusters[f"left{k}"] == clusters[f"right{k}"] for k in range(2)) == 1
+    note = next(note for note in report.notes if note.startswith("overlap match: the closest"))
+    assert "the closest 1 of 2 other candidate pairs" in note and "--near-dup-overlap-pairs 2 matches them all" in note
+    assert not any(note.startswith("overlap match:") for note in run_filter(ws, FilterConfig()).notes)
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, True, "many"])
+def test_an_overlap_pair_limit_that_is_not_a_count_is_one_line(value):
+    with pytest.raises(SettingError, match="--near-dup-overlap-pairs must be a whole number of pairs"):
+        FilterConfig(near_dup_overlap_pairs=value)

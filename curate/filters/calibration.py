@@ -17,6 +17,7 @@ from curate.filters.verify import (
     DEFAULT_COLOUR_DIFF,
     DEFAULT_LINK_COLOUR_DIFF,
     DEFAULT_NEAR_DUP_COSINE,
+    DEFAULT_OVERLAP_PAIRS,
     DEFAULT_OVERLAP_SCORE,
     DEFAULT_VERIFY_COSINE,
     DEFAULT_WINDOW_PAIRS,
@@ -357,7 +358,8 @@ def calibrated_rule(evidence: Evidence, max_bits: int, *, colour_diff: float | s
                     crowded_share: float | None = CROWDED_SHARE,
                     window_score: float | None = DEFAULT_WINDOW_SCORE,
                     window_pairs: int = DEFAULT_WINDOW_PAIRS,
-                    overlap_score: float | None = DEFAULT_OVERLAP_SCORE) -> tuple[LinkRule, Crowding | None]:
+                    overlap_score: float | None = DEFAULT_OVERLAP_SCORE,
+                    overlap_pairs: int = DEFAULT_OVERLAP_PAIRS) -> tuple[LinkRule, Crowding | None]:
     """The LinkRule for this collection: `AUTO` limits resolved by `calibrate`, and the embedding rules
     turned off when the embeddings are crowded. crowded_share None: no calibration (AUTO limits take
     the strict values, embeddings stay as given)."""
@@ -376,4 +378,5 @@ def calibrated_rule(evidence: Evidence, max_bits: int, *, colour_diff: float | s
         cosine = verify_cosine = window_score = overlap_score = None  # the window match's candidates: embeddings
     return LinkRule(max_bits, limits.colour_diff, cosine, verify_cosine, link_colour_diff=link_colour_diff,
                     tone_diff=limits.tone_diff, window_score=window_score, window_pairs=window_pairs,
-                    overlap_score=overlap_score if window_score is not None else None), crowding
+                    overlap_score=overlap_score if window_score is not None else None,
+                    overlap_pairs=overlap_pairs), crowding

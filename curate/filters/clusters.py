@@ -104,11 +104,15 @@ def window_notes(counts: dict[str, int], rule: verify.LinkRule) -> list[str]:
     out = []
     if counts["window_candidates"] > counts["window_matched"]:
         out.append(f"window match: the closest {counts['window_matched']:,} of {counts['window_candidates']:,} "
-                   f"candidate pairs (cosine >= {min(rule.window_cosine, rule.overlap_cosine):g}, left apart by the "
-                   "other links) were matched "
+                   f"candidate pairs (cosine >= {rule.window_cosine:g}, left apart by the other links) were matched "
                    "on their pixels, the limit; crops among the others may be missed: --near-dup-window-pairs "
-                   f"{counts['window_candidates']:,} matches them all (about 15 ms a pair on one core, 80 ms where "
-                   "the overlap match looks too)")
+                   f"{counts['window_candidates']:,} matches them all (about 15 ms a pair on one core)")
+    if counts.get("overlap_candidates", 0) > counts.get("overlap_matched", 0):
+        out.append(f"overlap match: the closest {counts['overlap_matched']:,} of {counts['overlap_candidates']:,} "
+                   f"other candidate pairs (cosine >= {rule.overlap_cosine:g}, not a window candidate) were matched "
+                   "where they overlap, the limit; two crops of one picture among the others may be missed: "
+                   f"--near-dup-overlap-pairs {counts['overlap_candidates']:,} matches them all (about 65 ms a pair "
+                   "on one core)")
     if counts["window_unreadable"]:
         out.append(f"window match: {counts['window_unreadable']:,} stored images could not be read; their pairs were "
                    "not matched")
@@ -129,7 +133,7 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
         cosine=config.near_dup_cosine, verify_cosine=config.near_dup_verify_cosine,
         link_colour_diff=config.near_dup_link_colour_diff, crowded_share=config.near_dup_crowded_share,
         window_score=config.near_dup_window_score, window_pairs=config.near_dup_window_pairs,
-        overlap_score=config.near_dup_overlap_score)
+        overlap_score=config.near_dup_overlap_score, overlap_pairs=config.near_dup_overlap_pairs)
     if crowding is not None:
         notes.extend(crowding.notes(config.near_dup_crowded_share, hash_limits=evidence.thumbs is not None))
     first, second, counts = verify.link_pairs(evidence, rule, workers)

@@ -164,6 +164,11 @@ class FilterConfig:
         "and their fine detail matches with at least this correlation (0-1) where they overlap (half of the "
         "smaller at least) once one is scaled and shifted; or off. Off with --near-dup-window-score off "
         f"(default: recipe, else {verify.DEFAULT_OVERLAP_SCORE:g})."))
+    # ... the closest this many of the pairs only the overlap match looks at (~65 ms a pair on one core)
+    near_dup_overlap_pairs: int = setting(verify.DEFAULT_OVERLAP_PAIRS, help=(
+        "The overlap match looks at the closest this many candidate pairs that are no window candidate (about "
+        "65 ms a pair on one core; the filter's note says when more were left; default: recipe, else "
+        f"{verify.DEFAULT_OVERLAP_PAIRS:,})."))
     # ... the closest this many candidate pairs (each decoded and matched: ~15 ms a pair on one core)
     near_dup_window_pairs: int = setting(verify.DEFAULT_WINDOW_PAIRS, help=(
         "The window match looks at the closest this many candidate pairs (about 15 ms a pair on one core; the "
@@ -262,10 +267,10 @@ class FilterConfig:
         object.__setattr__(self, "near_dup_window_score", _parse_window_score(self.near_dup_window_score))
         object.__setattr__(self, "near_dup_overlap_score",
                            _parse_window_score(self.near_dup_overlap_score, "near_dup_overlap_score"))
-        if isinstance(self.near_dup_window_pairs, bool) or not isinstance(self.near_dup_window_pairs, int) \
-                or self.near_dup_window_pairs < 0:
-            raise SettingError(f"{{near_dup_window_pairs}} must be a whole number of pairs, 0 or more, got "
-                               f"{self.near_dup_window_pairs!r}", "near_dup_window_pairs")
+        for name in ("near_dup_window_pairs", "near_dup_overlap_pairs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise SettingError(f"{{{name}}} must be a whole number of pairs, 0 or more, got {value!r}", name)
         if self.max_per_owner is not None and self.max_per_owner < 1:
             raise SettingError(f"{{max_per_owner}} must be at least 1, got {self.max_per_owner}", "max_per_owner")
         if self.max_owner_share is not None and not 0 < self.max_owner_share <= 1:

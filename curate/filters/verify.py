@@ -79,6 +79,7 @@ DEFAULT_WINDOW_PAIRS = 4_000  # candidate pairs matched at most, closest first (
 # docs/benchmarks.md, "Overlap match").
 DEFAULT_OVERLAP_COSINE = 0.80
 DEFAULT_OVERLAP_SCORE = 0.90
+DEFAULT_OVERLAP_PAIRS = 1_000  # overlap-only candidate pairs matched at most, closest first (~65 ms a pair)
 EMBEDDING_BACKBONE = "efficientnet_lite0"  # the cosine thresholds were measured on this backbone's vectors
 PAIR_BATCH = 16_384  # pairs (or images) whose thumbnails are in memory at once (the tone check: ~0.3 GB)
 
@@ -269,6 +270,7 @@ class LinkRule:
     window_pairs: int = DEFAULT_WINDOW_PAIRS  # ... the closest this many of them
     overlap_score: float | None = DEFAULT_OVERLAP_SCORE  # ... or whose pixels overlap as two crops of one picture
     overlap_cosine: float = DEFAULT_OVERLAP_COSINE  # ... among pairs with at least this cosine
+    overlap_pairs: int = DEFAULT_OVERLAP_PAIRS  # ... the closest this many of those no window candidate
 
 
 def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
@@ -282,8 +284,9 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
     clusters by those links whose cosine is at least rule.window_cosine and whose pixels match as a
     window, or whose cosine is at least rule.overlap_cosine and whose pixels overlap as two crops of one
     picture, `curate.filters.windows`; only with evidence.read_grey), with window_overlap (the overlap
-    links among them), window_candidates, window_matched (at most rule.window_pairs) and
-    window_unreadable. `workers`: processes for the window match's scores (`windows.window_links`).
+    links among them), window_candidates, window_matched (at most rule.window_pairs),
+    overlap_candidates, overlap_matched (at most rule.overlap_pairs) and window_unreadable. `workers`:
+    processes for the window match's scores (`windows.window_links`).
     """
     from curate.filters import embed_neighbours, neardup
 
@@ -292,7 +295,8 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
     if rule.tone_diff is not None and evidence.thumbs is not None:
         first, second, mirrored = _add_tone_candidates(evidence, rule.max_bits, first, second, mirrored)
     counts = {"hash_colour": 0, "hash_tone": 0, "hash_unverified": 0, "hash_embedding": 0, "embedding": 0,
-              "window": 0, "window_overlap": 0, "window_candidates": 0, "window_matched": 0, "window_unreadable": 0}
+              "window": 0, "window_overlap": 0, "window_candidates": 0, "window_matched": 0, "window_unreadable": 0,
+              "overlap_candidates": 0, "overlap_matched": 0}
     if evidence.thumbs is None:
         linked = np.ones(len(first), dtype=bool)
         counts["hash_unverified"] = len(first)
@@ -326,7 +330,8 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
 def _add_window_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,
                       counts: dict[str, int], workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """The links plus the window matches (`windows.window_links`) between the clusters they make; counts
-    gains window (links), window_overlap, window_candidates, window_matched and window_unreadable."""
+    gains window (links), window_overlap, window_candidates, window_matched, window_unreadable,
+    overlap_candidates and overlap_matched."""
     from curate.filters import windows
     from curate.groups import components_from_pairs
 
@@ -334,9 +339,10 @@ def _add_window_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, sec
     found = windows.window_links(evidence.vectors, labels, evidence.read_grey, cosine=rule.window_cosine,
                                  min_score=rule.window_score, max_pairs=rule.window_pairs, thumbs=evidence.thumbs,
                                  has_thumb=evidence.has_thumb, workers=workers, overlap_cosine=rule.overlap_cosine,
-                                 overlap_min=rule.overlap_score)
+                                 overlap_min=rule.overlap_score, overlap_pairs=rule.overlap_pairs)
     counts.update(window=len(found.first), window_overlap=found.overlaps, window_candidates=found.candidates,
-                  window_matched=found.matched, window_unreadable=found.unreadable)
+                  window_matched=found.matched, window_unreadable=found.unreadable,
+                  overlap_candidates=found.overlap_candidates, overlap_matched=found.overlap_matched)
     return np.concatenate([first, found.first]), np.concatenate([second, found.second])
 
 

@@ -359,9 +359,9 @@ def aligned_difference(first: np.ndarray, second: np.ndarray, batch: int = 128) 
 
 @dataclass(frozen=True)
 class WindowResult:
-    """The window links (index pairs), how many of them the overlap match made (the rest: one photo a window
-    of the other), how many candidate pairs there were, how many were matched (at most the limit), and how
-    many were unreadable."""
+    """The window links (index pairs); how many window candidate pairs there were and how many were matched
+    (at most the limit); how many images were unreadable; how many links the overlap match made (the rest:
+    one photo a window of the other); how many overlap-only candidates there were and were matched."""
 
     first: np.ndarray
     second: np.ndarray
@@ -369,6 +369,8 @@ class WindowResult:
     matched: int
     unreadable: int
     overlaps: int = 0
+    overlap_candidates: int = 0
+    overlap_matched: int = 0
 
 
 PARALLEL_MIN_PAIRS = 256  # fewer pairs are matched in this process (a worker process takes ~0.5 s to start)
@@ -378,14 +380,16 @@ _WINDOW, _OVERLAP = 1, 2  # what linked a pair (`_scores`)
 
 def window_links(vectors: np.ndarray, labels: np.ndarray, read: GreyReader, *, cosine: float, min_score: float,
                  max_pairs: int, thumbs: np.ndarray | None = None, has_thumb: np.ndarray | None = None,
-                 workers: int = 1, overlap_cosine: float | None = None,
-                 overlap_min: float | None = None) -> WindowResult:
+                 workers: int = 1, overlap_cosine: float | None = None, overlap_min: float | None = None,
+                 overlap_pairs: int | None = None) -> WindowResult:
     """Pairs of images in different clusters (`labels`) whose pixels show one picture: either their
     embeddings have at least `cosine`, their 16x12 thumbnails pass the pre-gate (`aligned_difference` <=
     PRE_GATE; pairs lacking one skip it) and one is a window of the other (`window_score` >= min_score); or
     (with `overlap_min`) their embeddings have at least `overlap_cosine` and they overlap as two crops of one
     picture (`overlap_score` >= overlap_min; no pre-gate: a thumbnail cannot show a partial overlap). The
-    closest `max_pairs` candidates (by cosine) are matched. `read(position)` gives an image's grey view or None;
+    closest `max_pairs` window candidates (by cosine; those at `overlap_cosine` are also overlap-matched when
+    not a window) and the closest `overlap_pairs` of the others (overlap only, about 4x the cost a pair) are
+    matched (None: all). `read(position)` gives an image's grey view or None;
     each image is read once, in this process, and kept only until its last pair. With `workers` > 1 and at
     least PARALLEL_MIN_PAIRS pairs, the scores are computed by that many worker processes (the work holds the
     GIL, so threads would not help); the result is the same."""
@@ -405,9 +409,12 @@ def window_links(vectors: np.ndarray, labels: np.ndarray, read: GreyReader, *, c
                 part = gated[start:start + 65536]
                 window[part] = aligned_difference(thumbs[first[part]], thumbs[second[part]]) <= PRE_GATE
     overlap = apart & (cosines >= overlap_cosine) if overlapping else np.zeros(len(first), bool)
-    keep = window | overlap
-    first, second, cosines, window, overlap = (a[keep] for a in (first, second, cosines, window, overlap))
-    order = np.argsort(-cosines, kind="stable")[:max_pairs]
+    only = overlap & ~window
+    closest = [np.flatnonzero(mask)[np.argsort(-cosines[mask], kind="stable")][:limit]
+               for mask, limit in ((window, max_pairs), (only, overlap_pairs))]
+    counts = int(window.sum()), int(only.sum())
+    order = np.concatenate(closest)
+    order = order[np.argsort(-cosines[order], kind="stable")]  # closest first, as the images are read
     first, second, window, overlap = first[order], second[order], window[order], overlap[order]
     found = np.zeros(len(first), np.int8)
     unreadable: set[int] = set()
@@ -424,8 +431,8 @@ def window_links(vectors: np.ndarray, labels: np.ndarray, read: GreyReader, *, c
             found[pairs] = kinds
             advance(min(_CHUNK, len(first) - start))
     linked = found > 0
-    return WindowResult(first[linked], second[linked], int(keep.sum()), len(first), len(unreadable),
-                        int((found == _OVERLAP).sum()))
+    return WindowResult(first[linked], second[linked], counts[0], len(closest[0]), len(unreadable),
+                        int((found == _OVERLAP).sum()), counts[1], len(closest[1]))
 
 
 def _view_chunks(first: list[int], second: list[int], read: GreyReader, unreadable: set[int]):
