@@ -24,6 +24,8 @@ import warnings
 import numpy as np
 import torch
 
+from classify.trainer import with_model_name
+
 log = logging.getLogger(__name__)
 
 # inverse L2 strengths tried on standardised features; the validation log loss picks one
@@ -129,12 +131,14 @@ def cached_features(trainer, rows, dataset) -> np.ndarray:
 
     features = cache.features(rows["sha256"].astype(str).tolist(), compute)
     if cache.borrowed:
-        log.info(f"probe: {cache.borrowed:,} photos' features taken from `curate embed`'s cache, not computed again")
+        log.info(with_model_name(f"probe: {cache.borrowed:,} photos' features taken from `curate embed`'s cache, "
+                                 "not computed again", trainer.name))
     return features
 
 
 def fit_head(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray, outputs: int,
-             balanced: bool = False, grid=PROBE_C, groups=None) -> tuple[np.ndarray, np.ndarray, dict]:
+             balanced: bool = False, grid=PROBE_C, groups=None,
+             name: str | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """(weight (outputs, dim), bias (outputs,), facts) of a multinomial logistic regression on the
     features, for a linear layer fed the RAW features (the standardisation is folded in).
 
@@ -197,7 +201,7 @@ def fit_head(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y:
     if score is not None:
         from curate.progress import working
 
-        described = f"probe: choosing the L2 strength C on {chosen_on}"
+        described = with_model_name(f"probe: choosing the L2 strength C on {chosen_on}", name)
         with working(described) as update:
             tried: list[float] = []
 
@@ -302,7 +306,7 @@ def fit_probe(trainer) -> dict:
     train_y, val_y = data["train"].dataset.targets, data["val"].dataset.targets
     owners = data["train"].rows["owner_id"] if "owner_id" in data["train"].rows else None
     weights, bias, facts = fit_head(train_x, train_y, val_x, val_y, len(trainer.outputs),
-                                    balanced=trainer.config.balance != "none", groups=owners)
+                                    balanced=trainer.config.balance != "none", groups=owners, name=trainer.name)
     linear = trainer.model.head[-1]
     with torch.no_grad():
         linear.weight.copy_(torch.from_numpy(weights))
@@ -315,8 +319,8 @@ def fit_probe(trainer) -> dict:
         row.update({"val_loss": None, "val_accuracy": None})
     row.update({"lr": 0.0, "probe_c": facts["c"], "probe_c_chosen_on": facts["chosen_on"],
                 "seconds": round(time.perf_counter() - started, 2)})
-    log.info(f"probe: L2 strength C = {facts['c']:g}, chosen on {facts['chosen_on']}{_grid_words(facts)}, "
-             f"{facts['iterations']} L-BFGS iterations")
+    log.info(with_model_name(f"probe: L2 strength C = {facts['c']:g}, chosen on {facts['chosen_on']}"
+                             f"{_grid_words(facts)}, {facts['iterations']} L-BFGS iterations", trainer.name))
     return row
 
 

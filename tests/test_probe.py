@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from classify.cli import app as classify_app
 from classify.config import TrainConfig
 from classify.model import Predictor, build_classifier, load_model
-from classify.probe import fit_head
+from classify.probe import PROBE_C, fit_head
 from classify.train import train
 from curate.workspace import read_catalog
 from tests.helpers import demo_workspace
@@ -349,3 +349,32 @@ def test_labels_with_no_validation_photo_are_named_once_in_trains_output(split_w
     assert notes[0].startswith(f"note: {len(missing)} of {len(labels)} classes ")
     assert f"no validation photo ({', '.join(missing)}): " in notes[0]
     assert notes[0].endswith(f"are over the other {len(labels) - len(missing)}")
+
+
+def test_the_strength_search_says_it_is_going_and_which_model_it_is_for():
+    """The all-real-photos audit's probe sat silent 2.5 min choosing C, and a comparison model's `probe:`
+    lines read like the run's own: the search runs under `working` (a line every 30 s off a terminal),
+    named after the model when it is not the user's run."""
+    from contextlib import contextmanager
+
+    from curate.progress import use_progress
+
+    said: list[str] = []
+
+    @contextmanager
+    def record(description):
+        said.append(description)
+        yield said.append
+
+    rng = np.random.default_rng(4)
+    x, y = _blobs(rng, [[0.0] * 6, [1.0] * 6], 30, scale=1.0)
+    use_progress(working=record)
+    try:
+        fit_head(x, y, x[:0], y[:0], outputs=2, name="the uncurated comparison model")
+        fit_head(x, y, x[:0], y[:0], outputs=2)
+    finally:
+        use_progress()
+    assert said[0] == "probe: the uncurated comparison model: choosing the L2 strength C on 3-fold cross-validation " \
+                      "on the training photos"
+    assert said[1] == f"{said[0]} (1 of {len(PROBE_C)} or more strengths tried)"
+    assert any(line.startswith("probe: choosing the L2 strength C on") for line in said[2:])
