@@ -167,17 +167,6 @@ def test_without_the_overlap_match_the_two_crops_stay_apart(tmp_path, setting):
     assert all(clusters[f"left{k}"] != clusters[f"right{k}"] for k in range(2))
 
 
-@pytest.mark.parametrize("value", ["1.5", "0", "high", True])
-def test_an_overlap_score_outside_0_1_is_one_line(value):
-    with pytest.raises(SettingError, match="--near-dup-overlap-score must be a correlation in"):
-        FilterConfig(near_dup_overlap_score=value)
-
-
-def test_overlap_score_off_and_numbers_parse():
-    assert FilterConfig(near_dup_overlap_score="Off").near_dup_overlap_score is None
-    assert FilterConfig(near_dup_overlap_score="0.9").near_dup_overlap_score == 0.9
-
-
 def test_overlap_only_pairs_have_their_own_limit_closest_first():
     """Pairs the thumbnail pre-gate stops (a partial overlap) are matched only by the overlap match, about 4x
     the cost a pair: the closest `overlap_pairs` of them, counted apart from the window candidates."""

@@ -182,15 +182,21 @@ def test_without_the_window_match_the_crops_stay_apart(tmp_path):
     assert all(clusters[f"crop{k}"] != clusters[f"photo{k}"] for k in range(2))
 
 
+SCORE_SETTINGS = ["near_dup_window_score", "near_dup_overlap_score"]  # the window match's and its overlap match's
+
+
+@pytest.mark.parametrize("name", SCORE_SETTINGS)
 @pytest.mark.parametrize("value", ["1.5", "0", "high", True])
-def test_a_window_score_outside_0_1_is_one_line(value):
-    with pytest.raises(SettingError, match="--near-dup-window-score must be a correlation in"):
-        FilterConfig(near_dup_window_score=value)
+def test_a_window_score_outside_0_1_is_one_line(value, name):
+    flag = "--" + name.replace("_", "-")
+    with pytest.raises(SettingError, match=f"{flag} must be a correlation in"):
+        FilterConfig(**{name: value})
 
 
-def test_window_score_off_and_numbers_parse():
-    assert FilterConfig(near_dup_window_score="OFF").near_dup_window_score is None
-    assert FilterConfig(near_dup_window_score="0.9").near_dup_window_score == 0.9
+@pytest.mark.parametrize("name", SCORE_SETTINGS)
+def test_window_score_off_and_numbers_parse(name):
+    assert getattr(FilterConfig(**{name: "OFF"}), name) is None
+    assert getattr(FilterConfig(**{name: "0.9"}), name) == 0.9
 
 
 @pytest.mark.skipif(not SCENES.is_dir(), reason="needs ../shared/realdata/scenes15")

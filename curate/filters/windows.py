@@ -166,18 +166,32 @@ def window_score(first: np.ndarray, second: np.ndarray) -> float:
     >>> round(window_score(view, grey_view(crop)), 1), window_score(view, grey_view(other)) < 0.3
     (1.0, True)
     """
-    coarse_shares = np.round(np.arange(LOWEST_SHARE, 1.0 + 1e-9, COARSE_STEP), 4)
+    return _coarse_then_fine(first, second, lambda inner, outer, shares, scale: _best_share(
+        inner, _Outer(outer, scale), shares, scale), (LOWEST_SHARE, 1.0), COARSE_STEP, FINE_STEP, COARSE_STEP)
+
+
+ShareScorer = Callable[[np.ndarray, np.ndarray, np.ndarray, float], "tuple[float, float | None]"]
+
+
+def _coarse_then_fine(first: np.ndarray, second: np.ndarray, score_at: ShareScorer, shares: tuple[float, float | None],
+                      coarse_step: float, fine_step: float, reach: float) -> float:
+    """The best score of `score_at(inner, outer, shares, scale)` -> (score, share): a coarse pass at
+    COARSE_SIDE px over shares from shares[0] to 1 in `coarse_step`s each way round, then a fine pass at
+    VIEW_SIDE px, the better way round, within `reach` of its share in `fine_step`s (clipped to `shares`;
+    an upper bound None lets it pass 1). -1 when no share fits."""
+    lowest, highest = shares
+    coarse_shares = np.round(np.arange(lowest, 1.0 + 1e-9, coarse_step), 4)
     coarse_scale = COARSE_SIDE / VIEW_SIDE
     coarse = []  # (coarse score, share, inner, outer) each way round; the better way is scored fine
     for inner, outer in ((first, second), (second, first)):
-        score, share = _best_share(_shrunk(inner), _Outer(_shrunk(outer), coarse_scale), coarse_shares, coarse_scale)
+        score, share = score_at(_shrunk(inner), _shrunk(outer), coarse_shares, coarse_scale)
         if share is not None:
             coarse.append((score, share, inner, outer))
     if not coarse:
         return -1.0
     _, share, inner, outer = max(coarse, key=lambda found: found[0])
-    fine = np.clip(np.arange(share - COARSE_STEP, share + COARSE_STEP + 1e-9, FINE_STEP), LOWEST_SHARE, 1.0)
-    return _best_share(inner, _Outer(outer, 1.0), np.unique(np.round(fine, 4)), 1.0)[0]
+    fine = np.clip(np.arange(share - reach, share + reach + 1e-9, fine_step), lowest, highest)
+    return score_at(inner, outer, np.unique(np.round(fine, 4)), 1.0)[0]
 
 
 def _shrunk(grey: np.ndarray) -> np.ndarray:
@@ -293,19 +307,9 @@ def overlap_score(first: np.ndarray, second: np.ndarray) -> float:
     >>> round(overlap_score(view, grey_view(right)), 1), overlap_score(view, grey_view(other)) < 0.3
     (1.0, True)
     """
-    coarse_shares = np.round(np.arange(OVERLAP_LOWEST_SHARE, 1.0 + 1e-9, _OVERLAP_COARSE_STEP), 4)
-    coarse_scale = COARSE_SIDE / VIEW_SIDE
-    found = []
-    for inner, outer in ((first, second), (second, first)):
-        score, share = _overlap_at(_shrunk(inner), _shrunk(outer), coarse_shares, coarse_scale)
-        if share is not None:
-            found.append((score, share, inner, outer))
-    if not found:
-        return -1.0
-    _, share, inner, outer = max(found, key=lambda item: item[0])
-    fine = np.arange(share - 4 * _OVERLAP_FINE_STEP, share + 4 * _OVERLAP_FINE_STEP + 1e-9, _OVERLAP_FINE_STEP)
-    fine = np.unique(np.round(np.clip(fine, OVERLAP_LOWEST_SHARE, None), 4))  # past 1: the other way round's side
-    return _overlap_at(inner, outer, fine, 1.0)[0]
+    # the fine pass may pass 1: a best share at 1 one way round may be just past it the other way
+    return _coarse_then_fine(first, second, _overlap_at, (OVERLAP_LOWEST_SHARE, None), _OVERLAP_COARSE_STEP,
+                             _OVERLAP_FINE_STEP, 4 * _OVERLAP_FINE_STEP)
 
 
 @lru_cache(maxsize=4)
