@@ -284,6 +284,7 @@ class Trainer(RunFiles):
         last_lr = None
         loader = self.loader("train", epoch)
         label = f"epoch {epoch + 1}/{self.config.total_epochs} (stage {self.stage})"
+        label = label if self.name is None else f"{label}, {self.name}"
         with progress_bar(label, len(loader) if self.dist.main else None) as advance:
             for images, targets in loader:
                 last_lr = max(group["lr"] for group in self.optimizer.param_groups)  # the rate this step uses
@@ -356,7 +357,7 @@ class Trainer(RunFiles):
             self.save_checkpoint()
             self.write_metrics()
             if self.dist.main:
-                log.info(_epoch_line(row))
+                log.info(self.named(_epoch_line(row)))
             done_here += 1
             last_epoch = epoch + 1 == self.config.total_epochs
             if stage == 2 and self.bad_epochs >= self.config.patience and not last_epoch:
@@ -389,8 +390,8 @@ class Trainer(RunFiles):
         save_model(self.run_dir, self.model, meta)
         self.write_metrics(plot=True)
         row = self.history[0]
-        log.info(_epoch_line(row).replace("epoch 1 (stage 1)", "probe", 1).replace(
-            f"lr {row['lr']:.2e}", f"L2 strength C = {row['probe_c']:g}", 1))
+        log.info(self.named(_epoch_line(row).replace("epoch 1 (stage 1)", "probe", 1).replace(
+            f"lr {row['lr']:.2e}", f"L2 strength C = {row['probe_c']:g}", 1)))
         return self.history
 
 
