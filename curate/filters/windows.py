@@ -392,9 +392,9 @@ def window_links(vectors: np.ndarray, labels: np.ndarray, read: GreyReader, *, c
     (with `overlap_min`) their embeddings have at least `overlap_cosine` and they overlap as two crops of one
     picture (`overlap_score` >= overlap_min; no pre-gate: a thumbnail cannot show a partial overlap). The
     closest `max_pairs` window candidates (by cosine; those at `overlap_cosine` are also overlap-matched when
-    not a window) and the closest `overlap_pairs` of the others (overlap only, about 4x the cost a pair) are
-    matched (None: all). `read(position)` gives an image's grey view or None;
-    each image is read once, in this process, and kept only until its last pair. With `workers` > 1 and at
+    not a window) and the closest `overlap_pairs` of the others (overlap only, about 4x the cost a pair;
+    None: all of them) are matched. `read(position)` gives an image's grey view or None; each image is read
+    once, in this process, and kept only until its last pair. With `workers` > 1 and at
     least PARALLEL_MIN_PAIRS pairs, the scores are computed by that many worker processes (the work holds the
     GIL, so threads would not help); the result is the same."""
     from curate.filters import embed_neighbours
