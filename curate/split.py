@@ -111,6 +111,33 @@ def split_groups(kept: pd.DataFrame, by: str, walks: pd.Series | None = None) ->
     return components(*(key.reset_index(drop=True) for key in keys))
 
 
+def copy_owner_groups(kept: pd.DataFrame, walks: pd.Series | None = None) -> np.ndarray:
+    """Group id per kept row without chaining photographers through copies: each copy set (near-dup
+    cluster ∪ exact group) goes whole to the photographer holding most of it (ties: the one with more
+    photos in all, then the first by name), and every other photo stays with its own photographer (owner,
+    else walk, else alone). Copies stay together and each photographer nearly so, but two photographers
+    who share a copy are no longer one group, as `split_groups` makes them (the label model's folds,
+    `curate.prefilter.repair`; the split itself keeps the chains).
+
+    >>> kept = pd.DataFrame({"photo_id": list("abcde"), "owner_id": ["o", "o", "p", "p", "p"],
+    ...                      "near_dup_cluster": [None, "x", "x", None, None], "exact_dup_group": None,
+    ...                      "taken_at": pd.NaT, "lat": None, "lon": None})
+    >>> copy_owner_groups(kept).tolist(), split_groups(kept, "owner").tolist()
+    ([0, 1, 1, 1, 1], [0, 0, 0, 0, 0])
+    """
+    if walks is None:
+        walks = sessions(kept)
+    owner = owner_keys(kept).where(kept["owner_id"].notna() | walks.isna(), walks).to_numpy(dtype=object)
+    copies = components(kept["near_dup_cluster"].reset_index(drop=True), kept["exact_dup_group"].reset_index(drop=True))
+    frame = pd.DataFrame({"copies": copies, "owner": owner})
+    total = frame["owner"].map(frame["owner"].value_counts())
+    frame["in_set"] = frame.groupby(["copies", "owner"])["owner"].transform("size")
+    frame["total"] = total.to_numpy()
+    main = (frame.sort_values(["copies", "in_set", "total", "owner"], ascending=[True, False, False, True])
+            .groupby("copies")["owner"].first())
+    return pd.factorize(frame["copies"].map(main))[0]
+
+
 def sessions(catalog: pd.DataFrame) -> pd.Series:
     """A key per photo without an owner taken in a walk of two or more such photos (null for the rest):
     sorted by taken_at (then photo_id), each photo with a time and a position joins the walk of the

@@ -91,7 +91,10 @@ MIN_LABEL_SUPPORT = MIN_LABEL_PHOTOS
 # the label. The audit of all 5,614 real photos (2026-12-05) had near-duplicate pairs by different
 # photographers join 316 of Forest's 328 photos into one group: the model scoring them saw 12 (4 %) and
 # flagged 181 right labels (agreement 3 %); with each cluster given one owner, 28 flags and 91 %. No other
-# label's photos sat between 10 % and 25 % there; the lowest judged share was OpenCountry's 38 %.
+# label's photos sat between 10 % and 25 % there; the lowest judged share was OpenCountry's 38 %. Such
+# chains are why `_evidence` falls back to `curate.split.copy_owner_groups` (each copy set with its main
+# photographer, no chains) when the split's groups leave photos unjudged that those would judge: after the
+# overlap match there, 2,097 unjudged photos of 9 labels became 40 (bench/label_chains.py).
 MIN_LABEL_SUPPORT_SHARE = 0.25
 
 
@@ -105,6 +108,45 @@ def fold_support(codes: np.ndarray, fold: np.ndarray) -> np.ndarray:
     pair = fold.astype(np.int64) * len(total) + codes
     _, position, in_own_fold = np.unique(pair, return_inverse=True, return_counts=True)
     return total[codes] - in_own_fold[position]
+
+
+def too_little_support(codes: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """Per row: whether the model that scores it saw too few photos of its label to judge it (fewer than
+    MIN_LABEL_SUPPORT, or under MIN_LABEL_SUPPORT_SHARE of the label).
+
+    >>> codes, fold = np.array([0] * 40 + [1] * 20), np.array([0, 1, 2, 3] * 10 + [0] * 16 + [1] * 4)
+    >>> too_little_support(codes, fold)[[0, 40, 59]].tolist()  # the model scoring row 40 saw 4 of its label's 20
+    [False, True, False]
+    """
+    support = fold_support(codes, fold)
+    return (support < MIN_LABEL_SUPPORT) | (support < MIN_LABEL_SUPPORT_SHARE * np.bincount(codes)[codes])
+
+
+def unchained_note(labels: np.ndarray, chained: np.ndarray, loose: np.ndarray, unjudged: np.ndarray,
+                   loose_unjudged: np.ndarray) -> str:
+    """The note saying that the label model's folds kept each copy set with its main photographer instead
+    of joining photographers through shared copies, and what that won.
+
+    >>> labels = np.array(["Forest"] * 6 + ["Coast"] * 2)
+    >>> print(unchained_note(labels, np.array([0] * 5 + [1, 2, 2]), np.arange(8) // 2,
+    ...                      np.array([True] * 5 + [False] * 3), np.zeros(8, bool)))  # doctest: +NORMALIZE_WHITESPACE
+    label issues: near-duplicate copies shared by photographers joined them into groups holding most of a
+    label (Forest 5 of 6 photos), too few left for a fold model to judge it; the label model's folds keep each
+    copy set with the photographer holding most of it instead (4 groups, not 3), so 5 more photos were judged
+    (the split still keeps such photographers together)
+    """
+    frame = pd.DataFrame({"label": labels, "group": chained, "won": unjudged & ~loose_unjudged})
+    largest = frame.groupby(["label", "group"]).size().groupby(level=0).max()
+    won_by_label = frame.groupby("label")["won"].sum()
+    gaining = won_by_label[won_by_label > 0].sort_values(ascending=False, kind="stable").index
+    named = [f"{label} {int(largest[label]):,} of {int((labels == label).sum()):,} photos" for label in gaining[:4]]
+    held = f" ({', '.join(named)}{', …' if len(gaining) > 4 else ''})" if named else ""
+    won = int(unjudged.sum()) - int(loose_unjudged.sum())
+    return (f"label issues: near-duplicate copies shared by photographers joined them into groups holding most "
+            f"of a label{held}, too few left for a fold model to judge it; the label model's folds keep each copy "
+            f"set with the photographer holding most of it instead ({len(np.unique(loose)):,} groups, not "
+            f"{len(np.unique(chained)):,}), so {won:,} more photo{'s were' if won != 1 else ' was'} judged "
+            f"(the split still keeps such photographers together)")
 
 
 def fit_fold_models(x: np.ndarray, y: np.ndarray, fold: np.ndarray, n_classes: int, c: float, seed: int,
@@ -132,12 +174,14 @@ def fit_fold_models(x: np.ndarray, y: np.ndarray, fold: np.ndarray, n_classes: i
 
 
 def inherited_folds(catalog: pd.DataFrame, rows: np.ndarray, fold: np.ndarray, extra: np.ndarray,
-                    folds: int, seed: int) -> np.ndarray:
-    """Fold of each `extra` row: the fold of the scored rows of its photographer group (photographer
-    ∪ near-duplicate cluster ∪ exact copy, computed over both), else a seeded random fold."""
+                    folds: int, seed: int, grouping=None) -> np.ndarray:
+    """Fold of each `extra` row: the fold of the scored rows of its photographer group (`grouping` of
+    the rows, computed over both; default `curate.split.split_groups`: photographer ∪ near-duplicate
+    cluster ∪ exact copy), else a seeded random fold."""
     from curate.split import split_groups
 
-    groups = split_groups(catalog.iloc[np.concatenate([rows, extra])], "owner")
+    chosen = catalog.iloc[np.concatenate([rows, extra])]
+    groups = split_groups(chosen, "owner") if grouping is None else grouping(chosen)
     fold_of_group = pd.Series(fold, index=groups[:len(rows)]).groupby(level=0).first()
     inherited = pd.Series(groups[len(rows):]).map(fold_of_group)
     random = np.random.default_rng(seed).integers(0, folds, len(extra))
@@ -536,7 +580,7 @@ def _evidence(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray, con
     group's fold model."""
     from curate.prefilter.confident import find_label_issues
     from curate.prefilter.stage import grouped_folds, normalise_rows
-    from curate.split import split_groups
+    from curate.split import copy_owner_groups, split_groups
 
     scored = result["topic_score"].notna().to_numpy() if judged is None else judged
     rows = np.flatnonzero(((result["status"] == schema.KEPT) & result["label"].notna()).to_numpy() & scored)
@@ -548,17 +592,24 @@ def _evidence(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray, con
         notes.append(skipped_note(why, config, rescue_off_topic))
         return None, None, None, None, None
     fold = grouped_folds(codes, groups, config.folds, config.seed)
+    unjudged = too_little_support(codes, fold)
+    grouping = None  # the split's groups
+    if unjudged.any():  # copies shared by photographers may have chained a label into one group
+        loose = copy_owner_groups(kept)
+        loose_fold = grouped_folds(codes, loose, config.folds, config.seed)
+        loose_unjudged = too_little_support(codes, loose_fold)
+        if loose_unjudged.sum() < unjudged.sum():
+            notes.append(unchained_note(classes[codes], groups, loose, unjudged, loose_unjudged))
+            groups, fold, unjudged, grouping = loose, loose_fold, loose_unjudged, copy_owner_groups
     candidates = geo_candidates(result, usable, classes) if config.geo_rescue else np.zeros(0, np.int64)
     off_topic = topic_candidates(result, usable, classes) if rescue_off_topic else np.zeros(0, np.int64)
     extra = np.concatenate([candidates, off_topic])
-    extra_fold = np.concatenate([inherited_folds(result, rows, fold, chosen, config.folds, config.seed)
+    extra_fold = np.concatenate([inherited_folds(result, rows, fold, chosen, config.folds, config.seed, grouping)
                                  for chosen in (candidates, off_topic)])
     proba, extra_proba = fit_fold_models(
         normalise_rows(vectors[rows]), codes, fold, len(classes), config.regularisation, config.seed,
         normalise_rows(vectors[extra]), extra_fold)
     found = find_label_issues(codes, proba)
-    support = fold_support(codes, fold)
-    unjudged = (support < MIN_LABEL_SUPPORT) | (support < MIN_LABEL_SUPPORT_SHARE * np.bincount(codes)[codes])
     found = replace(found, is_issue=found.is_issue & ~unjudged)
     evidence = LabelEvidence(rows, classes, codes, proba, fold, groups, found, unjudged)
     return evidence, candidates, extra_proba[:len(candidates)], off_topic, extra_proba[len(candidates):]
