@@ -118,3 +118,15 @@ def test_copy_owner_groups_keep_copies_together_and_refine_the_split(cells):
         others = [j for j in range(len(cells)) if owner.iloc[j] != name and copies.find(j) in shared]
         if not others:
             assert len(set(loose[theirs])) == 1
+
+
+def test_a_rescue_candidate_inherits_the_fold_of_its_photographer_in_the_loose_groups():
+    """A geo or topic rescue candidate is scored by its group's fold model: with the loose groups, the group of
+    its own photographer (B), not the one chain that a copy shared by A and B makes of both."""
+    from curate.prefilter.repair import inherited_folds
+
+    cells = [("A", "x")] + [("A", None)] * 4 + [("B", "x")] + [("B", None)] * 3  # the copy set x is A's (5 photos)
+    catalog = make_catalog([{"owner_id": owner, "near_dup_cluster": cluster, "label": "l"} for owner, cluster in cells])
+    rows, fold, candidate = np.arange(8), np.array([0] * 6 + [1] * 2), np.array([8])  # B's own photos in fold 1
+    assert inherited_folds(catalog, rows, fold, candidate, 5, 0, copy_owner_groups).tolist() == [1]
+    assert inherited_folds(catalog, rows, fold, candidate, 5, 0).tolist() == [0]  # the split's chain: A's fold
