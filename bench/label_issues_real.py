@@ -28,13 +28,19 @@ clean 15-Scene test folder (2,985 photos). Methods: ours dropping the flags (`--
 ours relabelling then dropping the rest (`--relabel --drop-label-issues`), cleanlab dropping its
 flags (the peer, same run, same probabilities).
 
+`--strengths C …` asks whether the label model's L2 strength (`--C`, default 1) should be chosen per collection:
+for each noise kind and rate, the stage's F1 at each C, and at the C with the least out-of-fold log loss on
+the given labels (the choice a user could make without the truth), against the default.
+
 Run:  .venv/bin/python bench/label_issues_real.py [--seeds 3] [--flip-rate 0.1]
       .venv/bin/python bench/label_issues_real.py --worth [--seeds 3] [--worth-rates 0.1 0.2 0.4]
+      .venv/bin/python bench/label_issues_real.py --strengths 0.3 1 3 10 30 [--seeds 3] [--worth-rates 0.1 0.2]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import subprocess
 import sys
@@ -194,15 +200,66 @@ def worth(args, vectors: np.ndarray, true: np.ndarray, classes: np.ndarray, clea
               f"{np.mean(cell['flags cleanlab']):.0f}; relabels right {right}/{total}")
 
 
+def strengths(args, vectors: np.ndarray, true: np.ndarray, classes: np.ndarray) -> None:
+    """The `--strengths` table: the stage's F1 at each L2 strength C of its label model, and at the C that the
+    out-of-fold log loss on the given labels picks (what a user could choose without the truth), against the
+    default (C = 1), per noise kind and rate."""
+    from curate.prefilter.repair import fit_fold_models
+    from curate.prefilter.stage import PrefilterConfig, grouped_folds, normalise_rows, prefilter_catalog
+    from tests.test_split import make_catalog
+
+    near = nearest_classes(vectors, true, classes)
+    n, default = len(true), PrefilterConfig(topic=None, label_issues_only=True)
+    print(f"{'noise':16s} {'seed':>4s} " + " ".join(f"{'F1 C=' + format(c, 'g'):>9s}" for c in args.strengths)
+          + f" {'log loss picks':>14s} {'its F1':>6s} {'/ default':>9s}")
+    ratios = []
+    for kind in ("uniform", "confusable"):
+        for rate in args.worth_rates:
+            for seed in range(args.seeds):
+                given, flipped = flip(true, classes, rate, kind, np.random.default_rng(seed), near)
+                catalog = make_catalog([{"owner_id": None, "tags": [], "image_path": f"i{i}.jpg", "label": given[i]}
+                                        for i in range(n)])
+                names, codes = np.unique(given, return_inverse=True)
+                fold = grouped_folds(codes, np.arange(n), default.folds, default.seed)  # one photo a group here
+                f1, loss = {}, {}
+                for c in sorted(set(args.strengths) | {default.regularisation}):
+                    config = PrefilterConfig(topic=None, label_issues_only=True, regularisation=c)
+                    result, _ = prefilter_catalog(catalog, vectors, np.ones(n, bool), np.ones(n, bool), config)
+                    f1[c] = scores(result["is_label_issue"].astype(bool).to_numpy(), flipped)[2]
+                    proba, _ = fit_fold_models(normalise_rows(vectors), codes, fold, len(names), c, default.seed,
+                                               normalise_rows(vectors[:0]), np.zeros(0, int))
+                    loss[c] = float(-np.log(np.clip(proba[np.arange(n), codes], 1e-12, 1.0)).mean())
+                picked = min(args.strengths, key=lambda c: loss[c])
+                ratios.append(f1[picked] / f1[default.regularisation])
+                print(f"{kind + ' ' + format(rate, '.0%'):16s} {seed:4d} "
+                      + " ".join(f"{f1[c]:9.3f}" for c in args.strengths)
+                      + f" {format(picked, 'g'):>14s} {f1[picked]:6.3f} {ratios[-1]:9.3f}", flush=True)
+    print(f"\nF1 at the log-loss choice / F1 at the default C={default.regularisation:g}: mean {np.mean(ratios):.3f}, "
+          f"range {min(ratios):.3f}-{max(ratios):.3f} over {len(ratios)} runs")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--flip-rate", type=float, default=0.1)
     parser.add_argument("--worth", action="store_true", help="downstream test accuracy instead of flag scores")
-    parser.add_argument("--worth-rates", type=float, nargs="+", default=[0.1, 0.2, 0.4])
+    parser.add_argument("--worth-rates", type=float, nargs="+", default=[0.1, 0.2, 0.4],
+                        help="noise rates of --worth and --strengths")
+    parser.add_argument("--strengths", type=float, nargs="+", metavar="C",
+                        help="F1 at each label-model C and at the one the out-of-fold log loss picks (no cleanlab)")
     args = parser.parse_args()
     if not SCENES.is_dir():
         raise SystemExit(f"real data not found at {SCENES}")
+    if args.strengths:
+        paths = sorted(SCENES.glob("*/*.jpg"))
+        true = np.array([path.parent.name for path in paths])
+        started = time.perf_counter()
+        vectors = embed(paths)
+        cpu = platform.processor() or platform.machine()
+        print(f"{len(paths):,} photos embedded in {time.perf_counter() - started:.0f} s; {cpu}, {os.cpu_count()} CPUs, "
+              f"Python {platform.python_version()}")
+        strengths(args, vectors, true, np.unique(true))
+        return
 
     from curate.prefilter.repair import fit_fold_models
     from curate.prefilter.stage import PrefilterConfig, grouped_folds, normalise_rows, prefilter_catalog

@@ -594,8 +594,8 @@ def _evidence(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray, con
     fold = grouped_folds(codes, groups, config.folds, config.seed)
     unjudged = too_little_support(codes, fold)
     grouping = None  # the split's groups
-    if unjudged.any():  # copies shared by photographers may have chained a label into one group
-        loose = copy_owner_groups(kept)
+    loose = copy_owner_groups(kept) if unjudged.any() else groups  # copies may have chained a label into one group
+    if loose.max(initial=-1) > groups.max(initial=-1):  # more groups (ids 0..k-1; it refines the split's): unchained
         loose_fold = grouped_folds(codes, loose, config.folds, config.seed)
         loose_unjudged = too_little_support(codes, loose_fold)
         if loose_unjudged.sum() < unjudged.sum():
