@@ -7,12 +7,9 @@ that need them are skipped with the reason.
 
 from __future__ import annotations
 
-import fcntl
-import os
-import shutil
-import subprocess
-
 import pytest
+
+from tests.debian import apt_install
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -21,24 +18,7 @@ INSTALL_LOCK = "/tmp/curate-tests-chromium-install.lock"
 
 def ensure_chromium() -> str | None:
     """None when Chromium and ChromeDriver are usable, else why not."""
-    if os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER):
-        return None
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return "Chromium is not installed and this user cannot apt-get install chromium chromium-driver"
-    # Two test modules on two xdist workers may ask at once: one installs while the other waits
-    # for it (a file lock), and apt itself waits for a dpkg lock held by anything else.
-    with open(INSTALL_LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER):
-            return None
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        wait = ["-o", "DPkg::Lock::Timeout=300"]
-        for command in (["apt-get", *wait, "update", "-qq"],
-                        ["apt-get", *wait, "install", "-y", "-qq", "chromium", "chromium-driver"]):
-            done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
-            if done.returncode != 0:
-                return f"could not install Chromium from Debian ({' '.join(command)}): {done.stderr.strip()[-200:]}"
-    return None
+    return apt_install(["chromium", "chromium-driver"], [CHROMIUM, CHROMEDRIVER], INSTALL_LOCK)
 
 
 def chrome_driver():

@@ -19,6 +19,41 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 KM_PER_DEGREE = 111.32  # mean km per degree of latitude
 REPORT_DPI = 80  # small plots: the report embeds one pair per label
 
+# Fonts for the scripts that matplotlib's bundled DejaVu Sans lacks, CJK above all (a scrape's Korean,
+# Japanese or Chinese tags become labels, and a label is a plot's title and the confusion matrix's ticks):
+# those installed (at most MAX_FALLBACK_FONTS, in this order) follow the default family, so that matplotlib
+# takes each glyph from the first font that has it. None installed: the boxes as before (the report's text
+# names the labels). Debian: `apt-get install fonts-noto-cjk` (or the smaller fonts-droid-fallback, no Hangul).
+FALLBACK_FONTS = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK KR", "Noto Sans CJK TC", "Source Han Sans",
+                  "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback",
+                  "Microsoft YaHei", "Malgun Gothic", "Yu Gothic", "Hiragino Sans", "PingFang SC",
+                  "Apple SD Gothic Neo", "Arial Unicode MS", "Noto Sans Thai", "Noto Sans Devanagari")
+MAX_FALLBACK_FONTS = 3
+
+
+def fallback_families(family: list[str], installed: set[str]) -> list[str]:
+    """The font family list to draw with: `family` (matplotlib's `font.family`) followed by the installed
+    fallback fonts, when `family` is matplotlib's default; a family the user set is left as it is.
+
+    >>> fallback_families(["sans-serif"], {"DejaVu Sans", "Droid Sans Fallback", "Noto Sans CJK JP"})
+    ['sans-serif', 'Noto Sans CJK JP', 'Droid Sans Fallback']
+    >>> fallback_families(["serif"], {"Noto Sans CJK JP"}), fallback_families(["sans-serif"], {"DejaVu Sans"})
+    (['serif'], ['sans-serif'])
+    """
+    if list(family) != ["sans-serif"]:
+        return list(family)
+    return ["sans-serif", *[name for name in FALLBACK_FONTS if name in installed][:MAX_FALLBACK_FONTS]]
+
+
+def _use_fallback_fonts() -> None:
+    from matplotlib import font_manager
+
+    installed = {entry.name for entry in font_manager.fontManager.ttflist}
+    matplotlib.rcParams["font.family"] = fallback_families(matplotlib.rcParams["font.family"], installed)
+
+
+_use_fallback_fonts()
+
 
 def plain(text: object) -> str:
     """`text` as matplotlib should show it, literally: a `$` would start TeX math (mathtext),
@@ -29,8 +64,8 @@ def plain(text: object) -> str:
 @contextmanager
 def missing_glyphs_quiet():
     """matplotlib's `Glyph 21271 (\\N{...}) missing from font(s) DejaVu Sans` warnings left out while drawing:
-    a label in a script the bundled font lacks (北京) is drawn as boxes in a plot's title, and the report's
-    text names it; the warning lines only reached the terminal, once per glyph and plot."""
+    a label in a script that no installed font has (FALLBACK_FONTS) is drawn as boxes in a plot's title, and
+    the report's text names it; the warning lines only reached the terminal, once per glyph and plot."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
         yield
