@@ -2,7 +2,7 @@
 
 Every file becomes one row. A file that is not a usable image gets a reason in the
 `error` column (the same reasons as ingest's drop_reason: empty_file, not_an_image,
-truncated_image, too_small, decompression_bomb, animated, unreadable_file — also a named
+truncated_image, too_small, decompression_bomb, animated, unsupported_format, unreadable_file — also a named
 pipe, device or socket, never read —, file_too_large over 256 MiB) and the run goes on:
 errors are data, as in img2dataset.
 

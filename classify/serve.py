@@ -55,9 +55,10 @@ DEFAULT_DECODE_BUDGET_BYTES = 640 * 10**6  # two worst-case decodes: MAX_PIXELS 
 DEFAULT_MAX_PENDING = 64  # requests decoding or waiting to; more get 503
 DEFAULT_DECODE_THREADS = min(4, os.cpu_count() or 1)
 API_NOTES = ("Upload one image to `POST /predict` as the multipart field `file`. Errors: 413 upload too large "
-             "or decompression bomb; 415 not an image; 422 empty, truncated, too small or animated image; "
+             "or decompression bomb; 415 not an image, or a HEIC without pillow-heif installed; 422 empty, "
+             "truncated, too small or animated image; "
              "503 too many uploads in progress (retry after the Retry-After seconds).")
-STATUS_BY_REASON = {"decompression_bomb": 413, "not_an_image": 415}  # every other BadImage reason: 422
+STATUS_BY_REASON = {"decompression_bomb": 413, "not_an_image": 415, "unsupported_format": 415}  # others: 422
 
 
 class Prediction(BaseModel):

@@ -22,6 +22,7 @@ from typing import BinaryIO
 from PIL import Image, ImageFile
 
 from curate import objectstore
+from curate.imageformats import heif_brand, missing_decoder
 from curate.workspace import Workspace, atomic_write_bytes
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated JPEG must be an error, not grey pixels
@@ -30,7 +31,7 @@ MIN_SIDE_PX = 32
 MAX_PIXELS = 80_000_000  # ~ 9000 x 9000; beyond that the file is treated as a decompression bomb
 
 _EXT_BY_FORMAT = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp",
-                  "TIFF": "tif", "BMP": "bmp"}
+                  "TIFF": "tif", "BMP": "bmp", "AVIF": "avif", "HEIF": "heic"}
 _ROTATED_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 _EXIF_ORIENTATION = 0x0112
 
@@ -102,6 +103,8 @@ def open_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
         except Image.DecompressionBombError as exc:
             raise BadImage("decompression_bomb", f"more than {max_pixels} pixels") from exc
         except Exception as exc:  # PIL raises many types for junk bytes
+            if heif_brand(data):  # a phone's HEIC without pillow-heif, or AVIF on an old Pillow
+                raise BadImage("unsupported_format", missing_decoder(heif_brand(data))) from exc
             if starts_like_an_image(data):  # an image's signature, cut off before its header ended
                 raise BadImage("truncated_image", f"{len(data):,} bytes: the header is cut short "
                                f"({type(exc).__name__})") from exc

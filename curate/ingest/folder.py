@@ -19,6 +19,7 @@ import io
 import json
 import os
 import stat
+from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,11 +39,17 @@ from curate.settings_fields import SettingError, setting
 from curate.workspace import Workspace, exclusive
 
 SOURCE = "folder"
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp",
+                              ".avif", ".heic", ".heif"})  # HEIC/HEIF decode with pillow-heif (curate.store)
+# Files beside the photos that are not photos: no word when a scan passes them (any other file is counted in
+# the ingest's warning, so that a phone export's .mov or .dng files are not left out without one).
+NOT_PHOTOS = frozenset({".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".txt", ".md", ".xmp", ".aae", ".ini",
+                        ".db", ".html", ".htm", ".pdf", ".toml", ".yaml", ".yml", ".log"})
 SIDECAR_NAMES = ("metadata.csv", "metadata.jsonl", "metadata.json")
 LABEL_SOURCES = ("auto", "folder", "column", "tags", "none")
-# A file that was missing or unreadable may have been fixed since: a re-run tries it again.
-RETRY_REASONS = frozenset({"missing_file", "unreadable_file"})
+# A file that was missing or unreadable may have been fixed since, or a format's decoder installed since
+# (unsupported_format: HEIC without pillow-heif): a re-run tries it again.
+RETRY_REASONS = frozenset({"missing_file", "unreadable_file", "unsupported_format"})
 MAX_FILE_BYTES = 256 * 1024 * 1024  # no photo is this big; refuse before reading it into memory
 MAX_METADATA_BYTES = 1024 * 1024 * 1024  # a sidecar of ~5M photos; /dev/zero would never end
 EXIF_FIELDS = ("lat", "lon", "taken_at", "owner_id", "owner_name")
@@ -102,15 +109,17 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     if metadata_path is None and options.column_map:
         raise UsageError("--map and --label-column need a metadata file; pass --metadata FILE")
     table = read_metadata(Path(metadata_path)) if metadata_path is not None else None
-    images = scan_images(root)
+    images, skipped = scan_folder(root)
     if not images and (table is None or table.empty):
-        raise UsageError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) and no metadata rows in {root}; "
-                         "check the folder path")
+        raise UsageError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) and no metadata rows in {root}"
+                         f"{skipped_clause(skipped)}; check the folder path")
     records = build_records(root, images, table, options.column_map)
     label_source = resolve_label_source(options.label_source, records, options.column_map, recipe)
     column_labels = records["label"] if "label" in records.columns else None
     records = assign_labels(records, label_source)
     warnings = label_warnings(records, label_source, recipe is not None, column_labels)
+    if skipped:
+        warnings.append(skipped_warning(skipped))
     if label_source in ("folder", "column") and "label" in records.columns:
         warnings += label_spelling_warnings(records["label"], recipe, label_source)
         if recipe is not None:  # the recipe is the user's statement of what the labels are
@@ -143,18 +152,55 @@ def find_sidecar(root: Path) -> Path | None:
 
 
 def scan_images(root: Path) -> list[str]:
-    """Relative POSIX paths of image files under `root`, sorted.
+    """Relative POSIX paths of image files under `root`, sorted (`scan_folder`'s first half)."""
+    return scan_folder(root)[0]
+
+
+def scan_folder(root: Path) -> tuple[list[str], Counter]:
+    """(relative POSIX paths of image files under `root`, sorted; how many other files were passed over,
+    per lower-case extension, "" for none), leaving out NOT_PHOTOS (sidecars, notes) from the count.
 
     Hidden files and folders (.DS_Store, ._IMG.jpg, .thumbnails) are skipped: they
     are OS clutter, not photos. Symlinked folders are not followed.
     """
-    found = []
+    found, skipped = [], Counter()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = [name for name in dirnames if not name.startswith(".")]
         for name in filenames:
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+            if name.startswith("."):
+                continue
+            extension = os.path.splitext(name)[1].lower()
+            if extension in IMAGE_EXTENSIONS:
                 found.append(Path(dirpath, name).relative_to(root).as_posix())
-    return sorted(found)
+            elif extension not in NOT_PHOTOS:
+                skipped[extension] += 1
+    return sorted(found), skipped
+
+
+def skipped_counts(skipped: Counter) -> str:
+    """What a scan passed over, most first: `.dng 12, .mov 3, no extension 1` (six kinds at most).
+
+    >>> skipped_counts(Counter({".mov": 3, ".dng": 12, "": 1}))
+    '.dng 12, .mov 3, no extension 1'
+    """
+    ranked = sorted(skipped.items(), key=lambda item: (-item[1], item[0]))
+    shown = ", ".join(f"{extension or 'no extension'} {count:,}" for extension, count in ranked[:6])
+    return shown + (", …" if len(ranked) > 6 else "")
+
+
+def skipped_clause(skipped: Counter) -> str:
+    """` (N other files passed over: …)` for the "no images" error ("" when nothing was)."""
+    total = sum(skipped.values())
+    return f" ({total:,} other file{'s' if total != 1 else ''} passed over: {skipped_counts(skipped)})" if total else ""
+
+
+def skipped_warning(skipped: Counter) -> str:
+    """The ingest's warning about files in the folder that are not in a format it reads."""
+    total = sum(skipped.values())
+    return (f"{total:,} file{'s' if total != 1 else ''} in the folder {'are' if total != 1 else 'is'} not in a "
+            f"format ingest reads and {'were' if total != 1 else 'was'} left out ({skipped_counts(skipped)}); photos "
+            f"are read from {', '.join(sorted(IMAGE_EXTENSIONS))}: convert the others (camera RAW, for one) to JPEG "
+            f"to include them")
 
 
 def read_metadata(path: Path) -> pd.DataFrame:
