@@ -98,3 +98,25 @@ def test_a_folder_of_only_unread_files_says_what_it_passed_over(tmp_path):
     with pytest.raises(UsageError, match=r"no images \(.*\) and no metadata rows in .* \(3 other files passed over: "
                                          r"\.mov 2, \.mp4 1\); check the folder path"):
         ingest_folder(Workspace(tmp_path / "ws"), FolderOptions(folder=folder, workers=2))
+
+
+def test_a_linked_label_folder_is_named_not_passed_over_in_silence(tmp_path):
+    """A label folder that is a symlink (to photos kept elsewhere) is not followed (a link may loop or lead
+    out of the folder), and the ingest says which and what to do."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "x.jpg").write_bytes(jpeg_bytes(color=(5, 5, 5)))
+    folder = tmp_path / "photos"
+    (folder / "cats").mkdir(parents=True)
+    (folder / "cats" / "a.jpg").write_bytes(jpeg_bytes(color=(1, 2, 3)))
+    (folder / "dogs").symlink_to(elsewhere, target_is_directory=True)
+    ws = Workspace(tmp_path / "ws")
+    report = ingest_folder(ws, FolderOptions(folder=folder, workers=2))
+    assert read_catalog(ws)["source_id"].tolist() == ["cats/a.jpg"]
+    [warning] = [w for w in report.warnings if "linked folder" in w]
+    assert warning.startswith("1 linked folder was not followed (dogs): their photos are not in this ingest")
+    only_link = tmp_path / "only"
+    only_link.mkdir()
+    (only_link / "dogs").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(UsageError, match=r"linked folders are not followed \(dogs\); check the folder path"):
+        ingest_folder(Workspace(tmp_path / "ws2"), FolderOptions(folder=only_link, workers=2))

@@ -109,10 +109,11 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     if metadata_path is None and options.column_map:
         raise UsageError("--map and --label-column need a metadata file; pass --metadata FILE")
     table = read_metadata(Path(metadata_path)) if metadata_path is not None else None
-    images, skipped = scan_folder(root)
+    images, skipped, linked = scan_folder(root)
     if not images and (table is None or table.empty):
+        followed = f"; linked folders are not followed ({', '.join(linked[:5])})" if linked else ""
         raise UsageError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) and no metadata rows in {root}"
-                         f"{skipped_clause(skipped)}; check the folder path")
+                         f"{skipped_clause(skipped)}{followed}; check the folder path")
     records = build_records(root, images, table, options.column_map)
     label_source = resolve_label_source(options.label_source, records, options.column_map, recipe)
     column_labels = records["label"] if "label" in records.columns else None
@@ -120,6 +121,8 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     warnings = label_warnings(records, label_source, recipe is not None, column_labels)
     if skipped:
         warnings.append(skipped_warning(skipped))
+    if linked:
+        warnings.append(linked_warning(linked))
     if label_source in ("folder", "column") and "label" in records.columns:
         warnings += label_spelling_warnings(records["label"], recipe, label_source)
         if recipe is not None:  # the recipe is the user's statement of what the labels are
@@ -152,20 +155,24 @@ def find_sidecar(root: Path) -> Path | None:
 
 
 def scan_images(root: Path) -> list[str]:
-    """Relative POSIX paths of image files under `root`, sorted (`scan_folder`'s first half)."""
+    """Relative POSIX paths of image files under `root`, sorted (`scan_folder`'s first part)."""
     return scan_folder(root)[0]
 
 
-def scan_folder(root: Path) -> tuple[list[str], Counter]:
+def scan_folder(root: Path) -> tuple[list[str], Counter, list[str]]:
     """(relative POSIX paths of image files under `root`, sorted; how many other files were passed over,
-    per lower-case extension, "" for none), leaving out NOT_PHOTOS (sidecars, notes) from the count.
+    per lower-case extension, "" for none, leaving out NOT_PHOTOS (sidecars, notes); the linked folders
+    not followed, relative, sorted).
 
     Hidden files and folders (.DS_Store, ._IMG.jpg, .thumbnails) are skipped: they
-    are OS clutter, not photos. Symlinked folders are not followed.
+    are OS clutter, not photos. Symlinked folders are not followed (a link may loop, or lead out of
+    the folder): the ingest names them.
     """
-    found, skipped = [], Counter()
+    found, skipped, linked = [], Counter(), []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = [name for name in dirnames if not name.startswith(".")]
+        linked += [Path(dirpath, name).relative_to(root).as_posix() for name in dirnames
+                   if os.path.islink(os.path.join(dirpath, name))]
         for name in filenames:
             if name.startswith("."):
                 continue
@@ -174,7 +181,18 @@ def scan_folder(root: Path) -> tuple[list[str], Counter]:
                 found.append(Path(dirpath, name).relative_to(root).as_posix())
             elif extension not in NOT_PHOTOS:
                 skipped[extension] += 1
-    return sorted(found), skipped
+    return sorted(found), skipped, sorted(linked)
+
+
+def linked_warning(linked: list[str]) -> str:
+    """The ingest's warning about linked folders it did not follow.
+
+    >>> linked_warning(["cats", "dogs"])[:78]
+    '2 linked folders were not followed (cats, dogs): their photos are not in this '
+    """
+    shown = ", ".join(linked[:5]) + (", …" if len(linked) > 5 else "")
+    return (f"{len(linked):,} linked folder{'s were' if len(linked) != 1 else ' was'} not followed ({shown}): their "
+            f"photos are not in this ingest; ingest the folder each links to, or copy its photos in")
 
 
 def skipped_counts(skipped: Counter) -> str:
