@@ -120,3 +120,25 @@ def test_a_linked_label_folder_is_named_not_passed_over_in_silence(tmp_path):
     (only_link / "dogs").symlink_to(elsewhere, target_is_directory=True)
     with pytest.raises(UsageError, match=r"linked folders are not followed \(dogs\); check the folder path"):
         ingest_folder(Workspace(tmp_path / "ws2"), FolderOptions(folder=only_link, workers=2))
+
+
+def test_an_export_of_heic_photos_says_imagefolder_skips_them_and_resize_writes_jpegs(tmp_path):
+    """torchvision's ImageFolder lists only its own extensions: exported as they are, the HEIC and AVIF photos
+    would be left out of training without a word. The export says so; with --resize every photo is a JPEG
+    that ImageFolder reads."""
+    from torchvision.datasets import ImageFolder
+
+    from curate.export.config import ExportConfig
+    from curate.export.run import export_workspace
+    from curate.split import SplitConfig, run_split
+
+    ws = Workspace(tmp_path / "ws")
+    ingest_folder(ws, FolderOptions(folder=phone_export(tmp_path), workers=2))
+    run_split(ws, SplitConfig(val=0.0, test=0.0))
+    as_is = export_workspace(ws, tmp_path / "as-is", ExportConfig("imagefolder"))
+    [note] = [n for n in as_is.notes if "ImageFolder skips" in n]
+    assert note.startswith("3 kept photos are stored as HEIC/HEIF (2) or AVIF (1) and are exported as they are")
+    assert len(ImageFolder(str(tmp_path / "as-is" / "train"))) == 2  # only the JPEGs: what the note warns of
+    resized = export_workspace(ws, tmp_path / "jpeg", ExportConfig("imagefolder", resize=4096))
+    assert not [n for n in resized.notes if "ImageFolder skips" in n]
+    assert len(ImageFolder(str(tmp_path / "jpeg" / "train"))) == 5

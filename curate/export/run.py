@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from curate import objectstore
+from curate import objectstore, schema
 from curate.catalog_batches import CatalogFile
 from curate.errors import DataContractError, UsageError
 from curate.export.card import (
@@ -200,7 +200,8 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
         source.begin_plan(spill)
         plan = plan_from_file(catalog, config, source.sizes, spill)
         source.end_plan()  # the sizes the store was asked for, remembered for the next export
-        notes = [*notes, *missing_class_notes(plan.summary.split_label, plan.classes)]
+        notes = [*notes, *missing_class_notes(plan.summary.split_label, plan.classes),
+                 *format_notes(catalog, config)]
         provenance = Provenance(catalog_sha256(ws), recipe or recorded_recipe(ws), len(catalog),
                                 {str(k): int(v) for k, v in catalog.value_counts("drop_reason").items()}, NO_LEAKS)
         # a plan sorted on disk has its folder-format state on disk too (one entry per photo)
@@ -233,6 +234,43 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
         removed = remove_left(out, set(state), set(previous), config.overwrite)
         save_state(out, state)
     return ExportResult(out, plan, written, units - written, removed, notes)
+
+
+# Stored formats that common readers skip or cannot decode: torchvision's ImageFolder lists only its own
+# extensions (no .heic, .avif) and leaves other files out without a word; HEIC needs pillow-heif anywhere.
+UNCOMMON_FORMATS = {"HEIF": "HEIC/HEIF", "AVIF": "AVIF"}
+
+
+def format_notes(catalog: CatalogFile, config: ExportConfig) -> list[str]:
+    """A note when kept photos are stored as HEIC or AVIF and the export copies their bytes (no `--resize`):
+    many readers would leave them out (curate.imageformats)."""
+    if config.resize:
+        return []
+    counts: dict[str, int] = {}
+    for batch in catalog.batches(["status", "image_format"]):
+        kept = batch.loc[batch["status"] == schema.KEPT, "image_format"]
+        for name, n in kept[kept.isin(list(UNCOMMON_FORMATS))].value_counts().items():
+            counts[name] = counts.get(name, 0) + int(n)
+    if not counts:
+        return []
+    return [uncommon_format_note(counts)]
+
+
+def uncommon_format_note(counts: dict[str, int]) -> str:
+    """The note of `format_notes`.
+
+    >>> print(uncommon_format_note({"HEIF": 40, "AVIF": 2}))  # doctest: +NORMALIZE_WHITESPACE
+    42 kept photos are stored as HEIC/HEIF (40) or AVIF (2) and are exported as they are: torchvision's
+    ImageFolder skips those files without a word, and reading HEIC needs pillow-heif; export again with
+    --resize SIDE (say 4096) to write every photo as JPEG
+    """
+    total, many = sum(counts.values()), sum(counts.values()) != 1
+    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    kinds = " or ".join(f"{UNCOMMON_FORMATS[name]} ({n:,})" for name, n in ranked)
+    return (f"{total:,} kept photo{'s are' if many else ' is'} stored as {kinds} and {'are' if many else 'is'} "
+            f"exported as {'they are' if many else 'it is'}: torchvision's ImageFolder skips those files without "
+            f"a word, and reading HEIC needs pillow-heif; export again with --resize SIDE (say 4096) to write every "
+            f"photo as JPEG")
 
 
 def missing_class_notes(split_label: dict[tuple[str, str], int], classes: list[str]) -> list[str]:
