@@ -4,7 +4,8 @@
 photo (ingest's pixel pass, embed's loader workers, Ray tasks, the report's and review's thumbnails,
 training) can open a stored HEIC once pillow-heif is installed (`pip install 'curate-photos[heif]'`).
 Without it a HEIC photo is a row dropped as `unsupported_format` (`heif_brand` says which bytes those are),
-which the next `curate ingest folder` run tries again. AVIF needs nothing: Pillow 11.3+ reads it.
+which the next `curate ingest folder` run tries again. AVIF needs nothing on a recent Pillow (this project's
+reads it; one built without libavif gives `unsupported_format` too).
 """
 
 from __future__ import annotations
@@ -36,6 +37,6 @@ def register_optional_decoders() -> bool:
 def missing_decoder(brand: str) -> str:
     """The error detail of a photo whose format this installation cannot decode: what to install."""
     if brand == "AVIF":
-        return "AVIF: this Pillow has no AVIF decoder; upgrade Pillow (11.3 or later reads AVIF), then ingest again"
+        return "AVIF: this Pillow has no AVIF decoder; upgrade Pillow (recent releases read AVIF), then ingest again"
     return (f"{brand}: no decoder installed; pip install pillow-heif (or 'curate-photos[heif]'), then run ingest "
             f"again")
