@@ -2,7 +2,8 @@
 
 `register_optional_decoders` runs when the `curate` package is imported, so every process that decodes a
 photo (ingest's pixel pass, embed's loader workers, Ray tasks, the report's and review's thumbnails,
-training) can open a stored HEIC once pillow-heif is installed (`pip install 'curate-photos[heif]'`).
+training) can open a stored HEIC once pillow-heif is installed (`pip install 'curate-photos[heif]'`; an
+optional extra, never a base dependency: its binary wheels are GPLv2, bundling x265).
 Without it a HEIC photo is a row dropped as `unsupported_format` (`heif_brand` says which bytes those are),
 which the next `curate ingest folder` run tries again. AVIF needs nothing on a recent Pillow (this project's
 reads it; one built without libavif gives `unsupported_format` too).
