@@ -8,7 +8,8 @@ Bad uploads get a status code and a JSON `{"detail": "..."}` saying what was wro
     413  the request body is over `max_upload_bytes` — refused from Content-Length before
          reading, and also cut off while reading by counting the bytes received (a chunked
          upload has no Content-Length); or the image header claims more pixels than
-         curate.store.MAX_PIXELS (a decompression bomb), refused before decoding
+         curate.imageformats.pixel_limit allows its format (80 MP; a JPEG, which decodes
+         at a reduced scale, 250 MP): a decompression bomb, refused before decoding
     415  the bytes are not an image (the declared content type is ignored; bytes are sniffed)
     422  an image that cannot be used: empty, truncated, under 32 px, or animated;
          or the request has no `file` field, or a bad `top_k` (the detail is one line
@@ -46,6 +47,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from classify.decode import MemoryBudget, decode_for_model
+from curate.imageformats import MAX_JPEG_PIXELS
 from curate.settings_fields import SettingError, setting
 from curate.store import MAX_PIXELS, BadImage
 
@@ -144,7 +146,8 @@ class UploadLimit:
 def http_error(error: BadImage) -> HTTPException:
     """The HTTP status and message for an upload that is not a usable image."""
     if error.reason == "decompression_bomb":
-        message = f"image refused as a decompression bomb ({error.detail}); the limit is {MAX_PIXELS:,} pixels"
+        message = (f"image refused as a decompression bomb ({error.detail}); the limit is {MAX_JPEG_PIXELS:,} "
+                   f"pixels for a JPEG, {MAX_PIXELS:,} for other formats")
     elif error.reason == "not_an_image":
         message = "the upload is not an image; send a JPEG, PNG, WebP, GIF, TIFF or BMP file"
     else:

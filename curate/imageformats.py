@@ -7,6 +7,14 @@ optional extra, never a base dependency: its binary wheels are GPLv2, bundling x
 Without it a HEIC photo is a row dropped as `unsupported_format` (`heif_brand` says which bytes those are),
 which the next `curate ingest folder` run tries again. AVIF needs nothing on a recent Pillow (this project's
 reads it; one built without libavif gives `unsupported_format` too).
+
+How large a photo may be depends on its format. No image is ever decoded at more than `MAX_DECODE_PIXELS`;
+a JPEG can decode at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT scaling, every byte still entropy-decoded), so
+JPEGs up to `MAX_JPEG_PIXELS` are real photos (phones' 108 and 200 MP modes, medium-format cameras,
+stitched panoramas), decoded at the largest scale that fits. Beyond those limits a file is a
+`decompression_bomb`. `register_optional_decoders` raises Pillow's own bomb limit (`Image.MAX_IMAGE_PIXELS`,
+an error at twice its value) so that Pillow opens such a JPEG at all; curate's store checks each format's
+limit before anything is decoded.
 """
 
 from __future__ import annotations
@@ -25,8 +33,31 @@ def heif_brand(data: bytes) -> str | None:
     return HEIF_BRANDS.get(data[8:12]) if data[4:8] == b"ftyp" else None
 
 
+MAX_DECODE_PIXELS = 80_000_000  # ~ 9000 x 9000: the most pixels any image is decoded at (240 MB as RGB)
+MAX_JPEG_PIXELS = 250_000_000  # ~ 18000 x 14000: a 200 MP phone photo fits; decoded at 1/2 scale or less
+
+
+def pixel_limit(image_format: str | None) -> int:
+    """The most pixels a photo of this Pillow format may have before it counts as a decompression bomb.
+
+    >>> pixel_limit("JPEG"), pixel_limit("PNG")
+    (250000000, 80000000)
+    """
+    return MAX_JPEG_PIXELS if image_format == "JPEG" else MAX_DECODE_PIXELS
+
+
+def allow_large_jpegs() -> None:
+    """Raise Pillow's bomb limit to `MAX_JPEG_PIXELS` (never lower it: a caller's own setting, even None, stays)."""
+    from PIL import Image
+
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_JPEG_PIXELS:
+        Image.MAX_IMAGE_PIXELS = MAX_JPEG_PIXELS
+
+
 def register_optional_decoders() -> bool:
-    """Let Pillow open HEIC / HEIF when pillow-heif is installed; whether it is."""
+    """Let Pillow open HEIC / HEIF when pillow-heif is installed, and JPEGs up to `MAX_JPEG_PIXELS`;
+    whether pillow-heif is installed."""
+    allow_large_jpegs()
     try:
         from pillow_heif import register_heif_opener
     except ImportError:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -22,13 +23,13 @@ from typing import BinaryIO
 from PIL import Image, ImageFile
 
 from curate import objectstore
-from curate.imageformats import heif_brand, missing_decoder
+from curate.imageformats import MAX_DECODE_PIXELS, MAX_JPEG_PIXELS, heif_brand, missing_decoder
 from curate.workspace import Workspace, atomic_write_bytes
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated JPEG must be an error, not grey pixels
 
 MIN_SIDE_PX = 32
-MAX_PIXELS = 80_000_000  # ~ 9000 x 9000; beyond that the file is treated as a decompression bomb
+MAX_PIXELS = MAX_DECODE_PIXELS  # ~ 9000 x 9000: no image decodes at more; a larger non-JPEG is a decompression bomb
 
 _EXT_BY_FORMAT = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp",
                   "TIFF": "tif", "BMP": "bmp", "AVIF": "avif", "HEIF": "heic"}
@@ -65,43 +66,50 @@ class StoredImage:
 Analyse = Callable[[Image.Image], dict]
 
 
-def inspect_image(data: bytes, *, min_side_px: int = MIN_SIDE_PX, max_pixels: int = MAX_PIXELS) -> ImageInfo:
-    """Decode `data` fully and describe it, or raise BadImage with a drop reason.
+def inspect_image(data: bytes, *, min_side_px: int = MIN_SIDE_PX, max_pixels: int = MAX_PIXELS,
+                  max_jpeg_pixels: int = MAX_JPEG_PIXELS) -> ImageInfo:
+    """Decode `data` fully (a JPEG over `max_pixels` at a reduced scale) and describe it, or raise BadImage
+    with a drop reason.
 
     >>> inspect_image(b"")
     Traceback (most recent call last):
     ...
     curate.store.BadImage: empty_file
     """
-    return decode_image(data, min_side_px=min_side_px, max_pixels=max_pixels)[0]
+    return decode_image(data, min_side_px=min_side_px, max_pixels=max_pixels, max_jpeg_pixels=max_jpeg_pixels)[0]
 
 
 def decode_image(data: bytes, *, work_side: int | None = None, min_side_px: int = MIN_SIDE_PX,
-                 max_pixels: int = MAX_PIXELS) -> tuple[ImageInfo, Image.Image | None]:
+                 max_pixels: int = MAX_PIXELS,
+                 max_jpeg_pixels: int = MAX_JPEG_PIXELS) -> tuple[ImageInfo, Image.Image | None]:
     """Decode `data` once: (its description, the upright RGB image or None).
 
     With `work_side`, a JPEG decodes at the smallest DCT scale that keeps both sides at
     least `work_side` px and the upright RGB image is returned (exactly what
     `open_rgb(stored_path, min_side=work_side)` gives); without it the image decodes at full
-    size and only the description is returned. Raises BadImage with a drop reason.
+    size and only the description is returned. A JPEG of more than `max_pixels` (up to
+    `max_jpeg_pixels`) always decodes at a reduced scale that fits `max_pixels`; the description
+    keeps its full size. Raises BadImage with a drop reason.
     """
-    with open_image(data, max_pixels) as image:
+    with open_image(data, max_pixels, max_jpeg_pixels) as image:
         info = _describe(image, min_side_px, max_pixels, work_side)
         return info, (upright_rgb(image) if work_side else None)
 
 
-def open_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def open_image(data: bytes, max_pixels: int = MAX_PIXELS, max_jpeg_pixels: int = MAX_JPEG_PIXELS) -> Image.Image:
     """`data` opened (header read, nothing decoded) after the checks that need no decode:
-    empty, not an image, more than `max_pixels`, animated. The caller closes it.
-    Raises BadImage with a drop reason."""
+    empty, not an image, more than `max_pixels` (`max_jpeg_pixels` for a JPEG, which can decode
+    at a reduced scale), animated. The caller closes it. Raises BadImage with a drop reason."""
     if not data:
         raise BadImage("empty_file")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             image = Image.open(io.BytesIO(data))
-        except Image.DecompressionBombError as exc:
-            raise BadImage("decompression_bomb", f"more than {max_pixels} pixels") from exc
+        except Image.DecompressionBombError as exc:  # over Pillow's own limit (curate raises it to MAX_JPEG_PIXELS)
+            claimed = re.search(r"\((\d+) pixels\)", str(exc))
+            raise BadImage("decompression_bomb", f"{int(claimed[1]):,} pixels claimed, over any format's limit"
+                           if claimed else str(exc)[:200]) from exc
         except Exception as exc:  # PIL raises many types for junk bytes
             if heif_brand(data):  # a phone's HEIC without pillow-heif, or AVIF on an old Pillow
                 raise BadImage("unsupported_format", missing_decoder(heif_brand(data))) from exc
@@ -110,9 +118,11 @@ def open_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
                                f"({type(exc).__name__})") from exc
             raise BadImage("not_an_image", type(exc).__name__) from exc
     width, height = image.size
-    if width * height > max_pixels:
+    limit = max_jpeg_pixels if image.format == "JPEG" else max_pixels
+    if width * height > limit:
+        kind = "a JPEG's" if image.format == "JPEG" else f"a {image.format or 'non-JPEG'} image's"
         image.close()
-        raise BadImage("decompression_bomb", f"{width}x{height} exceeds {max_pixels} pixels")
+        raise BadImage("decompression_bomb", f"{width}x{height} exceeds {kind} limit of {limit:,} pixels")
     if getattr(image, "n_frames", 1) > 1 and image.format != "MPO":
         frames = image.n_frames
         image.close()
@@ -139,11 +149,10 @@ def _describe(image: Image.Image, min_side_px: int, max_pixels: int, work_side: 
     image_format = image.format or "UNKNOWN"
     try:
         orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
-        if work_side and image.format == "JPEG":
-            image.draft("RGB", (work_side, work_side))  # must precede load(); size stays the full one above
+        reduce_jpeg(image, work_side, max_pixels)  # must precede load(); size stays the full one above
         image.load()
     except Image.DecompressionBombError as exc:
-        raise BadImage("decompression_bomb", f"more than {max_pixels} pixels") from exc
+        raise BadImage("decompression_bomb", f"more than {max_pixels:,} pixels") from exc
     except Exception as exc:
         raise BadImage("truncated_image", str(exc)[:200]) from exc
     if orientation in _ROTATED_ORIENTATIONS:
@@ -193,9 +202,26 @@ def open_rgb(path: objectstore.Location | BinaryIO, min_side: int | None = None)
     """
     opened = nullcontext(path) if hasattr(path, "read") else objectstore.open_stored(path)
     with opened as handle, Image.open(handle) as image:
-        if min_side and image.format == "JPEG":
-            image.draft("RGB", (min_side, min_side))
+        reduce_jpeg(image, min_side)
         return upright_rgb(image)
+
+
+def reduce_jpeg(image: Image.Image, min_side: int | None, max_pixels: int = MAX_PIXELS) -> None:
+    """Before `image` loads: have a JPEG decode at the smallest DCT scale (1, 1/2, 1/4, 1/8) that keeps
+    both sides at least `min_side` px, and in any case at one that keeps it within `max_pixels`
+    (a 200 MP photo decodes at 1/4 scale, 12.5 MP, when a full-size view is asked for). Other formats
+    are left alone: `open_image` refused them over `max_pixels`."""
+    if image.format != "JPEG":
+        return
+    width, height = image.size
+    fit = next((scale for scale in (1, 2, 4, 8) if -(-width // scale) * -(-height // scale) <= max_pixels), 8)
+    if fit == 1:
+        if min_side:
+            image.draft("RGB", (min_side, min_side))
+        return
+    if min_side:  # the scale Pillow's draft picks for (min_side, min_side), when it reduces more than `fit`
+        fit = max(fit, next((scale for scale in (8, 4, 2) if min(width, height) // min_side >= scale), 1))
+    image.draft("RGB", (max(1, width // fit), max(1, height // fit)))  # Pillow picks exactly `fit` from this
 
 
 def upright_rgb(image: Image.Image) -> Image.Image:

@@ -26,6 +26,7 @@ from curate.report.html import render_html
 from curate.settings_fields import SettingError
 from curate.spreadsheet import spreadsheet_safe
 from curate.stage_reports import load_stage_report
+from curate.store import open_rgb
 from curate.workspace import Workspace, atomic_file, atomic_write_bytes, read_catalog
 
 STAGES = ("filter", "split", "prefilter", "embed")
@@ -196,8 +197,8 @@ def _thumbnail(source: objectstore.Location, out: Path, sha: str) -> str | None:
     if (out / relative).exists():  # content-addressed: same hash, same thumbnail
         return relative
     try:
-        with objectstore.open_stored(source) as handle, Image.open(handle) as image:
-            image = image.convert("RGB")
+        with objectstore.open_stored(source) as handle:
+            image = open_rgb(handle, min_side=THUMB_SIDE)  # upright; a JPEG at a reduced scale
             image.thumbnail((THUMB_SIDE, THUMB_SIDE))
             buffer = io.BytesIO()
             image.save(buffer, format="JPEG", quality=80)
