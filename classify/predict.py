@@ -29,7 +29,7 @@ import pandas as pd
 from classify.decode import decode_for_model, read_regular_file
 from classify.gate import OFF_TOPIC, load_gate
 from curate.errors import UsageError
-from curate.ingest.folder import IMAGE_EXTENSIONS
+from curate.ingest.folder import IMAGE_EXTENSIONS, linked_warning, scan_folder, skipped_clause, skipped_warning
 from curate.settings_fields import SettingError, setting
 from curate.store import BadImage
 from curate.workspace import atomic_write_bytes
@@ -69,11 +69,15 @@ def decode_rgb(data: bytes, preprocess):
     return decode_for_model(data, preprocess)
 
 
-def find_images(paths: list[Path]) -> list[Path]:
-    """Files named on the command line (any extension) plus image files found under folders.
+def find_images(paths: list[Path]) -> tuple[list[Path], list[str]]:
+    """(files named on the command line (any extension) plus image files found under folders; warnings
+    about what those folders held beside them).
 
-    Folders are searched recursively for the extensions ingest accepts (.jpg, .png, ...);
-    hidden files and folders are skipped; the order is sorted within each folder.
+    Folders are searched recursively for the extensions ingest accepts (.jpg, .png, .heic, ...), as
+    `curate ingest folder` scans them: hidden files and folders are skipped, the order is sorted by
+    path within each folder given, linked folders are not followed. Other files (a phone export's .mov,
+    a camera's .dng; sidecars and notes excepted) and linked folders are named in the warnings, so no
+    photo is left out without a word.
 
     >>> find_images([])
     Traceback (most recent call last):
@@ -83,9 +87,14 @@ def find_images(paths: list[Path]) -> list[Path]:
     if not paths:
         raise UsageError("give at least one image or folder, e.g. `classify predict RUN photos/`")
     found: list[Path] = []
+    skipped: Counter = Counter()
+    linked: list[str] = []
     for path in paths:
         if path.is_dir():
-            found.extend(_images_under(path))
+            relative, passed_over, links = scan_folder(path)
+            found.extend(path / name for name in relative)
+            skipped.update(passed_over)
+            linked.extend((path / name).as_posix() for name in links)
         elif path.exists() or path.is_symlink():  # a dangling link is listed and reported unreadable
             found.append(path)
         else:
@@ -93,17 +102,11 @@ def find_images(paths: list[Path]) -> list[Path]:
     found = list(dict.fromkeys(found))  # a file named twice (or also found in a folder) is one row
     if not found:
         raise UsageError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) under "
-                         f"{', '.join(str(p) for p in paths)}")
-    return found
-
-
-def _images_under(folder: Path) -> list[Path]:
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(root) / name for name in sorted(files)
-                     if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS)
-    return found
+                         f"{', '.join(str(p) for p in paths)}{skipped_clause(skipped)}")
+    warnings = [skipped_warning(skipped, reader="predict")] if skipped else []
+    if linked:
+        warnings.append(linked_warning(linked, fix="were not predicted; name the folder each links to"))
+    return found, warnings
 
 
 def _load(path: Path, preprocess):

@@ -18,7 +18,7 @@ from classify.predict import (
 )
 from curate.cli.common import user_errors
 from curate.cli.options import config_options
-from curate.console import console, progress_bar
+from curate.console import console, err_console, progress_bar
 from curate.errors import DataContractError
 from curate.pipeline.settings import build_config
 
@@ -40,7 +40,9 @@ def predict(
     config = build_config(PredictSettings, {}, "", flags=settings, command="classify predict")
     out, top_k, batch_size = config.out, config.top_k, config.batch_size
     check_out(out)
-    files = find_images(list(paths or []))
+    files, warnings = find_images(list(paths or []))
+    for warning in warnings:
+        err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     predictor = Predictor(run, config.device)
     gate, note = gate_for(run, config.gate, predictor.feature_dim)
     if note:

@@ -184,15 +184,17 @@ def scan_folder(root: Path) -> tuple[list[str], Counter, list[str]]:
     return sorted(found), skipped, sorted(linked)
 
 
-def linked_warning(linked: list[str]) -> str:
-    """The ingest's warning about linked folders it did not follow.
+def linked_warning(linked: list[str], fix: str = "are not in this ingest; ingest the folder each links to, "
+                                                  "or copy its photos in") -> str:
+    """The ingest's warning about linked folders it did not follow (`fix`: what became of their photos and
+    what to do, for another command's scan).
 
     >>> linked_warning(["cats", "dogs"])[:78]
     '2 linked folders were not followed (cats, dogs): their photos are not in this '
     """
     shown = ", ".join(linked[:5]) + (", …" if len(linked) > 5 else "")
     return (f"{len(linked):,} linked folder{'s were' if len(linked) != 1 else ' was'} not followed ({shown}): their "
-            f"photos are not in this ingest; ingest the folder each links to, or copy its photos in")
+            f"photos {fix}")
 
 
 def skipped_counts(skipped: Counter) -> str:
@@ -212,11 +214,11 @@ def skipped_clause(skipped: Counter) -> str:
     return f" ({total:,} other file{'s' if total != 1 else ''} passed over: {skipped_counts(skipped)})" if total else ""
 
 
-def skipped_warning(skipped: Counter) -> str:
-    """The ingest's warning about files in the folder that are not in a format it reads."""
+def skipped_warning(skipped: Counter, reader: str = "ingest") -> str:
+    """The warning about files in the folder that are not in a format `reader` (a command) reads."""
     total = sum(skipped.values())
     return (f"{total:,} file{'s' if total != 1 else ''} in the folder {'are' if total != 1 else 'is'} not in a "
-            f"format ingest reads and {'were' if total != 1 else 'was'} left out ({skipped_counts(skipped)}); photos "
+            f"format {reader} reads and {'were' if total != 1 else 'was'} left out ({skipped_counts(skipped)}); photos "
             f"are read from {', '.join(sorted(IMAGE_EXTENSIONS))}: convert the others (camera RAW, for one) to JPEG "
             f"to include them")
 
