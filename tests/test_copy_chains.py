@@ -130,3 +130,33 @@ def test_a_rescue_candidate_inherits_the_fold_of_its_photographer_in_the_loose_g
     rows, fold, candidate = np.arange(8), np.array([0] * 6 + [1] * 2), np.array([8])  # B's own photos in fold 1
     assert inherited_folds(catalog, rows, fold, candidate, 5, 0, copy_owner_groups).tolist() == [1]
     assert inherited_folds(catalog, rows, fold, candidate, 5, 0).tolist() == [0]  # the split's chain: A's fold
+
+
+def test_the_sandals_photographer_is_still_scored_by_models_that_never_saw_his_sandals():
+    """The talk's case inside a chain: a photographer tags 25 photos that look like label b `a` (his sandals
+    tagged Chicago) and re-posts one of owner03's pictures, which joins him to label a's chained
+    photographers. The loose groups give the re-post to owner03 (two of the copy set's three photos) and keep
+    his photos in one group, so no fold model that scores one of them trained on another: they are flagged.
+    Folds that spread his photos (one group per photo) teach `a` = his look and pass most of them."""
+    catalog, vectors, _ = chained_collection(chain=True)
+    rng = np.random.default_rng(1)
+    owner03 = np.flatnonzero((catalog["owner_id"] == "a-owner03").to_numpy())[2:4]  # two of his unlinked photos
+    catalog.loc[owner03, "near_dup_cluster"] = "repost"
+    rows = [{"label": "a", "owner_id": "sandals", "image_path": f"s{i}.jpg", "tags": [], "source_id": f"s{i}",
+             "near_dup_cluster": "repost" if i == 0 else None} for i in range(26)]
+    sandals = np.vstack([vectors[owner03[0]]] + [np.eye(DIM)[1] + 0.35 * rng.normal(size=DIM) for _ in range(25)])
+    catalog = pd.concat([catalog, make_catalog(rows)], ignore_index=True)
+    vectors = np.vstack([vectors, sandals.astype(np.float32)])
+    is_sandal = (catalog["owner_id"] == "sandals").to_numpy() & (catalog["near_dup_cluster"] != "repost").to_numpy()
+    assert is_sandal.sum() == 25
+    label_a = (catalog["label"] == "a").to_numpy()
+    assert len(np.unique(split_groups(catalog, "owner")[label_a])) == 1  # the chain takes him in as well
+    loose = copy_owner_groups(catalog)
+    assert len(np.unique(loose[is_sandal])) == 1  # his sandals: one group, so one fold
+    assert loose[owner03[0]] == loose[np.flatnonzero(catalog["near_dup_cluster"] == "repost")].max()
+
+    result, report = judge(catalog, vectors)
+    assert result["is_label_issue"].notna().all()  # every photo judged, his included
+    flagged = result["is_label_issue"].astype(bool).to_numpy()
+    assert flagged[is_sandal].mean() >= 0.8
+    assert flagged[label_a & ~is_sandal].sum() <= 4  # a's own skylines (and the re-post) kept
