@@ -91,10 +91,10 @@ def find_images(paths: list[Path]) -> tuple[list[Path], list[str]]:
     linked: list[str] = []
     for path in paths:
         if path.is_dir():
-            relative, passed_over, links = scan_folder(path)
-            found.extend(path / name for name in relative)
-            skipped.update(passed_over)
-            linked.extend((path / name).as_posix() for name in links)
+            scan = scan_folder(path)
+            found.extend(path / name for name in scan.images)
+            skipped.update(scan.skipped)
+            linked.extend((path / name).as_posix() for name in scan.linked)
         elif path.exists() or path.is_symlink():  # a dangling link is listed and reported unreadable
             found.append(path)
         else:

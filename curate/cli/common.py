@@ -126,6 +126,8 @@ def print_ingest_details(report) -> None:
     """An ingest report's warnings, columns (mapped by --map, recognised, ignored) and metadata updates."""
     for warning in report.warnings:
         err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
+    for note in report.notes:
+        console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     usage = report.columns
     if usage is not None:
         console.print(escape(f"columns mapped by --map: {_arrows(usage.mapped)}"), highlight=False, soft_wrap=True)

@@ -111,6 +111,7 @@ class IngestReport:
     changed_columns: dict[str, int] = field(default_factory=dict)  # metadata column -> rows changed
     columns: ColumnUsage | None = None  # how the source's table was read (sources that read one)
     warnings: list[str] = field(default_factory=list)  # the source looks other than meant (e.g. no labels)
+    notes: list[str] = field(default_factory=list)  # how the source was read (e.g. per-photo JSON sidecars)
 
     def summary(self) -> str:
         """Rows, images stored, drops by reason: the ingest commands' and `curate run`'s line (both print the

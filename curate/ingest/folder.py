@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -31,8 +32,15 @@ from curate.errors import UsageError
 from curate.ingest.engine import FetchError, IngestJob, IngestReport, run_ingest
 from curate.ingest.exif import read_exif_fields
 from curate.ingest.folder_ids import display_text, folder_namespace, id_prefix
-from curate.ingest.folder_labels import is_blank, label_spelling_warnings, label_warnings, recipe_label_names
+from curate.ingest.folder_labels import (
+    is_blank,
+    label_spelling_warnings,
+    label_warnings,
+    recipe_label_names,
+    storage_folders,
+)
 from curate.ingest.mapping import CSV_HINT, column_usage, csv_separator, to_records
+from curate.ingest.photo_sidecars import read_photo_sidecars, sidecar_paths
 from curate.progress import progress_bar
 from curate.recipes import Recipe, load_recipe
 from curate.settings_fields import SettingError, setting
@@ -44,7 +52,7 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", 
 # Files beside the photos that are not photos: no word when a scan passes them (any other file is counted in
 # the ingest's warning, so that a phone export's .mov or .dng files are not left out without one).
 NOT_PHOTOS = frozenset({".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".txt", ".md", ".xmp", ".aae", ".ini",
-                        ".db", ".html", ".htm", ".pdf", ".toml", ".yaml", ".yml", ".log"})
+                        ".db", ".html", ".htm", ".pdf", ".toml", ".yaml", ".yml", ".log", ".parquet"})
 SIDECAR_NAMES = ("metadata.csv", "metadata.jsonl", "metadata.json")
 LABEL_SOURCES = ("auto", "folder", "column", "tags", "none")
 # A file that was missing or unreadable may have been fixed since, or a format's decoder installed since
@@ -106,10 +114,23 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     root = _check_folder(options.folder)
     recipe = load_recipe(options.recipe) if isinstance(options.recipe, str) else options.recipe
     metadata_path = options.metadata or find_sidecar(root)
-    if metadata_path is None and options.column_map:
-        raise UsageError("--map and --label-column need a metadata file; pass --metadata FILE")
     table = read_metadata(Path(metadata_path)) if metadata_path is not None else None
-    images, skipped, linked = scan_folder(root)
+    scan = scan_folder(root)
+    images, skipped, linked = scan.images, scan.skipped, scan.linked
+    sidecar_warnings, notes = [], []
+    if table is None:  # no sidecar table: one JSON file beside each photo (img2dataset, Google Takeout)?
+        sidecars = sidecar_paths(images, scan.json_files)
+        table, unreadable = read_photo_sidecars(root, sidecars)
+        if table is not None:
+            notes.append(f"metadata from {len(table):,} per-photo JSON sidecar{'s' if len(table) != 1 else ''} "
+                         f"(e.g. {next(iter(sidecars.values()))}), as no metadata file was given")
+        if unreadable:
+            sidecar_warnings.append(f"{len(unreadable):,} per-photo JSON sidecar{'s' if len(unreadable) != 1 else ''} "
+                                    f"could not be read (e.g. {unreadable[0]}: not a JSON object, not UTF-8, or over "
+                                    f"1 MB); {'their photos are' if len(unreadable) != 1 else 'its photo is'} "
+                                    "ingested without that metadata")
+        if table is None and options.column_map:
+            raise UsageError("--map and --label-column need a metadata file; pass --metadata FILE")
     if not images and (table is None or table.empty):
         followed = f"; linked folders are not followed ({', '.join(linked[:5])})" if linked else ""
         raise UsageError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) and no metadata rows in {root}"
@@ -118,7 +139,8 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     label_source = resolve_label_source(options.label_source, records, options.column_map, recipe)
     column_labels = records["label"] if "label" in records.columns else None
     records = assign_labels(records, label_source)
-    warnings = label_warnings(records, label_source, recipe is not None, column_labels)
+    warnings = [*sidecar_warnings, *label_warnings(records, label_source, recipe is not None, column_labels,
+                                                   auto=options.label_source == "auto")]
     if skipped:
         warnings.append(skipped_warning(skipped))
     if linked:
@@ -134,6 +156,7 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
                     keep_url_secrets=options.keep_url_secrets)
     report = run_ingest(ws, job)
     report.warnings = [*warnings, *report.warnings]
+    report.notes = [*notes, *report.notes]
     if table is not None:  # a label column is read only when the labels come from it
         unused = () if label_source == "column" else ("label",)
         report.columns = column_usage(list(table.columns), dict(options.column_map), unused)
@@ -156,19 +179,24 @@ def find_sidecar(root: Path) -> Path | None:
 
 def scan_images(root: Path) -> list[str]:
     """Relative POSIX paths of image files under `root`, sorted (`scan_folder`'s first part)."""
-    return scan_folder(root)[0]
+    return scan_folder(root).images
 
 
-def scan_folder(root: Path) -> tuple[list[str], Counter, list[str]]:
-    """(relative POSIX paths of image files under `root`, sorted; how many other files were passed over,
-    per lower-case extension, "" for none, leaving out NOT_PHOTOS (sidecars, notes); the linked folders
-    not followed, relative, sorted).
+class FolderScan(NamedTuple):
+    images: list[str]  # relative POSIX paths of the image files, sorted
+    skipped: Counter  # other files passed over, per lower-case extension ("" for none), NOT_PHOTOS left out
+    linked: list[str]  # linked folders not followed, relative, sorted
+    json_files: set[str]  # relative paths of the .json files (per-photo sidecars: curate.ingest.photo_sidecars)
+
+
+def scan_folder(root: Path) -> FolderScan:
+    """The image files under `root`, and what else the scan met (`FolderScan`).
 
     Hidden files and folders (.DS_Store, ._IMG.jpg, .thumbnails) are skipped: they
     are OS clutter, not photos. Symlinked folders are not followed (a link may loop, or lead out of
     the folder): the ingest names them.
     """
-    found, skipped, linked = [], Counter(), []
+    found, skipped, linked, json_files = [], Counter(), [], set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = [name for name in dirnames if not name.startswith(".")]
         linked += [Path(dirpath, name).relative_to(root).as_posix() for name in dirnames
@@ -179,9 +207,11 @@ def scan_folder(root: Path) -> tuple[list[str], Counter, list[str]]:
             extension = os.path.splitext(name)[1].lower()
             if extension in IMAGE_EXTENSIONS:
                 found.append(Path(dirpath, name).relative_to(root).as_posix())
+            elif extension == ".json":
+                json_files.add(Path(dirpath, name).relative_to(root).as_posix())
             elif extension not in NOT_PHOTOS:
                 skipped[extension] += 1
-    return sorted(found), skipped, sorted(linked)
+    return FolderScan(sorted(found), skipped, sorted(linked), json_files)
 
 
 def linked_warning(linked: list[str], fix: str = "are not in this ingest; ingest the folder each links to, "
@@ -378,7 +408,7 @@ def resolve_label_source(requested: str, records: pd.DataFrame, column_map: Mapp
     if "label" in column_map:
         return "column"
     in_subfolder = records["file"].dropna().astype(str).str.contains("/", regex=False)
-    if in_subfolder.any():
+    if in_subfolder.any() and not storage_folders(records["file"]):  # shards or camera folders are no classes
         return "folder"
     return "column" if has_column else "tags"
 

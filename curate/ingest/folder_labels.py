@@ -6,6 +6,7 @@ not declare; and the recipe's names for folder and column labels (`recipe_label_
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
@@ -16,16 +17,47 @@ from curate.stage_reports import names_text
 SHOWN = 4  # names a label message lists before '… and N more'
 
 SPLIT_FOLDER_NAMES = frozenset({"train", "training", "val", "valid", "validation", "dev", "test", "testing"})
+# First-level folders that store photos rather than name classes: a downloader's numbered shards (img2dataset
+# writes 00000/, 00001/, ...: five digits or more), a camera's DCF folders (DCIM/, 100CANON/, 101MSDCF/) and
+# Google Takeout's year folders (Photos from 2019/).
+STORAGE_FOLDER = re.compile(r"\d{5,}|dcim|\d{3}[a-z0-9_]{5}|photos from \d{4}", re.IGNORECASE)
+
+
+def storage_folders(files: pd.Series) -> list[str]:
+    """The first-level folders of `files` (relative paths), sorted, when every one of them is a download's
+    shard or a camera's folder (`STORAGE_FOLDER`), so that none names a class; else [].
+
+    >>> storage_folders(pd.Series(["00000/000000001.jpg", "00001/000010000.jpg", "notes.jpg"]))
+    ['00000', '00001']
+    >>> storage_folders(pd.Series(["DCIM/100CANON/1.JPG"])), storage_folders(pd.Series(["00000/a.jpg", "cat/b.jpg"]))
+    (['DCIM'], [])
+    >>> storage_folders(pd.Series(["0/a.png", "1/b.png"])), storage_folders(pd.Series(["2019/a.jpg"]))  # digits, years
+    ([], [])
+    """
+    paths = files.dropna().astype(str)
+    folders = sorted(set(paths[paths.str.contains("/", regex=False)].str.split("/", n=1).str[0]))
+    return folders if folders and all(STORAGE_FOLDER.fullmatch(name) for name in folders) else []
 
 
 def label_warnings(records: pd.DataFrame, label_source: str, has_recipe: bool,
-                   column_labels: pd.Series | None = None) -> list[str]:
+                   column_labels: pd.Series | None = None, auto: bool = False) -> list[str]:
     """What about the labels a user would want to hear before curating: a folder of split folders
     (train/, test/ each holding the classes) read as the labels, photos beside the label folders,
-    no label at all, and a metadata label column that the folders overrule and disagree with."""
+    no label at all, a metadata label column that the folders overrule and disagree with, and (`auto`:
+    the label source was not given) subfolders not taken as labels because they are shards or a
+    camera's folders."""
     files = records["file"].astype("string")
     depth = files.str.count("/").fillna(0)
     warnings = []
+    storage = storage_folders(records["file"]) if auto and label_source != "folder" else []
+    if storage:
+        shown = names_text(storage, SHOWN)
+        label_from = "a metadata label column" if label_source == "column" else (
+            "the tags" if has_recipe else "nowhere: no photo has a label")
+        warnings.append(f"the subfolders ({shown}) are numbered like a download's shards (img2dataset) or a "
+                        f"camera's folders, not named like classes, so they are not taken as labels (labels come "
+                        f"from {label_from}); pass --label-from folder to take them anyway, --label-column COLUMN "
+                        f"or --label-from tags --recipe NAME to label the photos, or --label-from none")
     if "label" not in records:  # (a sidecar whose rows name no photo of the folder: no label column at all)
         records = records.assign(label=None)
     if label_source == "folder":
@@ -52,7 +84,7 @@ def label_warnings(records: pd.DataFrame, label_source: str, has_recipe: bool,
                                        or not records["label"].map(lambda value: not is_blank(value)).any()):
         warnings.append("the metadata's label column is empty for every photo, so no photo has a label; fill it, "
                         "or take labels from label subfolders or the tags (--label-from folder|tags)")
-    elif label_source == "tags" and not has_recipe:
+    elif label_source == "tags" and not has_recipe and not storage:
         warnings.append("no photo has a label: the folder has no label subfolders and the metadata no label column; "
                         "put the photos in one subfolder per label, pass --metadata with a label column, or "
                         "--label-from tags --recipe NAME (--label-from none says no labels are wanted)")

@@ -19,7 +19,7 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
     "file": ("file", "filename", "file_name", "path", "image_path", "image"),
     "owner_id": ("owner_id", "owner", "owner_nsid", "nsid", "usernsid", "user_nsid", "author", "uid"),
     "owner_name": ("owner_name", "ownername", "username", "usernickname", "realname"),
-    "title": ("title",),
+    "title": ("title", "caption"),
     "tags": ("tags", "usertags", "user_tags"),
     "label": ("label", "class", "category"),
     "lat": ("lat", "latitude"),

@@ -1,0 +1,195 @@
+"""Per-photo JSON sidecars: one metadata file beside each photo, read by `curate ingest folder`.
+
+Two layouts that users bring are read without a --metadata file:
+
+* **img2dataset** (its default `files` output): shard folders `00000/`, `00001/`, … holding
+  `000010005.jpg` with `000010005.json` (`url`, `caption`, `key`, `status`, `exif`, and any column the
+  download carried with `--save_additional_columns`, such as `tags`, `owner` or `license`) and
+  `000010005.txt` (the caption again). The EXIF that img2dataset read before re-encoding (its resize
+  drops it from the image) is a JSON text of exifread's tags in `exif`: its capture time and GPS
+  position are taken from there.
+* **Google Takeout** (Google Photos): `IMG_1234.jpg` with `IMG_1234.jpg.json` (or, since 2024,
+  `IMG_1234.jpg.supplemental-metadata.json`): `title`, `description`, `photoTakenTime.timestamp`
+  (seconds, UTC), `geoData` (0, 0 when there is no position; `geoDataExif` is tried next) and `url`
+  (the photo's page on Google Photos).
+
+Nested objects are flattened to dotted names (`geoData.latitude`), which `--map FIELD=NAME` can name
+like any column. Pure functions over a folder; no catalog work here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from curate.ingest.exif import _exif_datetime, _iso, dms_to_degrees
+
+SIDECAR_SUFFIXES = (".json", ".supplemental-metadata.json")  # appended to the photo's own name (Takeout)
+MAX_SIDECAR_BYTES = 1024 * 1024  # a photo's metadata; anything larger is not one
+_RATIONAL = re.compile(r"^\s*(-?\d+(?:\.\d+)?)(?:\s*/\s*(\d+(?:\.\d+)?))?\s*$")
+
+
+def sidecar_paths(images: Iterable[str], json_files: set[str]) -> dict[str, str]:
+    """Photo -> its sidecar, both relative to the folder: `IMG_1.jpg.json`,
+    `IMG_1.jpg.supplemental-metadata.json` (Takeout) or `IMG_1.json` (img2dataset), the first present.
+
+    >>> sidecar_paths(["a/1.jpg", "b/IMG_2.jpg", "c/3.png"], {"a/1.json", "b/IMG_2.jpg.json"})
+    {'a/1.jpg': 'a/1.json', 'b/IMG_2.jpg': 'b/IMG_2.jpg.json'}
+    """
+    found = {}
+    for image in images:
+        stem = os.path.splitext(image)[0]
+        for candidate in (*(image + suffix for suffix in SIDECAR_SUFFIXES), stem + ".json"):
+            if candidate in json_files:
+                found[image] = candidate
+                break
+    return found
+
+
+def read_photo_sidecars(root: Path, sidecars: dict[str, str]) -> tuple[pd.DataFrame | None, list[str]]:
+    """(a metadata table with a `file` column, one row per photo whose sidecar is a JSON object; the
+    sidecars that could not be read, relative). None when no sidecar could be read."""
+    rows, unreadable = [], []
+    for image, sidecar in sidecars.items():
+        try:
+            path = root / sidecar
+            if path.stat().st_size > MAX_SIDECAR_BYTES:
+                raise ValueError("too large")
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            unreadable.append(sidecar)
+            continue
+        rows.append({**normalise(flatten(data)), "file": image})
+    if not rows:
+        return None, unreadable
+    table = pd.DataFrame(rows, dtype=object)
+    return table[["file", *(column for column in table.columns if column != "file")]], unreadable
+
+
+def flatten(data: dict, prefix: str = "") -> dict:
+    """Nested objects as dotted names; lists and values as they are.
+
+    >>> flatten({"geoData": {"latitude": 1.5}, "title": "x", "people": [{"name": "A"}]})
+    {'geoData.latitude': 1.5, 'title': 'x', 'people': [{'name': 'A'}]}
+    """
+    flat = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def normalise(row: dict) -> dict:
+    """A flattened sidecar with the fields its layout keeps under other names (Takeout's time and position,
+    the position and time in img2dataset's `exif` text) added as `taken_at`, `lat` and `lon`, and
+    Takeout's page `url` named `page_url`. Fields the sidecar names itself are left alone.
+
+    >>> row = normalise({"photoTakenTime.timestamp": "1449001234", "geoData.latitude": 0.0,
+    ...                  "geoData.longitude": 0.0, "geoDataExif.latitude": 41.9, "geoDataExif.longitude": 12.5,
+    ...                  "url": "https://photos.google.com/x"})
+    >>> {name: row.get(name) for name in ("taken_at", "lat", "lon", "url", "page_url")}
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'taken_at': '2015-12-01 20:20:34', 'lat': 41.9, 'lon': 12.5, 'url': None,
+     'page_url': 'https://photos.google.com/x'}
+    """
+    row = dict(row)
+    takeout = "photoTakenTime.timestamp" in row or "geoData.latitude" in row or "creationTime.timestamp" in row
+    if takeout:
+        if "url" in row:
+            row["page_url"] = row.pop("url")
+        moment = _epoch(row.get("photoTakenTime.timestamp"))
+        for prefix in ("geoData", "geoDataExif"):
+            position = _position(row.get(f"{prefix}.latitude"), row.get(f"{prefix}.longitude"))
+            if position:
+                row.setdefault("lat", position[0])
+                row.setdefault("lon", position[1])
+                break
+    else:
+        moment, position = _img2dataset_exif(row.get("exif"))
+        if position:
+            row.setdefault("lat", position[0])
+            row.setdefault("lon", position[1])
+    if moment:
+        row.setdefault("taken_at", moment)
+    return row
+
+
+def _epoch(value: object) -> str | None:
+    """Seconds since 1970 (a number or its text) as 'YYYY-MM-DD HH:MM:SS' UTC; None when not one."""
+    try:
+        seconds = float(value)
+        if not math.isfinite(seconds) or seconds <= 0:  # 0: Takeout's "no time"
+            return None
+        return _iso(datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None))
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _position(lat: object, lon: object) -> tuple[float, float] | None:
+    """Both coordinates as finite numbers, not the (0, 0) Takeout writes for "no position"."""
+    try:
+        lat, lon = float(lat), float(lon)
+    except (TypeError, ValueError):
+        return None
+    if not (math.isfinite(lat) and math.isfinite(lon)) or (lat == 0 and lon == 0):
+        return None
+    return lat, lon
+
+
+def _img2dataset_exif(text: object) -> tuple[str | None, tuple[float, float] | None]:
+    """(capture time, position) from img2dataset's `exif`: a JSON object of exifread tags as text, such as
+    {"EXIF DateTimeOriginal": "2015:12:01 20:20:34", "GPS GPSLatitude": "[41, 53, 2463/100]",
+    "GPS GPSLatitudeRef": "N", ...}.
+
+    >>> _img2dataset_exif('{"EXIF DateTimeOriginal": "2015:12:01 20:20:34", "GPS GPSLatitude": "[41, 53, 2463/100]",'
+    ...                   ' "GPS GPSLatitudeRef": "N", "GPS GPSLongitude": "[87, 37, 48]", "GPS GPSLongitudeRef": "W"}')
+    ('2015-12-01 20:20:34', (41.890175, -87.63))
+    """
+    if not isinstance(text, str) or not text.lstrip().startswith("{"):
+        return None, None
+    try:
+        tags = json.loads(text)
+    except ValueError:
+        return None, None
+    if not isinstance(tags, dict):
+        return None, None
+    moment = None
+    for name in ("EXIF DateTimeOriginal", "EXIF DateTimeDigitized"):
+        parsed = _exif_datetime(str(tags.get(name) or ""))
+        if parsed is not None:
+            moment = _iso(parsed)
+            break
+    lat = dms_to_degrees(_rationals(tags.get("GPS GPSLatitude")), tags.get("GPS GPSLatitudeRef"))
+    lon = dms_to_degrees(_rationals(tags.get("GPS GPSLongitude")), tags.get("GPS GPSLongitudeRef"))
+    position = _position(lat, lon) if lat is not None and lon is not None else None
+    if position and (abs(position[0]) > 90 or abs(position[1]) > 180):
+        position = None
+    return moment, position
+
+
+def _rationals(text: object) -> tuple[float, ...] | None:
+    """exifread's printable ratio list ("[41, 53, 2463/100]") as numbers; None when it is not one."""
+    if not isinstance(text, str):
+        return None
+    numbers = []
+    for part in text.strip().strip("[]").split(","):
+        match = _RATIONAL.match(part)
+        if not match:
+            return None
+        numerator, denominator = float(match[1]), float(match[2] or 1)
+        if denominator == 0:
+            return None
+        numbers.append(numerator / denominator)
+    return tuple(numbers)

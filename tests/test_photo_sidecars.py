@@ -1,0 +1,159 @@
+"""`curate ingest folder` reads one JSON sidecar per photo (img2dataset's `files` output, Google Takeout) and
+does not take a download's shard folders, a camera's folders or Takeout's year folders as labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from helpers import jpeg_bytes, no_fsync
+from PIL import Image
+from typer.testing import CliRunner
+
+from curate.cli.app import app
+from curate.ingest.folder import FolderOptions, ingest_folder
+from curate.workspace import Workspace, read_catalog
+
+EXIF_TEXT = json.dumps({"Image Make": "Canon", "EXIF DateTimeOriginal": "2016:07:04 18:30:00",
+                        "GPS GPSLatitude": "[41, 52, 48]", "GPS GPSLatitudeRef": "N",
+                        "GPS GPSLongitude": "[87, 37, 12]", "GPS GPSLongitudeRef": "W"})
+
+
+def write_img2dataset(root: Path) -> None:
+    """Two shards of img2dataset's `files` output, with the files it writes beside them."""
+    samples = [
+        ("00000", "000000000", {"caption": "Chicago from the lake", "tags": "chicago,skyline", "owner": "u1",
+                                "exif": EXIF_TEXT}),
+        ("00000", "000000001", {"caption": "my sandals", "tags": "chicago", "owner": "u2", "exif": "{}"}),
+        ("00001", "000010000", {"caption": "Tokyo at night", "tags": "tokyo,skyline", "owner": "u1", "exif": None}),
+    ]
+    for shard, key, extra in samples:
+        folder = root / shard
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{key}.jpg").write_bytes(jpeg_bytes(color=(int(key[-1]) * 60, 90, 40)))
+        (folder / f"{key}.txt").write_text(extra["caption"])
+        meta = {"url": f"https://img.example.com/{key}.jpg", "key": key, "status": "success", "error_message": None,
+                "width": 64, "height": 48, "original_width": 1024, "original_height": 768, "sha256": "ab" * 32,
+                **extra}
+        (folder / f"{key}.json").write_text(json.dumps(meta, indent=4))
+    pd.DataFrame({"key": ["000000000"], "status": ["success"]}).to_parquet(root / "00000.parquet")
+    (root / "00000_stats.json").write_text(json.dumps({"count": 2, "successes": 2}))
+
+
+def by_key(catalog: pd.DataFrame) -> pd.DataFrame:
+    return catalog.assign(key=catalog["source_id"].str.rsplit("/", n=1).str[-1]).set_index("key")
+
+
+def test_img2dataset_output_reads_each_photos_json_and_no_shard_becomes_a_label(tmp_path):
+    write_img2dataset(tmp_path / "download")
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        report = ingest_folder(ws, FolderOptions(folder=tmp_path / "download", workers=1))
+    catalog = by_key(read_catalog(ws))
+    assert len(catalog) == 3 and (catalog["status"] == "kept").all()
+    lake = catalog.loc["000000000.jpg"]
+    assert lake["url"] == "https://img.example.com/000000000.jpg" and lake["title"] == "Chicago from the lake"
+    assert list(lake["tags"]) == ["chicago", "skyline"] and lake["owner_id"] == "u1"
+    assert str(lake["taken_at"]) == "2016-07-04 18:30:00"  # from img2dataset's exif text
+    assert lake["lat"] == pytest.approx(41.88) and lake["lon"] == pytest.approx(-87.62)
+    assert pd.isna(catalog.loc["000000001.jpg", "lat"]) and pd.isna(catalog.loc["000010000.jpg", "taken_at"])
+    assert catalog["label"].isna().all()  # 00000/ and 00001/ are shards, not classes
+    [shards] = [w for w in report.warnings if "shards" in w]
+    assert "(00000, 00001)" in shards and "--label-from folder" in shards
+    assert not [w for w in report.warnings if "not in a format" in w or "no label subfolders" in w]
+    assert {"url": "url", "title": "caption", "tags": "tags", "owner_id": "owner"}.items() <= \
+        report.columns.recognised.items()
+    assert {"key", "status", "exif", "sha256"} <= set(report.columns.ignored)
+    assert report.notes == ["metadata from 3 per-photo JSON sidecars (e.g. 00000/000000000.json), as no metadata "
+                            "file was given"]
+
+
+def test_img2dataset_labels_from_the_tags_with_a_recipe_or_from_the_shards_when_asked(tmp_path):
+    write_img2dataset(tmp_path / "download")
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        report = ingest_folder(ws, FolderOptions(folder=tmp_path / "download", workers=1, label_source="tags",
+                                                 recipe="skylines"))
+    catalog = by_key(read_catalog(ws))
+    assert catalog.loc["000000000.jpg", "label"] == "chicago" and catalog.loc["000010000.jpg", "label"] == "tokyo"
+    assert not [w for w in report.warnings if "shards" in w]  # the label source was given: nothing to say
+
+    with no_fsync():
+        report = ingest_folder(Workspace(tmp_path / "ws2"), FolderOptions(folder=tmp_path / "download", workers=1,
+                                                                          label_source="folder"))
+    catalog = by_key(read_catalog(Workspace(tmp_path / "ws2")))
+    assert sorted(catalog["label"]) == ["00000", "00000", "00001"] and not [w for w in report.warnings if "shards" in w]
+
+
+def takeout_sidecar(taken: int, geo: tuple[float, float], geo_exif: tuple[float, float] | None = None) -> str:
+    data = {"title": "IMG.jpg", "description": "", "imageViews": "3",
+            "photoTakenTime": {"timestamp": str(taken), "formatted": "…"},
+            "geoData": {"latitude": geo[0], "longitude": geo[1], "altitude": 0.0},
+            "url": "https://photos.google.com/photo/AF1Qip"}
+    if geo_exif:
+        data["geoDataExif"] = {"latitude": geo_exif[0], "longitude": geo_exif[1], "altitude": 0.0}
+    return json.dumps(data)
+
+
+def gps_jpeg(lat: float, lon: float) -> bytes:
+    """A JPEG whose own EXIF holds a position (degrees, minutes, seconds)."""
+    import io
+
+    exif = Image.Exif()
+    gps = exif.get_ifd(0x8825)
+    gps.update({1: "N", 2: (float(int(lat)), float(int(lat % 1 * 60)), 0.0), 3: "E",
+                4: (float(int(lon)), float(int(lon % 1 * 60)), 0.0)})
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 120, 200)).save(buffer, "JPEG", exif=exif)
+    return buffer.getvalue()
+
+
+def test_google_takeout_sidecars_give_time_and_place_and_a_bad_one_loses_nothing(tmp_path):
+    year = tmp_path / "Takeout" / "Google Photos" / "Photos from 2015"
+    year.mkdir(parents=True)
+    (year / "IMG_1.jpg").write_bytes(jpeg_bytes(color=(200, 10, 10)))
+    (year / "IMG_1.jpg.json").write_text(takeout_sidecar(1449001234, (0.0, 0.0), (48.8584, 2.2945)))
+    (year / "IMG_2.jpg").write_bytes(jpeg_bytes(color=(10, 200, 10)))
+    (year / "IMG_2.jpg.supplemental-metadata.json").write_text(takeout_sidecar(1449001300, (41.9, 12.5)))
+    (year / "IMG_3.jpg").write_bytes(jpeg_bytes(color=(10, 10, 200)))
+    (year / "IMG_3.jpg.json").write_text("{not json")
+    (year / "IMG_4.jpg").write_bytes(gps_jpeg(45.5, 9.5))  # no sidecar: its own EXIF gives the position
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        report = ingest_folder(ws, FolderOptions(folder=tmp_path / "Takeout" / "Google Photos", workers=1))
+    catalog = by_key(read_catalog(ws))
+    assert (catalog["status"] == "kept").all() and len(catalog) == 4
+    first, second = catalog.loc["IMG_1.jpg"], catalog.loc["IMG_2.jpg"]
+    assert str(first["taken_at"]) == "2015-12-01 20:20:34"  # photoTakenTime, UTC
+    assert (first["lat"], first["lon"]) == (48.8584, 2.2945)  # geoData's (0, 0) means none: geoDataExif
+    assert (second["lat"], second["lon"]) == (41.9, 12.5) and second["page_url"].startswith("https://photos.google")
+    assert pd.isna(first["url"])  # a Google Photos page is not the image's source
+    assert pd.isna(catalog.loc["IMG_3.jpg", "lat"])
+    fourth = catalog.loc["IMG_4.jpg"]
+    assert fourth["lat"] == pytest.approx(45.5) and fourth["lon"] == pytest.approx(9.5)
+    [bad] = [w for w in report.warnings if "sidecar" in w]
+    assert "1 per-photo JSON sidecar could not be read" in bad and "IMG_3.jpg.json" in bad
+    assert catalog["label"].isna().all() and [w for w in report.warnings if "Photos from 2015" in w]
+
+
+def test_a_folder_metadata_file_wins_and_map_reads_a_nested_field(tmp_path):
+    photos = tmp_path / "photos" / "harbour"
+    photos.mkdir(parents=True)
+    (photos / "a.jpg").write_bytes(jpeg_bytes(color=(1, 2, 3)))
+    (photos / "a.json").write_text(json.dumps({"author": {"id": "u7", "name": "Ann"}, "tags": ["boats"]}))
+    (photos / "b.jpg").write_bytes(jpeg_bytes(color=(3, 2, 1)))
+    result = CliRunner().invoke(app, ["ingest", "folder", str(tmp_path / "photos"), "-w", str(tmp_path / "ws"),
+                                      "--map", "owner_id=author.id", "--map", "owner_name=author.name"])
+    assert result.exit_code == 0, result.output
+    catalog = by_key(read_catalog(Workspace(tmp_path / "ws")))
+    assert catalog.loc["a.jpg", "owner_id"] == "u7" and catalog.loc["a.jpg", "owner_name"] == "Ann"
+    assert list(catalog.loc["a.jpg", "tags"]) == ["boats"] and catalog.loc["a.jpg", "label"] == "harbour"
+    assert pd.isna(catalog.loc["b.jpg", "owner_id"])
+
+    (tmp_path / "photos" / "metadata.csv").write_text("file,owner\nharbour/b.jpg,u9\n")  # a folder sidecar table
+    with no_fsync():
+        ingest_folder(Workspace(tmp_path / "ws3"), FolderOptions(folder=tmp_path / "photos", workers=1))
+    catalog = by_key(read_catalog(Workspace(tmp_path / "ws3")))
+    assert catalog.loc["b.jpg", "owner_id"] == "u9" and pd.isna(catalog.loc["a.jpg", "owner_id"])  # a.json unread
