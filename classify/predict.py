@@ -93,7 +93,7 @@ def find_images(paths: list[Path]) -> tuple[list[Path], list[str]]:
         if path.is_dir():
             scan = scan_folder(path)
             found.extend(path / name for name in scan.images)
-            skipped.update(scan.skipped)
+            skipped.update({**scan.skipped, **({".tar": len(scan.tar_files)} if scan.tar_files else {})})
             linked.extend((path / name).as_posix() for name in scan.linked)
         elif path.exists() or path.is_symlink():  # a dangling link is listed and reported unreadable
             found.append(path)

@@ -107,14 +107,14 @@ def test_predict_names_the_files_and_linked_folders_it_passed_over(tmp_path, run
     (photos / "IMG_1.jpg").write_bytes(photo(7, 80, 60, "JPEG"))
     (elsewhere / "IMG_2.jpg").write_bytes(photo(8, 80, 60, "JPEG"))
     (photos / "trip").symlink_to(elsewhere, target_is_directory=True)
-    for name in ("IMG_3.dng", "IMG_4.DNG", "clip.mov", "metadata.csv", "notes.txt"):
+    for name in ("IMG_3.dng", "IMG_4.DNG", "clip.mov", "00000.tar", "metadata.csv", "notes.txt"):
         (photos / name).write_bytes(b"not read")
     out = tmp_path / "preds.csv"
     result = runner.invoke(app, ["predict", str(run_dir), str(photos), "--out", str(out), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
-    assert "warning: 3 files in the folder are not in a format predict reads" in output
-    assert "(.dng 2, .mov 1);" in output  # 3 files: the sidecar and the notes are not counted
+    assert "warning: 4 files in the folder are not in a format predict reads" in output
+    assert "(.dng 2, .mov 1, .tar 1);" in output  # 4 files: the sidecar and the notes are not counted
     assert "1 linked folder was not followed" in output and "phone/trip" in output
     with out.open(newline="") as handle:
         assert [row["path"] for row in csv.DictReader(handle)] == [str(photos / "IMG_1.jpg")]

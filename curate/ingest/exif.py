@@ -12,6 +12,7 @@ missing or broken simply yields no fields, and the image store judges the pixels
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -148,6 +149,17 @@ def read_exif_fields(path: Path) -> dict:
             with Image.open(path) as image:
                 return exif_fields(image.getexif())
         except Exception:  # junk bytes, bombs, directories, dangling links: no EXIF, not our call
+            return {}
+
+
+def read_exif_bytes(data: bytes) -> dict:
+    """`exif_fields` of an image's bytes (its start is enough); {} when they cannot be opened or have no EXIF."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                return exif_fields(image.getexif())
+        except Exception:  # junk or cut-short bytes: no EXIF, not our call
             return {}
 
 

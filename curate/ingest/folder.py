@@ -30,7 +30,7 @@ import pandas as pd
 
 from curate.errors import UsageError
 from curate.ingest.engine import FetchError, IngestJob, IngestReport, run_ingest
-from curate.ingest.exif import read_exif_fields
+from curate.ingest.exif import read_exif_bytes, read_exif_fields
 from curate.ingest.folder_ids import display_text, folder_namespace, id_prefix
 from curate.ingest.folder_labels import (
     is_blank,
@@ -41,6 +41,7 @@ from curate.ingest.folder_labels import (
 )
 from curate.ingest.mapping import CSV_HINT, column_usage, csv_separator, to_records
 from curate.ingest.photo_sidecars import read_photo_sidecars, sidecar_paths
+from curate.ingest.tar_shards import TAR_SUFFIX, TarMember, index_tar, read_member, tar_label
 from curate.progress import progress_bar
 from curate.recipes import Recipe, load_recipe
 from curate.settings_fields import SettingError, setting
@@ -60,6 +61,7 @@ LABEL_SOURCES = ("auto", "folder", "column", "tags", "none")
 RETRY_REASONS = frozenset({"missing_file", "unreadable_file", "unsupported_format"})
 MAX_FILE_BYTES = 256 * 1024 * 1024  # no photo is this big; refuse before reading it into memory
 MAX_METADATA_BYTES = 1024 * 1024 * 1024  # a sidecar of ~5M photos; /dev/zero would never end
+EXIF_READ_BYTES = 256 * 1024  # a JPEG's EXIF block (APP1, at most 64 KB) sits in its first bytes
 EXIF_FIELDS = ("lat", "lon", "taken_at", "owner_id", "owner_name")
 
 
@@ -116,11 +118,17 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     metadata_path = options.metadata or find_sidecar(root)
     table = read_metadata(Path(metadata_path)) if metadata_path is not None else None
     scan = scan_folder(root)
-    images, skipped, linked = scan.images, scan.skipped, scan.linked
-    sidecar_warnings, notes = [], []
+    skipped, linked = scan.skipped, scan.linked
+    shard_members, sidecar_warnings = index_shards(root, scan.tar_files)  # WebDataset / img2dataset tar shards
+    images = sorted([*scan.images, *(name for name in shard_members if _is_image(name))])
+    notes = []
+    if shard_members:
+        notes.append(f"{len(images) - len(scan.images):,} photos read from {len(scan.tar_files):,} tar "
+                     f"shard{'s' if len(scan.tar_files) != 1 else ''} in place (e.g. {scan.tar_files[0]})")
     if table is None:  # no sidecar table: one JSON file beside each photo (img2dataset, Google Takeout)?
-        sidecars = sidecar_paths(images, scan.json_files)
-        table, unreadable = read_photo_sidecars(root, sidecars)
+        json_files = scan.json_files | {name for name in shard_members if name.lower().endswith(".json")}
+        sidecars = sidecar_paths(images, json_files)
+        table, unreadable = read_photo_sidecars(sidecars, sidecar_reader(root, shard_members))
         if table is not None:
             notes.append(f"metadata from {len(table):,} per-photo JSON sidecar{'s' if len(table) != 1 else ''} "
                          f"(e.g. {next(iter(sidecars.values()))}), as no metadata file was given")
@@ -135,7 +143,7 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
         followed = f"; linked folders are not followed ({', '.join(linked[:5])})" if linked else ""
         raise UsageError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) and no metadata rows in {root}"
                          f"{skipped_clause(skipped)}{followed}; check the folder path")
-    records = build_records(root, images, table, options.column_map)
+    records = locate_shard_members(build_records(root, images, table, options.column_map), shard_members)
     label_source = resolve_label_source(options.label_source, records, options.column_map, recipe)
     column_labels = records["label"] if "label" in records.columns else None
     records = assign_labels(records, label_source)
@@ -187,6 +195,7 @@ class FolderScan(NamedTuple):
     skipped: Counter  # other files passed over, per lower-case extension ("" for none), NOT_PHOTOS left out
     linked: list[str]  # linked folders not followed, relative, sorted
     json_files: set[str]  # relative paths of the .json files (per-photo sidecars: curate.ingest.photo_sidecars)
+    tar_files: list[str]  # relative paths of the .tar files (shards: curate.ingest.tar_shards), sorted
 
 
 def scan_folder(root: Path) -> FolderScan:
@@ -196,7 +205,7 @@ def scan_folder(root: Path) -> FolderScan:
     are OS clutter, not photos. Symlinked folders are not followed (a link may loop, or lead out of
     the folder): the ingest names them.
     """
-    found, skipped, linked, json_files = [], Counter(), [], set()
+    found, skipped, linked, json_files, tar_files = [], Counter(), [], set(), []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = [name for name in dirnames if not name.startswith(".")]
         linked += [Path(dirpath, name).relative_to(root).as_posix() for name in dirnames
@@ -209,9 +218,69 @@ def scan_folder(root: Path) -> FolderScan:
                 found.append(Path(dirpath, name).relative_to(root).as_posix())
             elif extension == ".json":
                 json_files.add(Path(dirpath, name).relative_to(root).as_posix())
+            elif extension == TAR_SUFFIX:
+                tar_files.append(Path(dirpath, name).relative_to(root).as_posix())
             elif extension not in NOT_PHOTOS:
                 skipped[extension] += 1
-    return FolderScan(sorted(found), skipped, sorted(linked), json_files)
+    return FolderScan(sorted(found), skipped, sorted(linked), json_files, sorted(tar_files))
+
+
+def _is_image(name: str) -> bool:
+    return not PurePosixPath(name).name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def index_shards(root: Path, tar_files: list[str]) -> tuple[dict[str, tuple[str, TarMember]], list[str]]:
+    """("<shard>.tar/<member>" -> (the tar's path, where the member is), for every member of the folder's tar
+    shards; a warning naming the shards that could not be read, if any)."""
+    members, unreadable = {}, []
+    for relative in tar_files:
+        path = root / relative
+        if not path.resolve().is_relative_to(root) or not path.is_file():
+            unreadable.append(f"{relative} (outside the folder or not a file)")
+            continue
+        index, problem = index_tar(path)
+        members.update({f"{relative}/{name}": (str(path), member) for name, member in index.items()})
+        if problem:
+            partial = f"; its first {len(index):,} members were read" if index else ""
+            unreadable.append(f"{relative} ({problem}{partial})")
+    if not unreadable:
+        return members, []
+    return members, [f"{len(unreadable):,} tar shard{'s' if len(unreadable) != 1 else ''} could not be read in full: "
+                     f"{'; '.join(unreadable[:3])}{'; …' if len(unreadable) > 3 else ''}; shards are read as "
+                     "uncompressed tar archives (WebDataset's): unpack or re-pack a compressed one"]
+
+
+def sidecar_reader(root: Path, shard_members: dict[str, tuple[str, TarMember]]):
+    """read(relative, limit) -> the bytes of a sidecar in the folder or in one of its tar shards (ValueError over
+    `limit` bytes), for curate.ingest.photo_sidecars."""
+
+    def read(relative: str, limit: int) -> bytes:
+        if relative in shard_members:
+            tar_path, member = shard_members[relative]
+            if member.size > limit:
+                raise ValueError("too large")
+            return read_member(tar_path, member.offset, member.size)
+        path = root / relative
+        if not path.is_file() or path.stat().st_size > limit:
+            raise ValueError("not a file, or too large")
+        return path.read_bytes()
+
+    return read
+
+
+def locate_shard_members(records: pd.DataFrame, shard_members: dict[str, tuple[str, TarMember]]) -> pd.DataFrame:
+    """Point the records of photos inside tar shards at their bytes: `abs_path` the tar, `tar_offset` and
+    `tar_size` the member (null for a photo that is a file of its own)."""
+    if not shard_members:
+        return records
+    records = records.copy()
+    where = records["file"].map(lambda name: shard_members.get(name) if isinstance(name, str) else None)
+    inside = where.notna()
+    records["tar_offset"] = where.map(lambda found: found[1].offset if found else None).astype("object")
+    records["tar_size"] = where.map(lambda found: found[1].size if found else None).astype("object")
+    records.loc[inside, "abs_path"] = where[inside].map(lambda found: found[0])
+    records.loc[inside, "drop_reason"] = None
+    return records
 
 
 def linked_warning(linked: list[str], fix: str = "are not in this ingest; ingest the folder each links to, "
@@ -418,7 +487,8 @@ def assign_labels(records: pd.DataFrame, label_source: str) -> pd.DataFrame:
     records = records.copy()
     if label_source == "folder":
         parts = records["file"].astype("string").str.split("/", n=1)
-        records["label"] = parts.str[0].where(parts.str.len() > 1).astype("object")
+        first = parts.str[0].where(parts.str.len() > 1).astype("object")
+        records["label"] = first.map(lambda name: tar_label(name) if isinstance(name, str) else name)
     elif label_source != "column":
         records["label"] = None
     return records
@@ -437,9 +507,11 @@ def fill_from_exif(records: pd.DataFrame, workers: int) -> pd.DataFrame:
     paths = records.loc[wanted, "abs_path"]
     if paths.empty:
         return records
+    offsets = records.loc[wanted, "tar_offset"] if "tar_offset" in records.columns else pd.Series(None, paths.index)
+    sizes = records.loc[wanted, "tar_size"] if "tar_size" in records.columns else pd.Series(None, paths.index)
     with progress_bar("read EXIF", len(paths)) as advance, ThreadPoolExecutor(max_workers=workers) as pool:
         found = []
-        for fields in pool.map(read_exif_fields, map(Path, paths)):
+        for fields in pool.map(_exif_of, paths, offsets, sizes):
             found.append(fields)
             advance()
     exif = pd.DataFrame.from_records(found, index=paths.index, columns=list(EXIF_FIELDS)).reindex(records.index)
@@ -451,6 +523,16 @@ def fill_from_exif(records: pd.DataFrame, workers: int) -> pd.DataFrame:
     for name in ("taken_at", "owner_id", "owner_name"):
         records[name] = records[name].where(~(blank[name] & exif[name].notna()), exif[name])
     return records
+
+
+def _exif_of(path: str, offset: object, size: object) -> dict:
+    """EXIF fields of a photo file, or of a tar shard's member (its first 256 KB hold the EXIF block)."""
+    if is_blank(offset):
+        return read_exif_fields(Path(path))
+    try:
+        return read_exif_bytes(read_member(path, int(offset), min(int(size), EXIF_READ_BYTES)))
+    except (OSError, ValueError):
+        return {}
 
 
 def make_fetch(root: Path):
@@ -469,10 +551,11 @@ def make_fetch(root: Path):
                 raise FetchError("unsafe_path", "resolves outside the folder")
             if path.is_fifo() or path.is_char_device() or path.is_block_device():  # reading could block forever
                 raise FetchError("unreadable_file", "a named pipe or device, not a file")
-            size = path.stat().st_size
+            offset = record.get("tar_offset")
+            size = path.stat().st_size if is_blank(offset) else int(record["tar_size"])
             if size > MAX_FILE_BYTES:
                 raise FetchError("file_too_large", f"{size} bytes")
-            return path.read_bytes()
+            return path.read_bytes() if is_blank(offset) else read_member(path, int(offset), size)
         except OSError as exc:
             raise FetchError("unreadable_file", f"{type(exc).__name__}: {exc.strerror or exc}") from exc
 

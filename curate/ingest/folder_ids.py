@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from curate import schema
+from curate.ingest.tar_shards import read_member
 from curate.workspace import Workspace, atomic_write_bytes, read_catalog
 
 SOURCE = "folder"
@@ -82,7 +83,9 @@ def same_folder(catalog: pd.DataFrame, namespace: str, records: pd.DataFrame) ->
     (with no stored image to compare, colliding ids alone decide, as before namespaces)."""
     prefix = id_prefix(namespace) or SOURCE
     wanted = (prefix + ":" + records["source_id"].astype(str)).to_numpy()
-    paths = pd.Series(records["abs_path"].to_numpy(), index=wanted)
+    in_tar = records["tar_offset"] if "tar_offset" in records.columns else pd.Series(None, index=records.index)
+    sizes = records["tar_size"] if "tar_size" in records.columns else pd.Series(None, index=records.index)
+    paths = pd.Series(list(zip(records["abs_path"], in_tar, sizes)), index=wanted)  # a file, or a tar's member
     paths = paths[~paths.index.duplicated()]
     hits = catalog[catalog[schema.PHOTO_ID].isin(paths.index)]
     if hits.empty:
@@ -90,13 +93,19 @@ def same_folder(catalog: pd.DataFrame, namespace: str, records: pd.DataFrame) ->
     stored = hits[hits["sha256"].notna()].head(SAMPLE_FILES)
     if stored.empty:
         return True
-    matches = [_file_sha256(paths.get(pid)) == sha for pid, sha in zip(stored[schema.PHOTO_ID], stored["sha256"])]
+    matches = [_file_sha256(*paths.get(pid, (None, None, None))) == sha
+               for pid, sha in zip(stored[schema.PHOTO_ID], stored["sha256"])]
     return 2 * sum(matches) > len(matches)
 
 
-def _file_sha256(path: object) -> str | None:
+def _file_sha256(path: object, offset: object = None, size: object = None) -> str | None:
     if not isinstance(path, str):
         return None
+    if isinstance(offset, int) and isinstance(size, int):  # a member of a tar shard (curate.ingest.tar_shards)
+        try:
+            return None if size > MAX_SAMPLE_BYTES else hashlib.sha256(read_member(path, offset, size)).hexdigest()
+        except OSError:
+            return None
     try:
         if not os.path.isfile(path) or os.path.getsize(path) > MAX_SAMPLE_BYTES:
             return None

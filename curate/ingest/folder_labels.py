@@ -10,6 +10,7 @@ import re
 
 import pandas as pd
 
+from curate.ingest.tar_shards import tar_label
 from curate.recipes import Recipe, squash
 from curate.records import clean_text
 from curate.stage_reports import names_text
@@ -31,12 +32,14 @@ def storage_folders(files: pd.Series) -> list[str]:
     ['00000', '00001']
     >>> storage_folders(pd.Series(["DCIM/100CANON/1.JPG"])), storage_folders(pd.Series(["00000/a.jpg", "cat/b.jpg"]))
     (['DCIM'], [])
+    >>> storage_folders(pd.Series(["00000.tar/000000001.jpg"]))  # a WebDataset shard (curate.ingest.tar_shards)
+    ['00000.tar']
     >>> storage_folders(pd.Series(["0/a.png", "1/b.png"])), storage_folders(pd.Series(["2019/a.jpg"]))  # digits, years
     ([], [])
     """
     paths = files.dropna().astype(str)
     folders = sorted(set(paths[paths.str.contains("/", regex=False)].str.split("/", n=1).str[0]))
-    return folders if folders and all(STORAGE_FOLDER.fullmatch(name) for name in folders) else []
+    return folders if folders and all(STORAGE_FOLDER.fullmatch(tar_label(name)) for name in folders) else []
 
 
 def label_warnings(records: pd.DataFrame, label_source: str, has_recipe: bool,

@@ -23,9 +23,8 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pandas as pd
 
@@ -53,16 +52,15 @@ def sidecar_paths(images: Iterable[str], json_files: set[str]) -> dict[str, str]
     return found
 
 
-def read_photo_sidecars(root: Path, sidecars: dict[str, str]) -> tuple[pd.DataFrame | None, list[str]]:
+def read_photo_sidecars(sidecars: dict[str, str], read: Callable[[str, int], bytes]) -> tuple[pd.DataFrame | None,
+                                                                                              list[str]]:
     """(a metadata table with a `file` column, one row per photo whose sidecar is a JSON object; the
-    sidecars that could not be read, relative). None when no sidecar could be read."""
+    sidecars that could not be read, relative). None when no sidecar could be read. `read(sidecar, limit)`
+    gives a sidecar's bytes, raising ValueError when it is over `limit` bytes (a file, or a tar shard's member)."""
     rows, unreadable = [], []
     for image, sidecar in sidecars.items():
         try:
-            path = root / sidecar
-            if path.stat().st_size > MAX_SIDECAR_BYTES:
-                raise ValueError("too large")
-            data = json.loads(path.read_text(encoding="utf-8-sig"))
+            data = json.loads(read(sidecar, MAX_SIDECAR_BYTES).decode("utf-8-sig"))
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
         except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors

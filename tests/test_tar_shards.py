@@ -1,0 +1,126 @@
+"""`curate ingest folder` reads WebDataset tar shards in place (img2dataset's `--output_format webdataset`):
+each photo straight from its offset, its JSON member as its sidecar, the shard's name as a folder."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from helpers import jpeg_bytes, no_fsync
+from PIL import Image
+
+from curate.ingest.folder import FolderOptions, ingest_folder
+from curate.objectstore import locate
+from curate.workspace import Workspace, read_catalog
+
+
+def write_tar(path: Path, members: dict[str, bytes]) -> None:
+    with tarfile.open(path, "w") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+
+
+def sample(key: str, color: tuple[int, int, int], **meta) -> dict[str, bytes]:
+    """One img2dataset sample: the photo, its JSON and its caption."""
+    caption = meta.get("caption", "")
+    return {f"{key}.jpg": jpeg_bytes(color=color), f"{key}.txt": caption.encode(),
+            f"{key}.json": json.dumps({"url": f"https://img.example.com/{key}.jpg", "key": key, "status": "success",
+                                       **meta}).encode()}
+
+
+def gps_jpeg(lat: float, lon: float) -> bytes:
+    exif = Image.Exif()
+    exif.get_ifd(0x8825).update({1: "N", 2: (float(int(lat)), 30.0, 0.0), 3: "E", 4: (float(int(lon)), 0.0, 0.0)})
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 120, 200)).save(buffer, "JPEG", exif=exif)
+    return buffer.getvalue()
+
+
+@pytest.fixture()
+def download(tmp_path) -> Path:
+    root = tmp_path / "download"
+    root.mkdir()
+    write_tar(root / "00000.tar", {**sample("000000000", (200, 10, 10), caption="Chicago at dusk", tags="chicago",
+                                            owner="u1"),
+                                   **sample("000000001", (10, 200, 10), caption="sandals", tags="chicago", owner="u2")})
+    write_tar(root / "00001.tar", sample("000010000", (10, 10, 200), caption="Tokyo", tags="tokyo", owner="u1"))
+    pd.DataFrame({"key": ["000000000"]}).to_parquet(root / "00000.parquet")
+    (root / "00000_stats.json").write_text("{}")
+    return root
+
+
+def test_img2dataset_webdataset_shards_are_read_in_place(tmp_path, download):
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        report = ingest_folder(ws, FolderOptions(folder=download, workers=2))
+    catalog = read_catalog(ws).set_index("source_id")
+    assert sorted(catalog.index) == ["00000.tar/000000000.jpg", "00000.tar/000000001.jpg", "00001.tar/000010000.jpg"]
+    assert (catalog["status"] == "kept").all()
+    with tarfile.open(download / "00000.tar") as archive:
+        original = archive.extractfile("000000000.jpg").read()
+    row = catalog.loc["00000.tar/000000000.jpg"]
+    assert row["sha256"] == hashlib.sha256(original).hexdigest()
+    assert Path(locate(ws, row["image_path"])).read_bytes() == original  # stored byte for byte
+    assert (row["title"], row["owner_id"], list(row["tags"])) == ("Chicago at dusk", "u1", ["chicago"])
+    assert row["url"] == "https://img.example.com/000000000.jpg"
+    assert catalog["label"].isna().all() and [w for w in report.warnings if "(00000.tar, 00001.tar)" in w]
+    assert not [w for w in report.warnings if "not in a format" in w]  # the parquet and the stats are no photos
+    assert "3 photos read from 2 tar shards in place (e.g. 00000.tar)" in report.notes
+
+    with no_fsync():
+        again = ingest_folder(ws, FolderOptions(folder=download, workers=2))
+    assert (again.already_done, again.fetched) == (3, 0)  # nothing read twice
+
+
+def test_one_tar_per_label_gives_its_name_and_exif_is_read_from_the_member(tmp_path):
+    root = tmp_path / "classes"
+    root.mkdir()
+    write_tar(root / "cats.tar", {"c1.jpg": gps_jpeg(45.0, 9.0), "./c2.jpg": jpeg_bytes(color=(1, 2, 3))})
+    write_tar(root / "dogs.tar", {"d1.jpg": jpeg_bytes(color=(3, 2, 1)), "../escape.jpg": jpeg_bytes(),
+                                  "/abs.jpg": jpeg_bytes()})
+    (root / "birds").mkdir()
+    (root / "birds" / "b1.jpg").write_bytes(jpeg_bytes(color=(9, 9, 9)))
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        ingest_folder(ws, FolderOptions(folder=root, workers=1))
+    catalog = read_catalog(ws).set_index("source_id")
+    assert dict(catalog["label"]) == {"cats.tar/c1.jpg": "cats", "cats.tar/c2.jpg": "cats", "dogs.tar/d1.jpg": "dogs",
+                                      "birds/b1.jpg": "birds"}  # names with .. or a leading / are never read
+    assert catalog.loc["cats.tar/c1.jpg", "lat"] == pytest.approx(45.5) and \
+        catalog.loc["cats.tar/c1.jpg", "lon"] == pytest.approx(9.0)
+
+
+def test_a_tar_that_is_not_one_or_is_cut_short_loses_no_photo_silently(tmp_path, download):
+    members = sample("000020000", (50, 50, 50)) | sample("000020001", (60, 60, 60))
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    whole = buffer.getvalue()
+    with tarfile.open(fileobj=io.BytesIO(whole)) as archive:
+        last = archive.getmember("000020001.jpg")
+    (download / "00002.tar").write_bytes(whole[: last.offset_data + last.size // 2])  # cut inside the last photo
+    (download / "00003.tar").write_bytes(gzip.compress(whole))  # compressed: not a shard we read in place
+    (download / "00004.tar").write_bytes(b"not a tar at all" * 100)
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        report = ingest_folder(ws, FolderOptions(folder=download, workers=2))
+    catalog = read_catalog(ws).set_index("source_id")
+    assert catalog.loc["00002.tar/000020000.jpg", "status"] == "kept"
+    cut = catalog.loc["00002.tar/000020001.jpg"]
+    assert (cut["status"], cut["drop_reason"]) == ("dropped", "unreadable_file") and "tar ends" in cut["error_detail"]
+    [warning] = [w for w in report.warnings if "tar shard" in w]
+    assert warning.startswith("3 tar shards could not be read in full")
+    assert "00002.tar (ReadError: unexpected end of data; its first 4 members were read)" in warning
+    assert "00003.tar (compressed or not a tar archive)" in warning and "00004.tar" in warning
+    assert (catalog["status"] == "kept").sum() == 4
