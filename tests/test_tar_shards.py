@@ -124,3 +124,13 @@ def test_a_tar_that_is_not_one_or_is_cut_short_loses_no_photo_silently(tmp_path,
     assert "00002.tar (ReadError: unexpected end of data; its first 4 members were read)" in warning
     assert "00003.tar (compressed or not a tar archive)" in warning and "00004.tar" in warning
     assert (catalog["status"] == "kept").sum() == 4
+
+
+def test_a_moved_folder_of_shards_is_recognised_by_its_members_bytes(tmp_path, download):
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        ingest_folder(ws, FolderOptions(folder=download, workers=1))
+        moved = download.rename(tmp_path / "moved")
+        again = ingest_folder(ws, FolderOptions(folder=moved, workers=1))
+    assert (again.already_done, again.fetched) == (3, 0)  # the same photos, not a second namespace
+    assert len(read_catalog(ws)) == 3
