@@ -134,3 +134,28 @@ def test_a_moved_folder_of_shards_is_recognised_by_its_members_bytes(tmp_path, d
         again = ingest_folder(ws, FolderOptions(folder=moved, workers=1))
     assert (again.already_done, again.fetched) == (3, 0)  # the same photos, not a second namespace
     assert len(read_catalog(ws)) == 3
+
+
+def test_curate_exports_webdataset_shards_ingest_back_with_their_labels(tmp_path):
+    """`curate export --format webdataset` writes `<split>-%06d.tar` with a JSON per photo: ingesting the
+    export takes the labels from the JSON's `label`, not from the shard names."""
+    from helpers import demo_workspace
+    from typer.testing import CliRunner
+
+    from curate.cli.app import app
+
+    ws = demo_workspace(tmp_path / "ws")
+    result = CliRunner().invoke(app, ["export", "--format", "webdataset", "--out", str(tmp_path / "wds"),
+                                      "--workspace", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "wds" / "train-000000.tar").is_file()
+    with no_fsync():
+        report = ingest_folder(Workspace(tmp_path / "back"), FolderOptions(folder=tmp_path / "wds", workers=2))
+    back = read_catalog(Workspace(tmp_path / "back"))
+    exported = read_catalog(ws)
+    exported = exported[(exported["status"] == "kept") & exported["split"].notna()]
+    assert len(back) == len(exported) and (back["status"] == "kept").all()
+    assert dict(zip(back["sha256"], back["label"])) == dict(zip(exported["sha256"], exported["label"]))
+    assert set(back["source_id"]) == set(exported["photo_id"])  # the JSON's photo_id is the source id
+    assert report.columns.recognised["label"] == "label"
+    assert [w for w in report.warnings if "train-000000.tar" in w and "not taken as labels" in w]

@@ -10,7 +10,6 @@ import re
 
 import pandas as pd
 
-from curate.ingest.tar_shards import tar_label
 from curate.recipes import Recipe, squash
 from curate.records import clean_text
 from curate.stage_reports import names_text
@@ -22,6 +21,9 @@ SPLIT_FOLDER_NAMES = frozenset({"train", "training", "val", "valid", "validation
 # writes 00000/, 00001/, ...: five digits or more), a camera's DCF folders (DCIM/, 100CANON/, 101MSDCF/) and
 # Google Takeout's year folders (Photos from 2019/).
 STORAGE_FOLDER = re.compile(r"\d{5,}|dcim|\d{3}[a-z0-9_]{5}|photos from \d{4}", re.IGNORECASE)
+# A tar shard numbered the WebDataset way (`train-000000.tar`, `shard_0042.tar`, `00000.tar`; `curate export`
+# writes `<split>-%06d.tar`): a slice of a collection, not a class (`cats.tar` is one).
+SHARD_TAR = re.compile(r"(?:.*[-_.])?\d{4,}\.tar", re.IGNORECASE)
 
 
 def storage_folders(files: pd.Series) -> list[str]:
@@ -32,14 +34,17 @@ def storage_folders(files: pd.Series) -> list[str]:
     ['00000', '00001']
     >>> storage_folders(pd.Series(["DCIM/100CANON/1.JPG"])), storage_folders(pd.Series(["00000/a.jpg", "cat/b.jpg"]))
     (['DCIM'], [])
-    >>> storage_folders(pd.Series(["00000.tar/000000001.jpg"]))  # a WebDataset shard (curate.ingest.tar_shards)
-    ['00000.tar']
+    >>> storage_folders(pd.Series(["00000.tar/1.jpg", "train-000000.tar/2.jpg"]))  # WebDataset shards
+    ['00000.tar', 'train-000000.tar']
+    >>> storage_folders(pd.Series(["cats.tar/1.jpg", "dogs.tar/2.jpg"]))  # a tar per class
+    []
     >>> storage_folders(pd.Series(["0/a.png", "1/b.png"])), storage_folders(pd.Series(["2019/a.jpg"]))  # digits, years
     ([], [])
     """
     paths = files.dropna().astype(str)
     folders = sorted(set(paths[paths.str.contains("/", regex=False)].str.split("/", n=1).str[0]))
-    return folders if folders and all(STORAGE_FOLDER.fullmatch(tar_label(name)) for name in folders) else []
+    stores = [name for name in folders if STORAGE_FOLDER.fullmatch(name) or SHARD_TAR.fullmatch(name)]
+    return folders if folders and len(stores) == len(folders) else []
 
 
 def label_warnings(records: pd.DataFrame, label_source: str, has_recipe: bool,
