@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import pyarrow as pa
@@ -57,23 +58,66 @@ def check_leakage(
     workspace_path: WorkspaceOption = None,
     by: Annotated[str | None, typer.Option(
         "--by", help="Also check this column (e.g. a day or a location cell).")] = None,
+    against: Annotated[Path | None, typer.Option(
+        "--against", metavar="WORKSPACE", help=(
+            "Also list the kept photos that are exact or near copies of photos in another workspace (a "
+            "benchmark's test set, say), by the filter's near-duplicate rule."))] = None,
+    drop_decisions: Annotated[Path | None, typer.Option(
+        "--drop-decisions", metavar="FILE", help=(
+            "With --against: write a review decision dropping each copy to FILE; `curate review "
+            "--import-decisions FILE` applies them (undoable in the review app)."))] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Images read in parallel (with --against).")] = 2,
     catalog_engine: CatalogEngineOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List every owner, near-duplicate cluster and exact hash present in 2+ splits (exit 3 if any)."""
+    """List every owner, near-duplicate cluster and exact hash present in 2+ splits, and with --against the
+    photos copied from another collection (exit 3 if any)."""
     ws = workspace(workspace_path)
     if by is not None and by not in ("owner", "none") and by not in schema.NAMES:
         raise UsageError(f"--by {by!r} is not a catalog column")
     if by in schema.COLUMN_BY_NAME and pa.types.is_list(schema.COLUMN_BY_NAME[by].type):
         raise UsageError(f"--by {by} holds a list per photo, not one group; check a column with one value per "
                          "photo (e.g. a day or a location cell)")
-    leaks = workspace_leakage(ws, by, engine=catalog_engine)  # refuses a stale split: no false all-clear
-    if as_json:
-        print(json.dumps({"leaks": leaks.to_dict("records"), "count": len(leaks)}, indent=2, default=str))
-    elif leaks.empty:
-        console.print("no leakage: no owner, near-duplicate cluster or exact image spans two splits")
+    copies = None
+    if drop_decisions is not None and against is None:
+        raise UsageError("--drop-decisions writes the copies --against finds; add --against WORKSPACE")
+    if against is not None:
+        from curate.contamination import copies_of, write_drop_decisions
+        from curate.workspace import Workspace, read_catalog
+
+        other = Workspace(against.expanduser())
+        copies = copies_of(ws, other, workers)
+        if drop_decisions is not None:
+            written = write_drop_decisions(copies, other, drop_decisions)
+            err_console.print(f"wrote {written:,} drop decision{'s' if written != 1 else ''} to {drop_decisions}; "
+                              f"apply them with `curate review --import-decisions {drop_decisions}`",
+                              highlight=False, markup=False, soft_wrap=True)
+        if not read_catalog(ws)["split"].notna().any():  # nothing split yet: only the copies are checked
+            leaks = None
+        else:
+            leaks = workspace_leakage(ws, by, engine=catalog_engine)
     else:
-        print_table(leaks.groupby("kind").size().rename("groups").reset_index(), title="leaks by kind")
-        print_table(leaks.head(50).drop(columns="photos_per_split"), title="leaking groups (first 50)")
-    if len(leaks):
+        leaks = workspace_leakage(ws, by, engine=catalog_engine)  # refuses a stale split: no false all-clear
+    if as_json:
+        found = {"leaks": [] if leaks is None else leaks.to_dict("records"),
+                 "count": 0 if leaks is None else len(leaks)}
+        if copies is not None:
+            found.update(copies=copies.copies.to_dict("records"), copies_count=len(copies.copies),
+                         copies_checked=copies.checked, other_images=copies.other_images, notes=copies.notes)
+        print(json.dumps(found, indent=2, default=str))
+    else:
+        if leaks is None:
+            console.print("note: no split yet, so only the copies of the other collection were checked")
+        elif leaks.empty:
+            console.print("no leakage: no owner, near-duplicate cluster or exact image spans two splits")
+        else:
+            print_table(leaks.groupby("kind").size().rename("groups").reset_index(), title="leaks by kind")
+            print_table(leaks.head(50).drop(columns="photos_per_split"), title="leaking groups (first 50)")
+        if copies is not None:
+            for note in copies.notes:
+                console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+            console.print(copies.summary(str(against)), highlight=False, markup=False, soft_wrap=True)
+            if len(copies.copies):
+                print_table(copies.copies.head(50), title=f"copies of photos in {against} (first 50)")
+    if (leaks is not None and len(leaks)) or (copies is not None and len(copies.copies)):
         raise typer.Exit(EXIT_DATA)

@@ -1,0 +1,137 @@
+"""Copies of another collection's photos: is a benchmark's test set (or any held-out set) in this one?
+
+The leakage check (curate.leakage) looks inside one workspace. A scrape also leaks when it holds copies of
+the photos a model will be tested on elsewhere: a public benchmark's test set, a client's evaluation set.
+`copies_of(ws, other)` links this workspace's kept photos with every stored photo of another workspace by
+the filter's own near-duplicate rule (curate.filters.clusters: pHash and its mirror, the thumbnail check,
+EfficientNet-Lite0 embeddings with the window and overlap matches when both workspaces are embedded; the
+calibration at its defaults) run over the images of both, and lists each photo of ours that shares a cluster
+with one of theirs. Byte-identical copies are `exact`, the others `near`. Caches (thumbnails, hashes for images
+ingested before ingest computed them) may be written in either workspace; no catalog is changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from curate import schema
+from curate.errors import UsageError
+from curate.workspace import Workspace, atomic_write_bytes, read_catalog
+
+COLUMNS = ["photo_id", "split", "label", "kind", "other_photos", "other_photo_ids", "other_labels"]
+SHOWN_OTHERS = 3  # other photo ids listed per photo of ours
+
+
+@dataclass
+class CopiesReport:
+    copies: pd.DataFrame  # one row per photo of ours with a copy in the other workspace (COLUMNS)
+    checked: int  # our kept photos with a stored image
+    other_images: int  # distinct stored images of the other workspace
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self, other: str) -> str:
+        if self.copies.empty:
+            return (f"no copies: none of {self.checked:,} kept photos is a copy of one of the {self.other_images:,} "
+                    f"images in {other}")
+        split = self.copies["split"].astype(object)
+        per_split = split.where(split.notna(), "no split").value_counts()
+        splits = ", ".join(f"{name} {count:,}" for name, count in per_split.items())
+        exact = int((self.copies["kind"] == "exact").sum())
+        return (f"{len(self.copies):,} of {self.checked:,} kept photos ({splits}) are copies of images in {other} "
+                f"({exact:,} byte for byte, {len(self.copies) - exact:,} near)")
+
+
+def copies_of(ws: Workspace, other: Workspace, workers: int = 2) -> CopiesReport:
+    """Our kept photos that are exact or near copies of the other workspace's stored images."""
+    from curate.filters import clusters
+    from curate.filters.config import FilterConfig
+    from curate.filters.run import ensure_phashes, ensure_thumbnails, grey_reader, load_embeddings
+
+    if not other.catalog_path.exists():
+        raise UsageError(f"{other.root} holds no catalog; ingest the other collection into a workspace of its own "
+                         f"first (curate ingest folder DIR -w {other.root})")
+    if other.root.resolve() == ws.root.resolve():
+        raise UsageError("--against names this workspace; give the workspace of the other collection")
+    ours = read_catalog(ws)
+    ours = ours[(ours["status"] == schema.KEPT) & ours["sha256"].notna() & ours["image_path"].notna()]
+    theirs = read_catalog(other)
+    theirs = theirs[theirs["sha256"].notna() & theirs["image_path"].notna()]
+    report = CopiesReport(pd.DataFrame(columns=COLUMNS), len(ours), int(theirs["sha256"].nunique()))
+    if ours.empty or theirs.empty:
+        return report
+    ours, theirs = ensure_phashes(ws, ours, workers), ensure_phashes(other, theirs, workers)
+    columns = ["sha256", "phash"] + [name for name in ("phash_mirror", "phash_trimmed", "owner_id", "taken_at",
+                                                       "lat", "lon") if name in ours and name in theirs]
+    both = pd.concat([ours[columns], theirs[columns]], ignore_index=True)
+    images = both[both["phash"].notna()].drop_duplicates("sha256")
+    thumbnails = {**ensure_thumbnails(other, theirs, workers), **ensure_thumbnails(ws, ours, workers)}
+    ours_vectors, theirs_vectors = load_embeddings(ws, ours), load_embeddings(other, theirs)
+    embeddings, read_grey = None, None
+    if ours_vectors is not None and theirs_vectors is not None:
+        shas = ours_vectors[0] + theirs_vectors[0]
+        embeddings = (shas, np.vstack([ours_vectors[1], theirs_vectors[1]]))
+        read_ours, read_theirs = grey_reader(ws, ours), grey_reader(other, theirs)
+        our_shas = set(ours_vectors[0]) | set(ours["sha256"])
+        read_grey = lambda sha: read_ours(sha) if sha in our_shas else read_theirs(sha)  # noqa: E731
+    else:
+        missing = " and ".join(str(w.root) for w, v in ((ws, ours_vectors), (other, theirs_vectors)) if v is None)
+        report.notes.append(f"copies found by pHash alone: {missing} not embedded (crops, brightness and burst "
+                            f"copies are mostly missed); run `curate embed` in each, then check again")
+    cluster_notes: list[str] = []
+    labels = clusters.image_clusters(images, FilterConfig(), thumbnails, embeddings, cluster_notes, read_grey,
+                                     workers)
+    cluster_of = dict(zip(images["sha256"], labels))
+    report.notes += [note for note in cluster_notes if note != clusters.NO_EMBEDDINGS_NOTE]
+    report.copies = _copies(ours, theirs, cluster_of)
+    return report
+
+
+def _copies(ours: pd.DataFrame, theirs: pd.DataFrame, cluster_of: dict) -> pd.DataFrame:
+    """One row per photo of ours whose image shares a cluster (or its bytes) with an image of theirs."""
+    their_clusters = theirs.assign(cluster=theirs["sha256"].map(cluster_of)).dropna(subset=["cluster"])
+    their_shas = set(theirs["sha256"])
+    by_cluster = their_clusters.groupby("cluster")
+    others = {key: group for key, group in by_cluster}
+    rows = []
+    for row in ours.itertuples(index=False):
+        key = cluster_of.get(row.sha256)
+        if key is None or key not in others:
+            continue
+        group = others[key]
+        exact = row.sha256 in their_shas
+        if exact:  # the byte-identical ones first
+            group = pd.concat([group[group["sha256"] == row.sha256], group[group["sha256"] != row.sha256]])
+        ids = group[schema.PHOTO_ID].tolist()
+        labels = sorted({str(label) for label in group["label"].dropna()})
+        rows.append({"photo_id": getattr(row, schema.PHOTO_ID), "split": None if pd.isna(row.split) else row.split,
+                     "label": None if pd.isna(row.label) else row.label,
+                     "kind": "exact" if exact else "near", "other_photos": len(ids),
+                     "other_photo_ids": ", ".join(ids[:SHOWN_OTHERS]) + (", …" if len(ids) > SHOWN_OTHERS else ""),
+                     "other_labels": ", ".join(labels)})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def write_drop_decisions(report: CopiesReport, other: Workspace, out: Path) -> int:
+    """Write a review `drop` decision for each copy to `out` (JSON Lines, curate.review.journal's records; queue
+    `copies`), which `curate review --import-decisions` applies; returns how many. A decision's id comes from
+    the photo and the other workspace, so the same check written twice imports once."""
+    from curate.review.journal import new_decision
+
+    decisions = []
+    for row in report.copies.itertuples():
+        decision = new_decision(row.photo_id, "drop", queue="copies")
+        decision["id"] = hashlib.sha256(f"copies\x1f{other.root.resolve()}\x1f{row.photo_id}".encode()).hexdigest()[:16]
+        decisions.append(decision)
+    if out.is_dir():
+        raise UsageError(f"--drop-decisions {out} is a folder; give a file path such as {out / 'copies.jsonl'}")
+    try:
+        atomic_write_bytes(out, "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in decisions).encode("utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot write {out} ({exc.strerror or exc}); give a path you can write to") from None
+    return len(decisions)

@@ -1,0 +1,159 @@
+"""`curate check-leakage --against OTHER`: the kept photos that are copies of another collection's photos (a
+benchmark's test set in a scrape), on real 15-Scene photos, by the filter's own near-duplicate rule."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from helpers import REALDATA, no_fsync
+from PIL import Image, ImageOps
+from typer.testing import CliRunner
+
+from curate.cli.app import app
+from curate.contamination import copies_of
+from curate.ingest.folder import FolderOptions, ingest_folder
+from curate.workspace import Workspace, read_catalog
+
+SCENES = REALDATA / "scenes15"
+pytestmark = pytest.mark.skipif(not SCENES.is_dir(), reason="needs ../shared/realdata/scenes15")
+CLASSES = ("Coast", "Forest", "Street", "TallBuilding")
+runner = CliRunner()
+
+
+def edited(path: Path, how: str) -> bytes:
+    """A real photo edited the way a re-post edits it: shrunk to 60 %, saved at JPEG quality 35, or greyscale."""
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        if how == "shrunk":
+            image = image.resize((image.width * 3 // 5, image.height * 3 // 5), Image.BICUBIC)
+        elif how == "grey":
+            image = ImageOps.grayscale(image).convert("RGB")
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=35 if how == "q35" else 90)
+        return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def collections(tmp_path_factory):
+    """Ours: 10 train photos of each of 4 classes. Theirs (a test set): 3 of ours byte for byte, 3 of ours
+    edited, and 14 other photos of the same classes, from 15-Scene's test half."""
+    base = tmp_path_factory.mktemp("contamination")
+    ours, theirs = base / "scrape", base / "benchmark"
+    for label in CLASSES:
+        (ours / label).mkdir(parents=True)
+        (theirs / label).mkdir(parents=True)
+        for path in sorted((SCENES / "train" / label).glob("*.jpg"))[:10]:
+            shutil.copy(path, ours / label / path.name)
+        for path in sorted((SCENES / "test" / label).glob("*.jpg"))[:4 if label != "Coast" else 2]:
+            shutil.copy(path, theirs / label / f"test_{path.name}")
+    copied = {label: sorted((ours / label).iterdir())[0] for label in ("Coast", "Forest", "Street")}
+    for label, path in copied.items():
+        shutil.copy(path, theirs / label / f"copy_{path.name}")
+    for label, how in zip(copied, ("shrunk", "q35", "grey")):
+        second = sorted((ours / label).iterdir())[1]
+        (theirs / label / f"{how}_{second.name}").write_bytes(edited(second, how))
+    workspaces = Workspace(base / "ws"), Workspace(base / "ws-benchmark")
+    with no_fsync():
+        for ws, folder in zip(workspaces, (ours, theirs)):
+            ingest_folder(ws, FolderOptions(folder=folder, workers=2))
+    return workspaces
+
+
+def test_copies_of_a_benchmark_in_a_scrape_are_found_and_nothing_else(collections):
+    ours, theirs = collections
+    report = copies_of(ours, theirs)
+    assert (report.checked, report.other_images) == (40, 20)
+    found = {row.photo_id.rsplit("/", 1)[-1]: row for row in report.copies.itertuples()}
+    catalog = read_catalog(ours).set_index("photo_id")
+    names = {label: sorted(catalog.index[catalog["label"] == label])[:2] for label in ("Coast", "Forest", "Street")}
+    exact = {ids[0].rsplit("/", 1)[-1] for ids in names.values()}
+    near = {ids[1].rsplit("/", 1)[-1] for ids in names.values()}
+    assert {name for name, row in found.items() if row.kind == "exact"} == exact
+    assert {name for name, row in found.items() if row.kind == "near"} == near  # shrunk, JPEG 35, greyscale
+    assert all(row.other_photos == 1 and row.other_labels == row.label for row in found.values())
+    assert any("pHash alone" in note for note in report.notes)  # neither workspace was embedded
+    assert "6 of 40 kept photos (no split 6) are copies" in report.summary("benchmark")
+
+
+def test_check_leakage_against_exits_3_and_lists_the_copies(collections, tmp_path):
+    ours, theirs = collections
+    result = runner.invoke(app, ["check-leakage", "-w", str(ours.root), "--against", str(theirs.root), "--json"])
+    assert result.exit_code == 3, result.output
+    found = json.loads(result.output)
+    assert found["copies_count"] == 6 and found["count"] == 0 and found["other_images"] == 20
+    plain = runner.invoke(app, ["check-leakage", "-w", str(ours.root), "--against", str(theirs.root)])
+    assert plain.exit_code == 3 and "no split yet" in plain.output and "6 of 40 kept photos" in plain.output
+
+    clean = runner.invoke(app, ["check-leakage", "-w", str(theirs.root), "--against", str(tmp_path / "nothing")])
+    assert clean.exit_code == 2 and "holds no catalog" in clean.output and "Traceback" not in clean.output
+    same = runner.invoke(app, ["check-leakage", "-w", str(ours.root), "--against", str(ours.root)])
+    assert same.exit_code == 2 and "names this workspace" in same.output
+
+
+def test_with_both_workspaces_embedded_a_crop_is_found_on_the_pixels_of_both(tmp_path):
+    """A crop's pHash is far from its original's; the embeddings make it a candidate and the window match
+    reads the two images' pixels, one from each workspace's store. The vectors are planted in the caches
+    (the crop's is its original's, the others random), so no model runs here."""
+    import numpy as np
+
+    from curate.embed import EmbeddingCache
+    from curate.filters import verify
+
+    ours, theirs = tmp_path / "scrape" / "Coast", tmp_path / "benchmark" / "Coast"
+    ours.mkdir(parents=True)
+    theirs.mkdir(parents=True)
+    originals = sorted((SCENES / "train" / "Coast").glob("*.jpg"))[:12]
+    for path in originals:
+        shutil.copy(path, ours / path.name)
+    with Image.open(originals[3]) as image:
+        width, height = image.size
+        image.convert("RGB").crop((width * 12 // 100, height // 10, width * 9 // 10, height * 92 // 100)).save(
+            theirs / "crop.jpg", quality=90)
+    for path in sorted((SCENES / "test" / "Coast").glob("*.jpg"))[:3]:
+        shutil.copy(path, theirs / path.name)
+    workspaces = Workspace(tmp_path / "ws"), Workspace(tmp_path / "ws-benchmark")
+    rng = np.random.default_rng(0)
+    with no_fsync():
+        for ws, folder in zip(workspaces, (ours.parent, theirs.parent)):
+            ingest_folder(ws, FolderOptions(folder=folder, workers=2))
+    by_name = {}
+    for ws in workspaces:
+        catalog = read_catalog(ws)
+        for photo_id, sha in zip(catalog["photo_id"], catalog["sha256"]):
+            by_name[photo_id.rsplit("/", 1)[-1]] = (ws, sha)
+    vectors = {name: rng.normal(size=1280).astype(np.float32) for name in by_name}
+    vectors["crop.jpg"] = vectors[originals[3].name] + 0.05 * rng.normal(size=1280).astype(np.float32)
+    for ws in workspaces:
+        names = [name for name, (owner, _) in by_name.items() if owner is ws]
+        EmbeddingCache(ws, verify.EMBEDDING_BACKBONE).append([by_name[name][1] for name in names],
+                                                             np.stack([vectors[name] for name in names]),
+                                                             np.ones(len(names), bool))
+    report = copies_of(*workspaces)
+    assert [(row.photo_id.rsplit("/", 1)[-1], row.kind) for row in report.copies.itertuples()] == \
+        [(originals[3].name, "near")]
+    assert not any("pHash alone" in note for note in report.notes)
+
+
+def test_drop_decisions_take_the_copies_out_through_review(collections, tmp_path):
+    ours, theirs = collections
+    mine = Workspace(tmp_path / "ws")
+    shutil.copytree(ours.root, mine.root)
+    decisions = tmp_path / "copies.jsonl"
+    args = ["check-leakage", "-w", str(mine.root), "--against", str(theirs.root), "--drop-decisions", str(decisions)]
+    assert runner.invoke(app, args).exit_code == 3
+    first = decisions.read_text()
+    assert runner.invoke(app, args).exit_code == 3 and decisions.read_text().count("\n") == 6
+    assert [json.loads(line)["id"] for line in first.splitlines()] == \
+        [json.loads(line)["id"] for line in decisions.read_text().splitlines()]  # the same ids: imports once
+    imported = runner.invoke(app, ["review", "-w", str(mine.root), "--import-decisions", str(decisions)])
+    assert imported.exit_code == 0, imported.output
+    catalog = read_catalog(mine)
+    assert (catalog["drop_reason"] == "reviewed").sum() == 6
+    again = runner.invoke(app, ["check-leakage", "-w", str(mine.root), "--against", str(theirs.root)])
+    assert again.exit_code == 0 and "no copies: none of 34 kept photos" in " ".join(again.output.split())
+    lonely = runner.invoke(app, ["check-leakage", "-w", str(mine.root), "--drop-decisions", str(decisions)])
+    assert lonely.exit_code == 2 and "add --against" in lonely.output
