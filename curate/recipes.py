@@ -31,7 +31,7 @@ from pathlib import Path
 from curate.errors import UsageError
 
 DATASETS_DIR = Path(__file__).resolve().parents[1] / "datasets"
-STAGE_SECTIONS = ("filter", "embed", "prefilter", "split", "train", "evaluate", "report", "export",
+STAGE_SECTIONS = ("filter", "embed", "prefilter", "split", "leakage", "train", "evaluate", "report", "export",
                   "engine",  # [engine]: where ingest and embed run (curate.engines), read by `curate run`
                   "store")  # [store]: where ingest stores the images (curate.objectstore), read by `curate run`
 TOP_LEVEL_KEYS = ("name", "description", "topic", "labels", "labels_from", "sources", *STAGE_SECTIONS)

@@ -157,3 +157,28 @@ def test_drop_decisions_take_the_copies_out_through_review(collections, tmp_path
     assert again.exit_code == 0 and "no copies: none of 34 kept photos" in " ".join(again.output.split())
     lonely = runner.invoke(app, ["check-leakage", "-w", str(mine.root), "--drop-decisions", str(decisions)])
     assert lonely.exit_code == 2 and "add --against" in lonely.output
+
+
+def test_a_recipes_leakage_section_checks_against_another_workspace(collections, tmp_path):
+    """`[leakage] against` (relative to the recipe) makes `curate run`'s check-leakage step look for copies too:
+    found, they are the step's warning with the commands that drop them; the other catalog is in its fingerprint."""
+    from curate.pipeline.runner import StepSummary
+    from curate.pipeline.steps import stage_steps
+    from curate.recipes import load_recipe
+
+    ours, theirs = collections
+    mine = Workspace(tmp_path / "ws")
+    shutil.copytree(ours.root, mine.root)
+    assert runner.invoke(app, ["split", "-w", str(mine.root)]).exit_code == 0
+    recipe_path = tmp_path / "recipes" / "scenes.toml"
+    recipe_path.parent.mkdir()
+    relative = Path("..") / ".." / theirs.root.relative_to(tmp_path.parent)
+    labels = "".join(f'[[labels]]\nname = "{label}"\n' for label in CLASSES)
+    recipe_path.write_text(f'name = "scenes"\n{labels}[prefilter]\nlabel_issues_only = true\n'
+                           f'[leakage]\nagainst = "{relative}"\n')
+    [step] = [step for step in stage_steps(load_recipe(str(recipe_path)), train=False) if step.name == "check-leakage"]
+    assert Path(step.settings["against"]).resolve() == theirs.root.resolve() and step.settings["against_catalog"]
+    summary = step.action(mine)
+    assert isinstance(summary, StepSummary) and summary.line.startswith("no owner")
+    [warning] = summary.warnings
+    assert "6 of 40 kept photos" in warning and "--drop-decisions" in warning and "--import-decisions" in warning

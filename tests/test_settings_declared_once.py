@@ -32,6 +32,7 @@ from curate.ingest.folder import FolderOptions
 from curate.ingest.http import DownloadConfig
 from curate.ingest.urls import UrlIngestOptions
 from curate.pipeline import EvaluateSettings, ReportSettings, build_config
+from curate.pipeline.settings import LeakageSettings
 from curate.prefilter.stage import PrefilterConfig
 from curate.recipes import load_recipe
 from curate.scrape.config import ScrapeConfig
@@ -45,6 +46,7 @@ CONVERTED = [
     (["filter"], FilterConfig, "filter", ()),
     (["split"], SplitConfig, "split", ()),
     (["report"], ReportSettings, "report", ()),
+    (["check-leakage"], LeakageSettings, "leakage", ()),
     (["export"], ExportConfig, "export", ()),
     (["prefilter"], PrefilterConfig, "prefilter", ("topic",)),  # topic: the recipe's top-level key
     (["classify", "train"], TrainConfig, "train", ()),

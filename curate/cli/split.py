@@ -15,6 +15,7 @@ from curate.cli.options import config_options
 from curate.console import console, err_console
 from curate.errors import EXIT_DATA, UsageError
 from curate.leakage import workspace_leakage
+from curate.pipeline.settings import LeakageSettings, build_config
 from curate.split import SplitConfig, run_split
 
 
@@ -54,14 +55,12 @@ def split(
 
 
 @user_errors
+@config_options(LeakageSettings, layered=False)
 def check_leakage(
     workspace_path: WorkspaceOption = None,
     by: Annotated[str | None, typer.Option(
         "--by", help="Also check this column (e.g. a day or a location cell).")] = None,
-    against: Annotated[Path | None, typer.Option(
-        "--against", metavar="WORKSPACE", help=(
-            "Also list the kept photos that are exact or near copies of photos in another workspace (a "
-            "benchmark's test set, say), by the filter's near-duplicate rule."))] = None,
+    settings: dict | None = None,  # --against (LeakageSettings, curate/cli/options.py)
     drop_decisions: Annotated[Path | None, typer.Option(
         "--drop-decisions", metavar="FILE", help=(
             "With --against: write a review decision dropping each copy to FILE; `curate review "
@@ -78,6 +77,8 @@ def check_leakage(
     if by in schema.COLUMN_BY_NAME and pa.types.is_list(schema.COLUMN_BY_NAME[by].type):
         raise UsageError(f"--by {by} holds a list per photo, not one group; check a column with one value per "
                          "photo (e.g. a day or a location cell)")
+    config = build_config(LeakageSettings, {}, "curate check-leakage", flags=settings)
+    against = Path(config.against).expanduser() if config.against else None
     copies = None
     if drop_decisions is not None and against is None:
         raise UsageError("--drop-decisions writes the copies --against finds; add --against WORKSPACE")
@@ -85,7 +86,7 @@ def check_leakage(
         from curate.contamination import copies_of, write_drop_decisions
         from curate.workspace import Workspace, read_catalog
 
-        other = Workspace(against.expanduser())
+        other = Workspace(against)
         copies = copies_of(ws, other, workers)
         if drop_decisions is not None:
             written = write_drop_decisions(copies, other, drop_decisions)

@@ -46,6 +46,19 @@ class EvaluateSettings:
 
 
 @dataclass(frozen=True)
+class LeakageSettings:
+    """[leakage] in a recipe: what `curate check-leakage` checks besides the split (curate.contamination)."""
+
+    against: str | None = setting(None, metavar="WORKSPACE", help=(
+        "Also list the kept photos that are exact or near copies of photos in another workspace (a benchmark's "
+        "test set, say), by the filter's near-duplicate rule (in a recipe: relative to the recipe's folder)."))
+
+    def __post_init__(self):
+        if self.against is not None and (not isinstance(self.against, str) or not self.against.strip()):
+            raise SettingError(f"{{against}} must be a workspace folder, got {self.against!r}", "against")
+
+
+@dataclass(frozen=True)
 class ReportSettings:
     """[report] in a recipe: checked exactly as `curate report`'s flags are."""
 

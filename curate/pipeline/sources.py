@@ -32,10 +32,11 @@ def _split_keys(entry: dict, groups: dict[str, type], where: str) -> dict[str, d
     return parts
 
 
-def _relative(recipe: Recipe, path: Path) -> Path:
+def recipe_relative(recipe: Recipe, path: Path) -> Path:
     """`path` as given in the recipe: relative to the recipe's folder (or the current one)."""
     base = recipe.path.parent if recipe.path is not None else Path.cwd()
     return path if path.is_absolute() else base / path
+
 
 
 def demo_step(recipe: Recipe, entry: dict, where: str) -> Step:
@@ -72,7 +73,7 @@ def scrape_step(recipe: Recipe, entry: dict, where: str) -> Step:
     section = parts["scrape"]
     for key in ("folders", "offtopic"):
         if isinstance(section.get(key), list):
-            section[key] = [str(_relative(recipe, Path(str(item))).resolve()) for item in section[key]]
+            section[key] = [str(recipe_relative(recipe, Path(str(item))).resolve()) for item in section[key]]
     config = build_config(ScrapeConfig, section, where, topic=recipe.topic)
     run = build_config(ScrapeRun, parts["run"], where)
     return Step("ingest scrape", entry,
@@ -87,8 +88,8 @@ def folder_step(recipe: Recipe, entry: dict, where: str) -> Step:
 
     options = build_config(FolderOptions, _split_keys(entry, {"folder": FolderOptions}, where)["folder"], where,
                            recipe=recipe)
-    options = replace(options, folder=_relative(recipe, options.folder),
-                       metadata=_relative(recipe, options.metadata) if options.metadata else None)
+    options = replace(options, folder=recipe_relative(recipe, options.folder),
+                       metadata=recipe_relative(recipe, options.metadata) if options.metadata else None)
     inputs = (("folder", options.folder), *((("metadata", options.metadata),) if options.metadata else ()))
     return Step("ingest folder", entry, lambda ws: StepSummary.of(ingest_folder(ws, options)), inputs=inputs)
 
@@ -101,7 +102,7 @@ def urls_step(recipe: Recipe, entry: dict, where: str) -> Step:
     parts = _split_keys(entry, {"urls": UrlIngestOptions, "download": DownloadConfig}, where)
     download = build_config(DownloadConfig, parts["download"], where)
     options = build_config(UrlIngestOptions, parts["urls"], where, recipe=recipe_ref(recipe), download=download)
-    options = replace(options, path=_relative(recipe, options.path))
+    options = replace(options, path=recipe_relative(recipe, options.path))
     return Step("ingest urls", entry, lambda ws: StepSummary.of(ingest_urls(ws, options)),
                 inputs=(("path", options.path),))
 

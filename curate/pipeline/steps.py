@@ -14,8 +14,8 @@ from pathlib import Path
 
 from curate.errors import DataContractError, UsageError
 from curate.pipeline.runner import Step, StepSummary, recipe_ref
-from curate.pipeline.settings import EvaluateSettings, ReportSettings, asdict_plain, build_config
-from curate.pipeline.sources import SOURCE_STEPS
+from curate.pipeline.settings import EvaluateSettings, LeakageSettings, ReportSettings, asdict_plain, build_config
+from curate.pipeline.sources import SOURCE_STEPS, recipe_relative
 from curate.pipeline.training import registered_training, training_steps
 from curate.recipes import SOURCE_KINDS, Recipe, check_name
 from curate.workspace import Workspace
@@ -40,6 +40,8 @@ def stage_steps(recipe: Recipe, train: bool) -> list[Step]:
     topic = None if label_issues_only else recipe.topic
     prefilter_config = build_config(PrefilterConfig, section("prefilter"), f"{where} [prefilter]", topic=topic)
     split_config = build_config(SplitConfig, section("split"), f"{where} [split]")
+    leakage = build_config(LeakageSettings, section("leakage"), f"{where} [leakage]")
+    against = recipe_relative(recipe, Path(leakage.against)) if leakage.against else None
     finetune_mode = prefilter_config.mode == "finetune"
     training, train_config = _training(recipe, f"{where} [train]", needed=train or finetune_mode)
     evaluate = build_config(EvaluateSettings, section("evaluate"), f"{where} [evaluate]")
@@ -59,7 +61,8 @@ def stage_steps(recipe: Recipe, train: bool) -> list[Step]:
         Step("prefilter", {**asdict_plain(prefilter_config), "embeddings": embeddings},
              lambda ws: _prefilter(ws, prefilter_config, embeddings, scorer)),
         Step("split", asdict_plain(split_config), lambda ws: _split(ws, split_config)),
-        Step("check-leakage", {}, _check_leakage),
+        Step("check-leakage", _against_settings(against), lambda ws: _check_leakage(ws, against),
+             inputs=(("against", against),) if against else ()),
     ]
     if any(entry.get("kind") in ("demo", "scrape") for entry in recipe.sources):
         steps.append(Step("score", {}, _score))
@@ -240,7 +243,18 @@ def _split(ws: Workspace, config) -> StepSummary:
     return StepSummary.of(run_split(ws, config))
 
 
-def _check_leakage(ws: Workspace) -> str:
+def _against_settings(against: Path | None) -> dict:
+    """The check's fingerprint: with [leakage] against, that workspace and its catalog's hash, so that the
+    step runs again when the other collection changes."""
+    from curate.workspace import catalog_sha256
+
+    if against is None:
+        return {}
+    other = Workspace(against)
+    return {"against": str(against), "against_catalog": catalog_sha256(other) if other.catalog_path.exists() else None}
+
+
+def _check_leakage(ws: Workspace, against: Path | None = None) -> str | StepSummary:
     from curate.freshness import require_fresh_split
     from curate.leakage import find_leakage
     from curate.workspace import read_catalog
@@ -251,7 +265,17 @@ def _check_leakage(ws: Workspace) -> str:
     if len(leaks):
         raise DataContractError(f"{len(leaks)} groups span two splits (first: {leaks.iloc[0]['kind']} "
                                 f"{leaks.iloc[0]['key']}); run `curate check-leakage` for the list")
-    return "no owner, near-duplicate cluster or exact image spans two splits"
+    line = "no owner, near-duplicate cluster or exact image spans two splits"
+    if against is None:
+        return line
+    from curate.contamination import copies_of
+
+    copies = copies_of(ws, Workspace(against))
+    if copies.copies.empty:
+        return f"{line}; {copies.summary(str(against))}"
+    fix = (f"`curate check-leakage --against {against} --drop-decisions copies.jsonl`, then `curate review "
+           "--import-decisions copies.jsonl`, drops them; run the recipe again to split without them")
+    return StepSummary(line, (f"{copies.summary(str(against))}: {fix}",))
 
 
 def _score(ws: Workspace) -> str:
