@@ -74,8 +74,9 @@ def copies_of(ws: Workspace, other: Workspace, workers: int = 2) -> CopiesReport
     ours_vectors, theirs_vectors = load_embeddings(ws, ours), load_embeddings(other, theirs)
     embeddings, read_grey = None, None
     if ours_vectors is not None and theirs_vectors is not None:
-        shas = ours_vectors[0] + theirs_vectors[0]
-        embeddings = (shas, np.vstack([ours_vectors[1], theirs_vectors[1]]))
+        shas = pd.Index(ours_vectors[0] + theirs_vectors[0])
+        first = ~shas.duplicated()  # an image in both workspaces (a byte copy) is one node, one vector
+        embeddings = (shas[first].tolist(), np.vstack([ours_vectors[1], theirs_vectors[1]])[first])
         read_ours, read_theirs = grey_reader(ws, ours), grey_reader(other, theirs)
         our_shas = set(ours_vectors[0]) | set(ours["sha256"])
         read_grey = lambda sha: read_ours(sha) if sha in our_shas else read_theirs(sha)  # noqa: E731

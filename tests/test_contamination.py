@@ -115,6 +115,7 @@ def test_with_both_workspaces_embedded_a_crop_is_found_on_the_pixels_of_both(tmp
             theirs / "crop.jpg", quality=90)
     for path in sorted((SCENES / "test" / "Coast").glob("*.jpg"))[:3]:
         shutil.copy(path, theirs / path.name)
+    shutil.copy(originals[5], theirs / "copy.jpg")  # a byte copy: one image, embedded in both workspaces
     workspaces = Workspace(tmp_path / "ws"), Workspace(tmp_path / "ws-benchmark")
     rng = np.random.default_rng(0)
     with no_fsync():
@@ -127,14 +128,15 @@ def test_with_both_workspaces_embedded_a_crop_is_found_on_the_pixels_of_both(tmp
             by_name[photo_id.rsplit("/", 1)[-1]] = (ws, sha)
     vectors = {name: rng.normal(size=1280).astype(np.float32) for name in by_name}
     vectors["crop.jpg"] = vectors[originals[3].name] + 0.05 * rng.normal(size=1280).astype(np.float32)
+    vectors["copy.jpg"] = vectors[originals[5].name]
     for ws in workspaces:
         names = [name for name, (owner, _) in by_name.items() if owner is ws]
         EmbeddingCache(ws, verify.EMBEDDING_BACKBONE).append([by_name[name][1] for name in names],
                                                              np.stack([vectors[name] for name in names]),
                                                              np.ones(len(names), bool))
     report = copies_of(*workspaces)
-    assert [(row.photo_id.rsplit("/", 1)[-1], row.kind) for row in report.copies.itertuples()] == \
-        [(originals[3].name, "near")]
+    assert sorted((row.photo_id.rsplit("/", 1)[-1], row.kind) for row in report.copies.itertuples()) == \
+        [(originals[3].name, "near"), (originals[5].name, "exact")]
     assert not any("pHash alone" in note for note in report.notes)
 
 
