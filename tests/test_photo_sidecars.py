@@ -157,3 +157,33 @@ def test_a_folder_metadata_file_wins_and_map_reads_a_nested_field(tmp_path):
         ingest_folder(Workspace(tmp_path / "ws3"), FolderOptions(folder=tmp_path / "photos", workers=1))
     catalog = by_key(read_catalog(Workspace(tmp_path / "ws3")))
     assert catalog.loc["b.jpg", "owner_id"] == "u9" and pd.isna(catalog.loc["a.jpg", "owner_id"])  # a.json unread
+
+
+def test_takeout_albums_name_labels_and_a_photo_in_both_keeps_its_albums_label(tmp_path):
+    """Takeout files a photo in its year folder and again in each album: the year folders name no class, the
+    albums do, and the filter's exact-duplicate rule keeps the labelled copy (before: photo_id order decided,
+    and `Photos from 2015/…` sorts first, so the album's label was dropped with its copy)."""
+    from curate.filters.config import FilterConfig
+    from curate.filters.run import run_filter
+
+    root = tmp_path / "Google Photos"
+    year, album = root / "Photos from 2015", root / "Walk by the harbour"  # sorts after the year
+    year.mkdir(parents=True)
+    album.mkdir()
+    shared = jpeg_bytes(color=(200, 120, 40))
+    (year / "IMG_1.jpg").write_bytes(shared)
+    (album / "IMG_1.jpg").write_bytes(shared)
+    (year / "IMG_2.jpg").write_bytes(jpeg_bytes(color=(20, 120, 240)))
+    (album / "IMG_3.jpg").write_bytes(jpeg_bytes(color=(120, 20, 240)))
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        report = ingest_folder(ws, FolderOptions(folder=root, workers=1))
+        catalog = read_catalog(ws).set_index("source_id")
+        assert dict(catalog["label"].dropna()) == {"Walk by the harbour/IMG_1.jpg": "Walk by the harbour",
+                                                   "Walk by the harbour/IMG_3.jpg": "Walk by the harbour"}
+        [warning] = [w for w in report.warnings if "Photos from 2015" in w]
+        assert "their 2 photos get no label" in warning and "--label-from folder" in warning
+        run_filter(ws, FilterConfig(max_km="off"))
+    catalog = read_catalog(ws).set_index("source_id")
+    assert catalog.loc["Walk by the harbour/IMG_1.jpg", "status"] == "kept"
+    assert catalog.loc["Photos from 2015/IMG_1.jpg", "drop_reason"] == "exact_duplicate"

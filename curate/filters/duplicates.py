@@ -15,13 +15,16 @@ from curate import schema
 
 
 def representative_order(catalog: pd.DataFrame) -> np.ndarray:
-    """Row positions sorted by the keep rule (best candidate first)."""
+    """Row positions sorted by the keep rule (best candidate first): kept before dropped, then labelled before
+    unlabelled (a copy filed in a label folder and in a year or camera folder keeps its label), then the most
+    pixels, the earliest taken, the smallest photo_id."""
     pixels = (catalog["width"].astype("Float64") * catalog["height"].astype("Float64")).fillna(0).to_numpy("float64")
     taken = catalog["taken_at"].to_numpy("datetime64[us]").astype("int64")
     taken = np.where(catalog["taken_at"].isna().to_numpy(), np.iinfo("int64").max, taken)
     kept_first = (catalog["status"] != schema.KEPT).to_numpy()
+    labelled_first = catalog["label"].isna().to_numpy()
     ids = catalog[schema.PHOTO_ID].to_numpy(str)
-    return np.lexsort((ids, taken, -pixels, kept_first))
+    return np.lexsort((ids, taken, -pixels, labelled_first, kept_first))
 
 
 def group_representatives(catalog: pd.DataFrame, group_key: pd.Series) -> pd.Series:

@@ -20,7 +20,7 @@ import json
 import os
 import stat
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -33,6 +33,7 @@ from curate.ingest.engine import FetchError, IngestJob, IngestReport, run_ingest
 from curate.ingest.exif import read_exif_bytes, read_exif_fields
 from curate.ingest.folder_ids import display_text, folder_namespace, id_prefix
 from curate.ingest.folder_labels import (
+    first_folders,
     is_blank,
     label_spelling_warnings,
     label_warnings,
@@ -146,9 +147,10 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     records = locate_shard_members(build_records(root, images, table, options.column_map), shard_members)
     label_source = resolve_label_source(options.label_source, records, options.column_map, recipe)
     column_labels = records["label"] if "label" in records.columns else None
-    records = assign_labels(records, label_source)
+    auto = options.label_source == "auto"
+    records = assign_labels(records, label_source, storage_folders(records["file"]) if auto else ())
     warnings = [*sidecar_warnings, *label_warnings(records, label_source, recipe is not None, column_labels,
-                                                   auto=options.label_source == "auto")]
+                                                   auto=auto)]
     if skipped:
         warnings.append(skipped_warning(skipped))
     if linked:
@@ -477,17 +479,19 @@ def resolve_label_source(requested: str, records: pd.DataFrame, column_map: Mapp
     if "label" in column_map:
         return "column"
     in_subfolder = records["file"].dropna().astype(str).str.contains("/", regex=False)
-    if in_subfolder.any() and not storage_folders(records["file"]):  # shards or camera folders are no classes
-        return "folder"
+    if in_subfolder.any() and storage_folders(records["file"]) != first_folders(records["file"]):
+        return "folder"  # (subfolders that are all shards, a camera's or an export's folders name no class)
     return "column" if has_column else "tags"
 
 
-def assign_labels(records: pd.DataFrame, label_source: str) -> pd.DataFrame:
-    """Set `label` from the chosen source; `tags` and `none` leave it to the recipe (or nobody)."""
+def assign_labels(records: pd.DataFrame, label_source: str, unlabelled: Iterable[str] = ()) -> pd.DataFrame:
+    """Set `label` from the chosen source; `tags` and `none` leave it to the recipe (or nobody). The photos in
+    the first-level folders `unlabelled` (shards, a camera's folders: curate.ingest.folder_labels) get none."""
     records = records.copy()
     if label_source == "folder":
         parts = records["file"].astype("string").str.split("/", n=1)
         first = parts.str[0].where(parts.str.len() > 1).astype("object")
+        first = first.where(~first.isin(list(unlabelled)), None)
         records["label"] = first.map(lambda name: tar_label(name) if isinstance(name, str) else name)
     elif label_source != "column":
         records["label"] = None

@@ -26,14 +26,21 @@ STORAGE_FOLDER = re.compile(r"\d{5,}|dcim|\d{3}[a-z0-9_]{5}|photos from \d{4}", 
 SHARD_TAR = re.compile(r"(?:.*[-_.])?\d{4,}\.tar", re.IGNORECASE)
 
 
+def first_folders(files: pd.Series) -> list[str]:
+    """The first-level folders of `files` (relative paths), sorted."""
+    paths = files.dropna().astype(str)
+    return sorted(set(paths[paths.str.contains("/", regex=False)].str.split("/", n=1).str[0]))
+
+
 def storage_folders(files: pd.Series) -> list[str]:
-    """The first-level folders of `files` (relative paths), sorted, when every one of them is a download's
-    shard or a camera's folder (`STORAGE_FOLDER`), so that none names a class; else [].
+    """The first-level folders of `files` (relative paths), sorted, that store photos rather than name a
+    class: a download's shards, a camera's folders, Takeout's year folders (`STORAGE_FOLDER`), numbered tar
+    shards (`SHARD_TAR`).
 
     >>> storage_folders(pd.Series(["00000/000000001.jpg", "00001/000010000.jpg", "notes.jpg"]))
     ['00000', '00001']
     >>> storage_folders(pd.Series(["DCIM/100CANON/1.JPG"])), storage_folders(pd.Series(["00000/a.jpg", "cat/b.jpg"]))
-    (['DCIM'], [])
+    (['DCIM'], ['00000'])
     >>> storage_folders(pd.Series(["00000.tar/1.jpg", "train-000000.tar/2.jpg"]))  # WebDataset shards
     ['00000.tar', 'train-000000.tar']
     >>> storage_folders(pd.Series(["cats.tar/1.jpg", "dogs.tar/2.jpg"]))  # a tar per class
@@ -41,10 +48,7 @@ def storage_folders(files: pd.Series) -> list[str]:
     >>> storage_folders(pd.Series(["0/a.png", "1/b.png"])), storage_folders(pd.Series(["2019/a.jpg"]))  # digits, years
     ([], [])
     """
-    paths = files.dropna().astype(str)
-    folders = sorted(set(paths[paths.str.contains("/", regex=False)].str.split("/", n=1).str[0]))
-    stores = [name for name in folders if STORAGE_FOLDER.fullmatch(name) or SHARD_TAR.fullmatch(name)]
-    return folders if folders and len(stores) == len(folders) else []
+    return [name for name in first_folders(files) if STORAGE_FOLDER.fullmatch(name) or SHARD_TAR.fullmatch(name)]
 
 
 def label_warnings(records: pd.DataFrame, label_source: str, has_recipe: bool,
@@ -57,15 +61,24 @@ def label_warnings(records: pd.DataFrame, label_source: str, has_recipe: bool,
     files = records["file"].astype("string")
     depth = files.str.count("/").fillna(0)
     warnings = []
-    storage = storage_folders(records["file"]) if auto and label_source != "folder" else []
-    if storage:
+    storage = storage_folders(records["file"]) if auto else []
+    if storage and label_source != "folder":  # every subfolder stores photos: no folder labels at all
         shown = names_text(storage, SHOWN)
         label_from = "a metadata label column" if label_source == "column" else (
             "the tags" if has_recipe else "nowhere: no photo has a label")
         warnings.append(f"the subfolders ({shown}) are numbered like a download's shards (img2dataset) or a "
-                        f"camera's folders, not named like classes, so they are not taken as labels (labels come "
-                        f"from {label_from}); pass --label-from folder to take them anyway, --label-column COLUMN "
-                        f"or --label-from tags --recipe NAME to label the photos, or --label-from none")
+                        f"camera's or an export's folders, not named like classes, so they are not taken as labels "
+                        f"(labels come from {label_from}); pass --label-from folder to take them anyway, "
+                        f"--label-column COLUMN or --label-from tags --recipe NAME to label the photos, or "
+                        f"--label-from none")
+    elif storage:  # some subfolders store photos, the others name classes (Takeout: years beside albums)
+        first = files.str.split("/", n=1).str[0]
+        count = int((first.isin(storage) & (depth > 0)).sum())
+        warnings.append(f"the subfolders {names_text(storage, SHOWN)} look like a download's shards or a camera's "
+                        f"or an export's folders (Google Takeout's `Photos from 2019`), not classes: their "
+                        f"{count:,} photo{'s get' if count != 1 else ' gets'} no label, while the other subfolders "
+                        f"name labels (a copy of such a photo in one of those keeps its label); pass --label-from "
+                        f"folder to take them as labels too")
     if "label" not in records:  # (a sidecar whose rows name no photo of the folder: no label column at all)
         records = records.assign(label=None)
     if label_source == "folder":

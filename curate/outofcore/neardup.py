@@ -34,7 +34,7 @@ from curate.outofcore.db import literal, record_batches
 # the pHashes `curate.filters.phash.parse_phashes` reads (others are left out, as on pandas)
 READABLE_PHASH = "regexp_full_match(phash, '[0-9a-fA-F]{16}')"
 # the keep rule of `curate.filters.duplicates.representative_order`, as an ORDER BY over table w
-REPRESENTATIVE_ORDER = ("(status <> 'kept'), coalesce(width::DOUBLE * height::DOUBLE, 0) DESC, "
+REPRESENTATIVE_ORDER = ("(status <> 'kept'), (label IS NULL), coalesce(width::DOUBLE * height::DOUBLE, 0) DESC, "
                         "taken_at ASC NULLS LAST, photo_id")
 
 
