@@ -4,6 +4,7 @@ journal; Ray missing or a cluster that does not answer is one line."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import socket
@@ -125,6 +126,34 @@ def test_ingest_urls_on_ray_gives_the_local_catalog(url_list, tmp_path):
     assert stored_files(local) == stored_files(distributed)
     assert all(server.hit_count(f"/p{i}.jpg") == 2 for i in range(URLS))  # once per engine, no more
     assert not Journal(distributed, "urls").path.exists()  # a finished run clears its journal
+
+
+def test_tar_shards_are_read_in_place_on_ray_as_locally(tmp_path):
+    """A folder of WebDataset shards: each Ray task reads its photos from their offsets in the tars."""
+    import tarfile
+
+    from curate.ingest.folder import FolderOptions, ingest_folder
+
+    folder = tmp_path / "download"
+    folder.mkdir()
+    for shard in range(2):
+        with tarfile.open(folder / f"{shard:05d}.tar", "w") as archive:
+            for i in range(6):
+                key = f"{shard:04d}{i:05d}"
+                members = {f"{key}.jpg": image(10 * shard + i), f"{key}.json": b'{"tags": "harbour"}'}
+                if i == 5:
+                    members[f"{key}.jpg"] = b"<html>not a photo</html>"
+                for name, data in members.items():
+                    info = tarfile.TarInfo(name)
+                    info.size = len(data)
+                    archive.addfile(info, io.BytesIO(data))
+    local, distributed = Workspace(tmp_path / "local"), Workspace(tmp_path / "ray")
+    ingest_folder(local, FolderOptions(folder=folder, workers=2))
+    with engines.use(on_ray(shard_size=4)):
+        report = ingest_folder(distributed, FolderOptions(folder=folder, workers=2))
+    assert report.fetched == 12 and report.dropped_by_reason == {"not_an_image": 2}
+    catalogs_equal(local, distributed)
+    assert stored_files(local) == stored_files(distributed) and len(stored_files(local)) == 10
 
 
 def test_a_killed_run_on_ray_resumes_from_its_journaled_shards(url_list, tmp_path, monkeypatch):
