@@ -159,3 +159,33 @@ def test_curate_exports_webdataset_shards_ingest_back_with_their_labels(tmp_path
     assert set(back["source_id"]) == set(exported["photo_id"])  # the JSON's photo_id is the source id
     assert report.columns.recognised["label"] == "label"
     assert [w for w in report.warnings if "train-000000.tar" in w and "not taken as labels" in w]
+
+
+def test_parquet_files_holding_images_are_named_not_passed_over(tmp_path, download):
+    """img2dataset's `--output_format parquet` keeps each image in a `jpg` column: ingest does not read images
+    inside Parquet, and says so rather than leave them out silently (a metadata-only Parquet says nothing)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    images = tmp_path / "as-parquet"
+    images.mkdir()
+    pq.write_table(pa.table({"key": ["000000000", "000000001"], "jpg": [jpeg_bytes(), jpeg_bytes(color=(1, 2, 3))],
+                             "caption": ["a", "b"]}), images / "00000.parquet")
+    result = runner_invoke(["ingest", "folder", str(images), "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "1 Parquet file holds images that ingest does not read (00000.parquet ('jpg', 2 rows))" in \
+        " ".join(result.output.split())
+
+    pq.write_table(pa.table({"image": [{"bytes": jpeg_bytes(), "path": "a.jpg"}]}), download / "hf-00000.parquet")
+    with no_fsync():
+        report = ingest_folder(Workspace(tmp_path / "ws2"), FolderOptions(folder=download, workers=1))
+    [warning] = [w for w in report.warnings if "Parquet" in w]
+    assert "hf-00000.parquet ('image', 1 row)" in warning and "00000.parquet" not in warning.replace("hf-00000", "")
+
+
+def runner_invoke(args):
+    from typer.testing import CliRunner
+
+    from curate.cli.app import app
+
+    return CliRunner().invoke(app, args)

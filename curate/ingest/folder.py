@@ -140,7 +140,12 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
                                     "ingested without that metadata")
         if table is None and options.column_map:
             raise UsageError("--map and --label-column need a metadata file; pass --metadata FILE")
+    parquet_warning = parquet_image_warning(root, scan.parquet_files) if scan.parquet_files else None
+    if parquet_warning:
+        sidecar_warnings.append(parquet_warning)
     if not images and (table is None or table.empty):
+        if parquet_warning:
+            raise UsageError(f"no images to ingest in {root}: {parquet_warning}")
         followed = f"; linked folders are not followed ({', '.join(linked[:5])})" if linked else ""
         raise UsageError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) and no metadata rows in {root}"
                          f"{skipped_clause(skipped)}{followed}; check the folder path")
@@ -198,6 +203,7 @@ class FolderScan(NamedTuple):
     linked: list[str]  # linked folders not followed, relative, sorted
     json_files: set[str]  # relative paths of the .json files (per-photo sidecars: curate.ingest.photo_sidecars)
     tar_files: list[str]  # relative paths of the .tar files (shards: curate.ingest.tar_shards), sorted
+    parquet_files: list[str]  # relative paths of the .parquet files (metadata, or images ingest cannot read)
 
 
 def scan_folder(root: Path) -> FolderScan:
@@ -207,7 +213,7 @@ def scan_folder(root: Path) -> FolderScan:
     are OS clutter, not photos. Symlinked folders are not followed (a link may loop, or lead out of
     the folder): the ingest names them.
     """
-    found, skipped, linked, json_files, tar_files = [], Counter(), [], set(), []
+    found, skipped, linked, json_files, tar_files, parquet_files = [], Counter(), [], set(), [], []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = [name for name in dirnames if not name.startswith(".")]
         linked += [Path(dirpath, name).relative_to(root).as_posix() for name in dirnames
@@ -222,9 +228,44 @@ def scan_folder(root: Path) -> FolderScan:
                 json_files.add(Path(dirpath, name).relative_to(root).as_posix())
             elif extension == TAR_SUFFIX:
                 tar_files.append(Path(dirpath, name).relative_to(root).as_posix())
+            elif extension == ".parquet":
+                parquet_files.append(Path(dirpath, name).relative_to(root).as_posix())
             elif extension not in NOT_PHOTOS:
                 skipped[extension] += 1
-    return FolderScan(sorted(found), skipped, sorted(linked), json_files, sorted(tar_files))
+    return FolderScan(sorted(found), skipped, sorted(linked), json_files, sorted(tar_files), sorted(parquet_files))
+
+
+IMAGE_COLUMNS = ("jpg", "jpeg", "png", "webp", "image", "img", "image_bytes")
+
+
+def parquet_image_warning(root: Path, parquet_files: list[str], looked_at: int = 20) -> str | None:
+    """A warning when Parquet files in the folder hold images (img2dataset's `--output_format parquet`, a Hugging
+    Face dataset's shards), which ingest does not read: the photos would be left out without a word. Only
+    the schemas (the files' footers) of the first `looked_at` files are read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    holding, photos = [], 0
+    for relative in parquet_files[:looked_at]:
+        try:
+            schema = pq.read_schema(root / relative)
+            rows = pq.ParquetFile(root / relative).metadata.num_rows
+        except (OSError, pa.ArrowException):
+            continue
+        for field in schema:
+            binary = pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type)
+            image_struct = pa.types.is_struct(field.type) and "bytes" in {child.name for child in field.type}
+            if (binary and field.name.lower() in IMAGE_COLUMNS) or image_struct:
+                holding.append(f"{relative} ({field.name!r}, {rows:,} row{'s' if rows != 1 else ''})")
+                photos += rows
+                break
+    if not holding:
+        return None
+    more = f", and {len(parquet_files) - looked_at:,} more not looked at" if len(parquet_files) > looked_at else ""
+    return (f"{len(holding):,} Parquet file{'s hold' if len(holding) != 1 else ' holds'} images that ingest does not "
+            f"read ({'; '.join(holding[:3])}{'; …' if len(holding) > 3 else ''}{more}): up to {photos:,} photos are "
+            "left out; write them as files or tar shards (img2dataset: --output_format files or webdataset), which "
+            "ingest reads")
 
 
 def _is_image(name: str) -> bool:
