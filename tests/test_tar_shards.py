@@ -161,31 +161,74 @@ def test_curate_exports_webdataset_shards_ingest_back_with_their_labels(tmp_path
     assert [w for w in report.warnings if "train-000000.tar" in w and "not taken as labels" in w]
 
 
-def test_parquet_files_holding_images_are_named_not_passed_over(tmp_path, download):
-    """img2dataset's `--output_format parquet` keeps each image in a `jpg` column: ingest does not read images
-    inside Parquet, and says so rather than leave them out silently (a metadata-only Parquet says nothing)."""
+def test_img2dataset_parquet_output_is_read_in_place(tmp_path):
+    """img2dataset's `--output_format parquet` keeps each image in a `jpg` column beside its metadata, and a row
+    without bytes for each failed download."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    images = tmp_path / "as-parquet"
-    images.mkdir()
-    pq.write_table(pa.table({"key": ["000000000", "000000001"], "jpg": [jpeg_bytes(), jpeg_bytes(color=(1, 2, 3))],
-                             "caption": ["a", "b"]}), images / "00000.parquet")
-    result = runner_invoke(["ingest", "folder", str(images), "-w", str(tmp_path / "ws")])
-    assert result.exit_code == 2 and "Traceback" not in result.output
-    assert "1 Parquet file holds images that ingest does not read (00000.parquet ('jpg', 2 rows))" in \
-        " ".join(result.output.split())
-
-    pq.write_table(pa.table({"image": [{"bytes": jpeg_bytes(), "path": "a.jpg"}]}), download / "hf-00000.parquet")
+    folder = tmp_path / "as-parquet"
+    folder.mkdir()
+    images = [jpeg_bytes(color=(200, 10, 10)), None, jpeg_bytes(color=(10, 200, 10))]
+    pq.write_table(pa.table({"key": ["000000000", "000000001", "000000002"], "jpg": images,
+                             "url": [f"https://img.example.com/{i}.jpg" for i in range(3)],
+                             "caption": ["Chicago at dusk", None, "Tokyo"], "tags": ["chicago", None, "tokyo"],
+                             "status": ["success", "failed_to_download", "success"]}),
+                   folder / "00000.parquet", row_group_size=2)
+    (folder / "junk.parquet").write_bytes(b"not parquet" * 20)
+    ws = Workspace(tmp_path / "ws")
     with no_fsync():
-        report = ingest_folder(Workspace(tmp_path / "ws2"), FolderOptions(folder=download, workers=1))
+        report = ingest_folder(ws, FolderOptions(folder=folder, workers=2, label_source="tags", recipe="skylines"))
+    catalog = read_catalog(ws).set_index("source_id")
+    assert sorted(catalog.index) == ["00000.parquet/000000000.jpg", "00000.parquet/000000001.jpg",
+                                     "00000.parquet/000000002.jpg"]
+    first, failed, third = (catalog.loc[f"00000.parquet/00000000{i}.jpg"] for i in range(3))
+    assert first["sha256"] == hashlib.sha256(images[0]).hexdigest() and third["status"] == "kept"
+    assert (first["label"], first["title"], first["url"]) == ("chicago", "Chicago at dusk",
+                                                             "https://img.example.com/0.jpg")
+    assert third["label"] == "tokyo"  # in the second row group
+    assert (failed["status"], failed["drop_reason"]) == ("dropped", "missing_file")
+    assert "3 image rows read from 1 Parquet file in place (e.g. 00000.parquet)" in report.notes
     [warning] = [w for w in report.warnings if "Parquet" in w]
-    assert "hf-00000.parquet ('image', 1 row)" in warning and "00000.parquet" not in warning.replace("hf-00000", "")
+    assert warning.startswith("1 Parquet file could not be read: junk.parquet")
+    with no_fsync():
+        again = ingest_folder(ws, FolderOptions(folder=folder, workers=2, label_source="tags", recipe="skylines"))
+    assert again.fetched == 1 and again.already_done == 2  # the failed row is tried again, nothing else
 
 
-def runner_invoke(args):
+def test_curate_exports_hf_parquet_ingest_back_with_their_class_labels(tmp_path):
+    """`curate export --format hf-parquet` writes `data/<split>-%06d.parquet`: an Image struct and a ClassLabel
+    `label`. Ingested back, the labels are the class names, not the folder `data`."""
+    from helpers import demo_workspace
     from typer.testing import CliRunner
 
     from curate.cli.app import app
 
-    return CliRunner().invoke(app, args)
+    ws = demo_workspace(tmp_path / "ws")
+    result = CliRunner().invoke(app, ["export", "--format", "hf-parquet", "--out", str(tmp_path / "hf"),
+                                      "--workspace", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    with no_fsync():
+        ingest_folder(Workspace(tmp_path / "back"), FolderOptions(folder=tmp_path / "hf", workers=2))
+    back = read_catalog(Workspace(tmp_path / "back"))
+    exported = read_catalog(ws)
+    exported = exported[(exported["status"] == "kept") & exported["split"].notna()]
+    assert len(back) == len(exported) and (back["status"] == "kept").all()
+    assert dict(zip(back["sha256"], back["label"])) == dict(zip(exported["sha256"], exported["label"]))
+    assert set(back["source_id"]) == set(exported["photo_id"])
+
+
+def test_a_moved_folder_of_parquet_images_keeps_its_namespace(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "p"
+    folder.mkdir()
+    pq.write_table(pa.table({"image": [{"bytes": jpeg_bytes(color=(i, 9, 9)), "path": f"{i}.png"} for i in range(3)]}),
+                   folder / "train-00000-of-00001.parquet")
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        ingest_folder(ws, FolderOptions(folder=folder, workers=1))
+        again = ingest_folder(ws, FolderOptions(folder=folder.rename(tmp_path / "moved"), workers=1))
+    assert (again.already_done, again.fetched) == (3, 0) and len(read_catalog(ws)) == 3
+    assert sorted(read_catalog(ws)["source_id"]) == [f"train-00000-of-00001.parquet/000000{i}.png" for i in range(3)]

@@ -41,6 +41,7 @@ from curate.ingest.folder_labels import (
     storage_folders,
 )
 from curate.ingest.mapping import CSV_HINT, column_usage, csv_separator, to_records
+from curate.ingest.parquet_shards import NoImage, read_parquet_image, read_parquet_images
 from curate.ingest.photo_sidecars import read_photo_sidecars, sidecar_paths
 from curate.ingest.tar_shards import TAR_SUFFIX, TarMember, index_tar, read_member, tar_label
 from curate.progress import progress_bar
@@ -121,11 +122,18 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     scan = scan_folder(root)
     skipped, linked = scan.skipped, scan.linked
     shard_members, sidecar_warnings = index_shards(root, scan.tar_files)  # WebDataset / img2dataset tar shards
-    images = sorted([*scan.images, *(name for name in shard_members if _is_image(name))])
+    cells, cell_table, parquet_warnings = index_parquet_files(root, scan.parquet_files)  # images inside Parquet
+    sidecar_warnings += parquet_warnings
+    images = sorted([*scan.images, *(name for name in shard_members if _is_image(name)), *cells])
     notes = []
     if shard_members:
-        notes.append(f"{len(images) - len(scan.images):,} photos read from {len(scan.tar_files):,} tar "
+        inside = sum(1 for name in shard_members if _is_image(name))
+        notes.append(f"{inside:,} photos read from {len(scan.tar_files):,} tar "
                      f"shard{'s' if len(scan.tar_files) != 1 else ''} in place (e.g. {scan.tar_files[0]})")
+    if cells:
+        files = sorted({name.rsplit("/", 1)[0] for name in cells})
+        notes.append(f"{len(cells):,} image rows read from {len(files):,} Parquet file{'s' if len(files) != 1 else ''}"
+                     f" in place (e.g. {files[0]})")
     if table is None:  # no sidecar table: one JSON file beside each photo (img2dataset, Google Takeout)?
         json_files = scan.json_files | {name for name in shard_members if name.lower().endswith(".json")}
         sidecars = sidecar_paths(images, json_files)
@@ -138,18 +146,15 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
                                     f"could not be read (e.g. {unreadable[0]}: not a JSON object, not UTF-8, or over "
                                     f"1 MB); {'their photos are' if len(unreadable) != 1 else 'its photo is'} "
                                     "ingested without that metadata")
-        if table is None and options.column_map:
-            raise UsageError("--map and --label-column need a metadata file; pass --metadata FILE")
-    parquet_warning = parquet_image_warning(root, scan.parquet_files) if scan.parquet_files else None
-    if parquet_warning:
-        sidecar_warnings.append(parquet_warning)
+    if cell_table is not None:  # the Parquet files' own columns are their images' metadata
+        table = cell_table if table is None else pd.concat([table, cell_table], ignore_index=True)
+    if table is None and options.column_map:
+        raise UsageError("--map and --label-column need a metadata file; pass --metadata FILE")
     if not images and (table is None or table.empty):
-        if parquet_warning:
-            raise UsageError(f"no images to ingest in {root}: {parquet_warning}")
         followed = f"; linked folders are not followed ({', '.join(linked[:5])})" if linked else ""
         raise UsageError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) and no metadata rows in {root}"
                          f"{skipped_clause(skipped)}{followed}; check the folder path")
-    records = locate_shard_members(build_records(root, images, table, options.column_map), shard_members)
+    records = locate_members(build_records(root, images, table, options.column_map), shard_members, cells)
     label_source = resolve_label_source(options.label_source, records, options.column_map, recipe)
     column_labels = records["label"] if "label" in records.columns else None
     auto = options.label_source == "auto"
@@ -167,7 +172,7 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     records = fill_from_exif(records, options.workers)
     job = IngestJob(SOURCE, records, fetch=make_fetch(root),
                     recipe=None if label_source == "none" else recipe, workers=options.workers,
-                    retry_reasons=RETRY_REASONS, id_prefix=id_prefix(folder_namespace(ws, root, records)),
+                    retry_reasons=RETRY_REASONS, id_prefix=id_prefix(folder_namespace(ws, root, records, photo_bytes)),
                     keep_url_secrets=options.keep_url_secrets)
     report = run_ingest(ws, job)
     report.warnings = [*warnings, *report.warnings]
@@ -235,39 +240,6 @@ def scan_folder(root: Path) -> FolderScan:
     return FolderScan(sorted(found), skipped, sorted(linked), json_files, sorted(tar_files), sorted(parquet_files))
 
 
-IMAGE_COLUMNS = ("jpg", "jpeg", "png", "webp", "image", "img", "image_bytes")
-
-
-def parquet_image_warning(root: Path, parquet_files: list[str], looked_at: int = 20) -> str | None:
-    """A warning when Parquet files in the folder hold images (img2dataset's `--output_format parquet`, a Hugging
-    Face dataset's shards), which ingest does not read: the photos would be left out without a word. Only
-    the schemas (the files' footers) of the first `looked_at` files are read."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    holding, photos = [], 0
-    for relative in parquet_files[:looked_at]:
-        try:
-            schema = pq.read_schema(root / relative)
-            rows = pq.ParquetFile(root / relative).metadata.num_rows
-        except (OSError, pa.ArrowException):
-            continue
-        for field in schema:
-            binary = pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type)
-            image_struct = pa.types.is_struct(field.type) and "bytes" in {child.name for child in field.type}
-            if (binary and field.name.lower() in IMAGE_COLUMNS) or image_struct:
-                holding.append(f"{relative} ({field.name!r}, {rows:,} row{'s' if rows != 1 else ''})")
-                photos += rows
-                break
-    if not holding:
-        return None
-    more = f", and {len(parquet_files) - looked_at:,} more not looked at" if len(parquet_files) > looked_at else ""
-    return (f"{len(holding):,} Parquet file{'s hold' if len(holding) != 1 else ' holds'} images that ingest does not "
-            f"read ({'; '.join(holding[:3])}{'; …' if len(holding) > 3 else ''}{more}): up to {photos:,} photos are "
-            "left out; write them as files or tar shards (img2dataset: --output_format files or webdataset), which "
-            "ingest reads")
-
-
 def _is_image(name: str) -> bool:
     return not PurePosixPath(name).name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
@@ -311,19 +283,71 @@ def sidecar_reader(root: Path, shard_members: dict[str, tuple[str, TarMember]]):
     return read
 
 
-def locate_shard_members(records: pd.DataFrame, shard_members: dict[str, tuple[str, TarMember]]) -> pd.DataFrame:
-    """Point the records of photos inside tar shards at their bytes: `abs_path` the tar, `tar_offset` and
-    `tar_size` the member (null for a photo that is a file of its own)."""
-    if not shard_members:
+def index_parquet_files(root: Path, parquet_files: list[str]) -> tuple[dict[str, tuple], pd.DataFrame | None,
+                                                                       list[str]]:
+    """("<file>.parquet/<name>" -> (the file's path, image column, row group, row) for every image held in the
+    folder's Parquet files; their metadata with a `file` column, or None; a warning naming the Parquet files
+    that could not be read). A Parquet without an image column is metadata (img2dataset's beside its shards)
+    and is passed over."""
+    import pyarrow as pa
+
+    cells, tables, unreadable = {}, [], []
+    for relative in parquet_files:
+        path = root / relative
+        if not path.resolve().is_relative_to(root) or not path.is_file():
+            unreadable.append(f"{relative} (outside the folder or not a file)")
+            continue
+        try:
+            found = read_parquet_images(path)
+        except (OSError, pa.ArrowException, ValueError) as exc:
+            unreadable.append(f"{relative} ({type(exc).__name__}: {str(exc)[:120]})")
+            continue
+        if found is None:
+            continue
+        files = [f"{relative}/{name}" for name in found.names]
+        cells.update({name: (str(path), found.column, *where) for name, where in zip(files, found.locations)})
+        tables.append(found.metadata.assign(file=files))
+    warnings = [] if not unreadable else [
+        f"{len(unreadable):,} Parquet file{'s' if len(unreadable) != 1 else ''} could not be read: "
+        f"{'; '.join(unreadable[:3])}{'; …' if len(unreadable) > 3 else ''}; their images (if any) are not ingested"]
+    if not tables:
+        return cells, None, warnings
+    table = pd.concat(tables, ignore_index=True)
+    return cells, table[["file", *(column for column in table.columns if column != "file")]], warnings
+
+
+def locate_members(records: pd.DataFrame, shard_members: dict[str, tuple[str, TarMember]],
+                   cells: dict[str, tuple] | None = None) -> pd.DataFrame:
+    """Point the records of photos inside tar shards or Parquet files at their bytes: `abs_path` the tar or
+    the Parquet file; `tar_offset` and `tar_size` a tar's member; `pq_column`, `pq_group` and `pq_row` a
+    Parquet cell (null for a photo that is a file of its own)."""
+    if not shard_members and not cells:
         return records
     records = records.copy()
-    where = records["file"].map(lambda name: shard_members.get(name) if isinstance(name, str) else None)
-    inside = where.notna()
-    records["tar_offset"] = where.map(lambda found: found[1].offset if found else None).astype("object")
-    records["tar_size"] = where.map(lambda found: found[1].size if found else None).astype("object")
-    records.loc[inside, "abs_path"] = where[inside].map(lambda found: found[0])
-    records.loc[inside, "drop_reason"] = None
+    files = records["file"].map(lambda name: name if isinstance(name, str) else None)
+    tar = files.map(lambda name: shard_members.get(name) if name else None)
+    cell = files.map(lambda name: (cells or {}).get(name) if name else None)
+    records["tar_offset"] = tar.map(lambda found: found[1].offset if found else None).astype("object")
+    records["tar_size"] = tar.map(lambda found: found[1].size if found else None).astype("object")
+    for position, name in enumerate(("pq_column", "pq_group", "pq_row"), 1):
+        records[name] = cell.map(lambda found, p=position: found[p] if found else None).astype("object")
+    for found in (tar, cell):
+        inside = found.notna()
+        records.loc[inside, "abs_path"] = found[inside].map(lambda where: where[0])
+        records.loc[inside, "drop_reason"] = None
     return records
+
+
+def photo_bytes(path: str, record: Mapping, limit: int | None = None) -> bytes:
+    """The bytes of a record's photo at `path` (its `abs_path`): the file, its tar member or its Parquet cell;
+    with `limit`, at most the first `limit` bytes of a file or tar member (what EXIF needs)."""
+    if not is_blank(record.get("pq_row")):
+        return read_parquet_image(path, record["pq_column"], int(record["pq_group"]), int(record["pq_row"]))
+    if not is_blank(record.get("tar_offset")):
+        size = int(record["tar_size"])
+        return read_member(path, int(record["tar_offset"]), size if limit is None else min(size, limit))
+    with open(path, "rb") as handle:
+        return handle.read() if limit is None else handle.read(limit)
 
 
 def linked_warning(linked: list[str], fix: str = "are not in this ingest; ingest the folder each links to, "
@@ -519,10 +543,23 @@ def resolve_label_source(requested: str, records: pd.DataFrame, column_map: Mapp
         return requested
     if "label" in column_map:
         return "column"
-    in_subfolder = records["file"].dropna().astype(str).str.contains("/", regex=False)
-    if in_subfolder.any() and storage_folders(records["file"]) != first_folders(records["file"]):
-        return "folder"  # (subfolders that are all shards, a camera's or an export's folders name no class)
+    inside = pd.Series(False, index=records.index)  # photos held in a tar shard or a Parquet file
+    for name in ("tar_offset", "pq_row"):
+        if name in records.columns:
+            inside |= records[name].notna()
+    if inside.any() and has_column and records.loc[inside, "label"].map(lambda v: not is_blank(v)).any() \
+            and not _has_class_folders(records.loc[~inside, "file"]):
+        return "column"  # an export's own labels (its shards' JSON, a Parquet's ClassLabel), not their file names
+    if _has_class_folders(records["file"]):
+        return "folder"
     return "column" if has_column else "tags"
+
+
+def _has_class_folders(files: pd.Series) -> bool:
+    """Photos sit in subfolders, and not every subfolder stores photos (shards, a camera's or an export's
+    folders name no class)."""
+    in_subfolder = files.dropna().astype(str).str.contains("/", regex=False)
+    return bool(in_subfolder.any()) and storage_folders(files) != first_folders(files)
 
 
 def assign_labels(records: pd.DataFrame, label_source: str, unlabelled: Iterable[str] = ()) -> pd.DataFrame:
@@ -552,11 +589,11 @@ def fill_from_exif(records: pd.DataFrame, workers: int) -> pd.DataFrame:
     paths = records.loc[wanted, "abs_path"]
     if paths.empty:
         return records
-    offsets = records.loc[wanted, "tar_offset"] if "tar_offset" in records.columns else pd.Series(None, paths.index)
-    sizes = records.loc[wanted, "tar_size"] if "tar_size" in records.columns else pd.Series(None, paths.index)
+    inside = [name for name in ("tar_offset", "tar_size", "pq_column", "pq_group", "pq_row") if name in records]
+    where = records.loc[wanted, inside].to_dict("records") if inside else [{}] * len(paths)
     with progress_bar("read EXIF", len(paths)) as advance, ThreadPoolExecutor(max_workers=workers) as pool:
         found = []
-        for fields in pool.map(_exif_of, paths, offsets, sizes):
+        for fields in pool.map(_exif_of, paths, where):
             found.append(fields)
             advance()
     exif = pd.DataFrame.from_records(found, index=paths.index, columns=list(EXIF_FIELDS)).reindex(records.index)
@@ -570,13 +607,14 @@ def fill_from_exif(records: pd.DataFrame, workers: int) -> pd.DataFrame:
     return records
 
 
-def _exif_of(path: str, offset: object, size: object) -> dict:
-    """EXIF fields of a photo file, or of a tar shard's member (its first 256 KB hold the EXIF block)."""
-    if is_blank(offset):
+def _exif_of(path: str, where: dict) -> dict:
+    """EXIF fields of a photo file, or of a tar shard's member or a Parquet cell (its first 256 KB hold the EXIF
+    block)."""
+    if all(is_blank(where.get(name)) for name in ("tar_offset", "pq_row")):
         return read_exif_fields(Path(path))
     try:
-        return read_exif_bytes(read_member(path, int(offset), min(int(size), EXIF_READ_BYTES)))
-    except (OSError, ValueError):
+        return read_exif_bytes(photo_bytes(path, where, EXIF_READ_BYTES))
+    except Exception:  # noqa: BLE001 - an unreadable member or cell has no EXIF; the fetch reports it
         return {}
 
 
@@ -596,6 +634,18 @@ def make_fetch(root: Path):
                 raise FetchError("unsafe_path", "resolves outside the folder")
             if path.is_fifo() or path.is_char_device() or path.is_block_device():  # reading could block forever
                 raise FetchError("unreadable_file", "a named pipe or device, not a file")
+            if not is_blank(record.get("pq_row")):  # an image in a Parquet file: its size is known once read
+                try:
+                    data = photo_bytes(str(path), record)
+                except NoImage as exc:
+                    raise FetchError("missing_file", str(exc)) from exc
+                except (OSError, FetchError):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - pyarrow's errors for a damaged row group
+                    raise FetchError("unreadable_file", f"{type(exc).__name__}: {str(exc)[:160]}") from exc
+                if len(data) > MAX_FILE_BYTES:
+                    raise FetchError("file_too_large", f"{len(data)} bytes")
+                return data
             offset = record.get("tar_offset")
             size = path.stat().st_size if is_blank(offset) else int(record["tar_size"])
             if size > MAX_FILE_BYTES:

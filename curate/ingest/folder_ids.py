@@ -22,12 +22,12 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from curate import schema
-from curate.ingest.tar_shards import read_member
 from curate.workspace import Workspace, atomic_write_bytes, read_catalog
 
 SOURCE = "folder"
@@ -55,7 +55,8 @@ def id_prefix(namespace: str) -> str | None:
     return f"{SOURCE}@{namespace}" if namespace else None
 
 
-def folder_namespace(ws: Workspace, root: Path, records: pd.DataFrame) -> str:
+def folder_namespace(ws: Workspace, root: Path, records: pd.DataFrame,
+                     read_bytes: Callable[[str, dict], bytes] | None = None) -> str:
     """The namespace of the folder `root` (resolved) in `ws`, registering it when new.
 
     `records` are the folder's canonical records (`source_id`, `abs_path`). Call it while
@@ -69,7 +70,7 @@ def folder_namespace(ws: Workspace, root: Path, records: pd.DataFrame) -> str:
     known = set(registry.values())
     if (catalog["source"] == SOURCE).any() and catalog[schema.PHOTO_ID].str.startswith(f"{SOURCE}:").any():
         known.add("")  # plain ids from a workspace made before the registry
-    chosen = next((ns for ns in sorted(known) if same_folder(catalog, ns, records)), None)
+    chosen = next((ns for ns in sorted(known) if same_folder(catalog, ns, records, read_bytes)), None)
     if chosen is None:
         chosen = "" if "" not in known else _new_namespace(root, known)
     registry[key] = chosen
@@ -77,35 +78,48 @@ def folder_namespace(ws: Workspace, root: Path, records: pd.DataFrame) -> str:
     return chosen
 
 
-def same_folder(catalog: pd.DataFrame, namespace: str, records: pd.DataFrame) -> bool:
+def same_folder(catalog: pd.DataFrame, namespace: str, records: pd.DataFrame,
+                read_bytes: Callable[[str, dict], bytes] | None = None) -> bool:
     """Whether `records` describe the photos that `namespace` holds in `catalog`: the ids
     collide, and most of a sample of the colliding files hash like their stored images
-    (with no stored image to compare, colliding ids alone decide, as before namespaces)."""
+    (with no stored image to compare, colliding ids alone decide, as before namespaces).
+    `read_bytes(abs_path, record)` reads a photo held inside a tar shard or a Parquet file (the record
+    says where: curate.ingest.folder.photo_bytes); without it, or for a plain file, the file is hashed."""
     prefix = id_prefix(namespace) or SOURCE
     wanted = (prefix + ":" + records["source_id"].astype(str)).to_numpy()
-    in_tar = records["tar_offset"] if "tar_offset" in records.columns else pd.Series(None, index=records.index)
-    sizes = records["tar_size"] if "tar_size" in records.columns else pd.Series(None, index=records.index)
-    paths = pd.Series(list(zip(records["abs_path"], in_tar, sizes)), index=wanted)  # a file, or a tar's member
-    paths = paths[~paths.index.duplicated()]
-    hits = catalog[catalog[schema.PHOTO_ID].isin(paths.index)]
+    located = records.reset_index(drop=True)
+    positions = pd.Series(range(len(located)), index=wanted)
+    positions = positions[~positions.index.duplicated()]
+    hits = catalog[catalog[schema.PHOTO_ID].isin(positions.index)]
     if hits.empty:
         return False
     stored = hits[hits["sha256"].notna()].head(SAMPLE_FILES)
     if stored.empty:
         return True
-    matches = [_file_sha256(*paths.get(pid, (None, None, None))) == sha
+    matches = [_photo_sha256(located.iloc[positions[pid]].to_dict(), read_bytes) == sha
                for pid, sha in zip(stored[schema.PHOTO_ID], stored["sha256"])]
     return 2 * sum(matches) > len(matches)
 
 
-def _file_sha256(path: object, offset: object = None, size: object = None) -> str | None:
+def _photo_sha256(record: dict, read_bytes: Callable[[str, dict], bytes] | None) -> str | None:
+    path = record.get("abs_path")
     if not isinstance(path, str):
         return None
-    if isinstance(offset, int) and isinstance(size, int):  # a member of a tar shard (curate.ingest.tar_shards)
-        try:
-            return None if size > MAX_SAMPLE_BYTES else hashlib.sha256(read_member(path, offset, size)).hexdigest()
-        except OSError:
+    inside = any(pd.notna(record.get(name)) for name in ("tar_offset", "pq_row"))
+    if inside:  # a member of a tar shard or a cell of a Parquet file
+        if read_bytes is None:
             return None
+        try:
+            data = read_bytes(path, record)
+        except Exception:  # noqa: BLE001 - an unreadable member does not match
+            return None
+        return hashlib.sha256(data).hexdigest() if len(data) <= MAX_SAMPLE_BYTES else None
+    return _file_sha256(path)
+
+
+def _file_sha256(path: object) -> str | None:
+    if not isinstance(path, str):
+        return None
     try:
         if not os.path.isfile(path) or os.path.getsize(path) > MAX_SAMPLE_BYTES:
             return None
