@@ -187,3 +187,12 @@ def test_takeout_albums_name_labels_and_a_photo_in_both_keeps_its_albums_label(t
     catalog = read_catalog(ws).set_index("source_id")
     assert catalog.loc["Walk by the harbour/IMG_1.jpg", "status"] == "kept"
     assert catalog.loc["Photos from 2015/IMG_1.jpg", "drop_reason"] == "exact_duplicate"
+
+
+def test_a_sidecars_own_position_and_time_win_over_what_its_exif_text_says():
+    from curate.ingest.photo_sidecars import normalise
+
+    exif_only = normalise({"exif": EXIF_TEXT})
+    assert (exif_only["lat"], exif_only["taken_at"]) == (pytest.approx(41.88), "2016-07-04 18:30:00")
+    own = normalise({"exif": EXIF_TEXT, "latitude": 48.85, "longitude": 2.35, "date_taken": "2019-01-02 03:04:05"})
+    assert "lat" not in own and "lon" not in own and "taken_at" not in own  # read from its own columns

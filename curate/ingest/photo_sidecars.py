@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from curate.ingest.exif import _exif_datetime, _iso, dms_to_degrees
+from curate.ingest.mapping import DEFAULT_ALIASES
 
 SIDECAR_SUFFIXES = (".json", ".supplemental-metadata.json")  # appended to the photo's own name (Takeout)
 MAX_SIDECAR_BYTES = 1024 * 1024  # a photo's metadata; anything larger is not one
@@ -103,24 +104,21 @@ def normalise(row: dict) -> dict:
      'page_url': 'https://photos.google.com/x'}
     """
     row = dict(row)
+    named = {key.casefold() for key in row}
+    has = {field: bool(named & set(DEFAULT_ALIASES[field])) for field in ("lat", "lon", "taken_at")}
     takeout = "photoTakenTime.timestamp" in row or "geoData.latitude" in row or "creationTime.timestamp" in row
     if takeout:
         if "url" in row:
             row["page_url"] = row.pop("url")
         moment = _epoch(row.get("photoTakenTime.timestamp"))
-        for prefix in ("geoData", "geoDataExif"):
-            position = _position(row.get(f"{prefix}.latitude"), row.get(f"{prefix}.longitude"))
-            if position:
-                row.setdefault("lat", position[0])
-                row.setdefault("lon", position[1])
-                break
+        position = next(filter(None, (_position(row.get(f"{prefix}.latitude"), row.get(f"{prefix}.longitude"))
+                                      for prefix in ("geoData", "geoDataExif"))), None)
     else:
         moment, position = _img2dataset_exif(row.get("exif"))
-        if position:
-            row.setdefault("lat", position[0])
-            row.setdefault("lon", position[1])
-    if moment:
-        row.setdefault("taken_at", moment)
+    if position and not (has["lat"] or has["lon"]):  # a position the sidecar names itself wins
+        row["lat"], row["lon"] = position
+    if moment and not has["taken_at"]:
+        row["taken_at"] = moment
     return row
 
 
