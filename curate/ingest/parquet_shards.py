@@ -63,7 +63,10 @@ def read_parquet_images(path: os.PathLike) -> ParquetImages | None:
         if name in metadata:
             metadata[name] = metadata[name].map(lambda v, n=names: n[int(v)] if pd.notna(v) and 0 <= int(v) < len(n)
                                                 else None)
-    paths = handle.read(columns=[base]).column(base).to_pylist() if column.endswith(".bytes") else None
+    struct = handle.schema_arrow.field(base).type if column.endswith(".bytes") else None
+    paths = None
+    if struct is not None and "path" in {child.name for child in struct}:  # the paths alone, not the bytes
+        paths = handle.read(columns=[f"{base}.path"]).column(base).to_pylist()
     locations = [(group, row) for group in range(handle.num_row_groups)
                  for row in range(handle.metadata.row_group(group).num_rows)]
     keys = metadata["key"].astype(str).tolist() if "key" in metadata and metadata["key"].is_unique else None
