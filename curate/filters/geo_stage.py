@@ -68,7 +68,7 @@ def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: l
         reason = np.where(labelled & lat.isna().to_numpy(), "missing_geo", reason)
     missing = int((labelled & lat.isna().to_numpy()).sum())
     if missing:
-        notes.append(f"{missing} labelled photos have no usable coordinates "
+        notes.append(f"{missing:,} labelled photo{'s have' if missing != 1 else ' has'} no usable coordinates "
                      f"({'dropped as missing_geo' if config.missing_geo == 'drop' else 'kept'})")
     table = geo.distance_summary(out.loc[labelled, "label"], distance[labelled], is_outlier[labelled], centres,
                                  located=(lat.notna() & lon.notna()).to_numpy()[labelled])

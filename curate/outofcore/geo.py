@@ -146,7 +146,7 @@ def geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], warn
     if config.missing_geo == "drop":
         drop_kept(con, STAGE, "missing_geo", "labelled AND lat_u IS NULL")
     if missing:
-        notes.append(f"{missing} labelled photos have no usable coordinates "
+        notes.append(f"{missing:,} labelled photo{'s have' if missing != 1 else ' has'} no usable coordinates "
                      f"({'dropped as missing_geo' if config.missing_geo == 'drop' else 'kept'})")
     names = sorted(centres)
     table = pd.DataFrame({"label": pd.Series(names, dtype=object), "centre_lat": [centres[n].lat for n in names],
