@@ -33,23 +33,34 @@ from curate.ingest.mapping import DEFAULT_ALIASES
 
 SIDECAR_SUFFIXES = (".json", ".supplemental-metadata.json")  # appended to the photo's own name (Takeout)
 MAX_SIDECAR_BYTES = 1024 * 1024  # a photo's metadata; anything larger is not one
+_NUMBERED = re.compile(r"(.+)\((\d+)\)")  # Takeout's second photo of one name: IMG_1(1)
+_EDITED = "-edited"  # Takeout's edited copy of a photo: IMG_1-edited.jpg
 _RATIONAL = re.compile(r"^\s*(-?\d+(?:\.\d+)?)(?:\s*/\s*(\d+(?:\.\d+)?))?\s*$")
 
 
 def sidecar_paths(images: Iterable[str], json_files: set[str]) -> dict[str, str]:
     """Photo -> its sidecar, both relative to the folder: `IMG_1.jpg.json`,
-    `IMG_1.jpg.supplemental-metadata.json` (Takeout) or `IMG_1.json` (img2dataset), the first present.
+    `IMG_1.jpg.supplemental-metadata.json` (Takeout) or `IMG_1.json` (img2dataset), the first present. Two
+    Takeout habits are followed: a second photo of the same name, `IMG_1(1).jpg`, has `IMG_1.jpg(1).json`, and
+    an edited copy, `IMG_1-edited.jpg`, shares its original's sidecar.
 
     >>> sidecar_paths(["a/1.jpg", "b/IMG_2.jpg", "c/3.png"], {"a/1.json", "b/IMG_2.jpg.json"})
     {'a/1.jpg': 'a/1.json', 'b/IMG_2.jpg': 'b/IMG_2.jpg.json'}
+    >>> sidecar_paths(["t/IMG_3(1).jpg", "t/IMG_3-edited.jpg"], {"t/IMG_3.jpg(1).json", "t/IMG_3.jpg.json"})
+    {'t/IMG_3(1).jpg': 't/IMG_3.jpg(1).json', 't/IMG_3-edited.jpg': 't/IMG_3.jpg.json'}
     """
     found = {}
     for image in images:
-        stem = os.path.splitext(image)[0]
-        for candidate in (*(image + suffix for suffix in SIDECAR_SUFFIXES), stem + ".json"):
-            if candidate in json_files:
-                found[image] = candidate
-                break
+        stem, extension = os.path.splitext(image)
+        candidates = [*(image + suffix for suffix in SIDECAR_SUFFIXES), stem + ".json"]
+        numbered = _NUMBERED.fullmatch(stem)
+        if numbered:  # IMG_1(1).jpg -> IMG_1.jpg(1).json
+            candidates.append(f"{numbered[1]}{extension}({numbered[2]}).json")
+        if stem.endswith(_EDITED):
+            candidates += [stem[: -len(_EDITED)] + extension + suffix for suffix in SIDECAR_SUFFIXES]
+        match = next((candidate for candidate in candidates if candidate in json_files), None)
+        if match:
+            found[image] = match
     return found
 
 
