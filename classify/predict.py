@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from classify.decode import decode_for_model, read_regular_file
+from classify.decode import MAX_FILE_BYTES, decode_for_model, read_regular_file
 from classify.gate import OFF_TOPIC, load_gate
 from curate.errors import UsageError
 from curate.ingest.folder import IMAGE_EXTENSIONS, linked_warning, scan_folder, skipped_clause, skipped_warning
@@ -69,32 +69,80 @@ def decode_rgb(data: bytes, preprocess):
     return decode_for_model(data, preprocess)
 
 
-def find_images(paths: list[Path]) -> tuple[list[Path], list[str]]:
-    """(files named on the command line (any extension) plus image files found under folders; warnings
+@dataclass(frozen=True)
+class Contained:
+    """A photo inside a tar shard or a Parquet file of a folder given to predict: `container` the file,
+    `where` what curate.ingest.folder.photo_bytes needs to read it (offset and size, or row group and row)."""
+
+    container: Path
+    name: str  # the photo's name inside the container
+    where: tuple[tuple[str, object], ...]
+
+    def __str__(self) -> str:
+        return f"{self.container}/{self.name}"
+
+    def read(self) -> bytes:
+        from curate.ingest.folder import photo_bytes
+        from curate.ingest.parquet_shards import NoImage
+
+        where = dict(self.where)
+        if where.get("tar_size", 0) > MAX_FILE_BYTES:
+            raise BadImage("file_too_large", f"{where['tar_size']:,} bytes; the limit is {MAX_FILE_BYTES:,}")
+        try:
+            data = photo_bytes(str(self.container), where)
+        except NoImage as exc:
+            raise BadImage("missing_file", str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - OSError, or pyarrow's errors for a damaged row group
+            raise BadImage("unreadable_file", f"{type(exc).__name__}: {str(exc)[:160]}") from None
+        if len(data) > MAX_FILE_BYTES:
+            raise BadImage("file_too_large", f"{len(data):,} bytes; the limit is {MAX_FILE_BYTES:,}")
+        return data
+
+
+def find_images(paths: list[Path]) -> tuple[list[Path | Contained], list[str]]:
+    """(files named on the command line (any extension) plus the photos found under folders; warnings
     about what those folders held beside them).
 
-    Folders are searched recursively for the extensions ingest accepts (.jpg, .png, .heic, ...), as
-    `curate ingest folder` scans them: hidden files and folders are skipped, the order is sorted by
-    path within each folder given, linked folders are not followed. Other files (a phone export's .mov,
-    a camera's .dng; sidecars and notes excepted) and linked folders are named in the warnings, so no
-    photo is left out without a word.
+    Folders are searched recursively as `curate ingest folder` scans them: files with the extensions ingest
+    accepts (.jpg, .png, .heic, ...), and the photos inside uncompressed tar shards (WebDataset) and Parquet
+    files with an image column (img2dataset, Hugging Face), read in place; hidden files and folders are
+    skipped, linked folders are not followed, the order is sorted by path within each folder given (then
+    the containers' photos). Other files (a phone export's .mov, a camera's .dng; sidecars and notes
+    excepted), containers that cannot be read and linked folders are named in the warnings, so no photo is
+    left out without a word.
 
     >>> find_images([])
     Traceback (most recent call last):
     ...
     curate.errors.UsageError: give at least one image or folder, e.g. `classify predict RUN photos/`
     """
+    from curate.ingest.folder import index_parquet_files, index_shards
+
     if not paths:
         raise UsageError("give at least one image or folder, e.g. `classify predict RUN photos/`")
-    found: list[Path] = []
+    found: list[Path | Contained] = []
     skipped: Counter = Counter()
     linked: list[str] = []
+    warnings: list[str] = []
     for path in paths:
         if path.is_dir():
             scan = scan_folder(path)
             found.extend(path / name for name in scan.images)
-            skipped.update({**scan.skipped, **({".tar": len(scan.tar_files)} if scan.tar_files else {})})
+            skipped.update(scan.skipped)
             linked.extend((path / name).as_posix() for name in scan.linked)
+            root = path.resolve()
+            members, tar_warnings = index_shards(root, scan.tar_files)
+            cells, _, parquet_warnings = index_parquet_files(root, scan.parquet_files)
+            warnings += tar_warnings + parquet_warnings
+            for name in sorted(member for member in members if _is_photo_name(member)):
+                container, member = name.rsplit("/", 1)
+                where = (("tar_offset", members[name][1].offset), ("tar_size", members[name][1].size))
+                found.append(Contained(path / container, member, where))
+            for name in sorted(cells):
+                container, member = name.rsplit("/", 1)
+                _, column, group, row = cells[name]
+                found.append(Contained(path / container, member,
+                                       (("pq_column", column), ("pq_group", group), ("pq_row", row))))
         elif path.exists() or path.is_symlink():  # a dangling link is listed and reported unreadable
             found.append(path)
         else:
@@ -102,25 +150,32 @@ def find_images(paths: list[Path]) -> tuple[list[Path], list[str]]:
     found = list(dict.fromkeys(found))  # a file named twice (or also found in a folder) is one row
     if not found:
         raise UsageError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) under "
-                         f"{', '.join(str(p) for p in paths)}{skipped_clause(skipped)}")
-    warnings = [skipped_warning(skipped, reader="predict")] if skipped else []
+                         f"{', '.join(str(p) for p in paths)}{skipped_clause(skipped)}"
+                         f"{'; ' + warnings[0] if warnings else ''}")
+    if skipped:
+        warnings.insert(0, skipped_warning(skipped, reader="predict"))
     if linked:
         warnings.append(linked_warning(linked, fix="were not predicted; name the folder each links to"))
     return found, warnings
 
 
-def _load(path: Path, preprocess):
-    """(RGB image, None) or (None, error text) for one file.
+def _is_photo_name(name: str) -> bool:
+    return not name.rsplit("/", 1)[-1].startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _load(path: Path | Contained, preprocess):
+    """(RGB image, None) or (None, error text) for one file, or one photo inside a container.
 
     Only regular files are read (a named pipe would block, `/dev/zero` never ends), up to
     `classify.decode.MAX_FILE_BYTES`."""
     try:
-        return decode_for_model(read_regular_file(path), preprocess), None
+        data = path.read() if isinstance(path, Contained) else read_regular_file(path)
+        return decode_for_model(data, preprocess), None
     except BadImage as exc:
         return None, str(exc)
 
 
-def predict_files(predictor, files: list[Path], top_k: int = 3, batch_size: int = 32, advance=None,
+def predict_files(predictor, files: list[Path | Contained], top_k: int = 3, batch_size: int = 32, advance=None,
                   gate=None) -> pd.DataFrame:
     """One row per file: path, label_1, probability_1, ..., label_k, probability_k, error.
 
@@ -165,7 +220,7 @@ def classify_batch(predictor, images: list, gate=None):
     return probabilities, gate.scores(features) if len(images) else np.zeros(0)
 
 
-def _decoded_batches(files: list[Path], batch_size: int, preprocess):
+def _decoded_batches(files: list[Path | Contained], batch_size: int, preprocess):
     """Yield (paths, [(image, error), ...]) per batch, decoding one batch ahead on a thread pool.
 
     At most two batches of images are in memory, however many files there are.

@@ -113,8 +113,9 @@ def test_predict_names_the_files_and_linked_folders_it_passed_over(tmp_path, run
     result = runner.invoke(app, ["predict", str(run_dir), str(photos), "--out", str(out), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
-    assert "warning: 4 files in the folder are not in a format predict reads" in output
-    assert "(.dng 2, .mov 1, .tar 1);" in output  # 4 files: the sidecar and the notes are not counted
+    assert "warning: 3 files in the folder are not in a format predict reads" in output
+    assert "(.dng 2, .mov 1);" in output  # 3 files: the sidecar and the notes are not counted
+    assert "warning: 1 tar shard could not be read in full: 00000.tar" in output  # a tar is read, this one is junk
     assert "1 linked folder was not followed" in output and "phone/trip" in output
     with out.open(newline="") as handle:
         assert [row["path"] for row in csv.DictReader(handle)] == [str(photos / "IMG_1.jpg")]
@@ -124,6 +125,39 @@ def test_predict_names_the_files_and_linked_folders_it_passed_over(tmp_path, run
     (only_raw / "IMG_5.dng").write_bytes(b"not read")
     result = runner.invoke(app, ["predict", str(run_dir), str(only_raw), "--out", str(out), "--device", "cpu"])
     assert result.exit_code == 2 and "passed over: .dng 1" in " ".join(result.output.split()), result.output
+
+
+def test_predict_reads_photos_inside_tar_shards_and_parquet_files(tmp_path, run_dir, predictor):
+    """A folder of img2dataset output (WebDataset tars or Parquet): each photo is predicted from its bytes in
+    place, as the same bytes given as a file would be; a member or row that is no photo is a row with a reason."""
+    import tarfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "scrape"
+    folder.mkdir()
+    shots = [photo(20 + i, 120, 90, "JPEG") for i in range(4)]
+    with tarfile.open(folder / "00000.tar", "w") as archive:
+        for name, data in (("a.jpg", shots[0]), ("a.json", b"{}"), ("b.jpg", shots[1]), ("c.jpg", b"<html>")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    pq.write_table(pa.table({"key": ["k0", "k1", "k2"], "jpg": [shots[2], None, shots[3]]}), folder / "00001.parquet")
+    out = tmp_path / "preds.csv"
+    result = runner.invoke(app, ["predict", str(run_dir), str(folder), "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    with out.open(newline="") as handle:
+        rows = {row["path"]: row for row in csv.DictReader(handle)}
+    tar, table = folder / "00000.tar", folder / "00001.parquet"
+    assert list(rows) == [f"{tar}/a.jpg", f"{tar}/b.jpg", f"{tar}/c.jpg", f"{table}/k0.jpg", f"{table}/k1.jpg",
+                          f"{table}/k2.jpg"]
+    assert rows[f"{tar}/c.jpg"]["error"].startswith("not_an_image")
+    assert rows[f"{table}/k1.jpg"]["error"].startswith("missing_file")
+    good = [f"{tar}/a.jpg", f"{tar}/b.jpg", f"{table}/k0.jpg", f"{table}/k2.jpg"]
+    for path, probabilities in zip(good, expected(predictor, shots)):
+        ranked = [(rows[path][f"label_{i}"], float(rows[path][f"probability_{i}"])) for i in (1, 2, 3)]
+        assert_ranked_like(ranked, probabilities, k=3)
 
 
 def test_predict_top_k_is_capped_at_the_number_of_classes(tmp_path, run_dir, monkeypatch):
