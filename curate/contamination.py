@@ -22,7 +22,7 @@ import pandas as pd
 
 from curate import schema
 from curate.errors import UsageError
-from curate.workspace import Workspace, atomic_write_bytes, read_catalog
+from curate.workspace import Workspace, atomic_write_bytes, read_catalog, swap_aside
 
 COLUMNS = ["photo_id", "split", "label", "kind", "other_photos", "other_photo_ids", "other_labels"]
 SHOWN_OTHERS = 3  # other photo ids listed per photo of ours
@@ -47,13 +47,68 @@ class CopiesReport:
                 f"({exact:,} byte for byte, {len(self.copies) - exact:,} near)")
 
 
+def is_workspace(ws: Workspace) -> bool:
+    """Whether `ws` holds a catalog (a file, or a folder of Parquet parts)."""
+    return ws.has_catalog() or swap_aside(ws.catalog_path).is_dir()
+
+
+def against_fingerprint(path: Path) -> str | None:
+    """What `curate run`'s check-leakage step remembers of the other collection, so that it runs again when
+    that changes: a workspace's catalog hash, or for a folder of photos the names, sizes and times of its
+    files; None when there is nothing there."""
+    from curate.ingest.folder import scan_folder
+    from curate.workspace import catalog_sha256
+
+    other = Workspace(Path(path))
+    if is_workspace(other):
+        return catalog_sha256(other) if other.catalog_path.exists() else None
+    if not other.root.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for name in scan_folder(other.root).images:
+        facts = (other.root / name).stat()
+        digest.update(f"{name}\x1f{facts.st_size}\x1f{facts.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def against_workspace(ws: Workspace, path: Path, workers: int = 2) -> tuple[Workspace, list[str]]:
+    """The workspace to check `ws` against, and notes: `path` itself when it is a workspace; when it is a
+    folder of photos, a workspace of its own under `ws`'s cache (`cache/against/<name>-<hash>`), ingested
+    (and embedded with the near-duplicate rule's backbone when `ws` is, so that both sides carry the same
+    evidence) on the first check and brought up to date on the next ones (photos already there are not read
+    again)."""
+    from curate.embed import EmbedConfig, EmbeddingCache, run_embed
+    from curate.filters import verify
+    from curate.ingest.folder import FolderOptions, ingest_folder
+
+    path = Path(path).expanduser()
+    other = Workspace(path)
+    if is_workspace(other):
+        return other, []
+    if not path.is_dir():
+        raise UsageError(f"--against {path} is neither a workspace nor a folder of photos; give one of those")
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
+    other = Workspace(ws.root / "cache" / "against" / f"{path.resolve().name or 'folder'}-{digest}")
+    if other.root.resolve().is_relative_to(path.resolve()) or ws.root.resolve() == path.resolve():
+        raise UsageError(f"--against {path} holds this workspace; give the other collection's own folder")
+    report = ingest_folder(other, FolderOptions(folder=path, workers=workers))
+    notes = [f"{path} ingested as a workspace of its own, {other.root} ({report.stored:,} new images stored, "
+             f"{report.already_done:,} there already); pass that workspace to --against next time, or the folder "
+             f"again to bring it up to date"]
+    if EmbeddingCache(ws, verify.EMBEDDING_BACKBONE).dir.is_dir():
+        embedded = run_embed(other, EmbedConfig(backbone=verify.EMBEDDING_BACKBONE))
+        notes.append(f"{path} embedded as this workspace is ({embedded.computed:,} images computed), for the "
+                     "embedding and window matches")
+    return other, notes
+
+
 def copies_of(ws: Workspace, other: Workspace, workers: int = 2) -> CopiesReport:
     """Our kept photos that are exact or near copies of the other workspace's stored images."""
     from curate.filters import clusters
     from curate.filters.config import FilterConfig
     from curate.filters.run import ensure_phashes, ensure_thumbnails, grey_reader, load_embeddings
 
-    if not other.catalog_path.exists():
+    if not is_workspace(other):
         raise UsageError(f"{other.root} holds no catalog; ingest the other collection into a workspace of its own "
                          f"first (curate ingest folder DIR -w {other.root})")
     if other.root.resolve() == ws.root.resolve():

@@ -89,7 +89,8 @@ def test_check_leakage_against_exits_3_and_lists_the_copies(collections, tmp_pat
     assert plain.exit_code == 3 and "no split yet" in plain.output and "6 of 40 kept photos" in plain.output
 
     clean = runner.invoke(app, ["check-leakage", "-w", str(theirs.root), "--against", str(tmp_path / "nothing")])
-    assert clean.exit_code == 2 and "holds no catalog" in clean.output and "Traceback" not in clean.output
+    assert clean.exit_code == 2 and "neither a workspace nor a folder of photos" in clean.output
+    assert "Traceback" not in clean.output
     same = runner.invoke(app, ["check-leakage", "-w", str(ours.root), "--against", str(ours.root)])
     assert same.exit_code == 2 and "names this workspace" in same.output
 
@@ -184,3 +185,45 @@ def test_a_recipes_leakage_section_checks_against_another_workspace(collections,
     assert isinstance(summary, StepSummary) and summary.line.startswith("no owner")
     [warning] = summary.warnings
     assert "6 of 40 kept photos" in warning and "--drop-decisions" in warning and "--import-decisions" in warning
+
+
+def test_against_a_folder_of_photos_ingests_it_into_a_workspace_of_its_own(collections, tmp_path):
+    """`--against benchmark/` (photos, no workspace): ingested under this workspace's cache on the first check
+    (and embedded when this workspace is: here it is not), brought up to date on the next, never inside the
+    benchmark folder; a folder holding this workspace is refused."""
+    ours, theirs = collections
+    mine = Workspace(tmp_path / "ws")
+    shutil.copytree(ours.root, mine.root)
+    benchmark = theirs.root.parent / "benchmark"  # the folder the fixture ingested into ws-benchmark
+    first = runner.invoke(app, ["check-leakage", "-w", str(mine.root), "--against", str(benchmark)])
+    assert first.exit_code == 3, first.output
+    output = " ".join(first.output.split())
+    assert "6 of 40 kept photos" in output and "ingested as a workspace of its own" in output
+    assert "20 new images stored" in output and "embedded as this workspace is" not in output
+    [cached] = list((mine.root / "cache" / "against").iterdir())
+    assert cached.name.startswith("benchmark-") and (cached / "catalog.parquet").is_file()
+    second = runner.invoke(app, ["check-leakage", "-w", str(mine.root), "--against", str(benchmark)])
+    assert second.exit_code == 3 and "0 new images stored, 20 there already" in " ".join(second.output.split())
+    around = runner.invoke(app, ["check-leakage", "-w", str(mine.root), "--against", str(tmp_path)])
+    assert around.exit_code == 2 and "holds this workspace" in around.output
+
+
+def test_a_folder_is_embedded_when_this_workspace_is(collections, tmp_path, monkeypatch):
+    """Both sides need the same evidence: with this workspace embedded, the folder's new workspace is embedded
+    by the rule's backbone before the check (the model itself is stubbed here; the embedded path is tested
+    above with planted vectors)."""
+    import curate.embed as embed_module
+    from curate.contamination import against_workspace
+    from curate.filters import verify
+
+    ours, theirs = collections
+    mine = Workspace(tmp_path / "ws")
+    shutil.copytree(ours.root, mine.root)
+    calls = []
+    monkeypatch.setattr(embed_module, "run_embed",
+                        lambda ws, config: calls.append((ws.root, config.backbone)) or type("R", (), {"computed": 20}))
+    _, notes = against_workspace(mine, theirs.root.parent / "benchmark")
+    assert calls == [] and len(notes) == 1  # this workspace has no embeddings: pHash on both sides
+    (mine.root / "cache" / "embeddings" / verify.EMBEDDING_BACKBONE).mkdir(parents=True)
+    other, notes = against_workspace(mine, theirs.root.parent / "benchmark")
+    assert calls == [(other.root, verify.EMBEDDING_BACKBONE)] and "embedded as this workspace is" in notes[1]

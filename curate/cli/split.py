@@ -83,10 +83,12 @@ def check_leakage(
     if drop_decisions is not None and against is None:
         raise UsageError("--drop-decisions writes the copies --against finds; add --against WORKSPACE")
     if against is not None:
-        from curate.contamination import copies_of, write_drop_decisions
-        from curate.workspace import Workspace, read_catalog
+        from curate.contamination import against_workspace, copies_of, write_drop_decisions
+        from curate.workspace import read_catalog
 
-        other = Workspace(against)
+        other, notes = against_workspace(ws, against, workers)  # a folder of photos is ingested first
+        for note in notes:
+            console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
         copies = copies_of(ws, other, workers)
         if drop_decisions is not None:
             written = write_drop_decisions(copies, other, drop_decisions)

@@ -50,8 +50,9 @@ class LeakageSettings:
     """[leakage] in a recipe: what `curate check-leakage` checks besides the split (curate.contamination)."""
 
     against: str | None = setting(None, metavar="WORKSPACE", help=(
-        "Also list the kept photos that are exact or near copies of photos in another workspace (a benchmark's "
-        "test set, say), by the filter's near-duplicate rule (in a recipe: relative to the recipe's folder)."))
+        "Also list the kept photos that are exact or near copies of photos in another workspace, or a folder of "
+        "photos (a benchmark's test set, say; a folder is ingested first), by the filter's near-duplicate rule "
+        "(in a recipe: relative to the recipe's folder)."))
 
     def __post_init__(self):
         if self.against is not None and (not isinstance(self.against, str) or not self.against.strip()):

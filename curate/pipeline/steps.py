@@ -246,12 +246,11 @@ def _split(ws: Workspace, config) -> StepSummary:
 def _against_settings(against: Path | None) -> dict:
     """The check's fingerprint: with [leakage] against, that workspace and its catalog's hash, so that the
     step runs again when the other collection changes."""
-    from curate.workspace import catalog_sha256
+    from curate.contamination import against_fingerprint
 
     if against is None:
         return {}
-    other = Workspace(against)
-    return {"against": str(against), "against_catalog": catalog_sha256(other) if other.catalog_path.exists() else None}
+    return {"against": str(against), "against_catalog": against_fingerprint(against)}
 
 
 def _check_leakage(ws: Workspace, against: Path | None = None) -> str | StepSummary:
@@ -268,9 +267,10 @@ def _check_leakage(ws: Workspace, against: Path | None = None) -> str | StepSumm
     line = "no owner, near-duplicate cluster or exact image spans two splits"
     if against is None:
         return line
-    from curate.contamination import copies_of
+    from curate.contamination import against_workspace, copies_of
 
-    copies = copies_of(ws, Workspace(against))
+    other, _ = against_workspace(ws, against)  # a folder of photos is ingested (and embedded) first
+    copies = copies_of(ws, other)
     if copies.copies.empty:
         return f"{line}; {copies.summary(str(against))}"
     fix = (f"`curate check-leakage --against {against} --drop-decisions copies.jsonl`, then `curate review "
