@@ -274,7 +274,7 @@ def sidecar_reader(root: Path, shard_members: dict[str, tuple[str, TarMember]]):
             tar_path, member = shard_members[relative]
             if member.size > limit:
                 raise ValueError("too large")
-            return read_member(tar_path, member.offset, member.size)
+            return photo_bytes(tar_path, {"tar_offset": member.offset, "tar_size": member.size})
         path = root / relative
         if not path.is_file() or path.stat().st_size > limit:
             raise ValueError("not a file, or too large")
@@ -646,11 +646,10 @@ def make_fetch(root: Path):
                 if len(data) > MAX_FILE_BYTES:
                     raise FetchError("file_too_large", f"{len(data)} bytes")
                 return data
-            offset = record.get("tar_offset")
-            size = path.stat().st_size if is_blank(offset) else int(record["tar_size"])
+            size = path.stat().st_size if is_blank(record.get("tar_offset")) else int(record["tar_size"])
             if size > MAX_FILE_BYTES:
                 raise FetchError("file_too_large", f"{size} bytes")
-            return path.read_bytes() if is_blank(offset) else read_member(path, int(offset), size)
+            return photo_bytes(str(path), record)
         except OSError as exc:
             raise FetchError("unreadable_file", f"{type(exc).__name__}: {exc.strerror or exc}") from exc
 
