@@ -232,3 +232,21 @@ def test_a_moved_folder_of_parquet_images_keeps_its_namespace(tmp_path):
         again = ingest_folder(ws, FolderOptions(folder=folder.rename(tmp_path / "moved"), workers=1))
     assert (again.already_done, again.fetched) == (3, 0) and len(read_catalog(ws)) == 3
     assert sorted(read_catalog(ws)["source_id"]) == [f"train-00000-of-00001.parquet/000000{i}.png" for i in range(3)]
+
+
+def test_a_parquet_with_row_groups_too_large_to_hold_is_named_not_read(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import curate.ingest.parquet_shards as parquet_shards
+
+    folder = tmp_path / "p"
+    folder.mkdir()
+    pq.write_table(pa.table({"jpg": [jpeg_bytes(color=(i, 1, 1)) for i in range(4)]}), folder / "big.parquet")
+    (folder / "a.jpg").write_bytes(jpeg_bytes(color=(9, 9, 9)))
+    monkeypatch.setattr(parquet_shards, "MAX_ROW_GROUP_BYTES", 1000)  # the file's one row group is larger
+    with no_fsync():
+        report = ingest_folder(Workspace(tmp_path / "ws"), FolderOptions(folder=folder, workers=1))
+    [warning] = [w for w in report.warnings if "Parquet" in w]
+    assert "big.parquet (ValueError: a row group of" in warning and "smaller row groups" in warning
+    assert len(read_catalog(Workspace(tmp_path / "ws"))) == 1

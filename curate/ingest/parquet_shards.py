@@ -21,6 +21,7 @@ from pathlib import PurePosixPath
 import pandas as pd
 
 IMAGE_COLUMNS = ("jpg", "jpeg", "png", "webp", "image", "img", "image_bytes")
+MAX_ROW_GROUP_BYTES = 2 * 1024**3  # a row group is read whole per fetching thread: a larger one is refused
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp", ".avif", ".heic", ".heif")
 _cache = threading.local()
 
@@ -56,6 +57,10 @@ def read_parquet_images(path: os.PathLike) -> ParquetImages | None:
     column = image_column(handle.schema_arrow)
     if column is None:
         return None
+    largest = max((handle.metadata.row_group(g).total_byte_size for g in range(handle.num_row_groups)), default=0)
+    if largest > MAX_ROW_GROUP_BYTES:  # each fetching thread holds one row group in memory
+        raise ValueError(f"a row group of {largest:,} bytes, over the {MAX_ROW_GROUP_BYTES:,} a fetch may hold; "
+                         "write it with smaller row groups")
     base = column.split(".", 1)[0]
     plain = [field.name for field in handle.schema_arrow if field.name != base and _plain(field.type, pa)]
     metadata = handle.read(columns=plain).to_pandas() if plain else pd.DataFrame(index=range(handle.metadata.num_rows))
