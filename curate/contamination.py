@@ -157,10 +157,13 @@ def _copies(ours: pd.DataFrame, theirs: pd.DataFrame, cluster_of: dict) -> pd.Da
     rows = []
     for row in ours.itertuples(index=False):
         key = cluster_of.get(row.sha256)
-        if key is None or key not in others:
-            continue
-        group = others[key]
         exact = row.sha256 in their_shas
+        if key in others:
+            group = others[key]
+        elif exact:  # the same bytes, though no hash linked them (an image whose pHash could not be read)
+            group = theirs[theirs["sha256"] == row.sha256]
+        else:
+            continue
         if exact:  # the byte-identical ones first
             group = pd.concat([group[group["sha256"] == row.sha256], group[group["sha256"] != row.sha256]])
         ids = group[schema.PHOTO_ID].tolist()

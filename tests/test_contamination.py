@@ -227,3 +227,16 @@ def test_a_folder_is_embedded_when_this_workspace_is(collections, tmp_path, monk
     (mine.root / "cache" / "embeddings" / verify.EMBEDDING_BACKBONE).mkdir(parents=True)
     other, notes = against_workspace(mine, theirs.root.parent / "benchmark")
     assert calls == [(other.root, verify.EMBEDDING_BACKBONE)] and "embedded as this workspace is" in notes[1]
+
+
+def test_the_same_bytes_are_a_copy_even_without_a_cluster():
+    """An image whose pHash could not be read is in no cluster; its bytes still match."""
+    import pandas as pd
+
+    from curate.contamination import _copies
+
+    ours = pd.DataFrame({"photo_id": ["o1", "o2"], "sha256": ["aa", "bb"], "split": [None, "train"],
+                         "label": ["x", "y"]})
+    theirs = pd.DataFrame({"photo_id": ["t1", "t2"], "sha256": ["aa", "cc"], "label": ["x", None]})
+    copies = _copies(ours, theirs, {"cc": 0, "bb": 1})  # "aa" has no cluster: unreadable pHash
+    assert copies[["photo_id", "kind", "other_photo_ids"]].values.tolist() == [["o1", "exact", "t1"]]
