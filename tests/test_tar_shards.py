@@ -250,3 +250,18 @@ def test_a_parquet_with_row_groups_too_large_to_hold_is_named_not_read(tmp_path,
     [warning] = [w for w in report.warnings if "Parquet" in w]
     assert "big.parquet (ValueError: a row group of" in warning and "smaller row groups" in warning
     assert len(read_catalog(Workspace(tmp_path / "ws"))) == 1
+
+
+def test_parquet_keys_that_are_no_file_names_give_way_to_row_numbers(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "p"
+    folder.mkdir()
+    pq.write_table(pa.table({"key": ["../escape", "a/b"], "jpg": [jpeg_bytes(color=(1, 1, 1)), jpeg_bytes()]}),
+                   folder / "00000.parquet")
+    with no_fsync():
+        ingest_folder(Workspace(tmp_path / "ws"), FolderOptions(folder=folder, workers=1))
+    catalog = read_catalog(Workspace(tmp_path / "ws"))
+    assert sorted(catalog["source_id"]) == ["00000.parquet/0000000.jpg", "00000.parquet/0000001.jpg"]
+    assert (catalog["status"] == "kept").all()

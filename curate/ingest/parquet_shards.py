@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -24,6 +25,7 @@ IMAGE_COLUMNS = ("jpg", "jpeg", "png", "webp", "image", "img", "image_bytes")
 MAX_ROW_GROUP_BYTES = 2 * 1024**3  # a row group is read whole per fetching thread: a larger one is refused
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp", ".avif", ".heic", ".heif")
 _cache = threading.local()
+_SAFE_KEY = re.compile(r"[A-Za-z0-9._-]{1,200}")
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ def read_parquet_images(path: os.PathLike) -> ParquetImages | None:
     locations = [(group, row) for group in range(handle.num_row_groups)
                  for row in range(handle.metadata.row_group(group).num_rows)]
     keys = metadata["key"].astype(str).tolist() if "key" in metadata and metadata["key"].is_unique else None
+    if keys and not all(_SAFE_KEY.fullmatch(key) and key not in (".", "..") for key in keys):
+        keys = None  # a key that is no plain file name (a slash, "..") would name a path: the row numbers do
     names = []
     for index in range(len(locations)):
         original = (paths[index] or {}).get("path") if paths else None
