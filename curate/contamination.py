@@ -4,28 +4,32 @@ The leakage check (curate.leakage) looks inside one workspace. A scrape also lea
 the photos a model will be tested on elsewhere: a public benchmark's test set, a client's evaluation set.
 `copies_of(ws, other)` links this workspace's kept photos with every stored photo of another workspace by
 the filter's own near-duplicate rule (curate.filters.clusters: pHash and its mirror, the thumbnail check,
-EfficientNet-Lite0 embeddings with the window and overlap matches when both workspaces are embedded; the
-calibration at its defaults) run over the images of both, and lists each photo of ours that shares a cluster
-with one of theirs. Byte-identical copies are `exact`, the others `near`. Caches (thumbnails, hashes for images
-ingested before ingest computed them) may be written in either workspace; no catalog is changed.
+EfficientNet-Lite0 embeddings with the window and overlap matches when both workspaces are embedded; its
+near-duplicate settings as `curate filter` last ran in this workspace, else the defaults) run over the images
+of both, and lists each photo of ours that shares a cluster with one of theirs. Byte-identical copies are
+`exact`, the others `near`. Caches (thumbnails, hashes for images ingested before ingest computed them) may be
+written in either workspace; no catalog is changed. `save_copies_report` keeps the result in
+`reports/contamination.json`, which `curate report` shows under its splits.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from curate import schema
-from curate.errors import UsageError
+from curate.errors import DataContractError, UsageError
 from curate.workspace import Workspace, atomic_write_bytes, read_catalog, swap_aside
 
 COLUMNS = ["photo_id", "split", "label", "kind", "other_photos", "other_photo_ids", "other_labels"]
 SHOWN_OTHERS = 3  # other photo ids listed per photo of ours
+REPORT = "contamination"  # reports/contamination.json: the last check's result
+SAVED_COPIES = 1000  # copies listed in that report (all are counted)
 
 
 @dataclass
@@ -45,6 +49,18 @@ class CopiesReport:
         exact = int((self.copies["kind"] == "exact").sum())
         return (f"{len(self.copies):,} of {self.checked:,} kept photos ({splits}) are copies of images in {other} "
                 f"({exact:,} byte for byte, {len(self.copies) - exact:,} near)")
+
+    def to_dict(self, other: str) -> dict:
+        """The saved form (`save_copies_report`): counts, the summary line, notes and the first copies."""
+        split = self.copies["split"].astype(object)
+        per_split = split.where(split.notna(), "no split").value_counts()
+        return {"against": other, "summary": self.summary(other), "checked": int(self.checked),
+                "other_images": int(self.other_images), "copies_count": int(len(self.copies)),
+                "exact": int((self.copies["kind"] == "exact").sum()),
+                "per_split": {str(name): int(count) for name, count in per_split.items()},
+                "notes": list(self.notes),
+                "copies": [{name: None if pd.isna(value) else value for name, value in row.items()}
+                           for row in self.copies.head(SAVED_COPIES).to_dict("records")]}
 
 
 def is_workspace(ws: Workspace) -> bool:
@@ -102,10 +118,36 @@ def against_workspace(ws: Workspace, path: Path, workers: int = 2) -> tuple[Work
     return other, notes
 
 
-def copies_of(ws: Workspace, other: Workspace, workers: int = 2) -> CopiesReport:
-    """Our kept photos that are exact or near copies of the other workspace's stored images."""
-    from curate.filters import clusters
+def rule_config(ws: Workspace):
+    """(FilterConfig, note): the near-duplicate settings `curate filter` last ran with in `ws` (its
+    reports/filter.json: a recipe's [filter] or the flags given then), so that a copy between collections is
+    what the filter calls a copy within one; the defaults when the filter has not run or its report is
+    unreadable. The note names the settings taken when they differ from the defaults."""
     from curate.filters.config import FilterConfig
+    from curate.settings_fields import SettingError
+    from curate.stage_reports import load_stage_report
+
+    try:
+        saved = (load_stage_report(ws, "filter") or {}).get("config") or {}
+    except DataContractError:
+        saved = {}
+    defaults = asdict(FilterConfig())
+    chosen = {name: value for name, value in saved.items() if name.startswith("near_dup_") and name in defaults}
+    try:
+        config = FilterConfig(**chosen)
+    except (SettingError, TypeError, ValueError):  # a report written by another version: the defaults
+        return FilterConfig(), None
+    changed = {name: value for name, value in asdict(config).items() if value != defaults[name]}
+    if not changed:
+        return config, None
+    shown = ", ".join(f"{name} {'off' if value is None else value}" for name, value in sorted(changed.items()))
+    return config, f"near-duplicate settings as `curate filter` last ran here: {shown}"
+
+
+def copies_of(ws: Workspace, other: Workspace, workers: int = 2, config=None) -> CopiesReport:
+    """Our kept photos that are exact or near copies of the other workspace's stored images, by the
+    near-duplicate rule with `config`'s settings (a FilterConfig; None: `rule_config(ws)`)."""
+    from curate.filters import clusters
     from curate.filters.run import ensure_phashes, ensure_thumbnails, grey_reader, load_embeddings
 
     if not is_workspace(other):
@@ -120,6 +162,9 @@ def copies_of(ws: Workspace, other: Workspace, workers: int = 2) -> CopiesReport
     report = CopiesReport(pd.DataFrame(columns=COLUMNS), len(ours), int(theirs["sha256"].nunique()))
     if ours.empty or theirs.empty:
         return report
+    if config is None:
+        config, note = rule_config(ws)
+        report.notes += [note] if note else []
     ours, theirs = ensure_phashes(ws, ours, workers), ensure_phashes(other, theirs, workers)
     columns = ["sha256", "phash"] + [name for name in ("phash_mirror", "phash_trimmed", "owner_id", "taken_at",
                                                        "lat", "lon") if name in ours and name in theirs]
@@ -140,7 +185,7 @@ def copies_of(ws: Workspace, other: Workspace, workers: int = 2) -> CopiesReport
         report.notes.append(f"copies found by pHash alone: {missing} not embedded (crops, brightness and burst "
                             f"copies are mostly missed); run `curate embed` in each, then check again")
     cluster_notes: list[str] = []
-    labels = clusters.image_clusters(images, FilterConfig(), thumbnails, embeddings, cluster_notes, read_grey,
+    labels = clusters.image_clusters(images, config, thumbnails, embeddings, cluster_notes, read_grey,
                                      workers)
     cluster_of = dict(zip(images["sha256"], labels))
     report.notes += [note for note in cluster_notes if note != clusters.NO_EMBEDDINGS_NOTE]
@@ -174,6 +219,15 @@ def _copies(ours: pd.DataFrame, theirs: pd.DataFrame, cluster_of: dict) -> pd.Da
                      "other_photo_ids": ", ".join(ids[:SHOWN_OTHERS]) + (", …" if len(ids) > SHOWN_OTHERS else ""),
                      "other_labels": ", ".join(labels)})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def save_copies_report(ws: Workspace, report: CopiesReport, other: str) -> None:
+    """Keep the check's result in reports/contamination.json (with the hash of the catalog it read, so that
+    `curate report` can tell when the catalog has changed since)."""
+    from curate.stage_reports import save_stage_report
+    from curate.workspace import catalog_sha256
+
+    save_stage_report(ws, REPORT, catalog_sha256(ws), report.to_dict(other))
 
 
 def write_drop_decisions(report: CopiesReport, other: Workspace, out: Path) -> int:

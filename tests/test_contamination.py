@@ -185,6 +185,8 @@ def test_a_recipes_leakage_section_checks_against_another_workspace(collections,
     assert isinstance(summary, StepSummary) and summary.line.startswith("no owner")
     [warning] = summary.warnings
     assert "6 of 40 kept photos" in warning and "--drop-decisions" in warning and "--import-decisions" in warning
+    saved = json.loads((mine.root / "reports" / "contamination.json").read_text())  # for `curate report`
+    assert saved["copies_count"] == 6 and saved["against"] == str(Path(step.settings["against"]))
 
 
 def test_against_a_folder_of_photos_ingests_it_into_a_workspace_of_its_own(collections, tmp_path):
@@ -240,3 +242,68 @@ def test_the_same_bytes_are_a_copy_even_without_a_cluster():
     theirs = pd.DataFrame({"photo_id": ["t1", "t2"], "sha256": ["aa", "cc"], "label": ["x", None]})
     copies = _copies(ours, theirs, {"cc": 0, "bb": 1})  # "aa" has no cluster: unreadable pHash
     assert copies[["photo_id", "kind", "other_photo_ids"]].values.tolist() == [["o1", "exact", "t1"]]
+
+
+def test_the_rule_is_the_one_the_filter_last_ran_with(collections, tmp_path):
+    """A recipe's or the command line's near-duplicate settings make the filter's copies; the check between
+    collections reads them from the filter's report, so that it calls the same pairs copies. Strict limits
+    (no pHash bits, colours and tones within 0.1) leave the JPEG-35 copy out; the defaults find it."""
+    from curate.contamination import rule_config
+    from curate.filters.config import FilterConfig
+
+    ours, theirs = collections
+    mine = Workspace(tmp_path / "ws")
+    shutil.copytree(ours.root, mine.root)
+    assert rule_config(mine) == (FilterConfig(), None)  # the filter has not run here
+    strict = ["--near-dup-bits", "0", "--near-dup-colour-diff", "0.1", "--near-dup-tone-diff", "0.1"]
+    result = runner.invoke(app, ["filter", "-w", str(mine.root), *strict])
+    assert result.exit_code == 0, result.output
+    config, note = rule_config(mine)
+    assert (config.near_dup_bits, config.near_dup_colour_diff, config.near_dup_tone_diff) == (0, 0.1, 0.1)
+    assert "near_dup_bits 0" in note and "near_dup_tone_diff 0.1" in note
+    report = copies_of(mine, theirs)
+    assert note in report.notes
+    strict_kinds = dict(zip(report.copies["photo_id"], report.copies["kind"]))
+    default = copies_of(mine, theirs, config=FilterConfig())
+    default_kinds = dict(zip(default.copies["photo_id"], default.copies["kind"]))
+    [left_out] = set(default_kinds) - set(strict_kinds)
+    assert len(default_kinds) == 6 and default_kinds[left_out] == "near"
+    assert set(strict_kinds) < set(default_kinds)
+
+    (mine.root / "reports" / "filter.json").write_text(json.dumps({"stage": "filter", "config": {
+        "near_dup_bits": "many", "near_dup_colour_diff": 3}}))
+    assert rule_config(mine) == (FilterConfig(), None)  # a report it cannot use: the defaults, not a crash
+    (mine.root / "reports" / "filter.json").write_text("{not json")
+    assert rule_config(mine) == (FilterConfig(), None)
+
+
+def test_the_report_shows_the_last_check_against_another_collection(collections, tmp_path):
+    """`curate report` shows the copies the last `check-leakage --against` found (a section after the splits),
+    and says when the catalog has changed since; without such a check there is no section."""
+    ours, theirs = collections
+    mine = Workspace(tmp_path / "ws")
+    shutil.copytree(ours.root, mine.root, ignore=shutil.ignore_patterns("contamination.json"))
+    out = tmp_path / "report"
+    assert runner.invoke(app, ["report", "-w", str(mine.root), "--out", str(out)]).exit_code == 0
+    assert "copies" not in json.loads((out / "report.json").read_text())["sections"]
+
+    check = runner.invoke(app, ["check-leakage", "-w", str(mine.root), "--against", str(theirs.root)])
+    assert check.exit_code == 3, check.output
+    assert runner.invoke(app, ["report", "-w", str(mine.root), "--out", str(out)]).exit_code == 0
+    report = json.loads((out / "report.json").read_text())
+    keys = list(report["sections"])
+    assert keys[keys.index("splits") + 1] == "copies"
+    copies = report["sections"]["copies"]
+    assert copies["copies_count"] == 6 and copies["exact"] == 3 and copies["per_split"] == {"no split": 6}
+    assert copies["against"] == str(theirs.root) and "stale" not in copies
+    catalog = read_catalog(mine).set_index("photo_id")
+    assert {row["photo_id"] for row in copies["copies"]} <= set(catalog.index)
+    page = (out / "index.html").read_text()
+    assert "8b. Copies of another collection" in page and "6 of 40 kept photos" in page
+    assert copies["copies"][0]["photo_id"] in page and "--import-decisions" in page
+
+    assert runner.invoke(app, ["split", "-w", str(mine.root)]).exit_code == 0  # the catalog changes
+    assert runner.invoke(app, ["report", "-w", str(mine.root), "--out", str(out)]).exit_code == 0
+    stale = json.loads((out / "report.json").read_text())["sections"]["copies"]
+    assert "changed since this check" in stale["stale"]
+    assert "changed since this check" in (out / "index.html").read_text()

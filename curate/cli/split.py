@@ -83,13 +83,14 @@ def check_leakage(
     if drop_decisions is not None and against is None:
         raise UsageError("--drop-decisions writes the copies --against finds; add --against WORKSPACE")
     if against is not None:
-        from curate.contamination import against_workspace, copies_of, write_drop_decisions
+        from curate.contamination import against_workspace, copies_of, save_copies_report, write_drop_decisions
         from curate.workspace import read_catalog
 
         other, notes = against_workspace(ws, against, workers)  # a folder of photos is ingested first
         for note in notes:
             console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
         copies = copies_of(ws, other, workers)
+        save_copies_report(ws, copies, str(against))  # `curate report` shows it under the splits
         if drop_decisions is not None:
             written = write_drop_decisions(copies, other, drop_decisions)
             err_console.print(f"wrote {written:,} drop decision{'s' if written != 1 else ''} to {drop_decisions}; "

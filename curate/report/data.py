@@ -387,6 +387,24 @@ def splits_from_rows(rows: list[dict], leaks: pd.DataFrame, split_report: dict |
             "config": (split_report or {}).get("config")}
 
 
+def copies_section(saved: dict | None, catalog_sha256: str, max_rows: int = 200) -> dict | None:
+    """The last `curate check-leakage --against` (its reports/contamination.json), for the splits section:
+    the other collection, the summary line, counts, notes and its first `max_rows` copies; "stale" when the
+    catalog has changed since that check (its photos' splits and statuses may be others now). None when no
+    such check has run."""
+    if not saved:
+        return None
+    rows = list(saved.get("copies") or [])
+    section = {"against": str(saved.get("against", "")), "summary": str(saved.get("summary", "")),
+               "checked_at": saved.get("finished_at"), "copies_count": int(saved.get("copies_count") or 0),
+               "exact": int(saved.get("exact") or 0), "per_split": dict(saved.get("per_split") or {}),
+               "notes": [str(note) for note in saved.get("notes") or []], "copies": rows[:max(int(max_rows), 0)]}
+    if saved.get("input_catalog_sha256") != catalog_sha256:
+        section["stale"] = ("the catalog has changed since this check; run `curate check-leakage --against "
+                            f"{section['against']}` again")
+    return section
+
+
 def training_section(evaluation: dict | None, max_rows: int, catalog: pd.DataFrame | None = None,
                      names: dict | None = None, images: pd.DataFrame | None = None) -> dict:
     """Numbers from the newest run's evaluation.json (images are added by the I/O edge).

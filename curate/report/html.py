@@ -33,7 +33,8 @@ TITLES = {
     "overview": "1. Overview", "geography": "2. Geography", "photographers": "3. Photographers",
     "tags": "4. Tags", "duplicates": "5. Duplicates", "quality": "6. Image quality", "label_issues": "7. Label issues",
     "review": "7b. Human review",
-    "splits": "8. Splits", "training": "9. Training", "attribution": "10. Attribution",
+    "splits": "8. Splits", "copies": "8b. Copies of another collection", "training": "9. Training",
+    "attribution": "10. Attribution",
 }
 
 
@@ -305,6 +306,25 @@ def splits(s: dict) -> str:
     return "".join(parts)
 
 
+def copies(s: dict) -> str:
+    """The last `curate check-leakage --against`: the copies of another collection's photos in this one."""
+    when = f" (checked {s['checked_at']})" if s.get("checked_at") else ""
+    parts = [f'<p class="{"bad" if s["copies_count"] else "ok"}">{e(s["summary"])}{e(when)}.</p>']
+    parts += [f'<p class="note">note: {e(note)}</p>' for note in s.get("notes") or []]
+    if s["copies_count"]:
+        shown = (f" (the first {len(s['copies']):,}; `curate check-leakage --against` lists them all)"
+                 if s["copies_count"] > len(s["copies"]) else "")
+        parts.append(table(["photo", "split", "label", "kind", "their photos", "their ids", "their labels"],
+                           [[e(r.get("photo_id")), e(r.get("split") or "no split"), e(r.get("label")), e(r.get("kind")),
+                             num(r.get("other_photos")), e(r.get("other_photo_ids")), e(r.get("other_labels"))]
+                            for r in s["copies"]], left={0, 1, 2, 3, 5, 6}))
+        parts.append(f'<p class="why">A copy of a photo the other collection holds (its test set, say) lets a model be '
+                     f'tested on what it trained on{e(shown)}. `curate check-leakage --against '
+                     f'{e(s["against"])} --drop-decisions copies.jsonl`, then `curate review --import-decisions '
+                     "copies.jsonl`, drops them.</p>")
+    return "".join(parts)
+
+
 def training(s: dict) -> str:
     images = s.get("images", {})
     parts = [f'<p>Run {e(s["run"])}: accuracy {pct(s["accuracy"])} on {num(s["photos"])} {e(s["split"])} photos.</p>']
@@ -355,7 +375,7 @@ def attribution(s: dict) -> str:
 
 RENDER = {"overview": overview, "geography": geography, "photographers": photographers, "tags": tags,
           "duplicates": duplicates, "quality": quality, "label_issues": label_issues, "review": render_review,
-          "splits": splits, "training": training, "attribution": attribution}
+          "splits": splits, "copies": copies, "training": training, "attribution": attribution}
 
 
 def render_html(report: dict, title: str = "Curation report") -> str:

@@ -21,13 +21,13 @@ from curate.errors import UsageError
 from curate.freshness import workspace_states
 from curate.ingest.demo import read_truth
 from curate.report import plots
-from curate.report.data import attribution_rows, build_report
+from curate.report.data import attribution_rows, build_report, copies_section
 from curate.report.html import render_html
 from curate.settings_fields import SettingError
 from curate.spreadsheet import spreadsheet_safe
 from curate.stage_reports import load_stage_report
 from curate.store import open_rgb
-from curate.workspace import Workspace, atomic_file, atomic_write_bytes, read_catalog
+from curate.workspace import Workspace, atomic_file, atomic_write_bytes, catalog_sha256, read_catalog
 
 STAGES = ("filter", "split", "prefilter", "embed")
 THUMB_SIDE = 128
@@ -127,15 +127,32 @@ def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 
         states = {name: state.to_dict() for name, state in workspace_states(ws, batches).items()}
         with report_queries(ws, out) as queries:  # DuckDB's scratch in the report folder: a read-only workspace works
             report = queries.build_report(reports, stage_states=states, **options)
+            _add_copies(ws, report, max_rows)
             _write_files(ws, out, report, evaluation, queries.geo_rows,
                          batches.batches(list(ATTRIBUTION_COLUMNS)))
     else:
         states = {name: state.to_dict() for name, state in workspace_states(ws, catalog).items()}
         report = build_report(catalog, reports, stage_states=states, **options)
+        _add_copies(ws, report, max_rows)
         _write_files(ws, out, report, evaluation, lambda label: catalog[catalog["label"] == label], [catalog])
     index = out / "index.html"
     atomic_write_bytes(index, render_html(report).encode("utf-8"))
     return index, report
+
+
+def _add_copies(ws: Workspace, report: dict, max_rows: int) -> None:
+    """The last check against another collection (`curate check-leakage --against`): a section after the
+    splits, when one has run."""
+    from curate.contamination import REPORT
+
+    copies = copies_section(load_stage_report(ws, REPORT), catalog_sha256(ws), max_rows)
+    if copies is not None:
+        sections = report["sections"]
+        report["sections"] = {}
+        for key, section in sections.items():
+            report["sections"][key] = section
+            if key == "splits":
+                report["sections"]["copies"] = copies
 
 
 # what attribution.csv reads (curate.report.data.attribution_rows)
