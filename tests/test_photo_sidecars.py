@@ -196,3 +196,75 @@ def test_a_sidecars_own_position_and_time_win_over_what_its_exif_text_says():
     assert (exif_only["lat"], exif_only["taken_at"]) == (pytest.approx(41.88), "2016-07-04 18:30:00")
     own = normalise({"exif": EXIF_TEXT, "latitude": 48.85, "longitude": 2.35, "date_taken": "2019-01-02 03:04:05"})
     assert "lat" not in own and "lon" not in own and "taken_at" not in own  # read from its own columns
+
+
+FERRARI = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "flickr-ferrari"
+FLICKR_LICENCE_NAMES = {"4": "Attribution License", "5": "Attribution-ShareAlike License"}
+
+
+def write_flickr_export(root: Path, rows: pd.DataFrame) -> None:
+    """Real Flickr photos laid out as Flickr's account export lays them out: originals named
+    `<title>_<id>_o.jpg` (or `<id>_<secret>_o.jpg`) in data-download-1/ and -2/, and photo_<id>.json in the
+    account data folder, with the export's fields (geo in millionths of a degree, tags as objects, the
+    licence's name, an EXIF copy, comments, a private `original` link)."""
+    meta = root / "72157722185468047_06fxe76mos37_part1"
+    meta.mkdir(parents=True)
+    for number, row in enumerate(rows.itertuples()):
+        folder = root / f"data-download-{1 + number % 2}"
+        folder.mkdir(exist_ok=True)
+        secret = row.file.rsplit("/", 1)[-1].split("_")[1]
+        slug = "".join(ch if ch.isalnum() else "-" for ch in str(row.title).lower()).strip("-") or str(row.photo_id)
+        name = f"{slug}_{row.photo_id}_o.jpg" if number % 3 else f"{row.photo_id}_{secret}_o.jpg"
+        (folder / name).write_bytes((FERRARI / row.file).read_bytes())
+        geo = ({"latitude": str(round(row.latitude * 1e6)), "longitude": str(round(row.longitude * 1e6)),
+                "accuracy": "16"} if pd.notna(row.latitude) else [])
+        (meta / f"photo_{row.photo_id}.json").write_text(json.dumps({
+            "id": str(row.photo_id), "name": "" if pd.isna(row.title) else row.title, "description": "",
+            "count_views": "53",
+            "date_taken": row.date_taken, "date_imported": row.date_taken,
+            "photopage": row.photopage.replace("http://", "https://"),
+            "original": f"https://live.staticflickr.com/1/{row.photo_id}_{secret}_o.jpg",
+            "license": FLICKR_LICENCE_NAMES[str(row.license)], "geo": geo,
+            "exif": {"IFD0:Make": {"full": "IFD0:Make", "label": "Make", "value": "Canon", "raw_value": "Canon"}},
+            "groups": [], "albums": [{"id": "721", "title": row.color_class}],
+            "tags": [{"tag": tag, "user": row.photopage.rsplit("/", 2)[0] + "/", "date_create": row.date_taken}
+                     for tag in str(row.tags).split()],
+            "people": [], "notes": [], "privacy": "public", "comments": [{"comment": "nice"}]}, indent=4))
+    (meta / "account_profile.json").write_text(json.dumps({"real_name": "someone", "email": "x@example.com"}))
+
+
+@pytest.mark.skipif(not FERRARI.is_dir(), reason="needs ../shared/realdata/flickr-ferrari")
+def test_a_flickr_account_export_reads_each_photos_json_by_its_id(tmp_path):
+    """Flickr's export names each original after its title and id and keeps its metadata apart, in
+    photo_<id>.json: ingest pairs them by the id and reads the owner (from the photo page), time, position (the
+    export's millionths of a degree), tags, title and licence; data-download-N/ are not labels, and the
+    original file's link (which opens a private photo without signing in) is not stored."""
+    rows = pd.read_csv(FERRARI / "metadata.csv", dtype={"photo_id": str}).sort_values("file").iloc[::8]
+    assert rows["latitude"].notna().any() and rows["latitude"].isna().any()
+    write_flickr_export(tmp_path / "export", rows)
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        report = ingest_folder(ws, FolderOptions(folder=tmp_path / "export", workers=1))
+    catalog = read_catalog(ws).set_index("source_id")
+    assert len(catalog) == len(rows) and (catalog["status"] == "kept").all()
+    assert set(catalog.index) == set(rows["photo_id"])  # the export's ids, paired with the right photos
+    truth = rows.set_index("photo_id")
+    for photo_id, row in catalog.iterrows():
+        expected = truth.loc[photo_id]
+        assert row["owner_id"] == expected["photopage"].rstrip("/").rsplit("/", 2)[-2]
+        assert ("" if pd.isna(row["title"]) else row["title"]) == ("" if pd.isna(expected["title"]) else
+                                                                    expected["title"])
+        assert str(row["taken_at"]) == expected["date_taken"]
+        assert list(row["tags"]) == list(dict.fromkeys(str(expected["tags"]).split()))
+        assert row["license"] == {"4": "cc-by-2.0", "5": "cc-by-sa-2.0"}[str(expected["license"])]
+        assert row["page_url"].rstrip("/").endswith(photo_id) and pd.isna(row["url"])
+        if pd.notna(expected["latitude"]):
+            assert row["lat"] == pytest.approx(expected["latitude"], abs=1e-6)
+            assert row["lon"] == pytest.approx(expected["longitude"], abs=1e-6)
+        else:
+            assert pd.isna(row["lat"]) and pd.isna(row["lon"])
+    assert catalog["label"].isna().all()  # data-download-1/ and -2/ store photos, they name no class
+    assert any("data-download-1" in warning and "--label-from folder" in warning for warning in report.warnings)
+    assert any("per-photo JSON sidecars" in note for note in report.notes)
+    assert "staticflickr" not in read_catalog(ws).to_csv()  # the `original` link is nowhere
+    assert "staticflickr" not in ws.catalog_path.read_bytes().decode("latin-1")

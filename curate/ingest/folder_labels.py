@@ -19,8 +19,8 @@ SHOWN = 4  # names a label message lists before '… and N more'
 SPLIT_FOLDER_NAMES = frozenset({"train", "training", "val", "valid", "validation", "dev", "test", "testing"})
 # First-level folders that store photos rather than name classes: a downloader's numbered shards (img2dataset
 # writes 00000/, 00001/, ...: five digits or more), a camera's DCF folders (DCIM/, 100CANON/, 101MSDCF/) and
-# Google Takeout's year folders (Photos from 2019/).
-STORAGE_FOLDER = re.compile(r"\d{5,}|dcim|\d{3}[a-z0-9_]{5}|photos from \d{4}", re.IGNORECASE)
+# Google Takeout's year folders (Photos from 2019/) and Flickr's account export (data-download-1/, ...).
+STORAGE_FOLDER = re.compile(r"\d{5,}|dcim|\d{3}[a-z0-9_]{5}|photos from \d{4}|data-download-\d+", re.IGNORECASE)
 # A tar shard numbered the WebDataset way (`train-000000.tar`, `shard_0042.tar`, `00000.tar`; `curate export`
 # writes `<split>-%06d.tar`): a slice of a collection, not a class (`cats.tar` is one).
 SHARD_TAR = re.compile(r"(?:.*[-_.])?\d{4,}\.tar", re.IGNORECASE)

@@ -1,6 +1,6 @@
 """Per-photo JSON sidecars: one metadata file beside each photo, read by `curate ingest folder`.
 
-Two layouts that users bring are read without a --metadata file:
+Three layouts that users bring are read without a --metadata file:
 
 * **img2dataset** (its default `files` output): shard folders `00000/`, `00001/`, … holding
   `000010005.jpg` with `000010005.json` (`url`, `caption`, `key`, `status`, `exif`, and any column the
@@ -12,6 +12,14 @@ Two layouts that users bring are read without a --metadata file:
   `IMG_1234.jpg.supplemental-metadata.json`): `title`, `description`, `photoTakenTime.timestamp`
   (seconds, UTC), `geoData` (0, 0 when there is no position; `geoDataExif` is tried next) and `url`
   (the photo's page on Google Photos).
+* **Flickr's account export** ("Your Flickr Data"): the photos in `data-download-1/`, … named
+  `<title>_<id>_o.jpg` (or `<id>_<secret>_o.jpg`), and one `photo_<id>.json` per photo in the account
+  data folder (`<number>_<hash>_part1/`), found anywhere in the folder by the photo id: `id`, `name`
+  (the title), `description`, `date_taken`, `photopage`, `license` (its name), `tags` (objects with a
+  `tag`), `geo` (`latitude` and `longitude` in millionths of a degree, `accuracy` 1-16), `albums`. The
+  owner is the account in `photopage` (`https://www.flickr.com/photos/<owner>/<id>/`); the EXIF copy,
+  comments, notes, people and groups are left out, and `original` (a link to the original file that works
+  without signing in, private photos too) is never read.
 
 Nested objects are flattened to dotted names (`geoData.latitude`), which `--map FIELD=NAME` can name
 like any column. Pure functions over a folder; no catalog work here.
@@ -36,6 +44,11 @@ MAX_SIDECAR_BYTES = 1024 * 1024  # a photo's metadata; anything larger is not on
 _NUMBERED = re.compile(r"(.+)\((\d+)\)")  # Takeout's second photo of one name: IMG_1(1)
 _EDITED = "-edited"  # Takeout's edited copy of a photo: IMG_1-edited.jpg
 _RATIONAL = re.compile(r"^\s*(-?\d+(?:\.\d+)?)(?:\s*/\s*(\d+(?:\.\d+)?))?\s*$")
+_FLICKR_SIDECAR = re.compile(r"photo_(\d+)\.json")  # Flickr's account export: one per photo
+_FLICKR_PHOTO = re.compile(r"(.+)_o\.[^./]+")  # <title>_<id>_o.jpg or <id>_<secret>_o.jpg: the original
+_FLICKR_ID_DIGITS = 6  # Flickr photo ids have 7-11 digits; shorter runs in a name are not one
+_FLICKR_DROPPED = ("exif", "comments", "notes", "people", "groups", "original")  # bulky, or a link to keep out
+_FLICKR_OWNER = re.compile(r"https?://(?:www\.)?flickr\.com/photos/([^/?#]+)/", re.IGNORECASE)
 
 
 def sidecar_paths(images: Iterable[str], json_files: set[str]) -> dict[str, str]:
@@ -48,8 +61,18 @@ def sidecar_paths(images: Iterable[str], json_files: set[str]) -> dict[str, str]
     {'a/1.jpg': 'a/1.json', 'b/IMG_2.jpg': 'b/IMG_2.jpg.json'}
     >>> sidecar_paths(["t/IMG_3(1).jpg", "t/IMG_3-edited.jpg"], {"t/IMG_3.jpg(1).json", "t/IMG_3.jpg.json"})
     {'t/IMG_3(1).jpg': 't/IMG_3.jpg(1).json', 't/IMG_3-edited.jpg': 't/IMG_3.jpg.json'}
+
+    Flickr's account export keeps `photo_<id>.json` in a folder of its own; a photo named `..._<id>_o.jpg`
+    or `<id>_<secret>_o.jpg` finds it anywhere in the folder (in its own folder first):
+
+    >>> sidecar_paths(["data-download-1/lake_2634391576_o.jpg", "data-download-1/2634391577_6ab6f1017f_o.jpg"],
+    ...               {"7215_x_part1/photo_2634391576.json", "7215_x_part1/photo_2634391577.json"})
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'data-download-1/lake_2634391576_o.jpg': '7215_x_part1/photo_2634391576.json',
+     'data-download-1/2634391577_6ab6f1017f_o.jpg': '7215_x_part1/photo_2634391577.json'}
     """
     found = {}
+    flickr = _flickr_sidecars(json_files)
     for image in images:
         stem, extension = os.path.splitext(image)
         candidates = [*(image + suffix for suffix in SIDECAR_SUFFIXES), stem + ".json"]
@@ -59,9 +82,36 @@ def sidecar_paths(images: Iterable[str], json_files: set[str]) -> dict[str, str]
         if stem.endswith(_EDITED):
             candidates += [stem[: -len(_EDITED)] + extension + suffix for suffix in SIDECAR_SUFFIXES]
         match = next((candidate for candidate in candidates if candidate in json_files), None)
+        if match is None and flickr:
+            match = _flickr_sidecar(image, flickr)
         if match:
             found[image] = match
     return found
+
+
+def _flickr_sidecars(json_files: set[str]) -> dict[str, list[str]]:
+    """Flickr photo id -> the `photo_<id>.json` files holding it (relative paths, sorted)."""
+    by_id: dict[str, list[str]] = {}
+    for path in sorted(json_files):
+        match = _FLICKR_SIDECAR.fullmatch(os.path.basename(path))
+        if match:
+            by_id.setdefault(match[1], []).append(path)
+    return by_id
+
+
+def _flickr_sidecar(image: str, by_id: dict[str, list[str]]) -> str | None:
+    """The sidecar of a photo named the way Flickr's export names an original (`..._<id>_o.jpg`,
+    `<id>_<secret>_o.jpg`): the one in the photo's own folder, else the first by path."""
+    match = _FLICKR_PHOTO.fullmatch(os.path.basename(image))
+    if not match:
+        return None
+    parts = match[1].split("_")
+    for part in (parts[-1], *parts[-2:-1]):  # the id is last, or before the secret
+        if part.isdigit() and len(part) >= _FLICKR_ID_DIGITS and part in by_id:
+            paths = by_id[part]
+            folder = os.path.dirname(image)
+            return next((path for path in paths if os.path.dirname(path) == folder), paths[0])
+    return None
 
 
 def read_photo_sidecars(sidecars: dict[str, str], read: Callable[[str, int], bytes]) -> tuple[pd.DataFrame | None,
@@ -78,11 +128,64 @@ def read_photo_sidecars(sidecars: dict[str, str], read: Callable[[str, int], byt
         except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             unreadable.append(sidecar)
             continue
+        if is_flickr_export(data):
+            data = flickr_fields(data)
         rows.append({**normalise(flatten(data)), "file": image})
     if not rows:
         return None, unreadable
     table = pd.DataFrame(rows, dtype=object)
     return table[["file", *(column for column in table.columns if column != "file")]], unreadable
+
+
+def is_flickr_export(data: dict) -> bool:
+    """Whether a sidecar is one of Flickr's account export (`photo_<id>.json`)."""
+    return "id" in data and "photopage" in data and any(key in data for key in ("date_imported", "count_views",
+                                                                              "original"))
+
+
+def flickr_fields(data: dict) -> dict:
+    """A Flickr export sidecar with its fields under the names ingest reads: `name` as `title`, `photopage`
+    as `page_url` (never `url`: that is a download link), the account in it as `owner_id`, the tags' text as
+    a list, `geo` (millionths of a degree when out of the range of degrees; a list of one object, or
+    `geolocation`, read too) as `lat`/`lon`/`geo_accuracy`, the albums' titles as a list; the EXIF copy,
+    comments, notes, people, groups and the `original` link dropped. Fields it names itself are kept.
+
+    >>> row = flickr_fields({"id": "2634391576", "name": "Killarney Lake", "date_imported": "2008-07-03",
+    ...     "photopage": "https://www.flickr.com/photos/boris/2634391576/", "original": "http://x/1_o.jpg",
+    ...     "geo": {"latitude": "49696401", "longitude": "-123159753", "accuracy": "15"},
+    ...     "tags": [{"tag": "ShoZu", "user": "https://www.flickr.com/photos/boris/"}], "exif": {"a": {}}})
+    >>> sorted(row.items())  # doctest: +NORMALIZE_WHITESPACE
+    [('date_imported', '2008-07-03'), ('geo_accuracy', 15.0), ('id', '2634391576'), ('lat', 49.696401),
+     ('lon', -123.159753), ('owner_id', 'boris'), ('page_url', 'https://www.flickr.com/photos/boris/2634391576/'),
+     ('tags', ['ShoZu']), ('title', 'Killarney Lake')]
+    """
+    row = {key: value for key, value in data.items() if key not in _FLICKR_DROPPED}
+    if "name" in row and "title" not in row:
+        row["title"] = row.pop("name")
+    page = row.pop("photopage")
+    row.setdefault("page_url", page)
+    owner = _FLICKR_OWNER.match(page) if isinstance(page, str) else None
+    if owner and not any(key in row for key in ("owner_id", "owner", "owner_nsid", "nsid")):
+        row["owner_id"] = owner[1]
+    if isinstance(row.get("tags"), list):
+        row["tags"] = [str(tag.get("tag") if isinstance(tag, dict) else tag) for tag in row["tags"]
+                       if (tag.get("tag") if isinstance(tag, dict) else tag) not in (None, "")]
+    if isinstance(row.get("albums"), list):
+        row["albums"] = [str(album.get("title") if isinstance(album, dict) else album) for album in row["albums"]]
+    geo = row.pop("geo", None) or row.pop("geolocation", None)
+    if isinstance(geo, list):
+        geo = geo[0] if geo else None
+    if isinstance(geo, dict) and not any(key in row for key in ("lat", "latitude", "lon", "longitude")):
+        position = _position(geo.get("latitude"), geo.get("longitude"))
+        if position and (abs(position[0]) > 90 or abs(position[1]) > 180):
+            position = (position[0] / 1e6, position[1] / 1e6)  # the export's millionths of a degree
+        if position and abs(position[0]) <= 90 and abs(position[1]) <= 180:
+            row["lat"], row["lon"] = position
+            try:
+                row["geo_accuracy"] = float(geo["accuracy"])
+            except (KeyError, TypeError, ValueError):
+                pass
+    return row
 
 
 def flatten(data: dict, prefix: str = "") -> dict:
