@@ -268,3 +268,40 @@ def test_a_flickr_account_export_reads_each_photos_json_by_its_id(tmp_path):
     assert any("per-photo JSON sidecars" in note for note in report.notes)
     assert "staticflickr" not in read_catalog(ws).to_csv()  # the `original` link is nowhere
     assert "staticflickr" not in ws.catalog_path.read_bytes().decode("latin-1")
+
+
+def test_takeout_sidecars_with_names_cut_short_are_found_unless_two_photos_share_one(tmp_path):
+    """Takeout cuts a long sidecar name (photo name + ".supplemental-metadata", then ".json") short. Such a
+    sidecar is found by the start of the photo's name; one whose cut name fits two photos is nobody's: which of
+    them it describes cannot be told, so neither takes its time and place."""
+    album = tmp_path / "Google Photos" / "Trip"
+    album.mkdir(parents=True)
+
+    def cut(name: str, keep: int = 46) -> str:
+        return (name + ".supplemental-metadata")[:keep] + ".json"
+
+    photos = {"IMG_20250801_120808_LongEventTitleAtMuseumPalace.jpg": (1754050088, (48.86, 2.33), 46),
+              "0d7b086cdcb68a4b6279fabaa0928e90.jpg": (1754050188, (41.9, 12.5), 46),
+              "PXL_20240704_183000123_a_rather_long_name_of_a_photo.jpg": (1720117800, (40.7, -74.0), 44)}
+    for number, (name, (taken, geo, keep)) in enumerate(photos.items()):
+        (album / name).write_bytes(jpeg_bytes(color=(40 * number, 90, 200)))
+        (album / cut(name, keep)).write_text(takeout_sidecar(taken, geo))
+    twins = ["Screenshot_20250801_120808_com.example.longapp_one.png",
+             "Screenshot_20250801_120808_com.example.longapp_two.png"]
+    for number, name in enumerate(twins):
+        Image.new("RGB", (64, 48), (200, 30 * number, 30)).save(album / name)
+    (album / cut(twins[0])).write_text(takeout_sidecar(1754050000, (35.7, 139.7)))
+    assert cut(twins[0]) == cut(twins[1])
+    (album / "IMG_1.jpg").write_bytes(jpeg_bytes(color=(10, 200, 10)))
+    (album / "IMG_1.jpg.supplemental-metadata.json").write_text(takeout_sidecar(1449001300, (45.4, 9.2)))
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        ingest_folder(ws, FolderOptions(folder=tmp_path / "Google Photos", workers=1))
+    catalog = by_key(read_catalog(ws))
+    assert len(catalog) == 6 and (catalog["status"] == "kept").all()
+    for name, (taken, geo, _) in photos.items():
+        row = catalog.loc[name]
+        assert (row["lat"], row["lon"]) == geo
+        assert row["taken_at"] == pd.Timestamp(taken, unit="s")
+    assert catalog.loc["IMG_1.jpg", "lat"] == 45.4
+    assert catalog.loc[twins, "lat"].isna().all() and catalog.loc[twins, "taken_at"].isna().all()

@@ -9,9 +9,10 @@ Three layouts that users bring are read without a --metadata file:
   drops it from the image) is a JSON text of exifread's tags in `exif`: its capture time and GPS
   position are taken from there.
 * **Google Takeout** (Google Photos): `IMG_1234.jpg` with `IMG_1234.jpg.json` (or, since 2024,
-  `IMG_1234.jpg.supplemental-metadata.json`): `title`, `description`, `photoTakenTime.timestamp`
-  (seconds, UTC), `geoData` (0, 0 when there is no position; `geoDataExif` is tried next) and `url`
-  (the photo's page on Google Photos).
+  `IMG_1234.jpg.supplemental-metadata.json`; a long name's cut short before `.json`, found by the start
+  of the photo's name): `title`, `description`, `photoTakenTime.timestamp` (seconds, UTC), `geoData`
+  (0, 0 when there is no position; `geoDataExif` is tried next) and `url` (the photo's page on Google
+  Photos).
 * **Flickr's account export** ("Your Flickr Data"): the photos in `data-download-1/`, … named
   `<title>_<id>_o.jpg` (or `<id>_<secret>_o.jpg`), and one `photo_<id>.json` per photo in the account
   data folder (`<number>_<hash>_part1/`), found anywhere in the folder by the photo id: `id`, `name`
@@ -43,6 +44,11 @@ SIDECAR_SUFFIXES = (".json", ".supplemental-metadata.json")  # appended to the p
 MAX_SIDECAR_BYTES = 1024 * 1024  # a photo's metadata; anything larger is not one
 _NUMBERED = re.compile(r"(.+)\((\d+)\)")  # Takeout's second photo of one name: IMG_1(1)
 _EDITED = "-edited"  # Takeout's edited copy of a photo: IMG_1-edited.jpg
+# Takeout cuts a long sidecar name short: the first characters of (photo name + ".supplemental-metadata"), then
+# ".json" (`<32 hex>.jpg.supplemen.json`: 46 characters kept; the tools that read Takeout disagree on the count,
+# 44 to 47), so any cut from 40 characters to 60 is looked for, the longest first.
+_TAKEOUT_CUTS = range(60, 39, -1)
+_TAKEOUT_SUFFIX = ".supplemental-metadata"
 _RATIONAL = re.compile(r"^\s*(-?\d+(?:\.\d+)?)(?:\s*/\s*(\d+(?:\.\d+)?))?\s*$")
 _FLICKR_SIDECAR = re.compile(r"photo_(\d+)\.json")  # Flickr's account export: one per photo
 _FLICKR_PHOTO = re.compile(r"(.+)_o\.[^./]+")  # <title>_<id>_o.jpg or <id>_<secret>_o.jpg: the original
@@ -61,6 +67,12 @@ def sidecar_paths(images: Iterable[str], json_files: set[str]) -> dict[str, str]
     {'a/1.jpg': 'a/1.json', 'b/IMG_2.jpg': 'b/IMG_2.jpg.json'}
     >>> sidecar_paths(["t/IMG_3(1).jpg", "t/IMG_3-edited.jpg"], {"t/IMG_3.jpg(1).json", "t/IMG_3.jpg.json"})
     {'t/IMG_3(1).jpg': 't/IMG_3.jpg(1).json', 't/IMG_3-edited.jpg': 't/IMG_3.jpg.json'}
+
+    A long name's sidecar has a name Takeout cut short (one that two photos would share is nobody's):
+
+    >>> sidecar_paths(["t/IMG_20250801_120808_LongEventTitleAtMuseumPalace.jpg"],
+    ...               {"t/IMG_20250801_120808_LongEventTitleAtMuseumPa.json"})
+    {'t/IMG_20250801_120808_LongEventTitleAtMuseumPalace.jpg': 't/IMG_20250801_120808_LongEventTitleAtMuseumPa.json'}
 
     Flickr's account export keeps `photo_<id>.json` in a folder of its own; a photo named `..._<id>_o.jpg`
     or `<id>_<secret>_o.jpg` finds it anywhere in the folder (in its own folder first):
@@ -86,7 +98,24 @@ def sidecar_paths(images: Iterable[str], json_files: set[str]) -> dict[str, str]
             match = _flickr_sidecar(image, flickr)
         if match:
             found[image] = match
+    cut = {}  # photos without a sidecar yet -> a sidecar whose name Takeout cut short
+    shortest = min(_TAKEOUT_CUTS) + len(".json")
+    folders = {os.path.dirname(name) for name in json_files if len(os.path.basename(name)) >= shortest}
+    for image in images:
+        if image not in found and os.path.dirname(image) in folders:
+            match = next((name for name in _takeout_cut_names(image) if name in json_files), None)
+            if match:
+                cut[image] = match
+    claimed = pd.Series(list(cut.values()), dtype=object).value_counts()
+    found.update({image: name for image, name in cut.items() if claimed[name] == 1 and name not in found.values()})
     return found
+
+
+def _takeout_cut_names(image: str) -> list[str]:
+    """The names Takeout may give a long photo name's sidecar, cut short (`_TAKEOUT_CUTS`), longest first."""
+    folder, name = os.path.split(image)
+    full = name + _TAKEOUT_SUFFIX
+    return [os.path.join(folder, full[:cut] + ".json") for cut in _TAKEOUT_CUTS if len(full) > cut]
 
 
 def _flickr_sidecars(json_files: set[str]) -> dict[str, list[str]]:
