@@ -40,7 +40,8 @@ def phone_export(tmp_path: Path) -> Path:
     files = {"beach/a.jpg": jpeg_bytes(color=(10, 120, 200)), "beach/b.HEIC": encoded(1, "HEIF"),
              "beach/c.avif": encoded(2, "AVIF"), "beach/clip.MOV": b"\x00\x00\x00\x14ftypqt  " + bytes(64),
              "street/d.jpg": jpeg_bytes(color=(90, 90, 90)), "street/e.heic": encoded(3, "HEIF"),
-             "street/IMG_1.dng": b"II*\x00" + bytes(64), "street/notes.txt": b"shot in 2024"}
+             "street/IMG_1.dng": b"II*\x00" + bytes(64), "street/notes.txt": b"shot in 2024",
+             "street/d.xml": b"<rsp stat='ok'><photo id='1'/></rsp>", "MD5SUMS.md5": b"0" * 32 + b"  street/d.jpg\n"}
     for relative, data in files.items():
         (folder / relative).parent.mkdir(parents=True, exist_ok=True)
         (folder / relative).write_bytes(data)
@@ -60,7 +61,7 @@ def test_heic_and_avif_photos_are_ingested_and_other_files_are_named(tmp_path):
     [warning] = [w for w in report.warnings if "not in a format ingest reads" in w]
     assert warning.startswith("2 files in the folder are not in a format ingest reads and were left out "
                               "(.dng 1, .mov 1)")
-    assert ".txt" not in warning  # a note beside the photos is not a photo left out
+    assert ".txt" not in warning and ".xml" not in warning  # notes and metadata beside the photos are no photos
 
 
 WITHOUT_HEIF = """

@@ -53,9 +53,11 @@ SOURCE = "folder"
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp",
                               ".avif", ".heic", ".heif"})  # HEIC/HEIF decode with pillow-heif (curate.store)
 # Files beside the photos that are not photos: no word when a scan passes them (any other file is counted in
-# the ingest's warning, so that a phone export's .mov or .dng files are not left out without one).
+# the ingest's warning, so that a phone export's .mov or .dng files are not left out without one). Metadata
+# (.xml: a Flickr API response or an annotation per photo), notes and a download's checksums among them.
 NOT_PHOTOS = frozenset({".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".txt", ".md", ".xmp", ".aae", ".ini",
-                        ".db", ".html", ".htm", ".pdf", ".toml", ".yaml", ".yml", ".log", ".parquet"})
+                        ".db", ".html", ".htm", ".pdf", ".toml", ".yaml", ".yml", ".log", ".parquet", ".xml",
+                        ".md5", ".sha1", ".sha256"})
 SIDECAR_NAMES = ("metadata.csv", "metadata.jsonl", "metadata.json")
 LABEL_SOURCES = ("auto", "folder", "column", "tags", "none")
 # A file that was missing or unreadable may have been fixed since, or a format's decoder installed since
