@@ -307,3 +307,10 @@ def test_the_report_shows_the_last_check_against_another_collection(collections,
     stale = json.loads((out / "report.json").read_text())["sections"]["copies"]
     assert "changed since this check" in stale["stale"]
     assert "changed since this check" in (out / "index.html").read_text()
+
+    (mine.root / "reports" / "contamination.json").write_text("{cut short")  # damaged: a warning, not a refusal
+    result = runner.invoke(app, ["report", "-w", str(mine.root), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    damaged = json.loads((out / "report.json").read_text())
+    assert "copies" not in damaged["sections"]
+    assert any("contamination.json is unreadable" in line and "--against" in line for line in damaged["warnings"])

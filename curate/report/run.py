@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from curate import objectstore, schema
-from curate.errors import UsageError
+from curate.errors import DataContractError, UsageError
 from curate.freshness import workspace_states
 from curate.ingest.demo import read_truth
 from curate.report import plots
@@ -145,7 +145,13 @@ def _add_copies(ws: Workspace, report: dict, max_rows: int) -> None:
     splits, when one has run."""
     from curate.contamination import REPORT
 
-    copies = copies_section(load_stage_report(ws, REPORT), catalog_sha256(ws), max_rows)
+    try:
+        saved = load_stage_report(ws, REPORT)
+    except DataContractError:  # a damaged file is no reason to refuse the whole report
+        report["warnings"].append(f"reports/{REPORT}.json is unreadable, so the last check against another "
+                                  "collection is not shown; run `curate check-leakage --against OTHER` again")
+        return
+    copies = copies_section(saved, catalog_sha256(ws), max_rows)
     if copies is not None:
         sections = report["sections"]
         report["sections"] = {}
