@@ -151,7 +151,9 @@ def _add_copies(ws: Workspace, report: dict, max_rows: int) -> None:
         report["warnings"].append(f"reports/{REPORT}.json is unreadable, so the last check against another "
                                   "collection is not shown; run `curate check-leakage --against OTHER` again")
         return
-    copies = copies_section(saved, catalog_sha256(ws), max_rows)
+    if saved is None:  # no check against another collection has run
+        return
+    copies = copies_section(saved, catalog_sha256(ws), max_rows)  # hashed only here: a large catalog takes time
     if copies is not None:
         sections = report["sections"]
         report["sections"] = {}
