@@ -107,7 +107,8 @@ def sidecar_paths(images: Iterable[str], json_files: set[str]) -> dict[str, str]
             if match:
                 cut[image] = match
     claimed = pd.Series(list(cut.values()), dtype=object).value_counts()
-    found.update({image: name for image, name in cut.items() if claimed[name] == 1 and name not in found.values()})
+    taken = set(found.values())  # a photo's own sidecar is no other photo's cut-short one
+    found.update({image: name for image, name in cut.items() if claimed[name] == 1 and name not in taken})
     return found
 
 
@@ -197,8 +198,8 @@ def flickr_fields(data: dict) -> dict:
     if owner and not any(key in row for key in ("owner_id", "owner", "owner_nsid", "nsid")):
         row["owner_id"] = owner[1]
     if isinstance(row.get("tags"), list):
-        row["tags"] = [str(tag.get("tag") if isinstance(tag, dict) else tag) for tag in row["tags"]
-                       if (tag.get("tag") if isinstance(tag, dict) else tag) not in (None, "")]
+        texts = [tag.get("tag") if isinstance(tag, dict) else tag for tag in row["tags"]]
+        row["tags"] = [str(text) for text in texts if text not in (None, "")]
     if isinstance(row.get("albums"), list):
         row["albums"] = [str(album.get("title") if isinstance(album, dict) else album) for album in row["albums"]]
     geo = row.pop("geo", None) or row.pop("geolocation", None)
