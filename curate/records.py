@@ -350,7 +350,7 @@ def records_to_rows(records: pd.DataFrame, source: str, recipe: Recipe | None = 
     photo_id, is_repeat = unique_photo_ids(id_prefix or source, column("source_id"),
                                            has_url if has_url.any() else None)
     tags, tag_labels = tags_and_labels(column("tags"), recipe)
-    given_label = clean_text(column("label"))
+    given_label = clean_text(column("label").map(one_label))
     tag_label = tag_labels.map(lambda names: names[0] if len(names) == 1 else None)
     lat, lon, coord_issue = clean_coordinates(column("lat"), column("lon"), column("geo_accuracy"))
     rows = pd.DataFrame({
@@ -433,6 +433,30 @@ def apply_drops(rows: pd.DataFrame, reason: pd.Series, stage: str) -> pd.DataFra
     rows.loc[newly, "drop_reason"] = reason[newly]
     rows.loc[newly, "drop_stage"] = stage
     return rows
+
+
+def one_label(value: object) -> object:
+    """A label column's value as one label: a list (a JSON sidecar's, a Parquet list column) holding one label
+    is that label; one holding several, or none, is no label (a photo has one label; `several_labels` finds
+    them, for a warning). Any other value is left as it is.
+
+    >>> one_label(["red"]), one_label(["red", "black"]), one_label([]), one_label("red")
+    ('red', None, None, 'red')
+    """
+    if isinstance(value, (list, tuple, np.ndarray)):
+        items = [item for item in value if item is not None and str(item).strip() and item == item]
+        return items[0] if len(items) == 1 else None
+    return value
+
+
+def several_labels(values: pd.Series) -> pd.Series:
+    """Whether each value of a label column is a list of two or more labels (see `one_label`).
+
+    >>> several_labels(pd.Series([["a", "b"], ["a"], "a", None])).tolist()
+    [True, False, False, False]
+    """
+    return values.map(lambda value: isinstance(value, (list, tuple, np.ndarray))
+                      and sum(1 for item in value if item is not None and str(item).strip() and item == item) >= 2)
 
 
 def clean_text(values: pd.Series) -> pd.Series:

@@ -305,3 +305,28 @@ def test_takeout_sidecars_with_names_cut_short_are_found_unless_two_photos_share
         assert row["taken_at"] == pd.Timestamp(taken, unit="s")
     assert catalog.loc["IMG_1.jpg", "lat"] == 45.4
     assert catalog.loc[twins, "lat"].isna().all() and catalog.loc[twins, "taken_at"].isna().all()
+
+
+@pytest.mark.skipif(not FERRARI.is_dir(), reason="needs ../shared/realdata/flickr-ferrari")
+def test_a_flickr_exports_albums_name_labels_and_a_photo_in_two_gets_none(tmp_path):
+    """`--label-column albums`: a photo in one album takes its title as its label (a list of one), a photo in
+    two gets none and a warning says so, where the list used to become the label text "['red']"."""
+    rows = pd.read_csv(FERRARI / "metadata.csv", dtype={"photo_id": str}).sort_values("file").iloc[::10]
+    write_flickr_export(tmp_path / "export", rows)
+    meta = next((tmp_path / "export").glob("*_part1"))
+    both = rows.iloc[0]
+    sidecar = meta / f"photo_{both.photo_id}.json"
+    data = json.loads(sidecar.read_text())
+    data["albums"].append({"id": "722", "title": "favourites"})
+    sidecar.write_text(json.dumps(data))
+    ws = Workspace(tmp_path / "ws")
+    result = CliRunner().invoke(app, ["ingest", "folder", str(tmp_path / "export"), "--label-column", "albums",
+                                      "-w", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    catalog = read_catalog(ws).set_index("source_id")
+    truth = rows.set_index("photo_id")["color_class"]
+    others = catalog.index != both.photo_id
+    assert (catalog.loc[others, "label"] == truth[catalog.index[others]]).all()
+    assert pd.isna(catalog.loc[both.photo_id, "label"])
+    assert "1 photo names several labels in the metadata's label column" in " ".join(result.output.split())
+    assert not catalog["label"].dropna().str.startswith("[").any()

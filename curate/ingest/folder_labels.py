@@ -11,7 +11,7 @@ import re
 import pandas as pd
 
 from curate.recipes import Recipe, squash
-from curate.records import clean_text
+from curate.records import clean_text, several_labels
 from curate.stage_reports import names_text
 
 SHOWN = 4  # names a label message lists before '… and N more'
@@ -105,6 +105,16 @@ def label_warnings(records: pd.DataFrame, label_source: str, has_recipe: bool,
                                        or not records["label"].map(lambda value: not is_blank(value)).any()):
         warnings.append("the metadata's label column is empty for every photo, so no photo has a label; fill it, "
                         "or take labels from label subfolders or the tags (--label-from folder|tags)")
+    elif label_source == "column":
+        several = several_labels(records["label"])
+        if several.any():
+            first = several.idxmax()
+            count = int(several.sum())
+            warnings.append(f"{count:,} photo{'s name' if count != 1 else ' names'} several labels in the metadata's "
+                            f"label column (e.g. {records.at[first, 'file']}: "
+                            f"{', '.join(map(str, records.at[first, 'label']))}); a photo has one label, so "
+                            f"{'they get' if count != 1 else 'it gets'} none: keep one per photo in the metadata, or "
+                            "take labels from label subfolders or the tags (--label-from folder|tags)")
     elif label_source == "tags" and not has_recipe and not storage:
         warnings.append("no photo has a label: the folder has no label subfolders and the metadata no label column; "
                         "put the photos in one subfolder per label, pass --metadata with a label column, or "
