@@ -319,14 +319,81 @@ def test_a_flickr_exports_albums_name_labels_and_a_photo_in_two_gets_none(tmp_pa
     data = json.loads(sidecar.read_text())
     data["albums"].append({"id": "722", "title": "favourites"})
     sidecar.write_text(json.dumps(data))
+    loose = rows.iloc[1]  # in no album
+    sidecar = meta / f"photo_{loose.photo_id}.json"
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "albums": []}))
     ws = Workspace(tmp_path / "ws")
     result = CliRunner().invoke(app, ["ingest", "folder", str(tmp_path / "export"), "--label-column", "albums",
                                       "-w", str(ws.root)])
     assert result.exit_code == 0, result.output
     catalog = read_catalog(ws).set_index("source_id")
     truth = rows.set_index("photo_id")["color_class"]
-    others = catalog.index != both.photo_id
+    others = ~catalog.index.isin([both.photo_id, loose.photo_id])
     assert (catalog.loc[others, "label"] == truth[catalog.index[others]]).all()
-    assert pd.isna(catalog.loc[both.photo_id, "label"])
-    assert "1 photo names several labels in the metadata's label column" in " ".join(result.output.split())
+    assert catalog.loc[[both.photo_id, loose.photo_id], "label"].isna().all()
+    output = " ".join(result.output.split())
+    assert "1 photo names several labels in the metadata's label column" in output
+    assert f"1 of {len(rows)} photos have no label in the metadata's label column" in output
+    assert "not taken as labels" not in output  # the labels were asked of a column: the folders need no word
     assert not catalog["label"].dropna().str.startswith("[").any()
+
+
+def test_takeout_2024_numbered_edited_and_cut_names_each_find_their_own_sidecar(tmp_path):
+    """Takeout's newer names: `IMG(1).jpg` has `IMG.jpg.supplemental-metadata(1).json`; a long name's sidecar is
+    cut short, its `(1)` duplicate's cut and then `(1)`; an edited copy of a long-named photo shares its
+    original's cut-short sidecar. Each used to leave photos without time and place, without a word; a sidecar
+    left over is now named in a note, an album's own metadata.json no longer stops the ingest, and a caption
+    the user wrote (`description`) is the title, not the file's name."""
+    album = tmp_path / "Rome trip"
+    album.mkdir()
+    long = "IMG_20190815_090000_Birthday_Party_At_The_Lake_House"
+    other = "IMG_20190816_090000_Another_Very_Long_File_Name_X"
+
+    def cut(name: str) -> str:
+        return (name + ".supplemental-metadata")[:46]
+
+    photos = {"IMG_2.jpg": ("IMG_2.jpg.supplemental-metadata.json", 1560000003, (12.0, 22.0)),
+              "IMG_2(1).jpg": ("IMG_2.jpg.supplemental-metadata(1).json", 1560000004, (13.0, 23.0)),
+              f"{long}.jpg": (cut(f"{long}.jpg") + ".json", 1562000000, (35.0, 45.0)),
+              f"{other}.jpg": (cut(f"{other}.jpg") + ".json", 1562100000, (36.0, 46.0)),
+              f"{other}(1).jpg": (cut(f"{other}.jpg") + "(1).json", 1562100001, (37.0, 47.0))}
+    for number, (name, (sidecar, taken, geo)) in enumerate(photos.items()):
+        (album / name).write_bytes(jpeg_bytes(color=(30 * number, 100, 60)))
+        (album / sidecar).write_text(takeout_sidecar(taken, geo))
+    (album / f"{long}-edited.jpg").write_bytes(jpeg_bytes(color=(250, 250, 10)))
+    data = json.loads((album / "IMG_2.jpg.supplemental-metadata.json").read_text())
+    (album / "IMG_2.jpg.supplemental-metadata.json").write_text(json.dumps({**data, "description": "Trevi at noon"}))
+    (album / "IMG_9.jpg.supplemental-metadata.json").write_text(takeout_sidecar(1560000009, (1.0, 2.0)))  # no photo
+    (album / "metadata.json").write_text(json.dumps({"title": "Rome trip", "description": "", "access": "protected",
+                                                     "date": {"timestamp": "1562000000"}}))
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        report = ingest_folder(ws, FolderOptions(folder=album, workers=1))
+    catalog = read_catalog(ws).set_index("source_id")
+    assert len(catalog) == 6 and (catalog["status"] == "kept").all()
+    for name, (_, taken, geo) in photos.items():
+        assert catalog.loc[name, "taken_at"] == pd.Timestamp(taken, unit="s"), name
+        assert (catalog.loc[name, "lat"], catalog.loc[name, "lon"]) == geo, name
+    edited = catalog.loc[f"{long}-edited.jpg"]
+    assert (edited["lat"], edited["lon"]) == (35.0, 45.0)  # its original's sidecar
+    assert catalog.loc["IMG_2.jpg", "title"] == "Trevi at noon"
+    assert any("metadata.json is one JSON object" in note for note in report.notes)
+    assert any("1 per-photo JSON sidecar named after a photo matches no photo" in note
+               and "IMG_9.jpg.supplemental-metadata.json" in note for note in report.notes)
+
+
+def test_a_folder_of_one_label_in_a_wrapper_is_advised_by_its_deepest_folder(tmp_path):
+    """A Takeout beside class folders: the advice used to name `DIR/Takeout`, which labels every photo
+    `Google Photos`; it names the folder whose subfolders are the albums."""
+    for label in ("Coast", "Forest"):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+        (tmp_path / "photos" / label / "a.jpg").write_bytes(jpeg_bytes(color=(len(label) * 20, 90, 90)))
+    for album in ("Rome trip", "Paris"):
+        folder = tmp_path / "photos" / "Takeout" / "Google Photos" / album
+        folder.mkdir(parents=True)
+        (folder / "b.jpg").write_bytes(jpeg_bytes(color=(len(album) * 15, 30, 200)))
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        report = ingest_folder(ws, FolderOptions(folder=tmp_path / "photos", workers=1))
+    [advice] = [w for w in report.warnings if "label Takeout" in w]
+    assert "`curate ingest folder DIR/Takeout/Google Photos`" in advice

@@ -265,3 +265,30 @@ def test_parquet_keys_that_are_no_file_names_give_way_to_row_numbers(tmp_path):
     catalog = read_catalog(Workspace(tmp_path / "ws"))
     assert sorted(catalog["source_id"]) == ["00000.parquet/0000000.jpg", "00000.parquet/0000001.jpg"]
     assert (catalog["status"] == "kept").all()
+
+
+def test_img2dataset_parquet_names_no_label_and_its_exif_text_gives_time_and_place(tmp_path):
+    """Left to choose the labels, ingest took `00000.parquet` for a class (every photo labelled so), and the
+    Parquet output's `exif` column was ignored where the same download's JSON sidecars give time and place."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "as-parquet"
+    folder.mkdir()
+    exif = ('{"EXIF DateTimeOriginal": "2015:12:01 20:20:34", "GPS GPSLatitude": "[41, 53, 2463/100]", '
+            '"GPS GPSLatitudeRef": "N", "GPS GPSLongitude": "[87, 37, 48]", "GPS GPSLongitudeRef": "W"}')
+    for number in range(2):
+        pq.write_table(pa.table({"key": [f"0000{number}0000", f"0000{number}0001"],
+                                 "jpg": [jpeg_bytes(color=(200, 10, 10 + number)), jpeg_bytes(color=(10, 200, number))],
+                                 "exif": [exif, None], "status": ["success", "success"]}),
+                       folder / f"0000{number}.parquet")
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        report = ingest_folder(ws, FolderOptions(folder=folder, workers=2))
+    catalog = read_catalog(ws).set_index("source_id")
+    assert len(catalog) == 4 and catalog["label"].isna().all()
+    assert any("00000.parquet, 00001.parquet" in w and "not taken as labels" in w for w in report.warnings)
+    with_exif = catalog.loc["00000.parquet/000000000.jpg"]
+    assert str(with_exif["taken_at"]) == "2015-12-01 20:20:34"
+    assert (with_exif["lat"], with_exif["lon"]) == (pytest.approx(41.890175), pytest.approx(-87.63))
+    assert pd.isna(catalog.loc["00000.parquet/000000001.jpg", "lat"])

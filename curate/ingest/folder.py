@@ -40,9 +40,15 @@ from curate.ingest.folder_labels import (
     recipe_label_names,
     storage_folders,
 )
-from curate.ingest.mapping import CSV_HINT, column_usage, csv_separator, to_records
+from curate.ingest.mapping import CSV_HINT, DEFAULT_ALIASES, column_usage, csv_separator, to_records
 from curate.ingest.parquet_shards import NoImage, read_parquet_image, read_parquet_images
-from curate.ingest.photo_sidecars import read_photo_sidecars, sidecar_paths
+from curate.ingest.photo_sidecars import (
+    MAX_SIDECAR_BYTES,
+    exif_text_fields,
+    read_photo_sidecars,
+    sidecar_paths,
+    unpaired_sidecars,
+)
 from curate.ingest.tar_shards import TAR_SUFFIX, TarMember, index_tar, read_member, tar_label
 from curate.progress import progress_bar
 from curate.recipes import Recipe, load_recipe
@@ -120,6 +126,11 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     root = _check_folder(options.folder)
     recipe = load_recipe(options.recipe) if isinstance(options.recipe, str) else options.recipe
     metadata_path = options.metadata or find_sidecar(root)
+    notes = []
+    if options.metadata is None and metadata_path is not None and is_album_description(Path(metadata_path)):
+        notes.append(f"{Path(metadata_path).name} is one JSON object naming no photo file (Google Takeout's "
+                     "description of an album), not a table of photos, so it was not read as the metadata")
+        metadata_path = None
     table = read_metadata(Path(metadata_path)) if metadata_path is not None else None
     scan = scan_folder(root)
     skipped, linked = scan.skipped, scan.linked
@@ -127,7 +138,6 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     cells, cell_table, parquet_warnings = index_parquet_files(root, scan.parquet_files)  # images inside Parquet
     sidecar_warnings += parquet_warnings
     images = sorted([*scan.images, *(name for name in shard_members if _is_image(name)), *cells])
-    notes = []
     if shard_members:
         inside = sum(1 for name in shard_members if _is_image(name))
         notes.append(f"{inside:,} photos read from {len(scan.tar_files):,} tar "
@@ -148,7 +158,14 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
                                     f"could not be read (e.g. {unreadable[0]}: not a JSON object, not UTF-8, or over "
                                     f"1 MB); {'their photos are' if len(unreadable) != 1 else 'its photo is'} "
                                     "ingested without that metadata")
+        unpaired = unpaired_sidecars(json_files, sidecars.values())
+        if unpaired:
+            one = len(unpaired) == 1
+            notes.append(f"{len(unpaired):,} per-photo JSON sidecar{'' if one else 's'} named after a photo "
+                         f"match{'es' if one else ''} no photo of the folder (e.g. {unpaired[0]}): "
+                         f"{'its photo is' if one else 'their photos are'} not here, or named otherwise")
     if cell_table is not None:  # the Parquet files' own columns are their images' metadata
+        cell_table = exif_text_fields(cell_table)  # img2dataset's `exif` text, as from its JSON sidecars
         table = cell_table if table is None else pd.concat([table, cell_table], ignore_index=True)
     if table is None and options.column_map:
         raise UsageError("--map and --label-column need a metadata file; pass --metadata FILE")
@@ -159,7 +176,7 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     records = locate_members(build_records(root, images, table, options.column_map), shard_members, cells)
     label_source = resolve_label_source(options.label_source, records, options.column_map, recipe)
     column_labels = records["label"] if "label" in records.columns else None
-    auto = options.label_source == "auto"
+    auto = options.label_source == "auto" and "label" not in options.column_map  # --label-column chooses too
     records = assign_labels(records, label_source, storage_folders(records["file"]) if auto else ())
     warnings = [*sidecar_warnings, *label_warnings(records, label_source, recipe is not None, column_labels,
                                                    auto=auto)]
@@ -197,6 +214,20 @@ def _check_folder(folder: Path) -> Path:
 def find_sidecar(root: Path) -> Path | None:
     """metadata.csv / .jsonl / .json at the top of the folder, used when --metadata is not given."""
     return next((root / name for name in SIDECAR_NAMES if (root / name).is_file()), None)
+
+
+def is_album_description(path: Path) -> bool:
+    """Whether a metadata.json found at the top of a folder is one JSON object that names no photo file, as
+    each album folder of a Google Takeout holds (its title, description, date): not a table of photos.
+
+    A JSON list, JSON lines, a CSV, or an object with a file column are tables (read_metadata's to judge)."""
+    if path.suffix.lower() != ".json":
+        return False
+    try:
+        data = json.loads(read_regular_file(path, MAX_SIDECAR_BYTES).decode("utf-8-sig"))
+    except (OSError, ValueError):  # read_metadata says what is wrong with it
+        return False
+    return isinstance(data, dict) and not {str(key).casefold() for key in data} & set(DEFAULT_ALIASES["file"])
 
 
 def scan_images(root: Path) -> list[str]:

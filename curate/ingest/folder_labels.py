@@ -11,7 +11,7 @@ import re
 import pandas as pd
 
 from curate.recipes import Recipe, squash
-from curate.records import clean_text, several_labels
+from curate.records import clean_text, one_label, several_labels
 from curate.stage_reports import names_text
 
 SHOWN = 4  # names a label message lists before '… and N more'
@@ -21,9 +21,10 @@ SPLIT_FOLDER_NAMES = frozenset({"train", "training", "val", "valid", "validation
 # writes 00000/, 00001/, ...: five digits or more), a camera's DCF folders (DCIM/, 100CANON/, 101MSDCF/) and
 # Google Takeout's year folders (Photos from 2019/) and Flickr's account export (data-download-1/, ...).
 STORAGE_FOLDER = re.compile(r"\d{5,}|dcim|\d{3}[a-z0-9_]{5}|photos from \d{4}|data-download-\d+", re.IGNORECASE)
-# A tar shard numbered the WebDataset way (`train-000000.tar`, `shard_0042.tar`, `00000.tar`; `curate export`
-# writes `<split>-%06d.tar`): a slice of a collection, not a class (`cats.tar` is one).
-SHARD_TAR = re.compile(r"(?:.*[-_.])?\d{4,}\.tar", re.IGNORECASE)
+# A tar shard or Parquet file numbered the WebDataset or img2dataset way (`train-000000.tar`, `shard_0042.tar`,
+# `00000.tar`, `00000.parquet`, Hugging Face's `train-00000-of-00004.parquet`; `curate export` writes
+# `<split>-%06d.tar`): a slice of a collection, not a class (`cats.tar` and `cats.parquet` are one).
+SHARD_FILE = re.compile(r"(?:.*[-_.])?\d{4,}\.(?:tar|parquet)", re.IGNORECASE)
 
 
 def first_folders(files: pd.Series) -> list[str]:
@@ -35,7 +36,7 @@ def first_folders(files: pd.Series) -> list[str]:
 def storage_folders(files: pd.Series) -> list[str]:
     """The first-level folders of `files` (relative paths), sorted, that store photos rather than name a
     class: a download's shards, a camera's folders, Takeout's year folders (`STORAGE_FOLDER`), numbered tar
-    shards (`SHARD_TAR`).
+    shards and Parquet files (`SHARD_FILE`).
 
     >>> storage_folders(pd.Series(["00000/000000001.jpg", "00001/000010000.jpg", "notes.jpg"]))
     ['00000', '00001']
@@ -45,10 +46,12 @@ def storage_folders(files: pd.Series) -> list[str]:
     ['00000.tar', 'train-000000.tar']
     >>> storage_folders(pd.Series(["cats.tar/1.jpg", "dogs.tar/2.jpg"]))  # a tar per class
     []
+    >>> storage_folders(pd.Series(["00000.parquet/0.jpg", "train-00000-of-00002.parquet/1.jpg", "cats.parquet/2.jpg"]))
+    ['00000.parquet', 'train-00000-of-00002.parquet']
     >>> storage_folders(pd.Series(["0/a.png", "1/b.png"])), storage_folders(pd.Series(["2019/a.jpg"]))  # digits, years
     ([], [])
     """
-    return [name for name in first_folders(files) if STORAGE_FOLDER.fullmatch(name) or SHARD_TAR.fullmatch(name)]
+    return [name for name in first_folders(files) if STORAGE_FOLDER.fullmatch(name) or SHARD_FILE.fullmatch(name)]
 
 
 def label_warnings(records: pd.DataFrame, label_source: str, has_recipe: bool,
@@ -107,6 +110,12 @@ def label_warnings(records: pd.DataFrame, label_source: str, has_recipe: bool,
                         "or take labels from label subfolders or the tags (--label-from folder|tags)")
     elif label_source == "column":
         several = several_labels(records["label"])
+        blank = records["label"].map(lambda value: is_blank(one_label(value))) & ~several & records["file"].notna()
+        if blank.any():
+            first, count = blank.idxmax(), int(blank.sum())
+            warnings.append(f"{count:,} of {len(records):,} photos have no label in the metadata's label column (e.g. "
+                            f"{records.at[first, 'file']}); unlabelled photos are left out of training and of "
+                            "`curate export`")
         if several.any():
             first = several.idxmax()
             count = int(several.sum())
@@ -142,9 +151,10 @@ def nested_label_warnings(files: pd.Series, labels: pd.Series) -> list[str]:
     if nested.sum() >= 0.9 * len(nested) and (len(names) == 1 or
                                               {name.lower() for name in names} <= SPLIT_FOLDER_NAMES):
         inner = sorted(parts[nested].str[1].unique())
+        example = _single_path(files[labelled & (labels == names[0])])
         return [f"the labels are the first-level folders ({_names(names)}), and they hold subfolders "
                 f"({_names(inner)}) with {nested.mean():.0%} of the photos; if those subfolders are the "
-                f"classes, ingest each of {_names(names)} on its own (e.g. `curate ingest folder DIR/{names[0]}`)"]
+                f"classes, ingest each of {_names(names)} on its own (e.g. `curate ingest folder DIR/{example}`)"]
     pairs = pd.DataFrame({"label": label_of[nested], "subfolder": parts[nested].str[1]}).drop_duplicates()
     recurring = pairs.groupby("subfolder")["label"].transform("size") > 1
     own = set(pairs["label"]) - set(pairs.loc[recurring, "label"])  # no subfolder name shared with another label
@@ -156,9 +166,32 @@ def nested_label_warnings(files: pd.Series, labels: pd.Series) -> list[str]:
                  f"({_names(sorted(pairs.loc[pairs['label'] == name, 'subfolder']))})"
                  for name, row in mostly.iterrows()]
     more = f" (and {len(described) - 4} more labels like these)" if len(described) > 4 else ""
+    example = _single_path(files[labelled & (labels == mostly.index[0])])
     return ["; ".join(described[:4]) + more + "; did you mean those as labels? Only the first-level folder is a "
             "label, so a label's subfolders are merged into one class; to label by the subfolders, move them up a "
-            f"level or ingest the label folder on its own (e.g. `curate ingest folder DIR/{mostly.index[0]}`)"]
+            f"level or ingest the label folder on its own (e.g. `curate ingest folder DIR/{example}`)"]
+
+
+def _single_path(files: pd.Series) -> str:
+    """The folder to ingest so that the level below it names the labels, for `files` (relative paths under one
+    first-level folder): the deepest folder holding them all, so that a wrapper with one folder inside
+    (Takeout/Google Photos/) is gone through; one level up when all of them lie in it directly.
+
+    >>> _single_path(pd.Series(["Takeout/Google Photos/Rome/1.jpg", "Takeout/Google Photos/Paris/2.jpg"]))
+    'Takeout/Google Photos'
+    >>> _single_path(pd.Series(["cats/indoor/1.jpg", "cats/2.jpg"])), _single_path(pd.Series(["cats/indoor/1.jpg"]))
+    ('cats', 'cats')
+    """
+    folders = [path.split("/")[:-1] for path in files.dropna().astype(str)]
+    common = folders[0] if folders else []
+    for parts in folders[1:]:
+        same = 0
+        while same < min(len(common), len(parts)) and common[same] == parts[same]:
+            same += 1
+        common = common[:same]
+    if len(common) > 1 and all(len(parts) == len(common) for parts in folders):
+        common = common[:-1]
+    return "/".join(common)
 
 
 def recipe_label_names(labels: pd.Series, recipe: Recipe) -> pd.Series:

@@ -43,7 +43,8 @@ from curate.ingest.mapping import DEFAULT_ALIASES
 SIDECAR_SUFFIXES = (".json", ".supplemental-metadata.json")  # appended to the photo's own name (Takeout)
 MAX_SIDECAR_BYTES = 1024 * 1024  # a photo's metadata; anything larger is not one
 _NUMBERED = re.compile(r"(.+)\((\d+)\)")  # Takeout's second photo of one name: IMG_1(1)
-_EDITED = "-edited"  # Takeout's edited copy of a photo: IMG_1-edited.jpg
+# Takeout's edited copy of a photo: IMG_1-edited.jpg (the suffix in the account's language: German, French)
+_EDITED = ("-edited", "-bearbeitet", "-modifié")
 # Takeout cuts a long sidecar name short: the first characters of (photo name + ".supplemental-metadata"), then
 # ".json" (`<32 hex>.jpg.supplemen.json`: 46 characters kept; the tools that read Takeout disagree on the count,
 # 44 to 47), so any cut from 40 characters to 60 is looked for, the longest first.
@@ -51,6 +52,10 @@ _TAKEOUT_CUTS = range(60, 39, -1)
 _TAKEOUT_SUFFIX = ".supplemental-metadata"
 _RATIONAL = re.compile(r"^\s*(-?\d+(?:\.\d+)?)(?:\s*/\s*(\d+(?:\.\d+)?))?\s*$")
 _FLICKR_SIDECAR = re.compile(r"photo_(\d+)\.json")  # Flickr's account export: one per photo
+# a sidecar named after its photo: IMG_1.jpg.json, IMG_1.jpg(1).json, IMG_1.jpg.supplemental-metadata(1).json
+_PHOTO_SIDECAR = re.compile(r".+(\.[A-Za-z0-9]+)(?:\(\d+\))?(?:\.supplemental-metadata(?:\(\d+\))?)?\.json")
+_IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp",
+                             ".avif", ".heic", ".heif"})
 _FLICKR_PHOTO = re.compile(r"(.+)_o\.[^./]+")  # <title>_<id>_o.jpg or <id>_<secret>_o.jpg: the original
 _FLICKR_ID_DIGITS = 6  # Flickr photo ids have 7-11 digits; shorter runs in a name are not one
 _FLICKR_DROPPED = ("exif", "comments", "notes", "people", "groups", "original")  # bulky, or a link to keep out
@@ -89,34 +94,53 @@ def sidecar_paths(images: Iterable[str], json_files: set[str]) -> dict[str, str]
         stem, extension = os.path.splitext(image)
         candidates = [*(image + suffix for suffix in SIDECAR_SUFFIXES), stem + ".json"]
         numbered = _NUMBERED.fullmatch(stem)
-        if numbered:  # IMG_1(1).jpg -> IMG_1.jpg(1).json
-            candidates.append(f"{numbered[1]}{extension}({numbered[2]}).json")
-        if stem.endswith(_EDITED):
-            candidates += [stem[: -len(_EDITED)] + extension + suffix for suffix in SIDECAR_SUFFIXES]
+        if numbered:  # IMG_1(1).jpg -> IMG_1.jpg(1).json, or since 2024 IMG_1.jpg.supplemental-metadata(1).json
+            candidates += [f"{numbered[1]}{extension}({numbered[2]}).json",
+                           f"{numbered[1]}{extension}{_TAKEOUT_SUFFIX}({numbered[2]}).json"]
+        original = _unedited(stem)
+        if original is not None:
+            candidates += [original + extension + suffix for suffix in SIDECAR_SUFFIXES]
         match = next((candidate for candidate in candidates if candidate in json_files), None)
         if match is None and flickr:
             match = _flickr_sidecar(image, flickr)
         if match:
             found[image] = match
-    cut = {}  # photos without a sidecar yet -> a sidecar whose name Takeout cut short
+    cut = {}  # photos without a sidecar yet -> (a sidecar whose name Takeout cut short, the photo it belongs to)
     shortest = min(_TAKEOUT_CUTS) + len(".json")
     folders = {os.path.dirname(name) for name in json_files if len(os.path.basename(name)) >= shortest}
     for image in images:
         if image not in found and os.path.dirname(image) in folders:
-            match = next((name for name in _takeout_cut_names(image) if name in json_files), None)
+            owner, names = _takeout_cut_names(image)
+            match = next((name for name in names if name in json_files), None)
             if match:
-                cut[image] = match
-    claimed = pd.Series(list(cut.values()), dtype=object).value_counts()
+                cut[image] = (match, owner)
+    # a cut-short name that fits two photos is nobody's, unless they are one photo and its edited copies
+    owners = pd.DataFrame(list(cut.values()), columns=["sidecar", "owner"]).groupby("sidecar")["owner"].nunique()
     taken = set(found.values())  # a photo's own sidecar is no other photo's cut-short one
-    found.update({image: name for image, name in cut.items() if claimed[name] == 1 and name not in taken})
+    found.update({image: name for image, (name, _) in cut.items() if owners[name] == 1 and name not in taken})
     return found
 
 
-def _takeout_cut_names(image: str) -> list[str]:
-    """The names Takeout may give a long photo name's sidecar, cut short (`_TAKEOUT_CUTS`), longest first."""
+def _unedited(stem: str) -> str | None:
+    """The stem of the photo an edited copy was made from (`IMG_1-edited` -> `IMG_1`), None for any other."""
+    return next((stem[: -len(suffix)] for suffix in _EDITED if stem.endswith(suffix)), None)
+
+
+def _takeout_cut_names(image: str) -> tuple[str, list[str]]:
+    """(the photo whose sidecar it is, the names Takeout may give a long photo name's sidecar, cut short
+    (`_TAKEOUT_CUTS`), longest first). An edited copy's are its original's; a numbered one's, `IMG(1).jpg`,
+    the original name's cut short and then `(1)`."""
     folder, name = os.path.split(image)
-    full = name + _TAKEOUT_SUFFIX
-    return [os.path.join(folder, full[:cut] + ".json") for cut in _TAKEOUT_CUTS if len(full) > cut]
+    stem, extension = os.path.splitext(name)
+    numbered = _NUMBERED.fullmatch(stem)
+    original = _unedited(stem)
+    if numbered:
+        full, tail = numbered[1] + extension + _TAKEOUT_SUFFIX, f"({numbered[2]}).json"
+    else:
+        name = name if original is None else original + extension
+        full, tail = name + _TAKEOUT_SUFFIX, ".json"
+    owner = os.path.join(folder, name if not numbered else stem + extension)
+    return owner, [os.path.join(folder, full[:cut] + tail) for cut in _TAKEOUT_CUTS if len(full) > cut]
 
 
 def _flickr_sidecars(json_files: set[str]) -> dict[str, list[str]]:
@@ -236,8 +260,9 @@ def flatten(data: dict, prefix: str = "") -> dict:
 
 def normalise(row: dict) -> dict:
     """A flattened sidecar with the fields its layout keeps under other names (Takeout's time and position,
-    the position and time in img2dataset's `exif` text) added as `taken_at`, `lat` and `lon`, and
-    Takeout's page `url` named `page_url`. Fields the sidecar names itself are left alone.
+    the position and time in img2dataset's `exif` text) added as `taken_at`, `lat` and `lon`,
+    Takeout's page `url` named `page_url` and its `description` (the caption a user wrote) as `title` (its own
+    `title` is the file's name). Other fields the sidecar names itself are left alone.
 
     >>> row = normalise({"photoTakenTime.timestamp": "1449001234", "geoData.latitude": 0.0,
     ...                  "geoData.longitude": 0.0, "geoDataExif.latitude": 41.9, "geoDataExif.longitude": 12.5,
@@ -254,6 +279,9 @@ def normalise(row: dict) -> dict:
     if takeout:
         if "url" in row:
             row["page_url"] = row.pop("url")
+        description = row.get("description")
+        if isinstance(description, str) and description.strip():  # Takeout's `title` is the file's name
+            row["title"] = description.strip()
         moment = _epoch(row.get("photoTakenTime.timestamp"))
         position = next(filter(None, (_position(row.get(f"{prefix}.latitude"), row.get(f"{prefix}.longitude"))
                                       for prefix in ("geoData", "geoDataExif"))), None)
@@ -264,6 +292,48 @@ def normalise(row: dict) -> dict:
     if moment and not has["taken_at"]:
         row["taken_at"] = moment
     return row
+
+
+def exif_text_fields(table: pd.DataFrame) -> pd.DataFrame:
+    """A metadata table with img2dataset's `exif` text column (its Parquet output) read as `taken_at`, `lat` and
+    `lon`, as `normalise` reads it from a JSON sidecar: only where the table names none of those itself.
+
+    >>> table = pd.DataFrame({"key": ["1", "2"], "exif": ['{"EXIF DateTimeOriginal": "2015:12:01 20:20:34"}', None]})
+    >>> exif_text_fields(table)["taken_at"].tolist()
+    ['2015-12-01 20:20:34', None]
+    """
+    if "exif" not in table.columns:
+        return table
+    named = {str(column).casefold() for column in table.columns}
+    parsed = table["exif"].map(_img2dataset_exif)
+    table = table.copy()
+    column = lambda values: pd.Series(values, index=table.index, dtype=object)  # noqa: E731 - None stays None
+    if not named & set(DEFAULT_ALIASES["taken_at"]):
+        table["taken_at"] = column([moment for moment, _ in parsed])
+    if not named & set(DEFAULT_ALIASES["lat"] + DEFAULT_ALIASES["lon"]):
+        table["lat"] = column([position[0] if position else None for _, position in parsed])
+        table["lon"] = column([position[1] if position else None for _, position in parsed])
+    return table
+
+
+def unpaired_sidecars(json_files: Iterable[str], paired: Iterable[str]) -> list[str]:
+    """The per-photo sidecars (named after a photo file, `IMG_1.jpg.json`, `IMG_1.jpg.supplemental-metadata.json`,
+    or Flickr's `photo_<id>.json`) that no photo of the folder took, sorted: a photo missing from the folder, or
+    one whose sidecar is named in a way this reader does not know.
+
+    >>> unpaired_sidecars(["a/IMG_1.jpg.json", "a/IMG_2.JPG.supplemental-metadata(1).json", "a/metadata.json",
+    ...                    "a/clip.mp4.json", "b/photo_123.json"], ["a/IMG_1.jpg.json"])
+    ['a/IMG_2.JPG.supplemental-metadata(1).json', 'b/photo_123.json']
+    """
+    taken = set(paired)
+    return sorted(name for name in json_files if name not in taken and _photo_sidecar_name(os.path.basename(name)))
+
+
+def _photo_sidecar_name(name: str) -> bool:
+    if _FLICKR_SIDECAR.fullmatch(name):
+        return True
+    match = _PHOTO_SIDECAR.fullmatch(name)
+    return bool(match) and match[1].lower() in _IMAGE_SUFFIXES
 
 
 def _epoch(value: object) -> str | None:

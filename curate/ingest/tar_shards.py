@@ -55,9 +55,13 @@ def read_member(path: str | os.PathLike, offset: int, size: int) -> bytes:
 
 
 def tar_label(first_part: str) -> str:
-    """The label of a photo in a tar shard taken from its first path part: the shard's name without `.tar`.
+    """The label of a photo in a tar shard or Parquet file taken from its first path part: the file's name
+    without `.tar` or `.parquet` (a folder's name as it is).
 
-    >>> tar_label("cats.tar"), tar_label("cats")
-    ('cats', 'cats')
+    >>> tar_label("cats.tar"), tar_label("dogs.parquet"), tar_label("cats")
+    ('cats', 'dogs', 'cats')
     """
-    return first_part[: -len(TAR_SUFFIX)] if first_part.lower().endswith(TAR_SUFFIX) else first_part
+    for suffix in (TAR_SUFFIX, ".parquet"):
+        if first_part.lower().endswith(suffix):
+            return first_part[: -len(suffix)]
+    return first_part
