@@ -67,12 +67,21 @@ class RunEvaluation:
     device: str = "cpu"
     comparisons: dict = field(default_factory=dict)  # classify.compare results, when asked for
     sandals_test: dict | None = None  # off-topic photos of the split's photographers: how many get a label
+    trained_on: int = 0  # photos of the split the run trained on (or chose its epoch on), left out
 
     @property
     def warnings(self) -> list[str]:
-        """What the figures leave out, one line each: the classes with no photo in the split."""
+        """What the figures leave out, one line each: the split's photos the run learned from, the classes
+        with no photo in the split."""
+        lines = []
+        if self.trained_on:
+            one = self.trained_on == 1
+            lines.append(f"warning: {self.trained_on:,} {self.split} photo{' was' if one else 's were'} this run's "
+                         f"training or validation photo{'' if one else 's'} (the split changed since it was trained); "
+                         f"{'it is' if one else 'they are'} left out of every figure (train a new run on this split "
+                         "to score them all)")
         line = unmeasured_classes_warning(self.report.classes_without_photos, len(self.report.classes), self.split)
-        return [line] if line else []
+        return lines + ([line] if line else [])
 
     @property
     def catalog_changed(self) -> bool:
@@ -82,7 +91,7 @@ class RunEvaluation:
     def to_dict(self) -> dict:
         return {"run": str(self.run_dir), "split": self.split, "device": self.device,
                 "catalog_sha256": self.catalog_sha256, "model_catalog_sha256": self.model_catalog_sha256,
-                "catalog_changed_since_training": self.catalog_changed,
+                "catalog_changed_since_training": self.catalog_changed, "left_out_trained_on": self.trained_on,
                 "skipped": {"unknown_label": dict(self.unknown_labels), "unreadable": list(self.unreadable)},
                 **self.report.to_dict(), **({"sandals_test": self.sandals_test} if self.sandals_test else {}),
                 **({"comparisons": self.comparisons} if self.comparisons else {})}
@@ -112,6 +121,33 @@ def select_photos(catalog: pd.DataFrame, classes: list[str], split: str,
                          "evaluate a run trained on this workspace, or pass its --workspace")
     photos = in_split.loc[known, [schema.PHOTO_ID, "owner_id", "label", "image_path"]].reset_index(drop=True)
     return photos, unknown
+
+
+def leave_out_trained_on(run_dir: Path, catalog: pd.DataFrame, photos: pd.DataFrame,
+                         split: str) -> tuple[pd.DataFrame, int]:
+    """(`photos` less those the run in `run_dir` trained on or chose its epoch on, by photo id or image, as its
+    trained_on.parquet lists them; how many were left out). A split made after training can hold them: scored,
+    they would flatter the model. A run from before that file is taken as it is (the catalog-changed note
+    stays its only warning). DataContractError when every photo of the split is such a photo."""
+    from classify.run_files import TRAINED_ON
+
+    path = Path(run_dir) / TRAINED_ON
+    if not path.exists():
+        return photos, 0
+    try:
+        trained = pd.read_parquet(path, columns=[schema.PHOTO_ID, "sha256"])
+    except Exception as exc:  # noqa: BLE001 - pyarrow's errors for a damaged file
+        raise DataContractError(f"{path} is unreadable ({type(exc).__name__}); it lists the photos the run learned "
+                                "from, without which its test figures cannot be trusted: train the run again") from None
+    images = catalog.drop_duplicates(schema.PHOTO_ID).set_index(schema.PHOTO_ID)["sha256"]
+    shas = images.reindex(photos[schema.PHOTO_ID].to_numpy()).to_numpy()
+    seen = (photos[schema.PHOTO_ID].isin(set(trained[schema.PHOTO_ID])).to_numpy()
+            | pd.Series(shas).isin(set(trained["sha256"])).to_numpy())
+    if seen.all():
+        raise DataContractError(f"every one of the {len(photos):,} {split} photos was this run's training or "
+                                "validation photo (the split changed since it was trained): evaluate a run trained "
+                                "on this split")
+    return photos[~seen].reset_index(drop=True), int(seen.sum())
 
 
 def empty_split_error(split: str, split_report: dict | None) -> str:
@@ -250,6 +286,7 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
 
         catalog_hash = frame_sha256(catalog)
     photos, unknown = select_photos(catalog, predictor.classes, split, split_report)
+    photos, trained_on = leave_out_trained_on(run_dir, catalog, photos, split)
     cached = cached_probe_features(predictor, ws, catalog, photos[schema.PHOTO_ID])
     probs, ok, failures, topic_scores = predict_photos(predictor, ws, photos["image_path"].tolist(), batch_size, gate,
                                                        cached)
@@ -266,7 +303,8 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
     scored["predicted"] = np.asarray(predictor.classes, dtype=object)[probs[ok].argmax(axis=1)]
     evaluation = RunEvaluation(run_dir=run_dir, split=split, report=report, photos=scored, unknown_labels=unknown,
                                unreadable=unreadable, catalog_sha256=catalog_hash,
-                               model_catalog_sha256=predictor.meta.catalog_sha256, device=str(predictor.device))
+                               model_catalog_sha256=predictor.meta.catalog_sha256, device=str(predictor.device),
+                               trained_on=trained_on)
     if sandals:
         correct = probs[ok].argmax(axis=1) == scored["label"].map(index_of).to_numpy(np.int64)
         on_topic = None if gate is None else wrongly_gated(topic_scores[ok], gate.threshold, correct)

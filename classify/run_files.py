@@ -1,7 +1,7 @@
 """What a `classify train` run keeps in its folder, and reading it back to resume.
 
 `RunFiles` (mixed into classify.trainer.Trainer) writes checkpoint.pt after every epoch,
-model.json's metadata, metrics.csv and left_out.csv; `load_checkpoint_state` and `resumed_config`
+model.json's metadata, metrics.csv, left_out.csv and trained_on.parquet; `load_checkpoint_state` and `resumed_config`
 read an interrupted run back; the content hashes say which catalog and which split a run trained on.
 """
 
@@ -22,6 +22,9 @@ from curate.errors import UsageError
 from curate.workspace import atomic_write_bytes
 
 LEFT_OUT = "left_out.csv"  # photos left out because their image would not decode, with the reason
+# the photos a run learned from (train) or was chosen on (val): `classify evaluate` leaves them out of a split
+# it scores, should that split hold them now (a re-split after training)
+TRAINED_ON = "trained_on.parquet"
 CHECKPOINT_KEYS = {"config", "classes", "next_epoch", "stage", "model", "optimizer", "scheduler", "history",
                    "best_val", "bad_epochs", "catalog_sha256"}  # what save_checkpoint writes
 
@@ -71,6 +74,15 @@ class RunFiles:
         columns = [schema.PHOTO_ID, "split", "label", "reason"]
         return pd.concat([part[columns] for part in parts], ignore_index=True) if parts else pd.DataFrame(
             columns=columns)
+
+    def write_trained_on(self) -> None:
+        """`trained_on.parquet` in the run folder: the photo id and image of every train and val photo."""
+        if not self.dist.main:
+            return
+        rows = pd.concat([self.data[split].rows.assign(split=split) for split in ("train", "val")], ignore_index=True)
+        buffer = io.BytesIO()
+        rows[[schema.PHOTO_ID, "sha256", "split"]].astype(str).to_parquet(buffer, index=False)
+        atomic_write_bytes(self.run_dir / TRAINED_ON, buffer.getvalue())
 
     def write_left_out(self) -> None:
         """`left_out.csv` in the run folder when some images would not decode (removed when none)."""

@@ -121,6 +121,7 @@ def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = Fals
     trainer = Trainer(ws, run_dir, config, classes=state["classes"] if state else None, catalog=catalog, name=name)
     trainer.leaky = leaky
     trainer.write_left_out()
+    trainer.write_trained_on()
     if state:
         if state["catalog_sha256"] != trainer.catalog_sha256:
             log.warning("note: the catalog changed since this run started, but not its split; resuming"

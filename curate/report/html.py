@@ -332,6 +332,9 @@ def training(s: dict) -> str:
         parts.append(f'<p class="why">{e(s["explain"]["accuracy"])}</p>')
     if s.get("catalog_changed_since_training"):
         parts.append('<p class="bad">The catalog changed since this model was trained.</p>')
+    if s.get("left_out_trained_on"):
+        parts.append(f'<p class="bad">{num(s["left_out_trained_on"])} {e(s["split"])} photos were this run\'s training '
+                     "or validation photos (the split changed since it was trained): left out of these figures.</p>")
     if s.get("headline"):
         parts.append(f'<p><b>{e(s["headline"])}.</b></p>'
                      + "".join(f'<p class="note">{e(n)}</p>' for n in s.get("headline_notes") or []))
