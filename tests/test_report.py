@@ -161,7 +161,8 @@ def test_tags_prefilter_counts_and_galleries_sorted_by_score():
     assert pre["counts"] == {"tagged_kept": sum("skyline" in r[7] for r in on_topic),
                              "tagged_dropped": sum("skyline" in r[7] for r in off_topic),
                              "untagged_recovered": sum("skyline" not in r[7] for r in on_topic),
-                             "untagged_dropped": sum("skyline" not in r[7] for r in off_topic)}
+                             "untagged_dropped": sum("skyline" not in r[7] for r in off_topic),
+                             "untagged_kept": sum("skyline" not in r[7] for r in on_topic)}
     dropped_scores = sorted(r[8] for r in ROWS if r[4] == "off_topic" and "skyline" in r[7])
     assert [p["topic_score"] for p in pre["tagged_dropped"]["photos"]] == dropped_scores
     recovered = sorted((r[8] for r in ROWS if r[9]), reverse=True)

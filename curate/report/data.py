@@ -258,7 +258,9 @@ def tags_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: 
         "counts": {"tagged_kept": int((tagged & scored & ~below).sum()), "tagged_dropped": int((tagged & below).sum()),
                    # a held stage recovered nothing (it did not act on the scores)
                    "untagged_recovered": 0 if prefilter_report.get("held") else int((~tagged & on_topic).sum()),
-                   "untagged_dropped": int((~tagged & below).sum())},
+                   "untagged_dropped": int((~tagged & below).sum()),
+                   # every scored untagged photo not dropped (a held stage keeps them all), as the stage counts
+                   "untagged_kept": int((~tagged & scored & ~below).sum())},
         "doubted_counts": {"tagged": int((tagged & doubted).sum()), "untagged": int((~tagged & doubted).sum())},
         "doubted": gallery(cat[doubted].sort_values("topic_score", kind="stable"), max_gallery, ("topic_score",)),
         # Most confidently off-topic first; most confidently on-topic first.

@@ -207,7 +207,8 @@ def tags(s: dict) -> str:
     doubted = d["tagged"] + d["untagged"]
     header = ["", "kept", "dropped"] + (["kept, doubted"] if doubted else [])
     rows = [["tagged", num(c["tagged_kept"]), num(c["tagged_dropped"])],
-            ["untagged", num(c["untagged_recovered"] + d["untagged"]), num(c["untagged_dropped"])]]
+            ["untagged", num(c.get("untagged_kept", c["untagged_recovered"] + d["untagged"])),
+             num(c["untagged_dropped"])]]
     if doubted:
         rows[0].append(num(d["tagged"]))
         rows[1].append(num(d["untagged"]))
