@@ -130,6 +130,25 @@ MAX_GATED_ON_TOPIC = 0.03  # at most this share of on-topic validation photos ma
 GATE_FOLDS = 5
 
 
+def no_gate_reason(catalog) -> str:
+    """Why `gate_rows` found no off-topic photo to fit a gate on: the prefilter held its drops, every such
+    photo is a test photographer's, or no prefilter with a topic ran."""
+    from curate import schema
+
+    off_topic = int(((catalog["status"] == schema.DROPPED) & (catalog["drop_reason"] == OFF_TOPIC)).sum())
+    doubted = int(catalog["topic_doubted"].eq(True).sum()) if "topic_doubted" in catalog else 0
+    if off_topic:
+        return (f"the {off_topic:,} photo{'s' if off_topic != 1 else ''} dropped as off_topic "
+                f"{'are all' if off_topic != 1 else 'is'} by test photographers (kept apart for the sandals test), "
+                "so none is left to fit a gate on")
+    if doubted:
+        return (f"no photo was dropped as off_topic: `curate prefilter` held its drops ({doubted:,} "
+                f"photo{'s' if doubted != 1 else ''} doubted; "
+                "its warning says why); `curate prefilter --topic TAG --force` drops them, then split and train again")
+    return ("no photos dropped as off_topic (run `curate prefilter --topic TAG`, not --label-issues-only, before "
+            "`curate split` to get a gate)")
+
+
 def gate_rows(catalog) -> tuple:
     """(positives, negatives) catalog rows the gate is fitted on.
 
@@ -239,8 +258,7 @@ def fit_run_gate(ws, run_dir: Path, catalog, device, cache_side: int = 256, seed
 
     positives, negatives = gate_rows(catalog)
     if negatives.empty:
-        return _no_gate(run_dir, "no photos dropped as off_topic outside the test owners (run `curate prefilter "
-                                 "--topic TAG`, not --label-issues-only, before `curate split` to get a gate)")
+        return _no_gate(run_dir, no_gate_reason(catalog))
     rows = _labelled_for_gate(positives, negatives).reset_index(drop=True)
     model, meta = load_model(run_dir, device)
     probe = bool(meta.config.get("probe"))  # the backbone is the pretrained one: its features are cached by image

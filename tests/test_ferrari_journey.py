@@ -98,3 +98,14 @@ def test_leakage_evaluation_and_report_come_out_whole(journey):
     report = json.loads((journey["ws"].root / "report" / "report.json").read_text())
     assert report["sections"]["overview"]["total"]["kept"] == int((catalog["status"] == "kept").sum())
     assert not any("stale" in section for section in report["sections"].values())
+
+
+def test_with_the_drops_held_no_command_promises_a_topic_gate(journey):
+    """The prefilter held its drops (the topic on 98 of 100 photos), so no photo is off topic and no gate can
+    be fitted: the prefilter's note says so, and the run's reason names the held drops, not a missing
+    `--topic`, which was given."""
+    prefilter = " ".join(journey["prefilter"].output.split())
+    assert "the drops were held, so no photo is off topic" in prefilter
+    assert "fits the run's topic gate after it" not in prefilter
+    gate = json.loads((journey["run"] / "model.json").read_text())["gate"]
+    assert gate["fitted"] is False and "held its drops" in gate["reason"] and "--force" in gate["reason"]

@@ -524,3 +524,19 @@ def test_a_probes_gate_decodes_no_photo_that_curate_embed_has_a_vector_for(gated
     decoded = train(ws, tmp_path / "decoded", config)
     assert checked[-1] > 0 and decoded.gate == trainer.gate
     assert (tmp_path / "probe" / GATE_WEIGHTS).read_bytes() == (tmp_path / "decoded" / GATE_WEIGHTS).read_bytes()
+
+
+def test_why_no_gate_names_the_held_drops_or_the_test_photographers():
+    """An audit ran `prefilter --topic` (drops held: the tag was on 92 % of photos) and train said to run
+    `prefilter --topic TAG`; the reason now follows the catalog: held drops, off-topic photos all by test
+    photographers, or no topic at all."""
+    import pandas as pd
+
+    from classify.gate import no_gate_reason
+
+    base = {"status": ["kept", "kept"], "drop_reason": [None, None], "topic_doubted": [None, None]}
+    held = pd.DataFrame({**base, "topic_doubted": [True, None]})
+    assert "held its drops (1 photo doubted" in no_gate_reason(held) and "--force" in no_gate_reason(held)
+    test_owners = pd.DataFrame({**base, "status": ["dropped", "kept"], "drop_reason": [OFF_TOPIC, None]})
+    assert no_gate_reason(test_owners).startswith("the 1 photo dropped as off_topic is by test photographers")
+    assert "run `curate prefilter --topic TAG`" in no_gate_reason(pd.DataFrame(base))

@@ -83,6 +83,10 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
         report.notes.append("no topic model saved (no topic: a run trained on this collection gets no topic gate)")
     elif saved is None:
         report.notes.append("no topic model saved (--mode finetune has no embedding model to serve)")
+    elif report.held and not report.forced:
+        report.notes.append(f"topic model saved to {topic_model_dir(ws)} ({TOPIC_WEIGHTS} + {TOPIC_META}), but the "
+                            "drops were held, so no photo is off topic for `classify train` to fit a topic gate on "
+                            "(`--force` drops them)")
     else:
         report.notes.append(f"topic model saved to {topic_model_dir(ws)} ({TOPIC_WEIGHTS} + {TOPIC_META}); "
                             "`classify train` fits the run's topic gate after it")
