@@ -230,6 +230,38 @@ def save_copies_report(ws: Workspace, report: CopiesReport, other: str) -> None:
     save_stage_report(ws, REPORT, catalog_sha256(ws), report.to_dict(other))
 
 
+def last_check(ws: Workspace) -> tuple[dict | None, bool]:
+    """(the saved result of the last check against another collection, whether the catalog has changed since):
+    (None, False) when no check ran or its file is unreadable (`curate report` says so)."""
+    from curate.stage_reports import load_stage_report
+    from curate.workspace import catalog_sha256
+
+    try:
+        saved = load_stage_report(ws, REPORT)
+    except DataContractError:
+        return None, False
+    if not saved:
+        return None, False
+    return saved, saved.get("input_catalog_sha256") != catalog_sha256(ws)
+
+
+def copies_line(saved: dict | None, stale: bool) -> str | None:
+    """One line for `curate status`, `curate report` and `curate export` when the last check found copies of
+    the other collection's photos in this one (None when it found none, or none ran).
+
+    >>> copies_line({"against": "bench", "copies_count": 3, "per_split": {"train": 2, "test": 1}}, False)[:92]
+    'the last `curate check-leakage --against bench` found 3 kept photos (train 2, test 1) that co'
+    """
+    count = int((saved or {}).get("copies_count") or 0)
+    if not count:
+        return None
+    splits = ", ".join(f"{name} {number:,}" for name, number in (saved.get("per_split") or {}).items())
+    when = " (before the catalog last changed: run it again)" if stale else ""
+    return (f"the last `curate check-leakage --against {saved.get('against')}` found {count:,} kept "
+            f"photo{'s' if count != 1 else ''} ({splits}) that cop{'y' if count != 1 else 'ies'} its images{when}; "
+            "`--drop-decisions FILE` and then `curate review --import-decisions FILE` drop them")
+
+
 def write_drop_decisions(report: CopiesReport, other: Workspace, out: Path) -> int:
     """Write a review `drop` decision for each copy to `out` (JSON Lines, curate.review.journal's records; queue
     `copies`), which `curate review --import-decisions` applies; returns how many. A decision's id comes from

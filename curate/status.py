@@ -209,7 +209,8 @@ def workspace_status(ws, engine: str | None = None) -> tuple[dict, dict, dict, p
     if choose_engine(engine, ws.catalog_path if ws.catalog_path.exists() else None) != "duckdb":
         catalog = read_catalog(ws)
         states = judge(catalog, reports)
-        return summary(catalog, states, reports, disk_usage(ws.root)), states, reports, catalog
+        facts = summary(catalog, states, reports, disk_usage(ws.root))
+        return _with_copies(ws, facts), states, reports, catalog
     from curate.outofcore.db import BATCH_ROWS
     from curate.outofcore.run import summary_duckdb
 
@@ -218,4 +219,13 @@ def workspace_status(ws, engine: str | None = None) -> tuple[dict, dict, dict, p
     facts["stages"] = {name: {**state.to_dict(), "last_run": last_run(reports.get(name))}
                        for name, state in states.items()}
     facts["disk"] = disk_usage(ws.root)
-    return facts, states, reports, None
+    return _with_copies(ws, facts), states, reports, None
+
+
+def _with_copies(ws, facts: dict) -> dict:
+    """`facts` with `copies_of_other`: the line `curate.contamination.copies_line` gives when the last check
+    against another collection found copies of its photos here (None otherwise)."""
+    from curate.contamination import copies_line, last_check
+
+    facts["copies_of_other"] = copies_line(*last_check(ws))
+    return facts

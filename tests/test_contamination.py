@@ -314,3 +314,34 @@ def test_the_report_shows_the_last_check_against_another_collection(collections,
     damaged = json.loads((out / "report.json").read_text())
     assert "copies" not in damaged["sections"]
     assert any("contamination.json is unreadable" in line and "--against" in line for line in damaged["warnings"])
+
+
+def test_copies_found_are_said_by_status_the_report_banner_and_export(collections, tmp_path):
+    """An audit found a positive check (exit 3) visible only in the report's own section: its banner, `curate
+    status` and `curate export` (whose card says the split is leak-free) said nothing. Each says it now."""
+    ours, theirs = collections
+    mine = Workspace(tmp_path / "ws")
+    shutil.copytree(ours.root, mine.root, ignore=shutil.ignore_patterns("contamination.json"))
+    assert runner.invoke(app, ["split", "-w", str(mine.root)]).exit_code == 0
+    status = runner.invoke(app, ["status", "-w", str(mine.root)])
+    assert status.exit_code == 0 and "check-leakage --against" not in status.output  # no check yet: no line
+    assert runner.invoke(app, ["check-leakage", "-w", str(mine.root), "--against", str(theirs.root)]).exit_code == 3
+
+    status = runner.invoke(app, ["status", "-w", str(mine.root)])
+    said = " ".join(status.output.split())
+    assert "warning (check-leakage): the last `curate check-leakage --against" in said and "found 6 kept photos" in said
+    facts = json.loads(runner.invoke(app, ["status", "-w", str(mine.root), "--json"]).output)
+    assert "found 6 kept photos" in facts["copies_of_other"]
+    out = tmp_path / "report"
+    assert runner.invoke(app, ["report", "-w", str(mine.root), "--out", str(out)]).exit_code == 0
+    report = json.loads((out / "report.json").read_text())
+    [line] = report["stage_warnings"]["check-leakage"]
+    assert "found 6 kept photos" in line and "found 6 kept photos" in (out / "index.html").read_text()
+
+    export = tmp_path / "export"
+    result = runner.invoke(app, ["export", "-w", str(mine.root), "--format", "imagefolder", "--out", str(export)])
+    assert result.exit_code == 0, result.output
+    assert "found 6 kept photos" in " ".join(result.output.split())
+    manifest = json.loads((export / "export.json").read_text())
+    assert "found 6 kept photos" in manifest["provenance"]["leakage"]
+    assert "found 6 kept photos" in (export / "README.md").read_text()

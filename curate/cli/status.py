@@ -63,6 +63,8 @@ def status(workspace_path: WorkspaceOption = None, catalog_engine: CatalogEngine
     for state in states.values():  # warnings first: where a stage did less than asked, or held its drops
         for line in state.warnings:
             console.print(printable(f"warning ({state.stage}): {line}"), highlight=False, markup=False)
+    if facts.get("copies_of_other"):
+        console.print(printable(f"warning (check-leakage): {facts['copies_of_other']}"), highlight=False, markup=False)
     for state in states.values():
         for note in state.notes:
             console.print(printable(f"note ({state.stage}): {note}"), highlight=False, markup=False)

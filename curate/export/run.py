@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from curate import objectstore, schema
 from curate.catalog_batches import CatalogFile
+from curate.contamination import copies_line, last_check
 from curate.errors import DataContractError, UsageError
 from curate.export.card import (
     Provenance,
@@ -202,8 +203,11 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
         source.end_plan()  # the sizes the store was asked for, remembered for the next export
         notes = [*notes, *missing_class_notes(plan.summary.split_label, plan.classes),
                  *format_notes(catalog, config)]
+        copies = copies_line(*last_check(ws))  # copies of another collection's photos: said, not refused
+        notes = [*notes, *([copies] if copies else [])]
         provenance = Provenance(catalog_sha256(ws), recipe or recorded_recipe(ws), len(catalog),
-                                {str(k): int(v) for k, v in catalog.value_counts("drop_reason").items()}, NO_LEAKS)
+                                {str(k): int(v) for k, v in catalog.value_counts("drop_reason").items()},
+                                NO_LEAKS + (f" But {copies}." if copies else ""))
         # a plan sorted on disk has its folder-format state on disk too (one entry per photo)
         on_disk = config.folder_format and plan.frame is None
         if on_disk:

@@ -143,7 +143,7 @@ def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 
 def _add_copies(ws: Workspace, report: dict, max_rows: int) -> None:
     """The last check against another collection (`curate check-leakage --against`): a section after the
     splits, when one has run."""
-    from curate.contamination import REPORT
+    from curate.contamination import REPORT, copies_line
 
     try:
         saved = load_stage_report(ws, REPORT)
@@ -154,6 +154,9 @@ def _add_copies(ws: Workspace, report: dict, max_rows: int) -> None:
     if saved is None:  # no check against another collection has run
         return
     copies = copies_section(saved, catalog_sha256(ws), max_rows)  # hashed only here: a large catalog takes time
+    line = copies_line(saved, "stale" in (copies or {}))
+    if line:  # above the sections too: section 8's "clean" is about this collection alone
+        report["stage_warnings"]["check-leakage"] = [line]
     if copies is not None:
         sections = report["sections"]
         report["sections"] = {}
