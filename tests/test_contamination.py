@@ -201,11 +201,11 @@ def test_against_a_folder_of_photos_ingests_it_into_a_workspace_of_its_own(colle
     assert first.exit_code == 3, first.output
     output = " ".join(first.output.split())
     assert "6 of 40 kept photos" in output and "ingested as a workspace of its own" in output
-    assert "20 new images stored" in output and "embedded as this workspace is" not in output
+    assert "20 new images read" in output and "embedded as this workspace is" not in output
     [cached] = list((mine.root / "cache" / "against").iterdir())
     assert cached.name.startswith("benchmark-") and (cached / "catalog.parquet").is_file()
     second = runner.invoke(app, ["check-leakage", "-w", str(mine.root), "--against", str(benchmark)])
-    assert second.exit_code == 3 and "0 new images stored, 20 there already" in " ".join(second.output.split())
+    assert second.exit_code == 3 and "0 new images read, 20 there already" in " ".join(second.output.split())
     around = runner.invoke(app, ["check-leakage", "-w", str(mine.root), "--against", str(tmp_path)])
     assert around.exit_code == 2 and "holds this workspace" in around.output
 
