@@ -419,9 +419,20 @@ def tag_separation_reasons(score: np.ndarray, tagged: np.ndarray, topic: str | N
         return []
     return [f"the tag {topic!r} does not tell photos apart: above its best cut, the topic model (out of fold) keeps "
             f"{j * 100:.0f} points more of the tagged photos' share than of the untagged ones' (Youden's J {j:.2f}; a "
-            f"tag at random does as well {chance:.0%} of the time; J {MIN_TAG_SEPARATION:g} and a chance under "
+            f"tag at random does as well {_share(chance)} of the time; J {MIN_TAG_SEPARATION:g} and a chance under "
             f"{MAX_TAG_CHANCE:.0%} needed), so a cut on it would drop photos at random; is the tag the topic, and on "
             "the photos that show it?"]
+
+
+def _share(value: float) -> str:
+    """A share as a percentage precise enough to compare with a 1 % bar: 1.3 % is not "1%" (an audit could not
+    tell which test a held cut failed).
+
+    >>> _share(0.0134), _share(0.25), _share(0.0004)
+    ('1.3%', '25%', '0.04%')
+    """
+    digits = 0 if value >= 0.1 else 1 if value >= 0.01 else 2
+    return f"{value * 100:.{digits}f}%"
 
 
 def collection_reasons(below: np.ndarray, tagged: np.ndarray, labels: np.ndarray | None, threshold: float,
