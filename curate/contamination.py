@@ -249,8 +249,8 @@ def copies_line(saved: dict | None, stale: bool) -> str | None:
     """One line for `curate status`, `curate report` and `curate export` when the last check found copies of
     the other collection's photos in this one (None when it found none, or none ran).
 
-    >>> copies_line({"against": "bench", "copies_count": 3, "per_split": {"train": 2, "test": 1}}, False)[:92]
-    'the last `curate check-leakage --against bench` found 3 kept photos (train 2, test 1) that co'
+    >>> copies_line({"against": "bench", "copies_count": 3, "per_split": {"train": 2, "test": 1}}, False).split("; ")[0]
+    'the last `curate check-leakage --against bench` found 3 kept photos (train 2, test 1) that copy its images'
     """
     count = int((saved or {}).get("copies_count") or 0)
     if not count:
