@@ -19,6 +19,11 @@ limit before anything is decoded.
 
 from __future__ import annotations
 
+# The file extensions read as photos (any case): what `curate ingest folder` and `classify predict` scan for,
+# and what a per-photo sidecar's name must carry to be one (curate.ingest.photo_sidecars).
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp",
+                              ".avif", ".heic", ".heif"})  # HEIC/HEIF decode with pillow-heif (curate.store)
+
 # ISO base media file brands (the `ftyp` box at byte 4) of HEIF images: HEIC, HEIF, AVIF.
 HEIF_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"heim": "HEIC", b"heis": "HEIC", b"hevc": "HEIC",
                b"hevx": "HEIC", b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF", b"avis": "AVIF"}

@@ -29,6 +29,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from curate.errors import UsageError
+from curate.imageformats import IMAGE_EXTENSIONS
 from curate.ingest.engine import FetchError, IngestJob, IngestReport, run_ingest
 from curate.ingest.exif import read_exif_bytes, read_exif_fields
 from curate.ingest.folder_ids import display_text, folder_namespace, id_prefix
@@ -56,8 +57,6 @@ from curate.settings_fields import SettingError, setting
 from curate.workspace import Workspace, exclusive
 
 SOURCE = "folder"
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp",
-                              ".avif", ".heic", ".heif"})  # HEIC/HEIF decode with pillow-heif (curate.store)
 # Files beside the photos that are not photos: no word when a scan passes them (any other file is counted in
 # the ingest's warning, so that a phone export's .mov or .dng files are not left out without one). Metadata
 # (.xml: a Flickr API response or an annotation per photo), notes and a download's checksums among them.

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from curate.imageformats import IMAGE_EXTENSIONS
 from curate.ingest.exif import _exif_datetime, _iso, dms_to_degrees
 from curate.ingest.mapping import DEFAULT_ALIASES
 
@@ -54,8 +55,7 @@ _RATIONAL = re.compile(r"^\s*(-?\d+(?:\.\d+)?)(?:\s*/\s*(\d+(?:\.\d+)?))?\s*$")
 _FLICKR_SIDECAR = re.compile(r"photo_(\d+)\.json")  # Flickr's account export: one per photo
 # a sidecar named after its photo: IMG_1.jpg.json, IMG_1.jpg(1).json, IMG_1.jpg.supplemental-metadata(1).json
 _PHOTO_SIDECAR = re.compile(r".+(\.[A-Za-z0-9]+)(?:\(\d+\))?(?:\.supplemental-metadata(?:\(\d+\))?)?\.json")
-_IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp",
-                             ".avif", ".heic", ".heif"})
+
 _FLICKR_PHOTO = re.compile(r"(.+)_o\.[^./]+")  # <title>_<id>_o.jpg or <id>_<secret>_o.jpg: the original
 _FLICKR_ID_DIGITS = 6  # Flickr photo ids have 7-11 digits; shorter runs in a name are not one
 _FLICKR_DROPPED = ("exif", "comments", "notes", "people", "groups", "original")  # bulky, or a link to keep out
@@ -333,7 +333,7 @@ def _photo_sidecar_name(name: str) -> bool:
     if _FLICKR_SIDECAR.fullmatch(name):
         return True
     match = _PHOTO_SIDECAR.fullmatch(name)
-    return bool(match) and match[1].lower() in _IMAGE_SUFFIXES
+    return bool(match) and match[1].lower() in IMAGE_EXTENSIONS
 
 
 def _epoch(value: object) -> str | None:
