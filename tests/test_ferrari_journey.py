@@ -109,3 +109,14 @@ def test_with_the_drops_held_no_command_promises_a_topic_gate(journey):
     assert "fits the run's topic gate after it" not in prefilter
     gate = json.loads((journey["run"] / "model.json").read_text())["gate"]
     assert gate["fitted"] is False and "held its drops" in gate["reason"] and "--force" in gate["reason"]
+
+
+def test_the_reports_geography_says_the_threshold_was_applied_to_no_label(journey):
+    """An audit read "Threshold: 5 km" in the report's geography while the filter had skipped every label (not
+    places): each label's row now says what the filter did with it, and the sentence how many it judged."""
+    report = json.loads((journey["ws"].root / "report" / "report.json").read_text())
+    states = {row["label"]: row["geo_filter"] for row in report["sections"]["geography"]["labels"]}
+    assert set(states) == {"black", "red", "white", "yellow"}
+    assert all(state.startswith("skipped") for state in states.values()) and "skipped: not a place" in states.values()
+    page = (journey["ws"].root / "report" / "index.html").read_text()
+    assert "Applied to none of the labels" in page and "skipped: not a place" in page

@@ -220,6 +220,8 @@ def geography_from_counts(filter_report: dict, counts: dict) -> dict:
             "label": geo["label"], "centre_lat": _plain(geo.get("centre_lat")),
             "centre_lon": _plain(geo.get("centre_lon")),
             "max_km": _plain(max_km) if isinstance(max_km, int | float) else None,  # "off": no circle drawn
+            # whether the filter judged this label ("applied") or why not ("skipped: not a place", ...)
+            "geo_filter": geo.get("geo_filter") or ("applied" if isinstance(max_km, int | float) else "off"),
             **counts[geo["label"]],
         })
     return {"max_km": _plain(max_km), "center": filter_report.get("config", {}).get("center"), "labels": labels}

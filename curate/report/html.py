@@ -144,13 +144,18 @@ def reason_header(stage_reason: str) -> str:
 
 
 def geography(s: dict) -> str:
-    parts = [f'<p>Threshold: {num(s["max_km"])} km from each label\'s {e(s["center"])} centre. '
+    applied = sum(1 for r in s["labels"] if r.get("geo_filter", "applied") in ("applied", "forced"))
+    scope = "" if applied == len(s["labels"]) else (
+        f" Applied to {applied} of the {len(s['labels'])} labels (the geo filter column says why not)."
+        if applied else " Applied to none of the labels (the geo filter column says why).")
+    parts = [f'<p>Threshold: {num(s["max_km"])} km from each label\'s {e(s["center"])} centre.{e(scope)} '
              "The circle on each scatter is drawn in degrees (approximate).</p>"]
     rows = [[e(r["label"]), num(r["photos"]), num(r["kept_with_coordinates"]), num(r["dropped_with_coordinates"]),
              num(r["geo_outliers"]), num(r["missing_coordinates"]),
-             e(", ".join(f"{k}: {v}" for k, v in r["missing_by_issue"].items()))] for r in s["labels"]]
+             e(", ".join(f"{k}: {v}" for k, v in r["missing_by_issue"].items())), e(r.get("geo_filter", ""))]
+            for r in s["labels"]]
     parts.append(table(["label", "photos", "kept (geotagged)", "dropped (geotagged)", "geo outliers",
-                        "missing coordinates", "why missing"], rows, left={0, 6}))
+                        "missing coordinates", "why missing", "geo filter"], rows, left={0, 6, 7}))
     parts.append('<p class="why">The scatter\'s legend counts only photos with coordinates, as the table does; '
                  "photos beyond the plotted area are counted, not drawn.</p>")
     blocks = []
