@@ -15,14 +15,56 @@ from curate.workspace import Workspace
 
 
 def train_step(ws: Workspace, run_dir: Path, config: TrainConfig) -> str:
-    """Train into `run_dir` (resuming an interrupted run there); one line: the run and its val accuracy."""
+    """Train into `run_dir` (resuming an interrupted run there); one line: the run and its val accuracy.
+
+    The step runs again when something before it changed (the split, its settings, `--from`): a run already
+    in `run_dir` that cannot be resumed on what is there now (a finished one, or one whose checkpoint holds
+    another split or settings) is moved aside, never deleted (`set_aside`), and a new one trained."""
     from classify.train import CHECKPOINT, train
 
     resume = (run_dir / CHECKPOINT).exists()
+    moved = None
+    if resume and not _resumable(ws, run_dir, config):
+        moved, resume = set_aside(run_dir), False
+    elif not resume and run_dir.is_dir() and any(run_dir.iterdir()):
+        moved = set_aside(run_dir)
     trainer = train(ws, run_dir, config, resume=resume)
     accuracy = trainer.meta().metrics.get("val_accuracy")
     shown = "n/a" if accuracy is None else f"{accuracy:.1%}"
-    return f"{run_dir} ({'resumed, ' if resume else ''}val accuracy {shown})"
+    aside = f"; the earlier run there moved to {moved}" if moved else ""
+    return f"{run_dir} ({'resumed, ' if resume else ''}val accuracy {shown}{aside})"
+
+
+def _resumable(ws: Workspace, run_dir: Path, config: TrainConfig) -> bool:
+    """Whether the checkpoint in `run_dir` holds this split and these settings (classify.train's own checks
+    would refuse it otherwise)."""
+    from classify.data import labelled_rows
+    from classify.run_files import load_checkpoint_state, split_sha256
+    from curate.errors import CurateError
+    from curate.workspace import read_catalog
+
+    try:
+        state = load_checkpoint_state(run_dir)
+        split = split_sha256(labelled_rows(read_catalog(ws)))
+    except CurateError:  # a damaged checkpoint or no split: training says what is wrong
+        return True
+    same_split = state.get("split_sha256") in (None, split)
+    return same_split and TrainConfig.from_dict(state["config"]).comparable() == config.comparable()
+
+
+def set_aside(run_dir: Path) -> Path:
+    """Move the run in `run_dir` to a sibling named after it and when it was last written
+    (`demo.earlier-20261205-141502`, a number added if that exists); returns the new path."""
+    import time
+
+    written = max((path.stat().st_mtime for path in run_dir.iterdir()), default=run_dir.stat().st_mtime)
+    base = run_dir.with_name(f"{run_dir.name}.earlier-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(written))}")
+    target, number = base, 1
+    while target.exists():
+        number += 1
+        target = base.with_name(f"{base.name}-{number}")
+    run_dir.rename(target)
+    return target
 
 
 def evaluate_step(ws: Workspace, run_dir: Path, settings) -> str:

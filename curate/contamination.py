@@ -72,19 +72,13 @@ def against_fingerprint(path: Path) -> str | None:
     """What `curate run`'s check-leakage step remembers of the other collection, so that it runs again when
     that changes: a workspace's catalog hash, or for a folder of photos the names, sizes and times of its
     files; None when there is nothing there."""
-    from curate.ingest.folder import scan_folder
+    from curate.ingest.folder import folder_fingerprint
     from curate.workspace import catalog_sha256
 
     other = Workspace(Path(path))
     if is_workspace(other):
         return catalog_sha256(other) if other.catalog_path.exists() else None
-    if not other.root.is_dir():
-        return None
-    digest = hashlib.sha256()
-    for name in scan_folder(other.root).images:
-        facts = (other.root / name).stat()
-        digest.update(f"{name}\x1f{facts.st_size}\x1f{facts.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+    return folder_fingerprint(other.root)
 
 
 def against_workspace(ws: Workspace, path: Path, workers: int = 2) -> tuple[Workspace, list[str]]:

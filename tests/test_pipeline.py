@@ -352,3 +352,34 @@ def test_a_recipe_for_photos_without_tags_runs_with_label_issues_only(tmp_path):
 
     gate = fit_run_gate(ws, tmp_path / "run", catalog, "cpu")
     assert not gate["fitted"] and "--topic TAG`, not --label-issues-only" in gate["reason"]
+
+    # the folder edited (an audit: "0 steps ran" after adding, deleting and moving photos): ingest runs again
+    again = runner.invoke(app, ["run", str(path), "--workspace", str(ws.root)])
+    assert again.exit_code == 0 and set(run_lines(again).values()) == {"skipped"}
+    extra = sorted((scenes / "Coast").glob("*.jpg"))[16]
+    shutil.copy(extra, tmp_path / "photos" / "Coast" / extra.name)
+    edited = runner.invoke(app, ["run", str(path), "--workspace", str(ws.root)])
+    assert edited.exit_code == 0, edited.output
+    assert run_lines(edited)["ingest folder"] == "ran" and run_lines(edited)["split"] == "ran"
+    assert f"folder:Coast/{extra.name}" in set(read_catalog(ws)["photo_id"])
+
+
+def test_a_changed_split_trains_again_and_sets_the_earlier_run_aside(trained, tmp_path):
+    """An audit's second `curate run --train` after a change that reaches training stopped at the train step:
+    `runs/<recipe>` already held a trained model and `curate run` has no --out. The earlier run is moved aside
+    (never deleted) and a new one trained; evaluate and report then run on it."""
+    import shutil
+
+    path, ws, _ = trained
+    mine = Workspace(tmp_path / "ws")
+    shutil.copytree(ws.root, mine.root)
+    changed = write_recipe(tmp_path, path.read_text() + "[split]\ntest = 0.3\n")
+    result = runner.invoke(app, ["run", str(changed), "--workspace", str(mine.root), "--train"])
+    assert result.exit_code == 0, result.output
+    states = run_lines(result)
+    assert states["split"] == states["train"] == states["evaluate"] == "ran" and states["filter"] == "skipped"
+    [earlier] = [p for p in (mine.root / "runs").iterdir() if p.name.startswith("tiny.earlier-")]
+    assert (earlier / "model.json").is_file() and (earlier / "evaluation" / "evaluation.json").is_file()
+    assert "the earlier run there moved to" in " ".join(result.output.split())
+    fresh = json.loads((mine.root / "runs" / "tiny" / "model.json").read_text())
+    assert fresh["catalog_sha256"] != json.loads((earlier / "model.json").read_text())["catalog_sha256"]

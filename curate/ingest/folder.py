@@ -15,6 +15,7 @@ judged per photo by the ingest engine and the image store.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -208,6 +209,26 @@ def _check_folder(folder: Path) -> Path:
     if not folder.is_dir():
         raise UsageError(f"{folder} is not a folder; pass the folder that holds the photos")
     return folder.resolve()
+
+
+def folder_fingerprint(root: Path) -> str | None:
+    """A hash of what a folder holds for ingest: the names, sizes and modification times of the photos (and
+    containers) a scan finds, and of its metadata and sidecar files; None when it is not a folder. What
+    `curate run` and the contamination check remember of a folder, so that an edit to it (photos added,
+    removed, moved to another label folder, a sidecar changed) is seen."""
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    scan = scan_folder(root)
+    digest = hashlib.sha256()
+    for name in sorted({*scan.images, *scan.json_files, *scan.tar_files, *scan.parquet_files,
+                        *(name for name in SIDECAR_NAMES if (root / name).is_file())}):
+        try:
+            facts = (root / name).stat()
+        except OSError:  # gone since the scan: its absence is the change
+            continue
+        digest.update(f"{name}\x1f{facts.st_size}\x1f{facts.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def find_sidecar(root: Path) -> Path | None:

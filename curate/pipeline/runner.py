@@ -66,6 +66,28 @@ class StepOutcome:
 PIPELINE_STAGES = ("embed", "filter", "prefilter", "split")  # steps named after a stage of curate.freshness
 
 
+def step_fingerprint(step: Step) -> str:
+    """What decides a step's result: its settings and, for each local path it reads (`inputs`), what is there
+    now (a folder's photos and sidecars by name, size and time; a file's size and time), so that a step runs
+    again when its folder or table was edited, not only when the recipe was."""
+    return fingerprint({**step.settings, "inputs": [[key, str(path), input_state(Path(path))]
+                                                    for key, path in step.inputs]} if step.inputs else step.settings)
+
+
+def input_state(path: Path) -> str | None:
+    """A folder's `curate.ingest.folder.folder_fingerprint`, a file's size and modification time, None when
+    the path is not there."""
+    from curate.ingest.folder import folder_fingerprint
+
+    if path.is_dir():
+        return folder_fingerprint(path)
+    try:
+        facts = path.stat()
+    except OSError:
+        return None
+    return f"{facts.st_size}:{facts.st_mtime_ns}"
+
+
 def state_path(ws: Workspace, recipe: Recipe) -> Path:
     """The recipe's run journal: `<workspace>/journal/run-<recipe>.json`."""
     return ws.journal_dir / f"run-{check_name(recipe.name)}.json"
@@ -84,7 +106,7 @@ def finished_steps(ws: Workspace, recipe: Recipe, steps: list[Step]) -> list[dic
     stale = stale_stages(ws)
     count = 0
     while (count < min(len(done), len(steps)) and done[count].get("name") == steps[count].name
-           and done[count].get("fingerprint") == fingerprint(steps[count].settings)
+           and done[count].get("fingerprint") == step_fingerprint(steps[count])
            and steps[count].name not in stale):
         count += 1
     return done[:count]
@@ -133,7 +155,7 @@ def run_pipeline(ws: Workspace, recipe: Recipe, steps: list[Step], restart_from:
     ws.ensure()
     finished = finished_steps(ws, recipe, steps)
     skip = len(finished) if first is None else min(len(finished), first)
-    record = finished[:skip] + [{"name": s.name, "fingerprint": fingerprint(s.settings)} for s in steps[skip:]]
+    record = finished[:skip] + [{"name": s.name, "fingerprint": step_fingerprint(s)} for s in steps[skip:]]
     outcomes = []
     for number, step in enumerate(steps, 1):
         prefix = f"[{number}/{len(steps)}] {step.name}"
