@@ -474,3 +474,28 @@ def test_the_streamed_plan_holds_the_in_memory_plans_rows(demo_ws, tmp_path):
     assert joined[columns].reset_index(drop=True).equals(memory.rows[columns].reset_index(drop=True))
     assert streamed.classes == memory.classes and streamed.excluded == memory.excluded
     assert streamed.rows["shard"].tolist() == memory.rows["shard"].tolist()
+
+
+def test_hf_layout_loads_when_a_column_is_empty_in_a_whole_split(own_ws, tmp_path):
+    """An audit's hf export would not load: one photo had a `taken_at`, in train, so `datasets` typed the column
+    as a time there and as null in val ("different features"). A column empty in a whole split is left out of
+    every split's metadata.jsonl, with a note; the others load."""
+    datasets = pytest.importorskip("datasets")
+    if not hasattr(datasets, "load_dataset"):
+        pytest.skip("Hugging Face datasets is not installed (a test-only dependency)")
+    catalog = read_catalog(own_ws)
+    catalog["taken_at"] = pd.NaT
+    first_train = catalog.index[(catalog["status"] == "kept") & (catalog["split"] == "train")][0]
+    catalog.loc[first_train, "taken_at"] = pd.Timestamp("2019-06-08 13:20:01")
+    write_catalog(own_ws, catalog)
+    from typer.testing import CliRunner
+
+    for command in ("filter", "split"):  # the catalog's metadata changed: the stages after ingest again
+        assert CliRunner().invoke(app, [command, "-w", str(own_ws.root)]).exit_code == 0
+    result = export_workspace(own_ws, tmp_path / "hf", ExportConfig("hf"))
+    assert any("metadata.jsonl leaves out taken_at" in note for note in result.notes)
+    loaded = datasets.load_dataset("imagefolder", data_dir=str(tmp_path / "hf"), cache_dir=str(tmp_path / "cache"))
+    assert "taken_at" not in loaded["train"].column_names and "owner_id" in loaded["train"].column_names
+    assert sum(len(part) for part in loaded.values()) == len(expected(own_ws))
+    manifest = json.loads((tmp_path / "hf" / "export.json").read_text())
+    assert any("leaves out taken_at" in note for note in manifest["notes"])

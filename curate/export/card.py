@@ -66,15 +66,49 @@ def manifest_csv(rows: pd.DataFrame, header: bool = True) -> bytes:
     return _csv(pd.concat([front, rest], axis=1), header)
 
 
-def hf_metadata(rows: pd.DataFrame) -> dict[str, bytes]:
-    """{"<split>/metadata.jsonl": bytes}: `file_name` relative to the split folder, then the metadata."""
+def hf_metadata(rows: pd.DataFrame, left_out: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """{"<split>/metadata.jsonl": bytes}: `file_name` relative to the split folder, then the metadata, less the
+    columns `left_out` (`hf_split_gaps`)."""
     files = {}
     for split, part in rows.groupby("split", sort=True):
-        frame = metadata_frame(part).assign(file_name=part["target"].str.split("/", n=1).str[1])
+        frame = metadata_frame(part).drop(columns=list(left_out))
+        frame = frame.assign(file_name=part["target"].str.split("/", n=1).str[1])
         frame = frame[["file_name", *frame.columns[:-1]]]
         text = frame.to_json(orient="records", lines=True, date_format="iso", force_ascii=False)
         files[f"{split}/metadata.jsonl"] = text.encode("utf-8")
     return files
+
+
+def hf_split_gaps(chunks) -> tuple[str, ...]:
+    """The metadata columns that hold a value in some split and none in another (a date, a position or tags on
+    none of the val photos). `datasets` types such a column as null in that split's metadata.jsonl and then
+    refuses to load the splits together ("different features"; an audit's `taken_at`, on one train photo), so
+    the hf export leaves them out of every split's file. `chunks`: the plan's rows, a part at a time.
+
+    >>> from curate.export.plan import METADATA_COLUMNS
+    >>> rows = pd.DataFrame({name: [None, None] for name in METADATA_COLUMNS})
+    >>> rows = rows.assign(split=["train", "val"], label="a", taken_at=[pd.Timestamp("2020-01-01"), pd.NaT],
+    ...                    tags=[["a"], []])
+    >>> hf_split_gaps([rows])
+    ('tags', 'taken_at')
+    """
+    filled: dict[str, set[str]] = {}
+    splits: set[str] = set()
+    for rows in chunks:
+        frame = metadata_frame(rows)
+        for split, part in frame.groupby("split", sort=False):
+            splits.add(str(split))
+            for name in part.columns:
+                if part[name].map(_has_value).any():
+                    filled.setdefault(name, set()).add(str(split))
+    return tuple(sorted(name for name, where in filled.items() if where != splits))
+
+
+def _has_value(cell) -> bool:
+    """A cell that is not missing, nor an empty list."""
+    if isinstance(cell, list | tuple):
+        return len(cell) > 0
+    return not pd.isna(cell)
 
 
 def timm_info(summary: PlanSummary, classes: list[str]) -> bytes:

@@ -23,6 +23,7 @@ from curate.export.card import (
     attribution_csv,
     dataset_card,
     hf_metadata,
+    hf_split_gaps,
     manifest_csv,
     manifest_json,
     timm_info,
@@ -308,13 +309,17 @@ def write_side_files(out: Path, plan: ExportPlan, config: ExportConfig, provenan
     sinks = {"ATTRIBUTION.csv": StreamedFile(out / "ATTRIBUTION.csv")}
     if config.format == "csv":
         sinks["manifest.csv"] = StreamedFile(out / "manifest.csv")
+    gaps = hf_split_gaps(plan.chunks()) if config.format == "hf" else ()  # one more pass, for hf alone
+    if gaps and notes is not None:
+        notes.append(f"metadata.jsonl leaves out {', '.join(gaps)}: empty in every photo of a split, which "
+                     "`datasets` cannot load beside the values of another split (--format hf-parquet keeps them)")
     try:
         for number, rows in enumerate(plan.chunks()):
             sinks["ATTRIBUTION.csv"].write(attribution_csv(rows, header=number == 0))
             if config.format == "csv":
                 sinks["manifest.csv"].write(manifest_csv(rows, header=number == 0))
             if config.format == "hf":
-                for name, data in hf_metadata(rows).items():
+                for name, data in hf_metadata(rows, gaps).items():
                     if name not in sinks:
                         sinks[name] = StreamedFile(out / name)
                     sinks[name].write(data)
