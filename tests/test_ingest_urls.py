@@ -502,3 +502,20 @@ def test_a_photo_listed_twice_keeps_the_row_with_its_url(server, tmp_path):
     assert catalog.loc["urls:5536044022", "status"] == "kept"
     assert catalog.loc["urls:5536044022", "url"].endswith("/5536044022.jpg")
     assert catalog.loc["urls:5536044022#2", "drop_reason"] == "duplicate_photo_id"
+
+
+def test_a_re_run_whose_few_retries_fail_again_is_a_note_not_an_outage(server, tmp_path):
+    """An audit's third run retried only its 4 failing rows (a 503 that never clears); they failed again, and
+    the command exited 4 pointing at the network or a proxy, beside 37 images stored earlier. With images of
+    the table stored, failing retries are a note (retried next time), not exit 4."""
+    server.route("/ok.jpg", Response(image(1)))
+    server.route("/busy.jpg", Response(status=503))
+    file = yfcc_csv(tmp_path / "mixed.csv", [{"photoid": "1", "downloadurl": server.url("/ok.jpg")},
+                                             {"photoid": "2", "downloadurl": server.url("/busy.jpg")}])
+    root = str(tmp_path / "ws")
+    first = CliRunner().invoke(app, ["ingest", "urls", str(file), "--retries", "0", "-w", root])
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(app, ["ingest", "urls", str(file), "--retries", "0", "-w", root])
+    assert again.exit_code == 0, again.output  # only the 503 was tried, and failed again
+    assert "no image could be downloaded" not in again.output
+    assert "note: 1 download failed for a reason that may pass" in again.output

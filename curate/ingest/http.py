@@ -63,12 +63,15 @@ def transient_failures(dropped_by_reason: dict[str, int]) -> int:
 
 
 def check_some_download_worked(report: IngestReport) -> None:
-    """UpstreamError (exit 4) when an ingest run tried downloads and every one it tried failed for
-    a transient reason: the network or a proxy is down, not the photos. Rows dropped before any
-    download (no URL, a repeated id) do not count. The rows are in the catalog already (with
-    their drop reasons), so the same command retries them once the network is back."""
+    """UpstreamError (exit 4) when an ingest run tried downloads, every one it tried failed for a
+    transient reason, and none of its rows has an image stored (from this run or an earlier one): the
+    network or a proxy is down, not the photos. Rows dropped before any download (no URL, a repeated id)
+    do not count. The rows are in the catalog already (with their drop reasons), so the same command
+    retries them once the network is back. A re-run whose retries of a few failing URLs fail again, beside
+    images an earlier run stored, is no outage (an audit's cron-like re-run exited 4 pointing at a proxy):
+    its note counts the failures, retried next time."""
     failed = transient_failures(report.dropped_by_reason)
-    if report.fetched and failed >= report.fetched:
+    if report.fetched and failed >= report.fetched and not report.stored:
         raise UpstreamError(f"no image could be downloaded: all {report.fetched:,} downloads this run failed "
                             f"({counts(report.dropped_by_reason, TRANSIENT_REASONS)}); check the network or proxy "
                             "(HTTPS_PROXY), then run the same command again to retry them")
