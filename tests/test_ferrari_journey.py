@@ -120,3 +120,21 @@ def test_the_reports_geography_says_the_threshold_was_applied_to_no_label(journe
     assert all(state.startswith("skipped") for state in states.values()) and "skipped: not a place" in states.values()
     page = (journey["ws"].root / "report" / "index.html").read_text()
     assert "Applied to none of the labels" in page and "skipped: not a place" in page
+
+
+def test_the_report_marks_an_evaluation_of_an_earlier_split_stale(journey, tmp_path):
+    """An audit's report kept showing 40 test photos and 97.5 % after a re-split had made 50 test photos, with
+    nothing to say the figures were of another split; the evaluation's catalog hash now says so."""
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(journey["ws"].root, ws)
+    shutil.copytree(journey["run"], ws / "runs" / "journey")  # where the report looks for the newest evaluation
+    curate("report", "-w", ws)
+    report = json.loads((ws / "report" / "report.json").read_text())
+    assert report["sections"]["training"]["photos"] > 0 and "stale" not in report["sections"]["training"]
+    curate("split", "-w", ws, "--test", "0.35", "--seed", "5")
+    curate("report", "-w", ws)
+    report = json.loads((ws / "report" / "report.json").read_text())
+    assert "this evaluation ran on an earlier catalog" in report["sections"]["training"]["stale"]
+    assert "this evaluation ran on an earlier catalog" in (ws / "report" / "index.html").read_text()

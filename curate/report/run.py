@@ -128,16 +128,30 @@ def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 
         with report_queries(ws, out) as queries:  # DuckDB's scratch in the report folder: a read-only workspace works
             report = queries.build_report(reports, stage_states=states, **options)
             _add_copies(ws, report, max_rows)
+            _mark_stale_evaluation(ws, report, evaluation)
             _write_files(ws, out, report, evaluation, queries.geo_rows,
                          batches.batches(list(ATTRIBUTION_COLUMNS)))
     else:
         states = {name: state.to_dict() for name, state in workspace_states(ws, catalog).items()}
         report = build_report(catalog, reports, stage_states=states, **options)
         _add_copies(ws, report, max_rows)
+        _mark_stale_evaluation(ws, report, evaluation)
         _write_files(ws, out, report, evaluation, lambda label: catalog[catalog["label"] == label], [catalog])
     index = out / "index.html"
     atomic_write_bytes(index, render_html(report).encode("utf-8"))
     return index, report
+
+
+def _mark_stale_evaluation(ws: Workspace, report: dict, evaluation) -> None:
+    """The training section marked stale when its evaluation ran on another catalog than today's (a re-split
+    since: an audit's report showed 40 test photos and 97.5 % while the catalog had 50 test photos)."""
+    section = report["sections"].get("training") or {}
+    if not evaluation or "absent" in section:
+        return
+    scored_on = evaluation[0].get("catalog_sha256")
+    if scored_on and scored_on != catalog_sha256(ws):
+        section["stale"] = (f"this evaluation ran on an earlier catalog (its {evaluation[0].get('split', 'test')} "
+                            "photos may be others now); run `classify evaluate` on the run again")
 
 
 def _add_copies(ws: Workspace, report: dict, max_rows: int) -> None:
