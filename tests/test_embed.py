@@ -418,3 +418,22 @@ def test_a_ray_cpu_actor_decodes_its_shard_a_batch_at_a_time(tmp_path, monkeypat
     expected, *_ = embed_chunk(worker.backbone, [ws.root / p for p in paths], torch.device("cpu"), 3, 0)
     assert got_shas == shas and ok.all() and present.all()
     np.testing.assert_allclose(vectors, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_an_interrupted_embedding_hands_over_what_it_computed_before_stopping(monkeypatch):
+    """An audit pressed Ctrl-C at 128 of 200 images: the chunk under way (a cache part is 2,048 images) was
+    lost and the next run started over. The stream now yields the images it has before the interrupt goes on."""
+    from curate import embed
+
+    def three_then_interrupt(backbone, paths, device, batch_size, workers):
+        yield [0, 1], np.ones((2, 4), np.float32), np.array([True, True])
+        yield [2], np.full((1, 4), 2.0, np.float32), np.array([True])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(embed, "embed_paths", three_then_interrupt)
+    got = []
+    with pytest.raises(KeyboardInterrupt):
+        for start, vectors, ok, _present in embed.embed_stream(None, [f"p{i}" for i in range(5)], "cpu", 2, 0, 100):
+            got.append((start, vectors.copy(), ok.copy()))
+    [(start, vectors, ok)] = got
+    assert start == 0 and vectors.shape == (3, 4) and ok.all() and vectors[2, 0] == 2.0
