@@ -367,3 +367,35 @@ def test_real_mapillary_walk_is_dated_and_split_as_one_group(tmp_path):
     split, report = split_catalog(catalog.reset_index(), SplitConfig())
     assert split.loc[split["label"] == "lund", "split"].nunique() == 1
     assert not any("undated" in warning or "taken_at" in warning for warning in report.warnings)
+
+
+def test_a_photo_deleted_from_the_folder_is_dropped_and_comes_back_with_its_file(tmp_path):
+    """An audit deleted photos from its folder and re-ran: they stayed kept and in their splits, so they were
+    trained and tested on. A photo of this folder whose file is gone is dropped as missing_file (a warning names
+    it); its row and stored image stay, and it is kept again when the file is back. Another folder's photos are
+    not touched."""
+    folder, other = tmp_path / "photos", tmp_path / "other"
+    for name, colour in (("cats/a.jpg", (200, 10, 10)), ("cats/b.jpg", (10, 200, 10)), ("dogs/c.jpg", (10, 10, 200))):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(jpeg_bytes(color=colour))
+    (other / "birds").mkdir(parents=True)
+    (other / "birds" / "d.jpg").write_bytes(jpeg_bytes(color=(90, 90, 20)))
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        ingest_folder(ws, FolderOptions(folder=folder, workers=1))
+        ingest_folder(ws, FolderOptions(folder=other, workers=1))
+        kept_bytes = (folder / "cats" / "b.jpg").read_bytes()
+        (folder / "cats" / "b.jpg").unlink()
+        report = ingest_folder(ws, FolderOptions(folder=folder, workers=1))
+    catalog = read_catalog(ws).set_index("source_id")
+    gone = catalog.loc["cats/b.jpg"]
+    assert (gone["status"], gone["drop_reason"], gone["drop_stage"]) == ("dropped", "missing_file", "ingest")
+    assert gone["sha256"] and gone["label"] == "cats"  # the row and its image stay
+    assert (catalog.drop(index="cats/b.jpg")["status"] == "kept").all()  # the other folder's photo too
+    [warning] = [w for w in report.warnings if "no longer in it" in w]
+    assert warning.startswith("1 photo ingested from this folder before is no longer in it (e.g. cats/b.jpg)")
+    with no_fsync():
+        (folder / "cats" / "b.jpg").write_bytes(kept_bytes)
+        back = ingest_folder(ws, FolderOptions(folder=folder, workers=1))
+    assert read_catalog(ws).set_index("source_id").loc["cats/b.jpg", "status"] == "kept"
+    assert not [w for w in back.warnings if "no longer in it" in w]

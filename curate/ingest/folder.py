@@ -194,12 +194,42 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
                     retry_reasons=RETRY_REASONS, id_prefix=id_prefix(folder_namespace(ws, root, records, photo_bytes)),
                     keep_url_secrets=options.keep_url_secrets)
     report = run_ingest(ws, job)
+    gone, example = drop_removed_photos(ws, job.id_prefix or SOURCE, records["source_id"])
+    if gone:
+        many = gone != 1
+        warnings.append(f"{gone:,} photo{'s' if many else ''} ingested from this folder before "
+                        f"{'are' if many else 'is'} no longer in it (e.g. {example}): dropped as missing_file "
+                        f"(a later stage that kept {'them' if many else 'it'} reads as stale); "
+                        f"{'they come' if many else 'it comes'} back if the file{'s do' if many else ' does'}")
+        report.dropped_by_reason["missing_file"] = report.dropped_by_reason.get("missing_file", 0) + gone
     report.warnings = [*warnings, *report.warnings]
     report.notes = [*notes, *report.notes]
     if table is not None:  # a label column is read only when the labels come from it
         unused = () if label_source == "column" else ("label",)
         report.columns = column_usage(list(table.columns), dict(options.column_map), unused)
     return report
+
+
+def drop_removed_photos(ws: Workspace, prefix: str, source_ids: pd.Series) -> tuple[int, str | None]:
+    """Mark dropped (`missing_file`, at ingest) the kept photos of this folder (photo ids `<prefix>:...`) whose
+    file is no longer in it (`source_ids`: what this ingest found); (how many, one of their source ids). An
+    audit deleted photos from a recipe's folder and found them still kept and in their splits, trained and
+    tested on. Their rows, metadata and stored images stay: a later ingest that finds the file again takes it
+    back (missing_file is retried)."""
+    from curate import schema
+    from curate.workspace import read_catalog, write_catalog
+
+    catalog = read_catalog(ws, required=False)
+    if catalog.empty:
+        return 0, None
+    gone = (catalog[schema.PHOTO_ID].astype(str).str.startswith(f"{prefix}:")
+            & ~catalog["source_id"].isin(set(source_ids.astype(str))) & (catalog["status"] == schema.KEPT))
+    if not gone.any():
+        return 0, None
+    catalog.loc[gone, ["status", "drop_reason", "drop_stage", "error_detail"]] = [
+        schema.DROPPED, "missing_file", "ingest", "no longer in the folder"]
+    write_catalog(ws, catalog)
+    return int(gone.sum()), str(catalog.loc[gone, "source_id"].iloc[0])
 
 
 def _check_folder(folder: Path) -> Path:
