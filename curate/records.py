@@ -374,7 +374,12 @@ def records_to_rows(records: pd.DataFrame, source: str, recipe: Recipe | None = 
         "status": schema.KEPT,
     })
     reason = column("drop_reason").where(~is_repeat, "duplicate_photo_id")
-    return apply_drops(rows, reason, stage="ingest")
+    rows = apply_drops(rows, reason, stage="ingest")
+    # why, beside the reason: the source's word (a URL that is none), or that the id repeats an earlier row's
+    detail = column("error_detail").astype(object).where(~is_repeat, "repeats an earlier row's photo id")
+    if detail.notna().any():
+        rows["error_detail"] = detail.where(detail.notna() & (rows["status"] == schema.DROPPED), None)
+    return rows
 
 
 def _redacted(urls: pd.Series) -> pd.Series:

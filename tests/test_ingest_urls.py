@@ -473,8 +473,12 @@ def test_rows_without_a_url_do_not_hide_that_every_download_failed(tmp_path):
                                       "-w", str(tmp_path / "ws")])
     assert result.exit_code == 4, result.output
     assert "all 3 downloads this run failed (3 connection_error)" in " ".join(result.output.split())
-    reasons = read_catalog(Workspace(tmp_path / "ws"))["drop_reason"].value_counts().to_dict()
+    catalog = read_catalog(Workspace(tmp_path / "ws"))
+    reasons = catalog["drop_reason"].value_counts().to_dict()
     assert reasons == {"connection_error": 3, "bad_url": 1, "duplicate_photo_id": 1}
+    detail = dict(zip(catalog["drop_reason"], catalog["error_detail"]))  # an audit found these two without one
+    assert detail["bad_url"] == "no URL in the row"
+    assert detail["duplicate_photo_id"] == "repeats an earlier row's photo id"
 
 
 def test_some_downloads_failing_for_a_passing_reason_is_a_note(server, tmp_path):

@@ -26,6 +26,7 @@ downloadurl, licensename work without `--map`). Each row becomes one catalog row
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,7 +111,21 @@ def url_records(table: pd.DataFrame, column_map: dict[str, str]) -> pd.DataFrame
     records["source_id"] = source_id.fillna(url_hash).fillna(row_number).astype(object)
     records["url"] = url.astype(object).where(url.notna(), None)
     records["drop_reason"] = pd.Series("bad_url", index=records.index, dtype=object).where(~valid, None)
+    records["error_detail"] = None
+    records.loc[~valid, "error_detail"] = [url_problem(value) for value in url[~valid]]
     return records
+
+
+def url_problem(url: object) -> str:
+    """Why a row's URL is no http(s) URL, without the URL itself (it may hold a key).
+
+    >>> url_problem(None), url_problem("ftp://host/a.jpg"), url_problem("photos/a.jpg")
+    ('no URL in the row', 'not an http(s) URL (ftp:)', 'not an http(s) URL with a host')
+    """
+    if url is None or url is pd.NA or (isinstance(url, float) and url != url):
+        return "no URL in the row"
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", str(url))
+    return f"not an http(s) URL ({scheme[1].lower()}:)" if scheme else "not an http(s) URL with a host"
 
 
 def _as_text(values: pd.Series) -> pd.Series:
