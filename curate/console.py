@@ -37,9 +37,24 @@ def progress_bar(description: str, total: int | None) -> Iterator:
         if not total:
             yield lambda n=1: None
             return
+        import threading
+
         lines = ProgressLines(description, total,
-                             lambda text: err_console.print(text, markup=False, highlight=False, soft_wrap=True))
-        yield lines.advance
+                             lambda text: err_console.print(text, markup=False, highlight=False, soft_wrap=True),
+                             every_s=LINE_EVERY_S)
+        stop = threading.Event()
+
+        def heartbeat() -> None:  # a line every 30 s even while no item finishes (slow downloads)
+            while not stop.wait(lines.every_s):
+                lines.tick()
+
+        thread = threading.Thread(target=heartbeat, name="progress-lines", daemon=True)
+        thread.start()
+        try:
+            yield lines.advance
+        finally:
+            stop.set()
+            thread.join()
         lines.finish()
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -68,6 +83,13 @@ class ProgressLines:
             if self.done < self.total:
                 self._line(now)
             self.next_count = (self.done // self.step + 1) * self.step
+
+    def tick(self) -> None:
+        """A line when `every_s` has passed since the last one, though no item finished since (an audit's
+        download log fell silent for 80 s while three slow URLs ran)."""
+        now = self.clock()
+        if now - self.last_time >= self.every_s and self.done < self.total:
+            self._line(now)
 
     def finish(self) -> None:
         """The closing line (always printed, so a log shows the step's total and time)."""

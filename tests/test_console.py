@@ -103,3 +103,29 @@ def test_piped_output_gets_a_line_while_a_long_wait_goes_on():
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("hashing: still working")]
     assert 2 <= len(lines) <= 6, result.stderr
+
+
+def test_a_step_stuck_on_slow_items_still_prints_every_30_seconds():
+    """An audit's piped download log fell silent for 80 s while three slow URLs ran (a line was printed only when
+    an item finished). `tick` (called every 30 s by the piped bar's own thread) prints one anyway."""
+    clock, out = Clock(), []
+    lines = ProgressLines("downloading", 48, out.append, clock=clock)
+    lines.advance(44)
+    clock.now += 20
+    lines.tick()
+    assert len(out) == 1  # the tenth line at 44; 20 s since: nothing yet
+    clock.now += 15
+    lines.tick()
+    assert len(out) == 2 and out[-1].startswith("downloading: 44/48") and "35s" in out[-1]
+
+
+def test_piped_output_prints_while_nothing_advances():
+    code = ("import time\n"
+            "import curate.console as console\n"
+            "console.LINE_EVERY_S = 0.2\n"
+            "with console.progress_bar('slow', 5) as advance:\n"
+            "    advance(); time.sleep(1.1); advance()\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("slow: 1/5")]
+    assert len(lines) >= 3  # the first item, then a line every 0.2 s of the second's wait
