@@ -283,3 +283,28 @@ def test_rows_fetched_after_a_resume_get_the_same_list_columns_as_the_rest():
     fresh = schema.to_pandas(schema.conform(merge_outcomes(schema.empty_catalog(), rows, fetched, set())))
     assert resumed["quality_issues"].map(lambda v: None if v is None else list(v)).tolist() == [[], [], []]
     assert fresh["quality_issues"].map(list).tolist() == [[], [], []]
+
+
+def test_a_re_ingest_counts_its_own_drops_and_what_it_read(tmp_path):
+    """An audit's re-ingest said `203 rows: 203 images stored, 3 dropped (3 quality:dark)` when 5 images were new
+    and the 3 drops were the filter's: the line counts ingest's own drops and, on a re-run, what it read."""
+    from helpers import jpeg_bytes, no_fsync
+
+    from curate.workspace import Workspace, read_catalog, write_catalog
+
+    folder = tmp_path / "photos" / "cats"
+    folder.mkdir(parents=True)
+    for number in range(3):
+        (folder / f"{number}.jpg").write_bytes(jpeg_bytes(color=(60 * number, 90, 30)))
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        first = ingest_folder(ws, FolderOptions(folder=tmp_path / "photos", workers=1))
+    assert first.summary() == "3 rows: 3 images stored, 0 dropped"
+    catalog = read_catalog(ws)
+    catalog.loc[0, ["status", "drop_reason", "drop_stage"]] = ["dropped", "quality:dark", "filter"]
+    write_catalog(ws, catalog)
+    (folder / "3.jpg").write_bytes(jpeg_bytes(color=(250, 250, 250)))
+    with no_fsync():
+        again = ingest_folder(ws, FolderOptions(folder=tmp_path / "photos", workers=1))
+    assert again.dropped_by_reason == {}
+    assert again.summary() == "4 rows: 4 images stored (1 read this run), 0 dropped"
