@@ -113,6 +113,9 @@ def test_a_dry_run_names_a_source_path_that_is_not_there(tmp_path):
     said = " ".join(result.output.split())
     assert result.exit_code == 2 and "(ingest folder): metadata" in said and "meta.csv does not exist" in said, said
     assert "fix 'metadata' in the recipe" in said and "(and 1 more missing)" in said
+    real = runner.invoke(app, ["run", str(path), "--workspace", str(ws)])  # a real run: the same line, before a step
+    assert real.exit_code == 2 and "fix 'metadata' in the recipe" in " ".join(real.output.split())
+    assert "[1/" not in real.output and not ws.exists()
     (tmp_path / "meta.csv").write_text("file,label\n", encoding="utf-8")
     (tmp_path / "urls.csv").write_text("url\n", encoding="utf-8")
     result = runner.invoke(app, ["run", str(path), "--dry-run", "--workspace", str(ws)])

@@ -30,14 +30,14 @@ def run(
     chosen = load_recipe(recipe)
     steps = plan(chosen, train=train)
     first = restart_index(steps, restart_from)
+    missing = missing_inputs(steps)  # checked first: a run stops before any step, in the recipe's words
+    if missing:
+        more = f" (and {len(missing) - 1} more missing)" if len(missing) > 1 else ""
+        raise UsageError(missing[0] + more)
     if dry_run:
         for number, step in enumerate(steps, 1):
             again = " (runs again: --from)" if first is not None and number > first else ""
             console.print(f"[{number}/{len(steps)}] {step.name}{again}", highlight=False, markup=False)
-        missing = missing_inputs(steps)
-        if missing:
-            more = f" (and {len(missing) - 1} more missing)" if len(missing) > 1 else ""
-            raise UsageError(missing[0] + more)
         return
     ws = workspace(workspace_path)
     outcomes = run_pipeline(ws, chosen, steps, restart_from=restart_from, echo=echo_step_line, warn=echo_warning)
