@@ -206,6 +206,9 @@ def test_against_a_folder_of_photos_ingests_it_into_a_workspace_of_its_own(colle
     assert cached.name.startswith("benchmark-") and (cached / "catalog.parquet").is_file()
     second = runner.invoke(app, ["check-leakage", "-w", str(mine.root), "--against", str(benchmark)])
     assert second.exit_code == 3 and "0 new images read, 20 there already" in " ".join(second.output.split())
+    as_json = runner.invoke(app, ["check-leakage", "-w", str(mine.root), "--against", str(benchmark), "--json"])
+    assert as_json.exit_code == 3 and json.loads(as_json.stdout)["copies_count"] == 6  # the notes go to stderr
+    assert "ingested as a workspace of its own" in as_json.stderr
     around = runner.invoke(app, ["check-leakage", "-w", str(mine.root), "--against", str(tmp_path)])
     assert around.exit_code == 2 and "holds this workspace" in around.output
 

@@ -87,8 +87,9 @@ def check_leakage(
         from curate.workspace import read_catalog
 
         other, notes = against_workspace(ws, against, workers)  # a folder of photos is ingested first
-        for note in notes:
-            console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+        for note in notes:  # on stderr under --json: stdout is the JSON alone
+            (err_console if as_json else console).print(f"note: {note}", highlight=False, markup=False,
+                                                        soft_wrap=True)
         copies = copies_of(ws, other, workers)
         save_copies_report(ws, copies, str(against))  # `curate report` shows it under the splits
         if drop_decisions is not None:
