@@ -444,3 +444,19 @@ def test_a_label_in_a_script_the_font_lacks_draws_without_warning_lines(tmp_path
         confusion = plot_confusion(np.array([[3, 1], [0, 4]]), ["北京", "東京"])
     assert all(png.startswith(b"\x89PNG") for png in (scatter, histogram, confusion))
     assert not [w for w in caught if "missing from font" in str(w.message)]
+
+
+def test_topic_counts_follow_what_the_cut_did_not_the_rounded_threshold_nor_the_geo_rescue():
+    """An engine-parity audit found the report's topic counts off the stage's: geo outliers the prefilter scored
+    only to rescue them were counted as judged by the cut (tagged kept 43 for 41), and a photo at 0.88129 beside
+    a threshold saved as 0.8813 was counted dropped though the drops were held. The counts follow each photo's
+    outcome now; both extra rows below change the tagged-kept count by the one the cut kept."""
+    before = build_report(make_catalog(), ALL_REPORTS)["sections"]["tags"]["prefilter"]
+    extra = ROWS + [("a", "o10", "kept", None, None, "4", "train", ["a", "skyline"], 0.4999, False),  # kept below
+                    ("a", "o11", "kept", None, None, "4", "train", ["a", "skyline"], 0.9, False)]  # geo-rescued
+    catalog = make_catalog(extra)
+    catalog.loc[len(extra) - 1, "geo_rescued"] = True
+    after = build_report(catalog, ALL_REPORTS)["sections"]["tags"]["prefilter"]
+    assert after["counts"]["tagged_kept"] == before["counts"]["tagged_kept"] + 1
+    assert after["counts"]["tagged_dropped"] == before["counts"]["tagged_dropped"]
+    assert after["scored"] == before["scored"] + 1

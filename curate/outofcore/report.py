@@ -208,26 +208,26 @@ class ReportQueries:
         topic = prefilter_report.get("topic") or prefilter_report.get("config", {}).get("topic", "")
         threshold = float(prefilter_report.get("threshold", 0.5))
         tagged = topic_tagged_sql(topic) if topic else "FALSE"
-        scored = "(topic_score IS NOT NULL AND NOT isnan(topic_score))"
-        doubted = "coalesce(topic_doubted, FALSE)"
-        on_topic = f"({scored} AND (topic_score >= {threshold!r} OR coalesce(topic_rescued, FALSE)))"
-        below = f"({scored} AND NOT {on_topic} AND NOT {doubted})"
-        (n_scored, tagged_kept, tagged_dropped, untagged_recovered, untagged_dropped, doubted_tagged,
+        # the photos the topic cut judged, and what it did to them (curate.report.data.tags_section)
+        judged = ("(topic_score IS NOT NULL AND NOT isnan(topic_score) AND NOT coalesce(geo_rescued, FALSE) "
+                  "AND NOT (status = 'dropped' AND drop_stage IN ('ingest', 'filter')))")
+        doubted = f"(coalesce(topic_doubted, FALSE) AND {judged})"
+        below = f"({judged} AND coalesce(drop_reason = 'off_topic', FALSE))"
+        (n_judged, tagged_kept, tagged_dropped, untagged_dropped, untagged_kept, doubted_tagged,
          doubted_untagged) = self.rows(f"""
-            SELECT count(*) FILTER ({scored}), count(*) FILTER (t AND {scored} AND NOT {below}),
-                   count(*) FILTER (t AND {below}), count(*) FILTER (NOT t AND {on_topic}),
-                   count(*) FILTER (NOT t AND {below}), count(*) FILTER (t AND {doubted}),
-                   count(*) FILTER (NOT t AND {doubted})
+            SELECT count(*) FILTER ({judged}), count(*) FILTER (t AND {judged} AND NOT {below}),
+                   count(*) FILTER (t AND {below}), count(*) FILTER (NOT t AND {below}),
+                   count(*) FILTER (NOT t AND {judged} AND NOT {below}),
+                   count(*) FILTER (t AND {doubted}), count(*) FILTER (NOT t AND {doubted})
             FROM (SELECT *, {tagged} AS t FROM {VIEW})""")[0]
         section["prefilter"] = {
-            "topic": topic, "threshold": threshold, "scored": int(n_scored),
+            "topic": topic, "threshold": threshold, "scored": int(n_judged),
             "method": prefilter_report.get("threshold_method", ""),
             "bimodality": (prefilter_report.get("bimodality") or {}).get("summary", ""),
             "sanity": _sanity_line(prefilter_report),
             "counts": {"tagged_kept": int(tagged_kept), "tagged_dropped": int(tagged_dropped),
-                       "untagged_recovered": 0 if prefilter_report.get("held") else int(untagged_recovered),
-                       "untagged_dropped": int(untagged_dropped),
-                       "untagged_kept": int(n_scored - tagged_kept - tagged_dropped - untagged_dropped)},
+                       "untagged_recovered": 0 if prefilter_report.get("held") else int(untagged_kept),
+                       "untagged_dropped": int(untagged_dropped), "untagged_kept": int(untagged_kept)},
             "doubted_counts": {"tagged": int(doubted_tagged), "untagged": int(doubted_untagged)},
             "doubted": self.gallery(doubted, max_gallery, _nulls_last("topic_score"), ("topic_score",)),
             "tagged_dropped": self.gallery(f"{tagged} AND drop_reason = 'off_topic'", max_gallery,

@@ -243,26 +243,28 @@ def tags_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: 
     tagged_dropped = cat[tagged & (cat["drop_reason"] == "off_topic").to_numpy()]
     recovered = cat[cat["topic_recovered"].fillna(False).astype(bool).to_numpy()]
     threshold = float(prefilter_report.get("threshold", 0.5))
-    # The talk's four counts, from the catalog itself: scored rows, split by tag and by score.
-    # Photos below the threshold that the prefilter held back (topic_doubted) count as kept.
+    # The talk's four counts, from the catalog itself: the photos the topic cut judged (scored, not dropped
+    # before the prefilter, not a geo outlier it scored only to rescue: geo_rescued), split by tag and by what
+    # the cut did to them (dropped as off_topic, or kept: recovered, doubted where the drops were held, rescued).
+    # Read from the photos' outcomes, not the score against the saved (rounded) threshold: an audit found a
+    # photo at 0.88129 counted dropped beside a threshold saved as 0.8813, with the drops held.
     score = cat["topic_score"].to_numpy("float64", na_value=np.nan)
-    scored = ~np.isnan(score)
-    doubted = cat["topic_doubted"].fillna(False).astype(bool).to_numpy()
-    # ... and so do those its topic rescue kept (topic_rescued: the pixels agree with the label).
-    rescued = cat["topic_rescued"].eq(True).to_numpy() if "topic_rescued" in cat else np.zeros(len(cat), bool)
-    on_topic = scored & ((np.nan_to_num(score, nan=-1.0) >= threshold) | rescued)
-    below = scored & ~on_topic & ~doubted
+    earlier = ((cat["status"] == schema.DROPPED) & cat["drop_stage"].isin(["ingest", "filter"])).to_numpy()
+    geo_rescued = cat["geo_rescued"].eq(True).to_numpy() if "geo_rescued" in cat else np.zeros(len(cat), bool)
+    judged = ~np.isnan(score) & ~earlier & ~geo_rescued
+    doubted = cat["topic_doubted"].fillna(False).astype(bool).to_numpy() & judged
+    below = judged & (cat["drop_reason"] == "off_topic").to_numpy()
     section["prefilter"] = {
-        "topic": topic, "threshold": threshold, "scored": int(scored.sum()),
+        "topic": topic, "threshold": threshold, "scored": int(judged.sum()),
         "method": prefilter_report.get("threshold_method", ""),
         "bimodality": (prefilter_report.get("bimodality") or {}).get("summary", ""),
         "sanity": _sanity_line(prefilter_report),
-        "counts": {"tagged_kept": int((tagged & scored & ~below).sum()), "tagged_dropped": int((tagged & below).sum()),
-                   # a held stage recovered nothing (it did not act on the scores)
-                   "untagged_recovered": 0 if prefilter_report.get("held") else int((~tagged & on_topic).sum()),
+        "counts": {"tagged_kept": int((tagged & judged & ~below).sum()), "tagged_dropped": int((tagged & below).sum()),
+                   # every untagged photo the cut kept (above it, or rescued); a held stage recovered nothing
+                   "untagged_recovered": 0 if prefilter_report.get("held") else int((~tagged & judged & ~below).sum()),
                    "untagged_dropped": int((~tagged & below).sum()),
-                   # every scored untagged photo not dropped (a held stage keeps them all), as the stage counts
-                   "untagged_kept": int((~tagged & scored & ~below).sum())},
+                   # every judged untagged photo not dropped (a held stage keeps them all), as the stage counts
+                   "untagged_kept": int((~tagged & judged & ~below).sum())},
         "doubted_counts": {"tagged": int((tagged & doubted).sum()), "untagged": int((~tagged & doubted).sum())},
         "doubted": gallery(cat[doubted].sort_values("topic_score", kind="stable"), max_gallery, ("topic_score",)),
         # Most confidently off-topic first; most confidently on-topic first.
