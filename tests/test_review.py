@@ -485,3 +485,42 @@ def test_the_app_never_overwrites_a_catalog_a_stage_wrote_meanwhile(demo_ws, tmp
     now = read_catalog(ws)
     assert (now["title"] == "written by a stage").all()
     assert now.set_index("photo_id").loc[first, "review_status"] == "dropped"
+
+
+def test_sigterm_right_after_a_decision_still_writes_it_into_the_catalog(demo_ws, tmp_path):
+    """An audit's `kill -TERM` half a second after a drop left the decision in reviews.jsonl but not in the
+    catalog (uvicorn stops on SIGTERM, then sends it again, and Python's default ended the process before the
+    catalog was written); a split then put the dropped photo in train. SIGTERM now leaves as Ctrl-C does."""
+    import signal
+    import socket
+    import time
+
+    root = tmp_path / "ws"
+    subprocess.run(["cp", "-a", str(demo_ws.root), str(root)], check=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "curate.cli.app", "review", "-w", str(root), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            with contextlib.suppress(requests.ConnectionError):
+                page = requests.get(f"{url}/?queue=label_issues", timeout=5)
+                break
+            time.sleep(0.1)
+        token = json.loads(page.text.split('<script id="config" type="application/json">')[1]
+                           .split("</script>")[0])["csrf"]
+        kept = read_catalog(Workspace(root))
+        photo = kept.loc[kept["status"] == "kept", "photo_id"].iloc[0]
+        answer = requests.post(f"{url}/api/decide", json={"photo_ids": [photo], "action": "drop"},
+                               headers={"X-CSRF-Token": token}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    catalog = read_catalog(Workspace(root)).set_index("photo_id")
+    assert catalog.loc[photo, "status"] == "dropped"
+    assert [d["photo_id"] for d in read_decisions(Workspace(root))] == [photo]

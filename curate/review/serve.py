@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 
 import pandas as pd
@@ -68,7 +69,27 @@ def serve_review(ws: Workspace, host: str = "127.0.0.1", port: int = 8765, queue
     app = create_app(session, host=host, token=token, default_queue=queue)
     shown = f"[{host}]" if ":" in host else host
     announce(f"http://{shown}:{port}/?queue={queue}" + (f"&token={token}" if token else ""))
+    previous = _exit_on_sigterm()
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         session.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm():
+    """Make SIGTERM leave through the `finally` that writes the catalog, as Ctrl-C does: uvicorn stops on it,
+    then sends the signal again, and Python's default for SIGTERM ended the process on the spot, so decisions
+    of the last moments were in reviews.jsonl but not in the catalog (an audit's `kill -TERM` right after a
+    drop; a split then put the dropped photos in train). Returns the handler it replaced (None off the main
+    thread, where no handler can be set)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    return signal.signal(signal.SIGTERM, stop)
