@@ -149,7 +149,7 @@ def http_error(error: BadImage) -> HTTPException:
         message = (f"image refused as a decompression bomb ({error.detail}); the limit is {MAX_JPEG_PIXELS:,} "
                    f"pixels for a JPEG, {MAX_PIXELS:,} for other formats")
     elif error.reason == "not_an_image":
-        message = "the upload is not an image; send a JPEG, PNG, WebP, GIF, TIFF or BMP file"
+        message = "the upload is not an image; send a JPEG, PNG, WebP, HEIC, AVIF, GIF, TIFF or BMP file"
     else:
         message = f"the image cannot be used ({error}); send a complete, still photo at least 32 px a side"
     return HTTPException(STATUS_BY_REASON.get(error.reason, 422), message)

@@ -241,7 +241,7 @@ def test_top_k_query(base_url):
 
 
 @pytest.mark.parametrize("data, status, needle", [
-    (b"<html><body>404 not found</body></html>\n" * 3, 415, "not an image"),
+    (b"<html><body>404 not found</body></html>\n" * 3, 415, "HEIC, AVIF"),  # what it reads (an audit: unnamed)
     (header_only_png(20_000, 20_000), 413, "decompression bomb"),
     (b"", 422, "empty_file"),
     (photo(9, 300, 200, "JPEG")[:2000], 422, "truncated_image"),
