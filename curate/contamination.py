@@ -224,9 +224,10 @@ def save_copies_report(ws: Workspace, report: CopiesReport, other: str) -> None:
     save_stage_report(ws, REPORT, catalog_sha256(ws), report.to_dict(other))
 
 
-def last_check(ws: Workspace) -> tuple[dict | None, bool]:
+def last_check(ws: Workspace, catalog_hash: str | None = None) -> tuple[dict | None, bool]:
     """(the saved result of the last check against another collection, whether the catalog has changed since):
-    (None, False) when no check ran or its file is unreadable (`curate report` says so)."""
+    (None, False) when no check ran or its file is unreadable (`curate report` says so). `catalog_hash`: the
+    catalog's `catalog_sha256` when the caller has it (a large catalog takes time to hash)."""
     from curate.stage_reports import load_stage_report
     from curate.workspace import catalog_sha256
 
@@ -236,7 +237,7 @@ def last_check(ws: Workspace) -> tuple[dict | None, bool]:
         return None, False
     if not saved:
         return None, False
-    return saved, saved.get("input_catalog_sha256") != catalog_sha256(ws)
+    return saved, saved.get("input_catalog_sha256") != (catalog_hash or catalog_sha256(ws))
 
 
 def copies_line(saved: dict | None, stale: bool) -> str | None:

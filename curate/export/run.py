@@ -204,9 +204,10 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
         source.end_plan()  # the sizes the store was asked for, remembered for the next export
         notes = [*notes, *missing_class_notes(plan.summary.split_label, plan.classes),
                  *format_notes(catalog, config)]
-        copies = copies_line(*last_check(ws))  # copies of another collection's photos: said, not refused
+        catalog_hash = catalog_sha256(ws)
+        copies = copies_line(*last_check(ws, catalog_hash))  # copies of another collection's photos: said
         notes = [*notes, *([copies] if copies else [])]
-        provenance = Provenance(catalog_sha256(ws), recipe or recorded_recipe(ws), len(catalog),
+        provenance = Provenance(catalog_hash, recipe or recorded_recipe(ws), len(catalog),
                                 {str(k): int(v) for k, v in catalog.value_counts("drop_reason").items()},
                                 NO_LEAKS + (f" But {copies}." if copies else ""))
         # a plan sorted on disk has its folder-format state on disk too (one entry per photo)

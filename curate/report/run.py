@@ -7,6 +7,7 @@ plots/*.png (matplotlib), training/*.png (copied from the newest run).
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -114,6 +115,7 @@ def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 
         reason = "a file, not a folder" if out.is_file() else exc.strerror
         raise UsageError(f"cannot write the report to {out} ({reason}); pass a folder with --out") from exc
     reports = {stage: load_stage_report(ws, stage) for stage in STAGES}
+    catalog_hash = functools.cache(lambda: catalog_sha256(ws))  # once, and only if asked: a large catalog is slow
     truth = read_truth(ws)[0] if ws.truth_path.exists() else None
     evaluation = newest_evaluation(ws)
     options = {"truth": truth, "run_evaluation": evaluation[0] if evaluation else None, "max_gallery": max_gallery,
@@ -127,34 +129,34 @@ def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 
         states = {name: state.to_dict() for name, state in workspace_states(ws, batches).items()}
         with report_queries(ws, out) as queries:  # DuckDB's scratch in the report folder: a read-only workspace works
             report = queries.build_report(reports, stage_states=states, **options)
-            _add_copies(ws, report, max_rows)
-            _mark_stale_evaluation(ws, report, evaluation)
+            _add_copies(ws, report, max_rows, catalog_hash)
+            _mark_stale_evaluation(report, evaluation, catalog_hash)
             _write_files(ws, out, report, evaluation, queries.geo_rows,
                          batches.batches(list(ATTRIBUTION_COLUMNS)))
     else:
         states = {name: state.to_dict() for name, state in workspace_states(ws, catalog).items()}
         report = build_report(catalog, reports, stage_states=states, **options)
-        _add_copies(ws, report, max_rows)
-        _mark_stale_evaluation(ws, report, evaluation)
+        _add_copies(ws, report, max_rows, catalog_hash)
+        _mark_stale_evaluation(report, evaluation, catalog_hash)
         _write_files(ws, out, report, evaluation, lambda label: catalog[catalog["label"] == label], [catalog])
     index = out / "index.html"
     atomic_write_bytes(index, render_html(report).encode("utf-8"))
     return index, report
 
 
-def _mark_stale_evaluation(ws: Workspace, report: dict, evaluation) -> None:
+def _mark_stale_evaluation(report: dict, evaluation, catalog_hash) -> None:
     """The training section marked stale when its evaluation ran on another catalog than today's (a re-split
     since: an audit's report showed 40 test photos and 97.5 % while the catalog had 50 test photos)."""
     section = report["sections"].get("training") or {}
     if not evaluation or "absent" in section:
         return
     scored_on = evaluation[0].get("catalog_sha256")
-    if scored_on and scored_on != catalog_sha256(ws):
+    if scored_on and scored_on != catalog_hash():
         section["stale"] = (f"this evaluation ran on an earlier catalog (its {evaluation[0].get('split', 'test')} "
                             "photos may be others now); run `classify evaluate` on the run again")
 
 
-def _add_copies(ws: Workspace, report: dict, max_rows: int) -> None:
+def _add_copies(ws: Workspace, report: dict, max_rows: int, catalog_hash) -> None:
     """The last check against another collection (`curate check-leakage --against`): a section after the
     splits, when one has run."""
     from curate.contamination import REPORT, copies_line
@@ -167,7 +169,7 @@ def _add_copies(ws: Workspace, report: dict, max_rows: int) -> None:
         return
     if saved is None:  # no check against another collection has run
         return
-    copies = copies_section(saved, catalog_sha256(ws), max_rows)  # hashed only here: a large catalog takes time
+    copies = copies_section(saved, catalog_hash(), max_rows)
     line = copies_line(saved, "stale" in (copies or {}))
     if line:  # above the sections too: section 8's "clean" is about this collection alone
         report["stage_warnings"]["check-leakage"] = [line]
