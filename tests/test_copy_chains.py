@@ -160,3 +160,32 @@ def test_the_sandals_photographer_is_still_scored_by_models_that_never_saw_his_s
     flagged = result["is_label_issue"].astype(bool).to_numpy()
     assert flagged[is_sandal].mean() >= 0.8
     assert flagged[label_a & ~is_sandal].sum() <= 4  # a's own skylines (and the re-post) kept
+
+
+def test_copies_of_a_flagged_photo_under_its_label_share_the_flag():
+    """Confident learning flags the least self-confident photos of a class first: an intruder's copy whose pixels
+    moved (a resize, a re-save) can fall just short and stay unflagged beside its flagged original (the
+    2026-12-05 audit A: img_0063 flagged, its 10 % resize img_0348 not). Copies under one label share the
+    verdict; a copy filed under another label keeps its own."""
+    catalog, vectors, planted = chained_collection(chain=False)
+    intruder = int(np.flatnonzero(planted & (catalog["label"] == "a").to_numpy())[0])
+    catalog.loc[intruder, "near_dup_cluster"] = "copy"
+    extra = catalog.iloc[[intruder, intruder]].copy()
+    extra["photo_id"] = ["resized", "elsewhere"]
+    extra["image_path"] = ["resized.jpg", "elsewhere.jpg"]
+    extra["label"] = ["a", "b"]  # the same wrong label; the same picture filed under its right label
+    catalog = pd.concat([catalog, extra], ignore_index=True)
+    ambiguous = 0.4 * np.eye(DIM)[0] + 0.6 * np.eye(DIM)[1]  # more b than a, not enough to be flagged alone
+    vectors = np.vstack([vectors, ambiguous, vectors[intruder]]).astype(np.float32)
+    result, _ = judge(catalog, vectors)
+    flagged = result["is_label_issue"].astype(bool).to_numpy()
+    quality = result["label_quality"].to_numpy()
+    assert flagged[intruder] and quality[-2] > quality[intruder]
+    assert flagged[-2]  # the resized copy under the same wrong label: flagged with its original
+    assert not flagged[-1]  # the copy under "b" agrees with its pixels
+    alone = catalog.copy()
+    alone.loc[len(alone) - 2, "near_dup_cluster"] = None  # not a copy: judged on its own pixels
+    assert not judge(alone, vectors)[0]["is_label_issue"].astype(bool).to_numpy()[-2]
+    believed = vectors.copy()
+    believed[-2] = np.eye(DIM)[0]  # a cluster member the model sees as an `a` (two crops of one scene): its own verdict
+    assert not judge(catalog, believed)[0]["is_label_issue"].astype(bool).to_numpy()[-2]
