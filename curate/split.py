@@ -16,6 +16,7 @@ train` and `curate check-leakage` refuse it until `curate split` runs again.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -443,12 +444,13 @@ def run_split(ws, config: SplitConfig, engine: str | None = None) -> SplitReport
     from curate.outofcore import choose_engine
     from curate.stage_reports import save_stage_report
 
+    started = time.monotonic()
     if choose_engine(engine, ws.catalog_path if ws.catalog_path.exists() else None) == "duckdb":
         from curate.outofcore.run import run_split_duckdb
 
         reset = freshness.reset_before(CatalogFile(ws.catalog_path), freshness.load_reports(ws), "split") \
             if ws.catalog_path.exists() else []  # judged in batches, as the split reads it
-        return run_split_duckdb(ws, config, reset)
+        return run_split_duckdb(ws, config, reset, started)
     from curate.workspace import catalog_sha256, read_catalog, write_catalog
 
     catalog = read_catalog(ws)
@@ -456,5 +458,5 @@ def run_split(ws, config: SplitConfig, engine: str | None = None) -> SplitReport
     result, report = split_catalog(catalog, config)
     report.warnings[:0] = freshness.reset_before(catalog, freshness.load_reports(ws), "split")
     write_catalog(ws, result)
-    save_stage_report(ws, "split", input_hash, report.to_dict())
+    save_stage_report(ws, "split", input_hash, report.to_dict(), started)
     return report

@@ -9,6 +9,7 @@ that later commands can tell when an earlier stage re-ran after it.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 from curate import freshness
@@ -16,15 +17,22 @@ from curate.errors import DataContractError
 from curate.workspace import Workspace, atomic_write_bytes, read_catalog
 
 
-def save_stage_report(ws: Workspace, stage: str, input_catalog_sha256: str, report: dict) -> None:
+def save_stage_report(ws: Workspace, stage: str, input_catalog_sha256: str, report: dict,
+                      started: float | None = None) -> None:
     """Write `reports/<stage>.json`; call it after the stage wrote the catalog. For a stage of
-    the pipeline it reads the catalog back to record the stage's freshness fingerprints."""
+    the pipeline it reads the catalog back to record the stage's freshness fingerprints. `started`: the
+    stage's `time.monotonic()` at its start, recorded as its `seconds` (what `curate status` shows as took)."""
     payload = {"stage": stage, "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-               "input_catalog_sha256": input_catalog_sha256, **report}
+               "input_catalog_sha256": input_catalog_sha256, **report, **took(started)}
     if stage in freshness.INPUTS and ws.catalog_path.exists():  # ingest is judged from the catalog itself
         payload["freshness"] = freshness.record_run(stage, read_catalog(ws), report, freshness.load_reports(ws))
     atomic_write_bytes(ws.root / "reports" / f"{stage}.json",
                        json.dumps(payload, indent=2, default=str).encode("utf-8"))
+
+
+def took(started: float | None) -> dict:
+    """{"seconds": time since `started` (a `time.monotonic()`)}, or {} without a start."""
+    return {} if started is None else {"seconds": round(time.monotonic() - started, 2)}
 
 
 def load_stage_report(ws: Workspace, stage: str) -> dict | None:

@@ -65,6 +65,8 @@ def test_the_geo_filter_sees_that_colours_are_not_places(journey):
     assert "non-place" in text or "not places" in text
     for colour in ("red", "black", "white", "yellow"):
         assert colour in text
+    # the table's title no longer reads as if a 5 km threshold had been applied (audit A, 2026-12-05)
+    assert "skipped for every label: nothing dropped as geo_outlier" in " ".join(text.split())
 
 
 def test_the_prefilter_drops_no_tagged_photo_when_nearly_all_carry_the_topic(journey):

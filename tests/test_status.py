@@ -106,6 +106,7 @@ def test_status_shows_disk_size_and_when_each_stage_last_ran(tmp_path):
     assert facts["disk"]["parts"]["images"] == images
     assert facts["stages"]["filter"]["last_run"]["finished_at"] == finished
     assert facts["stages"]["split"]["last_run"] == {"finished_at": None, "seconds": None}  # not run
+    assert facts["stages"]["filter"]["last_run"]["seconds"] >= 0  # how long it took, not blank
     text = " ".join(runner.invoke(app, ["status", "-w", str(root)]).output.split())
     assert "on disk" in text and "last run" in text
     assert finished[:10] in text and "ago" in text  # the filter's date, and how long ago
@@ -145,6 +146,7 @@ def test_status_says_why_no_photos_tags_name_a_label(tmp_path):
     assert runner.invoke(app, ["ingest", "folder", str(tmp_path / "photos"), "-w", str(root)]).exit_code == 0
     text = " ".join(runner.invoke(app, ["status", "-w", str(root)]).output.split())
     assert "no photo's tags name a label" in text and "--recipe" in text
+    assert "most common tags (pick the prefilter's --topic here): none" in text  # a line, not an empty table
 
     demo = tmp_path / "demo"
     demo_workspace(demo, photos=60, seed=3, commands=())
@@ -166,3 +168,19 @@ def test_status_prints_a_stages_warnings_as_warnings(tmp_path):
     split = json.loads(runner.invoke(app, ["status", "-w", str(root), "--json"]).output)["stages"]["split"]
     assert any("groups by owner" in line for line in split["warnings"])
     assert not any("groups by owner" in line for line in split["notes"])
+
+
+def test_filter_prefilter_and_split_record_how_long_they_took_on_both_engines(tmp_path):
+    """`curate status`'s took column was blank for filter, prefilter and split (audit C, 2026-12-05): only embed
+    recorded its seconds."""
+    for engine in ("pandas", "duckdb"):
+        root = tmp_path / engine
+        demo_workspace(root, photos=60, seed=2, commands=(("embed", "--image-size", "64"),))
+        for command in (["filter", "--recipe", "skylines"], ["prefilter", "--label-issues-only"], ["split"]):
+            flags = ["--catalog-engine", engine] if command[0] != "prefilter" else []
+            result = runner.invoke(app, [*command, "-w", str(root), *flags])
+            assert result.exit_code == 0, result.output
+        facts = json.loads(runner.invoke(app, ["status", "-w", str(root), "--json"]).output)
+        for stage in ("filter", "prefilter", "split"):
+            seconds = facts["stages"][stage]["last_run"]["seconds"]
+            assert seconds is not None and seconds >= 0, (engine, stage)

@@ -111,6 +111,11 @@ def frame_table(frame: pd.DataFrame, title: str | None = None) -> Table:
 
 
 def print_table(frame: pd.DataFrame, title: str | None = None) -> None:
+    """The frame as a table under its title; a frame without rows is one line (`title: none`), not the
+    headers of an empty table."""
+    if frame.empty and title:
+        console.print(f"{title}: none", highlight=False, markup=False, soft_wrap=True)
+        return
     console.print(frame_table(frame, title))
 
 

@@ -63,6 +63,9 @@ def filter_command(
     console.print(f"exact-duplicate groups: {report.exact_duplicate_groups}; "
                   f"near-duplicate clusters: {report.near_duplicate_clusters}", highlight=False)
     geo_title = f"max {config.max_km:g} km" if config.geo_on else "geo filter off: nothing dropped as geo_outlier"
+    verdicts = report.geo.get("geo_filter", pd.Series(dtype=object)).astype(str)
+    if config.geo_on and len(verdicts) and verdicts.str.startswith("skipped").all():
+        geo_title += ", skipped for every label: nothing dropped as geo_outlier"
     shown = report.geo.drop(columns=["outlier_share", "near_max_km", "spread_km", "p90_km", "p99_km"],
                             errors="ignore")  # the note says why
     print_table(shown.round(2), title=f"geo centres ({geo_title})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -182,10 +183,11 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     "auto" (DuckDB above curate.outofcore.AUTO_ROWS rows); None: $CURATE_CATALOG_ENGINE, else auto."""
     from curate.outofcore import choose_engine
 
+    started = time.monotonic()
     if choose_engine(engine, ws.catalog_path if ws.catalog_path.exists() else None) == "duckdb":
         from curate.outofcore.run import run_filter_duckdb
 
-        return run_filter_duckdb(ws, config, recipe, workers)
+        return run_filter_duckdb(ws, config, recipe, workers, started)
     catalog = read_catalog(ws)
     input_hash = catalog_sha256(ws)
     stored = CatalogFile(ws.catalog_path).stored_columns  # a catalog from before a feature column: decode for it
@@ -197,5 +199,5 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     filtered, report = filter_catalog(catalog, config, centres, thumbnails, embeddings,
                                       grey_reader(ws, catalog) if embeddings is not None else None, workers)
     write_catalog(ws, apply_workspace_decisions(ws, filtered))  # human decisions (curate review) win
-    save_stage_report(ws, "filter", input_hash, report.to_dict())
+    save_stage_report(ws, "filter", input_hash, report.to_dict(), started)
     return report

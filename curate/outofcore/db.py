@@ -215,15 +215,16 @@ def catalog_sha256(path: Path) -> str:
     return catalog_file_sha256(path)
 
 
-def save_stage_report(ws, stage: str, input_hash: str, report: dict) -> None:
+def save_stage_report(ws, stage: str, input_hash: str, report: dict, started: float | None = None) -> None:
     """curate.stage_reports.save_stage_report with the freshness fingerprints read in batches
     (`CatalogFile`), so that memory stays flat in the catalog's size."""
     from curate import freshness
     from curate.catalog_batches import CatalogFile
+    from curate.stage_reports import took
     from curate.workspace import atomic_write_bytes
 
     payload = {"stage": stage, "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-               "input_catalog_sha256": input_hash, **report}
+               "input_catalog_sha256": input_hash, **report, **took(started)}
     if stage in freshness.INPUTS and ws.catalog_path.exists():
         payload["freshness"] = freshness.record_run(stage, CatalogFile(ws.catalog_path, BATCH_ROWS), report,
                                                     freshness.load_reports(ws))

@@ -59,7 +59,7 @@ def _with_decisions(con, ws, query: str) -> str:
             f"UNION ALL BY NAME SELECT * FROM patch) ORDER BY rid")
 
 
-def run_filter_duckdb(ws, config, recipe=None, workers: int = 1):
+def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float | None = None):
     """curate.filters.run.run_filter's work in DuckDB (no pixel pass: the caches' hashes, thumbnails
     and embeddings are used as they are; see curate.outofcore.neardup)."""
     from curate.filters.run import recipe_centres
@@ -73,11 +73,11 @@ def run_filter_duckdb(ws, config, recipe=None, workers: int = 1):
         query, report = filter_duckdb(con, catalog, config, centres, ws, workers)
         query = _with_decisions(con, ws, query)
         db.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")
-    db.save_stage_report(ws, "filter", input_hash, report.to_dict())
+    db.save_stage_report(ws, "filter", input_hash, report.to_dict(), started)
     return report
 
 
-def run_split_duckdb(ws, config, warnings: list[str] = ()):
+def run_split_duckdb(ws, config, warnings: list[str] = (), started: float | None = None):
     """curate.split.run_split's work in DuckDB (`warnings`: the I/O edge's own, put first)."""
     from curate.outofcore.split import split_duckdb
 
@@ -88,7 +88,7 @@ def run_split_duckdb(ws, config, warnings: list[str] = ()):
         query, report = split_duckdb(con, catalog, config)
         report.warnings[:0] = warnings
         db.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")
-    db.save_stage_report(ws, "split", input_hash, report.to_dict())
+    db.save_stage_report(ws, "split", input_hash, report.to_dict(), started)
     return report
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
                   finetune: TopicScorer | None = None) -> PrefilterReport:
     """`embeddings`: the cache to use (a backbone name, or name-<size>px); default: the last `curate embed`'s.
     `finetune`: the topic scorer `--mode finetune` needs (see TopicScorer); UsageError without one."""
+    started = time.monotonic()
     if config.mode == "finetune" and finetune is None:
         raise SettingError("{mode} finetune trains a CNN per fold: it needs the classify package's scorer "
                            "(classify.finetune.topic_scorer); use {mode} embeddings without it", "mode")
@@ -91,7 +93,7 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
         report.notes.append(f"topic model saved to {topic_model_dir(ws)} ({TOPIC_WEIGHTS} + {TOPIC_META}); "
                             "`classify train` fits the run's topic gate after it")
     save_stage_report(ws, "prefilter", input_hash, {**report.to_dict(), "embeddings": embeddings,
-                                                    "topic_model": saved})
+                                                    "topic_model": saved}, started)
     return report
 
 
