@@ -329,6 +329,34 @@ def test_csrf_token_is_required_on_every_post(served):
     assert ok.status_code == 200 and ok.json()["state"][pid]["status"] == "dropped"
 
 
+def test_bad_requests_get_one_line_and_large_bodies_are_refused_unread(served):
+    """Audits E and F: a malformed JSON body or `?page=abc` was answered with the framework's list of errors
+    (which the page showed as "[object Object]"), a `text/plain` body was read as JSON, and a 200 MB body grew
+    the server by 420 MB before it was refused."""
+    from curate.review.app import MAX_BODY_BYTES
+
+    session, app_, url = served()
+    headers = {"X-CSRF-Token": app_.state.csrf, "Content-Type": "application/json"}
+    broken = requests.post(f"{url}/api/decide", data='{"photo_ids": [', headers=headers, timeout=30)
+    assert broken.status_code == 422 and broken.json()["detail"].startswith("request body: not valid JSON")
+    missing = requests.post(f"{url}/api/decide", json={"photo_ids": ["x"]}, headers=headers, timeout=30)
+    assert missing.json()["detail"] == "request body: action is missing"
+    wrong = requests.post(f"{url}/api/decide", json={"photo_ids": "x", "action": "drop"}, headers=headers, timeout=30)
+    assert wrong.status_code == 422 and wrong.json()["detail"].startswith("request body photo_ids: input should be")
+    page = requests.get(f"{url}/?page=abc", timeout=30)
+    assert page.status_code == 422 and page.json()["detail"].startswith("query parameter page: input should be")
+    plain = requests.post(f"{url}/api/decide", data=json.dumps({"photo_ids": ["x"], "action": "drop"}),
+                          headers={**headers, "Content-Type": "text/plain"}, timeout=30)
+    assert plain.status_code == 415 and "application/json" in plain.json()["detail"]
+    big = b'{"photo_ids": ["' + b"a" * MAX_BODY_BYTES + b'"], "action": "drop"}'
+    refused = requests.post(f"{url}/api/decide", data=big, headers=headers, timeout=60)
+    assert refused.status_code == 413 and "MiB limit" in refused.json()["detail"]
+    assert not reviews_path(session.ws).exists()  # nothing decided by any of them
+    pid = session.catalog["photo_id"].iloc[0]
+    fine = requests.post(f"{url}/api/decide", json={"photo_ids": [pid], "action": "drop"}, headers=headers, timeout=30)
+    assert fine.status_code == 200
+
+
 def test_another_host_needs_the_token_on_every_request(served):
     session, _, url = served(host="0.0.0.0", token="s3cret-token")
     assert requests.get(f"{url}/", timeout=30).status_code == 403

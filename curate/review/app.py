@@ -25,6 +25,9 @@ TOKEN_COOKIE = "curate_review_token"
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 PAGE_SIZE = 48
 MAX_CLUSTER_SHOWN = 8
+# A decision request names photo ids: 8 MiB holds about 150,000 of them. A larger body is refused before it is
+# read (an audit sent 200 MB, which grew the server by 420 MB before the framework refused it).
+MAX_BODY_BYTES = 8 << 20
 
 
 class DecideBody(BaseModel):
@@ -71,6 +74,7 @@ def create_app(session: ReviewSession, host: str = "127.0.0.1", token: str | Non
     """The FastAPI app over a ReviewSession. `token`: required on every request (give one when
     `host` is not a loopback address; `access_token()` makes one)."""
     from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
     app = FastAPI(title="curate review", docs_url=None, redoc_url=None, openapi_url=None)
@@ -90,6 +94,10 @@ def create_app(session: ReviewSession, host: str = "127.0.0.1", token: str | Non
     @app.exception_handler(CurateError)
     async def curate_error(request: Request, exc: CurateError):
         return JSONResponse({"detail": str(exc)}, 409 if isinstance(exc, StageRunning) else 400)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        return JSONResponse({"detail": validation_text(exc.errors())}, 422)
 
     @app.get("/", response_class=HTMLResponse)
     def page(request: Request, queue: str = default_queue, page: int = 0, label: str = "", owner: str = ""):
@@ -149,7 +157,52 @@ def refusal(request, token: str | None, csrf: str):
                                  "`curate review` printed (it ends with ?token=...)", 403)
     if request.method == "POST" and not _same(request.headers.get("x-csrf-token"), csrf):
         return JSONResponse({"detail": "missing or wrong CSRF token: reload the page"}, 403)
+    if request.method == "POST":
+        return body_refusal(request.headers)
     return None
+
+
+def body_refusal(headers):
+    """The answer for a POST whose body this app will not read (not JSON, no length, too large), else None."""
+    from fastapi.responses import JSONResponse
+
+    if (headers.get("content-type") or "").split(";")[0].strip().lower() != "application/json":
+        return JSONResponse({"detail": "send the request body as JSON (Content-Type: application/json)"}, 415)
+    length = headers.get("content-length")
+    if length is None or not length.strip().isdigit():
+        return JSONResponse({"detail": "send the request body with a Content-Length header"}, 411)
+    if int(length) > MAX_BODY_BYTES:
+        return JSONResponse({"detail": f"request body of {int(length) / 2**20:.1f} MiB is over the "
+                                       f"{MAX_BODY_BYTES >> 20} MiB limit: send fewer photo ids at a time"}, 413)
+    return None
+
+
+def validation_text(errors) -> str:
+    """One line for the framework's list of validation errors: the first one, by field.
+
+    >>> validation_text([{"type": "missing", "loc": ("body", "action"), "msg": "Field required"}])
+    'request body: action is missing'
+    >>> validation_text([{"type": "int_parsing", "loc": ("query", "page"), "msg": "Input should be a valid integer"}])
+    'query parameter page: input should be a valid integer'
+    >>> validation_text([{"type": "json_invalid", "loc": ("body", 12), "msg": "JSON decode error"}])
+    'request body: not valid JSON (near character 12)'
+    """
+    errors = list(errors)
+    if not errors:
+        return "the request is not valid"
+    first = errors[0]
+    where, *path = first.get("loc") or ("request",)
+    if first.get("type") == "json_invalid":
+        near = f" (near character {path[0]})" if path and isinstance(path[0], int) else ""
+        return f"request body: not valid JSON{near}"
+    place = {"body": "request body", "query": "query parameter", "path": "path"}.get(where, str(where))
+    field = ".".join(str(part) for part in path)
+    message = str(first.get("msg") or "not valid")
+    message = message[:1].lower() + message[1:]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    if first.get("type") == "missing":
+        return f"{place}: {field or 'a value'} is missing{more}"
+    return f"{place} {field}: {message}{more}" if field else f"{place}: {message}{more}"
 
 
 def access_token() -> str:
