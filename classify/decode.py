@@ -82,7 +82,7 @@ def read_regular_file(path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     try:
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        raise BadImage("unreadable_file", f"{type(exc).__name__}: {exc.strerror or exc}") from None
+        raise BadImage("unreadable_file", f"{exc.strerror or exc}") from None
     with os.fdopen(descriptor, "rb") as handle:
         facts = os.fstat(descriptor)
         if not stat.S_ISREG(facts.st_mode):
@@ -92,7 +92,7 @@ def read_regular_file(path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
         try:
             data = handle.read(max_bytes + 1)  # the file may have grown since fstat
         except OSError as exc:
-            raise BadImage("unreadable_file", f"{type(exc).__name__}: {exc.strerror or exc}") from None
+            raise BadImage("unreadable_file", f"{exc.strerror or exc}") from None
     if len(data) > max_bytes:
         raise BadImage("file_too_large", f"over {max_bytes:,} bytes")
     return data
@@ -128,7 +128,7 @@ def decode_for_model(data: bytes, preprocess, budget: MemoryBudget | None = None
             try:
                 image.load()
             except Exception as exc:  # noqa: BLE001 - Pillow raises many types for bad streams
-                raise BadImage("truncated_image", f"{type(exc).__name__}: {exc}"[:200]) from None
+                raise BadImage("truncated_image", str(exc)[:200] or "the image data ends early") from None
             small = _shrink(image, orientation, preprocess)
     if cost >= _LARGE_DECODE_BYTES:
         release_memory()

@@ -93,7 +93,7 @@ class Contained:
         except NoImage as exc:
             raise BadImage("missing_file", str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - OSError, or pyarrow's errors for a damaged row group
-            raise BadImage("unreadable_file", f"{type(exc).__name__}: {str(exc)[:160]}") from None
+            raise BadImage("unreadable_file", str(exc)[:160] or "the container could not be read") from None
         if len(data) > MAX_FILE_BYTES:
             raise BadImage("file_too_large", f"{len(data):,} bytes; the limit is {MAX_FILE_BYTES:,}")
         return data

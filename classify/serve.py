@@ -281,6 +281,8 @@ def validation_detail(errors: list[dict]) -> str:
 
     >>> validation_detail([{"type": "missing", "loc": ("body", "file"), "msg": "Field required"}])
     'the multipart field `file` is missing: upload one image as the multipart field `file`'
+    >>> validation_detail([{"type": "value_error", "loc": ("body", "file"), "input": "hello", "msg": "Value error"}])
+    'the multipart field `file` holds text, not a file: upload the image as a file (curl -F file=@photo.jpg)'
     >>> validation_detail([{"type": "greater_than_equal", "loc": ("query", "top_k"), "input": "0",
     ...                     "msg": "Input should be greater than or equal to 1"}])
     "the query parameter `top_k` is invalid: input should be greater than or equal to 1 (got '0')"
@@ -293,6 +295,8 @@ def validation_detail(errors: list[dict]) -> str:
         if error.get("type") == "missing":
             parts.append(f"{field} is missing" + (": upload one image as the multipart field `file`"
                                                    if name == ["file"] else ""))
+        elif name == ["file"] and isinstance(error.get("input"), str):  # a form field, not a file part
+            parts.append(f"{field} holds text, not a file: upload the image as a file (curl -F file=@photo.jpg)")
         else:
             message = str(error.get("msg", "invalid value"))
             got = f" (got {error['input']!r})" if "input" in error and not isinstance(error["input"], bytes | dict) \
@@ -317,7 +321,7 @@ def _add_error_shape(app) -> None:
 
 
 def _add_routes(app, predictor, facts: ModelFacts, default_top_k: int, limits: ServeLimits, gate=None) -> None:
-    from fastapi import File, Query, UploadFile  # imported here: keeps `classify --help` fast
+    from fastapi import File, Query, Request, UploadFile  # imported here: keeps `classify --help` fast
 
     from classify.predict import classify_batch
 
@@ -341,10 +345,14 @@ def _add_routes(app, predictor, facts: ModelFacts, default_top_k: int, limits: S
                                      503: {"description": "Too many uploads in progress; retry later"}},
               response_model_exclude_none=True)
     async def predict(
+        request: Request,
         file: Annotated[UploadFile, File(description="One image: JPEG, PNG, WebP, GIF, TIFF or BMP.")],
         top_k: Annotated[int | None, Query(ge=1, description=f"Labels to return (default {default_top_k}).")] = None,
     ) -> PredictResponse:
         """The most probable labels for one uploaded image, most probable first."""
+        several = len((await request.form()).getlist("file"))  # the form is parsed already: no second read
+        if several > 1:  # the framework would quietly take the last one
+            raise HTTPException(422, f"{several} files in the multipart field `file`: send one image per request")
         if not admission.enter():
             raise HTTPException(503, f"{limits.max_pending} uploads are already in progress; retry in a "
                                      "few seconds", headers={"Retry-After": "2"})

@@ -114,9 +114,8 @@ def open_image(data: bytes, max_pixels: int = MAX_PIXELS, max_jpeg_pixels: int =
             if heif_brand(data):  # a phone's HEIC without pillow-heif, or AVIF on an old Pillow
                 raise BadImage("unsupported_format", missing_decoder(heif_brand(data))) from exc
             if starts_like_an_image(data):  # an image's signature, cut off before its header ended
-                raise BadImage("truncated_image", f"{len(data):,} bytes: the header is cut short "
-                               f"({type(exc).__name__})") from exc
-            raise BadImage("not_an_image", type(exc).__name__) from exc
+                raise BadImage("truncated_image", f"{len(data):,} bytes: the header is cut short") from exc
+            raise BadImage("not_an_image", what_it_is(data)) from exc
     width, height = image.size
     limit = max_jpeg_pixels if image.format == "JPEG" else max_pixels
     if width * height > limit:
@@ -128,6 +127,28 @@ def open_image(data: bytes, max_pixels: int = MAX_PIXELS, max_jpeg_pixels: int =
         image.close()
         raise BadImage("animated", f"{frames} frames")
     return image
+
+
+_NOT_IMAGES = ((b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive"), (b"\x1f\x8b", "a gzip file"),
+               (b"<!doctype html", "an HTML page"), (b"<html", "an HTML page"), (b"<?xml", "XML text"),
+               (b"<svg", "an SVG drawing (vector, not a photo)"), (b"{", "JSON text"), (b"[", "JSON text"))
+
+
+def what_it_is(data: bytes) -> str:
+    """What bytes that no image decoder opens look like, for a not_an_image row's error_detail.
+
+    >>> what_it_is(b"  <!DOCTYPE html><title>Not found</title>"), what_it_is(b"hello"), what_it_is(bytes(range(200)))
+    ('an HTML page', 'text', 'no image format recognised')
+    """
+    head = data[:512].lstrip().lower()
+    for signature, name in _NOT_IMAGES:
+        if head.startswith(signature):
+            return name
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "no image format recognised"
+    return "text" if text and all(c.isprintable() or c in "\r\n\t" for c in text) else "no image format recognised"
 
 
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*", b"BM")

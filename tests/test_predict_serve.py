@@ -98,6 +98,8 @@ def test_predict_writes_one_row_per_file_matching_the_predictor(tmp_path, run_di
         row = rows[str(path)]
         assert row["error"].split(":")[0] == reason
         assert row["label_1"] == row["probability_1"] == ""
+    # what the bytes are, not a Python class name (audit E: "not_an_image: UnidentifiedImageError")
+    assert rows[str(photos / "sub" / "text.jpg")]["error"] == "not_an_image: an HTML page"
 
 
 def test_predict_names_the_files_and_linked_folders_it_passed_over(tmp_path, run_dir):

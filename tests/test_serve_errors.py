@@ -48,6 +48,18 @@ def test_a_good_request_still_answers(base_url):
     assert len(answer.json()["predictions"]) == 1
 
 
+def test_several_file_parts_or_a_text_field_are_refused_in_one_line(base_url):
+    """Audit E: several `file` parts were answered for the last one alone, and `-F file=hello` (text, not a
+    file) named the framework's `UploadFile` and `<class 'str'>`."""
+    photo = ("x.jpg", smooth_photo(1, 96, 96, "JPEG"), "image/jpeg")
+    several = requests.post(f"{base_url}/predict", files=[("file", photo), ("file", photo)], timeout=30)
+    assert several.status_code == 422 and one_line_detail(several).startswith("2 files in the multipart field")
+    text = requests.post(f"{base_url}/predict", files={"file": (None, "hello")}, timeout=30)
+    detail = one_line_detail(text)
+    assert text.status_code == 422 and "holds text, not a file" in detail
+    assert "UploadFile" not in detail and "class" not in detail
+
+
 def test_the_root_leads_to_the_interactive_docs(base_url):
     answer = requests.get(f"{base_url}/", timeout=10, allow_redirects=False)
     assert answer.status_code in (302, 307) and answer.headers["location"].endswith("/docs")
