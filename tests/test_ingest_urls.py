@@ -523,3 +523,22 @@ def test_a_re_run_whose_few_retries_fail_again_is_a_note_not_an_outage(server, t
     assert again.exit_code == 0, again.output  # only the 503 was tried, and failed again
     assert "no image could be downloaded" not in again.output
     assert "note: 1 download failed for a reason that may pass" in again.output
+
+
+def test_a_list_label_column_with_several_labels_warns_as_the_folder_ingest_does(server, tmp_path):
+    """Audit B: `curate ingest urls` gave a photo whose label column lists several labels no label, without the
+    warning `curate ingest folder` prints for the same column."""
+    for i in range(3):
+        server.route(f"/{i}.jpg", Response(image(i)))
+    table = pd.DataFrame({"photoid": ["1", "2", "3"], "url": [server.url(f"/{i}.jpg") for i in range(3)],
+                          "label": [["red"], ["red", "black"], ["black", "white"]]})
+    table.to_parquet(tmp_path / "list.parquet")
+    ws = Workspace(tmp_path / "ws")
+    report = ingest(ws, tmp_path / "list.parquet")
+    [warning] = [w for w in report.warnings if "several labels" in w]
+    assert warning.startswith("2 rows name several labels") and "row 2: red, black" in warning
+    labels = read_catalog(ws).set_index("source_id")["label"]
+    assert labels["1"] == "red" and labels[["2", "3"]].isna().all()
+    single = tmp_path / "single.parquet"
+    table.assign(label=[["red"], ["black"], ["white"]]).to_parquet(single)
+    assert not [w for w in ingest(Workspace(tmp_path / "ws2"), single).warnings if "several labels" in w]

@@ -152,7 +152,25 @@ def ingest_urls(ws: Workspace, options: UrlIngestOptions) -> IngestReport:
                         keep_url_secrets=options.keep_url_secrets)
         report = run_ingest(ws, job)
     report.columns = column_usage(list(table.columns), options.column_map, unused_fields=("file",))
+    report.warnings += several_labels_warning(records)
     check_some_download_worked(report)
     return report
+
+
+def several_labels_warning(records: pd.DataFrame) -> list[str]:
+    """A warning when rows of the label column name several labels (a JSON list): such a photo gets none
+    (`records.one_label`), as in a folder's metadata."""
+    from curate.records import several_labels
+
+    if "label" not in records:
+        return []
+    several = several_labels(records["label"])
+    if not several.any():
+        return []
+    first, count = several.idxmax(), int(several.sum())
+    return [f"{count:,} row{'s name' if count != 1 else ' names'} several labels in the label column (e.g. row "
+            f"{first + 1}: {', '.join(map(str, records.at[first, 'label']))}); a photo has one label, so "
+            f"{'they get' if count != 1 else 'it gets'} none: keep one label per row, or match tags to labels "
+            "with --recipe"]
 
 
