@@ -65,7 +65,8 @@ def test_img2dataset_output_reads_each_photos_json_and_no_shard_becomes_a_label(
     assert not [w for w in report.warnings if "not in a format" in w or "no label subfolders" in w]
     assert {"url": "url", "title": "caption", "tags": "tags", "owner_id": "owner"}.items() <= \
         report.columns.recognised.items()
-    assert {"key", "status", "exif", "sha256"} <= set(report.columns.ignored)
+    assert {"key", "status", "sha256"} <= set(report.columns.ignored)
+    assert report.columns.recognised["taken_at"] == "exif"  # read, not ignored (audit G)
     assert report.notes == ["metadata from 3 per-photo JSON sidecars (e.g. 00000/000000000.json), as no metadata "
                             "file was given"]
 
@@ -136,6 +137,10 @@ def test_google_takeout_sidecars_give_time_and_place_and_a_bad_one_loses_nothing
     [bad] = [w for w in report.warnings if "sidecar" in w]
     assert "1 per-photo JSON sidecar could not be read" in bad and "IMG_3.jpg.json" in bad
     assert catalog["label"].isna().all() and [w for w in report.warnings if "Photos from 2015" in w]
+    # the column report names the fields read under other names as read, not ignored (audit G)
+    assert report.columns.recognised["taken_at"] == "photoTakenTime.timestamp"
+    assert report.columns.recognised["lat"] == "geoData.latitude, geoDataExif.latitude"
+    assert not {"photoTakenTime.timestamp", "geoData.latitude", "geoDataExif.longitude"} & set(report.columns.ignored)
 
 
 def test_a_folder_metadata_file_wins_and_map_reads_a_nested_field(tmp_path):

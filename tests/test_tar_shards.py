@@ -112,6 +112,7 @@ def test_a_tar_that_is_not_one_or_is_cut_short_loses_no_photo_silently(tmp_path,
     (download / "00002.tar").write_bytes(whole[: last.offset_data + last.size // 2])  # cut inside the last photo
     (download / "00003.tar").write_bytes(gzip.compress(whole))  # compressed: not a shard we read in place
     (download / "00004.tar").write_bytes(b"not a tar at all" * 100)
+    (download / "00002a.tar.gz").write_bytes(gzip.compress(whole))  # a WebDataset download as it is often saved
     ws = Workspace(tmp_path / "ws")
     with no_fsync():
         report = ingest_folder(ws, FolderOptions(folder=download, workers=2))
@@ -120,9 +121,13 @@ def test_a_tar_that_is_not_one_or_is_cut_short_loses_no_photo_silently(tmp_path,
     cut = catalog.loc["00002.tar/000020001.jpg"]
     assert (cut["status"], cut["drop_reason"]) == ("dropped", "unreadable_file") and "tar ends" in cut["error_detail"]
     [warning] = [w for w in report.warnings if "tar shard" in w]
-    assert warning.startswith("3 tar shards could not be read in full")
+    assert warning.startswith("4 tar shards could not be read in full") and "unpack or re-pack" in warning
+    assert "00002a.tar.gz (compressed or not a tar archive)" in warning  # was "(.gz 1) … convert them to JPEG"
+    assert not [w for w in report.warnings if "not in a format" in w]
+    # the note counts, and names, only shards that gave photos (audit G: "from 6 tar shards (e.g. 00003.tar)")
+    assert "5 photos read from 3 tar shards in place (e.g. 00000.tar)" in report.notes
     assert "00002.tar (ReadError: unexpected end of data; its first 4 members were read)" in warning
-    assert "00003.tar (compressed or not a tar archive)" in warning and "00004.tar" in warning
+    assert "00003.tar (compressed or not a tar archive)" in warning  # 00004.tar: the fourth, past the 3 named
     assert (catalog["status"] == "kept").sum() == 4
 
 

@@ -46,12 +46,13 @@ from curate.ingest.mapping import CSV_HINT, DEFAULT_ALIASES, column_usage, csv_s
 from curate.ingest.parquet_shards import NoImage, read_parquet_image, read_parquet_images
 from curate.ingest.photo_sidecars import (
     MAX_SIDECAR_BYTES,
+    credit_derived,
     exif_text_fields,
     read_photo_sidecars,
     sidecar_paths,
     unpaired_sidecars,
 )
-from curate.ingest.tar_shards import TAR_SUFFIX, TarMember, index_tar, read_member, tar_label
+from curate.ingest.tar_shards import TarMember, index_tar, is_tar_name, read_member, tar_label
 from curate.progress import progress_bar
 from curate.recipes import Recipe, load_recipe
 from curate.settings_fields import SettingError, setting
@@ -140,8 +141,10 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     images = sorted([*scan.images, *(name for name in shard_members if _is_image(name)), *cells])
     if shard_members:
         inside = sum(1 for name in shard_members if _is_image(name))
-        notes.append(f"{inside:,} photos read from {len(scan.tar_files):,} tar "
-                     f"shard{'s' if len(scan.tar_files) != 1 else ''} in place (e.g. {scan.tar_files[0]})")
+        paths = {where for where, _ in shard_members.values()}
+        read = [relative for relative in scan.tar_files if str(root / relative) in paths]  # shards that gave members
+        notes.append(f"{inside:,} photos read from {len(read):,} tar shard{'s' if len(read) != 1 else ''} in place "
+                     f"(e.g. {read[0]})")
     if cells:
         files = sorted({name.rsplit("/", 1)[0] for name in cells})
         notes.append(f"{len(cells):,} image rows read from {len(files):,} Parquet file{'s' if len(files) != 1 else ''}"
@@ -206,7 +209,8 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     report.notes = [*notes, *report.notes]
     if table is not None:  # a label column is read only when the labels come from it
         unused = () if label_source == "column" else ("label",)
-        report.columns = column_usage(list(table.columns), dict(options.column_map), unused)
+        report.columns = credit_derived(column_usage(list(table.columns), dict(options.column_map), unused),
+                                        table.columns)
     return report
 
 
@@ -314,7 +318,7 @@ def scan_folder(root: Path) -> FolderScan:
                 found.append(Path(dirpath, name).relative_to(root).as_posix())
             elif extension == ".json":
                 json_files.add(Path(dirpath, name).relative_to(root).as_posix())
-            elif extension == TAR_SUFFIX:
+            elif is_tar_name(name):
                 tar_files.append(Path(dirpath, name).relative_to(root).as_posix())
             elif extension == ".parquet":
                 parquet_files.append(Path(dirpath, name).relative_to(root).as_posix())

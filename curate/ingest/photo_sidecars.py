@@ -294,6 +294,39 @@ def normalise(row: dict) -> dict:
     return row
 
 
+# The sidecar fields `normalise` reads under other names (Takeout's, img2dataset's `exif` text), by the field
+# they give: the ingest's column report credits them as read, not ignored
+_TAKEOUT_MARKERS = {"photoTakenTime.timestamp", "geoData.latitude", "creationTime.timestamp"}
+_TAKEOUT_SOURCES = {"title": ("description",), "taken_at": ("photoTakenTime.timestamp",),
+                    "lat": ("geoData.latitude", "geoDataExif.latitude"),
+                    "lon": ("geoData.longitude", "geoDataExif.longitude")}
+_EXIF_SOURCES = {"taken_at": ("exif",), "lat": ("exif",), "lon": ("exif",)}
+
+
+def credit_derived(usage, columns) -> object:
+    """The ingest's column report (`mapping.ColumnUsage`) with the sidecar fields `normalise` read under other
+    names shown as read (`photoTakenTime.timestamp → taken_at`) instead of ignored, where the field they give
+    was recognised (audit G: Takeout's description, time and position were listed as ignored).
+
+    >>> from curate.ingest.mapping import column_usage
+    >>> columns = ["file", "title", "description", "photoTakenTime.timestamp", "taken_at", "people"]
+    >>> credit_derived(column_usage(columns, {}), columns)  # doctest: +NORMALIZE_WHITESPACE
+    ColumnUsage(mapped={}, recognised={'file': 'file', 'title': 'description',
+                'taken_at': 'photoTakenTime.timestamp'}, ignored=('people',))
+    """
+    from dataclasses import replace
+
+    present = [str(column) for column in columns]
+    sources = _TAKEOUT_SOURCES if _TAKEOUT_MARKERS & set(present) else _EXIF_SOURCES
+    recognised, credited = dict(usage.recognised), set()
+    for field, names in sources.items():
+        found = [name for name in names if name in present]
+        if found and field in recognised:
+            recognised[field] = ", ".join(found)
+            credited.update(found)
+    return replace(usage, recognised=recognised, ignored=tuple(c for c in usage.ignored if c not in credited))
+
+
 def exif_text_fields(table: pd.DataFrame) -> pd.DataFrame:
     """A metadata table with img2dataset's `exif` text column (its Parquet output) read as `taken_at`, `lat` and
     `lon`, as `normalise` reads it from a JSON sidecar: only where the table names none of those itself.

@@ -16,6 +16,19 @@ from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
 TAR_SUFFIX = ".tar"
+# Compressed tars: taken as shards so that the warning says to unpack them (a member of a compressed stream
+# cannot be read from its offset), not counted among the files of an unknown format with advice to convert them
+COMPRESSED_TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar.zst", ".tzst")
+
+
+def is_tar_name(name: str) -> bool:
+    """Whether a file name is a tar shard's, plain or compressed.
+
+    >>> is_tar_name("00000.tar"), is_tar_name("shards/00001.TAR.GZ"), is_tar_name("a.gz")
+    (True, True, False)
+    """
+    lower = name.lower()
+    return lower.endswith(TAR_SUFFIX) or lower.endswith(COMPRESSED_TAR_SUFFIXES)
 
 
 class TarMember(NamedTuple):
