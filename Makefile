@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-cache-dir -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)  # datasets/demo.toml: ingest → filter → embed → prefilter → split → check-leakage → score → train → evaluate → report
+demo: $(STAMP)  # datasets/demo.toml: ingest → embed → filter → prefilter → split → check-leakage → score → train → evaluate → report
 	$(BIN)/curate run datasets/demo.toml --workspace $(WORKSPACE) --train
 
 # three workers on two cores (tests that wait on a server or a process overlap with ones that compute),
