@@ -344,7 +344,12 @@ def test_copies_found_are_said_by_status_the_report_banner_and_export(collection
     export = tmp_path / "export"
     result = runner.invoke(app, ["export", "-w", str(mine.root), "--format", "imagefolder", "--out", str(export)])
     assert result.exit_code == 0, result.output
-    assert "found 6 kept photos" in " ".join(result.output.split())
+    said = " ".join(result.output.split())
+    assert "warning: the last `curate check-leakage --against" in said and "found 6 kept photos" in said  # not a note
+    listed = runner.invoke(app, ["export", "-w", str(mine.root), "--format", "imagefolder", "--out", str(export),
+                                 "--json"])
+    facts = json.loads(listed.stdout)
+    assert "found 6 kept photos" in facts["warnings"][0] and not [n for n in facts["notes"] if "found 6" in n]
     manifest = json.loads((export / "export.json").read_text())
     assert "found 6 kept photos" in manifest["provenance"]["leakage"]
     assert "found 6 kept photos" in (export / "README.md").read_text()

@@ -76,4 +76,6 @@ def export(
                       highlight=False, markup=False, soft_wrap=True)
     for note in result.notes:  # e.g. links that became copies: the images are on an object store
         console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+    for warning in result.warnings:  # the exported split holds copies of another collection's photos
+        err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     console.print(str(result.out), highlight=False, soft_wrap=True, markup=False)

@@ -75,6 +75,7 @@ class ExportResult:
     removed: int
     notes: list[str] = field(default_factory=list)  # e.g. a link that became a copy (from an object store)
     upload: UploadResult | None = None  # an export to an object store: what the upload from staging did
+    warnings: list[str] = field(default_factory=list)  # the split is not what its card claims (copies of a benchmark)
 
     def to_dict(self) -> dict:
         summary = self.plan.summary
@@ -82,6 +83,7 @@ class ExportResult:
                 "per_split": summary.per_split,
                 "written": self.written, "reused": self.reused, "removed": self.removed,
                 "excluded": self.plan.excluded, "missing_images": int(len(self.plan.missing)), "notes": self.notes,
+                "warnings": self.warnings,
                 **({"upload": self.upload.to_dict()} if self.upload is not None else {})}
 
 
@@ -239,7 +241,8 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
     if not on_disk:
         removed = remove_left(out, set(state), set(previous), config.overwrite)
         save_state(out, state)
-    return ExportResult(out, plan, written, units - written, removed, notes)
+    return ExportResult(out, plan, written, units - written, removed, [note for note in notes if note != copies],
+                        warnings=[copies] if copies else [])
 
 
 # Stored formats that common readers skip or cannot decode: torchvision's ImageFolder lists only its own
