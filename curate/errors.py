@@ -17,6 +17,7 @@ class CurateError(Exception):
     """A user-facing error: the message says what is wrong and how to fix it."""
 
     exit_code = EXIT_USAGE
+    result: dict | None = None  # what the command did before it failed: printed by `--json` (a JSON object)
 
     def __init__(self, message: str, exit_code: int | None = None):
         super().__init__(message)

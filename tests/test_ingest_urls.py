@@ -478,6 +478,12 @@ def test_rows_without_a_url_do_not_hide_that_every_download_failed(tmp_path):
     assert reasons == {"connection_error": 3, "bad_url": 1, "duplicate_photo_id": 1}
     detail = dict(zip(catalog["drop_reason"], catalog["error_detail"]))  # an audit found these two without one
     assert detail["bad_url"] == "no URL in the row"
+    # `--json` says what the run did on exit 4 too (audit C: it printed nothing), the error still on stderr
+    again = CliRunner().invoke(app, ["ingest", "urls", str(file), "--timeout", "2", "--retries", "0",
+                                     "-w", str(tmp_path / "ws"), "--json"])
+    assert again.exit_code == 4 and "no image could be downloaded" in again.stderr
+    facts = json.loads(again.stdout)
+    assert facts["stored"] == 0 and facts["dropped_by_reason"]["connection_error"] == 3
     assert detail["duplicate_photo_id"] == "repeats an earlier row's photo id"
 
 

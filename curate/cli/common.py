@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -60,6 +61,8 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except CurateError as exc:
+            if kwargs.get("as_json") and getattr(exc, "result", None) is not None:  # what the run did, for --json
+                print(json.dumps(exc.result, indent=2, default=str))
             # escaped: messages quote user text such as "[train]" that Rich would read as markup
             err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None

@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from http.cookiejar import DefaultCookiePolicy
@@ -72,9 +72,11 @@ def check_some_download_worked(report: IngestReport) -> None:
     its note counts the failures, retried next time."""
     failed = transient_failures(report.dropped_by_reason)
     if report.fetched and failed >= report.fetched and not report.stored:
-        raise UpstreamError(f"no image could be downloaded: all {report.fetched:,} downloads this run failed "
-                            f"({counts(report.dropped_by_reason, TRANSIENT_REASONS)}); check the network or proxy "
-                            "(HTTPS_PROXY), then run the same command again to retry them")
+        error = UpstreamError(f"no image could be downloaded: all {report.fetched:,} downloads this run failed "
+                              f"({counts(report.dropped_by_reason, TRANSIENT_REASONS)}); check the network or proxy "
+                              "(HTTPS_PROXY), then run the same command again to retry them")
+        error.result = asdict(report)  # `--json` still prints what the run did (the rows are in the catalog)
+        raise error
 
 
 def counts(by_reason: dict[str, int], reasons: frozenset[str]) -> str:
