@@ -385,6 +385,59 @@ def test_an_export_folder_that_cannot_be_created_is_one_line(demo_ws, tmp_path, 
                    "cannot create the export folder")
 
 
+def test_the_workspaces_own_folders_are_never_export_targets(own_ws, tmp_path, capsys):
+    """Audit H: `--out ws/runs --overwrite` replaced the trained runs (and ws/reports the stage reports) without
+    a word; only the workspace itself and its images were refused."""
+    (own_ws.root / "runs" / "probe").mkdir(parents=True)
+    (own_ws.root / "runs" / "probe" / "model.json").write_text("{}")
+    for folder in ("runs", "reports", "models", "cache", "runs/probe"):
+        one_line_error(["export", "-f", "csv", "-o", own_ws.root / folder, "-w", own_ws.root, "--overwrite"], capsys,
+                       2, "would overwrite the workspace")
+    assert (own_ws.root / "runs" / "probe" / "model.json").exists() and (own_ws.root / "reports").is_dir()
+    code, _, err = cli(["export", "-f", "csv", "-o", own_ws.root / "export", "-w", own_ws.root], capsys)
+    assert code == 0, err  # the documented place inside the workspace still is one
+
+
+def test_an_existing_folder_that_cannot_be_written_is_one_line(demo_ws, tmp_path, capsys, monkeypatch):
+    """Audit H: an existing read-only --out (empty, or an earlier export) was a PermissionError traceback when the
+    export made its plan folder (as root a read-only folder is writable, so the refusal is simulated)."""
+    import tempfile
+
+    out = tmp_path / "readonly"
+    out.mkdir()
+    real = tempfile.mkdtemp
+
+    def refuse(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir) == out:
+            raise PermissionError(13, "Permission denied")
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    one_line_error(["export", "-f", "csv", "-o", out, "-w", demo_ws.root], capsys, 2, "is not writable")
+
+
+def test_a_label_too_long_for_a_folder_name_is_exported_under_a_shortened_one(own_ws, tmp_path, capsys):
+    """Audit H: a 300-character label stopped `--format imagefolder` with `File name too long` after writing part
+    of the export; its folder is now cut with a hash of the label, and two such labels stay two folders."""
+    catalog = read_catalog(own_ws)
+    labels = sorted(catalog["label"].dropna().unique())
+    long_a, long_b = "é" * 150 + "a", "é" * 150 + "b"  # 301 bytes each in UTF-8, alike in their first 300
+    catalog["label"] = catalog["label"].replace({labels[0]: long_a, labels[1]: long_b})
+    write_catalog(own_ws, catalog)
+    for stage in ("filter", "split"):  # the catalog changed: the split is stale until both run again
+        assert cli([stage, "-w", own_ws.root], capsys)[0] in (0, None)
+    catalog = read_catalog(own_ws)
+    out = tmp_path / "out"
+    export_workspace(own_ws, out, ExportConfig("imagefolder"))
+    folders = {p.name for p in (out / "train").iterdir() if p.is_dir()}
+    cut = [name for name in folders if name.startswith("é")]
+    assert len(cut) == 2 and all(len(name.encode()) <= 120 for name in cut)
+    kept = catalog[(catalog["status"] == "kept") & catalog["split"].notna() & catalog["label"].isin([long_a, long_b])]
+    exported = sum(1 for name in cut for split in ("train", "val", "test") if (out / split / name).is_dir()
+                   for _ in (out / split / name).iterdir())
+    assert exported == len(kept) > 0
+
+
 def test_the_dataset_card_and_manifest_describe_the_export(demo_ws, tmp_path):
     want = expected(demo_ws)
     out = tmp_path / "out"

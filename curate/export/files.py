@@ -100,17 +100,28 @@ def is_ours(out: Path) -> bool:
     return any((out / name).exists() for name in (STATE_FILE, JOURNAL_FILE, MANIFEST_FILE))
 
 
+# What a workspace holds besides `export/` (docs/workspace.md): an export into one of them, with --overwrite,
+# replaced a trained run, the stage reports or the topic model (the 2026-12-05 audit H)
+WORKSPACE_ENTRIES = frozenset({"catalog.parquet", "images", "store.json", "demo_truth.parquet", "folders.json",
+                               "reviews.jsonl", "journal", "reports", "cache", "runs", "models", "report", ".lock"})
+
+
 def check_target(out: Path, workspace_root: Path, overwrite: bool, store_folder: Path | str | None = None) -> None:
     """UsageError unless `out` may receive an export: a local folder that is empty, absent, an
-    earlier export, or (with `overwrite`) anything else; never the workspace, a folder above it
-    or in its image store (`store_folder`: a local store outside the workspace)."""
+    earlier export, or (with `overwrite`) anything else; never the workspace, a folder above it,
+    one of the workspace's own folders (`WORKSPACE_ENTRIES`: runs, reports, models, ...) or in its image store
+    (`store_folder`: a local store outside the workspace); and a folder this process can write to."""
     resolved, root = out.resolve(), workspace_root.resolve()
     stores = [root / "images", *([Path(store_folder).resolve()] if store_folder is not None else [])]
-    if resolved == root or root.is_relative_to(resolved) or any(resolved.is_relative_to(s) for s in stores):
+    own = resolved.is_relative_to(root) and resolved != root and \
+        resolved.relative_to(root).parts[0] in WORKSPACE_ENTRIES
+    if resolved == root or root.is_relative_to(resolved) or own or any(resolved.is_relative_to(s) for s in stores):
         raise UsageError(f"--out {out} would overwrite the workspace {workspace_root}; pass a folder outside it "
                          "or a new folder inside it (e.g. <workspace>/export)")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder; pass a folder path")
+    if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out} is not writable (permission denied); pass a folder you can write to")
     if out.is_dir() and not overwrite and not is_ours(out) and any(
             not entry.name.startswith(PLAN_FOLDER) for entry in os.scandir(out)):
         raise UsageError(f"--out {out} holds files that are not an earlier export; pass an empty or new folder, "

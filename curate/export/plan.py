@@ -232,13 +232,30 @@ def name_stems(photo_ids: pd.Series) -> pd.Series:
     return photo_ids.str.replace(r"[^A-Za-z0-9_-]+", "_", regex=True).str.slice(0, NAME_CHARS)
 
 
+# A file name is at most 255 bytes on common file systems: a longer label's folder is cut (on a character) and
+# given a hash of the whole label, so that two long labels sharing a start stay two folders (audit H: a label of
+# 300 characters stopped the export with "File name too long" after writing part of it)
+MAX_FOLDER_BYTES = 120
+
+
 def label_folders(labels: list[str]) -> dict[str, str]:
     """Each label's folder name: the label itself, with path separators and control characters
-    replaced; DataContractError when two labels would share a folder."""
+    replaced, and cut to MAX_FOLDER_BYTES with a hash when longer; DataContractError when two labels
+    would share a folder.
+
+    >>> folders = label_folders(["x" * 300, "x" * 299 + "y"])
+    >>> [len(folder.encode()) for folder in folders.values()], len(set(folders.values()))
+    ([120, 120], 2)
+    """
     folders = {}
     for label in labels:
         folder = "".join("_" if ch in "/\\" or ord(ch) < 32 else ch for ch in label).strip()
-        folders[label] = folder if folder.strip(".") else f"_{folder}"
+        folder = folder if folder.strip(".") else f"_{folder}"
+        if len(folder.encode("utf-8")) > MAX_FOLDER_BYTES:
+            digest = hashlib.sha1(label.encode("utf-8")).hexdigest()[:8]
+            head = folder.encode("utf-8")[:MAX_FOLDER_BYTES - 9].decode("utf-8", "ignore").rstrip(". ")
+            folder = f"{head}-{digest}"
+        folders[label] = folder
     seen: dict[str, str] = {}
     for label, folder in folders.items():
         other = seen.setdefault(folder.casefold(), label)

@@ -198,8 +198,12 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
     except OSError as exc:  # a read-only parent, a file in the way, a full disk: the user's to fix
         raise UsageError(f"cannot create the export folder {out} ({exc.strerror or exc}); pass a folder you can "
                          "write to with --out") from None
-    remove_stale_plans(out)
-    spill = Path(tempfile.mkdtemp(prefix=PLAN_FOLDER, dir=out))  # the plan's sorted buckets
+    try:
+        remove_stale_plans(out)
+        spill = Path(tempfile.mkdtemp(prefix=PLAN_FOLDER, dir=out))  # the plan's sorted buckets
+    except OSError as exc:  # a read-only folder the permission check could not see (another user's mount)
+        raise UsageError(f"--out {out} is not writable ({exc.strerror or exc}); pass a folder you can write "
+                         "to") from None
     try:
         source.begin_plan(spill)
         plan = plan_from_file(catalog, config, source.sizes, spill)
