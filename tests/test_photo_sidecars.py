@@ -402,3 +402,41 @@ def test_a_folder_of_one_label_in_a_wrapper_is_advised_by_its_deepest_folder(tmp
         report = ingest_folder(ws, FolderOptions(folder=tmp_path / "photos", workers=1))
     [advice] = [w for w in report.warnings if "label Takeout" in w]
     assert "`curate ingest folder DIR/Takeout/Google Photos`" in advice
+
+
+def test_json_nested_too_deeply_is_an_unreadable_sidecar_or_one_line_not_a_traceback(tmp_path):
+    """Audit H: a sidecar nesting about a thousand levels (10 KB) stopped the whole ingest with a RecursionError
+    traceback, in a per-photo sidecar, a tar member and a top-level metadata.json alike."""
+    deep = '{"a":' * 5000 + "1" + "}" * 5000
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.jpg").write_bytes(jpeg_bytes(color=(200, 10, 10)))
+    (photos / "a.jpg.json").write_text(deep)
+    (photos / "b.jpg").write_bytes(jpeg_bytes(color=(10, 200, 10)))
+    (photos / "b.jpg.json").write_text(json.dumps({"title": "fine"}))
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        report = ingest_folder(ws, FolderOptions(folder=photos, workers=1))
+    [bad] = [w for w in report.warnings if "sidecar" in w]
+    assert "1 per-photo JSON sidecar could not be read" in bad and "a.jpg.json" in bad
+    assert (read_catalog(ws)["status"] == "kept").all()  # both photos ingested, a.jpg without its metadata
+
+    table = tmp_path / "table"
+    table.mkdir()
+    (table / "a.jpg").write_bytes(jpeg_bytes())
+    (table / "metadata.json").write_text('[{"file": "a.jpg", "x": ' + "[" * 5000 + "]" * 5000 + "}]")
+    result = CliRunner().invoke(app, ["ingest", "folder", str(table), "-w", str(tmp_path / "ws2")])
+    assert result.exit_code == 2 and "nests JSON too deeply" in result.output
+    assert "Traceback" not in result.output and "RecursionError" not in result.output
+
+
+def test_the_columns_ignored_line_is_capped(tmp_path):
+    """Audit H: a Takeout sidecar with 20,000 keys printed a `columns ignored:` line of 149,063 characters."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.jpg").write_bytes(jpeg_bytes())
+    (photos / "a.jpg.json").write_text(json.dumps({f"key{i}": i for i in range(500)}))
+    result = CliRunner().invoke(app, ["ingest", "folder", str(photos), "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.output.splitlines() if line.startswith("columns ignored:")]
+    assert "… and 480 more" in line and len(line) < 400

@@ -126,7 +126,7 @@ def test_a_tar_that_is_not_one_or_is_cut_short_loses_no_photo_silently(tmp_path,
     assert not [w for w in report.warnings if "not in a format" in w]
     # the note counts, and names, only shards that gave photos (audit G: "from 6 tar shards (e.g. 00003.tar)")
     assert "5 photos read from 3 tar shards in place (e.g. 00000.tar)" in report.notes
-    assert "00002.tar (ReadError: unexpected end of data; its first 4 members were read)" in warning
+    assert "00002.tar (unexpected end of data; its first 4 members were read)" in warning
     assert "00003.tar (compressed or not a tar archive)" in warning  # 00004.tar: the fourth, past the 3 named
     assert (catalog["status"] == "kept").sum() == 4
 
@@ -253,7 +253,7 @@ def test_a_parquet_with_row_groups_too_large_to_hold_is_named_not_read(tmp_path,
     with no_fsync():
         report = ingest_folder(Workspace(tmp_path / "ws"), FolderOptions(folder=folder, workers=1))
     [warning] = [w for w in report.warnings if "Parquet" in w]
-    assert "big.parquet (ValueError: a row group of" in warning and "smaller row groups" in warning
+    assert "big.parquet (a row group of" in warning and "smaller row groups" in warning
     assert len(read_catalog(Workspace(tmp_path / "ws"))) == 1
 
 

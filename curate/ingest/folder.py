@@ -279,7 +279,7 @@ def is_album_description(path: Path) -> bool:
         return False
     try:
         data = json.loads(read_regular_file(path, MAX_SIDECAR_BYTES).decode("utf-8-sig"))
-    except (OSError, ValueError):  # read_metadata says what is wrong with it
+    except (OSError, ValueError, RecursionError):  # read_metadata says what is wrong with it
         return False
     return isinstance(data, dict) and not {str(key).casefold() for key in data} & set(DEFAULT_ALIASES["file"])
 
@@ -387,7 +387,7 @@ def index_parquet_files(root: Path, parquet_files: list[str]) -> tuple[dict[str,
         try:
             found = read_parquet_images(path)
         except (OSError, pa.ArrowException, ValueError) as exc:
-            unreadable.append(f"{relative} ({type(exc).__name__}: {str(exc)[:120]})")
+            unreadable.append(f"{relative} ({str(exc)[:120] or 'unreadable'})")
             continue
         if found is None:
             continue
@@ -520,7 +520,8 @@ def parse_csv_metadata(text: str, path: Path, sep: str = ",") -> pd.DataFrame:
     try:
         table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
+        detail = detail.replace("Error tokenizing data. C error: ", "")  # pandas' parser, not the user's words
         raise UsageError(f"metadata file {path} is not valid CSV ({detail}); save it as CSV with {CSV_HINT}") from exc
     return table
 
@@ -529,6 +530,9 @@ def parse_json_metadata(text: str, path: Path) -> pd.DataFrame:
     """A JSON list of objects, or JSON lines (one object per line)."""
     try:
         items = json.loads(text)
+    except RecursionError:
+        raise UsageError(f"metadata file {path} nests JSON too deeply to read (objects or lists inside each other "
+                         "over a thousand levels); write it as a list of flat objects, one per photo") from None
     except ValueError:
         # split on "\n" only: str.splitlines would also cut at U+2028 inside a JSON string
         lines = enumerate(text.split("\n"), 1)
@@ -545,6 +549,9 @@ def parse_json_metadata(text: str, path: Path) -> pd.DataFrame:
 def _json_line(line: str, number: int, path: Path) -> object:
     try:
         return json.loads(line)
+    except RecursionError:
+        raise UsageError(f"metadata file {path} line {number} nests JSON too deeply to read; write one flat object "
+                         "per line") from None
     except ValueError as exc:
         raise UsageError(f"metadata file {path} line {number} is not valid JSON ({exc})") from exc
 
@@ -729,7 +736,7 @@ def make_fetch(root: Path):
                 except (OSError, FetchError):
                     raise
                 except Exception as exc:  # noqa: BLE001 - pyarrow's errors for a damaged row group
-                    raise FetchError("unreadable_file", f"{type(exc).__name__}: {str(exc)[:160]}") from exc
+                    raise FetchError("unreadable_file", str(exc)[:160] or "the container could not be read") from exc
                 if len(data) > MAX_FILE_BYTES:
                     raise FetchError("file_too_large", f"{len(data)} bytes")
                 return data
@@ -738,7 +745,7 @@ def make_fetch(root: Path):
                 raise FetchError("file_too_large", f"{size} bytes")
             return photo_bytes(str(path), record)
         except OSError as exc:
-            raise FetchError("unreadable_file", f"{type(exc).__name__}: {exc.strerror or exc}") from exc
+            raise FetchError("unreadable_file", f"{exc.strerror or exc}") from exc
 
     return fetch
 

@@ -179,7 +179,7 @@ def read_photo_sidecars(sidecars: dict[str, str], read: Callable[[str, int], byt
             data = json.loads(read(sidecar, MAX_SIDECAR_BYTES).decode("utf-8-sig"))
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
-        except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        except (OSError, ValueError, RecursionError):  # UnicodeDecodeError, JSONDecodeError; nested too deeply
             unreadable.append(sidecar)
             continue
         if is_flickr_export(data):
@@ -404,7 +404,7 @@ def _img2dataset_exif(text: object) -> tuple[str | None, tuple[float, float] | N
         return None, None
     try:
         tags = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None, None
     if not isinstance(tags, dict):
         return None, None

@@ -52,7 +52,7 @@ def index_tar(path: Path) -> tuple[dict[str, TarMember], str | None]:
                 members[name.as_posix()] = TarMember(member.offset_data, member.size)
     except (tarfile.TarError, OSError, EOFError) as exc:
         reason = "compressed or not a tar archive" if isinstance(exc, tarfile.ReadError) and not members else \
-            f"{type(exc).__name__}: {exc}"
+            (str(exc) or "unreadable")
         return members, reason[:200]
     return members, None
 

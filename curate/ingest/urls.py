@@ -88,9 +88,10 @@ def read_url_table(path: Path) -> pd.DataFrame:
         return pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, na_values=[""])
     except (OSError, ValueError, UnicodeDecodeError, pa.ArrowException, pd.errors.ParserError) as exc:
         kind = "Parquet" if is_parquet else "CSV"
-        message = " ".join(str(exc).split())[:200]
+        message = " ".join(str(exc).replace("Error tokenizing data. C error: ", "").split())[:200]
+        message = message or ("the file is not readable" if isinstance(exc, OSError) else "not valid")
         fix = "check the file" if is_parquet else f"save it as CSV with {CSV_HINT}"
-        raise UsageError(f"cannot read {path} as {kind} ({type(exc).__name__}: {message}); {fix}") from None
+        raise UsageError(f"cannot read {path} as {kind} ({message}); {fix}") from None
 
 
 def url_records(table: pd.DataFrame, column_map: dict[str, str]) -> pd.DataFrame:
