@@ -445,23 +445,58 @@ def one_label(value: object) -> object:
     is that label; one holding several, or none, is no label (a photo has one label; `several_labels` finds
     them, for a warning). Any other value is left as it is.
 
+    A CSV cell holding a JSON list (`["red"]`) is read as that list, as a tags cell is; an object (`{"x": 1}`)
+    is no label (its text would be a class of its own).
+
     >>> one_label(["red"]), one_label(["red", "black"]), one_label([]), one_label("red")
     ('red', None, None, 'red')
+    >>> one_label('["red"]'), one_label('["red", "black"]'), one_label("[]"), one_label({"x": 1})
+    ('red', None, None, None)
     """
+    value = _listed(value)
+    if isinstance(value, dict):
+        return None
     if isinstance(value, (list, tuple, np.ndarray)):
         items = [item for item in value if item is not None and str(item).strip() and item == item]
         return items[0] if len(items) == 1 else None
     return value
 
 
+def listed_labels(value: object) -> list[str]:
+    """The labels a label column's value lists (for a warning's example).
+
+    >>> listed_labels('["red", "black"]'), listed_labels(["a", None, "b"])
+    (['red', 'black'], ['a', 'b'])
+    """
+    value = _listed(value)
+    if not isinstance(value, (list, tuple, np.ndarray)):
+        return [] if value is None else [str(value)]
+    return [str(item) for item in value if item is not None and str(item).strip() and item == item]
+
+
+def _listed(value: object) -> object:
+    """A text value that is a JSON list as that list; anything else as it is."""
+    if isinstance(value, str) and value.strip().startswith("[") and value.strip().endswith("]"):
+        try:
+            parsed = json.loads(value)
+        except (ValueError, RecursionError):
+            return value
+        return parsed if isinstance(parsed, list) else value
+    return value
+
+
 def several_labels(values: pd.Series) -> pd.Series:
     """Whether each value of a label column is a list of two or more labels (see `one_label`).
 
-    >>> several_labels(pd.Series([["a", "b"], ["a"], "a", None])).tolist()
-    [True, False, False, False]
+    >>> several_labels(pd.Series([["a", "b"], ["a"], "a", None, '["a", "b"]'])).tolist()
+    [True, False, False, False, True]
     """
-    return values.map(lambda value: isinstance(value, (list, tuple, np.ndarray))
-                      and sum(1 for item in value if item is not None and str(item).strip() and item == item) >= 2)
+    def several(value: object) -> bool:
+        value = _listed(value)
+        return isinstance(value, (list, tuple, np.ndarray)) and \
+            sum(1 for item in value if item is not None and str(item).strip() and item == item) >= 2
+
+    return values.map(several)
 
 
 def clean_text(values: pd.Series) -> pd.Series:

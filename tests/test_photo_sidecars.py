@@ -440,3 +440,31 @@ def test_the_columns_ignored_line_is_capped(tmp_path):
     assert result.exit_code == 0, result.output
     [line] = [line for line in result.output.splitlines() if line.startswith("columns ignored:")]
     assert "… and 480 more" in line and len(line) < 400
+
+
+def test_a_csv_label_cell_holding_a_json_list_is_read_as_the_list_not_its_text(tmp_path):
+    """Audit H: a CSV `--label-column` cell `["cat","dog"]` became the label text '["cat","dog"]' (and `[]` the
+    label '[]'), each a class of its own, while the tags column of the same file was read as a list; a JSON
+    object label became its Python repr."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(4):
+        (photos / f"p{i}.jpg").write_bytes(jpeg_bytes(color=(40 * i, 90, 200)))
+    (photos / "metadata.csv").write_text('file,label,tags\np0.jpg,"[""cat"",""dog""]","[""a""]"\n'
+                                         'p1.jpg,"[""dog""]",b\np2.jpg,[],c\np3.jpg,cat,d\n')
+    result = CliRunner().invoke(app, ["ingest", "folder", str(photos), "--label-column", "label",
+                                      "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 0, result.output
+    labels = read_catalog(Workspace(tmp_path / "ws")).set_index("source_id")["label"]
+    assert labels["p1.jpg"] == "dog" and labels["p3.jpg"] == "cat"
+    assert labels[["p0.jpg", "p2.jpg"]].isna().all()
+    output = " ".join(result.output.split())
+    assert "1 photo names several labels in the metadata's label column (e.g. p0.jpg: cat, dog)" in output
+
+    (photos / "metadata.csv").unlink()
+    (photos / "metadata.json").write_text(json.dumps([{"file": "p0.jpg", "label": {"x": 1}},
+                                                      {"file": "p1.jpg", "label": "dog"}]))
+    result = CliRunner().invoke(app, ["ingest", "folder", str(photos), "--label-column", "label",
+                                      "-w", str(tmp_path / "ws2")])
+    labels = read_catalog(Workspace(tmp_path / "ws2")).set_index("source_id")["label"]
+    assert pd.isna(labels["p0.jpg"]) and labels["p1.jpg"] == "dog"

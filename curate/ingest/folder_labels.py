@@ -11,7 +11,7 @@ import re
 import pandas as pd
 
 from curate.recipes import Recipe, squash
-from curate.records import clean_text, one_label, several_labels
+from curate.records import clean_text, listed_labels, one_label, several_labels
 from curate.stage_reports import names_text
 
 SHOWN = 4  # names a label message lists before '… and N more'
@@ -121,7 +121,7 @@ def label_warnings(records: pd.DataFrame, label_source: str, has_recipe: bool,
             count = int(several.sum())
             warnings.append(f"{count:,} photo{'s name' if count != 1 else ' names'} several labels in the metadata's "
                             f"label column (e.g. {records.at[first, 'file']}: "
-                            f"{', '.join(map(str, records.at[first, 'label']))}); a photo has one label, so "
+                            f"{', '.join(listed_labels(records.at[first, 'label']))}); a photo has one label, so "
                             f"{'they get' if count != 1 else 'it gets'} none: keep one per photo in the metadata, or "
                             "take labels from label subfolders or the tags (--label-from folder|tags)")
     elif label_source == "tags" and not has_recipe and not storage:

@@ -161,7 +161,7 @@ def ingest_urls(ws: Workspace, options: UrlIngestOptions) -> IngestReport:
 def several_labels_warning(records: pd.DataFrame) -> list[str]:
     """A warning when rows of the label column name several labels (a JSON list): such a photo gets none
     (`records.one_label`), as in a folder's metadata."""
-    from curate.records import several_labels
+    from curate.records import listed_labels, several_labels
 
     if "label" not in records:
         return []
@@ -170,7 +170,7 @@ def several_labels_warning(records: pd.DataFrame) -> list[str]:
         return []
     first, count = several.idxmax(), int(several.sum())
     return [f"{count:,} row{'s name' if count != 1 else ' names'} several labels in the label column (e.g. row "
-            f"{first + 1}: {', '.join(map(str, records.at[first, 'label']))}); a photo has one label, so "
+            f"{first + 1}: {', '.join(listed_labels(records.at[first, 'label']))}); a photo has one label, so "
             f"{'they get' if count != 1 else 'it gets'} none: keep one label per row, or match tags to labels "
             "with --recipe"]
 
