@@ -123,6 +123,22 @@ def test_a_dry_run_names_a_source_path_that_is_not_there(tmp_path):
     assert not ws.exists()
 
 
+def test_a_source_path_that_is_empty_or_of_the_wrong_kind_is_refused_before_a_step(tmp_path):
+    """Audit H: `folder = ""` ingested the recipe's own folder, and `folder` naming a file passed `--dry-run`,
+    failing only at step 1 of the real run."""
+    (tmp_path / "ok.toml").write_text("")
+    blank = write_recipe(tmp_path, BASE + '[[sources]]\nkind = "folder"\nfolder = ""\n')
+    result = runner.invoke(app, ["run", str(blank), "--dry-run", "--workspace", str(tmp_path / "ws")])
+    assert result.exit_code == 2 and "folder is empty; give a path" in " ".join(result.output.split())
+    a_file = write_recipe(tmp_path, BASE + '[[sources]]\nkind = "folder"\nfolder = "ok.toml"\n')
+    for extra in (["--dry-run"], []):
+        result = runner.invoke(app, ["run", str(a_file), *extra, "--workspace", str(tmp_path / "ws")])
+        said = " ".join(result.output.split())
+        assert result.exit_code == 2 and "ok.toml is a file, not a folder; fix 'folder' in the recipe" in said, said
+        assert "[1/" not in result.output
+    assert not (tmp_path / "ws").exists()
+
+
 @pytest.mark.parametrize("labels, expected", [
     ('[[labels]]\nname = "a"\nlat = 95.0\nlon = 0.0\n', "lat must be a number of degrees"),
     ('[[labels]]\nname = "a"\nlat = 1.0\n', "give both lat and lon"),

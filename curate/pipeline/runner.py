@@ -46,12 +46,25 @@ class Step:
     inputs: tuple[tuple[str, Path], ...] = ()  # (recipe key, local path) the step reads: `--dry-run` checks them
 
 
+FOLDER_INPUTS = frozenset({"folder", "folders", "offtopic"})  # recipe keys naming a folder (`against`: either)
+FILE_INPUTS = frozenset({"metadata", "path"})  # ... naming a file
+
+
 def missing_inputs(steps: list[Step]) -> list[str]:
-    """One line per local path a step reads that is not there (what `curate run --dry-run` checks
-    besides the settings), naming the step and the recipe key to fix; empty when all are there."""
-    return [f"step {number} ({step.name}): {key} {path} does not exist; fix {key!r} in the recipe (a relative "
-            "path is read from the recipe's folder)"
-            for number, step in enumerate(steps, 1) for key, path in step.inputs if not Path(path).exists()]
+    """One line per local path a step reads that is not there, or is a file where a folder is read or the other
+    way round (what `curate run --dry-run` checks besides the settings), naming the step and the recipe key to
+    fix; empty when all are there."""
+    lines = []
+    for number, step in enumerate(steps, 1):
+        for key, path in step.inputs:
+            path = Path(path)
+            problem = "does not exist" if not path.exists() else \
+                "is a file, not a folder" if key in FOLDER_INPUTS and not path.is_dir() else \
+                "is a folder, not a file" if key in FILE_INPUTS and path.is_dir() else None
+            if problem:
+                lines.append(f"step {number} ({step.name}): {key} {path} {problem}; fix {key!r} in the recipe (a "
+                             "relative path is read from the recipe's folder)")
+    return lines
 
 
 @dataclass

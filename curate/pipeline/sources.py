@@ -32,6 +32,16 @@ def _split_keys(entry: dict, groups: dict[str, type], where: str) -> dict[str, d
     return parts
 
 
+def no_blank_paths(entry: dict, keys: tuple[str, ...], where: str) -> None:
+    """UsageError when a path key of a source is an empty string (read as the recipe's own folder otherwise)."""
+    for key in keys:
+        values = entry.get(key)
+        for value in values if isinstance(values, list) else [values]:
+            if isinstance(value, str) and not value.strip():
+                raise UsageError(f"{where}: {key} is empty; give a path (a relative one is read from the recipe's "
+                                 "folder)")
+
+
 def recipe_relative(recipe: Recipe, path: Path) -> Path:
     """`path` as given in the recipe: relative to the recipe's folder (or the current one)."""
     base = recipe.path.parent if recipe.path is not None else Path.cwd()
@@ -69,6 +79,7 @@ def scrape_step(recipe: Recipe, entry: dict, where: str) -> Step:
 
     if not recipe.topic:
         raise UsageError(f"{where}: a scrape needs the recipe's topic = \"<tag>\"")
+    no_blank_paths(entry, ("folders", "offtopic"), where)
     parts = _split_keys(entry, {"scrape": ScrapeConfig, "run": ScrapeRun}, where)
     section = parts["scrape"]
     for key in ("folders", "offtopic"):
@@ -86,6 +97,7 @@ def folder_step(recipe: Recipe, entry: dict, where: str) -> Step:
     """A local folder (curate.ingest.folder); `folder` and `metadata` are relative to the recipe."""
     from curate.ingest.folder import FolderOptions, ingest_folder
 
+    no_blank_paths(entry, ("folder", "metadata"), where)
     options = build_config(FolderOptions, _split_keys(entry, {"folder": FolderOptions}, where)["folder"], where,
                            recipe=recipe)
     options = replace(options, folder=recipe_relative(recipe, options.folder),
@@ -99,6 +111,7 @@ def urls_step(recipe: Recipe, entry: dict, where: str) -> Step:
     from curate.ingest.http import DownloadConfig
     from curate.ingest.urls import UrlIngestOptions, ingest_urls
 
+    no_blank_paths(entry, ("path",), where)
     parts = _split_keys(entry, {"urls": UrlIngestOptions, "download": DownloadConfig}, where)
     download = build_config(DownloadConfig, parts["download"], where)
     options = build_config(UrlIngestOptions, parts["urls"], where, recipe=recipe_ref(recipe), download=download)
