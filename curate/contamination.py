@@ -102,6 +102,10 @@ def against_workspace(ws: Workspace, path: Path, workers: int = 2) -> tuple[Work
     if other.root.resolve().is_relative_to(path.resolve()) or ws.root.resolve() == path.resolve():
         raise UsageError(f"--against {path} holds this workspace; give the other collection's own folder")
     report = ingest_folder(other, FolderOptions(folder=path, workers=workers))
+    if not report.stored:  # nothing to compare with: say so, not "run curate ingest"
+        reasons = ", ".join(f"{count:,} {reason}" for reason, count in sorted(report.dropped_by_reason.items()))
+        raise UsageError(f"--against {path} holds no readable image ({reasons or 'no photos'}); give a folder of "
+                         "photos or a workspace")
     notes = [f"{path} ingested as a workspace of its own, {other.root} ({report.fetched:,} new images read, "
              f"{report.already_done:,} there already); pass that workspace to --against next time, or the folder "
              f"again to bring it up to date"]

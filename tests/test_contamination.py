@@ -211,6 +211,13 @@ def test_against_a_folder_of_photos_ingests_it_into_a_workspace_of_its_own(colle
     assert "ingested as a workspace of its own" in as_json.stderr
     around = runner.invoke(app, ["check-leakage", "-w", str(mine.root), "--against", str(tmp_path)])
     assert around.exit_code == 2 and "holds this workspace" in around.output
+    junk = tmp_path / "junk"  # audit H: "no photos with stored images to embed; run `curate ingest` first"
+    junk.mkdir()
+    (junk / "b.jpg").write_text("junk")
+    (junk / "c.png").write_bytes(b"")
+    refused = runner.invoke(app, ["check-leakage", "-w", str(mine.root), "--against", str(junk)])
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 2 and "holds no readable image (1 empty_file, 1 not_an_image)" in said, said
 
 
 def test_a_folder_is_embedded_when_this_workspace_is(collections, tmp_path, monkeypatch):

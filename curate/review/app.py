@@ -116,6 +116,8 @@ def create_app(session: ReviewSession, host: str = "127.0.0.1", token: str | Non
 
     @app.post("/api/decide")
     def decide(body: DecideBody):
+        if body.queue is not None and body.queue not in QUEUES:  # /api/batch refuses it too (audit H)
+            return JSONResponse({"detail": f"unknown queue {body.queue!r}; choose one of {', '.join(QUEUES)}"}, 400)
         with session.lock:
             known = set(session.catalog["label"].dropna())
         done = session.decide(body.photo_ids, body.action, body.label, body.queue)
