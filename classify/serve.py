@@ -305,6 +305,24 @@ def validation_detail(errors: list[dict]) -> str:
     return "; ".join(parts) or "the request is invalid"
 
 
+def form_detail(detail: str) -> str:
+    """An error's detail, with the form parser's own texts (Starlette's) said in this API's words.
+
+    >>> form_detail("Missing boundary in multipart.")
+    'the multipart body has no boundary: upload one image as the multipart field `file` (curl -F file=@photo.jpg)'
+    >>> form_detail("Too many fields. Maximum number of fields is 1000.")
+    'the form holds too many parts: upload one image as the multipart field `file` and nothing else'
+    >>> form_detail("the upload is empty")
+    'the upload is empty'
+    """
+    if detail.startswith("Missing boundary"):
+        return ("the multipart body has no boundary: upload one image as the multipart field `file` "
+                "(curl -F file=@photo.jpg)")
+    if detail.startswith(("Too many fields", "Too many files")):
+        return "the form holds too many parts: upload one image as the multipart field `file` and nothing else"
+    return detail
+
+
 def _add_error_shape(app) -> None:
     """Every error answers `{"detail": "<one line>"}` (FastAPI answers a list of dicts for a bad
     request), and `GET /` leads to the interactive docs."""
@@ -314,6 +332,11 @@ def _add_error_shape(app) -> None:
     @app.exception_handler(RequestValidationError)
     async def one_line(request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_detail(list(exc.errors()))}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def framework_words(request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"detail": form_detail(str(exc.detail))}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -34,6 +34,21 @@ DATASETS_DIR = Path(__file__).resolve().parents[1] / "datasets"
 STAGE_SECTIONS = ("filter", "embed", "prefilter", "split", "leakage", "train", "evaluate", "report", "export",
                   "engine",  # [engine]: where ingest and embed run (curate.engines), read by `curate run`
                   "store")  # [store]: where ingest stores the images (curate.objectstore), read by `curate run`
+def toml_text(value: object) -> str:
+    """A recipe value for a message: a TOML date or time as written in the file, anything else as its repr.
+
+    >>> import datetime
+    >>> toml_text(datetime.datetime(1979, 5, 27, 7, 32, tzinfo=datetime.UTC)), toml_text("x"), toml_text([1])
+    ('1979-05-27T07:32:00+00:00 (a TOML date-time)', "'x'", '[1]')
+    """
+    import datetime
+
+    for kind, name in ((datetime.datetime, "date-time"), (datetime.date, "date"), (datetime.time, "time")):
+        if isinstance(value, kind):
+            return f"{value.isoformat()} (a TOML {name})"
+    return repr(value)
+
+
 TOP_LEVEL_KEYS = ("name", "description", "topic", "labels", "labels_from", "sources", *STAGE_SECTIONS)
 LABEL_KEYS = ("name", "display", "aliases", "lat", "lon")
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -141,7 +156,7 @@ def recipe_from_dict(data: dict, where: str = "recipe", path: Path | None = None
         raise UsageError(f"{where}: unknown key {unknown[0]!r}; a recipe has {', '.join(TOP_LEVEL_KEYS)}")
     for key in ("name", "description", "topic", "labels_from"):
         if key in data and not isinstance(data[key], str):
-            raise UsageError(f"{where}: {key} must be a string, got {data[key]!r}")
+            raise UsageError(f"{where}: {key} must be a string, got {toml_text(data[key])}")
     name = check_name(data.get("name", Path(where).stem), where)
     base = _base_recipe(data, where, path, _loading)
     if "labels" in data:
@@ -203,7 +218,8 @@ def _parse_labels(raw_labels: object, where: str) -> tuple[Label, ...]:
             value = entry.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or not -limit <= value <= limit):
-                raise UsageError(f"{here}: {key} must be a number of degrees in [-{limit}, {limit}], got {value!r}")
+                raise UsageError(f"{here}: {key} must be a number of degrees in [-{limit}, {limit}], "
+                                 f"got {toml_text(value)}")
         if ("lat" in entry) != ("lon" in entry):
             raise UsageError(f"{here}: give both lat and lon, or neither")
         labels.append(Label(name=entry["name"], display=str(entry.get("display", entry["name"])),

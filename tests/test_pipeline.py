@@ -402,3 +402,13 @@ def test_a_changed_split_trains_again_and_sets_the_earlier_run_aside(trained, tm
     assert "the earlier run there moved to" in " ".join(result.output.split())
     fresh = json.loads((mine.root / "runs" / "tiny" / "model.json").read_text())
     assert fresh["catalog_sha256"] != json.loads((earlier / "model.json").read_text())["catalog_sha256"]
+
+
+def test_a_toml_date_where_text_is_wanted_is_named_as_written_not_as_python(tmp_path):
+    """Audit H: `name = 1979-05-27T07:32:00Z` was refused with `got datetime.datetime(1979, 5, 27, ...)`."""
+    path = tmp_path / "dated.toml"
+    path.write_text("name = 1979-05-27T07:32:00Z\n")
+    result = runner.invoke(app, ["run", str(path), "--dry-run", "--workspace", str(tmp_path / "ws")])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "name must be a string, got 1979-05-27T07:32:00+00:00 (a TOML date-time)" in said
+    assert "datetime.datetime" not in said

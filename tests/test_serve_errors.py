@@ -60,6 +60,16 @@ def test_several_file_parts_or_a_text_field_are_refused_in_one_line(base_url):
     assert "UploadFile" not in detail and "class" not in detail
 
 
+def test_the_form_parsers_refusals_are_in_this_apis_words(base_url):
+    """Audit H: a multipart body without a boundary, or of 1,500 fields, was answered in Starlette's words."""
+    bare = requests.post(f"{base_url}/predict", data=b"x", headers={"Content-Type": "multipart/form-data"}, timeout=30)
+    assert bare.status_code == 400 and one_line_detail(bare).startswith("the multipart body has no boundary")
+    many = requests.post(f"{base_url}/predict", files=[(f"f{i}", (None, "x")) for i in range(1100)], timeout=30)
+    assert many.status_code == 400 and one_line_detail(many).startswith("the form holds too many parts")
+    large = requests.get(f"{base_url}/nothing-here", timeout=10)
+    assert large.status_code == 404  # other refusals keep their status
+
+
 def test_the_root_leads_to_the_interactive_docs(base_url):
     answer = requests.get(f"{base_url}/", timeout=10, allow_redirects=False)
     assert answer.status_code in (302, 307) and answer.headers["location"].endswith("/docs")

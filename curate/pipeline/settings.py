@@ -18,6 +18,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 from curate.errors import UsageError
+from curate.recipes import toml_text
 from curate.schema import SPLITS
 from curate.settings_fields import PARSE, SettingError, default_flag, flag_name, setting
 from curate.vision.devices import DEVICE_CHOICES
@@ -136,17 +137,17 @@ def _check_type(value, hint, where: str):
                 return _check_type(value, option, where)
             except UsageError:
                 pass
-        raise UsageError(f"{where} must be {_describe(hint)}, got {value!r}")
+        raise UsageError(f"{where} must be {_describe(hint)}, got {toml_text(value)}")
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise UsageError(f"{where} must be a list, got {value!r}")
+            raise UsageError(f"{where} must be a list, got {toml_text(value)}")
         items = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
         if len(items) != len(value):
-            raise UsageError(f"{where} must be a list of {len(items)} values, got {value!r}")
+            raise UsageError(f"{where} must be a list of {len(items)} values, got {toml_text(value)}")
         return tuple(_check_type(v, t, where) for v, t in zip(value, items))
     if origin in (dict, collections.abc.Mapping) or hint is dict:
         if not isinstance(value, dict):
-            raise UsageError(f"{where} must be a table, got {value!r}")
+            raise UsageError(f"{where} must be a table, got {toml_text(value)}")
         return dict(value)
     if hint is bool:
         if isinstance(value, bool):
@@ -165,7 +166,7 @@ def _check_type(value, hint, where: str):
             return Path(value)
     elif hint is typing.Any:
         return value
-    raise UsageError(f"{where} must be {_describe(hint)}, got {value!r}")
+    raise UsageError(f"{where} must be {_describe(hint)}, got {toml_text(value)}")
 
 
 def _describe(hint) -> str:
