@@ -350,7 +350,7 @@ def records_to_rows(records: pd.DataFrame, source: str, recipe: Recipe | None = 
     photo_id, is_repeat = unique_photo_ids(id_prefix or source, column("source_id"),
                                            has_url if has_url.any() else None)
     tags, tag_labels = tags_and_labels(column("tags"), recipe)
-    given_label = clean_text(column("label").map(one_label))
+    given_label = clean_text(column("label").map(one_label).map(_no_controls))
     tag_label = tag_labels.map(lambda names: names[0] if len(names) == 1 else None)
     lat, lon, coord_issue = clean_coordinates(column("lat"), column("lon"), column("geo_accuracy"))
     rows = pd.DataFrame({
@@ -497,6 +497,17 @@ def several_labels(values: pd.Series) -> pd.Series:
             sum(1 for item in value if item is not None and str(item).strip() and item == item) >= 2
 
     return values.map(several)
+
+
+def _no_controls(value: object) -> object:
+    r"""A label's control characters (a TAB or NUL from a hand-made CSV) as spaces, runs of them as one.
+
+    >>> _no_controls("tab\there"), _no_controls("a\x00\x00b"), _no_controls(3)
+    ('tab here', 'a b', 3)
+    """
+    if not isinstance(value, str):
+        return value
+    return re.sub(r"[\x00-\x1f\x7f]+", " ", value)
 
 
 def clean_text(values: pd.Series) -> pd.Series:

@@ -468,3 +468,20 @@ def test_a_csv_label_cell_holding_a_json_list_is_read_as_the_list_not_its_text(t
                                       "-w", str(tmp_path / "ws2")])
     labels = read_catalog(Workspace(tmp_path / "ws2")).set_index("source_id")["label"]
     assert pd.isna(labels["p0.jpg"]) and labels["p1.jpg"] == "dog"
+
+
+def test_a_column_named_twice_in_the_header_is_said(tmp_path):
+    """Audit H: `file,label,label,tags` read the first label silently and listed `label.1`, a name the file does
+    not hold, among the columns ignored."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "p0.jpg").write_bytes(jpeg_bytes())
+    (photos / "metadata.csv").write_text("file,label,label,tags\np0.jpg,cat,dog,x\n")
+    result = CliRunner().invoke(app, ["ingest", "folder", str(photos), "--label-column", "label",
+                                      "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 0, result.output
+    assert "the metadata names the column 'label' twice; the first is read" in " ".join(result.output.split())
+    assert read_catalog(Workspace(tmp_path / "ws"))["label"].tolist() == ["cat"]
+    (photos / "metadata.csv").write_text("file,label\np0.jpg,tab\there\n")  # audit H: a TAB kept in the label
+    CliRunner().invoke(app, ["ingest", "folder", str(photos), "--label-column", "label", "-w", str(tmp_path / "ws2")])
+    assert read_catalog(Workspace(tmp_path / "ws2"))["label"].tolist() == ["tab here"]

@@ -351,11 +351,14 @@ def test_bad_requests_get_one_line_and_large_bodies_are_refused_unread(served):
     big = b'{"photo_ids": ["' + b"a" * MAX_BODY_BYTES + b'"], "action": "drop"}'
     refused = requests.post(f"{url}/api/decide", data=big, headers=headers, timeout=60)
     assert refused.status_code == 413 and "MiB limit" in refused.json()["detail"]
+    pid = session.catalog["photo_id"].iloc[0]
+    control = requests.post(f"{url}/api/decide", json={"photo_ids": [pid], "action": "relabel", "label": "a\u0000b"},
+                            headers=headers, timeout=30)
+    assert control.status_code == 400 and "control characters" in control.json()["detail"]
     odd = requests.post(f"{url}/api/decide", json={"photo_ids": ["x"], "action": "drop", "queue": "nope"},
                         headers=headers, timeout=30)
     assert odd.status_code == 400 and odd.json()["detail"].startswith("unknown queue 'nope'")
     assert not reviews_path(session.ws).exists()  # nothing decided by any of them
-    pid = session.catalog["photo_id"].iloc[0]
     fine = requests.post(f"{url}/api/decide", json={"photo_ids": [pid], "action": "drop"}, headers=headers, timeout=30)
     assert fine.status_code == 200
 

@@ -42,7 +42,14 @@ from curate.ingest.folder_labels import (
     recipe_label_names,
     storage_folders,
 )
-from curate.ingest.mapping import CSV_HINT, DEFAULT_ALIASES, column_usage, csv_separator, to_records
+from curate.ingest.mapping import (
+    CSV_HINT,
+    DEFAULT_ALIASES,
+    column_usage,
+    csv_separator,
+    duplicate_column_warnings,
+    to_records,
+)
 from curate.ingest.parquet_shards import NoImage, read_parquet_image, read_parquet_images
 from curate.ingest.photo_sidecars import (
     MAX_SIDECAR_BYTES,
@@ -183,6 +190,8 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     records = assign_labels(records, label_source, storage_folders(records["file"]) if auto else ())
     warnings = [*sidecar_warnings, *label_warnings(records, label_source, recipe is not None, column_labels,
                                                    auto=auto)]
+    if table is not None:
+        warnings += duplicate_column_warnings(table.columns)
     if skipped:
         warnings.append(skipped_warning(skipped))
     if linked:

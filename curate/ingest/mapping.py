@@ -103,6 +103,21 @@ def column_usage(columns: list[str], explicit: dict[str, str], unused_fields: It
     return ColumnUsage(mapped, recognised, tuple(str(column) for column in columns if str(column) not in read))
 
 
+def duplicate_column_warnings(columns) -> list[str]:
+    """A warning when a CSV header names a column twice: the reader keeps the first and renames the others
+    (`label.1`), which the column report would list as ignored under a name the file does not hold.
+
+    >>> duplicate_column_warnings(["file", "label", "label.1", "tags"])
+    ["the metadata names the column 'label' twice; the first is read (fix the header to read another)"]
+    >>> duplicate_column_warnings(["file", "v1.2"])
+    []
+    """
+    names = [str(column) for column in columns]
+    twice = [name for name in names if "." not in name and f"{name}.1" in names]
+    return [f"the metadata names the column {name!r} {'twice' if f'{name}.2' not in names else 'more than twice'}; "
+            "the first is read (fix the header to read another)" for name in twice]
+
+
 CSV_HINT = "one header row, fields separated by commas, tabs or semicolons"
 
 

@@ -36,7 +36,14 @@ import pyarrow as pa
 from curate.errors import UsageError
 from curate.ingest.engine import IngestJob, IngestReport, run_ingest
 from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader, check_some_download_worked
-from curate.ingest.mapping import CSV_HINT, column_usage, csv_separator, resolve_columns, to_records
+from curate.ingest.mapping import (
+    CSV_HINT,
+    column_usage,
+    csv_separator,
+    duplicate_column_warnings,
+    resolve_columns,
+    to_records,
+)
 from curate.recipes import load_recipe
 from curate.settings_fields import SettingError, setting
 from curate.workspace import Workspace
@@ -153,7 +160,7 @@ def ingest_urls(ws: Workspace, options: UrlIngestOptions) -> IngestReport:
                         keep_url_secrets=options.keep_url_secrets)
         report = run_ingest(ws, job)
     report.columns = column_usage(list(table.columns), options.column_map, unused_fields=("file",))
-    report.warnings += several_labels_warning(records)
+    report.warnings += [*duplicate_column_warnings(table.columns), *several_labels_warning(records)]
     check_some_download_worked(report)
     return report
 

@@ -144,6 +144,8 @@ class ReviewSession:
             label = (label or "").strip()
             if not label or len(label) > MAX_LABEL_CHARS:
                 raise UsageError(f"a relabel needs a label of 1-{MAX_LABEL_CHARS} characters")
+            if any(ord(ch) < 32 or ord(ch) == 127 for ch in label):  # a NUL or TAB would travel into every table
+                raise UsageError("a label may not hold control characters (tab, newline, NUL)")
         with self.lock:
             self.refresh()
             self._require_idle()
