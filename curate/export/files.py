@@ -113,7 +113,8 @@ def check_target(out: Path, workspace_root: Path, overwrite: bool, store_folder:
     (`store_folder`: a local store outside the workspace); and a folder this process can write to."""
     resolved, root = out.resolve(), workspace_root.resolve()
     stores = [root / "images", *([Path(store_folder).resolve()] if store_folder is not None else [])]
-    own = resolved.is_relative_to(root) and resolved != root and \
+    staging = resolved.is_relative_to(root / "cache" / "export-staging")  # an upload's own staging folder
+    own = resolved.is_relative_to(root) and resolved != root and not staging and \
         resolved.relative_to(root).parts[0] in WORKSPACE_ENTRIES
     if resolved == root or root.is_relative_to(resolved) or own or any(resolved.is_relative_to(s) for s in stores):
         raise UsageError(f"--out {out} would overwrite the workspace {workspace_root}; pass a folder outside it "
