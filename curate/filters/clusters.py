@@ -32,6 +32,8 @@ def image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mappi
         if "phash_mirror" in images else None
     trimmed = mirror_hashes(hashes, *neardup.parse_phashes(images["phash_trimmed"])) \
         if "phash_trimmed" in images else None
+    turned = mirror_hashes(hashes, *neardup.parse_phashes(images["phash_rot90"])) \
+        if "phash_rot90" in images else None
     thumbs = has_thumb = vectors = embedded = None
     if thumbnails is not None:
         thumbs = np.zeros((len(shas), verify.THUMB_BYTES), dtype=np.uint8)
@@ -46,7 +48,7 @@ def image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mappi
     by_position = None if read_grey is None else (lambda position: read_grey(shas[position]))
     owners, taken, lat, lon = sequence_keys(images)
     return cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, by_position,
-                                          owners, taken, lat, lon), config, notes, embedded, workers)
+                                          owners, taken, lat, lon, turned), config, notes, embedded, workers)
 
 
 def sequence_keys(images: pd.DataFrame) -> tuple[np.ndarray | None, ...]:
@@ -155,4 +157,10 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
                          "`curate filter` again")
     elif config.near_dup_cosine is not None or config.near_dup_verify_cosine is not None:
         notes.append(NO_EMBEDDINGS_NOTE)
+    if counts.get("turn_candidates"):
+        unreadable = f"; {counts['turn_unreadable']:,} could not be read" if counts["turn_unreadable"] else ""
+        shown = min(counts["turn_candidates"], rule.window_pairs)
+        left = f" (the closest {shown:,} matched)" if shown < counts["turn_candidates"] else ""
+        notes.append(f"quarter turns: {counts['turn']:,} of {counts['turn_candidates']:,} pairs whose pHashes meet "
+                     f"once one is turned{left} are one photo turned, linked on their pixels{unreadable}")
     return components_from_pairs(len(evidence.hashes), first, second)

@@ -197,7 +197,7 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     centres = recipe_centres(recipe)  # with median centres too: a label far from its recipe coordinates warns
     embeddings = load_embeddings(ws, catalog)
     filtered, report = filter_catalog(catalog, config, centres, thumbnails, embeddings,
-                                      grey_reader(ws, catalog) if embeddings is not None else None, workers)
+                                      grey_reader(ws, catalog), workers)
     write_catalog(ws, apply_workspace_decisions(ws, filtered))  # human decisions (curate review) win
     save_stage_report(ws, "filter", input_hash, report.to_dict(), started)
     return report

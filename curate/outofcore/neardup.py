@@ -38,18 +38,19 @@ REPRESENTATIVE_ORDER = ("(status <> 'kept'), (label IS NULL), coalesce(width::DO
                         "taken_at ASC NULLS LAST, photo_id")
 
 
-def _hashes(con, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(pHashes, mirror pHashes, border-trimmed pHashes) of the images in position order, parsed a batch
-    at a time (an image's own hash where it has no mirror or trimmed one)."""
-    hashes, mirrors, trimmed = np.empty(n, np.uint64), np.empty(n, np.uint64), np.empty(n, np.uint64)
+def _hashes(con, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(pHashes, mirror pHashes, border-trimmed pHashes, quarter-turn pHashes) of the images in position order,
+    parsed a batch at a time (an image's own hash where it has no mirror, trimmed or turned one)."""
+    hashes, mirrors, trimmed, turned = (np.empty(n, np.uint64) for _ in range(4))
     start = 0
-    for batch in record_batches(con, "SELECT phash, phash_mirror, phash_trimmed FROM nd_images ORDER BY pos"):
+    for batch in record_batches(con, "SELECT phash, phash_mirror, phash_trimmed, phash_rot90 FROM nd_images "
+                                     "ORDER BY pos"):
         end = start + batch.num_rows
         hashes[start:end] = neardup.phash_to_uint64(batch.column(0).to_pylist())
-        mirrors[start:end] = mirror_hashes(hashes[start:end], *neardup.parse_phashes(batch.column(1).to_pylist()))
-        trimmed[start:end] = mirror_hashes(hashes[start:end], *neardup.parse_phashes(batch.column(2).to_pylist()))
+        for view, column in ((mirrors, 1), (trimmed, 2), (turned, 3)):
+            view[start:end] = mirror_hashes(hashes[start:end], *neardup.parse_phashes(batch.column(column).to_pylist()))
         start = end
-    return hashes, mirrors, trimmed
+    return hashes, mirrors, trimmed, turned
 
 
 def _thumbnails(con, n: int, cache: Path, scratch: Path) -> tuple[np.ndarray, np.ndarray, str | None]:
@@ -145,19 +146,19 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
     the number of clusters of more than one photo."""
     con.execute(f"""
         CREATE OR REPLACE TABLE nd_images AS
-        SELECT row_number() OVER (ORDER BY rid) - 1 AS pos, sha256, phash, phash_mirror, phash_trimmed,
+        SELECT row_number() OVER (ORDER BY rid) - 1 AS pos, sha256, phash, phash_mirror, phash_trimmed, phash_rot90,
                owner_id AS nd_owner, taken_at AS nd_taken, lat AS nd_lat, lon AS nd_lon FROM (
-            SELECT rid, sha256, phash, phash_mirror, phash_trimmed, owner_id, taken_at, lat, lon,
+            SELECT rid, sha256, phash, phash_mirror, phash_trimmed, phash_rot90, owner_id, taken_at, lat, lon,
                    row_number() OVER (PARTITION BY sha256 ORDER BY rid) AS k
             FROM w WHERE {READABLE_PHASH} AND sha256 IS NOT NULL)
         WHERE k = 1""")
     n = con.execute("SELECT count(*) FROM nd_images").fetchone()[0]
-    hashes, mirrors, trimmed = _hashes(con, n)
+    hashes, mirrors, trimmed, turned = _hashes(con, n)
     vectors, embedded = _vectors(con, ws)
     owners, taken, lat, lon = _sequence_keys(con, n)
     if ws is None:
         labels = cluster_images(verify.Evidence(hashes, mirrors, vectors=vectors, trimmed=trimmed, owners=owners,
-                                                taken=taken, lat=lat, lon=lon), config, notes, embedded)
+                                                taken=taken, lat=lat, lon=lon, turned=turned), config, notes, embedded)
     else:
         cache = ws.root / "cache"
         cache.mkdir(parents=True, exist_ok=True)
@@ -169,15 +170,15 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
                 notes.append(f"{n - int(has_thumb.sum()):,} of {n:,} images have no cached thumbnail (the DuckDB "
                              "engine decodes no image): their pHash candidates are not colour-verified, so not linked; "
                              "the pandas engine (CURATE_CATALOG_ENGINE=pandas) computes them")
-            reader = None if vectors is None or source is None else _grey_reader(con, ws, source)
+            reader = None if source is None else _grey_reader(con, ws, source)
             labels = cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, reader,
-                                                    owners, taken, lat, lon), config, notes, embedded, workers)
+                                                    owners, taken, lat, lon, turned), config, notes, embedded, workers)
             del thumbs
     con.register("nd_labels_frame", pa.table({"pos": pa.array(np.arange(n, dtype=np.int64)),
                                               "cluster": pa.array(labels.astype(np.int64))}))
     con.execute("CREATE OR REPLACE TABLE nd_labels AS SELECT * FROM nd_labels_frame")
     con.unregister("nd_labels_frame")
-    del labels, hashes, mirrors, trimmed, vectors
+    del labels, hashes, mirrors, trimmed, turned, vectors
     con.execute(f"""
         UPDATE w SET near = r.rep FROM (
             SELECT rid, first_value(photo_id) OVER (PARTITION BY cluster ORDER BY {REPRESENTATIVE_ORDER}) AS rep
