@@ -170,14 +170,14 @@ def copies_of(ws: Workspace, other: Workspace, workers: int = 2, config=None) ->
     images = both[both["phash"].notna()].drop_duplicates("sha256")
     thumbnails = {**ensure_thumbnails(other, theirs, workers), **ensure_thumbnails(ws, ours, workers)}
     ours_vectors, theirs_vectors = load_embeddings(ws, ours), load_embeddings(other, theirs)
-    embeddings, read_grey = None, None
+    embeddings = None
+    read_ours, read_theirs = grey_reader(ws, ours), grey_reader(other, theirs)  # pixel matches (turns need no vectors)
+    our_shas = set(ours["sha256"])
+    read_grey = lambda sha: read_ours(sha) if sha in our_shas else read_theirs(sha)  # noqa: E731
     if ours_vectors is not None and theirs_vectors is not None:
         shas = pd.Index(ours_vectors[0] + theirs_vectors[0])
         first = ~shas.duplicated()  # an image in both workspaces (a byte copy) is one node, one vector
         embeddings = (shas[first].tolist(), np.vstack([ours_vectors[1], theirs_vectors[1]])[first])
-        read_ours, read_theirs = grey_reader(ws, ours), grey_reader(other, theirs)
-        our_shas = set(ours_vectors[0]) | set(ours["sha256"])
-        read_grey = lambda sha: read_ours(sha) if sha in our_shas else read_theirs(sha)  # noqa: E731
     else:
         missing = " and ".join(str(w.root) for w, v in ((ws, ours_vectors), (other, theirs_vectors)) if v is None)
         report.notes.append(f"copies found by pHash alone: {missing} not embedded (crops, brightness and burst "

@@ -74,3 +74,27 @@ def test_a_catalog_from_before_the_quarter_turn_hash_gets_it_on_the_next_filter(
     catalog = clusters_of(ws)
     assert catalog["phash_rot90"].notna().all()
     assert (catalog.groupby("photo")["near_dup_cluster"].nunique() == 1).all()
+
+
+def test_a_benchmark_photo_turned_a_quarter_turn_is_found_by_check_leakage_against(tmp_path):
+    """`check-leakage --against` runs the filter's rule across two collections: a benchmark's photo stored turned
+    in ours is a copy, embeddings or not."""
+    paths = sorted((REALDATA / "imagenet-sample").glob("*.jpg"))[:16]
+    for i, path in enumerate(paths[:12]):
+        (tmp_path / "ours" / "ab"[i % 2]).mkdir(parents=True, exist_ok=True)
+        image = Image.open(path).convert("RGB")
+        if i in (0, 3):
+            image = image.transpose(Image.Transpose.ROTATE_90)  # ours holds these turned
+        image.save(tmp_path / "ours" / "ab"[i % 2] / f"p{i}.jpg", quality=90)
+    (tmp_path / "bench").mkdir()
+    for i in (0, 3, 12, 13, 14, 15):
+        Image.open(paths[i]).convert("RGB").save(tmp_path / "bench" / f"b{i}.jpg", quality=92)
+    ws = tmp_path / "ws"
+    for command in (["ingest", "folder", str(tmp_path / "ours")], ["filter"], ["split"]):
+        assert runner.invoke(app, [*command, "-w", str(ws)]).exit_code == 0
+    result = runner.invoke(app, ["check-leakage", "-w", str(ws), "--against", str(tmp_path / "bench"), "--json"])
+    assert result.exit_code == 3, result.output
+    import json
+
+    found = {row["photo_id"] for row in json.loads(result.stdout)["copies"]}
+    assert found == {"folder:a/p0.jpg", "folder:b/p3.jpg"}
