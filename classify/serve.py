@@ -50,6 +50,7 @@ from classify.decode import MemoryBudget, decode_for_model
 from curate.imageformats import MAX_JPEG_PIXELS
 from curate.settings_fields import SettingError, setting
 from curate.store import MAX_PIXELS, BadImage
+from curate.upload_limit import BodyLimit
 
 MiB = 1 << 20
 DEFAULT_MAX_UPLOAD_BYTES = 20 * MiB
@@ -85,62 +86,6 @@ class Health(BaseModel):
     classes: list[str]
     backbone: str
     gate_threshold: float | None = None  # with the topic gate (answers carry off_topic / topic_score)
-
-
-class UploadTooLarge(HTTPException):
-    """413. An HTTPException, so FastAPI's body parsing re-raises it instead of answering 400."""
-
-    def __init__(self, max_bytes: int):
-        super().__init__(413, f"upload is over the {max_bytes:,}-byte limit ({max_bytes / MiB:.3g} MiB); "
-                              "send a smaller image")
-
-
-class UploadLimit:
-    """ASGI middleware refusing request bodies over `max_bytes` with 413.
-
-    Checks Content-Length before reading anything, and counts the bytes actually
-    received, so a chunked upload (or a lying Content-Length) is cut off at the limit
-    instead of being spooled to disk whole.
-    """
-
-    def __init__(self, app, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope["headers"]).get(b"content-length", b"").decode("latin-1")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            return await self._refuse(scope, receive, send)
-        received = 0
-        response_started = False
-
-        async def counting_receive():
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise UploadTooLarge(self.max_bytes)
-            return message
-
-        async def watching_send(message):
-            nonlocal response_started
-            response_started = response_started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, watching_send)
-        except UploadTooLarge:  # normally answered by FastAPI's handler; this is the fallback
-            if response_started:
-                raise
-            await self._refuse(scope, receive, send)
-
-    async def _refuse(self, scope, receive, send):
-        from starlette.responses import JSONResponse
-
-        error = UploadTooLarge(self.max_bytes)
-        await JSONResponse({"detail": error.detail}, status_code=413)(scope, receive, send)
 
 
 def http_error(error: BadImage) -> HTTPException:
@@ -270,7 +215,7 @@ def create_app(predictor, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, top_
     facts = ModelFacts(backbone=predictor.meta.backbone, classes=len(predictor.classes))
     app = FastAPI(title="classify", summary=f"Image classifier: {facts.backbone}, {facts.classes} classes",
                   description=API_NOTES)
-    app.add_middleware(UploadLimit, max_bytes=limits.max_upload_bytes)
+    app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes, advice="send a smaller image")
     _add_error_shape(app)
     _add_routes(app, predictor, facts, top_k, limits, gate)
     return app
@@ -312,6 +257,8 @@ def form_detail(detail: str) -> str:
     'the multipart body has no boundary: upload one image as the multipart field `file` (curl -F file=@photo.jpg)'
     >>> form_detail("Too many fields. Maximum number of fields is 1000.")
     'the form holds too many parts: upload one image as the multipart field `file` and nothing else'
+    >>> form_detail("Part exceeded maximum size of 1024KB.")[:37]
+    'a text field of the form is over 1 MB'
     >>> form_detail("the upload is empty")
     'the upload is empty'
     """
@@ -320,6 +267,10 @@ def form_detail(detail: str) -> str:
                 "(curl -F file=@photo.jpg)")
     if detail.startswith(("Too many fields", "Too many files")):
         return "the form holds too many parts: upload one image as the multipart field `file` and nothing else"
+    if detail.startswith("Part exceeded maximum size"):
+        return "a text field of the form is over 1 MB: upload the image as a file part (curl -F file=@photo.jpg)"
+    if detail.startswith("Invalid multipart"):
+        return "the multipart body is malformed: upload one image as the multipart field `file`"
     return detail
 
 

@@ -106,7 +106,7 @@ def parse_tags(value: object) -> list[str]:
         if text.startswith("["):
             try:
                 items: Iterable = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested too deeply to read (audit J)
                 items = text.strip("[]").split(",")
         elif "," in text:
             items = text.split(",")
@@ -452,13 +452,17 @@ def one_label(value: object) -> object:
     ('red', None, None, 'red')
     >>> one_label('["red"]'), one_label('["red", "black"]'), one_label("[]"), one_label({"x": 1})
     ('red', None, None, None)
+    >>> one_label('[["cat"]]'), one_label("[true]"), one_label([7])
+    (None, None, 7)
     """
     value = _listed(value)
     if isinstance(value, dict):
         return None
     if isinstance(value, (list, tuple, np.ndarray)):
         items = [item for item in value if item is not None and str(item).strip() and item == item]
-        return items[0] if len(items) == 1 else None
+        one = items[0] if len(items) == 1 else None
+        return one if isinstance(one, (str, int, float, np.integer, np.floating)) and not isinstance(one, bool) \
+            else None  # a list inside a list, an object or a boolean is no label (audit J: "['cat']", "True")
     return value
 
 

@@ -416,6 +416,32 @@ def test_an_existing_folder_that_cannot_be_written_is_one_line(demo_ws, tmp_path
     one_line_error(["export", "-f", "csv", "-o", out, "-w", demo_ws.root], capsys, 2, "is not writable")
 
 
+def test_a_folder_holding_the_image_store_is_no_target_either(tmp_path):
+    """Audit J: with the images stored outside the workspace, `--out <the folder holding the store> --overwrite`
+    deleted the store; only a folder inside it was refused."""
+    from curate.export.files import check_target
+
+    store = tmp_path / "shared" / "store"
+    store.mkdir(parents=True)
+    for out in (tmp_path / "shared", store, store / "ab"):
+        with pytest.raises(UsageError, match="would overwrite the workspace"):
+            check_target(out, tmp_path / "ws", overwrite=True, store_folder=store)
+    check_target(tmp_path / "elsewhere", tmp_path / "ws", overwrite=True, store_folder=store)  # fine
+
+
+def test_a_subfolder_that_cannot_be_written_is_one_line(demo_ws, tmp_path, capsys, monkeypatch):
+    """Audit J: a read-only class folder inside an earlier export was a PermissionError traceback on the re-export
+    (as root a read-only folder is writable, so the refusal is simulated in the writer)."""
+    from curate.export import run
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "out" / "test" / "london" / "x.jpg"))
+
+    monkeypatch.setattr(run, "write_folder_files", refuse)
+    one_line_error(["export", "-f", "imagefolder", "-o", tmp_path / "out", "-w", demo_ws.root], capsys, 2,
+                   "cannot write in the export folder")
+
+
 def test_a_label_too_long_for_a_folder_name_is_exported_under_a_shortened_one(own_ws, tmp_path, capsys):
     """Audit H: a 300-character label stopped `--format imagefolder` with `File name too long` after writing part
     of the export; its folder is now cut with a hash of the label, and two such labels stay two folders."""

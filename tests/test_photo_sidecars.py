@@ -485,3 +485,11 @@ def test_a_column_named_twice_in_the_header_is_said(tmp_path):
     (photos / "metadata.csv").write_text("file,label\np0.jpg,tab\there\n")  # audit H: a TAB kept in the label
     CliRunner().invoke(app, ["ingest", "folder", str(photos), "--label-column", "label", "-w", str(tmp_path / "ws2")])
     assert read_catalog(Workspace(tmp_path / "ws2"))["label"].tolist() == ["tab here"]
+
+
+def test_a_tags_cell_nested_too_deeply_is_text_not_a_traceback():
+    """Audit J: a CSV tags cell nesting ~5,000 levels stopped the ingest with RecursionError (parse_tags)."""
+    from curate.records import parse_tags
+
+    tags = parse_tags("[" * 5000 + "]" * 5000)
+    assert isinstance(tags, list)

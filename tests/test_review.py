@@ -329,6 +329,33 @@ def test_csrf_token_is_required_on_every_post(served):
     assert ok.status_code == 200 and ok.json()["state"][pid]["status"] == "dropped"
 
 
+def lying_chunked_post(url: str, csrf: str, body: bytes) -> str:
+    """The status line of a POST /api/decide that declares `Content-Length: 10` and sends `body` chunked (which
+    the server's HTTP parser follows), sent on a raw socket as audit J did."""
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    head = (f"POST /api/decide HTTP/1.1\r\nHost: {where.netloc}\r\nX-CSRF-Token: {csrf}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\n")
+    with socket.create_connection((where.hostname, where.port), timeout=60) as connection:
+        try:
+            connection.sendall(head.encode())
+            for start in range(0, len(body), 1 << 20):
+                chunk = body[start:start + (1 << 20)]
+                connection.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            connection.sendall(b"0\r\n\r\n")
+        except OSError:  # the server answered and closed before the whole body was sent: what is wanted
+            pass
+        answer = b""
+        while b"\r\n" not in answer:
+            data = connection.recv(65536)
+            if not data:
+                break
+            answer += data
+    return answer.split(b"\r\n")[0].decode("latin-1")
+
+
 def test_bad_requests_get_one_line_and_large_bodies_are_refused_unread(served):
     """Audits E and F: a malformed JSON body or `?page=abc` was answered with the framework's list of errors
     (which the page showed as "[object Object]"), a `text/plain` body was read as JSON, and a 200 MB body grew
@@ -350,7 +377,8 @@ def test_bad_requests_get_one_line_and_large_bodies_are_refused_unread(served):
     assert plain.status_code == 415 and "application/json" in plain.json()["detail"]
     big = b'{"photo_ids": ["' + b"a" * MAX_BODY_BYTES + b'"], "action": "drop"}'
     refused = requests.post(f"{url}/api/decide", data=big, headers=headers, timeout=60)
-    assert refused.status_code == 413 and "MiB limit" in refused.json()["detail"]
+    assert refused.status_code == 413 and "byte limit" in refused.json()["detail"]
+    assert "413" in lying_chunked_post(url, app_.state.csrf, big)  # audit J: read whole before, 103 MB grew 341 MB
     pid = session.catalog["photo_id"].iloc[0]
     control = requests.post(f"{url}/api/decide", json={"photo_ids": [pid], "action": "relabel", "label": "a\u0000b"},
                             headers=headers, timeout=30)

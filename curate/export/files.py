@@ -116,7 +116,8 @@ def check_target(out: Path, workspace_root: Path, overwrite: bool, store_folder:
     staging = resolved.is_relative_to(root / "cache" / "export-staging")  # an upload's own staging folder
     own = resolved.is_relative_to(root) and resolved != root and not staging and \
         resolved.relative_to(root).parts[0] in WORKSPACE_ENTRIES
-    if resolved == root or root.is_relative_to(resolved) or own or any(resolved.is_relative_to(s) for s in stores):
+    inside_store = any(resolved.is_relative_to(s) or s.is_relative_to(resolved) for s in stores)  # either way
+    if resolved == root or root.is_relative_to(resolved) or own or inside_store:
         raise UsageError(f"--out {out} would overwrite the workspace {workspace_root}; pass a folder outside it "
                          "or a new folder inside it (e.g. <workspace>/export)")
     if out.exists() and not out.is_dir():

@@ -178,6 +178,10 @@ def export_workspace(ws: Workspace, out: Path | str, config: ExportConfig, progr
                 # plan again without the damaged images (what was written is kept); each plan
                 # finds at least one more, so this ends
                 written_before += found.written
+            except PermissionError as exc:  # a read-only subfolder of an earlier export (audit J); what was
+                # written is kept, and the next run goes on from there
+                raise UsageError(f"cannot write in the export folder {folder} ({exc.strerror or 'permission denied'}"
+                                 f": {exc.filename}); make it writable, or pass another --out") from None
     if url is not None:
         result.upload = upload_export(folder, url, progress)
         result.out = url

@@ -299,11 +299,25 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+# what the requests and urllib3 exceptions without an errno mean, for a row's error_detail (not class names)
+_IN_WORDS = {"TooManyRedirects": "too many redirects", "ConnectionError": "the connection failed",
+             "ProtocolError": "the connection broke off mid-response",
+             "ChunkedEncodingError": "the response was cut off", "IncompleteRead": "the response was cut off",
+             "ContentDecodingError": "the response could not be decompressed",
+             "DecodeError": "the response could not be decompressed", "SSLError": "the TLS handshake failed",
+             "ProxyError": "the proxy refused or failed"}
+
+
+def in_words(exc: BaseException) -> str:
+    """What a download exception without an errno means (`_IN_WORDS`), not its class name."""
+    return _IN_WORDS.get(type(exc).__name__, "the connection failed")
+
+
 def exception_error(exc: requests.RequestException) -> FetchError:
     """Map a requests exception onto a FetchError reason with a short, secret-free detail."""
     text = str(exc)
     errno = _ERRNO_RE.search(text)
-    detail = errno.group(0).strip() if errno else type(exc).__name__
+    detail = errno.group(0).strip() if errno else in_words(exc)
     if isinstance(exc, requests.ConnectTimeout):
         return FetchError("timeout", "connect timed out")
     if isinstance(exc, requests.Timeout):
@@ -410,7 +424,7 @@ class Downloader:
         except ReadTimeoutError:
             raise FetchError("timeout", "read timed out while streaming the body") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:  # reset, truncated, bad gzip
-            raise FetchError("connection_error", redact(f"body: {type(exc).__name__}")) from None
+            raise FetchError("connection_error", redact(f"body: {in_words(exc)}")) from None
         return bytes(body)
 
 

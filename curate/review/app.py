@@ -20,6 +20,7 @@ from curate.review.page import card, render_page
 from curate.review.queues import QUEUES, filter_positions
 from curate.review.session import ReviewSession, StageRunning
 from curate.review.thumbs import cached_thumbnail
+from curate.upload_limit import BodyLimit
 
 TOKEN_COOKIE = "curate_review_token"
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
@@ -78,6 +79,7 @@ def create_app(session: ReviewSession, host: str = "127.0.0.1", token: str | Non
     from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
     app = FastAPI(title="curate review", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, advice="send fewer photo ids at a time")
     csrf = secrets.token_urlsafe(24)
     app.state.csrf = csrf
 
@@ -173,10 +175,7 @@ def body_refusal(headers):
     length = headers.get("content-length")
     if length is None or not length.strip().isdigit():
         return JSONResponse({"detail": "send the request body with a Content-Length header"}, 411)
-    if int(length) > MAX_BODY_BYTES:
-        return JSONResponse({"detail": f"request body of {int(length) / 2**20:.1f} MiB is over the "
-                                       f"{MAX_BODY_BYTES >> 20} MiB limit: send fewer photo ids at a time"}, 413)
-    return None
+    return None  # a body over MAX_BODY_BYTES: `BodyLimit` (declared or counted as it arrives)
 
 
 def validation_text(errors) -> str:
