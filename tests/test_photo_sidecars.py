@@ -481,6 +481,7 @@ def test_a_column_named_twice_in_the_header_is_said(tmp_path):
                                       "-w", str(tmp_path / "ws")])
     assert result.exit_code == 0, result.output
     assert "the metadata names the column 'label' twice; the first is read" in " ".join(result.output.split())
+    assert "label.1" not in result.output  # the reader's name for the second, not the file's (audit J)
     assert read_catalog(Workspace(tmp_path / "ws"))["label"].tolist() == ["cat"]
     (photos / "metadata.csv").write_text("file,label\np0.jpg,tab\there\n")  # audit H: a TAB kept in the label
     CliRunner().invoke(app, ["ingest", "folder", str(photos), "--label-column", "label", "-w", str(tmp_path / "ws2")])

@@ -140,7 +140,8 @@ def print_ingest_details(report) -> None:
     if usage is not None:
         console.print(escape(f"columns mapped by --map: {_arrows(usage.mapped)}"), highlight=False, soft_wrap=True)
         console.print(escape(f"columns recognised: {_arrows(usage.recognised)}"), highlight=False, soft_wrap=True)
-        shown = usage.ignored[:20]  # a sidecar of 20,000 keys printed a line of 149,063 characters (audit H)
+        # a sidecar of 20,000 keys printed a line of 149,063 characters (audit H), a key nested 900 deep 1,854
+        shown = [name if len(name) <= 60 else name[:57] + "…" for name in usage.ignored[:20]]
         more = f", … and {len(usage.ignored) - len(shown):,} more" if len(usage.ignored) > len(shown) else ""
         ignored = (", ".join(shown) + more) or "none"
         hint = " (pass --map FIELD=COLUMN to read one)" if usage.ignored else ""

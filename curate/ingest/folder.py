@@ -49,6 +49,7 @@ from curate.ingest.mapping import (
     csv_separator,
     duplicate_column_warnings,
     to_records,
+    without_renamed_duplicates,
 )
 from curate.ingest.parquet_shards import NoImage, read_parquet_image, read_parquet_images
 from curate.ingest.photo_sidecars import (
@@ -218,8 +219,9 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     report.notes = [*notes, *report.notes]
     if table is not None:  # a label column is read only when the labels come from it
         unused = () if label_source == "column" else ("label",)
-        report.columns = credit_derived(column_usage(list(table.columns), dict(options.column_map), unused),
-                                        table.columns)
+        report.columns = without_renamed_duplicates(
+            credit_derived(column_usage(list(table.columns), dict(options.column_map), unused), table.columns),
+            table.columns)
     return report
 
 

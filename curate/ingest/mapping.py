@@ -6,8 +6,9 @@ names); `--map field=column` overrides. Pure functions, no I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -101,6 +102,15 @@ def column_usage(columns: list[str], explicit: dict[str, str], unused_fields: It
     recognised = {name: column for name, column in resolved.items() if name not in explicit}
     read = set(resolved.values())
     return ColumnUsage(mapped, recognised, tuple(str(column) for column in columns if str(column) not in read))
+
+
+def without_renamed_duplicates(usage: ColumnUsage, columns) -> ColumnUsage:
+    """`usage` without the names the CSV reader gave a header's repeated columns (`label.1`): the file holds no
+    such name, and `duplicate_column_warnings` says what happened."""
+    names = [str(column) for column in columns]
+    renamed = {name for name in names if re.fullmatch(r"(.+)\.\d+", name) and name.rsplit(".", 1)[0] in names
+               and "." not in name.rsplit(".", 1)[0]}
+    return replace(usage, ignored=tuple(name for name in usage.ignored if name not in renamed))
 
 
 def duplicate_column_warnings(columns) -> list[str]:
