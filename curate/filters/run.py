@@ -111,11 +111,12 @@ def grey_reader(ws: Workspace, catalog: pd.DataFrame) -> Callable[[str], np.ndar
     match asks for it (a few candidate pairs); None for an image not stored or unreadable."""
     from curate.filters import windows
 
-    stored = catalog.loc[catalog["sha256"].notna() & catalog["image_path"].notna(), ["sha256", "image_path"]]
-    paths = dict(zip(stored["sha256"], stored["image_path"]))
-    locate = locator(ws)
+    locate, paths = locator(ws), {}
 
     def read(sha: str) -> np.ndarray | None:
+        if not paths:  # made on the first pair to match: most filter runs match none
+            stored = catalog.loc[catalog["sha256"].notna() & catalog["image_path"].notna(), ["sha256", "image_path"]]
+            paths.update(zip(stored["sha256"], stored["image_path"]))
         return windows.stored_grey_view(locate(paths[sha])) if sha in paths else None
 
     return read
