@@ -458,12 +458,12 @@ def one_label(value: object) -> object:
     value = _listed(value)
     if isinstance(value, dict):
         return None
-    if isinstance(value, (list, tuple, np.ndarray)):
-        items = [item for item in value if item is not None and str(item).strip() and item == item]
-        one = items[0] if len(items) == 1 else None
-        return one if isinstance(one, (str, int, float, np.integer, np.floating)) and not isinstance(one, bool) \
-            else None  # a list inside a list, an object or a boolean is no label (audit J: "['cat']", "True")
-    return value
+    items = _items(value)
+    if items is None:
+        return value
+    one = items[0] if len(items) == 1 else None
+    return one if isinstance(one, (str, int, float, np.integer, np.floating)) and not isinstance(one, bool) \
+        else None  # a list inside a list, an object or a boolean is no label (audit J: "['cat']", "True")
 
 
 def listed_labels(value: object) -> list[str]:
@@ -473,9 +473,17 @@ def listed_labels(value: object) -> list[str]:
     (['red', 'black'], ['a', 'b'])
     """
     value = _listed(value)
-    if not isinstance(value, (list, tuple, np.ndarray)):
+    items = _items(value)
+    if items is None:
         return [] if value is None else [str(value)]
-    return [str(item) for item in value if item is not None and str(item).strip() and item == item]
+    return [str(item) for item in items]
+
+
+def _items(value: object) -> list | None:
+    """The non-blank items of a list value (a list, tuple or array); None for any other value."""
+    if not isinstance(value, (list, tuple, np.ndarray)):
+        return None
+    return [item for item in value if item is not None and str(item).strip() and item == item]
 
 
 def _listed(value: object) -> object:
@@ -495,12 +503,7 @@ def several_labels(values: pd.Series) -> pd.Series:
     >>> several_labels(pd.Series([["a", "b"], ["a"], "a", None, '["a", "b"]'])).tolist()
     [True, False, False, False, True]
     """
-    def several(value: object) -> bool:
-        value = _listed(value)
-        return isinstance(value, (list, tuple, np.ndarray)) and \
-            sum(1 for item in value if item is not None and str(item).strip() and item == item) >= 2
-
-    return values.map(several)
+    return values.map(lambda value: len(_items(_listed(value)) or ()) >= 2)
 
 
 def _no_controls(value: object) -> object:
