@@ -50,7 +50,7 @@ from classify.decode import MemoryBudget, decode_for_model
 from curate.imageformats import MAX_JPEG_PIXELS
 from curate.settings_fields import SettingError, setting
 from curate.store import MAX_PIXELS, BadImage
-from curate.upload_limit import BodyLimit
+from curate.webservice import BodyLimit, validation_line
 
 MiB = 1 << 20
 DEFAULT_MAX_UPLOAD_BYTES = 20 * MiB
@@ -222,32 +222,18 @@ def create_app(predictor, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, top_
 
 
 def validation_detail(errors: list[dict]) -> str:
-    """FastAPI's list of validation errors as one readable line (what `{"detail": ...}` says).
+    """FastAPI's list of validation errors as one readable line (`curate.webservice.validation_line`), a text
+    `file` field (not a file part) said as such.
 
     >>> validation_detail([{"type": "missing", "loc": ("body", "file"), "msg": "Field required"}])
     'the multipart field `file` is missing: upload one image as the multipart field `file`'
     >>> validation_detail([{"type": "value_error", "loc": ("body", "file"), "input": "hello", "msg": "Value error"}])
     'the multipart field `file` holds text, not a file: upload the image as a file (curl -F file=@photo.jpg)'
-    >>> validation_detail([{"type": "greater_than_equal", "loc": ("query", "top_k"), "input": "0",
-    ...                     "msg": "Input should be greater than or equal to 1"}])
-    "the query parameter `top_k` is invalid: input should be greater than or equal to 1 (got '0')"
     """
-    kinds = {"body": "multipart field", "query": "query parameter", "path": "path parameter", "header": "header"}
-    parts = []
-    for error in errors:
-        where, *name = [str(part) for part in error.get("loc", ("request",))]
-        field = f"the {kinds.get(where, where)} `{'.'.join(name) or where}`"
-        if error.get("type") == "missing":
-            parts.append(f"{field} is missing" + (": upload one image as the multipart field `file`"
-                                                   if name == ["file"] else ""))
-        elif name == ["file"] and isinstance(error.get("input"), str):  # a form field, not a file part
-            parts.append(f"{field} holds text, not a file: upload the image as a file (curl -F file=@photo.jpg)")
-        else:
-            message = str(error.get("msg", "invalid value"))
-            got = f" (got {error['input']!r})" if "input" in error and not isinstance(error["input"], bytes | dict) \
-                else ""
-            parts.append(f"{field} is invalid: {message[:1].lower()}{message[1:]}{got}")
-    return "; ".join(parts) or "the request is invalid"
+    if any(list(map(str, error.get("loc", ()))) == ["body", "file"] and isinstance(error.get("input"), str)
+           and error.get("type") != "missing" for error in errors):  # a form field, not a file part
+        return "the multipart field `file` holds text, not a file: upload the image as a file (curl -F file=@photo.jpg)"
+    return validation_line(errors, "multipart field", {"file": ": upload one image as the multipart field `file`"})
 
 
 def form_detail(detail: str) -> str:

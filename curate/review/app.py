@@ -20,7 +20,7 @@ from curate.review.page import card, render_page
 from curate.review.queues import QUEUES, filter_positions
 from curate.review.session import ReviewSession, StageRunning
 from curate.review.thumbs import cached_thumbnail
-from curate.upload_limit import BodyLimit
+from curate.webservice import BodyLimit, validation_line
 
 TOKEN_COOKIE = "curate_review_token"
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
@@ -99,7 +99,7 @@ def create_app(session: ReviewSession, host: str = "127.0.0.1", token: str | Non
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
-        return JSONResponse({"detail": validation_text(exc.errors())}, 422)
+        return JSONResponse({"detail": validation_line(list(exc.errors()), "JSON field")}, 422)
 
     @app.get("/", response_class=HTMLResponse)
     def page(request: Request, queue: str = default_queue, page: int = 0, label: str = "", owner: str = ""):
@@ -176,34 +176,6 @@ def body_refusal(headers):
     if length is None or not length.strip().isdigit():
         return JSONResponse({"detail": "send the request body with a Content-Length header"}, 411)
     return None  # a body over MAX_BODY_BYTES: `BodyLimit` (declared or counted as it arrives)
-
-
-def validation_text(errors) -> str:
-    """One line for the framework's list of validation errors: the first one, by field.
-
-    >>> validation_text([{"type": "missing", "loc": ("body", "action"), "msg": "Field required"}])
-    'request body: action is missing'
-    >>> validation_text([{"type": "int_parsing", "loc": ("query", "page"), "msg": "Input should be a valid integer"}])
-    'query parameter page: input should be a valid integer'
-    >>> validation_text([{"type": "json_invalid", "loc": ("body", 12), "msg": "JSON decode error"}])
-    'request body: not valid JSON (near character 12)'
-    """
-    errors = list(errors)
-    if not errors:
-        return "the request is not valid"
-    first = errors[0]
-    where, *path = first.get("loc") or ("request",)
-    if first.get("type") == "json_invalid":
-        near = f" (near character {path[0]})" if path and isinstance(path[0], int) else ""
-        return f"request body: not valid JSON{near}"
-    place = {"body": "request body", "query": "query parameter", "path": "path"}.get(where, str(where))
-    field = ".".join(str(part) for part in path)
-    message = str(first.get("msg") or "not valid")
-    message = message[:1].lower() + message[1:]
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    if first.get("type") == "missing":
-        return f"{place}: {field or 'a value'} is missing{more}"
-    return f"{place} {field}: {message}{more}" if field else f"{place}: {message}{more}"
 
 
 def access_token() -> str:

@@ -1,4 +1,5 @@
-"""A request-body limit for the local web services (`curate review`, `classify serve`): ASGI middleware."""
+"""What the local web services (`curate review`, `classify serve`) share: a request-body limit (ASGI
+middleware) and the framework's validation errors said in one line."""
 
 from __future__ import annotations
 
@@ -61,3 +62,33 @@ class BodyLimit:
 
         error = BodyTooLarge(self.max_bytes, self.advice)
         await JSONResponse({"detail": error.detail}, status_code=413)(scope, receive, send)
+
+
+def validation_line(errors: list[dict], body: str = "request body field", hints: dict | None = None) -> str:
+    """FastAPI's list of validation errors as one readable line (what `{"detail": ...}` says). `body`: what a
+    body field is called (a JSON field, a multipart field); `hints`: advice added when a named field is missing.
+
+    >>> validation_line([{"type": "missing", "loc": ("body", "action"), "msg": "Field required"}], "JSON field")
+    'the JSON field `action` is missing'
+    >>> validation_line([{"type": "greater_than_equal", "loc": ("query", "top_k"), "input": "0",
+    ...                   "msg": "Input should be greater than or equal to 1"}])
+    "the query parameter `top_k` is invalid: input should be greater than or equal to 1 (got '0')"
+    >>> validation_line([{"type": "json_invalid", "loc": ("body", 12), "msg": "JSON decode error"}])
+    'the request body is not valid JSON (near character 12)'
+    """
+    kinds = {"body": body, "query": "query parameter", "path": "path parameter", "header": "header"}
+    parts = []
+    for error in errors:
+        where, *name = [str(part) for part in error.get("loc", ("request",))]
+        if error.get("type") == "json_invalid":
+            parts.append("the request body is not valid JSON" + (f" (near character {name[0]})" if name else ""))
+            continue
+        field = f"the {kinds.get(where, where)} `{'.'.join(name) or where}`"
+        if error.get("type") == "missing":
+            parts.append(f"{field} is missing" + (hints or {}).get(".".join(name), ""))
+        else:
+            message = str(error.get("msg", "invalid value"))
+            got = f" (got {error['input']!r})" if "input" in error and not isinstance(error["input"], bytes | dict) \
+                else ""
+            parts.append(f"{field} is invalid: {message[:1].lower()}{message[1:]}{got}")
+    return "; ".join(parts) or "the request is invalid"
