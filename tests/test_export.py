@@ -513,6 +513,17 @@ def test_a_recipe_export_section_adds_a_checked_export_step(demo_ws, tmp_path):
     assert not list((ws.root / "wds").glob("test-*.tar"))
 
 
+def test_two_labels_sharing_a_folder_are_refused_with_where_to_rename_them():
+    """Audit J: the refusal said "rename one in the recipe" when the labels came from a CSV's label column."""
+    from curate.export.plan import label_folders
+
+    with pytest.raises(DataContractError, match="would share the export folder 'a_b'; rename one where the labels "
+                                                "come from .*curate review"):
+        label_folders(["a/b", "a_b"])
+    with pytest.raises(DataContractError, match="'Cat' and 'cat'"):
+        label_folders(["Cat", "cat"])
+
+
 def test_plan_names_are_safe_and_unique():
     from curate.export.plan import label_folders, safe_names
 

@@ -261,7 +261,8 @@ def label_folders(labels: list[str]) -> dict[str, str]:
         other = seen.setdefault(folder.casefold(), label)
         if other != label:
             raise DataContractError(f"labels {other!r} and {label!r} would share the export folder {folder!r}; "
-                                    "rename one in the recipe")
+                                    "rename one where the labels come from (the recipe's label names, the label "
+                                    "column or folders), or relabel its photos with `curate review`")
     return folders
 
 
