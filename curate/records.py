@@ -506,6 +506,24 @@ def several_labels(values: pd.Series) -> pd.Series:
     return values.map(lambda value: len(_items(_listed(value)) or ()) >= 2)
 
 
+def several_labels_warning(several: pd.Series, labels: pd.Series, examples: pd.Series, noun: str, column: str,
+                           fix: str) -> str | None:
+    """The warning that `several` (`several_labels` of `labels`) photos name several labels and so get none, with
+    the first as an example (`examples`: how to name each row), or None when none does.
+
+    >>> labels = pd.Series([["a"], ["b", "c"]])
+    >>> several_labels_warning(several_labels(labels), labels, pd.Series(["x", "y"]), "row", "the label column",
+    ...                        "keep one")
+    '1 row names several labels in the label column (e.g. y: b, c); a photo has one label, so it gets none: keep one'
+    """
+    if not several.any():
+        return None
+    first, count = several.idxmax(), int(several.sum())
+    return (f"{count:,} {noun}{'s name' if count != 1 else ' names'} several labels in {column} (e.g. "
+            f"{examples[first]}: {', '.join(listed_labels(labels[first]))}); a photo has one label, so "
+            f"{'they get' if count != 1 else 'it gets'} none: {fix}")
+
+
 def _no_controls(value: object) -> object:
     r"""A label's control characters (a TAB or NUL from a hand-made CSV) as spaces, runs of them as one.
 

@@ -11,7 +11,7 @@ import re
 import pandas as pd
 
 from curate.recipes import Recipe, squash
-from curate.records import clean_text, listed_labels, one_label, several_labels
+from curate.records import clean_text, one_label, several_labels, several_labels_warning
 from curate.stage_reports import names_text
 
 SHOWN = 4  # names a label message lists before '… and N more'
@@ -116,14 +116,10 @@ def label_warnings(records: pd.DataFrame, label_source: str, has_recipe: bool,
             warnings.append(f"{count:,} of {len(records):,} photos have no label in the metadata's label column (e.g. "
                             f"{records.at[first, 'file']}); unlabelled photos are left out of training and of "
                             "`curate export`")
-        if several.any():
-            first = several.idxmax()
-            count = int(several.sum())
-            warnings.append(f"{count:,} photo{'s name' if count != 1 else ' names'} several labels in the metadata's "
-                            f"label column (e.g. {records.at[first, 'file']}: "
-                            f"{', '.join(listed_labels(records.at[first, 'label']))}); a photo has one label, so "
-                            f"{'they get' if count != 1 else 'it gets'} none: keep one per photo in the metadata, or "
-                            "take labels from label subfolders or the tags (--label-from folder|tags)")
+        warning = several_labels_warning(several, records["label"], records["file"], "photo",
+                                         "the metadata's label column", "keep one per photo in the metadata, or take "
+                                         "labels from label subfolders or the tags (--label-from folder|tags)")
+        warnings += [warning] if warning else []
     elif label_source == "tags" and not has_recipe and not storage:
         warnings.append("no photo has a label: the folder has no label subfolders and the metadata no label column; "
                         "put the photos in one subfolder per label, pass --metadata with a label column, or "

@@ -168,17 +168,14 @@ def ingest_urls(ws: Workspace, options: UrlIngestOptions) -> IngestReport:
 def several_labels_warning(records: pd.DataFrame) -> list[str]:
     """A warning when rows of the label column name several labels (a JSON list): such a photo gets none
     (`records.one_label`), as in a folder's metadata."""
-    from curate.records import listed_labels, several_labels
+    from curate.records import several_labels, several_labels_warning
 
     if "label" not in records:
         return []
-    several = several_labels(records["label"])
-    if not several.any():
-        return []
-    first, count = several.idxmax(), int(several.sum())
-    return [f"{count:,} row{'s name' if count != 1 else ' names'} several labels in the label column (e.g. row "
-            f"{first + 1}: {', '.join(listed_labels(records.at[first, 'label']))}); a photo has one label, so "
-            f"{'they get' if count != 1 else 'it gets'} none: keep one label per row, or match tags to labels "
-            "with --recipe"]
+    rows = pd.Series([f"row {number + 1}" for number in range(len(records))], index=records.index)
+    labels = records["label"]
+    warning = several_labels_warning(several_labels(labels), labels, rows, "row", "the label column",
+                                     "keep one label per row, or match tags to labels with --recipe")
+    return [warning] if warning else []
 
 
