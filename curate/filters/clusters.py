@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from curate.filters import calibration, verify
+from curate.filters import calibration, patches, verify
 from curate.filters.config import FilterConfig
 from curate.groups import components_from_pairs
 
@@ -135,7 +135,8 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
         cosine=config.near_dup_cosine, verify_cosine=config.near_dup_verify_cosine,
         link_colour_diff=config.near_dup_link_colour_diff, crowded_share=config.near_dup_crowded_share,
         window_score=config.near_dup_window_score, window_pairs=config.near_dup_window_pairs,
-        overlap_score=config.near_dup_overlap_score, overlap_pairs=config.near_dup_overlap_pairs)
+        overlap_score=config.near_dup_overlap_score, overlap_pairs=config.near_dup_overlap_pairs,
+        patch_share=config.near_dup_patch_share)
     if crowding is not None:
         notes.extend(crowding.notes(config.near_dup_crowded_share, hash_limits=evidence.thumbs is not None))
     first, second, counts = verify.link_pairs(evidence, rule, workers)
@@ -157,6 +158,20 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
                          "`curate filter` again")
     elif config.near_dup_cosine is not None or config.near_dup_verify_cosine is not None:
         notes.append(NO_EMBEDDINGS_NOTE)
+    if counts.get("patch_candidates"):
+        unreadable = f"; {counts['patch_unreadable']:,} could not be read" if counts["patch_unreadable"] else ""
+        left = (f" (the closest {counts['patch_matched']:,} matched, the limit: --near-dup-window-pairs "
+                f"{counts['patch_candidates']:,} matches them all)"
+                if counts["patch_matched"] < counts["patch_candidates"] else "")
+        notes.append(f"patch match: {counts['patch']:,} of {counts['patch_candidates']:,} pHash pairs the other "
+                     f"evidence left apart{left} agree patch for patch on their pixels (at least "
+                     f"{rule.patch_share:g} of them), linked: copies with a sticker, logo or caption over part of "
+                     f"them, or recoloured{unreadable}")
+    if counts.get("patch_crowded"):
+        notes.append(f"patch match: {counts['patch_crowded']:,} more pairs agree but were not linked: they would join "
+                     f"{counts['patch_crowded_images']:,} images into groups of more than {patches.MAX_GROUP}, more "
+                     "than one photo and its copies (images sharing most of their pixels, such as screenshots of "
+                     "different photos in one app)")
     if counts.get("turn_candidates"):
         unreadable = f"; {counts['turn_unreadable']:,} could not be read" if counts["turn_unreadable"] else ""
         shown = min(counts["turn_candidates"], rule.window_pairs)

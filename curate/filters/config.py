@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from curate import licences
-from curate.filters import calibration, quality, verify
+from curate.filters import calibration, patches, quality, verify
 from curate.filters.neardup import DEFAULT_NEAR_DUP_BITS
 from curate.settings_fields import SettingError, setting
 
@@ -101,6 +101,19 @@ def _parse_tone_diff(value: object) -> float | str | None:
     return difference
 
 
+def _parse_patch_share(value: object) -> float | str | None:
+    """near_dup_patch_share: a share in (0, 1], "auto", or None for "off" (a recipe value may be text)."""
+    if value is None or _is_word(value, GEO_OFF):
+        return None
+    if _is_word(value, calibration.AUTO):
+        return calibration.AUTO
+    share = _number(value)
+    if not 0 < share <= 1:  # NaN fails too
+        raise SettingError(f"{{near_dup_patch_share}} must be a share in (0, 1], off or auto; got {value!r}",
+                           "near_dup_patch_share", as_key=True)
+    return share
+
+
 def _parse_window_score(value: object, name: str = "near_dup_window_score") -> float | None:
     """near_dup_window_score or near_dup_overlap_score: a correlation in (0, 1], or None for "off" (a recipe
     value may be text)."""
@@ -179,6 +192,15 @@ class FilterConfig:
         "Link a pHash pair whose thumbnails differ by at most this (0-255) once a tone curve (gamma, brightness) is "
         f"taken out, or off, or auto: {calibration.TONE_DIFF_FOR_REAL_PHOTOS:g} when the collection's pHashes tell "
         "photos apart, else off (default: recipe, else auto)."))
+    # a pHash pair (up to curate.filters.patches.PATCH_MARGIN_BITS beyond near_dup_bits) left apart whose patches
+    # agree this well is linked (curate.filters.patches; "off"/None: off)
+    near_dup_patch_share: float | str | None = setting(calibration.AUTO, help=(
+        f"Link a pHash pair (up to {patches.PATCH_MARGIN_BITS} bits beyond --near-dup-bits) that the other evidence "
+        "leaves apart when at least this share of its 8x8 patches agree in detail on the stored images, over the best "
+        "band of half its height or more (a sticker, a logo, a watermark or caption bands over part of a copy; a "
+        "sepia copy), or off, or auto: "
+        f"{calibration.PATCH_SHARE_FOR_REAL_PHOTOS:g} when the collection's pHashes tell photos apart, else off "
+        "(default: recipe, else auto)."))
     # calibration.calibrate: a collection where more than this share of random pairs of different images
     # look alike (pHash, embedding) gets the strict hash limits / no embedding links; "off": never
     near_dup_crowded_share: float | str | None = setting(calibration.CROWDED_SHARE, help=(
@@ -264,6 +286,7 @@ class FilterConfig:
         for name in ("near_dup_cosine", "near_dup_verify_cosine"):
             object.__setattr__(self, name, _parse_cosine(getattr(self, name), name))
         object.__setattr__(self, "near_dup_tone_diff", _parse_tone_diff(self.near_dup_tone_diff))
+        object.__setattr__(self, "near_dup_patch_share", _parse_patch_share(self.near_dup_patch_share))
         object.__setattr__(self, "near_dup_window_score", _parse_window_score(self.near_dup_window_score))
         object.__setattr__(self, "near_dup_overlap_score",
                            _parse_window_score(self.near_dup_overlap_score, "near_dup_overlap_score"))

@@ -120,8 +120,13 @@ def cluster_near_duplicates(hashes: np.ndarray, max_bits: int, *, blocks: int | 
 
 
 def near_duplicate_pairs(hashes: np.ndarray, max_bits: int, *, blocks: int | None = None,
-                         workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
+                         workers: int = 2, search_bits: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """All index pairs (i < j) with Hamming distance <= max_bits, without an all-pairs scan.
+
+    `search_bits` (at most max_bits; None: max_bits): cut the hash as a search for this distance would, and keep
+    the pairs it meets up to max_bits. Cheaper (the cost of a search_bits search), and lossy beyond search_bits:
+    a pair farther apart is found only when one of the blocks still lies within its radius (most of them: 0.84-0.89
+    of pairs 9-12 bits apart with search_bits 8, docs/benchmarks.md "Patch match").
 
     Identical hashes form pairs too: a group of g equal hashes gives g*(g-1)/2 pairs,
     so deduplicate first (as `cluster_near_duplicates` does) when that can be large.
@@ -136,6 +141,7 @@ def near_duplicate_pairs(hashes: np.ndarray, max_bits: int, *, blocks: int | Non
     """
     hashes = _as_uint64(hashes)
     max_bits = _check_max_bits(max_bits)
+    search_bits = max_bits if search_bits is None else min(_check_max_bits(search_bits), max_bits)
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise UsageError(f"workers must be a positive whole number, got {workers!r}")
     n = len(hashes)
@@ -144,7 +150,7 @@ def near_duplicate_pairs(hashes: np.ndarray, max_bits: int, *, blocks: int | Non
     found = [np.empty(0, dtype=np.int64)]
     threads = workers if n >= _THREADS_MIN_HASHES else 1  # small inputs: thread hand-offs cost more than they save
     with ThreadPoolExecutor(max_workers=threads) if threads > 1 else nullcontext() as pool:
-        for block in block_plan(n, max_bits, blocks):
+        for block in block_plan(n, search_bits, blocks):
             index = _BlockIndex(hashes, block)
             patterns, tops = _flip_patterns(block.width, block.radius)
             tasks = [(index.pairs_within_buckets, max_bits)]
@@ -161,7 +167,7 @@ def near_duplicate_pairs(hashes: np.ndarray, max_bits: int, *, blocks: int | Non
 
 
 def mirror_pairs(hashes: np.ndarray, mirrors: np.ndarray, max_bits: int, *, blocks: int | None = None,
-                 workers: int = 2, trimmed: np.ndarray | None = None
+                 workers: int = 2, trimmed: np.ndarray | None = None, search_bits: int | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Flip-invariant pairs: images whose hashes are within max_bits as they are or with one mirrored.
 
@@ -174,7 +180,8 @@ def mirror_pairs(hashes: np.ndarray, mirrors: np.ndarray, max_bits: int, *, bloc
     `trimmed` (optional): each image's border-trimmed pHash (`phash.trimmed_phash`), its own hash
     where it has no border. It is one more view of the image: a pair also qualifies when
     d(t_i, h_j), d(h_i, t_j) or d(t_i, t_j) <= max_bits (a screenshot of a photo, two screenshots
-    of it). Only images with a trimmed hash add entries to the search.
+    of it). Only images with a trimmed hash add entries to the search. `search_bits`: as
+    `near_duplicate_pairs`'s (a cheaper search, lossy beyond it).
 
     Returns:
         (first, second, distance, mirrored): int64 index pairs i < j sorted by (i, j), each
@@ -197,7 +204,7 @@ def mirror_pairs(hashes: np.ndarray, mirrors: np.ndarray, max_bits: int, *, bloc
     framed = np.flatnonzero(trimmed != hashes)
     owner = np.concatenate([np.arange(n), np.arange(n), framed])  # search entry -> image index
     first, second = near_duplicate_pairs(np.concatenate([hashes, mirrors, trimmed[framed]]), max_bits,
-                                         blocks=blocks, workers=workers)
+                                         blocks=blocks, workers=workers, search_bits=search_bits)
     first, second = owner[first], owner[second]
     keep = first != second  # an image against its own mirror (a symmetric photo) or trimmed view
     low, high = np.minimum(first[keep], second[keep]), np.maximum(first[keep], second[keep])

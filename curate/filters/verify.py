@@ -37,6 +37,12 @@ cosine 0.40-0.77 that colour passes. Which limits apply is measured on the colle
 photos (colour 8, tone 5); where they do not (the demo), the strict ones (colour 4, tone off);
 and embeddings that call far-apart photos alike are not used.
 
+* the stored images' pixels, patch by patch (`curate.filters.patches`): a pHash pair the evidence above leaves
+  apart, or one up to PATCH_MARGIN_BITS beyond `near_dup_bits`, is linked when the detail of at least
+  `near_dup_patch_share` of its 8x8 patches agrees over the best band of half its rows or more (a sticker, a
+  logo, caption bands, a watermark over part of a copy; a sepia copy). Where the pHashes tell photos apart
+  (the calibration) only: the demo's recoloured layouts agree patch for patch.
+
 An embedding link between images farther apart than `near_dup_bits` may also require colours
 within `link_colour_diff` (off by default): that keeps neighbouring shots of one street apart at
 a cost in crop and rotation recall (docs/benchmarks.md, "Held out").
@@ -80,6 +86,9 @@ DEFAULT_WINDOW_PAIRS = 4_000  # candidate pairs matched at most, closest first (
 DEFAULT_OVERLAP_COSINE = 0.80
 DEFAULT_OVERLAP_SCORE = 0.90
 DEFAULT_OVERLAP_PAIRS = 1_000  # overlap-only candidate pairs matched at most, closest first (~65 ms a pair)
+# The patch match (curate.filters.patches): off unless the calibration finds the collection's pHashes tell photos
+# apart (calibration.PATCH_SHARE_FOR_REAL_PHOTOS) or it is given
+DEFAULT_PATCH_SHARE = None
 EMBEDDING_BACKBONE = "efficientnet_lite0"  # the cosine thresholds were measured on this backbone's vectors
 PAIR_BATCH = 16_384  # pairs (or images) whose thumbnails are in memory at once (the tone check: ~0.3 GB)
 
@@ -272,6 +281,7 @@ class LinkRule:
     overlap_score: float | None = DEFAULT_OVERLAP_SCORE  # ... or whose pixels overlap as two crops of one picture
     overlap_cosine: float = DEFAULT_OVERLAP_COSINE  # ... among pairs with at least this cosine
     overlap_pairs: int = DEFAULT_OVERLAP_PAIRS  # ... the closest this many of those no window candidate
+    patch_share: float | None = DEFAULT_PATCH_SHARE  # a pHash pair left apart whose patches agree this well
 
 
 def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
@@ -281,7 +291,10 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
     colours differ, tones agree: `tone_difference_of`), hash_unverified (no thumbnails),
     hash_embedding (hash candidate, colours and tones differ, embeddings agree) and
     embedding (cosine >= rule.cosine, pHashes within cosine_max_bits and, beyond max_bits,
-    colours within link_colour_diff; not already a hash link); then window (a pair left in different
+    colours within link_colour_diff; not already a hash link); then, with evidence.read_grey and thumbnails,
+    patch, patch_candidates, patch_matched and patch_unreadable (`_add_patch_links`: pHash pairs the links so
+    far leave apart whose patches agree, `curate.filters.patches`); turn, turn_candidates and turn_unreadable
+    (`_add_turn_links`); then window (a pair left in different
     clusters by those links whose cosine is at least rule.window_cosine and whose pixels match as a
     window, or whose cosine is at least rule.overlap_cosine and whose pixels overlap as two crops of one
     picture, `curate.filters.windows`; only with evidence.read_grey), with window_overlap (the overlap
@@ -290,9 +303,18 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
     processes for the window match's scores (`windows.window_links`).
     """
     from curate.filters import embed_neighbours, neardup
+    from curate.filters.patches import PATCH_MARGIN_BITS
 
     mirrors, trimmed = evidence.views()
-    first, second, _, mirrored = neardup.mirror_pairs(evidence.hashes, mirrors, rule.max_bits, trimmed=trimmed)
+    stored = np.ones(len(evidence.hashes), bool) if evidence.has_thumb is None else evidence.has_thumb
+    patching = (evidence.thumbs is not None and evidence.read_grey is not None and rule.patch_share is not None
+                and stored.sum() >= 2)
+    # one search: the candidates within max_bits, and (patch match) the pairs up to PATCH_MARGIN_BITS beyond it
+    # that the same search meets (0.89 of them, at no extra search cost)
+    wide = neardup.mirror_pairs(evidence.hashes, mirrors, rule.max_bits + (PATCH_MARGIN_BITS if patching else 0),
+                                trimmed=trimmed, search_bits=rule.max_bits)
+    near = wide[2] <= rule.max_bits
+    first, second, mirrored = wide[0][near], wide[1][near], wide[3][near]
     if rule.tone_diff is not None and evidence.thumbs is not None:
         first, second, mirrored = _add_tone_candidates(evidence, rule.max_bits, first, second, mirrored)
     counts = {"hash_colour": 0, "hash_tone": 0, "hash_unverified": 0, "hash_embedding": 0, "embedding": 0,
@@ -323,6 +345,8 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
         new = ~np.isin(close_first * n + close_second, first * n + second)
         counts["embedding"] = int(new.sum())
         first, second = np.concatenate([first, close_first[new]]), np.concatenate([second, close_second[new]])
+    if patching:
+        first, second = _add_patch_links(evidence, rule, first, second, wide, counts)
     if evidence.turned is not None and evidence.read_grey is not None and rule.window_score is not None:
         first, second = _add_turn_links(evidence, rule, first, second, counts)
     if evidence.vectors is not None and evidence.read_grey is not None and rule.window_score is not None:
@@ -355,6 +379,51 @@ def _add_turn_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, secon
         linked[k] = max(windows.window_score(np.ascontiguousarray(np.rot90(one, k=turn)), other)
                         for turn in (1, -1)) >= rule.window_score
     counts["turn"] = int(linked.sum())
+    return np.concatenate([first, a[linked]]), np.concatenate([second, b[linked]])
+
+
+def _add_patch_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,
+                     wide: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+                     counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The links plus pHash pairs within `rule.max_bits` + PATCH_MARGIN_BITS (any view: plain, mirrored,
+    border-trimmed; `wide`, `neardup.mirror_pairs`' search for them) between images with a thumbnail, in
+    different clusters of the links so far, whose patches agree (`patches.patch_share` at least `rule.patch_share`, the
+    second view mirrored where the mirrored hashes matched): a copy with a sticker, a logo or caption bands over part of
+    it, or recoloured as a whole (sepia), which the thumbnails and the embeddings leave apart. The closest
+    `rule.window_pairs` pairs are matched, each image decoded once. Patch links that alone would join more than
+    `patches.MAX_GROUP` images are not made. counts gains patch (links), patch_candidates, patch_matched,
+    patch_unreadable, patch_crowded (links not made) and patch_crowded_images."""
+    from curate.filters import patches
+    from curate.groups import components_from_pairs
+
+    a, b, bits, mirrored = wide
+    labels = components_from_pairs(len(evidence.hashes), first, second)
+    stored = np.ones(len(evidence.hashes), bool) if evidence.has_thumb is None else evidence.has_thumb
+    apart = (labels[a] != labels[b]) & stored[a] & stored[b]  # no thumbnail: not stored, or unreadable
+    order = np.argsort(bits[apart], kind="stable")[:rule.window_pairs]  # the closest, as many as the window match's
+    a, b, mirrored = a[apart][order], b[apart][order], mirrored[apart][order]
+    counts.update(patch=0, patch_candidates=int(apart.sum()), patch_matched=len(a), patch_unreadable=0)
+    views: dict[tuple[int, bool], np.ndarray | None] = {}
+
+    def view(position: int, flip: bool) -> np.ndarray | None:
+        if (position, flip) not in views:
+            grey = evidence.read_grey(position)
+            views[position, flip] = None if grey is None else patches.patch_view(grey, flip)
+        return views[position, flip]
+
+    linked = np.zeros(len(a), bool)
+    for k, (i, j, flip) in enumerate(zip(a.tolist(), b.tolist(), mirrored.tolist())):
+        one, other = view(i, False), view(j, flip)
+        if one is None or other is None:
+            counts["patch_unreadable"] += 1
+            continue
+        linked[k] = patches.patch_share(one, other) >= rule.patch_share
+    groups = components_from_pairs(len(evidence.hashes), a[linked], b[linked])
+    sizes = np.bincount(groups)
+    crowded = linked & (sizes[groups[a]] > patches.MAX_GROUP)  # not one photo's copies: see MAX_GROUP
+    counts.update(patch=int((linked & ~crowded).sum()), patch_crowded=int(crowded.sum()),
+                  patch_crowded_images=int((sizes > patches.MAX_GROUP).astype(np.int64) @ sizes))
+    linked &= ~crowded
     return np.concatenate([first, a[linked]]), np.concatenate([second, b[linked]])
 
 

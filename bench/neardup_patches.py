@@ -1,0 +1,301 @@
+"""Copies with part of them covered (a sticker, a corner logo, a watermark, meme caption bands) or recoloured
+(sepia), found by the patch match (`curate.filters.patches`).
+
+    python bench/neardup_patches.py [--originals 150] [--distractors 1000] [--imagededup] [--all-real]
+
+Real photos from ../shared/realdata (ImageNet sample, Ferraris, 15-Scene train; a seeded shuffle) as originals;
+each gets one copy of each kind below (JPEG 90). More real photos, not copied, are distractors: any cluster
+joining two different originals, or an original and a distractor, is a false link. Everything goes through
+`curate ingest folder` and the filter's clustering (`curate.filters.clusters.image_clusters`, default settings,
+no embeddings), once as it is and once with `near_dup_patch_share = "off"` (the rule before 2026-12-05), in the
+same run; with `--imagededup` (installed into a temporary folder for this run only) imagededup's PHash at its
+default 10 bits on the same stored images is the peer baseline. Audit I (2026-12-05, other originals, with
+embeddings) measured curate 0.26 / 0.42 / 0.90 on stickers / meme bands / sepia, imagededup 0.57 / 0.53 / 1.00.
+`--all-real`: the patch match's candidates among every real photo of ../shared/realdata (no copies made): how
+many there are, and how many it would link (false links, unless the pair is one photo stored twice).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw, ImageFont
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from neardup_turns import REALDATA, imagededup_labels, real_photos  # noqa: E402
+
+KINDS = ("sticker", "logo", "watermark", "meme", "sepia")
+
+
+def copy_of(image: Image.Image, kind: str, rng: np.random.Generator) -> Image.Image:
+    """One edited copy of `image` (RGB)."""
+    image = image.copy()
+    width, height = image.size
+    draw = ImageDraw.Draw(image, "RGBA")
+    if kind == "sticker":  # a yellow disc in a box of 10 % of the area, somewhere
+        side = round(np.sqrt(0.10 * width * height))
+        x, y = int(rng.integers(0, width - side + 1)), int(rng.integers(0, height - side + 1))
+        draw.ellipse((x, y, x + side, y + side), fill=(255, 204, 0), outline=(120, 80, 0), width=max(2, side // 30))
+        draw.arc((x + side * 0.22, y + side * 0.35, x + side * 0.78, y + side * 0.8), 20, 160, fill="black",
+                 width=max(2, side // 20))
+    elif kind == "logo":  # an opaque badge with a name, 6 % of the area, in a corner
+        w, h = round(np.sqrt(0.06 * width * height) * 1.6), round(np.sqrt(0.06 * width * height) / 1.6)
+        x = [4, width - w - 4][int(rng.integers(0, 2))]
+        y = [4, height - h - 4][int(rng.integers(0, 2))]
+        draw.rounded_rectangle((x, y, x + w, y + h), radius=h // 4, fill=(200, 20, 40))
+        draw.text((x + h // 4, y + h // 4), "PHOTOS.EXAMPLE", fill="white",
+                  font=ImageFont.load_default(size=max(8, h // 2)))
+    elif kind == "watermark":  # half-transparent text across the middle
+        font = ImageFont.load_default(size=max(10, height // 8))
+        text = "(c) some photographer"
+        x = max(0, (width - draw.textlength(text, font=font)) / 2)
+        draw.text((x, height * 0.45), text, fill=(255, 255, 255, 110), font=font)
+    elif kind == "meme":  # white bands over the top and bottom 15 %, with captions
+        band = round(0.15 * height)
+        font = ImageFont.load_default(size=max(10, int(band * 0.6)))
+        for top, text in ((0, "WHEN YOU SEE IT"), (height - band, "SUCH WOW")):
+            draw.rectangle((0, top, width, top + band), fill="white")
+            draw.text(((width - draw.textlength(text, font=font)) / 2, top + band * 0.15), text, fill="black",
+                      font=font)
+    elif kind == "sepia":
+        grid = np.asarray(image, np.float32) @ np.array([[0.393, 0.349, 0.272], [0.769, 0.686, 0.534],
+                                                          [0.189, 0.168, 0.131]], np.float32)
+        image = Image.fromarray(np.clip(grid, 0, 255).astype(np.uint8))
+    return image
+
+
+def build(folder: Path, originals: list[Path], distractors: list[Path], seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    for i, path in enumerate(originals):
+        image = Image.open(path).convert("RGB")
+        image.save(folder / f"o{i:04d}.jpg", quality=92)
+        for kind in KINDS:
+            copy_of(image, kind, rng).save(folder / f"o{i:04d}_{kind}.jpg", quality=90)
+    for i, path in enumerate(distractors):
+        Image.open(path).convert("RGB").save(folder / f"d{i:04d}.jpg", quality=92)
+
+
+def scores(names: pd.Series, labels: np.ndarray) -> dict[str, float]:
+    """Recall per kind (the copy in its original's cluster) and false links (clusters joining two different
+    originals or a distractor)."""
+    frame = pd.DataFrame({"name": names.to_numpy(), "cluster": labels})
+    frame["original"] = frame["name"].str.extract(r"^(o\d+|d\d+)")[0]
+    frame["kind"] = frame["name"].str.extract(fr"_({'|'.join(KINDS)})\.jpg$")[0].fillna("original")
+    cluster_of = frame[frame["kind"] == "original"].set_index("original")["cluster"]
+    out = {}
+    for kind in KINDS:
+        rows = frame[frame["kind"] == kind]
+        out[kind] = float((rows["cluster"].to_numpy() == cluster_of[rows["original"]].to_numpy()).mean())
+    out["false_links"] = int((frame.groupby("cluster")["original"].nunique() > 1).sum())
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--originals", type=int, default=150)
+    parser.add_argument("--distractors", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--imagededup", action="store_true", help="pip install imagededup into a temp folder")
+    parser.add_argument("--all-real", action="store_true",
+                        help="also: the patch match's candidates and links among every real photo (no copies made)")
+    parser.add_argument("--screens", action="store_true",
+                        help="also: screenshots of different real photos in one app's interface (look-alikes)")
+    parser.add_argument("--search-cost", type=int, default=0, metavar="N",
+                        help="also: the candidate search's seconds on N uniformly random hashes, exact to 12 bits "
+                             "against the filter's 8-bit search reused up to 12 bits")
+    args = parser.parse_args(argv)
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
+    print(f"command: python bench/neardup_patches.py {' '.join(sys.argv[1:] if argv is None else argv)}")
+    if not REALDATA.is_dir():
+        print(f"(no real photos at {REALDATA}: skipped)")
+        return
+    if args.imagededup:
+        from scorecard import install_imagededup
+
+        install_imagededup(Path(tempfile.mkdtemp(prefix="imagededup-")))
+    from curate.filters.clusters import image_clusters
+    from curate.filters.config import FilterConfig
+    from curate.filters.run import ensure_thumbnails, grey_reader
+    from curate.ingest.folder import FolderOptions, ingest_folder
+    from curate.workspace import Workspace, read_catalog
+
+    photos = real_photos(args.originals + args.distractors, 0, args.seed)
+    root = Path(tempfile.mkdtemp(prefix="neardup-patches-"))
+    build(root / "photos", photos[:args.originals], photos[args.originals:], args.seed)
+    ws = Workspace(root / "ws")
+    started = time.perf_counter()
+    ingest_folder(ws, FolderOptions(folder=root / "photos", workers=2))
+    print(f"{args.originals} originals x {len(KINDS)} copies ({', '.join(KINDS)}) + {args.distractors} distractors "
+          f"(seed {args.seed}); ingest {time.perf_counter() - started:.1f} s")
+    catalog = read_catalog(ws)
+    catalog = catalog[catalog["phash"].notna()].reset_index(drop=True)
+    names = catalog["source_id"]
+    thumbnails = ensure_thumbnails(ws, catalog)
+    columns = ["sha256", "phash", "phash_mirror", "phash_trimmed", "phash_rot90"]
+    rows = []
+    for name, setting in (("curate, with the patch match", "auto"), ("curate, without it (before)", "off")):
+        notes: list[str] = []
+        started = time.perf_counter()
+        labels = image_clusters(catalog[columns], FilterConfig(near_dup_patch_share=setting), thumbnails, None,
+                                notes, grey_reader(ws, catalog))
+        rows.append((name, scores(names, labels), time.perf_counter() - started))
+        for note in notes:
+            if note.startswith(("patch match", "near-duplicate hashes")):
+                print(f"  {note}")
+    if args.imagededup:
+        started = time.perf_counter()
+        rows.append(("imagededup PHash (10 bits)", scores(names, imagededup_labels(ws, catalog, names)),
+                     time.perf_counter() - started))
+    print(f"{'method':32s} " + " ".join(f"{kind:>9s}" for kind in KINDS) + "  false links  seconds")
+    for name, row, seconds in rows:
+        print(f"{name:32s} " + " ".join(f"{row[kind]:9.2f}" for kind in KINDS)
+              + f"  {row['false_links']:11d}  {seconds:7.1f}")
+    if args.all_real:
+        all_real()
+    if args.screens:
+        screens()
+    if args.search_cost:
+        search_cost(args.search_cost)
+
+
+def app_screen(photo: Image.Image, top: float, bottom: float, width: int = 540, height: int = 1170) -> Image.Image:
+    """`photo` shown in a phone app's interface: a status bar and posts above (`top` of the height), comments
+    and buttons below (`bottom`); the same interface for every photo."""
+    screen = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(screen)
+    font = ImageFont.load_default(size=22)
+    upper, lower = int(height * top), int(height * (1 - bottom))
+    draw.rectangle((0, 0, width, 40), fill=(30, 30, 30))
+    draw.text((10, 8), "9:41   LTE  87%", fill="white", font=font)
+    for k, y in enumerate(range(50, upper - 30, 34)):
+        draw.text((14, y), f"user_{k} posted in #travel - {k + 2}h ago", fill="black", font=font)
+    screen.paste(photo.resize((width, lower - upper)), (0, upper))
+    for k, y in enumerate(range(lower + 10, height - 70, 34)):
+        draw.text((14, y), f"comment {k}: what a view!! where is this? #{k}", fill="black", font=font)
+    for x in range(30, width, 108):
+        draw.rectangle((x, height - 50, x + 40, height - 12), outline="black", width=3)
+    return screen
+
+
+def screens(count: int = 40) -> None:
+    """Look-alikes the patch match can be fooled by: screenshots of `count` different real photos in one app,
+    the interface over a growing share of the screen. Printed: pairs whose pHashes are within 12 bits, those whose
+    patches agree, and what `verify.link_pairs` (real-photo limits, no embeddings) links by patches."""
+    from curate.filters import neardup, patches, verify
+    from curate.filters.phash import phash_pair
+    from curate.filters.windows import grey_view
+
+    photos = sorted((REALDATA / "imagenet-sample").glob("*.jpg"))[:count]
+    print(f"screenshots of {count} different real photos in one app's interface (top / bottom share of the screen):")
+    for top, bottom in ((0.3, 0.3), (0.35, 0.35), (0.4, 0.4), (0.2, 0.45), (0.1, 0.6)):
+        shots = [app_screen(Image.open(path).convert("RGB"), top, bottom) for path in photos]
+        greys = [grey_view(shot) for shot in shots]
+        views = [patches.patch_view(grey) for grey in greys]
+        pairs = [phash_pair(shot) for shot in shots]
+        hashes = neardup.phash_to_uint64([p for p, _ in pairs])
+        mirrors = neardup.phash_to_uint64([m for _, m in pairs])
+        a, b, _, _ = neardup.mirror_pairs(hashes, mirrors, 12)
+        agree = sum(patches.patch_share(views[i], views[j]) >= 0.75 for i, j in zip(a.tolist(), b.tolist()))
+        thumbs = np.frombuffer(b"".join(verify.thumbnail_bytes(_saved(shot)) for shot in shots), np.uint8)
+        evidence = verify.Evidence(hashes, mirrors, thumbs.reshape(len(shots), -1),
+                                   read_grey=lambda position, greys=greys: greys[position])
+        rule = verify.LinkRule(8, 8.0, None, None, tone_diff=5.0, window_score=None, patch_share=0.75)
+        _, _, counts = verify.link_pairs(evidence, rule)
+        print(f"  {top:.0%} / {bottom:.0%}: {len(a)} pairs within 12 bits, {agree} agree patch for patch; linked by "
+              f"patches {counts['patch']}, not linked as groups too large {counts['patch_crowded']}; by pHash and "
+              f"colour or tone {counts['hash_colour'] + counts['hash_tone']}")
+
+
+def _saved(image: Image.Image) -> Path:
+    """`image` as a JPEG file (thumbnail_bytes reads files)."""
+    handle = tempfile.NamedTemporaryFile(suffix=".jpg", delete=False)
+    image.save(handle.name, quality=90)
+    return Path(handle.name)
+
+
+def search_cost(n: int) -> None:
+    """What reaching 4 bits beyond near_dup_bits costs: `neardup.mirror_pairs` on n random hashes at 8 bits (the
+    filter's search), exactly at 12, and at 12 through the 8-bit search's blocks (what the patch match uses)."""
+    from curate.filters import neardup
+
+    rng = np.random.default_rng(0)
+    hashes, mirrors = (rng.integers(0, 2**63, n, dtype=np.uint64) * np.uint64(2) + rng.integers(0, 2, n, np.uint64)
+                       for _ in range(2))
+    for name, bits, search in (("8 bits (the filter's search)", 8, None), ("12 bits, exact", 12, None),
+                               ("12 bits through the 8-bit search", 12, 8)):
+        started = time.perf_counter()
+        found = neardup.mirror_pairs(hashes, mirrors, bits, search_bits=search)[0]
+        print(f"  {n:,} random hashes, {name}: {time.perf_counter() - started:.1f} s, {len(found):,} pairs")
+
+
+def all_real() -> None:
+    """Every real photo of ../shared/realdata as one collection (none copied on purpose): the patch match's
+    candidate pairs (pHash within near_dup_bits + PATCH_MARGIN_BITS, any view, not linked by the other evidence),
+    and the pairs it links, each printed: a link is false unless the pair is one photo stored twice."""
+    from curate.filters import neardup, patches, verify
+    from curate.filters.neardup import DEFAULT_NEAR_DUP_BITS
+    from curate.filters.phash import phash_views
+    from curate.filters.quality import shrink_for_statistics
+    from curate.filters.windows import grey_view
+
+    paths = sorted([*(REALDATA / "imagenet-sample").glob("*.jpg"), *(REALDATA / "flickr-ferrari").glob("*/*.jpg"),
+                    *REALDATA.glob("scenes15/*/*/*.jpg"), *REALDATA.glob("opensfm-lund/**/*.jpg")])
+    images = [Image.open(path).convert("RGB") for path in paths]
+    views = [phash_views(shrink_for_statistics(image).convert("L")) for image in images]
+    hashes = neardup.phash_to_uint64([v[0] for v in views])
+    mirrors = neardup.phash_to_uint64([v[1] for v in views])
+    thumbs = np.frombuffer(b"".join(verify.thumbnail_bytes(path) for path in paths), np.uint8).reshape(len(paths), -1)
+    greys = {}
+
+    def read(position: int) -> np.ndarray:
+        if position not in greys:
+            greys[position] = grey_view(images[position])
+        return greys[position]
+
+    exact = neardup.mirror_pairs(hashes, mirrors, 12)
+    cheap = set(zip(*(side.tolist() for side in neardup.mirror_pairs(hashes, mirrors, 12, search_bits=8)[:2])))
+    band = [(i, j) for i, j, bits in zip(*(side.tolist() for side in exact[:3])) if bits > 8]
+    print(f"all {len(paths):,} real photos: the 8-bit search's blocks meet {sum(p in cheap for p in band)} of the "
+          f"{len(band)} pairs 9-12 bits apart")
+    evidence = verify.Evidence(hashes, mirrors, thumbs, read_grey=read)
+    for share in (None, 0.70):
+        rule = verify.LinkRule(DEFAULT_NEAR_DUP_BITS, 8.0, None, None, tone_diff=5.0, window_score=None,
+                               patch_share=share)
+        started = time.perf_counter()
+        first, second, counts = verify.link_pairs(evidence, rule)
+        seconds = time.perf_counter() - started
+        if share is None:
+            before = set(zip(first.tolist(), second.tolist()))
+            print(f"all {len(paths):,} real photos, real-photo limits, no embeddings: {len(first)} links without "
+                  "the patch match")
+            continue
+        print(f"  with it: {counts['patch_candidates']} candidate pairs, {counts['patch']} linked by patches "
+              f"({seconds:.1f} s; {seconds / max(1, counts['patch_matched']) * 1000:.0f} ms a pair, decoding "
+              f"included)")
+        for i, j in sorted(set(zip(first.tolist(), second.tolist())) - before):
+            print(f"    linked: {paths[i].relative_to(REALDATA)}  {paths[j].relative_to(REALDATA)}  "
+                  f"share {patches.patch_share(patches.patch_view(read(i)), patches.patch_view(read(j))):.2f}")
+    linked = set(zip(first.tolist(), second.tolist()))
+    for bits in (DEFAULT_NEAR_DUP_BITS + patches.PATCH_MARGIN_BITS, 16):
+        a, b, distance, mirrored = neardup.mirror_pairs(hashes, mirrors, bits)
+        far = [k for k in range(len(a)) if distance[k] > DEFAULT_NEAR_DUP_BITS and (a[k], b[k]) not in linked]
+        shares = np.array([patches.patch_share(patches.patch_view(read(a[k])), patches.patch_view(read(b[k]),
+                                                                                                 bool(mirrored[k])))
+                           for k in far])
+        print(f"  pairs of different real photos {DEFAULT_NEAR_DUP_BITS + 1}-{bits} bits apart, not linked: "
+              f"{len(far):,}; patch scores: highest {shares.max():.2f}, 99th percentile "
+              f"{np.percentile(shares, 99):.2f}, at or above the limit {int((shares >= 0.75).sum())}")
+
+
+if __name__ == "__main__":
+    main()
