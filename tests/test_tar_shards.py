@@ -297,3 +297,42 @@ def test_img2dataset_parquet_names_no_label_and_its_exif_text_gives_time_and_pla
     assert str(with_exif["taken_at"]) == "2015-12-01 20:20:34"
     assert (with_exif["lat"], with_exif["lon"]) == (pytest.approx(41.890175), pytest.approx(-87.63))
     assert pd.isna(catalog.loc["00000.parquet/000000001.jpg", "lat"])
+
+
+def _hf_parquet(path, images, label, labels) -> None:
+    """A Parquet file as Hugging Face datasets 5 writes one: an Image struct, a ClassLabel `label` and a
+    `labels` column of lists of ClassLabels (a multi-label feature), their names in the `huggingface` metadata."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    features = {"image": {"_type": "Image"}, "label": {"names": ["cat", "dog"], "_type": "ClassLabel"},
+                "labels": {"feature": {"names": ["indoor", "outdoor", "night"], "_type": "ClassLabel"},
+                           "_type": "List"}}
+    table = pa.table({"image": [{"bytes": data, "path": f"{i}.jpg"} for i, data in enumerate(images)],
+                      "label": pa.array(label, pa.int64()), "labels": pa.array(labels, pa.list_(pa.int64()))})
+    pq.write_table(table.replace_schema_metadata({"huggingface": json.dumps({"info": {"features": features}})}),
+                   path)
+
+
+def test_a_multi_label_classlabel_list_is_read_as_names(tmp_path):
+    """A Hugging Face multi-label column (`Sequence(ClassLabel)`, a list of class indices) is read as the class
+    names: as tags with --map tags=labels, or as the label with --map label=labels (one name: the label; several:
+    no label and the several-labels warning), not dropped as a list of numbers."""
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    _hf_parquet(folder / "train-00000-of-00001.parquet", [jpeg_bytes(color=(40 * i, 9, 9)) for i in range(4)],
+                [0, 1, -1, 1], [[1, 2], [0], [], None])
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        ingest_folder(ws, FolderOptions(folder=folder, workers=1, column_map={"tags": "labels"}))
+    catalog = read_catalog(ws).sort_values("source_id").reset_index(drop=True)
+    assert catalog["label"].tolist()[:2] == ["cat", "dog"] and pd.isna(catalog["label"][2])  # -1: no label
+    assert [list(tags) for tags in catalog["tags"][:3]] == [["outdoor", "night"], ["indoor"], []]
+    with no_fsync():
+        report = ingest_folder(Workspace(tmp_path / "ws2"), FolderOptions(folder=folder, workers=1,
+                                                                           column_map={"label": "labels"}))
+    catalog = read_catalog(Workspace(tmp_path / "ws2")).sort_values("source_id").reset_index(drop=True)
+    assert catalog["label"][1] == "indoor" and catalog["label"].iloc[[0, 2, 3]].isna().all()
+    assert any("several labels" in warning for warning in report.warnings)

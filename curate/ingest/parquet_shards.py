@@ -5,9 +5,10 @@ column beside `key`, `url`, `caption` and the carried columns), Hugging Face dat
 `Image` feature: a struct of `bytes` and `path`, and `ClassLabel` columns whose names are in the file's
 `huggingface` metadata), and `curate export --format hf-parquet`. Such a file is read as a folder named after
 it: its images are `<file>/<key or row>.<ext>`, its other plain columns their metadata (a ClassLabel column
-as its names). Only the footer and the metadata columns are read when the folder is scanned; an image's bytes
-are read from its row group when it is fetched (the last row group read is kept per thread, so photos taken
-in file order read each row group once per thread).
+as its names, a list of ClassLabels, a multi-label column, as a list of names). Only the footer and the
+metadata columns are read when the folder is scanned; an image's bytes are read from its row group when it is
+fetched (the last row group read is kept per thread, so photos taken in file order read each row group once
+per thread).
 """
 
 from __future__ import annotations
@@ -64,12 +65,14 @@ def read_parquet_images(path: os.PathLike) -> ParquetImages | None:
         raise ValueError(f"a row group of {largest:,} bytes, over the {MAX_ROW_GROUP_BYTES:,} a fetch may hold; "
                          "write it with smaller row groups")
     base = column.split(".", 1)[0]
-    plain = [field.name for field in handle.schema_arrow if field.name != base and _plain(field.type, pa)]
+    classes = _class_labels(handle.schema_arrow)
+    plain = [field.name for field in handle.schema_arrow if field.name != base
+             and (_plain(field.type, pa) or _class_label_list(field.type, pa, classes.get(field.name)))]
     metadata = handle.read(columns=plain).to_pandas() if plain else pd.DataFrame(index=range(handle.metadata.num_rows))
-    for name, names in _class_labels(handle.schema_arrow).items():
+    for name, (names, listed) in classes.items():
         if name in metadata:
-            metadata[name] = metadata[name].map(lambda v, n=names: n[int(v)] if pd.notna(v) and 0 <= int(v) < len(n)
-                                                else None)
+            metadata[name] = metadata[name].map(lambda v, n=names: _names(v, n)) if listed else metadata[name].map(
+                lambda v, n=names: _name(v, n))
     struct = handle.schema_arrow.field(base).type if column.endswith(".bytes") else None
     paths = None
     if struct is not None and "path" in {child.name for child in struct}:  # the paths alone, not the bytes
@@ -118,13 +121,55 @@ def _plain(kind, pa) -> bool:
             or pa.types.is_date(kind))
 
 
-def _class_labels(schema) -> dict[str, list[str]]:
-    """ClassLabel columns and their names, from a Hugging Face file's `huggingface` metadata."""
+def _class_labels(schema) -> dict[str, tuple[list[str], bool]]:
+    """ClassLabel columns, from a Hugging Face file's `huggingface` metadata: name -> (the class names, whether
+    each cell is a list of them: a `Sequence`/`List` of ClassLabel, as datasets writes a multi-label column).
+
+    >>> import pyarrow as pa
+    >>> meta = {"info": {"features": {"label": {"names": ["cat", "dog"], "_type": "ClassLabel"},
+    ...         "labels": {"feature": {"names": ["a", "b"], "_type": "ClassLabel"}, "_type": "List"},
+    ...         "old": [{"names": ["x"], "_type": "ClassLabel"}]}}}
+    >>> _class_labels(pa.schema([], metadata={"huggingface": json.dumps(meta)}))
+    {'label': (['cat', 'dog'], False), 'labels': (['a', 'b'], True), 'old': (['x'], True)}
+    """
     raw = (schema.metadata or {}).get(b"huggingface")
     try:
         features = json.loads(raw)["info"]["features"] if raw else {}
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return {}
-    return {name: [str(n) for n in feature["names"]] for name, feature in features.items()
-            if isinstance(feature, dict) and feature.get("_type") == "ClassLabel"
-            and isinstance(feature.get("names"), list)}
+    if not isinstance(features, dict):
+        return {}
+    out = {}
+    for name, feature in features.items():
+        listed = False
+        if isinstance(feature, list) and len(feature) == 1:  # datasets 1.x wrote a list feature as [feature]
+            feature, listed = feature[0], True
+        elif isinstance(feature, dict) and feature.get("_type") in ("Sequence", "List", "LargeList"):
+            feature, listed = feature.get("feature"), True
+        if (isinstance(feature, dict) and feature.get("_type") == "ClassLabel"
+                and isinstance(feature.get("names"), list)):
+            out[name] = ([str(n) for n in feature["names"]], listed)
+    return out
+
+
+def _class_label_list(kind, pa, classes: tuple[list[str], bool] | None) -> bool:
+    """A list-of-integers column that the metadata says holds ClassLabels (read, then turned into names)."""
+    return (classes is not None and classes[1] and (pa.types.is_list(kind) or pa.types.is_large_list(kind))
+            and pa.types.is_integer(kind.value_type))
+
+
+def _name(value, names: list[str]) -> str | None:
+    """A ClassLabel's class name; None for a missing or out-of-range index (-1 is datasets' "no label")."""
+    try:
+        index = int(value)
+    except (TypeError, ValueError):
+        return None
+    return names[index] if 0 <= index < len(names) else None
+
+
+def _names(values, names: list[str]) -> list[str] | None:
+    """A list of ClassLabels' class names, in order, out-of-range indices left out; None for a missing cell."""
+    if values is None or (not hasattr(values, "__len__") and pd.isna(values)):
+        return None
+    found = [_name(value, names) for value in values]
+    return [name for name in found if name is not None]
