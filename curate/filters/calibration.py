@@ -393,16 +393,16 @@ def _patches_agree(evidence: Evidence, first: np.ndarray, second: np.ndarray, cu
     mirrors = evidence.views()[0]
     out = np.zeros(len(first), bool)
     for k, (i, j) in enumerate(zip(first.tolist(), second.tolist())):
+        one, other = evidence.read_grey(i), evidence.read_grey(j)
+        if one is None or other is None:
+            continue
+        view = patches.patch_view(one)
+        if max(patches.patch_share(view, patches.patch_view(other, flip)) for flip in (False, True)) < cut:
+            continue
         close = [int(np.sum(np.minimum(neardup.hamming_distance(evidence.hashes, evidence.hashes[[image]]),
                                        neardup.hamming_distance(mirrors, evidence.hashes[[image]]))
-                            <= max_bits + CROWDING_MARGIN_BITS)) - 1 for image in (i, j)]
-        if max(close) > MAX_COPIES:
-            continue
-        one, other = evidence.read_grey(i), evidence.read_grey(j)
-        if one is not None and other is not None:
-            view = patches.patch_view(one)
-            out[k] = max(patches.patch_share(view, patches.patch_view(other, flip))
-                         for flip in (False, True)) >= cut
+                            <= max_bits + CROWDING_MARGIN_BITS)) - 1 for image in (i, j)]  # after: O(n) each
+        out[k] = max(close) <= MAX_COPIES
     return out
 
 
