@@ -37,14 +37,6 @@ def test_explicit_limits_are_reported_as_given():
     assert "crowded" in note  # the verdict is still said
     assert "colour <= 8 (given: --near-dup-colour-diff)" in note and "tone <= 5 (given: --near-dup-tone-diff)" in note
     assert "strict limits, colour <= 4" not in note
-    advice = note.split("read like this too")[1]  # advice names only what was not set
-    assert "--near-dup-colour-diff" not in advice and "--near-dup-tone-diff" not in advice
-    assert "--near-dup-patch-share 0.75 set the real-photo limits" in advice
-
-
-def test_every_limit_given_leaves_no_advice():
-    note = _notes(near_dup_colour_diff=8.0, near_dup_tone_diff=5.0, near_dup_patch_share=0.75)
-    assert "patches agreeing >= 0.75 (given: --near-dup-patch-share)" in note
     assert "set the real-photo limits" not in note  # no advice to set what was set
 
 
@@ -55,8 +47,7 @@ def test_one_explicit_limit_and_one_calibrated():
 
 def test_calibrated_limits_are_reported_as_calibrated():
     note = _notes()
-    assert ("strict limits, colour <= 4 (calibrated), tone check off (calibrated), patch match off (calibrated)"
-            in note)
+    assert "strict limits, colour <= 4 (calibrated), tone check off (calibrated)" in note
 
 
 def test_the_rule_and_the_note_agree():

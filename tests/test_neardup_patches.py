@@ -2,10 +2,9 @@
 
 The 2026-12-05 audit I found curate linking 0.26 of real photos' sticker copies where imagededup's plain PHash
 linked 0.57: a sticker moves a pHash 9-12 bits (beyond near_dup_bits) and spoils the thumbnails' colours and the
-embedding, and a collection holding many such copies read "crowded" to the calibration, which then applied the
-strict limits. The patch match (`curate.filters.patches`) confirms pHash pairs up to 4 bits beyond the limit on
-their pixels, patch by patch, and the calibration sets aside band pairs it confirms. Real photos from
-../shared/realdata.
+embedding. The patch match (`curate.filters.patches`, asked for with --near-dup-patch-share) confirms pHash pairs
+up to 4 bits beyond the limit on their pixels, patch by patch. It is off by default: audit L found different
+photos in one frame, card or mockup template agreeing too. Real photos from ../shared/realdata.
 """
 
 from __future__ import annotations
@@ -104,27 +103,26 @@ def _joined(catalog: pd.DataFrame, kind: str) -> set[str]:
 @real
 @pytest.mark.parametrize("engine", ["pandas", "duckdb"])
 def test_stickered_meme_and_sepia_copies_join_their_photo_and_nothing_else(stickered_folder, tmp_path, engine):
-    catalog, said = _filtered(stickered_folder, tmp_path / "ws", "--catalog-engine", engine)
+    catalog, said = _filtered(stickered_folder, tmp_path / "ws", "--catalog-engine", engine,
+                              "--near-dup-patch-share", "0.8")
     for kind, photos, least in (("sticker", range(STICKERED), 5), ("meme", range(STICKERED, STICKERED + 8), 4)):
         within = {f"p{i:03d}" for i in photos
                   if _bits(stickered_folder / f"p{i:03d}.jpg", stickered_folder / f"p{i:03d}_{kind}.jpg")
                   <= neardup.DEFAULT_NEAR_DUP_BITS + patches.PATCH_MARGIN_BITS}
         assert len(within) >= least  # copies the pHash keeps within 12 bits: the ones the rule is for
-        assert within <= _joined(catalog, kind)
+        assert len(within & _joined(catalog, kind)) >= 0.75 * len(within)  # (a few: a sticker over the middle)
     assert _joined(catalog, "sepia") == {f"p{i:03d}" for i in range(4)}
     assert (catalog.groupby("cluster")["photo"].nunique() == 1).all()  # no two photos joined
-    assert "near-duplicate hashes distinct" in said and "patches agreeing >= 0.75 (calibrated)" in said
-    assert "as copies their pixels confirm (patch match)" in said  # the calibration set the stickers aside
-    assert "patch match: " in said and "agree patch for patch on their pixels" in said
+    assert "patch match: " in said and "agree patch for patch on their pixels (at least 0.8 of them)" in said
 
 
 @real
-def test_without_the_patch_match_the_stickers_read_crowded_and_stay_apart(stickered_folder, tmp_path):
-    """The same folder with the rule off: the band pairs are not set aside (strict limits) and most stickered
-    copies are left apart, which is what audit I measured."""
-    catalog, said = _filtered(stickered_folder, tmp_path / "ws", "--near-dup-patch-share", "off")
+def test_by_default_the_patch_match_is_off_and_the_stickers_stay_apart(stickered_folder, tmp_path):
+    """The same folder with the default settings: most stickered copies are left apart, which is what audit I
+    measured, and nothing is matched patch by patch."""
+    catalog, said = _filtered(stickered_folder, tmp_path / "ws")
     assert len(_joined(catalog, "sticker")) <= STICKERED // 2 and len(_joined(catalog, "meme")) <= 2
-    assert "near-duplicate hashes crowded" in said and "patch match off (given: --near-dup-patch-share)" in said
+    assert "patch match" not in said
 
 
 @real
@@ -145,16 +143,18 @@ def test_different_real_photos_close_in_phash_do_not_agree_patch_for_patch():
     assert max(shares) < calibration.PATCH_SHARE_FOR_REAL_PHOTOS - 0.1
 
 
-def test_the_patch_match_is_off_where_the_hashes_are_crowded():
-    """The procedural demo's different pictures agree patch for patch: a collection whose pHashes do not tell
-    photos apart gets no patch match unless it is asked for."""
-    hashes = np.random.default_rng(0).integers(0, 1024, 300, dtype=np.uint64)  # every pair within 10 bits
-    rule, crowding = calibration.calibrated_rule(verify.Evidence(hashes), 8)
-    assert crowding.hashes_crowded and rule.patch_share is None
-    rule, _ = calibration.calibrated_rule(verify.Evidence(hashes), 8, patch_share=0.8)
-    assert rule.patch_share == 0.8
-    spread = np.random.default_rng(0).integers(0, 2**63, 300, dtype=np.uint64)
-    assert calibration.calibrated_rule(verify.Evidence(spread), 8)[0].patch_share == 0.75
+def test_the_patch_match_is_off_unless_asked_for_and_auto_only_where_hashes_are_distinct():
+    """Off by default; `auto` turns it on where the collection's pHashes tell photos apart (the procedural demo's
+    different pictures agree patch for patch); a share given applies as given."""
+    from curate.filters.config import FilterConfig
+
+    assert FilterConfig().near_dup_patch_share is None
+    crowded = verify.Evidence(np.random.default_rng(0).integers(0, 1024, 300, dtype=np.uint64))  # all within 10 bits
+    spread = verify.Evidence(np.random.default_rng(0).integers(0, 2**63, 300, dtype=np.uint64))
+    assert calibration.calibrated_rule(spread, 8)[0].patch_share is None
+    assert calibration.calibrated_rule(crowded, 8, patch_share=calibration.AUTO)[0].patch_share is None
+    assert calibration.calibrated_rule(spread, 8, patch_share=calibration.AUTO)[0].patch_share == 0.8
+    assert calibration.calibrated_rule(crowded, 8, patch_share=0.9)[0].patch_share == 0.9
 
 
 def test_a_stickered_or_captioned_copy_agrees_and_a_covered_half_does_not():
@@ -233,8 +233,8 @@ def _evidence(hashes: list[int], greys: list[np.ndarray]) -> verify.Evidence:
 
 def test_pixels_that_agree_with_many_images_are_not_one_photos_copies():
     """Twenty images sharing one picture (an app's screen around different small photos) agree patch for patch
-    with each other, as a photo's copies do; but a photo has a few copies, not twenty: the calibration does not
-    set such pairs aside, and the patch links they would make are not made."""
+    with each other, as a photo's copies do; but a photo has a few copies, not twenty: the patch links they would
+    make are not made."""
     rng = np.random.default_rng(7)
     hashes = [int(h) for h in rng.integers(0, 2**62, 150)]
     greys = [_smooth(rng) for _ in hashes]
@@ -243,10 +243,7 @@ def test_pixels_that_agree_with_many_images_are_not_one_photos_copies():
         _family(rng, copies_hashes, copies_greys, 2)  # ten photos with one copy each
     _family(rng, hashes, greys, 20)  # one screen, twenty screenshots
     copies, screens = _evidence(copies_hashes, copies_greys), _evidence(hashes, greys)
-    for evidence, crowded in ((copies, False), (screens, True)):
-        assert calibration.calibrate(evidence, 8, None).hashes_crowded is crowded
-        assert calibration.calibrate(evidence, 8, None, confirm_patches=None).hashes_crowded  # without: both read so
-    rule = verify.LinkRule(8, tone_diff=None, window_score=None, cosine=None, verify_cosine=None, patch_share=0.75)
+    rule = verify.LinkRule(8, tone_diff=None, window_score=None, cosine=None, verify_cosine=None, patch_share=0.8)
     first, second, counts = verify.link_pairs(copies, rule)
     assert counts["patch"] == 10 and counts["patch_crowded"] == 0
     first, second, counts = verify.link_pairs(screens, rule)

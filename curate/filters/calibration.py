@@ -68,16 +68,17 @@ COLOUR_DIFF_FOR_REAL_PHOTOS = 8.0
 # (`calibrate`): the procedural demo draws different pictures as recoloured layouts that it joins
 # (burst precision 0.99 -> 0.58 on the 3,000-photo demo at 5.0).
 TONE_DIFF_FOR_REAL_PHOTOS = 5.0
-# The patch match (`near_dup_patch_share`, curate.filters.patches): 0.75, between the highest score of any pair
-# of different real photos 9-16 pHash bits apart (0.62; 9,766 pairs of ../shared/realdata) and the lowest of the
-# sticker and meme copies it is for (0.81; audit I's, within 12 bits). Only where the pHashes tell photos apart:
-# the procedural demo's different pictures, recoloured layouts, agree patch for patch (bench/neardup_patches.py).
-PATCH_SHARE_FOR_REAL_PHOTOS = 0.75
+# The patch match (`near_dup_patch_share`, curate.filters.patches), when asked for with `auto`: 0.80, above the
+# highest score of any pair of different real photos 9-16 pHash bits apart (0.25; 9,770 pairs of
+# ../shared/realdata) and below most of audit I's sticker and meme copies within 12 bits (0.81 and more). Only
+# where the pHashes tell photos apart: the procedural demo's different pictures, recoloured layouts, agree patch
+# for patch. Off unless asked for: different photos in one frame, card or mockup template agree too (audit L,
+# docs/cleaning-duplicates.md "Stickers, logos, captions, sepia").
+PATCH_SHARE_FOR_REAL_PHOTOS = 0.80
 # ... and for a crowded one (or too few images to tell): the stricter limits the procedural demo needs,
 # whose different pictures share pHashes within 2 bits (real photos are only stricter-checked by them).
 COLOUR_DIFF_CROWDED = DEFAULT_COLOUR_DIFF
 TONE_DIFF_CROWDED = None
-PATCH_SHARE_CROWDED = None
 OVERRIDE_HINT = "--near-dup-crowded-share off (a recipe's near_dup_crowded_share = \"off\")"
 
 
@@ -90,21 +91,16 @@ class HashLimits:
     tone_diff: float | None
     colour_given: bool = False
     tone_given: bool = False
-    patch_share: float | None = None
-    patch_given: bool = False
 
     def describe(self) -> str:
-        """'colour <= 8 (given: --near-dup-colour-diff), tone check off (calibrated), patch match off
-        (calibrated)', for a note."""
+        """'colour <= 8 (given: --near-dup-colour-diff), tone check off (calibrated)', for a note."""
         colour = f"colour <= {self.colour_diff:g} ({_source(self.colour_given, 'colour')})"
         tone = "tone check off" if self.tone_diff is None else f"tone <= {self.tone_diff:g}"
-        patch = "patch match off" if self.patch_share is None else f"patches agreeing >= {self.patch_share:g}"
-        return (f"{colour}, {tone} ({_source(self.tone_given, 'tone')}), "
-                f"{patch} ({_source(self.patch_given, 'patch', '-share')})")
+        return f"{colour}, {tone} ({_source(self.tone_given, 'tone')})"
 
 
-def _source(given: bool, name: str, unit: str = "-diff") -> str:
-    return f"given: --near-dup-{name}{unit}" if given else "calibrated"
+def _source(given: bool, name: str) -> str:
+    return f"given: --near-dup-{name}-diff" if given else "calibrated"
 
 
 @dataclass(frozen=True)
@@ -125,7 +121,6 @@ class Crowding:
     embedding_copies_share: float = 0.0  # far alike pairs set aside: `_explained_by_copies`
     hash_sequence_share: float = 0.0  # band pairs set aside: one photographer's sequence (`one_sequence`)
     embedding_sequence_share: float = 0.0  # far alike pairs set aside: one photographer's sequence
-    hash_patch_share: float = 0.0  # band pairs set aside: their patches agree (`patches.patch_share`)
     limits: HashLimits | None = None  # the limits applied (`calibrated_rule` fills it); None: as calibrated
 
     def notes(self, limit: float, hash_limits: bool = True) -> list[str]:
@@ -138,20 +133,15 @@ class Crowding:
                          f"calibrate on, at least {MIN_CALIBRATION_IMAGES}): {self._limits_text(True)}")
         else:
             verdict = (f"crowded (above {limit:g})" if self.hashes_crowded else "distinct")
-            set_aside = ((f", {self.hash_copies_share:.1e} more set aside as copies the embeddings confirm"
-                          if self.hash_copies_share else "")
-                         + (f", {self.hash_patch_share:.1e} more as copies their pixels confirm (patch match)"
-                            if self.hash_patch_share else "") + _sequence_text(self.hash_sequence_share))
+            set_aside = (f", {self.hash_copies_share:.1e} more set aside as copies the embeddings confirm"
+                         if self.hash_copies_share else "") + _sequence_text(self.hash_sequence_share)
             line = (f"near-duplicate hashes {verdict}: {self._limits_text(self.hashes_crowded)} ({self.hash_share:.1e} "
                     f"of random pairs of images within {CROWDING_MARGIN_BITS} bits beyond the limit{set_aside}; "
                     "real photos ~1.5e-5)")
-            unset = [f"--near-dup-{name} {value:g}" for name, value, given in (
-                ("colour-diff", COLOUR_DIFF_FOR_REAL_PHOTOS, self.limits and self.limits.colour_given),
-                ("tone-diff", TONE_DIFF_FOR_REAL_PHOTOS, self.limits and self.limits.tone_given),
-                ("patch-share", PATCH_SHARE_FOR_REAL_PHOTOS, self.limits and self.limits.patch_given)) if not given]
-            if self.hashes_crowded and unset:
+            if self.hashes_crowded and not (self.limits and self.limits.colour_given and self.limits.tone_given):
                 line += ("; many cropped or rotated copies of the same photos read like this too: if they are the "
-                         f"cause, {' '.join(unset)} set the real-photo limits")
+                         f"cause, --near-dup-colour-diff {COLOUR_DIFF_FOR_REAL_PHOTOS:g} --near-dup-tone-diff "
+                         f"{TONE_DIFF_FOR_REAL_PHOTOS:g} set the real-photo limits")
             lines.append(line)
         if self.embedding_share is not None and self.embeddings_crowded:
             set_aside = (f", {self.embedding_copies_share:.1e} more set aside as a photo's own copies"
@@ -170,13 +160,11 @@ class Crowding:
         calibrated = _calibrated_limits(strict)
         applied = self.limits or calibrated
         kind = "strict" if strict else "real-photo"
-        if not (applied.colour_given or applied.tone_given or applied.patch_given):
+        if not (applied.colour_given or applied.tone_given):
             return f"{kind} limits, {applied.describe()}"
         return (f"limits {applied.describe()}; calibration alone would use the {kind} ones, colour <= "
                 f"{calibrated.colour_diff:g}, " + ("tone check off" if calibrated.tone_diff is None
-                                                    else f"tone <= {calibrated.tone_diff:g}")
-                + (", patch match off" if calibrated.patch_share is None
-                   else f", patches agreeing >= {calibrated.patch_share:g}"))
+                                                    else f"tone <= {calibrated.tone_diff:g}"))
 
 
 def _sequence_text(share: float) -> str:
@@ -216,8 +204,8 @@ def one_sequence(evidence: Evidence, first: np.ndarray, second: np.ndarray) -> n
 def _calibrated_limits(strict: bool) -> HashLimits:
     """The `auto` limits: the strict ones for a crowded (or uncalibrated) collection, else the real-photo ones."""
     if strict:
-        return HashLimits(COLOUR_DIFF_CROWDED, TONE_DIFF_CROWDED, patch_share=PATCH_SHARE_CROWDED)
-    return HashLimits(COLOUR_DIFF_FOR_REAL_PHOTOS, TONE_DIFF_FOR_REAL_PHOTOS, patch_share=PATCH_SHARE_FOR_REAL_PHOTOS)
+        return HashLimits(COLOUR_DIFF_CROWDED, TONE_DIFF_CROWDED)
+    return HashLimits(COLOUR_DIFF_FOR_REAL_PHOTOS, TONE_DIFF_FOR_REAL_PHOTOS)
 
 
 def _random_pairs(n: int, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -319,8 +307,7 @@ def _embedding_crowding(evidence: Evidence, cosine: float, limit: float, far_bit
 
 def calibrate(evidence: Evidence, max_bits: int, cosine: float | None, *, limit: float = CROWDED_SHARE,
               far_bits: int = EMBEDDING_FAR_BITS, pairs: int = CROWDING_PAIRS, seed: int = 0,
-              confirm_cosine: float | None = DEFAULT_VERIFY_COSINE,
-              confirm_patches: float | None = PATCH_SHARE_FOR_REAL_PHOTOS) -> Crowding:
+              confirm_cosine: float | None = DEFAULT_VERIFY_COSINE) -> Crowding:
     """Does this collection's evidence tell different photos apart? (see `Crowding`)
 
     Embeddings (when given, with `cosine`): the share of random pairs at cosine >= `cosine` whose pHashes
@@ -330,12 +317,9 @@ def calibrate(evidence: Evidence, max_bits: int, cosine: float | None, *, limit:
     more than max_bits and at most max_bits + CROWDING_MARGIN_BITS apart: just beyond the candidates, where a
     collection whose different photos share pHashes has many pairs. Cropped, rotated and burst copies fall
     there about half the time, so where the embeddings are trusted, pairs they confirm as copies (cosine >=
-    `confirm_cosine`, the rule's `near_dup_verify_cosine`; None: none set aside) do not count, nor, where the
-    evidence can read the stored images, pairs whose patches agree (`patches.patch_share` at least
-    `confirm_patches`; None: not looked at): a sticker on a copy keeps its embedding below the cosine, not its
-    patches. At most COPY_CHECK_PAIRS band pairs are decoded, a random sample, and the share they confirm is
-    set aside. Without either a collection full of such copies reads crowded: the strict side, which costs only
-    tone- and colour-edited copies. In both, pairs of one photographer's sequence (`one_sequence`: a burst, a pan)
+    `confirm_cosine`, the rule's `near_dup_verify_cosine`; None: none set aside) do not count. Without
+    embeddings a collection full of such copies reads crowded: the strict side, which costs only tone- and
+    colour-edited copies. In both, pairs of one photographer's sequence (`one_sequence`: a burst, a pan)
     are set aside first when the evidence has owners and times. Measured in docs/benchmarks.md,
     "Calibrated on the collection".
 
@@ -352,7 +336,7 @@ def calibrate(evidence: Evidence, max_bits: int, cosine: float | None, *, limit:
         embedded, embedding_share, embedding_copies, norms, embedding_sequences = _embedding_crowding(
             evidence, cosine, limit, far_bits, pairs, seed)
     embeddings_crowded = bool(embedding_share is not None and embedding_share > limit)
-    hash_share, hashes_crowded, hash_copies, hash_sequences, hash_patches = None, True, 0.0, 0.0, 0.0
+    hash_share, hashes_crowded, hash_copies, hash_sequences = None, True, 0.0, 0.0
     if n >= MIN_CALIBRATION_IMAGES:
         first, second = _random_pairs(n, pairs, seed)
         bits = _pair_bits(evidence, first, second)
@@ -369,41 +353,9 @@ def calibrate(evidence: Evidence, max_bits: int, cosine: float | None, *, limit:
             hash_copies = float(confirmed.sum() / len(first))
             band[at[confirmed]] = False
         hash_share = float(band.mean())
-        if confirm_patches is not None and evidence.read_grey is not None and band.any():
-            at = np.flatnonzero(band)  # their pixels confirm these as copies: a sample's share is set aside
-            checked = at if len(at) <= COPY_CHECK_PAIRS else np.random.default_rng(seed).choice(
-                at, COPY_CHECK_PAIRS, replace=False)
-            hash_patches = hash_share * float(_patches_agree(evidence, first[checked], second[checked],
-                                                             confirm_patches, max_bits).mean())
-            hash_share -= hash_patches
         hashes_crowded = hash_share > limit
     return Crowding(n, hash_share, hashes_crowded, embedded, embedding_share, embeddings_crowded,
-                    hash_copies, embedding_copies, hash_sequences, embedding_sequences, hash_patches)
-
-
-def _patches_agree(evidence: Evidence, first: np.ndarray, second: np.ndarray, cut: float,
-                   max_bits: int) -> np.ndarray:
-    """Whether each index pair's patches agree (`patches.patch_share` >= cut), either way round mirrored, and
-    both images are pHash-close (within max_bits + CROWDING_MARGIN_BITS, either orientation) to at most
-    MAX_COPIES others: what one photo's copies are. Images sharing most of their pixels without being one photo
-    (screenshots of different photos in one app) agree too, but each with many. An image that cannot be read
-    agrees with nothing."""
-    from curate.filters import neardup, patches
-
-    mirrors = evidence.views()[0]
-    out = np.zeros(len(first), bool)
-    for k, (i, j) in enumerate(zip(first.tolist(), second.tolist())):
-        one, other = evidence.read_grey(i), evidence.read_grey(j)
-        if one is None or other is None:
-            continue
-        view = patches.patch_view(one)
-        if max(patches.patch_share(view, patches.patch_view(other, flip)) for flip in (False, True)) < cut:
-            continue
-        close = [int(np.sum(np.minimum(neardup.hamming_distance(evidence.hashes, evidence.hashes[[image]]),
-                                       neardup.hamming_distance(mirrors, evidence.hashes[[image]]))
-                            <= max_bits + CROWDING_MARGIN_BITS)) - 1 for image in (i, j)]  # after: O(n) each
-        out[k] = max(close) <= MAX_COPIES
-    return out
+                    hash_copies, embedding_copies, hash_sequences, embedding_sequences)
 
 
 def calibrated_rule(evidence: Evidence, max_bits: int, *, colour_diff: float | str = AUTO,
@@ -415,27 +367,27 @@ def calibrated_rule(evidence: Evidence, max_bits: int, *, colour_diff: float | s
                     window_pairs: int = DEFAULT_WINDOW_PAIRS,
                     overlap_score: float | None = DEFAULT_OVERLAP_SCORE,
                     overlap_pairs: int = DEFAULT_OVERLAP_PAIRS,
-                    patch_share: float | str | None = AUTO) -> tuple[LinkRule, Crowding | None]:
+                    patch_share: float | str | None = None) -> tuple[LinkRule, Crowding | None]:
     """The LinkRule for this collection: `AUTO` limits resolved by `calibrate`, and the embedding rules
     turned off when the embeddings are crowded. crowded_share None: no calibration (AUTO limits take
-    the strict values, embeddings stay as given)."""
+    the strict values, embeddings stay as given). patch_share: the patch match's cut, None (off) or `AUTO`
+    (PATCH_SHARE_FOR_REAL_PHOTOS where the pHashes tell photos apart, else off)."""
     crowding = None
     if crowded_share is not None:
         crowding = calibrate(evidence, max_bits, cosine if cosine is not None else verify_cosine, limit=crowded_share,
-                             confirm_cosine=verify_cosine if verify_cosine is not None else cosine,
-                             confirm_patches=PATCH_SHARE_FOR_REAL_PHOTOS if patch_share == AUTO else patch_share)
+                             confirm_cosine=verify_cosine if verify_cosine is not None else cosine)
     strict = crowding is None or crowding.hashes_crowded
     calibrated = _calibrated_limits(strict)
     limits = HashLimits(calibrated.colour_diff if colour_diff == AUTO else float(colour_diff),
                         calibrated.tone_diff if tone_diff == AUTO else tone_diff,
-                        colour_given=colour_diff != AUTO, tone_given=tone_diff != AUTO,
-                        patch_share=calibrated.patch_share if patch_share == AUTO else patch_share,
-                        patch_given=patch_share != AUTO)
+                        colour_given=colour_diff != AUTO, tone_given=tone_diff != AUTO)
     if crowding is not None:
         crowding = replace(crowding, limits=limits)
     if crowding is not None and crowding.embeddings_crowded:
         cosine = verify_cosine = window_score = overlap_score = None  # the window match's candidates: embeddings
+    if patch_share == AUTO:
+        patch_share = None if strict else PATCH_SHARE_FOR_REAL_PHOTOS
     return LinkRule(max_bits, limits.colour_diff, cosine, verify_cosine, link_colour_diff=link_colour_diff,
                     tone_diff=limits.tone_diff, window_score=window_score, window_pairs=window_pairs,
                     overlap_score=overlap_score if window_score is not None else None,
-                    overlap_pairs=overlap_pairs, patch_share=limits.patch_share), crowding
+                    overlap_pairs=overlap_pairs, patch_share=patch_share), crowding

@@ -194,13 +194,12 @@ class FilterConfig:
         "photos apart, else off (default: recipe, else auto)."))
     # a pHash pair (up to curate.filters.patches.PATCH_MARGIN_BITS beyond near_dup_bits) left apart whose patches
     # agree this well is linked (curate.filters.patches; "off"/None: off)
-    near_dup_patch_share: float | str | None = setting(calibration.AUTO, help=(
+    near_dup_patch_share: float | str | None = setting(None, help=(
         f"Link a pHash pair (up to {patches.PATCH_MARGIN_BITS} bits beyond --near-dup-bits) that the other evidence "
-        "leaves apart when at least this share of its 8x8 patches agree in detail on the stored images, over the best "
-        "band of half its height or more (a sticker, a logo, a watermark or caption bands over part of a copy; a "
-        "sepia copy), or off, or auto: "
-        f"{calibration.PATCH_SHARE_FOR_REAL_PHOTOS:g} when the collection's pHashes tell photos apart, else off "
-        "(default: recipe, else auto)."))
+        "leaves apart when at least this share of its 8x8 patches agree in detail on the stored images (a sticker, "
+        "a logo, a watermark or caption bands over part of a copy; a sepia copy), or auto: "
+        f"{calibration.PATCH_SHARE_FOR_REAL_PHOTOS:g} when the collection's pHashes tell photos apart, else off. Off "
+        "by default: different photos in one frame, card or mockup template agree too (default: recipe, else off)."))
     # calibration.calibrate: a collection where more than this share of random pairs of different images
     # look alike (pHash, embedding) gets the strict hash limits / no embedding links; "off": never
     near_dup_crowded_share: float | str | None = setting(calibration.CROWDED_SHARE, help=(

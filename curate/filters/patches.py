@@ -1,19 +1,22 @@
 """The patch match: a copy with part of it covered (a sticker, a logo, caption bands) or recoloured as a whole.
 
 Both grey views (`windows.grey_view`) are squashed to PATCH_SIDE px square, their shading taken out (minus a
-Gaussian blur of PATCH_SIGMA px, so what is left is the detail), and cut into a PATCH_GRID x PATCH_GRID grid of
-patches. A patch *agrees* when the zero-mean correlation of its detail in the two images is at least
-PATCH_AGREE; a patch flat in one image and detailed in the other (a flat sticker over the photo) disagrees, and
-one flat in both is not judged. The score is the share of judged patches that agree over the best band of at
-least half the rows holding the two middle rows (the whole picture is one), and at most twice the two middle
-rows' own share. A sticker over 8 % of a photo spoils the patches it covers and no others, and caption bands
-over the top and bottom of a meme spoil rows the band leaves out, so such copies score 0.81-1.00 (audit I's,
-within 12 bits), while one measure over the whole picture (the window match, the thumbnails' colours, the
-embedding) falls below its limit; a sepia copy keeps its detail and scores 0.93-1.00. Two pictures that
-differ in their middle (different photos in one app's interface) are held down by the middle rows. Two
-different photos seldom agree patch for patch: among every pair of different real photos in
-../shared/realdata whose pHashes are 9-16 bits apart (9,770 pairs) the highest score is 0.25
-(docs/benchmarks.md, "Patch match").
+Gaussian blur of PATCH_SIGMA px, so what is left is the detail), and cut into a PATCH_GRID x PATCH_GRID grid
+of patches. A patch *agrees* when the zero-mean correlation of its detail in the two images is at least
+PATCH_AGREE; a patch flat in one image and detailed in the other (a flat sticker over the photo) disagrees,
+and one flat in both is not judged. The score is the share of judged patches that agree over the best band of
+at least half the rows holding the two middle rows (the whole picture is one), and at most twice the share of
+the two middle rows and of the central block (the middle half of the rows and columns). A sticker over 8 % of
+a photo spoils the patches it covers and no others, and caption bands over the top and bottom of a meme spoil
+rows the band leaves out, so such copies score 0.81-1.00 (audit I's, within 12 bits), while one measure over
+the whole picture (the window match, the thumbnails' colours, the embedding) falls below its limit; a sepia
+copy keeps its detail and scores 0.93-1.00. Two different photos seldom agree patch for patch: among every
+pair of different real photos in ../shared/realdata whose pHashes are 9-16 bits apart (9,770 pairs) the
+highest score is 0.25 (docs/benchmarks.md, "Patch match"). But two pictures that share most of their pixels
+do, whatever differs: different photos in one app's interface, one frame, one greeting-card or mockup
+template. The middle rows and the central block hold down those whose photos sit in the middle; not those
+whose photo is off the middle or small (audit L). So the rule is off unless asked for
+(`near_dup_patch_share`).
 
 It is the last confirmation of a pHash pair (`verify.link_pairs`): candidates within near_dup_bits that no
 other evidence confirmed, and pairs up to PATCH_MARGIN_BITS beyond it that the candidates' own search meets
@@ -60,7 +63,8 @@ def patch_share(first: np.ndarray, second: np.ndarray) -> float:
     """The share of patches (`patch_view`s of two images) whose detail correlates at least PATCH_AGREE, among
     those with detail in either (flat in both: not judged), over the best band of rows: at least half of them,
     one after another, across the whole width, holding the two middle rows (the whole picture is one such band);
-    and at most twice the two middle rows' own share. A band is judged only when at least MIN_DETAILED of its
+    and at most twice the two middle rows' own share, and twice the central block's (the middle half of the rows
+    and of the columns). A band is judged only when at least MIN_DETAILED of its
     patches are; 0 when none is.
 
     >>> rng = np.random.default_rng(0)
@@ -71,7 +75,7 @@ def patch_share(first: np.ndarray, second: np.ndarray) -> float:
     >>> other = np.asarray(Image.fromarray(rng.integers(0, 256, (48, 64), dtype=np.uint8)).resize((128, 96)),
     ...                    np.float32)
     >>> view = patch_view(photo)
-    >>> [patch_share(view, patch_view(copy)) > 0.75 for copy in (stickered, captioned)]
+    >>> [patch_share(view, patch_view(copy)) >= 0.8 for copy in (stickered, captioned)]
     [True, True]
     >>> patch_share(view, patch_view(other)) < 0.1
     True
@@ -93,4 +97,9 @@ def patch_share(first: np.ndarray, second: np.ndarray) -> float:
     centre = judged[middle - 1:middle + 1].sum()
     if centre:  # the middle rows agree at least half as well: what differs is not the middle of the picture
         best = min(best, 2 * float(agree[middle - 1:middle + 1].sum() / centre))
+    quarter = slice(PATCH_GRID // 4, PATCH_GRID - PATCH_GRID // 4)  # the central block, a quarter of the picture
+    block = detailed.reshape(PATCH_GRID, PATCH_GRID)[quarter, quarter].sum()
+    if block:  # ... and so does the central block: not a different photo in one frame or card
+        agreeing = ((correlation >= PATCH_AGREE) & detailed).reshape(PATCH_GRID, PATCH_GRID)[quarter, quarter].sum()
+        best = min(best, 2 * float(agreeing / block))
     return best

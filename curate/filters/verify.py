@@ -37,11 +37,11 @@ cosine 0.40-0.77 that colour passes. Which limits apply is measured on the colle
 photos (colour 8, tone 5); where they do not (the demo), the strict ones (colour 4, tone off);
 and embeddings that call far-apart photos alike are not used.
 
-* the stored images' pixels, patch by patch (`curate.filters.patches`): a pHash pair the evidence above leaves
-  apart, or one up to PATCH_MARGIN_BITS beyond `near_dup_bits`, is linked when the detail of at least
-  `near_dup_patch_share` of its 8x8 patches agrees over the best band of half its rows or more (a sticker, a
-  logo, caption bands, a watermark over part of a copy; a sepia copy). Where the pHashes tell photos apart
-  (the calibration) only: the demo's recoloured layouts agree patch for patch.
+* the stored images' pixels, patch by patch (`curate.filters.patches`), when asked for: a pHash pair the
+  evidence above leaves apart, or one up to PATCH_MARGIN_BITS beyond `near_dup_bits`, is linked when the detail
+  of at least `near_dup_patch_share` of its 8x8 patches agrees over the best band of half its rows or more (a
+  sticker, a logo, caption bands, a watermark over part of a copy; a sepia copy). Off by default: different
+  photos in one frame, card or mockup template agree too.
 
 An embedding link between images farther apart than `near_dup_bits` may also require colours
 within `link_colour_diff` (off by default): that keeps neighbouring shots of one street apart at
@@ -86,8 +86,7 @@ DEFAULT_WINDOW_PAIRS = 4_000  # candidate pairs matched at most, closest first (
 DEFAULT_OVERLAP_COSINE = 0.80
 DEFAULT_OVERLAP_SCORE = 0.90
 DEFAULT_OVERLAP_PAIRS = 1_000  # overlap-only candidate pairs matched at most, closest first (~65 ms a pair)
-# The patch match (curate.filters.patches): off unless the calibration finds the collection's pHashes tell photos
-# apart (calibration.PATCH_SHARE_FOR_REAL_PHOTOS) or it is given
+# The patch match (curate.filters.patches): off unless asked for (a share, or auto: calibration's)
 DEFAULT_PATCH_SHARE = None
 EMBEDDING_BACKBONE = "efficientnet_lite0"  # the cosine thresholds were measured on this backbone's vectors
 PAIR_BATCH = 16_384  # pairs (or images) whose thumbnails are in memory at once (the tone check: ~0.3 GB)
