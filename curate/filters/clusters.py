@@ -172,6 +172,13 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
                      f"{counts['patch_crowded_images']:,} images into groups of more than {patches.MAX_GROUP}, more "
                      "than one photo and its copies (images sharing most of their pixels, such as screenshots of "
                      "different photos in one app)")
+    if counts.get("frame_candidates"):
+        unreadable = f"; {counts['frame_unreadable']:,} could not be read" if counts["frame_unreadable"] else ""
+        shown = min(counts["frame_candidates"], rule.window_pairs)
+        left = f" (the closest {shown:,} matched)" if shown < counts["frame_candidates"] else ""
+        notes.append(f"framed copies: {counts['frame']:,} of {counts['frame_candidates']:,} pairs whose pHashes meet "
+                     f"only once a border is cut off{left} agree on their pixels without it, linked (a photo padded "
+                     f"onto a square, a screenshot's frame){unreadable}")
     if counts.get("turn_candidates"):
         unreadable = f"; {counts['turn_unreadable']:,} could not be read" if counts["turn_unreadable"] else ""
         shown = min(counts["turn_candidates"], rule.window_pairs)
