@@ -15,21 +15,25 @@ white-bordered squares, imagededup 0.03.
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from neardup_turns import REALDATA, imagededup_labels, real_photos  # noqa: E402
+from copies_bench import (  # noqa: E402
+    REALDATA,
+    ingested,
+    parser,
+    print_table,
+    real_photos,
+    scores,
+    started,
+    with_imagededup,
+)
 
 KINDS = ("white", "black")
 
@@ -43,77 +47,44 @@ def padded(image: Image.Image, kind: str) -> Image.Image:
     return canvas.resize((1080, 1080), Image.LANCZOS)
 
 
-def scores(names: pd.Series, labels: np.ndarray) -> dict[str, float]:
-    frame = pd.DataFrame({"name": names.to_numpy(), "cluster": labels})
-    frame["original"] = frame["name"].str.extract(r"^(o\d+|d\d+)")[0]
-    frame["kind"] = frame["name"].str.extract(fr"_({'|'.join(KINDS)})\.jpg$")[0].fillna("original")
-    cluster_of = frame[frame["kind"] == "original"].set_index("original")["cluster"]
-    out = {kind: float((rows["cluster"].to_numpy() == cluster_of[rows["original"]].to_numpy()).mean())
-           for kind, rows in ((kind, frame[frame["kind"] == kind]) for kind in KINDS)}
-    out["false_links"] = int((frame.groupby("cluster")["original"].nunique() > 1).sum())
-    return out
+def build(folder: Path, originals: list[Path], distractors: list[Path]) -> None:
+    folder.mkdir(parents=True)
+    for i, path in enumerate(originals):
+        image = Image.open(path).convert("RGB")
+        image.save(folder / f"o{i:04d}.jpg", quality=92)
+        for kind in KINDS:
+            padded(image, kind).save(folder / f"o{i:04d}_{kind}.jpg", quality=90)
+    for i, path in enumerate(distractors):
+        Image.open(path).convert("RGB").save(folder / f"d{i:04d}.jpg", quality=92)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--originals", type=int, default=150)
-    parser.add_argument("--distractors", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=2)
-    parser.add_argument("--imagededup", action="store_true", help="pip install imagededup into a temp folder")
-    parser.add_argument("--all-real", action="store_true",
-                        help="also: the framed-copy candidates and links among every real photo (no copies made)")
-    args = parser.parse_args(argv)
-    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
-    print(f"command: python bench/neardup_padded.py {' '.join(sys.argv[1:] if argv is None else argv)}")
-    if not REALDATA.is_dir():
-        print(f"(no real photos at {REALDATA}: skipped)")
+    args = parser(__doc__, 2, "also: the framed-copy candidates and links among every real photo (no copies made)"
+                  ).parse_args(argv)
+    if not started("neardup_padded.py", argv, args.imagededup):
         return
-    if args.imagededup:
-        from scorecard import install_imagededup
-
-        install_imagededup(Path(tempfile.mkdtemp(prefix="imagededup-")))
     from curate.filters.clusters import image_clusters
     from curate.filters.config import FilterConfig
-    from curate.filters.run import ensure_thumbnails, grey_reader
-    from curate.ingest.folder import FolderOptions, ingest_folder
-    from curate.workspace import Workspace, read_catalog
 
     photos = real_photos(args.originals + args.distractors, 0, args.seed)
-    root = Path(tempfile.mkdtemp(prefix="neardup-padded-"))
-    (root / "photos").mkdir()
-    for i, path in enumerate(photos):
-        image = Image.open(path).convert("RGB")
-        name = f"o{i:04d}" if i < args.originals else f"d{i:04d}"
-        image.save(root / "photos" / f"{name}.jpg", quality=92)
-        for kind in KINDS if i < args.originals else ():
-            padded(image, kind).save(root / "photos" / f"{name}_{kind}.jpg", quality=90)
-    ws = Workspace(root / "ws")
-    ingest_folder(ws, FolderOptions(folder=root / "photos", workers=2))
-    catalog = read_catalog(ws)
-    catalog = catalog[catalog["phash"].notna()].reset_index(drop=True)
-    names = catalog["source_id"]
-    thumbnails = ensure_thumbnails(ws, catalog)
+    print(f"{args.originals} originals x {len(KINDS)} padded copies + {args.distractors} distractors "
+          f"(seed {args.seed})")
+    ws, catalog, names, thumbnails, read_grey = ingested(
+        lambda folder: build(folder, photos[:args.originals], photos[args.originals:]), "neardup-padded-")
     columns = ["sha256", "phash", "phash_mirror", "phash_trimmed", "phash_rot90"]
     rows = []
     for name, config in (("curate, framed copies matched on pixels", FilterConfig()),
                          ("curate, pixel matches off (before)", FilterConfig(near_dup_window_score="off"))):
         notes: list[str] = []
-        started = time.perf_counter()
-        labels = image_clusters(catalog[columns], config, thumbnails, None, notes, grey_reader(ws, catalog))
-        rows.append((name, scores(names, labels), time.perf_counter() - started))
+        begun = time.perf_counter()
+        labels = image_clusters(catalog[columns], config, thumbnails, None, notes, read_grey)
+        rows.append((name, scores(names, labels, KINDS), time.perf_counter() - begun))
         for note in notes:
             if note.startswith(("framed copies", "near-duplicate hashes")):
                 print(f"  {note}")
     if args.imagededup:
-        started = time.perf_counter()
-        rows.append(("imagededup PHash (10 bits)", scores(names, imagededup_labels(ws, catalog, names)),
-                     time.perf_counter() - started))
-    print(f"{args.originals} originals x {len(KINDS)} padded copies + {args.distractors} distractors "
-          f"(seed {args.seed})")
-    print(f"{'method':42s} " + " ".join(f"{kind:>7s}" for kind in KINDS) + "  false links  seconds")
-    for name, row, seconds in rows:
-        print(f"{name:42s} " + " ".join(f"{row[kind]:7.2f}" for kind in KINDS)
-              + f"  {row['false_links']:11d}  {seconds:7.1f}")
+        with_imagededup(rows, ws, catalog, names, KINDS)
+    print_table(rows, KINDS, 42)
     if args.all_real:
         all_real()
 

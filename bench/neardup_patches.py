@@ -17,21 +17,26 @@ many there are, and how many it would link (false links, unless the pair is one 
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from neardup_turns import REALDATA, imagededup_labels, real_photos  # noqa: E402
+from copies_bench import (  # noqa: E402
+    REALDATA,
+    ingested,
+    parser,
+    print_table,
+    real_photos,
+    scores,
+    started,
+    with_imagededup,
+)
 
 KINDS = ("sticker", "logo", "watermark", "meme", "sepia")
 
@@ -85,82 +90,39 @@ def build(folder: Path, originals: list[Path], distractors: list[Path], seed: in
         Image.open(path).convert("RGB").save(folder / f"d{i:04d}.jpg", quality=92)
 
 
-def scores(names: pd.Series, labels: np.ndarray) -> dict[str, float]:
-    """Recall per kind (the copy in its original's cluster) and false links (clusters joining two different
-    originals or a distractor)."""
-    frame = pd.DataFrame({"name": names.to_numpy(), "cluster": labels})
-    frame["original"] = frame["name"].str.extract(r"^(o\d+|d\d+)")[0]
-    frame["kind"] = frame["name"].str.extract(fr"_({'|'.join(KINDS)})\.jpg$")[0].fillna("original")
-    cluster_of = frame[frame["kind"] == "original"].set_index("original")["cluster"]
-    out = {}
-    for kind in KINDS:
-        rows = frame[frame["kind"] == kind]
-        out[kind] = float((rows["cluster"].to_numpy() == cluster_of[rows["original"]].to_numpy()).mean())
-    out["false_links"] = int((frame.groupby("cluster")["original"].nunique() > 1).sum())
-    return out
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--originals", type=int, default=150)
-    parser.add_argument("--distractors", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--imagededup", action="store_true", help="pip install imagededup into a temp folder")
-    parser.add_argument("--all-real", action="store_true",
-                        help="also: the patch match's candidates and links among every real photo (no copies made)")
-    parser.add_argument("--screens", action="store_true",
-                        help="also: different real photos in one app's interface, frame, card or mockup (look-alikes)")
-    parser.add_argument("--search-cost", type=int, default=0, metavar="N",
-                        help="also: the candidate search's seconds on N uniformly random hashes, exact to 12 bits "
-                             "against the filter's 8-bit search reused up to 12 bits")
-    args = parser.parse_args(argv)
-    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
-    print(f"command: python bench/neardup_patches.py {' '.join(sys.argv[1:] if argv is None else argv)}")
-    if not REALDATA.is_dir():
-        print(f"(no real photos at {REALDATA}: skipped)")
+    made = parser(__doc__, 1, "also: the patch match's candidates and links among every real photo (no copies made)")
+    made.add_argument("--screens", action="store_true",
+                      help="also: different real photos in one app's interface, frame, card or mockup (look-alikes)")
+    made.add_argument("--search-cost", type=int, default=0, metavar="N",
+                      help="also: the candidate search's seconds on N uniformly random hashes, exact to 12 bits "
+                           "against the filter's 8-bit search reused up to 12 bits")
+    args = made.parse_args(argv)
+    if not started("neardup_patches.py", argv, args.imagededup):
         return
-    if args.imagededup:
-        from scorecard import install_imagededup
-
-        install_imagededup(Path(tempfile.mkdtemp(prefix="imagededup-")))
     from curate.filters.clusters import image_clusters
     from curate.filters.config import FilterConfig
-    from curate.filters.run import ensure_thumbnails, grey_reader
-    from curate.ingest.folder import FolderOptions, ingest_folder
-    from curate.workspace import Workspace, read_catalog
 
     photos = real_photos(args.originals + args.distractors, 0, args.seed)
-    root = Path(tempfile.mkdtemp(prefix="neardup-patches-"))
-    build(root / "photos", photos[:args.originals], photos[args.originals:], args.seed)
-    ws = Workspace(root / "ws")
-    started = time.perf_counter()
-    ingest_folder(ws, FolderOptions(folder=root / "photos", workers=2))
     print(f"{args.originals} originals x {len(KINDS)} copies ({', '.join(KINDS)}) + {args.distractors} distractors "
-          f"(seed {args.seed}); ingest {time.perf_counter() - started:.1f} s")
-    catalog = read_catalog(ws)
-    catalog = catalog[catalog["phash"].notna()].reset_index(drop=True)
-    names = catalog["source_id"]
-    thumbnails = ensure_thumbnails(ws, catalog)
+          f"(seed {args.seed})")
+    ws, catalog, names, thumbnails, read_grey = ingested(
+        lambda folder: build(folder, photos[:args.originals], photos[args.originals:], args.seed), "neardup-patches-")
     columns = ["sha256", "phash", "phash_mirror", "phash_trimmed", "phash_rot90"]
     rows = []
     for name, setting in (("curate, default (patch match off)", "off"), ("curate, --near-dup-patch-share 0.8", 0.8),
                           ("curate, --near-dup-patch-share auto", "auto")):
         notes: list[str] = []
-        started = time.perf_counter()
+        begun = time.perf_counter()
         labels = image_clusters(catalog[columns], FilterConfig(near_dup_patch_share=setting), thumbnails, None,
-                                notes, grey_reader(ws, catalog))
-        rows.append((name, scores(names, labels), time.perf_counter() - started))
+                                notes, read_grey)
+        rows.append((name, scores(names, labels, KINDS), time.perf_counter() - begun))
         for note in notes:
             if note.startswith(("patch match", "near-duplicate hashes")):
                 print(f"  {note}")
     if args.imagededup:
-        started = time.perf_counter()
-        rows.append(("imagededup PHash (10 bits)", scores(names, imagededup_labels(ws, catalog, names)),
-                     time.perf_counter() - started))
-    print(f"{'method':38s} " + " ".join(f"{kind:>9s}" for kind in KINDS) + "  false links  seconds")
-    for name, row, seconds in rows:
-        print(f"{name:38s} " + " ".join(f"{row[kind]:9.2f}" for kind in KINDS)
-              + f"  {row['false_links']:11d}  {seconds:7.1f}")
+        with_imagededup(rows, ws, catalog, names, KINDS)
+    print_table(rows, KINDS)
     if args.all_real:
         all_real()
     if args.screens:
