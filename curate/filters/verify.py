@@ -292,8 +292,10 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
     embedding (cosine >= rule.cosine, pHashes within cosine_max_bits and, beyond max_bits,
     colours within link_colour_diff; not already a hash link); then, with evidence.read_grey and thumbnails,
     patch, patch_candidates, patch_matched and patch_unreadable (`_add_patch_links`: pHash pairs the links so
-    far leave apart whose patches agree, `curate.filters.patches`); turn, turn_candidates and turn_unreadable
-    (`_add_turn_links`); then window (a pair left in different
+    far leave apart whose patches agree, `curate.filters.patches`, when rule.patch_share is set) with
+    patch_crowded and patch_crowded_images; frame, frame_candidates and frame_unreadable (`_add_frame_links`:
+    candidates that meet only through a border-trimmed view, confirmed with the borders cut off); turn,
+    turn_candidates and turn_unreadable (`_add_turn_links`); then window (a pair left in different
     clusters by those links whose cosine is at least rule.window_cosine and whose pixels match as a
     window, or whose cosine is at least rule.overlap_cosine and whose pixels overlap as two crops of one
     picture, `curate.filters.windows`; only with evidence.read_grey), with window_overlap (the overlap
