@@ -357,6 +357,37 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
     return first, second, counts
 
 
+GREY_CACHE = 512  # grey views (128 px, ~64 KB each) kept while one rule matches its pairs: ~32 MB
+
+
+def _matched_on_pixels(evidence: Evidence, a: np.ndarray, b: np.ndarray,
+                       matches: Callable[[np.ndarray, np.ndarray, int], bool]) -> tuple[np.ndarray, int]:
+    """(which pairs (a[k], b[k]) `matches(grey_a, grey_b, k)` on their grey views, how many pairs had an image
+    that could not be read). The pairs come closest first, so an image often recurs: the last GREY_CACHE views
+    read are kept, each image decoded once while it is among them."""
+    from collections import OrderedDict
+
+    cache: OrderedDict[int, np.ndarray | None] = OrderedDict()
+
+    def grey(position: int) -> np.ndarray | None:
+        if position in cache:
+            cache.move_to_end(position)
+        else:
+            cache[position] = evidence.read_grey(position)
+            if len(cache) > GREY_CACHE:
+                cache.popitem(last=False)
+        return cache[position]
+
+    linked, unreadable = np.zeros(len(a), bool), 0
+    for k, (i, j) in enumerate(zip(a.tolist(), b.tolist())):
+        one, other = grey(i), grey(j)
+        if one is None or other is None:
+            unreadable += 1
+            continue
+        linked[k] = matches(one, other, k)
+    return linked, unreadable
+
+
 def _add_frame_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,
                      wide: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
                      counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -390,17 +421,13 @@ def _add_frame_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, seco
     keep = framed & (labels[a] != labels[b])
     order = np.argsort(bits[keep], kind="stable")[:rule.window_pairs]
     a, b = a[keep][order], b[keep][order]
-    counts.update(frame=0, frame_candidates=int(keep.sum()), frame_unreadable=0)
-    linked = np.zeros(len(a), bool)
-    for k, (i, j) in enumerate(zip(a.tolist(), b.tolist())):
-        one, other = evidence.read_grey(i), evidence.read_grey(j)
-        if one is None or other is None:
-            counts["frame_unreadable"] += 1
-            continue
+    def agree(one: np.ndarray, other: np.ndarray, _: int) -> bool:
         one, other = trimmed_view(one), trimmed_view(other)
-        linked[k] = (float(np.abs(thumbnail(one) - thumbnail(other)).mean()) <= rule.colour_diff
-                     or windows.window_score(one, other) >= rule.window_score)
-    counts["frame"] = int(linked.sum())
+        return (float(np.abs(thumbnail(one) - thumbnail(other)).mean()) <= rule.colour_diff
+                or windows.window_score(one, other) >= rule.window_score)
+
+    linked, unreadable = _matched_on_pixels(evidence, a, b, agree)
+    counts.update(frame=int(linked.sum()), frame_candidates=int(keep.sum()), frame_unreadable=unreadable)
     return np.concatenate([first, a[linked]]), np.concatenate([second, b[linked]])
 
 
@@ -418,17 +445,11 @@ def _add_turn_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, secon
     n = len(evidence.hashes)
     new = ~np.isin(a * n + b, np.concatenate([first * n + second, second * n + first]))
     order = np.argsort(bits[new], kind="stable")[:rule.window_pairs]  # the closest, as many as the window match's
-    counts.update(turn=0, turn_candidates=int(new.sum()), turn_unreadable=0)
     a, b = a[new][order], b[new][order]
-    linked = np.zeros(len(a), bool)
-    for k, (i, j) in enumerate(zip(a.tolist(), b.tolist())):
-        one, other = evidence.read_grey(i), evidence.read_grey(j)
-        if one is None or other is None:
-            counts["turn_unreadable"] += 1
-            continue
-        linked[k] = max(windows.window_score(np.ascontiguousarray(np.rot90(one, k=turn)), other)
-                        for turn in (1, -1)) >= rule.window_score
-    counts["turn"] = int(linked.sum())
+    linked, unreadable = _matched_on_pixels(
+        evidence, a, b, lambda one, other, _: max(windows.window_score(np.ascontiguousarray(np.rot90(one, k=turn)),
+                                                                       other) for turn in (1, -1)) >= rule.window_score)
+    counts.update(turn=int(linked.sum()), turn_candidates=int(new.sum()), turn_unreadable=unreadable)
     return np.concatenate([first, a[linked]]), np.concatenate([second, b[linked]])
 
 
@@ -452,22 +473,10 @@ def _add_patch_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, seco
     apart = (labels[a] != labels[b]) & stored[a] & stored[b]  # no thumbnail: not stored, or unreadable
     order = np.argsort(bits[apart], kind="stable")[:rule.window_pairs]  # the closest, as many as the window match's
     a, b, mirrored = a[apart][order], b[apart][order], mirrored[apart][order]
-    counts.update(patch=0, patch_candidates=int(apart.sum()), patch_matched=len(a), patch_unreadable=0)
-    views: dict[tuple[int, bool], np.ndarray | None] = {}
-
-    def view(position: int, flip: bool) -> np.ndarray | None:
-        if (position, flip) not in views:
-            grey = evidence.read_grey(position)
-            views[position, flip] = None if grey is None else patches.patch_view(grey, flip)
-        return views[position, flip]
-
-    linked = np.zeros(len(a), bool)
-    for k, (i, j, flip) in enumerate(zip(a.tolist(), b.tolist(), mirrored.tolist())):
-        one, other = view(i, False), view(j, flip)
-        if one is None or other is None:
-            counts["patch_unreadable"] += 1
-            continue
-        linked[k] = patches.patch_share(one, other) >= rule.patch_share
+    linked, unreadable = _matched_on_pixels(
+        evidence, a, b, lambda one, other, k: patches.patch_share(
+            patches.patch_view(one), patches.patch_view(other, bool(mirrored[k]))) >= rule.patch_share)
+    counts.update(patch_candidates=int(apart.sum()), patch_matched=len(a), patch_unreadable=unreadable)
     groups = components_from_pairs(len(evidence.hashes), a[linked], b[linked])
     sizes = np.bincount(groups)
     crowded = linked & (sizes[groups[a]] > patches.MAX_GROUP)  # not one photo's copies: see MAX_GROUP
