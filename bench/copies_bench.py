@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -38,6 +39,20 @@ def parser(doc: str, seed: int, all_real: str) -> argparse.ArgumentParser:
     made.add_argument("--imagededup", action="store_true", help="pip install imagededup into a temp folder")
     made.add_argument("--all-real", action="store_true", help=all_real)
     return made
+
+
+def build(folder: Path, originals: list[Path], distractors: list[Path], kinds: tuple[str, ...],
+          copy: Callable[[Image.Image, str], Image.Image], quality: Callable[[str], int] = lambda kind: 90) -> None:
+    """The bench's folder: each original as `o<i>.jpg` (JPEG 92) with `copy(image, kind)` of it as
+    `o<i>_<kind>.jpg` (JPEG `quality(kind)`), each distractor as `d<i>.jpg`."""
+    folder.mkdir(parents=True)
+    for i, path in enumerate(originals):
+        image = Image.open(path).convert("RGB")
+        image.save(folder / f"o{i:04d}.jpg", quality=92)
+        for kind in kinds:
+            copy(image, kind).save(folder / f"o{i:04d}_{kind}.jpg", quality=quality(kind))
+    for i, path in enumerate(distractors):
+        Image.open(path).convert("RGB").save(folder / f"d{i:04d}.jpg", quality=92)
 
 
 def started(script: str, argv: list[str] | None, imagededup: bool) -> bool:

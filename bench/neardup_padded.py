@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from copies_bench import (  # noqa: E402
     REALDATA,
+    build,
     ingested,
     parser,
     print_table,
@@ -47,17 +48,6 @@ def padded(image: Image.Image, kind: str) -> Image.Image:
     return canvas.resize((1080, 1080), Image.LANCZOS)
 
 
-def build(folder: Path, originals: list[Path], distractors: list[Path]) -> None:
-    folder.mkdir(parents=True)
-    for i, path in enumerate(originals):
-        image = Image.open(path).convert("RGB")
-        image.save(folder / f"o{i:04d}.jpg", quality=92)
-        for kind in KINDS:
-            padded(image, kind).save(folder / f"o{i:04d}_{kind}.jpg", quality=90)
-    for i, path in enumerate(distractors):
-        Image.open(path).convert("RGB").save(folder / f"d{i:04d}.jpg", quality=92)
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parser(__doc__, 2, "also: the framed-copy candidates and links among every real photo (no copies made)"
                   ).parse_args(argv)
@@ -70,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.originals} originals x {len(KINDS)} padded copies + {args.distractors} distractors "
           f"(seed {args.seed})")
     ws, catalog, names, thumbnails, read_grey = ingested(
-        lambda folder: build(folder, photos[:args.originals], photos[args.originals:]), "neardup-padded-")
+        lambda folder: build(folder, photos[:args.originals], photos[args.originals:], KINDS, padded),
+        "neardup-padded-")
     columns = ["sha256", "phash", "phash_mirror", "phash_trimmed", "phash_rot90"]
     rows = []
     for name, config in (("curate, framed copies matched on pixels", FilterConfig()),

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from copies_bench import (  # noqa: E402
     REALDATA,
+    build,
     ingested,
     parser,
     print_table,
@@ -78,18 +79,6 @@ def copy_of(image: Image.Image, kind: str, rng: np.random.Generator) -> Image.Im
     return image
 
 
-def build(folder: Path, originals: list[Path], distractors: list[Path], seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True)
-    for i, path in enumerate(originals):
-        image = Image.open(path).convert("RGB")
-        image.save(folder / f"o{i:04d}.jpg", quality=92)
-        for kind in KINDS:
-            copy_of(image, kind, rng).save(folder / f"o{i:04d}_{kind}.jpg", quality=90)
-    for i, path in enumerate(distractors):
-        Image.open(path).convert("RGB").save(folder / f"d{i:04d}.jpg", quality=92)
-
-
 def main(argv: list[str] | None = None) -> None:
     made = parser(__doc__, 1, "also: the patch match's candidates and links among every real photo (no copies made)")
     made.add_argument("--screens", action="store_true",
@@ -107,7 +96,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.originals} originals x {len(KINDS)} copies ({', '.join(KINDS)}) + {args.distractors} distractors "
           f"(seed {args.seed})")
     ws, catalog, names, thumbnails, read_grey = ingested(
-        lambda folder: build(folder, photos[:args.originals], photos[args.originals:], args.seed), "neardup-patches-")
+        lambda folder: build(folder, photos[:args.originals], photos[args.originals:], KINDS,
+                             lambda image, kind, rng=np.random.default_rng(args.seed): copy_of(image, kind, rng)),
+        "neardup-patches-")
     columns = ["sha256", "phash", "phash_mirror", "phash_trimmed", "phash_rot90"]
     rows = []
     for name, setting in (("curate, default (patch match off)", "off"), ("curate, --near-dup-patch-share 0.8", 0.8),

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from copies_bench import (  # noqa: E402
     REALDATA,
+    build,
     ingested,
     parser,
     print_table,
@@ -46,17 +47,6 @@ def copy_of(image: Image.Image, kind: str) -> Image.Image:
     return turned.resize((max(1, turned.width // 2), max(1, turned.height // 2)), Image.BILINEAR)
 
 
-def build(folder: Path, originals: list[Path], distractors: list[Path]) -> None:
-    folder.mkdir(parents=True)
-    for i, path in enumerate(originals):
-        image = Image.open(path).convert("RGB")
-        image.save(folder / f"o{i:04d}.jpg", quality=92)
-        for kind in KINDS:
-            copy_of(image, kind).save(folder / f"o{i:04d}_{kind}.jpg", quality=80 if kind == "cw_half" else 90)
-    for i, path in enumerate(distractors):
-        Image.open(path).convert("RGB").save(folder / f"d{i:04d}.jpg", quality=92)
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parser(__doc__, 0, "also: quarter-turn candidates among every real photo (no copies made)").parse_args(argv)
     if not started("neardup_turns.py", argv, args.imagededup):
@@ -67,7 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     photos = real_photos(args.originals + args.distractors, 0, args.seed)
     print(f"{args.originals} originals x {len(KINDS)} copies ({', '.join(KINDS)}) + {args.distractors} distractors")
     ws, catalog, names, thumbnails, read_grey = ingested(
-        lambda folder: build(folder, photos[:args.originals], photos[args.originals:]), "neardup-turns-")
+        lambda folder: build(folder, photos[:args.originals], photos[args.originals:], KINDS, copy_of,
+                             lambda kind: 80 if kind == "cw_half" else 90), "neardup-turns-")
     columns = ["sha256", "phash", "phash_mirror", "phash_trimmed", "phash_rot90"]
     rows, turned_notes = [], []
     for name, dropped in (("curate, with the quarter-turn hash", ()),
