@@ -3,6 +3,7 @@ and the parsers of the values a flag or recipe may give as text ("off", "auto").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,30 +89,17 @@ def _parse_crowded_share(value: object) -> float | None:
     return share
 
 
-def _parse_tone_diff(value: object) -> float | str | None:
-    """near_dup_tone_diff: a difference in [0, 255], "auto", or None for "off" (a recipe value may be text)."""
+def _parse_auto_number(value: object, name: str, fits: Callable[[float], bool], what: str) -> float | str | None:
+    """A setting that is a number `fits` accepts (`what` says which, for the error), "auto", or None for "off" (a
+    recipe value may be text): near_dup_tone_diff, near_dup_patch_share."""
     if value is None or _is_word(value, GEO_OFF):
         return None
     if _is_word(value, calibration.AUTO):
         return calibration.AUTO
-    difference = _number(value)
-    if not 0 <= difference <= 255:  # NaN fails too
-        raise SettingError(f"{{near_dup_tone_diff}} must be between 0 and 255, off or auto; got {value!r}",
-                           "near_dup_tone_diff", as_key=True)
-    return difference
-
-
-def _parse_patch_share(value: object) -> float | str | None:
-    """near_dup_patch_share: a share in (0, 1], "auto", or None for "off" (a recipe value may be text)."""
-    if value is None or _is_word(value, GEO_OFF):
-        return None
-    if _is_word(value, calibration.AUTO):
-        return calibration.AUTO
-    share = _number(value)
-    if not 0 < share <= 1:  # NaN fails too
-        raise SettingError(f"{{near_dup_patch_share}} must be a share in (0, 1], off or auto; got {value!r}",
-                           "near_dup_patch_share", as_key=True)
-    return share
+    number = _number(value)
+    if not fits(number):  # NaN fails too
+        raise SettingError(f"{{{name}}} must be {what}, off or auto; got {value!r}", name, as_key=True)
+    return number
 
 
 def _parse_window_score(value: object, name: str = "near_dup_window_score") -> float | None:
@@ -284,8 +272,10 @@ class FilterConfig:
                                f"got {self.near_dup_link_colour_diff}", "near_dup_link_colour_diff", as_key=True)
         for name in ("near_dup_cosine", "near_dup_verify_cosine"):
             object.__setattr__(self, name, _parse_cosine(getattr(self, name), name))
-        object.__setattr__(self, "near_dup_tone_diff", _parse_tone_diff(self.near_dup_tone_diff))
-        object.__setattr__(self, "near_dup_patch_share", _parse_patch_share(self.near_dup_patch_share))
+        object.__setattr__(self, "near_dup_tone_diff", _parse_auto_number(
+            self.near_dup_tone_diff, "near_dup_tone_diff", lambda x: 0 <= x <= 255, "between 0 and 255"))
+        object.__setattr__(self, "near_dup_patch_share", _parse_auto_number(
+            self.near_dup_patch_share, "near_dup_patch_share", lambda x: 0 < x <= 1, "a share in (0, 1]"))
         object.__setattr__(self, "near_dup_window_score", _parse_window_score(self.near_dup_window_score))
         object.__setattr__(self, "near_dup_overlap_score",
                            _parse_window_score(self.near_dup_overlap_score, "near_dup_overlap_score"))

@@ -421,6 +421,7 @@ def _add_frame_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, seco
     keep = framed & (labels[a] != labels[b])
     order = np.argsort(bits[keep], kind="stable")[:rule.window_pairs]
     a, b = a[keep][order], b[keep][order]
+
     def agree(one: np.ndarray, other: np.ndarray, _: int) -> bool:
         one, other = trimmed_view(one), trimmed_view(other)
         return (float(np.abs(thumbnail(one) - thumbnail(other)).mean()) <= rule.colour_diff
@@ -461,7 +462,7 @@ def _add_patch_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, seco
     different clusters of the links so far, whose patches agree (`patches.patch_share` at least `rule.patch_share`, the
     second view mirrored where the mirrored hashes matched): a copy with a sticker, a logo or caption bands over part of
     it, or recoloured as a whole (sepia), which the thumbnails and the embeddings leave apart. The closest
-    `rule.window_pairs` pairs are matched, each image decoded once. Patch links that alone would join more than
+    `rule.window_pairs` pairs are matched (`_matched_on_pixels`). Patch links that alone would join more than
     `patches.MAX_GROUP` images are not made. counts gains patch (links), patch_candidates, patch_matched,
     patch_unreadable, patch_crowded (links not made) and patch_crowded_images."""
     from curate.filters import patches
