@@ -16,7 +16,14 @@ Printed per setting: good photos dropped, wrong geotags dropped, labels held; th
 good-kept(hold) / good-kept(no hold) and caught(hold) / caught(no hold). Wrong geotags that land
 within 50 km (a neighbouring town) are not planted: the filter cannot tell them from suburbs, and
 the hold keeps them by design (docs/cleaning.md).
-Run:  .venv/bin/python bench/geo_holds.py [--wrong 0.1] [--seeds 3]
+Then the hold for labels whose names are not places (`max_unnamed_share`, docs/cleaning.md), against
+the filter without it (`max_unnamed_share` 1) in the same run:
+- the same city labels renamed `place_NN` (a landmark or district a name lookup does not know): wrong
+  geotags still caught, labels held;
+- scene labels shot mostly in one town (audit M's `Kitchen`): each city's real photos within 30 km plus a
+  share (`--far-shares`) of real photos at least 200 km away, every one a genuine photo of the scene:
+  genuine photos dropped.
+Run:  .venv/bin/python bench/geo_holds.py [--wrong 0.1] [--seeds 3] [--far-shares 0.1 0.2 0.3 0.4]
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from curate import schema  # noqa: E402
 from curate.filters import geo  # noqa: E402
-from curate.filters.geo_stage import GEO_HELD  # noqa: E402
+from curate.filters.geo_stage import GEO_HELD, GEO_UNNAMED  # noqa: E402
 from curate.filters.stage import FilterConfig, filter_catalog  # noqa: E402
 
 META = ROOT.parent / "shared" / "realdata" / "im2gps-meta" / "im2gps3k_places365.csv"
@@ -102,6 +109,58 @@ def measure(rows: pd.DataFrame, config: FilterConfig) -> dict:
             else sorted(table.loc[table["geo_filter"] == GEO_HELD, "label"])}
 
 
+def scene_rows(meta: pd.DataFrame, far_share: float, seed: int) -> pd.DataFrame:
+    """Per city, a scene label `scene_NN`: the real photos within 30 km plus `far_share` of the label from
+    real photos at least 200 km away (all genuine: `planted` is False everywhere)."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for number, (lat, lon) in enumerate(CITIES.values()):
+        km = geo.haversine_km(lat, lon, meta["LAT"].to_numpy(), meta["LON"].to_numpy())
+        near, far = np.flatnonzero(km <= WITHIN_KM), np.flatnonzero(km >= FAR_KM)
+        if len(near) < MIN_PHOTOS:
+            continue
+        picked = np.r_[near, rng.choice(far, size=int(round(far_share / (1 - far_share) * len(near))), replace=False)]
+        parts.append(pd.DataFrame({"label": f"scene_{number:02d}", "lat": meta["LAT"].to_numpy()[picked],
+                                   "lon": meta["LON"].to_numpy()[picked], "owner_id": meta["AUTHOR"].to_numpy()[picked],
+                                   "planted": False}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def unnamed_held(rows: pd.DataFrame, config: FilterConfig) -> tuple[dict, int]:
+    """`measure`'s counts, and how many labels the unnamed hold skipped."""
+    out, report = filter_catalog(catalog(rows), config)
+    dropped = (out["drop_reason"] == "geo_outlier").to_numpy()
+    planted = rows["planted"].to_numpy()
+    counts = {"good": int((~planted).sum()), "good_dropped": int((dropped & ~planted).sum()),
+              "wrong": int(planted.sum()), "wrong_dropped": int((dropped & planted).sum())}
+    return counts, int((report.geo["geo_filter"] == GEO_UNNAMED).sum())
+
+
+def unnamed_tables(meta: pd.DataFrame, args) -> None:
+    """The hold for labels whose names are not places, against the filter without it, same rows."""
+    print(f"\nlabels whose names are not places (max_km {args.max_km:g}, summed over {args.seeds} seeds):")
+    print("| rows | setting | genuine photos dropped | wrong geotags dropped | labels held as unnamed |")
+    print("|---|---|---|---|---|")
+    cases = [(f"cities renamed place_NN, {args.wrong:.0%} wrong", lambda seed: labelled_rows(meta, args.wrong, seed)
+              .assign(label=lambda rows: "place_" + pd.Series(pd.factorize(rows["label"])[0], index=rows.index)
+                      .astype(str).str.zfill(2)))]
+    cases += [(f"scenes shot in one town, {share:.0%} elsewhere",
+               lambda seed, share=share: scene_rows(meta, share, seed)) for share in args.far_shares]
+    for name, build in cases:
+        for setting, config in (("no unnamed hold", FilterConfig(max_km=args.max_km, max_unnamed_share=1.0)),
+                                ("unnamed hold", FilterConfig(max_km=args.max_km))):
+            total, held, labels = {"good": 0, "good_dropped": 0, "wrong": 0, "wrong_dropped": 0}, 0, 0
+            for seed in range(args.seeds):
+                rows = build(seed)
+                counts, count = unnamed_held(rows, config)
+                total = {key: total[key] + counts[key] for key in total}
+                held, labels = held + count, labels + rows["label"].nunique()
+            wrong = (f"{total['wrong_dropped']:,} of {total['wrong']:,} ({total['wrong_dropped'] / total['wrong']:.1%})"
+                     if total["wrong"] else "-")
+            print(f"| {name} | {setting} | {total['good_dropped']:,} of {total['good']:,} "
+                  f"({total['good_dropped'] / total['good']:.1%}) | {wrong} | {held} of {labels} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wrong", type=float, default=0.1, help="share of each label given a far wrong geotag")
@@ -109,6 +168,8 @@ def main() -> None:
     parser.add_argument("--max-km", type=float, default=5.0)
     parser.add_argument("--shares", type=float, nargs="*", default=[0.05, 0.2, 0.3],
                         help="other max_spread_share values to measure beside the default")
+    parser.add_argument("--far-shares", type=float, nargs="*", default=[0.1, 0.2, 0.3, 0.4],
+                        help="shares of a scene label's photos taken far from its town, for the unnamed hold")
     args = parser.parse_args()
     if not META.exists():
         sys.exit(f"real data not found at {META}")
@@ -148,6 +209,7 @@ def main() -> None:
           f"({kept(hold):,} vs {kept(base):,})")
     print(f"wrong geotags caught, hold / no hold: {hold['wrong_dropped'] / max(1, base['wrong_dropped']):.3f}x "
           f"({hold['wrong_dropped']:,} vs {base['wrong_dropped']:,})")
+    unnamed_tables(meta, args)
 
 
 if __name__ == "__main__":

@@ -38,8 +38,8 @@ def test_antimeridian_label_centre_and_distances():
 
 def test_far_away_minority_does_not_move_the_centre():
     rng = np.random.default_rng(0)
-    near = [{"lat": 41.88 + d1, "lon": -87.63 + d2} for d1, d2 in rng.normal(0, 0.005, (20, 2))]
-    far = [{"lat": 37.5, "lon": 127.0}] * 8  # "Chicago" photos taken in Korea
+    near = [{"label": "chicago", "lat": 41.88 + d1, "lon": -87.63 + d2} for d1, d2 in rng.normal(0, 0.005, (20, 2))]
+    far = [{"label": "chicago", "lat": 37.5, "lon": 127.0}] * 8  # "Chicago" photos taken in Korea
     out, report = filter_catalog(catalog(near + far), FilterConfig(max_km=5))
     centre = report.geo.iloc[0]
     assert geodesic((centre["centre_lat"], centre["centre_lon"]), (41.88, -87.63)).km < 1.0

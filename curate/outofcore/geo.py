@@ -124,7 +124,7 @@ def geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], warn
         FROM w WHERE labelled AND dist IS NOT NULL AND NOT isnan(dist) GROUP BY label, owner_id""").df()
     spread = with_owner_support(spread, owners, config)  # geo.owner_counts, in SQL
     bulk = _bulk_positions(con, config, centres)
-    verdicts = label_verdicts(spread, centres, config, max_km, disputed, set(bulk["label"]))
+    verdicts = label_verdicts(spread, centres, config, max_km, disputed, set(bulk["label"]), set(recipe_centres or {}))
     # as the pandas engine: beyond max_km where the filter applies; beyond the ring where a place is held
     limits = [(label, max_km if verdict in (GEO_APPLIED, GEO_FORCED) else ring_km)
               for label, verdict in verdicts.items() if verdict in (GEO_APPLIED, GEO_FORCED, GEO_HELD)]
