@@ -195,15 +195,38 @@ def test_label_issues_find_planted_flips_and_can_drop_them():
     assert (dropped["drop_reason"] == "label_issue").sum() == drop_report.label_issues_dropped == report.label_issues
 
 
-@pytest.mark.parametrize("tags, message", [
-    (lambda i: ["city"], "no kept photo is tagged"),
-    (lambda i: ["skyline"], "needs untagged photos"),
+@pytest.mark.parametrize("tags, config, message", [
+    (lambda i: ["city"], PrefilterConfig(topic="skyline"), "no kept photo is tagged"),
+    # on every photo, with label issues off: nothing left to do; the line names the way to label issues
+    (lambda i: ["skyline"], PrefilterConfig(topic="skyline", label_issues=False),
+     "needs untagged photos.*label.issues.only"),
 ])
-def test_topic_without_positives_or_negatives_is_a_usage_error(tags, message):
+def test_topic_without_positives_or_negatives_is_a_usage_error(tags, config, message):
     rows = [{"owner_id": f"o{i % 9}", "tags": tags(i), "image_path": f"i{i}.jpg"} for i in range(40)]
     catalog = make_catalog(rows)
     with pytest.raises(UsageError, match=message):
-        run(catalog, np.random.default_rng(0).normal(size=(40, DIM)).astype(np.float32))
+        run(catalog, np.random.default_rng(0).normal(size=(40, DIM)).astype(np.float32), config)
+
+
+def test_a_topic_on_every_photo_is_held_and_label_issues_run_alone():
+    """Audit M: a recipe whose topic tag is on every photo stopped `curate run` at the prefilter (exit 2)
+    while a topic on 93 % held its drops and went on. Now: nothing judged off topic, nothing dropped,
+    label issues found as without a topic, one warning saying why and what to do."""
+    catalog, vectors, _, truth = synthetic(seed=5, flips=0.08)
+    catalog["tags"] = [["skyline", "city"] for _ in range(len(catalog))]
+    result, report = run(catalog, vectors)
+    assert result["status"].tolist() == catalog["status"].tolist()  # nothing dropped
+    assert result["topic_score"].isna().all() and result["is_label_issue"].notna().all()
+    alone, alone_report = run(catalog, vectors, PrefilterConfig(topic=None, label_issues_only=True))
+    assert result["is_label_issue"].tolist() == alone["is_label_issue"].tolist()
+    assert report.label_issues == alone_report.label_issues > 0
+    assert report.topic is None and "'skyline' on every photo judged" in report.notes[0]
+    assert report.warnings[0].startswith(f"every one of the {len(catalog):,} kept photos judged is tagged 'skyline'")
+    assert "--label-issues-only" in report.warnings[0] and "nothing dropped" in report.warnings[0]
+    assert report.summary().startswith("topic 'skyline' on every photo, no negatives (label issues only)")
+    from curate.report.data import tags_section  # the report read a threshold it did not have (a TypeError)
+
+    assert "carries the topic 'skyline'" in tags_section(result, report.to_dict(), 5)["prefilter"]["absent"]
 
 
 def test_fewer_owners_than_folds_is_a_usage_error():

@@ -30,7 +30,6 @@ from curate.records import MACHINE_TAG
 from curate.report.data import (
     GALLERY_FIELDS,
     HOW_TO,
-    NO_TOPIC,
     _plain,
     _sanity_line,
     assemble_report,
@@ -39,6 +38,7 @@ from curate.report.data import (
     geography_from_counts,
     judged_labels,
     label_issues_ran,
+    no_topic_text,
     reason_columns,
     splits_from_rows,
     training_section,
@@ -203,7 +203,7 @@ class ReportQueries:
             section["prefilter"] = {"absent": HOW_TO["prefilter"]}
             return section
         if without_topic(prefilter_report):
-            section["prefilter"] = {"absent": NO_TOPIC}
+            section["prefilter"] = {"absent": no_topic_text(prefilter_report)}
             return section
         topic = prefilter_report.get("topic") or prefilter_report.get("config", {}).get("topic", "")
         threshold = float(prefilter_report.get("threshold", 0.5))

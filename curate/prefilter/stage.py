@@ -129,7 +129,9 @@ class PrefilterReport:
         if self.label_issues is None and skipped:  # `curate run` shows only this line: say why
             issues += f": {skipped.removeprefix(SKIPPED).split('; ')[0]}"
         if self.topic is None:
-            line = f"no topic (label issues only): {self.scored:,} photos examined; label issues {issues}"
+            given = (self.config or {}).get("topic")  # a topic on every photo judged: no model (`_label_issues_only`)
+            why = f"topic {given!r} on every photo, no negatives" if given else "no topic"
+            line = f"{why} (label issues only): {self.scored:,} photos examined; label issues {issues}"
         else:
             line = (f"topic {self.topic!r}: tagged kept {self.tagged_kept:,}, tagged dropped {self.tagged_dropped:,}, "
                     f"untagged recovered {self.untagged_recovered:,}, untagged dropped {self.untagged_dropped:,}; "
@@ -281,6 +283,11 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
         result[column] = None
     if config.topic is None:
         return _label_issues_only(result, vectors, found & ok, eligible & ~unreadable, int(unreadable.sum()), config)
+    judged = eligible & ~unreadable
+    if topic_scores is None and config.label_issues and judged.any() \
+            and topic_tagged(result.loc[judged, "tags"], config.topic).all():
+        return _label_issues_only(result, vectors, found & ok, judged, int(unreadable.sum()), config,
+                                  topic_everywhere=True)
     rows, tagged, groups = topic_rows(result, eligible & ~unreadable, config)
     score = _scores(rows, tagged, groups, vectors, config, topic_scores)
     cut = decide_cut(score, tagged, config, result["label"].to_numpy(dtype=object)[rows])
@@ -319,9 +326,12 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
 
 
 def _label_issues_only(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray, judged: np.ndarray,
-                       unreadable: int, config: PrefilterConfig) -> tuple[pd.DataFrame, PrefilterReport]:
+                       unreadable: int, config: PrefilterConfig,
+                       topic_everywhere: bool = False) -> tuple[pd.DataFrame, PrefilterReport]:
     """`prefilter_catalog` without a topic: label issues (and relabel, drops of issues when asked) on
-    the `judged` photos; no topic score, nothing dropped as off_topic, no rescue (both need a topic)."""
+    the `judged` photos; no topic score, nothing dropped as off_topic, no rescue (both need a topic).
+    `topic_everywhere`: a topic was given but every judged photo carries it, so no topic model can be
+    fitted (no negatives): the same, with a warning that says so (audit M: `curate run` stopped there)."""
     from dataclasses import replace
 
     from curate.prefilter.repair import label_repairs
@@ -329,6 +339,15 @@ def _label_issues_only(result: pd.DataFrame, vectors: np.ndarray, usable: np.nda
     if not judged.any():
         raise UsageError("no kept photos with embeddings to judge; run `curate filter` and `curate embed`")
     notes = ["no topic: label issues only (no topic model, nothing dropped as off topic)"]
+    held = []
+    if topic_everywhere:
+        notes = [f"topic {config.topic!r} on every photo judged: label issues only (no topic model, nothing dropped "
+                 "as off topic)"]
+        held = [f"every one of the {int(judged.sum()):,} kept photos judged is tagged {config.topic!r}: the "
+                "pre-classifier needs untagged photos as negatives, so no photo was judged off topic (nothing "
+                "dropped); label issues ran alone; to gate the topic, ingest photos without the tag as well (a broader "
+                "search), or ask for label issues only (--label-issues-only; recipe: label_issues_only = true) to "
+                "silence this"]
     if config.geo_rescue and (result["drop_reason"] == "geo_outlier").any():
         notes.append("geo rescue skipped: it needs a topic (--topic TAG)")
     result, issues, dropped, per_label, repairs = label_repairs(
@@ -338,7 +357,7 @@ def _label_issues_only(result: pd.DataFrame, vectors: np.ndarray, usable: np.nda
         topic=None, threshold=None, threshold_method="none", scored=int(judged.sum()), tagged_kept=0,
         tagged_dropped=0, untagged_recovered=0, untagged_dropped=0, unreadable=unreadable, label_issues=issues,
         label_issues_dropped=dropped, per_label=per_label, relabel=repairs.get("relabel", {}),
-        label_model=repairs.get("label_model", {}), notes=notes, warnings=repairs.get("warnings", []),
+        label_model=repairs.get("label_model", {}), notes=notes, warnings=held + repairs.get("warnings", []),
         config=asdict(config))
     return result, report
 
@@ -547,7 +566,8 @@ def _check_topic(config: PrefilterConfig, tagged: np.ndarray, groups: np.ndarray
                          "check --topic against the tags (`curate status` lists the most common tags)")
     if tagged.all():
         raise UsageError(f"every kept photo is tagged {config.topic!r}: the pre-classifier needs untagged photos "
-                         "as negatives; ingest a broader collection")
+                         "as negatives; ingest photos without the tag as well (a broader search), or look for label "
+                         "errors alone (--label-issues-only; recipe: label_issues_only = true)")
     owners = len(np.unique(groups))
     if owners < config.folds:
         raise UsageError(f"only {owners} photographers (groups) among kept photos, fewer than --folds "

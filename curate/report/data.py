@@ -236,7 +236,7 @@ def tags_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: 
         section["prefilter"] = {"absent": HOW_TO["prefilter"]}
         return section
     if without_topic(prefilter_report):
-        section["prefilter"] = {"absent": NO_TOPIC}
+        section["prefilter"] = {"absent": no_topic_text(prefilter_report)}
         return section
     topic = prefilter_report.get("topic") or prefilter_report.get("config", {}).get("topic", "")
     tagged = topic_tagged(cat["tags"], topic) if topic else np.zeros(len(cat), bool)
@@ -281,8 +281,20 @@ NO_TOPIC = ("the prefilter ran without a topic (label issues only); `curate pref
 
 
 def without_topic(prefilter_report: dict) -> bool:
-    """True for a prefilter run with label_issues_only: it fitted no topic model, so it has no counts."""
-    return (prefilter_report.get("config") or {}).get("label_issues_only") is True
+    """True for a prefilter run that fitted no topic model, so it has no counts: label_issues_only, or a
+    topic on every photo judged (no negatives: curate.prefilter.stage, label issues alone)."""
+    config = prefilter_report.get("config") or {}
+    return config.get("label_issues_only") is True or (prefilter_report.get("topic") is None
+                                                       and prefilter_report.get("threshold") is None)
+
+
+def no_topic_text(prefilter_report: dict) -> str:
+    """What the report says in place of the pre-classifier counts of a run `without_topic`."""
+    topic = (prefilter_report.get("config") or {}).get("topic")
+    if not topic:
+        return NO_TOPIC
+    return (f"every photo the prefilter judged carries the topic {topic!r}, so no pre-classifier could be fitted "
+            "(it needs untagged photos as negatives): label issues only, nothing dropped as off topic")
 
 
 def _sanity_line(prefilter_report: dict) -> str | None:
