@@ -173,22 +173,29 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
     """Split index (0 train, 1 val, 2 test) per group, filling per-label photo targets.
 
     The error is the sum over splits and labels of the squared gap between achieved and
-    requested share of the label's photos, plus the same gap for the whole collection weighted
-    by the number of labels (it counts as much as all labels together). Without that term, labels
-    too small to share out (two photos: the second costs the same in train as in test) each
-    decided alone: 60 labels of 2 photos split 60/0/60 instead of about 84/12/24. Largest groups
-    are placed first (seeded random order among equal sizes), each where it lowers the error most;
-    then single-group moves that lower the error are made until none helps (at most `sweeps` passes).
+    requested share of the label's photos, plus the same gap for the small labels together (those
+    of 2 or more photos too few to meet a requested share within TOLERANCE: `too_small`), weighted
+    by their number (it counts as much as all of them together). Without that term, labels too
+    small to share out (two photos: the second costs the same in train as in test) each decided
+    alone: 60 labels of 2 photos split 60/0/60 instead of about 84/12/24. It leaves out the labels
+    that can meet their own shares: over the whole collection it made them make up for the small
+    ones (audit M: 80 one-photo labels in train pushed three labels of 40 photos to 20/7/13), and
+    one-photo labels, which stay in train (a class with no training photo cannot be learnt). Largest
+    groups are placed first (seeded random order among equal sizes), each where it lowers the error
+    most; then single-group moves that lower the error are made until none helps (at most `sweeps`
+    passes).
     """
     n_groups = int(group.max()) + 1 if len(group) else 0
     counts = np.zeros((n_groups, n_labels))
     np.add.at(counts, (group, label_codes), 1)
-    share = counts / np.maximum(counts.sum(axis=0), 1.0)[None, :]  # each group's share of each label
-    present = share.sum(axis=0) > 0
+    photos = counts.sum(axis=0)
+    share = counts / np.maximum(photos, 1.0)[None, :]  # each group's share of each label
+    present = photos > 0
     target = fractions[:, None] * present[None, :]  # (splits, labels) in shares
-    # the collection as one more column, scaled so its squared error weighs n_labels times a label's
-    weight = np.sqrt(max(int(present.sum()), 1))
-    share = np.hstack([share, weight * counts.sum(axis=1, keepdims=True) / max(counts.sum(), 1.0)])
+    # the small labels together as one more column, scaled so its squared error weighs as much as theirs
+    small = (photos >= 2) & too_small(photos, fractions[1:])
+    weight = np.sqrt(int(small.sum()))
+    share = np.hstack([share, weight * counts[:, small].sum(axis=1, keepdims=True) / max(photos[small].sum(), 1.0)])
     target = np.hstack([target, weight * fractions[:, None]])
     filled = np.zeros_like(target)
     allowed = fractions > 0
@@ -211,6 +218,18 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
         if not moved:
             break
     return assignment
+
+
+def too_small(photos: np.ndarray, shares) -> np.ndarray:
+    """Per label of `photos` photos: whether one of the requested `shares` (val, test; 0: not asked for)
+    cannot be met within TOLERANCE (a label of n photos moves a share in steps of 1/n: 15 photos give
+    val 6.7 % or 13.3 %, not 10 %)."""
+    photos = np.asarray(photos, dtype=float)
+    small = np.zeros(photos.shape, dtype=bool)
+    for share in (float(value) for value in shares if value > 0):
+        nearest = np.round(share * photos) / np.maximum(photos, 1)
+        small |= np.abs(nearest - share) > TOLERANCE + 1e-9
+    return small
 
 
 def _placement_costs(filled: np.ndarray, target: np.ndarray, share: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -285,13 +304,8 @@ def off_share_notes(per_label: pd.DataFrame, config: SplitConfig) -> list[str]:
     photos give val 6.7 % or 13.3 %, not 10 %), and the rest (a few groups too large to share out:
     one photographer holding much of the label)."""
     off = per_label[~per_label["within_tolerance"]]
-    requested = [share for share in (config.val, config.test) if share > 0]
-    photos = off["photos"].to_numpy(float)
-    too_small = np.zeros(len(off), dtype=bool)
-    for share in requested:
-        nearest = np.round(share * photos) / np.maximum(photos, 1)
-        too_small |= np.abs(nearest - share) > TOLERANCE + 1e-9
-    small, large = off[too_small], off[~too_small]
+    small_ones = too_small(off["photos"].to_numpy(float), (config.val, config.test))
+    small, large = off[small_ones], off[~small_ones]
     notes = []
     if len(small):
         notes.append(f"{len(small)} label(s) are too small to reach the requested shares within ±{TOLERANCE:.0%} (a "
@@ -354,16 +368,22 @@ def unevaluated_label_warnings(per_label: pd.DataFrame, config: SplitConfig, emp
     if not requested or set(requested) <= set(empty):
         return []
     labelled = per_label["label"] != NO_LABEL
-    none = (per_label[[f"{name}_photos" for name in requested]].sum(axis=1) == 0) & labelled
+    unseen = (per_label[[f"{name}_photos" for name in requested]].sum(axis=1) == 0) & labelled
+    single = unseen & (per_label["photos"] == 1)  # stays in train: no group or share would help (assign_groups)
+    none = unseen & ~single
     warnings = []
+    where = " or ".join(requested)
     if none.any():
-        where = " or ".join(requested)
         shares = ", ".join(f"--{name}" for name in requested)
         warnings.append(f"{_count(per_label[none])} cannot be evaluated, no photo in {where}: "
                         f"{_named(per_label[none], config)}; {_too_few_groups(config)}; add photos (from more "
                         f"photographers) to them, or ask for larger shares ({shares})")
+    if single.any():
+        warnings.append(f"{_count(per_label[single])} of one photo cannot be evaluated, no photo in {where}: "
+                        f"{names_text(per_label.loc[single, 'label'], shown=8)}; a label of one photo stays in train "
+                        "(a class with no training photo cannot be learnt); add photos to them to measure them")
     # a label with val photos but no test photo: early stopping sees it, `classify evaluate` does not
-    untested = labelled & ~none & (per_label["test_photos"] == 0) if "test" in requested and "test" not in empty \
+    untested = labelled & ~unseen & (per_label["test_photos"] == 0) if "test" in requested and "test" not in empty \
         else pd.Series(False, index=per_label.index)
     if untested.any():
         verb = "has" if untested.sum() == 1 else "have"
@@ -381,7 +401,8 @@ def _too_few_groups(config: SplitConfig) -> str:
     whom near-duplicate frames by different photographers had chained into one group."""
     if config.by == "none":
         return "its photos are too few, or near-duplicate or exact copies join them into too few groups"
-    return (f"its photos form too few groups to share out (a group: one {config.by}'s photos and every photo joined "
+    return (f"its photos form too few groups to share out (a group: one {config.by}'s photos, or one walk of photos "
+            "without an owner, and every photo joined "
             "to them by a near-duplicate or exact copy, so copies by different photographers chain them into one; "
             "`curate filter --dedupe-near` keeps one photo of each cluster and label and unchains them)")
 

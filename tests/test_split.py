@@ -703,6 +703,33 @@ def test_a_label_of_singletons_stays_in_train():
     assert any("every label too small" in w for w in report.warnings)
 
 
+def test_labels_that_can_meet_their_shares_do_not_make_up_for_a_long_tail():
+    """Audit M: 80 one-photo labels, 4 of 2-3 photos and 3 of 40 (no owners: every photo its own group).
+    The collection's shares weighed in over every label, so with the one-photo labels in train the three
+    large labels were pushed to 20/7/13 (val 17.5 %, test 32.5 %) and the note blamed dominant groups.
+    Now the large labels get their own shares, the one-photo labels stay in train and the small ones
+    still share out."""
+    rows = [{"source_id": f"s{i}", "owner_id": None, "label": f"single{i:02d}"} for i in range(80)]
+    rows += [{"source_id": f"{label}-{i}", "owner_id": None, "label": label}
+             for label, size in (("pair_a", 2), ("pair_b", 2), ("trio_a", 3), ("trio_b", 3)) for i in range(size)]
+    rows += [{"source_id": f"{label}-{i}", "owner_id": None, "label": label}
+             for label in ("Highway", "Kitchen", "Mountain") for i in range(40)]
+    result, report = split_catalog(make_catalog(rows), SplitConfig(val=0.1, test=0.2, seed=0))
+    table = report.per_label.set_index("label")
+    for label in ("Highway", "Kitchen", "Mountain"):
+        assert table.loc[label, ["train_photos", "val_photos", "test_photos"]].tolist() == [28, 4, 8], label
+    assert (result.loc[result["label"].str.startswith("single"), "split"] == "train").all()
+    small = result[result["label"].str.startswith(("pair", "trio"))]
+    assert small.groupby("label")["split"].apply(lambda s: (s == "train").any()).all()
+    assert (small["split"] != "train").any()  # the small labels together still give val or test photos
+    assert not any("dominant groups" in note for note in report.notes), report.notes
+    # one line for the one-photo labels, without the group and copy advice that cannot help them
+    [line] = [w for w in report.warnings if "of one photo cannot be evaluated" in w]
+    assert line.startswith("80 labels of one photo cannot be evaluated") and "stays in train" in line
+    assert "--dedupe-near" not in line and "single00" in line
+    assert not any("single00" in w for w in report.warnings if w != line)  # named once
+
+
 def test_run_summary_carries_the_split_warnings():
     """`curate run` shows the step's summary: a split left empty must be among its warnings."""
     from curate.pipeline import StepSummary
