@@ -173,17 +173,15 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
     """Split index (0 train, 1 val, 2 test) per group, filling per-label photo targets.
 
     The error is the sum over splits and labels of the squared gap between achieved and
-    requested share of the label's photos, plus the same gap for the small labels together (those
-    of 2 or more photos too few to meet a requested share within TOLERANCE: `too_small`), weighted
-    by their number (it counts as much as all of them together). Without that term, labels too
-    small to share out (two photos: the second costs the same in train as in test) each decided
-    alone: 60 labels of 2 photos split 60/0/60 instead of about 84/12/24. It leaves out the labels
-    that can meet their own shares: over the whole collection it made them make up for the small
-    ones (audit M: 80 one-photo labels in train pushed three labels of 40 photos to 20/7/13), and
-    one-photo labels, which stay in train (a class with no training photo cannot be learnt). Largest
-    groups are placed first (seeded random order among equal sizes), each where it lowers the error
-    most; then single-group moves that lower the error are made until none helps (at most `sweeps`
-    passes).
+    requested share of the label's photos, plus the same gap for the labels of 2 or more photos
+    together, weighted by their number (it counts as much as all of them together). Without that
+    term, labels too small to share out (two photos: the second costs the same in train as in test)
+    each decided alone: 60 labels of 2 photos split 60/0/60 instead of about 84/12/24. One-photo
+    labels stay in train (a class with no training photo cannot be learnt) and are left out of it:
+    counted in, they made the other labels make up for them (audit M: 80 one-photo labels pushed
+    three labels of 40 photos to 20/7/13). Largest groups are placed first (seeded random order
+    among equal sizes), each where it lowers the error most; then single-group moves that lower the
+    error are made until none helps (at most `sweeps` passes).
     """
     n_groups = int(group.max()) + 1 if len(group) else 0
     counts = np.zeros((n_groups, n_labels))
@@ -192,10 +190,10 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
     share = counts / np.maximum(photos, 1.0)[None, :]  # each group's share of each label
     present = photos > 0
     target = fractions[:, None] * present[None, :]  # (splits, labels) in shares
-    # the small labels together as one more column, scaled so its squared error weighs as much as theirs
-    small = (photos >= 2) & too_small(photos, fractions[1:])
-    weight = np.sqrt(int(small.sum()))
-    share = np.hstack([share, weight * counts[:, small].sum(axis=1, keepdims=True) / max(photos[small].sum(), 1.0)])
+    # the labels of 2 or more photos together as one more column, scaled so its squared error weighs as much as theirs
+    shared = photos >= 2
+    weight = np.sqrt(max(int(shared.sum()), 1))
+    share = np.hstack([share, weight * counts[:, shared].sum(axis=1, keepdims=True) / max(photos[shared].sum(), 1.0)])
     target = np.hstack([target, weight * fractions[:, None]])
     filled = np.zeros_like(target)
     allowed = fractions > 0
