@@ -239,12 +239,30 @@ def _decoded_batches(files: list[Path | Contained], batch_size: int, preprocess)
 
 
 def check_out(out: Path) -> None:
-    """UsageError unless `out` can be written as a file (checked before predicting anything)."""
+    """UsageError unless `out` can be written as a file (checked before predicting anything). An existing
+    file is replaced only when it is an earlier predictions CSV (`is_predictions_csv`): audit X's `-o
+    ws/catalog.parquet`, `-o RUN/model.json` and `predict photo.jpg -o photo.jpg` each replaced what they
+    named with the CSV, exit 0."""
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder; give a file path such as {out / DEFAULT_OUT.name}")
+    if out.exists() and not is_predictions_csv(out):
+        raise UsageError(f"--out {out} exists and is not a predictions CSV (one `classify predict` wrote), so it is "
+                         "not replaced; choose another --out, or move that file away first")
     folder = next(part for part in (out.absolute().parent, *out.absolute().parents) if part.exists())
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(f"--out {out} cannot be written ({folder} is not a writable folder); choose another --out")
+
+
+def is_predictions_csv(path: Path) -> bool:
+    """Whether `path` starts like a CSV `write_predictions` writes: a header naming `path` first and an
+    `error` column."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(4096).split(b"\n", 1)[0].decode("utf-8", errors="replace").strip()
+    except OSError:
+        return False
+    fields = header.split(",")
+    return fields[0] == "path" and "error" in fields
 
 
 def write_predictions(frame: pd.DataFrame, out: Path) -> None:

@@ -203,6 +203,30 @@ def test_predict_usage_errors_are_one_line_exit_2(tmp_path, run_dir, args, needl
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], result.output
 
 
+def test_predict_replaces_only_an_earlier_predictions_csv(tmp_path, run_dir):
+    """Audit X: `-o ws/catalog.parquet`, `-o RUN/model.json` and `predict photo.jpg -o photo.jpg` each
+    replaced the file with the CSV, exit 0. Any existing file that is not a predictions CSV is refused
+    now, untouched; an earlier predictions CSV is still replaced."""
+    photo_path = tmp_path / "a.png"
+    photo_path.write_bytes(photo(6, 64, 64, "PNG"))
+    catalog = tmp_path / "catalog.parquet"
+    catalog.write_bytes(b"PAR1 a catalog PAR1")
+    model = tmp_path / "model.json"
+    model.write_text('{"classes": ["a", "b"]}')
+    for victim in (catalog, model, photo_path):
+        before = victim.read_bytes()
+        result = runner.invoke(app, ["predict", str(run_dir), str(photo_path), "--out", str(victim), "--device", "cpu"])
+        assert result.exit_code == 2, result.output
+        assert "exists and is not a predictions CSV" in result.output and "Traceback" not in result.output
+        assert victim.read_bytes() == before
+    out = tmp_path / "preds.csv"
+    for _ in range(2):  # written, then replaced
+        result = runner.invoke(app, ["predict", str(run_dir), str(photo_path), "--out", str(out), "--device", "cpu"])
+        assert result.exit_code == 0, result.output
+    with out.open(newline="") as handle:
+        assert [row["path"] for row in csv.DictReader(handle)] == [str(photo_path)]
+
+
 # ---- classify serve -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
