@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 
 from classify.train import CHECKPOINT, TrainConfig
-from curate.errors import UsageError
+from curate.errors import DataContractError, UsageError
 from curate.settings_fields import SettingError, setting
 from curate.workspace import atomic_write_bytes
 
@@ -295,19 +295,26 @@ def trial_config(base: TrainConfig, trial: Trial, epochs: int) -> TrainConfig:
                    crop_scale=trial.crop_scale, head_epochs=1, epochs=epochs - 1)
 
 
-def read_finished(run_dir: Path, config: TrainConfig) -> Outcome | None:
-    """The saved outcome of a finished run with this config, else None."""
+def read_finished(run_dir: Path, config: TrainConfig, split_key: str | None = None) -> Outcome | None:
+    """The saved outcome of a finished run with this config, else None. DataContractError when it
+    trained on another split than `split_key` (audit X: a re-split search read its finished trials
+    back and ranked their val losses, measured partly on photos they had trained on, against new
+    ones); a record without a split (an older version) is read as before."""
     path = run_dir / FINISHED
     if not path.is_file():
         return None
     saved = json.loads(path.read_text())
     if TrainConfig.from_dict(saved["config"]).comparable() != config.comparable():
         raise UsageError(f"{run_dir} holds a run with other settings; use another --out")
+    if split_key is not None and saved.get("split_sha256") not in (None, split_key):
+        raise DataContractError(f"the split changed since the finished run in {run_dir} was trained (it learned "
+                                "from photos that may now be val photos, so its val loss cannot be ranked with "
+                                "new trials'); search again with another --out, or restore the catalog")
     return Outcome(saved["val_loss"], saved["val_accuracy"], saved["epochs_run"], saved.get("metrics", {}))
 
 
-def write_finished(run_dir: Path, config: TrainConfig, outcome: Outcome) -> None:
-    record = {"config": asdict(config), **asdict(outcome)}
+def write_finished(run_dir: Path, config: TrainConfig, outcome: Outcome, split_key: str | None = None) -> None:
+    record = {"config": asdict(config), **asdict(outcome), "split_sha256": split_key}
     atomic_write_bytes(run_dir / FINISHED, json.dumps(record, indent=2).encode("utf-8"))
 
 
@@ -325,9 +332,11 @@ class RunRecord:
 class Search:
     """State of one successive-halving search: runs so far and epochs spent (halving has its budget set)."""
 
-    def __init__(self, out_dir: Path, base: TrainConfig, train_fn: TrainFn, halving: Halving):
+    def __init__(self, out_dir: Path, base: TrainConfig, train_fn: TrainFn, halving: Halving,
+                 split_key: str | None = None):
         assert halving.budget_epochs is not None, "pass halving.bounded(n_trials)"
         self.out_dir, self.base, self.train_fn, self.halving = Path(out_dir), base, train_fn, halving
+        self.split_key = split_key  # which photos are in which split (`read_finished`)
         self.records: list[RunRecord] = []
         self.spent_epochs = 0
 
@@ -338,7 +347,7 @@ class Search:
             run_dir = self.out_dir / f"trial-{trial.trial:03d}" / f"rung-{rung}"
             record = RunRecord(trial, rung, epochs, run_dir, trial_config(self.base, trial, epochs))
             self.records.append(record)
-            record.outcome = read_finished(run_dir, record.config)
+            record.outcome = read_finished(run_dir, record.config, self.split_key)
             if record.outcome is None:
                 if self.spent_epochs + epochs > self.halving.budget_epochs:
                     continue  # stays "skipped"
@@ -346,7 +355,7 @@ class Search:
                 log.info(f"trial {trial.trial} rung {rung}: {epoch_count(epochs)}, lr {trial.lr:g}, weight decay "
                          f"{trial.weight_decay:g}, {augment}")
                 record.outcome = self.train_fn(run_dir, record.config, (run_dir / CHECKPOINT).exists())
-                write_finished(run_dir, record.config, record.outcome)
+                write_finished(run_dir, record.config, record.outcome, self.split_key)
             self.spent_epochs += record.outcome.epochs_run
             record.status = "done"
             losses[trial.trial] = record.outcome.val_loss
@@ -371,7 +380,7 @@ class Search:
 
 
 def successive_halving(trials: list[Trial], base: TrainConfig, out_dir: Path, train_fn: TrainFn,
-                       halving: Halving = Halving()) -> Search:
+                       halving: Halving = Halving(), split_key: str | None = None) -> Search:
     """Run the rungs; statuses end as promoted / stopped / best / skipped (budget).
 
     `train_fn(run_dir, config, resume)` trains one run and returns its Outcome; tests pass a
@@ -379,7 +388,7 @@ def successive_halving(trials: list[Trial], base: TrainConfig, out_dir: Path, tr
     `halving.budget_epochs` the budget is the plan's own total.
     """
     halving = halving.bounded(len(trials))
-    search = Search(out_dir, base, train_fn, halving)
+    search = Search(out_dir, base, train_fn, halving, split_key)
     schedule = rung_epochs(halving.min_epochs, halving.max_epochs, halving.eta)
     alive = list(trials)
     rung = len(schedule) - 1 if len(alive) == 1 else 0
@@ -463,11 +472,12 @@ def _check_settings(out_dir: Path, settings: dict) -> None:
 
 def tune(out_dir: Path, space: SearchSpace, base: TrainConfig, train_fn: TrainFn, *, trials: int = 8,
          mode: str = "random", seed: int = 0, halving: Halving = Halving(),
-         workspace_root: Path | None = None) -> tuple[pd.DataFrame, dict | None]:
+         workspace_root: Path | None = None, split_key: str | None = None) -> tuple[pd.DataFrame, dict | None]:
     """Sample, run successive halving, write OUT/trials.csv and OUT/best.json; (table, best).
 
     Without `halving.budget_epochs` the budget is the plan's own total (printed first).
-    Re-running with the same `out_dir` and settings reads finished runs back.
+    Re-running with the same `out_dir` and settings reads finished runs back, when they trained on the
+    split `split_key` names (`classify.run_files.split_sha256`; None: not checked).
     """
     if base.probe:  # every trial would fit the same convex head: nothing to search
         raise UsageError("classify tune searches fine-tuning settings (learning rate, weight decay, augmentation, "
@@ -486,7 +496,7 @@ def tune(out_dir: Path, space: SearchSpace, base: TrainConfig, train_fn: TrainFn
     log.info(f"search: {len(sampled)} trials ({mode}), rungs of {schedule} epochs, eta {halving.eta}; budget "
              f"{epoch_count(halving.budget_epochs)}" + (" (the plan's total)" if halving.budget_epochs == plan else
                                                     f" (the full plan would train {plan})"))
-    search = successive_halving(sampled, base, out_dir, train_fn, halving)
+    search = successive_halving(sampled, base, out_dir, train_fn, halving, split_key)
     table = search.table()
     write_table(out_dir, table)
     best = best_record(search, workspace_root) if search.best() is not None else None

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from classify.config import TrainConfig
 from classify.tune import Outcome, TrainFn, outcome_from_history
 from curate.errors import UsageError
-from curate.workspace import Workspace, read_catalog
+from curate.workspace import Workspace
 
 
 def workspace_train_fn(ws: Workspace) -> TrainFn:
@@ -21,12 +23,18 @@ def workspace_train_fn(ws: Workspace) -> TrainFn:
     return run
 
 
-def require_val_photos(ws: Workspace) -> None:
-    """UsageError unless the catalog has kept val photos (the search ranks trials by val loss)."""
-    from classify.data import labelled_rows
+def require_val_photos(catalog: pd.DataFrame) -> pd.DataFrame:
+    """The photos a trial trains and validates on (`labelled_rows`); UsageError unless some are val
+    photos (the search ranks trials by val loss) and the train split holds two labels or more (audit
+    X: that refusal came at the first trial, after search.json was written, and the folder then
+    refused another search)."""
+    from classify.data import class_list, labelled_rows
 
-    if not (labelled_rows(read_catalog(ws))["split"] == "val").any():
+    rows = labelled_rows(catalog)
+    if not (rows["split"] == "val").any():
         raise UsageError("classify tune ranks trials by validation loss, but the catalog has no kept val photos: "
                          "run `curate split --val 0.1` first")
+    class_list(rows)
+    return rows
 
 

@@ -33,7 +33,8 @@ from classify.tune import (
     sample_trials,
     tune,
 )
-from curate.errors import UsageError
+from curate.cli.app import app as curate_app
+from curate.errors import DataContractError, UsageError
 from tests.helpers import demo_workspace
 
 runner = CliRunner()
@@ -278,6 +279,38 @@ def test_rerunning_reads_finished_trials_back(tmp_path):
     assert best_again == best
 
 
+def test_finished_trials_of_another_split_are_refused_not_ranked(tmp_path):
+    """Audit X: after a re-split, the same search read its finished trials back (trained on the old
+    split: 7 of 12 new val photos were their training photos) and ranked them against new ones."""
+    first, _ = tune(tmp_path / "tune", SearchSpace(), BASE, FakeTrainer(), trials=3, seed=3,
+                    halving=Halving(min_epochs=1, max_epochs=9, eta=3), split_key="split-a")
+    again = FakeTrainer()
+    same, _ = tune(tmp_path / "tune", SearchSpace(), BASE, again, trials=3, seed=3,
+                   halving=Halving(min_epochs=1, max_epochs=9, eta=3), split_key="split-a")
+    assert again.calls == [] and same.equals(first)
+    other = FakeTrainer()
+    with pytest.raises(DataContractError, match="the split changed since the finished run in .*trial-000"):
+        tune(tmp_path / "tune", SearchSpace(), BASE, other, trials=3, seed=3,
+             halving=Halving(min_epochs=1, max_epochs=9, eta=3), split_key="split-b")
+    assert other.calls == []
+    # a search written before splits were recorded is read back as it was
+    old = FakeTrainer()
+    run_fake(tmp_path / "older", FakeTrainer(), trials=3)
+    tune(tmp_path / "older" / "tune", SearchSpace(), BASE, old, trials=3, seed=3,
+         halving=Halving(min_epochs=1, max_epochs=9, eta=3), split_key="split-b")
+    assert old.calls == []
+
+
+def test_one_label_to_train_on_is_refused_before_the_search_writes_anything():
+    from classify.tune_run import require_val_photos
+    from tests.test_split import make_catalog
+
+    rows = [{"source_id": f"p{i}", "label": "Coast", "split": "val" if i % 5 == 0 else "train",
+             "image_path": f"images/{i}.jpg", "sha256": f"{i:064x}"} for i in range(20)]
+    with pytest.raises(UsageError, match="at least two labels"):
+        require_val_photos(make_catalog(rows))
+
+
 def test_an_interrupted_search_resumes_without_training_anything_twice(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_fake(tmp_path, FakeTrainer(fail_after=10))
@@ -375,6 +408,16 @@ def test_tune_end_to_end_on_a_tiny_workspace(split_ws, tmp_path):
     assert (out / table.loc[table["status"] == "best", "run_dir"].iloc[0] / "model.safetensors").is_file()
     again = runner.invoke(classify_app, args)  # resumes: everything is read back
     assert again.exit_code == 0 and "epoch 1 (stage 1)" not in again.output
+    pd.testing.assert_frame_equal(pd.read_csv(out / "trials.csv"), table)
+    # the same search over a re-split copy of the workspace: its finished trials are refused, exit 3
+    import shutil
+
+    other = tmp_path / "resplit"
+    shutil.copytree(split_ws.root, other)
+    assert runner.invoke(curate_app, ["split", "--workspace", str(other), "--seed", "7"]).exit_code == 0
+    resplit = runner.invoke(classify_app, [*args[:2], str(other), *args[3:]])
+    assert resplit.exit_code == 3 and "the split changed since the finished run" in resplit.output
+    assert "epoch 1 (stage 1)" not in resplit.output
     pd.testing.assert_frame_equal(pd.read_csv(out / "trials.csv"), table)
 
 

@@ -42,15 +42,16 @@ def tune_command(
     halving = build_config(Halving, {}, "", flags=halving_settings, command="classify tune")
     base = build_config(TrainConfig, {}, "", flags={**train_settings, "seed": seed}, command="classify tune")
     sample_trials(space, trials, seed, mode)  # bad --trials / --mode before touching the workspace
+    from classify.run_files import split_sha256
     from classify.train import check_workspace_split
 
     ws = resolve_workspace(workspace_path)
     out_dir = out or ws.root / "runs" / "tune"
     check_out_folder(out_dir)  # first: a bad --out is the cheapest to say
-    check_workspace_split(ws)  # a stale or leaky split: exit 3 before the plan and the first trial
-    require_val_photos(ws)
+    catalog, _ = check_workspace_split(ws)  # a stale or leaky split: exit 3 before the plan and the first trial
+    rows = require_val_photos(catalog)  # and fewer than two labels to train on: before search.json is written
     table, best = tune(out_dir, space, base, workspace_train_fn(ws), trials=trials, mode=mode, seed=seed,
-                       halving=halving, workspace_root=ws.root)
+                       halving=halving, workspace_root=ws.root, split_key=split_sha256(rows))
     # colour jitter and crop scale follow from augment: in trials.csv and the best line, not on screen
     shown = table.drop(columns=["run_dir", "color_jitter", "crop_scale"]).round({"val_loss": 4, "val_accuracy": 3})
     print_table(shown, title=f"trials ({out_dir / 'trials.csv'})")
