@@ -169,9 +169,40 @@ def check_out_folder(path, flag: str = "--out") -> None:
     """UsageError when the output folder `path` (a Path) cannot be a folder because it, or the
     nearest part of it that exists, is a file, or because that folder cannot be written (a
     read-only parent: found after training, the training would be lost): checked before any slow work."""
-    existing = next((part for part in (path, *path.parents) if part.exists()), None)
+    existing = next((part for part in (path, *path.parents) if _exists(part)), None)
     if existing is not None and not existing.is_dir():
         raise UsageError(f"{flag} {path}: {existing} is a file, not a folder; choose another {flag}")
     if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {path} cannot be written ({existing} is not a writable folder); choose another "
                          f"{flag}")
+    if existing is not None:
+        _try_folder(path, existing, flag)
+
+
+def _exists(path) -> bool:
+    """Path.exists, False where the path cannot even be looked up (a name too long raises OSError)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
+def _try_folder(path, existing, flag: str) -> None:
+    """UsageError when a folder cannot in fact be made in `existing` (os.access passes as root in /sys and
+    /proc, audit X) or a part of `path` below it is a name too long for the file system."""
+    import tempfile
+
+    try:
+        longest = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        longest = 255
+    below = path.relative_to(existing).parts if path != existing else ()
+    too_long = next((part for part in below if len(os.fsencode(part)) > longest), None)
+    if too_long is not None:
+        raise UsageError(f"{flag} {path}: the name {too_long[:40]}… is longer than the file system allows ({longest} "
+                         f"bytes); choose a shorter {flag}")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".classify-check-", dir=existing))
+    except OSError as exc:
+        raise UsageError(f"{flag} {path} cannot be written (no folder can be made in {existing}: "
+                         f"{exc.strerror or exc}); choose another {flag}") from None

@@ -309,6 +309,20 @@ def test_an_out_folder_that_cannot_be_written_is_refused_before_training(tmp_pat
     from curate.errors import UsageError
 
     check_out_folder(tmp_path / "run")  # writable: fine
+    assert list(tmp_path.iterdir()) == []  # the check leaves nothing behind
+    # audit X: os.access says yes as root where no folder can be made (/sys, /proc), and a name longer
+    # than the file system allows failed at the first write; both a traceback after the checks
+    with pytest.raises(UsageError, match="longer than the file system allows"):
+        check_out_folder(tmp_path / ("a" * 300) / "run")
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    with pytest.raises(UsageError, match="no folder can be made in .*Operation not permitted"):
+        check_out_folder(tmp_path / "run")
+    monkeypatch.undo()
     monkeypatch.setattr("classify.config.os.access", lambda *args, **kwargs: False)
     with pytest.raises(UsageError, match="cannot be written"):
         check_out_folder(tmp_path / "run")
