@@ -156,9 +156,9 @@ def _shrink(image: Image.Image, orientation: int, preprocess) -> Image.Image:
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # as curate.store.open_rgb
-        return image.point(lambda value: value / 256).convert("L")
-    return image.convert("RGB")
+    from curate.store import as_eight_bit  # as curate.store.open_rgb
+
+    return as_eight_bit(image).convert("RGB")
 
 
 def model_input_size(size: tuple[int, int], preprocess) -> tuple[int, int]:

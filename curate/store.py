@@ -246,10 +246,20 @@ def reduce_jpeg(image: Image.Image, min_side: int | None, max_pixels: int = MAX_
 
 
 def upright_rgb(image: Image.Image) -> Image.Image:
-    """`image` with its EXIF orientation applied, as RGB (16-bit greys scaled to 8 bits)."""
+    """`image` with its EXIF orientation applied, as RGB (`as_eight_bit`)."""
     from PIL import ImageOps
 
-    upright = ImageOps.exif_transpose(image)
-    if upright.mode in ("I;16", "I;16B", "I;16L", "I"):
-        upright = upright.point(lambda value: value / 256).convert("L")
-    return upright.convert("RGB")
+    return as_eight_bit(ImageOps.exif_transpose(image)).convert("RGB")
+
+
+def as_eight_bit(image: Image.Image) -> Image.Image:
+    """A 16- or 32-bit integer grey image scaled to 8 bits (value / 256), a floating-point one (mode F)
+    by its range: 0-1 to 0-255 (scientific and HDR exports; PIL's own conversion clipped them to 0 and
+    1, an all-black photo, audit X), up to 255 as it is, beyond by its maximum; other modes as they are."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return image.point(lambda value: value / 256).convert("L")
+    if image.mode == "F":
+        high = image.getextrema()[1]
+        scale = 255.0 if high <= 1.0 else 1.0 if high <= 255.0 else 255.0 / high
+        return image.point(lambda value: value * scale).convert("L")
+    return image

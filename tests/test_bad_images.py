@@ -14,6 +14,7 @@ import os
 import random
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from helpers import header_only_png, jpeg_bytes, no_fsync, png_bytes
@@ -62,6 +63,7 @@ BAD_FILES = {  # file name -> (bytes, expected drop_reason or None when it must 
     "megabomb.png": (header_only_png(60_000, 60_000), "decompression_bomb"),  # over Pillow's own limit
     "cmyk.jpg": (encoded(Image.new("CMYK", (64, 40), (0, 128, 255, 10)), "JPEG"), None),
     "deep16.png": (encoded(Image.new("I;16", (50, 40), 40_000), "PNG"), None),
+    "float.tiff": (encoded(Image.linear_gradient("L").resize((64, 48)).point(lambda v: v / 255.0, "F"), "TIFF"), None),
     "rotated.jpg": (rotated_jpeg(80, 40, orientation=6), None),
     "mirrored.jpg": (rotated_jpeg(80, 40, orientation=2), None),  # mirror only: no swap
 }
@@ -136,6 +138,20 @@ def test_odd_but_valid_images_are_kept_with_upright_size(bad_run):
         image = open_rgb(ws.root / catalog.loc[f"folder:{name}", "image_path"])
         assert image.mode == "RGB"
     assert open_rgb(ws.root / catalog.loc["folder:rotated.jpg", "image_path"]).size == (40, 80)
+
+
+def test_a_floating_point_image_is_read_by_its_range_not_as_black(bad_run):
+    """Audit X: a mode-F TIFF with values 0-1 (scientific, HDR exports) went through PIL's conversion,
+    which clips to 0 and 1: every stage saw an all-black photo. Ingest, the loader and the stored
+    image all read its grey ramp now."""
+    from classify.decode import _to_rgb
+
+    ws, _, catalog = bad_run
+    path = ws.root / catalog.loc["folder:float.tiff", "image_path"]
+    stored = np.asarray(open_rgb(path), dtype=float)
+    assert Image.open(path).mode == "F" and 100 < stored.mean() < 155 and stored.max() >= 250
+    assert np.abs(np.asarray(_to_rgb(Image.open(path)), dtype=float) - stored).max() <= 1
+    assert catalog.loc["folder:float.tiff", "brightness_p50"] > 0.3  # the quality checks read it too
 
 
 def test_bomb_files_are_small_and_over_the_pixel_cap():
