@@ -15,7 +15,7 @@ from classify.commands.serve import serve
 from classify.commands.tune import tune_command
 from classify.config import LrRange, TrainConfig
 from classify.devices import describe_devices
-from curate.cli.common import WorkspaceOption, run_app, user_errors
+from curate.cli.common import WorkspaceOption, interrupt_code, run_app, terminate_as_interrupt, user_errors
 from curate.cli.help import HelpTyper
 from curate.cli.options import config_options
 from curate.console import console
@@ -106,11 +106,12 @@ def train_command(
         config = build_config(TrainConfig, {}, "classify train", flags=settings)
     run_dir = _run_dir(ws.root, out, config.backbone)
     try:
-        trainer = train(ws, run_dir, config, resume=resume, allow_leakage=allow_leakage, checkpoint_state=state)
-    except KeyboardInterrupt:
+        with terminate_as_interrupt():
+            trainer = train(ws, run_dir, config, resume=resume, allow_leakage=allow_leakage, checkpoint_state=state)
+    except KeyboardInterrupt as exc:
         # the generic "run the same command again" would be refused (the folder holds a run now)
         console_err_line(interrupted_line(run_dir, ws.root, workspace_path is not None))
-        raise typer.Exit(130) from None
+        raise typer.Exit(interrupt_code(exc)) from None
     if not trainer.dist.main:
         return
     metrics = trainer.meta().metrics

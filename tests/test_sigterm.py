@@ -1,0 +1,45 @@
+"""SIGTERM (`docker stop`, Slurm or Kubernetes preemption) stops `classify train` and `classify tune`
+the way Ctrl-C does (audit X, 2026-12-05): the command's own "interrupted …" line and exit 143, where
+the process used to end with no word. Nothing was lost either way (checkpoints are atomic)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+from typer.testing import CliRunner
+
+from classify.cli import app as classify_app
+from curate.cli.common import Terminated, interrupt_code, terminate_as_interrupt
+
+runner = CliRunner()
+
+
+def test_sigterm_inside_the_block_is_an_interrupt_and_the_old_handler_comes_back():
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        with terminate_as_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs before the next line
+            pytest.fail("SIGTERM did not interrupt")
+    assert isinstance(caught.value, Terminated) and interrupt_code(caught.value) == 143
+    assert interrupt_code(KeyboardInterrupt()) == 130
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def _terminated(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+@pytest.mark.parametrize("command", ["train", "tune"])
+def test_train_and_tune_say_how_to_go_on_after_sigterm(tmp_path, monkeypatch, command):
+    from tests.helpers import demo_workspace
+
+    ws = demo_workspace(tmp_path / "ws")
+    monkeypatch.setattr("classify.train.train", _terminated)
+    monkeypatch.setattr("classify.commands.tune.tune", _terminated)
+    args = [command, "--workspace", str(ws.root), "--out", str(tmp_path / "out"), "--device", "cpu"]
+    result = runner.invoke(classify_app, args)
+    assert result.exit_code == 143, result.output
+    assert "interrupted" in result.output and "Traceback" not in result.output
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
