@@ -77,7 +77,8 @@ class RunEvaluation:
         if self.trained_on:
             one = self.trained_on == 1
             lines.append(f"warning: {self.trained_on:,} {self.split} photo{' was' if one else 's were'} this run's "
-                         f"training or validation photo{'' if one else 's'} (the split changed since it was trained); "
+                         f"training or validation photo{'' if one else 's'} (the split changed since it was trained, "
+                         "or this workspace is another collection holding the same images); "
                          f"{'it is' if one else 'they are'} left out of every figure (train a new run on this split "
                          "to score them all)")
         line = unmeasured_classes_warning(self.report.classes_without_photos, len(self.report.classes), self.split)
@@ -145,8 +146,8 @@ def leave_out_trained_on(run_dir: Path, catalog: pd.DataFrame, photos: pd.DataFr
             | pd.Series(shas).isin(set(trained["sha256"])).to_numpy())
     if seen.all():
         raise DataContractError(f"every one of the {len(photos):,} {split} photos was this run's training or "
-                                "validation photo (the split changed since it was trained): evaluate a run trained "
-                                "on this split")
+                                "validation photo (the split changed since it was trained, or this workspace is "
+                                "another collection holding the same images): evaluate a run trained on this split")
     return photos[~seen].reset_index(drop=True), int(seen.sum())
 
 

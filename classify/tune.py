@@ -441,7 +441,8 @@ def train_command_line(config: TrainConfig, workspace_root: Path | None, out: st
 def best_record(search: Search, workspace_root: Path | None) -> dict:
     """best.json: the best run's full TrainConfig, scores and the line that retrains it."""
     best = search.best()
-    out = str(workspace_root / "runs" / "tuned") if workspace_root is not None else None
+    # one retrained run per search folder (audit X: every search suggested runs/tuned, refused the second time)
+    out = str(workspace_root / "runs" / f"tuned-{search.out_dir.name}") if workspace_root is not None else None
     return {"trial": best.trial.trial, "rung": best.rung, "run_dir": str(best.run_dir),
             "augment": best.trial.augment, "config": asdict(best.config),
             "metrics": {**best.outcome.metrics, "val_loss": best.outcome.val_loss,
@@ -493,7 +494,8 @@ def tune(out_dir: Path, space: SearchSpace, base: TrainConfig, train_fn: TrainFn
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_settings(out_dir, json.loads(json.dumps(settings)))
     schedule = "/".join(str(e) for e in rung_epochs(halving.min_epochs, halving.max_epochs, halving.eta))
-    log.info(f"search: {len(sampled)} trials ({mode}), rungs of {schedule} epochs, eta {halving.eta}; budget "
+    trials_text = f"{len(sampled)} trial{'s' if len(sampled) != 1 else ''}"
+    log.info(f"search: {trials_text} ({mode}), rungs of {schedule} epochs, eta {halving.eta}; budget "
              f"{epoch_count(halving.budget_epochs)}" + (" (the plan's total)" if halving.budget_epochs == plan else
                                                     f" (the full plan would train {plan})"))
     search = successive_halving(sampled, base, out_dir, train_fn, halving, split_key)

@@ -357,7 +357,8 @@ def test_the_best_config_round_trips_through_best_json_and_its_train_line(tmp_pa
     assert (from_json.color_jitter, from_json.crop_scale) == (winner["color_jitter"], winner["crop_scale"])
     assert augmentation(best["augment"]) == (winner["color_jitter"], winner["crop_scale"])
     assert (from_json.cache_side, from_json.label_smoothing, from_json.patience) == (64, 0.1, 2)
-    for flag in ("--color-jitter", "--crop-scale", "--cache-side 64", f"--out {tmp_path / 'ws' / 'runs' / 'tuned'}"):
+    retrained = tmp_path / "ws" / "runs" / "tuned-tune"  # one per search folder
+    for flag in ("--color-jitter", "--crop-scale", "--cache-side 64", f"--out {retrained}"):
         assert flag in best["train_command"]
 
 

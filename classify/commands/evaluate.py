@@ -70,8 +70,9 @@ def _warn_skipped(evaluation: RunEvaluation) -> None:
         err_console.print(f"warning: {len(evaluation.unreadable)} {evaluation.split} images unreadable, skipped "
                           f"(e.g. {first['photo_id']}: {first['reason']})", highlight=False)
     if evaluation.catalog_changed:
-        err_console.print("note: the catalog changed since this model was trained; if the split changed, "
-                          "test photos may have been trained on", highlight=False)
+        err_console.print("note: the catalog is not the one this model was trained on (it changed since, or this "
+                          "is another workspace); if the split changed, test photos may have been trained on",
+                          highlight=False)
 
 
 def _per_class_shown(per_class):
