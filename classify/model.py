@@ -198,6 +198,7 @@ class Predictor:
         from classify.devices import pick_device
 
         self.device = pick_device(device)
+        self.run_dir = Path(run_dir)
         self.model, self.meta = load_model(run_dir, self.device)
         self.classes = list(self.meta.classes)
         self.preprocess = self.meta.preprocessing()

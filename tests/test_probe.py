@@ -322,6 +322,19 @@ def test_evaluating_a_probe_reads_its_cached_features_and_decodes_only_the_rest(
     assert [row["photo_id"] for row in evaluation.unreadable] == [test["photo_id"].iloc[1]]
     assert len(evaluation.photos) == len(test) - 1
 
+    # audit X: a cached photo whose stored image is gone was scored from its vector (26 test photos where
+    # the run itself and a fine-tuned one counted 24): it is decoded, and counted unreadable, now
+    (ws.root / test["image_path"].iloc[2]).unlink()
+    decoded.clear()
+    evaluation = evaluate_run.evaluate_run(tmp_path / "run", ws, sandals=False)
+    assert test["image_path"].iloc[2] in decoded
+    assert sorted(row["photo_id"] for row in evaluation.unreadable) == sorted(test["photo_id"].iloc[1:3])
+    # and a photo the run's own loader left out as undecodable (left_out.csv) is not scored from a vector
+    (tmp_path / "run" / "left_out.csv").write_text(f"photo_id,split,label,reason\n{test['photo_id'].iloc[3]},test,"
+                                                    f"{test['label'].iloc[3]},truncated_image\n")
+    cached = evaluate_run.cached_probe_features(predictor, ws, catalog, test["photo_id"])
+    assert not cached[1][3] and cached[1][4:].all()
+
 
 def test_labels_with_no_validation_photo_are_named_once_in_trains_output(split_ws, tmp_path, caplog):
     """The long-tail audit's finding 4: the probe's strength and the val accuracy headline rested on a val
