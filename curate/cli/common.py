@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 from pathlib import Path
@@ -132,6 +133,18 @@ def run_app(app: typer.Typer, prog_name: str, args: list[str] | None = None) -> 
     except typer.Abort:
         err_console.print("interrupted: run the same command again to resume", highlight=False)
         code = 130
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # a full disk, wherever it struck (`--json > /dev/full`, audit X): one line, not a traceback; writes are
+        # atomic, so what was being written is as it was (a closed pipe, `| head`, click ends quietly itself)
+        where = f" writing {exc.filename}" if exc.filename else ""
+        try:
+            err_console.print(f"error: {exc.strerror or exc}{where}; free some space and run the same command again",
+                              highlight=False, soft_wrap=True)
+        except OSError:
+            pass
+        code = 1
     sys.exit(code if isinstance(code, int) else 0)
 
 
