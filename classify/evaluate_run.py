@@ -81,6 +81,10 @@ class RunEvaluation:
                          "or this workspace is another collection holding the same images); "
                          f"{'it is' if one else 'they are'} left out of every figure (train a new run on this split "
                          "to score them all)")
+        if self.split != "test":
+            used = "trained on" if self.split == "train" else "chose its best epoch (a probe: its strength) on"
+            lines.append(f"warning: the {self.split} split holds photos this run {used}, so these figures are not "
+                         "a held-out measure (--split test is)")
         line = unmeasured_classes_warning(self.report.classes_without_photos, len(self.report.classes), self.split)
         return lines + ([line] if line else [])
 
@@ -297,7 +301,9 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
 
         catalog_hash = frame_sha256(catalog)
     photos, unknown = select_photos(catalog, predictor.classes, split, split_report)
-    photos, trained_on = leave_out_trained_on(run_dir, catalog, photos, split)
+    # train and val are the run's own photos: scored as they are, with a warning (audit N2: leaving them out
+    # refused every --split val or train, exit 3, blaming a re-split), not as a held-out measure
+    photos, trained_on = leave_out_trained_on(run_dir, catalog, photos, split) if split == "test" else (photos, 0)
     cached = cached_probe_features(predictor, ws, catalog, photos[schema.PHOTO_ID])
     probs, ok, failures, topic_scores = predict_photos(predictor, ws, photos["image_path"].tolist(), batch_size, gate,
                                                        cached)

@@ -393,6 +393,25 @@ def test_the_strength_search_says_it_is_going_and_which_model_it_is_for():
     assert any(line.startswith("probe: choosing the L2 strength C on") for line in said[2:])
 
 
+def test_evaluating_on_the_runs_own_val_or_train_split_scores_it_with_a_warning(split_ws, tmp_path):
+    """Audit N2: `classify evaluate RUN --split val` (or train), offered by the docs, always exited 3, "the
+    split changed since it was trained": every photo of those splits is one the run learned from. They are
+    scored now, with a warning that the figures are not held out."""
+    run = tmp_path / "run"
+    train(split_ws, run, TrainConfig(**PROBE))
+    catalog = read_catalog(split_ws)
+    classes = json.loads((run / "model.json").read_text())["classes"]
+    for split in ("val", "train"):
+        result = runner.invoke(classify_app, ["evaluate", str(run), "-w", str(split_ws.root), "--split", split,
+                                              "--device", "cpu", "--json"])
+        assert result.exit_code == 0, result.output
+        saved = json.loads((run / "evaluation" / "evaluation.json").read_text())
+        wanted = catalog[(catalog["status"] == "kept") & (catalog["split"] == split) & catalog["label"].isin(classes)]
+        assert saved["photos"] == len(wanted) and saved["left_out_trained_on"] == 0
+        assert f"the {split} split holds photos this run" in " ".join(result.output.split())
+        assert "not a held-out measure" in " ".join(result.output.split())
+
+
 def test_evaluate_after_a_re_split_leaves_out_the_photos_the_run_learned_from(split_ws, tmp_path):
     """A re-split after training put the run's own training photos into test, and `classify evaluate` scored
     them (an audit: 95.2 % on 124 photos, 77 of them trained on; 84.1 % honest) with only a note. The run now
