@@ -25,7 +25,10 @@ classify.trainer (`Trainer`), the run folder's files and reading them back class
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -43,6 +46,7 @@ from curate.leakage import find_leakage
 from curate.vision.backbones import cpu_speed
 from curate.workspace import Workspace, read_catalog
 
+RUN_LOCK = ".lock"  # in a run folder while a training writes it (`run_folder_lock`)
 log = logging.getLogger(__name__)
 
 
@@ -94,9 +98,66 @@ def train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool = Fals
     already read it (the checkpoint holds the weights and optimiser state: read it once).
     `warn_leakage`: False for a run that leaks on purpose (`classify evaluate`'s comparisons).
     `gate`: fit the topic gate when training ends (`record_gate`; `trainer.gate` says what happened).
-    `name`: what the warnings call a model that is not the run the user asked for (`Trainer.named`)."""
+    `name`: what the warnings call a model that is not the run the user asked for (`Trainer.named`).
+    Two trainings into one `run_dir` at once: the second stops with one line (`run_folder_lock`)."""
     run_dir = Path(run_dir)
     check_out_folder(run_dir)
+    with run_folder_lock(run_dir):
+        return _train(ws, run_dir, config, resume, allow_leakage, stop_after, catalog, checkpoint_state, warn_leakage,
+                      gate, name)
+
+
+@contextlib.contextmanager
+def run_folder_lock(run_dir: Path):
+    """Hold `run_dir`'s lock while a training writes it: audit N2 started two `classify train` into one
+    --out at once, both passed the "already holds a trained model" check, both exited 0 naming the run,
+    and only the second's model was left. A second training stops at once with one line. A POSIX record
+    lock (`lockf`, as `curate.workspace.exclusive`: released by the OS however the process ends, not
+    inherited by DataLoader workers) on `run_dir/.lock`, removed again on the way out (with the folder,
+    when this made it and nothing else is in it), so no file is left in the user's folder; a lock file
+    replaced under us is taken again. Ranks other than 0 of a distributed run (torchrun sets RANK) work
+    in their rank 0's folder. Where `fcntl` is missing (Windows) there is no lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        fcntl = None
+    if os.environ.get("RANK", "0") != "0" or fcntl is None:
+        yield
+        return
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / RUN_LOCK
+    for _ in range(5):
+        handle = open(path, "a")
+        try:
+            fcntl.lockf(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.close()
+            if exc.errno in (errno.EACCES, errno.EAGAIN):
+                raise UsageError(f"another classify train is writing to {run_dir} right now; wait for it to finish, "
+                                 "or choose another --out") from None
+            raise
+        try:
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                break  # the lock file at the path: ours
+        except FileNotFoundError:
+            pass
+        handle.close()  # a training that was leaving removed it: lock the one there now
+    else:
+        raise UsageError(f"the lock file in {run_dir} keeps changing; is another program writing to that folder?")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # still under the lock; closing the file releases it
+        handle.close()
+        if created and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+
+
+def _train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool, allow_leakage: bool,
+           stop_after: int | None, catalog: pd.DataFrame | None, checkpoint_state: dict | None, warn_leakage: bool,
+           gate: bool, name: str | None) -> Trainer:
+    """`train` under its run folder's lock."""
     checkpoint = run_dir / CHECKPOINT
     state = None
     if resume:

@@ -302,6 +302,32 @@ def test_a_class_with_too_few_training_photos_is_named(split_ws, tmp_path, capsy
     assert f"fewer than {MIN_CLASS_PHOTOS} training photos" in err and "lonely 1" in err
 
 
+def test_a_second_training_into_a_run_folder_in_use_stops_with_one_line(tmp_path):
+    """Audit N2: two `classify train` into one --out at the same time both passed the "already holds a
+    trained model" check and both exited 0 naming the run; only the second's model was left. The run
+    folder is locked while a training writes it; the second stops at once, before reading anything."""
+    import subprocess
+    import sys
+    import textwrap
+
+    run = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from classify.train import run_folder_lock
+        with run_folder_lock(__import__("pathlib").Path({str(run)!r})):
+            print("held", flush=True)
+            time.sleep(60)
+        """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(UsageError, match="another classify train is writing to .* right now"):
+            train(Workspace(tmp_path / "no-workspace-read"), run, TrainConfig(**TINY))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (tmp_path / "no-workspace-read").exists()
+
+
 def test_an_out_folder_that_cannot_be_written_is_refused_before_training(tmp_path, monkeypatch):
     """The CLI audit: `classify train --out` under a read-only parent failed with a PermissionError
     traceback after the whole training (as root every folder is writable, so os.access is told no)."""
