@@ -18,8 +18,8 @@ within 50 km (a neighbouring town) are not planted: the filter cannot tell them 
 the hold keeps them by design (docs/cleaning.md).
 Then the hold for labels whose names are not places (`max_unnamed_share`, docs/cleaning.md), against
 the filter without it (`max_unnamed_share` 1) in the same run:
-- the same city labels renamed `place_NN` (a landmark or district a name lookup does not know): wrong
-  geotags still caught, labels held;
+- the same city labels renamed `place_NN` (a landmark or district a name lookup does not know), with
+  10/20/30 % wrong geotags (`--renamed-wrong`): wrong geotags still caught, labels held (what the hold costs);
 - scene labels shot mostly in one town (audit M's `Kitchen`): each city's real photos within 30 km plus a
   share (`--far-shares`) of real photos at least 200 km away, every one a genuine photo of the scene:
   genuine photos dropped.
@@ -141,9 +141,10 @@ def unnamed_tables(meta: pd.DataFrame, args) -> None:
     print(f"\nlabels whose names are not places (max_km {args.max_km:g}, summed over {args.seeds} seeds):")
     print("| rows | setting | genuine photos dropped | wrong geotags dropped | labels held as unnamed |")
     print("|---|---|---|---|---|")
-    cases = [(f"cities renamed place_NN, {args.wrong:.0%} wrong", lambda seed: labelled_rows(meta, args.wrong, seed)
-              .assign(label=lambda rows: "place_" + pd.Series(pd.factorize(rows["label"])[0], index=rows.index)
-                      .astype(str).str.zfill(2)))]
+    renamed = lambda rows: rows.assign(label="place_" + pd.Series(pd.factorize(rows["label"])[0],  # noqa: E731
+                                                                  index=rows.index).astype(str).str.zfill(2))
+    cases = [(f"cities renamed place_NN, {wrong:.0%} wrong",
+              lambda seed, wrong=wrong: renamed(labelled_rows(meta, wrong, seed))) for wrong in args.renamed_wrong]
     cases += [(f"scenes shot in one town, {share:.0%} elsewhere",
                lambda seed, share=share: scene_rows(meta, share, seed)) for share in args.far_shares]
     for name, build in cases:
@@ -168,6 +169,8 @@ def main() -> None:
     parser.add_argument("--max-km", type=float, default=5.0)
     parser.add_argument("--shares", type=float, nargs="*", default=[0.05, 0.2, 0.3],
                         help="other max_spread_share values to measure beside the default")
+    parser.add_argument("--renamed-wrong", type=float, nargs="*", default=[0.1, 0.2, 0.3],
+                        help="wrong-geotag shares for the city labels renamed to names that are not places")
     parser.add_argument("--far-shares", type=float, nargs="*", default=[0.1, 0.2, 0.3, 0.4],
                         help="shares of a scene label's photos taken far from its town, for the unnamed hold")
     args = parser.parse_args()
