@@ -253,13 +253,23 @@ def upright_rgb(image: Image.Image) -> Image.Image:
 
 
 def as_eight_bit(image: Image.Image) -> Image.Image:
-    """A 16- or 32-bit integer grey image scaled to 8 bits (value / 256), a floating-point one (mode F)
-    by its range: 0-1 to 0-255 (scientific and HDR exports; PIL's own conversion clipped them to 0 and
-    1, an all-black photo, audit X), up to 255 as it is, beyond by its maximum; other modes as they are."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+    """A 16-bit integer grey image scaled to 8 bits (value / 256); a 32-bit integer (mode I) or
+    floating-point (mode F) one by the range of its values, read robustly: the 99.9th percentile of the
+    finite values sets the top (a few hot pixels, NaN or inf do not), at most 1.5 reads as 0-1 data
+    (scientific and HDR exports, highlights a little over 1), at most 255 (or 255 × 1.5) as 0-255, more
+    by that top; values below 0 and above the top are clipped. PIL's own conversion clipped 0-1 floats
+    to 0 and 1, an all-black photo (audit X), and one NaN or a maximum of 1.001 still gave one (audit O).
+    Other modes as they are."""
+    import numpy as np
+
+    if image.mode in ("I;16", "I;16B", "I;16L"):
         return image.point(lambda value: value / 256).convert("L")
-    if image.mode == "F":
-        high = image.getextrema()[1]
-        scale = 255.0 if high <= 1.0 else 1.0 if high <= 255.0 else 255.0 / high
-        return image.point(lambda value: value * scale).convert("L")
-    return image
+    if image.mode not in ("I", "F"):
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    top = float(np.percentile(finite, 99.9)) if finite.size else 0.0
+    full = 1.0 if top <= 1.5 else 255.0 if top <= 255.0 * 1.5 else (65535.0 if image.mode == "I" and top <= 65535.0
+                                                                      else top)
+    scaled = np.clip(np.nan_to_num(values, nan=0.0, posinf=full, neginf=0.0) / full * 255.0, 0.0, 255.0)
+    return Image.fromarray(np.round(scaled).astype(np.uint8), mode="L")

@@ -154,6 +154,25 @@ def test_a_floating_point_image_is_read_by_its_range_not_as_black(bad_run):
     assert catalog.loc["folder:float.tiff", "brightness_p50"] > 0.3  # the quality checks read it too
 
 
+@pytest.mark.parametrize("edit", ["overshoot", "nan", "inf", "hot", "scaled255", "int32"])
+def test_a_floating_point_image_is_not_turned_black_by_a_few_pixels(edit):
+    """Audit O: a 0-1 float image whose maximum was 1.001, or with one NaN or inf pixel, and a 0-255 one with
+    one hot pixel, still decoded all black (the range was read from the maximum); an int32 image of 0-255
+    too (value / 256). The range is read from the 99.9th percentile of the finite values now."""
+    from curate.store import as_eight_bit
+
+    ramp = np.tile(np.linspace(0.0, 1.0, 64, dtype=np.float32), (48, 1))
+    values = {"overshoot": np.where(ramp == 1.0, 1.001, ramp), "scaled255": ramp * 255,
+              "nan": np.where(np.arange(ramp.size).reshape(ramp.shape) == 5, np.nan, ramp),
+              "inf": np.where(np.arange(ramp.size).reshape(ramp.shape) == 5, np.inf, ramp),
+              "hot": np.where(np.arange(ramp.size).reshape(ramp.shape) == 5, 1e6, ramp * 255),
+              "int32": ramp * 255}[edit]
+    image = Image.fromarray(values.astype(np.int32), mode="I") if edit == "int32" else Image.fromarray(
+        values.astype(np.float32), mode="F")
+    grey = np.asarray(as_eight_bit(image), dtype=float)
+    assert abs(grey.mean() - 127.5) < 3 and grey.max() >= 250, (edit, grey.mean())
+
+
 def test_bomb_files_are_small_and_over_the_pixel_cap():
     data = BAD_FILES["bomb.png"][0]
     assert len(data) < 200 and 10_000 * 10_000 > MAX_PIXELS
