@@ -18,6 +18,7 @@ leave it out) the same forward pass also gives the topic score: the CSV gets `la
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -254,15 +255,19 @@ def check_out(out: Path) -> None:
 
 
 def is_predictions_csv(path: Path) -> bool:
-    """Whether `path` starts like a CSV `write_predictions` writes: a header naming `path` first and an
-    `error` column."""
+    """Whether `path` is empty or starts like a CSV `write_predictions` writes: a header line (of any
+    length: 200 classes at --top-k 200 make one of 5 KB, audit O) naming `path` first and `error` last,
+    read through a UTF-8 BOM, quotes and `;` separators (a spreadsheet's re-save)."""
     try:
         with open(path, "rb") as handle:
-            header = handle.read(4096).split(b"\n", 1)[0].decode("utf-8", errors="replace").strip()
+            header = handle.readline(1 << 20)
     except OSError:
         return False
-    fields = header.split(",")
-    return fields[0] == "path" and "error" in fields
+    if not header:
+        return True  # nothing to lose
+    fields = [field.strip().strip('"') for field in
+              re.split(r"[,;]", header.decode("utf-8", errors="replace").lstrip("\ufeff").strip())]
+    return fields[0] == "path" and fields[-1] == "error"
 
 
 def write_predictions(frame: pd.DataFrame, out: Path) -> None:

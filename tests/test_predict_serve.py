@@ -225,6 +225,16 @@ def test_predict_replaces_only_an_earlier_predictions_csv(tmp_path, run_dir):
         assert result.exit_code == 0, result.output
     with out.open(newline="") as handle:
         assert [row["path"] for row in csv.DictReader(handle)] == [str(photo_path)]
+    # audit O: its own CSV with a header past 4 KB (200 classes at --top-k 200), a spreadsheet's re-save
+    # (BOM, ";") and an empty file were refused
+    from classify.predict import is_predictions_csv
+
+    wide = ",".join(["path", *(f"label_{k},probability_{k}" for k in range(1, 201)), "error"])
+    for text in (wide, "\ufeffpath;label_1;probability_1;error", '"path","label_1","probability_1","error"', ""):
+        (tmp_path / "again.csv").write_text(text + ("\n/x.jpg" if text else ""), encoding="utf-8")
+        assert is_predictions_csv(tmp_path / "again.csv"), text[:40]
+    (tmp_path / "again.csv").write_text("path,label,note\n/x.jpg,cat,mine\n")
+    assert not is_predictions_csv(tmp_path / "again.csv")
 
 
 # ---- classify serve -----------------------------------------------------------------------------
