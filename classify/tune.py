@@ -307,9 +307,10 @@ def read_finished(run_dir: Path, config: TrainConfig, split_key: str | None = No
     if TrainConfig.from_dict(saved["config"]).comparable() != config.comparable():
         raise UsageError(f"{run_dir} holds a run with other settings; use another --out")
     if split_key is not None and saved.get("split_sha256") not in (None, split_key):
-        raise DataContractError(f"the split changed since the finished run in {run_dir} was trained (it learned "
-                                "from photos that may now be val photos, so its val loss cannot be ranked with "
-                                "new trials'); search again with another --out, or restore the catalog")
+        raise DataContractError(f"the split or the labels changed since the finished run in {run_dir} was trained "
+                                "(it learned from photos that may now be val photos, or from other labels, so its val "
+                                "loss cannot be ranked with new trials'); search again with another --out, or restore "
+                                "the catalog")
     return Outcome(saved["val_loss"], saved["val_accuracy"], saved["epochs_run"], saved.get("metrics", {}))
 
 
@@ -478,7 +479,8 @@ def tune(out_dir: Path, space: SearchSpace, base: TrainConfig, train_fn: TrainFn
 
     Without `halving.budget_epochs` the budget is the plan's own total (printed first).
     Re-running with the same `out_dir` and settings reads finished runs back, when they trained on the
-    split `split_key` names (`classify.run_files.split_sha256`; None: not checked).
+    split and labels `split_key` names (the command's: a hash of each photo's split and label; None: not
+    checked).
     """
     if base.probe:  # every trial would fit the same convex head: nothing to search
         raise UsageError("classify tune searches fine-tuning settings (learning rate, weight decay, augmentation, "

@@ -11,6 +11,7 @@ import typer
 from classify.config import TrainConfig, check_out_folder
 from classify.tune import Halving, SearchSpace, augment_words, epoch_count, rank_key, sample_trials, tune
 from classify.tune_run import require_val_photos, workspace_train_fn
+from curate import schema
 from curate.cli.common import WorkspaceOption, print_table, terminate_as_interrupt, user_errors
 from curate.cli.options import config_options
 from curate.console import console
@@ -42,7 +43,7 @@ def tune_command(
     halving = build_config(Halving, {}, "", flags=halving_settings, command="classify tune")
     base = build_config(TrainConfig, {}, "", flags={**train_settings, "seed": seed}, command="classify tune")
     sample_trials(space, trials, seed, mode)  # bad --trials / --mode before touching the workspace
-    from classify.run_files import split_sha256
+    from classify.run_files import frame_sha256
     from classify.train import check_workspace_split
 
     ws = resolve_workspace(workspace_path)
@@ -50,9 +51,12 @@ def tune_command(
     check_out_folder(out_dir)  # first: a bad --out is the cheapest to say
     catalog, _ = check_workspace_split(ws)  # a stale or leaky split: exit 3 before the plan and the first trial
     rows = require_val_photos(catalog)  # and fewer than two labels to train on: before search.json is written
+    # which photo is in which split, with which label: a re-split or a review's relabelling (audit O) makes
+    # a finished trial's val loss incomparable with a new one's
+    split_key = lambda rows: frame_sha256(rows.sort_values(schema.PHOTO_ID))  # noqa: E731
     with terminate_as_interrupt():  # SIGTERM: the "interrupted: run the same command again" line, as Ctrl-C
         table, best = tune(out_dir, space, base, workspace_train_fn(ws), trials=trials, mode=mode, seed=seed,
-                           halving=halving, workspace_root=ws.root, split_key=split_sha256(rows))
+                           halving=halving, workspace_root=ws.root, split_key=split_key(rows))
     # colour jitter and crop scale follow from augment: in trials.csv and the best line, not on screen
     shown = table.drop(columns=["run_dir", "color_jitter", "crop_scale"]).round({"val_loss": 4, "val_accuracy": 3})
     print_table(shown, title=f"trials ({out_dir / 'trials.csv'})")
