@@ -130,9 +130,10 @@ MAX_GATED_ON_TOPIC = 0.03  # at most this share of on-topic validation photos ma
 GATE_FOLDS = 5
 
 
-def no_gate_reason(catalog) -> str:
+def no_gate_reason(catalog, prefilter_report: dict | None = None) -> str:
     """Why `gate_rows` found no off-topic photo to fit a gate on: the prefilter held its drops, every such
-    photo is a test photographer's, or no prefilter with a topic ran."""
+    photo is a test photographer's, the topic was on every photo (`prefilter_report`, the prefilter's
+    stage report: audit O's run was told to run the prefilter it had run), or no prefilter with a topic ran."""
     from curate import schema
 
     off_topic = int(((catalog["status"] == schema.DROPPED) & (catalog["drop_reason"] == OFF_TOPIC)).sum())
@@ -145,6 +146,10 @@ def no_gate_reason(catalog) -> str:
         return (f"no photo was dropped as off_topic: `curate prefilter` held its drops ({doubted:,} "
                 f"photo{'s' if doubted != 1 else ''} doubted; "
                 "its warning says why); `curate prefilter --topic TAG --force` drops them, then split and train again")
+    asked = ((prefilter_report or {}).get("config") or {}).get("topic")
+    if asked and (prefilter_report or {}).get("topic") is None:  # no negatives: label issues ran alone
+        return (f"the topic {asked!r} was on every photo `curate prefilter` judged, so it fitted no topic model and "
+                "dropped nothing as off_topic; a gate needs photos without the tag (a broader collection)")
     return ("no photos dropped as off_topic (run `curate prefilter --topic TAG`, not --label-issues-only, before "
             "`curate split` to get a gate)")
 
@@ -258,7 +263,14 @@ def fit_run_gate(ws, run_dir: Path, catalog, device, cache_side: int = 256, seed
 
     positives, negatives = gate_rows(catalog)
     if negatives.empty:
-        return _no_gate(run_dir, no_gate_reason(catalog))
+        from curate.errors import DataContractError
+        from curate.stage_reports import load_stage_report
+
+        try:
+            report = load_stage_report(ws, "prefilter")
+        except DataContractError:  # unreadable: the reason from the catalog alone
+            report = None
+        return _no_gate(run_dir, no_gate_reason(catalog, report))
     rows = _labelled_for_gate(positives, negatives).reset_index(drop=True)
     model, meta = load_model(run_dir, device)
     probe = bool(meta.config.get("probe"))  # the backbone is the pretrained one: its features are cached by image

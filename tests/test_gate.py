@@ -540,3 +540,6 @@ def test_why_no_gate_names_the_held_drops_or_the_test_photographers():
     test_owners = pd.DataFrame({**base, "status": ["dropped", "kept"], "drop_reason": [OFF_TOPIC, None]})
     assert no_gate_reason(test_owners).startswith("the 1 photo dropped as off_topic is by test photographers")
     assert "run `curate prefilter --topic TAG`" in no_gate_reason(pd.DataFrame(base))
+    # audit O: the topic on every photo, the prefilter ran with it: not told to run it again
+    everywhere = {"topic": None, "threshold": None, "config": {"topic": "photo"}}
+    assert no_gate_reason(pd.DataFrame(base), everywhere).startswith("the topic 'photo' was on every photo")
