@@ -20,10 +20,9 @@ import pytest
 
 from curate.filters import geo
 from curate.filters.stage import FilterConfig, filter_catalog
-from curate.outofcore.db import connect
 from tests.helpers import REALDATA
 from tests.test_filter_holds import at, catalog, metro_and_noisy, reasons
-from tests.test_outofcore import assert_same_report, assert_same_rows, on_disk, run_query
+from tests.test_outofcore import assert_same_report, assert_same_rows, filter_both
 
 FEW_OWNERS = "skipped: one photographer's place"  # the table status (docs/cleaning.md)
 STORNOWAY, PARIS = (58.209, -6.389), (48.857, 2.352)
@@ -111,15 +110,10 @@ def test_both_engines_agree_on_one_photographers_places(tmp_path):
     rows += [{**row, "label": "ownerless"} for row in home_and_travellers(owned=False)]
     rows += metro_and_noisy(np.random.default_rng(0))  # one owner, "o": a metro hold as before
     cat = catalog(rows)
-    from curate.outofcore.filter import filter_duckdb
-
     centres = {"vehicle": STORNOWAY, "paris": PARIS}
     for config in (FilterConfig(max_km=5), FilterConfig(max_km=5, force_geo=True), FilterConfig(max_km=40),
                    FilterConfig(max_km=5, center="recipe")):
-        expected, report = filter_catalog(cat, config, centres)
-        with connect(tmp_path) as con:
-            query, got_report = filter_duckdb(con, on_disk(cat, tmp_path), config, centres)
-            got = run_query(con, query)
+        expected, report, got, got_report = filter_both(cat, config, tmp_path, centres)
         assert_same_rows(expected, got, ["status", "drop_reason", "drop_stage"])
         assert_same_report(report, got_report)
         if not config.force_geo and config.max_km == 5 and config.center == "median":

@@ -20,10 +20,9 @@ import pytest
 
 from curate.filters import geo
 from curate.filters.stage import FilterConfig, filter_catalog
-from curate.outofcore.db import connect
 from tests.helpers import REALDATA
 from tests.test_filter_holds import at, catalog
-from tests.test_outofcore import assert_same_report, assert_same_rows, on_disk, run_query
+from tests.test_outofcore import assert_same_report, assert_same_rows, filter_both
 
 UNNAMED = "skipped: not a place name"  # the table status (docs/cleaning.md)
 PARIS = (48.857, 2.352)
@@ -100,14 +99,9 @@ def test_both_engines_agree_on_labels_that_are_not_place_names(tmp_path):
     rows = town_and_elsewhere("Kitchen") + town_and_elsewhere("Paris") + town_and_elsewhere("Bedroom", far=4)
     rows += town_and_elsewhere("Office", far=9, spread=6)
     cat = catalog(rows)
-    from curate.outofcore.filter import filter_duckdb
-
     for config, centres in ((FilterConfig(max_km=5), None), (FilterConfig(max_km=5, force_geo=True), None),
                             (FilterConfig(max_km=5), {"Kitchen": PARIS})):
-        expected, report = filter_catalog(cat, config, centres)
-        with connect(tmp_path) as con:
-            query, got_report = filter_duckdb(con, on_disk(cat, tmp_path), config, centres)
-            got = run_query(con, query)
+        expected, report, got, got_report = filter_both(cat, config, tmp_path, centres)
         assert_same_rows(expected, got, ["status", "drop_reason", "drop_stage"])
         assert_same_report(report, got_report)
         if not config.force_geo and centres is None:

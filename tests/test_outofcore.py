@@ -111,10 +111,11 @@ def assert_same_distances(expected: pd.DataFrame, got: pd.DataFrame) -> None:
     np.testing.assert_allclose(left[~np.isnan(left)], right[~np.isnan(right)], rtol=1e-12)
 
 
-def filter_both(catalog: pd.DataFrame, config: FilterConfig, folder: Path):
-    expected, report = filter_catalog(catalog, config)
+def filter_both(catalog: pd.DataFrame, config: FilterConfig, folder: Path, centres=None):
+    """(pandas rows, pandas report, DuckDB rows, DuckDB report) of one filter run; `centres`: the recipe's."""
+    expected, report = filter_catalog(catalog, config, centres)
     with connect(folder) as con:
-        query, got_report = filter_duckdb(con, on_disk(catalog, folder), config)
+        query, got_report = filter_duckdb(con, on_disk(catalog, folder), config, centres)
         got = run_query(con, query)
     return expected, report, got, got_report
 
