@@ -19,8 +19,8 @@ from PIL import Image
 from curate.errors import UsageError
 from curate.filters import calibration, verify
 from curate.filters.phash import phash_pair, phash_to_uint64, uint64_to_phash
+from tests.helpers import REALDATA
 
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 needs_realdata = pytest.mark.skipif(not (REALDATA / "scenes15").is_dir() or not (REALDATA / "imagenet-sample").is_dir(),
                                     reason="needs ../shared/realdata (scenes15, imagenet-sample)")
 # Two different 15-Scene Highway photos 8 pHash bits apart, colours 9.4 and tones 5.9 apart: the pair

@@ -11,8 +11,6 @@ The real-photo half needs ../shared/realdata and EfficientNet-Lite0's weights (s
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
@@ -20,8 +18,8 @@ from PIL import Image, ImageEnhance
 from curate.filters import calibration, verify
 from curate.filters.phash import phash_pair, phash_to_uint64
 from curate.groups import components_from_pairs
+from tests.helpers import REALDATA
 
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 ORIGINALS = 13  # 104 images: at least calibration.MIN_CALIBRATION_IMAGES
 KINDS = ("crop10", "rot3", "shift3", "crop5", "bright20", "resized50", "q60")
 

@@ -10,8 +10,6 @@ Real photos from ../shared/realdata; EfficientNet-Lite0 embeddings as `curate em
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -19,8 +17,8 @@ from curate.filters import calibration, verify
 from curate.filters.neardup import DEFAULT_NEAR_DUP_BITS
 from curate.filters.phash import phash_to_uint64
 from curate.groups import components_from_pairs
+from tests.helpers import REALDATA
 
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 # Different photos (checked by eye) that the bench's wider rules joined: cosine 0.98 / 0.975 / 0.93,
 # 22 / 22 / 18 pHash bits apart, 1.7 / 3.7 / 4.4 apart in colour once one thumbnail is aligned inside the other.
 LOOKALIKES = [("scenes15/test/Coast/image_0093.jpg", "scenes15/test/Coast/image_0214.jpg"),

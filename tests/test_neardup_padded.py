@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from curate.cli.app import app
 from curate.workspace import Workspace, read_catalog
+from tests.helpers import REALDATA
 
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 runner = CliRunner()
 
 pytestmark = pytest.mark.skipif(not (REALDATA / "imagenet-sample").is_dir(), reason="needs ../shared/realdata")

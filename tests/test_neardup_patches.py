@@ -22,8 +22,8 @@ from curate.filters import calibration, neardup, patches, verify
 from curate.filters.phash import phash_pair
 from curate.filters.windows import grey_view
 from curate.workspace import Workspace, read_catalog
+from tests.helpers import REALDATA
 
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 runner = CliRunner()
 real = pytest.mark.skipif(not (REALDATA / "imagenet-sample").is_dir(), reason="needs ../shared/realdata")
 STICKERED = 16

@@ -10,7 +10,6 @@ watermarks, brightness edits, crops and rotations: those need the embedding evid
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +19,8 @@ from curate.filters import verify
 from curate.filters.neardup import DEFAULT_NEAR_DUP_BITS
 from curate.filters.phash import phash_pair, phash_to_uint64
 from curate.groups import components_from_pairs
+from tests.helpers import REALDATA
 
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 ORIGINALS = ["scenes15/train/TallBuilding/image_0010.jpg", "scenes15/train/TallBuilding/image_0012.jpg",
              "scenes15/train/Street/image_0003.jpg", "imagenet-sample/n02980441_castle.jpg",
              "imagenet-sample/n03028079_church.jpg", "imagenet-sample/n03877845_palace.jpg"]

@@ -10,7 +10,6 @@ linking treats that hash as one more view of the image, like the mirror hash. Re
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,8 +20,8 @@ from curate.filters import neardup
 from curate.filters.stage import FilterConfig, filter_catalog
 from curate.store import open_rgb
 from curate.vision import features
+from tests.helpers import REALDATA
 
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 PHOTO = "flickr-ferrari/black/2828686873_2fa36f83d7_b.jpg"
 OTHER = "imagenet-sample/n01443537_goldfish.jpg"
 # ordinary photos of the fit side (scenes15/train: skies, coasts, walls) that must keep a null trimmed hash

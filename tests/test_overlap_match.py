@@ -18,8 +18,8 @@ from curate.filters import verify, windows
 from curate.filters.config import FilterConfig
 from curate.filters.run import run_filter
 from curate.settings_fields import SettingError
+from tests.helpers import REALDATA
 
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 SCENES = REALDATA / "scenes15"
 LUND = REALDATA / "opensfm-lund"
 # The audit's crop pairs (train file, test file), each one photo cut twice (checked by eye there).

@@ -17,8 +17,8 @@ from curate.filters.config import FilterConfig
 from curate.filters.run import run_filter
 from curate.settings_fields import SettingError
 from curate.workspace import Workspace, read_catalog
+from tests.helpers import REALDATA
 
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 SCENES = REALDATA / "scenes15" / "test"
 
 
