@@ -172,16 +172,25 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
                   seed: int, sweeps: int = 6) -> np.ndarray:
     """Split index (0 train, 1 val, 2 test) per group, filling per-label photo targets.
 
-    The error is the sum over splits and labels of the squared gap between achieved and
-    requested share of the label's photos, plus the same gap for the labels of 2 or more photos
-    together, weighted by their number (it counts as much as all of them together). Without that
-    term, labels too small to share out (two photos: the second costs the same in train as in test)
-    each decided alone: 60 labels of 2 photos split 60/0/60 instead of about 84/12/24. One-photo
-    labels stay in train (a class with no training photo cannot be learnt) and are left out of it:
-    counted in, they made the other labels make up for them (audit M: 80 one-photo labels pushed
-    three labels of 40 photos to 20/7/13). Largest groups are placed first (seeded random order
-    among equal sizes), each where it lowers the error most; then single-group moves that lower the
-    error are made until none helps (at most `sweeps` passes).
+    The error is the sum over splits and labels of the squared gap between achieved and requested
+    share of the label's photos, plus the same gap for two sets of labels taken together, each
+    weighted by its number of labels (a set counts as much as all its labels together):
+    - the *tail*, labels too small to give every requested split a photo at their own share (n × share
+      under one half: 2–4 photos at val 0.1). Alone, each decides for itself (two photos: the second
+      costs the same in train as in test), so 60 labels of 2 photos split 60/0/60 instead of 88/4/28;
+      together they share out near the requested shares among themselves.
+    - the *body*, the other labels, so that a label that can take more val or test photos makes up
+      for one whose photographers' groups are too lumpy to meet its shares.
+    Until audit P (2026-12-05) the two were one set, so a long tail pushed the large labels off their
+    shares to make up for it: beside 80 labels of 3 photos, three labels of 40 split 28/12/0 or, with
+    each small label one photographer's, 8/12/20. Labels that cannot be shared out at all (one photo, or
+    every photo in one group: one photographer's) stay out of both, as they cannot help meet the shares:
+    counted in, they made the others make up for them (audit M: 80 one-photo labels pushed three labels
+    of 40 photos to 20/7/13; ten one-photographer labels of 20 photos pushed a label of 40 by ten
+    photographers to 16/8/16). A one-photo label stays in train (a class with no training photo cannot
+    be learnt). Largest groups are placed first (seeded random order among equal sizes), each where it
+    lowers the error most; then single-group moves that lower the error are made until none helps (at
+    most `sweeps` passes).
     """
     n_groups = int(group.max()) + 1 if len(group) else 0
     counts = np.zeros((n_groups, n_labels))
@@ -190,11 +199,13 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
     share = counts / np.maximum(photos, 1.0)[None, :]  # each group's share of each label
     present = photos > 0
     target = fractions[:, None] * present[None, :]  # (splits, labels) in shares
-    # the labels of 2 or more photos together as one more column, scaled so its squared error weighs as much as theirs
-    shared = photos >= 2
-    weight = np.sqrt(max(int(shared.sum()), 1))
-    share = np.hstack([share, weight * counts[:, shared].sum(axis=1, keepdims=True) / max(photos[shared].sum(), 1.0)])
-    target = np.hstack([target, weight * fractions[:, None]])
+    shareable = (photos >= 2) & ((counts > 0).sum(axis=0) >= 2)  # not one photo, not one group
+    tail = shareable & (photos[:, None] * fractions[None, 1:][:, fractions[1:] > 0] < 0.5).any(axis=1)
+    for labels in (tail, shareable & ~tail):  # each set as one more column, its squared error as much as its labels'
+        if labels.any():
+            weight = np.sqrt(int(labels.sum()))
+            share = np.hstack([share, weight * counts[:, labels].sum(axis=1, keepdims=True) / photos[labels].sum()])
+            target = np.hstack([target, weight * fractions[:, None]])
     filled = np.zeros_like(target)
     allowed = fractions > 0
     rng = np.random.default_rng(seed)
@@ -308,8 +319,7 @@ def off_share_notes(per_label: pd.DataFrame, config: SplitConfig) -> list[str]:
     if len(small):
         notes.append(f"{len(small)} label(s) are too small to reach the requested shares within ±{TOLERANCE:.0%} (a "
                      f"label of n photos moves a share in steps of 1/n): {names_text(small['label'])} (their photos "
-                     "are "
-                     "shared out with the collection's shares in view; see requested vs achieved)")
+                     "are shared out with the collection's shares in view; see requested vs achieved)")
     if len(large):
         notes.append(f"{len(large)} label(s) could not reach the requested shares within ±{TOLERANCE:.0%}: "
                      f"{names_text(large['label'])} (dominant groups; see requested vs achieved)")

@@ -26,7 +26,10 @@ PROBE = dict(image_size=48, cache_side=56, batch_size=16, workers=0, device="cpu
 
 @pytest.fixture(scope="module")
 def split_ws(tmp_path_factory):
-    return demo_workspace(tmp_path_factory.mktemp("probe"))
+    """The small demo split with a larger val share: at 0.1 its lumpy photographers leave val 3 photos of one
+    label (docs/splits.md), and these tests read the probe's validation figures."""
+    return demo_workspace(tmp_path_factory.mktemp("probe"), commands=(("filter", "--recipe", "skylines"),
+                                                                      ("split", "--val", "0.2")))
 
 
 def _blobs(rng, centres, n, scale=0.3):

@@ -730,6 +730,49 @@ def test_labels_that_can_meet_their_shares_do_not_make_up_for_a_long_tail():
     assert not any("single00" in w for w in report.warnings if w != line)  # named once
 
 
+def _label_rows(label: str, photos: int, photographers: int) -> list[dict]:
+    return [{"source_id": f"{label}-{i}", "owner_id": f"{label}-o{i % photographers}", "label": label}
+            for i in range(photos)]
+
+
+def _shares(report, label: str) -> list[int]:
+    return report.per_label.set_index("label").loc[label, ["train_photos", "val_photos", "test_photos"]].tolist()
+
+
+@pytest.mark.parametrize("tail_photographers", [3, 1], ids=["each-photo-its-own", "one-photographer-each"])
+def test_a_tail_of_small_labels_does_not_push_large_labels_off_their_shares(tail_photographers):
+    """Audit O: beside 80 labels of 3 photos, three labels of 40 photos by 10 photographers each came out
+    28/12/0 (no test photo) and, where each small label was one photographer's, 8/12/20 (a fifth of the
+    label to train): the collection's shares were one term over every label, so the large labels made up
+    for the tail. The tail now shares out among itself, and a label it cannot split stays whole in train."""
+    rows = [row for label in ("Highway", "Kitchen", "Mountain") for row in _label_rows(label, 40, 10)]
+    rows += [row for k in range(80) for row in _label_rows(f"tail{k:02d}", 3, tail_photographers)]
+    for seed in (0, 1):
+        result, report = split_catalog(make_catalog(rows), SplitConfig(val=0.1, test=0.2, seed=seed))
+        for label in ("Highway", "Kitchen", "Mountain"):
+            assert _shares(report, label) == [28, 4, 8], (label, seed)
+        tail = result[result["label"].str.startswith("tail")]
+        assert tail.groupby("label")["split"].apply(lambda s: (s == "train").any()).all()  # every class learnable
+        counts = tail["split"].value_counts()
+        if tail_photographers == 1:
+            assert set(tail["split"]) == {"train"}  # a one-group label cannot be shared out: whole in train
+        else:  # among itself the tail still gives val and test photos (2/1/0 or 2/0/1 each)
+            assert counts.get("val", 0) >= 8 and counts.get("test", 0) >= 8, counts.to_dict()
+
+
+def test_one_photographer_labels_do_not_make_the_others_make_up_for_them():
+    """Ten labels of 20 photos, each shot by one photographer, cannot give val or test a photo without
+    leaving train whole; counted in the collection's shares they pushed a label of 40 photos by ten
+    photographers to 16/8/16. A label of 200 beside 50 one-photographer labels of 4: 80/40/80 (audit O)."""
+    rows = _label_rows("big", 40, 10) + [row for k in range(10) for row in _label_rows(f"solo{k}", 20, 1)]
+    result, report = split_catalog(make_catalog(rows), SplitConfig(val=0.1, test=0.2, seed=0))
+    assert _shares(report, "big") == [28, 4, 8]
+    assert (result.loc[result["label"] != "big", "split"] == "train").all()
+    rows = _label_rows("big", 200, 40) + [row for k in range(50) for row in _label_rows(f"four{k}", 4, 1)]
+    _, report = split_catalog(make_catalog(rows), SplitConfig(val=0.1, test=0.2, seed=0))
+    assert _shares(report, "big") == [140, 20, 40]
+
+
 def test_run_summary_carries_the_split_warnings():
     """`curate run` shows the step's summary: a split left empty must be among its warnings."""
     from curate.pipeline import StepSummary
