@@ -47,7 +47,7 @@ class SplitConfig:
 
     val: float = setting(0.1, help="Share of each label's photos for validation.")
     test: float = setting(0.2, help="Share of each label's photos for test.")
-    by: str = setting("owner", help="Group by owner (default), none, or another column.")  # owner | none | a column
+    by: str = setting("owner", help="Group by owner (default), by none, or by owner and another column too.")
     seed: int = setting(0, help="Random seed (same seed, same split).")
 
     def __post_init__(self):
@@ -62,6 +62,10 @@ class SplitConfig:
         if self.by in schema.COLUMN_BY_NAME and pa.types.is_list(schema.COLUMN_BY_NAME[self.by].type):
             raise SettingError(f"{{by}} cannot be {self.by}: it holds a list per photo, not one group; use owner "
                                "(default), none or a column with one value per photo (e.g. source)", "by")
+        if self.by in ("split", "status"):
+            raise SettingError(f"{{by}} cannot be {self.by}: "
+                               + ("it is what the split writes" if self.by == "split" else "every photo split is kept")
+                               + "; use owner (default), none or another column", "by")
         if self.by == "label":
             raise SettingError("{by} cannot be label: the split is stratified by label, so grouping by it puts each "
                                "label whole into one split and leaves val and test empty; use owner (default), none "
@@ -92,23 +96,37 @@ class SplitReport:
     def summary(self) -> str:
         """One line for `curate split` and `curate run`: the groups and the photos per split (each command
         prints the warnings on lines of their own)."""
-        by = self.config.get("by", "owner")
         photos = "/".join(f"{int(self.per_label[f'{name}_photos'].sum()):,}" if len(self.per_label) else "0"
                           for name in ("train", "val", "test"))
-        return (f"{self.groups:,} group{'s' if self.groups != 1 else ''} (by {by} ∪ near-duplicate cluster ∪ exact "
-                f"duplicate); train/val/test photos {photos}")
+        return (f"{self.groups:,} group{'s' if self.groups != 1 else ''} ({grouping(self.config.get('by', 'owner'))}); "
+                f"train/val/test photos {photos}")
+
+
+def grouping(by: str) -> str:
+    """What a group is, for the split's summary line and its warnings (both engines).
+
+    >>> grouping("taken_at")
+    'by owner ∪ taken_at ∪ near-duplicate cluster ∪ exact duplicate'
+    """
+    if by == "none":
+        return "none: each photo on its own, so photographers and copies cross splits"
+    return f"by owner{'' if by == 'owner' else ' ∪ ' + by} ∪ near-duplicate cluster ∪ exact duplicate"
 
 
 def split_groups(kept: pd.DataFrame, by: str, walks: pd.Series | None = None) -> np.ndarray:
-    """Group id per kept row: components of owner (or `by`) ∪ near-dup cluster ∪ exact group; with
-    `by="owner"`, photos without an owner also join their walk's (`walks`: `sessions(kept)`, computed
-    here unless the caller has it)."""
+    """Group id per kept row: components of owner ∪ near-dup cluster ∪ exact group ∪ walk (photos
+    without an owner taken in one walk; `walks`: `sessions(kept)`, computed here unless the caller has
+    it), and ∪ the `by` column's values when `by` names one. A column adds to the owners rather than
+    replacing them: until audit P (2026-12-05) `--by taken_at` split photographers across splits
+    without a word, and `curate check-leakage` and `classify train`, which always check owners, then
+    refused the split."""
     if by == "none":
         return np.arange(len(kept))
-    first = owner_keys(kept) if by == "owner" else kept[by].astype(object).where(kept[by].notna(), None)
-    if by == "owner" and walks is None:
+    if walks is None:
         walks = sessions(kept)
-    keys = [first, kept["near_dup_cluster"], kept["exact_dup_group"]] + ([walks] if by == "owner" else [])
+    keys = [owner_keys(kept), kept["near_dup_cluster"], kept["exact_dup_group"], walks]
+    if by != "owner":
+        keys.append(kept[by].astype(object).where(kept[by].notna(), None))
     return components(*(key.reset_index(drop=True) for key in keys))
 
 
@@ -258,21 +276,40 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFr
     if not kept_mask.any():
         raise UsageError("the catalog has no kept photos to split; check `curate status` (everything was dropped)")
     kept = out[kept_mask]
-    walks = sessions(kept) if config.by == "owner" else pd.Series(dtype=object)  # once: the groups and the note
+    walks = sessions(kept) if config.by != "none" else pd.Series(dtype=object)  # once: the groups and the note
     group = split_groups(kept, config.by, walks)
     label_codes, label_names = pd.factorize(kept["label"].fillna(NO_LABEL), sort=True)
     assignment = assign_groups(group, label_codes, len(label_names), config.fractions, config.seed)
     out.loc[kept_mask, "split"] = np.array(SPLITS, dtype=object)[assignment[group]]
-    no_owner = int(kept["owner_id"].isna().sum()) if config.by == "owner" else 0
+    no_owner = int(kept["owner_id"].isna().sum()) if config.by != "none" else 0
     notes = no_owner_notes(no_owner, int(walks.notna().sum()), int(walks.nunique()))
+    if config.by not in ("owner", "none"):
+        notes += empty_column_notes(config.by, int(kept[config.by].isna().sum()), len(kept))
     per_label = split_table(out[kept_mask], group, config)
     notes += off_share_notes(per_label, config)
     empty = empty_split_reasons(per_label, config)
-    warnings = ungrouped_duplicates_warning(kept, config) + empty_split_warnings(empty)
+    warnings = by_none_warnings(config) + ungrouped_duplicates_warning(kept, config) + empty_split_warnings(empty)
     warnings += unevaluated_label_warnings(per_label, config, empty)
-    if config.by == "owner":
+    if config.by != "none":
         warnings += undated_cluster_warnings(*undated_clusters(kept))
     return out, SplitReport(asdict(config), per_label, int(group.max()) + 1, no_owner, notes, warnings, empty)
+
+
+def by_none_warnings(config: SplitConfig) -> list[str]:
+    """`--by none` splits photos one by one, on purpose (both engines): say that it leaks."""
+    if config.by != "none":
+        return []
+    return ["--by none is a plain stratified random split, to measure how much leakage inflates scores: "
+            "photographers and copies cross splits on purpose, so `curate check-leakage` reports them and `classify "
+            "train` refuses the split; split by owner (the default) to train"]
+
+
+def empty_column_notes(by: str, empty: int, kept: int) -> list[str]:
+    """A note when the `--by` column is empty for most kept photos: it groups little beyond the owners."""
+    if empty * 2 <= kept:
+        return []
+    return [f"--by {by}: empty for {empty:,} of {kept:,} kept photos, which are grouped by owner, walk and copies "
+            "only"]
 
 
 def undated_clusters(kept: pd.DataFrame) -> tuple[int, int]:
@@ -345,7 +382,7 @@ def empty_split_reasons(per_label: pd.DataFrame, config: SplitConfig) -> dict[st
 def empty_split_cause(by: str) -> tuple[str, str]:
     """(why, how to fix it) for a requested split that came out empty, grouping by `by`: the split's
     warning and `classify evaluate`'s error for an empty split say the same."""
-    return (f"every group (by {by} ∪ duplicate cluster) is too large, or every label too small, to share out",
+    return (f"every group ({grouping(by)}) is too large, or every label too small, to share out",
             "group by another column, or add photos from more photographers")
 
 
@@ -360,7 +397,8 @@ def unevaluated_label_warnings(per_label: pd.DataFrame, config: SplitConfig, emp
     (both engines). Left out when every requested split is empty as a whole: `empty_split_reasons`
     names that. Unlabelled photos are not evaluated anyway.
 
-    >>> table = pd.DataFrame({"label": ["a", "b"], "photos": [40, 9], "train_owners": [30, 1],
+    >>> table = pd.DataFrame({"label": ["a", "b"], "photos": [40, 9], "train_owners": [30, 1], "val_owners": [3, 0],
+    ...                       "test_owners": [6, 0],
     ...                       "val_photos": [4, 0], "test_photos": [8, 0]})
     >>> unevaluated_label_warnings(table, SplitConfig(), {})[0][:67]
     '1 label cannot be evaluated, no photo in val or test: b (9 photos, '
@@ -409,8 +447,9 @@ def _too_few_groups(config: SplitConfig) -> str:
     whom near-duplicate frames by different photographers had chained into one group."""
     if config.by == "none":
         return "its photos are too few, or near-duplicate or exact copies join them into too few groups"
-    return (f"its photos form too few groups to share out (a group: one {config.by}'s photos, or one walk of photos "
-            "without an owner, and every photo joined "
+    by = "" if config.by == "owner" else f" or one {config.by} value's"
+    return (f"its photos are too few, or form too few groups, to share out (a group: one owner's photos{by}, or one "
+            "walk of photos without an owner, and every photo joined "
             "to them by a near-duplicate or exact copy, so copies by different photographers chain them into one; "
             "`curate filter --dedupe-near` keeps one photo of each cluster and label and unchains them)")
 
@@ -421,8 +460,13 @@ def _count(rows: pd.DataFrame) -> str:
 
 def _named(rows: pd.DataFrame, config: SplitConfig) -> str:
     return names_text([f"{row.label} ({row.photos:,} photo{'s' if row.photos != 1 else ''}"
-                       + (f", {row.train_owners:,} photographer{'s' if row.train_owners != 1 else ''})"
-                          if config.by == "owner" else ")") for row in rows.itertuples()], shown=8)
+                       + (f", {_owners(row):,} photographer{'s' if _owners(row) != 1 else ''})"
+                          if config.by != "none" else ")") for row in rows.itertuples()], shown=8)
+
+
+def _owners(row) -> int:
+    """A label's photographers: each is in one split, unless the split is by none (then not named)."""
+    return int(row.train_owners + row.val_owners + row.test_owners)
 
 
 def ungrouped_duplicates_warning(kept: pd.DataFrame, config: SplitConfig) -> list[str]:
@@ -430,7 +474,8 @@ def ungrouped_duplicates_warning(kept: pd.DataFrame, config: SplitConfig) -> lis
     clustered them): the split then keeps only owners and exact images together."""
     if config.by == "none" or kept["near_dup_cluster"].notna().any():
         return []
-    return [f"near-duplicate clusters are not known yet, so this split groups by {config.by} and exact image only "
+    by = "owner" if config.by == "owner" else f"owner, {config.by}"
+    return [f"near-duplicate clusters are not known yet, so this split groups by {by} and exact image only "
             "(near-duplicates from different owners may land in two splits); run `curate filter`, then "
             "`curate split` again"]
 

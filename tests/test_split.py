@@ -17,6 +17,7 @@ from curate import schema
 from curate.cli.app import app
 from curate.errors import UsageError
 from curate.leakage import assert_no_leakage, find_leakage
+from curate.settings_fields import SettingError
 from curate.split import SplitConfig, split_catalog
 from curate.workspace import Workspace, read_catalog, write_catalog
 
@@ -280,12 +281,14 @@ def test_by_none_cli(tmp_path):
 
 
 def day_catalog() -> pd.DataFrame:
-    """Photos on 40 days; owners shoot on many days; one near-dup cluster spans two days."""
-    rng = np.random.default_rng(11)
-    days = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 40, 600), unit="D")
-    rows = [{"source_id": f"p{i}", "owner_id": f"o{i % 7}", "label": f"L{i % 3}",
-             "taken_at": days[i].floor("D"), "license": f"lic{int(rng.integers(0, 25))}"}
-            for i in range(600)]
+    """600 photos by 200 photographers on 40 days, one day each but for every tenth photographer, who also
+    shot the next day; a licence per day (days 25 apart share one); one near-dup cluster spans two days."""
+    rows = []
+    for i in range(600):
+        owner = i // 3
+        day = owner % 40 + (1 if owner % 10 == 0 and i % 3 == 2 else 0)
+        rows.append({"source_id": f"p{i}", "owner_id": f"o{owner}", "label": f"L{i % 3}",
+                     "taken_at": pd.Timestamp("2020-01-01") + pd.Timedelta(days=day), "license": f"lic{day % 25}"})
     catalog = make_catalog(rows)
     # a burst re-uploaded on another day under another licence
     other = catalog.index[(catalog["taken_at"] != catalog.loc[0, "taken_at"])
@@ -295,18 +298,53 @@ def day_catalog() -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("column", ["taken_at", "license"])
-def test_by_column_groups_on_that_column(column):
+def test_by_column_groups_on_that_column_as_well_as_the_owners(column):
+    """Audit P: `--by taken_at` grouped by day *instead of* by photographer, so 22 photographers landed on
+    two or three sides without a word, and check-leakage and classify train (which check owners) refused
+    the split. A column now adds to the owner grouping: each value and each photographer on one side."""
     catalog = day_catalog()
     result, report = split_catalog(catalog, SplitConfig(by=column, seed=4))
     kept = result[result["status"] == schema.KEPT].reset_index(drop=True)
     assert (kept.groupby(column)["split"].nunique() == 1).all()
+    assert (kept.groupby("owner_id")["split"].nunique() == 1).all()
     # the near-duplicate cluster still joins its two values
     assert result.loc[result["near_dup_cluster"] == "nd-cross-day", "split"].nunique() == 1
-    groups = expected_groups(kept, keys=(column, "near_dup_cluster", "exact_dup_group"))
-    assert report.groups == len(groups)
-    assert find_leakage(result, by=column).query("kind == @column").empty
-    # owners are not a grouping key here: the 7 photographers shoot every day, so they leak
-    assert (find_leakage(result)["kind"] == "owner").any()
+    groups = expected_groups(kept, keys=("owner_id", column, "near_dup_cluster", "exact_dup_group"))
+    assert report.groups == len(groups) > 10
+    assert find_leakage(result, by=column).empty  # owners, copies and the column alike
+    assert f"by owner ∪ {column} ∪ near-duplicate cluster" in report.summary()
+    # a photographer who shot on two days joins them
+    assert kept.loc[kept["owner_id"] == "o10", column].nunique() == 2
+
+
+def test_split_warns_that_by_none_leaks_and_notes_an_empty_by_column():
+    """Audit P: `--by none` printed "N groups (by none ∪ near-duplicate cluster ∪ exact duplicate)" while copies
+    crossed splits, with no warning; `--by` on a column empty for every photo said nothing."""
+    _, report = split_catalog(day_catalog(), SplitConfig(by="none"))
+    assert "photographers and copies cross splits" in report.summary()
+    assert any(w.startswith("--by none is a plain stratified random split") and "classify train" in w
+               for w in report.warnings), report.warnings
+    _, report = split_catalog(day_catalog(), SplitConfig(by="owner_name"))
+    assert any(n.startswith("--by owner_name: empty for 600 of 600 kept photos") for n in report.notes), report.notes
+    _, report = split_catalog(day_catalog(), SplitConfig(by="license"))
+    assert not any("--by" in text for text in report.notes + report.warnings)
+
+
+@pytest.mark.parametrize("column", ["split", "status"])
+def test_by_the_split_itself_or_status_is_refused(column):
+    with pytest.raises(SettingError, match=f"cannot be {column}"):
+        SplitConfig(by=column)
+
+
+def test_a_label_with_val_but_no_test_photo_is_named_with_all_its_photographers():
+    """Audit P: the warning printed the label's photographers in train (2) for a label of 3 photos by 3."""
+    from curate.split import unevaluated_label_warnings
+
+    table = pd.DataFrame({"label": ["a", "t00"], "photos": [40, 3], "train_owners": [28, 2], "val_owners": [4, 1],
+                          "test_owners": [8, 0], "val_photos": [4, 1], "test_photos": [8, 0]})
+    [warning] = unevaluated_label_warnings(table, SplitConfig(), {})
+    assert "t00 (3 photos, 3 photographers)" in warning
+    assert "too few, or form too few groups" in warning
 
 
 def test_by_column_cli_and_leak_check_on_column(tmp_path):

@@ -28,6 +28,8 @@ from curate.split import (
     SplitConfig,
     SplitReport,
     assign_groups,
+    by_none_warnings,
+    empty_column_notes,
     empty_split_reasons,
     empty_split_warnings,
     no_owner_notes,
@@ -82,9 +84,9 @@ def _code(expression: str) -> str:
 def _sessions(con, catalog: Catalog, by: str) -> None:
     """curate.split.sessions in SQL: table `sessions` (rid, session) of the kept photos without an
     owner in a walk of two or more (each within SESSION_GAP_S seconds and SESSION_KM km of the one
-    before, by taken_at then photo_id; the distance as `walk_km` writes it). Empty unless `by` is
-    owner: only an owner split groups walks."""
-    if by != "owner":
+    before, by taken_at then photo_id; the distance as `walk_km` writes it). Empty when `by` is none:
+    every other split groups walks."""
+    if by == "none":
         con.execute("CREATE OR REPLACE TEMP TABLE sessions (rid BIGINT, session VARCHAR)")
         return
     c = catalog.column
@@ -112,9 +114,10 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
     with `rid` as last column, the report)."""
     c = catalog.column
     by = config.by
-    first_key = _OWNER if by == "owner" else (None if by == "none" else f"CAST({quote(by)} AS VARCHAR)")
-    extra = [c(by)] if by not in ("owner", "none") and by not in ("owner_id", schema.PHOTO_ID, "label", "status",
-                                                                   "near_dup_cluster", "exact_dup_group") else []
+    first_key = None if by == "none" else _OWNER  # a --by column adds to the owners (curate.split.split_groups)
+    column_key = f"CAST({quote(by)} AS VARCHAR)" if by not in ("owner", "none") else None
+    extra = [c(by)] if column_key and by not in ("owner_id", schema.PHOTO_ID, "label", "status", "near_dup_cluster",
+                                                 "exact_dup_group") else []
     _sessions(con, catalog, by)
     con.execute(f"""
         CREATE OR REPLACE TABLE k AS
@@ -122,22 +125,25 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
                owner_id IS NULL AS no_owner,
                {_code(first_key) if first_key else '-1'} AS first_code,
                {_code('near_dup_cluster')} AS near_code, {_code('exact_dup_group')} AS exact_code,
-               {_code('session') if by == 'owner' else '-1'} AS session_code,
+               {_code('session') if by != 'none' else '-1'} AS session_code,
+               {_code(column_key) if column_key else '-1'} AS column_code,
+               {f'{column_key} IS NULL' if column_key else 'false'} AS column_empty,
                dense_rank() OVER (ORDER BY coalesce(label, {literal(NO_LABEL)})) - 1 AS label_code,
                near_dup_cluster IS NOT NULL AS has_near
         FROM (SELECT rid, {c('photo_id')}, {c('owner_id')}, {c('label')}, {c('status')}, {c('near_dup_cluster')},
                      {c('exact_dup_group')}{''.join(', ' + item for item in extra)} FROM {catalog.source})
              LEFT JOIN sessions USING (rid)
         WHERE status = 'kept'""")
-    arrays = con.execute("SELECT first_code, near_code, exact_code, session_code, label_code FROM k ORDER BY rid"
-                         ).fetchnumpy()
+    arrays = con.execute("SELECT first_code, near_code, exact_code, session_code, column_code, label_code FROM k "
+                         "ORDER BY rid").fetchnumpy()
     if len(arrays["label_code"]) == 0:
         raise UsageError("the catalog has no kept photos to split; check `curate status` (everything was dropped)")
     if by == "none":
         group = np.arange(len(arrays["label_code"]))
     else:
         group = group_components([np.asarray(arrays[name], dtype=np.int64)
-                                  for name in ("first_code", "near_code", "exact_code", "session_code")])
+                                  for name in ("first_code", "near_code", "exact_code", "session_code",
+                                               "column_code")])
     label_codes = np.asarray(arrays.pop("label_code"), dtype=np.int64)
     del arrays
     n_labels = int(label_codes.max()) + 1
@@ -151,20 +157,24 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
     n_groups = int(group.max()) + 1
     del per_row, rids, group, label_codes, assignment
     splits = "['" + "', '".join(SPLITS) + "']"
-    no_owner = con.execute("SELECT count(*) FROM k WHERE no_owner").fetchone()[0] if by == "owner" else 0
+    no_owner = con.execute("SELECT count(*) FROM k WHERE no_owner").fetchone()[0] if by != "none" else 0
     walk_photos, walks = con.execute("SELECT count(*), count(DISTINCT session) FROM sessions").fetchone()
     notes = no_owner_notes(int(no_owner), int(walk_photos), int(walks))
+    if column_key:
+        empty_column, kept = con.execute("SELECT count(*) FILTER (WHERE column_empty), count(*) FROM k").fetchone()
+        notes += empty_column_notes(by, int(empty_column), int(kept))
     per_label = _split_table(con, config, splits)
     notes += off_share_notes(per_label, config)
-    warnings = []
+    warnings = by_none_warnings(config)
     if by != "none" and not con.execute("SELECT bool_or(has_near) FROM k").fetchone()[0]:
-        warnings.append(f"near-duplicate clusters are not known yet, so this split groups by {by} and exact image "
+        grouped = "owner" if by == "owner" else f"owner, {by}"
+        warnings.append(f"near-duplicate clusters are not known yet, so this split groups by {grouped} and exact image "
                         "only (near-duplicates from different owners may land in two splits); run `curate filter`, "
                         "then `curate split` again")
     empty = empty_split_reasons(per_label, config)
     warnings += empty_split_warnings(empty)
     warnings += unevaluated_label_warnings(per_label, config, empty)
-    if by == "owner":
+    if by != "none":
         c = catalog.column
         photos, cells = con.execute(f"""
             SELECT coalesce(sum(n), 0), count(*) FROM (
