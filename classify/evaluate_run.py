@@ -9,6 +9,7 @@ The I/O edge around `classify.evaluate.evaluate_predictions`::
                               (behind the run's topic gate, classify.gate, unless use_gate=False)
             ──write_evaluation──► RUN/evaluation/{evaluation.json, confusion.png, top_losses.png,
                                                   per_class.csv, per_owner.csv, top_losses.csv}
+                                  (RUN/evaluation-val/ or -train/ for `--split val|train`)
 
 `evaluate_run(run_dir, ws, ...)` is the whole path for one model, so scoring a second model
 (e.g. one trained without curation) on the same photos is a second call; `catalog=` scores on an
@@ -353,8 +354,14 @@ def run_sandals_test(predictor, gate, ws: Workspace, catalog: pd.DataFrame, spli
 
 
 def write_evaluation(evaluation: RunEvaluation, ws: Workspace, out_dir: Path | None = None) -> dict[str, Path]:
-    """Write evaluation.json, the CSVs and the two PNGs (each atomically); return {name: path}."""
-    out_dir = Path(out_dir) if out_dir is not None else evaluation.run_dir / "evaluation"
+    """Write evaluation.json, the CSVs and the two PNGs (each atomically); return {name: path}.
+
+    The test split's go to RUN/evaluation/, the held-out figures `curate report` shows; `--split val` or
+    `train`'s to RUN/evaluation-val/ or RUN/evaluation-train/ (audit R: written to RUN/evaluation/, a
+    train split's 100 % replaced the test evaluation and its comparisons, and the report showed it)."""
+    if out_dir is None:
+        out_dir = evaluation_folder(evaluation.run_dir, evaluation.split)
+    out_dir = Path(out_dir)
     report = evaluation.report
     files = {"evaluation.json": out_dir / "evaluation.json", "confusion.png": out_dir / "confusion.png",
              "top_losses.png": out_dir / "top_losses.png", "per_class.csv": out_dir / "per_class.csv",
@@ -463,6 +470,15 @@ def _open(ws: Workspace, image_path, min_side: int):
         return open_rgb(objectstore.locate(ws, image_path), min_side=min_side), None
     except Exception as exc:  # noqa: BLE001 - any decoder failure skips this one photo
         return None, unreadable_reason(exc)  # the drop-reason words predict and train use
+
+
+def evaluation_folder(run_dir: Path, split: str) -> Path:
+    """Where `classify evaluate RUN --split SPLIT` writes: RUN/evaluation for test, else RUN/evaluation-SPLIT.
+
+    >>> evaluation_folder(Path("runs/a"), "test").as_posix(), evaluation_folder(Path("runs/a"), "val").as_posix()
+    ('runs/a/evaluation', 'runs/a/evaluation-val')
+    """
+    return Path(run_dir) / ("evaluation" if split == "test" else f"evaluation-{split}")
 
 
 def evaluate_and_write(run: Path, ws: Workspace, split: str = "test", top_losses: int = 24, device: str = "auto",

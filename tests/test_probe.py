@@ -399,16 +399,21 @@ def test_the_strength_search_says_it_is_going_and_which_model_it_is_for():
 def test_evaluating_on_the_runs_own_val_or_train_split_scores_it_with_a_warning(split_ws, tmp_path):
     """Audit N2: `classify evaluate RUN --split val` (or train), offered by the docs, always exited 3, "the
     split changed since it was trained": every photo of those splits is one the run learned from. They are
-    scored now, with a warning that the figures are not held out."""
+    scored now, with a warning that the figures are not held out, in a folder of their own (audit R: they
+    replaced RUN/evaluation/, the test evaluation `curate report` shows)."""
     run = tmp_path / "run"
     train(split_ws, run, TrainConfig(**PROBE))
     catalog = read_catalog(split_ws)
     classes = json.loads((run / "model.json").read_text())["classes"]
+    test = runner.invoke(classify_app, ["evaluate", str(run), "-w", str(split_ws.root), "--device", "cpu"])
+    assert test.exit_code == 0, test.output
+    held_out = (run / "evaluation" / "evaluation.json").read_bytes()
     for split in ("val", "train"):
         result = runner.invoke(classify_app, ["evaluate", str(run), "-w", str(split_ws.root), "--split", split,
                                               "--device", "cpu", "--json"])
         assert result.exit_code == 0, result.output
-        saved = json.loads((run / "evaluation" / "evaluation.json").read_text())
+        saved = json.loads((run / f"evaluation-{split}" / "evaluation.json").read_text())
+        assert saved["split"] == split and (run / "evaluation" / "evaluation.json").read_bytes() == held_out
         wanted = catalog[(catalog["status"] == "kept") & (catalog["split"] == split) & catalog["label"].isin(classes)]
         assert saved["photos"] == len(wanted) and saved["left_out_trained_on"] == 0
         assert f"the {split} split holds photos this run" in " ".join(result.output.split())
