@@ -309,8 +309,8 @@ def read_finished(run_dir: Path, config: TrainConfig, split_key: str | None = No
     if split_key is not None and saved.get("split_sha256") not in (None, split_key):
         raise DataContractError(f"the split or the labels changed since the finished run in {run_dir} was trained "
                                 "(it learned from photos that may now be val photos, or from other labels, so its val "
-                                "loss cannot be ranked with new trials'); search again with another --out, or restore "
-                                "the catalog")
+                                "loss cannot be ranked with new trials' losses); search again with another --out, or "
+                                "restore the catalog")
     return Outcome(saved["val_loss"], saved["val_accuracy"], saved["epochs_run"], saved.get("metrics", {}))
 
 

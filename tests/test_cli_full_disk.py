@@ -55,5 +55,5 @@ def test_json_to_a_full_device_is_one_line(tmp_path):
         result = subprocess.run([str(curate), "status", "--json", "--workspace", str(ws.root)],
                                 stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
-    assert result.stderr.startswith("error: No space left on device writing the command's output")
+    assert result.stderr.startswith("error: No space left on device (writing the workspace or the command's output)")
     assert len(result.stderr.strip().splitlines()) == 1

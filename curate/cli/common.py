@@ -138,7 +138,8 @@ def run_app(app: typer.Typer, prog_name: str, args: list[str] | None = None) -> 
             raise
         # a full disk, wherever it struck (`--json > /dev/full`, audit X): one line, not a traceback; writes are
         # atomic, so what was being written is as it was (a closed pipe, `| head`, click ends quietly itself)
-        where = f" writing {exc.filename}" if exc.filename else " writing the command's output"  # stdout has no name
+        # stdout has no name, nor has a file pyarrow writes (the catalog, the embedding cache: audit R)
+        where = f" writing {exc.filename}" if exc.filename else " (writing the workspace or the command's output)"
         try:
             err_console.print(f"error: {exc.strerror or exc}{where}; free some space and run the same command again",
                               highlight=False, soft_wrap=True)

@@ -119,7 +119,7 @@ def check_target(out: Path, workspace_root: Path, overwrite: bool, store_folder:
     inside_store = any(resolved.is_relative_to(s) or s.is_relative_to(resolved) for s in stores)  # either way
     if resolved == root or root.is_relative_to(resolved) or own or inside_store:
         raise UsageError(f"--out {out} would overwrite the workspace {workspace_root}; pass a folder outside it "
-                         "or a new folder inside it (e.g. <workspace>/export)")
+                         "or a new one directly in it (e.g. <workspace>/export)")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder; pass a folder path")
     if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):
