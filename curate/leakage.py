@@ -125,6 +125,21 @@ def workspace_leakage(ws, by: str | None = None, engine: str | None = None) -> p
     return find_leakage(catalog, by)
 
 
+def empty_column_note(ws, by: str | None) -> str | None:
+    """For `check-leakage --by COLUMN`: a note when the column is empty for most kept photos, whose
+    check then checks little (audit P: `--by owner_name`, empty for every photo, read as no leakage)."""
+    if by in (None, "owner", "none") or not ws.catalog_path.exists():
+        return None
+    empty = kept = 0
+    for batch in CatalogFile(ws.catalog_path).batches([by, "status"]):
+        mask = batch["status"] == schema.KEPT
+        kept += int(mask.sum())
+        empty += int(batch.loc[mask, by].isna().sum())
+    if not kept or empty * 2 <= kept:
+        return None
+    return f"--by {by} is empty for {empty:,} of {kept:,} kept photos: the check of that column covers the rest only"
+
+
 def assert_no_leakage(catalog: pd.DataFrame, by: str | None = None) -> None:
     """Raise AssertionError listing the leaks, if any (pytest-friendly)."""
     leaks = find_leakage(catalog, by)

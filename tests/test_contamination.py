@@ -95,6 +95,18 @@ def test_check_leakage_against_exits_3_and_lists_the_copies(collections, tmp_pat
     assert same.exit_code == 2 and "names this workspace" in same.output
 
 
+def test_a_clean_split_beside_copies_of_another_collection_does_not_read_as_no_leakage(collections, tmp_path):
+    """Audit P: a run that found copies of the other collection and exited 3 began with "no leakage: ..."."""
+    ours, theirs = collections
+    mine = tmp_path / "mine"
+    shutil.copytree(ours.root, mine)
+    assert runner.invoke(app, ["split", "-w", str(mine)]).exit_code == 0
+    result = runner.invoke(app, ["check-leakage", "-w", str(mine), "--against", str(theirs.root)])
+    assert result.exit_code == 3, result.output
+    assert "no leakage" not in result.output
+    assert "the split itself does not leak" in result.output and "6 of 40 kept photos" in result.output
+
+
 def test_with_both_workspaces_embedded_a_crop_is_found_on_the_pixels_of_both(tmp_path):
     """A crop's pHash is far from its original's; the embeddings make it a candidate and the window match
     reads the two images' pixels, one from each workspace's store. The vectors are planted in the caches

@@ -330,6 +330,15 @@ def test_split_warns_that_by_none_leaks_and_notes_an_empty_by_column():
     assert not any("--by" in text for text in report.notes + report.warnings)
 
 
+def test_check_leakage_by_a_mostly_empty_column_says_it_checked_little(tmp_path):
+    """Audit P: `check-leakage --by owner_name`, a column empty for every photo, said "no leakage" alone."""
+    root = write_ws(tmp_path, split_catalog(day_catalog(), SplitConfig())[0])
+    result = cli("check-leakage", "-w", root, "--by", "owner_name")
+    assert result.exit_code == 0, result.output
+    assert "note: --by owner_name is empty for 600 of 600 kept photos" in " ".join(result.output.split())
+    assert "note:" not in cli("check-leakage", "-w", root, "--by", "license").output
+
+
 @pytest.mark.parametrize("column", ["split", "status"])
 def test_by_the_split_itself_or_status_is_refused(column):
     with pytest.raises(SettingError, match=f"cannot be {column}"):

@@ -14,7 +14,7 @@ from curate.cli.common import CatalogEngineOption, JsonOption, WorkspaceOption, 
 from curate.cli.options import config_options
 from curate.console import console, err_console
 from curate.errors import EXIT_DATA, UsageError
-from curate.leakage import workspace_leakage
+from curate.leakage import empty_column_note, workspace_leakage
 from curate.pipeline.settings import LeakageSettings, build_config
 from curate.split import SplitConfig, run_split
 
@@ -103,6 +103,9 @@ def check_leakage(
             leaks = workspace_leakage(ws, by, engine=catalog_engine)
     else:
         leaks = workspace_leakage(ws, by, engine=catalog_engine)  # refuses a stale split: no false all-clear
+    note = empty_column_note(ws, by)
+    if note:  # on stderr under --json: stdout is the JSON alone
+        (err_console if as_json else console).print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     if as_json:
         found = {"leaks": [] if leaks is None else leaks.to_dict("records"),
                  "count": 0 if leaks is None else len(leaks)}
@@ -113,8 +116,10 @@ def check_leakage(
     else:
         if leaks is None:
             console.print("note: no split yet, so only the copies of the other collection were checked")
-        elif leaks.empty:
-            console.print("no leakage: no owner, near-duplicate cluster or exact image spans two splits")
+        elif leaks.empty:  # with copies of another collection found, "no leakage" first would read as all clear
+            clean = "no owner, near-duplicate cluster or exact image spans two splits"
+            console.print(f"no leakage: {clean}" if copies is None or copies.copies.empty else
+                          f"the split itself does not leak ({clean}), but copies of the other collection follow")
         else:
             print_table(leaks.groupby("kind").size().rename("groups").reset_index(), title="leaks by kind")
             print_table(leaks.head(50).drop(columns="photos_per_split"), title="leaking groups (first 50)")
