@@ -291,6 +291,18 @@ def summary_line(frame: pd.DataFrame, out: Path) -> str:
     return f"{len(frame) - len(errors)} predicted{gated}, {len(errors)} unreadable{detail}; wrote {out}"
 
 
+def no_gate_recorded(run: Path) -> str:
+    """Why the run has no gate, as `classify train` recorded it in model.json (audit R: a run whose topic was
+    on every photo was said to be "trained without `curate prefilter` drops" by predict and serve)."""
+    import json
+
+    try:
+        reason = json.loads((Path(run) / "model.json").read_text(encoding="utf-8")).get("gate", {}).get("reason")
+    except (OSError, ValueError, AttributeError):
+        reason = None
+    return reason if isinstance(reason, str) and reason else "trained without `curate prefilter` drops"
+
+
 def gate_for(run: Path, use_gate: bool, feature_dim: int | None = None):
     """(the run's gate or None, a line to say once or None): none when `use_gate` is False
     (--no-gate) or the run was trained without one. UsageError when the gate does not fit the
@@ -299,8 +311,7 @@ def gate_for(run: Path, use_gate: bool, feature_dim: int | None = None):
         return None, None
     gate = load_gate(run)
     if gate is None:
-        return None, (f"{run} has no topic gate (trained without `curate prefilter` drops): answering with the "
-                      "classifier alone")
+        return None, f"{run} has no topic gate ({no_gate_recorded(run)}): answering with the classifier alone"
     if feature_dim is not None and len(gate.coef) != feature_dim:
         raise UsageError(f"the topic gate in {run} reads {len(gate.coef)} features but the model gives {feature_dim}: "
                          "they come from different runs; train the run again, or pass --no-gate")

@@ -472,3 +472,20 @@ def test_a_split_made_only_of_photos_the_run_learned_from_is_refused(tmp_path):
         leave_out_trained_on(tmp_path, catalog, photos[photos["photo_id"] != "c"], "test")
     kept, left_out = leave_out_trained_on(tmp_path / "older-run", catalog, photos, "test")  # no list: as before
     assert kept is photos and left_out == 0
+
+
+def test_predict_and_serve_give_the_reason_training_recorded_for_having_no_gate(split_ws, tmp_path):
+    """Audit R: a run whose prefilter found its topic on every photo was said by predict and serve to be
+    "trained without `curate prefilter` drops"; they now say what `classify train` recorded in model.json."""
+    from classify.predict import gate_for
+
+    run = tmp_path / "run"
+    train(split_ws, run, TrainConfig(**PROBE))
+    recorded = json.loads((run / "model.json").read_text())["gate"]
+    assert recorded["fitted"] is False
+    gate, line = gate_for(run, use_gate=True)
+    assert gate is None and f"has no topic gate ({recorded['reason']})" in line
+    meta = json.loads((run / "model.json").read_text())
+    meta["gate"] = {"fitted": False, "reason": "the topic 'photo' was on every photo `curate prefilter` judged"}
+    (run / "model.json").write_text(json.dumps(meta))
+    assert "the topic 'photo' was on every photo" in gate_for(run, use_gate=True)[1]
