@@ -109,6 +109,12 @@ def against_workspace(ws: Workspace, path: Path, workers: int = 2) -> tuple[Work
     notes = [f"{path} ingested as a workspace of its own, {other.root} ({report.fetched:,} new images read, "
              f"{report.already_done:,} there already); pass that workspace to --against next time, or the folder "
              f"again to bring it up to date"]
+    # how the folder was read, as `curate ingest folder` would say it (audit P: its sidecar's label column lost to
+    # the label folders without a word, so the copies' other_labels read as the folder's name)
+    notes += [f"{path}: {line}" for line in report.warnings + report.notes]
+    if report.warnings:
+        notes.append(f"to read {path} otherwise (the options those lines name), ingest it yourself with `curate ingest "
+                     "folder` and pass that workspace to --against")
     if EmbeddingCache(ws, verify.EMBEDDING_BACKBONE).dir.is_dir():
         embedded = run_embed(other, EmbedConfig(backbone=verify.EMBEDDING_BACKBONE))
         notes.append(f"{path} embedded as this workspace is ({embedded.computed:,} images computed), for the "

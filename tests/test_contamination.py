@@ -107,6 +107,26 @@ def test_a_clean_split_beside_copies_of_another_collection_does_not_read_as_no_l
     assert "the split itself does not leak" in result.output and "6 of 40 kept photos" in result.output
 
 
+def test_a_folder_checked_against_says_how_its_labels_were_read(collections, tmp_path):
+    """Audit P: a folder given to --against is ingested as `curate ingest folder` ingests it, label folders over a
+    sidecar's label column, but without the line ingest prints about it: the copies' labels read `img`."""
+    from curate.contamination import against_workspace
+
+    ours, _ = collections
+    folder = tmp_path / "benchmark" / "img"
+    folder.mkdir(parents=True)
+    names = [path.name for path in sorted((SCENES / "test" / "Coast").glob("*.jpg"))[:3]]
+    for name in names:
+        shutil.copy(SCENES / "test" / "Coast" / name, folder / name)
+    (folder.parent / "metadata.csv").write_text("file,label\n" + "".join(f"img/{name},Coast\n" for name in names))
+    mine = Workspace(tmp_path / "mine")
+    shutil.copytree(ours.root, mine.root)
+    _, notes = against_workspace(mine, folder.parent)
+    said = [note for note in notes if note.startswith(f"{folder.parent}: ")]
+    assert said and any("label" in note for note in said), notes
+    assert any("ingest it yourself" in note for note in notes)
+
+
 def test_with_both_workspaces_embedded_a_crop_is_found_on_the_pixels_of_both(tmp_path):
     """A crop's pHash is far from its original's; the embeddings make it a candidate and the window match
     reads the two images' pixels, one from each workspace's store. The vectors are planted in the caches
