@@ -205,10 +205,15 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
     every photo in one group: one photographer's) stay out of both, as they cannot help meet the shares:
     counted in, they made the others make up for them (audit M: 80 one-photo labels pushed three labels
     of 40 photos to 20/7/13; ten one-photographer labels of 20 photos pushed a label of 40 by ten
-    photographers to 16/8/16). A one-photo label stays in train (a class with no training photo cannot
-    be learnt). Largest groups are placed first (seeded random order among equal sizes), each where it
-    lowers the error most; then single-group moves that lower the error are made until none helps (at
-    most `sweeps` passes).
+    photographers to 16/8/16).
+
+    A group holding most of a label's photos stays in train, and a label left with no training photo
+    gets its largest group back in train: a class with no training photo cannot be learnt, and every
+    one of its test photos is scored wrong (audit S: a label of 64 photos, 62 of them one
+    photographer's, beside 30 labels of one photographer and a stray photo each, split 0/2/62 to make
+    up the others' val and test; now 62/0/2). Largest groups are placed first (seeded random order
+    among equal sizes), each where it lowers the error most; then single-group moves that lower the
+    error are made until none helps (at most `sweeps` passes).
     """
     n_groups = int(group.max()) + 1 if len(group) else 0
     counts = np.zeros((n_groups, n_labels))
@@ -217,6 +222,7 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
     share = counts / np.maximum(photos, 1.0)[None, :]  # each group's share of each label
     present = photos > 0
     target = fractions[:, None] * present[None, :]  # (splits, labels) in shares
+    pinned = (share > 0.5).any(axis=1)  # holds most of a label's photos: train only
     shareable = (photos >= 2) & ((counts > 0).sum(axis=0) >= 2)  # not one photo, not one group
     tail = shareable & (photos[:, None] * fractions[None, 1:][:, fractions[1:] > 0] < 0.5).any(axis=1)
     for labels in (tail, shareable & ~tail):  # each set as one more column, its squared error as much as its labels'
@@ -226,11 +232,12 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
             target = np.hstack([target, weight * fractions[:, None]])
     filled = np.zeros_like(target)
     allowed = fractions > 0
+    train_only = np.array([True, False, False]) & allowed
     rng = np.random.default_rng(seed)
     order = np.lexsort((rng.random(n_groups), -counts.sum(axis=1)))
     assignment = np.empty(n_groups, dtype=np.int64)
     for g in order:
-        gain = _placement_costs(filled, target, share[g], allowed)
+        gain = _placement_costs(filled, target, share[g], train_only if pinned[g] else allowed)
         assignment[g] = int(np.argmin(gain))
         filled[assignment[g]] += share[g]
     for _ in range(sweeps):
@@ -238,12 +245,18 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
         for g in order:
             current = assignment[g]
             filled[current] -= share[g]
-            best = int(np.argmin(_placement_costs(filled, target, share[g], allowed)))
+            best = int(np.argmin(_placement_costs(filled, target, share[g], train_only if pinned[g] else allowed)))
             filled[best] += share[g]
             if best != current:
                 assignment[g], moved = best, True
         if not moved:
             break
+    trained = counts[assignment == 0].sum(axis=0)
+    for label in np.flatnonzero(present & (trained == 0)):  # no training photo: its largest group goes back
+        if trained[label] == 0:
+            largest = int(np.argmax(counts[:, label]))
+            assignment[largest] = 0
+            trained += counts[largest]
     return assignment
 
 
@@ -289,6 +302,7 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFr
     notes += off_share_notes(per_label, config)
     empty = empty_split_reasons(per_label, config)
     warnings = by_none_warnings(config) + ungrouped_duplicates_warning(kept, config) + empty_split_warnings(empty)
+    warnings += short_split_warnings(per_label, config, empty)
     warnings += unevaluated_label_warnings(per_label, config, empty)
     if config.by != "none":
         warnings += undated_cluster_warnings(*undated_clusters(kept))
@@ -384,6 +398,30 @@ def empty_split_cause(by: str) -> tuple[str, str]:
     warning and `classify evaluate`'s error for an empty split say the same."""
     return (f"every group ({grouping(by)}) is too large, or every label too small, to share out",
             "group by another column, or add photos from more photographers")
+
+
+def short_split_warnings(per_label: pd.DataFrame, config: SplitConfig, empty: dict[str, str]) -> list[str]:
+    """A warning when val or test holds under half the share asked of the whole collection (both engines):
+    labels whose photographers' groups are too large to share out cannot give their part, and the others
+    no longer make up for them at the cost of their own shares (audit S: 8 of 216 photos in val at --val
+    0.2). A split left empty is `empty_split_reasons`' to name.
+
+    >>> table = pd.DataFrame({"photos": [100, 100], "val_photos": [2, 1], "test_photos": [20, 20]})
+    >>> short_split_warnings(table, SplitConfig(), {})[0][:58]
+    'val holds 3 of 200 photos (1.5%), under half the --val 0.1'
+    """
+    total = int(per_label["photos"].sum()) if len(per_label) else 0
+    warnings = []
+    for name in ("val", "test"):
+        asked = getattr(config, name)
+        held = int(per_label[f"{name}_photos"].sum()) if total else 0
+        if asked > 0 and name not in empty and total and held / total < asked / 2:
+            warnings.append(f"{name} holds {held:,} of {total:,} photos ({held / total:.1%}), under half the --{name} "
+                            f"{asked:g} asked: most labels' photos sit in groups too large to share out (one "
+                            "photographer's, or joined by copies; the per-label table shows which), and a label "
+                            f"keeps most of its photos in train; ask for a larger --{name}, or gather photos from "
+                            "more photographers")
+    return warnings
 
 
 def empty_split_warnings(reasons: dict[str, str]) -> list[str]:

@@ -820,6 +820,49 @@ def test_one_photographer_labels_do_not_make_the_others_make_up_for_them():
     assert _shares(report, "big") == [140, 20, 40]
 
 
+def _groups_rows(label: str, sizes: list[int]) -> list[dict]:
+    """A label whose photographers hold `sizes` photos each."""
+    return [{"source_id": f"{label}-{g}-{i}", "owner_id": f"{label}-o{g}", "label": label}
+            for g, size in enumerate(sizes) for i in range(size)]
+
+
+@pytest.mark.parametrize("val, test, seed", [(0.1, 0.2, 0), (0.2, 0.2, 0), (0.1, 0.2, 1)])
+def test_a_label_keeps_the_photographer_who_holds_most_of_it_in_train(val, test, seed):
+    """Audit S: a label of 64 photos, 62 of them one photographer's, beside 30 labels of one photographer and a
+    stray photo each, split 0/2/62 (no training photo: every test photo scored wrong) to make up for the
+    others' val and test. A group holding most of a label's photos now stays in train."""
+    rows = _groups_rows("big", [62, 1, 1]) + [row for k in range(30) for row in _groups_rows(f"lumpy{k:02d}", [19, 1])]
+    result, report = split_catalog(make_catalog(rows), SplitConfig(val=val, test=test, seed=seed))
+    assert _shares(report, "big")[0] == 62
+    assert (report.per_label["train_photos"] > 0).all()
+    # the whole collection is far below its val or test share: one warning says so, or that a split is empty
+    assert any("under half the --" in w or "is empty although" in w for w in report.warnings), report.warnings
+
+
+def test_no_label_is_left_without_a_training_photo():
+    """A label of photographers who each hold under half of it is not pinned; if the shares still take all
+    its photos out of train, its largest group goes back (random lumpy catalogs, audit S: 7 of 300)."""
+    rows = []
+    for k in range(40):  # many labels that can only give test a photo from a second photographer
+        rows += _groups_rows(f"lumpy{k:02d}", [15, 1])
+    rows += _groups_rows("halves", [5, 5])
+    for seed in range(4):
+        _, report = split_catalog(make_catalog(rows), SplitConfig(val=0.3, test=0.3, seed=seed))
+        assert (report.per_label["train_photos"] > 0).all(), seed
+
+
+def test_a_collection_far_below_its_val_share_says_so():
+    """Audit S: lumpy collections gave val 8 of 216 photos at --val 0.2 with no word about the whole."""
+    rows = _groups_rows("big", [4] * 10) + [row for k in range(10) for row in _groups_rows(f"lumpy{k}", [19, 1])]
+    result, report = split_catalog(make_catalog(rows), SplitConfig(val=0.1, test=0.2))
+    held = int((result["split"] == "val").sum())
+    assert 0 < held < 0.05 * len(result)
+    [line] = [w for w in report.warnings if w.startswith("val holds")]
+    assert line.startswith(f"val holds {held} of {len(result)} photos") and "under half the --val 0.1" in line
+    _, fine = split_catalog(make_catalog(_groups_rows("big", [4] * 10)), SplitConfig(val=0.1, test=0.2))
+    assert not any("under half" in w for w in fine.warnings)
+
+
 def test_run_summary_carries_the_split_warnings():
     """`curate run` shows the step's summary: a split left empty must be among its warnings."""
     from curate.pipeline import StepSummary

@@ -35,6 +35,7 @@ from curate.split import (
     no_owner_notes,
     off_share_notes,
     shares_table,
+    short_split_warnings,
     undated_cluster_warnings,
     unevaluated_label_warnings,
 )
@@ -173,6 +174,7 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
                         "then `curate split` again")
     empty = empty_split_reasons(per_label, config)
     warnings += empty_split_warnings(empty)
+    warnings += short_split_warnings(per_label, config, empty)
     warnings += unevaluated_label_warnings(per_label, config, empty)
     if by != "none":
         c = catalog.column
