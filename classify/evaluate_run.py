@@ -484,7 +484,15 @@ def evaluation_folder(run_dir: Path, split: str) -> Path:
 def evaluate_and_write(run: Path, ws: Workspace, split: str = "test", top_losses: int = 24, device: str = "auto",
                        compare_random_split: bool = False, uncurated: bool = False
                        ) -> tuple[RunEvaluation, dict[str, Path]]:
-    """`classify evaluate` as a library call: evaluate, run the asked comparisons, write the files."""
+    """`classify evaluate` as a library call: evaluate, run the asked comparisons, write the files.
+
+    The comparisons score the test split, and their figures belong with the test evaluation `curate report`
+    shows: with `--split val|train` they are refused (audit S: they went into RUN/evaluation-val/, where the
+    report never looks, after a retrain)."""
+    if split != "test" and (compare_random_split or uncurated):
+        flag = "--compare-random-split" if compare_random_split else "--uncurated"
+        raise UsageError(f"{flag} compares test accuracy and is written with the test evaluation; run it without "
+                         f"--split {split}")
     evaluation = evaluate_run(run, ws, split=split, top_losses=top_losses, device=device)
     if compare_random_split or uncurated:
         evaluation.comparisons = _compare(evaluation, ws, compare_random_split, uncurated, top_losses, device)
@@ -502,9 +510,7 @@ def _compare(evaluation: RunEvaluation, ws: Workspace, random_split: bool, uncur
         return evaluate_run(run_dir, ws, "test", top_losses, device, catalog=catalog, use_gate=False,
                             sandals=catalog is None)
 
-    reference = evaluation if evaluation.split == "test" else evaluate_run(evaluation.run_dir, ws, "test",
-                                                                          top_losses, device)
-    comparisons, sub_evaluations = run_comparisons(evaluation.run_dir, ws, reference, random_split=random_split,
+    comparisons, sub_evaluations = run_comparisons(evaluation.run_dir, ws, evaluation, random_split=random_split,
                                                    uncurated=uncurated, device=device, evaluate=evaluate)
     for sub_evaluation in sub_evaluations:
         write_evaluation(sub_evaluation, ws)

@@ -489,3 +489,16 @@ def test_predict_and_serve_give_the_reason_training_recorded_for_having_no_gate(
     meta["gate"] = {"fitted": False, "reason": "the topic 'photo' was on every photo `curate prefilter` judged"}
     (run / "model.json").write_text(json.dumps(meta))
     assert "the topic 'photo' was on every photo" in gate_for(run, use_gate=True)[1]
+
+
+@pytest.mark.parametrize("flag", ["--compare-random-split", "--uncurated"])
+def test_comparisons_on_the_val_split_are_refused_in_one_line(split_ws, tmp_path, flag):
+    """Audit S: `--split val --compare-random-split` retrained, then wrote the test comparison into
+    RUN/evaluation-val/, where `curate report` never looks; the comparisons belong with the test evaluation."""
+    run = tmp_path / "run"
+    train(split_ws, run, TrainConfig(**PROBE))
+    result = runner.invoke(classify_app, ["evaluate", str(run), "-w", str(split_ws.root), "--split", "val", flag,
+                                          "--device", "cpu"])
+    assert result.exit_code == 2, result.output
+    assert f"{flag} compares test accuracy" in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert not (run / "evaluation-val").exists() and not (run / "compare-random-split").exists()
