@@ -62,6 +62,7 @@ def write_recipe(tmp_path, text: str, name: str = "tiny.toml"):
     ('[filter]\nmax_km = "five"\n', "[filter]: max_km must be a number"),
     ("[filter]\nmax_km = -1\n", "[filter]: max_km must be a positive"),
     ("[split]\nval = 0.6\ntest = 0.5\n", "[split]: val + test"),
+    ('[split]\nby = "none"\n', "[split]: by = \"none\" splits photo by photo"),
     ("[train]\nepochs = 1.5\n", "[train]: epochs must be a whole number"),
     ("[evaluate]\nuncurated = 1\n", "[evaluate]: uncurated must be true or false"),
     ('[embed]\nbackbone = "vgg99"\n', "[embed]: unknown backbone 'vgg99'"),

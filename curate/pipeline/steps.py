@@ -40,6 +40,11 @@ def stage_steps(recipe: Recipe, train: bool) -> list[Step]:
     topic = None if label_issues_only else recipe.topic
     prefilter_config = build_config(PrefilterConfig, section("prefilter"), f"{where} [prefilter]", topic=topic)
     split_config = build_config(SplitConfig, section("split"), f"{where} [split]")
+    if split_config.by == "none":  # audit S: the recipe could never finish, its own check-leakage step stopping
+        raise UsageError(f"{where} [split]: by = \"none\" splits photo by photo, so photographers and copies cross "
+                         "splits on purpose and this recipe's check-leakage step would stop on them; use "
+                         "by = \"owner\" (the default), and `classify evaluate RUN --compare-random-split` to measure "
+                         "what leakage inflates")
     leakage = build_config(LeakageSettings, section("leakage"), f"{where} [leakage]")
     against = recipe_relative(recipe, Path(leakage.against)) if leakage.against else None
     finetune_mode = prefilter_config.mode == "finetune"
