@@ -207,13 +207,18 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
     of 40 photos to 20/7/13; ten one-photographer labels of 20 photos pushed a label of 40 by ten
     photographers to 16/8/16).
 
-    A group holding most of a label's photos stays in train, and a label left with no training photo
-    gets its largest group back in train: a class with no training photo cannot be learnt, and every
-    one of its test photos is scored wrong (audit S: a label of 64 photos, 62 of them one
-    photographer's, beside 30 labels of one photographer and a stray photo each, split 0/2/62 to make
-    up the others' val and test; now 62/0/2). Largest groups are placed first (seeded random order
-    among equal sizes), each where it lowers the error most; then single-group moves that lower the
-    error are made until none helps (at most `sweeps` passes).
+    A group holding most of a label's photos (of two or more) stays in train, and a label of two or
+    more photos left with no training photo gets its largest group back in train: a class with no
+    training photo cannot be learnt, and every one of its test photos is scored wrong (audit S: a label
+    of 64 photos, 62 of them one photographer's, beside 30 labels of one photographer and a stray photo
+    each, split 0/2/62 to make up the others' val and test; now 62/0/2). A label of one photo weighs
+    nothing: it can be neither shared out nor evaluated, and it goes where its photographer's other
+    photos go (in train when it is a group of its own). Until audit T (2026-12-05) each held its
+    photographer's whole group in train: 8 one-photo labels by a collection's 8 busiest photographers
+    took 88 of 100 photos of four real labels with them, and val and test fell from 9 and 21 photos to
+    2 and 10. Largest groups are placed first (seeded random order among equal sizes), each where it
+    lowers the error most; then single-group moves that lower the error are made until none helps (at
+    most `sweeps` passes).
     """
     n_groups = int(group.max()) + 1 if len(group) else 0
     counts = np.zeros((n_groups, n_labels))
@@ -222,6 +227,8 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
     share = counts / np.maximum(photos, 1.0)[None, :]  # each group's share of each label
     present = photos > 0
     target = fractions[:, None] * present[None, :]  # (splits, labels) in shares
+    share[:, photos == 1] = 0  # a label of one photo weighs nothing: it goes with its photographer's photos
+    target[:, photos == 1] = 0
     pinned = (share > 0.5).any(axis=1)  # holds most of a label's photos: train only
     shareable = (photos >= 2) & ((counts > 0).sum(axis=0) >= 2)  # not one photo, not one group
     tail = shareable & (photos[:, None] * fractions[None, 1:][:, fractions[1:] > 0] < 0.5).any(axis=1)
@@ -252,7 +259,7 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
         if not moved:
             break
     trained = counts[assignment == 0].sum(axis=0)
-    for label in np.flatnonzero(present & (trained == 0)):  # no training photo: its largest group goes back
+    for label in np.flatnonzero((photos >= 2) & (trained == 0)):  # no training photo: its largest group goes back
         if trained[label] == 0:
             largest = int(np.argmax(counts[:, label]))
             assignment[largest] = 0
@@ -373,7 +380,8 @@ def off_share_notes(per_label: pd.DataFrame, config: SplitConfig) -> list[str]:
                      "are shared out with the collection's shares in view; see requested vs achieved)")
     if len(large):
         notes.append(f"{len(large)} label(s) could not reach the requested shares within ±{TOLERANCE:.0%}: "
-                     f"{names_text(large['label'])} (dominant groups; see requested vs achieved)")
+                     f"{names_text(large['label'])} (dominant groups, or photographers shared across labels; see "
+                     "requested vs achieved)")
     return notes
 
 
@@ -437,7 +445,7 @@ def unevaluated_label_warnings(per_label: pd.DataFrame, config: SplitConfig, emp
 
     >>> table = pd.DataFrame({"label": ["a", "b"], "photos": [40, 9], "train_owners": [30, 1], "val_owners": [3, 0],
     ...                       "test_owners": [6, 0],
-    ...                       "val_photos": [4, 0], "test_photos": [8, 0]})
+    ...                       "train_photos": [28, 9], "val_photos": [4, 0], "test_photos": [8, 0]})
     >>> unevaluated_label_warnings(table, SplitConfig(), {})[0][:67]
     '1 label cannot be evaluated, no photo in val or test: b (9 photos, '
 
@@ -453,8 +461,9 @@ def unevaluated_label_warnings(per_label: pd.DataFrame, config: SplitConfig, emp
         return []
     labelled = per_label["label"] != NO_LABEL
     unseen = (per_label[[f"{name}_photos" for name in requested]].sum(axis=1) == 0) & labelled
-    single = unseen & (per_label["photos"] == 1)  # stays in train: no group or share would help (assign_groups)
+    single = unseen & (per_label["photos"] == 1)  # in train: no group or share would help (assign_groups)
     none = unseen & ~single
+    gone = labelled & (per_label["photos"] == 1) & (per_label["train_photos"] == 0)  # went with its photographer
     warnings = []
     where = " or ".join(requested)
     if none.any():
@@ -466,9 +475,14 @@ def unevaluated_label_warnings(per_label: pd.DataFrame, config: SplitConfig, emp
         warnings.append(f"{_count(per_label[single])} of one photo cannot be evaluated, no photo in {where}: "
                         f"{names_text(per_label.loc[single, 'label'], shown=8)}; a label of one photo stays in train "
                         "(a class with no training photo cannot be learnt); add photos to them to measure them")
+    if gone.any():
+        warnings.append(f"{_count(per_label[gone])} of one photo went to val or test with their photographers' "
+                        f"other photos, so the model cannot learn {'it' if gone.sum() == 1 else 'them'}: "
+                        f"{names_text(per_label.loc[gone, 'label'], shown=8)}; add photos to them, or merge or drop "
+                        "those labels")
     # a label with val photos but no test photo: early stopping sees it, `classify evaluate` does not
-    untested = labelled & ~unseen & (per_label["test_photos"] == 0) if "test" in requested and "test" not in empty \
-        else pd.Series(False, index=per_label.index)
+    untested = labelled & ~unseen & ~gone & (per_label["test_photos"] == 0) \
+        if "test" in requested and "test" not in empty else pd.Series(False, index=per_label.index)
     if untested.any():
         verb = "has" if untested.sum() == 1 else "have"
         warnings.append(f"{_count(per_label[untested])} {verb} val photos but no test photo, so "

@@ -350,7 +350,7 @@ def test_a_label_with_val_but_no_test_photo_is_named_with_all_its_photographers(
     from curate.split import unevaluated_label_warnings
 
     table = pd.DataFrame({"label": ["a", "t00"], "photos": [40, 3], "train_owners": [28, 2], "val_owners": [4, 1],
-                          "test_owners": [8, 0], "val_photos": [4, 1], "test_photos": [8, 0]})
+                          "test_owners": [8, 0], "train_photos": [28, 2], "val_photos": [4, 1], "test_photos": [8, 0]})
     [warning] = unevaluated_label_warnings(table, SplitConfig(), {})
     assert "t00 (3 photos, 3 photographers)" in warning
     assert "too few, or form too few groups" in warning
@@ -861,6 +861,25 @@ def test_a_collection_far_below_its_val_share_says_so():
     assert line.startswith(f"val holds {held} of {len(result)} photos") and "under half the --val 0.1" in line
     _, fine = split_catalog(make_catalog(_groups_rows("big", [4] * 10)), SplitConfig(val=0.1, test=0.2))
     assert not any("under half" in w for w in fine.warnings)
+
+
+def test_one_photo_labels_go_with_their_photographers_and_hold_nobody_in_train():
+    """Audit T: 8 one-photo labels (stray tags) by a collection's 8 photographers held each photographer's whole
+    group in train, so four real labels of 25 photos went 100/0/0 (ferrari: 70/9/21 → 96/2/10) under a warning
+    that blamed groups too large to share out. A one-photo label now weighs nothing and goes with its
+    photographer's photos; those that land in val or test are named as labels the model cannot learn."""
+    rows = [{"source_id": f"{label}-{i}", "owner_id": f"o{(i + k) % 8}", "label": label}
+            for k, label in enumerate(["black", "red", "white", "yellow"]) for i in range(25)]
+    alone, _ = split_catalog(make_catalog(rows), SplitConfig())
+    strays = [{"source_id": f"s{o}", "owner_id": f"o{o}", "label": f"stray{o}"} for o in range(8)]
+    result, report = split_catalog(make_catalog(rows + strays), SplitConfig())
+    real = result[~result["label"].str.startswith("stray")].set_index("photo_id")["split"]
+    assert real.equals(alone.set_index("photo_id")["split"].loc[real.index])
+    out = sorted(result.loc[result["label"].str.startswith("stray") & (result["split"] != "train"), "label"])
+    assert out  # some photographers' groups are in val or test, and their stray label with them
+    [line] = [w for w in report.warnings if "went to val or test with their photographers" in w]
+    assert all(label in line for label in out) and "cannot learn" in line
+    assert not any("under half" in w or "is empty although" in w for w in report.warnings), report.warnings
 
 
 def test_run_summary_carries_the_split_warnings():
