@@ -521,10 +521,11 @@ def _owners(row) -> int:
     return int(row.train_owners + row.val_owners + row.test_owners)
 
 
-def ungrouped_duplicates_warning(kept: pd.DataFrame, config: SplitConfig) -> list[str]:
+def ungrouped_duplicates_warning(kept: pd.DataFrame | None, config: SplitConfig) -> list[str]:
     """A warning when no kept photo has a near-duplicate cluster yet (`curate filter` has not
-    clustered them): the split then keeps only owners and exact images together."""
-    if config.by == "none" or kept["near_dup_cluster"].notna().any():
+    clustered them): the split then keeps only owners and exact images together. `kept`: the kept
+    photos, or None when the caller found none clustered (the DuckDB engine)."""
+    if config.by == "none" or (kept is not None and kept["near_dup_cluster"].notna().any()):
         return []
     by = "owner" if config.by == "owner" else f"owner, {config.by}"
     return [f"near-duplicate clusters are not known yet, so this split groups by {by} and exact image only "

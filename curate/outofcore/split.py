@@ -38,6 +38,7 @@ from curate.split import (
     short_split_warnings,
     undated_cluster_warnings,
     unevaluated_label_warnings,
+    ungrouped_duplicates_warning,
 )
 
 _OWNER = "coalesce(owner_id, '(no owner) ' || photo_id)"
@@ -168,10 +169,7 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
     notes += off_share_notes(per_label, config)
     warnings = by_none_warnings(config)
     if by != "none" and not con.execute("SELECT bool_or(has_near) FROM k").fetchone()[0]:
-        grouped = "owner" if by == "owner" else f"owner, {by}"
-        warnings.append(f"near-duplicate clusters are not known yet, so this split groups by {grouped} and exact image "
-                        "only (near-duplicates from different owners may land in two splits); run `curate filter`, "
-                        "then `curate split` again")
+        warnings += ungrouped_duplicates_warning(None, config)
     empty = empty_split_reasons(per_label, config)
     warnings += empty_split_warnings(empty)
     warnings += short_split_warnings(per_label, config, empty)
