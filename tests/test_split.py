@@ -166,6 +166,15 @@ def check_split_invariants(catalog: pd.DataFrame, result: pd.DataFrame, report) 
         for name in ("train", "val", "test"):
             assert row[f"{name}_photos"] == counts.loc[label].get(name, 0)
         assert row["photos"] == (kept["label"] == label).sum()
+    # every label of two or more photos can be learnt, and the group holding most of such a label is in train
+    for label, row in table.iterrows():
+        if row["photos"] >= 2:
+            assert row["train_photos"] > 0, label
+    for members in groups:
+        labels = kept.iloc[members]["label"].fillna(schema.NO_LABEL).value_counts()
+        sizes = kept["label"].fillna(schema.NO_LABEL).value_counts()
+        if any(sizes[label] >= 2 and count * 2 > sizes[label] for label, count in labels.items()):
+            assert splits[members[0]] == "train", kept.iloc[members][["photo_id", "label", "split"]]
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
