@@ -16,6 +16,7 @@ import pandas as pd
 
 from curate import schema
 from curate.catalog_batches import CatalogFile
+from curate.groups import blank_as_missing
 
 LEAK_KINDS = {"owner": "owner_id", "near_dup_cluster": "near_dup_cluster", "exact_hash": "sha256"}
 COLUMNS = ["kind", "key", "splits", "photos", "photos_per_split"]
@@ -45,7 +46,10 @@ def find_leakage(catalog: pd.DataFrame | CatalogFile, by: str | None = None) -> 
     kinds = _kinds(by)
     found = []
     for kind, column in kinds.items():
-        pairs = split[[column, "split"]].dropna()
+        pairs = split[[column, "split"]]
+        if kind not in LEAK_KINDS:  # a --by column: blank text is no value
+            pairs = pairs.assign(**{column: blank_as_missing(pairs[column])})
+        pairs = pairs.dropna()
         spread = pairs.groupby(column)["split"].nunique()
         leaky = spread[spread > 1].index
         if len(leaky) == 0:
@@ -72,7 +76,7 @@ def find_leakage_in_batches(catalog: CatalogFile, by: str | None = None) -> pd.D
     for batch in catalog.batches(needs):
         rows = _split_rows(batch)
         for kind, column in kinds.items():
-            pairs[kind].append(_key_split_hashes(rows[column], rows["split"]))
+            pairs[kind].append(_key_split_hashes(_keys(rows, kind, column), rows["split"]))
     candidates = {kind: _spread_keys(np.concatenate(parts, axis=1)) for kind, parts in pairs.items()}
     del pairs
     if not any(len(keys) for keys in candidates.values()):
@@ -82,9 +86,15 @@ def find_leakage_in_batches(catalog: CatalogFile, by: str | None = None) -> pd.D
         rows = _split_rows(batch)
         hit = np.zeros(len(rows), dtype=bool)
         for kind, column in kinds.items():
-            hit |= rows[column].notna().to_numpy() & np.isin(_text_hashes(rows[column]), candidates[kind])
+            keys = _keys(rows, kind, column)
+            hit |= keys.notna().to_numpy() & np.isin(_text_hashes(keys), candidates[kind])
         chosen.append(rows[hit])
     return find_leakage(pd.concat(chosen, ignore_index=True), by)
+
+
+def _keys(rows: pd.DataFrame, kind: str, column: str) -> pd.Series:
+    """The column a kind of leak is keyed on; a --by column's blank text as no value."""
+    return rows[column] if kind in LEAK_KINDS else blank_as_missing(rows[column])
 
 
 def _key_split_hashes(keys: pd.Series, splits: pd.Series) -> np.ndarray:
@@ -134,7 +144,7 @@ def empty_column_note(ws, by: str | None) -> str | None:
     for batch in CatalogFile(ws.catalog_path).batches([by, "status"]):
         mask = batch["status"] == schema.KEPT
         kept += int(mask.sum())
-        empty += int(batch.loc[mask, by].isna().sum())
+        empty += int(blank_as_missing(batch.loc[mask, by]).isna().sum())
     if not kept or empty * 2 <= kept:
         return None
     return f"--by {by} is empty for {empty:,} of {kept:,} kept photos: the check of that column covers the rest only"

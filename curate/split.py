@@ -26,7 +26,7 @@ import pyarrow as pa
 from curate import schema
 from curate.errors import UsageError
 from curate.filters.owners import owner_keys
-from curate.groups import SESSION_GAP_S, SESSION_KM, components, walk_km
+from curate.groups import SESSION_GAP_S, SESSION_KM, blank_as_missing, components, walk_km
 from curate.schema import NO_LABEL, SPLITS
 from curate.settings_fields import SettingError, setting
 from curate.stage_reports import names_text
@@ -126,7 +126,7 @@ def split_groups(kept: pd.DataFrame, by: str, walks: pd.Series | None = None) ->
         walks = sessions(kept)
     keys = [owner_keys(kept), kept["near_dup_cluster"], kept["exact_dup_group"], walks]
     if by != "owner":
-        keys.append(kept[by].astype(object).where(kept[by].notna(), None))
+        keys.append(blank_as_missing(kept[by]))
     return components(*(key.reset_index(drop=True) for key in keys))
 
 
@@ -304,7 +304,7 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFr
     no_owner = int(kept["owner_id"].isna().sum()) if config.by != "none" else 0
     notes = no_owner_notes(no_owner, int(walks.notna().sum()), int(walks.nunique()))
     if config.by not in ("owner", "none"):
-        notes += empty_column_notes(config.by, int(kept[config.by].isna().sum()), len(kept))
+        notes += empty_column_notes(config.by, int(blank_as_missing(kept[config.by]).isna().sum()), len(kept))
     per_label = split_table(out[kept_mask], group, config)
     notes += off_share_notes(per_label, config)
     empty = empty_split_reasons(per_label, config)
@@ -326,7 +326,8 @@ def by_none_warnings(config: SplitConfig) -> list[str]:
 
 
 def empty_column_notes(by: str, empty: int, kept: int) -> list[str]:
-    """A note when the `--by` column is empty for most kept photos: it groups little beyond the owners."""
+    """A note when the `--by` column is empty (null or blank text) for most kept photos: it groups little
+    beyond the owners."""
     if empty * 2 <= kept:
         return []
     return [f"--by {by}: empty for {empty:,} of {kept:,} kept photos, which are grouped by owner, walk and copies "

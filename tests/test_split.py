@@ -348,6 +348,29 @@ def test_check_leakage_by_a_mostly_empty_column_says_it_checked_little(tmp_path)
     assert "note:" not in cli("check-leakage", "-w", root, "--by", "license").output
 
 
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_blank_text_in_a_by_column_is_no_value_for_the_split_or_the_leak_check(tmp_path, engine):
+    """Audit S: a title left "" on 80 % of 160 photos made one group of them all (160/0/0) with no note that
+    the column was empty, on both engines; the leak check would have called "" a value too."""
+    from curate.catalog_batches import CatalogFile
+    from curate.leakage import workspace_leakage
+    from curate.split import run_split
+
+    catalog = day_catalog()
+    catalog["title"] = np.where(np.arange(len(catalog)) % 5 == 0, "shot " + catalog["source_id"].astype(str),
+                                np.where(np.arange(len(catalog)) % 2 == 0, "", " "))
+    ws = Workspace(tmp_path / "ws")
+    write_catalog(ws, catalog)
+    report = run_split(ws, SplitConfig(by="title"), engine=engine)
+    assert report.groups > 100
+    assert any(n.startswith("--by title: empty for 480 of 600 kept photos") for n in report.notes), report.notes
+    assert not any("is empty although" in w for w in report.warnings)
+    assert workspace_leakage(ws, "title", engine=engine).empty
+    assert find_leakage(CatalogFile(ws.catalog_path, batch_rows=100), "title").empty  # the batched path
+    result = cli("check-leakage", "-w", ws.root, "--by", "title")
+    assert result.exit_code == 0 and "note: --by title is empty for 480 of 600" in " ".join(result.output.split())
+
+
 @pytest.mark.parametrize("column", ["split", "status"])
 def test_by_the_split_itself_or_status_is_refused(column):
     with pytest.raises(SettingError, match=f"cannot be {column}"):

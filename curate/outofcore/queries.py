@@ -8,8 +8,9 @@ from __future__ import annotations
 import pandas as pd
 
 from curate import schema
+from curate.groups import BLANK
 from curate.leakage import COLUMNS as LEAK_COLUMNS
-from curate.leakage import _kinds
+from curate.leakage import LEAK_KINDS, _kinds
 from curate.outofcore.db import Catalog, literal
 from curate.schema import NO_LABEL
 from curate.status import status_table
@@ -35,11 +36,13 @@ def find_leakage(con, catalog: Catalog, by: str | None = None) -> pd.DataFrame:
     found = []
     for kind, column in _kinds(by).items():
         key = catalog.column(column, "key")
+        # a --by column's blank text is no value (curate.groups.blank_as_missing)
+        blank = "" if kind in LEAK_KINDS else f" AND NOT regexp_matches(CAST(key AS VARCHAR), {literal(BLANK)})"
         rows = con.execute(f"""
             WITH pairs AS (
                 SELECT * FROM (SELECT {key}, {catalog.column('split')}, {catalog.column('status')}
                                FROM {catalog.source})
-                WHERE status = 'kept' AND split IS NOT NULL AND key IS NOT NULL),
+                WHERE status = 'kept' AND split IS NOT NULL AND key IS NOT NULL{blank}),
             leaky AS (SELECT key FROM pairs GROUP BY key HAVING count(DISTINCT split) > 1)
             SELECT key, split, count(*) FROM pairs SEMI JOIN leaky USING (key)
             GROUP BY key, split ORDER BY key, split""").fetchall()

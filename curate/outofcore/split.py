@@ -19,7 +19,7 @@ from scipy.sparse.csgraph import connected_components
 
 from curate import schema
 from curate.errors import UsageError
-from curate.groups import KM_PER_DEGREE, SESSION_GAP_S, SESSION_KM
+from curate.groups import BLANK, KM_PER_DEGREE, SESSION_GAP_S, SESSION_KM
 from curate.outofcore.db import Catalog, literal, quote
 from curate.schema import NO_LABEL, SPLITS
 from curate.split import (
@@ -117,7 +117,9 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
     c = catalog.column
     by = config.by
     first_key = None if by == "none" else _OWNER  # a --by column adds to the owners (curate.split.split_groups)
-    column_key = f"CAST({quote(by)} AS VARCHAR)" if by not in ("owner", "none") else None
+    text = f"CAST({quote(by)} AS VARCHAR)"  # blank text is no value, as curate.groups.blank_as_missing has it
+    column_key = f"CASE WHEN regexp_matches({text}, {literal(BLANK)}) THEN NULL ELSE {text} END" \
+        if by not in ("owner", "none") else None
     extra = [c(by)] if column_key and by not in ("owner_id", schema.PHOTO_ID, "label", "status", "near_dup_cluster",
                                                  "exact_dup_group") else []
     _sessions(con, catalog, by)
