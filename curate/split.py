@@ -371,7 +371,7 @@ def off_share_notes(per_label: pd.DataFrame, config: SplitConfig) -> list[str]:
     a requested share to be met within it (a label of n photos moves a share in steps of 1/n: 15
     photos give val 6.7 % or 13.3 %, not 10 %), and the rest (a few groups too large to share out:
     one photographer holding much of the label)."""
-    off = per_label[~per_label["within_tolerance"]]
+    off = per_label[~per_label["within_tolerance"] & (per_label["photos"] >= 2)]  # one photo: the warnings name them
     small_ones = too_small(off["photos"].to_numpy(float), (config.val, config.test))
     small, large = off[small_ones], off[~small_ones]
     notes = []
@@ -381,8 +381,8 @@ def off_share_notes(per_label: pd.DataFrame, config: SplitConfig) -> list[str]:
                      "are shared out with the collection's shares in view; see requested vs achieved)")
     if len(large):
         notes.append(f"{len(large)} label(s) could not reach the requested shares within ±{TOLERANCE:.0%}: "
-                     f"{names_text(large['label'])} (dominant groups, or photographers shared across labels; see "
-                     "requested vs achieved)")
+                     f"{names_text(large['label'])} (dominant groups, photographers shared across labels, or "
+                     "making up for labels that cannot share out; see requested vs achieved)")
     return notes
 
 
@@ -405,8 +405,10 @@ def empty_split_reasons(per_label: pd.DataFrame, config: SplitConfig) -> dict[st
 def empty_split_cause(by: str) -> tuple[str, str]:
     """(why, how to fix it) for a requested split that came out empty, grouping by `by`: the split's
     warning and `classify evaluate`'s error for an empty split say the same."""
-    return (f"every group ({grouping(by)}) is too large, or every label too small, to share out",
-            "group by another column, or add photos from more photographers")
+    return (f"no group ({grouping(by)}) could go there without taking most of a label out of train, or the few "
+            "that could went to another split",
+            "add photos from more photographers (a --by column only joins groups; --by none splits photo by photo "
+            "but leaks)")
 
 
 def short_split_warnings(per_label: pd.DataFrame, config: SplitConfig, empty: dict[str, str]) -> list[str]:
@@ -426,10 +428,9 @@ def short_split_warnings(per_label: pd.DataFrame, config: SplitConfig, empty: di
         held = int(per_label[f"{name}_photos"].sum()) if total else 0
         if asked > 0 and name not in empty and total and held / total < asked / 2:
             warnings.append(f"{name} holds {held:,} of {total:,} photos ({held / total:.1%}), under half the --{name} "
-                            f"{asked:g} asked: most labels' photos sit in groups too large to share out (one "
-                            "photographer's, or joined by copies; the per-label table shows which), and a label "
-                            f"keeps most of its photos in train; ask for a larger --{name}, or gather photos from "
-                            "more photographers")
+                            f"{asked:g} asked: labels too small to give it a photo, or a photographer (or copies) "
+                            "holding most of a label, which stays in train; the per-label table shows which. More "
+                            f"photos from more photographers fix it; a larger --{name} takes from the other splits")
     return warnings
 
 
@@ -470,12 +471,14 @@ def unevaluated_label_warnings(per_label: pd.DataFrame, config: SplitConfig, emp
     if none.any():
         shares = ", ".join(f"--{name}" for name in requested)
         warnings.append(f"{_count(per_label[none])} cannot be evaluated, no photo in {where}: "
-                        f"{_named(per_label[none], config)}; {_too_few_groups(config)}; add photos (from more "
-                        f"photographers) to them, or ask for larger shares ({shares})")
+                        f"{_named(per_label[none], config)}; {_too_few_groups(config, int(none.sum()))}; add photos "
+                        f"(from more photographers) to them, or, where no photographer holds most of a label, ask for "
+                        f"larger shares ({shares})")
     if single.any():
         warnings.append(f"{_count(per_label[single])} of one photo cannot be evaluated, no photo in {where}: "
-                        f"{names_text(per_label.loc[single, 'label'], shown=8)}; a label of one photo stays in train "
-                        "(a class with no training photo cannot be learnt); add photos to them to measure them")
+                        f"{names_text(per_label.loc[single, 'label'], shown=8)}; the one photo is in train with its "
+                        "photographer's other photos; add photos to them to measure them, or merge or drop those "
+                        "labels")
     if gone.any():
         warnings.append(f"{_count(per_label[gone])} of one photo went to val or test with their photographers' "
                         f"other photos, so the model cannot learn {'it' if gone.sum() == 1 else 'them'}: "
@@ -489,19 +492,20 @@ def unevaluated_label_warnings(per_label: pd.DataFrame, config: SplitConfig, emp
         warnings.append(f"{_count(per_label[untested])} {verb} val photos but no test photo, so "
                         f"`classify evaluate` will not measure {'it' if untested.sum() == 1 else 'them'} (its "
                         f"accuracy and macro F1 are over the other labels): {_named(per_label[untested], config)}; "
-                        f"{_too_few_groups(config)}; add photos (from more photographers), or ask for a larger "
-                        "--test share")
+                        f"{_too_few_groups(config, int(untested.sum()))}; add photos (from more photographers), or "
+                        "ask for a larger --test share")
     return warnings
 
 
-def _too_few_groups(config: SplitConfig) -> str:
+def _too_few_groups(config: SplitConfig, labels: int = 1) -> str:
     """Why a label's photos could not be shared out: too few groups, and what makes a group. The audit of all
     5,614 real photos read "too few photos or photographers" for Highway's 260 photos by 6 photographers,
     whom near-duplicate frames by different photographers had chained into one group."""
+    its = "its" if labels == 1 else "their"
     if config.by == "none":
-        return "its photos are too few, or near-duplicate or exact copies join them into too few groups"
+        return f"{its} photos are too few, or near-duplicate or exact copies join them into too few groups"
     by = "" if config.by == "owner" else f" or one {config.by} value's"
-    return (f"its photos are too few, or form too few groups, to share out (a group: one owner's photos{by}, or one "
+    return (f"{its} photos are too few, or form too few groups, to share out (a group: one owner's photos{by}, or one "
             "walk of photos without an owner, and every photo joined "
             "to them by a near-duplicate or exact copy, so copies by different photographers chain them into one; "
             "`curate filter --dedupe-near` keeps one photo of each cluster and label and unchains them)")

@@ -779,7 +779,8 @@ def test_a_label_of_singletons_stays_in_train():
     rows = [{"source_id": f"s{i}", "owner_id": f"o{i}", "label": f"L{i}"} for i in range(80)]
     result, report = split_catalog(make_catalog(rows), SplitConfig())
     assert set(result["split"]) == {"train"}
-    assert any("every label too small" in w for w in report.warnings)
+    assert any("empty although" in w and "without taking most of a label out of train" in w
+               for w in report.warnings), report.warnings
 
 
 def test_labels_that_can_meet_their_shares_do_not_make_up_for_a_long_tail():
@@ -804,7 +805,7 @@ def test_labels_that_can_meet_their_shares_do_not_make_up_for_a_long_tail():
     assert not any("dominant groups" in note for note in report.notes), report.notes
     # one line for the one-photo labels, without the group and copy advice that cannot help them
     [line] = [w for w in report.warnings if "of one photo cannot be evaluated" in w]
-    assert line.startswith("80 labels of one photo cannot be evaluated") and "stays in train" in line
+    assert line.startswith("80 labels of one photo cannot be evaluated") and "is in train" in line
     assert "--dedupe-near" not in line and "single00" in line
     assert not any("single00" in w for w in report.warnings if w != line)  # named once
 
@@ -982,3 +983,15 @@ def test_undated_photos_without_an_owner_close_together_warn(tmp_path):
     assert got_report.warnings == report.warnings
     _, report = split_catalog(make_catalog(rows[29:]), SplitConfig())  # spread apart: no warning
     assert not any("close together" in w for w in report.warnings)
+
+
+def test_check_leakage_names_its_by_column_and_refuses_the_columns_split_refuses(tmp_path):
+    """Audit U: `check-leakage --by lat` said "no owner, near-duplicate cluster or exact image spans two splits"
+    without the column it checked; `--by label` listed every label as a leak (exit 3)."""
+    root = write_ws(tmp_path, split_catalog(day_catalog(), SplitConfig(by="license"))[0])
+    clean = cli("check-leakage", "-w", root, "--by", "license")
+    assert clean.exit_code == 0 and "no owner, near-duplicate cluster, license value or exact image" in clean.output
+    for column in ("label", "split", "status"):
+        refused = cli("check-leakage", "-w", root, "--by", column)
+        assert refused.exit_code == 2 and f"--by {column} cannot be checked" in refused.output, refused.output
+        assert "Traceback" not in refused.output

@@ -74,6 +74,10 @@ def check_leakage(
     ws = workspace(workspace_path)
     if by is not None and by not in ("owner", "none") and by not in schema.NAMES:
         raise UsageError(f"--by {by!r} is not a catalog column")
+    if by in ("label", "split", "status"):  # as `curate split --by` refuses them (audit U: every label a "leak")
+        raise UsageError(f"--by {by} cannot be checked: every {by} value is meant to be in every split "
+                         "(the split is stratified by label and writes split; only kept photos are split); "
+                         "check owner (default) or another column")
     if by in schema.COLUMN_BY_NAME and pa.types.is_list(schema.COLUMN_BY_NAME[by].type):
         raise UsageError(f"--by {by} holds a list per photo, not one group; check a column with one value per "
                          "photo (e.g. a day or a location cell)")
@@ -117,7 +121,8 @@ def check_leakage(
         if leaks is None:
             console.print("note: no split yet, so only the copies of the other collection were checked")
         elif leaks.empty:  # with copies of another collection found, "no leakage" first would read as all clear
-            clean = "no owner, near-duplicate cluster or exact image spans two splits"
+            column = f", {by} value" if by not in (None, "owner", "none") else ""
+            clean = f"no owner, near-duplicate cluster{column} or exact image spans two splits"
             console.print(f"no leakage: {clean}" if copies is None or copies.copies.empty else
                           f"the split itself does not leak ({clean}), but copies of the other collection follow")
         else:
