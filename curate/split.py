@@ -239,12 +239,12 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
             target = np.hstack([target, weight * fractions[:, None]])
     filled = np.zeros_like(target)
     allowed = fractions > 0
-    train_only = np.array([True, False, False]) & allowed
+    allowed_for = np.where(pinned[:, None], np.array([True, False, False]) & allowed, allowed)  # per group
     rng = np.random.default_rng(seed)
     order = np.lexsort((rng.random(n_groups), -counts.sum(axis=1)))
     assignment = np.empty(n_groups, dtype=np.int64)
     for g in order:
-        gain = _placement_costs(filled, target, share[g], train_only if pinned[g] else allowed)
+        gain = _placement_costs(filled, target, share[g], allowed_for[g])
         assignment[g] = int(np.argmin(gain))
         filled[assignment[g]] += share[g]
     for _ in range(sweeps):
@@ -252,7 +252,7 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
         for g in order:
             current = assignment[g]
             filled[current] -= share[g]
-            best = int(np.argmin(_placement_costs(filled, target, share[g], train_only if pinned[g] else allowed)))
+            best = int(np.argmin(_placement_costs(filled, target, share[g], allowed_for[g])))
             filled[best] += share[g]
             if best != current:
                 assignment[g], moved = best, True
