@@ -106,11 +106,11 @@ def grouping(by: str) -> str:
     """What a group is, for the split's summary line and its warnings (both engines).
 
     >>> grouping("taken_at")
-    'by owner ∪ taken_at ∪ near-duplicate cluster ∪ exact duplicate'
+    'by owner (or walk) ∪ taken_at ∪ near-duplicate cluster ∪ exact duplicate'
     """
     if by == "none":
         return "none: each photo on its own, so photographers and copies cross splits"
-    return f"by owner{'' if by == 'owner' else ' ∪ ' + by} ∪ near-duplicate cluster ∪ exact duplicate"
+    return f"by owner (or walk){'' if by == 'owner' else ' ∪ ' + by} ∪ near-duplicate cluster ∪ exact duplicate"
 
 
 def split_groups(kept: pd.DataFrame, by: str, walks: pd.Series | None = None) -> np.ndarray:

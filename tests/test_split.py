@@ -321,7 +321,7 @@ def test_by_column_groups_on_that_column_as_well_as_the_owners(column):
     groups = expected_groups(kept, keys=("owner_id", column, "near_dup_cluster", "exact_dup_group"))
     assert report.groups == len(groups) > 10
     assert find_leakage(result, by=column).empty  # owners, copies and the column alike
-    assert f"by owner ∪ {column} ∪ near-duplicate cluster" in report.summary()
+    assert f"by owner (or walk) ∪ {column} ∪ near-duplicate cluster" in report.summary()
     # a photographer who shot on two days joins them
     assert kept.loc[kept["owner_id"] == "o10", column].nunique() == 2
 
