@@ -59,23 +59,26 @@ class SplitConfig:
                                f"{self.val + self.test:g}", "val", "test")
         if self.by != "none" and self.by != "owner" and self.by not in schema.COLUMN_BY_NAME:
             raise SettingError(f"{{by}} must be owner, none or a catalog column, got {self.by!r}", "by")
-        if self.by in schema.COLUMN_BY_NAME and pa.types.is_list(schema.COLUMN_BY_NAME[self.by].type):
-            raise SettingError(f"{{by}} cannot be {self.by}: it holds a list per photo, not one group; use owner "
-                               "(default), none or a column with one value per photo (e.g. source)", "by")
-        if self.by in ("split", "status"):
-            raise SettingError(f"{{by}} cannot be {self.by}: "
-                               + ("it is what the split writes" if self.by == "split" else "every photo split is kept")
-                               + "; use owner (default), none or another column", "by")
-        if self.by == "label":
-            raise SettingError("{by} cannot be label: the split is stratified by label, so grouping by it puts each "
-                               "label whole into one split and leaves val and test empty; use owner (default), none "
-                               "or another column", "by")
+        if reason := by_refusal(self.by):
+            raise SettingError(f"{{by}} cannot be {self.by}: {reason}; use owner (default), none or another column "
+                               "with one value per photo (e.g. source)", "by")
         if self.seed < 0:
             raise SettingError(f"{{seed}} must be 0 or more, got {self.seed}", "seed")
 
     @property
     def fractions(self) -> np.ndarray:
         return np.array([1 - self.val - self.test, self.val, self.test])
+
+
+def by_refusal(by: str) -> str | None:
+    """Why a column can neither group the split nor be checked for leaks by `curate check-leakage --by`
+    (both refuse it, in one line each), or None."""
+    if by in schema.COLUMN_BY_NAME and pa.types.is_list(schema.COLUMN_BY_NAME[by].type):
+        return "it holds a list per photo, not one group"
+    return {"label": "the split is stratified by label, so each label belongs in every split (grouping by it "
+                     "would put each label whole into one split and leave val and test empty)",
+            "split": "it is what the split writes",
+            "status": "every photo split is kept"}.get(by)
 
 
 @dataclass

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import pyarrow as pa
 import typer
 
 from curate import schema
@@ -16,7 +15,7 @@ from curate.console import console, err_console
 from curate.errors import EXIT_DATA, UsageError
 from curate.leakage import empty_column_note, workspace_leakage
 from curate.pipeline.settings import LeakageSettings, build_config
-from curate.split import SplitConfig, run_split
+from curate.split import SplitConfig, by_refusal, run_split
 
 
 @user_errors
@@ -74,13 +73,9 @@ def check_leakage(
     ws = workspace(workspace_path)
     if by is not None and by not in ("owner", "none") and by not in schema.NAMES:
         raise UsageError(f"--by {by!r} is not a catalog column")
-    if by in ("label", "split", "status"):  # as `curate split --by` refuses them (audit U: every label a "leak")
-        raise UsageError(f"--by {by} cannot be checked: every {by} value is meant to be in every split "
-                         "(the split is stratified by label and writes split; only kept photos are split); "
-                         "check owner (default) or another column")
-    if by in schema.COLUMN_BY_NAME and pa.types.is_list(schema.COLUMN_BY_NAME[by].type):
-        raise UsageError(f"--by {by} holds a list per photo, not one group; check a column with one value per "
-                         "photo (e.g. a day or a location cell)")
+    if by is not None and (reason := by_refusal(by)):  # as `curate split --by` refuses it (audit U)
+        raise UsageError(f"--by {by} cannot be checked: {reason}; check owner (default) or another column with one "
+                         "value per photo (e.g. a day or a location cell)")
     config = build_config(LeakageSettings, {}, "curate check-leakage", flags=settings)
     against = Path(config.against).expanduser() if config.against else None
     copies = None
