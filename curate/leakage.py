@@ -46,10 +46,7 @@ def find_leakage(catalog: pd.DataFrame | CatalogFile, by: str | None = None) -> 
     kinds = _kinds(by)
     found = []
     for kind, column in kinds.items():
-        pairs = split[[column, "split"]]
-        if kind not in LEAK_KINDS:  # a --by column: blank text is no value
-            pairs = pairs.assign(**{column: blank_as_missing(pairs[column])})
-        pairs = pairs.dropna()
+        pairs = pd.DataFrame({column: _keys(split, kind, column), "split": split["split"]}).dropna()
         spread = pairs.groupby(column)["split"].nunique()
         leaky = spread[spread > 1].index
         if len(leaky) == 0:
