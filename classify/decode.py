@@ -7,7 +7,8 @@ at once with the same call `curate.vision.images.prepare` makes (bilinear, reduc
 2.0), so `prepare` finds the image already at its target size and the probabilities are
 the ones `classify evaluate` gets from `curate.store.open_rgb` + `prepare`. EXIF rotation
 and the conversion to RGB are applied to the small image, except for modes a resize
-cannot take (palette, 1-bit, 16-bit, CMYK, alpha), which are converted at full size first.
+cannot take (palette, 1-bit, 16-bit, CMYK, alpha), which are converted at full size first
+(transparency composited onto white, as `curate.store.flat_rgb` does for every stored image).
 
 What a decode may allocate is known from the header before any pixel is decoded
 (`decode_cost_bytes`); a `MemoryBudget` shared by concurrent decodes makes each one wait
@@ -26,7 +27,7 @@ from contextlib import contextmanager, nullcontext
 
 from PIL import Image
 
-from curate.store import MIN_SIDE_PX, BadImage, open_image
+from curate.store import MIN_SIDE_PX, BadImage, flat_rgb, has_transparency, open_image
 from curate.vision.images import draft_side
 
 MAX_FILE_BYTES = 256 * 1024 * 1024  # as ingest: no photo is this big; refused before reading
@@ -98,10 +99,11 @@ def read_regular_file(path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     return data
 
 
-def decode_cost_bytes(size: tuple[int, int], mode: str) -> int:
+def decode_cost_bytes(size: tuple[int, int], mode: str, transparent: bool = False) -> int:
     """Upper bound of the bytes a decode of this image allocates at once (full-size buffers)."""
     width, height = size
-    copies = 1 if mode in RESIZABLE_MODES else 2  # other modes are converted at full size
+    # other modes are converted at full size; transparency is flattened there too (RGBA, RGB, alpha band)
+    copies = 4 if transparent else 1 if mode in RESIZABLE_MODES else 2
     return width * height * BYTES_PER_PIXEL * copies
 
 
@@ -123,7 +125,7 @@ def decode_for_model(data: bytes, preprocess, budget: MemoryBudget | None = None
         if image.format == "JPEG":  # the reduced scale every model input decodes at (curate.vision.images)
             side = draft_side(preprocess)
             image.draft("RGB", (side, side))
-        cost = decode_cost_bytes(image.size, image.mode)
+        cost = decode_cost_bytes(image.size, image.mode, has_transparency(image))
         with budget.hold(cost) if budget is not None else nullcontext():
             try:
                 image.load()
@@ -144,8 +146,8 @@ def _orientation(image: Image.Image) -> int:
 
 def _shrink(image: Image.Image, orientation: int, preprocess) -> Image.Image:
     """The loaded image -> upright RGB at the size `prepare` resizes it to."""
-    if image.mode not in RESIZABLE_MODES:
-        image = _to_rgb(image)  # full size: the conversion must come before any averaging
+    if image.mode not in RESIZABLE_MODES or has_transparency(image):
+        image = flat_rgb(image)  # full size: the conversion must come before any averaging
     rotated = orientation in (5, 6, 7, 8)
     upright_size = image.size[::-1] if rotated else image.size
     target = model_input_size(upright_size, preprocess)
@@ -153,12 +155,6 @@ def _shrink(image: Image.Image, orientation: int, preprocess) -> Image.Image:
     if orientation in _TRANSPOSE:
         resized = resized.transpose(_TRANSPOSE[orientation])
     return resized.convert("RGB")
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    from curate.store import as_eight_bit  # as curate.store.open_rgb
-
-    return as_eight_bit(image).convert("RGB")
 
 
 def model_input_size(size: tuple[int, int], preprocess) -> tuple[int, int]:

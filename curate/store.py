@@ -214,7 +214,8 @@ def put_image(ws: Workspace, data: bytes, *, analyse: Analyse | None = None, wor
 
 
 def open_rgb(path: objectstore.Location | BinaryIO, min_side: int | None = None) -> Image.Image:
-    """Open a stored image as upright RGB (EXIF orientation applied, CMYK/16-bit converted).
+    """Open a stored image as upright RGB (EXIF orientation applied, CMYK/16-bit converted, transparency
+    flattened onto white: `flat_rgb`).
 
     `path` is a local file or an object store URL (`curate.objectstore.locate` gives either), or an
     open binary file (read from where it is, left open).
@@ -246,10 +247,39 @@ def reduce_jpeg(image: Image.Image, min_side: int | None, max_pixels: int = MAX_
 
 
 def upright_rgb(image: Image.Image) -> Image.Image:
-    """`image` with its EXIF orientation applied, as RGB (`as_eight_bit`)."""
+    """`image` with its EXIF orientation applied, as RGB (`flat_rgb`)."""
     from PIL import ImageOps
 
-    return as_eight_bit(ImageOps.exif_transpose(image)).convert("RGB")
+    return flat_rgb(ImageOps.exif_transpose(image))
+
+
+ALPHA_BACKGROUND = (255, 255, 255)  # what a transparent pixel shows: white, as a browser page shows it
+_ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+
+
+def has_transparency(image: Image.Image) -> bool:
+    """Whether `image` carries transparency: an alpha band, or a palette / single-colour tRNS entry."""
+    return image.mode in _ALPHA_MODES or "transparency" in image.info
+
+
+def flat_rgb(image: Image.Image) -> Image.Image:
+    """`image` as 8-bit RGB (`as_eight_bit`), its transparent parts composited onto white.
+
+    Pillow's own conversion drops the alpha band and keeps the colours hidden under it: a cut-out
+    product shot or logo saved with a transparent background (often black or leftover pixels
+    underneath) would be hashed, embedded and classified as whatever the hidden pixels show, not as
+    the picture a browser or viewer shows (audit X5). A fully opaque image converts as before.
+    """
+    image = as_eight_bit(image)
+    if not has_transparency(image):
+        return image.convert("RGB")
+    rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+    alpha = rgba.getchannel("A")
+    if alpha.getextrema()[0] == 255:  # an alpha band that hides nothing
+        return rgba.convert("RGB")
+    flat = Image.new("RGB", rgba.size, ALPHA_BACKGROUND)
+    flat.paste(rgba.convert("RGB"), mask=alpha)
+    return flat
 
 
 def as_eight_bit(image: Image.Image) -> Image.Image:

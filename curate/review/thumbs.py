@@ -6,9 +6,10 @@ import io
 import re
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from curate import objectstore
+from curate.store import upright_rgb
 from curate.workspace import Workspace, atomic_write_bytes
 
 THUMB_SIDE = 256
@@ -27,7 +28,7 @@ def make_thumbnail(source: objectstore.Location, side: int = THUMB_SIDE) -> byte
     try:
         with objectstore.open_stored(source) as handle, Image.open(handle) as image:
             image.draft("RGB", (side, side))  # JPEG: decode at a reduced scale, much faster
-            image = ImageOps.exif_transpose(image).convert("RGB")
+            image = upright_rgb(image)
             image.thumbnail((side, side))
             buffer = io.BytesIO()
             image.save(buffer, "JPEG", quality=80)
