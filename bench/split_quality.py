@@ -12,6 +12,8 @@ folds, one each, for 0.2 / 0.2), the rest train. Measured per collection, in one
   every one of its test photos is scored wrong);
 - **no test, reachable**: labels of five or more photos in two or more groups with no test photo
   (`classify evaluate` cannot measure them, though a group could have gone to test);
+- **val but no test**: labels of two or more photos with val photos but no test photo (a group that
+  went to val could have gone to test, where `classify evaluate` measures the label);
 - **val / test of the collection**: the shares of all photos, against those asked.
 
 A collection with fewer groups than folds is refused by scikit-learn (ValueError); it is left out of
@@ -119,6 +121,7 @@ def scores(catalog: pd.DataFrame, split: np.ndarray, val: float, test: float) ->
     error = (((counts["val"] / photos - val) ** 2 + (counts["test"] / photos - test) ** 2)[many]).mean()
     return {"error": float(error), "no_train": int((many & (counts["train"] == 0)).sum()),
             "no_test": int(((photos >= 5) & (groups >= 2) & (counts["test"] == 0)).sum()),
+            "val_no_test": int((many & (counts["val"] > 0) & (counts["test"] == 0)).sum()),
             "val": float(counts["val"].sum() / photos.sum()), "test": float(counts["test"].sum() / photos.sum()),
             "labels": int(many.sum())}
 
@@ -136,8 +139,9 @@ def main() -> None:
     print(f"{machine()}; scikit-learn {sklearn.__version__}; {args.catalogs} collections per shape, seed "
           f"{args.seed}, val {args.val:g} / test {args.test:g}")
     header = ("| shape | collections | photos (median) | labels of 2+ (median) | share error: curate / sklearn "
-              "(ratio) | no train: curate / sklearn | no test, reachable: curate / sklearn | val of collection: "
-              "curate / sklearn | test of collection: curate / sklearn | time: curate / sklearn |")
+              "(ratio) | no train: curate / sklearn | no test, reachable: curate / sklearn | val but no test: curate / "
+              "sklearn | val of collection: curate / sklearn | test of collection: curate / sklearn | time: curate / "
+              "sklearn |")
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     for shape in SHAPES:
@@ -162,6 +166,7 @@ def main() -> None:
         print(f"| {shape} | {len(ours)} | {int(np.median(sizes)):,} | {int(a['labels'].median())} | "
               f"{a['error'].mean():.4f} / {b['error'].mean():.4f} ({b['error'].mean() / a['error'].mean():.2f}×) | "
               f"{a['no_train'].sum()} / {b['no_train'].sum()} | {a['no_test'].sum()} / {b['no_test'].sum()} | "
+              f"{a['val_no_test'].sum()} / {b['val_no_test'].sum()} | "
               f"{a['val'].mean():.3f} / {b['val'].mean():.3f} | {a['test'].mean():.3f} / {b['test'].mean():.3f} | "
               f"{spent[0]:.1f} s / {spent[1]:.1f} s |{left_out}")
 

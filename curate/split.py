@@ -33,6 +33,7 @@ from curate.stage_reports import names_text
 from curate.workspace import changes_workspace
 
 TOLERANCE = 0.02  # ±2 percentage points of a label's photos
+SHORT_SPLIT = 0.5  # val or test under this part of its requested share of the collection is warned about
 # Photos without an owner taken in one walk (each within SESSION_GAP_S seconds and SESSION_KM km of
 # the one before, by time) are one group: one photographer's sequence or burst (curate.groups). Both engines.
 # Photos without an owner or a time but with a position cannot be put in a walk; when at least
@@ -221,7 +222,8 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
     took 88 of 100 photos of four real labels with them, and val and test fell from 9 and 21 photos to
     2 and 10. Largest groups are placed first (seeded random order among equal sizes), each where it
     lowers the error most; then single-group moves that lower the error are made until none helps (at
-    most `sweeps` passes).
+    most `sweeps` passes). Last, a label left with val photos but no test photo gives its val groups to
+    test while val can spare them (`_test_before_val`).
     """
     n_groups = int(group.max()) + 1 if len(group) else 0
     counts = np.zeros((n_groups, n_labels))
@@ -261,6 +263,8 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
                 assignment[g], moved = best, True
         if not moved:
             break
+    if allowed[1] and allowed[2]:
+        _test_before_val(assignment, counts, fractions)
     trained = counts[assignment == 0].sum(axis=0)
     for label in np.flatnonzero((photos >= 2) & (trained == 0)):  # no training photo: its largest group goes back
         if trained[label] == 0:
@@ -268,6 +272,24 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
             assignment[largest] = 0
             trained += counts[largest]
     return assignment
+
+
+def _test_before_val(assignment: np.ndarray, counts: np.ndarray, fractions: np.ndarray) -> None:
+    """Move to test, in place, the val groups of each label left with val photos but no test photo, as long
+    as val keeps at least `SHORT_SPLIT` of its requested share of the collection. Such a label's val photos
+    only steer early stopping, while in test `classify evaluate` measures it (audit T: a tail label of 4
+    photos by 2 photographers split 2/2/0, where 2/0/2 was in reach; the tail's shared val share had
+    picked val). Smallest labels first: they are the ones with nothing else to give test."""
+    total = counts.sum()
+    floor = SHORT_SPLIT * fractions[1] * total
+    for label in np.argsort(counts.sum(axis=0), kind="stable"):
+        in_val = (assignment == 1) & (counts[:, label] > 0)
+        if not in_val.any() or counts[assignment == 2, label].sum() > 0:
+            continue
+        val_photos = counts[assignment == 1].sum()
+        if val_photos - counts[in_val].sum() < floor:
+            continue
+        assignment[in_val] = 2
 
 
 def too_small(photos: np.ndarray, shares) -> np.ndarray:
@@ -429,7 +451,7 @@ def short_split_warnings(per_label: pd.DataFrame, config: SplitConfig, empty: di
     for name in ("val", "test"):
         asked = getattr(config, name)
         held = int(per_label[f"{name}_photos"].sum()) if total else 0
-        if asked > 0 and name not in empty and total and held / total < asked / 2:
+        if asked > 0 and name not in empty and total and held / total < asked * SHORT_SPLIT:
             warnings.append(f"{name} holds {held:,} of {total:,} photos ({held / total:.1%}), under half the --{name} "
                             f"{asked:g} asked: labels too small to give it a photo, or a photographer (or copies) "
                             "holding most of a label, which stays in train; the per-label table shows which. More "
