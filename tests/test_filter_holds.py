@@ -363,11 +363,17 @@ def test_a_median_centre_far_from_the_recipe_coordinates_holds_its_drops(tmp_pat
             query, got_report = filter_duckdb(con, on_disk(cat, tmp_path), config, centres)
             assert_same_rows(expected, run_query(con, query), ["status", "drop_reason"])
         assert got_report.warnings == report_.warnings
-    out, report = filter_catalog(cat, FilterConfig(max_km=5))  # no recipe: nothing to compare with
-    assert reasons(out).count("geo_outlier") == 2
+    out, report = filter_catalog(cat, FilterConfig(max_km=5))  # no recipe: GeoNames' London says the same (audit W3)
+    assert reasons(out).count("geo_outlier") == 0
     assert not any("recipe's coordinates" in w for w in report.warnings)
+    assert report.geo.set_index("label").loc["london", "geo_filter"] == "skipped: centre far from the named place"
+    line = next(w for w in report.warnings if "far from every place of that name" in w)
+    assert "london (5 geotagged photos)" in line and "paris" not in line and "held" in line
+    renamed = cat.assign(label=cat["label"].replace({"london": "london_skyline"}))  # no whole place name to check
+    out, report = filter_catalog(renamed, FilterConfig(max_km=5))
+    assert reasons(out).count("geo_outlier") == 2
     few = next(w for w in report.warnings if "rests on a few geotags" in w)
-    assert "london (5 of 50 photos geotagged, 2 dropped)" in few and "paris" not in few
+    assert "london_skyline (5 of 50 photos geotagged, 2 dropped)" in few and "paris" not in few
 
 
 def test_recipe_places_whose_geotags_are_far_are_not_called_non_places():

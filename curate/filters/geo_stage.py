@@ -35,6 +35,16 @@ GEO_FEW_OWNERS = "skipped: one photographer's place"
 # than max_unnamed_share of its geotagged photos: a scene or object shot mostly in one town, not a place
 GEO_UNNAMED = "skipped: not a place name"
 FEW_GEOTAGS = 10  # a median centre of fewer geotags (and under half the label's photos) is moved by a few wrong ones
+# a label whose whole name is a country, US state or continent (`geo.named_region`): judged against the region's own
+# extent, not max_km (audit W: "France" and "Thailand" lost 40 genuine photos at 5 km around their median centre)
+GEO_REGION = "applied: a region, to its own extent"
+# a label whose whole name is a big city or a region, whose median centre lies far from every place so named: most
+# of its geotags may sit at one wrong spot (a default or home geotag), and filtering around it drops the right ones
+GEO_NAME_FAR = "skipped: centre far from the named place"
+# how far a named city's median centre may lie from the GeoNames city (at least; the ring if larger): a metro area.
+# Real Flickr tags with geotags (flickr-api-recordings): paris 3 km, sydney 0, columbus 19; fairfield 3,359 (the
+# tagged photos are of a smaller Fairfield than the one of 100,000 people the name finds: held, rightly)
+CITY_SLACK_KM = 50.0
 
 
 def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: list[str],
@@ -54,18 +64,16 @@ def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: l
     distance[has_label] = geo.distances_to_centres(out.loc[has_label, "label"], lat[has_label],
                                                    lon[has_label], centres)
     out["geo_distance_km"] = distance
-    max_km = config.max_km if config.geo_on else np.inf
     if not config.geo_on:
         notes.append("geo filter off (--max-km off): no photo dropped as geo_outlier; distances still recorded")
+    places = named_places(centres, config, set(recipe_centres or {}))
     verdicts, spread = geo_verdicts(out.loc[labelled, "label"], out.loc[labelled, "owner_id"], distance[labelled],
-                                    centres, config, disputed, set(bulk["label"]), set(recipe_centres or {}))
-    verdict = out["label"].map(verdicts)
-    applies = verdict.isin([GEO_APPLIED, GEO_FORCED]).to_numpy()
-    held = (verdict == GEO_HELD).to_numpy()
+                                    centres, config, disputed, set(bulk["label"]), set(recipe_centres or {}), places)
     # exactly max_km stays; a held place (a metro area) keeps its photos just beyond max_km, but a
-    # geotag beyond max_median_multiple x max_km is far outside any metro area: dropped all the same
-    is_outlier = labelled & ((applies & (distance > max_km))
-                             | (held & (distance > config.max_median_multiple * max_km)))
+    # geotag beyond max_median_multiple x max_km is far outside any metro area: dropped all the same;
+    # a region keeps every photo within its own extent (`drop_limits`)
+    limit = out["label"].map(drop_limits(verdicts, config, places[0])).to_numpy("float64", na_value=np.nan)
+    is_outlier = labelled & (distance > limit)  # NaN limit (a label not judged): never
     reason = np.where(is_outlier, "geo_outlier", None)
     if config.missing_geo == "drop":
         reason = np.where(labelled & lat.isna().to_numpy(), "missing_geo", reason)
@@ -75,7 +83,7 @@ def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: l
                      f"({'dropped as missing_geo' if config.missing_geo == 'drop' else 'kept'})")
     table = geo.distance_summary(out.loc[labelled, "label"], distance[labelled], is_outlier[labelled], centres,
                                  located=(lat.notna() & lon.notna()).to_numpy()[labelled])
-    table = with_verdicts(table, spread, verdicts, config, disputed, bulk)
+    table = with_verdicts(table, spread, verdicts, config, disputed, bulk, places)
     warnings += geo_warnings(table, config, spread)
     warnings += geo_evidence_warnings(table, bulk, disputed, config)
     return apply_drops(out, pd.Series(reason), STAGE), table
@@ -180,14 +188,15 @@ def recipe_label_centres(labels: list[str], given: Mapping, notes: list[str]) ->
 
 def geo_verdicts(labels: pd.Series, owners: pd.Series, distance: np.ndarray, centres: dict[str, geo.Centre],
                  config: FilterConfig, disputed: Mapping[str, float], bulk: set[str],
-                 named: set[str] | None = None) -> tuple[dict[str, str], pd.DataFrame]:
+                 named: set[str] | None = None, places: tuple[Mapping, Mapping] = ({}, {})
+                 ) -> tuple[dict[str, str], pd.DataFrame]:
     """Per label: whether the geo filter applies to it (GEO_* constants), and its spread (with the
-    photographers its centre rests on: `geo.owner_support`)."""
+    photographers its centre rests on: `geo.owner_support`); `places`: `named_places`."""
     max_km = config.max_km if config.geo_on else np.inf
     ring_km = config.max_median_multiple * max_km
     spread = geo.label_spread(labels, distance, max_km, ring_km, SPREAD_QUANTILE)
     spread = with_owner_support(spread, geo.owner_counts(labels, owners, distance, ring_km), config)
-    return label_verdicts(spread, centres, config, max_km, disputed, bulk, named), spread
+    return label_verdicts(spread, centres, config, max_km, disputed, bulk, named, places), spread
 
 
 def with_owner_support(spread: pd.DataFrame, counts: pd.DataFrame, config: FilterConfig) -> pd.DataFrame:
@@ -220,14 +229,70 @@ def disputed_centres(centres: Mapping[str, geo.Centre], recipe_centres: Mapping 
 SPREAD_QUANTILE = 0.9  # a held label's reach (spread_km): the distance within which 90% of its nearby photos lie
 
 
+def named_places(centres: Mapping[str, geo.Centre], config: FilterConfig,
+                 named: set[str] | None = None) -> tuple[dict[str, float], dict[str, float]]:
+    """({label: limit_km} of the labels whose whole name is a region (`geo.named_region`: a country, a US
+    state, a continent), {label: km} of the labels whose median centre lies far from every place their
+    whole name names), for median centres of labels the recipe gives no coordinates (`named`). Both
+    engines.
+
+    A region is judged against its own extent: a photo is a geo outlier beyond the farthest of the
+    region's GeoNames cities from the label's centre plus the cities' spacing (`geo.coverage_km`), and
+    never within max_km, so wrong geotags on other continents are caught and no photo inside the region
+    is dropped. A centre farther from every city of the region than that spacing, or farther from every
+    big city of the label's name than CITY_SLACK_KM (the ring if larger), sits where the name is not:
+    most geotags may be wrong, and the label is not judged (GEO_NAME_FAR)."""
+    if config.center != "median" or not config.geo_on:
+        return {}, {}
+    ring_km = config.max_median_multiple * config.max_km
+    regions, far = {}, {}
+    for label, centre in sorted(centres.items()):
+        if centre.lat is None or centre.method != "median" or label in (named or set()):
+            continue
+        region, city = geo.named_region(label), geo.named_city(label)
+        if region is not None:  # the region's own scale: max_km only as a floor
+            slack = geo.coverage_km(region)
+            km = geo.nearest_km(centre.lat, centre.lon, region)
+            if km > slack:
+                far[label] = km
+            else:
+                regions[label] = max(float(config.max_km), geo.farthest_km(centre.lat, centre.lon, region) + slack)
+        elif city is not None:
+            km = geo.nearest_km(centre.lat, centre.lon, city)
+            if km > max(ring_km, CITY_SLACK_KM):
+                far[label] = km
+    return regions, far
+
+
+def drop_limits(verdicts: Mapping[str, str], config: FilterConfig, regions: Mapping[str, float]) -> dict[str, float]:
+    """{label: km} beyond which a label's photos are geo outliers (both engines): max_km where the filter
+    applies, the ring where a place is held (GEO_HELD), the region's extent for GEO_REGION; other labels
+    lose none."""
+    if not config.geo_on:
+        return {}
+    ring_km = config.max_median_multiple * config.max_km
+    limits = {}
+    for label, verdict in verdicts.items():
+        if verdict in (GEO_APPLIED, GEO_FORCED):
+            limits[label] = config.max_km
+        elif verdict == GEO_HELD:
+            limits[label] = ring_km
+        elif verdict == GEO_REGION:
+            limits[label] = float(regions[label])
+    return limits
+
+
 def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config: FilterConfig, max_km: float,
                    disputed: Mapping[str, float] | None = None, bulk: set[str] | None = None,
-                   named: set[str] | None = None) -> dict[str, str]:
+                   named: set[str] | None = None, places: tuple[Mapping, Mapping] = ({}, {})) -> dict[str, str]:
     """Per label, from its spread (`geo.label_spread`, in memory or from SQL): whether the geo
     filter applies to it (GEO_* constants); a label of `bulk_positions` or a `disputed` one
-    (`disputed_centres`) is not judged. A place judged around its median centre whose name is not a
+    (`disputed_centres`) is not judged. `places` (`named_places`): a label named after a region is
+    judged against the region's extent (GEO_REGION), one whose centre lies far from the place its
+    name names is not judged (GEO_NAME_FAR). A place judged around its median centre whose name is not a
     place (`geo.names_a_place`; `named`: the labels the recipe gives coordinates) and that would lose
     more than max_unnamed_share of its geotagged photos is not filtered (GEO_UNNAMED)."""
+    regions, name_far = places
     judged = geo.judge_places(spread, max_km, config.max_outlier_share, config.max_median_multiple,
                               config.min_geotagged, config.max_spread_share) if len(spread) else pd.Series(dtype=object)
     skipped = {"not_a_place": GEO_NOT_A_PLACE, "too_few": GEO_TOO_FEW, "spread": GEO_HELD,
@@ -245,6 +310,10 @@ def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config:
             verdicts[label] = GEO_FORCED if config.force_geo else GEO_BULK
         elif label in (disputed or {}):
             verdicts[label] = GEO_FORCED if config.force_geo else GEO_DISPUTED
+        elif label in name_far:
+            verdicts[label] = GEO_FORCED if config.force_geo else GEO_NAME_FAR
+        elif label in regions:
+            verdicts[label] = GEO_REGION
         elif verdict in ("place", "spread") and unnamed(label, verdict, spread, centre, config, named):
             verdicts[label] = GEO_FORCED if config.force_geo else GEO_UNNAMED
         elif verdict == "place":
@@ -267,8 +336,10 @@ def unnamed(label: str, judge: str, spread: pd.DataFrame, centre: geo.Centre, co
 
 
 def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str, str], config: FilterConfig,
-                  disputed: Mapping[str, float] | None = None, bulk: pd.DataFrame | None = None) -> pd.DataFrame:
+                  disputed: Mapping[str, float] | None = None, bulk: pd.DataFrame | None = None,
+                  places: tuple[Mapping, Mapping] = ({}, {})) -> pd.DataFrame:
     """The geo table with each label's spread, its verdict and, for a skipped label, why."""
+    regions, name_far = places
     table = table.join(spread[["beyond_max_km", "outlier_share", "near_max_km", "spread_km"]], on="label")
     for name in ("beyond_max_km", "near_max_km"):
         table[name] = table[name].fillna(0).astype(int)
@@ -295,7 +366,11 @@ def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str,
                                f"{at[r.label][2]}: a bulk or default geotag",
            GEO_FEW_OWNERS: lambda r: few_owners_note(r, ring_km),
            GEO_UNNAMED: lambda r: f"{r.beyond_max_km} of {r.geotagged} geotagged photos ({r.outlier_share:.0%}) beyond "
-                                  f"{config.max_km:g} km, and its name is not a place: kept"}
+                                  f"{config.max_km:g} km, and its name is not a place: kept",
+           GEO_REGION: lambda r: f"names a region (GeoNames): photos beyond {regions[r.label]:,.0f} km of the centre, "
+                                 "outside its farthest city and their spacing, dropped",
+           GEO_NAME_FAR: lambda r: f"median centre of {r.geotagged} geotagged photos {name_far[r.label]:,.0f} km from "
+                                   "every place of that name (GeoNames): its geotags may be mostly wrong"}
     notes = [why[r.geo_filter](r) if r.geo_filter in why and not r.note else r.note for r in table.itertuples()]
     table["note"] = notes
     return table.drop(columns=owned)
@@ -338,6 +413,19 @@ def geo_warnings(table: pd.DataFrame, config: FilterConfig, spread: pd.DataFrame
         lines.append(few_owners_warning(by_need[by_need["geo_filter"] == GEO_FEW_OWNERS], spread, config))
     if names(GEO_UNNAMED):
         lines.append(unnamed_warning(by_need[by_need["geo_filter"] == GEO_UNNAMED], config))
+    if names(GEO_REGION):
+        lines.append(f"labels that name a country, US state or continent: {names(GEO_REGION)}; judged against the "
+                     f"region's own extent (GeoNames), not --max-km {config.max_km:g}: only photos taken outside it "
+                     "are dropped as geo_outlier (the table's note gives each one's limit); give a label lat/lon in "
+                     "the recipe and --center recipe to filter it around a point instead")
+    if names(GEO_NAME_FAR):
+        far = "; ".join(f"{row.label} ({row.geotagged} geotagged photos)" for row in
+                        by_need[by_need["geo_filter"] == GEO_NAME_FAR].itertuples())
+        lines.append(f"the median centre of the geotags of {far} lies far from every place of that name (GeoNames; "
+                     "the table's note gives how far): most of their geotags may sit at one wrong spot (a default or "
+                     "home position), and filtering around it would drop the right ones; their geo drops are held; "
+                     "check a few of their photos, then give the place's lat/lon in the recipe and --center recipe, "
+                     "or --force-geo to filter around the geotags' own centre")
     if names(GEO_FORCED):
         lines.append(f"geo filter applied because of --force-geo to labels it would skip: {names(GEO_FORCED)}")
     return lines

@@ -11,15 +11,14 @@ import pyarrow as pa
 from curate.filters import geo
 from curate.filters.config import STAGE, FilterConfig
 from curate.filters.geo_stage import (
-    GEO_APPLIED,
-    GEO_FORCED,
-    GEO_HELD,
     SPREAD_QUANTILE,
     bulk_positions,
     disputed_centres,
+    drop_limits,
     geo_evidence_warnings,
     geo_warnings,
     label_verdicts,
+    named_places,
     recipe_label_centres,
     with_owner_support,
     with_verdicts,
@@ -124,10 +123,10 @@ def geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], warn
         FROM w WHERE labelled AND dist IS NOT NULL AND NOT isnan(dist) GROUP BY label, owner_id""").df()
     spread = with_owner_support(spread, owners, config)  # geo.owner_counts, in SQL
     bulk = _bulk_positions(con, config, centres)
-    verdicts = label_verdicts(spread, centres, config, max_km, disputed, set(bulk["label"]), set(recipe_centres or {}))
-    # as the pandas engine: beyond max_km where the filter applies; beyond the ring where a place is held
-    limits = [(label, max_km if verdict in (GEO_APPLIED, GEO_FORCED) else ring_km)
-              for label, verdict in verdicts.items() if verdict in (GEO_APPLIED, GEO_FORCED, GEO_HELD)]
+    places = named_places(centres, config, set(recipe_centres or {}))
+    verdicts = label_verdicts(spread, centres, config, max_km, disputed, set(bulk["label"]), set(recipe_centres or {}),
+                              places)
+    limits = list(drop_limits(verdicts, config, places[0]).items())  # as the pandas engine
     con.execute("CREATE OR REPLACE TEMP TABLE applies (label VARCHAR, limit_km DOUBLE)")
     if limits:
         con.executemany("INSERT INTO applies VALUES (?, ?)", [[label, float(limit)] for label, limit in limits])
@@ -158,7 +157,7 @@ def geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], warn
     table["note"] = [centres[n].note for n in names]
     table = table[["label", "centre_lat", "centre_lon", "centre", "photos", "geotagged", "geo_outliers",
                    "p50_km", "p90_km", "p99_km", "note"]]
-    table = with_verdicts(table, spread, verdicts, config, disputed, bulk)
+    table = with_verdicts(table, spread, verdicts, config, disputed, bulk, places)
     warnings += geo_warnings(table, config, spread)
     warnings += geo_evidence_warnings(table, bulk, disputed, config)
     return table

@@ -222,6 +222,8 @@ def geography_from_counts(filter_report: dict, counts: dict) -> dict:
             "max_km": _plain(max_km) if isinstance(max_km, int | float) else None,  # "off": no circle drawn
             # whether the filter judged this label ("applied") or why not ("skipped: not a place", ...)
             "geo_filter": geo.get("geo_filter") or ("applied" if isinstance(max_km, int | float) else "off"),
+            # the filter's why (a held label's drops, a region's limit, ...)
+            "note": geo["note"] if isinstance(geo.get("note"), str) and geo["note"] else None,
             **counts[geo["label"]],
         })
     return {"max_km": _plain(max_km), "center": filter_report.get("config", {}).get("center"), "labels": labels}

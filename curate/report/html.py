@@ -148,14 +148,20 @@ def geography(s: dict) -> str:
     scope = "" if applied == len(s["labels"]) else (
         f" Applied to {applied} of the {len(s['labels'])} labels (the geo filter column says why not)."
         if applied else " Applied to none of the labels (the geo filter column says why).")
+    losing = [r for r in s["labels"] if r.get("geo_outliers") and r.get("geo_filter") not in ("applied", "forced")]
+    if losing:  # a held place still drops beyond the ring, a region beyond its extent (audit W6)
+        scope += (f" {len(losing)} other label{'s' if len(losing) != 1 else ''} lost photos as geo outliers "
+                  f"farther out ({', '.join(r['label'] for r in losing[:8])}{', …' if len(losing) > 8 else ''}: "
+                  "the note column says how far).")
     parts = [f'<p>Threshold: {num(s["max_km"])} km from each label\'s {e(s["center"])} centre.{e(scope)} '
              "The circle on each scatter is drawn in degrees (approximate).</p>"]
     rows = [[e(r["label"]), num(r["photos"]), num(r["kept_with_coordinates"]), num(r["dropped_with_coordinates"]),
              num(r["geo_outliers"]), num(r["missing_coordinates"]),
-             e(", ".join(f"{k}: {v}" for k, v in r["missing_by_issue"].items())), e(r.get("geo_filter", ""))]
+             e(", ".join(f"{k}: {v}" for k, v in r["missing_by_issue"].items())), e(r.get("geo_filter", "")),
+             e(r.get("note") or "")]
             for r in s["labels"]]
     parts.append(table(["label", "photos", "kept (geotagged)", "dropped (geotagged)", "geo outliers",
-                        "missing coordinates", "why missing", "geo filter"], rows, left={0, 6, 7}))
+                        "missing coordinates", "why missing", "geo filter", "note"], rows, left={0, 6, 7, 8}))
     parts.append('<p class="why">The scatter\'s legend counts only photos with coordinates, as the table does; '
                  "photos beyond the plotted area are counted, not drawn.</p>")
     blocks = []

@@ -1,0 +1,133 @@
+"""Labels named after a region or a big city: the geo filter checks the geotags against the place the name
+names (GeoNames, offline), where a median centre alone misleads it (audit W, 2026-12-06).
+
+- A country, US state or continent is judged against its own extent, not `--max-km`: at 5 km around the
+  median centre "France" and "Thailand" lost 40 genuine photos taken elsewhere in the country, and 34 of 42
+  wrong geotags (other continents) survived in the other region labels.
+- A label whose median centre lies far from every place of its name (most geotags at one wrong spot, a default
+  or home position) is held: "Barcelona" with 13 of 24 geotags at one spot 1,500 km away dropped its 11 right
+  photos, silently.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from curate.filters import geo
+from curate.filters.geo_stage import GEO_NAME_FAR, GEO_REGION
+from curate.filters.stage import FilterConfig, filter_catalog
+from tests.test_filter_holds import catalog, reasons
+from tests.test_outofcore import assert_same_report, assert_same_rows, filter_both
+
+FRENCH_TOWNS = {"paris": (48.857, 2.352), "nice": (43.703, 7.266), "bordeaux": (44.838, -0.579),
+                "strasbourg": (48.573, 7.752), "brest": (48.390, -4.486), "ajaccio": (41.919, 8.738),
+                "lille": (50.629, 3.057), "perpignan": (42.699, 2.895)}
+ELSEWHERE = [(37.566, 126.978), (-23.550, -46.633), (40.713, -74.006)]  # Seoul, São Paulo, New York
+
+
+def near(lat: float, lon: float, n: int, rng, km: float = 2.0, **row) -> list[dict]:
+    return [{"lat": lat + dlat, "lon": lon + dlon, **row} for dlat, dlon in rng.normal(0, km / 111 / 2, (n, 2))]
+
+
+def france(rng, label: str = "France") -> list[dict]:
+    """Photos all over France (most in Paris, several owners), and three taken on other continents."""
+    rows = near(*FRENCH_TOWNS["paris"], 30, rng, label=label, owner_id="o1")
+    for k, town in enumerate(sorted(FRENCH_TOWNS)):
+        rows += near(*FRENCH_TOWNS[town], 3, rng, label=label, owner_id=f"o{k + 2}")
+    rows += [{"label": label, "lat": lat, "lon": lon, "owner_id": "away", "far": True} for lat, lon in ELSEWHERE]
+    return rows
+
+
+def test_a_country_label_keeps_its_photos_anywhere_in_the_country_and_drops_those_abroad():
+    rows = france(np.random.default_rng(0))
+    out, report = filter_catalog(catalog([{k: v for k, v in row.items() if k != "far"} for row in rows]),
+                                 FilterConfig(max_km=5))
+    far = np.array([bool(row.get("far")) for row in rows])
+    dropped = np.array([reason == "geo_outlier" for reason in reasons(out)])
+    assert dropped[far].all() and not dropped[~far].any()  # Nice, Brest, Ajaccio kept; Seoul, São Paulo gone
+    row = report.geo.set_index("label").loc["France"]
+    assert row["geo_filter"] == GEO_REGION and row["geo_outliers"] == 3
+    assert "names a region" in row["note"]
+    line = next(w for w in report.warnings if "country, US state or continent" in w)
+    assert "France" in line and "--max-km 5" in line
+
+
+def test_a_region_is_never_cut_closer_than_max_km_and_both_engines_agree(tmp_path):
+    rows = france(np.random.default_rng(1), "france")
+    rows += near(40.0, -3.7, 4, np.random.default_rng(2), label="france", owner_id="madrid")  # Madrid
+    cat = catalog([{k: v for k, v in row.items() if k != "far"} for row in rows])
+    for max_km in (5, 3000):
+        (tmp_path / str(max_km)).mkdir()
+        expected, report, got, got_report = filter_both(cat, FilterConfig(max_km=max_km), tmp_path / str(max_km))
+        assert_same_rows(expected, got, ["status", "drop_reason"])
+        assert_same_report(report, got_report)
+        dropped = reasons(expected).count("geo_outlier")
+        # Madrid (1,094 km from the Paris centre) lies beyond France's extent (its farthest city, 917 km, plus
+        # the cities' spacing, 105): dropped with the other continents at 5 km; kept within --max-km 3000
+        assert dropped == (7 if max_km == 5 else 3)
+
+
+def test_a_region_whose_geotags_sit_elsewhere_is_held():
+    rng = np.random.default_rng(3)
+    rows = near(-23.55, -46.63, 20, rng, label="Italy", owner_id="o") + near(41.9, 12.5, 8, rng, label="Italy")
+    out, report = filter_catalog(catalog(rows), FilterConfig(max_km=5))
+    assert "geo_outlier" not in reasons(out)
+    assert report.geo.set_index("label").loc["Italy", "geo_filter"] == GEO_NAME_FAR
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_a_city_whose_geotags_mostly_sit_at_one_wrong_spot_keeps_its_right_photos(tmp_path, engine):
+    """Audit W3's Barcelona: 13 of 24 geotags at one spot (a home position ±500 m) 1,500 km away put the
+    median centre there and the 11 right photos were dropped. GeoNames' Barcelona is 1,500 km from that
+    centre: the label's drops are held and named, the others' are not."""
+    rng = np.random.default_rng(4)
+    rows = near(41.385, 2.173, 11, rng, label="Barcelona", owner_id="local")
+    rows += near(52.52, 13.40, 13, rng, km=0.5, label="Barcelona", owner_id="home")  # Berlin
+    rows += near(48.857, 2.352, 20, rng, label="Paris", owner_id="p") + [{"label": "Paris", "lat": 35.68,
+                                                                        "lon": 139.76, "owner_id": "p"}]
+    cat = catalog(rows)
+    expected, report, got, got_report = filter_both(cat, FilterConfig(max_km=5), tmp_path)
+    out, shown = (expected, report) if engine == "pandas" else (got, got_report)
+    assert_same_rows(expected, got, ["status", "drop_reason"])
+    assert_same_report(report, got_report)
+    labels = cat["label"].tolist()
+    assert [label for label, reason in zip(labels, reasons(out)) if reason] == ["Paris"]  # Paris' Tokyo photo only
+    table = shown.geo.set_index("label")
+    assert table.loc["Barcelona", "geo_filter"] == GEO_NAME_FAR and table.loc["Paris", "geo_filter"] == "applied"
+    line = next(w for w in shown.warnings if "far from every place of that name" in w)
+    assert "Barcelona (24 geotagged photos)" in line and "Paris" not in line and "--center recipe" in line
+    assert "km from every place of that name" in table.loc["Barcelona", "note"]
+
+
+def test_force_geo_and_the_recipes_coordinates_take_precedence_over_the_name():
+    rng = np.random.default_rng(5)
+    rows = near(52.52, 13.40, 10, rng, label="Barcelona") + near(41.385, 2.173, 2, rng, label="Barcelona")
+    out, report = filter_catalog(catalog(rows), FilterConfig(max_km=5, force_geo=True))
+    assert reasons(out).count("geo_outlier") == 2  # --force-geo: around the geotags' own centre, as asked
+    assert report.geo.set_index("label").loc["Barcelona", "geo_filter"] == "forced"
+    recipe = {"Barcelona": geo.Centre("Barcelona", 41.385, 2.173, "recipe")}
+    out, report = filter_catalog(catalog(rows), FilterConfig(max_km=5), recipe)  # the recipe's own check
+    assert "geo_outlier" not in reasons(out)
+    assert report.geo.set_index("label").loc["Barcelona", "geo_filter"] == "skipped: centre far from the recipe's"
+    assert not any("every place of that name" in w for w in report.warnings)
+
+
+def test_the_report_names_labels_that_lost_photos_without_being_filtered_at_max_km():
+    """Audit W6: the report read "Applied to 1 of the 9 labels" while 5 labels had lost photos (a held
+    place still drops beyond the ring; a region beyond its extent), and its table had no note."""
+    from curate.report.data import build_report
+    from curate.report.html import render_html
+
+    rows = [{k: v for k, v in row.items() if k != "far"} for row in france(np.random.default_rng(6))]
+    rows += near(48.857, 2.352, 12, np.random.default_rng(7), label="paris", owner_id="p")
+    rows += [{"label": "red", "lat": lat, "lon": lon, "owner_id": "r"} for lat, lon in ELSEWHERE * 3]  # not a place
+    out, report = filter_catalog(catalog(rows), FilterConfig(max_km=5))
+    section = build_report(out, {"filter": report.to_dict()})["sections"]["geography"]
+    by_label = {row["label"]: row for row in section["labels"]}
+    assert by_label["France"]["geo_filter"] == GEO_REGION and by_label["France"]["geo_outliers"] == 3
+    assert "names a region" in by_label["France"]["note"] and by_label["paris"]["note"] is None
+    page = render_html(build_report(out, {"filter": report.to_dict()}))
+    assert "Applied to 1 of the 3 labels" in page
+    assert "1 other label lost photos as geo outliers farther out (France" in page
+    assert "names a region (GeoNames)" in page
