@@ -275,21 +275,25 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
 
 
 def _test_before_val(assignment: np.ndarray, counts: np.ndarray, fractions: np.ndarray) -> None:
-    """Move to test, in place, the val groups of each label left with val photos but no test photo, as long
-    as val keeps at least `SHORT_SPLIT` of its requested share of the collection. Such a label's val photos
-    only steer early stopping, while in test `classify evaluate` measures it (audit T: a tail label of 4
-    photos by 2 photographers split 2/2/0, where 2/0/2 was in reach; the tail's shared val share had
-    picked val). Smallest labels first: they are the ones with nothing else to give test."""
+    """Give test, in place, one val group of each label left with val photos but no test photo although
+    its own share asks for one (n × test share of at least one half), as long as val keeps at least
+    `SHORT_SPLIT` of its requested share of the collection. Such a label's val photos only steer early
+    stopping, while in test `classify evaluate` measures it (audit T: a tail label of 4 photos by 2
+    photographers split 2/2/0, where 2/0/2 was in reach; the tail's shared val share had picked val). The
+    label's smallest val group moves (the fewest photos taken from val); smallest labels first."""
     total = counts.sum()
     floor = SHORT_SPLIT * fractions[1] * total
-    for label in np.argsort(counts.sum(axis=0), kind="stable"):
-        in_val = (assignment == 1) & (counts[:, label] > 0)
-        if not in_val.any() or counts[assignment == 2, label].sum() > 0:
+    photos = counts.sum(axis=0)
+    for label in np.argsort(photos, kind="stable"):
+        if photos[label] * fractions[2] < 0.5:
             continue
-        val_photos = counts[assignment == 1].sum()
-        if val_photos - counts[in_val].sum() < floor:
+        in_val = np.flatnonzero((assignment == 1) & (counts[:, label] > 0))
+        if not len(in_val) or counts[assignment == 2, label].sum() > 0:
             continue
-        assignment[in_val] = 2
+        smallest = in_val[np.argmin(counts[in_val].sum(axis=1))]
+        if counts[assignment == 1].sum() - counts[smallest].sum() < floor:
+            continue
+        assignment[smallest] = 2
 
 
 def too_small(photos: np.ndarray, shares) -> np.ndarray:

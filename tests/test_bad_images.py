@@ -144,13 +144,13 @@ def test_a_floating_point_image_is_read_by_its_range_not_as_black(bad_run):
     """Audit X: a mode-F TIFF with values 0-1 (scientific, HDR exports) went through PIL's conversion,
     which clips to 0 and 1: every stage saw an all-black photo. Ingest, the loader and the stored
     image all read its grey ramp now."""
-    from classify.decode import _to_rgb
+    from curate.store import flat_rgb  # what predict and serve convert other modes with, at full size
 
     ws, _, catalog = bad_run
     path = ws.root / catalog.loc["folder:float.tiff", "image_path"]
     stored = np.asarray(open_rgb(path), dtype=float)
     assert Image.open(path).mode == "F" and 100 < stored.mean() < 155 and stored.max() >= 250
-    assert np.abs(np.asarray(_to_rgb(Image.open(path)), dtype=float) - stored).max() <= 1
+    assert np.abs(np.asarray(flat_rgb(Image.open(path)), dtype=float) - stored).max() <= 1
     assert catalog.loc["folder:float.tiff", "brightness_p50"] > 0.3  # the quality checks read it too
 
 
