@@ -103,7 +103,8 @@ def majority_rows(meta: pd.DataFrame, majority: float, seed: int) -> pd.DataFram
             rows.loc[moved, ["lat", "lon"]] = spot + rng.normal(0, 0.5 / 111 / 2, (len(moved), 2))
         else:
             moved = rng.choice(len(rows), size=max(1, int(round(0.05 * len(rows)))), replace=False)
-            rows.loc[moved, ["lat", "lon"]] = meta[["LAT", "LON"]].to_numpy()[rng.choice(far, len(moved), replace=False)]
+            source = rng.choice(far, len(moved), replace=False)
+            rows.loc[moved, ["lat", "lon"]] = meta[["LAT", "LON"]].to_numpy()[source]
         rows.loc[moved, "planted"] = True
         parts.append(rows)
     return pd.concat(parts, ignore_index=True)
@@ -153,7 +154,8 @@ def main() -> None:
                 add(totals.setdefault((shape, max_km, "check"), {}), measure(rows, config))
                 with without_check():
                     add(totals.setdefault((shape, max_km, "without"), {}), measure(rows, config))
-    print("\n| shape | --max-km | setting | genuine photos dropped | wrong geotags dropped | verdicts (labels × seeds) |")
+    print("\n| shape | --max-km | setting | genuine photos dropped | wrong geotags dropped "
+          "| verdicts (labels × seeds) |")
     print("|---|---|---|---|---|---|")
     for (shape, max_km, setting), t in totals.items():
         verdicts = "; ".join(f"{k} {v}" for k, v in sorted(t["verdicts"].items()))
