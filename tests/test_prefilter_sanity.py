@@ -303,7 +303,7 @@ def test_ferrari_keeps_every_tagged_photo_without_force(ferrari_workspace):
     root = str(ferrari_workspace.root)
     result = runner.invoke(app, ["prefilter", "--workspace", root, "--topic", "ferrari"])
     assert result.exit_code == 0, result.output
-    held = [line for line in result.output.splitlines() if line.startswith("held: nothing dropped")]
+    held = [line for line in result.output.splitlines() if line.startswith("warning: held: nothing dropped")]
     assert len(held) == 1 and "max_topic_share" in held[0] and "--force" in held[0]
     catalog = read_catalog(ferrari_workspace)
     tagged = catalog["tags"].map(lambda tags: "ferrari" in set(tags))
@@ -357,6 +357,12 @@ def test_real_scenes_still_drop_off_topic_photos_and_hold_a_useless_tag():
             precision = (dropped & ~on_topic).sum() / max(dropped.sum(), 1)
             recall = (dropped & ~on_topic).sum() / (~on_topic).sum()
             assert precision >= 0.85 and recall >= 0.85, (precision, recall, report.threshold_method)
+            # the note bounds the on-topic photos among the drops (audit V): at least as many as there are
+            estimate = report.cut_estimate
+            assert estimate["dropped"] == dropped.sum()
+            assert estimate["on_topic_dropped_bound"] >= (dropped & on_topic).sum()
+            assert any(note.startswith(f"the cut drops {dropped.sum():,} photos") for note in report.notes)
+        assert should_hold != any(note.startswith("the cut drops") for note in report.notes)  # a held cut drops none
 
 
 def test_real_scenes_without_tags_get_their_wrong_labels_flagged():

@@ -86,7 +86,8 @@ def prefilter(
                       f"{report.bimodality['summary']})", highlight=False)
         sanity = report.sanity_line()
         if sanity:
-            console.print(f"{'warning' if report.forced else 'held'}: {sanity}", highlight=False, soft_wrap=True)
+            # "warning: held: …" as the filter's holds read: a script grepping for warning: finds it (audit V)
+            console.print(f"warning: {'' if report.forced else 'held: '}{sanity}", highlight=False, soft_wrap=True)
         print_table(report.counts_table(), title=f"tag '{report.topic}' vs pre-classifier")
     if report.unreadable:
         console.print(f"{report.unreadable} photos dropped as unreadable_image (their stored file would not decode)")
