@@ -7,10 +7,13 @@ each city label, `--wrong` (default 10 %) of its photos get a wrong geotag: the 
 another im2gps3k photo at least 200 km away (the classic "tagged Amsterdam, taken in Korea").
 
 Settings, each on the same labelled rows:
-- no hold: `max_spread_share` 1 (the filter before the hold existed) at `--max-km` 5;
-- hold: the default `max_spread_share` 0.2 at `--max-km` 5;
+- no hold: `max_spread_share` 1 and no photographer rule (the filter before the hold existed) at `--max-km` 5;
+- hold by share only: the default `max_spread_share` 0.1 without the photographer rule (before audit W1);
+- hold: the defaults (a spread of 3+ photos just beyond `max_km` by 2+ photographers, or over 10 %);
 - suggested: the `--max-km` the hold's warning suggests, with the hold;
-- other `max_spread_share` values (`--shares`), for the threshold's evidence.
+- other `max_spread_share` values (`--shares`), for the threshold's evidence;
+- a `--max-km` sweep (`--sweep`), share only against the defaults: genuine photos dropped should not rise
+  with the limit (audit W1).
 
 Printed per setting: good photos dropped, wrong geotags dropped, labels held; then the ratios
 good-kept(hold) / good-kept(no hold) and caught(hold) / caught(no hold). Wrong geotags that land
@@ -33,6 +36,7 @@ import os
 import platform
 import re
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +113,17 @@ def measure(rows: pd.DataFrame, config: FilterConfig) -> dict:
             else sorted(table.loc[table["geo_filter"] == GEO_HELD, "label"])}
 
 
+@contextmanager
+def share_only():
+    """The hold as it was before audit W1 (2026-12-06): a spread on its share alone, not on its photographers."""
+    original = geo.MIN_SPREAD_OWNERS
+    geo.MIN_SPREAD_OWNERS = 10**9
+    try:
+        yield
+    finally:
+        geo.MIN_SPREAD_OWNERS = original
+
+
 def scene_rows(meta: pd.DataFrame, far_share: float, seed: int) -> pd.DataFrame:
     """Per city, a scene label `scene_NN`: the real photos within 30 km plus `far_share` of the label from
     real photos at least 200 km away (all genuine: `planted` is False everywhere)."""
@@ -171,6 +186,8 @@ def main() -> None:
                         help="other max_spread_share values to measure beside the default")
     parser.add_argument("--renamed-wrong", type=float, nargs="*", default=[0.1, 0.2, 0.3],
                         help="wrong-geotag shares for the city labels renamed to names that are not places")
+    parser.add_argument("--sweep", type=float, nargs="*", default=[3, 5, 7, 10, 12, 15, 25],
+                        help="--max-km values for the sweep table")
     parser.add_argument("--far-shares", type=float, nargs="*", default=[0.1, 0.2, 0.3, 0.4],
                         help="shares of a scene label's photos taken far from its town, for the unnamed hold")
     args = parser.parse_args()
@@ -181,8 +198,10 @@ def main() -> None:
     totals: dict[str, dict] = {}
     for seed in range(args.seeds):
         rows = labelled_rows(meta, args.wrong, seed)
-        runs = {"no hold": measure(rows, FilterConfig(max_km=args.max_km, max_spread_share=1.0)),
-                "hold": measure(rows, FilterConfig(max_km=args.max_km))}
+        with share_only():
+            runs = {"no hold": measure(rows, FilterConfig(max_km=args.max_km, max_spread_share=1.0)),
+                    "hold by share only (before audit W1)": measure(rows, FilterConfig(max_km=args.max_km))}
+        runs["hold"] = measure(rows, FilterConfig(max_km=args.max_km))
         for share in args.shares:  # other max_spread_share values, for the threshold's evidence
             runs[f"hold at max_spread_share {share:g}"] = measure(
                 rows, FilterConfig(max_km=args.max_km, max_spread_share=share))
@@ -212,7 +231,29 @@ def main() -> None:
           f"({kept(hold):,} vs {kept(base):,})")
     print(f"wrong geotags caught, hold / no hold: {hold['wrong_dropped'] / max(1, base['wrong_dropped']):.3f}x "
           f"({hold['wrong_dropped']:,} vs {base['wrong_dropped']:,})")
+    sweep_table(meta, args)
     unnamed_tables(meta, args)
+
+
+def sweep_table(meta: pd.DataFrame, args) -> None:
+    """Genuine photos dropped as --max-km grows, the hold by share only against the default (audit W1: a
+    larger --max-km lost more genuine photos, since fewer labels crossed the share)."""
+    print(f"\n--max-km sweep (summed over {args.seeds} seeds, wrong share {args.wrong:.0%}):")
+    print("| --max-km | share only: genuine dropped | share only: wrong dropped | default: genuine dropped "
+          "| default: wrong dropped |")
+    print("|---|---|---|---|---|")
+    for max_km in args.sweep:
+        totals = {"share": [0, 0, 0, 0], "default": [0, 0, 0, 0]}
+        for seed in range(args.seeds):
+            rows = labelled_rows(meta, args.wrong, seed)
+            with share_only():
+                share = measure(rows, FilterConfig(max_km=max_km))
+            default = measure(rows, FilterConfig(max_km=max_km))
+            for name, run in (("share", share), ("default", default)):
+                totals[name] = [a + b for a, b in zip(totals[name], (run["good_dropped"], run["good"],
+                                                                     run["wrong_dropped"], run["wrong"]))]
+        (sg, sn, sw, swn), (dg, dn, dw, dwn) = totals["share"], totals["default"]
+        print(f"| {max_km:g} | {sg:,} of {sn:,} | {sw:,} of {swn:,} | {dg:,} of {dn:,} | {dw:,} of {dwn:,} |")
 
 
 if __name__ == "__main__":

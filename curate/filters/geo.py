@@ -176,6 +176,11 @@ def finish_spread(spread: pd.DataFrame, spread_km: pd.Series) -> pd.DataFrame:
 
 
 MIN_SPREAD_PHOTOS = 3  # photos just beyond max_km that make a place "spread" (one suburb photo in six is not)
+# photographers among them that make it a spread whatever its share: a metro area is shot by several people, a
+# wrong town geotag (a camera's home setting) by one. Audit W1 (2026-12-06): on the share alone, New York with 10 of
+# 98 geotags just beyond 5 km (10.2 %) was held and lost none, with 9 of 98 (9.2 %) lost 9 genuine photos; and a
+# larger --max-km, under which fewer labels cross the share, lost more (7 km: 21 genuine photos, 5 km: 3)
+MIN_SPREAD_OWNERS = 2
 
 
 def judge_places(spread: pd.DataFrame, max_km: float, max_outlier_share: float, max_median_multiple: float,
@@ -192,8 +197,9 @@ def judge_places(spread: pd.DataFrame, max_km: float, max_outlier_share: float, 
     spread over its metro area, for which max_km is too tight; the real im2gps geotags within
     30 km of big cities do that, planted wrong geotags (far away) do not. A spread is a pattern,
     not one photo: at least MIN_SPREAD_PHOTOS must lie just beyond. Given the columns of
-    `owner_support`, a place whose centre rests on one or two photographers while more put the
-    label elsewhere is 'few_owners' (`rests_on_few_owners`). A label with fewer than
+    `owner_support`, a place is 'spread' too when those photos are by MIN_SPREAD_OWNERS photographers
+    or more, whatever their share, and a place whose centre rests on one or two photographers while
+    more put the label elsewhere is 'few_owners' (`rests_on_few_owners`). A label with fewer than
     `min_geotagged` geotagged photos is not judged at all ('too_few').
 
     >>> spread = pd.DataFrame({"geotagged": [20, 20, 3, 20], "beyond_max_km": [2, 15, 0, 6],
@@ -206,6 +212,8 @@ def judge_places(spread: pd.DataFrame, max_km: float, max_outlier_share: float, 
     """
     spread_out = (spread["outlier_share"] > max_outlier_share) | (spread["median_km"] > max_median_multiple * max_km)
     wide = (spread["near_share"] > max_spread_share) & (spread["near_max_km"] >= MIN_SPREAD_PHOTOS)
+    if "band_owners" in spread.columns and max_spread_share < 1:  # or several photographers' (audit W1); 1: never
+        wide |= (spread["near_max_km"] >= MIN_SPREAD_PHOTOS) & (spread["band_owners"] >= MIN_SPREAD_OWNERS)
     few_owners = rests_on_few_owners(spread) if "near_owners" in spread.columns else False
     verdict = np.where(spread["geotagged"] < min_geotagged, "too_few",
                        np.where(spread_out, "not_a_place", np.where(few_owners, "few_owners",
@@ -220,36 +228,46 @@ def judge_places(spread: pd.DataFrame, max_km: float, max_outlier_share: float, 
 MIN_PLACE_OWNERS = 3
 
 
-def owner_counts(labels: pd.Series, owners: pd.Series, distance_km: np.ndarray, ring_km: float) -> pd.DataFrame:
+def owner_counts(labels: pd.Series, owners: pd.Series, distance_km: np.ndarray, ring_km: float,
+                 max_km: float = np.inf) -> pd.DataFrame:
     """Per (label, owner_id) with a geotagged photo: how many of them lie within `ring_km` of the
-    label's centre (`near`) and beyond it (`far`); the photos without an owner_id are one row with
-    owner_id NA. The DuckDB engine counts the same in SQL; `owner_support` reads either."""
+    label's centre (`near`), beyond it (`far`) and just beyond `max_km`, within the ring (`band`); the
+    photos without an owner_id are one row with owner_id NA. The DuckDB engine counts the same in SQL;
+    `owner_support` reads either."""
     frame = pd.DataFrame({"label": pd.Series(labels).to_numpy(object), "owner_id": pd.Series(owners).to_numpy(object),
                           "distance_km": np.asarray(distance_km, dtype="float64")})
     frame = frame[np.isfinite(frame["distance_km"].to_numpy())]
-    frame = frame.assign(near=frame["distance_km"] <= ring_km, far=frame["distance_km"] > ring_km)
-    counts = frame.groupby(["label", "owner_id"], dropna=False)[["near", "far"]].sum().reset_index()
-    return counts.astype({"near": "int64", "far": "int64"})
+    frame = frame.assign(near=frame["distance_km"] <= ring_km, far=frame["distance_km"] > ring_km,
+                         band=(frame["distance_km"] > max_km) & (frame["distance_km"] <= ring_km))
+    counts = frame.groupby(["label", "owner_id"], dropna=False)[["near", "far", "band"]].sum().reset_index()
+    return counts.astype({"near": "int64", "far": "int64", "band": "int64"})
 
 
 def owner_support(counts: pd.DataFrame) -> pd.DataFrame:
-    """Per label, the photographers its centre rests on, from `owner_counts` (label, owner_id, near, far).
+    """Per label, the photographers its centre rests on, from `owner_counts` (label, owner_id, near, far,
+    band).
 
     Columns: near_owners (owners with a photo near the centre; each owner-less photo there counts as
     an owner of its own, so photos of unknown owners never make a centre look like one
-    photographer's), far_owners (known owners whose every photo lies beyond the ring), top_owner (the
-    owner with most photos near the centre; ties: the lowest id) and top_owner_photos (its geotagged
-    photos of the label).
+    photographer's), band_owners (the same for the photos just beyond max_km, within the ring),
+    far_owners (known owners whose every photo lies beyond the ring), top_owner (the owner with most
+    photos near the centre; ties: the lowest id) and top_owner_photos (its geotagged photos of the
+    label).
     """
-    counts = counts.assign(near=counts["near"].astype("int64"), far=counts["far"].astype("int64"))
+    if "band" not in counts:
+        counts = counts.assign(band=0)
+    counts = counts.assign(near=counts["near"].astype("int64"), far=counts["far"].astype("int64"),
+                           band=counts["band"].fillna(0).astype("int64"))
     known = counts["owner_id"].notna()
     labels = pd.Index(sorted(counts["label"].unique()), name="label")
     near_owners = counts[known & (counts["near"] > 0)].groupby("label").size().reindex(labels, fill_value=0) \
         + counts[~known].groupby("label")["near"].sum().reindex(labels, fill_value=0)
+    band_owners = counts[known & (counts["band"] > 0)].groupby("label").size().reindex(labels, fill_value=0) \
+        + counts[~known].groupby("label")["band"].sum().reindex(labels, fill_value=0)
     far_owners = counts[known & (counts["near"] == 0) & (counts["far"] > 0)].groupby("label").size()
     top = counts[known & (counts["near"] > 0)].sort_values(["label", "near", "owner_id"], ascending=[True, False, True])
     top = top.drop_duplicates("label").set_index("label").reindex(labels)
-    return pd.DataFrame({"near_owners": near_owners.astype("int64"),
+    return pd.DataFrame({"near_owners": near_owners.astype("int64"), "band_owners": band_owners.astype("int64"),
                          "far_owners": far_owners.reindex(labels, fill_value=0).astype("int64"),
                          "top_owner": top["owner_id"].astype(object),
                          "top_owner_photos": (top["near"] + top["far"]).fillna(0).astype("int64")}, index=labels)

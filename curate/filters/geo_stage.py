@@ -195,7 +195,7 @@ def geo_verdicts(labels: pd.Series, owners: pd.Series, distance: np.ndarray, cen
     max_km = config.max_km if config.geo_on else np.inf
     ring_km = config.max_median_multiple * max_km
     spread = geo.label_spread(labels, distance, max_km, ring_km, SPREAD_QUANTILE)
-    spread = with_owner_support(spread, geo.owner_counts(labels, owners, distance, ring_km), config)
+    spread = with_owner_support(spread, geo.owner_counts(labels, owners, distance, ring_km, max_km), config)
     return label_verdicts(spread, centres, config, max_km, disputed, bulk, named, places), spread
 
 
@@ -376,7 +376,7 @@ def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str,
     return table.drop(columns=owned)
 
 
-OWNER_COLUMNS = ["near_owners", "far_owners", "top_owner", "top_owner_photos"]  # geo.owner_support's
+OWNER_COLUMNS = ["near_owners", "band_owners", "far_owners", "top_owner", "top_owner_photos"]  # geo.owner_support's
 
 
 def few_owners_note(row, ring_km: float) -> str:
@@ -440,7 +440,8 @@ def held_spread_warning(held: pd.DataFrame, config: FilterConfig) -> str:
     beyond = (f"{far:,} photo{'s' if far != 1 else ''} beyond {ring_km:g} km still dropped as geo_outlier" if far
               else f"none lies beyond {ring_km:g} km, where photos would still be dropped")
     return (f"held: geo drops of {', '.join(held['label'])} kept ({int(held['near_max_km'].sum()):,} photos); "
-            f"{beyond}: over {config.max_spread_share:.0%} of their geotagged photos lie just beyond "
+            f"{beyond}: {geo.MIN_SPREAD_PHOTOS} or more of their geotagged photos, by {geo.MIN_SPREAD_OWNERS} or more "
+            f"photographers or over {config.max_spread_share:.0%} of them, lie just beyond "
             f"{config.max_km:g} km, they spread wider (a metro area); pass a larger --max-km (e.g. --max-km "
             f"{suggest}, 90% of their nearby photos), or --force-geo to drop them anyway")
 

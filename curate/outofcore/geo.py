@@ -119,7 +119,7 @@ def geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], warn
     spread = geo.finish_spread(spread.drop(columns="spread_km"), spread["spread_km"])
     owners = con.execute(f"""
         SELECT label, owner_id, count(*) FILTER (WHERE dist <= {ring}) AS near, count(*) FILTER (WHERE dist > {ring})
-               AS far
+               AS far, count(*) FILTER (WHERE dist > {km} AND dist <= {ring}) AS band
         FROM w WHERE labelled AND dist IS NOT NULL AND NOT isnan(dist) GROUP BY label, owner_id""").df()
     spread = with_owner_support(spread, owners, config)  # geo.owner_counts, in SQL
     bulk = _bulk_positions(con, config, centres)
