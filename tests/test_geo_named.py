@@ -131,3 +131,29 @@ def test_the_report_names_labels_that_lost_photos_without_being_filtered_at_max_
     assert "Applied to 1 of the 3 labels" in page
     assert "1 other label lost photos as geo outliers farther out (France" in page
     assert "names a region (GeoNames)" in page
+
+
+def test_a_named_place_wider_than_max_km_is_told_to_use_a_larger_limit_not_force_geo():
+    """Audit W4: Hong Kong, Paris and Japan read "labels look like non-places" and the only way offered,
+    --force-geo, would have dropped 583 genuine photos of the regions collection. A label named as a place
+    gets its own line with a --max-km that fits it; every line says what --force-geo would drop."""
+    from tests.test_filter_holds import at
+
+    rng = np.random.default_rng(8)
+    rows = at("london", rng.uniform(8, 40, 40), rng) + at("london", rng.uniform(3000, 6000, 2), rng)
+    rows += [{"label": "red", "lat": lat, "lon": lon} for lat, lon in ELSEWHERE * 4]
+    out, report = filter_catalog(catalog(rows), FilterConfig(max_km=2))
+    assert "geo_outlier" not in reasons(out)
+    table = report.geo.set_index("label")
+    assert (table["geo_filter"] == "skipped: not a place").all()
+    [named] = [w for w in report.warnings if w.startswith("labels named as places spread far wider than 2 km")]
+    suggested = int(named.split("--max-km ")[1].split(" ")[0])
+    assert "london" in named and "red" not in named and 30 <= suggested <= 45
+    assert f"--force-geo would drop {table.loc['london', 'beyond_max_km']} of their photos" in named
+    [other] = [w for w in report.warnings if w.startswith("labels look like non-places: red;")]
+    assert "it would drop 12 of their photos" in other
+    again, report = filter_catalog(catalog(rows), FilterConfig(max_km=suggested))
+    dropped = np.array([reason == "geo_outlier" for reason in reasons(again)])
+    assert dropped[40:42].all()  # at its own scale the far wrong geotags go, and at most its outer tenth
+    assert dropped[:40].sum() <= 4
+    assert report.geo.set_index("label").loc["london", "geo_filter"] in ("applied", "held: spread wider than max_km")

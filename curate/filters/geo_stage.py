@@ -396,10 +396,7 @@ def geo_warnings(table: pd.DataFrame, config: FilterConfig, spread: pd.DataFrame
     if names(GEO_NOT_A_PLACE) and config.center == "recipe":  # the recipe says they are places: the geotags disagree
         lines += recipe_far_warnings(by_need[by_need["geo_filter"] == GEO_NOT_A_PLACE], config)
     elif names(GEO_NOT_A_PLACE):
-        lines.append(f"labels look like non-places: {names(GEO_NOT_A_PLACE)}; geo filter skipped for them "
-                     f"(over {config.max_outlier_share:.0%} of their geotagged photos beyond {config.max_km:g} km, "
-                     f"or a median distance over {config.max_median_multiple:g}x that); "
-                     "pass --max-km off to silence, --force-geo to apply")
+        lines += not_a_place_warnings(by_need[by_need["geo_filter"] == GEO_NOT_A_PLACE], config)
     if names(GEO_TOO_FEW, by_need["beyond_max_km"] > 0):
         lines.append(f"labels with fewer than {config.min_geotagged} geotagged photos are not judged: "
                      f"{names(GEO_TOO_FEW, by_need['beyond_max_km'] > 0)}; geo filter skipped for them; "
@@ -428,6 +425,34 @@ def geo_warnings(table: pd.DataFrame, config: FilterConfig, spread: pd.DataFrame
                      "or --force-geo to filter around the geotags' own centre")
     if names(GEO_FORCED):
         lines.append(f"geo filter applied because of --force-geo to labels it would skip: {names(GEO_FORCED)}")
+    return lines
+
+
+def not_a_place_warnings(rows: pd.DataFrame, config: FilterConfig) -> list[str]:
+    """The lines for the GEO_NOT_A_PLACE labels (rows of the geo table, most photos beyond max_km first):
+    one for labels whose names are not places (colours, objects, scenes), one for labels named as places
+    that spread far wider than max_km (a country, a big city at 2 km), whose fix is a larger --max-km,
+    not --force-geo (audit W4, 2026-12-06: the line called Hong Kong, Paris and Japan "non-places" and
+    offered only --force-geo, which would have dropped 583 genuine photos of its regions); each says what
+    --force-geo would drop."""
+    why = (f"over {config.max_outlier_share:.0%} of their geotagged photos beyond {config.max_km:g} km, or a median "
+           f"distance over {config.max_median_multiple:g}x that")
+    named = rows["label"].map(geo.names_a_place).astype(bool)
+    lines = []
+    if (~named).any():
+        other = rows[~named]
+        lines.append(f"labels look like non-places: {', '.join(other['label'])}; geo filter skipped for them ({why}); "
+                     f"pass --max-km off to silence, --force-geo to apply (it would drop "
+                     f"{int(other['beyond_max_km'].sum()):,} of their photos)")
+    if named.any():
+        places = rows[named]
+        reach = int(np.ceil(places["p90_km"].max())) if places["p90_km"].notna().any() else None
+        wider = f"--max-km {reach} (90% of their geotagged photos lie within it)" if reach else "a larger --max-km"
+        lines.append(f"labels named as places spread far wider than {config.max_km:g} km: "
+                     f"{', '.join(places['label'])}; geo filter skipped for them ({why}): a big city or a region, "
+                     f"or wrong geotags; run the filter again with {wider} to judge them at their own scale; "
+                     f"--force-geo would drop {int(places['beyond_max_km'].sum()):,} of their photos at "
+                     f"{config.max_km:g} km")
     return lines
 
 
