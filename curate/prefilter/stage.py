@@ -474,7 +474,9 @@ def tag_separation_reasons(score: np.ndarray, tagged: np.ndarray, topic: str | N
             f"{j * 100:.0f} points more of the tagged photos' share than of the untagged ones' (Youden's J {j:.2f}; a "
             f"tag at random does as well {_share(chance)} of the time; J {MIN_TAG_SEPARATION:g} and a chance under "
             f"{MAX_TAG_CHANCE:.0%} needed), so a cut on it would drop photos at random; is the tag the topic, and on "
-            "the photos that show it?"]
+            "the photos that show it? Or is nearly every photo on topic, the tag missing from some (then there is "
+            "nothing to drop; J cannot exceed the share of off-topic photos among the untagged ones, so a collection "
+            "with few off-topic photos reads the same: audit V saw J 0.10 with 5% off topic)"]
 
 
 def _share(value: float) -> str:
