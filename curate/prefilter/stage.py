@@ -439,10 +439,12 @@ def cut_estimate(score: np.ndarray, tagged: np.ndarray, threshold: float) -> dic
     The tagged photos stand for the on-topic ones: if the tag were on a random share of them, the cut
     would lose the same share F of the on-topic photos as of the tagged ones, and the A photos it keeps
     (on-topic, at most) would be 1 - F of them, so about A·F/(1 - F) on-topic photos are among its D
-    drops. A bound, not a measure: tagged off-topic photos (wrong tags) also score low and raise F, and
-    off-topic photos above the cut raise A. On audit V's 20 real-photo scrapes it came within about 0.05
-    of the true precision of the drops, or below it, in 19; on the demo, whose tags are wrong by design,
-    it says 453 of 965 where the drops are almost all off topic.
+    drops. A rough guide, not a measure: tagged off-topic photos (wrong tags) also score low and raise F,
+    and off-topic photos above the cut raise A; where the tag goes on the most typical on-topic photos,
+    F is too low and so is the figure (audit Z10: 26 where 73 were on topic, on generated scores). On
+    audit V's 20 real-photo scrapes its precision came within about 0.05 of the drops' true precision,
+    or below it, in 19; on the demo, whose tags are wrong by design, it says 453 of 965 where the drops
+    are almost all off topic.
 
     >>> cut_estimate(np.array([0.1, 0.2, 0.8, 0.9, 0.9, 0.1]), np.array([0, 0, 1, 1, 1, 1], bool), 0.5)
     {'dropped': 3, 'tagged_below_share': 0.25, 'on_topic_dropped_bound': 1, 'precision_bound': 0.6667}
@@ -459,9 +461,9 @@ def cut_estimate_note(estimate: dict) -> str:
     """The note on an applied cut: its drops and the bound of `cut_estimate` on the on-topic ones among them."""
     return (f"the cut drops {estimate['dropped']:,} photos; {estimate['tagged_below_share']:.0%} of the tagged "
             f"photos score below it, so were every tag right and the tag on a random share of the on-topic photos, "
-            f"about {estimate['on_topic_dropped_bound']:,} of the drops would be on topic (fewer where tags are "
-            "wrong: a wrongly tagged off-topic photo scores low too); `curate review` shows the drops, --threshold "
-            "moves the cut")
+            f"about {estimate['on_topic_dropped_bound']:,} of the drops would be on topic (a rough guide: fewer where "
+            "tags are wrong, as a wrongly tagged off-topic photo scores low too; more where the tagged photos are "
+            "the most typical ones); `curate review` shows the drops, --threshold moves the cut")
 
 
 def tag_separation_reasons(score: np.ndarray, tagged: np.ndarray, topic: str | None) -> list[str]:
