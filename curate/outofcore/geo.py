@@ -22,6 +22,7 @@ from curate.filters.geo_stage import (
     label_verdicts,
     named_places,
     recipe_label_centres,
+    region_outliers,
     with_owner_support,
     with_verdicts,
 )
@@ -35,14 +36,13 @@ def ellipsoid_udf(lat1, lon1, lat2, lon2):
 
 
 def region_outside_udf(label, lat, lon, slack):
-    """geo.outside_region on Arrow chunks, label by label (DuckDB calls it for the rows of region labels)."""
-    labels = np.asarray(label.to_numpy(zero_copy_only=False), dtype=object)
-    lat, lon, slack = (np.asarray(a.to_numpy(zero_copy_only=False), dtype="float64") for a in (lat, lon, slack))
-    out = np.zeros(len(labels), dtype=bool)
-    for name in set(labels.tolist()):
-        rows = labels == name
-        out[rows] = geo.outside_region(name, lat[rows], lon[rows], float(slack[rows][0]))
-    return pa.array(out, pa.bool_())
+    """`region_outliers` (the pandas engine's) on Arrow chunks; DuckDB calls it for the rows of region labels,
+    each with its label's slack."""
+    labels = pd.Series(label.to_numpy(zero_copy_only=False), dtype=object)
+    slack = np.asarray(slack.to_numpy(zero_copy_only=False), dtype="float64")
+    regions = {name: float(slack[np.flatnonzero(labels.to_numpy() == name)[0]]) for name in labels.unique()}
+    return pa.array(region_outliers(labels, pd.Series(lat.to_numpy(zero_copy_only=False)),
+                                    pd.Series(lon.to_numpy(zero_copy_only=False)), regions), pa.bool_())
 
 
 def _median_centres(con) -> dict[str, geo.Centre]:
