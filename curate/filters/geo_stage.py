@@ -44,7 +44,7 @@ GEO_NAME_FAR = "skipped: centre far from the named place"
 # how far a named city's median centre may lie from the GeoNames city (at least; the ring if larger), and how far
 # outside a named region's cities a photo may lie (at least; max_km if larger): a metro area, a border town's suburb.
 # Real Flickr tags with geotags (flickr-api-recordings): paris 3 km, sydney 0, columbus 19; fairfield 3,359 (the
-# tagged photos are of a smaller Fairfield than the one of 100,000 people the name finds: held, rightly)
+# tagged photos are of a smaller Fairfield: every GeoNames city of the name counts, so it is filtered around them)
 PLACE_SLACK_KM = 50.0
 
 
@@ -69,15 +69,14 @@ def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: l
         notes.append("geo filter off (--max-km off): no photo dropped as geo_outlier; distances still recorded")
     regions, name_far = named_places(centres, config, set(recipe_centres or {}))
     outside = labelled & region_outliers(out["label"], lat, lon, regions)
-    located = labelled & lat.notna().to_numpy() & lon.notna().to_numpy()
     regions, region_far = judge_regions(regions, out.loc[outside, "label"].value_counts().to_dict(),
-                                        out.loc[located, "label"].value_counts().to_dict(), config)
+                                        out.loc[usable, "label"].value_counts().to_dict(), config)
     places = (regions, name_far, region_far)
     verdicts, spread = geo_verdicts(out.loc[labelled, "label"], out.loc[labelled, "owner_id"], distance[labelled],
                                     centres, config, disputed, set(bulk["label"]), set(recipe_centres or {}), places)
     # exactly max_km stays; a held place (a metro area) keeps its photos just beyond max_km, but a
     # geotag beyond max_median_multiple x max_km is far outside any metro area: dropped all the same;
-    # a region keeps every photo within its own extent (`drop_limits`)
+    # a region's photos are judged one by one (`region_outliers`)
     limit = out["label"].map(drop_limits(verdicts, config)).to_numpy("float64", na_value=np.nan)
     # NaN limit (a label not judged, or a region): never by distance; a region's photos outside it
     is_outlier = labelled & ((distance > limit) | (outside & (out["label"].map(verdicts) == GEO_REGION).to_numpy()))
