@@ -53,19 +53,19 @@ def test_a_country_label_keeps_its_photos_anywhere_in_the_country_and_drops_thos
     assert "France" in line and "--max-km 5" in line
 
 
-def test_a_region_is_never_cut_closer_than_max_km_and_both_engines_agree(tmp_path):
+def test_a_region_is_judged_whatever_max_km_and_both_engines_agree(tmp_path):
+    """Madrid is outside France at any --max-km: a region's photos are judged by where they are, and max_km, a
+    distance from a centre, plays no part (audit Z2: at --max-km 150 "France" kept London, "Germany"
+    Amsterdam and Brussels)."""
     rows = france(np.random.default_rng(1), "france")
     rows += near(40.0, -3.7, 4, np.random.default_rng(2), label="france", owner_id="madrid")  # Madrid
     cat = catalog([{k: v for k, v in row.items() if k != "far"} for row in rows])
-    for max_km in (5, 3000):
+    for max_km in (5, 150, 3000):
         (tmp_path / str(max_km)).mkdir()
         expected, report, got, got_report = filter_both(cat, FilterConfig(max_km=max_km), tmp_path / str(max_km))
         assert_same_rows(expected, got, ["status", "drop_reason"])
         assert_same_report(report, got_report)
-        dropped = reasons(expected).count("geo_outlier")
-        # Madrid (1,094 km from the Paris centre) lies beyond France's extent (its farthest city, 917 km, plus
-        # the cities' spacing, 105): dropped with the other continents at 5 km; kept within --max-km 3000
-        assert dropped == (7 if max_km == 5 else 3)
+        assert reasons(expected).count("geo_outlier") == 7  # Seoul, São Paulo, New York and Madrid's 4
 
 
 def test_a_region_whose_geotags_sit_elsewhere_is_held():
@@ -201,3 +201,32 @@ def test_a_far_flung_region_drops_photos_from_other_continents_and_keeps_its_own
     assert_same_report(report, got_report)
     out = expected if engine == "pandas" else got
     assert reasons(out) == [None] * 40 + ["geo_outlier"] * 3
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_force_geo_on_a_held_region_drops_its_photos_outside_it(tmp_path, engine):
+    """Audit Z2: a region most of whose geotags lie outside it is held, and its warning offers --force-geo;
+    with it, both engines raised KeyError writing the region's note. Now the photos outside go, and the
+    note says it was forced."""
+    rng = np.random.default_rng(11)
+    rows = near(40.4, -3.7, 20, rng, label="Spain", owner_id="es") + near(51.5, -0.13, 25, rng, label="Spain",
+                                                                         owner_id="default", km=0.5)
+    cat = catalog(rows)
+    held, _ = filter_catalog(cat, FilterConfig(max_km=5))
+    assert "geo_outlier" not in reasons(held)
+    expected, report, got, got_report = filter_both(cat, FilterConfig(max_km=5, force_geo=True), tmp_path)
+    assert_same_rows(expected, got, ["status", "drop_reason"])
+    assert_same_report(report, got_report)
+    out, shown = (expected, report) if engine == "pandas" else (got, got_report)
+    assert reasons(out) == [None] * 20 + ["geo_outlier"] * 25
+    assert "--force-geo" in shown.geo.set_index("label").loc["Spain", "note"]
+
+
+def test_photo_spots_near_borders_or_in_empty_country_stay_inside_their_region():
+    """Audit Z2: where the nearest town of 15,000 people is across a border, places inside a country read
+    outside it: Big Bend (229 km to a US city) and Jay Peak, Vermont. A photo is outside only when it is also
+    more than twice as far from the region's cities as from the foreign one nearest to it."""
+    lat, lon = np.array([29.25, 44.94, 40.71, 51.51]), np.array([-103.25, -72.50, -74.01, -0.13])
+    assert geo.outside_region("United States", lat, lon, 50.0).tolist() == [False, False, False, True]
+    assert geo.named_region("Mexico") is not None  # a country, though Mexico City's other name (audit Z2)
+    assert geo.named_region("New York") is None and geo.named_region("Europe") is None

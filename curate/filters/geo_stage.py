@@ -42,7 +42,7 @@ GEO_REGION = "applied: a region, to its own extent"
 # geotags may sit at one wrong spot (a default or home geotag), and filtering around it drops the right ones
 GEO_NAME_FAR = "skipped: centre far from the named place"
 # how far a named city's median centre may lie from the GeoNames city (at least; the ring if larger), and how far
-# outside a named region's cities a photo may lie (at least; max_km if larger): a metro area, a border town's suburb.
+# outside a named region's cities a photo may lie (at least): a metro area, a border town's suburb.
 # Real Flickr tags with geotags (flickr-api-recordings): paris 3 km, sydney 0, columbus 19; fairfield 3,359 from the
 # Fairfield of 117,000 (the photos are of a smaller one; no Fairfield reaches the check's 500,000, so it is not checked)
 PLACE_SLACK_KM = 50.0
@@ -237,18 +237,19 @@ SPREAD_QUANTILE = 0.9  # a held label's reach (spread_km): the distance within w
 
 def named_places(centres: Mapping[str, geo.Centre], config: FilterConfig,
                  named: set[str] | None = None) -> tuple[dict[str, float], dict[str, float]]:
-    """({label: slack_km} of the labels whose whole name is a region (`geo.named_region`: a country, a US
-    state, a continent), {label: km} of the labels whose whole name is a big city and whose median centre
+    """({label: slack_km} of the labels whose whole name is a region (`geo.named_region`: a country or a
+    US state), {label: km} of the labels whose whole name is a big city and whose median centre
     lies far from every place of that name), for median centres of labels the recipe gives no
     coordinates (`named`). Both engines.
 
-    A region's photos are judged one by one (`geo.outside_region`, slack PLACE_SLACK_KM or max_km if
-    larger): one whose nearest GeoNames city lies outside the region, far from the region's cities, is a
-    geo outlier; none inside it is, wherever the label's centre sits (`judge_regions` holds a region most
-    of whose geotags lie outside it). A big city's median centre farther than PLACE_SLACK_KM (the ring if
-    larger) from every GeoNames city of that name, of any size (Paris, Texas counts), sits where the name
-    is not: most geotags may be wrong, or it is a smaller place of that name GeoNames does not hold, and
-    the label is not judged (GEO_NAME_FAR)."""
+    A region's photos are judged one by one (`geo.outside_region`, slack PLACE_SLACK_KM, whatever
+    max_km: at --max-km 150 "France" kept London, audit Z2): one whose nearest GeoNames city lies outside
+    the region, far from the region's cities, is a geo outlier; none inside it is, wherever the label's
+    centre sits (`judge_regions` holds a region most of whose geotags lie outside it). A big city's median
+    centre farther than PLACE_SLACK_KM (the ring if larger) from every GeoNames city of that name, of any size
+    (Paris, Texas counts), sits where the name is not: most geotags may be wrong, or it is a smaller place of
+    that name GeoNames does not hold, and the label is not judged (GEO_NAME_FAR).
+    """
     if config.center != "median" or not config.geo_on:
         return {}, {}
     ring_km = config.max_median_multiple * config.max_km
@@ -256,8 +257,8 @@ def named_places(centres: Mapping[str, geo.Centre], config: FilterConfig,
     for label, centre in sorted(centres.items()):
         if centre.lat is None or centre.method != "median" or label in (named or set()):
             continue
-        if geo.named_region(label) is not None:
-            regions[label] = max(float(config.max_km), PLACE_SLACK_KM)
+        if geo.named_region(label) is not None:  # max_km plays no part: it is a distance from a centre
+            regions[label] = PLACE_SLACK_KM
             continue
         city = geo.named_city(label)
         if city is not None:
@@ -271,7 +272,8 @@ def named_places(centres: Mapping[str, geo.Centre], config: FilterConfig,
 
 def judge_regions(regions: Mapping[str, float], outside: Mapping[str, int], geotagged: Mapping[str, int],
                   config: FilterConfig) -> tuple[dict[str, float], dict[str, tuple[int, int]]]:
-    """(the regions of `named_places` to judge photo by photo, {label: (outside, geotagged)} of those held:
+    """(the regions of `named_places` to judge photo by photo, {label: (outside, geotagged)} of those held
+    (with --force-geo they are judged all the same, `label_verdicts`):
     more than max_outlier_share of their geotagged photos lie outside the region their name names, so the
     geotags, not the photos, are the likely fault — a camera's default position, a bulk geotag — and
     dropping them would cost most of the label; GEO_NAME_FAR, `--force-geo` drops them anyway). Both
@@ -398,8 +400,9 @@ def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str,
            GEO_FEW_OWNERS: lambda r: few_owners_note(r, ring_km),
            GEO_UNNAMED: lambda r: f"{r.beyond_max_km} of {r.geotagged} geotagged photos ({r.outlier_share:.0%}) beyond "
                                   f"{config.max_km:g} km, and its name is not a place: kept",
-           GEO_REGION: lambda r: "names a region (GeoNames): photos whose nearest city lies outside it, farther "
-                                 f"than {regions[r.label]:,.0f} km from its cities, dropped",
+           GEO_REGION: lambda r: ("names a region (GeoNames): photos whose nearest city lies outside it and far from "
+                                  "its own cities dropped" + (", with --force-geo although most of its geotags lie "
+                                                              "outside it" if r.label in region_far else "")),
            GEO_NAME_FAR: lambda r: (f"median centre of {r.geotagged} geotagged photos {name_far[r.label]:,.0f} km "
                                     "from every place of that name (GeoNames): its geotags may be mostly wrong, or it "
                                     "is another place of that name" if r.label in name_far else
