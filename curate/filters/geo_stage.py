@@ -6,7 +6,7 @@ shares the judgement and the messages from here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -194,7 +194,7 @@ def recipe_label_centres(labels: list[str], given: Mapping, notes: list[str]) ->
 
 def geo_verdicts(labels: pd.Series, owners: pd.Series, distance: np.ndarray, centres: dict[str, geo.Centre],
                  config: FilterConfig, disputed: Mapping[str, float], bulk: set[str],
-                 named: set[str] | None = None, places: tuple[Mapping, Mapping, Mapping] = ({}, {}, {})
+                 named: set[str] | None = None, places: tuple[list, Mapping, Mapping] = ([], {}, {})
                  ) -> tuple[dict[str, str], pd.DataFrame]:
     """Per label: whether the geo filter applies to it (GEO_* constants), and its spread (with the
     photographers its centre rests on: `geo.owner_support`); `places`: `named_places`."""
@@ -236,11 +236,10 @@ SPREAD_QUANTILE = 0.9  # a held label's reach (spread_km): the distance within w
 
 
 def named_places(centres: Mapping[str, geo.Centre], config: FilterConfig,
-                 named: set[str] | None = None) -> tuple[dict[str, float], dict[str, float]]:
-    """({label: slack_km} of the labels whose whole name is a region (`geo.named_region`: a country or a
-    US state), {label: km} of the labels whose whole name is a big city and whose median centre
-    lies far from every place of that name), for median centres of labels the recipe gives no
-    coordinates (`named`). Both engines.
+                 named: set[str] | None = None) -> tuple[list[str], dict[str, float]]:
+    """([the labels whose whole name is a region (`geo.named_region`: a country or a US state)], {label: km} of the
+    labels whose whole name is a big city and whose median centre lies far from every place of that name), for
+    median centres of labels the recipe gives no coordinates (`named`). Both engines.
 
     A region's photos are judged one by one (`geo.outside_region`, slack PLACE_SLACK_KM, whatever
     max_km: at --max-km 150 "France" kept London, audit Z2): one whose nearest GeoNames city lies outside
@@ -251,14 +250,14 @@ def named_places(centres: Mapping[str, geo.Centre], config: FilterConfig,
     that name GeoNames does not hold, and the label is not judged (GEO_NAME_FAR).
     """
     if config.center != "median" or not config.geo_on:
-        return {}, {}
+        return [], {}
     ring_km = config.max_median_multiple * config.max_km
-    regions, far = {}, {}
+    regions, far = [], {}
     for label, centre in sorted(centres.items()):
         if centre.lat is None or centre.method != "median" or label in (named or set()):
             continue
         if geo.named_region(label) is not None:  # max_km plays no part: it is a distance from a centre
-            regions[label] = PLACE_SLACK_KM
+            regions.append(label)
             continue
         city = geo.named_city(label)
         if city is not None:
@@ -270,8 +269,8 @@ def named_places(centres: Mapping[str, geo.Centre], config: FilterConfig,
     return regions, far
 
 
-def judge_regions(regions: Mapping[str, float], outside: Mapping[str, int], geotagged: Mapping[str, int],
-                  config: FilterConfig) -> tuple[dict[str, float], dict[str, tuple[int, int]]]:
+def judge_regions(regions: list[str], outside: Mapping[str, int], geotagged: Mapping[str, int],
+                  config: FilterConfig) -> tuple[list[str], dict[str, tuple[int, int]]]:
     """(the regions of `named_places` to judge photo by photo, {label: (outside, geotagged)} of those held
     (with --force-geo they are judged all the same, `label_verdicts`):
     more than max_outlier_share of their geotagged photos lie outside the region their name names, so the
@@ -280,19 +279,20 @@ def judge_regions(regions: Mapping[str, float], outside: Mapping[str, int], geot
     engines, from their own counts of `geo.outside_region`."""
     held = {label: (int(outside.get(label, 0)), int(geotagged.get(label, 0))) for label in regions
             if outside.get(label, 0) > config.max_outlier_share * geotagged.get(label, 0)}
-    return {label: slack for label, slack in regions.items() if label not in held}, held
+    return [label for label in regions if label not in held], held
 
 
-def region_outliers(labels: pd.Series, lat: pd.Series, lon: pd.Series, regions: Mapping[str, float]) -> np.ndarray:
-    """Per row, whether its label names a region of `regions` ({label: slack_km}) and its position lies
-    outside it (`geo.outside_region`)."""
+def region_outliers(labels: pd.Series, lat: pd.Series, lon: pd.Series, regions: Iterable[str]) -> np.ndarray:
+    """Per row, whether its label is one of `regions` and its position lies outside the region
+    (`geo.outside_region`, slack PLACE_SLACK_KM). Both engines (the DuckDB one through an Arrow UDF)."""
     out = np.zeros(len(labels), dtype=bool)
     values = pd.Series(labels).to_numpy(dtype=object)
-    for label, slack in regions.items():
+    lat = pd.Series(lat).to_numpy("float64", na_value=np.nan)
+    lon = pd.Series(lon).to_numpy("float64", na_value=np.nan)
+    for label in regions:
         rows = values == label
         if rows.any():
-            out[rows] = geo.outside_region(label, pd.Series(lat).to_numpy("float64", na_value=np.nan)[rows],
-                                           pd.Series(lon).to_numpy("float64", na_value=np.nan)[rows], slack)
+            out[rows] = geo.outside_region(label, lat[rows], lon[rows], PLACE_SLACK_KM)
     return out
 
 
@@ -314,7 +314,7 @@ def drop_limits(verdicts: Mapping[str, str], config: FilterConfig) -> dict[str, 
 
 def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config: FilterConfig, max_km: float,
                    disputed: Mapping[str, float] | None = None, bulk: set[str] | None = None,
-                   named: set[str] | None = None, places: tuple[Mapping, Mapping, Mapping] = ({}, {}, {})
+                   named: set[str] | None = None, places: tuple[list, Mapping, Mapping] = ([], {}, {})
                    ) -> dict[str, str]:
     """Per label, from its spread (`geo.label_spread`, in memory or from SQL): whether the geo
     filter applies to it (GEO_* constants); a label of `bulk_positions` or a `disputed` one
@@ -370,7 +370,7 @@ def unnamed(label: str, judge: str, spread: pd.DataFrame, centre: geo.Centre, co
 
 def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str, str], config: FilterConfig,
                   disputed: Mapping[str, float] | None = None, bulk: pd.DataFrame | None = None,
-                  places: tuple[Mapping, Mapping, Mapping] = ({}, {}, {})) -> pd.DataFrame:
+                  places: tuple[list, Mapping, Mapping] = ([], {}, {})) -> pd.DataFrame:
     """The geo table with each label's spread, its verdict and, for a skipped label, why."""
     regions, name_far, region_far = places
     table = table.join(spread[["beyond_max_km", "outlier_share", "near_max_km", "spread_km"]], on="label")

@@ -61,7 +61,7 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
         from duckdb.typing import BOOLEAN, DOUBLE, VARCHAR
 
     con.create_function("ellipsoid_km", ellipsoid_udf, [DOUBLE] * 4, DOUBLE, type="arrow", side_effects=False)
-    con.create_function("region_outside", region_outside_udf, [VARCHAR, DOUBLE, DOUBLE, DOUBLE], BOOLEAN,
+    con.create_function("region_outside", region_outside_udf, [VARCHAR, DOUBLE, DOUBLE], BOOLEAN,
                         type="arrow", side_effects=False)
     c = catalog.column
     min_acc = int(config.min_geo_accuracy)

@@ -35,14 +35,11 @@ def ellipsoid_udf(lat1, lon1, lat2, lon2):
     return pa.array(geo.ellipsoid_distance_km(*arrays), pa.float64(), from_pandas=True)
 
 
-def region_outside_udf(label, lat, lon, slack):
-    """`region_outliers` (the pandas engine's) on Arrow chunks; DuckDB calls it for the rows of region labels,
-    each with its label's slack."""
+def region_outside_udf(label, lat, lon):
+    """`region_outliers` (the pandas engine's) on Arrow chunks; DuckDB calls it for the rows of region labels."""
     labels = pd.Series(label.to_numpy(zero_copy_only=False), dtype=object)
-    slack = np.asarray(slack.to_numpy(zero_copy_only=False), dtype="float64")
-    regions = {name: float(slack[np.flatnonzero(labels.to_numpy() == name)[0]]) for name in labels.unique()}
     return pa.array(region_outliers(labels, pd.Series(lat.to_numpy(zero_copy_only=False)),
-                                    pd.Series(lon.to_numpy(zero_copy_only=False)), regions), pa.bool_())
+                                    pd.Series(lon.to_numpy(zero_copy_only=False)), labels.unique()), pa.bool_())
 
 
 def _median_centres(con) -> dict[str, geo.Centre]:
@@ -139,10 +136,10 @@ def geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], warn
     regions, name_far = named_places(centres, config, set(recipe_centres or {}))
     outside, geotagged = {}, {}
     if regions:  # each region's photos outside it, as the pandas engine counts them (`region_outliers`)
-        con.execute("CREATE OR REPLACE TEMP TABLE regions (label VARCHAR, slack_km DOUBLE)")
-        con.executemany("INSERT INTO regions VALUES (?, ?)", [[label, float(s)] for label, s in regions.items()])
+        con.execute("CREATE OR REPLACE TEMP TABLE regions (label VARCHAR)")
+        con.executemany("INSERT INTO regions VALUES (?)", [[label] for label in regions])
         con.execute("ALTER TABLE w ADD COLUMN IF NOT EXISTS region_out BOOLEAN DEFAULT FALSE")
-        con.execute("UPDATE w SET region_out = region_outside(w.label, w.lat_u, w.lon_u, r.slack_km) FROM regions r "
+        con.execute("UPDATE w SET region_out = region_outside(w.label, w.lat_u, w.lon_u) FROM regions r "
                     "WHERE w.labelled AND w.label = r.label AND w.lat_u IS NOT NULL AND w.lon_u IS NOT NULL")
         for label, out_n, located_n in con.execute(
                 "SELECT label, count(*) FILTER (WHERE region_out), count(*) FROM w WHERE labelled AND lat_u IS NOT "
