@@ -1,7 +1,7 @@
 """Labels named after a region or a big city: the geo filter checks the geotags against the place the name
 names (GeoNames, offline), where a median centre alone misleads it (audit W, 2026-12-06).
 
-- A country, US state or continent is judged against its own extent, not `--max-km`: at 5 km around the
+- A country or US state is judged by where each photo is, not `--max-km`: at 5 km around the
   median centre "France" and "Thailand" lost 40 genuine photos taken elsewhere in the country, and 34 of 42
   wrong geotags (other continents) survived in the other region labels.
 - A label whose median centre lies far from every place of its name (most geotags at one wrong spot, a default
@@ -49,7 +49,7 @@ def test_a_country_label_keeps_its_photos_anywhere_in_the_country_and_drops_thos
     row = report.geo.set_index("label").loc["France"]
     assert row["geo_filter"] == GEO_REGION and row["geo_outliers"] == 3
     assert "names a region" in row["note"]
-    line = next(w for w in report.warnings if "country, US state or continent" in w)
+    line = next(w for w in report.warnings if "labels that name a country or US state" in w)
     assert "France" in line and "--max-km 5" in line
 
 

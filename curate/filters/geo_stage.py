@@ -35,7 +35,7 @@ GEO_FEW_OWNERS = "skipped: one photographer's place"
 # than max_unnamed_share of its geotagged photos: a scene or object shot mostly in one town, not a place
 GEO_UNNAMED = "skipped: not a place name"
 FEW_GEOTAGS = 10  # a median centre of fewer geotags (and under half the label's photos) is moved by a few wrong ones
-# a label whose whole name is a country, US state or continent (`geo.named_region`): each photo judged against the
+# a label whose whole name is a country or US state (`geo.named_region`): each photo judged against the
 # region itself, not max_km (audit W: "France" and "Thailand" lost 40 genuine photos at 5 km around their median)
 GEO_REGION = "applied: a region, to its own extent"
 # a label whose whole name is a big city, whose median centre lies far from every place so named: most of its
@@ -448,7 +448,7 @@ def geo_warnings(table: pd.DataFrame, config: FilterConfig, spread: pd.DataFrame
     if names(GEO_UNNAMED):
         lines.append(unnamed_warning(by_need[by_need["geo_filter"] == GEO_UNNAMED], config))
     if names(GEO_REGION):
-        lines.append(f"labels that name a country, US state or continent: {names(GEO_REGION)}; judged against the "
+        lines.append(f"labels that name a country or US state: {names(GEO_REGION)}; judged against the "
                      f"region itself (GeoNames), not --max-km {config.max_km:g}: only photos taken outside it are "
                      "dropped as geo_outlier; give a label lat/lon in the recipe and --center recipe to filter it "
                      "around a point instead")
