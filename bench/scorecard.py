@@ -103,6 +103,7 @@ def print_scorecard(rows: list[dict]) -> None:
 
 def tag_and_argmax_baselines(frame: pd.DataFrame, topic: str) -> None:
     from curate.prefilter.stage import topic_tagged
+    from curate.score import given_label
 
     scored = frame[frame["topic_score"].notna()]
     actual = ~scored["is_on_topic"].fillna(False).to_numpy(bool)
@@ -110,13 +111,15 @@ def tag_and_argmax_baselines(frame: pd.DataFrame, topic: str) -> None:
     tag_rule = ~topic_tagged(scored["tags"], topic)
     print(f"off-topic, pre-classifier:              {pr(model, actual)}")
     print(f"off-topic, baseline 'untagged = off':   {pr(tag_rule, actual)}")
-    examined = frame[(frame["status"] == "kept") & frame["is_label_issue"].notna()]
+    examined = frame[((frame["status"] == "kept") | (frame["drop_reason"] == "label_issue"))
+                     & frame["is_label_issue"].notna() & frame["label"].notna()]  # score_prefilter's rows
     if examined.empty:
         print("label issues: not checked")
         return
-    wrong = (examined["true_label"].astype(object).fillna("") != examined["label"].astype(object)).to_numpy(bool)
+    given = given_label(examined)  # a relabelled photo is judged against the label ingest gave it
+    wrong = (examined["true_label"].astype(object).fillna("") != given).to_numpy(bool)
     flagged = examined["is_label_issue"].astype(bool).to_numpy()
-    disagree = (examined["suggested_label"] != examined["label"]).to_numpy(bool)
+    disagree = (examined["suggested_label"].astype(object) != given).to_numpy(bool)
     print(f"label issues, confident learning:       {pr(flagged, wrong)}")
     print(f"label issues, baseline argmax != label: {pr(disagree, wrong)}")
 

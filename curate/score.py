@@ -33,7 +33,9 @@ Definitions (populations are chosen so each filter is judged only where it could
 - label_issue: kept photos with a label that confident learning examined
   (is_label_issue set). Positive: truth `true_label` differs from the label as ingest gave
   it (`original_label` after a relabel; an off-topic photo, whose true_label is null, counts
-  as wrongly labelled). Predicted: is_label_issue.
+  as wrongly labelled). Predicted: is_label_issue. Then the same row in two parts without
+  targets: `label_issue:on_topic` (photos truly of a label) and `label_issue:off_topic` (off-topic
+  photos the topic cut kept; recall only).
 - relabel (after `curate prefilter --relabel`): the same photos. Predicted: relabelled; right
   when the new label is the true one; missed: a wrong label whose true label is among the
   labels, left unchanged.
@@ -234,15 +236,32 @@ def score_prefilter(frame: pd.DataFrame) -> list[dict]:
     examined = examined[examined["is_label_issue"].notna() & examined["label"].notna()]
     if len(examined):
         predicted = examined["is_label_issue"].astype(bool).to_numpy()
-        given = _given_label(examined)  # as ingest gave it: a relabelled photo was an issue all the same
+        given = given_label(examined)  # as ingest gave it: a relabelled photo was an issue all the same
         actual = (examined["true_label"].astype(object).fillna("") != given).to_numpy(bool)
         rows.append(_row("label_issue", *_counts(predicted, actual), evaluated=len(examined)))
+        rows += label_issue_parts(predicted, actual, examined["is_on_topic"].fillna(False).to_numpy(bool))
         rows += score_relabel(examined)
     rows += score_geo_rescue(frame)
     return rows
 
 
-def _given_label(frame: pd.DataFrame) -> pd.Series:
+def label_issue_parts(predicted: np.ndarray, actual: np.ndarray, on_topic: np.ndarray) -> list[dict]:
+    """The label_issue row in two parts, without targets: `label_issue:on_topic` (photos of one of
+    the labels: a wrong label there is a mislabel confident learning can name the right label for)
+    and `label_issue:off_topic` (off-topic photos the topic cut kept: each counts as a wrong label,
+    but none of the labels is right for it; recall only)."""
+    rows = [_row("label_issue:on_topic", *_counts(predicted[on_topic], actual[on_topic]),
+                 evaluated=int(on_topic.sum()))]
+    off = ~on_topic
+    if off.any():
+        hits = predicted[off] & actual[off]
+        rows.append({"metric": "label_issue:off_topic", "precision": None, "recall": float(hits.mean()),
+                     "tp": int(hits.sum()), "fp": 0, "fn": int((~hits).sum()), "target_precision": None,
+                     "target_recall": None, "met": None, "evaluated": int(off.sum())})
+    return rows
+
+
+def given_label(frame: pd.DataFrame) -> pd.Series:
     """The label before `curate prefilter --relabel` (original_label where it replaced one)."""
     original = frame["original_label"] if "original_label" in frame else pd.Series(None, index=frame.index)
     return original.astype(object).where(original.notna(), frame["label"].astype(object))
@@ -257,7 +276,7 @@ def score_relabel(examined: pd.DataFrame) -> list[dict]:
     relabelled = examined["original_label"].notna().to_numpy(bool)
     truth = examined["true_label"].astype(object)
     right = (truth == examined["label"].astype(object)).to_numpy(bool)
-    fixable = (truth.isin(set(examined["label"].dropna())) & (truth != _given_label(examined))).to_numpy(bool)
+    fixable = (truth.isin(set(examined["label"].dropna())) & (truth != given_label(examined))).to_numpy(bool)
     return [_row("relabel", int((relabelled & right).sum()), int((relabelled & ~right).sum()),
                  int((~relabelled & fixable).sum()), evaluated=len(examined), relabelled=int(relabelled.sum()))]
 
@@ -270,7 +289,7 @@ def score_geo_rescue(frame: pd.DataFrame) -> list[dict]:
         return []
     judged = frame[frame["geo_rescued"].notna()]
     predicted = judged["geo_rescued"].astype(bool).to_numpy()
-    actual = ((judged["true_label"].astype(object) == _given_label(judged))
+    actual = ((judged["true_label"].astype(object) == given_label(judged))
               & judged["is_on_topic"].fillna(False).astype(bool)).to_numpy(bool)
     return [_row("geo_rescued", *_counts(predicted, actual), evaluated=len(judged), rescued=int(predicted.sum()))]
 

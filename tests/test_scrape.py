@@ -309,3 +309,24 @@ def test_a_scrape_is_held_to_its_own_targets_and_the_demo_to_its():
     assert row["met"] is True and row["target_precision"] == TARGETS["off_topic"][0]
     held = rejudge(row, SCRAPE_TARGETS)
     assert held["met"] is False and held["target_precision"] == 0.95 and held["precision"] == row["precision"]
+
+
+def test_the_label_issue_row_is_split_into_mislabelled_and_off_topic_photos():
+    """Off-topic photos the topic cut kept count as wrong labels in `label_issue`; its two parts say
+    how much of a miss is theirs (none of the labels is right for them) and how much is mislabels."""
+    from curate.score import score_prefilter
+
+    frame = pd.DataFrame({
+        "photo_id": [f"p{i}" for i in range(7)],
+        "label": ["a", "a", "b", "b", "a", "a", "b"],
+        "original_label": [None, None, "a", None, None, None, None],  # p2 relabelled a -> b: judged as "a"
+        "true_label": ["a", "b", "b", "a", "a", None, None],  # p5, p6 off topic
+        "is_on_topic": [True, True, True, True, True, False, False],
+        "is_label_issue": [False, True, True, False, True, False, True],
+        "status": ["kept"] * 7, "drop_reason": [None] * 7, "topic_score": [None] * 7,
+        "is_sandals": [False] * 7, "sha256": ["x"] * 7, "drop_stage": [None] * 7})
+    rows = {row["metric"]: row for row in score_prefilter(frame)}
+    whole, mislabelled, off = rows["label_issue"], rows["label_issue:on_topic"], rows["label_issue:off_topic"]
+    assert (whole["tp"], whole["fp"], whole["fn"]) == (3, 1, 2)  # p1 p2 p6 found, p4 wrongly, p3 p5 missed
+    assert (mislabelled["tp"], mislabelled["fp"], mislabelled["fn"]) == (2, 1, 1)
+    assert (off["tp"], off["fn"], off["recall"]) == (1, 1, 0.5) and off["met"] is None and mislabelled["met"] is None
