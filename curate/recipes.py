@@ -67,6 +67,20 @@ class Label:
         """Tag spellings that name this label, squashed like Flickr squashes tags."""
         return {squash(text) for text in (self.name, self.display, *self.aliases)}
 
+    def part_keys(self) -> set[str]:
+        """Squashed shorter runs of the words of its spellings (`York` and `New` of `New York`): a tag that
+        names another label only as a part of this one's name ("york" beside "new york").
+
+        >>> sorted(Label("new_york", "New York City").part_keys())
+        ['city', 'new', 'york', 'yorkcity']
+        """
+        parts: set[str] = set()
+        for text in (self.name, self.display, *self.aliases):
+            words = [w for w in re.split(r"[\s_-]+", str(text)) if w]
+            parts.update(squash("".join(words[i:j])) for i in range(len(words))
+                         for j in range(i + 1, len(words) + 1) if j - i < len(words))
+        return parts - self.match_keys()
+
 
 @dataclass(frozen=True)
 class Recipe:

@@ -180,19 +180,36 @@ def parse_taken_at(values: pd.Series) -> pd.Series:
 
 
 def match_labels(tags: list[str], recipe: Recipe | None, index: dict[str, int] | None = None) -> list[str]:
-    """Recipe labels named by `tags` (a machine tag by its value too), in recipe order (`index`: a prebuilt
-    recipe.tag_index()).
+    """Recipe labels named by `tags` (a machine tag by its value too, two or three adjacent tags by their
+    joined words), in recipe order (`index`: a prebuilt recipe.tag_index()).
 
     >>> from curate.recipes import Label
     >>> recipe = Recipe("r", (Label("oak", "Oak", ("quercus",)), Label("new_york", "New York")))
     >>> match_labels(["taxonomy:genus=quercus", 'dc:coverage="new york"', "genus=oak"], recipe)
     ['oak', 'new_york']
+
+    A label named by adjacent tags (`new`, `york`) is matched, and a label named only by a word of
+    another matched label's name (`york` of `New York`) gives way to it:
+
+    >>> recipe = Recipe("r", (Label("york", "York"), Label("new_york", "New York")))
+    >>> match_labels(["new", "york", "skyline"], recipe), match_labels(["newyork", "york"], recipe)
+    (['new_york'], ['new_york'])
+    >>> match_labels(["york", "minster"], recipe)
+    ['york']
     """
     if recipe is None or not tags:
         return []
     index = recipe.tag_index() if index is None else index
-    positions = {index[key] for key in map(squash, tag_and_value(tags)) if key in index}
-    return [recipe.labels[p].name for p in sorted(positions)]
+    words = [squash(tag) for tag in tags]
+    # a two- or three-word name given as separate tags ("new", "york": how Flickr splits a typed "new york")
+    phrases = ["".join(words[i:i + n]) for n in (2, 3) for i in range(len(words) - n + 1)]
+    found: dict[int, set[str]] = {}
+    for key in [*map(squash, tag_and_value(tags)), *phrases]:
+        if key in index:
+            found.setdefault(index[key], set()).add(key)
+    # a label named only by a word of another named label's name is that label's part ("york" of "New York")
+    parts = set().union(*(recipe.labels[p].part_keys() for p in found)) if len(found) > 1 else set()
+    return [recipe.labels[p].name for p in sorted(found) if not found[p] <= parts]
 
 
 def tags_and_labels(raw_tags: pd.Series, recipe: Recipe | None) -> tuple[pd.Series, pd.Series]:

@@ -201,6 +201,11 @@ class FilterConfig:
         "Drop every copy of an image filed under different labels as ambiguous_label even when they are so many "
         "(10 or more, and over 10% of the labelled photos or most of a label) that the labels look nested or "
         "multi-label (default: recipe, else no: they are kept, one copy per label, with a warning)."))
+    # drop photos whose tags name two or more labels even when so many that the labels look wrong (ambiguous.py)
+    force_ambiguous: bool = setting(False, help=(
+        "Drop photos whose tags name two or more labels as ambiguous_label even when they are so many (10 or "
+        "more, and over 10% of the labelled photos or most of a label) that a label looks like an everyday tag "
+        "or the labels not exclusive (default: recipe, else no: they are kept without a label, with a warning)."))
     dedupe_near: bool = setting(False, flag="--dedupe-near/--keep-near", help=(
         "Keep one photo per near-duplicate cluster and label, or keep them all (default: recipe, else keep)."))
     max_per_owner: int | None = setting(None, help="At most N photos per owner per label.")

@@ -2,7 +2,8 @@
 
 Filters run in a fixed order and the first reason wins:
 1. licence          licence not among `licences` (only when set; no licence, or one not recognised, is not allowed)
-2. ambiguous_label  tags name two or more recipe labels
+2. ambiguous_label  tags name two or more recipe labels (held when so many that the labels look wrong:
+                    `curate.filters.ambiguous`, unless force_ambiguous)
 3. geo_outlier      farther than max_km from the label's centre (missing_geo with --missing-geo drop);
                     only for labels that look like places (see `geo.judge_places`) unless force_geo,
                     never with max_km="off"
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from curate import licences, schema
+from curate.filters import ambiguous as ambiguous_labels
 from curate.filters import duplicates, geo, owners, quality
 from curate.filters.clusters import image_clusters
 from curate.filters.config import STAGE, FilterConfig
@@ -120,6 +122,15 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
         conflicting = pd.Series(False, index=out.index)
     else:
         notes += exact_conflict_notes(conflicts, conflict_labels)
+    amb_pairs = ambiguous_labels.pair_names(out.loc[ambiguous, "tag_labels"]).value_counts()
+    label_counts = out.loc[labelled, "label"].value_counts()
+    conflicts["ambiguous_photos"] = int(ambiguous.sum())
+    conflicts["ambiguous_held"] = ambiguous_labels.held(label_counts, amb_pairs, config.force_ambiguous)
+    amb_notes, amb_warnings = ambiguous_labels.lines(label_counts, amb_pairs, conflicts["ambiguous_held"])
+    notes += amb_notes
+    warnings += amb_warnings
+    if conflicts["ambiguous_held"]:
+        ambiguous = pd.Series(False, index=out.index)
     out = apply_drops(out, pd.Series(np.where(ambiguous | conflicting, "ambiguous_label", None)), STAGE)
 
     out, geo_table = geo_filter(out, config, recipe_centres, notes, warnings)

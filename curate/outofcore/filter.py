@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from curate import licences, schema
+from curate.filters import ambiguous as ambiguous_labels
 from curate.filters import duplicates, owners, quality
 from curate.filters.stage import (
     QUALITY_SKIPPED,
@@ -67,8 +68,9 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     min_acc = int(config.min_geo_accuracy)
     con.execute(f"""
         CREATE OR REPLACE TABLE w AS
-        SELECT rid, photo_id, label, n_tag_labels, lat, lon, lat_u, lon_u, geo_accuracy, license, sha256, width, height,
-               taken_at, owner_id, phash, phash_mirror, phash_trimmed, phash_rot90, laplacian_var, was_prefilter,
+        SELECT rid, photo_id, label, n_tag_labels, amb_names, lat, lon, lat_u, lon_u, geo_accuracy, license, sha256,
+               width, height, taken_at, owner_id, phash, phash_mirror, phash_trimmed, phash_rot90, laplacian_var,
+               was_prefilter,
                CASE WHEN reset THEN 'kept' ELSE status END AS status,
                CASE WHEN reset THEN NULL ELSE drop_reason END AS drop_reason,
                CASE WHEN reset THEN NULL ELSE drop_stage END AS drop_stage,
@@ -76,7 +78,9 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
                FALSE AS labelled
         FROM (
             SELECT rid, photo_id, coalesce(original_label, label) AS label,
-                   coalesce(len(tag_labels), 0) AS n_tag_labels, lat, lon,
+                   coalesce(len(tag_labels), 0) AS n_tag_labels,
+                   CASE WHEN len(tag_labels) >= 2 THEN array_to_string(tag_labels, '{ambiguous_labels.SEPARATOR}')
+                   END AS amb_names, lat, lon,
                    CASE WHEN coalesce(geo_accuracy < {min_acc}, FALSE) THEN NULL ELSE lat END AS lat_u,
                    CASE WHEN coalesce(geo_accuracy < {min_acc}, FALSE) THEN NULL ELSE lon END AS lon_u,
                    geo_accuracy, license, sha256, width, height, taken_at, owner_id, phash, phash_mirror, phash_trimmed,
@@ -107,12 +111,22 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
         FROM w WHERE status = 'kept' AND label IS NOT NULL GROUP BY label""").fetchdf()
     held = not config.force_conflicts and duplicates.conflicts_held(per_label)
     conflicts["held"] = held
+    amb_pairs = con.execute("""
+        SELECT amb_names, count(*) AS photos FROM w WHERE status = 'kept' AND label IS NULL AND n_tag_labels >= 2
+        GROUP BY amb_names""").fetchdf().set_index("amb_names")["photos"].astype("int64")
+    label_counts = per_label.set_index("label")["photos"]
+    conflicts["ambiguous_photos"] = int(amb_pairs.sum())
+    conflicts["ambiguous_held"] = ambiguous_labels.held(label_counts, amb_pairs, config.force_ambiguous)
+    amb_notes, amb_warnings = ambiguous_labels.lines(label_counts, amb_pairs, conflicts["ambiguous_held"])
+    ambiguous = "FALSE" if conflicts["ambiguous_held"] else "(label IS NULL AND n_tag_labels >= 2)"
     if held:
         warnings.append(exact_conflict_hold_warning(conflicts, conflict_labels, int(per_label["photos"].sum())))
-        _drop(con, "ambiguous_label", "label IS NULL AND n_tag_labels >= 2")
+        _drop(con, "ambiguous_label", ambiguous)
     else:
         notes += exact_conflict_notes(conflicts, conflict_labels)
-        _drop(con, "ambiguous_label", "(label IS NULL AND n_tag_labels >= 2) OR rid IN (SELECT rid FROM conflicted)")
+        _drop(con, "ambiguous_label", f"{ambiguous} OR rid IN (SELECT rid FROM conflicted)")
+    notes += amb_notes
+    warnings += amb_warnings
     geo_table = geo_filter(con, config, recipe_centres, notes, warnings)
 
     has_images = con.execute("SELECT count(sha256) FROM w").fetchone()[0] > 0

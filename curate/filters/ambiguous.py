@@ -1,0 +1,74 @@
+"""Photos whose tags name two or more recipe labels (`tag_labels`, set at ingest; no label given by a folder
+or column): dropped as ambiguous_label, unless they are so many that the labels, not the photos, look wrong.
+
+A few photos tagged "paris" and "london" are mistakes or trip albums. Many, or most of one label, mean a
+label that is also an everyday tag ("street" beside "london street bus": audit AB lost 60 % of london that
+way) or labels that are not exclusive (real Flickr Ferraris tagged "red" and "black wheels": 22 % of the
+collection). Then the drops are held, with `duplicates.conflicts_held`'s rule for copies under two labels
+(10 or more photos, and over 10 % of the labelled photos or over half of a label of 10 or more): the photos
+stay kept without a label (training, the split's label counts and export leave them out) and a warning names
+the label pairs and how to settle them. Both engines count the same from the pairs' photo counts.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from curate.filters import duplicates
+
+SEPARATOR = "+"
+
+
+def pair_names(tag_labels: pd.Series) -> pd.Series:
+    """Each photo's named labels as one text, in recipe order (`london+street`), as the DuckDB engine writes it."""
+    return tag_labels.map(lambda names: SEPARATOR.join(map(str, names)))
+
+
+def label_table(labelled: pd.Series, pairs: pd.Series) -> pd.DataFrame:
+    """Per label: `photos` (kept photos with the label, plus the ambiguous ones naming it) and `conflicting`
+    (the ambiguous ones naming it), from the kept labelled photos' label counts and the ambiguous photos'
+    counts per `pair_names` text; the columns `duplicates.conflicts_held` reads.
+
+    >>> label_table(pd.Series({"london": 20, "paris": 50}), pd.Series({"london+street": 30, "paris+london": 10}))
+            photos  conflicting
+    london      60           40
+    paris       60           10
+    street      30           30
+    """
+    named = pd.Series(pairs.index.str.split(SEPARATOR), index=pairs.index).explode()
+    per_label = pd.Series(pairs.reindex(named.index).to_numpy(), index=named.to_numpy()).groupby(level=0).sum()
+    table = pd.DataFrame({"labelled": labelled, "conflicting": per_label}).fillna(0).astype("int64")
+    table["photos"] = table["labelled"] + table["conflicting"]
+    return table[["photos", "conflicting"]].sort_index()
+
+
+def held(labelled: pd.Series, pairs: pd.Series, force: bool) -> bool:
+    """Whether the ambiguous photos are so many that their drops are held (see the module docstring)."""
+    return not force and len(pairs) > 0 and duplicates.conflicts_held(label_table(labelled, pairs))
+
+
+def pairs_text(pairs: pd.Series, limit: int = 4) -> str:
+    """`london+street 30, paris+london 10` (most photos first), with how many more pairs."""
+    ordered = pairs.sort_index().sort_values(ascending=False, kind="stable")
+    text = ", ".join(f"{names} {count:,}" for names, count in ordered.head(limit).items())
+    return text + (f" and {len(ordered) - limit:,} more" if len(ordered) > limit else "")
+
+
+def lines(labelled: pd.Series, pairs: pd.Series, is_held: bool) -> tuple[list[str], list[str]]:
+    """(notes, warnings) on the ambiguous photos: what was dropped, by label pair, or why the drops are held
+    and how to settle them (shared by both engines)."""
+    total = int(pairs.sum())
+    if not total:
+        return [], []
+    if not is_held:
+        return [f"{total:,} photos dropped as ambiguous_label: their tags name two or more labels "
+                f"({pairs_text(pairs)})"], []
+    table = label_table(labelled, pairs)
+    share = table["conflicting"] / table["photos"].clip(lower=1)
+    worst = share.sort_index().sort_values(ascending=False, kind="stable").index[0]
+    return [], [f"held: {total:,} photos have tags naming two or more labels ({pairs_text(pairs)}; "
+                f"{share[worst]:.0%} of the photos naming {worst}): that many looks like a label that is also an "
+                "everyday tag or labels that are not exclusive, not mistakes, so they are kept without a label "
+                "(training and export leave them out); "
+                "--force-ambiguous drops them as ambiguous_label; to label them, narrow the recipe's labels and "
+                "aliases and ingest again, or give labels by folder or column"]
