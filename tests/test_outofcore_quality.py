@@ -114,7 +114,7 @@ def test_first_failed_dropping_check_names_the_reason(tmp_path):
     catalog["sha256"] = ["a", "a", "b", "c", "d", "e"]
     catalog["taken_at"] = pd.Series(pd.date_range("2020-01-01", periods=6, freq="D")).astype("datetime64[us]")
     catalog = schema.to_pandas(schema.conform(catalog))
-    config = FilterConfig(drop_quality=("dark", "tiny"), max_km="off")
+    config = FilterConfig(drop_quality=("dark", "tiny"), max_km="off", force_quality=True)  # all of paris
     expected, report, got, got_report = filter_both(catalog, config, tmp_path)
     assert got["drop_reason"].tolist() == ["quality:dark", "exact_duplicate"] + ["quality:dark"] * 4
     assert got.loc[0, "quality_issues"].tolist() == ["blurry", "dark", "tiny"]
@@ -193,10 +193,12 @@ def test_the_command_line_gives_the_same_result_in_both_engines(tmp_path, monkey
     assert not any("quality checks" in line for line in got_printed["warnings"])
 
 
-def test_quality_drops_that_empty_a_label_are_applied_and_warned_about_in_both_engines(tmp_path):
+def test_quality_drops_that_would_empty_a_label_are_held_and_forced_applied_in_both_engines(tmp_path):
     """An acceptance audit: `--drop-quality all` on real 15-Scene photos emptied Coast, OpenCountry and
-    Store, whose photos are black and white, in a mostly colour collection, with no word. The drops were
-    asked for, so they are applied, and one warning names the labels and the check that took them."""
+    Store, whose photos are black and white, in a mostly colour collection, with no word. Audit AA: with a
+    warning only, a night collection still lost 94 %. Drops taking more than half of a label are held (kept,
+    flagged, one `held:` line naming the label and the check); --force-quality applies them, with the
+    warning that names the labels and the check that took them."""
     catalog = with_statistics(generated(100, 3, owners=10, images=100, missing=0.0, prior=False), 3, 1.0, 0.0)
     catalog["laplacian_var"], catalog["brightness_p50"], catalog["brightness_p95"] = 80.0, 120.0, 200.0
     catalog["entropy_bits"], catalog["white_clipped_share"], catalog["centre_clipped_share"] = 7.0, 0.0, 0.0
@@ -205,7 +207,17 @@ def test_quality_drops_that_empty_a_label_are_applied_and_warned_about_in_both_e
     catalog["tag_labels"] = [[label] for label in catalog["label"]]
     catalog["chroma_mean"] = [0.5] * 30 + [30.0] * 70  # Coast's photos are black and white, 70 % colour
     catalog = schema.to_pandas(schema.conform(catalog))
-    config = FilterConfig(drop_quality=("greyscale",), max_km="off")
+    (tmp_path / "held").mkdir()
+    held, held_report, got, got_report = filter_both(catalog, FilterConfig(drop_quality=("greyscale",), max_km="off"),
+                                                     tmp_path / "held")
+    assert_same_rows(held, got, FLAGS + SCORED)
+    assert got_report.warnings == held_report.warnings and got_report.notes == held_report.notes
+    assert not got["drop_reason"].astype(str).str.startswith("quality:").any()
+    assert all("greyscale" in list(issues) for issues in got.loc[got["label"] == "Coast", "quality_issues"])
+    line = next(w for w in got_report.warnings if w.startswith("held: the quality drops"))
+    coast = int(((got["label"] == "Coast") & (got["status"] == "kept")).sum())  # some are exact copies
+    assert f"Coast {coast} of {coast} (greyscale)" in line and "--force-quality" in line and "Kitchen" not in line
+    config = FilterConfig(drop_quality=("greyscale",), max_km="off", force_quality=True)
     expected, report, got, got_report = filter_both(catalog, config, tmp_path)
     coast = got["label"] == "Coast"
     assert (got.loc[coast, "status"] == "dropped").all()  # greyscale, or an exact duplicate first
@@ -218,3 +230,29 @@ def test_quality_drops_that_empty_a_label_are_applied_and_warned_about_in_both_e
     (tmp_path / "flags").mkdir()
     _, quiet = filter_both(catalog, FilterConfig(max_km="off"), tmp_path / "flags")[:2]  # flagged, not dropped
     assert not any(w.startswith("the quality drops take") for w in quiet.warnings)
+
+
+def test_applied_quality_drops_get_a_note_and_a_check_flagging_most_photos_is_named(tmp_path):
+    """Audit AA: 42 % of a collection lost to --drop-quality without a word, and `dark` flagging 93 % of a
+    night collection by default without one. Both engines say the same."""
+    catalog = with_statistics(generated(100, 3, owners=10, images=100, missing=0.0, prior=False), 3, 1.0, 0.0)
+    catalog["laplacian_var"], catalog["brightness_p50"], catalog["brightness_p95"] = 80.0, 120.0, 200.0
+    catalog["entropy_bits"], catalog["white_clipped_share"], catalog["centre_clipped_share"] = 7.0, 0.0, 0.0
+    catalog["width"], catalog["height"] = pd.array([640] * 100, dtype="Int32"), pd.array([480] * 100, dtype="Int32")
+    catalog["label"] = ["Coast"] * 50 + ["Kitchen"] * 50
+    catalog["tag_labels"] = [[label] for label in catalog["label"]]
+    catalog["sha256"] = [f"{i:064x}" for i in range(100)]
+    catalog["chroma_mean"] = [0.5] * 20 + [30.0] * 80  # 20 of Coast's 50 are black and white
+    catalog = schema.to_pandas(schema.conform(catalog))
+    expected, report, got, got_report = filter_both(catalog, FilterConfig(drop_quality=("greyscale",), max_km="off"),
+                                                    tmp_path)
+    assert_same_rows(expected, got, FLAGS + SCORED)
+    assert int((got["drop_reason"] == "quality:greyscale").sum()) == 20 and not got_report.warnings
+    assert got_report.notes == report.notes
+    assert "--drop-quality dropped 20 of 100 photos (20%): greyscale 20; labels losing over 10%: Coast 40%" \
+        in got_report.notes
+    night = catalog.assign(brightness_p50=[10.0] * 60 + [120.0] * 40, brightness_p95=[30.0] * 60 + [200.0] * 40)
+    (tmp_path / "night").mkdir()
+    _, night_report, _, got_night = filter_both(night, FilterConfig(max_km="off"), tmp_path / "night")
+    crowded = [note for note in got_night.notes if note.startswith("the dark check flags 60 of the 100")]
+    assert len(crowded) == 1 and "collection's own look" in crowded[0] and got_night.notes == night_report.notes

@@ -258,6 +258,10 @@ class FilterConfig:
         "Drop photos failing these image-quality checks, comma-separated: blurry, dark, bright, low_information, "
         "odd_aspect, greyscale, tiny, or all (default: recipe, else none: every check only flags, in "
         "quality_issues)."))
+    # apply quality drops that take more than half of a label (quality.held_labels): held otherwise
+    force_quality: bool = setting(False, help=(
+        "Apply --drop-quality's drops even in labels where they take more than half of the photos (default: "
+        "recipe, else no: those labels keep them, flagged, with a warning)."))
     # the greyscale check only above it
     colour_collection_share: float = setting(quality.DEFAULT_COLOUR_COLLECTION_SHARE, help=(
         "The greyscale check flags photos only when more than this share of the collection has colour (0 to under "

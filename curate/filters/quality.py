@@ -298,7 +298,80 @@ def score_quality(catalog: pd.DataFrame,
                  "colour_share": colour_share, "failed": pd.DataFrame(failed, index=catalog.index)}
 
 
-MAX_QUALITY_DROP_SHARE = 0.5  # quality drops taking more of a label's photos (or of all) than this: a warning
+MAX_QUALITY_DROP_SHARE = 0.5  # quality drops taking more of a label's photos than this: held (kept, flagged)
+NO_LABEL = "(no label)"  # the unlabelled photos, judged together as one label by the hold
+NOTED_LABEL_SHARE = 0.1  # the note on applied drops names labels losing more than this share
+
+
+def held_labels(photos: pd.Series, would_drop: pd.DataFrame, force: bool) -> pd.Series:
+    """Labels whose asked-for quality drops would take more than MAX_QUALITY_DROP_SHARE of their photos:
+    label -> the photos it would lose (empty when `force`; both engines). `photos`: label (NO_LABEL for the
+    unlabelled) -> its kept photos before the quality step; `would_drop`: (label, reason, dropped) rows.
+    Audit AA: `--drop-quality all` dropped 94 % of a collection of night photos and all 29 of one label, and
+    100 % of one of 64 px photos, with one warning; the geo and licence stages hold such drops.
+
+    >>> drops = pd.DataFrame({"label": ["lund", "lund", "coast"], "reason": ["quality:dark", "quality:blurry",
+    ...                       "quality:dark"], "dropped": [20, 9, 3]})
+    >>> held_labels(pd.Series({"lund": 29, "coast": 40}), drops, force=False).to_dict()
+    {'lund': 29}
+    """
+    if force or not len(would_drop):
+        return pd.Series(dtype="int64")
+    per_label = would_drop.groupby("label")["dropped"].sum()
+    share = per_label / photos.reindex(per_label.index)
+    return per_label[share > MAX_QUALITY_DROP_SHARE].sort_index().astype("int64")
+
+
+def held_warning(photos: pd.Series, would_drop: pd.DataFrame, held: pd.Series) -> list[str]:
+    """The `held:` line for `held_labels` (both engines): the labels, what each would lose and the check
+    that takes most of it, and what to do."""
+    if held.empty:
+        return []
+    main = would_drop.sort_values(["dropped", "reason"], ascending=[False, True]).drop_duplicates("label")
+    main = main.set_index("label")["reason"].str.removeprefix("quality:")
+    order = (held / photos.reindex(held.index)).sort_index().sort_values(ascending=False, kind="stable").index
+    named = ", ".join(f"{label} {held[label]:,} of {photos[label]:,} ({main[label]})" for label in order[:6])
+    return [f"held: the quality drops would take more than half of {len(held)} label"
+            f"{'s' if len(held) != 1 else ''} ({named}{', …' if len(held) > 6 else ''}): kept, still flagged in "
+            "quality_issues; if that is the labels' own look (black-and-white, night, small or panorama photos), "
+            "leave that check out of --drop-quality; if they are truly bad, --force-quality drops them"]
+
+
+def drop_note(photos: pd.Series, drops: pd.DataFrame) -> list[str]:
+    """One note on the quality drops applied (both engines): how many, by check, and the labels losing more
+    than NOTED_LABEL_SHARE of their photos (audit AA: 42 % of a collection lost without a word)."""
+    dropped = int(drops["dropped"].sum()) if len(drops) else 0
+    if not dropped:
+        return []
+    by_check = drops.groupby("reason")["dropped"].sum().sort_index().sort_values(ascending=False, kind="stable")
+    checks = ", ".join(f"{reason.removeprefix('quality:')} {n:,}" for reason, n in by_check.items())
+    share = (drops.groupby("label")["dropped"].sum() / photos).dropna()
+    share = share[share > NOTED_LABEL_SHARE].sort_index().sort_values(ascending=False, kind="stable")
+    labels = f"; labels losing over {NOTED_LABEL_SHARE:.0%}: " + ", ".join(
+        f"{label} {value:.0%}" for label, value in share.head(6).items()) if len(share) else ""
+    return [f"--drop-quality dropped {dropped:,} of {int(photos.sum()):,} photos ({dropped / photos.sum():.0%}): "
+            f"{checks}{labels}"]
+
+
+CROWDED_CHECK_SHARE = 0.5  # a check flagging more of the measured photos than this: a note
+
+
+def crowded_check_note(flagged: dict[str, int], measured: int) -> list[str]:
+    """A note naming the checks that flag more than CROWDED_CHECK_SHARE of the measured photos (both
+    engines): that is the collection's look, not defects (audit AA: `dark` on 93 % of night photos, `tiny`
+    on every photo of a 64 px collection, filling the review queue with good photos).
+
+    >>> crowded_check_note({"dark": 93, "blurry": 4}, 100)[0][:49]
+    'the dark check flags 93 of the 100 measured photo'
+    """
+    crowded = {name: n for name, n in flagged.items() if measured and n > CROWDED_CHECK_SHARE * measured}
+    if not crowded:
+        return []
+    named = ", ".join(f"the {name} check flags {n:,} of the {measured:,} measured photos ({n / measured:.0%})"
+                      for name, n in crowded.items())
+    return [f"{named}: that many is more likely the collection's own look (night, black-and-white, small or "
+            "panorama photos) than defects; its flags fill `curate review --queue quality`, and --drop-quality "
+            "would hold its drops"]
 
 
 def drop_warnings(photos: pd.Series, drops: pd.DataFrame) -> list[str]:
@@ -306,8 +379,9 @@ def drop_warnings(photos: pd.Series, drops: pd.DataFrame) -> list[str]:
     photos or of a label's (both engines). `photos`: label -> its photos kept before the quality step;
     `drops`: one row per (label, reason: quality:<check>) with the photos `dropped`. An acceptance audit's
     `--drop-quality all` took 46 % of 384 real 15-Scene photos and emptied Coast, OpenCountry and Store,
-    whose real photos are black and white, with no word: the drops are applied (they were asked for),
-    and the line names the labels and the check that took most of each.
+    whose real photos are black and white, with no word. Such drops are now held (`held_labels`) unless
+    --force-quality; forced, they are applied and the line names the labels and the check that took most of
+    each.
 
     >>> photos = pd.Series({"Coast": 40, "Kitchen": 40})
     >>> drops = pd.DataFrame({"label": ["Coast", "Coast", "Kitchen"], "dropped": [38, 2, 1],
@@ -331,5 +405,5 @@ def drop_warnings(photos: pd.Series, drops: pd.DataFrame) -> list[str]:
     named = ", ".join(f"{label} {value:.0%} ({main[label]})" for label, value in heavy.head(6).items())
     which = f" and more than half of {named}{', …' if len(heavy) > 6 else ''}" if len(heavy) else ""
     return [f"the quality drops take {dropped:,} of the {total:,} labelled photos ({dropped / total:.0%}){which}: "
-            "applied, as --drop-quality asked; if these are the labels' own look (black-and-white, night or "
+            "applied, as --force-quality asked; if these are the labels' own look (black-and-white, night or "
             "panorama photos), leave that check out of --drop-quality (it still flags them in quality_issues)"]

@@ -142,8 +142,9 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     out = apply_drops(out, pd.Series(np.where(is_exact, "exact_duplicate", None)), STAGE)
 
     out, n_clusters = _near_duplicates(out, config, notes, thumbnails, embeddings, conflicts, read_grey, workers)
-    out, quality_table = _quality(out, config, notes)
+    out, quality_table = _quality(out, config, notes, warnings)
     warnings += quality.drop_warnings(*_quality_drops(out))
+    notes += quality.drop_note(*_quality_drops(out, everyone=True))
 
     labelled_kept = kept() & out["label"].notna()
     concentration = owners.concentration(out.loc[labelled_kept, "label"], out.loc[labelled_kept, "owner_id"])
@@ -297,19 +298,32 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
     return out, n_clusters
 
 
-def _quality_drops(out: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+def _quality_drops(out: pd.DataFrame, everyone: bool = False) -> tuple[pd.Series, pd.DataFrame]:
     """(label -> photos kept before the quality step, (label, reason, dropped) of its drops): what
-    `quality.drop_warnings` reads, right after `_quality`."""
-    labelled = out["label"].notna()
+    `quality.drop_warnings` reads, right after `_quality`; `everyone`: the unlabelled photos too, as
+    quality.NO_LABEL (for `quality.drop_note`)."""
+    label = out["label"].astype(object).where(out["label"].notna(), quality.NO_LABEL if everyone else None)
     by_quality = (out["drop_stage"] == STAGE) & out["drop_reason"].astype(str).str.startswith("quality:")
-    photos = out.loc[labelled & ((out["status"] == schema.KEPT) | by_quality), "label"].value_counts()
-    drops = out[labelled & by_quality].groupby(["label", "drop_reason"]).size()
-    return photos, drops.rename("dropped").reset_index().rename(columns={"drop_reason": "reason"})
+    photos = label[label.notna() & ((out["status"] == schema.KEPT) | by_quality)].value_counts()
+    drops = pd.DataFrame({"label": label, "reason": out["drop_reason"]})[label.notna() & by_quality]
+    return photos, drops.groupby(["label", "reason"]).size().rename("dropped").reset_index()
 
 
-def _quality(out: pd.DataFrame, config: FilterConfig, notes: list[str]) -> tuple[pd.DataFrame, list[dict]]:
+def _would_drop(key: pd.Series, kept: pd.Series, reason: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
+    """(label -> kept photos, (label, reason, dropped) of the drops `reason` asks for), the unlabelled photos
+    under quality.NO_LABEL: what `quality.held_labels` judges."""
+    photos = key[kept].value_counts()
+    asked = kept & reason.notna()
+    drops = pd.DataFrame({"label": key[asked], "reason": reason[asked]})
+    return photos, drops.groupby(["label", "reason"]).size().rename("dropped").reset_index()
+
+
+def _quality(out: pd.DataFrame, config: FilterConfig, notes: list[str],
+             warnings: list[str]) -> tuple[pd.DataFrame, list[dict]]:
     """Score every quality check (flags in quality_issues); drop the failures of the checks in
-    config.drop_quality as quality:<check> (the first failed check in CHECKS order names it)."""
+    config.drop_quality as quality:<check> (the first failed check in CHECKS order names it), except in
+    labels where that would take more than half of the photos (`quality.held_labels`, unless
+    config.force_quality)."""
     scores, summary = quality.score_quality(out, config.colour_collection_share)
     for name in scores.columns:
         out[name] = scores[name]
@@ -323,7 +337,14 @@ def _quality(out: pd.DataFrame, config: FilterConfig, notes: list[str]) -> tuple
     reason = pd.Series([None] * len(out), index=out.index, dtype=object)
     for check in reversed([c for c in quality.CHECKS if c.name in config.drop_quality]):
         reason = reason.mask(failed[check.name], f"quality:{check.name}")
+    notes += quality.crowded_check_note({c.name: int(failed[c.name].sum()) for c in quality.CHECKS},
+                                        int(measured.sum()))
     kept_before = out["status"] == schema.KEPT
+    key = out["label"].astype(object).where(out["label"].notna(), quality.NO_LABEL)
+    photos, would_drop = _would_drop(key, kept_before, reason)
+    held = quality.held_labels(photos, would_drop, config.force_quality)
+    warnings += quality.held_warning(photos, would_drop, held)
+    reason = reason.mask(key.isin(held.index), None)
     out = apply_drops(out, reason, STAGE)
     table = [{"check": c.name, "threshold": float(c.threshold), "meaning": c.meaning,
               "flagged": int(failed[c.name].sum()),

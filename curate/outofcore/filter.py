@@ -163,8 +163,9 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
                 FROM w WHERE near IS NOT NULL) WHERE keeper <> photo_id)""")
     else:
         notes.append("no perceptual hashes (metadata-only catalog): near-duplicate filter skipped")
-    quality_table, quality_items = _quality(con, catalog, config, notes)
+    quality_table, quality_items = _quality(con, catalog, config, notes, warnings)
     warnings += quality.drop_warnings(*_quality_drops(con))
+    notes += quality.drop_note(*_quality_drops(con, everyone=True))
 
     concentration = _concentration(con)
     caps = pd.DataFrame(columns=owners.CAP_COLUMNS)
@@ -216,18 +217,21 @@ def _batches(con, catalog: Catalog, columns: list[str]):
         yield batch.to_pandas(types_mapper=schema.pandas_type)
 
 
-def _quality_drops(con) -> tuple[pd.Series, pd.DataFrame]:
+def _quality_drops(con, everyone: bool = False) -> tuple[pd.Series, pd.DataFrame]:
     """stage._quality_drops out of core: (label -> photos kept before the quality step, (label, reason,
-    dropped) of its drops), for `quality.drop_warnings`."""
+    dropped) of its drops), for `quality.drop_warnings`; `everyone`: the unlabelled photos too, as
+    quality.NO_LABEL (for `quality.drop_note`)."""
     by_quality = f"(drop_stage = {literal(STAGE)} AND drop_reason LIKE 'quality:%')"
-    photos = con.execute(f"SELECT label, count(*) AS n FROM w WHERE label IS NOT NULL AND (status = "
-                         f"{literal(schema.KEPT)} OR {by_quality}) GROUP BY label").df()
-    drops = con.execute(f"SELECT label, drop_reason AS reason, count(*) AS dropped FROM w WHERE label IS NOT NULL "
-                        f"AND {by_quality} GROUP BY ALL").df()
-    return photos.set_index("label")["n"], drops
+    label = f"coalesce(label, {literal(quality.NO_LABEL)})" if everyone else "label"
+    photos = con.execute(f"SELECT {label} AS label, count(*) AS n FROM w WHERE {label} IS NOT NULL AND (status = "
+                         f"{literal(schema.KEPT)} OR {by_quality}) GROUP BY 1").df()
+    drops = con.execute(f"SELECT {label} AS label, drop_reason AS reason, count(*) AS dropped FROM w "
+                        f"WHERE {label} IS NOT NULL AND {by_quality} GROUP BY ALL").df()
+    return photos.set_index("label")["n"].astype("int64"), drops
 
 
-def _quality(con, catalog: Catalog, config: FilterConfig, notes: list[str]) -> tuple[list[dict], list[str]]:
+def _quality(con, catalog: Catalog, config: FilterConfig, notes: list[str],
+             warnings: list[str]) -> tuple[list[dict], list[str]]:
     """stage._quality out of core: every row scored by `quality.score_quality` in batches of
     BATCH_ROWS rows into table `q` (rid, the scores, quality_issues), judged against the whole
     collection's colour share (`quality.colour_counts` summed over a first pass of batches); the
@@ -266,12 +270,25 @@ def _quality(con, catalog: Catalog, config: FilterConfig, notes: list[str]) -> t
                           + " FROM q").fetchone()
     for row, n in zip(table, flagged):
         row["flagged"] = int(n)
+    notes += quality.crowded_check_note({row["check"]: row["flagged"] for row in table}, total)
     if drops:
         # the first failed check in CHECKS order that drops names the reason
         reason = "CASE " + " ".join(f"WHEN list_contains(quality_issues, {literal(name)}) "
                                     f"THEN {literal('quality:' + name)}" for name in drops) + " END"
         con.execute(f"CREATE OR REPLACE TEMP TABLE quality_drops AS SELECT rid, {reason} AS reason FROM q "
                     f"WHERE {reason} IS NOT NULL")
+        key = f"coalesce(w.label, {literal(quality.NO_LABEL)})"
+        photos = con.execute(f"SELECT {key} AS label, count(*) AS n FROM w WHERE w.status = 'kept' "
+                             "GROUP BY 1").df().set_index("label")["n"].astype("int64")
+        would_drop = con.execute(f"SELECT {key} AS label, d.reason, count(*) AS dropped FROM quality_drops d "
+                                 "JOIN w USING (rid) WHERE w.status = 'kept' GROUP BY ALL").df()
+        held = quality.held_labels(photos, would_drop, config.force_quality)
+        warnings += quality.held_warning(photos, would_drop, held)
+        if len(held):
+            con.execute("CREATE OR REPLACE TEMP TABLE quality_held (label VARCHAR)")
+            con.executemany("INSERT INTO quality_held VALUES (?)", [[label] for label in held.index])
+            con.execute(f"DELETE FROM quality_drops WHERE rid IN (SELECT rid FROM w WHERE {key} IN "
+                        "(SELECT label FROM quality_held))")
         dropped = dict(con.execute("SELECT d.reason, count(*) FROM quality_drops d JOIN w USING (rid) "
                                    "WHERE w.status = 'kept' GROUP BY d.reason").fetchall())
         for row in table:
