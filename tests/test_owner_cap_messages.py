@@ -1,12 +1,17 @@
 """Owner-cap warnings read as one line per kind, not one note per label (audit unseen-collections
-2026-12-04, re-check "left": one-owner share-cap notes repeated once per label). Both engines."""
+2026-12-04, re-check "left": one-owner share-cap notes repeated once per label); caps that would drop more
+than half of a label are held unless --force-caps (audit AB). Both engines."""
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+import pytest
+
 from curate.filters.stage import FilterConfig, filter_catalog
 from curate.outofcore.db import connect
-from tests.test_filter_holds import catalog
-from tests.test_outofcore import on_disk
+from tests.test_filter_holds import catalog, reasons
+from tests.test_outofcore import assert_same_rows, on_disk, run_query
 
 
 def owner_rows(owners_per_label: dict[str, list[int]]) -> list[dict]:
@@ -47,3 +52,21 @@ def test_one_photographers_labels_capped_by_max_per_owner_are_not_called_uncappe
 
         _, got = filter_duckdb(con, on_disk(cat, tmp_path), config)
     assert got.warnings == report.warnings
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_both_engines_hold_and_force_owner_caps_alike(tmp_path, force):
+    """Owner caps that would drop more than half of a label are held (audit AB); --force-caps applies them."""
+    from curate.outofcore.filter import filter_duckdb
+
+    rows = [{"owner_id": "solo", "label": "a"}] * 20 + [{"owner_id": f"o{i % 4}", "label": "b"} for i in range(40)]
+    cat = catalog([{**row, "taken_at": pd.Timestamp("2020-01-01") + pd.Timedelta(days=i)}
+                   for i, row in enumerate(rows)])
+    config = FilterConfig(max_km="off", max_per_owner=6, force_caps=force)
+    expected, report = filter_catalog(cat, config)
+    with connect(tmp_path) as con:
+        query, got_report = filter_duckdb(con, on_disk(cat, tmp_path), config)
+        assert_same_rows(expected, run_query(con, query), ["status", "drop_reason"])
+    assert got_report.warnings == report.warnings
+    pd.testing.assert_frame_equal(got_report.caps, report.caps)
+    assert (np.asarray(reasons(expected)) == "owner_cap").sum() == (14 + 16 if force else 16)  # b: 4 x (10 - 6)

@@ -210,6 +210,10 @@ class FilterConfig:
         "Keep one photo per near-duplicate cluster and label, or keep them all (default: recipe, else keep)."))
     max_per_owner: int | None = setting(None, help="At most N photos per owner per label.")
     max_owner_share: float | None = setting(None, help="At most this fraction of a label per owner.")
+    # owner caps that would drop more than half of a label are held (owners.label_cap) unless forced
+    force_caps: bool = setting(False, help=(
+        "Apply --max-per-owner / --max-owner-share even in labels where they drop more than half of the photos "
+        "(default: recipe, else no: those labels are not capped, with a warning)."))
     # apply the geo filter to labels that do not look like places (and too small ones)
     force_geo: bool = setting(False, help=(
         "Geo-filter labels that do not look like places (or have too few geotagged photos, or spread wider than "

@@ -111,8 +111,14 @@ def dominance_lines(concentration: pd.DataFrame) -> list[str]:
     more = f", and {len(table) - 5} more" if len(table) > 5 else ""
     return [f"{len(table)} label{' is' if len(table) == 1 else 's are'} mostly one photographer's: {named}{more}; "
             f"a model learns that photographer's camera and subjects as the label, and the split keeps their "
-            f"photos on one side: add photos by more photographers, or cap them with --max-owner-share "
-            f"{DOMINANT_SHARE:g} (curate filter)"]
+            f"photos on one side: add photos by more photographers (a cap such as --max-owner-share "
+            f"{DOMINANT_SHARE:g} would drop most of such a label: it is held unless --force-caps)"]
+
+
+# an owner cap dropping more of a label's photos than this is held (audit AB: --max-per-owner 10 took 83 % of a
+# one-photographer label and 73 % of one where one photographer has 90 %, all good photos, without a word);
+# forced caps dropping more of the labelled photos than this get a warning
+MAX_CAPPED_SHARE = 0.5
 
 
 def share_cap(counts: np.ndarray, max_share: float) -> int | None:
@@ -142,12 +148,18 @@ def tightest_share(counts: np.ndarray) -> float:
     return float(np.ceil((caps / kept).min() * 1e4 - 1e-9) / 1e4)
 
 
-def label_cap(counts: np.ndarray, max_per_owner: int | None,
-              max_owner_share: float | None) -> tuple[int | None, str, float | None]:
-    """(cap, note, tightest) of one label from its per-owner photo counts: the smaller of
+def label_cap(counts: np.ndarray, max_per_owner: int | None, max_owner_share: float | None,
+              force: bool = False) -> tuple[int | None, str, float | None, int]:
+    """(cap, note, tightest, held) of one label from its per-owner photo counts: the smaller of
     `max_per_owner` and the share cap; a share cap that no allocation can meet (fewer owners than
     1 / share) is not applied, the note says so and `tightest` is the tightest share these owners
-    allow (None where the share cap can be met or none was asked for; both engines)."""
+    allow (None where the share cap can be met or none was asked for). A cap that would drop more than
+    MAX_CAPPED_SHARE of the label's photos is held unless `force`: no cap, and `held` is what it would
+    have dropped (0 elsewhere). Both engines.
+
+    >>> label_cap(np.array([60]), 10, None), label_cap(np.array([60]), 10, None, force=True)
+    ((None, '', None, 50), (10, '', None, 0))
+    """
     cap, note, tightest = max_per_owner, "", None
     if max_owner_share is not None:
         by_share = share_cap(counts, max_owner_share)
@@ -157,17 +169,21 @@ def label_cap(counts: np.ndarray, max_per_owner: int | None,
                     f"allow is {tightest:g}): not applied")
         else:
             cap = by_share if cap is None else min(cap, by_share)
-    return cap, note, tightest
+    if cap is not None and not force:
+        would_drop = int(np.maximum(np.asarray(counts) - cap, 0).sum())
+        if would_drop > MAX_CAPPED_SHARE * int(np.sum(counts)):
+            return None, note, tightest, would_drop
+    return cap, note, tightest, 0
 
 
-MAX_CAPPED_SHARE = 0.5  # owner caps dropping more of the labelled photos than this: a warning
 
 
 def cap_warnings(caps: pd.DataFrame, concentration: pd.DataFrame, max_owner_share: float | None) -> list[str]:
     """Warnings from the cap table and the concentration table (both engines): a share cap not
     applied to some labels (a stricter share then drops less than a looser one), one line for all
-    such labels of one photographer and one for the others, and caps that drop more than
-    MAX_CAPPED_SHARE of the labelled photos (a few photographers hold most of them)."""
+    such labels of one photographer and one for the others, the caps held because they would drop more than
+    MAX_CAPPED_SHARE of a label (`label_cap`), and forced caps that drop more than MAX_CAPPED_SHARE of the
+    labelled photos (a few photographers hold most of them)."""
     warnings = []
     unreachable = caps[caps["note"].astype(str) != ""]
     owners = concentration.set_index("label")["owners"] if len(concentration) else pd.Series(dtype=int)
@@ -186,6 +202,15 @@ def cap_warnings(caps: pd.DataFrame, concentration: pd.DataFrame, max_owner_shar
         hint = "" if len(per_owner) else "; --max-per-owner caps one photographer's photos"
         warnings.append(f"--max-owner-share {max_owner_share:g} cannot apply to {len(alone)} label(s) of a single "
                         f"photographer ({names}): {capped}{hint}")
+    held = caps[caps["photos_held"] > 0] if len(caps) else caps
+    if len(held):
+        sizes = concentration.set_index("label")["photos"]
+        shown = ", ".join(f"{row.label} {row.photos_held:,} of {sizes.get(row.label, 0):,}"
+                          for row in held.head(6).itertuples())
+        warnings.append(f"held: the owner caps would drop more than half of {len(held)} label"
+                        f"{'s' if len(held) != 1 else ''} ({shown}{', …' if len(held) > 6 else ''}): not capped "
+                        "there; one or a few photographers shot most of them, so any cap takes most of the label; "
+                        "add photos by more photographers, or --force-caps to cap them anyway")
     photos = int(concentration["photos"].sum()) if len(concentration) else 0
     capped = int(caps["photos_capped"].sum()) if len(caps) else 0
     if photos and capped > MAX_CAPPED_SHARE * photos:
@@ -193,8 +218,8 @@ def cap_warnings(caps: pd.DataFrame, concentration: pd.DataFrame, max_owner_shar
         heavy = per_label[per_label["photos_capped"] > MAX_CAPPED_SHARE * per_label["photos"]]
         named = ", ".join(f"{row.label} {row.photos_capped / row.photos:.0%}" for row in heavy.head(5).itertuples())
         warnings.append(f"the owner caps drop {capped / photos:.0%} of the labelled photos ({capped:,} of {photos:,}; "
-                        f"{named}{', …' if len(heavy) > 5 else ''}): a few photographers hold most of them; a looser "
-                        "cap keeps more")
+                        f"{named}{', …' if len(heavy) > 5 else ''}): a few photographers hold most of them; applied, "
+                        "as --force-caps asked; a looser cap keeps more")
     return warnings
 
 
@@ -206,11 +231,12 @@ def spread_pick(n_photos: int, keep: int) -> np.ndarray:
 
 
 def owner_cap(catalog: pd.DataFrame, kept: pd.Series, max_per_owner: int | None,
-              max_owner_share: float | None) -> tuple[pd.Series, pd.DataFrame]:
+              max_owner_share: float | None, force: bool = False) -> tuple[pd.Series, pd.DataFrame]:
     """(is_capped, per-label cap table) for kept, labelled rows.
 
     The cap for a label is the smaller of `max_per_owner` and the share cap; a share cap
-    that no allocation can meet (e.g. a single-owner label) is skipped and noted.
+    that no allocation can meet (e.g. a single-owner label) is skipped and noted; a cap that would
+    drop more than half of a label is held unless `force` (`label_cap`).
     """
     is_capped = pd.Series(False, index=catalog.index)
     rows = []
@@ -218,24 +244,25 @@ def owner_cap(catalog: pd.DataFrame, kept: pd.Series, max_per_owner: int | None,
     owners = owner_keys(eligible)
     for label, group in eligible.groupby("label", sort=True):
         counts = owners[group.index].value_counts()
-        cap, note, tightest = label_cap(counts.to_numpy(), max_per_owner, max_owner_share)
+        cap, note, tightest, held = label_cap(counts.to_numpy(), max_per_owner, max_owner_share, force)
         over = counts[counts > cap] if cap is not None else counts.iloc[:0]
         for owner in over.index:
             photos = group[owners[group.index] == owner].sort_values(["taken_at", schema.PHOTO_ID], na_position="last")
             keep_positions = spread_pick(len(photos), cap)
             is_capped[photos.index.delete(keep_positions)] = True
         rows.append({"label": label, "cap": cap, "owners_capped": len(over),
-                     "photos_capped": int(is_capped[group.index].sum()), "note": note, "tightest_share": tightest})
+                     "photos_capped": int(is_capped[group.index].sum()), "note": note, "tightest_share": tightest,
+                     "photos_held": held})
     return is_capped, cap_table(rows)
 
 
 # the per-label cap table's columns (both engines); tightest_share: the tightest share a label's owners
-# allow where --max-owner-share cannot be met there (NaN elsewhere)
-CAP_COLUMNS = ["label", "cap", "owners_capped", "photos_capped", "note", "tightest_share"]
+# allow where --max-owner-share cannot be met there (NaN elsewhere); photos_held: what a held cap would drop
+CAP_COLUMNS = ["label", "cap", "owners_capped", "photos_capped", "note", "tightest_share", "photos_held"]
 
 
 def cap_table(rows: list[dict]) -> pd.DataFrame:
     """The per-label cap table of both engines: caps as whole numbers (none where no cap applies),
     not floats ("2.0") because one label has none."""
     table = pd.DataFrame(rows, columns=CAP_COLUMNS)
-    return table.astype({"cap": "Int64", "tightest_share": "float64"})
+    return table.astype({"cap": "Int64", "tightest_share": "float64", "photos_held": "int64"})

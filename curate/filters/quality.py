@@ -299,13 +299,12 @@ def score_quality(catalog: pd.DataFrame,
 
 
 MAX_QUALITY_DROP_SHARE = 0.5  # quality drops taking more of a label's photos than this: held (kept, flagged)
-NO_LABEL = "(no label)"  # the unlabelled photos, judged together as one label by the hold
 NOTED_LABEL_SHARE = 0.1  # the note on applied drops names labels losing more than this share
 
 
 def held_labels(photos: pd.Series, would_drop: pd.DataFrame, force: bool) -> pd.Series:
     """Labels whose asked-for quality drops would take more than MAX_QUALITY_DROP_SHARE of their photos:
-    label -> the photos it would lose (empty when `force`; both engines). `photos`: label (NO_LABEL for the
+    label -> the photos it would lose (empty when `force`; both engines). `photos`: label (schema.NO_LABEL for the
     unlabelled) -> its kept photos before the quality step; `would_drop`: (label, reason, dropped) rows.
     Audit AA: `--drop-quality all` dropped 94 % of a collection of night photos and all 29 of one label, and
     100 % of one of 64 px photos, with one warning; the geo and licence stages hold such drops.

@@ -150,7 +150,8 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     concentration = owners.concentration(out.loc[labelled_kept, "label"], out.loc[labelled_kept, "owner_id"])
     caps = pd.DataFrame(columns=owners.CAP_COLUMNS)
     if config.max_per_owner is not None or config.max_owner_share is not None:
-        is_capped, caps = owners.owner_cap(out, kept(), config.max_per_owner, config.max_owner_share)
+        is_capped, caps = owners.owner_cap(out, kept(), config.max_per_owner, config.max_owner_share,
+                                           config.force_caps)
         out = apply_drops(out, pd.Series(np.where(is_capped, "owner_cap", None)), STAGE)
         warnings += owners.cap_warnings(caps, concentration, config.max_owner_share)
         labelled_kept = kept() & out["label"].notna()  # the dominance note judges the photos the caps left
@@ -301,8 +302,8 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
 def _quality_drops(out: pd.DataFrame, everyone: bool = False) -> tuple[pd.Series, pd.DataFrame]:
     """(label -> photos kept before the quality step, (label, reason, dropped) of its drops): what
     `quality.drop_warnings` reads, right after `_quality`; `everyone`: the unlabelled photos too, as
-    quality.NO_LABEL (for `quality.drop_note`)."""
-    label = out["label"].astype(object).where(out["label"].notna(), quality.NO_LABEL if everyone else None)
+    schema.NO_LABEL (for `quality.drop_note`)."""
+    label = out["label"].astype(object).where(out["label"].notna(), schema.NO_LABEL if everyone else None)
     by_quality = (out["drop_stage"] == STAGE) & out["drop_reason"].astype(str).str.startswith("quality:")
     photos = label[label.notna() & ((out["status"] == schema.KEPT) | by_quality)].value_counts()
     drops = pd.DataFrame({"label": label, "reason": out["drop_reason"]})[label.notna() & by_quality]
@@ -311,7 +312,7 @@ def _quality_drops(out: pd.DataFrame, everyone: bool = False) -> tuple[pd.Series
 
 def _would_drop(key: pd.Series, kept: pd.Series, reason: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
     """(label -> kept photos, (label, reason, dropped) of the drops `reason` asks for), the unlabelled photos
-    under quality.NO_LABEL: what `quality.held_labels` judges."""
+    under schema.NO_LABEL: what `quality.held_labels` judges."""
     photos = key[kept].value_counts()
     asked = kept & reason.notna()
     drops = pd.DataFrame({"label": key[asked], "reason": reason[asked]})
@@ -340,7 +341,7 @@ def _quality(out: pd.DataFrame, config: FilterConfig, notes: list[str],
     notes += quality.crowded_check_note({c.name: int(failed[c.name].sum()) for c in quality.CHECKS},
                                         int(measured.sum()))
     kept_before = out["status"] == schema.KEPT
-    key = out["label"].astype(object).where(out["label"].notna(), quality.NO_LABEL)
+    key = out["label"].astype(object).where(out["label"].notna(), schema.NO_LABEL)
     photos, would_drop = _would_drop(key, kept_before, reason)
     held = quality.held_labels(photos, would_drop, config.force_quality)
     warnings += quality.held_warning(photos, would_drop, held)

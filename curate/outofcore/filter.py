@@ -220,9 +220,9 @@ def _batches(con, catalog: Catalog, columns: list[str]):
 def _quality_drops(con, everyone: bool = False) -> tuple[pd.Series, pd.DataFrame]:
     """stage._quality_drops out of core: (label -> photos kept before the quality step, (label, reason,
     dropped) of its drops), for `quality.drop_warnings`; `everyone`: the unlabelled photos too, as
-    quality.NO_LABEL (for `quality.drop_note`)."""
+    schema.NO_LABEL (for `quality.drop_note`)."""
     by_quality = f"(drop_stage = {literal(STAGE)} AND drop_reason LIKE 'quality:%')"
-    label = f"coalesce(label, {literal(quality.NO_LABEL)})" if everyone else "label"
+    label = f"coalesce(label, {literal(schema.NO_LABEL)})" if everyone else "label"
     photos = con.execute(f"SELECT {label} AS label, count(*) AS n FROM w WHERE {label} IS NOT NULL AND (status = "
                          f"{literal(schema.KEPT)} OR {by_quality}) GROUP BY 1").df()
     drops = con.execute(f"SELECT {label} AS label, drop_reason AS reason, count(*) AS dropped FROM w "
@@ -277,7 +277,7 @@ def _quality(con, catalog: Catalog, config: FilterConfig, notes: list[str],
                                     f"THEN {literal('quality:' + name)}" for name in drops) + " END"
         con.execute(f"CREATE OR REPLACE TEMP TABLE quality_drops AS SELECT rid, {reason} AS reason FROM q "
                     f"WHERE {reason} IS NOT NULL")
-        key = f"coalesce(w.label, {literal(quality.NO_LABEL)})"
+        key = f"coalesce(w.label, {literal(schema.NO_LABEL)})"
         photos = con.execute(f"SELECT {key} AS label, count(*) AS n FROM w WHERE w.status = 'kept' "
                              "GROUP BY 1").df().set_index("label")["n"].astype("int64")
         would_drop = con.execute(f"SELECT {key} AS label, d.reason, count(*) AS dropped FROM quality_drops d "
@@ -356,10 +356,11 @@ def _owner_cap(con, config: FilterConfig) -> pd.DataFrame:
     caps, rows = {}, []
     for label, counts in per_label:
         counts = np.asarray(counts, dtype=np.int64)
-        cap, note, tightest = owners.label_cap(counts, config.max_per_owner, config.max_owner_share)
+        cap, note, tightest, held = owners.label_cap(counts, config.max_per_owner, config.max_owner_share,
+                                                     config.force_caps)
         caps[label] = cap
         rows.append({"label": label, "cap": cap, "owners_capped": int((counts > cap).sum()) if cap else 0,
-                     "note": note, "tightest_share": tightest})
+                     "note": note, "tightest_share": tightest, "photos_held": held})
     con.execute("CREATE OR REPLACE TEMP TABLE caps (label VARCHAR, cap BIGINT)")
     capped = [[label, cap] for label, cap in caps.items() if cap is not None]
     if capped:
