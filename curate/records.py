@@ -374,7 +374,7 @@ def records_to_rows(records: pd.DataFrame, source: str, recipe: Recipe | None = 
         schema.PHOTO_ID: photo_id,
         "source": source,
         "source_id": column("source_id").astype(str),
-        "owner_id": clean_text(column("owner_id")),
+        "owner_id": clean_owner_ids(column("owner_id")),
         "owner_name": clean_text(column("owner_name")),
         "title": clean_text(column("title")),
         "tags": tags,
@@ -550,6 +550,22 @@ def _no_controls(value: object) -> object:
     if not isinstance(value, str):
         return value
     return re.sub(r"[\x00-\x1f\x7f]+", " ", value)
+
+
+# owner ids that say the owner is not known (audit AB: `unknown` on 30 photos was taken for one photographer,
+# named a label's top owner and capped to 5 photos): read as no owner, never one person
+PLACEHOLDER_OWNERS = frozenset({"unknown", "none", "null", "nan", "n/a", "na", "-", "--", "?", "0", "undefined"})
+
+
+def clean_owner_ids(values: pd.Series) -> pd.Series:
+    """`clean_text`, with the placeholders of PLACEHOLDER_OWNERS (any case) null.
+
+    >>> clean_owner_ids(pd.Series([" 123@N01", "Unknown", "N/A", "0", None, "anon"])).tolist()
+    ['123@N01', None, None, None, None, 'anon']
+    """
+    text = clean_text(values)
+    placeholder = text.map(lambda value: str(value).casefold() in PLACEHOLDER_OWNERS, na_action="ignore")
+    return text.where(~placeholder.fillna(False).astype(bool), None)
 
 
 def clean_text(values: pd.Series) -> pd.Series:

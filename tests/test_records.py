@@ -92,3 +92,19 @@ def test_page_url_is_kept_for_attribution():
                             "page_url": [" https://www.flickr.com/photos/o/1 ", ""]})
     rows = records_to_rows(records, "flickr")
     assert rows["page_url"].tolist() == ["https://www.flickr.com/photos/o/1", None]
+
+
+def test_placeholder_owner_ids_are_no_owner_not_one_photographer():
+    """Audit AB: `unknown` on 30 photos was one photographer to the caps and the split."""
+    from curate.filters.stage import FilterConfig, filter_catalog
+
+    owners = ["unknown", "Unknown", "N/A", "none", "0", "-", "48600090482@N01", "anon"] * 5
+    rows = records_to_rows(pd.DataFrame({"source_id": [str(i) for i in range(40)], "owner_id": owners,
+                                         "label": "city"}), "t")
+    assert rows["owner_id"].isna().sum() == 30
+    assert set(rows["owner_id"].dropna()) == {"48600090482@N01", "anon"}
+    from curate import schema
+
+    catalog = schema.to_pandas(schema.conform(rows))
+    out, report = filter_catalog(catalog, FilterConfig(max_km="off", max_per_owner=2, force_caps=True))
+    assert (out["drop_reason"] == "owner_cap").sum() == 6  # the two real owners' 5 photos each, down to 2
