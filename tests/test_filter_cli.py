@@ -233,6 +233,6 @@ def test_the_quality_table_says_each_threshold_in_its_own_units(demo_ws):
     result = invoke("filter", "--workspace", demo_ws, "--max-km", 5)
     assert result.exit_code == 0, result.output
     table = result.output[result.output.index("image quality"):result.output.index("funnel")]
-    for rule in ("brightness < 90 of 255", "Laplacian variance < 35", "short side < 72 px", "entropy < 3.75 bits"):
+    for rule in ("(p50 + p95) / 2 < 90 of 255", "Laplacian variance < 35", "short side < 72 px", "entropy < 3.75 bits"):
         assert rule in table, table
     assert "-90" not in table and "-1.55" not in table

@@ -184,7 +184,8 @@ CHECKS: tuple[QualityCheck, ...] = (
     QualityCheck("blurry", _blur_badness, -1.55, 0.15, ("laplacian_var",),
                  "little fine detail: Laplacian variance at 256 px short side under ~35", "Laplacian variance < 35"),
     QualityCheck("dark", _dark_badness, -90.0, 8.0, ("brightness_p50", "brightness_p95"),
-                 "the mean of median and 95th-percentile brightness is under 90 (of 255)", "brightness < 90 of 255"),
+                 "the mean of median and 95th-percentile brightness is under 90 (of 255)",
+                 "(p50 + p95) / 2 < 90 of 255"),
     QualityCheck("bright", _bright_badness, 0.117, 0.03,
                  ("centre_clipped_share", "brightness_p50", "white_clipped_share"),
                  "over-exposed: the central half's clipped share (a pixel's channels >= 250 weigh 1/4, 1/2, 1) "
