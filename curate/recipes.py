@@ -65,21 +65,37 @@ class Label:
 
     def match_keys(self) -> set[str]:
         """Tag spellings that name this label, squashed like Flickr squashes tags."""
-        return {squash(text) for text in (self.name, self.display, *self.aliases)}
+        return {squash(text) for text in self.spellings()}
 
-    def part_keys(self) -> set[str]:
-        """Squashed shorter runs of the words of its spellings (`York` and `New` of `New York`): a tag that
-        names another label only as a part of this one's name ("york" beside "new york").
+    def spellings(self) -> tuple[str, ...]:
+        return (self.name, self.display, *self.aliases)
 
-        >>> sorted(Label("new_york", "New York City").part_keys())
-        ['city', 'new', 'york', 'yorkcity']
+    def phrase_keys(self) -> set[str]:
+        """The squashed spellings of two or more words (`New York`, `new_york`): the ones adjacent tags can
+        name together ("new", "york"); a one-word label is never named by two tags (audit AC: `bed room`
+        named bedroom, `is land` island)."""
+        return {squash(text) for text in self.spellings() if len(_words(text)) > 1}
+
+    def parts_of(self, key: str) -> set[str]:
+        """Squashed shorter runs of the words of the spellings whose squashed form is `key` (`new`, `york`
+        of `New York` for `newyork`): another label named only by one of them gives way to this one. Only
+        the spelling the tags matched counts (audit AC: an alias "downtown street" must not make `street`
+        part of InsideCity when the tags say "insidecity").
+
+        >>> sorted(Label("new_york", "New York City", ("nyc",)).parts_of("newyorkcity"))
+        ['city', 'new', 'newyork', 'york', 'yorkcity']
+        >>> Label("new_york", "New York City", ("nyc",)).parts_of("nyc")
+        set()
         """
         parts: set[str] = set()
-        for text in (self.name, self.display, *self.aliases):
-            words = [w for w in re.split(r"[\s_-]+", str(text)) if w]
+        for words in (_words(text) for text in self.spellings() if squash(text) == key):
             parts.update(squash("".join(words[i:j])) for i in range(len(words))
                          for j in range(i + 1, len(words) + 1) if j - i < len(words))
-        return parts - self.match_keys()
+        return parts - {key}
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in re.split(r"[\s_-]+", str(text)) if w]
 
 
 @dataclass(frozen=True)
@@ -101,6 +117,14 @@ class Recipe:
         index: dict[str, int] = {}
         for position, label in enumerate(self.labels):
             for key in label.match_keys():
+                index.setdefault(key, position)
+        return index
+
+    def phrase_index(self) -> dict[str, int]:
+        """Squashed spelling of two or more words -> position of its label (see `Label.phrase_keys`)."""
+        index: dict[str, int] = {}
+        for position, label in enumerate(self.labels):
+            for key in label.phrase_keys():
                 index.setdefault(key, position)
         return index
 

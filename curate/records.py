@@ -91,8 +91,9 @@ def tag_and_value(tags: Iterable[str]) -> Iterable[str]:
                 yield value
 
 
-def parse_tags(value: object) -> list[str]:
-    """Tags from a list, a JSON list, or a string separated by commas or spaces.
+def parse_tags(value: object, unique: bool = True) -> list[str]:
+    """Tags from a list, a JSON list, or a string separated by commas or spaces (each once, first
+    occurrence first; all of them in order without `unique`).
 
     >>> parse_tags("Chicago  skyline chicago")
     ['chicago', 'skyline']
@@ -116,12 +117,8 @@ def parse_tags(value: object) -> list[str]:
         items = value
     else:
         items = [value]
-    seen: dict[str, None] = {}
-    for item in items:
-        tag = normalise_tag(item)
-        if tag:
-            seen.setdefault(tag, None)
-    return list(seen)
+    tags = [tag for tag in map(normalise_tag, items) if tag]
+    return list(dict.fromkeys(tags)) if unique else tags
 
 
 def clean_coordinates(lat: pd.Series, lon: pd.Series,
@@ -179,46 +176,54 @@ def parse_taken_at(values: pd.Series) -> pd.Series:
     return parsed.dt.tz_localize(None).astype("datetime64[us]")
 
 
-def match_labels(tags: list[str], recipe: Recipe | None, index: dict[str, int] | None = None) -> list[str]:
-    """Recipe labels named by `tags` (a machine tag by its value too, two or three adjacent tags by their
-    joined words), in recipe order (`index`: a prebuilt recipe.tag_index()).
+def match_labels(tags: list[str], recipe: Recipe | None, indexes: tuple[dict, dict] | None = None,
+                 words: list[str] | None = None) -> list[str]:
+    """Recipe labels named by `tags` (a machine tag by its value too; a label of two or three words by as
+    many adjacent `words`, the tags in their given order with repeats: `tags` by default), in recipe order
+    (`indexes`: a prebuilt (recipe.tag_index(), recipe.phrase_index())).
 
     >>> from curate.recipes import Label
     >>> recipe = Recipe("r", (Label("oak", "Oak", ("quercus",)), Label("new_york", "New York")))
     >>> match_labels(["taxonomy:genus=quercus", 'dc:coverage="new york"', "genus=oak"], recipe)
     ['oak', 'new_york']
 
-    A label named by adjacent tags (`new`, `york`) is matched, and a label named only by a word of
-    another matched label's name (`york` of `New York`) gives way to it:
+    A label of several words given as adjacent tags (`new`, `york`: how Flickr splits a typed "new
+    york") is matched, and a label named only by a word of the matched spelling of another label
+    (`york` of `New York`) gives way to it; a one-word label is never named by joined tags:
 
-    >>> recipe = Recipe("r", (Label("york", "York"), Label("new_york", "New York")))
+    >>> recipe = Recipe("r", (Label("york", "York"), Label("new_york", "New York"), Label("bedroom", "Bedroom")))
     >>> match_labels(["new", "york", "skyline"], recipe), match_labels(["newyork", "york"], recipe)
     (['new_york'], ['new_york'])
-    >>> match_labels(["york", "minster"], recipe)
-    ['york']
+    >>> match_labels(["york", "minster"], recipe), match_labels(["garden", "bed", "room"], recipe)
+    (['york'], [])
     """
     if recipe is None or not tags:
         return []
-    index = recipe.tag_index() if index is None else index
-    words = [squash(tag) for tag in tags]
-    # a two- or three-word name given as separate tags ("new", "york": how Flickr splits a typed "new york")
-    phrases = ["".join(words[i:i + n]) for n in (2, 3) for i in range(len(words) - n + 1)]
+    index, phrase_index = (recipe.tag_index(), recipe.phrase_index()) if indexes is None else indexes
     found: dict[int, set[str]] = {}
-    for key in [*map(squash, tag_and_value(tags)), *phrases]:
+    for key in map(squash, tag_and_value(tags)):
         if key in index:
             found.setdefault(index[key], set()).add(key)
-    # a label named only by a word of another named label's name is that label's part ("york" of "New York")
-    parts = set().union(*(recipe.labels[p].part_keys() for p in found)) if len(found) > 1 else set()
+    squashed = [squash(word) for word in (tags if words is None else words)]
+    for n in (2, 3):
+        for i in range(len(squashed) - n + 1):
+            key = "".join(squashed[i:i + n])
+            if key in phrase_index:
+                found.setdefault(phrase_index[key], set()).add(key)
+    if len(found) < 2:
+        return [recipe.labels[p].name for p in sorted(found)]
+    parts = set().union(*(recipe.labels[p].parts_of(key) for p, keys in found.items() for key in keys))
     return [recipe.labels[p].name for p in sorted(found) if not found[p] <= parts]
 
 
 def tags_and_labels(raw_tags: pd.Series, recipe: Recipe | None) -> tuple[pd.Series, pd.Series]:
     """Parsed tags and the recipe labels they name, computed once per distinct raw value."""
-    index = recipe.tag_index() if recipe is not None else None
+    indexes = (recipe.tag_index(), recipe.phrase_index()) if recipe is not None else None
 
     def parse(value):
         tags = parse_tags(value)
-        return tags, match_labels(tags, recipe, index)
+        words = parse_tags(value, unique=False) if recipe is not None else tags  # adjacency before repeats go
+        return tags, match_labels(tags, recipe, indexes, words)
 
     raw = raw_tags.astype(object)
     raw = raw.where(raw.map(lambda v: not isinstance(v, float) or not math.isnan(v)), None)
@@ -554,14 +559,15 @@ def _no_controls(value: object) -> object:
 
 # owner ids that say the owner is not known (audit AB: `unknown` on 30 photos was taken for one photographer,
 # named a label's top owner and capped to 5 photos): read as no owner, never one person
-PLACEHOLDER_OWNERS = frozenset({"unknown", "none", "null", "nan", "n/a", "na", "-", "--", "?", "0", "undefined"})
+PLACEHOLDER_OWNERS = frozenset({"unknown", "none", "null", "nan", "n/a", "na", "-", "--", "?", "0", "-1", "undefined",
+                                "anonymous", "unknown user", "[deleted]", "deleted"})
 
 
 def clean_owner_ids(values: pd.Series) -> pd.Series:
     """`clean_text`, with the placeholders of PLACEHOLDER_OWNERS (any case) null.
 
-    >>> clean_owner_ids(pd.Series([" 123@N01", "Unknown", "N/A", "0", None, "anon"])).tolist()
-    ['123@N01', None, None, None, None, 'anon']
+    >>> clean_owner_ids(pd.Series([" 123@N01", "Unknown", "N/A", "0", None, "anon", "[deleted]"])).tolist()
+    ['123@N01', None, None, None, None, 'anon', None]
     """
     text = clean_text(values)
     placeholder = text.map(lambda value: str(value).casefold() in PLACEHOLDER_OWNERS, na_action="ignore")

@@ -35,6 +35,20 @@ def test_a_two_word_label_given_as_two_tags_is_that_label_not_its_last_word():
     assert labels_of("york london", "york new") == [["york", "london"], ["york"]]
 
 
+def test_joined_tags_name_only_labels_of_several_words_and_only_the_matched_spelling_gives_way():
+    """Audit AC, on real Flickr tags: `garden bed room` was labelled bedroom, `africa is land` island; an
+    alias "downtown street" made `street` give way to InsideCity on the tags `insidecity street`; repeated
+    tags were dropped before joining, so `new jersey new york` lost new_york."""
+    recipe = Recipe("r", (Label("bedroom", "Bedroom"), Label("island", "Island"),
+                          Label("InsideCity", "InsideCity", ("downtown street",)), Label("Street", "Street"),
+                          Label("new_york", "New York"), Label("new_jersey", "New Jersey")))
+    labels = tags_and_labels(pd.Series(["garden bed room green", "africa is land", "insidecity street",
+                                        "downtown street", "hoboken new jersey new york skyline",
+                                        '["new", "york", "new", "jersey"]']), recipe)[1].tolist()
+    assert labels == [[], [], ["InsideCity", "Street"], ["InsideCity"], ["new_york", "new_jersey"],
+                      ["new_york", "new_jersey"]]
+
+
 def tagged(names: list[str], n: int) -> list[dict]:
     return [{"label": None, "tag_labels": names, "tags": names, "sha256": None} for _ in range(n)]
 
