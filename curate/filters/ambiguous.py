@@ -4,9 +4,9 @@ or column): dropped as ambiguous_label, unless they are so many that the labels,
 A few photos tagged "paris" and "london" are mistakes or trip albums. Many, or most of one label, mean a
 label that is also an everyday tag ("street" beside "london street bus": audit AB lost 60 % of london that
 way) or labels that are not exclusive (real Flickr Ferraris tagged "red" and "black wheels": 22 % of the
-collection). Then the drops are held, with `duplicates.conflicts_held`'s rule for copies under two labels
-(10 or more photos, and over 10 % of the labelled photos or over half of a label of 10 or more): the photos
-stay kept without a label (training, the split's label counts and export leave them out) and a warning names
+collection). Then the drops are held, with the rule for copies under two labels (`duplicates.conflicts_held`:
+10 or more photos, and over 10 % of the labelled photos or over half of a label of 10 or more): the photos
+stay kept without a label (training and export leave them out) and a warning names
 the label pairs and how to settle them. Both engines count the same from the pairs' photo counts.
 """
 
@@ -43,8 +43,20 @@ def label_table(labelled: pd.Series, pairs: pd.Series) -> pd.DataFrame:
 
 
 def held(labelled: pd.Series, pairs: pd.Series, force: bool) -> bool:
-    """Whether the ambiguous photos are so many that their drops are held (see the module docstring)."""
-    return not force and len(pairs) > 0 and duplicates.conflicts_held(label_table(labelled, pairs))
+    """Whether the ambiguous photos are so many that their drops are held (see the module docstring): each
+    photo counted once (audit AC: counted once per label it names, 5 photos made "10 or more").
+
+    >>> held(pd.Series({"paris": 100, "london": 100}), pd.Series({"london+paris": 5}), force=False)
+    False
+    >>> held(pd.Series({"paris": 40, "london": 40}), pd.Series({"london+paris": 10}), force=False)
+    True
+    """
+    photos = int(pairs.sum())
+    if force or photos < duplicates.MIN_HELD:
+        return False
+    table = label_table(labelled, pairs)
+    most = (table["photos"] >= duplicates.MIN_HELD) & (table["conflicting"] > 0.5 * table["photos"])
+    return bool(photos > duplicates.MAX_CONFLICT_SHARE * (int(labelled.sum()) + photos) or most.any())
 
 
 def pairs_text(pairs: pd.Series, limit: int = 4) -> str:

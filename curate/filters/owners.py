@@ -111,8 +111,8 @@ def dominance_lines(concentration: pd.DataFrame) -> list[str]:
     more = f", and {len(table) - 5} more" if len(table) > 5 else ""
     return [f"{len(table)} label{' is' if len(table) == 1 else 's are'} mostly one photographer's: {named}{more}; "
             f"a model learns that photographer's camera and subjects as the label, and the split keeps their "
-            f"photos on one side: add photos by more photographers (a cap such as --max-owner-share "
-            f"{DOMINANT_SHARE:g} would drop most of such a label: it is held unless --force-caps)"]
+            f"photos on one side: add photos by more photographers (an owner cap that would drop more than "
+            "half of a label is held unless --force-caps)"]
 
 
 # an owner cap dropping more of a label's photos than this is held (audit AB: --max-per-owner 10 took 83 % of a

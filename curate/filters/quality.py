@@ -301,10 +301,12 @@ def score_quality(catalog: pd.DataFrame,
 
 MAX_QUALITY_DROP_SHARE = 0.5  # quality drops taking more of a label's photos than this: held (kept, flagged)
 NOTED_LABEL_SHARE = 0.1  # the note on applied drops names labels losing more than this share
+MIN_HELD_LABEL = 10  # smaller labels are not held (the project's "judged by chance" size, as for copies)
 
 
 def held_labels(photos: pd.Series, would_drop: pd.DataFrame, force: bool) -> pd.Series:
-    """Labels whose asked-for quality drops would take more than MAX_QUALITY_DROP_SHARE of their photos:
+    """Labels of MIN_HELD_LABEL photos or more whose asked-for quality drops would take more than
+    MAX_QUALITY_DROP_SHARE of their photos:
     label -> the photos it would lose (empty when `force`; both engines). `photos`: label (schema.NO_LABEL for the
     unlabelled) -> its kept photos before the quality step; `would_drop`: (label, reason, dropped) rows.
     Audit AA: `--drop-quality all` dropped 94 % of a collection of night photos and all 29 of one label, and
@@ -314,12 +316,16 @@ def held_labels(photos: pd.Series, would_drop: pd.DataFrame, force: bool) -> pd.
     ...                       "quality:dark"], "dropped": [20, 9, 3]})
     >>> held_labels(pd.Series({"lund": 29, "coast": 40}), drops, force=False).to_dict()
     {'lund': 29}
+    >>> held_labels(pd.Series({"lund": 9, "coast": 40}), drops.assign(dropped=[6, 3, 3]), force=False).to_dict()
+    {}
     """
     if force or not len(would_drop):
         return pd.Series(dtype="int64")
     per_label = would_drop.groupby("label")["dropped"].sum()
-    share = per_label / photos.reindex(per_label.index)
-    return per_label[share > MAX_QUALITY_DROP_SHARE].sort_index().astype("int64")
+    size = photos.reindex(per_label.index)
+    # a label of a few photos that are truly bad is not a look (audit AC): applied, and `drop_note` names it
+    judged = (size >= MIN_HELD_LABEL) & (per_label > MAX_QUALITY_DROP_SHARE * size)
+    return per_label[judged].sort_index().astype("int64")
 
 
 def held_warning(photos: pd.Series, would_drop: pd.DataFrame, held: pd.Series) -> list[str]:
