@@ -112,7 +112,7 @@ def test_a_label_mostly_one_photographers_is_named_on_both_engines(tmp_path):
         _, got_report = filter_duckdb(con, on_disk(catalog, tmp_path), FilterConfig())
     assert got_report.notes == report.notes
     named = [note for note in report.notes if "mostly one photographer" in note]
-    assert len(named) == 1 and "dog" in named[0] and "dogfan" in named[0] and "--max-owner-share" in named[0]
+    assert len(named) == 1 and "dog" in named[0] and "dogfan" in named[0] and "--force-caps" in named[0]
     assert not any(name in named[0] for name in ("coast", "forest", "highway", "tiny"))
 
     capped, capped_report = filter_catalog(catalog, FilterConfig(max_owner_share=0.5))
@@ -129,6 +129,6 @@ def test_a_label_mostly_one_photographers_is_named_on_both_engines(tmp_path):
         assert not people["dog"]["alarm"]  # what the audit saw: the count rule cannot see it
         assert [label for label, entry in people.items() if entry["dominated"]] == ["dog"]
         assert len(section["warnings"]) == 1 and "dog" in section["warnings"][0]
-        assert "--max-owner-share" in section["warnings"][0]
+        assert "--force-caps" in section["warnings"][0]
     assert build_report(catalog, {})["sections"]["photographers"] == \
         duckdb_report(ws.catalog_path, tmp_path, {})["sections"]["photographers"]
