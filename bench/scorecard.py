@@ -120,7 +120,7 @@ def tag_and_argmax_baselines(frame: pd.DataFrame, topic: str) -> None:
     wrong = (examined["true_label"].astype(object).fillna("") != given).to_numpy(bool)
     flagged = examined["is_label_issue"].astype(bool).to_numpy()
     disagree = (examined["suggested_label"].astype(object) != given).to_numpy(bool)
-    print(f"label issues, confident learning:       {pr(flagged, wrong)}")
+    print(f"label issues, ours (CL or unlike label):{pr(flagged, wrong)}")
     print(f"label issues, baseline argmax != label: {pr(disagree, wrong)}")
 
 

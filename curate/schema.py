@@ -115,7 +115,11 @@ COLUMNS: tuple[Column, ...] = (
            "prefilter"),
     Column("label_quality", pa.float64(), True, "Out-of-fold probability of the given label "
                                                 "(self-confidence).", "prefilter"),
-    Column("is_label_issue", pa.bool_(), True, "Confident learning says the label is probably wrong.", "prefilter"),
+    Column("is_label_issue", pa.bool_(), True, "Confident learning says the label is probably wrong, or the photo "
+           "is unlike its label (label_fit).", "prefilter"),
+    Column("label_fit", pa.float64(), True, "Robust z, within the label, of the photo's mean embedding similarity to "
+           "its 10 nearest photos of the label by other photographers; under -3.5: unlike its label (a label "
+           "issue); null when not judged.", "prefilter"),
     Column("suggested_label", _STR, True, "The label the out-of-fold model believes most.", "prefilter"),
     Column("geo_rescued", pa.bool_(), True, "Geo outlier kept by the prefilter: its pixels agree with its label "
                                             "(out-of-fold "

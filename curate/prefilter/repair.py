@@ -52,9 +52,10 @@ import numpy as np
 import pandas as pd
 
 from curate import schema
+from curate.prefilter import outliers
 from curate.prefilter.confident import LabelIssues, confident_class
 from curate.prefilter.config import MIN_LABEL_PHOTOS
-from curate.prefilter.stage import SKIPPED, largest_class
+from curate.prefilter.stage import SKIPPED, largest_class, normalise_rows
 from curate.prefilter.threshold import percent_below
 
 
@@ -429,17 +430,22 @@ def label_repairs(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray,
     if evidence is None:
         return result, None, 0, [], {}
     found, rows = evidence.found, evidence.rows
-    result.loc[rows, "label_quality"] = found.label_quality
-    flags = pd.array(found.is_issue, dtype="boolean")
     unjudged = evidence.unjudged
+    fit = outliers.label_fit(normalise_rows(vectors[rows]), evidence.codes, evidence.groups, ~unjudged, config.seed)
+    unlike = outliers.unlike_label(fit)  # no label fits it: not a relabel candidate, a label issue all the same
+    issue = found.is_issue | unlike
+    result.loc[rows, "label_quality"] = found.label_quality
+    result.loc[rows, "label_fit"] = fit
+    flags = pd.array(issue, dtype="boolean")
     flags[unjudged] = pd.NA  # not judged: no flag either way
     result.loc[rows, "is_label_issue"] = flags
     result.loc[rows, "suggested_label"] = evidence.classes[found.suggested]
-    repairs: dict = {"label_model": label_model_figures(evidence)}
+    repairs: dict = {"label_model": {**label_model_figures(evidence),
+                                     "unlike_label": int((unlike & ~found.is_issue & ~unjudged).sum())}}
     changed = np.zeros(len(rows), bool)
     if config.relabel:
         result, changed, repairs["relabel"] = relabel(result, evidence, config.relabel_precision)
-    remaining = found.is_issue & ~changed
+    remaining = issue & ~changed
     dropped = 0
     if config.drop_label_issues:
         judged = ~evidence.unjudged
@@ -469,7 +475,7 @@ def label_repairs(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray,
                          f"{below}); "
                          "the label model cannot vouch for them")
     agrees = (evidence.proba.argmax(axis=1) == evidence.codes).astype(float)
-    frame = pd.DataFrame({"label": evidence.classes[evidence.codes], "issue": found.is_issue, "unjudged": unjudged,
+    frame = pd.DataFrame({"label": evidence.classes[evidence.codes], "issue": issue, "unjudged": unjudged,
                           "agrees": np.where(unjudged, np.nan, agrees)})
     per_label = frame.groupby("label").agg(photos=("issue", "size"), issues=("issue", "sum"),
                                            unjudged=("unjudged", "sum"), agreement=("agrees", "mean")).reset_index()
@@ -479,7 +485,7 @@ def label_repairs(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray,
     per_label = [{"label": r.label, "photos": int(r.photos), "issues": int(r.issues), "unjudged": int(r.unjudged),
                   "agreement": None if pd.isna(r.agreement) else round(float(r.agreement), 4)}
                  for r in per_label.itertuples()]
-    return result, int(found.is_issue.sum()), dropped, per_label, repairs
+    return result, int(issue.sum()), dropped, per_label, repairs
 
 
 # `--drop-label-issues` holds a label's drops when its flags are more than this share of its judged photos: the

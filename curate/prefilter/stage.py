@@ -123,6 +123,8 @@ class PrefilterReport:
         """One line for `curate prefilter` and `curate run`: the talk's four counts, label issues, repairs,
         and why nothing was dropped when sanity held the drops back."""
         issues = "not checked" if self.label_issues is None else f"{self.label_issues:,}"
+        if self.label_model.get("unlike_label"):  # curate.prefilter.outliers: no label fits them
+            issues += f" ({self.label_model['unlike_label']:,} of them unlike their label's photos by others)"
         unjudged = sum(int(row.get("unjudged", 0)) for row in self.per_label)
         if unjudged:  # `curate run` shows only this line: the photos no verdict covers
             issues += (f" ({unjudged:,} photos not judged: too few photos of their label in the fold model; "
