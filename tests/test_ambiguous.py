@@ -96,3 +96,14 @@ def test_both_engines_hold_and_drop_the_same_ambiguous_photos(tmp_path, force):
     assert got_report.warnings == report.warnings and got_report.notes == report.notes
     assert got_report.label_conflicts == report.label_conflicts
     assert (np.asarray(reasons(expected)) == "ambiguous_label").sum() == (35 if force else 0)
+
+
+def test_a_small_label_emptied_by_ambiguous_photos_is_named():
+    """Audit AC: 9 photos of a small label all also naming a large one are under the hold's 10 photos, so
+    they are dropped; the note now names the label they emptied."""
+    cat = catalog([{"label": "paris"}] * 500 + tagged(["paris", "nice"], 9))
+    out, report = filter_catalog(cat, FilterConfig(max_km="off"))
+    assert reasons(out).count("ambiguous_label") == 9
+    assert any("nice+paris 9" in note or "paris+nice 9" in note for note in report.notes)
+    assert any("most of nice (9 of 9)" in note for note in report.notes)
+

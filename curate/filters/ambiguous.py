@@ -72,11 +72,15 @@ def lines(labelled: pd.Series, pairs: pd.Series, is_held: bool) -> tuple[list[st
     total = int(pairs.sum())
     if not total:
         return [], []
-    if not is_held:
-        return [f"{total:,} photos dropped as ambiguous_label: their tags name two or more labels "
-                f"({pairs_text(pairs)})"], []
     table = label_table(labelled, pairs)
     share = table["conflicting"] / table["photos"].clip(lower=1)
+    if not is_held:  # a label too small to hold (under 10 photos) can still lose most of them: named (audit AC)
+        most = share[share > 0.5].sort_index().sort_values(ascending=False, kind="stable")
+        named = "; most of " + ", ".join(f"{label} ({table.at[label, 'conflicting']:,} of "
+                                         f"{table.at[label, 'photos']:,})" for label in most.index[:6]) \
+            if len(most) else ""
+        return [f"{total:,} photos dropped as ambiguous_label: their tags name two or more labels "
+                f"({pairs_text(pairs)}){named}"], []
     worst = share.sort_index().sort_values(ascending=False, kind="stable").index[0]
     return [], [f"held: {total:,} photos have tags naming two or more labels ({pairs_text(pairs)}; "
                 f"{share[worst]:.0%} of the photos naming {worst}): that many looks like a label that is also an "
