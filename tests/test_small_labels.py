@@ -226,19 +226,19 @@ def test_the_drop_hold_counts_a_labels_judged_photos_only(monkeypatch):
     drops are held (counted over all 14 photos, 2 would pass as a small share)."""
     from dataclasses import replace
 
-    from curate.prefilter import confident
+    from curate.prefilter import repair
 
-    real = confident.find_label_issues
+    real = repair.judged_label_issues
     catalog, vectors, _ = long_tail()
     judged_dog = np.flatnonzero(((catalog["label"] == "dog") & (catalog["owner_id"] != "dogfan")).to_numpy())
 
-    def two_dogs(codes, proba, **kwargs):
-        found = real(codes, proba, **kwargs)
+    def two_dogs(codes, proba, unjudged):
+        found = real(codes, proba, unjudged)
         flagged = found.is_issue.copy()
         flagged[judged_dog[:2]] = True  # the examined rows are the catalog's rows (every photo kept)
         return replace(found, is_issue=flagged)
 
-    monkeypatch.setattr(confident, "find_label_issues", two_dogs)
+    monkeypatch.setattr(repair, "judged_label_issues", two_dogs)
     result, report = judge(catalog, vectors, PrefilterConfig(topic=None, label_issues_only=True,
                                                              drop_label_issues=True))
     assert (result.loc[judged_dog, "status"] == "kept").all()

@@ -6,6 +6,7 @@ photographers, so they are label issues too; a photographer's own series cannot 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from curate.prefilter.outliers import UNLIKE_Z, label_fit
 from curate.prefilter.stage import PrefilterConfig, prefilter_catalog
@@ -74,3 +75,44 @@ def test_a_photographer_holding_much_of_a_label_is_judged_against_the_others():
     groups = np.concatenate([np.arange(30), np.full(20, 30)])
     z = label_fit(x, np.zeros(50, int), groups, np.ones(50, bool))
     assert (z[30:] < -UNLIKE_Z).all() and not (z[:30] < -UNLIKE_Z).any()
+
+
+def test_audit_ad_mends():
+    """Audit AD: a label of one photographer (unjudged) changed every other label's flags; label_fit stayed
+    from an earlier run; small labels were judged on a handful of values; --relabel moved unlike photos."""
+    catalog, vectors = collection(25)
+    before, _ = run(catalog, vectors)
+    rng = np.random.default_rng(9)
+    lund = make_catalog([{"owner_id": "lund", "label": "lund", "tags": ["city"], "image_path": f"l{i}.jpg"}
+                         for i in range(29)])
+    with_lund = pd.concat([catalog, lund], ignore_index=True)
+    lund_vectors = np.eye(DIM)[10] + 0.1 * rng.normal(size=(29, DIM))
+    after, _ = run(with_lund, np.vstack([vectors, lund_vectors]).astype(np.float32))
+    assert after["is_label_issue"].iloc[len(catalog):].isna().all()  # one photographer: not judged
+    assert after["is_label_issue"].iloc[:len(catalog)].tolist() == before["is_label_issue"].tolist()
+
+    one_label = before.assign(label="amsterdam")  # one label: label issues are skipped on the next run
+    again, _ = run(one_label, vectors)
+    assert again["label_fit"].isna().all() and again["is_label_issue"].isna().all()
+
+    small = catalog[catalog.groupby("label")["label"].transform("size").gt(0)].groupby("label").head(20)
+    small_result, _ = run(small.reset_index(drop=True), vectors[small.index])
+    assert small_result["label_fit"].isna().all()  # labels of 20 photos: too few to say what is typical
+
+    n = len(catalog)  # flagged for their fit alone, none of the labels is theirs: never relabelled
+    relabelled, _ = prefilter_catalog(catalog, vectors, np.ones(n, bool), np.ones(n, bool),
+                                      PrefilterConfig(topic=None, label_issues_only=True, relabel=True))
+    unlike = (relabelled["label_fit"] < -UNLIKE_Z).to_numpy()
+    assert unlike.sum() >= 20 and relabelled.loc[unlike, "original_label"].isna().all()
+
+
+def test_the_review_card_names_why_an_unlike_photo_is_flagged():
+    """Audit AD: a photo flagged for its fit alone read "the model suggests <its own label>"."""
+    from curate.review.queues import _label_issues
+
+    frame = pd.DataFrame({"is_label_issue": [True, True], "label_quality": [0.3, 0.2],
+                          "suggested_label": ["coast", "forest"], "label_fit": [-6.14, 0.2]})
+    mask, _, why = _label_issues(frame)
+    assert mask.all()
+    assert why.iloc[0].startswith("unlike its label's photos by other photographers (label fit -6.1)")
+    assert why.iloc[1] == "label quality 0.2; the model suggests forest"

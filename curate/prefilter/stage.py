@@ -283,7 +283,7 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
         unreadable = eligible & np.isnan(topic_scores)
     result = apply_drops(catalog, pd.Series(np.where(unreadable, "unreadable_image", None)), stage=STAGE)
     for column in ("topic_score", "topic_recovered", "topic_doubted", "label_quality", "is_label_issue",
-                   "suggested_label", "geo_rescued", "original_label", "topic_rescued"):
+                   "suggested_label", "geo_rescued", "original_label", "topic_rescued", "label_fit"):
         result[column] = None
     if config.topic is None:
         return _label_issues_only(result, vectors, found & ok, eligible & ~unreadable, int(unreadable.sum()), config)

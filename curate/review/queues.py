@@ -15,6 +15,7 @@ import pandas as pd
 
 from curate import schema
 from curate.errors import UsageError
+from curate.prefilter.outliers import UNLIKE_Z
 from curate.review.apply import restore_automatic
 
 QUEUES = ("label_issues", "off_topic", "recovered", "geo", "duplicates", "owners", "quality")
@@ -45,6 +46,11 @@ def _label_issues(c: pd.DataFrame):
     quality = c["label_quality"].astype(float)
     unjudged = c["is_label_issue"].isna() & quality.notna()
     why = "label quality " + _fmt(quality) + "; the model suggests " + c["suggested_label"].fillna("?").astype(str)
+    if "label_fit" in c.columns:  # curate.prefilter.outliers: no label fits it, the suggestion is no fix
+        fit = c["label_fit"].astype(float)
+        unlike = fit < -UNLIKE_Z
+        why = why.where(~unlike, "unlike its label's photos by other photographers (label fit " + _fmt(fit, 1)
+                        + "); label quality " + _fmt(quality))
     why = why.where(~unjudged, "not judged (too few photos of its label to judge it); " + why)
     return flagged | unjudged, (1 - quality.fillna(0)) - unjudged.astype(float) * 2, why
 
