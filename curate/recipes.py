@@ -114,17 +114,16 @@ class Recipe:
 
     def tag_index(self) -> dict[str, int]:
         """Squashed tag spelling -> position of the label it names (built once per recipe)."""
-        index: dict[str, int] = {}
-        for position, label in enumerate(self.labels):
-            for key in label.match_keys():
-                index.setdefault(key, position)
-        return index
+        return self._index(Label.match_keys)
 
     def phrase_index(self) -> dict[str, int]:
         """Squashed spelling of two or more words -> position of its label (see `Label.phrase_keys`)."""
-        index: dict[str, int] = {}
+        return self._index(Label.phrase_keys)
+
+    def _index(self, keys_of) -> dict[str, int]:
+        index: dict[str, int] = {}  # the first label to claim a key keeps it
         for position, label in enumerate(self.labels):
-            for key in label.phrase_keys():
+            for key in keys_of(label):
                 index.setdefault(key, position)
         return index
 

@@ -193,20 +193,28 @@ def test_the_command_line_gives_the_same_result_in_both_engines(tmp_path, monkey
     assert not any("quality checks" in line for line in got_printed["warnings"])
 
 
+def two_labels(coast: int, grey: int, distinct: bool = False) -> pd.DataFrame:
+    """100 measured, good photos: `coast` labelled Coast, the rest Kitchen; the first `grey` are black and white
+    in a colour collection; `distinct`: every photo its own image (no exact duplicates)."""
+    catalog = with_statistics(generated(100, 3, owners=10, images=100, missing=0.0, prior=False), 3, 1.0, 0.0)
+    catalog["laplacian_var"], catalog["brightness_p50"], catalog["brightness_p95"] = 80.0, 120.0, 200.0
+    catalog["entropy_bits"], catalog["white_clipped_share"], catalog["centre_clipped_share"] = 7.0, 0.0, 0.0
+    catalog["width"], catalog["height"] = pd.array([640] * 100, dtype="Int32"), pd.array([480] * 100, dtype="Int32")
+    catalog["label"] = ["Coast"] * coast + ["Kitchen"] * (100 - coast)
+    catalog["tag_labels"] = [[label] for label in catalog["label"]]
+    if distinct:
+        catalog["sha256"] = [f"{i:064x}" for i in range(100)]
+    catalog["chroma_mean"] = [0.5] * grey + [30.0] * (100 - grey)
+    return schema.to_pandas(schema.conform(catalog))
+
+
 def test_quality_drops_that_would_empty_a_label_are_held_and_forced_applied_in_both_engines(tmp_path):
     """An acceptance audit: `--drop-quality all` on real 15-Scene photos emptied Coast, OpenCountry and
     Store, whose photos are black and white, in a mostly colour collection, with no word. Audit AA: with a
     warning only, a night collection still lost 94 %. Drops taking more than half of a label are held (kept,
     flagged, one `held:` line naming the label and the check); --force-quality applies them, with the
     warning that names the labels and the check that took them."""
-    catalog = with_statistics(generated(100, 3, owners=10, images=100, missing=0.0, prior=False), 3, 1.0, 0.0)
-    catalog["laplacian_var"], catalog["brightness_p50"], catalog["brightness_p95"] = 80.0, 120.0, 200.0
-    catalog["entropy_bits"], catalog["white_clipped_share"], catalog["centre_clipped_share"] = 7.0, 0.0, 0.0
-    catalog["width"], catalog["height"] = pd.array([640] * 100, dtype="Int32"), pd.array([480] * 100, dtype="Int32")
-    catalog["label"] = ["Coast"] * 30 + ["Kitchen"] * 70
-    catalog["tag_labels"] = [[label] for label in catalog["label"]]
-    catalog["chroma_mean"] = [0.5] * 30 + [30.0] * 70  # Coast's photos are black and white, 70 % colour
-    catalog = schema.to_pandas(schema.conform(catalog))
+    catalog = two_labels(30, 30)  # Coast's photos are black and white, 70 % colour
     (tmp_path / "held").mkdir()
     held, held_report, got, got_report = filter_both(catalog, FilterConfig(drop_quality=("greyscale",), max_km="off"),
                                                      tmp_path / "held")
@@ -235,15 +243,7 @@ def test_quality_drops_that_would_empty_a_label_are_held_and_forced_applied_in_b
 def test_applied_quality_drops_get_a_note_and_a_check_flagging_most_photos_is_named(tmp_path):
     """Audit AA: 42 % of a collection lost to --drop-quality without a word, and `dark` flagging 93 % of a
     night collection by default without one. Both engines say the same."""
-    catalog = with_statistics(generated(100, 3, owners=10, images=100, missing=0.0, prior=False), 3, 1.0, 0.0)
-    catalog["laplacian_var"], catalog["brightness_p50"], catalog["brightness_p95"] = 80.0, 120.0, 200.0
-    catalog["entropy_bits"], catalog["white_clipped_share"], catalog["centre_clipped_share"] = 7.0, 0.0, 0.0
-    catalog["width"], catalog["height"] = pd.array([640] * 100, dtype="Int32"), pd.array([480] * 100, dtype="Int32")
-    catalog["label"] = ["Coast"] * 50 + ["Kitchen"] * 50
-    catalog["tag_labels"] = [[label] for label in catalog["label"]]
-    catalog["sha256"] = [f"{i:064x}" for i in range(100)]
-    catalog["chroma_mean"] = [0.5] * 20 + [30.0] * 80  # 20 of Coast's 50 are black and white
-    catalog = schema.to_pandas(schema.conform(catalog))
+    catalog = two_labels(50, 20, distinct=True)  # 20 of Coast's 50 are black and white
     expected, report, got, got_report = filter_both(catalog, FilterConfig(drop_quality=("greyscale",), max_km="off"),
                                                     tmp_path)
     assert_same_rows(expected, got, FLAGS + SCORED)
