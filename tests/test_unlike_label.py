@@ -116,3 +116,17 @@ def test_the_review_card_names_why_an_unlike_photo_is_flagged():
     assert mask.all()
     assert why.iloc[0].startswith("unlike its label's photos by other photographers (label fit -6.1)")
     assert why.iloc[1] == "label quality 0.2; the model suggests forest"
+
+
+def test_a_label_held_for_one_photographers_unlike_photos_names_the_photographer():
+    """Audit AD: one photographer's off-label photos outnumbering a label's good ones held its drops with a
+    warning that blamed the label model; it now names the photographer."""
+    catalog, vectors = collection(160)
+    n = len(catalog)
+    result, report = prefilter_catalog(catalog, vectors, np.ones(n, bool), np.ones(n, bool),
+                                       PrefilterConfig(topic=None, label_issues_only=True, drop_label_issues=True))
+    (line,) = [w for w in report.warnings if w.startswith("held: --drop-label-issues")]
+    assert "chicago" in line and "by one photographer, sandalman" in line and "--queue owners" in line
+    assert "says more about the model" not in line
+    assert (result.loc[result["owner_id"] == "sandalman", "status"] == "kept").all()
+
