@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from curate import schema
 from curate.settings_fields import SettingError
 
 STAT_SIDE = 256  # statistics are measured on the upright image shrunk to this short side (never enlarged)
@@ -328,13 +329,29 @@ def held_labels(photos: pd.Series, would_drop: pd.DataFrame, force: bool) -> pd.
     return per_label[judged].sort_index().astype("int64")
 
 
+def main_checks(drops: pd.DataFrame) -> pd.Series:
+    """label -> the check that takes most of its photos in (label, reason, dropped) rows (ties: first by name).
+
+    >>> main_checks(pd.DataFrame({"label": ["a", "a"], "reason": ["quality:dark", "quality:blurry"],
+    ...                           "dropped": [2, 5]})).to_dict()
+    {'a': 'blurry'}
+    """
+    main = drops.sort_values(["dropped", "reason"], ascending=[False, True]).drop_duplicates("label")
+    return main.set_index("label")["reason"].str.removeprefix("quality:")
+
+
+def labelled_only(photos: pd.Series, drops: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+    """`photos` and `drops` (label, reason, dropped) without the unlabelled photos (schema.NO_LABEL): what
+    `drop_warnings` judges, from the counts `drop_note` reads."""
+    return photos.drop(schema.NO_LABEL, errors="ignore"), drops[drops["label"] != schema.NO_LABEL]
+
+
 def held_warning(photos: pd.Series, would_drop: pd.DataFrame, held: pd.Series) -> list[str]:
     """The `held:` line for `held_labels` (both engines): the labels, what each would lose and the check
     that takes most of it, and what to do."""
     if held.empty:
         return []
-    main = would_drop.sort_values(["dropped", "reason"], ascending=[False, True]).drop_duplicates("label")
-    main = main.set_index("label")["reason"].str.removeprefix("quality:")
+    main = main_checks(would_drop)
     order = (held / photos.reindex(held.index)).sort_index().sort_values(ascending=False, kind="stable").index
     named = ", ".join(f"{label} {held[label]:,} of {photos[label]:,} ({main[label]})" for label in order[:6])
     return [f"held: the quality drops would take more than half of {len(held)} label"
@@ -406,8 +423,7 @@ def drop_warnings(photos: pd.Series, drops: pd.DataFrame) -> list[str]:
     heavy = share[share > MAX_QUALITY_DROP_SHARE]
     if heavy.empty and dropped <= MAX_QUALITY_DROP_SHARE * total:
         return []
-    main = drops.sort_values(["dropped", "reason"], ascending=[False, True]).drop_duplicates("label")
-    main = main.set_index("label")["reason"].str.removeprefix("quality:")
+    main = main_checks(drops)
     named = ", ".join(f"{label} {value:.0%} ({main[label]})" for label, value in heavy.head(6).items())
     which = f" and more than half of {named}{', …' if len(heavy) > 6 else ''}" if len(heavy) else ""
     return [f"the quality drops take {dropped:,} of the {total:,} labelled photos ({dropped / total:.0%}){which}: "

@@ -123,7 +123,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     else:
         notes += exact_conflict_notes(conflicts, conflict_labels)
     amb_pairs = ambiguous_labels.pair_names(out.loc[ambiguous, "tag_labels"]).value_counts()
-    label_counts = out.loc[labelled, "label"].value_counts()
+    label_counts = per_label["photos"].astype("int64")
     conflicts["ambiguous_photos"] = int(ambiguous.sum())
     conflicts["ambiguous_held"] = ambiguous_labels.held(label_counts, amb_pairs, config.force_ambiguous)
     amb_notes, amb_warnings = ambiguous_labels.lines(label_counts, amb_pairs, conflicts["ambiguous_held"])
@@ -143,8 +143,9 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
 
     out, n_clusters = _near_duplicates(out, config, notes, thumbnails, embeddings, conflicts, read_grey, workers)
     out, quality_table = _quality(out, config, notes, warnings)
-    warnings += quality.drop_warnings(*_quality_drops(out))
-    notes += quality.drop_note(*_quality_drops(out, everyone=True))
+    photos, drops = _quality_drops(out)
+    warnings += quality.drop_warnings(*quality.labelled_only(photos, drops))
+    notes += quality.drop_note(photos, drops)
 
     labelled_kept = kept() & out["label"].notna()
     concentration = owners.concentration(out.loc[labelled_kept, "label"], out.loc[labelled_kept, "owner_id"])
@@ -299,24 +300,21 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
     return out, n_clusters
 
 
-def _quality_drops(out: pd.DataFrame, everyone: bool = False) -> tuple[pd.Series, pd.DataFrame]:
-    """(label -> photos kept before the quality step, (label, reason, dropped) of its drops): what
-    `quality.drop_warnings` reads, right after `_quality`; `everyone`: the unlabelled photos too, as
-    schema.NO_LABEL (for `quality.drop_note`)."""
-    label = out["label"].astype(object).where(out["label"].notna(), schema.NO_LABEL if everyone else None)
+def _quality_drops(out: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+    """(label -> photos kept before the quality step, (label, reason, dropped) of its drops), the unlabelled
+    photos under schema.NO_LABEL: what `quality.drop_note` reads (and `quality.drop_warnings`, without the
+    unlabelled), right after `_quality`."""
+    label = out["label"].astype(object).where(out["label"].notna(), schema.NO_LABEL)
     by_quality = (out["drop_stage"] == STAGE) & out["drop_reason"].astype(str).str.startswith("quality:")
-    photos = label[label.notna() & ((out["status"] == schema.KEPT) | by_quality)].value_counts()
-    drops = pd.DataFrame({"label": label, "reason": out["drop_reason"]})[label.notna() & by_quality]
-    return photos, drops.groupby(["label", "reason"]).size().rename("dropped").reset_index()
+    return _label_counts(label, (out["status"] == schema.KEPT) | by_quality, by_quality, out["drop_reason"])
 
 
-def _would_drop(key: pd.Series, kept: pd.Series, reason: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
-    """(label -> kept photos, (label, reason, dropped) of the drops `reason` asks for), the unlabelled photos
-    under schema.NO_LABEL: what `quality.held_labels` judges."""
-    photos = key[kept].value_counts()
-    asked = kept & reason.notna()
-    drops = pd.DataFrame({"label": key[asked], "reason": reason[asked]})
-    return photos, drops.groupby(["label", "reason"]).size().rename("dropped").reset_index()
+def _label_counts(label: pd.Series, base: pd.Series, dropped: pd.Series,
+                  reason: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
+    """(label -> photos of `base`, (label, reason, dropped) over the `dropped` rows): the counts the quality
+    hold, note and warning read, before the drops (`_quality`) or after them (`_quality_drops`)."""
+    drops = pd.DataFrame({"label": label[dropped], "reason": reason[dropped]})
+    return label[base].value_counts(), drops.groupby(["label", "reason"]).size().rename("dropped").reset_index()
 
 
 def _quality(out: pd.DataFrame, config: FilterConfig, notes: list[str],
@@ -342,7 +340,7 @@ def _quality(out: pd.DataFrame, config: FilterConfig, notes: list[str],
                                         int(measured.sum()))
     kept_before = out["status"] == schema.KEPT
     key = out["label"].astype(object).where(out["label"].notna(), schema.NO_LABEL)
-    photos, would_drop = _would_drop(key, kept_before, reason)
+    photos, would_drop = _label_counts(key, kept_before, kept_before & reason.notna(), reason)
     held = quality.held_labels(photos, would_drop, config.force_quality)
     warnings += quality.held_warning(photos, would_drop, held)
     reason = reason.mask(key.isin(held.index), None)

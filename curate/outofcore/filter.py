@@ -164,8 +164,9 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     else:
         notes.append("no perceptual hashes (metadata-only catalog): near-duplicate filter skipped")
     quality_table, quality_items = _quality(con, catalog, config, notes, warnings)
-    warnings += quality.drop_warnings(*_quality_drops(con))
-    notes += quality.drop_note(*_quality_drops(con, everyone=True))
+    photos, drops = _quality_drops(con)
+    warnings += quality.drop_warnings(*quality.labelled_only(photos, drops))
+    notes += quality.drop_note(photos, drops)
 
     concentration = _concentration(con)
     caps = pd.DataFrame(columns=owners.CAP_COLUMNS)
@@ -217,16 +218,15 @@ def _batches(con, catalog: Catalog, columns: list[str]):
         yield batch.to_pandas(types_mapper=schema.pandas_type)
 
 
-def _quality_drops(con, everyone: bool = False) -> tuple[pd.Series, pd.DataFrame]:
+def _quality_drops(con) -> tuple[pd.Series, pd.DataFrame]:
     """stage._quality_drops out of core: (label -> photos kept before the quality step, (label, reason,
-    dropped) of its drops), for `quality.drop_warnings`; `everyone`: the unlabelled photos too, as
-    schema.NO_LABEL (for `quality.drop_note`)."""
+    dropped) of its drops), the unlabelled photos under schema.NO_LABEL."""
     by_quality = f"(drop_stage = {literal(STAGE)} AND drop_reason LIKE 'quality:%')"
-    label = f"coalesce(label, {literal(schema.NO_LABEL)})" if everyone else "label"
-    photos = con.execute(f"SELECT {label} AS label, count(*) AS n FROM w WHERE {label} IS NOT NULL AND (status = "
-                         f"{literal(schema.KEPT)} OR {by_quality}) GROUP BY 1").df()
+    label = f"coalesce(label, {literal(schema.NO_LABEL)})"
+    photos = con.execute(f"SELECT {label} AS label, count(*) AS n FROM w WHERE status = "
+                         f"{literal(schema.KEPT)} OR {by_quality} GROUP BY 1").df()
     drops = con.execute(f"SELECT {label} AS label, drop_reason AS reason, count(*) AS dropped FROM w "
-                        f"WHERE {label} IS NOT NULL AND {by_quality} GROUP BY ALL").df()
+                        f"WHERE {by_quality} GROUP BY ALL").df()
     return photos.set_index("label")["n"].astype("int64"), drops
 
 
