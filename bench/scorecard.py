@@ -103,7 +103,7 @@ def print_scorecard(rows: list[dict]) -> None:
 
 def tag_and_argmax_baselines(frame: pd.DataFrame, topic: str) -> None:
     from curate.prefilter.stage import topic_tagged
-    from curate.score import given_label
+    from curate.schema import given_label
 
     scored = frame[frame["topic_score"].notna()]
     actual = ~scored["is_on_topic"].fillna(False).to_numpy(bool)

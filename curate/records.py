@@ -570,8 +570,8 @@ def clean_owner_ids(values: pd.Series) -> pd.Series:
     ['123@N01', None, None, None, None, 'anon', None]
     """
     text = clean_text(values)
-    placeholder = text.map(lambda value: str(value).casefold() in PLACEHOLDER_OWNERS, na_action="ignore")
-    return text.where(~placeholder.fillna(False).astype(bool), None)
+    placeholder = [isinstance(value, str) and value.casefold() in PLACEHOLDER_OWNERS for value in text]
+    return text.where(~np.array(placeholder, dtype=bool), None)
 
 
 def clean_text(values: pd.Series) -> pd.Series:

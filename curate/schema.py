@@ -144,6 +144,21 @@ KEPT = "kept"
 DROPPED = "dropped"
 SPLITS = ("train", "val", "test")  # the values of the split column, in order
 NO_LABEL = "(no label)"  # how tables and reports name a missing label
+# The label a photo came with, before `curate prefilter --relabel` and a reviewer's relabel (`given_label`)
+GIVEN_LABEL_SQL = "coalesce(original_label, label_before_review, label)"
+
+
+def given_label(frame: pd.DataFrame) -> pd.Series:
+    """The label each photo came with (`GIVEN_LABEL_SQL`; a frame without the relabel columns: `label`).
+
+    >>> given_label(pd.DataFrame({"label": ["b", "c"], "original_label": ["a", None]})).tolist()
+    ['a', 'c']
+    """
+    given = frame["label"].astype(object)
+    for name in ("label_before_review", "original_label"):  # the earlier relabel wins
+        if name in frame:
+            given = frame[name].astype(object).where(frame[name].notna(), given)
+    return given
 
 
 def arrow_schema() -> pa.Schema:

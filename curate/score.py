@@ -236,7 +236,7 @@ def score_prefilter(frame: pd.DataFrame) -> list[dict]:
     examined = examined[examined["is_label_issue"].notna() & examined["label"].notna()]
     if len(examined):
         predicted = examined["is_label_issue"].astype(bool).to_numpy()
-        given = given_label(examined)  # as ingest gave it: a relabelled photo was an issue all the same
+        given = schema.given_label(examined)  # as ingest gave it: a relabelled photo was an issue all the same
         actual = (examined["true_label"].astype(object).fillna("") != given).to_numpy(bool)
         rows.append(_row("label_issue", *_counts(predicted, actual), evaluated=len(examined)))
         rows += label_issue_parts(predicted, actual, examined["is_on_topic"].fillna(False).to_numpy(bool))
@@ -261,12 +261,6 @@ def label_issue_parts(predicted: np.ndarray, actual: np.ndarray, on_topic: np.nd
     return rows
 
 
-def given_label(frame: pd.DataFrame) -> pd.Series:
-    """The label before `curate prefilter --relabel` (original_label where it replaced one)."""
-    original = frame["original_label"] if "original_label" in frame else pd.Series(None, index=frame.index)
-    return original.astype(object).where(original.notna(), frame["label"].astype(object))
-
-
 def score_relabel(examined: pd.DataFrame) -> list[dict]:
     """relabel: photos confident learning examined. Predicted: relabelled (original_label set);
     right when the new label is the truth's. Missed: a photo with a wrong label whose true label is
@@ -276,7 +270,7 @@ def score_relabel(examined: pd.DataFrame) -> list[dict]:
     relabelled = examined["original_label"].notna().to_numpy(bool)
     truth = examined["true_label"].astype(object)
     right = (truth == examined["label"].astype(object)).to_numpy(bool)
-    fixable = (truth.isin(set(examined["label"].dropna())) & (truth != given_label(examined))).to_numpy(bool)
+    fixable = (truth.isin(set(examined["label"].dropna())) & (truth != schema.given_label(examined))).to_numpy(bool)
     return [_row("relabel", int((relabelled & right).sum()), int((relabelled & ~right).sum()),
                  int((~relabelled & fixable).sum()), evaluated=len(examined), relabelled=int(relabelled.sum()))]
 
@@ -289,7 +283,7 @@ def score_geo_rescue(frame: pd.DataFrame) -> list[dict]:
         return []
     judged = frame[frame["geo_rescued"].notna()]
     predicted = judged["geo_rescued"].astype(bool).to_numpy()
-    actual = ((judged["true_label"].astype(object) == given_label(judged))
+    actual = ((judged["true_label"].astype(object) == schema.given_label(judged))
               & judged["is_on_topic"].fillna(False).astype(bool)).to_numpy(bool)
     return [_row("geo_rescued", *_counts(predicted, actual), evaluated=len(judged), rescued=int(predicted.sum()))]
 

@@ -40,6 +40,17 @@ SHORT_SPLIT = 0.5  # val or test under this part of its requested share of the c
 # UNDATED_CLUSTER of them share a cell of CELL_DEGREES (about 1 km), the split warns (both engines).
 CELL_DEGREES = 0.01
 UNDATED_CLUSTER = 3
+# Each stage holds drops that would take most of a label, but the drops of several stages add up (audit AC 9:
+# half of a label to --drop-quality, then half of the rest to owner caps, and no line said so). The split, the
+# last step before training, warns when a label of MIN_LOST_LABEL photos or more keeps under LOST_SHARE of them
+# after the filter's and the prefilter's drops (copies and ambiguous photos are not losses: a copy's picture
+# stays, an ambiguous photo never had one label). Both engines.
+LOST_SHARE = 0.5
+MIN_LOST_LABEL = 10  # the holds' size (curate.filters.quality.MIN_HELD_LABEL)
+LOSS_STAGES = ("filter", "prefilter")
+NOT_LOSSES = ("exact_duplicate", "near_duplicate", "ambiguous_label")
+REVIEW_QUEUES = {"off_topic": "off_topic", "label_issue": "label_issues", "geo_outlier": "geo", "owner_cap": "owners",
+                 "quality": "quality"}  # drop_reason (before its ':') -> the `curate review` queue that shows it
 
 
 @dataclass(frozen=True)
@@ -350,7 +361,59 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFr
     warnings += unevaluated_label_warnings(per_label, config, empty)
     if config.by != "none":
         warnings += undated_cluster_warnings(*undated_clusters(kept))
+    warnings += lost_label_warnings(label_losses(catalog))
     return out, SplitReport(asdict(config), per_label, int(group.max()) + 1, no_owner, notes, warnings, empty)
+
+
+def label_losses(catalog: pd.DataFrame) -> pd.DataFrame:
+    """(label, reason, photos) rows: per label it came with, its kept photos (reason null) and its photos the
+    filter and the prefilter dropped, by reason (not copies or ambiguous photos: `NOT_LOSSES`); what
+    `lost_label_warnings` reads (the DuckDB engine counts the same in SQL)."""
+    frame = catalog.assign(label=schema.given_label(catalog))
+    kept = frame["status"] == schema.KEPT
+    lost = (frame["status"] == schema.DROPPED) & frame["drop_stage"].isin(LOSS_STAGES) & \
+        ~frame["drop_reason"].isin(NOT_LOSSES)
+    rows = frame[(kept | lost) & frame["label"].notna()]
+    reason = rows["drop_reason"].where(rows["status"] != schema.KEPT)
+    counts = rows.groupby([rows["label"], reason.fillna("")], sort=True).size()
+    table = counts.rename("photos").reset_index()
+    table.columns = ["label", "reason", "photos"]
+    return table.assign(reason=table["reason"].replace("", None))
+
+
+def lost_label_warnings(losses: pd.DataFrame) -> list[str]:
+    """One warning naming the labels of MIN_LOST_LABEL photos or more that keep under LOST_SHARE of them after
+    the filter's and the prefilter's drops added up (`label_losses` rows; both engines): each with what took
+    them and the review queues that show them.
+
+    >>> losses = pd.DataFrame({"label": ["a", "a", "a", "b", "b"], "reason": [None, "quality:dark", "owner_cap",
+    ...                        None, "owner_cap"], "photos": [40, 35, 25, 90, 10]})
+    >>> lost_label_warnings(losses)[0][:74]
+    'a keeps 40 of its 100 photos after the filter and the prefilter (dropped: '
+    """
+    if losses.empty:
+        return []
+    kept = losses[losses["reason"].isna()].groupby("label")["photos"].sum()
+    dropped = losses[losses["reason"].notna()]
+    lost = dropped.groupby("label")["photos"].sum()
+    total = kept.add(lost, fill_value=0).astype("int64")
+    kept = kept.reindex(total.index, fill_value=0).astype("int64")
+    short = total[(total >= MIN_LOST_LABEL) & (kept < LOST_SHARE * total)].index
+    if not len(short):
+        return []
+    order = sorted(short, key=lambda label: (kept[label] / total[label], str(label)))
+    named, queues = [], set()
+    for label in order:
+        mine = dropped[dropped["label"] == label].sort_values(["photos", "reason"], ascending=[False, True])
+        named.append(f"{label} keeps {kept[label]:,} of its {total[label]:,} photos after the filter and the "
+                     f"prefilter (dropped: {', '.join(f'{r.reason} {r.photos:,}' for r in mine.itertuples())})")
+        queues.update(REVIEW_QUEUES[r.split(":")[0]] for r in mine["reason"] if r.split(":")[0] in REVIEW_QUEUES)
+    look = f"`curate review` ({'queues' if len(queues) > 1 else 'queue'} {' and '.join(sorted(queues))})" \
+        if queues else "`curate status`"
+    whose = "these labels'" if len(order) > 1 else "the label's"
+    return [f"{names_text(named, shown=6)}: most of {whose} photos are "
+            f"dropped, counting every stage; before training, look at what was dropped in {look} and keep back "
+            "what is good"]
 
 
 def by_none_warnings(config: SplitConfig) -> list[str]:

@@ -24,6 +24,8 @@ from curate.outofcore.db import Catalog, literal, quote
 from curate.schema import NO_LABEL, SPLITS
 from curate.split import (
     CELL_DEGREES,
+    LOSS_STAGES,
+    NOT_LOSSES,
     UNDATED_CLUSTER,
     SplitConfig,
     SplitReport,
@@ -32,6 +34,7 @@ from curate.split import (
     empty_column_notes,
     empty_split_reasons,
     empty_split_warnings,
+    lost_label_warnings,
     no_owner_notes,
     off_share_notes,
     shares_table,
@@ -186,9 +189,25 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
                 GROUP BY floor(lat / {CELL_DEGREES!r}), floor(lon / {CELL_DEGREES!r})
                 HAVING count(*) >= {UNDATED_CLUSTER})""").fetchone()
         warnings += undated_cluster_warnings(int(photos), int(cells))
+    warnings += lost_label_warnings(_label_losses(con, catalog))
     items = [f"{splits}[s.code + 1] AS split" if name == "split" else c(name) for name in schema.NAMES]
     query = f"SELECT {', '.join(items)}, rid FROM {catalog.source} src LEFT JOIN s USING (rid) ORDER BY rid"
     return query, SplitReport(asdict(config), per_label, n_groups, int(no_owner), notes, warnings, empty)
+
+
+def _label_losses(con, catalog: Catalog) -> pd.DataFrame:
+    """curate.split.label_losses in SQL."""
+    c = catalog.column
+    names = ", ".join(c(name) for name in ("original_label", "label_before_review", "label", "status", "drop_reason",
+                                           "drop_stage"))
+    return con.execute(f"""
+        SELECT label, reason, count(*) AS photos FROM (
+            SELECT {schema.GIVEN_LABEL_SQL} AS label,
+                   CASE WHEN status = 'kept' THEN NULL ELSE drop_reason END AS reason
+            FROM (SELECT {names} FROM {catalog.source})
+            WHERE status = 'kept' OR (status = 'dropped' AND drop_stage IN ({', '.join(map(literal, LOSS_STAGES))})
+                                      AND drop_reason NOT IN ({', '.join(map(literal, NOT_LOSSES))})))
+        WHERE label IS NOT NULL GROUP BY ALL ORDER BY label, reason NULLS FIRST""").df()
 
 
 def _split_table(con, config: SplitConfig, splits: str) -> pd.DataFrame:
