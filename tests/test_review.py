@@ -136,6 +136,32 @@ def test_drop_and_relabel_and_idempotence():
     pd.testing.assert_frame_equal(once, twice)
 
 
+def test_the_ambiguous_queue_shows_held_and_dropped_photos_whose_tags_name_two_labels():
+    """Audit AC 6: photos the filter held as ambiguous stay kept without a label and looked like untagged ones
+    to every queue. The `ambiguous` queue shows them (held ones first, then those dropped as ambiguous), not the
+    untagged photos; a reviewer's relabel gives one its label and keeps it, and survives a re-application."""
+    from curate.review.queues import automatic_view, build_queue
+
+    frame = pd.DataFrame({
+        "photo_id": ["t:held", "t:gone", "t:bare", "t:rome"], "source": "t", "source_id": ["h", "g", "b", "r"],
+        "tags": [["x"]] * 4, "tag_labels": [["paris", "rome"], ["paris", "oslo", "rome"], [], ["rome"]],
+        "label": [None, None, None, "rome"], "status": ["kept", "dropped", "kept", "kept"],
+        "drop_reason": [None, "ambiguous_label", None, None], "drop_stage": [None, "filter", None, None]})
+    catalog = schema.to_pandas(schema.conform(frame))
+    view = automatic_view(catalog)
+    queue = build_queue(view, "ambiguous")
+    assert view["photo_id"].to_numpy()[queue.positions].tolist() == ["t:held", "t:gone"]
+    assert queue.why[0] == "tags name paris, rome (held: kept without a label)"
+    assert queue.why[1] == "tags name paris, oslo, rome (dropped as ambiguous)"
+    decisions = [decision("t:held", "relabel", label="rome"), decision("t:gone", "relabel", label="oslo")]
+    once = apply_decisions(catalog, decisions).set_index("photo_id")
+    assert once.loc["t:held", ["label", "status"]].tolist() == ["rome", "kept"]
+    assert once.loc["t:gone", ["label", "status"]].tolist() == ["oslo", "kept"]
+    again = apply_decisions(once.reset_index(), decisions).set_index("photo_id")
+    assert again.loc["t:held", "label"] == "rome"
+    assert len(build_queue(automatic_view(once.reset_index()), "ambiguous")) == 2  # still found after deciding
+
+
 def test_a_drop_gives_one_reason_whether_or_not_a_stage_dropped_the_photo_first():
     """The audit's case: keep, then drop, of a photo a later stage drops. Live (the stage ran before
     the decisions) and re-run (the decisions applied before the stage ran) agree on the reason."""
@@ -431,7 +457,7 @@ def test_no_decision_is_written_while_a_stage_holds_the_workspace(served):
 
 def test_queues_pages_and_thumbnails(served):
     session, _, url = served()
-    for queue in ("label_issues", "off_topic", "geo", "duplicates", "owners", "quality", "recovered"):
+    for queue in ("label_issues", "off_topic", "geo", "duplicates", "owners", "quality", "recovered", "ambiguous"):
         assert requests.get(f"{url}/?queue={queue}", timeout=30).status_code == 200
     page = requests.get(f"{url}/?queue=geo", timeout=30).text
     geo = read_catalog(session.ws)

@@ -198,3 +198,31 @@ def test_the_console_scripts_point_at_curate_entry():
 
     scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts == {"curate": "curate_entry:curate", "classify": "curate_entry:classify"}
+
+
+def test_export_counts_held_ambiguous_photos_apart_and_names_the_review_queue(tmp_path):
+    """Audit AC 6: photos the filter held as ambiguous (kept, no label, tags naming two labels) were counted as
+    plain unlabelled photos, with advice to label folders; export now counts them apart and names the queue
+    that gives each its label, in memory and streamed alike."""
+    import pandas as pd
+
+    from curate.workspace import Workspace, read_catalog, write_catalog
+
+    root = photo_folder(tmp_path / "photos", per_label=4)
+    (root / "loose.jpg").write_bytes(jpeg_bytes(color=(250, 250, 10)))
+    (root / "torn.jpg").write_bytes(jpeg_bytes(color=(10, 250, 250)))
+    ws = tmp_path / "ws"
+    assert ingest_folder_cli(root, ws).exit_code == 0
+    catalog = read_catalog(Workspace(ws))  # as the filter leaves a held ambiguous photo
+    torn = catalog["source_id"].str.endswith("torn.jpg")
+    catalog["tag_labels"] = pd.Series([["a", "b"] if flag else [] for flag in torn], index=catalog.index, dtype=object)
+    write_catalog(Workspace(ws), catalog)
+    assert invoke("split", "-w", ws).exit_code == 0
+    result = invoke("export", "-f", "imagefolder", "-o", tmp_path / "out", "-w", ws)
+    assert result.exit_code == 0, result.output
+    assert ("warning: 1 kept photo has tags naming two or more labels (the filter held its drops as ambiguous) and "
+            "was not exported; `curate review --queue ambiguous` gives each its label") in result.output
+    assert "warning: 1 kept photo has no label and was not exported" in result.output
+    manifest = json.loads((tmp_path / "out" / "export.json").read_text())
+    assert manifest["excluded"]["kept without a label"] == 1
+    assert manifest["excluded"]["kept without a label, tags name two or more labels"] == 1

@@ -13,7 +13,7 @@ from curate.cli.options import config_options
 from curate.console import console, err_console
 from curate.export.card import counts_table
 from curate.export.config import ExportConfig
-from curate.export.plan import DAMAGED_REASON
+from curate.export.plan import AMBIGUOUS, DAMAGED_REASON
 
 
 @user_errors
@@ -53,6 +53,13 @@ def export(
                           f"{damaged.iloc[0]['photo_id']}) and not exported; {result.out}/export.json lists them. "
                           "Delete the damaged files from the image store and run `curate ingest` again to store "
                           "them anew", highlight=False, markup=False, soft_wrap=True)
+    ambiguous = result.plan.excluded.get(AMBIGUOUS, 0)
+    if ambiguous:
+        one = ambiguous == 1
+        err_console.print(f"warning: {ambiguous:,} kept photo{' has' if one else 's have'} tags naming two or more "
+                          f"labels (the filter held {'its' if one else 'their'} drops as ambiguous) and "
+                          f"{'was' if one else 'were'} not exported; `curate review --queue ambiguous` gives each "
+                          "its label", highlight=False, markup=False, soft_wrap=True)
     unlabelled = result.plan.excluded.get("kept without a label", 0)
     if unlabelled:
         one = unlabelled == 1

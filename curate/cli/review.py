@@ -19,7 +19,8 @@ def review(
         "--host", help="Interface to listen on; any other than 127.0.0.1 needs the printed token.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8765,
     queue: Annotated[str, typer.Option(
-        "--queue", help="Queue to open: label_issues, off_topic, recovered, geo, duplicates, owners or quality.",
+        "--queue",
+        help="Queue to open: label_issues, off_topic, recovered, geo, duplicates, owners, quality or ambiguous.",
     )] = "label_issues",
     export_decisions: Annotated[Path | None, typer.Option(
         "--export-decisions", help="Write every decision (undos too) to FILE as JSON Lines, then stop.")] = None,

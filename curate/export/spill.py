@@ -46,7 +46,7 @@ from curate.export.plan import (
 
 BUCKET_ROWS = 16_384  # photos read back at a time: what the writers hold of the plan
 EXTERNAL_ROWS = external_sort.EXTERNAL_ROWS  # catalog rows from which the keys are sorted on disk
-KEY_COLUMNS = [schema.PHOTO_ID, "label", "split", "status", "license", "image_path"]
+KEY_COLUMNS = [schema.PHOTO_ID, "label", "split", "status", "license", "image_path", "tag_labels"]
 Sizes = Callable[[pd.DataFrame], pd.Series]  # image bytes of a batch's rows (NaN: no stored image)
 
 

@@ -18,7 +18,7 @@ from curate.errors import UsageError
 from curate.prefilter.outliers import UNLIKE_Z
 from curate.review.apply import restore_automatic
 
-QUEUES = ("label_issues", "off_topic", "recovered", "geo", "duplicates", "owners", "quality")
+QUEUES = ("label_issues", "off_topic", "recovered", "geo", "duplicates", "owners", "quality", "ambiguous")
 OWNER_SHARE_ALARM = 0.10  # an owner holding more of a label's photos than this is shown in `owners`
 QUALITY_SCORES = ("blurry", "dark", "bright", "low_information", "odd_aspect", "greyscale", "tiny")
 
@@ -111,8 +111,26 @@ def _quality(c: pd.DataFrame):
     return listed.map(len) > 0, worst, "fails " + listed.map(", ".join) + "; worst score " + _fmt(worst)
 
 
+def _ambiguous(c: pd.DataFrame):
+    """Photos whose tags name two or more labels: dropped as ambiguous, or kept without a label where the filter
+    held those drops (audit AC 6: they then looked like untagged photos everywhere); the held ones first, as
+    they are kept but cannot be trained on until someone gives each its label."""
+    names = c["tag_labels"].map(lambda cell: [str(name) for name in cell]
+                                if cell is not None and not isinstance(cell, float) else [])
+    named = names.map(len) >= 2
+    dropped = c["drop_reason"] == "ambiguous_label"
+    unlabelled = c["label"].isna()
+    if "review_label" in c.columns:  # a reviewer's label does not take the photo out of its queue
+        unlabelled |= c["review_label"].notna() & c["label_before_review"].isna()
+    held = named & (c["status"] == schema.KEPT) & unlabelled
+    why = "tags name " + names.map(", ".join) + np.where(dropped, " (dropped as ambiguous)",
+                                                         " (held: kept without a label)")
+    return dropped | held, held.astype(float) * 100 + names.map(len), why
+
+
 _BUILDERS = {"label_issues": _label_issues, "off_topic": _off_topic, "recovered": _recovered, "geo": _geo,
-             "duplicates": _duplicates, "owners": _owners, "quality": _quality}
+             "duplicates": _duplicates, "owners": _owners, "quality": _quality,
+             "ambiguous": _ambiguous}
 
 
 def automatic_view(catalog: pd.DataFrame) -> pd.DataFrame:
