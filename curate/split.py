@@ -369,12 +369,13 @@ def label_losses(catalog: pd.DataFrame) -> pd.DataFrame:
     """(label, reason, photos) rows: per label it came with, its kept photos (reason null) and its photos the
     filter and the prefilter dropped, by reason (not copies or ambiguous photos: `NOT_LOSSES`); what
     `lost_label_warnings` reads (the DuckDB engine counts the same in SQL)."""
-    frame = catalog.assign(label=schema.given_label(catalog))
+    none = pd.Series(None, index=catalog.index, dtype=object)  # a frame of kept photos alone has no drop columns
+    frame = pd.DataFrame({"label": schema.given_label(catalog), "status": catalog["status"],
+                          "stage": catalog.get("drop_stage", none), "reason": catalog.get("drop_reason", none)})
     kept = frame["status"] == schema.KEPT
-    lost = (frame["status"] == schema.DROPPED) & frame["drop_stage"].isin(LOSS_STAGES) & \
-        ~frame["drop_reason"].isin(NOT_LOSSES)
+    lost = (frame["status"] == schema.DROPPED) & frame["stage"].isin(LOSS_STAGES) & ~frame["reason"].isin(NOT_LOSSES)
     rows = frame[(kept | lost) & frame["label"].notna()]
-    reason = rows["drop_reason"].where(rows["status"] != schema.KEPT)
+    reason = rows["reason"].where(rows["status"] != schema.KEPT)
     counts = rows.groupby([rows["label"], reason.fillna("")], sort=True).size()
     table = counts.rename("photos").reset_index()
     table.columns = ["label", "reason", "photos"]
