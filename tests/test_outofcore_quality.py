@@ -232,7 +232,14 @@ def test_quality_drops_that_would_empty_a_label_are_held_and_forced_applied_in_b
     greyscale = int((got["drop_reason"] == "quality:greyscale").sum())
     warning = next(w for w in got_report.warnings if w.startswith("the quality drops take"))
     assert f"{greyscale} of the" in warning and "Coast 100% (greyscale)" in warning
-    assert "Kitchen" not in warning
+    assert "Kitchen" not in warning and "applied (as --force-quality asked)" in warning
+    (tmp_path / "small").mkdir()  # a label under 10 photos is never held: applied, and the line says why
+    small = two_labels(8, 8, distinct=True)
+    _, small_report, _, small_got = filter_both(small, FilterConfig(drop_quality=("greyscale",), max_km="off"),
+                                                tmp_path / "small")
+    line = next(w for w in small_got.warnings if w.startswith("the quality drops take"))
+    assert "more than half of Coast 100% (greyscale): applied (labels under 10 photos are not held)" in line
+    assert "--force-quality" not in line and small_got.warnings == small_report.warnings
     assert_same_rows(expected, got, FLAGS + SCORED)
     assert_same_quality(report, got_report)
     (tmp_path / "flags").mkdir()

@@ -162,6 +162,21 @@ def test_the_ambiguous_queue_shows_held_and_dropped_photos_whose_tags_name_two_l
     assert len(build_queue(automatic_view(once.reset_index()), "ambiguous")) == 2  # still found after deciding
 
 
+def test_a_card_offers_the_models_label_only_where_it_differs_from_the_photos():
+    """Audit AG: a photo flagged as unlike its label's photos usually gets its own label as the model's best
+    guess; its card offered `suggested <own label> (s)`, and `s` relabelled it to itself. The card now shows a
+    suggestion (and arms `s`) only where it differs, and shows the label fit."""
+    from curate.review.page import card
+
+    state = {"status": "kept", "label": "Coast", "review_status": None}
+    same = card(0, {"photo_id": "t:a", "label": "Coast", "suggested_label": "Coast", "label_fit": -5.25}, "why",
+                state, [])
+    assert 'data-suggested=""' in same and "suggested <b>" not in same
+    assert "<dt>label_fit</dt><dd>-5.25</dd>" in same
+    other = card(1, {"photo_id": "t:b", "label": "Coast", "suggested_label": "Forest"}, "why", state, [])
+    assert 'data-suggested="Forest"' in other and "suggested <b>Forest</b> (s)" in other
+
+
 def test_a_drop_gives_one_reason_whether_or_not_a_stage_dropped_the_photo_first():
     """The audit's case: keep, then drop, of a photo a later stage drops. Live (the stage ran before
     the decisions) and re-run (the decisions applied before the stage ran) agree on the reason."""

@@ -208,8 +208,10 @@ class FilterConfig:
         "or the labels not exclusive (default: recipe, else no: they are kept without a label, with a warning)."))
     dedupe_near: bool = setting(False, flag="--dedupe-near/--keep-near", help=(
         "Keep one photo per near-duplicate cluster and label, or keep them all (default: recipe, else keep)."))
-    max_per_owner: int | None = setting(None, help="At most N photos per owner per label.")
-    max_owner_share: float | None = setting(None, help="At most this fraction of a label per owner.")
+    max_per_owner: int | None = setting(None, help=(
+        "At most N photos per owner per label (a label it would take most of is held: --force-caps)."))
+    max_owner_share: float | None = setting(None, help=(
+        "At most this fraction of a label per owner (a label it would take most of is held: --force-caps)."))
     # owner caps that would drop more than half of a label are held (owners.label_cap) unless forced
     force_caps: bool = setting(False, help=(
         "Apply --max-per-owner / --max-owner-share even in labels where they drop more than half of the photos "
@@ -265,7 +267,8 @@ class FilterConfig:
     # apply quality drops that take more than half of a label (quality.held_labels): held otherwise
     force_quality: bool = setting(False, help=(
         "Apply --drop-quality's drops even in labels where they take more than half of the photos (default: "
-        "recipe, else no: those labels keep them, flagged, with a warning)."))
+        "recipe, else no: those labels keep them, flagged, with a warning; labels under 10 photos are never "
+        "held)."))
     # the greyscale check only above it
     colour_collection_share: float = setting(quality.DEFAULT_COLOUR_COLLECTION_SHARE, help=(
         "The greyscale check flags photos only when more than this share of the collection has colour (0 to under "

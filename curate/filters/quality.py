@@ -397,14 +397,15 @@ def crowded_check_note(flagged: dict[str, int], measured: int) -> list[str]:
             "would hold its drops"]
 
 
-def drop_warnings(photos: pd.Series, drops: pd.DataFrame) -> list[str]:
+def drop_warnings(photos: pd.Series, drops: pd.DataFrame, forced: bool = True) -> list[str]:
     """A warning when the asked-for quality drops take more than MAX_QUALITY_DROP_SHARE of the labelled
     photos or of a label's (both engines). `photos`: label -> its photos kept before the quality step;
     `drops`: one row per (label, reason: quality:<check>) with the photos `dropped`. An acceptance audit's
     `--drop-quality all` took 46 % of 384 real 15-Scene photos and emptied Coast, OpenCountry and Store,
     whose real photos are black and white, with no word. Such drops are now held (`held_labels`) unless
     --force-quality; forced, they are applied and the line names the labels and the check that took most of
-    each.
+    each. Not `forced`, only labels under MIN_HELD_LABEL photos (never held) can be named, and the line says so
+    (audit AG: it said "as --force-quality asked" of a run without the flag).
 
     >>> photos = pd.Series({"Coast": 40, "Kitchen": 40})
     >>> drops = pd.DataFrame({"label": ["Coast", "Coast", "Kitchen"], "dropped": [38, 2, 1],
@@ -414,6 +415,10 @@ def drop_warnings(photos: pd.Series, drops: pd.DataFrame) -> list[str]:
     (True, True)
     >>> drop_warnings(photos, drops.iloc[1:])
     []
+    >>> drop_warnings(pd.Series({"small": 9, "big": 40}), pd.DataFrame({"label": ["small"], "dropped": [6],
+    ...               "reason": ["quality:dark"]}), forced=False)[0][61:142]
+    'more than half of small 67% (dark): applied (labels under 10 photos are not held)'
+
     """
     total, dropped = int(photos.sum()), int(drops["dropped"].sum()) if len(drops) else 0
     if not dropped:
@@ -426,6 +431,7 @@ def drop_warnings(photos: pd.Series, drops: pd.DataFrame) -> list[str]:
     main = main_checks(drops)
     named = ", ".join(f"{label} {value:.0%} ({main[label]})" for label, value in heavy.head(6).items())
     which = f" and more than half of {named}{', …' if len(heavy) > 6 else ''}" if len(heavy) else ""
+    why = "as --force-quality asked" if forced else f"labels under {MIN_HELD_LABEL} photos are not held"
     return [f"the quality drops take {dropped:,} of the {total:,} labelled photos ({dropped / total:.0%}){which}: "
-            "applied, as --force-quality asked; if these are the labels' own look (black-and-white, night or "
+            f"applied ({why}); if these are the labels' own look (black-and-white, night or "
             "panorama photos), leave that check out of --drop-quality (it still flags them in quality_issues)"]

@@ -144,7 +144,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     out, n_clusters = _near_duplicates(out, config, notes, thumbnails, embeddings, conflicts, read_grey, workers)
     out, quality_table = _quality(out, config, notes, warnings)
     photos, drops = _quality_drops(out)
-    warnings += quality.drop_warnings(*quality.labelled_only(photos, drops))
+    warnings += quality.drop_warnings(*quality.labelled_only(photos, drops), forced=config.force_quality)
     notes += quality.drop_note(photos, drops)
 
     labelled_kept = kept() & out["label"].notna()

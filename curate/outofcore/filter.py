@@ -165,7 +165,7 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
         notes.append("no perceptual hashes (metadata-only catalog): near-duplicate filter skipped")
     quality_table, quality_items = _quality(con, catalog, config, notes, warnings)
     photos, drops = _quality_drops(con)
-    warnings += quality.drop_warnings(*quality.labelled_only(photos, drops))
+    warnings += quality.drop_warnings(*quality.labelled_only(photos, drops), forced=config.force_quality)
     notes += quality.drop_note(photos, drops)
 
     concentration = _concentration(con)

@@ -45,7 +45,8 @@ class PrefilterConfig:
     regularisation: float = setting(1.0, flag="--C", help=(  # logistic regression C
         "Inverse regularisation strength of the logistic regression (default: recipe, else 1)."))
     label_issues: bool = setting(True, help=(
-        "Flag probable label errors (confident learning; default: recipe, else on)."))
+        "Flag probable label errors (confident learning, and photos unlike their label's photos by other "
+        "photographers; default: recipe, else on)."))
     drop_label_issues: bool = setting(False, flag="--drop-label-issues", help=(
         "Drop flagged label issues (reason label_issue) instead of only flagging them."))
     # embeddings: logistic regression; finetune: a binary CNN per fold (classify)

@@ -493,7 +493,7 @@ def label_repairs(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray,
 # label model then disagrees with most of the label, which says more about the model (a label the features do
 # not see, a label of a different kind) than about the photos. Before the fold-support guard, a long-tailed
 # real collection lost 60-80 % of dog, monkey, fungus and fish this way, every drop but one a right label
-# (the 2026-12-05 long-tail audit); the topic cut holds at 0.9 of a label, the quality drops warn at 0.5.
+# (the 2026-12-05 long-tail audit); the topic cut holds at 0.9 of a label, the quality drops and owner caps hold at 0.5.
 MAX_LABEL_ISSUE_DROP_SHARE = 0.5
 
 

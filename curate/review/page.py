@@ -56,7 +56,8 @@ def card(index: int, row: dict, why: str, state: dict, cluster: list[dict]) -> s
     pid = row[schema.PHOTO_ID]
     facts = "".join(f"<dt>{e(name)}</dt><dd>{e(row.get(name))}</dd>" for name in ("owner_id", "license"))
     facts += "".join(f"<dt>{e(name)}</dt><dd>{_number(row.get(name))}</dd>"
-                     for name in ("topic_score", "label_quality", "geo_distance_km") if pd.notna(row.get(name)))
+                     for name in ("topic_score", "label_quality", "label_fit", "geo_distance_km")
+                     if pd.notna(row.get(name)))
     if pd.notna(row.get("lat")):
         facts += f"<dt>lat, lon</dt><dd>{float(row['lat']):.4f}, {float(row['lon']):.4f}</dd>"
     members = "".join(
@@ -64,14 +65,18 @@ def card(index: int, row: dict, why: str, state: dict, cluster: list[dict]) -> s
         f'{" kept" if m["status"] == "kept" else ""}"><img loading="lazy" src="thumb/{e(m["photo_id"])}" '
         f'alt="{e(m["photo_id"])}"><span>{"kept" if m["status"] == "kept" else "dropped"}</span></a>'
         for m in cluster)
+    # the model's best label is a suggestion only where it differs from the photo's: a photo flagged as unlike
+    # its label's photos often gets its own label back, and `s` would relabel it to itself (audit AG)
+    suggested = row.get("suggested_label")
+    suggested = suggested if pd.notna(suggested) and suggested != row.get("label") else None
     return (
         f'<article class="card" id="card-{index}" tabindex="-1" data-photo-id="{e(pid)}" '
-        f'data-suggested="{e(row.get("suggested_label"))}">'
+        f'data-suggested="{e(suggested)}">'
         f'<a href="image/{e(pid)}" target="_blank"><img class="thumb" loading="lazy" src="thumb/{e(pid)}" '
         f'alt="{e(pid)}"></a>'
         f'<div class="body"><h3>{e(pid)}</h3>'
         f'<p class="label">label <b class="cur-label">{e(state.get("label"))}</b>'
-        + (f' · suggested <b>{e(row.get("suggested_label"))}</b> (s)' if pd.notna(row.get("suggested_label")) else "")
+        + (f' · suggested <b>{e(suggested)}</b> (s)' if suggested is not None else "")
         + f'</p><p class="why">{e(why)}</p>'
         f'<p class="state" data-status="{e(state["status"])}" data-label="{e(state.get("label"))}" '
         f'data-review="{e(state.get("review_status"))}">{e(state_line(state))}</p>'
