@@ -200,7 +200,9 @@ def test_too_few_untagged_photos_to_calibrate_drops_nothing():
     config = PrefilterConfig(topic="skyline", label_issues=False, max_topic_share=1.0, max_drop_share=1.0)
     result, report = with_scores(tagged, scores, config)
     assert report.threshold_method == "otsu-uncalibrated" and report.held
-    assert len(report.held_reasons) == 1 and "min_untagged 20" in report.held_reasons[0]
+    assert "min_untagged 20" in report.held_reasons[0]
+    # the scores are noise: within the labels they cannot tell tagged photos either, the only other reason
+    assert all(reason.startswith("within its labels") for reason in report.held_reasons[1:])
     assert not (result["drop_reason"] == "off_topic").any()
 
 

@@ -61,9 +61,11 @@ from curate.prefilter.threshold import (  # noqa: F401
     percent_apart,
     percent_below,
     tag_separation,
+    within_label_separation,
     youden_threshold,
 )
 from curate.records import apply_drops, reset_stage, tag_and_value
+from curate.stage_reports import names_text
 
 STAGE = "prefilter"
 
@@ -430,8 +432,13 @@ def decide_cut(score: np.ndarray, tagged: np.ndarray, config: PrefilterConfig,
                        f"({percent_apart(tagged_below / tagged.sum(), config.max_drop_share)}; max_drop_share "
                        f"{config.max_drop_share:.0%})")
     reasons += collection_reasons(score < threshold, tagged, labels, threshold, config)
+    within = within_label_separation(score, tagged, labels, config.seed) if labels is not None else None
+    reasons += within_label_reasons(within, score < threshold, labels,
+                                    tag_separation(score, tagged)[0] if untagged else 0.0, config.topic)
     figures = {"ashman_d": round(test.ashman_d, 4), "mode_gap": round(test.mode_gap, 4),
-               "bimodal": test.bimodal, "otsu_cut": round(test.cut, 4), "summary": test.describe()}
+               "bimodal": test.bimodal, "otsu_cut": round(test.cut, 4), "summary": test.describe(),
+               "within_label": None if within is None else
+               {"j": round(within[0], 4), "chance": round(within[1], 4), "photos_tested": int(within[2].sum())}}
     return Cut(float(threshold), method, figures, reasons, held=bool(reasons) and not config.force)
 
 
@@ -481,6 +488,26 @@ def tag_separation_reasons(score: np.ndarray, tagged: np.ndarray, topic: str | N
             "the photos that show it? Or is nearly every photo on topic, the tag missing from some (then there is "
             "nothing to drop; J cannot exceed the share of off-topic photos among the untagged ones, so a collection "
             "with few off-topic photos reads the same: audit V saw J 0.10 with 5% off topic)"]
+
+
+def within_label_reasons(within: tuple[float, float, np.ndarray] | None, below: np.ndarray, labels: np.ndarray,
+                         overall_j: float, topic: str | None) -> list[str]:
+    """A reason to hold any cut when, within the labels, the topic model's scores tell tagged photos from
+    untagged ones no better than the tag shuffled within each label (`threshold.within_label_separation`) and
+    most of the cut's drops lie in those labels: the model has learnt which labels carry the tag more, and the
+    cut would drop the labels that carry it less. (Drops mostly in labels without a tagged photo are whole
+    labels judged off topic, for `collection_reasons` to judge.)"""
+    if within is None or within[1] < MAX_TAG_CHANCE or (below & within[2]).sum() <= 0.5 * below.sum():
+        return []
+    j, chance, tested = within
+    names = sorted({str(label) for label in np.asarray(labels, dtype=object)[tested & below] if label is not None})
+    return [f"within its labels the tag {topic!r} does not tell photos apart: where a label has tagged and untagged "
+            f"photos, the topic model (out of fold) scores them alike (Youden's J {j:.2f} within labels, "
+            f"{overall_j:.2f} over the collection; the tag shuffled within each label does as well {_share(chance)} "
+            f"of the time, under {MAX_TAG_CHANCE:.0%} needed), so it has learnt which labels carry the tag more, not "
+            f"what the topic looks like, and the cut would drop {int((below & tested).sum()):,} photos of the labels "
+            f"that carry it less{f' ({names_text(names, shown=6)})' if names else ''}; is nearly every photo on "
+            "topic, the tag used more on some labels?"]
 
 
 def _share(value: float) -> str:
