@@ -136,6 +136,27 @@ def test_drop_and_relabel_and_idempotence():
     pd.testing.assert_frame_equal(once, twice)
 
 
+def test_a_keep_a_rerun_no_longer_needs_leaves_no_stale_override_behind():
+    """Audit AF 1: --force-quality dropped a dark photo, a reviewer kept it, the filter ran again held (not
+    dropping it): the photo still "overrode" quality:dark, and undoing the keep dropped it for a reason the
+    filter no longer gave while its siblings stayed kept. A stage's re-run now forgets the drops it no longer
+    makes; one it makes again is recorded anew."""
+    forced = tiny_catalog()
+    forced.loc[0, ["status", "drop_reason", "drop_stage"]] = ["dropped", "quality:dark", "filter"]  # t:a
+    keep = decision("t:a", "keep")
+    kept = apply_decisions(forced, [keep])
+    assert kept.loc[0, ["status", "review_overrode_reason"]].tolist() == ["kept", "quality:dark"]
+    held = apply_decisions(reset_stage(kept.copy(), "filter"), [keep], recomputed=("filter", "prefilter"))
+    assert held.loc[0, "status"] == "kept" and pd.isna(held.loc[0, "review_overrode_reason"])
+    undone = apply_decisions(held, [keep, decision("t:a", "undo", undoes=keep["id"])])
+    assert undone.loc[0, "status"] == "kept" and pd.isna(undone.loc[0, "drop_reason"])
+    again = reset_stage(kept.copy(), "filter")  # the re-run drops it again, for another reason
+    again.loc[0, ["status", "drop_reason", "drop_stage"]] = ["dropped", "quality:blurry", "filter"]
+    again = apply_decisions(again, [keep], recomputed=("filter", "prefilter"))
+    assert again.loc[0, ["status", "review_overrode_reason"]].tolist() == ["kept", "quality:blurry"]
+    assert apply_decisions(kept, [keep]).loc[0, "review_overrode_reason"] == "quality:dark"  # no re-run: kept
+
+
 def test_the_ambiguous_queue_shows_held_and_dropped_photos_whose_tags_name_two_labels():
     """Audit AC 6: photos the filter held as ambiguous stay kept without a label and looked like untagged ones
     to every queue. The `ambiguous` queue shows them (held ones first, then those dropped as ambiguous), not the

@@ -199,6 +199,6 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     embeddings = load_embeddings(ws, catalog)
     filtered, report = filter_catalog(catalog, config, centres, thumbnails, embeddings,
                                       grey_reader(ws, catalog), workers)
-    write_catalog(ws, apply_workspace_decisions(ws, filtered))  # human decisions (curate review) win
+    write_catalog(ws, apply_workspace_decisions(ws, filtered, "filter"))  # human decisions (curate review) win
     save_stage_report(ws, "filter", input_hash, report.to_dict(), started)
     return report

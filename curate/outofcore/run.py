@@ -37,7 +37,7 @@ def _with_decisions(con, ws, query: str) -> str:
     (curate.review.apply.apply_decisions is row by row: it runs on the few rows decisions or
     earlier reviews touch, in pandas)."""
     from curate.review.apply import REVIEW_COLUMNS, apply_decisions
-    from curate.review.journal import read_decisions
+    from curate.review.journal import read_decisions, recomputed_stages
 
     decisions = read_decisions(ws)
     decided = sorted({str(d["photo_id"]) for d in decisions if d.get("photo_id") is not None})
@@ -51,7 +51,7 @@ def _with_decisions(con, ws, query: str) -> str:
         return query
     rid = touched.column("rid")
     frame = schema.to_pandas(schema.conform(touched.drop(["rid"]).to_pandas(types_mapper=schema.pandas_type)))
-    patched = schema.conform(apply_decisions(frame, decisions)).append_column("rid", rid)
+    patched = schema.conform(apply_decisions(frame, decisions, recomputed_stages("filter"))).append_column("rid", rid)
     con.register("patch_frame", patched)
     con.execute("CREATE OR REPLACE TEMP TABLE patch AS SELECT * FROM patch_frame")
     con.unregister("patch_frame")

@@ -78,7 +78,7 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
     scored = "label issues" if config.mode == "finetune" or config.topic is None else "topic and label issues"
     with working(f"{scored}: out-of-fold logistic regressions ({config.folds} folds)"):
         result, report = prefilter_catalog(catalog, vectors, found, ok, config, topic_scores=scores)
-    write_catalog(ws, apply_workspace_decisions(ws, result))  # human decisions (curate review) win
+    write_catalog(ws, apply_workspace_decisions(ws, result, "prefilter"))  # human decisions (curate review) win
     model = fit_topic_model(result, vectors, config) if config.mode == "embeddings" else None
     saved = save_topic_model(ws, model, report, embeddings, input_hash)
     if saved is None and report.topic is None:

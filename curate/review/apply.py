@@ -162,18 +162,23 @@ def before_review(catalog: pd.DataFrame) -> pd.DataFrame:
     return restore_automatic(catalog)
 
 
-def apply_decisions(catalog: pd.DataFrame, decisions: list[dict]) -> pd.DataFrame:
+def apply_decisions(catalog: pd.DataFrame, decisions: list[dict], recomputed: tuple[str, ...] = ()) -> pd.DataFrame:
     """The catalog with the human decisions applied on top of the automatic stages (pure, idempotent).
 
     Args:
         catalog: the catalog (schema columns; review columns optional).
         decisions: decision dicts in the order they were made (`curate.review.journal.read_decisions`).
+        recomputed: the stages whose drops the catalog was just recomputed by (a stage's run: itself and the
+            later stages it reset). A photo a reviewer kept that they no longer drop loses its record of the
+            drop the keep overrode (audit AF: forced, then held again, a kept photo still "overrode"
+            `quality:dark`, and undoing the keep dropped it for a reason the filter no longer gave).
     Returns:
         A new catalog (a shallow copy when there is nothing to apply or take back); decisions about
         photos it does not hold are ignored.
 
     Example: ``apply_decisions(catalog, [{"id": "1", "photo_id": "demo:7", "action": "keep"}])``.
     """
+    catalog = _forget_stale_overrides(catalog, recomputed)
     status, label = _decided(decisions)
     if not status and before_review(catalog) is catalog:  # nothing decided, nothing to take back
         return catalog.copy(deep=False)
@@ -182,6 +187,19 @@ def apply_decisions(catalog: pd.DataFrame, decisions: list[dict]) -> pd.DataFram
     if status and len(catalog):
         _apply(c, _lookup(catalog[schema.PHOTO_ID], status), _lookup(catalog[schema.PHOTO_ID], label))
     return _frame(catalog, c)
+
+
+def _forget_stale_overrides(catalog: pd.DataFrame, recomputed: tuple[str, ...]) -> pd.DataFrame:
+    """`catalog` without the overridden drops of `recomputed` stages on kept photos: a stage that has just
+    re-run and kept such a photo no longer drops it, so there is no drop left to override."""
+    if not recomputed or "review_overrode_stage" not in catalog.columns:
+        return catalog
+    stale = ((catalog["status"] == schema.KEPT) & catalog["review_overrode_stage"].isin(recomputed)).to_numpy()
+    if not stale.any():
+        return catalog
+    catalog = catalog.copy()
+    catalog.loc[stale, ["review_overrode_stage", "review_overrode_reason"]] = None
+    return catalog
 
 
 def _lookup(photo_ids: pd.Series, mapping: dict[str, str]) -> np.ndarray:

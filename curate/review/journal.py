@@ -119,10 +119,23 @@ def append_decisions(ws: Workspace, decisions: list[dict]) -> None:
         os.close(fd)  # closing releases the flock
 
 
-def apply_workspace_decisions(ws: Workspace, catalog: pd.DataFrame) -> pd.DataFrame:
+def apply_workspace_decisions(ws: Workspace, catalog: pd.DataFrame, stage: str | None = None) -> pd.DataFrame:
     """The catalog with the workspace's review decisions applied: the one call a stage's I/O edge
-    makes before writing the catalog, so that human decisions win on every re-run."""
-    return apply_decisions(catalog, read_decisions(ws))
+    makes before writing the catalog, so that human decisions win on every re-run (`stage`: the stage that
+    has just recomputed the catalog; its drops and the later stages' it reset are judged anew)."""
+    return apply_decisions(catalog, read_decisions(ws), recomputed_stages(stage))
+
+
+def recomputed_stages(stage: str | None) -> tuple[str, ...]:
+    """The stages whose drops a run of `stage` recomputes: itself and the later dropping stages it resets
+    (curate.records.reset_stage).
+
+    >>> recomputed_stages("filter"), recomputed_stages(None)
+    (('filter', 'prefilter'), ())
+    """
+    from curate.records import DROPPING_STAGES
+
+    return DROPPING_STAGES[DROPPING_STAGES.index(stage):] if stage in DROPPING_STAGES else ()
 
 
 def export_decisions(ws: Workspace, out: Path) -> int:
