@@ -245,6 +245,13 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
         reasons.append(f"{after} and reset its results" if reran and not reasons else
                        f"{stage}'s results in the catalog were changed or reset since it ran")
     reasons += [f"{name} is stale" for name in UPSTREAM[stage] if states[name].state == STALE]
+    if stage == "split" and not reasons:
+        # a stage that dropped photos and reinstated them since leaves them kept without a split, its own
+        # results as before (audit AF: a forced prefilter, then one held: status said fresh, check-leakage refused)
+        _, kept, missing = _split_coverage(catalog)
+        if missing:
+            reasons.append(f"{missing:,} of {kept:,} kept photos have no split (a stage dropped them after the split "
+                           "and has since kept them again)")
     return StageState(stage, STALE if reasons else FRESH, command, reasons, _notes(report), record.get("run_id"),
                       _warnings(report))
 

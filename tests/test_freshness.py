@@ -130,6 +130,23 @@ def test_classify_train_refuses_kept_photos_without_a_split_even_without_records
     assert f"5 of {len(kept)} kept photos have no split" in result.output
 
 
+def test_kept_photos_without_a_split_make_the_split_stale_in_status(ws):
+    """Audit AF 2: a forced prefilter cleared the split of the photos it dropped, a held one kept them again,
+    and with every stage's own results as before, `curate status` said the split was fresh while
+    check-leakage and classify train refused it. The split now reads stale, saying why."""
+    assert states(ws)["split"] == FRESH
+    catalog = read_catalog(ws)
+    kept = catalog.index[catalog["status"] == "kept"]
+    catalog.loc[kept[:5], "split"] = None
+    write_catalog(ws, catalog)
+    split = workspace_states(ws)["split"]
+    assert split.state == STALE
+    assert split.reasons == [f"5 of {len(kept)} kept photos have no split (a stage dropped them after the split and "
+                             "has since kept them again)"]
+    result = runner.invoke(app, ["status", "-w", str(ws.root), "--json"])
+    assert result.exit_code == 0 and json.loads(result.output)["stages"]["split"]["reasons"] == split.reasons
+
+
 def test_filter_after_split_leaves_the_split_stale_until_it_runs_again(ws):
     assert curate("filter", "-w", str(ws.root), "--recipe", "skylines", "--max-km", "2", "--force-geo").exit_code == 0
     catalog = read_catalog(ws)
