@@ -76,8 +76,14 @@ def test_a_place_name_or_the_recipes_coordinates_keep_the_filter_on():
 
 
 def test_a_usual_share_of_far_geotags_is_still_dropped_from_any_label():
+    """... and a label whose name is not a place is named when it loses them (audit AE: `Bedroom` lost its 12
+    photos taken away from New York, 20 %, at --max-km 50 with no line naming it)."""
     out, report = filter_catalog(catalog(town_and_elsewhere("Kitchen", far=4)), FilterConfig(max_km=5))
     assert geo_drops(out, "Kitchen") == 4 and status(report, "Kitchen") == "applied"  # 4 of 21: 19%
+    line = next(w for w in report.warnings if w.startswith("geo drops applied to labels whose names are not places"))
+    assert "Kitchen 4 of 21 geotagged photos (19%) dropped as geo_outlier" in line and "--max-km off" in line
+    out, report = filter_catalog(catalog(town_and_elsewhere("Paris", far=4)), FilterConfig(max_km=5))
+    assert geo_drops(out, "Paris") == 4 and not any("names are not places" in w for w in report.warnings)
     out, report = filter_catalog(catalog(town_and_elsewhere("Kitchen", far=4)),
                                  FilterConfig(max_km=5, max_unnamed_share=0.1))
     assert geo_drops(out, "Kitchen") == 0 and status(report, "Kitchen") == UNNAMED
