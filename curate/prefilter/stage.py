@@ -54,6 +54,7 @@ from curate.errors import UsageError
 from curate.prefilter.config import MIN_LABEL_PHOTOS, PrefilterConfig
 from curate.prefilter.threshold import (  # noqa: F401
     MAX_TAG_CHANCE,
+    MAX_WITHIN_CHANCE,
     MIN_TAG_SEPARATION,
     OTSU_BINS,
     bimodality,
@@ -497,16 +498,16 @@ def within_label_reasons(within: tuple[float, float, np.ndarray] | None, below: 
     most of the cut's drops lie in those labels: the model has learnt which labels carry the tag more, and the
     cut would drop the labels that carry it less. (Drops mostly in labels without a tagged photo are whole
     labels judged off topic, for `collection_reasons` to judge.)"""
-    if within is None or within[1] < MAX_TAG_CHANCE or (below & within[2]).sum() <= 0.5 * below.sum():
+    if within is None or within[1] < MAX_WITHIN_CHANCE or (below & within[2]).sum() <= 0.5 * below.sum():
         return []
     j, chance, tested = within
     names = sorted({str(label) for label in np.asarray(labels, dtype=object)[tested & below] if label is not None})
     return [f"within its labels the tag {topic!r} does not tell photos apart: where a label has tagged and untagged "
             f"photos, the topic model (out of fold) scores them alike (Youden's J {j:.2f} within labels, "
             f"{overall_j:.2f} over the collection; the tag shuffled within each label does as well {_share(chance)} "
-            f"of the time, under {MAX_TAG_CHANCE:.0%} needed), so it has learnt which labels carry the tag more, not "
-            f"what the topic looks like, and the cut would drop {int((below & tested).sum()):,} photos of the labels "
-            f"that carry it less{f' ({names_text(names, shown=6)})' if names else ''}; is nearly every photo on "
+            f"of the time, under {MAX_WITHIN_CHANCE:.0%} needed), so it has learnt which labels carry the tag more, "
+            f"not what the topic looks like, and the cut would drop {int((below & tested).sum()):,} photos of the "
+            f"labels that carry it less{f' ({names_text(names, shown=6)})' if names else ''}; is nearly every photo on "
             "topic, the tag used more on some labels?"]
 
 

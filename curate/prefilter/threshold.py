@@ -148,6 +148,7 @@ def tag_separation(scores: np.ndarray, tagged: np.ndarray) -> tuple[float, float
 # photos better than the same tag shuffled within the label (its rate per label kept)? Measured with the
 # topic scores of real photos: the demo and the scenes scrape p 0.005 (none of 199 shuffles as large), audit
 # AE's collections with nothing off topic p 0.63-0.98.
+MAX_WITHIN_CHANCE = 0.05  # held when the shuffles do as well as often as this (audit AH: 23 real scrapes)
 MIN_WITHIN_PHOTOS = 5  # a label is tested with at least this many tagged and as many untagged photos
 WITHIN_PERMUTATIONS = 199  # the smallest chance this gives is 1 / 200
 MAX_WITHIN_SAMPLE = 2000  # photos per label (a seeded sample above it): the permutations stay cheap at any size
