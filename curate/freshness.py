@@ -215,7 +215,7 @@ def judge(catalog: pd.DataFrame | CatalogFile, reports: dict) -> dict[str, Stage
             states[stage] = StageState(stage, NOT_RUN, command)
         elif not isinstance(report.get("freshness"), dict):
             states[stage] = StageState(stage, UNKNOWN, command, [f"{stage} ran before stages recorded their inputs"],
-                                       _notes(report), warnings=_warnings(report))
+                                       _notes(report), warnings=stage_warning_lines(stage, report))
         else:
             states[stage] = _judge_one(stage, catalog, report, reports, states, command)
     return states
@@ -253,7 +253,7 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
             reasons.append(f"{missing:,} of {kept:,} kept photos have no split (a stage dropped them after the split "
                            "and has since kept them again)")
     return StageState(stage, STALE if reasons else FRESH, command, reasons, _notes(report), record.get("run_id"),
-                      _warnings(report))
+                      stage_warning_lines(stage, report))
 
 
 def reset_before(catalog: pd.DataFrame | CatalogFile, reports: dict, stage: str) -> list[str]:
@@ -282,9 +282,17 @@ def _notes(report: dict) -> list[str]:
     return [note for note in report.get("notes") or [] if isinstance(note, str)]
 
 
-def _warnings(report: dict) -> list[str]:
-    """A stage report's warnings (strings only), apart from its notes: `curate status` prints them as such."""
-    return [line for line in report.get("warnings") or [] if isinstance(line, str)]
+def stage_warning_lines(stage: str, report: dict) -> list[str]:
+    """A stage report's warnings (strings only), apart from its notes: `curate status` prints them as such, and
+    `curate report` at the top of the page. The prefilter's held cut is one of them (audit AE: status showed the
+    filter's held lines but not the prefilter's, kept in `held_reasons`)."""
+    lines = [line for line in report.get("warnings") or [] if isinstance(line, str)]
+    if stage == "prefilter" and report.get("held") and report.get("held_reasons"):
+        lines.append(HELD_CUT + "; ".join(map(str, report["held_reasons"])))
+    return lines
+
+
+HELD_CUT = "held: no photo dropped as off topic: "  # the prefilter's held cut (its sanity line reads the same)
 
 
 def load_reports(ws) -> dict:

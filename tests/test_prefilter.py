@@ -193,6 +193,9 @@ def test_label_issues_find_planted_flips_and_can_drop_them():
 
     dropped, drop_report = run(catalog, vectors, PrefilterConfig(topic="skyline", drop_label_issues=True))
     assert (dropped["drop_reason"] == "label_issue").sum() == drop_report.label_issues_dropped == report.label_issues
+    # `curate run` shows only the summary line: it says how many were dropped (audit AE)
+    assert f"label issues {report.label_issues:,} ({report.label_issues:,} dropped)" in drop_report.summary()
+    assert "dropped)" not in report.summary().split("label issues")[1].split(";")[0]
 
 
 @pytest.mark.parametrize("tags, config, message", [

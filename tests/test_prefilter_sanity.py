@@ -166,7 +166,7 @@ def test_a_tag_on_most_photos_drops_nothing_and_flags_the_doubted():
     doubted = (result["topic_doubted"] == True).to_numpy()  # noqa: E712
     np.testing.assert_array_equal(doubted, score < report.threshold)
     assert report.doubted == doubted.sum() > 0
-    assert "--force" in report.sanity_line() and "nothing dropped" in report.sanity_line()
+    assert "--force" in report.sanity_line() and "no photo dropped as off topic" in report.sanity_line()
 
     forced, forced_report = prefilter_catalog(catalog, vectors, np.ones(len(catalog), bool),
                                               np.ones(len(catalog), bool),
@@ -305,8 +305,13 @@ def test_ferrari_keeps_every_tagged_photo_without_force(ferrari_workspace):
     root = str(ferrari_workspace.root)
     result = runner.invoke(app, ["prefilter", "--workspace", root, "--topic", "ferrari"])
     assert result.exit_code == 0, result.output
-    held = [line for line in result.output.splitlines() if line.startswith("warning: held: nothing dropped")]
+    held = [line for line in result.output.splitlines()
+            if line.startswith("warning: held: no photo dropped as off topic")]
     assert len(held) == 1 and "max_topic_share" in held[0] and "--force" in held[0]
+    # audit AE: `curate status` listed the filter's held lines but not the prefilter's
+    status = json.loads(runner.invoke(app, ["status", "--workspace", root, "--json"]).output)
+    assert any(line.startswith("held: no photo dropped as off topic: ") and "max_topic_share" in line
+               for line in status["stages"]["prefilter"]["warnings"])
     catalog = read_catalog(ferrari_workspace)
     tagged = catalog["tags"].map(lambda tags: "ferrari" in set(tags))
     assert tagged.sum() == 98 and (catalog.loc[tagged, "status"] == schema.KEPT).all()

@@ -246,7 +246,7 @@ def test_stage_warnings_and_a_held_prefilter_are_at_the_top_of_the_page():
     report = build_report(make_catalog().assign(split=None), reports)
     assert report["stage_warnings"] == {
         "filter": ["held: geo drops of chicago kept (21 photos): <spread>"],
-        "prefilter": ["held: nothing dropped: the cut would drop every photo of dog"]}
+        "prefilter": ["held: no photo dropped as off topic: the cut would drop every photo of dog"]}
     page = render_html(report)
     assert page.index("geo drops of chicago") < page.index("<nav>")
     assert "&lt;spread&gt;" in page and "every photo of dog" in page

@@ -126,6 +126,8 @@ class PrefilterReport:
         """One line for `curate prefilter` and `curate run`: the talk's four counts, label issues, repairs,
         and why nothing was dropped when sanity held the drops back."""
         issues = "not checked" if self.label_issues is None else f"{self.label_issues:,}"
+        if self.label_issues_dropped:  # `curate run` shows only this line (audit AE: "nothing dropped" beside 3 drops)
+            issues += f" ({self.label_issues_dropped:,} dropped)"
         if self.label_model.get("unlike_label"):  # curate.prefilter.outliers: no label fits them
             issues += f" ({self.label_model['unlike_label']:,} of them unlike their label's photos by others)"
         unjudged = sum(int(row.get("unjudged", 0)) for row in self.per_label)
@@ -179,8 +181,8 @@ class PrefilterReport:
         why = "; ".join(self.held_reasons)
         if self.forced:
             return f"dropped anyway (--force) although {why}"
-        return (f"nothing dropped: {why}; {self.doubted:,} photos below the threshold are kept and flagged "
-                "topic_doubted; pass --force (recipe force = true) to drop them")
+        return (f"no photo dropped as off topic: {why}; {self.doubted:,} photos below the threshold are kept and "
+                "flagged topic_doubted; pass --force (recipe force = true) to drop them")
 
 
 def normalise_rows(vectors: np.ndarray) -> np.ndarray:

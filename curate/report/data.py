@@ -100,12 +100,11 @@ def stage_warnings(reports: dict) -> dict[str, list[str]]:
     """Per stage, the lines where it did less than asked or held its drops (its report's `warnings`;
     the prefilter's held cut), for the top of the report: a reader of the report should not need the
     terminal's output to learn that a stage did not apply."""
+    from curate.freshness import stage_warning_lines
+
     found = {}
     for stage, stage_report in sorted(reports.items()):
-        stage_report = stage_report or {}
-        lines = [str(line) for line in stage_report.get("warnings") or []]
-        if stage == "prefilter" and stage_report.get("held") and stage_report.get("held_reasons"):
-            lines.append("held: nothing dropped: " + "; ".join(map(str, stage_report["held_reasons"])))
+        lines = stage_warning_lines(stage, stage_report or {})
         if lines:
             found[stage] = lines
     return found
