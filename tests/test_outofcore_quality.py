@@ -263,3 +263,22 @@ def test_applied_quality_drops_get_a_note_and_a_check_flagging_most_photos_is_na
     _, night_report, _, got_night = filter_both(night, FilterConfig(max_km="off"), tmp_path / "night")
     crowded = [note for note in got_night.notes if note.startswith("the dark check flags 60 of the 100")]
     assert len(crowded) == 1 and "collection's own look" in crowded[0] and got_night.notes == night_report.notes
+
+
+def test_a_force_flag_without_its_drop_says_so_and_held_lines_name_the_recipe_keys(tmp_path):
+    """Audit AF 4 and 5: `--force-quality --force-caps` given alone, as the held lines read, forced nothing and
+    undid the earlier drops without a word; and under `curate run` the held lines named flags it does not
+    take. Both engines now say so."""
+    catalog = two_labels(30, 30)
+    (tmp_path / "alone").mkdir()
+    _, report, _, got = filter_both(catalog, FilterConfig(max_km="off", force_quality=True, force_caps=True),
+                                    tmp_path / "alone")
+    assert got.notes == report.notes
+    assert any(n.startswith("--force-quality forces nothing without --drop-quality (recipe drop_quality)")
+               for n in report.notes)
+    assert any(n.startswith("--force-caps forces nothing without --max-per-owner or --max-owner-share")
+               for n in report.notes)
+    _, held, _, got = filter_both(catalog, FilterConfig(drop_quality=("greyscale",), max_km="off"), tmp_path)
+    assert any(w.startswith("held: the quality drops") for w in held.warnings) and got.notes == held.notes
+    assert any("is a recipe key as well" in n and "force_quality = true" in n for n in held.notes)
+    assert not any("forces nothing" in n for n in held.notes)

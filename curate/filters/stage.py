@@ -159,6 +159,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     notes += owners.dominance_lines(owners.concentration(out.loc[labelled_kept, "label"],
                                                          out.loc[labelled_kept, "owner_id"]))
 
+    notes += force_notes(config, warnings)
     mine = out["drop_stage"] == STAGE
     report = FilterReport(
         config=asdict(config), funnel=status_counts(out), geo=geo_table, concentration=concentration, caps=caps,
@@ -167,6 +168,29 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
         near_duplicate_clusters=n_clusters, notes=notes, warnings=warnings, quality=quality_table,
         label_conflicts=conflicts)
     return out, report
+
+
+def force_notes(config: FilterConfig, warnings: list[str]) -> list[str]:
+    """Notes on the --force-… flags (both engines; audit AF): one given without the drop it forces does nothing
+    (a re-run is from scratch, so `--force-quality` alone also undoes an earlier `--drop-quality`), and the
+    flags the held lines name are recipe keys too, for `curate run`, which takes no such flag.
+
+    >>> force_notes(FilterConfig(force_quality=True), [])[0][:62]
+    '--force-quality forces nothing without --drop-quality (recipe '
+    >>> force_notes(FilterConfig(), ["held: … or --force-caps to cap them anyway"])[0][:66]
+    'each --force-… flag the held lines name is a recipe key as well, i'
+    """
+    idle = [(config.force_quality and not config.drop_quality, "--force-quality", "--drop-quality", "drop_quality"),
+            (config.force_caps and config.max_per_owner is None and config.max_owner_share is None, "--force-caps",
+             "--max-per-owner or --max-owner-share", "max_per_owner or max_owner_share"),
+            (config.force_licences and config.licences is None, "--force-licences", "--licences", "licences"),
+            (config.force_geo and not config.geo_on, "--force-geo", "a --max-km", "max_km")]
+    notes = [f"{flag} forces nothing without {needs} (recipe {key}): this run dropped only what its own settings "
+             "ask for, so drops an earlier run made with them are undone" for given, flag, needs, key in idle if given]
+    if any("--force-" in line for line in warnings):
+        notes.append("each --force-… flag the held lines name is a recipe key as well, in its filter section "
+                     "(--force-quality: force_quality = true), for `curate run`, which takes no such flag")
+    return notes
 
 
 def exact_conflict_notes(conflicts: dict, labels: list[tuple[str, ...]]) -> list[str]:

@@ -30,6 +30,7 @@ from curate.filters.stage import (
     every_photo_licence_warning,
     exact_conflict_hold_warning,
     exact_conflict_notes,
+    force_notes,
     licence_hold,
     licence_notes,
     near_conflict_notes,
@@ -189,6 +190,7 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
 
     dropped = con.execute(f"SELECT drop_reason, count(*) AS n FROM w WHERE drop_stage = {literal(STAGE)} "
                           "GROUP BY drop_reason ORDER BY n DESC, drop_reason").fetchall()
+    notes += force_notes(config, warnings)
     report = FilterReport(config=asdict(config), funnel=status_counts(con, "w"), geo=geo_table,
                           concentration=concentration, caps=caps,
                           dropped_by_reason={reason: int(n) for reason, n in dropped},
