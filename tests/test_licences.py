@@ -153,6 +153,9 @@ def test_licence_filter_drops_what_is_not_allowed_and_is_recomputed():
     assert report.config["licences"] == ("cc-by", "cc-by-sa")
     assert any("1 photos have no licence" in note for note in report.notes)
     assert any("'my own terms' (1)" in note for note in report.notes)
+    # audit AE: one note names what was refused (by canonical name) and the labels that lose most
+    assert ("--licences cc-by,cc-by-sa dropped 3 of 6 photos (50%): all-rights-reserved 1 not allowed; 2 without a "
+            "licence curate reads; labels losing over 10%: city 50%") in report.notes
     again, _ = filter_catalog(out, FilterConfig())  # no licence filter: every licence drop is reinstated
     assert reasons(again)[:6] == [None] * 6 and len(again) == len(cat)
 

@@ -31,6 +31,7 @@ from curate.filters.stage import (
     exact_conflict_hold_warning,
     exact_conflict_notes,
     force_notes,
+    licence_drop_note,
     licence_hold,
     licence_notes,
     near_conflict_notes,
@@ -324,7 +325,15 @@ def _licence_filter(con, config: FilterConfig, notes: list[str], warnings: list[
     shown = con.execute("SELECT coalesce(license, '(none)') AS name, count(*) AS n FROM w WHERE status = 'kept' "
                         "GROUP BY name ORDER BY n DESC, name").fetchall()
     disallowed = "license IS NULL OR license NOT IN (SELECT license FROM allowed_licences)"
-    _drop(con, "licence", f"({disallowed}) AND NOT {unreadable}" if held else disallowed)
+    dropping = f"({disallowed}) AND NOT {unreadable}" if held else disallowed
+    refused = con.execute(f"SELECT license, count(*) FROM w WHERE status = 'kept' AND NOT {unreadable} AND "
+                          f"({disallowed}) GROUP BY license").fetchall()
+    per_label = con.execute(f"SELECT coalesce(label, {literal(schema.NO_LABEL)}) AS label, count(*), "
+                            f"count(*) FILTER (WHERE {dropping}) FROM w WHERE status = 'kept' GROUP BY 1").fetchall()
+    photos = pd.Series({label: int(n) for label, n, _ in per_label}, dtype="int64")
+    lost = pd.Series({label: int(d) for label, _, d in per_label if d}, dtype="int64")
+    notes += licence_drop_note([(text, int(n)) for text, n in refused], photos, lost, config)
+    _drop(con, "licence", dropping)
     if judged > without and not con.execute("SELECT count(*) FROM w WHERE status = 'kept'").fetchone()[0]:
         warnings.append(every_photo_licence_warning([(name, int(n)) for name, n in shown], config))
 
