@@ -63,6 +63,7 @@ from curate.prefilter.threshold import (  # noqa: F401
     percent_below,
     tag_separation,
     within_label_separation,
+    youden_j,
     youden_threshold,
 )
 from curate.records import apply_drops, reset_stage, tag_and_value
@@ -436,8 +437,7 @@ def decide_cut(score: np.ndarray, tagged: np.ndarray, config: PrefilterConfig,
                        f"{config.max_drop_share:.0%})")
     reasons += collection_reasons(score < threshold, tagged, labels, threshold, config)
     within = within_label_separation(score, tagged, labels, config.seed) if labels is not None else None
-    reasons += within_label_reasons(within, score < threshold, labels,
-                                    tag_separation(score, tagged)[0] if untagged else 0.0, config.topic)
+    reasons += within_label_reasons(within, score < threshold, labels, youden_j(score, tagged), config.topic)
     figures = {"ashman_d": round(test.ashman_d, 4), "mode_gap": round(test.mode_gap, 4),
                "bimodal": test.bimodal, "otsu_cut": round(test.cut, 4), "summary": test.describe(),
                "within_label": None if within is None else
