@@ -286,6 +286,7 @@ def test_a_bad_line_is_one_clear_error(tmp_path):
 def test_decisions_survive_filter_and_prefilter_reruns_and_only_later_stages_go_stale(demo_ws, tmp_path):
     from curate.freshness import workspace_states
     from curate.review.session import ReviewSession
+    from curate.stage_reports import load_stage_report
 
     root = tmp_path / "ws"
     subprocess.run(["cp", "-a", str(demo_ws.root), str(root)], check=True)
@@ -312,10 +313,18 @@ def test_decisions_survive_filter_and_prefilter_reruns_and_only_later_stages_go_
     check()
     states = workspace_states(ws)
     assert (states["filter"].state, states["prefilter"].state, states["split"].state) == ("fresh", "fresh", "stale")
-    for args in (["filter", "--workspace", str(root), "--recipe", "skylines"], prefilter_args(root)):
+    for args, stage in ((["filter", "--workspace", str(root), "--recipe", "skylines"], "filter"),
+                        (prefilter_args(root), "prefilter")):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
         check()
+        # audit AF 3: the stage's counts include the drops a keep overrides; a note reconciles them
+        note = next(n for n in load_stage_report(ws, stage)["notes"] if n.startswith("a reviewer's keep overrides"))
+        now = read_catalog(ws)
+        overrides = now.loc[(now["status"] == "kept") & (now["review_overrode_stage"] == stage),
+                            "review_overrode_reason"].value_counts()
+        assert overrides.sum() >= 1 and f"overrides {overrides.sum()} of this run's drops (" in note
+        assert all(f"{reason} {n}" in note for reason, n in overrides.items())
     assert workspace_states(ws)["prefilter"].state == "fresh"
 
 

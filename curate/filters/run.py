@@ -17,6 +17,7 @@ from curate.filters.stage import FilterConfig, FilterReport, filter_catalog
 from curate.objectstore import locator
 from curate.progress import working
 from curate.recipes import Recipe
+from curate.review.apply import overridden_note
 from curate.review.journal import apply_workspace_decisions
 from curate.stage_reports import save_stage_report
 from curate.workspace import (
@@ -199,6 +200,8 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     embeddings = load_embeddings(ws, catalog)
     filtered, report = filter_catalog(catalog, config, centres, thumbnails, embeddings,
                                       grey_reader(ws, catalog), workers)
-    write_catalog(ws, apply_workspace_decisions(ws, filtered, "filter"))  # human decisions (curate review) win
+    final = apply_workspace_decisions(ws, filtered, "filter")  # human decisions (curate review) win
+    report.notes += overridden_note(final, "filter")
+    write_catalog(ws, final)
     save_stage_report(ws, "filter", input_hash, report.to_dict(), started)
     return report

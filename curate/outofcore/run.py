@@ -32,11 +32,11 @@ def _names(prefix: str = "") -> str:
     return ", ".join(prefix + db.quote(name) for name in schema.NAMES)
 
 
-def _with_decisions(con, ws, query: str) -> str:
+def _with_decisions(con, ws, query: str, notes: list[str]) -> str:
     """`query` (the new catalog, with rid) with the workspace's review decisions applied
     (curate.review.apply.apply_decisions is row by row: it runs on the few rows decisions or
-    earlier reviews touch, in pandas)."""
-    from curate.review.apply import REVIEW_COLUMNS, apply_decisions
+    earlier reviews touch, in pandas); the filter's drops a keep overrides are noted in `notes`."""
+    from curate.review.apply import REVIEW_COLUMNS, apply_decisions, overridden_note
     from curate.review.journal import read_decisions, recomputed_stages
 
     decisions = read_decisions(ws)
@@ -51,7 +51,9 @@ def _with_decisions(con, ws, query: str) -> str:
         return query
     rid = touched.column("rid")
     frame = schema.to_pandas(schema.conform(touched.drop(["rid"]).to_pandas(types_mapper=schema.pandas_type)))
-    patched = schema.conform(apply_decisions(frame, decisions, recomputed_stages("filter"))).append_column("rid", rid)
+    frame = apply_decisions(frame, decisions, recomputed_stages("filter"))
+    notes += overridden_note(frame, "filter")
+    patched = schema.conform(frame).append_column("rid", rid)
     con.register("patch_frame", patched)
     con.execute("CREATE OR REPLACE TEMP TABLE patch AS SELECT * FROM patch_frame")
     con.unregister("patch_frame")
@@ -71,7 +73,7 @@ def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float 
         validate(con, catalog)
         centres = recipe_centres(recipe)  # with median centres too (geo_evidence_warnings)
         query, report = filter_duckdb(con, catalog, config, centres, ws, workers)
-        query = _with_decisions(con, ws, query)
+        query = _with_decisions(con, ws, query, report.notes)
         db.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")
     db.save_stage_report(ws, "filter", input_hash, report.to_dict(), started)
     return report

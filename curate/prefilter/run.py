@@ -25,6 +25,7 @@ from curate.prefilter.stage import (
 )
 from curate.progress import working
 from curate.records import reset_stage
+from curate.review.apply import overridden_note
 from curate.review.journal import apply_workspace_decisions
 from curate.settings_fields import SettingError
 from curate.stage_reports import load_stage_report, save_stage_report
@@ -78,7 +79,9 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
     scored = "label issues" if config.mode == "finetune" or config.topic is None else "topic and label issues"
     with working(f"{scored}: out-of-fold logistic regressions ({config.folds} folds)"):
         result, report = prefilter_catalog(catalog, vectors, found, ok, config, topic_scores=scores)
-    write_catalog(ws, apply_workspace_decisions(ws, result, "prefilter"))  # human decisions (curate review) win
+    final = apply_workspace_decisions(ws, result, "prefilter")  # human decisions (curate review) win
+    report.notes += overridden_note(final, "prefilter")
+    write_catalog(ws, final)
     model = fit_topic_model(result, vectors, config) if config.mode == "embeddings" else None
     saved = save_topic_model(ws, model, report, embeddings, input_hash)
     if saved is None and report.topic is None:

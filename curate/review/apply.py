@@ -232,6 +232,29 @@ def _apply(c: dict[str, np.ndarray], status: np.ndarray, label: np.ndarray) -> N
     c["review_status"][drop] = schema.DROPPED
 
 
+def overridden_note(catalog: pd.DataFrame, stage: str) -> list[str]:
+    """A note on a stage's drops that a reviewer's keep overrides in `catalog` (the stage's output with the
+    decisions applied): the stage's counts are its own decisions, the catalog keeps these photos (audit AF:
+    `dropped 27 quality:dark` printed, 26 in the catalog, with nothing to reconcile the two).
+
+    >>> frame = pd.DataFrame({"status": ["kept", "kept", "dropped"], "review_overrode_stage": ["filter", None, None],
+    ...                       "review_overrode_reason": ["quality:dark", None, None]})
+    >>> overridden_note(frame, "filter")[0][:73]
+    "a reviewer's keep overrides 1 of this run's drops (quality:dark 1): the c"
+    """
+    if "review_overrode_stage" not in catalog.columns:
+        return []
+    mine = (catalog["status"] == schema.KEPT) & (catalog["review_overrode_stage"] == stage)
+    if not mine.any():
+        return []
+    counts = catalog.loc[mine, "review_overrode_reason"].value_counts()
+    counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+    reasons = ", ".join(f"{reason} {n:,}" for reason, n in counts.items())
+    return [f"a reviewer's keep overrides {int(mine.sum()):,} of this run's drops ({reasons}): the catalog keeps "
+            "them; this stage's counts (its drops, its funnel) are its own decisions (`curate review` shows the "
+            "reviewer's)"]
+
+
 def photo_state(catalog: pd.DataFrame) -> dict[str, dict]:
     """{photo_id: {"status", "label", "review_status", "review_label", "drop_reason"}} of a few rows,
     as the review page and a decision's before/after show them."""
