@@ -224,7 +224,7 @@ def test_quality_drops_that_would_empty_a_label_are_held_and_forced_applied_in_b
     assert all("greyscale" in list(issues) for issues in got.loc[got["label"] == "Coast", "quality_issues"])
     line = next(w for w in got_report.warnings if w.startswith("held: the quality drops"))
     coast = int(((got["label"] == "Coast") & (got["status"] == "kept")).sum())  # some are exact copies
-    assert f"Coast {coast} of {coast} (greyscale)" in line and "--force-quality" in line and "Kitchen" not in line
+    assert f"Coast {coast} of {coast} (greyscale {coast})" in line and "--force-quality" in line and "Kitchen" not in line
     config = FilterConfig(drop_quality=("greyscale",), max_km="off", force_quality=True)
     expected, report, got, got_report = filter_both(catalog, config, tmp_path)
     coast = got["label"] == "Coast"
@@ -282,3 +282,15 @@ def test_a_force_flag_without_its_drop_says_so_and_held_lines_name_the_recipe_ke
     assert any(w.startswith("held: the quality drops") for w in held.warnings) and got.notes == held.notes
     assert any("is a recipe key as well" in n and "force_quality = true" in n for n in held.notes)
     assert not any("forces nothing" in n for n in held.notes)
+
+
+def test_the_quality_hold_names_every_check_that_alone_takes_most_of_the_label(tmp_path):
+    """Audit AF 6: the held line named the first check each photo failed (`blurry` for 25 night photos) while
+    another (`dark`) flagged all 28, so leaving out the named check was held again. It now names each dropping
+    check that alone would take more than half of the label, with counts; both engines."""
+    catalog = two_labels(30, 30, distinct=True)  # Coast: 30 black-and-white photos, 20 of them dark too
+    catalog.loc[:19, ["brightness_p50", "brightness_p95"]] = [10.0, 30.0]
+    config = FilterConfig(drop_quality=("greyscale", "dark"), max_km="off")
+    _, report, _, got = filter_both(catalog, config, tmp_path)
+    line = next(w for w in got.warnings if w.startswith("held: the quality drops"))
+    assert "(Coast 30 of 30 (greyscale 30, dark 20))" in line and got.warnings == report.warnings

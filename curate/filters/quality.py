@@ -346,18 +346,42 @@ def labelled_only(photos: pd.Series, drops: pd.DataFrame) -> tuple[pd.Series, pd
     return photos.drop(schema.NO_LABEL, errors="ignore"), drops[drops["label"] != schema.NO_LABEL]
 
 
-def held_warning(photos: pd.Series, would_drop: pd.DataFrame, held: pd.Series) -> list[str]:
-    """The `held:` line for `held_labels` (both engines): the labels, what each would lose and the check
-    that takes most of it, and what to do."""
+def held_checks(photos: pd.Series, flags: pd.DataFrame, labels) -> dict:
+    """label -> the dropping checks that would each take more than half of its photos on their own, or the one
+    that flags most of them, with counts (`flags`: (label, check, flagged) rows of the checks --drop-quality
+    names, over the kept photos). Audit AF: the held line named `blurry`, the first check 25 night photos
+    failed, while `dark` flagged all 28: leaving `blurry` out, as it advised, was held again.
+
+    >>> flags = pd.DataFrame({"label": ["paris", "paris"], "check": ["blurry", "dark"], "flagged": [25, 28]})
+    >>> held_checks(pd.Series({"paris": 40}), flags, ["paris"])
+    {'paris': 'dark 28, blurry 25'}
+    >>> held_checks(pd.Series({"paris": 60}), flags, ["paris"])
+    {'paris': 'dark 28'}
+    """
+    named = {}
+    for label in labels:
+        mine = flags[(flags["label"] == label) & (flags["flagged"] > 0)]
+        mine = mine.sort_values(["flagged", "check"], ascending=[False, True])
+        heavy = mine[mine["flagged"] > MAX_QUALITY_DROP_SHARE * photos[label]]
+        shown = heavy if len(heavy) else mine.head(1)
+        named[label] = ", ".join(f"{row.check} {row.flagged:,}" for row in shown.itertuples())
+    return named
+
+
+def held_warning(photos: pd.Series, would_drop: pd.DataFrame, held: pd.Series,
+                 flags: pd.DataFrame | None = None) -> list[str]:
+    """The `held:` line for `held_labels` (both engines): the labels, what each would lose and the checks
+    that take most of it (`held_checks` from `flags`; else the first failed check of most drops), and what
+    to do."""
     if held.empty:
         return []
-    main = main_checks(would_drop)
     order = (held / photos.reindex(held.index)).sort_index().sort_values(ascending=False, kind="stable").index
+    main = held_checks(photos, flags, order) if flags is not None else main_checks(would_drop)
     named = ", ".join(f"{label} {held[label]:,} of {photos[label]:,} ({main[label]})" for label in order[:6])
     return [f"held: the quality drops would take more than half of {len(held)} label"
             f"{'s' if len(held) != 1 else ''} ({named}{', …' if len(held) > 6 else ''}): kept, still flagged in "
             "quality_issues; if that is the labels' own look (black-and-white, night, small or panorama photos), "
-            "leave that check out of --drop-quality; if they are truly bad, --force-quality drops them"]
+            "leave those checks out of --drop-quality; if they are truly bad, --force-quality drops them"]
 
 
 def drop_note(photos: pd.Series, drops: pd.DataFrame) -> list[str]:

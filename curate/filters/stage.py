@@ -401,7 +401,10 @@ def _quality(out: pd.DataFrame, config: FilterConfig, notes: list[str],
     key = out["label"].astype(object).where(out["label"].notna(), schema.NO_LABEL)
     photos, would_drop = _label_counts(key, kept_before, kept_before & reason.notna(), reason)
     held = quality.held_labels(photos, would_drop, config.force_quality)
-    warnings += quality.held_warning(photos, would_drop, held)
+    flags = pd.DataFrame([{"label": label, "check": name, "flagged": int(n)} for name in config.drop_quality
+                          for label, n in key[kept_before & failed[name]].value_counts().items()],
+                         columns=["label", "check", "flagged"])
+    warnings += quality.held_warning(photos, would_drop, held, flags)
     reason = reason.mask(key.isin(held.index), None)
     out = apply_drops(out, reason, STAGE)
     table = [{"check": c.name, "threshold": float(c.threshold), "meaning": c.meaning,
