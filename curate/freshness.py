@@ -191,8 +191,11 @@ def command_for(stage: str, report: dict | None) -> str:
     """The command that runs `stage` again (the prefilter's topic filled in from its last run)."""
     if stage == "ingest":
         return "curate ingest ..."
-    if stage == "prefilter":
-        return f"curate prefilter --topic {(report or {}).get('topic') or 'TOPIC'}"
+    if stage == "prefilter":  # (a label-issues-only run keeps its topic in its config: audit AF 7)
+        report = report or {}
+        topic = report.get("topic") or (report.get("config") if isinstance(report.get("config"), dict) else {}).get(
+            "topic")
+        return f"curate prefilter --topic {topic or 'TOPIC'}"
     return f"curate {stage}"
 
 

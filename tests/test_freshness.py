@@ -312,3 +312,13 @@ def test_embed_after_the_filter_makes_it_stale_and_a_filter_rerun_leaves_embed_f
     assert curate("filter", "-w", str(root), "--recipe", "skylines", "--max-km", "2", "--force-geo").exit_code == 0
     assert (read_catalog(ws)["drop_reason"] == "geo_outlier").any()  # the filter's drops changed
     assert states(ws)["filter"] == FRESH and states(ws)["embed"] == FRESH
+
+
+def test_the_prefilter_command_names_the_topic_a_label_issues_only_run_kept_in_its_config():
+    """Audit AF 7: a run whose topic was on every photo saves `topic: null` with the topic in its config, and
+    status and the refusals suggested `curate prefilter --topic TOPIC`."""
+    from curate.freshness import command_for
+
+    assert command_for("prefilter", {"topic": None, "config": {"topic": "city"}}) == "curate prefilter --topic city"
+    assert command_for("prefilter", {"topic": "urban", "config": {"topic": "city"}}) == "curate prefilter --topic urban"
+    assert command_for("prefilter", None) == "curate prefilter --topic TOPIC"
