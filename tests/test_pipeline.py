@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 from typer.testing import CliRunner
@@ -12,7 +13,7 @@ from curate.cli.app import app
 from curate.errors import UsageError
 from curate.leakage import find_leakage
 from curate.recipes import DATASETS_DIR, load_recipe
-from curate.workspace import Workspace, catalog_sha256, read_catalog
+from curate.workspace import Workspace, catalog_sha256, read_catalog, write_catalog
 
 runner = CliRunner()
 
@@ -282,6 +283,31 @@ def test_changed_settings_rerun_from_that_step_and_an_interrupted_run_resumes(tr
     assert run_lines(restart)["filter"] == "skipped" and run_lines(restart)["split"] == "ran"
     bad = runner.invoke(app, ["run", str(changed), "--workspace", str(ws.root), "--from", "nope"])
     assert bad.exit_code == 2 and "steps:" in bad.output
+
+
+def test_a_catalog_changed_by_hand_is_named_before_every_step_runs_again(trained, tmp_path):
+    """Audit AF 8: `curate filter --force-quality` by hand, then `curate run`: every step ran again and the forced
+    drops were gone, with no line saying why. The run now says so first; an unchanged catalog says nothing."""
+    from curate.pipeline.runner import changed_by_hand, run_pipeline
+    from curate.recipes import load_recipe
+
+    path, ws, _ = trained
+    recipe = load_recipe(str(path))
+    assert not changed_by_hand(ws, recipe)
+    copy = Workspace(tmp_path / "ws")
+    subprocess.run(["cp", "-a", str(ws.root), str(copy.root)], check=True)
+    catalog = read_catalog(copy)
+    write_catalog(copy, catalog.assign(title="edited by hand"))
+    assert changed_by_hand(copy, recipe)
+    said = []
+    run_pipeline(copy, recipe, [], echo=lambda line: None, warn=said.append)
+    assert len(said) == 1 and said[0].startswith("the catalog changed after this recipe's last run here")
+    assert "put it in the recipe" in said[0]
+    said.clear()
+    untouched = Workspace(tmp_path / "untouched")
+    subprocess.run(["cp", "-a", str(ws.root), str(untouched.root)], check=True)
+    run_pipeline(untouched, recipe, [], echo=lambda line: None, warn=said.append)
+    assert said == []
 
 
 def test_a_flickr_source_in_a_recipe_ingests_from_the_api(tmp_path, monkeypatch):

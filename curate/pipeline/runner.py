@@ -125,6 +125,18 @@ def finished_steps(ws: Workspace, recipe: Recipe, steps: list[Step]) -> list[dic
     return done[:count]
 
 
+def changed_by_hand(ws: Workspace, recipe: Recipe) -> bool:
+    """Whether this recipe ran here before and the catalog has changed since its last step (a command run by
+    hand): `finished_steps` then runs every step again, replacing what that command did."""
+    try:
+        done = json.loads(state_path(ws, recipe).read_text(encoding="utf-8"))["steps"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if not done or not isinstance(done[-1], dict) or "catalog_sha256" not in done[-1]:
+        return False
+    return done[-1]["catalog_sha256"] != (catalog_sha256(ws) if ws.catalog_path.exists() else None)
+
+
 def stale_stages(ws: Workspace) -> set[str]:
     """Stages that are stale or whose report is gone (curate.freshness): their steps run again even
     when the catalog is the one the last run left, e.g. after a `curate embed` by hand."""
@@ -166,6 +178,11 @@ def run_pipeline(ws: Workspace, recipe: Recipe, steps: list[Step], restart_from:
     echo, warn = echo or log.info, warn or log.warning
     first = restart_index(steps, restart_from)
     ws.ensure()
+    if first is None and changed_by_hand(ws, recipe):  # audit AF 8: a forced filter by hand went without a word
+        warn("the catalog changed after this recipe's last run here (a command run by hand, `curate review` "
+             "included, or a step cut short after it wrote the catalog): every step runs again with the recipe's "
+             "settings (review decisions still win), replacing what such a command did; to keep a setting given by "
+             "hand (a --force-… flag, other thresholds), put it in the recipe")
     finished = finished_steps(ws, recipe, steps)
     skip = len(finished) if first is None else min(len(finished), first)
     record = finished[:skip] + [{"name": s.name, "fingerprint": step_fingerprint(s)} for s in steps[skip:]]
