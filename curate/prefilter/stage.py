@@ -58,12 +58,11 @@ from curate.prefilter.threshold import (  # noqa: F401
     MIN_TAG_SEPARATION,
     OTSU_BINS,
     bimodality,
+    label_separation,
     otsu_threshold,
     percent_apart,
     percent_below,
     tag_separation,
-    within_label_separation,
-    youden_j,
     youden_threshold,
 )
 from curate.records import apply_drops, reset_stage, tag_and_value
@@ -436,12 +435,11 @@ def decide_cut(score: np.ndarray, tagged: np.ndarray, config: PrefilterConfig,
                        f"({percent_apart(tagged_below / tagged.sum(), config.max_drop_share)}; max_drop_share "
                        f"{config.max_drop_share:.0%})")
     reasons += collection_reasons(score < threshold, tagged, labels, threshold, config)
-    within = within_label_separation(score, tagged, labels, config.seed) if labels is not None else None
-    reasons += within_label_reasons(within, score < threshold, labels, youden_j(score, tagged), config.topic)
+    unsupported = unsupported_labels(score, tagged, labels, threshold, config.seed) if labels is not None else []
+    reasons += unsupported_label_reasons(unsupported, config.topic)
     figures = {"ashman_d": round(test.ashman_d, 4), "mode_gap": round(test.mode_gap, 4),
                "bimodal": test.bimodal, "otsu_cut": round(test.cut, 4), "summary": test.describe(),
-               "within_label": None if within is None else
-               {"j": round(within[0], 4), "chance": round(within[1], 4), "photos_tested": int(within[2].sum())}}
+               "within_label": unsupported}
     return Cut(float(threshold), method, figures, reasons, held=bool(reasons) and not config.force)
 
 
@@ -493,24 +491,44 @@ def tag_separation_reasons(score: np.ndarray, tagged: np.ndarray, topic: str | N
             "with few off-topic photos reads the same: audit V saw J 0.10 with 5% off topic)"]
 
 
-def within_label_reasons(within: tuple[float, float, np.ndarray] | None, below: np.ndarray, labels: np.ndarray,
-                         overall_j: float, topic: str | None) -> list[str]:
-    """A reason to hold any cut when, within the labels, the topic model's scores tell tagged photos from
-    untagged ones no better than the tag shuffled within each label (`threshold.within_label_separation`) and
-    most of the cut's drops lie in those labels: the model has learnt which labels carry the tag more, and the
-    cut would drop the labels that carry it less. (Drops mostly in labels without a tagged photo are whole
-    labels judged off topic, for `collection_reasons` to judge.)"""
-    if within is None or within[1] < MAX_WITHIN_CHANCE or (below & within[2]).sum() <= 0.5 * below.sum():
+MOST_OF_A_LABEL = 0.5  # a cut dropping more of a label's judged photos than this is tested within the label
+
+
+def unsupported_labels(score: np.ndarray, tagged: np.ndarray, labels: np.ndarray, threshold: float,
+                       seed: int = 0) -> list[dict]:
+    """The labels of MIN_LABEL_PHOTOS or more judged that the cut would take most of (MOST_OF_A_LABEL) while,
+    within the label, the scores tell its tagged photos from its untagged ones no better than the tag shuffled
+    among them (`threshold.label_separation`, chance MAX_WITHIN_CHANCE or more): the model has learnt that the
+    label's photos are seldom tagged, not what the topic looks like. One dict per label (photos, dropped, tagged,
+    j, chance). A label too seldom tagged to test is left to `collection_reasons`' share."""
+    keys = np.array([None if label is None or (isinstance(label, float) and np.isnan(label)) else str(label)
+                     for label in np.asarray(labels, dtype=object)], dtype=object)
+    below = score < threshold
+    found = []
+    for label in sorted({key for key in keys if key is not None}):
+        rows = keys == label
+        photos, dropped = int(rows.sum()), int((rows & below).sum())
+        if photos < MIN_LABEL_PHOTOS or dropped <= MOST_OF_A_LABEL * photos:
+            continue
+        tested = label_separation(score[rows], tagged[rows], seed)
+        if tested is not None and tested[1] >= MAX_WITHIN_CHANCE:
+            found.append({"label": label, "photos": photos, "dropped": dropped, "tagged": int(tagged[rows].sum()),
+                          "j": round(tested[0], 4), "chance": round(tested[1], 4)})
+    return found
+
+
+def unsupported_label_reasons(unsupported: list[dict], topic: str | None) -> list[str]:
+    """The reason for `unsupported_labels`, one line naming each label and its figures."""
+    if not unsupported:
         return []
-    j, chance, tested = within
-    names = sorted({str(label) for label in np.asarray(labels, dtype=object)[tested & below] if label is not None})
-    return [f"within its labels the tag {topic!r} does not tell photos apart: where a label has tagged and untagged "
-            f"photos, the topic model (out of fold) scores them alike (Youden's J {j:.2f} within labels, "
-            f"{overall_j:.2f} over the collection; the tag shuffled within each label does as well {_share(chance)} "
-            f"of the time, under {MAX_WITHIN_CHANCE:.0%} needed), so it has learnt which labels carry the tag more, "
-            f"not what the topic looks like, and the cut would drop {int((below & tested).sum()):,} photos of the "
-            f"labels that carry it less{f' ({names_text(names, shown=6)})' if names else ''}; is nearly every photo on "
-            "topic, the tag used more on some labels?"]
+    named = names_text([f"{row['label']} ({row['dropped']:,} of {row['photos']:,}, {row['tagged']:,} tagged; J "
+                        f"{row['j']:.2f}, as well {_share(row['chance'])} of the time)" for row in unsupported],
+                       shown=6)
+    return [f"the cut would drop most of {named}, and within {'each' if len(unsupported) > 1 else 'it'} the topic "
+            f"model (out of fold) scores the photos tagged {topic!r} and the others alike (Youden's J; the tag "
+            f"shuffled among the label's photos does as well, {MAX_WITHIN_CHANCE:.0%} or more needed to hold): it has "
+            "learnt that these photos are seldom tagged, not what the topic looks like; is the tag used less on this "
+            "label, its photos on topic all the same?"]
 
 
 def _share(value: float) -> str:
