@@ -44,11 +44,12 @@ UNDATED_CLUSTER = 3
 # half of a label to --drop-quality, then half of the rest to owner caps, and no line said so). The split, the
 # last step before training, warns when a label of MIN_LOST_LABEL photos or more keeps under LOST_SHARE of them
 # after the filter's and the prefilter's drops (copies and ambiguous photos are not losses: a copy's picture
-# stays, an ambiguous photo never had one label). Both engines.
+# stays, an ambiguous photo never had one label; nor are licence drops). Both engines.
 LOST_SHARE = 0.5
 MIN_LOST_LABEL = 10  # the holds' size (curate.filters.quality.MIN_HELD_LABEL)
 LOSS_STAGES = ("filter", "prefilter")
-NOT_LOSSES = ("exact_duplicate", "near_duplicate", "ambiguous_label")
+# (a licence drop is the user's rule, named by the filter's licence note, and no review queue shows it: audit AI)
+NOT_LOSSES = ("exact_duplicate", "near_duplicate", "ambiguous_label", "licence")
 REVIEW_QUEUES = {"off_topic": "off_topic", "label_issue": "label_issues", "geo_outlier": "geo", "owner_cap": "owners",
                  "quality": "quality"}  # drop_reason (before its ':') -> the `curate review` queue that shows it
 

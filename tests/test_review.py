@@ -160,14 +160,17 @@ def test_a_keep_a_rerun_no_longer_needs_leaves_no_stale_override_behind():
 def test_the_ambiguous_queue_shows_held_and_dropped_photos_whose_tags_name_two_labels():
     """Audit AC 6: photos the filter held as ambiguous stay kept without a label and looked like untagged ones
     to every queue. The `ambiguous` queue shows them (held ones first, then those dropped as ambiguous), not the
-    untagged photos; a reviewer's relabel gives one its label and keeps it, and survives a re-application."""
+    untagged photos, nor copies filed under two labels (audit AI: "tags name  (dropped as ambiguous)"); a
+    reviewer's relabel gives one its label and keeps it, and survives a re-application."""
     from curate.review.queues import automatic_view, build_queue
 
     frame = pd.DataFrame({
-        "photo_id": ["t:held", "t:gone", "t:bare", "t:rome"], "source": "t", "source_id": ["h", "g", "b", "r"],
-        "tags": [["x"]] * 4, "tag_labels": [["paris", "rome"], ["paris", "oslo", "rome"], [], ["rome"]],
-        "label": [None, None, None, "rome"], "status": ["kept", "dropped", "kept", "kept"],
-        "drop_reason": [None, "ambiguous_label", None, None], "drop_stage": [None, "filter", None, None]})
+        "photo_id": ["t:held", "t:gone", "t:bare", "t:rome", "t:copy"], "source": "t",
+        "source_id": ["h", "g", "b", "r", "c"], "tags": [["x"]] * 5,
+        "tag_labels": [["paris", "rome"], ["paris", "oslo", "rome"], [], ["rome"], []],
+        "label": [None, None, None, "rome", "oslo"], "status": ["kept", "dropped", "kept", "kept", "dropped"],
+        "drop_reason": [None, "ambiguous_label", None, None, "ambiguous_label"],
+        "drop_stage": [None, "filter", None, None, "filter"]})  # t:copy: a copy filed under two labels
     catalog = schema.to_pandas(schema.conform(frame))
     view = automatic_view(catalog)
     queue = build_queue(view, "ambiguous")

@@ -146,7 +146,7 @@ def tag_separation(scores: np.ndarray, tagged: np.ndarray) -> tuple[float, float
 # photos with a note only; audit AI: 53 of 60 with the tag on 15 % of them). A cut that drops most of a label rests on
 # pixels only if, within that label, the scores tell tagged from untagged photos better than the tag shuffled within
 # it. Tested label by label (audit AI: one average over the labels let good labels hide a wiped-out one, and held
-# good cuts where the tag rate was the same everywhere). Measured on 48 real-photo scrapes with planted truth
+# good cuts where the tag rate was the same everywhere). Measured on 54 real-photo collections with planted truth
 # (audits V, AH, AI) and the demo: docs/benchmarks.md.
 MAX_WITHIN_CHANCE = 0.05  # a label the cut takes most of is held when the shuffles do as well this often or more
 MIN_WITHIN_PHOTOS = 5  # a label is tested with at least this many tagged and as many untagged photos

@@ -125,7 +125,9 @@ def _ambiguous(c: pd.DataFrame):
     held = named & (c["status"] == schema.KEPT) & unlabelled
     why = "tags name " + names.map(", ".join) + np.where(dropped, " (dropped as ambiguous)",
                                                          " (held: kept without a label)")
-    return dropped | held, held.astype(float) * 100 + names.map(len), why
+    # (copies filed under two labels are dropped as ambiguous_label too, with no tag naming a label: the duplicates
+    # queue shows them; audit AI)
+    return (dropped & named) | held, held.astype(float) * 100 + names.map(len), why
 
 
 _BUILDERS = {"label_issues": _label_issues, "off_topic": _off_topic, "recovered": _recovered, "geo": _geo,
