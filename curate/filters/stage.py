@@ -186,7 +186,8 @@ def force_notes(config: FilterConfig, warnings: list[str]) -> list[str]:
             (config.force_licences and config.licences is None, "--force-licences", "--licences", "licences"),
             (config.force_geo and not config.geo_on, "--force-geo", "a --max-km", "max_km")]
     notes = [f"{flag} forces nothing without {needs} (recipe {key}): this run dropped only what its own settings "
-             "ask for, so drops an earlier run made with them are undone" for given, flag, needs, key in idle if given]
+             "ask for (a re-run also undoes what an earlier run dropped with them)"
+             for given, flag, needs, key in idle if given]
     if any("--force-" in line for line in warnings):
         notes.append("each --force-… flag the held lines name is a recipe key as well, in its filter section "
                      "(--force-quality: force_quality = true), for `curate run`, which takes no such flag")
