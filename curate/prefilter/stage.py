@@ -496,24 +496,28 @@ MOST_OF_A_LABEL = 0.5  # a cut dropping more of a label's judged photos than thi
 
 def unsupported_labels(score: np.ndarray, tagged: np.ndarray, labels: np.ndarray, threshold: float,
                        seed: int = 0) -> list[dict]:
-    """The labels of MIN_LABEL_PHOTOS or more judged that the cut would take most of (MOST_OF_A_LABEL) while,
-    within the label, the scores tell its tagged photos from its untagged ones no better than the tag shuffled
-    among them (`threshold.label_separation`, chance MAX_WITHIN_CHANCE or more): the model has learnt that the
-    label's photos are seldom tagged, not what the topic looks like. One dict per label (photos, dropped, tagged,
-    j, chance). A label too seldom tagged to test is left to `collection_reasons`' share."""
+    """The labels of MIN_LABEL_PHOTOS or more judged that carry the tag less than the other photos judged and that
+    the cut would take most of (MOST_OF_A_LABEL) while, within the label, the scores tell its tagged photos from
+    its untagged ones no better than the tag shuffled among them (`threshold.label_separation`, chance
+    MAX_WITHIN_CHANCE or more): the model has learnt that the label's photos are seldom tagged, not what the topic
+    looks like. One dict per label (photos, dropped, tagged, others_tag_share, j, chance). A label too seldom
+    tagged to test is left to `collection_reasons`' share; one that carries the tag more (one photographer's
+    off-topic photos tagged with the topic filling most of it: the sandals) is the cut's to judge."""
     keys = np.array([None if label is None or (isinstance(label, float) and np.isnan(label)) else str(label)
                      for label in np.asarray(labels, dtype=object)], dtype=object)
     below = score < threshold
     found = []
     for label in sorted({key for key in keys if key is not None}):
         rows = keys == label
-        photos, dropped = int(rows.sum()), int((rows & below).sum())
-        if photos < MIN_LABEL_PHOTOS or dropped <= MOST_OF_A_LABEL * photos:
+        photos, dropped, carry = int(rows.sum()), int((rows & below).sum()), int(tagged[rows].sum())
+        others = float(tagged[~rows].mean()) if (~rows).any() else 0.0
+        if photos < MIN_LABEL_PHOTOS or dropped <= MOST_OF_A_LABEL * photos or carry >= others * photos:
             continue
         tested = label_separation(score[rows], tagged[rows], seed)
         if tested is not None and tested[1] >= MAX_WITHIN_CHANCE:
-            found.append({"label": label, "photos": photos, "dropped": dropped, "tagged": int(tagged[rows].sum()),
-                          "j": round(tested[0], 4), "chance": round(tested[1], 4)})
+            found.append({"label": label, "photos": photos, "dropped": dropped, "tagged": carry,
+                          "others_tag_share": round(others, 4), "j": round(tested[0], 4),
+                          "chance": round(tested[1], 4)})
     return found
 
 
@@ -521,9 +525,10 @@ def unsupported_label_reasons(unsupported: list[dict], topic: str | None) -> lis
     """The reason for `unsupported_labels`, one line naming each label and its figures."""
     if not unsupported:
         return []
-    named = names_text([f"{row['label']} ({row['dropped']:,} of {row['photos']:,}, {row['tagged']:,} tagged; J "
-                        f"{row['j']:.2f}, as well {_share(row['chance'])} of the time)" for row in unsupported],
-                       shown=6)
+    named = names_text([f"{row['label']} ({row['dropped']:,} of {row['photos']:,}; tagged {row['tagged']:,}, "
+                        f"{row['tagged'] / row['photos']:.0%} against {row['others_tag_share']:.0%} of the other "
+                        f"photos; J {row['j']:.2f}, as well {_share(row['chance'])} of the time)"
+                        for row in unsupported], shown=6)
     return [f"the cut would drop most of {named}, and within {'each' if len(unsupported) > 1 else 'it'} the topic "
             f"model (out of fold) scores the photos tagged {topic!r} and the others alike (Youden's J; the tag "
             f"shuffled among the label's photos does as well, {MAX_WITHIN_CHANCE:.0%} or more needed to hold): it has "
