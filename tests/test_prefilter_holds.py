@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -326,3 +327,18 @@ def test_a_topic_learnt_from_a_few_tagged_photos_holds_its_drops():
     assert not any("only" in r and "carry the tag" in r for r in report.held_reasons)
     forced, _ = judge(*collection([("food", 60, few, HIGH), ("dog", 30, 0, LOW)]), force=True)
     assert off_topic(forced).sum() == 30
+
+
+def test_missing_labels_of_any_kind_are_no_label_to_the_per_label_test():
+    """Audit AJ: pd.NA, NaT or a float32 NaN label read as labels named "<NA>", "NaT", "nan", which could hold a
+    whole cut; they are the unlabelled photos, never tested as a label."""
+    from curate.prefilter.stage import unsupported_labels
+
+    rng = np.random.default_rng(0)
+    score = np.concatenate([rng.uniform(0.0, 0.2, 40), rng.uniform(0.8, 1.0, 60)])
+    tagged = np.concatenate([np.arange(40) % 4 == 0, np.ones(60, bool)])  # the low ones seldom tagged, alike
+    for missing in (pd.NA, pd.NaT, np.float32("nan"), None):
+        labels = np.array([missing] * 40 + ["Coast"] * 60, dtype=object)
+        assert unsupported_labels(score, tagged, labels, 0.5) == []
+    named = unsupported_labels(score, tagged, np.array(["Highway"] * 40 + ["Coast"] * 60, dtype=object), 0.5)
+    assert [row["label"] for row in named] == ["Highway"]  # the same photos under a label name are tested

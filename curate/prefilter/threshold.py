@@ -163,21 +163,6 @@ def _ordered_js(order_tags: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return np.maximum((f_untagged - f_tagged).max(axis=-1), 0.0)
 
 
-def youden_j(scores: np.ndarray, tagged: np.ndarray) -> float:
-    """Youden's J at its best cut, tagged scores higher (`tag_separation`'s J without its chance; 0 without
-    tagged or untagged photos).
-
-    >>> youden_j(np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1], bool)), youden_j(np.ones(3), np.ones(3, bool))
-    (1.0, 0.0)
-    """
-    scores, tagged = np.asarray(scores, dtype=np.float64), np.asarray(tagged, dtype=bool)
-    if tagged.all() or not tagged.any():
-        return 0.0
-    order = np.argsort(scores, kind="stable")
-    ends = np.append(np.flatnonzero(np.diff(scores[order]) > 0), len(scores) - 1)
-    return float(_ordered_js(tagged[order], ends))
-
-
 def label_separation(scores: np.ndarray, tagged: np.ndarray, seed: int = 0) -> tuple[float, float] | None:
     """(J, chance) of one label's photos: Youden's J between the scores of its tagged and untagged photos, and the
     share of WITHIN_PERMUTATIONS shuffles of the tag among them that reach it; None with fewer than
