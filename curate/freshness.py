@@ -188,15 +188,33 @@ def record_run(stage: str, catalog: pd.DataFrame, report: dict, reports: dict) -
 
 
 def command_for(stage: str, report: dict | None) -> str:
-    """The command that runs `stage` again (the prefilter's topic filled in from its last run)."""
+    """The command that runs `stage` again with the settings of its last run (audit AF 7: the bare command
+    would undo a recipe's or a flag's settings): the recipe it read, and a flag for each setting off its
+    default; the prefilter's topic always (TOPIC when no run says which)."""
+    import shlex
+
+    from curate.settings_fields import changed_flags
+
     if stage == "ingest":
         return "curate ingest ..."
-    if stage == "prefilter":  # (a label-issues-only run keeps its topic in its config: audit AF 7)
-        report = report or {}
-        topic = report.get("topic") or (report.get("config") if isinstance(report.get("config"), dict) else {}).get(
-            "topic")
-        return f"curate prefilter --topic {topic or 'TOPIC'}"
-    return f"curate {stage}"
+    report = report or {}
+    config = report.get("config") if isinstance(report.get("config"), dict) else {}
+    classes = _config_classes()
+    flags = changed_flags(classes[stage], config) if stage in classes else []
+    if report.get("recipe") and isinstance(report["recipe"], str):
+        flags.insert(0, f"--recipe {shlex.quote(report['recipe'])}")
+    if stage == "prefilter" and not any(flag.startswith("--topic ") for flag in flags):
+        topic = report.get("topic") or config.get("topic")  # (a label-issues-only run: its config's)
+        flags.insert(0, f"--topic {shlex.quote(str(topic)) if topic else 'TOPIC'}")
+    return " ".join(["curate", stage, *flags])
+
+
+def _config_classes() -> dict:
+    from curate.filters.config import FilterConfig
+    from curate.prefilter.config import PrefilterConfig
+    from curate.split import SplitConfig
+
+    return {"filter": FilterConfig, "prefilter": PrefilterConfig, "split": SplitConfig}
 
 
 def judge(catalog: pd.DataFrame | CatalogFile, reports: dict) -> dict[str, StageState]:

@@ -79,6 +79,52 @@ def flag_name(item: Field) -> str:
     return flag_names(item)[0]
 
 
+def changed_flags(config_class, values: dict) -> list[str]:
+    """The command-line flags that give a config the `values` it ran with (a stage report's `config`), for
+    each setting whose value differs from its default: what `curate status` suggests re-running a stage with
+    (audit AF: it suggested the bare command, which would undo a recipe's or a flag's settings). A value
+    the command line cannot spell back (a parsed None) is left out.
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class Example:
+    ...     max_km: float = setting(5.0, help="km.")
+    ...     drop: tuple = setting((), help="checks.")
+    ...     near: bool = setting(False, help="near.", flag="--dedupe-near/--keep-near")
+    ...     force: bool = setting(False, help="force.", flag="--force")
+    >>> changed_flags(Example, {"max_km": 5.0, "drop": ["dark", "tiny"], "near": True, "force": False})
+    ['--drop dark,tiny', '--dedupe-near']
+    """
+    import shlex
+    from dataclasses import fields
+
+    flags = []
+    for item in fields(config_class):
+        if not is_setting(item) or item.name not in values or item.metadata.get(HIDDEN):
+            continue
+        default = item.default_factory() if item.default_factory is not MISSING else item.default
+        value = values[item.name]
+        if value is None or _same(value, default):
+            continue
+        names = flag_names(item)
+        if isinstance(value, bool):
+            if value:
+                flags.append(names[0])
+            elif len(names) > 1:
+                flags.append(names[1])
+        elif isinstance(value, (list, tuple)):
+            flags.append(f"{names[0]} {shlex.quote(','.join(map(str, value)))}")
+        else:
+            flags.append(f"{names[0]} {shlex.quote(str(value))}")
+    return flags
+
+
+def _same(value, default) -> bool:
+    if isinstance(value, (list, tuple)) or isinstance(default, (list, tuple)):
+        return list(value or ()) == list(default or ())
+    return value == default
+
+
 class SettingError(UsageError):
     """A setting's value is refused. The message names fields as `{field}` placeholders: the
     command line renders them as flags, a recipe as keys (`render`); str() shows flags, or keys

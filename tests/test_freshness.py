@@ -101,7 +101,8 @@ def test_check_leakage_refuses_a_stale_split_instead_of_saying_no_leakage(ws):
     assert "no leakage" not in result.output and "Traceback" not in result.output
     assert "curate split" in result.output and "stale" in result.output
     # the stale stages to run again, in order: the prefilter whose drops were reset, then the split
-    assert f"run `curate prefilter --topic {TOPIC}`, then `curate split`" in " ".join(result.output.split())
+    # the prefilter's command with its last run's settings (--folds 3), so that running it undoes nothing
+    assert f"run `curate prefilter --topic {TOPIC} --folds 3`, then `curate split`" in " ".join(result.output.split())
 
 
 def test_classify_train_refuses_a_stale_split_with_one_line(ws, tmp_path):
@@ -314,11 +315,18 @@ def test_embed_after_the_filter_makes_it_stale_and_a_filter_rerun_leaves_embed_f
     assert states(ws)["filter"] == FRESH and states(ws)["embed"] == FRESH
 
 
-def test_the_prefilter_command_names_the_topic_a_label_issues_only_run_kept_in_its_config():
-    """Audit AF 7: a run whose topic was on every photo saves `topic: null` with the topic in its config, and
-    status and the refusals suggested `curate prefilter --topic TOPIC`."""
+def test_the_command_to_run_a_stage_again_carries_its_last_settings():
+    """Audit AF 7: status and the refusals suggested `curate filter` (which would undo a recipe's drop_quality
+    and a forced hold) and, for a run whose topic was on every photo (`topic: null`, the topic in its config),
+    `curate prefilter --topic TOPIC`."""
     from curate.freshness import command_for
 
     assert command_for("prefilter", {"topic": None, "config": {"topic": "city"}}) == "curate prefilter --topic city"
-    assert command_for("prefilter", {"topic": "urban", "config": {"topic": "city"}}) == "curate prefilter --topic urban"
     assert command_for("prefilter", None) == "curate prefilter --topic TOPIC"
+    # ... and the settings of the last run, so that running it undoes nothing (a recipe's, a flag's)
+    filtered = {"recipe": "datasets/my scrape.toml", "config": {"max_km": 5.0, "drop_quality": ["dark"],
+                                                                "force_quality": True, "max_per_owner": 3}}
+    assert command_for("filter", filtered) == ("curate filter --recipe 'datasets/my scrape.toml' --max-per-owner 3 "
+                                               "--drop-quality dark --force-quality")
+    assert command_for("split", {"config": {"val": 0.1, "test": 0.3, "by": "owner", "seed": 0}}) == \
+        "curate split --test 0.3"

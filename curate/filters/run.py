@@ -203,5 +203,12 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     final = apply_workspace_decisions(ws, filtered, "filter")  # human decisions (curate review) win
     report.notes += overridden_note(final, "filter")
     write_catalog(ws, final)
-    save_stage_report(ws, "filter", input_hash, report.to_dict(), started)
+    save_stage_report(ws, "filter", input_hash, {**report.to_dict(), **recipe_record(recipe)}, started)
     return report
+
+
+def recipe_record(recipe: Recipe | None) -> dict:
+    """The recipe a filter run read, for its stage report (`curate status` suggests re-running with it)."""
+    if recipe is None:
+        return {}
+    return {"recipe": str(recipe.path) if recipe.path is not None else recipe.name}

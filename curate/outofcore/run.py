@@ -64,7 +64,7 @@ def _with_decisions(con, ws, query: str, notes: list[str]) -> str:
 def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float | None = None):
     """curate.filters.run.run_filter's work in DuckDB (no pixel pass: the caches' hashes, thumbnails
     and embeddings are used as they are; see curate.outofcore.neardup)."""
-    from curate.filters.run import recipe_centres
+    from curate.filters.run import recipe_centres, recipe_record
     from curate.outofcore.filter import filter_duckdb
 
     catalog = Catalog(ws.catalog_path)
@@ -75,7 +75,7 @@ def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float 
         query, report = filter_duckdb(con, catalog, config, centres, ws, workers)
         query = _with_decisions(con, ws, query, report.notes)
         db.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")
-    db.save_stage_report(ws, "filter", input_hash, report.to_dict(), started)
+    db.save_stage_report(ws, "filter", input_hash, {**report.to_dict(), **recipe_record(recipe)}, started)
     return report
 
 
