@@ -294,6 +294,9 @@ def test_copies_of_nested_label_folders_are_held_one_per_label(tmp_path):
     assert shared.groupby("sha256")["exact_dup_group"].nunique().eq(1).all()  # one group: the split keeps them together
     forced, report = filter_catalog(cat, FilterConfig(max_km="off", force_conflicts=True))
     assert reasons(forced).count("ambiguous_label") == 60 and not report.label_conflicts["held"]
+    # audit AF 9: forced, the note names the labels the drops take most of, as the ambiguous note does
+    note = next(n for n in report.notes if "byte-identical copies" in n)
+    assert "every copy dropped as ambiguous_label; most of " in note and "street (30 of 30)" in note
     from curate.outofcore.filter import filter_duckdb
 
     for config in (FilterConfig(max_km="off"), FilterConfig(max_km="off", force_conflicts=True)):
@@ -302,6 +305,7 @@ def test_copies_of_nested_label_folders_are_held_one_per_label(tmp_path):
             query, got_report = filter_duckdb(con, on_disk(cat, tmp_path), config)
             assert_same_rows(expected, run_query(con, query), ["status", "drop_reason", "exact_dup_group"])
         assert got_report.warnings == report.warnings and got_report.label_conflicts == report.label_conflicts
+        assert got_report.notes == report.notes
 
 
 def test_a_second_copy_under_the_same_label_is_still_an_exact_duplicate_when_held():

@@ -121,7 +121,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
         warnings.append(exact_conflict_hold_warning(conflicts, conflict_labels, int(per_label["photos"].sum())))
         conflicting = pd.Series(False, index=out.index)
     else:
-        notes += exact_conflict_notes(conflicts, conflict_labels)
+        notes += exact_conflict_notes(conflicts, conflict_labels, per_label)
     amb_pairs = ambiguous_labels.pair_names(out.loc[ambiguous, "tag_labels"]).value_counts()
     label_counts = per_label["photos"].astype("int64")
     conflicts["ambiguous_photos"] = int(ambiguous.sum())
@@ -194,14 +194,23 @@ def force_notes(config: FilterConfig, warnings: list[str]) -> list[str]:
     return notes
 
 
-def exact_conflict_notes(conflicts: dict, labels: list[tuple[str, ...]]) -> list[str]:
-    """The note on byte-identical copies filed under different labels (shared with the DuckDB engine)."""
+def exact_conflict_notes(conflicts: dict, labels: list[tuple[str, ...]],
+                         per_label: pd.DataFrame | None = None) -> list[str]:
+    """The note on byte-identical copies filed under different labels (shared with the DuckDB engine);
+    `per_label` (label -> photos, conflicting): the labels that lose most of their photos are named, as the
+    ambiguous note names them (audit AF 9: street lost 15 of 26 to a forced drop without a word)."""
     if not conflicts["exact_images"]:
         return []
+    most = ""
+    if per_label is not None and len(per_label):
+        heavy = per_label[per_label["conflicting"] > 0.5 * per_label["photos"]].sort_index()
+        if len(heavy):
+            most = "; most of " + ", ".join(f"{label} ({int(row.conflicting):,} of {int(row.photos):,})"
+                                            for label, row in heavy.iterrows())
     return [f"{conflicts['exact_photos']:,} photos are byte-identical copies filed under different labels "
             f"({conflicts['exact_images']:,} image{'s' if conflicts['exact_images'] != 1 else ''}: "
             f"{duplicates.conflict_examples(labels)}): every copy dropped as "
-            "ambiguous_label; keep the right one with `curate review --queue duplicates`"]
+            f"ambiguous_label{most}; keep the right one with `curate review --queue duplicates`"]
 
 
 def exact_conflict_hold_warning(conflicts: dict, labels: list[tuple[str, ...]], labelled: int) -> str:

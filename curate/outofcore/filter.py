@@ -125,7 +125,7 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
         warnings.append(exact_conflict_hold_warning(conflicts, conflict_labels, int(per_label["photos"].sum())))
         _drop(con, "ambiguous_label", ambiguous)
     else:
-        notes += exact_conflict_notes(conflicts, conflict_labels)
+        notes += exact_conflict_notes(conflicts, conflict_labels, per_label.set_index("label"))
         _drop(con, "ambiguous_label", f"{ambiguous} OR rid IN (SELECT rid FROM conflicted)")
     notes += amb_notes
     warnings += amb_warnings
