@@ -106,15 +106,25 @@ def state_path(ws: Workspace, recipe: Recipe) -> Path:
     return ws.journal_dir / f"run-{check_name(recipe.name)}.json"
 
 
-def finished_steps(ws: Workspace, recipe: Recipe, steps: list[Step]) -> list[dict]:
-    """The leading steps a previous run finished with the same settings, ending in today's catalog."""
-    path = state_path(ws, recipe)
+def recorded_steps(ws: Workspace, recipe: Recipe) -> list:
+    """The steps the recipe's run journal records ([] without a readable one)."""
     try:
-        done = json.loads(path.read_text(encoding="utf-8"))["steps"]
+        done = json.loads(state_path(ws, recipe).read_text(encoding="utf-8"))["steps"]
     except (OSError, ValueError, KeyError, TypeError):
         return []
-    current = catalog_sha256(ws) if ws.catalog_path.exists() else None
-    if not done or done[-1].get("catalog_sha256") != current:
+    return done if isinstance(done, list) else []
+
+
+def catalog_moved(ws: Workspace, done: list) -> bool:
+    """Whether today's catalog is not the one the last recorded step left."""
+    last = done[-1] if done and isinstance(done[-1], dict) else {}
+    return last.get("catalog_sha256") != (catalog_sha256(ws) if ws.catalog_path.exists() else None)
+
+
+def finished_steps(ws: Workspace, recipe: Recipe, steps: list[Step]) -> list[dict]:
+    """The leading steps a previous run finished with the same settings, ending in today's catalog."""
+    done = recorded_steps(ws, recipe)
+    if not done or catalog_moved(ws, done):
         return []  # the catalog changed outside `curate run`: every step again (each one is idempotent)
     stale = stale_stages(ws)
     count = 0
@@ -128,13 +138,8 @@ def finished_steps(ws: Workspace, recipe: Recipe, steps: list[Step]) -> list[dic
 def changed_by_hand(ws: Workspace, recipe: Recipe) -> bool:
     """Whether this recipe ran here before and the catalog has changed since its last step (a command run by
     hand): `finished_steps` then runs every step again, replacing what that command did."""
-    try:
-        done = json.loads(state_path(ws, recipe).read_text(encoding="utf-8"))["steps"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    if not done or not isinstance(done[-1], dict) or "catalog_sha256" not in done[-1]:
-        return False
-    return done[-1]["catalog_sha256"] != (catalog_sha256(ws) if ws.catalog_path.exists() else None)
+    done = recorded_steps(ws, recipe)
+    return bool(done) and isinstance(done[-1], dict) and "catalog_sha256" in done[-1] and catalog_moved(ws, done)
 
 
 def stale_stages(ws: Workspace) -> set[str]:
