@@ -368,20 +368,31 @@ def held_checks(photos: pd.Series, flags: pd.DataFrame, labels) -> dict:
     return named
 
 
-def held_warning(photos: pd.Series, would_drop: pd.DataFrame, held: pd.Series,
-                 flags: pd.DataFrame | None = None) -> list[str]:
+def held_warning(photos: pd.Series, held: pd.Series, flags: pd.DataFrame | None) -> list[str]:
     """The `held:` line for `held_labels` (both engines): the labels, what each would lose and the checks
-    that take most of it (`held_checks` from `flags`; else the first failed check of most drops), and what
-    to do."""
+    that take most of it (`held_checks` from `flags`, needed when a label is held), and what to do."""
     if held.empty:
         return []
     order = (held / photos.reindex(held.index)).sort_index().sort_values(ascending=False, kind="stable").index
-    main = held_checks(photos, flags, order) if flags is not None else main_checks(would_drop)
+    main = held_checks(photos, flags, order)
     named = ", ".join(f"{label} {held[label]:,} of {photos[label]:,} ({main[label]})" for label in order[:6])
     return [f"held: the quality drops would take more than half of {len(held)} label"
             f"{'s' if len(held) != 1 else ''} ({named}{', …' if len(held) > 6 else ''}): kept, still flagged in "
             "quality_issues; if that is the labels' own look (black-and-white, night, small or panorama photos), "
             "leave those checks out of --drop-quality; if they are truly bad, --force-quality drops them"]
+
+
+def losing_labels(lost: pd.Series, photos: pd.Series) -> str:
+    """"; labels losing over 10%: …" for a drop note: the labels whose `lost` photos are more than
+    NOTED_LABEL_SHARE of their `photos` (label -> count each), most first, six named ("" when none).
+
+    >>> losing_labels(pd.Series({"a": 5, "b": 1}), pd.Series({"a": 10, "b": 20}))
+    '; labels losing over 10%: a 50%'
+    """
+    share = (lost / photos.reindex(lost.index)).dropna()
+    share = share[share > NOTED_LABEL_SHARE].sort_index().sort_values(ascending=False, kind="stable")
+    return f"; labels losing over {NOTED_LABEL_SHARE:.0%}: " + ", ".join(
+        f"{label} {value:.0%}" for label, value in share.head(6).items()) if len(share) else ""
 
 
 def drop_note(photos: pd.Series, drops: pd.DataFrame) -> list[str]:
@@ -392,10 +403,7 @@ def drop_note(photos: pd.Series, drops: pd.DataFrame) -> list[str]:
         return []
     by_check = drops.groupby("reason")["dropped"].sum().sort_index().sort_values(ascending=False, kind="stable")
     checks = ", ".join(f"{reason.removeprefix('quality:')} {n:,}" for reason, n in by_check.items())
-    share = (drops.groupby("label")["dropped"].sum() / photos).dropna()
-    share = share[share > NOTED_LABEL_SHARE].sort_index().sort_values(ascending=False, kind="stable")
-    labels = f"; labels losing over {NOTED_LABEL_SHARE:.0%}: " + ", ".join(
-        f"{label} {value:.0%}" for label, value in share.head(6).items()) if len(share) else ""
+    labels = losing_labels(drops.groupby("label")["dropped"].sum(), photos)
     return [f"--drop-quality dropped {dropped:,} of {int(photos.sum()):,} photos ({dropped / photos.sum():.0%}): "
             f"{checks}{labels}"]
 

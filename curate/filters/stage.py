@@ -315,10 +315,7 @@ def licence_drop_note(refused: list[tuple[str, int]], photos: pd.Series, lost: p
     unreadable = dropped - sum(by_name.values())
     parts = ([f"{named} not allowed"] if named else []) + \
         ([f"{unreadable:,} without a licence curate reads"] if unreadable > 0 else [])
-    share = (lost / photos.reindex(lost.index)).dropna()
-    share = share[share > quality.NOTED_LABEL_SHARE].sort_index().sort_values(ascending=False, kind="stable")
-    labels = f"; labels losing over {quality.NOTED_LABEL_SHARE:.0%}: " + ", ".join(
-        f"{label} {value:.0%}" for label, value in share.head(6).items()) if len(share) else ""
+    labels = quality.losing_labels(lost, photos)
     total = int(photos.sum())
     return [f"--licences {','.join(config.licences or ())} dropped {dropped:,} of {total:,} photos "
             f"({dropped / total:.0%}): {'; '.join(parts)}{labels}"]
@@ -414,7 +411,7 @@ def _quality(out: pd.DataFrame, config: FilterConfig, notes: list[str],
     flags = pd.DataFrame([{"label": label, "check": name, "flagged": int(n)} for name in config.drop_quality
                           for label, n in key[kept_before & failed[name]].value_counts().items()],
                          columns=["label", "check", "flagged"])
-    warnings += quality.held_warning(photos, would_drop, held, flags)
+    warnings += quality.held_warning(photos, held, flags)
     reason = reason.mask(key.isin(held.index), None)
     out = apply_drops(out, reason, STAGE)
     table = [{"check": c.name, "threshold": float(c.threshold), "meaning": c.meaning,

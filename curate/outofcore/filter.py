@@ -290,7 +290,7 @@ def _quality(con, catalog: Catalog, config: FilterConfig, notes: list[str],
             f"SELECT {key} AS label, {literal(name)} AS check, count(*) AS flagged FROM q JOIN w USING (rid) "
             f"WHERE w.status = 'kept' AND list_contains(q.quality_issues, {literal(name)}) GROUP BY 1"
             for name in drops)).df() if len(held) else None
-        warnings += quality.held_warning(photos, would_drop, held, flags)
+        warnings += quality.held_warning(photos, held, flags)
         if len(held):
             con.execute("CREATE OR REPLACE TEMP TABLE quality_held (label VARCHAR)")
             con.executemany("INSERT INTO quality_held VALUES (?)", [[label] for label in held.index])
