@@ -307,13 +307,12 @@ def stage_warning_lines(stage: str, report: dict) -> list[str]:
     """A stage report's warnings (strings only), apart from its notes: `curate status` prints them as such, and
     `curate report` at the top of the page. The prefilter's held cut is one of them (audit AE: status showed the
     filter's held lines but not the prefilter's, kept in `held_reasons`)."""
+    from curate.prefilter.config import HELD_CUT
+
     lines = [line for line in report.get("warnings") or [] if isinstance(line, str)]
     if stage == "prefilter" and report.get("held") and report.get("held_reasons"):
-        lines.append(HELD_CUT + "; ".join(map(str, report["held_reasons"])))
+        lines.append(f"held: {HELD_CUT}: " + "; ".join(map(str, report["held_reasons"])))
     return lines
-
-
-HELD_CUT = "held: no photo dropped as off topic: "  # the prefilter's held cut (its sanity line reads the same)
 
 
 def load_reports(ws) -> dict:

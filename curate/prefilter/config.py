@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from curate.errors import UsageError
 from curate.settings_fields import SettingError, setting
 
+HELD_CUT = "no photo dropped as off topic"  # how a held cut's line begins (the command, `curate status`, the report)
+
 MODES = ("embeddings", "finetune")
 # A label's drop share is judged only on labels with this many photos judged: a smaller label loses all
 # its photos by chance too often (4 of 4 at a 40% off-topic rate: 1 in 40), a larger one seldom (10 of

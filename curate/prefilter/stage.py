@@ -51,7 +51,7 @@ import pandas as pd
 
 from curate import schema
 from curate.errors import UsageError
-from curate.prefilter.config import MIN_LABEL_PHOTOS, PrefilterConfig
+from curate.prefilter.config import HELD_CUT, MIN_LABEL_PHOTOS, PrefilterConfig
 from curate.prefilter.threshold import (  # noqa: F401
     MAX_TAG_CHANCE,
     MAX_WITHIN_CHANCE,
@@ -181,7 +181,7 @@ class PrefilterReport:
         why = "; ".join(self.held_reasons)
         if self.forced:
             return f"dropped anyway (--force) although {why}"
-        return (f"no photo dropped as off topic: {why}; {self.doubted:,} photos below the threshold are kept and "
+        return (f"{HELD_CUT}: {why}; {self.doubted:,} photos below the threshold are kept and "
                 "flagged topic_doubted; pass --force (recipe force = true) to drop them")
 
 
