@@ -43,15 +43,18 @@ UNDATED_CLUSTER = 3
 # Each stage holds drops that would take most of a label, but the drops of several stages add up (audit AC 9:
 # half of a label to --drop-quality, then half of the rest to owner caps, and no line said so). The split, the
 # last step before training, warns when a label of MIN_LOST_LABEL photos or more keeps under LOST_SHARE of them
-# after the filter's and the prefilter's drops (copies and ambiguous photos are not losses: a copy's picture
-# stays, an ambiguous photo never had one label; nor are licence drops). Both engines.
+# after the filter's and the prefilter's drops (a copy is not a loss: its picture stays; nor is a licence drop).
+# A photo whose tags name two labels has no label to lose; an `ambiguous_label` drop with a label is a copy filed
+# under two labels, every copy of it dropped (forced or not): a loss (audit AF 9). Both engines.
 LOST_SHARE = 0.5
 MIN_LOST_LABEL = 10  # the holds' size (curate.filters.quality.MIN_HELD_LABEL)
 LOSS_STAGES = ("filter", "prefilter")
 # (a licence drop is the user's rule, named by the filter's licence note, and no review queue shows it: audit AI)
-NOT_LOSSES = ("exact_duplicate", "near_duplicate", "ambiguous_label", "licence")
+NOT_LOSSES = ("exact_duplicate", "near_duplicate", "licence")
 REVIEW_QUEUES = {"off_topic": "off_topic", "label_issue": "label_issues", "geo_outlier": "geo", "owner_cap": "owners",
-                 "quality": "quality"}  # drop_reason (before its ':') -> the `curate review` queue that shows it
+                 "quality": "quality", "ambiguous_label": "duplicates"}
+# (drop_reason before its ':' -> the `curate review` queue that shows it; a labelled ambiguous_label drop is a
+# copy filed under two labels, which the duplicates queue shows)
 
 
 @dataclass(frozen=True)
@@ -368,7 +371,7 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFr
 
 def label_losses(catalog: pd.DataFrame) -> pd.DataFrame:
     """(label, reason, photos) rows: per label it came with, its kept photos (reason null) and its photos the
-    filter and the prefilter dropped, by reason (not copies or ambiguous photos: `NOT_LOSSES`); what
+    filter and the prefilter dropped, by reason (not copies or licence drops: `NOT_LOSSES`); what
     `lost_label_warnings` reads (the DuckDB engine counts the same in SQL)."""
     none = pd.Series(None, index=catalog.index, dtype=object)  # a frame of kept photos alone has no drop columns
     frame = pd.DataFrame({"label": schema.given_label(catalog), "status": catalog["status"],

@@ -1090,3 +1090,35 @@ def test_a_label_mostly_lost_across_stages_is_named_by_the_split(tmp_path):
         kept_back.loc[row, ["status", "drop_stage", "drop_reason"]] = [schema.KEPT, None, None]
     _, report = split_catalog(kept_back, SplitConfig())
     assert not any("counting every stage" in w for w in report.warnings), report.warnings
+
+
+def test_copies_filed_under_two_labels_count_as_a_labels_losses(tmp_path):
+    """Audit AF 9: copies of one image filed under two labels are dropped, every copy, as ambiguous_label (with
+    --force-conflicts when many); a label losing most of its photos that way plus others was not named, as
+    ambiguous_label was never counted. A labelled ambiguous_label drop now counts (the duplicates queue shows
+    it); a photo whose tags name two labels has no label and still does not. Both engines say the same."""
+    rows = []
+    for i in range(20):  # Street: 8 conflicting copies, 4 owner caps: 8 of 20 kept
+        stage, reason = ("filter", "ambiguous_label") if i < 8 else ("filter", "owner_cap") if i < 12 else (None, None)
+        rows.append({"source_id": f"s{i}", "owner_id": f"o{i % 5}", "label": "Street",
+                     "status": schema.DROPPED if stage else schema.KEPT, "drop_stage": stage, "drop_reason": reason})
+    for i in range(20):  # no label: tags naming two labels, dropped; they belong to nobody's losses
+        rows.append({"source_id": f"a{i}", "owner_id": f"o{i % 5}", "label": None, "status": schema.DROPPED,
+                     "drop_stage": "filter", "drop_reason": "ambiguous_label"})
+    for i in range(20):
+        rows.append({"source_id": f"c{i}", "owner_id": f"o{i % 5}", "label": "Coast", "status": schema.KEPT,
+                     "drop_stage": None, "drop_reason": None})
+    catalog = make_catalog(rows)
+    _, report = split_catalog(catalog, SplitConfig())
+    lines = [w for w in report.warnings if "counting every stage" in w]
+    assert len(lines) == 1, report.warnings
+    assert lines[0].startswith("Street keeps 8 of its 20 photos after the filter and the prefilter (dropped: "
+                               "ambiguous_label 8, owner_cap 4)"), lines[0]
+    assert "queues duplicates and owners" in lines[0] and "Coast" not in lines[0]
+    from curate.outofcore.db import connect
+    from curate.outofcore.split import split_duckdb
+    from tests.test_outofcore import on_disk
+
+    with connect(tmp_path) as con:
+        _, got_report = split_duckdb(con, on_disk(catalog, tmp_path), SplitConfig())
+    assert got_report.warnings == report.warnings
