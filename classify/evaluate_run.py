@@ -69,12 +69,16 @@ class RunEvaluation:
     comparisons: dict = field(default_factory=dict)  # classify.compare results, when asked for
     sandals_test: dict | None = None  # off-topic photos of the split's photographers: how many get a label
     trained_on: int = 0  # photos of the split the run trained on (or chose its epoch on), left out
+    stale_split: str | None = None  # curate.freshness.stale_split_line of the workspace, when its split is stale
 
     @property
     def warnings(self) -> list[str]:
         """What the figures leave out, one line each: the split's photos the run learned from, the classes
         with no photo in the split."""
         lines = []
+        if self.stale_split:  # training refuses a stale split; scoring an old run on one is allowed, and said
+            lines.append(f"warning: {self.stale_split}, then train and evaluate again; these figures are on the "
+                         f"{self.split} photos the stale split holds, which a fresh split may change")
         if self.trained_on:
             one = self.trained_on == 1
             lines.append(f"warning: {self.trained_on:,} {self.split} photo{' was' if one else 's were'} this run's "
@@ -98,6 +102,7 @@ class RunEvaluation:
         return {"run": str(self.run_dir), "split": self.split, "device": self.device,
                 "catalog_sha256": self.catalog_sha256, "model_catalog_sha256": self.model_catalog_sha256,
                 "catalog_changed_since_training": self.catalog_changed, "left_out_trained_on": self.trained_on,
+                "stale_split": self.stale_split,
                 "skipped": {"unknown_label": dict(self.unknown_labels), "unreadable": list(self.unreadable)},
                 **self.report.to_dict(), **({"sandals_test": self.sandals_test} if self.sandals_test else {}),
                 **({"comparisons": self.comparisons} if self.comparisons else {})}
@@ -293,10 +298,13 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
     run_dir = Path(run_dir)
     predictor = Predictor(run_dir, device)
     gate = load_gate(run_dir) if use_gate else None
-    split_report = None  # a variant catalog (comparison sub-runs) brings its own split, not the workspace's
+    split_report = stale = None  # a variant catalog (comparison sub-runs) brings its own split, not the workspace's
     if catalog is None:
+        from curate.freshness import stale_split_line
+
         catalog, catalog_hash = read_catalog(ws), catalog_sha256(ws)
         split_report = load_stage_report(ws, "split")
+        stale = stale_split_line(ws, catalog)
     else:
         from classify.run_files import frame_sha256
 
@@ -322,7 +330,7 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
     evaluation = RunEvaluation(run_dir=run_dir, split=split, report=report, photos=scored, unknown_labels=unknown,
                                unreadable=unreadable, catalog_sha256=catalog_hash,
                                model_catalog_sha256=predictor.meta.catalog_sha256, device=str(predictor.device),
-                               trained_on=trained_on)
+                               trained_on=trained_on, stale_split=stale)
     if sandals:
         correct = probs[ok].argmax(axis=1) == scored["label"].map(index_of).to_numpy(np.int64)
         on_topic = None if gate is None else wrongly_gated(topic_scores[ok], gate.threshold, correct)

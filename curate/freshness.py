@@ -348,15 +348,24 @@ def require_fresh_split(ws, catalog: pd.DataFrame | CatalogFile | None = None) -
     split_photos, kept, missing = _split_coverage(catalog)
     if not split_photos:
         raise UsageError("the catalog has no split yet; run `curate split` first")
-    states = workspace_states(ws, catalog)
-    split = states["split"]
-    if split.state == STALE:  # the stale stages in order: the split last
-        todo = [state.command for state in states.values() if state.state == STALE]
-        raise DataContractError(f"the split is stale ({'; '.join(split.reasons)}); run "
-                                + ", then ".join(f"`{command}`" for command in todo))
+    stale = stale_split_line(ws, catalog)
+    if stale:
+        raise DataContractError(stale)
     if missing:
         raise DataContractError(f"{missing} of {kept} kept photos have no split (a stage re-ran after "
                                 "`curate split`); run `curate split` again")
+
+
+def stale_split_line(ws, catalog: pd.DataFrame | CatalogFile) -> str | None:
+    """"the split is stale (why); run `…`, then `curate split …`" (the stale stages in order, the split last),
+    or None when the split is not stale: what `require_fresh_split` refuses with, and what `classify evaluate`
+    warns with (an old run scored on a stale split's test photos: audit AK)."""
+    states = workspace_states(ws, catalog)
+    split = states["split"]
+    if split.state != STALE:
+        return None
+    todo = [state.command for state in states.values() if state.state == STALE]
+    return f"the split is stale ({'; '.join(split.reasons)}); run " + ", then ".join(f"`{command}`" for command in todo)
 
 
 def _split_coverage(catalog: pd.DataFrame | CatalogFile) -> tuple[int, int, int]:

@@ -415,7 +415,7 @@ def test_evaluating_on_the_runs_own_val_or_train_split_scores_it_with_a_warning(
         saved = json.loads((run / f"evaluation-{split}" / "evaluation.json").read_text())
         assert saved["split"] == split and (run / "evaluation" / "evaluation.json").read_bytes() == held_out
         wanted = catalog[(catalog["status"] == "kept") & (catalog["split"] == split) & catalog["label"].isin(classes)]
-        assert saved["photos"] == len(wanted) and saved["left_out_trained_on"] == 0
+        assert saved["photos"] == len(wanted) and saved["left_out_trained_on"] == 0 and saved["stale_split"] is None
         assert f"the {split} split holds photos this run" in " ".join(result.output.split())
         assert "not a held-out measure" in " ".join(result.output.split())
 
@@ -454,6 +454,30 @@ def test_evaluate_after_a_re_split_leaves_out_the_photos_the_run_learned_from(sp
         " ".join(result.output.split())
     assert saved["photos"] + saved["left_out_trained_on"] + sum(saved["skipped"]["unknown_label"].values()) \
         == len(test)
+
+
+def test_evaluating_an_old_run_on_a_stale_split_says_the_split_is_stale(split_ws, tmp_path):
+    """Audit AK: training refuses a stale split, but `classify evaluate` of a run trained earlier scored the test
+    photos a stale split still held with only the catalog-changed note. It still scores them (an old run may be
+    evaluated), with a warning naming why the split is stale and the commands that refresh it."""
+    import shutil
+
+    from curate.cli.app import app as curate_app
+    from curate.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(split_ws.root, ws.root)
+    run = tmp_path / "run"
+    train(ws, run, TrainConfig(**PROBE))
+    refilter = runner.invoke(curate_app, ["filter", "-w", str(ws.root), "--recipe", "skylines", "--max-km", "3"])
+    assert refilter.exit_code == 0, refilter.output
+    result = runner.invoke(classify_app, ["evaluate", str(run), "-w", str(ws.root), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    saved = json.loads((run / "evaluation" / "evaluation.json").read_text())
+    assert saved["stale_split"].startswith("the split is stale (") and "`curate split" in saved["stale_split"]
+    assert f"warning: {saved['stale_split']}, then train and evaluate again; these figures are on the test photos " \
+        "the stale split holds" in said
 
 
 def test_a_split_made_only_of_photos_the_run_learned_from_is_refused(tmp_path):
