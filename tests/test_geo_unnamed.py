@@ -101,12 +101,13 @@ def test_a_label_spread_over_a_metro_area_is_judged_on_what_it_would_still_lose(
     assert status(report, "Kitchen") == "held: spread wider than max_km" and geo_drops(out, "Kitchen") == 3
     # audit AE F2b: the held line called a scene label's spread "a metro area"; a place keeps those words
     held = [w for w in report.warnings if w.startswith("held: geo drops of Kitchen")]
-    assert len(held) == 1 and "(Kitchen: not place names, shot in several nearby towns)" in held[0], held
-    assert "metro area" not in held[0]
+    assert len(held) == 1 and "(Kitchen: not place names, shot in many places)" in held[0], held
+    assert "metro area" not in held[0] and "--max-km off keeps them" in held[0] and "larger --max-km" not in held[0]
     _, report = filter_catalog(catalog(town_and_elsewhere("Paris", far=3, spread=6)
                                        + town_and_elsewhere("Kitchen", far=3, spread=6)), FilterConfig(max_km=5))
     held = [w for w in report.warnings if w.startswith("held: geo drops of ")]
-    assert len(held) == 1 and "(a metro area; Kitchen: not place names, shot in several nearby towns)" in held[0], held
+    assert len(held) == 1 and "(a metro area; Kitchen: not place names, shot in many places)" in held[0], held
+    assert "pass a larger --max-km" in held[0]
 
 
 def test_both_engines_agree_on_labels_that_are_not_place_names(tmp_path):

@@ -523,16 +523,17 @@ def held_spread_warning(held: pd.DataFrame, config: FilterConfig) -> str:
     far = int(held["geo_outliers"].sum())
     beyond = (f"{far:,} photo{'s' if far != 1 else ''} beyond {ring_km:g} km still dropped as geo_outlier" if far
               else f"none lies beyond {ring_km:g} km, where photos would still be dropped")
-    # a label whose name is not a place spreads over the towns it was shot in, not a metro area (audit AE F2b)
+    # a label whose name is not a place is shot in many places, not spread over a metro area (audit AE F2b; audit
+    # AM: at --max-km 1000 colour labels were called a metro area)
     unnamed = held.loc[~held["label"].map(geo.names_a_place).astype(bool), "label"]
-    wider = ("a metro area" if unnamed.empty else f"{', '.join(unnamed)}: not place names, shot in several nearby "
-             "towns" if len(unnamed) == len(held) else f"a metro area; {', '.join(unnamed)}: not place names, shot "
-             "in several nearby towns")
+    scenes = f"{', '.join(unnamed)}: not place names, shot in many places"
+    wider = "a metro area" if unnamed.empty else scenes if len(unnamed) == len(held) else f"a metro area; {scenes}"
+    larger = f"pass a larger --max-km (e.g. --max-km {suggest}, 90% of their nearby photos)"
+    fix = "--max-km off keeps them (their names are not places)" if len(unnamed) == len(held) else larger
     return (f"held: geo drops of {', '.join(held['label'])} kept ({int(held['near_max_km'].sum()):,} photos); "
             f"{beyond}: {geo.MIN_SPREAD_PHOTOS} or more of their geotagged photos, by {geo.MIN_SPREAD_OWNERS} or more "
             f"photographers or over {config.max_spread_share:.0%} of them, lie just beyond "
-            f"{config.max_km:g} km, they spread wider ({wider}); pass a larger --max-km (e.g. --max-km "
-            f"{suggest}, 90% of their nearby photos), or --force-geo to drop them anyway")
+            f"{config.max_km:g} km, they spread wider ({wider}); {fix}, or --force-geo to drop them anyway")
 
 
 def unnamed_warning(labels: pd.DataFrame, config: FilterConfig) -> str:
