@@ -273,6 +273,22 @@ def test_a_finished_listing_is_not_called_resumed_again(tmp_path):
     assert PlanStore(ws, again.query_key).load().complete
 
 
+def test_a_run_with_downloads_after_a_listing_only_run_downloads_the_images(tmp_path):
+    """Audit AM: `--no-download-images`, then the same command with downloads, said "0 images stored ... 150
+    already done" and exited 0, leaving every photo kept without an image (`curate embed` then asked for an
+    ingest). The photos the listing-only run left without an image are fetched now, once."""
+    with FakeFlickr(make_photos(40)) as fake:
+        ws = Workspace(tmp_path / "ws")
+        listed = ingest_flickr(ws, options(fake, download_images=False), api_key=fake.api_key)
+        assert listed.stored == 0 and read_catalog(ws)["sha256"].isna().all()
+        fetched = ingest_flickr(ws, options(fake), api_key=fake.api_key)
+        again = ingest_flickr(ws, options(fake), api_key=fake.api_key)
+    catalog = read_catalog(ws)
+    assert fetched.fetched == len(catalog) == listed.photos_listed > 0
+    assert catalog["sha256"].notna().all() and catalog["photo_id"].is_unique
+    assert fetched.stored == len(catalog) and again.fetched == 0 and again.stored == len(catalog)
+
+
 @pytest.mark.parametrize("kind", ["bad_structure"])
 def test_malformed_page_is_recorded_and_skipped(tmp_path, kind):
     with FakeFlickr(make_photos(1200), serve_images=False) as fake:

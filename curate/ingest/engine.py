@@ -332,7 +332,9 @@ def plan_rerun(catalog: pd.DataFrame, rows: pd.DataFrame, job: IngestJob,
     of the done ones that this run's `rows` describe differently (counted on `report`).
 
     Fetched again: ingest drops whose reason is in `job.retry_reasons` or is LOCAL_ERROR, and ingest drops
-    without an image whose metadata changed (a corrected URL or path). Returns (catalog
+    without an image whose metadata changed (a corrected URL or path); and, when this run fetches images,
+    photos a metadata-only run listed (no image, not an ingest drop: audit AM, `--no-download-images` then
+    a run with downloads fetched nothing and left them kept without an image). Returns (catalog
     with updated metadata, done photo ids, photo ids to replace).
     """
     changed = changed_metadata(catalog, rows)
@@ -340,6 +342,8 @@ def plan_rerun(catalog: pd.DataFrame, rows: pd.DataFrame, job: IngestJob,
     at_ingest = (catalog["drop_stage"] == "ingest").to_numpy()
     retry = at_ingest & (catalog["drop_reason"].isin(job.retry_reasons | {LOCAL_ERROR}).to_numpy()
                          | (catalog["sha256"].isna() & catalog[schema.PHOTO_ID].isin(changed.index)).to_numpy())
+    if job.fetch is not None and not catalog.empty:
+        retry |= ~at_ingest & (catalog["sha256"].isna() & catalog["image_path"].isna()).to_numpy()
     replace_ids = set(catalog.loc[retry, schema.PHOTO_ID])
     in_place = changed[~changed.index.isin(list(replace_ids))]
     report.metadata_updated = len(in_place)
