@@ -203,7 +203,8 @@ def command_for(stage: str, report: dict | None) -> str:
     flags = changed_flags(classes[stage], config) if stage in classes else []
     if report.get("recipe") and isinstance(report["recipe"], str):
         flags.insert(0, f"--recipe {shlex.quote(report['recipe'])}")
-    if stage == "prefilter" and not any(flag.startswith("--topic ") for flag in flags):
+    issues_only = "--label-issues-only" in flags  # fits no topic model: a --topic beside it is refused (audit AL)
+    if stage == "prefilter" and not issues_only and not any(flag.startswith("--topic ") for flag in flags):
         topic = report.get("topic") or config.get("topic")  # (a label-issues-only run: its config's)
         flags.insert(0, f"--topic {shlex.quote(str(topic)) if topic else 'TOPIC'}")
     return " ".join(["curate", stage, *flags])

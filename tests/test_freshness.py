@@ -323,6 +323,9 @@ def test_the_command_to_run_a_stage_again_carries_its_last_settings():
 
     assert command_for("prefilter", {"topic": None, "config": {"topic": "city"}}) == "curate prefilter --topic city"
     assert command_for("prefilter", None) == "curate prefilter --topic TOPIC"
+    # audit AL: a label-issues-only run fits no topic model, and the prefilter refuses a --topic beside it
+    assert command_for("prefilter", {"topic": None, "config": {"label_issues_only": True, "folds": 4}}) == \
+        "curate prefilter --folds 4 --label-issues-only"
     # ... and the settings of the last run, so that running it undoes nothing (a recipe's, a flag's)
     filtered = {"recipe": "datasets/my scrape.toml", "config": {"max_km": 5.0, "drop_quality": ["dark"],
                                                                 "force_quality": True, "max_per_owner": 3}}
