@@ -99,6 +99,11 @@ def test_a_split_lacking_classes_is_named_in_a_note_and_export_json(demo_ws, tmp
     for split, missing in lacking.items():
         held = f"{split} holds {len(classes) - len(missing)} of the {len(classes)} classes"
         assert (held in note) == bool(missing)
+    # audit AL: the formats that store the class index get no such note; hf names the `datasets` call that shifts
+    for fmt, says in (("webdataset", None), ("hf-parquet", None), ("hf", "class_encode_column")):
+        result = export_workspace(demo_ws, tmp_path / fmt, ExportConfig(fmt))
+        shifting = [n for n in result.notes if "classes (not" in n]
+        assert (says in shifting[0]) if says else not shifting, (fmt, result.notes)
 
 
 def test_webdataset_shards_load_in_the_webdataset_library(demo_ws, tmp_path):
@@ -167,6 +172,17 @@ def test_hf_layout_loads_with_datasets_load_dataset(demo_ws, tmp_path):
         assert sorted(part["photo_id"]) == sorted(rows["photo_id"])
         assert dict(zip(part["photo_id"], part["label"])) == dict(zip(rows["photo_id"], rows["label"]))
         assert {"owner_id", "license", "lat", "lon", "tags"} <= set(part.column_names)
+    # docs/export.md's line: every split numbered by export.json's classes (audit AL: class_encode_column, the
+    # line the docs gave before, numbers each split on its own and shifts a split that lacks a class)
+    classes = json.loads((tmp_path / "hf" / "export.json").read_text())["classes"]
+    pinned = loaded.cast_column("label", datasets.ClassLabel(names=classes))
+    for split, rows in want.groupby("split"):
+        part = pinned[names[split]]
+        assert part.features["label"].names == classes
+        assert [classes[i] for i in part["label"]] == [dict(zip(rows["photo_id"], rows["label"]))[p]
+                                                         for p in part["photo_id"]]
+    per_split = loaded.class_encode_column("label")
+    assert any(per_split[name].features["label"].names != classes for name in per_split)  # the premise
 
 
 @pytest.mark.parametrize("fmt", ["imagefolder", "webdataset", "csv"])

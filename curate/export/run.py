@@ -212,7 +212,7 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
         source.begin_plan(spill)
         plan = plan_from_file(catalog, config, source.sizes, spill)
         source.end_plan()  # the sizes the store was asked for, remembered for the next export
-        notes = [*notes, *missing_class_notes(plan.summary.split_label, plan.classes),
+        notes = [*notes, *missing_class_notes(plan.summary.split_label, plan.classes, config.format),
                  *format_notes(catalog, config)]
         catalog_hash = catalog_sha256(ws)
         copies = copies_line(*last_check(ws, catalog_hash))  # copies of another collection's photos: said
@@ -290,16 +290,27 @@ def uncommon_format_note(counts: dict[str, int]) -> str:
             f"photo as JPEG")
 
 
-def missing_class_notes(split_label: dict[tuple[str, str], int], classes: list[str]) -> list[str]:
+# who numbers the classes from what each split holds, per format (webdataset and hf-parquet store the export's
+# class index: nothing shifts there); audit AL: `datasets`' class_encode_column numbers each split on its own
+SPLIT_NUMBERING = {"imagefolder": "a reader that numbers classes from each split's folders (ImageFolder, Keras)",
+                   "hf": "`datasets`' class_encode_column, which numbers each split's labels on its own,",
+                   "csv": "a reader that numbers the labels each split holds"}
+
+
+def missing_class_notes(split_label: dict[tuple[str, str], int], classes: list[str],
+                        export_format: str = "imagefolder") -> list[str]:
     """A note when some split lacks some of the export's classes: a reader that numbers the classes from each
     split's own folders (torchvision's ImageFolder, Keras) then shifts the indices of that split (the audit of
-    all 5,614 real photos: train 21 class folders, val 18, test 19, and nothing said so).
+    all 5,614 real photos: train 21 class folders, val 18, test 19, and nothing said so). None for the formats
+    that store the class index (`SPLIT_NUMBERING`).
 
     >>> print(missing_class_notes({("train", "a"): 5, ("train", "b"): 3, ("val", "a"): 1}, ["a", "b"])[0])
     ... # doctest: +NORMALIZE_WHITESPACE
     val holds 1 of the 2 classes (not b): a reader that numbers classes from each split's folders (ImageFolder,
     Keras) shifts them there; take the class list from export.json's `classes` (docs/export.md)
     """
+    if export_format not in SPLIT_NUMBERING:
+        return []
     present: dict[str, set[str]] = {}
     for split, label in split_label:
         present.setdefault(split, set()).add(label)
@@ -309,8 +320,8 @@ def missing_class_notes(split_label: dict[tuple[str, str], int], classes: list[s
         return []
     parts = [f"{split} holds {len(classes) - len(missing)} of the {len(classes)} classes (not "
              f"{', '.join(missing[:6])}{', …' if len(missing) > 6 else ''})" for split, missing in short.items()]
-    return [f"{'; '.join(parts)}: a reader that numbers classes from each split's folders (ImageFolder, Keras) "
-            "shifts them there; take the class list from export.json's `classes` (docs/export.md)"]
+    return [f"{'; '.join(parts)}: {SPLIT_NUMBERING[export_format]} shifts them there; take the class list from "
+            "export.json's `classes` (docs/export.md)"]
 
 
 def write_side_files(out: Path, plan: ExportPlan, config: ExportConfig, provenance: Provenance,
