@@ -605,3 +605,31 @@ def test_hf_layout_loads_when_a_column_is_empty_in_a_whole_split(own_ws, tmp_pat
     assert sum(len(part) for part in loaded.values()) == len(expected(own_ws))
     manifest = json.loads((tmp_path / "hf" / "export.json").read_text())
     assert any("leaves out taken_at" in note for note in manifest["notes"])
+
+
+def test_a_full_disk_during_an_export_is_exit_1_and_the_export_resumes(demo_ws, tmp_path, capsys, monkeypatch):
+    """Audit AL: a full disk while writing images said "pass a folder you can write to" with exit 2; the README
+    gives a full disk exit 1 and one line saying to free space and run again, which then resumes."""
+    import errno
+
+    from curate.export import files
+
+    real, calls = files._make, []
+
+    def fills_up(source, tmp, link):
+        calls.append(tmp)
+        if len(calls) > 5:
+            raise OSError(errno.ENOSPC, "No space left on device", tmp)
+        real(source, tmp, link)
+
+    monkeypatch.setattr(files, "_make", fills_up)
+    args = ["export", "--format", "imagefolder", "--out", tmp_path / "out", "-w", demo_ws.root]
+    one_line_error(args, capsys, 1, "No space left on device writing")
+    _, _, err = cli(args, capsys)
+    assert "free some space and run the same command again" in err and "pass a folder" not in err
+    monkeypatch.setattr(files, "_make", real)
+    code, out, err = cli(args, capsys)
+    assert code == 0, err
+    want = expected(demo_ws)
+    written = {p.relative_to(tmp_path / "out").parts[0] for p in (tmp_path / "out").rglob("*.jpg")}
+    assert written == set(want["split"]) and len(list((tmp_path / "out").rglob("*.jpg"))) == len(want)

@@ -107,12 +107,24 @@ def test_names_and_order_sorted_on_disk_match_safe_names(tmp_path, seed):
     assert streamed.missing.equals(memory.missing) and streamed.excluded == memory.excluded
 
 
-def test_an_empty_plan_sorted_on_disk(demo_ws, tmp_path):
+def test_an_empty_plan_sorted_on_disk_is_refused_and_the_earlier_export_stays(demo_ws, tmp_path):
+    """Audit AL: an export whose --licences matched no photo exited 0 with "0 photos" and removed every file of
+    the export already in that folder. It is refused in one line naming what left the photos out, before a
+    file is written or removed."""
+    from curate.errors import UsageError
+
     with pytest.MonkeyPatch.context() as patch:
         on_disk(patch)
-        result = export_workspace(demo_ws, tmp_path / "out", ExportConfig("webdataset", licences=["gfdl"]))
-    assert result.plan.photos == 0 and len(result.plan.rows) == 0
-    assert not list((tmp_path / "out").glob("*.tar"))
+        with pytest.raises(UsageError, match=r"nothing to export: every photo is left out \(.*licence not allowed "
+                                             r"[0-9,]+.*\); widen --licences"):
+            export_workspace(demo_ws, tmp_path / "new", ExportConfig("webdataset", licences=["gfdl"]))
+        assert not (tmp_path / "new").exists()  # nothing left behind
+        first = export_workspace(demo_ws, tmp_path / "out", ExportConfig("webdataset"))
+        before = {path: path.stat().st_mtime_ns for path in (tmp_path / "out").rglob("*")}
+        with pytest.raises(UsageError, match="nothing to export"):
+            export_workspace(demo_ws, tmp_path / "out", ExportConfig("webdataset", licences=["gfdl"]))
+    assert first.plan.photos > 0 and list((tmp_path / "out").glob("*.tar"))
+    assert {path: path.stat().st_mtime_ns for path in (tmp_path / "out").rglob("*")} == before
     shutil.rmtree(tmp_path / "out")
 
 

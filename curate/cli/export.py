@@ -36,7 +36,7 @@ def export(
     config = build_config(ExportConfig, {}, "curate export", flags=settings)
     ws = workspace(workspace_path)  # its images may be on an object store: read from there (docs/scale.md)
     with Progress(TextColumn("export {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err_console, transient=True, disable=as_json) as bar:
+                  console=err_console, transient=True, disable=as_json or not err_console.is_terminal) as bar:
         task = bar.add_task("images", total=None)
         result = export_workspace(ws, out, config, progress=lambda phase, done, total: bar.update(
             task, description=phase, completed=done, total=total))

@@ -167,6 +167,8 @@ def place_file(source: Stored, target: str, link: str, resize: int | None) -> No
         if exc.errno == errno.EXDEV:
             raise UsageError(f"cannot hard-link {source} into {folder}: they are on different file "
                              "systems; use --link copy or --link symlink") from None
+        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            raise  # a full disk: the CLI's one line, exit 1, "free some space and run the same command again"
         raise UsageError(f"cannot write {target} ({exc.strerror or exc}); pass a folder you can write to "
                          "with --out") from None
 

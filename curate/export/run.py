@@ -212,6 +212,8 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
         source.begin_plan(spill)
         plan = plan_from_file(catalog, config, source.sizes, spill)
         source.end_plan()  # the sizes the store was asked for, remembered for the next export
+        if not plan.photos:  # before a file is written or removed: an earlier export in `out` stays (audit AL)
+            raise UsageError(nothing_to_export(plan.excluded))
         notes = [*notes, *missing_class_notes(plan.summary.split_label, plan.classes, config.format),
                  *format_notes(catalog, config)]
         catalog_hash = catalog_sha256(ws)
@@ -251,6 +253,30 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
         save_state(out, state)
     return ExportResult(out, plan, written, units - written, removed, [note for note in notes if note != copies],
                         warnings=[copies] if copies else [])
+
+
+# what to change when a reason left every photo out of an export (ExportPlan.excluded's keys)
+EXCLUDED_FIXES = {"licence not allowed": "widen --licences", "split not exported": "widen --splits",
+                  "not kept": "look at `curate status` (nothing is kept)",
+                  "kept without a split": "run `curate split`", "kept without a label": "label them (`curate review`)",
+                  "no stored image": "ingest the images", "damaged stored image": "ingest the images again"}
+
+
+def nothing_to_export(excluded: dict[str, int]) -> str:
+    """The one line refusing an export that would hold no photo: what left the photos out (most first) and
+    what to change (audit AL: `--licences cc-by-sa` on a cc-by collection exited 0, "0 photos", and removed
+    the 202 files of the export already in that folder).
+
+    >>> nothing_to_export({"licence not allowed": 199, "split not exported": 0, "not kept": 700})
+    'nothing to export: every photo is left out (not kept 700, licence not allowed 199); widen --licences'
+    """
+    ranked = sorted(((n, reason) for reason, n in excluded.items() if n), key=lambda item: (-item[0], item[1]))
+    why = ", ".join(f"{reason} {n:,}" for n, reason in ranked) or "the catalog holds no photo"
+    # (dropped photos are never exported: "not kept" is the fix only when nothing else left photos out)
+    fixes = list(dict.fromkeys(EXCLUDED_FIXES.get(reason, "") for _, reason in ranked if reason != "not kept"))
+    fixes = [fix for fix in fixes if fix] or [EXCLUDED_FIXES["not kept"] if ranked else
+                                              "run the pipeline first (`curate status` says what is left to run)"]
+    return f"nothing to export: every photo is left out ({why}); {', or '.join(fixes)}"
 
 
 # Stored formats that common readers skip or cannot decode: torchvision's ImageFolder lists only its own
