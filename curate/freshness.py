@@ -181,10 +181,26 @@ def record_run(stage: str, catalog: pd.DataFrame, report: dict, reports: dict) -
     """
     readable = {name: rep for name, rep in reports.items() if isinstance(rep, dict)}
     upstream = {name: _identity(name, catalog, readable) for name in UPSTREAM[stage]}
+    unjudged = {"unjudged": sorted(review_dropped(catalog))} if stage in DROPPING_STAGES else {}
     return {"run_id": uuid.uuid4().hex[:12],
             "inputs": input_fingerprint(catalog, stage, _extra_inputs(stage, report)),
             "output": output_fingerprint(catalog, stage, report.get("cache_key")),
-            "upstream": {name: identity for name, identity in upstream.items() if identity is not None}}
+            "upstream": {name: identity for name, identity in upstream.items() if identity is not None},
+            **unjudged}
+
+
+def _back_from_review(catalog: pd.DataFrame | CatalogFile, ids: set[str]) -> int:
+    """How many of `ids` (photos a reviewer had dropped) the catalog holds with another drop stage or kept."""
+    frames = catalog.batches([schema.PHOTO_ID, "drop_stage"]) if isinstance(catalog, CatalogFile) else [catalog]
+    return sum(int((frame[schema.PHOTO_ID].astype(str).isin(ids) & ~frame["drop_stage"].isin(["review"])).sum())
+               for frame in frames)
+
+
+def review_dropped(catalog: pd.DataFrame | CatalogFile) -> set[str]:
+    """The photo ids a reviewer's drop holds (drop stage `review`): a dropping stage that runs does not judge
+    them (curate.review.apply), so its run records them as `unjudged`."""
+    frames = catalog.batches([schema.PHOTO_ID, "drop_stage"]) if isinstance(catalog, CatalogFile) else [catalog]
+    return {str(pid) for frame in frames for pid in frame.loc[frame["drop_stage"].isin(["review"]), schema.PHOTO_ID]}
 
 
 def command_for(stage: str, report: dict | None) -> str:
@@ -266,6 +282,15 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
     if output_changed:
         reasons.append(f"{after} and reset its results" if reran and not reasons else
                        f"{stage}'s results in the catalog were changed or reset since it ran")
+    unjudged = record.get("unjudged")
+    if stage in DROPPING_STAGES and isinstance(unjudged, list) and unjudged:
+        # a reviewer's drop undone since: the photo is back as the stage last judged it, but the stage never
+        # judged it (audit AL: dropped by a reviewer, the filter re-run with --drop-quality dark, the drop
+        # undone: kept and exported, the filter "fresh"; a filter run then dropped it as quality:dark)
+        back = _back_from_review(catalog, set(map(str, unjudged)))
+        if back:
+            reasons.append(f"{back:,} photo{'s' if back != 1 else ''} a reviewer had dropped when {stage} ran "
+                           f"{'are' if back != 1 else 'is'} back (the drop undone), not judged by it")
     reasons += [f"{name} is stale" for name in UPSTREAM[stage] if states[name].state == STALE]
     if stage == "split" and not reasons:
         # a stage that dropped photos and reinstated them since leaves them kept without a split, its own

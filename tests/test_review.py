@@ -331,6 +331,44 @@ def test_decisions_survive_filter_and_prefilter_reruns_and_only_later_stages_go_
     assert workspace_states(ws)["prefilter"].state == "fresh"
 
 
+def test_a_drop_undone_after_a_stage_ran_makes_that_stage_stale(demo_ws, tmp_path):
+    """Audit AL: a reviewer dropped a photo, the filter re-ran with other settings (a stage never judges a photo
+    a reviewer dropped), then the drop was undone: the photo was back as kept, `curate status` called the filter
+    fresh, and it was split and exported, though the filter as now set drops it. A stage's run records the
+    photos it did not judge; one of them back from a review drop makes that stage stale until it runs again."""
+    from curate.freshness import workspace_states
+    from curate.review.session import ReviewSession
+
+    root = tmp_path / "ws"
+    subprocess.run(["cp", "-a", str(demo_ws.root), str(root)], check=True)
+    ws = Workspace(root)
+    catalog = read_catalog(ws)
+    chosen = catalog.loc[catalog["status"] == "kept", "photo_id"].iloc[0]
+    session = ReviewSession(ws, user="tester")
+    session.decide([chosen], "drop")
+    session.close()
+    filtered = runner.invoke(app, ["filter", "--workspace", str(root), "--recipe", "skylines", "--max-km", "3"])
+    assert filtered.exit_code == 0, filtered.output
+    assert workspace_states(ws)["filter"].state == "fresh"
+    session = ReviewSession(ws, user="tester")
+    session.undo(chosen)
+    session.close()
+    assert read_catalog(ws).set_index("photo_id").loc[chosen, "status"] == "kept"
+    states = workspace_states(ws)
+    assert states["filter"].state == "stale", states["filter"]
+    assert "1 photo a reviewer had dropped when filter ran is back (the drop undone), not judged by it" in \
+        states["filter"].reasons
+    assert states["prefilter"].state == states["split"].state == "stale"
+    again = runner.invoke(app, ["filter", "--workspace", str(root), "--recipe", "skylines", "--max-km", "3"])
+    assert again.exit_code == 0, again.output
+    assert workspace_states(ws)["filter"].state == "fresh"
+    # a drop still in force is no reason: the stage's last run did not judge it, and need not
+    session = ReviewSession(ws, user="tester")
+    session.decide([chosen], "drop")
+    session.close()
+    assert workspace_states(ws)["filter"].state == "fresh"
+
+
 # ------------------------------------------------------------------ the app over HTTP
 
 @pytest.fixture()
