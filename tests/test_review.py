@@ -186,6 +186,28 @@ def test_the_ambiguous_queue_shows_held_and_dropped_photos_whose_tags_name_two_l
     assert len(build_queue(automatic_view(once.reset_index()), "ambiguous")) == 2  # still found after deciding
 
 
+def test_a_duplicates_card_names_the_labels_its_copies_disagree_on():
+    """Audit AL: copies of one image filed under two labels (dropped as ambiguous_label) read "dropped copy of a
+    cluster of 2 (ambiguous_label)" and nothing said the labels disagree: keeping both trains one picture under
+    two labels. The card names the labels; a cluster under one label says nothing more."""
+    from curate.review.queues import automatic_view, build_queue
+
+    frame = pd.DataFrame({
+        "photo_id": ["t:f", "t:h", "t:a", "t:b"], "source": "t", "source_id": ["f", "h", "a", "b"],
+        "tags": [["x"]] * 4, "tag_labels": [[]] * 4, "label": ["Forest", "Highway", "Coast", "Coast"],
+        "status": ["dropped", "dropped", "kept", "dropped"],
+        "drop_reason": ["ambiguous_label", "ambiguous_label", None, "near_duplicate"],
+        "drop_stage": ["filter", "filter", None, "filter"], "exact_dup_group": ["g1", "g1", None, None],
+        "near_dup_cluster": [None, None, "n1", "n1"]})
+    view = automatic_view(schema.to_pandas(schema.conform(frame)))
+    queue = build_queue(view, "duplicates")
+    why = dict(zip(view["photo_id"].to_numpy()[queue.positions], queue.why))
+    assert set(why) == {"t:f", "t:h", "t:a", "t:b"}
+    assert why["t:f"] == ("dropped copy of a cluster of 2 (ambiguous_label); the copies' labels disagree: Forest, "
+                          "Highway (keep the copy whose label is right, or relabel)")
+    assert why["t:a"] == "kept copy of a cluster of 2 (kept)" and "disagree" not in why["t:b"]
+
+
 def test_a_card_offers_the_models_label_only_where_it_differs_from_the_photos():
     """Audit AG: a photo flagged as unlike its label's photos usually gets its own label as the model's best
     guess; its card offered `suggested <own label> (s)`, and `s` relabelled it to itself. The card now shows a

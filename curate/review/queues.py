@@ -84,6 +84,14 @@ def _duplicates(c: pd.DataFrame):
     kept = c["status"] == schema.KEPT
     why = np.where(kept, "kept copy", "dropped copy") + pd.Series(" of a cluster of ", index=c.index) \
         + size.astype(int).astype(str) + " (" + c["drop_reason"].fillna("kept").astype(str) + ")"
+    # copies filed under different labels (dropped as ambiguous_label): the card names the labels, as keeping
+    # both would train one picture under two labels (audit AL)
+    labelled = mask & c["label"].notna()
+    names = c["label"][labelled].astype(str).groupby(cluster[labelled]).agg(lambda s: ", ".join(sorted(set(s))))
+    several = c["label"][labelled].astype(str).groupby(cluster[labelled]).nunique()
+    disagree = cluster.map(names.where(several >= 2)).where(mask)
+    why = why + np.where(disagree.notna(), "; the copies' labels disagree: " + disagree.fillna("").astype(str)
+                         + " (keep the copy whose label is right, or relabel)", "")
     # clusters together, biggest first, the kept member first within its cluster
     rank = cluster.map({key: i for i, key in enumerate(sorted(cluster.dropna().unique()))}).fillna(0)
     return mask, size * 1e9 - rank * 2 + kept.astype(int), why
