@@ -9,6 +9,7 @@ carries, and training must use every kept labelled photo.
 """
 
 import json
+import re
 
 import pytest
 from helpers import REALDATA
@@ -76,6 +77,13 @@ def test_the_prefilter_drops_no_tagged_photo_when_nearly_all_carry_the_topic(jou
     assert (after.loc[tagged, "drop_stage"] == "prefilter").sum() == 0
     assert after["topic_score"].notna().sum() > 0  # it still scored them
     assert "ferrari" in journey["prefilter"].output
+    # audit AM: the held line asked "a wrong --topic?" of the right topic, and called the bimodality test's
+    # passing check a reason; now the tag's share says what to do instead, and a passing check says it passes
+    said = " ".join(journey["prefilter"].output.split())
+    assert "a wrong --topic" not in said and "--label-issues-only" in said
+    assert "scores not bimodal: group means" in said and "Ashman's D" in said  # the gap fails, D passes
+    assert re.search(r"scores not bimodal: group means [0-9.]+ apart \(needs >= 0\.1\); Ashman's D [0-9.]+ passes",
+                     said), said
 
 
 def test_every_correctly_labelled_photo_is_kept_and_trained_on(journey):

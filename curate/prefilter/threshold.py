@@ -48,10 +48,20 @@ class Bimodality:
     bimodal: bool
 
     def describe(self) -> str:
-        """One phrase for the command output and the report."""
-        verdict = "bimodal" if self.bimodal else "not bimodal"
-        return (f"scores {verdict}: Ashman's D {self.ashman_d:.2f} (needs >= {MIN_ASHMAN_D:g}), "
-                f"group means {self.mode_gap:.2f} apart (needs >= {MIN_MODE_GAP})")
+        """One phrase for the command output and the report; when the scores are not bimodal, the check that
+        failed comes first and a check that passed says so (audit AM: "not bimodal: Ashman's D 143.23 (needs
+        >= 2), ..." read as if D had failed).
+
+        >>> Bimodality(0.5, 143.23, 0.03, False).describe()
+        "scores not bimodal: group means 0.03 apart (needs >= 0.1); Ashman's D 143.23 passes (>= 2)"
+        """
+        checks = [(self.ashman_d >= MIN_ASHMAN_D, f"Ashman's D {self.ashman_d:.2f}", f">= {MIN_ASHMAN_D:g}"),
+                  (self.mode_gap >= MIN_MODE_GAP, f"group means {self.mode_gap:.2f} apart", f">= {MIN_MODE_GAP}")]
+        if self.bimodal:
+            return "scores bimodal: " + ", ".join(f"{what} (needs {bar})" for _, what, bar in checks)
+        failed = [f"{what} (needs {bar})" for ok, what, bar in checks if not ok]
+        passed = [f"{what} passes ({bar})" for ok, what, bar in checks if ok]
+        return "scores not bimodal: " + "; ".join(", ".join(part) for part in (failed, passed) if part)
 
 
 def otsu_threshold(scores: np.ndarray, bins: int = OTSU_BINS) -> float:
