@@ -172,6 +172,19 @@ def test_the_command_rescues_relabels_and_leaves_the_filter_fresh(tmp_path):
     assert "geo rescue:" in on.output and "relabelled:" in on.output
     result = read_catalog(ws)
     assert (result.loc[chosen, "geo_rescued"] == True).sum() >= len(chosen) // 2  # noqa: E712
+    # audit AM: how far the kept ones lie, and where to look at them (a photo taken elsewhere can look the part)
+    far = result.loc[result["geo_rescued"] == True, "geo_distance_km"].astype(float)  # noqa: E712
+    said = " ".join(on.output.split())
+    assert f"{far.min():,.0f}-{far.max():,.0f} km from their label's centre" in said, said
+    assert "`curate review --queue geo`" in said
+    from curate.report.data import geography_section
+
+    section = geography_section(result, {"geo": [{"label": name} for name in sorted(result["label"].dropna().unique())],
+                                         "config": {"max_km": 5.0, "center": "median"}})
+    assert sum(row["geo_rescued"] for row in section["labels"]) == int((result["geo_rescued"] == True).sum())  # noqa: E712
+    from curate.report.html import geography
+
+    assert "kept again by the prefilter&#x27;s geo rescue" in geography(section)
     states = freshness.workspace_states(ws)
     assert states["filter"].state == freshness.FRESH and states["prefilter"].state == freshness.FRESH, \
         {name: state.line for name, state in states.items()}

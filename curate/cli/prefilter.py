@@ -122,10 +122,14 @@ def repair_lines(report) -> list[str]:
         lines.append(f"relabelled: {relabel['relabelled']:,} of {relabel['flagged']:,} label issues "
                      f"(target precision {relabel['precision_target']:.0%}: {cut}); the old label is in original_label")
     if rescue:
+        span = rescue.get("rescued_km")
+        far = (f", {span[0]:,.0f}-{span[1]:,.0f} km from their label's centre: a wrong geotag, or a photo taken "
+               "elsewhere that looks like the label; look at them in `curate review --queue geo`"
+               if isinstance(span, list) and len(span) == 2 else "")
         lines.append(f"geo rescue: {rescue['rescued']:,} of {rescue['geo_outliers']:,} geo outliers kept as "
-                     f"geo_rescued (pixels agree with the label and the topic); {rescue['other_label']:,} look like "
-                     f"another label and {rescue['off_topic']:,} off topic stay dropped (--no-geo-rescue keeps all "
-                     "dropped)")
+                     f"geo_rescued (pixels agree with the label and the topic{far}); {rescue['other_label']:,} look "
+                     f"like another label and {rescue['off_topic']:,} off topic stay dropped (--no-geo-rescue keeps "
+                     "all dropped)")
     if report.topic_rescue and report.topic_rescue.get("held"):
         topic = report.topic_rescue
         lines.append(f"topic rescue held: {topic['would_rescue']:,} of {topic['off_topic_labelled']:,} labelled photos "

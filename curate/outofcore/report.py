@@ -153,16 +153,17 @@ class ReportQueries:
         wanted = {geo["label"] for geo in filter_report["geo"]}
         listed = ", ".join(literal(label) for label in sorted(wanted, key=str)) or "NULL"
         counts = {label: {"photos": 0, "with_coordinates": 0, "kept_with_coordinates": 0,
-                          "dropped_with_coordinates": 0, "geo_outliers": 0, "missing_coordinates": 0,
-                          "missing_by_issue": {}} for label in wanted}
+                          "dropped_with_coordinates": 0, "geo_outliers": 0, "geo_rescued": 0,
+                          "missing_coordinates": 0, "missing_by_issue": {}} for label in wanted}
         for label, *numbers in self.rows(f"""
                 SELECT flabel, count(*), count(*) FILTER ({_LOCATED}),
                        count(*) FILTER ({_LOCATED} AND status = 'kept'),
                        count(*) FILTER ({_LOCATED} AND status = 'dropped'),
-                       count(*) FILTER (drop_reason = 'geo_outlier'), count(*) FILTER (NOT {_LOCATED})
+                       count(*) FILTER (drop_reason = 'geo_outlier'), count(*) FILTER (geo_rescued IS TRUE),
+                       count(*) FILTER (NOT {_LOCATED})
                 FROM {VIEW} WHERE flabel IN ({listed}) GROUP BY flabel"""):
             keys = ("photos", "with_coordinates", "kept_with_coordinates", "dropped_with_coordinates",
-                    "geo_outliers", "missing_coordinates")
+                    "geo_outliers", "geo_rescued", "missing_coordinates")
             counts[label].update({k: int(n) for k, n in zip(keys, numbers)})
         for label, issue, n in self.rows(f"""
                 SELECT flabel, coalesce(coord_issue, 'missing') AS issue, count(*) AS n FROM {VIEW}

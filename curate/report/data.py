@@ -203,6 +203,8 @@ def geography_section(cat: pd.DataFrame, filter_report: dict | None) -> dict:
             "kept_with_coordinates": int((located & (group["status"] == schema.KEPT)).sum()),
             "dropped_with_coordinates": int((located & (group["status"] == schema.DROPPED)).sum()),
             "geo_outliers": int((group["drop_reason"] == "geo_outlier").sum()),
+            # geo outliers the prefilter's geo rescue kept (audit AM: the report never said so)
+            "geo_rescued": int(group["geo_rescued"].eq(True).sum()) if "geo_rescued" in group else 0,
             "missing_coordinates": int((~located).sum()),
             "missing_by_issue": {k: int(v) for k, v in issues.items()},
         }

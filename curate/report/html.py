@@ -153,15 +153,21 @@ def geography(s: dict) -> str:
         scope += (f" {len(losing)} other label{'s' if len(losing) != 1 else ''} lost photos as geo outliers "
                   f"farther out ({', '.join(r['label'] for r in losing[:8])}{', …' if len(losing) > 8 else ''}: "
                   "the note column says how far).")
+    rescued = sum(r.get("geo_rescued") or 0 for r in s["labels"])
+    if rescued:  # kept again by the prefilter: the geo outliers column leaves them out (audit AM)
+        scope += (f" {rescued:,} geo outlier{'s were' if rescued != 1 else ' was'} kept again by the prefilter's geo "
+                  "rescue (its pixels agree with the label and the topic): a wrong geotag, or a photo taken "
+                  "elsewhere that looks like the label; `curate review --queue geo` shows them, with distances.")
     parts = [f'<p>Threshold: {num(s["max_km"])} km from each label\'s {e(s["center"])} centre.{e(scope)} '
              "The circle on each scatter is drawn in degrees (approximate).</p>"]
     rows = [[e(r["label"]), num(r["photos"]), num(r["kept_with_coordinates"]), num(r["dropped_with_coordinates"]),
-             num(r["geo_outliers"]), num(r["missing_coordinates"]),
+             num(r["geo_outliers"]), num(r.get("geo_rescued") or 0), num(r["missing_coordinates"]),
              e(", ".join(f"{k}: {v}" for k, v in r["missing_by_issue"].items())), e(r.get("geo_filter", "")),
              e(r.get("note") or "")]
             for r in s["labels"]]
     parts.append(table(["label", "photos", "kept (geotagged)", "dropped (geotagged)", "geo outliers",
-                        "missing coordinates", "why missing", "geo filter", "note"], rows, left={0, 6, 7, 8}))
+                        "rescued by the prefilter", "missing coordinates", "why missing", "geo filter", "note"], rows,
+                       left={0, 7, 8, 9}))
     parts.append('<p class="why">The scatter\'s legend counts only photos with coordinates, as the table does; '
                  "photos beyond the plotted area are counted, not drawn.</p>")
     blocks = []
