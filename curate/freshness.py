@@ -203,16 +203,32 @@ def review_dropped(catalog: pd.DataFrame | CatalogFile) -> set[str]:
     return {str(pid) for frame in frames for pid in frame.loc[frame["drop_stage"].isin(["review"]), schema.PHOTO_ID]}
 
 
-def command_for(stage: str, report: dict | None) -> str:
+def workspace_flag(ws) -> str:
+    """`-w <the workspace>` for a suggested command, or "" when the workspace is the one a command finds with
+    no flag ($CURATE_WORKSPACE, else ./workspace): audit AN, a pasted `curate prefilter …` ran on ./workspace
+    and left the workspace `curate status -w` had judged stale."""
+    import shlex
+
+    from curate.workspace import resolve_workspace
+
+    try:
+        if resolve_workspace(None).root.resolve() == ws.root.resolve():
+            return ""
+    except OSError:
+        pass
+    return f"-w {shlex.quote(str(ws.root))}"
+
+
+def command_for(stage: str, report: dict | None, ws_flag: str = "") -> str:
     """The command that runs `stage` again with the settings of its last run (audit AF 7: the bare command
     would undo a recipe's or a flag's settings): the recipe it read, and a flag for each setting off its
-    default; the prefilter's topic always (TOPIC when no run says which)."""
+    default; the prefilter's topic always (TOPIC when no run says which); `ws_flag` (`workspace_flag`) last."""
     import shlex
 
     from curate.settings_fields import changed_flags
 
     if stage == "ingest":
-        return "curate ingest ..."
+        return " ".join(["curate ingest ...", *([ws_flag] if ws_flag else [])])
     report = report or {}
     config = report.get("config") if isinstance(report.get("config"), dict) else {}
     classes = _config_classes()
@@ -223,7 +239,7 @@ def command_for(stage: str, report: dict | None) -> str:
     if stage == "prefilter" and not issues_only and not any(flag.startswith("--topic ") for flag in flags):
         topic = report.get("topic") or config.get("topic")  # (a label-issues-only run: its config's)
         flags.insert(0, f"--topic {shlex.quote(str(topic)) if topic else 'TOPIC'}")
-    return " ".join(["curate", stage, *flags])
+    return " ".join(["curate", stage, *flags, *([ws_flag] if ws_flag else [])])
 
 
 def _config_classes() -> dict:
@@ -234,17 +250,17 @@ def _config_classes() -> dict:
     return {"filter": FilterConfig, "prefilter": PrefilterConfig, "split": SplitConfig}
 
 
-def judge(catalog: pd.DataFrame | CatalogFile, reports: dict) -> dict[str, StageState]:
+def judge(catalog: pd.DataFrame | CatalogFile, reports: dict, ws_flag: str = "") -> dict[str, StageState]:
     """{stage: StageState} for every stage of PIPELINE, in order (pure; a CatalogFile is read in
     batches and gives the same states).
 
     `reports`: {stage: saved stage report or None}; a report that could not be read is given as
-    the DataContractError raised while reading it.
+    the DataContractError raised while reading it. `ws_flag`: `workspace_flag`, for the commands.
     """
     states: dict[str, StageState] = {}
     for stage in PIPELINE:
         report = reports.get(stage)
-        command = command_for(stage, report if isinstance(report, dict) else None)
+        command = command_for(stage, report if isinstance(report, dict) else None, ws_flag)
         if stage == "ingest":
             states[stage] = StageState(stage, NOT_RUN if catalog.empty else FRESH, command)
         elif isinstance(report, DataContractError):
@@ -303,7 +319,7 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
                       stage_warning_lines(stage, report))
 
 
-def reset_before(catalog: pd.DataFrame | CatalogFile, reports: dict, stage: str) -> list[str]:
+def reset_before(catalog: pd.DataFrame | CatalogFile, reports: dict, stage: str, ws_flag: str = "") -> list[str]:
     """Warnings for the I/O edge of `stage` (filter, prefilter, split) about to run on top of a dropping
     stage before it whose own results are no longer in the catalog: an earlier stage re-ran and reset
     them (an acceptance audit: split → filter, which reinstated the prefilter's 43 off-topic drops → split
@@ -319,8 +335,8 @@ def reset_before(catalog: pd.DataFrame | CatalogFile, reports: dict, stage: str)
         if report["freshness"].get("output") != output_fingerprint(catalog, before, report.get("cache_key")):
             lines.append(f"{before}'s results no longer match the catalog (photos were added since it ran, or a "
                          f"stage before it re-ran and reset them: the filter reinstates the prefilter's drops), so "
-                         f"this {stage} works on photos {before} has not judged; run `{command_for(before, report)}` "
-                         f"first, then this command again")
+                         f"this {stage} works on photos {before} has not judged; run "
+                         f"`{command_for(before, report, ws_flag)}` first, then this command again")
     return lines
 
 
@@ -359,7 +375,7 @@ def workspace_states(ws, catalog: pd.DataFrame | CatalogFile | None = None) -> d
     and stage reports."""
     from curate.workspace import read_catalog
 
-    return judge(read_catalog(ws) if catalog is None else catalog, load_reports(ws))
+    return judge(read_catalog(ws) if catalog is None else catalog, load_reports(ws), workspace_flag(ws))
 
 
 def require_fresh_split(ws, catalog: pd.DataFrame | CatalogFile | None = None) -> None:

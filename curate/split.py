@@ -685,15 +685,17 @@ def run_split(ws, config: SplitConfig, engine: str | None = None) -> SplitReport
     if choose_engine(engine, ws.catalog_path if ws.catalog_path.exists() else None) == "duckdb":
         from curate.outofcore.run import run_split_duckdb
 
-        reset = freshness.reset_before(CatalogFile(ws.catalog_path), freshness.load_reports(ws), "split") \
-            if ws.catalog_path.exists() else []  # judged in batches, as the split reads it
+        # judged in batches, as the split reads it
+        reset = freshness.reset_before(CatalogFile(ws.catalog_path), freshness.load_reports(ws), "split",
+                                       freshness.workspace_flag(ws)) if ws.catalog_path.exists() else []
         return run_split_duckdb(ws, config, reset, started)
     from curate.workspace import catalog_sha256, read_catalog, write_catalog
 
     catalog = read_catalog(ws)
     input_hash = catalog_sha256(ws)
     result, report = split_catalog(catalog, config)
-    report.warnings[:0] = freshness.reset_before(catalog, freshness.load_reports(ws), "split")
+    report.warnings[:0] = freshness.reset_before(catalog, freshness.load_reports(ws), "split",
+                                                 freshness.workspace_flag(ws))
     write_catalog(ws, result)
     save_stage_report(ws, "split", input_hash, report.to_dict(), started)
     return report

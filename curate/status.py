@@ -201,20 +201,20 @@ def workspace_status(ws, engine: str | None = None) -> tuple[dict, dict, dict, p
     """(`workspace_summary`'s facts, the stage states, the saved reports, the catalog read into
     memory on the pandas path, None out of core), for `curate status`'s tables."""
     from curate.catalog_batches import CatalogFile
-    from curate.freshness import judge, load_reports
+    from curate.freshness import judge, load_reports, workspace_flag
     from curate.outofcore import choose_engine
     from curate.workspace import read_catalog
 
     reports = load_reports(ws)
     if choose_engine(engine, ws.catalog_path if ws.catalog_path.exists() else None) != "duckdb":
         catalog = read_catalog(ws)
-        states = judge(catalog, reports)
+        states = judge(catalog, reports, workspace_flag(ws))
         facts = summary(catalog, states, reports, disk_usage(ws.root))
         return _with_copies(ws, facts), states, reports, catalog
     from curate.outofcore.db import BATCH_ROWS
     from curate.outofcore.run import summary_duckdb
 
-    states = judge(CatalogFile(ws.catalog_path, BATCH_ROWS), reports)
+    states = judge(CatalogFile(ws.catalog_path, BATCH_ROWS), reports, workspace_flag(ws))
     facts = summary_duckdb(ws)
     facts["stages"] = {name: {**state.to_dict(), "last_run": last_run(reports.get(name))}
                        for name, state in states.items()}

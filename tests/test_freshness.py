@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,7 +103,9 @@ def test_check_leakage_refuses_a_stale_split_instead_of_saying_no_leakage(ws):
     assert "curate split" in result.output and "stale" in result.output
     # the stale stages to run again, in order: the prefilter whose drops were reset, then the split
     # the prefilter's command with its last run's settings (--folds 3), so that running it undoes nothing
-    assert f"run `curate prefilter --topic {TOPIC} --folds 3`, then `curate split`" in " ".join(result.output.split())
+    # (named with -w: a pasted command would otherwise run on ./workspace, audit AN)
+    assert f"run `curate prefilter --topic {TOPIC} --folds 3 -w {ws.root}`, then `curate split -w {ws.root}`" in \
+        " ".join(result.output.split())
 
 
 def test_classify_train_refuses_a_stale_split_with_one_line(ws, tmp_path):
@@ -323,6 +326,8 @@ def test_the_command_to_run_a_stage_again_carries_its_last_settings():
 
     assert command_for("prefilter", {"topic": None, "config": {"topic": "city"}}) == "curate prefilter --topic city"
     assert command_for("prefilter", None) == "curate prefilter --topic TOPIC"
+    # audit AN: a pasted command ran on ./workspace, not on the workspace status judged
+    assert command_for("split", {"config": {"test": 0.3}}, "-w 'my ws'") == "curate split --test 0.3 -w 'my ws'"
     # audit AL: a label-issues-only run fits no topic model, and the prefilter refuses a --topic beside it
     assert command_for("prefilter", {"topic": None, "config": {"label_issues_only": True, "folds": 4}}) == \
         "curate prefilter --folds 4 --label-issues-only"
@@ -333,3 +338,20 @@ def test_the_command_to_run_a_stage_again_carries_its_last_settings():
                                                "--drop-quality dark --force-quality")
     assert command_for("split", {"config": {"val": 0.1, "test": 0.3, "by": "owner", "seed": 0}}) == \
         "curate split --test 0.3"
+
+
+def test_the_suggested_commands_name_the_workspace_unless_it_is_the_default(tmp_path, monkeypatch):
+    """Audit AN: `curate status -w wsD` and the stale-split refusals suggested `curate prefilter --topic urban`;
+    pasted, it ran on ./workspace (or failed there) and left wsD stale. The workspace is named unless it is the
+    one a command finds with no flag ($CURATE_WORKSPACE, else ./workspace)."""
+    from curate.freshness import workspace_flag
+    from curate.workspace import Workspace
+
+    monkeypatch.delenv("CURATE_WORKSPACE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert workspace_flag(Workspace(tmp_path / "workspace")) == ""
+    assert workspace_flag(Workspace(Path("workspace"))) == ""
+    assert workspace_flag(Workspace(Path("my ws"))) == "-w 'my ws'"
+    monkeypatch.setenv("CURATE_WORKSPACE", str(tmp_path / "my ws"))
+    assert workspace_flag(Workspace(Path("my ws"))) == ""
+    assert workspace_flag(Workspace(tmp_path / "workspace")) == f"-w {tmp_path / 'workspace'}"

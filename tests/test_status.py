@@ -73,6 +73,11 @@ def test_status_lists_stages_top_tags_and_label_tags(tmp_path):
     assert facts["stages"]["split"]["state"] == "stale"
     assert "filter ran after split" in facts["stages"]["split"]["line"]
     assert facts["stages"]["filter"]["state"] == "fresh" and facts["stages"]["embed"]["state"] == "not run"
+    # audit AN: the commands name the workspace (pasted, they ran on ./workspace) and are printed whole, one a
+    # line, below the table (a narrow table cut them off with "…")
+    assert facts["stages"]["split"]["command"] == f"curate split -w {root}"
+    narrow = runner.invoke(app, ["status", "-w", str(root)], env={"COLUMNS": "60"})
+    assert f"run in order:\n  curate split -w {root}\n" in narrow.output, narrow.output
     assert len(facts["top_tags"]) == 20
     photos = [row["photos"] for row in facts["top_tags"]]
     assert photos == sorted(photos, reverse=True)

@@ -60,6 +60,11 @@ def status(workspace_path: WorkspaceOption = None, catalog_engine: CatalogEngine
                   markup=False, highlight=False, soft_wrap=True)
     print_table(printable_frame(stages_table(states, reports)),
                 title="stages (fresh: its inputs are what it last read; last run from its report)")
+    stale = [state.command for state in states.values() if state.state == "stale"]
+    if stale:  # whole, one per line, in order: a narrow table cuts long commands off with "…" (audit AN)
+        console.print("to bring the stale stages up to date, run in order:", highlight=False, markup=False)
+        for command in stale:
+            console.print(printable(f"  {command}"), highlight=False, markup=False, soft_wrap=True)
     for state in states.values():  # warnings first: where a stage did less than asked, or held its drops
         for line in state.warnings:
             console.print(printable(f"warning ({state.stage}): {line}"), highlight=False, markup=False)

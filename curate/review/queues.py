@@ -89,7 +89,7 @@ def _duplicates(c: pd.DataFrame):
     labelled = mask & c["label"].notna()
     names = c["label"][labelled].astype(str).groupby(cluster[labelled]).agg(lambda s: ", ".join(sorted(set(s))))
     several = c["label"][labelled].astype(str).groupby(cluster[labelled]).nunique()
-    disagree = cluster.map(names.where(several >= 2)).where(mask)
+    disagree = cluster.map(names.where(several >= 2)).where(mask).astype(object)
     why = why + np.where(disagree.notna(), "; the copies' labels disagree: " + disagree.fillna("").astype(str)
                          + " (keep the copy whose label is right, or relabel)", "")
     # clusters together, biggest first, the kept member first within its cluster
