@@ -503,6 +503,18 @@ def _embed_on_ray(ws: Workspace, config: EmbedConfig, engine: engines.EngineConf
     return f"ray ({actors} GPU actor{'s' if actors > 1 else ''}, decoding on Ray CPU tasks)", results
 
 
+def gone_since_cached(ws: Workspace, images: pd.DataFrame, todo: pd.DataFrame) -> int:
+    """How many images the cache holds whose file has since gone from a local store (audit AN: deleted after
+    `curate embed`, they stayed kept and "fresh" everywhere, the cached vector standing in for them); an object
+    store is not asked (one request a photo)."""
+    uri = objectstore.store_uri(ws)
+    if uri is not None and objectstore.is_url(uri):
+        return 0
+    locate = objectstore.locator(ws)
+    cached = images.loc[~images.index.isin(todo.index), "image_path"]
+    return sum(1 for path in cached if isinstance(path, str) and not objectstore.exists(locate(path)))
+
+
 @changes_workspace
 def run_embed(ws: Workspace, config: EmbedConfig) -> EmbedReport:
     """Embed every stored image (`embeddable_images`) that the cache lacks; save reports/embed.json."""
@@ -542,6 +554,7 @@ def run_embed(ws: Workspace, config: EmbedConfig) -> EmbedReport:
             finally:
                 results.close()
     seconds = time.perf_counter() - started
+    missing += gone_since_cached(ws, images, todo)
     if failed:
         log.warning(f"warning: {failed} stored images could not be decoded; `curate prefilter` drops them")
     if missing:

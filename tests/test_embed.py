@@ -220,6 +220,22 @@ def test_an_image_missing_from_the_store_is_not_cached_and_is_embedded_once_rest
     assert not missing_from_store(ws, catalog, found).any()
 
 
+def test_an_image_gone_from_the_store_after_it_was_embedded_is_said_and_dropped(tmp_path):
+    """Audit AN: images deleted from the store after `curate embed` stayed kept through every stage (the cached
+    vector stood in for them) and only `classify train` said so. Embed counts them as missing, and the prefilter
+    drops them as unreadable_image, as docs/pixels.md says."""
+    from curate.prefilter.run import missing_from_store
+
+    ws = _folder_workspace(tmp_path, [(200, 10, 10), (10, 200, 10), (10, 10, 200)])
+    assert run_embed(ws, EmbedConfig(workers=0)).computed == 3
+    catalog = read_catalog(ws)
+    (ws.root / catalog["image_path"].iloc[2]).unlink()
+    report = run_embed(ws, EmbedConfig(workers=0))
+    assert (report.cached, report.computed, report.missing) == (3, 0, 1)
+    _, found, _ = EmbeddingCache(ws, "efficientnet_lite0").lookup(catalog["sha256"])
+    assert found.all() and missing_from_store(ws, catalog, found).tolist() == [False, False, True]
+
+
 def test_photos_the_filter_dropped_are_embedded_but_ingest_drops_are_not(tmp_path):
     """Embed runs before the filter and covers every stored image ingest kept: near-duplicate
     links and geo rescue need vectors for photos the filter dropped (a geo outlier here)."""

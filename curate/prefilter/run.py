@@ -70,7 +70,8 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
     input_hash = catalog_sha256(ws)
     if embeddings:
         vectors, found, ok = EmbeddingCache(ws, embeddings).lookup(catalog["sha256"])
-        found = found | missing_from_store(ws, catalog, found)  # as if unreadable (ok stays False)
+        gone = missing_from_store(ws, catalog, found)  # as if unreadable: found, not ok
+        found, ok = found | gone, ok & ~gone
     else:
         vectors = np.zeros((len(catalog), 0), np.float32)
         found, ok = np.zeros(len(catalog), bool), np.zeros(len(catalog), bool)
@@ -134,12 +135,19 @@ def save_topic_model(ws: Workspace, model: TopicModel | None, report: PrefilterR
 
 
 def missing_from_store(ws: Workspace, catalog, found: np.ndarray) -> np.ndarray:
-    """Rows without an embedding whose stored image file is gone: `curate embed` does not cache
-    them (restored, they are embedded next time), and until then the stage drops them as unreadable."""
+    """Rows whose stored image file is gone: without an embedding (`curate embed` does not cache them;
+    restored, they are embedded next time), and, on a local store, kept photos whose file went after they were
+    embedded (audit AN: deleted from the store after `curate embed`, they stayed kept through every stage, the
+    cached vector standing in for a file no longer there). The stage drops them as unreadable. (An object store
+    is asked only about the rows without an embedding: one request a photo.)"""
     paths = catalog["image_path"].to_numpy()
     locate = objectstore.locator(ws)
-    return np.array([not hit and isinstance(path, str) and not objectstore.exists(locate(path))
-                     for hit, path in zip(found, paths)], dtype=bool)
+    uri = objectstore.store_uri(ws)
+    local = uri is None or not objectstore.is_url(uri)
+    judged = catalog["status"].isin([schema.KEPT]) | catalog["drop_stage"].isin(["prefilter"])  # judged anew
+    asked = ~found | (local & judged.to_numpy(dtype=bool))
+    return np.array([ask and isinstance(path, str) and not objectstore.exists(locate(path))
+                     for ask, path in zip(asked, paths)], dtype=bool)
 
 
 def _finetune_scores(ws: Workspace, catalog, config: PrefilterConfig, scorer: TopicScorer) -> np.ndarray:
