@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import asdict, dataclass, fields
 
 from curate.errors import UsageError
@@ -165,10 +166,21 @@ class LrRange:
                                f"the suggestion skips), got {self.steps}", "steps")
 
 
+URL_LIKE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]+:/")  # a scheme of 2+ letters (not a Windows drive letter)
+
+
 def check_out_folder(path, flag: str = "--out") -> None:
     """UsageError when the output folder `path` (a Path) cannot be a folder because it, or the
     nearest part of it that exists, is a file, or because that folder cannot be written (a
-    read-only parent: found after training, the training would be lost): checked before any slow work."""
+    read-only parent: found after training, the training would be lost): checked before any slow work. A URL
+    (`s3://…`, which a Path collapses to `s3:/…`) is refused: a run is written on this machine (audit AN: `--out
+    s3://u:SECRET@b/x` trained into a local folder named after the credential and printed it)."""
+    if URL_LIKE.match(str(path)):
+        from curate.records import redact_text
+
+        shown = redact_text(re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]+:)/(?!/)", r"\1//", str(path)))
+        raise UsageError(f"{flag} {shown} is a URL; give a local folder (a run is written on this machine: copy it "
+                         "to object storage afterwards)")
     existing = next((part for part in (path, *path.parents) if _exists(part)), None)
     if existing is not None and not existing.is_dir():
         raise UsageError(f"{flag} {path}: {existing} is a file, not a folder; choose another {flag}")

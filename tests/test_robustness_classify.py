@@ -167,6 +167,21 @@ def test_an_output_folder_that_is_a_file_is_refused_before_any_work(split_ws, tm
     assert a_file.read_text() == "keep me"
 
 
+@pytest.mark.parametrize("command", [
+    ["train", *(f"--{k.replace('_', '-')}={v}" for k, v in TINY.items())],
+    ["tune", "--trials", "1", "--max-epochs", "1", "--image-size", "48", "--cache-side", "56", "--workers", "0"],
+    ["lr-find", "--steps", "10", "--image-size", "48", "--cache-side", "56", "--workers", "0", "--device", "cpu"],
+])
+def test_an_output_url_is_refused_without_its_credentials(split_ws, tmp_path, monkeypatch, command):
+    """Audit AN: `classify train --out s3://u:SECRET@b/x` trained into a local folder `s3:/u:SECRET@b/x`, exit 0,
+    and printed it. A URL --out is refused in one line that does not repeat the credential, and nothing is made."""
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error(runner.invoke(classify_app, [*command, "--workspace", str(split_ws.root),
+                                                       "--out", "s3://u:CSECRET09@bucket/x?token=TSECRET"]))
+    assert "--out s3://bucket/x?token=REDACTED is a URL; give a local folder" in line, line
+    assert "SECRET" not in line and not (tmp_path / "s3:").exists()
+
+
 def test_predict_refuses_an_out_file_it_cannot_write_before_predicting(run_dir, photo, tmp_path, monkeypatch):
     from classify import model
 

@@ -80,6 +80,21 @@ def test_report_out_naming_a_file_is_a_usage_error(tmp_path):
     assert target.read_text() == "keep me"
 
 
+@pytest.mark.parametrize("args", [
+    ["check-leakage", "--against", "s3://u:CSECRET01@bucket/x"],
+    ["check-leakage", "--against", "https://127.0.0.1:8899/x?token=CSECRET02"],
+    ["ingest", "folder", "s3://u:CSECRET05@bucket/x"],
+    ["ingest", "urls", "http://u:CSECRET03@127.0.0.1:8899/urls.csv"],
+])
+def test_a_url_with_credentials_where_a_path_belongs_is_not_echoed(tmp_path, args):
+    """Audit AN: a URL given where a local file or folder is expected came back in the error line in full, its
+    password too (a Path collapses `s3://` to `s3:/`, which the URL redaction did not know)."""
+    make_workspace(tmp_path / "ws")
+    result = invoke(*args, "--workspace", tmp_path / "ws")
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert result.output.startswith("error:") and "SECRET" not in result.output, result.output
+
+
 @pytest.mark.parametrize("content", [b"{\"truncated", b"[1, 2]", b"\xff\xfe junk"])
 def test_a_corrupt_stage_report_names_the_file_and_the_command_that_rewrites_it(tmp_path, content):
     make_workspace(tmp_path)

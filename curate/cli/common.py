@@ -6,6 +6,7 @@ import contextlib
 import errno
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -87,8 +88,27 @@ def interrupt_code(exc: KeyboardInterrupt) -> int:
     return 143 if isinstance(exc, Terminated) else 130
 
 
+# a URL a Path has collapsed (`s3://u:p@b/x` -> `s3:/u:p@b/x`) that carries credentials: given back its `//`, so
+# that `redact_text` knows it for a URL
+_COLLAPSED_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]+:)/(?=[^/\s@]*@)")
+
+
+def error_text(message: str) -> str:
+    """An error message fit to print: credentials in URLs (`user:password@`, secret-looking parameters) removed,
+    also in a URL given where a path was expected, which a Path has collapsed (audit AN: `--against
+    s3://u:SECRET@bucket/x` came back as `--against s3:/u:SECRET@bucket/x is neither a workspace ...`).
+
+    >>> error_text("--against s3:/u:SECRET@bucket/x is neither a workspace nor a folder")
+    '--against s3://bucket/x is neither a workspace nor a folder'
+    """
+    from curate.records import redact_text
+
+    return redact_text(_COLLAPSED_USERINFO.sub(r"\1//", message))
+
+
 def user_errors(command):
-    """Turn CurateError into one red line on stderr and the error's exit code."""
+    """Turn CurateError into one red line on stderr (credentials removed: `error_text`) and the error's exit
+    code."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -98,7 +118,7 @@ def user_errors(command):
             if kwargs.get("as_json") and getattr(exc, "result", None) is not None:  # what the run did, for --json
                 print(json.dumps(exc.result, indent=2, default=str))
             # escaped: messages quote user text such as "[train]" that Rich would read as markup
-            err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]error:[/red] {escape(error_text(str(exc)))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:
             err_console.print("interrupted: run the same command again to resume", highlight=False)
@@ -127,7 +147,7 @@ def run_app(app: typer.Typer, prog_name: str, args: list[str] | None = None) -> 
         code = exc.exit_code
     except parser_errors.ClickException as exc:
         where = exc.ctx.command_path if getattr(exc, "ctx", None) else prog_name
-        err_console.print(f"[red]error:[/red] {escape(exc.format_message())} (see `{where} --help`)",
+        err_console.print(f"[red]error:[/red] {escape(error_text(exc.format_message()))} (see `{where} --help`)",
                           highlight=False, soft_wrap=True)
         code = exc.exit_code
     except typer.Abort:
