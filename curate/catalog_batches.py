@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate import schema
-from curate.errors import DataContractError
+from curate.errors import CATALOG_FIX, DataContractError
 
 BATCH_ROWS = 8_192
 HASHES_PER_PASS = 8  # columns hashed per pass over the file: 8 bytes a row each are held until sorted
@@ -50,7 +50,7 @@ class CatalogFile:
         try:
             self._file = _Parts(self.path) if self.path.is_dir() else pq.ParquetFile(self.path, pre_buffer=False)
         except (OSError, pa.ArrowException) as exc:
-            raise DataContractError(f"catalog {self.path} is unreadable ({exc}); restore it or re-run ingest") from exc
+            raise DataContractError(f"catalog {self.path} is unreadable ({exc}); {CATALOG_FIX}") from exc
         self.num_rows = self._file.metadata.num_rows
         self._present = set(self._file.schema_arrow.names)
         self._memo: dict = {}
@@ -87,7 +87,7 @@ class CatalogFile:
                 frame = _conform(batch.to_pandas(types_mapper=schema.pandas_type), names, arrow)
                 yield frame.astype({name: object for name in as_object}) if as_object else frame
         except (OSError, pa.ArrowException) as exc:
-            raise DataContractError(f"catalog {self.path} is unreadable ({exc}); restore it or re-run ingest") from exc
+            raise DataContractError(f"catalog {self.path} is unreadable ({exc}); {CATALOG_FIX}") from exc
         if not seen:
             yield schema.to_pandas(arrow.empty_table())
 
@@ -121,7 +121,7 @@ class CatalogFile:
         exactly in a second pass (a hash collision alone is never called a repeat)."""
         if schema.PHOTO_ID not in self._present or "status" not in self._present:
             raise DataContractError(f"catalog {self.path} has no photo_id or status column; "
-                                    "restore it or re-run ingest")
+                                    + CATALOG_FIX)
         hashes, problem = [], None
         for batch in self._file.iter_batches(batch_size=self.batch_rows, columns=[schema.PHOTO_ID, "status"],
                                              use_threads=False):
@@ -140,7 +140,7 @@ class CatalogFile:
             if met.size and self._ids_repeat(met):
                 problem = "catalog has repeated photo_id values"
         if problem:
-            raise DataContractError(f"{self.path}: {problem}; restore it or re-run ingest")
+            raise DataContractError(f"{self.path}: {problem}; {CATALOG_FIX}")
 
     def _ids_repeat(self, met: np.ndarray) -> bool:
         """Whether two rows share a photo_id among those whose hash is in `met` (sorted)."""
@@ -210,7 +210,7 @@ def _conform(frame: pd.DataFrame, names: list[str], arrow: pa.Schema) -> pd.Data
     try:
         table = pa.Table.from_pandas(frame[names], schema=arrow, preserve_index=False, safe=False)
     except (ValueError, TypeError, pa.ArrowException) as exc:
-        raise DataContractError(f"the catalog does not match the schema ({exc}); restore it or re-run ingest") from exc
+        raise DataContractError(f"the catalog does not match the schema ({exc}); {CATALOG_FIX}") from exc
     return schema.to_pandas(table)
 
 

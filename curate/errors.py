@@ -41,3 +41,9 @@ class UpstreamError(CurateError):
     """A remote service refused or failed for good: exit code 4."""
 
     exit_code = EXIT_UPSTREAM
+
+
+# how to get past a catalog that cannot be read: ingest refuses it too, so "re-run ingest" alone did not work
+# (audit AN); moved aside, the ingest builds a new one (stored images are found again by their hash)
+CATALOG_FIX = ("restore it from a copy, or move it aside (mv catalog.parquet catalog.parquet.bad) and run the ingest "
+               "again")

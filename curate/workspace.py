@@ -31,7 +31,7 @@ except ImportError:  # Windows
     fcntl = None
 
 from curate import schema
-from curate.errors import DataContractError, UsageError
+from curate.errors import CATALOG_FIX, DataContractError, UsageError
 
 DEFAULT_WORKSPACE = "workspace"
 WORKSPACE_ENV = "CURATE_WORKSPACE"
@@ -291,15 +291,15 @@ def read_catalog(ws: Workspace, *, required: bool = True) -> pd.DataFrame:
         # parts may differ in their columns (one written before a stage added some): unified by name
         table = parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="permissive")
     except (OSError, pa.ArrowException) as exc:
-        raise DataContractError(f"catalog {ws.catalog_path} is unreadable ({exc}); restore it or re-run "
-                                "ingest") from exc
+        raise DataContractError(f"catalog {ws.catalog_path} is unreadable ({exc}); "
+                                + CATALOG_FIX) from exc
     try:
         return schema.to_pandas(schema.conform(table.to_pandas(types_mapper=schema.pandas_type)))
     except DataContractError as exc:
-        raise DataContractError(f"{ws.catalog_path}: {exc}; restore it or re-run ingest") from exc
+        raise DataContractError(f"{ws.catalog_path}: {exc}; {CATALOG_FIX}") from exc
     except (ValueError, TypeError, pa.ArrowException) as exc:  # a column of the wrong type
         raise DataContractError(f"catalog {ws.catalog_path} does not match the schema ({exc}); "
-                                "restore it or re-run ingest") from exc
+                                + CATALOG_FIX) from exc
 
 
 def write_catalog(ws: Workspace, catalog: pd.DataFrame) -> None:

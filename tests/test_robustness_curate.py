@@ -52,6 +52,7 @@ def assert_one_line_error(result, exit_code: int, *says: str) -> None:
     (["ingest", "demo", "--photos", "20", "--seed", "-1"], "--seed"),
     (["ingest", "demo", "--photos", "99999999999999999999"], "--photos"),
     (["split", "--seed", "-1"], "--seed"),
+    (["filter", "--max-per-owner", "99999999999999999999"], "--max-per-owner"),  # audit AN: an OverflowError
     (["prefilter", "--topic", "skyline", "--seed", "-1"], "--seed"),
 ])
 def test_out_of_range_seeds_and_sizes_are_usage_errors(tmp_path, args, says):
@@ -150,3 +151,27 @@ def test_a_named_pipe_in_a_photo_folder_is_dropped_not_waited_on(tmp_path):
         os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
     assert not reader.is_alive(), "reading a named pipe blocked"
     assert outcome == {"exif": {}, "reason": "unreadable_file"}
+
+
+def test_an_unreadable_catalog_says_how_to_get_past_it_and_that_works(tmp_path):
+    """Audit AN: a truncated catalog.parquet said "restore it or re-run ingest" to every command, ingest
+    included, which refuses it too. The line says to move it aside and ingest again, and that does rebuild it."""
+    from helpers import jpeg_bytes as make_jpeg
+
+    photos = tmp_path / "photos" / "Street"
+    photos.mkdir(parents=True)
+    for i in range(3):
+        (photos / f"{i}.jpg").write_bytes(make_jpeg(color=(40 * i, 90, 200 - 40 * i)))
+    ws = tmp_path / "ws"
+    assert invoke("ingest", "folder", tmp_path / "photos", "--workspace", ws).exit_code == 0
+    catalog = ws / "catalog.parquet"
+    catalog.write_bytes(catalog.read_bytes()[:100])
+    fix = "move it aside (mv catalog.parquet catalog.parquet.bad) and run the ingest again"
+    assert_one_line_error(invoke("status", "--workspace", ws), 3, fix)
+    refused = invoke("ingest", "folder", tmp_path / "photos", "--workspace", ws)  # (after its EXIF progress lines)
+    assert refused.exit_code == 3 and refused.output.strip().splitlines()[-1].startswith("error:")
+    assert fix in refused.output and "Traceback" not in refused.output
+    catalog.rename(ws / "catalog.parquet.bad")
+    again = invoke("ingest", "folder", tmp_path / "photos", "--workspace", ws)
+    assert again.exit_code == 0, again.output
+    assert len(read_catalog(Workspace(ws))) == 3 and read_catalog(Workspace(ws))["sha256"].notna().all()

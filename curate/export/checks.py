@@ -20,7 +20,7 @@ import pandas as pd
 
 from curate import external_sort, schema
 from curate.catalog_batches import CatalogFile
-from curate.errors import DataContractError
+from curate.errors import CATALOG_FIX, DataContractError
 
 EXTERNAL_ROWS = external_sort.EXTERNAL_ROWS
 
@@ -35,7 +35,7 @@ def validate_keys(catalog: CatalogFile) -> None:
     source = Catalog(catalog.path)
     if schema.PHOTO_ID not in source.present or "status" not in source.present:
         raise DataContractError(f"catalog {catalog.path} has no photo_id or status column; "
-                                "restore it or re-run ingest")
+                                + CATALOG_FIX)
     keys = f"(SELECT {source.column(schema.PHOTO_ID)}, {source.column('status')} FROM {source.source})"
     with _connection(catalog.path) as con:
         nulls, odd = con.execute(f"""
@@ -48,7 +48,7 @@ def validate_keys(catalog: CatalogFile) -> None:
     problem = ("photo_id and status must not be null" if nulls else "catalog status must be kept or dropped" if odd
                else "catalog has repeated photo_id values" if repeated else None)
     if problem:
-        raise DataContractError(f"{catalog.path}: {problem}; restore it or re-run ingest")
+        raise DataContractError(f"{catalog.path}: {problem}; {CATALOG_FIX}")
 
 
 def find_leakage(catalog: CatalogFile) -> pd.DataFrame:

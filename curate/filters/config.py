@@ -118,6 +118,9 @@ def _shown(default: float | None) -> str:
     return GEO_OFF if default is None else format(default, "g")
 
 
+MAX_PER_OWNER_LIMIT = 1_000_000_000  # no owner has more photos; past 2**63 numpy cannot even hold it (audit AN)
+
+
 @dataclass(frozen=True)
 class FilterConfig:
     """`curate filter`'s flags and a recipe's [filter] keys, one field each (curate.settings_fields)."""
@@ -311,6 +314,9 @@ class FilterConfig:
                 raise SettingError(f"{{{name}}} must be a whole number of pairs, 0 or more, got {value!r}", name)
         if self.max_per_owner is not None and self.max_per_owner < 1:
             raise SettingError(f"{{max_per_owner}} must be at least 1, got {self.max_per_owner}", "max_per_owner")
+        if self.max_per_owner is not None and self.max_per_owner > MAX_PER_OWNER_LIMIT:  # audit AN: OverflowError
+            raise SettingError(f"{{max_per_owner}} must be at most {MAX_PER_OWNER_LIMIT:,}, got {self.max_per_owner}"
+                               " (no owner has more photos: to cap nothing, leave it unset)", "max_per_owner")
         if self.max_owner_share is not None and not 0 < self.max_owner_share <= 1:
             raise SettingError(f"{{max_owner_share}} must be in (0, 1], got {self.max_owner_share}", "max_owner_share")
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate import schema
-from curate.errors import DataContractError
+from curate.errors import CATALOG_FIX, DataContractError
 from curate.workspace import catalog_file_sha256, catalog_parts, swap_in_folder, temp_file_beside
 
 MEMORY_LIMIT = "2GB"  # DuckDB's own buffers; it spills beyond (Python-side arrays come on top)
@@ -39,7 +39,7 @@ def catalog_rows(path: Path) -> int:
     try:
         return sum(pq.ParquetFile(p).metadata.num_rows for p in parquet_files(path))
     except (OSError, pa.ArrowException) as exc:
-        raise DataContractError(f"catalog {path} is unreadable ({exc}); restore it or re-run ingest") from exc
+        raise DataContractError(f"catalog {path} is unreadable ({exc}); {CATALOG_FIX}") from exc
 
 
 def present_columns(path: Path) -> set[str]:
@@ -79,8 +79,8 @@ class Catalog:
         self.path = Path(path)
         files = parquet_files(self.path)
         if not files:
-            raise DataContractError(f"catalog folder {self.path} holds no *.parquet part; restore it or re-run "
-                                    "ingest")
+            raise DataContractError(f"catalog folder {self.path} holds no *.parquet part; "
+                                    + CATALOG_FIX)
         self.files = files
         self.present = present_columns(self.path)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from curate import schema
-from curate.errors import DataContractError
+from curate.errors import CATALOG_FIX, DataContractError
 from curate.outofcore import db
 from curate.outofcore.db import Catalog, connect, literal
 
@@ -17,15 +17,15 @@ def validate(con, catalog: Catalog) -> None:
     """The row checks read_catalog makes: photo_id and status present and never null, status only
     kept or dropped, photo_id unique (DataContractError naming the catalog otherwise)."""
     if schema.PHOTO_ID not in catalog.present or "status" not in catalog.present:
-        raise DataContractError(f"catalog {catalog.path} has no photo_id or status column; restore it or re-run "
-                                "ingest")
+        raise DataContractError(f"catalog {catalog.path} has no photo_id or status column; "
+                                + CATALOG_FIX)
     rows, ids, nulls, odd = con.execute(
         f"SELECT count(*), count(DISTINCT photo_id), count(*) FILTER (WHERE photo_id IS NULL OR status IS NULL), "
         f"count(*) FILTER (WHERE status NOT IN ('kept', 'dropped')) FROM {catalog.source}").fetchone()
     problem = ("photo_id and status must not be null" if nulls else "catalog status must be kept or dropped" if odd
                else "catalog has repeated photo_id values" if ids != rows else None)
     if problem:
-        raise DataContractError(f"{catalog.path}: {problem}; restore it or re-run ingest")
+        raise DataContractError(f"{catalog.path}: {problem}; {CATALOG_FIX}")
 
 
 def _names(prefix: str = "") -> str:
