@@ -391,6 +391,34 @@ def test_a_drop_undone_after_a_stage_ran_makes_that_stage_stale(demo_ws, tmp_pat
     assert workspace_states(ws)["filter"].state == "fresh"
 
 
+def test_a_workspace_that_cannot_be_locked_is_said_not_taken_for_a_running_command(demo_ws, tmp_path, monkeypatch):
+    """Audit AN: on a read-only workspace every decision was answered "a curate command is changing this
+    workspace right now ... try again in a moment" (409), for ever: the lock could not be taken for want of
+    permission, and that read as another command holding it. The real reason comes back now."""
+    from curate.review import session as session_module
+    from curate.review.session import ReviewSession, StageRunning
+
+    root = tmp_path / "ws"
+    subprocess.run(["cp", "-a", str(demo_ws.root), str(root)], check=True)
+    session = ReviewSession(Workspace(root), user="tester")
+    photo = session.catalog["photo_id"].iloc[0]
+
+    @contextlib.contextmanager
+    def read_only(ws):
+        raise UsageError(f"cannot create or lock the workspace {ws.root} (Permission denied); pass --workspace "
+                         "with a folder you can write to")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(session_module, "exclusive", read_only)
+    try:
+        with pytest.raises(UsageError, match="Permission denied") as raised:
+            session.decide([photo], "drop")
+        assert not isinstance(raised.value, StageRunning)
+    finally:
+        monkeypatch.undo()
+        session.close()
+
+
 # ------------------------------------------------------------------ the app over HTTP
 
 @pytest.fixture()

@@ -175,3 +175,20 @@ def test_an_unreadable_catalog_says_how_to_get_past_it_and_that_works(tmp_path):
     again = invoke("ingest", "folder", tmp_path / "photos", "--workspace", ws)
     assert again.exit_code == 0, again.output
     assert len(read_catalog(Workspace(ws))) == 3 and read_catalog(Workspace(ws))["sha256"].notna().all()
+
+
+def test_a_report_folder_that_cannot_be_written_is_one_line(tmp_path, monkeypatch):
+    """Audit AN: `curate report` on a read-only workspace (report/ already there) died with a PermissionError
+    traceback at its first plot; every other command refuses such a workspace in one line. (As root a chmod
+    cannot deny a write, so the folder's write is made to fail as a read-only one does.)"""
+    import tempfile
+
+    make_workspace(tmp_path / "ws")
+    (tmp_path / "ws" / "report").mkdir()
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    assert_one_line_error(invoke("report", "--workspace", tmp_path / "ws"), 2, "cannot write the report to",
+                          "Permission denied", "--out")

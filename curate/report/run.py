@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,8 @@ def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 
     catalog = None if out_of_core else read_catalog(ws)
     try:
         out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):  # a folder that exists but cannot be written (a read-only
+            pass                                # workspace: audit AN, a PermissionError traceback at the first plot)
     except OSError as exc:  # a file of that name, a read-only place
         reason = "a file, not a folder" if out.is_file() else exc.strerror
         raise UsageError(f"cannot write the report to {out} ({reason}); pass a folder with --out") from exc

@@ -122,7 +122,11 @@ class ReviewSession:
         try:
             with exclusive(self.ws):
                 return False
-        except UsageError:
+        except UsageError as exc:
+            # only the lock held by another command is "running"; a workspace that cannot be locked at all (read
+            # only) says so, or every decision was told to retry in a moment for ever (audit AN)
+            if "another curate command" not in str(exc):
+                raise
             return True
         finally:
             self._ws_lock.release()
