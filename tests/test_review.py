@@ -658,6 +658,24 @@ def test_bad_arguments_are_one_line(demo_ws, tmp_path, args, needle, code):
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], result.output
 
 
+@pytest.mark.parametrize("label", ["coast\u0000", "coast\nforest", "x" * 300])
+def test_an_import_holding_a_label_the_app_refuses_is_refused_whole(demo_ws, tmp_path, label):
+    """Audit AN: `--import-decisions` took relabels to labels holding a NUL, a newline or 300 characters, which
+    the review app refuses, into the catalog, the CSV export and model.json. Such a file is refused in one line
+    naming the decision, and nothing of it is imported."""
+    root = tmp_path / "ws"
+    subprocess.run(["cp", "-a", str(demo_ws.root), str(root)], check=True)
+    photos = read_catalog(Workspace(root))["photo_id"].tolist()[:2]
+    incoming = tmp_path / "in.jsonl"
+    incoming.write_text("".join(json.dumps(d) + "\n" for d in (decision(photos[0], "drop"),
+                                                                 decision(photos[1], "relabel", label=label))))
+    result = runner.invoke(app, ["review", "-w", str(root), "--import-decisions", str(incoming)])
+    assert result.exit_code == 3, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "nothing was imported" in lines[0] and photos[1] in lines[0], result.output
+    assert read_decisions(Workspace(root)) == []
+
+
 def test_report_shows_what_was_reviewed(demo_ws, tmp_path):
     from curate.review.session import ReviewSession
 

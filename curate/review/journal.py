@@ -70,6 +70,23 @@ def check_decision(decision: object, where: str) -> dict:
     return decision
 
 
+MAX_LABEL_CHARS = 100
+
+
+def label_problem(label: str) -> str | None:
+    """Why a reviewer's label cannot be used (the review app's rule and `--import-decisions`'s: audit AN, an
+    import took a NUL, a newline or 300 characters into the catalog, the CSV export and model.json), or None.
+
+    >>> label_problem("coast"), label_problem("co\\nast")
+    (None, 'a label may not hold control characters (tab, newline, NUL)')
+    """
+    if not label or len(label) > MAX_LABEL_CHARS:
+        return f"a relabel needs a label of 1-{MAX_LABEL_CHARS} characters"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in label):  # a NUL or TAB would travel into every table
+        return "a label may not hold control characters (tab, newline, NUL)"
+    return None
+
+
 def parse_decisions(text: str, source: str) -> list[dict]:
     """Decisions from JSON Lines text; blank lines are skipped; a bad line is a DataContractError."""
     decisions = []
@@ -160,6 +177,11 @@ def import_decisions(ws: Workspace, source: Path) -> tuple[int, int]:
         what = "is a folder" if source.is_dir() else "no such file"
         raise UsageError(f"--import-decisions {source}: {what}; give a file written by --export-decisions")
     incoming = read_decisions_file(source)
+    for decision in incoming:
+        problem = label_problem(decision["label"].strip()) if decision["action"] == "relabel" else None
+        if problem:
+            raise DataContractError(f"--import-decisions {source}: decision {decision['id']!r} ({decision['photo_id']}"
+                                    f"): {problem}; fix that line, then import again (nothing was imported)")
     known = {d["id"] for d in read_decisions(ws)}
     fresh = []
     for decision in incoming:

@@ -21,11 +21,17 @@ import pandas as pd
 from curate import schema
 from curate.errors import CurateError, UsageError
 from curate.review.apply import REVIEW_COLUMNS, active_decisions, apply_decisions, photo_state
-from curate.review.journal import append_decisions, local_user, new_decision, read_decisions, reviews_path
+from curate.review.journal import (
+    append_decisions,
+    label_problem,
+    local_user,
+    new_decision,
+    read_decisions,
+    reviews_path,
+)
 from curate.review.queues import QUEUES, Queue, automatic_view, build_queue
 from curate.workspace import Workspace, exclusive, read_catalog, write_catalog
 
-MAX_LABEL_CHARS = 100
 logger = logging.getLogger(__name__)
 _STATE_COLUMNS = ["status", "label", "drop_reason", "drop_stage", "split", *REVIEW_COLUMNS]
 
@@ -146,10 +152,9 @@ class ReviewSession:
             raise UsageError("no photo given")
         if action == "relabel":
             label = (label or "").strip()
-            if not label or len(label) > MAX_LABEL_CHARS:
-                raise UsageError(f"a relabel needs a label of 1-{MAX_LABEL_CHARS} characters")
-            if any(ord(ch) < 32 or ord(ch) == 127 for ch in label):  # a NUL or TAB would travel into every table
-                raise UsageError("a label may not hold control characters (tab, newline, NUL)")
+            problem = label_problem(label)
+            if problem:
+                raise UsageError(problem)
         with self.lock:
             self.refresh()
             self._require_idle()
