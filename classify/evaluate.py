@@ -188,10 +188,11 @@ def wrongly_gated(topic_scores, gate_threshold: float, correct=None) -> dict:
     return out
 
 
-def sandals_summary(sandals_test: dict, on_topic_target: float = 0.03) -> str:
+def sandals_summary(sandals_test: dict, on_topic_target: float = 0.03, split: str = "test") -> str:
     """One line for a person: the sandals test of one model (`sandals_score`'s keys, plus
     "on_topic_wrongly_gated" from `wrongly_gated` when the model has a gate, and "on_topic_answered":
-    the on-topic photos labelled by the same rule, so an unsure model does not pass unnoticed).
+    the on-topic photos labelled by the same rule, so an unsure model does not pass unnoticed). `split`: the
+    split scored (audit AN: `--split train` still said "test photographers").
 
     >>> sandals_summary({"photos": 10, "behind_gate": False, "answered_share": 0.1,
     ...                  "on_topic_answered": {"photos": 50, "share": 0.8}}).split("; ")[1]
@@ -199,8 +200,8 @@ def sandals_summary(sandals_test: dict, on_topic_target: float = 0.03) -> str:
     """
     photos = sandals_test["photos"]
     if not photos:
-        return "sandals test: no off-topic photo by a test photographer to score"
-    line = f"sandals test: of {photos} off-topic photos by test photographers, this model "
+        return f"sandals test: no off-topic photo by a {split} photographer to score"
+    line = f"sandals test: of {photos} off-topic photos by {split} photographers, this model "
     if sandals_test["behind_gate"]:
         line += (f"behind its gate labels {sandals_test['answered_share']:.0%} (alone "
                  f"{sandals_test['model_alone_answered_share']:.0%})")
@@ -208,11 +209,11 @@ def sandals_summary(sandals_test: dict, on_topic_target: float = 0.03) -> str:
         line += f"labels {sandals_test['answered_share']:.0%} (no gate)"
     wrongly = sandals_test.get("on_topic_wrongly_gated")
     if wrongly and wrongly.get("share") is not None:
-        line += (f"; the gate wrongly answers {wrongly['share']:.1%} of {wrongly['photos']} on-topic test photos "
+        line += (f"; the gate wrongly answers {wrongly['share']:.1%} of {wrongly['photos']} on-topic {split} photos "
                  f"as off-topic (target ≤ {on_topic_target:.0%})")
     answered = sandals_test.get("on_topic_answered")
     if answered and answered.get("share") is not None:
-        line += (f"; by the same rule it labels {answered['share']:.0%} of the {answered['photos']} on-topic test "
+        line += (f"; by the same rule it labels {answered['share']:.0%} of the {answered['photos']} on-topic {split} "
                  "photos")
     return line
 

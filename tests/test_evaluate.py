@@ -275,3 +275,18 @@ def test_the_printed_table_leaves_f1_empty_for_a_predicted_label_with_no_test_ph
     shown = _per_class_shown(per_class).set_index("class")
     assert math.isnan(shown.at["b", "f1"]) and shown.at["b", "precision"] == 0.0
     assert shown.at["a", "f1"] == pytest.approx(round(6 / 7, 3))
+
+
+def test_the_sandals_line_names_the_split_it_scored():
+    """Audit AN: `classify evaluate --split train` said "off-topic photos by test photographers" and "on-topic
+    test photos" of the train split."""
+    from classify.evaluate import sandals_summary
+
+    scored = {"photos": 16, "behind_gate": False, "answered_share": 0.25,
+              "on_topic_answered": {"photos": 68, "share": 0.9}}
+    line = sandals_summary(scored, split="train")
+    assert "16 off-topic photos by train photographers" in line and "68 on-topic train photos" in line
+    assert "test photo" not in line
+    assert "by test photographers" in sandals_summary(scored)
+    assert sandals_summary({"photos": 0}, split="val") == \
+        "sandals test: no off-topic photo by a val photographer to score"

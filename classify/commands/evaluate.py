@@ -40,9 +40,10 @@ def evaluate_command(
                   f"macro F1 {report.macro['f1']:.3f} · mean loss {report.mean_loss:.3f} "
                   f"({evaluation.device})", highlight=False)
     if evaluation.sandals_test:
-        console.print(sandals_summary(evaluation.sandals_test), highlight=False)
+        console.print(sandals_summary(evaluation.sandals_test, split=evaluation.split), highlight=False)
     print_table(_per_class_shown(report.per_class),
-                title="per class (empty where undefined; a label with no test photo: its F1 is not measured)")
+                title=f"per class (empty where undefined; a label with no {evaluation.split} photo: its F1 is not "
+                      "measured)")
     if report.most_confused.empty:
         console.print("no confusions: every photo was classified correctly")
     else:
