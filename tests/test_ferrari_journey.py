@@ -58,6 +58,14 @@ def journey(tmp_path_factory):
     return out
 
 
+def test_the_sidecars_photo_pages_are_page_urls(journey):
+    """Audit AM: the sidecar's `photopage` went to `url` (the download address, meaningless for photos on disk),
+    leaving `page_url`, the attribution's page link, empty."""
+    catalog = journey["catalog"]
+    assert catalog["page_url"].str.match(r"https?://www\.flickr\.com/photos/").all()
+    assert catalog["url"].isna().all()
+
+
 def test_the_geo_filter_sees_that_colours_are_not_places(journey):
     after = journey["after_filter"]
     assert after["lat"].notna().sum() == 40

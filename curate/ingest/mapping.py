@@ -7,7 +7,7 @@ names); `--map field=column` overrides. Pure functions, no I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -68,6 +68,26 @@ def resolve_columns(columns: list[str], explicit: dict[str, str]) -> dict[str, s
                 resolved[field] = present[alias]
                 break
     return resolved
+
+
+def pages_first(columns: list[str], explicit: Mapping[str, str]) -> dict[str, str]:
+    """`explicit` with a page column (`photopage`, `pageurl`) mapped to `page_url` when nothing else is: for
+    photos already on disk (`ingest folder`) no column is a download URL, and the DEFAULT_ALIASES order, made for
+    URL lists, filed a Flickr sidecar's `photopage` as `url`, leaving `page_url` and the attribution's page
+    empty (audit AM, the real Flickr Ferrari sidecar).
+
+    >>> pages_first(["file", "photopage"], {}), pages_first(["file", "photopage", "url"], {})
+    ({'page_url': 'photopage'}, {})
+    """
+    chosen = dict(explicit)
+    present = {str(c).casefold(): str(c) for c in columns}
+    download = [alias for alias in DEFAULT_ALIASES["url"] if alias not in ("photopage", "pageurl")]
+    if "page_url" in chosen or any(alias in present for alias in download) or "page_url" in present:
+        return chosen
+    page = next((present[alias] for alias in ("photopage", "pageurl") if alias in present), None)
+    if page is not None and page not in chosen.values():
+        chosen["page_url"] = page
+    return chosen
 
 
 def to_records(table: pd.DataFrame, explicit: dict[str, str]) -> pd.DataFrame:
