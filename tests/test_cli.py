@@ -97,12 +97,18 @@ def _run(application, prog: str, args: list[str], capsys) -> tuple[int, str, str
     ("curate", ["ingest", "demo", "--photos", "many"], "--photos"),
     ("curate", ["ingest", "flickr"], "--tags"),
     ("classify", ["evaluate"], "run"),
+    ("curate", ["filter", "--drop-quality"], "--drop-quality"),  # audit AL: named `curate --help`
+    ("curate", ["ingest", "folder", "x", "--map"], "--map"),
+    ("classify", ["train", "--lr"], "--lr"),
 ])
 def test_parser_errors_are_one_line_exit_2_naming_the_help(prog, args, says, capsys):
     code, out, err = _run(app if prog == "curate" else classify_app, prog, args, capsys)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and says in lines[0] and "--help" in lines[0], err
+    # the command's own help, not the top level's
+    command = " ".join([prog, *[a for a in args[:2] if not a.startswith("-") and a not in ("x", "list.csv")]])
+    assert f"(see `{command} --help`)" in lines[0], err
     assert "Traceback" not in err and not out
 
 

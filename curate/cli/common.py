@@ -127,6 +127,21 @@ def user_errors(command):
     return wrapper
 
 
+def _command_path(app: typer.Typer, prog_name: str, args: list[str] | None) -> str:
+    """`curate filter` for `curate filter --drop-quality` (an option missing its value: the parser's error has no
+    context, and the line pointed at `curate --help`; audit AL): the subcommands named at the front of `args`."""
+    import sys
+
+    command, path = typer.main.get_command(app), [prog_name]
+    for word in (sys.argv[1:] if args is None else args):
+        children = getattr(command, "commands", None)
+        if not children or word not in children:
+            break
+        command = children[word]
+        path.append(word)
+    return " ".join(path)
+
+
 def run_app(app: typer.Typer, prog_name: str, args: list[str] | None = None) -> None:
     """Run a CLI and exit with its code. A usage error the parser finds itself (an unknown or
     missing option, a value outside an option's range, a bad choice) becomes one line naming
@@ -146,7 +161,7 @@ def run_app(app: typer.Typer, prog_name: str, args: list[str] | None = None) -> 
         exc.show()
         code = exc.exit_code
     except parser_errors.ClickException as exc:
-        where = exc.ctx.command_path if getattr(exc, "ctx", None) else prog_name
+        where = exc.ctx.command_path if getattr(exc, "ctx", None) else _command_path(app, prog_name, args)
         err_console.print(f"[red]error:[/red] {escape(error_text(exc.format_message()))} (see `{where} --help`)",
                           highlight=False, soft_wrap=True)
         code = exc.exit_code
