@@ -106,6 +106,20 @@ def test_a_dry_run_checks_from_and_marks_the_steps_it_would_run_again(tmp_path):
     assert not ws.exists()  # a dry run writes nothing
 
 
+def test_a_dry_run_refuses_what_the_run_would_refuse_only_at_its_last_step(tmp_path):
+    """Audit AN: `--dry-run` passed an [export] out URL holding credentials and a workspace path that is a
+    file; the real run refused them after every earlier step had run (the export at step 8)."""
+    path = write_recipe(tmp_path, BASE + '[export]\nout = "s3://u:CSECRET@bucket/x"\n')
+    result = runner.invoke(app, ["run", str(path), "--dry-run", "--workspace", str(tmp_path / "ws")])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "[export] out s3://bucket/x holds credentials" in said, said
+    assert "CSECRET" not in said
+    a_file = tmp_path / "wsfile"
+    a_file.write_text("not a workspace")
+    result = runner.invoke(app, ["run", str(write_recipe(tmp_path, BASE)), "--dry-run", "--workspace", str(a_file)])
+    assert result.exit_code == 2 and "is a file, not a folder" in result.output, result.output
+
+
 def test_a_dry_run_names_a_source_path_that_is_not_there(tmp_path):
     path = write_recipe(tmp_path, BASE + '[[sources]]\nkind = "folder"\nfolder = "photos"\nmetadata = "meta.csv"\n'
                         '[[sources]]\nkind = "urls"\npath = "urls.csv"\n')

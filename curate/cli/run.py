@@ -28,6 +28,7 @@ def run(
     from curate.recipes import load_recipe
 
     chosen = load_recipe(recipe)
+    workspace(workspace_path).check_not_a_file()  # a dry run says so too (audit AN)
     steps = plan(chosen, train=train)
     first = restart_index(steps, restart_from)
     missing = missing_inputs(steps)  # checked first: a run stops before any step, in the recipe's words

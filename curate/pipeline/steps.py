@@ -107,6 +107,10 @@ def export_step(recipe: Recipe, where: str) -> Step:
     out = section.pop("out", "export")
     if not isinstance(out, str) or not out.strip():
         raise UsageError(f"{where}: out must be a folder path or a URL (a string), got {out!r}")
+    from curate.objectstore import check_store_uri, is_url
+
+    if is_url(out):  # a URL with credentials, or one no driver reads: refused before the first step, not the last
+        check_store_uri(out, f"{where} out")  # (audit AN: a dry run passed it, the run refused it at step 8)
     config = build_config(ExportConfig, section, where)
     return Step("export", {**asdict_plain(config), "out": out}, lambda ws: _export(ws, out, config, recipe))
 
