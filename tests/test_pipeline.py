@@ -71,7 +71,9 @@ def write_recipe(tmp_path, text: str, name: str = "tiny.toml"):
     ('[[sources]]\nkind = "instagram"\n', "#2 kind must be one of"),
     ('[[sources]]\nkind = "demo"\nphotoz = 3\n', "#2 (demo): unknown setting 'photoz'"),
     ('[[sources]]\nkind = "urls"\n', "#2 (urls): missing setting 'path'"),
-    ('[[sources]]\nkind = "flickr"\ntags = "chicago"\n', "#2 (flickr): tags must be a list, got 'chicago'"),
+    ('[[sources]]\nkind = "flickr"\ntags = "chicago"\n', "#2 (flickr): tags must be a list, e.g. ['chicago'], got "
+     "'chicago'"),
+    ('[filter]\ndrop_quality = "all"\n', "[filter]: drop_quality must be a list, e.g. ['all'], got 'all'"),  # audit AN
     ('[[sources]]\nkind = "commons"\ncategory = "Skylines"\nradius_m = "far"\n', "#2 (commons): radius_m must be"),
     ('[[sources]]\nkind = "flickr"\ntags = ["chicago"]\nendpoint = "file:///etc/passwd"\n',
      "#2 (flickr): endpoint 'file:///etc/passwd' is not an http(s) URL"),
@@ -99,6 +101,9 @@ def test_a_dry_run_checks_from_and_marks_the_steps_it_would_run_again(tmp_path):
     ws = tmp_path / "ws"
     result = runner.invoke(app, ["run", str(path), "--from", "nosuchstep", "--dry-run", "--workspace", str(ws)])
     assert result.exit_code == 2 and "'nosuchstep' is not a step of this recipe" in " ".join(result.output.split())
+    assert "--train" not in result.output
+    result = runner.invoke(app, ["run", str(path), "--from", "train", "--dry-run", "--workspace", str(ws)])
+    assert result.exit_code == 2 and "add --train to run the training steps" in " ".join(result.output.split())
     result = runner.invoke(app, ["run", str(path), "--from", "split", "--dry-run", "--workspace", str(ws)])
     assert result.exit_code == 0, result.output
     again = [line.split("] ")[1].split(" (")[0] for line in result.output.splitlines() if "runs again" in line]

@@ -646,12 +646,15 @@ def test_export_import_round_trip(demo_ws, tmp_path):
     (["--queue", "nope"], "unknown --queue 'nope'", 2),
     (["--import-decisions", "missing.jsonl"], "no such file", 2),
     (["--port", "70000"], "--port must be 1-65535", 2),
+    (["-w", "AFILE"], "is a file, not a folder", 2),  # audit AN: "no catalog at AFILE/catalog.parquet"
     (["--import-decisions", "BAD"], "line 1 is not JSON", 3),
 ])
 def test_bad_arguments_are_one_line(demo_ws, tmp_path, args, needle, code):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n")
-    args = [str(bad) if a == "BAD" else a for a in args]
+    a_file = tmp_path / "afile"
+    a_file.write_text("not a workspace")
+    args = [str(bad) if a == "BAD" else str(a_file) if a == "AFILE" else a for a in args]
     result = runner.invoke(app, ["review", "-w", str(demo_ws.root), *args])
     assert result.exit_code == code, result.output
     lines = result.output.strip().splitlines()

@@ -35,7 +35,7 @@ def review(
     ws = workspace(workspace_path)
     if export_decisions and import_decisions:
         raise UsageError("give --export-decisions or --import-decisions, not both")
-    if not ws.has_catalog():
+    if not ws.check_not_a_file().has_catalog():  # a file: said as every other command says it (audit AN)
         raise UsageError(f"no catalog at {ws.catalog_path}; run `curate ingest ...` first or pass --workspace")
     if export_decisions:
         count = journal.export_decisions(ws, export_decisions)

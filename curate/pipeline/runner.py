@@ -163,8 +163,10 @@ def restart_index(steps: list[Step], restart_from: str | None) -> int | None:
     first = next((i for i, step in enumerate(steps)
                   if step.name == restart_from or step.name.split()[0] == restart_from), None)
     if first is None:
+        # (train and evaluate are steps only with --train: audit AN)
+        hint = "; add --train to run the training steps" if restart_from in ("train", "evaluate") else ""
         raise UsageError(f"--from {restart_from!r} is not a step of this recipe; steps: "
-                         f"{', '.join(step.name for step in steps)}")
+                         f"{', '.join(step.name for step in steps)}{hint}")
     return first
 
 

@@ -140,7 +140,9 @@ def _check_type(value, hint, where: str):
         raise UsageError(f"{where} must be {_describe(hint)}, got {toml_text(value)}")
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise UsageError(f"{where} must be a list, got {toml_text(value)}")
+            # a single text, as the command line takes it (`--drop-quality all`): the list that means it
+            hint_text = f", e.g. {toml_text([value])}" if isinstance(value, str) else ""
+            raise UsageError(f"{where} must be a list{hint_text}, got {toml_text(value)}")
         items = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
         if len(items) != len(value):
             raise UsageError(f"{where} must be a list of {len(items)} values, got {toml_text(value)}")
