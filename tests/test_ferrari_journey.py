@@ -94,6 +94,19 @@ def test_the_prefilter_drops_no_tagged_photo_when_nearly_all_carry_the_topic(jou
                      said), said
 
 
+def test_the_label_model_says_which_colours_it_cannot_tell_apart(journey):
+    """Audit AM: every label-issue flag on these clean photos was a white car called black or red, and the line
+    said only that the model agrees with 74% overall. The labels it mostly disagrees with are named, flags and
+    all, so that nobody drops them as wrong labels."""
+    report = json.loads((journey["ws"].root / "reports" / "prefilter.json").read_text())
+    weak = report["label_model"]["weak_labels"]
+    assert "white" in weak and weak["white"]["agreement"] < 0.5 and "red" not in weak, weak
+    said = " ".join(journey["prefilter"].output.split())
+    assert "its flags there are mostly its own confusion" in said and "white " in said
+    page = (journey["ws"].root / "report" / "index.html").read_text()
+    assert "its flags on those labels are mostly its confusion" in page
+
+
 def test_every_correctly_labelled_photo_is_kept_and_trained_on(journey):
     catalog = journey["catalog"]
     kept = catalog[(catalog["status"] == "kept") & catalog["label"].notna()]

@@ -588,6 +588,10 @@ def unjudged_note(per_label: pd.DataFrame) -> str:
             "(is_label_issue empty); `curate review` lists them after the flags, or add photos from more photographers")
 
 
+MIN_WEAK_LABEL = 10  # photos of a label for its agreement to be named
+WEAK_AGREEMENT = 0.5  # below it, the label model mostly disagrees with the label's own photos
+
+
 def label_model_figures(evidence: LabelEvidence) -> dict:
     """How far the label model's word goes: its out-of-fold agreement with the given labels, next to
     the share of the most common label (what a model that learnt nothing would score).
@@ -600,10 +604,21 @@ def label_model_figures(evidence: LabelEvidence) -> dict:
     """
     codes, proba = evidence.codes, evidence.proba
     n = len(codes)
+    agrees = proba.argmax(axis=1) == codes if n else np.zeros(0, bool)
+    # per label (10+ photos): where the model agrees with under half of a label's given labels, its flags on that
+    # label are mostly its own confusion (audit AM: 5 of 5 flags on the Ferraris were white cars, the model
+    # agreeing with 39% of white's labels)
+    weak = {}
+    for code, name in enumerate(evidence.classes):
+        mine = codes == code
+        if mine.sum() >= MIN_WEAK_LABEL and agrees[mine].mean() < WEAK_AGREEMENT:
+            weak[str(name)] = {"photos": int(mine.sum()), "agreement": round(float(agrees[mine].mean()), 4),
+                               "flagged": int(evidence.found.is_issue[mine].sum())}
     return {"photos": int(n), "classes": int(len(evidence.classes)),
-            "out_of_fold_accuracy": round(float((proba.argmax(axis=1) == codes).mean()), 4) if n else None,
+            "out_of_fold_accuracy": round(float(agrees.mean()), 4) if n else None,
             "majority_share": round(float(np.bincount(codes).max() / n), 4) if n else None,
-            "flagged_share": round(float(evidence.found.is_issue.mean()), 4) if n else None}
+            "flagged_share": round(float(evidence.found.is_issue.mean()), 4) if n else None,
+            "weak_labels": weak}
 
 
 def why_no_label_folds(labels: int, groups: int, largest: int, folds: int) -> str | None:

@@ -297,7 +297,16 @@ def label_model(m: dict) -> str:
             f'{num(m["photos"])} given labels out of fold (the most common label alone: {pct(m["majority_share"])}). '
             "A flag is its confident disagreement, so it is a wrong label only as often as the model is right: "
             "where the features hardly see what the labels name (car colours, say), most flags are right labels. "
-            "Look at them before dropping any.</p>")
+            f"Look at them before dropping any.{weak_labels(m.get('weak_labels') or {})}</p>")
+
+
+def weak_labels(weak: dict) -> str:
+    """The labels the label model agrees with on under half of their photos (its flags there: its confusion)."""
+    if not weak:
+        return ""
+    named = ", ".join(f"{e(label)} ({pct(row['agreement'])} of {num(row['photos'])}; {num(row['flagged'])} flagged)"
+                      for label, row in sorted(weak.items(), key=lambda item: item[1]["agreement"]))
+    return f" It agrees with under half of the photos of {named}: its flags on those labels are mostly its confusion."
 
 
 def splits(s: dict) -> str:
