@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from curate.errors import UsageError
-from curate.records import redact_params
+from curate.records import mask_userinfo, redact_params
 from curate.settings_fields import setting
 from curate.workspace import Workspace, atomic_write_bytes
 
@@ -54,7 +54,7 @@ def mask_secrets(text: str) -> str:
     >>> mask_secrets("https://host/a.jpg?X-Amz-Signature=abc&size=2")
     'https://host/a.jpg?X-Amz-Signature=***&size=2'
     """
-    return redact_params(_USERINFO.sub(r"\g<scheme>***@", text), "***")
+    return redact_params(mask_userinfo(_USERINFO.sub(r"\g<scheme>***@", text), "***@"), "***", keep="***")
 
 
 def is_url(location: Location) -> bool:

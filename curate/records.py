@@ -313,6 +313,30 @@ def redact_url(url: object) -> object:
 
 
 _USERINFO_TEXT = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s?#]*@")
+# a URL in free text: its scheme, the slashes after it (one where a Path collapsed `s3://`), the rest of its word
+_URL_WORD = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]+:)(/{1,2})(\S*)")
+
+
+def mask_userinfo(text: str, mask: str = "") -> str:
+    """Every URL in free text with its `user:password@` replaced by `mask`, taken up to the word's last `@`: a
+    raw AWS secret holds `/` and a password may hold `@`, where a URL parser (and the older patterns here) stop
+    at the first of them and leave the rest of the secret (audit AO). A URL whose `//` a Path collapsed to `/`
+    (`s3:/u:p@b/x`, echoed from a path option) gets its `//` back. Left as it is: no `@`, a mask already there
+    (`***@`), and text before the `@` that reads as a path, not credentials (`s3://b/x@2x.png`: a `/` and no
+    `:`; after a single `/`, no `:`).
+
+    >>> mask_userinfo("s3://AKIA:ab/c+d@bucket/x s3:/u:p@w@b/y s3://TOKEN@b s3://b/x@2x.png img:/x@2x.png", "***@")
+    's3://***@bucket/x s3://***@b/y s3://***@b s3://b/x@2x.png img:/x@2x.png'
+    """
+    def masked(match: re.Match) -> str:
+        scheme, slashes, rest = match.groups()
+        userinfo, at, tail = rest.rpartition("@")
+        credentials = ":" in userinfo or (slashes == "//" and "/" not in userinfo)
+        if not at or userinfo == "***" or not credentials:
+            return match.group(0)
+        return f"{scheme}//{mask}{tail}"
+
+    return _URL_WORD.sub(masked, text)
 _SECRET_TEXT_PARAM = re.compile(r"(?P<lead>[?&#;])(?P<name>[^=&#;\s]+)=(?P<value>[^&#;\s]*)")
 
 
@@ -323,13 +347,14 @@ def redact_text(text: str) -> str:
     >>> redact_text("GET https://bob:hunter2@h.example/cb?size=l#access_token=abc failed")
     'GET https://h.example/cb?size=l#access_token=REDACTED failed'
     """
-    return redact_params(_USERINFO_TEXT.sub(r"\g<scheme>", text))
+    return redact_params(mask_userinfo(_USERINFO_TEXT.sub(r"\g<scheme>", text)))
 
 
-def redact_params(text: str, marker: str = REDACTED) -> str:
+def redact_params(text: str, marker: str = REDACTED, keep: str | None = None) -> str:
     """Free text with the value of every secret-looking URL parameter (after ?, &, ; or #)
-    replaced by `marker`; nothing else changed."""
-    return _SECRET_TEXT_PARAM.sub(lambda match: _redact_match(match, marker), text)
+    replaced by `marker`; nothing else changed. A value equal to `keep` (a mask already there) stays."""
+    return _SECRET_TEXT_PARAM.sub(lambda match: match.group(0) if keep and match.group("value").startswith(keep)
+                                  else _redact_match(match, marker), text)
 
 
 def _redact_match(match: re.Match, marker: str = REDACTED) -> str:

@@ -117,7 +117,7 @@ def test_a_dry_run_refuses_what_the_run_would_refuse_only_at_its_last_step(tmp_p
     path = write_recipe(tmp_path, BASE + '[export]\nout = "s3://u:CSECRET@bucket/x"\n')
     result = runner.invoke(app, ["run", str(path), "--dry-run", "--workspace", str(tmp_path / "ws")])
     said = " ".join(result.output.split())
-    assert result.exit_code == 2 and "[export] out s3://bucket/x holds credentials" in said, said
+    assert result.exit_code == 2 and "[export] out s3://***@bucket/x holds credentials" in said, said
     assert "CSECRET" not in said
     a_file = tmp_path / "wsfile"
     a_file.write_text("not a workspace")

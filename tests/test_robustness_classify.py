@@ -179,7 +179,10 @@ def test_an_output_url_is_refused_without_its_credentials(split_ws, tmp_path, mo
     line = one_line_error(runner.invoke(classify_app, [*command, "--workspace", str(split_ws.root),
                                                        "--out", "s3://u:CSECRET09@bucket/x?token=TSECRET"]))
     assert "--out s3://bucket/x?token=REDACTED is a URL; give a local folder" in line, line
-    assert "SECRET" not in line and not (tmp_path / "s3:").exists()
+    line = one_line_error(runner.invoke(classify_app, [*command, "--workspace", str(split_ws.root),
+                                                       "--out", "s3://AKIA:wJal/CSECRET+x@bucket/x"]))
+    assert "--out s3://bucket/x is a URL" in line and "CSECRET" not in line, line
+    assert "CSECRET09" not in line and "TSECRET" not in line and not (tmp_path / "s3:").exists()
 
 
 def test_predict_refuses_an_out_file_it_cannot_write_before_predicting(run_dir, photo, tmp_path, monkeypatch):

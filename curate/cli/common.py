@@ -6,7 +6,6 @@ import contextlib
 import errno
 import functools
 import json
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -88,22 +87,20 @@ def interrupt_code(exc: KeyboardInterrupt) -> int:
     return 143 if isinstance(exc, Terminated) else 130
 
 
-# a URL a Path has collapsed (`s3://u:p@b/x` -> `s3:/u:p@b/x`) that carries credentials: given back its `//`, so
-# that `redact_text` knows it for a URL
-_COLLAPSED_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]+:)/(?=[^/\s@]*@)")
-
-
 def error_text(message: str) -> str:
     """An error message fit to print: credentials in URLs (`user:password@`, secret-looking parameters) removed,
     also in a URL given where a path was expected, which a Path has collapsed (audit AN: `--against
-    s3://u:SECRET@bucket/x` came back as `--against s3:/u:SECRET@bucket/x is neither a workspace ...`).
+    s3://u:SECRET@bucket/x` came back as `--against s3:/u:SECRET@bucket/x is neither a workspace ...`). What a
+    command masked itself (`***`) stays as it is.
 
     >>> error_text("--against s3:/u:SECRET@bucket/x is neither a workspace nor a folder")
     '--against s3://bucket/x is neither a workspace nor a folder'
+    >>> error_text("out s3://AKIA:ab/c+d@bucket/x and s3://***@b, gs://b/x?token=abc&size=2, img:/x@2x.png")
+    'out s3://bucket/x and s3://***@b, gs://b/x?token=REDACTED&size=2, img:/x@2x.png'
     """
-    from curate.records import redact_text
+    from curate.records import mask_userinfo, redact_params
 
-    return redact_text(_COLLAPSED_USERINFO.sub(r"\1//", message))
+    return redact_params(mask_userinfo(message), keep="***")
 
 
 def user_errors(command):
