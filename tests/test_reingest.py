@@ -70,11 +70,13 @@ def cli(*args: str):
 
 def test_a_corrected_map_updates_page_url_without_reading_images_again(tmp_path, photos, fetches):
     ws = tmp_path / "ws"
-    first = cli("folder", str(photos), "--metadata", str(tmp_path / "meta.csv"), "-w", str(ws))
+    # a wrong map first (a folder's photopage is its page_url by default since audit AM)
+    first = cli("folder", str(photos), "--metadata", str(tmp_path / "meta.csv"), "--map", "url=photopage",
+                "-w", str(ws))
     assert first.exit_code == 0, first.output
     assert len(fetches) == 3
     before = read_catalog(Workspace(ws)).set_index("source_id")
-    assert before["page_url"].isna().all()  # photopage went to url: no other url column
+    assert before["page_url"].isna().all()  # photopage went to url, as mapped
     second = cli("folder", str(photos), "--metadata", str(tmp_path / "meta.csv"), "--map", "page_url=photopage",
                  "-w", str(ws))
     assert second.exit_code == 0, second.output
@@ -125,7 +127,7 @@ def test_the_folder_column_report_lists_mapped_recognised_and_ignored(tmp_path, 
     columns = json.loads(result.stdout)["columns"]
     assert columns["mapped"] == {"owner_id": "Photographer"}
     assert columns["recognised"] == {"source_id": "photo_id", "file": "file", "tags": "tags", "lat": "latitude",
-                                     "lon": "longitude", "url": "photopage"}
+                                     "lon": "longitude", "page_url": "photopage"}  # photos on disk: a page
     assert columns["ignored"] == ["camera"]
     table = cli("folder", str(photos), "--metadata", str(tmp_path / "meta.csv"), "-w", str(tmp_path / "ws2"))
     assert table.exit_code == 0, table.output
@@ -191,8 +193,9 @@ def test_readme_lists_the_recognised_column_spellings_of_the_code():
 
 
 def test_ferrari_re_ingest_with_a_corrected_map(tmp_path):
-    """The real Flickr Ferrari collection: a first ingest reads photopage as url; a re-run with
-    --map page_url=photopage fixes page_url in place (a few photos per colour keep it fast)."""
+    """The real Flickr Ferrari collection: a first ingest told to read photopage as url; a re-run with
+    --map page_url=photopage fixes page_url in place (a few photos per colour keep it fast). (With no --map
+    at all, a folder's photopage is its page_url since audit AM.)"""
     if not (FERRARI / "metadata.csv").is_file():
         pytest.skip(f"real data not found at {FERRARI} (../shared/realdata is absent in this checkout)")
     metadata = pd.read_csv(FERRARI / "metadata.csv", dtype=str, keep_default_na=False)
@@ -203,7 +206,8 @@ def test_ferrari_re_ingest_with_a_corrected_map(tmp_path):
         (copy / relative).write_bytes((FERRARI / relative).read_bytes())
     subset.to_csv(copy / "metadata.csv", index=False)
     ws = tmp_path / "ws"
-    first = cli("folder", str(copy), "--metadata", str(copy / "metadata.csv"), "--workers", "2", "-w", str(ws))
+    first = cli("folder", str(copy), "--metadata", str(copy / "metadata.csv"), "--map", "url=photopage",
+                "--workers", "2", "-w", str(ws))
     assert first.exit_code == 0, first.output
     assert "columns ignored: color_class, owner_location, width, height, exif_gps" in first.output
     before = read_catalog(Workspace(ws)).set_index("source_id").loc[subset["photo_id"]]

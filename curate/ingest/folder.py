@@ -48,7 +48,6 @@ from curate.ingest.mapping import (
     column_usage,
     csv_separator,
     duplicate_column_warnings,
-    pages_first,
     to_records,
     without_renamed_duplicates,
 )
@@ -221,8 +220,8 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     if table is not None:  # a label column is read only when the labels come from it
         unused = () if label_source == "column" else ("label",)
         report.columns = without_renamed_duplicates(
-            credit_derived(column_usage(list(table.columns), pages_first(list(table.columns), options.column_map),
-                                        unused), table.columns),
+            credit_derived(column_usage(list(table.columns), dict(options.column_map), unused, pages_first=True),
+                           table.columns),
             table.columns)
     return report
 
@@ -619,7 +618,7 @@ def build_records(root: Path, images: list[str], table: pd.DataFrame | None,
 
 def metadata_records(root: Path, table: pd.DataFrame, column_map: Mapping[str, str]) -> pd.DataFrame:
     """Map the sidecar onto record fields and check each row's file path."""
-    records = to_records(table, pages_first(list(table.columns), column_map)).reset_index(drop=True).astype("object")
+    records = to_records(table, dict(column_map), pages_first=True).reset_index(drop=True).astype("object")
     if "file" not in records.columns:
         if table.empty:
             return pd.DataFrame()

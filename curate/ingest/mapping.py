@@ -7,7 +7,7 @@ names); `--map field=column` overrides. Pure functions, no I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -48,10 +48,20 @@ def parse_map_options(pairs: list[str] | None) -> dict[str, str]:
     return mapping
 
 
-def resolve_columns(columns: list[str], explicit: dict[str, str]) -> dict[str, str]:
-    """Canonical field -> source column, from explicit --map first, then known aliases.
+# the fields whose aliases are read first for photos already on disk (`ingest folder`): no column is a download
+# URL there, and the alias order, made for URL lists, filed a Flickr sidecar's `photopage` as `url`, leaving
+# `page_url` and the attribution's page empty (audit AM, the real Flickr Ferrari sidecar)
+PAGES_FIRST = ("page_url",)
+
+
+def resolve_columns(columns: list[str], explicit: dict[str, str], pages_first: bool = False) -> dict[str, str]:
+    """Canonical field -> source column, from explicit --map first, then known aliases (with `pages_first`,
+    `page_url`'s before the others': photos on disk have no download URL, so a `photopage` is the page).
 
     An explicit column that is not in the table is a UsageError naming the columns there.
+
+    >>> resolve_columns(["file", "photopage"], {}), resolve_columns(["file", "photopage"], {}, pages_first=True)
+    ({'file': 'file', 'url': 'photopage'}, {'page_url': 'photopage', 'file': 'file'})
     """
     present = {str(c).casefold(): str(c) for c in columns}
     resolved = {}
@@ -60,7 +70,10 @@ def resolve_columns(columns: list[str], explicit: dict[str, str]) -> dict[str, s
             raise UsageError(f"column {column!r} (for {field}) is not in the metadata; columns are: "
                              f"{', '.join(map(str, columns))}")
         resolved[field] = present[column.casefold()]
-    for field, aliases in DEFAULT_ALIASES.items():
+    order = [*(f for f in PAGES_FIRST if pages_first), *(f for f in DEFAULT_ALIASES if not pages_first
+                                                           or f not in PAGES_FIRST)]
+    for field in order:
+        aliases = DEFAULT_ALIASES[field]
         if field in resolved:
             continue
         for alias in aliases:
@@ -70,29 +83,9 @@ def resolve_columns(columns: list[str], explicit: dict[str, str]) -> dict[str, s
     return resolved
 
 
-def pages_first(columns: list[str], explicit: Mapping[str, str]) -> dict[str, str]:
-    """`explicit` with a page column (`photopage`, `pageurl`) mapped to `page_url` when nothing else is: for
-    photos already on disk (`ingest folder`) no column is a download URL, and the DEFAULT_ALIASES order, made for
-    URL lists, filed a Flickr sidecar's `photopage` as `url`, leaving `page_url` and the attribution's page
-    empty (audit AM, the real Flickr Ferrari sidecar).
-
-    >>> pages_first(["file", "photopage"], {}), pages_first(["file", "photopage", "url"], {})
-    ({'page_url': 'photopage'}, {})
-    """
-    chosen = dict(explicit)
-    present = {str(c).casefold(): str(c) for c in columns}
-    download = [alias for alias in DEFAULT_ALIASES["url"] if alias not in ("photopage", "pageurl")]
-    if "page_url" in chosen or any(alias in present for alias in download) or "page_url" in present:
-        return chosen
-    page = next((present[alias] for alias in ("photopage", "pageurl") if alias in present), None)
-    if page is not None and page not in chosen.values():
-        chosen["page_url"] = page
-    return chosen
-
-
-def to_records(table: pd.DataFrame, explicit: dict[str, str]) -> pd.DataFrame:
+def to_records(table: pd.DataFrame, explicit: dict[str, str], pages_first: bool = False) -> pd.DataFrame:
     """Rename mapped columns to canonical fields; unmapped columns are left out."""
-    resolved = resolve_columns(list(table.columns), explicit)
+    resolved = resolve_columns(list(table.columns), explicit, pages_first)
     return pd.DataFrame({field: table[column] for field, column in resolved.items()}, index=table.index)
 
 
@@ -109,7 +102,8 @@ class ColumnUsage:
     ignored: tuple[str, ...]
 
 
-def column_usage(columns: list[str], explicit: dict[str, str], unused_fields: Iterable[str] = ()) -> ColumnUsage:
+def column_usage(columns: list[str], explicit: dict[str, str], unused_fields: Iterable[str] = (),
+                 pages_first: bool = False) -> ColumnUsage:
     """Describe how `resolve_columns` maps `columns`; a column resolved to one of
     `unused_fields` (a field the source then overrides or drops) counts as ignored.
 
@@ -117,7 +111,8 @@ def column_usage(columns: list[str], explicit: dict[str, str], unused_fields: It
     ColumnUsage(mapped={'file': 'FileName'}, recognised={'lat': 'Lat'}, ignored=('notes',))
     """
     unused = set(unused_fields)
-    resolved = {name: column for name, column in resolve_columns(columns, explicit).items() if name not in unused}
+    resolved = {name: column for name, column in resolve_columns(columns, explicit, pages_first).items()
+                if name not in unused}
     mapped = {name: column for name, column in resolved.items() if name in explicit}
     recognised = {name: column for name, column in resolved.items() if name not in explicit}
     read = set(resolved.values())
