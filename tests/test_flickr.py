@@ -289,6 +289,27 @@ def test_a_run_with_downloads_after_a_listing_only_run_downloads_the_images(tmp_
     assert fetched.stored == len(catalog) and again.fetched == 0 and again.stored == len(catalog)
 
 
+def test_downloads_after_a_listing_only_run_keep_a_reviewers_decisions(tmp_path):
+    """Audit AO: the first version of the fetch above replaced the listed rows whole, so a reviewer's drop and
+    relabel made between the two runs were gone (the dropped photo kept, and split into test by a `curate split`
+    that status called fresh). The images are filled into the rows; the decisions stay."""
+    from curate.review.session import ReviewSession
+
+    with FakeFlickr(make_photos(20)) as fake:
+        ws = Workspace(tmp_path / "ws")
+        ingest_flickr(ws, options(fake, download_images=False), api_key=fake.api_key)
+        first, second = read_catalog(ws)["photo_id"].iloc[:2]
+        session = ReviewSession(ws, user="tester")
+        session.decide([first], "drop")
+        session.decide([second], "relabel", "zzz")
+        session.close()
+        ingest_flickr(ws, options(fake), api_key=fake.api_key)
+    catalog = read_catalog(ws).set_index("photo_id")
+    assert (catalog.loc[first, "status"], catalog.loc[first, "drop_reason"]) == ("dropped", "reviewed")
+    assert catalog.loc[second, "label"] == "zzz" and catalog.loc[second, "status"] == "kept"
+    assert catalog["sha256"].notna().all()  # every image fetched, the reviewer-dropped one's too
+
+
 @pytest.mark.parametrize("kind", ["bad_structure"])
 def test_malformed_page_is_recorded_and_skipped(tmp_path, kind):
     with FakeFlickr(make_photos(1200), serve_images=False) as fake:

@@ -327,28 +327,48 @@ def update_metadata(catalog: pd.DataFrame, rows: pd.DataFrame, changed: pd.DataF
 
 
 def plan_rerun(catalog: pd.DataFrame, rows: pd.DataFrame, job: IngestJob,
-               report: IngestReport) -> tuple[pd.DataFrame, set[str], set[str]]:
+               report: IngestReport) -> tuple[pd.DataFrame, set[str], set[str], set[str]]:
     """Split the catalog's photos into done and to-be-fetched-again, and update the metadata
     of the done ones that this run's `rows` describe differently (counted on `report`).
 
-    Fetched again: ingest drops whose reason is in `job.retry_reasons` or is LOCAL_ERROR, and ingest drops
-    without an image whose metadata changed (a corrected URL or path); and, when this run fetches images,
-    photos a metadata-only run listed (no image, not an ingest drop: audit AM, `--no-download-images` then
-    a run with downloads fetched nothing and left them kept without an image). Returns (catalog
-    with updated metadata, done photo ids, photo ids to replace).
+    Fetched again, the row replaced: ingest drops whose reason is in `job.retry_reasons` or is LOCAL_ERROR,
+    and ingest drops without an image whose metadata changed (a corrected URL or path). Fetched, the image
+    filled into the row as it is (`fill_images`): when this run fetches images, photos a metadata-only run
+    listed (no image, not an ingest drop: audit AM, `--no-download-images` then a run with downloads fetched
+    nothing and left them kept without an image), whose rows may carry a reviewer's or a stage's decisions
+    since (audit AO: replaced, a reviewer's drop and relabel were lost). Returns (catalog with updated
+    metadata, done photo ids, photo ids to replace, photo ids to fill).
     """
     changed = changed_metadata(catalog, rows)
     changed = changed[changed.any(axis=1)]
     at_ingest = (catalog["drop_stage"] == "ingest").to_numpy()
     retry = at_ingest & (catalog["drop_reason"].isin(job.retry_reasons | {LOCAL_ERROR}).to_numpy()
                          | (catalog["sha256"].isna() & catalog[schema.PHOTO_ID].isin(changed.index)).to_numpy())
+    fill = np.zeros(len(catalog), bool)
     if job.fetch is not None and not catalog.empty:
-        retry |= ~at_ingest & (catalog["sha256"].isna() & catalog["image_path"].isna()).to_numpy()
+        fill = ~at_ingest & (catalog["sha256"].isna() & catalog["image_path"].isna()).to_numpy()
     replace_ids = set(catalog.loc[retry, schema.PHOTO_ID])
     in_place = changed[~changed.index.isin(list(replace_ids))]
     report.metadata_updated = len(in_place)
     report.changed_columns = {name: int(count) for name, count in in_place.sum().items() if count}
-    return update_metadata(catalog, rows, in_place), set(catalog.loc[~retry, schema.PHOTO_ID]), replace_ids
+    return (update_metadata(catalog, rows, in_place), set(catalog.loc[~retry & ~fill, schema.PHOTO_ID]),
+            replace_ids, set(catalog.loc[fill, schema.PHOTO_ID]))
+
+
+def fill_images(catalog: pd.DataFrame, outcomes: dict[str, dict], fill_ids: set[str]) -> pd.DataFrame:
+    """`catalog` with the fetched images of `fill_ids` (`plan_rerun`) written into their rows, everything else
+    in them as it was (a reviewer's drop or relabel, a stage's columns); a failed fetch of a kept photo drops
+    it at ingest, as on a first run."""
+    rows = catalog[schema.PHOTO_ID].isin(list(fill_ids & set(outcomes))).to_numpy()
+    if not rows.any():
+        return catalog
+    out = catalog.copy()
+    filled = _apply_outcomes(out.loc[rows], outcomes)
+    for name in (*IMAGE_FIELDS, "error_detail", *features.feature_columns(), "status", "drop_reason", "drop_stage"):
+        if name in filled.columns:
+            out[name] = out[name].astype(object) if name in out.columns else None
+            out.loc[rows, name] = filled[name].to_numpy(dtype=object)
+    return out
 
 
 @changes_workspace
@@ -407,7 +427,7 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     for name in IMAGE_FIELDS:
         rows[name] = None
     report = IngestReport(job.source, records=len(rows))
-    catalog, done_ids, replace_ids = plan_rerun(read_catalog(ws, required=False), rows, job, report)
+    catalog, done_ids, replace_ids, fill_ids = plan_rerun(read_catalog(ws, required=False), rows, job, report)
     restore = gone_from_store(ws, catalog, rows, done_ids) if job.fetch is not None else {}
     done_ids -= set(restore)
     journal = Journal(ws, job.journal_name)
@@ -425,7 +445,7 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
         pending = records.loc[todo.index].to_dict("records")
 
         def checkpoint():
-            write_catalog(ws, merge_outcomes(catalog, rows, outcomes, replace_ids))
+            write_catalog(ws, fill_images(merge_outcomes(catalog, rows, outcomes, replace_ids), outcomes, fill_ids))
 
         engine = engines.active()
         if engine.engine == "local":
@@ -433,6 +453,7 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
         else:
             report.fetched = _fetch_sharded(ws, job, pending, journal, outcomes, checkpoint, engine)
     merged = merge_outcomes(catalog, rows, outcomes, replace_ids)  # (a restored photo's row stays as it was)
+    merged = fill_images(merged, outcomes, fill_ids)
     note_restored(report, restore, outcomes)
     # before the journal that holds them goes (a killed run's checkpoint may hold its photos already)
     cache_thumbnails(ws, {**journaled, **outcomes})
