@@ -661,7 +661,7 @@ def test_bad_arguments_are_one_line(demo_ws, tmp_path, args, needle, code):
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], result.output
 
 
-@pytest.mark.parametrize("label", ["coast\u0000", "coast\nforest", "x" * 300])
+@pytest.mark.parametrize("label", ["coast\u0000", "coast\nforest", "x" * 300, "coast\u2028forest", "a\u0085b"])
 def test_an_import_holding_a_label_the_app_refuses_is_refused_whole(demo_ws, tmp_path, label):
     """Audit AN: `--import-decisions` took relabels to labels holding a NUL, a newline or 300 characters, which
     the review app refuses, into the catalog, the CSV export and model.json. Such a file is refused in one line
@@ -677,6 +677,30 @@ def test_an_import_holding_a_label_the_app_refuses_is_refused_whole(demo_ws, tmp
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "nothing was imported" in lines[0] and photos[1] in lines[0], result.output
     assert read_decisions(Workspace(root)) == []
+
+
+def test_a_journal_line_holding_a_line_separator_still_reads(tmp_path):
+    """Audit AO: a label with U+2028 was written raw (json.dumps, ensure_ascii=False) and read back with
+    str.splitlines(), which splits on it: every filter and prefilter run then failed on "line 1 is not JSON".
+    Lines end at "\\n" only."""
+    ws = Workspace(tmp_path)
+    ws.root.mkdir(exist_ok=True)
+    odd = decision("t:a", "relabel", label="coast\u2028forest")
+    reviews_path(ws).write_text(json.dumps(odd, ensure_ascii=False) + "\n" + json.dumps(decision("t:b", "drop"))
+                                + "\n", encoding="utf-8")
+    assert [d["photo_id"] for d in read_decisions(ws)] == ["t:a", "t:b"]
+
+
+def test_an_imported_label_is_stripped_as_the_app_strips_it(demo_ws, tmp_path):
+    """Audit AO: the app strips a relabel's label, the import did not, so " Forest " became a class of its own."""
+    root = tmp_path / "ws"
+    subprocess.run(["cp", "-a", str(demo_ws.root), str(root)], check=True)
+    photo = read_catalog(Workspace(root))["photo_id"].iloc[0]
+    incoming = tmp_path / "in.jsonl"
+    incoming.write_text(json.dumps(decision(photo, "relabel", label=" tokyo ")) + "\n")
+    result = runner.invoke(app, ["review", "-w", str(root), "--import-decisions", str(incoming)])
+    assert result.exit_code == 0, result.output
+    assert [d["label"] for d in read_decisions(Workspace(root))] == ["tokyo"]
 
 
 def test_report_shows_what_was_reviewed(demo_ws, tmp_path):

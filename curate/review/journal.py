@@ -18,6 +18,7 @@ import fcntl
 import getpass
 import json
 import os
+import unicodedata
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,20 +78,23 @@ def label_problem(label: str) -> str | None:
     """Why a reviewer's label cannot be used (the review app's rule and `--import-decisions`'s: audit AN, an
     import took a NUL, a newline or 300 characters into the catalog, the CSV export and model.json), or None.
 
-    >>> label_problem("coast"), label_problem("co\\nast")
-    (None, 'a label may not hold control characters (tab, newline, NUL)')
+    >>> label_problem("coast"), label_problem("co\\nast") == label_problem("co\\u2028ast") is not None
+    (None, True)
     """
     if not label or len(label) > MAX_LABEL_CHARS:
         return f"a relabel needs a label of 1-{MAX_LABEL_CHARS} characters"
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in label):  # a NUL or TAB would travel into every table
-        return "a label may not hold control characters (tab, newline, NUL)"
+    # a NUL or TAB would travel into every table; a line or paragraph separator (U+2028, U+2029, NEL) broke
+    # reviews.jsonl for every reader that splits lines on them (audit AO)
+    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in label):
+        return "a label may not hold control characters (tab, newline, NUL) or line separators"
     return None
 
 
 def parse_decisions(text: str, source: str) -> list[dict]:
     """Decisions from JSON Lines text; blank lines are skipped; a bad line is a DataContractError."""
     decisions = []
-    for number, line in enumerate(text.splitlines(), 1):
+    # lines end at "\n" only: json.dumps writes U+2028 and the like raw, which str.splitlines() would split on
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -178,7 +182,9 @@ def import_decisions(ws: Workspace, source: Path) -> tuple[int, int]:
         raise UsageError(f"--import-decisions {source}: {what}; give a file written by --export-decisions")
     incoming = read_decisions_file(source)
     for decision in incoming:
-        problem = label_problem(decision["label"].strip()) if decision["action"] == "relabel" else None
+        if decision["action"] == "relabel":  # as the app takes it: " Forest " is Forest (audit AO)
+            decision["label"] = decision["label"].strip()
+        problem = label_problem(decision["label"]) if decision["action"] == "relabel" else None
         if problem:
             raise DataContractError(f"--import-decisions {source}: decision {decision['id']!r} ({decision['photo_id']}"
                                     f"): {problem}; fix that line, then import again (nothing was imported)")
