@@ -305,8 +305,10 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
         # undone: kept and exported, the filter "fresh"; a filter run then dropped it as quality:dark)
         back = _back_from_review(catalog, set(map(str, unjudged)))
         if back:
-            reasons.append(f"{back:,} photo{'s' if back != 1 else ''} a reviewer had dropped when {stage} ran "
-                           f"{'are' if back != 1 else 'is'} back (the drop undone), not judged by it")
+            # (back kept, or back under a drop an earlier run of the stage gave: either way this run has not judged
+            # it; audit AO asked that the line not call a photo still dropped "back")
+            reasons.append(f"a reviewer's drop undone since {stage} ran: {stage} has not judged {back:,} "
+                           f"photo{'s' if back != 1 else ''} the drop{'s' if back != 1 else ''} held")
     reasons += [f"{name} is stale" for name in UPSTREAM[stage] if states[name].state == STALE]
     if stage == "split" and not reasons:
         # a stage that dropped photos and reinstated them since leaves them kept without a split, its own

@@ -378,7 +378,7 @@ def test_a_drop_undone_after_a_stage_ran_makes_that_stage_stale(demo_ws, tmp_pat
     assert read_catalog(ws).set_index("photo_id").loc[chosen, "status"] == "kept"
     states = workspace_states(ws)
     assert states["filter"].state == "stale", states["filter"]
-    assert "1 photo a reviewer had dropped when filter ran is back (the drop undone), not judged by it" in \
+    assert "a reviewer's drop undone since filter ran: filter has not judged 1 photo the drop held" in \
         states["filter"].reasons
     assert states["prefilter"].state == states["split"].state == "stale"
     again = runner.invoke(app, ["filter", "--workspace", str(root), "--recipe", "skylines", "--max-km", "3"])
@@ -630,7 +630,7 @@ def test_export_import_round_trip(demo_ws, tmp_path):
     assert "imported 0 decisions (6 already here)" in again.output
     assert len(read_decisions(Workspace(second))) == 6
     # the first import changed photos (later stages stale); the second changed nothing and says so
-    assert "photos changed: the stages after filter and prefilter are stale now" in result.output
+    assert "photos changed: later stages are stale now (`curate status` says which" in " ".join(result.output.split())
     assert "the catalog did not change" in again.output and "stale" not in again.output
     # decisions about photos this workspace lacks, and an undo of an unknown decision, are named
     stray = tmp_path / "stray.jsonl"

@@ -45,8 +45,10 @@ def import_summary(before: pd.DataFrame, after: pd.DataFrame, decisions: list[di
         line += f"; {dangling} undo{'es' if dangling == 1 else ''} a decision this workspace does not know (no effect)"
     line += f"; {int(after['review_status'].notna().sum())} photos carry a review decision; "
     if changed:
-        return line + (f"{changed} photos changed: the stages after filter and prefilter are stale now (see "
-                       "`curate status`)")
+        # (the split and what follows it; the filter or the prefilter too where an undone drop held back a photo
+        # their last run did not judge: audit AO)
+        return line + (f"{changed} photos changed: later stages are stale now (`curate status` says which, and what "
+                       "to run)")
     return line + "the catalog did not change"
 
 
