@@ -45,7 +45,7 @@ from curate.export.files import (
     save_state,
     write_if_changed,
 )
-from curate.export.plan import ExportPlan
+from curate.export.plan import AMBIGUOUS, ExportPlan
 from curate.export.source import ImageSource, StaleSize
 from curate.export.spill import plan_from_file
 from curate.export.upload import (
@@ -259,6 +259,8 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
 EXCLUDED_FIXES = {"licence not allowed": "widen --licences", "split not exported": "widen --splits",
                   "not kept": "look at `curate status` (nothing is kept)",
                   "kept without a split": "run `curate split`", "kept without a label": "label them (`curate review`)",
+                  "without a label": "give the photos labels (folders, a label column, or `curate review`)",
+                  AMBIGUOUS: "give each its label in `curate review --queue ambiguous`",
                   "no stored image": "ingest the images", "damaged stored image": "ingest the images again"}
 
 
@@ -269,10 +271,12 @@ def nothing_to_export(excluded: dict[str, int]) -> str:
 
     >>> nothing_to_export({"licence not allowed": 199, "split not exported": 0, "not kept": 700})
     'nothing to export: every photo is left out (not kept 700, licence not allowed 199); widen --licences'
+    >>> nothing_to_export({"without a label": 40})[-66:]
+    'give the photos labels (folders, a label column, or `curate review`)'
     """
     ranked = sorted(((n, reason) for reason, n in excluded.items() if n), key=lambda item: (-item[0], item[1]))
     why = ", ".join(f"{reason} {n:,}" for n, reason in ranked) or "the catalog holds no photo"
-    # (dropped photos are never exported: "not kept" is the fix only when nothing else left photos out)
+    # (dropped photos are never exported: "not kept" is the fix only when nothing else left photos out; audit AO)
     fixes = list(dict.fromkeys(EXCLUDED_FIXES.get(reason, "") for _, reason in ranked if reason != "not kept"))
     fixes = [fix for fix in fixes if fix] or [EXCLUDED_FIXES["not kept"] if ranked else
                                               "run the pipeline first (`curate status` says what is left to run)"]
