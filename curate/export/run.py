@@ -271,7 +271,7 @@ def nothing_to_export(excluded: dict[str, int]) -> str:
 
     >>> nothing_to_export({"licence not allowed": 199, "split not exported": 0, "not kept": 700})
     'nothing to export: every photo is left out (not kept 700, licence not allowed 199); widen --licences'
-    >>> nothing_to_export({"without a label": 40})[-66:]
+    >>> nothing_to_export({"without a label": 40}).split("; ")[-1]
     'give the photos labels (folders, a label column, or `curate review`)'
     """
     ranked = sorted(((n, reason) for reason, n in excluded.items() if n), key=lambda item: (-item[0], item[1]))
