@@ -390,14 +390,15 @@ def require_fresh_split(ws, catalog: pd.DataFrame | CatalogFile | None = None) -
 
     catalog = read_catalog(ws) if catalog is None else catalog
     split_photos, kept, missing = _split_coverage(catalog)
+    split = " ".join(["curate split", *([flag] if (flag := workspace_flag(ws)) else [])])  # audit AO: with -w
     if not split_photos:
-        raise UsageError("the catalog has no split yet; run `curate split` first")
+        raise UsageError(f"the catalog has no split yet; run `{split}` first")
     stale = stale_split_line(ws, catalog)
     if stale:
         raise DataContractError(stale)
     if missing:
         raise DataContractError(f"{missing} of {kept} kept photos have no split (a stage re-ran after "
-                                "`curate split`); run `curate split` again")
+                                f"`curate split`); run `{split}` again")
 
 
 def stale_split_line(ws, catalog: pd.DataFrame | CatalogFile) -> str | None:

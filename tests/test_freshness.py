@@ -132,6 +132,7 @@ def test_classify_train_refuses_kept_photos_without_a_split_even_without_records
                                           "--epochs", "1", "--head-epochs", "1", "--image-size", "64"])
     assert result.exit_code == 3, result.output
     assert f"5 of {len(kept)} kept photos have no split" in result.output
+    assert f"run `curate split -w {ws.root}` again" in " ".join(result.output.split())  # audit AO: with -w
 
 
 def test_kept_photos_without_a_split_make_the_split_stale_in_status(ws):
