@@ -90,7 +90,8 @@ def prefilter(
             console.print(f"warning: {'' if report.forced else 'held: '}{sanity}", highlight=False, soft_wrap=True)
         print_table(report.counts_table(), title=f"tag '{report.topic}' vs pre-classifier")
     if report.unreadable:
-        console.print(f"{report.unreadable} photos dropped as unreadable_image (their stored file would not decode)")
+        console.print(f"{report.unreadable} photos dropped as unreadable_image (their stored file would not decode, "
+                      "or is gone from the image store)")
     if report.label_issues is not None:
         action = f"found, {report.label_issues_dropped:,} dropped" if config.drop_label_issues else \
             "flagged (use --drop-label-issues to drop them)"
