@@ -121,6 +121,21 @@ class SplitReport:
                 f"train/val/test photos {photos}")
 
 
+def one_group_by_column(config: SplitConfig, group: np.ndarray, by_owner) -> bool:
+    """Whether a --by column alone put every kept photo into one group while val or test was asked for
+    (`by_owner()`: the groups without the column); both engines (audit AN: `--by source` with one source gave
+    train/val/test 68/0/0, exit 0, and training went on without a val split)."""
+    if config.by in ("owner", "none") or not (config.val or config.test) or len(group) < 2 or group.max() > 0:
+        return False
+    return bool(np.asarray(by_owner()).max() > 0)
+
+
+def one_group_error(by: str) -> str:
+    """The refusal of `one_group_by_column`, naming the way out."""
+    return (f"--by {by} joins every kept photo into one group (its values link them all), so nothing could go to val "
+            f"or test; split by owner (the default), or by a column whose values mark separate groups of photos")
+
+
 def grouping(by: str) -> str:
     """What a group is, for the split's summary line and its warnings (both engines).
 
@@ -350,6 +365,8 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFr
     kept = out[kept_mask]
     walks = sessions(kept) if config.by != "none" else pd.Series(dtype=object)  # once: the groups and the note
     group = split_groups(kept, config.by, walks)
+    if one_group_by_column(config, group, lambda: split_groups(kept, "owner", walks)):
+        raise UsageError(one_group_error(config.by))
     label_codes, label_names = pd.factorize(kept["label"].fillna(NO_LABEL), sort=True)
     assignment = assign_groups(group, label_codes, len(label_names), config.fractions, config.seed)
     out.loc[kept_mask, "split"] = np.array(SPLITS, dtype=object)[assignment[group]]

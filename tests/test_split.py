@@ -326,6 +326,29 @@ def test_by_column_groups_on_that_column_as_well_as_the_owners(column):
     assert kept.loc[kept["owner_id"] == "o10", column].nunique() == 2
 
 
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_a_by_column_that_joins_every_photo_into_one_group_is_refused(tmp_path, engine):
+    """Audit AN: `curate split --by source` with one source (or `--by width`, every photo 256 px) gave
+    train/val/test 68/0/0 with a warning, exit 0, and `classify train` went on without a val split. A column
+    that alone links every kept photo is refused in one line, before the catalog is written; a collection
+    that is one group by its photographers already is left to the warnings, as before."""
+    from curate.split import run_split
+
+    catalog = day_catalog()
+    catalog["title"] = "the same for all"
+    ws = Workspace(tmp_path / "ws")
+    write_catalog(ws, catalog)
+    before = ws.catalog_path.read_bytes()
+    with pytest.raises(UsageError, match=r"--by title joins every kept photo into one group .* split by owner"):
+        run_split(ws, SplitConfig(by="title"), engine=engine)
+    assert ws.catalog_path.read_bytes() == before
+    result = cli("split", "-w", ws.root, "--by", "title")
+    assert result.exit_code == 2 and result.output.strip().count("\n") == 0, result.output
+    one_owner = catalog.assign(owner_id="o1")  # one photographer: the data, not the flag; the warnings say it
+    write_catalog(ws, one_owner)
+    assert run_split(ws, SplitConfig(by="title"), engine=engine).groups == 1
+
+
 def test_split_warns_that_by_none_leaks_and_notes_an_empty_by_column():
     """Audit P: `--by none` printed "N groups (by none ∪ near-duplicate cluster ∪ exact duplicate)" while copies
     crossed splits, with no warning; `--by` on a column empty for every photo said nothing."""

@@ -37,6 +37,8 @@ from curate.split import (
     lost_label_warnings,
     no_owner_notes,
     off_share_notes,
+    one_group_by_column,
+    one_group_error,
     shares_table,
     short_split_warnings,
     undated_cluster_warnings,
@@ -148,9 +150,11 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
     if by == "none":
         group = np.arange(len(arrays["label_code"]))
     else:
-        group = group_components([np.asarray(arrays[name], dtype=np.int64)
-                                  for name in ("first_code", "near_code", "exact_code", "session_code",
-                                               "column_code")])
+        keys = [np.asarray(arrays[name], dtype=np.int64)
+                for name in ("first_code", "near_code", "exact_code", "session_code", "column_code")]
+        group = group_components(keys)
+        if one_group_by_column(config, group, lambda: group_components(keys[:-1])):
+            raise UsageError(one_group_error(by))
     label_codes = np.asarray(arrays.pop("label_code"), dtype=np.int64)
     del arrays
     n_labels = int(label_codes.max()) + 1
