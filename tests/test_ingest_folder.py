@@ -369,6 +369,27 @@ def test_real_mapillary_walk_is_dated_and_split_as_one_group(tmp_path):
     assert not any("undated" in warning or "taken_at" in warning for warning in report.warnings)
 
 
+def test_a_photo_whose_file_was_replaced_since_it_was_stored_is_named(tmp_path):
+    """Audit AN: a source photo edited or replaced after ingest was ignored without a word (an ingest never
+    replaces a stored image), while `curate run` re-ran every step because the folder changed. A re-run names
+    the photos whose file no longer has its stored image's size, and keeps the stored copy."""
+    folder = tmp_path / "photos"
+    for name, colour in (("cats/a.jpg", (200, 10, 10)), ("cats/b.jpg", (10, 200, 10))):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(jpeg_bytes(color=colour))
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        first = ingest_folder(ws, FolderOptions(folder=folder, workers=1))
+        stored = read_catalog(ws).set_index("source_id").loc["cats/b.jpg", "sha256"]
+        (folder / "cats" / "b.jpg").write_bytes(jpeg_bytes(96, 80, color=(10, 200, 10)))
+        report = ingest_folder(ws, FolderOptions(folder=folder, workers=1))
+    assert not [w for w in first.warnings if "another size" in w]
+    [warning] = [w for w in report.warnings if "another size" in w]
+    assert warning.startswith("1 photo of this folder has a file of another size than the image stored from it (e.g. ")
+    assert "cats/b.jpg" in warning and "give it a new name" in warning
+    assert read_catalog(ws).set_index("source_id").loc["cats/b.jpg", "sha256"] == stored  # the stored copy stays
+
+
 def test_a_photo_deleted_from_the_folder_is_dropped_and_comes_back_with_its_file(tmp_path):
     """An audit deleted photos from its folder and re-ran: they stayed kept and in their splits, so they were
     trained and tested on. A photo of this folder whose file is gone is dropped as missing_file (a warning names

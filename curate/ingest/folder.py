@@ -207,6 +207,13 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
                     retry_reasons=RETRY_REASONS, id_prefix=id_prefix(folder_namespace(ws, root, records, photo_bytes)),
                     keep_url_secrets=options.keep_url_secrets)
     report = run_ingest(ws, job)
+    edited, edited_example = changed_since_stored(ws, job.id_prefix or SOURCE, records)
+    if edited:
+        many = edited != 1
+        warnings.append(f"{edited:,} photo{'s' if many else ''} of this folder {'have' if many else 'has'} a file of "
+                        f"another size than the image stored from {'them' if many else 'it'} (e.g. {edited_example}): "
+                        "the catalog keeps the stored copy, as an ingest never replaces an image; to take an edited "
+                        "file, give it a new name (a new photo: the old one is then dropped as missing_file)")
     gone, example = drop_removed_photos(ws, job.id_prefix or SOURCE, records["source_id"])
     if gone:
         many = gone != 1
@@ -224,6 +231,37 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
                            table.columns),
             table.columns)
     return report
+
+
+def changed_since_stored(ws: Workspace, prefix: str, records: pd.DataFrame) -> tuple[int, str | None]:
+    """(how many photos of this folder already stored have a source file of another size than their stored
+    image, the first one's path): an edited or replaced photo, whose new bytes an ingest never takes (audit AN:
+    a re-run said nothing while `curate run` re-ran every step). Plain files on a local store only (a size
+    per file; a tar member or a Parquet cell, or an object store, is not asked)."""
+    from curate import objectstore, schema
+    from curate.workspace import read_catalog
+
+    uri = objectstore.store_uri(ws)
+    if (uri is not None and objectstore.is_url(uri)) or not ws.catalog_path.exists() or "abs_path" not in records:
+        return 0, None
+    plain = records["abs_path"].notna()
+    for column in ("tar_offset", "pq_column"):
+        if column in records.columns:
+            plain &= records[column].isna()
+    stored = read_catalog(ws).set_index(schema.PHOTO_ID)["image_path"]
+    locate = objectstore.locator(ws)
+    count, example = 0, None
+    for source_id, path in zip(records.loc[plain, "source_id"], records.loc[plain, "abs_path"]):
+        image = stored.get(f"{prefix}:{source_id}")
+        if not isinstance(image, str):
+            continue
+        try:
+            differs = os.path.getsize(path) != os.path.getsize(locate(image))
+        except OSError:  # gone, or unreadable: other lines say so
+            continue
+        if differs:
+            count, example = count + 1, example or str(path)
+    return count, example
 
 
 def drop_removed_photos(ws: Workspace, prefix: str, source_ids: pd.Series) -> tuple[int, str | None]:
