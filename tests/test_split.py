@@ -1003,6 +1003,29 @@ def test_photos_without_an_owner_taken_in_one_walk_are_one_group(tmp_path):
     assert got["split"].tolist() == result["split"].tolist() and got_report.notes == report.notes
 
 
+def test_a_label_mostly_one_walk_is_named(tmp_path):
+    """Audit AM: 29 real Lund frames (one walk, no owner) were 78 % of their label; the split kept the walk in
+    train and val/test held only the label's 8 other photos, and only a generic note said anything (the filter's
+    and the report's photographer counts do not see walks). The split names such a label; both engines agree."""
+    start = pd.Timestamp("2015-06-01 10:00")
+    walk = [{"source_id": f"w{i}", "owner_id": None, "label": "lund", "taken_at": start + pd.Timedelta(minutes=i),
+             "lat": 55.7046 + 0.0002 * i, "lon": 13.1910} for i in range(29)]
+    others = [{"source_id": f"o{i}", "owner_id": f"p{i}", "label": "lund" if i < 8 else "coast",
+               "taken_at": start + pd.Timedelta(days=1 + i), "lat": 48.0 + i, "lon": 2.0} for i in range(48)]
+    catalog = make_catalog(walk + others)
+    _, report = split_catalog(catalog, SplitConfig())
+    [note] = [n for n in report.notes if "mostly one walk" in n]
+    assert note.startswith("1 label is mostly one walk: lund 29 of 37 photos (photos without an owner") and \
+        "coast" not in note, note
+    from curate.outofcore.db import connect
+    from curate.outofcore.split import split_duckdb
+    from tests.test_outofcore import on_disk
+
+    with connect(tmp_path) as con:
+        _, got_report = split_duckdb(con, on_disk(catalog, tmp_path), SplitConfig())
+    assert got_report.notes == report.notes
+
+
 def test_a_walk_breaks_at_a_long_pause_or_a_long_way():
     from curate.split import sessions
 

@@ -44,6 +44,7 @@ from curate.split import (
     undated_cluster_warnings,
     unevaluated_label_warnings,
     ungrouped_duplicates_warning,
+    walk_heavy_notes,
 )
 
 _OWNER = "coalesce(owner_id, '(no owner) ' || photo_id)"
@@ -171,6 +172,14 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
     no_owner = con.execute("SELECT count(*) FROM k WHERE no_owner").fetchone()[0] if by != "none" else 0
     walk_photos, walks = con.execute("SELECT count(*), count(DISTINCT session) FROM sessions").fetchone()
     notes = no_owner_notes(int(no_owner), int(walk_photos), int(walks))
+    if walks:
+        notes += walk_heavy_notes(con.execute("""
+            SELECT label, photos, coalesce(top, 0) AS top
+            FROM (SELECT label, count(*) AS photos FROM k GROUP BY label)
+            LEFT JOIN (SELECT label, max(n) AS top FROM (SELECT k.label, sessions.session, count(*) AS n
+                                                         FROM k JOIN sessions USING (rid) GROUP BY ALL)
+                       GROUP BY label) USING (label)
+            ORDER BY label""").df())
     if column_key:
         empty_column, kept = con.execute("SELECT count(*) FILTER (WHERE column_empty), count(*) FROM k").fetchone()
         notes += empty_column_notes(by, int(empty_column), int(kept))
