@@ -98,7 +98,8 @@ class FlickrOptions:
 
     query: FlickrQuery
     recipe: str | None = setting(None, help="Dataset recipe (name or .toml) to match tags to labels.")
-    endpoint: str = setting(DEFAULT_ENDPOINT, hidden=True, help="Flickr's REST API URL (tests).")
+    endpoint: str = setting(DEFAULT_ENDPOINT, help="Flickr's REST API URL: change it only for a mirror, a proxy "
+                            "or a local server replaying recorded answers (offline tests).")
     calls_per_hour: float = setting(ApiConfig.calls_per_hour, help="API call budget (Flickr allows 3,600 per key).")
     download: DownloadConfig = field(default_factory=DownloadConfig)  # its own fields are the download settings
     # The API client's settings, prefixed so that a recipe's [[sources]] table can tell them
