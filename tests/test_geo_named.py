@@ -230,3 +230,20 @@ def test_photo_spots_near_borders_or_in_empty_country_stay_inside_their_region()
     assert geo.outside_region("United States", lat, lon, 50.0).tolist() == [False, False, False, True]
     assert geo.named_region("Mexico") is not None  # a country, though Mexico City's other name (audit Z2)
     assert geo.named_region("New York") is None and geo.named_region("Europe") is None
+
+
+def test_a_region_the_recipe_gives_a_point_is_still_judged_by_its_extent(tmp_path):
+    """Audit AP: with lat/lon per label in the recipe, as docs/recipes.md shows, a region label ("france",
+    "california") was held as "centre far from the recipe's" (its photos' median 127-778 km from the one point)
+    and nothing was dropped; without the coordinates its photos abroad were. A point is not a region's extent:
+    the region rule judges it either way, on both engines."""
+    rows = france(np.random.default_rng(3), "france")
+    cat = catalog([{k: v for k, v in row.items() if k != "far"} for row in rows])
+    far = np.array([bool(row.get("far")) for row in rows])
+    recipe = {"france": geo.Centre("france", 46.6, 1.9, "recipe")}  # the middle of France, 390 km from Paris
+    expected, report, got, got_report = filter_both(cat, FilterConfig(max_km=5), tmp_path, recipe)
+    dropped = np.array([reason == "geo_outlier" for reason in reasons(expected)])
+    assert dropped[far].all() and not dropped[~far].any()
+    assert report.geo.set_index("label").loc["france", "geo_filter"] == GEO_REGION
+    assert_same_rows(expected, got, ["status", "drop_reason"])
+    assert_same_report(report, got_report)

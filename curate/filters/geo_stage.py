@@ -225,6 +225,8 @@ def disputed_centres(centres: Mapping[str, geo.Centre], recipe_centres: Mapping 
         given = recipe_centres.get(label)
         if not isinstance(given, geo.Centre) or given.method != "recipe" or centre.lat is None:
             continue
+        if geo.named_region(label) is not None:  # judged by its extent (`named_places`), not from the recipe's point
+            continue
         km = float(geo.distances_to_centres(pd.Series([label]), pd.Series([centre.lat]), pd.Series([centre.lon]),
                                             {label: given})[0])
         if km > config.max_median_multiple * config.max_km:
@@ -239,7 +241,8 @@ def named_places(centres: Mapping[str, geo.Centre], config: FilterConfig,
                  named: set[str] | None = None) -> tuple[list[str], dict[str, float]]:
     """([the labels whose whole name is a region (`geo.named_region`: a country or a US state)], {label: km} of the
     labels whose whole name is a big city and whose median centre lies far from every place of that name), for
-    median centres of labels the recipe gives no coordinates (`named`). Both engines.
+    median centres (a city the recipe gives coordinates, `named`, is left to them; a region never is: a point is
+    not its extent). Both engines.
 
     A region's photos are judged one by one (`geo.outside_region`, slack PLACE_SLACK_KM, whatever
     max_km: at --max-km 150 "France" kept London, audit Z2): one whose nearest GeoNames city lies outside
@@ -254,10 +257,14 @@ def named_places(centres: Mapping[str, geo.Centre], config: FilterConfig,
     ring_km = config.max_median_multiple * config.max_km
     regions, far = [], {}
     for label, centre in sorted(centres.items()):
-        if centre.lat is None or centre.method != "median" or label in (named or set()):
+        if centre.lat is None or centre.method != "median":
             continue
+        # a region is judged by its extent even where the recipe gives it a point (audit AP: with the docs'
+        # lat/lon per label, "california" and "italy" were held, their medians 127-778 km from the point)
         if geo.named_region(label) is not None:  # max_km plays no part: it is a distance from a centre
             regions.append(label)
+            continue
+        if label in (named or set()):
             continue
         city = geo.named_city(label)
         if city is not None:
