@@ -180,6 +180,11 @@ def test_the_command_rescues_relabels_and_leaves_the_filter_fresh(tmp_path):
     said = " ".join(on.output.split())
     assert f"{far.min():,.0f}-{far.max():,.0f} km from their label's centre" in said, said
     assert "`curate review --queue geo`" in said
+    # ... and the one-line summary `curate run` prints for the step says so too (audit AP: it did not)
+    from curate.prefilter.run import run_prefilter
+
+    summary = run_prefilter(ws, PrefilterConfig(topic="skyline"), "efficientnet_lite0").summary()
+    assert f"({far.min():,.0f}-{far.max():,.0f} km from their label's centre; `curate review --queue geo`" in summary
     from curate.report.data import geography_section
 
     section = geography_section(result, {"geo": [{"label": name} for name in sorted(result["label"].dropna().unique())],

@@ -154,6 +154,10 @@ class PrefilterReport:
                 line += f" (held: {self.relabel['reached']:,} reach the cut, too few to trust)"
         if self.geo_rescue:
             line += f"; geo outliers rescued {self.geo_rescue['rescued']:,} of {self.geo_rescue['geo_outliers']:,}"
+            span = self.geo_rescue.get("rescued_km")  # how far, where to look (audit AP: `curate run` said neither)
+            if isinstance(span, list) and len(span) == 2:
+                line += (f" ({span[0]:,.0f}-{span[1]:,.0f} km from their label's centre; `curate review --queue "
+                         "geo`, or --no-geo-rescue)")
         if self.topic_rescue:
             rescue = self.topic_rescue
             held = "" if not rescue.get("held") else \
