@@ -26,6 +26,7 @@ A fingerprint is a hash of column values sorted by photo_id, vectorised with
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from dataclasses import asdict, dataclass, field
 
@@ -272,7 +273,33 @@ def judge(catalog: pd.DataFrame | CatalogFile, reports: dict, ws_flag: str = "")
                                        _notes(report), warnings=stage_warning_lines(stage, report))
         else:
             states[stage] = _judge_one(stage, catalog, report, reports, states, command)
+    for state in states.values():
+        state.notes = current_notes(state.notes, state.stage, reports, states)
     return states
+
+
+_RUN_AGAIN = re.compile(r"run `curate (\w+)`( again)?")
+
+
+def current_notes(notes: list[str], stage: str, reports: dict, states: dict[str, StageState]) -> list[str]:
+    """A stage report's notes as they stand now: one that says to run another stage ("run `curate prefilter`
+    again") is left out once that stage has run since, and otherwise names that stage's whole command (its
+    settings, -w): audit AP followed status's "run `curate prefilter` again" after the prefilter had run, and the
+    bare command was refused for want of a --topic."""
+    mine = reports.get(stage)
+    finished = mine.get("finished_at") if isinstance(mine, dict) else None
+    kept = []
+    for note in notes:
+        match = _RUN_AGAIN.search(note)
+        other = match.group(1) if match else None
+        if other not in states or other == stage:
+            kept.append(note)
+            continue
+        later = reports.get(other)
+        if isinstance(later, dict) and finished and str(later.get("finished_at") or "") >= str(finished):
+            continue  # done since
+        kept.append(note[:match.start()] + f"run `{states[other].command}`{match.group(2) or ''}" + note[match.end():])
+    return kept
 
 
 def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, states: dict,

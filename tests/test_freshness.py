@@ -356,3 +356,21 @@ def test_the_suggested_commands_name_the_workspace_unless_it_is_the_default(tmp_
     monkeypatch.setenv("CURATE_WORKSPACE", str(tmp_path / "my ws"))
     assert workspace_flag(Workspace(Path("my ws"))) == ""
     assert workspace_flag(Workspace(tmp_path / "workspace")) == f"-w {tmp_path / 'workspace'}"
+
+
+def test_a_note_to_run_another_stage_goes_once_that_stage_has_run_and_names_its_command():
+    """Audit AP: `curate status` printed the filter's "photos the prefilter had dropped were reinstated: run
+    `curate prefilter` again" after the prefilter had run again, and the bare command was refused (no --topic).
+    Such a note is left out once the stage it names has run since; until then it names the stage's command."""
+    from curate.freshness import StageState, current_notes
+
+    note = "photos the prefilter had dropped were reinstated: run `curate prefilter` again"
+    states = {"filter": StageState("filter", "fresh", "curate filter"),
+              "prefilter": StageState("prefilter", "stale", "curate prefilter --topic city -w ws")}
+    reports = {"filter": {"finished_at": "2026-12-06T08:00:00+00:00"},
+               "prefilter": {"finished_at": "2026-12-06T07:00:00+00:00"}}
+    assert current_notes([note, "other note"], "filter", reports, states) == [
+        "photos the prefilter had dropped were reinstated: run `curate prefilter --topic city -w ws` again",
+        "other note"]
+    reports["prefilter"]["finished_at"] = "2026-12-06T09:00:00+00:00"
+    assert current_notes([note, "other note"], "filter", reports, states) == ["other note"]
