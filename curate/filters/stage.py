@@ -19,6 +19,7 @@ reinstated first; rows dropped by other stages (ingest) are left as they are.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -179,6 +180,8 @@ def force_notes(config: FilterConfig, warnings: list[str]) -> list[str]:
     '--force-quality forces nothing without --drop-quality (recipe '
     >>> force_notes(FilterConfig(), ["held: … or --force-caps to cap them anyway"])[0][:66]
     'each --force-… flag the held lines name is a recipe key as well, i'
+    >>> force_notes(FilterConfig(), ["held: geo drops of … or --force-geo to drop them anyway"])[0][65:110]
+    'in its filter section (--force-geo: force_geo'
     """
     idle = [(config.force_quality and not config.drop_quality, "--force-quality", "--drop-quality", "drop_quality"),
             (config.force_caps and config.max_per_owner is None and config.max_owner_share is None, "--force-caps",
@@ -188,9 +191,11 @@ def force_notes(config: FilterConfig, warnings: list[str]) -> list[str]:
     notes = [f"{flag} forces nothing without {needs} (recipe {key}): this run dropped only what its own settings "
              "ask for (a re-run also undoes what an earlier run dropped with them)"
              for given, flag, needs, key in idle if given]
-    if any("--force-" in line for line in warnings):
-        notes.append("each --force-… flag the held lines name is a recipe key as well, in its filter section "
-                     "(--force-quality: force_quality = true), for `curate run`, which takes no such flag")
+    named = sorted({flag for line in warnings for flag in re.findall(r"--force-[a-z]+", line)})
+    if named:  # the flags the held lines name, each with its key (audit AP: the one example was --force-quality)
+        keys = "; ".join(f"{flag}: {flag[2:].replace('-', '_')} = true" for flag in named)
+        notes.append(f"each --force-… flag the held lines name is a recipe key as well, in its filter section "
+                     f"({keys}), for `curate run`, which takes no such flag")
     return notes
 
 
