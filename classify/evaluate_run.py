@@ -70,6 +70,7 @@ class RunEvaluation:
     sandals_test: dict | None = None  # off-topic photos of the split's photographers: how many get a label
     trained_on: int = 0  # photos of the split the run trained on (or chose its epoch on), left out
     stale_split: str | None = None  # curate.freshness.stale_split_line of the workspace, when its split is stale
+    flagged: int = 0  # scored photos the prefilter flagged as label issues (kept, not dropped)
 
     @property
     def warnings(self) -> list[str]:
@@ -79,6 +80,12 @@ class RunEvaluation:
         if self.stale_split:  # training refuses a stale split; scoring an old run on one is allowed, and said
             lines.append(f"warning: {self.stale_split}, then train and evaluate again; these figures are on the "
                          f"{self.split} photos the stale split holds, which a fresh split may change")
+        if self.flagged:  # audit AP: 8 of 49 test photos were flagged, 5 of them truly wrong labels, unsaid
+            one = self.flagged == 1
+            lines.append(f"note: {self.flagged:,} of the {self.report.photos:,} {self.split} photos scored "
+                         f"{'is' if one else 'are'} flagged as a likely wrong label (kept, not dropped); a wrong label "
+                         f"in {self.split} counts as the model's mistake: look at {'it' if one else 'them'} with "
+                         "`curate review` (queue label_issues)")
         if self.trained_on:
             one = self.trained_on == 1
             lines.append(f"warning: {self.trained_on:,} {self.split} photo{' was' if one else 's were'} this run's "
@@ -102,7 +109,7 @@ class RunEvaluation:
         return {"run": str(self.run_dir), "split": self.split, "device": self.device,
                 "catalog_sha256": self.catalog_sha256, "model_catalog_sha256": self.model_catalog_sha256,
                 "catalog_changed_since_training": self.catalog_changed, "left_out_trained_on": self.trained_on,
-                "stale_split": self.stale_split,
+                "stale_split": self.stale_split, "flagged_label_issues": self.flagged,
                 "skipped": {"unknown_label": dict(self.unknown_labels), "unreadable": list(self.unreadable)},
                 **self.report.to_dict(), **({"sandals_test": self.sandals_test} if self.sandals_test else {}),
                 **({"comparisons": self.comparisons} if self.comparisons else {})}
@@ -327,10 +334,14 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
                                   top_losses=top_losses)
     # each photo's answer, so that two models can be compared on the photos both scored (classify.compare)
     scored["predicted"] = np.asarray(predictor.classes, dtype=object)[probs[ok].argmax(axis=1)]
+    flagged = 0  # the scored photos the prefilter flagged as label issues
+    if "is_label_issue" in catalog.columns:
+        flags = catalog.drop_duplicates(schema.PHOTO_ID).set_index(schema.PHOTO_ID)["is_label_issue"]
+        flagged = int(flags.reindex(scored[schema.PHOTO_ID]).eq(True).sum())
     evaluation = RunEvaluation(run_dir=run_dir, split=split, report=report, photos=scored, unknown_labels=unknown,
                                unreadable=unreadable, catalog_sha256=catalog_hash,
                                model_catalog_sha256=predictor.meta.catalog_sha256, device=str(predictor.device),
-                               trained_on=trained_on, stale_split=stale)
+                               trained_on=trained_on, stale_split=stale, flagged=flagged)
     if sandals:
         correct = probs[ok].argmax(axis=1) == scored["label"].map(index_of).to_numpy(np.int64)
         on_topic = None if gate is None else wrongly_gated(topic_scores[ok], gate.threshold, correct)

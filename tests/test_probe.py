@@ -480,6 +480,31 @@ def test_evaluating_an_old_run_on_a_stale_split_says_the_split_is_stale(split_ws
         "the stale split holds" in said
 
 
+def test_evaluate_counts_the_test_photos_flagged_as_wrong_labels(split_ws, tmp_path):
+    """Audit AP: 8 of 49 test photos were flagged as likely wrong labels (5 of them truly wrong), kept in test,
+    and the accuracy counted them as the model's mistakes without a word. Evaluate says how many it scored."""
+    import shutil
+
+    from curate.workspace import Workspace, write_catalog
+
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(split_ws.root, ws.root)
+    run = tmp_path / "run"
+    train(ws, run, TrainConfig(**PROBE))
+    catalog = read_catalog(ws)
+    classes = json.loads((run / "model.json").read_text())["classes"]
+    test = catalog.index[(catalog["status"] == "kept") & (catalog["split"] == "test") & catalog["label"].isin(classes)]
+    catalog["is_label_issue"] = False
+    catalog.loc[test[:2], "is_label_issue"] = True
+    write_catalog(ws, catalog)
+    result = runner.invoke(classify_app, ["evaluate", str(run), "-w", str(ws.root), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((run / "evaluation" / "evaluation.json").read_text())
+    assert saved["flagged_label_issues"] == 2
+    assert f"note: 2 of the {saved['photos']} test photos scored are flagged as a likely wrong label" in \
+        " ".join(result.output.split())
+
+
 def test_a_split_made_only_of_photos_the_run_learned_from_is_refused(tmp_path):
     """Nothing left to score honestly: one line, exit 3, rather than figures over the run's own training photos;
     a photo is known by its image too (a re-ingest may give it another id)."""
