@@ -385,6 +385,7 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFr
     if config.by != "none":
         warnings += undated_cluster_warnings(*undated_clusters(kept))
     warnings += lost_label_warnings(label_losses(catalog))
+    warnings += cross_label_copy_warnings(*cross_label_copies(kept))
     return out, SplitReport(asdict(config), per_label, int(group.max()) + 1, no_owner, notes, warnings, empty)
 
 
@@ -488,6 +489,27 @@ def no_owner_notes(no_owner: int, walk_photos: int, walks: int) -> list[str]:
     return [f"{no_owner} kept photos have no owner: each is its own group, except {walk_photos:,} in {walks:,} "
             f"walk{'s' if walks != 1 else ''} (each photo taken within {SESSION_GAP_S // 60} minutes and "
             f"{SESSION_KM:g} km of the one before), grouped as one photographer's"]
+
+
+def cross_label_copy_warnings(images: int, photos: int) -> list[str]:
+    """A warning on kept photos that are byte-identical copies under two or more labels (both engines): the
+    filter drops such copies (ambiguous_label) unless a reviewer keeps them, and a keep of both trains one
+    picture under two labels (audit AL: nothing said so at the split or the export)."""
+    if not images:
+        return []
+    return [f"{images:,} image{'s are' if images != 1 else ' is'} kept under two or more labels ({photos:,} photos, "
+            "byte-identical copies a reviewer kept): one picture trains more than one label; keep the copy whose "
+            "label is right (`curate review --queue duplicates`)"]
+
+
+def cross_label_copies(kept: pd.DataFrame) -> tuple[int, int]:
+    """(images, photos) of `cross_label_copy_warnings` among kept photos."""
+    frame = kept.loc[kept["sha256"].notna() & kept["label"].notna(), ["sha256", "label"]]
+    if frame.empty:
+        return 0, 0
+    labels = frame.groupby("sha256")["label"].nunique()
+    shared = labels.index[labels > 1]
+    return len(shared), int(frame["sha256"].isin(shared).sum())
 
 
 def walk_heavy_notes(table: pd.DataFrame) -> list[str]:

@@ -1026,6 +1026,27 @@ def test_a_label_mostly_one_walk_is_named(tmp_path):
     assert got_report.notes == report.notes
 
 
+def test_one_image_kept_under_two_labels_is_warned_about(tmp_path):
+    """Audit AL: copies of one image filed under two labels, both kept by a reviewer, trained one picture under
+    two labels with no word at the split or the export. The split warns; both engines agree."""
+    rows = [{"source_id": f"p{i}", "owner_id": f"o{i % 7}", "label": "Forest" if i % 2 else "Highway",
+             "sha256": f"img{i}"} for i in range(40)]
+    rows += [{"source_id": "copy", "owner_id": "o99", "label": "Highway", "sha256": "img1"}]  # p1 is a Forest
+    catalog = make_catalog(rows)
+    _, report = split_catalog(catalog, SplitConfig())
+    [line] = [w for w in report.warnings if "kept under two or more labels" in w]
+    assert line.startswith("1 image is kept under two or more labels (2 photos, byte-identical copies"), line
+    from curate.outofcore.db import connect
+    from curate.outofcore.split import split_duckdb
+    from tests.test_outofcore import on_disk
+
+    with connect(tmp_path) as con:
+        _, got_report = split_duckdb(con, on_disk(catalog, tmp_path), SplitConfig())
+    assert got_report.warnings == report.warnings
+    _, report = split_catalog(catalog[catalog["source_id"] != "copy"], SplitConfig())
+    assert not any("kept under two or more labels" in w for w in report.warnings)
+
+
 def test_a_walk_breaks_at_a_long_pause_or_a_long_way():
     from curate.split import sessions
 

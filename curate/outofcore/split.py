@@ -31,6 +31,7 @@ from curate.split import (
     SplitReport,
     assign_groups,
     by_none_warnings,
+    cross_label_copy_warnings,
     empty_column_notes,
     empty_split_reasons,
     empty_split_warnings,
@@ -203,6 +204,12 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
                 HAVING count(*) >= {UNDATED_CLUSTER})""").fetchone()
         warnings += undated_cluster_warnings(int(photos), int(cells))
     warnings += lost_label_warnings(_label_losses(con, catalog))
+    images, photos = con.execute(f"""
+        SELECT count(*), coalesce(sum(n), 0) FROM (
+            SELECT count(*) AS n FROM (SELECT {c('sha256')}, {c('label')}, {c('status')} FROM {catalog.source})
+            WHERE status = 'kept' AND sha256 IS NOT NULL AND label IS NOT NULL
+            GROUP BY sha256 HAVING count(DISTINCT label) > 1)""").fetchone()
+    warnings += cross_label_copy_warnings(int(images), int(photos))
     items = [f"{splits}[s.code + 1] AS split" if name == "split" else c(name) for name in schema.NAMES]
     query = f"SELECT {', '.join(items)}, rid FROM {catalog.source} src LEFT JOIN s USING (rid) ORDER BY rid"
     return query, SplitReport(asdict(config), per_label, n_groups, int(no_owner), notes, warnings, empty)
