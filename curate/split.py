@@ -493,13 +493,13 @@ def no_owner_notes(no_owner: int, walk_photos: int, walks: int) -> list[str]:
 
 def cross_label_copy_warnings(images: int, photos: int) -> list[str]:
     """A warning on kept photos that are byte-identical copies under two or more labels (both engines): the
-    filter drops such copies (ambiguous_label) unless a reviewer keeps them, and a keep of both trains one
-    picture under two labels (audit AL: nothing said so at the split or the export)."""
+    filter drops such copies (ambiguous_label) unless it holds those drops (so many) or a reviewer keeps them,
+    and then one picture trains two labels (audit AL: nothing said so at the split or the export)."""
     if not images:
         return []
     return [f"{images:,} image{'s are' if images != 1 else ' is'} kept under two or more labels ({photos:,} photos, "
-            "byte-identical copies a reviewer kept): one picture trains more than one label; keep the copy whose "
-            "label is right (`curate review --queue duplicates`)"]
+            "byte-identical copies: the filter held their drops, or a reviewer kept them): one picture trains more "
+            "than one label; keep the copy whose label is right (`curate review --queue duplicates`)"]
 
 
 def cross_label_copies(kept: pd.DataFrame) -> tuple[int, int]:
