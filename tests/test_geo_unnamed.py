@@ -87,6 +87,10 @@ def test_a_usual_share_of_far_geotags_is_still_dropped_from_any_label():
     out, report = filter_catalog(catalog(town_and_elsewhere("Kitchen", far=4)),
                                  FilterConfig(max_km=5, max_unnamed_share=0.1))
     assert geo_drops(out, "Kitchen") == 0 and status(report, "Kitchen") == UNNAMED
+    # audit AP: a label the recipe gives lat/lon is a place by the user's word: not called a non-place
+    given = {"Kitchen": geo.Centre("Kitchen", *PARIS, "recipe")}
+    out, report = filter_catalog(catalog(town_and_elsewhere("Kitchen", far=4)), FilterConfig(max_km=5), given)
+    assert geo_drops(out, "Kitchen") == 4 and not any("names are not places" in w for w in report.warnings)
 
 
 def test_a_label_spread_over_a_metro_area_is_judged_on_what_it_would_still_lose():

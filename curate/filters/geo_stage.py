@@ -6,7 +6,7 @@ shares the judgement and the messages from here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -90,7 +90,7 @@ def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: l
     table = geo.distance_summary(out.loc[labelled, "label"], distance[labelled], is_outlier[labelled], centres,
                                  located=(lat.notna() & lon.notna()).to_numpy()[labelled])
     table = with_verdicts(table, spread, verdicts, config, disputed, bulk, places)
-    warnings += geo_warnings(table, config, spread)
+    warnings += geo_warnings(table, config, spread, set(recipe_centres or {}))  # (audit AP: places by the recipe)
     warnings += geo_evidence_warnings(table, bulk, disputed, config)
     return apply_drops(out, pd.Series(reason), STAGE), table
 
@@ -430,9 +430,11 @@ def few_owners_note(row, ring_km: float) -> str:
             f"by {row.top_owner}; {within} within {ring_km:g} km of the centre, {row.far_owners} others beyond")
 
 
-def geo_warnings(table: pd.DataFrame, config: FilterConfig, spread: pd.DataFrame | None = None) -> list[str]:
+def geo_warnings(table: pd.DataFrame, config: FilterConfig, spread: pd.DataFrame | None = None,
+                 given: Collection[str] = ()) -> list[str]:
     """One line per kind of label the geo filter skipped (or applied only because forced); `spread`
-    (with `geo.owner_support`'s columns) names the photographer of a GEO_FEW_OWNERS label."""
+    (with `geo.owner_support`'s columns) names the photographer of a GEO_FEW_OWNERS label; `given`: the labels
+    the recipe gives coordinates (places by the user's word)."""
     by_need = table.sort_values(["beyond_max_km", "label"], ascending=[False, True])
     names = lambda state, need=True: ", ".join(  # noqa: E731
         by_need.loc[(by_need["geo_filter"] == state) & need, "label"])
@@ -469,7 +471,7 @@ def geo_warnings(table: pd.DataFrame, config: FilterConfig, spread: pd.DataFrame
                      "lat/lon in the recipe and --center recipe, or --force-geo to filter anyway")
     if names(GEO_FORCED):
         lines.append(f"geo filter applied because of --force-geo to labels it would skip: {names(GEO_FORCED)}")
-    lines += unnamed_applied_warnings(by_need, config)
+    lines += unnamed_applied_warnings(by_need[~by_need["label"].isin(list(given))], config)
     return lines
 
 

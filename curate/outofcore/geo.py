@@ -187,7 +187,7 @@ def geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], warn
     table = table[["label", "centre_lat", "centre_lon", "centre", "photos", "geotagged", "geo_outliers",
                    "p50_km", "p90_km", "p99_km", "note"]]
     table = with_verdicts(table, spread, verdicts, config, disputed, bulk, places)
-    warnings += geo_warnings(table, config, spread)
+    warnings += geo_warnings(table, config, spread, set(recipe_centres or {}))
     warnings += geo_evidence_warnings(table, bulk, disputed, config)
     return table
 
