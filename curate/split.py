@@ -503,7 +503,9 @@ def cross_label_copy_warnings(images: int, photos: int) -> list[str]:
 
 
 def cross_label_copies(kept: pd.DataFrame) -> tuple[int, int]:
-    """(images, photos) of `cross_label_copy_warnings` among kept photos."""
+    """(images, photos) of `cross_label_copy_warnings` among kept photos (none in a frame without images)."""
+    if "sha256" not in kept.columns:
+        return 0, 0
     frame = kept.loc[kept["sha256"].notna() & kept["label"].notna(), ["sha256", "label"]]
     if frame.empty:
         return 0, 0
