@@ -249,17 +249,26 @@ def test_a_region_the_recipe_gives_a_point_is_still_judged_by_its_extent(tmp_pat
     assert_same_report(report, got_report)
 
 
-def test_no_metro_hold_at_a_regional_max_km():
+def test_the_metro_band_ends_tens_of_km_beyond_max_km():
     """Audit AP: at --max-km 1000 the metro hold's band ("just beyond max_km", up to 10 x max_km) reached
     10,000 km: one photographer's 14 London geotags, 8,434 km from a label's centre, held the label as a city
-    spreading over its suburbs and the line suggested --max-km 8435. No metro area is that wide: from
-    --max-km 100 on the hold does not apply, and such photos are judged like any other."""
+    spreading over its suburbs and the line suggested --max-km 8435. Audit AQ: at --max-km 40-99 it reached
+    990 km, and six real Boston geotags by three photographers were held as New York's metro area. The band
+    now ends at most 45 km beyond max_km (geo.METRO_BAND_KM; 50 km at the default 5, as before)."""
     rng = np.random.default_rng(7)
     rows = []
     for k in range(8):  # Bergen, eight photographers
         rows += near(60.39, 5.32, 5, rng, km=30.0, label="Bergen", owner_id=f"b{k}")
-    rows += near(34.05, -118.24, 14, rng, label="Bergen", owner_id="visitor")  # Los Angeles, 7,700 km away
-    out, report = filter_catalog(catalog(rows), FilterConfig(max_km=1000))
+    far = near(34.05, -118.24, 14, rng, label="Bergen", owner_id="visitor")  # Los Angeles, 7,700 km away
+    out, report = filter_catalog(catalog(rows + far), FilterConfig(max_km=1000))
     assert reasons(out).count("geo_outlier") == 14
     assert report.geo.set_index("label").loc["Bergen", "geo_filter"] == "applied"
     assert not any("metro area" in w for w in report.warnings)
+    oslo = []  # 6 photos by 3 photographers 305 km away: another city, not Bergen's suburbs
+    for k in range(3):
+        oslo += near(59.91, 10.75, 2, rng, label="Bergen", owner_id=f"oslo{k}")
+    for max_km in (60, 99, 100):
+        out, report = filter_catalog(catalog(rows + oslo), FilterConfig(max_km=max_km))
+        assert reasons(out).count("geo_outlier") == 6, max_km
+        assert report.geo.set_index("label").loc["Bergen", "geo_filter"] == "applied", max_km
+    assert geo.metro_ring_km(5, 10) == 50  # the default band, unchanged

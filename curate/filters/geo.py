@@ -181,11 +181,21 @@ MIN_SPREAD_PHOTOS = 3  # photos just beyond max_km that make a place "spread" (o
 # 98 geotags just beyond 5 km (10.2 %) was held and lost none, with 9 of 98 (9.2 %) lost 9 genuine photos; and a
 # larger --max-km, under which fewer labels cross the share, lost more (7 km: 21 genuine photos, 5 km: 3)
 MIN_SPREAD_OWNERS = 2
-# A metro area is tens of km: from this --max-km on, the "spread wider" hold does not apply (at --max-km 1000 its
-# band, up to max_median_multiple x max_km, reached 10,000 km, and one photographer's 14 London geotags held a
-# "california" label as a spread and suggested --max-km 8435: audit AP). Labels that wide are regions, which the
-# region rule judges by their extent.
-METRO_MAX_KM = 100.0
+# A metro area's suburbs lie tens of km beyond a city's core: the band "just beyond max_km" that the spread hold
+# counts, and within which a held label keeps its photos, ends at most METRO_BAND_KM beyond max_km (and at
+# max_median_multiple x max_km when that is nearer: 50 km at the default 5). Unbounded, the band reached 990 km at
+# --max-km 99 (six real Boston geotags held as New York's metro area: audit AQ) and 10,000 km at 1000 (one
+# photographer's London geotags held a "california" label: audit AP).
+METRO_BAND_KM = 45.0
+
+
+def metro_ring_km(max_km: float, max_median_multiple: float) -> float:
+    """Where the band just beyond `max_km` ends (METRO_BAND_KM).
+
+    >>> metro_ring_km(5, 10), metro_ring_km(3, 10), metro_ring_km(99, 10), metro_ring_km(1000, 10)
+    (50, 30, 144.0, 1045.0)
+    """
+    return min(max_median_multiple * max_km, max_km + METRO_BAND_KM)
 
 
 def judge_places(spread: pd.DataFrame, max_km: float, max_outlier_share: float, max_median_multiple: float,
@@ -200,8 +210,7 @@ def judge_places(spread: pd.DataFrame, max_km: float, max_outlier_share: float, 
     than `max_spread_share` of its geotagged photos lie just beyond max_km (within
     `max_median_multiple` x max_km: the `near_share` of `label_spread`): a city whose photos
     spread over its metro area, for which max_km is too tight; the real im2gps geotags within
-    30 km of big cities do that, planted wrong geotags (far away) do not; from --max-km METRO_MAX_KM on, never
-    (no metro area is that wide). A spread is a pattern,
+    30 km of big cities do that, planted wrong geotags (far away) do not. A spread is a pattern,
     not one photo: at least MIN_SPREAD_PHOTOS must lie just beyond. Given the columns of
     `owner_support`, a place is 'spread' too when those photos are by MIN_SPREAD_OWNERS known
     photographers or more (photos without an owner count as one), whatever their share, and a place
@@ -221,8 +230,6 @@ def judge_places(spread: pd.DataFrame, max_km: float, max_outlier_share: float, 
     wide = (spread["near_share"] > max_spread_share) & (spread["near_max_km"] >= MIN_SPREAD_PHOTOS)
     if "band_owners" in spread.columns and max_spread_share < 1:  # or several photographers' (audit W1); 1: never
         wide |= (spread["near_max_km"] >= MIN_SPREAD_PHOTOS) & (spread["band_owners"] >= MIN_SPREAD_OWNERS)
-    if max_km >= METRO_MAX_KM:  # no metro area is that wide (METRO_MAX_KM)
-        wide &= False
     few_owners = rests_on_few_owners(spread) if "near_owners" in spread.columns else False
     verdict = np.where(spread["geotagged"] < min_geotagged, "too_few",
                        np.where(spread_out, "not_a_place", np.where(few_owners, "few_owners",

@@ -199,7 +199,7 @@ def geo_verdicts(labels: pd.Series, owners: pd.Series, distance: np.ndarray, cen
     """Per label: whether the geo filter applies to it (GEO_* constants), and its spread (with the
     photographers its centre rests on: `geo.owner_support`); `places`: `named_places`."""
     max_km = config.max_km if config.geo_on else np.inf
-    ring_km = config.max_median_multiple * max_km
+    ring_km = geo.metro_ring_km(max_km, config.max_median_multiple)
     spread = geo.label_spread(labels, distance, max_km, ring_km, SPREAD_QUANTILE)
     spread = with_owner_support(spread, geo.owner_counts(labels, owners, distance, ring_km, max_km), config)
     return label_verdicts(spread, centres, config, max_km, disputed, bulk, named, places), spread
@@ -309,7 +309,7 @@ def drop_limits(verdicts: Mapping[str, str], config: FilterConfig) -> dict[str, 
     (`region_outliers`), other labels lose none."""
     if not config.geo_on:
         return {}
-    ring_km = config.max_median_multiple * config.max_km
+    ring_km = geo.metro_ring_km(config.max_km, config.max_median_multiple)
     limits = {}
     for label, verdict in verdicts.items():
         if verdict in (GEO_APPLIED, GEO_FORCED):
@@ -387,7 +387,7 @@ def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str,
     table.insert(table.columns.get_loc("geo_outliers"), "outlier_share", table.pop("outlier_share"))
     table.insert(table.columns.get_loc("geo_outliers"), "near_max_km", table.pop("near_max_km"))
     table["geo_filter"] = table["label"].map(verdicts)
-    ring_km = config.max_median_multiple * config.max_km if config.geo_on else np.inf
+    ring_km = geo.metro_ring_km(config.max_km, config.max_median_multiple) if config.geo_on else np.inf
     owned = OWNER_COLUMNS if set(OWNER_COLUMNS) <= set(spread.columns) else []
     table = table.join(spread[owned], on="label")
     at = {} if bulk is None else {row.label: (row.n, f"({row.lat:.5g}, {row.lon:.5g})", "as are other labels' photos"
@@ -528,7 +528,7 @@ def held_spread_warning(held: pd.DataFrame, config: FilterConfig) -> str:
     """The line for the GEO_HELD labels (rows of the geo table, most photos beyond max_km first): the
     photos kept just beyond max_km, those still dropped beyond the ring, and a --max-km that fits."""
     suggest = max(int(np.ceil(held["spread_km"].max())), int(np.ceil(config.max_km)) + 1)
-    ring_km = config.max_median_multiple * config.max_km
+    ring_km = geo.metro_ring_km(config.max_km, config.max_median_multiple)
     far = int(held["geo_outliers"].sum())
     beyond = (f"{far:,} photo{'s' if far != 1 else ''} beyond {ring_km:g} km still dropped as geo_outlier" if far
               else f"none lies beyond {ring_km:g} km, where photos would still be dropped")
@@ -558,7 +558,7 @@ def unnamed_warning(labels: pd.DataFrame, config: FilterConfig) -> str:
 def few_owners_warning(labels: pd.DataFrame, spread: pd.DataFrame, config: FilterConfig) -> str:
     """The line for the GEO_FEW_OWNERS labels (rows of the geo table): each one's main photographer
     and share, and how many others put their photos beyond the ring."""
-    ring_km = config.max_median_multiple * config.max_km
+    ring_km = geo.metro_ring_km(config.max_km, config.max_median_multiple)
     named = "; ".join(f"{row.label} ({spread.at[row.label, 'top_owner']} took "
                       f"{spread.at[row.label, 'top_owner_photos']} of its {row.geotagged} geotagged photos, "
                       f"{spread.at[row.label, 'top_owner_photos'] / row.geotagged:.0%}; "

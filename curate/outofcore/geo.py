@@ -116,7 +116,7 @@ def geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], warn
     km = "'inf'::DOUBLE" if not np.isfinite(max_km) else repr(max_km)
     if not config.geo_on:
         notes.append("geo filter off (--max-km off): no photo dropped as geo_outlier; distances still recorded")
-    ring_km = config.max_median_multiple * max_km
+    ring_km = geo.metro_ring_km(max_km, config.max_median_multiple)
     ring = "'inf'::DOUBLE" if not np.isfinite(ring_km) else repr(float(ring_km))
     spread = con.execute(f"""
         SELECT label, count(*) AS geotagged, sum((dist > {km})::INTEGER) AS beyond_max_km,
