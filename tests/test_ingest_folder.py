@@ -390,6 +390,20 @@ def test_a_photo_whose_file_was_replaced_since_it_was_stored_is_named(tmp_path):
     assert read_catalog(ws).set_index("source_id").loc["cats/b.jpg", "sha256"] == stored  # the stored copy stays
 
 
+def test_a_first_ingest_with_a_repeated_photo_id_calls_nothing_replaced(tmp_path):
+    """Audit AQ: on a first ingest, a sidecar row whose photo_id repeats another's (dropped as
+    duplicate_photo_id) was called "a file of another size than the image stored from it"."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(jpeg_bytes(color=(200, 10, 10)))
+    (folder / "b.jpg").write_bytes(jpeg_bytes(96, 80, color=(10, 200, 10)))
+    (tmp_path / "meta.csv").write_text("file,photo_id,label\na.jpg,42,cats\nb.jpg,42,cats\n", encoding="utf-8")
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        report = ingest_folder(ws, FolderOptions(folder=folder, metadata=tmp_path / "meta.csv", workers=1))
+    assert not [w for w in report.warnings if "another size" in w], report.warnings
+
+
 def test_a_photo_deleted_from_the_folder_is_dropped_and_comes_back_with_its_file(tmp_path):
     """An audit deleted photos from its folder and re-ran: they stayed kept and in their splits, so they were
     trained and tested on. A photo of this folder whose file is gone is dropped as missing_file (a warning names

@@ -206,14 +206,16 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
                     recipe=None if label_source == "none" else recipe, workers=options.workers,
                     retry_reasons=RETRY_REASONS, id_prefix=id_prefix(folder_namespace(ws, root, records, photo_bytes)),
                     keep_url_secrets=options.keep_url_secrets)
+    before = stored_photo_ids(ws)
     report = run_ingest(ws, job)
-    edited, edited_example = changed_since_stored(ws, job.id_prefix or SOURCE, records)
+    edited, edited_example = changed_since_stored(ws, job.id_prefix or SOURCE, records, before)
     if edited:
         many = edited != 1
         warnings.append(f"{edited:,} photo{'s' if many else ''} of this folder {'have' if many else 'has'} a file of "
                         f"another size than the image stored from {'them' if many else 'it'} (e.g. {edited_example}): "
                         "the catalog keeps the stored copy, as an ingest never replaces an image; to take an edited "
-                        "file, give it a new name (a new photo: the old one is then dropped as missing_file)")
+                        "file, give it a new name, and a new photo_id where a metadata sidecar gives ids (a new "
+                        "photo: the old one is then dropped as missing_file)")
     gone, example = drop_removed_photos(ws, job.id_prefix or SOURCE, records["source_id"])
     if gone:
         many = gone != 1
@@ -233,18 +235,32 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     return report
 
 
-def changed_since_stored(ws: Workspace, prefix: str, records: pd.DataFrame) -> tuple[int, str | None]:
+def stored_photo_ids(ws: Workspace) -> set[str]:
+    """The photo ids the catalog holds now (read in batches, one column; empty without a catalog)."""
+    from curate.catalog_batches import CatalogFile
+
+    if not ws.catalog_path.exists():
+        return set()
+    return {str(pid) for batch in CatalogFile(ws.catalog_path).batches(["photo_id"]) for pid in batch["photo_id"]}
+
+
+def changed_since_stored(ws: Workspace, prefix: str, records: pd.DataFrame,
+                         before: set[str]) -> tuple[int, str | None]:
     """(how many photos of this folder already stored have a source file of another size than their stored
     image, the first one's path): an edited or replaced photo, whose new bytes an ingest never takes (audit AN:
     a re-run said nothing while `curate run` re-ran every step). Plain files on a local store only (a size
-    per file; a tar member or a Parquet cell, or an object store, is not asked)."""
+    per file; a tar member or a Parquet cell, or an object store, is not asked). Only photos the catalog held
+    before this run (`before`: a first ingest has none) and whose id one file alone gives (audit AQ: a row
+    dropped as duplicate_photo_id was called replaced)."""
     from curate import objectstore, schema
     from curate.workspace import read_catalog
 
     uri = objectstore.store_uri(ws)
     if (uri is not None and objectstore.is_url(uri)) or not ws.catalog_path.exists() or "abs_path" not in records:
         return 0, None
-    plain = records["abs_path"].notna()
+    if not before:
+        return 0, None
+    plain = records["abs_path"].notna() & ~records["source_id"].duplicated(keep=False)
     for column in ("tar_offset", "pq_column"):
         if column in records.columns:
             plain &= records[column].isna()
@@ -252,7 +268,8 @@ def changed_since_stored(ws: Workspace, prefix: str, records: pd.DataFrame) -> t
     locate = objectstore.locator(ws)
     count, example = 0, None
     for source_id, path in zip(records.loc[plain, "source_id"], records.loc[plain, "abs_path"]):
-        image = stored.get(f"{prefix}:{source_id}")
+        photo = f"{prefix}:{source_id}"
+        image = stored.get(photo) if photo in before else None
         if not isinstance(image, str):
             continue
         try:
