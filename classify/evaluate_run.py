@@ -70,7 +70,7 @@ class RunEvaluation:
     sandals_test: dict | None = None  # off-topic photos of the split's photographers: how many get a label
     trained_on: int = 0  # photos of the split the run trained on (or chose its epoch on), left out
     stale_split: str | None = None  # curate.freshness.stale_split_line of the workspace, when its split is stale
-    flagged: int = 0  # scored photos the prefilter flagged as label issues (kept, not dropped)
+    flagged: int = 0  # scored photos the prefilter flagged as label issues (kept, not dropped), no reviewer decided
 
     @property
     def warnings(self) -> list[str]:
@@ -336,8 +336,11 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
     scored["predicted"] = np.asarray(predictor.classes, dtype=object)[probs[ok].argmax(axis=1)]
     flagged = 0  # the scored photos the prefilter flagged as label issues
     if "is_label_issue" in catalog.columns:
-        flags = catalog.drop_duplicates(schema.PHOTO_ID).set_index(schema.PHOTO_ID)["is_label_issue"]
-        flagged = int(flags.reindex(scored[schema.PHOTO_ID]).eq(True).sum())
+        rows = catalog.drop_duplicates(schema.PHOTO_ID).set_index(schema.PHOTO_ID)
+        open_flag = rows["is_label_issue"].eq(True)
+        if "review_status" in rows.columns:  # a reviewer's keep or relabel settled it (audit AQ)
+            open_flag &= rows["review_status"].isna()
+        flagged = int(open_flag.reindex(scored[schema.PHOTO_ID], fill_value=False).sum())
     evaluation = RunEvaluation(run_dir=run_dir, split=split, report=report, photos=scored, unknown_labels=unknown,
                                unreadable=unreadable, catalog_sha256=catalog_hash,
                                model_catalog_sha256=predictor.meta.catalog_sha256, device=str(predictor.device),

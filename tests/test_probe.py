@@ -503,6 +503,10 @@ def test_evaluate_counts_the_test_photos_flagged_as_wrong_labels(split_ws, tmp_p
     assert saved["flagged_label_issues"] == 2
     assert f"note: 2 of the {saved['photos']} test photos scored are flagged as a likely wrong label" in \
         " ".join(result.output.split())
+    catalog.loc[test[:1], "review_status"] = "kept"  # a reviewer looked and kept it: settled (audit AQ)
+    write_catalog(ws, catalog)
+    result = runner.invoke(classify_app, ["evaluate", str(run), "-w", str(ws.root), "--device", "cpu"])
+    assert json.loads((run / "evaluation" / "evaluation.json").read_text())["flagged_label_issues"] == 1
 
 
 def test_a_split_made_only_of_photos_the_run_learned_from_is_refused(tmp_path):
