@@ -296,8 +296,9 @@ def current_notes(notes: list[str], stage: str, reports: dict, states: dict[str,
             kept.append(note)
             continue
         later = reports.get(other)
-        if isinstance(later, dict) and finished and str(later.get("finished_at") or "") >= str(finished):
-            continue  # done since
+        # done since: finished after it (a tie, to the second, keeps the note: it may still hold, audit AQ)
+        if isinstance(later, dict) and finished and str(later.get("finished_at") or "") > str(finished):
+            continue
         kept.append(note[:match.start()] + f"run `{states[other].command}`{match.group(2) or ''}" + note[match.end():])
     return kept
 

@@ -132,8 +132,9 @@ def one_group_by_column(config: SplitConfig, group: np.ndarray, by_owner) -> boo
 
 def one_group_error(by: str) -> str:
     """The refusal of `one_group_by_column`, naming the way out."""
-    return (f"--by {by} joins every kept photo into one group (its values link them all), so nothing could go to val "
-            f"or test; split by owner (the default), or by a column whose values mark separate groups of photos")
+    return (f"--by {by} joins every kept photo into one group (its values link them all, with the photographers and "
+            f"copies they share), so nothing could go to val or test; split by owner (the default; recipe [split] by), "
+            "or by a column whose values mark separate groups of photos")
 
 
 def grouping(by: str) -> str:

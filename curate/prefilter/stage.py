@@ -157,7 +157,7 @@ class PrefilterReport:
             span = self.geo_rescue.get("rescued_km")  # how far, where to look (audit AP: `curate run` said neither)
             if isinstance(span, list) and len(span) == 2:
                 line += (f" ({span[0]:,.0f}-{span[1]:,.0f} km from their label's centre; `curate review --queue "
-                         "geo`, or --no-geo-rescue)")
+                         "geo`, or --no-geo-rescue: recipe geo_rescue = false)")
         if self.topic_rescue:
             rescue = self.topic_rescue
             held = "" if not rescue.get("held") else \
