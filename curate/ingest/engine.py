@@ -438,6 +438,10 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     todo = rows[~rows[schema.PHOTO_ID].isin(done_ids) & ~rows[schema.PHOTO_ID].isin(list(outcomes))
                 & (rows["status"] == schema.KEPT)]
     report.already_done = int(rows[schema.PHOTO_ID].isin(done_ids).sum())
+
+    def merged_now() -> pd.DataFrame:  # the catalog with this run's outcomes so far (a restored photo's row stays)
+        return fill_images(merge_outcomes(catalog, rows, outcomes, replace_ids), outcomes, fill_ids)
+
     if job.fetch is None:
         outcomes.update({pid: {schema.PHOTO_ID: pid} for pid in todo[schema.PHOTO_ID]})
     else:
@@ -445,15 +449,14 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
         pending = records.loc[todo.index].to_dict("records")
 
         def checkpoint():
-            write_catalog(ws, fill_images(merge_outcomes(catalog, rows, outcomes, replace_ids), outcomes, fill_ids))
+            write_catalog(ws, merged_now())
 
         engine = engines.active()
         if engine.engine == "local":
             report.fetched = _fetch_all(ws, job, pending, journal, outcomes, checkpoint)
         else:
             report.fetched = _fetch_sharded(ws, job, pending, journal, outcomes, checkpoint, engine)
-    merged = merge_outcomes(catalog, rows, outcomes, replace_ids)  # (a restored photo's row stays as it was)
-    merged = fill_images(merged, outcomes, fill_ids)
+    merged = merged_now()
     note_restored(report, restore, outcomes)
     # before the journal that holds them goes (a killed run's checkpoint may hold its photos already)
     cache_thumbnails(ws, {**journaled, **outcomes})
