@@ -190,9 +190,14 @@ def record_run(stage: str, catalog: pd.DataFrame, report: dict, reports: dict) -
             **unjudged}
 
 
+def _frames(catalog: pd.DataFrame | CatalogFile, columns: list[str]):
+    """The catalog as frames holding `columns`: a CatalogFile's batches, or the frame itself."""
+    return catalog.batches(columns) if isinstance(catalog, CatalogFile) else [catalog]
+
+
 def _back_from_review(catalog: pd.DataFrame | CatalogFile, ids: set[str]) -> int:
     """How many of `ids` (photos a reviewer had dropped) the catalog holds with another drop stage or kept."""
-    frames = catalog.batches([schema.PHOTO_ID, "drop_stage"]) if isinstance(catalog, CatalogFile) else [catalog]
+    frames = _frames(catalog, [schema.PHOTO_ID, "drop_stage"])
     return sum(int((frame[schema.PHOTO_ID].astype(str).isin(ids) & ~frame["drop_stage"].isin(["review"])).sum())
                for frame in frames)
 
@@ -200,7 +205,7 @@ def _back_from_review(catalog: pd.DataFrame | CatalogFile, ids: set[str]) -> int
 def review_dropped(catalog: pd.DataFrame | CatalogFile) -> set[str]:
     """The photo ids a reviewer's drop holds (drop stage `review`): a dropping stage that runs does not judge
     them (curate.review.apply), so its run records them as `unjudged`."""
-    frames = catalog.batches([schema.PHOTO_ID, "drop_stage"]) if isinstance(catalog, CatalogFile) else [catalog]
+    frames = _frames(catalog, [schema.PHOTO_ID, "drop_stage"])
     return {str(pid) for frame in frames for pid in frame.loc[frame["drop_stage"].isin(["review"]), schema.PHOTO_ID]}
 
 
@@ -443,7 +448,7 @@ def stale_split_line(ws, catalog: pd.DataFrame | CatalogFile) -> str | None:
 
 def _split_coverage(catalog: pd.DataFrame | CatalogFile) -> tuple[int, int, int]:
     """(photos with a split, kept photos, kept photos without a split)."""
-    frames = catalog.batches(["status", "split"]) if isinstance(catalog, CatalogFile) else [catalog]
+    frames = _frames(catalog, ["status", "split"])
     counts = np.zeros(3, dtype=np.int64)
     for frame in frames:
         kept, unsplit = (frame["status"] == schema.KEPT).to_numpy(), frame["split"].isna().to_numpy()
