@@ -253,7 +253,7 @@ def changed_since_stored(ws: Workspace, prefix: str, records: pd.DataFrame,
     before this run (`before`: a first ingest has none) and whose id one file alone gives (audit AQ: a row
     dropped as duplicate_photo_id was called replaced)."""
     from curate import objectstore, schema
-    from curate.workspace import read_catalog
+    from curate.catalog_batches import CatalogFile
 
     uri = objectstore.store_uri(ws)
     if (uri is not None and objectstore.is_url(uri)) or not ws.catalog_path.exists() or "abs_path" not in records:
@@ -264,12 +264,12 @@ def changed_since_stored(ws: Workspace, prefix: str, records: pd.DataFrame,
     for column in ("tar_offset", "pq_column"):
         if column in records.columns:
             plain &= records[column].isna()
-    stored = read_catalog(ws).set_index(schema.PHOTO_ID)["image_path"]
+    stored = {str(pid): path for batch in CatalogFile(ws.catalog_path).batches([schema.PHOTO_ID, "image_path"])
+              for pid, path in zip(batch[schema.PHOTO_ID], batch["image_path"]) if str(pid) in before}
     locate = objectstore.locator(ws)
     count, example = 0, None
     for source_id, path in zip(records.loc[plain, "source_id"], records.loc[plain, "abs_path"]):
-        photo = f"{prefix}:{source_id}"
-        image = stored.get(photo) if photo in before else None
+        image = stored.get(f"{prefix}:{source_id}")
         if not isinstance(image, str):
             continue
         try:
