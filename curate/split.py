@@ -540,8 +540,9 @@ def walk_table(kept: pd.DataFrame, walks: pd.Series) -> pd.DataFrame:
     """(label, photos, top) for `walk_heavy_notes`: each label's kept photos and its largest walk's."""
     labels = kept["label"].astype(object).fillna(NO_LABEL)
     photos = labels.value_counts()
-    walked = walks.reindex(kept.index).notna()
-    top = (pd.DataFrame({"label": labels[walked], "walk": walks.reindex(kept.index)[walked]})
+    walk = walks.reindex(kept.index)
+    walked = walk.notna()
+    top = (pd.DataFrame({"label": labels[walked], "walk": walk[walked]})
            .groupby(["label", "walk"]).size().groupby(level=0).max()) if walked.any() else pd.Series(dtype="int64")
     return pd.DataFrame({"label": photos.index, "photos": photos.to_numpy(),
                          "top": top.reindex(photos.index, fill_value=0).to_numpy()})
