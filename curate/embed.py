@@ -507,8 +507,7 @@ def gone_since_cached(ws: Workspace, images: pd.DataFrame, todo: pd.DataFrame) -
     """How many images the cache holds whose file has since gone from a local store (audit AN: deleted after
     `curate embed`, they stayed kept and "fresh" everywhere, the cached vector standing in for them); an object
     store is not asked (one request a photo)."""
-    uri = objectstore.store_uri(ws)
-    if uri is not None and objectstore.is_url(uri):
+    if objectstore.remote(ws):
         return 0
     locate = objectstore.locator(ws)
     cached = images.loc[~images.index.isin(todo.index), "image_path"]

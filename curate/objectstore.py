@@ -281,13 +281,19 @@ def open_stored(location: Location) -> BinaryIO:
     return open(location, "rb")
 
 
+def remote(ws: Workspace) -> bool:
+    """Whether the workspace's images are on an object store (a URL), not in a local folder: asking it whether
+    a file exists costs a request per photo."""
+    uri = store_uri(ws)
+    return uri is not None and is_url(uri)
+
+
 def check_writable(ws: Workspace) -> None:
     """UsageError, before any photo is fetched, when the workspace's object store cannot be
     listed or written (no bucket, no credentials): otherwise every photo would fail alone."""
-    uri = store_uri(ws)
-    if uri is None or not is_url(uri):
+    if not remote(ws):
         return
-    probe_write(uri, "the image store", "images")
+    probe_write(store_uri(ws), "the image store", "images")
 
 
 def probe_write(url: str, what: str, purpose: str) -> None:

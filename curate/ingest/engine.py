@@ -375,8 +375,7 @@ def fill_images(catalog: pd.DataFrame, outcomes: dict[str, dict], fill_ids: set[
 def gone_from_store(ws: Workspace, catalog: pd.DataFrame, rows: pd.DataFrame, done_ids: set[str]) -> dict[str, str]:
     """{photo_id: sha256} of the photos of this run already in the catalog with a stored image
     whose file is not in the workspace's local store (empty for an object store)."""
-    uri = objectstore.store_uri(ws)
-    if catalog.empty or (uri is not None and objectstore.is_url(uri)):
+    if catalog.empty or objectstore.remote(ws):
         return {}
     ours = catalog[catalog[schema.PHOTO_ID].isin(rows[schema.PHOTO_ID]) & catalog["image_path"].notna()
                    & catalog[schema.PHOTO_ID].isin(list(done_ids))]

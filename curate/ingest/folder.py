@@ -255,10 +255,7 @@ def changed_since_stored(ws: Workspace, prefix: str, records: pd.DataFrame,
     from curate import objectstore, schema
     from curate.catalog_batches import CatalogFile
 
-    uri = objectstore.store_uri(ws)
-    if (uri is not None and objectstore.is_url(uri)) or not ws.catalog_path.exists() or "abs_path" not in records:
-        return 0, None
-    if not before:
+    if objectstore.remote(ws) or not before or "abs_path" not in records:
         return 0, None
     plain = records["abs_path"].notna() & ~records["source_id"].duplicated(keep=False)
     for column in ("tar_offset", "pq_column"):

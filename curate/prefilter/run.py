@@ -142,8 +142,7 @@ def missing_from_store(ws: Workspace, catalog, found: np.ndarray) -> np.ndarray:
     is asked only about the rows without an embedding: one request a photo.)"""
     paths = catalog["image_path"].to_numpy()
     locate = objectstore.locator(ws)
-    uri = objectstore.store_uri(ws)
-    local = uri is None or not objectstore.is_url(uri)
+    local = not objectstore.remote(ws)
     judged = catalog["status"].isin([schema.KEPT]) | catalog["drop_stage"].isin(["prefilter"])  # judged anew
     asked = ~found | (local & judged.to_numpy(dtype=bool))
     return np.array([ask and isinstance(path, str) and not objectstore.exists(locate(path))
