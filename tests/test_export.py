@@ -299,6 +299,19 @@ def test_a_re_export_writes_only_what_changed_and_removes_what_left(demo_ws, tmp
     assert sorted(pd.read_csv(out / "ATTRIBUTION.csv")["photo_id"]) == sorted(kept["photo_id"])
 
 
+def test_a_switch_of_format_says_the_earlier_exports_files_were_removed(demo_ws, tmp_path, capsys):
+    out = tmp_path / "out"
+    export_workspace(demo_ws, out, ExportConfig("imagefolder"))
+    images = len(list(out.rglob("*.jpg")))
+    code, said, _ = cli(["export", "-w", demo_ws.root, "--out", out, "--format", "webdataset"], capsys)
+    assert code == 0 and not list(out.rglob("*.jpg")) and list(out.glob("*.tar"))
+    line = next(line for line in said.splitlines() if "held an earlier imagefolder export" in line)
+    removed = int(line.split("removed (")[1].split(" in all")[0].replace(",", ""))
+    assert removed >= images and "webdataset export replaces it" in line
+    again = export_workspace(demo_ws, out, ExportConfig("webdataset"))  # the same format again: no such note
+    assert again.written == 0 and not any("held an earlier" in note for note in again.notes)
+
+
 def test_links_point_at_the_stored_images_and_resize_shrinks(demo_ws, tmp_path):
     want = expected(demo_ws)
     for link in ("hardlink", "symlink"):

@@ -17,6 +17,7 @@ import errno
 import filecmp
 import hashlib
 import io
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -93,6 +94,24 @@ class Journal:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def previous_format(out: Path) -> str | None:
+    """The format of the export `out` holds (its export.json's `format`); None without a readable one.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> previous_format(folder) is None
+    True
+    >>> _ = (folder / MANIFEST_FILE).write_text('{"format": "webdataset"}')
+    >>> previous_format(folder)
+    'webdataset'
+    """
+    try:
+        found = json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8")).get("format")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) else None
 
 
 def is_ours(out: Path) -> bool:

@@ -40,6 +40,7 @@ from curate.export.files import (
     check_target,
     is_ours,
     load_state,
+    previous_format,
     remove_left,
     remove_stale_plans,
     save_state,
@@ -197,6 +198,7 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
     pa.default_memory_pool().release_unused()  # the checks' batches: give the pages back before the plan
     source.check_readable()
     existed = out.exists()
+    earlier = previous_format(out)  # a switch of format replaces the earlier export's files: said
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a read-only parent, a file in the way, a full disk: the user's to fix
@@ -251,8 +253,11 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
     if not on_disk:
         removed = remove_left(out, set(state), set(previous), config.overwrite)
         save_state(out, state)
-    return ExportResult(out, plan, written, units - written, removed, [note for note in notes if note != copies],
-                        warnings=[copies] if copies else [])
+    notes = [note for note in notes if note != copies]
+    if earlier is not None and earlier != config.format:  # not in export.json: a fact of this run (audit AL F7)
+        notes.append(f"{out} held an earlier {earlier} export: its files were removed ({removed:,} in all) and this "
+                     f"{config.format} export replaces it")
+    return ExportResult(out, plan, written, units - written, removed, notes, warnings=[copies] if copies else [])
 
 
 # what to change when a reason left every photo out of an export (ExportPlan.excluded's keys)
