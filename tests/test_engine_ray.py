@@ -448,3 +448,23 @@ def test_a_ray_address_with_credentials_is_masked_in_the_error(monkeypatch):
     with pytest.raises(UpstreamError) as failed:
         ray_engine.connect(on_ray(ray_address=address))
     assert "SECRET" not in str(failed.value) and "127.0.0.1:9" in str(failed.value)
+
+
+def test_a_long_ray_error_is_cut_between_words(monkeypatch):
+    """Audit AN13: Ray's message was cut at 200 characters, mid-word ('...the head node's GC')."""
+    from curate.engines import ray as ray_engine
+    from curate.errors import UpstreamError
+
+    words = " ".join(f"word{n:03d}" for n in range(60))  # 479 characters
+
+    def refuse(**kwargs):
+        raise ConnectionError(words)
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    monkeypatch.setattr(ray_engine, "check_address", lambda address: None)  # as if the head answered
+    with pytest.raises(UpstreamError) as failed:
+        ray_engine.connect(on_ray(ray_address="127.0.0.1:9"))
+    detail = str(failed.value).split("(", 1)[1].split("); check", 1)[0]
+    assert detail.endswith(" …") and len(detail) <= 200
+    assert all(len(word) == 7 for word in detail.removesuffix(" …").split())  # every word whole

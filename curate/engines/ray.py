@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import socket
+import textwrap
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -61,7 +62,7 @@ def connect(config: EngineConfig):
     except CurateError:
         raise
     except Exception as exc:  # ConnectionError, ValueError, RuntimeError, grpc errors: all one line
-        detail = mask_secrets(" ".join(str(exc).split()))[:200] or type(exc).__name__
+        detail = textwrap.shorten(mask_secrets(str(exc)), 200, placeholder=" …") or type(exc).__name__  # whole words
         where = f"the Ray cluster at '{mask_secrets(address)}'" if address else "a local Ray"
         raise UpstreamError(f"cannot start or join {where} ({detail}); check --ray-address / RAY_ADDRESS "
                             "(e.g. ray://head:10001, or leave both unset for a local Ray)") from None
