@@ -399,6 +399,15 @@ def test_bad_targets_are_one_line_exit_2(demo_ws, tmp_path, capsys):
     one_line_error(["export", "-f", "csv", "-o", tmp_path / "o", "-w", tmp_path / "nothing"], capsys, 2, "no catalog")
 
 
+def test_an_empty_out_is_refused_not_the_current_folder(demo_ws, tmp_path, capsys, monkeypatch):
+    """`-o "$EXPORT"` with the variable unset exported into the current folder (audit AL)."""
+    monkeypatch.chdir(tmp_path)
+    for empty in ("", "  "):
+        one_line_error(["export", "-f", "csv", "-o", empty, "-w", demo_ws.root, "--overwrite"], capsys, 2,
+                       "--out is empty")
+    assert not list(tmp_path.iterdir())
+
+
 def test_an_export_folder_that_cannot_be_created_is_one_line(demo_ws, tmp_path, capsys, monkeypatch):
     """The CLI audit: a read-only parent was a PermissionError traceback (as root, a read-only folder
     is writable, so the refusal is simulated)."""

@@ -150,6 +150,8 @@ def export_workspace(ws: Workspace, out: Path | str, config: ExportConfig, progr
     """
     if not ws.catalog_path.exists():
         read_catalog(ws)  # the usual one-line UsageError
+    if not str(out).strip():  # Path("") is the current folder: `-o ""` (an unset shell variable) exported there
+        raise UsageError("--out is empty; pass the export folder (e.g. --out export) or a bucket URL")
     url = destination(out)
     if url is not None:
         check_destination(ws, url)
