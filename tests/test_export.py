@@ -261,7 +261,7 @@ def die_in_the_third_shard(path, *args):
     started.append(path)
     if len(started) == 3:
         os.kill(os.getpid(), signal.SIGKILL)  # no exception handler, no close: as `kill -9`
-    real(path, *args)
+    return real(path, *args)
 writers._write_tar = die_in_the_third_shard
 export_workspace(Workspace(Path(sys.argv[1])), Path(sys.argv[2]), ExportConfig("webdataset", shard_samples=10))
 """

@@ -156,16 +156,22 @@ def remove_stale_plans(out: Path) -> None:
             shutil.rmtree(entry.path, ignore_errors=True)
 
 
-def place_file(source: Stored, target: str, link: str, resize: int | None) -> None:
+def place_file(source: Stored, target: str, link: str, resize: int | None) -> bool:
     """Put the stored image `source` (a local file, or an object's bytes: `curate.export.source`)
     at `target` (copied, hard-linked, symlinked or resized), replacing whatever is there in one
-    rename. Bytes are always written (a link cannot point into an object store)."""
+    rename. Bytes are always written (a link cannot point into an object store). A copy of a photo a
+    plain reader would see otherwise is written upright (`upright_copy`); returns whether it was."""
     if resize:
         atomic_write_bytes(Path(target), resized_jpeg(source, resize), durable=False)
-        return
+        return False
     folder, name = os.path.split(target)
     if isinstance(source, Fetched):
         link = "copy"
+    if link == "copy":
+        plain = upright_copy(source, name.rsplit(".", 1)[-1])
+        if plain is not None:
+            atomic_write_bytes(Path(target), plain, durable=False)
+            return True
     # a link is whole the moment it exists, so it goes straight to its name; a copy goes through
     # a temporary name, so that half a file never sits under the final one
     tmp = target if link != "copy" else f"{folder}/.{name}.tmp"
@@ -190,6 +196,7 @@ def place_file(source: Stored, target: str, link: str, resize: int | None) -> No
             raise  # a full disk: the CLI's one line, exit 1, "free some space and run the same command again"
         raise UsageError(f"cannot write {target} ({exc.strerror or exc}); pass a folder you can write to "
                          "with --out") from None
+    return False
 
 
 def _where(source: Stored | Path) -> str:
@@ -230,6 +237,74 @@ def resized_jpeg(source: Stored | Path, side: int) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
+
+
+# What a plain reader does with a stored image: torchvision's ImageFolder, webdataset's decode("pil"), timm and
+# Keras open it and convert it to RGB. None of them applies the EXIF orientation, PIL's conversion turns 16- and
+# 32-bit pixels white, and it shows the colours hidden under transparency: a phone's portrait photo trained
+# sideways, a 16-bit scan all white (audit AS 1). Curate judged, deduplicated and split the pixels
+# `curate.store.open_rgb` gives, so an export writes those pixels for such photos, re-encoded in their own
+# format (a JPEG at quality 95, the others losslessly); every other photo's bytes are copied as stored.
+PLAIN_WRITERS = {"jpg": ("JPEG", {"quality": 95}), "png": ("PNG", {}), "webp": ("WEBP", {"lossless": True}),
+                 "tif": ("TIFF", {"compression": "tiff_lzw"}), "bmp": ("BMP", {}), "gif": ("GIF", {})}
+_WIDE_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
+_TURNED = frozenset(range(2, 9))  # EXIF orientations other than "as stored"
+
+
+def upright_copy(source: Stored | Path, ext: str) -> bytes | None:
+    """The stored image re-encoded as the pixels curate reads (`curate.store.open_rgb`: upright, 8-bit,
+    transparency on white) when a plain reader would see other pixels (`reads_otherwise`); None when its
+    bytes read right as they are (nearly every photo), or for a format this does not re-encode (HEIC, AVIF:
+    `format_notes` names them), or bytes PIL cannot open (copied as they are, as before).
+
+    >>> from PIL import Image
+    >>> grey = Image.new("I;16", (40, 30), 20_000)
+    >>> buffer = io.BytesIO(); grey.save(buffer, "PNG"); data = buffer.getvalue()
+    >>> from curate.export.source import Fetched
+    >>> plain = upright_copy(Fetched("memory://b/x.png", data), "png")
+    >>> Image.open(io.BytesIO(plain)).convert("RGB").getpixel((0, 0))  # 20000 / 256, not white
+    (78, 78, 78)
+    >>> buffer = io.BytesIO(); Image.new("RGB", (40, 30), (9, 9, 9)).save(buffer, "PNG")
+    >>> upright_copy(Fetched("memory://b/y.png", buffer.getvalue()), "png") is None
+    True
+    """
+    from PIL import Image
+
+    from curate.store import reduce_jpeg, upright_rgb
+
+    writer = PLAIN_WRITERS.get(ext)
+    if writer is None:
+        return None
+    try:
+        with (io.BytesIO(source.data) if isinstance(source, Fetched) else open(source, "rb")) as handle, \
+                Image.open(handle) as image:
+            if not reads_otherwise(image):
+                return None
+            reduce_jpeg(image, None)  # as open_rgb: a JPEG over the pixel limit at a reduced scale
+            plain = upright_rgb(image)
+    except FileNotFoundError as exc:
+        raise DataContractError(f"stored image {_where(source)} disappeared during the export; run `curate "
+                                "export` again (it resumes)") from exc
+    except Exception:  # PIL raises many types; the ingest decoded this image, so copy its bytes as before
+        return None
+    fmt, options = writer
+    buffer = io.BytesIO()
+    plain.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def reads_otherwise(image) -> bool:
+    """Whether a plain reader (`Image.open(...).convert("RGB")`) sees other pixels than curate's decoder
+    in an opened image: an EXIF orientation to apply, 16- or 32-bit pixels, or transparency that hides
+    something (this last one decodes the image)."""
+    from curate.store import has_transparency
+
+    if image.getexif().get(0x0112, 1) in _TURNED or image.mode in _WIDE_MODES:
+        return True
+    if not has_transparency(image):
+        return False
+    rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+    return rgba.getchannel("A").getextrema()[0] < 255
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:

@@ -256,6 +256,12 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
         removed = remove_left(out, set(state), set(previous), config.overwrite)
         save_state(out, state)
     notes = [note for note in notes if note != copies]
+    if source.upright:  # not in export.json either: a count of this run's writes (a re-export writes none)
+        one = source.upright == 1
+        notes.append(f"{source.upright:,} photo{' was' if one else 's were'} written as the upright 8-bit pixels "
+                     f"curate judged, not {'its' if one else 'their'} stored bytes: an EXIF rotation, 16- or "
+                     "32-bit pixels or transparency that torchvision, webdataset, timm and Keras would not apply "
+                     "(docs/export.md)")
     if earlier is not None and earlier != config.format:  # not in export.json: a fact of this run (audit AL F7)
         notes.append(f"{out} held an earlier {earlier} export: its files were removed ({removed:,} in all) and this "
                      f"{config.format} export replaces it")

@@ -100,6 +100,7 @@ class ImageSource:
         self._pool: ThreadPoolExecutor | None = None
         self.verify = True  # hash what is read for writing (see the module's docstring)
         self.damaged: set[str] = set()  # image_path of every image found damaged
+        self.upright = 0  # images written as curate's pixels, not their stored bytes (files.upright_copy)
 
     def __enter__(self) -> ImageSource:
         return self

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from curate.export.config import ExportConfig
-from curate.export.files import Journal, Progress, StateOnDisk, place_file, resized_jpeg
+from curate.export.files import Journal, Progress, StateOnDisk, place_file, resized_jpeg, upright_copy
 from curate.export.plan import ExportPlan, metadata_frame
 from curate.export.source import Damaged, Fetched, ImageSource, Stored
 
@@ -54,7 +54,7 @@ def write_folder_files(out: Path, plan: ExportPlan, source: ImageSource, config:
                     if folder not in made:
                         os.makedirs(folder, exist_ok=True)
                         made.add(folder)
-                    place_file(image, path, config.link, config.resize)
+                    source.upright += place_file(image, path, config.link, config.resize)
                     journal.done(target, key)
                     written += 1
                 done += 1
@@ -111,9 +111,10 @@ def write_shards(out: Path, plan: ExportPlan, source: ImageSource, config: Expor
             images = _intact(source.images(shard["image_path"]))
             try:
                 if config.format == "hf-parquet":
-                    _write_parquet(path, shard, images, config.resize, plan.classes)
+                    upright = _write_parquet(path, shard, images, config.resize, plan.classes)
                 else:
-                    _write_tar(path, shard, lines, images, config.resize)
+                    upright = _write_tar(path, shard, lines, images, config.resize)
+                source.upright += upright
                 journal.done(shard_name, key)
                 written += 1
             except _DamagedImage:
@@ -144,19 +145,23 @@ def _intact(images: Iterator[Stored | Damaged]) -> Iterator[Stored]:
 
 
 def _write_tar(path: Path, shard: pd.DataFrame, lines: list[str], images: Iterator[Stored],
-               resize: int | None) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+               resize: int | None) -> int:
+    """One WebDataset shard; returns how many of its images were written upright (`upright_copy`)."""
+    tmp, upright = path.with_name(f".{path.name}.tmp"), 0
     try:
         with tarfile.open(tmp, "w", format=tarfile.GNU_FORMAT) as tar:
             for name, ext, cls, meta, image in zip(shard["name"], shard["ext"], shard["class_index"], lines, images):
+                plain = None if resize else upright_copy(image, ext)
+                upright += plain is not None
                 members = {f"{name}.cls": str(int(cls)).encode(), f"{name}.json": meta.encode("utf-8"),
-                           f"{name}.{ext}": image}
+                           f"{name}.{ext}": image if plain is None else plain}
                 for member in sorted(members):
                     _add(tar, member, members[member], resize)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return upright
 
 
 def _add(tar: tarfile.TarFile, name: str, content: bytes | Stored, resize: int | None) -> None:
@@ -188,11 +193,12 @@ PARQUET_DROPPED = ("label", "split")  # the label is the ClassLabel column; the 
 
 
 def _write_parquet(path: Path, shard: pd.DataFrame, images: Iterator[Stored], resize: int | None,
-                   classes: list[str]) -> None:
+                   classes: list[str]) -> int:
     """One Hugging Face Parquet shard: `image` (struct of the file's `bytes` and `path`, the
     datasets `Image` feature), `label` (the class index, a `ClassLabel` over `classes`), then the
     metadata columns with their catalog types. The features are in the schema metadata, so
-    `datasets` decodes images and label names without being told."""
+    `datasets` decodes images and label names without being told. Returns how many images were
+    written upright (`upright_copy`)."""
     import json
 
     import pyarrow as pa
@@ -207,13 +213,13 @@ def _write_parquet(path: Path, shard: pd.DataFrame, images: Iterator[Stored], re
                        *(pa.field(name, schema.COLUMN_BY_NAME[name].type) for name in meta)],
                       metadata={"huggingface": json.dumps({"info": {"features": features}})})
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp, upright = path.with_name(f".{path.name}.tmp"), []
     try:
         with pq.ParquetWriter(tmp, arrow) as writer:
             for start in range(0, len(shard), PARQUET_ROWS):
                 part = shard.iloc[start:start + PARQUET_ROWS]
                 # the shard's image iterator last: zip must not take an image past the part's last name
-                cells = [{"bytes": _image_bytes(image, resize), "path": f"{name}.{ext}"}
+                cells = [{"bytes": _image_bytes(image, ext, resize, upright), "path": f"{name}.{ext}"}
                          for name, ext, image in zip(part["name"], part["ext"], images)]
                 columns = {"image": cells, "label": part["class_index"].astype("int64").tolist(),
                            **{name: part[name] for name in meta}}
@@ -224,14 +230,20 @@ def _write_parquet(path: Path, shard: pd.DataFrame, images: Iterator[Stored], re
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return len(upright)
 
 
-def _image_bytes(image: Stored, resize: int | None) -> bytes:
-    """A stored image's bytes (resized first with `resize`)."""
+def _image_bytes(image: Stored, ext: str, resize: int | None, upright: list) -> bytes:
+    """A stored image's bytes: resized first with `resize`, or written upright (`upright_copy`, which
+    is noted in `upright`)."""
     from curate.errors import DataContractError
 
     if resize:
         return resized_jpeg(image, resize)
+    plain = upright_copy(image, ext)
+    if plain is not None:
+        upright.append(ext)
+        return plain
     if isinstance(image, Fetched):
         return image.data
     try:
