@@ -23,6 +23,11 @@ The cost of checking each image against its SHA-256 (`--verify`, the default): `
 exports the --photos workspace as hard links, as copies and as WebDataset, each with and without
 `--no-verify`, into empty folders, alternating, `--repeat` times, and prints the median time of
 each and the ratio with / without.
+
+The cost of the upright check (`files.upright_copy`: each copied image's header is read for an EXIF
+orientation, 16-bit pixels or transparency): `--upright-cost` exports the --photos workspace as
+copies and as WebDataset, each as shipped and with the check replaced by "copy as stored" in the
+child, alternating, `--repeat` times, and prints the median time of each and the ratio.
 """
 
 from __future__ import annotations
@@ -112,11 +117,18 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(root: Path, out: Path, fmt: str, link: str, verify: bool = True) -> None:
+def child(root: Path, out: Path, fmt: str, link: str, verify: bool = True, upright: bool = True) -> None:
     """One export in this process; prints {"seconds", "peak_rss_mb", "written"} as JSON
-    (format "none": only the imports, the memory baseline)."""
+    (format "none": only the imports, the memory baseline). `upright` False: every image is copied
+    as stored, the export before the upright check (the baseline of `--upright-cost`)."""
     from curate.export import ExportConfig, export_workspace
     from curate.workspace import Workspace
+
+    if not upright:
+        import curate.export.files as files
+        import curate.export.writers as writers
+
+        files.upright_copy = writers.upright_copy = lambda source, ext: None
 
     if fmt == "none":
         print(json.dumps({"seconds": 0.0, "peak_rss_mb": peak_rss_mb(), "written": 0, "photos": 0}))
@@ -129,10 +141,29 @@ def child(root: Path, out: Path, fmt: str, link: str, verify: bool = True) -> No
                       "photos": result.plan.photos}))
 
 
-def run_child(root: Path, out: Path, fmt: str, link: str = "copy", verify: bool = True) -> dict:
-    line = subprocess.run([sys.executable, __file__, "--child", str(root), str(out), fmt, link, str(int(verify))],
+def run_child(root: Path, out: Path, fmt: str, link: str = "copy", verify: bool = True, upright: bool = True) -> dict:
+    line = subprocess.run([sys.executable, __file__, "--child", str(root), str(out), fmt, link, str(int(verify)),
+                           str(int(upright))],
                           check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     return json.loads(line)
+
+
+def upright_cost(root: Path, scratch: Path, repeat: int) -> None:
+    """Median seconds of a copy and a WebDataset export with and without the upright check (see the module)."""
+    out = scratch / "out-upright"
+    times: dict[tuple[str, bool], list[float]] = {}
+    for _ in range(repeat):
+        for name, fmt in (("copies", "imagefolder"), ("webdataset", "webdataset")):
+            for upright in (True, False):
+                shutil.rmtree(out, ignore_errors=True)
+                run = run_child(root, out, fmt, "copy", True, upright)
+                times.setdefault((name, upright), []).append(run["seconds"])
+    shutil.rmtree(out, ignore_errors=True)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}; {run['photos']:,} photos; median of {repeat}")
+    for name in ("copies", "webdataset"):
+        on, off = float(np.median(times[(name, True)])), float(np.median(times[(name, False)]))
+        print(f"{name}: {on:.1f} s with the upright check, {off:.1f} s copying as stored: {on / off:.2f}x")
 
 
 def verify_cost(root: Path, scratch: Path, repeat: int) -> None:
@@ -206,6 +237,7 @@ def main() -> None:
     parser.add_argument("--memory", type=str, default=None,
                         help="comma-separated sizes: only the memory sweep (see the module)")
     parser.add_argument("--verify-cost", action="store_true", help="only the cost of the SHA-256 check")
+    parser.add_argument("--upright-cost", action="store_true", help="only the cost of the upright check")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     scratch = args.scratch or args.root
@@ -213,11 +245,11 @@ def main() -> None:
         memory_sweep([int(n) for n in args.memory.split(",")], args.root, scratch)
         return
     big, small = args.root / f"ws-{args.photos}", args.root / f"ws-{args.small}"
-    if args.verify_cost:
+    if args.verify_cost or args.upright_cost:
         if not (big / "reports" / "split.json").exists():
             shutil.rmtree(big, ignore_errors=True)
             build_workspace(big, args.photos)
-        verify_cost(big, scratch, args.repeat)
+        (verify_cost if args.verify_cost else upright_cost)(big, scratch, args.repeat)
         return
     for root, photos, source in ((big, args.photos, None), (small, args.small, big)):
         if not (root / "reports" / "split.json").exists():
@@ -262,7 +294,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 7 and sys.argv[1] == "--child":
-        child(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6] == "1")
+    if len(sys.argv) == 8 and sys.argv[1] == "--child":
+        child(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6] == "1", sys.argv[7] == "1")
     else:
         main()

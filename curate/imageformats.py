@@ -38,7 +38,8 @@ def heif_brand(data: bytes) -> str | None:
     return HEIF_BRANDS.get(data[8:12]) if data[4:8] == b"ftyp" else None
 
 
-MAX_DECODE_PIXELS = 80_000_000  # ~ 9000 x 9000: the most pixels any image is decoded at (240 MB as RGB)
+MAX_DECODE_PIXELS = 80_000_000  # ~ 9000 x 9000: the most pixels any image is decoded at (240 MB as RGB, 320 MB
+# as RGBA; the pixel pass holds about twice that at its peak: `curate.store.shrink_loaded`, bench/decode_memory.py)
 MAX_JPEG_PIXELS = 250_000_000  # ~ 18000 x 14000: a 200 MP phone photo fits; decoded at 1/2 scale or less
 
 

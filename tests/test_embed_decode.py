@@ -64,10 +64,16 @@ def test_embed_loader_decodes_real_photos_at_reduced_scale_with_equivalent_embed
     assert (cosine >= 0.99).all(), cosine.round(4).tolist()
 
 
-def test_reduced_scale_is_only_for_jpeg(tmp_path):
-    """A PNG has no DCT scaling: it decodes at full size and still reaches the model's input size."""
+def test_a_large_png_is_box_reduced_after_decoding_never_under_the_resize_side(tmp_path):
+    """A PNG has no DCT scaling: it decodes at full size, then is averaged down by a whole factor (as a
+    JPEG's DCT scale does) that keeps both sides at least the model's resize side (audit AS 2: the
+    full-size copies of the orientation and transparency work cost 1.3 GB for a 79 MP PNG)."""
     path = tmp_path / "big.png"
-    Image.new("RGB", (900, 600), (40, 120, 200)).save(path)
+    Image.new("RGB", (1800, 1200), (40, 120, 200)).save(path)
     preprocess = load_backbone(pretrained=False).preprocess
-    assert store.open_rgb(path, min_side=preprocess.resize).size == (900, 600)
+    side = preprocess.resize
+    reduced = store.open_rgb(path, min_side=side)
+    assert side <= min(reduced.size) < 2 * side and reduced.size[0] * 2 == reduced.size[1] * 3
+    assert reduced.getpixel((5, 5)) == (40, 120, 200)
+    assert store.open_rgb(path).size == (1800, 1200)  # no min_side: every pixel
     assert load_uint8(path, preprocess).shape == (3, preprocess.size, preprocess.size)

@@ -159,3 +159,21 @@ def test_allow_large_jpegs_never_lowers_a_callers_setting(monkeypatch, theirs):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 89_478_485)
     allow_large_jpegs()
     assert Image.MAX_IMAGE_PIXELS == MAX_JPEG_PIXELS
+
+
+def test_a_large_cut_out_png_is_reduced_before_its_transparency_is_flattened(tmp_path):
+    """Audit AS 2: a 79 MP RGBA PNG cost 1.3 GB in the pixel pass (full-size copies for the orientation
+    and the transparency). Now it is averaged down first: the pass and a later reader get the same small,
+    upright image, its transparent band white, its opaque part as drawn."""
+    image = Image.new("RGBA", (3000, 2000), (200, 30, 30, 255))
+    ImageDraw.Draw(image).rectangle((0, 0, 2999, 499), fill=(0, 0, 0, 0))  # the top quarter transparent
+    exif = Image.Exif()
+    exif[0x0112] = 8  # shown turned a quarter turn counter-clockwise
+    path = tmp_path / "cutout.png"
+    image.save(path, exif=exif)
+    info, work = decode_image(path.read_bytes(), work_side=256)
+    assert (info.width, info.height) == (2000, 3000)  # the full size, upright
+    assert 256 <= min(work.size) < 512 and work.size[0] < work.size[1]
+    assert work.tobytes() == open_rgb(path, min_side=256).tobytes()
+    assert work.getpixel((5, work.size[1] // 2)) == (255, 255, 255)  # the band, now the left side: white
+    assert work.getpixel((work.size[0] - 5, work.size[1] // 2)) == (200, 30, 30)
