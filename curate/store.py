@@ -33,6 +33,10 @@ MAX_PIXELS = MAX_DECODE_PIXELS  # ~ 9000 x 9000: no image decodes at more; a lar
 
 _EXT_BY_FORMAT = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp",
                   "TIFF": "tif", "BMP": "bmp", "AVIF": "avif", "HEIF": "heic"}
+# Formats whose extra frames make an animation: a GIF, APNG or animated WebP/AVIF is not a photo. A TIFF's
+# extra pages (a preview, a second resolution: scanners, Photoshop), an MPO's (a phone's depth or stereo
+# view) and a HEIF's other images are not: the first page, the primary image, is the photo (audit AS 4).
+ANIMATED_FORMATS = frozenset({"GIF", "PNG", "WEBP", "AVIF"})
 _ROTATED_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 _EXIF_ORIENTATION = 0x0112
 
@@ -114,7 +118,9 @@ def open_image(data: bytes, max_pixels: int = MAX_PIXELS, max_jpeg_pixels: int =
             if heif_brand(data):  # a phone's HEIC without pillow-heif, or AVIF on an old Pillow
                 raise BadImage("unsupported_format", missing_decoder(heif_brand(data))) from exc
             if starts_like_an_image(data):  # an image's signature, cut off before its header ended
-                raise BadImage("truncated_image", f"{len(data):,} bytes: the header is cut short") from exc
+                # (a WebP decodes whole as it opens: any cut fails here, most of them in the image data)
+                where = "the file is cut short" if data[8:12] == b"WEBP" else "the header is cut short"
+                raise BadImage("truncated_image", f"{len(data):,} bytes: {where}") from exc
             raise BadImage("not_an_image", what_it_is(data)) from exc
     width, height = image.size
     limit = max_jpeg_pixels if image.format == "JPEG" else max_pixels
@@ -122,7 +128,7 @@ def open_image(data: bytes, max_pixels: int = MAX_PIXELS, max_jpeg_pixels: int =
         kind = "a JPEG's" if image.format == "JPEG" else f"a {image.format or 'non-JPEG'} image's"
         image.close()
         raise BadImage("decompression_bomb", f"{width}x{height} exceeds {kind} limit of {limit:,} pixels")
-    if getattr(image, "n_frames", 1) > 1 and image.format != "MPO":
+    if getattr(image, "n_frames", 1) > 1 and image.format in ANIMATED_FORMATS:
         frames = image.n_frames
         image.close()
         raise BadImage("animated", f"{frames} frames")

@@ -50,6 +50,12 @@ def animated_gif() -> bytes:
     return encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
 
 
+def two_page_tiff() -> bytes:
+    """A photo with a small preview as its second page, as scanners and Photoshop write (audit AS 4)."""
+    photo = Image.new("RGB", (96, 64), (200, 90, 40))
+    return encoded(photo, "TIFF", save_all=True, append_images=[photo.resize((24, 16))])
+
+
 BAD_FILES = {  # file name -> (bytes, expected drop_reason or None when it must be kept)
     "truncated.jpg": (noisy_jpeg(1)[: len(noisy_jpeg(1)) // 2], "truncated_image"),
     "header-cut.jpg": (noisy_jpeg(1)[:600], "truncated_image"),  # cut inside its header: PIL cannot open it
@@ -57,6 +63,8 @@ BAD_FILES = {  # file name -> (bytes, expected drop_reason or None when it must 
     "zero.jpg": (b"", "empty_file"),
     "text.jpg": (b"<html><body>404 not found</body></html>\n" * 3, "not_an_image"),
     "animated.gif": (animated_gif(), "animated"),
+    "two-page.tif": (two_page_tiff(), None),
+    "cut.webp": (encoded(Image.effect_noise((96, 64), 60).convert("RGB"), "WEBP")[:900], "truncated_image"),
     "tiny.png": (png_bytes(20, 20), "too_small"),
     "thin.jpg": (jpeg_bytes(400, 31), "too_small"),
     "bomb.png": (header_only_png(10_000, 10_000), "decompression_bomb"),  # 1e8 px: over our cap
@@ -356,3 +364,11 @@ def test_doctests_of_the_store_module():
     from curate import store
 
     assert doctest.testmod(store).failed == 0
+
+
+def test_a_cut_webp_says_the_file_is_cut_not_its_header(bad_run):
+    """Audit AS 7: Pillow decodes a WebP whole as it opens, so a cut in its image data failed as if in
+    its header."""
+    _, _, catalog = bad_run
+    assert catalog.loc["folder:cut.webp", "error_detail"].endswith("bytes: the file is cut short")
+    assert catalog.loc["folder:header-cut.png", "error_detail"].endswith("bytes: the header is cut short")
