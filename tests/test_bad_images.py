@@ -258,6 +258,10 @@ def test_paths_outside_the_folder_are_never_read_or_stored(tmp_path, monkeypatch
     catalog = read_catalog(ws).set_index("photo_id")
     for photo_id in ("folder:rel", "folder:abs", "folder:linked", "folder:link.jpg"):
         assert (catalog.loc[photo_id, "status"], catalog.loc[photo_id, "drop_reason"]) == ("dropped", "unsafe_path")
+    details = catalog["error_detail"]  # each says why (audit AS 6)
+    assert "'..'" in details["folder:rel"] and "absolute path" in details["folder:abs"]
+    for photo_id in ("folder:linked", "folder:link.jpg"):
+        assert details[photo_id].startswith(f"a symlink to {outside}: outside the folder")
     secret_sha = hashlib.sha256(secret).hexdigest()
     assert secret_sha not in set(catalog["sha256"].dropna())
     assert not any(secret_sha in p.name for p in ws.images_dir.rglob("*"))
@@ -372,3 +376,14 @@ def test_a_cut_webp_says_the_file_is_cut_not_its_header(bad_run):
     _, _, catalog = bad_run
     assert catalog.loc["folder:cut.webp", "error_detail"].endswith("bytes: the file is cut short")
     assert catalog.loc["folder:header-cut.png", "error_detail"].endswith("bytes: the header is cut short")
+
+
+def test_a_symlink_to_nothing_outside_the_folder_says_so(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "fine.jpg").write_bytes(jpeg_bytes())
+    (photos / "gone.jpg").symlink_to(tmp_path / "cache" / "gone.jpg")
+    ws = Workspace(tmp_path / "ws")
+    ingest_folder(ws, FolderOptions(folder=photos, workers=1))
+    row = read_catalog(ws).set_index("photo_id").loc["folder:gone.jpg"]
+    assert row["drop_reason"] == "unsafe_path" and "which does not exist" in row["error_detail"]

@@ -647,6 +647,32 @@ def safe_relative_path(root: Path, raw: object) -> tuple[str | None, str | None,
     return relative, str(root / relative), None
 
 
+def unsafe_detail(root: Path, raw: object) -> str:
+    """Why `safe_relative_path` called a path unsafe, for its row's error_detail (audit AS 6: the rows
+    said `unsafe_path` and nothing more, a symlink farm into a download cache lost every photo without a
+    hint, and a link to nothing read as unsafe).
+
+    >>> unsafe_detail(Path("/photos"), "../etc/passwd"), unsafe_detail(Path("/photos"), "/etc/passwd")
+    ("a path with '..' (it could leave the folder)", 'an absolute path: give it relative to the folder')
+    """
+    text = str(raw).strip()
+    pure = PurePosixPath(text.replace("\\", "/"))
+    if pure.is_absolute() or PureWindowsPath(text).anchor:
+        return "an absolute path: give it relative to the folder"
+    if ".." in pure.parts:
+        return "a path with '..' (it could leave the folder)"
+    path = root / pure.as_posix()
+    try:
+        if path.is_symlink():
+            target = os.readlink(path)
+            gone = "" if path.exists() else ", which does not exist"
+            return f"a symlink to {target}{gone}: outside the folder, so it is not read (link or copy it inside)"
+        path.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return "a symlink loop, or a name no path can hold"
+    return "it resolves outside the folder (a folder on its way is a symlink), so it is not read"
+
+
 def build_records(root: Path, images: list[str], table: pd.DataFrame | None,
                   column_map: Mapping[str, str]) -> pd.DataFrame:
     """Metadata rows (in file order) then images without a row, as canonical records.
@@ -664,6 +690,8 @@ def build_records(root: Path, images: list[str], table: pd.DataFrame | None,
         "file": shown,
         "abs_path": [path for _, path, _ in checked],
         "drop_reason": [reason for _, _, reason in checked],
+        "error_detail": [unsafe_detail(root, relative) if reason == "unsafe_path" else None
+                         for relative, (_, _, reason) in zip(extra, checked)],
     }, dtype="object")
     return pd.concat([meta, loose], ignore_index=True) if len(meta) else loose
 
@@ -680,6 +708,8 @@ def metadata_records(root: Path, table: pd.DataFrame, column_map: Mapping[str, s
     relative = pd.Series([rel for rel, _, _ in checked], index=records.index, dtype="object")
     records["abs_path"] = [path for _, path, _ in checked]
     records["drop_reason"] = [reason for _, _, reason in checked]
+    records["error_detail"] = [unsafe_detail(root, raw) if reason == "unsafe_path" else None
+                               for raw, (_, _, reason) in zip(records["file"], checked)]
     # Unsafe paths keep their raw spelling in `file` for the id, but never join a scanned image.
     records["file"] = relative.where(records["drop_reason"].isna(), None)
     given_id = records["source_id"] if "source_id" in records.columns else pd.Series(None, index=records.index)
