@@ -434,3 +434,19 @@ def test_a_photo_deleted_from_the_folder_is_dropped_and_comes_back_with_its_file
         back = ingest_folder(ws, FolderOptions(folder=folder, workers=1))
     assert read_catalog(ws).set_index("source_id").loc["cats/b.jpg", "status"] == "kept"
     assert not [w for w in back.warnings if "no longer in it" in w]
+
+
+def test_a_hidden_photo_is_counted_in_a_warning_and_os_clutter_is_not(tmp_path):
+    """Audit AS 8: `.hidden_real_photo.jpg` vanished without a trace, while other files left out were
+    counted. macOS's `._` copies, `.DS_Store` and hidden folders stay silent: they are never photos."""
+    photos = tmp_path / "photos"
+    (photos / "a" / ".thumbnails").mkdir(parents=True)
+    (photos / "a" / "one.jpg").write_bytes(jpeg_bytes())
+    (photos / "a" / ".two.jpg").write_bytes(jpeg_bytes(color=(9, 9, 200)))
+    (photos / "a" / "._one.jpg").write_bytes(b"\x00\x05\x16\x07")  # AppleDouble
+    (photos / "a" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (photos / "a" / ".thumbnails" / "one.jpg").write_bytes(jpeg_bytes())
+    report = ingest_folder(Workspace(tmp_path / "ws"), FolderOptions(folder=photos, workers=1))
+    hidden = [warning for warning in report.warnings if "hidden" in warning]
+    assert len(hidden) == 1 and hidden[0].startswith("1 hidden photo file") and "a/.two.jpg" in hidden[0]
+    assert len(read_catalog(Workspace(tmp_path / "ws"))) == 1

@@ -195,6 +195,11 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
         warnings += duplicate_column_warnings(table.columns)
     if skipped:
         warnings.append(skipped_warning(skipped))
+    if scan.hidden:
+        one = len(scan.hidden) == 1
+        warnings.append(f"{len(scan.hidden):,} hidden photo file{'' if one else 's'} (a name starting with '.', "
+                        f"e.g. {scan.hidden[0]}) {'was' if one else 'were'} left out, as hidden files are: rename "
+                        f"{'it' if one else 'them'} without the dot to ingest {'it' if one else 'them'}")
     if linked:
         warnings.append(linked_warning(linked))
     if label_source in ("folder", "column") and "label" in records.columns:
@@ -360,22 +365,27 @@ class FolderScan(NamedTuple):
     json_files: set[str]  # relative paths of the .json files (per-photo sidecars: curate.ingest.photo_sidecars)
     tar_files: list[str]  # relative paths of the .tar files (shards: curate.ingest.tar_shards), sorted
     parquet_files: list[str]  # relative paths of the .parquet files (metadata, or images ingest cannot read)
+    hidden: list[str] = []  # hidden photo files left out (".name.jpg", not "._name.jpg"), relative, sorted
 
 
 def scan_folder(root: Path) -> FolderScan:
     """The image files under `root`, and what else the scan met (`FolderScan`).
 
     Hidden files and folders (.DS_Store, ._IMG.jpg, .thumbnails) are skipped: they
-    are OS clutter, not photos. Symlinked folders are not followed (a link may loop, or lead out of
-    the folder): the ingest names them.
+    are OS clutter, not photos. A hidden file with a photo's extension (`.IMG_0001.jpg`, not the `._`
+    AppleDouble copies macOS writes) is listed in `hidden`, which the ingest counts in a warning (audit
+    AS 8: such a photo vanished without a trace). Symlinked folders are not followed (a link may loop, or
+    lead out of the folder): the ingest names them.
     """
-    found, skipped, linked, json_files, tar_files, parquet_files = [], Counter(), [], set(), [], []
+    found, skipped, linked, json_files, tar_files, parquet_files, hidden = [], Counter(), [], set(), [], [], []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = [name for name in dirnames if not name.startswith(".")]
         linked += [Path(dirpath, name).relative_to(root).as_posix() for name in dirnames
                    if os.path.islink(os.path.join(dirpath, name))]
         for name in filenames:
             if name.startswith("."):
+                if not name.startswith("._") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                    hidden.append(Path(dirpath, name).relative_to(root).as_posix())
                 continue
             extension = os.path.splitext(name)[1].lower()
             if extension in IMAGE_EXTENSIONS:
@@ -388,7 +398,8 @@ def scan_folder(root: Path) -> FolderScan:
                 parquet_files.append(Path(dirpath, name).relative_to(root).as_posix())
             elif extension not in NOT_PHOTOS:
                 skipped[extension] += 1
-    return FolderScan(sorted(found), skipped, sorted(linked), json_files, sorted(tar_files), sorted(parquet_files))
+    return FolderScan(sorted(found), skipped, sorted(linked), json_files, sorted(tar_files), sorted(parquet_files),
+                      sorted(hidden))
 
 
 def _is_image(name: str) -> bool:
