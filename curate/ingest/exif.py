@@ -17,7 +17,7 @@ import json
 import math
 import re
 import warnings
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from PIL import Image
@@ -79,7 +79,8 @@ def exif_fields(exif: Image.Exif) -> dict:
 def taken_at(exif: Image.Exif, gps: dict | None = None) -> str | None:
     """When the photo was taken, 'YYYY-MM-DD HH:MM:SS[.fff]', from the first usable of DateTimeOriginal,
     DateTimeDigitized, the GPS date and time stamps and Mapillary's MAPCaptureTime; None without one.
-    A blank ('0000:00:00 00:00:00') or impossible date is not usable: the next source is read.
+    A blank ('0000:00:00 00:00:00') or impossible date, a camera clock at zero (1970-01-01 or 1980-01-01
+    00:00:00) or a date after tomorrow is not usable (`plausible`): the next source is read.
 
     >>> exif = Image.Exif()
     >>> exif.get_ifd(_EXIF_IFD).update({_DATETIME_ORIGINAL: "0000:00:00 00:00:00",
@@ -98,9 +99,26 @@ def taken_at(exif: Image.Exif, gps: dict | None = None) -> str | None:
     return _gps_datetime(gps) or _mapillary_time(exif.get(_IMAGE_DESCRIPTION))
 
 
+# A camera clock at zero: the Unix and the DOS epoch, what a camera whose clock was never set (or whose
+# battery died) writes. Such a date, or one after tomorrow, says nothing of when the photo was taken, and the
+# split would join every photo carrying it within 10 minutes and 1 km into one walk (audit AS 9).
+_CLOCK_AT_ZERO = frozenset({datetime(1970, 1, 1), datetime(1980, 1, 1)})
+
+
+def plausible(moment: datetime | None) -> datetime | None:
+    """`moment`, or None for a camera clock at zero or a date after tomorrow.
+
+    >>> plausible(datetime(2019, 7, 4, 18, 30)), plausible(datetime(1970, 1, 1)), plausible(datetime(2099, 1, 1))
+    (datetime.datetime(2019, 7, 4, 18, 30), None, None)
+    """
+    if moment is None or moment in _CLOCK_AT_ZERO or moment > datetime.now() + timedelta(days=1):
+        return None
+    return moment
+
+
 def _exif_datetime(text: str | None) -> datetime | None:
     try:
-        return datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S") if text else None
+        return plausible(datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S")) if text else None
     except ValueError:  # blank placeholders, other layouts, impossible dates
         return None
 
@@ -120,7 +138,7 @@ def _gps_datetime(gps: dict) -> str | None:
                              microsecond=round((seconds - whole) * 1e6) // 1000 * 1000)
     except (TypeError, ValueError, ZeroDivisionError, OverflowError):
         return None
-    return _iso(moment)
+    return None if plausible(moment) is None else _iso(moment)
 
 
 def _mapillary_time(description: object) -> str | None:
@@ -136,7 +154,7 @@ def _mapillary_time(description: object) -> str | None:
                           int((fraction or "0").ljust(6, "0")) // 1000 * 1000)
     except (ValueError, AttributeError, TypeError):  # not JSON, not a dict, no such key, bad layout or date
         return None
-    return _iso(moment)
+    return None if plausible(moment) is None else _iso(moment)
 
 
 def read_exif_fields(path: Path) -> dict:
