@@ -2,7 +2,8 @@
 
 A photo is decoded once, straight to the size the model's preprocessing resizes it to:
 JPEGs at a reduced DCT scale (draft mode, to at least `curate.vision.images.draft_side`, the
-scale every model input decodes at), everything else at full size and then resized
+scale every model input decodes at), everything else at full size, averaged down by a whole
+factor (`curate.store.shrink_loaded`, as `open_rgb` does) and then resized
 at once with the same call `curate.vision.images.prepare` makes (bilinear, reducing_gap
 2.0), so `prepare` finds the image already at its target size and the probabilities are
 the ones `classify evaluate` gets from `curate.store.open_rgb` + `prepare`. EXIF rotation
@@ -27,7 +28,7 @@ from contextlib import contextmanager, nullcontext
 
 from PIL import Image
 
-from curate.store import MIN_SIDE_PX, BadImage, flat_rgb, has_transparency, open_image
+from curate.store import MIN_SIDE_PX, BadImage, flat_rgb, has_transparency, open_image, shrink_loaded, to_srgb
 from curate.vision.images import draft_side
 
 MAX_FILE_BYTES = 256 * 1024 * 1024  # as ingest: no photo is this big; refused before reading
@@ -145,7 +146,11 @@ def _orientation(image: Image.Image) -> int:
 
 
 def _shrink(image: Image.Image, orientation: int, preprocess) -> Image.Image:
-    """The loaded image -> upright RGB at the size `prepare` resizes it to."""
+    """The loaded image -> upright RGB at the size `prepare` resizes it to, in sRGB (`curate.store.to_srgb`:
+    converted at the small size, where the evaluation converts before its last resize)."""
+    profile = image.info.get("icc_profile")
+    if image.format != "JPEG":  # averaged down first, as the evaluation's open_rgb does (a JPEG: its draft)
+        image = shrink_loaded(image, draft_side(preprocess))
     if image.mode not in RESIZABLE_MODES or has_transparency(image):
         image = flat_rgb(image)  # full size: the conversion must come before any averaging
     rotated = orientation in (5, 6, 7, 8)
@@ -154,7 +159,7 @@ def _shrink(image: Image.Image, orientation: int, preprocess) -> Image.Image:
     resized = image.resize(target[::-1] if rotated else target, Image.BILINEAR, reducing_gap=2.0)
     if orientation in _TRANSPOSE:
         resized = resized.transpose(_TRANSPOSE[orientation])
-    return resized.convert("RGB")
+    return to_srgb(resized.convert("RGB"), profile)
 
 
 def model_input_size(size: tuple[int, int], preprocess) -> tuple[int, int]:

@@ -11,6 +11,7 @@ this module as anything but `BadImage`, whose `reason` becomes the row's drop_re
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import re
@@ -277,13 +278,48 @@ _TURNED = frozenset(range(2, 9))  # EXIF orientations other than "as stored"
 
 
 def upright_rgb(image: Image.Image) -> Image.Image:
-    """`image` with its EXIF orientation applied, as RGB (`flat_rgb`). An image shown as stored is not
-    copied for it (`ImageOps.exif_transpose` copies every image it is given)."""
+    """`image` with its EXIF orientation applied, as RGB (`flat_rgb`), in sRGB (`to_srgb`). An image shown as
+    stored is not copied for its orientation (`ImageOps.exif_transpose` copies every image it is given)."""
     from PIL import ImageOps
 
+    profile = image.info.get("icc_profile")
     if image.getexif().get(_EXIF_ORIENTATION, 1) in _TURNED:
         image = ImageOps.exif_transpose(image)
-    return flat_rgb(image)
+    return to_srgb(flat_rgb(image), profile)
+
+
+def to_srgb(image: Image.Image, profile: bytes | None) -> Image.Image:
+    """An RGB `image` whose pixels are in the colour space of the ICC `profile` converted to sRGB, as a
+    colour-managed viewer shows it; as it is without a profile, with an sRGB one, or with one that is not
+    an RGB profile or cannot be read. Real Flickr photos carry Adobe RGB, "Camera RGB" and Apple's Generic RGB
+    profiles (15 of the 100 flickr-ferrari photos): read as sRGB their colours were off by a mean 2 to 13
+    levels, and a photo and its sRGB copy disagreed (audit AS 5; phones' Display P3 is the same case)."""
+    if not profile or image.mode != "RGB":
+        return image
+    transform = _srgb_transform(bytes(profile))
+    if transform is None:
+        return image
+    from PIL import ImageCms
+
+    return ImageCms.applyTransform(image, transform)
+
+
+@functools.lru_cache(maxsize=32)
+def _srgb_transform(profile: bytes):
+    """The transform from the RGB ICC `profile` to sRGB (relative colorimetric, what browsers use for
+    photos), built once per profile; None for an sRGB profile (nothing to do), a non-RGB or unreadable one."""
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        if source.profile.xcolor_space.strip() != "RGB":
+            return None
+        if "srgb" in ImageCms.getProfileDescription(source).lower().replace(" ", ""):
+            return None  # sRGB IEC61966-2.1 and its variants
+        return ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), "RGB", "RGB",
+                                       renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC)
+    except Exception:  # noqa: BLE001 - a damaged or exotic profile: the pixels as they are, as before
+        return None
 
 
 ALPHA_BACKGROUND = (255, 255, 255)  # what a transparent pixel shows: white, as a browser page shows it

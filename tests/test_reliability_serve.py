@@ -26,7 +26,7 @@ from classify.decode import MemoryBudget, decode_for_model, model_input_size
 from classify.model import Predictor
 from classify.serve import ServeLimits, create_app
 from curate.store import MAX_PIXELS, open_rgb
-from curate.vision.images import prepare
+from curate.vision.images import draft_side, prepare
 from tests.helpers import smooth_photo, start_server, untrained_run
 
 CLASSES = ["harbour", "skyline", "tower"]
@@ -51,15 +51,17 @@ def test_reduced_decode_gives_the_evaluate_probabilities(predictor, fmt, size):
     data = smooth_photo(3, *size, fmt)
     image = decode_for_model(data, predictor.preprocess)
     assert image.mode == "RGB"
-    assert image.size == model_input_size(size, predictor.preprocess)  # small, whatever the photo's size
-    reference = predictor.probabilities([open_rgb(io.BytesIO(data), min_side=predictor.preprocess.resize)])
+    evaluated = open_rgb(io.BytesIO(data), min_side=draft_side(predictor.preprocess))  # as `classify evaluate`
+    assert image.size == model_input_size(evaluated.size, predictor.preprocess)  # small, whatever the photo's size
+    assert abs(image.size[0] / image.size[1] - size[0] / size[1]) < 0.02  # the photo's shape, up to rounding
+    reference = predictor.probabilities([evaluated])
     assert np.abs(predictor.probabilities([image]) - reference).max() < 1e-3
 
 
 def test_reduced_decode_matches_prepare_pixel_for_pixel(predictor):
     data = smooth_photo(4, 900, 700, "PNG")
     ours = prepare(decode_for_model(data, predictor.preprocess), predictor.preprocess)
-    theirs = prepare(open_rgb(io.BytesIO(data)), predictor.preprocess)
+    theirs = prepare(open_rgb(io.BytesIO(data), min_side=draft_side(predictor.preprocess)), predictor.preprocess)
     assert np.array_equal(ours, theirs)
 
 
