@@ -7,17 +7,18 @@ variant of the workspace catalog; images still come from the workspace's store::
                              and seed as `curate split`)          ──► RUN/compare-random-split/
                              scored on ITS OWN random test split. Leakage inflation =
                              random-split accuracy − owner-split accuracy (percentage points).
-    --uncurated              every ingested photo that decoded, labels from tags, random split
+    --uncurated              every ingested photo that decoded, the labels ingest gave, random split
                              ──► RUN/uncurated/, scored like RUN on the curated workspace's
                              clean, owner-disjoint test split. Curation is worth
                              curated accuracy − uncurated accuracy (percentage points),
                              both over the test photos both models can be scored on.
 
 Choices, and why:
-- Uncurated labels come from the tags: the one recipe label the tags name. Tags naming two or
-  more labels give no label (tag order is arbitrary, so "the first" would be a coin flip, and
-  ingest itself leaves those null); a photo whose tags name none keeps the label its source gave
-  at ingest (folder name, label column), which is not curation either. No stage edits labels.
+- Uncurated labels are the labels ingest gave (`uncurated_labels`): the source's own label where
+  it gave one (folder name, label column: ingest keeps it over the tags), else the one recipe label
+  the tags name; tags naming two or more labels give none (tag order is arbitrary, so "the first"
+  would be a coin flip, and ingest itself leaves those null). A relabel by `curate prefilter
+  --relabel` or a reviewer is curation, so it is undone.
 - Uncurated photos that share anything with the clean test set (the photo itself, its
   photographer, its exact bytes or near-duplicate cluster) are flagged dropped (stage
   "compare") before the random split; otherwise the uncurated model would be scored on
@@ -94,12 +95,13 @@ def train_val_shares(shares: SplitConfig) -> SplitConfig:
 
 
 def uncurated_labels(catalog: pd.DataFrame) -> pd.Series:
-    """Label per row from its tags: the one label they name; none for 2+; the source's label for 0."""
-    tag_count = catalog["tag_labels"].map(len).to_numpy()
-    first = catalog["tag_labels"].map(lambda names: str(names[0]) if len(names) else None).to_numpy(dtype=object)
-    source = catalog["label"].astype(object).where(catalog["label"].notna(), None).to_numpy(dtype=object)
-    labels = np.where(tag_count == 1, first, np.where(tag_count == 0, source, None))
-    return pd.Series(labels, index=catalog.index, dtype=object)
+    """Label per row as ingest gave it, before `curate prefilter --relabel` or a reviewer changed it
+    (`schema.given_label`): the source's own label (a folder name, a label column) where it gave one, as
+    ingest keeps it over the tags; else the one recipe label the tags name; none where they name two or
+    more. Audit AT: labels taken from the tags first gave 34 of 100 folder-labelled Ferraris the recipe's
+    city names, labels the collection never had, and credited curation with +38 pp for dropping nothing."""
+    given = schema.given_label(catalog)
+    return pd.Series(given.where(given.notna(), None).to_numpy(dtype=object), index=catalog.index, dtype=object)
 
 
 def clean_test_reasons(catalog: pd.DataFrame, clean_test: pd.DataFrame) -> pd.Series:
@@ -340,7 +342,7 @@ def score_on_common_photos(clean_test: pd.DataFrame, scored: dict[str, pd.DataFr
     """Each clean test photo's result per model, split into the photos every model scored and the others.
 
     A like-for-like comparison needs one set of photos: a model with no class for a test photo's label
-    (the uncurated model takes its labels from the tags, so it can lack one) cannot be scored on it, and
+    (the uncurated model's labels are ingest's, not the curated ones, so it can lack one) cannot be scored on it, and
     scoring the other model on it alone would compare accuracies over different photos.
 
     Args:

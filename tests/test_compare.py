@@ -61,12 +61,15 @@ def no_test(catalog: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- uncurated labels and rows
-def test_uncurated_labels_come_from_the_tags_not_the_catalog_label():
+def test_uncurated_labels_are_ingests_not_the_curated_ones_nor_the_tags():
+    """Audit AT: a folder-labelled photo whose tags named a recipe label (a red Ferrari tagged "london") got
+    that city as its uncurated label, a label the collection never had; curation was credited with +38 pp."""
     frame = pd.DataFrame({
-        "tag_labels": [np.array(["paris"]), np.array(["paris", "rome"]), np.array([], dtype=str), np.array(["rome"])],
-        "label": ["curated", None, "from_folder", None]})
-    # one tag label: that label (even where curation says otherwise); two: none; none: the source's label
-    assert uncurated_labels(frame).tolist() == ["paris", None, "from_folder", "rome"]
+        "tag_labels": [np.array(["paris"]), np.array(["paris", "rome"]), np.array(["london"]), np.array(["rome"])],
+        "label": ["rome", None, "red", "paris"],
+        "original_label": ["paris", None, None, None],  # `curate prefilter --relabel` made paris rome
+        "label_before_review": [None, None, None, "rome"]})  # a reviewer made rome paris
+    assert uncurated_labels(frame).tolist() == ["paris", None, "red", "rome"]
 
 
 def test_photos_curation_dropped_come_back_but_ingest_drops_stay_out(demo_ws):
@@ -308,7 +311,7 @@ def compare_with_a_label_lacking(demo_ws, tmp_path, monkeypatch, curated_right_o
 
 def test_curation_is_worth_the_difference_on_the_photos_both_models_could_be_scored_on(demo_ws, tmp_path,
                                                                                       monkeypatch):
-    """The long-tail audit's finding 3: the uncurated model (labels from tags) had no class for one label,
+    """The long-tail audit's finding 3: the uncurated model (ingest's labels) had no class for one label,
     its one test photo was dropped from that model's score only, and the worth compared 51/54 with 51/53
     under "on the same 54 clean test photos". Here the curated model gets every photo of the label the
     uncurated model lacks wrong and answers every other photo as the uncurated model does: like for like,
