@@ -229,10 +229,10 @@ def pooled_features(model, paths: list, preprocess, device, batch_size: int = 64
     from torch.utils.data import DataLoader
 
     from curate.progress import progress_bar
-    from curate.vision.images import ImageFiles
+    from curate.vision.images import ImageFiles, ignore_sigterm
 
     loader = DataLoader(ImageFiles(list(paths), preprocess), batch_size=batch_size, shuffle=False,
-                        num_workers=workers)
+                        num_workers=workers, worker_init_fn=ignore_sigterm)
     chunks, unreadable = [], 0
     model.eval()
     with torch.inference_mode(), progress_bar(label or "features", len(loader) if label else None) as advance:

@@ -27,6 +27,7 @@ from classify.run_files import RunFiles, frame_sha256, split_sha256
 from curate.errors import UsageError
 from curate.progress import progress_bar
 from curate.vision.backbones import cpu_speed
+from curate.vision.images import ignore_sigterm
 from curate.workspace import Workspace, catalog_sha256, read_catalog
 
 log = logging.getLogger("classify.train")  # the training log keeps the command's name: users filter on it
@@ -172,6 +173,7 @@ class Trainer(RunFiles):
             self._loaders[split] = DataLoader(dataset, batch_size=self.config.batch_size, sampler=sampler,
                                               num_workers=workers, pin_memory=self.device.type == "cuda",
                                               persistent_workers=workers > 0, drop_last=False,
+                                              worker_init_fn=ignore_sigterm,  # SIGTERM: the main process's
                                               # its own generator: building an iterator must not
                                               # draw from the global RNG (dropout's)
                                               generator=torch.Generator().manual_seed(self.config.seed))

@@ -242,12 +242,12 @@ def embed_paths(backbone: Backbone, paths: list[Path], device, batch_size: int, 
     import torch
     from torch.utils.data import DataLoader
 
-    from curate.vision.images import ImageFiles
+    from curate.vision.images import ImageFiles, ignore_sigterm
 
     loader = DataLoader(ImageFiles(paths, backbone.preprocess), num_workers=workers,
                         batch_size=loader_batch_size(len(paths), batch_size, workers),
                         pin_memory=device.type == "cuda", persistent_workers=False,
-                        prefetch_factor=4 if workers else None)
+                        prefetch_factor=4 if workers else None, worker_init_fn=ignore_sigterm)
     model = prepare_model(backbone, device)
     with torch.inference_mode(), cpu_speed(device):
         for indices, images, ok in loader:

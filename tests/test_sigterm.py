@@ -44,3 +44,22 @@ def test_train_and_tune_say_how_to_go_on_after_sigterm(tmp_path, monkeypatch, co
     assert result.exit_code == 143, result.output
     assert "interrupted" in result.output and "Traceback" not in result.output
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize("command", [["embed"], ["export", "--format", "csv", "--out", "EXPORT"], ["split"]])
+def test_curate_commands_take_the_ctrl_c_path_after_sigterm(tmp_path, monkeypatch, command):
+    """Audit AR 4: `curate embed`, `export`, `ingest` and `run` ended silently on SIGTERM (exit -15): the part
+    of an embedding under way was not saved, a killed export's journal lost its last files."""
+    from curate.cli.app import app as curate_app
+    from tests.helpers import demo_workspace
+
+    ws = demo_workspace(tmp_path / "ws")
+    monkeypatch.setattr("curate.embed.run_embed", _terminated)
+    monkeypatch.setattr("curate.export.export_workspace", _terminated)
+    monkeypatch.setattr("curate.cli.split.run_split", _terminated)
+    args = [arg.replace("EXPORT", str(tmp_path / "out")) for arg in command]
+    before = signal.getsignal(signal.SIGTERM)
+    result = runner.invoke(curate_app, [*args, "--workspace", str(ws.root)])
+    assert result.exit_code == 143, result.output
+    assert "interrupted: run the same command again to resume" in result.output and "Traceback" not in result.output
+    assert signal.getsignal(signal.SIGTERM) is before

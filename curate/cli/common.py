@@ -105,12 +105,16 @@ def error_text(message: str) -> str:
 
 def user_errors(command):
     """Turn CurateError into one red line on stderr (credentials removed: `error_text`) and the error's exit
-    code."""
+    code; a Ctrl-C, or a SIGTERM (`terminate_as_interrupt`: `docker stop`, `timeout`, Slurm and Kubernetes
+    send it to exactly the long commands; audit AR: `ingest`, `embed`, `export` and `run` ended with no word,
+    `embed` lost the part under way and a killed export's journal its last files), into the "interrupted" line
+    and 130 or 143."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            with terminate_as_interrupt():
+                return command(*args, **kwargs)
         except CurateError as exc:
             if kwargs.get("as_json") and getattr(exc, "result", None) is not None:  # what the run did, for --json
                 print(json.dumps(exc.result, indent=2, default=str))

@@ -48,6 +48,16 @@ def prepare(image, preprocess: Preprocess) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image, dtype=np.uint8).transpose(2, 0, 1))
 
 
+def ignore_sigterm(worker_id: int) -> None:
+    """A DataLoader's `worker_init_fn`: a decode worker ignores SIGTERM, which the main process turns into the
+    Ctrl-C path (`curate.cli.common.terminate_as_interrupt`) and which then stops its workers itself. A SIGTERM
+    sent to every process of a job (Slurm's scancel, `kill -TERM -PGID`) otherwise killed a worker first, and
+    the loader's "worker killed by signal" error ended `curate embed` with a traceback and exit 1 (audit AR)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class ImageFiles:
     """A map-style dataset of image files; item = (index, uint8 tensor, ok).
 
