@@ -281,6 +281,47 @@ def test_a_sigkilled_webdataset_export_keeps_its_finished_shards(demo_ws, tmp_pa
     assert result.reused == 2 and result.written == len(list(out.glob("*.tar"))) - 2 > 0
 
 
+KILLED_AFTER_PLACING = """
+import os, signal, sys
+from pathlib import Path
+import curate.export.writers as writers
+from curate.export import ExportConfig, export_workspace
+from curate.workspace import Workspace
+
+real, placed = writers.place_file, []
+def die_once_some_are_placed(source, target, *args):
+    placed.append(target)
+    done = real(source, target, *args)
+    if len(placed) == int(sys.argv[3]):
+        os.kill(os.getpid(), signal.SIGKILL)  # right after the rename, before the journal's line
+    return done
+writers.place_file = die_once_some_are_placed
+export_workspace(Workspace(Path(sys.argv[1])), Path(sys.argv[2]), ExportConfig("imagefolder", resize=48))
+"""
+
+
+def test_files_a_killed_export_placed_are_known_to_every_later_export(own_ws, tmp_path, capsys):
+    """Audit AR 1: the journal flushed every 256 files, so a killed export's last files were known to no later
+    export; when the plan changed in between (there a re-split, here --splits), complete exports kept them, and
+    photos sat in train/ and test/ of an export that said "no leakage" (a --resize temporary file stayed too)."""
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    export_workspace(own_ws, out, ExportConfig("imagefolder", resize=48, splits=("train",)))
+    first = tree(out)
+    child = subprocess.run([sys.executable, "-c", KILLED_AFTER_PLACING, str(own_ws.root), str(out), "3"],
+                           capture_output=True, text=True, timeout=300)  # every split: val and test files placed
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert [name for name in tree(out) if name.split("/")[0] in ("val", "test")]
+    (out / "test" / ".left_by_a_kill.jpg.k3j9x.tmp").parent.mkdir(parents=True, exist_ok=True)
+    (out / "test" / ".left_by_a_kill.jpg.k3j9x.tmp").write_bytes(b"half")  # as atomic_write_bytes leaves one
+    for _ in range(2):
+        result = export_workspace(own_ws, out, ExportConfig("imagefolder", resize=48, splits=("train",)))
+    assert tree(out).keys() == first.keys() and result.removed == 0  # the first export's files, no more
+
+
 def test_a_re_export_writes_only_what_changed_and_removes_what_left(demo_ws, tmp_path):
     want = expected(demo_ws)
     out = tmp_path / "out"

@@ -71,20 +71,28 @@ def save_state(out: Path, state: dict[str, str]) -> None:
     (out / JOURNAL_FILE).unlink(missing_ok=True)
 
 
-class Journal:
-    """Appends `target<TAB>key` lines for finished files; flushed every `every` lines and on close
-    (a killed export loses at most `every` - 1 finished files: a shard export flushes each one)."""
+PENDING = "pending"  # the journal's key for a file being placed: no content key, so never taken as written
 
-    def __init__(self, out: Path, every: int = 256):
+
+class Journal:
+    """Appends `target<TAB>key` lines for finished files, each after a `target<TAB>pending` line written
+    before the file is placed; every line reaches the OS at once (a SIGKILL loses none). A file a killed
+    export placed is thus always known to the next run, which rewrites it (its key is not the plan's) or,
+    when the plan changed in between, removes it. Audit AR: the journal flushed every 256 files, a killed
+    re-export left up to 255 files no later export knew of, and after a re-split 37 photos sat in both
+    train/ and test/ of an export that said "no leakage"."""
+
+    def __init__(self, out: Path):
         self._handle = open(out / JOURNAL_FILE, "a", encoding="utf-8")
-        self._every, self._pending = every, 0
+
+    def begin(self, target: str) -> None:
+        """Before `target` is placed: the next run must not trust what it finds there."""
+        self._handle.write(f"{target}\t{PENDING}\n")
+        self._handle.flush()
 
     def done(self, target: str, key: str) -> None:
         self._handle.write(f"{target}\t{key}\n")
-        self._pending += 1
-        if self._pending >= self._every:
-            self._handle.flush()
-            self._pending = 0
+        self._handle.flush()
 
     def close(self) -> None:
         self._handle.close()
@@ -150,10 +158,19 @@ def check_target(out: Path, workspace_root: Path, overwrite: bool, store_folder:
 
 
 def remove_stale_plans(out: Path) -> None:
-    """Remove the plan folders an interrupted export left in `out`."""
+    """Remove the plan folders an interrupted export left in `out`, and, when one was interrupted (its
+    journal is there), the temporary files it was writing (`.<name>.tmp`, `.<name>.<random>.tmp`: a killed
+    `--resize` export left one in a class folder through every later run, audit AR)."""
     for entry in os.scandir(out):
         if entry.name.startswith(PLAN_FOLDER) and entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path, ignore_errors=True)
+    if not (out / JOURNAL_FILE).exists():
+        return
+    for folder, folders, names in os.walk(out):
+        folders[:] = [name for name in folders if not name.startswith(PLAN_FOLDER)]
+        for name in names:
+            if name.startswith(".") and name.endswith(".tmp"):
+                os.unlink(os.path.join(folder, name))
 
 
 def place_file(source: Stored, target: str, link: str, resize: int | None) -> bool:

@@ -234,8 +234,7 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
             previous = load_state(out) if is_ours(out) else {}
         write = write_folder_files if config.folder_format else write_shards
         damaged_before = len(source.damaged)
-        # a shard is large and few: journal each one, so that a SIGKILL costs no finished shard
-        with Journal(out, every=256 if config.folder_format else 1) as journal:
+        with Journal(out) as journal:  # each file or shard journalled before and after it is placed
             written, state = write(out, plan, source, config, previous, journal, progress)
         if len(source.damaged) > damaged_before:
             raise DamagedFound(written)

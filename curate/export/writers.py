@@ -54,6 +54,7 @@ def write_folder_files(out: Path, plan: ExportPlan, source: ImageSource, config:
                     if folder not in made:
                         os.makedirs(folder, exist_ok=True)
                         made.add(folder)
+                    journal.begin(target)
                     source.upright += place_file(image, path, config.link, config.resize)
                     journal.done(target, key)
                     written += 1
@@ -109,6 +110,7 @@ def write_shards(out: Path, plan: ExportPlan, source: ImageSource, config: Expor
         path = out / shard_name
         if previous.get(shard_name) != key or not path.exists():
             images = _intact(source.images(shard["image_path"]))
+            journal.begin(shard_name)
             try:
                 if config.format == "hf-parquet":
                     upright = _write_parquet(path, shard, images, config.resize, plan.classes)
