@@ -28,6 +28,11 @@ The cost of the upright check (`files.upright_copy`: each copied image's header 
 orientation, 16-bit pixels or transparency): `--upright-cost` exports the --photos workspace as
 copies and as WebDataset, each as shipped and with the check replaced by "copy as stored" in the
 child, alternating, `--repeat` times, and prints the median time of each and the ratio.
+
+The cost of the journal written through (`files.Journal`: a "pending" line before each file is placed and
+its key after, each handed to the OS at once, so a SIGKILL loses none): `--journal-cost` exports the
+--photos workspace as hard links and as copies, each as shipped and with the journal as it was before
+(buffered, one line a file, no "pending" line) in the child, alternating, `--repeat` times.
 """
 
 from __future__ import annotations
@@ -129,6 +134,11 @@ def child(root: Path, out: Path, fmt: str, link: str, verify: bool = True, uprig
         import curate.export.writers as writers
 
         files.upright_copy = writers.upright_copy = lambda source, ext: None
+    if os.environ.get("BENCH_JOURNAL") == "buffered":  # the journal before 2026-12-06 (see the module)
+        import curate.export.files as files
+
+        files.Journal.begin = lambda self, target: None
+        files.Journal.done = lambda self, target, key: self._handle.write(f"{target}\t{key}\n")
 
     if fmt == "none":
         print(json.dumps({"seconds": 0.0, "peak_rss_mb": peak_rss_mb(), "written": 0, "photos": 0}))
@@ -146,6 +156,26 @@ def run_child(root: Path, out: Path, fmt: str, link: str = "copy", verify: bool 
                            str(int(upright))],
                           check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     return json.loads(line)
+
+
+def journal_cost(root: Path, scratch: Path, repeat: int) -> None:
+    """Median seconds of a hard-link and a copy export with the journal written through and buffered."""
+    out = scratch / "out-journal"
+    times: dict[tuple[str, str], list[float]] = {}
+    for _ in range(repeat):
+        for name, link in (("hard links", "hardlink"), ("copies", "copy")):
+            for journal in ("through", "buffered"):
+                shutil.rmtree(out, ignore_errors=True)
+                os.environ["BENCH_JOURNAL"] = journal
+                run = run_child(root, out, "imagefolder", link)
+                times.setdefault((name, journal), []).append(run["seconds"])
+    os.environ.pop("BENCH_JOURNAL", None)
+    shutil.rmtree(out, ignore_errors=True)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}; {run['photos']:,} photos; median of {repeat}")
+    for name in ("hard links", "copies"):
+        on, off = float(np.median(times[(name, "through")])), float(np.median(times[(name, "buffered")]))
+        print(f"{name}: {on:.1f} s with the journal written through, {off:.1f} s buffered: {on / off:.2f}x")
 
 
 def upright_cost(root: Path, scratch: Path, repeat: int) -> None:
@@ -238,6 +268,7 @@ def main() -> None:
                         help="comma-separated sizes: only the memory sweep (see the module)")
     parser.add_argument("--verify-cost", action="store_true", help="only the cost of the SHA-256 check")
     parser.add_argument("--upright-cost", action="store_true", help="only the cost of the upright check")
+    parser.add_argument("--journal-cost", action="store_true", help="only the cost of the journal written through")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     scratch = args.scratch or args.root
@@ -245,11 +276,12 @@ def main() -> None:
         memory_sweep([int(n) for n in args.memory.split(",")], args.root, scratch)
         return
     big, small = args.root / f"ws-{args.photos}", args.root / f"ws-{args.small}"
-    if args.verify_cost or args.upright_cost:
+    if args.verify_cost or args.upright_cost or args.journal_cost:
         if not (big / "reports" / "split.json").exists():
             shutil.rmtree(big, ignore_errors=True)
             build_workspace(big, args.photos)
-        (verify_cost if args.verify_cost else upright_cost)(big, scratch, args.repeat)
+        (verify_cost if args.verify_cost else upright_cost if args.upright_cost else journal_cost)(
+            big, scratch, args.repeat)
         return
     for root, photos, source in ((big, args.photos, None), (small, args.small, big)):
         if not (root / "reports" / "split.json").exists():

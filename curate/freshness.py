@@ -29,6 +29,7 @@ import hashlib
 import re
 import uuid
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -268,7 +269,11 @@ def judge(catalog: pd.DataFrame | CatalogFile, reports: dict, ws_flag: str = "")
         report = reports.get(stage)
         command = command_for(stage, report if isinstance(report, dict) else None, ws_flag)
         if stage == "ingest":
-            states[stage] = StageState(stage, NOT_RUN if catalog.empty else FRESH, command)
+            cut = interrupted_ingests(report)
+            if cut and not catalog.empty:
+                states[stage] = StageState(stage, STALE, ingest_command(cut, ws_flag), [interrupted_line(cut)])
+            else:
+                states[stage] = StageState(stage, NOT_RUN if catalog.empty else FRESH, command)
         elif isinstance(report, DataContractError):
             states[stage] = StageState(stage, STALE, command, [f"its report is unreadable ({report})"])
         elif report is None:
@@ -361,7 +366,9 @@ def reset_before(catalog: pd.DataFrame | CatalogFile, reports: dict, stage: str,
     again, exit 0 and no word, the 43 photos split in). Cheap: each such stage's own columns and drops
     only (`output_fingerprint`), not the whole judgement (`judge`); the stale split is still refused
     where it is used (`require_fresh_split`)."""
-    lines = []
+    cut = interrupted_ingests(reports.get("ingest"))
+    lines = [f"{interrupted_line(cut)}, so this {stage} works on those photos only; run "
+             f"`{ingest_command(cut, ws_flag)}` first, then this command again"] if cut else []
     for before in PIPELINE[1:PIPELINE.index(stage)]:
         report = reports.get(before)
         if before not in DROPPING_STAGES or not isinstance(report, dict) or \
@@ -392,11 +399,42 @@ def stage_warning_lines(stage: str, report: dict) -> list[str]:
     return lines
 
 
+def interrupted_ingests(report: object) -> list[str]:
+    """The ingest journals (`journal/ingest-<name>.jsonl`) an unfinished `curate ingest` left, from the ingest
+    entry `load_reports` makes; [] when none is there."""
+    names = report.get("interrupted") if isinstance(report, dict) else None
+    return [str(name) for name in names] if isinstance(names, list) else []
+
+
+def interrupted_line(names: list[str]) -> str:
+    """Why ingest is stale while its journal is there (audit AR: a killed `ingest urls` left 117 of 402 photos
+    in the catalog, status said "ingest fresh", and split and export ran on it, whole labels missing).
+
+    >>> interrupted_line(["urls"]).split(":")[0]
+    'an interrupted `curate ingest urls` has not finished (journal/ingest-urls.jsonl holds its progress)'
+    """
+    runs = ", ".join(f"`curate ingest {name}`" for name in names)
+    journals = ", ".join(f"journal/ingest-{name}.jsonl" for name in names)
+    return (f"an interrupted {runs} has not finished ({journals} holds its progress): the catalog holds only "
+            "part of the collection")
+
+
+def ingest_command(names: list[str], ws_flag: str = "") -> str:
+    """What finishes an interrupted ingest: the same command again (its arguments are the user's)."""
+    return " ".join([f"curate ingest {names[0]} ... (the same command again)", *([ws_flag] if ws_flag else [])])
+
+
 def load_reports(ws) -> dict:
-    """{stage: saved report, None, or the DataContractError of an unreadable one} for PIPELINE."""
+    """{stage: saved report, None, or the DataContractError of an unreadable one} for PIPELINE; for ingest,
+    which keeps no report, {"interrupted": [names]} when unfinished ingests left their journals
+    (`interrupted_ingests`), else nothing."""
     from curate.stage_reports import load_stage_report
 
     reports: dict = {}
+    journals = sorted(Path(ws.journal_dir).glob("ingest-*.jsonl")) if Path(ws.journal_dir).is_dir() else []
+    if journals:
+        reports["ingest"] = {"interrupted": [path.name.removeprefix("ingest-").removesuffix(".jsonl")
+                                             for path in journals]}
     for stage in PIPELINE[1:]:
         try:
             reports[stage] = load_stage_report(ws, stage)

@@ -401,6 +401,44 @@ def test_ctrl_c_stops_queued_downloads_and_keeps_finished_ones(server, tmp_path)
     assert len(catalog) == 20 and (catalog["status"] == "kept").all()
 
 
+def test_an_unfinished_ingest_makes_ingest_stale_and_the_split_on_it_is_refused(server, tmp_path):
+    """Audit AR 2: after a killed `ingest urls` (117 of 402 photos in the catalog) status said "ingest fresh",
+    and split and export ran on it, three labels missing, without a word. While the ingest's journal is
+    there, ingest is stale, a split says it works on part of the collection, and export and train refuse."""
+    from curate.freshness import STALE, workspace_states
+
+    served = []
+
+    def interrupting(request):
+        served.append(request.path)
+        if len(served) == 16:  # the second ingest's sixth download
+            _thread.interrupt_main()
+        return Response(image(int(request.path.strip("/").split(".")[0])), delay_s=0.05)
+
+    rows = []
+    for i in range(30):
+        server.route(f"/{i}.jpg", interrupting)
+        rows.append({"photoid": str(i), "usernsid": f"owner{i % 5}", "usertags": "cat" if i % 2 else "dog",
+                     "downloadurl": server.url(f"/{i}.jpg")})
+    ws = Workspace(tmp_path / "ws")
+    ingest(ws, yfcc_csv(tmp_path / "first.csv", rows[:10]), workers=2)  # a first list, finished
+    file = yfcc_csv(tmp_path / "list.csv", rows)  # the whole list: cut short
+    with pytest.raises(KeyboardInterrupt):
+        ingest(ws, file, workers=2)
+    server.wait_idle()
+    assert len(read_catalog(ws)) < 30
+    ingest_state = workspace_states(ws)["ingest"]
+    assert ingest_state.state == STALE and "interrupted `curate ingest urls`" in ingest_state.reasons[0]
+    runner = CliRunner()
+    split = runner.invoke(app, ["split", "--workspace", str(ws.root), "--by", "none"])
+    assert split.exit_code == 0 and "works on those photos only" in split.output, split.output
+    export = runner.invoke(app, ["export", "-f", "csv", "-o", str(tmp_path / "out"), "--workspace", str(ws.root)])
+    assert export.exit_code == 3 and "curate ingest urls ... (the same command again)" in export.output, export.output
+    ingest(ws, file, workers=2)  # finished: the journal goes
+    states = workspace_states(ws)
+    assert states["ingest"].state != STALE and states["split"].state == STALE  # split on part of it: stale
+
+
 def test_killed_download_resumes_without_refetching(server, tmp_path):
     """SIGKILL a real `curate ingest urls` process mid-way, then run it again."""
     rows = []
