@@ -127,7 +127,16 @@ def filesystem(url: str, what: str = "the image store"):
                          "GOOGLE_APPLICATION_CREDENTIALS, FSSPEC_*; docs/scale.md)") from None
 
 
+# The drivers' loggers, silenced: with no network, gcsfs logged two credential lines, its retries and a full
+# aiohttp traceback (54 to 64 lines, audit AT) before the command's own one line said what was wrong.
+QUIET_LOGGERS = ("gcsfs", "google.auth", "s3fs", "aiobotocore", "botocore")
+
+
 def _filesystem(fsspec, protocol: str):
+    import logging
+
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     return fsspec.filesystem(protocol)  # fsspec caches instances (per process, per thread-safe key)
 
 

@@ -310,3 +310,14 @@ def test_readers_stop_with_one_line_when_the_store_driver_is_missing(tmp_path, b
     monkeypatch.setattr(objectstore, "_filesystem", no_driver)
     with pytest.raises(UsageError, match="needs its fsspec driver"):
         run_embed(ws, EmbedConfig(workers=0, device="cpu", image_size=96))
+
+
+def test_the_drivers_own_log_lines_are_silenced(capsys):
+    """Audit AT: offline, gcsfs logged two credential lines, its retries and a full aiohttp traceback (54 to
+    64 lines) before the command's one line; the drivers' loggers are silenced once a filesystem is made."""
+    import logging
+
+    objectstore.filesystem("memory://bucket")
+    for name in objectstore.QUIET_LOGGERS:
+        logging.getLogger(f"{name}.retry").error("_request out of retries on exception", exc_info=False)
+    assert capsys.readouterr().err == ""
