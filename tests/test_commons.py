@@ -227,7 +227,7 @@ def test_an_api_down_for_good_is_an_upstream_error_and_keeps_finished_batches(fa
     fake._answer = failing_after_first_batch
     with pytest.raises(UpstreamError, match="still failing after 3 attempts") as error:
         ingest_commons(ws, options(fake, api_retries=2))
-    assert "\n" not in str(error.value)
+    assert "\n" not in str(error.value) and "check the network or proxy (HTTPS_PROXY)" in str(error.value)
     assert not ws.catalog_path.exists()
     fake._answer = original
     fake.server.reset_log()

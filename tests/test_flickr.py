@@ -240,7 +240,8 @@ def test_persistent_failure_is_upstream_error_and_the_rerun_resumes(tmp_path):
     with FakeFlickr(make_photos(1200), serve_images=False) as fake:
         fake.inject("500", times=4, after=1)  # page 2: more failures than retries
         ws = Workspace(tmp_path / "ws")
-        with pytest.raises(UpstreamError, match="failed 4 times, last: HTTP 500"):
+        with pytest.raises(UpstreamError, match=r"failed 4 times, last: HTTP 500; check the network or proxy "
+                                                r"\(HTTPS_PROXY\), or pass --endpoint"):
             ingest_flickr(ws, options(fake, download_images=False), api_key=fake.api_key)
         before = len(fake.search_calls())
         report = ingest_flickr(ws, options(fake, download_images=False), api_key=fake.api_key)

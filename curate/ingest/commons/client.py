@@ -78,7 +78,8 @@ class CommonsClient:
                               retry_after_cap_s=self.retry_after_cap_s, on_retry=tell)
         except TransientError as failure:
             raise UpstreamError(f"Commons API at {self.endpoint} still failing after {attempts} attempts "
-                                f"({failure.detail}); try again later: the run resumes where it stopped") from None
+                                f"({failure.detail}); check the network or proxy (HTTPS_PROXY), then run the same "
+                                "command again: it resumes where it stopped") from None
 
     def _get(self, params: dict[str, str]) -> dict:
         """One request; raises TransientError for what is worth retrying, UpstreamError otherwise."""

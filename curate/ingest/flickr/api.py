@@ -147,7 +147,9 @@ class FlickrClient:
                               backoff_max_s=config.backoff_max_s, retry_after_cap_s=config.retry_after_cap_s)
         except TransientError as failure:
             raise UpstreamError(f"Flickr API {method} failed {attempts} times, last: {self.scrub(failure.detail)}; "
-                                "try again later (the run resumes where it stopped)") from None
+                                "check the network or proxy (HTTPS_PROXY), or pass --endpoint for a server that "
+                                "answers like the Flickr API; then run the same command again (it resumes where it "
+                                "stopped)") from None
 
     def _attempt(self, method: str, params: dict) -> dict:
         query = {"method": method, "api_key": self._key, "format": "json", "nojsoncallback": "1",
