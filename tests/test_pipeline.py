@@ -458,3 +458,19 @@ def test_a_toml_date_where_text_is_wanted_is_named_as_written_not_as_python(tmp_
     said = " ".join(result.output.split())
     assert result.exit_code == 2 and "name must be a string, got 1979-05-27T07:32:00+00:00 (a TOML date-time)" in said
     assert "datetime.datetime" not in said
+
+
+def test_a_dry_run_of_a_flickr_recipe_without_an_api_key_is_refused(monkeypatch, tmp_path):
+    """Audit AT: `curate run datasets/world-skylines.toml --dry-run` listed 26 steps, exit 0, with no
+    FLICKR_API_KEY; the real run then stopped at step 1."""
+    from typer.testing import CliRunner
+
+    from curate.cli.app import app
+
+    monkeypatch.delenv("FLICKR_API_KEY", raising=False)
+    monkeypatch.setenv("CURATE_FLICKR_CONFIG", str(tmp_path / "none.toml"))
+    result = CliRunner().invoke(app, ["run", "world-skylines", "--dry-run", "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 2 and "step 1 (ingest flickr" in result.output and "FLICKR_API_KEY" in result.output
+    monkeypatch.setenv("FLICKR_API_KEY", "a-key")
+    result = CliRunner().invoke(app, ["run", "world-skylines", "--dry-run", "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 0, result.output

@@ -25,13 +25,14 @@ def run(
     """Run every step of a dataset recipe; a re-run skips finished steps and resumes the interrupted one."""
     from curate.errors import UsageError
     from curate.pipeline import missing_inputs, plan, restart_index, run_pipeline
+    from curate.pipeline.runner import unmet_needs
     from curate.recipes import load_recipe
 
     chosen = load_recipe(recipe)
     workspace(workspace_path).check_not_a_file()  # a dry run says so too (audit AN)
     steps = plan(chosen, train=train)
     first = restart_index(steps, restart_from)
-    missing = missing_inputs(steps)  # checked first: a run stops before any step, in the recipe's words
+    missing = missing_inputs(steps) + unmet_needs(steps)  # checked first: a run stops before any step
     if missing:
         more = f" (and {len(missing) - 1} more missing)" if len(missing) > 1 else ""
         raise UsageError(missing[0] + more)

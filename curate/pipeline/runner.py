@@ -44,6 +44,7 @@ class Step:
     settings: dict  # what decides the step's result: its fingerprint
     action: Callable[[Workspace], str | StepSummary]  # runs the step, returns its summary
     inputs: tuple[tuple[str, Path], ...] = ()  # (recipe key, local path) the step reads: `--dry-run` checks them
+    needs: Callable[[], object] | None = None  # raises UsageError when the step cannot start (a Flickr API key)
 
 
 FOLDER_INPUTS = frozenset({"folder", "folders", "offtopic"})  # recipe keys naming a folder (`against`: either)
@@ -64,6 +65,21 @@ def missing_inputs(steps: list[Step]) -> list[str]:
             if problem:
                 lines.append(f"step {number} ({step.name}): {key} {path} {problem}; fix {key!r} in the recipe (a "
                              "relative path is read from the recipe's folder)")
+    return lines
+
+
+def unmet_needs(steps: list[Step]) -> list[str]:
+    """One line per step whose `needs` fails (no Flickr API key in the environment), naming the step: what
+    `curate run` and its `--dry-run` refuse before any step (audit AT: a dry run passed a Flickr recipe
+    without a key, and the run then stopped at step 1)."""
+    lines = []
+    for number, step in enumerate(steps, 1):
+        if step.needs is None:
+            continue
+        try:
+            step.needs()
+        except UsageError as exc:
+            lines.append(f"step {number} ({step.name}): {exc}")
     return lines
 
 

@@ -121,7 +121,8 @@ def urls_step(recipe: Recipe, entry: dict, where: str) -> Step:
 
 
 def _api_source_step(recipe: Recipe, entry: dict, where: str, query_cls, options_cls, ingest,
-                     name: Callable[[object], str], download_defaults: dict | None = None) -> Step:
+                     name: Callable[[object], str], download_defaults: dict | None = None,
+                     needs: Callable[[], object] | None = None) -> Step:
     """A Flickr or Commons source: its query, options and download settings from one table;
     `download_defaults` are the source's own download defaults (Commons': fewer workers), under the table's keys."""
     from curate.ingest.http import DownloadConfig
@@ -131,15 +132,16 @@ def _api_source_step(recipe: Recipe, entry: dict, where: str, query_cls, options
     download = build_config(DownloadConfig, {**(download_defaults or {}), **parts["download"]}, where)
     options = build_config(options_cls, parts["options"], where, query=query, recipe=recipe_ref(recipe),
                            download=download)
-    return Step(name(query), entry, lambda ws: StepSummary.of(ingest(ws, options)))
+    return Step(name(query), entry, lambda ws: StepSummary.of(ingest(ws, options)), needs=needs)
 
 
 def flickr_step(recipe: Recipe, entry: dict, where: str) -> Step:
     """A Flickr search (curate.ingest.flickr)."""
     from curate.ingest.flickr import FlickrOptions, FlickrQuery, ingest_flickr
+    from curate.ingest.flickr.source import resolve_api_key
 
     return _api_source_step(recipe, entry, where, FlickrQuery, FlickrOptions, ingest_flickr,
-                            lambda query: f"ingest flickr {','.join(query.tags)}")
+                            lambda query: f"ingest flickr {','.join(query.tags)}", needs=resolve_api_key)
 
 
 def commons_step(recipe: Recipe, entry: dict, where: str) -> Step:
