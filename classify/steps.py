@@ -27,7 +27,11 @@ def train_step(ws: Workspace, run_dir: Path, config: TrainConfig) -> str:
     if resume and not _resumable(ws, run_dir, config):
         moved, resume = set_aside(run_dir), False
     elif not resume and run_dir.is_dir() and any(run_dir.iterdir()):
-        moved = set_aside(run_dir)
+        if never_trained(run_dir):
+            for path in run_dir.iterdir():  # a start cut short before its first epoch: nothing to keep
+                path.unlink()
+        else:
+            moved = set_aside(run_dir)
     trainer = train(ws, run_dir, config, resume=resume)
     accuracy = trainer.meta().metrics.get("val_accuracy")
     shown = "n/a" if accuracy is None else f"{accuracy:.1%}"
@@ -50,6 +54,23 @@ def _resumable(ws: Workspace, run_dir: Path, config: TrainConfig) -> bool:
         return True
     same_split = state.get("split_sha256") in (None, split)
     return same_split and TrainConfig.from_dict(state["config"]).comparable() == config.comparable()
+
+
+def never_trained(run_dir: Path) -> bool:
+    """Whether `run_dir` holds only what a training writes before its first epoch (the photos it was to
+    train on, its lock): a run interrupted that early, which audit AR saw `curate run --train` keep as an
+    "earlier run", one more folder each time. Anything else (a model, a checkpoint, a user's file) is kept.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp()); _ = (folder / "trained_on.parquet").write_bytes(b"")
+    >>> never_trained(folder), (folder / "model.json").write_text("{}") and never_trained(folder)
+    (True, False)
+    """
+    from classify.run_files import TRAINED_ON
+    from classify.train import RUN_LOCK
+
+    entries = list(run_dir.iterdir())
+    return all(entry.is_file() and entry.name in (TRAINED_ON, RUN_LOCK) for entry in entries)
 
 
 def set_aside(run_dir: Path) -> Path:

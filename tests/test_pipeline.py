@@ -474,3 +474,25 @@ def test_a_dry_run_of_a_flickr_recipe_without_an_api_key_is_refused(monkeypatch,
     monkeypatch.setenv("FLICKR_API_KEY", "a-key")
     result = CliRunner().invoke(app, ["run", "world-skylines", "--dry-run", "-w", str(tmp_path / "ws")])
     assert result.exit_code == 0, result.output
+
+
+def test_a_run_cut_short_before_its_first_epoch_is_not_kept_as_an_earlier_run(tmp_path, monkeypatch):
+    """Audit AR 6: a `curate run --train` interrupted before training's first epoch left a run folder holding
+    only trained_on.parquet, which the next run moved aside as `runs/<recipe>.earlier-…`, one more each time."""
+    from types import SimpleNamespace
+
+    from classify import steps
+    from classify.config import TrainConfig
+
+    run_dir = tmp_path / "runs" / "tiny"
+    run_dir.mkdir(parents=True)
+    (run_dir / "trained_on.parquet").write_bytes(b"the photos it was to train on")
+    (run_dir / ".lock").write_bytes(b"")
+    done = SimpleNamespace(meta=lambda: SimpleNamespace(metrics={"val_accuracy": 0.5}))
+    monkeypatch.setattr("classify.train.train", lambda ws, run_dir, config, resume: done)
+    line = steps.train_step(None, run_dir, TrainConfig())
+    assert "moved" not in line and [p.name for p in (tmp_path / "runs").iterdir()] == ["tiny"]
+    (run_dir / "model.json").write_text("{}")  # a run that trained: kept, moved aside
+    line = steps.train_step(None, run_dir, TrainConfig())
+    [earlier] = (tmp_path / "runs").iterdir()  # (the fake training made no new folder)
+    assert "the earlier run there moved to" in line and (earlier / "model.json").is_file()
