@@ -176,9 +176,11 @@ def _describe(image: Image.Image, min_side_px: int, max_pixels: int, work_side: 
     width, height = image.size
     image_format = image.format or "UNKNOWN"
     try:
-        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
         reduce_jpeg(image, work_side, max_pixels)  # must precede load(); size stays the full one above
         image.load()
+        # read after the load: Pillow turns a TIFF upright as it loads it (its size is upright from the open) and
+        # drops the tag, so a tag read before would turn it again (audit AU: a TIFF's width and height swapped)
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
     except Image.DecompressionBombError as exc:
         raise BadImage("decompression_bomb", f"more than {max_pixels:,} pixels") from exc
     except Exception as exc:
