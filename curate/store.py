@@ -298,7 +298,7 @@ def to_srgb(image: Image.Image, profile: bytes | None) -> Image.Image:
     levels, and a photo and its sRGB copy disagreed (audit AS 5; phones' Display P3 is the same case)."""
     if not profile or image.mode != "RGB":
         return image
-    transform = _srgb_transform(bytes(profile))
+    transform = srgb_transform(bytes(profile))
     if transform is None:
         return image
     from PIL import ImageCms
@@ -307,7 +307,7 @@ def to_srgb(image: Image.Image, profile: bytes | None) -> Image.Image:
 
 
 @functools.lru_cache(maxsize=32)
-def _srgb_transform(profile: bytes):
+def srgb_transform(profile: bytes):
     """The transform from the RGB ICC `profile` to sRGB (relative colorimetric, what browsers use for
     photos), built once per profile; None for an sRGB profile (nothing to do), a non-RGB or unreadable one."""
     from PIL import ImageCms

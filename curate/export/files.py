@@ -261,8 +261,10 @@ def resized_jpeg(source: Stored | Path, side: int) -> bytes:
 # 32-bit pixels white, and it shows the colours hidden under transparency: a phone's portrait photo trained
 # sideways, a 16-bit scan all white (audit AS 1). Curate judged, deduplicated and split the pixels
 # `curate.store.open_rgb` gives, so an export writes those pixels for such photos, re-encoded in their own
-# format (a JPEG at quality 95, the others losslessly); every other photo's bytes are copied as stored.
-PLAIN_WRITERS = {"jpg": ("JPEG", {"quality": 95}), "png": ("PNG", {}), "webp": ("WEBP", {"lossless": True}),
+# format (a JPEG at quality 95 without chroma subsampling, the others losslessly); every other photo's bytes
+# are copied as stored.
+PLAIN_WRITERS = {"jpg": ("JPEG", {"quality": 95, "subsampling": 0}),  # 4:4:4: 2.2 levels off at 4:2:0 on a Ferrari
+                 "png": ("PNG", {}), "webp": ("WEBP", {"lossless": True}),
                  "tif": ("TIFF", {"compression": "tiff_lzw"}), "bmp": ("BMP", {}), "gif": ("GIF", {})}
 _WIDE_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 _TURNED = frozenset(range(2, 9))  # EXIF orientations other than "as stored"
@@ -305,6 +307,9 @@ def upright_copy(source: Stored | Path, ext: str) -> bytes | None:
     except Exception:  # PIL raises many types; the ingest decoded this image, so copy its bytes as before
         return None
     fmt, options = writer
+    # the pixels are sRGB now, or were never in the profile's colour space (a grey profile on RGB pixels: an
+    # invalid PNG or TIFF, audit AU): written with no profile, which every reader takes as sRGB
+    plain.info.pop("icc_profile", None)
     buffer = io.BytesIO()
     plain.save(buffer, fmt, **options)
     return buffer.getvalue()
@@ -312,11 +317,15 @@ def upright_copy(source: Stored | Path, ext: str) -> bytes | None:
 
 def reads_otherwise(image) -> bool:
     """Whether a plain reader (`Image.open(...).convert("RGB")`) sees other pixels than curate's decoder
-    in an opened image: an EXIF orientation to apply, 16- or 32-bit pixels, or transparency that hides
-    something (this last one decodes the image)."""
-    from curate.store import has_transparency
+    in an opened image: an EXIF orientation to apply, 16- or 32-bit pixels, an RGB colour profile other than
+    sRGB (`curate.store.to_srgb` converts it; a plain reader takes the values as sRGB: 12 of 48 real Ferraris
+    were 1.3 to 4.4 levels off, audit AU), or transparency that hides something (this one decodes the image)."""
+    from curate.store import has_transparency, srgb_transform
 
     if image.getexif().get(0x0112, 1) in _TURNED or image.mode in _WIDE_MODES:
+        return True
+    profile = image.info.get("icc_profile")
+    if profile and image.mode == "RGB" and srgb_transform(bytes(profile)) is not None:
         return True
     if not has_transparency(image):
         return False

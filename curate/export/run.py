@@ -259,8 +259,8 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
         one = source.upright == 1
         notes.append(f"{source.upright:,} photo{' was' if one else 's were'} written as the upright 8-bit pixels "
                      f"curate judged, not {'its' if one else 'their'} stored bytes: an EXIF rotation, 16- or "
-                     "32-bit pixels or transparency that torchvision, webdataset, timm and Keras would not apply "
-                     "(docs/export.md)")
+                     "32-bit pixels, a colour profile other than sRGB or transparency, which torchvision, "
+                     "webdataset, timm and Keras would not apply (docs/export.md)")
     if earlier is not None and earlier != config.format:  # not in export.json: a fact of this run (audit AL F7)
         notes.append(f"{out} held an earlier {earlier} export: its files were removed ({removed:,} in all) and this "
                      f"{config.format} export replaces it")
