@@ -410,18 +410,26 @@ def interrupted_line(names: list[str]) -> str:
     """Why ingest is stale while its journal is there (audit AR: a killed `ingest urls` left 117 of 402 photos
     in the catalog, status said "ingest fresh", and split and export ran on it, whole labels missing).
 
-    >>> interrupted_line(["urls"]).split(":")[0]
-    'an interrupted `curate ingest urls` has not finished (journal/ingest-urls.jsonl holds its progress)'
+    >>> interrupted_line(["folder@trip"]).split(":")[0]
+    'an interrupted `curate ingest folder` has not finished (journal/ingest-folder@trip.jsonl holds its progress)'
     """
-    runs = ", ".join(f"`curate ingest {name}`" for name in names)
+    runs = ", ".join(dict.fromkeys(f"`curate ingest {source_of(name)}`" for name in names))
     journals = ", ".join(f"journal/ingest-{name}.jsonl" for name in names)
     return (f"an interrupted {runs} has not finished ({journals} holds its progress): the catalog holds only "
-            "part of the collection")
+            "part of the collection; if it cannot be finished (its folder or list is gone), delete "
+            f"{'that file' if len(names) == 1 else 'those files'} to keep the catalog as it is")
+
+
+def source_of(journal_name: str) -> str:
+    """The `curate ingest` subcommand of an ingest journal's name: a second folder's journal is named after
+    its id prefix, `folder@<name>` (audit AU: status offered `curate ingest folder@src3`, no command)."""
+    return journal_name.split("@", 1)[0]
 
 
 def ingest_command(names: list[str], ws_flag: str = "") -> str:
     """What finishes an interrupted ingest: the same command again (its arguments are the user's)."""
-    return " ".join([f"curate ingest {names[0]} ... (the same command again)", *([ws_flag] if ws_flag else [])])
+    return " ".join([f"curate ingest {source_of(names[0])} ... (the same command again)",
+                     *([ws_flag] if ws_flag else [])])
 
 
 def load_reports(ws) -> dict:

@@ -374,3 +374,19 @@ def test_a_note_to_run_another_stage_goes_once_that_stage_has_run_and_names_its_
         "other note"]
     reports["prefilter"]["finished_at"] = "2026-12-06T09:00:00+00:00"
     assert current_notes([note, "other note"], "filter", reports, states) == ["other note"]
+
+
+def test_an_unfinished_second_folder_ingest_is_named_as_a_command_with_a_way_out(tmp_path):
+    """Audit AU: a second folder's ingest journal is `ingest-folder@<name>.jsonl`, and status offered `curate
+    ingest folder@src3 ...`, no command; nothing said how to give up an ingest that cannot be finished."""
+    from curate.freshness import STALE, workspace_states
+    from tests.helpers import demo_workspace
+
+    ws = demo_workspace(tmp_path / "ws")
+    ws.journal_dir.mkdir(parents=True, exist_ok=True)
+    (ws.journal_dir / "ingest-folder@trip.jsonl").write_text('{"photo_id": "folder@trip:a.jpg"}\n')
+    state = workspace_states(ws)["ingest"]
+    assert state.state == STALE and state.command.startswith("curate ingest folder ... (the same command again)")
+    assert "delete that file to keep the catalog as it is" in state.reasons[0]
+    (ws.journal_dir / "ingest-folder@trip.jsonl").unlink()  # the way out it names
+    assert workspace_states(ws)["ingest"].state != STALE
