@@ -72,6 +72,17 @@ def register_optional_decoders() -> bool:
     return True
 
 
+def has_decoder(brand: str) -> bool:
+    """Whether this installation decodes `brand` ("HEIC", "HEIF" or "AVIF"): Pillow's own AVIF plugin, or
+    pillow-heif registered (`register_optional_decoders`)."""
+    from PIL import Image, features
+
+    if brand == "AVIF" and features.check("avif"):
+        return True
+    Image.init()
+    return (brand if brand == "AVIF" else "HEIF") in Image.OPEN
+
+
 def missing_decoder(brand: str) -> str:
     """The error detail of a photo whose format this installation cannot decode: what to install."""
     if brand == "AVIF":

@@ -24,7 +24,7 @@ from typing import BinaryIO
 from PIL import Image, ImageFile
 
 from curate import objectstore
-from curate.imageformats import MAX_DECODE_PIXELS, MAX_JPEG_PIXELS, heif_brand, missing_decoder
+from curate.imageformats import MAX_DECODE_PIXELS, MAX_JPEG_PIXELS, has_decoder, heif_brand, missing_decoder
 from curate.workspace import Workspace, atomic_write_bytes
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated JPEG must be an error, not grey pixels
@@ -116,8 +116,11 @@ def open_image(data: bytes, max_pixels: int = MAX_PIXELS, max_jpeg_pixels: int =
             raise BadImage("decompression_bomb", f"{int(claimed[1]):,} pixels claimed, over any format's limit"
                            if claimed else str(exc)[:200]) from exc
         except Exception as exc:  # PIL raises many types for junk bytes
-            if heif_brand(data):  # a phone's HEIC without pillow-heif, or AVIF on an old Pillow
-                raise BadImage("unsupported_format", missing_decoder(heif_brand(data))) from exc
+            brand = heif_brand(data)
+            if brand and not has_decoder(brand):  # a phone's HEIC without pillow-heif, or AVIF on an old Pillow
+                raise BadImage("unsupported_format", missing_decoder(brand)) from exc
+            if brand:  # a decoder there, and it cannot open the file: cut short (audit AU: "upgrade Pillow")
+                raise BadImage("truncated_image", f"{len(data):,} bytes: the file is cut short") from exc
             if starts_like_an_image(data):  # an image's signature, cut off before its header ended
                 # (a WebP decodes whole as it opens: any cut fails here, most of them in the image data)
                 where = "the file is cut short" if data[8:12] == b"WEBP" else "the header is cut short"

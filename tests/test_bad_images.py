@@ -387,3 +387,18 @@ def test_a_symlink_to_nothing_outside_the_folder_says_so(tmp_path):
     ingest_folder(ws, FolderOptions(folder=photos, workers=1))
     row = read_catalog(ws).set_index("photo_id").loc["folder:gone.jpg"]
     assert row["drop_reason"] == "unsafe_path" and "which does not exist" in row["error_detail"]
+
+
+def test_a_cut_avif_is_truncated_where_pillow_reads_avif():
+    """Audit AU: a cut AVIF was dropped as unsupported_format, "this Pillow has no AVIF decoder; upgrade
+    Pillow", on a Pillow that reads AVIF."""
+    from PIL import features
+
+    from curate.store import BadImage, decode_image
+
+    if not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF codec")
+    data = encoded(Image.effect_noise((96, 64), 60).convert("RGB"), "AVIF")
+    with pytest.raises(BadImage) as cut:
+        decode_image(data[: len(data) // 2], work_side=64)
+    assert cut.value.reason == "truncated_image" and "the file is cut short" in cut.value.detail
