@@ -316,15 +316,15 @@ def test_a_clock_at_zero_or_a_future_date_is_no_time():
     split would join every owner-less photo carrying one such date near one place into one walk."""
     from curate.ingest.exif import taken_at
 
-    for stamp in ("1970:01:01 00:00:00", "1980:01:01 00:00:00", "2099:01:01 00:00:00"):
+    for stamp in ("1970:01:01 00:00:00", "1970:01:01 00:04:31", "1980:01:01 00:00:07", "2099:01:01 00:00:00"):
         exif = Image.Exif()
         exif.get_ifd(0x8769).update({0x9003: stamp})
         assert taken_at(exif) is None, stamp
         exif.get_ifd(0x8825).update({29: "2014:06:07", 7: (8.0, 24.0, 5.0)})  # the next source: the GPS clock
         assert taken_at(exif) == "2014-06-07 08:24:05", stamp
     scanned = Image.Exif()
-    scanned.get_ifd(0x8769).update({0x9003: "1970:01:01 14:05:00"})  # a real moment of that day: kept
-    assert taken_at(scanned) == "1970-01-01 14:05:00"
+    scanned.get_ifd(0x8769).update({0x9003: "1970:01:02 14:05:00"})  # a scan's real date the day after: kept
+    assert taken_at(scanned) == "1970-01-02 14:05:00"
 
 
 def test_taken_at_falls_back_past_a_blank_original_date():
