@@ -77,6 +77,8 @@ COLUMNS: tuple[Column, ...] = (
                                         "off; null when it has none; cached.", "filter"),
     Column("phash_rot90", _STR, True, "pHash of the image turned a quarter turn clockwise (a copy whose EXIF "
                                       "orientation was lost or applied twice); cached.", "filter"),
+    Column("phash_rot180", _STR, True, "pHash of the image turned a half turn (a copy of a photo taken upside down "
+                                       "whose EXIF orientation was lost); cached.", "filter"),
     Column("near_dup_cluster", _STR, True, "Near-duplicate cluster: photo_id of its representative (own id when "
                                            "alone).", "filter"),
     # raw image statistics of the single decode pass (curate/vision/features.py), measured on the

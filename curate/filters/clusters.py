@@ -34,6 +34,8 @@ def image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mappi
         if "phash_trimmed" in images else None
     turned = mirror_hashes(hashes, *neardup.parse_phashes(images["phash_rot90"])) \
         if "phash_rot90" in images else None
+    halfturned = mirror_hashes(hashes, *neardup.parse_phashes(images["phash_rot180"])) \
+        if "phash_rot180" in images else None
     thumbs = has_thumb = vectors = embedded = None
     if thumbnails is not None:
         thumbs = np.zeros((len(shas), verify.THUMB_BYTES), dtype=np.uint8)
@@ -48,7 +50,8 @@ def image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mappi
     by_position = None if read_grey is None else (lambda position: read_grey(shas[position]))
     owners, taken, lat, lon = sequence_keys(images)
     return cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, by_position,
-                                          owners, taken, lat, lon, turned), config, notes, embedded, workers)
+                                          owners, taken, lat, lon, turned, halfturned), config, notes, embedded,
+                          workers)
 
 
 def sequence_keys(images: pd.DataFrame) -> tuple[np.ndarray | None, ...]:
@@ -185,4 +188,9 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
         left = f" (the closest {shown:,} matched)" if shown < counts["turn_candidates"] else ""
         notes.append(f"quarter turns: {counts['turn']:,} of {counts['turn_candidates']:,} pairs whose pHashes meet "
                      f"once one is turned{left} are one photo turned, linked on their pixels{unreadable}")
+    if counts.get("half_turn_candidates"):
+        unreadable = f"; {counts['half_turn_unreadable']:,} could not be read" if counts["half_turn_unreadable"] \
+            else ""
+        notes.append(f"half turns: {counts['half_turn']:,} of {counts['half_turn_candidates']:,} pairs whose pHashes "
+                     f"meet once one is turned upside down are one photo, linked on their pixels{unreadable}")
     return components_from_pairs(len(evidence.hashes), first, second)

@@ -256,6 +256,7 @@ class Evidence:
     lat: np.ndarray | None = None  # float64 latitude per image (NaN: none), for owner-less walks
     lon: np.ndarray | None = None  # float64 longitude per image (NaN: none)
     turned: np.ndarray | None = None  # uint64 quarter-turn pHashes (`phash.quarter_turn_phash`), or None
+    halfturned: np.ndarray | None = None  # uint64 half-turn pHashes (`phash.half_turn_phash`), or None
 
     def views(self) -> tuple[np.ndarray, np.ndarray]:
         """(mirror hashes, trimmed hashes), each the plain hashes where the evidence has none."""
@@ -350,7 +351,8 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
         first, second = _add_patch_links(evidence, rule, first, second, wide, counts)
     if evidence.trimmed is not None and evidence.read_grey is not None and rule.window_score is not None:
         first, second = _add_frame_links(evidence, rule, first, second, wide, counts)
-    if evidence.turned is not None and evidence.read_grey is not None and rule.window_score is not None:
+    if (evidence.turned is not None or evidence.halfturned is not None) and evidence.read_grey is not None \
+            and rule.window_score is not None:
         first, second = _add_turn_links(evidence, rule, first, second, counts)
     if evidence.vectors is not None and evidence.read_grey is not None and rule.window_score is not None:
         first, second = _add_window_links(evidence, rule, first, second, counts, workers)
@@ -438,20 +440,26 @@ def _add_turn_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, secon
     other's quarter-turn pHash (`Evidence.turned`), not linked yet, whose grey views, one turned either way,
     match as a window at `rule.window_score` (`windows.window_score`; the same bar as a crop's). A quarter turn
     moves a pHash a median 26 bits and the embedding to a cosine of about 0.55 (audit I): no other rule sees it.
-    counts gains turn (links), turn_candidates and turn_unreadable."""
+    The same for a half turn (`Evidence.halfturned`, one view turned upside down: audit AS). counts gains turn
+    (links), turn_candidates and turn_unreadable, and half_turn, half_turn_candidates and half_turn_unreadable."""
     from curate.filters import neardup, windows
 
-    a, b, bits, by_turn = neardup.mirror_pairs(evidence.hashes, evidence.turned, rule.max_bits)
-    a, b, bits = a[by_turn], b[by_turn], bits[by_turn]
     n = len(evidence.hashes)
-    new = ~np.isin(a * n + b, np.concatenate([first * n + second, second * n + first]))
-    order = np.argsort(bits[new], kind="stable")[:rule.window_pairs]  # the closest, as many as the window match's
-    a, b = a[new][order], b[new][order]
-    linked, unreadable = _matched_on_pixels(
-        evidence, a, b, lambda one, other, _: max(windows.window_score(np.ascontiguousarray(np.rot90(one, k=turn)),
-                                                                       other) for turn in (1, -1)) >= rule.window_score)
-    counts.update(turn=int(linked.sum()), turn_candidates=int(new.sum()), turn_unreadable=unreadable)
-    return np.concatenate([first, a[linked]]), np.concatenate([second, b[linked]])
+    for kind, turned, turns in (("turn", evidence.turned, (1, -1)), ("half_turn", evidence.halfturned, (2,))):
+        if turned is None:
+            continue
+        a, b, bits, by_turn = neardup.mirror_pairs(evidence.hashes, turned, rule.max_bits)
+        a, b, bits = a[by_turn], b[by_turn], bits[by_turn]
+        new = ~np.isin(a * n + b, np.concatenate([first * n + second, second * n + first]))
+        order = np.argsort(bits[new], kind="stable")[:rule.window_pairs]  # the closest, as many as the window's
+        a, b = a[new][order], b[new][order]
+        linked, unreadable = _matched_on_pixels(
+            evidence, a, b, lambda one, other, _, turns=turns: max(
+                windows.window_score(np.ascontiguousarray(np.rot90(one, k=turn)), other) for turn in turns)
+            >= rule.window_score)
+        counts.update({kind: int(linked.sum()), f"{kind}_candidates": int(new.sum()), f"{kind}_unreadable": unreadable})
+        first, second = np.concatenate([first, a[linked]]), np.concatenate([second, b[linked]])
+    return first, second
 
 
 def _add_patch_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,

@@ -38,19 +38,19 @@ REPRESENTATIVE_ORDER = ("(status <> 'kept'), (label IS NULL), coalesce(width::DO
                         "taken_at ASC NULLS LAST, photo_id")
 
 
-def _hashes(con, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(pHashes, mirror pHashes, border-trimmed pHashes, quarter-turn pHashes) of the images in position order,
-    parsed a batch at a time (an image's own hash where it has no mirror, trimmed or turned one)."""
-    hashes, mirrors, trimmed, turned = (np.empty(n, np.uint64) for _ in range(4))
+def _hashes(con, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(pHashes, mirror pHashes, border-trimmed pHashes, quarter-turn and half-turn pHashes) of the images in
+    position order, parsed a batch at a time (an image's own hash where it has no mirror, trimmed or turned one)."""
+    hashes, mirrors, trimmed, turned, halfturned = (np.empty(n, np.uint64) for _ in range(5))
     start = 0
-    for batch in record_batches(con, "SELECT phash, phash_mirror, phash_trimmed, phash_rot90 FROM nd_images "
-                                     "ORDER BY pos"):
+    for batch in record_batches(con, "SELECT phash, phash_mirror, phash_trimmed, phash_rot90, phash_rot180 "
+                                     "FROM nd_images ORDER BY pos"):
         end = start + batch.num_rows
         hashes[start:end] = neardup.phash_to_uint64(batch.column(0).to_pylist())
-        for view, column in ((mirrors, 1), (trimmed, 2), (turned, 3)):
+        for view, column in ((mirrors, 1), (trimmed, 2), (turned, 3), (halfturned, 4)):
             view[start:end] = mirror_hashes(hashes[start:end], *neardup.parse_phashes(batch.column(column).to_pylist()))
         start = end
-    return hashes, mirrors, trimmed, turned
+    return hashes, mirrors, trimmed, turned, halfturned
 
 
 def _thumbnails(con, n: int, cache: Path, scratch: Path) -> tuple[np.ndarray, np.ndarray, str | None]:
@@ -147,18 +147,20 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
     con.execute(f"""
         CREATE OR REPLACE TABLE nd_images AS
         SELECT row_number() OVER (ORDER BY rid) - 1 AS pos, sha256, phash, phash_mirror, phash_trimmed, phash_rot90,
-               owner_id AS nd_owner, taken_at AS nd_taken, lat AS nd_lat, lon AS nd_lon FROM (
-            SELECT rid, sha256, phash, phash_mirror, phash_trimmed, phash_rot90, owner_id, taken_at, lat, lon,
+               phash_rot180, owner_id AS nd_owner, taken_at AS nd_taken, lat AS nd_lat, lon AS nd_lon FROM (
+            SELECT rid, sha256, phash, phash_mirror, phash_trimmed, phash_rot90, phash_rot180, owner_id, taken_at, lat,
+                   lon,
                    row_number() OVER (PARTITION BY sha256 ORDER BY rid) AS k
             FROM w WHERE {READABLE_PHASH} AND sha256 IS NOT NULL)
         WHERE k = 1""")
     n = con.execute("SELECT count(*) FROM nd_images").fetchone()[0]
-    hashes, mirrors, trimmed, turned = _hashes(con, n)
+    hashes, mirrors, trimmed, turned, halfturned = _hashes(con, n)
     vectors, embedded = _vectors(con, ws)
     owners, taken, lat, lon = _sequence_keys(con, n)
     if ws is None:
         labels = cluster_images(verify.Evidence(hashes, mirrors, vectors=vectors, trimmed=trimmed, owners=owners,
-                                                taken=taken, lat=lat, lon=lon, turned=turned), config, notes, embedded)
+                                                taken=taken, lat=lat, lon=lon, turned=turned, halfturned=halfturned),
+                                config, notes, embedded)
     else:
         cache = ws.root / "cache"
         cache.mkdir(parents=True, exist_ok=True)
@@ -172,13 +174,14 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
                              "the pandas engine (CURATE_CATALOG_ENGINE=pandas) computes them")
             reader = None if source is None else _grey_reader(con, ws, source)
             labels = cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, reader,
-                                                    owners, taken, lat, lon, turned), config, notes, embedded, workers)
+                                                    owners, taken, lat, lon, turned, halfturned), config, notes,
+                                    embedded, workers)
             del thumbs
     con.register("nd_labels_frame", pa.table({"pos": pa.array(np.arange(n, dtype=np.int64)),
                                               "cluster": pa.array(labels.astype(np.int64))}))
     con.execute("CREATE OR REPLACE TABLE nd_labels AS SELECT * FROM nd_labels_frame")
     con.unregister("nd_labels_frame")
-    del labels, hashes, mirrors, trimmed, turned, vectors
+    del labels, hashes, mirrors, trimmed, turned, halfturned, vectors
     con.execute(f"""
         UPDATE w SET near = r.rep FROM (
             SELECT rid, first_value(photo_id) OVER (PARTITION BY cluster ORDER BY {REPRESENTATIVE_ORDER}) AS rep
