@@ -279,7 +279,13 @@ def shrink_loaded(image: Image.Image, min_side: int | None) -> Image.Image:
     return image.reduce(factor) if factor >= 2 else image
 
 
-_TURNED = frozenset(range(2, 9))  # EXIF orientations other than "as stored"
+TURNED = frozenset(range(2, 9))  # EXIF orientations other than "as stored"
+
+
+def shown_turned(image: Image.Image) -> bool:
+    """Whether `image`'s EXIF orientation turns or mirrors it for display (read after a TIFF's load, which
+    applies it: `_describe`)."""
+    return image.getexif().get(_EXIF_ORIENTATION, 1) in TURNED
 
 
 def upright_rgb(image: Image.Image) -> Image.Image:
@@ -288,7 +294,7 @@ def upright_rgb(image: Image.Image) -> Image.Image:
     from PIL import ImageOps
 
     profile = image.info.get("icc_profile")
-    if image.getexif().get(_EXIF_ORIENTATION, 1) in _TURNED:
+    if shown_turned(image):
         image = ImageOps.exif_transpose(image)
     return to_srgb(flat_rgb(image), profile)
 

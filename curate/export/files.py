@@ -267,7 +267,6 @@ PLAIN_WRITERS = {"jpg": ("JPEG", {"quality": 95, "subsampling": 0}),  # 4:4:4: 2
                  "png": ("PNG", {}), "webp": ("WEBP", {"lossless": True}),
                  "tif": ("TIFF", {"compression": "tiff_lzw"}), "bmp": ("BMP", {}), "gif": ("GIF", {})}
 _WIDE_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
-_TURNED = frozenset(range(2, 9))  # EXIF orientations other than "as stored"
 
 
 def upright_copy(source: Stored | Path, ext: str) -> bytes | None:
@@ -320,9 +319,9 @@ def reads_otherwise(image) -> bool:
     in an opened image: an EXIF orientation to apply, 16- or 32-bit pixels, an RGB colour profile other than
     sRGB (`curate.store.to_srgb` converts it; a plain reader takes the values as sRGB: 12 of 48 real Ferraris
     were 1.3 to 4.4 levels off, audit AU), or transparency that hides something (this one decodes the image)."""
-    from curate.store import has_transparency, srgb_transform
+    from curate.store import has_transparency, shown_turned, srgb_transform
 
-    if image.getexif().get(0x0112, 1) in _TURNED or image.mode in _WIDE_MODES:
+    if shown_turned(image) or image.mode in _WIDE_MODES:
         return True
     profile = image.info.get("icc_profile")
     if profile and image.mode == "RGB" and srgb_transform(bytes(profile)) is not None:
