@@ -274,6 +274,8 @@ def judge(catalog: pd.DataFrame | CatalogFile, reports: dict, ws_flag: str = "")
                 states[stage] = StageState(stage, STALE, ingest_command(cut, ws_flag), [interrupted_line(cut)])
             else:
                 states[stage] = StageState(stage, NOT_RUN if catalog.empty else FRESH, command)
+        elif isinstance(report, CutShort):
+            states[stage] = StageState(stage, STALE, command, [str(report)])
         elif isinstance(report, DataContractError):
             states[stage] = StageState(stage, STALE, command, [f"its report is unreadable ({report})"])
         elif report is None:
@@ -432,11 +434,15 @@ def ingest_command(names: list[str], ws_flag: str = "") -> str:
                      *([ws_flag] if ws_flag else [])])
 
 
+class CutShort(DataContractError):
+    """A stage's last run was killed between its catalog write and its report (`stage_reports.mark_writing`)."""
+
+
 def load_reports(ws) -> dict:
     """{stage: saved report, None, or the DataContractError of an unreadable one} for PIPELINE; for ingest,
     which keeps no report, {"interrupted": [names]} when unfinished ingests left their journals
     (`interrupted_ingests`), else nothing."""
-    from curate.stage_reports import load_stage_report
+    from curate.stage_reports import PENDING_SUFFIX, load_stage_report
 
     reports: dict = {}
     journals = sorted(Path(ws.journal_dir).glob("ingest-*.jsonl")) if Path(ws.journal_dir).is_dir() else []
@@ -444,6 +450,11 @@ def load_reports(ws) -> dict:
         reports["ingest"] = {"interrupted": [path.name.removeprefix("ingest-").removesuffix(".jsonl")
                                              for path in journals]}
     for stage in PIPELINE[1:]:
+        if (Path(ws.root) / "reports" / f"{stage}{PENDING_SUFFIX}").exists():
+            reports[stage] = CutShort(f"`curate {stage}` was cut short after it wrote the catalog and before its "
+                                      f"report (reports/{stage}{PENDING_SUFFIX} is there): the catalog holds results "
+                                      "no report describes")
+            continue
         try:
             reports[stage] = load_stage_report(ws, stage)
         except DataContractError as exc:

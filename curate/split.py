@@ -756,7 +756,7 @@ def run_split(ws, config: SplitConfig, engine: str | None = None) -> SplitReport
     from curate import freshness
     from curate.catalog_batches import CatalogFile
     from curate.outofcore import choose_engine
-    from curate.stage_reports import save_stage_report
+    from curate.stage_reports import mark_writing, save_stage_report
 
     started = time.monotonic()
     if choose_engine(engine, ws.catalog_path if ws.catalog_path.exists() else None) == "duckdb":
@@ -773,6 +773,7 @@ def run_split(ws, config: SplitConfig, engine: str | None = None) -> SplitReport
     result, report = split_catalog(catalog, config)
     report.warnings[:0] = freshness.reset_before(catalog, freshness.load_reports(ws), "split",
                                                  freshness.workspace_flag(ws))
+    mark_writing(ws, "split")
     write_catalog(ws, result)
     save_stage_report(ws, "split", input_hash, report.to_dict(), started)
     return report

@@ -28,6 +28,26 @@ def save_stage_report(ws: Workspace, stage: str, input_catalog_sha256: str, repo
         payload["freshness"] = freshness.record_run(stage, read_catalog(ws), report, freshness.load_reports(ws))
     atomic_write_bytes(ws.root / "reports" / f"{stage}.json",
                        json.dumps(payload, indent=2, default=str).encode("utf-8"))
+    report_written(ws, stage)
+
+
+# A stage's catalog and its report are two writes: a run killed between them (audit AR: `curate split --seed 7`
+# killed there read as the old seed-0 split, "fresh"; a first filter killed there as "not run", its drops in the
+# catalog) leaves results no report describes. The marker is written just before the catalog and removed once
+# the report is written; while it is there the stage reads as stale (curate.freshness.load_reports).
+PENDING_SUFFIX = ".pending"
+
+
+def mark_writing(ws: Workspace, stage: str) -> None:
+    """Before `stage` writes the catalog: `reports/<stage>.pending`, removed by its report (`report_written`)."""
+    path = ws.root / "reports" / f"{stage}{PENDING_SUFFIX}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, datetime.now(UTC).isoformat(timespec="seconds").encode("utf-8"))
+
+
+def report_written(ws: Workspace, stage: str) -> None:
+    """Once `reports/<stage>.json` describes the catalog: the run's marker goes."""
+    (ws.root / "reports" / f"{stage}{PENDING_SUFFIX}").unlink(missing_ok=True)
 
 
 def took(started: float | None) -> dict:

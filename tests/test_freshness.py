@@ -390,3 +390,33 @@ def test_an_unfinished_second_folder_ingest_is_named_as_a_command_with_a_way_out
     assert "delete that file to keep the catalog as it is" in state.reasons[0]
     (ws.journal_dir / "ingest-folder@trip.jsonl").unlink()  # the way out it names
     assert workspace_states(ws)["ingest"].state != STALE
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_a_split_killed_after_its_catalog_write_reads_as_stale_until_run_again(tmp_path, monkeypatch, engine):
+    """Audit AR 3: `curate split --seed 7` killed between its catalog write and its report read as the old seed-0
+    split, "fresh" (141 photos had moved); a first filter killed there read "not run", its drops in the catalog."""
+    from typer.testing import CliRunner
+
+    from curate.cli.app import app
+    from curate.freshness import STALE, workspace_states
+    from tests.helpers import demo_workspace
+
+    ws = demo_workspace(tmp_path / "ws")
+    assert workspace_states(ws)["split"].state != STALE
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # as a Ctrl-C or SIGTERM there: the catalog written, no report yet
+
+    target = "curate.outofcore.db.save_stage_report" if engine == "duckdb" else "curate.stage_reports.save_stage_report"
+    with monkeypatch.context() as patch:
+        patch.setattr(target, killed)
+        cut = CliRunner().invoke(app, ["split", "-w", str(ws.root), "--seed", "7", "--catalog-engine", engine])
+    assert cut.exit_code == 130
+    split = workspace_states(ws)["split"]
+    assert split.state == STALE and "cut short after it wrote the catalog" in split.reasons[0]
+    refused = CliRunner().invoke(app, ["export", "-f", "csv", "-o", str(tmp_path / "out"), "-w", str(ws.root)])
+    assert refused.exit_code == 3, refused.output
+    again = CliRunner().invoke(app, ["split", "-w", str(ws.root), "--seed", "7", "--catalog-engine", engine])
+    assert again.exit_code == 0 and workspace_states(ws)["split"].state != STALE
+    assert not (ws.root / "reports" / "split.pending").exists()

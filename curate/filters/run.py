@@ -19,7 +19,7 @@ from curate.progress import working
 from curate.recipes import Recipe
 from curate.review.apply import overridden_note
 from curate.review.journal import apply_workspace_decisions
-from curate.stage_reports import save_stage_report
+from curate.stage_reports import mark_writing, save_stage_report
 from curate.workspace import (
     Workspace,
     catalog_sha256,
@@ -202,6 +202,7 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
                                       grey_reader(ws, catalog), workers)
     final = apply_workspace_decisions(ws, filtered, "filter")  # human decisions (curate review) win
     report.notes += overridden_note(final, "filter")
+    mark_writing(ws, "filter")
     write_catalog(ws, final)
     save_stage_report(ws, "filter", input_hash, {**report.to_dict(), **recipe_record(recipe)}, started)
     return report

@@ -220,7 +220,7 @@ def save_stage_report(ws, stage: str, input_hash: str, report: dict, started: fl
     (`CatalogFile`), so that memory stays flat in the catalog's size."""
     from curate import freshness
     from curate.catalog_batches import CatalogFile
-    from curate.stage_reports import took
+    from curate.stage_reports import report_written, took
     from curate.workspace import atomic_write_bytes
 
     payload = {"stage": stage, "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -230,6 +230,7 @@ def save_stage_report(ws, stage: str, input_hash: str, report: dict, started: fl
                                                     freshness.load_reports(ws))
     atomic_write_bytes(ws.root / "reports" / f"{stage}.json",
                        json.dumps(payload, indent=2, default=str).encode("utf-8"))
+    report_written(ws, stage)
 
 
 def drop_kept(con, stage: str, reason: str, where: str) -> None:

@@ -11,6 +11,7 @@ from curate import schema
 from curate.errors import CATALOG_FIX, DataContractError
 from curate.outofcore import db
 from curate.outofcore.db import Catalog, connect, literal
+from curate.stage_reports import mark_writing
 
 
 def validate(con, catalog: Catalog) -> None:
@@ -74,6 +75,7 @@ def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float 
         centres = recipe_centres(recipe)  # with median centres too (geo_evidence_warnings)
         query, report = filter_duckdb(con, catalog, config, centres, ws, workers)
         query = _with_decisions(con, ws, query, report.notes)
+        mark_writing(ws, "filter")
         db.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")
     db.save_stage_report(ws, "filter", input_hash, {**report.to_dict(), **recipe_record(recipe)}, started)
     return report
@@ -89,6 +91,7 @@ def run_split_duckdb(ws, config, warnings: list[str] = (), started: float | None
         validate(con, catalog)
         query, report = split_duckdb(con, catalog, config)
         report.warnings[:0] = warnings
+        mark_writing(ws, "split")
         db.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")
     db.save_stage_report(ws, "split", input_hash, report.to_dict(), started)
     return report

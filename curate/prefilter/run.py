@@ -28,7 +28,7 @@ from curate.records import reset_stage
 from curate.review.apply import overridden_note
 from curate.review.journal import apply_workspace_decisions
 from curate.settings_fields import SettingError
-from curate.stage_reports import load_stage_report, save_stage_report
+from curate.stage_reports import load_stage_report, mark_writing, save_stage_report
 from curate.workspace import (
     Workspace,
     atomic_write_bytes,
@@ -82,6 +82,7 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
         result, report = prefilter_catalog(catalog, vectors, found, ok, config, topic_scores=scores)
     final = apply_workspace_decisions(ws, result, "prefilter")  # human decisions (curate review) win
     report.notes += overridden_note(final, "prefilter")
+    mark_writing(ws, "prefilter")
     write_catalog(ws, final)
     model = fit_topic_model(result, vectors, config) if config.mode == "embeddings" else None
     saved = save_topic_model(ws, model, report, embeddings, input_hash)
