@@ -442,7 +442,7 @@ def load_reports(ws) -> dict:
     """{stage: saved report, None, or the DataContractError of an unreadable one} for PIPELINE; for ingest,
     which keeps no report, {"interrupted": [names]} when unfinished ingests left their journals
     (`interrupted_ingests`), else nothing."""
-    from curate.stage_reports import PENDING_SUFFIX, load_stage_report
+    from curate.stage_reports import PENDING_SUFFIX, load_stage_report, pending_marker
 
     reports: dict = {}
     journals = sorted(Path(ws.journal_dir).glob("ingest-*.jsonl")) if Path(ws.journal_dir).is_dir() else []
@@ -450,7 +450,7 @@ def load_reports(ws) -> dict:
         reports["ingest"] = {"interrupted": [path.name.removeprefix("ingest-").removesuffix(".jsonl")
                                              for path in journals]}
     for stage in PIPELINE[1:]:
-        if (Path(ws.root) / "reports" / f"{stage}{PENDING_SUFFIX}").exists():
+        if pending_marker(ws, stage).exists():
             reports[stage] = CutShort(f"`curate {stage}` was cut short after it wrote the catalog and before its "
                                       f"report (reports/{stage}{PENDING_SUFFIX} is there): the catalog holds results "
                                       "no report describes")

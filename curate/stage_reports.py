@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from curate import freshness
 from curate.errors import DataContractError
@@ -38,16 +39,21 @@ def save_stage_report(ws: Workspace, stage: str, input_catalog_sha256: str, repo
 PENDING_SUFFIX = ".pending"
 
 
+def pending_marker(ws: Workspace, stage: str) -> Path:
+    """`reports/<stage>.pending`: there while `stage` has written the catalog and not yet its report."""
+    return ws.root / "reports" / f"{stage}{PENDING_SUFFIX}"
+
+
 def mark_writing(ws: Workspace, stage: str) -> None:
-    """Before `stage` writes the catalog: `reports/<stage>.pending`, removed by its report (`report_written`)."""
-    path = ws.root / "reports" / f"{stage}{PENDING_SUFFIX}"
+    """Before `stage` writes the catalog: its `pending_marker`, removed by its report (`report_written`)."""
+    path = pending_marker(ws, stage)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, datetime.now(UTC).isoformat(timespec="seconds").encode("utf-8"))
 
 
 def report_written(ws: Workspace, stage: str) -> None:
     """Once `reports/<stage>.json` describes the catalog: the run's marker goes."""
-    (ws.root / "reports" / f"{stage}{PENDING_SUFFIX}").unlink(missing_ok=True)
+    pending_marker(ws, stage).unlink(missing_ok=True)
 
 
 def took(started: float | None) -> dict:
