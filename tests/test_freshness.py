@@ -420,3 +420,32 @@ def test_a_split_killed_after_its_catalog_write_reads_as_stale_until_run_again(t
     again = CliRunner().invoke(app, ["split", "-w", str(ws.root), "--seed", "7", "--catalog-engine", engine])
     assert again.exit_code == 0 and workspace_states(ws)["split"].state != STALE
     assert not (ws.root / "reports" / "split.pending").exists()
+
+
+def test_the_catalog_reads_whole_while_another_thread_replaces_it(tmp_path):
+    """A torn read of the catalog while `curate review` saved it (a flaky browser test): `pq.read_table(path)`
+    opened the path twice and paired the old file's footer with the new one's pages, about 3 reads in 10
+    while the file was being replaced. Read through one handle, every read is one whole catalog."""
+    import threading
+
+    from curate.workspace import Workspace, read_catalog, write_catalog
+    from tests.helpers import demo_workspace
+
+    ws = demo_workspace(tmp_path / "ws", photos=80)
+    versions = [read_catalog(ws), read_catalog(ws).iloc[:50]]
+    done = threading.Event()
+
+    def rewrite():
+        turn = 0
+        while not done.is_set():
+            write_catalog(Workspace(ws.root), versions[turn % 2])
+            turn += 1
+
+    writer = threading.Thread(target=rewrite)
+    writer.start()
+    try:
+        sizes = {len(read_catalog(ws)) for _ in range(200)}
+    finally:
+        done.set()
+        writer.join()
+    assert sizes <= {80, 50}
