@@ -149,6 +149,13 @@ class EmbeddingCache:
         self._load()
         return int(self._vectors.shape[1])
 
+    def known(self) -> set[str]:
+        """The sha256s the cache holds a row for (readable or not), read without their vectors."""
+        if self._shas is not None:
+            return set(self._shas)
+        return {sha for path in self._parts() for sha in pq.read_table(path, columns=["sha256"])
+                .column("sha256").to_pylist()}
+
     def missing(self, shas: list[str]) -> list[str]:
         self._load()
         return [sha for sha in shas if sha not in self._shas] if len(self._shas) else list(shas)

@@ -88,3 +88,30 @@ def test_images_stored_after_the_embed_are_named_in_a_note():
     _, whole = filter_catalog(_stage_catalog(rows), FilterConfig(), thumbnails=thumbnails,
                               embeddings=([row["sha256"] for row in rows], np.resize(vectors, (len(rows), 16))))
     assert not any("have no efficientnet_lite0 embedding" in note for note in whole.notes)
+
+
+def test_a_filter_on_a_half_embedded_workspace_warns_on_both_engines(tmp_path):
+    """Audit AR7: after an interrupted `curate embed` (or photos ingested after it), `curate filter` ran on the
+    partial cache with only a note, and the clusters that decide the split's groups missed the unembedded
+    images' copies. It is a warning now, on both engines, and goes away once every image has a vector."""
+    from curate.embed import EmbeddingCache, embeddable_images
+    from curate.filters.run import run_filter
+    from curate.filters.stage import FilterConfig
+    from curate.ingest.demo import DemoConfig, ingest_demo
+    from curate.workspace import Workspace, read_catalog
+
+    ws = Workspace(tmp_path)
+    ingest_demo(ws, DemoConfig(photos=40, seed=2, image_width=64, image_height=48), images=True, workers=1)
+    shas = embeddable_images(read_catalog(ws))["sha256"].tolist()
+    cache = EmbeddingCache(ws, verify.EMBEDDING_BACKBONE)
+    vectors = np.random.default_rng(1).normal(size=(len(shas), 16)).astype(np.float32)
+    cache.append(shas[:10], vectors[:10], np.ones(10, bool))
+    for engine in ("pandas", "duckdb"):
+        report = run_filter(ws, FilterConfig(), engine=engine)
+        unembedded = [line for line in report.warnings if "no vector yet" in line]
+        assert len(unembedded) == 1, (engine, report.warnings)
+        assert unembedded[0].startswith(f"`curate embed` has no vector yet for {len(shas) - 10:,} of {len(shas):,}")
+        assert "run `curate embed`, then `curate filter` again" in unembedded[0]
+    cache.append(shas[10:], vectors[10:], np.r_[np.zeros(1, bool), np.ones(len(shas) - 11, bool)])
+    for engine in ("pandas", "duckdb"):  # every image tried (one unreadable to the embed): no warning
+        assert not [line for line in run_filter(ws, FilterConfig(), engine=engine).warnings if "no vector" in line]

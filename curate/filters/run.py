@@ -107,6 +107,29 @@ def load_embeddings(ws: Workspace, catalog: pd.DataFrame) -> tuple[list[str], np
     return shas[usable].tolist(), vectors[usable]
 
 
+def unembedded_warnings(ws: Workspace, wanted: pd.Series) -> list[str]:
+    """One warning when `curate embed`'s cache (the backbone the near-duplicate rule reads) holds some of
+    the `wanted` images (sha256s: the ingest-kept stored images) but has never seen others: an embed cut
+    short, or photos ingested after it ran. Their crop, rotation and burst copies go unlinked, and the
+    clusters decide the split's groups (audit AR7: this was a note only). Nothing when there is no cache
+    (the filter says so in a note) or when every image was tried (an unreadable one is only counted)."""
+    from curate.embed import EmbeddingCache
+    from curate.filters import verify
+
+    cache = EmbeddingCache(ws, verify.EMBEDDING_BACKBONE)
+    known = cache.known() if cache.dir.is_dir() else set()
+    wanted = pd.Series(wanted, dtype=object).dropna().drop_duplicates()
+    if not known or wanted.empty:
+        return []
+    unseen = int((~wanted.isin(known)).sum())
+    if not unseen:
+        return []
+    return [f"`curate embed` has no vector yet for {unseen:,} of {len(wanted):,} images (it was interrupted, or "
+            "photos were ingested after it ran): their crop, rotation and burst copies are mostly left unlinked, "
+            "and the near-duplicate clusters decide the split's groups; run `curate embed`, then `curate filter` "
+            "again"]
+
+
 def grey_reader(ws: Workspace, catalog: pd.DataFrame) -> Callable[[str], np.ndarray | None]:
     """sha256 -> the stored image's grey view (`curate.filters.windows.grey_view`), decoded when the window
     match asks for it (a few candidate pairs); None for an image not stored or unreadable."""
@@ -200,6 +223,10 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     embeddings = load_embeddings(ws, catalog)
     filtered, report = filter_catalog(catalog, config, centres, thumbnails, embeddings,
                                       grey_reader(ws, catalog), workers)
+    if embeddings is not None:
+        from curate.embed import embeddable_images
+
+        report.warnings += unembedded_warnings(ws, embeddable_images(catalog)["sha256"])
     final = apply_workspace_decisions(ws, filtered, "filter")  # human decisions (curate review) win
     report.notes += overridden_note(final, "filter")
     mark_writing(ws, "filter")

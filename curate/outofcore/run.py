@@ -62,6 +62,21 @@ def _with_decisions(con, ws, query: str, notes: list[str]) -> str:
             f"UNION ALL BY NAME SELECT * FROM patch) ORDER BY rid")
 
 
+def _unembedded(con, catalog: Catalog, ws) -> list[str]:
+    """curate.filters.run.unembedded_warnings on the catalog's ingest-kept stored images (as
+    curate.embed.embeddable_images picks them), read in DuckDB."""
+    from curate.embed import EmbeddingCache
+    from curate.filters import verify
+    from curate.filters.run import unembedded_warnings
+
+    if not EmbeddingCache(ws, verify.EMBEDDING_BACKBONE).dir.is_dir():
+        return []
+    shas = [row[0] for row in con.execute(
+        f"SELECT DISTINCT sha256 FROM {catalog.source} WHERE coalesce(drop_stage, '') <> 'ingest' "
+        "AND image_path IS NOT NULL AND sha256 IS NOT NULL").fetchall()]
+    return unembedded_warnings(ws, pd.Series(shas, dtype=object))
+
+
 def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float | None = None):
     """curate.filters.run.run_filter's work in DuckDB (no pixel pass: the caches' hashes, thumbnails
     and embeddings are used as they are; see curate.outofcore.neardup)."""
@@ -74,6 +89,7 @@ def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float 
         validate(con, catalog)
         centres = recipe_centres(recipe)  # with median centres too (geo_evidence_warnings)
         query, report = filter_duckdb(con, catalog, config, centres, ws, workers)
+        report.warnings += _unembedded(con, catalog, ws)
         query = _with_decisions(con, ws, query, report.notes)
         mark_writing(ws, "filter")
         db.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")
