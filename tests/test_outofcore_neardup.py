@@ -299,3 +299,29 @@ def test_the_pandas_engine_hashes_a_damaged_phash_of_a_stored_image_again(tmp_pa
         phash=["zz", "zz", None, "00000000000000ff"], phash_mirror="00000000000000ff")
     fixed = ensure_phashes(ws, catalog, workers=1)
     assert parse_phashes(fixed["phash"])[1].tolist() == [True, False, False, True]  # only the stored image
+
+
+def test_a_catalog_from_before_the_turned_hashes_is_a_duckdb_note_until_pandas_hashes_it(tmp_path, monkeypatch):
+    """A catalog ingested before curate stored a half-turn pHash: the pandas filter decodes its images for
+    it (and finds turned copies), the DuckDB engine decodes none. It said nothing; now it counts the images
+    and names the fix, which then leaves nothing to say."""
+    from curate.ingest.demo import DemoConfig, ingest_demo
+
+    ws = Workspace(tmp_path / "ws")
+    ingest_demo(ws, DemoConfig(photos=30, seed=4, image_width=64, image_height=48), images=True, workers=1)
+    old = read_catalog(ws).drop(columns=["phash_rot180"])
+    pq.write_table(pa.Table.from_pandas(old, preserve_index=False), ws.catalog_path)  # a file without the column
+    images = old.loc[old["image_path"].notna(), "sha256"].nunique()
+
+    def filter_with(engine: str):
+        monkeypatch.setenv(outofcore.ENGINE_ENV, engine)
+        return [note for note in run_filter(ws, FilterConfig()).notes if "lack a mirrored or turned pHash" in note]
+
+    assert filter_with("duckdb") == [
+        f"{images:,} of {images:,} images lack a mirrored or turned pHash (ingested before curate computed them; "
+        "the DuckDB engine decodes no image): their mirrored, quarter- and half-turned copies are not found; run the "
+        "filter once with CURATE_CATALOG_ENGINE=pandas to compute them"]
+    assert read_catalog(ws)["phash_rot180"].isna().all()
+    assert filter_with("pandas") == []
+    assert read_catalog(ws).loc[lambda c: c["image_path"].notna(), "phash_rot180"].notna().all()
+    assert filter_with("duckdb") == []

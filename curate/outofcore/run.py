@@ -77,6 +77,27 @@ def _unembedded(con, catalog: Catalog, ws) -> list[str]:
     return unembedded_warnings(ws, pd.Series(shas, dtype=object))
 
 
+def _unturned(con, catalog: Catalog) -> list[str]:
+    """A note when stored images have a pHash but lack the mirrored or turned ones (a catalog ingested
+    before curate computed them): the pandas engine decodes such images first (`ensure_features`); the
+    DuckDB engine decodes none, so their mirrored and turned copies are no near-duplicate candidates."""
+    from curate.outofcore.neardup import READABLE_PHASH
+
+    if "phash" not in catalog.present or "image_path" not in catalog.present:
+        return []
+    views = ("phash_mirror", "phash_rot90", "phash_rot180")
+    unturned = ("TRUE" if not set(views) <= set(catalog.present)  # a column the file lacks: null in every row
+                else " OR ".join(f"{db.quote(name)} IS NULL" for name in views))
+    images, lacking = con.execute(
+        f"SELECT count(DISTINCT sha256), count(DISTINCT sha256) FILTER (WHERE {unturned}) "
+        f"FROM {catalog.source} WHERE image_path IS NOT NULL AND {READABLE_PHASH}").fetchone()
+    if not lacking:
+        return []
+    return [f"{lacking:,} of {images:,} images lack a mirrored or turned pHash (ingested before curate computed "
+            "them; the DuckDB engine decodes no image): their mirrored, quarter- and half-turned copies are not "
+            "found; run the filter once with CURATE_CATALOG_ENGINE=pandas to compute them"]
+
+
 def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float | None = None):
     """curate.filters.run.run_filter's work in DuckDB (no pixel pass: the caches' hashes, thumbnails
     and embeddings are used as they are; see curate.outofcore.neardup)."""
@@ -90,6 +111,7 @@ def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float 
         centres = recipe_centres(recipe)  # with median centres too (geo_evidence_warnings)
         query, report = filter_duckdb(con, catalog, config, centres, ws, workers)
         report.warnings += _unembedded(con, catalog, ws)
+        report.notes += _unturned(con, catalog)
         query = _with_decisions(con, ws, query, report.notes)
         mark_writing(ws, "filter")
         db.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")
