@@ -42,7 +42,7 @@ def devices(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")]
         return
     console.print(f"torch {facts['torch']}; auto device: [bold]{facts['auto']}[/bold]; "
                   f"CUDA: {', '.join(facts['cuda_devices']) or 'none'}; MPS: {facts['mps']}; "
-                  f"CPU threads: {facts['cpu_threads']}")
+                  f"CPU threads: {facts['cpu_threads']}", markup=True)
 
 
 app.command("evaluate")(evaluate_command)
@@ -139,11 +139,9 @@ def interrupted_line(run_dir: Path, workspace_root: Path, workspace_given: bool)
 
 
 def console_err_line(text: str) -> None:
-    from rich.markup import escape
-
     from curate.console import err_console
 
-    err_console.print(escape(text), highlight=False, soft_wrap=True)
+    err_console.print(text, highlight=False, soft_wrap=True)
 
 
 # the settings of the network the range test trains (TrainConfig's flags)

@@ -17,10 +17,13 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-console = Console()
-err_console = Console(stderr=True)
+# markup off: what is printed quotes catalog text from strangers (labels, tags, owner ids), and rich read
+# `[old] photos` as a tag (shown as " photos") and `[/x]` as a closing tag that raised MarkupError after the
+# stage had written (audit AW1). A line that wants a style says markup=True and escapes what it quotes.
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
 if not console.is_terminal and "COLUMNS" not in __import__("os").environ:
-    console = Console(width=200)  # piped or captured output: don't squeeze tables to 80 columns
+    console = Console(width=200, markup=False)  # piped or captured output: don't squeeze tables to 80 columns
 
 LINE_EVERY_S = 30.0  # off a terminal: a progress line at least this often ...
 LINE_EVERY_SHARE = 0.10  # ... and at every tenth of the work

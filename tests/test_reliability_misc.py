@@ -346,6 +346,23 @@ def test_status_strips_terminal_escapes_from_catalog_text(report_workspace):
     assert "chi" in result.output and "cago" in result.output
 
 
+@pytest.mark.parametrize("command", [["status"], ["split", "--seed", "1"], ["filter", "--max-km", "off"]])
+def test_labels_that_look_like_rich_markup_print_as_they_are(report_workspace, command, monkeypatch):
+    """Audit AW1: rich read catalog text as markup: a folder label `[old] photos` printed as ` photos` in every
+    table, and a label `[/x] bad` raised MarkupError (a traceback, after the stage had written its catalog)."""
+    from curate.console import console
+    from curate.workspace import read_catalog
+
+    monkeypatch.setattr(console, "width", 300)  # no cell wrapped, whatever the terminal
+    catalog = read_catalog(report_workspace)
+    first, second = sorted(catalog["label"].dropna().unique())[:2]
+    catalog["label"] = catalog["label"].replace({first: "[old]pics", second: "[/x]bad"})  # no space: no wrap
+    write_catalog(report_workspace, catalog)
+    result = runner.invoke(curate_app, [*command, "--workspace", str(report_workspace.root)])
+    assert result.exit_code == 0, result.output
+    assert "[old]pics" in result.output and "[/x]bad" in result.output
+
+
 def test_classify_evaluate_plots_draw_labels_that_look_like_tex(tmp_path):
     """A class named like TeX math used to make matplotlib raise while drawing the plots."""
     import numpy as np

@@ -38,7 +38,7 @@ def evaluate_command(
     report = evaluation.report
     console.print(f"{report.photos} {split} photos · accuracy [bold]{report.accuracy:.1%}[/bold] · "
                   f"macro F1 {report.macro['f1']:.3f} · mean loss {report.mean_loss:.3f} "
-                  f"({evaluation.device})", highlight=False)
+                  f"({evaluation.device})", markup=True, highlight=False)
     if evaluation.sandals_test:
         console.print(sandals_summary(evaluation.sandals_test, split=evaluation.split), highlight=False)
     print_table(_per_class_shown(report.per_class),

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -119,7 +120,8 @@ def user_errors(command):
             if kwargs.get("as_json") and getattr(exc, "result", None) is not None:  # what the run did, for --json
                 print(json.dumps(exc.result, indent=2, default=str))
             # escaped: messages quote user text such as "[train]" that Rich would read as markup
-            err_console.print(f"[red]error:[/red] {escape(error_text(str(exc)))}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]error:[/red] {escape(error_text(str(exc)))}", markup=True, highlight=False,
+                              soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:
             err_console.print("interrupted: run the same command again to resume", highlight=False)
@@ -164,7 +166,7 @@ def run_app(app: typer.Typer, prog_name: str, args: list[str] | None = None) -> 
     except parser_errors.ClickException as exc:
         where = exc.ctx.command_path if getattr(exc, "ctx", None) else _command_path(app, prog_name, args)
         err_console.print(f"[red]error:[/red] {escape(error_text(exc.format_message()))} (see `{where} --help`)",
-                          highlight=False, soft_wrap=True)
+                          markup=True, highlight=False, soft_wrap=True)
         code = exc.exit_code
     except typer.Abort:
         err_console.print("interrupted: run the same command again to resume", highlight=False)
@@ -185,14 +187,38 @@ def run_app(app: typer.Typer, prog_name: str, args: list[str] | None = None) -> 
     sys.exit(code if isinstance(code, int) else 0)
 
 
+# C0 and C1 control characters (ESC starts terminal escape sequences) and the bidi overrides
+# that reorder what a terminal shows: catalog text (labels, tags, sources) comes from strangers.
+CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: object) -> str:
+    """`text` with control characters replaced by U+FFFD, safe to print on a terminal.
+
+    >>> printable("chicago\x1b[2J")
+    'chicago\ufffd[2J'
+    """
+    return CONTROL_CHARS.sub("\ufffd", str(text))
+
+
+def printable_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with `printable` applied to its column names and text cells (vectorised)."""
+    out = frame.rename(columns=printable)
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            text = out[column].astype("string")
+            out[column] = text.str.replace(CONTROL_CHARS, "\ufffd", regex=True).where(out[column].notna())
+    return out
+
+
 def frame_table(frame: pd.DataFrame, title: str | None = None) -> Table:
-    """A rich table of a small DataFrame."""
+    """A rich table of a small DataFrame, its text `printable` (labels and tags come from strangers)."""
     table = Table(title=title, show_lines=False)
     for column in frame.columns:
         numeric = pd.api.types.is_numeric_dtype(frame[column])
-        table.add_column(str(column), justify="right" if numeric else "left")
+        table.add_column(printable(column), justify="right" if numeric else "left")
     for row in frame.itertuples(index=False):
-        table.add_row(*("" if pd.isna(v) else str(v) for v in row))
+        table.add_row(*("" if pd.isna(v) else printable(v) for v in row))
     return table
 
 
@@ -221,19 +247,19 @@ def print_ingest_details(report) -> None:
         console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     usage = report.columns
     if usage is not None:
-        console.print(escape(f"columns mapped by --map: {_arrows(usage.mapped)}"), highlight=False, soft_wrap=True)
-        console.print(escape(f"columns recognised: {_arrows(usage.recognised)}"), highlight=False, soft_wrap=True)
+        console.print(f"columns mapped by --map: {_arrows(usage.mapped)}", highlight=False, soft_wrap=True)
+        console.print(f"columns recognised: {_arrows(usage.recognised)}", highlight=False, soft_wrap=True)
         # a sidecar of 20,000 keys printed a line of 149,063 characters (audit H), a key nested 900 deep 1,854
         shown = [name if len(name) <= 60 else name[:57] + "…" for name in usage.ignored[:20]]
         more = f", … and {len(usage.ignored) - len(shown):,} more" if len(usage.ignored) > len(shown) else ""
         ignored = (", ".join(shown) + more) or "none"
         hint = " (pass --map FIELD=COLUMN to read one)" if usage.ignored else ""
-        console.print(escape(f"columns ignored: {ignored}{hint}"), highlight=False, soft_wrap=True)
+        console.print(f"columns ignored: {ignored}{hint}", highlight=False, soft_wrap=True)
     if report.metadata_updated:
         changed = ", ".join(f"{name} {rows}" for name, rows in report.changed_columns.items())
-        console.print(escape(f"metadata updated for {report.metadata_updated} rows already in the catalog "
-                             f"({changed}); their images are unchanged, and the stages that read these "
-                             "columns must run again"), highlight=False, soft_wrap=True)
+        console.print(f"metadata updated for {report.metadata_updated} rows already in the catalog "
+                      f"({changed}); their images are unchanged, and the stages that read these "
+                      "columns must run again", highlight=False, soft_wrap=True)
     from curate.ingest.http import transient_failures
 
     if failed := transient_failures(report.dropped_by_reason):

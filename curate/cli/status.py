@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pandas as pd
 
-from curate.cli.common import CatalogEngineOption, JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.cli.common import (
+    CatalogEngineOption,
+    JsonOption,
+    WorkspaceOption,
+    print_table,
+    printable,
+    printable_frame,
+    user_errors,
+    workspace,
+)
 from curate.console import console
 from curate.status import (
     label_tag_counts,
@@ -17,29 +25,6 @@ from curate.status import (
     tag_counts,
     workspace_status,
 )
-
-# C0 and C1 control characters (ESC starts terminal escape sequences) and the bidi overrides
-# that reorder what a terminal shows: catalog text (labels, tags, sources) comes from strangers.
-CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: object) -> str:
-    """`text` with control characters replaced by U+FFFD, safe to print on a terminal.
-
-    >>> printable("chicago\x1b[2J")
-    'chicago\ufffd[2J'
-    """
-    return CONTROL_CHARS.sub("\ufffd", str(text))
-
-
-def printable_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` with `printable` applied to its column names and text cells (vectorised)."""
-    out = frame.rename(columns=printable)
-    for column in out.columns:
-        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-            text = out[column].astype("string")
-            out[column] = text.str.replace(CONTROL_CHARS, "\ufffd", regex=True).where(out[column].notna())
-    return out
 
 
 @user_errors
