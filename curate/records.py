@@ -12,6 +12,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 import numpy as np
@@ -170,10 +171,103 @@ def _blank(values: pd.Series) -> pd.Series:
     return values.isna() | (values.astype("string").str.strip() == "").fillna(True).astype(bool)
 
 
+# `2022:06:05 09:00:00`: EXIF's own layout, as exiftool -csv writes it (pandas read it as year 1, the time kept)
+EXIF_DATE = r"^\s*(\d{4}):(\d{2}):(\d{2})(?=$|[ T])"
+# 12/01/2022, 13.01.2022 09:00, 3-5-21: day and month in an order the column itself has to tell
+NUMERIC_DATE = r"^\s*(\d{1,2})([/.\-])(\d{1,2})[/.\-](\d{4}|\d{2})(?=$|[ T,])(.*)$"
+FIRST_PHOTO_YEAR = 1826  # the oldest surviving photograph: an earlier taken_at is a placeholder or a typo
+
+
+@dataclass
+class TakenAt:
+    """A column of dates read (`read_taken_at`): `moments` (naive, null where unread), and what a user
+    should hear: cells that could not be read, dates before FIRST_PHOTO_YEAR or after tomorrow (set to
+    null), and day/month dates the column never says the order of (an example of each)."""
+
+    moments: pd.Series
+    unreadable: int = 0
+    unreadable_example: str = ""
+    implausible: int = 0
+    implausible_example: str = ""
+    ambiguous: int = 0
+    ambiguous_example: str = ""
+    day_first: bool = False
+
+    def warnings(self, column: str = "taken_at") -> list[str]:
+        """One line for each problem, naming the column as the user's file spells it."""
+        lines = []
+        if self.unreadable:
+            lines.append(f"{self.unreadable:,} {column} value{'s' if self.unreadable != 1 else ''} could not be read "
+                         f"as a date (e.g. {self.unreadable_example!r}) and {'were' if self.unreadable != 1 else 'was'}"
+                         " left empty: write dates as 2022-06-05 09:00:00")
+        if self.implausible:
+            lines.append(f"{self.implausible:,} {column} value{'s' if self.implausible != 1 else ''} before "
+                         f"{FIRST_PHOTO_YEAR} or in the future (e.g. {self.implausible_example!r}) "
+                         f"{'were' if self.implausible != 1 else 'was'} left empty")
+        if self.ambiguous:
+            order = "day first (31/12)" if self.day_first else "month first (12/31)"
+            lines.append(f"{self.ambiguous:,} {column} value{'s' if self.ambiguous != 1 else ''} such as "
+                         f"{self.ambiguous_example!r} could be day/month or month/day and nothing in the column "
+                         f"tells which: read {order}; write dates as 2022-06-05 to be sure")
+        return lines
+
+
+def _numeric_dates(text: pd.Series) -> tuple[pd.Series, TakenAt]:
+    """`text` with its day/month dates (NUMERIC_DATE) rewritten year first, in the one order the column
+    allows: day first where a first number is over 12 (13/01/2022), month first where a second one is;
+    undecided, day first when dotted (13.01.2022, the European way), else month first, counted."""
+    parts = text.str.extract(NUMERIC_DATE)
+    numeric = parts[0].notna()
+    found = TakenAt(pd.Series(dtype="datetime64[us]"))
+    if not numeric.any():
+        return text, found
+    first, second = parts[0][numeric].astype(int), parts[2][numeric].astype(int)
+    if (first > 12).any() or (second > 12).any():
+        found.day_first = bool((first > 12).sum() >= (second > 12).sum())
+    else:
+        found.day_first = bool((parts[1][numeric] == ".").mean() > 0.5)
+        found.ambiguous = int(((first != second)).sum())
+        found.ambiguous_example = str(text[numeric][first != second].iloc[0]).strip() if found.ambiguous else ""
+    day, month = (first, second) if found.day_first else (second, first)
+    year = parts[3][numeric]
+    short = year.str.len() == 2
+    year = year.where(~short, (year.astype(int) + np.where(year.astype(int) <= 68, 2000, 1900)).astype(str))
+    rewritten = (year + "-" + month.astype(str).str.zfill(2) + "-" + day.astype(str).str.zfill(2)
+                 + parts[4][numeric].fillna(""))
+    return text.where(~numeric, rewritten), found
+
+
+def read_taken_at(values: pd.Series) -> TakenAt:
+    """Dates as users' files write them (ISO 8601 with or without a zone, EXIF's `2022:06:05 09:00:00`,
+    day/month dates in the order the column tells, what pandas reads otherwise), as naive timestamps;
+    a date before FIRST_PHOTO_YEAR or after tomorrow is null (a placeholder or a clock never set).
+
+    >>> taken = read_taken_at(pd.Series(["2022:06:05 09:00:00", "13/01/2022", "12/01/2022 08:30", "0001-01-01",
+    ...                                  "soon", None]))
+    >>> [str(t) for t in taken.moments]
+    ['2022-06-05 09:00:00', '2022-01-13 00:00:00', '2022-01-12 08:30:00', 'NaT', 'NaT', 'NaT']
+    >>> taken.unreadable, taken.implausible, taken.ambiguous
+    (1, 1, 0)
+    """
+    raw = pd.Series(values, copy=False)
+    given = raw.notna() & (raw.astype("string").str.strip() != "").fillna(False).astype(bool)
+    text = raw.astype("string").str.replace(EXIF_DATE, r"\1-\2-\3", regex=True)
+    text, found = _numeric_dates(text)
+    parsed = pd.to_datetime(text.astype(object).where(given, None), errors="coerce", utc=True, format="mixed")
+    parsed = parsed.dt.tz_localize(None).astype("datetime64[us]")
+    latest = pd.Timestamp.now() + pd.Timedelta(days=1)
+    implausible = parsed.notna() & ((parsed.dt.year < FIRST_PHOTO_YEAR) | (parsed > latest))
+    unreadable = given & parsed.isna()
+    found.moments = parsed.where(~implausible)
+    found.unreadable, found.implausible = int(unreadable.sum()), int(implausible.sum())
+    found.unreadable_example = str(raw[unreadable].iloc[0]) if found.unreadable else ""
+    found.implausible_example = str(raw[implausible].iloc[0]) if found.implausible else ""
+    return found
+
+
 def parse_taken_at(values: pd.Series) -> pd.Series:
-    """Timestamps (naive); anything unparseable becomes null."""
-    parsed = pd.to_datetime(pd.Series(values, copy=False), errors="coerce", utc=True, format="mixed")
-    return parsed.dt.tz_localize(None).astype("datetime64[us]")
+    """Timestamps (naive) as `read_taken_at` reads them; anything unread or implausible becomes null."""
+    return read_taken_at(values).moments
 
 
 def match_labels(tags: list[str], recipe: Recipe | None, indexes: tuple[dict, dict] | None = None,

@@ -466,3 +466,32 @@ def test_a_hidden_photo_is_counted_in_a_warning_and_os_clutter_is_not(tmp_path):
     hidden = [warning for warning in report.warnings if "hidden" in warning]
     assert len(hidden) == 1 and hidden[0].startswith("1 hidden photo file") and "a/.two.jpg" in hidden[0]
     assert len(read_catalog(Workspace(tmp_path / "ws"))) == 1
+
+
+def test_dates_as_exiftool_writes_them_are_read_and_unreadable_ones_are_counted(tmp_path):
+    """Audit AV2: `exiftool -csv` writes `2022:06:05 09:00:00`, and pandas read it as year 1 (the time kept),
+    so 30 photos a month apart became one walk and the split put them all in train. Day/month dates are read
+    in the one order the column allows (13/01 says day first), and what could not be read is counted."""
+    photos = tmp_path / "photos"
+    for index in range(5):
+        write(photos / f"p{index}.jpg", jpeg_bytes(color=(10 + 40 * index, 20, 30)))
+    sidecar = tmp_path / "exiftool.csv"
+    sidecar.write_text("SourceFile,DateTimeOriginal,Created\n"
+                       "p0.jpg,2022:06:05 09:00:00,13/01/2022\n"
+                       "p1.jpg,2022:06:06 09:02:00,12/01/2022 08:30\n"
+                       "p2.jpg,2022:07:01,0001-01-01\n"
+                       "p3.jpg,soon,\n"
+                       "p4.jpg,,\n", encoding="utf-8")
+    for column, expected in (("DateTimeOriginal", ["2022-06-05 09:00:00", "2022-06-06 09:02:00", "2022-07-01",
+                                                   None, None]),
+                             ("Created", ["2022-01-13", "2022-01-12 08:30:00", None, None, None])):
+        ws, report, catalog = ingest(tmp_path / column, photos, metadata=sidecar,
+                                     column_map={"file": "SourceFile", "taken_at": column})
+        taken = catalog.sort_values("source_id")["taken_at"].tolist()
+        assert [str(t) for t in taken] == [str(pd.Timestamp(value)) if value else "NaT" for value in expected]
+        lines = [line for line in report.warnings if "taken_at value" in line]
+        if column == "DateTimeOriginal":
+            assert lines == ["1 taken_at value could not be read as a date (e.g. 'soon') and was left empty: write "
+                             "dates as 2022-06-05 09:00:00"]
+        else:
+            assert lines == ["1 taken_at value before 1826 or in the future (e.g. '0001-01-01') was left empty"]

@@ -63,6 +63,7 @@ from curate.ingest.photo_sidecars import (
 from curate.ingest.tar_shards import TarMember, index_tar, is_tar_name, read_member, tar_label
 from curate.progress import progress_bar
 from curate.recipes import Recipe, load_recipe
+from curate.records import read_taken_at
 from curate.settings_fields import SettingError, setting
 from curate.workspace import Workspace, exclusive
 
@@ -207,6 +208,8 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
         if recipe is not None:  # the recipe is the user's statement of what the labels are
             records = records.assign(label=recipe_label_names(records["label"], recipe))
     records = fill_from_exif(records, options.workers)
+    if "taken_at" in records.columns:  # dates a metadata file wrote in a way no reader agrees on
+        warnings += read_taken_at(records["taken_at"]).warnings()
     job = IngestJob(SOURCE, records, fetch=make_fetch(root),
                     recipe=None if label_source == "none" else recipe, workers=options.workers,
                     retry_reasons=RETRY_REASONS, id_prefix=id_prefix(folder_namespace(ws, root, records, photo_bytes)),

@@ -45,6 +45,7 @@ from curate.ingest.mapping import (
     to_records,
 )
 from curate.recipes import load_recipe
+from curate.records import read_taken_at
 from curate.settings_fields import SettingError, setting
 from curate.workspace import Workspace
 
@@ -161,6 +162,8 @@ def ingest_urls(ws: Workspace, options: UrlIngestOptions) -> IngestReport:
         report = run_ingest(ws, job)
     report.columns = column_usage(list(table.columns), options.column_map, unused_fields=("file",))
     report.warnings += [*duplicate_column_warnings(table.columns), *several_labels_warning(records)]
+    if "taken_at" in records.columns:
+        report.warnings += read_taken_at(records["taken_at"]).warnings()
     check_some_download_worked(report)
     return report
 
