@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/neardup.py ann
 	$(BIN)/python bench/neardup.py real --imagededup
 	$(BIN)/python bench/neardup.py calibration --embed-scenes
+	$(BIN)/python bench/keep_rule.py
 	$(BIN)/python bench/scorecard.py
 	$(BIN)/python bench/scorecard.py --recipe scenes-scrape --imagededup --seeds 3
 	$(BIN)/python bench/quality.py

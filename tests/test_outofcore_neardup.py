@@ -325,3 +325,30 @@ def test_a_catalog_from_before_the_turned_hashes_is_a_duckdb_note_until_pandas_h
     assert filter_with("pandas") == []
     assert read_catalog(ws).loc[lambda c: c["image_path"].notna(), "phash_rot180"].notna().all()
     assert filter_with("duckdb") == []
+
+
+@settings(max_examples=6, **QUICK)
+@given(seed=st.integers(0, 2**32 - 1), dedupe=st.booleans())
+def test_the_keep_rule_for_upscaled_framed_and_grey_copies_equals_pandas(tmp_path_factory, seed, dedupe):
+    """The keep rule's pixel evidence (upscaled copies, framed ones, greyscale ones: `duplicates.representative_order`)
+    picks the same representative and the same kept copy in both engines: images of one picture at several sizes
+    (ties included, some under 256 px or unmeasured), each with its own detail, border and colour."""
+    folder = tmp_path_factory.mktemp("keep")
+    catalog, thumbnails = with_images(generated(300, seed, owners=30, images=90, missing=0.1, prior=False), seed, 0.7)
+    rng = np.random.default_rng(seed)
+    shas = catalog["sha256"].dropna().unique()
+    sides = rng.choice([200, 256, 300, 400, 400, 600, 800], len(shas))
+    per_image = pd.DataFrame({"width": (sides * 4 // 3).astype("int32"), "height": sides.astype("int32"),
+                              "laplacian_var": np.where(rng.random(len(shas)) < 0.1, np.nan,
+                                                        rng.choice([50.0, 300.0, 900.0, 1000.0], len(shas))),
+                              "chroma_mean": rng.choice([0.5, 1.6, 20.0, 40.0], len(shas)),
+                              "phash_trimmed": np.where(rng.random(len(shas)) < 0.2, "00000000000000ff", None)},
+                             index=shas)
+    for column in per_image.columns:
+        catalog[column] = catalog["sha256"].map(per_image[column])
+    catalog["width"] = catalog["width"].astype("Int32")
+    catalog["height"] = catalog["height"].astype("Int32")
+    config = FilterConfig(dedupe_near=dedupe, near_dup_bits=10)
+    expected, report, got, got_report = both_engines(catalog, thumbnails, config, folder)
+    assert_same_rows(expected, got, FLAGS)
+    assert report.near_duplicate_clusters == got_report.near_duplicate_clusters > 0

@@ -1,9 +1,14 @@
 """Exact duplicates (same bytes) and the choice of which copy stays.
 
-Rule, shared with near-duplicate clusters: among the group's rows that are still kept,
-the representative is the one with the most pixels, then the earliest `taken_at`
-(photos without a date last), then the smallest `photo_id`. If no row of the group is
-kept, the same rule picks among all of them (so every row still gets a group id).
+Rule, shared with near-duplicate clusters: among the group's rows that are still kept (labelled
+before unlabelled), the representative is the best view of the picture: not an upscaled copy
+(`upscaled_copies`: more pixels than a copy in its group but less fine detail), not framed
+(a uniform border: letterboxed, padded, a screenshot), not greyscale, then the one with the
+most pixels, the earliest `taken_at` (photos without a date last), the smallest `photo_id`. If
+no row of the group is kept, the same rule picks among all of them (so every row still gets a
+group id). A repost keeps what it can of the original, so the catalog's other signals (owner,
+date) tell them apart less well than the pixels do (audit AV1: the most pixels alone kept an
+upscaled, blurred JPEG q40 repost in 12 of 12 clusters and a letterboxed copy in 30 of 30).
 """
 
 from __future__ import annotations
@@ -12,24 +17,69 @@ import numpy as np
 import pandas as pd
 
 from curate import schema
+from curate.filters.quality import CHECK_BY_NAME, STAT_SIDE
+
+# A copy with more pixels than another of its group has less fine detail than it (Laplacian variance, both
+# measured at STAT_SIDE px) by more than this factor: an upscale. bench/keep_rule.py on 140 real photos:
+# a photo over its own downscale (both >= 256 px) 0.99-1.10; an upscale over its photo 0.03-0.95 (median 0.09
+# for 1.5x + blur + JPEG q40, 0.29 for a plain 2x), so 0.8 never demotes an original and catches most upscales.
+UPSCALED_DETAIL = 0.8
+GREY_CHROMA = -CHECK_BY_NAME["greyscale"].threshold  # the greyscale check's colour limit (1.6 of 255)
 
 
-def representative_order(catalog: pd.DataFrame) -> np.ndarray:
+def _column(catalog: pd.DataFrame, name: str) -> pd.Series:
+    return catalog[name] if name in catalog.columns else pd.Series(np.nan, index=catalog.index)
+
+
+def upscaled_copies(catalog: pd.DataFrame, group_key: pd.Series) -> np.ndarray:
+    """Rows with more pixels than another row of their group (`group_key`) but less fine detail than it:
+    `laplacian_var` under UPSCALED_DETAIL times the most detailed copy with fewer pixels. Only images at least
+    STAT_SIDE px on the short side are compared (both measured at that scale; a smaller one is measured at
+    its own, where detail is denser), so a plain upscale that lost nothing at that scale stays a candidate.
+
+    >>> rows = pd.DataFrame({"width": [500, 750, 300, 1000], "height": [400, 600, 260, 800],
+    ...                      "laplacian_var": [900.0, 120.0, 800.0, 880.0]})
+    >>> upscaled_copies(rows, pd.Series(["a", "a", "b", "b"])).tolist()
+    [False, True, False, False]
+    """
+    pixels = (_column(catalog, "width").astype("Float64") * _column(catalog, "height").astype("Float64"))
+    short = np.minimum(_column(catalog, "width").astype("Float64"), _column(catalog, "height").astype("Float64"))
+    detail = _column(catalog, "laplacian_var").astype("Float64")
+    eligible = (group_key.notna() & detail.notna() & pixels.notna() & (short >= STAT_SIDE)).fillna(False)
+    if not eligible.any():
+        return np.zeros(len(catalog), bool)
+    rows = pd.DataFrame({"key": group_key[eligible].astype(str), "pixels": pixels[eligible].astype("float64"),
+                         "detail": detail[eligible].astype("float64")})
+    levels = rows.groupby(["key", "pixels"], sort=True)["detail"].max().reset_index()
+    # the most detail among the group's copies with strictly fewer pixels (the levels before this one)
+    levels["before"] = levels.groupby("key")["detail"].cummax().groupby(levels["key"]).shift(1)
+    before = rows.merge(levels[["key", "pixels", "before"]], on=["key", "pixels"], how="left")["before"]
+    soft = np.zeros(len(catalog), bool)
+    soft[np.flatnonzero(eligible.to_numpy())] = (rows["detail"].to_numpy() < UPSCALED_DETAIL * before.to_numpy())
+    return soft
+
+
+def representative_order(catalog: pd.DataFrame, upscaled: np.ndarray | None = None) -> np.ndarray:
     """Row positions sorted by the keep rule (best candidate first): kept before dropped, then labelled before
-    unlabelled (a copy filed in a label folder and in a year or camera folder keeps its label), then the most
-    pixels, the earliest taken, the smallest photo_id."""
+    unlabelled (a copy filed in a label folder and in a year or camera folder keeps its label), then not an
+    upscaled copy (`upscaled`: `upscaled_copies` of the groups the order picks in; none when None), not framed
+    (`phash_trimmed` set), not greyscale, then the most pixels, the earliest taken, the smallest photo_id."""
     pixels = (catalog["width"].astype("Float64") * catalog["height"].astype("Float64")).fillna(0).to_numpy("float64")
     taken = catalog["taken_at"].to_numpy("datetime64[us]").astype("int64")
     taken = np.where(catalog["taken_at"].isna().to_numpy(), np.iinfo("int64").max, taken)
     kept_first = (catalog["status"] != schema.KEPT).to_numpy()
     labelled_first = catalog["label"].isna().to_numpy()
+    soft = np.zeros(len(catalog), bool) if upscaled is None else np.asarray(upscaled, bool)
+    framed = _column(catalog, "phash_trimmed").notna().to_numpy()
+    grey = (_column(catalog, "chroma_mean").astype("Float64") < GREY_CHROMA).fillna(False).to_numpy(bool)
     ids = catalog[schema.PHOTO_ID].to_numpy(str)
-    return np.lexsort((ids, taken, -pixels, labelled_first, kept_first))
+    return np.lexsort((ids, taken, -pixels, grey, framed, soft, labelled_first, kept_first))
 
 
-def group_representatives(catalog: pd.DataFrame, group_key: pd.Series) -> pd.Series:
-    """photo_id of each row's group representative; null where `group_key` is null."""
-    order = representative_order(catalog)
+def group_representatives(catalog: pd.DataFrame, group_key: pd.Series, upscaled: np.ndarray | None = None) -> pd.Series:
+    """photo_id of each row's group representative; null where `group_key` is null (`upscaled`: see
+    `representative_order`)."""
+    order = representative_order(catalog, upscaled)
     keys = group_key.to_numpy(object)[order]
     ids = catalog[schema.PHOTO_ID].to_numpy(object)[order]
     has_key = pd.notna(keys)

@@ -354,7 +354,8 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
     images = out.loc[hashed, columns].drop_duplicates("sha256")  # one node per distinct image
     labels = image_clusters(images, config, thumbnails, embeddings, notes, read_grey, workers)
     key = out["sha256"].map(dict(zip(images["sha256"], labels.astype(str)))).where(hashed, None)
-    out["near_dup_cluster"] = duplicates.group_representatives(out, key)
+    upscaled = duplicates.upscaled_copies(out, key)  # the cluster's copies compared, once for both choices
+    out["near_dup_cluster"] = duplicates.group_representatives(out, key, upscaled)
     sizes = key.map(key.value_counts())
     n_clusters = int(key[sizes > 1].nunique())
     spanning, span_labels = duplicates.label_conflicts(out, out["near_dup_cluster"])
@@ -365,7 +366,7 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
         # one photo kept per cluster *and label*: a cluster spanning labels keeps one photo of each
         # (the note above counts it); otherwise its representative's label would win by photo order
         within_label = key.where(key.isna(), key.astype(str) + "\x1f" + out["label"].fillna("\x00").astype(str))
-        keeper = duplicates.group_representatives(out, within_label)
+        keeper = duplicates.group_representatives(out, within_label, upscaled)
         is_near = keeper.notna() & (keeper != out[schema.PHOTO_ID]) & (out["status"] == schema.KEPT)
         out = apply_drops(out, pd.Series(np.where(is_near, "near_duplicate", None)), STAGE)
     return out, n_clusters

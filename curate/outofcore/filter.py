@@ -72,7 +72,7 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
         CREATE OR REPLACE TABLE w AS
         SELECT rid, photo_id, label, n_tag_labels, amb_names, lat, lon, lat_u, lon_u, geo_accuracy, license, sha256,
                width, height, taken_at, owner_id, phash, phash_mirror, phash_trimmed, phash_rot90, phash_rot180,
-               laplacian_var, was_prefilter,
+               laplacian_var, chroma_mean, FALSE AS upscaled, was_prefilter,
                CASE WHEN reset THEN 'kept' ELSE status END AS status,
                CASE WHEN reset THEN NULL ELSE drop_reason END AS drop_reason,
                CASE WHEN reset THEN NULL ELSE drop_stage END AS drop_stage,
@@ -86,7 +86,7 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
                    CASE WHEN coalesce(geo_accuracy < {min_acc}, FALSE) THEN NULL ELSE lat END AS lat_u,
                    CASE WHEN coalesce(geo_accuracy < {min_acc}, FALSE) THEN NULL ELSE lon END AS lon_u,
                    geo_accuracy, license, sha256, width, height, taken_at, owner_id, phash, phash_mirror, phash_trimmed,
-                   phash_rot90, phash_rot180, laplacian_var,
+                   phash_rot90, phash_rot180, laplacian_var, chroma_mean,
                    status, drop_reason, drop_stage, coalesce(drop_stage = 'prefilter', FALSE) AS was_prefilter,
                    (coalesce(geo_rescued, FALSE) AND status = 'kept')
                        OR coalesce(drop_stage IN ('filter', 'prefilter'), FALSE) AS reset
@@ -94,7 +94,7 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
                          {c('lon')}, {c('geo_accuracy')}, {c('license')}, {c('sha256')}, {c('width')},
                          {c('height')}, {c('taken_at')}, {c('owner_id')}, {c('phash')}, {c('phash_mirror')},
                          {c('phash_trimmed')}, {c('phash_rot90')}, {c('phash_rot180')},
-                         {c('laplacian_var')},
+                         {c('laplacian_var')}, {c('chroma_mean')},
                          {c('status')}, {c('drop_reason')}, {c('drop_stage')}, {c('geo_rescued')}
                   FROM {catalog.source})
         )""")

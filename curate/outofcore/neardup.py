@@ -26,16 +26,30 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.filters import neardup, verify
+from curate.filters import duplicates, neardup, verify
 from curate.filters.clusters import cluster_images, mirror_hashes, vectors_by_position
 from curate.filters.config import FilterConfig
+from curate.filters.quality import STAT_SIDE
 from curate.outofcore.db import literal, record_batches
 
 # the pHashes `curate.filters.phash.parse_phashes` reads (others are left out, as on pandas)
 READABLE_PHASH = "regexp_full_match(phash, '[0-9a-fA-F]{16}')"
 # the keep rule of `curate.filters.duplicates.representative_order`, as an ORDER BY over table w
-REPRESENTATIVE_ORDER = ("(status <> 'kept'), (label IS NULL), coalesce(width::DOUBLE * height::DOUBLE, 0) DESC, "
-                        "taken_at ASC NULLS LAST, photo_id")
+REPRESENTATIVE_ORDER = ("(status <> 'kept'), (label IS NULL), upscaled, (w.phash_trimmed IS NOT NULL), "
+                        f"coalesce(chroma_mean < {duplicates.GREY_CHROMA!r}, FALSE), "
+                        "coalesce(width::DOUBLE * height::DOUBLE, 0) DESC, taken_at ASC NULLS LAST, photo_id")
+# `duplicates.upscaled_copies` over the near-duplicate clusters (table nd_labels), into w.upscaled
+UPSCALED = f"""
+    UPDATE w SET upscaled = u.upscaled FROM (
+        SELECT rid, coalesce(eligible AND detail < {duplicates.UPSCALED_DETAIL!r} * max(detail) FILTER (WHERE eligible)
+                   OVER (PARTITION BY cluster ORDER BY pixels RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                   FALSE) AS upscaled
+        FROM (SELECT w.rid, cluster, laplacian_var AS detail, width::DOUBLE * height::DOUBLE AS pixels,
+                     (laplacian_var IS NOT NULL AND width IS NOT NULL AND height IS NOT NULL
+                      AND least(width, height) >= {STAT_SIDE}) AS eligible
+              FROM w JOIN nd_images i USING (sha256) JOIN nd_labels USING (pos)
+              WHERE {READABLE_PHASH.replace('phash', 'w.phash')})) u
+    WHERE w.rid = u.rid"""
 
 
 def _hashes(con, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -182,6 +196,7 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
     con.execute("CREATE OR REPLACE TABLE nd_labels AS SELECT * FROM nd_labels_frame")
     con.unregister("nd_labels_frame")
     del labels, hashes, mirrors, trimmed, turned, halfturned, vectors
+    con.execute(UPSCALED)
     con.execute(f"""
         UPDATE w SET near = r.rep FROM (
             SELECT rid, first_value(photo_id) OVER (PARTITION BY cluster ORDER BY {REPRESENTATIVE_ORDER}) AS rep
