@@ -208,13 +208,18 @@ def fit_gate(features: np.ndarray, on_topic: np.ndarray, groups: np.ndarray, is_
         raise UsageError("the gate needs off-topic and on-topic photos of at least two photographers each")
     fold = grouped_folds(y, groups, folds, seed)
     oof = out_of_fold_proba(normalise_rows(features), y, fold, 2, c, seed)[:, 1]
-    threshold, how = choose_threshold(oof, y.astype(bool), np.asarray(is_val, bool))
+    scored = ~np.isnan(oof)  # a fold whose model saw one class scores none of its rows
+    if not (scored & (y == 0)).any() or not (scored & (y == 1)).any():
+        raise UsageError("the gate needs off-topic and on-topic photos of at least two photographers each, spread "
+                         "so that every fold's model sees both")
+    is_val = np.asarray(is_val, bool)
+    threshold, how = choose_threshold(oof[scored], y[scored].astype(bool), is_val[scored])
     coef, intercept = fit_logistic(features, y, c, seed)
     gated = oof < threshold
+    on_val = scored & is_val & (y == 1)
     counts = {"on_topic": int(y.sum()), "off_topic": int((1 - y).sum()), "folds": folds,
-              "off_topic_gated_oof": round(float(gated[y == 0].mean()), 4),
-              "on_topic_val_gated_oof": round(float(gated[(y == 1) & is_val].mean()), 4) if (is_val & (y == 1)).any()
-              else None}
+              "off_topic_gated_oof": round(float(gated[scored & (y == 0)].mean()), 4),
+              "on_topic_val_gated_oof": round(float(gated[on_val].mean()), 4) if on_val.any() else None}
     return coef, intercept, float(threshold), how, counts
 
 

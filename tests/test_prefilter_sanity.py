@@ -177,6 +177,41 @@ def test_a_tag_on_most_photos_drops_nothing_and_flags_the_doubted():
     assert forced_report.sanity_line().startswith("dropped anyway (--force)")
 
 
+def test_a_photographer_holding_every_untagged_photo_leaves_them_unjudged_even_with_force():
+    """Audit AV3: one photographer owned every untagged photo (29 photos of a cathedral among Ferraris), so the
+    fold that held them out trained on tagged photos only and scored all of them 1.000; with --force they were
+    marked topic_recovered. A model of one class scores nothing: those photos stay kept, unscored, named, and as
+    every photo left to judge is tagged, no cut is made, even with --force."""
+    catalog, vectors, _, _ = synthetic(seed=3)
+    spammer = (catalog["owner_id"] == "o0").to_numpy()
+    catalog["tags"] = [["city"] if mine else ["skyline"] for mine in spammer]  # o0's photos alone lack the tag
+    for force in (False, True):
+        config = PrefilterConfig(topic="skyline", label_issues=False, force=force)
+        result, report = prefilter_catalog(catalog, vectors, np.ones(len(catalog), bool), np.ones(len(catalog), bool),
+                                           config)
+        unscored = result["topic_score"].isna().to_numpy()
+        assert unscored[spammer].all() and not unscored.all()  # o0's fold trained on tagged photos only
+        assert (result["status"] == schema.KEPT).all() and not (result["topic_recovered"] == True).any()  # noqa: E712
+        assert report.held and not report.forced and report.tagged_dropped == report.untagged_dropped == 0
+        assert "even with --force" in report.held_reasons[0] and "pass --force" not in report.sanity_line()
+        lines = [line for line in report.warnings if "were not judged on topic" in line]
+        assert len(lines) == 1 and lines[0].startswith(f"{int(unscored.sum()):,} photos were not judged on topic")
+        assert f"they hold {int(spammer.sum())} of the {int(spammer.sum())} photos without the tag" in lines[0]
+        assert "photographer o0 alone has" in lines[0]
+
+
+def test_one_class_folds_are_unscored_not_certain():
+    from curate.prefilter.stage import out_of_fold_proba
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(12, 4))
+    y = np.array([1] * 8 + [0] * 4)
+    fold = np.array([0] * 4 + [1] * 4 + [2] * 4)  # fold 2 holds every negative: folds 0 and 1 train on both
+    proba = out_of_fold_proba(x, y, fold, 2, 1.0, 0)
+    assert np.isnan(proba[8:]).all()  # fold 2's model saw positives only
+    assert np.isfinite(proba[:8]).all() and np.allclose(proba[:8].sum(axis=1), 1.0)
+
+
 def test_a_cut_that_drops_too_many_tagged_photos_is_held():
     """40% of the tagged photos score with the untagged ones: bimodal, but the cut would drop them."""
     tagged = np.array([True] * 100 + [False] * 100)
@@ -297,34 +332,33 @@ def ferrari_workspace(tmp_path_factory):
     return ws
 
 
-def test_ferrari_keeps_every_tagged_photo_without_force(ferrari_workspace):
-    """98 of 100 real photos carry `ferrari`: the command exits 0, drops none, says why in one line."""
+def test_ferrari_keeps_every_tagged_photo_even_with_force(ferrari_workspace):
+    """98 of 100 real photos carry `ferrari`, and the 2 that do not are each in a fold whose out-of-fold model
+    saw tagged photos only (audit AV3: it scored every photo of those folds 1.000). Those folds' photos are
+    left unscored, the photos scored are all tagged, so no cut is made, even with --force: the command exits
+    0, drops none, and says why in warnings that `curate status` repeats."""
     from curate.stage_reports import load_stage_report
     from curate.workspace import read_catalog
 
     root = str(ferrari_workspace.root)
-    result = runner.invoke(app, ["prefilter", "--workspace", root, "--topic", "ferrari"])
-    assert result.exit_code == 0, result.output
-    held = [line for line in result.output.splitlines()
-            if line.startswith("warning: held: no photo dropped as off topic")]
-    assert len(held) == 1 and "max_topic_share" in held[0] and "--force" in held[0]
-    # audit AE: `curate status` listed the filter's held lines but not the prefilter's
+    for extra in ([], ["--force", "--no-topic-rescue"]):
+        result = runner.invoke(app, ["prefilter", "--workspace", root, "--topic", "ferrari", *extra])
+        assert result.exit_code == 0, result.output
+        warned = [line for line in result.output.splitlines() if "were not judged on topic" in line]
+        assert len(warned) == 1 and "they hold 2 of the 2 photos without the tag 'ferrari'" in warned[0], warned
+        catalog = read_catalog(ferrari_workspace)
+        tagged = catalog["tags"].map(lambda tags: "ferrari" in set(tags))
+        assert tagged.sum() == 98 and (catalog["status"] == schema.KEPT).all()
+        saved = load_stage_report(ferrari_workspace, "prefilter")
+        assert saved["tagged_dropped"] == saved["untagged_dropped"] == 0 and saved["held"] and saved["unforceable"]
+        assert (catalog.loc[catalog["topic_score"].isna(), "status"] == schema.KEPT).all()
+        held = [line for line in result.output.splitlines() if line.startswith("warning: held: no photo dropped")]
+        assert len(held) == 1 and "even with --force" in held[0] and "pass --force" not in held[0]
+    # audit AE: `curate status` lists the prefilter's warnings, the held line among them
     status = json.loads(runner.invoke(app, ["status", "--workspace", root, "--json"]).output)
-    assert any(line.startswith("held: no photo dropped as off topic: ") and "max_topic_share" in line
-               for line in status["stages"]["prefilter"]["warnings"])
-    catalog = read_catalog(ferrari_workspace)
-    tagged = catalog["tags"].map(lambda tags: "ferrari" in set(tags))
-    assert tagged.sum() == 98 and (catalog.loc[tagged, "status"] == schema.KEPT).all()
-    assert catalog["topic_score"].notna().all()
-    saved = load_stage_report(ferrari_workspace, "prefilter")
-    assert saved["held"] and saved["held_reasons"] and saved["tagged_dropped"] == 0
-
-    # without topic rescue, which keeps again the forced drops whose pixels show their label
-    forced = runner.invoke(app, ["prefilter", "--workspace", root, "--topic", "ferrari", "--force", "--json",
-                                 "--no-topic-rescue"])
-    report = json.loads(forced.output)
-    assert forced.exit_code == 0 and report["forced"]
-    assert report["tagged_dropped"] == report["would_drop_tagged"] > 0
+    said = status["stages"]["prefilter"]["warnings"]
+    assert any("were not judged on topic" in line for line in said)
+    assert any(line.startswith("held: no photo dropped as off topic: ") for line in said)
 
 
 def test_real_scenes_still_drop_off_topic_photos_and_hold_a_useless_tag():
@@ -414,3 +448,18 @@ def test_a_cut_taking_most_photos_asks_about_the_topic_only_when_the_tag_could_t
         [reason] = collection_reasons(below, tagged, None, 0.9, config)
         assert reason.startswith("the cut 0.900 would drop 80 of the 100 photos judged")
         assert ("a wrong --topic" in reason) == asks, reason
+
+
+def test_photographers_joined_by_shared_copies_are_named_with_the_fix():
+    """Audit AV4: reposts by other accounts joined 26 photographers into 2 groups, and the prefilter refused
+    with "only 2 photographers ... ingest more photographers", untrue, and silent about --dedupe-near."""
+    catalog, vectors, _, _ = synthetic(seed=4, owners=12, per_owner=10)
+    owners = catalog["owner_id"].to_numpy()
+    # one picture reposted by o0..o5 and another by o6..o11: two copy sets join the 12 photographers in 2 groups
+    catalog["near_dup_cluster"] = np.where(np.isin(owners, [f"o{i}" for i in range(6)]), "pic-a", "pic-b")
+    with pytest.raises(UsageError) as refused:
+        prefilter_catalog(catalog, vectors, np.ones(len(catalog), bool), np.ones(len(catalog), bool),
+                          PrefilterConfig(topic="skyline", label_issues=False))
+    message = str(refused.value)
+    assert message.startswith("the 12 photographers of the kept photos are joined into 2 groups, fewer than --folds 5")
+    assert "curate filter --dedupe-near" in message and "ingest more photographers" not in message

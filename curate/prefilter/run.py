@@ -84,12 +84,15 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
     report.notes += overridden_note(final, "prefilter")
     mark_writing(ws, "prefilter")
     write_catalog(ws, final)
-    model = fit_topic_model(result, vectors, config) if config.mode == "embeddings" else None
+    model = fit_topic_model(result, vectors, config, found & ok) if config.mode == "embeddings" else None
     saved = save_topic_model(ws, model, report, embeddings, input_hash)
     if saved is None and report.topic is None:
         report.notes.append("no topic model saved (no topic: a run trained on this collection gets no topic gate)")
-    elif saved is None:
+    elif saved is None and config.mode == "finetune":
         report.notes.append("no topic model saved (--mode finetune has no embedding model to serve)")
+    elif saved is None:
+        report.notes.append("no topic model saved (the photos it would learn from are all tagged, or none is: a "
+                            "run trained on this collection gets no topic gate)")
     elif report.held and not report.forced:
         report.notes.append(f"topic model saved to {topic_model_dir(ws)} ({TOPIC_WEIGHTS} + {TOPIC_META}), but the "
                             "drops were held, so no photo is off topic for `classify train` to fit a topic gate on "

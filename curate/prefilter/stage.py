@@ -44,7 +44,7 @@ with their label (`topic_rescued`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -93,6 +93,7 @@ class PrefilterReport:
     held: bool = False  # the drops were held back (sanity); below-threshold photos are flagged topic_doubted
     held_reasons: list[str] = field(default_factory=list)
     forced: bool = False  # sanity objected but --force applied the drops
+    unforceable: bool = False  # held although --force: the photos scored were all of one kind (audit AV3)
     doubted: int = 0
     would_drop_tagged: int = 0
     would_drop_untagged: int = 0
@@ -190,6 +191,8 @@ class PrefilterReport:
         why = "; ".join(self.held_reasons)
         if self.forced:
             return f"dropped anyway (--force) although {why}"
+        if self.unforceable:
+            return f"{HELD_CUT}: {why}; {self.doubted:,} photos below the threshold are kept and flagged topic_doubted"
         return (f"{HELD_CUT}: {why}; {self.doubted:,} photos below the threshold are kept and "
                 "flagged topic_doubted; pass --force (recipe force = true) to drop them")
 
@@ -231,7 +234,14 @@ def out_of_fold_proba(x: np.ndarray, y: np.ndarray, fold: np.ndarray, n_classes:
                       seed: int) -> np.ndarray:
     """(n, n_classes) probabilities, each row predicted by a model fitted without its fold.
 
-    A class absent from a fold's training rows gets probability 0 for that fold.
+    A class absent from a fold's training rows gets probability 0 for that fold. A fold whose training
+    rows hold one class only leaves its rows NaN: a model of one class scores nothing (it called every such
+    row certain of that class, and a photographer holding every untagged photo got all of them scored
+    1.0 on topic: audit AV3).
+
+    >>> x = np.array([[0.0], [0.1], [1.0], [1.1]])
+    >>> out_of_fold_proba(x, np.array([0, 0, 1, 1]), np.array([0, 0, 1, 1]), 2, 1.0, 0)[:, 1].tolist()
+    [nan, nan, nan, nan]
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -241,7 +251,7 @@ def out_of_fold_proba(x: np.ndarray, y: np.ndarray, fold: np.ndarray, n_classes:
         train = ~test
         classes = np.unique(y[train])
         if len(classes) == 1:
-            proba[np.ix_(test, classes)] = 1.0
+            proba[test] = np.nan
             continue
         model = LogisticRegression(C=c, max_iter=2000, random_state=seed)
         model.fit(x[train], y[train])
@@ -265,7 +275,7 @@ def topic_rows(catalog: pd.DataFrame, eligible: np.ndarray, config: PrefilterCon
     kept = catalog.iloc[rows]
     tagged = topic_tagged(kept["tags"], config.topic)
     groups = split_groups(kept, "owner")
-    _check_topic(config, tagged, groups)
+    _check_topic(config, tagged, groups, photographers=int(kept["owner_id"].nunique()))
     return rows, tagged, groups
 
 
@@ -308,7 +318,22 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
                                   topic_everywhere=True)
     rows, tagged, groups = topic_rows(result, eligible & ~unreadable, config)
     score = _scores(rows, tagged, groups, vectors, config, topic_scores)
+    unscored = np.isnan(score) if topic_scores is None else np.zeros(len(rows), bool)  # finetune: NaN = unreadable
+    unscored_lines = _unscored_warning(result, rows, tagged, unscored, config) if unscored.any() else []
+    if unscored.all():  # no fold's model saw both kinds: no topic model at all
+        judged = np.zeros(len(result), bool)
+        judged[rows] = True
+        return _label_issues_only(result, vectors, found & ok, judged, int(unreadable.sum()), config,
+                                  held_reasons=unscored_lines)
+    rows, tagged, groups, score = rows[~unscored], tagged[~unscored], groups[~unscored], score[~unscored]
     cut = decide_cut(score, tagged, config, result["label"].to_numpy(dtype=object)[rows])
+    one_kind = bool(unscored.any()) and len(np.unique(tagged)) < 2
+    if one_kind:  # a cut among photos of one kind judges nothing: held, whatever --force says
+        kind = "carry" if tagged.all() else "lack"
+        cut = replace(cut, held=True, reasons=[
+            f"every one of the {len(rows):,} photos the fold models could score {kind}s the tag {config.topic!r} (the "
+            "others are unscored, above), so a cut among them cannot tell off-topic photos apart, even with --force",
+            *cut.reasons])
     result, on_topic = _apply_cut(result, rows, tagged, score, cut)
     estimate = cut_estimate(score, tagged, cut.threshold)
 
@@ -334,25 +359,42 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
         untagged_recovered=0 if cut.held else int((~tagged & (on_topic | rescued)).sum()),
         untagged_dropped=int((~tagged & ~kept).sum()),
         unreadable=int(unreadable.sum()), label_issues=issues, label_issues_dropped=dropped_issues,
-        held=cut.held, held_reasons=cut.reasons, forced=bool(cut.reasons) and not cut.held,
+        held=cut.held, held_reasons=cut.reasons, forced=bool(cut.reasons) and not cut.held, unforceable=one_kind,
         doubted=int((~on_topic).sum()) if cut.held else 0, would_drop_tagged=int((tagged & ~on_topic).sum()),
         would_drop_untagged=int((~tagged & ~on_topic).sum()), topic_share=round(float(tagged.mean()), 4),
         bimodality=cut.bimodality, cut_estimate=estimate, per_label=per_label, geo_rescue=repairs.get("geo_rescue", {}),
         relabel=repairs.get("relabel", {}), topic_rescue=repairs.get("topic_rescue", {}),
-        label_model=repairs.get("label_model", {}), notes=notes, warnings=repairs.get("warnings", []),
+        label_model=repairs.get("label_model", {}), notes=notes, warnings=unscored_lines + repairs.get("warnings", []),
         config=asdict(config))
     return result, report
 
 
+def _unscored_warning(result: pd.DataFrame, rows: np.ndarray, tagged: np.ndarray, unscored: np.ndarray,
+                      config: PrefilterConfig) -> list[str]:
+    """The line for photos the out-of-fold topic models could not score (`out_of_fold_proba`: their fold's
+    model saw one class only), naming who holds them: they stay kept, unjudged."""
+    owners = result["owner_id"].to_numpy(dtype=object)[rows[unscored]]
+    named = pd.Series(owners).dropna()
+    who = ""
+    if not named.empty:
+        top, count = named.value_counts().index[0], int(named.value_counts().iloc[0])
+        who = f"; photographer {top} alone has {count:,} of the {len(rows):,} photos ({count / len(rows):.0%})"
+    n, untagged, tagged_n = int(unscored.sum()), int((~tagged).sum()), int(tagged.sum())
+    return [f"{n:,} photos were not judged on topic (kept, no topic_score): they hold "
+            f"{int((~tagged & unscored).sum()):,} of the {untagged:,} photos without the tag {config.topic!r} and "
+            f"{int((tagged & unscored).sum()):,} of the {tagged_n:,} with it, so the model fitted without their "
+            f"photographers saw photos of one kind only and can score none of them{who}; a topic model needs "
+            "photographers on both sides: ingest photos of more photographers"]
+
+
 def _label_issues_only(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray, judged: np.ndarray,
-                       unreadable: int, config: PrefilterConfig,
-                       topic_everywhere: bool = False) -> tuple[pd.DataFrame, PrefilterReport]:
+                       unreadable: int, config: PrefilterConfig, topic_everywhere: bool = False,
+                       held_reasons: list[str] | None = None) -> tuple[pd.DataFrame, PrefilterReport]:
     """`prefilter_catalog` without a topic: label issues (and relabel, drops of issues when asked) on
     the `judged` photos; no topic score, nothing dropped as off_topic, no rescue (both need a topic).
     `topic_everywhere`: a topic was given but every judged photo carries it, so no topic model can be
-    fitted (no negatives): the same, with a warning that says so (audit M: `curate run` stopped there)."""
-    from dataclasses import replace
-
+    fitted (no negatives): the same, with a warning that says so (audit M: `curate run` stopped there).
+    `held_reasons`: why a topic model judged none of the photos (`_unscored_warning`), said as warnings."""
     from curate.prefilter.repair import label_repairs
 
     if not judged.any():
@@ -367,6 +409,10 @@ def _label_issues_only(result: pd.DataFrame, vectors: np.ndarray, usable: np.nda
                 "dropped); label issues ran alone; to gate the topic, ingest photos without the tag as well (a broader "
                 "search), or ask for label issues only (--label-issues-only; recipe: label_issues_only = true) to "
                 "silence this"]
+    if held_reasons:
+        notes = [f"topic {config.topic!r}: no fold's topic model saw photos with and without the tag, so none "
+                 "could score a photo: label issues only (nothing dropped as off topic)"]
+        held = list(held_reasons)
     if config.geo_rescue and (result["drop_reason"] == "geo_outlier").any():
         notes.append("geo rescue skipped: it needs a topic (--topic TAG)")
     result, issues, dropped, per_label, repairs = label_repairs(
@@ -656,10 +702,16 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float, seed: int) -> tuple[np.
     return model.coef_.ravel().astype(np.float64), float(model.intercept_[0])
 
 
-def fit_topic_model(result: pd.DataFrame, vectors: np.ndarray, config: PrefilterConfig) -> TopicModel | None:
-    """The topic model on the rows `prefilter_catalog` scored (those with a `topic_score`), tagged
-    photos as positives. None when there are no embeddings (`--mode finetune`) or one class only."""
-    rows = np.flatnonzero(result["topic_score"].notna().to_numpy())
+def fit_topic_model(result: pd.DataFrame, vectors: np.ndarray, config: PrefilterConfig,
+                    usable: np.ndarray | None = None) -> TopicModel | None:
+    """The topic model on the rows `prefilter_catalog` scored (those with a `topic_score`) and, given
+    `usable` (which rows have a readable vector), the kept photos it could not score out of fold (their
+    fold's model saw one class: they are good training rows all the same), tagged photos as positives.
+    None when there are no embeddings (`--mode finetune`) or one class only."""
+    judged = result["topic_score"].notna().to_numpy()
+    if usable is not None:
+        judged = judged | ((result["status"] == schema.KEPT) & result["image_path"].notna()).to_numpy() & usable
+    rows = np.flatnonzero(judged)
     if config.topic is None or vectors.ndim != 2 or vectors.shape[1] == 0 or len(rows) == 0:
         return None
     tagged = topic_tagged(result["tags"].iloc[rows], config.topic)
@@ -669,7 +721,9 @@ def fit_topic_model(result: pd.DataFrame, vectors: np.ndarray, config: Prefilter
     return TopicModel(coef, intercept, photos=len(rows), tagged=int(tagged.sum()))
 
 
-def _check_topic(config: PrefilterConfig, tagged: np.ndarray, groups: np.ndarray) -> None:
+def _check_topic(config: PrefilterConfig, tagged: np.ndarray, groups: np.ndarray, photographers: int = 0) -> None:
+    """Refuse, in one line saying what to do, a topic model that cannot be judged out of fold. `photographers`:
+    the distinct owners among the rows (the groups join them through shared copies: audit AV4)."""
     if len(tagged) == 0:
         raise UsageError("no kept photos with embeddings to pre-classify; run `curate filter` and `curate embed`")
     if not tagged.any():
@@ -680,6 +734,11 @@ def _check_topic(config: PrefilterConfig, tagged: np.ndarray, groups: np.ndarray
                          "as negatives; ingest photos without the tag as well (a broader search), or look for label "
                          "errors alone (--label-issues-only; recipe: label_issues_only = true)")
     owners = len(np.unique(groups))
+    if owners < config.folds and photographers >= config.folds:
+        raise UsageError(f"the {photographers:,} photographers of the kept photos are joined into {owners} groups, "
+                         f"fewer than --folds {config.folds}, by copies of one picture that several of them hold "
+                         "(near-duplicate clusters and exact copies keep their photographers together); run `curate "
+                         "filter --dedupe-near` to keep one copy of each picture, or lower --folds")
     if owners < config.folds:
         raise UsageError(f"only {owners} photographers (groups) among kept photos, fewer than --folds "
                          f"{config.folds}; lower --folds or ingest more photographers")
