@@ -587,8 +587,11 @@ def test_a_recipe_export_section_adds_a_checked_export_step(demo_ws, tmp_path):
         plan(recipe_from_dict({**base, "export": {"colour": "red"}}))
     ws = Workspace(tmp_path / "ws")
     shutil.copytree(demo_ws.root, ws.root)
-    summary = steps[-1].action(ws)
+    step = steps[-1].action(ws)
+    summary = step.line
     assert "webdataset" in summary and list((ws.root / "wds").glob("train-*.tar"))
+    # audit AW4: the export's warnings reach `curate run` too (the demo exports photos that fail quality checks)
+    assert any("a stage flagged but kept" in warning for warning in step.warnings), step.warnings
     assert not list((ws.root / "wds").glob("test-*.tar"))
 
 
@@ -696,3 +699,36 @@ def test_a_full_disk_during_an_export_is_exit_1_and_the_export_resumes(demo_ws, 
     want = expected(demo_ws)
     written = {p.relative_to(tmp_path / "out").parts[0] for p in (tmp_path / "out").rglob("*.jpg")}
     assert written == set(want["split"]) and len(list((tmp_path / "out").rglob("*.jpg"))) == len(want)
+
+
+@pytest.mark.parametrize("fmt", ["imagefolder", "csv"])
+def test_photos_flagged_but_kept_are_counted_in_the_warning_the_card_and_export_json(own_ws, tmp_path, capsys, fmt):
+    """Audit AV5: an export carried 19 photos of food labelled dog (flagged as label issues) and 70 the topic check
+    doubted, and neither its output, its README nor export.json said so. Each flag is counted among the photos
+    exported (a flagged photo left out is not), in both plan paths (in memory, and streamed from the file)."""
+    catalog = read_catalog(own_ws)
+    exported = catalog.index[(catalog["status"] == "kept") & catalog["split"].notna() & catalog["label"].notna()]
+    left_out = catalog.index[catalog["status"] != "kept"]
+    catalog["is_label_issue"] = None
+    catalog.loc[exported[:3], "is_label_issue"] = True
+    catalog.loc[left_out[:2], "is_label_issue"] = True  # dropped photos are not exported: not counted
+    catalog["topic_doubted"] = None
+    catalog.loc[exported[2:7], "topic_doubted"] = True
+    write_catalog(own_ws, catalog)
+    quality = sum(len(cell) > 0 for cell in catalog.loc[exported, "quality_issues"] if cell is not None)
+    assert quality > 0  # the demo's kept photos fail quality checks the filter does not drop by default
+    want = {"label issue": 3, "doubted off topic": 5, "quality issue": quality}
+    code, out, err = cli(["export", "-f", fmt, "-o", tmp_path / "out", "-w", own_ws.root], capsys)
+    assert code == 0, err
+    said = " ".join(err.split())
+    assert (f"the export holds photos a stage flagged but kept (3 label issues, 5 doubted off topic, {quality} with a "
+            "failed quality check; a photo may carry two flags)") in said
+    assert "(--queue label_issues, --queue off_topic, --queue quality)" in said
+    assert json.loads((tmp_path / "out" / "export.json").read_text())["flagged"] == want
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "| exported, flagged: label issue | 3 |" in card and "## Photos flagged but kept" in card
+    (tmp_path / "spill").mkdir()
+    streamed = plan_from_file(CatalogFile(own_ws.catalog_path, 16), ExportConfig(fmt),
+                              lambda batch: pd.Series(1.0, index=batch.index), tmp_path / "spill")
+    assert streamed.flagged == want  # batches of 16 rows: the counts are summed
+

@@ -355,7 +355,7 @@ def test_a_recipe_export_step_reads_the_store_and_notes_the_copies(memory_ws):
 
     recipe = {"name": "exp", "labels_from": "skylines", "sources": [{"kind": "demo"}],
               "export": {"format": "imagefolder", "link": "hardlink", "out": "folders"}}
-    summary = plan(recipe_from_dict(recipe))[-1].action(memory_ws)
+    summary = plan(recipe_from_dict(recipe))[-1].action(memory_ws).line
     assert "imagefolder" in summary and "were copied" in summary
     images = list((memory_ws.root / "folders").rglob("*.jpg"))
     assert len(images) > 20 and all(os.stat(p).st_nlink == 1 for p in images)

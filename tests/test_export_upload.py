@@ -216,7 +216,7 @@ def test_a_recipe_exports_to_a_url_too(ws, url, memory, local_export):
 
     recipe = {"name": "exp", "labels_from": "skylines", "sources": [{"kind": "demo"}],
               "export": {"format": "csv", "out": url}}
-    summary = plan(recipe_from_dict(recipe))[-1].action(ws)
+    summary = plan(recipe_from_dict(recipe))[-1].action(ws).line
     assert f"in {url}" in summary and "uploaded" in summary
     objects, local = remote_tree(memory, url), local_export(ExportConfig("csv"))
     assert b'"recipe": "exp"' in objects.pop("export.json") and objects.pop("README.md")  # they name the recipe

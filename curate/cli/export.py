@@ -13,7 +13,6 @@ from curate.cli.options import config_options
 from curate.console import console, err_console
 from curate.export.card import counts_table
 from curate.export.config import ExportConfig
-from curate.export.plan import AMBIGUOUS, DAMAGED_REASON
 
 
 @user_errors
@@ -40,34 +39,9 @@ def export(
         task = bar.add_task("images", total=None)
         result = export_workspace(ws, out, config, progress=lambda phase, done, total: bar.update(
             task, description=phase, completed=done, total=total))
-    missing = result.plan.missing
-    damaged = missing[missing["reason"] == DAMAGED_REASON]
-    absent = missing[missing["reason"] != DAMAGED_REASON]
-    if len(absent):
-        err_console.print(f"warning: {len(absent)} photos have no stored image and were not exported "
-                          f"(first: {absent.iloc[0]['photo_id']}); {result.out}/export.json lists them",
-                          highlight=False, markup=False, soft_wrap=True)
-    if len(damaged):
-        err_console.print(f"warning: {len(damaged)} stored image{'s are' if len(damaged) > 1 else ' is'} damaged "
-                          f"(the bytes no longer match the SHA-256 they were stored under; first: "
-                          f"{damaged.iloc[0]['photo_id']}) and not exported; {result.out}/export.json lists them. "
-                          "Delete the damaged files from the image store and run `curate ingest` again to store "
-                          "them anew", highlight=False, markup=False, soft_wrap=True)
-    ambiguous = result.plan.excluded.get(AMBIGUOUS, 0)
-    if ambiguous:
-        one = ambiguous == 1
-        err_console.print(f"warning: {ambiguous:,} kept photo{' has' if one else 's have'} tags naming two or more "
-                          f"labels (the filter held {'its' if one else 'their'} drops as ambiguous) and "
-                          f"{'was' if one else 'were'} not exported; `curate review --queue ambiguous` gives each "
-                          "its label", highlight=False, markup=False, soft_wrap=True)
-    unlabelled = result.plan.excluded.get("kept without a label", 0)
-    if unlabelled:
-        one = unlabelled == 1
-        err_console.print(f"warning: {unlabelled:,} kept photo{' has' if one else 's have'} no label and "
-                          f"{'was' if one else 'were'} not exported; give {'it' if one else 'them'} a label (label "
-                          "folders, a label column, or `curate review`) to include them",
-                          highlight=False, markup=False, soft_wrap=True)
-    if as_json:
+    if as_json:  # the warnings on stderr as well: JSON on stdout is read by a program, not a person
+        for warning in result.warnings:
+            err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
         print(json.dumps(result.to_dict(), indent=2))
         return
     summary = result.plan.summary  # counts: never a row per photo
@@ -83,6 +57,6 @@ def export(
                       highlight=False, markup=False, soft_wrap=True)
     for note in result.notes:  # e.g. links that became copies: the images are on an object store
         console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
-    for warning in result.warnings:  # the exported split holds copies of another collection's photos
+    for warning in result.warnings:  # photos left out or flagged, copies of another collection's photos
         err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     console.print(str(result.out), highlight=False, soft_wrap=True, markup=False)

@@ -146,6 +146,7 @@ def manifest_json(plan: ExportPlan, config: ExportConfig, provenance: Provenance
         "per_split_label": {split: {label: int(n) for label, n in counts[split].items() if n}
                             for split in counts.columns if split != "total"},
         "excluded": plan.excluded,
+        "flagged": plan.flagged,  # exported photos a stage flagged but kept, by flag
         "missing_images": plan.missing.to_dict("records"),
         "shards": sorted(shard for shards in summary.shards.values() for shard in shards)
         if not config.folder_format else [],
@@ -199,7 +200,8 @@ def dataset_card(plan: ExportPlan, config: ExportConfig, provenance: Provenance)
     funnel = pd.Series({"photos in the catalog": provenance.photos_in_catalog,
                         **{f"dropped: {reason}": n for reason, n in sorted(provenance.dropped_by_reason.items())},
                         **{f"not exported: {reason}": n for reason, n in plan.excluded.items()},
-                        "exported": summary.photos}, name="photos")
+                        "exported": summary.photos,
+                        **{f"exported, flagged: {flag}": n for flag, n in plan.flagged.items() if n}}, name="photos")
     consumer, snippet = LOADING[config.format]
     if config.format == "webdataset" and summary.photos:
         first = "train" if "train" in summary.per_split else next(iter(summary.per_split))
@@ -221,6 +223,13 @@ def dataset_card(plan: ExportPlan, config: ExportConfig, provenance: Provenance)
         "## Leakage check", "", provenance.leakage, "",
         f"## Loading ({consumer})", "", snippet, "",
     ]
+    if any(plan.flagged.values()):
+        parts += ["## Photos flagged but kept", "",
+                  "Exported photos a curation stage flagged without dropping them (counts in the funnel above; a "
+                  "photo may carry two flags): label issues (`is_label_issue`: the out-of-fold label model "
+                  "confidently believes another label), photos the topic check doubted while its drops were held "
+                  "(`topic_doubted`), and failed quality checks that were not dropped (`quality_issues`). They "
+                  "train as labelled. `curate review` lists them; the catalog's columns name each photo.", ""]
     if len(plan.missing):
         parts += ["## Photos without a stored image", "",
                   f"{len(plan.missing)} photos were not exported; `export.json` lists them (missing_images).", ""]

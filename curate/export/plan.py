@@ -85,6 +85,15 @@ class ExportPlan:
     classes: list[str] = field(default_factory=list)
     stream: Callable[[], Iterator[pd.DataFrame]] | None = None
     counts: PlanSummary | None = None
+    # exported photos a stage flagged but kept, by flag (`select_rows` counts them among `excluded`'s, under
+    # FLAGGED: one dict summed batch by batch; moved here when the plan is made)
+    flagged: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for key in [key for key in self.excluded if key.startswith(FLAGGED)]:
+            count = self.excluded.pop(key)
+            if count:
+                self.flagged[key[len(FLAGGED):]] = self.flagged.get(key[len(FLAGGED):], 0) + count
 
     @property
     def rows(self) -> pd.DataFrame:
@@ -120,7 +129,8 @@ def plan_columns(config: ExportConfig) -> list[str]:
     """The catalog columns `plan_export` reads for `config` (every column for the csv manifest)."""
     if config.format == "csv":
         return list(schema.NAMES)
-    return list(dict.fromkeys([*METADATA_COLUMNS, "image_path", "status", "tag_labels"]))
+    return list(dict.fromkeys([*METADATA_COLUMNS, "image_path", "status", "tag_labels", "is_label_issue",
+                               "topic_doubted", "quality_issues"]))
 
 
 def plan_export(catalog: pd.DataFrame, config: ExportConfig, image_bytes: pd.Series) -> ExportPlan:
@@ -152,6 +162,30 @@ def plan_export(catalog: pd.DataFrame, config: ExportConfig, image_bytes: pd.Ser
 
 
 AMBIGUOUS = "kept without a label, tags name two or more labels"  # an `excluded` reason of its own
+FLAGGED = "flagged: "  # `select_rows` counts exported photos still flagged under this prefix (ExportPlan.flagged)
+# flag -> the review queue that lists it (curate.review.queues.QUEUES)
+FLAG_QUEUES = {"label issue": "label_issues", "doubted off topic": "off_topic", "quality issue": "quality"}
+
+
+def flagged_counts(catalog: pd.DataFrame, exported: pd.Series) -> dict[str, int]:
+    """How many `exported` rows a stage flagged and kept, by flag (FLAG_QUEUES' keys): a label issue
+    (`is_label_issue`), a photo the prefilter doubted but kept (`topic_doubted`: its cut was held), a quality
+    check failed but not dropped (`quality_issues`). A catalog without a column counts none of that flag.
+
+    >>> rows = pd.DataFrame({"is_label_issue": [True, None, True], "topic_doubted": [None, True, None],
+    ...                      "quality_issues": [["blurry"], [], None]})
+    >>> flagged_counts(rows, pd.Series([True, True, False]))
+    {'label issue': 1, 'doubted off topic': 1, 'quality issue': 1}
+    """
+    counts = {}
+    for flag, column in (("label issue", "is_label_issue"), ("doubted off topic", "topic_doubted")):
+        if column in catalog:
+            counts[flag] = int((exported & (catalog[column] == True)).sum())  # noqa: E712  (None: not judged)
+    if "quality_issues" in catalog and exported.any():
+        listed = catalog.loc[exported, "quality_issues"].map(
+            lambda cell: cell is not None and not isinstance(cell, float) and len(cell) > 0)
+        counts["quality issue"] = int(listed.astype(bool).sum())
+    return counts
 
 
 def _names_two(cell) -> bool:
@@ -162,7 +196,8 @@ def select_rows(catalog: pd.DataFrame, config: ExportConfig,
                 image_bytes: pd.Series) -> tuple[pd.Series, pd.Series, dict[str, int], pd.DataFrame]:
     """(chosen, split, excluded, missing) of `catalog` (row-wise, so a batch gives its own rows'
     share): which rows are exported, each row's export split, counts of rows left out by
-    reason (zeros included), and the rows that would be exported but have no stored image."""
+    reason (zeros included; and, under FLAGGED, of exported rows still flagged: `flagged_counts`),
+    and the rows that would be exported but have no stored image."""
     kept = catalog["status"] == schema.KEPT
     labelled = catalog["label"].notna()
     in_split = kept & catalog["split"].notna() & labelled
@@ -200,7 +235,9 @@ def select_rows(catalog: pd.DataFrame, config: ExportConfig,
                                                 "stored image file is missing from the image store")})
     excluded["no stored image"] = int((absent & ~damaged).sum())
     excluded["damaged stored image"] = int(damaged.sum())
-    return chosen & ~absent, split, excluded, missing
+    chosen = chosen & ~absent
+    excluded.update({FLAGGED + flag: count for flag, count in flagged_counts(catalog, chosen).items()})
+    return chosen, split, excluded, missing
 
 
 def place(rows: pd.DataFrame, names: pd.Series, config: ExportConfig, classes: list[str],

@@ -46,7 +46,7 @@ from curate.export.files import (
     save_state,
     write_if_changed,
 )
-from curate.export.plan import AMBIGUOUS, ExportPlan
+from curate.export.plan import AMBIGUOUS, DAMAGED_REASON, FLAG_QUEUES, ExportPlan
 from curate.export.source import ImageSource, StaleSize
 from curate.export.spill import plan_from_file
 from curate.export.upload import (
@@ -83,7 +83,8 @@ class ExportResult:
         return {"out": str(self.out), "photos": summary.photos, "classes": self.plan.classes,
                 "per_split": summary.per_split,
                 "written": self.written, "reused": self.reused, "removed": self.removed,
-                "excluded": self.plan.excluded, "missing_images": int(len(self.plan.missing)), "notes": self.notes,
+                "excluded": self.plan.excluded, "flagged": self.plan.flagged,
+                "missing_images": int(len(self.plan.missing)), "notes": self.notes,
                 "warnings": self.warnings,
                 **({"upload": self.upload.to_dict()} if self.upload is not None else {})}
 
@@ -264,7 +265,50 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
     if earlier is not None and earlier != config.format:  # not in export.json: a fact of this run (audit AL F7)
         notes.append(f"{out} held an earlier {earlier} export: its files were removed ({removed:,} in all) and this "
                      f"{config.format} export replaces it")
-    return ExportResult(out, plan, written, units - written, removed, notes, warnings=[copies] if copies else [])
+    return ExportResult(out, plan, written, units - written, removed, notes,
+                        warnings=[*([copies] if copies else []), *plan_warnings(plan, out)])
+
+
+def plan_warnings(plan: ExportPlan, out: Path) -> list[str]:
+    """What the export left out that the user can put back, and what it holds that a stage doubted: one line
+    each (the command line prints them; `--json` and `curate run` carry them too: audit AW4, where they were
+    composed by the command line alone). Audit AV5: an export carried 19 photos of food labelled dog, flagged
+    as label issues, under a funnel that never said so."""
+    lines = []
+    missing = plan.missing
+    damaged, absent = missing[missing["reason"] == DAMAGED_REASON], missing[missing["reason"] != DAMAGED_REASON]
+    if len(absent):
+        lines.append(f"{len(absent)} photos have no stored image and were not exported (first: "
+                     f"{absent.iloc[0]['photo_id']}); {out}/export.json lists them")
+    if len(damaged):
+        many = len(damaged) > 1
+        lines.append(f"{len(damaged)} stored image{'s are' if many else ' is'} damaged (the bytes no longer match the "
+                     f"SHA-256 they were stored under; first: {damaged.iloc[0]['photo_id']}) and not exported; "
+                     f"{out}/export.json lists them. Delete the damaged files from the image store and run `curate "
+                     "ingest` again to store them anew")
+    ambiguous = plan.excluded.get(AMBIGUOUS, 0)
+    if ambiguous:
+        one = ambiguous == 1
+        lines.append(f"{ambiguous:,} kept photo{' has' if one else 's have'} tags naming two or more labels (the "
+                     f"filter held {'its' if one else 'their'} drops as ambiguous) and {'was' if one else 'were'} not "
+                     "exported; `curate review --queue ambiguous` gives each its label")
+    unlabelled = plan.excluded.get("kept without a label", 0)
+    if unlabelled:
+        one = unlabelled == 1
+        lines.append(f"{unlabelled:,} kept photo{' has' if one else 's have'} no label and {'was' if one else 'were'} "
+                     f"not exported; give {'it' if one else 'them'} a label (label folders, a label column, or "
+                     "`curate review`) to include them")
+    flagged = {flag: count for flag, count in plan.flagged.items() if count}
+    if flagged:
+        words = {"label issue": "label issues", "doubted off topic": "doubted off topic",
+                 "quality issue": "with a failed quality check"}
+        counts = ", ".join(f"{count:,} {words.get(flag, flag)}" for flag, count in flagged.items())
+        queues = ", ".join(f"--queue {FLAG_QUEUES[flag]}" for flag in flagged)
+        lines.append(f"the export holds photos a stage flagged but kept ({counts}; a photo may carry two flags): "
+                     f"they train as labelled; look at them with `curate review` ({queues}) and drop or relabel what "
+                     "is wrong, or drop them all (`curate prefilter --drop-label-issues` or `--force`, `curate filter "
+                     "--drop-quality CHECK`), then export again")
+    return lines
 
 
 # what to change when a reason left every photo out of an export (ExportPlan.excluded's keys)

@@ -46,7 +46,8 @@ from curate.export.plan import (
 
 BUCKET_ROWS = 16_384  # photos read back at a time: what the writers hold of the plan
 EXTERNAL_ROWS = external_sort.EXTERNAL_ROWS  # catalog rows from which the keys are sorted on disk
-KEY_COLUMNS = [schema.PHOTO_ID, "label", "split", "status", "license", "image_path", "tag_labels"]
+KEY_COLUMNS = [schema.PHOTO_ID, "label", "split", "status", "license", "image_path", "tag_labels", "is_label_issue",
+               "topic_doubted", "quality_issues"]  # the last three: the flags of the photos exported
 Sizes = Callable[[pd.DataFrame], pd.Series]  # image bytes of a batch's rows (NaN: no stored image)
 
 

@@ -313,7 +313,7 @@ def _report(ws: Workspace, settings: ReportSettings) -> str:
     return str(index)
 
 
-def _export(ws: Workspace, out: str, config, recipe: Recipe) -> str:
+def _export(ws: Workspace, out: str, config, recipe: Recipe) -> StepSummary:
     from curate.export import export_workspace
     from curate.objectstore import is_url
 
@@ -325,5 +325,6 @@ def _export(ws: Workspace, out: str, config, recipe: Recipe) -> str:
     up = result.upload  # an export to an object store: staged in the workspace, then uploaded
     uploaded = f"; uploaded {up.uploaded:,} files ({up.unchanged:,} already there, {up.removed:,} stale removed)" \
         if up is not None else ""
-    return (f"{result.plan.photos:,} photos as {config.format} in {result.out}: {result.written:,} files written, "
-            f"{result.reused:,} unchanged, {result.removed:,} removed{missing}{notes}{uploaded}")
+    return StepSummary(f"{result.plan.photos:,} photos as {config.format} in {result.out}: {result.written:,} files "
+                       f"written, {result.reused:,} unchanged, {result.removed:,} removed{missing}{notes}{uploaded}",
+                       tuple(result.warnings))
