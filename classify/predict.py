@@ -60,16 +60,6 @@ def check_counts(top_k: int, batch_size: int) -> None:
         raise SettingError("{top_k} and {batch_size} must be at least 1", "top_k", "batch_size")
 
 
-def decode_rgb(data: bytes, preprocess):
-    """Validate `data` and decode it to an upright RGB PIL image at the model's input size.
-
-    Raises BadImage (reason empty_file / not_an_image / truncated_image / too_small /
-    decompression_bomb / animated) before any large allocation: the pixel count is
-    checked from the header first. See `classify.decode.decode_for_model`.
-    """
-    return decode_for_model(data, preprocess)
-
-
 @dataclass(frozen=True)
 class Contained:
     """A photo inside a tar shard or a Parquet file of a folder given to predict: `container` the file,

@@ -2,8 +2,11 @@
 
 `catalog.parquet` holds one row per photo. Every column any stage reads or writes is
 declared here, with its Arrow type, whether it may be null, what it means and which
-stage writes it. Nothing else in the code base defines column names: use the constants
-below (e.g. ``schema.PHOTO_ID``) or the ``COLUMNS`` table.
+stage writes it. Nothing else in the code base defines column names: the ``COLUMNS`` table
+is the list (``NAMES``, ``COLUMN_BY_NAME``); code spells a column by its name, as a string
+(``schema.PHOTO_ID`` is the one constant), and ``conform`` refuses a catalog write holding a
+column not declared here. A misspelt *read* is not caught here: the tests that read each
+stage's output are.
 
 Rows are never deleted: a stage that rejects a photo sets ``status='dropped'``,
 ``drop_reason`` and ``drop_stage`` and keeps the row.

@@ -4,6 +4,7 @@ and `curate run` print that same line."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from curate.cli.app import app
@@ -115,3 +116,23 @@ def test_the_runner_passes_a_steps_warnings_on_whole_and_in_order(tmp_path):
     assert lines[3].startswith("[2/2] report: report written (")
     assert [o.warnings for o in outcomes] == [warnings, ()]
     assert outcomes[0].summary == "dropped nothing"
+
+
+@pytest.mark.parametrize("asked", [{"relabel": True}, {"drop_label_issues": True}])
+def test_a_recipe_asking_to_repair_label_issues_finds_them_under_curate_run_too(tmp_path, asked):
+    """Audit AW2: `relabel = true` or `drop_label_issues = true` beside `label_issues = false` turned label issues on
+    under `curate prefilter --recipe` (the command line implied it) but not under `curate run`, which skipped the
+    relabel with a note and the drops without a word. The config implies it now, for both."""
+    from curate.cli.prefilter import _config
+    from curate.pipeline import plan
+    from curate.recipes import recipe_from_dict
+
+    section = {"label_issues": False, **asked}
+    recipe = recipe_from_dict({"name": "r", "labels_from": "skylines", "topic": "skyline",
+                               "sources": [{"kind": "demo"}], "prefilter": section})
+    [step] = [step for step in plan(recipe) if step.name == "prefilter"]
+    assert step.settings["label_issues"] is True
+    path = tmp_path / "r.toml"
+    path.write_text('name = "r"\nlabels_from = "skylines"\ntopic = "skyline"\n[[sources]]\nkind = "demo"\n[prefilter]\n'
+                    + "".join(f"{key} = {str(value).lower()}\n" for key, value in section.items()))
+    assert _config(None, str(path), {}).label_issues is True

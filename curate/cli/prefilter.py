@@ -31,8 +31,6 @@ def _config(topic: str | None, recipe: str | None, given: dict):
     if not topic and not label_issues_only:
         raise UsageError("say which tag marks the topic: --topic skyline (or --recipe with a topic); photos "
                          "without tags (a folder of labelled photos): --label-issues-only looks for label errors alone")
-    if {**section, **flags}.get("drop_label_issues") or {**section, **flags}.get("relabel"):
-        flags["label_issues"] = True  # dropping or relabelling label issues needs them found
     return build_config(PrefilterConfig, section, f"recipe {recipe} [prefilter]", flags=flags,
                         command="curate prefilter", topic=topic)
 

@@ -90,7 +90,8 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
                    embeddings: tuple[Sequence[str], np.ndarray] | None = None,
                    read_grey: Callable[[str], np.ndarray | None] | None = None,
                    workers: int = 1) -> tuple[pd.DataFrame, FilterReport]:
-    """Run the six filters in order; returns a new catalog and the stage report.
+    """Run the seven filters in order (licence, ambiguous label, geo, exact and near duplicates, quality,
+    owner caps); returns a new catalog and the stage report.
 
     `recipe_centres` maps label -> (lat, lon), or a geo.Centre saying where it came from, and
     is used with center='recipe'; a label it lacks is not geo-filtered (a warning says so).

@@ -356,11 +356,6 @@ def is_album_description(path: Path) -> bool:
     return isinstance(data, dict) and not {str(key).casefold() for key in data} & set(DEFAULT_ALIASES["file"])
 
 
-def scan_images(root: Path) -> list[str]:
-    """Relative POSIX paths of image files under `root`, sorted (`scan_folder`'s first part)."""
-    return scan_folder(root).images
-
-
 class FolderScan(NamedTuple):
     images: list[str]  # relative POSIX paths of the image files, sorted
     skipped: Counter  # other files passed over, per lower-case extension ("" for none), NOT_PHOTOS left out

@@ -91,7 +91,6 @@ class PrefilterConfig:
     geo_rescue_rule: str = setting("class_threshold", help=(
         "class_threshold: the label must be the confident-learning class (its probability reaches the class's "
         "mean self-confidence); argmax: the most probable class (default: recipe, else class_threshold)."))
-    # replace confidently wrong labels by suggested_label, keeping original_label
     # keep the cut's off_topic drops whose pixels agree with their label (curate.prefilter.repair)
     topic_rescue: bool = setting(True, help=(
         "Keep photos below the topic threshold whose label the label model confidently believes, as topic_rescued "
@@ -101,6 +100,7 @@ class PrefilterConfig:
         "Keep no photo by topic rescue when the expected share of on-topic photos among those it would keep "
         "(estimated from the photos whose pixels show another label) is below this, from 0.5 to below 1 (default: "
         "recipe, else 0.8)."))
+    # replace confidently wrong labels by suggested_label, keeping original_label
     relabel: bool = setting(False, help=(
         "Replace confidently wrong labels by suggested_label, keeping original_label (default: recipe, else off)."))
     # the expected share of right new labels the relabel margin is cut for
@@ -119,6 +119,10 @@ class PrefilterConfig:
         for name in ("force", "geo_rescue", "topic_rescue", "relabel", "label_issues_only"):
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"prefilter {name} must be true or false, got {getattr(self, name)!r}")
+        if (self.relabel or self.drop_label_issues) and not self.label_issues:
+            # relabelling or dropping label issues needs them found: here, so that `curate prefilter` and a
+            # recipe's `curate run` read one recipe alike (audit AW2: only the command line implied it)
+            object.__setattr__(self, "label_issues", True)
         if self.geo_rescue_rule not in ("class_threshold", "argmax"):
             raise SettingError(f"{{geo_rescue_rule}} must be class_threshold or argmax, got {self.geo_rescue_rule!r}",
                                "geo_rescue_rule")
