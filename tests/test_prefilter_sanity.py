@@ -463,3 +463,20 @@ def test_photographers_joined_by_shared_copies_are_named_with_the_fix():
     message = str(refused.value)
     assert message.startswith("the 12 photographers of the kept photos are joined into 2 groups, fewer than --folds 5")
     assert "curate filter --dedupe-near" in message and "ingest more photographers" not in message
+
+
+def test_the_topic_scores_and_the_label_model_share_one_fold_loop():
+    """Audit AW9: the two per-fold logistic regressions were one loop written twice; now one, and they differ only
+    where a fold's model saw one class (the label model reads it as that class, the topic scores as unscored)."""
+    from curate.prefilter.stage import fit_fold_models, out_of_fold_proba
+
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(40, 5)), np.array([0, 1] * 20)
+    fold = np.repeat(np.arange(4), 10)
+    both, _ = fit_fold_models(x, y, fold, 2, 1.0, 0, x[:0], np.zeros(0, int))
+    np.testing.assert_array_equal(out_of_fold_proba(x, y, fold, 2, 1.0, 0), both)
+    y_one = np.where(fold == 3, 0, 1)  # fold 3 holds every 0: folds 0-2 train on both, fold 3 on 1s only
+    certain, _ = fit_fold_models(x, y_one, fold, 2, 1.0, 0, x[:0], np.zeros(0, int))
+    unscored = out_of_fold_proba(x, y_one, fold, 2, 1.0, 0)
+    assert (certain[fold == 3] == [0.0, 1.0]).all() and np.isnan(unscored[fold == 3]).all()
+    np.testing.assert_array_equal(certain[fold != 3], unscored[fold != 3])

@@ -55,7 +55,7 @@ from curate import schema
 from curate.prefilter import outliers
 from curate.prefilter.confident import LabelIssues, confident_class
 from curate.prefilter.config import MIN_LABEL_PHOTOS
-from curate.prefilter.stage import SKIPPED, largest_class, normalise_rows
+from curate.prefilter.stage import SKIPPED, fit_fold_models, largest_class, normalise_rows
 from curate.prefilter.threshold import percent_below
 
 
@@ -148,30 +148,6 @@ def unchained_note(labels: np.ndarray, chained: np.ndarray, loose: np.ndarray, u
             f"set with the photographer holding most of it instead ({len(np.unique(loose)):,} groups, not "
             f"{len(np.unique(chained)):,}), so {won:,} more photo{'s were' if won != 1 else ' was'} judged "
             f"(the split still keeps such photographers together)")
-
-
-def fit_fold_models(x: np.ndarray, y: np.ndarray, fold: np.ndarray, n_classes: int, c: float, seed: int,
-                    extra_x: np.ndarray, extra_fold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(out-of-fold probabilities of `x`, probabilities of `extra_x`): one logistic regression per
-    fold, fitted on the rows of `x` outside it; an extra row is scored by its `extra_fold`'s model.
-
-    Same models as `curate.prefilter.stage.out_of_fold_proba` (which it matches on `x`); the extra
-    rows never train. A class absent from a fold's training rows gets probability 0 there.
-    """
-    from sklearn.linear_model import LogisticRegression
-
-    proba, extra = np.zeros((len(y), n_classes)), np.zeros((len(extra_x), n_classes))
-    for number in np.unique(fold):
-        test, train, scored = fold == number, fold != number, extra_fold == number
-        classes = np.unique(y[train])
-        if len(classes) == 1:
-            proba[np.ix_(test, classes)], extra[np.ix_(scored, classes)] = 1.0, 1.0
-            continue
-        model = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x[train], y[train])
-        proba[np.ix_(test, classes)] = model.predict_proba(x[test])
-        if scored.any():
-            extra[np.ix_(scored, classes)] = model.predict_proba(extra_x[scored])
-    return proba, extra
 
 
 def copy_sets(kept: pd.DataFrame) -> np.ndarray:

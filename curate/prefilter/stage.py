@@ -230,9 +230,41 @@ def grouped_folds(y: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> n
     return fold
 
 
+MAX_ITER = 2000  # the logistic regressions' iterations: enough to converge on L2-normalised embeddings
+
+
+def fit_fold_models(x: np.ndarray, y: np.ndarray, fold: np.ndarray, n_classes: int, c: float, seed: int,
+                    extra_x: np.ndarray, extra_fold: np.ndarray,
+                    one_class: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(out-of-fold probabilities of `x`, probabilities of `extra_x`): one logistic regression per
+    fold, fitted on the rows of `x` outside it; an extra row is scored by its `extra_fold`'s model (the
+    extra rows never train). A class absent from a fold's training rows gets probability 0 there. A fold
+    whose training rows hold one class gives its rows `one_class` for that class: 1.0 for the label
+    model (curate.prefilter.repair reads such rows as the fold's only class), NaN for the topic scores
+    (`out_of_fold_proba`)."""
+    from sklearn.linear_model import LogisticRegression
+
+    proba, extra = np.zeros((len(y), n_classes)), np.zeros((len(extra_x), n_classes))
+    for number in np.unique(fold):
+        test, train, scored = fold == number, fold != number, extra_fold == number
+        classes = np.unique(y[train])
+        if len(classes) == 1:
+            if np.isnan(one_class):  # nothing scored: the whole row, not only the one class's column
+                proba[test], extra[scored] = np.nan, np.nan
+            else:
+                proba[np.ix_(test, classes)], extra[np.ix_(scored, classes)] = one_class, one_class
+            continue
+        model = LogisticRegression(C=c, max_iter=MAX_ITER, random_state=seed).fit(x[train], y[train])
+        proba[np.ix_(test, classes)] = model.predict_proba(x[test])
+        if scored.any():
+            extra[np.ix_(scored, classes)] = model.predict_proba(extra_x[scored])
+    return proba, extra
+
+
 def out_of_fold_proba(x: np.ndarray, y: np.ndarray, fold: np.ndarray, n_classes: int, c: float,
                       seed: int) -> np.ndarray:
-    """(n, n_classes) probabilities, each row predicted by a model fitted without its fold.
+    """(n, n_classes) probabilities, each row predicted by a model fitted without its fold
+    (`fit_fold_models`, the same models).
 
     A class absent from a fold's training rows gets probability 0 for that fold. A fold whose training
     rows hold one class only leaves its rows NaN: a model of one class scores nothing (it called every such
@@ -243,20 +275,7 @@ def out_of_fold_proba(x: np.ndarray, y: np.ndarray, fold: np.ndarray, n_classes:
     >>> out_of_fold_proba(x, np.array([0, 0, 1, 1]), np.array([0, 0, 1, 1]), 2, 1.0, 0)[:, 1].tolist()
     [nan, nan, nan, nan]
     """
-    from sklearn.linear_model import LogisticRegression
-
-    proba = np.zeros((len(y), n_classes))
-    for number in np.unique(fold):
-        test = fold == number
-        train = ~test
-        classes = np.unique(y[train])
-        if len(classes) == 1:
-            proba[test] = np.nan
-            continue
-        model = LogisticRegression(C=c, max_iter=2000, random_state=seed)
-        model.fit(x[train], y[train])
-        proba[np.ix_(test, classes)] = model.predict_proba(x[test])
-    return proba
+    return fit_fold_models(x, y, fold, n_classes, c, seed, x[:0], np.zeros(0, int), one_class=np.nan)[0]
 
 
 def topic_tagged(tags: pd.Series, topic: str) -> np.ndarray:
@@ -698,7 +717,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float, seed: int) -> tuple[np.
     """(coef (dim,), intercept) of a binary logistic regression on L2-normalised rows of `x`."""
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(normalise_rows(x), np.asarray(y, int))
+    model = LogisticRegression(C=c, max_iter=MAX_ITER, random_state=seed).fit(normalise_rows(x), np.asarray(y, int))
     return model.coef_.ravel().astype(np.float64), float(model.intercept_[0])
 
 
