@@ -60,3 +60,20 @@ def test_an_unknown_engine_is_one_line_exit_2(tmp_path, monkeypatch):
         code, output = run([*command, "--workspace", str(tmp_path), "--catalog-engine", "spark"])
         assert code == 2 and "spark" in output and "auto, pandas, duckdb" in output
         assert "Traceback" not in output and len(output.strip().splitlines()) == 1, output
+
+
+def test_curate_runs_check_leakage_step_goes_out_of_core_as_the_command_does(tmp_path, monkeypatch):
+    """Audit AW3: `curate run`'s check-leakage step read the whole catalog into memory whatever the engine, while
+    `curate check-leakage` (and the run's filter and split) went out of core on a large catalog."""
+    import curate.workspace
+    from curate.pipeline.steps import _check_leakage
+    from tests.helpers import demo_workspace
+
+    ws = demo_workspace(tmp_path, photos=60, seed=5)
+    monkeypatch.setenv("CURATE_CATALOG_ENGINE", "duckdb")
+
+    def whole(*args, **kwargs):
+        raise AssertionError("the catalog was read whole")
+
+    monkeypatch.setattr(curate.workspace, "read_catalog", whole)
+    assert _check_leakage(ws) == "no owner, near-duplicate cluster or exact image spans two splits"
