@@ -74,8 +74,9 @@ class RunEvaluation:
 
     @property
     def warnings(self) -> list[str]:
-        """What the figures leave out, one line each: the split's photos the run learned from, the classes
-        with no photo in the split."""
+        """What the figures leave out, one line each: the split's photos the run learned from, photos skipped
+        (a label the model lacks, an unreadable image), a catalog other than the one trained on, the classes
+        with no photo in the split. `classify evaluate` and `curate run`'s evaluate step print them all."""
         lines = []
         if self.stale_split:  # training refuses a stale split; scoring an old run on one is allowed, and said
             lines.append(f"warning: {self.stale_split}, then train and evaluate again; these figures are on the "
@@ -97,6 +98,17 @@ class RunEvaluation:
             used = "trained on" if self.split == "train" else "chose its best epoch (a probe: its strength) on"
             lines.append(f"warning: the {self.split} split holds photos this run {used}, so these figures are not "
                          "a held-out measure (--split test is)")
+        if self.unknown_labels:  # these three were said by `classify evaluate` alone, not `curate run` (audit AW4)
+            total = sum(self.unknown_labels.values())
+            detail = ", ".join(f"{label}: {n}" for label, n in self.unknown_labels.items())
+            lines.append(f"note: {total} {self.split} photos skipped: label not among the model's classes ({detail})")
+        if self.unreadable:
+            first = self.unreadable[0]
+            lines.append(f"warning: {len(self.unreadable)} {self.split} images unreadable, skipped (e.g. "
+                         f"{first['photo_id']}: {first['reason']})")
+        if self.catalog_changed:
+            lines.append("note: the catalog is not the one this model was trained on (it changed since, or this is "
+                         "another workspace); if the split changed, test photos may have been trained on")
         line = unmeasured_classes_warning(self.report.classes_without_photos, len(self.report.classes), self.split)
         return lines + ([line] if line else [])
 

@@ -440,3 +440,21 @@ def test_a_class_only_the_uncurated_model_lacks_counts_against_it_in_the_second_
     share = 100 * len(lacking_ids) / len(clean_test)
     assert comparison["curation_worth_counting_missing_classes_pp"] == pytest.approx(share, abs=1e-3)
     assert f"(the curated model got {len(lacking_ids)} right)" in comparison["notes"][1]
+
+
+def test_what_an_evaluation_skipped_is_in_its_warnings_for_curate_run_too(tmp_path):
+    """Audit AW4: photos skipped for a label the model lacks, unreadable images and a model trained on another
+    catalog were said by `classify evaluate` alone (its command line built the lines), so `curate run --train`'s
+    evaluate step, which prints the evaluation's warnings, never said them."""
+    from dataclasses import replace
+
+    photos = pd.DataFrame({schema.PHOTO_ID: [f"p{i}" for i in range(6)], "owner_id": ["a", "b", "c"] * 2,
+                           "label": ["x", "y"] * 3})
+    evaluation = scored_as(photos, ["x", "y"], set(), tmp_path)
+    assert not [line for line in evaluation.warnings if "skipped" in line or "trained on" in line]
+    skipped = replace(evaluation, unknown_labels={"z": 2}, unreadable=[{"photo_id": "p9", "reason": "truncated_image"}],
+                      catalog_sha256="a" * 64, model_catalog_sha256="b" * 64)
+    said = " ".join(skipped.warnings)
+    assert "2 test photos skipped: label not among the model's classes (z: 2)" in said
+    assert "1 test images unreadable, skipped (e.g. p9: truncated_image)" in said
+    assert "the catalog is not the one this model was trained on" in said

@@ -61,19 +61,6 @@ def _warn_skipped(evaluation: RunEvaluation) -> None:
     """One line per kind of skipped photo or unmeasured label, on stderr (so `--json` stdout stays parseable)."""
     for line in evaluation.warnings:
         err_console.print(line, highlight=False, soft_wrap=True)  # one line, however long
-    if evaluation.unknown_labels:
-        total = sum(evaluation.unknown_labels.values())
-        detail = ", ".join(f"{label}: {n}" for label, n in evaluation.unknown_labels.items())
-        err_console.print(f"note: {total} {evaluation.split} photos skipped: label not among the model's classes "
-                          f"({detail})", highlight=False)
-    if evaluation.unreadable:
-        first = evaluation.unreadable[0]
-        err_console.print(f"warning: {len(evaluation.unreadable)} {evaluation.split} images unreadable, skipped "
-                          f"(e.g. {first['photo_id']}: {first['reason']})", highlight=False)
-    if evaluation.catalog_changed:
-        err_console.print("note: the catalog is not the one this model was trained on (it changed since, or this "
-                          "is another workspace); if the split changed, test photos may have been trained on",
-                          highlight=False)
 
 
 def _per_class_shown(per_class):
