@@ -170,9 +170,7 @@ def copies_of(ws: Workspace, other: Workspace, workers: int = 2, config=None) ->
         config, note = rule_config(ws)
         report.notes += [note] if note else []
     ours, theirs = ensure_phashes(ws, ours, workers), ensure_phashes(other, theirs, workers)
-    columns = ["sha256", "phash"] + [name for name in ("phash_mirror", "phash_trimmed", "phash_rot90", "phash_rot180",
-                                                       "owner_id", "taken_at", "lat", "lon")
-                                     if name in ours and name in theirs]
+    columns = [name for name in clusters.IMAGE_COLUMNS if name in ours and name in theirs]
     both = pd.concat([ours[columns], theirs[columns]], ignore_index=True)
     images = both[both["phash"].notna()].drop_duplicates("sha256")
     thumbnails = {**ensure_thumbnails(other, theirs, workers), **ensure_thumbnails(ws, ours, workers)}

@@ -13,6 +13,10 @@ import pandas as pd
 from curate.filters import calibration, patches, verify
 from curate.filters.config import FilterConfig
 from curate.groups import components_from_pairs
+from curate.vision.features import HASH_COLUMNS
+
+# the catalog columns `image_clusters` reads (sha256 and phash always; the others where the catalog has them)
+IMAGE_COLUMNS = ("sha256", *HASH_COLUMNS, "owner_id", "taken_at", "lat", "lon")
 
 NO_EMBEDDINGS_NOTE = ("near duplicates found by pHash alone (no efficientnet_lite0 embeddings): brightness, "
                       "crop, rotation and burst copies are mostly missed; run `curate embed` first, then "

@@ -29,7 +29,7 @@ import pandas as pd
 from curate import licences, schema
 from curate.filters import ambiguous as ambiguous_labels
 from curate.filters import duplicates, geo, owners, quality
-from curate.filters.clusters import image_clusters
+from curate.filters.clusters import IMAGE_COLUMNS, image_clusters
 from curate.filters.config import STAGE, FilterConfig
 from curate.filters.geo_stage import geo_filter
 from curate.records import apply_drops, reset_stage
@@ -350,8 +350,7 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
         out["near_dup_cluster"] = None
         notes.append("no perceptual hashes (metadata-only catalog): near-duplicate filter skipped")
         return out, 0
-    columns = ["sha256", "phash"] + [name for name in ("phash_mirror", "phash_trimmed", "phash_rot90", "phash_rot180",
-                                                       "owner_id", "taken_at", "lat", "lon") if name in out]
+    columns = [name for name in IMAGE_COLUMNS if name in out]
     images = out.loc[hashed, columns].drop_duplicates("sha256")  # one node per distinct image
     labels = image_clusters(images, config, thumbnails, embeddings, notes, read_grey, workers)
     key = out["sha256"].map(dict(zip(images["sha256"], labels.astype(str)))).where(hashed, None)
