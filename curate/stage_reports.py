@@ -19,14 +19,22 @@ from curate.workspace import Workspace, atomic_write_bytes, read_catalog
 
 
 def save_stage_report(ws: Workspace, stage: str, input_catalog_sha256: str, report: dict,
-                      started: float | None = None) -> None:
+                      started: float | None = None, batch_rows: int | None = None) -> None:
     """Write `reports/<stage>.json`; call it after the stage wrote the catalog. For a stage of
-    the pipeline it reads the catalog back to record the stage's freshness fingerprints. `started`: the
-    stage's `time.monotonic()` at its start, recorded as its `seconds` (what `curate status` shows as took)."""
+    the pipeline it reads the catalog back to record the stage's freshness fingerprints: whole, or in
+    batches of `batch_rows` rows when given (the DuckDB engine: memory flat in the catalog's size).
+    `started`: the stage's `time.monotonic()` at its start, recorded as its `seconds` (what `curate
+    status` shows as took)."""
     payload = {"stage": stage, "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
                "input_catalog_sha256": input_catalog_sha256, **report, **took(started)}
     if stage in freshness.INPUTS and ws.catalog_path.exists():  # ingest is judged from the catalog itself
-        payload["freshness"] = freshness.record_run(stage, read_catalog(ws), report, freshness.load_reports(ws))
+        if batch_rows:
+            from curate.catalog_batches import CatalogFile
+
+            catalog = CatalogFile(ws.catalog_path, batch_rows)
+        else:
+            catalog = read_catalog(ws)
+        payload["freshness"] = freshness.record_run(stage, catalog, report, freshness.load_reports(ws))
     atomic_write_bytes(ws.root / "reports" / f"{stage}.json",
                        json.dumps(payload, indent=2, default=str).encode("utf-8"))
     report_written(ws, stage)

@@ -6,13 +6,11 @@ removed on close, with `memory_limit` and `threads` set (MEMORY_LIMIT_ENV, THREA
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -218,19 +216,9 @@ def catalog_sha256(path: Path) -> str:
 def save_stage_report(ws, stage: str, input_hash: str, report: dict, started: float | None = None) -> None:
     """curate.stage_reports.save_stage_report with the freshness fingerprints read in batches
     (`CatalogFile`), so that memory stays flat in the catalog's size."""
-    from curate import freshness
-    from curate.catalog_batches import CatalogFile
-    from curate.stage_reports import report_written, took
-    from curate.workspace import atomic_write_bytes
+    from curate.stage_reports import save_stage_report as save
 
-    payload = {"stage": stage, "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-               "input_catalog_sha256": input_hash, **report, **took(started)}
-    if stage in freshness.INPUTS and ws.catalog_path.exists():
-        payload["freshness"] = freshness.record_run(stage, CatalogFile(ws.catalog_path, BATCH_ROWS), report,
-                                                    freshness.load_reports(ws))
-    atomic_write_bytes(ws.root / "reports" / f"{stage}.json",
-                       json.dumps(payload, indent=2, default=str).encode("utf-8"))
-    report_written(ws, stage)
+    save(ws, stage, input_hash, report, started, batch_rows=BATCH_ROWS)
 
 
 def drop_kept(con, stage: str, reason: str, where: str) -> None:
