@@ -153,6 +153,92 @@ NO_LABEL = "(no label)"  # how tables and reports name a missing label
 GIVEN_LABEL_SQL = "coalesce(original_label, label_before_review, label)"
 
 
+@dataclass(frozen=True)
+class DropReason:
+    name: str  # the value of drop_reason; a name ending in ":" is a family (quality:dark, quality:blurry...)
+    stage: str  # the drop_stage that writes it
+    meaning: str
+
+
+# Every value `drop_reason` takes, declared once: the answer to "why was this photo dropped?" (a test checks that
+# every reason the code writes or compares with is here, and that docs/workspace.md shows this table).
+DROP_REASONS = (
+    DropReason("empty_file", "ingest", "zero bytes"),
+    DropReason("not_an_image", "ingest", "bytes no decoder recognises (e.g. HTML saved as `.jpg`)"),
+    DropReason("truncated_image", "ingest", "the file starts like an image (its format's signature) but its header "
+               "or pixel data is cut short or corrupt"),
+    DropReason("too_small", "ingest", "shorter side under 32 px (after EXIF orientation)"),
+    DropReason("decompression_bomb", "ingest", "more pixels claimed than the format allows: 250 megapixels for a "
+               "JPEG (a 108 or 200 MP phone photo is kept; it decodes at 1/2, 1/4 or 1/8 scale, never above 80 MP), "
+               "80 megapixels for any other format"),
+    DropReason("animated", "ingest", "an animated GIF, WebP, PNG (APNG) or AVIF (not a photo); the extra pages of a "
+               "TIFF, an MPO or a HEIF are not an animation: their first page is the photo"),
+    DropReason("unsupported_format", "ingest", "a HEIC/HEIF photo (a phone's) while pillow-heif is not installed, or "
+               "AVIF on a Pillow without its decoder; `error_detail` says what to install. `curate ingest folder` "
+               "tries these again on its next run"),
+    DropReason("duplicate_photo_id", "ingest", "the source listed the same id twice; the later rows are kept as "
+               "`<id>#2`, `#3`… (a suffix the source already uses as an id is skipped). When only a later row has "
+               "an image URL, that row keeps the id and the earlier one is the repeat"),
+    DropReason("unsafe_path", "ingest", "a file outside the folder (`../`, an absolute path, a symlink out of the "
+               "folder, whether its target exists or not); never read. `error_detail` says which, and names a "
+               "symlink's target"),
+    DropReason("missing_file", "ingest", "metadata names a file that is absent; or a photo's file left the folder "
+               "since an earlier ingest"),
+    DropReason("unreadable_file", "ingest", "a file that cannot be read (permissions, a named pipe or device, a "
+               "container that cannot be opened)"),
+    DropReason("file_too_large", "ingest", "a local file over 256 MB (no photo is this big); never read into memory"),
+    DropReason("bad_url", "ingest", "not an http(s) URL with a host"),
+    DropReason("http_404", "ingest", "the server says the image is gone"),
+    DropReason("http_4xx", "ingest", "another refusal by the server (401, 403, 410...)"),
+    DropReason("http_3xx", "ingest", "a 3xx answer that could not be followed"),
+    DropReason("http_5xx", "ingest", "a server error (transient: the next run tries again)"),
+    DropReason("http_429", "ingest", "too many requests, still refused after the retries (transient)"),
+    DropReason("timeout", "ingest", "the connection, the answer or the download took too long (transient)"),
+    DropReason("connection_error", "ingest", "the server could not be reached or cut the download (transient)"),
+    DropReason("too_large", "ingest", "a download over the size limit (`Content-Length` or the bytes received)"),
+    DropReason("too_many_redirects", "ingest", "a redirect loop or chain"),
+    DropReason("no_image_url", "ingest", "Flickr listed the photo without any of url_l / url_c / url_z / url_m"),
+    DropReason("unsupported_mime", "ingest", "Commons or Flickr: not a photo (a video, PDF, SVG, DjVu…); nothing "
+               "downloaded"),
+    DropReason("malformed_metadata", "ingest", "Commons: unusable image info; nothing downloaded"),
+    DropReason("ingest_error", "ingest", "an unexpected local error for this one photo (a bug, a failed write); the "
+               "detail is in `error_detail`, and the next run tries it again"),
+    DropReason("licence", "filter", "a licence the recipe or `--licences` does not allow"),
+    DropReason("ambiguous_label", "filter", "tags naming two or more labels, or byte-identical copies carrying "
+               "different labels"),
+    DropReason("exact_duplicate", "filter", "byte-identical to a kept photo (`exact_dup_group` names it)"),
+    DropReason("geo_outlier", "filter", "farther than `--max-km` from its label's centre (labels that are places)"),
+    DropReason("missing_geo", "filter", "no coordinates, with `missing_geo = \"drop\"` in the recipe"),
+    DropReason("owner_cap", "filter", "over `--max-per-owner` / `--max-owner-share` for its label"),
+    DropReason("quality:", "filter", "`quality:<check>` (`quality:dark`, `quality:blurry`…): failed a quality check "
+               "that `--drop-quality` names"),
+    DropReason("near_duplicate", "filter", "a near copy of the photo its cluster keeps (`--dedupe-near`)"),
+    DropReason("unreadable_image", "prefilter", "its stored image could not be read to embed it"),
+    DropReason("off_topic", "prefilter", "the pre-classifier's topic score is under the cut (`--topic`)"),
+    DropReason("label_issue", "prefilter", "the label model is confident the label is wrong "
+               "(`--drop-label-issues`)"),
+    DropReason("reviewed", "review", "dropped by a reviewer (`curate review`)"),
+    # the uncurated baseline `classify evaluate --uncurated` trains on (built in memory, never in the catalog)
+    DropReason("no_stored_image", "compare", "uncurated baseline: the photo has no stored image"),
+    DropReason("in_clean_test", "compare", "uncurated baseline: the photo is in the clean test set"),
+    DropReason("clean_test_owner", "compare", "uncurated baseline: its photographer has a photo in the clean test "
+               "set"),
+    DropReason("clean_test_duplicate", "compare", "uncurated baseline: a copy (bytes or near duplicate) of a clean "
+               "test photo"),
+)
+DROP_REASON_BY_NAME = {reason.name: reason for reason in DROP_REASONS}
+
+
+def is_drop_reason(value: str) -> bool:
+    """Whether `value` is a declared drop reason (a family's member included).
+
+    >>> [is_drop_reason(v) for v in ("geo_outlier", "quality:dark", "quality:", "geo-outlier")]
+    [True, True, False, False]
+    """
+    family, colon, member = value.partition(":")
+    return value in DROP_REASON_BY_NAME if not colon else bool(member) and f"{family}:" in DROP_REASON_BY_NAME
+
+
 def given_label(frame: pd.DataFrame) -> pd.Series:
     """The label each photo came with (`GIVEN_LABEL_SQL`; a frame without the relabel columns: `label`).
 
@@ -247,4 +333,13 @@ def markdown_table() -> str:
     lines = ["| column | type | nullable | written by | meaning |", "|---|---|---|---|---|"]
     for c in COLUMNS:
         lines.append(f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {c.stage} | {c.meaning} |")
+    return "\n".join(lines)
+
+
+def drop_reasons_table() -> str:
+    """The drop reasons as a Markdown table (pasted into docs/workspace.md; a test keeps them equal)."""
+    lines = ["| drop_reason | stage | meaning |", "|---|---|---|"]
+    for reason in DROP_REASONS:
+        name = f"{reason.name}<check>" if reason.name.endswith(":") else reason.name
+        lines.append(f"| `{name}` | {reason.stage} | {reason.meaning} |")
     return "\n".join(lines)
