@@ -38,7 +38,7 @@ import pyarrow as pa
 from curate import schema
 from curate.catalog_batches import CatalogFile, sorted_digest_bounded
 from curate.errors import DataContractError
-from curate.records import DROPPING_STAGES, undo_prefilter_repairs
+from curate.records import DROPPING_STAGES, recomputed_stages, undo_prefilter_repairs
 from curate.review.apply import REVIEW_COLUMNS, before_review
 
 PIPELINE = ("ingest", "embed", "filter", "prefilter", "split")
@@ -103,8 +103,7 @@ def column_hashes(name: str, values: pd.Series) -> np.ndarray:
 
 def kept_before(catalog: pd.DataFrame, stage: str) -> pd.Series:
     """Rows the stages before `stage` kept: `stage` and later dropping stages' drops count as kept."""
-    later = DROPPING_STAGES[DROPPING_STAGES.index(stage):] if stage in DROPPING_STAGES else \
-        tuple(s for s in DROPPING_STAGES if PIPELINE.index(s) > PIPELINE.index(stage))
+    later = recomputed_stages(stage) or tuple(s for s in DROPPING_STAGES if PIPELINE.index(s) > PIPELINE.index(stage))
     return (catalog["status"] == schema.KEPT) | catalog["drop_stage"].isin(later)
 
 

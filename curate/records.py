@@ -532,14 +532,23 @@ def _redacted(urls: pd.Series) -> pd.Series:
 DROPPING_STAGES = ("ingest", "filter", "prefilter")
 
 
+def recomputed_stages(stage: str | None) -> tuple[str, ...]:
+    """The stages whose drops a run of `stage` recomputes: itself and the later dropping stages it resets
+    (`reset_stage`); none for a stage that drops nothing.
+
+    >>> recomputed_stages("filter"), recomputed_stages("split"), recomputed_stages(None)
+    (('filter', 'prefilter'), (), ())
+    """
+    return DROPPING_STAGES[DROPPING_STAGES.index(stage):] if stage in DROPPING_STAGES else ()
+
+
 def reset_stage(catalog: pd.DataFrame, stage: str) -> pd.DataFrame:
     """Reinstate rows that `stage` or any later stage dropped, so `stage` decides again from
     scratch on exactly what the earlier stages kept (re-running the pipeline gives the same
     catalog; a later stage has to run again after an earlier one). The prefilter's relabels and
     geo rescues are undone first (`undo_prefilter_repairs`)."""
     catalog = undo_prefilter_repairs(catalog)
-    later = DROPPING_STAGES[DROPPING_STAGES.index(stage):] if stage in DROPPING_STAGES else (stage,)
-    mine = catalog["drop_stage"].isin(later)
+    mine = catalog["drop_stage"].isin(recomputed_stages(stage) or (stage,))
     catalog.loc[mine, ["status", "drop_reason", "drop_stage"]] = [schema.KEPT, None, None]
     return catalog
 

@@ -41,7 +41,10 @@ from curate.outofcore.db import BATCH_ROWS, Catalog, drop_kept, literal, quote, 
 from curate.outofcore.geo import ellipsoid_udf, geo_filter, region_outside_udf
 from curate.outofcore.neardup import READABLE_PHASH, REPRESENTATIVE_ORDER, near_duplicates
 from curate.outofcore.queries import status_counts
+from curate.records import recomputed_stages
 
+# the drops a filter run recomputes (its own and the prefilter's), as an SQL list
+_RESET = ", ".join(literal(stage) for stage in recomputed_stages(STAGE))
 _DROP = f"status = 'dropped', drop_reason = {{reason}}, drop_stage = {literal(STAGE)}"
 SCORE_COLUMNS = [f"{check.name}_score" for check in quality.CHECKS]
 # the columns the quality checks read, and the statistic that says a row was measured
@@ -89,7 +92,7 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
                    phash_rot90, phash_rot180, laplacian_var, chroma_mean,
                    status, drop_reason, drop_stage, coalesce(drop_stage = 'prefilter', FALSE) AS was_prefilter,
                    (coalesce(geo_rescued, FALSE) AND status = 'kept')
-                       OR coalesce(drop_stage IN ('filter', 'prefilter'), FALSE) AS reset
+                       OR coalesce(drop_stage IN ({_RESET}), FALSE) AS reset
             FROM (SELECT rid, {c('photo_id')}, {c('label')}, {c('original_label')}, {c('tag_labels')}, {c('lat')},
                          {c('lon')}, {c('geo_accuracy')}, {c('license')}, {c('sha256')}, {c('width')},
                          {c('height')}, {c('taken_at')}, {c('owner_id')}, {c('phash')}, {c('phash_mirror')},

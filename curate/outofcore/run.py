@@ -37,8 +37,9 @@ def _with_decisions(con, ws, query: str, notes: list[str]) -> str:
     """`query` (the new catalog, with rid) with the workspace's review decisions applied
     (curate.review.apply.apply_decisions is row by row: it runs on the few rows decisions or
     earlier reviews touch, in pandas); the filter's drops a keep overrides are noted in `notes`."""
+    from curate.records import recomputed_stages
     from curate.review.apply import REVIEW_COLUMNS, apply_decisions, overridden_note
-    from curate.review.journal import read_decisions, recomputed_stages
+    from curate.review.journal import read_decisions
 
     decisions = read_decisions(ws)
     decided = sorted({str(d["photo_id"]) for d in decisions if d.get("photo_id") is not None})

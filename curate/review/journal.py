@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from curate.errors import DataContractError, UsageError
+from curate.records import recomputed_stages
 from curate.review.apply import ACTIONS, apply_decisions
 from curate.workspace import Workspace, atomic_write_bytes
 
@@ -145,18 +146,6 @@ def apply_workspace_decisions(ws: Workspace, catalog: pd.DataFrame, stage: str |
     makes before writing the catalog, so that human decisions win on every re-run (`stage`: the stage that
     has just recomputed the catalog; its drops and the later stages' it reset are judged anew)."""
     return apply_decisions(catalog, read_decisions(ws), recomputed_stages(stage))
-
-
-def recomputed_stages(stage: str | None) -> tuple[str, ...]:
-    """The stages whose drops a run of `stage` recomputes: itself and the later dropping stages it resets
-    (curate.records.reset_stage).
-
-    >>> recomputed_stages("filter"), recomputed_stages(None)
-    (('filter', 'prefilter'), ())
-    """
-    from curate.records import DROPPING_STAGES
-
-    return DROPPING_STAGES[DROPPING_STAGES.index(stage):] if stage in DROPPING_STAGES else ()
 
 
 def export_decisions(ws: Workspace, out: Path) -> int:
