@@ -12,10 +12,13 @@ import pandas as pd
 
 from curate import schema
 
+NO_OWNER_PREFIX = "(no owner) "  # + photo_id: the key of a photo without an owner (both engines)
+
 
 def owner_keys(catalog: pd.DataFrame) -> pd.Series:
     """owner_id, or for a photo without one a key of its own (unknown owners are not one person)."""
-    return catalog["owner_id"].where(catalog["owner_id"].notna(), "(no owner) " + catalog[schema.PHOTO_ID].astype(str))
+    unknown = NO_OWNER_PREFIX + catalog[schema.PHOTO_ID].astype(str)
+    return catalog["owner_id"].where(catalog["owner_id"].notna(), unknown)
 
 
 # How photographers are counted, everywhere (the filter's concentration table, the report's

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from curate import schema
 from curate.errors import CATALOG_FIX, DataContractError
+from curate.filters.owners import NO_OWNER_PREFIX
 from curate.workspace import catalog_file_sha256, catalog_parts, swap_in_folder, temp_file_beside
 
 MEMORY_LIMIT = "2GB"  # DuckDB's own buffers; it spills beyond (Python-side arrays come on top)
@@ -67,6 +68,16 @@ def quote(name: str) -> str:
 
 def literal(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
+
+
+def owner_key_sql(table: str | None = None) -> str:
+    """`curate.filters.owners.owner_keys` in SQL (over `table`'s columns when given).
+
+    >>> owner_key_sql("w")
+    "coalesce(w.owner_id, '(no owner) ' || w.photo_id)"
+    """
+    prefix = f"{table}." if table else ""
+    return f"coalesce({prefix}owner_id, {literal(NO_OWNER_PREFIX)} || {prefix}photo_id)"
 
 
 class Catalog:

@@ -37,7 +37,7 @@ from curate.filters.stage import (
     near_conflict_notes,
     unreadable_phash_note,
 )
-from curate.outofcore.db import BATCH_ROWS, Catalog, drop_kept, literal, quote, record_batches
+from curate.outofcore.db import BATCH_ROWS, Catalog, drop_kept, literal, owner_key_sql, quote, record_batches
 from curate.outofcore.geo import ellipsoid_udf, geo_filter, region_outside_udf
 from curate.outofcore.neardup import READABLE_PHASH, REPRESENTATIVE_ORDER, near_duplicates
 from curate.outofcore.queries import status_counts
@@ -345,7 +345,7 @@ def _licence_filter(con, config: FilterConfig, notes: list[str], warnings: list[
         warnings.append(every_photo_licence_warning([(name, int(n)) for name, n in shown], config))
 
 
-_OWNER = "coalesce(owner_id, '(no owner) ' || photo_id)"
+_OWNER = owner_key_sql()
 
 
 def _concentration(con) -> pd.DataFrame:
@@ -396,11 +396,9 @@ def _owner_cap(con, config: FilterConfig) -> pd.DataFrame:
         CREATE OR REPLACE TEMP TABLE capped AS
         SELECT rid FROM (
             SELECT w.rid, o.n, c.cap,
-                   row_number() OVER (PARTITION BY w.label, {_OWNER.replace('owner_id', 'w.owner_id')
-                                                              .replace('photo_id', 'w.photo_id')}
+                   row_number() OVER (PARTITION BY w.label, {owner_key_sql('w')}
                                       ORDER BY w.taken_at ASC NULLS LAST, w.photo_id) - 1 AS pos
-            FROM w JOIN owner_counts o ON w.label = o.label AND {_OWNER.replace('owner_id', 'w.owner_id')
-                                                                 .replace('photo_id', 'w.photo_id')} = o.owner
+            FROM w JOIN owner_counts o ON w.label = o.label AND {owner_key_sql('w')} = o.owner
                    JOIN caps c ON w.label = c.label
             WHERE w.status = 'kept' AND o.n > c.cap) r
         ANTI JOIN keep_positions k ON r.n = k.n AND r.cap = k.cap AND r.pos = k.pos""")

@@ -20,7 +20,7 @@ from scipy.sparse.csgraph import connected_components
 from curate import schema
 from curate.errors import UsageError
 from curate.groups import BLANK, KM_PER_DEGREE, SESSION_GAP_S, SESSION_KM
-from curate.outofcore.db import Catalog, literal, quote
+from curate.outofcore.db import Catalog, literal, owner_key_sql, quote
 from curate.schema import NO_LABEL, SPLITS
 from curate.split import (
     CELL_DEGREES,
@@ -48,7 +48,7 @@ from curate.split import (
     walk_heavy_notes,
 )
 
-_OWNER = "coalesce(owner_id, '(no owner) ' || photo_id)"
+_OWNER = owner_key_sql()
 
 
 def group_components(codes: list[np.ndarray]) -> np.ndarray:
