@@ -8,8 +8,6 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from curate.catalog_batches import CatalogFile
 from curate.filters.geo import Centre
@@ -26,7 +24,6 @@ from curate.workspace import (
     changes_workspace,
     read_catalog,
     write_catalog,
-    write_table_atomic,
 )
 
 log = logging.getLogger(__name__)
@@ -149,25 +146,16 @@ def grey_reader(ws: Workspace, catalog: pd.DataFrame) -> Callable[[str], np.ndar
 def ensure_thumbnails(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> dict[str, bytes]:
     """16x12 colour thumbnails of every stored image, cached in cache/thumbnails.parquet by sha256."""
     from curate.filters import verify
+    from curate.vision import features
 
-    path = ws.root / "cache" / "thumbnails.parquet"
-    cached: dict[str, bytes] = {}
-    if path.exists():
-        try:
-            table = pq.read_table(path, columns=["sha256", "thumbnail"])
-            cached = dict(zip(table.column("sha256").to_pylist(), table.column("thumbnail").to_pylist()))
-        except (OSError, pa.ArrowException) as exc:  # a cache: recompute it rather than stop
-            log.warning(f"note: thumbnail cache {path} is unreadable ({exc}); computing it again")
+    cached = features.read_thumbnail_cache(ws.root)
     images = catalog.loc[catalog["image_path"].notna(), ["sha256", "image_path"]].drop_duplicates("sha256")
     todo = images[~images["sha256"].isin(list(cached))]
     if todo.empty:
         return cached
     with working(f"thumbnails for {len(todo):,} images"):
         fresh = verify.compute_thumbnails(map(locator(ws), todo["image_path"]), workers=workers)
-    cached.update({sha: data for sha, data in zip(todo["sha256"], fresh) if data is not None})
-    table = pa.table({"sha256": pa.array(list(cached), pa.string()),
-                      "thumbnail": pa.array(list(cached.values()), pa.binary())})
-    write_table_atomic(path, table)
+    features.add_to_thumbnail_cache(ws.root, dict(zip(todo["sha256"], fresh)), cached)
     return cached
 
 

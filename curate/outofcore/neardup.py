@@ -31,6 +31,7 @@ from curate.filters.clusters import cluster_images, mirror_hashes, vectors_by_po
 from curate.filters.config import FilterConfig
 from curate.filters.quality import STAT_SIDE
 from curate.outofcore.db import literal, record_batches
+from curate.vision import features
 
 # the pHashes `curate.filters.phash.parse_phashes` reads (others are left out, as on pandas)
 READABLE_PHASH = "regexp_full_match(phash, '[0-9a-fA-F]{16}')"
@@ -179,7 +180,7 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
         cache = ws.root / "cache"
         cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".neardup-", dir=cache) as scratch:
-            thumbs, has_thumb, problem = _thumbnails(con, n, cache / "thumbnails.parquet", Path(scratch))
+            thumbs, has_thumb, problem = _thumbnails(con, n, ws.root / features.THUMBNAIL_CACHE, Path(scratch))
             if problem:
                 notes.append(problem)
             elif not has_thumb.all():

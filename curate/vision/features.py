@@ -20,11 +20,14 @@ gets the same features whichever path measured it.
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image
+
+log = logging.getLogger(__name__)
 
 WORK_SIDE = 256
 HASH_COLUMNS = ("phash", "phash_mirror", "phash_trimmed", "phash_rot90", "phash_rot180")
@@ -100,7 +103,8 @@ def thumbnail_bytes(features: Mapping) -> bytes | None:
 
 
 def read_thumbnail_cache(root: Path) -> dict[str, bytes]:
-    """sha256 -> thumbnail bytes from `<workspace>/cache/thumbnails.parquet` ({} if absent or unreadable)."""
+    """sha256 -> thumbnail bytes from `<workspace>/cache/thumbnails.parquet` ({} if absent or unreadable, with a
+    logged note: it is a cache, what it lacks is computed again)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -109,18 +113,20 @@ def read_thumbnail_cache(root: Path) -> dict[str, bytes]:
         return {}
     try:
         table = pq.read_table(path, columns=["sha256", "thumbnail"])
-    except (OSError, pa.ArrowException):  # a cache: the filter recomputes what it lacks
+    except (OSError, pa.ArrowException) as exc:
+        log.warning(f"note: thumbnail cache {path} is unreadable ({exc}); computing it again")
         return {}
     return dict(zip(table.column("sha256").to_pylist(), table.column("thumbnail").to_pylist()))
 
 
-def add_to_thumbnail_cache(root: Path, thumbnails: Mapping[str, bytes]) -> int:
-    """Merge sha256 -> thumbnail bytes into the cache (atomic rewrite); returns how many were new."""
+def add_to_thumbnail_cache(root: Path, thumbnails: Mapping[str, bytes], cached: dict[str, bytes] | None = None) -> int:
+    """Merge sha256 -> thumbnail bytes into the cache (atomic rewrite); returns how many were new. `cached`: the
+    cache as `read_thumbnail_cache` just read it, to spare a second read (it is updated in place)."""
     import pyarrow as pa
 
     from curate.workspace import write_table_atomic
 
-    cached = read_thumbnail_cache(root)
+    cached = read_thumbnail_cache(root) if cached is None else cached
     fresh = {sha: data for sha, data in thumbnails.items() if data is not None and sha not in cached}
     if not fresh:
         return 0
