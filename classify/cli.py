@@ -21,7 +21,7 @@ from curate.cli.options import config_options
 from curate.console import console
 from curate.errors import UsageError
 from curate.pipeline.settings import build_config
-from curate.workspace import resolve_workspace
+from curate.workspace import Workspace, resolve_workspace
 
 app = HelpTyper(name="classify", help="Train and serve an image classifier on a curated catalog.",
                 no_args_is_help=True, add_completion=False)
@@ -58,7 +58,7 @@ def _run_dir(workspace_dir, out, backbone: str):
     if out is not None:
         return out
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return workspace_dir / "runs" / f"{backbone}-{stamp}"
+    return Workspace(Path(workspace_dir)).runs_dir / f"{backbone}-{stamp}"
 
 
 def gate_line(gate: dict | None) -> str:
@@ -174,7 +174,7 @@ def lr_find_command(
     start_lr, end_lr, steps = lr_range.start_lr, lr_range.end_lr, lr_range.steps
     ws = resolve_workspace(workspace_path)
     seed_everything(config.seed)
-    out_dir = out or ws.root / "runs" / "lr-find"
+    out_dir = out or ws.runs_dir / "lr-find"
     check_out_folder(out_dir)
     check_workspace_split(ws, allow_leakage)  # the photos `classify train` would train on, or exit 3 as it does
     result = lr_range_test(Trainer(ws, out_dir, config), start_lr, end_lr, steps)

@@ -64,7 +64,7 @@ def class_list(rows: pd.DataFrame) -> list[str]:
 
 
 def resized_path(ws: Workspace, sha256: str, side: int) -> Path:
-    return ws.root / "cache" / f"resized-{side}" / sha256[:2] / f"{sha256}.jpg"
+    return ws.cache_dir / f"resized-{side}" / sha256[:2] / f"{sha256}.jpg"
 
 
 def _resize_one(source: Path, target: Path, side: int) -> str | None:

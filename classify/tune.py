@@ -60,7 +60,7 @@ import pandas as pd
 from classify.train import CHECKPOINT, TrainConfig
 from curate.errors import DataContractError, UsageError
 from curate.settings_fields import SettingError, setting
-from curate.workspace import atomic_write_bytes
+from curate.workspace import Workspace, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -443,7 +443,8 @@ def best_record(search: Search, workspace_root: Path | None) -> dict:
     """best.json: the best run's full TrainConfig, scores and the line that retrains it."""
     best = search.best()
     # one retrained run per search folder (audit X: every search suggested runs/tuned, refused the second time)
-    out = str(workspace_root / "runs" / f"tuned-{search.out_dir.name}") if workspace_root is not None else None
+    out = str(Workspace(Path(workspace_root)).runs_dir / f"tuned-{search.out_dir.name}") if workspace_root is not None \
+        else None
     return {"trial": best.trial.trial, "rung": best.rung, "run_dir": str(best.run_dir),
             "augment": best.trial.augment, "config": asdict(best.config),
             "metrics": {**best.outcome.metrics, "val_loss": best.outcome.val_loss,

@@ -119,7 +119,7 @@ class EmbeddingCache:
     def __init__(self, ws: Workspace, key: str, folder: str = "embeddings"):
         """`folder`: the cache folder under `<workspace>/cache/` (`features` holds `classify train
         --probe`'s, which come from other pixels than `curate embed`'s)."""
-        self.dir = ws.root / "cache" / folder / key
+        self.dir = ws.cache_dir / folder / key
         self._shas: pd.Index | None = None
         self._ok: np.ndarray | None = None
         self._vectors: np.ndarray | None = None

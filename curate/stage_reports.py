@@ -35,7 +35,7 @@ def save_stage_report(ws: Workspace, stage: str, input_catalog_sha256: str, repo
         else:
             catalog = read_catalog(ws)
         payload["freshness"] = freshness.record_run(stage, catalog, report, freshness.load_reports(ws))
-    atomic_write_bytes(ws.root / "reports" / f"{stage}.json",
+    atomic_write_bytes(ws.reports_dir / f"{stage}.json",
                        json.dumps(payload, indent=2, default=str).encode("utf-8"))
     report_written(ws, stage)
 
@@ -49,7 +49,7 @@ PENDING_SUFFIX = ".pending"
 
 def pending_marker(ws: Workspace, stage: str) -> Path:
     """`reports/<stage>.pending`: there while `stage` has written the catalog and not yet its report."""
-    return ws.root / "reports" / f"{stage}{PENDING_SUFFIX}"
+    return ws.reports_dir / f"{stage}{PENDING_SUFFIX}"
 
 
 def mark_writing(ws: Workspace, stage: str) -> None:
@@ -71,7 +71,7 @@ def took(started: float | None) -> dict:
 
 def load_stage_report(ws: Workspace, stage: str) -> dict | None:
     """The stage's saved report, or None when the stage has not run."""
-    path = ws.root / "reports" / f"{stage}.json"
+    path = ws.reports_dir / f"{stage}.json"
     if not path.exists():
         return None
     try:

@@ -16,7 +16,8 @@ import hashlib
 import io
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -194,6 +195,20 @@ def _describe(image: Image.Image, min_side_px: int, max_pixels: int, work_side: 
         raise BadImage("too_small", f"{width}x{height} is under {min_side_px} px")
     extension = _EXT_BY_FORMAT.get(image_format, image_format.lower())
     return ImageInfo(width, height, image_format, extension, image.mode)
+
+
+def map_images(fn: Callable, paths: Iterable, workers: int = 2) -> list:
+    """`fn(path)` for each path, in order: in this thread for one worker or one path, else in a pool of up to
+    `workers` threads (decoding and hashing release the GIL).
+
+    >>> map_images(len, ["ab", "c", ""], workers=2)
+    [2, 1, 0]
+    """
+    paths = list(paths)
+    if workers <= 1 or len(paths) < 2:
+        return [fn(path) for path in paths]
+    with ThreadPoolExecutor(max_workers=min(workers, len(paths))) as pool:
+        return list(pool.map(fn, paths))
 
 
 def sha256_hex(data: bytes) -> str:

@@ -57,6 +57,18 @@ class Workspace:
     def truth_path(self) -> Path:
         return self.root / "demo_truth.parquet"
 
+    @property
+    def cache_dir(self) -> Path:  # what can be computed again: embeddings, thumbnails, staging
+        return self.root / "cache"
+
+    @property
+    def reports_dir(self) -> Path:  # each stage's last report, <stage>.json
+        return self.root / "reports"
+
+    @property
+    def runs_dir(self) -> Path:  # training runs, tuning searches, evaluations
+        return self.root / "runs"
+
     def check_not_a_file(self) -> Workspace:
         """UsageError when the workspace path names a file (a missing folder is fine: ingest creates it)."""
         if self.root.exists() and not self.root.is_dir():

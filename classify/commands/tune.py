@@ -47,7 +47,7 @@ def tune_command(
     from classify.train import check_workspace_split
 
     ws = resolve_workspace(workspace_path)
-    out_dir = out or ws.root / "runs" / "tune"
+    out_dir = out or ws.runs_dir / "tune"
     check_out_folder(out_dir)  # first: a bad --out is the cheapest to say
     catalog, _ = check_workspace_split(ws)  # a stale or leaky split: exit 3 before the plan and the first trial
     rows = require_val_photos(catalog)  # and fewer than two labels to train on: before search.json is written

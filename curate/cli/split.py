@@ -27,8 +27,6 @@ def split(
     as_json: JsonOption = False,
 ) -> None:
     """Train/val/test split grouped by photographer and duplicate cluster, stratified by label."""
-    from curate.pipeline import build_config
-
     config = build_config(SplitConfig, {}, "curate split", flags=settings)
     report = run_split(workspace(workspace_path), config, engine=catalog_engine)
     for warning in report.warnings:

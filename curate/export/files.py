@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from curate.errors import DataContractError, UsageError
 from curate.export.source import Fetched, Stored
-from curate.workspace import atomic_write_bytes, temp_file_beside, write_table_atomic
+from curate.workspace import Workspace, atomic_write_bytes, temp_file_beside, write_table_atomic
 
 STATE_FILE = ".export-state.parquet"
 JOURNAL_FILE = ".export-journal.tsv"
@@ -133,6 +133,9 @@ WORKSPACE_ENTRIES = frozenset({"catalog.parquet", "images", "store.json", "demo_
                                "reviews.jsonl", "journal", "reports", "cache", "runs", "models", "report", ".lock"})
 
 
+STAGING_FOLDER = "export-staging"  # under <workspace>/cache: what an upload to object storage stages (upload.py)
+
+
 def check_target(out: Path, workspace_root: Path, overwrite: bool, store_folder: Path | str | None = None) -> None:
     """UsageError unless `out` may receive an export: a local folder that is empty, absent, an
     earlier export, or (with `overwrite`) anything else; never the workspace, a folder above it,
@@ -140,7 +143,7 @@ def check_target(out: Path, workspace_root: Path, overwrite: bool, store_folder:
     (`store_folder`: a local store outside the workspace); and a folder this process can write to."""
     resolved, root = out.resolve(), workspace_root.resolve()
     stores = [root / "images", *([Path(store_folder).resolve()] if store_folder is not None else [])]
-    staging = resolved.is_relative_to(root / "cache" / "export-staging")  # an upload's own staging folder
+    staging = resolved.is_relative_to(Workspace(root).cache_dir / STAGING_FOLDER)  # an upload's own staging folder
     own = resolved.is_relative_to(root) and resolved != root and not staging and \
         resolved.relative_to(root).parts[0] in WORKSPACE_ENTRIES
     inside_store = any(resolved.is_relative_to(s) or s.is_relative_to(resolved) for s in stores)  # either way

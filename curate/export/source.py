@@ -92,7 +92,7 @@ class ImageSource:
         if self.remote:
             self._fs = objectstore.filesystem(uri)  # a missing driver: one line, before anything is read
             self._base, self._strip = uri, True
-            self.size_cache = SizeCache(ws.root / "cache" / CACHE_FILE)
+            self.size_cache = SizeCache(ws.cache_dir / CACHE_FILE)
         else:
             self._fs = None
             self._base, self._strip = (str(ws.root), False) if uri is None else (uri, True)

@@ -40,12 +40,11 @@ from pathlib import Path
 from curate import objectstore
 from curate.errors import UpstreamError, UsageError
 from curate.export.config import ExportConfig
-from curate.export.files import MANIFEST_FILE, Progress, load_state, read_journal_file
+from curate.export.files import MANIFEST_FILE, STAGING_FOLDER, Progress, load_state, read_journal_file
 from curate.workspace import Workspace
 
 UPLOAD_RECORD = ".export-uploaded.json"  # at the destination: {file: content key} of what is there
 UPLOAD_JOURNAL = ".upload-journal.tsv"  # suffix of the file beside the staging folder: `file<TAB>key` per PUT
-STAGING_FOLDER = "export-staging"  # under <workspace>/cache
 UPLOAD_THREADS = 8  # PUTs in flight
 _SQUASHED = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/+")  # s3://b/x, or s3:/b/x once pathlib has squashed the //
 
@@ -99,7 +98,7 @@ def local_folder(out: Path | str) -> Path:
 def staging_folder(ws: Workspace, url: str) -> Path:
     """Where the export to `url` is written before it is uploaded: one folder per destination."""
     digest = hashlib.sha256(objectstore.mask_secrets(url).encode("utf-8")).hexdigest()[:16]
-    return ws.root / "cache" / STAGING_FOLDER / digest
+    return ws.cache_dir / STAGING_FOLDER / digest
 
 
 def for_object_store(config: ExportConfig, url: str) -> tuple[ExportConfig, list[str]]:

@@ -21,14 +21,13 @@ Only `compute_phashes` / `compute_phash_pairs` touch files. Everything else is p
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import imagehash
 import numpy as np
 from PIL import Image
 
-from curate.store import open_rgb
+from curate.store import map_images, open_rgb
 
 HASH_BITS = 64
 HEX_DIGITS = HASH_BITS // 4
@@ -62,10 +61,7 @@ def compute_phashes(paths: Iterable[Path], workers: int = 2) -> list[str | None]
     paths = list(paths)
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive whole number, got {workers!r}")
-    if workers == 1 or len(paths) < 2:
-        return [_phash_or_none(path) for path in paths]
-    with ThreadPoolExecutor(max_workers=min(workers, len(paths))) as pool:
-        return list(pool.map(_phash_or_none, paths))
+    return map_images(_phash_or_none, paths, workers)
 
 
 def _phash_or_none(path: Path) -> str | None:
@@ -227,10 +223,7 @@ def compute_phash_pairs(paths: Iterable[Path], workers: int = 2) -> list[tuple[s
     paths = list(paths)
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive whole number, got {workers!r}")
-    if workers == 1 or len(paths) < 2:
-        return [_pair_or_none(path) for path in paths]
-    with ThreadPoolExecutor(max_workers=min(workers, len(paths))) as pool:
-        return list(pool.map(_pair_or_none, paths))
+    return map_images(_pair_or_none, paths, workers)
 
 
 def _pair_or_none(path: Path) -> tuple[str, str] | None:

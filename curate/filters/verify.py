@@ -52,14 +52,13 @@ The thresholds and their evidence are in docs/benchmarks.md ("Near duplicates on
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from curate.store import open_rgb
+from curate.store import map_images, open_rgb
 
 THUMB_WIDTH, THUMB_HEIGHT = 16, 12
 THUMB_BYTES = THUMB_WIDTH * THUMB_HEIGHT * 3
@@ -103,8 +102,7 @@ def thumbnail_bytes(path: Path) -> bytes | None:
 
 def compute_thumbnails(paths: Iterable[Path], workers: int = 2) -> list[bytes | None]:
     """thumbnail_bytes for each path, in order, with a thread pool."""
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        return list(pool.map(thumbnail_bytes, paths))
+    return map_images(thumbnail_bytes, paths, workers)
 
 
 def colour_difference(first: np.ndarray, second: np.ndarray, thumbs: np.ndarray) -> np.ndarray:

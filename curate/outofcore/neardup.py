@@ -177,7 +177,7 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
                                                 taken=taken, lat=lat, lon=lon, turned=turned, halfturned=halfturned),
                                 config, notes, embedded)
     else:
-        cache = ws.root / "cache"
+        cache = ws.cache_dir
         cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".neardup-", dir=cache) as scratch:
             thumbs, has_thumb, problem = _thumbnails(con, n, ws.root / features.THUMBNAIL_CACHE, Path(scratch))

@@ -38,11 +38,11 @@ from curate.report.data import (
     geography_from_counts,
     judged_labels,
     label_issues_ran,
-    no_topic_text,
+    prefilter_absent,
     reason_columns,
     splits_from_rows,
+    topic_and_threshold,
     training_section,
-    without_topic,
 )
 from curate.report.owners import OWNER_GALLERY, photographers_from_counts
 from curate.report.review import review_section
@@ -200,14 +200,10 @@ class ReportQueries:
     def tags(self, prefilter_report: dict | None, max_gallery: int) -> dict:
         """curate.report.data.tags_section."""
         section = {"ambiguous": self.gallery("len(tag_labels) >= 2", max_gallery, extra=("tag_labels",))}
-        if not prefilter_report:
-            section["prefilter"] = {"absent": HOW_TO["prefilter"]}
-            return section
-        if without_topic(prefilter_report):
-            section["prefilter"] = {"absent": no_topic_text(prefilter_report)}
-            return section
-        topic = prefilter_report.get("topic") or prefilter_report.get("config", {}).get("topic", "")
-        threshold = float(prefilter_report.get("threshold", 0.5))
+        absent = prefilter_absent(prefilter_report)
+        if absent:
+            return {**section, "prefilter": absent}
+        topic, threshold = topic_and_threshold(prefilter_report)
         tagged = topic_tagged_sql(topic) if topic else "FALSE"
         # the photos the topic cut judged, and what it did to them (curate.report.data.tags_section)
         judged = ("(topic_score IS NOT NULL AND NOT isnan(topic_score) AND NOT coalesce(geo_rescued, FALSE) "

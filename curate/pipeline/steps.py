@@ -89,7 +89,7 @@ def _training(recipe: Recipe, where: str, needed: bool):
 def _train_and_evaluate(training, train_config, evaluate: EvaluateSettings, run_name: str) -> list[Step]:
     """The train and evaluate steps (classify's, registered): one run folder, <workspace>/runs/<recipe>."""
     def run_dir(ws: Workspace) -> Path:
-        return ws.root / "runs" / run_name
+        return ws.runs_dir / run_name
 
     return [Step("train", {**asdict_plain(train_config), "run": run_name},
                  lambda ws: training.train(ws, run_dir(ws), train_config)),

@@ -64,7 +64,7 @@ def run_prefilter(ws: Workspace, config: PrefilterConfig, embeddings: str | None
             raise UsageError("no embeddings in this workspace yet: run `curate embed` first")
         embeddings = last["cache_key"] if last else None
     elif not EmbeddingCache(ws, embeddings).dir.is_dir():
-        known = sorted(p.name for p in (ws.root / "cache" / "embeddings").glob("*") if p.is_dir())
+        known = sorted(p.name for p in (ws.cache_dir / "embeddings").glob("*") if p.is_dir())
         raise UsageError(f"--embeddings {embeddings}: no such embedding cache in this workspace (it has: "
                          f"{', '.join(known) or 'none'}); give one of those, or run `curate embed` for it")
     input_hash = catalog_sha256(ws)
@@ -158,4 +158,4 @@ def _finetune_scores(ws: Workspace, catalog, config: PrefilterConfig, scorer: To
     fresh = reset_stage(catalog, STAGE).reset_index(drop=True)
     eligible = ((fresh["status"] == schema.KEPT) & fresh["image_path"].notna()).to_numpy()
     rows, tagged, fold = topic_folds(fresh, eligible, config)
-    return scorer(ws, fresh, rows, tagged, fold, ws.root / "runs" / f"prefilter-finetune-{config.topic}")
+    return scorer(ws, fresh, rows, tagged, fold, ws.runs_dir / f"prefilter-finetune-{config.topic}")

@@ -235,17 +235,13 @@ def tags_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: 
     ambiguous = cat[cat["tag_labels"].map(len) >= 2]
     ambiguous = ambiguous.assign(tag_labels=ambiguous["tag_labels"].map(list))
     section = {"ambiguous": gallery(ambiguous, max_gallery, ("tag_labels",))}
-    if not prefilter_report:
-        section["prefilter"] = {"absent": HOW_TO["prefilter"]}
-        return section
-    if without_topic(prefilter_report):
-        section["prefilter"] = {"absent": no_topic_text(prefilter_report)}
-        return section
-    topic = prefilter_report.get("topic") or prefilter_report.get("config", {}).get("topic", "")
+    absent = prefilter_absent(prefilter_report)
+    if absent:
+        return {**section, "prefilter": absent}
+    topic, threshold = topic_and_threshold(prefilter_report)
     tagged = topic_tagged(cat["tags"], topic) if topic else np.zeros(len(cat), bool)
     tagged_dropped = cat[tagged & (cat["drop_reason"] == "off_topic").to_numpy()]
     recovered = cat[cat["topic_recovered"].fillna(False).astype(bool).to_numpy()]
-    threshold = float(prefilter_report.get("threshold", 0.5))
     # The talk's four counts, from the catalog itself: the photos the topic cut judged (scored, not dropped
     # before the prefilter, not a geo outlier it scored only to rescue: geo_rescued), split by tag and by what
     # the cut did to them (dropped as off_topic, or kept: recovered, doubted where the drops were held, rescued).
@@ -289,6 +285,22 @@ def without_topic(prefilter_report: dict) -> bool:
     config = prefilter_report.get("config") or {}
     return config.get("label_issues_only") is True or (prefilter_report.get("topic") is None
                                                        and prefilter_report.get("threshold") is None)
+
+
+def prefilter_absent(prefilter_report: dict | None) -> dict | None:
+    """The tags section's `prefilter` entry when there are no pre-classifier counts to give (no prefilter run,
+    or one `without_topic`), else None."""
+    if not prefilter_report:
+        return {"absent": HOW_TO["prefilter"]}
+    if without_topic(prefilter_report):
+        return {"absent": no_topic_text(prefilter_report)}
+    return None
+
+
+def topic_and_threshold(prefilter_report: dict) -> tuple[str, float]:
+    """The topic a prefilter run judged ("" if none) and its cut."""
+    topic = prefilter_report.get("topic") or prefilter_report.get("config", {}).get("topic", "")
+    return topic, float(prefilter_report.get("threshold", 0.5))
 
 
 def no_topic_text(prefilter_report: dict) -> str:

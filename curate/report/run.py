@@ -53,7 +53,7 @@ def newest_evaluation(ws: Workspace) -> tuple[dict, Path] | None:
 
     A file that is not JSON, or not the shape `classify evaluate` writes, is a UsageError
     naming it (one line), never a traceback."""
-    found = sorted((ws.root / "runs").glob("*/evaluation/evaluation.json"), key=lambda p: p.stat().st_mtime)
+    found = sorted((ws.runs_dir).glob("*/evaluation/evaluation.json"), key=lambda p: p.stat().st_mtime)
     if not found:
         return None
     path = found[-1]

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image
@@ -84,11 +83,9 @@ def features_of_file(path: Path) -> dict | None:
 
 def compute_features(paths: Iterable[Path], workers: int = 2) -> list[dict | None]:
     """`features_of_file` for each path, in order (threads: Pillow releases the GIL)."""
-    paths = list(paths)
-    if workers <= 1 or len(paths) < 2:
-        return [features_of_file(path) for path in paths]
-    with ThreadPoolExecutor(max_workers=min(workers, len(paths))) as pool:
-        return list(pool.map(features_of_file, paths))
+    from curate.store import map_images
+
+    return map_images(features_of_file, paths, workers)
 
 
 def thumbnail_bytes(features: Mapping) -> bytes | None:
