@@ -197,31 +197,66 @@ def copies_of(ws: Workspace, other: Workspace, workers: int = 2, config=None) ->
 
 
 def _copies(ours: pd.DataFrame, theirs: pd.DataFrame, cluster_of: dict) -> pd.DataFrame:
-    """One row per photo of ours whose image shares a cluster (or its bytes) with an image of theirs."""
-    their_clusters = theirs.assign(cluster=theirs["sha256"].map(cluster_of)).dropna(subset=["cluster"])
-    their_shas = set(theirs["sha256"])
-    by_cluster = their_clusters.groupby("cluster")
-    others = {key: group for key, group in by_cluster}
-    rows = []
-    for row in ours.itertuples(index=False):
-        key = cluster_of.get(row.sha256)
-        exact = row.sha256 in their_shas
-        if key in others:
-            group = others[key]
-        elif exact:  # the same bytes, though no hash linked them (an image whose pHash could not be read)
-            group = theirs[theirs["sha256"] == row.sha256]
-        else:
-            continue
-        if exact:  # the byte-identical ones first
-            group = pd.concat([group[group["sha256"] == row.sha256], group[group["sha256"] != row.sha256]])
-        ids = group[schema.PHOTO_ID].tolist()
-        labels = sorted({str(label) for label in group["label"].dropna()})
-        rows.append({"photo_id": getattr(row, schema.PHOTO_ID), "split": None if pd.isna(row.split) else row.split,
-                     "label": None if pd.isna(row.label) else row.label,
-                     "kind": "exact" if exact else "near", "other_photos": len(ids),
-                     "other_photo_ids": ", ".join(ids[:SHOWN_OTHERS]) + (", …" if len(ids) > SHOWN_OTHERS else ""),
-                     "other_labels": ", ".join(labels)})
-    return pd.DataFrame(rows, columns=COLUMNS)
+    """One row per photo of ours whose image shares a cluster (or its bytes) with an image of theirs, in ours'
+    order (COLUMNS). A photo's group of theirs is its cluster's photos, or, when its image is in no cluster (its
+    pHash could not be read), those with its bytes: `other_photos` counts the group, `other_photo_ids` names its
+    first SHOWN_OTHERS (byte-identical ones first, then theirs' order) and `other_labels` its distinct labels,
+    sorted. `sha256` is never null here (`copies_of` keeps stored images only).
+
+    >>> ours = pd.DataFrame({"photo_id": ["o1", "o2"], "sha256": ["a", "b"], "split": "test", "label": "cat"})
+    >>> theirs = pd.DataFrame({"photo_id": ["t1", "t2"], "sha256": ["c", "a"], "label": ["cat", "dog"]})
+    >>> _copies(ours, theirs, {"a": 0, "c": 0, "b": 1})[["photo_id", "kind", "other_photo_ids", "other_labels"]]
+      photo_id   kind other_photo_ids other_labels
+    0       o1  exact          t2, t1     cat, dog
+    """
+    # Group codes shared by both sides: one per cluster (-1: in none), then one per image after those.
+    shas = pd.concat([ours["sha256"], theirs["sha256"]], ignore_index=True)
+    clusters = pd.factorize(shas.map(cluster_of))[0]
+    images = pd.factorize(shas)[0] + clusters.max(initial=-1) + 1
+    our_cluster, their_cluster = np.split(clusters, [len(ours)])
+    our_image, their_image = np.split(images, [len(ours)])
+    near = np.isin(our_cluster, their_cluster[their_cluster >= 0])  # its cluster holds an image of theirs
+    exact = np.isin(our_image, their_image)
+    found = near | exact
+    if not found.any():
+        return pd.DataFrame([], columns=COLUMNS)
+    group = np.where(near, our_cluster, our_image)[found]
+    # each photo of theirs is a member of its cluster's group and of its image's (kept where a photo of ours needs it)
+    their = theirs[[schema.PHOTO_ID, "label"]].reset_index(drop=True).assign(position=np.arange(len(theirs)),
+                                                                             image=their_image)
+    members = pd.concat([their.assign(group=their_cluster)[their_cluster >= 0], their.assign(group=their_image)])
+    members = members[members["group"].isin(np.concatenate([group, our_image[exact]]))]
+    counts = members.groupby("group").size().reindex(group).to_numpy()
+    labels = members.dropna(subset=["label"]).groupby("group")["label"].agg(
+        lambda named: ", ".join(sorted({str(label) for label in named})))
+    ids = _first_ids(members, group, our_image[found], exact[found])
+    rows = ours[found]
+    columns = [rows[schema.PHOTO_ID].tolist(), _none_if_missing(rows["split"]), _none_if_missing(rows["label"]),
+               np.where(exact[found], "exact", "near").tolist(), counts.tolist(),
+               (ids + np.where(counts > SHOWN_OTHERS, ", …", "")).tolist(),
+               labels.astype(object).reindex(group, fill_value="").tolist()]
+    # built from a list of rows, so that pandas infers the columns' dtypes as it did for the loop this replaced
+    return pd.DataFrame(list(zip(*columns)), columns=COLUMNS)
+
+
+def _first_ids(members: pd.DataFrame, group: np.ndarray, image: np.ndarray, exact: np.ndarray) -> pd.Series:
+    """The first SHOWN_OTHERS photo ids of each copy's group (`group`: its code; `image`: its image's code), ", "
+    joined: those with its bytes first (when `exact`), then theirs' order. Only the groups' first SHOWN_OTHERS
+    members are paired with the copies: a photo's first others in its group are among them, as at most
+    SHOWN_OTHERS of its own bytes come before them (its image's first ones are paired apart)."""
+    heads = members.groupby("group").head(SHOWN_OTHERS)
+    copies = pd.DataFrame({"row": np.arange(len(group)), "group": group, "our_image": image})
+    by_group = copies.merge(heads, on="group").drop(columns="group")
+    by_image = copies[exact].drop(columns="group").merge(heads.rename(columns={"group": "our_image"}), on="our_image")
+    shown = (pd.concat([by_group, by_image]).drop_duplicates(["row", "position"])
+             .assign(other=lambda pairs: pairs["image"] != pairs["our_image"])
+             .sort_values(["row", "other", "position"]).groupby("row").head(SHOWN_OTHERS))
+    return shown.groupby("row")[schema.PHOTO_ID].agg(", ".join).reindex(copies["row"])
+
+
+def _none_if_missing(values: pd.Series) -> list:
+    """The values, None where missing."""
+    return np.where(values.isna(), None, values.to_numpy(dtype=object)).tolist()
 
 
 def save_copies_report(ws: Workspace, report: CopiesReport, other: str) -> None:

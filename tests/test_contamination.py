@@ -8,18 +8,22 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from helpers import REALDATA, no_fsync
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
+from curate import schema
 from curate.cli.app import app
-from curate.contamination import copies_of
+from curate.contamination import COLUMNS, SHOWN_OTHERS, copies_of
 from curate.ingest.folder import FolderOptions, ingest_folder
 from curate.workspace import Workspace, read_catalog
 
 SCENES = REALDATA / "scenes15"
-pytestmark = pytest.mark.skipif(not SCENES.is_dir(), reason="needs ../shared/realdata/scenes15")
+needs_scenes = pytest.mark.skipif(not SCENES.is_dir(), reason="needs ../shared/realdata/scenes15")
 CLASSES = ("Coast", "Forest", "Street", "TallBuilding")
 runner = CliRunner()
 
@@ -41,6 +45,8 @@ def edited(path: Path, how: str) -> bytes:
 def collections(tmp_path_factory):
     """Ours: 10 train photos of each of 4 classes. Theirs (a test set): 3 of ours byte for byte, 3 of ours
     edited, and 14 other photos of the same classes, from 15-Scene's test half."""
+    if not SCENES.is_dir():
+        pytest.skip("needs ../shared/realdata/scenes15")
     base = tmp_path_factory.mktemp("contamination")
     ours, theirs = base / "scrape", base / "benchmark"
     for label in CLASSES:
@@ -127,6 +133,7 @@ def test_a_folder_checked_against_says_how_its_labels_were_read(collections, tmp
     assert any("ingest it yourself" in note for note in notes)
 
 
+@needs_scenes
 def test_with_both_workspaces_embedded_a_crop_is_found_on_the_pixels_of_both(tmp_path):
     """A crop's pHash is far from its original's; the embeddings make it a candidate and the window match
     reads the two images' pixels, one from each workspace's store. The vectors are planted in the caches
@@ -275,8 +282,6 @@ def test_a_folder_is_embedded_when_this_workspace_is(collections, tmp_path, monk
 
 def test_the_same_bytes_are_a_copy_even_without_a_cluster():
     """An image whose pHash could not be read is in no cluster; its bytes still match."""
-    import pandas as pd
-
     from curate.contamination import _copies
 
     ours = pd.DataFrame({"photo_id": ["o1", "o2"], "sha256": ["aa", "bb"], "split": [None, "train"],
@@ -392,3 +397,106 @@ def test_copies_found_are_said_by_status_the_report_banner_and_export(collection
     manifest = json.loads((export / "export.json").read_text())
     assert "found 6 kept photos" in manifest["provenance"]["leakage"]
     assert "found 6 kept photos" in (export / "README.md").read_text()
+
+
+def test_an_exact_and_a_near_copy_of_one_photo_list_the_exact_one_first():
+    """A photo of ours with a byte copy and an edited copy in theirs: `exact`, the byte copies named first
+    (theirs' order after them), the cluster's images counted and labelled whole; a photo of ours that is only
+    near the same cluster names them in theirs' order; more than SHOWN_OTHERS end with an ellipsis."""
+    from curate.contamination import _copies
+
+    ours = pd.DataFrame({"photo_id": ["o1", "o2", "o3"], "sha256": ["aa", "bb", "zz"], "split": ["test", None, "val"],
+                         "label": ["x", "x", "y"]}, index=[7, 3, 5])
+    theirs = pd.DataFrame({"photo_id": ["t1", "t2", "t3", "t4", "t5"], "sha256": ["cc", "aa", "dd", "aa", "ee"],
+                           "label": ["x", "y", None, "10", "9"]}, index=[4, 0, 2, 1, 3])
+    copies = _copies(ours, theirs, {"aa": 0, "bb": 0, "cc": 0, "dd": 0, "ee": 1, "zz": 2})
+    assert copies.drop(columns="split").to_dict("list") == {
+        "photo_id": ["o1", "o2"], "label": ["x", "x"], "kind": ["exact", "near"], "other_photos": [4, 4],
+        "other_photo_ids": ["t2, t4, t1, …", "t1, t2, t3, …"], "other_labels": ["10, x, y", "10, x, y"]}
+    assert copies["split"].iloc[0] == "test" and pd.isna(copies["split"].iloc[1])
+    assert copies.equals(_copies_reference(ours, theirs, {"aa": 0, "bb": 0, "cc": 0, "dd": 0, "ee": 1, "zz": 2}))
+
+
+SHAS = ("aa", "bb", "cc", "dd", "ee", "ff")
+LABELS = {  # label columns as catalogs and hand-made frames hold them
+    "object": st.sampled_from([None, "cat", "dog", "Dog"]),
+    "str": st.sampled_from([None, "cat", "dog", "Dog"]),
+    "category": st.sampled_from([None, "cat", "dog", "Dog"]),
+    "int": st.sampled_from([9, 10, 2]),  # str() then sorted: "10" before "9"
+    "float": st.sampled_from([None, 9.0, 10.5]),
+}
+
+
+@st.composite
+def copies_inputs(draw) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Small ours / theirs / cluster_of: shared and unshared bytes, clusters holding several of theirs or only
+    ours, images in no cluster (an unreadable pHash), empty frames, shuffled indexes, several label dtypes."""
+    n_ours, n_theirs = draw(st.integers(0, 7)), draw(st.integers(0, 14))
+    kind = draw(st.sampled_from(sorted(LABELS)))
+
+    def labels(count: int) -> pd.Series:
+        values = pd.Series(draw(st.lists(LABELS[kind], min_size=count, max_size=count)), dtype=object)
+        if kind in ("str", "category"):
+            return values.astype(kind)
+        return values.astype({"int": "int64", "float": "float64"}.get(kind, object))
+
+    def frame(prefix: str, count: int, **extra) -> pd.DataFrame:
+        index = draw(st.permutations(range(count))) if draw(st.booleans()) else range(count)
+        return pd.DataFrame({"photo_id": [f"{prefix}{i}" for i in range(count)],
+                             "sha256": draw(st.lists(st.sampled_from(SHAS), min_size=count, max_size=count)),
+                             **extra, "label": labels(count).to_numpy()}, index=list(index))
+
+    splits = draw(st.lists(st.sampled_from([None, "train", "test"]), min_size=n_ours, max_size=n_ours))
+    ours = frame("o", n_ours, split=pd.Series(splits, dtype=object).to_numpy())
+    theirs = frame("t", n_theirs)
+    if kind in ("str", "category"):  # .to_numpy() above made them object again
+        ours["label"], theirs["label"] = ours["label"].astype(kind), theirs["label"].astype(kind)
+    clusters = draw(st.lists(st.sampled_from([None, 0, 1, 2]), min_size=len(SHAS), max_size=len(SHAS)))
+    cluster_of = {sha: cluster for sha, cluster in zip(SHAS, clusters) if cluster is not None}
+    return ours, theirs, cluster_of
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(copies_inputs())
+def test_copies_are_those_of_the_loop_it_replaced(inputs):
+    """The vectorised `_copies` gives the rows, columns, dtypes, values (None, not NaN) and list orders of the
+    per-photo loop it replaced (`_copies_reference`, kept verbatim below)."""
+    from curate.contamination import _copies
+
+    ours, theirs, cluster_of = inputs
+    before = (ours.copy(), theirs.copy())
+    copies, expected = _copies(ours, theirs, cluster_of), _copies_reference(ours, theirs, cluster_of)
+    pd.testing.assert_frame_equal(copies, expected)
+    assert [[repr(value) for value in row] for row in copies.itertuples()] == \
+        [[repr(value) for value in row] for row in expected.itertuples()]
+    pd.testing.assert_frame_equal(ours, before[0])  # the inputs are not changed
+    pd.testing.assert_frame_equal(theirs, before[1])
+
+
+def _copies_reference(ours: pd.DataFrame, theirs: pd.DataFrame, cluster_of: dict) -> pd.DataFrame:
+    """The oracle: `curate.contamination._copies` as it was before it was vectorised (a loop over our photos that
+    scanned theirs for each byte copy), verbatim."""
+    their_clusters = theirs.assign(cluster=theirs["sha256"].map(cluster_of)).dropna(subset=["cluster"])
+    their_shas = set(theirs["sha256"])
+    by_cluster = their_clusters.groupby("cluster")
+    others = {key: group for key, group in by_cluster}
+    rows = []
+    for row in ours.itertuples(index=False):
+        key = cluster_of.get(row.sha256)
+        exact = row.sha256 in their_shas
+        if key in others:
+            group = others[key]
+        elif exact:  # the same bytes, though no hash linked them (an image whose pHash could not be read)
+            group = theirs[theirs["sha256"] == row.sha256]
+        else:
+            continue
+        if exact:  # the byte-identical ones first
+            group = pd.concat([group[group["sha256"] == row.sha256], group[group["sha256"] != row.sha256]])
+        ids = group[schema.PHOTO_ID].tolist()
+        labels = sorted({str(label) for label in group["label"].dropna()})
+        rows.append({"photo_id": getattr(row, schema.PHOTO_ID), "split": None if pd.isna(row.split) else row.split,
+                     "label": None if pd.isna(row.label) else row.label,
+                     "kind": "exact" if exact else "near", "other_photos": len(ids),
+                     "other_photo_ids": ", ".join(ids[:SHOWN_OTHERS]) + (", …" if len(ids) > SHOWN_OTHERS else ""),
+                     "other_labels": ", ".join(labels)})
+    return pd.DataFrame(rows, columns=COLUMNS)
