@@ -176,7 +176,7 @@ def check_out_folder(path, flag: str = "--out") -> None:
     (`s3://…`, which a Path collapses to `s3:/…`) is refused: a run is written on this machine (audit AN: `--out
     s3://u:SECRET@b/x` trained into a local folder named after the credential and printed it)."""
     if URL_LIKE.match(str(path)):
-        from curate.records import redact_text
+        from curate.redact import redact_text
 
         shown = redact_text(re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]+:)/(?!/)", r"\1//", str(path)))
         raise UsageError(f"{flag} {shown} is a URL; give a local folder (a run is written on this machine: copy it "

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from curate.errors import UsageError
-from curate.records import mask_userinfo, redact_params
+from curate.redact import mask_userinfo, redact_params
 from curate.settings_fields import setting
 from curate.workspace import Workspace, atomic_write_bytes
 
@@ -46,7 +46,7 @@ _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
 
 def mask_secrets(text: str) -> str:
     """`text` with the credentials of every URL in it masked: `user:password@`, and the values of
-    query or fragment parameters named as credentials (`curate.records.is_secret_name`, the
+    query or fragment parameters named as credentials (`curate.redact.is_secret_name`, the
     names the catalog's URL redaction uses).
 
     >>> mask_secrets("s3://AKIAXXX:hunter2@bucket/prefix failed")

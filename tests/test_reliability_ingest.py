@@ -25,7 +25,8 @@ from curate.ingest.flickr.plan import FLICKR_CAP, MAX_SLICES, MAX_SPLIT_PARTS, P
 from curate.ingest.folder import FolderOptions, ingest_folder
 from curate.ingest.folder_ids import REGISTRY_NAME
 from curate.licences import canonical_licences
-from curate.records import redact_url, unique_photo_ids
+from curate.records import unique_photo_ids
+from curate.redact import redact_url
 from curate.workspace import Workspace, read_catalog
 from tests.fake_flickr import FakeFlickr, make_photos
 from tests.helpers import jpeg_bytes

@@ -99,7 +99,7 @@ def error_text(message: str) -> str:
     >>> error_text("out s3://AKIA:ab/c+d@bucket/x and s3://***@b, gs://b/x?token=abc&size=2, img:/x@2x.png")
     'out s3://bucket/x and s3://***@b, gs://b/x?token=REDACTED&size=2, img:/x@2x.png'
     """
-    from curate.records import mask_userinfo, redact_params
+    from curate.redact import mask_userinfo, redact_params
 
     return redact_params(mask_userinfo(message), keep="***")
 

@@ -49,7 +49,7 @@ from urllib3.exceptions import ReadTimeoutError
 
 from curate.errors import UpstreamError
 from curate.ingest.engine import FetchError, IngestReport
-from curate.records import is_secret_name, redact_text
+from curate.redact import is_secret_name, redact_text
 from curate.settings_fields import SettingError, setting
 
 MAX_TIMEOUT_S = 3600.0  # an hour between two bytes is a dead server, not a slow one
