@@ -61,6 +61,38 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     ordered by rid, with `rid` as last column, the stage report). `workspace`: whose thumbnail and
     embedding caches the near-duplicate step reads (None: neither, as `filter_catalog` without them);
     `workers`: processes for the window match's scores."""
+    _register_geo_functions(con)
+    _working_table(con, catalog, config)
+    notes: list[str] = []
+    warnings: list[str] = []
+    if con.execute("SELECT bool_or(was_prefilter) FROM w").fetchone()[0]:
+        notes.append("photos the prefilter had dropped were reinstated: run `curate prefilter` again")
+
+    _licence_filter(con, config, notes, warnings)
+    conflicts = _ambiguous_step(con, config, notes, warnings)
+    geo_table = geo_filter(con, config, recipe_centres, notes, warnings)
+    exact_groups = _exact_duplicate_step(con, conflicts["held"], notes)
+    near_clusters = _near_duplicate_step(con, catalog, config, conflicts, notes, workspace, workers)
+    quality_table, quality_items = _quality(con, catalog, config, notes, warnings)
+    photos, drops = _quality_drops(con)
+    warnings += quality.drop_warnings(*quality.labelled_only(photos, drops), forced=config.force_quality)
+    notes += quality.drop_note(photos, drops)
+    concentration, caps = _owner_cap_step(con, config, notes, warnings)
+    query = _final_query(catalog, quality_items)
+
+    dropped = con.execute(f"SELECT drop_reason, count(*) AS n FROM w WHERE drop_stage = {literal(STAGE)} "
+                          "GROUP BY drop_reason ORDER BY n DESC, drop_reason").fetchall()
+    notes += force_notes(config, warnings)
+    report = FilterReport(config=asdict(config), funnel=status_counts(con, "w"), geo=geo_table,
+                          concentration=concentration, caps=caps,
+                          dropped_by_reason={reason: int(n) for reason, n in dropped},
+                          exact_duplicate_groups=int(exact_groups), near_duplicate_clusters=near_clusters,
+                          notes=notes, warnings=warnings, quality=quality_table, label_conflicts=conflicts)
+    return query, report
+
+
+def _register_geo_functions(con) -> None:
+    """Register the geo step's Arrow UDFs `ellipsoid_km` and `region_outside` on `con`."""
     try:
         from duckdb.sqltypes import BOOLEAN, DOUBLE, VARCHAR
     except ImportError:  # duckdb < 1.4
@@ -69,6 +101,10 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     con.create_function("ellipsoid_km", ellipsoid_udf, [DOUBLE] * 4, DOUBLE, type="arrow", side_effects=False)
     con.create_function("region_outside", region_outside_udf, [VARCHAR, DOUBLE, DOUBLE], BOOLEAN,
                         type="arrow", side_effects=False)
+
+
+def _working_table(con, catalog: Catalog, config: FilterConfig) -> None:
+    """Create table `w`: the columns the steps read, this stage's earlier drops reset, empty step columns."""
     c = catalog.column
     min_acc = int(config.min_geo_accuracy)
     con.execute(f"""
@@ -101,12 +137,10 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
                          {c('status')}, {c('drop_reason')}, {c('drop_stage')}, {c('geo_rescued')}
                   FROM {catalog.source})
         )""")
-    notes: list[str] = []
-    warnings: list[str] = []
-    if con.execute("SELECT bool_or(was_prefilter) FROM w").fetchone()[0]:
-        notes.append("photos the prefilter had dropped were reinstated: run `curate prefilter` again")
 
-    _licence_filter(con, config, notes, warnings)
+
+def _ambiguous_step(con, config: FilterConfig, notes: list[str], warnings: list[str]) -> dict:
+    """Drop ambiguous photos and exact copies with two labels (each unless held); returns the label conflicts."""
     conflict_labels = _label_conflicts(con, "sha256")
     conflicts = {"exact_images": len(conflict_labels),
                  "exact_photos": con.execute("SELECT count(*) FROM conflicted").fetchone()[0], "near_clusters": 0,
@@ -132,8 +166,11 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
         _drop(con, "ambiguous_label", f"{ambiguous} OR rid IN (SELECT rid FROM conflicted)")
     notes += amb_notes
     warnings += amb_warnings
-    geo_table = geo_filter(con, config, recipe_centres, notes, warnings)
+    return conflicts
 
+
+def _exact_duplicate_step(con, held: bool, notes: list[str]) -> int:
+    """Drop all but one copy of each stored image (one per label when `held`); returns the duplicate groups."""
     has_images = con.execute("SELECT count(sha256) FROM w").fetchone()[0] > 0
     if not has_images:
         notes.append("no stored images (metadata-only catalog): exact-duplicate filter skipped")
@@ -148,8 +185,12 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
                 FROM w WHERE sha256 IS NOT NULL) r
             WHERE w.rid = r.rid""")
         _drop(con, "exact_duplicate", "keeper IS NOT NULL AND keeper <> photo_id")
-    exact_groups = con.execute("SELECT count(DISTINCT exact) FROM w WHERE exact <> photo_id").fetchone()[0]
+    return con.execute("SELECT count(DISTINCT exact) FROM w WHERE exact <> photo_id").fetchone()[0]
 
+
+def _near_duplicate_step(con, catalog: Catalog, config: FilterConfig, conflicts: dict, notes: list[str],
+                         workspace, workers: int) -> int:
+    """Link near duplicates (and drop all but one per cluster and label with dedupe_near); returns the clusters."""
     unreadable = con.execute(f"SELECT count(*) FROM w WHERE phash IS NOT NULL AND NOT {READABLE_PHASH}").fetchone()[0]
     if unreadable:
         notes.append(unreadable_phash_note(unreadable))
@@ -168,11 +209,12 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
                 FROM w WHERE near IS NOT NULL) WHERE keeper <> photo_id)""")
     else:
         notes.append("no perceptual hashes (metadata-only catalog): near-duplicate filter skipped")
-    quality_table, quality_items = _quality(con, catalog, config, notes, warnings)
-    photos, drops = _quality_drops(con)
-    warnings += quality.drop_warnings(*quality.labelled_only(photos, drops), forced=config.force_quality)
-    notes += quality.drop_note(photos, drops)
+    return near_clusters
 
+
+def _owner_cap_step(con, config: FilterConfig, notes: list[str],
+                    warnings: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cap the photos per owner when configured; returns (the owner concentration before the caps, the caps table)."""
     concentration = _concentration(con)
     caps = pd.DataFrame(columns=owners.CAP_COLUMNS)
     if config.max_per_owner is not None or config.max_owner_share is not None:
@@ -181,26 +223,20 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
         notes += owners.dominance_lines(_concentration(con))  # the photos the caps left, as the pandas engine
     else:
         notes += owners.dominance_lines(concentration)
+    return concentration, caps
 
+
+def _final_query(catalog: Catalog, quality_items: list[str]) -> str:
+    """The SELECT of the new catalog: the source's columns with the steps' flags and scores, `rid` last."""
     replaced = {"label": "w.label AS label", "original_label": "NULL::VARCHAR AS original_label",
                 "geo_rescued": "NULL::BOOLEAN AS geo_rescued", "status": "w.status AS status",
                 "drop_reason": "w.drop_reason AS drop_reason", "drop_stage": "w.drop_stage AS drop_stage",
                 "geo_distance_km": "w.dist AS geo_distance_km", "exact_dup_group": "w.exact AS exact_dup_group",
                 "near_dup_cluster": "w.near AS near_dup_cluster"}
     replaced.update({item.rsplit(" AS ", 1)[1].strip('"'): item for item in quality_items})
-    items = [replaced.get(name) or c(name, table="src") for name in schema.NAMES]
+    items = [replaced.get(name) or catalog.column(name, table="src") for name in schema.NAMES]
     scored = " JOIN q USING (rid)" if quality_items[0].startswith("q.") else ""
-    query = f"SELECT {', '.join(items)}, rid FROM {catalog.source} src JOIN w USING (rid){scored} ORDER BY rid"
-
-    dropped = con.execute(f"SELECT drop_reason, count(*) AS n FROM w WHERE drop_stage = {literal(STAGE)} "
-                          "GROUP BY drop_reason ORDER BY n DESC, drop_reason").fetchall()
-    notes += force_notes(config, warnings)
-    report = FilterReport(config=asdict(config), funnel=status_counts(con, "w"), geo=geo_table,
-                          concentration=concentration, caps=caps,
-                          dropped_by_reason={reason: int(n) for reason, n in dropped},
-                          exact_duplicate_groups=int(exact_groups), near_duplicate_clusters=near_clusters,
-                          notes=notes, warnings=warnings, quality=quality_table, label_conflicts=conflicts)
-    return query, report
+    return f"SELECT {', '.join(items)}, rid FROM {catalog.source} src JOIN w USING (rid){scored} ORDER BY rid"
 
 
 def _label_conflicts(con, key: str) -> list[tuple[str, ...]]:
