@@ -1,15 +1,20 @@
-"""Which copy of a picture the filter keeps: the keep rule against the most-pixels rule, on real photos.
+"""Which copy of a picture the filter keeps: the keep rule against the rules before it, on real photos.
 
-For real photos (ImageNet sample and Flickr Ferraris, at least 256 px on the short side) this makes the
-reposts audit AV1 found kept in place of their originals (upscaled 1.5x + blur + JPEG q40, a plain 2x
-upscale, letterboxed, greyscale) and honest copies (downscaled to 70 %, JPEG q60), then
-1. prints the detail ratio the upscale test reads (Laplacian variance of the copy with more pixels over the
-   one with fewer, both measured at 256 px): the evidence for `duplicates.UPSCALED_DETAIL`;
+For real photos (ImageNet sample and Flickr Ferraris, at least 150 px on the short side; by default not the
+ones that chose the thresholds: the first 30 of each, with 20 15-Scene photos) this makes the reposts audit
+AV1 found kept in place of their originals (upscaled 1.5x + blur + JPEG q40, a plain 2x upscale,
+letterboxed, greyscale), the ones audit AX found (a 2x upscale sharpened, a 1.25x upscale, a 2x upscale
+saved at q40) and honest copies (downscaled to 70 % q60, shrunk to 0.6 and sharpened for the web, shrunk to
+256 px), then
+1. prints the two upscale measures for each pair (the copy with more pixels against the one with fewer):
+   the detail ratio read at ingest (Laplacian variance, both measured at 256 px; `duplicates.UPSCALED_DETAIL`)
+   and the pixels' `upscale.upscale_score` (`upscale.UPSCALE_SCORE`);
 2. puts each original with its copies in one group and counts, for the keep rule
-   (`duplicates.representative_order`) and for the most-pixels rule it replaced (the baseline, same run),
-   how often the original (or, for the downscale, the original it came from) is the copy kept.
+   (`duplicates.representative_order` with `upscaled_copies` reading the pixels), the rule of 2026-12-06
+   (the detail ratio alone, at 0.8) and the most-pixels rule before it (both baselines, same run), how often
+   the original is the copy kept.
 
-    .venv/bin/python bench/keep_rule.py [--photos 140]
+    .venv/bin/python bench/keep_rule.py [--photos 140] [--with-calibration]
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from PIL import Image, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curate.filters import duplicates  # noqa: E402
+from curate.filters import duplicates, upscale  # noqa: E402
 from curate.vision.features import image_features  # noqa: E402
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
@@ -40,14 +45,25 @@ def jpeg(image: Image.Image, quality: int) -> Image.Image:
 
 def copies(image: Image.Image):
     width, height = image.size
-    yield "upscaled 1.5x, blur, q40", jpeg(image.resize((width * 3 // 2, height * 3 // 2), Image.BICUBIC)
-                                           .filter(ImageFilter.GaussianBlur(1)), 40)
-    yield "upscaled 2x", jpeg(image.resize((width * 2, height * 2), Image.BICUBIC), 95)
+    up = lambda scale: image.resize((round(width * scale), round(height * scale)), Image.BICUBIC)  # noqa: E731
+    down = lambda scale: image.resize((round(width * scale), round(height * scale)), Image.LANCZOS)  # noqa: E731
+    yield "upscaled 1.5x, blur, q40", jpeg(up(1.5).filter(ImageFilter.GaussianBlur(1)), 40)
+    yield "upscaled 2x", jpeg(up(2), 95)
+    yield "upscaled 2x, sharpened", jpeg(up(2).filter(ImageFilter.UnsharpMask(2, 150, 3)), 90)
+    yield "upscaled 1.25x", jpeg(up(1.25), 90)
+    yield "upscaled 2x, q40", jpeg(up(2), 40)
     framed = Image.new("RGB", (width, int(height * 1.3)))
     framed.paste(image, (0, int(height * 0.15)))
     yield "letterboxed", jpeg(framed, 92)
     yield "greyscale", jpeg(image.convert("L").convert("RGB"), 95)
-    yield "downscaled 70 %, q60", jpeg(image.resize((int(width * 0.7), int(height * 0.7)), Image.LANCZOS), 60)
+    yield "downscaled 70 %, q60", jpeg(down(0.7), 60)
+    yield "web: 0.6, sharpened", jpeg(down(0.6).filter(ImageFilter.UnsharpMask(1, 60, 2)), 85)
+    if min(image.size) > 300:
+        yield "shrunk to 256 px", jpeg(down(256 / min(image.size)), 90)
+
+
+KINDS = [kind for kind, _ in copies(Image.new("RGB", (400, 400)))]
+RESIZED = [kind for kind in KINDS if kind not in ("letterboxed", "greyscale")]
 
 
 def row(photo_id: str, group: str, image: Image.Image) -> dict:
@@ -61,51 +77,89 @@ def row(photo_id: str, group: str, image: Image.Image) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=140)
+    parser.add_argument("--with-calibration", action="store_true",
+                        help="also the photos that chose UPSCALE_SCORE (the first 30 ImageNet and Ferrari ones)")
     args = parser.parse_args()
-    paths = (sorted((REALDATA / "imagenet-sample").glob("n*.jpg"))[::7]
-             + sorted((REALDATA / "flickr-ferrari").rglob("*.jpg")))
-    started, rows, ratios = time.monotonic(), [], {}
+    skip = 0 if args.with_calibration else 30
+    paths = (sorted((REALDATA / "imagenet-sample").glob("n*.jpg"))[skip:][::7]
+             + sorted((REALDATA / "flickr-ferrari").rglob("*.jpg"))[skip:])
+    started, rows, images, detail, scores = time.monotonic(), [], {}, {}, {}
     for index, path in enumerate(paths):
         image = Image.open(path).convert("RGB")
-        if min(image.size) < 256:
+        if min(image.size) < 150:
             continue
         original = row(f"{index:04d}:original", f"g{index}", image)
         rows.append(original)
+        images[original["photo_id"]] = image
         for kind, copy in copies(image):
             rows.append(row(f"{index:04d}:{kind}", f"g{index}", copy))
-            big, small = (rows[-1], original) if copy.size[0] * copy.size[1] > image.size[0] * image.size[1] \
-                else (original, rows[-1])
-            if min(copy.size) >= 256 and kind not in ("letterboxed", "greyscale"):
-                ratios.setdefault(kind, []).append(big["laplacian_var"] / max(small["laplacian_var"], 1e-9))
+            images[rows[-1]["photo_id"]] = copy
+            if kind not in RESIZED:
+                continue
+            (big, big_image), (small, small_image) = sorted(
+                [(rows[-1], copy), (original, image)], key=lambda pair: -pair[1].size[0] * pair[1].size[1])
+            if min(small_image.size) >= 256:
+                detail.setdefault(kind, []).append(big["laplacian_var"] / max(small["laplacian_var"], 1e-9))
+            scores.setdefault(kind, []).append(upscale.upscale_score(big_image, small_image))
         if len({r["group"] for r in rows}) >= args.photos:
             break
     catalog = pd.DataFrame(rows)
     catalog["taken_at"] = catalog["taken_at"].astype("datetime64[us]")
+    catalog["sha256"] = catalog["photo_id"]
     groups = catalog["group"]
     print(f"{groups.nunique()} real photos, {len(catalog) - groups.nunique()} copies "
           f"({time.monotonic() - started:.0f} s to make and measure)")
-    print("\nLaplacian variance, copy with more pixels / copy with fewer (both >= 256 px):")
-    for kind, values in ratios.items():
-        values = np.asarray(values)
-        print(f"  {kind:24s} n={len(values):3d}  min {values.min():.2f}  median {np.median(values):.2f}  "
-              f"max {values.max():.2f}")
-    upscaled = duplicates.upscaled_copies(catalog, groups)
-    kept_now = duplicates.group_representatives(catalog, groups, upscaled)
-    plain = catalog.drop(columns=["phash_trimmed", "chroma_mean", "laplacian_var"])
-    kept_before = duplicates.group_representatives(plain, groups)  # most pixels, then taken_at, then photo_id
-    print(f"\noriginal kept (threshold {duplicates.UPSCALED_DETAIL}):  keep rule  most pixels (baseline)")
-    for kind, _ in copies(Image.new("RGB", (300, 300))):
-        either = catalog["photo_id"].str.endswith(":original") | catalog["photo_id"].str.endswith(f":{kind}")
-        pair = catalog[either]
-        pair_groups = pair["group"]
-        now = duplicates.group_representatives(pair, pair_groups, duplicates.upscaled_copies(pair, pair_groups))
-        before = duplicates.group_representatives(pair.drop(columns=["phash_trimmed", "chroma_mean",
-                                                                     "laplacian_var"]), pair_groups)
-        share = lambda kept: float(kept.drop_duplicates().str.endswith(":original").mean())  # noqa: E731
-        print(f"  original + {kind:24s} {share(now):9.0%}  {share(before):9.0%}")
-    share_all = lambda kept: float(kept.drop_duplicates().str.endswith(":original").mean())  # noqa: E731
-    print(f"  original + all five copies   {share_all(kept_now):9.0%}  {share_all(kept_before):9.0%}")
-    print(f"copies marked upscaled: {int(upscaled.sum())} of {len(catalog) - groups.nunique()}")
+    print(f"\nthe copy with more pixels against the one with fewer: detail ratio at 256 px (both >= 256 px; "
+          f"upscale under {duplicates.UPSCALED_DETAIL}) and upscale_score (under {upscale.UPSCALE_SCORE}); "
+          "min / 5th pct / median / 95th pct / max, and the share under the threshold")
+    for kind in RESIZED:
+        for name, values, limit in (("detail", detail.get(kind, []), duplicates.UPSCALED_DETAIL),
+                                    ("pixels", scores.get(kind, []), upscale.UPSCALE_SCORE)):
+            values = np.asarray(values, float)
+            values = values[np.isfinite(values)]
+            if len(values):
+                low, p5, mid, p95, high = np.percentile(values, [0, 5, 50, 95, 100])
+                print(f"  {kind:26s} {name:6s} n={len(values):3d}  {low:5.2f} {p5:5.2f} {mid:5.2f} {p95:5.2f} "
+                      f"{high:5.2f}   under: {float((values < limit).mean()):4.0%}")
+
+    def opener(key: str, min_side: int) -> Image.Image:
+        return images[key]
+
+    def kept_originals(frame: pd.DataFrame) -> dict[str, float]:
+        keys = frame["group"]
+        rules = {"keep rule": duplicates.group_representatives(
+                     frame, keys, duplicates.upscaled_copies(frame, keys, opener, workers=2)),
+                 "detail at 0.8 (12-06)": duplicates.group_representatives(frame, keys, _detail_rule(frame, keys)),
+                 "most pixels": duplicates.group_representatives(
+                     frame.drop(columns=["phash_trimmed", "chroma_mean", "laplacian_var"]), keys)}
+        return {name: float(kept.drop_duplicates().str.endswith(":original").mean()) for name, kept in rules.items()}
+
+    print("\noriginal kept:                       keep rule  detail at 0.8 (12-06)  most pixels (baselines)")
+    for kind in KINDS:
+        pair = catalog[catalog["photo_id"].str.endswith(":original") | catalog["photo_id"].str.endswith(f":{kind}")]
+        pair = pair[pair["group"].isin(pair.loc[pair["photo_id"].str.endswith(f":{kind}"), "group"])]
+        shares = kept_originals(pair)
+        print(f"  original + {kind:26s} {shares['keep rule']:6.0%}  {shares['detail at 0.8 (12-06)']:14.0%}  "
+              f"{shares['most pixels']:14.0%}")
+    shares = kept_originals(catalog)
+    keys = catalog["group"]
+    kept = duplicates.group_representatives(catalog, keys, duplicates.upscaled_copies(catalog, keys, opener, workers=2))
+    instead = kept.drop_duplicates()
+    instead = instead[~instead.str.endswith(":original")].str.split(":").str[1].value_counts()
+    print("  (with all its copies, the copy kept instead of the original: "
+          + ", ".join(f"{kind} {n}" for kind, n in instead.items()) + ")")
+    print(f"  original + all its copies at once   {shares['keep rule']:6.0%}  {shares['detail at 0.8 (12-06)']:14.0%}  "
+          f"{shares['most pixels']:14.0%}")
+
+
+def _detail_rule(frame: pd.DataFrame, keys: pd.Series) -> np.ndarray:
+    """The keep rule's upscale test of 2026-12-06: the detail ratio alone, at 0.8."""
+    saved = duplicates.UPSCALED_DETAIL
+    duplicates.UPSCALED_DETAIL = 0.8
+    try:
+        return duplicates.upscaled_copies(frame, keys)
+    finally:
+        duplicates.UPSCALED_DETAIL = saved
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import shutil
 
 import pandas as pd
@@ -14,7 +15,7 @@ import pytest
 from helpers import REALDATA
 from PIL import Image, ImageFilter
 
-from curate.filters import duplicates
+from curate.filters import duplicates, upscale
 from curate.filters.run import run_filter
 from curate.filters.stage import FilterConfig
 from curate.ingest.folder import FolderOptions, ingest_folder
@@ -102,3 +103,107 @@ def test_an_upscale_is_a_copy_with_more_pixels_and_less_detail():
     # a's 960 px copies: one lost most of the detail (an upscale), one kept it (the original of the 640 px one);
     # b's 200 px copy is measured at its own scale (under 256 px), so it says nothing about the 400 px one
     assert duplicates.upscaled_copies(rows, group).tolist() == [False, True, False, False, False]
+
+
+FERRARI = REALDATA / "flickr-ferrari"
+
+
+def _resize(image: Image.Image, scale: float) -> Image.Image:
+    return image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS)
+
+
+@pytest.fixture(scope="module")
+def resized(tmp_path_factory):
+    """Audit AX: ordinary-size photos beside their upscales and their web copies. 8 real 1024 px photos, each
+    with a plain 2x upscale, a copy shrunk to 0.6 and sharpened (an "export for web") and one shrunk to 256 px
+    on the short side; 8 real 256 px photos, each with a 2x upscale sharpened with an unsharp mask and a plain
+    1.5x upscale. One owner per picture. None of these photos chose the thresholds (bench/keep_rule.py)."""
+    if not FERRARI.is_dir() or not SAMPLE.is_dir():
+        pytest.skip(f"real data not found at {REALDATA} (../shared/realdata is absent in this checkout)")
+    root = tmp_path_factory.mktemp("resized")
+    folder, rows = root / "photos", []
+    large = sorted(FERRARI.glob("*/*.jpg"))[60:68]
+    small = [path for path in sorted(SAMPLE.glob("n*.jpg"))[300:] if min(Image.open(path).size) >= 150][:8]
+    for index, path in enumerate([*large, *small]):
+        stem = f"p{index:02d}"
+        (folder / "obj").mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, folder / "obj" / f"{stem}.jpg")
+        image = Image.open(path).convert("RGB")
+        if index < len(large):
+            copies = {"up2": image.resize((image.width * 2, image.height * 2), Image.BICUBIC),
+                      "web": _resize(image, 0.6).filter(ImageFilter.UnsharpMask(1, 60, 2)),
+                      "s256": _resize(image, 256 / min(image.size))}
+        else:
+            copies = {"up2sharp": image.resize((image.width * 2, image.height * 2), Image.BICUBIC).filter(
+                          ImageFilter.UnsharpMask(2, 150, 3)),
+                      "up15": image.resize((image.width * 3 // 2, image.height * 3 // 2), Image.BICUBIC)}
+        for kind, copy in copies.items():
+            _save_jpeg(copy, folder / "obj" / f"{stem}_{kind}.jpg", 90)
+        for suffix in ("", *(f"_{kind}" for kind in copies)):
+            rows.append({"file": f"obj/{stem}{suffix}.jpg", "owner": f"o{index}", "taken_at": "2021-06-01 12:00:00"})
+    with (root / "meta.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    ws = Workspace(root / "ws")
+    ingest_folder(ws, FolderOptions(folder=folder, metadata=root / "meta.csv", workers=2,
+                                    column_map={"owner_id": "owner"}))
+    return ws
+
+
+def _kept_originals(ws: Workspace) -> pd.DataFrame:
+    catalog = read_catalog(ws)
+    copies = catalog.assign(kind=catalog["source_id"].str.extract(r"_(\w+)\.jpg$")[0].fillna("original"))
+    originals = copies[copies["kind"] == "original"].set_index("owner_id")
+    copies = copies[copies["near_dup_cluster"].to_numpy() == originals.loc[copies["owner_id"], "photo_id"].to_numpy()]
+    return originals, copies
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_an_original_beats_its_upscales_and_its_web_copies(resized, tmp_path, engine):
+    ws = Workspace(tmp_path / engine)
+    shutil.copytree(resized.root, ws.root)
+    run_filter(ws, FilterConfig(dedupe_near=True), engine=engine)
+    originals, linked = _kept_originals(ws)
+    # the old rules kept the 2x upscale of every picture (most pixels), or (detail at 256 px, audit AX) the
+    # web copy beside the original; every copy here is linked to its original by pHash
+    assert linked.groupby("owner_id").size().min() >= 3
+    assert (originals["status"] == "kept").sum() >= 15, originals.loc[originals["status"] != "kept", "source_id"]
+    reposts = linked[linked["kind"] != "original"]
+    assert (reposts["status"] == "dropped").mean() >= 0.95
+
+
+def _texture(seed: int = 0) -> Image.Image:
+    """A 480 x 360 picture with detail at every scale (noise over blurred noise), like a photo's."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    coarse = Image.fromarray(rng.integers(0, 256, (36, 48, 3), dtype=np.uint8)).resize((480, 360), Image.BICUBIC)
+    fine = rng.normal(0, 18, (360, 480, 3))
+    return Image.fromarray(np.clip(np.asarray(coarse, float) + fine, 0, 255).astype(np.uint8))
+
+
+def test_the_pixels_tell_an_upscale_from_a_photo_over_its_downscale():
+    photo = _texture()
+    web = _resize(photo, 0.6).filter(ImageFilter.UnsharpMask(1, 60, 2))
+    upscale_2x = photo.resize((960, 720), Image.BICUBIC).filter(ImageFilter.UnsharpMask(2, 150, 3))
+    assert upscale.upscale_score(photo, web) > upscale.UPSCALE_SCORE
+    assert upscale.upscale_score(upscale_2x, photo) < upscale.UPSCALE_SCORE
+    assert math.isnan(upscale.upscale_score(photo, _resize(photo, 0.95)))  # too close in size to judge
+
+
+def test_each_image_is_judged_against_the_smaller_copies_that_are_no_upscales():
+    photo = _texture(1)
+    images = {"photo": photo, "up15": photo.resize((720, 540), Image.BICUBIC),
+              "up2": photo.resize((960, 720), Image.BICUBIC), "small": _resize(photo, 0.5)}
+    levels = [[(key, images[key].size, False)] for key in ("small", "photo", "up15", "up2")]
+    opened = []
+
+    def open_image(key: str, min_side: int):
+        opened.append(key)
+        return images[key]
+
+    # the 2x one is judged against the photo (and the small copy), not only the 1.5x one it is no larger than twice
+    assert upscale.upscales([levels], open_image) == {"up15", "up2"}
+    assert upscale.upscales([levels], lambda key, side: None) == set()  # unreadable: nothing judged
+    assert upscale.upscales([levels[:1]], open_image) == set() and opened  # one level: nothing to compare

@@ -13,17 +13,25 @@ upscaled, blurred JPEG q40 repost in 12 of 12 clusters and a letterboxed copy in
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from curate import schema
 from curate.filters.quality import CHECK_BY_NAME, STAT_SIDE
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 # A copy with more pixels than another of its group has less fine detail than it (Laplacian variance, both
-# measured at STAT_SIDE px) by more than this factor: an upscale. bench/keep_rule.py on 140 real photos:
-# a photo over its own downscale (both >= 256 px) 0.99-1.10; an upscale over its photo 0.03-0.95 (median 0.09
-# for 1.5x + blur + JPEG q40, 0.29 for a plain 2x), so 0.8 never demotes an original and catches most upscales.
-UPSCALED_DETAIL = 0.8
+# measured at STAT_SIDE px at ingest) by more than this factor: an upscale, whatever its pixels say. Audit AX:
+# at 0.8 (chosen on 256 px photos) a photo beside its own downscale to 256 px or sharpened for the web read as
+# the upscale (a resampling filter sharpens more than the statistic's own shrink): 28 % of 30 real photos
+# under 0.5 beside their Lanczos downscale to 256 px, none under 0.3; blurred upscales read 0.03-0.3
+# (bench/keep_rule.py). The pixels (`curate.filters.upscale`) judge the rest when the images can be read.
+UPSCALED_DETAIL = 0.3
 GREY_CHROMA = -CHECK_BY_NAME["greyscale"].threshold  # the greyscale check's colour limit (1.6 of 255)
 
 
@@ -31,17 +39,30 @@ def _column(catalog: pd.DataFrame, name: str) -> pd.Series:
     return catalog[name] if name in catalog.columns else pd.Series(np.nan, index=catalog.index)
 
 
-def upscaled_copies(catalog: pd.DataFrame, group_key: pd.Series) -> np.ndarray:
-    """Rows with more pixels than another row of their group (`group_key`) but less fine detail than it:
-    `laplacian_var` under UPSCALED_DETAIL times the most detailed copy with fewer pixels. Only images at least
-    STAT_SIDE px on the short side are compared (both measured at that scale; a smaller one is measured at
-    its own, where detail is denser), so a plain upscale that lost nothing at that scale stays a candidate.
+ImageOpener = Callable[[str, int], "Image.Image | None"]  # (sha256, least short side) -> the upright RGB image
+
+
+def upscaled_copies(catalog: pd.DataFrame, group_key: pd.Series, open_image: ImageOpener | None = None,
+                    workers: int = 1) -> np.ndarray:
+    """Rows with more pixels than another row of their group (`group_key`) that are upscales of it: their
+    `laplacian_var` under UPSCALED_DETAIL times the most detailed copy with fewer pixels (images at least
+    STAT_SIDE px on the short side, both measured at that scale), or, when `open_image` reads the images,
+    their pixels judged against the nearest smaller copy of the group that is no upscale itself
+    (`curate.filters.upscale.upscales`: its `upscale_score` under UPSCALE_SCORE).
 
     >>> rows = pd.DataFrame({"width": [500, 750, 300, 1000], "height": [400, 600, 260, 800],
     ...                      "laplacian_var": [900.0, 120.0, 800.0, 880.0]})
     >>> upscaled_copies(rows, pd.Series(["a", "a", "b", "b"])).tolist()
     [False, True, False, False]
     """
+    soft = _detail_upscaled(catalog, group_key)
+    if open_image is not None:
+        soft |= _pixel_upscaled(catalog, group_key, open_image, workers)
+    return soft
+
+
+def _detail_upscaled(catalog: pd.DataFrame, group_key: pd.Series) -> np.ndarray:
+    """`upscaled_copies` by the ingest statistic alone."""
     pixels = (_column(catalog, "width").astype("Float64") * _column(catalog, "height").astype("Float64"))
     short = np.minimum(_column(catalog, "width").astype("Float64"), _column(catalog, "height").astype("Float64"))
     detail = _column(catalog, "laplacian_var").astype("Float64")
@@ -57,6 +78,45 @@ def upscaled_copies(catalog: pd.DataFrame, group_key: pd.Series) -> np.ndarray:
     soft = np.zeros(len(catalog), bool)
     soft[np.flatnonzero(eligible.to_numpy())] = (rows["detail"].to_numpy() < UPSCALED_DETAIL * before.to_numpy())
     return soft
+
+
+def upscale_groups(catalog: pd.DataFrame, group_key: pd.Series) -> list[list[list[tuple[str, tuple[int, int], bool]]]]:
+    """The groups (`group_key`) whose distinct images (by sha256) differ in pixel count, each as its levels from
+    the fewest pixels up, a level's images (sha256, (width, height), framed: `phash_trimmed` set) the most
+    detailed (`laplacian_var`) first, then by sha256: what `curate.filters.upscale.upscales` judges.
+
+    >>> rows = pd.DataFrame({"sha256": ["a", "b", "c", "d", "e"], "width": [400, 800, 800, 200, 90],
+    ...                      "height": [300, 600, 600, 150, 90], "laplacian_var": [50.0, 40.0, 40.0, 60.0, 1.0]})
+    >>> upscale_groups(rows, pd.Series(["k", "k", None, "k", "m"]))
+    [[[('d', (200, 150), False)], [('a', (400, 300), False)], [('b', (800, 600), False)]]]
+    """
+    width, height = _column(catalog, "width").astype("Float64"), _column(catalog, "height").astype("Float64")
+    usable = (group_key.notna() & catalog["sha256"].notna() & width.notna() & height.notna()).fillna(False)
+    images = pd.DataFrame({"key": group_key[usable].astype(str), "sha": catalog.loc[usable, "sha256"].astype(str),
+                           "w": width[usable].astype("int64"), "h": height[usable].astype("int64"),
+                           "detail": _column(catalog, "laplacian_var")[usable].astype("float64"),
+                           "framed": _column(catalog, "phash_trimmed")[usable].notna()})
+    images = images.drop_duplicates(["key", "sha"]).assign(pixels=lambda f: f["w"] * f["h"])
+    images = images[images.groupby("key")["pixels"].transform("nunique") > 1]
+    images = images.sort_values(["key", "pixels", "detail", "sha"], ascending=[True, True, False, True],
+                                na_position="last", kind="stable")
+    groups = []
+    for _, group in images.groupby("key", sort=True):
+        groups.append([[(sha, (int(w), int(h)), bool(framed))
+                        for sha, w, h, framed in zip(level["sha"], level["w"], level["h"], level["framed"])]
+                       for _, level in group.groupby("pixels", sort=True)])
+    return groups
+
+
+def _pixel_upscaled(catalog: pd.DataFrame, group_key: pd.Series, open_image: ImageOpener,
+                    workers: int) -> np.ndarray:
+    """Rows whose image the pixels judge an upscale of a smaller image of its group (`upscale_groups`)."""
+    from curate.filters.upscale import upscales
+
+    groups = upscale_groups(catalog, group_key)
+    if not groups:
+        return np.zeros(len(catalog), bool)
+    return (catalog["sha256"].isin(upscales(groups, open_image, workers)) & group_key.notna()).to_numpy(bool)
 
 
 def representative_order(catalog: pd.DataFrame, upscaled: np.ndarray | None = None) -> np.ndarray:

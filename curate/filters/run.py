@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,9 @@ from curate.workspace import (
     read_catalog,
     write_catalog,
 )
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +147,22 @@ def grey_reader(ws: Workspace, catalog: pd.DataFrame) -> Callable[[str], np.ndar
     return read
 
 
+def image_opener(ws: Workspace, catalog: pd.DataFrame) -> Callable[[str, int], Image.Image | None]:
+    """(sha256, least short side) -> the stored image, upright RGB (a JPEG decoded at a reduced scale that keeps
+    that side), for the keep rule's upscale test; None for an image not stored."""
+    from curate.store import open_rgb
+
+    locate, paths = locator(ws), {}
+
+    def read(sha: str, min_side: int) -> Image.Image | None:
+        if not paths:  # made on the first pair to judge: most filter runs judge none
+            stored = catalog.loc[catalog["sha256"].notna() & catalog["image_path"].notna(), ["sha256", "image_path"]]
+            paths.update(zip(stored["sha256"], stored["image_path"]))
+        return open_rgb(locate(paths[sha]), min_side=min_side) if sha in paths else None
+
+    return read
+
+
 def ensure_thumbnails(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> dict[str, bytes]:
     """16x12 colour thumbnails of every stored image, cached in cache/thumbnails.parquet by sha256."""
     from curate.filters import verify
@@ -210,7 +230,7 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     centres = recipe_centres(recipe)  # with median centres too: a label far from its recipe coordinates warns
     embeddings = load_embeddings(ws, catalog)
     filtered, report = filter_catalog(catalog, config, centres, thumbnails, embeddings,
-                                      grey_reader(ws, catalog), workers)
+                                      grey_reader(ws, catalog), workers, image_opener(ws, catalog))
     if embeddings is not None:
         from curate.embed import embeddable_images
 

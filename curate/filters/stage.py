@@ -89,7 +89,8 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
                    thumbnails: Mapping[str, bytes] | None = None,
                    embeddings: tuple[Sequence[str], np.ndarray] | None = None,
                    read_grey: Callable[[str], np.ndarray | None] | None = None,
-                   workers: int = 1) -> tuple[pd.DataFrame, FilterReport]:
+                   workers: int = 1, open_image: duplicates.ImageOpener | None = None) -> tuple[pd.DataFrame,
+                                                                                                FilterReport]:
     """Run the seven filters in order (licence, ambiguous label, geo, exact and near duplicates, quality,
     owner caps); returns a new catalog and the stage report.
 
@@ -101,6 +102,8 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     similarity (curate.filters.verify says how). `read_grey` maps sha256 -> the stored image's grey view
     (`curate.filters.windows.grey_view`, None when unreadable): with it and embeddings, a photo cropped out
     of another is linked on its pixels (curate.filters.windows), its scores by `workers` processes.
+    `open_image` maps (sha256, least short side) -> the stored image: with it, the keep rule judges which copy
+    of a cluster is an upscale of a smaller one on their pixels (`duplicates.upscaled_copies`).
     """
     out = reset_stage(catalog, STAGE).reset_index(drop=True)
     notes: list[str] = []
@@ -143,7 +146,8 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     out["exact_dup_group"] = group
     out = apply_drops(out, pd.Series(np.where(is_exact, "exact_duplicate", None)), STAGE)
 
-    out, n_clusters = _near_duplicates(out, config, notes, thumbnails, embeddings, conflicts, read_grey, workers)
+    out, n_clusters = _near_duplicates(out, config, notes, thumbnails, embeddings, conflicts, read_grey, workers,
+                                       open_image)
     out, quality_table = _quality(out, config, notes, warnings)
     photos, drops = _quality_drops(out)
     warnings += quality.drop_warnings(*quality.labelled_only(photos, drops), forced=config.force_quality)
@@ -338,7 +342,7 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
                      embeddings: tuple[Sequence[str], np.ndarray] | None = None,
                      conflicts: dict | None = None,
                      read_grey: Callable[[str], np.ndarray | None] | None = None,
-                     workers: int = 1) -> tuple[pd.DataFrame, int]:
+                     workers: int = 1, open_image: duplicates.ImageOpener | None = None) -> tuple[pd.DataFrame, int]:
     from curate.filters.phash import parse_phashes
 
     readable = parse_phashes(out["phash"])[1]
@@ -354,7 +358,7 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
     images = out.loc[hashed, columns].drop_duplicates("sha256")  # one node per distinct image
     labels = image_clusters(images, config, thumbnails, embeddings, notes, read_grey, workers)
     key = out["sha256"].map(dict(zip(images["sha256"], labels.astype(str)))).where(hashed, None)
-    upscaled = duplicates.upscaled_copies(out, key)  # the cluster's copies compared, once for both choices
+    upscaled = duplicates.upscaled_copies(out, key, open_image, workers)  # once for both choices below
     out["near_dup_cluster"] = duplicates.group_representatives(out, key, upscaled)
     sizes = key.map(key.value_counts())
     n_clusters = int(key[sizes > 1].nunique())

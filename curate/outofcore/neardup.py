@@ -151,6 +151,42 @@ def _grey_reader(con, ws, source: str):
     return read
 
 
+def _pixel_upscales(con, ws, source: str, workers: int) -> None:
+    """`duplicates.upscaled_copies`'s pixel test over the clusters whose copies differ in size, into w.upscaled
+    (the statistic's flags stay): the rows of such clusters only are read into memory, and their images."""
+    from curate.filters.upscale import upscales
+    from curate.objectstore import locator
+    from curate.store import open_rgb
+
+    rows = con.execute(f"""
+        SELECT w.sha256, w.width, w.height, w.laplacian_var, w.phash_trimmed, cluster
+        FROM w JOIN nd_images i USING (sha256) JOIN nd_labels USING (pos)
+        WHERE {READABLE_PHASH.replace('phash', 'w.phash')} AND w.width IS NOT NULL AND w.height IS NOT NULL
+          AND cluster IN (SELECT cluster FROM nd_labels JOIN nd_images USING (pos) JOIN w USING (sha256)
+                          GROUP BY cluster HAVING count(DISTINCT w.width::DOUBLE * w.height::DOUBLE) > 1)""").df()
+    if rows.empty:
+        return
+    groups = duplicates.upscale_groups(rows, rows["cluster"].astype(str))
+    if not groups:
+        return
+    con.register("nd_group_images", pa.table({"sha256": pa.array(
+        sorted({image[0] for levels in groups for level in levels for image in level}), pa.string())}))
+    paths = dict(con.execute(f"""SELECT sha256, min(c.image_path) FROM nd_group_images JOIN {source} c USING (sha256)
+                                 WHERE c.image_path IS NOT NULL GROUP BY sha256""").fetchall())
+    con.unregister("nd_group_images")
+    locate = locator(ws)
+
+    def read(sha: str, min_side: int):
+        return open_rgb(locate(paths[sha]), min_side=min_side) if sha in paths else None
+
+    found = sorted(upscales(groups, read, workers))
+    if found:
+        con.register("nd_upscales", pa.table({"sha256": pa.array(found, pa.string())}))
+        con.execute(f"""UPDATE w SET upscaled = TRUE FROM nd_upscales u
+                        WHERE w.sha256 = u.sha256 AND {READABLE_PHASH.replace('phash', 'w.phash')}""")
+        con.unregister("nd_upscales")
+
+
 def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str | None = None,
                     workers: int = 1) -> int:
     """Fill column `near` of table w (the representative's photo_id of each row's near-duplicate
@@ -198,6 +234,8 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
     con.unregister("nd_labels_frame")
     del labels, hashes, mirrors, trimmed, turned, halfturned, vectors
     con.execute(UPSCALED)
+    if ws is not None and source is not None:
+        _pixel_upscales(con, ws, source, workers)
     con.execute(f"""
         UPDATE w SET near = r.rep FROM (
             SELECT rid, first_value(photo_id) OVER (PARTITION BY cluster ORDER BY {REPRESENTATIVE_ORDER}) AS rep
