@@ -7,6 +7,7 @@ dates and labels the same way for all of them. No I/O here.
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
@@ -176,6 +177,13 @@ EXIF_DATE = r"^\s*(\d{4}):(\d{2}):(\d{2})(?=$|[ T])"
 # 12/01/2022, 13.01.2022 09:00, 3-5-21: day and month in an order the column itself has to tell
 NUMERIC_DATE = r"^\s*(\d{1,2})([/.\-])(\d{1,2})[/.\-](\d{4}|\d{2})(?=$|[ T,])(.*)$"
 FIRST_PHOTO_YEAR = 1826  # the oldest surviving photograph: an earlier taken_at is a placeholder or a typo
+# A camera clock started from zero: the first day of the Unix and of the DOS epoch, what a camera whose clock
+# was never set (or whose battery died) writes, minutes after its zero (audit AU: 1970-01-01 00:04:31). Such a
+# date says nothing of when the photo was taken, and the split would join every photo carrying it within 10
+# minutes and 1 km into one walk (audit AS 9); an exiftool export writes it into a metadata file as it is
+# (audit AX). (2000-01-01, another camera default, is also a real day: kept.)
+CLOCK_AT_ZERO = frozenset({datetime.date(1970, 1, 1), datetime.date(1980, 1, 1)})
+_HAS_YEAR = r"\d{4}"  # a date without its year is read by pandas as this year's (a time alone as today's)
 
 
 @dataclass
@@ -202,8 +210,8 @@ class TakenAt:
                          " left empty: write dates as 2022-06-05 09:00:00")
         if self.implausible:
             lines.append(f"{self.implausible:,} {column} value{'s' if self.implausible != 1 else ''} before "
-                         f"{FIRST_PHOTO_YEAR} or in the future (e.g. {self.implausible_example!r}) "
-                         f"{'were' if self.implausible != 1 else 'was'} left empty")
+                         f"{FIRST_PHOTO_YEAR}, in the future or on a camera clock never set (1970-01-01, 1980-01-01; "
+                         f"e.g. {self.implausible_example!r}) {'were' if self.implausible != 1 else 'was'} left empty")
         if self.ambiguous:
             order = "day first (31/12)" if self.day_first else "month first (12/31)"
             lines.append(f"{self.ambiguous:,} {column} value{'s' if self.ambiguous != 1 else ''} such as "
@@ -240,23 +248,27 @@ def _numeric_dates(text: pd.Series) -> tuple[pd.Series, TakenAt]:
 def read_taken_at(values: pd.Series) -> TakenAt:
     """Dates as users' files write them (ISO 8601 with or without a zone, EXIF's `2022:06:05 09:00:00`,
     day/month dates in the order the column tells, what pandas reads otherwise), as naive timestamps;
-    a date before FIRST_PHOTO_YEAR or after tomorrow is null (a placeholder or a clock never set).
+    a date before FIRST_PHOTO_YEAR, after tomorrow or on a clock at zero (CLOCK_AT_ZERO) is null (a
+    placeholder or a clock never set), and so is a value without a year (a time alone: pandas would date it
+    today).
 
     >>> taken = read_taken_at(pd.Series(["2022:06:05 09:00:00", "13/01/2022", "12/01/2022 08:30", "0001-01-01",
-    ...                                  "soon", None]))
+    ...                                  "soon", None, "12:30", "1970-01-01 00:04:31"]))
     >>> [str(t) for t in taken.moments]
-    ['2022-06-05 09:00:00', '2022-01-13 00:00:00', '2022-01-12 08:30:00', 'NaT', 'NaT', 'NaT']
+    ['2022-06-05 09:00:00', '2022-01-13 00:00:00', '2022-01-12 08:30:00', 'NaT', 'NaT', 'NaT', 'NaT', 'NaT']
     >>> taken.unreadable, taken.implausible, taken.ambiguous
-    (1, 1, 0)
+    (2, 2, 0)
     """
     raw = pd.Series(values, copy=False)
     given = raw.notna() & (raw.astype("string").str.strip() != "").fillna(False).astype(bool)
     text = raw.astype("string").str.replace(EXIF_DATE, r"\1-\2-\3", regex=True)
     text, found = _numeric_dates(text)
-    parsed = pd.to_datetime(text.astype(object).where(given, None), errors="coerce", utc=True, format="mixed")
+    dated = given & text.str.contains(_HAS_YEAR).fillna(False).astype(bool)
+    parsed = pd.to_datetime(text.astype(object).where(dated, None), errors="coerce", utc=True, format="mixed")
     parsed = parsed.dt.tz_localize(None).astype("datetime64[us]")
     latest = pd.Timestamp.now() + pd.Timedelta(days=1)
-    implausible = parsed.notna() & ((parsed.dt.year < FIRST_PHOTO_YEAR) | (parsed > latest))
+    at_zero = parsed.dt.normalize().isin([pd.Timestamp(day) for day in CLOCK_AT_ZERO])
+    implausible = parsed.notna() & ((parsed.dt.year < FIRST_PHOTO_YEAR) | (parsed > latest) | at_zero)
     unreadable = given & parsed.isna()
     found.moments = parsed.where(~implausible)
     found.unreadable, found.implausible = int(unreadable.sum()), int(implausible.sum())

@@ -494,4 +494,29 @@ def test_dates_as_exiftool_writes_them_are_read_and_unreadable_ones_are_counted(
             assert lines == ["1 taken_at value could not be read as a date (e.g. 'soon') and was left empty: write "
                              "dates as 2022-06-05 09:00:00"]
         else:
-            assert lines == ["1 taken_at value before 1826 or in the future (e.g. '0001-01-01') was left empty"]
+            assert lines == ["1 taken_at value before 1826, in the future or on a camera clock never set (1970-01-01, "
+                             "1980-01-01; e.g. '0001-01-01') was left empty"]
+
+
+def test_a_sidecar_date_no_reader_can_use_gives_way_to_the_photos_exif_time(tmp_path):
+    """Audit AX: `0000:00:00 00:00:00` (EXIF's own "unknown"), epoch seconds or a time alone in the metadata hid
+    the photo's EXIF time (an empty cell did not), so a phone's walk was split over train, val and test; a time
+    alone was dated today and a clock at zero (1970-01-01) kept, where EXIF's own are dropped."""
+    photos = tmp_path / "photos"
+    cells = {"zero": "0000:00:00 00:00:00", "epoch": "1402129445", "clock": "10:24:05", "unix": "1970-01-01 00:04:31",
+             "blank": "", "given": "2021-03-04 05:06:07"}
+    for name in cells:
+        write(photos / f"{name}.jpg", exif_jpeg(taken="2019:07:04 18:30:00"))
+        write(photos / f"{name}_noexif.jpg", jpeg_bytes(color=(len(name) * 20, 40, 60)))
+    rows = [f"{name}{suffix}.jpg,{cell}" for name, cell in cells.items() for suffix in ("", "_noexif")]
+    (tmp_path / "m.csv").write_text("file,taken_at\n" + "\n".join(rows) + "\n")
+    _, report, catalog = ingest(tmp_path, photos, metadata=tmp_path / "m.csv")
+    taken = catalog.set_index("source_id")["taken_at"]
+    for name in ("zero", "epoch", "clock", "unix", "blank"):
+        assert taken[f"{name}.jpg"] == pd.Timestamp("2019-07-04 18:30:00"), name  # the photo's own time
+        assert pd.isna(taken[f"{name}_noexif.jpg"]), name  # not today, not 1970
+    assert taken["given.jpg"] == taken["given_noexif.jpg"] == pd.Timestamp("2021-03-04 05:06:07")  # the sidecar wins
+    lines = [line for line in report.warnings if "taken_at value" in line]
+    # only the cells nothing replaced are counted: 3 unreadable, 1 on a clock at zero
+    assert any(line.startswith("3 taken_at values could not be read") for line in lines), lines
+    assert any(line.startswith("1 taken_at value before 1826, in the future or on a camera clock") for line in lines)

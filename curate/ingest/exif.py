@@ -17,10 +17,12 @@ import json
 import math
 import re
 import warnings
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from PIL import Image
+
+from curate.records import CLOCK_AT_ZERO
 
 _GPS_IFD = 0x8825
 _EXIF_IFD = 0x8769
@@ -99,21 +101,16 @@ def taken_at(exif: Image.Exif, gps: dict | None = None) -> str | None:
     return _gps_datetime(gps) or _mapillary_time(exif.get(_IMAGE_DESCRIPTION))
 
 
-# A camera clock started from zero: the first day of the Unix and of the DOS epoch, what a camera whose clock
-# was never set (or whose battery died) writes, minutes after its zero (audit AU: 1970-01-01 00:04:31). Such a
-# date, or one after tomorrow, says nothing of when the photo was taken, and the split would join every photo
-# carrying it within 10 minutes and 1 km into one walk (audit AS 9). (2000-01-01, another camera default, is
-# also a real day: kept.)
-_CLOCK_AT_ZERO = frozenset({date(1970, 1, 1), date(1980, 1, 1)})
 
 
 def plausible(moment: datetime | None) -> datetime | None:
-    """`moment`, or None for a camera clock started from zero or a date after tomorrow.
+    """`moment`, or None for a camera clock started from zero (`curate.records.CLOCK_AT_ZERO`) or a date after
+    tomorrow.
 
     >>> plausible(datetime(2019, 7, 4, 18, 30)), plausible(datetime(1970, 1, 1, 0, 4)), plausible(datetime(2099, 1, 1))
     (datetime.datetime(2019, 7, 4, 18, 30), None, None)
     """
-    if moment is None or moment.date() in _CLOCK_AT_ZERO or moment > datetime.now() + timedelta(days=1):
+    if moment is None or moment.date() in CLOCK_AT_ZERO or moment > datetime.now() + timedelta(days=1):
         return None
     return moment
 

@@ -774,12 +774,15 @@ def assign_labels(records: pd.DataFrame, label_source: str, unlabelled: Iterable
 
 
 def fill_from_exif(records: pd.DataFrame, workers: int) -> pd.DataFrame:
-    """Fill position, time and owner from EXIF where the metadata leaves them empty."""
+    """Fill position, time and owner from EXIF where the metadata leaves them empty, or gives a time no date can
+    be read from (`read_taken_at`: `0000:00:00 00:00:00`, a time alone, a camera clock at zero; audit AX: such a
+    value hid the photo's own EXIF time, and a phone's walk was split over train and test)."""
     records = records.copy()
     for name in EXIF_FIELDS:
         if name not in records.columns:
             records[name] = None
     blank = {name: records[name].map(is_blank) for name in EXIF_FIELDS}
+    blank["taken_at"] = blank["taken_at"] | read_taken_at(records["taken_at"]).moments.isna().to_numpy()
     no_position = blank["lat"] & blank["lon"]
     wanted = records["abs_path"].notna() & records["drop_reason"].isna() & (
         no_position | blank["taken_at"] | (blank["owner_id"] & blank["owner_name"]))
