@@ -354,6 +354,10 @@ def test_ferrari_keeps_every_tagged_photo_even_with_force(ferrari_workspace):
         assert (catalog.loc[catalog["topic_score"].isna(), "status"] == schema.KEPT).all()
         held = [line for line in result.output.splitlines() if line.startswith("warning: held: no photo dropped")]
         assert len(held) == 1 and "even with --force" in held[0] and "pass --force" not in held[0]
+        # audit AX: a cut among photos of one kind doubts none of them (it flagged real Ferraris, and the
+        # export counted them as doubted off topic)
+        assert "carries the tag 'ferrari'" in held[0] and "none flagged topic_doubted" in held[0], held[0]
+        assert not catalog["topic_doubted"].fillna(False).astype(bool).any() and saved["doubted"] == 0
     # audit AE: `curate status` lists the prefilter's warnings, the held line among them
     status = json.loads(runner.invoke(app, ["status", "--workspace", root, "--json"]).output)
     said = status["stages"]["prefilter"]["warnings"]

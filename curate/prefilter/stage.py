@@ -192,7 +192,7 @@ class PrefilterReport:
         if self.forced:
             return f"dropped anyway (--force) although {why}"
         if self.unforceable:
-            return f"{HELD_CUT}: {why}; {self.doubted:,} photos below the threshold are kept and flagged topic_doubted"
+            return f"{HELD_CUT}: {why}; every photo is kept, none flagged topic_doubted"
         return (f"{HELD_CUT}: {why}; {self.doubted:,} photos below the threshold are kept and "
                 "flagged topic_doubted; pass --force (recipe force = true) to drop them")
 
@@ -348,12 +348,14 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
     cut = decide_cut(score, tagged, config, result["label"].to_numpy(dtype=object)[rows])
     one_kind = bool(unscored.any()) and len(np.unique(tagged)) < 2
     if one_kind:  # a cut among photos of one kind judges nothing: held, whatever --force says
-        kind = "carry" if tagged.all() else "lack"
+        kind = "carries" if tagged.all() else "lacks"
         cut = replace(cut, held=True, reasons=[
-            f"every one of the {len(rows):,} photos the fold models could score {kind}s the tag {config.topic!r} (the "
+            f"every one of the {len(rows):,} photos the fold models could score {kind} the tag {config.topic!r} (the "
             "others are unscored, above), so a cut among them cannot tell off-topic photos apart, even with --force",
             *cut.reasons])
-    result, on_topic = _apply_cut(result, rows, tagged, score, cut)
+    # one kind: the photos under the cut are no more doubtful than the others (audit AX: 19 real Ferraris were
+    # flagged topic_doubted, and the export counted them, while the 60 off-topic photos were unscored)
+    result, on_topic = _apply_cut(result, rows, tagged, score, cut, doubt=not one_kind)
     estimate = cut_estimate(score, tagged, cut.threshold)
 
     notes: list[str] = [] if cut.held or not estimate["dropped"] else [cut_estimate_note(estimate)]
@@ -379,7 +381,8 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
         untagged_dropped=int((~tagged & ~kept).sum()),
         unreadable=int(unreadable.sum()), label_issues=issues, label_issues_dropped=dropped_issues,
         held=cut.held, held_reasons=cut.reasons, forced=bool(cut.reasons) and not cut.held, unforceable=one_kind,
-        doubted=int((~on_topic).sum()) if cut.held else 0, would_drop_tagged=int((tagged & ~on_topic).sum()),
+        doubted=int((~on_topic).sum()) if cut.held and not one_kind else 0,
+        would_drop_tagged=int((tagged & ~on_topic).sum()),
         would_drop_untagged=int((~tagged & ~on_topic).sum()), topic_share=round(float(tagged.mean()), 4),
         bimodality=cut.bimodality, cut_estimate=estimate, per_label=per_label, geo_rescue=repairs.get("geo_rescue", {}),
         relabel=repairs.get("relabel", {}), topic_rescue=repairs.get("topic_rescue", {}),
@@ -684,14 +687,15 @@ def _scores(rows: np.ndarray, tagged: np.ndarray, groups: np.ndarray, vectors: n
     return out_of_fold_proba(x, tagged.astype(int), fold, 2, config.regularisation, config.seed)[:, 1]
 
 
-def _apply_cut(result: pd.DataFrame, rows: np.ndarray, tagged: np.ndarray, score: np.ndarray, cut: Cut
-               ) -> tuple[pd.DataFrame, np.ndarray]:
-    """Store scores and flags; drop the photos below the cut as off_topic unless the cut is held."""
+def _apply_cut(result: pd.DataFrame, rows: np.ndarray, tagged: np.ndarray, score: np.ndarray, cut: Cut,
+               doubt: bool = True) -> tuple[pd.DataFrame, np.ndarray]:
+    """Store scores and flags; drop the photos below the cut as off_topic unless the cut is held (then flag
+    them topic_doubted, when `doubt`)."""
     on_topic = score >= cut.threshold
     result["topic_score"] = result["topic_score"].astype(object)
     result.loc[rows, "topic_score"] = score
     result.loc[rows, "topic_recovered"] = ~tagged & on_topic & (not cut.held)  # held: it decided nothing, claims none
-    result.loc[rows, "topic_doubted"] = ~on_topic & cut.held
+    result.loc[rows, "topic_doubted"] = ~on_topic & cut.held & doubt
     if not cut.held:
         off_topic = np.full(len(result), None, dtype=object)
         off_topic[rows[~on_topic]] = "off_topic"
