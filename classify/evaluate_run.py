@@ -101,7 +101,8 @@ class RunEvaluation:
         if self.unknown_labels:  # these three were said by `classify evaluate` alone, not `curate run` (audit AW4)
             total = sum(self.unknown_labels.values())
             detail = ", ".join(f"{label}: {n}" for label, n in self.unknown_labels.items())
-            lines.append(f"note: {total} {self.split} photos skipped: label not among the model's classes ({detail})")
+            lines.append(f"warning: {total} {self.split} photos skipped, left out of every figure: label not among "
+                         f"the model's classes ({detail})")
         if self.unreadable:
             first = self.unreadable[0]
             lines.append(f"warning: {len(self.unreadable)} {self.split} images unreadable, skipped (e.g. "

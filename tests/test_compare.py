@@ -455,6 +455,7 @@ def test_what_an_evaluation_skipped_is_in_its_warnings_for_curate_run_too(tmp_pa
     skipped = replace(evaluation, unknown_labels={"z": 2}, unreadable=[{"photo_id": "p9", "reason": "truncated_image"}],
                       catalog_sha256="a" * 64, model_catalog_sha256="b" * 64)
     said = " ".join(skipped.warnings)
-    assert "2 test photos skipped: label not among the model's classes (z: 2)" in said
+    assert "warning: 2 test photos skipped, left out of every figure: label not among the model's classes (z: 2)" \
+        in said
     assert "1 test images unreadable, skipped (e.g. p9: truncated_image)" in said
     assert "the catalog is not the one this model was trained on" in said
