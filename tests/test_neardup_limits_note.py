@@ -110,7 +110,8 @@ def test_a_filter_on_a_half_embedded_workspace_warns_on_both_engines(tmp_path):
         report = run_filter(ws, FilterConfig(), engine=engine)
         unembedded = [line for line in report.warnings if "no vector yet" in line]
         assert len(unembedded) == 1, (engine, report.warnings)
-        assert unembedded[0].startswith(f"`curate embed` has no vector yet for {len(shas) - 10:,} of {len(shas):,}")
+        assert unembedded[0].startswith(f"`curate embed` has no vector yet for {len(shas) - 10:,} of the "
+                                        f"{len(shas):,} images ingest kept")
         assert "run `curate embed`, then `curate filter` again" in unembedded[0]
     cache.append(shas[10:], vectors[10:], np.r_[np.zeros(1, bool), np.ones(len(shas) - 11, bool)])
     for engine in ("pandas", "duckdb"):  # every image tried (one unreadable to the embed): no warning

@@ -125,10 +125,10 @@ def unembedded_warnings(ws: Workspace, wanted: pd.Series) -> list[str]:
     unseen = int((~wanted.isin(known)).sum())
     if not unseen:
         return []
-    return [f"`curate embed` has no vector yet for {unseen:,} of {len(wanted):,} images (it was interrupted, or "
-            "photos were ingested after it ran): their crop, rotation and burst copies are mostly left unlinked, "
-            "and the near-duplicate clusters decide the split's groups; run `curate embed`, then `curate filter` "
-            "again"]
+    return [f"`curate embed` has no vector yet for {unseen:,} of the {len(wanted):,} images ingest kept (it was "
+            "interrupted, or photos were ingested after it ran): their crop, rotation and burst copies are mostly "
+            "left unlinked, and the near-duplicate clusters decide the split's groups; run `curate embed`, then "
+            "`curate filter` again"]
 
 
 def grey_reader(ws: Workspace, catalog: pd.DataFrame) -> Callable[[str], np.ndarray | None]:
