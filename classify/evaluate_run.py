@@ -98,11 +98,17 @@ class RunEvaluation:
             used = "trained on" if self.split == "train" else "chose its best epoch (a probe: its strength) on"
             lines.append(f"warning: the {self.split} split holds photos this run {used}, so these figures are not "
                          "a held-out measure (--split test is)")
-        if self.unknown_labels:  # these three were said by `classify evaluate` alone, not `curate run` (audit AW4)
-            total = sum(self.unknown_labels.values())
-            detail = ", ".join(f"{label}: {n}" for label, n in self.unknown_labels.items())
+        # these three were said by `classify evaluate` alone, not `curate run` (audit AW4)
+        foreign = {label: n for label, n in self.unknown_labels.items() if label != NO_LABEL}
+        if foreign:
+            total = sum(foreign.values())
+            detail = ", ".join(f"{label}: {n}" for label, n in foreign.items())
             lines.append(f"warning: {total} {self.split} photos skipped, left out of every figure: label not among "
                          f"the model's classes ({detail})")
+        if self.unknown_labels.get(NO_LABEL):
+            count = self.unknown_labels[NO_LABEL]
+            lines.append(f"note: {count} {self.split} photo{' has' if count == 1 else 's have'} no label, so "
+                         "nothing to score against: left out")
         if self.unreadable:
             first = self.unreadable[0]
             lines.append(f"warning: {len(self.unreadable)} {self.split} images unreadable, skipped (e.g. "
