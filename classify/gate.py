@@ -146,6 +146,10 @@ def no_gate_reason(catalog, prefilter_report: dict | None = None) -> str:
         return (f"no photo was dropped as off_topic: `curate prefilter` held its drops ({doubted:,} "
                 f"photo{'s' if doubted != 1 else ''} doubted; "
                 "its warning says why); `curate prefilter --topic TAG --force` drops them, then split and train again")
+    if (prefilter_report or {}).get("held") and (prefilter_report or {}).get("unforceable"):
+        return ("no photo was dropped as off_topic: `curate prefilter` held its drops, and even --force cannot drop "
+                "any here (the photos it could score are all of one kind, with or without the tag: its warning says "
+                "why); a gate needs photographers with photos on both sides of the topic")
     asked = ((prefilter_report or {}).get("config") or {}).get("topic")
     if asked and (prefilter_report or {}).get("topic") is None:  # no negatives: label issues ran alone
         return (f"the topic {asked!r} was on every photo `curate prefilter` judged, so it fitted no topic model and "

@@ -140,6 +140,8 @@ def test_with_the_drops_held_no_command_promises_a_topic_gate(journey):
     assert "fits the run's topic gate after it" not in prefilter
     gate = json.loads((journey["run"] / "model.json").read_text())["gate"]
     assert gate["fitted"] is False and "held its drops" in gate["reason"] and "--force" in gate["reason"]
+    # the cut is among photos of one kind (audit AV3), so --force is named as unable to drop any (audit AX)
+    assert "even --force cannot drop any" in gate["reason"], gate["reason"]
 
 
 def test_the_reports_geography_says_the_threshold_was_applied_to_no_label(journey):
