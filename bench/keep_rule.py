@@ -14,7 +14,11 @@ saved at q40) and honest copies (downscaled to 70 % q60, shrunk to 0.6 and sharp
    (the detail ratio alone, at 0.8) and the most-pixels rule before it (both baselines, same run), how often
    the original is the copy kept.
 
-    .venv/bin/python bench/keep_rule.py [--photos 140] [--with-calibration]
+With `--limits`, it instead scores harder pairs on 40 of the photos (a downscale saved at JPEG q10-q20, with
+noise, more contrast, blurred or strongly sharpened; an original saved at q30; upscales by nearest neighbour,
+by Lanczos into a PNG, with added grain, and of a q20 copy) and prints how often `upscale_score` is wrong.
+
+    .venv/bin/python bench/keep_rule.py [--photos 140] [--with-calibration] [--limits]
 """
 
 from __future__ import annotations
@@ -77,9 +81,13 @@ def row(photo_id: str, group: str, image: Image.Image) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=140)
+    parser.add_argument("--limits", action="store_true", help="score the harder pairs instead (see above)")
     parser.add_argument("--with-calibration", action="store_true",
                         help="also the photos that chose UPSCALE_SCORE (the first 30 ImageNet and Ferrari ones)")
     args = parser.parse_args()
+    if args.limits:
+        limits()
+        return
     skip = 0 if args.with_calibration else 30
     paths = (sorted((REALDATA / "imagenet-sample").glob("n*.jpg"))[skip:][::7]
              + sorted((REALDATA / "flickr-ferrari").rglob("*.jpg"))[skip:])
@@ -150,6 +158,45 @@ def main() -> None:
           + ", ".join(f"{kind} {n}" for kind, n in instead.items()) + ")")
     print(f"  original + all its copies at once   {shares['keep rule']:6.0%}  {shares['detail at 0.8 (12-06)']:14.0%}  "
           f"{shares['most pixels']:14.0%}")
+
+
+def limits() -> None:
+    """`upscale_score` on pairs made to be hard (module docstring), 20 Ferraris and 20 ImageNet photos."""
+    def resized(image: Image.Image, scale: float, kind=Image.LANCZOS) -> Image.Image:
+        return image.resize((round(image.width * scale), round(image.height * scale)), kind)
+
+    def noisy(image: Image.Image, sigma: float) -> Image.Image:
+        pixels = np.asarray(image, float) + np.random.default_rng(0).normal(0, sigma, np.asarray(image).shape)
+        return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+    from PIL import ImageEnhance
+
+    cases = {  # name -> (larger, smaller) of an original o; "up" cases: the larger is the upscale
+        "original > its half at q20": lambda o: (o, jpeg(resized(o, .5), 20)),
+        "original > its half at q10": lambda o: (o, jpeg(resized(o, .5), 10)),
+        "original > its half with noise": lambda o: (o, jpeg(noisy(resized(o, .5), 8), 90)),
+        "original > its half, contrast x1.5": lambda o: (o, jpeg(ImageEnhance.Contrast(resized(o, .5)).enhance(1.5),
+                                                                90)),
+        "original at q30 > its half": lambda o: (jpeg(o, 30), jpeg(resized(o, .5), 90)),
+        "original > its half blurred": lambda o: (o, jpeg(resized(o, .5).filter(ImageFilter.GaussianBlur(1)), 90)),
+        "original > 0.75, sharpened hard": lambda o: (
+            o, jpeg(resized(o, .75).filter(ImageFilter.UnsharpMask(2, 250, 0)), 90)),
+        "up 2x nearest neighbour": lambda o: (jpeg(resized(o, 2, Image.NEAREST), 90), o),
+        "up 2x Lanczos, PNG": lambda o: (resized(o, 2), o),
+        "up 2x with grain": lambda o: (jpeg(noisy(resized(o, 2, Image.BICUBIC), 6), 90), o),
+        "up 1.5x of a q20 copy": lambda o: (jpeg(resized(jpeg(o, 20), 1.5, Image.BICUBIC), 90), jpeg(o, 20)),
+    }
+    paths = (sorted((REALDATA / "flickr-ferrari").rglob("*.jpg"))[70:90]
+             + sorted((REALDATA / "imagenet-sample").glob("n*.jpg"))[600:620])
+    originals = [Image.open(path).convert("RGB") for path in paths]
+    print(f"upscale_score on {len(originals)} real photos (wrong: an original under {upscale.UPSCALE_SCORE}, an "
+          "upscale at or over it)")
+    for name, make in cases.items():
+        scores = np.array([upscale.upscale_score(*make(original)) for original in originals])
+        scores = scores[np.isfinite(scores)]
+        wrong = (scores >= upscale.UPSCALE_SCORE) if name.startswith("up") else (scores < upscale.UPSCALE_SCORE)
+        print(f"  {name:36s} n={len(scores)}  min {scores.min():.2f}  median {np.median(scores):.2f}  "
+              f"max {scores.max():.2f}  wrong {wrong.mean():4.0%}")
 
 
 def _detail_rule(frame: pd.DataFrame, keys: pd.Series) -> np.ndarray:
