@@ -222,21 +222,37 @@ class TakenAt:
 
 def _numeric_dates(text: pd.Series) -> tuple[pd.Series, TakenAt]:
     """`text` with its day/month dates (NUMERIC_DATE) rewritten year first, in the one order the column
-    allows: day first where a first number is over 12 (13/01/2022), month first where a second one is;
-    undecided, day first when dotted (13.01.2022, the European way), else month first, counted."""
+    allows, decided for each separator apart (audit AX: one slashed US date decided the order of the column's
+    dotted European ones): day first where a first number is over 12 (13/01/2022), month first where a second
+    one is; undecided, day first when dotted (13.01.2022, the European way), else month first, counted.
+
+    >>> text, found = _numeric_dates(pd.Series(["05.06.2022", "06.07.2022", "12/25/2022", "x"]))
+    >>> text.tolist(), found.ambiguous
+    (['2022-06-05', '2022-07-06', '2022-12-25', 'x'], 2)
+    """
     parts = text.str.extract(NUMERIC_DATE)
     numeric = parts[0].notna()
     found = TakenAt(pd.Series(dtype="datetime64[us]"))
     if not numeric.any():
         return text, found
     first, second = parts[0][numeric].astype(int), parts[2][numeric].astype(int)
-    if (first > 12).any() or (second > 12).any():
-        found.day_first = bool((first > 12).sum() >= (second > 12).sum())
-    else:
-        found.day_first = bool((parts[1][numeric] == ".").mean() > 0.5)
-        found.ambiguous = int(((first != second)).sum())
-        found.ambiguous_example = str(text[numeric][first != second].iloc[0]).strip() if found.ambiguous else ""
-    day, month = (first, second) if found.day_first else (second, first)
+    separator = parts[1][numeric]
+    day_first = pd.Series(False, index=first.index)
+    for mark in separator.unique():
+        mine = separator == mark
+        big_first, big_second = int((first[mine] > 12).sum()), int((second[mine] > 12).sum())
+        if big_first or big_second:
+            day_first[mine] = big_first >= big_second
+            continue
+        day_first[mine] = mark == "."
+        undecided = mine & (first != second)
+        if undecided.any() and not found.ambiguous:
+            found.ambiguous_example = str(text[numeric][undecided].iloc[0]).strip()
+            found.day_first = mark == "."
+        found.ambiguous += int(undecided.sum())
+    if not found.ambiguous:
+        found.day_first = bool(day_first.mean() > 0.5)
+    day, month = first.where(day_first, second), second.where(day_first, first)
     year = parts[3][numeric]
     short = year.str.len() == 2
     year = year.where(~short, (year.astype(int) + np.where(year.astype(int) <= 68, 2000, 1900)).astype(str))
