@@ -47,8 +47,8 @@ def upscaled_copies(catalog: pd.DataFrame, group_key: pd.Series, open_image: Ima
     """Rows with more pixels than another row of their group (`group_key`) that are upscales of it: their
     `laplacian_var` under UPSCALED_DETAIL times the most detailed copy with fewer pixels (images at least
     STAT_SIDE px on the short side, both measured at that scale), or, when `open_image` reads the images,
-    their pixels judged against the nearest smaller copy of the group that is no upscale itself
-    (`curate.filters.upscale.upscales`: its `upscale_score` under UPSCALE_SCORE).
+    their pixels judged against the nearest smaller copies of the group that are no upscales themselves
+    (`curate.filters.upscale.upscales`: an `upscale_score` under UPSCALE_SCORE against any of them).
 
     >>> rows = pd.DataFrame({"width": [500, 750, 300, 1000], "height": [400, 600, 260, 800],
     ...                      "laplacian_var": [900.0, 120.0, 800.0, 880.0]})
