@@ -63,7 +63,7 @@ def check_counts(top_k: int, batch_size: int) -> None:
 @dataclass(frozen=True)
 class Contained:
     """A photo inside a tar shard or a Parquet file of a folder given to predict: `container` the file,
-    `where` what curate.ingest.folder.photo_bytes needs to read it (offset and size, or row group and row)."""
+    `where` what curate.ingest.containers.photo_bytes needs to read it (offset and size, or row group and row)."""
 
     container: Path
     name: str  # the photo's name inside the container
@@ -73,7 +73,7 @@ class Contained:
         return f"{self.container}/{self.name}"
 
     def read(self) -> bytes:
-        from curate.ingest.folder import photo_bytes
+        from curate.ingest.containers import photo_bytes
         from curate.ingest.parquet_shards import NoImage
 
         where = dict(self.where)
@@ -107,7 +107,7 @@ def find_images(paths: list[Path]) -> tuple[list[Path | Contained], list[str]]:
     ...
     curate.errors.UsageError: give at least one image or folder, e.g. `classify predict RUN photos/`
     """
-    from curate.ingest.folder import index_parquet_files, index_shards
+    from curate.ingest.containers import index_parquet_files, index_shards
 
     if not paths:
         raise UsageError("give at least one image or folder, e.g. `classify predict RUN photos/`")

@@ -23,7 +23,7 @@ import stat
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import NamedTuple
 
@@ -31,6 +31,7 @@ import pandas as pd
 
 from curate.errors import UsageError
 from curate.imageformats import IMAGE_EXTENSIONS
+from curate.ingest.containers import index_parquet_files, index_shards, locate_members, photo_bytes, sidecar_reader
 from curate.ingest.engine import FetchError, IngestJob, IngestReport, run_ingest
 from curate.ingest.exif import read_exif_bytes, read_exif_fields
 from curate.ingest.folder_ids import display_text, folder_namespace, id_prefix
@@ -51,7 +52,7 @@ from curate.ingest.mapping import (
     to_records,
     without_renamed_duplicates,
 )
-from curate.ingest.parquet_shards import NoImage, read_parquet_image, read_parquet_images
+from curate.ingest.parquet_shards import NoImage
 from curate.ingest.photo_sidecars import (
     MAX_SIDECAR_BYTES,
     credit_derived,
@@ -60,7 +61,7 @@ from curate.ingest.photo_sidecars import (
     sidecar_paths,
     unpaired_sidecars,
 )
-from curate.ingest.tar_shards import TarMember, index_tar, is_tar_name, read_member, tar_label
+from curate.ingest.tar_shards import TarMember, is_tar_name, tar_label
 from curate.progress import progress_bar
 from curate.recipes import Recipe, load_recipe
 from curate.records import read_taken_at
@@ -133,20 +134,81 @@ def ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
 
 
 def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
+    """`ingest_folder` with the workspace locked: gather, label, fill from EXIF, ingest, reconcile, report."""
     root = _check_folder(options.folder)
     recipe = load_recipe(options.recipe) if isinstance(options.recipe, str) else options.recipe
-    metadata_path = options.metadata or find_sidecar(root)
-    notes = []
-    if options.metadata is None and metadata_path is not None and is_album_description(Path(metadata_path)):
+    contents = _folder_contents(root, options)
+    records = locate_members(build_records(root, contents.images, contents.table, options.column_map),
+                             contents.shard_members, contents.cells)
+    labels = _label_records(records, options, recipe)
+    warnings = [*contents.warnings, *labels.warnings, *_folder_warnings(contents), *labels.spelling_warnings]
+    records = fill_from_exif(labels.records, options.workers)
+    if "taken_at" in records.columns:  # dates a metadata file wrote in a way no reader agrees on
+        warnings += read_taken_at(records["taken_at"]).warnings()
+    job = IngestJob(SOURCE, records, fetch=make_fetch(root),
+                    recipe=None if labels.source == "none" else recipe, workers=options.workers,
+                    retry_reasons=RETRY_REASONS, id_prefix=id_prefix(folder_namespace(ws, root, records, photo_bytes)),
+                    keep_url_secrets=options.keep_url_secrets)
+    before = stored_photo_ids(ws)
+    report = run_ingest(ws, job)
+    warnings += _reconcile_folder(ws, job.id_prefix or SOURCE, records, before, report)
+    return _finish_report(report, contents, warnings, labels.source, options.column_map)
+
+
+@dataclass
+class _FolderContents:
+    """What a folder holds for ingest: its scan, its photos, their metadata, and what was said of them."""
+
+    scan: FolderScan
+    images: list[str]  # relative names of the photos: files, "<shard>.tar/<member>", "<file>.parquet/<name>"
+    shard_members: dict[str, tuple[str, TarMember]]  # see index_shards
+    cells: dict[str, tuple]  # see index_parquet_files
+    cell_table: pd.DataFrame | None  # the Parquet files' own columns: their images' metadata
+    table: pd.DataFrame | None = None  # the metadata table joined to the photos (_metadata_table)
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Labels(NamedTuple):
+    """The records with their labels, and the warnings about those labels."""
+
+    records: pd.DataFrame  # with `label` from the chosen source (a recipe's names where they match)
+    source: str  # the label source, `auto` resolved
+    warnings: list[str]  # about the labels themselves
+    spelling_warnings: list[str]  # about their spelling against the recipe (told after the folder's own)
+
+
+def _folder_contents(root: Path, options: FolderOptions) -> _FolderContents:
+    """The folder's photos and their metadata table; UsageError when there is nothing to ingest."""
+    notes: list[str] = []
+    table = _metadata_file_table(root, options.metadata, notes)
+    contents = _index_folder(root, notes)
+    contents.table = _metadata_table(root, table, contents)
+    if contents.table is None and options.column_map:
+        raise UsageError("--map and --label-column need a metadata file; pass --metadata FILE")
+    if not contents.images and (contents.table is None or contents.table.empty):
+        skipped, linked = contents.scan.skipped, contents.scan.linked
+        followed = f"; linked folders are not followed ({', '.join(linked[:5])})" if linked else ""
+        raise UsageError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) and no metadata rows in {root}"
+                         f"{skipped_clause(skipped)}{followed}; check the folder path")
+    return contents
+
+
+def _metadata_file_table(root: Path, metadata: Path | None, notes: list[str]) -> pd.DataFrame | None:
+    """The metadata file given (or found at the top of the folder) as a table; None without one."""
+    metadata_path = metadata or find_sidecar(root)
+    if metadata is None and metadata_path is not None and is_album_description(Path(metadata_path)):
         notes.append(f"{Path(metadata_path).name} is one JSON object naming no photo file (Google Takeout's "
                      "description of an album), not a table of photos, so it was not read as the metadata")
-        metadata_path = None
-    table = read_metadata(Path(metadata_path)) if metadata_path is not None else None
+        return None
+    return read_metadata(Path(metadata_path)) if metadata_path is not None else None
+
+
+def _index_folder(root: Path, notes: list[str]) -> _FolderContents:
+    """Scan the folder and index the photos held in its tar shards and Parquet files (a note for each kind)."""
     scan = scan_folder(root)
-    skipped, linked = scan.skipped, scan.linked
-    shard_members, sidecar_warnings = index_shards(root, scan.tar_files)  # WebDataset / img2dataset tar shards
+    shard_members, warnings = index_shards(root, scan.tar_files)  # WebDataset / img2dataset tar shards
     cells, cell_table, parquet_warnings = index_parquet_files(root, scan.parquet_files)  # images inside Parquet
-    sidecar_warnings += parquet_warnings
     images = sorted([*scan.images, *(name for name in shard_members if _is_image(name)), *cells])
     if shard_members:
         inside = sum(1 for name in shard_members if _is_image(name))
@@ -158,65 +220,78 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
         files = sorted({name.rsplit("/", 1)[0] for name in cells})
         notes.append(f"{len(cells):,} image rows read from {len(files):,} Parquet file{'s' if len(files) != 1 else ''}"
                      f" in place (e.g. {files[0]})")
+    return _FolderContents(scan, images, shard_members, cells, cell_table, notes=notes,
+                           warnings=[*warnings, *parquet_warnings])
+
+
+def _metadata_table(root: Path, table: pd.DataFrame | None, contents: _FolderContents) -> pd.DataFrame | None:
+    """The metadata file's table, else the per-photo JSON sidecars', plus the Parquet files' own columns."""
     if table is None:  # no sidecar table: one JSON file beside each photo (img2dataset, Google Takeout)?
-        json_files = scan.json_files | {name for name in shard_members if name.lower().endswith(".json")}
-        sidecars = sidecar_paths(images, json_files)
-        table, unreadable = read_photo_sidecars(sidecars, sidecar_reader(root, shard_members))
-        if table is not None:
-            notes.append(f"metadata from {len(table):,} per-photo JSON sidecar{'s' if len(table) != 1 else ''} "
-                         f"(e.g. {next(iter(sidecars.values()))}), as no metadata file was given")
-        if unreadable:
-            sidecar_warnings.append(f"{len(unreadable):,} per-photo JSON sidecar{'s' if len(unreadable) != 1 else ''} "
-                                    f"could not be read (e.g. {unreadable[0]}: not a JSON object, not UTF-8, or over "
-                                    f"1 MB); {'their photos are' if len(unreadable) != 1 else 'its photo is'} "
-                                    "ingested without that metadata")
-        unpaired = unpaired_sidecars(json_files, sidecars.values())
-        if unpaired:
-            one = len(unpaired) == 1
-            notes.append(f"{len(unpaired):,} per-photo JSON sidecar{'' if one else 's'} named after a photo "
-                         f"match{'es' if one else ''} no photo of the folder (e.g. {unpaired[0]}): "
-                         f"{'its photo is' if one else 'their photos are'} not here, or named otherwise")
-    if cell_table is not None:  # the Parquet files' own columns are their images' metadata
-        cell_table = exif_text_fields(cell_table)  # img2dataset's `exif` text, as from its JSON sidecars
+        table = _photo_sidecar_table(root, contents)
+    if contents.cell_table is not None:  # the Parquet files' own columns are their images' metadata
+        cell_table = exif_text_fields(contents.cell_table)  # img2dataset's `exif` text, as from its JSON sidecars
         table = cell_table if table is None else pd.concat([table, cell_table], ignore_index=True)
-    if table is None and options.column_map:
-        raise UsageError("--map and --label-column need a metadata file; pass --metadata FILE")
-    if not images and (table is None or table.empty):
-        followed = f"; linked folders are not followed ({', '.join(linked[:5])})" if linked else ""
-        raise UsageError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) and no metadata rows in {root}"
-                         f"{skipped_clause(skipped)}{followed}; check the folder path")
-    records = locate_members(build_records(root, images, table, options.column_map), shard_members, cells)
+    return table
+
+
+def _photo_sidecar_table(root: Path, contents: _FolderContents) -> pd.DataFrame | None:
+    """The per-photo JSON sidecars (in the folder or its tar shards) as a table, noting and warning in `contents`."""
+    json_files = contents.scan.json_files | {name for name in contents.shard_members if name.lower().endswith(".json")}
+    sidecars = sidecar_paths(contents.images, json_files)
+    table, unreadable = read_photo_sidecars(sidecars, sidecar_reader(root, contents.shard_members))
+    if table is not None:
+        contents.notes.append(f"metadata from {len(table):,} per-photo JSON sidecar{'s' if len(table) != 1 else ''} "
+                              f"(e.g. {next(iter(sidecars.values()))}), as no metadata file was given")
+    if unreadable:
+        contents.warnings.append(
+            f"{len(unreadable):,} per-photo JSON sidecar{'s' if len(unreadable) != 1 else ''} could not be read "
+            f"(e.g. {unreadable[0]}: not a JSON object, not UTF-8, or over 1 MB); "
+            f"{'their photos are' if len(unreadable) != 1 else 'its photo is'} ingested without that metadata")
+    unpaired = unpaired_sidecars(json_files, sidecars.values())
+    if unpaired:
+        one = len(unpaired) == 1
+        contents.notes.append(f"{len(unpaired):,} per-photo JSON sidecar{'' if one else 's'} named after a photo "
+                              f"match{'es' if one else ''} no photo of the folder (e.g. {unpaired[0]}): "
+                              f"{'its photo is' if one else 'their photos are'} not here, or named otherwise")
+    return table
+
+
+def _label_records(records: pd.DataFrame, options: FolderOptions, recipe: Recipe | None) -> _Labels:
+    """Labels from the chosen source (a recipe's names where they match), with the warnings about them."""
     label_source = resolve_label_source(options.label_source, records, options.column_map, recipe)
     column_labels = records["label"] if "label" in records.columns else None
     auto = options.label_source == "auto" and "label" not in options.column_map  # --label-column chooses too
     records = assign_labels(records, label_source, storage_folders(records["file"]) if auto else ())
-    warnings = [*sidecar_warnings, *label_warnings(records, label_source, recipe is not None, column_labels,
-                                                   auto=auto)]
-    if table is not None:
-        warnings += duplicate_column_warnings(table.columns)
-    if skipped:
-        warnings.append(skipped_warning(skipped))
+    warnings = list(label_warnings(records, label_source, recipe is not None, column_labels, auto=auto))
+    spelling_warnings: list[str] = []
+    if label_source in ("folder", "column") and "label" in records.columns:
+        spelling_warnings = list(label_spelling_warnings(records["label"], recipe, label_source))
+        if recipe is not None:  # the recipe is the user's statement of what the labels are
+            records = records.assign(label=recipe_label_names(records["label"], recipe))
+    return _Labels(records, label_source, warnings, spelling_warnings)
+
+
+def _folder_warnings(contents: _FolderContents) -> list[str]:
+    """Warnings about the metadata's duplicate columns and the files the scan left out (other, hidden, linked)."""
+    scan = contents.scan
+    warnings = list(duplicate_column_warnings(contents.table.columns)) if contents.table is not None else []
+    if scan.skipped:
+        warnings.append(skipped_warning(scan.skipped))
     if scan.hidden:
         one = len(scan.hidden) == 1
         warnings.append(f"{len(scan.hidden):,} hidden photo file{'' if one else 's'} (a name starting with '.', "
                         f"e.g. {scan.hidden[0]}) {'was' if one else 'were'} left out, as hidden files are: rename "
                         f"{'it' if one else 'them'} without the dot to ingest {'it' if one else 'them'}")
-    if linked:
-        warnings.append(linked_warning(linked))
-    if label_source in ("folder", "column") and "label" in records.columns:
-        warnings += label_spelling_warnings(records["label"], recipe, label_source)
-        if recipe is not None:  # the recipe is the user's statement of what the labels are
-            records = records.assign(label=recipe_label_names(records["label"], recipe))
-    records = fill_from_exif(records, options.workers)
-    if "taken_at" in records.columns:  # dates a metadata file wrote in a way no reader agrees on
-        warnings += read_taken_at(records["taken_at"]).warnings()
-    job = IngestJob(SOURCE, records, fetch=make_fetch(root),
-                    recipe=None if label_source == "none" else recipe, workers=options.workers,
-                    retry_reasons=RETRY_REASONS, id_prefix=id_prefix(folder_namespace(ws, root, records, photo_bytes)),
-                    keep_url_secrets=options.keep_url_secrets)
-    before = stored_photo_ids(ws)
-    report = run_ingest(ws, job)
-    edited, edited_example = changed_since_stored(ws, job.id_prefix or SOURCE, records, before)
+    if scan.linked:
+        warnings.append(linked_warning(scan.linked))
+    return warnings
+
+
+def _reconcile_folder(ws: Workspace, prefix: str, records: pd.DataFrame, before: set[str],
+                      report: IngestReport) -> list[str]:
+    """Warn of stored photos edited since; drop those gone from the folder (counted in `report`)."""
+    warnings = []
+    edited, edited_example = changed_since_stored(ws, prefix, records, before)
     if edited:
         many = edited != 1
         warnings.append(f"{edited:,} photo{'s' if many else ''} of this folder {'have' if many else 'has'} a file of "
@@ -224,7 +299,7 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
                         "the catalog keeps the stored copy, as an ingest never replaces an image; to take an edited "
                         "file, give it a new name, and a new photo_id where a metadata sidecar gives ids (a new "
                         "photo: the old one is then dropped as missing_file)")
-    gone, example = drop_removed_photos(ws, job.id_prefix or SOURCE, records["source_id"])
+    gone, example = drop_removed_photos(ws, prefix, records["source_id"])
     if gone:
         many = gone != 1
         warnings.append(f"{gone:,} photo{'s' if many else ''} ingested from this folder before "
@@ -232,12 +307,19 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
                         f"(a later stage that kept {'them' if many else 'it'} reads as stale); "
                         f"{'they come' if many else 'it comes'} back if the file{'s do' if many else ' does'}")
         report.dropped_by_reason["missing_file"] = report.dropped_by_reason.get("missing_file", 0) + gone
+    return warnings
+
+
+def _finish_report(report: IngestReport, contents: _FolderContents, warnings: list[str], label_source: str,
+                   column_map: Mapping[str, str]) -> IngestReport:
+    """The engine's report with the folder's warnings and notes first, and the metadata columns it read."""
     report.warnings = [*warnings, *report.warnings]
-    report.notes = [*notes, *report.notes]
+    report.notes = [*contents.notes, *report.notes]
+    table = contents.table
     if table is not None:  # a label column is read only when the labels come from it
         unused = () if label_source == "column" else ("label",)
         report.columns = without_renamed_duplicates(
-            credit_derived(column_usage(list(table.columns), dict(options.column_map), unused, pages_first=True),
+            credit_derived(column_usage(list(table.columns), dict(column_map), unused, pages_first=True),
                            table.columns),
             table.columns)
     return report
@@ -402,112 +484,6 @@ def scan_folder(root: Path) -> FolderScan:
 
 def _is_image(name: str) -> bool:
     return not PurePosixPath(name).name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-
-
-def index_shards(root: Path, tar_files: list[str]) -> tuple[dict[str, tuple[str, TarMember]], list[str]]:
-    """("<shard>.tar/<member>" -> (the tar's path, where the member is), for every member of the folder's tar
-    shards; a warning naming the shards that could not be read, if any)."""
-    members, unreadable = {}, []
-    for relative in tar_files:
-        path = root / relative
-        if not path.resolve().is_relative_to(root) or not path.is_file():
-            unreadable.append(f"{relative} (outside the folder or not a file)")
-            continue
-        index, problem = index_tar(path)
-        members.update({f"{relative}/{name}": (str(path), member) for name, member in index.items()})
-        if problem:
-            partial = f"; its first {len(index):,} members were read" if index else ""
-            unreadable.append(f"{relative} ({problem}{partial})")
-    if not unreadable:
-        return members, []
-    return members, [f"{len(unreadable):,} tar shard{'s' if len(unreadable) != 1 else ''} could not be read in full: "
-                     f"{'; '.join(unreadable[:3])}{'; …' if len(unreadable) > 3 else ''}; shards are read as "
-                     "uncompressed tar archives (WebDataset's): unpack or re-pack a compressed one"]
-
-
-def sidecar_reader(root: Path, shard_members: dict[str, tuple[str, TarMember]]):
-    """read(relative, limit) -> the bytes of a sidecar in the folder or in one of its tar shards (ValueError over
-    `limit` bytes), for curate.ingest.photo_sidecars."""
-
-    def read(relative: str, limit: int) -> bytes:
-        if relative in shard_members:
-            tar_path, member = shard_members[relative]
-            if member.size > limit:
-                raise ValueError("too large")
-            return photo_bytes(tar_path, {"tar_offset": member.offset, "tar_size": member.size})
-        path = root / relative
-        if not path.is_file() or path.stat().st_size > limit:
-            raise ValueError("not a file, or too large")
-        return path.read_bytes()
-
-    return read
-
-
-def index_parquet_files(root: Path, parquet_files: list[str]) -> tuple[dict[str, tuple], pd.DataFrame | None,
-                                                                       list[str]]:
-    """("<file>.parquet/<name>" -> (the file's path, image column, row group, row) for every image held in the
-    folder's Parquet files; their metadata with a `file` column, or None; a warning naming the Parquet files
-    that could not be read). A Parquet without an image column is metadata (img2dataset's beside its shards)
-    and is passed over."""
-    import pyarrow as pa
-
-    cells, tables, unreadable = {}, [], []
-    for relative in parquet_files:
-        path = root / relative
-        if not path.resolve().is_relative_to(root) or not path.is_file():
-            unreadable.append(f"{relative} (outside the folder or not a file)")
-            continue
-        try:
-            found = read_parquet_images(path)
-        except (OSError, pa.ArrowException, ValueError) as exc:
-            unreadable.append(f"{relative} ({str(exc)[:120] or 'unreadable'})")
-            continue
-        if found is None:
-            continue
-        files = [f"{relative}/{name}" for name in found.names]
-        cells.update({name: (str(path), found.column, *where) for name, where in zip(files, found.locations)})
-        tables.append(found.metadata.assign(file=files))
-    warnings = [] if not unreadable else [
-        f"{len(unreadable):,} Parquet file{'s' if len(unreadable) != 1 else ''} could not be read: "
-        f"{'; '.join(unreadable[:3])}{'; …' if len(unreadable) > 3 else ''}; their images (if any) are not ingested"]
-    if not tables:
-        return cells, None, warnings
-    table = pd.concat(tables, ignore_index=True)
-    return cells, table[["file", *(column for column in table.columns if column != "file")]], warnings
-
-
-def locate_members(records: pd.DataFrame, shard_members: dict[str, tuple[str, TarMember]],
-                   cells: dict[str, tuple] | None = None) -> pd.DataFrame:
-    """Point the records of photos inside tar shards or Parquet files at their bytes: `abs_path` the tar or
-    the Parquet file; `tar_offset` and `tar_size` a tar's member; `pq_column`, `pq_group` and `pq_row` a
-    Parquet cell (null for a photo that is a file of its own)."""
-    if not shard_members and not cells:
-        return records
-    records = records.copy()
-    files = records["file"].map(lambda name: name if isinstance(name, str) else None)
-    tar = files.map(lambda name: shard_members.get(name) if name else None)
-    cell = files.map(lambda name: (cells or {}).get(name) if name else None)
-    records["tar_offset"] = tar.map(lambda found: found[1].offset if found else None).astype("object")
-    records["tar_size"] = tar.map(lambda found: found[1].size if found else None).astype("object")
-    for position, name in enumerate(("pq_column", "pq_group", "pq_row"), 1):
-        records[name] = cell.map(lambda found, p=position: found[p] if found else None).astype("object")
-    for found in (tar, cell):
-        inside = found.notna()
-        records.loc[inside, "abs_path"] = found[inside].map(lambda where: where[0])
-        records.loc[inside, "drop_reason"] = None
-    return records
-
-
-def photo_bytes(path: str, record: Mapping, limit: int | None = None) -> bytes:
-    """The bytes of a record's photo at `path` (its `abs_path`): the file, its tar member or its Parquet cell;
-    with `limit`, at most the first `limit` bytes of a file or tar member (what EXIF needs)."""
-    if not is_blank(record.get("pq_row")):
-        return read_parquet_image(path, record["pq_column"], int(record["pq_group"]), int(record["pq_row"]))
-    if not is_blank(record.get("tar_offset")):
-        size = int(record["tar_size"])
-        return read_member(path, int(record["tar_offset"]), size if limit is None else min(size, limit))
-    with open(path, "rb") as handle:
-        return handle.read() if limit is None else handle.read(limit)
 
 
 def linked_warning(linked: list[str], fix: str = "are not in this ingest; ingest the folder each links to, "

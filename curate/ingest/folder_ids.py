@@ -84,7 +84,7 @@ def same_folder(catalog: pd.DataFrame, namespace: str, records: pd.DataFrame,
     collide, and most of a sample of the colliding files hash like their stored images
     (with no stored image to compare, colliding ids alone decide, as before namespaces).
     `read_bytes(abs_path, record)` reads a photo held inside a tar shard or a Parquet file (the record
-    says where: curate.ingest.folder.photo_bytes); without it, or for a plain file, the file is hashed."""
+    says where: curate.ingest.containers.photo_bytes); without it, or for a plain file, the file is hashed."""
     prefix = id_prefix(namespace) or SOURCE
     wanted = (prefix + ":" + records["source_id"].astype(str)).to_numpy()
     located = records.reset_index(drop=True)
