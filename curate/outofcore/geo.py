@@ -93,29 +93,62 @@ def _median_centres(con) -> dict[str, geo.Centre]:
 
 
 def geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], warnings: list[str]) -> pd.DataFrame:
+    """`curate.filters.geo_stage.geo_filter` over table w: flags and drops the kept labelled photos far from their
+    label's centre (and those without coordinates under --missing-geo drop); returns the per-label geo table and
+    adds its notes and warnings to `notes` and `warnings`."""
+    named = set(recipe_centres or {})
     con.execute("UPDATE w SET labelled = (status = 'kept' AND label IS NOT NULL)")
+    _coarse_note(con, config, notes)
+    centres = _centres(con, config, recipe_centres, notes)
+    disputed = disputed_centres(centres, recipe_centres if config.center == "median" else None, config)
+    _distances(con, centres)
+    max_km = float(config.max_km) if config.geo_on else np.inf
+    if not config.geo_on:
+        notes.append("geo filter off (--max-km off): no photo dropped as geo_outlier; distances still recorded")
+    spread = _spread(con, config, max_km)
+    bulk = _bulk_positions(con, config, centres)
+    places = _places(con, config, centres, named)
+    verdicts = label_verdicts(spread, centres, config, max_km, disputed, set(bulk["label"]), named, places)
+    _outliers(con, config, verdicts)
+    summary = _label_summary(con)
+    _drop_flagged(con, config, notes)
+    table = with_verdicts(_label_table(centres, summary), spread, verdicts, config, disputed, bulk, places)
+    warnings += geo_warnings(table, config, spread, named)
+    warnings += geo_evidence_warnings(table, bulk, disputed, config)
+    return table
+
+
+def _coarse_note(con, config: FilterConfig, notes: list[str]) -> None:
+    """Notes how many labelled photos are located less precisely than --min-geo-accuracy."""
     coarse = con.execute(f"SELECT count(*) FROM w WHERE labelled AND geo_accuracy < {int(config.min_geo_accuracy)}"
                          ).fetchone()[0]
     if coarse:
         notes.append(f"{coarse} labelled photos have a position less precise "
                      f"than accuracy {config.min_geo_accuracy}: treated as without coordinates")
+
+
+def _centres(con, config: FilterConfig, recipe_centres, notes: list[str]) -> dict[str, geo.Centre]:
+    """Each labelled label's centre: the recipe's (--center recipe) or the median of its geotags."""
     if config.center == "recipe":
         labels = [row[0] for row in con.execute("SELECT DISTINCT label FROM w WHERE labelled ORDER BY label")
                   .fetchall()]
-        centres = recipe_label_centres(labels, recipe_centres or {}, notes)
-    else:
-        centres = _median_centres(con)
-    disputed = disputed_centres(centres, recipe_centres if config.center == "median" else None, config)
+        return recipe_label_centres(labels, recipe_centres or {}, notes)
+    return _median_centres(con)
+
+
+def _distances(con, centres: dict[str, geo.Centre]) -> None:
+    """Temp table `centres` (the located ones) and each geotagged row's `dist`, km from its label's centre."""
     located = [(name, c.lat, c.lon) for name, c in centres.items() if c.lat is not None]
     con.execute("CREATE OR REPLACE TEMP TABLE centres (label VARCHAR, clat DOUBLE, clon DOUBLE)")
     if located:
         con.executemany("INSERT INTO centres VALUES (?, ?, ?)", [list(row) for row in located])
     con.execute("UPDATE w SET dist = ellipsoid_km(w.lat_u, w.lon_u, c.clat, c.clon) FROM centres c "
                 "WHERE w.label = c.label AND w.lat_u IS NOT NULL AND w.lon_u IS NOT NULL")
-    max_km = float(config.max_km) if config.geo_on else np.inf
+
+
+def _spread(con, config: FilterConfig, max_km: float) -> pd.DataFrame:
+    """Per label, `geo.finish_spread`'s distance spread with `with_owner_support`'s columns, counted in SQL."""
     km = "'inf'::DOUBLE" if not np.isfinite(max_km) else repr(max_km)
-    if not config.geo_on:
-        notes.append("geo filter off (--max-km off): no photo dropped as geo_outlier; distances still recorded")
     ring_km = geo.metro_ring_km(max_km, config.max_median_multiple)
     ring = "'inf'::DOUBLE" if not np.isfinite(ring_km) else repr(float(ring_km))
     spread = con.execute(f"""
@@ -131,9 +164,12 @@ def geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], warn
         SELECT label, owner_id, count(*) FILTER (WHERE dist <= {ring}) AS near, count(*) FILTER (WHERE dist > {ring})
                AS far, count(*) FILTER (WHERE dist > {km} AND dist <= {ring}) AS band
         FROM w WHERE labelled AND dist IS NOT NULL AND NOT isnan(dist) GROUP BY label, owner_id""").df()
-    spread = with_owner_support(spread, owners, config)  # geo.owner_counts, in SQL
-    bulk = _bulk_positions(con, config, centres)
-    regions, name_far = named_places(centres, config, set(recipe_centres or {}))
+    return with_owner_support(spread, owners, config)  # geo.owner_counts, in SQL
+
+
+def _places(con, config: FilterConfig, centres: dict[str, geo.Centre], named: set[str]) -> tuple:
+    """`label_verdicts`' places, (regions, name_far, region_far), with each region row's `region_out` flag."""
+    regions, name_far = named_places(centres, config, named)
     outside, geotagged = {}, {}
     if regions:  # each region's photos outside it, as the pandas engine counts them (`region_outliers`)
         con.execute("CREATE OR REPLACE TEMP TABLE regions (label VARCHAR)")
@@ -146,9 +182,11 @@ def geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], warn
                 "NULL AND lon_u IS NOT NULL AND label IN (SELECT label FROM regions) GROUP BY label").fetchall():
             outside[label], geotagged[label] = int(out_n), int(located_n)
     regions, region_far = judge_regions(regions, outside, geotagged, config)
-    places = (regions, name_far, region_far)
-    verdicts = label_verdicts(spread, centres, config, max_km, disputed, set(bulk["label"]), set(recipe_centres or {}),
-                              places)
+    return regions, name_far, region_far
+
+
+def _outliers(con, config: FilterConfig, verdicts: dict[str, str]) -> None:
+    """Column `outlier` of w: beyond its label's drop limit, or outside its region where the region is judged."""
     limits = list(drop_limits(verdicts, config).items())  # as the pandas engine
     con.execute("CREATE OR REPLACE TEMP TABLE applies (label VARCHAR, limit_km DOUBLE)")
     if limits:
@@ -162,20 +200,32 @@ def geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], warn
         con.executemany("INSERT INTO applied_regions VALUES (?)", [[label] for label in applied])
         con.execute("UPDATE w SET outlier = TRUE WHERE labelled AND region_out "
                     "AND label IN (SELECT label FROM applied_regions)")
-    missing = con.execute("SELECT count(*) FROM w WHERE labelled AND lat_u IS NULL").fetchone()[0]
-    summary = con.execute("""
+
+
+def _label_summary(con) -> pd.DataFrame:
+    """Per label (the index): photos, geotagged, geo_outliers and the p50/p90/p99 distances in km."""
+    return con.execute("""
         SELECT label, count(*) AS photos,
                count(*) FILTER (WHERE lat_u IS NOT NULL AND lon_u IS NOT NULL) AS geotagged,
                count(*) FILTER (WHERE outlier) AS geo_outliers,
                quantile_cont(dist, 0.5) AS p50_km, quantile_cont(dist, 0.9) AS p90_km,
                quantile_cont(dist, 0.99) AS p99_km
         FROM w WHERE labelled GROUP BY label""").df().set_index("label")
+
+
+def _drop_flagged(con, config: FilterConfig, notes: list[str]) -> None:
+    """Drops the outliers (and, under --missing-geo drop, the labelled rows without coordinates); notes the latter."""
+    missing = con.execute("SELECT count(*) FROM w WHERE labelled AND lat_u IS NULL").fetchone()[0]
     drop_kept(con, STAGE, "geo_outlier", "outlier")
     if config.missing_geo == "drop":
         drop_kept(con, STAGE, "missing_geo", "labelled AND lat_u IS NULL")
     if missing:
         notes.append(f"{missing:,} labelled photo{'s have' if missing != 1 else ' has'} no usable coordinates "
                      f"({'dropped as missing_geo' if config.missing_geo == 'drop' else 'kept'})")
+
+
+def _label_table(centres: dict[str, geo.Centre], summary: pd.DataFrame) -> pd.DataFrame:
+    """The geo table before its verdicts: one row per label, its centre and `summary`'s counts and distances."""
     names = sorted(centres)
     table = pd.DataFrame({"label": pd.Series(names, dtype=object), "centre_lat": [centres[n].lat for n in names],
                           "centre_lon": [centres[n].lon for n in names],
@@ -184,12 +234,8 @@ def geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], warn
     counted = ["photos", "geotagged", "geo_outliers"]
     table[counted] = table[counted].fillna(0).astype(int)
     table["note"] = [centres[n].note for n in names]
-    table = table[["label", "centre_lat", "centre_lon", "centre", "photos", "geotagged", "geo_outliers",
-                   "p50_km", "p90_km", "p99_km", "note"]]
-    table = with_verdicts(table, spread, verdicts, config, disputed, bulk, places)
-    warnings += geo_warnings(table, config, spread, set(recipe_centres or {}))
-    warnings += geo_evidence_warnings(table, bulk, disputed, config)
-    return table
+    return table[["label", "centre_lat", "centre_lon", "centre", "photos", "geotagged", "geo_outliers",
+                  "p50_km", "p90_km", "p99_km", "note"]]
 
 
 def _bulk_positions(con, config: FilterConfig, centres: dict) -> pd.DataFrame:

@@ -121,15 +121,32 @@ def _sessions(con, catalog: Catalog, by: str) -> None:
 def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, SplitReport]:
     """Assign `split` to every kept photo; returns (the SELECT of the new catalog ordered by rid,
     with `rid` as last column, the report)."""
+    column_key = _column_key(config.by)
+    _sessions(con, catalog, config.by)
+    _key_table(con, catalog, config.by, column_key)
+    n_groups = _assign_splits(con, config, *_groups(con, config))
+    splits = "['" + "', '".join(SPLITS) + "']"
+    per_label = _split_table(con, config, splits)
+    no_owner, notes, warnings, empty = _split_messages(con, catalog, config, column_key, per_label)
     c = catalog.column
-    by = config.by
-    first_key = None if by == "none" else _OWNER  # a --by column adds to the owners (curate.split.split_groups)
+    items = [f"{splits}[s.code + 1] AS split" if name == "split" else c(name) for name in schema.NAMES]
+    query = f"SELECT {', '.join(items)}, rid FROM {catalog.source} src LEFT JOIN s USING (rid) ORDER BY rid"
+    return query, SplitReport(asdict(config), per_label, n_groups, no_owner, notes, warnings, empty)
+
+
+def _column_key(by: str) -> str | None:
+    """SQL of a --by column's value (None for --by owner or none)."""
     text = f"CAST({quote(by)} AS VARCHAR)"  # blank text is no value, as curate.groups.blank_as_missing has it
-    column_key = f"CASE WHEN regexp_matches({text}, {literal(BLANK)}) THEN NULL ELSE {text} END" \
+    return f"CASE WHEN regexp_matches({text}, {literal(BLANK)}) THEN NULL ELSE {text} END" \
         if by not in ("owner", "none") else None
+
+
+def _key_table(con, catalog: Catalog, by: str, column_key: str | None) -> None:
+    """Table `k`: per kept row, its label, owner and the integer codes of its grouping keys and label."""
+    c = catalog.column
+    first_key = None if by == "none" else _OWNER  # a --by column adds to the owners (curate.split.split_groups)
     extra = [c(by)] if column_key and by not in ("owner_id", schema.PHOTO_ID, "label", "status", "near_dup_cluster",
                                                  "exact_dup_group") else []
-    _sessions(con, catalog, by)
     con.execute(f"""
         CREATE OR REPLACE TABLE k AS
         SELECT rid, coalesce(label, {literal(NO_LABEL)}) AS label, {_OWNER} AS owner,
@@ -145,20 +162,27 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
                      {c('exact_dup_group')}{''.join(', ' + item for item in extra)} FROM {catalog.source})
              LEFT JOIN sessions USING (rid)
         WHERE status = 'kept'""")
+
+
+def _groups(con, config: SplitConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(group, label code) of each row of `k` by rid: the connected components of its key codes."""
     arrays = con.execute("SELECT first_code, near_code, exact_code, session_code, column_code, label_code FROM k "
                          "ORDER BY rid").fetchnumpy()
     if len(arrays["label_code"]) == 0:
         raise UsageError("the catalog has no kept photos to split; check `curate status` (everything was dropped)")
-    if by == "none":
+    if config.by == "none":
         group = np.arange(len(arrays["label_code"]))
     else:
         keys = [np.asarray(arrays[name], dtype=np.int64)
                 for name in ("first_code", "near_code", "exact_code", "session_code", "column_code")]
         group = group_components(keys)
         if one_group_by_column(config, group, lambda: group_components(keys[:-1])):
-            raise UsageError(one_group_error(by))
-    label_codes = np.asarray(arrays.pop("label_code"), dtype=np.int64)
-    del arrays
+            raise UsageError(one_group_error(config.by))
+    return group, np.asarray(arrays["label_code"], dtype=np.int64)
+
+
+def _assign_splits(con, config: SplitConfig, group: np.ndarray, label_codes: np.ndarray) -> int:
+    """Table `s` (rid, split code, group) from `assign_groups`; returns the number of groups."""
     n_labels = int(label_codes.max()) + 1
     assignment = assign_groups(group, label_codes, n_labels, config.fractions, config.seed)
     per_row = assignment[group].astype(np.int8)
@@ -167,24 +191,21 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
                                           "grp": pa.array(group, pa.int64())}))
     con.execute("CREATE OR REPLACE TABLE s AS SELECT * FROM split_codes")
     con.unregister("split_codes")
-    n_groups = int(group.max()) + 1
-    del per_row, rids, group, label_codes, assignment
-    splits = "['" + "', '".join(SPLITS) + "']"
-    no_owner = con.execute("SELECT count(*) FROM k WHERE no_owner").fetchone()[0] if by != "none" else 0
+    return int(group.max()) + 1
+
+
+def _split_messages(con, catalog: Catalog, config: SplitConfig, column_key: str | None,
+                    per_label: pd.DataFrame) -> tuple[int, list[str], list[str], dict]:
+    """(photos without an owner, notes, warnings, empty-split reasons) of the split in tables `k` and `s`."""
+    by = config.by
+    no_owner = int(con.execute("SELECT count(*) FROM k WHERE no_owner").fetchone()[0]) if by != "none" else 0
     walk_photos, walks = con.execute("SELECT count(*), count(DISTINCT session) FROM sessions").fetchone()
-    notes = no_owner_notes(int(no_owner), int(walk_photos), int(walks))
+    notes = no_owner_notes(no_owner, int(walk_photos), int(walks))
     if walks:
-        notes += walk_heavy_notes(con.execute("""
-            SELECT label, photos, coalesce(top, 0) AS top
-            FROM (SELECT label, count(*) AS photos FROM k GROUP BY label)
-            LEFT JOIN (SELECT label, max(n) AS top FROM (SELECT k.label, sessions.session, count(*) AS n
-                                                         FROM k JOIN sessions USING (rid) GROUP BY ALL)
-                       GROUP BY label) USING (label)
-            ORDER BY label""").df())
+        notes += walk_heavy_notes(_walk_tops(con))
     if column_key:
         empty_column, kept = con.execute("SELECT count(*) FILTER (WHERE column_empty), count(*) FROM k").fetchone()
         notes += empty_column_notes(by, int(empty_column), int(kept))
-    per_label = _split_table(con, config, splits)
     notes += off_share_notes(per_label, config)
     warnings = by_none_warnings(config)
     if by != "none" and not con.execute("SELECT bool_or(has_near) FROM k").fetchone()[0]:
@@ -194,25 +215,45 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, Split
     warnings += short_split_warnings(per_label, config, empty)
     warnings += unevaluated_label_warnings(per_label, config, empty)
     if by != "none":
-        c = catalog.column
-        photos, cells = con.execute(f"""
-            SELECT coalesce(sum(n), 0), count(*) FROM (
-                SELECT count(*) AS n FROM (SELECT {c('owner_id')}, {c('taken_at')}, {c('lat')}, {c('lon')},
-                                                  {c('status')} FROM {catalog.source})
-                WHERE status = 'kept' AND owner_id IS NULL AND taken_at IS NULL AND lat IS NOT NULL AND lon IS NOT NULL
-                GROUP BY floor(lat / {CELL_DEGREES!r}), floor(lon / {CELL_DEGREES!r})
-                HAVING count(*) >= {UNDATED_CLUSTER})""").fetchone()
-        warnings += undated_cluster_warnings(int(photos), int(cells))
+        warnings += undated_cluster_warnings(*_undated_clusters(con, catalog))
     warnings += lost_label_warnings(_label_losses(con, catalog))
+    warnings += cross_label_copy_warnings(*_cross_label_copies(con, catalog))
+    return no_owner, notes, warnings, empty
+
+
+def _walk_tops(con) -> pd.DataFrame:
+    """Per label of `k`: its photos and the photos of its largest walk (`sessions`), 0 without one."""
+    return con.execute("""
+        SELECT label, photos, coalesce(top, 0) AS top
+        FROM (SELECT label, count(*) AS photos FROM k GROUP BY label)
+        LEFT JOIN (SELECT label, max(n) AS top FROM (SELECT k.label, sessions.session, count(*) AS n
+                                                     FROM k JOIN sessions USING (rid) GROUP BY ALL)
+                   GROUP BY label) USING (label)
+        ORDER BY label""").df()
+
+
+def _undated_clusters(con, catalog: Catalog) -> tuple[int, int]:
+    """(photos, cells) of the kept undated photos without an owner crowded UNDATED_CLUSTER or more in a cell."""
+    c = catalog.column
+    photos, cells = con.execute(f"""
+        SELECT coalesce(sum(n), 0), count(*) FROM (
+            SELECT count(*) AS n FROM (SELECT {c('owner_id')}, {c('taken_at')}, {c('lat')}, {c('lon')},
+                                              {c('status')} FROM {catalog.source})
+            WHERE status = 'kept' AND owner_id IS NULL AND taken_at IS NULL AND lat IS NOT NULL AND lon IS NOT NULL
+            GROUP BY floor(lat / {CELL_DEGREES!r}), floor(lon / {CELL_DEGREES!r})
+            HAVING count(*) >= {UNDATED_CLUSTER})""").fetchone()
+    return int(photos), int(cells)
+
+
+def _cross_label_copies(con, catalog: Catalog) -> tuple[int, int]:
+    """(images, photos) of the kept files (sha256) that carry more than one label."""
+    c = catalog.column
     images, photos = con.execute(f"""
         SELECT count(*), coalesce(sum(n), 0) FROM (
             SELECT count(*) AS n FROM (SELECT {c('sha256')}, {c('label')}, {c('status')} FROM {catalog.source})
             WHERE status = 'kept' AND sha256 IS NOT NULL AND label IS NOT NULL
             GROUP BY sha256 HAVING count(DISTINCT label) > 1)""").fetchone()
-    warnings += cross_label_copy_warnings(int(images), int(photos))
-    items = [f"{splits}[s.code + 1] AS split" if name == "split" else c(name) for name in schema.NAMES]
-    query = f"SELECT {', '.join(items)}, rid FROM {catalog.source} src LEFT JOIN s USING (rid) ORDER BY rid"
-    return query, SplitReport(asdict(config), per_label, n_groups, int(no_owner), notes, warnings, empty)
+    return int(images), int(photos)
 
 
 def _label_losses(con, catalog: Catalog) -> pd.DataFrame:
