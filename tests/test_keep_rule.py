@@ -30,6 +30,18 @@ def _save_jpeg(image: Image.Image, path, quality: int) -> None:
     path.write_bytes(buffer.getvalue())
 
 
+def _ingested(root, folder, rows: list[dict]) -> Workspace:
+    """`folder` ingested into root/ws with `rows` (file, owner, taken_at) as its metadata."""
+    with (root / "meta.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    ws = Workspace(root / "ws")
+    ingest_folder(ws, FolderOptions(folder=folder, metadata=root / "meta.csv", workers=2,
+                                    column_map={"owner_id": "owner"}))
+    return ws
+
+
 @pytest.fixture(scope="module")
 def reposted(tmp_path_factory):
     """8 real photos (256 px on the short side), each beside a letterboxed copy, an upscaled, blurred JPEG q40
@@ -59,14 +71,7 @@ def reposted(tmp_path_factory):
         (folder / "other").mkdir(exist_ok=True)
         shutil.copy(path, folder / "other" / path.name)
         rows.append({"file": f"other/{path.name}", "owner": f"p{index % 4}", "taken_at": "2020-01-01 10:00:00"})
-    with (root / "meta.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    ws = Workspace(root / "ws")
-    ingest_folder(ws, FolderOptions(folder=folder, metadata=root / "meta.csv", workers=2,
-                                    column_map={"owner_id": "owner"}))
-    return ws
+    return _ingested(root, folder, rows)
 
 
 def test_the_original_is_kept_and_its_reposts_dropped(reposted):
@@ -141,14 +146,7 @@ def resized(tmp_path_factory):
             _save_jpeg(copy, folder / "obj" / f"{stem}_{kind}.jpg", 90)
         for suffix in ("", *(f"_{kind}" for kind in copies)):
             rows.append({"file": f"obj/{stem}{suffix}.jpg", "owner": f"o{index}", "taken_at": "2021-06-01 12:00:00"})
-    with (root / "meta.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    ws = Workspace(root / "ws")
-    ingest_folder(ws, FolderOptions(folder=folder, metadata=root / "meta.csv", workers=2,
-                                    column_map={"owner_id": "owner"}))
-    return ws
+    return _ingested(root, folder, rows)
 
 
 def _kept_originals(ws: Workspace) -> pd.DataFrame:
