@@ -22,7 +22,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from curate.records import CLOCK_AT_ZERO
+from curate.dates import CLOCK_AT_ZERO
 
 _GPS_IFD = 0x8825
 _EXIF_IFD = 0x8769
@@ -104,7 +104,7 @@ def taken_at(exif: Image.Exif, gps: dict | None = None) -> str | None:
 
 
 def plausible(moment: datetime | None) -> datetime | None:
-    """`moment`, or None for a camera clock started from zero (`curate.records.CLOCK_AT_ZERO`) or a date after
+    """`moment`, or None for a camera clock started from zero (`curate.dates.CLOCK_AT_ZERO`) or a date after
     tomorrow.
 
     >>> plausible(datetime(2019, 7, 4, 18, 30)), plausible(datetime(1970, 1, 1, 0, 4)), plausible(datetime(2099, 1, 1))

@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from curate.dates import read_taken_at
 from curate.errors import UsageError
 from curate.imageformats import IMAGE_EXTENSIONS
 from curate.ingest.containers import index_parquet_files, index_shards, locate_members, photo_bytes, sidecar_reader
@@ -64,7 +65,6 @@ from curate.ingest.photo_sidecars import (
 from curate.ingest.tar_shards import TarMember, is_tar_name, tar_label
 from curate.progress import progress_bar
 from curate.recipes import Recipe, load_recipe
-from curate.records import read_taken_at
 from curate.settings_fields import SettingError, setting
 from curate.workspace import Workspace, exclusive
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from curate.dates import read_taken_at
 from curate.errors import UsageError
 from curate.ingest.engine import IngestJob, IngestReport, run_ingest
 from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader, check_some_download_worked
@@ -45,7 +46,6 @@ from curate.ingest.mapping import (
     to_records,
 )
 from curate.recipes import load_recipe
-from curate.records import read_taken_at
 from curate.settings_fields import SettingError, setting
 from curate.workspace import Workspace
 
