@@ -204,4 +204,9 @@ def test_each_image_is_judged_against_the_smaller_copies_that_are_no_upscales():
     # the 2x one is judged against the photo (and the small copy), not only the 1.5x one it is no larger than twice
     assert upscale.upscales([levels], open_image) == {"up15", "up2"}
     assert upscale.upscales([levels], lambda key, side: None) == set()  # unreadable: nothing judged
+
+    def broken(key: str, side: int):
+        raise OSError("image file is truncated")
+
+    assert upscale.upscales([levels], broken) == set()  # a damaged file: nothing judged, the filter goes on
     assert upscale.upscales([levels[:1]], open_image) == set() and opened  # one level: nothing to compare

@@ -127,6 +127,6 @@ def _score(small: Image_, large: Image_, open_image: Callable[[str, int], Image.
         return float("nan")
     try:
         big, little = open_image(large[0], side), open_image(small[0], min(small[1]))
-    except Exception:  # noqa: BLE001 - an unreadable image leaves the pair unjudged, as the statistic does
-        return float("nan")
-    return float("nan") if big is None or little is None else upscale_score(big, little)
+        return float("nan") if big is None or little is None else upscale_score(big, little)
+    except Exception:  # noqa: BLE001 - an unreadable image (or a failed measure) leaves the pair unjudged, as
+        return float("nan")  # the statistic does: the keep rule never stops a filter run
