@@ -112,11 +112,14 @@ def _pixel_upscaled(catalog: pd.DataFrame, group_key: pd.Series, open_image: Ima
                     workers: int) -> np.ndarray:
     """Rows whose image the pixels judge an upscale of a smaller image of its group (`upscale_groups`)."""
     from curate.filters.upscale import upscales
+    from curate.progress import working
 
     groups = upscale_groups(catalog, group_key)
     if not groups:
         return np.zeros(len(catalog), bool)
-    return (catalog["sha256"].isin(upscales(groups, open_image, workers)) & group_key.notna()).to_numpy(bool)
+    with working(f"keep rule: the pixels of {len(groups):,} clusters whose copies differ in size"):
+        found = upscales(groups, open_image, workers)
+    return (catalog["sha256"].isin(found) & group_key.notna()).to_numpy(bool)
 
 
 def representative_order(catalog: pd.DataFrame, upscaled: np.ndarray | None = None) -> np.ndarray:

@@ -156,6 +156,7 @@ def _pixel_upscales(con, ws, source: str, workers: int) -> None:
     (the statistic's flags stay): the rows of such clusters only are read into memory, and their images."""
     from curate.filters.upscale import upscales
     from curate.objectstore import locator
+    from curate.progress import working
     from curate.store import open_rgb
 
     rows = con.execute(f"""
@@ -179,7 +180,8 @@ def _pixel_upscales(con, ws, source: str, workers: int) -> None:
     def read(sha: str, min_side: int):
         return open_rgb(locate(paths[sha]), min_side=min_side) if sha in paths else None
 
-    found = sorted(upscales(groups, read, workers))
+    with working(f"keep rule: the pixels of {len(groups):,} clusters whose copies differ in size"):
+        found = sorted(upscales(groups, read, workers))
     if found:
         con.register("nd_upscales", pa.table({"sha256": pa.array(found, pa.string())}))
         con.execute(f"""UPDATE w SET upscaled = TRUE FROM nd_upscales u
