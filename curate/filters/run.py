@@ -30,6 +30,8 @@ from curate.workspace import (
 if TYPE_CHECKING:
     from PIL import Image
 
+    from curate import objectstore
+
 log = logging.getLogger(__name__)
 
 
@@ -131,18 +133,31 @@ def unembedded_warnings(ws: Workspace, wanted: pd.Series) -> list[str]:
             "`curate filter` again"]
 
 
+def stored_images(ws: Workspace, catalog: pd.DataFrame) -> Callable[[str], objectstore.Location | None]:
+    """sha256 -> where its stored image is (None for an image not stored). The table is made on the first call
+    (most filter runs ask none) and put in place whole, so threads calling at once never see half of it."""
+    locate, paths, made = locator(ws), {}, []
+
+    def where(sha: str) -> objectstore.Location | None:
+        if not made:
+            stored = catalog.loc[catalog["sha256"].notna() & catalog["image_path"].notna(), ["sha256", "image_path"]]
+            paths.update(dict(zip(stored["sha256"], stored["image_path"])))  # one update: whole or not at all
+            made.append(True)
+        return locate(paths[sha]) if sha in paths else None
+
+    return where
+
+
 def grey_reader(ws: Workspace, catalog: pd.DataFrame) -> Callable[[str], np.ndarray | None]:
     """sha256 -> the stored image's grey view (`curate.filters.windows.grey_view`), decoded when the window
     match asks for it (a few candidate pairs); None for an image not stored or unreadable."""
     from curate.filters import windows
 
-    locate, paths = locator(ws), {}
+    where = stored_images(ws, catalog)
 
     def read(sha: str) -> np.ndarray | None:
-        if not paths:  # made on the first pair to match: most filter runs match none
-            stored = catalog.loc[catalog["sha256"].notna() & catalog["image_path"].notna(), ["sha256", "image_path"]]
-            paths.update(zip(stored["sha256"], stored["image_path"]))
-        return windows.stored_grey_view(locate(paths[sha])) if sha in paths else None
+        location = where(sha)
+        return None if location is None else windows.stored_grey_view(location)
 
     return read
 
@@ -152,13 +167,11 @@ def image_opener(ws: Workspace, catalog: pd.DataFrame) -> Callable[[str, int], I
     that side), for the keep rule's upscale test; None for an image not stored."""
     from curate.store import open_rgb
 
-    locate, paths = locator(ws), {}
+    where = stored_images(ws, catalog)
 
     def read(sha: str, min_side: int) -> Image.Image | None:
-        if not paths:  # made on the first pair to judge: most filter runs judge none
-            stored = catalog.loc[catalog["sha256"].notna() & catalog["image_path"].notna(), ["sha256", "image_path"]]
-            paths.update(zip(stored["sha256"], stored["image_path"]))
-        return open_rgb(locate(paths[sha]), min_side=min_side) if sha in paths else None
+        location = where(sha)
+        return None if location is None else open_rgb(location, min_side=min_side)
 
     return read
 
