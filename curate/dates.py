@@ -25,7 +25,14 @@ FIRST_PHOTO_YEAR = 1826  # the oldest surviving photograph: an earlier taken_at 
 # minutes and 1 km into one walk (audit AS 9); an exiftool export writes it into a metadata file as it is
 # (audit AX). (2000-01-01, another camera default, is also a real day: kept.)
 CLOCK_AT_ZERO = frozenset({datetime.date(1970, 1, 1), datetime.date(1980, 1, 1)})
-_HAS_YEAR = r"\d{4}"  # a date without its year is read by pandas as this year's (a time alone as today's)
+# A value holds a date when it has a year-first date (2022-06-05, 2022/6/5, 2022.06.05: EXIF and day/month dates are
+# rewritten so first), eight digits (20220605), or a month's name and a year: pandas reads a value without one as
+# this year's (a time alone as today's, a zone or fractions of a second being no year: review AY).
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_HAS_DATE = (r"(?i)\d{4}[-/.]\d{1,2}|(?<!\d)\d{8}(?!\d)"
+             rf"|\b{_MONTH}(?![a-z]).*?(?<!\d)\d{{4}}(?!\d)|(?<!\d)\d{{4}}(?!\d).*?\b{_MONTH}(?![a-z])")
+# a clock at zero, read on the date as written (a zone's offset would move 1970-01-01 00:04+05:00 into 1969)
+_AT_ZERO = "|".join(rf"{day.year}-0?{day.month}-0?{day.day}(?!\d)" for day in sorted(CLOCK_AT_ZERO))
 
 
 @dataclass
@@ -42,6 +49,7 @@ class TakenAt:
     ambiguous: int = 0
     ambiguous_example: str = ""
     day_first: bool = False
+    both_orders: bool = False  # undecided dates read day first (dotted) and others month first in one column
 
     def warnings(self, column: str = "taken_at") -> list[str]:
         """One line for each problem, naming the column as the user's file spells it."""
@@ -55,7 +63,8 @@ class TakenAt:
                          f"{FIRST_PHOTO_YEAR}, in the future or on a camera clock never set (1970-01-01, 1980-01-01; "
                          f"e.g. {self.implausible_example!r}) {'were' if self.implausible != 1 else 'was'} left empty")
         if self.ambiguous:
-            order = "day first (31/12)" if self.day_first else "month first (12/31)"
+            order = ("day first when dotted (31.12), else month first (12/31)" if self.both_orders
+                     else "day first (31/12)" if self.day_first else "month first (12/31)")
             lines.append(f"{self.ambiguous:,} {column} value{'s' if self.ambiguous != 1 else ''} such as "
                          f"{self.ambiguous_example!r} could be day/month or month/day and nothing in the column "
                          f"tells which: read {order}; write dates as 2022-06-05 to be sure")
@@ -71,6 +80,8 @@ def _numeric_dates(text: pd.Series) -> tuple[pd.Series, TakenAt]:
     >>> text, found = _numeric_dates(pd.Series(["05.06.2022", "06.07.2022", "12/25/2022", "x"]))
     >>> text.tolist(), found.ambiguous
     (['2022-06-05', '2022-07-06', '2022-12-25', 'x'], 2)
+    >>> print(_numeric_dates(pd.Series(["01/02/2022", "01.02.2022"]))[1].warnings()[0])  # doctest: +ELLIPSIS
+    2 taken_at values such as '01/02/2022' ... read day first when dotted (31.12), else month first (12/31); ...
     """
     parts = text.str.extract(NUMERIC_DATE)
     numeric = parts[0].notna()
@@ -91,6 +102,8 @@ def _numeric_dates(text: pd.Series) -> tuple[pd.Series, TakenAt]:
         if undecided.any() and not found.ambiguous:
             found.ambiguous_example = str(text[numeric][undecided].iloc[0]).strip()
             found.day_first = mark == "."
+        elif undecided.any():
+            found.both_orders |= found.day_first != (mark == ".")
         found.ambiguous += int(undecided.sum())
     if not found.ambiguous:
         found.day_first = bool(day_first.mean() > 0.5)
@@ -116,16 +129,23 @@ def read_taken_at(values: pd.Series) -> TakenAt:
     ['2022-06-05 09:00:00', '2022-01-13 00:00:00', '2022-01-12 08:30:00', 'NaT', 'NaT', 'NaT', 'NaT', 'NaT']
     >>> taken.unreadable, taken.implausible, taken.ambiguous
     (2, 2, 0)
+
+    A zone or fractions of a second are no year, and a clock at zero is read on the date as written:
+
+    >>> taken = read_taken_at(pd.Series(["12:30 +0100", "09:00:00.1234", "1970-01-01 00:04:31+05:00",
+    ...                                  "June 5, 2022", "20220605T090000", "2021-12-31 23:30:00-02:00"]))
+    >>> [str(t) for t in taken.moments]
+    ['NaT', 'NaT', 'NaT', '2022-06-05 00:00:00', '2022-06-05 09:00:00', '2022-01-01 01:30:00']
     """
     raw = pd.Series(values, copy=False)
     given = raw.notna() & (raw.astype("string").str.strip() != "").fillna(False).astype(bool)
     text = raw.astype("string").str.replace(EXIF_DATE, r"\1-\2-\3", regex=True)
     text, found = _numeric_dates(text)
-    dated = given & text.str.contains(_HAS_YEAR).fillna(False).astype(bool)
+    dated = given & text.str.contains(_HAS_DATE).fillna(False).astype(bool)
     parsed = pd.to_datetime(text.astype(object).where(dated, None), errors="coerce", utc=True, format="mixed")
     parsed = parsed.dt.tz_localize(None).astype("datetime64[us]")
     latest = pd.Timestamp.now() + pd.Timedelta(days=1)
-    at_zero = parsed.dt.normalize().isin([pd.Timestamp(day) for day in CLOCK_AT_ZERO])
+    at_zero = text.str.match(rf"^\s*(?:{_AT_ZERO})").fillna(False).astype(bool).to_numpy()
     implausible = parsed.notna() & ((parsed.dt.year < FIRST_PHOTO_YEAR) | (parsed > latest) | at_zero)
     unreadable = given & parsed.isna()
     found.moments = parsed.where(~implausible)
