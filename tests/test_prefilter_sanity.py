@@ -358,6 +358,7 @@ def test_ferrari_keeps_every_tagged_photo_even_with_force(ferrari_workspace):
         # export counted them as doubted off topic)
         assert "carries the tag 'ferrari'" in held[0] and "none flagged topic_doubted" in held[0], held[0]
         assert not catalog["topic_doubted"].fillna(False).astype(bool).any() and saved["doubted"] == 0
+        assert "kept, doubted" not in result.output  # nor a column of doubted photos in its table (review AY)
     # audit AE: `curate status` lists the prefilter's warnings, the held line among them
     status = json.loads(runner.invoke(app, ["status", "--workspace", root, "--json"]).output)
     said = status["stages"]["prefilter"]["warnings"]

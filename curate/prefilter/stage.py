@@ -116,7 +116,7 @@ class PrefilterReport:
         table = pd.DataFrame({"": ["tagged", "untagged"],
                               "kept": [self.tagged_kept, untagged - self.untagged_dropped],
                               "dropped": [self.tagged_dropped, self.untagged_dropped]})
-        if self.held:
+        if self.held and not self.unforceable:  # a cut among photos of one kind doubts none (audit AX)
             table["kept, doubted"] = [self.would_drop_tagged, self.would_drop_untagged]
         return table
 
