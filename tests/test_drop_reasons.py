@@ -15,7 +15,10 @@ REASON_ERRORS = {"FetchError", "HTTPFetchError", "BadImage"}
 # Module constants holding a reason (`DROP_REASON = "reviewed"`, `LOCAL_ERROR = "ingest_error"`)
 REASON_CONSTANT = re.compile(r"^(DROP_[A-Z_]+|LOCAL_ERROR|[A-Z_]+_REASONS)$")
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*(:[a-z_]+)?$")
-SQL_REASON = re.compile(r"drop_reason\s*(?:=|!=|<>|IN\s*\()\s*'([^']+)'", re.IGNORECASE)
+SQL_REASON = re.compile(r"drop_reason\s*(?:=|!=|<>)\s*'([^']+)'", re.IGNORECASE)
+SQL_LIST = re.compile(r"drop_reason\s+(?:NOT\s+)?IN\s*\(([^)]*)\)", re.IGNORECASE)
+SQL_CASE = re.compile(r"drop_reason\s*=\s*CASE\b(.*?)\bEND\b", re.IGNORECASE | re.DOTALL)
+QUOTED = re.compile(r"'([^']+)'")
 
 
 def _name(node: ast.AST) -> str:
@@ -61,8 +64,13 @@ def reasons_in(tree: ast.AST, path: Path) -> set[tuple[str, str]]:
             elif name in ("isin", "where", "mask", "replace") and isinstance(node.func, ast.Attribute) \
                     and _mentions_drop_reason(node.func.value):
                 add([s for arg in node.args for s in _strings(arg)], node)
+            for keyword in node.keywords:  # .assign(drop_reason=...), dict(drop_reason=...), update(...)
+                if keyword.arg == "drop_reason":
+                    add(_strings(keyword.value), node)
         elif isinstance(node, ast.Compare) and _mentions_drop_reason(node.left):
             add([s for comparator in node.comparators for s in _strings(comparator)], node)
+        elif isinstance(node, ast.Compare) and any(_mentions_drop_reason(c) for c in node.comparators):
+            add(_strings(node.left), node)  # "x" == frame["drop_reason"]
         elif isinstance(node, ast.Assign):
             target = node.targets[0]
             if isinstance(target, ast.Name) and REASON_CONSTANT.match(target.id):
@@ -73,12 +81,16 @@ def reasons_in(tree: ast.AST, path: Path) -> set[tuple[str, str]]:
                 columns = [n.value for n in ast.walk(target.slice) if isinstance(n, ast.Constant)]
                 if "drop_reason" in columns and len(columns) == len(node.value.elts):
                     add(_strings(node.value.elts[columns.index("drop_reason")]), node)
+            elif isinstance(target, ast.Subscript) and _mentions_drop_reason(target.slice):
+                add(_strings(node.value), node)  # frame.loc[rows, "drop_reason"] = "x", = np.where(c, "x", None)
         elif isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values):
                 if isinstance(key, ast.Constant) and key.value == "drop_reason":
                     add(_strings(value), node)
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             add(SQL_REASON.findall(node.value), node)
+            for listed in [*SQL_LIST.findall(node.value), *SQL_CASE.findall(node.value)]:
+                add(QUOTED.findall(listed), node)
     return found
 
 
@@ -103,10 +115,19 @@ def test_the_scan_catches_a_misspelt_reason():
     code = ('import numpy as np\nout = apply_drops(out, np.where(x, "geo_outlire", None), STAGE)\n'
             'mask = frame["drop_reason"] == "of_topic"\n'
             'con.execute("SELECT 1 FROM w WHERE drop_reason = \'ownr_cap\'")\n'
-            'raise FetchError("http_999", "x")\n')
+            'raise FetchError("http_999", "x")\n'
+            # review AY: the forms the first scan missed
+            'frame.loc[rows, "drop_reason"] = "lisence"\n'
+            'frame["drop_reason"] = np.where(bad, "near_dupe", None)\n'
+            'rows = rows.assign(drop_reason="exact_dupe")\n'
+            'mask = "ambiguous_lbl" == frame["drop_reason"]\n'
+            'con.execute("UPDATE w SET x = 1 WHERE drop_reason IN (\'geo_outlier\', \'missing_gio\')")\n'
+            'con.execute("UPDATE w SET drop_reason = CASE WHEN a THEN \'label_isue\' END")\n')
     found = {reason for reason, _ in reasons_in(ast.parse(code), ROOT / "curate" / "ingest" / "x.py")}
-    assert {"geo_outlire", "of_topic", "ownr_cap", "http_999"} <= found
-    assert not any(schema.is_drop_reason(reason) for reason in ("geo_outlire", "of_topic", "ownr_cap", "http_999"))
+    misspelt = {"geo_outlire", "of_topic", "ownr_cap", "http_999", "lisence", "near_dupe", "exact_dupe",
+                "ambiguous_lbl", "missing_gio", "label_isue"}
+    assert misspelt <= found, misspelt - found
+    assert not any(schema.is_drop_reason(reason) for reason in misspelt)
 
 
 def test_every_declared_reason_is_used_somewhere():
