@@ -69,6 +69,7 @@ class RunEvaluation:
     comparisons: dict = field(default_factory=dict)  # classify.compare results, when asked for
     sandals_test: dict | None = None  # off-topic photos of the split's photographers: how many get a label
     trained_on: int = 0  # photos of the split the run trained on (or chose its epoch on), left out
+    touching_trained: int = 0  # more photos of the split that share a photographer or a copy with those, left out
     stale_split: str | None = None  # curate.freshness.stale_split_line of the workspace, when its split is stale
     flagged: int = 0  # scored photos the prefilter flagged as label issues (kept, not dropped), no reviewer decided
 
@@ -92,6 +93,13 @@ class RunEvaluation:
             lines.append(f"warning: {self.trained_on:,} {self.split} photo{' was' if one else 's were'} this run's "
                          f"training or validation photo{'' if one else 's'} (the split changed since it was trained, "
                          "or this workspace is another collection holding the same images); "
+                         f"{'it is' if one else 'they are'} left out of every figure (train a new run on this split "
+                         "to score them all)")
+        if self.touching_trained:
+            one = self.touching_trained == 1
+            lines.append(f"warning: {self.touching_trained:,} more {self.split} photo{'' if one else 's'} "
+                         f"share{'s' if one else ''} a photographer or a copy with the photos this run learned from "
+                         "(`curate split` would have kept them in one split); "
                          f"{'it is' if one else 'they are'} left out of every figure (train a new run on this split "
                          "to score them all)")
         if self.split != "test":
@@ -128,6 +136,7 @@ class RunEvaluation:
         return {"run": str(self.run_dir), "split": self.split, "device": self.device,
                 "catalog_sha256": self.catalog_sha256, "model_catalog_sha256": self.model_catalog_sha256,
                 "catalog_changed_since_training": self.catalog_changed, "left_out_trained_on": self.trained_on,
+                "left_out_touching_trained_on": self.touching_trained,
                 "stale_split": self.stale_split, "flagged_label_issues": self.flagged,
                 "skipped": {"unknown_label": dict(self.unknown_labels), "unreadable": list(self.unreadable)},
                 **self.report.to_dict(), **({"sandals_test": self.sandals_test} if self.sandals_test else {}),
@@ -160,31 +169,76 @@ def select_photos(catalog: pd.DataFrame, classes: list[str], split: str,
     return photos, unknown
 
 
-def leave_out_trained_on(run_dir: Path, catalog: pd.DataFrame, photos: pd.DataFrame,
-                         split: str) -> tuple[pd.DataFrame, int]:
-    """(`photos` less those the run in `run_dir` trained on or chose its epoch on, by photo id or image, as its
-    trained_on.parquet lists them; how many were left out). A split made after training can hold them: scored,
-    they would flatter the model. A run from before that file is taken as it is (the catalog-changed note
-    stays its only warning). DataContractError when every photo of the split is such a photo."""
+def leave_out_trained_on(run_dir: Path, catalog: pd.DataFrame, photos: pd.DataFrame, split: str,
+                         by: str | None = None) -> tuple[pd.DataFrame, int, int]:
+    """(`photos` less those the run in `run_dir` learned from; how many were its own photos; how many more
+    touch them). A split made after training can hold them: scored, they would flatter the model.
+
+    A run's own photos (trained on, or its epoch chosen on) are those trained_on.parquet lists, known by photo
+    id or image. With `by` (the workspace split's grouping: "owner", a column, or "none"), a photo also touches
+    them when `curate split` would have kept it in their split: `split_groups` over them and the photos (a
+    photographer, a walk, a near-duplicate cluster or exact copy, the `by` column; with "none", the copies
+    alone). Audit AZ: after a re-split, four "held-out" photos were copies of training photos or by a
+    photographer whose 14 other photos trained the model, and were scored as held out. `by` None (a variant
+    catalog with its own split, as the random-split comparison's, which measures that very leak) leaves the
+    run's own photos out and nothing else. A run from before that file is taken as it is (the catalog-changed
+    note stays its only warning). DataContractError when every photo of the split is left out.
+    """
     from classify.run_files import TRAINED_ON
 
     path = Path(run_dir) / TRAINED_ON
     if not path.exists():
-        return photos, 0
+        return photos, 0, 0
     try:
         trained = pd.read_parquet(path, columns=[schema.PHOTO_ID, "sha256"])
     except Exception as exc:  # noqa: BLE001 - pyarrow's errors for a damaged file
         raise DataContractError(f"{path} is unreadable ({type(exc).__name__}); it lists the photos the run learned "
                                 "from, without which its test figures cannot be trusted: train the run again") from None
-    images = catalog.drop_duplicates(schema.PHOTO_ID).set_index(schema.PHOTO_ID)["sha256"]
-    shas = images.reindex(photos[schema.PHOTO_ID].to_numpy()).to_numpy()
-    seen = (photos[schema.PHOTO_ID].isin(set(trained[schema.PHOTO_ID])).to_numpy()
-            | pd.Series(shas).isin(set(trained["sha256"])).to_numpy())
-    if seen.all():
+    rows = catalog.drop_duplicates(schema.PHOTO_ID).set_index(schema.PHOTO_ID)
+    trained_ids, trained_shas = set(trained[schema.PHOTO_ID]), set(trained["sha256"].dropna())
+    shas = rows["sha256"].reindex(photos[schema.PHOTO_ID].to_numpy()).to_numpy()
+    seen = photos[schema.PHOTO_ID].isin(trained_ids).to_numpy() | pd.Series(shas).isin(trained_shas).to_numpy()
+    touching = np.zeros(len(photos), dtype=bool)
+    if by is not None and not seen.all():
+        touching[~seen] = touches_learned(rows, photos[schema.PHOTO_ID].to_numpy()[~seen], trained_ids,
+                                          trained_shas, by)
+    left_out = seen | touching
+    if left_out.all():
         raise DataContractError(f"every one of the {len(photos):,} {split} photos was this run's training or "
-                                "validation photo (the split changed since it was trained, or this workspace is "
-                                "another collection holding the same images): evaluate a run trained on this split")
-    return photos[~seen].reset_index(drop=True), int(seen.sum())
+                                "validation photo, or a copy or a photographer's photo of one (the split changed "
+                                "since it was trained, or this workspace is another collection holding the same "
+                                "images): evaluate a run trained on this split")
+    return photos[~left_out].reset_index(drop=True), int(seen.sum()), int(touching.sum())
+
+
+def touches_learned(rows: pd.DataFrame, ids: np.ndarray, trained_ids: set, trained_shas: set, by: str) -> np.ndarray:
+    """Which of the photos `ids` (of the catalog `rows`, indexed by photo id) `curate split` grouping `by` would
+    have put with a photo the run learned from (by id or image), found in `rows`.
+
+    >>> rows = pd.DataFrame({"photo_id": list("abcde"), "sha256": list("12345"), "owner_id": ["o", "o", "p", "q", "q"],
+    ...                      "near_dup_cluster": [None, None, None, "k", None], "exact_dup_group": None,
+    ...                      "taken_at": pd.NaT, "lat": None, "lon": None}).set_index("photo_id")
+    >>> rows.loc["c", "near_dup_cluster"] = "k"  # c is a copy of d; a and c were learned from
+    >>> touches_learned(rows, np.array(["b", "d", "e"]), {"a", "c"}, set(), "owner").tolist()
+    [True, True, True]
+    >>> touches_learned(rows, np.array(["b", "d", "e"]), {"a", "c"}, set(), "none").tolist()
+    [False, True, False]
+    """
+    from curate.groups import components
+    from curate.split import split_groups
+
+    learned = rows.index.isin(trained_ids) | rows["sha256"].isin(trained_shas).to_numpy()
+    frame = pd.concat([rows[learned], rows.reindex(pd.Index(ids)).loc[lambda f: ~f.index.isin(rows.index[learned])]])
+    frame = frame.rename_axis(schema.PHOTO_ID).reset_index()
+    is_learned = np.zeros(len(frame), dtype=bool)
+    is_learned[:int(learned.sum())] = True
+    if by == "none":  # no grouping asked for: a copy still shows the model its photo
+        group = components(frame["near_dup_cluster"], frame["exact_dup_group"], frame["sha256"])
+    else:
+        group = split_groups(frame, by)
+    hit = pd.Series(group).isin(set(group[is_learned])).to_numpy()
+    return pd.Series(hit, index=frame[schema.PHOTO_ID]).groupby(level=0).any().reindex(ids).fillna(False).to_numpy(
+        dtype=bool)
 
 
 def empty_split_error(split: str, split_report: dict | None) -> str:
@@ -324,13 +378,14 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
     run_dir = Path(run_dir)
     predictor = Predictor(run_dir, device)
     gate = load_gate(run_dir) if use_gate else None
-    split_report = stale = None  # a variant catalog (comparison sub-runs) brings its own split, not the workspace's
+    split_report = stale = by = None  # a variant catalog (comparison sub-runs) brings its own split
     if catalog is None:
         from curate.freshness import stale_split_line
 
         catalog, catalog_hash = read_catalog(ws), catalog_sha256(ws)
         split_report = load_stage_report(ws, "split")
         stale = stale_split_line(ws, catalog)
+        by = str(((split_report or {}).get("config") or {}).get("by") or "owner")  # how the split grouped photos
     else:
         from classify.run_files import frame_sha256
 
@@ -338,7 +393,8 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
     photos, unknown = select_photos(catalog, predictor.classes, split, split_report)
     # train and val are the run's own photos: scored as they are, with a warning (audit N2: leaving them out
     # refused every --split val or train, exit 3, blaming a re-split), not as a held-out measure
-    photos, trained_on = leave_out_trained_on(run_dir, catalog, photos, split) if split == "test" else (photos, 0)
+    photos, trained_on, touching = (leave_out_trained_on(run_dir, catalog, photos, split, by) if split == "test"
+                                    else (photos, 0, 0))
     cached = cached_probe_features(predictor, ws, catalog, photos[schema.PHOTO_ID])
     probs, ok, failures, topic_scores = predict_photos(predictor, ws, photos["image_path"].tolist(), batch_size, gate,
                                                        cached)
@@ -363,7 +419,7 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
     evaluation = RunEvaluation(run_dir=run_dir, split=split, report=report, photos=scored, unknown_labels=unknown,
                                unreadable=unreadable, catalog_sha256=catalog_hash,
                                model_catalog_sha256=predictor.meta.catalog_sha256, device=str(predictor.device),
-                               trained_on=trained_on, stale_split=stale, flagged=flagged)
+                               trained_on=trained_on, touching_trained=touching, stale_split=stale, flagged=flagged)
     if sandals:
         correct = probs[ok].argmax(axis=1) == scored["label"].map(index_of).to_numpy(np.int64)
         on_topic = None if gate is None else wrongly_gated(topic_scores[ok], gate.threshold, correct)

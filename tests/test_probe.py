@@ -452,8 +452,28 @@ def test_evaluate_after_a_re_split_leaves_out_the_photos_the_run_learned_from(sp
                                                                       "photo_id"]))
     assert f"{saved['left_out_trained_on']:,} test photos were this run's training or validation photos" in \
         " ".join(result.output.split())
-    assert saved["photos"] + saved["left_out_trained_on"] + sum(saved["skipped"]["unknown_label"].values()) \
-        == len(test)
+    assert saved["photos"] + saved["left_out_trained_on"] + saved["left_out_touching_trained_on"] \
+        + sum(saved["skipped"]["unknown_label"].values()) == len(test)
+    assert saved["left_out_touching_trained_on"] == 0  # split by photographer: the old test photos touch none
+
+    # audit AZ: a copy of a photo the run learned from, or a photo by its photographer, is no held-out photo either
+    from curate.workspace import write_catalog
+
+    scored = test[~test["photo_id"].isin(learned["photo_id"]) & test["label"].isin(saved["classes"])]
+    copy, same_owner = scored.index[:2]
+    learned_rows = catalog[catalog["photo_id"].isin(learned["photo_id"]) & catalog["owner_id"].notna()]
+    catalog.loc[[copy, learned_rows.index[0]], "near_dup_cluster"] = "a planted copy"
+    owner = learned_rows["owner_id"].iloc[-1]
+    catalog.loc[same_owner, "owner_id"] = owner
+    write_catalog(ws, catalog)
+    result = runner.invoke(classify_app, ["evaluate", str(run), "-w", str(ws.root), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    again = json.loads((run / "evaluation" / "evaluation.json").read_text())
+    assert again["left_out_touching_trained_on"] >= 2 and again["photos"] <= saved["photos"] - 2
+    assert again["photos"] + again["left_out_trained_on"] + again["left_out_touching_trained_on"] \
+        + sum(again["skipped"]["unknown_label"].values()) == len(test)
+    assert owner not in {row["owner_id"] for row in again["per_owner"]}
+    assert "share a photographer or a copy with the photos this run learned from" in " ".join(result.output.split())
 
 
 def test_evaluating_an_old_run_on_a_stale_split_says_the_split_is_stale(split_ws, tmp_path):
@@ -519,12 +539,12 @@ def test_a_split_made_only_of_photos_the_run_learned_from_is_refused(tmp_path):
         tmp_path / "trained_on.parquet")
     catalog = pd.DataFrame({"photo_id": ["a", "b2", "c"], "sha256": ["1" * 64, "2" * 64, "3" * 64]})
     photos = catalog[["photo_id"]].assign(label="x")
-    kept, left_out = leave_out_trained_on(tmp_path, catalog, photos, "test")
-    assert kept["photo_id"].tolist() == ["c"] and left_out == 2
+    kept, left_out, touching = leave_out_trained_on(tmp_path, catalog, photos, "test")
+    assert kept["photo_id"].tolist() == ["c"] and (left_out, touching) == (2, 0)
     with pytest.raises(DataContractError, match="every one of the 2 test photos"):
         leave_out_trained_on(tmp_path, catalog, photos[photos["photo_id"] != "c"], "test")
-    kept, left_out = leave_out_trained_on(tmp_path / "older-run", catalog, photos, "test")  # no list: as before
-    assert kept is photos and left_out == 0
+    kept, left_out, touching = leave_out_trained_on(tmp_path / "older-run", catalog, photos, "test")  # as before
+    assert kept is photos and left_out == touching == 0
 
 
 def test_predict_and_serve_give_the_reason_training_recorded_for_having_no_gate(split_ws, tmp_path):

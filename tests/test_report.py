@@ -460,3 +460,15 @@ def test_topic_counts_follow_what_the_cut_did_not_the_rounded_threshold_nor_the_
     assert after["counts"]["tagged_kept"] == before["counts"]["tagged_kept"] + 1
     assert after["counts"]["tagged_dropped"] == before["counts"]["tagged_dropped"]
     assert after["scored"] == before["scored"] + 1
+
+
+def test_the_photos_evaluate_left_out_are_said_beside_the_accuracy():
+    """Audit AZ: test photos sharing a photographer or a copy with a run's training photos are left out of
+    its figures; the page says how many, as for the run's own photos."""
+    evaluation = {"run": "runs/r", "split": "test", "photos": 9, "accuracy": 0.5, "left_out_trained_on": 3,
+                  "left_out_touching_trained_on": 4}
+    report = build_report(make_catalog(), ALL_REPORTS, run_evaluation=evaluation)
+    assert report["sections"]["training"]["left_out_touching_trained_on"] == 4
+    page = " ".join(render_html(report).split())
+    assert "3 test photos were this run's training or validation photos" in page
+    assert "4 more test photos share a photographer or a copy with those the run learned from" in page

@@ -472,6 +472,7 @@ def training_section(evaluation: dict | None, max_rows: int, catalog: pd.DataFra
                                                   evaluation.get("split"))},
         "catalog_changed_since_training": evaluation.get("catalog_changed_since_training"),
         "left_out_trained_on": int(evaluation.get("left_out_trained_on") or 0),
+        "left_out_touching_trained_on": int(evaluation.get("left_out_touching_trained_on") or 0),
         "per_class": evaluation.get("per_class", []),
         "most_confused": (evaluation.get("most_confused") or [])[:20],
         "top_losses": top_losses,

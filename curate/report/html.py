@@ -362,6 +362,9 @@ def training(s: dict) -> str:
     if s.get("left_out_trained_on"):
         parts.append(f'<p class="bad">{num(s["left_out_trained_on"])} {e(s["split"])} photos were this run\'s training '
                      "or validation photos (the split changed since it was trained): left out of these figures.</p>")
+    if s.get("left_out_touching_trained_on"):
+        parts.append(f'<p class="bad">{num(s["left_out_touching_trained_on"])} more {e(s["split"])} photos share a '
+                     "photographer or a copy with those the run learned from: left out of these figures.</p>")
     if s.get("headline"):
         parts.append(f'<p><b>{e(s["headline"])}.</b></p>'
                      + "".join(f'<p class="note">{e(n)}</p>' for n in s.get("headline_notes") or []))
