@@ -26,6 +26,11 @@ straight to the top rung (`max_epochs`): a rung with one trial compares nothing.
 config is the run with the lowest validation loss over all rungs (its epochs are part of
 the config: if the longer run of a survivor scores worse, the shorter one is the best).
 
+The ranking is only as good as the val split (audit AZ F4: 4 trials ranked on 14 val photos, where
+0.929 against 0.857 is one photo). best.json's `ranking` gives the val photos n, what one photo is
+worth (1/n) and the trials whose val accuracy is within one standard error of the difference of two
+accuracies on n photos of the best's (`ranking_noise`); the command prints a warning naming them.
+
 A promoted trial trains again FROM SCRATCH at the larger budget, in its own run
 directory. Continuing the shorter run is not the same thing: its one-cycle schedule was
 planned for fewer epochs and has already annealed the rate to ~0, and the trainer resumes
@@ -228,6 +233,64 @@ def promote(losses: dict[int, float | None], eta: int) -> list[int]:
     return ranked[:max(1, len(ranked) // eta)]
 
 
+def accuracy_variance(accuracy: float, val_photos: int) -> float:
+    """p(1-p)/n, the variance of an accuracy measured on `val_photos` photos, with an accuracy of 0 or 1
+    counted half a photo away from it (a perfect score on 14 photos does not claim to be exact).
+
+    >>> round(accuracy_variance(13 / 14, 14) ** 0.5, 4)
+    0.0688
+    """
+    p = min(max(accuracy, 0.5 / val_photos), 1 - 0.5 / val_photos)
+    return p * (1 - p) / val_photos
+
+
+def ranking_noise(best_trial: int, best_accuracy: float | None, others: dict[int, float | None],
+                  val_photos: int | None) -> dict | None:
+    """How far the ranking of the best trial against the others can be trusted on `val_photos` photos;
+    None when there are no val photos or the best has no accuracy.
+
+    `others` holds each other trial's val accuracy (that of its own best run). A trial is within noise of
+    the best when their accuracies differ by no more than one standard error of the difference of two
+    accuracies on n photos, sqrt(p1(1-p1)/n + p2(1-p2)/n) (about 1.4 times one accuracy's; never less
+    than one photo): the val split cannot tell them apart, whichever the val loss ranked first. The rule
+    scales with n: on 14 photos one photo (7.1 points) is within noise, on 1,400 photos a 3-point gap is
+    not. Returns
+    val_photos, one_photo_accuracy (1/n), accuracy_standard_error (the best's, `accuracy_variance`'s root),
+    within_noise (trial, val_accuracy, difference and standard_error of each such trial) and warning
+    (a line saying so and how to fix it, or None).
+
+    >>> noise = ranking_noise(2, 13 / 14, {0: 12 / 14, 1: 4 / 14}, 14)
+    >>> [row["trial"] for row in noise["within_noise"]], noise["one_photo_accuracy"]
+    ([0], 0.0714)
+    """
+    if not val_photos or best_accuracy is None:
+        return None
+    close = []
+    for trial, accuracy in sorted(others.items()):
+        if accuracy is None:
+            continue
+        error = max(math.sqrt(accuracy_variance(best_accuracy, val_photos) + accuracy_variance(accuracy, val_photos)),
+                    1 / val_photos)  # one photo is never a reliable margin (the root can fall below it at n < 3)
+        if abs(accuracy - best_accuracy) <= error:
+            close.append({"trial": trial, "val_accuracy": round(accuracy, 4),
+                          "difference": round(accuracy - best_accuracy, 4), "standard_error": round(error, 4)})
+    one_photo = 1 / val_photos
+    warning = None
+    if close:
+        shown = ", ".join(f"{row['trial']} ({row['val_accuracy']:.3f})" for row in close[:6]) + (
+            " …" if len(close) > 6 else "")
+        warning = (f"warning: the val split has {val_photos:,} photo{'s' if val_photos != 1 else ''} (one photo = "
+                   f"{100 * one_photo:.1f} accuracy points), too few to rank trial {best_trial} (val accuracy "
+                   f"{best_accuracy:.3f}) above trial{'s' if len(close) > 1 else ''} {shown}: their accuracies differ "
+                   "by no more than one standard error of the difference (or one photo), so the ranking between them "
+                   "is within noise; "
+                   "give validation more photos (a larger share with `curate split --val`, or more photos) and "
+                   "search again with another --out")
+    return {"val_photos": int(val_photos), "one_photo_accuracy": round(one_photo, 4),
+            "accuracy_standard_error": round(math.sqrt(accuracy_variance(best_accuracy, val_photos)), 4),
+            "within_noise": close, "warning": warning}
+
+
 def augment_words(augment: float, color_jitter: float, crop_scale: float) -> str:
     return f"augmentation {augment:g} (colour jitter {color_jitter:g}, crop scale {crop_scale:g})"
 
@@ -374,6 +437,21 @@ class Search:
                 for r in sorted(self.records, key=lambda r: (r.trial.trial, r.rung))]
         return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
+    def ranking(self, val_photos: int | None = None) -> dict | None:
+        """`ranking_noise` of the best run against each other trial's best run; n is the val photos the best
+        run was scored on (its trainer's `val_photos`), else `val_photos`."""
+        best = self.best()
+        if best is None:
+            return None
+        others: dict[int, RunRecord] = {}
+        for record in sorted((r for r in self.records if r.outcome is not None),
+                             key=lambda r: (rank_key(r.outcome.val_loss), -r.rung)):
+            if record.trial.trial != best.trial.trial:
+                others.setdefault(record.trial.trial, record)
+        scored = best.outcome.metrics.get("val_photos") or val_photos
+        return ranking_noise(best.trial.trial, best.outcome.val_accuracy,
+                             {trial: r.outcome.val_accuracy for trial, r in others.items()}, scored)
+
     def best(self) -> RunRecord | None:
         """The finished run with the lowest val loss (ties: the longer run, then the lower trial id)."""
         done = [r for r in self.records if r.outcome is not None]
@@ -439,8 +517,9 @@ def train_command_line(config: TrainConfig, workspace_root: Path | None, out: st
     return shlex.join(parts)
 
 
-def best_record(search: Search, workspace_root: Path | None) -> dict:
-    """best.json: the best run's full TrainConfig, scores and the line that retrains it."""
+def best_record(search: Search, workspace_root: Path | None, val_photos: int | None = None) -> dict:
+    """best.json: the best run's full TrainConfig, scores, the line that retrains it, and `ranking`
+    (`Search.ranking`: how many val photos ranked the trials, and which trials are within noise of it)."""
     best = search.best()
     # one retrained run per search folder (audit X: every search suggested runs/tuned, refused the second time)
     out = str(Workspace(Path(workspace_root)).runs_dir / f"tuned-{search.out_dir.name}") if workspace_root is not None \
@@ -450,7 +529,8 @@ def best_record(search: Search, workspace_root: Path | None) -> dict:
             "metrics": {**best.outcome.metrics, "val_loss": best.outcome.val_loss,
                         "val_accuracy": best.outcome.val_accuracy, "epochs_run": best.outcome.epochs_run},
             "epochs_spent": search.spent_epochs, "budget_epochs": search.halving.budget_epochs,
-            "train_command": train_command_line(best.config, workspace_root, out)}
+            "train_command": train_command_line(best.config, workspace_root, out),
+            "ranking": search.ranking(val_photos)}
 
 
 def _check_settings(out_dir: Path, settings: dict) -> None:
@@ -475,8 +555,13 @@ def _check_settings(out_dir: Path, settings: dict) -> None:
 
 def tune(out_dir: Path, space: SearchSpace, base: TrainConfig, train_fn: TrainFn, *, trials: int = 8,
          mode: str = "random", seed: int = 0, halving: Halving = Halving(),
-         workspace_root: Path | None = None, split_key: str | None = None) -> tuple[pd.DataFrame, dict | None]:
+         workspace_root: Path | None = None, split_key: str | None = None,
+         val_photos: int | None = None) -> tuple[pd.DataFrame, dict | None]:
     """Sample, run successive halving, write OUT/trials.csv and OUT/best.json; (table, best).
+
+    best["ranking"] says how many val photos ranked the trials and which trials the best is within noise
+    of (`ranking_noise`), with a warning line when there are any; `val_photos` is the count of val photos
+    when the trainer's outcome does not give it (a fake objective's).
 
     Without `halving.budget_epochs` the budget is the plan's own total (printed first).
     Re-running with the same `out_dir` and settings reads finished runs back, when they trained on the
@@ -504,7 +589,7 @@ def tune(out_dir: Path, space: SearchSpace, base: TrainConfig, train_fn: TrainFn
     search = successive_halving(sampled, base, out_dir, train_fn, halving, split_key)
     table = search.table()
     write_table(out_dir, table)
-    best = best_record(search, workspace_root) if search.best() is not None else None
+    best = best_record(search, workspace_root, val_photos) if search.best() is not None else None
     if best is not None:
         atomic_write_bytes(out_dir / "best.json", json.dumps(best, indent=2).encode("utf-8"))
     return table, best

@@ -14,7 +14,7 @@ from classify.tune_run import require_val_photos, workspace_train_fn
 from curate import schema
 from curate.cli.common import WorkspaceOption, print_table, terminate_as_interrupt, user_errors
 from curate.cli.options import config_options
-from curate.console import console
+from curate.console import console, err_console
 from curate.pipeline.settings import build_config
 from curate.workspace import resolve_workspace
 
@@ -56,7 +56,8 @@ def tune_command(
     split_key = lambda rows: frame_sha256(rows.sort_values(schema.PHOTO_ID))  # noqa: E731
     with terminate_as_interrupt():  # SIGTERM: the "interrupted: run the same command again" line, as Ctrl-C
         table, best = tune(out_dir, space, base, workspace_train_fn(ws), trials=trials, mode=mode, seed=seed,
-                           halving=halving, workspace_root=ws.root, split_key=split_key(rows))
+                           halving=halving, workspace_root=ws.root, split_key=split_key(rows),
+                           val_photos=int((rows["split"] == "val").sum()))
     # colour jitter and crop scale follow from augment: in trials.csv and the best line, not on screen
     shown = table.drop(columns=["run_dir", "color_jitter", "crop_scale"]).round({"val_loss": 4, "val_accuracy": 3})
     print_table(shown, title=f"trials ({out_dir / 'trials.csv'})")
@@ -73,3 +74,11 @@ def tune_command(
     console.print(f"its model: {best['run_dir']} (classify evaluate {best['run_dir']}); config: "
                   f"{out_dir / 'best.json'}", highlight=False)
     console.print(f"to train it again: {best['train_command']}", highlight=False, soft_wrap=True)
+    ranking = best.get("ranking")
+    if ranking:
+        console.print(f"ranked on {ranking['val_photos']:,} val photos: one photo = "
+                      f"{100 * ranking['one_photo_accuracy']:.1f} accuracy points, the best's val accuracy "
+                      f"±{ranking['accuracy_standard_error']:.3f} (one standard error)", highlight=False,
+                      soft_wrap=True)
+    if ranking and ranking["warning"]:
+        err_console.print(ranking["warning"], highlight=False, markup=False, soft_wrap=True)
