@@ -4,7 +4,8 @@ Every file becomes one row. A file that is not a usable image gets a reason in t
 `error` column (the same reasons as ingest's drop_reason: empty_file, not_an_image,
 truncated_image, too_small, decompression_bomb, animated, unsupported_format, unreadable_file — also a named
 pipe, device or socket, never read —, file_too_large over 256 MiB) and the run goes on:
-errors are data, as in img2dataset.
+errors are data, as in img2dataset. A Parquet row is named by its row number (or key) as ingest
+names it, and by its own name (photo_id, image path or key) in a `source_name` column.
 
 Images are decoded once, straight to the model's input size (`classify.decode`: JPEG
 DCT-scaled, EXIF orientation applied), giving the probabilities `classify evaluate` and
@@ -68,6 +69,7 @@ class Contained:
     container: Path
     name: str  # the photo's name inside the container
     where: tuple[tuple[str, object], ...]
+    source_name: str | None = None  # a Parquet row's own name (parquet_shards.row_names), when it has one
 
     def __str__(self) -> str:
         return f"{self.container}/{self.name}"
@@ -129,11 +131,13 @@ def find_images(paths: list[Path]) -> tuple[list[Path | Contained], list[str]]:
                 container, member = name.rsplit("/", 1)
                 where = (("tar_offset", members[name][1].offset), ("tar_size", members[name][1].size))
                 found.append(Contained(path / container, member, where))
+            own_names = _parquet_row_names(cells)
             for name in sorted(cells):
                 container, member = name.rsplit("/", 1)
-                _, column, group, row = cells[name]
+                file_path, column, group, row = cells[name]
                 found.append(Contained(path / container, member,
-                                       (("pq_column", column), ("pq_group", group), ("pq_row", row))))
+                                       (("pq_column", column), ("pq_group", group), ("pq_row", row)),
+                                       own_names.get((file_path, group, row))))
         elif path.exists() or path.is_symlink():  # a dangling link is listed and reported unreadable
             found.append(path)
         else:
@@ -148,6 +152,22 @@ def find_images(paths: list[Path]) -> tuple[list[Path | Contained], list[str]]:
     if linked:
         warnings.append(linked_warning(linked, fix="were not predicted; name the folder each links to"))
     return found, warnings
+
+
+def _parquet_row_names(cells: dict[str, tuple]) -> dict[tuple[str, int, int], str]:
+    """(Parquet file, row group, row) -> the row's own name (`row_names`: its photo_id, image path or key) for
+    the Parquet files of `index_parquet_files`' cells. The member names stay row numbers (they are in ingest's
+    source ids); this is the name to join predictions back to the rows with (audit AZ F5). A file that cannot be
+    read a second time gives no names (its rows are still predicted, by member name)."""
+    from curate.ingest.parquet_shards import row_names
+
+    names = {}
+    for file_path in sorted({cell[0] for cell in cells.values()}):
+        try:
+            names.update({(file_path, *where): name for where, name in row_names(file_path).items()})
+        except Exception:  # noqa: BLE001 - OSError or pyarrow's errors: the names are an extra, the photos are not
+            continue
+    return names
 
 
 def _is_photo_name(name: str) -> bool:
@@ -170,6 +190,10 @@ def predict_files(predictor, files: list[Path | Contained], top_k: int = 3, batc
                   gate=None) -> pd.DataFrame:
     """One row per file: path, label_1, probability_1, ..., label_k, probability_k, error.
 
+    When some of `files` are Parquet rows with a name of their own (`Contained.source_name`: a curate
+    export's photo_id, a Hugging Face image's path, an img2dataset key), a `source_name` column follows
+    `path`, empty for the other files: `path` names a Parquet row by its row number, as ingest does.
+
     `error` is empty for a predicted file, else "reason" or "reason: detail" (the reason is
     the part before the first colon); its labels and probabilities are left empty. Each
     batch is classified in one forward pass while the next one decodes.
@@ -180,6 +204,7 @@ def predict_files(predictor, files: list[Path | Contained], top_k: int = 3, batc
     """
     check_counts(top_k, batch_size)
     k = min(top_k, len(predictor.classes))
+    named = any(isinstance(path, Contained) and path.source_name for path in files)
     rows = []
     for batch, loaded in _decoded_batches(files, batch_size, predictor.preprocess):
         good = [image for image, _ in loaded if image is not None]
@@ -187,6 +212,8 @@ def predict_files(predictor, files: list[Path | Contained], top_k: int = 3, batc
         ranked, topic = iter(predictor.top_k(probabilities, k)), iter(topic)
         for path, (_, error) in zip(batch, loaded):
             row = {"path": str(path)}
+            if named:
+                row["source_name"] = (path.source_name if isinstance(path, Contained) else None) or ""
             labels = next(ranked) if error is None else []
             if gate is not None and error is None:
                 row["topic_score"] = float(next(topic))
@@ -197,7 +224,8 @@ def predict_files(predictor, files: list[Path | Contained], top_k: int = 3, batc
         if advance:
             advance(len(batch))
     gated = ["label", "topic_score"] if gate is not None else []
-    columns = ["path", *gated, *(f"{kind}_{rank}" for rank in range(1, k + 1) for kind in ("label", "probability")),
+    columns = ["path", *(["source_name"] if named else []), *gated,
+               *(f"{kind}_{rank}" for rank in range(1, k + 1) for kind in ("label", "probability")),
                "error"]
     return pd.DataFrame(rows, columns=columns)
 

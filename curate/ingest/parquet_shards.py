@@ -9,6 +9,11 @@ as its names, a list of ClassLabels, a multi-label column, as a list of names). 
 metadata columns are read when the folder is scanned; an image's bytes are read from its row group when it is
 fetched (the last row group read is kept per thread, so photos taken in file order read each row group once
 per thread).
+
+A row's member name stays `<key>.<ext>` or `<row>.<ext>` even when the row carries a name of its own (a
+Hugging Face image's `path`, a `photo_id` column): the member name is part of the `source_id` and image path
+that catalogs ingested from the file hold, so another name would make a re-ingest see every photo as new.
+`row_names` gives each row's own name beside it, for `classify predict`'s CSV (audit AZ F5).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import json
 import os
 import re
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -79,6 +85,8 @@ def read_parquet_images(path: os.PathLike) -> ParquetImages | None:
         paths = handle.read(columns=[f"{base}.path"]).column(base).to_pylist()
     locations = [(group, row) for group in range(handle.num_row_groups)
                  for row in range(handle.metadata.row_group(group).num_rows)]
+    # the member names below are in the photo ids and image paths of existing catalogs: keep them as they are
+    # (a row's own name, image.path or photo_id, is `row_names`'s, not a member name)
     keys = metadata["key"].astype(str).tolist() if "key" in metadata and metadata["key"].is_unique else None
     if keys and not all(_SAFE_KEY.fullmatch(key) and key not in (".", "..") for key in keys):
         keys = None  # a key that is no plain file name (a slash, "..") would name a path: the row numbers do
@@ -89,6 +97,52 @@ def read_parquet_images(path: os.PathLike) -> ParquetImages | None:
         stem = keys[index] if keys else f"{index:07d}"
         names.append(f"{stem}{suffix if suffix in IMAGE_SUFFIXES else '.jpg'}")
     return ParquetImages(column, names, locations, metadata.reset_index(drop=True))
+
+
+def row_names(path: os.PathLike) -> dict[tuple[int, int], str]:
+    """Each row's own name, by (row group, row): its `photo_id` column (`curate export --format hf-parquet`
+    writes one), else its image struct's `path` (Hugging Face's `Image`), else its `key` (img2dataset); rows
+    without any are left out. A name two or more rows of the file share gets `#<row>` (the row's number in
+    the file, the number a row-numbered member name carries) on each of them, so every name is unique in its
+    file. Only those columns are read, never the image bytes. {} for a file without an image column.
+
+    >>> import io, pyarrow as pa, pyarrow.parquet as pq
+    >>> buffer = io.BytesIO()
+    >>> image = pa.array([{"bytes": b"x", "path": p} for p in ("a.jpg", "b.jpg", "a.jpg")])
+    >>> pq.write_table(pa.table({"image": image}), buffer)
+    >>> row_names(buffer)
+    {(0, 0): 'a.jpg#0', (0, 1): 'b.jpg', (0, 2): 'a.jpg#2'}
+    """
+    import pyarrow.parquet as pq
+
+    handle = pq.ParquetFile(path)
+    column = image_column(handle.schema_arrow)
+    if column is None:
+        return {}
+    base, names = column.split(".", 1)[0], [None] * handle.metadata.num_rows
+    struct = handle.schema_arrow.field(base).type if column.endswith(".bytes") else None
+    has_path = struct is not None and "path" in {child.name for child in struct}
+    for source in ("photo_id", f"{base}.path" if has_path else None, "key"):  # the first one a row has wins
+        if source == f"{base}.path":
+            values = [(cell or {}).get("path") for cell in handle.read(columns=[source]).column(base).to_pylist()]
+        elif source is not None and source in handle.schema_arrow.names and source != base:
+            values = handle.read(columns=[source]).column(source).to_pylist()
+        else:
+            continue
+        names = _first_named(names, values)
+    counts = Counter(name for name in names if name is not None)
+    locations = [(group, row) for group in range(handle.num_row_groups)
+                 for row in range(handle.metadata.row_group(group).num_rows)]
+    return {where: name if counts[name] == 1 else f"{name}#{index}"
+            for index, (where, name) in enumerate(zip(locations, names)) if name is not None}
+
+
+def _first_named(first: list, then: list) -> list:
+    """Per row, `first`'s value unless it is missing or blank, else `then`'s; as text, None when neither."""
+    def text(value) -> str | None:
+        return None if value is None or str(value).strip() == "" else str(value)
+
+    return [text(a) if text(a) is not None else text(b) for a, b in zip(first, then)]
 
 
 def read_parquet_image(path: str, column: str, group: int, row: int) -> bytes:
