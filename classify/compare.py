@@ -51,7 +51,7 @@ import pandas as pd
 from classify.evaluate import owner_accuracy
 from curate import schema
 from curate.errors import UsageError
-from curate.leakage import find_leakage
+from curate.leakage import CLEAN_TEST_REASONS, clean_test_reasons, find_leakage  # noqa: F401 (re-exported)
 from curate.records import apply_drops
 from curate.split import SplitConfig, SplitReport, split_catalog
 from curate.stage_reports import load_stage_report
@@ -66,8 +66,6 @@ UNCURATED_MODEL = "the uncurated comparison model"
 DEFAULT_SHARES = SplitConfig(val=0.1, test=0.2, by="none", seed=0)
 # where the standard error of what curation is worth is measured when one run has only one seed
 SEEDS_BENCH = "bench/curation_worth.py, docs/benchmarks.md"
-# first reason wins: the photo itself, then its photographer, then a copy of a test photo
-CLEAN_TEST_REASONS = ("in_clean_test", "clean_test_owner", "clean_test_duplicate")
 
 
 # ---------------------------------------------------------------- pure catalog transforms
@@ -102,21 +100,6 @@ def uncurated_labels(catalog: pd.DataFrame) -> pd.Series:
     city names, labels the collection never had, and credited curation with +38 pp for dropping nothing."""
     given = schema.given_label(catalog)
     return pd.Series(given.where(given.notna(), None).to_numpy(dtype=object), index=catalog.index, dtype=object)
-
-
-def clean_test_reasons(catalog: pd.DataFrame, clean_test: pd.DataFrame) -> pd.Series:
-    """Why each row touches the clean test set (CLEAN_TEST_REASONS, first wins), else None.
-
-    A row touches it when it IS a test photo, shares a test photo's owner, or shares its bytes
-    (sha256 / exact_dup_group) or near-duplicate cluster.
-    """
-    def shares(column: str) -> np.ndarray:
-        return catalog[column].isin(set(clean_test[column].dropna())).to_numpy(dtype=bool)
-
-    is_copy = shares("sha256") | shares("exact_dup_group") | shares("near_dup_cluster")
-    reason = np.select([shares(schema.PHOTO_ID), shares("owner_id"), is_copy], list(CLEAN_TEST_REASONS),
-                       default=None)
-    return pd.Series(reason, index=catalog.index, dtype=object)
 
 
 def uncurated_catalog(catalog: pd.DataFrame, clean_test: pd.DataFrame) -> tuple[pd.DataFrame, dict]:

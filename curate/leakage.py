@@ -20,6 +20,12 @@ from curate.groups import blank_as_missing
 
 LEAK_KINDS = {"owner": "owner_id", "near_dup_cluster": "near_dup_cluster", "exact_hash": "sha256"}
 COLUMNS = ["kind", "key", "splits", "photos", "photos_per_split"]
+# Why a photo touches a held-out set of photos (the clean test set of `classify evaluate --uncurated`, the test or
+# val split beside `curate export --labels all`'s unsplit photos), first reason wins: it is one of them, it shares
+# a photographer with one, it is a copy of one (its bytes, exact-duplicate group or near-duplicate cluster)
+CLEAN_TEST_REASONS = ("in_clean_test", "clean_test_owner", "clean_test_duplicate")
+TOUCH_COLUMNS = {"in_clean_test": (schema.PHOTO_ID,), "clean_test_owner": ("owner_id",),
+                 "clean_test_duplicate": ("sha256", "exact_dup_group", "near_dup_cluster")}
 
 
 def _kinds(by: str | None) -> dict[str, str]:
@@ -110,6 +116,87 @@ def _spread_keys(pairs: np.ndarray) -> np.ndarray:
     distinct = np.unique(pairs, axis=1)
     keys, counts = np.unique(distinct[0], return_counts=True)
     return keys[counts > 1]
+
+
+class HeldOutKeys:
+    """The values of `TOUCH_COLUMNS`' columns among a set of held-out photos, kept as the sorted 64-bit hashes of
+    their text (8 bytes a value, so that a catalog read in batches can add each batch's held-out rows, `add`).
+    Two different values with one hash would make a photo touch the set when it does not: a photo too many left
+    out, never a leak (and at odds of about one in 10^9 for 10^5 values).
+
+    >>> held_out = HeldOutKeys.of(pd.DataFrame({"owner_id": ["ann"], "sha256": ["s1"]}))
+    >>> held_out.shares(pd.DataFrame({"owner_id": ["bob", "ann", None]}), "owner_id").tolist()
+    [False, True, False]
+    """
+
+    def __init__(self):
+        self._parts: dict[str, list[np.ndarray]] = {column: [] for names in TOUCH_COLUMNS.values() for column in names}
+        self._hashes: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def of(cls, photos: pd.DataFrame) -> HeldOutKeys:
+        """The keys of `photos` (a column it lacks holds none)."""
+        keys = cls()
+        keys.add(photos)
+        return keys
+
+    def add(self, photos: pd.DataFrame) -> None:
+        """Add the keys of `photos`."""
+        for column, parts in self._parts.items():
+            if column in photos.columns:
+                values = photos[column].dropna()
+                if len(values):
+                    parts.append(np.unique(_text_hashes(values)))
+                    self._hashes.pop(column, None)
+
+    def hashes(self, column: str) -> np.ndarray:
+        """The sorted distinct hashes of `column`'s values."""
+        if column not in self._hashes:
+            parts = self._parts[column]
+            self._parts[column] = [np.unique(np.concatenate(parts))] if parts else []
+            self._hashes[column] = self._parts[column][0] if parts else np.zeros(0, np.uint64)
+        return self._hashes[column]
+
+    def shares(self, rows: pd.DataFrame, column: str) -> np.ndarray:
+        """Whether each row's `column` holds a value of the held-out photos (False where it is null)."""
+        found = np.zeros(len(rows), dtype=bool)
+        known = self.hashes(column)
+        if column not in rows.columns or not len(known):
+            return found
+        present = rows[column].notna().to_numpy(dtype=bool)
+        if present.any():
+            hashes = _text_hashes(rows[column][present])
+            at = np.minimum(np.searchsorted(known, hashes), len(known) - 1)
+            found[present] = known[at] == hashes
+        return found
+
+
+def touching_reasons(rows: pd.DataFrame, held_out: HeldOutKeys) -> pd.Series:
+    """Why each row touches the held-out photos whose keys `held_out` holds (CLEAN_TEST_REASONS, first wins:
+    the photo itself, its photographer, a copy by bytes, exact-duplicate group or near-duplicate cluster),
+    else None. The rule `curate split` keeps together (owner, near-duplicate cluster, exact image), so that
+    what trains beside a split never sees its held-out photos (classify.compare, curate.export).
+
+    >>> held_out = HeldOutKeys.of(pd.DataFrame({"photo_id": ["t1"], "owner_id": ["ann"], "sha256": ["s1"],
+    ...                                         "near_dup_cluster": ["t1"]}))
+    >>> rows = pd.DataFrame({"photo_id": ["t1", "a", "b", "c"], "owner_id": ["ann", "ann", "bob", "bob"],
+    ...                      "sha256": ["s1", "s2", "s1", "s3"], "near_dup_cluster": [None, None, None, "t1"]})
+    >>> touching_reasons(rows, held_out).tolist()
+    ['in_clean_test', 'clean_test_owner', 'clean_test_duplicate', 'clean_test_duplicate']
+    """
+    conditions = [np.logical_or.reduce([held_out.shares(rows, column) for column in columns])
+                  for columns in TOUCH_COLUMNS.values()]
+    reason = np.select(conditions, list(CLEAN_TEST_REASONS), default=None) if len(rows) else np.zeros(0, object)
+    return pd.Series(reason, index=rows.index, dtype=object)
+
+
+def clean_test_reasons(catalog: pd.DataFrame, clean_test: pd.DataFrame) -> pd.Series:
+    """Why each row of `catalog` touches the photos of `clean_test` (`touching_reasons`), else None.
+
+    A row touches them when it IS one of them, shares an owner with one, or shares its bytes
+    (sha256 / exact_dup_group) or near-duplicate cluster.
+    """
+    return touching_reasons(catalog, HeldOutKeys.of(clean_test))
 
 
 def workspace_leakage(ws, by: str | None = None, engine: str | None = None) -> pd.DataFrame:

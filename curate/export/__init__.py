@@ -2,7 +2,8 @@
 
 - `config.ExportConfig`: format (imagefolder, hf, hf-parquet, webdataset, csv), splits, link, labels,
   resize, licences, overwrite, shard limits; checked once (UsageError).
-- `plan.plan_export`: a pure function, catalog -> export plan (which photo goes where).
+- `plan.plan_export`: a pure function, catalog -> export plan (which photo goes where; with `labels="all"`,
+  no unsplit photo touching test or val; images exported under two labels counted).
 - `spill.plan_from_file`: the same plan from the catalog file, streamed; from
   `curate.external_sort.EXTERNAL_ROWS` rows on, sorted on disk by DuckDB (nothing held per photo).
 - `source.ImageSource`: where the stored images are read from (the workspace's folder, a local folder,

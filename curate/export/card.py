@@ -147,6 +147,7 @@ def manifest_json(plan: ExportPlan, config: ExportConfig, provenance: Provenance
                             for split in counts.columns if split != "total"},
         "excluded": plan.excluded,
         "flagged": plan.flagged,  # exported photos a stage flagged but kept, by flag
+        "label_conflicts": plan.label_conflicts,  # images exported under two or more labels (plan.label_conflicts)
         "missing_images": plan.missing.to_dict("records"),
         "shards": sorted(shard for shards in summary.shards.values() for shard in shards)
         if not config.folder_format else [],
@@ -230,6 +231,13 @@ def dataset_card(plan: ExportPlan, config: ExportConfig, provenance: Provenance)
                   "confidently believes another label), photos the topic check doubted while its drops were held "
                   "(`topic_doubted`), and failed quality checks that were not dropped (`quality_issues`). They "
                   "train as labelled. `curate review` lists them; the catalog's columns name each photo.", ""]
+        conflicts = plan.label_conflicts
+        if conflicts.get("images"):
+            parts[-1:] = ["", f"An image under two or more labels: {conflicts['images']:,} images "
+                          f"({conflicts['exact_copies']:,} byte-identical, {conflicts['near_duplicate_clusters']:,} "
+                          f"near-duplicate clusters; {conflicts['photos']:,} photos) are exported under more than one "
+                          "label, so one picture trains more than one class; `curate review --queue duplicates` "
+                          "shows each cluster with its labels.", ""]
     if len(plan.missing):
         parts += ["## Photos without a stored image", "",
                   f"{len(plan.missing)} photos were not exported; `export.json` lists them (missing_images).", ""]

@@ -26,7 +26,8 @@ class ExportConfig:
     splits: the splits to export (None: every split there is). link: how image files reach the
     export folder (copy, hardlink, symlink; folder formats only). labels: "kept" exports the
     kept photos with a split; "all" adds every other photo that has a label and a stored image,
-    in a split named "unsplit". resize: the
+    in a split named "unsplit", but for those touching the test or val split (a photographer or
+    an image of theirs: `plan.leave_out_touching`). resize: the
     longest side in pixels (re-encoded as JPEG; never enlarged), None to keep the stored bytes.
     licences: only photos whose licence matches one of these names (curate.licences). overwrite:
     allow a target folder that holds something other than an earlier export (its other files
@@ -42,7 +43,8 @@ class ExportConfig:
     splits: tuple[str, ...] | None = setting(None, help="Splits to export, e.g. train,val (default: all).")
     link: str = setting("copy", help="copy, hardlink or symlink (folder formats).")
     labels: str = setting("kept", help=(
-        "kept: kept photos with a split; all: also every other labelled photo, in an 'unsplit' split."))
+        "kept: kept photos with a split; all: also every other labelled photo, in an 'unsplit' split (but for "
+        "those sharing a photographer or an image with a test or val photo)."))
     resize: int | None = setting(None, help="Shrink the longest side to this many pixels (JPEG).")
     licences: tuple[str, ...] | None = setting(None, help="Only these licences, e.g. cc-by,cc-by-sa,cc0.")
     overwrite: bool = setting(False, flag="--overwrite", help="Replace a folder that holds something else.")

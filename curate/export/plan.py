@@ -11,7 +11,7 @@ images (``image_bytes``) come from the caller.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +21,7 @@ from curate import schema
 from curate.catalog_batches import arrow_list_column
 from curate.errors import DataContractError
 from curate.export.config import SPLITS, UNSPLIT, ExportConfig
+from curate.leakage import TOUCH_COLUMNS, HeldOutKeys, touching_reasons
 
 DAMAGED_SIZE = -1.0  # an image size that says: the stored bytes no longer match their SHA-256 (curate.export.source)
 DAMAGED_REASON = "stored image is damaged: its bytes no longer match the SHA-256 it was stored under"
@@ -88,12 +89,16 @@ class ExportPlan:
     # exported photos a stage flagged but kept, by flag (`select_rows` counts them among `excluded`'s, under
     # FLAGGED: one dict summed batch by batch; moved here when the plan is made)
     flagged: dict[str, int] = field(default_factory=dict)
+    # images exported under two or more labels (`label_conflicts`); their photos are counted in `flagged` too
+    label_conflicts: dict[str, int] = field(default_factory=lambda: dict(NO_CONFLICTS))
 
     def __post_init__(self) -> None:
         for key in [key for key in self.excluded if key.startswith(FLAGGED)]:
             count = self.excluded.pop(key)
             if count:
                 self.flagged[key[len(FLAGGED):]] = self.flagged.get(key[len(FLAGGED):], 0) + count
+        if self.label_conflicts.get("photos"):
+            self.flagged[CONFLICT_FLAG] = self.label_conflicts["photos"]
 
     @property
     def rows(self) -> pd.DataFrame:
@@ -130,7 +135,8 @@ def plan_columns(config: ExportConfig) -> list[str]:
     if config.format == "csv":
         return list(schema.NAMES)
     return list(dict.fromkeys([*METADATA_COLUMNS, "image_path", "status", "tag_labels", "is_label_issue",
-                               "topic_doubted", "quality_issues"]))
+                               "topic_doubted", "quality_issues", *CONFLICT_COLUMNS,
+                               *(HELD_OUT_COLUMNS if config.labels == "all" else ())]))
 
 
 def plan_export(catalog: pd.DataFrame, config: ExportConfig, image_bytes: pd.Series) -> ExportPlan:
@@ -140,7 +146,7 @@ def plan_export(catalog: pd.DataFrame, config: ExportConfig, image_bytes: pd.Ser
     image_bytes: size in bytes of each photo's stored image, indexed like `catalog`; NaN
     where the file is absent. Raises DataContractError when two labels would share a folder.
     """
-    chosen, split, excluded, missing = select_rows(catalog, config, image_bytes)
+    chosen, split, excluded, missing = select_rows(catalog, config, image_bytes, held_out_keys([catalog], config))
     # sort on the two keys alone, then take the rows once, in order: the plan is held while every
     # image is written, so it holds only the columns the files beside the images need (the csv
     # manifest has them all)
@@ -157,8 +163,10 @@ def plan_export(catalog: pd.DataFrame, config: ExportConfig, image_bytes: pd.Ser
     classes = sorted(rows["label"].unique().tolist())
     shards = assign_shards(rows, config).astype("str") if not config.folder_format else None
     rows = place(rows, keys["name"], config, classes, shards)
+    conflicts = label_conflicts(catalog.loc[chosen].reindex(columns=["label", *CONFLICT_COLUMNS]))
     return ExportPlan(rows, missing.sort_values(schema.PHOTO_ID).reset_index(drop=True),
-                      {reason: count for reason, count in excluded.items() if count}, classes)
+                      {reason: count for reason, count in excluded.items() if count}, classes,
+                      label_conflicts=conflicts)
 
 
 AMBIGUOUS = "kept without a label, tags name two or more labels"  # an `excluded` reason of its own
@@ -188,16 +196,90 @@ def flagged_counts(catalog: pd.DataFrame, exported: pd.Series) -> dict[str, int]
     return counts
 
 
+# `--labels all`: the splits whose photos an unsplit photo must not touch (curate.leakage.touching_reasons), test
+# first (a photo touching both is counted as touching test). Val too: it picks the epoch and the settings
+# (`classify train`'s early stopping, `classify tune`), so an unsplit photo by a val photographer or a copy of a
+# val photo, trained on beside train, would make val read better than the model is.
+HELD_OUT_SPLITS = ("test", "val")
+HELD_OUT_COLUMNS = tuple(dict.fromkeys(column for columns in TOUCH_COLUMNS.values() for column in columns))
+TOUCHES = "unsplit, touches {split}: "  # `excluded` reasons: TOUCHES + TOUCH_WORDS[reason]
+TOUCH_WORDS = {"in_clean_test": "a {split} photo", "clean_test_owner": "by a photographer with {split} photos",
+               "clean_test_duplicate": "a copy of a {split} photo (same image or near-duplicate cluster)"}
+HeldOut = dict[str, HeldOutKeys]  # split -> the keys of its kept photos
+
+
+def held_out_keys(batches: Iterable[pd.DataFrame], config: ExportConfig) -> HeldOut | None:
+    """The keys of the kept photos of each of HELD_OUT_SPLITS, over every batch of the catalog (None unless
+    `config.labels == "all"`: nothing else exports a photo outside the split)."""
+    if config.labels != "all":
+        return None
+    held_out = {split: HeldOutKeys() for split in HELD_OUT_SPLITS}
+    for batch in batches:
+        kept = batch["status"] == schema.KEPT
+        for split, keys in held_out.items():
+            keys.add(batch.loc[kept & (batch["split"] == split)])
+    return held_out
+
+
+def leave_out_touching(rows: pd.DataFrame, unsplit: pd.Series, held_out: HeldOut,
+                       excluded: dict[str, int]) -> pd.Series:
+    """The `unsplit` rows that touch no held-out split's photo; those that do are counted into `excluded`
+    by split and reason (TOUCHES). Training on train + unsplit must not train on a test or val photo through
+    a copy or its photographer, which the split keeps on one side (audit AZ F3: unsplit held 3 byte-identical
+    copies of test photos and 24 photos by test photographers, under a card saying no image spans two splits)."""
+    left = unsplit.copy()
+    for split, keys in held_out.items():
+        reason = touching_reasons(rows.loc[left], keys)
+        for name, words in TOUCH_WORDS.items():
+            excluded[TOUCHES.format(split=split) + words.format(split=split)] = int((reason == name).sum())
+        left[left] = reason.isna().to_numpy()
+    return left
+
+
+# what `label_conflicts` reads of the exported photos beside their label: their bytes and near-duplicate cluster
+# (`exact_dup_group` is the photo_id of its sha256 group's representative: the same groups as sha256)
+CONFLICT_COLUMNS = ("sha256", "near_dup_cluster")
+CONFLICT_FLAG = "image under two or more labels"  # the `flagged` name of the photos `label_conflicts` counts
+NO_CONFLICTS = {"images": 0, "exact_copies": 0, "near_duplicate_clusters": 0, "photos": 0}
+
+
+def label_conflicts(rows: pd.DataFrame) -> dict[str, int]:
+    """Among the exported photos `rows` (label, sha256, near_dup_cluster): the images exported under two or more
+    labels. `exact_copies`: sha256 values whose photos carry two or more labels; `near_duplicate_clusters`:
+    near-duplicate clusters whose photos carry two or more labels and that hold none of those exact copies (an
+    image is counted once); `images` their sum; `photos`: the photos of either (audit AZ F2: a reviewer's keep
+    of both copies of a cross-label pair, or a relabel of one near copy, trained one picture as two classes
+    and the export said nothing). `curate.export.spill` counts the same on disk (`conflicts_on_disk`).
+
+    >>> label_conflicts(pd.DataFrame({"label": ["a", "b", "a", "a", "c", "c"], "sha256": ["x", "x", "y", "z", "w", "v"],
+    ...                               "near_dup_cluster": ["1", "1", "2", "2", "2", "3"]}))
+    {'images': 2, 'exact_copies': 1, 'near_duplicate_clusters': 1, 'photos': 5}
+    """
+    rows = rows[rows["label"].notna()]
+
+    def spread(column: str) -> pd.Index:
+        pairs = rows[[column, "label"]].dropna()
+        labels = pairs.groupby(column, sort=False)["label"].nunique()
+        return labels.index[labels > 1]
+
+    exact, near = spread("sha256"), spread("near_dup_cluster")
+    in_exact, in_near = rows["sha256"].isin(exact), rows["near_dup_cluster"].isin(near)
+    near_only = near.difference(pd.Index(rows.loc[in_exact, "near_dup_cluster"].dropna().unique()))
+    return {"images": len(exact) + len(near_only), "exact_copies": len(exact),
+            "near_duplicate_clusters": len(near_only), "photos": int((in_exact | in_near).sum())}
+
+
 def _names_two(cell) -> bool:
     return cell is not None and not isinstance(cell, float) and len(cell) >= 2
 
 
-def select_rows(catalog: pd.DataFrame, config: ExportConfig,
-                image_bytes: pd.Series) -> tuple[pd.Series, pd.Series, dict[str, int], pd.DataFrame]:
+def select_rows(catalog: pd.DataFrame, config: ExportConfig, image_bytes: pd.Series,
+                held_out: HeldOut | None = None) -> tuple[pd.Series, pd.Series, dict[str, int], pd.DataFrame]:
     """(chosen, split, excluded, missing) of `catalog` (row-wise, so a batch gives its own rows'
     share): which rows are exported, each row's export split, counts of rows left out by
     reason (zeros included; and, under FLAGGED, of exported rows still flagged: `flagged_counts`),
-    and the rows that would be exported but have no stored image."""
+    and the rows that would be exported but have no stored image. `held_out` (`labels="all"`): the
+    keys of the whole catalog's test and val photos (`held_out_keys`; None: those of `catalog`)."""
     kept = catalog["status"] == schema.KEPT
     labelled = catalog["label"].notna()
     in_split = kept & catalog["split"].notna() & labelled
@@ -220,6 +302,10 @@ def select_rows(catalog: pd.DataFrame, config: ExportConfig,
     wanted = config.splits or (*SPLITS, *((UNSPLIT,) if config.labels == "all" else ()))
     excluded["split not exported"] = int((chosen & ~split.isin(wanted)).sum())
     chosen &= split.isin(wanted)
+    if config.labels == "all":
+        held_out = held_out if held_out is not None else held_out_keys([catalog], config)
+        unsplit = chosen & (split == UNSPLIT)
+        chosen &= ~unsplit | leave_out_touching(catalog, unsplit, held_out, excluded)
     if config.licences is not None:
         from curate.licences import licence_allowed
 

@@ -46,7 +46,15 @@ from curate.export.files import (
     save_state,
     write_if_changed,
 )
-from curate.export.plan import AMBIGUOUS, DAMAGED_REASON, FLAG_QUEUES, ExportPlan
+from curate.export.plan import (
+    AMBIGUOUS,
+    CONFLICT_FLAG,
+    DAMAGED_REASON,
+    FLAG_QUEUES,
+    HELD_OUT_SPLITS,
+    TOUCHES,
+    ExportPlan,
+)
 from curate.export.source import ImageSource, StaleSize
 from curate.export.spill import plan_from_file
 from curate.export.upload import (
@@ -63,6 +71,40 @@ from curate.workspace import Workspace, catalog_sha256, read_catalog
 
 STALE_PLANS = 2  # plans that trust remembered image sizes (curate.export.sizes), before one that does not
 NO_LEAKS = "No photographer, near-duplicate cluster or exact image spans two splits (checked when exporting)."
+# `--labels all`: what was checked of the photos outside the split (plan.leave_out_touching)
+UNSPLIT_CHECKED = ("No photographer, near-duplicate cluster or exact image spans train, val and test (checked when "
+                   "exporting). `unsplit` holds no photo by a photographer of a val or test photo, nor a copy of one "
+                   "(the same image, or its near-duplicate cluster): {left_out} such photos were left out of it "
+                   "(the funnel counts them); it may share photographers and images with train, as it is meant to "
+                   "train beside it.")
+
+
+def leakage_line(plan: ExportPlan, config: ExportConfig) -> str:
+    """The dataset card's leakage verdict: what the export checked (audit AZ F3: with `--labels all`, it said no
+    image spans two splits while `unsplit` held copies of test photos)."""
+    if config.labels != "all":
+        return NO_LEAKS
+    return UNSPLIT_CHECKED.format(left_out=f"{touching_left_out(plan.excluded):,}")
+
+
+def touching_left_out(excluded: dict[str, int]) -> int:
+    """How many unsplit photos were left out for touching a held-out split (plan.TOUCHES)."""
+    prefixes = tuple(TOUCHES.format(split=split) for split in HELD_OUT_SPLITS)
+    return sum(count for reason, count in excluded.items() if reason.startswith(prefixes))
+
+
+def touching_notes(excluded: dict[str, int]) -> list[str]:
+    """A note counting the unsplit photos left out because they touch the test or val split, by split."""
+    per_split = {split: sum(count for reason, count in excluded.items()
+                            if reason.startswith(TOUCHES.format(split=split))) for split in HELD_OUT_SPLITS}
+    total = sum(per_split.values())
+    if not total:
+        return []
+    parts = ", ".join(f"{count:,} touching {split}" for split, count in per_split.items() if count)
+    return [f"{total:,} labelled photo{'s' if total != 1 else ''} outside the split {'were' if total != 1 else 'was'} "
+            f"left out of unsplit ({parts}): by a photographer of a test or val photo, or a copy of one (same image "
+            "or near-duplicate cluster); training on train + unsplit would otherwise train on the held-out photos "
+            "(export.json's `excluded` counts them by reason)"]
 
 
 @dataclass
@@ -84,6 +126,7 @@ class ExportResult:
                 "per_split": summary.per_split,
                 "written": self.written, "reused": self.reused, "removed": self.removed,
                 "excluded": self.plan.excluded, "flagged": self.plan.flagged,
+                "label_conflicts": self.plan.label_conflicts,
                 "missing_images": int(len(self.plan.missing)), "notes": self.notes,
                 "warnings": self.warnings,
                 **({"upload": self.upload.to_dict()} if self.upload is not None else {})}
@@ -220,13 +263,13 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
         if not plan.photos:  # before a file is written or removed: an earlier export in `out` stays (audit AL)
             raise UsageError(nothing_to_export(plan.excluded))
         notes = [*notes, *missing_class_notes(plan.summary.split_label, plan.classes, config.format),
-                 *format_notes(catalog, config)]
+                 *format_notes(catalog, config), *touching_notes(plan.excluded)]
         catalog_hash = catalog_sha256(ws)
         copies = copies_line(*last_check(ws, catalog_hash))  # copies of another collection's photos: said
         notes = [*notes, *([copies] if copies else [])]
         provenance = Provenance(catalog_hash, recipe or recorded_recipe(ws), len(catalog),
                                 {str(k): int(v) for k, v in catalog.value_counts("drop_reason").items()},
-                                NO_LEAKS + (f" But {copies}." if copies else ""))
+                                leakage_line(plan, config) + (f" But {copies}." if copies else ""))
         # a plan sorted on disk has its folder-format state on disk too (one entry per photo)
         on_disk = config.folder_format and plan.frame is None
         if on_disk:
@@ -298,7 +341,8 @@ def plan_warnings(plan: ExportPlan, out: Path) -> list[str]:
         lines.append(f"{unlabelled:,} kept photo{' has' if one else 's have'} no label and {'was' if one else 'were'} "
                      f"not exported; give {'it' if one else 'them'} a label (label folders, a label column, or "
                      "`curate review`) to include them")
-    flagged = {flag: count for flag, count in plan.flagged.items() if count}
+    lines += label_conflict_warnings(plan.label_conflicts)
+    flagged = {flag: count for flag, count in plan.flagged.items() if count and flag != CONFLICT_FLAG}
     if flagged:
         words = {"label issue": "label issues", "doubted off topic": "doubted off topic",
                  "quality issue": "with a failed quality check"}
@@ -309,6 +353,29 @@ def plan_warnings(plan: ExportPlan, out: Path) -> list[str]:
                      "is wrong, or drop them all (`curate prefilter --drop-label-issues` or `--force`, `curate filter "
                      "--drop-quality CHECK`), then export again")
     return lines
+
+
+def label_conflict_warnings(conflicts: dict[str, int]) -> list[str]:
+    """A line on the images exported under two or more labels (plan.label_conflicts): they are exported (the user
+    decides which label is right), but one picture then trains two classes (audit AZ F2: nothing said so).
+
+    >>> print(label_conflict_warnings({"images": 3, "exact_copies": 1, "near_duplicate_clusters": 2, "photos": 7})[0])
+    ... # doctest: +NORMALIZE_WHITESPACE
+    3 images are exported under two or more labels (7 photos: 1 byte-identical image, 2 near-duplicate clusters):
+    one picture trains more than one class; look at them with `curate review --queue duplicates` and keep the
+    copy whose label is right (drop or relabel the others), then run `curate split` and export again
+    """
+    images = conflicts.get("images", 0)
+    if not images:
+        return []
+    exact, near = conflicts["exact_copies"], conflicts["near_duplicate_clusters"]
+    kinds = ", ".join(part for part in (
+        f"{exact:,} byte-identical image{'s' if exact != 1 else ''}" if exact else "",
+        f"{near:,} near-duplicate cluster{'s' if near != 1 else ''}" if near else "") if part)
+    return [f"{images:,} image{'s are' if images != 1 else ' is'} exported under two or more labels "
+            f"({conflicts['photos']:,} photos: {kinds}): one picture trains more than one class; look at them with "
+            "`curate review --queue duplicates` and keep the copy whose label is right (drop or relabel the "
+            "others), then run `curate split` and export again"]
 
 
 # what to change when a reason left every photo out of an export (ExportPlan.excluded's keys)

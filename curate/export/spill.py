@@ -32,11 +32,16 @@ from curate import external_sort, schema
 from curate.catalog_batches import CatalogFile, arrow_list_column
 from curate.export.config import ExportConfig
 from curate.export.plan import (
+    CONFLICT_COLUMNS,
+    HELD_OUT_COLUMNS,
     METADATA_COLUMNS,
     ExportPlan,
+    HeldOut,
     PlanSummary,
     ShardCounter,
     assign_shards,
+    held_out_keys,
+    label_conflicts,
     name_stems,
     place,
     plan_columns,
@@ -47,16 +52,20 @@ from curate.export.plan import (
 BUCKET_ROWS = 16_384  # photos read back at a time: what the writers hold of the plan
 EXTERNAL_ROWS = external_sort.EXTERNAL_ROWS  # catalog rows from which the keys are sorted on disk
 KEY_COLUMNS = [schema.PHOTO_ID, "label", "split", "status", "license", "image_path", "tag_labels", "is_label_issue",
-               "topic_doubted", "quality_issues"]  # the last three: the flags of the photos exported
+               "topic_doubted", "quality_issues",  # the flags of the photos exported
+               *CONFLICT_COLUMNS]  # images under two labels (plan.label_conflicts)
 Sizes = Callable[[pd.DataFrame], pd.Series]  # image bytes of a batch's rows (NaN: no stored image)
 
 
 def plan_from_file(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, folder: Path) -> ExportPlan:
     """The export plan of the catalog file, streamed (see the module); `folder` must exist and
     stay until the plan's chunks have been read. DataContractError as `plan_export`."""
+    held_out = held_out_keys(catalog.batches(["status", "split", *HELD_OUT_COLUMNS]), config)  # --labels all
     if catalog.num_rows >= EXTERNAL_ROWS:
-        return _plan_on_disk(catalog, config, sizes, folder)
-    keys, excluded, missing = _keys(catalog, config, sizes)
+        return _plan_on_disk(catalog, config, sizes, folder, held_out)
+    keys, excluded, missing = _keys(catalog, config, sizes, held_out)
+    conflicts = label_conflicts(keys.select(["label", *CONFLICT_COLUMNS]).to_pandas())
+    keys = keys.drop_columns(list(CONFLICT_COLUMNS))
     names = safe_names(pd.Series(pd.arrays.ArrowExtensionArray(keys.column(schema.PHOTO_ID))))
     keys = keys.drop_columns([schema.PHOTO_ID]).append_column(
         "name", pa.array(names.to_numpy(dtype=object), pa.string()))
@@ -86,7 +95,7 @@ def plan_from_file(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, fol
             yield place(chunk, names.iloc[span], config, classes, None if shards is None else shards.iloc[span])
 
     excluded = {reason: count for reason, count in excluded.items() if count}
-    return ExportPlan(slim, missing, excluded, classes, stream)
+    return ExportPlan(slim, missing, excluded, classes, stream, label_conflicts=conflicts)
 
 
 def _text(column: pa.ChunkedArray) -> pd.Series:
@@ -94,21 +103,23 @@ def _text(column: pa.ChunkedArray) -> pd.Series:
     return pd.Series(pd.arrays.ArrowExtensionArray(column)).astype("str")
 
 
-def _selected(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, excluded: dict,
-              missing: list) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray, pd.Series]]:
-    """First pass over the catalog: per batch, the exported rows (photo_id, label, license),
-    their positions in the catalog, image sizes and splits; photos left out are counted by
-    reason into `excluded`, and those without a stored image appended to `missing`."""
+def _selected(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, excluded: dict, missing: list,
+              held_out: HeldOut | None) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray, pd.Series]]:
+    """First pass over the catalog: per batch, the exported rows (photo_id, label, license, sha256,
+    near_dup_cluster), their positions in the catalog, image sizes and splits; photos left out are counted by
+    reason into `excluded`, and those without a stored image appended to `missing`. `held_out`: the whole
+    catalog's (`held_out_keys`)."""
     offset = 0
-    for batch in catalog.batches(KEY_COLUMNS):
+    # --labels all: what an unsplit photo may share with a test or val photo (plan.leave_out_touching)
+    for batch in catalog.batches([*KEY_COLUMNS, *(HELD_OUT_COLUMNS if held_out is not None else ())]):
         image_bytes = sizes(batch)
-        chosen, split, left_out, absent = select_rows(batch, config, image_bytes)
+        chosen, split, left_out, absent = select_rows(batch, config, image_bytes, held_out)
         for reason, count in left_out.items():
             excluded[reason] = excluded.get(reason, 0) + count
         if len(absent) or not missing:  # (an empty frame per batch would be a few kB per 8,192 photos)
             missing.append(absent)
         picked = chosen.to_numpy(dtype=bool)
-        yield (batch[[schema.PHOTO_ID, "label", "license"]][picked], np.flatnonzero(picked) + offset,
+        yield (batch[[schema.PHOTO_ID, "label", "license", *CONFLICT_COLUMNS]][picked], np.flatnonzero(picked) + offset,
                image_bytes.to_numpy(dtype=np.float64)[picked], split[picked])
         offset += len(batch)
 
@@ -117,15 +128,17 @@ def _strings(values: pd.Series) -> pa.Array:
     return pa.array(values.to_numpy(dtype=object), pa.string(), from_pandas=True)
 
 
-def _keys(catalog: CatalogFile, config: ExportConfig, sizes: Sizes) -> tuple[pa.Table, dict, pd.DataFrame]:
-    """First pass: (position, photo_id, split, label, license, bytes of every exported photo as
-    an Arrow table, photos left out by reason, photos without a stored image)."""
+def _keys(catalog: CatalogFile, config: ExportConfig, sizes: Sizes,
+          held_out: HeldOut | None) -> tuple[pa.Table, dict, pd.DataFrame]:
+    """First pass: (position, photo_id, split, label, license, bytes, sha256, near_dup_cluster of every
+    exported photo as an Arrow table, photos left out by reason, photos without a stored image)."""
     parts, missing, excluded = [], [], {}
-    for rows, positions, image_bytes, split in _selected(catalog, config, sizes, excluded, missing):
+    for rows, positions, image_bytes, split in _selected(catalog, config, sizes, excluded, missing, held_out):
         parts.append(pa.table({"position": pa.array(positions, pa.int64()),
                                schema.PHOTO_ID: _strings(rows[schema.PHOTO_ID]), "split": _strings(split),
                                "label": _strings(rows["label"]), "license": _strings(rows["license"]),
-                               "bytes": pa.array(image_bytes, pa.float64())}))
+                               "bytes": pa.array(image_bytes, pa.float64()),
+                               **{name: _strings(rows[name]) for name in CONFLICT_COLUMNS}}))
     keys = pa.concat_tables(parts).combine_chunks()
     missing_frame = pd.concat(missing).sort_values(schema.PHOTO_ID).reset_index(drop=True)
     return keys, excluded, missing_frame
@@ -180,17 +193,20 @@ def _read_bucket(folder: Path, number: int) -> pd.DataFrame:
 
 KEYS_SCHEMA = pa.schema([("position", pa.int64()), (schema.PHOTO_ID, pa.string()), ("stem", pa.string()),
                          ("split", pa.string()), ("label", pa.string()), ("license", pa.string()),
-                         ("bytes", pa.float64())])
+                         ("bytes", pa.float64()), *((name, pa.string()) for name in CONFLICT_COLUMNS)])
 RANKED_SCHEMA = pa.schema([("name", pa.string()), ("split", pa.string()), ("bytes", pa.float64()),
                            ("shard", pa.string())])
 
 
-def _plan_on_disk(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, folder: Path) -> ExportPlan:
-    """`plan_from_file` with nothing held per photo (see the module): the keys, their sorted
-    order and each row's rank are files in `folder`."""
-    excluded, missing = _keys_to_file(catalog, config, sizes, folder / "keys.parquet")
+def _plan_on_disk(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, folder: Path,
+                  held_out: HeldOut | None) -> ExportPlan:
+    """`plan_from_file` with nothing held per photo (see the module; but `held_out`, 8 bytes a key of each
+    test and val photo with `--labels all`): the keys, their sorted order and each row's rank are files in
+    `folder`."""
+    excluded, missing = _keys_to_file(catalog, config, sizes, folder / "keys.parquet", held_out)
     source = f"read_parquet({external_sort.literal(str(folder / 'keys.parquet'))})"
     with external_sort.connect(folder) as con:
+        conflicts = conflicts_on_disk(con, source)
         # safe_names' rule: the stem, and a hash of the id where two stems differ only in case
         external_sort.write_parquet(con, f"""
             WITH clash AS (SELECT lower(stem) AS low FROM {source} GROUP BY 1 HAVING count(*) > 1)
@@ -226,21 +242,38 @@ def _plan_on_disk(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, fold
             yield place(chunk, names, config, classes, shards)
 
     excluded = {reason: count for reason, count in excluded.items() if count}
-    return ExportPlan(None, missing, excluded, classes, stream, summary)
+    return ExportPlan(None, missing, excluded, classes, stream, summary, label_conflicts=conflicts)
 
 
-def _keys_to_file(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, path: Path) -> tuple[dict, pd.DataFrame]:
+def conflicts_on_disk(con, source: str) -> dict[str, int]:
+    """`plan.label_conflicts` of the exported photos' keys in `source` (a DuckDB table expression with label,
+    sha256 and near_dup_cluster), grouped by DuckDB: the same counts."""
+    exact, near, photos = con.execute(f"""
+        WITH k AS (SELECT label, sha256, near_dup_cluster AS cluster FROM {source} WHERE label IS NOT NULL),
+        exact AS (SELECT sha256 FROM k WHERE sha256 IS NOT NULL GROUP BY 1 HAVING count(DISTINCT label) > 1),
+        near AS (SELECT cluster FROM k WHERE cluster IS NOT NULL GROUP BY 1 HAVING count(DISTINCT label) > 1),
+        near_only AS (SELECT cluster FROM near EXCEPT
+                      SELECT cluster FROM k WHERE cluster IS NOT NULL AND sha256 IN (SELECT sha256 FROM exact))
+        SELECT (SELECT count(*) FROM exact), (SELECT count(*) FROM near_only),
+               (SELECT count(*) FROM k WHERE sha256 IN (SELECT sha256 FROM exact)
+                                          OR cluster IN (SELECT cluster FROM near))""").fetchone()
+    return {"images": int(exact + near), "exact_copies": int(exact), "near_duplicate_clusters": int(near),
+            "photos": int(photos)}
+
+
+def _keys_to_file(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, path: Path,
+                  held_out: HeldOut | None) -> tuple[dict, pd.DataFrame]:
     """First pass, on disk: the keys of every exported photo (KEYS_SCHEMA) written to `path`;
     returns (photos left out by reason, photos without a stored image)."""
     missing, excluded = [], {}
     with pq.ParquetWriter(path, KEYS_SCHEMA, compression="zstd") as writer:
-        for rows, positions, image_bytes, split in _selected(catalog, config, sizes, excluded, missing):
+        for rows, positions, image_bytes, split in _selected(catalog, config, sizes, excluded, missing, held_out):
             ids = rows[schema.PHOTO_ID]
             writer.write_table(pa.table({
                 "position": pa.array(positions, pa.int64()), schema.PHOTO_ID: _strings(ids),
                 "stem": _strings(name_stems(ids)), "split": _strings(split), "label": _strings(rows["label"]),
-                "license": _strings(rows["license"]), "bytes": pa.array(image_bytes, pa.float64())},
-                schema=KEYS_SCHEMA))
+                "license": _strings(rows["license"]), "bytes": pa.array(image_bytes, pa.float64()),
+                **{name: _strings(rows[name]) for name in CONFLICT_COLUMNS}}, schema=KEYS_SCHEMA))
     return excluded, pd.concat(missing).sort_values(schema.PHOTO_ID).reset_index(drop=True)
 
 

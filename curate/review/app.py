@@ -128,6 +128,8 @@ def create_app(session: ReviewSession, host: str = "127.0.0.1", token: str | Non
         if body.action == "relabel" and done and label not in known:  # a typo would make a class of its own
             message += (f"; note: {label!r} is a new label, not one of the catalog's {len(known)}: it makes a new "
                         "class (undo if it is a typo)")
+        if body.action in ("keep", "relabel") and done:
+            message += label_conflict_note(session, [d["photo_id"] for d in done])
         return _answer(session, done, message)
 
     @app.post("/api/undo")
@@ -146,6 +148,27 @@ def create_app(session: ReviewSession, host: str = "127.0.0.1", token: str | Non
         return _answer(session, done, f"{body.action}: all {len(done)} photos of this view")
 
     return app
+
+
+def label_conflict_note(session: ReviewSession, photo_ids: list[str]) -> str:
+    """A note when a keep or relabel of `photo_ids` leaves an image kept under two or more labels: byte-identical
+    copies (sha256) or near-duplicates (near_dup_cluster) kept under different labels; else "" (audit AZ F2: the
+    answer was "keep: 1 photo(s)", and the export then trained one picture as two classes without a word)."""
+    found = []
+    with session.lock:
+        catalog = session.catalog
+        kept = (catalog["status"] == schema.KEPT) & catalog["label"].notna()
+        decided = kept & catalog[schema.PHOTO_ID].isin(photo_ids)
+        for column, kind in (("sha256", "byte-identical copies"), ("near_dup_cluster", "near-duplicates")):
+            keys = catalog[column]
+            same = kept & keys.isin(set(keys[decided].dropna()))
+            labels = catalog.loc[same, "label"].astype(str).groupby(keys[same]).agg(lambda names: sorted(set(names)))
+            found += [f"{kind} kept as {' and '.join(map(repr, names))}" for names in labels if len(names) >= 2]
+    if not found:
+        return ""
+    shown = "; ".join(list(dict.fromkeys(found))[:3]) + (" …" if len(found) > 3 else "")
+    return (f"; note: an image is now kept under two labels ({shown}): one picture would train two classes; keep "
+            "the copy whose label is right and drop or relabel the others (the duplicates queue shows them)")
 
 
 def refusal(request, token: str | None, csrf: str):
