@@ -492,27 +492,50 @@ def no_owner_notes(no_owner: int, walk_photos: int, walks: int) -> list[str]:
             f"{SESSION_KM:g} km of the one before), grouped as one photographer's"]
 
 
-def cross_label_copy_warnings(images: int, photos: int) -> list[str]:
-    """A warning on kept photos that are byte-identical copies under two or more labels (both engines): the
-    filter drops such copies (ambiguous_label) unless it holds those drops (so many) or a reviewer keeps them,
-    and then one picture trains two labels (audit AL: nothing said so at the split or the export)."""
-    if not images:
+def cross_label_copy_warnings(images: int, photos: int, clusters: int = 0, cluster_photos: int = 0) -> list[str]:
+    """A warning on kept photos that are copies under two or more labels (both engines): `images` byte-identical
+    images (`photos` photos) and `clusters` near-duplicate clusters (`cluster_photos` photos) not counted among
+    them. The filter drops such copies (ambiguous_label) unless it holds those drops (so many) or a reviewer keeps
+    or relabels them, and then one picture trains two labels (audit AL: nothing said so at the split or the
+    export; audit AZ: near-duplicates a reviewer relabelled apart were said nowhere).
+
+    >>> cross_label_copy_warnings(0, 0, 1, 2)[0][:92]
+    '1 image is kept under two or more labels (2 photos, near-duplicates: the filter held their d'
+    """
+    if not images and not clusters:
         return []
-    return [f"{images:,} image{'s are' if images != 1 else ' is'} kept under two or more labels ({photos:,} photos, "
-            "byte-identical copies: the filter held their drops, or a reviewer kept them): one picture trains more "
-            "than one label; keep the copy whose label is right (`curate review --queue duplicates`)"]
+    total = images + clusters
+    kinds = " and ".join(kind for kind, n in (("byte-identical copies", images), ("near-duplicates", clusters)) if n)
+    counts = (f"{images:,} byte-identical, {clusters:,} near-duplicate clusters; " if images and clusters else "")
+    return [f"{total:,} image{'s are' if total != 1 else ' is'} kept under two or more labels ({counts}"
+            f"{photos + cluster_photos:,} photos, {kinds}: the filter held their drops, or a reviewer kept or "
+            "relabelled them): one picture trains more than one label; keep the copy whose label is right "
+            "(`curate review --queue duplicates`)"]
 
 
-def cross_label_copies(kept: pd.DataFrame) -> tuple[int, int]:
-    """(images, photos) of `cross_label_copy_warnings` among kept photos (none in a frame without images)."""
+def cross_label_copies(kept: pd.DataFrame) -> tuple[int, int, int, int]:
+    """(images, photos, clusters, cluster photos) of `cross_label_copy_warnings` among kept photos: byte-identical
+    images (sha256) under two or more labels, then near-duplicate clusters under two or more labels that hold no
+    such image (none in a frame without images).
+
+    >>> kept = pd.DataFrame({"sha256": ["a", "a", "b", "c", "d"], "label": ["x", "y", "x", "y", "x"],
+    ...                      "near_dup_cluster": ["k", "k", "m", "m", None]})
+    >>> cross_label_copies(kept)
+    (1, 2, 1, 2)
+    """
     if "sha256" not in kept.columns:
-        return 0, 0
-    frame = kept.loc[kept["sha256"].notna() & kept["label"].notna(), ["sha256", "label"]]
+        return 0, 0, 0, 0
+    frame = kept.loc[kept["sha256"].notna() & kept["label"].notna()]
     if frame.empty:
-        return 0, 0
+        return 0, 0, 0, 0
     labels = frame.groupby("sha256")["label"].nunique()
     shared = labels.index[labels > 1]
-    return len(shared), int(frame["sha256"].isin(shared).sum())
+    exact = frame["sha256"].isin(shared)
+    clusters = frame.loc[frame["near_dup_cluster"].notna()] if "near_dup_cluster" in frame.columns else frame[:0]
+    spread = clusters.groupby("near_dup_cluster")["label"].nunique()
+    counted = set(clusters.loc[exact.reindex(clusters.index), "near_dup_cluster"])  # an exact conflict said it
+    near = spread.index[(spread > 1) & ~spread.index.isin(counted)]
+    return len(shared), int(exact.sum()), len(near), int(clusters["near_dup_cluster"].isin(near).sum())
 
 
 def walk_heavy_notes(table: pd.DataFrame) -> list[str]:

@@ -1047,6 +1047,33 @@ def test_one_image_kept_under_two_labels_is_warned_about(tmp_path):
     assert not any("kept under two or more labels" in w for w in report.warnings)
 
 
+def test_near_duplicates_kept_under_two_labels_are_warned_about(tmp_path):
+    """Audit AZ: a reviewer relabelled one of two near-duplicate copies, and the picture trained two labels with no
+    word anywhere. The split counts such clusters beside byte-identical copies (a cluster holding such a copy is
+    counted once); both engines agree."""
+    rows = [{"source_id": f"p{i}", "owner_id": f"o{i % 7}", "label": "Forest" if i % 2 else "Highway",
+             "sha256": f"img{i}"} for i in range(40)]
+    rows += [{"source_id": "copy", "owner_id": "o99", "label": "Highway", "sha256": "img1"},  # p1 is a Forest
+             {"source_id": "near", "owner_id": "o98", "label": "Forest", "sha256": "img-near"},  # p2 is a Highway
+             {"source_id": "same", "owner_id": "o97", "label": "Forest", "sha256": "img-same"}]  # p3 is a Forest
+    catalog = make_catalog(rows)
+    cluster = {"p1": "k1", "copy": "k1", "p2": "k2", "near": "k2", "p3": "k3", "same": "k3"}
+    catalog["near_dup_cluster"] = catalog["source_id"].map(cluster)
+    _, report = split_catalog(catalog, SplitConfig())
+    [line] = [w for w in report.warnings if "kept under two or more labels" in w]
+    assert line.startswith("2 images are kept under two or more labels (1 byte-identical, 1 near-duplicate clusters; "
+                           "4 photos, byte-identical copies and near-duplicates"), line
+    from curate.outofcore.db import connect
+    from curate.outofcore.split import split_duckdb
+    from tests.test_outofcore import on_disk
+
+    with connect(tmp_path) as con:
+        _, got_report = split_duckdb(con, on_disk(catalog, tmp_path), SplitConfig())
+    assert got_report.warnings == report.warnings
+    _, report = split_catalog(catalog[~catalog["source_id"].isin(["copy", "near"])], SplitConfig())
+    assert not any("kept under two or more labels" in w for w in report.warnings)
+
+
 def test_a_walk_breaks_at_a_long_pause_or_a_long_way():
     from curate.split import sessions
 

@@ -245,15 +245,24 @@ def _undated_clusters(con, catalog: Catalog) -> tuple[int, int]:
     return int(photos), int(cells)
 
 
-def _cross_label_copies(con, catalog: Catalog) -> tuple[int, int]:
-    """(images, photos) of the kept files (sha256) that carry more than one label."""
+def _cross_label_copies(con, catalog: Catalog) -> tuple[int, int, int, int]:
+    """curate.split.cross_label_copies in SQL: (images, photos) of the kept files (sha256) that carry more than one
+    label, (clusters, photos) of the near-duplicate clusters under more than one label holding no such file."""
     c = catalog.column
-    images, photos = con.execute(f"""
-        SELECT count(*), coalesce(sum(n), 0) FROM (
-            SELECT count(*) AS n FROM (SELECT {c('sha256')}, {c('label')}, {c('status')} FROM {catalog.source})
-            WHERE status = 'kept' AND sha256 IS NOT NULL AND label IS NOT NULL
-            GROUP BY sha256 HAVING count(DISTINCT label) > 1)""").fetchone()
-    return int(images), int(photos)
+    names = ", ".join(c(name) for name in ("sha256", "label", "status", "near_dup_cluster"))
+    images, photos, clusters, cluster_photos = con.execute(f"""
+        WITH kept AS (SELECT sha256, label, near_dup_cluster FROM (SELECT {names} FROM {catalog.source})
+                      WHERE status = 'kept' AND sha256 IS NOT NULL AND label IS NOT NULL),
+             shared AS (SELECT sha256 FROM kept GROUP BY sha256 HAVING count(DISTINCT label) > 1),
+             counted AS (SELECT DISTINCT near_dup_cluster FROM kept SEMI JOIN shared USING (sha256)
+                         WHERE near_dup_cluster IS NOT NULL),
+             near AS (SELECT near_dup_cluster FROM kept WHERE near_dup_cluster IS NOT NULL
+                      GROUP BY near_dup_cluster HAVING count(DISTINCT label) > 1)
+        SELECT (SELECT count(*) FROM shared), (SELECT count(*) FROM kept SEMI JOIN shared USING (sha256)),
+               (SELECT count(*) FROM near ANTI JOIN counted USING (near_dup_cluster)),
+               (SELECT count(*) FROM kept SEMI JOIN (SELECT * FROM near ANTI JOIN counted USING (near_dup_cluster))
+                USING (near_dup_cluster))""").fetchone()
+    return int(images), int(photos), int(clusters), int(cluster_photos)
 
 
 def _label_losses(con, catalog: Catalog) -> pd.DataFrame:
