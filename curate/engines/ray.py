@@ -69,6 +69,14 @@ def connect(config: EngineConfig):
     return ray
 
 
+def loaded() -> bool:
+    """Whether this process has loaded Ray (only the Ray engine imports it), without importing it: a Ctrl-C can
+    come while `ray.init` is still starting the local cluster, before Ray counts as initialised."""
+    import sys
+
+    return "ray" in sys.modules
+
+
 class _AuthNotice(logging.Filter):
     """Drops Ray's notice that a new local cluster uses token authentication (its default since
     2.5x): it is logged before `logging_level` applies, into the command's output (docs/scale.md
