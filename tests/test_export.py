@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -554,6 +555,9 @@ def test_the_dataset_card_and_manifest_describe_the_export(demo_ws, tmp_path):
     assert catalog_sha256(demo_ws) in card and "skylines" in card and "image-classification" in card
     for reason, count in catalog["drop_reason"].value_counts().items():
         assert f"| dropped: {reason} | {count} |" in card
+    # audit BB: the funnel's lines after the first add up to the photos in the catalog (dropped ones said once)
+    funnel = dict(re.findall(r"^\| ((?:dropped|not exported|exported): [^|]*|exported) \| (\d+) \|$", card, re.M))
+    assert sum(int(n) for line, n in funnel.items() if not line.startswith("exported, ")) == len(catalog), funnel
     for label in want["label"].unique():
         assert f"| {label} |" in card
     assert "No photographer" in card

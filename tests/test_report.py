@@ -93,7 +93,13 @@ def test_funnel_counts_per_label_and_reason_and_licences():
     # Flickr's licence id "4" is shown by its name; text no mapping knows ("ARR") stays as given.
     names = {"4": "cc-by-2.0", "ARR": "ARR", None: "unknown"}
     assert licences == dict(Counter(names[r[5]] for r in ROWS if r[2] == "kept"))
-    assert "cc-by-2.0" in render_html(build_report(make_catalog(), ALL_REPORTS))
+    page = render_html(build_report(make_catalog(), ALL_REPORTS))
+    assert "cc-by-2.0" in page
+    # audit BB: the page's funnel row adds up to the photos it holds (no subtotal column beside the ingest reasons)
+    funnel_table = page[page.index("<h3>Funnel</h3>"):page.index("<h3>Licences")]
+    total_row = funnel_table[funnel_table.rindex("<tr>"):]
+    cells = [int(cell.replace(",", "")) for cell in re.findall(r"<td[^>]*>([\d,]+)</td>", total_row)]
+    assert cells[0] == len(ROWS) == sum(cells[1:]), cells
 
 
 def test_owner_shares_effective_owners_and_alarm():
