@@ -45,6 +45,11 @@ def test_the_ingest_summary_counts_rows_stored_and_drops_by_reason():
     report = IngestReport(source="urls", records=3_000, stored=2_990, dropped_by_reason={"bad_url": 7, "too_small": 3})
     assert report.summary() == "3,000 rows: 2,990 images stored, 10 dropped (7 bad_url, 3 too_small)"
     assert IngestReport(source="demo", records=5, stored=5).summary() == "5 rows: 5 images stored, 0 dropped"
+    # audit BB: rows with an image, and the files they share when some are byte-identical copies
+    assert IngestReport(source="folder", records=273, stored=270, distinct=266).summary() == \
+        "273 rows: 270 images stored (266 distinct: byte-identical copies share one file), 0 dropped"
+    assert IngestReport(source="folder", records=5, stored=5, distinct=5).summary() == \
+        "5 rows: 5 images stored, 0 dropped"
 
 
 def test_the_split_embed_and_prefilter_summaries_say_their_counts():

@@ -312,3 +312,20 @@ def test_a_re_ingest_counts_its_own_drops_and_what_it_read(tmp_path):
         again = ingest_folder(ws, FolderOptions(folder=tmp_path / "photos", workers=1))
     assert again.dropped_by_reason == {}
     assert again.summary() == "4 rows: 4 images stored (1 read this run), 0 dropped"
+
+
+def test_the_ingest_line_says_when_byte_identical_copies_share_a_stored_file(tmp_path):
+    """Audit BB: "270 images stored" counted rows while 266 files were stored (byte-identical copies share one) and
+    `curate embed` then said 266 stored images. The line gives both."""
+    from helpers import jpeg_bytes, no_fsync
+
+    from curate.workspace import Workspace
+
+    folder = tmp_path / "photos" / "cats"
+    folder.mkdir(parents=True)
+    for number in range(3):
+        (folder / f"{number}.jpg").write_bytes(jpeg_bytes(color=(60 * number, 90, 30)))
+    (folder / "copy of 0.jpg").write_bytes((folder / "0.jpg").read_bytes())
+    with no_fsync():
+        report = ingest_folder(Workspace(tmp_path / "ws"), FolderOptions(folder=tmp_path / "photos", workers=1))
+    assert report.summary() == "4 rows: 4 images stored (3 distinct: byte-identical copies share one file), 0 dropped"

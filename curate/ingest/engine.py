@@ -108,6 +108,7 @@ class IngestReport:
     dropped_by_reason: dict[str, int] = field(default_factory=dict)
     metadata_updated: int = 0  # rows already in the catalog whose metadata this run changed
     restored: int = 0  # stored images gone from a local store, fetched again and put back
+    distinct: int | None = None  # distinct images (sha256) among the `stored` rows: byte-identical copies share one
     changed_columns: dict[str, int] = field(default_factory=dict)  # metadata column -> rows changed
     columns: ColumnUsage | None = None  # how the source's table was read (sources that read one)
     warnings: list[str] = field(default_factory=list)  # the source looks other than meant (e.g. no labels)
@@ -121,7 +122,12 @@ class IngestReport:
         restored = f", {self.restored:,} missing stored image{'s' * (self.restored != 1)} put back" \
             if self.restored else ""
         fresh = f" ({self.fetched:,} read this run)" if self.already_done else ""  # a re-run: what is new
-        return f"{self.records:,} rows: {self.stored:,} images stored{fresh}{restored}, {dropped:,} dropped{detail}"
+        # rows, not files: byte-identical copies share one stored file, and `curate embed` counts files (audit BB:
+        # "270 images stored" beside embed's "266 stored images")
+        shared = (f" ({self.distinct:,} distinct: byte-identical copies share one file)"
+                  if self.distinct is not None and self.distinct < self.stored else "")
+        return (f"{self.records:,} rows: {self.stored:,} images stored{shared}{fresh}{restored}, {dropped:,} "
+                f"dropped{detail}")
 
 
 
@@ -463,6 +469,7 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     journal.clear()
     this_run = merged[merged[schema.PHOTO_ID].isin(rows[schema.PHOTO_ID])]
     report.stored = int(this_run["sha256"].notna().sum())
+    report.distinct = int(this_run["sha256"].nunique())
     # ingest's own drops: a later stage's (the filter's quality:dark) read as if ingest had dropped them on a
     # re-ingest (an audit's `203 rows: 203 images stored, 3 dropped (3 quality:dark)`)
     at_ingest = this_run[this_run["drop_stage"].isna() | (this_run["drop_stage"] == "ingest")]
