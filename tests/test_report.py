@@ -230,6 +230,22 @@ def test_split_counts_and_leakage():
     assert "o1" in render_html(build_report(leaky, ALL_REPORTS))
 
 
+def test_the_shares_each_label_got_and_the_splits_notes_are_on_the_page():
+    """Audit BB: every label of a scrape missed its shares (one with no val photo) and only split.json said so."""
+    catalog = make_catalog()
+    labels = sorted(catalog.loc[catalog["split"].notna() & (catalog["status"] == "kept"), "label"].dropna().unique())
+    note = f"1 label(s) could not reach the requested shares within ±5%: {labels[0]} (dominant groups)"
+    split_report = {"config": {"val": 0.1, "test": 0.2, "by": "owner", "seed": 0}, "notes": [note],
+                    "per_label": [{"label": labels[0], "val_achieved": 0.0, "test_achieved": 0.5,
+                                   "within_tolerance": False}]}
+    report = build_report(catalog, {**ALL_REPORTS, "split": split_report})
+    rows = {row["label"]: row for row in report["sections"]["splits"]["per_label"]}
+    assert rows[labels[0]]["val_share"] == 0.0 and rows[labels[0]]["within_tolerance"] is False
+    page = " ".join(render_html(report).split())
+    assert "val share (asked 10.0%)" in page and "0.0% ✗" in page and "50.0% ✗" in page
+    assert f"note: {note}" in page
+
+
 def test_missing_stages_are_absent_with_how_to():
     catalog = make_catalog().assign(split=None)
     report = build_report(catalog, {"filter": None})

@@ -416,8 +416,27 @@ def splits_from_rows(rows: list[dict], leaks: pd.DataFrame, split_report: dict |
     leak_rows = [{"kind": r.kind, "key": r.key, "splits": r.splits, "photos": int(r.photos),
                   "photos_per_split": {k: int(v) for k, v in r.photos_per_split.items()}}
                  for r in leaks.itertuples()]
-    return {"per_label": rows, "clean": not leaks_total, "leaks_total": int(leaks_total), "leaks": leak_rows,
-            "config": (split_report or {}).get("config")}
+    report = split_report or {}
+    return {"per_label": with_achieved_shares(rows, report), "clean": not leaks_total, "leaks_total": int(leaks_total),
+            "leaks": leak_rows, "config": report.get("config"), "notes": [str(n) for n in report.get("notes") or []]}
+
+
+def with_achieved_shares(rows: list[dict], split_report: dict) -> list[dict]:
+    """`rows` with the val and test shares `curate split` achieved per label and whether they are within its
+    tolerance of the shares asked for (its report's per-label table), where it has them. Audit BB: all six labels
+    of a scrape missed their shares (a label with no val photo, one with 1 of 100) and only split.json said so.
+
+    >>> with_achieved_shares([{"label": "a"}], {"per_label": [{"label": "a", "val_achieved": 0.0,
+    ...                       "test_achieved": 0.3, "within_tolerance": False}]})
+    [{'label': 'a', 'val_share': 0.0, 'test_share': 0.3, 'within_tolerance': False}]
+    """
+    achieved = {str(row["label"]): row for row in split_report.get("per_label") or [] if "val_achieved" in row}
+    out = []
+    for row in rows:
+        found = achieved.get(str(row["label"]))
+        out.append({**row, "val_share": float(found["val_achieved"]), "test_share": float(found["test_achieved"]),
+                    "within_tolerance": bool(found["within_tolerance"])} if found else row)
+    return out
 
 
 def copies_section(saved: dict | None, catalog_sha256: str, max_rows: int = 200) -> dict | None:

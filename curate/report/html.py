@@ -312,10 +312,23 @@ def weak_labels(weak: dict) -> str:
 
 
 def splits(s: dict) -> str:
+    config = s.get("config") or {}
+    shares = any("val_share" in r for r in s["per_label"])
+
+    def achieved(r: dict) -> list[str]:  # val and test shares got, marked when off the asked ones (audit BB)
+        if "val_share" not in r:
+            return ["", ""]
+        mark = "" if r["within_tolerance"] else " ✗"
+        return [f"{pct(r['val_share'])}{mark}", f"{pct(r['test_share'])}{mark}"]
+
     rows = [[e(r["label"]), num(r["photos"]), num(r.get("no_owner", 0)),
-             *[f'{r[f"{n}_photos"]} / {r[f"{n}_owners"]}' for n in ("train", "val", "test")]] for r in s["per_label"]]
+             *[f'{r[f"{n}_photos"]} / {r[f"{n}_owners"]}' for n in ("train", "val", "test")],
+             *(achieved(r) if shares else [])] for r in s["per_label"]]
+    asked = [f"val share (asked {pct(config['val'])})", f"test share (asked {pct(config['test'])})"] \
+        if shares and "val" in config and "test" in config else ["val share", "test share"]
     parts = [table(["label", "photos", "no owner", "train photos / photographers", "val photos / photographers",
-                    "test photos / photographers"], rows),
+                    "test photos / photographers", *(asked if shares else [])], rows),
+             *[f'<p class="note">note: {e(note)}</p>' for note in s.get("notes") or []],
              '<p class="why">Photographers are the distinct known owners; a photo without an owner is no '
              "photographer (counted under \"no owner\"), though the split keeps each apart as a group of its own.</p>",
              '<p class="why">A leak is one photographer, near-duplicate cluster or identical image with kept photos '
