@@ -741,3 +741,14 @@ def test_photos_flagged_but_kept_are_counted_in_the_warning_the_card_and_export_
                               lambda batch: pd.Series(1.0, index=batch.index), tmp_path / "spill")
     assert streamed.flagged == want  # batches of 16 rows: the counts are summed
 
+    # audit BB: a label issue the prefilter relabelled, or any flag a reviewer settled, is no longer open
+    catalog.loc[exported[0], ["original_label", "label"]] = [catalog.at[exported[0], "label"], "relabelled"]
+    catalog.loc[exported[2], "review_status"] = "kept"  # a label issue and doubted: both settled by the reviewer
+    write_catalog(own_ws, catalog)
+    settled = ExportConfig(fmt, labels="kept")
+    again = plan_from_file(CatalogFile(own_ws.catalog_path, 16), settled,
+                           lambda batch: pd.Series(1.0, index=batch.index), tmp_path / "spill")
+    quality_left = quality - int(bool(catalog.at[exported[2], "quality_issues"] is not None
+                                      and len(catalog.at[exported[2], "quality_issues"]) > 0))
+    assert again.flagged == {"label issue": 1, "doubted off topic": 4, "quality issue": quality_left}
+

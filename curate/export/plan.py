@@ -176,21 +176,30 @@ FLAG_QUEUES = {"label issue": "label_issues", "doubted off topic": "off_topic", 
 
 
 def flagged_counts(catalog: pd.DataFrame, exported: pd.Series) -> dict[str, int]:
-    """How many `exported` rows a stage flagged and kept, by flag (FLAG_QUEUES' keys): a label issue
-    (`is_label_issue`), a photo the prefilter doubted but kept (`topic_doubted`: its cut was held), a quality
-    check failed but not dropped (`quality_issues`). A catalog without a column counts none of that flag.
+    """How many `exported` rows a stage flagged and kept and nobody has settled since, by flag (FLAG_QUEUES' keys):
+    a label issue (`is_label_issue`), a photo the prefilter doubted but kept (`topic_doubted`: its cut was held), a
+    quality check failed but not dropped (`quality_issues`). A catalog without a column counts none of that flag.
+    Settled: a photo a reviewer decided on (`review_status`), and a label issue the prefilter relabelled
+    (`original_label`: it trains under the suggested label). Audit BB: "29 label issues … drop or relabel what is
+    wrong" counted 10 photos the prefilter had relabelled already.
 
-    >>> rows = pd.DataFrame({"is_label_issue": [True, None, True], "topic_doubted": [None, True, None],
-    ...                      "quality_issues": [["blurry"], [], None]})
-    >>> flagged_counts(rows, pd.Series([True, True, False]))
+    >>> rows = pd.DataFrame({"is_label_issue": [True, None, True, True], "topic_doubted": [None, True, None, None],
+    ...                      "quality_issues": [["blurry"], [], None, None], "original_label": [None, None, None, "b"]})
+    >>> flagged_counts(rows, pd.Series([True, True, False, True]))
     {'label issue': 1, 'doubted off topic': 1, 'quality issue': 1}
     """
+    open_rows = exported.copy()
+    if "review_status" in catalog:
+        open_rows &= catalog["review_status"].isna()
     counts = {}
     for flag, column in (("label issue", "is_label_issue"), ("doubted off topic", "topic_doubted")):
         if column in catalog:
-            counts[flag] = int((exported & (catalog[column] == True)).sum())  # noqa: E712  (None: not judged)
-    if "quality_issues" in catalog and exported.any():
-        listed = catalog.loc[exported, "quality_issues"].map(
+            flagged = open_rows & (catalog[column] == True)  # noqa: E712  (None: not judged)
+            if column == "is_label_issue" and "original_label" in catalog:
+                flagged &= catalog["original_label"].isna()
+            counts[flag] = int(flagged.sum())
+    if "quality_issues" in catalog and open_rows.any():
+        listed = catalog.loc[open_rows, "quality_issues"].map(
             lambda cell: cell is not None and not isinstance(cell, float) and len(cell) > 0)
         counts["quality issue"] = int(listed.astype(bool).sum())
     return counts

@@ -53,6 +53,7 @@ BUCKET_ROWS = 16_384  # photos read back at a time: what the writers hold of the
 EXTERNAL_ROWS = external_sort.EXTERNAL_ROWS  # catalog rows from which the keys are sorted on disk
 KEY_COLUMNS = [schema.PHOTO_ID, "label", "split", "status", "license", "image_path", "tag_labels", "is_label_issue",
                "topic_doubted", "quality_issues",  # the flags of the photos exported
+               "original_label", "review_status",  # what settled a flag (plan.flagged_counts)
                *CONFLICT_COLUMNS]  # images under two labels (plan.label_conflicts)
 Sizes = Callable[[pd.DataFrame], pd.Series]  # image bytes of a batch's rows (NaN: no stored image)
 
