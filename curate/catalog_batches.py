@@ -20,7 +20,12 @@ stand behind the same two calls later.
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import tempfile
+import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +33,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock, and no stale folder is removed
+    fcntl = None
 
 from curate import schema
 from curate.errors import CATALOG_FIX, DataContractError
@@ -211,7 +221,7 @@ def _conform(frame: pd.DataFrame, names: list[str], arrow: pa.Schema) -> pd.Data
         table = pa.Table.from_pandas(frame[names], schema=arrow, preserve_index=False, safe=False)
     except (ValueError, TypeError, pa.ArrowException) as exc:
         raise DataContractError(f"the catalog does not match the schema ({exc}); {CATALOG_FIX}") from exc
-    return schema.to_pandas(table)
+    return schema.to_pandas(table.replace_schema_metadata(None))  # the declared dtypes, as read_catalog
 
 
 def sorted_digest(catalog: CatalogFile, needs: list[str], view: Callable[[pd.DataFrame], pd.DataFrame],
@@ -257,18 +267,71 @@ def sorted_digest_bounded(catalog: CatalogFile, needs: list[str], view: Callable
     reads the sorted hashes back one column and one batch at a time."""
     if catalog.num_rows < EXTERNAL_DIGEST_ROWS:
         return sorted_digest(catalog, needs, view, sort_by, hash_column)
-    import shutil
-    import tempfile
-
-
-    try:
-        folder = Path(tempfile.mkdtemp(prefix=".digest-", dir=catalog.path.parent))
-    except OSError:  # a read-only workspace
-        folder = Path(tempfile.mkdtemp(prefix="curate-digest-"))
-    try:
+    with ExitStack() as stack:
+        try:
+            folder = stack.enter_context(scratch_folder(catalog.path.parent, ".digest-"))
+        except OSError:  # a read-only workspace
+            folder = stack.enter_context(scratch_folder(Path(tempfile.gettempdir()), "curate-digest-"))
         return _digest_on_disk(catalog, needs, view, sort_by, hash_column, folder)
+
+
+SCRATCH_LOCK = ".in-use"  # in each scratch folder: locked (flock) while a process works in the folder
+SCRATCH_GRACE_S = 120  # a folder without its lock file is judged stale from this age (it may be being created)
+
+
+@contextmanager
+def scratch_folder(parent: Path, prefix: str) -> Iterator[Path]:
+    """A new folder `<parent>/<prefix>XXXXXXXX` for the block's temporary files, removed after it;
+    first, the `<prefix>*` folders of earlier commands that were killed (SIGKILL, a power cut:
+    no `finally` ran) are removed (`remove_stale_scratch`).
+
+    The folder holds a file, `SCRATCH_LOCK`, locked with `flock` for the block's life (it is put in
+    place already locked). The OS releases the lock when the process ends, however it ends, so a
+    folder whose lock can be taken is one no process works in, and another command (a concurrent
+    `curate status`, which takes no workspace lock) never removes a folder in use. `flock`, not
+    `lockf`: two threads of one process hold separate locks."""
+    remove_stale_scratch(parent, prefix)
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    handle = None
+    try:
+        handle = open(folder / f"{SCRATCH_LOCK}.new", "w")
+        if fcntl is not None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        os.replace(folder / f"{SCRATCH_LOCK}.new", folder / SCRATCH_LOCK)
+        yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        if handle is not None:
+            handle.close()  # after the removal: the folder is never unlocked while it exists
+
+
+def remove_stale_scratch(parent: Path, prefix: str, grace_s: float = SCRATCH_GRACE_S) -> list[Path]:
+    """Remove the `<prefix>*` folders in `parent` that no live process works in: those whose lock
+    file no process holds, and those without one older than `grace_s` (a folder from before curate
+    locked them, or from a process killed before it locked its folder). Returns the folders removed."""
+    removed: list[Path] = []
+    try:
+        candidates = [entry for entry in os.scandir(parent) if entry.name.startswith(prefix)]
+    except OSError:
+        return removed
+    for entry in candidates if fcntl is not None else ():
+        try:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            try:
+                handle = open(Path(entry.path) / SCRATCH_LOCK)
+            except FileNotFoundError:
+                if time.time() - entry.stat().st_mtime >= grace_s:
+                    shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with handle:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: in use
+                    shutil.rmtree(entry.path, ignore_errors=True)  # while locked: no one else removes it meanwhile
+        except OSError:  # in use, vanished meanwhile, or not ours to remove (a read-only workspace)
+            continue
+        if not os.path.exists(entry.path):
+            removed.append(Path(entry.path))
+    return removed
 
 
 def _digest_on_disk(catalog: CatalogFile, needs: list[str], view: Callable[[pd.DataFrame], pd.DataFrame],

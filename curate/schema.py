@@ -279,18 +279,14 @@ def conform(frame: pd.DataFrame) -> pa.Table:
     lists); an undeclared column, a missing or null non-nullable column or a repeated
     photo_id raises DataContractError.
     """
-    unknown = [name for name in frame.columns if name not in COLUMN_BY_NAME]
-    if unknown:
-        raise DataContractError(f"catalog has columns this version of curate does not know ({', '.join(unknown)}): "
-                                "it was written by another version or tool, so use that version (a developer "
-                                "adding a column declares it in curate/schema.py)")
+    check_known_columns(frame.columns)
     frame = frame.copy()
     for column in COLUMNS:
         if not column.nullable and column.name in frame.columns and frame[column.name].isna().any():
-            raise DataContractError(f"catalog column {column.name!r} must not be null")
+            raise DataContractError(null_message(column.name))
         if column.name not in frame.columns:
             if not column.nullable and not pa.types.is_list(column.type):
-                raise DataContractError(f"catalog has no {column.name!r} column, which every row needs")
+                raise DataContractError(missing_message(column.name))
             empty = [[] for _ in range(len(frame))] if pa.types.is_list(column.type) else [None] * len(frame)
             frame[column.name] = pd.Series(empty, index=frame.index, dtype=object)  # object even with no rows
         elif pa.types.is_list(column.type) and column.nullable:
@@ -303,11 +299,34 @@ def conform(frame: pd.DataFrame) -> pa.Table:
     return table
 
 
+def null_message(name: str) -> str:
+    """What a catalog with a null in non-null column `name` is refused with (both engines)."""
+    return f"catalog column {name!r} must not be null"
+
+
+def missing_message(name: str) -> str:
+    """What a catalog lacking non-null column `name` is refused with (both engines)."""
+    return f"catalog has no {name!r} column, which every row needs"
+
+
+def check_known_columns(names) -> None:
+    """DataContractError when `names` hold a column the schema does not declare (both catalog
+    engines refuse such a catalog: writing it back would drop the column).
+
+    >>> check_known_columns(["photo_id", "label"])
+    """
+    unknown = [str(name) for name in names if name not in COLUMN_BY_NAME]
+    if unknown:
+        raise DataContractError(f"catalog has columns this version of curate does not know ({', '.join(unknown)}): "
+                                "it was written by another version or tool, so use that version (a developer "
+                                "adding a column declares it in curate/schema.py)")
+
+
 def validate(table: pa.Table) -> None:
     """Check nullability, status values and photo_id uniqueness."""
     for column in COLUMNS:
         if not column.nullable and table.column(column.name).null_count:
-            raise DataContractError(f"catalog column {column.name!r} must not be null")
+            raise DataContractError(null_message(column.name))
     ids = table.column(PHOTO_ID)
     if len(ids) and pc.count_distinct(ids).as_py() != len(ids):
         raise DataContractError("catalog has repeated photo_id values")

@@ -292,6 +292,42 @@ def _read_part(path: Path) -> pa.Table:
         return pq.read_table(handle)
 
 
+def _concat_parts(parts: list[pa.Table]) -> pa.Table:
+    """A folder's parts as one table. Each part's declared columns are first converted to the
+    schema's types as `schema.conform` converts a single file's (through pandas), so that parts
+    differing only in how a writer encoded a column (a dictionary-encoded or large string, a
+    tz-aware timestamp, BINARY text, a wider integer) concatenate: the folder reads as the same
+    rows in one file would (docs/scale-catalog.md, "Catalogs from other Parquet writers"). Parts
+    may differ in their columns (one written before a stage added some): unified by name."""
+    return pa.concat_tables([_declared_types(part) for part in parts], promote_options="permissive")
+
+
+def _check_known_columns(ws: Workspace, files: list[Path]) -> None:
+    """`schema.check_known_columns` over the parts' columns (DataContractError naming the catalog)."""
+    names = {name for part in files for name in pq.read_schema(part).names if not name.startswith(PANDAS_INDEX_PREFIX)}
+    try:
+        schema.check_known_columns(sorted(names))
+    except DataContractError as exc:
+        raise DataContractError(f"{ws.catalog_path}: {exc}; {CATALOG_FIX}") from exc
+
+
+PANDAS_INDEX_PREFIX = "__index_level_"  # a pandas writer's index column: to_pandas makes it the index, conform drops it
+
+
+def _declared_types(part: pa.Table) -> pa.Table:
+    """`part` with each declared column whose type is not the schema's converted as conform converts it."""
+    odd = [field.name for field in part.schema
+           if field.name in schema.COLUMN_BY_NAME and field.type != schema.COLUMN_BY_NAME[field.name].type]
+    if not odd:
+        return part
+    frame = part.select(odd).replace_schema_metadata(None).to_pandas(types_mapper=schema.pandas_type)
+    declared = pa.schema([pa.field(name, schema.COLUMN_BY_NAME[name].type) for name in odd])
+    converted = pa.Table.from_pandas(frame, schema=declared, preserve_index=False, safe=False)
+    for name in odd:
+        part = part.set_column(part.schema.get_field_index(name), name, converted.column(name))
+    return part
+
+
 def read_catalog(ws: Workspace, *, required: bool = True) -> pd.DataFrame:
     """Read the catalog (a file, or a folder of Parquet parts); an absent catalog is an empty one
     unless `required`."""
@@ -305,17 +341,22 @@ def read_catalog(ws: Workspace, *, required: bool = True) -> pd.DataFrame:
                 f"no catalog at {ws.catalog_path}; run `curate ingest ...` first or pass --workspace"
             )
         return schema.empty_catalog()
+    files = catalog_parts(ws.catalog_path)
     try:
-        parts = [_read_part(part) for part in catalog_parts(ws.catalog_path)]
-        if not parts:
-            return schema.empty_catalog()
-        # parts may differ in their columns (one written before a stage added some): unified by name
-        table = parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="permissive")
+        if len(files) > 1:  # refused before the parts are read
+            _check_known_columns(ws, files)
+        parts = [_read_part(part) for part in files]
     except (OSError, pa.ArrowException) as exc:
         raise DataContractError(f"catalog {ws.catalog_path} is unreadable ({exc}); "
                                 + CATALOG_FIX) from exc
+    if not parts:
+        return schema.empty_catalog()
     try:
-        return schema.to_pandas(schema.conform(table.to_pandas(types_mapper=schema.pandas_type)))
+        table = parts[0] if len(parts) == 1 else _concat_parts(parts)
+        conformed = schema.conform(table.to_pandas(types_mapper=schema.pandas_type))
+        # the declared types' dtypes, not the file's: conform keeps the pandas metadata of the frame it was
+        # given, which named a foreign file's column types (lat written as text came back as text)
+        return schema.to_pandas(conformed.replace_schema_metadata(None))
     except DataContractError as exc:
         raise DataContractError(f"{ws.catalog_path}: {exc}; {CATALOG_FIX}") from exc
     except (ValueError, TypeError, pa.ArrowException) as exc:  # a column of the wrong type

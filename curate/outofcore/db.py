@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,9 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate import schema
+from curate.catalog_batches import scratch_folder
 from curate.errors import CATALOG_FIX, DataContractError
 from curate.filters.owners import NO_OWNER_PREFIX
-from curate.workspace import catalog_file_sha256, catalog_parts, swap_in_folder, temp_file_beside
+from curate.workspace import PANDAS_INDEX_PREFIX, catalog_file_sha256, catalog_parts, swap_in_folder, temp_file_beside
 
 MEMORY_LIMIT = "2GB"  # DuckDB's own buffers; it spills beyond (Python-side arrays come on top)
 MEMORY_LIMIT_ENV = "CURATE_DUCKDB_MEMORY"
@@ -81,10 +81,19 @@ def owner_key_sql(table: str | None = None) -> str:
 
 
 class Catalog:
-    """The catalog as DuckDB sees it: `source` (a read_parquet call with the file row number as
-    `rid`) and `column(name)` (the column, or a typed NULL / empty list when the file lacks it)."""
+    """The catalog as DuckDB sees it: `source`, a view of every schema column in its declared type
+    plus `rid` (the row's position in the catalog), and `column(name)`, a select item of it.
 
-    def __init__(self, path: Path):
+    The view reads each file column as `read_catalog` does (curate.schema.conform's conversions):
+    float NaN is NULL, a tz-aware timestamp is its UTC wall clock, BINARY text is decoded, a
+    number written as text is parsed, a column the file lacks is a typed NULL (an empty list for
+    the non-null list columns); a file column in a type conform does not convert is refused
+    (DataContractError). With `checked` (every stage's I/O edge), what conform refuses is refused
+    on construction, before any work, with the same one line (`check`); without (the export's
+    key checks, which read photo_id and status only), the caller checks what it reads
+    (docs/scale-catalog.md, "Catalogs from other Parquet writers")."""
+
+    def __init__(self, path: Path, checked: bool = False):
         self.path = Path(path)
         files = parquet_files(self.path)
         if not files:
@@ -92,10 +101,30 @@ class Catalog:
                                     + CATALOG_FIX)
         self.files = files
         self.present = present_columns(self.path)
+        self._raw = self._raw_source()
+        self.types = _file_types(self)  # each file column's DuckDB type
+        self._typed, self._row_checks = _typed_columns(self)
+        if checked:
+            self.check()
 
-    @property
-    def source(self) -> str:
-        """A table expression: every column of the catalog plus `rid`, the row's position in it."""
+    def check(self) -> None:
+        """The checks `schema.conform` makes (DataContractError, worded as read_catalog words them): a
+        column the schema does not declare (writing the catalog back would drop it), a non-null
+        column missing or holding a null, a value that does not convert to its declared type. One
+        scan of the columns that need it; none for a catalog curate wrote (its types are the
+        declared ones, its non-null columns required in the Parquet schema)."""
+        try:
+            schema.check_known_columns(name for name in self.types if not name.startswith(PANDAS_INDEX_PREFIX))
+        except DataContractError as exc:
+            raise DataContractError(f"{self.path}: {exc}; {CATALOG_FIX}") from exc
+        for column in schema.COLUMNS:
+            if column.name not in self.types and not column.nullable and not pa.types.is_list(column.type):
+                raise DataContractError(f"{self.path}: {schema.missing_message(column.name)}; {CATALOG_FIX}")
+        if self._row_checks:
+            _refuse_bad_rows(self, self._row_checks)
+
+    def _raw_source(self) -> str:
+        """The files as DuckDB reads them (the parts' columns unified by name), plus `rid`."""
         listed = ", ".join(literal(str(f)) for f in self.files)
         # file_row_number restarts in each part: the parts' row counts offset it
         if len(self.files) == 1:
@@ -109,17 +138,152 @@ class Catalog:
                 f"FROM read_parquet([{listed}], file_row_number = true, filename = true, union_by_name = true) p "
                 f"JOIN (VALUES {', '.join(offsets)}) o(name, start) ON p.filename = o.name)")
 
+    @property
+    def source(self) -> str:
+        """A table expression: every schema column, in its declared type, plus `rid`."""
+        items = ", ".join(f"{self._typed[name]} AS {quote(name)}" for name in schema.NAMES)
+        return f"(SELECT {items}, rid FROM {self._raw})"
+
     def column(self, name: str, alias: str | None = None, table: str | None = None) -> str:
-        """`name` (of `table`, when given) as a select item (a typed null, or an empty list, when the
-        file lacks it)."""
-        spec = schema.COLUMN_BY_NAME[name]
-        if name in self.present:
-            expression = f"{table}.{quote(name)}" if table else quote(name)
-        elif pa.types.is_list(spec.type) and not spec.nullable:
-            expression = "[]::VARCHAR[]"
-        else:
-            expression = f"NULL::{sql_type(spec.type)}"
+        """`name` of the source (or of `table`, an alias of it) as a select item."""
+        schema.COLUMN_BY_NAME[name]  # a KeyError for a name the schema does not declare
+        expression = f"{table}.{quote(name)}" if table else quote(name)
         return f"{expression} AS {quote(alias or name)}"
+
+
+_INTEGERS = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                       "UBIGINT", "UHUGEINT"})
+_FLOATS = frozenset({"FLOAT", "DOUBLE"})
+_TIMESTAMPS = frozenset({"TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"})
+
+
+def _no_nan(expression: str) -> str:
+    """`expression` (a DOUBLE) with NaN as NULL. Not `nullif(x, 'NaN')` nor a plain `isnan(x)`:
+    DuckDB folds those away by the Parquet min/max statistics, which leave NaN out (DuckDB 2.0:
+    the NaN rows then stayed NaN); `try(x)` carries no statistics (tests/test_foreign_catalogs.py
+    reads NaN from a file with statistics)."""
+    return f"CASE WHEN isnan(try({expression})) THEN NULL ELSE {expression} END"
+
+
+def conversion(declared: str, found: str, x: str) -> tuple[str, str | None] | None:
+    """(SQL turning column `x`, of DuckDB type `found` in the files, into the `declared` type as
+    schema.conform converts it; a condition true on a row whose value does not convert, or None
+    when every value does), or None when conform refuses the type itself.
+
+    >>> conversion("DOUBLE", "DOUBLE", "lat")
+    ('CASE WHEN isnan(try(lat)) THEN NULL ELSE lat END', None)
+    >>> conversion("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "t")
+    ("timezone('UTC', t)", None)
+    >>> conversion("VARCHAR", "BIGINT", "label") is None
+    True
+    """
+    def parsed(expression: str, strict_text: bool = False) -> tuple[str, str]:
+        # pyarrow parses numbers without surrounding blanks; DuckDB would trim them
+        blank = f" OR {x} <> trim({x})" if strict_text else ""
+        return expression, f"{x} IS NOT NULL AND (try({expression}) IS NULL{blank})"
+
+    if declared == found:
+        return (_no_nan(x) if declared == "DOUBLE" else x), None
+    if found.replace('"', "") in ("NULL", "NULL[]"):  # pyarrow's null type: a column (or lists) of nulls only
+        return f"CAST({x} AS {declared})", None
+    text = found == "VARCHAR"
+    if declared == "VARCHAR" and found == "BLOB":
+        return parsed(f"decode({x})")
+    if declared == "VARCHAR[]" and found == "BLOB[]":
+        return parsed(f"list_transform({x}, lambda v: decode(v))")
+    if declared == "DOUBLE" and (found in _FLOATS or found in _INTEGERS):
+        return _no_nan(f"CAST({x} AS DOUBLE)"), None
+    if declared == "DOUBLE" and text:
+        expression, bad = parsed(f"CAST({x} AS DOUBLE)", strict_text=True)
+        return _no_nan(expression), bad
+    if declared in ("INTEGER", "TINYINT") and found in _FLOATS:  # pyarrow (safe=False) truncates, NaN is null
+        expression = f"CAST(trunc({_no_nan(x)}) AS {declared})"
+        return expression, f"{_no_nan(x)} IS NOT NULL AND try({expression}) IS NULL"
+    if declared in ("INTEGER", "TINYINT") and (found in _INTEGERS or text):
+        return parsed(f"CAST({x} AS {declared})", strict_text=text)  # out of range: refused, as pyarrow
+    if declared == "BOOLEAN" and (found in _INTEGERS or text):
+        return parsed(f"CAST({x} AS BOOLEAN)", strict_text=text)
+    if declared == "TIMESTAMP" and found in _TIMESTAMPS:
+        return f"CAST({x} AS TIMESTAMP)", None
+    if declared == "TIMESTAMP" and found == "TIMESTAMP WITH TIME ZONE":
+        # the UTC wall clock, as pandas reads it, whatever the connection's (the machine's) time zone
+        return f"timezone('UTC', {x})", None
+    if declared == "TIMESTAMP" and text:
+        return parsed(f"CAST({x} AS TIMESTAMP)")
+    return None
+
+
+def _file_types(catalog: Catalog) -> dict[str, str]:
+    """Each file column's DuckDB type (the parts' types unified by name, as the source reads them)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        try:
+            rows = con.execute(f"DESCRIBE SELECT * FROM {catalog._raw}").fetchall()
+        except duckdb.Error as exc:
+            raise DataContractError(f"catalog {catalog.path} does not match the schema ({exc}); "
+                                    + CATALOG_FIX) from exc
+    return {row[0]: row[1] for row in rows if row[0] != "rid"}
+
+
+def _optional_columns(catalog: Catalog) -> set[str]:
+    """The columns that may hold a null: optional in some part's Parquet schema, or missing from one
+    (curate's writers mark the non-null columns required)."""
+    schemas = [pq.read_schema(part) for part in catalog.files]
+    return {name for name in catalog.present
+            if any(name not in fields.names or fields.field(name).nullable for fields in schemas)}
+
+
+def _typed_columns(catalog: Catalog) -> tuple[dict[str, str], list[tuple[str, object]]]:
+    """(each schema column's SQL in the view: `conversion` of the file column, a typed NULL or an
+    empty list when the files lack it; the row checks conform would make: a select item and what
+    it finds). A file column in a type conform does not convert is refused here (DataContractError):
+    the view cannot be built."""
+    typed, checks, optional = {}, [], _optional_columns(catalog)
+    for column in schema.COLUMNS:
+        declared, x = sql_type(column.type), quote(column.name)
+        if column.name not in catalog.types:
+            typed[column.name] = "[]::VARCHAR[]" if pa.types.is_list(column.type) and not column.nullable \
+                else f"NULL::{declared}"
+            continue
+        converted = conversion(declared, catalog.types[column.name], x)
+        if converted is None:
+            raise DataContractError(f"catalog {catalog.path} does not match the schema (column {column.name!r} is "
+                                    f"{catalog.types[column.name]} in the file; the schema declares {column.type}); "
+                                    + CATALOG_FIX)
+        typed[column.name], bad = converted
+        if not column.nullable and column.name in optional:
+            checks.append((f"count(*) FILTER (WHERE {x} IS NULL) > 0", schema.null_message(column.name)))
+        if bad:
+            checks.append((f"any_value(CAST({x} AS VARCHAR)) FILTER (WHERE {bad})", column))
+    return typed, checks
+
+
+def _refuse_bad_rows(catalog: Catalog, checks: list[tuple[str, object]]) -> None:
+    """Run the rows' checks in one scan; the first failing one (null checks in schema order, then
+    values that do not convert) is raised as DataContractError."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET memory_limit = {literal(os.environ.get(MEMORY_LIMIT_ENV) or MEMORY_LIMIT)}")
+        con.execute(f"SET threads = {_threads()}")
+        try:
+            found = con.execute(f"SELECT {', '.join(sql for sql, _ in checks)} FROM {catalog._raw}").fetchone()
+        except duckdb.Error as exc:
+            raise DataContractError(f"catalog {catalog.path} does not match the schema ({exc}); "
+                                    + CATALOG_FIX) from exc
+    for (_, what), value in sorted(zip(checks, found), key=lambda pair: not isinstance(pair[0][1], str)):
+        if isinstance(what, str) and value:
+            raise DataContractError(f"{catalog.path}: {what}; {CATALOG_FIX}")
+        if not isinstance(what, str) and value is not None:
+            raise DataContractError(f"catalog {catalog.path} does not match the schema (column {what.name!r} holds "
+                                    f"{value[:80]!r}, which is not a {what.type}); {CATALOG_FIX}")
+
+
+def _threads() -> int:
+    return int(os.environ.get(THREADS_ENV) or min(os.cpu_count() or 1, 4))
 
 
 def arrow_query(con, query: str) -> pa.Table:
@@ -160,18 +324,22 @@ def connect(scratch_parent: Path) -> Iterator:
     """A DuckDB connection on a database file in a scratch folder under `scratch_parent`."""
     import duckdb
 
-    scratch = Path(tempfile.mkdtemp(prefix=".duckdb-", dir=scratch_parent))
-    con = Connection(duckdb.connect(str(scratch / "work.duckdb")))
-    try:
-        threads = int(os.environ.get(THREADS_ENV) or min(os.cpu_count() or 1, 4))
-        con.execute(f"SET memory_limit = {literal(os.environ.get(MEMORY_LIMIT_ENV) or MEMORY_LIMIT)}")
-        con.execute(f"SET threads = {threads}")
-        con.execute(f"SET temp_directory = {literal(str(scratch / 'spill'))}")
-        con.execute("SET preserve_insertion_order = true")
-        yield con
-    finally:
-        con.close()
-        shutil.rmtree(scratch, ignore_errors=True)
+    with scratch_folder(Path(scratch_parent), ".duckdb-") as scratch:  # a killed command's is removed next time
+        con = Connection(duckdb.connect(str(scratch / "work.duckdb")))
+        try:
+            yield _configured(con, scratch)
+        finally:
+            con.close()
+
+
+def _configured(con, scratch: Path):
+    """`con` with the memory limit, threads, spill folder, row order and time zone curate works with."""
+    con.execute(f"SET memory_limit = {literal(os.environ.get(MEMORY_LIMIT_ENV) or MEMORY_LIMIT)}")
+    con.execute(f"SET threads = {_threads()}")
+    con.execute(f"SET temp_directory = {literal(str(scratch / 'spill'))}")
+    con.execute("SET preserve_insertion_order = true")
+    con.execute("SET TimeZone = 'UTC'")  # no timestamp of the catalog depends on the machine's zone
+    return con
 
 
 def create_output_table(con, name: str = "final") -> None:

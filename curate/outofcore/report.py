@@ -404,7 +404,7 @@ def report_queries(ws, scratch_parent: Path | None = None) -> Iterator[ReportQue
     passes its output folder, so that a read-only workspace can be reported on)."""
     from curate.outofcore.run import validate
 
-    catalog = Catalog(ws.catalog_path)
+    catalog = Catalog(ws.catalog_path, checked=True)
     with connect(ws.root if scratch_parent is None else scratch_parent) as con:
         validate(con, catalog)
         yield ReportQueries(con, catalog)

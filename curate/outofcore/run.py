@@ -105,7 +105,7 @@ def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float 
     from curate.filters.run import recipe_centres, recipe_record
     from curate.outofcore.filter import filter_duckdb
 
-    catalog = Catalog(ws.catalog_path)
+    catalog = Catalog(ws.catalog_path, checked=True)
     input_hash = db.catalog_sha256(ws.catalog_path)
     with connect(ws.root) as con:
         validate(con, catalog)
@@ -124,7 +124,7 @@ def run_split_duckdb(ws, config, warnings: list[str] = (), started: float | None
     """curate.split.run_split's work in DuckDB (`warnings`: the I/O edge's own, put first)."""
     from curate.outofcore.split import split_duckdb
 
-    catalog = Catalog(ws.catalog_path)
+    catalog = Catalog(ws.catalog_path, checked=True)
     input_hash = db.catalog_sha256(ws.catalog_path)
     with connect(ws.root) as con:
         validate(con, catalog)
@@ -140,7 +140,7 @@ def leakage_duckdb(ws, by: str | None = None) -> pd.DataFrame:
     """curate.leakage.find_leakage over the workspace's catalog, in DuckDB."""
     from curate.outofcore.queries import find_leakage
 
-    catalog = Catalog(ws.catalog_path)
+    catalog = Catalog(ws.catalog_path, checked=True)
     with connect(ws.root) as con:
         return find_leakage(con, catalog, by)
 
@@ -149,7 +149,7 @@ def summary_duckdb(ws) -> dict:
     """The catalog counts of curate.status.summary, in DuckDB."""
     from curate.outofcore.queries import summary_counts
 
-    catalog = Catalog(ws.catalog_path)
+    catalog = Catalog(ws.catalog_path, checked=True)
     with connect(ws.root) as con:
         return summary_counts(con, catalog)
 

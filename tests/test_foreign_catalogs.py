@@ -1,0 +1,288 @@
+"""Catalogs written by other Parquet writers (Spark, pyarrow with other options): both catalog
+engines read them alike, or refuse them alike with one line (audit BA, F1-F4 and M1;
+docs/scale-catalog.md, "Catalogs from other Parquet writers")."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from test_outofcore import FLAGS, assert_same_distances, assert_same_rows, generated
+
+import curate
+from curate import schema
+from curate.catalog_batches import SCRATCH_LOCK, remove_stale_scratch, scratch_folder
+from curate.errors import DataContractError
+from curate.filters.run import run_filter
+from curate.filters.stage import FilterConfig
+from curate.outofcore.db import Catalog, connect
+from curate.status import workspace_summary
+from curate.workspace import Workspace, read_catalog
+
+ENGINES = ("pandas", "duckdb")
+CHILD_ENV = {**os.environ, "PYTHONPATH": str(Path(curate.__file__).parents[1])}  # the curate under test
+CONFIG = FilterConfig(max_per_owner=5)
+
+
+def base_table(n: int = 240, seed: int = 5) -> pa.Table:
+    """A catalog as curate writes it (every column in its declared type)."""
+    return schema.conform(generated(n, seed, owners=15, images=90, missing=0.15, prior=False))
+
+
+def with_column(table: pa.Table, name: str, values: pa.Array | pa.ChunkedArray) -> pa.Table:
+    return table.set_column(table.column_names.index(name), name, values)
+
+
+def workspace(root: Path, parts: list[pa.Table]) -> Workspace:
+    """A workspace whose catalog is the one table as a file, or the tables as a folder of parts."""
+    ws = Workspace(root)
+    root.mkdir(parents=True)
+    if len(parts) == 1:
+        pq.write_table(parts[0], ws.catalog_path)
+        return ws
+    ws.catalog_path.mkdir()
+    for number, part in enumerate(parts):
+        pq.write_table(part, ws.catalog_path / f"part-{number:05d}.parquet")
+    return ws
+
+
+def filtered_by_both(tmp_path: Path, parts: list[pa.Table]) -> dict[str, pd.DataFrame]:
+    """Each engine's catalog after `curate filter` of its own copy of the catalog."""
+    got = {}
+    for engine in ENGINES:
+        ws = workspace(tmp_path / engine, parts)
+        run_filter(ws, CONFIG, engine=engine)
+        got[engine] = read_catalog(ws)
+    return got
+
+
+def assert_engines_agree(got: dict[str, pd.DataFrame]) -> None:
+    expected, duck = got["pandas"], got["duckdb"]
+    assert_same_rows(expected, duck, [name for name in schema.NAMES if name != "geo_distance_km"])
+    assert_same_distances(expected, duck)
+
+
+def refusals(ws: Workspace) -> dict[str, str]:
+    """Each engine's one-line refusal of the workspace's catalog (filter, then status)."""
+    lines = {}
+    for engine in ENGINES:
+        with pytest.raises(DataContractError) as refused:
+            run_filter(ws, CONFIG, engine=engine)
+        with pytest.raises(DataContractError) as refused_status:
+            workspace_summary(ws, engine=engine)
+        assert str(refused_status.value) == str(refused.value)
+        lines[engine] = str(refused.value)
+    return lines
+
+
+# F1: float NaN (Spark's and NumPy's "no position") is a missing value on both engines
+
+
+def nan_for_null(table: pa.Table, names=("lat", "lon")) -> pa.Table:
+    for name in names:
+        values = table[name].to_numpy(zero_copy_only=False).astype(float)  # nulls -> NaN
+        table = with_column(table, name, pa.array(values, pa.float64(), from_pandas=False))
+    return table
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_nan_coordinates_are_missing_on_both_engines(tmp_path, parts):
+    table = base_table()
+    nan = nan_for_null(table)
+    assert nan["lat"].null_count == 0 and np.isnan(nan["lat"].to_numpy()).sum() > 10
+    pieces = [nan.slice(i * 80, 80) for i in range(3)] if parts == 3 else [nan]
+    got = filtered_by_both(tmp_path / "nan", pieces)  # the DuckDB filter died in its distance UDF
+    assert_engines_agree(got)
+    reference = filtered_by_both(tmp_path / "null", [table])["pandas"]  # NaN reads as null does
+    assert_same_rows(reference, got["duckdb"], FLAGS)
+    assert_same_distances(reference, got["duckdb"])
+    located = got["duckdb"]["geo_distance_km"].notna()
+    assert located.any() and not (located & reference["lat"].isna()).any()
+    ws = workspace(tmp_path / "status", [nan])
+    counts = {engine: workspace_summary(ws, engine=engine)["geotagged"] for engine in ENGINES}
+    assert counts["duckdb"] == counts["pandas"] == len(table) - table["lat"].null_count
+
+
+def test_nan_in_any_float_column_is_null_in_the_duckdb_view(tmp_path):
+    """The view reads NaN as NULL even where the Parquet min/max statistics (which leave NaN out)
+    let DuckDB fold a plain `isnan` or `nullif` away."""
+    table = nan_for_null(base_table(), names=("lat", "lon"))
+    table = with_column(table, "laplacian_var", pa.array([float("nan")] * len(table), pa.float64(),
+                                                         from_pandas=False))
+    ws = workspace(tmp_path / "ws", [table])
+    catalog = Catalog(ws.catalog_path)
+    with connect(tmp_path) as con:
+        nan_rows, null_lat, kept_lat = con.execute(
+            f"SELECT count(*) FILTER (WHERE isnan(lat) OR isnan(laplacian_var)), count(*) FILTER (WHERE lat IS NULL), "
+            f"(SELECT count(*) FROM {catalog.source} WHERE lat IS NOT NULL) FROM {catalog.source}").fetchone()
+    assert nan_rows == 0
+    assert null_lat == len(table) - kept_lat == np.isnan(table["lat"].to_numpy()).sum()
+
+
+# F2: a tz-aware taken_at is its UTC wall clock whatever the machine's time zone
+
+TZ_SCRIPT = """
+import json, sys
+from pathlib import Path
+from curate.filters.run import run_filter
+from curate.filters.stage import FilterConfig
+from curate.workspace import Workspace
+for engine, root in zip(("pandas", "duckdb"), sys.argv[1:]):
+    run_filter(Workspace(Path(root)), FilterConfig(max_per_owner=5), engine=engine)
+"""
+
+
+@pytest.mark.parametrize("layout", ["file", "aware and naive parts"])
+def test_tz_aware_taken_at_is_the_utc_wall_clock_in_tokyo(tmp_path, layout):
+    """Under TZ=Asia/Tokyo the DuckDB filter wrote every date back 9 hours later (DuckDB read the
+    column as TIMESTAMPTZ and converted it to the session's zone, the machine's)."""
+    table = base_table()
+    aware = with_column(table, "taken_at", pc.cast(table["taken_at"], pa.timestamp("us", tz="UTC")))
+    parts = [aware] if layout == "file" else [table.slice(0, 100), aware.slice(100)]
+    roots = [workspace(tmp_path / engine, parts).root for engine in ENGINES]
+    env = {**CHILD_ENV, "TZ": "Asia/Tokyo"}
+    subprocess.run([sys.executable, "-c", TZ_SCRIPT, *map(str, roots)], check=True, env=env, timeout=120)
+    wall_clock = table["taken_at"].to_pandas()
+    for root in roots:
+        got = read_catalog(Workspace(root))["taken_at"]
+        pd.testing.assert_series_equal(got, wall_clock, check_names=False, check_dtype=False)
+
+
+# F3: a folder of parts: one rule for both engines
+
+
+def test_an_undeclared_column_in_one_part_is_refused_alike_and_kept(tmp_path):
+    """The DuckDB engine accepted it and dropped the column when it wrote the catalog back."""
+    table = base_table()
+    extra = table.slice(160).append_column("spark_partition", pa.array(np.zeros(80, np.int32)))
+    ws = workspace(tmp_path / "ws", [table.slice(0, 160), extra])
+    before = sorted(p.name for p in ws.catalog_path.iterdir())
+    lines = refusals(ws)
+    assert lines["duckdb"] == lines["pandas"]
+    assert "does not know (spark_partition)" in lines["duckdb"] and "\n" not in lines["duckdb"]
+    assert sorted(p.name for p in ws.catalog_path.iterdir()) == before
+    assert "spark_partition" in pq.read_schema(ws.catalog_path / before[-1]).names
+
+
+def test_parts_that_differ_only_in_encoding_read_as_one_file_on_both_engines(tmp_path):
+    """A dictionary-encoded label, a large_string owner, a wider integer and a tz-aware date in one
+    part (pandas refused: "Unable to merge"), NaN for null in another: read as the one file."""
+    table = base_table()
+    odd = table.slice(80, 80)
+    odd = with_column(odd, "label", pc.dictionary_encode(odd["label"]))
+    odd = with_column(odd, "owner_id", pc.cast(odd["owner_id"], pa.large_string()))
+    odd = with_column(odd, "width", pc.cast(odd["width"], pa.int64()))
+    odd = with_column(odd, "taken_at", pc.cast(odd["taken_at"], pa.timestamp("us", tz="UTC")))
+    parts = [table.slice(0, 80), odd, nan_for_null(table.slice(160))]
+    one_file = workspace(tmp_path / "one", [table])
+    folder = workspace(tmp_path / "folder", parts)
+    pd.testing.assert_frame_equal(read_catalog(folder), read_catalog(one_file))
+    got = filtered_by_both(tmp_path / "filtered", parts)
+    assert_engines_agree(got)
+    assert_same_rows(filtered_by_both(tmp_path / "reference", [table])["pandas"], got["pandas"], FLAGS)
+
+
+# F4: columns in the types other writers use
+
+
+def test_binary_text_and_numbers_as_text_are_read_alike(tmp_path):
+    """label and owner_id as BINARY (no UTF8 annotation), lat as text, width as float64, geo_accuracy
+    as int64: the DuckDB engine died with BinderException / TypeError tracebacks on the first two."""
+    table = base_table()
+    table = with_column(table, "label", pc.cast(table["label"], pa.binary()))
+    table = with_column(table, "owner_id", pc.cast(table["owner_id"], pa.binary()))
+    table = with_column(table, "lat", pc.cast(table["lat"], pa.string()))
+    table = with_column(table, "width", pc.cast(table["width"], pa.float64()))
+    table = with_column(table, "geo_accuracy", pc.cast(table["geo_accuracy"], pa.int64()))
+    got = filtered_by_both(tmp_path, [table])
+    assert_engines_agree(got)
+    assert got["duckdb"]["lat"].dtype == np.float64 and got["pandas"]["lat"].dtype == np.float64
+    assert_same_rows(filtered_by_both(tmp_path / "reference", [base_table()])["pandas"], got["duckdb"], FLAGS)
+    ws = workspace(tmp_path / "status", [table])
+    summaries = [workspace_summary(ws, engine=engine) for engine in ENGINES]
+    assert json.dumps(summaries[0]["labels"], default=str) == json.dumps(summaries[1]["labels"], default=str)
+
+
+@pytest.mark.parametrize("change, words", [
+    ("null tags", "catalog column 'tags' must not be null"),
+    ("lat n/a", "does not match the schema"),
+    ("label as integer", "does not match the schema"),
+    ("no source column", "catalog has no 'source' column"),
+])
+def test_what_conform_refuses_both_engines_refuse_up_front(tmp_path, change, words):
+    """Null tags: the DuckDB engine ran the whole filter, then died with a ConstraintException
+    traceback when it wrote the catalog; now it refuses when it opens the catalog, as pandas."""
+    table = base_table(60)
+    if change == "null tags":
+        table = with_column(table, "tags", pa.array([None if i % 7 == 0 else v for i, v in
+                                                     enumerate(table["tags"].to_pylist())], pa.list_(pa.string())))
+    elif change == "lat n/a":
+        text = pc.cast(table["lat"], pa.string()).to_pylist()
+        table = with_column(table, "lat", pa.array(["n/a" if i == 3 else v for i, v in enumerate(text)]))
+    elif change == "label as integer":
+        table = with_column(table, "label", pa.array(np.arange(len(table))))
+    else:
+        table = table.drop(["source"])
+    ws = workspace(tmp_path / "ws", [table])
+    stamp = ws.catalog_path.stat().st_mtime_ns
+    lines = refusals(ws)
+    for line in lines.values():
+        assert words in line and "\n" not in line
+    if change in ("null tags", "no source column"):
+        assert lines["duckdb"] == lines["pandas"]
+    with pytest.raises(DataContractError):
+        Catalog(ws.catalog_path, checked=True)  # before any work
+    assert ws.catalog_path.stat().st_mtime_ns == stamp and not (ws.reports_dir / "filter.json").exists()
+
+
+# M1: scratch folders of a killed command are removed by the next one, never one in use
+
+HOLD_SCRIPT = """
+import sys, time
+from pathlib import Path
+from curate.catalog_batches import scratch_folder
+with scratch_folder(Path(sys.argv[1]), ".digest-") as folder:
+    print(folder, flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_killed_commands_scratch_folder_is_removed_once_no_process_holds_it(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_SCRIPT, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                              env=CHILD_ENV)
+    try:
+        held = Path(holder.stdout.readline().strip())
+        assert held.is_dir() and (held / SCRATCH_LOCK).exists()
+        assert remove_stale_scratch(tmp_path, ".digest-", grace_s=0) == []  # a live process works in it
+        assert held.is_dir()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    assert held.is_dir()  # SIGKILL: no `finally` ran
+    old = time.time() - 3600
+    legacy = tmp_path / ".digest-legacy"  # left by a curate from before the lock file
+    legacy.mkdir()
+    os.utime(legacy, (old, old))
+    young = tmp_path / ".digest-young"  # just created by a command that has not locked it yet
+    young.mkdir()
+    with scratch_folder(tmp_path, ".digest-") as mine:  # the next command, at once
+        assert not held.exists() and not legacy.exists()
+        assert young.is_dir() and mine.is_dir()
+        assert remove_stale_scratch(tmp_path, ".digest-", grace_s=0) == [young]  # mine is locked
+    assert not mine.exists()
+    (tmp_path / ".duckdb-killed").mkdir()
+    (tmp_path / ".duckdb-killed" / SCRATCH_LOCK).touch()  # its lock died with its process
+    with connect(tmp_path):  # the DuckDB engine's scratch folder follows the same rule
+        assert not (tmp_path / ".duckdb-killed").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".duckdb-")]
