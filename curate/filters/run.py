@@ -110,6 +110,26 @@ def load_embeddings(ws: Workspace, catalog: pd.DataFrame) -> tuple[list[str], np
     return shas[usable].tolist(), vectors[usable]
 
 
+def embeddings_note(ws: Workspace, notes: list[str]) -> list[str]:
+    """`notes` with the filter's "no embeddings" note (clusters.NO_EMBEDDINGS_NOTE) naming the embeddings the
+    workspace does hold when they are at another input size than the one the filter reads (audit BB: after
+    `curate embed --image-size 160` the note said "run `curate embed` first", and a re-run changed nothing)."""
+    from curate.embed import DEFAULT_IMAGE_SIZE
+    from curate.filters import clusters, verify
+
+    folder = ws.cache_dir / "embeddings"
+    others = sorted(path.name for path in folder.glob(f"{verify.EMBEDDING_BACKBONE}-*px")
+                    if any(path.glob("part-*.parquet"))) if folder.is_dir() else []
+    if not others:
+        return notes
+    sizes = ", ".join(name.rsplit("-", 1)[1].replace("px", " px") for name in others)
+    specific = (f"near duplicates found by pHash alone: the {verify.EMBEDDING_BACKBONE} embeddings this workspace "
+                f"holds are at {sizes}, and the near-duplicate rule reads them only at {DEFAULT_IMAGE_SIZE} px (its "
+                f"cosine thresholds were measured there); run `curate embed` without --image-size, then "
+                "`curate filter` again")
+    return [specific if note == clusters.NO_EMBEDDINGS_NOTE else note for note in notes]
+
+
 def unembedded_warnings(ws: Workspace, wanted: pd.Series) -> list[str]:
     """One warning when `curate embed`'s cache (the backbone the near-duplicate rule reads) holds some of
     the `wanted` images (sha256s: the ingest-kept stored images) but has never seen others: an embed cut
@@ -248,6 +268,7 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
         from curate.embed import embeddable_images
 
         report.warnings += unembedded_warnings(ws, embeddable_images(catalog)["sha256"])
+    report.notes = embeddings_note(ws, report.notes)
     final = apply_workspace_decisions(ws, filtered, "filter")  # human decisions (curate review) win
     report.notes += overridden_note(final, "filter")
     mark_writing(ws, "filter")

@@ -102,7 +102,7 @@ def _unturned(con, catalog: Catalog) -> list[str]:
 def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float | None = None):
     """curate.filters.run.run_filter's work in DuckDB (no pixel pass: the caches' hashes, thumbnails
     and embeddings are used as they are; see curate.outofcore.neardup)."""
-    from curate.filters.run import recipe_centres, recipe_record
+    from curate.filters.run import embeddings_note, recipe_centres, recipe_record
     from curate.outofcore.filter import filter_duckdb
 
     catalog = Catalog(ws.catalog_path, checked=True)
@@ -113,6 +113,7 @@ def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float 
         query, report = filter_duckdb(con, catalog, config, centres, ws, workers)
         report.warnings += _unembedded(con, catalog, ws)
         report.notes += _unturned(con, catalog)
+        report.notes = embeddings_note(ws, report.notes)
         query = _with_decisions(con, ws, query, report.notes)
         mark_writing(ws, "filter")
         db.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")
