@@ -20,6 +20,8 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import torch
@@ -156,81 +158,126 @@ def fit_head(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y:
     >>> (x @ w.T + b).argmax(1).tolist(), facts["c"], facts["chosen_on"]
     ([0, 0, 1, 1], 0.1, 'default (too few training photos or groups to cross-validate)')
     """
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-
-    mean, std = train_x.mean(axis=0), train_x.std(axis=0)
-    std = np.where(std > 1e-6, std, 1.0)
+    mean, std = _standardisation(train_x)
     scaled_train, scaled_val = (train_x - mean) / std, (val_x - mean) / std
     present = np.unique(train_y)
     if len(present) < 2:
         raise ValueError("a probe needs training photos of at least two classes")
-    weight = "balanced" if balanced else None
-
-    def fit(c: float, x: np.ndarray = scaled_train, y: np.ndarray = train_y):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            # few photos per class (one each, say): the run's thin-class warning has said so already
-            warnings.filterwarnings("ignore", "The number of unique classes is greater than 50%", UserWarning)
-            return LogisticRegression(C=c, max_iter=MAX_ITER, class_weight=weight).fit(x, y)
-
-    def held_out_loss(model, x: np.ndarray, y: np.ndarray) -> float:
-        """Mean log loss of the rows whose class the model knows."""
-        known = np.isin(y, model.classes_)
-        probabilities = np.clip(model.predict_proba(x[known]), 1e-12, 1)
-        column = np.searchsorted(model.classes_, y[known])
-        return float(-np.log(probabilities[np.arange(known.sum()), column]).mean())
-
+    fit = partial(_fit_regression, x=scaled_train, y=train_y, class_weight="balanced" if balanced else None)
     folds = _folds(len(train_y), groups)
-    scoring = _scoring_folds(folds, train_y)
-    scored, score = [], None
-    if np.isin(val_y, present).sum() >= MIN_VAL_PHOTOS:
-        chosen_on = "validation"
+    chosen_on, score = _strength_scorer(fit, (scaled_train, train_y), (scaled_val, val_y), present, folds, groups)
+    if score is None:
+        c, model, val_loss, scored = DEFAULT_C, fit(DEFAULT_C), None, []
+    else:
+        scored = _search_with_progress(score, grid,
+                                       with_model_name(f"probe: choosing the L2 strength C on {chosen_on}", name))
+        val_loss, c, model = min(scored, key=lambda item: (item[0], item[1]))
+        model = model if model is not None else fit(c)  # cross-validation keeps no model: fit the chosen C on all
+    weights, bias = _raw_linear_layer(model, present, mean, std, outputs)
+    facts = {"c": c, "chosen_on": chosen_on, "val_log_loss": val_loss,
+             "grid": {str(g): s for s, g, _ in scored} if scored else None,
+             "iterations": int(np.max(model.n_iter_))}
+    return weights, bias, facts
 
-        def score(c: float):
-            model = fit(c)
-            return held_out_loss(model, scaled_val, val_y), c, model
-    elif scoring:
+
+def _standardisation(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) per feature of the training photos, the scale the regression is fitted on: standardised
+    features make one L2 strength weigh every feature alike (`PROBE_C` is a grid for them). A constant
+    feature (std ~0) is divided by 1, not blown up."""
+    mean, std = train_x.mean(axis=0), train_x.std(axis=0)
+    return mean, np.where(std > 1e-6, std, 1.0)
+
+
+def _fit_regression(c: float, x: np.ndarray, y: np.ndarray, class_weight: str | None):
+    """A multinomial logistic regression with inverse L2 strength `c`, fitted on `x`, `y` without the
+    warnings that say nothing new: not converging within MAX_ITER (the strength search judges the result
+    anyway) and few photos per class."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        # few photos per class (one each, say): the run's thin-class warning has said so already
+        warnings.filterwarnings("ignore", "The number of unique classes is greater than 50%", UserWarning)
+        return LogisticRegression(C=c, max_iter=MAX_ITER, class_weight=class_weight).fit(x, y)
+
+
+def _held_out_loss(model, x: np.ndarray, y: np.ndarray) -> float:
+    """Mean log loss of the rows whose class the model knows."""
+    known = np.isin(y, model.classes_)
+    probabilities = np.clip(model.predict_proba(x[known]), 1e-12, 1)
+    column = np.searchsorted(model.classes_, y[known])
+    return float(-np.log(probabilities[np.arange(known.sum()), column]).mean())
+
+
+def _strength_scorer(fit, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
+                     present: np.ndarray, folds: np.ndarray | None, groups) -> tuple[str, Callable | None]:
+    """(what the L2 strength is chosen on, `score(c)` -> (loss, c, model or None)) for (x, y) of the `train`
+    and `val` photos: the validation photos when `MIN_VAL_PHOTOS` of them are of a class training has
+    (`present`), else cross-validation on the training photos over the folds that can score, else (the
+    default and why, None): fewer photos would choose the strength on a handful of them. `fit(c)` fits the
+    training photos."""
+    (train_x, train_y), (val_x, val_y) = train, val
+    scoring = _scoring_folds(folds, train_y)
+    if np.isin(val_y, present).sum() >= MIN_VAL_PHOTOS:
+        return "validation", partial(_validation_score, fit, val_x, val_y)
+    if scoring:
         chosen_on = f"{CV_FOLDS}-fold cross-validation on the training photos" + (" by group" if groups is not None
                                                                                     else "")
+        return chosen_on, partial(_cross_validation_score, fit, train_x, train_y, folds, scoring)
+    why = ("too few training photos or groups to cross-validate" if folds is None else
+           "no cross-validation fold holds out a photo of a class its other folds train on")
+    return f"default ({why})", None
 
-        def score(c: float):
-            losses = [held_out_loss(fit(c, scaled_train[folds != fold], train_y[folds != fold]),
-                                    scaled_train[folds == fold], train_y[folds == fold]) for fold in scoring]
-            return float(np.mean(losses)), c, None
-    if score is not None:
-        from curate.progress import working
 
-        described = with_model_name(f"probe: choosing the L2 strength C on {chosen_on}", name)
-        with working(described) as update:
-            tried: list[float] = []
+def _validation_score(fit, val_x: np.ndarray, val_y: np.ndarray, c: float) -> tuple[float, float, object]:
+    """(validation log loss, c, model) of the regression fitted on every training photo at strength `c`."""
+    model = fit(c)
+    return _held_out_loss(model, val_x, val_y), c, model
 
-            def counted(c: float):
-                found = score(c)
-                tried.append(c)
-                update(f"{described} ({len(tried)} of {len(grid)} or more strengths tried)")
-                return found
 
-            scored = _search(counted, grid)
-        val_loss, c, model = min(scored, key=lambda item: (item[0], item[1]))
-        model = model if model is not None else fit(c)
-    else:
-        why = ("too few training photos or groups to cross-validate" if folds is None else
-               "no cross-validation fold holds out a photo of a class its other folds train on")
-        chosen_on, c, model, val_loss = f"default ({why})", DEFAULT_C, fit(DEFAULT_C), None
+def _cross_validation_score(fit, x: np.ndarray, y: np.ndarray, folds: np.ndarray, scoring: list[int],
+                            c: float) -> tuple[float, float, None]:
+    """(mean held-out log loss over the `scoring` folds, c, None) at strength `c`: each fold is scored by a
+    model fitted on the other folds (none is kept: the chosen strength is fitted on every photo after)."""
+    losses = [_held_out_loss(fit(c, x=x[folds != fold], y=y[folds != fold]), x[folds == fold], y[folds == fold])
+              for fold in scoring]
+    return float(np.mean(losses)), c, None
+
+
+def _search_with_progress(score, grid, described: str) -> list[tuple]:
+    """`_search(score, grid)` under a progress line `described`, counting the strengths tried: a search on
+    many photos takes a while, and the line says what for (and which model, `with_model_name`)."""
+    from curate.progress import working
+
+    with working(described) as update:
+        tried: list[float] = []
+
+        def counted(c: float):
+            found = score(c)
+            tried.append(c)
+            update(f"{described} ({len(tried)} of {len(grid)} or more strengths tried)")
+            return found
+
+        return _search(counted, grid)
+
+
+def _raw_linear_layer(model, present: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                      outputs: int) -> tuple[np.ndarray, np.ndarray]:
+    """(weight (outputs, dim), bias (outputs,)) float32 of a linear layer fed the RAW features that answers
+    what `model` answers on the standardised ones (the standardisation folded into it). The classes in
+    `present` get the model's rows; an output with no training photo gets weight 0 and a bias 30 below
+    every other, so it is never the answer."""
     coef, intercept = model.coef_, model.intercept_
     if len(present) == 2:  # sklearn's binary form: one row for the second class against the first
         coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
-    weights = np.zeros((outputs, train_x.shape[1]), dtype=np.float64)
+    weights = np.zeros((outputs, len(mean)), dtype=np.float64)
     bias = np.full(outputs, 0.0)
     weights[present] = coef / std
     bias[present] = intercept - (coef / std) @ mean
     missing = np.setdiff1d(np.arange(outputs), present)
     bias[missing] = bias[present].min() - 30.0
-    facts = {"c": c, "chosen_on": chosen_on, "val_log_loss": val_loss,
-             "grid": {str(g): s for s, g, _ in scored} if scored else None,
-             "iterations": int(np.max(model.n_iter_))}
-    return weights.astype(np.float32), bias.astype(np.float32), facts
+    return weights.astype(np.float32), bias.astype(np.float32)
 
 
 def _search(score, grid) -> list[tuple]:

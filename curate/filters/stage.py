@@ -105,19 +105,63 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     `open_image` maps (sha256, least short side) -> the stored image: with it, the keep rule judges which copy
     of a cluster is an upscale of a smaller one on their pixels (`duplicates.upscaled_copies`).
     """
+    out, notes = _reinstate(catalog)
+    warnings: list[str] = []
+    out = _licence_filter(out, config, notes, warnings)
+    out, conflicts = _ambiguous_label_filter(out, config, notes, warnings)
+    out, geo_table = geo_filter(out, config, recipe_centres, notes, warnings)
+    out, group = _exact_duplicate_filter(out, conflicts["held"], notes)
+    out, n_clusters = _near_duplicates(out, config, notes, thumbnails, embeddings, conflicts, read_grey, workers,
+                                       open_image)
+    out, quality_table = _quality_filter(out, config, notes, warnings)
+    out, concentration, caps = _owner_cap_filter(out, config, notes, warnings)
+    notes += force_notes(config, warnings)
+    report = FilterReport(
+        config=asdict(config), funnel=status_counts(out), geo=geo_table, concentration=concentration, caps=caps,
+        dropped_by_reason=_dropped_by_reason(out), exact_duplicate_groups=_exact_duplicate_groups(out, group),
+        near_duplicate_clusters=n_clusters, notes=notes, warnings=warnings, quality=quality_table,
+        label_conflicts=conflicts)
+    return out, report
+
+
+def _kept(out: pd.DataFrame) -> pd.Series:
+    """Whether each photo is kept so far: every filter judges only the photos the earlier ones kept."""
+    return out["status"] == schema.KEPT
+
+
+def _reinstate(catalog: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """(the catalog with this stage's and every later stage's drops undone, rows numbered from 0; the notes
+    so far): a re-run decides again from scratch (`reset_stage`). Undoing the prefilter's drops is said in a
+    note, so the user knows to run it again."""
     out = reset_stage(catalog, STAGE).reset_index(drop=True)
     notes: list[str] = []
     if (catalog["drop_stage"] == "prefilter").any():
         notes.append("photos the prefilter had dropped were reinstated: run `curate prefilter` again")
-    kept = lambda: out["status"] == schema.KEPT  # noqa: E731
+    return out, notes
 
-    warnings: list[str] = []
-    out = _licence_filter(out, config, notes, warnings)
-    ambiguous = kept() & out["label"].isna() & (out["tag_labels"].map(len) >= 2)
+
+def _ambiguous_label_filter(out: pd.DataFrame, config: FilterConfig, notes: list[str],
+                            warnings: list[str]) -> tuple[pd.DataFrame, dict]:
+    """Drop as ambiguous_label the kept photos whose label is in doubt: byte-identical copies filed under
+    different labels, and unlabelled photos whose tags name two or more labels, unless either kind is held
+    (so many that the labels look nested or wrong, not the photos). Returns the catalog and the
+    label_conflicts counts of the report (`held`: the exact-duplicate step then keeps one copy per label)."""
+    conflicting, conflicts, per_label = _exact_label_conflicts(out, config, notes, warnings)
+    ambiguous = _ambiguous_tags(out, per_label["photos"].astype("int64"), config, conflicts, notes, warnings)
+    out = apply_drops(out, pd.Series(np.where(ambiguous | conflicting, "ambiguous_label", None)), STAGE)
+    return out, conflicts
+
+
+def _exact_label_conflicts(out: pd.DataFrame, config: FilterConfig, notes: list[str],
+                           warnings: list[str]) -> tuple[pd.Series, dict, pd.DataFrame]:
+    """(the copies to drop, the label_conflicts counts, label -> photos and conflicting ones among the kept
+    labelled photos): byte-identical copies filed under different labels all go, as no copy's label can be
+    trusted; held (none dropped, a warning) when `duplicates.conflicts_held` says they are so many that the
+    labels look nested or multi-label, unless force_conflicts; else a note names them."""
     conflicting, conflict_labels = duplicates.label_conflicts(out, out["sha256"])
     conflicts = {"exact_images": len(conflict_labels), "exact_photos": int(conflicting.sum()), "near_clusters": 0,
                  "near_photos": 0}
-    labelled = kept() & out["label"].notna()
+    labelled = _kept(out) & out["label"].notna()
     per_label = pd.DataFrame({"photos": out.loc[labelled, "label"].value_counts(),
                               "conflicting": out.loc[labelled & conflicting, "label"].value_counts()}).fillna(0)
     held = not config.force_conflicts and duplicates.conflicts_held(per_label)
@@ -127,53 +171,81 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
         conflicting = pd.Series(False, index=out.index)
     else:
         notes += exact_conflict_notes(conflicts, conflict_labels, per_label)
+    return conflicting, conflicts, per_label
+
+
+def _ambiguous_tags(out: pd.DataFrame, label_counts: pd.Series, config: FilterConfig, conflicts: dict,
+                    notes: list[str], warnings: list[str]) -> pd.Series:
+    """The kept unlabelled photos whose tags name two or more labels (`label_counts`: label -> kept labelled
+    photos), none when `ambiguous_labels.held` holds them: so many that a label looks like an everyday tag or
+    the labels not exclusive, unless force_ambiguous. Counts them in `conflicts`, with their notes and
+    warnings."""
+    ambiguous = _kept(out) & out["label"].isna() & (out["tag_labels"].map(len) >= 2)
     amb_pairs = ambiguous_labels.pair_names(out.loc[ambiguous, "tag_labels"]).value_counts()
-    label_counts = per_label["photos"].astype("int64")
     conflicts["ambiguous_photos"] = int(ambiguous.sum())
     conflicts["ambiguous_held"] = ambiguous_labels.held(label_counts, amb_pairs, config.force_ambiguous)
     amb_notes, amb_warnings = ambiguous_labels.lines(label_counts, amb_pairs, conflicts["ambiguous_held"])
     notes += amb_notes
     warnings += amb_warnings
-    if conflicts["ambiguous_held"]:
-        ambiguous = pd.Series(False, index=out.index)
-    out = apply_drops(out, pd.Series(np.where(ambiguous | conflicting, "ambiguous_label", None)), STAGE)
+    return pd.Series(False, index=out.index) if conflicts["ambiguous_held"] else ambiguous
 
-    out, geo_table = geo_filter(out, config, recipe_centres, notes, warnings)
 
+def _exact_duplicate_filter(out: pd.DataFrame, conflicts_held: bool, notes: list[str]) -> tuple[pd.DataFrame,
+                                                                                               pd.Series]:
+    """(the catalog with exact_dup_group filled and the copies of a photo that stays dropped as
+    exact_duplicate, the groups): one copy per label when the label conflicts were held, so each label keeps
+    its own copy. A metadata-only catalog has no bytes to compare: a note says the filter was skipped."""
     if out["sha256"].isna().all():
         notes.append("no stored images (metadata-only catalog): exact-duplicate filter skipped")
-    group, is_exact = duplicates.exact_duplicates(out, per_label=held)
+    group, is_exact = duplicates.exact_duplicates(out, per_label=conflicts_held)
     out["exact_dup_group"] = group
     out = apply_drops(out, pd.Series(np.where(is_exact, "exact_duplicate", None)), STAGE)
+    return out, group
 
-    out, n_clusters = _near_duplicates(out, config, notes, thumbnails, embeddings, conflicts, read_grey, workers,
-                                       open_image)
+
+def _quality_filter(out: pd.DataFrame, config: FilterConfig, notes: list[str],
+                    warnings: list[str]) -> tuple[pd.DataFrame, list[dict]]:
+    """`_quality` (score every check, drop the failures of config.drop_quality), then the warnings and the
+    note on what the drops took from each label, so a label losing much of itself does not go unsaid."""
     out, quality_table = _quality(out, config, notes, warnings)
     photos, drops = _quality_drops(out)
     warnings += quality.drop_warnings(*quality.labelled_only(photos, drops), forced=config.force_quality)
     notes += quality.drop_note(photos, drops)
+    return out, quality_table
 
-    labelled_kept = kept() & out["label"].notna()
-    concentration = owners.concentration(out.loc[labelled_kept, "label"], out.loc[labelled_kept, "owner_id"])
+
+def _owner_cap_filter(out: pd.DataFrame, config: FilterConfig, notes: list[str],
+                      warnings: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(catalog, owner concentration before the caps, caps table): drop as owner_cap the kept photos beyond
+    max_per_owner / max_owner_share of a label (when either is set; `owners.owner_cap` holds a label the caps
+    would take most of, unless force_caps), then note the labels one owner still dominates."""
+    concentration = _owner_concentration(out)
     caps = pd.DataFrame(columns=owners.CAP_COLUMNS)
     if config.max_per_owner is not None or config.max_owner_share is not None:
-        is_capped, caps = owners.owner_cap(out, kept(), config.max_per_owner, config.max_owner_share,
+        is_capped, caps = owners.owner_cap(out, _kept(out), config.max_per_owner, config.max_owner_share,
                                            config.force_caps)
         out = apply_drops(out, pd.Series(np.where(is_capped, "owner_cap", None)), STAGE)
         warnings += owners.cap_warnings(caps, concentration, config.max_owner_share)
-        labelled_kept = kept() & out["label"].notna()  # the dominance note judges the photos the caps left
-    notes += owners.dominance_lines(owners.concentration(out.loc[labelled_kept, "label"],
-                                                         out.loc[labelled_kept, "owner_id"]))
+    notes += owners.dominance_lines(_owner_concentration(out))  # the dominance note judges the photos the caps left
+    return out, concentration, caps
 
-    notes += force_notes(config, warnings)
+
+def _owner_concentration(out: pd.DataFrame) -> pd.DataFrame:
+    """`owners.concentration` of the kept labelled photos: how much of each label its owners took."""
+    labelled_kept = _kept(out) & out["label"].notna()
+    return owners.concentration(out.loc[labelled_kept, "label"], out.loc[labelled_kept, "owner_id"])
+
+
+def _dropped_by_reason(out: pd.DataFrame) -> dict[str, int]:
+    """drop_reason -> photos this stage dropped (the report's counts; other stages' drops are theirs)."""
     mine = out["drop_stage"] == STAGE
-    report = FilterReport(
-        config=asdict(config), funnel=status_counts(out), geo=geo_table, concentration=concentration, caps=caps,
-        dropped_by_reason={k: int(v) for k, v in out.loc[mine, "drop_reason"].value_counts().items()},
-        exact_duplicate_groups=int((group.notna() & (group != out[schema.PHOTO_ID])).groupby(group).any().sum()),
-        near_duplicate_clusters=n_clusters, notes=notes, warnings=warnings, quality=quality_table,
-        label_conflicts=conflicts)
-    return out, report
+    return {k: int(v) for k, v in out.loc[mine, "drop_reason"].value_counts().items()}
+
+
+def _exact_duplicate_groups(out: pd.DataFrame, group: pd.Series) -> int:
+    """How many exact-duplicate groups hold more than their representative (`group`: each row's
+    representative; a photo without a copy is a group of one, not counted)."""
+    return int((group.notna() & (group != out[schema.PHOTO_ID])).groupby(group).any().sum())
 
 
 def force_notes(config: FilterConfig, warnings: list[str]) -> list[str]:
