@@ -494,3 +494,28 @@ def test_the_photos_evaluate_left_out_are_said_beside_the_accuracy():
     page = " ".join(render_html(report).split())
     assert "3 test photos were this run's training or validation photos" in page
     assert "4 more test photos share a photographer or a copy with those the run learned from" in page
+
+
+def test_label_issues_after_a_relabel_count_by_the_label_flagged_and_say_what_was_relabelled(tmp_path):
+    """Audit BB: after `--relabel`, the headline counted flags by the current label (Street 5, Suburb 5) while the
+    table under it counted by the label flagged (Street 9, Suburb 1), and nothing said 10 of 29 flags had been
+    relabelled already. Both engines agree."""
+    catalog = make_catalog()
+    flagged = catalog.index[catalog["is_label_issue"].fillna(False).astype(bool)]
+    moved = flagged[0]
+    given = catalog.at[moved, "label"]
+    catalog.loc[moved, ["original_label", "label"]] = [given, catalog.at[moved, "suggested_label"]]
+    report = build_report(catalog, ALL_REPORTS)
+    section = report["sections"]["label_issues"]
+    by_given = catalog.loc[flagged, "original_label"].fillna(catalog.loc[flagged, "label"]).value_counts().to_dict()
+    assert section["per_label"] == by_given and section["relabelled"] == 1
+    page = " ".join(render_html(report).split())
+    assert "1 of them the prefilter relabelled to their suggested label (they train under it)" in page
+
+    from curate.workspace import Workspace, write_catalog
+    from tests.test_outofcore_report import duckdb_report
+
+    ws = Workspace(tmp_path / "ws")
+    write_catalog(ws, catalog)
+    got = duckdb_report(ws.catalog_path, tmp_path, ALL_REPORTS)["sections"]["label_issues"]
+    assert got["per_label"] == section["per_label"] and got["relabelled"] == 1

@@ -277,12 +277,14 @@ class ReportQueries:
             return {"absent": HOW_TO["label_issues"]}
         flagged = "coalesce(is_label_issue, FALSE)"
         order = _nulls_last("label_quality")
+        given = f"coalesce({schema.GIVEN_LABEL_SQL}, {literal(NO_LABEL)})"  # the label it was flagged under
         per_label = self.rows(f"""
-            SELECT flabel, count(*) AS n, min(position) AS first FROM (
-                SELECT flabel, row_number() OVER (ORDER BY {order}) AS position FROM {VIEW} WHERE {flagged})
-            GROUP BY flabel ORDER BY n DESC, first""")
+            SELECT given, count(*) AS n, min(position) AS first FROM (
+                SELECT {given} AS given, row_number() OVER (ORDER BY {order}) AS position FROM {VIEW} WHERE {flagged})
+            GROUP BY given ORDER BY n DESC, first""")
         return {"flagged": sum(int(n) for _, n, _ in per_label),
                 "per_label": {label: int(n) for label, n, _ in per_label},
+                "relabelled": self.count(f"{flagged} AND original_label IS NOT NULL"),
                 "label_model": prefilter_report.get("label_model") or {},
                 "labels": judged_labels(prefilter_report),
                 "gallery": self.gallery(flagged, max_gallery, order, ("suggested_label", "label_quality"))}

@@ -371,8 +371,12 @@ def label_issues_section(cat: pd.DataFrame, prefilter_report: dict | None, max_g
         return {"absent": HOW_TO["label_issues"]}
     flagged = cat[cat["is_label_issue"].fillna(False).astype(bool)]
     flagged = flagged.sort_values("label_quality", kind="stable")
-    per_label = flagged["label"].value_counts()
+    # by the label each photo was flagged under, as the table below counts (audit BB: the current label, after
+    # --relabel, gave other counts than the table); photos are counted in order of their first flag
+    per_label = schema.given_label(flagged).fillna(NO_LABEL).value_counts(sort=False)
+    per_label = per_label.sort_values(ascending=False, kind="stable")
     return {"flagged": int(len(flagged)), "per_label": {k: int(v) for k, v in per_label.items()},
+            "relabelled": int(flagged["original_label"].notna().sum()) if "original_label" in flagged else 0,
             "label_model": prefilter_report.get("label_model") or {},
             "labels": judged_labels(prefilter_report),
             "gallery": gallery(flagged, max_gallery, ("suggested_label", "label_quality"))}

@@ -268,7 +268,11 @@ def quality(s: dict) -> str:
 
 def label_issues(s: dict) -> str:
     per = ", ".join(f"{k}: {v}" for k, v in s["per_label"].items())
-    return (f'<p>{s["flagged"]} photos flagged ({e(per)}). Lowest label quality first.</p>'
+    relabelled = s.get("relabelled") or 0
+    moved = (f" {num(relabelled)} of them the prefilter relabelled to their suggested label (they train under it); "
+             "the rest train as labelled." if relabelled else "")
+    return (f'<p>{s["flagged"]} photos flagged (by the label they were flagged under: {e(per)}).{e(moved)} '
+            "Lowest label quality first.</p>"
             '<p class="why">Flagged: a photo whose label gets a low out-of-fold predicted probability from a '
             "classifier on its embedding (confident learning); label quality is that probability.</p>"
             + label_model(s.get("label_model") or {})
