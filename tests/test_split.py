@@ -1186,6 +1186,35 @@ def test_a_label_mostly_lost_across_stages_is_named_by_the_split(tmp_path):
     assert not any("counting every stage" in w for w in report.warnings), report.warnings
 
 
+def test_photos_relabelled_to_another_label_are_lost_to_the_one_they_came_with(tmp_path):
+    """Audit BB: "Industrial keeps 23 of its 59" counted 4 photos `--relabel` had moved to Suburb, which train as
+    Suburb (the funnel and the split's table said Industrial keeps 19). A kept photo now under another label is
+    a loss to the label it came with, said apart from the drops. Both engines say the same."""
+    rows = []
+    for i in range(20):  # Industrial: 6 off topic, 5 relabelled to Suburb, 9 kept as Industrial
+        dropped, moved = i < 6, 6 <= i < 11
+        rows.append({"source_id": f"i{i}", "owner_id": f"o{i % 5}", "label": "Suburb" if moved else "Industrial",
+                     "original_label": "Industrial" if moved else None,
+                     "status": schema.DROPPED if dropped else schema.KEPT,
+                     "drop_stage": "prefilter" if dropped else None, "drop_reason": "off_topic" if dropped else None})
+    rows += [{"source_id": f"s{i}", "owner_id": f"o{i % 5}", "label": "Suburb", "status": schema.KEPT,
+              "drop_stage": None, "drop_reason": None} for i in range(20)]
+    catalog = make_catalog(rows)
+    _, report = split_catalog(catalog, SplitConfig())
+    lines = [w for w in report.warnings if "counting every stage" in w]
+    assert len(lines) == 1 and lines[0].startswith(
+        "Industrial keeps 9 of its 20 photos after the filter and the prefilter (dropped: off_topic 6; relabelled to "
+        "other labels: 5)"), report.warnings
+    assert "Suburb keeps" not in lines[0]
+    from curate.outofcore.db import connect
+    from curate.outofcore.split import split_duckdb
+    from tests.test_outofcore import on_disk
+
+    with connect(tmp_path) as con:
+        _, got_report = split_duckdb(con, on_disk(catalog, tmp_path), SplitConfig())
+    assert got_report.warnings == report.warnings
+
+
 def test_copies_filed_under_two_labels_count_as_a_labels_losses(tmp_path):
     """Audit AF 9: copies of one image filed under two labels are dropped, every copy, as ambiguous_label (with
     --force-conflicts when many); a label losing most of its photos that way plus others was not named, as

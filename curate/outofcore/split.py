@@ -26,6 +26,7 @@ from curate.split import (
     CELL_DEGREES,
     LOSS_STAGES,
     NOT_LOSSES,
+    RELABELLED,
     UNDATED_CLUSTER,
     SplitConfig,
     SplitReport,
@@ -273,7 +274,8 @@ def _label_losses(con, catalog: Catalog) -> pd.DataFrame:
     return con.execute(f"""
         SELECT label, reason, count(*) AS photos FROM (
             SELECT {schema.GIVEN_LABEL_SQL} AS label,
-                   CASE WHEN status = 'kept' THEN NULL ELSE drop_reason END AS reason
+                   CASE WHEN status = 'kept' AND label IS NOT NULL AND label <> {schema.GIVEN_LABEL_SQL}
+                        THEN {literal(RELABELLED)} WHEN status = 'kept' THEN NULL ELSE drop_reason END AS reason
             FROM (SELECT {names} FROM {catalog.source})
             WHERE status = 'kept' OR (status = 'dropped' AND drop_stage IN ({', '.join(map(literal, LOSS_STAGES))})
                                       AND drop_reason NOT IN ({', '.join(map(literal, NOT_LOSSES))})))
