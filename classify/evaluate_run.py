@@ -217,17 +217,24 @@ def touches_learned(rows: pd.DataFrame, ids: np.ndarray, trained_ids: set, train
 
     >>> rows = pd.DataFrame({"photo_id": list("abcde"), "sha256": list("12345"), "owner_id": ["o", "o", "p", "q", "q"],
     ...                      "near_dup_cluster": [None, None, None, "k", None], "exact_dup_group": None,
-    ...                      "taken_at": pd.NaT, "lat": None, "lon": None}).set_index("photo_id")
+    ...                      "taken_at": pd.NaT, "lat": None, "lon": None, "status": "kept"}).set_index("photo_id")
     >>> rows.loc["c", "near_dup_cluster"] = "k"  # c is a copy of d; a and c were learned from
     >>> touches_learned(rows, np.array(["b", "d", "e"]), {"a", "c"}, set(), "owner").tolist()
     [True, True, True]
     >>> touches_learned(rows, np.array(["b", "d", "e"]), {"a", "c"}, set(), "none").tolist()
     [False, True, False]
+    >>> rows.loc["e", ["sha256", "status"]] = ["1", "dropped"]  # e: a dropped re-upload of a's image by q
+    >>> touches_learned(rows, np.array(["b", "d"]), {"a"}, {"1"}, "owner").tolist()  # d: q's, not learned's
+    [True, False]
     """
     from curate.groups import components
     from curate.split import split_groups
 
-    learned = rows.index.isin(trained_ids) | rows["sha256"].isin(trained_shas).to_numpy()
+    # a photo the run learned from, by id; by image only while kept (review BC: a re-upload by another
+    # photographer, dropped as an exact duplicate, pulled that photographer's test photos in, though the split
+    # groups kept photos alone and rightly put them in test)
+    kept = (rows["status"] == schema.KEPT).to_numpy() if "status" in rows else np.ones(len(rows), dtype=bool)
+    learned = rows.index.isin(trained_ids) | (rows["sha256"].isin(trained_shas).to_numpy() & kept)
     frame = pd.concat([rows[learned], rows.reindex(pd.Index(ids)).loc[lambda f: ~f.index.isin(rows.index[learned])]])
     frame = frame.rename_axis(schema.PHOTO_ID).reset_index()
     is_learned = np.zeros(len(frame), dtype=bool)

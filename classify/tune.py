@@ -233,6 +233,11 @@ def promote(losses: dict[int, float | None], eta: int) -> list[int]:
     return ranked[:max(1, len(ranked) // eta)]
 
 
+# a best val accuracy measured to within one accuracy point (one standard error): trials within noise of it are
+# as good as it, and more val photos would not be worth their cost; above it, the val split is too small to rank
+PRECISE_ENOUGH = 0.01
+
+
 def accuracy_variance(accuracy: float, val_photos: int) -> float:
     """p(1-p)/n, the variance of an accuracy measured on `val_photos` photos, with an accuracy of 0 or 1
     counted half a photo away from it (a perfect score on 14 photos does not claim to be exact).
@@ -276,18 +281,24 @@ def ranking_noise(best_trial: int, best_accuracy: float | None, others: dict[int
                           "difference": round(accuracy - best_accuracy, 4), "standard_error": round(error, 4)})
     one_photo = 1 / val_photos
     warning = None
+    best_error = math.sqrt(accuracy_variance(best_accuracy, val_photos))
     if close:
         shown = ", ".join(f"{row['trial']} ({row['val_accuracy']:.3f})" for row in close[:6]) + (
             " …" if len(close) > 6 else "")
-        warning = (f"warning: the val split has {val_photos:,} photo{'s' if val_photos != 1 else ''} (one photo = "
-                   f"{100 * one_photo:.1f} accuracy points), too few to rank trial {best_trial} (val accuracy "
-                   f"{best_accuracy:.3f}) above trial{'s' if len(close) > 1 else ''} {shown}: their accuracies differ "
-                   "by no more than one standard error of the difference (or one photo), so the ranking between them "
-                   "is within noise; "
-                   "give validation more photos (a larger share with `curate split --val`, or more photos) and "
-                   "search again with another --out")
+        others = f"trial{'s' if len(close) > 1 else ''} {shown}"
+        if best_error <= PRECISE_ENOUGH:  # review BC: 5,000 val photos were "too few", "one photo = 0.0 points"
+            warning = (f"note: {others} score within one standard error of trial {best_trial} (val accuracy "
+                       f"{best_accuracy:.3f}, ±{100 * best_error:.2g} points on {val_photos:,} val photos): as good "
+                       "as it as far as validation can tell; choose among them on what else matters (speed, size)")
+        else:
+            warning = (f"warning: the val split has {val_photos:,} photo{'s' if val_photos != 1 else ''} (one photo "
+                       f"= {100 * one_photo:.2g} accuracy points), too few to rank trial {best_trial} (val accuracy "
+                       f"{best_accuracy:.3f}) above {others}: their accuracies differ by no more than one standard "
+                       "error of the difference (or one photo), so the ranking between them is within noise; give "
+                       "validation more photos (a larger share with `curate split --val`, or more photos) and search "
+                       "again with another --out")
     return {"val_photos": int(val_photos), "one_photo_accuracy": round(one_photo, 4),
-            "accuracy_standard_error": round(math.sqrt(accuracy_variance(best_accuracy, val_photos)), 4),
+            "accuracy_standard_error": round(best_error, 4),
             "within_noise": close, "warning": warning}
 
 

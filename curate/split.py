@@ -434,10 +434,11 @@ def lost_label_warnings(losses: pd.DataFrame) -> list[str]:
     if not len(short):
         return []
     order = sorted(short, key=lambda label: (kept[label] / total[label], str(label)))
-    named, queues = [], set()
+    named, queues, relabelled = [], set(), False
     for label in order:
         mine = dropped[dropped["label"] == label].sort_values(["photos", "reason"], ascending=[False, True])
         moved = int(mine.loc[mine["reason"] == RELABELLED, "photos"].sum())
+        relabelled |= moved > 0
         mine = mine[mine["reason"] != RELABELLED]
         said = [f"dropped: {', '.join(f'{r.reason} {r.photos:,}' for r in mine.itertuples())}"] if len(mine) else []
         said += [f"relabelled to other labels: {moved:,}"] if moved else []
@@ -447,9 +448,11 @@ def lost_label_warnings(losses: pd.DataFrame) -> list[str]:
     look = f"`curate review` ({'queues' if len(queues) > 1 else 'queue'} {' and '.join(sorted(queues))})" \
         if queues else "`curate status`"
     whose = "these labels'" if len(order) > 1 else "the label's"
-    return [f"{names_text(named, shown=6)}: most of {whose} photos are "
-            f"dropped, counting every stage; before training, look at what was dropped in {look} and keep back "
-            "what is good"]
+    # relabelled photos are not dropped, and a reviewer keeps nothing back from a relabel (review BC)
+    moved = (" or relabelled to other labels (`curate review --queue label_issues` shows what `--relabel` "
+             "moved)") if relabelled else ""
+    return [f"{names_text(named, shown=6)}: most of {whose} photos are dropped{moved}, counting every stage; before "
+            f"training, look at what was dropped in {look} and keep back what is good"]
 
 
 def by_none_warnings(config: SplitConfig) -> list[str]:

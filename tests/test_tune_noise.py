@@ -102,5 +102,18 @@ def test_the_command_prints_the_val_size_and_the_warning(tmp_path, monkeypatch):
     ranking = json.loads((tmp_path / "t" / "best.json").read_text())["ranking"]
     assert ranking["val_photos"] == val_photos
     output = " ".join(result.output.split())
-    assert f"ranked on {val_photos} val photos: one photo = {100 / val_photos:.1f} accuracy points" in output
+    assert f"ranked on {val_photos} val photos: one photo = {100 / val_photos:.2g} accuracy points" in output
     assert "within noise" in output and "curate split --val" in output
+
+
+def test_trials_within_noise_on_a_large_val_split_are_as_good_not_too_few_photos():
+    """Review BC: with 5,000 val photos the line said "too few to rank" and "one photo = 0.0 accuracy points"
+    whenever two trials were close. Measured to within a point, close trials are as good as the best: a note."""
+    from classify.tune import ranking_noise
+
+    noise = ranking_noise(0, 0.90, {1: 0.895, 2: 0.80}, 5000)
+    assert [row["trial"] for row in noise["within_noise"]] == [1]
+    assert noise["warning"].startswith("note: trial 1 (0.895) score within one standard error of trial 0")
+    assert "too few" not in noise["warning"] and "as good as it" in noise["warning"]
+    small = ranking_noise(0, 13 / 14, {1: 12 / 14}, 14)
+    assert small["warning"].startswith("warning: the val split has 14 photos (one photo = 7.1 accuracy points)")

@@ -77,7 +77,7 @@ def tune_command(
     ranking = best.get("ranking")
     if ranking:
         console.print(f"ranked on {ranking['val_photos']:,} val photos: one photo = "
-                      f"{100 * ranking['one_photo_accuracy']:.1f} accuracy points, the best's val accuracy "
+                      f"{100 * ranking['one_photo_accuracy']:.2g} accuracy points, the best's val accuracy "
                       f"±{ranking['accuracy_standard_error']:.3f} (one standard error)", highlight=False,
                       soft_wrap=True)
     if ranking and ranking["warning"]:
