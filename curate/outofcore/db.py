@@ -209,8 +209,15 @@ def conversion(declared: str, found: str, x: str) -> tuple[str, str | None] | No
         # the UTC wall clock, as pandas reads it, whatever the connection's (the machine's) time zone
         return f"timezone('UTC', {x})", None
     if declared == "TIMESTAMP" and text:
-        return parsed(f"CAST({x} AS TIMESTAMP)")
+        # a time with a zone offset is refused, as pyarrow refuses it ("expected no zone offset"): DuckDB would
+        # drop the offset and keep a wall clock that is not UTC (review BC)
+        expression, bad = parsed(f"CAST({x} AS TIMESTAMP)")
+        return expression, f"({bad}) OR regexp_matches(trim({x}), {literal(_ZONED_TIME)})"
     return None
+
+
+# the end of a text time that carries a zone: `10:00Z`, `10:00:00+09:00`, `10:00:00.5 -0500`
+_ZONED_TIME = r"[0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?\s*([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)$"
 
 
 def _file_types(catalog: Catalog) -> dict[str, str]:
