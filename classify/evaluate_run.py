@@ -90,18 +90,16 @@ class RunEvaluation:
                          "`curate review` (queue label_issues)")
         if self.trained_on:
             one = self.trained_on == 1
-            lines.append(f"warning: {self.trained_on:,} {self.split} photo{' was' if one else 's were'} this run's "
-                         f"training or validation photo{'' if one else 's'} (the split changed since it was trained, "
-                         "or this workspace is another collection holding the same images); "
-                         f"{'it is' if one else 'they are'} left out of every figure (train a new run on this split "
-                         "to score them all)")
+            what = (f"{self.trained_on:,} {self.split} photo{' was' if one else 's were'} this run's training or "
+                    f"validation photo{'' if one else 's'} (the split changed since it was trained, or this workspace "
+                    "is another collection holding the same images)")
+            lines.append(left_out_line(self.trained_on, what))
         if self.touching_trained:
             one = self.touching_trained == 1
-            lines.append(f"warning: {self.touching_trained:,} more {self.split} photo{'' if one else 's'} "
-                         f"share{'s' if one else ''} a photographer or a copy with the photos this run learned from "
-                         "(`curate split` would have kept them in one split); "
-                         f"{'it is' if one else 'they are'} left out of every figure (train a new run on this split "
-                         "to score them all)")
+            what = (f"{self.touching_trained:,} more {self.split} photo{'' if one else 's'} share{'s' if one else ''} "
+                    "a photographer or a copy with the photos this run learned from (`curate split` would have kept "
+                    "them in one split)")
+            lines.append(left_out_line(self.touching_trained, what))
         if self.split != "test":
             used = "trained on" if self.split == "train" else "chose its best epoch (a probe: its strength) on"
             lines.append(f"warning: the {self.split} split holds photos this run {used}, so these figures are not "
@@ -141,6 +139,17 @@ class RunEvaluation:
                 "skipped": {"unknown_label": dict(self.unknown_labels), "unreadable": list(self.unreadable)},
                 **self.report.to_dict(), **({"sandals_test": self.sandals_test} if self.sandals_test else {}),
                 **({"comparisons": self.comparisons} if self.comparisons else {})}
+
+
+def left_out_line(count: int, what: str) -> str:
+    """The warning on `count` photos of the split left out of every figure, `what` saying which and why.
+
+    >>> left_out_line(1, "1 test photo was this run's").endswith("; it is left out of every figure (train a new run "
+    ...                                                          "on this split to score them all)")
+    True
+    """
+    return (f"warning: {what}; {'it is' if count == 1 else 'they are'} left out of every figure (train a new run on "
+            "this split to score them all)")
 
 
 def select_photos(catalog: pd.DataFrame, classes: list[str], split: str,
