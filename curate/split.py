@@ -529,12 +529,17 @@ def cross_label_copy_warnings(images: int, photos: int, clusters: int = 0, clust
 def cross_label_copies(kept: pd.DataFrame) -> tuple[int, int, int, int]:
     """(images, photos, clusters, cluster photos) of `cross_label_copy_warnings` among kept photos: byte-identical
     images (sha256) under two or more labels, then near-duplicate clusters under two or more labels that hold no
-    such image (none in a frame without images).
+    such image (none in a frame without images). `cluster photos` are the photos of every cluster under two or
+    more labels not counted in `photos`, so the two add up to the photos `curate export` counts
+    (`curate.export.plan.label_conflicts`): a near copy of a byte-identical pair under two labels is one of them.
 
     >>> kept = pd.DataFrame({"sha256": ["a", "a", "b", "c", "d"], "label": ["x", "y", "x", "y", "x"],
     ...                      "near_dup_cluster": ["k", "k", "m", "m", None]})
     >>> cross_label_copies(kept)
     (1, 2, 1, 2)
+    >>> cross_label_copies(pd.DataFrame({"sha256": ["a", "a", "e"], "label": ["x", "y", "x"],
+    ...                                  "near_dup_cluster": ["k", "k", "k"]}))
+    (1, 2, 0, 1)
     """
     if "sha256" not in kept.columns:
         return 0, 0, 0, 0
@@ -548,7 +553,8 @@ def cross_label_copies(kept: pd.DataFrame) -> tuple[int, int, int, int]:
     spread = clusters.groupby("near_dup_cluster")["label"].nunique()
     counted = set(clusters.loc[exact.reindex(clusters.index), "near_dup_cluster"])  # an exact conflict said it
     near = spread.index[(spread > 1) & ~spread.index.isin(counted)]
-    return len(shared), int(exact.sum()), len(near), int(clusters["near_dup_cluster"].isin(near).sum())
+    in_spread = clusters["near_dup_cluster"].isin(spread.index[spread > 1]) & ~exact.reindex(clusters.index)
+    return len(shared), int(exact.sum()), len(near), int(in_spread.sum())
 
 
 def walk_heavy_notes(table: pd.DataFrame) -> list[str]:

@@ -235,12 +235,25 @@ def dataset_card(plan: ExportPlan, config: ExportConfig, provenance: Provenance)
                   "train as labelled. `curate review` lists them; the catalog's columns name each photo.", ""]
         conflicts = plan.label_conflicts
         if conflicts.get("images"):
-            parts[-1:] = ["", f"An image under two or more labels: {conflicts['images']:,} images "
-                          f"({conflicts['exact_copies']:,} byte-identical, {conflicts['near_duplicate_clusters']:,} "
-                          f"near-duplicate clusters; {conflicts['photos']:,} photos) are exported under more than one "
-                          "label, so one picture trains more than one class; `curate review --queue duplicates` "
-                          "shows each cluster with its labels.", ""]
+            parts[-1:] = ["", conflict_paragraph(conflicts), ""]
     if len(plan.missing):
         parts += ["## Photos without a stored image", "",
                   f"{len(plan.missing)} photos were not exported; `export.json` lists them (missing_images).", ""]
     return "\n".join(parts).encode("utf-8")
+
+
+def conflict_paragraph(conflicts: dict[str, int]) -> str:
+    """The card's paragraph on the images exported under two or more labels (plan.label_conflicts).
+
+    >>> print(conflict_paragraph({"images": 1, "exact_copies": 0, "near_duplicate_clusters": 1, "photos": 2}))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    An image under two or more labels: 1 image (0 byte-identical, 1 near-duplicate cluster; 2 photos) is exported
+    under more than one label, so one picture trains more than one class; `curate review --queue duplicates` shows
+    each cluster with its labels.
+    """
+    images, clusters = conflicts["images"], conflicts["near_duplicate_clusters"]
+    return (f"An image under two or more labels: {images:,} image{'s' if images != 1 else ''} "
+            f"({conflicts['exact_copies']:,} byte-identical, {clusters:,} near-duplicate "
+            f"cluster{'s' if clusters != 1 else ''}; {conflicts['photos']:,} photos) "
+            f"{'are' if images != 1 else 'is'} exported under more than one label, so one picture trains more "
+            "than one class; `curate review --queue duplicates` shows each cluster with its labels.")

@@ -248,7 +248,8 @@ def _undated_clusters(con, catalog: Catalog) -> tuple[int, int]:
 
 def _cross_label_copies(con, catalog: Catalog) -> tuple[int, int, int, int]:
     """curate.split.cross_label_copies in SQL: (images, photos) of the kept files (sha256) that carry more than one
-    label, (clusters, photos) of the near-duplicate clusters under more than one label holding no such file."""
+    label, the near-duplicate clusters under more than one label holding no such file, and the photos of every
+    cluster under more than one label not among those files."""
     c = catalog.column
     names = ", ".join(c(name) for name in ("sha256", "label", "status", "near_dup_cluster"))
     images, photos, clusters, cluster_photos = con.execute(f"""
@@ -261,8 +262,8 @@ def _cross_label_copies(con, catalog: Catalog) -> tuple[int, int, int, int]:
                       GROUP BY near_dup_cluster HAVING count(DISTINCT label) > 1)
         SELECT (SELECT count(*) FROM shared), (SELECT count(*) FROM kept SEMI JOIN shared USING (sha256)),
                (SELECT count(*) FROM near ANTI JOIN counted USING (near_dup_cluster)),
-               (SELECT count(*) FROM kept SEMI JOIN (SELECT * FROM near ANTI JOIN counted USING (near_dup_cluster))
-                USING (near_dup_cluster))""").fetchone()
+               (SELECT count(*) FROM (kept SEMI JOIN near USING (near_dup_cluster)) ANTI JOIN shared USING (sha256))
+        """).fetchone()
     return int(images), int(photos), int(clusters), int(cluster_photos)
 
 

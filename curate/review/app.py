@@ -166,7 +166,8 @@ def label_conflict_note(session: ReviewSession, photo_ids: list[str]) -> str:
             found += [f"{kind} kept as {' and '.join(map(repr, names))}" for names in labels if len(names) >= 2]
     if not found:
         return ""
-    shown = "; ".join(list(dict.fromkeys(found))[:3]) + (" …" if len(found) > 3 else "")
+    found = list(dict.fromkeys(found))  # two clusters kept under the same labels read alike: say it once
+    shown = "; ".join(found[:3]) + (" …" if len(found) > 3 else "")
     return (f"; note: an image is now kept under two labels ({shown}): one picture would train two classes; keep "
             "the copy whose label is right and drop or relabel the others (the duplicates queue shows them)")
 
