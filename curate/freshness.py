@@ -314,12 +314,31 @@ def current_notes(notes: list[str], stage: str, reports: dict, states: dict[str,
     return kept
 
 
+def _embed_the_filter_reads(report: dict | None) -> bool:
+    """Whether the embed run `report` wrote the embeddings the filter's near-duplicate rule reads (the backbone and
+    input size its cosine thresholds were measured at, `curate.filters.run.load_embeddings`). Another size or
+    backbone changes nothing the filter reads: audit BB, `curate embed --image-size 160` made status call the
+    filter stale, and its re-run changed nothing.
+
+    >>> _embed_the_filter_reads({"cache_key": "efficientnet_lite0"}), _embed_the_filter_reads(None)
+    (True, True)
+    >>> _embed_the_filter_reads({"cache_key": "efficientnet_lite0-160px"})
+    False
+    """
+    from curate.filters.verify import EMBEDDING_BACKBONE
+
+    key = (report or {}).get("cache_key")
+    return key is None or key == EMBEDDING_BACKBONE
+
+
 def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, states: dict,
                command: str) -> StageState:
     record = report["freshness"]
     readable = {name: rep for name, rep in reports.items() if isinstance(rep, dict)}
     then = record.get("upstream") or {}
     now = {name: _identity(name, catalog, readable) for name in UPSTREAM[stage]}
+    if stage == "filter" and not _embed_the_filter_reads(readable.get("embed")):
+        now["embed"] = then.get("embed")  # an embed at another size or backbone leaves the filter's evidence as it was
     reran = [name for name in UPSTREAM[stage]
              if (now[name] or {}).get("run_id") != (then.get(name) or {}).get("run_id")]
     upstream_changed = any((now[name] or {}).get("output") != (then.get(name) or {}).get("output")
