@@ -16,6 +16,7 @@ from curate.cli.app import app
 from curate.errors import UsageError
 from curate.prefilter.repair import calibrated, margin_cut, temperature
 from curate.prefilter.stage import PrefilterConfig
+from tests.helpers import examples
 from tests.test_prefilter import run, synthetic
 
 runner = CliRunner()
@@ -83,7 +84,7 @@ def test_a_relabel_leaves_ingest_and_the_prefilter_inputs_unchanged(flipped):
     assert freshness.input_fingerprint(result, "split") != freshness.input_fingerprint(catalog, "split")
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(st.lists(st.tuples(st.floats(0, 1), st.floats(0.34, 1)), min_size=1, max_size=40),
        st.floats(0.5, 0.99))
 @example([(0.0, 1.0), (0.0, 0.995), (0.0, 0.375), (0.0, 0.375)], 0.5)  # mean 0.68625: rounds half up, as round()
@@ -152,9 +153,15 @@ def test_the_label_model_figures_say_how_far_the_flags_go(flipped):
     blind = vectors.copy()  # on-topic vectors shuffled among themselves: features blind to what labels name
     on = truth["on_topic"]
     blind[on] = blind[on][np.random.default_rng(0).permutation(on.sum())]
-    _, weak = run(catalog, blind, RELABEL)
+    weak_result, weak = run(catalog, blind, RELABEL)
     assert weak.label_model["out_of_fold_accuracy"] < weak.label_model["majority_share"] + 0.15
     assert weak.label_model["out_of_fold_accuracy"] < model["out_of_fold_accuracy"] - 0.3
+    # audit BB: a weak label's "N flagged" counts the catalog's flags (confident learning's and the photos no
+    # label fits), as the report's table of label issues does
+    assert weak.label_model["weak_labels"]
+    for label, row in weak.label_model["weak_labels"].items():
+        flags = weak_result.loc[schema.given_label(weak_result) == label, "is_label_issue"]
+        assert row["flagged"] == int(flags.fillna(False).astype(bool).sum()), label
 
 
 def test_without_label_issues_there_are_no_label_model_figures(flipped):

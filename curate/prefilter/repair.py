@@ -421,7 +421,8 @@ def label_repairs(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray,
     flags[unjudged] = pd.NA  # not judged: no flag either way
     result.loc[rows, "is_label_issue"] = flags
     result.loc[rows, "suggested_label"] = evidence.classes[found.suggested]
-    repairs: dict = {"label_model": {**label_model_figures(evidence), "unlike_label": int((unlike & ~unjudged).sum())}}
+    repairs: dict = {"label_model": {**label_model_figures(evidence, issue & ~unjudged),
+                                     "unlike_label": int((unlike & ~unjudged).sum())}}
     changed = np.zeros(len(rows), bool)
     if config.relabel:  # confident learning's flags only: a photo flagged for its fit alone has no label to take
         result, changed, repairs["relabel"] = relabel(result, evidence, config.relabel_precision)
@@ -568,7 +569,7 @@ MIN_WEAK_LABEL = 10  # photos of a label for its agreement to be named
 WEAK_AGREEMENT = 0.5  # below it, the label model mostly disagrees with the label's own photos
 
 
-def label_model_figures(evidence: LabelEvidence) -> dict:
+def label_model_figures(evidence: LabelEvidence, flagged: np.ndarray | None = None) -> dict:
     """How far the label model's word goes: its out-of-fold agreement with the given labels, next to
     the share of the most common label (what a model that learnt nothing would score).
 
@@ -577,8 +578,13 @@ def label_model_figures(evidence: LabelEvidence) -> dict:
     ImageNet features hardly see (flickr-ferrari's car colours: 76% agreement, majority 37%) all 11
     flags were right labels (docs/pixels.md). The figures go in the stage report, its summary line
     and the report, so that a reader weighs the flags before `--drop-label-issues`.
+
+    `flagged`: the photos flagged as label issues (the catalog's `is_label_issue`: confident learning's flags and
+    the photos no label fits), counted per weak label and in `flagged_share`; confident learning's alone when not
+    given (audit BB: a label's sentence said 50 flagged beside the table's 51).
     """
     codes, proba = evidence.codes, evidence.proba
+    flagged = evidence.found.is_issue if flagged is None else np.asarray(flagged, bool)
     n = len(codes)
     agrees = proba.argmax(axis=1) == codes if n else np.zeros(0, bool)
     # per label (10+ photos): where the model agrees with under half of a label's given labels, its flags on that
@@ -589,11 +595,11 @@ def label_model_figures(evidence: LabelEvidence) -> dict:
         mine = codes == code
         if mine.sum() >= MIN_WEAK_LABEL and agrees[mine].mean() < WEAK_AGREEMENT:
             weak[str(name)] = {"photos": int(mine.sum()), "agreement": round(float(agrees[mine].mean()), 4),
-                               "flagged": int(evidence.found.is_issue[mine].sum())}
+                               "flagged": int(flagged[mine].sum())}
     return {"photos": int(n), "classes": int(len(evidence.classes)),
             "out_of_fold_accuracy": round(float(agrees.mean()), 4) if n else None,
             "majority_share": round(float(np.bincount(codes).max() / n), 4) if n else None,
-            "flagged_share": round(float(evidence.found.is_issue.mean()), 4) if n else None,
+            "flagged_share": round(float(flagged.mean()), 4) if n else None,
             "weak_labels": weak}
 
 
