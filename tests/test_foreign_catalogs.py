@@ -220,6 +220,8 @@ def test_binary_text_and_numbers_as_text_are_read_alike(tmp_path):
     ("label as integer", "does not match the schema"),
     ("no source column", "catalog has no 'source' column"),
     ("taken_at text with a zone", "does not match the schema"),  # review BC: DuckDB dropped the offset
+    ("width as text 640.0", "does not match the schema"),  # review BC: DuckDB read 640, pyarrow refuses
+    ("is_label_issue as text yes", "does not match the schema"),  # review BC: DuckDB read True
 ])
 def test_what_conform_refuses_both_engines_refuse_up_front(tmp_path, change, words):
     """Null tags: the DuckDB engine ran the whole filter, then died with a ConstraintException
@@ -235,6 +237,12 @@ def test_what_conform_refuses_both_engines_refuse_up_front(tmp_path, change, wor
         text = [None if v is None else str(v) for v in table["taken_at"].to_pylist()]
         text[next(i for i, v in enumerate(text) if v)] = "2020-01-01 10:00:00+09:00"
         table = with_column(table, "taken_at", pa.array(text, pa.string()))
+    elif change == "width as text 640.0":
+        table = with_column(table, "width", pa.array([f"{v}.0" if v is not None else None
+                                                      for v in table["width"].to_pylist()], pa.string()))
+    elif change == "is_label_issue as text yes":
+        table = with_column(table, "is_label_issue", pa.array(["yes" if i % 3 == 0 else "false"
+                                                               for i in range(len(table))], pa.string()))
     elif change == "label as integer":
         table = with_column(table, "label", pa.array(np.arange(len(table))))
     else:
@@ -249,6 +257,46 @@ def test_what_conform_refuses_both_engines_refuse_up_front(tmp_path, change, wor
     with pytest.raises(DataContractError):
         Catalog(ws.catalog_path, checked=True)  # before any work
     assert ws.catalog_path.stat().st_mtime_ns == stamp and not (ws.reports_dir / "filter.json").exists()
+
+
+@pytest.mark.parametrize("change", ["owner_id as BIGINT", "taken_at as DATE", "lat as DECIMAL"])
+def test_one_part_in_a_type_pandas_refuses_is_refused_by_both_engines(tmp_path, change):
+    """Review BC: DuckDB judged the type it unified across a folder's parts, so one part's owner_id as BIGINT
+    (unified to text), taken_at as DATE or lat as DECIMAL was cast and accepted; pandas, part by part, refused."""
+    table = base_table(60)
+    first, second = table.slice(0, 30), table.slice(30)
+    if change == "owner_id as BIGINT":
+        second = with_column(second, "owner_id", pa.array(range(len(second)), pa.int64()))
+    elif change == "taken_at as DATE":
+        second = with_column(second, "taken_at", pc.cast(second["taken_at"], pa.date32()))
+    else:
+        second = with_column(second, "lat", pc.cast(second["lat"], pa.decimal128(12, 6)))
+    ws = workspace(tmp_path / "ws", [first, second])
+    lines = refusals(ws)
+    assert all("\n" not in line for line in lines.values())
+    assert "part-00001.parquet" in lines["duckdb"] and change.split()[0] in lines["duckdb"]
+
+
+def test_bools_written_as_floats_and_nanosecond_times_read_alike(tmp_path):
+    """Review BC: a pandas writer's booleans with NaN (float 1.0/0.0/NaN) were refused by DuckDB and read by
+    pandas; nanosecond times were rounded to the microsecond by DuckDB and truncated by pandas."""
+    table = base_table()
+    flags = [1.0 if i % 3 == 0 else 0.0 if i % 3 == 1 else None for i in range(len(table))]
+    table = with_column(table, "is_label_issue", pa.array([np.nan if v is None else v for v in flags], pa.float64()))
+    times = pc.cast(table["taken_at"], pa.timestamp("ns"))
+    late = pc.add(times, pa.scalar(999, pa.duration("ns")))  # .xxx999: rounding would move it a microsecond on
+    table = with_column(table, "taken_at", late)
+    got = filtered_by_both(tmp_path, [table])
+    assert_engines_agree(got)
+    for engine in ENGINES:
+        frame = got[engine].set_index("photo_id").sort_index()
+        assert frame["taken_at"].dropna().equals(
+            got["pandas"].set_index("photo_id").sort_index()["taken_at"].dropna()), engine
+        assert int(frame["is_label_issue"].sum()) == sum(1 for v in flags if v == 1.0), engine
+        assert int(frame["is_label_issue"].isna().sum()) == sum(1 for v in flags if v is None), engine
+    original = base_table().to_pandas().set_index("photo_id").sort_index()["taken_at"].dropna()
+    duck = got["duckdb"].set_index("photo_id").sort_index()["taken_at"].dropna()
+    assert (duck.loc[original.index] == original).all()  # truncated back to the written microsecond
 
 
 # M1: scratch folders of a killed command are removed by the next one, never one in use

@@ -177,10 +177,12 @@ def conversion(declared: str, found: str, x: str) -> tuple[str, str | None] | No
     >>> conversion("VARCHAR", "BIGINT", "label") is None
     True
     """
-    def parsed(expression: str, strict_text: bool = False) -> tuple[str, str]:
-        # pyarrow parses numbers without surrounding blanks; DuckDB would trim them
+    def parsed(expression: str, strict_text: bool = False, pattern: str | None = None) -> tuple[str, str]:
+        # pyarrow parses numbers without surrounding blanks; DuckDB would trim them. `pattern`: the text pyarrow
+        # parses as that type (DuckDB also takes "640.0" for an integer, "yes" or "on" for a boolean: review BC)
         blank = f" OR {x} <> trim({x})" if strict_text else ""
-        return expression, f"{x} IS NOT NULL AND (try({expression}) IS NULL{blank})"
+        shape = f" OR NOT regexp_matches({x}, {literal(pattern)}, 'i')" if pattern else ""
+        return expression, f"{x} IS NOT NULL AND (try({expression}) IS NULL{blank}{shape})"
 
     if declared == found:
         return (_no_nan(x) if declared == "DOUBLE" else x), None
@@ -200,9 +202,14 @@ def conversion(declared: str, found: str, x: str) -> tuple[str, str | None] | No
         expression = f"CAST(trunc({_no_nan(x)}) AS {declared})"
         return expression, f"{_no_nan(x)} IS NOT NULL AND try({expression}) IS NULL"
     if declared in ("INTEGER", "TINYINT") and (found in _INTEGERS or text):
-        return parsed(f"CAST({x} AS {declared})", strict_text=text)  # out of range: refused, as pyarrow
+        # out of range: refused, as pyarrow
+        return parsed(f"CAST({x} AS {declared})", strict_text=text, pattern=_INTEGER_TEXT if text else None)
     if declared == "BOOLEAN" and (found in _INTEGERS or text):
-        return parsed(f"CAST({x} AS BOOLEAN)", strict_text=text)
+        return parsed(f"CAST({x} AS BOOLEAN)", strict_text=text, pattern=_BOOLEAN_TEXT if text else None)
+    if declared == "BOOLEAN" and found in _FLOATS:  # a pandas writer's bools with NaN: not zero is true, as pyarrow
+        return f"CASE WHEN isnan(try({x})) THEN NULL ELSE {x} <> 0 END", None
+    if declared == "TIMESTAMP" and found == "TIMESTAMP_NS":  # truncated to the microsecond, as pyarrow (not rounded)
+        return f"make_timestamp(epoch_us({x}))", None
     if declared == "TIMESTAMP" and found in _TIMESTAMPS:
         return f"CAST({x} AS TIMESTAMP)", None
     if declared == "TIMESTAMP" and found == "TIMESTAMP WITH TIME ZONE":
@@ -216,22 +223,41 @@ def conversion(declared: str, found: str, x: str) -> tuple[str, str | None] | No
     return None
 
 
+# the text pyarrow reads as an integer, and as a boolean (any case)
+_INTEGER_TEXT = r"^-?([0-9]+|0x[0-9a-f]+)$"
+_BOOLEAN_TEXT = r"^(true|false|1|0)$"
 # the end of a text time that carries a zone: `10:00Z`, `10:00:00+09:00`, `10:00:00.5 -0500`
 _ZONED_TIME = r"[0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?\s*([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)$"
 
 
 def _file_types(catalog: Catalog) -> dict[str, str]:
-    """Each file column's DuckDB type (the parts' types unified by name, as the source reads them)."""
+    """Each file column's DuckDB type (the parts' types unified by name, as the source reads them).
+    In a folder of parts, each part's own types are judged first (`_refuse_part_types`)."""
     import duckdb
 
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         try:
+            if len(catalog.files) > 1:
+                _refuse_part_types(catalog, con)
             rows = con.execute(f"DESCRIBE SELECT * FROM {catalog._raw}").fetchall()
         except duckdb.Error as exc:
             raise DataContractError(f"catalog {catalog.path} does not match the schema ({exc}); "
                                     + CATALOG_FIX) from exc
     return {row[0]: row[1] for row in rows if row[0] != "rid"}
+
+
+def _refuse_part_types(catalog: Catalog, con) -> None:
+    """DataContractError naming the first part of a folder catalog holding a schema column in a type `conversion`
+    refuses. The view reads the type DuckDB unifies across the parts, which hid a part's own (review BC: one part's
+    owner_id as BIGINT, taken_at as DATE or lat as DECIMAL was cast and accepted; pandas, reading part by part,
+    refuses it)."""
+    for part in catalog.files:
+        for name, found, *_ in con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(str(part))})").fetchall():
+            column = schema.COLUMN_BY_NAME.get(name)
+            if column is not None and conversion(sql_type(column.type), found, quote(name)) is None:
+                raise DataContractError(f"catalog {catalog.path} does not match the schema (column {name!r} is "
+                                        f"{found} in {part.name}; the schema declares {column.type}); " + CATALOG_FIX)
 
 
 def _optional_columns(catalog: Catalog) -> set[str]:
