@@ -6,7 +6,7 @@ WORKSPACE ?= workspace
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-all bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,18 @@ demo: $(STAMP)  # datasets/demo.toml: ingest → embed → filter → prefilter 
 	$(BIN)/curate run datasets/demo.toml --workspace $(WORKSPACE) --train
 
 # three workers on two cores (tests that wait on a server or a process overlap with ones that compute),
-# each test module on one worker (its module-scoped workspaces built once): 7 min vs 10 min with -n 2
+# each test module on one worker (its module-scoped workspaces built once): 7 min vs 10 min with -n 2.
+# `make test` (CI) leaves out the tests marked slow and draws a quarter of each property test's examples
+# (tests/helpers.py `examples`); `make test-all` runs every test with every example.
+PYTEST = $(BIN)/python -m pytest -q -n 3 --dist loadscope
+
 test: $(STAMP)  # lint (ruff, configured in pyproject.toml), then the tests and every docstring example
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n 3 --dist loadscope
+	$(PYTEST) -m "not slow"
+
+test-all: $(STAMP)  # everything `make test` runs, the slow tests, and every property test's every example
+	$(BIN)/ruff check .
+	CURATE_TESTS_THOROUGH=1 $(PYTEST)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest_urls.py

@@ -28,6 +28,18 @@ def _fast_writes():
         yield
 
 
+def pytest_collection_finish(session):
+    """Python's cyclic garbage collector, tuned for a long test process: the modules, fixtures and test
+    objects collection made are frozen (never scanned again), and a young-generation pass runs after
+    50,000 new objects instead of 700. Measured on tests/test_export.py and tests/test_review.py
+    run alone, one after the other: 10-14 % less CPU (89 s against 104 s, 83 s against 92 s)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 def pytest_configure(config):
     # A runner that starts the suite as a background job hands it SIGINT ignored, and then
     # `_thread.interrupt_main()` (the Ctrl-C tests) does nothing. Python's own handler back:

@@ -18,6 +18,28 @@ from PIL import Image
 
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 
+# `make test` (CI) draws a quarter of each property test's examples, at least 5 (or all, if fewer);
+# `make test-all` sets CURATE_TESTS_THOROUGH=1 and draws every example a test asks for.
+THOROUGH = os.environ.get("CURATE_TESTS_THOROUGH") == "1"
+
+
+def examples(wanted: int, thorough: bool = THOROUGH) -> int:
+    """The `max_examples` of a property test that asks for `wanted`: all of them in the thorough run,
+    a quarter (at least 5) in the everyday one.
+
+    >>> [examples(n, thorough=False) for n in (400, 60, 8, 3)], examples(400, thorough=True)
+    ([100, 15, 5, 3], 400)
+    """
+    return wanted if thorough else min(wanted, max(5, wanted // 4))
+
+
+def some_slow(values, fast) -> list:
+    """`values` for `pytest.mark.parametrize`, each one not in `fast` marked slow: a matrix (every export format
+    on every object store, say) whose every value `make test` still runs somewhere, and `make test-all` whole."""
+    import pytest
+
+    return [value if value in fast else pytest.param(value, marks=pytest.mark.slow) for value in values]
+
 
 def jpeg_bytes(width: int = 64, height: int = 48, color=(120, 30, 200), quality: int = 90) -> bytes:
     buffer = io.BytesIO()

@@ -38,7 +38,7 @@ from curate.errors import UsageError
 from curate.leakage import find_leakage
 from curate.split import SPLITS, SplitConfig
 from curate.workspace import Workspace, read_catalog
-from tests.helpers import demo_workspace
+from tests.helpers import demo_workspace, examples
 
 runner = CliRunner()
 # context.md's fast CPU settings, head-only (frozen backbone epochs are ~4x cheaper): three trainings fit in seconds
@@ -133,7 +133,7 @@ def test_nothing_of_the_workspace_test_split_reaches_uncurated_training(demo_ws)
     assert not (split["split"] == "test").any()  # the clean test set is the uncurated model's test
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10_000), share=st.floats(0.02, 0.3))
 def test_no_photo_owner_or_copy_of_any_test_set_is_trained_on(demo_ws, seed, share):
     catalog = read_catalog(demo_ws)
@@ -148,7 +148,7 @@ def test_no_photo_owner_or_copy_of_any_test_set_is_trained_on(demo_ws, seed, sha
 
 
 # ---------------------------------------------------------------- random split
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(20), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(val=st.floats(0.0, 0.3), test=st.floats(0.05, 0.4), seed=st.integers(0, 1000))
 def test_random_split_hits_the_shares_per_label_within_one_photo(demo_ws, val, test, seed):
     catalog = read_catalog(demo_ws)

@@ -12,6 +12,7 @@ from curate.prefilter.confident import (
     find_label_issues,
     per_class_thresholds,
 )
+from tests.helpers import examples
 
 # A tiny example worked out by hand (3 classes, 8 samples).
 TINY_LABELS = np.array([0, 0, 0, 1, 1, 1, 2, 2])
@@ -214,7 +215,7 @@ def labelled_probs(draw):
     return labels, probs
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(labelled_probs(), st.integers(0, 3))
 def test_invariants_of_find_label_issues(data, min_keep):
     labels, probs = data

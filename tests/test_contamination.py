@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import REALDATA, no_fsync
+from helpers import REALDATA, examples, no_fsync
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageOps
@@ -456,7 +456,7 @@ def copies_inputs(draw) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     return ours, theirs, cluster_of
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(copies_inputs())
 def test_copies_are_those_of_the_loop_it_replaced(inputs):
     """The vectorised `_copies` gives the rows, columns, dtypes, values (None, not NaN) and list orders of the

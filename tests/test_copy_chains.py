@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from curate.prefilter.stage import PrefilterConfig, prefilter_catalog
 from curate.split import copy_owner_groups, split_groups
+from tests.helpers import examples
 from tests.test_split import UnionFind, make_catalog
 
 DIM = 16
@@ -93,7 +94,7 @@ owners = st.one_of(st.none(), st.sampled_from(["o1", "o2", "o3", "o4"]))
 clusters = st.one_of(st.none(), st.sampled_from(["x", "y", "z"]))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.tuples(owners, clusters, clusters), min_size=1, max_size=25))
 def test_copy_owner_groups_keep_copies_together_and_refine_the_split(cells):
     catalog = make_catalog([{"owner_id": o, "near_dup_cluster": c, "exact_dup_group": e and f"e{e}", "label": "l"}

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from classify.data import ImageTransform, LabelledImages, crop_box
+from tests.helpers import examples
 
 
 def gradient_image(height: int, width: int) -> torch.Tensor:
@@ -21,7 +22,7 @@ def gradient_image(height: int, width: int) -> torch.Tensor:
     return torch.from_numpy(array.astype(np.uint8))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(height=st.integers(1, 2000), width=st.integers(1, 2000), min_scale=st.floats(0.05, 1.0),
        seed=st.integers(0, 2**31 - 1))
 def test_a_random_crop_always_lies_inside_the_image(height, width, min_scale, seed):

@@ -23,6 +23,7 @@ from curate.cli.app import app as curate_app
 from curate.demo.config import DemoConfig
 from curate.ingest.demo import ingest_demo
 from curate.workspace import Workspace, read_catalog, write_catalog
+from tests.helpers import examples
 
 runner = CliRunner()
 
@@ -111,7 +112,7 @@ def test_malformed_input_is_refused(y_true, probs):
         evaluate_predictions(y_true, probs, CLASSES)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.integers(1, 40).flatmap(lambda n: st.tuples(
     arrays(np.int64, n, elements=st.integers(0, 3)),
     arrays(np.float64, (n, 4), elements=st.floats(0.01, 1.0)))))

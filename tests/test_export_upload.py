@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from helpers import demo_workspace
+from helpers import demo_workspace, some_slow
 
 from curate.cli.app import app
 from curate.cli.common import run_app
@@ -111,7 +111,7 @@ def cli(args: list, capsys) -> tuple[int, str, str]:
     return stopped.value.code, out.out, out.err
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", some_slow(FORMATS, fast=("webdataset", "hf-parquet")))
 def test_every_format_on_a_bucket_is_the_local_export(ws, url, memory, local_export, fmt):
     config = ExportConfig(fmt, shard_samples=7)
     remote = export_workspace(ws, url, config)

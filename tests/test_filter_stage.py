@@ -12,6 +12,7 @@ from curate.errors import UsageError
 from curate.filters import geo
 from curate.filters.owners import share_cap
 from curate.filters.stage import FilterConfig, filter_catalog
+from tests.helpers import examples
 
 
 def catalog(rows: list[dict]) -> pd.DataFrame:
@@ -77,7 +78,7 @@ def test_bad_min_geo_accuracy_is_a_usage_error(bad):
         FilterConfig(min_geo_accuracy=bad)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.floats(-89, 89), st.floats(-180, 180), st.floats(-89, 89), st.floats(-180, 180))
 @example(0.0, 0.0, 1.192092896e-07, 180.0)  # nearly antipodal: Lambert's correction is singular there
 @example(30.0, 10.0, -30.0, -170.0)  # exactly antipodal, off the equator

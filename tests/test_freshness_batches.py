@@ -26,6 +26,7 @@ from curate.leakage import find_leakage
 from curate.records import undo_prefilter_repairs
 from curate.review.apply import before_review
 from curate.workspace import Workspace, read_catalog, write_catalog
+from tests.helpers import examples
 
 
 # --- the in-memory fingerprints as they were (oracle) ---------------------------------------------
@@ -106,7 +107,7 @@ def written(catalog: pd.DataFrame, root: Path) -> Workspace:
     return ws
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(6), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(catalog=catalogs(), batch_rows=st.integers(2, 6))
 def test_streamed_fingerprints_equal_the_in_memory_ones(catalog, batch_rows, tmp_path_factory):
     ws = written(catalog, tmp_path_factory.mktemp("fp"))
@@ -121,7 +122,7 @@ def test_streamed_fingerprints_equal_the_in_memory_ones(catalog, batch_rows, tmp
         assert output_fingerprint(batches, stage, "key") == want == output_fingerprint(whole, stage, "key"), stage
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(12), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(catalog=catalogs(), batch_rows=st.integers(2, 6), by=st.sampled_from([None, "label", "width"]))
 def test_streamed_leakage_equals_the_in_memory_check(catalog, batch_rows, by, tmp_path_factory):
     ws = written(catalog, tmp_path_factory.mktemp("leak"))
@@ -226,7 +227,7 @@ def test_ids_whose_hashes_meet_are_compared_exactly(tmp_path, monkeypatch):
         CatalogFile(ws.catalog_path, batch_rows=2).validate_keys()
 
 
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(5), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(catalog=catalogs(), batch_rows=st.integers(2, 6))
 def test_fingerprints_sorted_on_disk_equal_the_in_memory_ones(catalog, batch_rows, tmp_path_factory):
     """`sorted_digest_bounded` past its threshold (a DuckDB sort of a spill file) gives the same bytes."""

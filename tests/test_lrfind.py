@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from classify.cli import app as classify_app
 from classify.lrfind import FALLBACK, MIN_WARMUP, STEEPEST, smooth, suggest, usable_length
-from tests.helpers import demo_workspace
+from tests.helpers import demo_workspace, examples
 
 runner = CliRunner()
 
@@ -42,7 +42,7 @@ def test_suggestion_lies_in_the_steep_region():
     assert found.rate < found.minimum_rate < DIVERGES * 10  # the steepest point comes before the minimum
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), steps=st.integers(20, 400), noise=st.floats(0, 0.1))
 def test_batch_noise_does_not_move_the_suggestion_out_of_the_steep_region(seed, steps, noise):
     rates, losses = curve(steps, noise, seed)

@@ -28,6 +28,7 @@ from curate.filters.phash import (
     popcount64,
     uint64_to_phash,
 )
+from tests.helpers import examples
 
 REAL_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "flickr-ferrari"
 U64 = 2**64 - 1
@@ -84,7 +85,7 @@ def _patterns(blocks: int, max_bits: int) -> int:
 
 # ---------------------------------------------------------------- clustering == brute force
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(planted_hash_sets())
 def test_clusters_and_pairs_equal_brute_force(case):
     hashes, max_bits, blocks = case
@@ -361,7 +362,7 @@ def brute_mirror_pairs(hashes, mirrors, max_bits):
             if min(d(hashes[i], hashes[j]), d(hashes[i], mirrors[j]), d(mirrors[i], hashes[j])) <= max_bits}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(0, U64), st.integers(0, U64)), min_size=0, max_size=30),
        st.lists(st.tuples(st.integers(0, 10**6), st.booleans(), st.sets(st.integers(0, 63), max_size=6)), max_size=20),
        st.integers(0, 6))
@@ -380,7 +381,7 @@ def test_mirror_pairs_match_brute_force(images, copies, max_bits):
     assert (distance[mirrored] < plain[mirrored]).all()
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(0, U64), st.integers(0, U64)), min_size=2, max_size=25),
        st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 10**6), st.sets(st.integers(0, 63), max_size=6)),
                 max_size=10),

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import demo_workspace
+from helpers import demo_workspace, some_slow
 from object_store_helpers import curate_folder, photo_folder
 from typer.testing import CliRunner
 
@@ -147,7 +147,7 @@ def gcs_ws(demo_ws, gcs, tmp_path_factory) -> Workspace:
     return ws
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", some_slow(FORMATS, fast=("hf-parquet", "imagefolder")))
 def test_every_format_from_gcs_is_byte_identical_to_the_local_store(demo_ws, gcs_ws, tmp_path, fmt):
     config = ExportConfig(fmt, shard_samples=7)
     local = export_workspace(demo_ws, tmp_path / "local", config)

@@ -28,6 +28,7 @@ from curate.review.journal import append_decisions
 from curate.split import SplitConfig, run_split, split_catalog
 from curate.status import summary, workspace_summary
 from curate.workspace import Workspace, read_catalog, write_catalog
+from tests.helpers import examples
 
 FLAGS = ["status", "drop_reason", "drop_stage", "label", "exact_dup_group", "near_dup_cluster", "geo_rescued",
          "original_label"]
@@ -139,7 +140,7 @@ configs = st.builds(
     max_owner_share=st.sampled_from([None, 0.3, 0.05]))
 
 
-@settings(max_examples=8, **QUICK)
+@settings(max_examples=examples(8), **QUICK)
 @given(n=st.integers(50, 500), seed=st.integers(0, 2**32 - 1), owners=st.integers(1, 60),
        images=st.integers(5, 400), missing=st.sampled_from([0.0, 0.2, 1.0]), prior=st.booleans(), config=configs)
 def test_filter_flags_and_report_equal_pandas(tmp_path, n, seed, owners, images, missing, prior, config):
@@ -150,7 +151,7 @@ def test_filter_flags_and_report_equal_pandas(tmp_path, n, seed, owners, images,
     assert_same_report(report, got_report)
 
 
-@settings(max_examples=8, **QUICK)
+@settings(max_examples=examples(8), **QUICK)
 @given(n=st.integers(50, 500), seed=st.integers(0, 2**32 - 1), owners=st.integers(1, 80),
        by=st.sampled_from(["owner", "owner", "none", "license"]), val=st.sampled_from([0.1, 0.0, 0.3]),
        split_seed=st.integers(0, 5))
@@ -175,7 +176,7 @@ def test_split_equals_pandas(tmp_path, n, seed, owners, by, val, split_seed):
     pd.testing.assert_frame_equal(got_report.per_label, report.per_label, check_dtype=False)
 
 
-@settings(max_examples=6, **QUICK)
+@settings(max_examples=examples(6), **QUICK)
 @given(n=st.integers(50, 300), seed=st.integers(0, 2**32 - 1), owners=st.integers(1, 40),
        by=st.sampled_from([None, "label", "width"]))
 def test_leakage_and_status_counts_equal_pandas(tmp_path, n, seed, owners, by):
@@ -192,6 +193,7 @@ def test_leakage_and_status_counts_equal_pandas(tmp_path, n, seed, owners, by):
     assert counts == {name: facts[name] for name in counts}
 
 
+@pytest.mark.slow  # a scale check: `make test-all`; the property tests above compare the engines on small catalogs
 def test_50k_rows_filter_and_split_equal_pandas(tmp_path):
     catalog = generated(50_000, 7, owners=3_000, images=40_000, missing=0.1, prior=True)
     # the generated tags name two labels on many photos, which holds them; forced, the drops are compared too

@@ -24,6 +24,7 @@ from curate.filters.stage import FilterConfig, filter_catalog
 from curate.outofcore.db import Catalog, connect
 from curate.outofcore.filter import filter_duckdb
 from curate.workspace import Workspace, read_catalog, write_catalog
+from tests.helpers import examples
 from tests.test_outofcore import FLAGS, QUICK, assert_same_report, assert_same_rows, generated, run_query
 
 MISSING_NOTE = "have no cached thumbnail"
@@ -96,7 +97,7 @@ near_configs = st.builds(FilterConfig, dedupe_near=st.booleans(), near_dup_bits=
                          max_per_owner=st.sampled_from([None, 3]))
 
 
-@settings(max_examples=10, **QUICK)
+@settings(max_examples=examples(10), **QUICK)
 @given(n=st.integers(120, 500), seed=st.integers(0, 2**32 - 1), images=st.integers(40, 400),
        copies=st.sampled_from([0.2, 0.6]), dropped_thumbs=st.sampled_from([0.0, 0.1]), prior=st.booleans(),
        config=near_configs)
@@ -327,7 +328,7 @@ def test_a_catalog_from_before_the_turned_hashes_is_a_duckdb_note_until_pandas_h
     assert filter_with("duckdb") == []
 
 
-@settings(max_examples=6, **QUICK)
+@settings(max_examples=examples(6), **QUICK)
 @given(seed=st.integers(0, 2**32 - 1), dedupe=st.booleans())
 def test_the_keep_rule_for_upscaled_framed_and_grey_copies_equals_pandas(tmp_path_factory, seed, dedupe):
     """The keep rule's pixel evidence (upscaled copies, framed ones, greyscale ones: `duplicates.representative_order`)

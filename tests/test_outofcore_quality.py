@@ -21,6 +21,7 @@ from curate.filters.run import run_filter
 from curate.filters.stage import FilterConfig
 from curate.outofcore import filter as outofcore_filter
 from curate.workspace import Workspace, read_catalog, write_catalog
+from tests.helpers import examples
 from tests.test_outofcore import FLAGS, QUICK, assert_same_report, assert_same_rows, filter_both, generated
 
 SCORED = list(quality.SCORE_COLUMNS) + ["quality_issues"]
@@ -66,7 +67,7 @@ configs = st.builds(FilterConfig, drop_quality=checks, colour_collection_share=s
                     max_per_owner=st.sampled_from([None, 2]))
 
 
-@settings(max_examples=10, **QUICK)
+@settings(max_examples=examples(10), **QUICK)
 @given(n=st.integers(40, 400), seed=st.integers(0, 2**32 - 1), measured=st.sampled_from([1.0, 0.7, 0.05]),
        grey=st.sampled_from([0.0, 0.3, 0.5, 0.9]), prior=st.booleans(), batch=st.sampled_from([7, 64, 65_536]),
        config=configs)

@@ -27,6 +27,7 @@ from curate.report.data import build_report
 from curate.report.html import render_html
 from curate.report.run import write_report
 from curate.workspace import Workspace, read_catalog, write_catalog
+from tests.helpers import examples
 from tests.test_outofcore import QUICK, generated
 from tests.test_report import report_ws  # noqa: F401  (a fixture: a workspace with images and a run)
 
@@ -140,7 +141,7 @@ def assert_same(expected, got, where: str = "report") -> None:
         assert expected == got and type(expected) is type(got), f"{where}: {expected!r} != {got!r}"
 
 
-@settings(max_examples=12, **QUICK)
+@settings(max_examples=examples(12), **QUICK)
 @given(n=st.integers(20, 400), seed=st.integers(0, 2**32 - 1), owners=st.integers(1, 40),
        nan_scores=st.booleans(), filter_run=st.booleans(), prefilter=st.sampled_from([None, "skyline", "", "SKYLINE ",
                                                                                  LABEL_ISSUES_ONLY]),

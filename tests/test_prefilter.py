@@ -17,6 +17,7 @@ from curate.cli.app import app
 from curate.errors import UsageError
 from curate.prefilter.stage import PrefilterConfig, grouped_folds, prefilter_catalog
 from curate.prefilter.threshold import otsu_threshold
+from tests.helpers import examples
 from tests.test_split import make_catalog
 
 runner = CliRunner()
@@ -104,7 +105,7 @@ def test_scores_come_from_models_that_never_saw_the_photographer():
     assert oof_accuracy < 0.75  # ...but the stored scores are not from it
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 15), st.integers(0, 1)), min_size=12, max_size=120))
 def test_grouped_folds_never_split_a_group(pairs):
     groups = np.array([g for g, _ in pairs])

@@ -20,6 +20,7 @@ from curate.leakage import assert_no_leakage, find_leakage
 from curate.settings_fields import SettingError
 from curate.split import SplitConfig, split_catalog
 from curate.workspace import Workspace, read_catalog, write_catalog
+from tests.helpers import examples
 
 runner = CliRunner()
 SPLITS = {"train", "val", "test"}
@@ -177,7 +178,7 @@ def check_split_invariants(catalog: pd.DataFrame, result: pd.DataFrame, report) 
             assert splits[members[0]] == "train", kept.iloc[members][["photo_id", "label", "split"]]
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(catalog=catalogs(), seed=st.integers(0, 10**6),
        val=st.sampled_from([0.0, 0.1, 0.15, 0.3]), test=st.sampled_from([0.0, 0.2, 0.25, 0.4]))
 def test_property_groups_never_span_splits(catalog, seed, val, test):
@@ -224,7 +225,8 @@ def feasible_catalogs(draw):
     return catalog.sample(frac=1.0, random_state=int(rng.integers(0, 2**31))).reset_index(drop=True)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=examples(8), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(catalog=feasible_catalogs(), seed=st.integers(0, 10**6),
        ratios=st.sampled_from([(0.1, 0.2), (0.15, 0.15), (0.2, 0.1), (0.05, 0.3)]))
 def test_property_shares_within_tolerance_when_feasible(catalog, seed, ratios):
@@ -1072,6 +1074,30 @@ def test_near_duplicates_kept_under_two_labels_are_warned_about(tmp_path):
     assert got_report.warnings == report.warnings
     _, report = split_catalog(catalog[~catalog["source_id"].isin(["copy", "near"])], SplitConfig())
     assert not any("kept under two or more labels" in w for w in report.warnings)
+
+
+def test_the_split_counts_a_conflicts_photos_as_the_export_does(tmp_path):
+    """Review BC 6: a cluster holding a byte-identical pair under two labels and a third, near copy: the split
+    counted the pair (2 photos), the export all three. Both engines of the split count 3 now, as the export's
+    `label_conflicts` does on the same photos."""
+    from curate.export.plan import label_conflicts
+    from curate.outofcore.db import connect
+    from curate.outofcore.split import split_duckdb
+    from tests.test_outofcore import on_disk
+
+    rows = [{"source_id": f"p{i}", "owner_id": f"o{i % 7}", "label": "Forest" if i % 2 else "Highway",
+             "sha256": f"img{i}"} for i in range(40)]
+    rows += [{"source_id": "copy", "owner_id": "o99", "label": "Highway", "sha256": "img1"},  # p1 is a Forest
+             {"source_id": "near", "owner_id": "o98", "label": "Forest", "sha256": "img-near"}]  # near p1
+    catalog = make_catalog(rows)
+    catalog["near_dup_cluster"] = catalog["source_id"].map({"p1": "k1", "copy": "k1", "near": "k1"})
+    _, report = split_catalog(catalog, SplitConfig())
+    [line] = [w for w in report.warnings if "kept under two or more labels" in w]
+    exported = label_conflicts(catalog[["label", "sha256", "near_dup_cluster"]])
+    assert exported["photos"] == 3 and line.startswith("1 image is kept under two or more labels (3 photos, "), line
+    with connect(tmp_path) as con:
+        _, got_report = split_duckdb(con, on_disk(catalog, tmp_path), SplitConfig())
+    assert got_report.warnings == report.warnings
 
 
 def test_a_walk_breaks_at_a_long_pause_or_a_long_way():

@@ -35,7 +35,7 @@ from classify.tune import (
 )
 from curate.cli.app import app as curate_app
 from curate.errors import DataContractError, UsageError
-from tests.helpers import demo_workspace
+from tests.helpers import demo_workspace, examples
 
 runner = CliRunner()
 BASE = TrainConfig(image_size=48, cache_side=56, batch_size=16, workers=0)
@@ -118,7 +118,7 @@ def test_grid_levels_is_the_largest_full_grid_that_fits(n, shape):
 
 
 @given(n=st.integers(1, 200), axes=st.integers(1, 3))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 def test_grid_levels_never_exceed_n_and_cannot_grow(n, axes):
     levels = grid_levels(n, axes)
     assert math.prod(levels) <= n
@@ -169,7 +169,7 @@ def test_augmentation_strength_runs_from_none_to_inception_style_crops():
 
 
 @given(a=st.floats(0, 1), b=st.floats(0, 1))
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 def test_stronger_augmentation_means_more_jitter_and_smaller_crops(a, b):
     weak, strong = sorted((a, b))
     (jitter_weak, crop_weak), (jitter_strong, crop_strong) = augmentation(weak), augmentation(strong)
