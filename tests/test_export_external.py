@@ -128,10 +128,22 @@ def test_an_empty_plan_sorted_on_disk_is_refused_and_the_earlier_export_stays(de
     shutil.rmtree(tmp_path / "out")
 
 
-def change_and_export(ws: Workspace, out: Path, scenario: str) -> tuple[int, int, int]:
-    """A full imagefolder export into `out`, then `scenario`, then another export: its
-    (written, reused, removed)."""
-    export_workspace(ws, out, ExportConfig("imagefolder"))
+@pytest.fixture(scope="module")
+def first_exports(demo_ws, tmp_path_factory) -> dict[str, Path]:
+    """The full imagefolder export each scenario of `change_and_export` starts from, made once: with the
+    in-memory paths ("memory") and with every external path on ("disk")."""
+    root = tmp_path_factory.mktemp("first-exports")
+    export_workspace(demo_ws, root / "memory", ExportConfig("imagefolder"))
+    with pytest.MonkeyPatch.context() as patch:
+        on_disk(patch)
+        export_workspace(demo_ws, root / "disk", ExportConfig("imagefolder"))
+    return {"memory": root / "memory", "disk": root / "disk"}
+
+
+def change_and_export(ws: Workspace, out: Path, scenario: str, first: Path) -> tuple[int, int, int]:
+    """A full imagefolder export into `out` (a copy of `first`, that export made once), then `scenario`, then
+    another export: its (written, reused, removed)."""
+    shutil.copytree(first, out)
     config = ExportConfig("imagefolder")
     if scenario == "fewer splits, overwrite":  # the test split's files leave, and a stray file
         (out / "train" / "stray.txt").write_text("not ours")
@@ -147,11 +159,11 @@ def change_and_export(ws: Workspace, out: Path, scenario: str) -> tuple[int, int
 
 
 @pytest.mark.parametrize("scenario", ["fewer splits, overwrite", "interrupted"])
-def test_the_export_state_on_disk_rewrites_and_removes_what_the_dict_does(demo_ws, tmp_path, scenario):
-    memory = change_and_export(demo_ws, tmp_path / "memory", scenario)
+def test_the_export_state_on_disk_rewrites_and_removes_what_the_dict_does(demo_ws, first_exports, tmp_path, scenario):
+    memory = change_and_export(demo_ws, tmp_path / "memory", scenario, first_exports["memory"])
     with pytest.MonkeyPatch.context() as patch:
         on_disk(patch)
-        disk = change_and_export(demo_ws, tmp_path / "disk", scenario)
+        disk = change_and_export(demo_ws, tmp_path / "disk", scenario, first_exports["disk"])
     assert disk == memory
     assert tree(tmp_path / "disk") == tree(tmp_path / "memory")
     if scenario != "interrupted":

@@ -64,6 +64,46 @@ def ws(curated, tmp_path):
     return Workspace(tmp_path / "ws")
 
 
+@pytest.fixture(scope="module")
+def refiltered(curated, tmp_path_factory):
+    """The curated workspace, then `curate filter --recipe skylines` run on it again (which reinstates the
+    prefilter's drops): the same first step of several tests, run once."""
+    root = tmp_path_factory.mktemp("refiltered") / "ws"
+    shutil.copytree(curated, root)
+    assert curate("filter", "-w", str(root), "--recipe", "skylines").exit_code == 0
+    return root
+
+
+@pytest.fixture
+def ws_refiltered(refiltered, tmp_path):
+    """A private copy of the curated workspace whose filter ran again after the prefilter and the split."""
+    shutil.copytree(refiltered, tmp_path / "ws")
+    return Workspace(tmp_path / "ws")
+
+
+@pytest.fixture(scope="module")
+def default_demo(tmp_path_factory):
+    """`demo_workspace` with its defaults (140 photos, seed 4, filter with the skylines recipe, split), built once."""
+    root = tmp_path_factory.mktemp("default-demo") / "ws"
+    demo_workspace(root)
+    return root
+
+
+@pytest.fixture
+def default_ws(default_demo, tmp_path):
+    """A private copy of the default demo workspace."""
+    shutil.copytree(default_demo, tmp_path / "ws")
+    return Workspace(tmp_path / "ws")
+
+
+@pytest.fixture(scope="module")
+def filtered_120(tmp_path_factory):
+    """120 photos (seed 6) with the skylines filter run, built once."""
+    root = tmp_path_factory.mktemp("filtered-120") / "ws"
+    demo_workspace(root, photos=120, seed=6, commands=(("filter", "--recipe", "skylines"),))
+    return root
+
+
 def states(ws: Workspace) -> dict[str, str]:
     return {name: state.state for name, state in workspace_states(ws).items()}
 
@@ -73,8 +113,8 @@ def test_a_curated_workspace_is_fresh(ws):
     assert curate("check-leakage", "-w", str(ws.root)).exit_code == 0
 
 
-def test_rerunning_filter_makes_prefilter_and_split_stale_and_says_why(ws):
-    assert curate("filter", "-w", str(ws.root), "--recipe", "skylines").exit_code == 0
+def test_rerunning_filter_makes_prefilter_and_split_stale_and_says_why(ws_refiltered):
+    ws = ws_refiltered  # `curate filter --recipe skylines` ran again on the curated workspace (exit 0)
     catalog = read_catalog(ws)
     assert not (catalog["drop_stage"] == "prefilter").any()  # reinstated, as before
     found = workspace_states(ws)
@@ -85,18 +125,20 @@ def test_rerunning_filter_makes_prefilter_and_split_stale_and_says_why(ws):
     assert "curate split" in found["split"].line
 
 
-def test_a_stage_rerun_with_the_same_result_leaves_later_stages_fresh(curated, tmp_path):
+def test_a_stage_rerun_with_the_same_result_leaves_later_stages_fresh(curated, filtered_120, tmp_path):
     """Judged by what it depends on, not by when it ran: filter → split → filter again."""
     root = tmp_path / "ws"
-    ws = demo_workspace(root, photos=120, seed=6, commands=(("filter", "--recipe", "skylines"), ("split",)))
+    shutil.copytree(filtered_120, root)  # 120 photos, seed 6, filtered
+    ws = Workspace(root)
+    assert curate("split", "-w", str(root)).exit_code == 0
     assert curate("filter", "-w", str(root), "--recipe", "skylines").exit_code == 0
     assert states(ws)["split"] == FRESH
     assert curate("filter", "-w", str(root), "--recipe", "skylines", "--max-km", "2", "--force-geo").exit_code == 0
     assert states(ws)["split"] == STALE
 
 
-def test_check_leakage_refuses_a_stale_split_instead_of_saying_no_leakage(ws):
-    assert curate("filter", "-w", str(ws.root), "--recipe", "skylines").exit_code == 0
+def test_check_leakage_refuses_a_stale_split_instead_of_saying_no_leakage(ws_refiltered):
+    ws = ws_refiltered  # `curate filter --recipe skylines` ran again on the curated workspace (exit 0)
     result = curate("check-leakage", "-w", str(ws.root))
     assert result.exit_code == 3
     assert "no leakage" not in result.output and "Traceback" not in result.output
@@ -108,8 +150,8 @@ def test_check_leakage_refuses_a_stale_split_instead_of_saying_no_leakage(ws):
         " ".join(result.output.split())
 
 
-def test_classify_train_refuses_a_stale_split_with_one_line(ws, tmp_path):
-    assert curate("filter", "-w", str(ws.root), "--recipe", "skylines").exit_code == 0
+def test_classify_train_refuses_a_stale_split_with_one_line(ws_refiltered, tmp_path):
+    ws = ws_refiltered  # `curate filter --recipe skylines` ran again on the curated workspace (exit 0)
     result = runner.invoke(classify_app, ["train", "-w", str(ws.root), "--out", str(tmp_path / "run"),
                                           "--epochs", "1", "--head-epochs", "1", "--image-size", "64"])
     assert result.exit_code == 3, result.output
@@ -170,11 +212,11 @@ def test_filter_after_split_leaves_the_split_stale_until_it_runs_again(ws):
 
 
 @pytest.mark.parametrize("engine", ["pandas", "duckdb"])
-def test_a_split_after_a_filter_that_reset_the_prefilter_says_so(ws, engine):
+def test_a_split_after_a_filter_that_reset_the_prefilter_says_so(ws_refiltered, engine):
     """An acceptance audit: split, then filter (which reinstates the prefilter's drops), then split again
     gave exit 0 and no word while the off-topic photos were split in. The split is applied (training then
     refuses it as stale), with a warning naming the prefilter command to run first; none once it has."""
-    assert curate("filter", "-w", str(ws.root), "--recipe", "skylines").exit_code == 0
+    ws = ws_refiltered  # `curate filter --recipe skylines` ran again on the curated workspace (exit 0)
     result = curate("split", "-w", str(ws.root), "--catalog-engine", engine)
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
@@ -206,9 +248,8 @@ def retag_first_photo(ws: Workspace):
     return catalog
 
 
-def test_metadata_changed_by_an_ingest_makes_filter_and_split_stale(tmp_path):
-    root = tmp_path / "ws"
-    ws = demo_workspace(root, photos=60, seed=8)
+def test_metadata_changed_by_an_ingest_makes_filter_and_split_stale(default_ws):
+    ws = default_ws  # a demo collection, filtered and split
     assert states(ws)["filter"] == FRESH
     retag_first_photo(ws)
     found = workspace_states(ws)
@@ -295,20 +336,23 @@ def test_curate_run_reruns_a_stale_step_even_when_the_catalog_is_unchanged(tmp_p
     embed("other")(ws)  # by hand, outside `curate run`: the catalog is untouched
     assert catalog_sha256(ws) == before
     # the prefilter reads the last embed's vectors; the filter only efficientnet_lite0's at 224 px, not "other"
-    assert states(ws)["prefilter"] == STALE and states(ws)["filter"] == FRESH
+    found = states(ws)
+    assert found["prefilter"] == STALE and found["filter"] == FRESH
     third = pipeline.run_pipeline(ws, recipe, steps, echo=lambda line: None)
     assert [o.status for o in third] == ["skipped", "skipped", "ran", "ran"]
-    assert states(ws)["prefilter"] == FRESH and states(ws)["split"] == FRESH
+    found = states(ws)
+    assert found["prefilter"] == FRESH and found["split"] == FRESH
 
 
-def test_embed_after_the_filter_makes_it_stale_and_a_filter_rerun_leaves_embed_fresh(tmp_path):
+def test_embed_after_the_filter_makes_it_stale_and_a_filter_rerun_leaves_embed_fresh(filtered_120, tmp_path):
     """The filter links near duplicates on embeddings, so embeddings that appear after it ran make
     it stale; embed covers every stored image, so the filter's drops do not make embed stale."""
     from curate.stage_reports import save_stage_report
     from curate.workspace import catalog_sha256
 
     root = tmp_path / "ws"
-    ws = demo_workspace(root, photos=120, seed=6, commands=(("filter", "--recipe", "skylines"),))
+    shutil.copytree(filtered_120, root)  # 120 photos, seed 6, filtered
+    ws = Workspace(root)
     assert states(ws)["filter"] == FRESH
     # audit BB: embeddings at another input size are none the filter reads: it stays fresh
     save_stage_report(ws, "embed", catalog_sha256(ws), {"cache_key": "efficientnet_lite0-160px"})
@@ -320,7 +364,8 @@ def test_embed_after_the_filter_makes_it_stale_and_a_filter_rerun_leaves_embed_f
     assert "embed ran after filter" in found["filter"].line and "curate filter" in found["filter"].line
     assert curate("filter", "-w", str(root), "--recipe", "skylines", "--max-km", "2", "--force-geo").exit_code == 0
     assert (read_catalog(ws)["drop_reason"] == "geo_outlier").any()  # the filter's drops changed
-    assert states(ws)["filter"] == FRESH and states(ws)["embed"] == FRESH
+    found = states(ws)
+    assert found["filter"] == FRESH and found["embed"] == FRESH
 
 
 def test_the_command_to_run_a_stage_again_carries_its_last_settings():
@@ -380,13 +425,12 @@ def test_a_note_to_run_another_stage_goes_once_that_stage_has_run_and_names_its_
     assert current_notes([note, "other note"], "filter", reports, states) == ["other note"]
 
 
-def test_an_unfinished_second_folder_ingest_is_named_as_a_command_with_a_way_out(tmp_path):
+def test_an_unfinished_second_folder_ingest_is_named_as_a_command_with_a_way_out(default_ws):
     """Audit AU: a second folder's ingest journal is `ingest-folder@<name>.jsonl`, and status offered `curate
     ingest folder@src3 ...`, no command; nothing said how to give up an ingest that cannot be finished."""
     from curate.freshness import STALE, workspace_states
-    from tests.helpers import demo_workspace
 
-    ws = demo_workspace(tmp_path / "ws")
+    ws = default_ws  # the default demo collection, filtered and split
     ws.journal_dir.mkdir(parents=True, exist_ok=True)
     (ws.journal_dir / "ingest-folder@trip.jsonl").write_text('{"photo_id": "folder@trip:a.jpg"}\n')
     state = workspace_states(ws)["ingest"]
@@ -397,16 +441,16 @@ def test_an_unfinished_second_folder_ingest_is_named_as_a_command_with_a_way_out
 
 
 @pytest.mark.parametrize("engine", ["pandas", "duckdb"])
-def test_a_split_killed_after_its_catalog_write_reads_as_stale_until_run_again(tmp_path, monkeypatch, engine):
+def test_a_split_killed_after_its_catalog_write_reads_as_stale_until_run_again(default_ws, tmp_path, monkeypatch,
+                                                                              engine):
     """Audit AR 3: `curate split --seed 7` killed between its catalog write and its report read as the old seed-0
     split, "fresh" (141 photos had moved); a first filter killed there read "not run", its drops in the catalog."""
     from typer.testing import CliRunner
 
     from curate.cli.app import app
     from curate.freshness import STALE, workspace_states
-    from tests.helpers import demo_workspace
 
-    ws = demo_workspace(tmp_path / "ws")
+    ws = default_ws  # the default demo collection, filtered and split
     assert workspace_states(ws)["split"].state != STALE
 
     def killed(*args, **kwargs):
@@ -426,17 +470,17 @@ def test_a_split_killed_after_its_catalog_write_reads_as_stale_until_run_again(t
     assert not (ws.root / "reports" / "split.pending").exists()
 
 
-def test_the_catalog_reads_whole_while_another_thread_replaces_it(tmp_path):
+def test_the_catalog_reads_whole_while_another_thread_replaces_it(default_ws):
     """A torn read of the catalog while `curate review` saved it (a flaky browser test): `pq.read_table(path)`
     opened the path twice and paired the old file's footer with the new one's pages, about 3 reads in 10
     while the file was being replaced. Read through one handle, every read is one whole catalog."""
     import threading
 
     from curate.workspace import Workspace, read_catalog, write_catalog
-    from tests.helpers import demo_workspace
 
-    ws = demo_workspace(tmp_path / "ws", photos=80)
-    versions = [read_catalog(ws), read_catalog(ws).iloc[:50]]
+    ws = default_ws  # a curated demo catalog, cut to 80 photos: the two versions hold 80 and 50
+    versions = [read_catalog(ws).iloc[:80], read_catalog(ws).iloc[:50]]
+    write_catalog(ws, versions[0])
     done = threading.Event()
 
     def rewrite():

@@ -275,8 +275,12 @@ def test_a_second_run_skips_everything(trained):
 
 
 def test_changed_settings_rerun_from_that_step_and_an_interrupted_run_resumes(trained, monkeypatch, tmp_path):
-    path, ws, _ = trained
-    changed = write_recipe(path.parent, path.read_text() + "[filter]\nmax_km = 3.0\nforce_geo = true\n", "tiny.toml")
+    import shutil
+
+    path, trained_ws, _ = trained
+    ws = Workspace(tmp_path / "ws")  # a private copy: the trained workspace and its recipe stay as they were
+    shutil.copytree(trained_ws.root, ws.root)
+    changed = write_recipe(tmp_path, path.read_text() + "[filter]\nmax_km = 3.0\nforce_geo = true\n", "tiny.toml")
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

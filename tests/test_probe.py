@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -17,8 +19,8 @@ from classify.config import TrainConfig
 from classify.model import Predictor, build_classifier, load_model
 from classify.probe import PROBE_C, fit_head
 from classify.train import train
-from curate.workspace import read_catalog
-from tests.helpers import demo_workspace
+from curate.workspace import Workspace, read_catalog
+from tests.helpers import demo_workspace, no_fsync
 
 runner = CliRunner()
 PROBE = dict(image_size=48, cache_side=56, batch_size=16, workers=0, device="cpu", probe=True)
@@ -30,6 +32,66 @@ def split_ws(tmp_path_factory):
     label (docs/splits.md), and these tests read the probe's validation figures."""
     return demo_workspace(tmp_path_factory.mktemp("probe"), commands=(("filter", "--recipe", "skylines"),
                                                                       ("split", "--val", "0.2")))
+
+
+@pytest.fixture(scope="module")
+def probe_run(split_ws, tmp_path_factory):
+    """(run dir, trainer, messages logged) of one probe with PROBE's settings (seed 0) on `split_ws`, trained
+    once for every test that trains exactly that; a test that writes into the run works on a copy (`_copy`).
+    The messages are what `caplog.at_level(logging.INFO, logger="classify.train")` captures of the training:
+    a handler at INFO on the root logger and on each logger that does not propagate (`classify` does not)."""
+    run = tmp_path_factory.mktemp("probe-run") / "run"
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append
+    logger, root = logging.getLogger("classify.train"), logging.getLogger()
+    attached = [root] + [other for other in root.manager.loggerDict.values()
+                         if isinstance(other, logging.Logger) and not other.propagate]
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    for each in attached:
+        each.addHandler(handler)
+    try:
+        with no_fsync():
+            trainer = train(split_ws, run, TrainConfig(**PROBE, seed=0))
+    finally:
+        for each in attached:
+            each.removeHandler(handler)
+        logger.setLevel(level)
+    return run, trainer, [record.getMessage() for record in records]
+
+
+@pytest.fixture(scope="module")
+def fresh_ws(tmp_path_factory):
+    """The default small demo workspace (filter, split), never trained on: tests take a copy (`_copy`)."""
+    with no_fsync():
+        return demo_workspace(tmp_path_factory.mktemp("fresh") / "ws")
+
+
+@pytest.fixture(scope="module")
+def fresh_probe(fresh_ws, tmp_path_factory):
+    """(workspace, run dir, trainer, images whose features the training computed) of a probe (seed 0) trained on
+    a copy of `fresh_ws`, the first run on it; tests take copies of the workspace and the run (`_copy`)."""
+    import classify.gate as gate
+
+    root = tmp_path_factory.mktemp("fresh-probe")
+    ws = _copy(fresh_ws, root / "ws")
+    calls = []
+    real = gate.pooled_features
+    with no_fsync(), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gate, "pooled_features", lambda model, paths, *args, **kwargs: calls.append(len(paths))
+                      or real(model, paths, *args, **kwargs))
+        trainer = train(ws, root / "run", TrainConfig(**PROBE, seed=0))
+    return ws, root / "run", trainer, sum(calls)
+
+
+def _copy(source, folder):
+    """A copy of a module-built workspace (a Workspace, returned as one) or run folder, for a test that writes."""
+    if isinstance(source, Workspace):
+        shutil.copytree(source.root, folder)
+        return Workspace(folder)
+    shutil.copytree(source, folder)
+    return folder
 
 
 def _blobs(rng, centres, n, scale=0.3):
@@ -74,14 +136,15 @@ def test_an_output_without_training_photos_is_never_the_answer():
         fit_head(x[y == 0], y[y == 0], x[:0], y[:0], outputs=3)
 
 
-def test_a_probe_run_keeps_the_pretrained_backbone_and_is_deterministic(split_ws, tmp_path):
-    trainer = train(split_ws, tmp_path / "a", TrainConfig(**PROBE, seed=0))
-    history = pd.read_csv(tmp_path / "a" / "metrics.csv")
+def test_a_probe_run_keeps_the_pretrained_backbone_and_is_deterministic(split_ws, probe_run, tmp_path):
+    run, trainer, _ = probe_run  # seed 0
+    history = pd.read_csv(run / "metrics.csv")
     assert len(history) == 1 and history.loc[0, "probe_c"] > 0
-    meta = json.loads((tmp_path / "a" / "model.json").read_text())
-    assert meta["config"]["probe"] is True and meta["metrics"]["probe_c"] == history.loc[0, "probe_c"]
+    meta = json.loads((run / "model.json").read_text())
+    assert meta["config"]["probe"] is True and meta["config"]["seed"] == 0
+    assert meta["metrics"]["probe_c"] == history.loc[0, "probe_c"]
     assert meta["preprocess"]["size"] == 48
-    model, _ = load_model(tmp_path / "a", "cpu")
+    model, _ = load_model(run, "cpu")
     pretrained, _ = build_classifier("efficientnet_lite0", len(trainer.classes), pretrained=True, image_size=48)
     for (name, ours), (_, theirs) in zip(model.backbone.state_dict().items(), pretrained.backbone.state_dict().items()):
         assert torch.equal(ours, theirs), name
@@ -91,18 +154,18 @@ def test_a_probe_run_keeps_the_pretrained_backbone_and_is_deterministic(split_ws
     assert torch.allclose(model.head[-1].weight, other.head[-1].weight, atol=1e-5)
 
 
-def test_a_probe_run_is_an_ordinary_run_for_predict_and_scores_above_chance(split_ws, tmp_path):
-    train(split_ws, tmp_path / "run", TrainConfig(**PROBE))
-    meta = json.loads((tmp_path / "run" / "model.json").read_text())
+def test_a_probe_run_is_an_ordinary_run_for_predict_and_scores_above_chance(split_ws, probe_run):
+    run, _, _ = probe_run
+    meta = json.loads((run / "model.json").read_text())
     catalog = read_catalog(split_ws)
     val = catalog[(catalog["status"] == "kept") & (catalog["split"] == "val") & catalog["label"].isin(meta["classes"])]
-    predictor = Predictor(tmp_path / "run", "cpu")
+    predictor = Predictor(run, "cpu")
     images = [Image.open(split_ws.root / path).convert("RGB") for path in val["image_path"]]
     predicted = np.array(meta["classes"])[predictor.probabilities(images).argmax(1)]
     accuracy = float((predicted == val["label"].to_numpy()).mean())
     assert accuracy > 1.5 / len(meta["classes"])
     # validation accuracy in metrics.csv is the same model on the same photos (cached copies)
-    recorded = pd.read_csv(tmp_path / "run" / "metrics.csv").loc[0, "val_accuracy"]
+    recorded = pd.read_csv(run / "metrics.csv").loc[0, "val_accuracy"]
     assert abs(recorded - accuracy) <= 0.15
 
 
@@ -113,21 +176,20 @@ def test_probe_without_pretrained_weights_is_refused_in_one_line(split_ws, tmp_p
     assert "--probe" in result.output and "--pretrained" in result.output and "Traceback" not in result.output
 
 
-def test_probe_features_are_computed_once_per_image_for_training_and_the_gate(split_ws, tmp_path, monkeypatch):
+def test_probe_features_are_computed_once_per_image_for_training_and_the_gate(fresh_probe, tmp_path, monkeypatch):
     """Seeds, the gate and later runs read the workspace's feature cache; the cached features are
     the backbone's own."""
     import classify.gate as gate
 
+    trained_ws, run_a, trainer, first = fresh_probe  # the first run (seed 0) on a fresh workspace, counted
+    assert first == len(trainer.data["train"].rows) + len(trainer.data["val"].rows) > 0
+    ws = _copy(trained_ws, tmp_path / "ws")
     calls = []
     real = gate.pooled_features
     monkeypatch.setattr(gate, "pooled_features", lambda model, paths, *args, **kwargs: calls.append(len(paths))
                         or real(model, paths, *args, **kwargs))
-    ws = demo_workspace(tmp_path / "ws")
-    trainer = train(ws, tmp_path / "a", TrainConfig(**PROBE, seed=0))
-    first = sum(calls)
-    assert first == len(trainer.data["train"].rows) + len(trainer.data["val"].rows) > 0
     train(ws, tmp_path / "b", TrainConfig(**PROBE, seed=1))
-    assert sum(calls) == first  # the second run computed nothing
+    assert sum(calls) == 0  # the second run computed nothing
     cached = sorted((ws.root / "cache" / "features").glob("efficientnet_lite0-48px/part-*.parquet"))
     assert cached
     from classify.probe import FeatureCache
@@ -140,7 +202,7 @@ def test_probe_features_are_computed_once_per_image_for_training_and_the_gate(sp
     from curate.store import open_rgb
     from curate.vision.images import draft_side
 
-    predictor = Predictor(tmp_path / "a", "cpu")
+    predictor = Predictor(run_a, "cpu")
     images = [open_rgb(objectstore.locate(ws, path), min_side=draft_side(predictor.preprocess))
               for path in rows["image_path"]]
     _, predicted = predictor.predict_with_features(images)
@@ -166,12 +228,9 @@ def test_a_finished_probe_is_reused_whatever_its_unused_settings_and_refused_for
     assert TrainConfig(epochs=2).comparable() != TrainConfig(epochs=3).comparable()
 
 
-def test_the_probe_says_what_it_fitted_in_one_line(split_ws, tmp_path, caplog):
-    import logging
-
-    with caplog.at_level(logging.INFO, logger="classify.train"):
-        train(split_ws, tmp_path / "run", TrainConfig(**PROBE))
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("probe: train loss")]
+def test_the_probe_says_what_it_fitted_in_one_line(probe_run):
+    _, _, logged = probe_run  # what its training logged at INFO on classify.train
+    lines = [message for message in logged if message.startswith("probe: train loss")]
     assert len(lines) == 1 and "L2 strength C = " in lines[0] and "val loss" in lines[0] and "lr " not in lines[0]
 
 
@@ -233,7 +292,7 @@ def test_features_curate_embed_has_are_borrowed_and_only_the_others_computed(tmp
 
 
 def test_a_probe_after_curate_embed_at_its_crop_computes_nothing_and_borrows_what_it_would_compute(
-        tmp_path, monkeypatch):
+        fresh_ws, tmp_path, monkeypatch):
     """`curate embed` and a probe decode photos the same way (curate.vision.images.load_uint8), so the
     borrowed vectors equal the features the probe would have computed itself."""
     import classify.gate as gate
@@ -241,7 +300,7 @@ def test_a_probe_after_curate_embed_at_its_crop_computes_nothing_and_borrows_wha
     from curate import objectstore
     from curate.embed import EmbedConfig, EmbeddingCache, embed_chunk, embeddable_images, load_embedder
 
-    ws = demo_workspace(tmp_path / "ws")
+    ws = _copy(fresh_ws, tmp_path / "ws")
     images = embeddable_images(read_catalog(ws))  # what `curate embed --image-size 48` computes and caches
     paths = [objectstore.locate(ws, path) for path in images["image_path"]]
     vectors, ok, _ = embed_chunk(load_embedder(EmbedConfig(image_size=48)), paths, torch.device("cpu"), 32, 0)
@@ -278,7 +337,7 @@ def test_a_best_strength_at_the_grid_edge_is_searched_beyond_it():
     assert min(PROBE_C) < inside["c"] < max(PROBE_C) and len(inside["grid"]) == len(PROBE_C)
 
 
-def test_evaluating_a_probe_reads_its_cached_features_and_decodes_only_the_rest(tmp_path, monkeypatch):
+def test_evaluating_a_probe_reads_its_cached_features_and_decodes_only_the_rest(fresh_probe, tmp_path, monkeypatch):
     """A probe's backbone is the pretrained one, so `classify evaluate` scores the photos whose
     features the workspace has cached (`curate embed` at the run's crop) by the head alone, as the
     decoded photos would be scored, and decodes only the others: one whose vector is missing, one
@@ -287,8 +346,8 @@ def test_evaluating_a_probe_reads_its_cached_features_and_decodes_only_the_rest(
     from curate import objectstore
     from curate.embed import EmbedConfig, EmbeddingCache, embed_chunk, embeddable_images, load_embedder
 
-    ws = demo_workspace(tmp_path / "ws")
-    train(ws, tmp_path / "run", TrainConfig(**PROBE, seed=0))
+    ws = _copy(fresh_probe[0], tmp_path / "ws")  # a fresh workspace, and a probe (seed 0) trained on it
+    _copy(fresh_probe[1], tmp_path / "run")
     predictor = Predictor(tmp_path / "run", "cpu")
     catalog = read_catalog(ws)
     test, _ = evaluate_run.select_photos(catalog, predictor.classes, "test")
@@ -396,13 +455,12 @@ def test_the_strength_search_says_it_is_going_and_which_model_it_is_for():
     assert any(line.startswith("probe: choosing the L2 strength C on") for line in said[2:])
 
 
-def test_evaluating_on_the_runs_own_val_or_train_split_scores_it_with_a_warning(split_ws, tmp_path):
+def test_evaluating_on_the_runs_own_val_or_train_split_scores_it_with_a_warning(split_ws, probe_run, tmp_path):
     """Audit N2: `classify evaluate RUN --split val` (or train), offered by the docs, always exited 3, "the
     split changed since it was trained": every photo of those splits is one the run learned from. They are
     scored now, with a warning that the figures are not held out, in a folder of their own (audit R: they
     replaced RUN/evaluation/, the test evaluation `curate report` shows)."""
-    run = tmp_path / "run"
-    train(split_ws, run, TrainConfig(**PROBE))
+    run = _copy(probe_run[0], tmp_path / "run")
     catalog = read_catalog(split_ws)
     classes = json.loads((run / "model.json").read_text())["classes"]
     test = runner.invoke(classify_app, ["evaluate", str(run), "-w", str(split_ws.root), "--device", "cpu"])
@@ -420,19 +478,14 @@ def test_evaluating_on_the_runs_own_val_or_train_split_scores_it_with_a_warning(
         assert "not a held-out measure" in " ".join(result.output.split())
 
 
-def test_evaluate_after_a_re_split_leaves_out_the_photos_the_run_learned_from(split_ws, tmp_path):
+def test_evaluate_after_a_re_split_leaves_out_the_photos_the_run_learned_from(split_ws, probe_run, tmp_path):
     """A re-split after training put the run's own training photos into test, and `classify evaluate` scored
     them (an audit: 95.2 % on 124 photos, 77 of them trained on; 84.1 % honest) with only a note. The run now
     lists its train and val photos; evaluate leaves them out, says how many, and the figures are over the rest."""
-    import shutil
-
     from curate.cli.app import app as curate_app
-    from curate.workspace import Workspace
 
-    ws = Workspace(tmp_path / "ws")
-    shutil.copytree(split_ws.root, ws.root)
-    run = tmp_path / "run"
-    train(ws, run, TrainConfig(**PROBE))
+    ws = _copy(split_ws, tmp_path / "ws")
+    run = _copy(probe_run[0], tmp_path / "run")  # PROBE's settings on this very data, trained once
     learned = pd.read_parquet(run / "trained_on.parquet")
     catalog = read_catalog(ws)
     used = catalog[(catalog["status"] == "kept") & catalog["split"].isin(["train", "val"])
@@ -476,19 +529,14 @@ def test_evaluate_after_a_re_split_leaves_out_the_photos_the_run_learned_from(sp
     assert "share a photographer or a copy with the photos this run learned from" in " ".join(result.output.split())
 
 
-def test_evaluating_an_old_run_on_a_stale_split_says_the_split_is_stale(split_ws, tmp_path):
+def test_evaluating_an_old_run_on_a_stale_split_says_the_split_is_stale(split_ws, probe_run, tmp_path):
     """Audit AK: training refuses a stale split, but `classify evaluate` of a run trained earlier scored the test
     photos a stale split still held with only the catalog-changed note. It still scores them (an old run may be
     evaluated), with a warning naming why the split is stale and the commands that refresh it."""
-    import shutil
-
     from curate.cli.app import app as curate_app
-    from curate.workspace import Workspace
 
-    ws = Workspace(tmp_path / "ws")
-    shutil.copytree(split_ws.root, ws.root)
-    run = tmp_path / "run"
-    train(ws, run, TrainConfig(**PROBE))
+    ws = _copy(split_ws, tmp_path / "ws")
+    run = _copy(probe_run[0], tmp_path / "run")  # PROBE's settings on this very data, trained once
     refilter = runner.invoke(curate_app, ["filter", "-w", str(ws.root), "--recipe", "skylines", "--max-km", "3"])
     assert refilter.exit_code == 0, refilter.output
     result = runner.invoke(classify_app, ["evaluate", str(run), "-w", str(ws.root), "--device", "cpu"])
@@ -500,17 +548,13 @@ def test_evaluating_an_old_run_on_a_stale_split_says_the_split_is_stale(split_ws
         "the stale split holds" in said
 
 
-def test_evaluate_counts_the_test_photos_flagged_as_wrong_labels(split_ws, tmp_path):
+def test_evaluate_counts_the_test_photos_flagged_as_wrong_labels(split_ws, probe_run, tmp_path):
     """Audit AP: 8 of 49 test photos were flagged as likely wrong labels (5 of them truly wrong), kept in test,
     and the accuracy counted them as the model's mistakes without a word. Evaluate says how many it scored."""
-    import shutil
+    from curate.workspace import write_catalog
 
-    from curate.workspace import Workspace, write_catalog
-
-    ws = Workspace(tmp_path / "ws")
-    shutil.copytree(split_ws.root, ws.root)
-    run = tmp_path / "run"
-    train(ws, run, TrainConfig(**PROBE))
+    ws = _copy(split_ws, tmp_path / "ws")
+    run = _copy(probe_run[0], tmp_path / "run")  # PROBE's settings on this very data, trained once
     catalog = read_catalog(ws)
     classes = json.loads((run / "model.json").read_text())["classes"]
     test = catalog.index[(catalog["status"] == "kept") & (catalog["split"] == "test") & catalog["label"].isin(classes)]
@@ -547,13 +591,12 @@ def test_a_split_made_only_of_photos_the_run_learned_from_is_refused(tmp_path):
     assert kept is photos and left_out == touching == 0
 
 
-def test_predict_and_serve_give_the_reason_training_recorded_for_having_no_gate(split_ws, tmp_path):
+def test_predict_and_serve_give_the_reason_training_recorded_for_having_no_gate(probe_run, tmp_path):
     """Audit R: a run whose prefilter found its topic on every photo was said by predict and serve to be
     "trained without `curate prefilter` drops"; they now say what `classify train` recorded in model.json."""
     from classify.predict import gate_for
 
-    run = tmp_path / "run"
-    train(split_ws, run, TrainConfig(**PROBE))
+    run = _copy(probe_run[0], tmp_path / "run")  # PROBE's settings on split_ws, trained once
     recorded = json.loads((run / "model.json").read_text())["gate"]
     assert recorded["fitted"] is False
     gate, line = gate_for(run, use_gate=True)
@@ -565,11 +608,10 @@ def test_predict_and_serve_give_the_reason_training_recorded_for_having_no_gate(
 
 
 @pytest.mark.parametrize("flag", ["--compare-random-split", "--uncurated"])
-def test_comparisons_on_the_val_split_are_refused_in_one_line(split_ws, tmp_path, flag):
+def test_comparisons_on_the_val_split_are_refused_in_one_line(split_ws, probe_run, tmp_path, flag):
     """Audit S: `--split val --compare-random-split` retrained, then wrote the test comparison into
     RUN/evaluation-val/, where `curate report` never looks; the comparisons belong with the test evaluation."""
-    run = tmp_path / "run"
-    train(split_ws, run, TrainConfig(**PROBE))
+    run = _copy(probe_run[0], tmp_path / "run")  # PROBE's settings on split_ws, trained once
     result = runner.invoke(classify_app, ["evaluate", str(run), "-w", str(split_ws.root), "--split", "val", flag,
                                           "--device", "cpu"])
     assert result.exit_code == 2, result.output
