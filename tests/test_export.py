@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import demo_workspace
+from helpers import demo_workspace, some_slow
 from PIL import Image
 
 from curate.catalog_batches import CatalogFile
@@ -31,6 +31,23 @@ from tests.helpers import export_interrupted_after
 @pytest.fixture(scope="module")
 def demo_ws(tmp_path_factory) -> Workspace:
     return demo_workspace(tmp_path_factory.mktemp("export-ws"), photos=80, seed=4)
+
+
+@pytest.fixture(scope="module")
+def exported(demo_ws, tmp_path_factory):
+    """`exported(fmt, **settings)`: (folder, ExportResult) of `export_workspace(demo_ws, folder, ExportConfig(fmt,
+    **settings))`, run once per module for each configuration; tests read that folder, never change it."""
+    done: dict[str, tuple[Path, object]] = {}
+
+    def export(fmt: str, **settings):
+        config = ExportConfig(fmt, **settings)
+        key = repr(config)
+        if key not in done:
+            folder = tmp_path_factory.mktemp("exported") / fmt
+            done[key] = folder, export_workspace(demo_ws, folder, config)
+        return done[key]
+
+    return export
 
 
 @pytest.fixture
@@ -82,7 +99,7 @@ def test_imagefolder_loads_in_torchvision_with_exactly_the_kept_photos_and_label
         assert image.size == (64, 48)
 
 
-def test_a_split_lacking_classes_is_named_in_a_note_and_export_json(demo_ws, tmp_path, capsys):
+def test_a_split_lacking_classes_is_named_in_a_note_and_export_json(demo_ws, exported, tmp_path, capsys):
     """The all-real-photos audit: train had 21 class folders, val 18, test 19, and nothing said that
     ImageFolder then numbers each split's classes differently. The export names each split lacking classes
     and the fix; a split holding every class is not named."""
@@ -102,16 +119,15 @@ def test_a_split_lacking_classes_is_named_in_a_note_and_export_json(demo_ws, tmp
         assert (held in note) == bool(missing)
     # audit AL: the formats that store the class index get no such note; hf names the `datasets` call that shifts
     for fmt, says in (("webdataset", None), ("hf-parquet", None), ("hf", "class_encode_column")):
-        result = export_workspace(demo_ws, tmp_path / fmt, ExportConfig(fmt))
+        _, result = exported(fmt)  # export_workspace(demo_ws, <folder>, ExportConfig(fmt))
         shifting = [n for n in result.notes if "classes (not" in n]
         assert (says in shifting[0]) if says else not shifting, (fmt, result.notes)
 
 
-def test_webdataset_shards_load_in_the_webdataset_library(demo_ws, tmp_path):
+def test_webdataset_shards_load_in_the_webdataset_library(demo_ws, exported):
     wds = pytest.importorskip("webdataset")
     want = expected(demo_ws)
-    out = tmp_path / "wds"
-    export_workspace(demo_ws, out, ExportConfig("webdataset", shard_samples=10))
+    out, _ = exported("webdataset", shard_samples=10)
     manifest = json.loads((out / "export.json").read_text())
     for split, rows in want.groupby("split"):
         shards = sorted(str(p) for p in out.glob(f"{split}-*.tar"))
@@ -129,11 +145,10 @@ def test_webdataset_shards_load_in_the_webdataset_library(demo_ws, tmp_path):
         assert decoded.size == (64, 48)
 
 
-def test_webdataset_info_lets_timm_read_each_split(demo_ws, tmp_path):
+def test_webdataset_info_lets_timm_read_each_split(demo_ws, exported):
     """`_info.json` is the index timm's `wds/` reader needs; with timm installed, it reads the shards."""
     want = expected(demo_ws)
-    out = tmp_path / "wds"
-    export_workspace(demo_ws, out, ExportConfig("webdataset", shard_samples=10))
+    out, _ = exported("webdataset", shard_samples=10)
     info = json.loads((out / "_info.json").read_text())
     for split, rows in want.groupby("split"):
         entry = info["splits"][split]
@@ -148,24 +163,24 @@ def test_webdataset_info_lets_timm_read_each_split(demo_ws, tmp_path):
     assert labels == sorted(want.loc[want["split"] == "train", "label"])
 
 
-def test_hf_metadata_names_every_image_with_its_label(demo_ws, tmp_path):
+def test_hf_metadata_names_every_image_with_its_label(demo_ws, exported):
     want = expected(demo_ws)
-    export_workspace(demo_ws, tmp_path / "hf", ExportConfig("hf"))
+    hf, _ = exported("hf")
     for split, rows in want.groupby("split"):
-        lines = [json.loads(line) for line in (tmp_path / "hf" / split / "metadata.jsonl").read_text().splitlines()]
-        found = {hashlib.sha256((tmp_path / "hf" / split / line["file_name"]).read_bytes()).hexdigest(): line["label"]
+        lines = [json.loads(line) for line in (hf / split / "metadata.jsonl").read_text().splitlines()]
+        found = {hashlib.sha256((hf / split / line["file_name"]).read_bytes()).hexdigest(): line["label"]
                  for line in lines}
         assert found == rows["label"].to_dict()
         assert all(line["owner_id"] and line["license"] and isinstance(line["tags"], list) for line in lines)
 
 
-def test_hf_layout_loads_with_datasets_load_dataset(demo_ws, tmp_path):
+def test_hf_layout_loads_with_datasets_load_dataset(demo_ws, exported, tmp_path):
     datasets = pytest.importorskip("datasets")
     if not hasattr(datasets, "load_dataset"):  # the repository's datasets/ recipes folder, not Hugging Face's
         pytest.skip("Hugging Face datasets is not installed (a test-only dependency)")
     want = expected(demo_ws)
-    export_workspace(demo_ws, tmp_path / "hf", ExportConfig("hf"))
-    loaded = datasets.load_dataset("imagefolder", data_dir=str(tmp_path / "hf"), cache_dir=str(tmp_path / "cache"))
+    hf, _ = exported("hf")
+    loaded = datasets.load_dataset("imagefolder", data_dir=str(hf), cache_dir=str(tmp_path / "cache"))
     names = {"train": "train", "test": "test", "val": "validation"}
     assert set(loaded) == {names[s] for s in want["split"].unique()}
     for split, rows in want.groupby("split"):
@@ -175,7 +190,7 @@ def test_hf_layout_loads_with_datasets_load_dataset(demo_ws, tmp_path):
         assert {"owner_id", "license", "lat", "lon", "tags"} <= set(part.column_names)
     # docs/export.md's line: every split numbered by export.json's classes (audit AL: class_encode_column, the
     # line the docs gave before, numbers each split on its own and shifts a split that lacks a class)
-    classes = json.loads((tmp_path / "hf" / "export.json").read_text())["classes"]
+    classes = json.loads((hf / "export.json").read_text())["classes"]
     pinned = loaded.cast_column("label", datasets.ClassLabel(names=classes))
     for split, rows in want.groupby("split"):
         part = pinned[names[split]]
@@ -187,10 +202,9 @@ def test_hf_layout_loads_with_datasets_load_dataset(demo_ws, tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["imagefolder", "webdataset", "csv"])
-def test_attribution_rows_are_the_exported_photos(demo_ws, tmp_path, fmt):
+def test_attribution_rows_are_the_exported_photos(demo_ws, exported, fmt):
     want = expected(demo_ws)
-    out = tmp_path / fmt
-    export_workspace(demo_ws, out, ExportConfig(fmt))
+    out, _ = exported(fmt)
     attribution = pd.read_csv(out / "ATTRIBUTION.csv")
     assert sorted(attribution["photo_id"]) == sorted(want["photo_id"])
     assert attribution["license"].notna().all() and attribution["owner"].notna().all()
@@ -215,14 +229,14 @@ def test_attribution_escapes_formula_cells():
 
 
 @pytest.mark.parametrize("fmt", ["webdataset", "imagefolder", "hf"])
-def test_two_exports_of_one_catalog_are_byte_identical(demo_ws, tmp_path, fmt):
-    export_workspace(demo_ws, tmp_path / "a", ExportConfig(fmt, shard_samples=7))
+def test_two_exports_of_one_catalog_are_byte_identical(demo_ws, exported, tmp_path, fmt):
+    a, _ = exported(fmt, shard_samples=7)  # the module's export of this configuration, into another folder
     export_workspace(demo_ws, tmp_path / "b", ExportConfig(fmt, shard_samples=7))
-    first, second = tree(tmp_path / "a"), tree(tmp_path / "b")
+    first, second = tree(a), tree(tmp_path / "b")
     assert first == second and len(first) > 5
 
 
-def test_an_interrupted_export_resumes_and_writes_only_what_is_left(demo_ws, tmp_path):
+def test_an_interrupted_export_resumes_and_writes_only_what_is_left(demo_ws, exported, tmp_path):
     total = len(expected(demo_ws))
 
     out = tmp_path / "out"
@@ -230,8 +244,8 @@ def test_an_interrupted_export_resumes_and_writes_only_what_is_left(demo_ws, tmp
     assert not (out / "export.json").exists()
     result = export_workspace(demo_ws, out, ExportConfig("imagefolder"))
     assert result.written == total - 40 and result.reused == 40
-    export_workspace(demo_ws, tmp_path / "fresh", ExportConfig("imagefolder"))
-    assert tree(out) == tree(tmp_path / "fresh")
+    fresh, _ = exported("imagefolder")  # an uninterrupted export of the same configuration
+    assert tree(out) == tree(fresh)
 
 
 def test_an_interrupted_webdataset_export_keeps_finished_shards(demo_ws, tmp_path):
@@ -323,10 +337,10 @@ def test_files_a_killed_export_placed_are_known_to_every_later_export(own_ws, tm
     assert tree(out).keys() == first.keys() and result.removed == 0  # the first export's files, no more
 
 
-def test_a_re_export_writes_only_what_changed_and_removes_what_left(demo_ws, tmp_path):
+def test_a_re_export_writes_only_what_changed_and_removes_what_left(demo_ws, exported, tmp_path):
     want = expected(demo_ws)
     out = tmp_path / "out"
-    export_workspace(demo_ws, out, ExportConfig("imagefolder"))
+    shutil.copytree(exported("imagefolder")[0], out)  # a copy of the module's imagefolder export, changed below
     result = export_workspace(demo_ws, out, ExportConfig("imagefolder"))
     assert result.written == 0 and result.removed == 0
     only = ("cc-by-nd",)
@@ -341,9 +355,9 @@ def test_a_re_export_writes_only_what_changed_and_removes_what_left(demo_ws, tmp
     assert sorted(pd.read_csv(out / "ATTRIBUTION.csv")["photo_id"]) == sorted(kept["photo_id"])
 
 
-def test_a_switch_of_format_says_the_earlier_exports_files_were_removed(demo_ws, tmp_path, capsys):
+def test_a_switch_of_format_says_the_earlier_exports_files_were_removed(demo_ws, exported, tmp_path, capsys):
     out = tmp_path / "out"
-    export_workspace(demo_ws, out, ExportConfig("imagefolder"))
+    shutil.copytree(exported("imagefolder")[0], out)  # a copy of the module's imagefolder export, changed below
     images = len(list(out.rglob("*.jpg")))
     code, said, _ = cli(["export", "-w", demo_ws.root, "--out", out, "--format", "webdataset"], capsys)
     assert code == 0 and not list(out.rglob("*.jpg")) and list(out.glob("*.tar"))
@@ -625,17 +639,18 @@ def test_plan_names_are_safe_and_unique():
         label_folders(["a/b", "a_b"])
 
 
-@pytest.mark.parametrize("fmt", ["webdataset", "imagefolder", "hf", "csv", "hf-parquet"])
-def test_small_batches_and_buckets_export_the_same_bytes(demo_ws, tmp_path, fmt):
+@pytest.mark.parametrize("fmt", some_slow(["webdataset", "imagefolder", "hf", "csv", "hf-parquet"],
+                                          fast=("webdataset", "hf", "csv")))
+def test_small_batches_and_buckets_export_the_same_bytes(demo_ws, exported, tmp_path, fmt):
     """The plan is streamed from the catalog file in batches and sorted buckets; with batches of 53
     rows and buckets of 40 photos (so that shards and buckets straddle each other) the export is
     byte-identical to one built from a single batch and bucket."""
-    export_workspace(demo_ws, tmp_path / "whole", ExportConfig(fmt, shard_samples=7))
+    whole_folder, _ = exported(fmt, shard_samples=7)  # the default batches and buckets
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("curate.export.spill.BUCKET_ROWS", 40)
         patch.setattr("curate.export.run.CatalogFile", lambda path: CatalogFile(path, batch_rows=53))
         export_workspace(demo_ws, tmp_path / "parts", ExportConfig(fmt, shard_samples=7))
-    whole, parts = tree(tmp_path / "whole"), tree(tmp_path / "parts")
+    whole, parts = tree(whole_folder), tree(tmp_path / "parts")
     assert whole == parts and len(whole) > 5
 
 

@@ -46,6 +46,25 @@ def small_ws(tmp_path_factory):
     return demo_workspace(tmp_path_factory.mktemp("train-small"), photos=48)
 
 
+@pytest.fixture(scope="module")
+def head_only(split_ws, tmp_path_factory):
+    """(trainer, run folder) of one head-only training (`TINY`, --epochs 0) on `split_ws`, shared by the
+    tests that only read such a run; a test that changes the run gets a copy of the folder."""
+    run = tmp_path_factory.mktemp("head-only") / "run"
+    return train(split_ws, run, TrainConfig(**{**TINY, "epochs": 0})), run
+
+
+SMALL_RUN = {**TINY, "epochs": 2}  # small_run's settings
+
+
+@pytest.fixture(scope="module")
+def small_run(small_ws, tmp_path_factory):
+    """The folder of one uninterrupted `SMALL_RUN` training on `small_ws` (tests read it, never change it)."""
+    run = tmp_path_factory.mktemp("small-run") / "run"
+    train(small_ws, run, TrainConfig(**SMALL_RUN))
+    return run
+
+
 def test_two_stage_training_writes_a_loadable_run(split_ws, tmp_path):
     trainer = train(split_ws, tmp_path / "run", TrainConfig(**TINY))
     run = tmp_path / "run"
@@ -83,20 +102,18 @@ def test_eval_image_size_crops_validation_and_every_later_reader_larger(split_ws
     assert TrainConfig(**TINY).eval_size == 48
 
 
-def test_frozen_stage_leaves_the_backbone_untouched(split_ws, tmp_path):
+def test_frozen_stage_leaves_the_backbone_untouched(head_only):
     from classify.model import build_classifier
 
-    config = TrainConfig(**{**TINY, "epochs": 0})
-    trainer = train(split_ws, tmp_path / "head-only", config)
+    trainer, _ = head_only  # TINY with --epochs 0 on split_ws
     fresh, _ = build_classifier("efficientnet_lite0", len(trainer.classes), image_size=48)
     trained = trainer.model.backbone.state_dict()
     for name, tensor in fresh.backbone.state_dict().items():
         assert torch.equal(tensor, trained[name]), name  # weights and batch-norm statistics alike
 
 
-def test_resume_continues_exactly(small_ws, tmp_path, monkeypatch):
-    config = TrainConfig(**{**TINY, "epochs": 2})
-    train(small_ws, tmp_path / "straight", config)
+def test_resume_continues_exactly(small_ws, small_run, tmp_path, monkeypatch):
+    config = TrainConfig(**SMALL_RUN)  # small_run: this config trained straight through
     train(small_ws, tmp_path / "interrupted", config, stop_after=2)  # "killed" after epoch 2 of 3
     assert len(pd.read_csv(tmp_path / "interrupted" / "metrics.csv")) == 2
     checkpoint_reads = []
@@ -112,19 +129,19 @@ def test_resume_continues_exactly(small_ws, tmp_path, monkeypatch):
                                           "--out", str(tmp_path / "interrupted"), "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert sum(checkpoint_reads) == 1  # settings and state (weights, optimiser) from one read
-    straight = load_file(tmp_path / "straight" / "model.safetensors")
+    straight = load_file(small_run / "model.safetensors")
     resumed = load_file(tmp_path / "interrupted" / "model.safetensors")
     assert straight.keys() == resumed.keys()
     for name in straight:
         assert torch.equal(straight[name], resumed[name]), name
-    a = pd.read_csv(tmp_path / "straight" / "metrics.csv").drop(columns="seconds")
+    a = pd.read_csv(small_run / "metrics.csv").drop(columns="seconds")
     b = pd.read_csv(tmp_path / "interrupted" / "metrics.csv").drop(columns="seconds")
     pd.testing.assert_frame_equal(a, b)
 
 
-def test_safetensors_reload_predicts_identically(split_ws, tmp_path):
-    trainer = train(split_ws, tmp_path / "run", TrainConfig(**{**TINY, "epochs": 0}))
-    model, meta = load_model(tmp_path / "run", torch.device("cpu"))
+def test_safetensors_reload_predicts_identically(head_only):
+    trainer, run = head_only  # TINY with --epochs 0 on split_ws
+    model, meta = load_model(run, torch.device("cpu"))
     images = torch.stack([trainer.data["val"].dataset[i][0] for i in range(min(4, len(trainer.data["val"].dataset)))])
     trainer.model.eval()
     with torch.inference_mode():
@@ -183,10 +200,10 @@ def test_bad_training_arguments_are_one_line(split_ws, args, message):
     assert message in result.output and "Traceback" not in result.output
 
 
-def test_resume_without_a_checkpoint_and_overwrite_are_refused(split_ws, tmp_path):
+def test_resume_without_a_checkpoint_and_overwrite_are_refused(split_ws, head_only, tmp_path):
     with pytest.raises(UsageError, match="nothing to resume"):
         train(split_ws, tmp_path / "none", TrainConfig(**TINY), resume=True)
-    train(split_ws, tmp_path / "run", TrainConfig(**{**TINY, "epochs": 0}))
+    shutil.copytree(head_only[1], tmp_path / "run")  # a finished TINY --epochs 0 run on split_ws
     with pytest.raises(UsageError, match="already holds a run"):
         train(split_ws, tmp_path / "run", TrainConfig(**TINY))
     with pytest.raises(UsageError, match="differ"):
@@ -204,6 +221,7 @@ def test_training_needs_a_split(tmp_path):
     assert result.exit_code == 2 and "curate split" in result.output
 
 
+@pytest.mark.slow  # two torchrun processes: `make test-all`
 def test_ddp_with_two_gloo_processes(small_ws, tmp_path):
     """The same command under torchrun: two CPU processes, gradients averaged, rank 0 writes."""
     import os
@@ -263,21 +281,20 @@ def test_prefilter_finetune_mode_scores_every_photo_out_of_fold(split_ws, tmp_pa
         assert set(fold["seen"]["label"]) == {"topic", "other"}
 
 
-def test_a_stage_of_exactly_four_steps_gets_a_one_cycle_schedule(split_ws, tmp_path):
+def test_a_stage_of_exactly_four_steps_gets_a_one_cycle_schedule(split_ws, head_only, tmp_path):
     """OneCycleLR's warm-up of 25% is zero steps long at 4 steps in all (a division by zero in torch)."""
-    photos = len(Trainer(split_ws, tmp_path / "probe", TrainConfig(**TINY)).data["train"].dataset)
+    photos = len(head_only[0].data["train"].dataset)  # the training photos of TINY on split_ws
     batch_size = next(b for b in range(1, photos + 1) if -(-photos // b) == 4)
     trainer = train(split_ws, tmp_path / "run", TrainConfig(**{**TINY, "batch_size": batch_size, "epochs": 0}))
     assert len(trainer.loader("train", 0)) == 4
     assert np.isfinite(trainer.history[0]["train_loss"])
 
 
-def test_worker_processes_do_not_change_the_result(small_ws, tmp_path):
+def test_worker_processes_do_not_change_the_result(small_ws, small_run, tmp_path):
     """Augmentation is seeded per sample: persistent loader workers give the same weights as none."""
-    config = dict(TINY, epochs=1)
-    train(small_ws, tmp_path / "main", TrainConfig(**config))
+    config = SMALL_RUN  # small_run: this config with workers=0
     train(small_ws, tmp_path / "workers", TrainConfig(**{**config, "workers": 2}))
-    a = load_file(tmp_path / "main" / "model.safetensors")
+    a = load_file(small_run / "model.safetensors")
     b = load_file(tmp_path / "workers" / "model.safetensors")
     for name in a:
         assert torch.equal(a[name], b[name]), name
@@ -287,8 +304,8 @@ def _targets_seen(trainer, epoch: int) -> np.ndarray:
     return np.concatenate([targets.numpy() for _, targets in trainer.loader("train", epoch)])
 
 
-def test_balance_sampler_evens_out_the_classes_and_loss_weights_them(split_ws, tmp_path):
-    plain = Trainer(split_ws, tmp_path / "plain", TrainConfig(**TINY))
+def test_balance_sampler_evens_out_the_classes_and_loss_weights_them(split_ws, head_only, tmp_path):
+    plain = head_only[0]  # TINY (no --balance) on split_ws
     counts = np.bincount(plain.data["train"].dataset.targets, minlength=len(plain.classes))
     assert counts.max() >= 2 * counts.min() > 0  # the demo's cities are imbalanced
     assert plain.criterion.weight is None
@@ -353,10 +370,10 @@ def test_the_resized_image_cache_is_built_once_and_shared(split_ws, tmp_path):
         assert Path(path).parent.parent.name == "resized-40"
 
 
-def test_model_json_from_a_newer_version_is_refused_and_unknown_keys_are_ignored(split_ws, tmp_path):
+def test_model_json_from_a_newer_version_is_refused_and_unknown_keys_are_ignored(head_only, tmp_path):
     from classify.model import FORMAT_VERSION, META
 
-    train(split_ws, tmp_path / "run", TrainConfig(**{**TINY, "epochs": 0}))
+    shutil.copytree(head_only[1], tmp_path / "run")  # a TINY --epochs 0 run on split_ws, changed below
     meta_path = tmp_path / "run" / META
     data = json.loads(meta_path.read_text())
     meta_path.write_text(json.dumps({**data, "added_later": {"x": 1}}))
@@ -405,12 +422,11 @@ def test_bf16_autocast_and_channels_last_run_on_the_cpu_too(split_ws, tmp_path):
     assert not conv.weight.is_contiguous(memory_format=torch.channels_last)
 
 
-def test_the_logged_rate_is_the_one_the_epoch_ended_at(small_ws, tmp_path):
+def test_the_logged_rate_is_the_one_the_epoch_ended_at(small_run):
     """The one-cycle row read the rate one step past the schedule's end, where the cosine wraps back to
     16% of the peak, so every stage seemed to end at 0.165 x --lr (classify audit, finding 8)."""
-    config = TrainConfig(**TINY)
-    train(small_ws, tmp_path / "run", config)
-    rates = pd.read_csv(tmp_path / "run" / "metrics.csv")["lr"]
+    config = TrainConfig(**SMALL_RUN)  # small_run: this config on small_ws
+    rates = pd.read_csv(small_run / "metrics.csv")["lr"]
     assert (rates <= config.lr * 1.0001).all()
     assert rates.iloc[-1] < 0.05 * config.lr  # the cycle ends near zero
 
