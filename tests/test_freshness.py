@@ -57,11 +57,16 @@ def curated(tmp_path_factory):
     return root
 
 
+def private_copy(root, tmp_path) -> Workspace:
+    """A copy of a module-built workspace folder in the test's own tmp_path, for a test that writes to it."""
+    shutil.copytree(root, tmp_path / "ws")
+    return Workspace(tmp_path / "ws")
+
+
 @pytest.fixture
 def ws(curated, tmp_path):
     """A private copy of the curated workspace."""
-    shutil.copytree(curated, tmp_path / "ws")
-    return Workspace(tmp_path / "ws")
+    return private_copy(curated, tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +82,7 @@ def refiltered(curated, tmp_path_factory):
 @pytest.fixture
 def ws_refiltered(refiltered, tmp_path):
     """A private copy of the curated workspace whose filter ran again after the prefilter and the split."""
-    shutil.copytree(refiltered, tmp_path / "ws")
-    return Workspace(tmp_path / "ws")
+    return private_copy(refiltered, tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +96,7 @@ def default_demo(tmp_path_factory):
 @pytest.fixture
 def default_ws(default_demo, tmp_path):
     """A private copy of the default demo workspace."""
-    shutil.copytree(default_demo, tmp_path / "ws")
-    return Workspace(tmp_path / "ws")
+    return private_copy(default_demo, tmp_path)
 
 
 @pytest.fixture(scope="module")
