@@ -507,10 +507,11 @@ def no_owner_notes(no_owner: int, walk_photos: int, walks: int) -> list[str]:
 
 def cross_label_copy_warnings(images: int, photos: int, clusters: int = 0, cluster_photos: int = 0) -> list[str]:
     """A warning on kept photos that are copies under two or more labels (both engines): `images` byte-identical
-    images (`photos` photos) and `clusters` near-duplicate clusters (`cluster_photos` photos) not counted among
-    them. The filter drops such copies (ambiguous_label) unless it holds those drops (so many) or a reviewer keeps
-    or relabels them, and then one picture trains two labels (audit AL: nothing said so at the split or the
-    export; audit AZ: near-duplicates a reviewer relabelled apart were said nowhere).
+    images (`photos` photos) and `clusters` near-duplicate clusters not counted among them (`cluster_photos`: the
+    photos of every cluster under two or more labels that `photos` leaves out). The filter drops such copies
+    (ambiguous_label) unless it holds those drops (so many) or a reviewer keeps or relabels them, and then one
+    picture trains two labels (audit AL: nothing said so at the split or the export; audit AZ: near-duplicates a
+    reviewer relabelled apart were said nowhere).
 
     >>> cross_label_copy_warnings(0, 0, 1, 2)[0][:92]
     '1 image is kept under two or more labels (2 photos, near-duplicates: the filter held their d'
