@@ -41,6 +41,14 @@ def some_slow(values, fast) -> list:
     return [value if value in fast else pytest.param(value, marks=pytest.mark.slow) for value in values]
 
 
+def jpeg_folder(folder: Path, count: int) -> Path:
+    """`count` small JPEGs of distinct colours (0.jpg, 1.jpg, ...) in `folder`, made with its parents."""
+    folder.mkdir(parents=True)
+    for number in range(count):
+        (folder / f"{number}.jpg").write_bytes(jpeg_bytes(color=(60 * number, 90, 30)))
+    return folder
+
+
 def jpeg_bytes(width: int = 64, height: int = 48, color=(120, 30, 200), quality: int = 90) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), color).save(buffer, "JPEG", quality=quality)

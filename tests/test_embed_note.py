@@ -5,7 +5,7 @@ nothing)."""
 from __future__ import annotations
 
 import pytest
-from helpers import jpeg_bytes, no_fsync
+from helpers import jpeg_folder, no_fsync
 
 from curate.filters.clusters import NO_EMBEDDINGS_NOTE
 from curate.filters.config import FilterConfig
@@ -16,10 +16,7 @@ from curate.workspace import Workspace
 
 @pytest.fixture
 def ws(tmp_path) -> Workspace:
-    folder = tmp_path / "photos" / "cats"
-    folder.mkdir(parents=True)
-    for number in range(4):
-        (folder / f"{number}.jpg").write_bytes(jpeg_bytes(color=(60 * number, 90, 30)))
+    jpeg_folder(tmp_path / "photos" / "cats", 4)
     ws = Workspace(tmp_path / "ws")
     with no_fsync():
         ingest_folder(ws, FolderOptions(folder=tmp_path / "photos", workers=1))

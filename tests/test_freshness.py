@@ -57,6 +57,13 @@ def curated(tmp_path_factory):
     return root
 
 
+def built_once(tmp_path_factory, name: str, **settings) -> Path:
+    """The folder of a `demo_workspace(**settings)` for a module-scoped fixture; tests copy it (`private_copy`)."""
+    root = tmp_path_factory.mktemp(name) / "ws"
+    demo_workspace(root, **settings)
+    return root
+
+
 def private_copy(root, tmp_path) -> Workspace:
     """A copy of a module-built workspace folder in the test's own tmp_path, for a test that writes to it."""
     shutil.copytree(root, tmp_path / "ws")
@@ -88,9 +95,7 @@ def ws_refiltered(refiltered, tmp_path):
 @pytest.fixture(scope="module")
 def default_demo(tmp_path_factory):
     """`demo_workspace` with its defaults (140 photos, seed 4, filter with the skylines recipe, split), built once."""
-    root = tmp_path_factory.mktemp("default-demo") / "ws"
-    demo_workspace(root)
-    return root
+    return built_once(tmp_path_factory, "default-demo")
 
 
 @pytest.fixture
@@ -102,9 +107,8 @@ def default_ws(default_demo, tmp_path):
 @pytest.fixture(scope="module")
 def filtered_120(tmp_path_factory):
     """120 photos (seed 6) with the skylines filter run, built once."""
-    root = tmp_path_factory.mktemp("filtered-120") / "ws"
-    demo_workspace(root, photos=120, seed=6, commands=(("filter", "--recipe", "skylines"),))
-    return root
+    return built_once(tmp_path_factory, "filtered-120", photos=120, seed=6,
+                      commands=(("filter", "--recipe", "skylines"),))
 
 
 def states(ws: Workspace) -> dict[str, str]:

@@ -292,14 +292,11 @@ def test_rows_fetched_after_a_resume_get_the_same_list_columns_as_the_rest():
 def test_a_re_ingest_counts_its_own_drops_and_what_it_read(tmp_path):
     """An audit's re-ingest said `203 rows: 203 images stored, 3 dropped (3 quality:dark)` when 5 images were new
     and the 3 drops were the filter's: the line counts ingest's own drops and, on a re-run, what it read."""
-    from helpers import jpeg_bytes, no_fsync
+    from helpers import jpeg_bytes, jpeg_folder, no_fsync
 
     from curate.workspace import Workspace, read_catalog, write_catalog
 
-    folder = tmp_path / "photos" / "cats"
-    folder.mkdir(parents=True)
-    for number in range(3):
-        (folder / f"{number}.jpg").write_bytes(jpeg_bytes(color=(60 * number, 90, 30)))
+    folder = jpeg_folder(tmp_path / "photos" / "cats", 3)
     ws = Workspace(tmp_path / "ws")
     with no_fsync():
         first = ingest_folder(ws, FolderOptions(folder=tmp_path / "photos", workers=1))
@@ -317,14 +314,11 @@ def test_a_re_ingest_counts_its_own_drops_and_what_it_read(tmp_path):
 def test_the_ingest_line_says_when_byte_identical_copies_share_a_stored_file(tmp_path):
     """Audit BB: "270 images stored" counted rows while 266 files were stored (byte-identical copies share one) and
     `curate embed` then said 266 stored images. The line gives both."""
-    from helpers import jpeg_bytes, no_fsync
+    from helpers import jpeg_folder, no_fsync
 
     from curate.workspace import Workspace
 
-    folder = tmp_path / "photos" / "cats"
-    folder.mkdir(parents=True)
-    for number in range(3):
-        (folder / f"{number}.jpg").write_bytes(jpeg_bytes(color=(60 * number, 90, 30)))
+    folder = jpeg_folder(tmp_path / "photos" / "cats", 3)
     (folder / "copy of 0.jpg").write_bytes((folder / "0.jpg").read_bytes())
     with no_fsync():
         report = ingest_folder(Workspace(tmp_path / "ws"), FolderOptions(folder=tmp_path / "photos", workers=1))
