@@ -262,19 +262,20 @@ def test_what_conform_refuses_both_engines_refuse_up_front(tmp_path, change, wor
 @pytest.mark.parametrize("change", ["owner_id as BIGINT", "taken_at as DATE", "lat as DECIMAL"])
 def test_one_part_in_a_type_pandas_refuses_is_refused_by_both_engines(tmp_path, change):
     """Review BC: DuckDB judged the type it unified across a folder's parts, so one part's owner_id as BIGINT
-    (unified to text), taken_at as DATE or lat as DECIMAL was cast and accepted; pandas, part by part, refused."""
+    (unified to text), taken_at as DATE or lat as DECIMAL was cast and accepted; pandas, part by part, refused.
+    The odd part comes after two written alike (the view describes one part of each distinct schema)."""
     table = base_table(60)
-    first, second = table.slice(0, 30), table.slice(30)
+    alike, second = [table.slice(0, 15), table.slice(15, 15)], table.slice(30)
     if change == "owner_id as BIGINT":
         second = with_column(second, "owner_id", pa.array(range(len(second)), pa.int64()))
     elif change == "taken_at as DATE":
         second = with_column(second, "taken_at", pc.cast(second["taken_at"], pa.date32()))
     else:
         second = with_column(second, "lat", pc.cast(second["lat"], pa.decimal128(12, 6)))
-    ws = workspace(tmp_path / "ws", [first, second])
+    ws = workspace(tmp_path / "ws", [*alike, second])
     lines = refusals(ws)
     assert all("\n" not in line for line in lines.values())
-    assert "part-00001.parquet" in lines["duckdb"] and change.split()[0] in lines["duckdb"]
+    assert "part-00002.parquet" in lines["duckdb"] and change.split()[0] in lines["duckdb"]
 
 
 def test_bools_written_as_floats_and_nanosecond_times_read_alike(tmp_path):

@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -39,14 +40,6 @@ def catalog_rows(path: Path) -> int:
         return sum(pq.ParquetFile(p).metadata.num_rows for p in parquet_files(path))
     except (OSError, pa.ArrowException) as exc:
         raise DataContractError(f"catalog {path} is unreadable ({exc}); {CATALOG_FIX}") from exc
-
-
-def present_columns(path: Path) -> set[str]:
-    """Column names of the catalog's files (the union over parts)."""
-    names: set[str] = set()
-    for part in parquet_files(path):
-        names |= set(pq.read_schema(part).names)
-    return names
 
 
 def sql_type(arrow_type: pa.DataType) -> str:
@@ -80,6 +73,29 @@ def owner_key_sql(table: str | None = None) -> str:
     return f"coalesce({prefix}owner_id, {literal(NO_OWNER_PREFIX)} || {prefix}photo_id)"
 
 
+class _Footer(NamedTuple):
+    """What the view needs of one part's footer, read once: its Arrow schema, its row count, and a key equal
+    for parts DuckDB reads alike (the Parquet schema, physical and logical types, with the Arrow schema)."""
+    arrow: pa.Schema
+    rows: int
+    key: str
+
+
+def _read_footers(files: list[Path]) -> list[_Footer]:
+    """Each part's `_Footer` (one footer read a part; DataContractError for a part that is not Parquet)."""
+    footers = []
+    for part in files:
+        try:
+            meta = pq.read_metadata(part)
+            arrow = meta.schema.to_arrow_schema()
+        except (OSError, pa.ArrowException) as exc:
+            raise DataContractError(f"catalog part {part} is unreadable ({exc}); {CATALOG_FIX}") from exc
+        columns = "".join(repr(meta.schema.column(i)) for i in range(len(meta.schema)))
+        types = arrow.to_string(show_field_metadata=False, show_schema_metadata=False)  # not pandas' index range
+        footers.append(_Footer(arrow, meta.num_rows, f"{columns}\n{types}"))
+    return footers
+
+
 class Catalog:
     """The catalog as DuckDB sees it: `source`, a view of every schema column in its declared type
     plus `rid` (the row's position in the catalog), and `column(name)`, a select item of it.
@@ -100,7 +116,8 @@ class Catalog:
             raise DataContractError(f"catalog folder {self.path} holds no *.parquet part; "
                                     + CATALOG_FIX)
         self.files = files
-        self.present = present_columns(self.path)
+        self._footers = _read_footers(files)
+        self.present = {name for footer in self._footers for name in footer.arrow.names}
         self._raw = self._raw_source()
         self.types = _file_types(self)  # each file column's DuckDB type
         self._typed, self._row_checks = _typed_columns(self)
@@ -131,9 +148,9 @@ class Catalog:
             return (f"(SELECT * EXCLUDE (file_row_number), file_row_number AS rid "
                     f"FROM read_parquet([{listed}], file_row_number = true, union_by_name = true))")
         offsets, start = [], 0
-        for part in self.files:
+        for part, footer in zip(self.files, self._footers):
             offsets.append(f"({literal(str(part))}, {start})")
-            start += pq.ParquetFile(part).metadata.num_rows
+            start += footer.rows
         return (f"(SELECT p.* EXCLUDE (file_row_number, filename), p.file_row_number + o.start AS rid "
                 f"FROM read_parquet([{listed}], file_row_number = true, filename = true, union_by_name = true) p "
                 f"JOIN (VALUES {', '.join(offsets)}) o(name, start) ON p.filename = o.name)")
@@ -251,8 +268,13 @@ def _refuse_part_types(catalog: Catalog, con) -> None:
     """DataContractError naming the first part of a folder catalog holding a schema column in a type `conversion`
     refuses. The view reads the type DuckDB unifies across the parts, which hid a part's own (review BC: one part's
     owner_id as BIGINT, taken_at as DATE or lat as DECIMAL was cast and accepted; pandas, reading part by part,
-    refuses it)."""
-    for part in catalog.files:
+    refuses it). Parts written alike (the same Parquet and Arrow schemas) read alike: one DESCRIBE for each
+    distinct schema, not one for each part (a folder of a thousand parts from one writer took 1.5 s)."""
+    judged: set[str] = set()
+    for part, footer in zip(catalog.files, catalog._footers):
+        if footer.key in judged:
+            continue
+        judged.add(footer.key)
         for name, found, *_ in con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(str(part))})").fetchall():
             column = schema.COLUMN_BY_NAME.get(name)
             if column is not None and conversion(sql_type(column.type), found, quote(name)) is None:
@@ -263,7 +285,7 @@ def _refuse_part_types(catalog: Catalog, con) -> None:
 def _optional_columns(catalog: Catalog) -> set[str]:
     """The columns that may hold a null: optional in some part's Parquet schema, or missing from one
     (curate's writers mark the non-null columns required)."""
-    schemas = [pq.read_schema(part) for part in catalog.files]
+    schemas = [footer.arrow for footer in catalog._footers]
     return {name for name in catalog.present
             if any(name not in fields.names or fields.field(name).nullable for fields in schemas)}
 
