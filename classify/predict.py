@@ -31,7 +31,7 @@ import pandas as pd
 from classify.decode import MAX_FILE_BYTES, decode_for_model, read_regular_file
 from classify.gate import OFF_TOPIC, load_gate
 from curate.errors import UsageError
-from curate.ingest.folder import IMAGE_EXTENSIONS, linked_warning, scan_folder, skipped_clause, skipped_warning
+from curate.ingest.folder_scan import IMAGE_EXTENSIONS, linked_warning, scan_folder, skipped_clause, skipped_warning
 from curate.settings_fields import SettingError, setting
 from curate.store import BadImage
 from curate.workspace import atomic_write_bytes

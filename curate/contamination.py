@@ -72,7 +72,7 @@ def against_fingerprint(path: Path) -> str | None:
     """What `curate run`'s check-leakage step remembers of the other collection, so that it runs again when
     that changes: a workspace's catalog hash, or for a folder of photos the names, sizes and times of its
     files; None when there is nothing there."""
-    from curate.ingest.folder import folder_fingerprint
+    from curate.ingest.folder_scan import folder_fingerprint
     from curate.workspace import catalog_sha256
 
     other = Workspace(Path(path))

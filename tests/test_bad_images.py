@@ -22,7 +22,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from curate.cli.app import app
-from curate.ingest.folder import FolderOptions, ingest_folder, safe_relative_path
+from curate.ingest.folder import FolderOptions, ingest_folder
+from curate.ingest.folder_records import safe_relative_path
 from curate.store import MAX_PIXELS, open_rgb
 from curate.workspace import Workspace, read_catalog
 

@@ -354,12 +354,12 @@ def test_a_fifo_as_metadata_does_not_hang(tmp_path):
 
 
 def test_an_oversized_metadata_file_is_refused(tmp_path, monkeypatch):
-    from curate.ingest import folder as folder_module
+    from curate.ingest import folder_metadata
 
     folder = tmp_path / "photos"
     write(folder / "a.jpg", photo(1))
     (folder / "metadata.csv").write_text("file\n" + "a.jpg\n" * 100)
-    monkeypatch.setattr(folder_module, "MAX_METADATA_BYTES", 64)
+    monkeypatch.setattr(folder_metadata, "MAX_METADATA_BYTES", 64)
     with pytest.raises(UsageError, match="byte limit"):
         ingest_folder(Workspace(tmp_path / "ws"), FolderOptions(folder=folder))
 

@@ -11,20 +11,19 @@ owner) are read from the photo's EXIF. A metadata path that could leave DIR (`..
 absolute, or a symlink pointing outside) is never opened: its row is kept, dropped
 with reason `unsafe_path`. Everything else (missing, unreadable or broken files) is
 judged per photo by the ingest engine and the image store.
+
+The stage's parts live beside it: the scan (curate.ingest.folder_scan), the metadata file
+(curate.ingest.folder_metadata), the records and their path checks (curate.ingest.folder_records),
+reading photos and their EXIF (curate.ingest.folder_photos), and a re-ingest's reconciling with the
+catalog (curate.ingest.folder_reconcile).
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import os
-import stat
-from collections import Counter
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
 import pandas as pd
@@ -33,9 +32,8 @@ from curate.dates import read_taken_at
 from curate.errors import UsageError
 from curate.imageformats import IMAGE_EXTENSIONS
 from curate.ingest.containers import index_parquet_files, index_shards, locate_members, photo_bytes, sidecar_reader
-from curate.ingest.engine import FetchError, IngestJob, IngestReport, run_ingest
-from curate.ingest.exif import read_exif_bytes, read_exif_fields
-from curate.ingest.folder_ids import display_text, folder_namespace, id_prefix
+from curate.ingest.engine import IngestJob, IngestReport, run_ingest
+from curate.ingest.folder_ids import folder_namespace, id_prefix
 from curate.ingest.folder_labels import (
     first_folders,
     is_blank,
@@ -44,46 +42,29 @@ from curate.ingest.folder_labels import (
     recipe_label_names,
     storage_folders,
 )
-from curate.ingest.mapping import (
-    CSV_HINT,
-    DEFAULT_ALIASES,
-    column_usage,
-    csv_separator,
-    duplicate_column_warnings,
-    to_records,
-    without_renamed_duplicates,
-)
-from curate.ingest.parquet_shards import NoImage
+from curate.ingest.folder_metadata import find_sidecar, is_album_description, read_metadata
+from curate.ingest.folder_photos import fill_from_exif, make_fetch
+from curate.ingest.folder_reconcile import changed_since_stored, drop_removed_photos, stored_photo_ids
+from curate.ingest.folder_records import build_records
+from curate.ingest.folder_scan import FolderScan, linked_warning, scan_folder, skipped_clause, skipped_warning
+from curate.ingest.mapping import column_usage, duplicate_column_warnings, without_renamed_duplicates
 from curate.ingest.photo_sidecars import (
-    MAX_SIDECAR_BYTES,
     credit_derived,
     exif_text_fields,
     read_photo_sidecars,
     sidecar_paths,
     unpaired_sidecars,
 )
-from curate.ingest.tar_shards import TarMember, is_tar_name, tar_label
-from curate.progress import progress_bar
+from curate.ingest.tar_shards import TarMember, tar_label
 from curate.recipes import Recipe, load_recipe
 from curate.settings_fields import SettingError, setting
 from curate.workspace import Workspace, exclusive
 
 SOURCE = "folder"
-# Files beside the photos that are not photos: no word when a scan passes them (any other file is counted in
-# the ingest's warning, so that a phone export's .mov or .dng files are not left out without one). Metadata
-# (.xml: a Flickr API response or an annotation per photo), notes and a download's checksums among them.
-NOT_PHOTOS = frozenset({".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".txt", ".md", ".xmp", ".aae", ".ini",
-                        ".db", ".html", ".htm", ".pdf", ".toml", ".yaml", ".yml", ".log", ".parquet", ".xml",
-                        ".md5", ".sha1", ".sha256"})
-SIDECAR_NAMES = ("metadata.csv", "metadata.jsonl", "metadata.json")
 LABEL_SOURCES = ("auto", "folder", "column", "tags", "none")
 # A file that was missing or unreadable may have been fixed since, or a format's decoder installed since
 # (unsupported_format: HEIC without pillow-heif): a re-run tries it again.
 RETRY_REASONS = frozenset({"missing_file", "unreadable_file", "unsupported_format"})
-MAX_FILE_BYTES = 256 * 1024 * 1024  # no photo is this big; refuse before reading it into memory
-MAX_METADATA_BYTES = 1024 * 1024 * 1024  # a sidecar of ~5M photos; /dev/zero would never end
-EXIF_READ_BYTES = 256 * 1024  # a JPEG's EXIF block (APP1, at most 64 KB) sits in its first bytes
-EXIF_FIELDS = ("lat", "lon", "taken_at", "owner_id", "owner_name")
 
 
 @dataclass(frozen=True)
@@ -325,385 +306,6 @@ def _finish_report(report: IngestReport, contents: _FolderContents, warnings: li
     return report
 
 
-def stored_photo_ids(ws: Workspace) -> set[str]:
-    """The photo ids the catalog holds now (read in batches, one column; empty without a catalog)."""
-    from curate.catalog_batches import CatalogFile
-
-    if not ws.catalog_path.exists():
-        return set()
-    return {str(pid) for batch in CatalogFile(ws.catalog_path).batches(["photo_id"]) for pid in batch["photo_id"]}
-
-
-def changed_since_stored(ws: Workspace, prefix: str, records: pd.DataFrame,
-                         before: set[str]) -> tuple[int, str | None]:
-    """(how many photos of this folder already stored have a source file of another size than their stored
-    image, the first one's path): an edited or replaced photo, whose new bytes an ingest never takes (audit AN:
-    a re-run said nothing while `curate run` re-ran every step). Plain files on a local store only (a size
-    per file; a tar member or a Parquet cell, or an object store, is not asked). Only photos the catalog held
-    before this run (`before`: a first ingest has none) and whose id one file alone gives (audit AQ: a row
-    dropped as duplicate_photo_id was called replaced)."""
-    from curate import objectstore, schema
-    from curate.catalog_batches import CatalogFile
-
-    if objectstore.remote(ws) or not before or "abs_path" not in records:
-        return 0, None
-    plain = records["abs_path"].notna() & ~records["source_id"].duplicated(keep=False)
-    for column in ("tar_offset", "pq_column"):
-        if column in records.columns:
-            plain &= records[column].isna()
-    stored = {str(pid): path for batch in CatalogFile(ws.catalog_path).batches([schema.PHOTO_ID, "image_path"])
-              for pid, path in zip(batch[schema.PHOTO_ID], batch["image_path"]) if str(pid) in before}
-    locate = objectstore.locator(ws)
-    count, example = 0, None
-    for source_id, path in zip(records.loc[plain, "source_id"], records.loc[plain, "abs_path"]):
-        image = stored.get(f"{prefix}:{source_id}")
-        if not isinstance(image, str):
-            continue
-        try:
-            differs = os.path.getsize(path) != os.path.getsize(locate(image))
-        except OSError:  # gone, or unreadable: other lines say so
-            continue
-        if differs:
-            count, example = count + 1, example or str(path)
-    return count, example
-
-
-def drop_removed_photos(ws: Workspace, prefix: str, source_ids: pd.Series) -> tuple[int, str | None]:
-    """Mark dropped (`missing_file`, at ingest) the kept photos of this folder (photo ids `<prefix>:...`) whose
-    file is no longer in it (`source_ids`: what this ingest found); (how many, one of their source ids). An
-    audit deleted photos from a recipe's folder and found them still kept and in their splits, trained and
-    tested on. Their rows, metadata and stored images stay: a later ingest that finds the file again takes it
-    back (missing_file is retried)."""
-    from curate import schema
-    from curate.workspace import read_catalog, write_catalog
-
-    catalog = read_catalog(ws, required=False)
-    if catalog.empty:
-        return 0, None
-    gone = (catalog[schema.PHOTO_ID].astype(str).str.startswith(f"{prefix}:")
-            & ~catalog["source_id"].isin(set(source_ids.astype(str))) & (catalog["status"] == schema.KEPT))
-    if not gone.any():
-        return 0, None
-    catalog.loc[gone, ["status", "drop_reason", "drop_stage", "error_detail"]] = [
-        schema.DROPPED, "missing_file", "ingest", "no longer in the folder"]
-    write_catalog(ws, catalog)
-    return int(gone.sum()), str(catalog.loc[gone, "source_id"].iloc[0])
-
-
-def _check_folder(folder: Path) -> Path:
-    folder = Path(folder).expanduser()
-    if not folder.exists():
-        raise UsageError(f"folder {folder} does not exist; pass the folder that holds the photos")
-    if not folder.is_dir():
-        raise UsageError(f"{folder} is not a folder; pass the folder that holds the photos")
-    return folder.resolve()
-
-
-def folder_fingerprint(root: Path) -> str | None:
-    """A hash of what a folder holds for ingest: the names, sizes and modification times of the photos (and
-    containers) a scan finds, and of its metadata and sidecar files; None when it is not a folder. What
-    `curate run` and the contamination check remember of a folder, so that an edit to it (photos added,
-    removed, moved to another label folder, a sidecar changed) is seen."""
-    root = Path(root)
-    if not root.is_dir():
-        return None
-    scan = scan_folder(root)
-    digest = hashlib.sha256()
-    for name in sorted({*scan.images, *scan.json_files, *scan.tar_files, *scan.parquet_files,
-                        *(name for name in SIDECAR_NAMES if (root / name).is_file())}):
-        try:
-            facts = (root / name).stat()
-        except OSError:  # gone since the scan: its absence is the change
-            continue
-        digest.update(f"{name}\x1f{facts.st_size}\x1f{facts.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
-
-
-def find_sidecar(root: Path) -> Path | None:
-    """metadata.csv / .jsonl / .json at the top of the folder, used when --metadata is not given."""
-    return next((root / name for name in SIDECAR_NAMES if (root / name).is_file()), None)
-
-
-def is_album_description(path: Path) -> bool:
-    """Whether a metadata.json found at the top of a folder is one JSON object that names no photo file, as
-    each album folder of a Google Takeout holds (its title, description, date): not a table of photos.
-
-    A JSON list, JSON lines, a CSV, or an object with a file column are tables (read_metadata's to judge)."""
-    if path.suffix.lower() != ".json":
-        return False
-    try:
-        data = json.loads(read_regular_file(path, MAX_SIDECAR_BYTES).decode("utf-8-sig"))
-    except (OSError, ValueError, RecursionError):  # read_metadata says what is wrong with it
-        return False
-    return isinstance(data, dict) and not {str(key).casefold() for key in data} & set(DEFAULT_ALIASES["file"])
-
-
-class FolderScan(NamedTuple):
-    images: list[str]  # relative POSIX paths of the image files, sorted
-    skipped: Counter  # other files passed over, per lower-case extension ("" for none), NOT_PHOTOS left out
-    linked: list[str]  # linked folders not followed, relative, sorted
-    json_files: set[str]  # relative paths of the .json files (per-photo sidecars: curate.ingest.photo_sidecars)
-    tar_files: list[str]  # relative paths of the .tar files (shards: curate.ingest.tar_shards), sorted
-    parquet_files: list[str]  # relative paths of the .parquet files (metadata, or images ingest cannot read)
-    hidden: list[str] = []  # hidden photo files left out (".name.jpg", not "._name.jpg"), relative, sorted
-
-
-def scan_folder(root: Path) -> FolderScan:
-    """The image files under `root`, and what else the scan met (`FolderScan`).
-
-    Hidden files and folders (.DS_Store, ._IMG.jpg, .thumbnails) are skipped: they
-    are OS clutter, not photos. A hidden file with a photo's extension (`.IMG_0001.jpg`, not the `._`
-    AppleDouble copies macOS writes) is listed in `hidden`, which the ingest counts in a warning (audit
-    AS 8: such a photo vanished without a trace). Symlinked folders are not followed (a link may loop, or
-    lead out of the folder): the ingest names them.
-    """
-    found, skipped, linked, json_files, tar_files, parquet_files, hidden = [], Counter(), [], set(), [], [], []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = [name for name in dirnames if not name.startswith(".")]
-        linked += [Path(dirpath, name).relative_to(root).as_posix() for name in dirnames
-                   if os.path.islink(os.path.join(dirpath, name))]
-        for name in filenames:
-            if name.startswith("."):
-                if not name.startswith("._") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
-                    hidden.append(Path(dirpath, name).relative_to(root).as_posix())
-                continue
-            extension = os.path.splitext(name)[1].lower()
-            if extension in IMAGE_EXTENSIONS:
-                found.append(Path(dirpath, name).relative_to(root).as_posix())
-            elif extension == ".json":
-                json_files.add(Path(dirpath, name).relative_to(root).as_posix())
-            elif is_tar_name(name):
-                tar_files.append(Path(dirpath, name).relative_to(root).as_posix())
-            elif extension == ".parquet":
-                parquet_files.append(Path(dirpath, name).relative_to(root).as_posix())
-            elif extension not in NOT_PHOTOS:
-                skipped[extension] += 1
-    return FolderScan(sorted(found), skipped, sorted(linked), json_files, sorted(tar_files), sorted(parquet_files),
-                      sorted(hidden))
-
-
-def _is_image(name: str) -> bool:
-    return not PurePosixPath(name).name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-
-
-def linked_warning(linked: list[str], fix: str = "are not in this ingest; ingest the folder each links to, "
-                                                  "or copy its photos in") -> str:
-    """The ingest's warning about linked folders it did not follow (`fix`: what became of their photos and
-    what to do, for another command's scan).
-
-    >>> linked_warning(["cats", "dogs"])[:78]
-    '2 linked folders were not followed (cats, dogs): their photos are not in this '
-    """
-    shown = ", ".join(linked[:5]) + (", …" if len(linked) > 5 else "")
-    return (f"{len(linked):,} linked folder{'s were' if len(linked) != 1 else ' was'} not followed ({shown}): their "
-            f"photos {fix}")
-
-
-def skipped_counts(skipped: Counter) -> str:
-    """What a scan passed over, most first: `.dng 12, .mov 3, no extension 1` (six kinds at most).
-
-    >>> skipped_counts(Counter({".mov": 3, ".dng": 12, "": 1}))
-    '.dng 12, .mov 3, no extension 1'
-    """
-    ranked = sorted(skipped.items(), key=lambda item: (-item[1], item[0]))
-    shown = ", ".join(f"{extension or 'no extension'} {count:,}" for extension, count in ranked[:6])
-    return shown + (", …" if len(ranked) > 6 else "")
-
-
-def skipped_clause(skipped: Counter) -> str:
-    """` (N other files passed over: …)` for the "no images" error ("" when nothing was)."""
-    total = sum(skipped.values())
-    return f" ({total:,} other file{'s' if total != 1 else ''} passed over: {skipped_counts(skipped)})" if total else ""
-
-
-def skipped_warning(skipped: Counter, reader: str = "ingest") -> str:
-    """The warning about files in the folder that are not in a format `reader` (a command) reads."""
-    total = sum(skipped.values())
-    return (f"{total:,} file{'s' if total != 1 else ''} in the folder {'are' if total != 1 else 'is'} not in a "
-            f"format {reader} reads and {'were' if total != 1 else 'was'} left out ({skipped_counts(skipped)}); photos "
-            f"are read from {', '.join(sorted(IMAGE_EXTENSIONS))}: convert the others (camera RAW, for one) to JPEG "
-            f"to include them")
-
-
-def read_metadata(path: Path) -> pd.DataFrame:
-    """A CSV/TSV, JSON list-of-objects or JSON-lines sidecar as a table of strings/values."""
-    if not path.exists():
-        raise UsageError(f"metadata file {path} does not exist; check --metadata")
-    if path.is_dir():
-        raise UsageError(f"metadata file {path} is a folder; pass a CSV or JSON file")
-    try:
-        text = read_regular_file(path, MAX_METADATA_BYTES).decode("utf-8-sig")
-    except OSError as exc:
-        raise UsageError(f"metadata file {path} is unreadable ({exc.strerror or exc})") from exc
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"metadata file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    suffix = path.suffix.lower()
-    if suffix in (".json", ".jsonl", ".ndjson") or (suffix not in (".csv", ".tsv") and text.lstrip()[:1] in "[{"):
-        return parse_json_metadata(text, path)
-    return parse_csv_metadata(text, path, sep=csv_separator(text.split("\n", 1)[0], suffix))
-
-
-def read_regular_file(path: Path, max_bytes: int) -> bytes:
-    """The bytes of `path`, which must be a regular file of at most `max_bytes`.
-
-    Opened without blocking (a named pipe would wait forever for a writer), then checked
-    on the open file: a pipe, a device such as /dev/zero or an oversized file is a UsageError.
-    """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise UsageError(f"metadata file {path} is not a regular file (a pipe or a device); "
-                             "pass a CSV or JSON file")
-        if info.st_size > max_bytes:
-            raise UsageError(f"metadata file {path} is {info.st_size:,} bytes, over the {max_bytes:,} byte limit; "
-                             "split it or pass a smaller file")
-        data = handle.read(max_bytes + 1)
-    if len(data) > max_bytes:  # it grew while we read it
-        raise UsageError(f"metadata file {path} is over the {max_bytes:,} byte limit; pass a smaller file")
-    return data
-
-
-def parse_csv_metadata(text: str, path: Path, sep: str = ",") -> pd.DataFrame:
-    """Every cell as text: ids keep their digits, and 'NaN' stays visible as a bad value."""
-    try:
-        table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
-        detail = detail.replace("Error tokenizing data. C error: ", "")  # pandas' parser, not the user's words
-        raise UsageError(f"metadata file {path} is not valid CSV ({detail}); save it as CSV with {CSV_HINT}") from exc
-    return table
-
-
-def parse_json_metadata(text: str, path: Path) -> pd.DataFrame:
-    """A JSON list of objects, or JSON lines (one object per line)."""
-    try:
-        items = json.loads(text)
-    except RecursionError:
-        raise UsageError(f"metadata file {path} nests JSON too deeply to read (objects or lists inside each other "
-                         "over a thousand levels); write it as a list of flat objects, one per photo") from None
-    except ValueError:
-        # split on "\n" only: str.splitlines would also cut at U+2028 inside a JSON string
-        lines = enumerate(text.split("\n"), 1)
-        items = [_json_line(line, number, path) for number, line in lines if line.strip()]
-    if isinstance(items, dict) and len(text.strip().split("\n")) == 1:
-        items = [items]  # JSON lines holding a single photo
-    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-        raise UsageError(f"metadata file {path} must hold a JSON list of objects or one JSON object per line")
-    # object columns: JSON numbers stay Python ints (a null elsewhere would make 1234567890123456789
-    # a float that loses digits, and licence 4 the text "4.0"), booleans stay booleans
-    return pd.DataFrame(items, dtype=object)
-
-
-def _json_line(line: str, number: int, path: Path) -> object:
-    try:
-        return json.loads(line)
-    except RecursionError:
-        raise UsageError(f"metadata file {path} line {number} nests JSON too deeply to read; write one flat object "
-                         "per line") from None
-    except ValueError as exc:
-        raise UsageError(f"metadata file {path} line {number} is not valid JSON ({exc})") from exc
-
-
-def safe_relative_path(root: Path, raw: object) -> tuple[str | None, str | None, str | None]:
-    """Check one metadata `file` value against `root` (already resolved).
-
-    Returns (relative POSIX path, absolute path to read, drop_reason). Absolute paths,
-    `..` anywhere, and symlinks resolving outside `root` give `unsafe_path` and no
-    path to read; an empty value gives `missing_file`.
-
-    >>> safe_relative_path(Path("/photos"), "../etc/passwd")
-    ('../etc/passwd', None, 'unsafe_path')
-    """
-    text = "" if is_blank(raw) else str(raw).strip()
-    if not text:
-        return None, None, "missing_file"
-    posix = text.replace("\\", "/")  # sidecars written on Windows use backslashes
-    pure = PurePosixPath(posix)
-    if pure.is_absolute() or PureWindowsPath(text).anchor or ".." in pure.parts:
-        return posix, None, "unsafe_path"
-    relative = pure.as_posix()
-    try:
-        real = (root / relative).resolve()
-    except (OSError, RuntimeError, ValueError):  # symlink loops, NUL bytes
-        return relative, None, "unsafe_path"
-    if not real.is_relative_to(root):
-        return relative, None, "unsafe_path"
-    return relative, str(root / relative), None
-
-
-def unsafe_detail(root: Path, raw: object) -> str:
-    """Why `safe_relative_path` called a path unsafe, for its row's error_detail (audit AS 6: the rows
-    said `unsafe_path` and nothing more, a symlink farm into a download cache lost every photo without a
-    hint, and a link to nothing read as unsafe).
-
-    >>> unsafe_detail(Path("/photos"), "../etc/passwd"), unsafe_detail(Path("/photos"), "/etc/passwd")
-    ("a path with '..' (it could leave the folder)", 'an absolute path: give it relative to the folder')
-    """
-    text = str(raw).strip()
-    pure = PurePosixPath(text.replace("\\", "/"))
-    if pure.is_absolute() or PureWindowsPath(text).anchor:
-        return "an absolute path: give it relative to the folder"
-    if ".." in pure.parts:
-        return "a path with '..' (it could leave the folder)"
-    path = root / pure.as_posix()
-    try:
-        if path.is_symlink():
-            target = os.readlink(path)
-            gone = "" if path.exists() else ", which does not exist"
-            return f"a symlink to {target}{gone}: outside the folder, so it is not read (link or copy it inside)"
-        path.resolve()
-    except (OSError, RuntimeError, ValueError):
-        return "a symlink loop, or a name no path can hold"
-    return "it resolves outside the folder (a folder on its way is a symlink), so it is not read"
-
-
-def build_records(root: Path, images: list[str], table: pd.DataFrame | None,
-                  column_map: Mapping[str, str]) -> pd.DataFrame:
-    """Metadata rows (in file order) then images without a row, as canonical records.
-
-    Extra columns: `file` (relative path) and `abs_path` (absolute path to read, None when
-    it must not be read).
-    """
-    meta = metadata_records(root, table, column_map) if table is not None else pd.DataFrame()
-    joined = set(meta["file"].dropna()) if "file" in meta.columns else set()
-    extra = [relative for relative in images if relative not in joined]
-    checked = [safe_relative_path(root, relative) for relative in extra]  # symlinks out of the folder
-    shown = [display_text(relative) for relative in extra]  # a non-UTF-8 name is stored escaped
-    loose = pd.DataFrame({
-        "source_id": shown,
-        "file": shown,
-        "abs_path": [path for _, path, _ in checked],
-        "drop_reason": [reason for _, _, reason in checked],
-        "error_detail": [unsafe_detail(root, relative) if reason == "unsafe_path" else None
-                         for relative, (_, _, reason) in zip(extra, checked)],
-    }, dtype="object")
-    return pd.concat([meta, loose], ignore_index=True) if len(meta) else loose
-
-
-def metadata_records(root: Path, table: pd.DataFrame, column_map: Mapping[str, str]) -> pd.DataFrame:
-    """Map the sidecar onto record fields and check each row's file path."""
-    records = to_records(table, dict(column_map), pages_first=True).reset_index(drop=True).astype("object")
-    if "file" not in records.columns:
-        if table.empty:
-            return pd.DataFrame()
-        raise UsageError(f"metadata has no file column (columns: {', '.join(map(str, table.columns))}); "
-                         "pass --map file=COLUMN")
-    checked = [safe_relative_path(root, raw) for raw in records["file"]]
-    relative = pd.Series([rel for rel, _, _ in checked], index=records.index, dtype="object")
-    records["abs_path"] = [path for _, path, _ in checked]
-    records["drop_reason"] = [reason for _, _, reason in checked]
-    records["error_detail"] = [unsafe_detail(root, raw) if reason == "unsafe_path" else None
-                               for raw, (_, _, reason) in zip(records["file"], checked)]
-    # Unsafe paths keep their raw spelling in `file` for the id, but never join a scanned image.
-    records["file"] = relative.where(records["drop_reason"].isna(), None)
-    given_id = records["source_id"] if "source_id" in records.columns else pd.Series(None, index=records.index)
-    row_names = pd.Series([f"row-{number}" for number in range(1, len(records) + 1)], index=records.index)
-    fallback = relative.where(relative.notna(), row_names)
-    records["source_id"] = given_id.map(_text_or_none).where(~given_id.map(is_blank), fallback)
-    return records
-
-
 def resolve_label_source(requested: str, records: pd.DataFrame, column_map: Mapping[str, str],
                          recipe: Recipe | None) -> str:
     """Turn `auto` into a concrete label source and check the choice can work."""
@@ -749,88 +351,14 @@ def assign_labels(records: pd.DataFrame, label_source: str, unlabelled: Iterable
     return records
 
 
-def fill_from_exif(records: pd.DataFrame, workers: int) -> pd.DataFrame:
-    """Fill position, time and owner from EXIF where the metadata leaves them empty, or gives a time no date can
-    be read from (`read_taken_at`: `0000:00:00 00:00:00`, a time alone, a camera clock at zero; audit AX: such a
-    value hid the photo's own EXIF time, and a phone's walk was split over train and test)."""
-    records = records.copy()
-    for name in EXIF_FIELDS:
-        if name not in records.columns:
-            records[name] = None
-    blank = {name: records[name].map(is_blank) for name in EXIF_FIELDS}
-    blank["taken_at"] = blank["taken_at"] | read_taken_at(records["taken_at"]).moments.isna().to_numpy()
-    no_position = blank["lat"] & blank["lon"]
-    wanted = records["abs_path"].notna() & records["drop_reason"].isna() & (
-        no_position | blank["taken_at"] | (blank["owner_id"] & blank["owner_name"]))
-    paths = records.loc[wanted, "abs_path"]
-    if paths.empty:
-        return records
-    inside = [name for name in ("tar_offset", "tar_size", "pq_column", "pq_group", "pq_row") if name in records]
-    where = records.loc[wanted, inside].to_dict("records") if inside else [{}] * len(paths)
-    with progress_bar("read EXIF", len(paths)) as advance, ThreadPoolExecutor(max_workers=workers) as pool:
-        found = []
-        for fields in pool.map(_exif_of, paths, where):
-            found.append(fields)
-            advance()
-    exif = pd.DataFrame.from_records(found, index=paths.index, columns=list(EXIF_FIELDS)).reindex(records.index)
-    has_exif_position = exif["lat"].notna() & exif["lon"].notna()
-    # lat and lon are filled together: never half from the sidecar, half from EXIF.
-    use_position = no_position & has_exif_position
-    for name in ("lat", "lon"):
-        records[name] = records[name].where(~use_position, exif[name])
-    for name in ("taken_at", "owner_id", "owner_name"):
-        records[name] = records[name].where(~(blank[name] & exif[name].notna()), exif[name])
-    return records
+def _check_folder(folder: Path) -> Path:
+    folder = Path(folder).expanduser()
+    if not folder.exists():
+        raise UsageError(f"folder {folder} does not exist; pass the folder that holds the photos")
+    if not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder; pass the folder that holds the photos")
+    return folder.resolve()
 
 
-def _exif_of(path: str, where: dict) -> dict:
-    """EXIF fields of a photo file, or of a tar shard's member or a Parquet cell (its first 256 KB hold the EXIF
-    block)."""
-    if all(is_blank(where.get(name)) for name in ("tar_offset", "pq_row")):
-        return read_exif_fields(Path(path))
-    try:
-        return read_exif_bytes(photo_bytes(path, where, EXIF_READ_BYTES))
-    except Exception:  # noqa: BLE001 - an unreadable member or cell has no EXIF; the fetch reports it
-        return {}
-
-
-def make_fetch(root: Path):
-    """fetch(record) -> bytes for the engine: reads one file, re-checking it stays inside `root`."""
-
-    def fetch(record: dict) -> bytes:
-        path = record.get("abs_path")
-        if is_blank(path):
-            raise FetchError("unsafe_path", "no safe path inside the folder")
-        path = Path(path)
-        if not os.path.lexists(path):
-            raise FetchError("missing_file", str(record.get("file") or path))
-        try:
-            # Checked again here: a symlink could have been swapped since the records were built.
-            if not path.resolve().is_relative_to(root):
-                raise FetchError("unsafe_path", "resolves outside the folder")
-            if path.is_fifo() or path.is_char_device() or path.is_block_device():  # reading could block forever
-                raise FetchError("unreadable_file", "a named pipe or device, not a file")
-            if not is_blank(record.get("pq_row")):  # an image in a Parquet file: its size is known once read
-                try:
-                    data = photo_bytes(str(path), record)
-                except NoImage as exc:
-                    raise FetchError("missing_file", str(exc)) from exc
-                except (OSError, FetchError):
-                    raise
-                except Exception as exc:  # noqa: BLE001 - pyarrow's errors for a damaged row group
-                    raise FetchError("unreadable_file", str(exc)[:160] or "the container could not be read") from exc
-                if len(data) > MAX_FILE_BYTES:
-                    raise FetchError("file_too_large", f"{len(data)} bytes")
-                return data
-            size = path.stat().st_size if is_blank(record.get("tar_offset")) else int(record["tar_size"])
-            if size > MAX_FILE_BYTES:
-                raise FetchError("file_too_large", f"{size} bytes")
-            return photo_bytes(str(path), record)
-        except OSError as exc:
-            raise FetchError("unreadable_file", f"{exc.strerror or exc}") from exc
-
-    return fetch
-
-
-def _text_or_none(value: object) -> str | None:
-    return None if is_blank(value) else str(value).strip()
+def _is_image(name: str) -> bool:
+    return not PurePosixPath(name).name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS

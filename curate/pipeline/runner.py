@@ -104,9 +104,9 @@ def step_fingerprint(step: Step) -> str:
 
 
 def input_state(path: Path) -> str | None:
-    """A folder's `curate.ingest.folder.folder_fingerprint`, a file's size and modification time, None when
+    """A folder's `curate.ingest.folder_scan.folder_fingerprint`, a file's size and modification time, None when
     the path is not there."""
-    from curate.ingest.folder import folder_fingerprint
+    from curate.ingest.folder_scan import folder_fingerprint
 
     if path.is_dir():
         return folder_fingerprint(path)

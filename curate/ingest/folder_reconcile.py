@@ -1,0 +1,80 @@
+"""A folder's re-ingest against the catalog: photos edited since they were stored, and photos gone.
+
+An ingest never replaces a stored image, so an edited file is only warned of (`changed_since_stored`); a
+photo no longer in the folder is dropped as `missing_file` (`drop_removed_photos`) and comes back when a
+later ingest finds its file again.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+from curate.workspace import Workspace
+
+
+def stored_photo_ids(ws: Workspace) -> set[str]:
+    """The photo ids the catalog holds now (read in batches, one column; empty without a catalog)."""
+    from curate.catalog_batches import CatalogFile
+
+    if not ws.catalog_path.exists():
+        return set()
+    return {str(pid) for batch in CatalogFile(ws.catalog_path).batches(["photo_id"]) for pid in batch["photo_id"]}
+
+
+def changed_since_stored(ws: Workspace, prefix: str, records: pd.DataFrame,
+                         before: set[str]) -> tuple[int, str | None]:
+    """(how many photos of this folder already stored have a source file of another size than their stored
+    image, the first one's path): an edited or replaced photo, whose new bytes an ingest never takes (audit AN:
+    a re-run said nothing while `curate run` re-ran every step). Plain files on a local store only (a size
+    per file; a tar member or a Parquet cell, or an object store, is not asked). Only photos the catalog held
+    before this run (`before`: a first ingest has none) and whose id one file alone gives (audit AQ: a row
+    dropped as duplicate_photo_id was called replaced)."""
+    from curate import objectstore, schema
+    from curate.catalog_batches import CatalogFile
+
+    if objectstore.remote(ws) or not before or "abs_path" not in records:
+        return 0, None
+    plain = records["abs_path"].notna() & ~records["source_id"].duplicated(keep=False)
+    for column in ("tar_offset", "pq_column"):
+        if column in records.columns:
+            plain &= records[column].isna()
+    stored = {str(pid): path for batch in CatalogFile(ws.catalog_path).batches([schema.PHOTO_ID, "image_path"])
+              for pid, path in zip(batch[schema.PHOTO_ID], batch["image_path"]) if str(pid) in before}
+    locate = objectstore.locator(ws)
+    count, example = 0, None
+    for source_id, path in zip(records.loc[plain, "source_id"], records.loc[plain, "abs_path"]):
+        image = stored.get(f"{prefix}:{source_id}")
+        if not isinstance(image, str):
+            continue
+        try:
+            differs = os.path.getsize(path) != os.path.getsize(locate(image))
+        except OSError:  # gone, or unreadable: other lines say so
+            continue
+        if differs:
+            count, example = count + 1, example or str(path)
+    return count, example
+
+
+def drop_removed_photos(ws: Workspace, prefix: str, source_ids: pd.Series) -> tuple[int, str | None]:
+    """Mark dropped (`missing_file`, at ingest) the kept photos of this folder (photo ids `<prefix>:...`) whose
+    file is no longer in it (`source_ids`: what this ingest found); (how many, one of their source ids). An
+    audit deleted photos from a recipe's folder and found them still kept and in their splits, trained and
+    tested on. Their rows, metadata and stored images stay: a later ingest that finds the file again takes it
+    back (missing_file is retried)."""
+    from curate import schema
+    from curate.workspace import read_catalog, write_catalog
+
+    catalog = read_catalog(ws, required=False)
+    if catalog.empty:
+        return 0, None
+    gone = (catalog[schema.PHOTO_ID].astype(str).str.startswith(f"{prefix}:")
+            & ~catalog["source_id"].isin(set(source_ids.astype(str))) & (catalog["status"] == schema.KEPT))
+    if not gone.any():
+        return 0, None
+    catalog.loc[gone, ["status", "drop_reason", "drop_stage", "error_detail"]] = [
+        schema.DROPPED, "missing_file", "ingest", "no longer in the folder"]
+    write_catalog(ws, catalog)
+    return int(gone.sum()), str(catalog.loc[gone, "source_id"].iloc[0])
+
