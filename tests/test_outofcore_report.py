@@ -85,7 +85,7 @@ def rich(n: int, seed: int, owners: int, nan_scores: bool) -> pd.DataFrame:
 LABEL_ISSUES_ONLY = "(label issues only)"  # a prefilter run without a topic (`--label-issues-only`)
 
 
-def stage_reports(filter_run: bool, prefilter: str | None, split_run: bool) -> dict:
+def stage_reports(filter_run: bool, prefilter: str | None, split_run: bool, held: bool = True) -> dict:
     if prefilter == LABEL_ISSUES_ONLY:
         no_topic = {"topic": None, "threshold": None, "threshold_method": "none", "held_reasons": [],
                     "held": False, "config": {"label_issues_only": True}}
@@ -98,7 +98,8 @@ def stage_reports(filter_run: bool, prefilter: str | None, split_run: bool) -> d
                    "quality": [{"check": name, "meaning": f"{name}?", "drops": name == "dark", "dropped": 2}
                                for name in QUALITY_CHECKS]} if filter_run else None,
         "prefilter": {"topic": prefilter, "threshold": 0.5, "threshold_method": "fixed",
-                      "held_reasons": ["too few"], "held": True, "doubted": 3} if prefilter is not None else None,
+                      "held_reasons": ["too few"] if held else [], "held": held, "doubted": 3}
+        if prefilter is not None else None,
         "split": {"config": {"by": "owner", "seed": 0}} if split_run else None,
     }
 
@@ -146,11 +147,11 @@ def assert_same(expected, got, where: str = "report") -> None:
        nan_scores=st.booleans(), filter_run=st.booleans(), prefilter=st.sampled_from([None, "skyline", "", "SKYLINE ",
                                                                                  LABEL_ISSUES_ONLY]),
        split_run=st.booleans(), max_gallery=st.sampled_from([0, 1, 5, 12]), max_rows=st.sampled_from([0, 3, 200]),
-       owner_alarm=st.sampled_from([0.01, 0.1, 1.0]), with_evaluation=st.booleans())
+       owner_alarm=st.sampled_from([0.01, 0.1, 1.0]), with_evaluation=st.booleans(), held=st.booleans())
 def test_duckdb_report_equals_pandas(tmp_path, n, seed, owners, nan_scores, filter_run, prefilter, split_run,
-                                     max_gallery, max_rows, owner_alarm, with_evaluation):
+                                     max_gallery, max_rows, owner_alarm, with_evaluation, held):
     catalog = rich(n, seed, owners, nan_scores)
-    reports = stage_reports(filter_run, prefilter, split_run)
+    reports = stage_reports(filter_run, prefilter, split_run, held)
     options = {"max_gallery": max_gallery, "max_rows": max_rows, "owner_alarm": owner_alarm,
                "run_evaluation": evaluation(catalog, np.random.default_rng(seed)) if with_evaluation else None}
     ws = Workspace(Path(tempfile.mkdtemp(dir=tmp_path)))
@@ -171,6 +172,9 @@ def test_the_generated_reports_are_not_empty(tmp_path):
     assert not [name for name, section in sections.items() if "absent" in section]
     assert sections["photographers"]["alarms"] >= 0 and len(sections["photographers"]["labels"]) == 5
     assert sections["tags"]["ambiguous"]["shown"] > 0 and sections["tags"]["prefilter"]["doubted"]["shown"] > 0
+    recovered = duckdb_report(ws.catalog_path, tmp_path, stage_reports(True, "skyline", True, held=False)
+                              )["sections"]["tags"]["prefilter"]["untagged_recovered"]
+    assert recovered["shown"] > 0
     assert sections["duplicates"]["exact"]["groups"] == 6 and sections["duplicates"]["exact"]["shown_groups"]
     assert all(check["gallery"]["shown"] for check in sections["quality"]["checks"])
     assert sections["label_issues"]["flagged"] > 0 and sections["review"]["reviewed"] > 0

@@ -229,7 +229,8 @@ class ReportQueries:
             "doubted": self.gallery(doubted, max_gallery, _nulls_last("topic_score"), ("topic_score",)),
             "tagged_dropped": self.gallery(f"{tagged} AND drop_reason = 'off_topic'", max_gallery,
                                            _nulls_last("topic_score"), ("topic_score",)),
-            "untagged_recovered": self.gallery("coalesce(topic_recovered, FALSE)", max_gallery,
+            "untagged_recovered": self.gallery("FALSE" if prefilter_report.get("held") else
+                                               f"NOT ({tagged}) AND {judged} AND NOT {below}", max_gallery,
                                                _nulls_last("topic_score", descending=True), ("topic_score",)),
         }
         return section

@@ -241,7 +241,6 @@ def tags_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: 
     topic, threshold = topic_and_threshold(prefilter_report)
     tagged = topic_tagged(cat["tags"], topic) if topic else np.zeros(len(cat), bool)
     tagged_dropped = cat[tagged & (cat["drop_reason"] == "off_topic").to_numpy()]
-    recovered = cat[cat["topic_recovered"].fillna(False).astype(bool).to_numpy()]
     # The talk's four counts, from the catalog itself: the photos the topic cut judged (scored, not dropped
     # before the prefilter, not a geo outlier it scored only to rescue: geo_rescued), split by tag and by what
     # the cut did to them (dropped as off_topic, or kept: recovered, doubted where the drops were held, rescued).
@@ -253,14 +252,16 @@ def tags_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: 
     judged = ~np.isnan(score) & ~earlier & ~geo_rescued
     doubted = cat["topic_doubted"].fillna(False).astype(bool).to_numpy() & judged
     below = judged & (cat["drop_reason"] == "off_topic").to_numpy()
+    # every untagged photo the cut kept (above it, or rescued below it: audit BB 7 found the gallery showed only
+    # the first, 49 beside the count's 50); a held stage recovered nothing
+    recovered = cat[~tagged & judged & ~below & (not prefilter_report.get("held"))]
     section["prefilter"] = {
         "topic": topic, "threshold": threshold, "scored": int(judged.sum()),
         "method": prefilter_report.get("threshold_method", ""),
         "bimodality": (prefilter_report.get("bimodality") or {}).get("summary", ""),
         "sanity": _sanity_line(prefilter_report),
         "counts": {"tagged_kept": int((tagged & judged & ~below).sum()), "tagged_dropped": int((tagged & below).sum()),
-                   # every untagged photo the cut kept (above it, or rescued); a held stage recovered nothing
-                   "untagged_recovered": 0 if prefilter_report.get("held") else int((~tagged & judged & ~below).sum()),
+                   "untagged_recovered": len(recovered),
                    "untagged_dropped": int((~tagged & below).sum()),
                    # every judged untagged photo not dropped (a held stage keeps them all), as the stage counts
                    "untagged_kept": int((~tagged & judged & ~below).sum())},
