@@ -107,6 +107,7 @@ def test_imagefolder_holds_the_pixels_curate_judged_and_copies_the_rest(ws, tmp_
     check(exported(ws), ws, files)
     assert sum("upright 8-bit pixels" in note for note in result.notes) == 1
     assert any(note.startswith("6 photos were written") for note in result.notes)
+    assert not any("misread" in line for line in result.warnings)  # a copy writes them upright
     again = export_workspace(ws, out, ExportConfig("imagefolder"))
     assert again.written == 0 and not any("upright 8-bit" in note for note in again.notes)
     assert "upright" not in (out / "export.json").read_text()  # a fact of the run, not of the export
@@ -134,3 +135,16 @@ def test_a_link_export_links_the_stored_files_as_they_are(ws, tmp_path):
     assert sorted(linked) == sorted(rows.index)
     assert all(path.resolve() == (ws.root / rows.loc[name, "image_path"]).resolve() for name, path in linked.items())
     assert not any("upright 8-bit" in note for note in result.notes)
+    # the six odd photos are linked as plain readers misread them: said once, counted (audit AU 7)
+    misread = [line for line in result.warnings if "plain readers misread" in line]
+    assert len(misread) == 1 and misread[0].startswith("6 symlinked photos are their stored files")
+    assert "--link copy" in misread[0]
+    again = export_workspace(ws, out, ExportConfig("imagefolder", link="symlink"))
+    assert again.written == 0 and not any("misread" in line for line in again.warnings)  # this run linked none
+
+
+def test_a_hard_link_export_counts_the_photos_plain_readers_misread(ws, tmp_path):
+    result = export_workspace(ws, tmp_path / "hard", ExportConfig("imagefolder", link="hardlink"))
+    assert result.written == 18
+    misread = [line for line in result.warnings if "plain readers misread" in line]
+    assert len(misread) == 1 and misread[0].startswith("6 hard-linked photos are their stored files")

@@ -317,6 +317,22 @@ def upright_copy(source: Stored | Path, ext: str) -> bytes | None:
     return buffer.getvalue()
 
 
+def link_reads_otherwise(source: Stored, link: str, resize: int | None) -> bool:
+    """Whether `place_file` put `source` in the export as a link to bytes a plain reader misreads
+    (`reads_otherwise`): a link cannot be re-encoded (audit AU 7: a hard-link export of rotated and 16-bit
+    photos said nothing). Reads the image's header only, and decodes one that has transparency; False for
+    a copy, a resized image, an object's bytes (always copied) or a file PIL cannot open."""
+    from PIL import Image
+
+    if link == "copy" or resize or isinstance(source, Fetched):
+        return False
+    try:
+        with Image.open(source) as image:
+            return reads_otherwise(image)
+    except Exception:  # PIL raises many types; the ingest decoded this image, so nothing to say
+        return False
+
+
 def reads_otherwise(image) -> bool:
     """Whether a plain reader (`Image.open(...).convert("RGB")`) sees other pixels than curate's decoder
     in an opened image: an EXIF orientation to apply, 16- or 32-bit pixels, an RGB colour profile other than

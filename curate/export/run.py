@@ -305,11 +305,27 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
                      f"curate judged, not {'its' if one else 'their'} stored bytes: an EXIF rotation, 16- or "
                      "32-bit pixels, a colour profile other than sRGB or transparency, which torchvision, "
                      "webdataset, timm and Keras would not apply (docs/export.md)")
+    misread = [misread_links_warning(source.misread_links, config.link)] if source.misread_links else []
     if earlier is not None and earlier != config.format:  # not in export.json: a fact of this run (audit AL F7)
         notes.append(f"{out} held an earlier {earlier} export: its files were removed ({removed:,} in all) and this "
                      f"{config.format} export replaces it")
     return ExportResult(out, plan, written, units - written, removed, notes,
-                        warnings=[*([copies] if copies else []), *plan_warnings(plan, out)])
+                        warnings=[*([copies] if copies else []), *plan_warnings(plan, out), *misread])
+
+
+def misread_links_warning(photos: int, link: str) -> str:
+    """The warning for a link export holding photos whose stored bytes plain readers misread (audit AU 7): a
+    count of this run's links, as the upright note counts this run's copies.
+
+    >>> misread_links_warning(1, "hardlink")[:62]
+    '1 hard-linked photo is its stored file, which plain readers mi'
+    """
+    kind = {"hardlink": "hard-linked", "symlink": "symlinked"}.get(link, "linked")
+    one = photos == 1
+    return (f"{photos:,} {kind} photo{' is its' if one else 's are their'} stored file{'' if one else 's'}, which "
+            "plain readers misread (an EXIF rotation, 16- or 32-bit pixels, a colour profile other than sRGB or "
+            "transparency, which torchvision, webdataset, timm and Keras would not apply): export with --link copy "
+            "to write such photos as the upright 8-bit pixels curate judged (docs/export.md)")
 
 
 def plan_warnings(plan: ExportPlan, out: Path) -> list[str]:

@@ -101,6 +101,7 @@ class ImageSource:
         self.verify = True  # hash what is read for writing (see the module's docstring)
         self.damaged: set[str] = set()  # image_path of every image found damaged
         self.upright = 0  # images written as curate's pixels, not their stored bytes (files.upright_copy)
+        self.misread_links = 0  # images linked as stored bytes a plain reader misreads (files.link_reads_otherwise)
 
     def __enter__(self) -> ImageSource:
         return self

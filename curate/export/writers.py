@@ -18,7 +18,15 @@ from pathlib import Path
 import pandas as pd
 
 from curate.export.config import ExportConfig
-from curate.export.files import Journal, Progress, StateOnDisk, place_file, resized_jpeg, upright_copy
+from curate.export.files import (
+    Journal,
+    Progress,
+    StateOnDisk,
+    link_reads_otherwise,
+    place_file,
+    resized_jpeg,
+    upright_copy,
+)
 from curate.export.plan import ExportPlan, metadata_frame
 from curate.export.source import Damaged, Fetched, ImageSource, Stored
 
@@ -56,6 +64,7 @@ def write_folder_files(out: Path, plan: ExportPlan, source: ImageSource, config:
                         made.add(folder)
                     journal.begin(target)
                     source.upright += place_file(image, path, config.link, config.resize)
+                    source.misread_links += link_reads_otherwise(image, config.link, config.resize)
                     journal.done(target, key)
                     written += 1
                 done += 1
