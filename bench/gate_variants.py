@@ -158,7 +158,7 @@ def head(x: np.ndarray, fit: np.ndarray, y: np.ndarray, fold: np.ndarray, is_val
     from sklearn.linear_model import LogisticRegression
 
     from classify.gate import choose_threshold
-    from curate.prefilter.stage import normalise_rows, out_of_fold_proba
+    from curate.prefilter.folds import normalise_rows, out_of_fold_proba
 
     xn = normalise_rows(x) if norm else x
     oof = out_of_fold_proba(xn[fit], y, fold, 2, c, 0)[:, 1]
@@ -200,8 +200,8 @@ def pretrained(ws, shas: pd.Series):
     """(embedding (N, dim) or None, (prefilter scores, threshold) or None) from `curate embed`'s cache
     and the prefilter's saved topic model; None where a row has no embedding."""
     from curate.embed import EmbeddingCache
+    from curate.prefilter.folds import normalise_rows
     from curate.prefilter.run import TOPIC_META, TOPIC_WEIGHTS, topic_model_dir
-    from curate.prefilter.stage import normalise_rows
 
     folder = topic_model_dir(ws)
     if not (folder / TOPIC_META).exists():
@@ -236,7 +236,7 @@ def score_run(fitted: Fitted, maxp: np.ndarray, sandals: np.ndarray, test: np.nd
 def bench_run(run: Path, rows, fit, sandals, test, truth, ws, cache: Path) -> dict[str, dict]:
     """{variant: score_run(...)} for one trained run."""
     from classify.model import RunMeta
-    from curate.prefilter.stage import grouped_folds
+    from curate.prefilter.folds import grouped_folds
 
     features = cached_features(run, rows, cache)
     where = pd.Series(np.arange(len(rows)), index=rows["sha256"])

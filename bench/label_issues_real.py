@@ -123,8 +123,8 @@ def probe_accuracy(x: np.ndarray, y: np.ndarray, keep: np.ndarray, test_x: np.nd
 
 def worth(args, vectors: np.ndarray, true: np.ndarray, classes: np.ndarray, cleanlab_issues) -> None:
     """The `--worth` table: test accuracy of the probe on each training set, per noise kind and rate."""
-    from curate.prefilter.repair import fit_fold_models
-    from curate.prefilter.stage import PrefilterConfig, grouped_folds, normalise_rows, prefilter_catalog
+    from curate.prefilter.folds import fit_fold_models, grouped_folds, normalise_rows
+    from curate.prefilter.stage import PrefilterConfig, prefilter_catalog
     from curate.split import split_groups
     from tests.test_split import make_catalog
 
@@ -204,8 +204,8 @@ def strengths(args, vectors: np.ndarray, true: np.ndarray, classes: np.ndarray) 
     """The `--strengths` table: the stage's F1 at each L2 strength C of its label model, and at the C that the
     out-of-fold log loss on the given labels picks (what a user could choose without the truth), against the
     default (C = 1), per noise kind and rate."""
-    from curate.prefilter.repair import fit_fold_models
-    from curate.prefilter.stage import PrefilterConfig, grouped_folds, normalise_rows, prefilter_catalog
+    from curate.prefilter.folds import fit_fold_models, grouped_folds, normalise_rows
+    from curate.prefilter.stage import PrefilterConfig, prefilter_catalog
     from tests.test_split import make_catalog
 
     near = nearest_classes(vectors, true, classes)
@@ -261,8 +261,8 @@ def main() -> None:
         strengths(args, vectors, true, np.unique(true))
         return
 
-    from curate.prefilter.repair import fit_fold_models
-    from curate.prefilter.stage import PrefilterConfig, grouped_folds, normalise_rows, prefilter_catalog
+    from curate.prefilter.folds import fit_fold_models, grouped_folds, normalise_rows
+    from curate.prefilter.stage import PrefilterConfig, prefilter_catalog
     from curate.split import split_groups
     from tests.test_split import make_catalog
 

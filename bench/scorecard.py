@@ -102,7 +102,7 @@ def print_scorecard(rows: list[dict]) -> None:
 
 
 def tag_and_argmax_baselines(frame: pd.DataFrame, topic: str) -> None:
-    from curate.prefilter.stage import topic_tagged
+    from curate.prefilter.topic import topic_tagged
     from curate.schema import given_label
 
     scored = frame[frame["topic_score"].notna()]

@@ -43,8 +43,8 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from bench.label_issues_real import embed, install_cleanlab
     from curate.prefilter.confident import find_label_issues
-    from curate.prefilter.repair import fit_fold_models
-    from curate.prefilter.stage import PrefilterConfig, grouped_folds, normalise_rows, prefilter_catalog
+    from curate.prefilter.folds import fit_fold_models, grouped_folds, normalise_rows
+    from curate.prefilter.stage import PrefilterConfig, prefilter_catalog
     from curate.split import split_groups
     from tests.test_split import make_catalog
 

@@ -201,10 +201,10 @@ def fit_gate(features: np.ndarray, on_topic: np.ndarray, groups: np.ndarray, is_
     """(coef, intercept, threshold, calibration, counts) of a topic head on pooled features.
 
     The same path as the prefilter: L2-normalised rows, logistic regression with C = `c`;
-    owner-grouped out-of-fold scores (`curate.prefilter.stage`) choose the threshold
+    owner-grouped out-of-fold scores (`curate.prefilter.folds`) choose the threshold
     (`choose_threshold`), then one model on every row is the gate.
     """
-    from curate.prefilter.stage import fit_logistic, grouped_folds, normalise_rows, out_of_fold_proba
+    from curate.prefilter.folds import fit_logistic, grouped_folds, normalise_rows, out_of_fold_proba
 
     y = np.asarray(on_topic, dtype=int)
     folds = min(GATE_FOLDS, len(np.unique(groups[y == 0])), len(np.unique(groups[y == 1])))

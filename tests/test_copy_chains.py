@@ -124,7 +124,7 @@ def test_copy_owner_groups_keep_copies_together_and_refine_the_split(cells):
 def test_a_rescue_candidate_inherits_the_fold_of_its_photographer_in_the_loose_groups():
     """A geo or topic rescue candidate is scored by its group's fold model: with the loose groups, the group of
     its own photographer (B), not the one chain that a copy shared by A and B makes of both."""
-    from curate.prefilter.repair import inherited_folds
+    from curate.prefilter.folds import inherited_folds
 
     cells = [("A", "x")] + [("A", None)] * 4 + [("B", "x")] + [("B", None)] * 3  # the copy set x is A's (5 photos)
     catalog = make_catalog([{"owner_id": owner, "near_dup_cluster": cluster, "label": "l"} for owner, cluster in cells])

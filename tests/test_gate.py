@@ -28,7 +28,8 @@ from classify.train import TrainConfig, train
 from curate import schema
 from curate.errors import UsageError
 from curate.prefilter.run import TOPIC_META, TOPIC_WEIGHTS, save_topic_model, topic_model_dir
-from curate.prefilter.stage import PrefilterConfig, fit_topic_model
+from curate.prefilter.stage import PrefilterConfig
+from curate.prefilter.topic import fit_topic_model
 from curate.workspace import Workspace, read_catalog, write_catalog
 from tests.helpers import demo_workspace, start_server
 from tests.test_prefilter import run as run_prefilter_stage

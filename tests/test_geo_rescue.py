@@ -1,4 +1,4 @@
-"""Geo rescue (`curate prefilter`, curate/prefilter/repair.py): a geo outlier whose pixels agree with
+"""Geo rescue (`curate prefilter`, curate/prefilter/rescue.py): a geo outlier whose pixels agree with
 its label and the topic is kept as geo_rescued; one whose pixels say another label, or off topic,
 stays dropped; --no-geo-rescue keeps today's behaviour; re-runs, resets and freshness stay right."""
 

@@ -12,7 +12,7 @@ from curate.embed import EmbedReport
 from curate.filters.stage import FilterReport
 from curate.ingest.engine import IngestReport
 from curate.pipeline import Step, StepSummary, run_pipeline
-from curate.prefilter.stage import PrefilterReport
+from curate.prefilter.report import PrefilterReport
 from curate.split import SplitReport
 from curate.stage_reports import counts_text
 from curate.workspace import Workspace

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from curate import schema
 from curate.cli.app import app
 from curate.errors import UsageError
-from curate.prefilter.stage import PrefilterConfig, grouped_folds, prefilter_catalog
+from curate.prefilter.folds import grouped_folds
+from curate.prefilter.stage import PrefilterConfig, prefilter_catalog
 from curate.prefilter.threshold import otsu_threshold
 from tests.helpers import examples
 from tests.test_split import make_catalog

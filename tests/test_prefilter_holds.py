@@ -14,7 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from curate import schema
-from curate.prefilter.stage import MIN_LABEL_PHOTOS, PrefilterConfig, PrefilterReport, prefilter_catalog
+from curate.prefilter.config import MIN_LABEL_PHOTOS
+from curate.prefilter.report import PrefilterReport
+from curate.prefilter.stage import PrefilterConfig, prefilter_catalog
 from curate.prefilter.threshold import percent_apart, percent_below
 from tests.helpers import REALDATA
 from tests.test_split import make_catalog
@@ -315,7 +317,7 @@ def test_real_imagenet_object_labels_with_topic_food_are_held():
 def test_a_topic_learnt_from_a_few_tagged_photos_holds_its_drops():
     """An audit's re-check: 3 photos of 120 tagged, and the cut dropped untagged photos with no word
     but "scores not bimodal". Fewer than MIN_TAGGED tagged photos cannot vouch for a topic model."""
-    from curate.prefilter.stage import MIN_TAGGED
+    from curate.prefilter.cut import MIN_TAGGED
 
     few = MIN_TAGGED - 1
     catalog, scores = collection([("food", 60, few, HIGH), ("dog", 30, 0, LOW)])
@@ -332,7 +334,7 @@ def test_a_topic_learnt_from_a_few_tagged_photos_holds_its_drops():
 def test_missing_labels_of_any_kind_are_no_label_to_the_per_label_test():
     """Audit AJ: pd.NA, NaT or a float32 NaN label read as labels named "<NA>", "NaT", "nan", which could hold a
     whole cut; they are the unlabelled photos, never tested as a label."""
-    from curate.prefilter.stage import unsupported_labels
+    from curate.prefilter.cut import unsupported_labels
 
     rng = np.random.default_rng(0)
     score = np.concatenate([rng.uniform(0.0, 0.2, 40), rng.uniform(0.8, 1.0, 60)])

@@ -1,4 +1,4 @@
-"""Topic rescue (`curate prefilter`, curate/prefilter/repair.py): a photo the topic cut drops whose
+"""Topic rescue (`curate prefilter`, curate/prefilter/rescue.py): a photo the topic cut drops whose
 pixels clearly show its label is kept as topic_rescued; off-topic photos (random labels) and on-topic
 photos with a wrong label stay dropped; --no-topic-rescue and a held cut keep the old behaviour."""
 

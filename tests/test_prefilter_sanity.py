@@ -201,7 +201,7 @@ def test_a_photographer_holding_every_untagged_photo_leaves_them_unjudged_even_w
 
 
 def test_one_class_folds_are_unscored_not_certain():
-    from curate.prefilter.stage import out_of_fold_proba
+    from curate.prefilter.folds import out_of_fold_proba
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(12, 4))
@@ -444,7 +444,7 @@ def test_a_cut_taking_most_photos_asks_about_the_topic_only_when_the_tag_could_t
     this collection (a wrong --topic)?". With the tag on more photos than max_topic_share the topic is plainly
     right (that share is its own reason, which points at --label-issues-only); the question stays for a tag on
     fewer photos, where a wrong --topic is what empties a collection."""
-    from curate.prefilter.stage import collection_reasons
+    from curate.prefilter.cut import collection_reasons
 
     config = PrefilterConfig(topic="ferrari")
     below = np.r_[np.ones(80, bool), np.zeros(20, bool)]  # over max_total_drop_share (75%)
@@ -473,7 +473,7 @@ def test_photographers_joined_by_shared_copies_are_named_with_the_fix():
 def test_the_topic_scores_and_the_label_model_share_one_fold_loop():
     """Audit AW9: the two per-fold logistic regressions were one loop written twice; now one, and they differ only
     where a fold's model saw one class (the label model reads it as that class, the topic scores as unscored)."""
-    from curate.prefilter.stage import fit_fold_models, out_of_fold_proba
+    from curate.prefilter.folds import fit_fold_models, out_of_fold_proba
 
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(40, 5)), np.array([0, 1] * 20)

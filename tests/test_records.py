@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from curate.prefilter.stage import topic_tagged
+from curate.prefilter.topic import topic_tagged
 from curate.recipes import load_recipe
 from curate.records import clean_coordinates, parse_tags, records_to_rows, unique_photo_ids
 

@@ -1,4 +1,4 @@
-"""Relabel (`curate prefilter --relabel`, curate/prefilter/repair.py): confidently wrong labels are
+"""Relabel (`curate prefilter --relabel`, curate/prefilter/relabel.py): confidently wrong labels are
 replaced by suggested_label and the old one kept in original_label; re-runs relabel from the
 original labels; the margin cut meets its stated precision on the calibrated probabilities."""
 
@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from curate import freshness, schema
 from curate.cli.app import app
 from curate.errors import UsageError
-from curate.prefilter.repair import calibrated, margin_cut, temperature
+from curate.prefilter.relabel import calibrated, margin_cut, temperature
 from curate.prefilter.stage import PrefilterConfig
 from tests.helpers import examples
 from tests.test_prefilter import run, synthetic
@@ -187,7 +187,7 @@ def test_a_handful_reaching_the_cut_is_held_and_stays_flagged():
     at an 'expected precision 91%', none of them right: a mean of the model's own probabilities over a
     handful stands for nothing. Fewer than MIN_RELABELLED photos at the cut: none relabelled, all flagged."""
     from curate.cli.prefilter import repair_lines
-    from curate.prefilter.repair import MIN_RELABELLED
+    from curate.prefilter.relabel import MIN_RELABELLED
 
     catalog, vectors, _, _ = synthetic(seed=0, flips=0.01)
     result, report = run(catalog, vectors, RELABEL)
@@ -203,7 +203,7 @@ def test_a_handful_reaching_the_cut_is_held_and_stays_flagged():
 
 def test_enough_photos_at_the_cut_are_relabelled_with_an_estimate_that_says_what_it_is(flipped):
     from curate.cli.prefilter import repair_lines
-    from curate.prefilter.repair import MIN_RELABELLED
+    from curate.prefilter.relabel import MIN_RELABELLED
 
     _, _, _, _, report = flipped
     assert report.relabel["relabelled"] >= MIN_RELABELLED and not report.relabel["held"]

@@ -104,7 +104,7 @@ def prefilter(
 
 def repair_lines(report) -> list[str]:
     """One line per repair the prefilter made (relabel, geo rescue), for the command's output."""
-    from curate.prefilter.repair import MIN_RELABELLED
+    from curate.prefilter.relabel import MIN_RELABELLED
     from curate.prefilter.threshold import percent_below
 
     lines = []

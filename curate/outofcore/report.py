@@ -55,7 +55,7 @@ _LOCATED = "(lat IS NOT NULL AND lon IS NOT NULL AND NOT isnan(lat) AND NOT isna
 
 
 def topic_tagged_sql(topic: str) -> str:
-    """curate.prefilter.stage.topic_tagged in SQL: the topic is a tag, or a machine tag's value
+    """curate.prefilter.topic.topic_tagged in SQL: the topic is a tag, or a machine tag's value
     (curate.records.machine_tag_value: the pattern, then trimmed of spaces and quotes)."""
     wanted = literal(topic.strip().casefold())
     value = (f"trim(trim(trim(regexp_extract(t, {literal('^' + MACHINE_TAG.pattern + '$')}, 3)), "

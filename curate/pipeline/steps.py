@@ -222,7 +222,7 @@ def check_topic_tagged(ws: Workspace, topic: str, where: str) -> None:
     import pyarrow.dataset as ds
 
     from curate import schema
-    from curate.prefilter.stage import topic_tagged  # the prefilter's own rule for "carries the topic"
+    from curate.prefilter.topic import topic_tagged  # the prefilter's own rule for "carries the topic"
 
     table = ds.dataset(ws.catalog_path, format="parquet").to_table(
         columns=["tags"], filter=pc.field("status") == schema.KEPT)

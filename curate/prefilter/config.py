@@ -83,7 +83,7 @@ class PrefilterConfig:
         "Drop below the threshold even when the sanity checks hold the drops (tag on most photos, too many tagged "
         "photos dropped, no calibrated cut), and drop the label issues of a label most of whose photos are flagged "
         "(with --drop-label-issues) (recipe: force = true)."))
-    # keep geo outliers whose pixels agree with their label (curate.prefilter.repair)
+    # keep geo outliers whose pixels agree with their label (curate.prefilter.rescue)
     geo_rescue: bool = setting(True, help=(
         "Keep the filter's geo outliers whose pixels agree with their label and the topic, as geo_rescued "
         "(default: recipe, else on)."))
@@ -91,7 +91,7 @@ class PrefilterConfig:
     geo_rescue_rule: str = setting("class_threshold", help=(
         "class_threshold: the label must be the confident-learning class (its probability reaches the class's "
         "mean self-confidence); argmax: the most probable class (default: recipe, else class_threshold)."))
-    # keep the cut's off_topic drops whose pixels agree with their label (curate.prefilter.repair)
+    # keep the cut's off_topic drops whose pixels agree with their label (curate.prefilter.rescue)
     topic_rescue: bool = setting(True, help=(
         "Keep photos below the topic threshold whose label the label model confidently believes, as topic_rescued "
         "(default: recipe, else on)."))

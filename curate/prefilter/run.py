@@ -14,15 +14,9 @@ import pandas as pd
 from curate import objectstore, schema
 from curate.embed import EmbeddingCache
 from curate.errors import UsageError
-from curate.prefilter.stage import (
-    STAGE,
-    PrefilterConfig,
-    PrefilterReport,
-    TopicModel,
-    fit_topic_model,
-    prefilter_catalog,
-    topic_folds,
-)
+from curate.prefilter.report import PrefilterReport
+from curate.prefilter.stage import STAGE, PrefilterConfig, prefilter_catalog
+from curate.prefilter.topic import TopicModel, fit_topic_model, topic_folds
 from curate.progress import working
 from curate.records import reset_stage
 from curate.review.apply import overridden_note

@@ -17,7 +17,7 @@ import pandas as pd
 from curate import schema
 from curate.leakage import find_leakage
 from curate.licences import canonical_licences
-from curate.prefilter.stage import topic_tagged
+from curate.prefilter.topic import topic_tagged
 from curate.report.explain import accuracy_sentence, comparison_sentences
 from curate.report.owners import owner_names, photographers_section
 from curate.report.review import review_section

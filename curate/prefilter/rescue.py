@@ -1,0 +1,153 @@
+"""Rescues the prefilter makes with its label model (pure): geo rescue and topic rescue.
+
+Geo rescue: the filter drops a photo whose geotag is far from its label's centre
+(`geo_outlier`), yet a wrong geotag does not make a wrong label. A geo outlier is kept again,
+as `geo_rescued`, when its pixels agree with its label and with the topic:
+
+- its label is the class confident learning believes: among the classes j whose out-of-fold
+  probability reaches the class's threshold t_j (mean self-confidence of the kept photos
+  labelled j, `confident.per_class_thresholds`), the most probable one is its given label;
+- its topic score reaches the prefilter's topic threshold.
+
+`geo_rescue_rule = "argmax"` drops the threshold: the label need only be the most probable
+class (on one seed it kept 84% / 77% of the right-label mis-geotags of the demo / scenes scrape,
+against 63% / 43%, still with none wrong; docs/benchmarks.md).
+
+Its probabilities come from the same photographer-grouped fold models that score the kept
+photos (fitted on kept photos only): a geo outlier is scored by the model of the fold its
+photographer group fell in, so no model saw its photographer. Photos whose pixels say another
+label ("tagged Amsterdam, taken in Seoul") stay dropped. A redundant byte copy (its exact-copy
+group is represented by another photo) is never rescued.
+
+Topic rescue: the topic cut drops a photo whose topic score is low, yet a labelled photo whose
+pixels clearly show its label is a photo of the topic (the labels are the topic's kinds: a factory
+is urban, a skyline is a skyline). Among the prefilter's own `off_topic` drops, a photo labelled with
+a class the label model knows is kept again, as `topic_rescued`, when its label is the class
+confident learning believes (the same class-threshold rule as geo rescue; no topic condition, its
+topic score is below the cut by definition). Off-topic photos carry labels too (a scrape tags a
+photographer's photos with the home label whatever they show), but their pixels seldom reach their
+label's class threshold: on the scenes scrape the rule kept 44 of the 66 on-topic photos the cut
+dropped and 1 of 602 off-topic ones (docs/prefilter-rescue.md). The argmax rule is not offered here:
+the most probable of a handful of classes is the given label for about one off-topic photo in four.
+A label model that believes a class for many off-topic photos would vouch for some by chance, so the
+rescue estimates how many of its photos are off topic from the ones it does not vouch for
+(`expected_false_rescues`) and keeps none when the expected share on topic is below
+`topic_rescue_precision` (default 0.8): a 240-photo demo embedded at 64 px would otherwise keep 7
+off-topic photos among 12 (estimated precision 0.30); the scenes scrape's estimate is 0.95 (44 of
+45 right), the 3,000-photo demo's 0.90 (3 of 3).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from curate import schema
+from curate.prefilter.confident import confident_class
+from curate.prefilter.labels import LabelEvidence
+
+
+def geo_candidates(result: pd.DataFrame, usable: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Row numbers of the filter's geo outliers that could be rescued: labelled with a class the label
+    model knows, embedded (`usable`), and not a redundant byte copy of another photo."""
+    exact = result["exact_dup_group"]
+    return np.flatnonzero(((result["drop_reason"] == "geo_outlier") & (result["drop_stage"] == "filter")
+                           & result["label"].isin(list(classes)) & result["image_path"].notna()
+                           & (exact.isna() | (exact == result[schema.PHOTO_ID]))).to_numpy() & usable)
+
+
+def topic_candidates(result: pd.DataFrame, usable: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Row numbers of the prefilter's own off_topic drops that could be rescued: labelled with a class
+    the label model knows and embedded (`usable`)."""
+    return np.flatnonzero(((result["drop_reason"] == "off_topic") & (result["drop_stage"] == "prefilter")
+                           & result["label"].isin(list(classes)) & result["image_path"].notna()).to_numpy() & usable)
+
+
+def expected_false_rescues(given: np.ndarray, believed: np.ndarray, n_classes: int) -> float:
+    """How many off-topic photos a topic rescue is expected to keep, from the photos it does not keep.
+
+    An off-topic photo's label has nothing to do with its pixels: when the label model confidently
+    believes it is class j, its label is j (a false rescue) with about the share q_j of the
+    candidates labelled j, another label with 1 - q_j. So each candidate believed to be j under
+    another label stands for q_j / (1 - q_j) expected false rescues. On-topic photos under another
+    class's label (mislabels) count too, which makes it err high; but it is a point estimate from few
+    mismatches, and off-topic photos that look like one class (suburbs under `insidecity`) carry that
+    class's label more often than q_j: audit V (2026-12-06) saw 8 false rescues of 22 where it
+    expected 3.6, and 9 of 19 where it expected 2.9, on look-alike scrapes. It can err low.
+
+    >>> expected_false_rescues(np.array([0, 0, 1, 1]), np.array([0, 1, 0, -1]), 2)  # two mismatches, q = 1/2
+    2.0
+    """
+    share = np.bincount(given, minlength=n_classes) / max(len(given), 1)
+    q = share[believed[(believed >= 0) & (believed != given)]]
+    return float(np.sum(q / np.maximum(1.0 - q, 1e-12)))
+
+
+def rescue_topic(result: pd.DataFrame, candidates: np.ndarray, evidence: LabelEvidence, proba: np.ndarray,
+                 min_precision: float) -> tuple[pd.DataFrame, dict]:
+    """Keep the off_topic candidates whose label is the class confident learning believes (module docstring),
+    unless the expected share of on-topic photos among them (1 - `expected_false_rescues` / rescued)
+    is below `min_precision`: then the label model cannot tell these photos apart, and none is kept.
+
+    `proba`: (candidates, classes) out-of-fold label probabilities. Writes label_quality,
+    suggested_label and topic_rescued of every candidate; the rescued ones become kept. Returns
+    (catalog, summary for the stage report).
+    """
+    given = pd.Index(evidence.classes).get_indexer(result["label"].iloc[candidates])
+    believed = confident_class(proba, evidence.found.thresholds)
+    rescued = believed == given
+    false = expected_false_rescues(given, believed, len(evidence.classes))
+    # a share, so at least 0: more false rescues are expected than photos rescued when the model cannot tell
+    precision = max(0.0, float(1.0 - false / rescued.sum())) if rescued.any() else None
+    held = bool(precision is not None and precision < min_precision)
+    would = int(rescued.sum())
+    if held:
+        rescued = np.zeros(len(candidates), bool)
+    result = result.copy()
+    result.loc[candidates, "label_quality"] = proba[np.arange(len(candidates)), given]
+    result.loc[candidates, "suggested_label"] = evidence.classes[proba.argmax(axis=1)]
+    result.loc[candidates, "topic_rescued"] = rescued
+    result.loc[candidates[rescued], ["status", "drop_reason", "drop_stage"]] = [schema.KEPT, None, None]
+    per_label = pd.Series(evidence.classes[given[rescued]]).value_counts().sort_index()
+    summary = {"off_topic_labelled": len(candidates), "rescued": int(rescued.sum()), "would_rescue": would,
+               "expected_false": round(false, 2),
+               "expected_precision": None if precision is None else round(precision, 4),
+               "min_precision": min_precision, "held": held, "rule": "class_threshold",
+               "per_label": {str(name): int(count) for name, count in per_label.items()}}
+    return result, summary
+
+
+RESCUE_RULES = ("class_threshold", "argmax")
+
+
+def rescue(result: pd.DataFrame, candidates: np.ndarray, evidence: LabelEvidence, proba: np.ndarray,
+           topic_score: np.ndarray, topic_threshold: float, rule: str = "class_threshold") -> tuple[pd.DataFrame, dict]:
+    """Keep the candidates whose pixels agree with their label and the topic (module docstring).
+
+    `proba`: (candidates, classes) label probabilities; `topic_score`: their topic scores. `rule`:
+    class_threshold (the label is the confident-learning class) or argmax (the label is the most
+    probable class, no threshold: keeps more right labels, measured in docs/benchmarks.md).
+    Writes label_quality, suggested_label and geo_rescued of every candidate; the rescued ones
+    become kept, with their topic_score. Returns (catalog, summary for the stage report).
+    """
+    given = pd.Index(evidence.classes).get_indexer(result["label"].iloc[candidates])
+    believed = confident_class(proba, evidence.found.thresholds) if rule == "class_threshold" else proba.argmax(axis=1)
+    on_topic = topic_score >= topic_threshold
+    rescued = (believed == given) & on_topic
+    result = result.copy()
+    result.loc[candidates, "label_quality"] = proba[np.arange(len(candidates)), given]
+    result.loc[candidates, "suggested_label"] = evidence.classes[proba.argmax(axis=1)]
+    result.loc[candidates[rescued], "topic_score"] = topic_score[rescued]  # scored and kept, like the others
+    result.loc[candidates, "geo_rescued"] = rescued
+    result.loc[candidates[rescued], ["status", "drop_reason", "drop_stage"]] = [schema.KEPT, None, None]
+    distance = result["geo_distance_km"].iloc[candidates[rescued]].astype(float).dropna() \
+        if "geo_distance_km" in result else pd.Series(dtype=float)
+    summary = {"geo_outliers": len(candidates), "rescued": int(rescued.sum()), "rule": rule,
+               # how far the kept ones lie from their label's centre (audit AM: 3,900-14,500 km, said nowhere)
+               "rescued_km": [round(float(distance.min()), 1), round(float(distance.max()), 1)] if len(distance)
+               else None,
+               "other_label": int((believed != given).sum()),
+               "off_topic": int(((believed == given) & ~on_topic).sum()),
+               "thresholds": {str(name): round(float(t), 4) for name, t in
+                              zip(evidence.classes, evidence.found.thresholds)}}
+    return result, summary
