@@ -163,15 +163,41 @@ def _extra_inputs(stage: str, report: dict) -> tuple[str, ...]:
     return (by,) if isinstance(by, str) and by in schema.COLUMN_BY_NAME else ()
 
 
-def _identity(stage: str, catalog: pd.DataFrame, reports: dict) -> dict | None:
-    """{"run_id", "output"} of the run of `stage` the workspace holds now, None if it has not run."""
+def _identity(stage: str, catalog: pd.DataFrame, reports: dict, reader: str | None = None) -> dict | None:
+    """{"run_id", "output"} of the run of `stage` the workspace holds now, None if it has not run. For embed
+    read by the filter (`reader`), the last run that wrote the embeddings the filter reads (`_embed_runs`)."""
     if stage == "ingest":
         if catalog.empty:
             return None
         output = output_fingerprint(catalog, "ingest")
         return {"run_id": output, "output": output}
+    if stage == "embed" and reader == "filter":
+        from curate.filters.verify import EMBEDDING_BACKBONE
+
+        return _embed_runs(reports.get("embed")).get(EMBEDDING_BACKBONE)
     record = (reports.get(stage) or {}).get("freshness")
     return {"run_id": record["run_id"], "output": record["output"]} if record else None
+
+
+def _embed_runs(report: dict | None) -> dict[str, dict]:
+    """{cache key: {"run_id", "output"}} of the last embed run at each backbone and size, from the embed report
+    (`record_run` carries the earlier keys' runs forward; a report written before it knows its own key only).
+    The filter reads one key's embeddings whatever the last embed wrote: review BG, `curate embed` then
+    `curate embed --image-size 160` left status calling a filter that never read the first one's fresh.
+
+    >>> _embed_runs({"cache_key": "b-160px", "freshness": {"run_id": "r2", "output": "o2",
+    ...              "by_key": {"b": {"run_id": "r1", "output": "o1"}}}})["b"]
+    {'run_id': 'r1', 'output': 'o1'}
+    >>> _embed_runs({"cache_key": "b", "freshness": {"run_id": "r1", "output": "o1"}}), _embed_runs(None)
+    ({'b': {'run_id': 'r1', 'output': 'o1'}}, {})
+    """
+    record = (report or {}).get("freshness") if isinstance(report, dict) else None
+    if not isinstance(record, dict):
+        return {}
+    runs = {key: run for key, run in (record.get("by_key") or {}).items() if isinstance(run, dict)}
+    if isinstance(report.get("cache_key"), str):
+        runs[report["cache_key"]] = {"run_id": record["run_id"], "output": record["output"]}
+    return runs
 
 
 def record_run(stage: str, catalog: pd.DataFrame, report: dict, reports: dict) -> dict:
@@ -181,12 +207,15 @@ def record_run(stage: str, catalog: pd.DataFrame, report: dict, reports: dict) -
     stages' saved reports ({stage: dict or None}).
     """
     readable = {name: rep for name, rep in reports.items() if isinstance(rep, dict)}
-    upstream = {name: _identity(name, catalog, readable) for name in UPSTREAM[stage]}
+    upstream = {name: _identity(name, catalog, readable, stage) for name in UPSTREAM[stage]}
     unjudged = {"unjudged": sorted(review_dropped(catalog))} if stage in DROPPING_STAGES else {}
+    # embed: the earlier runs at other keys, carried forward (`_embed_runs`); this run's own key is its own
+    earlier = {key: run for key, run in _embed_runs(readable.get("embed")).items() if key != report.get("cache_key")}
     return {"run_id": uuid.uuid4().hex[:12],
             "inputs": input_fingerprint(catalog, stage, _extra_inputs(stage, report)),
             "output": output_fingerprint(catalog, stage, report.get("cache_key")),
             "upstream": {name: identity for name, identity in upstream.items() if identity is not None},
+            **({"by_key": earlier} if stage == "embed" and earlier else {}),
             **unjudged}
 
 
@@ -314,31 +343,12 @@ def current_notes(notes: list[str], stage: str, reports: dict, states: dict[str,
     return kept
 
 
-def _embed_the_filter_reads(report: dict | None) -> bool:
-    """Whether the embed run `report` wrote the embeddings the filter's near-duplicate rule reads (the backbone and
-    input size its cosine thresholds were measured at, `curate.filters.run.load_embeddings`). Another size or
-    backbone changes nothing the filter reads: audit BB, `curate embed --image-size 160` made status call the
-    filter stale, and its re-run changed nothing.
-
-    >>> _embed_the_filter_reads({"cache_key": "efficientnet_lite0"}), _embed_the_filter_reads(None)
-    (True, True)
-    >>> _embed_the_filter_reads({"cache_key": "efficientnet_lite0-160px"})
-    False
-    """
-    from curate.filters.verify import EMBEDDING_BACKBONE
-
-    key = (report or {}).get("cache_key")
-    return key is None or key == EMBEDDING_BACKBONE
-
-
 def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, states: dict,
                command: str) -> StageState:
     record = report["freshness"]
     readable = {name: rep for name, rep in reports.items() if isinstance(rep, dict)}
     then = record.get("upstream") or {}
-    now = {name: _identity(name, catalog, readable) for name in UPSTREAM[stage]}
-    if stage == "filter" and not _embed_the_filter_reads(readable.get("embed")):
-        now["embed"] = then.get("embed")  # an embed at another size or backbone leaves the filter's evidence as it was
+    now = {name: _identity(name, catalog, readable, stage) for name in UPSTREAM[stage]}
     reran = [name for name in UPSTREAM[stage]
              if (now[name] or {}).get("run_id") != (then.get(name) or {}).get("run_id")]
     upstream_changed = any((now[name] or {}).get("output") != (then.get(name) or {}).get("output")
