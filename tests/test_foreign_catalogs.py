@@ -300,6 +300,49 @@ def test_bools_written_as_floats_and_nanosecond_times_read_alike(tmp_path):
     assert (duck.loc[original.index] == original).all()  # truncated back to the written microsecond
 
 
+@pytest.mark.parametrize("layout", ["file", "us and ns parts"])
+def test_tz_aware_nanosecond_times_read_alike(tmp_path, layout):
+    """Review BG: pandas writes a tz-aware time as timestamp[ns, tz] (DuckDB's TIMESTAMPTZ_NS), which DuckDB
+    refused and pandas read. Both now read its UTC wall clock truncated toward zero, as pyarrow truncates:
+    a time before 1970 with nanoseconds too (flooring would move it a microsecond back)."""
+    table = base_table()
+    times = pc.cast(table["taken_at"], pa.timestamp("ns"))
+    early = pa.array([pd.Timestamp("1960-01-01 00:00:00.000000999")] * len(table), pa.timestamp("ns"))
+    mixed = pc.if_else(pa.array([i % 4 == 0 for i in range(len(table))]), early,
+                       pc.add(times, pa.scalar(999, pa.duration("ns"))))
+    aware = with_column(table, "taken_at", pc.assume_timezone(mixed, "Asia/Tokyo"))
+    parts = [aware] if layout == "file" else [table.slice(0, 100), aware.slice(100)]
+    got = filtered_by_both(tmp_path, parts)
+    assert_engines_agree(got)
+    duck = got["duckdb"].set_index("photo_id").sort_index()["taken_at"]
+    assert (duck == pd.Timestamp("1960-01-01 00:00:00.000001") - pd.Timedelta(hours=9)).sum() > 0
+
+
+@pytest.mark.parametrize("change", ["taken_at as DATE, all null", "lat as DECIMAL, all null", "no rows, DATE"])
+def test_a_part_whose_refused_type_holds_no_value_is_read_by_both(tmp_path, change):
+    """Review BG: a part whose DATE or DECIMAL column is all null, or that has no rows, converts as pandas converts
+    it (nothing to convert); the per-part check refused it. A value in such a part is still refused (above)."""
+    table = base_table(60)
+    first, second = table.slice(0, 30), table.slice(30)
+    if change.startswith("taken_at"):
+        second = with_column(second, "taken_at", pa.nulls(len(second), pa.date32()))
+    elif change.startswith("lat"):
+        second = with_column(second, "lat", pa.nulls(len(second), pa.decimal128(12, 6)))
+    else:
+        second = with_column(second.slice(0, 0), "taken_at", pa.array([], pa.date32()))
+    got = filtered_by_both(tmp_path, [first, second])
+    assert_engines_agree(got)
+    assert len(got["duckdb"]) == (30 if change.startswith("no rows") else 60)
+
+
+def test_a_file_whose_refused_type_holds_no_value_is_read_by_both(tmp_path):
+    table = base_table(60)
+    table = with_column(table, "lat", pa.nulls(len(table), pa.decimal128(12, 6)))
+    got = filtered_by_both(tmp_path, [table])
+    assert_engines_agree(got)
+    assert got["duckdb"]["lat"].isna().all()
+
+
 # M1: scratch folders of a killed command are removed by the next one, never one in use
 
 HOLD_SCRIPT = """

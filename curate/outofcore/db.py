@@ -225,8 +225,11 @@ def conversion(declared: str, found: str, x: str) -> tuple[str, str | None] | No
         return parsed(f"CAST({x} AS BOOLEAN)", strict_text=text, pattern=_BOOLEAN_TEXT if text else None)
     if declared == "BOOLEAN" and found in _FLOATS:  # a pandas writer's bools with NaN: not zero is true, as pyarrow
         return f"CASE WHEN isnan(try({x})) THEN NULL ELSE {x} <> 0 END", None
-    if declared == "TIMESTAMP" and found == "TIMESTAMP_NS":  # truncated to the microsecond, as pyarrow (not rounded)
-        return f"make_timestamp(epoch_us({x}))", None
+    if declared == "TIMESTAMP" and found in ("TIMESTAMP_NS", "TIMESTAMPTZ_NS"):
+        # truncated to the microsecond toward zero, as pyarrow (not rounded, nor floored before 1970); a zone's
+        # as its UTC wall clock (TIMESTAMPTZ_NS: pandas' own tz-aware Parquet, review BG)
+        ns = f"timezone('UTC', {x})" if found == "TIMESTAMPTZ_NS" else x
+        return f"make_timestamp(epoch_ns({ns}) // 1000)", None
     if declared == "TIMESTAMP" and found in _TIMESTAMPS:
         return f"CAST({x} AS TIMESTAMP)", None
     if declared == "TIMESTAMP" and found == "TIMESTAMP WITH TIME ZONE":
@@ -269,17 +272,24 @@ def _refuse_part_types(catalog: Catalog, con) -> None:
     refuses. The view reads the type DuckDB unifies across the parts, which hid a part's own (review BC: one part's
     owner_id as BIGINT, taken_at as DATE or lat as DECIMAL was cast and accepted; pandas, reading part by part,
     refuses it). Parts written alike (the same Parquet and Arrow schemas) read alike: one DESCRIBE for each
-    distinct schema, not one for each part (a folder of a thousand parts from one writer took 1.5 s)."""
-    judged: set[str] = set()
+    distinct schema, not one for each part (a folder of a thousand parts from one writer took 1.5 s).
+    A column of such a type that holds no value in any part of its schema reads as nulls, as pandas reads it
+    (review BG: an all-null DATE part, or a part with no rows, was refused)."""
+    alike: dict[str, list[Path]] = {}
     for part, footer in zip(catalog.files, catalog._footers):
-        if footer.key in judged:
-            continue
-        judged.add(footer.key)
-        for name, found, *_ in con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(str(part))})").fetchall():
+        alike.setdefault(footer.key, []).append(part)
+    for parts in alike.values():
+        for name, found, *_ in con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(str(parts[0]))})").fetchall():
             column = schema.COLUMN_BY_NAME.get(name)
-            if column is not None and conversion(sql_type(column.type), found, quote(name)) is None:
+            if column is None or conversion(sql_type(column.type), found, quote(name)) is not None:
+                continue
+            listed = ", ".join(literal(str(part)) for part in parts)
+            valued = con.execute(f"SELECT filename FROM read_parquet([{listed}], filename = true) "
+                                 f"WHERE {quote(name)} IS NOT NULL LIMIT 1").fetchall()
+            if valued:
                 raise DataContractError(f"catalog {catalog.path} does not match the schema (column {name!r} is "
-                                        f"{found} in {part.name}; the schema declares {column.type}); " + CATALOG_FIX)
+                                        f"{found} in {Path(valued[0][0]).name}; the schema declares {column.type}); "
+                                        + CATALOG_FIX)
 
 
 def _optional_columns(catalog: Catalog) -> set[str]:
@@ -303,6 +313,8 @@ def _typed_columns(catalog: Catalog) -> tuple[dict[str, str], list[tuple[str, ob
                 else f"NULL::{declared}"
             continue
         converted = conversion(declared, catalog.types[column.name], x)
+        if converted is None and column.nullable and not _holds_values(catalog, column.name):
+            converted = f"NULL::{declared}", None  # a column of nulls alone, as pandas reads it (review BG)
         if converted is None:
             raise DataContractError(f"catalog {catalog.path} does not match the schema (column {column.name!r} is "
                                     f"{catalog.types[column.name]} in the file; the schema declares {column.type}); "
@@ -313,6 +325,14 @@ def _typed_columns(catalog: Catalog) -> tuple[dict[str, str], list[tuple[str, ob
         if bad:
             checks.append((f"any_value(CAST({x} AS VARCHAR)) FILTER (WHERE {bad})", column))
     return typed, checks
+
+
+def _holds_values(catalog: Catalog, name: str) -> bool:
+    """Whether the catalog's column `name` holds a value (not null) in any row."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        return bool(con.execute(f"SELECT count({quote(name)}) FROM {catalog._raw}").fetchone()[0])
 
 
 def _refuse_bad_rows(catalog: Catalog, checks: list[tuple[str, object]]) -> None:
