@@ -194,11 +194,13 @@ def conversion(declared: str, found: str, x: str) -> tuple[str, str | None] | No
     >>> conversion("VARCHAR", "BIGINT", "label") is None
     True
     """
-    def parsed(expression: str, strict_text: bool = False, pattern: str | None = None) -> tuple[str, str]:
+    def parsed(expression: str, strict_text: bool = False, pattern: str | None = None,
+               options: str = "i") -> tuple[str, str]:
         # pyarrow parses numbers without surrounding blanks; DuckDB would trim them. `pattern`: the text pyarrow
-        # parses as that type (DuckDB also takes "640.0" for an integer, "yes" or "on" for a boolean: review BC)
+        # parses as that type (DuckDB also takes "640.0" for an integer, "yes" or "on" for a boolean: review BC;
+        # tabs around a number, "1_000.5", a time with a zone's name or "24:00:00": review BG)
         blank = f" OR {x} <> trim({x})" if strict_text else ""
-        shape = f" OR NOT regexp_matches({x}, {literal(pattern)}, 'i')" if pattern else ""
+        shape = f" OR NOT regexp_matches({x}, {literal(pattern)}, {literal(options)})" if pattern else ""
         return expression, f"{x} IS NOT NULL AND (try({expression}) IS NULL{blank}{shape})"
 
     if declared == found:
@@ -213,7 +215,7 @@ def conversion(declared: str, found: str, x: str) -> tuple[str, str | None] | No
     if declared == "DOUBLE" and (found in _FLOATS or found in _INTEGERS):
         return _no_nan(f"CAST({x} AS DOUBLE)"), None
     if declared == "DOUBLE" and text:
-        expression, bad = parsed(f"CAST({x} AS DOUBLE)", strict_text=True)
+        expression, bad = parsed(f"CAST({x} AS DOUBLE)", strict_text=True, pattern=_DOUBLE_TEXT)
         return _no_nan(expression), bad
     if declared in ("INTEGER", "TINYINT") and found in _FLOATS:  # pyarrow (safe=False) truncates, NaN is null
         expression = f"CAST(trunc({_no_nan(x)}) AS {declared})"
@@ -236,18 +238,19 @@ def conversion(declared: str, found: str, x: str) -> tuple[str, str | None] | No
         # the UTC wall clock, as pandas reads it, whatever the connection's (the machine's) time zone
         return f"timezone('UTC', {x})", None
     if declared == "TIMESTAMP" and text:
-        # a time with a zone offset is refused, as pyarrow refuses it ("expected no zone offset"): DuckDB would
-        # drop the offset and keep a wall clock that is not UTC (review BC)
-        expression, bad = parsed(f"CAST({x} AS TIMESTAMP)")
-        return expression, f"({bad}) OR regexp_matches(trim({x}), {literal(_ZONED_TIME)})"
+        # only the shapes pyarrow parses: DuckDB would drop a zone offset (review BC) or a zone's name, "BC" or
+        # "AD" (review BG) and keep a wall clock that is not UTC, and take a day's 24:00:00 as the next day's 0:00
+        return parsed(f"CAST({x} AS TIMESTAMP)", pattern=_TIME_TEXT, options="")
     return None
 
 
 # the text pyarrow reads as an integer, and as a boolean (any case)
 _INTEGER_TEXT = r"^-?([0-9]+|0x[0-9a-f]+)$"
 _BOOLEAN_TEXT = r"^(true|false|1|0)$"
-# the end of a text time that carries a zone: `10:00Z`, `10:00:00+09:00`, `10:00:00.5 -0500`
-_ZONED_TIME = r"[0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?\s*([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)$"
+# the text pyarrow reads as a float (any case), and as a naive time (to the microsecond; it also reads an hour
+# alone, "2020-01-01 10", which DuckDB refuses: refused on both sides of that, the safe one)
+_DOUBLE_TEXT = r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)(e[+-]?[0-9]+)?|nan|inf|infinity)$"
+_TIME_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?)?$"
 
 
 def _file_types(catalog: Catalog) -> dict[str, str]:
