@@ -244,17 +244,23 @@ def label_model_figures(evidence: LabelEvidence, flagged: np.ndarray | None = No
     `flagged`: the photos flagged as label issues (the catalog's `is_label_issue`: confident learning's flags and
     the photos no label fits), counted per weak label and in `flagged_share`; confident learning's alone when not
     given (audit BB: a label's sentence said 50 flagged beside the table's 51).
+
+    A weak label's `photos`, `agreement` and `flagged` count its judged photos only (not `evidence.unjudged`), as
+    the report's table of label issues does ("photos judged", "model agrees"), and so does the rule that makes a
+    label weak (review BG F8: 12 dog photos, 8 unjudged, called weak at 17% beside the table's 50% of 4).
     """
     codes, proba = evidence.codes, evidence.proba
     flagged = evidence.found.is_issue if flagged is None else np.asarray(flagged, bool)
+    judged = ~np.asarray(evidence.unjudged, bool)
     n = len(codes)
     agrees = proba.argmax(axis=1) == codes if n else np.zeros(0, bool)
-    # per label (10+ photos): where the model agrees with under half of a label's given labels, its flags on that
-    # label are mostly its own confusion (audit AM: 5 of 5 flags on the Ferraris were white cars, the model
-    # agreeing with 39% of white's labels)
+    # per label (10+ judged photos): where the model agrees with under half of a label's judged given labels, its
+    # flags on that label are mostly its own confusion (audit AM: 5 of 5 flags on the Ferraris were white cars, the
+    # model agreeing with 39% of white's labels). Unjudged photos stay out: their fold model saw too few of the
+    # label for its word to count, and the report's table leaves them out of "model agrees"
     weak = {}
     for code, name in enumerate(evidence.classes):
-        mine = codes == code
+        mine = (codes == code) & judged
         if mine.sum() >= MIN_WEAK_LABEL and agrees[mine].mean() < WEAK_AGREEMENT:
             weak[str(name)] = {"photos": int(mine.sum()), "agreement": round(float(agrees[mine].mean()), 4),
                                "flagged": int(flagged[mine].sum())}

@@ -307,12 +307,14 @@ def label_model(m: dict) -> str:
 
 
 def weak_labels(weak: dict) -> str:
-    """The labels the label model agrees with on under half of their photos (its flags there: its confusion)."""
+    """The labels the label model agrees with on under half of their judged photos (its flags there: its confusion);
+    each with its judged photos, as the table below counts them (`curate.prefilter.labels.label_model_figures`)."""
     if not weak:
         return ""
     named = ", ".join(f"{e(label)} ({pct(row['agreement'])} of {num(row['photos'])}; {num(row['flagged'])} flagged)"
                       for label, row in sorted(weak.items(), key=lambda item: item[1]["agreement"]))
-    return f" It agrees with under half of the photos of {named}: its flags on those labels are mostly its confusion."
+    return (f" It agrees with under half of the judged photos of {named}: its flags on those labels are mostly its "
+            "confusion.")
 
 
 def splits(s: dict) -> str:
