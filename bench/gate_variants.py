@@ -114,7 +114,7 @@ def resized_images(ws, rows: pd.DataFrame, side: int, cache: Path) -> list:
 
 def collection(ws_root: Path, side: int, cache: Path):
     """(catalog rows with resized images, fit rows, sandals rows, test rows, truth or None)."""
-    from classify.evaluate_run import off_topic_photos_of
+    from classify.evaluate_photos import off_topic_photos_of
     from classify.gate import gate_rows
     from curate.workspace import Workspace, read_catalog
 

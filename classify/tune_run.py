@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from classify.config import TrainConfig
-from classify.tune import Outcome, TrainFn, outcome_from_history
+from classify.tune_trials import Outcome, TrainFn, outcome_from_history
 from curate.errors import UsageError
 from curate.workspace import Workspace
 

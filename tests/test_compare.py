@@ -274,7 +274,7 @@ def scored_as(photos: pd.DataFrame, classes: list[str], wrong: set, run_dir):
     """A RunEvaluation as `evaluate_run` makes it: the photos whose label is one of `classes`, answered right
     except those in `wrong` (answered as another class)."""
     from classify.evaluate import evaluate_predictions
-    from classify.evaluate_run import RunEvaluation
+    from classify.evaluation_files import RunEvaluation
 
     known = photos[photos["label"].isin(classes)].reset_index(drop=True)
     index = known["label"].map({name: i for i, name in enumerate(classes)}).to_numpy()

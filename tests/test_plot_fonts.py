@@ -19,7 +19,7 @@ DRAW = """
 import sys
 import matplotlib
 from curate.report.plots import distance_histogram_png
-from classify.evaluate_run import plot_confusion
+from classify.evaluate_figures import plot_confusion
 import numpy as np
 first = distance_histogram_png("北京", np.array([1.0, 2.0, 30.0]), 25.0)
 second = distance_histogram_png("東京", np.array([1.0, 2.0, 30.0]), 25.0)

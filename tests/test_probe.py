@@ -343,6 +343,7 @@ def test_evaluating_a_probe_reads_its_cached_features_and_decodes_only_the_rest(
     decoded photos would be scored, and decodes only the others: one whose vector is missing, one
     cached as undecodable (its unreadable reason still comes from decoding it)."""
     import classify.evaluate_run as evaluate_run
+    from classify.evaluate_photos import select_photos
     from curate import objectstore
     from curate.embed import EmbedConfig, EmbeddingCache, embed_chunk, embeddable_images, load_embedder
 
@@ -350,7 +351,7 @@ def test_evaluating_a_probe_reads_its_cached_features_and_decodes_only_the_rest(
     _copy(fresh_probe[1], tmp_path / "run")
     predictor = Predictor(tmp_path / "run", "cpu")
     catalog = read_catalog(ws)
-    test, _ = evaluate_run.select_photos(catalog, predictor.classes, "test")
+    test, _ = select_photos(catalog, predictor.classes, "test")
     test = test.merge(catalog[["photo_id", "sha256"]], on="photo_id")
     decoded = []
     real_open = evaluate_run._open
@@ -576,7 +577,7 @@ def test_evaluate_counts_the_test_photos_flagged_as_wrong_labels(split_ws, probe
 def test_a_split_made_only_of_photos_the_run_learned_from_is_refused(tmp_path):
     """Nothing left to score honestly: one line, exit 3, rather than figures over the run's own training photos;
     a photo is known by its image too (a re-ingest may give it another id)."""
-    from classify.evaluate_run import leave_out_trained_on
+    from classify.evaluate_photos import leave_out_trained_on
     from curate.errors import DataContractError
 
     pd.DataFrame({"photo_id": ["a", "b"], "sha256": ["1" * 64, "2" * 64], "split": ["train", "val"]}).to_parquet(

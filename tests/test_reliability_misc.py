@@ -369,7 +369,7 @@ def test_classify_evaluate_plots_draw_labels_that_look_like_tex(tmp_path):
     import pandas as pd
     from PIL import Image
 
-    from classify.evaluate_run import plot_confusion, plot_top_losses
+    from classify.evaluate_figures import plot_confusion, plot_top_losses
 
     classes = ["$5 $x^$", "plain"]
     assert plot_confusion(np.array([[3, 1], [0, 2]]), classes).startswith(b"\x89PNG")

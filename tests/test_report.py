@@ -456,7 +456,7 @@ def test_a_label_in_a_script_the_font_lacks_draws_without_warning_lines(tmp_path
 
     import numpy as np
 
-    from classify.evaluate_run import plot_confusion
+    from classify.evaluate_figures import plot_confusion
     from curate.report import plots
 
     with warnings.catch_warnings(record=True) as caught:

@@ -259,7 +259,7 @@ def test_an_empty_val_or_test_split_is_a_warning_before_training():
 
 
 def test_an_empty_test_split_error_names_both_causes():
-    from classify.evaluate_run import select_photos
+    from classify.evaluate_photos import select_photos
 
     catalog = pd.DataFrame({"status": ["kept"] * 3, "split": ["train"] * 3, "label": ["a", "b", "a"]})
     with pytest.raises(UsageError) as raised:
@@ -272,7 +272,7 @@ def test_an_empty_test_split_error_gives_the_splits_own_reason():
     """The audit's one-photographer run asked for --test 0.2 and was told to run `curate split` with
     --test above 0. The error now says, in one line, what is empty, why (from reports/split.json:
     the share asked for, the split's own warning, or photos dropped since) and what to do."""
-    from classify.evaluate_run import select_photos
+    from classify.evaluate_photos import select_photos
 
     catalog = pd.DataFrame({"status": ["kept"] * 3 + ["dropped"], "split": ["train"] * 3 + ["test"],
                             "label": ["a", "b", "a", "b"]})
@@ -305,7 +305,7 @@ def test_the_empty_test_split_error_is_one_plain_sentence_about_the_test_split(t
     what to do, from a real `curate split` of one photographer's photos."""
     import re
 
-    from classify.evaluate_run import select_photos
+    from classify.evaluate_photos import select_photos
     from curate import schema
     from curate.split import SplitConfig, split_catalog
     from curate.stage_reports import load_stage_report, save_stage_report

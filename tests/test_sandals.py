@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 from classify.cli import app as classify_app
 from classify.compare import curation_headline, sandals_comparison, standard_error
 from classify.evaluate import answered_with_label, sandals_score, wrongly_gated
-from classify.evaluate_run import OFF_TOPIC, evaluate_run, off_topic_photos_of
+from classify.evaluate_photos import OFF_TOPIC, off_topic_photos_of
+from classify.evaluate_run import evaluate_run
 from classify.gate import GateMeta, save_gate
 from classify.model import Predictor, RunMeta, build_classifier, save_model
 from curate import schema

@@ -17,7 +17,7 @@ from classify.cli import app as classify_app
 from classify.config import LrRange, TrainConfig
 from classify.predict import PredictSettings
 from classify.serve import ServeSettings
-from classify.tune import Halving, SearchSpace
+from classify.tune_space import Halving, SearchSpace
 from curate.cli.app import app as curate_app
 from curate.cli.options import config_options
 from curate.demo.config import DemoConfig

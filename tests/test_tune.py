@@ -20,19 +20,10 @@ from typer.testing import CliRunner
 
 from classify.cli import app as classify_app
 from classify.train import TrainConfig
-from classify.tune import (
-    Halving,
-    Outcome,
-    SearchSpace,
-    augmentation,
-    grid_levels,
-    outcome_from_history,
-    plan_epochs,
-    promote,
-    rung_epochs,
-    sample_trials,
-    tune,
-)
+from classify.tune import tune
+from classify.tune_ranking import promote
+from classify.tune_space import Halving, SearchSpace, augmentation, grid_levels, plan_epochs, rung_epochs, sample_trials
+from classify.tune_trials import Outcome, outcome_from_history
 from curate.cli.app import app as curate_app
 from curate.errors import DataContractError, UsageError
 from tests.helpers import demo_workspace, examples

@@ -15,7 +15,10 @@ from typer.testing import CliRunner
 
 from classify.cli import app as classify_app
 from classify.train import TrainConfig
-from classify.tune import Halving, Outcome, SearchSpace, ranking_noise, tune
+from classify.tune import tune
+from classify.tune_ranking import ranking_noise
+from classify.tune_space import Halving, SearchSpace
+from classify.tune_trials import Outcome
 from tests.helpers import demo_workspace
 
 runner = CliRunner()
@@ -109,7 +112,7 @@ def test_the_command_prints_the_val_size_and_the_warning(tmp_path, monkeypatch):
 def test_trials_within_noise_on_a_large_val_split_are_as_good_not_too_few_photos():
     """Review BC: with 5,000 val photos the line said "too few to rank" and "one photo = 0.0 accuracy points"
     whenever two trials were close. Measured to within a point, close trials are as good as the best: a note."""
-    from classify.tune import ranking_noise
+    from classify.tune_ranking import ranking_noise
 
     noise = ranking_noise(0, 0.90, {1: 0.895, 2: 0.80}, 5000)
     assert [row["trial"] for row in noise["within_noise"]] == [1]

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from classify.evaluate import sandals_summary
-from classify.evaluate_run import RunEvaluation, evaluate_and_write
+from classify.evaluate_run import evaluate_and_write
+from classify.evaluation_files import RunEvaluation
 from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
 from curate.cli.options import config_options
 from curate.console import console, err_console, info_to_stderr

@@ -9,8 +9,11 @@ from typing import Annotated
 import typer
 
 from classify.config import TrainConfig, check_out_folder
-from classify.tune import Halving, SearchSpace, augment_words, epoch_count, rank_key, sample_trials, tune
+from classify.tune import tune
+from classify.tune_ranking import rank_key
 from classify.tune_run import require_val_photos, workspace_train_fn
+from classify.tune_space import Halving, SearchSpace, sample_trials
+from classify.tune_trials import augment_words, epoch_count
 from curate import schema
 from curate.cli.common import WorkspaceOption, print_table, terminate_as_interrupt, user_errors
 from curate.cli.options import config_options
