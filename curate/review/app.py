@@ -11,6 +11,7 @@ import hmac
 import ipaddress
 import mimetypes
 import secrets
+from collections import Counter
 
 from pydantic import BaseModel
 
@@ -154,7 +155,7 @@ def label_conflict_note(session: ReviewSession, photo_ids: list[str]) -> str:
     """A note when a keep or relabel of `photo_ids` leaves an image kept under two or more labels: byte-identical
     copies (sha256) or near-duplicates (near_dup_cluster) kept under different labels; else "" (audit AZ F2: the
     answer was "keep: 1 photo(s)", and the export then trained one picture as two classes without a word)."""
-    found = []
+    found, most = [], 2
     with session.lock:
         catalog = session.catalog
         kept = (catalog["status"] == schema.KEPT) & catalog["label"].notna()
@@ -164,11 +165,16 @@ def label_conflict_note(session: ReviewSession, photo_ids: list[str]) -> str:
             same = kept & keys.isin(set(keys[decided].dropna()))
             labels = catalog.loc[same, "label"].astype(str).groupby(keys[same]).agg(lambda names: sorted(set(names)))
             found += [f"{kind} kept as {' and '.join(map(repr, names))}" for names in labels if len(names) >= 2]
+            most = max([most, *map(len, labels)])
     if not found:
         return ""
-    found = list(dict.fromkeys(found))  # two clusters kept under the same labels read alike: say it once
-    shown = "; ".join(found[:3]) + (" …" if len(found) > 3 else "")
-    return (f"; note: an image is now kept under two labels ({shown}): one picture would train two classes; keep "
+    # groups kept under the same labels read alike: said once, with how many there are (review BG)
+    counts = Counter(found)
+    said = [text + (f" ({n} {'clusters' if text.startswith('near') else 'images'})" if n > 1 else "")
+            for text, n in counts.items()]
+    shown = "; ".join(said[:3]) + (" …" if len(said) > 3 else "")
+    labels_word = "two labels" if most == 2 else "two or more labels"
+    return (f"; note: an image is now kept under {labels_word} ({shown}): one picture would train two classes; keep "
             "the copy whose label is right and drop or relabel the others (the duplicates queue shows them)")
 
 
