@@ -118,9 +118,8 @@ def decode_for_model(data: bytes, preprocess, budget: MemoryBudget | None = None
     image = open_image(data)  # the store's header checks: empty, not an image, bomb, animated
     with image:
         width, height = image.size
-        orientation = _orientation(image)
-        if orientation in (5, 6, 7, 8):
-            width, height = height, width
+        # no EXIF read here: a PNG's getexif() loads the whole image (Pillow reads its text chunks), which decoded
+        # a huge upload before the budget was held (review BG); a quarter turn does not change the shorter side
         if min(width, height) < MIN_SIDE_PX:
             raise BadImage("too_small", f"{width}x{height} is under {MIN_SIDE_PX} px")
         if image.format == "JPEG":  # the reduced scale every model input decodes at (curate.vision.images)
