@@ -132,7 +132,7 @@ def test_rerunning_filter_makes_prefilter_and_split_stale_and_says_why(ws_refilt
     assert "curate split" in found["split"].line
 
 
-def test_a_stage_rerun_with_the_same_result_leaves_later_stages_fresh(curated, filtered_120, tmp_path):
+def test_a_stage_rerun_with_the_same_result_leaves_later_stages_fresh(filtered_120, tmp_path):
     """Judged by what it depends on, not by when it ran: filter → split → filter again."""
     root = tmp_path / "ws"
     shutil.copytree(filtered_120, root)  # 120 photos, seed 6, filtered
