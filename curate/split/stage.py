@@ -13,23 +13,9 @@ from curate import schema
 from curate.errors import UsageError
 from curate.groups import blank_as_missing
 from curate.schema import NO_LABEL, SPLITS
+from curate.split import notes as split_notes
 from curate.split.config import TOLERANCE, SplitConfig, grouping, one_group_by_column, one_group_error
 from curate.split.losses import cross_label_copies, cross_label_copy_warnings, label_losses, lost_label_warnings
-from curate.split.notes import (
-    by_none_warnings,
-    empty_column_notes,
-    empty_split_reasons,
-    empty_split_warnings,
-    no_owner_notes,
-    off_share_notes,
-    short_split_warnings,
-    undated_cluster_warnings,
-    undated_clusters,
-    unevaluated_label_warnings,
-    ungrouped_duplicates_warning,
-    walk_heavy_notes,
-    walk_table,
-)
 from curate.split.placement import assign_groups, sessions, split_groups
 from curate.workspace import changes_workspace
 
@@ -74,19 +60,21 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFr
     assignment = assign_groups(group, label_codes, len(label_names), config.fractions, config.seed)
     out.loc[kept_mask, "split"] = np.array(SPLITS, dtype=object)[assignment[group]]
     no_owner = int(kept["owner_id"].isna().sum()) if config.by != "none" else 0
-    notes = no_owner_notes(no_owner, int(walks.notna().sum()), int(walks.nunique()))
+    notes = split_notes.no_owner_notes(no_owner, int(walks.notna().sum()), int(walks.nunique()))
     if config.by != "none" and walks.notna().any():
-        notes += walk_heavy_notes(walk_table(kept, walks))
+        notes += split_notes.walk_heavy_notes(split_notes.walk_table(kept, walks))
     if config.by not in ("owner", "none"):
-        notes += empty_column_notes(config.by, int(blank_as_missing(kept[config.by]).isna().sum()), len(kept))
+        blank = int(blank_as_missing(kept[config.by]).isna().sum())
+        notes += split_notes.empty_column_notes(config.by, blank, len(kept))
     per_label = split_table(out[kept_mask], group, config)
-    notes += off_share_notes(per_label, config)
-    empty = empty_split_reasons(per_label, config)
-    warnings = by_none_warnings(config) + ungrouped_duplicates_warning(kept, config) + empty_split_warnings(empty)
-    warnings += short_split_warnings(per_label, config, empty)
-    warnings += unevaluated_label_warnings(per_label, config, empty)
+    notes += split_notes.off_share_notes(per_label, config)
+    empty = split_notes.empty_split_reasons(per_label, config)
+    warnings = split_notes.by_none_warnings(config) + split_notes.ungrouped_duplicates_warning(kept, config)
+    warnings += split_notes.empty_split_warnings(empty)
+    warnings += split_notes.short_split_warnings(per_label, config, empty)
+    warnings += split_notes.unevaluated_label_warnings(per_label, config, empty)
     if config.by != "none":
-        warnings += undated_cluster_warnings(*undated_clusters(kept))
+        warnings += split_notes.undated_cluster_warnings(*split_notes.undated_clusters(kept))
     warnings += lost_label_warnings(label_losses(catalog))
     warnings += cross_label_copy_warnings(*cross_label_copies(kept))
     return out, SplitReport(asdict(config), per_label, int(group.max()) + 1, no_owner, notes, warnings, empty)
