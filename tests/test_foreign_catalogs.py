@@ -354,6 +354,30 @@ def test_a_file_whose_refused_type_holds_no_value_is_read_by_both(tmp_path):
     assert got["duckdb"]["lat"].isna().all()
 
 
+@pytest.mark.parametrize("column", ["width", "is_label_issue", "taken_at"])
+def test_a_typed_part_beside_a_text_part_is_read_in_its_own_type(tmp_path, column):
+    """Review BG F5: DuckDB unified a float (or tz-aware) part and a text part of one column to text, rendered the
+    first part's values as '640.0', '1.0', '2020-01-01 10:00:00+00', and the text rules refused them; pandas
+    converts each part in its own type. Each part is now converted in its own."""
+    table = base_table(60)
+    first, second = table.slice(0, 30), table.slice(30)
+    if column == "width":
+        first = with_column(first, "width", pc.cast(first["width"], pa.float64()))
+    elif column == "is_label_issue":
+        first = with_column(first, "is_label_issue", pa.array([float(i % 2) for i in range(30)], pa.float64()))
+        second = with_column(second, "is_label_issue", pa.array(["true" if i % 3 else "false" for i in range(30)]))
+    else:
+        first = with_column(first, "taken_at", pc.assume_timezone(first["taken_at"], "UTC"))
+    if column != "is_label_issue":
+        second = with_column(second, column, pa.array([None if v is None else str(v) for v in
+                                                       second[column].to_pylist()], pa.string()))
+    got = filtered_by_both(tmp_path, [first, second])
+    assert_engines_agree(got)
+    reference = filtered_by_both(tmp_path / "reference", [table])["pandas"]
+    if column != "is_label_issue":
+        assert got["duckdb"][column].equals(reference[column])
+
+
 # M1: scratch folders of a killed command are removed by the next one, never one in use
 
 HOLD_SCRIPT = """

@@ -118,9 +118,9 @@ class Catalog:
         self.files = files
         self._footers = _read_footers(files)
         self.present = {name for footer in self._footers for name in footer.arrow.names}
-        self._raw = self._raw_source()
-        self.types = _file_types(self)  # each file column's DuckDB type
-        self._typed, self._row_checks = _typed_columns(self)
+        self._pieces = _read_pieces(self)  # the parts grouped by schema, each read in its own types
+        # each file column's DuckDB type (the first part's, where parts differ: each piece converts its own)
+        self.types = {name: found for piece in reversed(self._pieces) for name, found in piece.types.items()}
         if checked:
             self.check()
 
@@ -137,29 +137,20 @@ class Catalog:
         for column in schema.COLUMNS:
             if column.name not in self.types and not column.nullable and not pa.types.is_list(column.type):
                 raise DataContractError(f"{self.path}: {schema.missing_message(column.name)}; {CATALOG_FIX}")
-        if self._row_checks:
-            _refuse_bad_rows(self, self._row_checks)
-
-    def _raw_source(self) -> str:
-        """The files as DuckDB reads them (the parts' columns unified by name), plus `rid`."""
-        listed = ", ".join(literal(str(f)) for f in self.files)
-        # file_row_number restarts in each part: the parts' row counts offset it
-        if len(self.files) == 1:
-            return (f"(SELECT * EXCLUDE (file_row_number), file_row_number AS rid "
-                    f"FROM read_parquet([{listed}], file_row_number = true, union_by_name = true))")
-        offsets, start = [], 0
-        for part, footer in zip(self.files, self._footers):
-            offsets.append(f"({literal(str(part))}, {start})")
-            start += footer.rows
-        return (f"(SELECT p.* EXCLUDE (file_row_number, filename), p.file_row_number + o.start AS rid "
-                f"FROM read_parquet([{listed}], file_row_number = true, filename = true, union_by_name = true) p "
-                f"JOIN (VALUES {', '.join(offsets)}) o(name, start) ON p.filename = o.name)")
+        for piece in self._pieces:
+            if piece.checks:
+                _refuse_bad_rows(self, piece)
 
     @property
     def source(self) -> str:
         """A table expression: every schema column, in its declared type, plus `rid`."""
-        items = ", ".join(f"{self._typed[name]} AS {quote(name)}" for name in schema.NAMES)
-        return f"(SELECT {items}, rid FROM {self._raw})"
+        selects = [f"SELECT {', '.join(f'{piece.typed[name]} AS {quote(name)}' for name in schema.NAMES)}, rid "
+                   f"FROM {piece.raw}" for piece in self._pieces]
+        if len(selects) == 1:
+            return f"({selects[0]})"
+        # parts of other schemas, each converted in its own types as pandas converts each part (review BG: a float
+        # part's 640.0 beside a text part was unified to the text '640.0', which the integer rule refused)
+        return f"(SELECT * FROM ({' UNION ALL '.join(selects)}) ORDER BY rid)"
 
     def column(self, name: str, alias: str | None = None, table: str | None = None) -> str:
         """`name` of the source (or of `table`, an alias of it) as a select item."""
@@ -253,74 +244,97 @@ _DOUBLE_TEXT = r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)(e[+-]?[0-9]+)?|nan|inf|infini
 _TIME_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?)?$"
 
 
-def _file_types(catalog: Catalog) -> dict[str, str]:
-    """Each file column's DuckDB type (the parts' types unified by name, as the source reads them).
-    In a folder of parts, each part's own types are judged first (`_refuse_part_types`)."""
+class _Piece(NamedTuple):
+    """Parts of a catalog written alike (`_Footer.key`), read together: their rows with `rid` (`raw`), each file
+    column's DuckDB type in them, each schema column's SQL (`conversion` of that type) and the row checks."""
+    files: list[Path]
+    raw: str
+    types: dict[str, str]
+    typed: dict[str, str]
+    checks: list[tuple[str, object]]
+
+
+def _read_pieces(catalog: Catalog) -> list[_Piece]:
+    """The catalog's parts grouped by schema, in order of their first part, each described once (a folder of a
+    thousand parts from one writer took 1.5 s when each was) and typed in its own types: DuckDB unifies a
+    column's types across the parts it reads together, which hid a part's own (review BC: one part's owner_id
+    as BIGINT, taken_at as DATE or lat as DECIMAL was cast and accepted; pandas, part by part, refuses it) and
+    turned a float part's values into text the text rules refused (review BG)."""
     import duckdb
 
+    alike: dict[str, list[int]] = {}
+    for index, footer in enumerate(catalog._footers):
+        alike.setdefault(footer.key, []).append(index)
+    offsets, start = [], 0
+    for footer in catalog._footers:
+        offsets.append(start)
+        start += footer.rows
+    pieces = []
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
-        try:
-            if len(catalog.files) > 1:
-                _refuse_part_types(catalog, con)
-            rows = con.execute(f"DESCRIBE SELECT * FROM {catalog._raw}").fetchall()
-        except duckdb.Error as exc:
-            raise DataContractError(f"catalog {catalog.path} does not match the schema ({exc}); "
-                                    + CATALOG_FIX) from exc
-    return {row[0]: row[1] for row in rows if row[0] != "rid"}
+        for indexes in alike.values():
+            files = [catalog.files[i] for i in indexes]
+            raw = _piece_source(files, [offsets[i] for i in indexes], single=len(catalog.files) == 1)
+            try:
+                rows = con.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()
+            except duckdb.Error as exc:
+                raise DataContractError(f"catalog {catalog.path} does not match the schema ({exc}); "
+                                        + CATALOG_FIX) from exc
+            types = {row[0]: row[1] for row in rows if row[0] != "rid"}
+            typed, checks = _typed_columns(catalog, files, raw, types, con)
+            pieces.append(_Piece(files, raw, types, typed, checks))
+    return pieces
 
 
-def _refuse_part_types(catalog: Catalog, con) -> None:
-    """DataContractError naming the first part of a folder catalog holding a schema column in a type `conversion`
-    refuses. The view reads the type DuckDB unifies across the parts, which hid a part's own (review BC: one part's
-    owner_id as BIGINT, taken_at as DATE or lat as DECIMAL was cast and accepted; pandas, reading part by part,
-    refuses it). Parts written alike (the same Parquet and Arrow schemas) read alike: one DESCRIBE for each
-    distinct schema, not one for each part (a folder of a thousand parts from one writer took 1.5 s).
-    A column of such a type that holds no value in any part of its schema reads as nulls, as pandas reads it
-    (review BG: an all-null DATE part, or a part with no rows, was refused)."""
-    alike: dict[str, list[Path]] = {}
-    for part, footer in zip(catalog.files, catalog._footers):
-        alike.setdefault(footer.key, []).append(part)
-    for parts in alike.values():
-        for name, found, *_ in con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(str(parts[0]))})").fetchall():
-            column = schema.COLUMN_BY_NAME.get(name)
-            if column is None or conversion(sql_type(column.type), found, quote(name)) is not None:
-                continue
-            listed = ", ".join(literal(str(part)) for part in parts)
-            valued = con.execute(f"SELECT filename FROM read_parquet([{listed}], filename = true) "
-                                 f"WHERE {quote(name)} IS NOT NULL LIMIT 1").fetchall()
-            if valued:
-                raise DataContractError(f"catalog {catalog.path} does not match the schema (column {name!r} is "
-                                        f"{found} in {Path(valued[0][0]).name}; the schema declares {column.type}); "
-                                        + CATALOG_FIX)
+def _piece_source(files: list[Path], starts: list[int], single: bool) -> str:
+    """`files` as DuckDB reads them, plus `rid` (the row's position in the whole catalog: file_row_number
+    restarts in each part, so the parts' row counts before it offset it)."""
+    listed = ", ".join(literal(str(f)) for f in files)
+    if single:
+        return (f"(SELECT * EXCLUDE (file_row_number), file_row_number AS rid "
+                f"FROM read_parquet([{listed}], file_row_number = true))")
+    offsets = ", ".join(f"({literal(str(part))}, {start})" for part, start in zip(files, starts))
+    return (f"(SELECT p.* EXCLUDE (file_row_number, filename), p.file_row_number + o.start AS rid "
+            f"FROM read_parquet([{listed}], file_row_number = true, filename = true, union_by_name = true) p "
+            f"JOIN (VALUES {offsets}) o(name, start) ON p.filename = o.name)")
 
 
-def _optional_columns(catalog: Catalog) -> set[str]:
-    """The columns that may hold a null: optional in some part's Parquet schema, or missing from one
-    (curate's writers mark the non-null columns required)."""
-    schemas = [footer.arrow for footer in catalog._footers]
-    return {name for name in catalog.present
-            if any(name not in fields.names or fields.field(name).nullable for fields in schemas)}
+def _optional_columns(catalog: Catalog, files: list[Path]) -> set[str]:
+    """The columns of `files` that may hold a null: optional in some part's Parquet schema (curate's writers mark
+    the non-null columns required)."""
+    chosen = set(files)
+    schemas = [footer.arrow for part, footer in zip(catalog.files, catalog._footers) if part in chosen]
+    return {name for fields in schemas for name in fields.names if fields.field(name).nullable}
 
 
-def _typed_columns(catalog: Catalog) -> tuple[dict[str, str], list[tuple[str, object]]]:
-    """(each schema column's SQL in the view: `conversion` of the file column, a typed NULL or an
-    empty list when the files lack it; the row checks conform would make: a select item and what
-    it finds). A file column in a type conform does not convert is refused here (DataContractError):
-    the view cannot be built."""
-    typed, checks, optional = {}, [], _optional_columns(catalog)
+def _typed_columns(catalog: Catalog, files: list[Path], raw: str, types: dict[str, str],
+                   con) -> tuple[dict[str, str], list[tuple[str, object]]]:
+    """(each schema column's SQL in the piece `raw` of `files`: `conversion` of its file column, a typed NULL or
+    an empty list when the files lack it; the row checks conform would make: a select item and what it finds).
+    A file column in a type conform does not convert is refused here (DataContractError, naming the part of a
+    folder that holds a value), unless it holds no value: then nulls, as pandas reads it (review BG: an all-null
+    DATE part, or a part with no rows, was refused)."""
+    typed, checks, optional = {}, [], _optional_columns(catalog, files)
     for column in schema.COLUMNS:
         declared, x = sql_type(column.type), quote(column.name)
-        if column.name not in catalog.types:
+        if column.name not in types:
             typed[column.name] = "[]::VARCHAR[]" if pa.types.is_list(column.type) and not column.nullable \
                 else f"NULL::{declared}"
+            if not column.nullable and not pa.types.is_list(column.type) and column.name in catalog.present:
+                # other parts have it: these rows hold a null there, as pandas concatenates them
+                checks.append(("count(*) > 0", schema.null_message(column.name)))
             continue
-        converted = conversion(declared, catalog.types[column.name], x)
-        if converted is None and column.nullable and not _holds_values(catalog, column.name):
-            converted = f"NULL::{declared}", None  # a column of nulls alone, as pandas reads it (review BG)
+        converted = conversion(declared, types[column.name], x)
         if converted is None:
+            valued = con.execute(f"SELECT {'filename' if len(catalog.files) > 1 else 'NULL'} FROM read_parquet("
+                                 f"[{', '.join(literal(str(f)) for f in files)}], filename = true) "
+                                 f"WHERE {x} IS NOT NULL LIMIT 1").fetchall()
+            if not valued and column.nullable:
+                typed[column.name] = f"NULL::{declared}"
+                continue
+            where = f"in {Path(valued[0][0]).name}" if valued and valued[0][0] else "in the file"
             raise DataContractError(f"catalog {catalog.path} does not match the schema (column {column.name!r} is "
-                                    f"{catalog.types[column.name]} in the file; the schema declares {column.type}); "
+                                    f"{types[column.name]} {where}; the schema declares {column.type}); "
                                     + CATALOG_FIX)
         typed[column.name], bad = converted
         if not column.nullable and column.name in optional:
@@ -330,17 +344,10 @@ def _typed_columns(catalog: Catalog) -> tuple[dict[str, str], list[tuple[str, ob
     return typed, checks
 
 
-def _holds_values(catalog: Catalog, name: str) -> bool:
-    """Whether the catalog's column `name` holds a value (not null) in any row."""
-    import duckdb
-
-    with duckdb.connect() as con:
-        return bool(con.execute(f"SELECT count({quote(name)}) FROM {catalog._raw}").fetchone()[0])
-
-
-def _refuse_bad_rows(catalog: Catalog, checks: list[tuple[str, object]]) -> None:
-    """Run the rows' checks in one scan; the first failing one (null checks in schema order, then
+def _refuse_bad_rows(catalog: Catalog, piece: _Piece) -> None:
+    """Run the piece's row checks in one scan; the first failing one (null checks in schema order, then
     values that do not convert) is raised as DataContractError."""
+    checks = piece.checks
     import duckdb
 
     with duckdb.connect() as con:
@@ -348,7 +355,7 @@ def _refuse_bad_rows(catalog: Catalog, checks: list[tuple[str, object]]) -> None
         con.execute(f"SET memory_limit = {literal(os.environ.get(MEMORY_LIMIT_ENV) or MEMORY_LIMIT)}")
         con.execute(f"SET threads = {_threads()}")
         try:
-            found = con.execute(f"SELECT {', '.join(sql for sql, _ in checks)} FROM {catalog._raw}").fetchone()
+            found = con.execute(f"SELECT {', '.join(sql for sql, _ in checks)} FROM {piece.raw}").fetchone()
         except duckdb.Error as exc:
             raise DataContractError(f"catalog {catalog.path} does not match the schema ({exc}); "
                                     + CATALOG_FIX) from exc
