@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 
 from curate.cli.app import app
 from curate.ingest import http
-from curate.ingest.engine import FetchError, Journal
+from curate.ingest.engine_job import FetchError
+from curate.ingest.engine_journal import Journal
 from curate.ingest.http import DownloadConfig, Downloader, TransientError, redact, retry_call
 from curate.ingest.urls import SOURCE, UrlIngestOptions, ingest_urls, url_records
 from curate.workspace import Workspace, read_catalog
@@ -454,7 +455,7 @@ def test_killed_download_resumes_without_refetching(server, tmp_path):
     with open(tmp_path / "first.log", "wb") as log:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         journal = Journal(ws, SOURCE)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 90  # a loaded machine took over 20 s to start curate and journal five
         while len(journal.load()) < 5 and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         process.kill()
