@@ -24,13 +24,13 @@ exports the --photos workspace as hard links, as copies and as WebDataset, each 
 `--no-verify`, into empty folders, alternating, `--repeat` times, and prints the median time of
 each and the ratio with / without.
 
-The cost of the upright check (`files.upright_copy`: each copied image's header is read for an EXIF
-orientation, 16-bit pixels or transparency; `files.link_reads_otherwise`: each linked one's, to count the
+The cost of the upright check (`reencode.upright_copy`: each copied image's header is read for an EXIF
+orientation, 16-bit pixels or transparency; `reencode.link_reads_otherwise`: each linked one's, to count the
 links plain readers misread): `--upright-cost` exports the --photos workspace as copies, as WebDataset and
 as hard links, each as shipped and with the check replaced by "copy as stored" (no count for links) in the
 child, alternating, `--repeat` times, and prints the median time of each and the ratio.
 
-The cost of the journal written through (`files.Journal`: a "pending" line before each file is placed and
+The cost of the journal written through (`state.Journal`: a "pending" line before each file is placed and
 its key after, each handed to the OS at once, so a SIGKILL loses none): `--journal-cost` exports the
 --photos workspace as hard links and as copies, each as shipped and with the journal as it was before
 (buffered, one line a file, no "pending" line) in the child, alternating, `--repeat` times.
@@ -134,13 +134,14 @@ def child(root: Path, out: Path, fmt: str, link: str, verify: bool = True, uprig
         import curate.export.files as files
         import curate.export.writers as writers
 
+        # where each is looked up: place_file in files, the shard and link writers in writers
         files.upright_copy = writers.upright_copy = lambda source, ext: None
-        files.link_reads_otherwise = writers.link_reads_otherwise = lambda source, link, resize: False
+        writers.link_reads_otherwise = lambda source, link, resize: False
     if os.environ.get("BENCH_JOURNAL") == "buffered":  # the journal before 2026-12-06 (see the module)
-        import curate.export.files as files
+        import curate.export.state as state
 
-        files.Journal.begin = lambda self, target: None
-        files.Journal.done = lambda self, target, key: self._handle.write(f"{target}\t{key}\n")
+        state.Journal.begin = lambda self, target: None
+        state.Journal.done = lambda self, target, key: self._handle.write(f"{target}\t{key}\n")
 
     if fmt == "none":
         print(json.dumps({"seconds": 0.0, "peak_rss_mb": peak_rss_mb(), "written": 0, "photos": 0}))

@@ -115,7 +115,7 @@ def uploaded_like_folder(ws: Workspace, bucket: str) -> bool:
     upload keeps in the staging folder) is in the bucket with the same bytes."""
     import fsspec
 
-    from curate.export.files import STATE_FILE
+    from curate.export.state import STATE_FILE
 
     fs, root = fsspec.core.url_to_fs(bucket)
     folder = ws.root / "exports" / "webdataset"

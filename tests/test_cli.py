@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 from classify.cli import app as classify_app
 from curate.cli.app import app
 from curate.cli.common import run_app
-from curate.ingest.engine import IngestJob, run_ingest
+from curate.ingest.engine import run_ingest
+from curate.ingest.engine_job import IngestJob
 from curate.recipes import load_recipe
 from curate.workspace import Workspace
 

@@ -12,7 +12,9 @@ from PIL import Image, ImageFile
 from curate.filters.quality import STATISTICS
 from curate.filters.run import run_filter
 from curate.filters.stage import FilterConfig
-from curate.ingest.engine import IngestJob, Journal, run_ingest
+from curate.ingest.engine import run_ingest
+from curate.ingest.engine_job import IngestJob
+from curate.ingest.engine_journal import Journal
 from curate.vision import features
 from curate.workspace import Workspace, read_catalog, write_catalog
 from tests.helpers import jpeg_bytes, no_fsync

@@ -5,7 +5,9 @@ import threading
 import pandas as pd
 import pytest
 
-from curate.ingest.engine import FetchError, IngestJob, Journal, append_json_lines, read_json_lines, run_ingest
+from curate.ingest.engine import run_ingest
+from curate.ingest.engine_job import FetchError, IngestJob
+from curate.ingest.engine_journal import Journal, append_json_lines, read_json_lines
 from curate.workspace import Workspace, read_catalog
 from tests.helpers import jpeg_bytes
 

@@ -28,7 +28,7 @@ from curate.engines import EngineConfig  # noqa: E402
 from curate.engines import ray as ray_engine  # noqa: E402
 from curate.errors import UpstreamError  # noqa: E402
 from curate.ingest import demo as demo_ingest  # noqa: E402
-from curate.ingest.engine import Journal  # noqa: E402
+from curate.ingest.engine_journal import Journal  # noqa: E402
 from curate.ingest.http import DownloadConfig  # noqa: E402
 from curate.ingest.urls import UrlIngestOptions, ingest_urls  # noqa: E402
 from curate.vision import features  # noqa: E402

@@ -513,7 +513,7 @@ def test_an_existing_folder_that_cannot_be_written_is_one_line(demo_ws, tmp_path
 def test_a_folder_holding_the_image_store_is_no_target_either(tmp_path):
     """Audit J: with the images stored outside the workspace, `--out <the folder holding the store> --overwrite`
     deleted the store; only a folder inside it was refused."""
-    from curate.export.files import check_target
+    from curate.export.targets import check_target
 
     store = tmp_path / "shared" / "store"
     store.mkdir(parents=True)

@@ -21,8 +21,8 @@ from curate.catalog_batches import CatalogFile
 from curate.errors import DataContractError
 from curate.export import checks
 from curate.export.config import ExportConfig
-from curate.export.files import remove_empty_folders
 from curate.export.spill import plan_from_file
+from curate.export.targets import remove_empty_folders
 from curate.leakage import find_leakage
 
 ROW_GROUPS, GROUP_ROWS = 40, 2_000

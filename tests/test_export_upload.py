@@ -18,7 +18,7 @@ from curate.cli.app import app
 from curate.cli.common import run_app
 from curate.errors import UpstreamError, UsageError
 from curate.export import FORMATS, ExportConfig, export_workspace
-from curate.export.files import STATE_FILE, save_state
+from curate.export.state import STATE_FILE, save_state
 from curate.export.upload import STAGING_FOLDER, UPLOAD_RECORD, journal_path, upload_export
 from curate.workspace import Workspace
 from tests.helpers import moto_s3

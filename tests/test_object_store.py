@@ -252,7 +252,7 @@ def test_review_and_report_images_are_read_from_the_store(tmp_path, bucket):
 
 def test_a_ray_shard_writes_to_the_store_the_driver_handed_it_without_reading_store_json(tmp_path, bucket,
                                                                                           monkeypatch):
-    from curate.ingest.engine import fetch_shard
+    from curate.ingest.engine_fetch import fetch_shard
 
     monkeypatch.setattr(objectstore, "_PINNED", {})
     ws = Workspace(tmp_path / "worker-view")  # a worker that does not see the workspace folder: no store.json

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from curate import objectstore
 from curate.cli.app import app
 from curate.export import FORMATS, ExportConfig, export_workspace
-from curate.export.files import STATE_FILE
+from curate.export.state import STATE_FILE
 from curate.export.upload import UPLOAD_RECORD
 from curate.workspace import Workspace, read_catalog
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from curate.cli.app import app
 from curate.embed import EmbedReport
 from curate.filters.stage import FilterReport
-from curate.ingest.engine import IngestReport
+from curate.ingest.engine_job import IngestReport
 from curate.pipeline import Step, StepSummary, run_pipeline
 from curate.prefilter.report import PrefilterReport
 from curate.split import SplitReport

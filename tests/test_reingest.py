@@ -273,7 +273,7 @@ def test_rows_fetched_after_a_resume_get_the_same_list_columns_as_the_rest():
     quality_issues null while an uninterrupted ingest gives [] (the earlier rows had the column from
     the checkpoint, the new ones lacked it, and a concat filled NaN)."""
     from curate import schema
-    from curate.ingest.engine import merge_outcomes
+    from curate.ingest.engine_merge import merge_outcomes
     from curate.records import records_to_rows
 
     records = pd.DataFrame({"source_id": ["a", "b", "c"], "url": ["https://x/a", "https://x/b", "https://x/c"]})

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from curate import store
 from curate.cli.app import app
 from curate.errors import UsageError
-from curate.ingest.engine import Journal
+from curate.ingest.engine_journal import Journal
 from curate.ingest.flickr import ingest_flickr
 from curate.ingest.flickr.pages import MalformedPage, SearchPage, parse_search_page
 from curate.ingest.flickr.plan import FLICKR_CAP, MAX_SLICES, MAX_SPLIT_PARTS, Plan, root_slice
@@ -405,7 +405,7 @@ def test_ctrl_c_while_finished_downloads_are_journaled_loses_none_of_them(tmp_pa
     machine). The engine's wait is slowed so that several fetches finish together."""
     from contextlib import contextmanager
 
-    import curate.ingest.engine as engine
+    import curate.ingest.engine_fetch as engine_fetch
 
     @contextmanager
     def interrupting_bar(description, total=None):
@@ -413,14 +413,14 @@ def test_ctrl_c_while_finished_downloads_are_journaled_loses_none_of_them(tmp_pa
             raise KeyboardInterrupt
         yield advance
 
-    real_wait = engine.wait
+    real_wait = engine_fetch.wait
 
     def slow_wait(futures, *args, **kwargs):
         time.sleep(0.3)  # every fetch running by now has finished: `wait` returns them together
         return real_wait(futures, *args, **kwargs)
 
-    monkeypatch.setattr(engine, "progress_bar", interrupting_bar)
-    monkeypatch.setattr(engine, "wait", slow_wait)
+    monkeypatch.setattr(engine_fetch, "progress_bar", interrupting_bar)
+    monkeypatch.setattr(engine_fetch, "wait", slow_wait)
     fetched, journaled = _interrupted_demo_ingest(tmp_path, monkeypatch, workers=4)
     assert len(fetched) >= 4  # the interrupt came after a batch of four finished together
     assert set(fetched) <= journaled
@@ -432,7 +432,7 @@ def test_ctrl_c_just_after_a_fetch_is_submitted_leaves_no_fetch_out_of_the_journ
     fetched it again."""
     from concurrent.futures import ThreadPoolExecutor
 
-    import curate.ingest.engine as engine
+    import curate.ingest.engine_fetch as engine_fetch
 
     class InterruptedAfterSubmit(ThreadPoolExecutor):
         submitted = 0
@@ -445,6 +445,6 @@ def test_ctrl_c_just_after_a_fetch_is_submitted_leaves_no_fetch_out_of_the_journ
                 raise KeyboardInterrupt
             return future
 
-    monkeypatch.setattr(engine, "ThreadPoolExecutor", InterruptedAfterSubmit)
+    monkeypatch.setattr(engine_fetch, "ThreadPoolExecutor", InterruptedAfterSubmit)
     fetched, journaled = _interrupted_demo_ingest(tmp_path, monkeypatch, workers=2)
     assert fetched and set(fetched) <= journaled

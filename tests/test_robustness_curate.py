@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from curate.cli.app import app
 from curate.filters.run import ensure_thumbnails
-from curate.ingest.engine import FetchError, IngestJob, run_ingest
+from curate.ingest.engine import run_ingest
+from curate.ingest.engine_job import FetchError, IngestJob
 from curate.ingest.exif import read_exif_fields
 from curate.ingest.folder import make_fetch
 from curate.recipes import load_recipe

@@ -22,7 +22,7 @@ from curate.cli.options import config_options
 from curate.cli.store_option import store_options, store_workspace
 from curate.console import console
 from curate.errors import UsageError
-from curate.ingest.engine import IngestReport
+from curate.ingest.engine_job import IngestReport
 from curate.ingest.folder import FolderOptions, ingest_folder
 from curate.ingest.mapping import parse_map_options
 from curate.pipeline.settings import build_config

@@ -229,7 +229,7 @@ class TruthRenderer:
         raise NotImplementedError
 
     def __call__(self, record: Mapping) -> bytes:
-        from curate.ingest.engine import FetchError
+        from curate.ingest.engine_job import FetchError
 
         try:
             spec = self.spec(record[schema.PHOTO_ID])

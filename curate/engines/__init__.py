@@ -7,7 +7,7 @@ exactly as the local path does, so both engines give the same catalog rows and t
 embeddings (up to float tolerance). Catalog-level stages always run on the driver.
 
 On the local engine each caller runs its own loop (ingest's bounded thread pool in
-`curate.ingest.engine`, embed's DataLoader in `curate.embed`); on Ray it hands the shards to
+`curate.ingest.engine_fetch`, embed's DataLoader in `curate.embed`); on Ray it hands the shards to
 `curate.engines.ray` (`map_shards`, `map_actors`).
 
 The engine is chosen per command (`--engine`, `--ray-address`) or per recipe (`[engine]`)

@@ -355,7 +355,7 @@ def place(rows: pd.DataFrame, names: pd.Series, config: ExportConfig, classes: l
     rows["ext"] = rows["ext"].astype("str")
     rows["shard"] = None if shards is None else shards.to_numpy()
     rows["content_key"] = (rows["sha256"].astype(str) + ":" + rows["ext"] + ":"
-                           + str(config.resize or 0) + ":" + config.link + ":upright")  # files.upright_copy's
+                           + str(config.resize or 0) + ":" + config.link + ":upright")  # reencode.upright_copy's
     # pixels (since 2026-12-06): an export made before holds rotated and 16-bit photos as stored, rewritten once
     return rows
 

@@ -30,22 +30,7 @@ from curate.export.card import (
 )
 from curate.export.checks import validate_keys
 from curate.export.config import ExportConfig
-from curate.export.files import (
-    MANIFEST_FILE,
-    PLAN_FOLDER,
-    Journal,
-    Progress,
-    StateOnDisk,
-    StreamedFile,
-    check_target,
-    is_ours,
-    load_state,
-    previous_format,
-    remove_left,
-    remove_stale_plans,
-    save_state,
-    write_if_changed,
-)
+from curate.export.files import Progress, StreamedFile, write_if_changed
 from curate.export.plan import (
     AMBIGUOUS,
     CONFLICT_FLAG,
@@ -57,6 +42,9 @@ from curate.export.plan import (
 )
 from curate.export.source import ImageSource, StaleSize
 from curate.export.spill import plan_from_file
+from curate.export.state import MANIFEST_FILE, PLAN_FOLDER, Journal, is_ours, load_state, previous_format, save_state
+from curate.export.state_on_disk import StateOnDisk
+from curate.export.targets import check_target, remove_left, remove_stale_plans
 from curate.export.upload import (
     UploadResult,
     check_destination,

@@ -100,8 +100,8 @@ class ImageSource:
         self._pool: ThreadPoolExecutor | None = None
         self.verify = True  # hash what is read for writing (see the module's docstring)
         self.damaged: set[str] = set()  # image_path of every image found damaged
-        self.upright = 0  # images written as curate's pixels, not their stored bytes (files.upright_copy)
-        self.misread_links = 0  # images linked as stored bytes a plain reader misreads (files.link_reads_otherwise)
+        self.upright = 0  # images written as curate's pixels, not their stored bytes (reencode.upright_copy)
+        self.misread_links = 0  # images linked as stored bytes a plain reader misreads (reencode.link_reads_otherwise)
 
     def __enter__(self) -> ImageSource:
         return self

@@ -40,7 +40,9 @@ from pathlib import Path
 from curate import objectstore
 from curate.errors import UpstreamError, UsageError
 from curate.export.config import ExportConfig
-from curate.export.files import MANIFEST_FILE, STAGING_FOLDER, Progress, load_state, read_journal_file
+from curate.export.files import Progress
+from curate.export.state import MANIFEST_FILE, load_state, read_journal_file
+from curate.export.targets import STAGING_FOLDER
 from curate.workspace import Workspace
 
 UPLOAD_RECORD = ".export-uploaded.json"  # at the destination: {file: content key} of what is there
@@ -82,7 +84,7 @@ def destination(out: Path | str) -> str | None:
 
 def check_destination(ws: Workspace, url: str) -> None:
     """UsageError when `url` is the workspace's image store or inside it (as a local export folder
-    may not be in the store: curate.export.files.check_target)."""
+    may not be in the store: curate.export.targets.check_target)."""
     store = objectstore.store_uri(ws)
     if store is not None and objectstore.is_url(store) and (url == store or url.startswith(f"{store}/")):
         raise UsageError(f"--out {url} is inside the image store {objectstore.mask_secrets(store)}; pass a prefix "

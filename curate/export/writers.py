@@ -2,7 +2,7 @@
 Hugging Face Parquet shards (hf-parquet).
 
 Both skip what an earlier export already wrote with the same content key (see
-curate.export.files), stream one image at a time (memory does not grow with the collection)
+curate.export.state), stream one image at a time (memory does not grow with the collection)
 and report progress through a callback.
 """
 
@@ -18,17 +18,12 @@ from pathlib import Path
 import pandas as pd
 
 from curate.export.config import ExportConfig
-from curate.export.files import (
-    Journal,
-    Progress,
-    StateOnDisk,
-    link_reads_otherwise,
-    place_file,
-    resized_jpeg,
-    upright_copy,
-)
+from curate.export.files import Progress, place_file
 from curate.export.plan import ExportPlan, metadata_frame
+from curate.export.reencode import link_reads_otherwise, resized_jpeg, upright_copy
 from curate.export.source import Damaged, Fetched, ImageSource, Stored
+from curate.export.state import Journal
+from curate.export.state_on_disk import StateOnDisk
 
 TAR_MTIME = 946_684_800  # 2000-01-01: every member gets it, so that shards are byte-identical
 PROGRESS_EVERY = 200

@@ -25,7 +25,8 @@ from curate.demo.config import DemoConfig
 from curate.demo.metadata import generate_metadata
 from curate.demo.render import PhotoRenderer
 from curate.errors import UsageError
-from curate.ingest.engine import IngestJob, IngestReport, run_ingest
+from curate.ingest.engine import run_ingest
+from curate.ingest.engine_job import IngestJob, IngestReport
 from curate.recipes import load_recipe
 from curate.workspace import Workspace, changes_workspace, write_table_atomic
 

@@ -32,7 +32,8 @@ from curate.dates import read_taken_at
 from curate.errors import UsageError
 from curate.imageformats import IMAGE_EXTENSIONS
 from curate.ingest.containers import index_parquet_files, index_shards, locate_members, photo_bytes, sidecar_reader
-from curate.ingest.engine import IngestJob, IngestReport, run_ingest
+from curate.ingest.engine import run_ingest
+from curate.ingest.engine_job import IngestJob, IngestReport
 from curate.ingest.folder_ids import folder_namespace, id_prefix
 from curate.ingest.folder_labels import (
     first_folders,

@@ -14,7 +14,7 @@ import pandas as pd
 
 from curate.dates import read_taken_at
 from curate.ingest.containers import photo_bytes
-from curate.ingest.engine import FetchError
+from curate.ingest.engine_job import FetchError
 from curate.ingest.exif import read_exif_bytes, read_exif_fields
 from curate.ingest.folder_labels import is_blank
 from curate.ingest.parquet_shards import NoImage

@@ -1,7 +1,7 @@
 """The one HTTP client for image downloads.
 
 `Downloader.download(url) -> bytes` either returns the whole body of a 2xx response or
-raises `curate.ingest.engine.FetchError` whose `reason` becomes the row's drop_reason:
+raises `curate.ingest.engine_job.FetchError` whose `reason` becomes the row's drop_reason:
 
     bad_url            not an http(s) URL with a host
     http_404           not found
@@ -48,7 +48,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 
 from curate.errors import UpstreamError
-from curate.ingest.engine import FetchError, IngestReport
+from curate.ingest.engine_job import FetchError, IngestReport
 from curate.redact import is_secret_name, redact_text
 from curate.settings_fields import SettingError, setting
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from curate.errors import UsageError
 from curate.ingest.demo import check_same_collection, write_truth
-from curate.ingest.engine import IngestJob, IngestReport, run_ingest
+from curate.ingest.engine import run_ingest
+from curate.ingest.engine_job import IngestJob, IngestReport
 from curate.recipes import Label, Recipe, load_recipe
 from curate.scrape.config import ScrapeConfig
 from curate.scrape.edits import ScrapeRenderer

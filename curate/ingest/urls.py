@@ -35,7 +35,8 @@ import pyarrow as pa
 
 from curate.dates import read_taken_at
 from curate.errors import UsageError
-from curate.ingest.engine import IngestJob, IngestReport, run_ingest
+from curate.ingest.engine import run_ingest
+from curate.ingest.engine_job import IngestJob, IngestReport
 from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader, check_some_download_worked
 from curate.ingest.mapping import (
     CSV_HINT,

@@ -164,7 +164,7 @@ class ScrapeRenderer(TruthRenderer):
     collection = "scrape"
 
     def render(self, spec: dict, record: Mapping) -> bytes:
-        from curate.ingest.engine import FetchError
+        from curate.ingest.engine_job import FetchError
 
         try:
             return render_scrape_photo(spec, str(record.get("owner_name") or ""))

@@ -21,7 +21,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 
-from curate.ingest.engine import append_json_lines
+from curate.ingest.engine_journal import append_json_lines
 from curate.workspace import Workspace, atomic_write_bytes
 
 log = logging.getLogger(__name__)

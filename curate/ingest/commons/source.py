@@ -34,7 +34,8 @@ from curate.ingest.commons.pages import (
     merge_pages,
     response_pages,
 )
-from curate.ingest.engine import IngestJob, IngestReport, run_ingest
+from curate.ingest.engine import run_ingest
+from curate.ingest.engine_job import IngestJob, IngestReport
 from curate.ingest.http import (
     TRANSIENT_REASONS,
     DownloadConfig,

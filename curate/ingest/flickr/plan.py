@@ -27,7 +27,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
-from curate.ingest.engine import append_json_lines, read_json_lines
+from curate.ingest.engine_journal import append_json_lines, read_json_lines
 from curate.ingest.flickr.pages import SearchPage
 from curate.workspace import Workspace, atomic_write_bytes
 

@@ -26,7 +26,8 @@ from pathlib import Path
 import pandas as pd
 
 from curate.errors import UpstreamError, UsageError
-from curate.ingest.engine import IngestJob, IngestReport, run_ingest
+from curate.ingest.engine import run_ingest
+from curate.ingest.engine_job import IngestJob, IngestReport
 from curate.ingest.flickr.api import DEFAULT_ENDPOINT, ApiConfig, FlickrClient
 from curate.ingest.flickr.pages import SEARCH_EXTRAS, Licence, MalformedPage, parse_licenses, parse_search_page
 from curate.ingest.flickr.plan import DATE_FORMAT, FLICKR_CAP, Plan, PlanStore, query_key, root_slice
