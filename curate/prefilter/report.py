@@ -111,8 +111,8 @@ class PrefilterReport:
         weak = model.get("weak_labels") or {}
         named = "; ".join(f"{label} {row['agreement']:.0%} of {row['photos']:,} ({row['flagged']:,} flagged)"
                           for label, row in sorted(weak.items(), key=lambda item: item[1]["agreement"])[:6])
-        weak_text = (f"; it agrees with under half of these labels' judged photos, so its flags there are mostly its own "
-                     f"confusion (features that do not see what tells these labels apart): {named}") if weak else ""
+        weak_text = (f"; it agrees with under half of these labels' judged photos, so its flags there are mostly its "
+                     f"own confusion (features that do not see what tells these labels apart): {named}") if weak else ""
         return (f"the label model agrees with {model['out_of_fold_accuracy']:.0%} of the {model['photos']:,} given "
                 f"labels out of fold (the most common label alone: {model['majority_share']:.0%}){weak_text}; a flag "
                 "is its confident disagreement, a wrong label only as often as the model is right: look at the "
