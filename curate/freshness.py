@@ -210,12 +210,13 @@ def record_run(stage: str, catalog: pd.DataFrame, report: dict, reports: dict) -
     upstream = {name: _identity(name, catalog, readable, stage) for name in UPSTREAM[stage]}
     unjudged = {"unjudged": sorted(review_dropped(catalog))} if stage in DROPPING_STAGES else {}
     # embed: the earlier runs at other keys, carried forward (`_embed_runs`); this run's own key is its own
-    earlier = {key: run for key, run in _embed_runs(readable.get("embed")).items() if key != report.get("cache_key")}
+    earlier = {key: run for key, run in _embed_runs(readable.get("embed")).items()
+               if key != report.get("cache_key")} if stage == "embed" else {}
     return {"run_id": uuid.uuid4().hex[:12],
             "inputs": input_fingerprint(catalog, stage, _extra_inputs(stage, report)),
             "output": output_fingerprint(catalog, stage, report.get("cache_key")),
             "upstream": {name: identity for name, identity in upstream.items() if identity is not None},
-            **({"by_key": earlier} if stage == "embed" and earlier else {}),
+            **({"by_key": earlier} if earlier else {}),
             **unjudged}
 
 

@@ -254,7 +254,8 @@ def tags_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: 
     below = judged & (cat["drop_reason"] == "off_topic").to_numpy()
     # every untagged photo the cut kept (above it, or rescued below it: audit BB 7 found the gallery showed only
     # the first, 49 beside the count's 50); a held stage recovered nothing
-    recovered = cat[~tagged & judged & ~below & (not prefilter_report.get("held"))]
+    untagged_kept = ~tagged & judged & ~below
+    recovered = cat[untagged_kept & (not prefilter_report.get("held"))]
     section["prefilter"] = {
         "topic": topic, "threshold": threshold, "scored": int(judged.sum()),
         "method": prefilter_report.get("threshold_method", ""),
@@ -264,7 +265,7 @@ def tags_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: 
                    "untagged_recovered": len(recovered),
                    "untagged_dropped": int((~tagged & below).sum()),
                    # every judged untagged photo not dropped (a held stage keeps them all), as the stage counts
-                   "untagged_kept": int((~tagged & judged & ~below).sum())},
+                   "untagged_kept": int(untagged_kept.sum())},
         "doubted_counts": {"tagged": int((tagged & doubted).sum()), "untagged": int((~tagged & doubted).sum())},
         "doubted": gallery(cat[doubted].sort_values("topic_score", kind="stable"), max_gallery, ("topic_score",)),
         # Most confidently off-topic first; most confidently on-topic first.
