@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from curate import schema
+from curate.coordinates import clean_coordinates
 from curate.dates import parse_taken_at
 from curate.licences import canonical_licences
 from curate.recipes import Recipe, squash
@@ -120,55 +121,6 @@ def parse_tags(value: object, unique: bool = True) -> list[str]:
         items = [value]
     tags = [tag for tag in map(normalise_tag, items) if tag]
     return list(dict.fromkeys(tags)) if unique else tags
-
-
-def clean_coordinates(lat: pd.Series, lon: pd.Series,
-                      accuracy: pd.Series | None = None) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Numeric lat/lon with invalid pairs nulled, and why (`coord_issue`).
-
-    Both values missing -> 'missing'; unparseable or NaN/inf -> 'not_a_number';
-    |lat| > 90 or |lon| > 180 -> 'out_of_range'. A half-missing pair is nulled too.
-    A JSON boolean is not a number (`true` is not latitude 1.0). Exactly 0, 0 -> 'zero_position':
-    the placeholder exports and APIs (Flickr among them) write for "no position", never a
-    photo's place in practice (the Gulf of Guinea). An `accuracy` (Flickr's scale, 1 world to 16
-    street) of exactly 0 -> 'zero_accuracy': Flickr's "position not set", whatever the numbers.
-
-    >>> lat, lon, issue = clean_coordinates(pd.Series(["0", 41.9, 28.6, None]), pd.Series([0, 12.5, 77.2, None]),
-    ...                                     pd.Series([None, "16", "0", None]))
-    >>> issue.fillna("-").tolist(), lat.tolist()[1]
-    (['zero_position', '-', 'zero_accuracy', 'missing'], 41.9)
-    """
-    lat_raw = pd.Series(lat, copy=False)
-    lon_raw = pd.Series(lon, copy=False)
-    lat_num = _numbers(lat_raw)
-    lon_num = _numbers(lon_raw)
-    given = ~(_blank(lat_raw) & _blank(lon_raw))
-    finite = np.isfinite(lat_num) & np.isfinite(lon_num)
-    in_range = (lat_num.abs() <= 90) & (lon_num.abs() <= 180)
-    issue = pd.Series(None, index=lat_raw.index, dtype="object")
-    issue[~given] = "missing"
-    issue[given & ~finite] = "not_a_number"
-    issue[given & finite & ~in_range] = "out_of_range"
-    issue[issue.isna() & (lat_num == 0) & (lon_num == 0)] = "zero_position"
-    if accuracy is not None:
-        issue[issue.isna() & (_numbers(pd.Series(accuracy, copy=False)) == 0).to_numpy()] = "zero_accuracy"
-    valid = issue.isna()
-    return lat_num.where(valid), lon_num.where(valid), issue
-
-
-def _numbers(values: pd.Series) -> pd.Series:
-    """Floats of a source's column; booleans (JSON `true`, a bool column) become NaN, not 1.0/0.0."""
-    if pd.api.types.is_bool_dtype(values):
-        return pd.Series(np.nan, index=values.index, dtype="float64")
-    if values.dtype == object:
-        values = values.where(~values.map(lambda v: isinstance(v, (bool, np.bool_))), None)
-    return pd.to_numeric(values, errors="coerce").astype("float64")
-
-
-def _blank(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(values):
-        return values.isna()
-    return values.isna() | (values.astype("string").str.strip() == "").fillna(True).astype(bool)
 
 
 def match_labels(tags: list[str], recipe: Recipe | None, indexes: tuple[dict, dict] | None = None,

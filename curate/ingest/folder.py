@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from curate.coordinates import coordinate_warnings
 from curate.dates import read_taken_at
 from curate.errors import UsageError
 from curate.imageformats import IMAGE_EXTENSIONS
@@ -127,6 +128,7 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     records = fill_from_exif(labels.records, options.workers)
     if "taken_at" in records.columns:  # dates a metadata file wrote in a way no reader agrees on
         warnings += read_taken_at(records["taken_at"]).warnings()
+    warnings += coordinate_warnings(records)
     job = IngestJob(SOURCE, records, fetch=make_fetch(root),
                     recipe=None if labels.source == "none" else recipe, workers=options.workers,
                     retry_reasons=RETRY_REASONS, id_prefix=id_prefix(folder_namespace(ws, root, records, photo_bytes)),

@@ -52,7 +52,9 @@ def read_metadata(path: Path) -> pd.DataFrame:
     except OSError as exc:
         raise UsageError(f"metadata file {path} is unreadable ({exc.strerror or exc})") from exc
     except UnicodeDecodeError as exc:
-        raise UsageError(f"metadata file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        raise UsageError(f"metadata file {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as "
+                         "UTF-8 (a spreadsheet's \"CSV UTF-8\"; `iconv -f cp1252 -t utf-8` converts a Windows file)"
+                         ) from exc
     suffix = path.suffix.lower()
     if suffix in (".json", ".jsonl", ".ndjson") or (suffix not in (".csv", ".tsv") and text.lstrip()[:1] in "[{"):
         return parse_json_metadata(text, path)

@@ -1,7 +1,7 @@
 """Map a metadata table's columns onto canonical record fields (see curate.records).
 
-Known spellings are recognised by default (Flickr API, YFCC100M, im2gps, our own
-names); `--map field=column` overrides. Pure functions, no I/O.
+Known spellings are recognised by default (Flickr API, YFCC100M, im2gps, exiftool -csv's
+SourceFile, GPSLatitude and Keywords, our own names); `--map field=column` overrides. Pure functions, no I/O.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from curate.errors import UsageError
 # canonical field -> spellings recognised without --map (compared case-insensitively)
 DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
     "source_id": ("source_id", "photo_id", "photoid", "id", "img_id", "image_id"),
-    "file": ("file", "filename", "file_name", "path", "image_path", "image"),
+    "file": ("file", "filename", "file_name", "path", "image_path", "image", "sourcefile"),
     "owner_id": ("owner_id", "owner", "owner_nsid", "nsid", "usernsid", "user_nsid", "author", "uid"),
     "owner_name": ("owner_name", "ownername", "username", "usernickname", "realname"),
     "title": ("title", "caption"),
-    "tags": ("tags", "usertags", "user_tags"),
+    "tags": ("tags", "usertags", "user_tags", "keywords"),
     "label": ("label", "class", "category"),
-    "lat": ("lat", "latitude"),
-    "lon": ("lon", "lng", "long", "longitude"),
+    "lat": ("lat", "latitude", "gpslatitude"),
+    "lon": ("lon", "lng", "long", "longitude", "gpslongitude"),
     "geo_accuracy": ("geo_accuracy", "accuracy"),
     "taken_at": ("taken_at", "date_taken", "datetaken", "datetimeoriginal", "taken"),
     "license": ("license", "licence", "licensename", "license_name"),

@@ -33,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from curate.coordinates import coordinate_warnings
 from curate.dates import read_taken_at
 from curate.errors import UsageError
 from curate.ingest.engine import run_ingest
@@ -165,6 +166,7 @@ def ingest_urls(ws: Workspace, options: UrlIngestOptions) -> IngestReport:
     report.warnings += [*duplicate_column_warnings(table.columns), *several_labels_warning(records)]
     if "taken_at" in records.columns:
         report.warnings += read_taken_at(records["taken_at"]).warnings()
+    report.warnings += coordinate_warnings(records)
     check_some_download_worked(report)
     return report
 

@@ -1,0 +1,146 @@
+"""Coordinates as users' metadata files write them, read into decimal degrees (`clean_coordinates`).
+
+Decimal degrees as numbers or text, and the two other ways real sidecars write a position (audit BP E1): a
+decimal comma (`51,5074`, what a European spreadsheet saves beside `;` separators) and degrees, minutes and
+seconds with a hemisphere (`51 deg 30' 26.64" N`, what `exiftool -csv` prints without `-n`; `51°30'26.6"N`,
+`N 51° 30.444'`). A hemisphere letter must suit its column (N or S for latitude, E or W for longitude). What no
+rule reads is left empty as `not_a_number`, and `unreadable_warnings` says how many and shows one, so the ingest
+can say so instead of filing a written geotag as a missing one.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+# `51,5074` or `-0,1278`: one comma and no dot. No coordinate has a thousands separator (|lat| <= 90, |lon| <= 180)
+DECIMAL_COMMA = re.compile(r"^\s*([+-]?\d+),(\d+)\s*$")
+_NUMBER = r"\d+(?:[.,]\d+)?"
+# degrees, then minutes, then seconds, each with its mark, and a hemisphere letter before or after
+_DMS = re.compile(
+    rf"^\s*(?P<pre>[NSEW])?\s*(?P<sign>[+-])?\s*(?P<deg>{_NUMBER})\s*(?P<dmark>°|º|˚|deg\b|d\b)?\s*"
+    rf"(?:(?P<min>{_NUMBER})\s*(?P<mmark>'|′|’|min\b|m\b)\s*)?"
+    rf"(?:(?P<sec>{_NUMBER})\s*(?P<smark>\"|″|''|”|sec\b|s\b)\s*)?"
+    r"(?P<post>[NSEW])?\s*$", re.IGNORECASE)
+HEMISPHERES = {"lat": {"N": 1, "S": -1}, "lon": {"E": 1, "W": -1}}
+
+
+def coordinate_numbers(values: pd.Series, axis: str) -> pd.Series:
+    """Floats of a latitude (`axis` "lat") or longitude ("lon") column; what no rule reads is NaN. Booleans
+    (JSON `true`, a bool column) are no number, not 1.0/0.0.
+
+    >>> coordinate_numbers(pd.Series([41.9, "51,5074", "51 deg 30' 26.64\\" N", "33°51'54\\"S", "N 51° 30.5'",
+    ...                               "-0,5", "12.5 E", "x", True, "1,2,3"]), "lat").round(4).tolist()
+    [41.9, 51.5074, 51.5074, -33.865, 51.5083, -0.5, nan, nan, nan, nan]
+    >>> coordinate_numbers(pd.Series(["0 deg 7' 39.12\\" W", "151.2 E", "12 N"]), "lon").round(4).tolist()
+    [-0.1275, 151.2, nan]
+    """
+    numbers = _numbers(values)
+    if pd.api.types.is_numeric_dtype(values):
+        return numbers
+    text = values[numbers.isna() & values.map(lambda v: isinstance(v, str) and bool(v.strip()))]
+    for index, value in text.items():
+        numbers.at[index] = _written(value, axis)
+    return numbers
+
+
+def _numbers(values: pd.Series) -> pd.Series:
+    """Floats of a source's column as pandas reads them; booleans (JSON `true`, a bool column) become NaN, not
+    1.0/0.0."""
+    if pd.api.types.is_bool_dtype(values):
+        return pd.Series(np.nan, index=values.index, dtype="float64")
+    if values.dtype == object:
+        values = values.where(~values.map(lambda v: isinstance(v, (bool, np.bool_))), None)
+    return pd.to_numeric(values, errors="coerce").astype("float64")
+
+
+def _written(value: str, axis: str) -> float:
+    """One text coordinate in a decimal comma or in degrees, minutes and seconds (NaN when neither)."""
+    value = value.replace("\u2212", "-")
+    comma = DECIMAL_COMMA.match(value)
+    if comma:
+        return float(f"{comma.group(1)}.{comma.group(2)}")
+    parts = _DMS.match(value)
+    if not parts or (parts["pre"] and parts["post"]):
+        return np.nan
+    letter = (parts["pre"] or parts["post"] or "").upper()
+    marked = parts["dmark"] or parts["mmark"] or parts["smark"] or letter
+    if not marked or (letter and letter not in HEMISPHERES[axis]) or (letter and parts["sign"]):
+        return np.nan
+    degrees, minutes, seconds = (float((parts[name] or "0").replace(",", ".")) for name in ("deg", "min", "sec"))
+    if minutes >= 60 or seconds >= 60 or (parts["min"] and "." in parts["deg"].replace(",", ".")):
+        return np.nan
+    sign = -1 if parts["sign"] == "-" else HEMISPHERES[axis].get(letter, 1)
+    return sign * (degrees + minutes / 60 + seconds / 3600)
+
+
+def unreadable_warnings(lat: pd.Series, lon: pd.Series, names: tuple[str, str] = ("lat", "lon")) -> list[str]:
+    """One line for each of the two columns whose given values no rule reads as a coordinate (`names`: the
+    columns as the user's file spells them), with how many and one of them: such a photo is stored without a
+    position (`coord_issue` not_a_number), which the geo filter counts with the photos that have none.
+
+    >>> unreadable_warnings(pd.Series(["51,5", "n/a", "x", None]), pd.Series([0.1, 2, 3, None]), ("Breite", "Länge"))
+    ["2 Breite values could not be read as coordinates (e.g. 'n/a'): those photos are stored without a position \
+(coord_issue not_a_number); write decimal degrees such as 51.5074 or -0.1278"]
+    """
+    lines = []
+    for values, axis, name in ((lat, "lat", names[0]), (lon, "lon", names[1])):
+        values = pd.Series(values, copy=False)
+        bad = ~_blank(values) & coordinate_numbers(values, axis).isna()
+        if bad.any():
+            count = int(bad.sum())
+            lines.append(f"{count:,} {name} value{'s' if count != 1 else ''} could not be read as coordinates (e.g. "
+                         f"{str(values[bad].iloc[0]).strip()!r}): those photos are stored without a position "
+                         "(coord_issue not_a_number); write decimal degrees such as 51.5074 or -0.1278")
+    return lines
+
+
+def coordinate_warnings(records: pd.DataFrame) -> list[str]:
+    """`unreadable_warnings` for a source's canonical records (nothing when they have no lat or lon column)."""
+    if "lat" not in records.columns and "lon" not in records.columns:
+        return []
+    blank = pd.Series(None, index=records.index, dtype=object)
+    return unreadable_warnings(records["lat"] if "lat" in records.columns else blank,
+                               records["lon"] if "lon" in records.columns else blank)
+
+
+def clean_coordinates(lat: pd.Series, lon: pd.Series,
+                      accuracy: pd.Series | None = None) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Numeric lat/lon with invalid pairs nulled, and why (`coord_issue`).
+
+    Both values missing -> 'missing'; unreadable (`coordinate_numbers`) or NaN/inf -> 'not_a_number';
+    |lat| > 90 or |lon| > 180 -> 'out_of_range'. A half-missing pair is nulled too.
+    A JSON boolean is not a number (`true` is not latitude 1.0). Exactly 0, 0 -> 'zero_position':
+    the placeholder exports and APIs (Flickr among them) write for "no position", never a
+    photo's place in practice (the Gulf of Guinea). An `accuracy` (Flickr's scale, 1 world to 16
+    street) of exactly 0 -> 'zero_accuracy': Flickr's "position not set", whatever the numbers.
+
+    >>> lat, lon, issue = clean_coordinates(pd.Series(["0", 41.9, 28.6, None]), pd.Series([0, 12.5, 77.2, None]),
+    ...                                     pd.Series([None, "16", "0", None]))
+    >>> issue.fillna("-").tolist(), lat.tolist()[1]
+    (['zero_position', '-', 'zero_accuracy', 'missing'], 41.9)
+    """
+    lat_raw = pd.Series(lat, copy=False)
+    lon_raw = pd.Series(lon, copy=False)
+    lat_num = coordinate_numbers(lat_raw, "lat")
+    lon_num = coordinate_numbers(lon_raw, "lon")
+    given = ~(_blank(lat_raw) & _blank(lon_raw))
+    finite = np.isfinite(lat_num) & np.isfinite(lon_num)
+    in_range = (lat_num.abs() <= 90) & (lon_num.abs() <= 180)
+    issue = pd.Series(None, index=lat_raw.index, dtype="object")
+    issue[~given] = "missing"
+    issue[given & ~finite] = "not_a_number"
+    issue[given & finite & ~in_range] = "out_of_range"
+    issue[issue.isna() & (lat_num == 0) & (lon_num == 0)] = "zero_position"
+    if accuracy is not None:
+        issue[issue.isna() & (_numbers(pd.Series(accuracy, copy=False)) == 0).to_numpy()] = "zero_accuracy"
+    valid = issue.isna()
+    return lat_num.where(valid), lon_num.where(valid), issue
+
+
+def _blank(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(values):
+        return values.isna()
+    return values.isna() | (values.astype("string").str.strip() == "").fillna(True).astype(bool)
