@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from curate import schema  # noqa: E402
 from curate.filters import geo  # noqa: E402
-from curate.filters.geo_stage import GEO_HELD, GEO_UNNAMED  # noqa: E402
+from curate.filters.geo_labels import GEO_HELD, GEO_UNNAMED  # noqa: E402
 from curate.filters.stage import FilterConfig, filter_catalog  # noqa: E402
 
 META = ROOT.parent / "shared" / "realdata" / "im2gps-meta" / "im2gps3k_places365.csv"

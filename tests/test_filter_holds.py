@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from curate import schema
 from curate.cli.app import app
 from curate.filters import geo
-from curate.filters.geo_stage import GEO_BULK, GEO_HELD
+from curate.filters.geo_labels import GEO_BULK, GEO_HELD
 from curate.filters.stage import FilterConfig, filter_catalog
 from curate.outofcore.db import connect
 from curate.workspace import Workspace, read_catalog, write_catalog

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from curate.filters import geo
-from curate.filters.geo_stage import GEO_NAME_FAR, GEO_REGION
+from curate.filters.geo_labels import GEO_NAME_FAR, GEO_REGION
 from curate.filters.stage import FilterConfig, filter_catalog
 from tests.test_filter_holds import catalog, reasons
 from tests.test_outofcore import assert_same_report, assert_same_rows, filter_both

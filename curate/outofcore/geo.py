@@ -10,22 +10,20 @@ import pyarrow as pa
 
 from curate.filters import geo
 from curate.filters.config import STAGE, FilterConfig
-from curate.filters.geo_stage import (
+from curate.filters.geo_labels import (
     GEO_REGION,
     SPREAD_QUANTILE,
     bulk_positions,
     disputed_centres,
     drop_limits,
-    geo_evidence_warnings,
-    geo_warnings,
     judge_regions,
     label_verdicts,
     named_places,
-    recipe_label_centres,
     region_outliers,
     with_owner_support,
-    with_verdicts,
 )
+from curate.filters.geo_messages import geo_evidence_warnings, geo_warnings, with_verdicts
+from curate.filters.geo_stage import recipe_label_centres
 from curate.outofcore.db import drop_kept
 
 
@@ -239,7 +237,7 @@ def _label_table(centres: dict[str, geo.Centre], summary: pd.DataFrame) -> pd.Da
 
 
 def _bulk_positions(con, config: FilterConfig, centres: dict) -> pd.DataFrame:
-    """geo_stage.bulk_positions of the labelled rows' usable geotags (`modal_points` in SQL)."""
+    """geo_labels.bulk_positions of the labelled rows' usable geotags (`modal_points` in SQL)."""
     points = con.execute("""
         SELECT label, lat, lon, n, geotagged FROM (
             SELECT label, lat_u AS lat, lon_u AS lon, count(*) AS n,
