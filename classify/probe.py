@@ -53,7 +53,7 @@ class FeatureCache:
     without an embedding are computed."""
 
     def __init__(self, ws, backbone: str, size: int):
-        from curate.embed import EmbeddingCache, cache_key
+        from curate.embed_cache import EmbeddingCache, cache_key
 
         self.store = EmbeddingCache(ws, f"{backbone}-{size}px", folder="features")
         self.embedded = EmbeddingCache(ws, cache_key(backbone, size))  # `curate embed`'s, same crop

@@ -114,7 +114,7 @@ def embeddings_note(ws: Workspace, notes: list[str]) -> list[str]:
     """`notes` with the filter's "no embeddings" note (clusters.NO_EMBEDDINGS_NOTE) naming the embeddings the
     workspace does hold when they are at another input size than the one the filter reads (audit BB: after
     `curate embed --image-size 160` the note said "run `curate embed` first", and a re-run changed nothing)."""
-    from curate.embed import DEFAULT_IMAGE_SIZE
+    from curate.embed_cache import DEFAULT_IMAGE_SIZE
     from curate.filters import clusters, verify
 
     folder = ws.cache_dir / "embeddings"
