@@ -87,19 +87,19 @@ def aligned_difference_of(a: np.ndarray, b: np.ndarray, batch: int = 8) -> np.nd
     >>> bool(same == 0), bool(apart > 50)
     (True, True)
     """
-    from curate.filters import verify
+    from curate.filters import thumbnails
 
     index, weight = _frame_sampling()
-    a = a.reshape(len(a), verify.THUMB_WIDTH * verify.THUMB_HEIGHT, 3).astype(np.float32)
-    b = b.reshape(len(b), verify.THUMB_WIDTH * verify.THUMB_HEIGHT, 3).astype(np.float32)
-    grey = (verify._chroma(a) < verify.GREY_CHROMA) | (verify._chroma(b) < verify.GREY_CHROMA)
+    a = a.reshape(len(a), thumbnails.THUMB_WIDTH * thumbnails.THUMB_HEIGHT, 3).astype(np.float32)
+    b = b.reshape(len(b), thumbnails.THUMB_WIDTH * thumbnails.THUMB_HEIGHT, 3).astype(np.float32)
+    grey = (thumbnails._chroma(a) < thumbnails.GREY_CHROMA) | (thumbnails._chroma(b) < thumbnails.GREY_CHROMA)
     out = np.full(len(a), np.inf, dtype=np.float64)
     for start in range(0, len(a), batch):  # batch x placements x pixels x 3 floats in memory (~40 MB at 8)
         part = slice(start, start + batch)
         for inner, outer in ((a[part], b[part]), (b[part], a[part])):
             windows = np.einsum("nqpkc,qpk->nqpc", outer[:, index], weight)
             rgb = np.abs(windows - inner[:, None]).mean(axis=(2, 3))
-            luma = np.abs(windows @ verify._LUMA - (inner @ verify._LUMA)[:, None]).mean(axis=2)
+            luma = np.abs(windows @ thumbnails._LUMA - (inner @ thumbnails._LUMA)[:, None]).mean(axis=2)
             out[part] = np.minimum(out[part], np.where(grey[part, None], luma, rgb).min(axis=1))
     return out
 

@@ -47,21 +47,30 @@ An embedding link between images farther apart than `near_dup_bits` may also req
 within `link_colour_diff` (off by default): that keeps neighbouring shots of one street apart at
 a cost in crop and rotation recall (docs/benchmarks.md, "Held out").
 The thresholds and their evidence are in docs/benchmarks.md ("Near duplicates on real photos").
+The thumbnails and their colour and tone measures are in curate.filters.thumbnails (their names stay
+importable from here); the links confirmed on stored pixels in curate.filters.pixel_links.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from curate.store import map_images, open_rgb
+from curate.filters.pixel_links import _add_frame_links, _add_patch_links, _add_turn_links, _add_window_links
+from curate.filters.thumbnails import (  # noqa: F401 (re-exported: verify.THUMB_BYTES and the rest are read widely)
+    THUMB_BYTES,
+    THUMB_HEIGHT,
+    THUMB_WIDTH,
+    colour_difference_of,
+    compute_thumbnails,
+    mirrored_thumbnails,
+    thumbnail_bytes,
+    tone_difference_of,
+    tone_hashes,
+)
 
-THUMB_WIDTH, THUMB_HEIGHT = 16, 12
-THUMB_BYTES = THUMB_WIDTH * THUMB_HEIGHT * 3
 DEFAULT_COLOUR_DIFF = 4.0  # the strict limit (a crowded collection, or LinkRule's default)
 # Chosen on real photos with real edits (bench/neardup.py real; docs/benchmarks.md) and confirmed on a
 # held-out half of them (the half-set choice is the same 0.90 / 16 bits): 0.90 is above
@@ -89,146 +98,6 @@ DEFAULT_OVERLAP_PAIRS = 1_000  # overlap-only candidate pairs matched at most, c
 DEFAULT_PATCH_SHARE = None
 EMBEDDING_BACKBONE = "efficientnet_lite0"  # the cosine thresholds were measured on this backbone's vectors
 PAIR_BATCH = 16_384  # pairs (or images) whose thumbnails are in memory at once (the tone check: ~0.3 GB)
-
-
-def thumbnail_bytes(path: Path) -> bytes | None:
-    """The upright image shrunk to 16x12 RGB (576 bytes); None if it cannot be read."""
-    try:
-        image = open_rgb(path).resize((THUMB_WIDTH, THUMB_HEIGHT), Image.BILINEAR)
-    except Exception:  # an unreadable file is simply not verified
-        return None
-    return image.tobytes()
-
-
-def compute_thumbnails(paths: Iterable[Path], workers: int = 2) -> list[bytes | None]:
-    """thumbnail_bytes for each path, in order, with a thread pool."""
-    return map_images(thumbnail_bytes, paths, workers)
-
-
-def colour_difference(first: np.ndarray, second: np.ndarray, thumbs: np.ndarray) -> np.ndarray:
-    """Mean absolute RGB difference (0-255) between thumbnails of index pairs.
-
-    >>> t = np.zeros((2, THUMB_BYTES), dtype=np.uint8); t[1] += 10
-    >>> colour_difference(np.array([0]), np.array([1]), t).tolist()
-    [10.0]
-    """
-    out = np.empty(len(first), dtype=np.float64)
-    for start in range(0, len(first), 65536):  # bounded memory on huge candidate lists
-        a = thumbs[first[start:start + 65536]].astype(np.int16)
-        b = thumbs[second[start:start + 65536]].astype(np.int16)
-        out[start:start + 65536] = np.abs(a - b).mean(axis=1)
-    return out
-
-
-GREY_CHROMA = 3.0  # mean max(R,G,B) - min(R,G,B) of a thumbnail below which it is greyscale (JPEG noise ~1)
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-
-def colour_difference_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Mean absolute difference (0-255) of paired thumbnail rows; in luminance when either is greyscale.
-
-    A greyscale copy of a colour photo differs from it in colour only, so such pairs are
-    compared on brightness (ITU-R 601 luma), like the pHash itself.
-
-    >>> red = np.tile(np.array([200, 0, 0], np.uint8), THUMB_WIDTH * THUMB_HEIGHT)[None]
-    >>> grey = np.full_like(red, 60)  # 0.299 * 200 = 59.8
-    >>> blue = red[:, ::-1].copy()  # (0, 0, 200)
-    >>> [round(float(colour_difference_of(red, other)[0]), 1) for other in (grey, blue)]
-    [0.2, 133.3]
-    """
-    a = a.reshape(len(a), THUMB_WIDTH * THUMB_HEIGHT, 3).astype(np.float32)  # not -1: no pairs is 0 rows
-    b = b.reshape(len(b), THUMB_WIDTH * THUMB_HEIGHT, 3).astype(np.float32)
-    grey = (_chroma(a) < GREY_CHROMA) | (_chroma(b) < GREY_CHROMA)
-    rgb = np.abs(a - b).mean(axis=(1, 2))
-    luma = np.abs(a @ _LUMA - b @ _LUMA).mean(axis=1)
-    return np.where(grey, luma, rgb)
-
-
-def tone_difference_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Mean absolute difference (0-255) of paired thumbnail rows after a tone curve is taken out.
-
-    Each channel of one thumbnail is mapped onto the other's values by rank (histogram
-    matching: its k-th darkest pixel takes the other's k-th darkest value) and compared pixel
-    by pixel; both directions are tried and the smaller is kept (the direction that maps the
-    wider tone range onto the squashed one is the exact one: a gamma 2.5 copy merges dark tones
-    into ties). A monotonic tone curve (gamma, brightness, contrast, levels) keeps the order of
-    pixel values, so an edited copy scores near 0; a crop or a different photo does not. Pairs
-    where either thumbnail is greyscale are compared in luminance, as `colour_difference_of` does.
-
-    >>> ramp = np.repeat(np.linspace(0, 255, THUMB_WIDTH * THUMB_HEIGHT), 3).astype(np.uint8)[None]
-    >>> gamma = (255 * (ramp / 255.0) ** 2.0).astype(np.uint8)
-    >>> shuffled = np.random.default_rng(0).permutation(ramp.reshape(-1, 3)).reshape(1, -1)
-    >>> [bool(tone_difference_of(ramp, other)[0] < 1) for other in (gamma, shuffled)]  # same order / other
-    [True, False]
-    """
-    a = a.reshape(len(a), THUMB_WIDTH * THUMB_HEIGHT, 3).astype(np.float32)
-    b = b.reshape(len(b), THUMB_WIDTH * THUMB_HEIGHT, 3).astype(np.float32)
-    grey = (_chroma(a) < GREY_CHROMA) | (_chroma(b) < GREY_CHROMA)
-    a = np.where(grey[:, None, None], (a @ _LUMA)[:, :, None], a)
-    b = np.where(grey[:, None, None], (b @ _LUMA)[:, :, None], b)
-    return np.minimum(_matched_difference(a, b), _matched_difference(b, a))
-
-
-_TONE_HASH_SIDE = 8  # the 8x8 lowest-frequency DCT coefficients, as pHash
-
-
-def tone_hashes(thumbs: np.ndarray, chunk: int = 65536) -> np.ndarray:
-    """A tone-invariant 64-bit hash of each 16x12 thumbnail row (uint64): pHash's recipe (signs of
-    the 8x8 lowest-frequency DCT coefficients relative to their median) applied to the *ranks* of
-    the thumbnail's luminance instead of its values. A monotonic tone curve keeps every rank, so a
-    gamma or brightness copy hashes like its original; rows of one flat colour all hash alike.
-
-    >>> rng = np.random.default_rng(0)
-    >>> levels = np.linspace(0, 255, THUMB_BYTES // 3)  # grey thumbnails, every tone once
-    >>> thumbs = np.stack([np.repeat(rng.permutation(levels), 3) for _ in range(2)]).round().astype(np.uint8)
-    >>> dimmer = (0.9 * thumbs[:1] + 20).round().astype(np.uint8)  # brightness and contrast
-    >>> first, other, edited = tone_hashes(np.concatenate([thumbs, dimmer]))
-    >>> bool(first == edited), bool(first == other)
-    (True, False)
-    """
-    from scipy.fft import dct
-
-    out = np.empty(len(thumbs), dtype=np.uint64)
-    for start in range(0, len(thumbs), chunk):  # bounded memory on a million thumbnails
-        luma = thumbs[start:start + chunk].reshape(-1, THUMB_HEIGHT * THUMB_WIDTH, 3).astype(np.float32) @ _LUMA
-        grid = _mid_ranks(np.rint(luma).astype(np.int64)).reshape(-1, THUMB_HEIGHT, THUMB_WIDTH)
-        low = dct(dct(grid, axis=1, norm="ortho"), axis=2, norm="ortho")[:, :_TONE_HASH_SIDE, :_TONE_HASH_SIDE]
-        low = low.reshape(len(low), -1)
-        bits = low > np.median(low, axis=1, keepdims=True)
-        out[start:start + chunk] = np.packbits(bits, axis=1).view(">u8").ravel()
-    return out
-
-
-def _mid_ranks(levels: np.ndarray) -> np.ndarray:
-    """Rank of each 0-255 level within its row, tied levels sharing their mean rank (histogram
-    equalisation): a flat area stays flat instead of taking a ramp from the pixel order."""
-    rows = len(levels)
-    offsets = np.arange(rows)[:, None] * 256
-    counts = np.bincount((levels + offsets).ravel(), minlength=rows * 256).reshape(rows, 256)
-    mid = np.cumsum(counts, axis=1) - counts + (counts - 1) / 2.0
-    return np.take_along_axis(mid, levels, axis=1).astype(np.float32)
-
-
-def _chroma(pixels: np.ndarray) -> np.ndarray:
-    """Mean max(R,G,B) - min(R,G,B) of (n, pixels, 3) thumbnails."""
-    return (pixels.max(axis=2) - pixels.min(axis=2)).mean(axis=1)
-
-
-def _matched_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Mean |a - b histogram-matched onto a| of (n, pixels, 3) float arrays (ties kept in pixel order)."""
-    ranks = np.argsort(np.argsort(b, axis=1, kind="stable"), axis=1, kind="stable")
-    return np.abs(a - np.take_along_axis(np.sort(a, axis=1), ranks, axis=1)).mean(axis=(1, 2))
-
-
-def mirrored_thumbnails(thumbs: np.ndarray) -> np.ndarray:
-    """The 16x12 RGB thumbnails (rows of THUMB_BYTES) flipped left-right.
-
-    >>> t = np.arange(THUMB_BYTES, dtype=np.uint8)[None] % 251
-    >>> bool((mirrored_thumbnails(mirrored_thumbnails(t)) == t).all()), int(mirrored_thumbnails(t)[0, 0])
-    (True, 45)
-    """
-    grid = thumbs.reshape(len(thumbs), THUMB_HEIGHT, THUMB_WIDTH, 3)
-    return np.ascontiguousarray(grid[:, :, ::-1]).reshape(len(thumbs), THUMB_BYTES)
 
 
 @dataclass(frozen=True)
@@ -355,161 +224,6 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
     if evidence.vectors is not None and evidence.read_grey is not None and rule.window_score is not None:
         first, second = _add_window_links(evidence, rule, first, second, counts, workers)
     return first, second, counts
-
-
-GREY_CACHE = 512  # grey views (128 px, ~64 KB each) kept while one rule matches its pairs: ~32 MB
-
-
-def _matched_on_pixels(evidence: Evidence, a: np.ndarray, b: np.ndarray,
-                       matches: Callable[[np.ndarray, np.ndarray, int], bool]) -> tuple[np.ndarray, int]:
-    """(which pairs (a[k], b[k]) `matches(grey_a, grey_b, k)` on their grey views, how many pairs had an image
-    that could not be read). The pairs come closest first, so an image often recurs: the last GREY_CACHE views
-    read are kept, each image decoded once while it is among them."""
-    from collections import OrderedDict
-
-    cache: OrderedDict[int, np.ndarray | None] = OrderedDict()
-
-    def grey(position: int) -> np.ndarray | None:
-        if position in cache:
-            cache.move_to_end(position)
-        else:
-            cache[position] = evidence.read_grey(position)
-            if len(cache) > GREY_CACHE:
-                cache.popitem(last=False)
-        return cache[position]
-
-    linked, unreadable = np.zeros(len(a), bool), 0
-    for k, (i, j) in enumerate(zip(a.tolist(), b.tolist())):
-        one, other = grey(i), grey(j)
-        if one is None or other is None:
-            unreadable += 1
-            continue
-        linked[k] = matches(one, other, k)
-    return linked, unreadable
-
-
-def _add_frame_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,
-                     wide: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-                     counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The links plus pHash candidates that meet only through a border-trimmed view (`Evidence.trimmed`: a photo
-    padded onto a square, a screenshot's frame), not linked yet, whose grey views with their borders cut off
-    (`phash.content_box`) agree: 16x12 grey thumbnails within `rule.colour_diff` (the colour check, on what the
-    pHash compared), or one a window of the other at `rule.window_score`. The thumbnails and the embedding
-    compare the whole padded picture, which the border spoils (audit L: white-bordered squares 0.00 without
-    embeddings, 0.47 with them). The closest `rule.window_pairs` are matched. counts gains frame (links),
-    frame_candidates and frame_unreadable."""
-    from curate.filters import neardup, windows
-    from curate.filters.phash import content_box
-    from curate.groups import components_from_pairs
-
-    def trimmed_view(grey: np.ndarray) -> np.ndarray:
-        box = content_box(grey)
-        return grey if box is None else np.ascontiguousarray(grey[box[0]:box[1], box[2]:box[3]])
-
-    def thumbnail(grey: np.ndarray) -> np.ndarray:
-        return np.asarray(Image.fromarray(grey).resize((THUMB_WIDTH, THUMB_HEIGHT), Image.BOX), np.float32)
-
-    a, b, bits, _ = wide
-    near = bits <= rule.max_bits
-    a, b, bits = a[near], b[near], bits[near]
-    hashes, (mirrors, trimmed) = evidence.hashes, evidence.views()
-    plain = np.minimum(neardup.hamming_distance(hashes[a], hashes[b]),
-                       np.minimum(neardup.hamming_distance(hashes[a], mirrors[b]),
-                                  neardup.hamming_distance(mirrors[a], hashes[b])))
-    framed = neardup.trimmed_distance(hashes, trimmed, a, b) < plain  # met through a trimmed view only
-    labels = components_from_pairs(len(hashes), first, second)
-    keep = framed & (labels[a] != labels[b])
-    order = np.argsort(bits[keep], kind="stable")[:rule.window_pairs]
-    a, b = a[keep][order], b[keep][order]
-
-    def agree(one: np.ndarray, other: np.ndarray, _: int) -> bool:
-        one, other = trimmed_view(one), trimmed_view(other)
-        return (float(np.abs(thumbnail(one) - thumbnail(other)).mean()) <= rule.colour_diff
-                or windows.window_score(one, other) >= rule.window_score)
-
-    linked, unreadable = _matched_on_pixels(evidence, a, b, agree)
-    counts.update(frame=int(linked.sum()), frame_candidates=int(keep.sum()), frame_unreadable=unreadable)
-    return np.concatenate([first, a[linked]]), np.concatenate([second, b[linked]])
-
-
-def _add_turn_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,
-                    counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The links plus pairs that are one photo turned a quarter turn: one's pHash within `rule.max_bits` of the
-    other's quarter-turn pHash (`Evidence.turned`), not linked yet, whose grey views, one turned either way,
-    match as a window at `rule.window_score` (`windows.window_score`; the same bar as a crop's). A quarter turn
-    moves a pHash a median 26 bits and the embedding to a cosine of about 0.55 (audit I): no other rule sees it.
-    The same for a half turn (`Evidence.halfturned`, one view turned upside down: audit AS). counts gains turn
-    (links), turn_candidates and turn_unreadable, and half_turn, half_turn_candidates and half_turn_unreadable."""
-    from curate.filters import neardup, windows
-
-    n = len(evidence.hashes)
-    for kind, turned, turns in (("turn", evidence.turned, (1, -1)), ("half_turn", evidence.halfturned, (2,))):
-        if turned is None:
-            continue
-        a, b, bits, by_turn = neardup.mirror_pairs(evidence.hashes, turned, rule.max_bits)
-        a, b, bits = a[by_turn], b[by_turn], bits[by_turn]
-        new = ~np.isin(a * n + b, np.concatenate([first * n + second, second * n + first]))
-        order = np.argsort(bits[new], kind="stable")[:rule.window_pairs]  # the closest, as many as the window's
-        a, b = a[new][order], b[new][order]
-        linked, unreadable = _matched_on_pixels(
-            evidence, a, b, lambda one, other, _, turns=turns: max(
-                windows.window_score(np.ascontiguousarray(np.rot90(one, k=turn)), other) for turn in turns)
-            >= rule.window_score)
-        counts.update({kind: int(linked.sum()), f"{kind}_candidates": int(new.sum()), f"{kind}_unreadable": unreadable})
-        first, second = np.concatenate([first, a[linked]]), np.concatenate([second, b[linked]])
-    return first, second
-
-
-def _add_patch_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,
-                     wide: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-                     counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The links plus pHash pairs within `rule.max_bits` + PATCH_MARGIN_BITS (any view: plain, mirrored,
-    border-trimmed; `wide`, `neardup.mirror_pairs`' search for them) between images with a thumbnail, in
-    different clusters of the links so far, whose patches agree (`patches.patch_share` at least `rule.patch_share`, the
-    second view mirrored where the mirrored hashes matched): a copy with a sticker, a logo or caption bands over part of
-    it, or recoloured as a whole (sepia), which the thumbnails and the embeddings leave apart. The closest
-    `rule.window_pairs` pairs are matched (`_matched_on_pixels`). Patch links that alone would join more than
-    `patches.MAX_GROUP` images are not made. counts gains patch (links), patch_candidates, patch_matched,
-    patch_unreadable, patch_crowded (links not made) and patch_crowded_images."""
-    from curate.filters import patches
-    from curate.groups import components_from_pairs
-
-    a, b, bits, mirrored = wide
-    labels = components_from_pairs(len(evidence.hashes), first, second)
-    stored = np.ones(len(evidence.hashes), bool) if evidence.has_thumb is None else evidence.has_thumb
-    apart = (labels[a] != labels[b]) & stored[a] & stored[b]  # no thumbnail: not stored, or unreadable
-    order = np.argsort(bits[apart], kind="stable")[:rule.window_pairs]  # the closest, as many as the window match's
-    a, b, mirrored = a[apart][order], b[apart][order], mirrored[apart][order]
-    linked, unreadable = _matched_on_pixels(
-        evidence, a, b, lambda one, other, k: patches.patch_share(
-            patches.patch_view(one), patches.patch_view(other, bool(mirrored[k]))) >= rule.patch_share)
-    counts.update(patch_candidates=int(apart.sum()), patch_matched=len(a), patch_unreadable=unreadable)
-    groups = components_from_pairs(len(evidence.hashes), a[linked], b[linked])
-    sizes = np.bincount(groups)
-    crowded = linked & (sizes[groups[a]] > patches.MAX_GROUP)  # not one photo's copies: see MAX_GROUP
-    counts.update(patch=int((linked & ~crowded).sum()), patch_crowded=int(crowded.sum()),
-                  patch_crowded_images=int((sizes > patches.MAX_GROUP).astype(np.int64) @ sizes))
-    linked &= ~crowded
-    return np.concatenate([first, a[linked]]), np.concatenate([second, b[linked]])
-
-
-def _add_window_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,
-                      counts: dict[str, int], workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """The links plus the window matches (`windows.window_links`) between the clusters they make; counts
-    gains window (links), window_overlap, window_candidates, window_matched, window_unreadable,
-    overlap_candidates and overlap_matched."""
-    from curate.filters import windows
-    from curate.groups import components_from_pairs
-
-    labels = components_from_pairs(len(evidence.hashes), first, second)
-    found = windows.window_links(evidence.vectors, labels, evidence.read_grey, cosine=rule.window_cosine,
-                                 min_score=rule.window_score, max_pairs=rule.window_pairs, thumbs=evidence.thumbs,
-                                 has_thumb=evidence.has_thumb, workers=workers, overlap_cosine=rule.overlap_cosine,
-                                 overlap_min=rule.overlap_score, overlap_pairs=rule.overlap_pairs)
-    counts.update(window=len(found.first), window_overlap=found.overlaps, window_candidates=found.candidates,
-                  window_matched=found.matched, window_unreadable=found.unreadable,
-                  overlap_candidates=found.overlap_candidates, overlap_matched=found.overlap_matched)
-    return np.concatenate([first, found.first]), np.concatenate([second, found.second])
 
 
 def _add_tone_candidates(evidence: Evidence, max_bits: int, first: np.ndarray, second: np.ndarray,

@@ -1,0 +1,174 @@
+"""The near-duplicate links confirmed on the stored images' pixels (curate.filters.verify.link_pairs calls
+them, with `Evidence.read_grey`): pHash candidates met only through a border-trimmed view (`_add_frame_links`),
+quarter and half turns (`_add_turn_links`), copies whose patches agree (`_add_patch_links`) and the window
+and overlap matches between clusters (`_add_window_links`), each reading a pair's grey views through one
+small cache (`_matched_on_pixels`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from curate.filters.thumbnails import THUMB_HEIGHT, THUMB_WIDTH
+
+if TYPE_CHECKING:
+    from curate.filters.verify import Evidence, LinkRule
+
+
+GREY_CACHE = 512  # grey views (128 px, ~64 KB each) kept while one rule matches its pairs: ~32 MB
+
+
+def _matched_on_pixels(evidence: Evidence, a: np.ndarray, b: np.ndarray,
+                       matches: Callable[[np.ndarray, np.ndarray, int], bool]) -> tuple[np.ndarray, int]:
+    """(which pairs (a[k], b[k]) `matches(grey_a, grey_b, k)` on their grey views, how many pairs had an image
+    that could not be read). The pairs come closest first, so an image often recurs: the last GREY_CACHE views
+    read are kept, each image decoded once while it is among them."""
+    from collections import OrderedDict
+
+    cache: OrderedDict[int, np.ndarray | None] = OrderedDict()
+
+    def grey(position: int) -> np.ndarray | None:
+        if position in cache:
+            cache.move_to_end(position)
+        else:
+            cache[position] = evidence.read_grey(position)
+            if len(cache) > GREY_CACHE:
+                cache.popitem(last=False)
+        return cache[position]
+
+    linked, unreadable = np.zeros(len(a), bool), 0
+    for k, (i, j) in enumerate(zip(a.tolist(), b.tolist())):
+        one, other = grey(i), grey(j)
+        if one is None or other is None:
+            unreadable += 1
+            continue
+        linked[k] = matches(one, other, k)
+    return linked, unreadable
+
+
+def _add_frame_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,
+                     wide: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+                     counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The links plus pHash candidates that meet only through a border-trimmed view (`Evidence.trimmed`: a photo
+    padded onto a square, a screenshot's frame), not linked yet, whose grey views with their borders cut off
+    (`phash.content_box`) agree: 16x12 grey thumbnails within `rule.colour_diff` (the colour check, on what the
+    pHash compared), or one a window of the other at `rule.window_score`. The thumbnails and the embedding
+    compare the whole padded picture, which the border spoils (audit L: white-bordered squares 0.00 without
+    embeddings, 0.47 with them). The closest `rule.window_pairs` are matched. counts gains frame (links),
+    frame_candidates and frame_unreadable."""
+    from curate.filters import neardup, windows
+    from curate.filters.phash import content_box
+    from curate.groups import components_from_pairs
+
+    def trimmed_view(grey: np.ndarray) -> np.ndarray:
+        box = content_box(grey)
+        return grey if box is None else np.ascontiguousarray(grey[box[0]:box[1], box[2]:box[3]])
+
+    def thumbnail(grey: np.ndarray) -> np.ndarray:
+        return np.asarray(Image.fromarray(grey).resize((THUMB_WIDTH, THUMB_HEIGHT), Image.BOX), np.float32)
+
+    a, b, bits, _ = wide
+    near = bits <= rule.max_bits
+    a, b, bits = a[near], b[near], bits[near]
+    hashes, (mirrors, trimmed) = evidence.hashes, evidence.views()
+    plain = np.minimum(neardup.hamming_distance(hashes[a], hashes[b]),
+                       np.minimum(neardup.hamming_distance(hashes[a], mirrors[b]),
+                                  neardup.hamming_distance(mirrors[a], hashes[b])))
+    framed = neardup.trimmed_distance(hashes, trimmed, a, b) < plain  # met through a trimmed view only
+    labels = components_from_pairs(len(hashes), first, second)
+    keep = framed & (labels[a] != labels[b])
+    order = np.argsort(bits[keep], kind="stable")[:rule.window_pairs]
+    a, b = a[keep][order], b[keep][order]
+
+    def agree(one: np.ndarray, other: np.ndarray, _: int) -> bool:
+        one, other = trimmed_view(one), trimmed_view(other)
+        return (float(np.abs(thumbnail(one) - thumbnail(other)).mean()) <= rule.colour_diff
+                or windows.window_score(one, other) >= rule.window_score)
+
+    linked, unreadable = _matched_on_pixels(evidence, a, b, agree)
+    counts.update(frame=int(linked.sum()), frame_candidates=int(keep.sum()), frame_unreadable=unreadable)
+    return np.concatenate([first, a[linked]]), np.concatenate([second, b[linked]])
+
+
+def _add_turn_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,
+                    counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The links plus pairs that are one photo turned a quarter turn: one's pHash within `rule.max_bits` of the
+    other's quarter-turn pHash (`Evidence.turned`), not linked yet, whose grey views, one turned either way,
+    match as a window at `rule.window_score` (`windows.window_score`; the same bar as a crop's). A quarter turn
+    moves a pHash a median 26 bits and the embedding to a cosine of about 0.55 (audit I): no other rule sees it.
+    The same for a half turn (`Evidence.halfturned`, one view turned upside down: audit AS). counts gains turn
+    (links), turn_candidates and turn_unreadable, and half_turn, half_turn_candidates and half_turn_unreadable."""
+    from curate.filters import neardup, windows
+
+    n = len(evidence.hashes)
+    for kind, turned, turns in (("turn", evidence.turned, (1, -1)), ("half_turn", evidence.halfturned, (2,))):
+        if turned is None:
+            continue
+        a, b, bits, by_turn = neardup.mirror_pairs(evidence.hashes, turned, rule.max_bits)
+        a, b, bits = a[by_turn], b[by_turn], bits[by_turn]
+        new = ~np.isin(a * n + b, np.concatenate([first * n + second, second * n + first]))
+        order = np.argsort(bits[new], kind="stable")[:rule.window_pairs]  # the closest, as many as the window's
+        a, b = a[new][order], b[new][order]
+        linked, unreadable = _matched_on_pixels(
+            evidence, a, b, lambda one, other, _, turns=turns: max(
+                windows.window_score(np.ascontiguousarray(np.rot90(one, k=turn)), other) for turn in turns)
+            >= rule.window_score)
+        counts.update({kind: int(linked.sum()), f"{kind}_candidates": int(new.sum()), f"{kind}_unreadable": unreadable})
+        first, second = np.concatenate([first, a[linked]]), np.concatenate([second, b[linked]])
+    return first, second
+
+
+def _add_patch_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,
+                     wide: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+                     counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The links plus pHash pairs within `rule.max_bits` + PATCH_MARGIN_BITS (any view: plain, mirrored,
+    border-trimmed; `wide`, `neardup.mirror_pairs`' search for them) between images with a thumbnail, in
+    different clusters of the links so far, whose patches agree (`patches.patch_share` at least `rule.patch_share`, the
+    second view mirrored where the mirrored hashes matched): a copy with a sticker, a logo or caption bands over part of
+    it, or recoloured as a whole (sepia), which the thumbnails and the embeddings leave apart. The closest
+    `rule.window_pairs` pairs are matched (`_matched_on_pixels`). Patch links that alone would join more than
+    `patches.MAX_GROUP` images are not made. counts gains patch (links), patch_candidates, patch_matched,
+    patch_unreadable, patch_crowded (links not made) and patch_crowded_images."""
+    from curate.filters import patches
+    from curate.groups import components_from_pairs
+
+    a, b, bits, mirrored = wide
+    labels = components_from_pairs(len(evidence.hashes), first, second)
+    stored = np.ones(len(evidence.hashes), bool) if evidence.has_thumb is None else evidence.has_thumb
+    apart = (labels[a] != labels[b]) & stored[a] & stored[b]  # no thumbnail: not stored, or unreadable
+    order = np.argsort(bits[apart], kind="stable")[:rule.window_pairs]  # the closest, as many as the window match's
+    a, b, mirrored = a[apart][order], b[apart][order], mirrored[apart][order]
+    linked, unreadable = _matched_on_pixels(
+        evidence, a, b, lambda one, other, k: patches.patch_share(
+            patches.patch_view(one), patches.patch_view(other, bool(mirrored[k]))) >= rule.patch_share)
+    counts.update(patch_candidates=int(apart.sum()), patch_matched=len(a), patch_unreadable=unreadable)
+    groups = components_from_pairs(len(evidence.hashes), a[linked], b[linked])
+    sizes = np.bincount(groups)
+    crowded = linked & (sizes[groups[a]] > patches.MAX_GROUP)  # not one photo's copies: see MAX_GROUP
+    counts.update(patch=int((linked & ~crowded).sum()), patch_crowded=int(crowded.sum()),
+                  patch_crowded_images=int((sizes > patches.MAX_GROUP).astype(np.int64) @ sizes))
+    linked &= ~crowded
+    return np.concatenate([first, a[linked]]), np.concatenate([second, b[linked]])
+
+
+def _add_window_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,
+                      counts: dict[str, int], workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The links plus the window matches (`windows.window_links`) between the clusters they make; counts
+    gains window (links), window_overlap, window_candidates, window_matched, window_unreadable,
+    overlap_candidates and overlap_matched."""
+    from curate.filters import windows
+    from curate.groups import components_from_pairs
+
+    labels = components_from_pairs(len(evidence.hashes), first, second)
+    found = windows.window_links(evidence.vectors, labels, evidence.read_grey, cosine=rule.window_cosine,
+                                 min_score=rule.window_score, max_pairs=rule.window_pairs, thumbs=evidence.thumbs,
+                                 has_thumb=evidence.has_thumb, workers=workers, overlap_cosine=rule.overlap_cosine,
+                                 overlap_min=rule.overlap_score, overlap_pairs=rule.overlap_pairs)
+    counts.update(window=len(found.first), window_overlap=found.overlaps, window_candidates=found.candidates,
+                  window_matched=found.matched, window_unreadable=found.unreadable,
+                  overlap_candidates=found.overlap_candidates, overlap_matched=found.overlap_matched)
+    return np.concatenate([first, found.first]), np.concatenate([second, found.second])
