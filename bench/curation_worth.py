@@ -269,7 +269,7 @@ def mean_of(frame: pd.DataFrame, column: str) -> float | None:
 
 def print_summary(rows: list[dict]) -> None:
     """Per variant: worth mean (s.e.), the sandals shares and the targets, then the headline sentence."""
-    from classify.compare import curation_headline, standard_error
+    from classify.compare_scores import curation_headline, standard_error
 
     table = pd.DataFrame(rows)
     full = table[table["variant"] == "full"]

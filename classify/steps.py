@@ -95,7 +95,7 @@ def evaluate_step(ws: Workspace, run_dir: Path, settings) -> str:
     error and the sandals test (classify.compare.curation_headline), one statement per line.
     """
     from classify import evaluate_run
-    from classify.compare import comparison_lines
+    from classify.compare_scores import comparison_lines
     from classify.evaluate import sandals_summary
 
     evaluation, _ = evaluate_run.evaluate_and_write(run_dir, ws, settings.split, settings.top_losses, settings.device,

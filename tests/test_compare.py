@@ -316,7 +316,7 @@ def test_curation_is_worth_the_difference_on_the_photos_both_models_could_be_sco
     under "on the same 54 clean test photos". Here the curated model gets every photo of the label the
     uncurated model lacks wrong and answers every other photo as the uncurated model does: like for like,
     curation is worth nothing, and the photos left out are counted and explained once."""
-    from classify.compare import comparison_lines, comparison_table
+    from classify.compare_scores import comparison_lines, comparison_table
 
     comparison, clean_test, lacking, lacking_ids, both_wrong, reference = compare_with_a_label_lacking(
         demo_ws, tmp_path, monkeypatch, curated_right_on_it=False)
@@ -359,7 +359,7 @@ def test_curation_is_worth_the_difference_on_the_photos_both_models_could_be_sco
 
 
 def test_a_photo_one_model_could_not_read_is_left_out_of_both_and_said_so():
-    from classify.compare import left_out_line, score_on_common_photos
+    from classify.compare_scores import left_out_line, score_on_common_photos
 
     test = pd.DataFrame({schema.PHOTO_ID: ["a", "b", "c", "d"], "owner_id": ["o1", "o1", "o2", None],
                          "label": ["cat", "cat", "dog", None]})

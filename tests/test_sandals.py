@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from classify.cli import app as classify_app
-from classify.compare import curation_headline, sandals_comparison, standard_error
+from classify.compare_scores import curation_headline, sandals_comparison, standard_error
 from classify.evaluate import answered_with_label, sandals_score, wrongly_gated
 from classify.evaluate_photos import OFF_TOPIC, off_topic_photos_of
 from classify.evaluate_run import evaluate_run
@@ -286,7 +286,7 @@ def test_the_curate_run_evaluate_summary_ends_with_the_headline_and_the_sandals_
 
 
 def test_the_owner_bootstrap_resamples_photographers_not_photos():
-    from classify.compare import owner_bootstrap_se
+    from classify.compare_scores import owner_bootstrap_se
 
     same = [{"owner_id": f"o{i}", "photos": 10, "correct": 6} for i in range(8)]
     assert owner_bootstrap_se(same, same) == 0.0  # identical models: no difference to be unsure of

@@ -50,7 +50,7 @@ def evaluate_command(
     else:
         print_table(report.most_confused.head(10), title="most confused (actual → predicted)")
     if evaluation.comparisons:
-        from classify.compare import comparison_lines, comparison_table
+        from classify.compare_scores import comparison_lines, comparison_table
 
         print_table(comparison_table(evaluation.comparisons), title="comparisons (test accuracy)")
         for line in comparison_lines(evaluation.comparisons):
