@@ -31,7 +31,7 @@ from curate.prefilter.labels import (
     why_no_label_folds,
 )
 from curate.prefilter.relabel import relabel
-from curate.prefilter.rescue import geo_candidates, rescue, rescue_topic, topic_candidates
+from curate.prefilter.rescue import geo_candidates, geo_rescue_held_note, rescue, rescue_topic, topic_candidates
 from curate.prefilter.threshold import percent_below
 
 
@@ -101,6 +101,8 @@ def label_repairs(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray,
         score = _topic_scores(result, vectors, candidates, topic, config)
         result, repairs["geo_rescue"] = rescue(result, candidates, evidence, candidate_proba, score, topic.threshold,
                                                config.geo_rescue_rule)
+        if repairs["geo_rescue"]["held"]:
+            notes.append(geo_rescue_held_note(repairs["geo_rescue"]["held"]))
     if rescue_off_topic:
         result, repairs["topic_rescue"] = rescue_topic(result, off_topic, evidence, off_topic_proba,
                                                        config.topic_rescue_precision)

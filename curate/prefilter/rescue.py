@@ -13,6 +13,12 @@ as `geo_rescued`, when its pixels agree with its label and with the topic:
 class (on one seed it kept 84% / 77% of the right-label mis-geotags of the demo / scenes scrape,
 against 63% / 43%, still with none wrong; docs/benchmarks.md).
 
+A label model that mostly disagrees with a label's own kept photos cannot vouch for that label's geo
+outliers: the rescue is held per label where the model agrees with under WEAK_AGREEMENT of the label's
+judged photos (or judges none of them), and the stage names those labels. Audit BP P1 (2026-12-07): real
+geotags on look-alike street scenes, a model agreeing with 2-27 % of each city's photos (the most common
+label alone: 20 %) put 7 planted wrong geotags back, 0 of 7 right.
+
 Its probabilities come from the same photographer-grouped fold models that score the kept
 photos (fitted on kept photos only): a geo outlier is scored by the model of the fold its
 photographer group fell in, so no model saw its photographer. Photos whose pixels say another
@@ -44,7 +50,7 @@ import pandas as pd
 
 from curate import schema
 from curate.prefilter.confident import confident_class
-from curate.prefilter.labels import LabelEvidence
+from curate.prefilter.labels import WEAK_AGREEMENT, LabelEvidence
 
 
 def geo_candidates(result: pd.DataFrame, usable: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -120,6 +126,30 @@ def rescue_topic(result: pd.DataFrame, candidates: np.ndarray, evidence: LabelEv
 RESCUE_RULES = ("class_threshold", "argmax")
 
 
+def unvouched_labels(evidence: LabelEvidence) -> dict[str, float | None]:
+    """{label: agreement} of the labels whose geo outliers the label model cannot vouch for: it agrees with under
+    WEAK_AGREEMENT of their judged photos out of fold (None: it judged none of them).
+
+    >>> from types import SimpleNamespace
+    >>> evidence = SimpleNamespace(classes=np.array(["a", "b", "c"]), codes=np.array([0, 0, 0, 1, 1, 2]),
+    ...                            proba=np.eye(3)[[0, 0, 1, 0, 1, 2]], unjudged=np.array([0, 0, 0, 0, 0, 1], bool))
+    >>> unvouched_labels(evidence)
+    {'c': None}
+    >>> evidence.proba = np.eye(3)[[0, 1, 1, 0, 0, 2]]
+    >>> unvouched_labels(evidence)
+    {'a': 0.3333, 'b': 0.0, 'c': None}
+    """
+    judged = ~np.asarray(evidence.unjudged, bool)
+    agrees = evidence.proba.argmax(axis=1) == evidence.codes
+    weak = {}
+    for code, name in enumerate(evidence.classes):
+        mine = (evidence.codes == code) & judged
+        agreement = float(agrees[mine].mean()) if mine.any() else None
+        if agreement is None or agreement < WEAK_AGREEMENT:
+            weak[str(name)] = None if agreement is None else round(agreement, 4)
+    return weak
+
+
 def rescue(result: pd.DataFrame, candidates: np.ndarray, evidence: LabelEvidence, proba: np.ndarray,
            topic_score: np.ndarray, topic_threshold: float, rule: str = "class_threshold") -> tuple[pd.DataFrame, dict]:
     """Keep the candidates whose pixels agree with their label and the topic (module docstring).
@@ -128,12 +158,18 @@ def rescue(result: pd.DataFrame, candidates: np.ndarray, evidence: LabelEvidence
     class_threshold (the label is the confident-learning class) or argmax (the label is the most
     probable class, no threshold: keeps more right labels, measured in docs/benchmarks.md).
     Writes label_quality, suggested_label and geo_rescued of every candidate; the rescued ones
-    become kept, with their topic_score. Returns (catalog, summary for the stage report).
+    become kept, with their topic_score. None is kept under a label the model cannot vouch for
+    (`unvouched_labels`): the summary's `held` counts, per such label, the photos it would have kept.
+    Returns (catalog, summary for the stage report).
     """
     given = pd.Index(evidence.classes).get_indexer(result["label"].iloc[candidates])
     believed = confident_class(proba, evidence.found.thresholds) if rule == "class_threshold" else proba.argmax(axis=1)
     on_topic = topic_score >= topic_threshold
-    rescued = (believed == given) & on_topic
+    would = (believed == given) & on_topic
+    weak = unvouched_labels(evidence)
+    unvouched = np.isin(evidence.classes[given], list(weak))
+    rescued = would & ~unvouched
+    held = pd.Series(evidence.classes[given[would & unvouched]]).value_counts().sort_index()
     result = result.copy()
     result.loc[candidates, "label_quality"] = proba[np.arange(len(candidates)), given]
     result.loc[candidates, "suggested_label"] = evidence.classes[proba.argmax(axis=1)]
@@ -146,8 +182,27 @@ def rescue(result: pd.DataFrame, candidates: np.ndarray, evidence: LabelEvidence
                # how far the kept ones lie from their label's centre (audit AM: 3,900-14,500 km, said nowhere)
                "rescued_km": [round(float(distance.min()), 1), round(float(distance.max()), 1)] if len(distance)
                else None,
+               "held": {str(name): {"would_rescue": int(count), "agreement": weak[str(name)]}
+                        for name, count in held.items()},
                "other_label": int((believed != given).sum()),
                "off_topic": int(((believed == given) & ~on_topic).sum()),
                "thresholds": {str(name): round(float(t), 4) for name, t in
                               zip(evidence.classes, evidence.found.thresholds)}}
     return result, summary
+
+
+def geo_rescue_held_note(held: dict[str, dict]) -> str:
+    """The note for the labels whose geo rescue was held (`rescue`'s summary `held`).
+
+    >>> print(geo_rescue_held_note({"london": {"would_rescue": 2, "agreement": 0.02},
+    ...                             "paris": {"would_rescue": 1, "agreement": None}}))  # doctest: +NORMALIZE_WHITESPACE
+    geo rescue held for 2 labels (london 2 photos, agreement 2%; paris 1, none judged): the label model agrees with
+    under half of their judged photos, so its word cannot put their geo outliers back; 3 stay dropped
+    """
+    parts = [f"{name} {entry['would_rescue']:,}{' photos' if index == 0 else ''}, "
+             + ("none judged" if entry["agreement"] is None else f"agreement {entry['agreement']:.0%}")
+             for index, (name, entry) in enumerate(sorted(held.items(), key=lambda item: -item[1]["would_rescue"]))]
+    total = sum(entry["would_rescue"] for entry in held.values())
+    return (f"geo rescue held for {len(held)} label{'s' if len(held) != 1 else ''} ({'; '.join(parts)}): the label "
+            f"model agrees with under half of their judged photos, so its word cannot put their geo outliers back; "
+            f"{total:,} stay dropped")
