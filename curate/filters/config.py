@@ -234,8 +234,9 @@ class FilterConfig:
         "recipe, else 0.1)."))
     # a label whose photos beyond max_km exceed this share is not a place
     max_outlier_share: float = setting(0.5, help=(
-        "A label is not a place when the filter would drop more than this share of its geotagged photos (default: "
-        "recipe, else 0.5)."))
+        "A label is not a place when the filter would drop more than this share of its geotagged photos (for a "
+        "label named as a place, with its median photo within 2x --max-km: of those beyond the band of its suburbs) "
+        "(default: recipe, else 0.5)."))
     # a label whose name is not a place (geo.names_a_place) and that has no coordinates in the recipe is held when
     # the filter would drop more than this share of its geotagged photos: a scene or object label shot mostly in one
     # town (audit M: `Kitchen`, 17 of 30 photos in Paris by 7 photographers, lost the 13 taken elsewhere). Evidence

@@ -214,8 +214,10 @@ def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config:
     place (`geo.names_a_place`; `named`: the labels the recipe gives coordinates) and that would lose
     more than max_unnamed_share of its geotagged photos is not filtered (GEO_UNNAMED)."""
     regions, name_far, region_far = places
+    as_places = [label for label in spread.index if label in (named or set()) or geo.names_a_place(label)]
     judged = geo.judge_places(spread, max_km, config.max_outlier_share, config.max_median_multiple,
-                              config.min_geotagged, config.max_spread_share) if len(spread) else pd.Series(dtype=object)
+                              config.min_geotagged, config.max_spread_share, as_places) \
+        if len(spread) else pd.Series(dtype=object)
     skipped = {"not_a_place": GEO_NOT_A_PLACE, "too_few": GEO_TOO_FEW, "spread": GEO_HELD,
                "few_owners": GEO_FEW_OWNERS}
     verdicts = {}
