@@ -130,7 +130,12 @@ class FilterConfig:
     center: str = setting("median", help=(  # median | recipe
         "Label centre: median of its photos, or recipe coordinates (default: recipe, else median)."))
     missing_geo: str = setting("keep", help=(
-        "Labelled photos without coordinates: keep or drop (default: recipe, else keep)."))
+        "Labelled photos without coordinates: keep or drop (default: recipe, else keep; drop is held when over "
+        "half of the labelled photos have none: --force-missing-geo)."))
+    # drop them even when over half of the labelled photos have none (geo_messages.MAX_MISSING_GEO_SHARE)
+    force_missing_geo: bool = setting(False, help=(
+        "With --missing-geo drop: drop labelled photos without usable coordinates even when over half of them have "
+        "none (default: recipe, else no: they are kept and a warning says so)."))
     # positions the source rates less precise are treated as missing (0: off)
     min_geo_accuracy: int = setting(0, help=(
         "Treat positions the source rates less precise than this as missing (Flickr: 11 city, 16 street; default: "

@@ -280,3 +280,42 @@ def recipe_far_warnings(far: pd.DataFrame, config: FilterConfig) -> list[str]:
                      "coordinates; geo filter skipped for them; check a few of their photos, then --force-geo drops "
                      "the far ones, --center median judges them around their own centre")
     return lines
+
+
+# --missing-geo drop is held when more labelled photos than this share have no usable coordinates, as the licence
+# filter holds (audit BP E2: a sidecar whose geotags ingest could not read lost every photo, 100 of 100, on a note)
+MAX_MISSING_GEO_SHARE = 0.5
+
+
+def missing_geo_lines(missing: Mapping[str, int], labelled: int, config: FilterConfig, notes: list[str],
+                      warnings: list[str]) -> bool:
+    """The note on the labelled photos without usable coordinates, counted by why (`coord_issue`; `imprecise`: a
+    position coarser than --min-geo-accuracy), and whether `--missing-geo drop`'s drops are held: more than
+    MAX_MISSING_GEO_SHARE of the `labelled` photos have none and force_missing_geo is off (a warning says so).
+    Shared by both engines.
+
+    >>> notes, warnings = [], []
+    >>> missing_geo_lines({"missing": 60, "not_a_number": 40}, 100, FilterConfig(missing_geo="drop"), notes, warnings)
+    True
+    >>> print(notes[0])
+    100 labelled photos have no usable coordinates (60 missing, 40 not_a_number): kept, the missing_geo drops held
+    >>> print(warnings[0])  # doctest: +ELLIPSIS
+    held: --missing-geo drop would drop 100 of the 100 labelled photos (100%)...--force-missing-geo to drop them
+    """
+    total = sum(missing.values())
+    if not total:
+        return False
+    why = ", ".join(f"{count:,} {reason}" for reason, count in sorted(missing.items(), key=lambda kv: (-kv[1], kv[0])))
+    dropping = config.missing_geo == "drop"
+    over = total > MAX_MISSING_GEO_SHARE * labelled
+    held = dropping and over and not config.force_missing_geo
+    fate = ("kept" if not dropping else "kept, the missing_geo drops held" if held
+            else "dropped as missing_geo" + (" (--force-missing-geo)" if over else ""))
+    notes.append(f"{total:,} labelled photo{'s have' if total != 1 else ' has'} no usable coordinates ({why}): {fate}")
+    if held:
+        warnings.append(f"held: --missing-geo drop would drop {total:,} of the {labelled:,} labelled photos "
+                        f"({total / labelled:.0%}): over half have no usable coordinates ({why}; coord_issue "
+                        "not_a_number: written but unreadable, see the ingest's warnings); kept, not dropped as "
+                        "missing_geo; ingest their positions (--map lat=COLUMN --map lon=COLUMN), or pass "
+                        "--force-missing-geo to drop them")
+    return held

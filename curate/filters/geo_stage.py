@@ -25,7 +25,7 @@ from curate.filters.geo_labels import (
     named_places,
     region_outliers,
 )
-from curate.filters.geo_messages import geo_evidence_warnings, geo_warnings, with_verdicts
+from curate.filters.geo_messages import geo_evidence_warnings, geo_warnings, missing_geo_lines, with_verdicts
 from curate.records import apply_drops
 
 
@@ -62,12 +62,14 @@ def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: l
     # NaN limit (a label not judged, or a region): never by distance; a region's photos outside it
     is_outlier = labelled & ((distance > limit) | (outside & (out["label"].map(verdicts) == GEO_REGION).to_numpy()))
     reason = np.where(is_outlier, "geo_outlier", None)
-    if config.missing_geo == "drop":
-        reason = np.where(labelled & lat.isna().to_numpy(), "missing_geo", reason)
-    missing = int((labelled & lat.isna().to_numpy()).sum())
-    if missing:
-        notes.append(f"{missing:,} labelled photo{'s have' if missing != 1 else ' has'} no usable coordinates "
-                     f"({'dropped as missing_geo' if config.missing_geo == 'drop' else 'kept'})")
+    unlocated = labelled & lat.isna().to_numpy()
+    # why, by coord_issue; a position masked as coarser than --min-geo-accuracy is `imprecise`
+    issue = (out["coord_issue"] if "coord_issue" in out else pd.Series(None, index=out.index)).astype(object)
+    issue = issue.mask(out["lat"].notna() & lat.isna(), "imprecise").fillna("missing")
+    why = issue[unlocated]
+    held = missing_geo_lines(why.value_counts().to_dict(), int(labelled.sum()), config, notes, warnings)
+    if config.missing_geo == "drop" and not held:
+        reason = np.where(unlocated, "missing_geo", reason)
     table = geo.distance_summary(out.loc[labelled, "label"], distance[labelled], is_outlier[labelled], centres,
                                  located=(lat.notna() & lon.notna()).to_numpy()[labelled])
     table = with_verdicts(table, spread, verdicts, config, disputed, bulk, places)

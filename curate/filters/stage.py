@@ -264,11 +264,13 @@ def force_notes(config: FilterConfig, warnings: list[str]) -> list[str]:
             (config.force_caps and config.max_per_owner is None and config.max_owner_share is None, "--force-caps",
              "--max-per-owner or --max-owner-share", "max_per_owner or max_owner_share"),
             (config.force_licences and config.licences is None, "--force-licences", "--licences", "licences"),
-            (config.force_geo and not config.geo_on, "--force-geo", "a --max-km", "max_km")]
+            (config.force_geo and not config.geo_on, "--force-geo", "a --max-km", "max_km"),
+            (config.force_missing_geo and config.missing_geo != "drop", "--force-missing-geo", "--missing-geo drop",
+             "missing_geo")]
     notes = [f"{flag} forces nothing without {needs} (recipe {key}): this run dropped only what its own settings "
              "ask for (a re-run also undoes what an earlier run dropped with them)"
              for given, flag, needs, key in idle if given]
-    named = sorted({flag for line in warnings for flag in re.findall(r"--force-[a-z]+", line)})
+    named = sorted({flag for line in warnings for flag in re.findall(r"--force(?:-[a-z]+)+", line)})
     if named:  # the flags the held lines name, each with its key (audit AP: the one example was --force-quality)
         keys = "; ".join(f"{flag}: {flag[2:].replace('-', '_')} = true" for flag in named)
         notes.append(f"each --force-… flag the held lines name is a recipe key as well, in its filter section "

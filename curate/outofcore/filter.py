@@ -109,7 +109,8 @@ def _working_table(con, catalog: Catalog, config: FilterConfig) -> None:
     min_acc = int(config.min_geo_accuracy)
     con.execute(f"""
         CREATE OR REPLACE TABLE w AS
-        SELECT rid, photo_id, label, n_tag_labels, amb_names, lat, lon, lat_u, lon_u, geo_accuracy, license, sha256,
+        SELECT rid, photo_id, label, n_tag_labels, amb_names, lat, lon, lat_u, lon_u, coord_issue, geo_accuracy,
+               license, sha256,
                width, height, taken_at, owner_id, phash, phash_mirror, phash_trimmed, phash_rot90, phash_rot180,
                laplacian_var, chroma_mean, FALSE AS upscaled, was_prefilter,
                CASE WHEN reset THEN 'kept' ELSE status END AS status,
@@ -124,15 +125,15 @@ def _working_table(con, catalog: Catalog, config: FilterConfig) -> None:
                    END AS amb_names, lat, lon,
                    CASE WHEN coalesce(geo_accuracy < {min_acc}, FALSE) THEN NULL ELSE lat END AS lat_u,
                    CASE WHEN coalesce(geo_accuracy < {min_acc}, FALSE) THEN NULL ELSE lon END AS lon_u,
-                   geo_accuracy, license, sha256, width, height, taken_at, owner_id, phash, phash_mirror, phash_trimmed,
-                   phash_rot90, phash_rot180, laplacian_var, chroma_mean,
+                   coord_issue, geo_accuracy, license, sha256, width, height, taken_at, owner_id, phash, phash_mirror,
+                   phash_trimmed, phash_rot90, phash_rot180, laplacian_var, chroma_mean,
                    status, drop_reason, drop_stage, coalesce(drop_stage = 'prefilter', FALSE) AS was_prefilter,
                    (coalesce(geo_rescued, FALSE) AND status = 'kept')
                        OR coalesce(drop_stage IN ({_RESET}), FALSE) AS reset
             FROM (SELECT rid, {c('photo_id')}, {c('label')}, {c('original_label')}, {c('tag_labels')}, {c('lat')},
-                         {c('lon')}, {c('geo_accuracy')}, {c('license')}, {c('sha256')}, {c('width')},
-                         {c('height')}, {c('taken_at')}, {c('owner_id')}, {c('phash')}, {c('phash_mirror')},
-                         {c('phash_trimmed')}, {c('phash_rot90')}, {c('phash_rot180')},
+                         {c('lon')}, {c('coord_issue')}, {c('geo_accuracy')}, {c('license')}, {c('sha256')},
+                         {c('width')}, {c('height')}, {c('taken_at')}, {c('owner_id')}, {c('phash')},
+                         {c('phash_mirror')}, {c('phash_trimmed')}, {c('phash_rot90')}, {c('phash_rot180')},
                          {c('laplacian_var')}, {c('chroma_mean')},
                          {c('status')}, {c('drop_reason')}, {c('drop_stage')}, {c('geo_rescued')}
                   FROM {catalog.source})

@@ -22,7 +22,7 @@ from curate.filters.geo_labels import (
     region_outliers,
     with_owner_support,
 )
-from curate.filters.geo_messages import geo_evidence_warnings, geo_warnings, with_verdicts
+from curate.filters.geo_messages import geo_evidence_warnings, geo_warnings, missing_geo_lines, with_verdicts
 from curate.filters.geo_stage import recipe_label_centres
 from curate.outofcore.db import drop_kept
 
@@ -109,7 +109,7 @@ def geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], warn
     verdicts = label_verdicts(spread, centres, config, max_km, disputed, set(bulk["label"]), named, places)
     _outliers(con, config, verdicts)
     summary = _label_summary(con)
-    _drop_flagged(con, config, notes)
+    _drop_flagged(con, config, notes, warnings)
     table = with_verdicts(_label_table(centres, summary), spread, verdicts, config, disputed, bulk, places)
     warnings += geo_warnings(table, config, spread, named)
     warnings += geo_evidence_warnings(table, bulk, disputed, config)
@@ -211,15 +211,17 @@ def _label_summary(con) -> pd.DataFrame:
         FROM w WHERE labelled GROUP BY label""").df().set_index("label")
 
 
-def _drop_flagged(con, config: FilterConfig, notes: list[str]) -> None:
-    """Drops the outliers (and, under --missing-geo drop, the labelled rows without coordinates); notes the latter."""
-    missing = con.execute("SELECT count(*) FROM w WHERE labelled AND lat_u IS NULL").fetchone()[0]
+def _drop_flagged(con, config: FilterConfig, notes: list[str], warnings: list[str]) -> None:
+    """Drops the outliers (and, under --missing-geo drop, the labelled rows without coordinates unless that is held:
+    `missing_geo_lines`, which notes them by why, as the pandas engine does)."""
+    missing = dict(con.execute("""
+        SELECT CASE WHEN lat IS NOT NULL THEN 'imprecise' ELSE coalesce(coord_issue, 'missing') END AS why, count(*)
+        FROM w WHERE labelled AND lat_u IS NULL GROUP BY why""").fetchall())
+    labelled = con.execute("SELECT count(*) FROM w WHERE labelled").fetchone()[0]
     drop_kept(con, STAGE, "geo_outlier", "outlier")
-    if config.missing_geo == "drop":
+    held = missing_geo_lines(missing, labelled, config, notes, warnings)
+    if config.missing_geo == "drop" and not held:
         drop_kept(con, STAGE, "missing_geo", "labelled AND lat_u IS NULL")
-    if missing:
-        notes.append(f"{missing:,} labelled photo{'s have' if missing != 1 else ' has'} no usable coordinates "
-                     f"({'dropped as missing_geo' if config.missing_geo == 'drop' else 'kept'})")
 
 
 def _label_table(centres: dict[str, geo.Centre], summary: pd.DataFrame) -> pd.DataFrame:
