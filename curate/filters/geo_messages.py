@@ -255,9 +255,12 @@ def few_owners_warning(labels: pd.DataFrame, spread: pd.DataFrame, config: Filte
                       f"{spread.at[row.label, 'top_owner_photos'] / row.geotagged:.0%}; "
                       f"{spread.at[row.label, 'far_owners']} other photographers' photos lie beyond {ring_km:g} km)"
                       for row in labels.itertuples())
+    would = int(labels["beyond_max_km"].sum())
     return (f"held: geo drops of {named} kept: fewer than {geo.MIN_PLACE_OWNERS} photographers took photos "
             "near the centre and more took them elsewhere, so the centre is where a photographer shoots, not a "
-            "place; nothing is dropped as geo_outlier from them; pass --force-geo to drop around that centre anyway")
+            "place; nothing is dropped as geo_outlier from them; pass --force-geo to drop around that centre anyway "
+            f"(it would drop {would:,} of their photos beyond {config.max_km:g} km, and it lifts every other hold of "
+            "the run as well: the metro areas' suburbs go too)")
 
 
 def recipe_far_warnings(far: pd.DataFrame, config: FilterConfig) -> list[str]:
