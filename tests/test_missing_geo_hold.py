@@ -53,7 +53,8 @@ def test_kept_by_default_with_the_reasons():
 
 def test_a_forced_flag_without_missing_geo_drop_says_it_forces_nothing():
     _, report = filter_catalog(catalog(rows(1, 1)), FilterConfig(force_missing_geo=True))
-    assert any(note.startswith("--force-missing-geo forces nothing without --missing-geo drop") for note in report.notes)
+    forced_nothing = "--force-missing-geo forces nothing without --missing-geo drop"
+    assert any(note.startswith(forced_nothing) for note in report.notes)
 
 
 def test_both_engines_agree(tmp_path):
