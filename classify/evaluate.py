@@ -27,6 +27,11 @@ UNKNOWN_OWNER = "(unknown)"
 ANSWER_PROBABILITY = 0.5
 # −log p is infinite for p == 0; clipping keeps every loss finite (and JSON-safe).
 PROBABILITY_FLOOR = 1e-12
+# The standard normal's 97.5 % quantile: the z of a two-sided 95 % interval.
+Z_95 = 1.959963984540054
+# Below this many scored photos the accuracy's 95 % interval can be wider than ±17 points: said in a warning
+# (audit T3: "accuracy 83.3%" on 6 test photos, where one photo is 17 points, with no word on it).
+FEW_PHOTOS = 30
 
 
 @dataclass
@@ -45,6 +50,16 @@ class EvalReport:
     per_owner: pd.DataFrame  # owner_id, photos, correct, accuracy
 
     @property
+    def correct(self) -> int:
+        """How many photos were classified right (the confusion matrix's diagonal)."""
+        return int(np.trace(self.confusion))
+
+    @property
+    def accuracy_interval(self) -> tuple[float, float]:
+        """The 95 % Wilson score interval of the accuracy, (low, high) in [0, 1]."""
+        return wilson_interval(self.correct, self.photos)
+
+    @property
     def classes_without_photos(self) -> list[str]:
         """The classes with no photo here: not measured, and left out of the macro averages."""
         return self.per_class.loc[self.per_class["support"] == 0, "class"].astype(str).tolist()
@@ -53,6 +68,8 @@ class EvalReport:
         return {
             "photos": self.photos,
             "accuracy": _finite_or_none(self.accuracy),
+            "correct": self.correct,
+            "accuracy_interval_95": dict(zip(("low", "high"), self.accuracy_interval), method="wilson score"),
             "mean_loss": _finite_or_none(self.mean_loss),
             "macro": {name: _finite_or_none(value) for name, value in self.macro.items()},
             "classes": list(self.classes),
@@ -103,6 +120,69 @@ def evaluate_predictions(y_true, probs, classes: list[str], owners=None, photo_i
         macro=macro, per_class=per_class, confusion=confusion, most_confused=most_confused(confusion, classes),
         top_losses=_top_losses(photo_ids, owners, y_true, y_pred, probs, losses, classes, top_losses),
         per_owner=owner_accuracy(owners, y_pred == y_true))
+
+
+def wilson_interval(correct: int, photos: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval of the binomial proportion `correct / photos` (95 % with the default `z`).
+
+    Unlike p ± z·s.e. it stays inside [0, 1] and is not empty at 0 % or 100 %, which matters on the
+    few photos where it is needed most.
+
+    Args:
+        correct: successes (photos classified right), 0..photos.
+        photos: trials, > 0.
+        z: the standard normal quantile of the interval (1.96 for 95 %).
+    Returns:
+        (low, high), fractions in [0, 1].
+    Raises:
+        ValueError: photos < 1 or correct outside 0..photos.
+
+    >>> [round(end, 3) for end in wilson_interval(5, 6)]
+    [0.436, 0.97]
+    >>> wilson_interval(0, 10)[0], wilson_interval(10, 10)[1]
+    (0.0, 1.0)
+    """
+    if photos < 1 or not 0 <= correct <= photos:
+        raise ValueError(f"a proportion needs 0 <= correct <= photos and photos >= 1, got {correct} of {photos}")
+    share = correct / photos
+    shrink = 1 + z * z / photos
+    centre = (share + z * z / (2 * photos)) / shrink
+    half_width = z * math.sqrt(share * (1 - share) / photos + z * z / (4 * photos * photos)) / shrink
+    # at 0 or every photo right an end is exactly 0 or 1, which rounding would miss by an ulp
+    low = 0.0 if correct == 0 else max(0.0, centre - half_width)
+    high = 1.0 if correct == photos else min(1.0, centre + half_width)
+    return low, high
+
+
+def interval_text(low: float, high: float) -> str:
+    """The 95 % interval as printed beside an accuracy.
+
+    >>> interval_text(0.4365, 0.9699)
+    '95 % interval 43.6–97.0%'
+    """
+    return f"95 % interval {100 * low:.1f}–{100 * high:.1f}%"
+
+
+def few_photos_warning(photos: int, correct: int, split: str = "test", few: int = FEW_PHOTOS) -> str | None:
+    """One line when fewer than `few` photos were scored: how far the accuracy can move (its 95 % Wilson
+    interval, and one photo's worth) and how to narrow it; None for `few` photos or more.
+
+    >>> line = few_photos_warning(6, 5)
+    >>> line[:79]
+    'warning: only 6 test photos: accuracy 83.3% is within ±39.7 points (95 % interv'
+    >>> few_photos_warning(30, 25) is None
+    True
+    """
+    if photos >= few or photos < 1:
+        return None
+    accuracy = correct / photos
+    low, high = wilson_interval(correct, photos)
+    spread = 100 * max(accuracy - low, high - accuracy)
+    larger = f"a larger `curate split --{split}` share, or " if split in ("test", "val") else ""
+    return (f"warning: only {photos} {split} photo{'' if photos == 1 else 's'}: accuracy {accuracy:.1%} is within "
+            f"±{spread:.1f} points ({interval_text(low, high)}) and one photo moves it {100 / photos:.1f} points; "
+            f"for a tighter figure give the {split} split {few} photos or more ({larger}photos from more "
+            "photographers), then train and evaluate again")
 
 
 def unmeasured_classes_warning(classes_without_photos: list[str], classes: int, split: str = "test") -> str | None:

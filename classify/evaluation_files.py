@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from classify.evaluate import EvalReport, unmeasured_classes_warning
+from classify.evaluate import EvalReport, few_photos_warning, unmeasured_classes_warning
 from classify.evaluate_figures import plot_confusion, plot_top_losses
 from curate import objectstore, schema
 from curate.schema import NO_LABEL
@@ -86,7 +86,8 @@ class RunEvaluation:
             lines.append("note: the catalog is not the one this model was trained on (it changed since, or this is "
                          "another workspace); if the split changed, test photos may have been trained on")
         line = unmeasured_classes_warning(self.report.classes_without_photos, len(self.report.classes), self.split)
-        return lines + ([line] if line else [])
+        few = few_photos_warning(self.report.photos, self.report.correct, self.split)  # audit T3: 6 test photos
+        return lines + [text for text in (line, few) if text]
 
     @property
     def catalog_changed(self) -> bool:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from classify.evaluate import sandals_summary
+from classify.evaluate import interval_text, sandals_summary
 from classify.evaluate_run import evaluate_and_write
 from classify.evaluation_files import RunEvaluation
 from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
@@ -37,7 +37,8 @@ def evaluate_command(
         print(json.dumps({**evaluation.to_dict(), "files": {k: str(v) for k, v in files.items()}}, indent=2))
         return
     report = evaluation.report
-    console.print(f"{report.photos} {split} photos · accuracy [bold]{report.accuracy:.1%}[/bold] · "
+    console.print(f"{report.photos} {split} photos · accuracy [bold]{report.accuracy:.1%}[/bold] "
+                  f"({interval_text(*report.accuracy_interval)}) · "
                   f"macro F1 {report.macro['f1']:.3f} · mean loss {report.mean_loss:.3f} "
                   f"({evaluation.device})", markup=True, highlight=False)
     if evaluation.sandals_test:
