@@ -17,6 +17,10 @@ import pandas as pd
 from curate.filters import duplicates
 
 SEPARATOR = "+"
+# A label whose photos (those naming it) nearly all name another label too looks nested in it, a kind of it
+# (audit N1: 93 of the 98 photos naming ferrari also named car); said in the held warning, for labels of
+# duplicates.MIN_HELD photos or more (fewer are too few to tell a kind from a coincidence).
+NESTED_SHARE = 0.9
 
 
 def pair_names(tag_labels: pd.Series) -> pd.Series:
@@ -66,6 +70,56 @@ def pairs_text(pairs: pd.Series, limit: int = 4) -> str:
     return text + (f" and {len(ordered) - limit:,} more" if len(ordered) > limit else "")
 
 
+def nested_labels(labelled: pd.Series, pairs: pd.Series) -> pd.DataFrame:
+    """The labels nested in another: label, within (the other label), both (photos naming the two), photos
+    (photos naming `label`: `label_table`'s), for labels of duplicates.MIN_HELD photos or more of which
+    NESTED_SHARE or more also name `within`; the most nested first, one row per label (its likeliest parent).
+
+    >>> nested_labels(pd.Series({"car": 62, "ferrari": 5}), pd.Series({"car+ferrari": 93})).values.tolist()
+    [['ferrari', 'car', 93, 98]]
+    """
+    photos = label_table(labelled, pairs)["photos"]
+    together: dict[tuple[str, str], int] = {}
+    for names, count in pairs.items():  # one row per distinct set of named labels, not per photo
+        named = list(dict.fromkeys(str(names).split(SEPARATOR)))
+        for label in named:
+            for other in named:
+                if other != label:
+                    together[label, other] = together.get((label, other), 0) + int(count)
+    table = pd.DataFrame([(label, other, both, int(photos.get(label, 0))) for (label, other), both in together.items()],
+                         columns=["label", "within", "both", "photos"])
+    table = table[(table["photos"] >= duplicates.MIN_HELD) & (table["both"] >= NESTED_SHARE * table["photos"])]
+    table = table.assign(share=table["both"] / table["photos"]).sort_values(
+        ["share", "label", "within"], ascending=[False, True, True], kind="stable")
+    return table.drop_duplicates("label")[["label", "within", "both", "photos"]].reset_index(drop=True)
+
+
+def nested_text(labelled: pd.Series, pairs: pd.Series, limit: int = 3) -> str:
+    """"; nested labels: …" for the held warning: each nested label (`nested_labels`), its parent and counts,
+    and the fix ("" when none). Two labels each nested in the other name the same photos: said once.
+
+    >>> nested_text(pd.Series({"car": 62, "ferrari": 0}), pd.Series({"car+ferrari": 93})).split("; ")[1]
+    'nested labels: every photo naming ferrari also names car (93 of 93): ferrari looks like a kind of car'
+    """
+    table = nested_labels(labelled, pairs)
+    pairs_of = set(zip(table["label"], table["within"]))
+    clauses = []
+    for row in table.itertuples():
+        if (row.within, row.label) in pairs_of:  # each within the other: the same photos under two names
+            if row.label < row.within:
+                clauses.append(f"{row.label} and {row.within} name nearly the same photos ({row.both:,} of "
+                               f"{row.photos:,} naming {row.label}): they look like one label twice")
+            continue
+        said = (f"every photo naming {row.label} also names {row.within}" if row.both == row.photos else
+                f"{row.both / row.photos:.0%} of the photos naming {row.label} also name {row.within}")
+        clauses.append(f"{said} ({row.both:,} of {row.photos:,}): {row.label} looks like a kind of {row.within}")
+    if not clauses:
+        return ""
+    more = f"; and {len(clauses) - limit:,} more" if len(clauses) > limit else ""
+    return (f"; nested labels: {'; '.join(clauses[:limit])}{more}; keep one of the two labels in the recipe, or "
+            "give the photos one label each")
+
+
 def lines(labelled: pd.Series, pairs: pd.Series, is_held: bool) -> tuple[list[str], list[str]]:
     """(notes, warnings) on the ambiguous photos: what was dropped, by label pair, or why the drops are held
     and how to settle them (shared by both engines)."""
@@ -87,4 +141,4 @@ def lines(labelled: pd.Series, pairs: pd.Series, is_held: bool) -> tuple[list[st
                 "everyday tag or labels that are not exclusive, not mistakes, so they are kept without a label "
                 "(training and export leave them out); "
                 "--force-ambiguous drops them as ambiguous_label; to label them, narrow the recipe's labels and "
-                "aliases and ingest again, or give labels by folder or column"]
+                f"aliases and ingest again, or give labels by folder or column{nested_text(labelled, pairs)}"]

@@ -226,6 +226,44 @@ def cap_warnings(caps: pd.DataFrame, concentration: pd.DataFrame, max_owner_shar
     return warnings
 
 
+# the owner caps' note names the labels they took more than this share of (audit O1: --max-owner-share 0.2 took
+# 30 of new_york's 60 photos, exactly half, so not held, under a bare "dropped 47 owner_cap")
+NOTED_CAPPED_SHARE = 0.25
+
+
+def cap_note(caps: pd.DataFrame, concentration: pd.DataFrame, max_per_owner: int | None,
+             max_owner_share: float | None) -> list[str]:
+    """One note, like the licence filter's, naming the labels the owner caps took more than NOTED_CAPPED_SHARE
+    of (label, photos dropped of its kept photos before the caps, percent), most first, six named; none
+    when no label lost that much. `caps`: `owner_cap`'s table; `concentration`: the table before the caps.
+    Both engines.
+
+    >>> caps = pd.DataFrame({"label": ["new_york", "paris"], "photos_capped": [30, 2]})
+    >>> before = pd.DataFrame({"label": ["new_york", "paris"], "photos": [60, 40]})
+    >>> cap_note(caps, before, None, 0.2)[0].split("; ")[1]
+    '1 label loses over 25% of its photos: new_york 30 of 60 (50%)'
+    """
+    if not len(caps) or not len(concentration):
+        return []
+    per_label = caps[["label", "photos_capped"]].merge(concentration[["label", "photos"]], on="label")
+    per_label = per_label[per_label["photos"] > 0].assign(share=lambda t: t["photos_capped"] / t["photos"])
+    heavy = per_label[per_label["share"] > NOTED_CAPPED_SHARE].sort_values(["share", "label"],
+                                                                            ascending=[False, True], kind="stable")
+    if heavy.empty:
+        return []
+    flags = " ".join(([f"--max-per-owner {max_per_owner}"] if max_per_owner is not None else [])
+                     + ([f"--max-owner-share {max_owner_share:g}"] if max_owner_share is not None else []))
+    dropped, photos = int(per_label["photos_capped"].sum()), int(concentration["photos"].sum())
+    named = ", ".join(f"{row.label} {row.photos_capped:,} of {row.photos:,} ({row.share:.0%})"
+                      for row in heavy.head(6).itertuples())
+    one = len(heavy) == 1
+    losing = (f"{len(heavy)} label{' loses' if one else 's lose'} over {NOTED_CAPPED_SHARE:.0%} of "
+              f"{'its' if one else 'their'}")
+    return [f"the owner caps ({flags}) dropped {dropped:,} of {photos:,} labelled photos ({dropped / photos:.0%}); "
+            f"{losing} photos: {named}{', …' if len(heavy) > 6 else ''}; a few photographers shot most of "
+            f"{'it' if one else 'them'}: add photos by more photographers, or give a looser cap to keep more"]
+
+
 def spread_pick(n_photos: int, keep: int) -> np.ndarray:
     """Indices of `keep` photos spread evenly over a time-sorted run of `n_photos`."""
     if keep >= n_photos:

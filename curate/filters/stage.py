@@ -226,6 +226,7 @@ def _owner_cap_filter(out: pd.DataFrame, config: FilterConfig, notes: list[str],
                                            config.force_caps)
         out = apply_drops(out, pd.Series(np.where(is_capped, "owner_cap", None)), STAGE)
         warnings += owners.cap_warnings(caps, concentration, config.max_owner_share)
+        notes += owners.cap_note(caps, concentration, config.max_per_owner, config.max_owner_share)
     notes += owners.dominance_lines(_owner_concentration(out))  # the dominance note judges the photos the caps left
     return out, concentration, caps
 

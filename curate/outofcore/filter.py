@@ -221,6 +221,7 @@ def _owner_cap_step(con, config: FilterConfig, notes: list[str],
     if config.max_per_owner is not None or config.max_owner_share is not None:
         caps = _owner_cap(con, config)
         warnings += owners.cap_warnings(caps, concentration, config.max_owner_share)
+        notes += owners.cap_note(caps, concentration, config.max_per_owner, config.max_owner_share)
         notes += owners.dominance_lines(_concentration(con))  # the photos the caps left, as the pandas engine
     else:
         notes += owners.dominance_lines(concentration)
