@@ -53,3 +53,16 @@ def test_both_engines_agree(tmp_path):
     expected, report, got, got_report = filter_both(catalog(rows), FilterConfig(), tmp_path)
     assert_same_rows(expected, got, ["status", "drop_reason"])
     assert_same_report(report, got_report)
+
+
+def test_the_max_km_suggested_for_a_named_place_leaves_its_far_geotags_out(tmp_path):
+    """Audit BP G1: the line suggested --max-km 6921, the 90th percentile of every geotag, set by the wrong ones
+    (a limit that keeps them too); now the 90th percentile within 10x the median distance: the city's own scale."""
+    expected, report, got, got_report = filter_both(catalog(city("chicago", 20)), FilterConfig(), tmp_path)
+    [line] = [w for w in report.warnings if w.startswith("labels named as places spread far wider than 5 km")]
+    suggested = int(line.split("chicago (--max-km ")[1].split(")")[0])
+    assert 20 <= suggested <= 30  # its photos lie within 30 km; the wrong ones 3,000-9,000 km away
+    assert_same_report(report, got_report)
+    again, _ = filter_catalog(catalog(city("chicago", 20)), FilterConfig(max_km=suggested))
+    dropped = np.array([reason == "geo_outlier" for reason in reasons(again)])
+    assert dropped[52:].all() and dropped[:52].sum() <= 3  # at its own scale the wrong ones go, the suburbs stay

@@ -155,7 +155,9 @@ def label_spread(labels: pd.Series, distance_km: np.ndarray, max_km: float, ring
     outlier_share (beyond_max_km / geotagged), median_km (median distance to the centre),
     near_max_km (photos beyond max_km but within `ring_km`: just beyond it, like a metro area's
     suburbs, rather than far away like a wrong geotag), near_share (near_max_km / geotagged) and
-    spread_km (the `spread_quantile` of the distances within `ring_km`: how far the label reaches).
+    spread_km (the `spread_quantile` of the distances within `ring_km`: how far the label reaches) and
+    scale_km (the `spread_quantile` of the distances within SCALE_MULTIPLE x the median one: the label's own
+    scale, its far-off geotags, wrong or not, left out; what a warning suggests as its --max-km).
     """
     frame = pd.DataFrame({"label": pd.Series(labels).to_numpy(object), "distance_km": distance_km}).dropna()
     frame["beyond"] = frame["distance_km"] > max_km
@@ -164,8 +166,17 @@ def label_spread(labels: pd.Series, distance_km: np.ndarray, max_km: float, ring
                                         median_km=("distance_km", "median"), near_max_km=("near", "sum"))
     spread["beyond_max_km"] = spread["beyond_max_km"].astype(int)
     spread["near_max_km"] = spread["near_max_km"].astype(int)
-    return finish_spread(spread, frame[frame["distance_km"] <= ring_km].groupby("label")["distance_km"]
-                         .quantile(spread_quantile))
+    spread = finish_spread(spread, frame[frame["distance_km"] <= ring_km].groupby("label")["distance_km"]
+                           .quantile(spread_quantile))
+    own = frame["distance_km"] <= SCALE_MULTIPLE * frame.groupby("label")["distance_km"].transform("median")
+    spread["scale_km"] = frame[own].groupby("label")["distance_km"].quantile(spread_quantile).reindex(spread.index)
+    return spread
+
+
+# A label's own scale leaves out its photos farther than this many times its median distance: a named city judged
+# "not a place" at a tight --max-km was told the 90th percentile of all its geotags, which its wrong geotags set
+# (audit BP G1: --max-km 6921 for a Chicago whose photos lie within 30 km, a limit that keeps the wrong ones too)
+SCALE_MULTIPLE = 10.0
 
 
 def finish_spread(spread: pd.DataFrame, spread_km: pd.Series) -> pd.DataFrame:

@@ -133,7 +133,7 @@ def geo_warnings(table: pd.DataFrame, config: FilterConfig, spread: pd.DataFrame
     if names(GEO_NOT_A_PLACE) and config.center == "recipe":  # the recipe says they are places: the geotags disagree
         lines += recipe_far_warnings(by_need[by_need["geo_filter"] == GEO_NOT_A_PLACE], config)
     elif names(GEO_NOT_A_PLACE):
-        lines += not_a_place_warnings(by_need[by_need["geo_filter"] == GEO_NOT_A_PLACE], config)
+        lines += not_a_place_warnings(by_need[by_need["geo_filter"] == GEO_NOT_A_PLACE], config, spread)
     if names(GEO_TOO_FEW, by_need["beyond_max_km"] > 0):
         lines.append(f"labels with fewer than {config.min_geotagged} geotagged photos are not judged: "
                      f"{names(GEO_TOO_FEW, by_need['beyond_max_km'] > 0)}; geo filter skipped for them; "
@@ -185,13 +185,14 @@ def unnamed_applied_warnings(table: pd.DataFrame, config: FilterConfig) -> list[
             "recipe's [[labels]]"]
 
 
-def not_a_place_warnings(rows: pd.DataFrame, config: FilterConfig) -> list[str]:
+def not_a_place_warnings(rows: pd.DataFrame, config: FilterConfig, spread: pd.DataFrame | None = None) -> list[str]:
     """The lines for the GEO_NOT_A_PLACE labels (rows of the geo table, most photos beyond max_km first):
     one for labels whose names are not places (colours, objects, scenes), one for labels named as places
     that spread far wider than max_km (a country, a big city at 2 km), whose fix is a larger --max-km,
     not --force-geo (audit W4, 2026-12-06: the line called Hong Kong, Paris and Japan "non-places" and
     offered only --force-geo, which would have dropped 583 genuine photos of its regions); each says what
-    --force-geo would drop."""
+    --force-geo would drop. `spread` (`geo.label_spread`): each named label's own scale (`scale_km`), the
+    --max-km its line suggests."""
     why = (f"over {config.max_outlier_share:.0%} of their geotagged photos beyond {config.max_km:g} km, or a median "
            f"distance over {config.max_median_multiple:g}x that")
     named = rows["label"].map(geo.names_a_place).astype(bool)
@@ -205,11 +206,13 @@ def not_a_place_warnings(rows: pd.DataFrame, config: FilterConfig) -> list[str]:
         places = rows[named]
         # each label's own scale: one limit for all would be the widest label's (audit Z6: 1,170 km, set by one
         # label's wrong geotags, for a Tokyo whose photos lie within 42 km)
-        each = ", ".join(f"{row.label} (--max-km {int(np.ceil(row.p90_km))})" if pd.notna(row.p90_km) else row.label
-                         for row in places.itertuples())
+        scale = spread["scale_km"] if spread is not None and "scale_km" in spread else pd.Series(dtype="float64")
+        each = ", ".join(f"{row.label} (--max-km {int(np.ceil(scale[row.label]))})"
+                         if pd.notna(scale.get(row.label)) else row.label for row in places.itertuples())
         lines.append(f"labels named as places spread far wider than {config.max_km:g} km: {each}; geo filter skipped "
                      f"for them ({why}): a big city or a region, or wrong geotags; the --max-km given after each (90% "
-                     "of its geotagged photos lie within it) judges it at its own scale, in a run of its own or a "
+                     f"of its geotagged photos within {geo.SCALE_MULTIPLE:g}x their median distance lie within it: its "
+                     "far-off geotags left out) judges it at its own scale, in a run of its own or a "
                      f"recipe; --force-geo would drop {int(places['beyond_max_km'].sum()):,} of their photos at "
                      f"{config.max_km:g} km")
     return lines

@@ -158,6 +158,13 @@ def _spread(con, config: FilterConfig, max_km: float) -> pd.DataFrame:
     for name in ("beyond_max_km", "geotagged", "near_max_km"):
         spread[name] = spread[name].astype(int)
     spread = geo.finish_spread(spread.drop(columns="spread_km"), spread["spread_km"])
+    scale = con.execute(f"""
+        WITH d AS (SELECT label, dist, median(dist) OVER (PARTITION BY label) AS med
+                   FROM w WHERE labelled AND dist IS NOT NULL AND NOT isnan(dist))
+        SELECT label, quantile_cont(dist, {SPREAD_QUANTILE!r}) FILTER (WHERE dist <= {geo.SCALE_MULTIPLE!r} * med)
+               AS scale_km
+        FROM d GROUP BY label""").df().set_index("label")["scale_km"]
+    spread["scale_km"] = scale.reindex(spread.index).astype("float64")
     owners = con.execute(f"""
         SELECT label, owner_id, count(*) FILTER (WHERE dist <= {ring}) AS near, count(*) FILTER (WHERE dist > {ring})
                AS far, count(*) FILTER (WHERE dist > {km} AND dist <= {ring}) AS band
