@@ -18,12 +18,15 @@ import pandas as pd
 # `51,5074` or `-0,1278`: one comma and no dot. No coordinate has a thousands separator (|lat| <= 90, |lon| <= 180)
 DECIMAL_COMMA = re.compile(r"^\s*([+-]?\d+),(\d+)\s*$")
 _NUMBER = r"\d+(?:[.,]\d+)?"
-# degrees, then minutes, then seconds, each with its mark, and a hemisphere letter before or after
+# degrees, then minutes only after a degree mark, then seconds only after a minute mark (a seconds mark may be left
+# out before the hemisphere: `33 d 51 m 54 S`), and a hemisphere letter before or after. The marks are case-
+# sensitive, the letters not: `54 S` is south, never 54 seconds (review BR 1); `51'` is no 5 deg 1' (review BR 2)
 _DMS = re.compile(
-    rf"^\s*(?P<pre>[NSEW])?\s*(?P<sign>[+-])?\s*(?P<deg>{_NUMBER})\s*(?P<dmark>°|º|˚|deg\b|d\b)?\s*"
-    rf"(?:(?P<min>{_NUMBER})\s*(?P<mmark>'|′|’|min\b|m\b)\s*)?"
-    rf"(?:(?P<sec>{_NUMBER})\s*(?P<smark>\"|″|''|”|sec\b|s\b)\s*)?"
-    r"(?P<post>[NSEW])?\s*$", re.IGNORECASE)
+    rf"^\s*(?P<pre>[NSEWnsew])?\s*(?P<sign>[+-])?\s*(?P<deg>{_NUMBER})\s*"
+    rf"(?:(?P<dmark>°|º|˚|deg\b|d\b)\s*"
+    rf"(?:(?P<min>{_NUMBER})\s*(?P<mmark>'|′|’|min\b|m\b)\s*"
+    rf"(?:(?P<sec>{_NUMBER})\s*(?P<smark>\"|″|''|”|sec\b|s\b)?\s*)?)?)?"
+    r"(?P<post>[NSEWnsew])?\s*$")
 HEMISPHERES = {"lat": {"N": 1, "S": -1}, "lon": {"E": 1, "W": -1}}
 
 
@@ -59,6 +62,10 @@ def _numbers(values: pd.Series) -> pd.Series:
 def _written(value: str, axis: str) -> float:
     """One text coordinate in a decimal comma or in degrees, minutes and seconds (NaN when neither)."""
     value = value.replace("\u2212", "-")
+    try:
+        return float(value)  # a number once its minus sign is ASCII (`−0.1278`)
+    except ValueError:
+        pass
     comma = DECIMAL_COMMA.match(value)
     if comma:
         return float(f"{comma.group(1)}.{comma.group(2)}")
@@ -67,10 +74,13 @@ def _written(value: str, axis: str) -> float:
         return np.nan
     letter = (parts["pre"] or parts["post"] or "").upper()
     marked = parts["dmark"] or parts["mmark"] or parts["smark"] or letter
+    if parts["sec"] and not parts["smark"] and not letter:  # bare seconds need a hemisphere after them
+        return np.nan
     if not marked or (letter and letter not in HEMISPHERES[axis]) or (letter and parts["sign"]):
         return np.nan
     degrees, minutes, seconds = (float((parts[name] or "0").replace(",", ".")) for name in ("deg", "min", "sec"))
-    if minutes >= 60 or seconds >= 60 or (parts["min"] and "." in parts["deg"].replace(",", ".")):
+    if minutes >= 60 or seconds >= 60 or (parts["min"] and "." in parts["deg"].replace(",", ".")) \
+            or (parts["sec"] and "." in parts["min"].replace(",", ".")):
         return np.nan
     sign = -1 if parts["sign"] == "-" else HEMISPHERES[axis].get(letter, 1)
     return sign * (degrees + minutes / 60 + seconds / 3600)
@@ -88,7 +98,7 @@ def unreadable_warnings(lat: pd.Series, lon: pd.Series, names: tuple[str, str] =
     lines = []
     for values, axis, name in ((lat, "lat", names[0]), (lon, "lon", names[1])):
         values = pd.Series(values, copy=False)
-        bad = ~_blank(values) & coordinate_numbers(values, axis).isna()
+        bad = ~_blank(values) & ~np.isfinite(coordinate_numbers(values, axis))
         if bad.any():
             count = int(bad.sum())
             lines.append(f"{count:,} {name} value{'s' if count != 1 else ''} could not be read as coordinates (e.g. "

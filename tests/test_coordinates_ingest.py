@@ -47,9 +47,11 @@ def test_a_european_sidecar_with_decimal_commas_keeps_its_geotags(tmp_path):
     assert unread[1].startswith("1 lon value")
 
 
-def test_an_exiftool_sidecar_is_read_without_any_map(tmp_path):
-    """`exiftool -csv -GPSLatitude -GPSLongitude -Keywords DIR` without -n: SourceFile, positions in degrees,
-    minutes and seconds with a hemisphere, the tags in Keywords."""
+def test_an_exiftool_sidecar_is_read_with_its_file_column_named(tmp_path):
+    """`exiftool -csv -GPSLatitude -GPSLongitude -Keywords DIR` without -n: positions in degrees, minutes and
+    seconds with a hemisphere, the tags in Keywords, read without --map. SourceFile is not taken as the file
+    column unasked (review BR 3: exiftool writes the path it was given, `photos/p0.jpg`, and every row was then
+    a missing file where a refusal had named the fix): --map file=SourceFile."""
     photos = tmp_path / "photos"
     _photos(photos, 3)
     sidecar = tmp_path / "exiftool.csv"
@@ -57,7 +59,7 @@ def test_an_exiftool_sidecar_is_read_without_any_map(tmp_path):
                        'p0.jpg,"51 deg 30\' 26.64"" N","0 deg 7\' 40.08"" W",london\n'
                        'p1.jpg,"33 deg 51\' 54.00"" S","151 deg 12\' 36.00"" E",sydney\n'
                        'p2.jpg,"12 deg 0\' 0.00"" E","0 deg 0\' 1.00"" N",nowhere\n', encoding="utf-8")
-    report, catalog = _ingest(tmp_path, photos, sidecar)
+    report, catalog = _ingest(tmp_path, photos, sidecar, file="SourceFile")
     assert catalog["lat"].round(4).tolist()[:2] == [51.5074, -33.865]
     assert catalog["lon"].round(4).tolist()[:2] == [-0.1278, 151.21]
     assert catalog.loc["p2.jpg", "coord_issue"] == "not_a_number"  # E for a latitude: the columns are swapped
@@ -70,10 +72,21 @@ def test_an_exiftool_sidecar_is_read_without_any_map(tmp_path):
     ("−0,1278", "lon", -0.1278), ("0°7′40.08″W", "lon", -0.1278), ("151.21E", "lon", 151.21),
     ("51 30", "lat", None), ("51 N 30", "lat", None), ("-51 S", "lat", None), ("N 51 S", "lat", None),
     ("51° 61'", "lat", None), ("51.5° 30'", "lat", None), ("1,2,3", "lat", None), ("51 N", "lon", None),
+    # review BR 1, 2, 7: a hemisphere after bare seconds is no seconds mark; no degrees run into minutes
+    ("33°51'54 S", "lat", -33.865), ("33 d 51 m 54 S", "lat", -33.865), ("33 deg 51' 54 S", "lat", -33.865),
+    ("12 30 S", "lat", None), ("51'", "lat", None), ("51 m", "lat", None), ("60' S", "lat", None),
+    ("33°51'54", "lat", None), ("−0.1278", "lon", -0.1278),
 ])
 def test_written_coordinates(text, axis, expected):
     number = coordinate_numbers(pd.Series([text], dtype=object), axis).iloc[0]
     assert (pd.isna(number) if expected is None else round(number, 4) == expected), number
+
+
+def test_text_that_reads_as_infinite_is_warned_of():
+    from curate.coordinates import unreadable_warnings
+
+    [line] = unreadable_warnings(pd.Series(["inf", "51.5"]), pd.Series(["0.1", "0.2"]))
+    assert line.startswith("1 lat value could not be read as coordinates (e.g. 'inf')")
 
 
 def test_numbers_and_their_placeholders_are_read_as_before():

@@ -1,7 +1,7 @@
 """Map a metadata table's columns onto canonical record fields (see curate.records).
 
 Known spellings are recognised by default (Flickr API, YFCC100M, im2gps, exiftool -csv's
-SourceFile, GPSLatitude and Keywords, our own names); `--map field=column` overrides. Pure functions, no I/O.
+GPSLatitude, GPSLongitude and Keywords, our own names); `--map field=column` overrides. Pure functions, no I/O.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from curate.errors import UsageError
 # canonical field -> spellings recognised without --map (compared case-insensitively)
 DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
     "source_id": ("source_id", "photo_id", "photoid", "id", "img_id", "image_id"),
-    "file": ("file", "filename", "file_name", "path", "image_path", "image", "sourcefile"),
+    "file": ("file", "filename", "file_name", "path", "image_path", "image"),
     "owner_id": ("owner_id", "owner", "owner_nsid", "nsid", "usernsid", "user_nsid", "author", "uid"),
     "owner_name": ("owner_name", "ownername", "username", "usernickname", "realname"),
     "title": ("title", "caption"),
