@@ -65,7 +65,7 @@ def test_a_label_centred_on_one_photographers_home_is_held_with_a_warning_naming
     lines = [w for w in report.warnings if "vehicle" in w]
     assert len(lines) == 1 and "home" in lines[0] and "77%" in lines[0] and "--force-geo" in lines[0]
     would = int(row["beyond_max_km"])  # what --force-geo would drop, said in the line (audit BP S1: no count)
-    assert f"it would drop {would} of their photos beyond 5 km" in lines[0] and "lifts every other hold" in lines[0]
+    assert f"it would drop {would} of their photos beyond 5 km" in lines[0] and "every other label" in lines[0]
     forced, report = filter_catalog(cat, FilterConfig(max_km=5, force_geo=True))
     assert geo_drops(forced, "vehicle") == would >= 7  # every traveller's photo, and the home photos beyond 5 km
     assert report.geo.set_index("label").loc["vehicle", "geo_filter"] == "forced"

@@ -67,3 +67,11 @@ def test_a_model_at_chance_puts_no_geo_outlier_back_and_the_stage_says_why():
     assert (result.loc[chosen, "drop_reason"] == "geo_outlier").all()
     [note] = [line for line in report.notes if line.startswith("geo rescue held for")]
     assert all(name in note for name in held) and "stay dropped" in note
+
+
+def test_an_agreement_just_under_half_is_not_written_as_half():
+    """Review BR 9: 0.4996 printed as "agreement 50%" beside "under half"."""
+    from curate.prefilter.rescue import geo_rescue_held_note
+
+    note = geo_rescue_held_note({"london": {"would_rescue": 2, "agreement": 0.4996}})
+    assert "agreement 49%" in note and "curate review --queue geo" in note

@@ -66,3 +66,23 @@ def test_the_max_km_suggested_for_a_named_place_leaves_its_far_geotags_out(tmp_p
     again, _ = filter_catalog(catalog(city("chicago", 20)), FilterConfig(max_km=suggested))
     dropped = np.array([reason == "geo_outlier" for reason in reasons(again)])
     assert dropped[52:].all() and dropped[:52].sum() <= 3  # at its own scale the wrong ones go, the suburbs stay
+
+
+@pytest.mark.parametrize("owners", ["few suburb photos", "one suburb photographer"])
+def test_a_named_city_whose_band_is_no_spread_keeps_the_plain_share(owners):
+    """Review BR 4: a named city judged on the far-only share but not spread (2 suburb photos, or 9 by one
+    photographer under the share) became a 'place' that dropped its suburbs with its far geotags, 55 of 100."""
+    rng = np.random.default_rng(1)
+    if owners == "few suburb photos":
+        rows = (at("chicago", rng.uniform(0, 4, 9), rng, CHICAGO) + at("chicago", rng.uniform(6, 9, 2), rng, CHICAGO)
+                + at("chicago", rng.uniform(3000, 9000, 9), rng, CHICAGO))
+        rows = [{**row, "owner_id": f"o{index}"} for index, row in enumerate(rows)]
+    else:
+        rows = ([{**row, "owner_id": f"o{index}"} for index, row in
+                 enumerate(at("chicago", rng.uniform(0, 4, 45), rng, CHICAGO))]
+                + [{**row, "owner_id": "suburbs"} for row in at("chicago", rng.uniform(6, 9, 9), rng, CHICAGO)]
+                + [{**row, "owner_id": f"far{index}"} for index, row in
+                   enumerate(at("chicago", rng.uniform(3000, 9000, 46), rng, CHICAGO))])
+    out, report = filter_catalog(catalog(rows), FilterConfig(max_spread_share=0.3))
+    assert "geo_outlier" not in reasons(out)
+    assert report.geo.set_index("label").loc["chicago", "geo_filter"] == GEO_NOT_A_PLACE

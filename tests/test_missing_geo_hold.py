@@ -67,3 +67,13 @@ def test_both_engines_agree(tmp_path):
         expected, report, got, got_report = filter_both(catalog(rows(4, 3) + extra), config, folder)
         assert_same_rows(expected, got, ["status", "drop_reason"])
         assert_same_report(report, got_report)
+
+
+def test_the_held_line_gives_the_fix_for_each_reason_it_names():
+    """Review BR 6: the line explained not_a_number and advised --map also when no position was unreadable."""
+    _, report = filter_catalog(catalog(rows(7, 0)), FilterConfig(missing_geo="drop"))
+    [held] = [w for w in report.warnings if w.startswith("held: --missing-geo drop")]
+    assert "--map lat=COLUMN" in held and "not_a_number" not in held and "--min-geo-accuracy" not in held
+    _, report = filter_catalog(catalog(rows(0, 7)), FilterConfig(missing_geo="drop"))
+    [held] = [w for w in report.warnings if w.startswith("held: --missing-geo drop")]
+    assert "written but unreadable" in held and "--map lat=COLUMN" not in held

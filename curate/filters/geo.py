@@ -227,9 +227,9 @@ def judge_places(spread: pd.DataFrame, max_km: float, max_outlier_share: float, 
     distance to the centre is above `max_median_multiple` x max_km (colours, objects, moods:
     'red' Ferraris photographed from Maranello to California). A label of `named` (named as a place,
     or given coordinates) whose median photo lies within CORE_MULTIPLE x max_km gathers at the scale
-    asked: for it only the photos beyond the band just beyond max_km count (`beyond_max_km` -
-    `near_max_km`), so a city spread over its suburbs whose far photos are its wrong geotags is a
-    spread place, whose wrong geotags the hold drops, not a non-place whose wrong geotags are all
+    asked: when its band makes it 'spread' (below), only the photos beyond the band just beyond max_km
+    count (`beyond_max_km` - `near_max_km`), so a city spread over its suburbs whose far photos are its
+    wrong geotags is a spread place, whose wrong geotags the hold drops, not a non-place whose wrong geotags are all
     kept (audit BP G1: real Chicago geotags, 21 of 52 in its suburbs, median 6 km, and 12 wrong ones
     far away: 33 of 64 beyond 5 km read "not a place"; with 9 wrong ones it was held and lost exactly
     those). Other labels keep the plain share: a scene shot around one town and elsewhere is not
@@ -263,13 +263,15 @@ def judge_places(spread: pd.DataFrame, max_km: float, max_outlier_share: float, 
     >>> judge_places(finish_spread(cities, pd.Series(dtype=float)), 5.0, 0.5, 10.0, 5, 0.2).tolist()  # not named
     ['not_a_place', 'not_a_place']
     """
-    core = (spread["median_km"] <= CORE_MULTIPLE * max_km) & spread.index.isin(list(named))
-    far_share = (spread["beyond_max_km"] - spread["near_max_km"]) / spread["geotagged"]
-    share = far_share.where(core, spread["outlier_share"])
-    spread_out = (share > max_outlier_share) | (spread["median_km"] > max_median_multiple * max_km)
     wide = (spread["near_share"] > max_spread_share) & (spread["near_max_km"] >= MIN_SPREAD_PHOTOS)
     if "band_owners" in spread.columns and max_spread_share < 1:  # or several photographers' (audit W1); 1: never
         wide |= (spread["near_max_km"] >= MIN_SPREAD_PHOTOS) & (spread["band_owners"] >= MIN_SPREAD_OWNERS)
+    # only a label whose band makes it a spread place (held, its suburbs kept): otherwise it would be a 'place' that
+    # drops its suburbs with everything beyond max_km, over half of its photos (review BR 4)
+    core = (spread["median_km"] <= CORE_MULTIPLE * max_km) & spread.index.isin(list(named)) & wide
+    far_share = (spread["beyond_max_km"] - spread["near_max_km"]) / spread["geotagged"]
+    share = far_share.where(core, spread["outlier_share"])
+    spread_out = (share > max_outlier_share) | (spread["median_km"] > max_median_multiple * max_km)
     few_owners = rests_on_few_owners(spread) if "near_owners" in spread.columns else False
     verdict = np.where(spread["geotagged"] < min_geotagged, "too_few",
                        np.where(spread_out, "not_a_place", np.where(few_owners, "few_owners",

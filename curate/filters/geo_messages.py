@@ -262,8 +262,8 @@ def few_owners_warning(labels: pd.DataFrame, spread: pd.DataFrame, config: Filte
     return (f"held: geo drops of {named} kept: fewer than {geo.MIN_PLACE_OWNERS} photographers took photos "
             "near the centre and more took them elsewhere, so the centre is where a photographer shoots, not a "
             "place; nothing is dropped as geo_outlier from them; pass --force-geo to drop around that centre anyway "
-            f"(it would drop {would:,} of their photos beyond {config.max_km:g} km, and it lifts every other hold of "
-            "the run as well: the metro areas' suburbs go too)")
+            f"(it would drop {would:,} of their photos beyond {config.max_km:g} km; it also applies the geo filter to "
+            "every other label it skips or holds in this run)")
 
 
 def recipe_far_warnings(far: pd.DataFrame, config: FilterConfig) -> list[str]:
@@ -319,9 +319,11 @@ def missing_geo_lines(missing: Mapping[str, int], labelled: int, config: FilterC
             else "dropped as missing_geo" + (" (--force-missing-geo)" if over else ""))
     notes.append(f"{total:,} labelled photo{'s have' if total != 1 else ' has'} no usable coordinates ({why}): {fate}")
     if held:
+        hints = [hint for reason, hint in (
+            ("not_a_number", "not_a_number: written but unreadable, see the ingest's warnings"),
+            ("missing", "missing: ingest their positions if the source has them (--map lat=COLUMN --map lon=COLUMN)"),
+            ("imprecise", "imprecise: coarser than --min-geo-accuracy, a lower one keeps more")) if missing.get(reason)]
         warnings.append(f"held: --missing-geo drop would drop {total:,} of the {labelled:,} labelled photos "
-                        f"({total / labelled:.0%}): over half have no usable coordinates ({why}; coord_issue "
-                        "not_a_number: written but unreadable, see the ingest's warnings); kept, not dropped as "
-                        "missing_geo; ingest their positions (--map lat=COLUMN --map lon=COLUMN), or pass "
-                        "--force-missing-geo to drop them")
+                        f"({total / labelled:.0%}): over half have no usable coordinates ({why}); kept, not dropped "
+                        f"as missing_geo; {'; '.join(hints + ['pass --force-missing-geo to drop them'])}")
     return held

@@ -45,6 +45,8 @@ off-topic photos among 12 (estimated precision 0.30); the scenes scrape's estima
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -197,12 +199,13 @@ def geo_rescue_held_note(held: dict[str, dict]) -> str:
     >>> print(geo_rescue_held_note({"london": {"would_rescue": 2, "agreement": 0.02},
     ...                             "paris": {"would_rescue": 1, "agreement": None}}))  # doctest: +NORMALIZE_WHITESPACE
     geo rescue held for 2 labels (london 2 photos, agreement 2%; paris 1, none judged): the label model agrees with
-    under half of their judged photos, so its word cannot put their geo outliers back; 3 stay dropped
+    under half of their judged photos, so its word cannot put their geo outliers back; 3 stay dropped (`curate review
+    --queue geo` to keep any by hand)
     """
     parts = [f"{name} {entry['would_rescue']:,}{' photos' if index == 0 else ''}, "
-             + ("none judged" if entry["agreement"] is None else f"agreement {entry['agreement']:.0%}")
+             + ("none judged" if entry["agreement"] is None else f"agreement {math.floor(entry['agreement'] * 100)}%")
              for index, (name, entry) in enumerate(sorted(held.items(), key=lambda item: -item[1]["would_rescue"]))]
     total = sum(entry["would_rescue"] for entry in held.values())
     return (f"geo rescue held for {len(held)} label{'s' if len(held) != 1 else ''} ({'; '.join(parts)}): the label "
             f"model agrees with under half of their judged photos, so its word cannot put their geo outliers back; "
-            f"{total:,} stay dropped")
+            f"{total:,} stay dropped (`curate review --queue geo` to keep any by hand)")
