@@ -107,3 +107,20 @@ def test_a_sidecar_saved_in_windows_1252_is_refused_with_how_to_convert_it(tmp_p
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "is not UTF-8 text" in lines[0] and "iconv -f cp1252 -t utf-8" in lines[0]
     assert "Traceback" not in result.output
+
+
+def test_a_placeholder_position_in_the_sidecar_does_not_hide_the_photos_own_gps(tmp_path):
+    """Review BR 8: `n/a` (or 0/0) in the sidecar kept the photo's EXIF GPS out, while an empty cell let it in."""
+    from tests.test_ingest_folder import exif_jpeg
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    gps = {1: "N", 2: (48.0, 51.0, 24.0), 3: "E", 4: (2.0, 21.0, 8.0)}
+    for index in range(4):
+        (photos / f"p{index}.jpg").write_bytes(exif_jpeg(gps=gps))
+    sidecar = tmp_path / "metadata.csv"
+    sidecar.write_text("file,lat,lon\np0.jpg,n/a,n/a\np1.jpg,0,0\np2.jpg,,\np3.jpg,51.5,-0.12\n", encoding="utf-8")
+    report, catalog = _ingest(tmp_path, photos, sidecar)
+    assert catalog["lat"].round(2).tolist() == [48.86, 48.86, 48.86, 51.5]  # the sidecar's own position wins
+    assert catalog["coord_issue"].isna().all()
+    assert not any("could not be read as coordinates" in line for line in report.warnings)

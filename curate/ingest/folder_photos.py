@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from curate.coordinates import clean_coordinates
 from curate.dates import read_taken_at
 from curate.ingest.containers import photo_bytes
 from curate.ingest.engine_job import FetchError
@@ -26,16 +27,19 @@ EXIF_FIELDS = ("lat", "lon", "taken_at", "owner_id", "owner_name")
 
 
 def fill_from_exif(records: pd.DataFrame, workers: int) -> pd.DataFrame:
-    """Fill position, time and owner from EXIF where the metadata leaves them empty, or gives a time no date can
-    be read from (`read_taken_at`: `0000:00:00 00:00:00`, a time alone, a camera clock at zero; audit AX: such a
-    value hid the photo's own EXIF time, and a phone's walk was split over train and test)."""
+    """Fill position, time and owner from EXIF where the metadata leaves them empty (a position: gives none it can
+    use, `clean_coordinates`), or gives a time no date can be read from (`read_taken_at`: `0000:00:00 00:00:00`, a
+    time alone, a camera clock at zero; audit AX: such a value hid the photo's own EXIF time, and a phone's walk was
+    split over train and test)."""
     records = records.copy()
     for name in EXIF_FIELDS:
         if name not in records.columns:
             records[name] = None
     blank = {name: records[name].map(is_blank) for name in EXIF_FIELDS}
     blank["taken_at"] = blank["taken_at"] | read_taken_at(records["taken_at"]).moments.isna().to_numpy()
-    no_position = blank["lat"] & blank["lon"]
+    # a sidecar position that is no position (a placeholder such as n/a, 0/0, out of range) hides no EXIF position
+    # (review BR 8: `n/a` kept the photo's own GPS out, an empty cell did not)
+    no_position = clean_coordinates(records["lat"], records["lon"])[2].notna().to_numpy()
     wanted = records["abs_path"].notna() & records["drop_reason"].isna() & (
         no_position | blank["taken_at"] | (blank["owner_id"] & blank["owner_name"]))
     paths = records.loc[wanted, "abs_path"]
