@@ -35,6 +35,7 @@ class RunEvaluation:
     touching_trained: int = 0  # more photos of the split that share a photographer or a copy with those, left out
     stale_split: str | None = None  # curate.freshness.stale_split_line of the workspace, when its split is stale
     flagged: int = 0  # scored photos the prefilter flagged as label issues (kept, not dropped), no reviewer decided
+    unflagged: tuple[int, int] | None = None  # (photos, right answers) of the scored photos not flagged, when some are
 
     @property
     def warnings(self) -> list[str]:
@@ -50,7 +51,7 @@ class RunEvaluation:
             lines.append(f"note: {self.flagged:,} of the {self.report.photos:,} {self.split} photos scored "
                          f"{'is' if one else 'are'} flagged as a likely wrong label (kept, not dropped); a wrong label "
                          f"in {self.split} counts as the model's mistake: look at {'it' if one else 'them'} with "
-                         "`curate review` (queue label_issues)")
+                         "`curate review` (queue label_issues)" + self._unflagged_clause())
         if self.trained_on:
             one = self.trained_on == 1
             what = (f"{self.trained_on:,} {self.split} photo{' was' if one else 's were'} this run's training or "
@@ -94,12 +95,21 @@ class RunEvaluation:
         """The model was trained on another catalog version (the split may differ from training's)."""
         return bool(self.model_catalog_sha256) and self.model_catalog_sha256 != self.catalog_sha256
 
+    def _unflagged_clause(self) -> str:
+        """"; on the other N photos accuracy is A%" for the flagged-photos note ("" when none is left)."""
+        if not self.unflagged or not self.unflagged[0]:
+            return ""
+        photos, right = self.unflagged
+        return f"; on the other {photos:,} {self.split} photos accuracy is {right / photos:.1%}"
+
     def to_dict(self) -> dict:
         return {"run": str(self.run_dir), "split": self.split, "device": self.device,
                 "catalog_sha256": self.catalog_sha256, "model_catalog_sha256": self.model_catalog_sha256,
                 "catalog_changed_since_training": self.catalog_changed, "left_out_trained_on": self.trained_on,
                 "left_out_touching_trained_on": self.touching_trained,
                 "stale_split": self.stale_split, "flagged_label_issues": self.flagged,
+                "unflagged_accuracy": None if not self.unflagged or not self.unflagged[0]
+                else round(self.unflagged[1] / self.unflagged[0], 4),
                 "skipped": {"unknown_label": dict(self.unknown_labels), "unreadable": list(self.unreadable)},
                 **self.report.to_dict(), **({"sandals_test": self.sandals_test} if self.sandals_test else {}),
                 **({"comparisons": self.comparisons} if self.comparisons else {})}

@@ -568,6 +568,13 @@ def test_evaluate_counts_the_test_photos_flagged_as_wrong_labels(split_ws, probe
     assert saved["flagged_label_issues"] == 2
     assert f"note: 2 of the {saved['photos']} test photos scored are flagged as a likely wrong label" in \
         " ".join(result.output.split())
+    # the accuracy on the photos no flag doubts too (audit BU E1), counted from every scored photo's answer
+    answers = pd.read_csv(run / "evaluation" / "top_losses.csv")  # this small split's photos are all listed
+    assert len(answers) == saved["photos"]
+    others = answers[~answers["photo_id"].isin(catalog.loc[test[:2], "photo_id"])]
+    expected = (others["predicted"] == others["actual"]).mean()
+    assert saved["unflagged_accuracy"] == round(expected, 4)
+    assert f"on the other {len(others)} test photos accuracy is {expected:.1%}" in " ".join(result.output.split())
     catalog.loc[test[:1], "review_status"] = "kept"  # a reviewer looked and kept it: settled (audit AQ)
     write_catalog(ws, catalog)
     result = runner.invoke(classify_app, ["evaluate", str(run), "-w", str(ws.root), "--device", "cpu"])
