@@ -676,6 +676,9 @@ def test_a_split_left_empty_is_a_warning(tmp_path):
     assert any("val and test splits are empty" in w for w in report.warnings), report.warnings
     # the report keeps the warning per empty split, where `classify evaluate` reads it
     warning = next(w for w in report.warnings if "splits are empty" in w)
+    # the fix where reposts by other accounts chained the photographers (audit BU D1: the line named only more
+    # photographers, the one fix that did not apply)
+    assert "more photographers" in warning and "`curate filter --dedupe-near`" in warning
     assert report.empty_splits == {"val": warning, "test": warning} == report.to_dict()["empty_splits"]
     shown = cli("split", "-w", write_ws(tmp_path, make_catalog(rows)))
     assert shown.exit_code == 0 and "warning:" in shown.output and "empty" in shown.output

@@ -144,7 +144,9 @@ def empty_split_cause(by: str) -> tuple[str, str]:
     warning and `classify evaluate`'s error for an empty split say the same."""
     return (f"no group ({grouping(by)}) could go there without taking most of a label out of train, or the few "
             "that could went to another split",
-            "add photos from more photographers (a --by column only joins groups; --by none splits photo by photo "
+            "add photos from more photographers, or, where copies posted by other accounts (reposts, screenshots) "
+            "chain the photographers into a few groups, `curate filter --dedupe-near` keeps one photo of each "
+            "cluster and label and unchains them (a --by column only joins groups; --by none splits photo by photo "
             "but leaks)")
 
 
