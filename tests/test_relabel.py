@@ -283,7 +283,10 @@ def test_a_handful_reaching_the_cut_is_held_and_stays_flagged():
     assert (result["label"] == catalog["label"]).all()
     assert (result["is_label_issue"] == True).sum() == report.label_issues >= reached  # noqa: E712
     line = next(line for line in repair_lines(report) if line.startswith("relabel held"))
-    assert f"only {reached} of {report.relabel['flagged']} label issues reach" in line and "curate review" in line
+    flagged, others = report.relabel["flagged"], report.label_issues - report.relabel["flagged"]
+    said = (f"only {reached} of the {flagged} label issues confident learning flagged (the other {others} were "
+            if others else f"only {reached} of {flagged} label issues reach")
+    assert said in line and "curate review" in line
     assert f"(held: {reached} reach the cut" in report.summary()
 
 
@@ -295,3 +298,17 @@ def test_enough_photos_at_the_cut_are_relabelled_with_an_estimate_that_says_what
     assert report.relabel["relabelled"] >= MIN_RELABELLED and not report.relabel["held"]
     line = next(line for line in repair_lines(report) if line.startswith("relabelled:"))
     assert "the label model's own estimate of its precision" in line and "not measured" in line
+
+
+def test_the_relabel_held_line_counts_the_flags_relabel_reads():
+    """Audit BU T2: "label issues 74" beside "only 1 of 60 label issues reach the margin": 60 are confident
+    learning's flags, the 14 others flagged as unlike their label's photos suggest no label."""
+    from types import SimpleNamespace
+
+    from curate.cli.prefilter import repair_lines
+
+    held = {"held": True, "reached": 1, "flagged": 60, "precision_target": 0.9}
+    [line] = repair_lines(SimpleNamespace(relabel=held, geo_rescue={}, topic_rescue={}, label_issues=74))
+    assert "only 1 of the 60 label issues confident learning flagged (the other 14 were flagged as unlike" in line
+    [line] = repair_lines(SimpleNamespace(relabel=held, geo_rescue={}, topic_rescue={}, label_issues=60))
+    assert "only 1 of 60 label issues reach the margin" in line

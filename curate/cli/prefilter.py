@@ -110,8 +110,12 @@ def repair_lines(report) -> list[str]:
     lines = []
     relabel, rescue = report.relabel, report.geo_rescue
     if relabel.get("held"):
-        lines.append(f"relabel held: only {relabel['reached']:,} of {relabel['flagged']:,} label issues reach the "
-                     f"margin for {relabel['precision_target']:.0%} (fewer than {MIN_RELABELLED}: the label model's "
+        others = (report.label_issues or 0) - relabel["flagged"]  # flagged for their fit alone: no label to take
+        of = (f"of the {relabel['flagged']:,} label issues confident learning flagged (the other {others:,} were "
+              "flagged as unlike their label's photos and suggest no label)" if others > 0
+              else f"of {relabel['flagged']:,} label issues")
+        lines.append(f"relabel held: only {relabel['reached']:,} {of} reach the margin for "
+                     f"{relabel['precision_target']:.0%} (fewer than {MIN_RELABELLED}: the label model's "
                      "own precision estimate cannot stand for so few, and on a clean collection they are its "
                      "confusions); none relabelled, they stay flagged: look at them with `curate review`")
     elif relabel:
