@@ -18,11 +18,7 @@ from typer.testing import CliRunner
 from classify.cli import app as classify_app
 from classify.evaluate import evaluate_predictions
 from classify.evaluation_files import RunEvaluation
-from classify.model import RunMeta, build_classifier, save_model
-from curate.cli.app import app as curate_app
-from curate.demo.config import DemoConfig
-from curate.ingest.demo import ingest_demo
-from curate.workspace import Workspace
+from tests.test_evaluate import demo_and_untrained_run
 
 runner = CliRunner()
 
@@ -80,18 +76,8 @@ def test_the_warning_is_for_fewer_than_thirty_photos_only():
 def small_run(tmp_path_factory):
     """A demo workspace whose owner-grouped test split holds fewer than 30 labelled photos, and an untrained
     model of its labels."""
-    root = tmp_path_factory.mktemp("interval")
-    ws = Workspace(root / "ws")
-    ingest_demo(ws, DemoConfig(photos=90, seed=5, image_width=64, image_height=48), images=True, workers=2)
-    result = runner.invoke(curate_app, ["split", "--workspace", str(ws.root)])
-    assert result.exit_code == 0, result.output
-    from curate.workspace import read_catalog
-
-    classes = sorted(read_catalog(ws)["label"].dropna().unique())
-    model, preprocess = build_classifier("efficientnet_lite0", len(classes), pretrained=False, image_size=64)
-    save_model(root / "run", model, RunMeta(classes=classes, backbone="efficientnet_lite0",
-                                            preprocess=preprocess.to_dict()))
-    return ws, root / "run"
+    ws, run_dir, _ = demo_and_untrained_run(tmp_path_factory.mktemp("interval"), 90)
+    return ws, run_dir
 
 
 @pytest.mark.usefixtures("one_torch_thread")

@@ -138,11 +138,11 @@ def test_invariants_and_agreement_with_scikit_learn(case):
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: torch on one thread here
 
 
-@pytest.fixture(scope="module")
-def workspace_and_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("evaluate")
+def demo_and_untrained_run(root, photos: int):
+    """(workspace, run folder, classes): a split demo workspace of `photos` 64x48 photos and an untrained model
+    of its labels (also tests/test_eval_interval.py's)."""
     ws = Workspace(root / "ws")
-    ingest_demo(ws, DemoConfig(photos=150, seed=5, image_width=64, image_height=48), images=True, workers=2)
+    ingest_demo(ws, DemoConfig(photos=photos, seed=5, image_width=64, image_height=48), images=True, workers=2)
     result = runner.invoke(curate_app, ["split", "--workspace", str(ws.root)])
     assert result.exit_code == 0, result.output
     classes = sorted(read_catalog(ws)["label"].dropna().unique())
@@ -151,6 +151,11 @@ def workspace_and_run(tmp_path_factory):
     save_model(run_dir, model, RunMeta(classes=classes, backbone="efficientnet_lite0",
                                        preprocess=preprocess.to_dict()))
     return ws, run_dir, classes
+
+
+@pytest.fixture(scope="module")
+def workspace_and_run(tmp_path_factory):
+    return demo_and_untrained_run(tmp_path_factory.mktemp("evaluate"), 150)
 
 
 def evaluate(run_dir, ws, *extra):
