@@ -251,7 +251,6 @@ def label_model_figures(evidence: LabelEvidence, flagged: np.ndarray | None = No
     """
     codes, proba = evidence.codes, evidence.proba
     flagged = evidence.found.is_issue if flagged is None else np.asarray(flagged, bool)
-    judged = ~np.asarray(evidence.unjudged, bool)
     n = len(codes)
     agrees = proba.argmax(axis=1) == codes if n else np.zeros(0, bool)
     # per label (10+ judged photos): where the model agrees with under half of a label's judged given labels, its
@@ -259,16 +258,28 @@ def label_model_figures(evidence: LabelEvidence, flagged: np.ndarray | None = No
     # model agreeing with 39% of white's labels). Unjudged photos stay out: their fold model saw too few of the
     # label for its word to count, and the report's table leaves them out of "model agrees"
     weak = {}
-    for code, name in enumerate(evidence.classes):
-        mine = (codes == code) & judged
-        if mine.sum() >= MIN_WEAK_LABEL and agrees[mine].mean() < WEAK_AGREEMENT:
-            weak[str(name)] = {"photos": int(mine.sum()), "agreement": round(float(agrees[mine].mean()), 4),
-                               "flagged": int(flagged[mine].sum())}
+    for name, (mine, agreement) in judged_agreement(evidence).items():
+        if mine.sum() >= MIN_WEAK_LABEL and agreement < WEAK_AGREEMENT:
+            weak[name] = {"photos": int(mine.sum()), "agreement": round(agreement, 4),
+                          "flagged": int(flagged[mine].sum())}
     return {"photos": int(n), "classes": int(len(evidence.classes)),
             "out_of_fold_accuracy": round(float(agrees.mean()), 4) if n else None,
             "majority_share": round(float(np.bincount(codes).max() / n), 4) if n else None,
             "flagged_share": round(float(flagged.mean()), 4) if n else None,
             "weak_labels": weak}
+
+
+def judged_agreement(evidence: LabelEvidence) -> dict[str, tuple[np.ndarray, float | None]]:
+    """{label: (its judged photos as a row mask, the label model's out-of-fold agreement with their given label,
+    None when none is judged)}: what makes a label weak (`label_model_figures`) and one the geo rescue cannot
+    vouch for (`curate.prefilter.rescue.unvouched_labels`)."""
+    judged = ~np.asarray(evidence.unjudged, bool)
+    agrees = evidence.proba.argmax(axis=1) == evidence.codes if len(evidence.codes) else np.zeros(0, bool)
+    out = {}
+    for code, name in enumerate(evidence.classes):
+        mine = (evidence.codes == code) & judged
+        out[str(name)] = (mine, float(agrees[mine].mean()) if mine.any() else None)
+    return out
 
 
 def why_no_label_folds(labels: int, groups: int, largest: int, folds: int) -> str | None:

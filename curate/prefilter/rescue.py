@@ -52,7 +52,7 @@ import pandas as pd
 
 from curate import schema
 from curate.prefilter.confident import confident_class
-from curate.prefilter.labels import WEAK_AGREEMENT, LabelEvidence
+from curate.prefilter.labels import WEAK_AGREEMENT, LabelEvidence, judged_agreement
 
 
 def geo_candidates(result: pd.DataFrame, usable: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -141,15 +141,9 @@ def unvouched_labels(evidence: LabelEvidence) -> dict[str, float | None]:
     >>> unvouched_labels(evidence)
     {'a': 0.3333, 'b': 0.0, 'c': None}
     """
-    judged = ~np.asarray(evidence.unjudged, bool)
-    agrees = evidence.proba.argmax(axis=1) == evidence.codes
-    weak = {}
-    for code, name in enumerate(evidence.classes):
-        mine = (evidence.codes == code) & judged
-        agreement = float(agrees[mine].mean()) if mine.any() else None
-        if agreement is None or agreement < WEAK_AGREEMENT:
-            weak[str(name)] = None if agreement is None else round(agreement, 4)
-    return weak
+    return {name: None if agreement is None else round(agreement, 4)
+            for name, (_, agreement) in judged_agreement(evidence).items()
+            if agreement is None or agreement < WEAK_AGREEMENT}
 
 
 def rescue(result: pd.DataFrame, candidates: np.ndarray, evidence: LabelEvidence, proba: np.ndarray,
