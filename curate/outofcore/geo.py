@@ -150,21 +150,20 @@ def _spread(con, config: FilterConfig, max_km: float) -> pd.DataFrame:
     ring_km = geo.metro_ring_km(max_km, config.max_median_multiple)
     ring = "'inf'::DOUBLE" if not np.isfinite(ring_km) else repr(float(ring_km))
     spread = con.execute(f"""
+        WITH d AS (SELECT label, dist, median(dist) OVER (PARTITION BY label) AS med
+                   FROM w WHERE labelled AND dist IS NOT NULL AND NOT isnan(dist))
         SELECT label, count(*) AS geotagged, sum((dist > {km})::INTEGER) AS beyond_max_km,
                median(dist) AS median_km, sum((dist > {km} AND dist <= {ring})::INTEGER) AS near_max_km,
-               quantile_cont(dist, {SPREAD_QUANTILE!r}) FILTER (WHERE dist <= {ring}) AS spread_km
-        FROM w WHERE labelled AND dist IS NOT NULL AND NOT isnan(dist) GROUP BY label ORDER BY label""").df()
+               quantile_cont(dist, {SPREAD_QUANTILE!r}) FILTER (WHERE dist <= {ring}) AS spread_km,
+               quantile_cont(dist, {SPREAD_QUANTILE!r}) FILTER (WHERE dist <= {geo.SCALE_MULTIPLE!r} * med)
+                   AS scale_km
+        FROM d GROUP BY label ORDER BY label""").df()
     spread = spread.set_index("label")
     for name in ("beyond_max_km", "geotagged", "near_max_km"):
         spread[name] = spread[name].astype(int)
+    scale = spread.pop("scale_km").astype("float64")
     spread = geo.finish_spread(spread.drop(columns="spread_km"), spread["spread_km"])
-    scale = con.execute(f"""
-        WITH d AS (SELECT label, dist, median(dist) OVER (PARTITION BY label) AS med
-                   FROM w WHERE labelled AND dist IS NOT NULL AND NOT isnan(dist))
-        SELECT label, quantile_cont(dist, {SPREAD_QUANTILE!r}) FILTER (WHERE dist <= {geo.SCALE_MULTIPLE!r} * med)
-               AS scale_km
-        FROM d GROUP BY label""").df().set_index("label")["scale_km"]
-    spread["scale_km"] = scale.reindex(spread.index).astype("float64")
+    spread["scale_km"] = scale
     owners = con.execute(f"""
         SELECT label, owner_id, count(*) FILTER (WHERE dist <= {ring}) AS near, count(*) FILTER (WHERE dist > {ring})
                AS far, count(*) FILTER (WHERE dist > {km} AND dist <= {ring}) AS band
