@@ -160,3 +160,15 @@ def test_the_rescue_estimates_its_precision_on_factories(factory_runs):
     rescued = new["topic_rescued"].eq(True).to_numpy()
     assert not rescue["held"] and rescue["expected_precision"] >= 0.8
     assert truth["on_topic"][rescued].mean() >= rescue["expected_precision"] - 0.1
+
+
+def test_the_summary_line_tells_rescued_untagged_photos_from_recovered_ones(factory_runs):
+    """Audit BU T1: "untagged recovered 89" beside a catalog marking 78 `topic_recovered` and 11 `topic_rescued`."""
+    _, _, _, _, (new, report) = factory_runs
+    tags = new["tags"].map(lambda cell: "skyline" in list(cell))
+    recovered = int((new["topic_recovered"].eq(True) & ~tags).sum())
+    rescued = int((new["topic_rescued"].eq(True) & ~tags).sum())
+    assert rescued > 0 and report.untagged_rescued == rescued
+    assert report.untagged_recovered == recovered + rescued
+    assert (f"untagged recovered {recovered + rescued:,} ({recovered:,} scored on topic, {rescued:,} rescued below "
+            "the cut)") in report.summary()

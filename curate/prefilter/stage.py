@@ -135,6 +135,7 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
         topic=config.topic, threshold=round(float(cut.threshold), 4), threshold_method=cut.method,
         scored=len(rows), tagged_kept=int((tagged & kept).sum()), tagged_dropped=int((tagged & ~kept).sum()),
         untagged_recovered=0 if cut.held else int((~tagged & (on_topic | rescued)).sum()),
+        untagged_rescued=0 if cut.held else int((~tagged & ~on_topic & rescued).sum()),
         untagged_dropped=int((~tagged & ~kept).sum()),
         unreadable=int(unreadable.sum()), label_issues=issues, label_issues_dropped=dropped_issues,
         held=cut.held, held_reasons=cut.reasons, forced=bool(cut.reasons) and not cut.held, unforceable=one_kind,
