@@ -357,10 +357,15 @@ TOKEN_CITY_POPULATION = 500_000
 ALIAS_CITY_POPULATION = 1_000_000
 
 
+_NOT_LETTERS_OR_DIGITS = re.compile(r"[^0-9a-z]")
+
+
 def _folded(text: str) -> str:
     """Lower case, accents and everything but letters and digits taken out: "Los Angeles" -> "losangeles"."""
-    text = unicodedata.normalize("NFKD", str(text))
-    return re.sub(r"[^0-9a-z]", "", "".join(ch for ch in text if not unicodedata.combining(ch)).casefold())
+    text = str(text)
+    if not text.isascii():  # ASCII text has no accents to take out (the place-name index folds ~300,000 names)
+        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    return _NOT_LETTERS_OR_DIGITS.sub("", text.casefold())
 
 
 @functools.lru_cache(maxsize=1)
