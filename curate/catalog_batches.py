@@ -235,21 +235,17 @@ def sorted_digest(catalog: CatalogFile, needs: list[str], view: Callable[[pd.Dat
     the sort order and once per `HASHES_PER_PASS` columns; held per row: the sort key while
     sorting, then one 8-byte hash per column of a pass.
     """
-    # a batch's worth of rows is read and viewed once, not once a pass (each pass's fixed cost dominates then)
-    held = [view(batch) for batch in catalog.batches(needs)] if catalog.num_rows <= catalog.batch_rows else None
-
-    def viewed() -> Iterator[pd.DataFrame]:
-        return iter(held) if held is not None else (view(batch) for batch in catalog.batches(needs))
-
-    keys = [pa.array(rows[sort_by].to_numpy(dtype=object), pa.string()) for rows in viewed()]
+    keys = [pa.array(view(batch)[sort_by].to_numpy(dtype=object), pa.string()) for batch in catalog.batches(needs)]
     order = pc.sort_indices(pa.chunked_array(keys, pa.string())).to_numpy()
     del keys
     digest = hashlib.sha256(str(order.size).encode())
-    columns = list(next(viewed()).columns)
+    first = view(next(iter(catalog.batches(needs))).iloc[:0])
+    columns = list(first.columns)
     for start in range(0, len(columns), HASHES_PER_PASS):
         group = columns[start:start + HASHES_PER_PASS]
         parts: dict[str, list[np.ndarray]] = {name: [] for name in group}
-        for rows in viewed():
+        for batch in catalog.batches(needs):
+            rows = view(batch)
             for name in group:
                 parts[name].append(np.asarray(hash_column(name, rows[name]), dtype=np.uint64))
         for name in group:

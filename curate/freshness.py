@@ -152,6 +152,9 @@ def _fingerprint_of(catalog: pd.DataFrame | CatalogFile, key: tuple, columns: li
     """`fingerprint` of `view(catalog)` sorted by photo_id; a CatalogFile is read in batches."""
     if isinstance(catalog, CatalogFile):
         needs = list(dict.fromkeys([*_VIEW_NEEDS, *columns]))
+        if catalog.num_rows <= catalog.batch_rows:  # small: read once for every fingerprint (the same bytes)
+            whole = catalog.memo("every column", lambda: catalog.read(list(schema.COLUMN_BY_NAME)))
+            return catalog.memo(key, lambda: _fingerprint_of(whole[needs], key, columns, view))
         return catalog.memo(key, lambda: sorted_digest_bounded(catalog, needs, view, schema.PHOTO_ID,
                                                                column_hashes).hexdigest()[:16])
     return fingerprint(view(catalog).sort_values(schema.PHOTO_ID, kind="stable"))
