@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.geo_holds import CITIES, MIN_PHOTOS, WITHIN_KM, catalog  # noqa: E402
-from curate.filters import geo, geo_stage  # noqa: E402
+from curate.filters import geo, geo_stage, placenames  # noqa: E402
 from curate.filters.stage import FilterConfig, filter_catalog  # noqa: E402
 
 META = ROOT.parent / "shared" / "realdata" / "im2gps-meta" / "im2gps3k_places365.csv"
@@ -72,7 +72,7 @@ def region_rows(meta: pd.DataFrame, regions: np.ndarray, top: int, wrong: float,
     counts = pd.Series(regions[regions != ""]).value_counts()
     parts = []
     for name in counts.index[:top]:
-        if counts[name] < 20 or geo.named_region(name) is None:
+        if counts[name] < 20 or placenames.named_region(name) is None:
             continue
         rows = pd.DataFrame({"label": name, "lat": meta["LAT"].to_numpy()[regions == name],
                              "lon": meta["LON"].to_numpy()[regions == name],

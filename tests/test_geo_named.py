@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curate.filters import geo
+from curate.filters import geo, placenames
 from curate.filters.geo_labels import GEO_NAME_FAR, GEO_REGION
 from curate.filters.stage import FilterConfig, filter_catalog
 from tests.test_filter_holds import catalog, reasons
@@ -227,9 +227,9 @@ def test_photo_spots_near_borders_or_in_empty_country_stay_inside_their_region()
     outside it: Big Bend (229 km to a US city) and Jay Peak, Vermont. A photo is outside only when it is also
     more than twice as far from the region's cities as from the foreign one nearest to it."""
     lat, lon = np.array([29.25, 44.94, 40.71, 51.51]), np.array([-103.25, -72.50, -74.01, -0.13])
-    assert geo.outside_region("United States", lat, lon, 50.0).tolist() == [False, False, False, True]
-    assert geo.named_region("Mexico") is not None  # a country, though Mexico City's other name (audit Z2)
-    assert geo.named_region("New York") is None and geo.named_region("Europe") is None
+    assert placenames.outside_region("United States", lat, lon, 50.0).tolist() == [False, False, False, True]
+    assert placenames.named_region("Mexico") is not None  # a country, though Mexico City's other name (audit Z2)
+    assert placenames.named_region("New York") is None and placenames.named_region("Europe") is None
 
 
 def test_a_region_the_recipe_gives_a_point_is_still_judged_by_its_extent(tmp_path):

@@ -3,7 +3,7 @@
 photographers, was judged a place and lost the 13 kitchens photographed elsewhere as geo outliers, under
 a bare "dropped 13 geo_outlier".
 
-- a label whose name is not a place (`geo.names_a_place`) and that would lose more than
+- a label whose name is not a place (`placenames.names_a_place`) and that would lose more than
   `max_unnamed_share` (0.2) of its geotagged photos is held (`skipped: not a place name`), with one
   warning naming it, its share, and how to drop anyway;
 - a label named as a place, one the recipe gives coordinates, `--force-geo` and `max_unnamed_share 1`
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from curate.filters import geo
+from curate.filters import geo, placenames
 from curate.filters.stage import FilterConfig, filter_catalog
 from tests.helpers import REALDATA
 from tests.test_filter_holds import at, catalog
@@ -134,8 +134,8 @@ def test_names_that_say_place_and_names_that_do_not():
     # a town's name is an everyday word: "Forest" (Belgium), "Temple" (Texas), "Wedding" (Berlin) (audit O)
     others = ["Kitchen", "Bedroom", "TallBuilding", "InsideCity", "Highway", "rain_forest", "sandals", "red",
               "skyline", "vehicle", "Eiffel tower", "Forest", "temple", "wedding", "cat", "sunset"]
-    assert [name for name in places if not geo.names_a_place(name)] == []
-    assert [name for name in others if geo.names_a_place(name)] == []
+    assert [name for name in places if not placenames.names_a_place(name)] == []
+    assert [name for name in others if placenames.names_a_place(name)] == []
 
 
 def test_a_real_scene_label_shot_mostly_in_paris_is_held_and_the_same_photos_named_paris_are_not():

@@ -242,9 +242,9 @@ class FilterConfig:
         "A label is not a place when the filter would drop more than this share of its geotagged photos (for a "
         "label named as a place, with its median photo within 2x --max-km: of those beyond the band of its suburbs) "
         "(default: recipe, else 0.5)."))
-    # a label whose name is not a place (geo.names_a_place) and that has no coordinates in the recipe is held when
-    # the filter would drop more than this share of its geotagged photos: a scene or object label shot mostly in one
-    # town (audit M: `Kitchen`, 17 of 30 photos in Paris by 7 photographers, lost the 13 taken elsewhere). Evidence
+    # a label whose name is not a place (placenames.names_a_place) and that has no coordinates in the recipe is held
+    # when the filter would drop more than this share of its geotagged photos: a scene or object label shot mostly in
+    # one town (audit M: `Kitchen`, 17 of 30 photos in Paris by 7 photographers, lost the 13 taken elsewhere). Evidence
     # (docs/cleaning.md, bench/geo_holds.py): real im2gps scene labels shot in one town lose 17.5 % of their genuine
     # photos at 20 % taken elsewhere, 5.3 % with the hold; the price, a place whose name the lookup misses
     # (eiffel_tower) with 20 % wrong geotags: 37 % of them caught instead of 90 % (kept, with a warning).

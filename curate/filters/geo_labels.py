@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from curate.filters import geo
+from curate.filters import geo, placenames
 from curate.filters.config import FilterConfig
 
 # Per-label state of the geo filter (the `geo_filter` column of the stage report's geo table).
@@ -29,11 +29,11 @@ GEO_BULK = "skipped: bulk geotag"
 # a label whose centre rests on one or two photographers while more put their photos of it elsewhere
 # (`geo.rests_on_few_owners`): the centre is where they shoot, not a place; its drops are held
 GEO_FEW_OWNERS = "skipped: one photographer's place"
-# a label whose name is not a place (`geo.names_a_place`), without coordinates in the recipe, that would lose more
-# than max_unnamed_share of its geotagged photos: a scene or object shot mostly in one town, not a place
+# a label whose name is not a place (`placenames.names_a_place`), without coordinates in the recipe, that would lose
+# more than max_unnamed_share of its geotagged photos: a scene or object shot mostly in one town, not a place
 GEO_UNNAMED = "skipped: not a place name"
 FEW_GEOTAGS = 10  # a median centre of fewer geotags (and under half the label's photos) is moved by a few wrong ones
-# a label whose whole name is a country or US state (`geo.named_region`): each photo judged against the
+# a label whose whole name is a country or US state (`placenames.named_region`): each photo judged against the
 # region itself, not max_km (audit W: "France" and "Thailand" lost 40 genuine photos at 5 km around their median)
 GEO_REGION = "applied: a region, to its own extent"
 # a label whose whole name is a big city, whose median centre lies far from every place so named: most of its
@@ -108,7 +108,7 @@ def disputed_centres(centres: Mapping[str, geo.Centre], recipe_centres: Mapping 
         given = recipe_centres.get(label)
         if not isinstance(given, geo.Centre) or given.method != "recipe" or centre.lat is None:
             continue
-        if geo.named_region(label) is not None:  # judged by its extent (`named_places`), not from the recipe's point
+        if placenames.named_region(label) is not None:  # judged by its extent (`named_places`), not the recipe's point
             continue
         km = float(geo.distances_to_centres(pd.Series([label]), pd.Series([centre.lat]), pd.Series([centre.lon]),
                                             {label: given})[0])
@@ -122,12 +122,12 @@ SPREAD_QUANTILE = 0.9  # a held label's reach (spread_km): the distance within w
 
 def named_places(centres: Mapping[str, geo.Centre], config: FilterConfig,
                  named: set[str] | None = None) -> tuple[list[str], dict[str, float]]:
-    """([the labels whose whole name is a region (`geo.named_region`: a country or a US state)], {label: km} of the
-    labels whose whole name is a big city and whose median centre lies far from every place of that name), for
+    """([the labels whose whole name is a region (`placenames.named_region`: a country or a US state)], {label: km} of
+    the labels whose whole name is a big city and whose median centre lies far from every place of that name), for
     median centres (a city the recipe gives coordinates, `named`, is left to them; a region never is: a point is
     not its extent). Both engines.
 
-    A region's photos are judged one by one (`geo.outside_region`, slack PLACE_SLACK_KM, whatever
+    A region's photos are judged one by one (`placenames.outside_region`, slack PLACE_SLACK_KM, whatever
     max_km: at --max-km 150 "France" kept London, audit Z2): one whose nearest GeoNames city lies outside
     the region, far from the region's cities, is a geo outlier; none inside it is, wherever the label's
     centre sits (`judge_regions` holds a region most of whose geotags lie outside it). A big city's median
@@ -144,16 +144,16 @@ def named_places(centres: Mapping[str, geo.Centre], config: FilterConfig,
             continue
         # a region is judged by its extent even where the recipe gives it a point (audit AP: with the docs'
         # lat/lon per label, "california" and "italy" were held, their medians 127-778 km from the point)
-        if geo.named_region(label) is not None:  # max_km plays no part: it is a distance from a centre
+        if placenames.named_region(label) is not None:  # max_km plays no part: it is a distance from a centre
             regions.append(label)
             continue
         if label in (named or set()):
             continue
-        city = geo.named_city(label)
+        city = placenames.named_city(label)
         if city is not None:
-            spelled = geo.namesakes(label)
+            spelled = placenames.namesakes(label)
             points = city if spelled is None else np.vstack([city, spelled])
-            km = geo.nearest_km(centre.lat, centre.lon, points)
+            km = placenames.nearest_km(centre.lat, centre.lon, points)
             if km > max(ring_km, PLACE_SLACK_KM):
                 far[label] = km
     return regions, far
@@ -166,7 +166,7 @@ def judge_regions(regions: list[str], outside: Mapping[str, int], geotagged: Map
     more than max_outlier_share of their geotagged photos lie outside the region their name names, so the
     geotags, not the photos, are the likely fault — a camera's default position, a bulk geotag — and
     dropping them would cost most of the label; GEO_NAME_FAR, `--force-geo` drops them anyway). Both
-    engines, from their own counts of `geo.outside_region`."""
+    engines, from their own counts of `placenames.outside_region`."""
     held = {label: (int(outside.get(label, 0)), int(geotagged.get(label, 0))) for label in regions
             if outside.get(label, 0) > config.max_outlier_share * geotagged.get(label, 0)}
     return [label for label in regions if label not in held], held
@@ -174,7 +174,7 @@ def judge_regions(regions: list[str], outside: Mapping[str, int], geotagged: Map
 
 def region_outliers(labels: pd.Series, lat: pd.Series, lon: pd.Series, regions: Iterable[str]) -> np.ndarray:
     """Per row, whether its label is one of `regions` and its position lies outside the region
-    (`geo.outside_region`, slack PLACE_SLACK_KM). Both engines (the DuckDB one through an Arrow UDF)."""
+    (`placenames.outside_region`, slack PLACE_SLACK_KM). Both engines (the DuckDB one through an Arrow UDF)."""
     out = np.zeros(len(labels), dtype=bool)
     values = pd.Series(labels).to_numpy(dtype=object)
     lat = pd.Series(lat).to_numpy("float64", na_value=np.nan)
@@ -182,7 +182,7 @@ def region_outliers(labels: pd.Series, lat: pd.Series, lon: pd.Series, regions: 
     for label in regions:
         rows = values == label
         if rows.any():
-            out[rows] = geo.outside_region(label, lat[rows], lon[rows], PLACE_SLACK_KM)
+            out[rows] = placenames.outside_region(label, lat[rows], lon[rows], PLACE_SLACK_KM)
     return out
 
 
@@ -211,10 +211,10 @@ def label_verdicts(spread: pd.DataFrame, centres: dict[str, geo.Centre], config:
     (`disputed_centres`) is not judged. `places` (`named_places`): a label named after a region is
     judged against the region's extent (GEO_REGION), one whose centre lies far from the place its
     name names is not judged (GEO_NAME_FAR). A place judged around its median centre whose name is not a
-    place (`geo.names_a_place`; `named`: the labels the recipe gives coordinates) and that would lose
+    place (`placenames.names_a_place`; `named`: the labels the recipe gives coordinates) and that would lose
     more than max_unnamed_share of its geotagged photos is not filtered (GEO_UNNAMED)."""
     regions, name_far, region_far = places
-    as_places = [label for label in spread.index if label in (named or set()) or geo.names_a_place(label)]
+    as_places = [label for label in spread.index if label in (named or set()) or placenames.names_a_place(label)]
     judged = geo.judge_places(spread, max_km, config.max_outlier_share, config.max_median_multiple,
                               config.min_geotagged, config.max_spread_share, as_places) \
         if len(spread) else pd.Series(dtype=object)
@@ -257,4 +257,4 @@ def unnamed(label: str, judge: str, spread: pd.DataFrame, centre: geo.Centre, co
         return False
     row = spread.loc[label]
     losing = row["beyond_max_km"] - (row["near_max_km"] if judge == "spread" else 0)
-    return losing > config.max_unnamed_share * row["geotagged"] and not geo.names_a_place(label)
+    return losing > config.max_unnamed_share * row["geotagged"] and not placenames.names_a_place(label)

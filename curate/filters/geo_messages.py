@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping
 import numpy as np
 import pandas as pd
 
-from curate.filters import geo
+from curate.filters import geo, placenames
 from curate.filters.config import FilterConfig
 from curate.filters.geo_labels import (
     FEW_GEOTAGS,
@@ -173,7 +173,7 @@ def unnamed_applied_warnings(table: pd.DataFrame, config: FilterConfig) -> list[
     elsewhere, 20 %, at --max-km 50 with no line naming it; at 5 km a line called it a metro area)."""
     applied = table[table["geo_filter"].isin([GEO_APPLIED, GEO_HELD]) & (table["centre"] == "median")
                     & (table["geo_outliers"] > 0)]
-    applied = applied[~applied["label"].map(geo.names_a_place).astype(bool)]
+    applied = applied[~applied["label"].map(placenames.names_a_place).astype(bool)]
     if applied.empty:
         return []
     named = "; ".join(f"{row.label} {row.geo_outliers} of {row.geotagged} geotagged photos "
@@ -195,7 +195,7 @@ def not_a_place_warnings(rows: pd.DataFrame, config: FilterConfig, spread: pd.Da
     --max-km its line suggests."""
     why = (f"over {config.max_outlier_share:.0%} of their geotagged photos beyond {config.max_km:g} km, or a median "
            f"distance over {config.max_median_multiple:g}x that")
-    named = rows["label"].map(geo.names_a_place).astype(bool)
+    named = rows["label"].map(placenames.names_a_place).astype(bool)
     lines = []
     if (~named).any():
         other = rows[~named]
@@ -228,7 +228,7 @@ def held_spread_warning(held: pd.DataFrame, config: FilterConfig) -> str:
               else f"none lies beyond {ring_km:g} km, where photos would still be dropped")
     # a label whose name is not a place is shot in many places, not spread over a metro area (audit AE F2b; audit
     # AM: at --max-km 1000 colour labels were called a metro area)
-    unnamed = held.loc[~held["label"].map(geo.names_a_place).astype(bool), "label"]
+    unnamed = held.loc[~held["label"].map(placenames.names_a_place).astype(bool), "label"]
     scenes = f"{', '.join(unnamed)}: not place names, shot in many places"
     wider = "a metro area" if unnamed.empty else scenes if len(unnamed) == len(held) else f"a metro area; {scenes}"
     larger = f"pass a larger --max-km (e.g. --max-km {suggest}, 90% of their nearby photos)"
