@@ -124,12 +124,13 @@ def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float 
 def run_split_duckdb(ws, config, warnings: list[str] = (), started: float | None = None):
     """curate.split.run_split's work in DuckDB (`warnings`: the I/O edge's own, put first)."""
     from curate.outofcore.split import split_duckdb
+    from curate.split.stage import earlier_settings
 
     catalog = Catalog(ws.catalog_path, checked=True)
     input_hash = db.catalog_sha256(ws.catalog_path)
     with connect(ws.root) as con:
         validate(con, catalog)
-        query, report = split_duckdb(con, catalog, config)
+        query, report = split_duckdb(con, catalog, config, earlier_settings(ws))
         report.warnings[:0] = warnings
         mark_writing(ws, "split")
         db.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")

@@ -33,6 +33,7 @@ from curate.split import (
     assign_groups,
     by_none_warnings,
     cross_label_copy_warnings,
+    earlier,
     empty_column_notes,
     empty_split_reasons,
     empty_split_warnings,
@@ -48,6 +49,7 @@ from curate.split import (
     ungrouped_duplicates_warning,
     walk_heavy_notes,
 )
+from curate.split.config import changed_settings
 
 _OWNER = owner_key_sql()
 
@@ -119,20 +121,26 @@ def _sessions(con, catalog: Catalog, by: str) -> None:
         SELECT rid, 'session ' || head AS session FROM s WHERE size >= 2""")
 
 
-def split_duckdb(con, catalog: Catalog, config: SplitConfig) -> tuple[str, SplitReport]:
+def split_duckdb(con, catalog: Catalog, config: SplitConfig,
+                 earlier_settings: dict | None = None) -> tuple[str, SplitReport]:
     """Assign `split` to every kept photo; returns (the SELECT of the new catalog ordered by rid,
-    with `rid` as last column, the report)."""
+    with `rid` as last column, the report). An earlier split's photos stay where they were as
+    `curate.split.split_catalog` keeps them (`earlier_settings`: its saved config)."""
     column_key = _column_key(config.by)
     _sessions(con, catalog, config.by)
     _key_table(con, catalog, config.by, column_key)
-    n_groups = _assign_splits(con, config, *_groups(con, config))
+    changed = changed_settings(config, earlier_settings)
+    keep = not config.reshuffle and not changed
+    n_groups, moves = _assign_splits(con, config, *_groups(con, config), keep)
     splits = "['" + "', '".join(SPLITS) + "']"
     per_label = _split_table(con, config, splits)
     no_owner, notes, warnings, empty = _split_messages(con, catalog, config, column_key, per_label)
+    earlier_notes, earlier_warnings = earlier.lines(moves, keep, changed)
     c = catalog.column
     items = [f"{splits}[s.code + 1] AS split" if name == "split" else c(name) for name in schema.NAMES]
     query = f"SELECT {', '.join(items)}, rid FROM {catalog.source} src LEFT JOIN s USING (rid) ORDER BY rid"
-    return query, SplitReport(asdict(config), per_label, n_groups, no_owner, notes, warnings, empty)
+    return query, SplitReport(asdict(config), per_label, n_groups, no_owner, earlier_notes + notes,
+                              earlier_warnings + warnings, empty, moves if moves["earlier"] else {})
 
 
 def _column_key(by: str) -> str | None:
@@ -158,17 +166,20 @@ def _key_table(con, catalog: Catalog, by: str, column_key: str | None) -> None:
                {_code(column_key) if column_key else '-1'} AS column_code,
                {f'{column_key} IS NULL' if column_key else 'false'} AS column_empty,
                dense_rank() OVER (ORDER BY coalesce(label, {literal(NO_LABEL)})) - 1 AS label_code,
-               near_dup_cluster IS NOT NULL AS has_near
+               near_dup_cluster IS NOT NULL AS has_near,
+               coalesce(list_position({list(SPLITS)!r}, split) - 1, -1) AS earlier_code
         FROM (SELECT rid, {c('photo_id')}, {c('owner_id')}, {c('label')}, {c('status')}, {c('near_dup_cluster')},
-                     {c('exact_dup_group')}{''.join(', ' + item for item in extra)} FROM {catalog.source})
+                     {c('exact_dup_group')}, {c('split')}{''.join(', ' + item for item in extra)}
+              FROM {catalog.source})
              LEFT JOIN sessions USING (rid)
         WHERE status = 'kept'""")
 
 
-def _groups(con, config: SplitConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(group, label code) of each row of `k` by rid: the connected components of its key codes."""
-    arrays = con.execute("SELECT first_code, near_code, exact_code, session_code, column_code, label_code FROM k "
-                         "ORDER BY rid").fetchnumpy()
+def _groups(con, config: SplitConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(group, label code, earlier split code) of each row of `k` by rid: the groups are the connected
+    components of its key codes."""
+    arrays = con.execute("SELECT first_code, near_code, exact_code, session_code, column_code, label_code, "
+                         "earlier_code FROM k ORDER BY rid").fetchnumpy()
     if len(arrays["label_code"]) == 0:
         raise UsageError("the catalog has no kept photos to split; check `curate status` (everything was dropped)")
     if config.by == "none":
@@ -179,20 +190,23 @@ def _groups(con, config: SplitConfig) -> tuple[np.ndarray, np.ndarray]:
         group = group_components(keys)
         if one_group_by_column(config, group, lambda: group_components(keys[:-1])):
             raise UsageError(one_group_error(config.by))
-    return group, np.asarray(arrays["label_code"], dtype=np.int64)
+    return group, np.asarray(arrays["label_code"], dtype=np.int64), np.asarray(arrays["earlier_code"], np.int64)
 
 
-def _assign_splits(con, config: SplitConfig, group: np.ndarray, label_codes: np.ndarray) -> int:
-    """Table `s` (rid, split code, group) from `assign_groups`; returns the number of groups."""
+def _assign_splits(con, config: SplitConfig, group: np.ndarray, label_codes: np.ndarray, before: np.ndarray,
+                   keep: bool) -> tuple[int, dict]:
+    """Table `s` (rid, split code, group) from `assign_groups` (`keep`: the earlier split's groups stay
+    put); returns the number of groups and `curate.split.earlier.moves`."""
     n_labels = int(label_codes.max()) + 1
-    assignment = assign_groups(group, label_codes, n_labels, config.fractions, config.seed)
+    fixed = earlier.group_splits(group, before) if keep else None
+    assignment = assign_groups(group, label_codes, n_labels, config.fractions, config.seed, fixed=fixed)
     per_row = assignment[group].astype(np.int8)
     rids = con.execute("SELECT rid FROM k ORDER BY rid").fetchnumpy()["rid"]
     con.register("split_codes", pa.table({"rid": pa.array(rids, pa.int64()), "code": pa.array(per_row, pa.int8()),
                                           "grp": pa.array(group, pa.int64())}))
     con.execute("CREATE OR REPLACE TABLE s AS SELECT * FROM split_codes")
     con.unregister("split_codes")
-    return int(group.max()) + 1
+    return int(group.max()) + 1, earlier.moves(before, per_row.astype(np.int64))
 
 
 def _split_messages(con, catalog: Catalog, config: SplitConfig, column_key: str | None,

@@ -15,8 +15,9 @@ train` and `curate check-leakage` refuse it until `curate split` runs again.
 
 The package, every name importable from here: `config` (SplitConfig, what a group is), `placement` (the
 groups and the split each goes to), `stage` (`split_catalog`, its report and table, the I/O edge
-`run_split`), `notes` (the report's notes and warnings on the split) and `losses` (labels the earlier
-stages took most of, copies kept under two labels).
+`run_split`), `notes` (the report's notes and warnings on the split), `losses` (labels the earlier
+stages took most of, copies kept under two labels) and `earlier` (a split placed again keeps an earlier
+split's photos where they were).
 """
 
 from __future__ import annotations

@@ -23,6 +23,10 @@ class SplitConfig:
     test: float = setting(0.2, help="Share of each label's photos for test.")
     by: str = setting("owner", help="Group by owner (default), by none, or by owner and another column too.")
     seed: int = setting(0, help="Random seed (same seed, same split).")
+    reshuffle: bool = setting(False, flag="--reshuffle", help=(
+        "Place every photo afresh. By default a photo an earlier split placed stays where it was (its group "
+        "goes where most of its earlier photos are) and new photos fill the shares around them, unless val, "
+        "test, by or seed changed."))
 
     def __post_init__(self):
         for name, value in (("val", self.val), ("test", self.test)):
@@ -42,6 +46,22 @@ class SplitConfig:
     @property
     def fractions(self) -> np.ndarray:
         return np.array([1 - self.val - self.test, self.val, self.test])
+
+
+PLACING_SETTINGS = ("val", "test", "by", "seed")  # an earlier split placed with other values is placed afresh
+
+
+def changed_settings(config: SplitConfig, earlier: dict | None) -> list[str]:
+    """The settings that place photos whose values differ from the earlier split's (its saved report's
+    config; None or a report without them: none differ), as "val 0.1 → 0.2".
+
+    >>> changed_settings(SplitConfig(val=0.2), {"val": 0.1, "test": 0.2, "by": "owner", "seed": 0})
+    ['val 0.1 → 0.2']
+    """
+    if not isinstance(earlier, dict):
+        return []
+    return [f"{name} {earlier[name]} → {getattr(config, name)}" for name in PLACING_SETTINGS
+            if name in earlier and earlier[name] != getattr(config, name)]
 
 
 def by_refusal(by: str) -> str | None:

@@ -89,8 +89,10 @@ def sessions(catalog: pd.DataFrame) -> pd.Series:
 
 
 def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fractions: np.ndarray,
-                  seed: int, sweeps: int = 6) -> np.ndarray:
-    """Split index (0 train, 1 val, 2 test) per group, filling per-label photo targets.
+                  seed: int, sweeps: int = 6, fixed: np.ndarray | None = None) -> np.ndarray:
+    """Split index (0 train, 1 val, 2 test) per group, filling per-label photo targets. `fixed`: a split
+    code per group that stays where it is (an earlier split's, `curate.split.earlier.group_splits`), -1 for the groups
+    placed here; the free groups fill the targets around the fixed ones.
 
     The error is the sum over splits and labels of the squared gap between achieved and requested
     share of the label's photos, plus the same gap for two sets of labels taken together, each
@@ -146,6 +148,11 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
     rng = np.random.default_rng(seed)
     order = np.lexsort((rng.random(n_groups), -counts.sum(axis=1)))
     assignment = np.empty(n_groups, dtype=np.int64)
+    free = np.ones(n_groups, bool) if fixed is None else np.asarray(fixed) < 0
+    for g in np.flatnonzero(~free):
+        assignment[g] = int(fixed[g])
+        filled[assignment[g]] += share[g]
+    order = order[free[order]]
     for g in order:
         gain = _placement_costs(filled, target, share[g], allowed_for[g])
         assignment[g] = int(np.argmin(gain))
@@ -162,31 +169,34 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
         if not moved:
             break
     if allowed[1] and allowed[2]:
-        _test_before_val(assignment, counts, fractions)
+        _test_before_val(assignment, counts, fractions, free)
     trained = counts[assignment == 0].sum(axis=0)
     for label in np.flatnonzero((photos >= 2) & (trained == 0)):  # no training photo: its largest group goes back
-        if trained[label] == 0:
-            largest = int(np.argmax(counts[:, label]))
+        if trained[label] == 0:  # (a free one where the label has one: a group of an earlier split stays put)
+            largest = int(np.argmax(np.where(free, counts[:, label], -1) if free[counts[:, label] > 0].any()
+                                    else counts[:, label]))
             assignment[largest] = 0
             trained += counts[largest]
     return assignment
 
 
-def _test_before_val(assignment: np.ndarray, counts: np.ndarray, fractions: np.ndarray) -> None:
+def _test_before_val(assignment: np.ndarray, counts: np.ndarray, fractions: np.ndarray,
+                     free: np.ndarray | None = None) -> None:
     """Give test, in place, one val group of each label left with val photos but no test photo although
     its own share asks for one (n × test share of at least one half), as long as val keeps at least
     `SHORT_SPLIT` of its requested share of the collection. Such a label's val photos only steer early
     stopping, while in test `classify evaluate` measures it (audit T: a tail label of 4 photos by 2
     photographers split 2/2/0, where 2/0/2 was in reach; the tail's shared val share had picked val). The
     label's smallest val group moves (the fewest photos taken from val), unless it holds another label's
-    last val photos; smallest labels first."""
+    last val photos; smallest labels first. Only `free` groups move (not those an earlier split placed)."""
+    free = np.ones(len(assignment), bool) if free is None else free
     total = counts.sum()
     floor = SHORT_SPLIT * fractions[1] * total
     photos = counts.sum(axis=0)
     for label in np.argsort(photos, kind="stable"):
         if photos[label] * fractions[2] < 0.5:
             continue
-        in_val = np.flatnonzero((assignment == 1) & (counts[:, label] > 0))
+        in_val = np.flatnonzero((assignment == 1) & (counts[:, label] > 0) & free)
         if not len(in_val) or counts[assignment == 2, label].sum() > 0:
             continue
         val = counts[assignment == 1].sum(axis=0)

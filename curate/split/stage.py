@@ -13,8 +13,16 @@ from curate import schema
 from curate.errors import UsageError
 from curate.groups import blank_as_missing
 from curate.schema import NO_LABEL, SPLITS
+from curate.split import earlier
 from curate.split import notes as split_notes
-from curate.split.config import TOLERANCE, SplitConfig, grouping, one_group_by_column, one_group_error
+from curate.split.config import (
+    TOLERANCE,
+    SplitConfig,
+    changed_settings,
+    grouping,
+    one_group_by_column,
+    one_group_error,
+)
 from curate.split.losses import cross_label_copies, cross_label_copy_warnings, label_losses, lost_label_warnings
 from curate.split.placement import assign_groups, sessions, split_groups
 from curate.workspace import changes_workspace
@@ -29,11 +37,12 @@ class SplitReport:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     empty_splits: dict[str, str] = field(default_factory=dict)  # requested split left empty -> its warning
+    earlier: dict = field(default_factory=dict)  # what became of an earlier split's photos (curate.split.earlier)
 
     def to_dict(self) -> dict:
         return {"config": self.config, "groups": self.groups, "photos_without_owner": self.photos_without_owner,
                 "notes": self.notes, "warnings": self.warnings, "empty_splits": self.empty_splits,
-                "per_label": self.per_label.replace({np.nan: None}).to_dict("records")}
+                "earlier": self.earlier, "per_label": self.per_label.replace({np.nan: None}).to_dict("records")}
 
     def summary(self) -> str:
         """One line for `curate split` and `curate run`: the groups and the photos per split (each command
@@ -44,21 +53,29 @@ class SplitReport:
                 f"train/val/test photos {photos}")
 
 
-def split_catalog(catalog: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFrame, SplitReport]:
-    """Assign `split` to every kept photo (null for dropped ones); returns (catalog, report)."""
+def split_catalog(catalog: pd.DataFrame, config: SplitConfig,
+                  earlier_settings: dict | None = None) -> tuple[pd.DataFrame, SplitReport]:
+    """Assign `split` to every kept photo (null for dropped ones); returns (catalog, report). A photo the
+    catalog's `split` already places keeps it (curate.split.earlier) unless `config.reshuffle` or the
+    settings that place photos differ from `earlier_settings` (the earlier split's saved config)."""
     out = catalog.copy()
     out["split"] = None
     kept_mask = (out["status"] == schema.KEPT).to_numpy()
     if not kept_mask.any():
         raise UsageError("the catalog has no kept photos to split; check `curate status` (everything was dropped)")
-    kept = out[kept_mask]
+    kept = catalog[kept_mask]
     walks = sessions(kept) if config.by != "none" else pd.Series(dtype=object)  # once: the groups and the note
     group = split_groups(kept, config.by, walks)
     if one_group_by_column(config, group, lambda: split_groups(kept, "owner", walks)):
         raise UsageError(one_group_error(config.by))
     label_codes, label_names = pd.factorize(kept["label"].fillna(NO_LABEL), sort=True)
-    assignment = assign_groups(group, label_codes, len(label_names), config.fractions, config.seed)
+    before = earlier.codes(kept["split"])
+    changed = changed_settings(config, earlier_settings)
+    keep = not config.reshuffle and not changed
+    fixed = earlier.group_splits(group, before) if keep else None
+    assignment = assign_groups(group, label_codes, len(label_names), config.fractions, config.seed, fixed=fixed)
     out.loc[kept_mask, "split"] = np.array(SPLITS, dtype=object)[assignment[group]]
+    moves = earlier.moves(before, assignment[group])
     no_owner = int(kept["owner_id"].isna().sum()) if config.by != "none" else 0
     notes = split_notes.no_owner_notes(no_owner, int(walks.notna().sum()), int(walks.nunique()))
     if config.by != "none" and walks.notna().any():
@@ -77,7 +94,9 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFr
         warnings += split_notes.undated_cluster_warnings(*split_notes.undated_clusters(kept))
     warnings += lost_label_warnings(label_losses(catalog))
     warnings += cross_label_copy_warnings(*cross_label_copies(kept))
-    return out, SplitReport(asdict(config), per_label, int(group.max()) + 1, no_owner, notes, warnings, empty)
+    earlier_notes, earlier_warnings = earlier.lines(moves, keep, changed)
+    return out, SplitReport(asdict(config), per_label, int(group.max()) + 1, no_owner, earlier_notes + notes,
+                            earlier_warnings + warnings, empty, moves if moves["earlier"] else {})
 
 
 def split_table(kept: pd.DataFrame, group: np.ndarray, config: SplitConfig) -> pd.DataFrame:
@@ -107,6 +126,19 @@ def shares_table(photos: pd.DataFrame, owners: pd.DataFrame, no_owner: pd.Series
     return table.reset_index(drop=True)
 
 
+def earlier_settings(ws) -> dict | None:
+    """The settings of the split the workspace holds (its saved report's config); None without one (a catalog
+    split elsewhere keeps its split) or when the report is unreadable."""
+    from curate.errors import DataContractError
+    from curate.stage_reports import load_stage_report
+
+    try:
+        report = load_stage_report(ws, "split")
+    except DataContractError:
+        return None
+    return report.get("config") if isinstance(report, dict) and isinstance(report.get("config"), dict) else None
+
+
 @changes_workspace
 def run_split(ws, config: SplitConfig, engine: str | None = None) -> SplitReport:
     """The I/O edge of `curate split`: read the catalog, split it, write it and reports/split.json.
@@ -130,7 +162,7 @@ def run_split(ws, config: SplitConfig, engine: str | None = None) -> SplitReport
 
     catalog = read_catalog(ws)
     input_hash = catalog_sha256(ws)
-    result, report = split_catalog(catalog, config)
+    result, report = split_catalog(catalog, config, earlier_settings(ws))
     report.warnings[:0] = freshness.reset_before(catalog, freshness.load_reports(ws), "split",
                                                  freshness.workspace_flag(ws))
     mark_writing(ws, "split")

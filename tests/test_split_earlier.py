@@ -1,0 +1,147 @@
+"""A split placed again keeps the photos an earlier split placed (curate/split/earlier.py), on both catalog
+engines: a collection that grows keeps its test photos in test; `--reshuffle`, or changed val/test/by/seed,
+places every photo afresh and says how many moved.
+
+Audit BV (2026-12-07): 3,242 real photos grown to 5,505 and split again as `curate status` asked: 232 of the
+431 earlier test photos went to train, and nothing said so."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from curate.split import SplitConfig, run_split, split_catalog
+from curate.workspace import Workspace, read_catalog, write_catalog
+from tests.test_split import cli, make_catalog
+
+LABELS = ("amsterdam", "berlin", "chicago")
+
+
+def photos(batch: str, owners: int, per_owner: int, seed: int) -> list[dict]:
+    """Rows of `owners` photographers, each with `per_owner` photos of random labels."""
+    rng = np.random.default_rng(seed)
+    return [{"source_id": f"{batch}-{o}-{i}", "owner_id": f"{batch}-owner{o}", "label": LABELS[rng.integers(3)]}
+            for o in range(owners) for i in range(per_owner)]
+
+
+def grown(first: pd.DataFrame, more: list[dict]) -> pd.DataFrame:
+    """The first catalog (with its split) and new photos (no split), as an ingest of the new ones leaves it."""
+    rows = first.to_dict("records") + make_catalog(more).to_dict("records")
+    return make_catalog(rows)
+
+
+@pytest.fixture(scope="module")
+def first_split():
+    catalog = make_catalog(photos("a", owners=60, per_owner=5, seed=1))
+    result, _ = split_catalog(catalog, SplitConfig())
+    return result
+
+
+def by_id(frame: pd.DataFrame) -> pd.Series:
+    return frame.set_index("photo_id")["split"]
+
+
+def test_new_photographers_leave_every_earlier_photo_where_it_was(first_split):
+    catalog = grown(first_split, photos("b", owners=40, per_owner=5, seed=2))
+    result, report = split_catalog(catalog, SplitConfig(), SplitConfig().__dict__)
+    before, after = by_id(first_split), by_id(result)
+    assert (after[before.index] == before).all()
+    assert report.earlier == {"earlier": 300, "stayed": 300, "new": 200, "moved": {}}
+    assert any(n.startswith("kept 300 of the 300 photos of the earlier split where they were; 200 new")
+               for n in report.notes)
+    assert not [w for w in report.warnings if "crossed" in w]
+    new = after.drop(before.index)
+    assert set(new) == {"train", "val", "test"}  # the new photographers fill every split
+    # the whole still meets its shares as a fresh split would (within a few points per label)
+    test_share = result.groupby("label")["split"].apply(lambda s: (s == "test").mean())
+    assert ((test_share - 0.2).abs() <= 0.06).all(), test_share
+
+
+def test_without_the_earlier_split_the_first_split_is_what_it_always_was(first_split):
+    """No split in the catalog: the placement is the fresh one (the same seed gives the same split)."""
+    catalog = first_split.assign(split=None)
+    again, report = split_catalog(catalog, SplitConfig())
+    assert (by_id(again) == by_id(first_split)).all() and report.earlier == {}
+
+
+def test_a_new_photo_joining_a_train_and_a_test_photographer_moves_the_smaller_and_warns(first_split):
+    before = by_id(first_split)
+    owners = first_split.groupby("owner_id")["split"].first()
+    train_owner = owners[owners == "train"].index[0]
+    test_owner = owners[owners == "test"].index[0]
+    # a new copy under the train photographer links to a test photographer's photo (same exact image)
+    test_photo = first_split.loc[first_split["owner_id"] == test_owner].iloc[0]
+    more = [{"source_id": "copy", "owner_id": train_owner, "label": test_photo["label"],
+             "sha256": test_photo["sha256"]}]
+    catalog = grown(first_split, more)
+    catalog.loc[catalog["photo_id"] == test_photo["photo_id"], "exact_dup_group"] = test_photo["photo_id"]
+    catalog.loc[catalog["source_id"] == "copy", "exact_dup_group"] = test_photo["photo_id"]
+    result, report = split_catalog(catalog, SplitConfig(), SplitConfig().__dict__)
+    after = by_id(result)
+    joined = first_split.loc[first_split["owner_id"].isin([train_owner, test_owner]), "photo_id"]
+    assert after[joined].nunique() == 1  # one group now, on one side
+    moved = int((after[before.index] != before).sum())
+    assert moved == 5 and report.earlier["stayed"] == 295  # the five photos of one photographer moved
+    [warning] = [w for w in report.warnings if "crossed between train and val/test" in w]
+    assert warning.startswith("5 photos of the earlier split crossed") and "has seen them" in warning
+
+
+@pytest.mark.parametrize("config, why", [(SplitConfig(val=0.2), "val 0.1 → 0.2"),
+                                         (SplitConfig(seed=5), "seed 0 → 5"),
+                                         (SplitConfig(reshuffle=True), "--reshuffle")])
+def test_changed_settings_or_reshuffle_place_every_photo_afresh_and_count_the_moves(first_split, config, why):
+    catalog = grown(first_split, photos("b", owners=40, per_owner=5, seed=2))
+    result, report = split_catalog(catalog, config, SplitConfig().__dict__)
+    fresh, _ = split_catalog(catalog.assign(split=None), config)
+    assert (by_id(result) == by_id(fresh)).all()  # the earlier split played no part
+    before, after = by_id(first_split), by_id(result)
+    stayed = int((after[before.index] == before).sum())
+    assert stayed < 300 and report.earlier["stayed"] == stayed
+    assert any(n.startswith(f"every photo placed afresh ({why}): {stayed} of the 300 photos") for n in report.notes)
+    crossed = [w for w in report.warnings if "crossed between train and val/test" in w]
+    assert len(crossed) == 1 and "placed afresh" in crossed[0]
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_curate_split_again_on_a_grown_workspace_keeps_the_earlier_split_on_both_engines(tmp_path, engine,
+                                                                                        first_split):
+    """The audit's sequence through the command line: split, more photos, split again; `--reshuffle` after."""
+    ws = Workspace(tmp_path / "ws")
+    ws.root.mkdir()
+    write_catalog(ws, first_split.assign(split=None))
+    shown = cli("split", "-w", ws.root, "--catalog-engine", engine)
+    assert shown.exit_code == 0, shown.output
+    first = by_id(read_catalog(ws))
+    write_catalog(ws, grown(read_catalog(ws), photos("b", owners=40, per_owner=5, seed=2)))
+    shown = cli("split", "-w", ws.root, "--catalog-engine", engine)
+    assert shown.exit_code == 0, shown.output
+    assert "note: kept 300 of the 300 photos of the earlier split where they were; 200 new" in shown.output
+    second = by_id(read_catalog(ws))
+    assert (second[first.index] == first).all()
+    saved = json.loads((ws.reports_dir / "split.json").read_text())
+    assert saved["earlier"] == {"earlier": 300, "stayed": 300, "new": 200, "moved": {}}
+    assert saved["config"]["reshuffle"] is False
+    shown = cli("split", "-w", ws.root, "--catalog-engine", engine, "--reshuffle")
+    assert shown.exit_code == 0, shown.output
+    assert "note: every photo placed afresh (--reshuffle)" in shown.output
+    assert "warning: " in shown.output and "crossed between train and val/test" in shown.output
+    third = by_id(read_catalog(ws))
+    assert (third != second).any()
+
+
+def test_both_engines_place_a_grown_workspace_alike(tmp_path, first_split):
+    """The same earlier split, a merge and new photos: the DuckDB engine gives the pandas split and report."""
+    catalog = grown(first_split, photos("b", owners=40, per_owner=5, seed=2)
+                    + [{"source_id": "x", "owner_id": first_split["owner_id"].iloc[0], "label": "berlin"}])
+    reports = {}
+    for engine in ("pandas", "duckdb"):
+        ws = Workspace(tmp_path / engine)
+        ws.root.mkdir()
+        write_catalog(ws, catalog)
+        reports[engine] = (run_split(ws, SplitConfig(), engine=engine).to_dict(), by_id(read_catalog(ws)))
+    assert reports["pandas"][0]["earlier"] == reports["duckdb"][0]["earlier"]
+    assert reports["pandas"][0]["notes"] == reports["duckdb"][0]["notes"]
+    assert (reports["pandas"][1] == reports["duckdb"][1][reports["pandas"][1].index]).all()
