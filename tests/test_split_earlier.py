@@ -63,8 +63,20 @@ def test_new_photographers_leave_every_earlier_photo_where_it_was(first_split):
 def test_without_the_earlier_split_the_first_split_is_what_it_always_was(first_split):
     """No split in the catalog: the placement is the fresh one (the same seed gives the same split)."""
     catalog = first_split.assign(split=None)
-    again, report = split_catalog(catalog, SplitConfig())
+    again, report = split_catalog(catalog, SplitConfig(), {})
     assert (by_id(again) == by_id(first_split)).all() and report.earlier == {}
+
+
+def test_a_comparisons_random_split_ignores_the_split_the_catalog_holds(first_split):
+    """`classify evaluate --compare-random-split` re-splits the curated catalog photo by photo (no earlier
+    settings): the owner split it holds must play no part, or the comparison is the owner split again."""
+    from classify.compare import random_split_catalog
+
+    catalog = grown(first_split, photos("b", owners=40, per_owner=5, seed=2))
+    random, report = random_split_catalog(catalog, SplitConfig())
+    fresh, _ = split_catalog(catalog.assign(split=None), SplitConfig(by="none"))
+    assert (by_id(random) == by_id(fresh)).all() and report.earlier == {}
+    assert (by_id(random)[first_split["photo_id"]] != by_id(first_split)).sum() > 50
 
 
 def test_a_new_photo_joining_a_train_and_a_test_photographer_moves_the_smaller_and_warns(first_split):

@@ -125,13 +125,17 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig,
                  earlier_settings: dict | None = None) -> tuple[str, SplitReport]:
     """Assign `split` to every kept photo; returns (the SELECT of the new catalog ordered by rid,
     with `rid` as last column, the report). An earlier split's photos stay where they were as
-    `curate.split.split_catalog` keeps them (`earlier_settings`: its saved config)."""
+    `curate.split.split_catalog` keeps them (`earlier_settings`: its saved config, {} not known; None:
+    every photo placed afresh)."""
     column_key = _column_key(config.by)
     _sessions(con, catalog, config.by)
     _key_table(con, catalog, config.by, column_key)
     changed = changed_settings(config, earlier_settings)
     keep = not config.reshuffle and not changed
-    n_groups, moves = _assign_splits(con, config, *_groups(con, config), keep)
+    group, label_codes, before = _groups(con, config)
+    if earlier_settings is None:
+        before = np.full(len(before), -1, dtype=np.int64)
+    n_groups, moves = _assign_splits(con, config, group, label_codes, before, keep)
     splits = "['" + "', '".join(SPLITS) + "']"
     per_label = _split_table(con, config, splits)
     no_owner, notes, warnings, empty = _split_messages(con, catalog, config, column_key, per_label)

@@ -55,9 +55,10 @@ class SplitReport:
 
 def split_catalog(catalog: pd.DataFrame, config: SplitConfig,
                   earlier_settings: dict | None = None) -> tuple[pd.DataFrame, SplitReport]:
-    """Assign `split` to every kept photo (null for dropped ones); returns (catalog, report). A photo the
-    catalog's `split` already places keeps it (curate.split.earlier) unless `config.reshuffle` or the
-    settings that place photos differ from `earlier_settings` (the earlier split's saved config)."""
+    """Assign `split` to every kept photo (null for dropped ones); returns (catalog, report). With
+    `earlier_settings` (the earlier split's saved config; {}: not known), a photo the catalog's `split`
+    already places keeps it (curate.split.earlier) unless `config.reshuffle` or those settings differ;
+    None: every photo is placed afresh and the catalog's `split` plays no part (a comparison's random split)."""
     out = catalog.copy()
     out["split"] = None
     kept_mask = (out["status"] == schema.KEPT).to_numpy()
@@ -69,7 +70,7 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig,
     if one_group_by_column(config, group, lambda: split_groups(kept, "owner", walks)):
         raise UsageError(one_group_error(config.by))
     label_codes, label_names = pd.factorize(kept["label"].fillna(NO_LABEL), sort=True)
-    before = earlier.codes(kept["split"])
+    before = earlier.codes(kept["split"]) if earlier_settings is not None else np.full(len(kept), -1)
     changed = changed_settings(config, earlier_settings)
     keep = not config.reshuffle and not changed
     fixed = earlier.group_splits(group, before) if keep else None
@@ -127,8 +128,8 @@ def shares_table(photos: pd.DataFrame, owners: pd.DataFrame, no_owner: pd.Series
 
 
 def earlier_settings(ws) -> dict | None:
-    """The settings of the split the workspace holds (its saved report's config); None without one (a catalog
-    split elsewhere keeps its split) or when the report is unreadable."""
+    """The settings of the split the workspace holds (its saved report's config); None without one or when
+    the report is unreadable (`run_split` then keeps the catalog's split as it is: split elsewhere)."""
     from curate.errors import DataContractError
     from curate.stage_reports import load_stage_report
 
@@ -162,7 +163,7 @@ def run_split(ws, config: SplitConfig, engine: str | None = None) -> SplitReport
 
     catalog = read_catalog(ws)
     input_hash = catalog_sha256(ws)
-    result, report = split_catalog(catalog, config, earlier_settings(ws))
+    result, report = split_catalog(catalog, config, earlier_settings(ws) or {})
     report.warnings[:0] = freshness.reset_before(catalog, freshness.load_reports(ws), "split",
                                                  freshness.workspace_flag(ws))
     mark_writing(ws, "split")
