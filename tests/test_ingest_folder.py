@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from curate.cli.app import app
 from curate.ingest.exif import dms_to_degrees, exif_fields
 from curate.ingest.folder import FolderOptions, ingest_folder
-from curate.workspace import Workspace, read_catalog
+from curate.workspace import Workspace, read_catalog, write_catalog
 
 FERRARI = REALDATA / "flickr-ferrari"
 STORE_PATH = re.compile(r"^images/([0-9a-f]{2})/([0-9a-f]{64})\.(jpg|png)$")
@@ -450,6 +450,37 @@ def test_a_photo_deleted_from_the_folder_is_dropped_and_comes_back_with_its_file
         back = ingest_folder(ws, FolderOptions(folder=folder, workers=1))
     assert read_catalog(ws).set_index("source_id").loc["cats/b.jpg", "status"] == "kept"
     assert not [w for w in back.warnings if "no longer in it" in w]
+
+
+def test_a_deleted_photo_whose_sidecar_row_stays_is_dropped_too_and_so_is_a_later_stages_drop(tmp_path):
+    """Audit BV F-3: a scraper's metadata.csv keeps its rows while bad photos are deleted in a file browser.
+    The reconcile compared the catalog with the rows this ingest listed, so a photo whose row stayed kept its
+    split and was exported from the stored copy; one a later stage had dropped kept that drop, reinstated by
+    the next filter. Both are now missing_file at ingest; a photo ingest itself dropped keeps its reason."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, colour in (("a.jpg", (200, 10, 10)), ("b.jpg", (10, 200, 10)), ("c.jpg", (10, 10, 200)),
+                         ("d.jpg", (90, 90, 20))):
+        (folder / name).write_bytes(jpeg_bytes(color=colour))
+    meta = tmp_path / "meta.csv"
+    meta.write_text("file,label\na.jpg,x\nb.jpg,x\nc.jpg,y\nd.jpg,y\nnever.jpg,y\n", encoding="utf-8")
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        ingest_folder(ws, FolderOptions(folder=folder, metadata=meta, workers=1))
+        catalog = read_catalog(ws)
+        later = catalog["source_id"] == "c.jpg"  # as if the prefilter had dropped it
+        catalog.loc[later, ["status", "drop_reason", "drop_stage"]] = ["dropped", "off_topic", "prefilter"]
+        write_catalog(ws, catalog)
+        (folder / "b.jpg").unlink()
+        (folder / "c.jpg").unlink()
+        report = ingest_folder(ws, FolderOptions(folder=folder, metadata=meta, workers=1))
+    rows = read_catalog(ws).set_index("source_id")
+    for gone in ("b.jpg", "c.jpg"):
+        assert tuple(rows.loc[gone, ["status", "drop_reason", "drop_stage"]]) == ("dropped", "missing_file", "ingest")
+    assert tuple(rows.loc["never.jpg", ["drop_reason", "error_detail"]]) != ("missing_file", "no longer in the folder")
+    assert (rows.loc[["a.jpg", "d.jpg"], "status"] == "kept").all()
+    [warning] = [w for w in report.warnings if "no longer in it" in w]
+    assert warning.startswith("2 photos ingested from this folder before are no longer in it")
 
 
 def test_a_hidden_photo_is_counted_in_a_warning_and_os_clutter_is_not(tmp_path):

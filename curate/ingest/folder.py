@@ -135,7 +135,7 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
                     keep_url_secrets=options.keep_url_secrets)
     before = stored_photo_ids(ws)
     report = run_ingest(ws, job)
-    warnings += _reconcile_folder(ws, job.id_prefix or SOURCE, records, before, report)
+    warnings += _reconcile_folder(ws, job.id_prefix or SOURCE, records, set(contents.images), before, report)
     return _finish_report(report, contents, warnings, labels.source, options.column_map)
 
 
@@ -271,9 +271,10 @@ def _folder_warnings(contents: _FolderContents) -> list[str]:
     return warnings
 
 
-def _reconcile_folder(ws: Workspace, prefix: str, records: pd.DataFrame, before: set[str],
+def _reconcile_folder(ws: Workspace, prefix: str, records: pd.DataFrame, images: set[str], before: set[str],
                       report: IngestReport) -> list[str]:
-    """Warn of stored photos edited since; drop those gone from the folder (counted in `report`)."""
+    """Warn of stored photos edited since; drop those gone from the folder (counted in `report`). `images`: the
+    photo files the scan found (a metadata row whose file is not among them is not in the folder)."""
     warnings = []
     edited, edited_example = changed_since_stored(ws, prefix, records, before)
     if edited:
@@ -283,7 +284,7 @@ def _reconcile_folder(ws: Workspace, prefix: str, records: pd.DataFrame, before:
                         "the catalog keeps the stored copy, as an ingest never replaces an image; to take an edited "
                         "file, give it a new name, and a new photo_id where a metadata sidecar gives ids (a new "
                         "photo: the old one is then dropped as missing_file)")
-    gone, example = drop_removed_photos(ws, prefix, records["source_id"])
+    gone, example = drop_removed_photos(ws, prefix, records.loc[records["file"].isin(images), "source_id"])
     if gone:
         many = gone != 1
         warnings.append(f"{gone:,} photo{'s' if many else ''} ingested from this folder before "

@@ -58,11 +58,14 @@ def changed_since_stored(ws: Workspace, prefix: str, records: pd.DataFrame,
 
 
 def drop_removed_photos(ws: Workspace, prefix: str, source_ids: pd.Series) -> tuple[int, str | None]:
-    """Mark dropped (`missing_file`, at ingest) the kept photos of this folder (photo ids `<prefix>:...`) whose
-    file is no longer in it (`source_ids`: what this ingest found); (how many, one of their source ids). An
-    audit deleted photos from a recipe's folder and found them still kept and in their splits, trained and
-    tested on. Their rows, metadata and stored images stay: a later ingest that finds the file again takes it
-    back (missing_file is retried)."""
+    """Mark dropped (`missing_file`, at ingest) the photos of this folder (photo ids `<prefix>:...`) whose file
+    is no longer in it (`source_ids`: the photos whose file this ingest's scan found, not every metadata row);
+    (how many, one of their source ids). An audit deleted photos from a recipe's folder and found them still
+    kept and in their splits, trained and tested on; audit BV, the same where the metadata sidecar kept their
+    rows (a scraper's CSV is appended to, bad photos are deleted in a file browser). A photo a later stage
+    dropped is marked too (its drop would otherwise be reinstated when that stage re-runs, or kept by a
+    reviewer); one ingest dropped for another reason keeps it. Their rows, metadata and stored images stay: a
+    later ingest that finds the file again takes it back (missing_file is retried)."""
     from curate import schema
     from curate.workspace import read_catalog, write_catalog
 
@@ -70,7 +73,8 @@ def drop_removed_photos(ws: Workspace, prefix: str, source_ids: pd.Series) -> tu
     if catalog.empty:
         return 0, None
     gone = (catalog[schema.PHOTO_ID].astype(str).str.startswith(f"{prefix}:")
-            & ~catalog["source_id"].isin(set(source_ids.astype(str))) & (catalog["status"] == schema.KEPT))
+            & ~catalog["source_id"].isin(set(source_ids.astype(str)))
+            & ((catalog["status"] == schema.KEPT) | (catalog["drop_stage"] != "ingest")))
     if not gone.any():
         return 0, None
     catalog.loc[gone, ["status", "drop_reason", "drop_stage", "error_detail"]] = [
