@@ -952,6 +952,24 @@ def test_a_collection_far_below_its_val_share_says_so():
     assert not any("under half" in w for w in fine.warnings)
 
 
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_a_short_val_from_copies_chaining_photographers_names_the_group_and_dedupe_near(tmp_path, engine):
+    """Audit BV F-2: copies posted by other photographers joined 91 of 100 photographers into one group of 88 % of
+    the photos; val held 1.1 % and the warning said "more photos from more photographers fix it", where more
+    photos had joined more of them. The line now names the group and `--dedupe-near`, on both engines (here
+    test is the short one: val is empty, which its own line says)."""
+    rows = [{"source_id": f"p{o}-{i}", "owner_id": f"o{o}", "label": "ab"[i % 2],
+             "near_dup_cluster": f"c{o // 2}" if i == 0 and o < 40 else None} for o in range(44) for i in range(6)]
+    for row in rows:  # photographers 2k and 2k+1 share a copy; and each pair shares one with the next pair
+        if row["near_dup_cluster"] is None and row["source_id"].endswith("-1") and int(row["owner_id"][1:]) < 40:
+            row["near_dup_cluster"] = f"c{(int(row['owner_id'][1:]) + 1) // 2}"
+    shown = cli("split", "-w", write_ws(tmp_path, make_catalog(rows)), "--catalog-engine", engine)
+    assert shown.exit_code == 0, shown.output
+    [line] = [w for w in shown.output.splitlines() if w.startswith("warning: test holds 24 of 264 photos")]
+    assert "one group holds 240 of the 264 photos (91%): 40 photographers joined by the copies they share" in line
+    assert "--dedupe-near" in line and "More photos from more photographers" not in line
+
+
 def test_one_photo_labels_go_with_their_photographers_and_hold_nobody_in_train():
     """Audit T: 8 one-photo labels (stray tags) by a collection's 8 photographers held each photographer's whole
     group in train, so four real labels of 25 photos went 100/0/0 (ferrari: 70/9/21 → 96/2/10) under a warning

@@ -231,7 +231,11 @@ def _split_messages(con, catalog: Catalog, config: SplitConfig, column_key: str 
         warnings += ungrouped_duplicates_warning(None, config)
     empty = empty_split_reasons(per_label, config)
     warnings += empty_split_warnings(empty)
-    warnings += short_split_warnings(per_label, config, empty)
+    largest = con.execute("""
+        SELECT count(*), count(DISTINCT k.owner) FILTER (WHERE NOT k.no_owner) FROM k JOIN s USING (rid)
+        WHERE s.grp = (SELECT grp FROM s GROUP BY grp ORDER BY count(*) DESC, grp LIMIT 1)""").fetchone() \
+        if by != "none" else (0, 0)
+    warnings += short_split_warnings(per_label, config, empty, (int(largest[0]), int(largest[1])))
     warnings += unevaluated_label_warnings(per_label, config, empty)
     if by != "none":
         warnings += undated_cluster_warnings(*_undated_clusters(con, catalog))
