@@ -365,8 +365,8 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
     after = f"{' and '.join(reran)} {'re-ran' if all(then.get(n) for n in reran) else 'ran'} after {stage}"
     reasons = []
     if upstream_changed or inputs_changed:
-        reasons.append(after if reran else "ingest stored new or changed images after embed ran" if stage == "embed"
-                       else f"the catalog changed after {stage} ran")
+        reasons.append(after if reran else "ingest stored or dropped images after embed ran (embed computes only new "
+                       "ones)" if stage == "embed" else f"the catalog changed after {stage} ran")
     if output_changed:
         reasons.append(f"{after} and reset its results" if reran and not reasons else
                        f"{stage}'s results in the catalog were changed or reset since it ran")

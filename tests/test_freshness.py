@@ -280,7 +280,7 @@ def test_a_metadata_only_reingest_leaves_embed_fresh_and_a_new_image_does_not(ws
     catalog.loc[stored, "sha256"] = "0" * 64  # ingest stored another image for this photo
     write_catalog(ws, catalog)
     embed = workspace_states(ws)["embed"]
-    assert embed.state == STALE and embed.line.startswith("stale: ingest stored new or changed images after embed")
+    assert embed.state == STALE and embed.line.startswith("stale: ingest stored or dropped images after embed ran")
 
 
 def test_an_unreadable_stage_report_reads_as_stale_not_a_crash(ws):
