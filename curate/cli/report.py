@@ -12,6 +12,7 @@ from curate.cli.common import CatalogEngineOption, JsonOption, WorkspaceOption, 
 from curate.cli.options import config_options
 from curate.console import console
 from curate.pipeline.settings import ReportSettings, build_config
+from curate.report.changes import line as changes_line
 from curate.report.run import write_report
 
 
@@ -33,4 +34,7 @@ def report(
         print(json.dumps({"index": str(index), "report": str(index.parent / "report.json"),
                           "stages_run": result["stages_run"]}, indent=2))
         return
+    changed = changes_line(result.get("changes"))
+    if changed:
+        console.print(changed, highlight=False, soft_wrap=True, markup=False)
     console.print(str(index), highlight=False, soft_wrap=True, markup=False)

@@ -446,8 +446,17 @@ def render_html(report: dict, title: str = "Curation report") -> str:
             f"<title>{e(title)}</title><link rel=\"icon\" href=\"data:,\"><style>{CSS}</style></head><body>"
             f"<h1>{e(title)}</h1><p>{report['photos']} photos in the catalog; stage reports found: {e(stages)}. "
             'Numbers: <a href="report.json">report.json</a>.</p>'
+            f"{changes_paragraph(report.get('changes'))}"
             f"{warnings(report.get('warnings') or [])}{stage_warnings(report.get('stage_warnings') or {})}"
             f"<nav>{''.join(nav)}</nav>{''.join(sections)}</body></html>\n")
+
+
+def changes_paragraph(change: dict | None) -> str:
+    """What changed since the report this folder held before (curate.report.changes), above the warnings."""
+    from curate.report.changes import line
+
+    text = line(change)
+    return f'<p class="note changes">{e(text[0].upper() + text[1:])}.</p>' if text else ""
 
 
 def stage_warnings(by_stage: dict[str, list[str]]) -> str:

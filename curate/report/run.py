@@ -117,6 +117,7 @@ def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 
     except OSError as exc:  # a file of that name, a read-only place
         reason = "a file, not a folder" if out.is_file() else exc.strerror
         raise UsageError(f"cannot write the report to {out} ({reason}); pass a folder with --out") from exc
+    previous = _previous_report(out / "report.json")
     reports = {stage: load_stage_report(ws, stage) for stage in STAGES}
     catalog_hash = functools.cache(lambda: catalog_sha256(ws))  # once, and only if asked: a large catalog is slow
     truth = read_truth(ws)[0] if ws.truth_path.exists() else None
@@ -134,6 +135,7 @@ def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 
             report = queries.build_report(reports, stage_states=states, **options)
             _add_copies(ws, report, max_rows, catalog_hash)
             _mark_stale_evaluation(report, evaluation, catalog_hash)
+            _add_changes(report, previous)
             _write_files(ws, out, report, evaluation, queries.geo_rows,
                          batches.batches(list(ATTRIBUTION_COLUMNS)))
     else:
@@ -141,10 +143,30 @@ def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 
         report = build_report(catalog, reports, stage_states=states, **options)
         _add_copies(ws, report, max_rows, catalog_hash)
         _mark_stale_evaluation(report, evaluation, catalog_hash)
+        _add_changes(report, previous)
         _write_files(ws, out, report, evaluation, lambda label: catalog[catalog["label"] == label], [catalog])
     index = out / "index.html"
     atomic_write_bytes(index, render_html(report).encode("utf-8"))
     return index, report
+
+
+def _previous_report(path: Path) -> dict | None:
+    """The report.json a report folder held before this report (what `changes` compares with); None when there
+    is none or it cannot be read (a damaged one is replaced without a word: this report is whole)."""
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return previous if isinstance(previous, dict) else None
+
+
+def _add_changes(report: dict, previous: dict | None) -> None:
+    """The report's own counts (`curate.report.changes.counts`, for the next report) and what changed since
+    `previous` (audit BV: a grown collection's report gave its state alone)."""
+    from curate.report import changes
+
+    report["counts"] = changes.counts(report)
+    report["changes"] = changes.changes(previous, report)
 
 
 def _mark_stale_evaluation(report: dict, evaluation, catalog_hash) -> None:
