@@ -308,6 +308,29 @@ def test_changed_settings_rerun_from_that_step_and_an_interrupted_run_resumes(tr
     assert bad.exit_code == 2 and "steps:" in bad.output
 
 
+def test_a_dry_run_says_which_steps_a_run_now_would_skip_and_which_it_would_run(trained, tmp_path):
+    """Audit BV F-8: `--dry-run` listed the same steps whether every one was done or a change would run the
+    filter again. It now says which, and still writes nothing."""
+    import shutil
+
+    path, trained_ws, _ = trained
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(trained_ws.root, ws.root)
+    before = sorted((p.relative_to(ws.root), p.stat().st_mtime_ns) for p in ws.root.rglob("*") if p.is_file())
+    done = runner.invoke(app, ["run", str(path), "--train", "--dry-run", "--workspace", str(ws.root)])
+    assert done.exit_code == 0, done.output
+    lines = [line for line in done.output.splitlines() if line.startswith("[")]
+    assert lines and all(line.endswith(": done in an earlier run, would be skipped") for line in lines), lines
+    changed = write_recipe(tmp_path, path.read_text() + "[filter]\nmax_km = 3.0\nforce_geo = true\n", "tiny.toml")
+    result = runner.invoke(app, ["run", str(changed), "--train", "--dry-run", "--workspace", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    said = {line.split("] ")[1].split(":")[0]: line.split(": ", 1)[1] for line in result.output.splitlines()
+            if line.startswith("[")}
+    assert said["ingest demo"] == "done in an earlier run, would be skipped" and said["filter"] == "would run"
+    assert said["report"] == "would run"
+    assert sorted((p.relative_to(ws.root), p.stat().st_mtime_ns) for p in ws.root.rglob("*") if p.is_file()) == before
+
+
 def test_a_catalog_changed_by_hand_is_named_before_every_step_runs_again(trained, tmp_path):
     """Audit AF 8: `curate filter --force-quality` by hand, then `curate run`: every step ran again and the forced
     drops were gone, with no line saying why. The run now says so first; an unchanged catalog says nothing."""

@@ -37,8 +37,10 @@ def run(
         more = f" (and {len(missing) - 1} more missing)" if len(missing) > 1 else ""
         raise UsageError(missing[0] + more)
     if dry_run:
+        done = dry_run_skips(workspace(workspace_path), chosen, steps, first)
         for number, step in enumerate(steps, 1):
-            again = " (runs again: --from)" if first is not None and number > first else ""
+            again = " (runs again: --from)" if first is not None and number > first else \
+                ": done in an earlier run, would be skipped" if number <= done else ": would run"
             console.print(f"[{number}/{len(steps)}] {step.name}{again}", highlight=False, markup=False)
         return
     ws = workspace(workspace_path)
@@ -47,6 +49,18 @@ def run(
     console.print(f"recipe {chosen.name}: {steps_done_text(ran, len(outcomes) - ran)}; report:", highlight=False,
                   markup=False)
     console.print(str(ws.root / "report" / "index.html"), highlight=False, soft_wrap=True, markup=False)
+
+
+def dry_run_skips(ws, recipe, steps, first: int | None) -> int:
+    """How many leading steps a run now would skip as done (`finished_steps`, read only: a dry run writes
+    nothing); audit BV F-8: the dry run listed the same steps whether all were done or a deleted photo would
+    make the filter run again."""
+    from curate.pipeline.runner import finished_steps
+
+    if not ws.catalog_path.exists():
+        return 0
+    done = len(finished_steps(ws, recipe, steps))
+    return done if first is None else min(done, first)
 
 
 def echo_step_line(line: str) -> None:
