@@ -96,12 +96,14 @@ def evaluate_step(ws: Workspace, run_dir: Path, settings) -> str:
     """
     from classify import evaluate_run
     from classify.compare_scores import comparison_lines
-    from classify.evaluate import sandals_summary
+    from classify.evaluate import interval_text, sandals_summary
 
     evaluation, _ = evaluate_run.evaluate_and_write(run_dir, ws, settings.split, settings.top_losses, settings.device,
                                                     compare_random_split=settings.compare_random_split,
                                                     uncurated=settings.uncurated)
-    lines = [f"{settings.split} accuracy {evaluation.report.accuracy:.1%} on {evaluation.report.photos:,} photos",
+    report = evaluation.report
+    lines = [f"{settings.split} accuracy {report.accuracy:.1%} on {report.photos:,} photos "
+             f"({interval_text(*report.accuracy_interval)})",
              *evaluation.warnings]  # e.g. the labels with no test photo, which the accuracy leaves out
     if evaluation.comparisons:
         lines += comparison_lines(evaluation.comparisons)

@@ -263,11 +263,12 @@ def test_the_curate_run_evaluate_summary_ends_with_the_headline_and_the_sandals_
                "model_alone_answered": 28, "model_alone_answered_share": 0.7, "min_probability": 0.5,
                "on_topic_wrongly_gated": {"photos": 100, "gated": 2, "share": 0.02}}
     unmeasured = "warning: 1 of 5 labels has no test photo, so the model is not measured on it: fish; …"
-    evaluation = SimpleNamespace(report=SimpleNamespace(accuracy=0.8, photos=100), comparisons={},
+    evaluation = SimpleNamespace(report=SimpleNamespace(accuracy=0.8, photos=100, accuracy_interval=(0.711, 0.867)),
+                                 comparisons={},
                                  sandals_test=sandals, warnings=[unmeasured])
     monkeypatch.setattr(classify.evaluate_run, "evaluate_and_write", lambda *a, **k: (evaluation, {}))
     lines = pipeline._evaluate(None, tmp_path, pipeline.EvaluateSettings()).splitlines()
-    assert lines[0].startswith("test accuracy 80.0% on 100 photos")
+    assert lines[0] == "test accuracy 80.0% on 100 photos (95 % interval 71.1–86.7%)"  # audit BP T3: the interval
     assert lines[1].strip() == unmeasured  # the labels the accuracy leaves out, right below it
     assert "sandals test: of 40 off-topic photos" in lines[-1] and "behind its gate labels 5%" in lines[-1]
     assert "2.0% of 100 on-topic test photos" in lines[-1]
