@@ -38,7 +38,7 @@ import pyarrow as pa
 from curate import schema
 from curate.catalog_batches import CatalogFile, sorted_digest_bounded
 from curate.errors import DataContractError
-from curate.records import DROPPING_STAGES, recomputed_stages, undo_prefilter_repairs
+from curate.records import DROPPING_STAGES, prefilter_repaired, recomputed_stages, undo_prefilter_repairs
 from curate.review.apply import REVIEW_COLUMNS, before_review
 
 PIPELINE = ("ingest", "embed", "filter", "prefilter", "split")
@@ -115,7 +115,7 @@ def input_fingerprint(catalog: pd.DataFrame | CatalogFile, stage: str, extra: tu
     def view(frame: pd.DataFrame) -> pd.DataFrame:
         if stage != "split":  # the stages before review read the catalog without its decisions
             frame = before_review(frame)
-        if stage != "split":  # the stages before the prefilter read the labels and drops it did not repair
+        if stage != "split" and prefilter_repaired(frame):  # the labels and drops before the prefilter repaired them
             frame = undo_prefilter_repairs(frame)
         rows = kept_before(frame, stage)
         if stage == "embed":  # every stored image ingest kept: the rows of curate.embed.embeddable_images
@@ -134,8 +134,8 @@ def output_fingerprint(catalog: pd.DataFrame | CatalogFile, stage: str, cache_ke
 
     def view(frame: pd.DataFrame) -> pd.DataFrame:
         frame = before_review(frame)  # a reviewer's keep, drop or relabel is no stage's output
-        if stage in ("ingest", "filter"):  # a relabel or a geo rescue is the prefilter's output, not theirs
-            frame = undo_prefilter_repairs(frame)
+        if stage in ("ingest", "filter") and prefilter_repaired(frame):  # a relabel or a geo rescue is the
+            frame = undo_prefilter_repairs(frame)                          # prefilter's output, not theirs
         own = frame[columns].copy()
         own["own_drop"] = frame["drop_reason"].where(frame["drop_stage"] == stage)
         return own

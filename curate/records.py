@@ -301,6 +301,13 @@ def reset_stage(catalog: pd.DataFrame, stage: str) -> pd.DataFrame:
     return catalog
 
 
+def prefilter_repaired(catalog: pd.DataFrame) -> bool:
+    """Whether `undo_prefilter_repairs` would change a label or a drop (a relabel or a geo rescue is there):
+    a reader that only looks can skip the undo's copy of the whole catalog otherwise (curate.freshness)."""
+    return bool(("original_label" in catalog.columns and catalog["original_label"].notna().any())
+                or ("geo_rescued" in catalog.columns and catalog["geo_rescued"].eq(True).any()))
+
+
 def undo_prefilter_repairs(catalog: pd.DataFrame) -> pd.DataFrame:
     """A copy of the catalog as the stages before the prefilter left it: labels that
     `curate prefilter --relabel` replaced get their `original_label` back, and photos its geo
