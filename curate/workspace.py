@@ -353,6 +353,9 @@ def read_catalog(ws: Workspace, *, required: bool = True) -> pd.DataFrame:
         return schema.empty_catalog()
     try:
         table = parts[0] if len(parts) == 1 else _concat_parts(parts)
+        if table.schema.equals(schema.arrow_schema(), check_metadata=False):  # as write_catalog wrote it: no
+            schema.validate(table)                                           # round trip through pandas to conform
+            return schema.to_pandas(table.replace_schema_metadata(None))
         conformed = schema.conform(table.to_pandas(types_mapper=schema.pandas_type))
         # the declared types' dtypes, not the file's: conform keeps the pandas metadata of the frame it was
         # given, which named a foreign file's column types (lat written as text came back as text)
