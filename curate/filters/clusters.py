@@ -6,6 +6,7 @@ for both (`cluster_images`), with the notes that say what was linked and what is
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,9 @@ from curate.filters import calibration, patches, verify
 from curate.filters.config import FilterConfig
 from curate.groups import components_from_pairs
 from curate.vision.features import HASH_COLUMNS
+
+if TYPE_CHECKING:
+    from curate.filters.pair_scores import PairScores
 
 # the catalog columns `image_clusters` reads (sha256 and phash always; the others where the catalog has them)
 IMAGE_COLUMNS = ("sha256", *HASH_COLUMNS, "owner_id", "taken_at", "lat", "lon")
@@ -25,9 +29,11 @@ NO_EMBEDDINGS_NOTE = ("near duplicates found by pHash alone (no efficientnet_lit
 
 def image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mapping[str, bytes] | None,
                    embeddings: tuple[Sequence[str], np.ndarray] | None, notes: list[str],
-                   read_grey: Callable[[str], np.ndarray | None] | None = None, workers: int = 1) -> np.ndarray:
+                   read_grey: Callable[[str], np.ndarray | None] | None = None, workers: int = 1,
+                   pair_scores: PairScores | None = None) -> np.ndarray:
     """Cluster distinct images (rows of `images`: sha256, phash, and phash_mirror, phash_trimmed, owner_id,
-    taken_at where the catalog has them) on the evidence of verify.py: the pandas engine's side."""
+    taken_at where the catalog has them) on the evidence of verify.py: the pandas engine's side. `pair_scores`:
+    the window match's scores of earlier runs (`verify.Evidence.pair_scores`; new ones are added to it)."""
     from curate.filters import neardup
 
     shas = images["sha256"].tolist()
@@ -54,8 +60,9 @@ def image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mappi
     by_position = None if read_grey is None else (lambda position: read_grey(shas[position]))
     owners, taken, lat, lon = sequence_keys(images)
     return cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, by_position,
-                                          owners, taken, lat, lon, turned, halfturned), config, notes, embedded,
-                          workers)
+                                          owners, taken, lat, lon, turned, halfturned, pair_scores,
+                                          lambda positions: [shas[p] for p in positions.tolist()]),
+                          config, notes, embedded, workers)
 
 
 def sequence_keys(images: pd.DataFrame) -> tuple[np.ndarray | None, ...]:

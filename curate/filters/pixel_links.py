@@ -167,7 +167,8 @@ def _add_window_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, sec
     found = windows.window_links(evidence.vectors, labels, evidence.read_grey, cosine=rule.window_cosine,
                                  min_score=rule.window_score, max_pairs=rule.window_pairs, thumbs=evidence.thumbs,
                                  has_thumb=evidence.has_thumb, workers=workers, overlap_cosine=rule.overlap_cosine,
-                                 overlap_min=rule.overlap_score, overlap_pairs=rule.overlap_pairs)
+                                 overlap_min=rule.overlap_score, overlap_pairs=rule.overlap_pairs,
+                                 scores=evidence.pair_scores, keys=evidence.image_keys)
     counts.update(window=len(found.first), window_overlap=found.overlaps, window_candidates=found.candidates,
                   window_matched=found.matched, window_unreadable=found.unreadable,
                   overlap_candidates=found.overlap_candidates, overlap_matched=found.overlap_matched)

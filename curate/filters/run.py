@@ -12,6 +12,7 @@ import pandas as pd
 
 from curate.catalog_batches import CatalogFile
 from curate.filters.geo import Centre
+from curate.filters.pair_scores import read_pair_scores, save_pair_scores
 from curate.filters.stage import FilterConfig, FilterReport, filter_catalog
 from curate.objectstore import locator
 from curate.progress import working
@@ -262,8 +263,10 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     thumbnails = ensure_thumbnails(ws, catalog, workers) if catalog["phash"].notna().any() else None
     centres = recipe_centres(recipe)  # with median centres too: a label far from its recipe coordinates warns
     embeddings = load_embeddings(ws, catalog)
+    scores = read_pair_scores(ws.root) if embeddings is not None else None  # only the window match reads them
     filtered, report = filter_catalog(catalog, config, centres, thumbnails, embeddings,
-                                      grey_reader(ws, catalog), workers, image_opener(ws, catalog))
+                                      grey_reader(ws, catalog), workers, image_opener(ws, catalog), scores)
+    save_pair_scores(ws.root, scores)
     if embeddings is not None:
         from curate.embed import embeddable_images
 

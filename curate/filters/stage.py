@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,9 @@ from curate.filters.config import STAGE, FilterConfig
 from curate.filters.geo_stage import geo_filter
 from curate.records import apply_drops, reset_stage
 from curate.status import status_counts
+
+if TYPE_CHECKING:
+    from curate.filters.pair_scores import PairScores
 
 QUALITY_SKIPPED = "no image statistics (metadata-only catalog): quality checks skipped"  # a note (both engines)
 # The licence filter holds its drops of photos without licence data when more than this share of
@@ -89,8 +93,8 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
                    thumbnails: Mapping[str, bytes] | None = None,
                    embeddings: tuple[Sequence[str], np.ndarray] | None = None,
                    read_grey: Callable[[str], np.ndarray | None] | None = None,
-                   workers: int = 1, open_image: duplicates.ImageOpener | None = None) -> tuple[pd.DataFrame,
-                                                                                                FilterReport]:
+                   workers: int = 1, open_image: duplicates.ImageOpener | None = None,
+                   pair_scores: PairScores | None = None) -> tuple[pd.DataFrame, FilterReport]:
     """Run the seven filters in order (licence, ambiguous label, geo, exact and near duplicates, quality,
     owner caps); returns a new catalog and the stage report.
 
@@ -103,7 +107,9 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     (`curate.filters.windows.grey_view`, None when unreadable): with it and embeddings, a photo cropped out
     of another is linked on its pixels (curate.filters.windows), its scores by `workers` processes.
     `open_image` maps (sha256, least short side) -> the stored image: with it, the keep rule judges which copy
-    of a cluster is an upscale of a smaller one on their pixels (`duplicates.upscaled_copies`).
+    of a cluster is an upscale of a smaller one on their pixels (`duplicates.upscaled_copies`). `pair_scores`:
+    the window match's pair scores of earlier runs (curate.filters.pair_scores), used where they decide a pair
+    and added to (the caller saves them); the result is the same without.
     """
     out, notes = _reinstate(catalog)
     warnings: list[str] = []
@@ -112,7 +118,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     out, geo_table = geo_filter(out, config, recipe_centres, notes, warnings)
     out, group = _exact_duplicate_filter(out, conflicts["held"], notes)
     out, n_clusters = _near_duplicates(out, config, notes, thumbnails, embeddings, conflicts, read_grey, workers,
-                                       open_image)
+                                       open_image, pair_scores)
     out, quality_table = _quality_filter(out, config, notes, warnings)
     out, concentration, caps = _owner_cap_filter(out, config, notes, warnings)
     notes += force_notes(config, warnings)
@@ -417,7 +423,8 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
                      embeddings: tuple[Sequence[str], np.ndarray] | None = None,
                      conflicts: dict | None = None,
                      read_grey: Callable[[str], np.ndarray | None] | None = None,
-                     workers: int = 1, open_image: duplicates.ImageOpener | None = None) -> tuple[pd.DataFrame, int]:
+                     workers: int = 1, open_image: duplicates.ImageOpener | None = None,
+                     pair_scores: PairScores | None = None) -> tuple[pd.DataFrame, int]:
     from curate.filters.phash import parse_phashes
 
     readable = parse_phashes(out["phash"])[1]
@@ -431,7 +438,7 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
         return out, 0
     columns = [name for name in IMAGE_COLUMNS if name in out]
     images = out.loc[hashed, columns].drop_duplicates("sha256")  # one node per distinct image
-    labels = image_clusters(images, config, thumbnails, embeddings, notes, read_grey, workers)
+    labels = image_clusters(images, config, thumbnails, embeddings, notes, read_grey, workers, pair_scores)
     key = out["sha256"].map(dict(zip(images["sha256"], labels.astype(str)))).where(hashed, None)
     upscaled = duplicates.upscaled_copies(out, key, open_image, workers)  # once for both choices below
     out["near_dup_cluster"] = duplicates.group_representatives(out, key, upscaled)

@@ -53,8 +53,9 @@ importable from here); the links confirmed on stored pixels in curate.filters.pi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -70,6 +71,9 @@ from curate.filters.thumbnails import (  # noqa: F401 (re-exported: verify.THUMB
     tone_difference_of,
     tone_hashes,
 )
+
+if TYPE_CHECKING:
+    from curate.filters.pair_scores import PairScores
 
 DEFAULT_COLOUR_DIFF = 4.0  # the strict limit (a crowded collection, or LinkRule's default)
 # Chosen on real photos with real edits (bench/neardup.py real; docs/benchmarks.md) and confirmed on a
@@ -124,6 +128,10 @@ class Evidence:
     lon: np.ndarray | None = None  # float64 longitude per image (NaN: none)
     turned: np.ndarray | None = None  # uint64 quarter-turn pHashes (`phash.quarter_turn_phash`), or None
     halfturned: np.ndarray | None = None  # uint64 half-turn pHashes (`phash.half_turn_phash`), or None
+    # the window match's pair scores of earlier runs (curate.filters.pair_scores; new ones are added), with
+    # image_keys (positions -> sha256, what they are kept by), or None: every pair scored on its pixels
+    pair_scores: PairScores | None = None
+    image_keys: Callable[[np.ndarray], Sequence[str | None]] | None = None
 
     def views(self) -> tuple[np.ndarray, np.ndarray]:
         """(mirror hashes, trimmed hashes), each the plain hashes where the evidence has none."""

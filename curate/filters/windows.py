@@ -20,20 +20,26 @@ rotation and mirroring are not looked for (the other rules find them).
 Only candidate pairs are matched: pairs whose embeddings have at least the window cosine, that no
 other link joined, and whose 16x12 thumbnails agree once one is placed as a window of the other
 (`aligned_difference`, a pre-gate that decodes nothing), at most `max_pairs` of them, closest first
-(`window_links`). An image is decoded once (its grey view is kept while pairs need it).
+(`window_links`). An image is decoded once (its grey view is kept while pairs need it). The scores are kept
+between filter runs by the two images' sha256 (curate.filters.pair_scores): a pair scored before is decided
+again from its scores, at whatever thresholds, without decoding.
 Thresholds and their evidence: docs/benchmarks.md ("Window match").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from curate.progress import progress_bar, working
+
+if TYPE_CHECKING:
+    from curate.filters.pair_scores import PairScores
 
 VIEW_SIDE = 128  # the grey view's longer side (px): real crops score >= 0.91, different photos <= 0.82 (bench)
 COARSE_SIDE = 64
@@ -379,13 +385,22 @@ class WindowResult:
 
 PARALLEL_MIN_PAIRS = 256  # fewer pairs are matched in this process (a worker process takes ~0.5 s to start)
 _CHUNK = 32  # pairs sent to a worker process at a time
-_WINDOW, _OVERLAP = 1, 2  # what linked a pair (`_scores`)
+_WINDOW, _OVERLAP = 1, 2  # what linked a pair (`_verdicts`)
+# The version of the scores, kept with each cached pair score (curate.filters.pair_scores): a cache written by
+# other scoring code is ignored. The leading number is bumped when the scores change in a way the constants
+# after it do not show (the grey view's decode, the band-pass, the correlation).
+SCORE_VERSION = (f"1:{VIEW_SIDE}:{COARSE_SIDE}:{LOWEST_SHARE}:{COARSE_STEP}:{FINE_STEP}:{_RIM}:{_FINE_SIGMA}:"
+                 f"{_COARSE_SIGMA}:{_MIN_SIDE}:{OVERLAP_LOWEST_SHARE}:{OVERLAP_MIN_AREA}:{_OVERLAP_COARSE_STEP}:"
+                 f"{_OVERLAP_FINE_STEP}")
+
+ImageKeys = Callable[[np.ndarray], "Sequence[str | None]"]  # image positions -> their sha256 (None: none)
 
 
 def window_links(vectors: np.ndarray, labels: np.ndarray, read: GreyReader, *, cosine: float, min_score: float,
                  max_pairs: int, thumbs: np.ndarray | None = None, has_thumb: np.ndarray | None = None,
                  workers: int = 1, overlap_cosine: float | None = None, overlap_min: float | None = None,
-                 overlap_pairs: int | None = None) -> WindowResult:
+                 overlap_pairs: int | None = None, scores: PairScores | None = None,
+                 keys: ImageKeys | None = None) -> WindowResult:
     """Pairs of images in different clusters (`labels`) whose pixels show one picture: either their
     embeddings have at least `cosine`, their 16x12 thumbnails pass the pre-gate (`aligned_difference` <=
     PRE_GATE; pairs lacking one skip it) and one is a window of the other (`window_score` >= min_score); or
@@ -396,7 +411,12 @@ def window_links(vectors: np.ndarray, labels: np.ndarray, read: GreyReader, *, c
     None: all of them) are matched. `read(position)` gives an image's grey view or None; each image is read
     once, in this process, and kept only until its last pair. With `workers` > 1 and at
     least PARALLEL_MIN_PAIRS pairs, the scores are computed by that many worker processes (the work holds the
-    GIL, so threads would not help); the result is the same."""
+    GIL, so threads would not help); the result is the same.
+
+    `scores` (with `keys`, image positions -> sha256): the pair scores of earlier runs
+    (curate.filters.pair_scores). A pair whose scores the verdict needs are there is decided from them, its
+    images not read; the others are scored as above and their scores added to `scores`. The links are the
+    same with or without it."""
     from curate.filters import embed_neighbours
 
     overlapping = overlap_min is not None and overlap_cosine is not None
@@ -420,23 +440,74 @@ def window_links(vectors: np.ndarray, labels: np.ndarray, read: GreyReader, *, c
     order = np.concatenate(closest)
     order = order[np.argsort(-cosines[order], kind="stable")]  # closest first, as the images are read
     first, second, window, overlap = first[order], second[order], window[order], overlap[order]
-    found = np.zeros(len(first), np.int8)
-    unreadable: set[int] = set()
-    chunks = _view_chunks(first.tolist(), second.tolist(), read, unreadable)
     tests = (min_score, overlap_min if overlapping else None)
-    jobs = ((pairs, [(a, b, bool(window[k]), bool(overlap[k])) for k, (a, b) in zip(pairs, views)])
-            for pairs, views in chunks)
-    if workers > 1 and len(first) >= PARALLEL_MIN_PAIRS:
+    known = np.full((len(first), 2), np.nan)  # (window, overlap) scores of earlier runs
+    pair_keys = _pair_keys(first, second, keys) if scores is not None and keys is not None else None
+    if pair_keys is not None:
+        for k, key in enumerate(pair_keys):
+            cached = None if key is None else scores.get(key)
+            if cached is not None:
+                known[k] = cached
+    found = _verdicts(known[:, 0], known[:, 1], window, overlap, tests)
+    todo = np.flatnonzero(~_decided(known[:, 0], known[:, 1], window, overlap, tests))
+    found[todo] = 0  # decided below, on their pixels (a pair with an unreadable image: not linked)
+    unreadable: set[int] = set()
+    chunks = _view_chunks(first[todo].tolist(), second[todo].tolist(), read, unreadable)
+    jobs = ((todo[pairs], [(a, b, bool(window[k]), bool(overlap[k]), float(known[k, 0]))
+                           for k, (a, b) in zip(todo[pairs].tolist(), views)]) for pairs, views in chunks)
+    if workers > 1 and len(todo) >= PARALLEL_MIN_PAIRS:
         scored = _scores_in_processes(jobs, workers, tests)
     else:
         scored = ((pairs, _scores(views, tests)) for pairs, views in jobs)
     with progress_bar("near-duplicate pairs matched on their pixels", len(first)) as advance:
-        for start, (pairs, kinds) in zip(range(0, len(first), _CHUNK), scored):  # a chunk each _CHUNK pairs
-            found[pairs] = kinds
-            advance(min(_CHUNK, len(first) - start))
+        advance(len(first) - len(todo))  # decided from the scores of earlier runs
+        for start, (pairs, raw) in zip(range(0, len(todo), _CHUNK), scored):  # a chunk each _CHUNK pairs
+            if len(pairs):
+                got = np.array(raw, dtype=np.float64).reshape(-1, 2)
+                found[pairs] = _verdicts(got[:, 0], got[:, 1], window[pairs], overlap[pairs], tests)
+                if pair_keys is not None:
+                    for k, (w, o) in zip(pairs.tolist(), raw):
+                        if pair_keys[k] is not None:
+                            scores.put(pair_keys[k], w, o)
+            advance(min(_CHUNK, len(todo) - start))
     linked = found > 0
     return WindowResult(first[linked], second[linked], counts[0], len(closest[0]), len(unreadable),
                         int((found == _OVERLAP).sum()), counts[1], len(closest[1]))
+
+
+def _pair_keys(first: np.ndarray, second: np.ndarray, keys: ImageKeys) -> list[tuple[str, str] | None]:
+    """(sha256, sha256) of each pair, in its order (None where an image has none)."""
+    if not len(first):
+        return []
+    positions = np.unique(np.concatenate([first, second]))
+    sha = dict(zip(positions.tolist(), keys(positions)))
+    return [(sha[a], sha[b]) if sha[a] is not None and sha[b] is not None else None
+            for a, b in zip(first.tolist(), second.tolist())]
+
+
+def _verdicts(window_scores: np.ndarray, overlap_scores: np.ndarray, window: np.ndarray, overlap: np.ndarray,
+              tests: tuple[float, float | None]) -> np.ndarray:
+    """What links each pair, from its scores (NaN: not computed) and what it is a candidate for: _WINDOW when
+    one is a window of the other (a window candidate, window score >= tests[0]), else _OVERLAP when they overlap
+    as two crops of one picture (an overlap candidate, overlap score >= tests[1]), else 0."""
+    min_score, overlap_min = tests
+    out = np.zeros(len(window), np.int8)
+    by_window = window & (window_scores >= min_score)
+    out[by_window] = _WINDOW
+    if overlap_min is not None:
+        out[~by_window & overlap & (overlap_scores >= overlap_min)] = _OVERLAP
+    return out
+
+
+def _decided(window_scores: np.ndarray, overlap_scores: np.ndarray, window: np.ndarray, overlap: np.ndarray,
+             tests: tuple[float, float | None]) -> np.ndarray:
+    """Which pairs have every score `_verdicts` needs (those `_scores` would compute)."""
+    min_score, overlap_min = tests
+    needs_window = window & np.isnan(window_scores)
+    by_window = window & (window_scores >= min_score)
+    needs_overlap = (overlap & ~by_window & np.isnan(overlap_scores) if overlap_min is not None
+                     else np.zeros(len(window), bool))
+    return ~needs_window & ~needs_overlap
 
 
 def _view_chunks(first: list[int], second: list[int], read: GreyReader, unreadable: set[int]):
@@ -465,19 +536,20 @@ def _view_chunks(first: list[int], second: list[int], read: GreyReader, unreadab
         yield pairs, pair_views
 
 
-def _scores(jobs: list[tuple[np.ndarray, np.ndarray, bool, bool]], tests: tuple[float, float | None]) -> list[int]:
-    """What links each (view, view, window candidate, overlap candidate): _WINDOW when one is a window of the
-    other (score >= tests[0]), else _OVERLAP when they overlap as two crops of one picture (score >= tests[1]),
-    else 0."""
+def _scores(jobs: list[tuple[np.ndarray, np.ndarray, bool, bool, float]],
+            tests: tuple[float, float | None]) -> list[tuple[float, float]]:
+    """The raw scores of each (view, view, window candidate, overlap candidate, window score of an earlier run
+    or NaN): (window score, overlap score), NaN where not computed. The window score of a window candidate
+    (unless known); the overlap score of an overlap candidate (with tests[1] set) that is not linked as a window
+    (window score < tests[0]): what `_verdicts` needs, no more."""
     min_score, overlap_min = tests
     out = []
-    for a, b, window, overlap in jobs:
-        if window and window_score(a, b) >= min_score:
-            out.append(_WINDOW)
-        elif overlap and overlap_min is not None and overlap_score(a, b) >= overlap_min:
-            out.append(_OVERLAP)
+    for a, b, window, overlap, known in jobs:
+        score = known if not np.isnan(known) else window_score(a, b) if window else np.nan
+        if overlap and overlap_min is not None and not (window and score >= min_score):
+            out.append((score, overlap_score(a, b)))
         else:
-            out.append(0)
+            out.append((score, np.nan))
     return out
 
 

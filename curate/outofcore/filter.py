@@ -56,11 +56,13 @@ def _drop(con, reason: str, where: str) -> None:
 
 
 def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
-                  recipe_centres=None, workspace=None, workers: int = 1) -> tuple[str, FilterReport]:
+                  recipe_centres=None, workspace=None, workers: int = 1,
+                  pair_scores=None) -> tuple[str, FilterReport]:
     """Run the filter's steps over `catalog` in table `w`; returns (the SELECT of the new catalog,
     ordered by rid, with `rid` as last column, the stage report). `workspace`: whose thumbnail and
     embedding caches the near-duplicate step reads (None: neither, as `filter_catalog` without them);
-    `workers`: processes for the window match's scores."""
+    `workers`: processes for the window match's scores; `pair_scores`: their cache
+    (curate.filters.pair_scores.PairScores: scores of earlier runs, new ones added; the caller saves it)."""
     _register_geo_functions(con)
     _working_table(con, catalog, config)
     notes: list[str] = []
@@ -72,7 +74,7 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     conflicts = _ambiguous_step(con, config, notes, warnings)
     geo_table = geo_filter(con, config, recipe_centres, notes, warnings)
     exact_groups = _exact_duplicate_step(con, conflicts["held"], notes)
-    near_clusters = _near_duplicate_step(con, catalog, config, conflicts, notes, workspace, workers)
+    near_clusters = _near_duplicate_step(con, catalog, config, conflicts, notes, workspace, workers, pair_scores)
     quality_table, quality_items = _quality(con, catalog, config, notes, warnings)
     photos, drops = _quality_drops(con)
     warnings += quality.drop_warnings(*quality.labelled_only(photos, drops), forced=config.force_quality)
@@ -190,7 +192,7 @@ def _exact_duplicate_step(con, held: bool, notes: list[str]) -> int:
 
 
 def _near_duplicate_step(con, catalog: Catalog, config: FilterConfig, conflicts: dict, notes: list[str],
-                         workspace, workers: int) -> int:
+                         workspace, workers: int, pair_scores=None) -> int:
     """Link near duplicates (and drop all but one per cluster and label with dedupe_near); returns the clusters."""
     unreadable = con.execute(f"SELECT count(*) FROM w WHERE phash IS NOT NULL AND NOT {READABLE_PHASH}").fetchone()[0]
     if unreadable:
@@ -198,7 +200,7 @@ def _near_duplicate_step(con, catalog: Catalog, config: FilterConfig, conflicts:
     hashed = con.execute(f"SELECT count(*) FROM w WHERE {READABLE_PHASH} AND sha256 IS NOT NULL").fetchone()[0]
     near_clusters = 0
     if hashed:
-        near_clusters = near_duplicates(con, workspace, config, notes, catalog.source, workers)
+        near_clusters = near_duplicates(con, workspace, config, notes, catalog.source, workers, pair_scores)
         span_labels = _label_conflicts(con, "near")
         conflicts.update(near_clusters=len(span_labels),
                          near_photos=con.execute("SELECT count(*) FROM conflicted").fetchone()[0])

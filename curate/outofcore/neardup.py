@@ -151,6 +151,21 @@ def _grey_reader(con, ws, source: str):
     return read
 
 
+def _image_keys(con):
+    """positions -> their sha256 (what the window match's pair scores are kept by), looked up in nd_images for
+    the positions asked (the candidate pairs' images), not every image's."""
+
+    def keys(positions: np.ndarray) -> list[str | None]:
+        con.register("nd_key_positions", pa.table({"pos": pa.array(np.asarray(positions, np.int64))}))
+        try:
+            found = dict(con.execute("SELECT pos, sha256 FROM nd_images JOIN nd_key_positions USING (pos)").fetchall())
+        finally:
+            con.unregister("nd_key_positions")
+        return [found.get(int(position)) for position in positions]
+
+    return keys
+
+
 def _pixel_upscales(con, ws, source: str, workers: int) -> None:
     """`duplicates.upscaled_copies`'s pixel test over the clusters whose copies differ in size, into w.upscaled
     (the statistic's flags stay): the rows of such clusters only are read into memory, and their images."""
@@ -190,12 +205,14 @@ def _pixel_upscales(con, ws, source: str, workers: int) -> None:
 
 
 def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str | None = None,
-                    workers: int = 1) -> int:
+                    workers: int = 1, pair_scores=None) -> int:
     """Fill column `near` of table w (the representative's photo_id of each row's near-duplicate
     cluster, as `stage._near_duplicates` fills near_dup_cluster; `--dedupe-near`'s drops are the
     caller's, curate.outofcore.filter). `ws`: the workspace whose thumbnail and embedding
     caches to read (None: neither, as pandas without thumbnails); `source`: the catalog's relation
-    (`Catalog.source`), where the window match finds the stored images (None: no window match). Returns
+    (`Catalog.source`), where the window match finds the stored images (None: no window match);
+    `pair_scores`: the window match's scores of earlier runs (curate.filters.pair_scores.PairScores; new ones are
+    added), kept by sha256, which is looked up for the candidate pairs' images only (`_image_keys`). Returns
     the number of clusters of more than one photo."""
     con.execute(f"""
         CREATE OR REPLACE TABLE nd_images AS
@@ -226,9 +243,10 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
                              "engine decodes no image): their pHash candidates are not colour-verified, so not linked; "
                              "the pandas engine (CURATE_CATALOG_ENGINE=pandas) computes them")
             reader = None if source is None else _grey_reader(con, ws, source)
+            keys = None if reader is None or pair_scores is None else _image_keys(con)
             labels = cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, reader,
-                                                    owners, taken, lat, lon, turned, halfturned), config, notes,
-                                    embedded, workers)
+                                                    owners, taken, lat, lon, turned, halfturned, pair_scores, keys),
+                                    config, notes, embedded, workers)
             del thumbs
     con.register("nd_labels_frame", pa.table({"pos": pa.array(np.arange(n, dtype=np.int64)),
                                               "cluster": pa.array(labels.astype(np.int64))}))

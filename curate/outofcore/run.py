@@ -102,6 +102,7 @@ def _unturned(con, catalog: Catalog) -> list[str]:
 def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float | None = None):
     """curate.filters.run.run_filter's work in DuckDB (no pixel pass: the caches' hashes, thumbnails
     and embeddings are used as they are; see curate.outofcore.neardup)."""
+    from curate.filters.pair_scores import read_pair_scores, save_pair_scores
     from curate.filters.run import embeddings_note, recipe_centres, recipe_record
     from curate.outofcore.filter import filter_duckdb
 
@@ -110,7 +111,9 @@ def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float 
     with connect(ws.root) as con:
         validate(con, catalog)
         centres = recipe_centres(recipe)  # with median centres too (geo_evidence_warnings)
-        query, report = filter_duckdb(con, catalog, config, centres, ws, workers)
+        scores = read_pair_scores(ws.root)  # the window match's scores of earlier runs, new ones added
+        query, report = filter_duckdb(con, catalog, config, centres, ws, workers, scores)
+        save_pair_scores(ws.root, scores)
         report.warnings += _unembedded(con, catalog, ws)
         report.notes += _unturned(con, catalog)
         report.notes = embeddings_note(ws, report.notes)
