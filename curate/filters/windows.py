@@ -421,7 +421,10 @@ def window_links(vectors: np.ndarray, labels: np.ndarray, read: GreyReader, *, c
 
     overlapping = overlap_min is not None and overlap_cosine is not None
     lowest = min(cosine, overlap_cosine) if overlapping else cosine
-    with working(f"near-duplicate candidates for the pixel match (embedding cosine >= {lowest:g})"):
+    search = ("every pair compared: the time grows with the square of the images"
+              if len(vectors) <= embed_neighbours.EXACT_LIMIT else "an approximate index")
+    with working(f"near-duplicate candidates for the pixel match among {len(vectors):,} images (embedding cosine "
+                 f">= {lowest:g}; {search})"):
         first, second, cosines = embed_neighbours.cosine_pairs(vectors, lowest)
         apart = labels[first] != labels[second]
         window = apart & (cosines >= cosine)
