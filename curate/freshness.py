@@ -272,6 +272,8 @@ def command_for(stage: str, report: dict | None, ws_flag: str = "") -> str:
     config = report.get("config") if isinstance(report.get("config"), dict) else {}
     classes = _config_classes()
     flags = changed_flags(classes[stage], config) if stage in classes else []
+    if stage == "split":  # one run's placing afresh, not a setting to carry on (review BY: the advice after a
+        flags = [flag for flag in flags if flag != "--reshuffle"]  # --reshuffle moved test photos on every re-run)
     if report.get("recipe") and isinstance(report["recipe"], str):
         flags.insert(0, f"--recipe {shlex.quote(report['recipe'])}")
     issues_only = "--label-issues-only" in flags  # fits no topic model: a --topic beside it is refused (audit AL)

@@ -483,6 +483,39 @@ def test_a_deleted_photo_whose_sidecar_row_stays_is_dropped_too_and_so_is_a_late
     assert warning.startswith("2 photos ingested from this folder before are no longer in it")
 
 
+def test_photos_the_scan_passes_over_but_the_sidecar_names_stay_kept(tmp_path):
+    """Review BY: deciding "gone" by the scan's names alone dropped present photos on their first ingest: a
+    sidecar row naming a file without an image extension, a hidden file or one through a linked folder inside
+    the folder, and a loose file whose name is not UTF-8. Deleting such a file still drops it."""
+    import os
+
+    folder = tmp_path / "photos"
+    (folder / "a").mkdir(parents=True)
+    (folder / "b").mkdir()
+    (folder / "a" / "noext_photo").write_bytes(jpeg_bytes(color=(200, 10, 10)))
+    (folder / "a" / ".hidden.jpg").write_bytes(jpeg_bytes(color=(10, 200, 10)))
+    (folder / "b" / "real.jpg").write_bytes(jpeg_bytes(color=(10, 10, 200)))
+    (folder / "alias").symlink_to("b")
+    with open(os.path.join(os.fsencode(folder), b"a", b"caf\xe9.jpg"), "wb") as handle:
+        handle.write(jpeg_bytes(color=(90, 90, 20)))
+    meta = tmp_path / "meta.csv"
+    meta.write_text("file,owner_id\na/noext_photo,o1\na/.hidden.jpg,o2\nalias/real.jpg,o3\n", encoding="utf-8")
+    ws = Workspace(tmp_path / "ws")
+    with no_fsync():
+        for _ in range(2):  # the first ingest and a re-run
+            report = ingest_folder(ws, FolderOptions(folder=folder, metadata=meta, workers=1))
+            assert not [w for w in report.warnings if "no longer in it" in w], report.warnings
+            rows = read_catalog(ws).set_index("source_id")
+            named = ["a/noext_photo", "a/.hidden.jpg", "alias/real.jpg"]
+            assert (rows.loc[named, "status"] == "kept").all(), rows[["status", "drop_reason"]]
+            assert (rows["drop_reason"] != "missing_file").all(), rows[["status", "drop_reason"]]
+        (folder / "a" / "noext_photo").unlink()
+        report = ingest_folder(ws, FolderOptions(folder=folder, metadata=meta, workers=1))
+    assert read_catalog(ws).set_index("source_id").loc["a/noext_photo", "drop_reason"] == "missing_file"
+    [warning] = [w for w in report.warnings if "no longer in it" in w]
+    assert warning.startswith("1 photo ingested from this folder before is no longer in it (e.g. a/noext_photo)")
+
+
 def test_a_hidden_photo_is_counted_in_a_warning_and_os_clutter_is_not(tmp_path):
     """Audit AS 8: `.hidden_real_photo.jpg` vanished without a trace, while other files left out were
     counted. macOS's `._` copies, `.DS_Store` and hidden folders stay silent: they are never photos."""

@@ -157,3 +157,23 @@ def test_both_engines_place_a_grown_workspace_alike(tmp_path, first_split):
     assert reports["pandas"][0]["earlier"] == reports["duckdb"][0]["earlier"]
     assert reports["pandas"][0]["notes"] == reports["duckdb"][0]["notes"]
     assert (reports["pandas"][1] == reports["duckdb"][1][reports["pandas"][1].index]).all()
+
+
+def test_a_split_asked_to_leave_val_empty_empties_it_even_without_the_earlier_settings(first_split):
+    """Review BY: a catalog split elsewhere (no saved settings) pinned its val photos in val although --val 0
+    asked for none: groups pinned to a split now asked to be empty are placed afresh."""
+    result, report = split_catalog(first_split, SplitConfig(val=0.0), {})
+    assert not (result["split"] == "val").any()
+    before, after = by_id(first_split), by_id(result)
+    assert (after[before == "test"] == "test").all() and (after[before == "train"] == "train").all()
+    assert report.earlier["moved"] == {f"val → {where}": n for where, n in
+                                       after[before == "val"].value_counts().sort_index(ascending=False).items()}
+
+
+def test_status_does_not_carry_a_reshuffle_into_its_advice(tmp_path, first_split):
+    """Review BY: after one `curate split --reshuffle`, the stale split's advice said `curate split --reshuffle`,
+    so following it moved test photos again on every re-run."""
+    from curate.freshness import command_for
+
+    config = {**SplitConfig(reshuffle=True, val=0.2).__dict__}
+    assert command_for("split", {"config": config}) == "curate split --val 0.2"

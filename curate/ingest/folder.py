@@ -46,7 +46,12 @@ from curate.ingest.folder_labels import (
 )
 from curate.ingest.folder_metadata import find_sidecar, is_album_description, read_metadata
 from curate.ingest.folder_photos import fill_from_exif, make_fetch
-from curate.ingest.folder_reconcile import changed_since_stored, drop_removed_photos, stored_photo_ids
+from curate.ingest.folder_reconcile import (
+    changed_since_stored,
+    drop_removed_photos,
+    present_in_folder,
+    stored_photo_ids,
+)
 from curate.ingest.folder_records import build_records
 from curate.ingest.folder_scan import FolderScan, linked_warning, scan_folder, skipped_clause, skipped_warning
 from curate.ingest.mapping import column_usage, duplicate_column_warnings, without_renamed_duplicates
@@ -284,7 +289,7 @@ def _reconcile_folder(ws: Workspace, prefix: str, records: pd.DataFrame, images:
                         "the catalog keeps the stored copy, as an ingest never replaces an image; to take an edited "
                         "file, give it a new name, and a new photo_id where a metadata sidecar gives ids (a new "
                         "photo: the old one is then dropped as missing_file)")
-    gone, example = drop_removed_photos(ws, prefix, records.loc[records["file"].isin(images), "source_id"])
+    gone, example = drop_removed_photos(ws, prefix, records.loc[present_in_folder(records, images), "source_id"])
     if gone:
         many = gone != 1
         warnings.append(f"{gone:,} photo{'s' if many else ''} ingested from this folder before "

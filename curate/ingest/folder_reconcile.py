@@ -57,6 +57,18 @@ def changed_since_stored(ws: Workspace, prefix: str, records: pd.DataFrame,
     return count, example
 
 
+def present_in_folder(records: pd.DataFrame, images: set[str]) -> pd.Series:
+    """Per record, whether its photo is in the folder now: its file is one the scan found (a photo held in a tar
+    shard or a Parquet file included), or a file is there at its path (a metadata row may name a file the scan
+    passes over: no image extension, a hidden name, a name that is not UTF-8, a folder reached through a link
+    inside the folder). Review BY: the scan's names alone dropped such photos on their first ingest. A row with no
+    path to read (unsafe, or no file named) is not."""
+    scanned = records["file"].isin(images) if "file" in records.columns else pd.Series(False, index=records.index)
+    paths = records["abs_path"] if "abs_path" in records.columns else pd.Series(None, index=records.index)
+    on_disk = [isinstance(path, str) and os.path.isfile(path) for path in paths]
+    return scanned | pd.Series(on_disk, index=records.index, dtype=bool)
+
+
 def drop_removed_photos(ws: Workspace, prefix: str, source_ids: pd.Series) -> tuple[int, str | None]:
     """Mark dropped (`missing_file`, at ingest) the photos of this folder (photo ids `<prefix>:...`) whose file
     is no longer in it (`source_ids`: the photos whose file this ingest's scan found, not every metadata row);

@@ -148,7 +148,9 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
     rng = np.random.default_rng(seed)
     order = np.lexsort((rng.random(n_groups), -counts.sum(axis=1)))
     assignment = np.empty(n_groups, dtype=np.int64)
-    free = np.ones(n_groups, bool) if fixed is None else np.asarray(fixed) < 0
+    if fixed is not None:  # a group pinned to a split now asked to be empty (--val 0) is placed afresh (review BY)
+        fixed = np.where((np.asarray(fixed) >= 0) & allowed[np.clip(fixed, 0, 2)], fixed, -1)
+    free = np.ones(n_groups, bool) if fixed is None else fixed < 0
     for g in np.flatnonzero(~free):
         assignment[g] = int(fixed[g])
         filled[assignment[g]] += share[g]
