@@ -59,3 +59,14 @@ def test_a_damaged_earlier_report_is_no_reason_to_fail(tmp_path):
     (ws.root / "report" / "report.json").write_text("{not json", encoding="utf-8")
     output, saved = report(ws, "pandas")
     assert saved["changes"] is None and saved["counts"]["photos"] == 40
+
+
+def test_an_earlier_report_with_counts_that_are_not_numbers_is_set_aside(tmp_path):
+    """Review BY: valid JSON with text where numbers belong crashed the report (ValueError)."""
+    ws = Workspace(tmp_path / "ws")
+    write_catalog(ws, split_catalog(make_catalog(rows("a", 10, ("coast",))), SplitConfig())[0])
+    (ws.root / "report").mkdir()
+    odd = {"photos": "many", "counts": {"photos": "many", "kept": [], "labels": {"coast": "x"}, "splits": {}}}
+    (ws.root / "report" / "report.json").write_text(json.dumps(odd), encoding="utf-8")
+    output, saved = report(ws, "pandas")
+    assert saved["changes"] is None and saved["counts"]["photos"] == 40

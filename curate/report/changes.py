@@ -40,8 +40,13 @@ def changes(previous: dict | None, current: dict) -> dict | None:
     first, or one that is not a report). No time is kept: a report is the same bytes whoever writes it."""
     if not isinstance(previous, dict) or "photos" not in previous:
         return None
-    before = previous.get("counts") if isinstance(previous.get("counts"), dict) else counts(previous)
-    return {"before": before, "after": counts(current)}
+    try:  # a report.json edited or written by something else: no line rather than no report (review BY)
+        before = previous.get("counts") if isinstance(previous.get("counts"), dict) else counts(previous)
+        change = {"before": before, "after": counts(current)}
+        line(change)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+    return change
 
 
 def _splits_text(splits: dict) -> str:
