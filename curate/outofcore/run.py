@@ -133,7 +133,7 @@ def run_split_duckdb(ws, config, warnings: list[str] = (), started: float | None
     input_hash = db.catalog_sha256(ws.catalog_path)
     with connect(ws.root) as con:
         validate(con, catalog)
-        query, report = split_duckdb(con, catalog, config, earlier_settings(ws) or {})
+        query, report = split_duckdb(con, catalog, config, earlier_settings(ws))
         report.warnings[:0] = warnings
         mark_writing(ws, "split")
         db.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")

@@ -129,17 +129,17 @@ def shares_table(photos: pd.DataFrame, owners: pd.DataFrame, no_owner: pd.Series
     return table.reset_index(drop=True)
 
 
-def earlier_settings(ws) -> dict | None:
-    """The settings of the split the workspace holds (its saved report's config); None without one or when
-    the report is unreadable (`run_split` then keeps the catalog's split as it is: split elsewhere)."""
+def earlier_settings(ws) -> dict:
+    """The settings of the split the workspace holds (its saved report's config); {} without one or when the
+    report is unreadable: the catalog's split is then kept as it is (split elsewhere), as `split_catalog` reads {}."""
     from curate.errors import DataContractError
     from curate.stage_reports import load_stage_report
 
     try:
         report = load_stage_report(ws, "split")
     except DataContractError:
-        return None
-    return report.get("config") if isinstance(report, dict) and isinstance(report.get("config"), dict) else None
+        return {}
+    return report.get("config") if isinstance(report, dict) and isinstance(report.get("config"), dict) else {}
 
 
 @changes_workspace
@@ -165,7 +165,7 @@ def run_split(ws, config: SplitConfig, engine: str | None = None) -> SplitReport
 
     catalog = read_catalog(ws)
     input_hash = catalog_sha256(ws)
-    result, report = split_catalog(catalog, config, earlier_settings(ws) or {})
+    result, report = split_catalog(catalog, config, earlier_settings(ws))
     report.warnings[:0] = freshness.reset_before(catalog, freshness.load_reports(ws), "split",
                                                  freshness.workspace_flag(ws))
     mark_writing(ws, "split")
