@@ -71,7 +71,7 @@ def present_in_folder(records: pd.DataFrame, images: set[str]) -> pd.Series:
 
 def drop_removed_photos(ws: Workspace, prefix: str, source_ids: pd.Series) -> tuple[int, str | None]:
     """Mark dropped (`missing_file`, at ingest) the photos of this folder (photo ids `<prefix>:...`) whose file
-    is no longer in it (`source_ids`: the photos whose file this ingest's scan found, not every metadata row);
+    is no longer in it (`source_ids`: the photos `present_in_folder` found, not every metadata row);
     (how many, one of their source ids). An audit deleted photos from a recipe's folder and found them still
     kept and in their splits, trained and tested on; audit BV, the same where the metadata sidecar kept their
     rows (a scraper's CSV is appended to, bad photos are deleted in a file browser). A photo a later stage
