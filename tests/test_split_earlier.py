@@ -49,7 +49,7 @@ def test_new_photographers_leave_every_earlier_photo_where_it_was(first_split):
     result, report = split_catalog(catalog, SplitConfig(), SplitConfig().__dict__)
     before, after = by_id(first_split), by_id(result)
     assert (after[before.index] == before).all()
-    assert report.earlier == {"earlier": 300, "stayed": 300, "new": 200, "moved": {}}
+    assert report.earlier == {"earlier": 300, "stayed": 300, "new": 200, "moved": {}, "dropped": 0}
     assert any(n.startswith("kept 300 of the 300 photos of the earlier split where they were; 200 new")
                for n in report.notes)
     assert not [w for w in report.warnings if "crossed" in w]
@@ -134,7 +134,7 @@ def test_curate_split_again_on_a_grown_workspace_keeps_the_earlier_split_on_both
     second = by_id(read_catalog(ws))
     assert (second[first.index] == first).all()
     saved = json.loads((ws.reports_dir / "split.json").read_text())
-    assert saved["earlier"] == {"earlier": 300, "stayed": 300, "new": 200, "moved": {}}
+    assert saved["earlier"] == {"earlier": 300, "stayed": 300, "new": 200, "moved": {}, "dropped": 0}
     assert saved["config"]["reshuffle"] is False
     shown = cli("split", "-w", ws.root, "--catalog-engine", engine, "--reshuffle")
     assert shown.exit_code == 0, shown.output
@@ -177,3 +177,18 @@ def test_status_does_not_carry_a_reshuffle_into_its_advice(tmp_path, first_split
 
     config = {**SplitConfig(reshuffle=True, val=0.2).__dict__}
     assert command_for("split", {"config": config}) == "curate split --val 0.2"
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_photos_of_the_earlier_split_dropped_since_are_counted(tmp_path, engine, first_split):
+    """Review BY F9: with 5 of the earlier split's photos deleted since, the note said "kept 295 of the 295"."""
+    catalog = first_split.copy()
+    gone = catalog.index[:5]
+    catalog.loc[gone, ["status", "drop_reason", "drop_stage"]] = ["dropped", "missing_file", "ingest"]
+    ws = Workspace(tmp_path / engine)
+    ws.root.mkdir()
+    write_catalog(ws, catalog)
+    report = run_split(ws, SplitConfig(), engine=engine)
+    assert report.earlier["dropped"] == 5 and report.earlier["earlier"] == 295
+    assert any(n.startswith("kept 295 of the 295 photos of the earlier split where they were (5 more of its "
+                            "photos are dropped since and leave it)") for n in report.notes), report.notes

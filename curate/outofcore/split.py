@@ -135,7 +135,10 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig,
     group, label_codes, before = _groups(con, config)
     if earlier_settings is None:
         before = np.full(len(before), -1, dtype=np.int64)
-    n_groups, moves = _assign_splits(con, config, group, label_codes, before, keep)
+    left = 0 if earlier_settings is None else int(con.execute(  # photos of the earlier split dropped since
+        f"SELECT count(*) FROM (SELECT {catalog.column('status')}, {catalog.column('split')} FROM {catalog.source}) "
+        "WHERE status <> 'kept' AND split IS NOT NULL").fetchone()[0])
+    n_groups, moves = _assign_splits(con, config, group, label_codes, before, keep, left)
     splits = "['" + "', '".join(SPLITS) + "']"
     per_label = _split_table(con, config, splits)
     no_owner, notes, warnings, empty = _split_messages(con, catalog, config, column_key, per_label)
@@ -198,7 +201,7 @@ def _groups(con, config: SplitConfig) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def _assign_splits(con, config: SplitConfig, group: np.ndarray, label_codes: np.ndarray, before: np.ndarray,
-                   keep: bool) -> tuple[int, dict]:
+                   keep: bool, left: int = 0) -> tuple[int, dict]:
     """Table `s` (rid, split code, group) from `assign_groups` (`keep`: the earlier split's groups stay
     put); returns the number of groups and `curate.split.earlier.moves`."""
     n_labels = int(label_codes.max()) + 1
@@ -210,7 +213,7 @@ def _assign_splits(con, config: SplitConfig, group: np.ndarray, label_codes: np.
                                           "grp": pa.array(group, pa.int64())}))
     con.execute("CREATE OR REPLACE TABLE s AS SELECT * FROM split_codes")
     con.unregister("split_codes")
-    return int(group.max()) + 1, earlier.moves(before, per_row.astype(np.int64))
+    return int(group.max()) + 1, earlier.moves(before, per_row.astype(np.int64), left)
 
 
 def _split_messages(con, catalog: Catalog, config: SplitConfig, column_key: str | None,

@@ -36,13 +36,14 @@ def group_splits(group: np.ndarray, earlier: np.ndarray) -> np.ndarray:
     return np.where(counts.sum(axis=1) > 0, most, -1)
 
 
-def moves(earlier: np.ndarray, now: np.ndarray) -> dict:
-    """What became of the photos an earlier split placed (`codes`; `now`: this split's codes of the same
-    photos): {"earlier": photos it placed, "stayed": still there, "new": photos it had not placed,
-    "moved": {"test → train": photos, ...} (non-zero only)}.
+def moves(earlier: np.ndarray, now: np.ndarray, dropped: int = 0) -> dict:
+    """What became of the photos an earlier split placed (`codes` of the kept photos; `now`: this split's codes
+    of the same photos; `dropped`: photos it placed that are dropped since): {"earlier": kept photos it placed,
+    "stayed": still there, "new": photos it had not placed, "moved": {"test → train": photos, ...} (non-zero
+    only), "dropped": dropped since}.
 
     >>> moves(np.array([0, 2, 2, -1]), np.array([0, 0, 2, 1]))
-    {'earlier': 3, 'stayed': 2, 'new': 1, 'moved': {'test → train': 1}}
+    {'earlier': 3, 'stayed': 2, 'new': 1, 'moved': {'test → train': 1}, 'dropped': 0}
     """
     had = earlier >= 0
     moved = {}
@@ -52,7 +53,7 @@ def moves(earlier: np.ndarray, now: np.ndarray) -> dict:
             if count:
                 moved[f"{name_before} → {name_after}"] = count
     return {"earlier": int(had.sum()), "stayed": int((had & (earlier == now)).sum()), "new": int((~had).sum()),
-            "moved": moved}
+            "moved": moved, "dropped": int(dropped)}
 
 
 def lines(summary: dict, kept_earlier: bool, changed: list[str]) -> tuple[list[str], list[str]]:
@@ -62,17 +63,19 @@ def lines(summary: dict, kept_earlier: bool, changed: list[str]) -> tuple[list[s
         return [], []
     moved = summary["moved"]
     each = ", ".join(f"{way} {count:,}" for way, count in moved.items())
+    gone = (f" ({summary['dropped']:,} more of its photos are dropped since and leave it)"
+            if summary.get("dropped") else "")  # review BY: "kept 45 of the 45" where it had held 50
     if kept_earlier:
         notes = [f"kept {summary['stayed']:,} of the {summary['earlier']:,} photos of the earlier split where they "
-                 f"were; {summary['new']:,} new to the split placed around them (--reshuffle places every photo "
-                 "afresh)"]
+                 f"were{gone}; {summary['new']:,} new to the split placed around them (--reshuffle places every "
+                 "photo afresh)"]
         why = ("a new photo or a new copy joined their group to photos of another split, and a group sits on one "
                "side; `curate filter --dedupe-near` keeps one photo of each copy set, so copies posted by other "
                "photographers stop joining theirs; or a label needed a training photo")
     else:
         notes = [f"every photo placed afresh ({'; '.join(changed) if changed else '--reshuffle'}): "
                  f"{summary['stayed']:,} of the {summary['earlier']:,} photos of the earlier split stayed where they "
-                 "were"]
+                 f"were{gone}"]
         why = "placed afresh"
     crossed = sum(count for way, count in moved.items() if "train" in way)
     warnings = [f"{crossed:,} photos of the earlier split crossed between train and val/test ({each}; {why}): a "
