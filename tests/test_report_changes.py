@@ -70,3 +70,32 @@ def test_an_earlier_report_with_counts_that_are_not_numbers_is_set_aside(tmp_pat
     (ws.root / "report" / "report.json").write_text(json.dumps(odd), encoding="utf-8")
     output, saved = report(ws, "pandas")
     assert saved["changes"] is None and saved["counts"]["photos"] == 40
+
+
+def test_a_report_folder_holding_another_workspaces_report_is_not_compared(tmp_path):
+    """Review BY F6: `--out` shared by two workspaces compared one's report with the other's."""
+    first, second = Workspace(tmp_path / "first"), Workspace(tmp_path / "second")
+    write_catalog(first, split_catalog(make_catalog(rows("a", 10, ("coast",))), SplitConfig())[0])
+    write_catalog(second, split_catalog(make_catalog(rows("b", 5, ("forest",))), SplitConfig())[0])
+    out = tmp_path / "shared-report"
+
+    def shown_and_saved(ws: Workspace) -> tuple[str, dict]:
+        shown = runner.invoke(app, ["report", "-w", str(ws.root), "--out", str(out)])
+        assert shown.exit_code == 0, shown.output
+        return shown.output, json.loads((out / "report.json").read_text())
+
+    shown_and_saved(first)
+    output, saved = shown_and_saved(second)  # the folder held the first workspace's report: nothing to compare
+    assert saved["changes"] is None and "since the last report" not in output
+    output, saved = shown_and_saved(second)  # its own earlier report: compared
+    assert saved["changes"]["before"]["photos"] == 20 and "photos 20 (no change)" in output
+    assert str(tmp_path) not in (out / "report.json").read_text()  # the workspace is named by a digest
+
+
+def test_a_moved_workspace_still_compares_with_its_own_report(tmp_path):
+    ws = Workspace(tmp_path / "before")
+    write_catalog(ws, split_catalog(make_catalog(rows("a", 10, ("coast",))), SplitConfig())[0])
+    report(ws, "pandas")
+    moved = Workspace((tmp_path / "before").rename(tmp_path / "after"))
+    output, saved = report(moved, "pandas")
+    assert saved["changes"]["before"]["photos"] == 40 and "since the last report: photos 40 (no change)" in output

@@ -8,6 +8,9 @@ its state alone; "val went from 164 to 50 photos" or "+2,263 photos" was nowhere
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 SPLIT_NAMES = ("train", "val", "test")
 SHOWN_LABELS = 8  # labels named in the line, the largest changes first
 
@@ -35,6 +38,12 @@ def counts(report: dict) -> dict:
             "splits": splits, "dropped": {reason: n for reason, n in dropped.items() if n}}
 
 
+def workspace_digest(root: Path) -> str:
+    """Which workspace a report's counts came from: 16 hex digits of its folder's resolved path (a report page is
+    shared; the path is not written in it)."""
+    return hashlib.sha256(str(Path(root).resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
 def changes(previous: dict | None, current: dict) -> dict | None:
     """{"before": the earlier report's counts, "after": these} when a report was there before (None for the
     first, or one that is not a report). No time is kept: a report is the same bytes whoever writes it."""
@@ -42,6 +51,7 @@ def changes(previous: dict | None, current: dict) -> dict | None:
         return None
     try:  # a report.json edited or written by something else: no line rather than no report (review BY)
         before = previous.get("counts") if isinstance(previous.get("counts"), dict) else counts(previous)
+        before = {key: value for key, value in before.items() if key != "workspace"}
         change = {"before": before, "after": counts(current)}
         line(change)
     except (AttributeError, KeyError, TypeError, ValueError):

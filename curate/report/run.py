@@ -135,7 +135,7 @@ def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 
             report = queries.build_report(reports, stage_states=states, **options)
             _add_copies(ws, report, max_rows, catalog_hash)
             _mark_stale_evaluation(report, evaluation, catalog_hash)
-            _add_changes(report, previous)
+            _add_changes(report, previous, ws, out)
             _write_files(ws, out, report, evaluation, queries.geo_rows,
                          batches.batches(list(ATTRIBUTION_COLUMNS)))
     else:
@@ -143,7 +143,7 @@ def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 
         report = build_report(catalog, reports, stage_states=states, **options)
         _add_copies(ws, report, max_rows, catalog_hash)
         _mark_stale_evaluation(report, evaluation, catalog_hash)
-        _add_changes(report, previous)
+        _add_changes(report, previous, ws, out)
         _write_files(ws, out, report, evaluation, lambda label: catalog[catalog["label"] == label], [catalog])
     index = out / "index.html"
     atomic_write_bytes(index, render_html(report).encode("utf-8"))
@@ -160,13 +160,29 @@ def _previous_report(path: Path) -> dict | None:
     return previous if isinstance(previous, dict) else None
 
 
-def _add_changes(report: dict, previous: dict | None) -> None:
+def _add_changes(report: dict, previous: dict | None, ws: Workspace, out: Path) -> None:
     """The report's own counts (`curate.report.changes.counts`, for the next report) and what changed since
-    `previous` (audit BV: a grown collection's report gave its state alone)."""
+    `previous` (audit BV: a grown collection's report gave its state alone).
+
+    The counts name the workspace they came from (a digest of its folder's path, not the path). A report folder
+    outside the workspace (`--out`) may hold another workspace's report: then no comparison (review BY F6: one
+    workspace's report compared with another's). The workspace's own report folder is its own whatever the
+    digest says: a workspace moved or copied carries its reports along."""
     from curate.report import changes
 
-    report["counts"] = changes.counts(report)
+    report["counts"] = changes.counts(report) | {"workspace": changes.workspace_digest(ws.root)}
+    if not _inside(out, ws.root):
+        earlier = (previous or {}).get("counts")
+        if not isinstance(earlier, dict) or earlier.get("workspace") != report["counts"]["workspace"]:
+            previous = None
     report["changes"] = changes.changes(previous, report)
+
+
+def _inside(folder: Path, root: Path) -> bool:
+    try:
+        return folder.resolve().is_relative_to(root.resolve())
+    except OSError:
+        return False
 
 
 def _mark_stale_evaluation(report: dict, evaluation, catalog_hash) -> None:
