@@ -49,7 +49,7 @@ def test_new_photographers_leave_every_earlier_photo_where_it_was(first_split):
     result, report = split_catalog(catalog, SplitConfig(), SplitConfig().__dict__)
     before, after = by_id(first_split), by_id(result)
     assert (after[before.index] == before).all()
-    assert report.earlier == {"earlier": 300, "stayed": 300, "new": 200, "moved": {}, "dropped": 0}
+    assert report.earlier == {"earlier": 300, "stayed": 300, "new": 200, "moved": {}, "dropped": 0, "why": {}}
     assert any(n.startswith("kept 300 of the 300 photos of the earlier split where they were; 200 new")
                for n in report.notes)
     assert not [w for w in report.warnings if "crossed" in w]
@@ -99,6 +99,28 @@ def test_a_new_photo_joining_a_train_and_a_test_photographer_moves_the_smaller_a
     assert moved == 5 and report.earlier["stayed"] == 295  # the five photos of one photographer moved
     [warning] = [w for w in report.warnings if "crossed between train and val/test" in w]
     assert warning.startswith("5 photos of the earlier split crossed") and "has seen them" in warning
+    assert report.earlier["why"] == {"joined": 5} and "5 joined by a new photo or a new copy" in warning
+    assert "--dedupe-near" in warning and "no other training photo" not in warning
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_photos_moved_for_a_labels_training_photo_are_not_blamed_on_copies(tmp_path, engine, first_split):
+    """Review BY F5: a val photographer's photos relabelled to a new label that then had no training photo
+    moved to train, and the warning named copies and `--dedupe-near`, which had nothing to do with it."""
+    owners = first_split.groupby("owner_id")["split"].first()
+    val_owner = owners[owners == "val"].index[0]
+    catalog = first_split.copy()
+    catalog.loc[catalog["owner_id"] == val_owner, "label"] = "york"
+    ws = Workspace(tmp_path / engine)
+    ws.root.mkdir()
+    write_catalog(ws, catalog)
+    report = run_split(ws, SplitConfig(), engine=engine)
+    after = by_id(read_catalog(ws))
+    assert (after[catalog.loc[catalog["owner_id"] == val_owner, "photo_id"]] == "train").all()
+    assert report.earlier["moved"] == {"val → train": 5} and report.earlier["why"] == {"training": 5}
+    [warning] = [w for w in report.warnings if "crossed between train and val/test" in w]
+    assert "5 in a group moved to train because its label had no other training photo" in warning
+    assert "--dedupe-near" not in warning and "new copy" not in warning
 
 
 @pytest.mark.parametrize("config, why", [(SplitConfig(val=0.2), "val 0.1 → 0.2"),
@@ -134,7 +156,7 @@ def test_curate_split_again_on_a_grown_workspace_keeps_the_earlier_split_on_both
     second = by_id(read_catalog(ws))
     assert (second[first.index] == first).all()
     saved = json.loads((ws.reports_dir / "split.json").read_text())
-    assert saved["earlier"] == {"earlier": 300, "stayed": 300, "new": 200, "moved": {}, "dropped": 0}
+    assert saved["earlier"] == {"earlier": 300, "stayed": 300, "new": 200, "moved": {}, "dropped": 0, "why": {}}
     assert saved["config"]["reshuffle"] is False
     shown = cli("split", "-w", ws.root, "--catalog-engine", engine, "--reshuffle")
     assert shown.exit_code == 0, shown.output
@@ -168,6 +190,7 @@ def test_a_split_asked_to_leave_val_empty_empties_it_even_without_the_earlier_se
     assert (after[before == "test"] == "test").all() and (after[before == "train"] == "train").all()
     assert report.earlier["moved"] == {f"val → {where}": n for where, n in
                                        after[before == "val"].value_counts().sort_index(ascending=False).items()}
+    assert report.earlier["why"] == {"emptied": int((before == "val").sum())}
 
 
 def test_status_does_not_carry_a_reshuffle_into_its_advice(tmp_path, first_split):

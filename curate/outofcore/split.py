@@ -205,7 +205,7 @@ def _assign_splits(con, config: SplitConfig, group: np.ndarray, label_codes: np.
     """Table `s` (rid, split code, group) from `assign_groups` (`keep`: the earlier split's groups stay
     put); returns the number of groups and `curate.split.earlier.moves`."""
     n_labels = int(label_codes.max()) + 1
-    fixed = earlier.group_splits(group, before) if keep else None
+    fixed = earlier.group_splits(group, before, config.fractions) if keep else None
     assignment = assign_groups(group, label_codes, n_labels, config.fractions, config.seed, fixed=fixed)
     per_row = assignment[group].astype(np.int8)
     rids = con.execute("SELECT rid FROM k ORDER BY rid").fetchnumpy()["rid"]
@@ -213,7 +213,8 @@ def _assign_splits(con, config: SplitConfig, group: np.ndarray, label_codes: np.
                                           "grp": pa.array(group, pa.int64())}))
     con.execute("CREATE OR REPLACE TABLE s AS SELECT * FROM split_codes")
     con.unregister("split_codes")
-    return int(group.max()) + 1, earlier.moves(before, per_row.astype(np.int64), left)
+    return int(group.max()) + 1, earlier.moves(before, per_row.astype(np.int64), left,
+                                               None if fixed is None else fixed[group])
 
 
 def _split_messages(con, catalog: Catalog, config: SplitConfig, column_key: str | None,

@@ -20,30 +20,42 @@ def codes(split: pd.Series) -> np.ndarray:
     return split.map({name: code for code, name in enumerate(schema.SPLITS)}).fillna(-1).to_numpy(np.int64)
 
 
-def group_splits(group: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+def group_splits(group: np.ndarray, earlier: np.ndarray, fractions=None) -> np.ndarray:
     """Per group, the split code most of its photos of an earlier split had (`codes`), -1 for a group
-    of new photos only. Ties go to test, then val: a photo held out stays held out where one of two must move
-    (a new photo by a photographer of each, or a new copy, joined two earlier groups).
+    of new photos only, or one whose split is now asked to be empty (`fractions`: train, val and test shares,
+    0 for none; review BY: `--val 0` kept val photos). Ties go to test, then val: a photo held out stays held out
+    where one of two must move (a new photo by a photographer of each, or a new copy, joined two earlier groups).
 
     >>> group_splits(np.array([0, 0, 0, 1, 1, 2]), np.array([0, 0, 2, 1, 2, -1])).tolist()
     [0, 2, -1]
+    >>> group_splits(np.array([0, 1, 2]), np.array([0, 1, 2]), fractions=np.array([0.8, 0.0, 0.2])).tolist()
+    [0, -1, 2]
     """
     n_groups = int(group.max()) + 1 if len(group) else 0
     counts = np.zeros((n_groups, len(schema.SPLITS)))
     had = earlier >= 0
     np.add.at(counts, (group[had], earlier[had]), 1)
     most = len(schema.SPLITS) - 1 - np.argmax(counts[:, ::-1], axis=1)  # the last split among the most photos
-    return np.where(counts.sum(axis=1) > 0, most, -1)
+    asked = np.ones(len(schema.SPLITS), bool) if fractions is None else np.asarray(fractions) > 0
+    return np.where((counts.sum(axis=1) > 0) & asked[most], most, -1)
 
 
-def moves(earlier: np.ndarray, now: np.ndarray, dropped: int = 0) -> dict:
+def moves(earlier: np.ndarray, now: np.ndarray, dropped: int = 0, pinned: np.ndarray | None = None) -> dict:
     """What became of the photos an earlier split placed (`codes` of the kept photos; `now`: this split's codes
-    of the same photos; `dropped`: photos it placed that are dropped since): {"earlier": kept photos it placed,
-    "stayed": still there, "new": photos it had not placed, "moved": {"test → train": photos, ...} (non-zero
-    only), "dropped": dropped since}.
+    of the same photos; `dropped`: photos it placed that are dropped since; `pinned`: per photo, the split its
+    group was kept in, `group_splits` of its group, when the earlier split was kept): {"earlier": kept photos it
+    placed, "stayed": still there, "new": photos it had not placed, "moved": {"test → train": photos, ...}
+    (non-zero only), "dropped": dropped since, "why": {cause: photos moved} (non-zero only)}.
+
+    The causes of a move where the earlier split was kept (review BY F5: the warning named copies and
+    `--dedupe-near` when a label's need of a training photo had moved them): "joined", a photo whose group now
+    holds photos of another split, which holds more of them; "training", a group kept in val or test and moved
+    to train because a label had no training photo; "emptied", a group kept in a split now asked to be empty.
 
     >>> moves(np.array([0, 2, 2, -1]), np.array([0, 0, 2, 1]))
-    {'earlier': 3, 'stayed': 2, 'new': 1, 'moved': {'test → train': 1}, 'dropped': 0}
+    {'earlier': 3, 'stayed': 2, 'new': 1, 'moved': {'test → train': 1}, 'dropped': 0, 'why': {}}
+    >>> moves(np.array([0, 2, 1, 1]), np.array([0, 0, 0, 1]), pinned=np.array([0, 0, 1, 1]))["why"]
+    {'joined': 1, 'training': 1}
     """
     had = earlier >= 0
     moved = {}
@@ -52,8 +64,22 @@ def moves(earlier: np.ndarray, now: np.ndarray, dropped: int = 0) -> dict:
             count = int((had & (earlier == before) & (now == after)).sum()) if before != after else 0
             if count:
                 moved[f"{name_before} → {name_after}"] = count
+    why = {}
+    if pinned is not None:
+        shifted = had & (earlier != now)
+        causes = {"joined": shifted & (pinned >= 0) & (earlier != pinned),
+                  "training": shifted & (earlier == pinned),  # only a label's need moves a kept group
+                  "emptied": shifted & (pinned < 0)}  # a group of earlier photos is unpinned only for that
+        why = {cause: int(mask.sum()) for cause, mask in causes.items() if mask.any()}
     return {"earlier": int(had.sum()), "stayed": int((had & (earlier == now)).sum()), "new": int((~had).sum()),
-            "moved": moved, "dropped": int(dropped)}
+            "moved": moved, "dropped": int(dropped), "why": why}
+
+
+CAUSES = {"joined": "{n} joined by a new photo or a new copy to a group held mostly on the other side (a group sits "
+                    "on one side; `curate filter --dedupe-near` keeps one photo of each copy set, so copies posted "
+                    "by other photographers stop joining theirs)",
+          "training": "{n} in a group moved to train because its label had no other training photo",
+          "emptied": "{n} in a split now asked to be empty"}
 
 
 def lines(summary: dict, kept_earlier: bool, changed: list[str]) -> tuple[list[str], list[str]]:
@@ -69,9 +95,8 @@ def lines(summary: dict, kept_earlier: bool, changed: list[str]) -> tuple[list[s
         notes = [f"kept {summary['stayed']:,} of the {summary['earlier']:,} photos of the earlier split where they "
                  f"were{gone}; {summary['new']:,} new to the split placed around them (--reshuffle places every "
                  "photo afresh)"]
-        why = ("a new photo or a new copy joined their group to photos of another split, and a group sits on one "
-               "side; `curate filter --dedupe-near` keeps one photo of each copy set, so copies posted by other "
-               "photographers stop joining theirs; or a label needed a training photo")
+        causes = summary.get("why") or {}
+        why = "; ".join(CAUSES[cause].format(n=f"{n:,}") for cause, n in causes.items()) or "placed around new photos"
     else:
         notes = [f"every photo placed afresh ({'; '.join(changed) if changed else '--reshuffle'}): "
                  f"{summary['stayed']:,} of the {summary['earlier']:,} photos of the earlier split stayed where they "

@@ -73,12 +73,12 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig,
     before = earlier.codes(kept["split"]) if earlier_settings is not None else np.full(len(kept), -1)
     changed = changed_settings(config, earlier_settings)
     keep = not config.reshuffle and not changed
-    fixed = earlier.group_splits(group, before) if keep else None
+    fixed = earlier.group_splits(group, before, config.fractions) if keep else None
     assignment = assign_groups(group, label_codes, len(label_names), config.fractions, config.seed, fixed=fixed)
     out.loc[kept_mask, "split"] = np.array(SPLITS, dtype=object)[assignment[group]]
     left = int(((catalog["status"] != schema.KEPT) & catalog["split"].notna()).sum()) \
         if earlier_settings is not None else 0  # photos of the earlier split dropped since
-    moves = earlier.moves(before, assignment[group], left)
+    moves = earlier.moves(before, assignment[group], left, None if fixed is None else fixed[group])
     no_owner = int(kept["owner_id"].isna().sum()) if config.by != "none" else 0
     notes = split_notes.no_owner_notes(no_owner, int(walks.notna().sum()), int(walks.nunique()))
     if config.by != "none" and walks.notna().any():
