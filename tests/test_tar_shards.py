@@ -98,6 +98,22 @@ def test_one_tar_per_label_gives_its_name_and_exif_is_read_from_the_member(tmp_p
         catalog.loc["cats.tar/c1.jpg", "lon"] == pytest.approx(9.0)
 
 
+def test_a_member_named_in_another_encoding_is_read_and_kept_on_every_ingest(tmp_path):
+    """Review BY F7: a member whose name is not UTF-8 (Latin-1 `café.jpg`, as old Windows tools write it) was
+    dropped as missing_file: its record held the escaped name, the shard's index the surrogate-escaped one."""
+    root = tmp_path / "shards"
+    root.mkdir()
+    latin = b"caf\xe9.jpg".decode("utf-8", "surrogateescape")
+    write_tar(root / "beach.tar", {latin: jpeg_bytes(color=(200, 10, 10)), "plain.jpg": jpeg_bytes(color=(9, 9, 200))})
+    ws = Workspace(tmp_path / "ws")
+    for _ in range(2):  # the second ingest reconciles with the folder: the photo stays
+        with no_fsync():
+            ingest_folder(ws, FolderOptions(folder=root, workers=1))
+        catalog = read_catalog(ws).set_index("source_id")
+        assert dict(catalog["status"]) == {"beach.tar/caf\\xe9.jpg": "kept", "beach.tar/plain.jpg": "kept"}
+    assert catalog["sha256"].nunique() == 2 and (catalog["label"] == "beach").all()
+
+
 def test_a_tar_that_is_not_one_or_is_cut_short_loses_no_photo_silently(tmp_path, download):
     members = sample("000020000", (50, 50, 50)) | sample("000020001", (60, 60, 60))
     buffer = io.BytesIO()

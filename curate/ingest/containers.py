@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from curate.ingest.folder_ids import display_text
 from curate.ingest.folder_labels import is_blank
 from curate.ingest.parquet_shards import read_parquet_image, read_parquet_images
 from curate.ingest.tar_shards import TarMember, index_tar, read_member
@@ -101,8 +102,9 @@ def locate_members(records: pd.DataFrame, shard_members: dict[str, tuple[str, Ta
         return records
     records = records.copy()
     files = records["file"].map(lambda name: name if isinstance(name, str) else None)
+    shard_members, cells = _as_shown(shard_members), _as_shown(cells or {})
     tar = files.map(lambda name: shard_members.get(name) if name else None)
-    cell = files.map(lambda name: (cells or {}).get(name) if name else None)
+    cell = files.map(lambda name: cells.get(name) if name else None)
     records["tar_offset"] = tar.map(lambda found: found[1].offset if found else None).astype("object")
     records["tar_size"] = tar.map(lambda found: found[1].size if found else None).astype("object")
     for position, name in enumerate(("pq_column", "pq_group", "pq_row"), 1):
@@ -112,6 +114,14 @@ def locate_members(records: pd.DataFrame, shard_members: dict[str, tuple[str, Ta
         records.loc[inside, "abs_path"] = found[inside].map(lambda where: where[0])
         records.loc[inside, "drop_reason"] = None
     return records
+
+
+def _as_shown(found: dict) -> dict:
+    """`found` with each name that is not valid UTF-8 (a tar member's name in another encoding, read with
+    surrogate escapes) also under the escaped text a record stores (`display_text`), so its record finds its
+    bytes (review BY F7: such a member was dropped as missing_file)."""
+    odd = {display_text(name): where for name, where in found.items() if not name.isascii()}
+    return found | {name: where for name, where in odd.items() if name not in found} if odd else found
 
 
 def photo_bytes(path: str, record: Mapping, limit: int | None = None) -> bytes:
