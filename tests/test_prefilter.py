@@ -72,6 +72,22 @@ def test_four_counts_add_up_and_match_the_rows():
     assert (off == (result["topic_score"].astype(float) < report.threshold)).all()
 
 
+def test_photos_it_drops_from_a_split_are_counted_by_the_next_split():
+    """The split placed again counts the earlier split's photos dropped since; the prefilter cleared their
+    `split`, so its drops were missing from "(N more of its photos are dropped since and leave it)"."""
+    from curate.split import SplitConfig, split_catalog
+
+    catalog, vectors, _, _ = synthetic()
+    split, _ = split_catalog(catalog, SplitConfig())
+    result, report = run(split, vectors)
+    dropped = result["drop_reason"] == "off_topic"
+    assert dropped.sum() > 20 and any("run `curate split` again" in note for note in report.notes)
+    again, split_report = split_catalog(result, SplitConfig(), SplitConfig().__dict__)
+    assert split_report.earlier["dropped"] == dropped.sum()
+    assert any(f"({dropped.sum()} more of its photos are dropped since" in note for note in split_report.notes)
+    assert again.loc[dropped, "split"].isna().all() and again.loc[~dropped, "split"].notna().all()
+
+
 def test_off_topic_photos_are_found_despite_noisy_tags():
     catalog, vectors, _, truth = synthetic(seed=1)
     result, report = run(catalog, vectors)

@@ -128,7 +128,7 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
             result, vectors, found & ok, config, topic, notes, rescue_off_topic=config.topic_rescue and not cut.held)
     elif config.geo_rescue or config.relabel or config.topic_rescue:
         notes.append("geo rescue, topic rescue and relabel skipped: they need the label model (--label-issues)")
-    result = _unsplit_dropped(result, notes)
+    result = _note_split_dropped(result, notes)
     rescued = result["topic_rescued"].to_numpy()[rows] == True  # noqa: E712  (None: not judged)
     kept = on_topic | cut.held | rescued  # a held cut drops nothing
     report = PrefilterReport(
@@ -197,7 +197,7 @@ def _label_issues_only(result: pd.DataFrame, vectors: np.ndarray, usable: np.nda
         notes.append("geo rescue skipped: it needs a topic (--topic TAG)")
     result, issues, dropped, per_label, repairs = label_repairs(
         result, vectors, usable, replace(config, geo_rescue=False), None, notes, judged=judged)
-    result = _unsplit_dropped(result, notes)
+    result = _note_split_dropped(result, notes)
     report = PrefilterReport(
         topic=None, threshold=None, threshold_method="none", scored=int(judged.sum()), tagged_kept=0,
         tagged_dropped=0, untagged_recovered=0, untagged_dropped=0, unreadable=unreadable, label_issues=issues,
@@ -207,11 +207,11 @@ def _label_issues_only(result: pd.DataFrame, vectors: np.ndarray, usable: np.nda
     return result, report
 
 
-def _unsplit_dropped(result: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
-    """Photos this stage dropped leave their split; a note asks for `curate split` again."""
-    left = (result["status"] == schema.DROPPED) & result["split"].notna()
-    if left.any():
-        result.loc[left, "split"] = None
+def _note_split_dropped(result: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """A note asking for `curate split` again when this stage dropped photos of a split. The photos keep their
+    `split` until then, as a photo the filter drops does: the next split counts them among the earlier split's
+    photos dropped since (they were cleared here, and its note undercounted them), then clears it."""
+    if ((result["status"] == schema.DROPPED) & result["split"].notna()).any():
         notes.append("the catalog was split before this prefilter: run `curate split` again so shares are "
                      "computed over the photos that are still kept")
     return result
