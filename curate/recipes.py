@@ -17,7 +17,10 @@ runs it end to end (see curate.pipeline). Example::
     [filter]
     max_km = 5.0
 
-`labels_from = "skylines"` takes the labels (and topic) of another recipe instead.
+`labels_from = "skylines"` takes the labels (and topic) of another recipe instead. A recipe whose
+sources all label their photos themselves (label folders, a label column, a Commons query's `label`:
+`labels_by_tags` is false for each) may leave `[[labels]]` out: its labels are then the sources' own,
+and no tag names a label, no label has reference coordinates and no folder name is renamed.
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ def _words(text: str) -> list[str]:
 @dataclass(frozen=True)
 class Recipe:
     name: str
-    labels: tuple[Label, ...]
+    labels: tuple[Label, ...]  # () when every source labels its photos itself (`labels_by_tags`)
     topic: str | None = None
     description: str = ""
     stages: dict = field(default_factory=dict)
@@ -196,12 +199,6 @@ def recipe_from_dict(data: dict, where: str = "recipe", path: Path | None = None
             raise UsageError(f"{where}: {key} must be a string, got {toml_text(data[key])}")
     name = check_name(data.get("name", Path(where).stem), where)
     base = _base_recipe(data, where, path, _loading)
-    if "labels" in data:
-        labels = _parse_labels(data["labels"], where)
-    elif base is not None:
-        labels = base.labels
-    else:
-        raise UsageError(f"{where} needs a non-empty [[labels]] list (or labels_from = \"<recipe>\")")
     sources = data.get("sources", [])
     if not isinstance(sources, list) or not all(isinstance(entry, dict) for entry in sources):
         raise UsageError(f"{where}: sources must be a list of [[sources]] tables")
@@ -209,6 +206,12 @@ def recipe_from_dict(data: dict, where: str = "recipe", path: Path | None = None
         if entry.get("kind") not in SOURCE_KINDS:
             raise UsageError(f"{where}: [[sources]] #{number} kind must be one of {', '.join(SOURCE_KINDS)}, "
                              f"got {entry.get('kind')!r}")
+    if "labels" in data:
+        labels = _parse_labels(data["labels"], where)
+    else:
+        labels = base.labels if base is not None else ()
+        if not labels:  # allowed when every source labels its photos itself
+            _check_labels_optional(sources, where, data.get("labels_from") if base is not None else None)
     stages = {}
     for stage in STAGE_SECTIONS:
         if stage in data:
@@ -219,6 +222,42 @@ def recipe_from_dict(data: dict, where: str = "recipe", path: Path | None = None
     return Recipe(name=name, labels=labels, topic=topic,
                   description=str(data.get("description", "")), stages=stages,
                   sources=tuple(dict(entry) for entry in sources), path=path)
+
+
+def labels_by_tags(source: dict) -> bool:
+    """Whether a [[sources]] table's photos get their labels from the recipe's [[labels]], as the ones their
+    tags name (flickr, urls, demo, commons without a `label`, a folder with label_source = "tags"), rather
+    than from the source itself: a folder's label subfolders or label column, a scrape's label subfolders,
+    a Commons query's `label`. (A urls table may hold a label column, but that is known only once it is read.)
+
+    >>> labels_by_tags({"kind": "folder"}), labels_by_tags({"kind": "folder", "label_source": "tags"})
+    (False, True)
+    >>> labels_by_tags({"kind": "commons", "label": "chicago"}), labels_by_tags({"kind": "flickr"})
+    (False, True)
+    """
+    kind = source.get("kind")
+    if kind == "folder":
+        return source.get("label_source") == "tags"
+    if kind == "commons":
+        return not (isinstance(source.get("label"), str) and source["label"].strip())
+    return kind != "scrape"
+
+
+def _check_labels_optional(sources: list[dict], where: str, empty_base: str | None) -> None:
+    """UsageError unless a recipe without labels may go without: it has sources, and none labels its photos
+    by the tags (`labels_by_tags`). `empty_base`: the labels_from recipe that gave no labels, if one did."""
+    how = (f"labels_from = \"{empty_base}\" names a recipe without [[labels]]; list [[labels]] here or take them "
+           "from a recipe that lists them" if empty_base else
+           "add a non-empty [[labels]] list (or labels_from = \"<recipe>\")")
+    if not sources:
+        raise UsageError(f"{where} has neither labels nor [[sources]]: {how}")
+    for number, entry in enumerate(sources, 1):
+        if labels_by_tags(entry):
+            kind = entry["kind"] + (', label_source = "tags"' if entry["kind"] == "folder" else "")
+            hint = ' (a demo source: labels_from = "skylines")' if entry["kind"] == "demo" else ""
+            raise UsageError(f"{where}: [[sources]] #{number} ({kind}) labels its photos by the recipe labels "
+                             f"their tags name, so the recipe needs labels: {how}{hint}; only folder and "
+                             "scrape sources, and commons with a label, go without [[labels]]")
 
 
 def _base_recipe(data: dict, where: str, path: Path | None, loading: tuple[Path, ...]) -> Recipe | None:

@@ -311,6 +311,36 @@ def test_label_sources_with_a_recipe(tmp_path, label_from, expected):
                           else {"city/one.jpg": ["chicago"], "city/two.jpg": ["london", "tokyo"]})
 
 
+def test_a_recipe_without_labels_leaves_the_folder_labels_as_they_are(tmp_path):
+    """Audit F-7: a recipe may leave [[labels]] out when its folder source labels the photos. The folder names
+    are then the labels as given, no spelling is called undeclared, no tag names a label; and a folder with
+    nothing to label its photos by (no label subfolders, no label column) is one line, not unlabelled photos."""
+    from curate.errors import UsageError
+    from curate.recipes import Recipe
+
+    plain = Recipe("plain", ())
+    photos = tmp_path / "photos"
+    write(photos / "Coast" / "one.jpg", jpeg_bytes(color=(1, 1, 1)))
+    write(photos / "coast" / "two.jpg", jpeg_bytes(color=(2, 2, 2)))
+    write(photos / "Forest" / "three.jpg", jpeg_bytes(color=(3, 3, 3)))
+    (photos / "metadata.csv").write_text("file,tags\nCoast/one.jpg,forest coast\n")
+    _, report, catalog = ingest(tmp_path, photos, recipe=plain)
+    assert dict(zip(catalog["source_id"], catalog["label"])) == {"Coast/one.jpg": "Coast", "coast/two.jpg": "coast",
+                                                                 "Forest/three.jpg": "Forest"}
+    assert catalog["tag_labels"].map(len).eq(0).all()
+    assert not [w for w in report.warnings if "not among recipe" in w], report.warnings
+    [apart] = [w for w in report.warnings if "are separate classes" in w]
+    assert "list the label in recipe plain's [[labels]]" in apart and "--recipe NAME" not in apart
+    flat = tmp_path / "flat"
+    write(flat / "a.jpg", jpeg_bytes(color=(4, 4, 4)))
+    with pytest.raises(UsageError, match="no label subfolders and no label column, and recipe plain lists no"):
+        ingest(tmp_path / "x", flat, recipe=plain)
+    with pytest.raises(UsageError, match="--label-from tags needs a recipe with"):
+        ingest(tmp_path / "y", photos, recipe=plain, label_source="tags")
+    _, _, catalog = ingest(tmp_path / "z", flat, recipe=plain, label_source="none")
+    assert catalog["label"].isna().all()
+
+
 def test_a_clock_at_zero_or_a_future_date_is_no_time():
     """Audit AS 9: 1970-01-01 (a camera whose clock was never set) and 2099 were taken at face value; the
     split would join every owner-less photo carrying one such date near one place into one walk."""

@@ -523,3 +523,98 @@ def test_a_run_cut_short_before_its_first_epoch_is_not_kept_as_an_earlier_run(tm
     line = steps.train_step(None, run_dir, TrainConfig())
     [earlier] = (tmp_path / "runs").iterdir()  # (the fake training made no new folder)
     assert "the earlier run there moved to" in line and (earlier / "model.json").is_file()
+
+
+# ---------------------------------------------------------------- recipes without [[labels]] (audit F-7)
+
+FOLDER_ONLY = '[[sources]]\nkind = "folder"\nfolder = "photos"\n'
+
+
+def test_labels_may_be_left_out_when_every_source_labels_its_photos_itself(tmp_path):
+    """Audit F-7: a recipe over label folders had to list each folder as a [[labels]] table, adding nothing."""
+    from curate.recipes import labels_by_tags, recipe_from_dict
+
+    folders = recipe_from_dict({"name": "f", "sources": [{"kind": "folder", "folder": "a"},
+                                                          {"kind": "folder", "folder": "b", "label_source": "column"},
+                                                          {"kind": "scrape", "folders": ["c"]},
+                                                          {"kind": "commons", "category": "X", "label": "x"}]})
+    assert folders.labels == () and folders.label_names == () and folders.tag_index() == {}
+    assert [labels_by_tags(entry) for entry in folders.sources] == [False, False, False, False]
+    listed = recipe_from_dict({"name": "g", "labels": [{"name": "Coast", "aliases": ["shore"], "lat": 1.0, "lon": 2.0}],
+                               "sources": [{"kind": "folder", "folder": "a"}]})
+    assert listed.label_names == ("Coast",) and listed.labels[0].lat == 1.0  # a listed label: as before
+    assert load_recipe("world-skylines").labels == load_recipe("skylines").labels
+    for data in ({"name": "h"}, {"name": "h", "sources": [{"kind": "flickr", "tags": ["x"]}]},
+                 {"name": "h", "sources": [{"kind": "folder", "folder": "a"}, {"kind": "urls", "path": "u.csv"}]},
+                 {"name": "h", "sources": [{"kind": "folder", "folder": "a", "label_source": "tags"}]},
+                 {"name": "h", "sources": [{"kind": "commons", "category": "X"}]}):
+        with pytest.raises(UsageError, match=r"\[\[labels\]\]"):
+            recipe_from_dict(data)
+    # labels_from a recipe that lists none gives none: a tag source still needs them, and is told why
+    write_recipe(tmp_path, 'name = "plain"\n' + FOLDER_ONLY, "plain.toml")
+    path = write_recipe(tmp_path, 'labels_from = "plain"\n[[sources]]\nkind = "flickr"\ntags = ["x"]\n', "tagged.toml")
+    with pytest.raises(UsageError, match='labels_from = "plain" names a recipe without'):
+        load_recipe(str(path))
+    assert load_recipe(str(write_recipe(tmp_path, 'labels_from = "plain"\n' + FOLDER_ONLY, "same.toml"))).labels == ()
+
+
+@pytest.mark.parametrize("source, said", [
+    ('kind = "flickr"\ntags = ["coast"]\n', "#2 (flickr) labels its photos by the recipe labels their tags name"),
+    ('kind = "urls"\npath = "urls.csv"\n', "#2 (urls) labels its photos by the recipe labels"),
+    ('kind = "commons"\ncategory = "Coasts"\n', "#2 (commons) labels its photos by the recipe labels"),
+    ('kind = "demo"\n', 'labels_from = "skylines"'),
+    ('kind = "folder"\nfolder = "photos"\nlabel_source = "tags"\n', '#2 (folder, label_source = "tags") labels'),
+])
+def test_a_recipe_without_labels_but_with_a_tag_labelled_source_is_one_line(tmp_path, source, said):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "urls.csv").write_text("url\n", encoding="utf-8")
+    path = write_recipe(tmp_path, 'name = "mixed"\n' + FOLDER_ONLY + "[[sources]]\n" + source)
+    for extra in (["--dry-run"], []):
+        result = runner.invoke(app, ["run", str(path), *extra, "--workspace", str(tmp_path / "ws")])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 2 and said in text, result.output
+        assert "needs labels: add a non-empty [[labels]] list" in text and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "ws").exists()
+
+
+def test_a_recipe_without_labels_cannot_take_its_geo_centres_from_them(tmp_path):
+    """center = "recipe" reads [[labels]]' lat/lon; with none listed, no centre is guessed from a folder's name."""
+    path = write_recipe(tmp_path, 'name = "f"\n' + FOLDER_ONLY + '[filter]\ncenter = "recipe"\n'
+                        '[prefilter]\nlabel_issues_only = true\n')
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(UsageError, match='center = "recipe" reads each label\'s lat and lon from'):
+        pipeline.plan(load_recipe(str(path)))
+    result = runner.invoke(app, ["filter", "-w", str(tmp_path / "ws"), "--recipe", str(path), "--center", "recipe"])
+    assert result.exit_code == 2 and "--center recipe reads each label's lat and lon" in " ".join(result.output.split())
+
+
+def test_a_folder_recipe_without_labels_takes_the_folder_names(tmp_path):
+    """Audit F-7 on real 15-Scene photos: a folder recipe with no [[labels]] passes --dry-run and runs ingest →
+    embed → filter → prefilter → split → report, the labels being the folder names as given."""
+    import shutil
+
+    from tests.helpers import REALDATA
+
+    scenes = REALDATA / "scenes15" / "train"
+    if not scenes.is_dir():
+        pytest.skip(f"real data not found at {scenes} (../shared/realdata is absent in this checkout)")
+    classes = ("Coast", "Forest", "Kitchen")
+    for name in classes:
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for source in sorted((scenes / name).glob("*.jpg"))[:6]:
+            shutil.copy(source, tmp_path / "photos" / name / source.name)
+    path = write_recipe(tmp_path, 'name = "scenes"\n' + FOLDER_ONLY + '[embed]\nimage_size = 64\nworkers = 0\n'
+                        '[prefilter]\nlabel_issues_only = true\nfolds = 3\n', "scenes.toml")
+    ws = Workspace(tmp_path / "ws")
+    dry = runner.invoke(app, ["run", str(path), "--dry-run", "--workspace", str(ws.root)])
+    assert dry.exit_code == 0, dry.output
+    assert [line.split("] ")[1] for line in dry.output.splitlines()][:1] == ["ingest folder: would run"]
+    assert not ws.root.exists()
+    result = runner.invoke(app, ["run", str(path), "--workspace", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    assert "warning:" not in result.output  # no "not among recipe scenes's labels" for each folder
+    catalog = read_catalog(ws)
+    assert sorted(catalog["label"].unique()) == list(classes) and (catalog["status"] == "kept").all()
+    assert catalog["tag_labels"].map(len).eq(0).all() and catalog["split"].notna().all()
+    assert (ws.root / "report" / "index.html").is_file()

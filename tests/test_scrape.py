@@ -330,3 +330,16 @@ def test_the_label_issue_row_is_split_into_mislabelled_and_off_topic_photos():
     assert (whole["tp"], whole["fp"], whole["fn"]) == (3, 1, 2)  # p1 p2 p6 found, p4 wrongly, p3 p5 missed
     assert (mislabelled["tp"], mislabelled["fp"], mislabelled["fn"]) == (2, 1, 1)
     assert (off["tp"], off["fn"], off["recall"]) == (1, 1, 0.5) and off["met"] is None and mislabelled["met"] is None
+
+
+def test_a_recipe_without_labels_labels_the_scrape_by_its_label_folders(ingested, tmp_path):
+    """Audit F-7: a scrape recipe may leave [[labels]] out (its label folders are the labels); the scrape's
+    tags then name the folder labels as without a recipe, not nothing as a recipe with no label would."""
+    from curate.recipes import Recipe
+
+    ws, config, _ = ingested
+    plain = Workspace(tmp_path / "ws")
+    ingest_scrape(plain, config, Recipe("plain", (), topic="city"), workers=2)
+    ours, theirs = read_catalog(plain).set_index("photo_id"), read_catalog(ws).set_index("photo_id")
+    assert ours["label"].notna().any() and set(ours["label"].dropna()) == set(LABELS)
+    assert ours["label"].equals(theirs.loc[ours.index, "label"])

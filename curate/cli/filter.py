@@ -51,6 +51,9 @@ def filter_command(
                           f"recipe {recipe} [filter]", flags=settings, command="curate filter")
     if config.center == "recipe" and chosen is None:
         raise UsageError("--center recipe needs --recipe NAME (the recipe holds each label's coordinates)")
+    if config.center == "recipe" and not chosen.labels:
+        raise UsageError(f"--center recipe reads each label's lat and lon from the recipe's [[labels]], and recipe "
+                         f"{chosen.name} lists none; add [[labels]] with lat and lon, or use --center median")
     report = run_filter(workspace(workspace_path), config, chosen, workers, engine=catalog_engine)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, default=str))

@@ -248,14 +248,20 @@ def _photo_sidecar_table(root: Path, contents: _FolderContents) -> pd.DataFrame 
 def _label_records(records: pd.DataFrame, options: FolderOptions, recipe: Recipe | None) -> _Labels:
     """Labels from the chosen source (a recipe's names where they match), with the warnings about them."""
     label_source = resolve_label_source(options.label_source, records, options.column_map, recipe)
+    if label_source == "tags" and recipe is not None and not recipe.labels:  # (auto) nothing would label the photos
+        raise UsageError(f"{options.folder} has no label subfolders and no label column, and recipe {recipe.name} "
+                         "lists no [[labels]] for the tags to name; put the photos in one subfolder per label, give a "
+                         "metadata label column, add [[labels]] to the recipe, or ask for no labels (label_source = "
+                         "\"none\", --label-from none)")
     column_labels = records["label"] if "label" in records.columns else None
     auto = options.label_source == "auto" and "label" not in options.column_map  # --label-column chooses too
     records = assign_labels(records, label_source, storage_folders(records["file"]) if auto else ())
-    warnings = list(label_warnings(records, label_source, recipe is not None, column_labels, auto=auto))
+    tag_labels = recipe is not None and bool(recipe.labels)  # a recipe without labels names none by tags
+    warnings = list(label_warnings(records, label_source, tag_labels, column_labels, auto=auto))
     spelling_warnings: list[str] = []
     if label_source in ("folder", "column") and "label" in records.columns:
         spelling_warnings = list(label_spelling_warnings(records["label"], recipe, label_source))
-        if recipe is not None:  # the recipe is the user's statement of what the labels are
+        if tag_labels:  # the recipe is the user's statement of what the labels are
             records = records.assign(label=recipe_label_names(records["label"], recipe))
     return _Labels(records, label_source, warnings, spelling_warnings)
 
@@ -323,6 +329,9 @@ def resolve_label_source(requested: str, records: pd.DataFrame, column_map: Mapp
         raise UsageError("--label-from column needs a label column in the metadata; pass --label-column COLUMN")
     if requested == "tags" and recipe is None:
         raise UsageError("--label-from tags needs --recipe NAME (the labels to look for in the tags)")
+    if requested == "tags" and not recipe.labels:
+        raise UsageError(f"--label-from tags needs a recipe with [[labels]] to look for in the tags; recipe "
+                         f"{recipe.name} lists none: add them, or take labels from label subfolders or a label column")
     if requested != "auto":
         return requested
     if "label" in column_map:

@@ -232,13 +232,16 @@ def label_spelling_warnings(labels: pd.Series, recipe: Recipe | None, label_sour
         warnings.append(f"labels that differ only in case, spaces, underscores or hyphens are merged into the "
                         f"recipe's label: {groups_text}")
     if apart:
-        declare = (f"add the label to recipe {recipe.name}'s [[labels]]" if recipe is not None
+        declare = (f"add the label to recipe {recipe.name}'s [[labels]]" if recipe is not None and recipe.labels
+                   else f"list the label in recipe {recipe.name}'s [[labels]]" if recipe is not None
                    else "pass --recipe NAME declaring the label")
         warnings.append(f"labels that differ only in case, spaces, underscores or hyphens are separate classes: "
                         f"{'; '.join(_counted(spellings, counts) for spellings in apart)}; to merge them, "
                         f"{rename} to one spelling, or {declare} (a label that matches a recipe label but for "
                         "case, spaces, underscores or hyphens takes its name)")
-    undeclared = [spelling for spelling in ordered if recipe is not None and squash(spelling) not in index]
+    # a recipe without [[labels]] takes the labels as they come: none is undeclared
+    undeclared = [spelling for spelling in ordered if recipe is not None and recipe.labels
+                  and squash(spelling) not in index]
     if undeclared:
         one = len(undeclared) == 1
         listed = (f"label {_counted(undeclared, counts)} is" if one else

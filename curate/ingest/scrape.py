@@ -32,8 +32,9 @@ def ingest_scrape(ws: Workspace, config: ScrapeConfig, recipe: Recipe | str | No
         ws: the workspace; created if needed.
         config: folders, topic, size, seed and noise rates.
         recipe: labels with aliases and coordinates (a Recipe or a recipe name/path); its
-            labels pick the label subfolders when `config.labels` is empty. Without one, the
-            label subfolders are the labels (synthetic centres, spellings from the names).
+            labels pick the label subfolders when `config.labels` is empty. Without one (or
+            with one that lists no labels), the label subfolders are the labels (synthetic
+            centres, spellings from the names).
         workers: image threads.
     Returns:
         The engine's IngestReport.
@@ -58,9 +59,10 @@ def ingest_scrape(ws: Workspace, config: ScrapeConfig, recipe: Recipe | str | No
 
 
 def scrape_recipe(sources: ScrapeSources, recipe: Recipe | None, topic: str) -> Recipe:
-    """The recipe that maps the scrape's tags to its labels: the given one, or one made from
-    the label folders (every spelling the generator uses, and the centres it drew around)."""
-    if recipe is not None:
+    """The recipe that maps the scrape's tags to its labels: the given one, or (without one, or with one
+    that lists no [[labels]]) one made from the label folders (every spelling the generator uses, and the
+    centres it drew around)."""
+    if recipe is not None and recipe.labels:
         return recipe
     table = label_table(sources, None, topic)
     labels = tuple(Label(name=str(name), display=str(name), aliases=tuple(w for w, _ in spellings),

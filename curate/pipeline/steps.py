@@ -31,6 +31,9 @@ def stage_steps(recipe: Recipe, train: bool) -> list[Step]:
     where = f"recipe {recipe_ref(recipe)}"
     section = recipe.stage_defaults
     filter_config = build_config(FilterConfig, section("filter"), f"{where} [filter]")
+    if filter_config.center == "recipe" and not recipe.labels:  # no centre is guessed for a label not listed
+        raise UsageError(f"{where} [filter]: center = \"recipe\" reads each label's lat and lon from [[labels]], and "
+                         "this recipe lists none; add [[labels]] with lat and lon, or use center = \"median\"")
     embed_config = build_config(EmbedConfig, section("embed"), f"{where} [embed]")
     # label issues alone (no topic model) for photos without tags: the recipe's topic is not used
     label_issues_only = section("prefilter").get("label_issues_only") is True
