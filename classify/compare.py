@@ -62,6 +62,7 @@ from curate import schema
 from curate.errors import UsageError
 from curate.leakage import CLEAN_TEST_REASONS, clean_test_reasons, find_leakage  # noqa: F401 (re-exported)
 from curate.records import apply_drops
+from curate.report.explain import difference_se
 from curate.split import SplitConfig, SplitReport, split_catalog
 from curate.stage_reports import load_stage_report
 from curate.workspace import Workspace, read_catalog
@@ -292,7 +293,8 @@ def compare_uncurated(run_dir: Path, ws: Workspace, config, shares: SplitConfig,
             "curated_accuracy": curated["accuracy"], "uncurated_accuracy": uncurated["accuracy"],
             "curation_worth_pp": worth_pp, "curation_worth_se_owners_pp": owner_se, **sandals,
             "headline": curation_headline([worth_pp], int(len(common)), sandals or None, owner_se,
-                                          test_split_photos=int(len(clean_test))),
+                                          test_split_photos=int(len(clean_test)), photo_se=difference_se(
+                                              curated["accuracy"], uncurated["accuracy"], int(len(common)))),
             "notes": notes}, uncurated_eval
 
 

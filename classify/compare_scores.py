@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from curate import schema
+from curate.report.explain import difference_se
 
 # where the standard error of what curation is worth is measured when one run has only one seed
 SEEDS_BENCH = "bench/curation_worth.py, docs/benchmarks.md"
@@ -188,17 +189,20 @@ def owner_bootstrap_se(curated, uncurated, resamples: int = 2000, seed: int = 0)
 
 def curation_headline(worth_pp: Sequence[float], clean_test_photos: int | None = None,
                       sandals: dict | None = None, owner_se: float | None = None,
-                      test_split_photos: int | None = None) -> str:
+                      test_split_photos: int | None = None, photo_se: float | None = None) -> str:
     """What curation is worth in one sentence: curated − uncurated test accuracy (mean and standard
     error over training seeds; with one seed, the standard error over test photographers when given
-    as `owner_se`, else where it is measured) on the `clean_test_photos` both models were scored on
-    ("53 of the 54" when `test_split_photos` says the test split holds more), then the sandals test
-    (`sandals_comparison`'s keys) when given.
+    as `owner_se`, else the one from the test photos alone, `photo_se`, as the report gives it beside
+    the figure (audit CB: the headline said none could be given), else where it is measured) on the
+    `clean_test_photos` both models were scored on ("53 of the 54" when `test_split_photos` says the
+    test split holds more), then the sandals test (`sandals_comparison`'s keys) when given.
 
     >>> curation_headline([2.0, 4.0, 3.0]).split(" of ")[0]
     'what curation is worth: +3.0 pp (s.e. 0.6 over 3 training seeds)'
     >>> curation_headline([1.0], owner_se=2.04).split(" of ")[0]
     'what curation is worth: +1.0 pp (s.e. 2.0 over test photographers, one training seed)'
+    >>> curation_headline([2.5], 40, photo_se=5.43).split(" of ")[0]
+    'what curation is worth: +2.5 pp (s.e. about 5.4 from the 40 test photos alone, one training seed)'
     """
     worth = [float(value) for value in worth_pp]
     of = f" of the {test_split_photos}" if clean_test_photos and (test_split_photos or 0) > clean_test_photos else ""
@@ -209,6 +213,10 @@ def curation_headline(worth_pp: Sequence[float], clean_test_photos: int | None =
     elif owner_se is not None:
         head = (f"what curation is worth: {worth[0]:+.1f} pp (s.e. {owner_se:.1f} over test photographers, one "
                 f"training seed) of curated − uncurated test accuracy{on}")
+    elif photo_se is not None:  # no photographers to resample: the binomial one, an upper bound
+        photos = f" from the {clean_test_photos} test photos alone" if clean_test_photos else ""
+        head = (f"what curation is worth: {worth[0]:+.1f} pp (s.e. about {photo_se:.1f}{photos}, one training "
+                f"seed) of curated − uncurated test accuracy{on}")
     else:
         head = (f"what curation is worth: {worth[0]:+.1f} pp of curated − uncurated test accuracy{on}, from one "
                 f"training seed (its standard error needs several seeds: {SEEDS_BENCH})")
@@ -263,9 +271,11 @@ def comparison_lines(comparisons: dict) -> list[str]:
         c = comparisons["uncurated"]
         s = c["uncurated_set"]
         excluded = s["excluded_touching_clean_test"]
-        lines.append(curation_headline([c["curation_worth_pp"]], c.get("common_test_photos", c["clean_test_photos"]),
-                                       c if "sandals_photos" in c else None,
-                                       c.get("curation_worth_se_owners_pp"), c["clean_test_photos"]) + ".")
+        photos = c.get("common_test_photos", c["clean_test_photos"])
+        lines.append(curation_headline([c["curation_worth_pp"]], photos, c if "sandals_photos" in c else None,
+                                       c.get("curation_worth_se_owners_pp"), c["clean_test_photos"],
+                                       difference_se(c.get("curated_accuracy"), c.get("uncurated_accuracy"),
+                                                     photos)) + ".")
         lines.append(f"Uncurated set: {s['photos']} decodable photos "
                      f"({s['brought_back']} that curation dropped brought back); {sum(excluded.values())} left out of "
                      f"its training for touching the clean test set (test photos {excluded['in_clean_test']}, "

@@ -301,6 +301,18 @@ def copies_line(saved: dict | None, stale: bool) -> str | None:
             "`--drop-decisions FILE` and then `curate review --import-decisions FILE` drop them")
 
 
+def drop_copies_commands(against: str) -> str:
+    """The two commands that drop the copies `check-leakage --against` found (what `curate check-leakage` and the
+    recipe's step say after the copies; audit CB: the command found them and named no way to drop them).
+
+    >>> print(drop_copies_commands("../bench"))  # doctest: +NORMALIZE_WHITESPACE
+    `curate check-leakage --against ../bench --drop-decisions copies.jsonl`, then
+    `curate review --import-decisions copies.jsonl`, drops them
+    """
+    return (f"`curate check-leakage --against {against} --drop-decisions copies.jsonl`, then `curate review "
+            "--import-decisions copies.jsonl`, drops them")
+
+
 def write_drop_decisions(report: CopiesReport, other: Workspace, out: Path) -> int:
     """Write a review `drop` decision for each copy to `out` (JSON Lines, curate.review.journal's records; queue
     `copies`), which `curate review --import-decisions` applies; returns how many. A decision's id comes from

@@ -93,6 +93,10 @@ def test_check_leakage_against_exits_3_and_lists_the_copies(collections, tmp_pat
     assert found["copies_count"] == 6 and found["count"] == 0 and found["other_images"] == 20
     plain = runner.invoke(app, ["check-leakage", "-w", str(ours.root), "--against", str(theirs.root)])
     assert plain.exit_code == 3 and "no split yet" in plain.output and "6 of 40 kept photos" in plain.output
+    # audit CB F5: the copies came with no word on how to drop them
+    said = " ".join(plain.output.split())
+    assert f"`curate check-leakage --against {theirs.root} --drop-decisions copies.jsonl`, then " \
+        "`curate review --import-decisions copies.jsonl`, drops them; then run `curate split` again" in said
 
     clean = runner.invoke(app, ["check-leakage", "-w", str(theirs.root), "--against", str(tmp_path / "nothing")])
     assert clean.exit_code == 2 and "neither a workspace nor a folder of photos" in clean.output

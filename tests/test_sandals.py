@@ -309,6 +309,25 @@ def test_the_one_seed_headline_gives_the_error_over_test_photographers():
     assert "needs several seeds" not in line and "341 clean test photos" in line
 
 
+def test_without_photographers_the_headline_gives_the_test_photos_error_as_the_report_does():
+    """Audit CB F2: with no test photographer to resample, the headline said the standard error "needs several
+    seeds" while the report gave one from the test photos beside it."""
+    from classify.compare_scores import comparison_lines
+    from curate.report.explain import comparison_sentences
+
+    comparison = {"curation_worth_pp": 2.5, "clean_test_photos": 40, "common_test_photos": 40,
+                  "curated_accuracy": 0.75, "uncurated_accuracy": 0.725, "curation_worth_se_owners_pp": None,
+                  "uncurated_set": {"photos": 300, "brought_back": 20, "excluded_touching_clean_test": {
+                      "in_clean_test": 40, "clean_test_owner": 0, "clean_test_duplicate": 0}},
+                  "sub_run": "trained", "notes": []}
+    expected = 100 * ((0.75 * 0.25 + 0.725 * 0.275) / 40) ** 0.5  # the two binomial errors, as if independent
+    [headline] = [line for line in comparison_lines({"uncurated": comparison}) if "curation is worth" in line]
+    assert f"+2.5 pp (s.e. about {expected:.1f} from the 40 test photos alone, one training seed)" in headline
+    assert "needs several seeds" not in headline
+    assert f"Standard error about {expected:.1f} pp from the 40 test photos alone" in \
+        comparison_sentences(comparison)["curation_worth_pp"]  # the report's sentence: the same figure
+
+
 def test_the_report_explains_worth_with_the_error_over_test_photographers():
     from curate.report.explain import comparison_sentences
 

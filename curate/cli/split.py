@@ -80,7 +80,13 @@ def check_leakage(
     if drop_decisions is not None and against is None:
         raise UsageError("--drop-decisions writes the copies --against finds; add --against WORKSPACE")
     if against is not None:
-        from curate.contamination import against_workspace, copies_of, save_copies_report, write_drop_decisions
+        from curate.contamination import (
+            against_workspace,
+            copies_of,
+            drop_copies_commands,
+            save_copies_report,
+            write_drop_decisions,
+        )
         from curate.workspace import read_catalog
 
         other, notes = against_workspace(ws, against, workers)  # a folder of photos is ingested first
@@ -127,5 +133,8 @@ def check_leakage(
             console.print(copies.summary(str(against)), highlight=False, markup=False, soft_wrap=True)
             if len(copies.copies):
                 print_table(copies.copies.head(50), title=f"copies of photos in {against} (first 50)")
+                if drop_decisions is None:  # (with it, the line above says how to apply the decisions)
+                    console.print(f"{drop_copies_commands(str(against))}; then run `curate split` again",
+                                  highlight=False, markup=False, soft_wrap=True)
     if (leaks is not None and len(leaks)) or (copies is not None and len(copies.copies)):
         raise typer.Exit(EXIT_DATA)

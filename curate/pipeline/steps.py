@@ -275,15 +275,14 @@ def _check_leakage(ws: Workspace, against: Path | None = None) -> str | StepSumm
     line = "no owner, near-duplicate cluster or exact image spans two splits"
     if against is None:
         return line
-    from curate.contamination import against_workspace, copies_of, save_copies_report
+    from curate.contamination import against_workspace, copies_of, drop_copies_commands, save_copies_report
 
     other, _ = against_workspace(ws, against)  # a folder of photos is ingested (and embedded) first
     copies = copies_of(ws, other)
     save_copies_report(ws, copies, str(against))
     if copies.copies.empty:
         return f"{line}; {copies.summary(str(against))}"
-    fix = (f"`curate check-leakage --against {against} --drop-decisions copies.jsonl`, then `curate review "
-           "--import-decisions copies.jsonl`, drops them; run the recipe again to split without them")
+    fix = f"{drop_copies_commands(str(against))}; run the recipe again to split without them"
     return StepSummary(line, (f"{copies.summary(str(against))}: {fix}",))
 
 

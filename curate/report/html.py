@@ -180,6 +180,21 @@ def geography(s: dict) -> str:
     return "".join(parts) + f'<div class="geo">{"".join(blocks)}</div>'
 
 
+def _unjudged_reason(labels: list[dict]) -> str:
+    """Why the owner alarm judged no label (it compares the top owners of 3 labels or more; audit CB: "fewer
+    than 3 labels" was said of 5 labels whose photos had no owner).
+
+    >>> _unjudged_reason([{"top_owner": None}] * 5), _unjudged_reason([{"top_owner": "a"}, {"top_owner": None}] * 2)
+    ('No photo has a known photographer', 'Fewer than 3 labels have a known photographer')
+    >>> _unjudged_reason([{"top_owner": "a"}])
+    'Fewer than 3 labels'
+    """
+    if len(labels) < 3:
+        return "Fewer than 3 labels"
+    owned = sum(entry.get("top_owner") is not None for entry in labels)
+    return "No photo has a known photographer" if not owned else "Fewer than 3 labels have a known photographer"
+
+
 def photographers(s: dict) -> str:
     """Owner concentration per label; an alarm (with a gallery) only where it is unusual for the collection."""
     rows = [[e(r["label"]), num(r["photos"]), num(r["owners"]), num(r.get("no_owner", 0)),
@@ -191,7 +206,7 @@ def photographers(s: dict) -> str:
              else '<span class="bad">mostly one</span>' if r.get("dominated") else '<span class="ok">ok</span>',
              ", ".join(f'{owner(o["owner_id"], o.get("owner_name"))} ({pct(o["share"])})' for o in r["top_owners"])]
             for r in s["labels"]]
-    judged = "" if s.get("judged", True) else " Fewer than 3 labels: nothing to compare with, so no alarm."
+    judged = "" if s.get("judged", True) else f" {_unjudged_reason(s['labels'])}: nothing to compare with, so no alarm."
     parts = [f'<p class="why">Alarm when a label\'s top owner has unusually many photos for this collection: the '
              f'robust z-score of log(top owner\'s photos) across the labels is above {num(s["z_alarm"])} and that '
              f'owner holds more than {pct(s["owner_alarm"])} of the label\'s kept photos (docs/report.md). '
