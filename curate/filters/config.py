@@ -264,7 +264,7 @@ class FilterConfig:
         "Keep only these licences, comma-separated (cc-by,cc-by-sa,cc0...; a name without version allows every "
         "version). Photos without a licence are dropped, unless most photos have none: then they are kept, with a "
         "warning (--force-licences drops them)."))
-    # drop photos without licence data even when most photos have none (MAX_UNLICENSED_SHARE)
+    # drop photos without licence data even when most photos have none (licence_filter.MAX_UNLICENSED_SHARE)
     force_licences: bool = setting(False, help=(
         "With --licences: drop photos without (recognised) licence data even when most photos have none (default: "
         "recipe, else no: they are kept and a warning says so)."))

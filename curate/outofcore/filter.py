@@ -22,18 +22,15 @@ import pyarrow as pa
 from curate import licences, schema
 from curate.filters import ambiguous as ambiguous_labels
 from curate.filters import duplicates, owners, quality
+from curate.filters.licence_filter import every_photo_licence_warning, licence_drop_note, licence_hold, licence_notes
 from curate.filters.stage import (
     QUALITY_SKIPPED,
     STAGE,
     FilterConfig,
     FilterReport,
-    every_photo_licence_warning,
     exact_conflict_hold_warning,
     exact_conflict_notes,
     force_notes,
-    licence_drop_note,
-    licence_hold,
-    licence_notes,
     near_conflict_notes,
     unreadable_phash_note,
 )
@@ -349,7 +346,7 @@ def _quality(con, catalog: Catalog, config: FilterConfig, notes: list[str],
 
 
 def _licence_filter(con, config: FilterConfig, notes: list[str], warnings: list[str]) -> None:
-    """stage._licence_filter in SQL: the allowed and the readable licences are judged in Python
+    """curate.filters.licence_filter.licence_filter in SQL: the allowed and the readable licences are judged in Python
     over the distinct values, the drops (and the hold) by the same shared functions."""
     if config.licences is None:
         return
