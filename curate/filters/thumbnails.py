@@ -137,14 +137,25 @@ def _mid_ranks(levels: np.ndarray) -> np.ndarray:
 
 
 def _chroma(pixels: np.ndarray) -> np.ndarray:
-    """Mean max(R,G,B) - min(R,G,B) of (n, pixels, 3) thumbnails."""
-    return (pixels.max(axis=2) - pixels.min(axis=2)).mean(axis=1)
+    """Mean max(R,G,B) - min(R,G,B) of (n, pixels, 3) thumbnails. Element-wise over the three channel
+    planes: the same values as `.max(axis=2)`, but numpy's reduction over a length-3 axis was ~10x slower."""
+    red, green, blue = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    return (np.maximum(np.maximum(red, green), blue) - np.minimum(np.minimum(red, green), blue)).mean(axis=1)
 
 
 def _matched_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Mean |a - b histogram-matched onto a| of (n, pixels, 3) float arrays (ties kept in pixel order)."""
-    ranks = np.argsort(np.argsort(b, axis=1, kind="stable"), axis=1, kind="stable")
-    return np.abs(a - np.take_along_axis(np.sort(a, axis=1), ranks, axis=1)).mean(axis=(1, 2))
+    """Mean |a - b histogram-matched onto a| of (n, pixels, 3) float arrays (ties kept in pixel order).
+
+    The matched copy takes a's k-th smallest value at the position of b's k-th smallest (stable order):
+    written there with one scatter through flat indices, the same array as taking sort(a) at b's ranks
+    (argsort of the argsort), at a quarter of the time."""
+    rows, pixels, channels = b.shape
+    flat = np.argsort(b, axis=1, kind="stable")  # b's order along the pixels, made flat indices into `a` below
+    flat *= channels
+    flat += np.arange(rows)[:, None, None] * (pixels * channels) + np.arange(channels)[None, None, :]
+    matched = np.empty(a.size, dtype=a.dtype)
+    matched[flat.ravel()] = np.sort(a, axis=1).ravel()
+    return np.abs(a - matched.reshape(a.shape)).mean(axis=(1, 2))
 
 
 def mirrored_thumbnails(thumbs: np.ndarray) -> np.ndarray:
