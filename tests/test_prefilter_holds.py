@@ -108,8 +108,35 @@ def test_nearly_every_photo_of_a_label_is_enough_and_the_share_is_a_setting():
     _, report = judge(catalog, scores)  # 38 of 40 dogs: 95%
     assert report.held and any("nearly every photo" in reason and "dog 38 of 40" in reason
                                for reason in report.held_reasons)
+    # the share is a setting: 1.0 lifts that reason; the dogs, which never carry `food`, still hold the cut as a
+    # label the topic does not describe (RARELY_TAGGED), which --force applies
     result, loose = judge(catalog, scores, max_label_drop_share=1.0)
-    assert not loose.held and off_topic(result).sum() == 38
+    assert not any("nearly every photo" in reason for reason in loose.held_reasons)
+    assert loose.held and [reason for reason in loose.held_reasons if "under a third" in reason]
+    result, forced = judge(catalog, scores, max_label_drop_share=1.0, force=True)
+    assert not forced.held and off_topic(result).sum() == 38
+
+
+def test_a_label_the_topic_tag_seldom_goes_on_is_held_even_too_small_to_test():
+    """Audit CD (ImageNet object labels, topic `animal` on 95 % of the animal photos): the cut took 23 of 26
+    vehicles (4 tagged: too few to test within the label, and 88 % is under the 90 % label share) and 33 of 47
+    food photos, all good. A label carrying the tag at under a third of the other photos' rate is held when the
+    cut takes most of it; a label carrying it at half the rate is left to the test within it."""
+    animals = [(name, 60, 57, HIGH) for name in ("birds", "dogs", "reptiles")]
+    crowd = animals + [("food", 30, 0, LOW), ("food", 17, 3, HIGH)]  # the tag on 70 % of the photos: no hold
+    catalog, scores = collection(crowd + [("vehicles", 23, 3, LOW), ("vehicles", 3, 1, HIGH)])
+    result, report = judge(catalog, scores)
+    assert report.held and not off_topic(result).any()
+    [line] = [reason for reason in report.held_reasons if reason.startswith("the cut would drop most of ")]
+    assert "vehicles (23 of 26; tagged 4, 15% against 77% of the other photos)" in line and "under a third" in line
+    assert "food (30 of 47; tagged 3, 6% against 85% of the other photos)" in line  # 64 %: under any share
+    assert not [reason for reason in report.held_reasons if "max_label_drop_share" in reason]  # not by the share
+    rows = report.to_dict()["bimodality"]["within_label"]
+    assert {row["label"] for row in rows} == {"food", "vehicles"} and all(row["j"] is None for row in rows)
+    # the same label tagged at half the others' rate (a label the tag is used less on) is not held by this rule
+    catalog, scores = collection(crowd + [("vehicles", 20, 10, LOW), ("vehicles", 6, 3, HIGH)])
+    _, report = judge(catalog, scores)
+    assert not [reason for reason in report.held_reasons if "vehicles" in reason and "under a third" in reason]
 
 
 def test_a_label_seldom_tagged_is_not_cut_away_unless_its_own_photos_say_so():
