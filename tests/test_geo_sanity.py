@@ -219,6 +219,9 @@ def test_curate_run_shows_the_warning_in_the_filter_step_line(tmp_path):
     summary = _filter(ws, FilterConfig(max_km=5), recipe=None)
     assert summary.line == "dropped nothing"
     assert summary.warnings[0].startswith("labels look like non-places: ")
+    # under `curate run` the flags are recipe keys: both are named (audit CD LOW-8)
+    assert 'pass --max-km off (recipe [filter] max_km = "off") to silence, --force-geo (force_geo = true) to ' \
+        "apply" in summary.warnings[0]
 
 
 # ---- real data ---------------------------------------------------------------------------------

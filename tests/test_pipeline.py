@@ -618,3 +618,13 @@ def test_a_folder_recipe_without_labels_takes_the_folder_names(tmp_path):
     assert sorted(catalog["label"].unique()) == list(classes) and (catalog["status"] == "kept").all()
     assert catalog["tag_labels"].map(len).eq(0).all() and catalog["split"].notna().all()
     assert (ws.root / "report" / "index.html").is_file()
+    # grown by 4 photos a label and run again: the run's lines say that the earlier split's photos stayed and
+    # what changed since the last report, as `curate split` and `curate report` do (audit CD: they did not)
+    for name in classes:
+        for source in sorted((scenes / name).glob("*.jpg"))[6:10]:
+            shutil.copy(source, tmp_path / "photos" / name / source.name)
+    result = runner.invoke(app, ["run", str(path), "--workspace", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "kept 18 of the 18 photos of the earlier split where they were; 12 new to the split" in said
+    assert "since the last report: photos 18 → 30 (+12); kept 18 → 30 (+12)" in said

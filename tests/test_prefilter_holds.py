@@ -371,3 +371,15 @@ def test_missing_labels_of_any_kind_are_no_label_to_the_per_label_test():
         assert unsupported_labels(score, tagged, labels, 0.5) == []
     named = unsupported_labels(score, tagged, np.array(["Highway"] * 40 + ["Coast"] * 60, dtype=object), 0.5)
     assert [row["label"] for row in named] == ["Highway"]  # the same photos under a label name are tested
+
+
+def test_the_label_share_line_says_most_photos():
+    """Audit CD LOW-6: "would drop most photo of 1 label"."""
+    from curate.prefilter.cut import collection_reasons
+    from curate.prefilter.stage import PrefilterConfig
+
+    below = np.array([True] * 17 + [False] * 3 + [False] * 40)
+    tagged = np.array([False] * 20 + [True] * 40)
+    labels = np.array(["vehicles"] * 20 + ["dogs"] * 40, dtype=object)
+    [line] = collection_reasons(below, tagged, labels, 0.5, PrefilterConfig(topic="animal", max_label_drop_share=0.8))
+    assert "would drop most photos of 1 label (vehicles 17 of 20;" in line

@@ -145,6 +145,8 @@ def test_no_rescue_when_the_label_model_vouches_for_off_topic_photos_by_chance()
     assert rescue["held"] and rescue["rescued"] == 0 and rescue["would_rescue"] > 0
     assert 0 <= rescue["expected_precision"] < 0.8
     assert any(note.startswith("topic rescue held") for note in report.notes)
+    assert "labelled photos rescued (pixels agree with the label) (the rescue held: expected precision" in \
+        report.summary()  # not "(held: …": the cut was applied, only the rescue held (audit CD LOW-7)
     assert result["topic_rescued"].eq(True).sum() == 0
     old, _ = run(catalog, vectors, topic_rescue=False)
     assert (result["status"].to_numpy() == old["status"].to_numpy()).all()

@@ -1058,7 +1058,8 @@ def test_one_image_kept_under_two_labels_is_warned_about(tmp_path):
     catalog = make_catalog(rows)
     _, report = split_catalog(catalog, SplitConfig())
     [line] = [w for w in report.warnings if "kept under two or more labels" in w]
-    assert line.startswith("1 image is kept under two or more labels (2 photos, byte-identical copies"), line
+    assert line.startswith("1 picture is kept under two or more labels (2 photos: a byte-identical image, whose "
+                           "drops as ambiguous_label the filter held or a reviewer kept or relabelled)"), line
     from curate.outofcore.db import connect
     from curate.outofcore.split import split_duckdb
     from tests.test_outofcore import on_disk
@@ -1084,8 +1085,9 @@ def test_near_duplicates_kept_under_two_labels_are_warned_about(tmp_path):
     catalog["near_dup_cluster"] = catalog["source_id"].map(cluster)
     _, report = split_catalog(catalog, SplitConfig())
     [line] = [w for w in report.warnings if "kept under two or more labels" in w]
-    assert line.startswith("2 images are kept under two or more labels (1 byte-identical, 1 near-duplicate clusters; "
-                           "4 photos, byte-identical copies and near-duplicates"), line
+    assert line.startswith("2 pictures are kept under two or more labels (4 photos: 1 byte-identical image, whose "
+                           "drops as ambiguous_label the filter held or a reviewer kept or relabelled; 1 "
+                           "near-duplicate cluster, which the filter keeps under each label)"), line
     from curate.outofcore.db import connect
     from curate.outofcore.split import split_duckdb
     from tests.test_outofcore import on_disk
@@ -1115,7 +1117,7 @@ def test_the_split_counts_a_conflicts_photos_as_the_export_does(tmp_path):
     _, report = split_catalog(catalog, SplitConfig())
     [line] = [w for w in report.warnings if "kept under two or more labels" in w]
     exported = label_conflicts(catalog[["label", "sha256", "near_dup_cluster"]])
-    assert exported["photos"] == 3 and line.startswith("1 image is kept under two or more labels (3 photos, "), line
+    assert exported["photos"] == 3 and line.startswith("1 picture is kept under two or more labels (3 photos: "), line
     with connect(tmp_path) as con:
         _, got_report = split_duckdb(con, on_disk(catalog, tmp_path), SplitConfig())
     assert got_report.warnings == report.warnings

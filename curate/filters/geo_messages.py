@@ -200,7 +200,8 @@ def not_a_place_warnings(rows: pd.DataFrame, config: FilterConfig, spread: pd.Da
     if (~named).any():
         other = rows[~named]
         lines.append(f"labels look like non-places: {', '.join(other['label'])}; geo filter skipped for them ({why}); "
-                     f"pass --max-km off to silence, --force-geo to apply (it would drop "
+                     f"pass --max-km off (recipe [filter] max_km = \"off\") to silence, --force-geo (force_geo = "
+                     f"true) to apply (it would drop "
                      f"{int(other['beyond_max_km'].sum()):,} of their photos)")
     if named.any():
         places = rows[named]

@@ -237,10 +237,23 @@ def check_topic_tagged(ws: Workspace, topic: str, where: str) -> None:
                      "label errors alone, set label_issues_only = true in [prefilter]")
 
 
+# Notes that change what the user believes of the collection, carried into a step's line (audit CD: `curate run`
+# printed neither that copies under two labels were kept nor that the earlier split's photos stayed put)
+SHOWN_NOTES = {"filter": ("near-duplicate clusters span different labels",),
+               "split": ("photos of the earlier split",)}
+
+
+def _with_notes(step: str, report) -> StepSummary:
+    """`StepSummary.of(report)` with the report's notes named in SHOWN_NOTES[step] after its line."""
+    summary = StepSummary.of(report)
+    shown = [note for note in getattr(report, "notes", ()) if any(mark in note for mark in SHOWN_NOTES[step])]
+    return StepSummary("; ".join([summary.line, *shown]), summary.warnings)
+
+
 def _filter(ws: Workspace, config, recipe: Recipe | None) -> StepSummary:
     from curate.filters.run import run_filter
 
-    return StepSummary.of(run_filter(ws, config, recipe))  # with warnings, e.g. labels the geo filter skipped
+    return _with_notes("filter", run_filter(ws, config, recipe))  # with warnings, e.g. labels the geo filter skipped
 
 
 def _prefilter(ws: Workspace, config, embeddings: str, scorer) -> StepSummary:
@@ -252,7 +265,7 @@ def _prefilter(ws: Workspace, config, embeddings: str, scorer) -> StepSummary:
 def _split(ws: Workspace, config) -> StepSummary:
     from curate.split import run_split
 
-    return StepSummary.of(run_split(ws, config))
+    return _with_notes("split", run_split(ws, config))
 
 
 def _against_settings(against: Path | None) -> dict:
@@ -304,11 +317,13 @@ def _evaluate(ws: Workspace, run_dir: Path, settings: EvaluateSettings) -> str:
 
 
 def _report(ws: Workspace, settings: ReportSettings) -> str:
+    from curate.report.changes import line as changes_line
     from curate.report.run import write_report
 
-    index, _ = write_report(ws, None, max_gallery=settings.max_gallery, owner_alarm=settings.owner_alarm,
-                            max_rows=settings.max_rows)
-    return str(index)
+    index, report = write_report(ws, None, max_gallery=settings.max_gallery, owner_alarm=settings.owner_alarm,
+                                 max_rows=settings.max_rows)
+    changed = changes_line(report.get("changes"))  # as `curate report` prints it (audit CD: `curate run` did not)
+    return f"{index}; {changed}" if changed else str(index)
 
 
 def _export(ws: Workspace, out: str, config, recipe: Recipe) -> StepSummary:

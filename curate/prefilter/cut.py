@@ -277,7 +277,8 @@ def collection_reasons(below: np.ndarray, tagged: np.ndarray, labels: np.ndarray
     # mostly tagged: the tag vouches for these labels, so the cut is the suspect, not the labels
     cause = ("the tag says they are on topic: the cut does not tell the topic apart" if tag_count >= photos / 2 else
              f"labels that are not kinds of the topic {config.topic!r}, or a wrong --topic")
-    reasons.append(f"the cut {threshold:.3f} would drop {whole} photo of {len(emptied)} "
+    whole += " photos" if whole == "most" else " photo"  # audit CD: "most photo of 1 label"
+    reasons.append(f"the cut {threshold:.3f} would drop {whole} of {len(emptied)} "
                    f"label{'s' if len(emptied) > 1 else ''} ({', '.join(named)}{more}; max_label_drop_share "
                    f"{config.max_label_drop_share:.0%}) and {tags}: {cause}")
     return reasons

@@ -97,7 +97,8 @@ class PrefilterReport:
         if self.topic_rescue:
             rescue = self.topic_rescue
             held = "" if not rescue.get("held") else \
-                f" (held: expected precision {percent_below(rescue['expected_precision'], rescue['min_precision'])})"
+                f" (the rescue held: expected precision " \
+                f"{percent_below(rescue['expected_precision'], rescue['min_precision'])})"
             line += (f"; below the cut, {rescue['rescued']:,} of {rescue['off_topic_labelled']:,} labelled photos "
                      f"rescued (pixels agree with the label){held}")
         sanity = self.sanity_line()

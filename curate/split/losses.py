@@ -98,18 +98,26 @@ def cross_label_copy_warnings(images: int, photos: int, clusters: int = 0, clust
     picture trains two labels (audit AL: nothing said so at the split or the export; audit AZ: near-duplicates a
     reviewer relabelled apart were said nowhere).
 
-    >>> cross_label_copy_warnings(0, 0, 1, 2)[0][:92]
-    '1 image is kept under two or more labels (2 photos, near-duplicates: the filter held their d'
+    Audit CD: near-duplicate clusters under two labels were said to be there because "the filter held their
+    drops, or a reviewer kept or relabelled them", where the filter keeps them by design; each kind now has its
+    own cause.
+
+    >>> print(cross_label_copy_warnings(0, 0, 1, 2)[0])  # doctest: +NORMALIZE_WHITESPACE
+    1 picture is kept under two or more labels (2 photos: a near-duplicate cluster, which the filter keeps under
+    each label): one picture trains more than one label; keep the copy whose label is right (`curate review
+    --queue duplicates`)
     """
     if not images and not clusters:
         return []
     total = images + clusters
-    kinds = " and ".join(kind for kind, n in (("byte-identical copies", images), ("near-duplicates", clusters)) if n)
-    counts = (f"{images:,} byte-identical, {clusters:,} near-duplicate clusters; " if images and clusters else "")
-    return [f"{total:,} image{'s are' if total != 1 else ' is'} kept under two or more labels ({counts}"
-            f"{photos + cluster_photos:,} photos, {kinds}: the filter held their drops, or a reviewer kept or "
-            "relabelled them): one picture trains more than one label; keep the copy whose label is right "
-            "(`curate review --queue duplicates`)"]
+    kinds = [f"{n:,} {kind}{'s' if n != 1 else ''}{why}" if n != 1 or (images and clusters) else f"a {kind}{why}"
+             for kind, n, why in (
+                 ("byte-identical image", images, ", whose drops as ambiguous_label the filter held or a reviewer "
+                                                  "kept or relabelled"),
+                 ("near-duplicate cluster", clusters, ", which the filter keeps under each label")) if n]
+    return [f"{total:,} picture{'s are' if total != 1 else ' is'} kept under two or more labels "
+            f"({photos + cluster_photos:,} photos: {'; '.join(kinds)}): one picture trains more than one label; "
+            "keep the copy whose label is right (`curate review --queue duplicates`)"]
 
 
 def cross_label_copies(kept: pd.DataFrame) -> tuple[int, int, int, int]:
