@@ -10,10 +10,12 @@ A horizontal flip changes about half of the bits, so `phash_pair` also gives the
 of the left-right mirror (column ``phash_mirror``): a flipped copy's hash is within a
 few bits of the original's mirror hash.
 
-A photo framed on a uniform border (a screenshot: title bar and margins; a letterboxed frame)
-hashes ~20 bits from the photo alone, so `trimmed_phash` also gives the pHash of what is left
-once near-constant rows and columns are cut off the edges (column ``phash_trimmed``; None when
-there is no such border): a framed copy's trimmed hash is within a few bits of its original's.
+A photo framed on a uniform border (a screenshot: title bar and margins, a phone's status and
+navigation bars with their text and icons; a letterboxed frame) hashes ~20 bits from the photo alone,
+so `trimmed_phash` also gives the pHash of what is left once near-constant rows and columns are cut
+off the edges (column ``phash_trimmed``; None when there is no such border): a framed copy's trimmed
+hash is within a few bits of its original's, and the keep rule puts a framed copy after one that fills
+its canvas (curate.filters.duplicates.representative_order).
 
 Only `compute_phashes` / `compute_phash_pairs` touch files. Everything else is pure and vectorised.
 """
@@ -132,15 +134,27 @@ def _hash_thumbnail(image: Image.Image) -> Image.Image:
 
 
 # The border rule (`content_box`), measured at the decode pass's 256 px short side on real photos
-# (docs/benchmarks.md, "Border-trimmed pHash"): a row or column is part of a border when the standard
-# deviation of its grey values is at most BORDER_FLAT_STD (a PNG frame: 0; JPEG sky and walls: more);
-# a border counts on a side when it is at least BORDER_MIN_SHARE of that side; at least
-# BORDER_MIN_SIDES sides need one (a sky band alone is one side: 6 % of scenes15/train photos have one,
-# 0.1 % have two); and the content left keeps at least CONTENT_MIN_SHARE of each side.
+# (docs/benchmarks.md, "Border-trimmed pHash" and "Text bars in a frame"): a row or column is flat when the
+# standard deviation of its grey values is at most BORDER_FLAT_STD (a PNG frame: 0; JPEG sky and walls: more)
+# or when at least BORDER_FLAT_SHARE of its pixels are within BORDER_TOLERANCE grey levels of its median (a
+# bar with a thin icon); the border is the flat lines at an edge, with runs of at most BORDER_GAP_SHARE of
+# the side of "bar" lines between them (at least BORDER_BAR_SHARE of the pixels at the median: a status bar's
+# clock, an app's title, a caption line); a border counts on a side when it is at least BORDER_MIN_SHARE of
+# that side; at least BORDER_MIN_SIDES sides need one (a sky band alone is one side: 6 % of scenes15/train
+# photos have one, 0.1 % have two); and the content left keeps at least CONTENT_MIN_SHARE of each side (a
+# landscape photo in a portrait phone's screenshot keeps 0.35-0.45 of its height).
 BORDER_FLAT_STD = 3.0
+BORDER_TOLERANCE = 3.0
+BORDER_FLAT_SHARE = 0.9
+BORDER_BAR_SHARE = 0.6
+BORDER_GAP_SHARE = 0.05
 BORDER_MIN_SHARE = 0.03
 BORDER_MIN_SIDES = 2
-CONTENT_MIN_SHARE = 0.6
+CONTENT_MIN_SHARE = 0.3
+# The version of the rule above that a catalog's `phash_trimmed` was computed with (curate.vision.features
+# recomputes the column for a workspace marked with an older one): 1, flat lines only (std <= 3, content >= 0.6
+# of each side); 2, text bars (2026-12-07).
+BORDER_RULE_VERSION = 2
 
 
 def content_box(grey: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -153,14 +167,18 @@ def content_box(grey: np.ndarray) -> tuple[int, int, int, int] | None:
         >>> framed[12:95, 5:75] = np.add.outer(np.arange(83.0), np.arange(70.0)) % 50  # a pattern in a frame
         >>> content_box(framed), content_box(framed[12:95, 5:75]), content_box(np.zeros((9, 9)))
         ((12, 95, 5, 75), None, None)
+        >>> framed[3:6, 4:15] = 0.0  # text in the top bar: still a border
+        >>> content_box(framed)
+        (12, 95, 5, 75)
     """
+    grey = np.asarray(grey, dtype=np.float32)
     height, width = grey.shape
     top, bottom, left, right = 0, height, 0, width
     for _ in range(2):
-        top, bottom = _flat_run(grey[top:bottom, left:right].std(axis=1), top, bottom)
+        top, bottom = _border_run(grey[top:bottom, left:right], 1, top, bottom)
         if bottom == top:  # one flat colour: nothing to hash
             return None
-        left, right = _flat_run(grey[top:bottom, left:right].std(axis=0), left, right)
+        left, right = _border_run(grey[top:bottom, left:right], 0, left, right)
         if right == left:  # flat columns only (vertical stripes)
             return None
     sides = (top / height, 1 - bottom / height, left / width, 1 - right / width)
@@ -171,12 +189,48 @@ def content_box(grey: np.ndarray) -> tuple[int, int, int, int] | None:
     return top, bottom, left, right
 
 
-def _flat_run(spread: np.ndarray, start: int, end: int) -> tuple[int, int]:
-    """(start, end) moved inwards past the lines at each end whose spread is <= BORDER_FLAT_STD."""
-    flat = spread <= BORDER_FLAT_STD
+def _border_run(part: np.ndarray, axis: int, start: int, end: int) -> tuple[int, int]:
+    """(start, end) moved inwards past the border lines at each end of `part` (its rows: axis 1; its columns:
+    axis 0): flat lines, and runs of bar lines between flat ones (see the rule above). The lines' medians are
+    taken near the edges first (most photos have no border: a tenth of the cost), all of them when a border
+    may go on."""
+    lines = part if axis == 1 else part.T
+    count = len(lines)
+    gap = max(1, int(BORDER_GAP_SHARE * count))
+    near = max(32, 3 * gap)
+    if 2 * near < count:
+        head = _edge_lines(*_flat_and_bar(lines[:near]), gap)
+        tail = _edge_lines(*_flat_and_bar(lines[::-1][:near]), gap)
+        if max(head, tail) + gap + 1 < near:
+            return start + head, end - tail
+    flat, bar = _flat_and_bar(lines)
     if flat.all():
         return start, start  # all flat: no content (content_box rejects it)
-    return start + int(np.argmin(flat)), end - int(np.argmin(flat[::-1]))
+    return start + _edge_lines(flat, bar, gap), end - _edge_lines(flat[::-1], bar[::-1], gap)
+
+
+def _flat_and_bar(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(flat, bar) flags of each line (row) of `lines` (see the rule above)."""
+    at_median = (np.abs(lines - np.median(lines, axis=1, keepdims=True)) <= BORDER_TOLERANCE).mean(axis=1)
+    return (lines.std(axis=1) <= BORDER_FLAT_STD) | (at_median >= BORDER_FLAT_SHARE), at_median >= BORDER_BAR_SHARE
+
+
+def _edge_lines(flat: np.ndarray, bar: np.ndarray, gap: int) -> int:
+    """How many lines from the start are border: flat ones, with runs of at most `gap` bar lines between flat
+    ones (a run of bar lines not followed by a flat line, or longer, ends the border before it)."""
+    border, line = 0, 0
+    while line < len(flat):
+        if flat[line]:
+            line += 1
+            border = line
+            continue
+        after = line
+        while after < len(flat) and bar[after] and not flat[after] and after - line <= gap:
+            after += 1
+        if border == 0 or after - line > gap or after == len(flat) or not flat[after]:
+            break
+        line = after
+    return border
 
 
 def quarter_turn_phash(image: Image.Image) -> str:

@@ -43,13 +43,18 @@ def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2,
     the catalog's empty cells, thumbnails go to the cache. Each distinct image decodes once;
     images ingested with features decode not at all. `stored`: the columns the catalog file holds
     (None: those of `catalog`); a nullable feature column (null: no border) is computed for every
-    stored image only when the file predates it, since `read_catalog` adds it as nulls."""
+    stored image only when the file predates it, since `read_catalog` adds it as nulls, or when the workspace
+    is not marked with the current border rule (`features.border_rule_current`: its values are replaced)."""
     from curate.vision import features
 
     columns = features.feature_columns()
     stored = frozenset(catalog.columns) if stored is None else stored
-    required = [*features.required_columns(), *(name for name in features.NULLABLE_COLUMNS if name not in stored)]
+    redone = () if features.border_rule_current(ws.root) else ("phash_trimmed",)
+    required = [*features.required_columns(),
+                *(name for name in features.NULLABLE_COLUMNS if name not in stored or name in redone)]
     lacking = catalog.reindex(columns=required).isna().any(axis=1)
+    if redone:
+        lacking |= catalog["sha256"].notna()
     missing = lacking & catalog["image_path"].notna()
     if not missing.any():
         return catalog
@@ -63,7 +68,10 @@ def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2,
     for name in columns:
         fresh = catalog["sha256"].map(table[name]) if len(table) else pd.Series(None, index=catalog.index)
         current = catalog[name] if name in catalog.columns else pd.Series(None, index=catalog.index, dtype=object)
-        catalog[name] = current.where(current.notna() | ~missing, fresh)
+        if name in redone:  # the values of an older rule: replaced wherever the image was read again
+            catalog[name] = current.where(~missing | ~catalog["sha256"].isin(list(measured)), fresh)
+        else:
+            catalog[name] = current.where(current.notna() | ~missing, fresh)
     return catalog
 
 
@@ -249,6 +257,7 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     `engine`: "pandas", "duckdb" (out of core, no pixel pass: see curate.outofcore) or
     "auto" (DuckDB above curate.outofcore.AUTO_ROWS rows); None: $CURATE_CATALOG_ENGINE, else auto."""
     from curate.outofcore import choose_engine
+    from curate.vision import features
 
     started = time.monotonic()
     if choose_engine(engine, ws.catalog_path if ws.catalog_path.exists() else None) == "duckdb":
@@ -276,6 +285,7 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     report.notes += overridden_note(final, "filter")
     mark_writing(ws, "filter")
     write_catalog(ws, final)
+    features.mark_border_rule(ws.root)  # phash_trimmed follows the current border rule (ensure_features)
     save_stage_report(ws, "filter", input_hash, {**report.to_dict(), **recipe_record(recipe)}, started)
     return report
 

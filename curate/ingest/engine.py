@@ -75,7 +75,10 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     for name in IMAGE_FIELDS:
         rows[name] = None
     report = IngestReport(job.source, records=len(rows))
-    catalog, done_ids, replace_ids, fill_ids = plan_rerun(read_catalog(ws, required=False), rows, job, report)
+    previous = read_catalog(ws, required=False)
+    # a workspace with no stored image yet: every image this run stores gets the current border rule
+    fresh = previous["image_path"].isna().all() if "image_path" in previous else True
+    catalog, done_ids, replace_ids, fill_ids = plan_rerun(previous, rows, job, report)
     restore = gone_from_store(ws, catalog, rows, done_ids) if job.fetch is not None else {}
     done_ids -= set(restore)
     journal = Journal(ws, job.journal_name)
@@ -109,6 +112,8 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     # before the journal that holds them goes (a killed run's checkpoint may hold its photos already)
     cache_thumbnails(ws, {**journaled, **outcomes})
     write_catalog(ws, merged)
+    if fresh and not journaled:  # (a journal may hold features an older curate computed)
+        features.mark_border_rule(ws.root)
     journal.clear()
     this_run = merged[merged[schema.PHOTO_ID].isin(rows[schema.PHOTO_ID])]
     report.stored = int(this_run["sha256"].notna().sum())

@@ -99,6 +99,26 @@ def _unturned(con, catalog: Catalog) -> list[str]:
             "found; run the filter once with CURATE_CATALOG_ENGINE=pandas to compute them"]
 
 
+def _older_border_rule(con, ws, catalog: Catalog) -> list[str]:
+    """A note when the workspace's `phash_trimmed` follows an older border rule (curate.vision.features) and it
+    has stored images: the pandas engine computes it again first (`ensure_features`); the DuckDB engine decodes
+    no image, so copies framed by bars with text (a phone's screenshot) are neither trimmed nor put after their
+    original."""
+    from curate.outofcore.neardup import READABLE_PHASH
+    from curate.vision import features
+
+    if "phash_trimmed" not in catalog.present or "image_path" not in catalog.present \
+            or features.border_rule_current(ws.root):
+        return []
+    stored = con.execute(f"SELECT count(*) FROM {catalog.source} WHERE image_path IS NOT NULL AND "
+                         f"{READABLE_PHASH}").fetchone()[0]
+    if not stored:  # nothing a decode could compute again
+        return []
+    return ["the border-trimmed pHashes were computed by an older rule, which did not see bars holding text (a "
+            "phone's status bar) as a frame; the DuckDB engine decodes no image: run the filter once with "
+            "CURATE_CATALOG_ENGINE=pandas to compute them again"]
+
+
 def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float | None = None):
     """curate.filters.run.run_filter's work in DuckDB (no pixel pass: the caches' hashes, thumbnails
     and embeddings are used as they are; see curate.outofcore.neardup)."""
@@ -115,7 +135,7 @@ def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float 
         query, report = filter_duckdb(con, catalog, config, centres, ws, workers, scores)
         save_pair_scores(ws.root, scores)
         report.warnings += _unembedded(con, catalog, ws)
-        report.notes += _unturned(con, catalog)
+        report.notes += _unturned(con, catalog) + _older_border_rule(con, ws, catalog)
         report.notes = embeddings_note(ws, report.notes)
         query = _with_decisions(con, ws, query, report.notes)
         mark_writing(ws, "filter")

@@ -34,6 +34,11 @@ HASH_COLUMNS = ("phash", "phash_mirror", "phash_trimmed", "phash_rot90", "phash_
 # features": an image is decoded again for it only when the catalog file holds no such column
 # (curate.filters.run.ensure_features reads the file's own columns: reading a catalog adds it as nulls).
 NULLABLE_COLUMNS = ("phash_trimmed",)
+# The border rule `phash_trimmed` follows (curate.filters.phash.BORDER_RULE_VERSION), as a workspace's catalog last
+# had it computed: ingest marks a new workspace, the filter marks one whose column it brought up to date. A
+# workspace not marked with the current version (one from before the mark, or from an older rule) has the column
+# computed again for every stored image on its next `curate filter` (one decode each).
+BORDER_RULE_MARK = "cache/border_rule"
 THUMBNAIL_KEY = "thumbnail_b64"  # in a feature dict / ingest outcome; never a catalog column
 THUMBNAIL_CACHE = "cache/thumbnails.parquet"
 
@@ -48,6 +53,25 @@ def feature_columns() -> tuple[str, ...]:
 def required_columns() -> tuple[str, ...]:
     """The feature columns every measured image has a value in (`feature_columns` but NULLABLE_COLUMNS)."""
     return tuple(name for name in feature_columns() if name not in NULLABLE_COLUMNS)
+
+
+def border_rule_current(root: Path) -> bool:
+    """Whether the workspace at `root` is marked with the current border rule (`BORDER_RULE_MARK`)."""
+    from curate.filters.phash import BORDER_RULE_VERSION
+
+    try:
+        return (Path(root) / BORDER_RULE_MARK).read_text().strip() == str(BORDER_RULE_VERSION)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def mark_border_rule(root: Path) -> None:
+    """Mark the workspace at `root`: its catalog's `phash_trimmed` follows the current border rule."""
+    from curate.filters.phash import BORDER_RULE_VERSION
+    from curate.workspace import atomic_write_bytes
+
+    if not border_rule_current(root):
+        atomic_write_bytes(Path(root) / BORDER_RULE_MARK, f"{BORDER_RULE_VERSION}\n".encode())
 
 
 def image_features(image: Image.Image) -> dict:
