@@ -169,7 +169,9 @@ def gate_rows(catalog) -> tuple:
     from curate import schema
 
     has_image = catalog["image_path"].notna()
-    test_owners = catalog.loc[catalog["split"] == "test", "owner_id"].dropna().unique()
+    # (kept photos only: a photo a stage dropped after the split keeps its split until the next: review CE)
+    test_owners = catalog.loc[(catalog["status"] == schema.KEPT) & (catalog["split"] == "test"),
+                              "owner_id"].dropna().unique()
     positives = catalog[(catalog["status"] == schema.KEPT) & catalog["label"].notna()
                         & catalog["split"].isin(["train", "val"]) & has_image]
     test_images = catalog.loc[catalog["owner_id"].isin(test_owners), "sha256"].dropna().unique()

@@ -201,6 +201,32 @@ def test_a_workspace_marked_with_an_older_border_rule_has_the_column_computed_ag
     assert features.border_rule_current(ws.root)
 
 
+def test_a_workspace_is_marked_only_when_every_image_was_read_again(tmp_path):
+    """Review CE: with one stored image unreadable, the filter marked the workspace as following the current
+    rule, so that image kept its old value even once it was back. The mark now waits until every one is read."""
+    import shutil
+
+    from curate.filters.run import run_filter
+    from curate.filters.stage import FilterConfig
+    from curate.ingest.folder import FolderOptions, ingest_folder
+    from curate.workspace import Workspace, read_catalog
+
+    folder = tmp_path / "photos" / "coast"
+    folder.mkdir(parents=True)
+    for shade in (40, 90, 160):
+        Image.effect_noise((64, 48), 60).point(lambda v, s=shade: (v + s) % 256).save(folder / f"{shade}.png")
+    ws = Workspace(tmp_path / "ws")
+    ingest_folder(ws, FolderOptions(folder=tmp_path / "photos", workers=1))
+    (ws.root / features.BORDER_RULE_MARK).unlink()  # as a workspace from before the mark
+    stored = ws.root / read_catalog(ws)["image_path"].iloc[0]
+    shutil.move(stored, tmp_path / "aside")
+    run_filter(ws, FilterConfig(max_km="off"))
+    assert not features.border_rule_current(ws.root)  # one image could not be read again: no mark
+    shutil.move(tmp_path / "aside", stored)
+    run_filter(ws, FilterConfig(max_km="off"))
+    assert features.border_rule_current(ws.root)
+
+
 def test_the_duckdb_filter_says_when_the_trimmed_hashes_follow_an_older_rule(tmp_path):
     """The DuckDB engine decodes no image, so it cannot compute the column again: it says so, once the
     workspace is not marked with the current rule, and says nothing once it is."""

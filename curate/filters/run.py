@@ -37,14 +37,18 @@ log = logging.getLogger(__name__)
 
 
 def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2,
-                    stored: frozenset[str] | None = None) -> pd.DataFrame:
+                    stored: frozenset[str] | None = None) -> tuple[pd.DataFrame, bool]:
     """Run the single decode pass (curate.vision.features) on stored images that lack any of
     its features (ingested before ingest computed them): hashes and quality statistics fill
     the catalog's empty cells, thumbnails go to the cache. Each distinct image decodes once;
     images ingested with features decode not at all. `stored`: the columns the catalog file holds
     (None: those of `catalog`); a nullable feature column (null: no border) is computed for every
     stored image only when the file predates it, since `read_catalog` adds it as nulls, or when the workspace
-    is not marked with the current border rule (`features.border_rule_current`: its values are replaced)."""
+    is not marked with the current border rule (`features.border_rule_current`: its values are replaced).
+
+    Returns the catalog and whether every image whose `phash_trimmed` an older border rule computed was read
+    again (False when one could not be: its old value stays, and the workspace must not be marked as following
+    the current rule: review CE, a deleted image brought back kept its old value for good)."""
     from curate.vision import features
 
     columns = features.feature_columns()
@@ -57,7 +61,7 @@ def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2,
         lacking |= catalog["sha256"].notna()
     missing = lacking & catalog["image_path"].notna()
     if not missing.any():
-        return catalog
+        return catalog, True
     todo = catalog.loc[missing].drop_duplicates("sha256")
     with working(f"image features (hashes, thumbnail, quality) for {len(todo):,} images"):
         found = features.compute_features(map(locator(ws), todo["image_path"]), workers=workers)
@@ -72,7 +76,7 @@ def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2,
             catalog[name] = current.where(~missing | ~catalog["sha256"].isin(list(measured)), fresh)
         else:
             catalog[name] = current.where(current.notna() | ~missing, fresh)
-    return catalog
+    return catalog, not redone or len(measured) == todo["sha256"].nunique()
 
 
 def ensure_phashes(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> pd.DataFrame:
@@ -267,7 +271,7 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     catalog = read_catalog(ws)
     input_hash = catalog_sha256(ws)
     stored = CatalogFile(ws.catalog_path).stored_columns  # a catalog from before a feature column: decode for it
-    catalog = ensure_features(ws, catalog, workers, stored)  # one decode per image that lacks features
+    catalog, complete = ensure_features(ws, catalog, workers, stored)  # one decode per image lacking features
     catalog = ensure_phashes(ws, catalog, workers)
     thumbnails = ensure_thumbnails(ws, catalog, workers) if catalog["phash"].notna().any() else None
     centres = recipe_centres(recipe)  # with median centres too: a label far from its recipe coordinates warns
@@ -285,7 +289,8 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     report.notes += overridden_note(final, "filter")
     mark_writing(ws, "filter")
     write_catalog(ws, final)
-    features.mark_border_rule(ws.root)  # phash_trimmed follows the current border rule (ensure_features)
+    if complete:  # phash_trimmed follows the current border rule (ensure_features); else the next filter retries
+        features.mark_border_rule(ws.root)
     save_stage_report(ws, "filter", input_hash, {**report.to_dict(), **recipe_record(recipe)}, started)
     return report
 

@@ -46,7 +46,8 @@ def workspace_digest(root: Path) -> str:
 
 def changes(previous: dict | None, current: dict) -> dict | None:
     """{"before": the earlier report's counts, "after": these} when a report was there before (None for the
-    first, or one that is not a report). No time is kept: a report is the same bytes whoever writes it."""
+    first, or one that is not a report). No time is kept: a workspace's report is the same bytes whichever engine
+    writes it (the counts name the workspace by a digest of its path, so two copies of it differ there)."""
     if not isinstance(previous, dict) or "photos" not in previous:
         return None
     try:  # a report.json edited or written by something else: no line rather than no report (review BY)

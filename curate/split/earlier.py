@@ -75,9 +75,9 @@ def moves(earlier: np.ndarray, now: np.ndarray, dropped: int = 0, pinned: np.nda
             "moved": moved, "dropped": int(dropped), "why": why}
 
 
-CAUSES = {"joined": "{n} joined by a new photo or a new copy to a group held mostly on the other side (a group sits "
-                    "on one side; `curate filter --dedupe-near` keeps one photo of each copy set, so copies posted "
-                    "by other photographers stop joining theirs)",
+CAUSES = {"joined": "{n} joined by a new photo, a new copy or a changed owner to a group held mostly on the other "
+                    "side (a group sits on one side; `curate filter --dedupe-near` keeps one photo of each copy set, "
+                    "so copies posted by other photographers stop joining theirs)",
           "training": "{n} in a group moved to train because its label had no other training photo",
           "emptied": "{n} in a split now asked to be empty"}
 
