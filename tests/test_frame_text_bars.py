@@ -201,15 +201,10 @@ def test_a_workspace_marked_with_an_older_border_rule_has_the_column_computed_ag
     assert features.border_rule_current(ws.root)
 
 
-def test_a_workspace_is_marked_only_when_every_image_was_read_again(tmp_path):
-    """Review CE: with one stored image unreadable, the filter marked the workspace as following the current
-    rule, so that image kept its old value even once it was back. The mark now waits until every one is read."""
-    import shutil
-
-    from curate.filters.run import run_filter
-    from curate.filters.stage import FilterConfig
+def three_noise_photos(tmp_path):
+    """A workspace of three noise photos under one label, ingested (and so marked with the current rule)."""
     from curate.ingest.folder import FolderOptions, ingest_folder
-    from curate.workspace import Workspace, read_catalog
+    from curate.workspace import Workspace
 
     folder = tmp_path / "photos" / "coast"
     folder.mkdir(parents=True)
@@ -217,6 +212,19 @@ def test_a_workspace_is_marked_only_when_every_image_was_read_again(tmp_path):
         Image.effect_noise((64, 48), 60).point(lambda v, s=shade: (v + s) % 256).save(folder / f"{shade}.png")
     ws = Workspace(tmp_path / "ws")
     ingest_folder(ws, FolderOptions(folder=tmp_path / "photos", workers=1))
+    return ws
+
+
+def test_a_workspace_is_marked_only_when_every_image_was_read_again(tmp_path):
+    """Review CE: with one stored image unreadable, the filter marked the workspace as following the current
+    rule, so that image kept its old value even once it was back. The mark now waits until every one is read."""
+    import shutil
+
+    from curate.filters.run import run_filter
+    from curate.filters.stage import FilterConfig
+    from curate.workspace import read_catalog
+
+    ws = three_noise_photos(tmp_path)
     (ws.root / features.BORDER_RULE_MARK).unlink()  # as a workspace from before the mark
     stored = ws.root / read_catalog(ws)["image_path"].iloc[0]
     shutil.move(stored, tmp_path / "aside")
@@ -232,15 +240,8 @@ def test_the_duckdb_filter_says_when_the_trimmed_hashes_follow_an_older_rule(tmp
     workspace is not marked with the current rule, and says nothing once it is."""
     from curate.filters.run import run_filter
     from curate.filters.stage import FilterConfig
-    from curate.ingest.folder import FolderOptions, ingest_folder
-    from curate.workspace import Workspace
 
-    folder = tmp_path / "photos" / "coast"
-    folder.mkdir(parents=True)
-    for shade in (40, 90, 160):
-        Image.effect_noise((64, 48), 60).point(lambda v, s=shade: (v + s) % 256).save(folder / f"{shade}.png")
-    ws = Workspace(tmp_path / "ws")
-    ingest_folder(ws, FolderOptions(folder=tmp_path / "photos", workers=1))
+    ws = three_noise_photos(tmp_path)
     said = "computed by an older rule"
     assert not [n for n in run_filter(ws, FilterConfig(max_km="off"), engine="duckdb").notes if said in n]
     (ws.root / features.BORDER_RULE_MARK).unlink()  # a workspace from before the mark

@@ -49,6 +49,24 @@ max_gallery = 8
 '''
 
 
+def scene_folders(tmp_path, per_class: int) -> tuple:
+    """`per_class` real 15-Scene train photos of Coast, Forest and Kitchen in tmp_path/photos/<class>/ (skips the
+    test without ../shared/realdata); returns (the 15-Scene train folder, the classes)."""
+    import shutil
+
+    from tests.helpers import REALDATA
+
+    scenes = REALDATA / "scenes15" / "train"
+    if not scenes.is_dir():
+        pytest.skip(f"real data not found at {scenes} (../shared/realdata is absent in this checkout)")
+    classes = ("Coast", "Forest", "Kitchen")
+    for name in classes:
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for source in sorted((scenes / name).glob("*.jpg"))[:per_class]:
+            shutil.copy(source, tmp_path / "photos" / name / source.name)
+    return scenes, classes
+
+
 def write_recipe(tmp_path, text: str, name: str = "tiny.toml"):
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
@@ -412,16 +430,8 @@ def test_a_recipe_for_photos_without_tags_runs_with_label_issues_only(tmp_path):
     import shutil
 
     from curate.stage_reports import load_stage_report
-    from tests.helpers import REALDATA
 
-    scenes = REALDATA / "scenes15" / "train"
-    if not scenes.is_dir():
-        pytest.skip(f"real data not found at {scenes} (../shared/realdata is absent in this checkout)")
-    classes = ("Coast", "Forest", "Kitchen")
-    for name in classes:
-        (tmp_path / "photos" / name).mkdir(parents=True)
-        for source in sorted((scenes / name).glob("*.jpg"))[:16]:  # 3 folds: each fold model sees 10+ of a label
-            shutil.copy(source, tmp_path / "photos" / name / source.name)
+    scenes, classes = scene_folders(tmp_path, 16)  # 3 folds: each fold model sees 10+ of a label
     recipe = ('name = "scenes"\n' + "".join(f'[[labels]]\nname = "{name}"\n' for name in classes)
               + '[[sources]]\nkind = "folder"\nfolder = "photos"\n[embed]\nimage_size = 64\nworkers = 0\n'
               '[prefilter]\nfolds = 3\n')
@@ -594,16 +604,7 @@ def test_a_folder_recipe_without_labels_takes_the_folder_names(tmp_path):
     embed → filter → prefilter → split → report, the labels being the folder names as given."""
     import shutil
 
-    from tests.helpers import REALDATA
-
-    scenes = REALDATA / "scenes15" / "train"
-    if not scenes.is_dir():
-        pytest.skip(f"real data not found at {scenes} (../shared/realdata is absent in this checkout)")
-    classes = ("Coast", "Forest", "Kitchen")
-    for name in classes:
-        (tmp_path / "photos" / name).mkdir(parents=True)
-        for source in sorted((scenes / name).glob("*.jpg"))[:6]:
-            shutil.copy(source, tmp_path / "photos" / name / source.name)
+    scenes, classes = scene_folders(tmp_path, 6)
     path = write_recipe(tmp_path, 'name = "scenes"\n' + FOLDER_ONLY + '[embed]\nimage_size = 64\nworkers = 0\n'
                         '[prefilter]\nlabel_issues_only = true\nfolds = 3\n', "scenes.toml")
     ws = Workspace(tmp_path / "ws")
