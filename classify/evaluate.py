@@ -295,6 +295,12 @@ def sandals_summary(sandals_test: dict, on_topic_target: float = 0.03, split: st
     if answered and answered.get("share") is not None:
         line += (f"; by the same rule it labels {answered['share']:.0%} of the {answered['photos']} on-topic {split} "
                  "photos")
+    taken = sandals_test.get("from_labels_mostly_dropped") or {}
+    if taken:  # audit CD: a declared label the prefilter took most of is no sandals
+        named = ", ".join(f"{label} {n}" for label, n in list(taken.items())[:6])
+        line += (f"; {sum(taken.values())} of these photos are filed under labels the pre-classifier dropped most of "
+                 f"({named}{', …' if len(taken) > 6 else ''}): if those labels belong in the collection, refusing "
+                 "them is a loss, not a pass")
     return line
 
 

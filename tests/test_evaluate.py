@@ -297,3 +297,27 @@ def test_the_sandals_line_names_the_split_it_scored():
     assert "by test photographers" in sandals_summary(scored)
     assert sandals_summary({"photos": 0}, split="val") == \
         "sandals test: no off-topic photo by a val photographer to score"
+
+
+def test_the_sandals_line_says_when_its_photos_are_a_label_the_prefilter_took():
+    """Audit CD MED-2: under a forced cut that took most of a label the topic did not describe (vehicles under
+    `animal`), 13 of the 17 "off-topic" photos were vehicles, and the line called refusing them a pass."""
+    import pandas as pd
+
+    from classify.evaluate import sandals_summary
+    from classify.evaluate_photos import labels_mostly_taken, off_topic_photos_of
+
+    rows = [("v", "vehicles", "dropped", "off_topic", "test") for _ in range(9)]
+    rows += [("v", "vehicles", "kept", None, "test")] + [("d", "dogs", "kept", None, "test")] * 10
+    rows += [("d", "dogs", "dropped", "off_topic", None)] * 2  # one photographer's sandals under dogs
+    catalog = pd.DataFrame([{"photo_id": f"p{i}", "owner_id": owner, "label": label, "status": status,
+                             "drop_reason": reason, "split": split, "image_path": f"images/{i}.jpg"}
+                            for i, (owner, label, status, reason, split) in enumerate(rows)])
+    photos = off_topic_photos_of(catalog)
+    assert len(photos) == 11 and labels_mostly_taken(catalog, photos) == {"vehicles": 9}
+    scored = {"photos": 11, "behind_gate": True, "answered_share": 0.0, "model_alone_answered_share": 0.6,
+              "from_labels_mostly_dropped": {"vehicles": 9}}
+    line = sandals_summary(scored)
+    assert line.endswith("; 9 of these photos are filed under labels the pre-classifier dropped most of (vehicles 9): "
+                         "if those labels belong in the collection, refusing them is a loss, not a pass")
+    assert "filed under" not in sandals_summary({**scored, "from_labels_mostly_dropped": {}})

@@ -173,6 +173,7 @@ def test_the_sandals_test_scores_the_off_topic_photos_of_test_photographers(sand
     sandals = evaluation.sandals_test
     assert sandals["photos"] == len(expected_ids)  # not the training photographer's off-topic photo
     assert sandals["behind_gate"] is False and sandals["on_topic_wrongly_gated"] is None
+    assert sandals["from_labels_mostly_dropped"] == {}  # one photo of each test photographer: no label taken
     # the same model, asked directly, on the same photos
     catalog = read_catalog(ws).set_index("photo_id")
     predictor = Predictor(run_dir, "cpu")
