@@ -29,8 +29,6 @@ from curate.outofcore.db import Catalog, arrow_query, connect, literal, quote
 from curate.records import MACHINE_TAG
 from curate.report.data import (
     GALLERY_FIELDS,
-    HOW_TO,
-    _plain,
     _sanity_line,
     assemble_report,
     attribution_section,
@@ -42,10 +40,11 @@ from curate.report.data import (
     reason_columns,
     splits_from_rows,
     topic_and_threshold,
-    training_section,
 )
 from curate.report.owners import OWNER_GALLERY, photographers_from_counts
 from curate.report.review import review_section
+from curate.report.training import training_section
+from curate.report.values import HOW_TO, plain
 from curate.review.apply import REVIEW_COLUMNS
 from curate.schema import DROPPED, KEPT, NO_LABEL, SPLITS
 
@@ -394,7 +393,7 @@ class ReportQueries:
         big = [entry for entry in geography.get("labels") or [] if entry["photos"] > PLOT_POINTS]
         if not big:
             return []
-        named = ", ".join(f"{_plain(e['label'])} ({e['photos']:,} photos)" for e in big[:10])
+        named = ", ".join(f"{plain(e['label'])} ({e['photos']:,} photos)" for e in big[:10])
         more = f" and {len(big) - 10} more" if len(big) > 10 else ""
         return [f"out of core, the geography plots of {named}{more} are drawn from a sample of {PLOT_POINTS:,} "
                 "photos each; every number in the tables counts all photos"]

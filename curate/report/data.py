@@ -9,8 +9,6 @@ their ``sha256``/``image_path`` into thumbnail files and adds plot paths.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
@@ -18,21 +16,13 @@ from curate import schema
 from curate.leakage import find_leakage
 from curate.licences import canonical_licences
 from curate.prefilter.topic import topic_tagged
-from curate.report.explain import accuracy_sentence, comparison_sentences
-from curate.report.owners import owner_names, photographers_section
+from curate.report.owners import photographers_section
 from curate.report.review import review_section
+from curate.report.training import training_section
+from curate.report.values import HOW_TO, plain
 from curate.schema import NO_LABEL, SPLITS
 
 STAGE_ORDER = ("ingest", "filter", "prefilter", "cap")
-HOW_TO = {
-    "geography": "run `curate filter` to measure distances from each label's centre",
-    "duplicates": "run `curate filter` to find exact and near duplicates",
-    "quality": "run `curate filter` to score the image-quality checks (blurry, dark, bright...)",
-    "prefilter": "run `curate embed` then `curate prefilter --topic TOPIC` for the pre-classifier counts",
-    "label_issues": "run `curate prefilter` (label issues on by default) to flag probable label errors",
-    "splits": "run `curate split` to make train/val/test splits and check leakage",
-    "training": "run `classify train` then `classify evaluate` to add the training section",
-}
 GALLERY_FIELDS = (schema.PHOTO_ID, "sha256", "image_path", "page_url", "label", "owner_id", "owner_name", "status",
                   "drop_reason")
 
@@ -126,7 +116,7 @@ def gallery(rows: pd.DataFrame, max_gallery: int, extra: tuple[str, ...] = (), t
     many rows there are in all when `rows` holds only the first ones (out of core)."""
     shown = rows.head(max(int(max_gallery), 0))
     fields = [f for f in GALLERY_FIELDS + extra if f in shown.columns]
-    photos = [{f: _plain(v) for f, v in zip(fields, row)} for row in shown[fields].itertuples(index=False)]
+    photos = [{f: plain(v) for f, v in zip(fields, row)} for row in shown[fields].itertuples(index=False)]
     return {"total": int(len(rows) if total is None else total), "shown": len(photos), "photos": photos}
 
 
@@ -138,21 +128,6 @@ def gallery_dicts(node) -> list[dict]:
     if isinstance(node, list):
         return [g for value in node for g in gallery_dicts(value)]
     return []
-
-
-def _plain(value):
-    """NumPy / pandas scalars and arrays -> JSON-ready Python values (NaN/NA -> None)."""
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_plain(v) for v in value]
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value if isinstance(value, (str, int, bool)) else str(value)
 
 
 def _stage_reason(cat: pd.DataFrame) -> pd.Series:
@@ -218,16 +193,16 @@ def geography_from_counts(filter_report: dict, counts: dict) -> dict:
     labels = []
     for geo in filter_report["geo"]:
         labels.append({
-            "label": geo["label"], "centre_lat": _plain(geo.get("centre_lat")),
-            "centre_lon": _plain(geo.get("centre_lon")),
-            "max_km": _plain(max_km) if isinstance(max_km, int | float) else None,  # "off": no circle drawn
+            "label": geo["label"], "centre_lat": plain(geo.get("centre_lat")),
+            "centre_lon": plain(geo.get("centre_lon")),
+            "max_km": plain(max_km) if isinstance(max_km, int | float) else None,  # "off": no circle drawn
             # whether the filter judged this label ("applied") or why not ("skipped: not a place", ...)
             "geo_filter": geo.get("geo_filter") or ("applied" if isinstance(max_km, int | float) else "off"),
             # the filter's why (a held label's drops, a region's limit, ...)
             "note": geo["note"] if isinstance(geo.get("note"), str) and geo["note"] else None,
             **counts[geo["label"]],
         })
-    return {"max_km": _plain(max_km), "center": filter_report.get("config", {}).get("center"), "labels": labels}
+    return {"max_km": plain(max_km), "center": filter_report.get("config", {}).get("center"), "labels": labels}
 
 
 def tags_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: int) -> dict:
@@ -445,89 +420,6 @@ def with_achieved_shares(rows: list[dict], split_report: dict) -> list[dict]:
     return out
 
 
-def copies_section(saved: dict | None, catalog_sha256: str, max_rows: int = 200) -> dict | None:
-    """The last `curate check-leakage --against` (its reports/contamination.json), for the splits section:
-    the other collection, the summary line, counts, notes and its first `max_rows` copies; "stale" when the
-    catalog has changed since that check (its photos' splits and statuses may be others now). None when no
-    such check has run."""
-    if not saved:
-        return None
-    rows = list(saved.get("copies") or [])
-    section = {"against": str(saved.get("against", "")), "summary": str(saved.get("summary", "")),
-               "checked_at": saved.get("finished_at"), "copies_count": int(saved.get("copies_count") or 0),
-               "exact": int(saved.get("exact") or 0), "per_split": dict(saved.get("per_split") or {}),
-               "notes": [str(note) for note in saved.get("notes") or []], "copies": rows[:max(int(max_rows), 0)]}
-    if saved.get("input_catalog_sha256") != catalog_sha256:
-        section["stale"] = ("the catalog has changed since this check; run `curate check-leakage --against "
-                            f"{section['against']}` again")
-    return section
-
-
-def training_section(evaluation: dict | None, max_rows: int, catalog: pd.DataFrame | None = None,
-                     names: dict | None = None, images: pd.DataFrame | None = None) -> dict:
-    """Numbers from the newest run's evaluation.json (images are added by the I/O edge).
-
-    Top losses carry their photo's sha256/image_path from the catalog, so they get thumbnails.
-    Out of core, `names` ({owner_id: owner_name}) and `images` (sha256, image_path, page_url
-    indexed by photo_id) hold the few rows needed instead of `catalog`.
-    """
-    if not evaluation:
-        return {"absent": HOW_TO["training"]}
-    top_losses = [dict(r) for r in (evaluation.get("top_losses") or [])[:20]]
-    if catalog is not None:
-        names = owner_names(catalog)
-        images = catalog.set_index(schema.PHOTO_ID)[["sha256", "image_path", "page_url"]]
-    names = names or {}
-    if images is not None and top_losses:
-        for row in top_losses:
-            if row.get("photo_id") in images.index:
-                row.update({k: _plain(v) for k, v in images.loc[row["photo_id"]].items()})
-            row["owner_name"] = names.get(row.get("owner_id"))
-    comparisons = {}
-    for name, comp in (evaluation.get("comparisons") or {}).items():
-        comparisons[name] = {k: _plain(v) for k, v in comp.items() if isinstance(v, (int, float, str)) or v is None}
-        comparisons[name]["notes"] = list(comp.get("notes") or [])
-        comparisons[name]["explain"] = comparison_sentences(comparisons[name])
-    sandals = evaluation.get("sandals_test")
-    return {
-        "run": evaluation.get("run"), "split": evaluation.get("split"),
-        "photos": evaluation.get("photos"), "accuracy": _plain(evaluation.get("accuracy")),
-        "macro": evaluation.get("macro"),
-        "explain": {"accuracy": accuracy_sentence(_plain(evaluation.get("accuracy")), evaluation.get("photos"),
-                                                  evaluation.get("split"))},
-        "catalog_changed_since_training": evaluation.get("catalog_changed_since_training"),
-        "left_out_trained_on": int(evaluation.get("left_out_trained_on") or 0),
-        "left_out_touching_trained_on": int(evaluation.get("left_out_touching_trained_on") or 0),
-        "per_class": evaluation.get("per_class", []),
-        "most_confused": (evaluation.get("most_confused") or [])[:20],
-        "top_losses": top_losses,
-        "per_owner": [{**r, "owner_name": names.get(r.get("owner_id"))} for r in sorted(
-            evaluation.get("per_owner") or [], key=lambda r: (r.get("accuracy", 1), -r.get("photos", 0)))[:max_rows]],
-        "per_owner_total": len(evaluation.get("per_owner") or []),
-        "comparisons": comparisons,
-        # issue K: what curation is worth in one sentence (with its standard error) and the sandals test
-        "headline": (comparisons.get("uncurated") or {}).get("headline"),
-        # what the headline left out of both models' scores, and why: shown beside it (finding 3 of the long-tail audit)
-        "headline_notes": list((comparisons.get("uncurated") or {}).get("notes") or []),
-        "sandals_test": sandals_rows(sandals) if isinstance(sandals, dict) else None,
-    }
-
-
-def sandals_rows(sandals: dict) -> dict:
-    """The sandals test of evaluation.json as {"summary": sentence, "rows": [(what, value as share/count)]}."""
-    wrongly = sandals.get("on_topic_wrongly_gated") or {}
-    rows = [("off-topic photos of test photographers", sandals.get("photos"), "count"),
-            ("answered with a label" + (" behind the gate" if sandals.get("behind_gate") else ""),
-             sandals.get("answered_share"), "share"),
-            ("answered by the model alone (no gate)", sandals.get("model_alone_answered_share"), "share"),
-            ("on-topic test photos wrongly gated (target ≤ 3%)", wrongly.get("share"), "share"),
-            ("accuracy behind the gate (a gated test photo counts as wrong)", wrongly.get("accuracy_behind_gate"),
-             "share")]
-    return {"summary": sandals.get("summary"),
-            "rows": [{"what": what, "value": _plain(value), "kind": kind} for what, value, kind in rows
-                     if isinstance(value, (int, float)) and not isinstance(value, bool)]}
-
-
 def attribution_rows(cat: pd.DataFrame) -> pd.DataFrame:
     """Kept photos' owner, licence and source URL (the full table, for the CSV)."""
     kept = cat[cat["status"] == schema.KEPT]
@@ -543,4 +435,4 @@ def attribution_section(cat: pd.DataFrame, max_rows: int, total: int | None = No
     table = attribution_rows(cat)
     shown = table.head(max_rows)
     return {"total": int(len(table) if total is None else total), "shown": int(len(shown)), "csv": "attribution.csv",
-            "rows": [{k: _plain(v) for k, v in row.items()} for row in shown.to_dict("records")]}
+            "rows": [{k: plain(v) for k, v in row.items()} for row in shown.to_dict("records")]}

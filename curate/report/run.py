@@ -23,8 +23,9 @@ from curate.errors import DataContractError, UsageError
 from curate.freshness import workspace_states
 from curate.ingest.demo import read_truth
 from curate.report import plots
-from curate.report.data import attribution_rows, build_report, copies_section
+from curate.report.data import attribution_rows, build_report
 from curate.report.html import render_html
+from curate.report.training import copies_section
 from curate.settings_fields import SettingError
 from curate.spreadsheet import spreadsheet_safe
 from curate.stage_reports import load_stage_report
