@@ -38,6 +38,14 @@ import pyarrow as pa
 from curate import schema
 from curate.catalog_batches import CatalogFile, sorted_digest_bounded
 from curate.errors import DataContractError
+from curate.freshness_advice import (  # (also imported from here by callers)
+    command_for,
+    ingest_command,
+    interrupted_ingests,
+    interrupted_line,
+    stage_warning_lines,
+    workspace_flag,
+)
 from curate.records import DROPPING_STAGES, prefilter_repaired, recomputed_stages, undo_prefilter_repairs
 from curate.review.apply import REVIEW_COLUMNS, before_review
 
@@ -242,55 +250,6 @@ def review_dropped(catalog: pd.DataFrame | CatalogFile) -> set[str]:
     return {str(pid) for frame in frames for pid in frame.loc[frame["drop_stage"].isin(["review"]), schema.PHOTO_ID]}
 
 
-def workspace_flag(ws) -> str:
-    """`-w <the workspace>` for a suggested command, or "" when the workspace is the one a command finds with
-    no flag ($CURATE_WORKSPACE, else ./workspace): audit AN, a pasted `curate prefilter …` ran on ./workspace
-    and left the workspace `curate status -w` had judged stale."""
-    import shlex
-
-    from curate.workspace import resolve_workspace
-
-    try:
-        if resolve_workspace(None).root.resolve() == ws.root.resolve():
-            return ""
-    except OSError:
-        pass
-    return f"-w {shlex.quote(str(ws.root))}"
-
-
-def command_for(stage: str, report: dict | None, ws_flag: str = "") -> str:
-    """The command that runs `stage` again with the settings of its last run (audit AF 7: the bare command
-    would undo a recipe's or a flag's settings): the recipe it read, and a flag for each setting off its
-    default; the prefilter's topic always (TOPIC when no run says which); `ws_flag` (`workspace_flag`) last."""
-    import shlex
-
-    from curate.settings_fields import changed_flags
-
-    if stage == "ingest":
-        return " ".join(["curate ingest ...", *([ws_flag] if ws_flag else [])])
-    report = report or {}
-    config = report.get("config") if isinstance(report.get("config"), dict) else {}
-    classes = _config_classes()
-    flags = changed_flags(classes[stage], config) if stage in classes else []
-    if stage == "split":  # one run's placing afresh, not a setting to carry on (review BY: the advice after a
-        flags = [flag for flag in flags if flag != "--reshuffle"]  # --reshuffle moved test photos on every re-run)
-    if report.get("recipe") and isinstance(report["recipe"], str):
-        flags.insert(0, f"--recipe {shlex.quote(report['recipe'])}")
-    issues_only = "--label-issues-only" in flags  # fits no topic model: a --topic beside it is refused (audit AL)
-    if stage == "prefilter" and not issues_only and not any(flag.startswith("--topic ") for flag in flags):
-        topic = report.get("topic") or config.get("topic")  # (a label-issues-only run: its config's)
-        flags.insert(0, f"--topic {shlex.quote(str(topic)) if topic else 'TOPIC'}")
-    return " ".join(["curate", stage, *flags, *([ws_flag] if ws_flag else [])])
-
-
-def _config_classes() -> dict:
-    from curate.filters.config import FilterConfig
-    from curate.prefilter.config import PrefilterConfig
-    from curate.split import SplitConfig
-
-    return {"filter": FilterConfig, "prefilter": PrefilterConfig, "split": SplitConfig}
-
-
 def judge(catalog: pd.DataFrame | CatalogFile, reports: dict, ws_flag: str = "") -> dict[str, StageState]:
     """{stage: StageState} for every stage of PIPELINE, in order (pure; a CatalogFile is read in
     batches and gives the same states).
@@ -421,51 +380,6 @@ def reset_before(catalog: pd.DataFrame | CatalogFile, reports: dict, stage: str,
 def _notes(report: dict) -> list[str]:
     """A stage report's notes (strings only: a report is user-editable JSON)."""
     return [note for note in report.get("notes") or [] if isinstance(note, str)]
-
-
-def stage_warning_lines(stage: str, report: dict) -> list[str]:
-    """A stage report's warnings (strings only), apart from its notes: `curate status` prints them as such, and
-    `curate report` at the top of the page. The prefilter's held cut is one of them (audit AE: status showed the
-    filter's held lines but not the prefilter's, kept in `held_reasons`)."""
-    from curate.prefilter.config import HELD_CUT
-
-    lines = [line for line in report.get("warnings") or [] if isinstance(line, str)]
-    if stage == "prefilter" and report.get("held") and report.get("held_reasons"):
-        lines.append(f"held: {HELD_CUT}: " + "; ".join(map(str, report["held_reasons"])))
-    return lines
-
-
-def interrupted_ingests(report: object) -> list[str]:
-    """The ingest journals (`journal/ingest-<name>.jsonl`) an unfinished `curate ingest` left, from the ingest
-    entry `load_reports` makes; [] when none is there."""
-    names = report.get("interrupted") if isinstance(report, dict) else None
-    return [str(name) for name in names] if isinstance(names, list) else []
-
-
-def interrupted_line(names: list[str]) -> str:
-    """Why ingest is stale while its journal is there (audit AR: a killed `ingest urls` left 117 of 402 photos
-    in the catalog, status said "ingest fresh", and split and export ran on it, whole labels missing).
-
-    >>> interrupted_line(["folder@trip"]).split(":")[0]
-    'an interrupted `curate ingest folder` has not finished (journal/ingest-folder@trip.jsonl holds its progress)'
-    """
-    runs = ", ".join(dict.fromkeys(f"`curate ingest {source_of(name)}`" for name in names))
-    journals = ", ".join(f"journal/ingest-{name}.jsonl" for name in names)
-    return (f"an interrupted {runs} has not finished ({journals} holds its progress): the catalog holds only "
-            "part of the collection; if it cannot be finished (its folder or list is gone), delete "
-            f"{'that file' if len(names) == 1 else 'those files'} to keep the catalog as it is")
-
-
-def source_of(journal_name: str) -> str:
-    """The `curate ingest` subcommand of an ingest journal's name: a second folder's journal is named after
-    its id prefix, `folder@<name>` (audit AU: status offered `curate ingest folder@src3`, no command)."""
-    return journal_name.split("@", 1)[0]
-
-
-def ingest_command(names: list[str], ws_flag: str = "") -> str:
-    """What finishes an interrupted ingest: the same command again (its arguments are the user's)."""
-    return " ".join([f"curate ingest {source_of(names[0])} ... (the same command again)",
-                     *([ws_flag] if ws_flag else [])])
 
 
 class CutShort(DataContractError):
