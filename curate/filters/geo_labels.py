@@ -90,9 +90,13 @@ def geo_verdicts(labels: pd.Series, owners: pd.Series, distance: np.ndarray, cen
 
 def with_owner_support(spread: pd.DataFrame, counts: pd.DataFrame, config: FilterConfig) -> pd.DataFrame:
     """`spread` with the photographers each label's centre rests on (`geo.owner_support` of
-    `geo.owner_counts`, or the same counts from SQL), for median centres only: a median centre can be
-    one photographer's home; a recipe's coordinates say where the place is, whoever took the photos."""
-    return spread.join(geo.owner_support(counts)) if config.center == "median" else spread
+    `geo.owner_counts`, or the same counts from SQL). With recipe centres only `band_owners`, the photographers of
+    the photos just beyond max_km (a metro spread by several of them holds the label whatever its share: audit
+    CF, `--center recipe` dropped 5 of Beijing's 42 genuine photos at 5-15 km, by several photographers, with no
+    word, where the median centre held it); not the rest: a median centre can be one photographer's home, a
+    recipe's coordinates say where the place is, whoever took the photos."""
+    support = geo.owner_support(counts)
+    return spread.join(support if config.center == "median" else support[["band_owners"]])
 
 
 def disputed_centres(centres: Mapping[str, geo.Centre], recipe_centres: Mapping | None,
