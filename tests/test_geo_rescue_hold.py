@@ -39,7 +39,8 @@ def test_geo_outliers_of_a_label_the_model_disagrees_with_stay_dropped():
     result, summary = rescue(catalog, candidates, _evidence(agrees_b=False), proba, score, 0.5)
     assert result["status"].tolist() == [schema.KEPT, schema.KEPT, schema.DROPPED, schema.DROPPED]
     assert result["geo_rescued"].tolist() == [True, True, False, False]
-    assert summary["rescued"] == 2 and summary["held"] == {"b": {"would_rescue": 2, "agreement": 0.0}}
+    assert summary["rescued"] == 2
+    assert summary["held"] == {"b": {"would_rescue": 2, "agreement": 0.0, "precision": None}}
     assert summary["rescued_km"] == [900.0, 950.0]  # the held ones are not among the photos said to be kept
 
 
@@ -75,3 +76,21 @@ def test_an_agreement_just_under_half_is_not_written_as_half():
 
     note = geo_rescue_held_note({"london": {"would_rescue": 2, "agreement": 0.4996}})
     assert "agreement 49%" in note and "curate review --queue geo" in note
+
+
+def test_a_model_that_calls_most_photos_one_label_cannot_vouch_for_that_label():
+    """Audit CF: a label model that gave New York City to 402 of 601 photos (68 of them rightly) agreed with
+    64 % of New York City's own photos, passed the agreement guard and put back a wrong geotag 5,022 km away.
+    The label it gives to photos of other labels is held too: under half of the photos it calls `a` are `a`."""
+    codes = np.array([0] * 10 + [1] * 30)
+    proba = np.eye(2)[np.zeros(40, int)] * 0.8 + 0.1  # every photo called `a`
+    evidence = SimpleNamespace(classes=np.array(["a", "b"]), codes=codes, proba=proba,
+                               found=SimpleNamespace(thresholds=np.array([0.5, 0.5])), unjudged=np.zeros(40, bool))
+    catalog, candidates, outlier_proba, score = _outliers()
+    result, summary = rescue(catalog, candidates, evidence, outlier_proba, score, 0.5)
+    assert (result["status"] == schema.DROPPED).all() and summary["rescued"] == 0
+    assert summary["held"]["a"] == {"would_rescue": 2, "agreement": 1.0, "precision": 0.25}
+    from curate.prefilter.rescue import geo_rescue_held_note
+
+    note = geo_rescue_held_note(summary["held"])
+    assert "a 2 photos, agreement 100% but precision 25%" in note and "under half of the photos it gives" in note

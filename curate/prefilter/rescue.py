@@ -17,7 +17,10 @@ A label model that mostly disagrees with a label's own kept photos cannot vouch 
 outliers: the rescue is held per label where the model agrees with under WEAK_AGREEMENT of the label's
 judged photos (or judges none of them), and the stage names those labels. Audit BP P1 (2026-12-07): real
 geotags on look-alike street scenes, a model agreeing with 2-27 % of each city's photos (the most common
-label alone: 20 %) put 7 planted wrong geotags back, 0 of 7 right.
+label alone: 20 %) put 7 planted wrong geotags back, 0 of 7 right. Nor can a model that gives a label to
+photos of every label: it is held too where under WEAK_AGREEMENT of the judged photos the model gives the
+label carry it (audit CF: a model that called 402 of 601 photos New York City, 68 of them rightly, agreed with
+64 % of New York City's photos and put back a wrong geotag 5,022 km away).
 
 Its probabilities come from the same photographer-grouped fold models that score the kept
 photos (fitted on kept photos only): a geo outlier is scored by the model of the fold its
@@ -141,9 +144,30 @@ def unvouched_labels(evidence: LabelEvidence) -> dict[str, float | None]:
     >>> unvouched_labels(evidence)
     {'a': 0.3333, 'b': 0.0, 'c': None}
     """
+    precision = given_precision(evidence)
     return {name: None if agreement is None else round(agreement, 4)
             for name, (_, agreement) in judged_agreement(evidence).items()
-            if agreement is None or agreement < WEAK_AGREEMENT}
+            if agreement is None or agreement < WEAK_AGREEMENT
+            or (precision[name] is not None and precision[name] < WEAK_AGREEMENT)}
+
+
+def given_precision(evidence: LabelEvidence) -> dict[str, float | None]:
+    """{label: of the judged photos the label model gives it out of fold, the share that carry it} (None: it gives
+    it to none).
+
+    >>> from types import SimpleNamespace
+    >>> evidence = SimpleNamespace(classes=np.array(["a", "b"]), codes=np.array([0, 1, 1, 1]),
+    ...                            proba=np.eye(2)[[0, 0, 0, 1]], unjudged=np.zeros(4, bool))
+    >>> given_precision(evidence)
+    {'a': 0.3333, 'b': 1.0}
+    """
+    judged = ~np.asarray(evidence.unjudged, bool)
+    called = evidence.proba.argmax(axis=1) if len(evidence.codes) else np.zeros(0, int)
+    out = {}
+    for code, name in enumerate(evidence.classes):
+        mine = (called == code) & judged
+        out[str(name)] = round(float((evidence.codes[mine] == code).mean()), 4) if mine.any() else None
+    return out
 
 
 def rescue(result: pd.DataFrame, candidates: np.ndarray, evidence: LabelEvidence, proba: np.ndarray,
@@ -178,7 +202,8 @@ def rescue(result: pd.DataFrame, candidates: np.ndarray, evidence: LabelEvidence
                # how far the kept ones lie from their label's centre (audit AM: 3,900-14,500 km, said nowhere)
                "rescued_km": [round(float(distance.min()), 1), round(float(distance.max()), 1)] if len(distance)
                else None,
-               "held": {str(name): {"would_rescue": int(count), "agreement": weak[str(name)]}
+               "held": {str(name): {"would_rescue": int(count), "agreement": weak[str(name)],
+                                    "precision": given_precision(evidence)[str(name)]}
                         for name, count in held.items()},
                "other_label": int((believed != given).sum()),
                "off_topic": int(((believed == given) & ~on_topic).sum()),
@@ -191,15 +216,29 @@ def geo_rescue_held_note(held: dict[str, dict]) -> str:
     """The note for the labels whose geo rescue was held (`rescue`'s summary `held`).
 
     >>> print(geo_rescue_held_note({"london": {"would_rescue": 2, "agreement": 0.02},
-    ...                             "paris": {"would_rescue": 1, "agreement": None}}))  # doctest: +NORMALIZE_WHITESPACE
-    geo rescue held for 2 labels (london 2 photos, agreement 2%; paris 1, none judged): the label model agrees with
-    under half of their judged photos, so its word cannot put their geo outliers back; 3 stay dropped (`curate review
+    ...                             "paris": {"would_rescue": 1, "agreement": None},
+    ...                             "nyc": {"would_rescue": 1, "agreement": 0.64, "precision": 0.17}}))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    geo rescue held for 3 labels (london 2 photos, agreement 2%; paris 1, none judged; nyc 1, agreement 64% but
+    precision 17%): the label model agrees with under half of their judged photos, or under half of the photos it
+    gives their label carry it, so its word cannot put their geo outliers back; 4 stay dropped (`curate review
     --queue geo` to keep any by hand)
     """
-    parts = [f"{name} {entry['would_rescue']:,}{' photos' if index == 0 else ''}, "
-             + ("none judged" if entry["agreement"] is None else f"agreement {math.floor(entry['agreement'] * 100)}%")
+    def figures(entry: dict) -> str:
+        if entry["agreement"] is None:
+            return "none judged"
+        precision = entry.get("precision")
+        weak_precision = precision is not None and precision < WEAK_AGREEMENT and entry["agreement"] >= WEAK_AGREEMENT
+        return f"agreement {math.floor(entry['agreement'] * 100)}%" + \
+            (f" but precision {math.floor(precision * 100)}%" if weak_precision else "")
+
+    parts = [f"{name} {entry['would_rescue']:,}{' photos' if index == 0 else ''}, {figures(entry)}"
              for index, (name, entry) in enumerate(sorted(held.items(), key=lambda item: -item[1]["would_rescue"]))]
     total = sum(entry["would_rescue"] for entry in held.values())
+    precision = any(entry.get("precision") is not None and entry["precision"] < WEAK_AGREEMENT
+                    for entry in held.values())
     return (f"geo rescue held for {len(held)} label{'s' if len(held) != 1 else ''} ({'; '.join(parts)}): the label "
-            f"model agrees with under half of their judged photos, so its word cannot put their geo outliers back; "
-            f"{total:,} stay dropped (`curate review --queue geo` to keep any by hand)")
+            f"model agrees with under half of their judged photos"
+            + (", or under half of the photos it gives their label carry it" if precision else "")
+            + f", so its word cannot put their geo outliers back; {total:,} stay dropped (`curate review --queue geo` "
+            "to keep any by hand)")
