@@ -14,6 +14,8 @@ as geo outliers under a line that read "held … kept (8 photos)".
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -213,3 +215,24 @@ def test_a_metro_spread_by_several_photographers_holds_a_label_centred_on_the_re
         else:
             assert row["geo_filter"] == "applied" and row["geo_outliers"] == 12
         assert FEW_OWNERS not in set(shown.geo["geo_filter"])  # a recipe's place is not one photographer's home
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_a_city_spread_around_the_recipes_point_is_offered_its_own_scale(tmp_path, engine):
+    """Audit CF MED-3: San Jose, spread over Silicon Valley (median 16 km from its GeoNames point), read "wrong
+    geotags, or wrong coordinates" under --center recipe, and only --force-geo (29 of 33 geotags dropped) or
+    --center median were offered; the median mode suggests the label's own scale. Now the recipe's line does."""
+    rng = np.random.default_rng(3)
+    rows = at("san_jose", rng.uniform(4, 30, 40), rng) + at("london", rng.uniform(0, 3, 40), rng, (51.6, 0.2))
+    for i, row in enumerate(rows):
+        row["owner_id"] = f"owner{i % 12}"
+    centres = {"san_jose": geo.Centre("san_jose", 51.507, -0.128, "recipe"),
+               "london": geo.Centre("london", 51.6, 0.2, "recipe")}
+    expected, report, got, got_report = filter_both(catalog(rows), FilterConfig(max_km=5, center="recipe"),
+                                                    tmp_path, centres)
+    assert_same_report(report, got_report)
+    shown = report if engine == "pandas" else got_report
+    [line] = [w for w in shown.warnings if w.startswith("the geotags of san_jose lie far from the recipe's")]
+    scale = re.search(r"try its own scale first, san_jose \(--max-km (\d+)\)", line)
+    assert scale and 15 < int(scale.group(1)) <= 31, line
+    assert "--force-geo drops the far ones" in line

@@ -131,7 +131,7 @@ def geo_warnings(table: pd.DataFrame, config: FilterConfig, spread: pd.DataFrame
         by_need.loc[(by_need["geo_filter"] == state) & need, "label"])
     lines = []
     if names(GEO_NOT_A_PLACE) and config.center == "recipe":  # the recipe says they are places: the geotags disagree
-        lines += recipe_far_warnings(by_need[by_need["geo_filter"] == GEO_NOT_A_PLACE], config)
+        lines += recipe_far_warnings(by_need[by_need["geo_filter"] == GEO_NOT_A_PLACE], config, spread)
     elif names(GEO_NOT_A_PLACE):
         lines += not_a_place_warnings(by_need[by_need["geo_filter"] == GEO_NOT_A_PLACE], config, spread)
     if names(GEO_TOO_FEW, by_need["beyond_max_km"] > 0):
@@ -267,11 +267,14 @@ def few_owners_warning(labels: pd.DataFrame, spread: pd.DataFrame, config: Filte
             "every other label it skips or holds in this run)")
 
 
-def recipe_far_warnings(far: pd.DataFrame, config: FilterConfig) -> list[str]:
+def recipe_far_warnings(far: pd.DataFrame, config: FilterConfig, spread: pd.DataFrame | None = None) -> list[str]:
     """With --center recipe, the lines for labels whose geotags lie far from the recipe's coordinates
     (skipped as GEO_NOT_A_PLACE). Where none of a label's geotagged photos lies within max_km of them,
     --force-geo would drop every one (an audit's bulk geotag in Paris for four cities): the geotags
-    or the coordinates are wrong, so the line says what to check and does not offer --force-geo."""
+    or the coordinates are wrong, so the line says what to check and does not offer --force-geo. Where some
+    do, a city spread wider than max_km reads the same (audit CF: San Jose over Silicon Valley, offered only
+    --force-geo, which would drop 29 of its 33 geotags): the line names each label's own scale (`scale_km` of
+    `spread`) as the --max-km to try first."""
     none_near = far["beyond_max_km"] >= far["geotagged"]
     lines = []
     if none_near.any():
@@ -281,11 +284,17 @@ def recipe_far_warnings(far: pd.DataFrame, config: FilterConfig) -> list[str]:
                      "(--force-geo would drop every one); check the recipe's lat/lon for these labels and a few "
                      "of their photos' geotags")
     if not none_near.all():
-        lines.append(f"the geotags of {', '.join(far.loc[~none_near, 'label'])} lie far from the recipe's "
+        some = far.loc[~none_near]
+        scale = spread["scale_km"] if spread is not None and "scale_km" in spread else pd.Series(dtype="float64")
+        scaled = [f"{label} (--max-km {int(np.ceil(scale[label]))})" for label in some["label"]
+                  if label in scale.index and np.isfinite(scale[label]) and scale[label] > config.max_km]
+        wider = (f"; or a place spread wider than {config.max_km:g} km (a city over its metro area): try its own "
+                 f"scale first, {', '.join(scaled)}") if scaled else ""
+        lines.append(f"the geotags of {', '.join(some['label'])} lie far from the recipe's "
                      f"coordinates for them (over {config.max_outlier_share:.0%} beyond {config.max_km:g} km, or a "
                      f"median distance over {config.max_median_multiple:g}x that): wrong geotags, or wrong "
-                     "coordinates; geo filter skipped for them; check a few of their photos, then --force-geo drops "
-                     "the far ones, --center median judges them around their own centre")
+                     f"coordinates{wider}; geo filter skipped for them; check a few of their photos, then --force-geo "
+                     "drops the far ones, --center median judges them around their own centre")
     return lines
 
 
