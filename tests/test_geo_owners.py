@@ -191,6 +191,8 @@ def test_a_metro_spread_shot_by_several_photographers_is_held_whatever_its_share
             assert "by 2 or more photographers" in line
         else:
             assert row["geo_filter"] == "applied" and row["geo_outliers"] == 12
+            # audit CF MED-1: an applied label's drops just beyond max_km may be its suburbs: its note says so
+            assert row["note"].startswith("9 of its geo drops lie just beyond 5 km (within 50 km)")
     off, _ = filter_catalog(catalog(suburbs(3, np.random.default_rng(0))), FilterConfig(max_km=5, max_spread_share=1))
     assert geo_drops(off, "london") == 12  # --max-spread-share 1 still never holds
 

@@ -84,7 +84,12 @@ def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str,
     at = {} if bulk is None else {row.label: (row.n, f"({row.lat:.5g}, {row.lon:.5g})", "as are other labels' photos"
                                               if row.shared else f"{row.far_km:,.0f} km from the recipe's coordinates")
                                   for row in bulk.itertuples()}
-    why = {GEO_NOT_A_PLACE: lambda r: f"{r.beyond_max_km} of {r.geotagged} geotagged photos "
+    # an applied label's drops just beyond max_km may be its suburbs (audit CF: 2 of Singapore's 4 drops were genuine
+    # photos 6.5 and 12.4 km out, under an empty note): said, with where to look
+    why = {GEO_APPLIED: lambda r: (f"{r.near_max_km} of its geo drops lie just beyond {config.max_km:g} km (within "
+                                   f"{ring_km:g} km), where a place's suburbs are: `curate review --queue geo` shows "
+                                   "them" if r.near_max_km and r.geo_outliers else ""),
+           GEO_NOT_A_PLACE: lambda r: f"{r.beyond_max_km} of {r.geotagged} geotagged photos "
                                       f"({r.outlier_share:.0%}) beyond {config.max_km:g} km, median {r.p50_km:,.0f} km",
            GEO_TOO_FEW: lambda r: f"{r.geotagged} geotagged photos, fewer than {config.min_geotagged} to judge",
            GEO_NO_GEOTAGS: lambda r: "no geotagged photo: nothing to judge, nothing dropped",
