@@ -163,7 +163,12 @@ def test_real_im2gps_metro_labels_are_held_and_their_photos_kept():
     # every photo is within 30 km of its city: at most a fifth of any label is dropped now
     dropped = out[out["drop_reason"] == "geo_outlier"].groupby("label").size()
     assert (dropped <= 0.2 * table.loc[dropped.index, "geotagged"]).all()
-    assert any(w.startswith("held: geo drops of ") and "--max-km" in w for w in report.warnings)
+    [line] = [w for w in report.warnings if w.startswith("held: geo drops of ") and "--max-km" in w]
+    # the example --max-km is the widest held label's reach, and the line says whose (audit CF: it read "90% of
+    # their nearby photos", Boston's 28 km, where pooled they lie within 14 km)
+    widest = held["spread_km"].idxmax()
+    assert f"within which lie 90% of the nearby photos of the widest, {widest})" in line
+    assert f"--max-km {int(np.ceil(held['spread_km'].max()))}," in line
 
 
 # ---- copies that disagree on the label -----------------------------------------------------------

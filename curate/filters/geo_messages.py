@@ -237,7 +237,11 @@ def held_spread_warning(held: pd.DataFrame, config: FilterConfig) -> str:
     unnamed = held.loc[~held["label"].map(placenames.names_a_place).astype(bool), "label"]
     scenes = f"{', '.join(unnamed)}: not place names, shot in many places"
     wider = "a metro area" if unnamed.empty else scenes if len(unnamed) == len(held) else f"a metro area; {scenes}"
-    larger = f"pass a larger --max-km (e.g. --max-km {suggest}, 90% of their nearby photos)"
+    widest = held.loc[held["spread_km"].idxmax(), "label"] if held["spread_km"].notna().any() else None
+    within = (f"within which lie 90% of the nearby photos of the widest, {widest}" if len(held) > 1 and widest
+              else "90% of its nearby photos" if len(held) == 1 else "90% of their nearby photos")
+    # (audit CF: "90% of their nearby photos" was Boston's 28 km alone; pooled they lie within 14 km)
+    larger = f"pass a larger --max-km (e.g. --max-km {suggest}, {within})"
     fix = "--max-km off keeps them (their names are not places)" if len(unnamed) == len(held) else larger
     return (f"held: geo drops of {', '.join(held['label'])} kept ({int(held['near_max_km'].sum()):,} photos); "
             f"{beyond}: {geo.MIN_SPREAD_PHOTOS} or more of their geotagged photos, by {geo.MIN_SPREAD_OWNERS} or more "
