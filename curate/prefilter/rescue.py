@@ -190,6 +190,7 @@ def rescue(result: pd.DataFrame, candidates: np.ndarray, evidence: LabelEvidence
     unvouched = np.isin(evidence.classes[given], list(weak))
     rescued = would & ~unvouched
     held = pd.Series(evidence.classes[given[would & unvouched]]).value_counts().sort_index()
+    precision = given_precision(evidence) if len(held) else {}  # once, for the held labels' figures
     result = result.copy()
     result.loc[candidates, "label_quality"] = proba[np.arange(len(candidates)), given]
     result.loc[candidates, "suggested_label"] = evidence.classes[proba.argmax(axis=1)]
@@ -203,7 +204,7 @@ def rescue(result: pd.DataFrame, candidates: np.ndarray, evidence: LabelEvidence
                "rescued_km": [round(float(distance.min()), 1), round(float(distance.max()), 1)] if len(distance)
                else None,
                "held": {str(name): {"would_rescue": int(count), "agreement": weak[str(name)],
-                                    "precision": given_precision(evidence)[str(name)]}
+                                    "precision": precision[str(name)]}
                         for name, count in held.items()},
                "other_label": int((believed != given).sum()),
                "off_topic": int(((believed == given) & ~on_topic).sum()),
