@@ -91,8 +91,9 @@ def sessions(catalog: pd.DataFrame) -> pd.Series:
 def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fractions: np.ndarray,
                   seed: int, sweeps: int = 6, fixed: np.ndarray | None = None) -> np.ndarray:
     """Split index (0 train, 1 val, 2 test) per group, filling per-label photo targets. `fixed`: a split
-    code per group that stays where it is (an earlier split's, `curate.split.earlier.group_splits`), -1 for the groups
-    placed here; the free groups fill the targets around the fixed ones.
+    code per group that stays where it is (an earlier split's, `curate.split.earlier.group_splits`, which releases a
+    group pinned to a split now asked to be empty), -1 for the groups placed here; the free groups fill the targets
+    around the fixed ones.
 
     The error is the sum over splits and labels of the squared gap between achieved and requested
     share of the label's photos, plus the same gap for two sets of labels taken together, each
@@ -148,8 +149,6 @@ def assign_groups(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fra
     rng = np.random.default_rng(seed)
     order = np.lexsort((rng.random(n_groups), -counts.sum(axis=1)))
     assignment = np.empty(n_groups, dtype=np.int64)
-    if fixed is not None:  # a group pinned to a split now asked to be empty (--val 0) is placed afresh (review BY)
-        fixed = np.where((np.asarray(fixed) >= 0) & allowed[np.clip(fixed, 0, 2)], fixed, -1)
     free = np.ones(n_groups, bool) if fixed is None else fixed < 0
     for g in np.flatnonzero(~free):
         assignment[g] = int(fixed[g])
