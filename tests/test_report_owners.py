@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 
 from curate.demo.config import DemoConfig
@@ -63,3 +64,33 @@ def test_the_page_holds_a_bounded_number_of_thumbnails(demo_catalog):
     assert figures == sum(g["shown"] for g in galleries) <= 12 * len(galleries)
     owner_galleries = [e for e in report["sections"]["photographers"]["labels"] if "gallery" in e]
     assert [e["label"] for e in owner_galleries] == ["chicago"]  # galleries only under an alarm
+
+
+@pytest.fixture(scope="module")
+def big_demo(tmp_path_factory):
+    """The 3,000-photo demo as ingested: the sandals photographer holds 240 photos (chicago's next owners: ~90)."""
+    ws = Workspace(tmp_path_factory.mktemp("big-demo"))
+    ingest_demo(ws, DemoConfig(photos=3000, seed=3), images=False)
+    return read_catalog(ws)
+
+
+def test_a_photographer_topping_half_the_labels_still_alarms(big_demo):
+    """Audit CD: a spammer who tops two of four labels set the median and MAD of the top owners' counts
+    himself, and neither label alarmed. Each of his labels is now compared with the labels others top (with
+    four labels that is three counts: a weak reference, so the test's spammer has ~2.5 times the others')."""
+    cities = ["chicago"] + [c for c in sorted(big_demo["label"].dropna().unique()) if c != "chicago"][:3]
+    four = big_demo[big_demo["label"].isin(cities)]
+    sandals = four[four["owner_name"] == SANDALS_OWNER_NAME]
+    again = sandals.assign(photo_id=sandals["photo_id"] + "-again", label=cities[1],
+                           tag_labels=[[cities[1]]] * len(sandals))  # as many sandals again under a second city
+    four = pd.concat([four, again], ignore_index=True)
+    section = build_report(four, {})["sections"]["photographers"]
+    by_label = {e["label"]: e for e in section["labels"]}
+    sandals_id = sandals["owner_id"].iloc[0]
+    assert by_label["chicago"]["top_owner"] == by_label[cities[1]]["top_owner"] == sandals_id
+    assert {label for label, e in by_label.items() if e["alarm"]} == {"chicago", cities[1]}
+    # the rule before: both his labels' counts in the median and MAD, and no alarm anywhere
+    from curate.report.owners import concentration_z
+
+    tops = pd.Series({e["label"]: e["top_photos"] for e in section["labels"]})
+    assert (concentration_z(tops) <= 3.5).all()

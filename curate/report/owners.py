@@ -31,16 +31,39 @@ MIN_LABELS = 3  # fewer labels: no collection to compare with
 OWNER_GALLERY = 12  # most thumbnails under one alarm
 
 
-def concentration_z(top_photos: pd.Series) -> pd.Series:
+def concentration_z(top_photos: pd.Series, top_owners: pd.Series | None = None) -> pd.Series:
     """Robust z-score of log(top owner's photo count) per label (index: label); NaN for < 3 labels.
+
+    `top_owners` (same index): each label's top owner. A label whose top owner also tops other labels is
+    compared with itself and the labels other owners top, not with that owner's other labels: one
+    photographer topping half the labels would otherwise set the median and MAD, and none of their labels
+    would look unusual (audit CD: a spammer topping two of the labels never alarmed). When that leaves fewer
+    than 3 labels, or an owner tops every label, the plain rule stands.
 
     >>> concentration_z(pd.Series({"a": 8, "b": 9, "c": 10, "d": 60})).round(1).to_dict()
     {'a': -0.5, 'b': -0.2, 'c': 0.2, 'd': 5.7}
+    >>> tops = pd.Series({"a": 10, "b": 10, "d": 60, "e": 60})  # one owner tops half the labels
+    >>> concentration_z(tops).round(1).to_dict()["d"], concentration_z(tops, pd.Series(
+    ...     {"a": "ann", "b": "bob", "d": "spam", "e": "spam"})).round(1).to_dict()["d"]
+    (0.7, 5.7)
     """
     counts = top_photos.astype("float64")
     if len(counts) < MIN_LABELS:
         return pd.Series(np.nan, index=counts.index)
-    log_k = np.log(counts)
+    z = _robust_z(np.log(counts), counts)
+    if top_owners is None:
+        return z
+    owners = top_owners.reindex(counts.index)
+    repeated = owners.duplicated(keep=False) & owners.notna()
+    for label in counts.index[repeated.to_numpy()]:
+        reference = (owners != owners[label]).to_numpy() | (counts.index == label)
+        if reference.sum() >= MIN_LABELS:
+            z[label] = _robust_z(np.log(counts[reference]), counts[reference])[label]
+    return z
+
+
+def _robust_z(log_k: pd.Series, counts: pd.Series) -> pd.Series:
+    """(log k - median) / max(1.4826 MAD, 1/sqrt(median k)) over `log_k` (the module docstring's rule)."""
     median = float(log_k.median())
     mad = float((log_k - median).abs().median())
     scale = max(1.4826 * mad, 1.0 / np.sqrt(float(counts.median())))
@@ -101,7 +124,7 @@ def photographers_from_counts(per_label: pd.DataFrame, names: dict, owner_alarm:
         per_label[name] = [int(v) if pd.notna(v) else 0 for v in per_label[name]]
     owned = per_label[per_label["top"].map(len) > 0]  # labels of owner-less photos only have no top owner
     tops = pd.Series([int(t[0][1]) for t in owned["top"]], index=owned["label"], dtype="int64")
-    z = concentration_z(tops)
+    z = concentration_z(tops, pd.Series([t[0][0] for t in owned["top"]], index=owned["label"], dtype=object))
     labels = [_label_entry(row, z.get(row.label), owner_alarm, names) for row in per_label.itertuples(index=False)]
     for entry in labels:
         if entry["alarm"]:
