@@ -40,6 +40,7 @@ class PrefilterReport:
     topic_rescue: dict = field(default_factory=dict)  # curate.prefilter.rescue.rescue_topic's summary; {} when off
     untagged_rescued: int = 0  # of untagged_recovered: below the cut, kept by the topic rescue (`topic_rescued`)
     label_model: dict = field(default_factory=dict)  # curate.prefilter.labels.label_model_figures; {} when skipped
+    rejected_owners: list[dict] = field(default_factory=list)  # curate.prefilter.owners: mostly rejected photographers
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # drops held back or forced (label issues): one line each
     config: dict = field(default_factory=dict)
@@ -101,6 +102,12 @@ class PrefilterReport:
                 f"{percent_below(rescue['expected_precision'], rescue['min_precision'])})"
             line += (f"; below the cut, {rescue['rescued']:,} of {rescue['off_topic_labelled']:,} labelled photos "
                      f"rescued (pixels agree with the label){held}")
+        if any(row["kept"] for row in self.rejected_owners):  # `curate run` shows only this line: who to look at
+            first = self.rejected_owners[0]
+            who = first["owner_name"] or first["owner_id"]
+            more = f" and {len(self.rejected_owners) - 1:,} more" if len(self.rejected_owners) > 1 else ""
+            line += (f"; photographers mostly rejected: {who} ({first['rejected']:,} of {first['judged']:,}, "
+                     f"{first['kept']:,} still kept){more}: `curate review --queue owners`")
         sanity = self.sanity_line()
         return line + (f"; {sanity}" if sanity else "")
 

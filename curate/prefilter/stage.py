@@ -146,7 +146,7 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
         relabel=repairs.get("relabel", {}), topic_rescue=repairs.get("topic_rescue", {}),
         label_model=repairs.get("label_model", {}), notes=notes, warnings=unscored_lines + repairs.get("warnings", []),
         config=asdict(config))
-    return result, report
+    return result, _with_rejected_owners(result, report)
 
 
 def _unscored_warning(result: pd.DataFrame, rows: np.ndarray, tagged: np.ndarray, unscored: np.ndarray,
@@ -204,7 +204,20 @@ def _label_issues_only(result: pd.DataFrame, vectors: np.ndarray, usable: np.nda
         label_issues_dropped=dropped, per_label=per_label, relabel=repairs.get("relabel", {}),
         label_model=repairs.get("label_model", {}), notes=notes, warnings=held + repairs.get("warnings", []),
         config=asdict(config))
-    return result, report
+    return result, _with_rejected_owners(result, report)
+
+
+def _with_rejected_owners(result: pd.DataFrame, report: PrefilterReport) -> PrefilterReport:
+    """The report with the photographers this run mostly rejected (`curate.prefilter.owners`) and its line."""
+    from curate.prefilter.owners import mostly_rejected_owners, owners_line, owners_records
+
+    table = mostly_rejected_owners(result)
+    line = owners_line(table)
+    if line is None:
+        return report
+    if not table["kept"].sum():  # nothing of theirs left to look at: said, not warned
+        return replace(report, rejected_owners=owners_records(table), notes=[*report.notes, line])
+    return replace(report, rejected_owners=owners_records(table), warnings=[*report.warnings, line])
 
 
 def _note_split_dropped(result: pd.DataFrame, notes: list[str]) -> pd.DataFrame:

@@ -16,6 +16,7 @@ import pandas as pd
 from curate import schema
 from curate.errors import UsageError
 from curate.prefilter.outliers import UNLIKE_Z
+from curate.prefilter.owners import owner_rejection, rejected_photos
 from curate.review.apply import restore_automatic
 
 QUEUES = ("label_issues", "off_topic", "recovered", "geo", "duplicates", "owners", "quality", "ambiguous")
@@ -108,7 +109,14 @@ def _owners(c: pd.DataFrame):
     mask = counted & ((share > OWNER_SHARE_ALARM) | (c["drop_reason"] == "owner_cap"))
     why = "owner " + owner.astype(str) + " holds " + (share * 100).round(1).astype(str) + "% of " \
         + c["label"].fillna("?").astype(str) + np.where(c["drop_reason"] == "owner_cap", " (capped)", "")
-    return mask, share, why
+    # first: the kept photos of photographers the prefilter mostly rejected (curate.prefilter.owners)
+    judged, _ = rejected_photos(c)
+    rejection = owner_rejection(c)
+    suspect = rejection.notna() & (c["status"] == schema.KEPT) & judged
+    why = why.where(~suspect, "photographer " + owner.astype(str) + ": the prefilter rejected "
+                    + (rejection * 100).round(0).astype("Int64").astype(str) + "% of their photos (off topic or "
+                    "unlike their label); this one is kept")
+    return mask | suspect, share + suspect * (1 + rejection.fillna(0)), why
 
 
 def _quality(c: pd.DataFrame):
