@@ -40,6 +40,7 @@ from curate.catalog_batches import CatalogFile, sorted_digest_bounded
 from curate.errors import DataContractError
 from curate.freshness_advice import (  # (also imported from here by callers)
     command_for,
+    current_geo_lines,
     ingest_command,
     interrupted_ingests,
     interrupted_line,
@@ -280,7 +281,40 @@ def judge(catalog: pd.DataFrame | CatalogFile, reports: dict, ws_flag: str = "")
             states[stage] = _judge_one(stage, catalog, report, reports, states, command)
     for state in states.values():
         state.notes = current_notes(state.notes, state.stage, reports, states)
+    _current_geo_counts(states.get("filter"), reports.get("filter"), catalog)
     return states
+
+
+def _current_geo_counts(state: StageState | None, report: object, catalog: pd.DataFrame | CatalogFile) -> None:
+    """The filter's lines on geo outliers (`current_geo_lines`) with the counts the catalog holds now, where a
+    later stage changed them (the prefilter's geo rescue keeps some back); the catalog is read only when a line
+    speaks of geo outliers."""
+    if state is None or not isinstance(report, dict) or not isinstance(report.get("geo"), list):
+        return
+    dropped = report.get("dropped_by_reason")
+    if not isinstance(dropped, dict) or not dropped.get("geo_outlier"):  # no geo outlier to count
+        return
+    if not any("geo_outlier" in line or "geo outlier" in line for line in state.warnings + state.notes):
+        return
+    then = {str(row["label"]): int(row["geo_outliers"]) for row in report["geo"] if isinstance(row, dict)
+            and row.get("label") is not None and isinstance(row.get("geo_outliers"), int)}
+    now, rescued = geo_outliers_now(catalog)
+    state.warnings = current_geo_lines(state.warnings, then, now, rescued)
+    state.notes = current_geo_lines(state.notes, then, now, rescued)
+
+
+def geo_outliers_now(catalog: pd.DataFrame | CatalogFile) -> tuple[dict[str, int], dict[str, int]]:
+    """({label: the filter's geo_outlier drops in the catalog}, {label: photos kept back by the geo rescue})."""
+    now: dict[str, int] = {}
+    rescued: dict[str, int] = {}
+    for frame in _frames(catalog, ["label", "status", "drop_reason", "drop_stage", "geo_rescued"]):
+        dropped = frame["drop_reason"].eq("geo_outlier") & frame["drop_stage"].eq("filter")
+        back = frame["geo_rescued"].astype("boolean").fillna(False) & frame["status"].eq(schema.KEPT)
+        for counts, rows in ((now, dropped), (rescued, back)):
+            labels = frame.loc[rows.astype("boolean").fillna(False).to_numpy(bool), "label"]
+            for label, n in labels.value_counts().items():
+                counts[str(label)] = counts.get(str(label), 0) + int(n)
+    return now, rescued
 
 
 _RUN_AGAIN = re.compile(r"run `curate (\w+)`( again)?")

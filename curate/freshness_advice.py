@@ -97,3 +97,36 @@ def ingest_command(names: list[str], ws_flag: str = "") -> str:
     """What finishes an interrupted ingest: the same command again (its arguments are the user's)."""
     return " ".join([f"curate ingest {source_of(names[0])} ... (the same command again)",
                      *([ws_flag] if ws_flag else [])])
+
+
+def current_geo_lines(lines: list[str], then: dict[str, int], now: dict[str, int],
+                      rescued: dict[str, int]) -> list[str]:
+    """The filter's lines as they stand now: one that speaks of geo outliers and names a label whose geo_outlier
+    drops changed since the filter ran (`then`: its report's geo table; `now`: the catalog's; `rescued`: the photos
+    `curate prefilter`'s geo rescue kept back, per label) says so, with the count now (a user audit: status
+    repeated the filter's "44 still dropped" after the geo rescue had kept one back, 43 in the catalog).
+
+    >>> print(current_geo_lines(["held: geo drops of metro kept; 3 photos still dropped as geo_outlier", "other"],
+    ...                         {"metro": 3}, {"metro": 2}, {"metro": 1})[0])  # doctest: +NORMALIZE_WHITESPACE
+    held: geo drops of metro kept; 3 photos still dropped as geo_outlier; since this filter run, `curate prefilter`'s
+    geo rescue kept back 1 of metro's 3 geo outliers: 2 dropped as geo_outlier now
+    """
+    import re
+
+    changed = {label: (count, int(now.get(label, 0))) for label, count in then.items() if count != now.get(label, 0)}
+    out = []
+    for line in lines:
+        if not re.search(r"geo_outlier|geo outlier", line):
+            out.append(line)
+            continue
+        named = [label for label in sorted(changed) if re.search(rf"(?<![\w-]){re.escape(label)}(?![\w-])", line)]
+        parts = []
+        for label in named:
+            before, after = changed[label]
+            kept = int(rescued.get(label, 0))
+            parts.append(f"`curate prefilter`'s geo rescue kept back {before - after:,} of {label}'s {before:,} geo "
+                         f"outliers: {after:,} dropped as geo_outlier now" if kept and kept == before - after else
+                         f"{label}'s geo outliers went from {before:,} to {after:,} dropped as geo_outlier now (later "
+                         f"stages changed them{f'; the geo rescue kept back {kept:,}' if kept else ''})")
+        out.append(line + (f"; since this filter run, {'; '.join(parts)}" if parts else ""))
+    return out

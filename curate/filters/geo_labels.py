@@ -46,6 +46,35 @@ GEO_NAME_FAR = "skipped: centre far from the named place"
 PLACE_SLACK_KM = 50.0
 
 
+# One photographer's geo outliers of a label, at least this many, all at one position (to SAME_POSITION_DEG): a
+# camera's or app's default location, which the filter's note names (a user audit on real im2gps geotags: one
+# owner's 13 photos at one identical point thousands of km from the label were dropped under a bare count)
+MIN_DEFAULT_PHOTOS = 5
+SAME_POSITION_DEG = 1e-4
+
+
+def default_positions(outliers: pd.DataFrame) -> pd.DataFrame:
+    """Per (label, owner_id) of the geo outliers (label, owner_id, lat, lon, km: their distance to the label's
+    centre), the photographers with MIN_DEFAULT_PHOTOS or more of them, all at one position (lat and lon within
+    SAME_POSITION_DEG): columns label, owner_id, n, lat, lon (the lowest of each) and km (the nearest). Photos
+    without an owner_id are left out. The DuckDB engine counts the same in SQL; `geo_messages.default_position_notes`
+    reads either.
+
+    >>> outliers = pd.DataFrame({"label": ["paris"] * 6 + ["rome"] * 5, "owner_id": ["a"] * 6 + ["b"] * 5,
+    ...                          "lat": [40.0] * 6 + [1.0, 1.0, 1.0, 1.0, 2.0], "lon": [-74.0] * 11,
+    ...                          "km": [5837.0] * 6 + [4000.0] * 5})
+    >>> default_positions(outliers)[["label", "owner_id", "n", "lat", "lon"]].values.tolist()
+    [['paris', 'a', 6, 40.0, -74.0]]
+    """
+    known = outliers[outliers["owner_id"].notna()]
+    grouped = known.groupby(["label", "owner_id"]).agg(
+        n=("km", "size"), lat=("lat", "min"), lat_max=("lat", "max"), lon=("lon", "min"), lon_max=("lon", "max"),
+        km=("km", "min")).reset_index()
+    same = ((grouped["lat_max"] - grouped["lat"] <= SAME_POSITION_DEG)
+            & (grouped["lon_max"] - grouped["lon"] <= SAME_POSITION_DEG) & (grouped["n"] >= MIN_DEFAULT_PHOTOS))
+    return grouped.loc[same, ["label", "owner_id", "n", "lat", "lon", "km"]].reset_index(drop=True)
+
+
 def modal_points(counts: pd.DataFrame) -> pd.DataFrame:
     """Per label, its most common exact position, how many photos sit there (n) and how many are
     geotagged in all, from (label, lat, lon, n) counts of the usable geotags (ties: the lowest lat,

@@ -52,9 +52,12 @@ def geo_evidence_warnings(table: pd.DataFrame, bulk: pd.DataFrame, disputed: Map
     if disputed:
         far = "; ".join(f"{label} {km:,.0f} km ({int(geotagged.get(label, 0)):,} geotagged photos)"
                         for label, km in disputed.items())
+        beyond = table.set_index("label")["beyond_max_km"].reindex(list(disputed)).fillna(0).sum() \
+            if "beyond_max_km" in table else 0
         lines.append(f"the median centre of the geotags lies far from the recipe's coordinates for: {far}; wrong "
                      "geotags, or photos of another place: their geo drops are held; --center recipe measures "
-                     "distances from the recipe's coordinates, --force-geo drops around the geotags' own centre")
+                     "distances from the recipe's coordinates, --force-geo drops around the geotags' own centre "
+                     f"({photos_text(int(beyond))} beyond {config.max_km:g} km)")
     few = table[(table["geo_outliers"] > 0) & (table["geotagged"] < FEW_GEOTAGS)
                 & (table["geotagged"] * 2 < table["photos"])]
     if len(few):
@@ -63,6 +66,36 @@ def geo_evidence_warnings(table: pd.DataFrame, bulk: pd.DataFrame, disputed: Map
         lines.append(f"geo outliers dropped from labels whose centre rests on a few geotags: {named}; a few wrong "
                      "geotags move such a centre, and then the right ones are dropped; check them, or give the "
                      "labels coordinates in the recipe (--center recipe)")
+    return lines
+
+
+DEFAULT_POSITIONS_SHOWN = 10  # lines of `default_position_notes`; the rest are counted on one more
+
+
+def default_position_notes(positions: pd.DataFrame) -> list[str]:
+    """One note per photographer whose geo outliers of a label all sit at one identical position
+    (`geo_labels.default_positions`: label, owner_id, n, lat, lon, km), most photos first: they are rightly
+    dropped, but the count alone does not say it is one camera's or app's default location (both engines).
+
+    >>> positions = pd.DataFrame({"label": ["paris"], "owner_id": ["12@N01"], "n": [13], "lat": [40.7128],
+    ...                           "lon": [-74.006], "km": [5837.2]})
+    >>> print(default_position_notes(positions)[0])  # doctest: +NORMALIZE_WHITESPACE
+    13 of the geo outliers are photographer 12@N01's photos of paris at one identical position (40.713, -74.006),
+    5,837 km from paris's centre: likely a camera's or app's default location, not where they were taken; dropped
+    as geo_outlier
+    """
+    if positions.empty:
+        return []
+    positions = positions.assign(n=positions["n"].astype("int64"), owner_id=positions["owner_id"].astype(str))
+    ordered = positions.sort_values(["n", "label", "owner_id"], ascending=[False, True, True])
+    lines = [f"{row.n:,} of the geo outliers are photographer {row.owner_id}'s photos of {row.label} at one identical "
+             f"position ({row.lat:.5g}, {row.lon:.5g}), {row.km:,.0f} km from {row.label}'s centre: likely a "
+             "camera's or app's default location, not where they were taken; dropped as geo_outlier"
+             for row in ordered.head(DEFAULT_POSITIONS_SHOWN).itertuples()]
+    rest = ordered.iloc[DEFAULT_POSITIONS_SHOWN:]
+    if len(rest):
+        lines.append(f"{int(rest['n'].sum()):,} more geo outliers are {len(rest):,} more photographers' photos each "
+                     "at one identical position of theirs: likely a camera's or app's default location")
     return lines
 
 
@@ -116,6 +149,15 @@ def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str,
     return table.drop(columns=owned)
 
 
+def photos_text(count: int) -> str:
+    """'258 photos', '1 photo': what a held line's --force-geo would drop.
+
+    >>> photos_text(1), photos_text(1234)
+    ('1 photo', '1,234 photos')
+    """
+    return f"{count:,} photo{'s' if count != 1 else ''}"
+
+
 OWNER_COLUMNS = ["near_owners", "band_owners", "far_owners", "top_owner", "top_owner_photos"]  # geo.owner_support's
 
 
@@ -140,9 +182,11 @@ def geo_warnings(table: pd.DataFrame, config: FilterConfig, spread: pd.DataFrame
     elif names(GEO_NOT_A_PLACE):
         lines += not_a_place_warnings(by_need[by_need["geo_filter"] == GEO_NOT_A_PLACE], config, spread)
     if names(GEO_TOO_FEW, by_need["beyond_max_km"] > 0):
+        few = by_need.loc[by_need["geo_filter"] == GEO_TOO_FEW, "beyond_max_km"]
         lines.append(f"labels with fewer than {config.min_geotagged} geotagged photos are not judged: "
                      f"{names(GEO_TOO_FEW, by_need['beyond_max_km'] > 0)}; geo filter skipped for them; "
-                     "pass --force-geo to apply")
+                     f"pass --force-geo to apply (it would drop {photos_text(int(few.sum()))} beyond "
+                     f"{config.max_km:g} km)")
     if names(GEO_NO_CENTRE):
         lines.append(f"labels without reference coordinates in the recipe: {names(GEO_NO_CENTRE)}; geo filter "
                      "skipped for them; add lat/lon to their [[labels]] entry, or use --center median")
@@ -246,7 +290,8 @@ def held_spread_warning(held: pd.DataFrame, config: FilterConfig) -> str:
     return (f"held: geo drops of {', '.join(held['label'])} kept ({int(held['near_max_km'].sum()):,} photos); "
             f"{beyond}: {geo.MIN_SPREAD_PHOTOS} or more of their geotagged photos, by {geo.MIN_SPREAD_OWNERS} or more "
             f"photographers or over {config.max_spread_share:.0%} of them, lie just beyond "
-            f"{config.max_km:g} km, they spread wider ({wider}); {fix}, or --force-geo to drop them anyway")
+            f"{config.max_km:g} km, they spread wider ({wider}); {fix}, or --force-geo to drop them anyway "
+            f"({photos_text(int(held['near_max_km'].sum()))})")
 
 
 def unnamed_warning(labels: pd.DataFrame, config: FilterConfig) -> str:
@@ -256,7 +301,8 @@ def unnamed_warning(labels: pd.DataFrame, config: FilterConfig) -> str:
     return (f"held: geo drops of {named} kept: their names are not places and the filter would drop over "
             f"{config.max_unnamed_share:.0%} of their geotagged photos beyond {config.max_km:g} km (a scene or object "
             "shot mostly in one town reads as a place); if one is a place, give its lat/lon in the recipe's [[labels]] "
-            "or pass --force-geo to drop them; --max-km off silences this")
+            f"or pass --force-geo to drop them ({photos_text(int(labels['beyond_max_km'].sum()))}); --max-km off "
+            "silences this")
 
 
 def few_owners_warning(labels: pd.DataFrame, spread: pd.DataFrame, config: FilterConfig) -> str:
@@ -290,7 +336,8 @@ def recipe_far_warnings(far: pd.DataFrame, config: FilterConfig, spread: pd.Data
         named = ", ".join(f"{row.label} (median {row.p50_km:,.0f} km)" for row in far[none_near].itertuples())
         lines.append(f"the geotags of {named} lie far from the recipe's coordinates for them, none within "
                      f"{config.max_km:g} km: wrong geotags, or wrong coordinates; geo filter skipped for them "
-                     "(--force-geo would drop every one); check the recipe's lat/lon for these labels and a few "
+                     f"(--force-geo would drop every one, {photos_text(int(far[none_near]['geotagged'].sum()))}); "
+                     "check the recipe's lat/lon for these labels and a few "
                      "of their photos' geotags")
     if not none_near.all():
         some = far.loc[~none_near]
@@ -303,7 +350,8 @@ def recipe_far_warnings(far: pd.DataFrame, config: FilterConfig, spread: pd.Data
                      f"coordinates for them (over {config.max_outlier_share:.0%} beyond {config.max_km:g} km, or a "
                      f"median distance over {config.max_median_multiple:g}x that): wrong geotags, or wrong "
                      f"coordinates{wider}; geo filter skipped for them; check a few of their photos, then --force-geo "
-                     "drops the far ones, --center median judges them around their own centre")
+                     f"drops the far ones ({photos_text(int(some['beyond_max_km'].sum()))}), --center median judges "
+                     "them around their own centre")
     return lines
 
 

@@ -17,6 +17,7 @@ from curate.filters.config import STAGE, FilterConfig
 from curate.filters.geo_labels import (
     GEO_REGION,
     bulk_positions,
+    default_positions,
     disputed_centres,
     drop_limits,
     geo_verdicts,
@@ -25,7 +26,13 @@ from curate.filters.geo_labels import (
     named_places,
     region_outliers,
 )
-from curate.filters.geo_messages import geo_evidence_warnings, geo_warnings, missing_geo_lines, with_verdicts
+from curate.filters.geo_messages import (
+    default_position_notes,
+    geo_evidence_warnings,
+    geo_warnings,
+    missing_geo_lines,
+    with_verdicts,
+)
 from curate.records import apply_drops
 
 
@@ -70,6 +77,9 @@ def geo_filter(out: pd.DataFrame, config: FilterConfig, recipe_centres, notes: l
     held = missing_geo_lines(why.value_counts().to_dict(), int(labelled.sum()), config, notes, warnings)
     if config.missing_geo == "drop" and not held:
         reason = np.where(unlocated, "missing_geo", reason)
+    notes += default_position_notes(default_positions(pd.DataFrame({
+        "label": out.loc[is_outlier, "label"], "owner_id": out.loc[is_outlier, "owner_id"],
+        "lat": lat[is_outlier], "lon": lon[is_outlier], "km": distance[is_outlier]})))
     table = geo.distance_summary(out.loc[labelled, "label"], distance[labelled], is_outlier[labelled], centres,
                                  located=(lat.notna() & lon.notna()).to_numpy()[labelled])
     table = with_verdicts(table, spread, verdicts, config, disputed, bulk, places)

@@ -12,6 +12,8 @@ from curate.filters import geo
 from curate.filters.config import STAGE, FilterConfig
 from curate.filters.geo_labels import (
     GEO_REGION,
+    MIN_DEFAULT_PHOTOS,
+    SAME_POSITION_DEG,
     SPREAD_QUANTILE,
     bulk_positions,
     disputed_centres,
@@ -22,7 +24,13 @@ from curate.filters.geo_labels import (
     region_outliers,
     with_owner_support,
 )
-from curate.filters.geo_messages import geo_evidence_warnings, geo_warnings, missing_geo_lines, with_verdicts
+from curate.filters.geo_messages import (
+    default_position_notes,
+    geo_evidence_warnings,
+    geo_warnings,
+    missing_geo_lines,
+    with_verdicts,
+)
 from curate.filters.geo_stage import recipe_label_centres
 from curate.outofcore.db import drop_kept
 
@@ -110,6 +118,7 @@ def geo_filter(con, config: FilterConfig, recipe_centres, notes: list[str], warn
     _outliers(con, config, verdicts)
     summary = _label_summary(con)
     _drop_flagged(con, config, notes, warnings)
+    notes += default_position_notes(_default_positions(con))
     table = with_verdicts(_label_table(centres, summary), spread, verdicts, config, disputed, bulk, places)
     warnings += geo_warnings(table, config, spread, named)
     warnings += geo_evidence_warnings(table, bulk, disputed, config)
@@ -228,6 +237,15 @@ def _drop_flagged(con, config: FilterConfig, notes: list[str], warnings: list[st
     held = missing_geo_lines(missing, labelled, config, notes, warnings)
     if config.missing_geo == "drop" and not held:
         drop_kept(con, STAGE, "missing_geo", "labelled AND lat_u IS NULL")
+
+
+def _default_positions(con) -> pd.DataFrame:
+    """geo_labels.default_positions of the geo outliers (column `outlier` of w), in SQL."""
+    return con.execute(f"""
+        SELECT label, owner_id, count(*) AS n, min(lat_u) AS lat, min(lon_u) AS lon, min(dist) AS km
+        FROM w WHERE labelled AND outlier AND owner_id IS NOT NULL GROUP BY label, owner_id
+        HAVING count(*) >= {MIN_DEFAULT_PHOTOS} AND max(lat_u) - min(lat_u) <= {SAME_POSITION_DEG!r}
+               AND max(lon_u) - min(lon_u) <= {SAME_POSITION_DEG!r}""").df()
 
 
 def _label_table(centres: dict[str, geo.Centre], summary: pd.DataFrame) -> pd.DataFrame:
