@@ -767,3 +767,46 @@ def test_photos_flagged_but_kept_are_counted_in_the_warning_the_card_and_export_
                                       and len(catalog.at[exported[2], "quality_issues"]) > 0))
     assert again.flagged == {"label issue": 1, "doubted off topic": 4, "quality issue": quality_left}
 
+
+
+def test_a_label_no_file_name_can_hold_loads_through_class_folders(own_ws, tmp_path, capsys):
+    """Audit CG: the documented Pinned loader looked for DIR/train/AC/DC and, with allow_empty, skipped every
+    AC/DC photo in silence. export.json's `class_folders` maps each class to its folder; the docs' loader,
+    given the folders, loads every exported photo under its own class, and the export says which folders are
+    not their labels."""
+    from torchvision.datasets import ImageFolder
+
+    catalog = read_catalog(own_ws)
+    first = sorted(catalog["label"].dropna().unique())[0]
+    catalog["label"] = catalog["label"].replace({first: "AC/DC"})  # a whole class renamed
+    write_catalog(own_ws, catalog)
+    for stage in ("filter", "split"):  # the catalog changed: the split is stale until both run again
+        assert cli([stage, "-w", own_ws.root], capsys)[0] in (0, None)
+    want = expected(own_ws)
+    code, out, err = cli(["export", "--format", "imagefolder", "--out", tmp_path / "out", "-w", own_ws.root], capsys)
+    assert code == 0, err
+    meta = json.loads((tmp_path / "out" / "export.json").read_text())
+    classes = meta["classes"]
+    assert "AC/DC" in classes and meta["class_folders"]["AC/DC"] == "AC_DC"
+    assert all(meta["class_folders"][c] == c for c in classes if c != "AC/DC")
+    assert "'AC/DC' in AC_DC" in " ".join(out.split())
+    folders = [meta["class_folders"][name] for name in classes]  # docs/export.md's loader, as written there
+
+    class Pinned(ImageFolder):
+        def find_classes(self, directory):
+            return folders, {folder: i for i, folder in enumerate(folders)}
+
+    for split, rows in want.groupby("split"):
+        dataset = Pinned(str(tmp_path / "out" / split), allow_empty=True)
+        found = {hashlib.sha256(Path(path).read_bytes()).hexdigest(): classes[target]
+                 for path, target in dataset.samples}
+        assert found == rows["label"].to_dict(), split
+    assert (want["label"] == "AC/DC").sum() > 0
+
+
+def test_labels_equal_but_for_unicode_normalisation_are_refused_as_one_folder():
+    """Audit CG: 'São Paulo' in NFC and in NFD made two export folders that print the same and are one on macOS."""
+    from curate.export.plan import label_folders
+
+    with pytest.raises(DataContractError, match="would share the export folder"):
+        label_folders(["S\u00e3o Paulo", "Sa\u0303o Paulo"])

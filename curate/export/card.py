@@ -14,7 +14,7 @@ import pandas as pd
 
 from curate import schema
 from curate.export.config import ExportConfig
-from curate.export.plan import ExportPlan, PlanSummary, metadata_frame
+from curate.export.plan import ExportPlan, PlanSummary, label_folders, metadata_frame
 from curate.spreadsheet import spreadsheet_safe
 
 
@@ -141,7 +141,11 @@ def manifest_json(plan: ExportPlan, config: ExportConfig, provenance: Provenance
     counts = counts_table(summary) if summary.photos else pd.DataFrame()
     manifest = {
         "format": config.format, "config": asdict(config), "provenance": asdict(provenance),
-        "classes": plan.classes, "photos": summary.photos,
+        "classes": plan.classes,
+        # each class's folder (imagefolder, hf, csv): the label, unless a file name cannot hold it (audit CG: the
+        # documented loader looked for DIR/train/AC/DC and skipped AC/DC's photos in silence)
+        **({"class_folders": label_folders(plan.classes)} if config.folder_format else {}),
+        "photos": summary.photos,
         "per_split": summary.per_split,
         "per_split_label": {split: {label: int(n) for label, n in counts[split].items() if n}
                             for split in counts.columns if split != "total"},

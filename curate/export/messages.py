@@ -17,6 +17,7 @@ from curate.export.plan import (
     HELD_OUT_SPLITS,
     TOUCHES,
     ExportPlan,
+    label_folders,
 )
 
 NO_LEAKS = "No photographer, near-duplicate cluster or exact image spans two splits (checked when exporting)."
@@ -207,6 +208,32 @@ def uncommon_format_note(counts: dict[str, int]) -> str:
 SPLIT_NUMBERING = {"imagefolder": "a reader that numbers classes from each split's folders (ImageFolder, Keras)",
                    "hf": "`datasets`' class_encode_column, which numbers each split's labels on its own,",
                    "csv": "a reader that numbers the labels each split holds"}
+
+
+def renamed_folder_notes(classes: list[str], export_format: str) -> list[str]:
+    """A note when a class's folder is not its label (a `/` or a control character replaced, a long label cut,
+    NFC): a reader that takes class names from folders (ImageFolder, Keras, fast.ai) then names, and may
+    number, that class otherwise than export.json's `classes` (audit CG: `AC/DC` in `AC_DC`, which also sorts
+    after capitals where `AC/DC` sorts before them). None for the formats whose files carry the label.
+
+    >>> print(renamed_folder_notes(["AC/DC", "ACE"], "imagefolder")[0])  # doctest: +NORMALIZE_WHITESPACE
+    class folders that are not their labels (a file name cannot hold them as they are): 'AC/DC' in AC_DC; a reader
+    that takes classes from folder names (ImageFolder, Keras, fast.ai) names them so, and numbers the classes in
+    another order (folders: ACE, AC_DC): map folders to classes with export.json's `class_folders` (docs/export.md)
+    """
+    if export_format not in SPLIT_NUMBERING:
+        return []
+    folders = label_folders(classes)
+    renamed = [(label, folder) for label, folder in folders.items() if folder != label]
+    if not renamed:
+        return []
+    shown = ", ".join(f"{label!r} in {folder}" for label, folder in renamed[:5]) + (", …" if len(renamed) > 5 else "")
+    order = sorted(folders.values())
+    numbering = (f", and numbers the classes in another order (folders: {', '.join(order[:8])}"
+                 f"{', …' if len(order) > 8 else ''})") if order != [folders[label] for label in classes] else ""
+    return [f"class folders that are not their labels (a file name cannot hold them as they are): {shown}; a reader "
+            f"that takes classes from folder names (ImageFolder, Keras, fast.ai) names them so{numbering}: map "
+            "folders to classes with export.json's `class_folders` (docs/export.md)"]
 
 
 def missing_class_notes(split_label: dict[tuple[str, str], int], classes: list[str],

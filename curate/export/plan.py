@@ -11,6 +11,7 @@ images (``image_bytes``) come from the caller.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -388,17 +389,21 @@ MAX_FOLDER_BYTES = 120
 
 
 def label_folders(labels: list[str]) -> dict[str, str]:
-    """Each label's folder name: the label itself, with path separators and control characters
+    """Each label's folder name: the label itself in Unicode NFC, with path separators and control characters
     replaced, and cut to MAX_FOLDER_BYTES with a hash when longer; DataContractError when two labels
-    would share a folder.
+    would share a folder, on a file system that ignores case or Unicode normalisation too (macOS, Windows: audit
+    CG, "São Paulo" in NFC and NFD made two folders that are one there).
 
     >>> folders = label_folders(["x" * 300, "x" * 299 + "y"])
     >>> [len(folder.encode()) for folder in folders.values()], len(set(folders.values()))
     ([120, 120], 2)
+    >>> label_folders(["AC/DC", "Sa\u0303o"]) == {"AC/DC": "AC_DC", "Sa\u0303o": "S\u00e3o"}
+    True
     """
     folders = {}
     for label in labels:
-        folder = "".join("_" if ch in "/\\" or ord(ch) < 32 else ch for ch in label).strip()
+        folder = unicodedata.normalize("NFC", label)
+        folder = "".join("_" if ch in "/\\" or ord(ch) < 32 else ch for ch in folder).strip()
         folder = folder if folder.strip(".") else f"_{folder}"
         if len(folder.encode("utf-8")) > MAX_FOLDER_BYTES:
             digest = hashlib.sha1(label.encode("utf-8")).hexdigest()[:8]
@@ -407,7 +412,7 @@ def label_folders(labels: list[str]) -> dict[str, str]:
         folders[label] = folder
     seen: dict[str, str] = {}
     for label, folder in folders.items():
-        other = seen.setdefault(folder.casefold(), label)
+        other = seen.setdefault(folder.casefold(), label)  # (NFC above: a folder name is NFC already)
         if other != label:
             raise DataContractError(f"labels {other!r} and {label!r} would share the export folder {folder!r}; "
                                     "rename one where the labels come from (the recipe's label names, the label "

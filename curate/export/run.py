@@ -38,6 +38,7 @@ from curate.export.messages import (
     missing_class_notes,
     nothing_to_export,
     plan_warnings,
+    renamed_folder_notes,
     touching_notes,
 )
 from curate.export.plan import ExportPlan
@@ -216,7 +217,8 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
         source.end_plan()  # the sizes the store was asked for, remembered for the next export
         if not plan.photos:  # before a file is written or removed: an earlier export in `out` stays (audit AL)
             raise UsageError(nothing_to_export(plan.excluded))
-        notes = [*notes, *missing_class_notes(plan.summary.split_label, plan.classes, config.format),
+        notes = [*notes, *renamed_folder_notes(plan.classes, config.format),
+                 *missing_class_notes(plan.summary.split_label, plan.classes, config.format),
                  *format_notes(catalog, config), *touching_notes(plan.excluded)]
         catalog_hash = catalog_sha256(ws)
         copies = copies_line(*last_check(ws, catalog_hash))  # copies of another collection's photos: said
