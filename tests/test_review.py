@@ -703,6 +703,34 @@ def test_an_imported_label_is_stripped_as_the_app_strips_it(demo_ws, tmp_path):
     assert [d["label"] for d in read_decisions(Workspace(root))] == ["tokyo"]
 
 
+def test_an_imported_label_in_nfd_is_the_nfc_label_and_a_new_label_is_named(demo_ws, tmp_path):
+    """Audit CG: "São Paulo" typed in NFD made a second label that printed the same (two export folders, one on
+    macOS), and the import never said it had made a new label, as the app does."""
+    from curate.review.session import ReviewSession
+
+    root = tmp_path / "ws"
+    subprocess.run(["cp", "-a", str(demo_ws.root), str(root)], check=True)
+    catalog = read_catalog(Workspace(root))
+    photos = catalog.loc[catalog["status"] == "kept", "photo_id"].tolist()
+    incoming = tmp_path / "in.jsonl"
+    incoming.write_text("".join(json.dumps(decision(photo, "relabel", label="Sa\u0303o Paulo")) + "\n"
+                                for photo in photos[:2]))
+    result = runner.invoke(app, ["review", "-w", str(root), "--import-decisions", str(incoming)])
+    assert result.exit_code == 0, result.output
+    assert {d["label"] for d in read_decisions(Workspace(root))} == {"S\u00e3o Paulo"}
+    said = " ".join(result.output.split())
+    assert "note: 1 new label, not in the catalog before: 'S\u00e3o Paulo'" in said
+    session = ReviewSession(Workspace(root), user="tester")  # the app: the same label, however it is typed
+    session.decide(photos[2:3], "relabel", "Sa\u0303o Paulo")
+    session.close()
+    labels = set(read_catalog(Workspace(root))["label"].dropna())
+    assert "S\u00e3o Paulo" in labels and "Sa\u0303o Paulo" not in labels
+    again = tmp_path / "again.jsonl"  # a label the catalog holds already is not new
+    again.write_text(json.dumps(decision(photos[3], "relabel", label="S\u00e3o Paulo")) + "\n")
+    result = runner.invoke(app, ["review", "-w", str(root), "--import-decisions", str(again)])
+    assert result.exit_code == 0 and "new label" not in result.output
+
+
 def test_report_shows_what_was_reviewed(demo_ws, tmp_path):
     from curate.review.session import ReviewSession
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from curate import objectstore, schema
 from curate.errors import CurateError
+from curate.review.journal import clean_label
 from curate.review.page import card, render_page
 from curate.review.queues import QUEUES, filter_positions
 from curate.review.session import ReviewSession, StageRunning
@@ -125,7 +126,7 @@ def create_app(session: ReviewSession, host: str = "127.0.0.1", token: str | Non
             known = set(session.catalog["label"].dropna())
         done = session.decide(body.photo_ids, body.action, body.label, body.queue)
         message = f"{body.action}: {len(done)} photo(s)"
-        label = (body.label or "").strip()
+        label = clean_label(body.label)
         if body.action == "relabel" and done and label not in known:  # a typo would make a class of its own
             message += (f"; note: {label!r} is a new label, not one of the catalog's {len(known)}: it makes a new "
                         "class (undo if it is a typo)")

@@ -75,6 +75,17 @@ def check_decision(decision: object, where: str) -> dict:
 MAX_LABEL_CHARS = 100
 
 
+def clean_label(label: str | None) -> str:
+    """A reviewer's label as it is recorded: trimmed (" Forest " is Forest: audit AO) and in Unicode NFC, the form
+    every source's labels take (audit CG: "São Paulo" typed or pasted in NFD, from a macOS file name, made a
+    second label that looked the same, and a second export folder).
+
+    >>> clean_label(" Sa\u0303o Paulo ") == "S\u00e3o Paulo"
+    True
+    """
+    return unicodedata.normalize("NFC", (label or "").strip())
+
+
 def label_problem(label: str) -> str | None:
     """Why a reviewer's label cannot be used (the review app's rule and `--import-decisions`'s: audit AN, an
     import took a NUL, a newline or 300 characters into the catalog, the CSV export and model.json), or None.
@@ -171,8 +182,8 @@ def import_decisions(ws: Workspace, source: Path) -> tuple[int, int]:
         raise UsageError(f"--import-decisions {source}: {what}; give a file written by --export-decisions")
     incoming = read_decisions_file(source)
     for decision in incoming:
-        if decision["action"] == "relabel":  # as the app takes it: " Forest " is Forest (audit AO)
-            decision["label"] = decision["label"].strip()
+        if decision["action"] == "relabel":  # as the app takes it: " Forest " is Forest (audit AO), NFC (CG)
+            decision["label"] = clean_label(decision["label"])
         problem = label_problem(decision["label"]) if decision["action"] == "relabel" else None
         if problem:
             raise DataContractError(f"--import-decisions {source}: decision {decision['id']!r} ({decision['photo_id']}"

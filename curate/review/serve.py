@@ -43,6 +43,11 @@ def import_summary(before: pd.DataFrame, after: pd.DataFrame, decisions: list[di
                  "reviews.jsonl, applied if it comes back)")
     if dangling:
         line += f"; {dangling} undo{'es' if dangling == 1 else ''} a decision this workspace does not know (no effect)"
+    new_labels = sorted(set(after["label"].dropna()) - set(before["label"].dropna()))
+    if new_labels:  # as the app says of a relabel to a label the catalog lacks: a typo makes a class (audit CG)
+        named = ", ".join(repr(label) for label in new_labels[:5]) + (" …" if len(new_labels) > 5 else "")
+        line += (f"; note: {len(new_labels)} new label{'s' if len(new_labels) != 1 else ''}, not in the catalog "
+                 f"before: {named} (each makes a class of its own: if one is a typo, undo it in `curate review`)")
     line += f"; {int(after['review_status'].notna().sum())} photos carry a review decision; "
     if changed:
         # (the split and what follows it; the filter or the prefilter too where an undone drop held back a photo

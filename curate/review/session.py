@@ -23,6 +23,7 @@ from curate.errors import CurateError, UsageError
 from curate.review.apply import REVIEW_COLUMNS, active_decisions, apply_decisions, photo_state
 from curate.review.journal import (
     append_decisions,
+    clean_label,
     label_problem,
     local_user,
     new_decision,
@@ -151,7 +152,7 @@ class ReviewSession:
         if not photo_ids:
             raise UsageError("no photo given")
         if action == "relabel":
-            label = (label or "").strip()
+            label = clean_label(label)
             problem = label_problem(label)
             if problem:
                 raise UsageError(problem)
