@@ -107,13 +107,77 @@ def unreadable_warnings(lat: pd.Series, lon: pd.Series, names: tuple[str, str] =
     return lines
 
 
-def coordinate_warnings(records: pd.DataFrame) -> list[str]:
-    """`unreadable_warnings` for a source's canonical records (nothing when they have no lat or lon column)."""
+def out_of_range_warnings(lat: pd.Series, lon: pd.Series, names: tuple[str, str] = ("lat", "lon")) -> list[str]:
+    """One line for the photos whose position reads as numbers but lies off the globe (|lat| > 90 or |lon| > 180):
+    `clean_coordinates` stores them without one (`coord_issue` out_of_range), which the geo filter counts with the
+    photos that have none (audit CK 3: a file with its lat and lon columns swapped lost half its geotags without a
+    word). When most of them hold a valid latitude in the lon column and a valid longitude in the lat column, the
+    line says the columns look swapped and how to read them the other way round; nothing is swapped unasked.
+
+    >>> line, = out_of_range_warnings(pd.Series([151.2, 2.35, -33.9]), pd.Series([-33.9, 48.9, 151.2]), ("y", "x"))
+    >>> line[:62], "are the columns swapped? If so, ingest again with --map lat=x --map lon=y" in line
+    ('1 photo has a position off the globe (|y| over 90 or |x| over ', True)
+    """
+    lat_num, lon_num = coordinate_numbers(pd.Series(lat, copy=False), "lat"), \
+        coordinate_numbers(pd.Series(lon, copy=False), "lon")
+    finite = np.isfinite(lat_num) & np.isfinite(lon_num)
+    off = finite & ((lat_num.abs() > 90) | (lon_num.abs() > 180))
+    count = int(off.sum())
+    if not count:
+        return []
+    one = count == 1
+    first = off.to_numpy().nonzero()[0][0]
+    line = (f"{count:,} photo{'' if one else 's'} {'has' if one else 'have'} a position off the globe "
+            f"(|{names[0]}| over 90 or |{names[1]}| over 180, e.g. {names[0]} {_shown(lat, first)}, {names[1]} "
+            f"{_shown(lon, first)}): stored without a position (coord_issue out_of_range)")
+    swapped = off & (lon_num.abs() <= 90) & (lat_num.abs() <= 180)
+    # most of them fit the other way round, and they are no stray typo among many (one in ten positions at least)
+    if swapped.sum() * 2 > count and swapped.sum() * 10 >= finite.sum():
+        some = "its" if one else ("all their" if int(swapped.sum()) == count else f"{int(swapped.sum()):,} of their")
+        valid = "is a valid latitude" if one else "are valid latitudes"
+        line += (f"; {some} {names[1]} value{'' if one else 's'} {valid}"
+                 f" and {'its' if one else 'their'} {names[0]} value{'' if one else 's'} "
+                 f"{'a valid longitude' if one else 'valid longitudes'}: are the columns swapped? If so, ingest again "
+                 f"with --map lat={names[1]} --map lon={names[0]} (the photos whose values fit either way are then "
+                 "read the right way round too)")
+    else:
+        line += "; write latitudes within -90..90 and longitudes within -180..180, in decimal degrees"
+    return [line]
+
+
+def half_pair_warnings(lat: pd.Series, lon: pd.Series, names: tuple[str, str] = ("lat", "lon")) -> list[str]:
+    """One line for the photos whose metadata gives one of lat and lon and leaves the other empty: stored without a
+    position (`coord_issue` not_a_number), which `unreadable_warnings` does not see (each value alone reads)."""
+    lat, lon = pd.Series(lat, copy=False), pd.Series(lon, copy=False)
+    half = _blank(lat) ^ _blank(lon)
+    count = int(half.sum())
+    if not count:
+        return []
+    first = half.to_numpy().nonzero()[0][0]
+    one = count == 1
+    return [f"{count:,} photo{'' if one else 's'} {'gives' if one else 'give'} only one of {names[0]} and {names[1]} "
+            f"(e.g. {names[0]} {_shown(lat, first)}, {names[1]} {_shown(lon, first)}): stored without a position "
+            f"(coord_issue not_a_number); fill in the other value, or empty both"]
+
+
+def _shown(values: pd.Series, at: int) -> str:
+    value = values.iloc[at]
+    return "(empty)" if value is None or (isinstance(value, float) and np.isnan(value)) or not str(value).strip() \
+        else repr(str(value).strip()) if isinstance(value, str) else str(value)
+
+
+def coordinate_warnings(records: pd.DataFrame, names: tuple[str, str] = ("lat", "lon")) -> list[str]:
+    """The lines that say why photos whose metadata wrote a position are stored without one: values no rule reads
+    (`unreadable_warnings`), a position off the globe (`out_of_range_warnings`, with a hint when the columns look
+    swapped) and one of the pair left empty (`half_pair_warnings`), for a source's canonical records (nothing when
+    they have no lat or lon column). `names`: the columns as the user's file spells them."""
     if "lat" not in records.columns and "lon" not in records.columns:
         return []
     blank = pd.Series(None, index=records.index, dtype=object)
-    return unreadable_warnings(records["lat"] if "lat" in records.columns else blank,
-                               records["lon"] if "lon" in records.columns else blank)
+    lat = records["lat"] if "lat" in records.columns else blank
+    lon = records["lon"] if "lon" in records.columns else blank
+    return [*unreadable_warnings(lat, lon, names), *out_of_range_warnings(lat, lon, names),
+            *half_pair_warnings(lat, lon, names)]
 
 
 def clean_coordinates(lat: pd.Series, lon: pd.Series,

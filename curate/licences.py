@@ -63,7 +63,8 @@ _CC = re.compile(rf"^(?:cc|creativecommons)(?P<parts>by(?:nc)?(?:nd|sa)?)(?:{_VE
 _SIMPLE = re.compile(rf"^(?P<family>cc0|pdm|gfdl)(?:{_VERSION})?(?P<port>[a-z]{{2,3}})?$")
 _URL = re.compile(r"creativecommons\.org/(?:licenses/(?P<parts>by(?:-nc)?(?:-nd|-sa)?)|publicdomain/(?P<pd>zero|mark))"
                   r"/(?P<version>\d+(?:\.\d+)?)(?:/(?P<port>[a-z]{2,3}))?")
-_FLICKR_ID = re.compile(r"^(?:flickrlicense)?(?P<id>\d{1,2})$")
+# Flickr's licence number, also as pandas writes it in a column with an empty cell (`4.0`) or zero-padded (`04`)
+_FLICKR_ID = re.compile(r"^(?:flickrlicense)?0*(?P<id>\d{1,2})(?:\.0+)?$")
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ def parse_licence(text: object) -> LicenceName | None:
 
     >>> str(parse_licence("4")), str(parse_licence("CC BY-SA 3.0 de")), str(parse_licence("cc-by"))
     ('cc-by-2.0', 'cc-by-sa-3.0-de', 'cc-by')
+    >>> str(parse_licence("4.0")), str(parse_licence("04")), str(parse_licence(0.0)), parse_licence("4.5")
+    ('cc-by-2.0', 'cc-by-2.0', 'all-rights-reserved', None)
     >>> parse_licence("my own terms") is None
     True
     """

@@ -43,8 +43,10 @@ def test_a_european_sidecar_with_decimal_commas_keeps_its_geotags(tmp_path):
     assert catalog["lon"].round(4).tolist()[:2] == [-0.1278, 2.3522]
     assert catalog["coord_issue"].fillna("-").tolist() == ["-", "-", "not_a_number", "missing"]
     unread = [line for line in report.warnings if "could not be read as coordinates" in line]
-    assert len(unread) == 2 and unread[0].startswith("1 lat value could not be read as coordinates (e.g. 'n/a')")
-    assert unread[1].startswith("1 lon value")
+    # named as the file names them (audit CK 3: the --map hint for swapped columns needs the file's names)
+    assert len(unread) == 2
+    assert unread[0].startswith("1 Breitengrad value could not be read as coordinates (e.g. 'n/a')")
+    assert unread[1].startswith("1 Längengrad value")
 
 
 def test_an_exiftool_sidecar_is_read_with_its_file_column_named(tmp_path):

@@ -50,11 +50,19 @@ from curate.ingest.folder_reconcile import (
     changed_since_stored,
     drop_removed_photos,
     present_in_folder,
+    removed_warnings,
     stored_photo_ids,
 )
 from curate.ingest.folder_records import build_records
 from curate.ingest.folder_scan import FolderScan, linked_warning, scan_folder, skipped_clause, skipped_warning
-from curate.ingest.mapping import column_usage, duplicate_column_warnings, without_renamed_duplicates
+from curate.ingest.mapping import (
+    blank_columns,
+    column_usage,
+    coordinate_names,
+    duplicate_column_warnings,
+    mapping_notes,
+    without_renamed_duplicates,
+)
 from curate.ingest.photo_sidecars import (
     credit_derived,
     exif_text_fields,
@@ -133,7 +141,9 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     records = fill_from_exif(labels.records, options.workers)
     if "taken_at" in records.columns:  # dates a metadata file wrote in a way no reader agrees on
         warnings += read_taken_at(records["taken_at"]).warnings()
-    warnings += coordinate_warnings(records)
+    names = coordinate_names(contents.table, dict(options.column_map), pages_first=True) \
+        if contents.table is not None else ("lat", "lon")
+    warnings += coordinate_warnings(records, names)  # unread, off the globe (swapped?), half pairs (audit CK 3)
     job = IngestJob(SOURCE, records, fetch=make_fetch(root),
                     recipe=None if labels.source == "none" else recipe, workers=options.workers,
                     retry_reasons=RETRY_REASONS, id_prefix=id_prefix(folder_namespace(ws, root, records, photo_bytes)),
@@ -295,14 +305,10 @@ def _reconcile_folder(ws: Workspace, prefix: str, records: pd.DataFrame, images:
                         "the catalog keeps the stored copy, as an ingest never replaces an image; to take an edited "
                         "file, give it a new name, and a new photo_id where a metadata sidecar gives ids (a new "
                         "photo: the old one is then dropped as missing_file)")
-    gone, example = drop_removed_photos(ws, prefix, records.loc[present_in_folder(records, images), "source_id"])
-    if gone:
-        many = gone != 1
-        warnings.append(f"{gone:,} photo{'s' if many else ''} ingested from this folder before "
-                        f"{'are' if many else 'is'} no longer in it (e.g. {example}): dropped as missing_file "
-                        f"(a later stage that kept {'them' if many else 'it'} reads as stale); "
-                        f"{'they come' if many else 'it comes'} back if the file{'s do' if many else ' does'}")
-        report.dropped_by_reason["missing_file"] = report.dropped_by_reason.get("missing_file", 0) + gone
+    removed = drop_removed_photos(ws, prefix, records.loc[present_in_folder(records, images), "source_id"])
+    warnings += removed_warnings(removed)  # photos gone, and photos still here under new ids (audit CK 7)
+    if removed.count:
+        report.dropped_by_reason["missing_file"] = report.dropped_by_reason.get("missing_file", 0) + removed.count
     return warnings
 
 
@@ -315,9 +321,10 @@ def _finish_report(report: IngestReport, contents: _FolderContents, warnings: li
     if table is not None:  # a label column is read only when the labels come from it
         unused = () if label_source == "column" else ("label",)
         report.columns = without_renamed_duplicates(
-            credit_derived(column_usage(list(table.columns), dict(column_map), unused, pages_first=True),
-                           table.columns),
+            credit_derived(column_usage(list(table.columns), dict(column_map), unused, pages_first=True,
+                                        blank=blank_columns(table)), table.columns),
             table.columns)
+        report.notes += mapping_notes(table, dict(column_map), pages_first=True)  # an empty column passed over, ids
     return report
 
 

@@ -15,7 +15,15 @@ from pathlib import Path
 import pandas as pd
 
 from curate.errors import UsageError
-from curate.ingest.mapping import CSV_HINT, DEFAULT_ALIASES, csv_separator
+from curate.ingest.mapping import (
+    CSV_HINT,
+    DEFAULT_ALIASES,
+    csv_separator,
+    header_key,
+    separator_line,
+    table_text,
+    without_unnamed_blank_columns,
+)
 from curate.ingest.photo_sidecars import MAX_SIDECAR_BYTES
 
 SIDECAR_NAMES = ("metadata.csv", "metadata.jsonl", "metadata.json")
@@ -38,7 +46,7 @@ def is_album_description(path: Path) -> bool:
         data = json.loads(read_regular_file(path, MAX_SIDECAR_BYTES).decode("utf-8-sig"))
     except (OSError, ValueError, RecursionError):  # read_metadata says what is wrong with it
         return False
-    return isinstance(data, dict) and not {str(key).casefold() for key in data} & set(DEFAULT_ALIASES["file"])
+    return isinstance(data, dict) and not {header_key(key) for key in data} & set(DEFAULT_ALIASES["file"])
 
 
 def read_metadata(path: Path) -> pd.DataFrame:
@@ -48,17 +56,15 @@ def read_metadata(path: Path) -> pd.DataFrame:
     if path.is_dir():
         raise UsageError(f"metadata file {path} is a folder; pass a CSV or JSON file")
     try:
-        text = read_regular_file(path, MAX_METADATA_BYTES).decode("utf-8-sig")
+        data = read_regular_file(path, MAX_METADATA_BYTES)
     except OSError as exc:
         raise UsageError(f"metadata file {path} is unreadable ({exc.strerror or exc})") from exc
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"metadata file {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as "
-                         "UTF-8 (a spreadsheet's \"CSV UTF-8\"; `iconv -f cp1252 -t utf-8` converts a Windows file)"
-                         ) from exc
+    text = table_text(data, path)  # UTF-8, or UTF-16 with its byte-order mark; else how to convert it
     suffix = path.suffix.lower()
     if suffix in (".json", ".jsonl", ".ndjson") or (suffix not in (".csv", ".tsv") and text.lstrip()[:1] in "[{"):
         return parse_json_metadata(text, path)
-    return parse_csv_metadata(text, path, sep=csv_separator(text.split("\n", 1)[0], suffix))
+    text, separator = separator_line(text)  # Excel's `sep=;` first line names the delimiter
+    return parse_csv_metadata(text, path, sep=separator or csv_separator(text.split("\n", 1)[0], suffix))
 
 
 def read_regular_file(path: Path, max_bytes: int) -> bytes:
@@ -90,7 +96,7 @@ def parse_csv_metadata(text: str, path: Path, sep: str = ",") -> pd.DataFrame:
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
         detail = detail.replace("Error tokenizing data. C error: ", "")  # pandas' parser, not the user's words
         raise UsageError(f"metadata file {path} is not valid CSV ({detail}); save it as CSV with {CSV_HINT}") from exc
-    return table
+    return without_unnamed_blank_columns(table)
 
 
 def parse_json_metadata(text: str, path: Path) -> pd.DataFrame:

@@ -8,6 +8,7 @@ later ingest finds its file again.
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -69,7 +70,18 @@ def present_in_folder(records: pd.DataFrame, images: set[str]) -> pd.Series:
     return scanned | pd.Series(on_disk, index=records.index, dtype=bool)
 
 
-def drop_removed_photos(ws: Workspace, prefix: str, source_ids: pd.Series) -> tuple[int, str | None]:
+class Removed(NamedTuple):
+    """The photos `drop_removed_photos` dropped: how many, one's source id (one truly gone where there is one),
+    and how many of them (and one's
+    source id, and the id its file now has) are still in the folder under another id."""
+
+    count: int = 0
+    example: str | None = None
+    renamed: int = 0
+    renamed_example: tuple[str, str] | None = None
+
+
+def drop_removed_photos(ws: Workspace, prefix: str, source_ids: pd.Series) -> Removed:
     """Mark dropped (`missing_file`, at ingest) the photos of this folder (photo ids `<prefix>:...`) whose file
     is no longer in it (`source_ids`: the photos `present_in_folder` found, not every metadata row);
     (how many, one of their source ids). An audit deleted photos from a recipe's folder and found them still
@@ -77,20 +89,58 @@ def drop_removed_photos(ws: Workspace, prefix: str, source_ids: pd.Series) -> tu
     rows (a scraper's CSV is appended to, bad photos are deleted in a file browser). A photo a later stage
     dropped is marked too (its drop would otherwise be reinstated when that stage re-runs, or kept by a
     reviewer); one ingest dropped for another reason keeps it. Their rows, metadata and stored images stay: a
-    later ingest that finds the file again takes it back (missing_file is retried)."""
+    later ingest that finds the file again takes it back (missing_file is retried).
+
+    A dropped photo whose image (sha256) a photo of the folder found now also has is still there under another
+    id: the metadata's id column changed (a corrected `--map source_id=...`), and `Removed.renamed` counts them
+    (audit CK 7: a re-ingest said 24 photos were no longer in the folder when every file was)."""
     from curate import schema
     from curate.workspace import read_catalog, write_catalog
 
     catalog = read_catalog(ws, required=False)
     if catalog.empty:
-        return 0, None
-    gone = (catalog[schema.PHOTO_ID].astype(str).str.startswith(f"{prefix}:")
-            & ~catalog["source_id"].isin(set(source_ids.astype(str)))
-            & ((catalog["status"] == schema.KEPT) | (catalog["drop_stage"] != "ingest")))
+        return Removed()
+    ours = catalog[schema.PHOTO_ID].astype(str).str.startswith(f"{prefix}:")
+    present = catalog["source_id"].isin(set(source_ids.astype(str)))
+    gone = ours & ~present & ((catalog["status"] == schema.KEPT) | (catalog["drop_stage"] != "ingest"))
     if not gone.any():
-        return 0, None
+        return Removed()
+    here = catalog.loc[ours & present & catalog["sha256"].notna()]
+    new_id = dict(zip(here["sha256"], here["source_id"]))
+    moved = gone & catalog["sha256"].isin(set(new_id))
     catalog.loc[gone, ["status", "drop_reason", "drop_stage", "error_detail"]] = [
         schema.DROPPED, "missing_file", "ingest", "no longer in the folder"]
+    catalog.loc[moved, "error_detail"] = [f"its file is in the folder under the id {new_id[sha]}"
+                                          for sha in catalog.loc[moved, "sha256"]]
     write_catalog(ws, catalog)
-    return int(gone.sum()), str(catalog.loc[gone, "source_id"].iloc[0])
+    renamed_example = None
+    if moved.any():
+        first = catalog.loc[moved].iloc[0]
+        renamed_example = (str(first["source_id"]), str(new_id[first["sha256"]]))
+    really_gone = gone & ~moved
+    example = catalog.loc[really_gone if really_gone.any() else gone, "source_id"].iloc[0]
+    return Removed(int(gone.sum()), str(example), int(moved.sum()), renamed_example)
 
+
+def removed_warnings(removed: Removed) -> list[str]:
+    """What `drop_removed_photos` did, in words: the photos gone from the folder, and apart from them those whose
+    file is still there under another id (it is no longer in the folder only as the photo it was)."""
+    lines = []
+    gone = removed.count - removed.renamed
+    if gone:
+        many = gone != 1
+        lines.append(f"{gone:,} photo{'s' if many else ''} ingested from this folder before "
+                     f"{'are' if many else 'is'} no longer in it (e.g. {removed.example}): dropped as missing_file "
+                     f"(a later stage that kept {'them' if many else 'it'} reads as stale); "
+                     f"{'they come' if many else 'it comes'} back if the file{'s do' if many else ' does'}")
+    if removed.renamed:
+        many = removed.renamed != 1
+        old, new = removed.renamed_example
+        lines.append(f"{removed.renamed:,} photo{'s' if many else ''} ingested from this folder before "
+                     f"{'have' if many else 'has'} another id now (e.g. {old} is now {new}): "
+                     f"{'their files are' if many else 'its file is'} still here, but the metadata's id column gives "
+                     f"{'them' if many else 'it'} new ids (another --map source_id, or edited ids), so "
+                     f"{'they were' if many else 'it was'} ingested as new photo{'s' if many else ''} and the old "
+                     f"row{'s are' if many else ' is'} dropped as missing_file; to keep the old ids, ingest with the "
+                     "id column used before")
+    return lines

@@ -26,6 +26,7 @@ downloadurl, licensename work without `--map`). Each row becomes one catalog row
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,11 +42,18 @@ from curate.ingest.engine_job import IngestJob, IngestReport
 from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader, check_some_download_worked
 from curate.ingest.mapping import (
     CSV_HINT,
+    blank_columns,
     column_usage,
+    coordinate_names,
     csv_separator,
     duplicate_column_warnings,
+    mapping_notes,
     resolve_columns,
+    separator_line,
+    shown_columns,
+    table_text,
     to_records,
+    without_unnamed_blank_columns,
 )
 from curate.recipes import load_recipe
 from curate.settings_fields import SettingError, setting
@@ -92,10 +100,12 @@ def read_url_table(path: Path) -> pd.DataFrame:
             is_parquet = is_parquet or handle.read(4) == _PARQUET_MAGIC
         if is_parquet:
             return pd.read_parquet(path)
-        with path.open(encoding="utf-8-sig", errors="replace") as handle:
-            separator = csv_separator(handle.readline(), path.suffix)
+        # UTF-8 or UTF-16 with its mark, and Excel's `sep=;` first line naming the delimiter (audit CK 8)
+        text, separator = separator_line(table_text(path.read_bytes(), path, "URL list"))
+        separator = separator or csv_separator(text.split("\n", 1)[0], path.suffix)
         # Text only: ids like 0012 and tags like "nan" must survive; "" is the only missing value.
-        return pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, na_values=[""])
+        table = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False, na_values=[""])
+        return without_unnamed_blank_columns(table)
     except (OSError, ValueError, UnicodeDecodeError, pa.ArrowException, pd.errors.ParserError) as exc:
         kind = "Parquet" if is_parquet else "CSV"
         message = " ".join(str(exc).replace("Error tokenizing data. C error: ", "").split())[:200]
@@ -109,9 +119,9 @@ def url_records(table: pd.DataFrame, column_map: dict[str, str]) -> pd.DataFrame
 
     Raises UsageError when no column holds URLs (or a mapped column is missing).
     """
-    resolved = resolve_columns(list(table.columns), column_map)
+    resolved = resolve_columns(list(table.columns), column_map, blank=blank_columns(table))
     if "url" not in resolved:
-        raise UsageError(f"no URL column in the file (columns: {', '.join(map(str, table.columns))}); "
+        raise UsageError(f"no URL column in the file (columns: {', '.join(shown_columns(table.columns))}); "
                          "name it url/downloadurl or pass --map url=COLUMN")
     records = to_records(table, column_map).drop(columns=["file"], errors="ignore").reset_index(drop=True)
     url = _as_text(records["url"])
@@ -162,11 +172,13 @@ def ingest_urls(ws: Workspace, options: UrlIngestOptions) -> IngestReport:
                         retry_reasons=TRANSIENT_REASONS, checkpoint_seconds=options.checkpoint_seconds,
                         keep_url_secrets=options.keep_url_secrets)
         report = run_ingest(ws, job)
-    report.columns = column_usage(list(table.columns), options.column_map, unused_fields=("file",))
+    report.columns = column_usage(list(table.columns), options.column_map, unused_fields=("file",),
+                                  blank=blank_columns(table))
+    report.notes += mapping_notes(table, options.column_map)
     report.warnings += [*duplicate_column_warnings(table.columns), *several_labels_warning(records)]
     if "taken_at" in records.columns:
         report.warnings += read_taken_at(records["taken_at"]).warnings()
-    report.warnings += coordinate_warnings(records)
+    report.warnings += coordinate_warnings(records, coordinate_names(table, options.column_map))
     check_some_download_worked(report)
     return report
 
