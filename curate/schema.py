@@ -53,7 +53,8 @@ COLUMNS: tuple[Column, ...] = (
            "zero_position (0, 0), zero_accuracy (accuracy 0: Flickr's no position).", "ingest"),
     Column("geo_accuracy", pa.int8(), True, "Position accuracy as the source gives it (Flickr: 1 world ... 16 street); "
            "null when unknown.", "ingest"),
-    Column("taken_at", pa.timestamp("us"), True, "When the photo was taken (naive, as the source gives it).", "ingest"),
+    Column("taken_at", pa.timestamp("us"), True, "When the photo was taken (naive: as the source gives it; a value "
+           "with a zone is turned into UTC).", "ingest"),
     Column("license", _STR, True, "Licence: canonical short name when recognised (curate/licences.py: cc-by-2.0, "
            "cc-by-sa-4.0, cc0-1.0, all-rights-reserved...), else as the source gave it.", "ingest"),
     Column("url", _STR, True, "Where the image or its page can be found.", "ingest"),

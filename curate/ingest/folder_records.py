@@ -16,7 +16,7 @@ import pandas as pd
 from curate.errors import UsageError
 from curate.ingest.folder_ids import display_text
 from curate.ingest.folder_labels import is_blank
-from curate.ingest.mapping import to_records
+from curate.ingest.mapping import shown_columns, to_records
 
 
 def safe_relative_path(root: Path, raw: object) -> tuple[str | None, str | None, str | None]:
@@ -101,7 +101,7 @@ def metadata_records(root: Path, table: pd.DataFrame, column_map: Mapping[str, s
     if "file" not in records.columns:
         if table.empty:
             return pd.DataFrame()
-        raise UsageError(f"metadata has no file column (columns: {', '.join(map(str, table.columns))}); "
+        raise UsageError(f"metadata has no file column (columns: {', '.join(shown_columns(table.columns))}); "
                          "pass --map file=COLUMN")
     checked = [safe_relative_path(root, raw) for raw in records["file"]]
     relative = pd.Series([rel for rel, _, _ in checked], index=records.index, dtype="object")
