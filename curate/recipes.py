@@ -124,7 +124,9 @@ class Recipe:
         return self._index(Label.phrase_keys)
 
     def _index(self, keys_of) -> dict[str, int]:
-        index: dict[str, int] = {}  # the first label to claim a key keeps it
+        # the first label to claim a key keeps it: a recipe read from a file has no such clash (it is refused:
+        # check_label_clashes); one built in code (curate ingest scrape's) may
+        index: dict[str, int] = {}
         for position, label in enumerate(self.labels):
             for key in keys_of(label):
                 index.setdefault(key, position)
@@ -135,9 +137,21 @@ class Recipe:
 
 
 def squash(text: str) -> str:
-    """Lower-case, NFC, and drop spaces/underscores/hyphens: 'New York' -> 'newyork'."""
-    text = unicodedata.normalize("NFC", str(text)).casefold()
-    return "".join(ch for ch in text if ch not in " _-\t")
+    """The key a tag and a label's spellings are matched by: Flickr's own cleaning of a tag. NFC, case folded,
+    and only letters, digits and combining marks kept: Flickr's `tags` field drops spaces and punctuation
+    (`AC/DC` is `acdc`, `St. John's` `stjohns`, `Ferté-Milon` `fertémilon`), so a label matches its raw tag and
+    Flickr's cleaned one alike. Marks stay so that a Devanagari or Thai vowel sign still tells words apart. A
+    spelling with no letter or digit at all (`🗼`) keeps its case-folded text less spaces, underscores and
+    hyphens, so that it names itself rather than every punctuation-only tag.
+
+    >>> squash("New York"), squash("AC/DC"), squash("St. John's"), squash("Ferté-Milon"), squash("Zu\u0308rich")
+    ('newyork', 'acdc', 'stjohns', 'fertémilon', 'zürich')
+    >>> squash("parisian") == squash("Paris"), squash("東京タワー") == squash("東京"), squash("🗼 ")
+    (False, False, '🗼')
+    """
+    text = unicodedata.normalize("NFC", unicodedata.normalize("NFC", str(text)).casefold())
+    key = "".join(ch for ch in text if unicodedata.category(ch)[0] in "LNM")
+    return key or "".join(ch for ch in text if not ch.isspace() and ch not in "_-")
 
 
 def recipe_path(name_or_path: str) -> Path:
@@ -275,7 +289,8 @@ def _base_recipe(data: dict, where: str, path: Path | None, loading: tuple[Path,
 def _parse_labels(raw_labels: object, where: str) -> tuple[Label, ...]:
     if not isinstance(raw_labels, list) or not raw_labels:
         raise UsageError(f"{where} needs a non-empty [[labels]] list")
-    labels, seen = [], set()
+    labels: list[Label] = []
+    seen: dict[str, str] = {}  # NFC name -> the name as written
     for number, entry in enumerate(raw_labels, 1):
         here = f"{where}: [[labels]] #{number}"
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"].strip():
@@ -284,9 +299,14 @@ def _parse_labels(raw_labels: object, where: str) -> tuple[Label, ...]:
         unknown = [key for key in entry if key not in LABEL_KEYS]
         if unknown:
             raise UsageError(f"{here}: unknown key {unknown[0]!r}; a label has {', '.join(LABEL_KEYS)}")
-        if entry["name"] in seen:
-            raise UsageError(f"{here} appears twice; label names must be unique")
-        seen.add(entry["name"])
+        name = _nfc(entry["name"])  # an NFD name (pasted from a macOS file name) is the NFC one (audit CG F3)
+        if name in seen:
+            same = "" if seen[name] == entry["name"] else (
+                f" (written {ascii(entry['name'])} here and {ascii(seen[name])} before: the same text once "
+                "Unicode-normalised to NFC, one of them perhaps pasted from a macOS file name)")
+            raise UsageError(f"{here} appears twice{same}; label names must be unique: merge the two [[labels]] "
+                             "tables into one")
+        seen[name] = entry["name"]
         aliases = entry.get("aliases", [])
         if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
             raise UsageError(f"{here}: aliases must be a list of strings")
@@ -298,6 +318,39 @@ def _parse_labels(raw_labels: object, where: str) -> tuple[Label, ...]:
                                  f"got {toml_text(value)}")
         if ("lat" in entry) != ("lon" in entry):
             raise UsageError(f"{here}: give both lat and lon, or neither")
-        labels.append(Label(name=entry["name"], display=str(entry.get("display", entry["name"])),
-                            aliases=tuple(aliases), lat=entry.get("lat"), lon=entry.get("lon")))
+        labels.append(Label(name=name, display=_nfc(str(entry.get("display", entry["name"]))),
+                            aliases=tuple(map(_nfc, aliases)), lat=entry.get("lat"), lon=entry.get("lon")))
+    check_label_clashes(labels, where)
     return tuple(labels)
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def check_label_clashes(labels: list[Label] | tuple[Label, ...], where: str = "recipe") -> None:
+    """UsageError naming the first two labels that the tags cannot tell apart: a spelling of one (name,
+    display name or alias) with the same key (`squash`: case, spaces and punctuation ignored) as a spelling
+    of another, e.g. `Paris` and `paris`, or `Rome` and an alias `rome` of `Roma`. Unchecked, the first
+    label would take every such tag and the other only what is left (audit CG F5).
+
+    >>> try:
+    ...     check_label_clashes([Label("Rome", "Rome"), Label("Roma", "Roma", ("rome",))], "r.toml")
+    ... except UsageError as error:
+    ...     print(str(error)[:72])
+    r.toml: label 'Rome' and alias 'rome' of label 'Roma' name the same tags
+    """
+    claimed: dict[str, tuple[int, str]] = {}  # key -> (position of the label, the spelling described)
+    for position, label in enumerate(labels):
+        spellings = (("label", label.name), ("display name", label.display),
+                     *(("alias", alias) for alias in label.aliases))
+        for kind, text in spellings:
+            key = squash(text)
+            here = f"label {text!r}" if kind == "label" else f"{kind} {text!r} of label {label.name!r}"
+            earlier, there = claimed.setdefault(key, (position, here))
+            if earlier != position:
+                raise UsageError(
+                    f"{where}: {there} and {here} name the same tags ({key!r} once case, spaces and punctuation "
+                    "are ignored, as Flickr cleans tags), so the first would take all their photos; merge the two "
+                    "labels into one [[labels]] table (the other spellings as its aliases), or remove the "
+                    "spelling that is not meant")

@@ -80,7 +80,7 @@ def test_recipe_aliases_and_case_map_a_label_column(tmp_path):
     report, catalog = ingest(tmp_path, photos, recipe=recipe, label_source="column")
     labels = dict(zip(catalog["source_id"], catalog["label"]))
     assert labels == {"p0.jpg": "lutece", "p1.jpg": "Paris", "p2.jpg": "Lyon", "p3.jpg": "lyon"}
-    assert any(line.startswith("labels that differ only in case, spaces, underscores or hyphens are separate "
+    assert any(line.startswith("labels that differ only in case, spaces or punctuation are separate "
                                "classes: Lyon (1 photo), lyon (1); to merge them, change the label column")
                for line in report.warnings)
     assert any(line.startswith("3 labels (3 photos) are not among recipe cities's labels (Paris) and kept as given: ")
@@ -91,7 +91,7 @@ def test_cli_prints_the_spelling_warning(tmp_path):
     photos = make_folder(tmp_path / "D", {"new_york": 2, "New York": 1, "NEW-YORK": 1})
     result = CliRunner().invoke(app, ["ingest", "folder", str(photos), "--workers", "2", "-w", str(tmp_path / "ws")])
     assert result.exit_code == 0, result.output
-    assert ("warning: labels that differ only in case, spaces, underscores or hyphens are separate classes: "
+    assert ("warning: labels that differ only in case, spaces or punctuation are separate classes: "
             "new_york (2 photos), NEW-YORK (1), New York (1)") in result.output
 
 
@@ -147,7 +147,7 @@ def test_curate_run_folder_source_maps_labels_through_its_recipe(tmp_path):
     recipe = load_recipe(str(path))
     ws = Workspace(tmp_path / "ws")
     warnings = " | ".join(folder_step(recipe, recipe.sources[0], "source #1").action(ws).warnings)
-    assert "labels that differ only in case, spaces, underscores or hyphens are merged into the " \
+    assert "labels that differ only in case, spaces or punctuation are merged into the " \
            "recipe's label: Paris (2 photos), PARIS (1) -> Paris" in warnings
     assert "label Zurich (1 photo) is not among recipe dlabels's labels" in warnings  # ü is not u
     assert sorted(read_catalog(ws)["label"]) == ["Paris", "Paris", "Paris", "Zurich"]

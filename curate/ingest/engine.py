@@ -35,6 +35,7 @@ from curate.ingest.engine_fetch import _fetch_all, _fetch_sharded
 from curate.ingest.engine_job import IMAGE_FIELDS, LOCAL_ERROR, OUT_OF_SPACE, IngestJob, IngestReport
 from curate.ingest.engine_journal import Journal
 from curate.ingest.engine_merge import fill_images, gone_from_store, merge_outcomes, note_restored, plan_rerun
+from curate.ingest.label_coverage import labels_by_tags, unnamed_label_warnings
 from curate.progress import working
 from curate.records import records_to_rows
 from curate.vision import features
@@ -122,4 +123,6 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     # re-ingest (an audit's `203 rows: 203 images stored, 3 dropped (3 quality:dark)`)
     at_ingest = this_run[this_run["drop_stage"].isna() | (this_run["drop_stage"] == "ingest")]
     report.dropped_by_reason = at_ingest["drop_reason"].value_counts().to_dict()
+    if labels_by_tags(job.records, job.recipe):  # a label no photo in the workspace names (audit CG F6)
+        report.warnings += unnamed_label_warnings(merged["tags"], merged["tag_labels"], job.recipe)
     return report

@@ -192,8 +192,8 @@ def _single_path(files: pd.Series) -> str:
 
 def recipe_label_names(labels: pd.Series, recipe: Recipe) -> pd.Series:
     """Each label as the recipe names it: one that matches a declared label's name, display name or
-    alias under the recipe's normaliser (`curate.recipes.squash`: NFC, case, spaces, underscores and
-    hyphens ignored) takes that label's name (`PARIS`, `paris` -> `Paris`); any other stays as given
+    alias under the recipe's normaliser (`curate.recipes.squash`: NFC, case, spaces and
+    punctuation ignored) takes that label's name (`PARIS`, `paris` -> `Paris`); any other stays as given
     (trimmed, NFC). Nulls stay null.
 
     >>> from curate.recipes import Label
@@ -229,16 +229,16 @@ def label_spelling_warnings(labels: pd.Series, recipe: Recipe | None, label_sour
         names = recipe.label_names
         groups_text = "; ".join(f"{_counted(spellings, counts)} -> {names[index[squash(spellings[0])]]}"
                                 for spellings in merged)
-        warnings.append(f"labels that differ only in case, spaces, underscores or hyphens are merged into the "
+        warnings.append(f"labels that differ only in case, spaces or punctuation are merged into the "
                         f"recipe's label: {groups_text}")
     if apart:
         declare = (f"add the label to recipe {recipe.name}'s [[labels]]" if recipe is not None and recipe.labels
                    else f"list the label in recipe {recipe.name}'s [[labels]]" if recipe is not None
                    else "pass --recipe NAME declaring the label")
-        warnings.append(f"labels that differ only in case, spaces, underscores or hyphens are separate classes: "
+        warnings.append(f"labels that differ only in case, spaces or punctuation are separate classes: "
                         f"{'; '.join(_counted(spellings, counts) for spellings in apart)}; to merge them, "
                         f"{rename} to one spelling, or {declare} (a label that matches a recipe label but for "
-                        "case, spaces, underscores or hyphens takes its name)")
+                        "case, spaces or punctuation takes its name)")
     # a recipe without [[labels]] takes the labels as they come: none is undeclared
     undeclared = [spelling for spelling in ordered if recipe is not None and recipe.labels
                   and squash(spelling) not in index]

@@ -26,6 +26,7 @@ from curate.leakage import COLUMNS as LEAK_COLUMNS
 from curate.leakage import _kinds as leak_kinds
 from curate.licences import canonical_licences
 from curate.outofcore.db import Catalog, arrow_query, connect, literal, quote
+from curate.recipes import squash
 from curate.records import MACHINE_TAG
 from curate.report.data import (
     GALLERY_FIELDS,
@@ -55,11 +56,20 @@ _LOCATED = "(lat IS NOT NULL AND lon IS NOT NULL AND NOT isnan(lat) AND NOT isna
 
 def topic_tagged_sql(topic: str) -> str:
     """curate.prefilter.topic.topic_tagged in SQL: the topic is a tag, or a machine tag's value
-    (curate.records.machine_tag_value: the pattern, then trimmed of spaces and quotes)."""
-    wanted = literal(topic.strip().casefold())
+    (curate.records.machine_tag_value: the pattern, then trimmed of spaces and quotes), compared by their
+    keys (`tag_key_sql`, curate.recipes.squash)."""
+    wanted = literal(squash(topic))
     value = (f"trim(trim(trim(regexp_extract(t, {literal('^' + MACHINE_TAG.pattern + '$')}, 3)), "
              f"'\"'))")
-    return f"(list_contains(tags, {wanted}) OR len(list_filter(tags, lambda t: {value} = {wanted})) > 0)"
+    return f"(len(list_filter(tags, lambda t: {tag_key_sql('t')} = {wanted} OR {tag_key_sql(value)} = {wanted})) > 0)"
+
+
+def tag_key_sql(text: str) -> str:
+    """curate.recipes.squash of the SQL text `text` (a catalog tag, already NFC and case folded at ingest):
+    its letters, digits and marks; less only spaces, underscores and hyphens when it has none of those."""
+    folded = f"nfc_normalize(lower({text}))"
+    kept = f"regexp_replace({folded}, '[^\\p{{L}}\\p{{N}}\\p{{M}}]', '', 'g')"
+    return f"(CASE WHEN {kept} = '' THEN regexp_replace({folded}, '[\\s_-]', '', 'g') ELSE {kept} END)"
 
 
 def _nulls_last(column: str, descending: bool = False) -> str:

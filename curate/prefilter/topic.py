@@ -15,13 +15,28 @@ from curate import schema
 from curate.errors import UsageError
 from curate.prefilter.config import PrefilterConfig
 from curate.prefilter.folds import fit_logistic, grouped_folds
+from curate.recipes import squash
 from curate.records import tag_and_value
 
 
 def topic_tagged(tags: pd.Series, topic: str) -> np.ndarray:
-    """Which rows carry the topic: as a tag, or as a machine tag's value (`dc:subject=skyline`)."""
-    wanted = topic.strip().casefold()
-    return np.fromiter((wanted in tag_and_value(row) for row in tags), dtype=bool, count=len(tags))
+    """Which rows carry the topic: as a tag, or as a machine tag's value (`dc:subject=skyline`), matched as a
+    recipe label is (`curate.recipes.squash`: NFC, case, spaces and punctuation ignored), so that `Sky-Line`,
+    `sky line` and an NFD spelling of the topic count, while `skylines` does not.
+
+    >>> topic_tagged(pd.Series([["sky-line"], ["dc:subject=skyline"], ["skylines"], []]), " Skyline ").tolist()
+    [True, True, False, False]
+    """
+    wanted = squash(topic)
+    carries: dict[str, bool] = {}  # tag -> whether it names the topic (a catalog repeats its tags a lot)
+
+    def named(tag: str) -> bool:
+        if tag not in carries:
+            carries[tag] = any(squash(text) == wanted for text in tag_and_value([tag]))
+        return carries[tag]
+
+    return np.fromiter((row is not None and any(named(tag) for tag in row) for row in tags), dtype=bool,
+                       count=len(tags))
 
 
 def topic_rows(catalog: pd.DataFrame, eligible: np.ndarray, config: PrefilterConfig
