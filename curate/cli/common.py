@@ -39,6 +39,21 @@ def recipe_given(text: str) -> str:
     return text
 
 
+RecipeOption = Annotated[str | None, typer.Option(
+    "--recipe", parser=recipe_given, help=(
+        "Dataset recipe (name in datasets/ or a .toml path): its section for this command gives the settings no "
+        "flag gives."))]
+
+
+def recipe_section(recipe: str | None, section: str) -> tuple[dict, str]:
+    """(the recipe's [section] settings, where they come from) for a command's --recipe; ({}, '') without one."""
+    if not recipe:
+        return {}, ""
+    from curate.recipes import load_recipe
+
+    return load_recipe(recipe).stage_defaults(section), f"recipe {recipe} [{section}]"
+
+
 WorkspaceOption = Annotated[
     Path | None,
     typer.Option("--workspace", "-w", envvar=WORKSPACE_ENV, show_default="./workspace", parser=path_given,

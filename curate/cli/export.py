@@ -8,21 +8,32 @@ from typing import Annotated
 
 import typer
 
-from curate.cli.common import JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.cli.common import (
+    JsonOption,
+    RecipeOption,
+    WorkspaceOption,
+    print_table,
+    recipe_section,
+    user_errors,
+    workspace,
+)
 from curate.cli.options import config_options
 from curate.console import console, err_console
+from curate.errors import UsageError
 from curate.export.card import counts_table
-from curate.export.config import ExportConfig
+from curate.export.config import FORMATS, ExportConfig
 
 
 @user_errors
-@config_options(ExportConfig, layered=False, required=("format",))
+@config_options(ExportConfig)
 def export(
-    out: Annotated[str, typer.Option("--out", "-o", help=(
+    out: Annotated[str | None, typer.Option("--out", "-o", help=(
         "Export folder (created; re-running updates it), or an fsspec URL (s3://bucket/prefix, gs://...: written "
-        "in the workspace, then uploaded; credentials from the environment)."), show_default=False)],
+        "in the workspace, then uploaded; credentials from the environment). Default: the --recipe's [export] out, "
+        "in the workspace."), show_default=False)] = None,
     workspace_path: WorkspaceOption = None,
     settings: dict | None = None,  # one flag per ExportConfig field (curate/cli/options.py)
+    recipe: RecipeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Export the kept photos of a fresh, leak-free split for torchvision, fast.ai, Keras, Hugging Face,
@@ -32,13 +43,20 @@ def export(
     from curate.export import export_workspace
     from curate.pipeline.settings import build_config
 
-    config = build_config(ExportConfig, {}, "curate export", flags=settings)
+    section, where = recipe_section(recipe, "export")  # a flag given wins over the recipe's [export] (audit CG)
+    recipe_out = section.pop("out", None)
+    if "format" not in section and "format" not in (settings or {}):  # as it was: the format is the user's choice
+        raise UsageError(f"say which format: --format {'|'.join(FORMATS)}"
+                         + (f" (recipe {recipe} has no [export] format)" if recipe else ""))
+    config = build_config(ExportConfig, section, where or "curate export", flags=settings)
     ws = workspace(workspace_path)  # its images may be on an object store: read from there (docs/scale.md)
+    out = out if out is not None else export_target(ws, recipe_out, recipe)  # "" is refused as before
     with Progress(TextColumn("export {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err_console, transient=True, disable=as_json or not err_console.is_terminal) as bar:
         task = bar.add_task("images", total=None)
-        result = export_workspace(ws, out, config, progress=lambda phase, done, total: bar.update(
-            task, description=phase, completed=done, total=total))
+        result = export_workspace(ws, out, config, recipe=recipe_name(recipe),
+                                  progress=lambda phase, done, total: bar.update(
+                                      task, description=phase, completed=done, total=total))
     if as_json:  # the warnings on stderr as well: JSON on stdout is read by a program, not a person
         for warning in result.warnings:
             err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
@@ -60,3 +78,25 @@ def export(
     for warning in result.warnings:  # photos left out or flagged, copies of another collection's photos
         err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     console.print(str(result.out), highlight=False, soft_wrap=True, markup=False)
+
+
+def recipe_name(recipe: str | None) -> str | None:
+    """The recipe's name, for export.json's provenance (as `curate run` records it)."""
+    from curate.recipes import load_recipe
+
+    return load_recipe(recipe).name if recipe else None
+
+
+def export_target(ws, recipe_out: object, recipe: str | None) -> str:
+    """Where `curate export` writes without --out: the recipe's [export] out, as `curate run` reads it (a path
+    relative to the workspace, or a URL); without a recipe, or one without [export], --out is needed."""
+    from pathlib import Path
+
+    from curate.objectstore import is_url
+
+    if recipe is None or recipe_out is None:
+        raise UsageError("say where to export: --out FOLDER (or an s3:// / gs:// URL)"
+                         + (f"; recipe {recipe} has no [export] out" if recipe else ""))
+    if not isinstance(recipe_out, str) or not recipe_out.strip():
+        raise UsageError(f"recipe {recipe} [export]: out must be a folder path or a URL (a string), got {recipe_out!r}")
+    return recipe_out if is_url(recipe_out) or Path(recipe_out).is_absolute() else str(ws.root / recipe_out)

@@ -11,9 +11,9 @@ import typer
 from curate.cli.common import (
     CatalogEngineOption,
     JsonOption,
+    RecipeOption,
     WorkspaceOption,
     print_table,
-    recipe_given,
     user_errors,
     workspace,
 )
@@ -23,9 +23,6 @@ from curate.errors import UsageError
 from curate.filters.run import run_filter
 from curate.filters.stage import QUALITY_SKIPPED, FilterConfig
 from curate.recipes import load_recipe
-
-RecipeOption = Annotated[str | None, typer.Option(
-    "--recipe", parser=recipe_given, help="Dataset recipe (name in datasets/ or a .toml path).")]
 
 
 @user_errors

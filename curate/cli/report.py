@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from curate.cli.common import CatalogEngineOption, JsonOption, WorkspaceOption, path_given, user_errors, workspace
+from curate.cli.common import (
+    CatalogEngineOption,
+    JsonOption,
+    RecipeOption,
+    WorkspaceOption,
+    path_given,
+    recipe_section,
+    user_errors,
+    workspace,
+)
 from curate.cli.options import config_options
 from curate.console import console
 from curate.pipeline.settings import ReportSettings, build_config
@@ -17,17 +26,19 @@ from curate.report.run import write_report
 
 
 @user_errors
-@config_options(ReportSettings, layered=False)
+@config_options(ReportSettings)
 def report(
     workspace_path: WorkspaceOption = None,
     out: Annotated[Path | None, typer.Option("--out", parser=path_given,
                                              help="Report folder (default: <workspace>/report).")] = None,
     settings: dict | None = None,  # one flag per ReportSettings field (curate/cli/options.py)
+    recipe: RecipeOption = None,
     catalog_engine: CatalogEngineOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write <workspace>/report/index.html (works offline, copyable) and report.json; print the page's path."""
-    config = build_config(ReportSettings, {}, "curate report", flags=settings)  # checked as a recipe's [report]
+    section, where = recipe_section(recipe, "report")  # a flag given wins over the recipe's [report]
+    config = build_config(ReportSettings, section, where or "curate report", flags=settings)
     index, result = write_report(workspace(workspace_path), out, max_gallery=config.max_gallery,
                                  owner_alarm=config.owner_alarm, max_rows=config.max_rows, engine=catalog_engine)
     if as_json:

@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 
 from curate import schema
-from curate.cli.common import CatalogEngineOption, JsonOption, WorkspaceOption, print_table, user_errors, workspace
+from curate.cli.common import (
+    CatalogEngineOption,
+    JsonOption,
+    RecipeOption,
+    WorkspaceOption,
+    print_table,
+    recipe_section,
+    user_errors,
+    workspace,
+)
 from curate.cli.options import config_options
 from curate.console import console, err_console
 from curate.errors import EXIT_DATA, UsageError
@@ -19,15 +28,17 @@ from curate.split import SplitConfig, by_refusal, run_split
 
 
 @user_errors
-@config_options(SplitConfig, layered=False)
+@config_options(SplitConfig)
 def split(
     workspace_path: WorkspaceOption = None,
     settings: dict | None = None,  # one flag per SplitConfig field (curate/cli/options.py)
+    recipe: RecipeOption = None,
     catalog_engine: CatalogEngineOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train/val/test split grouped by photographer and duplicate cluster, stratified by label."""
-    config = build_config(SplitConfig, {}, "curate split", flags=settings)
+    section, where = recipe_section(recipe, "split")  # a flag given wins over the recipe's [split] (audit CG)
+    config = build_config(SplitConfig, section, where or "curate split", flags=settings)
     report = run_split(workspace(workspace_path), config, engine=catalog_engine)
     for warning in report.warnings:
         err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
@@ -52,7 +63,7 @@ def split(
 
 
 @user_errors
-@config_options(LeakageSettings, layered=False)
+@config_options(LeakageSettings)
 def check_leakage(
     workspace_path: WorkspaceOption = None,
     by: Annotated[str | None, typer.Option(
@@ -63,6 +74,7 @@ def check_leakage(
             "With --against: write a review decision dropping each copy to FILE; `curate review "
             "--import-decisions FILE` applies them (undoable in the review app)."))] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Images read in parallel (with --against).")] = 2,
+    recipe: RecipeOption = None,
     catalog_engine: CatalogEngineOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -74,7 +86,8 @@ def check_leakage(
     if by is not None and (reason := by_refusal(by)):  # as `curate split --by` refuses it (audit U)
         raise UsageError(f"--by {by} cannot be checked: {reason}; check owner (default) or another column with one "
                          "value per photo (e.g. a day or a location cell)")
-    config = build_config(LeakageSettings, {}, "curate check-leakage", flags=settings)
+    section, where = recipe_section(recipe, "leakage")
+    config = build_config(LeakageSettings, section, where or "curate check-leakage", flags=settings)
     against = Path(config.against).expanduser() if config.against else None
     copies = None
     if drop_decisions is not None and against is None:

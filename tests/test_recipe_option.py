@@ -1,0 +1,80 @@
+"""`--recipe` on the commands a user runs by hand after filter and prefilter (audit CG: `curate split --recipe
+wild.toml` was "No such option", so a recipe's [split], [leakage], [report] and [export] sections applied only under
+`curate run`). The recipe's section gives what no flag gives; a flag wins."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import demo_workspace
+from typer.testing import CliRunner
+
+from curate.cli.app import app
+from curate.workspace import read_catalog
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    return demo_workspace(tmp_path_factory.mktemp("recipe-option"), photos=120, seed=5,
+                          commands=(("filter", "--recipe", "skylines"),))
+
+
+def recipe(tmp_path, sections: str):
+    path = tmp_path / "r.toml"
+    path.write_text('name = "r"\n[[labels]]\nname = "chicago"\n' + sections)
+    return str(path)
+
+
+def test_split_reads_the_recipes_split_section_and_a_flag_wins(ws, tmp_path):
+    assert runner.invoke(app, ["split", "-w", str(ws.root)]).exit_code == 0
+    placed = read_catalog(ws)["split"].dropna()
+    default_test, default_val = (placed == "test").mean(), (placed == "val").mean()
+    assert default_val > 0
+    given = recipe(tmp_path, "[split]\ntest = 0.4\nval = 0.0\n")
+    result = runner.invoke(app, ["split", "-w", str(ws.root), "--recipe", given, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["config"]["test"], report["config"]["val"]) == (0.4, 0.0)
+    placed = read_catalog(ws)["split"].dropna()
+    assert not (placed == "val").any() and (placed == "test").mean() > default_test
+    result = runner.invoke(app, ["split", "-w", str(ws.root), "--recipe", given, "--test", "0.2", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["config"]["test"] == 0.2
+
+
+def test_a_bad_setting_in_the_recipes_section_is_named_with_the_recipe(ws, tmp_path):
+    given = recipe(tmp_path, "[split]\ntset = 0.4\n")
+    result = runner.invoke(app, ["split", "-w", str(ws.root), "--recipe", given])
+    assert result.exit_code == 2
+    assert f"recipe {given} [split]: unknown setting 'tset'" in " ".join(result.output.split())
+
+
+def test_report_and_export_read_their_sections(ws, tmp_path):
+    assert runner.invoke(app, ["split", "-w", str(ws.root)]).exit_code == 0
+    given = recipe(tmp_path, "[report]\nmax_gallery = 3\n[export]\nformat = \"csv\"\nresize = 32\n")
+    result = runner.invoke(app, ["report", "-w", str(ws.root), "--recipe", given])
+    assert result.exit_code == 0, result.output
+    report = json.loads((ws.root / "report" / "report.json").read_text())
+    assert report["limits"]["max_gallery"] == 3
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["export", "-w", str(ws.root), "--recipe", given, "--format", "imagefolder",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "export.json").read_text())["config"]
+    assert config["format"] == "imagefolder" and config["resize"] == 32  # the flag wins; the recipe gives the rest
+
+
+def test_export_without_out_writes_where_the_recipe_says_and_says_what_is_missing(ws, tmp_path):
+    assert runner.invoke(app, ["split", "-w", str(ws.root)]).exit_code == 0
+    given = recipe(tmp_path, "[export]\nformat = \"csv\"\nout = \"my-export\"\n")
+    result = runner.invoke(app, ["export", "-w", str(ws.root), "--recipe", given])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((ws.root / "my-export" / "export.json").read_text())
+    assert meta["format"] == "csv" and meta["provenance"]["recipe"] == "r"
+    for args, says in ((["--format", "csv"], "say where to export: --out FOLDER"),
+                       (["--recipe", recipe(tmp_path, "[split]\ntest = 0.2\n")], "say which format: --format")):
+        result = runner.invoke(app, ["export", "-w", str(ws.root), *args])
+        assert result.exit_code == 2 and says in result.output and "Traceback" not in result.output
