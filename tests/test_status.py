@@ -189,3 +189,22 @@ def test_filter_prefilter_and_split_record_how_long_they_took_on_both_engines(tm
         for stage in ("filter", "prefilter", "split"):
             seconds = facts["stages"][stage]["last_run"]["seconds"]
             assert seconds is not None and seconds >= 0, (engine, stage)
+
+
+def test_a_very_long_tag_is_cut_in_the_table_and_whole_in_json(tmp_path):
+    """Audit CG: one 300-character tag widened `curate status`'s table to about 190 columns."""
+    from curate.workspace import Workspace, read_catalog, write_catalog
+
+    root = tmp_path / "ws"
+    demo_workspace(root, photos=60, seed=2, commands=())
+    catalog = read_catalog(Workspace(root))
+    long_tag = "panorama" + "x" * 292
+    catalog["tags"] = [[*tags, long_tag] for tags in catalog["tags"]]
+    write_catalog(Workspace(root), catalog)
+    shown = runner.invoke(app, ["status", "-w", str(root)])
+    assert shown.exit_code == 0, shown.output
+    assert long_tag not in shown.output and long_tag[:40] in shown.output
+    table_lines = [line for line in shown.output.splitlines() if line[:1] in "┏┃┡│└"]
+    assert table_lines and max(map(len, table_lines)) <= 100
+    facts = json.loads(runner.invoke(app, ["status", "-w", str(root), "--json"]).output)
+    assert any(row["tag"] == long_tag for row in facts["top_tags"])

@@ -254,14 +254,28 @@ def printable_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+MAX_CELL_CHARS = 60  # a table cell longer than this is cut (audit CG: one 300-character tag made status 190 wide)
+
+
+def cell_text(value: object) -> str:
+    """A table cell: `printable`, cut to MAX_CELL_CHARS with an ellipsis (`--json` gives the whole text).
+
+    >>> cell_text("x" * 70)[-3:], len(cell_text("x" * 70)), cell_text("paris")
+    ('xx…', 60, 'paris')
+    """
+    text = printable(value)
+    return text if len(text) <= MAX_CELL_CHARS else text[:MAX_CELL_CHARS - 1] + "…"
+
+
 def frame_table(frame: pd.DataFrame, title: str | None = None) -> Table:
-    """A rich table of a small DataFrame, its text `printable` (labels and tags come from strangers)."""
+    """A rich table of a small DataFrame, its text `printable` (labels and tags come from strangers) and cut
+    to a readable width (`cell_text`)."""
     table = Table(title=title, show_lines=False)
     for column in frame.columns:
         numeric = pd.api.types.is_numeric_dtype(frame[column])
         table.add_column(printable(column), justify="right" if numeric else "left")
     for row in frame.itertuples(index=False):
-        table.add_row(*("" if pd.isna(v) else printable(v) for v in row))
+        table.add_row(*("" if pd.isna(v) else cell_text(v) for v in row))
     return table
 
 
