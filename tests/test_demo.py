@@ -96,7 +96,8 @@ def test_bytes_are_the_same_in_a_fresh_process():
 
 def test_spellings_name_exactly_their_city_and_other_tags_name_none():
     from curate.demo import vocab
-    from curate.records import match_labels, parse_tags
+    from curate.records import match_labels
+    from curate.tags import parse_tags
 
     for city, spellings in vocab.CITY_SPELLINGS.items():
         for spelling, _ in spellings:

@@ -490,7 +490,7 @@ def test_a_column_named_twice_in_the_header_is_said(tmp_path):
 
 def test_a_tags_cell_nested_too_deeply_is_text_not_a_traceback():
     """Audit J: a CSV tags cell nesting ~5,000 levels stopped the ingest with RecursionError (parse_tags)."""
-    from curate.records import parse_tags
+    from curate.tags import parse_tags
 
     tags = parse_tags("[" * 5000 + "]" * 5000)
     assert isinstance(tags, list)

@@ -4,7 +4,8 @@ import pytest
 
 from curate.prefilter.topic import topic_tagged
 from curate.recipes import load_recipe
-from curate.records import clean_coordinates, parse_tags, records_to_rows, unique_photo_ids
+from curate.records import clean_coordinates, records_to_rows, unique_photo_ids
+from curate.tags import parse_tags
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,8 @@ from curate.ingest.engine_job import IngestJob
 from curate.outofcore.report import topic_tagged_sql
 from curate.prefilter.topic import topic_tagged
 from curate.recipes import load_recipe, recipe_from_dict
-from curate.records import parse_tags, records_to_rows
+from curate.records import records_to_rows
+from curate.tags import parse_tags
 from curate.workspace import Workspace, read_catalog
 
 runner = CliRunner()

@@ -27,7 +27,6 @@ from curate.leakage import _kinds as leak_kinds
 from curate.licences import canonical_licences
 from curate.outofcore.db import Catalog, arrow_query, connect, literal, quote
 from curate.recipes import squash
-from curate.records import MACHINE_TAG
 from curate.report.data import (
     GALLERY_FIELDS,
     _sanity_line,
@@ -48,6 +47,7 @@ from curate.report.training import training_section
 from curate.report.values import HOW_TO, plain
 from curate.review.apply import REVIEW_COLUMNS
 from curate.schema import DROPPED, KEPT, NO_LABEL, SPLITS
+from curate.tags import MACHINE_TAG
 
 PLOT_POINTS = 20_000  # most photos of one label drawn in its geography plots (a sample beyond)
 VIEW = "report_catalog"
@@ -56,7 +56,7 @@ _LOCATED = "(lat IS NOT NULL AND lon IS NOT NULL AND NOT isnan(lat) AND NOT isna
 
 def topic_tagged_sql(topic: str) -> str:
     """curate.prefilter.topic.topic_tagged in SQL: the topic is a tag, or a machine tag's value
-    (curate.records.machine_tag_value: the pattern, then trimmed of spaces and quotes), compared by their
+    (curate.tags.machine_tag_value: the pattern, then trimmed of spaces and quotes), compared by their
     keys (`tag_key_sql`, curate.recipes.squash)."""
     wanted = literal(squash(topic))
     value = (f"trim(trim(trim(regexp_extract(t, {literal('^' + MACHINE_TAG.pattern + '$')}, 3)), "

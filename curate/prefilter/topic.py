@@ -16,7 +16,7 @@ from curate.errors import UsageError
 from curate.prefilter.config import PrefilterConfig
 from curate.prefilter.folds import fit_logistic, grouped_folds
 from curate.recipes import squash
-from curate.records import tag_and_value
+from curate.tags import tag_and_value
 
 
 def topic_tagged(tags: pd.Series, topic: str) -> np.ndarray:
