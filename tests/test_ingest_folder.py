@@ -614,3 +614,23 @@ def test_a_sidecar_date_no_reader_can_use_gives_way_to_the_photos_exif_time(tmp_
     # only the cells nothing replaced are counted: 3 unreadable, 1 on a clock at zero
     assert any(line.startswith("3 taken_at values could not be read") for line in lines), lines
     assert any(line.startswith("1 taken_at value before 1826, in the future or on a camera clock") for line in lines)
+
+
+def test_a_row_naming_a_file_in_another_case_joins_it_and_rowless_photos_are_noted(tmp_path):
+    """Audit CK 9: a row naming `a_b.JPG` for the folder's `a_B.JPG` was dropped as missing_file while the photo
+    came in again without its metadata, and photos without a row were ingested without a word."""
+    folder = tmp_path / "photos"
+    write(folder / "Sunset_B.JPG", jpeg_bytes(color=(200, 90, 10)))
+    write(folder / "exact.jpg", jpeg_bytes(color=(10, 90, 200)))
+    write(folder / "no_row.jpg", jpeg_bytes(color=(90, 200, 10)))
+    (folder / "metadata.csv").write_text("file,owner_id,tags\nsunset_b.jpg,12@N01,beach\nexact.jpg,34@N02,city\n")
+    ws, report, catalog = ingest(tmp_path, folder)
+    by_owner = catalog.set_index("owner_id", drop=False)
+    assert len(catalog) == 3 and (catalog["status"] == "kept").all()
+    sunset = catalog[catalog["owner_id"] == "12@N01"].iloc[0]
+    assert sunset["source_id"] == "sunset_b.jpg" and list(sunset["tags"]) == ["beach"]  # the id as the row gives it
+    assert by_owner.loc["34@N02", "source_id"] == "exact.jpg"
+    assert catalog["owner_id"].isna().sum() == 1  # only no_row.jpg lacks metadata
+    said = " ".join(report.notes)
+    assert "differs in case from the one in the folder (e.g. sunset_b.jpg is Sunset_B.JPG)" in said
+    assert "1 photo in the folder has no row in the metadata (e.g. no_row.jpg)" in said

@@ -134,8 +134,8 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     root = _check_folder(options.folder)
     recipe = load_recipe(options.recipe) if isinstance(options.recipe, str) else options.recipe
     contents = _folder_contents(root, options)
-    records = locate_members(build_records(root, contents.images, contents.table, options.column_map),
-                             contents.shard_members, contents.cells)
+    records = locate_members(build_records(root, contents.images, contents.table, options.column_map,
+                                           contents.notes), contents.shard_members, contents.cells)
     labels = _label_records(records, options, recipe)
     warnings = [*contents.warnings, *labels.warnings, *_folder_warnings(contents), *labels.spelling_warnings]
     records = fill_from_exif(labels.records, options.workers)

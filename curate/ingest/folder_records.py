@@ -73,15 +73,23 @@ def unsafe_detail(root: Path, raw: object) -> str:
 
 
 def build_records(root: Path, images: list[str], table: pd.DataFrame | None,
-                  column_map: Mapping[str, str]) -> pd.DataFrame:
+                  column_map: Mapping[str, str], notes: list[str] | None = None) -> pd.DataFrame:
     """Metadata rows (in file order) then images without a row, as canonical records.
 
     Extra columns: `file` (relative path) and `abs_path` (absolute path to read, None when
-    it must not be read).
+    it must not be read). A row naming a file that is not there but for the case of its name joins that
+    file (`join_by_case`); `notes` gets a line for those, and one for the images no row names.
     """
     meta = metadata_records(root, table, column_map) if table is not None else pd.DataFrame()
+    if "file" in meta.columns:
+        meta = join_by_case(root, meta, images, notes if notes is not None else [])
     joined = set(meta["file"].dropna()) if "file" in meta.columns else set()
     extra = [relative for relative in images if relative not in joined]
+    if table is not None and len(table) and extra and notes is not None:  # audit CK 9: said nowhere
+        many = len(extra) != 1
+        notes.append(f"{len(extra):,} photo{'s' if many else ''} in the folder {'have' if many else 'has'} no row in "
+                     f"the metadata (e.g. {display_text(extra[0])}): ingested with {'their' if many else 'its'} file "
+                     "name as id, and no owner, tags or position from the metadata")
     checked = [safe_relative_path(root, relative) for relative in extra]  # symlinks out of the folder
     shown = [display_text(relative) for relative in extra]  # a non-UTF-8 name is stored escaped
     loose = pd.DataFrame({
@@ -93,6 +101,35 @@ def build_records(root: Path, images: list[str], table: pd.DataFrame | None,
                          for relative, (_, _, reason) in zip(extra, checked)],
     }, dtype="object")
     return pd.concat([meta, loose], ignore_index=True) if len(meta) else loose
+
+
+def join_by_case(root: Path, meta: pd.DataFrame, images: list[str], notes: list[str]) -> pd.DataFrame:
+    """`meta` with each row whose `file` is not among `images` joined to the one image whose name differs from it
+    only in case (`IMG_1.JPG` for `img_1.jpg`), where exactly one such image is named by no other row: a
+    file system that ignores case (macOS, Windows) joins them, and the row was dropped as missing_file while its
+    photo came in again as a photo without metadata (audit CK 9). Its `source_id` stays as the row gives it."""
+    present = set(images)
+    named = set(meta["file"].dropna())
+    unnamed: dict[str, list[str]] = {}
+    for image in images:
+        if image not in named:
+            unnamed.setdefault(image.casefold(), []).append(image)
+    wanted = meta["file"].notna() & meta["drop_reason"].isna() & ~meta["file"].isin(present)
+    fixed = []
+    for position in meta.index[wanted]:
+        given = meta.at[position, "file"]
+        match = unnamed.get(given.casefold(), [])
+        if len(match) == 1:
+            unnamed[given.casefold()] = []  # one row per image
+            meta.at[position, "file"], meta.at[position, "abs_path"] = match[0], str(root / match[0])
+            fixed.append((given, match[0]))
+    if fixed:
+        many = len(fixed) != 1
+        notes.append(f"{len(fixed):,} metadata row{'s' if many else ''} name{'' if many else 's'} a file whose name "
+                     f"differs in case from the one in the folder (e.g. {display_text(fixed[0][0])} is "
+                     f"{display_text(fixed[0][1])}): joined to {'them' if many else 'it'}, as a file system that "
+                     "ignores case would")
+    return meta
 
 
 def metadata_records(root: Path, table: pd.DataFrame, column_map: Mapping[str, str]) -> pd.DataFrame:
