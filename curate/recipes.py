@@ -136,22 +136,34 @@ class Recipe:
         return dict(self.stages.get(stage, {}))
 
 
+# not part of a key: variation selectors (an emoji's U+FE0F), zero-width joiners; an emoji's skin tone (review CO)
+IGNORED_IN_KEYS = "\ufe00-\ufe0f\U000e0100-\U000e01ef\u200c\u200d"
+_IGNORED = re.compile(f"[{IGNORED_IN_KEYS}]")
+_SKIN_TONES = re.compile("[\U0001f3fb-\U0001f3ff]")
+
+
 def squash(text: str) -> str:
     """The key a tag and a label's spellings are matched by: Flickr's own cleaning of a tag. NFC, case folded,
     and only letters, digits and combining marks kept: Flickr's `tags` field drops spaces and punctuation
     (`AC/DC` is `acdc`, `St. John's` `stjohns`, `Ferté-Milon` `fertémilon`), so a label matches its raw tag and
-    Flickr's cleaned one alike. Marks stay so that a Devanagari or Thai vowel sign still tells words apart. A
-    spelling with no letter or digit at all (`🗼`) keeps its case-folded text less spaces, underscores and
-    hyphens, so that it names itself rather than every punctuation-only tag.
+    Flickr's cleaned one alike. Marks stay so that a Devanagari or Thai vowel sign still tells words apart;
+    variation selectors and zero-width joiners do not (`IGNORED_IN_KEYS`). A spelling with no letter or digit
+    is keyed by its symbols (`❤️` and `❤` alike, `☀️` apart: review CO found every emoji with U+FE0F keyed
+    alike), and one with neither by its text less spaces, underscores and hyphens.
 
     >>> squash("New York"), squash("AC/DC"), squash("St. John's"), squash("Ferté-Milon"), squash("Zu\u0308rich")
     ('newyork', 'acdc', 'stjohns', 'fertémilon', 'zürich')
     >>> squash("parisian") == squash("Paris"), squash("東京タワー") == squash("東京"), squash("🗼 ")
     (False, False, '🗼')
+    >>> squash("\u2764\ufe0f") == squash("\u2764") != squash("\u2600\ufe0f"), squash("\u2764\ufe0fparis")
+    (True, 'paris')
     """
     text = unicodedata.normalize("NFC", unicodedata.normalize("NFC", str(text)).casefold())
-    key = "".join(ch for ch in text if unicodedata.category(ch)[0] in "LNM")
-    return key or "".join(ch for ch in text if not ch.isspace() and ch not in "_-")
+    key = _IGNORED.sub("", "".join(ch for ch in text if unicodedata.category(ch)[0] in "LNM"))
+    if any(unicodedata.category(ch)[0] in "LN" for ch in key):
+        return key
+    symbols = _SKIN_TONES.sub("", "".join(ch for ch in text if unicodedata.category(ch)[0] == "S"))
+    return symbols or "".join(ch for ch in text if not ch.isspace() and ch not in "_-")
 
 
 def recipe_path(name_or_path: str) -> Path:

@@ -64,7 +64,8 @@ def parse_tags(value: object, unique: bool = True) -> list[str]:
     - a JSON list (`["new york", "skyline"]`), or a Python or NumPy list as pandas writes one to CSV
       (`['chicago', 'skyline']`, `['chicago' 'skyline']`);
     - tags separated by commas (`new york, skyline`), where "double quotes" may hold a comma;
-    - without a comma, tags separated by semicolons (`paris;france`: Lightroom, exiftool);
+    - without a comma, tags separated by semicolons (`paris;france`, `new york; skyline`: Lightroom, exiftool;
+      not an emoticon's `;)`: `_semicolon_separated`);
     - else tags separated by spaces, where "double quotes" hold a tag of several words, as Flickr's own
       tag box takes them (`"new york" skyline` is `new york` and `skyline`).
 
@@ -114,9 +115,26 @@ def _tag_items(text: str) -> list:
         return text.strip("[]").split(",")
     if "," in text:
         return _split_quoted(text, ",")
-    if ";" in _ENTITY.sub("", text):  # (`rock&amp;roll` is one tag)
+    if _semicolon_separated(_ENTITY.sub("", text)):  # (`rock&amp;roll` is one tag)
         return _split_quoted(text, ";")
     return _SPACED_TAG.findall(text)
+
+
+def _semicolon_separated(text: str) -> bool:
+    """Whether a cell without commas lists its tags between semicolons: two items or more, each with a letter
+    or a digit (`smile;)` is an emoticon in a space-separated cell: review CO), and either no item holds a
+    space (`paris;france`) or each semicolon is followed by one (`new york; skyline`, as Lightroom writes).
+
+    >>> _semicolon_separated("paris;france"), _semicolon_separated("new york; skyline")
+    (True, True)
+    >>> _semicolon_separated("eiffel tower paris smile;)"), _semicolon_separated("tokyo 東京;タワー")
+    (False, False)
+    """
+    pieces = text.split(";")
+    items = [piece.strip() for piece in pieces]
+    if len(items) < 2 or not all(any(ch.isalnum() for ch in item) for item in items):
+        return False
+    return not any(ch.isspace() for item in items for ch in item) or all(piece[:1].isspace() for piece in pieces[1:])
 
 
 def _listed_items(text: str) -> list[str] | None:

@@ -22,7 +22,7 @@ from curate.outofcore.report import topic_tagged_sql
 from curate.prefilter.topic import topic_tagged
 from curate.recipes import load_recipe, recipe_from_dict
 from curate.records import records_to_rows
-from curate.tags import parse_tags
+from curate.tags import normalise_tag, parse_tags
 from curate.workspace import Workspace, read_catalog
 
 runner = CliRunner()
@@ -167,6 +167,7 @@ def test_the_topic_is_matched_with_the_label_rules():
 def test_the_out_of_core_report_counts_the_topic_as_the_prefilter_does():
     tags = [["sky-line"], ["skyline"], ["dc:subject=sky.line"], ["skylines"], ["x", "SKY LINE"], [], ["zürich"],
             ["🌃"], ["#"]]
+    tags = [[normalise_tag(tag) for tag in row] for row in tags]  # as ingest stores them (NFC, case folded)
     con = duckdb.connect()
     con.register("photos", pd.DataFrame({"tags": tags}))
     for topic in ("skyline", " Sky-Line", NFD("Zürich"), "🌃"):
@@ -218,3 +219,22 @@ def test_ingest_folder_by_tags_warns_of_a_label_no_tag_names(tmp_path):
     assert "warning: recipe label named by no photo's tags: Oslo" in output, output
     catalog = read_catalog(Workspace(tmp_path / "ws"))
     assert (catalog["label"] == "Paris").sum() == 2  # `#paris` names Paris
+
+
+def test_an_emoticon_semicolon_does_not_make_a_semicolon_list():
+    """Review CO: `smile;)` in a space-separated cell split the whole cell on ';' and the Paris label was lost."""
+    assert "paris" in parse_tags("eiffel tower paris smile;)")
+    assert "london" in parse_tags("paris london ;-)")
+    assert parse_tags("paris;france;skyline") == ["paris", "france", "skyline"]
+    assert parse_tags("new york; skyline") == ["new york", "skyline"]
+
+
+def test_a_short_label_gets_no_lookalike_tags():
+    """Review CO: for a label `C`, every one-letter tag was a look-alike (one edit away)."""
+    from curate.ingest.label_coverage import unnamed_label_warnings
+    from curate.recipes import Label, Recipe
+
+    recipe = Recipe("r", (Label("C", "C"), Label("Oslo", "Oslo")))
+    tags = pd.Series([["b"], ["d"], ["x"], ["olso"]], dtype=object)
+    [line] = unnamed_label_warnings(tags, pd.Series([[], [], [], []], dtype=object), recipe)
+    assert "C, Oslo (tags like it: olso 1)" in line and "b 1" not in line

@@ -14,6 +14,7 @@ from curate.recipes import Recipe, squash
 from curate.records import clean_text, one_label
 from curate.stage_reports import names_text
 
+MIN_LOOKALIKE_CHARS = 4  # a shorter spelling has no look-alikes
 LOOKALIKE_CANDIDATES = 2000  # the most common keys of tags that no label matches, searched for look-alikes
 
 
@@ -84,12 +85,12 @@ def looks_like(key: str, spelling: str) -> bool:
 
     >>> looks_like("olso", "oslo"), looks_like("osloo", "oslo"), looks_like("stjohn", "stjohns")
     (True, True, True)
-    >>> looks_like("rom", "oslo"), looks_like("oslo", "oslo")
-    (False, False)
+    >>> looks_like("rom", "oslo"), looks_like("oslo", "oslo"), looks_like("b", "c")
+    (False, False, False)
     """
     allowed = 1 if len(spelling) < 7 else 2
-    if key == spelling or abs(len(key) - len(spelling)) > allowed:
-        return False
+    if key == spelling or abs(len(key) - len(spelling)) > allowed or len(spelling) < MIN_LOOKALIKE_CHARS:
+        return False  # (one edit from a 1-3 letter spelling is every short tag: review CO, label `C`)
     previous, row = None, list(range(len(spelling) + 1))  # optimal string alignment distance, row by row
     for i, char in enumerate(key, 1):
         current = [i] + [0] * len(spelling)

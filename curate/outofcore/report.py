@@ -65,11 +65,15 @@ def topic_tagged_sql(topic: str) -> str:
 
 
 def tag_key_sql(text: str) -> str:
-    """curate.recipes.squash of the SQL text `text` (a catalog tag, already NFC and case folded at ingest):
-    its letters, digits and marks; less only spaces, underscores and hyphens when it has none of those."""
-    folded = f"nfc_normalize(lower({text}))"
-    kept = f"regexp_replace({folded}, '[^\\p{{L}}\\p{{N}}\\p{{M}}]', '', 'g')"
-    return f"(CASE WHEN {kept} = '' THEN regexp_replace({folded}, '[\\s_-]', '', 'g') ELSE {kept} END)"
+    """curate.recipes.squash of the SQL text `text` (a catalog tag, already NFC and case folded at ingest): its
+    letters, digits and marks less the ignored marks; where none is a letter or digit, its symbols less skin
+    tones; where there are none, the text less spaces, underscores and hyphens."""
+    folded = f"nfc_normalize({text})"  # (case folded at ingest, by Python: lower() differs, e.g. Cherokee)
+    ignored = "\\x{fe00}-\\x{fe0f}\\x{e0100}-\\x{e01ef}\\x{200c}\\x{200d}"  # curate.recipes.IGNORED_IN_KEYS
+    kept = f"regexp_replace(regexp_replace({folded}, '[^\\p{{L}}\\p{{N}}\\p{{M}}]', '', 'g'), '[{ignored}]', '', 'g')"
+    symbols = f"regexp_replace({folded}, '[^\\p{{S}}]|[\\x{{1f3fb}}-\\x{{1f3ff}}]', '', 'g')"
+    return (f"(CASE WHEN regexp_matches({kept}, '[\\p{{L}}\\p{{N}}]') THEN {kept} "
+            f"WHEN {symbols} <> '' THEN {symbols} ELSE regexp_replace({folded}, '[\\s_-]', '', 'g') END)")
 
 
 def _nulls_last(column: str, descending: bool = False) -> str:
