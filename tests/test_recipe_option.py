@@ -78,3 +78,29 @@ def test_export_without_out_writes_where_the_recipe_says_and_says_what_is_missin
                        (["--recipe", recipe(tmp_path, "[split]\ntest = 0.2\n")], "say which format: --format")):
         result = runner.invoke(app, ["export", "-w", str(ws.root), *args])
         assert result.exit_code == 2 and says in result.output and "Traceback" not in result.output
+
+
+def test_a_recipes_against_is_read_from_the_recipes_folder_and_out_defaults_to_export(ws, tmp_path, monkeypatch):
+    """Review CO: `check-leakage --recipe sub/r.toml` read `[leakage] against = "../other"` from the working folder
+    (curate run reads it from the recipe's), and `export --recipe` refused a recipe without `[export] out`, which
+    curate run and docs/recipes.md default to `export` in the workspace."""
+    from helpers import jpeg_bytes
+
+    assert runner.invoke(app, ["split", "-w", str(ws.root)]).exit_code == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    for i, colour in enumerate(((200, 10, 10), (10, 200, 10))):
+        (other / f"p{i}.jpg").write_bytes(jpeg_bytes(color=colour))
+    (tmp_path / "sub").mkdir()
+    given = tmp_path / "sub" / "r.toml"
+    given.write_text('name = "r"\n[[labels]]\nname = "chicago"\n[leakage]\nagainst = "../other"\n'
+                     '[export]\nformat = "csv"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = runner.invoke(app, ["check-leakage", "-w", str(ws.root), "--recipe", str(given)])
+    assert result.exit_code in (0, 3), result.output
+    assert "neither a workspace nor a folder" not in result.output
+    result = runner.invoke(app, ["export", "-w", str(ws.root), "--recipe", str(given)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((ws.root / "export" / "export.json").read_text())["format"] == "csv"

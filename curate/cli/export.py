@@ -25,7 +25,7 @@ from curate.export.config import FORMATS, ExportConfig
 
 
 @user_errors
-@config_options(ExportConfig)
+@config_options(ExportConfig, show_defaults=True)
 def export(
     out: Annotated[str | None, typer.Option("--out", "-o", help=(
         "Export folder (created; re-running updates it), or an fsspec URL (s3://bucket/prefix, gs://...: written "
@@ -88,15 +88,20 @@ def recipe_name(recipe: str | None) -> str | None:
 
 
 def export_target(ws, recipe_out: object, recipe: str | None) -> str:
-    """Where `curate export` writes without --out: the recipe's [export] out, as `curate run` reads it (a path
-    relative to the workspace, or a URL); without a recipe, or one without [export], --out is needed."""
+    """Where `curate export` writes without --out: the recipe's [export] out (default `export`), as `curate run`
+    reads it (a path relative to the workspace, or a URL); without a recipe, --out is needed."""
     from pathlib import Path
 
     from curate.objectstore import is_url
 
-    if recipe is None or recipe_out is None:
-        raise UsageError("say where to export: --out FOLDER (or an s3:// / gs:// URL)"
-                         + (f"; recipe {recipe} has no [export] out" if recipe else ""))
+    if recipe is None:
+        raise UsageError("say where to export: --out FOLDER (or an s3:// / gs:// URL)")
+    recipe_out = "export" if recipe_out is None else recipe_out  # as `curate run` reads [export] (docs/recipes.md)
     if not isinstance(recipe_out, str) or not recipe_out.strip():
         raise UsageError(f"recipe {recipe} [export]: out must be a folder path or a URL (a string), got {recipe_out!r}")
-    return recipe_out if is_url(recipe_out) or Path(recipe_out).is_absolute() else str(ws.root / recipe_out)
+    if is_url(recipe_out):
+        from curate.objectstore import check_store_uri
+
+        check_store_uri(recipe_out, f"recipe {recipe} [export] out")
+        return recipe_out
+    return recipe_out if Path(recipe_out).is_absolute() else str(ws.root / recipe_out)

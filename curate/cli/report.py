@@ -26,7 +26,7 @@ from curate.report.run import write_report
 
 
 @user_errors
-@config_options(ReportSettings)
+@config_options(ReportSettings, show_defaults=True)
 def report(
     workspace_path: WorkspaceOption = None,
     out: Annotated[Path | None, typer.Option("--out", parser=path_given,

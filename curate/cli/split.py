@@ -28,7 +28,7 @@ from curate.split import SplitConfig, by_refusal, run_split
 
 
 @user_errors
-@config_options(SplitConfig)
+@config_options(SplitConfig, show_defaults=True)
 def split(
     workspace_path: WorkspaceOption = None,
     settings: dict | None = None,  # one flag per SplitConfig field (curate/cli/options.py)
@@ -63,7 +63,7 @@ def split(
 
 
 @user_errors
-@config_options(LeakageSettings)
+@config_options(LeakageSettings, show_defaults=True)
 def check_leakage(
     workspace_path: WorkspaceOption = None,
     by: Annotated[str | None, typer.Option(
@@ -89,6 +89,11 @@ def check_leakage(
     section, where = recipe_section(recipe, "leakage")
     config = build_config(LeakageSettings, section, where or "curate check-leakage", flags=settings)
     against = Path(config.against).expanduser() if config.against else None
+    if against is not None and recipe and "against" not in (settings or {}):  # the recipe's: from its folder
+        from curate.pipeline.sources import recipe_relative
+        from curate.recipes import load_recipe
+
+        against = recipe_relative(load_recipe(recipe), against)  # as `curate run` reads it (review CO)
     copies = None
     if drop_decisions is not None and against is None:
         raise UsageError("--drop-decisions writes the copies --against finds; add --against WORKSPACE")

@@ -4,6 +4,7 @@ export that would hold no photo. Pure functions over the plan and its counts (cu
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 from curate import schema
@@ -227,13 +228,27 @@ def renamed_folder_notes(classes: list[str], export_format: str) -> list[str]:
     renamed = [(label, folder) for label, folder in folders.items() if folder != label]
     if not renamed:
         return []
-    shown = ", ".join(f"{label!r} in {folder}" for label, folder in renamed[:5]) + (", …" if len(renamed) > 5 else "")
+    shown = ", ".join(_renamed(label, folder) for label, folder in renamed[:5]) + (", …" if len(renamed) > 5 else "")
     order = sorted(folders.values())
     numbering = (f", and numbers the classes in another order (folders: {', '.join(order[:8])}"
                  f"{', …' if len(order) > 8 else ''})") if order != [folders[label] for label in classes] else ""
     return [f"class folders that are not their labels (a file name cannot hold them as they are): {shown}; a reader "
             f"that takes classes from folder names (ImageFolder, Keras, fast.ai) names them so{numbering}: map "
             "folders to classes with export.json's `class_folders` (docs/export.md)"]
+
+
+def _renamed(label: str, folder: str) -> str:
+    """`'AC/DC' in AC_DC`; a label that differs from its folder only in its Unicode form is written escaped, as
+    the two print alike (review CO: `'São' in São`).
+
+    >>> _renamed("AC/DC", "AC_DC")
+    "'AC/DC' in AC_DC"
+    >>> print(_renamed("Sa\\u0303o", "S\\u00e3o"))
+    'Sa\\u0303o' in 'S\\xe3o' (the same letters in another Unicode form: NFD, NFC)
+    """
+    if unicodedata.normalize("NFC", label) != folder:
+        return f"{label!r} in {folder}"
+    return f"{ascii(label)} in {ascii(folder)} (the same letters in another Unicode form: NFD, NFC)"
 
 
 def missing_class_notes(split_label: dict[tuple[str, str], int], classes: list[str],
