@@ -11,6 +11,7 @@ can say so instead of filing a written geotag as a missing one.
 from __future__ import annotations
 
 import re
+import shlex
 
 import numpy as np
 import pandas as pd
@@ -107,16 +108,36 @@ def unreadable_warnings(lat: pd.Series, lon: pd.Series, names: tuple[str, str] =
     return lines
 
 
-def out_of_range_warnings(lat: pd.Series, lon: pd.Series, names: tuple[str, str] = ("lat", "lon")) -> list[str]:
+def out_of_range_warnings(lat: pd.Series, lon: pd.Series, names: tuple[str, str] = ("lat", "lon"),
+                          photos: pd.Series | None = None) -> list[str]:
     """One line for the photos whose position reads as numbers but lies off the globe (|lat| > 90 or |lon| > 180):
     `clean_coordinates` stores them without one (`coord_issue` out_of_range), which the geo filter counts with the
     photos that have none (audit CK 3: a file with its lat and lon columns swapped lost half its geotags without a
-    word). When most of them hold a valid latitude in the lon column and a valid longitude in the lat column, the
-    line says the columns look swapped and how to read them the other way round; nothing is swapped unasked.
+    word). Those holding a valid latitude in the lon column and a valid longitude in the lat column fit swapped;
+    nothing is swapped unasked.
 
-    >>> line, = out_of_range_warnings(pd.Series([151.2, 2.35, -33.9]), pd.Series([-33.9, 48.9, 151.2]), ("y", "x"))
-    >>> line[:62], "are the columns swapped? If so, ingest again with --map lat=x --map lon=y" in line
-    ('1 photo has a position off the globe (|y| over 90 or |x| over ', True)
+    The line recommends swapping the columns (the `--map` that reads them the other way round) only when the photos
+    off the globe that fit swapped are most of the positions given (more than half). A position within both ranges
+    reads either way, so the numbers cannot tell a file with its columns swapped from one with some rows swapped;
+    only such a majority makes the columns the likely cause, and the line says that the positions that fit either
+    way are then read swapped too. When they are fewer (review CO M2: a file merged from two sources, 7 right Paris
+    rows and 3 swapped Sydney ones, where the swap put the Paris rows off Somalia without a word), the line names
+    those rows (how many, one of them, by its id where `photos` gives them; when they are one in ten positions at
+    least, else they read as stray typos) as rows to fix in the file, and gives the `--map` only as what it is:
+    right when every row has the columns swapped (a swapped file of European places, whose longitudes fit as
+    latitudes, is one). Column names that a shell would split are quoted.
+
+    >>> line, = out_of_range_warnings(pd.Series([151.2, 151.2, -33.9]), pd.Series([-33.9, -33.9, 151.2]), ("y", "x"))
+    >>> line[:64], "are the columns swapped? If so, ingest again with --map lat=x --map lon=y" in line
+    ('2 photos have a position off the globe (|y| over 90 or |x| over ', True)
+    >>> lat, lon = pd.Series(["48.86"] * 7 + ["151.21"] * 3), pd.Series(["2.35"] * 7 + ["-33.87"] * 3)
+    >>> photos = pd.Series([f"p{n}" for n in range(10)])
+    >>> line, = out_of_range_warnings(lat, lon, ("GPS Latitude", "GPS Longitude"), photos)
+    >>> print(line[line.index("; 3 of them"):])  # doctest: +NORMALIZE_WHITESPACE
+    ; 3 of them (photo p7: GPS Latitude '151.21', GPS Longitude '-33.87') hold a valid latitude in GPS Longitude and a
+    valid longitude in GPS Latitude: swapped in those rows? Then swap the two values in those rows of the file.
+    Swapping the columns instead (--map 'lat=GPS Longitude' --map 'lon=GPS Latitude') is right only if every row has
+    them swapped, the 7 other positions too, which fit either way and would then be read swapped
     """
     lat_num, lon_num = coordinate_numbers(pd.Series(lat, copy=False), "lat"), \
         coordinate_numbers(pd.Series(lon, copy=False), "lon")
@@ -131,18 +152,48 @@ def out_of_range_warnings(lat: pd.Series, lon: pd.Series, names: tuple[str, str]
             f"(|{names[0]}| over 90 or |{names[1]}| over 180, e.g. {names[0]} {_shown(lat, first)}, {names[1]} "
             f"{_shown(lon, first)}): stored without a position (coord_issue out_of_range)")
     swapped = off & (lon_num.abs() <= 90) & (lat_num.abs() <= 180)
-    # most of them fit the other way round, and they are no stray typo among many (one in ten positions at least)
-    if swapped.sum() * 2 > count and swapped.sum() * 10 >= finite.sum():
-        some = "its" if one else ("all their" if int(swapped.sum()) == count else f"{int(swapped.sum()):,} of their")
-        valid = "is a valid latitude" if one else "are valid latitudes"
-        line += (f"; {some} {names[1]} value{'' if one else 's'} {valid}"
-                 f" and {'its' if one else 'their'} {names[0]} value{'' if one else 's'} "
-                 f"{'a valid longitude' if one else 'valid longitudes'}: are the columns swapped? If so, ingest again "
-                 f"with --map lat={names[1]} --map lon={names[0]} (the photos whose values fit either way are then "
-                 "read the right way round too)")
+    fitting, positions = int(swapped.sum()), int(finite.sum())
+    if fitting * 2 > positions:  # most positions given fit only swapped: the file's columns are swapped
+        line += _swap_columns_hint(fitting, count, positions - count, names)
+    elif fitting * 10 >= positions:  # and no stray typo among many (one in ten positions at least)
+        line += _swapped_rows_hint(swapped, count, positions - count, lat, lon, names, photos)
     else:
         line += "; write latitudes within -90..90 and longitudes within -180..180, in decimal degrees"
     return [line]
+
+
+def _swap_columns_hint(fitting: int, count: int, either_way: int, names: tuple[str, str]) -> str:
+    """The end of `out_of_range_warnings`' line when most positions fit swapped: the `--map` that swaps the columns,
+    and what it does to the positions that read either way (they swap too)."""
+    one = fitting == 1
+    some = "its" if count == 1 else ("all their" if fitting == count else f"{fitting:,} of their")
+    others = (f"; the {either_way:,} other photo{'s' if either_way != 1 else ''} with a position, whose values fit "
+              f"either way, {'are' if either_way != 1 else 'is'} then read swapped too: check "
+              f"{'one' if either_way != 1 else 'it'}") if either_way else ""
+    return (f"; {some} {names[1]} value{'' if one else 's'} {'is a valid latitude' if one else 'are valid latitudes'}"
+            f" and {'its' if one else 'their'} {names[0]} value{'' if one else 's'} "
+            f"{'a valid longitude' if one else 'valid longitudes'}: are the columns swapped? If so, ingest again "
+            f"with --map {shlex.quote(f'lat={names[1]}')} --map {shlex.quote(f'lon={names[0]}')}{others}")
+
+
+def _swapped_rows_hint(swapped: pd.Series, count: int, either_way: int, lat: pd.Series, lon: pd.Series,
+                       names: tuple[str, str], photos: pd.Series | None) -> str:
+    """The end of `out_of_range_warnings`' line when some rows fit swapped but they are not most positions: those
+    rows, to fix in the file, and the column swap only as what it is, right when every row has them swapped."""
+    fitting = int(swapped.sum())
+    one = fitting == 1
+    at = swapped.to_numpy().nonzero()[0][0]
+    photo = f"photo {str(photos.iloc[at]).strip()}: " if photos is not None else ""
+    rows = "that row" if one else "those rows"
+    others = (f", the {either_way:,} other position{'s' if either_way != 1 else ''} too, which fit either way and "
+              f"would then be read swapped") if either_way else ""
+    rest = "" if fitting == count else (f"; write the other{'s' if count - fitting != 1 else ''} with {names[0]} "
+                                        f"within -90..90 and {names[1]} within -180..180")
+    return (f"; {'it' if count == 1 else f'{fitting:,} of them'} ({photo}{names[0]} {_shown(lat, at)}, {names[1]} "
+            f"{_shown(lon, at)}) hold{'s' if one else ''} a valid latitude in {names[1]} and a valid longitude in "
+            f"{names[0]}: swapped in {rows}? Then swap the two values in {rows} of the file. Swapping the columns "
+            f"instead (--map {shlex.quote(f'lat={names[1]}')} --map {shlex.quote(f'lon={names[0]}')}) is right only "
+            f"if every row has them swapped{others}{rest}")
 
 
 def half_pair_warnings(lat: pd.Series, lon: pd.Series, names: tuple[str, str] = ("lat", "lon")) -> list[str]:
@@ -176,7 +227,8 @@ def coordinate_warnings(records: pd.DataFrame, names: tuple[str, str] = ("lat", 
     blank = pd.Series(None, index=records.index, dtype=object)
     lat = records["lat"] if "lat" in records.columns else blank
     lon = records["lon"] if "lon" in records.columns else blank
-    return [*unreadable_warnings(lat, lon, names), *out_of_range_warnings(lat, lon, names),
+    photos = records["source_id"] if "source_id" in records.columns else None
+    return [*unreadable_warnings(lat, lon, names), *out_of_range_warnings(lat, lon, names, photos),
             *half_pair_warnings(lat, lon, names)]
 
 

@@ -52,6 +52,7 @@ from curate.ingest.folder_reconcile import (
     present_in_folder,
     removed_warnings,
     stored_photo_ids,
+    stored_source_ids,
 )
 from curate.ingest.folder_records import build_records
 from curate.ingest.folder_scan import FolderScan, linked_warning, scan_folder, skipped_clause, skipped_warning
@@ -134,8 +135,9 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     root = _check_folder(options.folder)
     recipe = load_recipe(options.recipe) if isinstance(options.recipe, str) else options.recipe
     contents = _folder_contents(root, options)
+    stored_ids = stored_source_ids(ws, SOURCE)  # ids as an older ingest read them stay (review CO H1)
     records = locate_members(build_records(root, contents.images, contents.table, options.column_map,
-                                           contents.notes), contents.shard_members, contents.cells)
+                                           contents.notes, stored_ids), contents.shard_members, contents.cells)
     labels = _label_records(records, options, recipe)
     warnings = [*contents.warnings, *labels.warnings, *_folder_warnings(contents), *labels.spelling_warnings]
     records = fill_from_exif(labels.records, options.workers)
@@ -151,7 +153,7 @@ def _ingest_folder(ws: Workspace, options: FolderOptions) -> IngestReport:
     before = stored_photo_ids(ws)
     report = run_ingest(ws, job)
     warnings += _reconcile_folder(ws, job.id_prefix or SOURCE, records, set(contents.images), before, report)
-    return _finish_report(report, contents, warnings, labels.source, options.column_map)
+    return _finish_report(report, contents, warnings, labels.source, options.column_map, stored_ids)
 
 
 @dataclass
@@ -305,7 +307,7 @@ def _reconcile_folder(ws: Workspace, prefix: str, records: pd.DataFrame, images:
                         "the catalog keeps the stored copy, as an ingest never replaces an image; to take an edited "
                         "file, give it a new name, and a new photo_id where a metadata sidecar gives ids (a new "
                         "photo: the old one is then dropped as missing_file)")
-    removed = drop_removed_photos(ws, prefix, records.loc[present_in_folder(records, images), "source_id"])
+    removed = drop_removed_photos(ws, prefix, records.loc[present_in_folder(records, images), "source_id"], before)
     warnings += removed_warnings(removed)  # photos gone, and photos still here under new ids (audit CK 7)
     if removed.count:
         report.dropped_by_reason["missing_file"] = report.dropped_by_reason.get("missing_file", 0) + removed.count
@@ -313,7 +315,7 @@ def _reconcile_folder(ws: Workspace, prefix: str, records: pd.DataFrame, images:
 
 
 def _finish_report(report: IngestReport, contents: _FolderContents, warnings: list[str], label_source: str,
-                   column_map: Mapping[str, str]) -> IngestReport:
+                   column_map: Mapping[str, str], stored_ids: set[str]) -> IngestReport:
     """The engine's report with the folder's warnings and notes first, and the metadata columns it read."""
     report.warnings = [*warnings, *report.warnings]
     report.notes = [*contents.notes, *report.notes]
@@ -324,7 +326,8 @@ def _finish_report(report: IngestReport, contents: _FolderContents, warnings: li
             credit_derived(column_usage(list(table.columns), dict(column_map), unused, pages_first=True,
                                         blank=blank_columns(table)), table.columns),
             table.columns)
-        report.notes += mapping_notes(table, dict(column_map), pages_first=True)  # an empty column passed over, ids
+        report.notes += mapping_notes(table, dict(column_map), pages_first=True,  # an empty column passed over, ids
+                                      stored_ids=stored_ids)
     return report
 
 

@@ -8,7 +8,7 @@ an `error_detail` that says why (`unsafe_detail`).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pandas as pd
@@ -73,14 +73,16 @@ def unsafe_detail(root: Path, raw: object) -> str:
 
 
 def build_records(root: Path, images: list[str], table: pd.DataFrame | None,
-                  column_map: Mapping[str, str], notes: list[str] | None = None) -> pd.DataFrame:
-    """Metadata rows (in file order) then images without a row, as canonical records.
+                  column_map: Mapping[str, str], notes: list[str] | None = None,
+                  stored_ids: Collection[str] = ()) -> pd.DataFrame:
+    """Metadata rows (in file order) then images without a row, as canonical records (`stored_ids`: the source ids
+    the workspace holds for folders, see `curate.ingest.mapping.to_records`).
 
     Extra columns: `file` (relative path) and `abs_path` (absolute path to read, None when
     it must not be read). A row naming a file that is not there but for the case of its name joins that
     file (`join_by_case`); `notes` gets a line for those, and one for the images no row names.
     """
-    meta = metadata_records(root, table, column_map) if table is not None else pd.DataFrame()
+    meta = metadata_records(root, table, column_map, stored_ids) if table is not None else pd.DataFrame()
     if "file" in meta.columns:
         meta = join_by_case(root, meta, images, notes if notes is not None else [])
     joined = set(meta["file"].dropna()) if "file" in meta.columns else set()
@@ -132,9 +134,11 @@ def join_by_case(root: Path, meta: pd.DataFrame, images: list[str], notes: list[
     return meta
 
 
-def metadata_records(root: Path, table: pd.DataFrame, column_map: Mapping[str, str]) -> pd.DataFrame:
-    """Map the sidecar onto record fields and check each row's file path."""
-    records = to_records(table, dict(column_map), pages_first=True).reset_index(drop=True).astype("object")
+def metadata_records(root: Path, table: pd.DataFrame, column_map: Mapping[str, str],
+                     stored_ids: Collection[str] = ()) -> pd.DataFrame:
+    """Map the sidecar onto record fields (`stored_ids`: see `to_records`) and check each row's file path."""
+    records = to_records(table, dict(column_map), pages_first=True, stored_ids=stored_ids)
+    records = records.reset_index(drop=True).astype("object")
     if "file" not in records.columns:
         if table.empty:
             return pd.DataFrame()

@@ -77,13 +77,17 @@ def resolve_columns(columns: list[str], explicit: dict[str, str], pages_first: b
     Headers are matched trimmed and case-folded (`header_key`): the aliases as written first, then, for the
     fields still unread, ignoring spaces, underscores and hyphens too (`loose_key`: `Owner ID` is owner_id), so
     that an exact spelling never loses its column to a loose one. Of several columns that spell one field, the
-    first in alias order is read, unless it is one of `blank` (empty in every row) and another has values.
+    first in alias order is read, unless it is one of `blank` (empty in every row) and another has values; but
+    the download URL never falls back to a page's spelling (`photopage`, `pageurl`: review CO L3, a web page
+    downloaded as an image): an empty `url` beside a filled `photopage` stays `url`, and the page is `page_url`.
     An explicit column that is not in the table is a UsageError naming the columns there.
 
     >>> resolve_columns(["file", "photopage"], {}), resolve_columns(["file", "photopage"], {}, pages_first=True)
     ({'file': 'file', 'url': 'photopage'}, {'page_url': 'photopage', 'file': 'file'})
     >>> resolve_columns(["File ", "Owner ID", "lat", "GPS Latitude"], {}, blank={"lat"})
     {'file': 'File ', 'owner_id': 'Owner ID', 'lat': 'GPS Latitude'}
+    >>> resolve_columns(["url", "photopage"], {}, blank={"url"})
+    {'page_url': 'photopage', 'url': 'url'}
     """
     names = [str(c) for c in columns]
     resolved = {}
@@ -104,9 +108,17 @@ def resolve_columns(columns: list[str], explicit: dict[str, str], pages_first: b
             candidates = [name for alias in DEFAULT_ALIASES[field] for name in names
                           if key(name) == key(alias) and name not in taken]
             filled = [name for name in candidates if name not in blank]
+            if field == "url" and candidates and candidates[0] in blank:  # a page is no download for an empty url
+                filled = [name for name in filled if not _is_page_spelling(name)]
             if filled or (candidates and key is loose_key):  # an empty exact one waits for a filled loose one
                 resolved[field] = (filled or candidates)[0]
     return resolved
+
+
+def _is_page_spelling(name: str) -> bool:
+    """Whether the header `name` spells a photo's web page (`photopage`, `Page URL`), which `url` reads only when
+    no other column spells a URL, never in place of an empty download column."""
+    return any(loose_key(name) == loose_key(alias) for alias in DEFAULT_ALIASES["page_url"])
 
 
 def blank_columns(table: pd.DataFrame) -> set[str]:
@@ -174,13 +186,35 @@ def whole_ids(values: pd.Series) -> tuple[pd.Series, int, tuple[object, object] 
     return read, len(given), (given.iloc[0], read_given.iloc[0])
 
 
-def to_records(table: pd.DataFrame, explicit: dict[str, str], pages_first: bool = False) -> pd.DataFrame:
+def stored_float_id(values: pd.Series, stored_ids: Collection[str]) -> str | None:
+    """One of the ids `values` that `whole_ids` would read as integers and that the workspace already holds as
+    written (`stored_ids`: the source_ids its catalog stores for this source), else None. An ingest made before
+    ids were read so (review CO H1) stored `5301234000.0`: reading it as `5301234000` now would make every photo
+    a new one, and drop the old rows, with their review decisions and splits, as missing_file.
+
+    >>> stored_float_id(pd.Series(["5301234000.0", "5301234001.0"]), {"5301234001.0"})
+    '5301234001.0'
+    >>> stored_float_id(pd.Series(["5301234000.0"]), {"5301234000"}), stored_float_id(pd.Series(["7"]), {"7"})
+    (None, None)
+    """
+    if not stored_ids or not whole_ids(values)[1]:
+        return None
+    given = values[~_is_blank(values)].map(lambda value: str(value).strip())  # as a source stores an id given
+    held = given[given.isin(stored_ids)]
+    return str(held.iloc[0]) if len(held) else None
+
+
+def to_records(table: pd.DataFrame, explicit: dict[str, str], pages_first: bool = False,
+               stored_ids: Collection[str] = ()) -> pd.DataFrame:
     """Rename mapped columns to canonical fields; unmapped columns are left out. Ids that pandas wrote as floats
-    are read as the integers they are (`whole_ids`); `mapping_notes` says so."""
+    are read as the integers they are (`whole_ids`), but for a `source_id` column of which the workspace holds
+    photos under such an id as written (`stored_ids`, see `stored_float_id`): those keep the ids they have, so
+    only a new workspace gets the integers; `mapping_notes` says which. An owner id is read as the integer either
+    way (a changed owner_id updates a stored photo's metadata, it makes no new photo)."""
     resolved = resolve_columns(list(table.columns), explicit, pages_first, blank_columns(table))
     records = pd.DataFrame({field: _column(table, column) for field, column in resolved.items()}, index=table.index)
     for field in ID_FIELDS:
-        if field in records.columns:
+        if field in records.columns and not (field == "source_id" and stored_float_id(records[field], stored_ids)):
             records[field] = whole_ids(records[field])[0]
     return records
 
@@ -196,10 +230,12 @@ def coordinate_names(table: pd.DataFrame, column_map: dict[str, str], pages_firs
     return resolved.get("lat", "lat").strip(), resolved.get("lon", "lon").strip()
 
 
-def mapping_notes(table: pd.DataFrame, explicit: dict[str, str], pages_first: bool = False) -> list[str]:
+def mapping_notes(table: pd.DataFrame, explicit: dict[str, str], pages_first: bool = False,
+                  stored_ids: Collection[str] = ()) -> list[str]:
     """What `to_records` did that the column report does not show: a field read from a column other than the
     first of its spellings because that one is empty in every row (audit CK 9: an empty `lat` beside a filled
-    `Latitude` lost every position), and ids read back as integers from pandas' floats (`whole_ids`)."""
+    `Latitude` lost every position), ids read back as integers from pandas' floats (`whole_ids`), and source ids
+    kept as written because the workspace holds its photos so (`stored_ids`, `stored_float_id`)."""
     columns = list(table.columns)
     blank = blank_columns(table)
     first, used = resolve_columns(columns, explicit, pages_first), resolve_columns(columns, explicit, pages_first,
@@ -208,8 +244,16 @@ def mapping_notes(table: pd.DataFrame, explicit: dict[str, str], pages_first: bo
              f"(--map {field}=COLUMN reads another)" for field in used if first.get(field) != used[field]]
     for field in ID_FIELDS:
         if field in used:
-            _, changed, example = whole_ids(_column(table, used[field]))
-            if changed:
+            values = _column(table, used[field])
+            _, changed, example = whole_ids(values)
+            kept = stored_float_id(values, stored_ids) if field == "source_id" else None
+            if kept:
+                notes.append(f"the {field} values are whole numbers written with '.0' (as pandas writes an id column "
+                             f"that has an empty cell), and the workspace holds its photos under such ids as written "
+                             f"(e.g. {kept!r}, ingested before ids were read as integers): kept as given, so that "
+                             "those photos keep their ids, review decisions and splits (a new workspace reads them "
+                             "as integers)")
+            elif changed:
                 many = changed != 1
                 notes.append(f"{changed:,} {field} value{'s' if many else ''} written as a whole number with '.0' "
                              f"(as pandas writes an id column that has an empty cell) {'were' if many else 'was'} "

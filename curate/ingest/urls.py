@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from curate.dates import read_taken_at
 from curate.errors import UsageError
 from curate.ingest.engine import run_ingest
 from curate.ingest.engine_job import IngestJob, IngestReport
+from curate.ingest.folder_reconcile import stored_source_ids
 from curate.ingest.http import TRANSIENT_REASONS, DownloadConfig, Downloader, check_some_download_worked
 from curate.ingest.mapping import (
     CSV_HINT,
@@ -114,8 +116,9 @@ def read_url_table(path: Path) -> pd.DataFrame:
         raise UsageError(f"cannot read {path} as {kind} ({message}); {fix}") from None
 
 
-def url_records(table: pd.DataFrame, column_map: dict[str, str]) -> pd.DataFrame:
-    """Map the table onto canonical records with `source_id`, `url` and `drop_reason`.
+def url_records(table: pd.DataFrame, column_map: dict[str, str], stored_ids: Collection[str] = ()) -> pd.DataFrame:
+    """Map the table onto canonical records with `source_id`, `url` and `drop_reason` (`stored_ids`: the source
+    ids the workspace holds for URL lists, see `curate.ingest.mapping.to_records`).
 
     Raises UsageError when no column holds URLs (or a mapped column is missing).
     """
@@ -123,7 +126,8 @@ def url_records(table: pd.DataFrame, column_map: dict[str, str]) -> pd.DataFrame
     if "url" not in resolved:
         raise UsageError(f"no URL column in the file (columns: {', '.join(shown_columns(table.columns))}); "
                          "name it url/downloadurl or pass --map url=COLUMN")
-    records = to_records(table, column_map).drop(columns=["file"], errors="ignore").reset_index(drop=True)
+    records = to_records(table, column_map, stored_ids=stored_ids).drop(columns=["file"], errors="ignore")
+    records = records.reset_index(drop=True)
     url = _as_text(records["url"])
     valid = url.str.match(URL_PATTERN).fillna(False).astype(bool)
     url_hash = url.map(lambda u: hashlib.sha256(u.encode("utf-8")).hexdigest()[:16], na_action="ignore")
@@ -165,7 +169,8 @@ def ingest_urls(ws: Workspace, options: UrlIngestOptions) -> IngestReport:
     columns read, and the rows already in the catalog whose metadata this run updated).
     """
     table = read_url_table(options.path)
-    records = url_records(table, options.column_map)
+    stored_ids = stored_source_ids(ws, SOURCE)  # ids as an older ingest read them stay (review CO H1)
+    records = url_records(table, options.column_map, stored_ids)
     recipe = load_recipe(options.recipe) if options.recipe else None
     with Downloader(options.download) as downloader:
         job = IngestJob(SOURCE, records, downloader, recipe=recipe, workers=options.download.workers,
@@ -174,13 +179,34 @@ def ingest_urls(ws: Workspace, options: UrlIngestOptions) -> IngestReport:
         report = run_ingest(ws, job)
     report.columns = column_usage(list(table.columns), options.column_map, unused_fields=("file",),
                                   blank=blank_columns(table))
-    report.notes += mapping_notes(table, options.column_map)
-    report.warnings += [*duplicate_column_warnings(table.columns), *several_labels_warning(records)]
+    report.notes += mapping_notes(table, options.column_map, stored_ids=stored_ids)
+    report.warnings += [*empty_url_warnings(table, options.column_map), *duplicate_column_warnings(table.columns),
+                        *several_labels_warning(records)]
     if "taken_at" in records.columns:
         report.warnings += read_taken_at(records["taken_at"]).warnings()
     report.warnings += coordinate_warnings(records, coordinate_names(table, options.column_map))
     check_some_download_worked(report)
     return report
+
+
+def empty_url_warnings(table: pd.DataFrame, column_map: dict[str, str]) -> list[str]:
+    """A warning when the column read as the download URL is empty in every row: each row is dropped as bad_url.
+    A filled page column beside it (`photopage`) is read as `page_url`, never downloaded in its place (review CO
+    L3: a web page is no image); the line names it, and how to give the image URLs.
+
+    >>> empty_url_warnings(pd.DataFrame({"url": [""], "photopage": ["https://flickr.com/photos/a/1"]}), {})[0][:72]
+    "the URL column 'url' is empty in every row: every photo is dropped as ba"
+    """
+    blank = blank_columns(table)
+    resolved = resolve_columns(list(table.columns), column_map, blank=blank)
+    column = resolved.get("url")
+    if column is None or column not in blank:
+        return []
+    page = resolved.get("page_url")
+    beside = (f"; the page URLs in {page.strip()!r} are web pages, not images, so they are read as page_url and not "
+              "downloaded") if page is not None and page not in blank else ""
+    return [f"the URL column {column.strip()!r} is empty in every row: every photo is dropped as bad_url{beside}; "
+            "fill in the image URLs, or pass --map url=COLUMN naming the column that holds them"]
 
 
 def several_labels_warning(records: pd.DataFrame) -> list[str]:
