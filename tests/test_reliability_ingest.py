@@ -448,3 +448,28 @@ def test_ctrl_c_just_after_a_fetch_is_submitted_leaves_no_fetch_out_of_the_journ
     monkeypatch.setattr(engine_fetch, "ThreadPoolExecutor", InterruptedAfterSubmit)
     fetched, journaled = _interrupted_demo_ingest(tmp_path, monkeypatch, workers=2)
     assert fetched and set(fetched) <= journaled
+
+
+def test_a_first_ingest_interrupted_and_resumed_is_marked_with_the_border_rule(tmp_path, monkeypatch):
+    """Review CE: a workspace's first ingest, killed and run again, was never marked with the current border rule,
+    so its next `curate filter` decoded every image once more to recompute phash_trimmed."""
+    from contextlib import contextmanager
+
+    import curate.ingest.engine_fetch as engine_fetch
+    from curate.demo.config import DemoConfig
+    from curate.ingest import demo as demo_ingest
+    from curate.vision import features
+
+    @contextmanager
+    def interrupting_bar(description, total=None):
+        def advance(n=1):
+            raise KeyboardInterrupt
+        yield advance
+
+    with monkeypatch.context() as patched:
+        patched.setattr(engine_fetch, "progress_bar", interrupting_bar)
+        _interrupted_demo_ingest(tmp_path, patched, workers=2)
+    ws = Workspace(tmp_path / "ws")
+    demo_ingest.ingest_demo(ws, DemoConfig(photos=40, seed=2, image_width=64, image_height=48), workers=2)
+    assert read_catalog(ws)["sha256"].notna().sum() > 30
+    assert features.border_rule_current(ws.root)

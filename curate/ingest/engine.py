@@ -84,6 +84,8 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     done_ids -= set(restore)
     journal = Journal(ws, job.journal_name)
     journaled = journal.load()
+    if fresh and not journaled:  # marked before the first image is stored, so that a run killed mid-way and
+        features.mark_border_rule(ws.root)  # resumed is marked too (review CE); a journal may be an older curate's
     outcomes = {pid: o for pid, o in journaled.items()
                 if pid not in done_ids and o.get("drop_reason") != LOCAL_ERROR}  # a local failure: try again
     report.resumed_from_journal = len(outcomes)
@@ -113,8 +115,6 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     # before the journal that holds them goes (a killed run's checkpoint may hold its photos already)
     cache_thumbnails(ws, {**journaled, **outcomes})
     write_catalog(ws, merged)
-    if fresh and not journaled:  # (a journal may hold features an older curate computed)
-        features.mark_border_rule(ws.root)
     journal.clear()
     this_run = merged[merged[schema.PHOTO_ID].isin(rows[schema.PHOTO_ID])]
     report.stored = int(this_run["sha256"].notna().sum())
