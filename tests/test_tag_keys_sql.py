@@ -16,11 +16,18 @@ SPELLINGS = ["New York", "AC/DC", "St. John's", "Ferté-Milon", "Zu\u0308rich", 
              "İstanbul", "½", "x²", "ＡＢＣ", "नमस्ते", "สวัสดี", "ᏣᎳᎩ", "c++", "1.5", "👨‍👩‍👧", "🇫🇷", "a\u200db"]
 
 
-@pytest.mark.parametrize("spelling", SPELLINGS)
-def test_the_sql_key_of_a_stored_tag_is_its_python_key(spelling):
-    stored = normalise_tag(spelling)
-    got = duckdb.connect().execute(f"SELECT {tag_key_sql('t')} FROM (SELECT ? AS t)", [stored]).fetchone()[0]
-    assert got == squash(stored)
+FOREIGN = ["Straße", "STRASSE", "ﬁsh", "ΣΊΣΥΦΟΣ", "ὈΔΥΣΣΕΎΣ", "µm", "ẞ", "ᏣᎳᎩ", "ꮳꮃꭹ", "SKY-LINE", "İzmir"]
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS + FOREIGN)
+@pytest.mark.parametrize("stored_by", ["ingest", "another writer"])
+def test_the_sql_key_of_a_tag_is_its_python_key(spelling, stored_by):
+    """Compared in lower case, as topic_tagged_sql compares them; a catalog from another writer holds tags ingest
+    never case folded (audit CN: the DuckDB report counted 0 photos tagged `straße` where pandas counted 139)."""
+    stored = normalise_tag(spelling) if stored_by == "ingest" else spelling
+    con = duckdb.connect()
+    got = con.execute(f"SELECT lower({tag_key_sql('t')}) FROM (SELECT ? AS t)", [stored]).fetchone()[0]
+    assert got == con.execute("SELECT lower(?)", [squash(stored)]).fetchone()[0]
 
 
 def test_emoji_keys_tell_emoji_apart_and_ignore_the_presentation_selector():
