@@ -111,3 +111,15 @@ def test_the_unnamed_and_too_few_lines_say_how_many_photos_force_geo_drops():
     assert geo_outliers(FilterConfig(max_km=5), rows, "Kitchen") == 0
     [few] = [w for w in report.warnings if w.startswith("labels with fewer than")]
     assert forced_cost(few, "pass --force-geo to apply") == geo_outliers(forced, rows, "tokyo") == 1
+
+
+def test_positions_a_ten_thousandth_of_a_degree_apart_are_one_position(tmp_path):
+    """Audit CN: 35.0001 - 35.0 is a hair over 1e-4 in floating point, so five photos at 35.0 and 35.0001 were
+    not called one position (both engines)."""
+    rows = [row for row in paris_with_a_default_position(default_photos=0, scattered_owner=False)]
+    rows += [{"label": "paris", "lat": 35.0 + 0.0001 * (i % 2), "lon": 139.0, "owner_id": "edgecam"}
+             for i in range(5)]
+    expected, report, got, got_report = filter_both(catalog(rows), FilterConfig(max_km=5), tmp_path)
+    assert_same_report(report, got_report)
+    [note] = default_notes(report.notes)
+    assert note.startswith("5 of the geo outliers are photographer edgecam's")

@@ -129,7 +129,7 @@ def assert_same_report(report, got) -> None:
     pd.testing.assert_frame_equal(got.funnel, report.funnel)
     pd.testing.assert_frame_equal(got.caps.reset_index(drop=True), report.caps.reset_index(drop=True),
                                   check_dtype=False)
-    pd.testing.assert_frame_equal(got.geo, report.geo, check_dtype=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(got.geo, report.geo, check_dtype=False, check_exact=True)  # audit CN: to the bit
     pd.testing.assert_frame_equal(got.concentration, report.concentration, check_dtype=False, rtol=1e-9)
 
 

@@ -70,8 +70,9 @@ def default_positions(outliers: pd.DataFrame) -> pd.DataFrame:
     grouped = known.groupby(["label", "owner_id"]).agg(
         n=("km", "size"), lat=("lat", "min"), lat_max=("lat", "max"), lon=("lon", "min"), lon_max=("lon", "max"),
         km=("km", "min")).reset_index()
-    same = ((grouped["lat_max"] - grouped["lat"] <= SAME_POSITION_DEG)
-            & (grouped["lon_max"] - grouped["lon"] <= SAME_POSITION_DEG) & (grouped["n"] >= MIN_DEFAULT_PHOTOS))
+    tolerance = SAME_POSITION_DEG + 1e-9  # 35.0001 - 35.0 is a hair over 1e-4 in floating point (audit CN)
+    same = ((grouped["lat_max"] - grouped["lat"] <= tolerance)
+            & (grouped["lon_max"] - grouped["lon"] <= tolerance) & (grouped["n"] >= MIN_DEFAULT_PHOTOS))
     return grouped.loc[same, ["label", "owner_id", "n", "lat", "lon", "km"]].reset_index(drop=True)
 
 

@@ -99,6 +99,10 @@ def default_position_notes(positions: pd.DataFrame) -> list[str]:
     return lines
 
 
+KM_COLUMNS = ["p50_km", "p90_km", "p99_km", "spread_km"]  # the geo table's distances
+KM_DECIMALS = 6
+
+
 def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str, str], config: FilterConfig,
                   disputed: Mapping[str, float] | None = None, bulk: pd.DataFrame | None = None,
                   places: tuple[list, Mapping, Mapping] = ([], {}, {})) -> pd.DataFrame:
@@ -146,6 +150,9 @@ def with_verdicts(table: pd.DataFrame, spread: pd.DataFrame, verdicts: dict[str,
                                     "its name names (GeoNames): its geotags may be mostly wrong")}
     notes = [why[r.geo_filter](r) if r.geo_filter in why and not r.note else r.note for r in table.itertuples()]
     table["note"] = notes
+    # to the millimetre: the engines' quantiles differ in their last bits (pandas' interpolation, DuckDB's
+    # quantile_cont), and the stage reports should not (audit CN: p99_km ...926992 against ...926995)
+    table[KM_COLUMNS] = table[KM_COLUMNS].astype("float64").round(KM_DECIMALS)
     return table.drop(columns=owned)
 
 

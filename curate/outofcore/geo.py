@@ -244,8 +244,8 @@ def _default_positions(con) -> pd.DataFrame:
     return con.execute(f"""
         SELECT label, owner_id, count(*) AS n, min(lat_u) AS lat, min(lon_u) AS lon, min(dist) AS km
         FROM w WHERE labelled AND outlier AND owner_id IS NOT NULL GROUP BY label, owner_id
-        HAVING count(*) >= {MIN_DEFAULT_PHOTOS} AND max(lat_u) - min(lat_u) <= {SAME_POSITION_DEG!r}
-               AND max(lon_u) - min(lon_u) <= {SAME_POSITION_DEG!r}""").df()
+        HAVING count(*) >= {MIN_DEFAULT_PHOTOS} AND max(lat_u) - min(lat_u) <= {SAME_POSITION_DEG + 1e-9!r}
+               AND max(lon_u) - min(lon_u) <= {SAME_POSITION_DEG + 1e-9!r}""").df()
 
 
 def _label_table(centres: dict[str, geo.Centre], summary: pd.DataFrame) -> pd.DataFrame:
