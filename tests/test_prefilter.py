@@ -418,3 +418,16 @@ def test_label_issues_only_on_the_command_line_replaces_a_topic_run(embedded_dem
     assert runner.invoke(app, ["report", "--workspace", str(root)]).exit_code == 0
     page = (root / "report" / "index.html").read_text(encoding="utf-8")
     assert "the prefilter ran without a topic" in page
+
+
+def test_photos_no_topic_model_could_score_are_still_judged_for_label_issues():
+    """Audit CR: with a topic, the 18 real Ferraris the topic models could not score (their photographer's fold saw
+    one kind) were left out of the label issues too, without a word; without a topic they were judged."""
+    catalog, vectors, _, _ = synthetic(seed=3)
+    alone = (catalog["owner_id"] == "o0").to_numpy()
+    catalog["tags"] = [["city"] if mine else ["skyline"] for mine in alone]  # o0's photos alone lack the tag
+    result, report = run(catalog, vectors, PrefilterConfig(topic="skyline"))
+    unscored = result["topic_score"].isna().to_numpy()
+    assert unscored[alone].all()  # the premise: no topic model scored o0's photos
+    assert result.loc[alone, "label_quality"].notna().all() and result.loc[alone, "is_label_issue"].notna().all()
+    assert report.label_model["photos"] == len(catalog)

@@ -49,10 +49,11 @@ class TopicView:
 def label_repairs(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray, config, topic: TopicView | None,
                   notes: list[str], rescue_off_topic: bool = False, judged: np.ndarray | None = None
                   ) -> tuple[pd.DataFrame, int | None, int, list[dict], dict]:
-    """Label issues on the kept, labelled photos (those the topic model scored, or `judged`: a
-    mask over `result`'s rows when there is no topic model), then relabel (`config.relabel`), drops of the
-    remaining issues (`config.drop_label_issues`), geo rescue (`config.geo_rescue`; needs `topic`)
-    and, with `rescue_off_topic`, topic rescue of the stage's own off_topic drops.
+    """Label issues on the kept, labelled photos of `judged` (a mask over `result`'s rows: the stage passes every
+    kept photo with an embedding, topic-scored or not; when not given, those the topic model scored), then
+    relabel (`config.relabel`), drops of the remaining issues (`config.drop_label_issues`), geo rescue
+    (`config.geo_rescue`; needs `topic`) and, with `rescue_off_topic`, topic rescue of the stage's own off_topic
+    drops.
 
     Returns (catalog, issues found or None when skipped, issues dropped, per-label counts,
     {"label_model": ..., "relabel": ..., "geo_rescue": ..., "topic_rescue": ...}: the label model's

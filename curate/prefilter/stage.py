@@ -117,7 +117,9 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
 
     notes: list[str] = [] if cut.held or not estimate["dropped"] else [cut_estimate_note(estimate)]
     issues, dropped_issues, per_label, repairs = None, 0, [], {}
-    kept_now = (result["status"] == schema.KEPT).to_numpy() & result["topic_score"].notna().to_numpy()
+    # label issues judge every kept photo with an embedding, the ones no topic model could score too (audit CR: a
+    # topic left 18 real Ferraris out of the label issues without a word)
+    kept_now = (result["status"] == schema.KEPT).to_numpy() & eligible & ~unreadable
     if config.label_issues and not (found & ok)[kept_now].all():
         notes.append(f"{SKIPPED}some kept photos have no embedding (run `curate embed`)")
     elif config.label_issues:
@@ -125,7 +127,8 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
 
         topic = TopicView(rows, tagged, groups, cut.threshold) if topic_scores is None else None
         result, issues, dropped_issues, per_label, repairs = label_repairs(
-            result, vectors, found & ok, config, topic, notes, rescue_off_topic=config.topic_rescue and not cut.held)
+            result, vectors, found & ok, config, topic, notes, rescue_off_topic=config.topic_rescue and not cut.held,
+            judged=kept_now)
     elif config.geo_rescue or config.relabel or config.topic_rescue:
         notes.append("geo rescue, topic rescue and relabel skipped: they need the label model (--label-issues)")
     result = _note_split_dropped(result, notes)
