@@ -519,3 +519,18 @@ def test_label_issues_after_a_relabel_count_by_the_label_flagged_and_say_what_wa
     write_catalog(ws, catalog)
     got = duckdb_report(ws.catalog_path, tmp_path, ALL_REPORTS)["sections"]["label_issues"]
     assert got["per_label"] == section["per_label"] and got["relabelled"] == 1
+
+
+def test_the_label_issues_section_explains_and_shows_the_unlike_label_flags():
+    """Audit CR: the page explained every label issue as a low model probability and never said that some flags are
+    photos unlike their label's photos by other photographers, nor showed their label fit."""
+    from curate.report.html import label_issues
+
+    section = {"flagged": 3, "per_label": {"Suburb": 3}, "relabelled": 0,
+               "label_model": {"unlike_label": 2}, "labels": [],
+               "gallery": {"total": 1, "shown": 1, "photos": [{"photo_id": "t:1", "label": "Suburb",
+                                                               "suggested_label": "Suburb", "label_quality": 0.44,
+                                                               "label_fit": -4.07}]}}
+    page = label_issues(section)
+    assert "unlike its label" in page and "(2 of the flags)" in page
+    assert "label_fit: -4.1" in page  # (rounded as the page rounds numbers)

@@ -346,7 +346,7 @@ class ReportQueries:
                 "relabelled": self.count(f"{flagged} AND original_label IS NOT NULL"),
                 "label_model": prefilter_report.get("label_model") or {},
                 "labels": judged_labels(prefilter_report),
-                "gallery": self.gallery(flagged, max_gallery, order, ("suggested_label", "label_quality"))}
+                "gallery": self.gallery(flagged, max_gallery, order, ("suggested_label", "label_quality", "label_fit"))}
 
     def review(self, max_rows: int) -> dict:
         """curate.report.review.review_section over the reviewed rows only (one per human decision)."""

@@ -356,7 +356,7 @@ def label_issues_section(cat: pd.DataFrame, prefilter_report: dict | None, max_g
             "relabelled": int(flagged["original_label"].notna().sum()) if "original_label" in flagged else 0,
             "label_model": prefilter_report.get("label_model") or {},
             "labels": judged_labels(prefilter_report),
-            "gallery": gallery(flagged, max_gallery, ("suggested_label", "label_quality"))}
+            "gallery": gallery(flagged, max_gallery, ("suggested_label", "label_quality", "label_fit"))}
 
 
 def label_issues_ran(prefilter_report: dict | None, any_judged: bool) -> bool:

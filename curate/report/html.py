@@ -289,10 +289,20 @@ def label_issues(s: dict) -> str:
     return (f'<p>{s["flagged"]} photos flagged (by the label they were flagged under: {e(per)}).{e(moved)} '
             "Lowest label quality first.</p>"
             '<p class="why">Flagged: a photo whose label gets a low out-of-fold predicted probability from a '
-            "classifier on its embedding (confident learning); label quality is that probability.</p>"
+            "classifier on its embedding (confident learning; label quality is that probability), or a photo "
+            "unlike its label's photos by other photographers: its label fit, the robust z of its similarity to its "
+            "10 nearest photos of the label by others, is under &minus;3.5"
+            f"{unlike_count(s.get('label_model') or {})} (a photo of none of the labels; in a label whose photos "
+            "are much alike, also an unusual view of it).</p>"
             + label_model(s.get("label_model") or {})
             + judged_table(s.get("labels") or [])
-            + gallery(s["gallery"], ("label", "suggested_label", "label_quality")))
+            + gallery(s["gallery"], ("label", "suggested_label", "label_quality", "label_fit")))
+
+
+def unlike_count(m: dict) -> str:
+    """How many of the flags are photos unlike their label (the label model's figures), as a clause."""
+    count = m.get("unlike_label")
+    return f" ({num(count)} of the flags)" if isinstance(count, int) and count else ""
 
 
 def judged_table(rows: list[dict]) -> str:
