@@ -485,3 +485,14 @@ def test_the_topic_scores_and_the_label_model_share_one_fold_loop():
     unscored = out_of_fold_proba(x, y_one, fold, 2, 1.0, 0)
     assert (certain[fold == 3] == [0.0, 1.0]).all() and np.isnan(unscored[fold == 3]).all()
     np.testing.assert_array_equal(certain[fold != 3], unscored[fold != 3])
+
+
+def test_a_topic_on_too_many_photos_leads_the_held_line_with_what_to_do():
+    """Audit CR: on the Ferraris the held line ran to eight clauses, the advice that matters (--label-issues-only for
+    a collection gathered by that tag) fifth of them."""
+    rng = np.random.default_rng(3)
+    tagged = np.arange(200) >= 4  # 98 % carry the tag
+    scores = rng.normal(0.6, 0.12, 200).clip(0.01, 0.99)
+    _, report = with_scores(tagged, scores, PrefilterConfig(topic="skyline", label_issues=False))
+    assert report.held and len(report.held_reasons) >= 2
+    assert "--label-issues-only" in report.held_reasons[0]

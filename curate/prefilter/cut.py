@@ -74,8 +74,8 @@ def decide_cut(score: np.ndarray, tagged: np.ndarray, config: PrefilterConfig,
                        f"{config.topic!r}: a topic model learnt from fewer than {MIN_TAGGED} tagged photos cannot be "
                        "trusted to drop photos")
     share = float(tagged.mean())
-    if share > config.max_topic_share:
-        reasons.append(f"{percent_apart(share, config.max_topic_share)} of the {len(tagged):,} photos judged carry "
+    if share > config.max_topic_share:  # first: it says what to do instead (audit CR: it came fifth of eight)
+        reasons.insert(0, f"{percent_apart(share, config.max_topic_share)} of the {len(tagged):,} photos judged carry "
                        f"the tag {config.topic!r}, too many to tell off-topic ones apart (max_topic_share "
                        f"{config.max_topic_share:.0%}; a collection gathered by that tag: to look for wrong labels "
                        "alone, --label-issues-only)")
