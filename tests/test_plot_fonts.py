@@ -52,3 +52,26 @@ def test_a_font_family_the_user_chose_is_kept(tmp_path):
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "['serif']"
+
+
+def test_a_font_cache_older_than_the_cjk_font_still_finds_it(tmp_path):
+    """Audit CG: CJK plot titles were boxes on a machine whose matplotlib font cache predated the installed Droid Sans
+    Fallback (a browser's package brought it); the fallback is now looked up on the system when the cache has none."""
+    import json
+
+    missing = apt_install(["fonts-droid-fallback"], [DROID], "/tmp/curate-tests-fonts-install.lock")
+    if missing:
+        pytest.skip(missing)
+    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path)}
+    built = subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    [cache] = tmp_path.glob("fontlist-*.json")
+    fonts = json.loads(cache.read_text())
+    fonts["ttflist"] = [font for font in fonts["ttflist"] if "Droid" not in font["name"]]  # as if built before it
+    cache.write_text(json.dumps(fonts))
+    done = subprocess.run([sys.executable, "-c", DRAW], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    family, differ = done.stdout.strip().splitlines()[-2:]
+    assert "Droid Sans Fallback" in family and differ == "True True"

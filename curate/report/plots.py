@@ -49,7 +49,27 @@ def _use_fallback_fonts() -> None:
     from matplotlib import font_manager
 
     installed = {entry.name for entry in font_manager.fontManager.ttflist}
+    if not installed & set(FALLBACK_FONTS):  # matplotlib's font cache may predate them (audit CG: CJK titles as boxes)
+        installed |= add_system_fallback_fonts()
     matplotlib.rcParams["font.family"] = fallback_families(matplotlib.rcParams["font.family"], installed)
+
+
+def add_system_fallback_fonts() -> set[str]:
+    """Register with matplotlib the FALLBACK_FONTS installed on the system but missing from its font cache (a
+    cache built before the fonts were installed, as on a machine where a browser brought Droid Sans Fallback);
+    returns their names. One fontconfig listing (about 0.25 s), only when the cache holds none of them."""
+    from matplotlib import font_manager
+
+    added = set()
+    for path in font_manager.findSystemFonts():
+        try:
+            name = font_manager.get_font(path).family_name
+        except (OSError, RuntimeError, ValueError):  # a font file FreeType cannot open
+            continue
+        if name in FALLBACK_FONTS:
+            font_manager.fontManager.addfont(path)
+            added.add(name)
+    return added
 
 
 _use_fallback_fonts()
