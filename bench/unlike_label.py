@@ -10,12 +10,13 @@ run (nothing planted) counts flags on good photos.
 Methods, on the same embeddings (EfficientNet-Lite0, `curate embed`'s backbone) and the same
 out-of-fold probabilities (the stage's own folds and models):
 - ours: the stage (`prefilter_catalog`, label issues only): confident learning or unlike its label;
+- ours before audit CR: the same run's flags or `label_fit` under -3.5 alone (no neighbourhood condition);
 - confident learning alone (`curate.prefilter.confident.find_label_issues`: the stage before this);
 - cleanlab `find_label_issues` (the peer, installed for this run into a temporary folder; AGPL, never a
   dependency) on the same probabilities;
 - cleanlab `OutOfDistribution` (kNN on the same features, label-blind), flagging as many photos as ours.
 Printed: plants found, good photos flagged, per method; the ratio of our recall to cleanlab's.
-Run:  .venv/bin/python bench/unlike_label.py [--seeds 3] [--shares 0.05 0.15 0.3]
+Run:  .venv/bin/python bench/unlike_label.py [--seeds 3] [--shares 0.05 0.15 0.3] [--vectors /tmp/v.npy]
 """
 
 from __future__ import annotations
@@ -39,11 +40,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--shares", type=float, nargs="+", default=[0.05, 0.15, 0.3])
+    parser.add_argument("--vectors", type=Path, help="a .npy cache of the embeddings: read when it exists "
+                        "(and holds one row per photo), written otherwise")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from bench.label_issues_real import embed, install_cleanlab
     from curate.prefilter.confident import find_label_issues
     from curate.prefilter.folds import fit_fold_models, grouped_folds, normalise_rows
+    from curate.prefilter.outliers import UNLIKE_Z
     from curate.prefilter.stage import PrefilterConfig, prefilter_catalog
     from curate.split import split_groups
     from tests.test_split import make_catalog
@@ -54,7 +58,7 @@ def main() -> None:
         raise SystemExit(f"needs {SCENES} and {IMAGENET} (../shared/realdata)")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
           f"{len(scenes)} 15-Scene photos, {len(extra)} imagenet-sample photos; embedding ...", flush=True)
-    vectors = embed(scenes + extra)
+    vectors = cached_vectors(args.vectors, scenes + extra, embed)
     genuine = np.array([path.parent.name for path in scenes])
     config = PrefilterConfig(topic=None, label_issues_only=True)
     with tempfile.TemporaryDirectory() as folder:
@@ -78,6 +82,13 @@ def main() -> None:
                 n = len(index)
                 result, _ = prefilter_catalog(catalog, x, np.ones(n, bool), np.ones(n, bool), config)
                 ours = result["is_label_issue"].fillna(False).astype(bool).to_numpy()
+                # before audit CR the fit alone flagged (label_fit is the same column): the old rule, same vectors
+                alone = result["label_fit"].to_numpy(float) < -UNLIKE_Z
+                if not share:
+                    print("clean run, unlike their label by the fit alone: " + ", ".join(
+                        f"{scenes[i].parent.name}/{scenes[i].stem} ({result['label_fit'].iloc[i]:.2f}"
+                        f"{', still flagged' if ours[i] else ', not flagged now'})" for i in np.flatnonzero(alone)),
+                        flush=True)
                 names, codes = np.unique(labels, return_inverse=True)
                 fold = grouped_folds(codes, split_groups(catalog, "owner"), config.folds, config.seed)
                 proba, _ = fit_fold_models(normalise_rows(x), codes, fold, len(names), config.regularisation,
@@ -88,31 +99,47 @@ def main() -> None:
                 budget = np.zeros(n, bool)
                 budget[np.argsort(ood, kind="stable")[:ours.sum()]] = True
                 bad = np.arange(n) >= len(scenes)
+                methods = (("ours", ours), ("before CR", ours | alone), ("confident", confident),
+                           ("cleanlab", theirs), ("cleanlab OOD", budget))
                 rows.append((share, seed, label, count, {name: (int((flags & bad).sum()), int((flags & ~bad).sum()))
-                                                         for name, flags in (("ours", ours), ("confident", confident),
-                                                                             ("cleanlab", theirs),
-                                                                             ("cleanlab OOD", budget))}))
+                                                         for name, flags in methods}))
                 found = rows[-1][4]
                 print(f"share {share:.0%} seed {seed} ({label}, {count} planted): " + "; ".join(
                     f"{name} {hit}/{count} planted, {wrong} good" for name, (hit, wrong) in found.items()),
                     flush=True)
-    print("\n| planted (share of the label) | ours: planted found / good flagged | confident learning alone | "
-          "cleanlab find_label_issues | cleanlab OutOfDistribution (as many flags as ours) |")
-    print("|---|---|---|---|---|")
+    print("\n| planted (share of the label) | ours: planted found / good flagged | ours before audit CR (the fit "
+          "alone) | confident learning alone | cleanlab find_label_issues | cleanlab OutOfDistribution (as many "
+          "flags as ours) |")
+    print("|---|---|---|---|---|---|")
     for share in [0.0, *args.shares]:
         mine = [row for row in rows if row[0] == share]
         planted = sum(row[3] for row in mine)
         cells = []
-        for name in ("ours", "confident", "cleanlab", "cleanlab OOD"):
+        for name in ("ours", "before CR", "confident", "cleanlab", "cleanlab OOD"):
             hit, wrong = sum(row[4][name][0] for row in mine), sum(row[4][name][1] for row in mine)
             cells.append(f"{hit}/{planted} / {wrong}" if planted else f"— / {wrong}")
         print(f"| {share:.0%} ({len(mine)} run{'s' if len(mine) != 1 else ''}) | " + " | ".join(cells) + " |")
     planted = [row for row in rows if row[0]]
     ours = sum(row[4]["ours"][0] for row in planted)
+    before = sum(row[4]["before CR"][0] for row in planted)
     theirs = sum(row[4]["cleanlab"][0] for row in planted)
     total = sum(row[3] for row in planted)
     print(f"\nplanted photos found, ours / cleanlab find_label_issues: {ours}/{total} vs {theirs}/{total} "
-          f"({ours / max(theirs, 1):.2f}x)")
+          f"({ours / max(theirs, 1):.2f}x); ours before audit CR's neighbourhood rule: {before}/{total}; good photos "
+          f"flagged on the clean folder, ours / before: {rows[0][4]['ours'][1]} / {rows[0][4]['before CR'][1]}")
+
+
+def cached_vectors(path: Path | None, paths: list[Path], embed) -> np.ndarray:
+    """`embed(paths)`, read from `path` (.npy) when it holds one row per photo, saved there otherwise."""
+    if path is not None and path.exists():
+        vectors = np.load(path)
+        if len(vectors) == len(paths):
+            print(f"vectors read from {path}", flush=True)
+            return vectors
+    vectors = embed(paths)
+    if path is not None:
+        np.save(path, vectors)
+    return vectors
 
 
 if __name__ == "__main__":

@@ -125,7 +125,8 @@ COLUMNS: tuple[Column, ...] = (
            "is unlike its label (label_fit).", "prefilter"),
     Column("label_fit", pa.float64(), True, "Robust z, within the label, of the photo's mean embedding similarity to "
            "its 10 nearest photos of the label by other photographers; under -3.5: unlike its label (a label "
-           "issue); null when not judged.", "prefilter"),
+           "issue) unless its label is what surrounds it (all of its 10 nearest photos of all labels by others, at "
+           "a usual distance); null when not judged.", "prefilter"),
     Column("suggested_label", _STR, True, "The label the out-of-fold model believes most.", "prefilter"),
     Column("geo_rescued", pa.bool_(), True, "Geo outlier kept by the prefilter: its pixels agree with its label "
                                             "(out-of-fold "

@@ -53,6 +53,37 @@ def test_one_photographers_off_label_photos_are_label_issues():
         assert "unlike their label's photos by others" in report.summary()
 
 
+def tight_collection(planted: int, seed: int = 0):
+    """Three labels of 150 photos by 50 photographers each; chicago's photos are all alike (a third of the
+    others' spread: bungalows behind lawns) and its last one a little wider, still nearer chicago than any
+    other label; `planted` off-label photos under chicago by one photographer."""
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.normal(size=(DIM, DIM)))[0]
+    codes = np.repeat(np.arange(3), 150)
+    vectors = basis[codes] + np.array([0.15, 0.15, 0.05])[codes][:, None] * rng.normal(size=(450, DIM))
+    vectors[449] = basis[2] + 0.1 * rng.normal(size=DIM)
+    off = basis[3 + rng.integers(0, 20, planted)] + 0.05 * rng.normal(size=(planted, DIM))
+    labels = np.concatenate([np.array(["amsterdam", "berlin", "chicago"])[codes], ["chicago"] * planted])
+    owners = [f"o{i % 50}-{code}" for i, code in enumerate(codes)] + ["sandalman"] * planted
+    rows = [{"owner_id": owner, "label": label, "tags": ["city"], "image_path": f"images/{i}.jpg"}
+            for i, (owner, label) in enumerate(zip(owners, labels))]
+    return make_catalog(rows), np.vstack([vectors, off]).astype(np.float32)
+
+
+def test_a_typical_photo_of_a_tight_label_is_not_unlike_it():
+    """Audit CR: in a tight label (15-Scene's Suburb) a typical photo read -4.07 against the label's small MAD
+    and was flagged, though its 10 nearest photos were all Suburb. Its label_fit stays; the flag needs its
+    label not to be what surrounds it. One photographer's off-label photos under that label are still found."""
+    for planted in (3, 25):
+        catalog, vectors = tight_collection(planted)
+        result, report = run(catalog, vectors)
+        flagged = result["is_label_issue"].fillna(False).astype(bool).to_numpy()
+        fit = result["label_fit"].to_numpy()
+        assert fit[449] < -UNLIKE_Z and (fit[:449] < -UNLIKE_Z).sum() >= 3  # low fits, as before
+        assert not flagged[:450].any()  # ... but surrounded by their own label: none flagged
+        assert flagged[450:].all() and report.label_model["unlike_label"] == planted
+
+
 def test_a_clean_collection_gets_few_unlike_flags_and_the_score_is_null_where_not_judged():
     catalog, vectors = collection(0, seed=3)
     result, _ = run(catalog, vectors)

@@ -67,8 +67,11 @@ def label_repairs(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray,
         return result, None, 0, [], {}
     found, rows = evidence.found, evidence.rows
     unjudged = evidence.unjudged
-    fit = outliers.label_fit(normalise_rows(vectors[rows]), evidence.codes, evidence.groups, ~unjudged, config.seed)
-    unlike = outliers.unlike_label(fit)  # no label fits it: not a relabel candidate, a label issue all the same
+    x = normalise_rows(vectors[rows])
+    similarity = outliers.label_similarity(x, evidence.codes, evidence.groups, ~unjudged, config.seed)
+    fit = outliers.within_labels(similarity, evidence.codes, evidence.groups)
+    # no label fits it (and its own is not what surrounds it): not a relabel candidate, a label issue all the same
+    unlike = outliers.unlike_label(fit, similarity, x, evidence.codes, evidence.groups, config.seed)
     issue = found.is_issue | unlike
     result.loc[rows, "label_quality"] = found.label_quality
     result.loc[rows, "label_fit"] = fit
