@@ -104,3 +104,37 @@ def test_a_recipes_against_is_read_from_the_recipes_folder_and_out_defaults_to_e
     result = runner.invoke(app, ["export", "-w", str(ws.root), "--recipe", str(given)])
     assert result.exit_code == 0, result.output
     assert json.loads((ws.root / "export" / "export.json").read_text())["format"] == "csv"
+
+
+def test_a_recipe_path_under_home_is_read_alike_by_run_and_by_hand(tmp_path, monkeypatch):
+    """Review CT: `[leakage] against = "~/x"` was <recipe folder>/~/x under `curate run`, $HOME/x by hand."""
+    from pathlib import Path
+
+    from curate.pipeline.sources import recipe_relative
+    from curate.recipes import load_recipe
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    given = tmp_path / "sub" / "r.toml"
+    given.parent.mkdir()
+    given.write_text('name = "r"\n[[labels]]\nname = "chicago"\n')
+    loaded = load_recipe(str(given))
+    assert recipe_relative(loaded, Path("~/other")) == tmp_path / "home" / "other"
+    assert recipe_relative(loaded, Path("../other")) == tmp_path / "sub" / ".." / "other"
+
+
+def test_a_topic_with_nothing_to_match_is_refused(ws):
+    """Review CT: `--topic -` has no key (no letter, digit or symbol), and the DuckDB report counted every photo
+    with an ordinary tag as tagged."""
+    result = runner.invoke(app, ["prefilter", "-w", str(ws.root), "--topic", "-"])
+    assert result.exit_code == 2 and "must name a tag with a letter, digit or symbol" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_cli_starts_without_matplotlib():
+    """Review CT: every command imported the report's plots (matplotlib, and its font lookup) at start."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import sys, curate.cli.app; print('matplotlib' in sys.modules)"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr[-500:]

@@ -21,8 +21,6 @@ from curate.cli.common import (
 from curate.cli.options import config_options
 from curate.console import console
 from curate.pipeline.settings import ReportSettings, build_config
-from curate.report.changes import line as changes_line
-from curate.report.run import write_report
 
 
 @user_errors
@@ -37,6 +35,9 @@ def report(
     as_json: JsonOption = False,
 ) -> None:
     """Write <workspace>/report/index.html (works offline, copyable) and report.json; print the page's path."""
+    from curate.report.changes import line as changes_line
+    from curate.report.run import write_report  # matplotlib loads only when a report is written (review CT)
+
     section, where = recipe_section(recipe, "report")  # a flag given wins over the recipe's [report]
     config = build_config(ReportSettings, section, where or "curate report", flags=settings)
     index, result = write_report(workspace(workspace_path), out, max_gallery=config.max_gallery,

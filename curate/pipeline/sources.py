@@ -43,7 +43,9 @@ def no_blank_paths(entry: dict, keys: tuple[str, ...], where: str) -> None:
 
 
 def recipe_relative(recipe: Recipe, path: Path) -> Path:
-    """`path` as given in the recipe: relative to the recipe's folder (or the current one)."""
+    """`path` as given in the recipe: `~` is the home folder; else relative to the recipe's folder (or the current
+    one) (review CT: `against = "~/x"` was read as <recipe folder>/~/x by `curate run`, $HOME/x by check-leakage)."""
+    path = Path(path).expanduser()
     base = recipe.path.parent if recipe.path is not None else Path.cwd()
     return path if path.is_absolute() else base / path
 

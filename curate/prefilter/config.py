@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from curate.errors import UsageError
+from curate.recipes import squash
 from curate.settings_fields import SettingError, setting
 
 HELD_CUT = "no photo dropped as off topic"  # how a held cut's line begins (the command, `curate status`, the report)
@@ -134,6 +135,9 @@ class PrefilterConfig:
             raise SettingError(f"{{mode}} must be one of {', '.join(MODES)}, got {self.mode!r}", "mode")
         if self.topic is not None and (not isinstance(self.topic, str) or not self.topic.strip()):
             raise SettingError("{topic} must name a tag, e.g. skyline", "topic")
+        if self.topic is not None and not squash(self.topic):  # `-`, `_`: no key, and every tag would match in SQL
+            raise SettingError(f"{{topic}} must name a tag with a letter, digit or symbol, e.g. skyline; got "
+                               f"{self.topic!r} (review CT)", "topic")
         if self.label_issues_only and self.topic is not None:
             raise SettingError("{label_issues_only} fits no topic model: give it or a topic, not both",
                                "label_issues_only")

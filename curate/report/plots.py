@@ -57,18 +57,23 @@ def _use_fallback_fonts() -> None:
 def add_system_fallback_fonts() -> set[str]:
     """Register with matplotlib the FALLBACK_FONTS installed on the system but missing from its font cache (a
     cache built before the fonts were installed, as on a machine where a browser brought Droid Sans Fallback);
-    returns their names. One fontconfig listing (about 0.25 s), only when the cache holds none of them."""
+    returns their names. One fontconfig listing (about 0.25 s), only when the cache holds none of them, and only
+    where a plot is drawn (the CLI imports this module when it writes a report: review CT)."""
     from matplotlib import font_manager
 
     added = set()
-    for path in font_manager.findSystemFonts():
+    try:
+        paths = font_manager.findSystemFonts()
+    except (OSError, RuntimeError, ValueError):  # no fontconfig, an unreadable font folder: the boxes as before
+        return added
+    for path in paths:
         try:
             name = font_manager.get_font(path).family_name
+            if name in FALLBACK_FONTS:
+                font_manager.fontManager.addfont(path)
+                added.add(name)
         except (OSError, RuntimeError, ValueError):  # a font file FreeType cannot open
             continue
-        if name in FALLBACK_FONTS:
-            font_manager.fontManager.addfont(path)
-            added.add(name)
     return added
 
 
