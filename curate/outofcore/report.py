@@ -139,9 +139,11 @@ class ReportQueries:
         """
         # the distinct tags materialised first: a filter over a DISTINCT subquery is pushed below it, per tag again
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE distinct_tags AS SELECT DISTINCT unnest(tags) AS t FROM {VIEW}")
-        names = [row[0] for row in self.rows(
-            f"SELECT t FROM distinct_tags WHERE {topic_tagged_sql(topic, per_tag=True)} ORDER BY t")]
-        self.con.execute("DROP TABLE distinct_tags")
+        try:
+            names = [row[0] for row in self.rows(
+                f"SELECT t FROM distinct_tags WHERE {topic_tagged_sql(topic, per_tag=True)} ORDER BY t")]
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS distinct_tags")
         return f"list_has_any(tags, [{', '.join(map(literal, names))}]::VARCHAR[])" if names else "FALSE"
 
     def count(self, where: str) -> int:
