@@ -823,3 +823,32 @@ def test_sigterm_right_after_a_decision_still_writes_it_into_the_catalog(demo_ws
     catalog = read_catalog(Workspace(root)).set_index("photo_id")
     assert catalog.loc[photo, "status"] == "dropped"
     assert [d["photo_id"] for d in read_decisions(Workspace(root))] == [photo]
+
+
+def test_a_flush_waits_for_the_background_writer_it_overlaps(demo_ws, tmp_path, monkeypatch):
+    """A fresh clone's suite (2026-12-07): the background writer took the decisions and was still writing when the
+    caller's flush found nothing left to write and returned, so the caller read the catalog without them."""
+    import threading
+    import time
+
+    from curate.review import session as session_module
+    from curate.review.session import ReviewSession
+
+    root = tmp_path / "ws"
+    subprocess.run(["cp", "-a", str(demo_ws.root), str(root)], check=True)
+    writing = threading.Event()
+    real_write = session_module.write_catalog
+
+    def slow_write(ws, catalog):
+        writing.set()
+        time.sleep(0.5)  # the background writer is mid-write when the caller flushes
+        real_write(ws, catalog)
+
+    monkeypatch.setattr(session_module, "write_catalog", slow_write)
+    session = ReviewSession(Workspace(root), user="tester", flush_delay_s=0.0)
+    photo = session.catalog.loc[session.catalog["status"] == "kept", "photo_id"].iloc[0]
+    session.decide([photo], "relabel", "flushed-label")
+    assert writing.wait(10)  # the background writer has the decision and is writing it
+    assert session.flush()
+    assert read_catalog(Workspace(root)).set_index("photo_id").loc[photo, "label"] == "flushed-label"
+    session.close()

@@ -58,6 +58,10 @@ class ReviewSession:
         self.flush_delay_s = flush_delay_s
         self.lock = threading.RLock()
         self._ws_lock = threading.Lock()  # one exclusive() at a time in this process (its counter is not thread-safe)
+        # one flush at a time: a flush that found nothing to write returned while the background writer was still
+        # writing the decisions it had taken, so a caller read the catalog without them (a fresh clone's suite,
+        # 2026-12-07: test_review_browser read the label before the relabel)
+        self._flush_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopped = False
         self._last_change = 0.0
@@ -223,7 +227,12 @@ class ReviewSession:
     def flush(self) -> bool:
         """Write the catalog with the decisions applied, if it changed. False when it is not written
         yet: a stage holds the workspace, or wrote the catalog since it was read (then it is read
-        again and the decisions applied to the stage's version; the next flush writes that)."""
+        again and the decisions applied to the stage's version; the next flush writes that). A flush waits for
+        one in progress (the background writer's), so that True means the catalog on disk holds the decisions."""
+        with self._flush_lock:
+            return self._flush()
+
+    def _flush(self) -> bool:
         with self.lock:
             if not self.dirty:
                 return True
