@@ -473,3 +473,17 @@ def test_a_first_ingest_interrupted_and_resumed_is_marked_with_the_border_rule(t
     demo_ingest.ingest_demo(ws, DemoConfig(photos=40, seed=2, image_width=64, image_height=48), workers=2)
     assert read_catalog(ws)["sha256"].notna().sum() > 30
     assert features.border_rule_current(ws.root)
+
+
+def test_no_border_rule_mark_while_another_ingests_journal_waits(tmp_path):
+    """Review CT: an older curate's killed ingest of another folder may resume into this workspace later, with
+    hashes of an older border rule; marking the workspace at this fresh ingest's start would hide them."""
+    from curate.demo.config import DemoConfig
+    from curate.ingest import demo as demo_ingest
+    from curate.vision import features
+
+    ws = Workspace(tmp_path / "ws")
+    ws.journal_dir.mkdir(parents=True)
+    (ws.journal_dir / "ingest-folder@other.jsonl").write_text(json.dumps({"photo_id": "folder@other:a.jpg"}) + "\n")
+    demo_ingest.ingest_demo(ws, DemoConfig(photos=20, seed=2, image_width=64, image_height=48), workers=2)
+    assert not features.border_rule_current(ws.root)

@@ -84,8 +84,10 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     done_ids -= set(restore)
     journal = Journal(ws, job.journal_name)
     journaled = journal.load()
-    if fresh and not journaled:  # marked before the first image is stored, so that a run killed mid-way and
-        features.mark_border_rule(ws.root)  # resumed is marked too (review CE); a journal may be an older curate's
+    # marked before the first image is stored, so that a run killed mid-way and resumed is marked too (review CE);
+    # not while any ingest journal waits: it may be an older curate's, whose values an early mark would hide (CT)
+    if fresh and not any(ws.journal_dir.glob("ingest-*.jsonl")):
+        features.mark_border_rule(ws.root)
     outcomes = {pid: o for pid, o in journaled.items()
                 if pid not in done_ids and o.get("drop_reason") != LOCAL_ERROR}  # a local failure: try again
     report.resumed_from_journal = len(outcomes)
