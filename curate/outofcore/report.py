@@ -15,6 +15,7 @@ drawn from a sample of that many (the report's warnings say which); every number
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,6 +70,7 @@ def topic_tagged_sql(topic: str, per_tag: bool = False) -> str:
     return f"(len(list_filter(tags, lambda t: {one})) > 0)"
 
 
+@functools.cache
 def _casefold_table() -> dict[str, str]:
     """{character: its replacement} that turns DuckDB's lower() into Python's casefold() (up to lower case, which
     `topic_tagged_sql` compares in): `ß` -> `ss`, `ﬁ` -> `fi`, final `ς` -> `σ` (125 characters)."""
@@ -85,16 +87,13 @@ def _casefold_table() -> dict[str, str]:
 def _casefold_sql(text: str) -> str:
     """Python's casefold of the SQL text `text`, up to lower case (`_casefold_table`): only a text holding one of
     those characters takes the chain of replacements."""
-    table = _CASEFOLD
+    table = _casefold_table()  # (built once, when a report first counts a topic: a pass over every code point)
     text = f"replace({text}, {literal(chr(0x130))}, {literal(chr(0x130).lower())})"  # DuckDB's lower('İ') is 'i'
     chain = f"lower({text})"
     for char, folded in table.items():
         chain = f"replace({chain}, {literal(char)}, {literal(folded)})"
     special = literal("[" + "".join(table) + "]")
     return f"(CASE WHEN regexp_matches(lower({text}), {special}) THEN {chain} ELSE lower({text}) END)"
-
-
-_CASEFOLD = _casefold_table()
 
 
 def tag_key_sql(text: str) -> str:
