@@ -634,3 +634,21 @@ def test_a_row_naming_a_file_in_another_case_joins_it_and_rowless_photos_are_not
     said = " ".join(report.notes)
     assert "differs in case from the one in the folder (e.g. sunset_b.jpg is Sunset_B.JPG)" in said
     assert "1 photo in the folder has no row in the metadata (e.g. no_row.jpg)" in said
+
+
+def test_a_rowless_photo_whose_file_a_row_now_names_is_not_said_to_be_gone(tmp_path):
+    """Audit CU: a photo ingested without a metadata row (its row named the file in another place or case) was
+    said to be "no longer in" the folder once a later ingest joined its file to the row, though the file was
+    there; it is the same file under the row's id now."""
+    folder = tmp_path / "photos"
+    write(folder / "elsewhere" / "Sunset_B.JPG", jpeg_bytes(color=(200, 90, 10)))
+    write(folder / "exact.jpg", jpeg_bytes(color=(10, 90, 200)))
+    (folder / "metadata.csv").write_text("file,owner_id\nsunset_b.jpg,12@N01\nexact.jpg,34@N02\n")
+    ingest(tmp_path, folder)  # the row's file is missing; the photo comes in without its row
+    (folder / "elsewhere" / "Sunset_B.JPG").rename(folder / "Sunset_B.JPG")
+    ws, report, catalog = ingest(tmp_path, folder)  # the row joins the file now (case aside)
+    said = " ".join(report.warnings)
+    assert "no longer in it" not in said
+    assert "another id now" in said and "sunset_b.jpg" in said
+    row = catalog[catalog["source_id"] == "sunset_b.jpg"].iloc[0]
+    assert row["status"] == "kept" and row["owner_id"] == "12@N01"

@@ -17,12 +17,15 @@ from curate.workspace import Workspace
 
 
 def stored_photo_ids(ws: Workspace) -> set[str]:
-    """The photo ids the catalog holds now (read in batches, one column; empty without a catalog)."""
+    """The photo ids whose image the catalog holds now (read in batches; empty without a catalog). A row without
+    an image (dropped as missing_file) is not among them: when its file comes back under it, even joined across
+    case, it is the file's id now (audit CU: that photo's rowless twin was then said to be gone from the folder)."""
     from curate.catalog_batches import CatalogFile
 
     if not ws.catalog_path.exists():
         return set()
-    return {str(pid) for batch in CatalogFile(ws.catalog_path).batches(["photo_id"]) for pid in batch["photo_id"]}
+    return {str(pid) for batch in CatalogFile(ws.catalog_path).batches(["photo_id", "sha256"])
+            for pid, sha in zip(batch["photo_id"], batch["sha256"]) if isinstance(sha, str)}
 
 
 def stored_source_ids(ws: Workspace, source: str) -> set[str]:
