@@ -21,6 +21,12 @@ def owner_keys(catalog: pd.DataFrame) -> pd.Series:
     return catalog["owner_id"].where(catalog["owner_id"].notna(), unknown)
 
 
+def owner_names(cat: pd.DataFrame) -> dict:
+    """{owner_id: owner_name} for owners whose name is known (first name seen)."""
+    named = cat.loc[cat["owner_name"].notna() & cat["owner_id"].notna(), ["owner_id", "owner_name"]]
+    return named.drop_duplicates("owner_id").set_index("owner_id")["owner_name"].astype(str).to_dict()
+
+
 # How photographers are counted, everywhere (the filter's concentration table, the report's
 # Photographers and Splits sections, the split's table; both engines): a photographer is a distinct
 # known owner_id. A photo without an owner belongs to no photographer: it is counted apart

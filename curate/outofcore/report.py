@@ -160,7 +160,7 @@ class ReportQueries:
         return gallery(shown, limit, extra, total=self.count(where) if total is None else total)
 
     def names(self, owner_ids, where: str = "TRUE") -> dict:
-        """curate.report.owners.owner_names for `owner_ids` only (the first name in row order)."""
+        """curate.filters.owners.owner_names for `owner_ids` only (the first name in row order)."""
         wanted = sorted({str(o) for o in owner_ids if o is not None})
         if not wanted:
             return {}

@@ -22,6 +22,7 @@ import pandas as pd
 from scipy.stats import binom
 
 from curate import schema
+from curate.filters.owners import owner_names
 
 MIN_JUDGED = 10  # fewer judged photos of a photographer: a share of them says little
 REJECTED_SHARE = 0.5  # more than half of their judged photos rejected
@@ -76,10 +77,10 @@ def mostly_rejected_owners(catalog: pd.DataFrame) -> pd.DataFrame:
     still = known & (catalog["status"] == schema.KEPT) & catalog["owner_id"].isin(named.index)
     labels = catalog.loc[still, "label"].fillna(schema.NO_LABEL)
     kept_labels = labels.groupby(catalog.loc[still, "owner_id"]).agg(lambda s: s.value_counts().sort_index().to_dict())
-    names = catalog.loc[catalog["owner_id"].isin(named.index) & catalog["owner_name"].notna()] \
-        .drop_duplicates("owner_id").set_index("owner_id")["owner_name"]
+    names = owner_names(catalog[catalog["owner_id"].isin(named.index)])
+    kept = still.groupby(catalog["owner_id"]).sum()
     table = named.rename_axis(None).assign(owner_id=named.index, owner_name=[names.get(o) for o in named.index],
-                         kept=[int(still[catalog["owner_id"] == o].sum()) for o in named.index],
+                         kept=[int(kept.get(o, 0)) for o in named.index],
                          rate=rate, labels=[kept_labels.get(o, {}) for o in named.index])
     table = table.sort_values(["kept", "rejected", "owner_id"], ascending=[False, False, True], kind="stable")
     return table[COLUMNS].reset_index(drop=True)

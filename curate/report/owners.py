@@ -24,7 +24,13 @@ import numpy as np
 import pandas as pd
 
 from curate import schema
-from curate.filters.owners import DOMINANT_MIN_PHOTOS, DOMINANT_SHARE, dominance_lines, dominated_labels
+from curate.filters.owners import (
+    DOMINANT_MIN_PHOTOS,
+    DOMINANT_SHARE,
+    dominance_lines,
+    dominated_labels,
+    owner_names,
+)
 
 Z_ALARM = 3.5  # Iglewicz & Hoaglin (1993): |modified z| > 3.5 is a potential outlier
 MIN_LABELS = 3  # fewer labels: no collection to compare with
@@ -68,12 +74,6 @@ def _robust_z(log_k: pd.Series, counts: pd.Series) -> pd.Series:
     mad = float((log_k - median).abs().median())
     scale = max(1.4826 * mad, 1.0 / np.sqrt(float(counts.median())))
     return (log_k - median) / scale
-
-
-def owner_names(cat: pd.DataFrame) -> dict:
-    """{owner_id: owner_name} for owners whose name is known (first name seen)."""
-    named = cat.loc[cat["owner_name"].notna() & cat["owner_id"].notna(), ["owner_id", "owner_name"]]
-    return named.drop_duplicates("owner_id").set_index("owner_id")["owner_name"].astype(str).to_dict()
 
 
 def photographers_section(cat: pd.DataFrame, owner_alarm: float, max_gallery: int, gallery, top: int = 5) -> dict:

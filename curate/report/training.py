@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from curate import schema
+from curate.filters.owners import owner_names
 from curate.report.explain import accuracy_sentence, comparison_sentences
-from curate.report.owners import owner_names
 from curate.report.values import HOW_TO, plain
 
 
