@@ -261,10 +261,13 @@ def mapping_notes(table: pd.DataFrame, explicit: dict[str, str], pages_first: bo
     return notes
 
 
+UNNAMED = re.compile(r"Unnamed: \d+")  # the name pandas' CSV reader gives a column without a header
+
+
 def shown_columns(columns) -> list[str]:
     """The table's column names as the file gives them: a column with no header is shown as `(no header)`, not
     as the name the CSV reader gave it (`Unnamed: 10`)."""
-    return ["(no header)" if re.fullmatch(r"Unnamed: \d+", str(name)) else str(name) for name in columns]
+    return ["(no header)" if UNNAMED.fullmatch(str(name)) else str(name) for name in columns]
 
 
 @dataclass(frozen=True)
@@ -301,7 +304,7 @@ def column_usage(columns: list[str], explicit: dict[str, str], unused_fields: It
 def without_unnamed_blank_columns(table: pd.DataFrame) -> pd.DataFrame:
     """`table` without the columns that have neither a header nor a value: what a spreadsheet's trailing
     separator makes (`a;b;`), which the CSV reader calls `Unnamed: 2`, a name the file does not hold (audit CK 9)."""
-    empty = [name for name in table.columns if re.fullmatch(r"Unnamed: \d+", str(name))
+    empty = [name for name in table.columns if UNNAMED.fullmatch(str(name))
              and (table.empty or _is_blank(table[name]).all())]
     return table.drop(columns=empty) if empty else table
 
