@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from curate import schema
+from curate import schema, stage_rules
 from curate.catalog_batches import CatalogFile, sorted_digest_bounded
 from curate.errors import DataContractError
 from curate.freshness_advice import (  # (also imported from here by callers)
@@ -224,7 +224,7 @@ def record_run(stage: str, catalog: pd.DataFrame, report: dict, reports: dict) -
     # embed: the earlier runs at other keys, carried forward (`_embed_runs`); this run's own key is its own
     earlier = {key: run for key, run in _embed_runs(readable.get("embed")).items()
                if key != report.get("cache_key")} if stage == "embed" else {}
-    return {"run_id": uuid.uuid4().hex[:12],
+    return {"run_id": uuid.uuid4().hex[:12], "rules": stage_rules.version(stage),
             "inputs": input_fingerprint(catalog, stage, _extra_inputs(stage, report)),
             "output": output_fingerprint(catalog, stage, report.get("cache_key")),
             "upstream": {name: identity for name, identity in upstream.items() if identity is not None},
@@ -358,7 +358,7 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
     output_changed = stage in DROPPING_STAGES and \
         record.get("output") != output_fingerprint(catalog, stage, report.get("cache_key"))
     after = f"{' and '.join(reran)} {'re-ran' if all(then.get(n) for n in reran) else 'ran'} after {stage}"
-    reasons = []
+    reasons = [rules] if (rules := stage_rules.stale_reason(stage, record)) else []
     if upstream_changed or inputs_changed:
         reasons.append(after if reran else "ingest stored or dropped images after embed ran (embed computes only new "
                        "ones)" if stage == "embed" else f"the catalog changed after {stage} ran")

@@ -120,6 +120,47 @@ def test_a_curated_workspace_is_fresh(ws):
     assert curate("check-leakage", "-w", str(ws.root)).exit_code == 0
 
 
+def _set_rules(ws: Workspace, stage: str, value) -> None:
+    """Rewrite the rules version `stage`'s report records (None: leave it out, as reports before versions did)."""
+    path = ws.reports_dir / f"{stage}.json"
+    report = json.loads(path.read_text())
+    report["freshness"].pop("rules", None)
+    if value is not None:
+        report["freshness"]["rules"] = value
+    path.write_text(json.dumps(report))
+
+
+def test_a_stage_run_under_older_rules_reads_stale_and_says_what_changed(ws):
+    """Audit CU MED-3: a workspace of the previous version, upgraded and unchanged, read as fresh everywhere, so
+    `curate run` skipped every step and the new prefilter's warnings never appeared. A report from before the
+    rules were versioned is version 1."""
+    from curate import stage_rules
+
+    assert json.loads((ws.reports_dir / "prefilter.json").read_text())["freshness"]["rules"] == \
+        stage_rules.version("prefilter")
+    _set_rules(ws, "prefilter", None)
+    found = workspace_states(ws)
+    assert found["prefilter"].state == STALE and found["split"].state == STALE
+    assert found["filter"].state == FRESH
+    assert found["prefilter"].reasons[0].startswith("prefilter's rules changed since it ran (version 1, now ")
+    assert "photographers whose photos it mostly rejected are named" in found["prefilter"].line
+    assert f"curate prefilter --topic {TOPIC}" in found["prefilter"].line
+    assert "prefilter is stale" in found["split"].line
+    status = curate("status", "-w", str(ws.root))
+    assert status.exit_code == 0 and "rules changed since it ran" in " ".join(status.output.split())
+    prefilter(ws.root)  # run again: its report records today's rules
+    assert workspace_states(ws)["prefilter"].state == FRESH
+
+
+@pytest.mark.parametrize("value, said", [(99, "ran under rules of a newer version of curate (version 99"),
+                                         ("2", "rules version is unreadable ('2')")])
+def test_a_report_from_a_newer_version_or_with_a_broken_rules_version_reads_stale(ws, value, said):
+    _set_rules(ws, "split", value)
+    found = workspace_states(ws)
+    assert found["split"].state == STALE and said in found["split"].line
+    assert found["prefilter"].state == FRESH
+
+
 def test_rerunning_filter_makes_prefilter_and_split_stale_and_says_why(ws_refiltered):
     ws = ws_refiltered  # `curate filter --recipe skylines` ran again on the curated workspace (exit 0)
     catalog = read_catalog(ws)

@@ -349,6 +349,25 @@ def test_a_dry_run_says_which_steps_a_run_now_would_skip_and_which_it_would_run(
     assert sorted((p.relative_to(ws.root), p.stat().st_mtime_ns) for p in ws.root.rglob("*") if p.is_file()) == before
 
 
+def test_a_run_after_an_upgrade_runs_the_stages_whose_rules_changed(trained, tmp_path):
+    """Audit CU MED-3: on a workspace of the previous version `curate run` skipped every step, so the prefilter's
+    new warnings never appeared. A stage whose report records older rules runs again, with the steps after it."""
+    import shutil
+
+    path, trained_ws, _ = trained
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(trained_ws.root, ws.root)
+    report = json.loads((ws.reports_dir / "prefilter.json").read_text())
+    del report["freshness"]["rules"]  # as the previous version wrote it
+    (ws.reports_dir / "prefilter.json").write_text(json.dumps(report))
+    result = runner.invoke(app, ["run", str(path), "--train", "--dry-run", "--workspace", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    said = {line.split("] ")[1].split(":")[0]: line.split(": ", 1)[1] for line in result.output.splitlines()
+            if line.startswith("[")}
+    assert said["filter"] == said["embed"] == "done in an earlier run, would be skipped"
+    assert said["prefilter"] == said["split"] == said["report"] == "would run"
+
+
 def test_a_catalog_changed_by_hand_is_named_before_every_step_runs_again(trained, tmp_path):
     """Audit AF 8: `curate filter --force-quality` by hand, then `curate run`: every step ran again and the forced
     drops were gone, with no line saying why. The run now says so first; an unchanged catalog says nothing."""
