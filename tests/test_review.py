@@ -642,6 +642,80 @@ def test_export_import_round_trip(demo_ws, tmp_path):
     assert "1 undoes a decision this workspace does not know" in odd.output
 
 
+def _float_id_workspaces(tmp_path: Path, monkeypatch) -> dict[str, list[str]]:
+    """Two workspaces made from one folder whose sidecar CSV has the ids pandas writes as floats: `upgraded`, ingested
+    before such ids were read as integers (it keeps `folder:5301234000.0`), and `new` (`folder:5301234000`); each
+    one's photo ids, in the same order."""
+    from tests.test_metadata_reread import _as_before, _float_id_sidecar
+    from tests.test_spreadsheet_metadata import _ingest, _photos
+
+    sidecar = _float_id_sidecar(tmp_path, _photos(tmp_path / "photos", 3))
+    with monkeypatch.context() as before:
+        _as_before(before)
+        upgraded = sorted(_ingest(tmp_path, sidecar, ws_name="upgraded")[1]["photo_id"])
+    new = sorted(_ingest(tmp_path, sidecar, ws_name="new")[1]["photo_id"])
+    assert [photo_id + ".0" for photo_id in new] == upgraded  # the ids differ so, or this test tests nothing
+    return {"upgraded": upgraded, "new": new}
+
+
+@pytest.mark.parametrize("decided_in, imported_to", [("upgraded", "new"), ("new", "upgraded")])
+def test_an_imported_decision_applies_to_the_photo_whose_id_differs_only_by_a_trailing_point_zero(
+        tmp_path, monkeypatch, decided_in, imported_to):
+    """Audit CU MED-1: decisions exported from a workspace that keeps pandas' float ids (`folder:2911718073.0`)
+    named photos a new workspace from the same folder (`folder:2911718073`) does not hold, and the import said they
+    would apply "if it comes back", which they never would; the other way round too. They are recorded under the
+    workspace's own id and applied, the line says so, a true stranger is still named, and a second import of the
+    same file adds nothing."""
+    ids = _float_id_workspaces(tmp_path, monkeypatch)
+    given, held, root = ids[decided_in], ids[imported_to], tmp_path / imported_to
+    stranger = "folder:5301239999" + (".0" if decided_in == "upgraded" else "")
+    incoming = tmp_path / "in.jsonl"
+    incoming.write_text("".join(json.dumps(d) + "\n" for d in (
+        decision(given[0], "relabel", label="street"), decision(given[1], "drop"), decision(stranger, "keep"))))
+    result = runner.invoke(app, ["review", "-w", str(root), "--import-decisions", str(incoming)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "2 matched a photo whose id differs only by a trailing '.0'" in said, said
+    assert f"{given[0]} as {held[0]}" in said and f"{given[1]} as {held[1]}" in said
+    assert "1 names a photo this workspace does not hold" in said
+    catalog = read_catalog(Workspace(root)).set_index("photo_id")
+    assert catalog.loc[held[0], "label"] == "street" and catalog.loc[held[0], "status"] == schema.KEPT
+    assert catalog.loc[held[1], "status"] == schema.DROPPED and catalog.loc[held[2], "status"] == schema.KEPT
+    assert [d["photo_id"] for d in read_decisions(Workspace(root))] == [held[0], held[1], stranger]
+    again = runner.invoke(app, ["review", "-w", str(root), "--import-decisions", str(incoming)])
+    assert again.exit_code == 0 and "imported 0 decisions (3 already here)" in again.output, again.output
+    assert "matched" not in again.output and "the catalog did not change" in again.output
+    assert len(read_decisions(Workspace(root))) == 3
+
+
+def test_an_imported_decision_is_not_moved_to_one_of_two_photos_its_id_could_mean(tmp_path):
+    """A workspace can hold both `folder:7` and `folder:7.0` (a sidecar whose ids are text the user wrote): a
+    decision naming one of them applies to it, one naming `folder:7.00` could mean either and is not moved; a
+    `folder:8.0` where only `folder:8` is held is."""
+    from tests.test_spreadsheet_metadata import _ingest, _photos
+
+    names = _photos(tmp_path / "photos", 3)
+    sidecar = tmp_path / "meta.csv"
+    sidecar.write_text("file,photo_id\n" + "".join(f"{name},{source_id}\n"
+                                                   for name, source_id in zip(names, ["7", "7.0", "8"])))
+    _, catalog = _ingest(tmp_path, sidecar)
+    assert sorted(catalog["photo_id"]) == ["folder:7", "folder:7.0", "folder:8"]
+    root = tmp_path / "ws"
+    incoming = tmp_path / "in.jsonl"
+    incoming.write_text("".join(json.dumps(d) + "\n" for d in (
+        decision("folder:7.00", "drop"), decision("folder:7.0", "relabel", label="street"),
+        decision("folder:8.0", "drop"))))
+    result = runner.invoke(app, ["review", "-w", str(root), "--import-decisions", str(incoming)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "1 matched a photo whose id differs only by a trailing '.0'" in said and "(folder:8.0 as folder:8)" in said
+    assert "1 names a photo this workspace does not hold" in said
+    assert [d["photo_id"] for d in read_decisions(Workspace(root))] == ["folder:7.00", "folder:7.0", "folder:8"]
+    catalog = read_catalog(Workspace(root)).set_index("photo_id")
+    assert catalog.loc["folder:7", "status"] == schema.KEPT and pd.isna(catalog.loc["folder:7", "label"])
+    assert catalog.loc["folder:7.0", "label"] == "street" and catalog.loc["folder:8", "status"] == schema.DROPPED
+
+
 @pytest.mark.parametrize("args, needle, code", [
     (["--queue", "nope"], "unknown --queue 'nope'", 2),
     (["--import-decisions", "missing.jsonl"], "no such file", 2),

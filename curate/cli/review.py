@@ -46,8 +46,8 @@ def review(
         from curate.workspace import read_catalog
 
         before = read_catalog(ws)
-        added, known = journal.import_decisions(ws, import_decisions)
-        console.print(import_summary(before, apply_to_catalog(ws), journal.read_decisions(ws), added, known),
+        added, known, moved = journal.import_decisions(ws, import_decisions, set(before["photo_id"]))
+        console.print(import_summary(before, apply_to_catalog(ws), journal.read_decisions(ws), added, known, moved),
                       highlight=False, markup=False, soft_wrap=True)
         return
     serve_review(ws, host, port, queue, announce=lambda url: console.print(

@@ -18,8 +18,10 @@ import fcntl
 import getpass
 import json
 import os
+import re
 import unicodedata
 import uuid
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -172,10 +174,40 @@ def export_decisions(ws: Workspace, out: Path) -> int:
     return len(decisions)
 
 
-def import_decisions(ws: Workspace, source: Path) -> tuple[int, int]:
-    """Append the decisions of `source` that the workspace lacks (by id), in their order.
+# a source id that is a whole number with '.0', as pandas writes an integer id column that has a blank (the ingest's
+# `curate.ingest.mapping.whole_ids` reads `\.0+` so); only the part after a colon, the source id, counts
+FLOAT_ID_TAIL = r"(?<=:)([+-]?\d+)\.0+$"
 
-    Returns (appended, already present). A missing or malformed file is one error line.
+
+def float_id_twins(photo_ids: Iterable[str], held_ids: Collection[str]) -> dict[str, str]:
+    """{photo id: held id} for each of `photo_ids` that the workspace does not hold (`held_ids`) but that differs from
+    exactly one held id only by a trailing '.0' on its numeric source id, either way round. A workspace ingested
+    before ids were read as integers keeps `folder:2911718073.0` (see `curate.ingest.mapping.stored_float_id`), a
+    new one made from the same folder holds `folder:2911718073`: decisions moved between them name the same photo.
+    An id with two such twins held (`f:9` and `f:9.00`) is ambiguous and left out.
+
+    >>> float_id_twins(["f:12.0", "f:7", "f:9.0", "f:x.0", "f:3"], ["f:12", "f:7.0", "f:9", "f:9.00", "f:x", "f:3"])
+    {'f:12.0': 'f:12', 'f:7': 'f:7.0'}
+    """
+    held = pd.Series(list(held_ids), dtype=object)
+    strangers = set(photo_ids) - set(held)
+    if not strangers:
+        return {}
+    key_of = {photo_id: re.sub(FLOAT_ID_TAIL, r"\1", photo_id) for photo_id in strangers}
+    keys = held.str.replace(FLOAT_ID_TAIL, r"\1", regex=True)
+    twins = pd.DataFrame({"held": held, "key": keys})[keys.isin(set(key_of.values()))]
+    twin_of = twins.drop_duplicates("key", keep=False).set_index("key")["held"].to_dict()  # one twin, not two
+    return {photo_id: twin_of[key] for photo_id, key in sorted(key_of.items()) if key in twin_of}
+
+
+def import_decisions(ws: Workspace, source: Path,
+                     held_ids: Collection[str]) -> tuple[int, int, list[tuple[str, str]]]:
+    """Append the decisions of `source` that the workspace lacks (by id), in their order. One naming a photo the
+    workspace does not hold (`held_ids`: its catalog's photo ids) by an id that differs from a held one only by a
+    trailing '.0' (`float_id_twins`) is appended naming the held one, so it applies to that photo.
+
+    Returns (appended, already present, (id as given, id held) of each appended decision so moved). A missing or
+    malformed file is one error line.
     """
     if not source.is_file():
         what = "is a folder" if source.is_dir() else "no such file"
@@ -194,5 +226,9 @@ def import_decisions(ws: Workspace, source: Path) -> tuple[int, int]:
         if decision["id"] not in known:
             known.add(decision["id"])
             fresh.append(decision)
+    # the decision keeps its id, so importing the same file again still finds it present
+    twins = float_id_twins((d["photo_id"] for d in fresh), held_ids)
+    moved = [(d["photo_id"], twins[d["photo_id"]]) for d in fresh if d["photo_id"] in twins]
+    fresh = [{**d, "photo_id": twins.get(d["photo_id"], d["photo_id"])} for d in fresh]
     append_decisions(ws, fresh)
-    return len(fresh), len(incoming) - len(fresh)
+    return len(fresh), len(incoming) - len(fresh), moved

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 
@@ -25,10 +25,12 @@ def apply_to_catalog(ws: Workspace) -> pd.DataFrame:
 REVIEWED_COLUMNS = ("status", "drop_reason", "label", "review_status")
 
 
-def import_summary(before: pd.DataFrame, after: pd.DataFrame, decisions: list[dict], added: int, known: int) -> str:
-    """The line `curate review --import-decisions` prints: what was imported, which decisions name
-    photos the workspace does not hold or undo decisions it does not know, and whether the catalog
-    changed (only then are the later stages stale)."""
+def import_summary(before: pd.DataFrame, after: pd.DataFrame, decisions: list[dict], added: int, known: int,
+                   moved: Sequence[tuple[str, str]] = ()) -> str:
+    """The line `curate review --import-decisions` prints: what was imported, which decisions were moved to the
+    photo whose id differs only by a trailing '.0' (`moved`: (id as given, id held) per decision, see
+    `curate.review.journal.float_id_twins`), which name photos the workspace does not hold or undo decisions it
+    does not know, and whether the catalog changed (only then are the later stages stale)."""
     ids = set(after["photo_id"])
     decision_ids = {d["id"] for d in decisions}
     strangers = sum(d["photo_id"] not in ids for d in decisions)
@@ -38,6 +40,11 @@ def import_summary(before: pd.DataFrame, after: pd.DataFrame, decisions: list[di
     new = after.set_index("photo_id").reindex(old.index)[columns].astype(object)
     changed = int((~((old == new) | (old.isna() & new.isna()))).any(axis=1).sum())
     line = f"imported {added} decisions ({known} already here)"
+    if moved:
+        pairs = list(dict.fromkeys(moved))
+        named = ", ".join(f"{given} as {held}" for given, held in pairs[:3]) + (" …" if len(pairs) > 3 else "")
+        line += (f"; {len(moved)} matched a photo whose id differs only by a trailing '.0' (as pandas writes integer "
+                 f"ids from a column with a blank): recorded and applied under this workspace's id ({named})")
     if strangers:
         line += (f"; {strangers} name{'s' if strangers == 1 else ''} a photo this workspace does not hold (kept in "
                  "reviews.jsonl, applied if it comes back)")
