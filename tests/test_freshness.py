@@ -146,8 +146,9 @@ def test_a_stage_run_under_older_rules_reads_stale_and_says_what_changed(ws):
     assert "photographers whose photos it mostly rejected are named" in found["prefilter"].line
     assert f"curate prefilter --topic {TOPIC}" in found["prefilter"].line
     assert "prefilter is stale" in found["split"].line
-    status = curate("status", "-w", str(ws.root))
-    assert status.exit_code == 0 and "rules changed since it ran" in " ".join(status.output.split())
+    status = curate("status", "-w", str(ws.root), "--json")
+    assert status.exit_code == 0, status.output
+    assert "prefilter's rules changed since it ran" in json.loads(status.output)["stages"]["prefilter"]["line"]
     prefilter(ws.root)  # run again: its report records today's rules
     assert workspace_states(ws)["prefilter"].state == FRESH
 
