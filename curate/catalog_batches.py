@@ -41,6 +41,7 @@ except ImportError:  # Windows: no lock, and no stale folder is removed
 
 from curate import schema
 from curate.errors import CATALOG_FIX, DataContractError
+from curate.fingerprint_cache import file_identity
 
 BATCH_ROWS = 8_192
 HASHES_PER_PASS = 8  # columns hashed per pass over the file: 8 bytes a row each are held until sorted
@@ -57,10 +58,13 @@ class CatalogFile:
     def __init__(self, path: Path | str, batch_rows: int = BATCH_ROWS):
         self.path = Path(path)
         self.batch_rows = batch_rows
+        opened = file_identity(self.path)
         try:
             self._file = _Parts(self.path) if self.path.is_dir() else pq.ParquetFile(self.path, pre_buffer=False)
         except (OSError, pa.ArrowException) as exc:
             raise DataContractError(f"catalog {self.path} is unreadable ({exc}); {CATALOG_FIX}") from exc
+        # the file read (`curate.fingerprint_cache`): None when it was replaced while being opened
+        self.identity = opened if opened is not None and file_identity(self.path) == opened else None
         self.num_rows = self._file.metadata.num_rows
         self._present = set(self._file.schema_arrow.names)
         self._memo: dict = {}

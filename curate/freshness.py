@@ -38,6 +38,7 @@ import pyarrow as pa
 from curate import schema, stage_rules
 from curate.catalog_batches import CatalogFile, sorted_digest_bounded
 from curate.errors import DataContractError
+from curate.fingerprint_cache import lasting
 from curate.freshness_advice import (  # (also imported from here by callers)
     command_for,
     current_geo_lines,
@@ -164,8 +165,9 @@ def _fingerprint_of(catalog: pd.DataFrame | CatalogFile, key: tuple, columns: li
         if catalog.num_rows <= catalog.batch_rows:  # small: read once for every fingerprint (the same bytes)
             whole = catalog.memo("every column", lambda: catalog.read(list(schema.COLUMN_BY_NAME)))
             return catalog.memo(key, lambda: _fingerprint_of(whole[needs], key, columns, view))
-        return catalog.memo(key, lambda: sorted_digest_bounded(catalog, needs, view, schema.PHOTO_ID,
-                                                               column_hashes).hexdigest()[:16])
+        return catalog.memo(key, lambda: lasting(  # kept on disk from one command to the next
+            catalog.path, catalog.identity, catalog.num_rows, repr((key, tuple(columns))),
+            lambda: sorted_digest_bounded(catalog, needs, view, schema.PHOTO_ID, column_hashes).hexdigest()[:16]))
     return fingerprint(view(catalog).sort_values(schema.PHOTO_ID, kind="stable"))
 
 
