@@ -217,7 +217,8 @@ def test_label_issues_find_planted_flips_and_can_drop_them():
 
 
 @pytest.mark.parametrize("tags, config, message", [
-    (lambda i: ["city"], PrefilterConfig(topic="skyline"), "no kept photo is tagged"),
+    # photos without the tag (labelled by folders, audit CW): the line names label issues alone as well
+    (lambda i: ["city"], PrefilterConfig(topic="skyline"), "no kept photo is tagged.*label.issues.only"),
     # on every photo, with label issues off: nothing left to do; the line names the way to label issues
     (lambda i: ["skyline"], PrefilterConfig(topic="skyline", label_issues=False),
      "needs untagged photos.*label.issues.only"),

@@ -100,7 +100,9 @@ def _check_topic(config: PrefilterConfig, tagged: np.ndarray, groups: np.ndarray
         raise UsageError("no kept photos with embeddings to pre-classify; run `curate filter` and `curate embed`")
     if not tagged.any():
         raise UsageError(f"no kept photo is tagged {config.topic!r}: the pre-classifier needs positives; "
-                         "check --topic against the tags (`curate status` lists the most common tags)")
+                         "check --topic against the tags (`curate status` lists the most common tags), or, for "
+                         "photos without tags (labelled by their folders), look for label errors alone "
+                         "(--label-issues-only; recipe: label_issues_only = true)")
     if tagged.all():
         raise UsageError(f"every kept photo is tagged {config.topic!r}: the pre-classifier needs untagged photos "
                          "as negatives; ingest photos without the tag as well (a broader search), or look for label "
