@@ -81,6 +81,9 @@ class StageState:
     notes: list[str] = field(default_factory=list)
     run_id: str | None = None
     warnings: list[str] = field(default_factory=list)  # where its last run did less than asked, or held drops
+    # stale only because this version's rules for it, or for a stage before it, changed since it ran
+    # (`curate.stage_rules`): its results still agree with the catalog, so its split may be used as it is
+    rules_only: bool = False
 
     @property
     def line(self) -> str:
@@ -360,7 +363,7 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
     output_changed = stage in DROPPING_STAGES and \
         record.get("output") != output_fingerprint(catalog, stage, report.get("cache_key"))
     after = f"{' and '.join(reran)} {'re-ran' if all(then.get(n) for n in reran) else 'ran'} after {stage}"
-    reasons = [rules] if (rules := stage_rules.stale_reason(stage, record)) else []
+    reasons = []
     if upstream_changed or inputs_changed:
         reasons.append(after if reran else "ingest stored or dropped images after embed ran (embed computes only new "
                        "ones)" if stage == "embed" else f"the catalog changed after {stage} ran")
@@ -378,7 +381,12 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
             # it; audit AO asked that the line not call a photo still dropped "back")
             reasons.append(f"a reviewer's drop undone since {stage} ran: {stage} has not judged {back:,} "
                            f"photo{'s' if back != 1 else ''} the drop{'s' if back != 1 else ''} held")
-    reasons += [f"{name} is stale" for name in UPSTREAM[stage] if states[name].state == STALE]
+    firm = len(reasons)  # the reasons its results no longer agree with the catalog
+    if rules := stage_rules.stale_reason(stage, record):
+        reasons.insert(0, rules)
+    stale_before = [name for name in UPSTREAM[stage] if states[name].state == STALE]
+    firm += sum(not states[name].rules_only for name in stale_before)
+    reasons += [f"{name} is stale" for name in stale_before]
     if stage == "split" and not reasons:
         # a stage that dropped photos and reinstated them since leaves them kept without a split, its own
         # results as before (audit AF: a forced prefilter, then one held: status said fresh, check-leakage refused)
@@ -386,8 +394,9 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
         if missing:
             reasons.append(f"{missing:,} of {kept:,} kept photos have no split (a stage dropped them after the split "
                            "and has since kept them again)")
+            firm += 1
     return StageState(stage, STALE if reasons else FRESH, command, reasons, _notes(report), record.get("run_id"),
-                      stage_warning_lines(stage, report))
+                      stage_warning_lines(stage, report), rules_only=bool(reasons) and not firm)
 
 
 def reset_before(catalog: pd.DataFrame | CatalogFile, reports: dict, stage: str, ws_flag: str = "") -> list[str]:
@@ -481,7 +490,7 @@ def stale_split_line(ws, catalog: pd.DataFrame | CatalogFile) -> str | None:
     warns with (an old run scored on a stale split's test photos: audit AK)."""
     states = workspace_states(ws, catalog)
     split = states["split"]
-    if split.state != STALE:
+    if split.state != STALE or split.rules_only:  # (an upgrade's new rules: its photos and split still agree)
         return None
     todo = [state.command for state in states.values() if state.state == STALE]
     return f"the split is stale ({'; '.join(split.reasons)}); run " + ", then ".join(f"`{command}`" for command in todo)

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from classify.cli import app as classify_app
 from curate.cli.app import app
 from curate.embed import EmbeddingCache
-from curate.freshness import FRESH, NOT_RUN, STALE, judge, load_reports, workspace_states
+from curate.freshness import FRESH, NOT_RUN, STALE, judge, load_reports, require_fresh_split, workspace_states
 from curate.workspace import Workspace, read_catalog, write_catalog
 
 runner = CliRunner()
@@ -149,8 +149,21 @@ def test_a_stage_run_under_older_rules_reads_stale_and_says_what_changed(ws):
     status = curate("status", "-w", str(ws.root), "--json")
     assert status.exit_code == 0, status.output
     assert "prefilter's rules changed since it ran" in json.loads(status.output)["stages"]["prefilter"]["line"]
+    # its results still agree with the catalog: the split is used as it is (an upgrade does not stop training)
+    assert found["prefilter"].rules_only and found["split"].rules_only and not found["filter"].rules_only
+    assert curate("check-leakage", "-w", str(ws.root)).exit_code == 0
+    require_fresh_split(ws)
     prefilter(ws.root)  # run again: its report records today's rules
     assert workspace_states(ws)["prefilter"].state == FRESH
+
+
+def test_a_stage_stale_by_its_rules_and_by_a_change_still_refuses_its_split(ws_refiltered):
+    _set_rules(ws_refiltered, "prefilter", None)
+    found = workspace_states(ws_refiltered)
+    assert found["prefilter"].state == STALE and not found["prefilter"].rules_only
+    assert "filter re-ran after prefilter" in found["prefilter"].line and "rules changed" in found["prefilter"].line
+    assert not found["split"].rules_only
+    assert curate("check-leakage", "-w", str(ws_refiltered.root)).exit_code == 3
 
 
 @pytest.mark.parametrize("value, said", [(99, "ran under rules of a newer version of curate (version 99"),
