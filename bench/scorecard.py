@@ -1,9 +1,10 @@
 """Cleaning quality on a generated collection (the demo, or a scrape of real photos), with
 same-run baselines.
 
-Runs a collection's curation (ingest -> filter -> embed -> prefilter -> split) in one
-workspace and prints `curate score`'s rows, then compares the stages with simple
-baselines measured on the same photos in the same run:
+Runs a collection's curation in one workspace: with --recipe, the recipe's steps through `curate
+run`'s own runner (ingest -> embed -> filter -> prefilter -> split -> check-leakage); without it,
+the demo as ingest -> filter -> embed -> prefilter (no split). It prints `curate score`'s rows,
+then compares the stages with simple baselines measured on the same photos in the same run:
 
 - off-topic removal: the pre-classifier vs the tag rule "no topic tag = off topic";
 - label issues: confident learning vs flagging every photo whose out-of-fold argmax
