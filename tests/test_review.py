@@ -716,6 +716,25 @@ def test_an_imported_decision_is_not_moved_to_one_of_two_photos_its_id_could_mea
     assert catalog.loc["folder:7.0", "label"] == "street" and catalog.loc["folder:8", "status"] == schema.DROPPED
 
 
+def test_a_decision_recorded_under_a_point_zero_id_before_imports_matched_them_applies(tmp_path, monkeypatch):
+    """Review CZ MED-2: decisions an earlier import recorded under the other form of the id (before imports
+    matched them) were skipped by every later import as already there, and never applied. They apply where the
+    workspace's decisions are applied, and the import line no longer counts them as strangers."""
+    from curate.review.journal import apply_workspace_decisions
+
+    ids = _float_id_workspaces(tmp_path, monkeypatch)
+    ws = Workspace(tmp_path / "new")
+    recorded = decision(ids["upgraded"][0], "drop")  # as the import of the day before recorded it
+    (ws.root / "reviews.jsonl").write_text(json.dumps(recorded) + "\n")
+    write_catalog(ws, apply_workspace_decisions(ws, read_catalog(ws)))
+    assert read_catalog(ws).set_index("photo_id").loc[ids["new"][0], "status"] == schema.DROPPED
+    incoming = tmp_path / "in.jsonl"
+    incoming.write_text(json.dumps(recorded) + "\n")
+    again = runner.invoke(app, ["review", "-w", str(ws.root), "--import-decisions", str(incoming)])
+    assert again.exit_code == 0, again.output
+    assert "does not hold" not in again.output and "imported 0 decisions (1 already here)" in again.output
+
+
 @pytest.mark.parametrize("args, needle, code", [
     (["--queue", "nope"], "unknown --queue 'nope'", 2),
     (["--import-decisions", "missing.jsonl"], "no such file", 2),

@@ -24,6 +24,9 @@ run, so a kept photo is never dropped again by a threshold and a relabel survive
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection, Iterable
+
 import numpy as np
 import pandas as pd
 
@@ -58,6 +61,32 @@ def active_decisions(decisions: list[dict]) -> list[dict]:
         else:
             active.append(decision)
     return active[::-1]
+
+
+# a source id that is a whole number with '.0', as pandas writes an integer id column that has a blank (the ingest's
+# `curate.ingest.mapping.whole_ids` reads `\.0+` so); only the part after a colon, the source id, counts
+FLOAT_ID_TAIL = r"(?<=:)([+-]?\d+)\.0+$"
+
+
+def float_id_twins(photo_ids: Iterable[str], held_ids: Collection[str]) -> dict[str, str]:
+    """{photo id: held id} for each of `photo_ids` that the workspace does not hold (`held_ids`) but that differs from
+    exactly one held id only by a trailing '.0' on its numeric source id, either way round. A workspace ingested
+    before ids were read as integers keeps `folder:2911718073.0` (see `curate.ingest.mapping.stored_float_id`), a
+    new one made from the same folder holds `folder:2911718073`: decisions moved between them name the same photo.
+    An id with two such twins held (`f:9` and `f:9.00`) is ambiguous and left out.
+
+    >>> float_id_twins(["f:12.0", "f:7", "f:9.0", "f:x.0", "f:3"], ["f:12", "f:7.0", "f:9", "f:9.00", "f:x", "f:3"])
+    {'f:12.0': 'f:12', 'f:7': 'f:7.0'}
+    """
+    held = pd.Series(list(held_ids), dtype=object)
+    strangers = set(photo_ids) - set(held)
+    if not strangers:
+        return {}
+    key_of = {photo_id: re.sub(FLOAT_ID_TAIL, r"\1", photo_id) for photo_id in strangers}
+    keys = held.str.replace(FLOAT_ID_TAIL, r"\1", regex=True)
+    twins = pd.DataFrame({"held": held, "key": keys})[keys.isin(set(key_of.values()))]
+    twin_of = twins.drop_duplicates("key", keep=False).set_index("key")["held"].to_dict()  # one twin, not two
+    return {photo_id: twin_of[key] for photo_id, key in sorted(key_of.items()) if key in twin_of}
 
 
 def _decided(decisions: list[dict]) -> tuple[dict[str, str], dict[str, str]]:
@@ -180,6 +209,11 @@ def apply_decisions(catalog: pd.DataFrame, decisions: list[dict], recomputed: tu
     """
     catalog = _forget_stale_overrides(catalog, recomputed)
     status, label = _decided(decisions)
+    held = catalog[schema.PHOTO_ID].isin(set(status)) if status else None
+    if held is not None and held.sum() < len(status):  # decisions naming ids it lacks: pandas' '.0' twins?
+        twins = float_id_twins(status, catalog[schema.PHOTO_ID])
+        if twins:  # (review CZ MED-2: decisions imported before the import matched them)
+            status, label = _decided([{**d, "photo_id": twins.get(d["photo_id"], d["photo_id"])} for d in decisions])
     if not status and before_review(catalog) is catalog:  # nothing decided, nothing to take back
         return catalog.copy(deep=False)
     c = _columns(_review_columns(catalog))

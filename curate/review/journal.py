@@ -18,10 +18,9 @@ import fcntl
 import getpass
 import json
 import os
-import re
 import unicodedata
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import pandas as pd
 
 from curate.errors import DataContractError, UsageError
 from curate.records import recomputed_stages
-from curate.review.apply import ACTIONS, apply_decisions
+from curate.review.apply import ACTIONS, apply_decisions, float_id_twins
 from curate.workspace import Workspace, atomic_write_bytes
 
 REVIEWS_FILE = "reviews.jsonl"
@@ -172,32 +171,6 @@ def export_decisions(ws: Workspace, out: Path) -> int:
     except OSError as exc:
         raise UsageError(f"cannot write {out} ({exc.strerror or exc}); give a path you can write to") from None
     return len(decisions)
-
-
-# a source id that is a whole number with '.0', as pandas writes an integer id column that has a blank (the ingest's
-# `curate.ingest.mapping.whole_ids` reads `\.0+` so); only the part after a colon, the source id, counts
-FLOAT_ID_TAIL = r"(?<=:)([+-]?\d+)\.0+$"
-
-
-def float_id_twins(photo_ids: Iterable[str], held_ids: Collection[str]) -> dict[str, str]:
-    """{photo id: held id} for each of `photo_ids` that the workspace does not hold (`held_ids`) but that differs from
-    exactly one held id only by a trailing '.0' on its numeric source id, either way round. A workspace ingested
-    before ids were read as integers keeps `folder:2911718073.0` (see `curate.ingest.mapping.stored_float_id`), a
-    new one made from the same folder holds `folder:2911718073`: decisions moved between them name the same photo.
-    An id with two such twins held (`f:9` and `f:9.00`) is ambiguous and left out.
-
-    >>> float_id_twins(["f:12.0", "f:7", "f:9.0", "f:x.0", "f:3"], ["f:12", "f:7.0", "f:9", "f:9.00", "f:x", "f:3"])
-    {'f:12.0': 'f:12', 'f:7': 'f:7.0'}
-    """
-    held = pd.Series(list(held_ids), dtype=object)
-    strangers = set(photo_ids) - set(held)
-    if not strangers:
-        return {}
-    key_of = {photo_id: re.sub(FLOAT_ID_TAIL, r"\1", photo_id) for photo_id in strangers}
-    keys = held.str.replace(FLOAT_ID_TAIL, r"\1", regex=True)
-    twins = pd.DataFrame({"held": held, "key": keys})[keys.isin(set(key_of.values()))]
-    twin_of = twins.drop_duplicates("key", keep=False).set_index("key")["held"].to_dict()  # one twin, not two
-    return {photo_id: twin_of[key] for photo_id, key in sorted(key_of.items()) if key in twin_of}
 
 
 def import_decisions(ws: Workspace, source: Path,

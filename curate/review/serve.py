@@ -9,6 +9,7 @@ import pandas as pd
 
 from curate.errors import UsageError
 from curate.listen import check_listen
+from curate.review.apply import float_id_twins
 from curate.review.journal import apply_workspace_decisions
 from curate.review.queues import QUEUES
 from curate.workspace import Workspace, changes_workspace, read_catalog, write_catalog
@@ -29,11 +30,12 @@ def import_summary(before: pd.DataFrame, after: pd.DataFrame, decisions: list[di
                    moved: Sequence[tuple[str, str]] = ()) -> str:
     """The line `curate review --import-decisions` prints: what was imported, which decisions were moved to the
     photo whose id differs only by a trailing '.0' (`moved`: (id as given, id held) per decision, see
-    `curate.review.journal.float_id_twins`), which name photos the workspace does not hold or undo decisions it
+    `curate.review.apply.float_id_twins`), which name photos the workspace does not hold or undo decisions it
     does not know, and whether the catalog changed (only then are the later stages stale)."""
     ids = set(after["photo_id"])
     decision_ids = {d["id"] for d in decisions}
-    strangers = sum(d["photo_id"] not in ids for d in decisions)
+    twins = float_id_twins({d["photo_id"] for d in decisions}, ids)  # (applied to their twins: not strangers)
+    strangers = sum(d["photo_id"] not in ids and d["photo_id"] not in twins for d in decisions)
     dangling = sum(d["action"] == "undo" and d.get("undoes") not in decision_ids for d in decisions)
     columns = [name for name in REVIEWED_COLUMNS if name in before.columns and name in after.columns]
     old = before.set_index("photo_id")[columns].astype(object)
