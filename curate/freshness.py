@@ -395,8 +395,9 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
             reasons.append(f"{missing:,} of {kept:,} kept photos have no split (a stage dropped them after the split "
                            "and has since kept them again)")
             firm += 1
-    return StageState(stage, STALE if reasons else FRESH, command, reasons, _notes(report), record.get("run_id"),
-                      stage_warning_lines(stage, report), rules_only=bool(reasons) and not firm)
+    more = stage_rules.new_warnings_note(stage, record)  # (rules that only warn more: a note, not stale)
+    return StageState(stage, STALE if reasons else FRESH, command, reasons, _notes(report) + ([more] if more else []),
+                      record.get("run_id"), stage_warning_lines(stage, report), rules_only=bool(reasons) and not firm)
 
 
 def reset_before(catalog: pd.DataFrame | CatalogFile, reports: dict, stage: str, ws_flag: str = "") -> list[str]:

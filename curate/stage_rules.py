@@ -8,24 +8,44 @@ kept) never appeared. Each stage report records the version of the rules its run
 `curate.freshness.judge` reads a stage whose report holds another one as stale, saying what changed, so `curate
 status` names it and `curate run` runs it again (and the stages after it).
 
-CHANGES holds, per stage, one line for each change to its decisions since version 1 (newest last): a stage's
-version is the length of its list plus one. Add a line when a change makes a stage decide or warn differently on
-a catalog it has already judged; a faster or quieter way to the same result needs none. Ingest keeps no report
-and its rules are not tracked: `curate ingest` run again re-reads the photos' metadata (docs/workspace.md).
+CHANGES holds, per stage, one entry for each new version of its rules (newest last): a stage's version is the
+length of its list plus one. An entry that `decides` changes what the stage drops, flags, labels or splits on a
+catalog it has already judged: a run under older rules reads as stale. One that does not only adds warnings or
+notes the stage's last run could not give: `curate status` says so in a note, and nothing needs running again. A
+faster or quieter way to the same result needs no entry. A report without a version was written by version 1: any
+curate before 2026-12-07 13:00 UTC, so a version-2 entry names what changed up to then, not only that day.
+Ingest keeps no report and its rules are not tracked: `curate ingest` run again re-reads the photos' metadata
+(docs/workspace.md).
 """
 
 from __future__ import annotations
 
-CHANGES: dict[str, tuple[str, ...]] = {
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Change:
+    """One new version of a stage's rules: what changed (no `;`: the state line joins reasons with it) and
+    whether it `decides` (see the module docstring)."""
+
+    what: str
+    decides: bool = True
+
+
+CHANGES: dict[str, tuple[Change, ...]] = {
     "embed": (),
-    "filter": (
-        "2026-12-07: one photographer's geo outliers at one identical position are named as a camera's default",
-    ),
-    "prefilter": (
-        "2026-12-07: photographers whose photos it mostly rejected are named; photos no topic model scored are "
-        "judged for label issues; a photo surrounded by its own label is no longer flagged as unlike it",
-    ),
-    "split": (),
+    "filter": (Change(
+        "2026-12-07: a --missing-geo drop is held when most photos lack coordinates, a copy framed by text bars "
+        "loses to its original, labels spread by several photographers are held as not places, a city's suburbs no "
+        "longer make it one, and one photographer's outliers at one position are named as a camera's default"),),
+    "prefilter": (Change(
+        "2026-12-07: a cut taking most of a label the tag seldom goes on is held, no geo rescue where the label "
+        "model cannot vouch, photos no topic model scored are judged for label issues, a photo surrounded by its "
+        "own label is no longer flagged as unlike it, and photographers whose photos it mostly rejected are "
+        "named"),),
+    "split": (Change(
+        "2026-12-07: its warnings name the groups copies chained and count the photos that crossed by cause",
+        decides=False),),
 }
 
 
@@ -50,23 +70,42 @@ def recorded(report: dict) -> int | None:
 
 
 def stale_reason(stage: str, report: dict) -> str | None:
-    """Why `stage`'s saved run is stale for the rules of this version of curate, None when they are its own.
+    """Why `stage`'s saved run is stale for the rules of this version of curate: a change since it ran that
+    `decides`, a report of a newer curate, or an unreadable version; None otherwise.
 
     >>> stale_reason("embed", {}) is None
     True
     >>> stale_reason("prefilter", {}).split(": ")[0]
     "prefilter's rules changed since it ran (version 1, now 2)"
     >>> stale_reason("split", {"rules": 5})
-    "split ran under rules of a newer version of curate (version 5, this one's 1)"
+    "split ran under rules of a newer version of curate (version 5, this one's 2)"
+    >>> stale_reason("split", {}) is None  # its version 2 only warns more
+    True
     """
     if stage not in CHANGES:
         return None
     then, now = recorded(report), version(stage)
-    if then == now:
-        return None
     if then is None:
         return f"its report's rules version is unreadable ({report.get('rules')!r})"
     if then > now:
         return f"{stage} ran under rules of a newer version of curate (version {then}, this one's {now})"
-    return (f"{stage}'s rules changed since it ran (version {then}, now {now}): "
-            + "; ".join(CHANGES[stage][then - 1:]))
+    changed = [change.what for change in CHANGES[stage][then - 1:] if change.decides]
+    return f"{stage}'s rules changed since it ran (version {then}, now {now}): " + ", ".join(changed) if changed \
+        else None
+
+
+def new_warnings_note(stage: str, report: dict) -> str | None:
+    """A note for a stage whose rules gained only warnings since it ran (`Change.decides` false): what running
+    it again would add. None when there are none (or the stage is stale by `stale_reason`).
+
+    >>> new_warnings_note("split", {}).split(":")[0]
+    'this version of curate gives warnings split could not when it ran (2026-12-07'
+    >>> new_warnings_note("split", {"rules": 2}) is None
+    True
+    """
+    then = recorded(report)
+    if stage not in CHANGES or then is None or then >= version(stage) or stale_reason(stage, report):
+        return None
+    added = ", ".join(change.what for change in CHANGES[stage][then - 1:])
+    return (f"this version of curate gives warnings {stage} could not when it ran ({added}); run it again to "
+            "see them (its results stay as they are)")

@@ -166,6 +166,17 @@ def test_a_stage_stale_by_its_rules_and_by_a_change_still_refuses_its_split(ws_r
     assert curate("check-leakage", "-w", str(ws_refiltered.root)).exit_code == 3
 
 
+def test_rules_that_only_warn_more_leave_the_stage_fresh_with_a_note(ws):
+    """Review CZ MED-1: a change that only adds warnings made every existing split stale."""
+    _set_rules(ws, "split", None)
+    found = workspace_states(ws)
+    assert found["split"].state == FRESH
+    assert any(note.startswith("this version of curate gives warnings split could not when it ran")
+               for note in found["split"].notes)
+    _set_rules(ws, "split", 2)
+    assert not any("this version of curate" in note for note in workspace_states(ws)["split"].notes)
+
+
 @pytest.mark.parametrize("value, said", [(99, "ran under rules of a newer version of curate (version 99"),
                                          ("2", "rules version is unreadable ('2')")])
 def test_a_report_from_a_newer_version_or_with_a_broken_rules_version_reads_stale(ws, value, said):
