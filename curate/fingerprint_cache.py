@@ -6,9 +6,12 @@ sort on disk: at 10M rows `curate status` took 9 minutes and `check-leakage` 8 (
 out of core), nearly all of it judging freshness on a catalog the command before had just fingerprinted. The
 fingerprints of a catalog file are kept in `<workspace>/cache/fingerprints.json`, keyed by the file's identity
 (device, inode, size, modification and change times, per part of a folder catalog): a catalog write is an atomic
-replace (a new inode) and an edit in place changes its change time, which no tool can set. They are reused while
-that identity holds, and only for catalogs of MIN_ROWS rows or more (below it a fingerprint takes a second).
-The file holds one catalog's fingerprints: a new catalog replaces them.
+replace (a new inode) and an edit in place changes its change time, which tools cannot set back on Linux and macOS
+file systems (FAT, exFAT and some network mounts keep no true change time: there, an edit in place that also sets
+the modification time back would be missed; delete the file to be sure). They are reused while that identity
+holds, and only for catalogs of MIN_ROWS rows or more (below it a fingerprint takes a second). The file holds one
+catalog's fingerprints: a new catalog replaces them. The pandas and pyarrow versions are part of the key (a
+fingerprint is their hash of the values), so is SCHEME.
 """
 
 from __future__ import annotations
@@ -18,9 +21,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 # What a fingerprint covers is the catalog's identity, the fingerprint's name (its kind, stage and columns) and
-# this scheme: bump it when a view in curate.freshness changes the rows or values it hashes, so that entries a
+# this scheme: bump it when the rows or values a fingerprint hashes change (the views in curate.freshness, which
+# call curate.review.apply.before_review and curate.records' undo of the prefilter's repairs), so that entries a
 # previous version wrote for an unchanged catalog are not read as today's.
 SCHEME = 1
+
+
+def scheme() -> str:
+    """SCHEME with the versions of the libraries a fingerprint's bytes come from."""
+    import pandas as pd
+    import pyarrow as pa
+
+    return f"{SCHEME}/pandas {pd.__version__}/pyarrow {pa.__version__}"
 MIN_ROWS = 50_000  # as curate.catalog_batches.EXTERNAL_DIGEST_ROWS: where a fingerprint starts to cost
 
 
@@ -54,7 +66,7 @@ def lasting(catalog_path: Path, identity: list | None, rows: int, name: str, com
         return digest
     digest = compute()
     if file_identity(Path(catalog_path)) == identity:  # (re-read: another command may have added some since)
-        _write(where, {"scheme": SCHEME, "catalog": identity, "digests": {**_held(where, identity), name: digest}})
+        _write(where, {"scheme": scheme(), "catalog": identity, "digests": {**_held(where, identity), name: digest}})
     return digest
 
 
@@ -64,7 +76,7 @@ def _held(where: Path, identity: list) -> dict:
         held = json.loads(where.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    if not isinstance(held, dict) or held.get("scheme") != SCHEME or held.get("catalog") != identity:
+    if not isinstance(held, dict) or held.get("scheme") != scheme() or held.get("catalog") != identity:
         return {}
     digests = held.get("digests")
     return {key: value for key, value in digests.items() if isinstance(value, str)} if isinstance(digests, dict) \

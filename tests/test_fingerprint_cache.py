@@ -94,12 +94,12 @@ def test_a_broken_or_foreign_cache_is_recomputed_and_replaced(counted_ws, held):
     path = ws.cache_dir / "fingerprints.json"
     if held.startswith("{"):  # another scheme's digests for this very catalog, all wrong
         old = json.loads(path.read_text())
-        held = json.dumps({**old, "scheme": fingerprint_cache.SCHEME + 1,
+        held = json.dumps({**old, "scheme": "0/" + fingerprint_cache.scheme(),
                            "digests": {key: "0" * 16 for key in old["digests"]}})
     path.write_text(held)
     assert judged(ws) == first
     assert len(calls) == 2 * computed
-    assert json.loads(path.read_text())["scheme"] == fingerprint_cache.SCHEME
+    assert json.loads(path.read_text())["scheme"] == fingerprint_cache.scheme()
 
 
 def test_nothing_is_written_beside_a_catalog_outside_a_workspace(counted_ws, tmp_path):
