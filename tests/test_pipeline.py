@@ -368,6 +368,43 @@ def test_a_run_after_an_upgrade_runs_the_stages_whose_rules_changed(trained, tmp
     assert said["prefilter"] == said["split"] == said["report"] == "would run"
 
 
+def _dry_run(path, ws: Workspace) -> tuple[dict[str, str], str]:
+    """({step: what a run would do}, the whole output) of `curate run --train --dry-run`."""
+    result = runner.invoke(app, ["run", str(path), "--train", "--dry-run", "--workspace", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    return {line.split("] ")[1].split(":")[0]: line.split(": ", 1)[1] for line in result.output.splitlines()
+            if line.startswith("[")}, result.output
+
+
+def test_a_run_after_a_review_goes_on_from_the_split_not_from_the_start(trained, tmp_path):
+    """Audit CU MED-4: one photo dropped in review, then `curate run`: the catalog had changed "by hand", so every
+    step ran again, and the re-run prefilter's held cut flipped on the one photo fewer (113 drops became 0). The
+    stages before the split judge the catalog before review: they stay done; a change by hand after the review
+    still runs everything."""
+    path, trained_ws, _ = trained
+    ws = Workspace(tmp_path / "ws")
+    subprocess.run(["cp", "-a", str(trained_ws.root), str(ws.root)], check=True)
+    kept = read_catalog(ws).query("status == 'kept'")["photo_id"].tolist()
+    for n, photo_id in enumerate(kept[:2]):  # two review writes in a row: a chain
+        decisions = tmp_path / f"d{n}.jsonl"
+        decisions.write_text(json.dumps({"id": f"d{n}", "photo_id": photo_id, "action": "drop", "reviewer": "t",
+                                         "at": "2026-12-07T13:00:00+00:00"}) + "\n")
+        imported = runner.invoke(app, ["review", "-w", str(ws.root), "--import-decisions", str(decisions)])
+        assert imported.exit_code == 0, imported.output
+    said, output = _dry_run(path, ws)
+    assert "changed after this recipe's last run" not in output
+    assert [said[name] for name in ("ingest demo", "embed", "filter", "prefilter")] == \
+        ["done in an earlier run, would be skipped"] * 4
+    assert said["split"] == said["check-leakage"] == said["report"] == "would run"
+    from curate.pipeline.runner import changed_by_hand
+
+    assert not changed_by_hand(ws, load_recipe(str(path)))
+    write_catalog(ws, read_catalog(ws).assign(title="edited by hand"))  # then a change by hand: all again
+    said, _ = _dry_run(path, ws)
+    assert changed_by_hand(ws, load_recipe(str(path)))
+    assert said["filter"] == said["prefilter"] == "would run"
+
+
 def test_a_catalog_changed_by_hand_is_named_before_every_step_runs_again(trained, tmp_path):
     """Audit AF 8: `curate filter --force-quality` by hand, then `curate run`: every step ran again and the forced
     drops were gone, with no line saying why. The run now says so first; an unchanged catalog says nothing."""

@@ -918,6 +918,37 @@ def test_sigterm_right_after_a_decision_still_writes_it_into_the_catalog(demo_ws
     assert [d["photo_id"] for d in read_decisions(Workspace(root))] == [photo]
 
 
+def test_review_writes_are_recorded_so_a_run_tells_them_from_a_change_by_hand(demo_ws, tmp_path):
+    """`curate.review.writes`: the app's flushes and an import each record (catalog before, after); only a chain
+    of such writes links the catalog a run left to today's."""
+    from curate.review.session import ReviewSession
+    from curate.review.writes import note_write, reviewed_since
+    from curate.workspace import catalog_sha256
+
+    root = tmp_path / "ws"
+    subprocess.run(["cp", "-a", str(demo_ws.root), str(root)], check=True)
+    ws = Workspace(root)
+    start = catalog_sha256(ws)
+    session = ReviewSession(ws, user="tester", flush_delay_s=0.0)
+    photo = session.catalog.loc[session.catalog["status"] == "kept", "photo_id"].iloc[0]
+    session.decide([photo], "drop")
+    assert session.flush()
+    session.close()
+    after_app = catalog_sha256(ws)
+    assert after_app != start and reviewed_since(ws, start, after_app)
+    incoming = tmp_path / "in.jsonl"
+    incoming.write_text(json.dumps(decision(photo, "relabel", label="street")) + "\n")
+    assert runner.invoke(app, ["review", "-w", str(root), "--import-decisions", str(incoming)]).exit_code == 0
+    assert reviewed_since(ws, start, catalog_sha256(ws)) and reviewed_since(ws, after_app, catalog_sha256(ws))
+    assert not reviewed_since(ws, catalog_sha256(ws), start)  # not backwards
+    assert not reviewed_since(ws, start, start)  # nothing reviewed
+    write_catalog(ws, read_catalog(ws).assign(title="by hand"))
+    assert not reviewed_since(ws, start, catalog_sha256(ws))
+    note_write(ws, "b", "a")
+    note_write(ws, "a", "b")  # a loop in a hand-edited file ends
+    assert not reviewed_since(ws, "c", "a")
+
+
 def test_a_flush_waits_for_the_background_writer_it_overlaps(demo_ws, tmp_path, monkeypatch):
     """A fresh clone's suite (2026-12-07): the background writer took the decisions and was still writing when the
     caller's flush found nothing left to write and returned, so the caller read the catalog without them."""

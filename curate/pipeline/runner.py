@@ -16,6 +16,7 @@ from pathlib import Path
 from curate.errors import UsageError
 from curate.pipeline.settings import fingerprint
 from curate.recipes import Recipe, check_name
+from curate.review.writes import reviewed_since
 from curate.workspace import Workspace, atomic_write_bytes, catalog_sha256, changes_workspace
 
 log = logging.getLogger(__name__)
@@ -132,21 +133,37 @@ def recorded_steps(ws: Workspace, recipe: Recipe) -> list:
 
 
 def catalog_moved(ws: Workspace, done: list) -> bool:
-    """Whether today's catalog is not the one the last recorded step left."""
+    """Whether today's catalog is not the one the last recorded step left, nor one `curate review` made of it."""
+    then, now = _last_catalog(done), catalog_sha256(ws) if ws.catalog_path.exists() else None
+    return then != now and not reviewed_since(ws, then, now)
+
+
+def catalog_reviewed(ws: Workspace, done: list) -> bool:
+    """Whether today's catalog is one `curate review` made of the one the last recorded step left (its writes
+    alone: `curate.review.writes`)."""
+    return reviewed_since(ws, _last_catalog(done), catalog_sha256(ws) if ws.catalog_path.exists() else None)
+
+
+def _last_catalog(done: list) -> str | None:
     last = done[-1] if done and isinstance(done[-1], dict) else {}
-    return last.get("catalog_sha256") != (catalog_sha256(ws) if ws.catalog_path.exists() else None)
+    return last.get("catalog_sha256")
 
 
 def finished_steps(ws: Workspace, recipe: Recipe, steps: list[Step]) -> list[dict]:
-    """The leading steps a previous run finished with the same settings, ending in today's catalog."""
+    """The leading steps a previous run finished with the same settings, ending in today's catalog. After a
+    review (`catalog_reviewed`) the stages it leaves fresh stay done (their decisions are judged before review):
+    the run goes on from the first stale stage, or from the first step after the stages (check-leakage, the
+    report) that reads the reviewed catalog."""
     done = recorded_steps(ws, recipe)
     if not done or catalog_moved(ws, done):
         return []  # the catalog changed outside `curate run`: every step again (each one is idempotent)
     stale = stale_stages(ws)
+    reviewed = catalog_reviewed(ws, done)
     count = 0
     while (count < min(len(done), len(steps)) and done[count].get("name") == steps[count].name
            and done[count].get("fingerprint") == step_fingerprint(steps[count])
-           and steps[count].name not in stale):
+           and steps[count].name not in stale
+           and not (reviewed and steps[count].name.split()[0] not in ("ingest", *PIPELINE_STAGES))):
         count += 1
     return done[:count]
 
@@ -202,10 +219,10 @@ def run_pipeline(ws: Workspace, recipe: Recipe, steps: list[Step], restart_from:
     first = restart_index(steps, restart_from)
     ws.ensure()
     if first is None and changed_by_hand(ws, recipe):  # audit AF 8: a forced filter by hand went without a word
-        warn("the catalog changed after this recipe's last run here (a command run by hand, `curate review` "
-             "included, or a step cut short after it wrote the catalog): every step runs again with the recipe's "
-             "settings (review decisions still win), replacing what such a command did; to keep a setting given by "
-             "hand (a --force-… flag, other thresholds), put it in the recipe")
+        warn("the catalog changed after this recipe's last run here (a command run by hand, or a step cut short "
+             "after it wrote the catalog; `curate review` alone is not such a change): every step runs again with "
+             "the recipe's settings (review decisions still win), replacing what such a command did; to keep a "
+             "setting given by hand (a --force-… flag, other thresholds), put it in the recipe")
     finished = finished_steps(ws, recipe, steps)
     skip = len(finished) if first is None else min(len(finished), first)
     record = finished[:skip] + [{"name": s.name, "fingerprint": step_fingerprint(s)} for s in steps[skip:]]

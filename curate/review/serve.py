@@ -12,6 +12,7 @@ from curate.listen import check_listen
 from curate.review.apply import float_id_twins
 from curate.review.journal import apply_workspace_decisions
 from curate.review.queues import QUEUES
+from curate.review.writes import write_reviewed
 from curate.workspace import Workspace, changes_workspace, read_catalog, write_catalog
 
 
@@ -19,7 +20,7 @@ from curate.workspace import Workspace, changes_workspace, read_catalog, write_c
 def apply_to_catalog(ws: Workspace) -> pd.DataFrame:
     """Apply every decision of reviews.jsonl to the catalog and write it (under the workspace lock)."""
     catalog = apply_workspace_decisions(ws, read_catalog(ws))
-    write_catalog(ws, catalog)
+    write_reviewed(ws, lambda: write_catalog(ws, catalog))  # (`curate run` tells it from a change by hand)
     return catalog
 
 

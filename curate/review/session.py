@@ -31,6 +31,7 @@ from curate.review.journal import (
     reviews_path,
 )
 from curate.review.queues import QUEUES, Queue, automatic_view, build_queue
+from curate.review.writes import write_reviewed
 from curate.workspace import Workspace, exclusive, read_catalog, write_catalog
 
 logger = logging.getLogger(__name__)
@@ -241,7 +242,7 @@ class ReviewSession:
             with self._hold_workspace():
                 stage_wrote = _stat(self.ws.catalog_path) != read_as
                 if not stage_wrote:  # checked under the lock: never overwrite a stage's catalog
-                    write_catalog(self.ws, snapshot)
+                    write_reviewed(self.ws, lambda: write_catalog(self.ws, snapshot))
         except StageRunning:
             with self.lock:
                 self.dirty = True
