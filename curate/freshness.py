@@ -26,8 +26,10 @@ A fingerprint is a hash of column values sorted by photo_id, vectorised with
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -120,10 +122,22 @@ def kept_before(catalog: pd.DataFrame, stage: str) -> pd.Series:
     return (catalog["status"] == schema.KEPT) | catalog["drop_stage"].isin(later)
 
 
-def input_fingerprint(catalog: pd.DataFrame | CatalogFile, stage: str, extra: tuple[str, ...] = ()) -> str:
-    """What `stage` reads: its INPUTS (and `extra` catalog columns) over the rows kept before it.
+def input_columns(stage: str, extra: tuple[str, ...] = ()) -> list[str]:
+    """The catalog columns `input_fingerprint` covers: photo_id, the stage's INPUTS and `extra`."""
+    return [schema.PHOTO_ID, *dict.fromkeys(c for c in (*INPUTS[stage], *extra) if c != schema.PHOTO_ID)]
+
+
+def output_columns(stage: str) -> list[str]:
+    """The catalog columns `output_fingerprint` covers (besides the stage's own drops): photo_id and its own."""
+    return [schema.PHOTO_ID, *(c for c in _OWN_COLUMNS[stage] if c != schema.PHOTO_ID)]
+
+
+def input_fingerprint(catalog: pd.DataFrame | CatalogFile, stage: str, extra: tuple[str, ...] = (),
+                      columns: list[str] | None = None) -> str:
+    """What `stage` reads: its INPUTS (and `extra` catalog columns) over the rows kept before it; `columns`:
+    these instead (those an earlier run's report covered, `_same_as_recorded`).
     `catalog`: the catalog, or a CatalogFile to read in batches (the same fingerprint)."""
-    columns = [schema.PHOTO_ID, *dict.fromkeys(c for c in (*INPUTS[stage], *extra) if c != schema.PHOTO_ID)]
+    columns = list(columns) if columns is not None else input_columns(stage, extra)
 
     def view(frame: pd.DataFrame) -> pd.DataFrame:
         if stage != "split":  # the stages before review read the catalog without its decisions
@@ -135,15 +149,17 @@ def input_fingerprint(catalog: pd.DataFrame | CatalogFile, stage: str, extra: tu
             rows &= frame["image_path"].notna()
         return frame.loc[rows, columns]
 
-    return _fingerprint_of(catalog, ("inputs", stage, tuple(extra)), columns, view)
+    return _fingerprint_of(catalog, ("inputs", stage, tuple(extra), tuple(columns)), columns, view)
 
 
-def output_fingerprint(catalog: pd.DataFrame | CatalogFile, stage: str, cache_key: str | None = None) -> str:
-    """What `stage` wrote: its own columns and its own drops (embed: its cache key and inputs).
+def output_fingerprint(catalog: pd.DataFrame | CatalogFile, stage: str, cache_key: str | None = None,
+                       columns: list[str] | None = None) -> str:
+    """What `stage` wrote: its own columns and its own drops (embed: its cache key and inputs); `columns`: these
+    instead of its own (those an earlier run's report covered, `_same_as_recorded`).
     `catalog`: the catalog, or a CatalogFile to read in batches (the same fingerprint)."""
     if stage == "embed":
         return hashlib.sha256(f"{cache_key}:{input_fingerprint(catalog, stage)}".encode()).hexdigest()[:16]
-    columns = [schema.PHOTO_ID, *(c for c in _OWN_COLUMNS[stage] if c != schema.PHOTO_ID)]
+    columns = list(columns) if columns is not None else output_columns(stage)
 
     def view(frame: pd.DataFrame) -> pd.DataFrame:
         frame = before_review(frame)  # a reviewer's keep, drop or relabel is no stage's output
@@ -153,7 +169,75 @@ def output_fingerprint(catalog: pd.DataFrame | CatalogFile, stage: str, cache_ke
         own["own_drop"] = frame["drop_reason"].where(frame["drop_stage"] == stage)
         return own
 
-    return _fingerprint_of(catalog, ("output", stage), columns, view)
+    return _fingerprint_of(catalog, ("output", stage, tuple(columns)), columns, view)
+
+
+# Columns added to the schema after stages first recorded their freshness (2026-12-02, 5b9c388) and before their
+# reports named the columns each fingerprint covered (2026-12-07): a report of that time covered some of them, as
+# the version that wrote it had them. Frozen: a later column is named by the reports that cover it.
+ADDED_BEFORE_RECORDED = frozenset((
+    "blurry_score", "bright_score", "brightness_p05", "brightness_p50", "brightness_p95", "centre_clipped_share",
+    "chroma_mean", "dark_score", "entropy_bits", "geo_rescued", "greyscale_score", "label_before_review", "label_fit",
+    "laplacian_var", "low_information_score", "odd_aspect_score", "original_label", "phash_mirror", "phash_rot180",
+    "phash_rot90", "phash_trimmed", "quality_issues", "review_label", "review_overrode_reason",
+    "review_overrode_stage", "review_status", "tiny_score", "topic_doubted", "topic_rescued", "white_clipped_share"))
+MAX_UNNAMED_GUESSES = 64  # column sets tried for such a report (its added columns all empty: 2^6)
+
+
+def _same_as_recorded(record: dict, kind: str, catalog: pd.DataFrame | CatalogFile, default: list[str],
+                      fingerprint_of: Callable[[list[str]], str], stored: frozenset[str] | None = None) -> bool:
+    """Whether the `kind` ("inputs", "output") fingerprint a stage report recorded is the catalog's now, over the
+    columns that fingerprint covered: those the report names (`columns`, recorded since 2026-12-07); for an older
+    report, today's `default` columns, or those the catalog file holds (`stored`: a file the older version wrote
+    lacks the columns added since), or today's less some of ADDED_BEFORE_RECORDED that are all empty in the catalog
+    (one a later command wrote holds them as nulls). Audit DA: every upgraded workspace read its filter and prefilter
+    as "changed or reset" for the pHash and label-fit columns added since. A match over fewer columns is a match of
+    those columns' values (a hash), nothing looser."""
+    recorded = record.get(kind)
+    named = record.get("columns", {}).get(kind) if isinstance(record.get("columns"), dict) else None
+    if isinstance(named, list) and named and all(isinstance(c, str) and c in schema.COLUMN_BY_NAME for c in named):
+        return recorded == fingerprint_of(named)
+    if recorded == fingerprint_of(default):
+        return True
+    if stored is not None and not set(default) <= stored and recorded == fingerprint_of(
+            [c for c in default if c in stored]):
+        return True
+    added = [c for c in default if c in ADDED_BEFORE_RECORDED]
+    empty = sorted(_empty_columns(catalog, tuple(added))) if added else []
+    if not empty or 2 ** len(empty) > MAX_UNNAMED_GUESSES:
+        return False
+    for size in range(1, len(empty) + 1):
+        for left_out in itertools.combinations(empty, size):
+            if recorded == fingerprint_of([c for c in default if c not in left_out]):
+                return True
+    return False
+
+
+def _no_value(value: object) -> bool:
+    """None, NaN, or an empty list.
+
+    >>> [_no_value(v) for v in (None, float("nan"), [], np.array([]), "", ["a"], 0)]
+    [True, True, True, True, False, False, False]
+    """
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return len(value) == 0
+    return value is None or (isinstance(value, float) and bool(np.isnan(value))) or value is pd.NA
+
+
+def _empty_columns(catalog: pd.DataFrame | CatalogFile, columns: tuple[str, ...]) -> set[str]:
+    """Those of `columns` whose every value is null or an empty list."""
+    def empty(values: pd.Series) -> bool:
+        return bool(values.map(_no_value).all()) if values.dtype == object else bool(values.isna().all())
+
+    def compute() -> set[str]:
+        left = set(columns)
+        for frame in _frames(catalog, list(columns)):
+            left = {c for c in left if empty(frame[c])}
+            if not left:
+                break
+        return left
+
+    return catalog.memo(("empty", columns), compute) if isinstance(catalog, CatalogFile) else compute()
 
 
 # what the views above read besides the fingerprinted columns: rows kept, review and repair columns
@@ -232,6 +316,8 @@ def record_run(stage: str, catalog: pd.DataFrame, report: dict, reports: dict) -
     return {"run_id": uuid.uuid4().hex[:12], "rules": stage_rules.version(stage),
             "inputs": input_fingerprint(catalog, stage, _extra_inputs(stage, report)),
             "output": output_fingerprint(catalog, stage, report.get("cache_key")),
+            "columns": {"inputs": input_columns(stage, _extra_inputs(stage, report)),
+                        **({"output": output_columns(stage)} if stage != "embed" else {})},
             "upstream": {name: identity for name, identity in upstream.items() if identity is not None},
             **({"by_key": earlier} if earlier else {}),
             **unjudged}
@@ -256,13 +342,17 @@ def review_dropped(catalog: pd.DataFrame | CatalogFile) -> set[str]:
     return {str(pid) for frame in frames for pid in frame.loc[frame["drop_stage"].isin(["review"]), schema.PHOTO_ID]}
 
 
-def judge(catalog: pd.DataFrame | CatalogFile, reports: dict, ws_flag: str = "") -> dict[str, StageState]:
+def judge(catalog: pd.DataFrame | CatalogFile, reports: dict, ws_flag: str = "",
+          stored: frozenset[str] | None = None) -> dict[str, StageState]:
     """{stage: StageState} for every stage of PIPELINE, in order (pure; a CatalogFile is read in
     batches and gives the same states).
 
     `reports`: {stage: saved stage report or None}; a report that could not be read is given as
-    the DataContractError raised while reading it. `ws_flag`: `workspace_flag`, for the commands.
+    the DataContractError raised while reading it. `ws_flag`: `workspace_flag`, for the commands. `stored`: the
+    columns the catalog file holds (`stored_columns`; a CatalogFile knows its own), for reports that do not name
+    the columns their fingerprints covered (`_same_as_recorded`).
     """
+    stored = catalog.stored_columns if isinstance(catalog, CatalogFile) else stored
     states: dict[str, StageState] = {}
     for stage in PIPELINE:
         report = reports.get(stage)
@@ -283,7 +373,7 @@ def judge(catalog: pd.DataFrame | CatalogFile, reports: dict, ws_flag: str = "")
             states[stage] = StageState(stage, UNKNOWN, command, [f"{stage} ran before stages recorded their inputs"],
                                        _notes(report), warnings=stage_warning_lines(stage, report))
         else:
-            states[stage] = _judge_one(stage, catalog, report, reports, states, command)
+            states[stage] = _judge_one(stage, catalog, report, reports, states, command, stored)
     for state in states.values():
         state.notes = current_notes(state.notes, state.stage, reports, states)
     _current_geo_counts(states.get("filter"), reports.get("filter"), catalog)
@@ -348,7 +438,7 @@ def current_notes(notes: list[str], stage: str, reports: dict, states: dict[str,
 
 
 def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, states: dict,
-               command: str) -> StageState:
+               command: str, stored: frozenset[str] | None = None) -> StageState:
     record = report["freshness"]
     readable = {name: rep for name, rep in reports.items() if isinstance(rep, dict)}
     then = record.get("upstream") or {}
@@ -357,11 +447,14 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
              if (now[name] or {}).get("run_id") != (then.get(name) or {}).get("run_id")]
     upstream_changed = any((now[name] or {}).get("output") != (then.get(name) or {}).get("output")
                            for name in UPSTREAM[stage])
-    inputs_changed = record.get("inputs") != input_fingerprint(catalog, stage, _extra_inputs(stage, report))
+    extra = _extra_inputs(stage, report)
+    inputs_changed = not _same_as_recorded(record, "inputs", catalog, input_columns(stage, extra),
+                                           lambda columns: input_fingerprint(catalog, stage, extra, columns), stored)
     # Only a dropping stage's results can be reset by another stage (an earlier one reinstates its
     # drops); a split edited by hand is the user's own, for `curate check-leakage` to judge.
-    output_changed = stage in DROPPING_STAGES and \
-        record.get("output") != output_fingerprint(catalog, stage, report.get("cache_key"))
+    output_changed = stage in DROPPING_STAGES and not _same_as_recorded(
+        record, "output", catalog, output_columns(stage),
+        lambda columns: output_fingerprint(catalog, stage, None, columns), stored)
     after = f"{' and '.join(reran)} {'re-ran' if all(then.get(n) for n in reran) else 'ran'} after {stage}"
     reasons = []
     if upstream_changed or inputs_changed:
@@ -415,7 +508,9 @@ def reset_before(catalog: pd.DataFrame | CatalogFile, reports: dict, stage: str,
         if before not in DROPPING_STAGES or not isinstance(report, dict) or \
                 not isinstance(report.get("freshness"), dict):
             continue
-        if report["freshness"].get("output") != output_fingerprint(catalog, before, report.get("cache_key")):
+        if not _same_as_recorded(report["freshness"], "output", catalog, output_columns(before),
+                                 lambda columns, before=before: output_fingerprint(catalog, before, None, columns),
+                                 catalog.stored_columns if isinstance(catalog, CatalogFile) else None):
             lines.append(f"{before}'s results no longer match the catalog (photos were added since it ran, or a "
                          f"stage before it re-ran and reset them: the filter reinstates the prefilter's drops), so "
                          f"this {stage} works on photos {before} has not judged; run "
@@ -461,7 +556,16 @@ def workspace_states(ws, catalog: pd.DataFrame | CatalogFile | None = None) -> d
     and stage reports."""
     from curate.workspace import read_catalog
 
-    return judge(read_catalog(ws) if catalog is None else catalog, load_reports(ws), workspace_flag(ws))
+    stored = stored_columns(ws) if catalog is None else None
+    return judge(read_catalog(ws) if catalog is None else catalog, load_reports(ws), workspace_flag(ws), stored)
+
+
+def stored_columns(ws) -> frozenset[str] | None:
+    """The columns the workspace's catalog file holds (None when it cannot be read: the reader says why)."""
+    try:
+        return CatalogFile(ws.catalog_path).stored_columns
+    except DataContractError:
+        return None
 
 
 def require_fresh_split(ws, catalog: pd.DataFrame | CatalogFile | None = None) -> None:

@@ -201,14 +201,14 @@ def workspace_status(ws, engine: str | None = None) -> tuple[dict, dict, dict, p
     """(`workspace_summary`'s facts, the stage states, the saved reports, the catalog read into
     memory on the pandas path, None out of core), for `curate status`'s tables."""
     from curate.catalog_batches import CatalogFile
-    from curate.freshness import judge, load_reports, workspace_flag
+    from curate.freshness import judge, load_reports, stored_columns, workspace_flag
     from curate.outofcore import choose_engine
     from curate.workspace import read_catalog
 
     reports = load_reports(ws)
     if choose_engine(engine, ws.catalog_path if ws.catalog_path.exists() else None) != "duckdb":
         catalog = read_catalog(ws)
-        states = judge(catalog, reports, workspace_flag(ws))
+        states = judge(catalog, reports, workspace_flag(ws), stored_columns(ws))
         facts = summary(catalog, states, reports, disk_usage(ws.root))
         return _with_copies(ws, facts), states, reports, catalog
     from curate.outofcore.db import BATCH_ROWS

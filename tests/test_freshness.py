@@ -157,6 +157,50 @@ def test_a_stage_run_under_older_rules_reads_stale_and_says_what_changed(ws):
     assert workspace_states(ws)["prefilter"].state == FRESH
 
 
+@pytest.mark.parametrize("written_by", ["the older version", "a later command"])
+def test_a_report_from_before_a_schema_column_was_added_is_judged_over_the_columns_it_covered(ws, written_by):
+    """Audit DA MED-1: every workspace of an earlier version read its filter and prefilter as "changed or reset"
+    after an upgrade: their output fingerprints covered the columns of the schema then, and a column added since
+    (`phash_rot180`, `label_fit`) is only nulls in the old catalog. Such a report (no `columns` recorded) is
+    judged over today's columns that are not all empty; a report names its columns from now on."""
+    from curate.freshness import output_columns, output_fingerprint
+
+    catalog = read_catalog(ws)
+    added = {"filter": "phash_rot180", "prefilter": "label_fit"}
+    catalog = catalog.assign(**{column: None for column in added.values()})  # as an older version wrote it
+    write_catalog(ws, catalog)
+    if written_by == "the older version":  # its file has no such columns; a later command's holds them, empty
+        import pyarrow.parquet as pq
+
+        pq.write_table(pq.read_table(ws.catalog_path).drop_columns(list(added.values())), ws.catalog_path)
+    for stage, column in added.items():
+        path = ws.reports_dir / f"{stage}.json"
+        report = json.loads(path.read_text())
+        assert report["freshness"]["columns"]["output"] == output_columns(stage)  # recorded from now on
+        old = [name for name in output_columns(stage) if name != column]
+        for key in ("columns", "rules"):
+            report["freshness"].pop(key)
+        before, report["freshness"]["output"] = report["freshness"]["output"], output_fingerprint(catalog, stage, None,
+                                                                                                  old)
+        path.write_text(json.dumps(report))
+        for later in ("prefilter", "split"):  # what the later stages recorded of it, as they did then
+            path = ws.reports_dir / f"{later}.json"
+            report = json.loads(path.read_text())
+            upstream = report["freshness"]["upstream"].get(stage)
+            if upstream and upstream["output"] == before:
+                upstream["output"] = output_fingerprint(catalog, stage, None, old)
+                path.write_text(json.dumps(report))
+    found = workspace_states(ws)
+    for stage in ("filter", "prefilter", "split"):
+        assert found[stage].state == STALE and found[stage].rules_only, (stage, found[stage].reasons)
+    assert found["filter"].reasons == [found["filter"].reasons[0]] and "rules changed" in found["filter"].reasons[0]
+    assert curate("check-leakage", "-w", str(ws.root)).exit_code == 0
+    report = json.loads((ws.reports_dir / "prefilter.json").read_text())
+    report["freshness"]["output"] = "0" * 16  # and a real change still counts
+    (ws.reports_dir / "prefilter.json").write_text(json.dumps(report))
+    assert not workspace_states(ws)["prefilter"].rules_only
+
+
 def test_a_stage_stale_by_its_rules_and_by_a_change_still_refuses_its_split(ws_refiltered):
     _set_rules(ws_refiltered, "prefilter", None)
     found = workspace_states(ws_refiltered)
