@@ -9,8 +9,9 @@ fingerprints of a catalog file are kept in `<workspace>/cache/fingerprints.json`
 replace (a new inode) and an edit in place changes its change time, which tools cannot set back on Linux and macOS
 file systems (FAT, exFAT and some network mounts keep no true change time: there, an edit in place that also sets
 the modification time back would be missed; delete the file to be sure). They are reused while that identity
-holds, and only for catalogs of MIN_ROWS rows or more (below it a fingerprint takes a second). The file holds one
-catalog's fingerprints: a new catalog replaces them. The pandas and pyarrow versions are part of the key (a
+holds, only for catalogs of MIN_ROWS rows or more (below it a fingerprint takes a second) that are judged in
+batches (`curate.catalog_batches.CatalogFile`, the DuckDB engine's path) of more than one batch (65,536 rows).
+The file holds one catalog's fingerprints: a new catalog replaces them. The pandas and pyarrow versions are part of the key (a
 fingerprint is their hash of the values), so is SCHEME.
 """
 

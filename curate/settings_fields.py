@@ -82,18 +82,22 @@ def flag_name(item: Field) -> str:
 def changed_flags(config_class, values: dict) -> list[str]:
     """The command-line flags that give a config the `values` it ran with (a stage report's `config`), for
     each setting whose value differs from its default: what `curate status` suggests re-running a stage with
-    (audit AF: it suggested the bare command, which would undo a recipe's or a flag's settings). A value
-    the command line cannot spell back (a parsed None) is left out.
+    (audit AF: it suggested the bare command, which would undo a recipe's or a flag's settings). A None where
+    the default is a value is how a setting's "off" is stored, and is spelt back so (audit DA: status suggested
+    `curate filter` for a run with `--near-dup-cosine off`, which turned the link back on); a None where the
+    default is None too is the default.
 
     >>> from dataclasses import dataclass
     >>> @dataclass(frozen=True)
     ... class Example:
-    ...     max_km: float = setting(5.0, help="km.")
+    ...     max_km: float | None = setting(5.0, help="km, or off.")
     ...     drop: tuple = setting((), help="checks.")
     ...     near: bool = setting(False, help="near.", flag="--dedupe-near/--keep-near")
     ...     force: bool = setting(False, help="force.", flag="--force")
     >>> changed_flags(Example, {"max_km": 5.0, "drop": ["dark", "tiny"], "near": True, "force": False})
     ['--drop dark,tiny', '--dedupe-near']
+    >>> changed_flags(Example, {"max_km": None, "near": None})
+    ['--max-km off']
     """
     import shlex
     from dataclasses import fields
@@ -104,9 +108,12 @@ def changed_flags(config_class, values: dict) -> list[str]:
             continue
         default = item.default_factory() if item.default_factory is not MISSING else item.default
         value = values[item.name]
+        names = flag_names(item)
+        if value is None and default not in (None, MISSING) and "None" in str(item.type):  # (a setting "off" takes)
+            flags.append(f"{names[0]} off")
+            continue
         if value is None or _same(value, default):
             continue
-        names = flag_names(item)
         if isinstance(value, bool):
             if value:
                 flags.append(names[0])

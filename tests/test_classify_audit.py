@@ -352,3 +352,14 @@ def test_an_out_folder_that_cannot_be_written_is_refused_before_training(tmp_pat
     monkeypatch.setattr("classify.config.os.access", lambda *args, **kwargs: False)
     with pytest.raises(UsageError, match="cannot be written"):
         check_out_folder(tmp_path / "run")
+
+
+def test_the_next_command_after_training_names_the_workspace(split_ws, tmp_path):
+    """Audit DA 4: `classify train -w WS` printed `next: classify evaluate RUN`, which, pasted, looked for
+    ./workspace and failed."""
+    ws = _copy(split_ws, tmp_path)
+    run = tmp_path / "run"
+    result = runner.invoke(classify_app, ["train", "--probe", "--workspace", str(ws.root), "--out", str(run)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert f"next: classify evaluate {run} -w {ws.root}" in said, said

@@ -509,6 +509,9 @@ def test_the_command_to_run_a_stage_again_carries_its_last_settings():
                                                                 "force_quality": True, "max_per_owner": 3}}
     assert command_for("filter", filtered) == ("curate filter --recipe 'datasets/my scrape.toml' --max-per-owner 3 "
                                                "--drop-quality dark --force-quality")
+    # audit DA: a setting turned off is stored as null, and was left out: the command turned it on again
+    assert command_for("filter", {"config": {"near_dup_cosine": None, "near_dup_bits": 8}}) == \
+        "curate filter --near-dup-cosine off"
     assert command_for("split", {"config": {"val": 0.1, "test": 0.3, "by": "owner", "seed": 0}}) == \
         "curate split --test 0.3"
 
