@@ -11,8 +11,8 @@ file systems (FAT, exFAT and some network mounts keep no true change time: there
 the modification time back would be missed; delete the file to be sure). They are reused while that identity
 holds, only for catalogs of MIN_ROWS rows or more (below it a fingerprint takes a second) that are judged in
 batches (`curate.catalog_batches.CatalogFile`, the DuckDB engine's path) of more than one batch (65,536 rows).
-The file holds one catalog's fingerprints: a new catalog replaces them. The pandas and pyarrow versions are part of the key (a
-fingerprint is their hash of the values), so is SCHEME.
+The file holds one catalog's fingerprints: a new catalog replaces them. The pandas and pyarrow versions are part
+of the key (a fingerprint is their hash of the values), so is SCHEME.
 """
 
 from __future__ import annotations
