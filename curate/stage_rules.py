@@ -35,16 +35,17 @@ class Change:
 CHANGES: dict[str, tuple[Change, ...]] = {
     "embed": (),
     "filter": (Change(
-        "2026-12-07: a --missing-geo drop is held when most photos lack coordinates, a copy framed by text bars "
-        "loses to its original, labels spread by several photographers are held as not places, a city's suburbs no "
-        "longer make it one, and one photographer's outliers at one position are named as a camera's default"),),
+        "up to 2026-12-07: crops, framed and turned copies are linked on their pixels (12-05, 12-06), a "
+        "--missing-geo drop is held when most photos lack coordinates, a copy framed by text bars loses to its "
+        "original, labels spread by several photographers are held as not places, a city's suburbs no longer make "
+        "it one, and one photographer's outliers at one position are named as a camera's default"),),
     "prefilter": (Change(
-        "2026-12-07: a cut taking most of a label the tag seldom goes on is held, no geo rescue where the label "
+        "up to 2026-12-07: a cut taking most of a label the tag seldom goes on is held, no geo rescue where the label "
         "model cannot vouch, photos no topic model scored are judged for label issues, a photo surrounded by its "
         "own label is no longer flagged as unlike it, and photographers whose photos it mostly rejected are "
         "named"),),
     "split": (Change(
-        "2026-12-07: its warnings name the groups copies chained and count the photos that crossed by cause",
+        "up to 2026-12-07: its warnings name the groups copies chained and count the photos that crossed by cause",
         decides=False),),
 }
 
@@ -99,7 +100,7 @@ def new_warnings_note(stage: str, report: dict) -> str | None:
     it again would add. None when there are none (or the stage is stale by `stale_reason`).
 
     >>> new_warnings_note("split", {}).split(":")[0]
-    'this version of curate gives warnings split could not when it ran (2026-12-07'
+    'this version of curate gives warnings split could not when it ran (up to 2026-12-07'
     >>> new_warnings_note("split", {"rules": 2}) is None
     True
     """
