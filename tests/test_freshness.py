@@ -149,6 +149,10 @@ def test_a_stage_run_under_older_rules_reads_stale_and_says_what_changed(ws):
     status = curate("status", "-w", str(ws.root), "--json")
     assert status.exit_code == 0, status.output
     assert "prefilter's rules changed since it ran" in json.loads(status.output)["stages"]["prefilter"]["line"]
+    assert curate("report", "-w", str(ws.root)).exit_code == 0  # one short line per section, not the changes
+    sections = json.loads((ws.root / "report" / "report.json").read_text())["sections"]
+    assert sections["tags"]["stale"].startswith("prefilter results are from an earlier version's rules")
+    assert "photographers whose photos" not in sections["tags"]["stale"] and "stale" not in sections["geography"]
     # its results still agree with the catalog: the split is used as it is (an upgrade does not stop training)
     assert found["prefilter"].rules_only and found["split"].rules_only and not found["filter"].rules_only
     assert curate("check-leakage", "-w", str(ws.root)).exit_code == 0

@@ -107,8 +107,21 @@ def mark_stale_sections(report: dict, stage_states: dict) -> dict:
     for key, stage in SECTION_STAGES.items():
         state = stage_states.get(stage)
         if state and state["state"] == "stale" and "absent" not in report["sections"][key]:
-            report["sections"][key]["stale"] = f"{stage} results are {state['line']}"
+            report["sections"][key]["stale"] = _stale_text(stage, state)
     return report
+
+
+def _stale_text(stage: str, state: dict) -> str:
+    """A section's stale line: what changed and what to run; for a stage stale only because an upgrade changed
+    its rules (`rules_only`), a short line (audit DA: the filter's long list of changes was printed three times).
+
+    >>> _stale_text("filter", {"rules_only": True, "command": "curate filter", "line": "stale: …"})
+    "filter results are from an earlier version's rules (curate status names what changed); `curate filter` ..."
+    """
+    if state.get("rules_only"):
+        return (f"{stage} results are from an earlier version's rules (curate status names what changed); "
+                f"`{state['command']}` redoes them with this version's")
+    return f"{stage} results are {state['line']}"
 
 
 def gallery(rows: pd.DataFrame, max_gallery: int, extra: tuple[str, ...] = (), total: int | None = None) -> dict:
