@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 # What a fingerprint covers is the catalog's identity, the fingerprint's name (its kind, stage and columns) and
-# this scheme: bump it when the rows or values a fingerprint hashes change (the views in curate.freshness, which
+# this scheme: bump it when the rows or values a fingerprint hashes change (the views in curate.fingerprints, which
 # call curate.review.apply.before_review and curate.records' undo of the prefilter's repairs), so that entries a
 # previous version wrote for an unchanged catalog are not read as today's.
 SCHEME = 1

@@ -19,28 +19,31 @@ catalog (an earlier stage re-ran and reinstated its drops: filter and prefilter 
 column edited by hand is left to `curate check-leakage`), or an upstream stage is stale. Nothing
 here looks at clocks: a stage re-run with the same result leaves the stages after it fresh.
 
-A fingerprint is a hash of column values sorted by photo_id, vectorised with
-`pandas.util.hash_pandas_object` (about a second per million rows and column).
+The fingerprints are computed in `curate.fingerprints`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import re
 import uuid
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from curate import schema, stage_rules
-from curate.catalog_batches import CatalogFile, sorted_digest_bounded
+from curate.catalog_batches import CatalogFile
 from curate.errors import DataContractError
-from curate.fingerprint_cache import lasting
+from curate.fingerprints import (  # (also imported from here by callers)
+    PIPELINE,
+    _frames,
+    _same_as_recorded,
+    input_columns,
+    input_fingerprint,
+    output_columns,
+    output_fingerprint,
+)
 from curate.freshness_advice import (  # (also imported from here by callers)
     command_for,
     current_geo_lines,
@@ -50,10 +53,8 @@ from curate.freshness_advice import (  # (also imported from here by callers)
     stage_warning_lines,
     workspace_flag,
 )
-from curate.records import DROPPING_STAGES, prefilter_repaired, recomputed_stages, undo_prefilter_repairs
-from curate.review.apply import REVIEW_COLUMNS, before_review
+from curate.records import DROPPING_STAGES
 
-PIPELINE = ("ingest", "embed", "filter", "prefilter", "split")
 # The filter depends on embed: `curate embed` run (or re-run with a new result) after the filter
 # gives its near-duplicate links evidence they lacked, so the filter reads as stale until re-run.
 # Embed reads only the stored images (its INPUTS), not ingest's metadata: a re-ingest that changed
@@ -62,13 +63,7 @@ PIPELINE = ("ingest", "embed", "filter", "prefilter", "split")
 UPSTREAM = {"ingest": (), "embed": (), "filter": ("ingest", "embed"),
             "prefilter": ("ingest", "filter", "embed"), "split": ("ingest", "filter", "prefilter")}
 FRESH, STALE, NOT_RUN, UNKNOWN = "fresh", "stale", "not run", "unknown"
-_OWN_COLUMNS = {stage: tuple(c.name for c in schema.COLUMNS if c.stage == stage) for stage in PIPELINE}
-INPUTS = {
-    "filter": _OWN_COLUMNS["ingest"],
-    "embed": ("sha256", "image_path"),
-    "prefilter": ("tags", "label", "tag_labels", "owner_id", "sha256", "image_path"),
-    "split": ("label", "owner_id", "near_dup_cluster", "exact_dup_group"),
-}
+
 
 
 @dataclass
@@ -96,166 +91,6 @@ class StageState:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "line": self.line}
-
-
-def fingerprint(frame: pd.DataFrame) -> str:
-    """16 hex digits over a frame's columns (names and values) in row order; list cells are joined."""
-    digest = hashlib.sha256(str(len(frame)).encode())
-    for name in frame.columns:
-        digest.update(name.encode() + b"\x00")
-        digest.update(column_hashes(name, frame[name]).tobytes())
-    return digest.hexdigest()[:16]
-
-
-def column_hashes(name: str, values: pd.Series) -> np.ndarray:
-    """One uint64 per value of catalog column `name` (list cells joined first); row-wise, so a
-    column hashed in batches gives the same numbers as hashed whole."""
-    column = schema.COLUMN_BY_NAME.get(name)
-    if column is not None and pa.types.is_list(column.type):
-        values = values.map(lambda cell: "\x00" if cell is None else "\x1f".join(map(str, cell)))
-    return pd.util.hash_pandas_object(values, index=False).to_numpy()
-
-
-def kept_before(catalog: pd.DataFrame, stage: str) -> pd.Series:
-    """Rows the stages before `stage` kept: `stage` and later dropping stages' drops count as kept."""
-    later = recomputed_stages(stage) or tuple(s for s in DROPPING_STAGES if PIPELINE.index(s) > PIPELINE.index(stage))
-    return (catalog["status"] == schema.KEPT) | catalog["drop_stage"].isin(later)
-
-
-def input_columns(stage: str, extra: tuple[str, ...] = ()) -> list[str]:
-    """The catalog columns `input_fingerprint` covers: photo_id, the stage's INPUTS and `extra`."""
-    return [schema.PHOTO_ID, *dict.fromkeys(c for c in (*INPUTS[stage], *extra) if c != schema.PHOTO_ID)]
-
-
-def output_columns(stage: str) -> list[str]:
-    """The catalog columns `output_fingerprint` covers (besides the stage's own drops): photo_id and its own."""
-    return [schema.PHOTO_ID, *(c for c in _OWN_COLUMNS[stage] if c != schema.PHOTO_ID)]
-
-
-def input_fingerprint(catalog: pd.DataFrame | CatalogFile, stage: str, extra: tuple[str, ...] = (),
-                      columns: list[str] | None = None) -> str:
-    """What `stage` reads: its INPUTS (and `extra` catalog columns) over the rows kept before it; `columns`:
-    these instead (those an earlier run's report covered, `_same_as_recorded`).
-    `catalog`: the catalog, or a CatalogFile to read in batches (the same fingerprint)."""
-    columns = list(columns) if columns is not None else input_columns(stage, extra)
-
-    def view(frame: pd.DataFrame) -> pd.DataFrame:
-        if stage != "split":  # the stages before review read the catalog without its decisions
-            frame = before_review(frame)
-        if stage != "split" and prefilter_repaired(frame):  # the labels and drops before the prefilter repaired them
-            frame = undo_prefilter_repairs(frame)
-        rows = kept_before(frame, stage)
-        if stage == "embed":  # every stored image ingest kept: the rows of curate.embed.embeddable_images
-            rows &= frame["image_path"].notna()
-        return frame.loc[rows, columns]
-
-    return _fingerprint_of(catalog, ("inputs", stage, tuple(extra), tuple(columns)), columns, view)
-
-
-def output_fingerprint(catalog: pd.DataFrame | CatalogFile, stage: str, cache_key: str | None = None,
-                       columns: list[str] | None = None) -> str:
-    """What `stage` wrote: its own columns and its own drops (embed: its cache key and inputs); `columns`: these
-    instead of its own (those an earlier run's report covered, `_same_as_recorded`).
-    `catalog`: the catalog, or a CatalogFile to read in batches (the same fingerprint)."""
-    if stage == "embed":
-        return hashlib.sha256(f"{cache_key}:{input_fingerprint(catalog, stage)}".encode()).hexdigest()[:16]
-    columns = list(columns) if columns is not None else output_columns(stage)
-
-    def view(frame: pd.DataFrame) -> pd.DataFrame:
-        frame = before_review(frame)  # a reviewer's keep, drop or relabel is no stage's output
-        if stage in ("ingest", "filter") and prefilter_repaired(frame):  # a relabel or a geo rescue is the
-            frame = undo_prefilter_repairs(frame)                          # prefilter's output, not theirs
-        own = frame[columns].copy()
-        own["own_drop"] = frame["drop_reason"].where(frame["drop_stage"] == stage)
-        return own
-
-    return _fingerprint_of(catalog, ("output", stage, tuple(columns)), columns, view)
-
-
-# Columns added to the schema after stages first recorded their freshness (2026-12-02, 5b9c388) and before their
-# reports named the columns each fingerprint covered (2026-12-07): a report of that time covered some of them, as
-# the version that wrote it had them. Frozen: a later column is named by the reports that cover it.
-ADDED_BEFORE_RECORDED = frozenset((
-    "blurry_score", "bright_score", "brightness_p05", "brightness_p50", "brightness_p95", "centre_clipped_share",
-    "chroma_mean", "dark_score", "entropy_bits", "geo_rescued", "greyscale_score", "label_before_review", "label_fit",
-    "laplacian_var", "low_information_score", "odd_aspect_score", "original_label", "phash_mirror", "phash_rot180",
-    "phash_rot90", "phash_trimmed", "quality_issues", "review_label", "review_overrode_reason",
-    "review_overrode_stage", "review_status", "tiny_score", "topic_doubted", "topic_rescued", "white_clipped_share"))
-MAX_UNNAMED_GUESSES = 64  # column sets tried for such a report (its added columns all empty: 2^6)
-
-
-def _same_as_recorded(record: dict, kind: str, catalog: pd.DataFrame | CatalogFile, default: list[str],
-                      fingerprint_of: Callable[[list[str]], str], stored: frozenset[str] | None = None) -> bool:
-    """Whether the `kind` ("inputs", "output") fingerprint a stage report recorded is the catalog's now, over the
-    columns that fingerprint covered: those the report names (`columns`, recorded since 2026-12-07); for an older
-    report, today's `default` columns, or those the catalog file holds (`stored`: a file the older version wrote
-    lacks the columns added since), or today's less some of ADDED_BEFORE_RECORDED that are all empty in the catalog
-    (one a later command wrote holds them as nulls). Audit DA: every upgraded workspace read its filter and prefilter
-    as "changed or reset" for the pHash and label-fit columns added since. A match over fewer columns is a match of
-    those columns' values (a hash), nothing looser."""
-    recorded = record.get(kind)
-    named = record.get("columns", {}).get(kind) if isinstance(record.get("columns"), dict) else None
-    if isinstance(named, list) and named and all(isinstance(c, str) and c in schema.COLUMN_BY_NAME for c in named):
-        return recorded == fingerprint_of(named)
-    if recorded == fingerprint_of(default):
-        return True
-    if stored is not None and not set(default) <= stored and recorded == fingerprint_of(
-            [c for c in default if c in stored]):
-        return True
-    added = [c for c in default if c in ADDED_BEFORE_RECORDED]
-    empty = sorted(_empty_columns(catalog, tuple(added))) if added else []
-    if not empty or 2 ** len(empty) > MAX_UNNAMED_GUESSES:
-        return False
-    for size in range(1, len(empty) + 1):
-        for left_out in itertools.combinations(empty, size):
-            if recorded == fingerprint_of([c for c in default if c not in left_out]):
-                return True
-    return False
-
-
-def _no_value(value: object) -> bool:
-    """None, NaN, or an empty list.
-
-    >>> [_no_value(v) for v in (None, float("nan"), [], np.array([]), "", ["a"], 0)]
-    [True, True, True, True, False, False, False]
-    """
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return len(value) == 0
-    return value is None or (isinstance(value, float) and bool(np.isnan(value))) or value is pd.NA
-
-
-def _empty_columns(catalog: pd.DataFrame | CatalogFile, columns: tuple[str, ...]) -> set[str]:
-    """Those of `columns` whose every value is null or an empty list."""
-    def empty(values: pd.Series) -> bool:
-        return bool(values.map(_no_value).all()) if values.dtype == object else bool(values.isna().all())
-
-    def compute() -> set[str]:
-        left = set(columns)
-        for frame in _frames(catalog, list(columns)):
-            left = {c for c in left if empty(frame[c])}
-            if not left:
-                break
-        return left
-
-    return catalog.memo(("empty", columns), compute) if isinstance(catalog, CatalogFile) else compute()
-
-
-# what the views above read besides the fingerprinted columns: rows kept, review and repair columns
-_VIEW_NEEDS = (schema.PHOTO_ID, "status", "drop_reason", "drop_stage", "label", "split", "image_path",
-               "original_label", "geo_rescued", *REVIEW_COLUMNS)
-
-
-def _fingerprint_of(catalog: pd.DataFrame | CatalogFile, key: tuple, columns: list[str], view) -> str:
-    """`fingerprint` of `view(catalog)` sorted by photo_id; a CatalogFile is read in batches."""
-    if isinstance(catalog, CatalogFile):
-        needs = list(dict.fromkeys([*_VIEW_NEEDS, *columns]))
-        if catalog.num_rows <= catalog.batch_rows:  # small: read once for every fingerprint (the same bytes)
-            whole = catalog.memo("every column", lambda: catalog.read(list(schema.COLUMN_BY_NAME)))
-            return catalog.memo(key, lambda: _fingerprint_of(whole[needs], key, columns, view))
-        return catalog.memo(key, lambda: lasting(  # kept on disk from one command to the next
-            catalog.path, catalog.identity, catalog.num_rows, repr((key, tuple(columns))),
-            lambda: sorted_digest_bounded(catalog, needs, view, schema.PHOTO_ID, column_hashes).hexdigest()[:16]))
-    return fingerprint(view(catalog).sort_values(schema.PHOTO_ID, kind="stable"))
 
 
 def _extra_inputs(stage: str, report: dict) -> tuple[str, ...]:
@@ -321,11 +156,6 @@ def record_run(stage: str, catalog: pd.DataFrame, report: dict, reports: dict) -
             "upstream": {name: identity for name, identity in upstream.items() if identity is not None},
             **({"by_key": earlier} if earlier else {}),
             **unjudged}
-
-
-def _frames(catalog: pd.DataFrame | CatalogFile, columns: list[str]):
-    """The catalog as frames holding `columns`: a CatalogFile's batches, or the frame itself."""
-    return catalog.batches(columns) if isinstance(catalog, CatalogFile) else [catalog]
 
 
 def _back_from_review(catalog: pd.DataFrame | CatalogFile, ids: set[str]) -> int:

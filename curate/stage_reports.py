@@ -15,6 +15,7 @@ from pathlib import Path
 
 from curate import freshness
 from curate.errors import DataContractError
+from curate.fingerprints import INPUTS
 from curate.workspace import Workspace, atomic_write_bytes, read_catalog
 
 
@@ -27,7 +28,7 @@ def save_stage_report(ws: Workspace, stage: str, input_catalog_sha256: str, repo
     status` shows as took)."""
     payload = {"stage": stage, "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
                "input_catalog_sha256": input_catalog_sha256, **report, **took(started)}
-    if stage in freshness.INPUTS and ws.catalog_path.exists():  # ingest is judged from the catalog itself
+    if stage in INPUTS and ws.catalog_path.exists():  # ingest is judged from the catalog itself
         if batch_rows:
             from curate.catalog_batches import CatalogFile
 

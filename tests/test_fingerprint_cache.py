@@ -9,7 +9,7 @@ import os
 import pytest
 from helpers import demo_workspace
 
-from curate import fingerprint_cache, freshness
+from curate import fingerprint_cache, fingerprints, freshness
 from curate.catalog_batches import CatalogFile
 from curate.freshness import judge, load_reports
 from curate.workspace import Workspace, read_catalog, write_catalog
@@ -30,13 +30,13 @@ def counted_ws(curated, tmp_path, monkeypatch):
     shutil.copytree(curated, tmp_path / "ws")
     monkeypatch.setattr(fingerprint_cache, "MIN_ROWS", 0)
     calls = []
-    compute = freshness.sorted_digest_bounded
+    compute = fingerprints.sorted_digest_bounded
 
     def counted(*args, **kwargs):
         calls.append(1)
         return compute(*args, **kwargs)
 
-    monkeypatch.setattr(freshness, "sorted_digest_bounded", counted)
+    monkeypatch.setattr(fingerprints, "sorted_digest_bounded", counted)
     return Workspace(tmp_path / "ws"), calls
 
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from curate import schema
 from curate.catalog_batches import CatalogFile
 from curate.errors import DataContractError
-from curate.freshness import _OWN_COLUMNS, INPUTS, PIPELINE, input_fingerprint, kept_before, output_fingerprint
+from curate.fingerprints import _OWN_COLUMNS, INPUTS, PIPELINE, input_fingerprint, kept_before, output_fingerprint
 from curate.leakage import find_leakage
 from curate.records import undo_prefilter_repairs
 from curate.review.apply import before_review
