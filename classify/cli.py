@@ -117,11 +117,13 @@ def train_command(
     metrics = trainer.meta().metrics
     console.print(gate_line(trainer.gate), highlight=False, soft_wrap=True)
     accuracy = "n/a (no val split)" if metrics["val_accuracy"] is None else round(metrics["val_accuracy"], 4)
+    import shlex
+
     from curate.freshness_advice import workspace_flag
 
     flag = workspace_flag(ws)  # (audit DA: pasted without it, evaluate looked for ./workspace)
     console.print(f"run: {run_dir} (best epoch {metrics['best_epoch']}, val accuracy {accuracy}); "
-                  f"next: classify evaluate {run_dir}{' ' + flag if flag else ''}", highlight=False)
+                  f"next: classify evaluate {shlex.quote(str(run_dir))}{' ' + flag if flag else ''}", highlight=False)
 
 
 def interrupted_line(run_dir: Path, workspace_root: Path, workspace_given: bool) -> str:

@@ -310,7 +310,7 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
     stale_before = [name for name in UPSTREAM[stage] if states[name].state == STALE]
     firm += sum(not states[name].rules_only for name in stale_before)
     reasons += [f"{name} is stale" for name in stale_before]
-    if stage == "split" and not reasons:
+    if stage == "split" and not firm:  # (also under a rules-only staleness: review DB, it hid missing photos)
         # a stage that dropped photos and reinstated them since leaves them kept without a split, its own
         # results as before (audit AF: a forced prefilter, then one held: status said fresh, check-leakage refused)
         _, kept, missing = _split_coverage(catalog)

@@ -225,6 +225,19 @@ def test_rules_that_only_warn_more_leave_the_stage_fresh_with_a_note(ws):
     assert not any("this version of curate" in note for note in workspace_states(ws)["split"].notes)
 
 
+def test_kept_photos_without_a_split_are_named_under_a_staleness_by_rules(ws):
+    """Review DB LOW-1: with the stages before it stale only by rules, the split's check for kept photos without a
+    split was skipped, so the split read as stale by rules only and `classify evaluate` said nothing."""
+    _set_rules(ws, "prefilter", None)
+    catalog = read_catalog(ws)
+    kept = catalog.index[catalog["status"] == "kept"][0]
+    catalog.loc[kept, "split"] = None
+    write_catalog(ws, catalog)
+    found = workspace_states(ws)["split"]
+    assert found.state == STALE and not found.rules_only
+    assert any("kept photos have no split" in reason for reason in found.reasons)
+
+
 @pytest.mark.parametrize("value, said", [(99, "ran under rules of a newer version of curate (version 99"),
                                          ("2", "rules version is unreadable ('2')")])
 def test_a_report_from_a_newer_version_or_with_a_broken_rules_version_reads_stale(ws, value, said):

@@ -240,8 +240,11 @@ def test_io_edges_give_the_same_workspace(tmp_path, monkeypatch):
     """run_filter, run_split, check-leakage and status with engine=duckdb (the environment's
     default here) write and report what the pandas engine does, review decisions included."""
     catalog = generated(200, 3, owners=20, images=80, missing=0.1, prior=False)
+    numbered = int(catalog.index[catalog["photo_id"].str.fullmatch(r"s:\d+") & (catalog.index > 12)][0])
     decisions = [{"id": "d1", "photo_id": catalog.loc[5, "photo_id"], "action": "drop"},
-                 {"id": "d2", "photo_id": catalog.loc[9, "photo_id"], "action": "relabel", "label": "oslo"}]
+                 {"id": "d2", "photo_id": catalog.loc[9, "photo_id"], "action": "relabel", "label": "oslo"},
+                 # review DB: recorded under pandas' float form of the id, applied by pandas only
+                 {"id": "d3", "photo_id": catalog.loc[numbered, "photo_id"] + ".0", "action": "drop"}]
     results, plain = {}, {}
     for engine in ("pandas", "duckdb"):
         monkeypatch.setenv(outofcore.ENGINE_ENV, engine)
@@ -258,6 +261,7 @@ def test_io_edges_give_the_same_workspace(tmp_path, monkeypatch):
     assert str(plain["duckdb"]["width"].dtype) == "Int32"  # a nullable integer, not float64 with NaN
     assert_same_rows(expected, got, [name for name in schema.NAMES if name != "geo_distance_km"])
     assert got.loc[5, "review_status"] == "dropped" and got.loc[9, "review_label"] == "oslo"
+    assert got.loc[numbered, "review_status"] == expected.loc[numbered, "review_status"] == "dropped"
     pd.testing.assert_frame_equal(got_leaks, leaks)
     assert {k: v for k, v in got_facts.items() if k != "disk"} | {"stages": None} == \
         {k: v for k, v in facts.items() if k != "disk"} | {"stages": None}

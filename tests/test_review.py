@@ -940,6 +940,9 @@ def test_review_writes_are_recorded_so_a_run_tells_them_from_a_change_by_hand(de
     incoming.write_text(json.dumps(decision(photo, "relabel", label="street")) + "\n")
     assert runner.invoke(app, ["review", "-w", str(root), "--import-decisions", str(incoming)]).exit_code == 0
     assert reviewed_since(ws, start, catalog_sha256(ws)) and reviewed_since(ws, after_app, catalog_sha256(ws))
+    # the same import again changes nothing, and must not break the chain (review DB: it linked the catalog to itself)
+    assert runner.invoke(app, ["review", "-w", str(root), "--import-decisions", str(incoming)]).exit_code == 0
+    assert reviewed_since(ws, start, catalog_sha256(ws))
     assert not reviewed_since(ws, catalog_sha256(ws), start)  # not backwards
     assert not reviewed_since(ws, start, start)  # nothing reviewed
     write_catalog(ws, read_catalog(ws).assign(title="by hand"))

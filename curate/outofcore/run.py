@@ -5,6 +5,8 @@ hold the workspace lock."""
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from curate import schema
@@ -38,7 +40,7 @@ def _with_decisions(con, ws, query: str, notes: list[str]) -> str:
     (curate.review.apply.apply_decisions is row by row: it runs on the few rows decisions or
     earlier reviews touch, in pandas); the filter's drops a keep overrides are noted in `notes`."""
     from curate.records import recomputed_stages
-    from curate.review.apply import REVIEW_COLUMNS, apply_decisions, overridden_note
+    from curate.review.apply import FLOAT_ID_TAIL, REVIEW_COLUMNS, apply_decisions, overridden_note
     from curate.review.journal import read_decisions
 
     decisions = read_decisions(ws)
@@ -46,9 +48,16 @@ def _with_decisions(con, ws, query: str, notes: list[str]) -> str:
     con.execute("CREATE OR REPLACE TEMP TABLE decided (photo_id VARCHAR)")
     if decided:
         con.executemany("INSERT INTO decided VALUES (?)", [[pid] for pid in decided])
+    # and the photos whose id differs from a decided one only by a trailing '.0' (`float_id_twins`, which
+    # apply_decisions matches among the rows it is given: review DB, the engines disagreed on them)
+    keys = sorted({re.sub(FLOAT_ID_TAIL, r"\1", pid) for pid in decided})
+    con.execute("CREATE OR REPLACE TEMP TABLE decided_keys (k VARCHAR)")
+    if keys:
+        con.executemany("INSERT INTO decided_keys VALUES (?)", [[k] for k in keys])
+    twin = r"regexp_replace(photo_id, ':([+-]?[0-9]+)\.0+$', ':\1') IN (SELECT k FROM decided_keys)"
     reviewed = " OR ".join(f"{db.quote(name)} IS NOT NULL" for name in REVIEW_COLUMNS)
     touched = db.arrow_query(con, f"SELECT * FROM ({query}) q WHERE photo_id IN (SELECT photo_id FROM decided) "
-                                  f"OR {reviewed} OR drop_stage = 'review'")
+                                  f"OR {twin} OR {reviewed} OR drop_stage = 'review'")
     if touched.num_rows == 0:
         return query
     rid = touched.column("rid")

@@ -30,6 +30,8 @@ def writes_path(ws: Workspace) -> Path:
 def note_write(ws: Workspace, before: str | None, after: str) -> None:
     """Record that review turned the catalog `before` (its sha256; None: there was none) into `after`. Called
     under the workspace lock, right after the write."""
+    if before == after:  # (a write that changed nothing links nothing: review DB, an A→A entry broke the chain)
+        return
     writes = _read(ws)
     writes.pop(after, None)  # (newest last: the oldest are forgotten first)
     writes[after] = before
