@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from curate import schema
@@ -259,12 +259,13 @@ PERCENT = re.compile(r"(-?[\d.]+)% < (?:[a-z_]+ )?([\d.]+)%")
 
 
 @given(st.floats(-1, 1), st.floats(0.5, 0.99))
+@example(0.6845702072344242, 0.6846317690820921)  # both "68.46%": 6.2e-5 apart
 def test_percent_below_always_reads_true(value, limit):
     if not value < limit:
         return
     text = percent_below(value, limit, "topic_rescue_precision")
-    if text.startswith("just under"):
-        assert limit - value < 5e-5
+    if text.startswith("just under"):  # both print alike at 2 decimals of a percent: within 0.01 %, 1e-4 apart
+        assert limit - value < 1e-4  # (a fresh clone's run drew 0.684570 under 0.684632: 6.2e-5 apart, 5e-5 failed)
         return
     shown, bar = map(float, PERCENT.fullmatch(text).groups())
     assert shown < bar and bar == pytest.approx(limit * 100)
