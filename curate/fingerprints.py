@@ -117,7 +117,7 @@ ADDED_BEFORE_RECORDED = frozenset((
     "laplacian_var", "low_information_score", "odd_aspect_score", "original_label", "phash_mirror", "phash_rot180",
     "phash_rot90", "phash_trimmed", "quality_issues", "review_label", "review_overrode_reason",
     "review_overrode_stage", "review_status", "tiny_score", "topic_doubted", "topic_rescued", "white_clipped_share"))
-MAX_UNNAMED_GUESSES = 8  # column sets tried for such a report beyond all its empty added columns left out
+MAX_UNNAMED_GUESSES = 16  # column sets tried for such a report beyond all its empty added columns left out
 
 
 def _same_as_recorded(record: dict, kind: str, catalog: pd.DataFrame | CatalogFile, default: list[str],

@@ -106,7 +106,7 @@ def _identity(stage: str, catalog: pd.DataFrame, reports: dict, reader: str | No
         if catalog.empty:
             return None
         output = output_fingerprint(catalog, "ingest")
-        return {"run_id": output, "output": output}
+        return {"run_id": output, "output": output, "columns": {"output": output_columns("ingest")}}
     if stage == "embed" and reader == "filter":
         from curate.filters.verify import EMBEDDING_BACKBONE
 
@@ -273,10 +273,14 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
     readable = {name: rep for name, rep in reports.items() if isinstance(rep, dict)}
     then = record.get("upstream") or {}
     now = {name: _identity(name, catalog, readable, stage) for name in UPSTREAM[stage]}
-    reran = [name for name in UPSTREAM[stage]
-             if (now[name] or {}).get("run_id") != (then.get(name) or {}).get("run_id")]
-    upstream_changed = any((now[name] or {}).get("output") != (then.get(name) or {}).get("output")
-                           for name in UPSTREAM[stage])
+    same = {name: (now[name] or {}).get("output") == (then.get(name) or {}).get("output") for name in UPSTREAM[stage]}
+    if "ingest" in same and not same["ingest"] and then.get("ingest") and now["ingest"]:  # (its run id is its output)
+        # over the columns the recorded output covered: a column the schema gained since is no re-ingest
+        same["ingest"] = _same_as_recorded(then["ingest"], "output", catalog, output_columns("ingest"),
+                                           lambda columns: output_fingerprint(catalog, "ingest", None, columns), stored)
+    reran = [name for name in UPSTREAM[stage] if not (name == "ingest" and same[name])
+             and (now[name] or {}).get("run_id") != (then.get(name) or {}).get("run_id")]
+    upstream_changed = not all(same.values())
     extra = _extra_inputs(stage, report)
     inputs_changed = not _same_as_recorded(record, "inputs", catalog, input_columns(stage, extra),
                                            lambda columns: input_fingerprint(catalog, stage, extra, columns), stored)
@@ -386,7 +390,7 @@ def workspace_states(ws, catalog: pd.DataFrame | CatalogFile | None = None) -> d
     and stage reports."""
     from curate.workspace import read_catalog
 
-    stored = stored_columns(ws) if catalog is None else None
+    stored = stored_columns(ws)  # (a catalog given is the workspace's, read by the caller)
     return judge(read_catalog(ws) if catalog is None else catalog, load_reports(ws), workspace_flag(ws), stored)
 
 

@@ -225,6 +225,34 @@ def test_rules_that_only_warn_more_leave_the_stage_fresh_with_a_note(ws):
     assert not any("this version of curate" in note for note in workspace_states(ws)["split"].notes)
 
 
+def test_an_ingest_column_the_schema_gains_later_is_no_re_ingest(ws):
+    """The same for ingest, which keeps no report: every stage records ingest's output as it read it, with the
+    columns it covered, so a column the schema gains later (nulls in the catalog until a re-ingest) does not read
+    as "ingest re-ran after filter". Simulated: today's reports as if `error_detail` came later."""
+    from curate.freshness import input_columns, input_fingerprint, output_columns, output_fingerprint
+
+    catalog = read_catalog(ws).assign(error_detail=None)
+    write_catalog(ws, catalog)
+    then = [c for c in output_columns("ingest") if c != "error_detail"]
+    ingest_then = output_fingerprint(catalog, "ingest", None, then)
+    for stage in ("filter", "prefilter", "split"):
+        path = ws.reports_dir / f"{stage}.json"
+        report = json.loads(path.read_text())
+        assert report["freshness"]["upstream"]["ingest"]["columns"] == {"output": output_columns("ingest")}
+        report["freshness"]["upstream"]["ingest"] = {"run_id": ingest_then, "output": ingest_then,
+                                                     "columns": {"output": then}}
+        if stage == "filter":  # its inputs are ingest's columns
+            inputs = [c for c in input_columns("filter") if c != "error_detail"]
+            report["freshness"]["columns"]["inputs"] = inputs
+            report["freshness"]["inputs"] = input_fingerprint(catalog, "filter", (), inputs)
+        path.write_text(json.dumps(report))
+    found = workspace_states(ws)
+    assert {name: found[name].state for name in ("filter", "prefilter", "split")} == \
+        {"filter": FRESH, "prefilter": FRESH, "split": FRESH}, {n: s.reasons for n, s in found.items()}
+    write_catalog(ws, catalog.assign(title="re-ingested with new titles"))  # a real change still shows
+    assert "ingest re-ran after filter" in workspace_states(ws)["filter"].line
+
+
 def test_kept_photos_without_a_split_are_named_under_a_staleness_by_rules(ws):
     """Review DB LOW-1: with the stages before it stale only by rules, the split's check for kept photos without a
     split was skipped, so the split read as stale by rules only and `classify evaluate` said nothing."""
