@@ -366,6 +366,8 @@ def test_a_run_after_an_upgrade_runs_the_stages_whose_rules_changed(trained, tmp
             if line.startswith("[")}
     assert said["filter"] == said["embed"] == "done in an earlier run, would be skipped"
     assert said["prefilter"] == said["split"] == said["report"] == "would run"
+    # audit DA: and why (the first step that runs)
+    assert "why step 4 would run: prefilter: prefilter's rules changed since it ran" in " ".join(result.output.split())
 
 
 def _dry_run(path, ws: Workspace) -> tuple[dict[str, str], str]:
@@ -393,6 +395,7 @@ def test_a_run_after_a_review_goes_on_from_the_split_not_from_the_start(trained,
         assert imported.exit_code == 0, imported.output
     said, output = _dry_run(path, ws)
     assert "changed after this recipe's last run" not in output
+    assert "why step 5 would run: split:" in " ".join(output.split())
     assert [said[name] for name in ("ingest demo", "embed", "filter", "prefilter")] == \
         ["done in an earlier run, would be skipped"] * 4
     assert said["split"] == said["check-leakage"] == said["report"] == "would run"
@@ -400,8 +403,9 @@ def test_a_run_after_a_review_goes_on_from_the_split_not_from_the_start(trained,
 
     assert not changed_by_hand(ws, load_recipe(str(path)))
     write_catalog(ws, read_catalog(ws).assign(title="edited by hand"))  # then a change by hand: all again
-    said, _ = _dry_run(path, ws)
+    said, output = _dry_run(path, ws)
     assert changed_by_hand(ws, load_recipe(str(path)))
+    assert "why step 1 would run: the catalog changed after this recipe's last run" in " ".join(output.split())
     assert said["filter"] == said["prefilter"] == "would run"
 
 
@@ -666,7 +670,9 @@ def test_a_folder_recipe_without_labels_takes_the_folder_names(tmp_path):
     ws = Workspace(tmp_path / "ws")
     dry = runner.invoke(app, ["run", str(path), "--dry-run", "--workspace", str(ws.root)])
     assert dry.exit_code == 0, dry.output
-    assert [line.split("] ")[1] for line in dry.output.splitlines()][:1] == ["ingest folder: would run"]
+    assert [line.split("] ")[1] for line in dry.output.splitlines() if line.startswith("[")][:1] == \
+        ["ingest folder: would run"]
+    assert "why step 1 would run: the workspace has no catalog yet" in dry.output
     assert not ws.root.exists()
     result = runner.invoke(app, ["run", str(path), "--workspace", str(ws.root)])
     assert result.exit_code == 0, result.output

@@ -37,11 +37,13 @@ def run(
         more = f" (and {len(missing) - 1} more missing)" if len(missing) > 1 else ""
         raise UsageError(missing[0] + more)
     if dry_run:
-        done = dry_run_skips(workspace(workspace_path), chosen, steps, first)
+        done, why = dry_run_skips(workspace(workspace_path), chosen, steps, first)
         for number, step in enumerate(steps, 1):
             again = " (runs again: --from)" if first is not None and number > first else \
                 ": done in an earlier run, would be skipped" if number <= done else ": would run"
             console.print(f"[{number}/{len(steps)}] {step.name}{again}", highlight=False, markup=False)
+        if why and first is None:  # (audit DA: "would run" said no why)
+            console.print(f"why step {done + 1} would run: {why}", highlight=False, soft_wrap=True, markup=False)
         return
     ws = workspace(workspace_path)
     outcomes = run_pipeline(ws, chosen, steps, restart_from=restart_from, echo=echo_step_line, warn=echo_warning)
@@ -51,16 +53,16 @@ def run(
     console.print(str(ws.root / "report" / "index.html"), highlight=False, soft_wrap=True, markup=False)
 
 
-def dry_run_skips(ws, recipe, steps, first: int | None) -> int:
-    """How many leading steps a run now would skip as done (`finished_steps`, read only: a dry run writes
-    nothing); audit BV F-8: the dry run listed the same steps whether all were done or a deleted photo would
-    make the filter run again."""
-    from curate.pipeline.runner import finished_steps
+def dry_run_skips(ws, recipe, steps, first: int | None) -> tuple[int, str | None]:
+    """(how many leading steps a run now would skip as done, why the next one would run) (`finished_and_why`,
+    read only: a dry run writes nothing); audit BV F-8: the dry run listed the same steps whether all were done or
+    a deleted photo would make the filter run again."""
+    from curate.pipeline.runner import finished_and_why
 
     if not ws.catalog_path.exists():
-        return 0
-    done = len(finished_steps(ws, recipe, steps))
-    return done if first is None else min(done, first)
+        return 0, "the workspace has no catalog yet"
+    finished, why = finished_and_why(ws, recipe, steps)
+    return (len(finished), why) if first is None else (min(len(finished), first), None)
 
 
 def echo_step_line(line: str) -> None:

@@ -154,18 +154,45 @@ def finished_steps(ws: Workspace, recipe: Recipe, steps: list[Step]) -> list[dic
     review (`catalog_reviewed`) the stages it leaves fresh stay done (their decisions are judged before review):
     the run goes on from the first stale stage, or from the first step after the stages (check-leakage, the
     report) that reads the reviewed catalog."""
+    return finished_and_why(ws, recipe, steps)[0]
+
+
+def finished_and_why(ws: Workspace, recipe: Recipe, steps: list[Step]) -> tuple[list[dict], str | None]:
+    """(`finished_steps`, why the first step after them runs again: None when every step is done); what
+    `curate run --dry-run` says (audit DA: it said "would run" without a reason)."""
     done = recorded_steps(ws, recipe)
-    if not done or catalog_moved(ws, done):
-        return []  # the catalog changed outside `curate run`: every step again (each one is idempotent)
-    stale = stale_stages(ws)
+    if not done:
+        return [], "this recipe has not run in this workspace"
+    if catalog_moved(ws, done):  # the catalog changed outside `curate run`: every step again (each one is idempotent)
+        return [], "the catalog changed after this recipe's last run (a command run by hand): every step runs again"
+    states = _states(ws)
+    stale = _stale_names(states)
     reviewed = catalog_reviewed(ws, done)
-    count = 0
-    while (count < min(len(done), len(steps)) and done[count].get("name") == steps[count].name
-           and done[count].get("fingerprint") == step_fingerprint(steps[count])
-           and steps[count].name not in stale
-           and not (reviewed and steps[count].name.split()[0] not in ("ingest", *PIPELINE_STAGES))):
-        count += 1
-    return done[:count]
+    for count, step in enumerate(steps):
+        if count >= len(done):
+            return done[:count], f"{step.name} did not finish in the last run"
+        if done[count].get("name") != step.name or done[count].get("fingerprint") != step_fingerprint(step):
+            return done[:count], f"the recipe's settings for {step.name} changed since the last run"
+        if step.name in stale:
+            why = "; ".join(states[step.name].reasons) if states is not None and states[step.name].reasons else \
+                "its stage is stale or has not run"
+            return done[:count], f"{step.name}: {why}"
+        if reviewed and step.name.split()[0] not in ("ingest", *PIPELINE_STAGES):
+            return done[:count], f"the catalog was reviewed since the last run: {step.name} and the steps after it " \
+                "read the reviewed catalog"
+    return done[:len(steps)], None
+
+
+def _states(ws: Workspace) -> dict | None:
+    """The workspace's stage states (`curate.freshness.workspace_states`), None when a catalog or report cannot
+    be read (the steps that read it say so when they run)."""
+    from curate.errors import CurateError
+    from curate.freshness import workspace_states
+
+    try:
+        return workspace_states(ws)
+    except CurateError:
+        return None
 
 
 def changed_by_hand(ws: Workspace, recipe: Recipe) -> bool:
@@ -178,12 +205,15 @@ def changed_by_hand(ws: Workspace, recipe: Recipe) -> bool:
 def stale_stages(ws: Workspace) -> set[str]:
     """Stages that are stale or whose report is gone (curate.freshness): their steps run again even
     when the catalog is the one the last run left, e.g. after a `curate embed` by hand."""
-    from curate.errors import CurateError
-    from curate.freshness import NOT_RUN, STALE, workspace_states
+    return _stale_names(_states(ws))
 
-    try:
-        states = workspace_states(ws)
-    except CurateError:  # an unreadable catalog or report: the steps that read it say so when they run
+
+def _stale_names(states: dict | None) -> set[str]:
+    """The stages of `states` that are stale or have not run (every stage when the states could not be read:
+    the steps that read an unreadable catalog or report say so when they run)."""
+    from curate.freshness import NOT_RUN, STALE
+
+    if states is None:
         return set(PIPELINE_STAGES)
     return {name for name, state in states.items() if state.state in (STALE, NOT_RUN) and name != "ingest"}
 
