@@ -153,11 +153,6 @@ def _same_as_recorded(record: dict, kind: str, catalog: pd.DataFrame | CatalogFi
             if recorded == fingerprint_of([c for c in default if c not in left_out]):
                 return True
     return False
-    for size in range(1, len(empty) + 1):
-        for left_out in itertools.combinations(empty, size):
-            if recorded == fingerprint_of([c for c in default if c not in left_out]):
-                return True
-    return False
 
 
 def _no_value(value: object) -> bool:
