@@ -155,6 +155,21 @@ def _same_as_recorded(record: dict, kind: str, catalog: pd.DataFrame | CatalogFi
     return False
 
 
+def output_as_recorded(record: dict, catalog: pd.DataFrame | CatalogFile, stage: str,
+                       stored: frozenset[str] | None = None) -> bool:
+    """Whether the output fingerprint of `stage` that `record` holds (a stage report's freshness, or an upstream
+    identity a stage recorded of ingest) is the catalog's now (`_same_as_recorded`)."""
+    return _same_as_recorded(record, "output", catalog, output_columns(stage),
+                             lambda columns: output_fingerprint(catalog, stage, None, columns), stored)
+
+
+def inputs_as_recorded(record: dict, catalog: pd.DataFrame | CatalogFile, stage: str, extra: tuple[str, ...] = (),
+                       stored: frozenset[str] | None = None) -> bool:
+    """Whether the input fingerprint a stage report's freshness holds is the catalog's now (`_same_as_recorded`)."""
+    return _same_as_recorded(record, "inputs", catalog, input_columns(stage, extra),
+                             lambda columns: input_fingerprint(catalog, stage, extra, columns), stored)
+
+
 def _no_value(value: object) -> bool:
     """None, NaN, or an empty list.
 

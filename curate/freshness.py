@@ -38,9 +38,10 @@ from curate.errors import DataContractError
 from curate.fingerprints import (  # (also imported from here by callers)
     PIPELINE,
     _frames,
-    _same_as_recorded,
     input_columns,
     input_fingerprint,
+    inputs_as_recorded,
+    output_as_recorded,
     output_columns,
     output_fingerprint,
 )
@@ -276,19 +277,15 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
     same = {name: (now[name] or {}).get("output") == (then.get(name) or {}).get("output") for name in UPSTREAM[stage]}
     if "ingest" in same and not same["ingest"] and then.get("ingest") and now["ingest"]:  # (its run id is its output)
         # over the columns the recorded output covered: a column the schema gained since is no re-ingest
-        same["ingest"] = _same_as_recorded(then["ingest"], "output", catalog, output_columns("ingest"),
-                                           lambda columns: output_fingerprint(catalog, "ingest", None, columns), stored)
+        same["ingest"] = output_as_recorded(then["ingest"], catalog, "ingest", stored)
     reran = [name for name in UPSTREAM[stage] if not (name == "ingest" and same[name])
              and (now[name] or {}).get("run_id") != (then.get(name) or {}).get("run_id")]
     upstream_changed = not all(same.values())
     extra = _extra_inputs(stage, report)
-    inputs_changed = not _same_as_recorded(record, "inputs", catalog, input_columns(stage, extra),
-                                           lambda columns: input_fingerprint(catalog, stage, extra, columns), stored)
+    inputs_changed = not inputs_as_recorded(record, catalog, stage, extra, stored)
     # Only a dropping stage's results can be reset by another stage (an earlier one reinstates its
     # drops); a split edited by hand is the user's own, for `curate check-leakage` to judge.
-    output_changed = stage in DROPPING_STAGES and not _same_as_recorded(
-        record, "output", catalog, output_columns(stage),
-        lambda columns: output_fingerprint(catalog, stage, None, columns), stored)
+    output_changed = stage in DROPPING_STAGES and not output_as_recorded(record, catalog, stage, stored)
     after = f"{' and '.join(reran)} {'re-ran' if all(then.get(n) for n in reran) else 'ran'} after {stage}"
     reasons = []
     if upstream_changed or inputs_changed:
@@ -342,9 +339,8 @@ def reset_before(catalog: pd.DataFrame | CatalogFile, reports: dict, stage: str,
         if before not in DROPPING_STAGES or not isinstance(report, dict) or \
                 not isinstance(report.get("freshness"), dict):
             continue
-        if not _same_as_recorded(report["freshness"], "output", catalog, output_columns(before),
-                                 lambda columns, before=before: output_fingerprint(catalog, before, None, columns),
-                                 catalog.stored_columns if isinstance(catalog, CatalogFile) else None):
+        if not output_as_recorded(report["freshness"], catalog, before,
+                                  catalog.stored_columns if isinstance(catalog, CatalogFile) else None):
             lines.append(f"{before}'s results no longer match the catalog (photos were added since it ran, or a "
                          f"stage before it re-ran and reset them: the filter reinstates the prefilter's drops), so "
                          f"this {stage} works on photos {before} has not judged; run "
