@@ -134,14 +134,14 @@ def recorded_steps(ws: Workspace, recipe: Recipe) -> list:
 
 def catalog_moved(ws: Workspace, done: list) -> bool:
     """Whether today's catalog is not the one the last recorded step left, nor one `curate review` made of it."""
+    return catalog_change(ws, done) == "moved"
+
+
+def catalog_change(ws: Workspace, done: list) -> str:
+    """How today's catalog stands to the one the last recorded step left: "same", "reviewed" (`curate review`'s
+    writes alone made it of that one: `curate.review.writes`) or "moved" (anything else). One hash of the catalog."""
     then, now = _last_catalog(done), catalog_sha256(ws) if ws.catalog_path.exists() else None
-    return then != now and not reviewed_since(ws, then, now)
-
-
-def catalog_reviewed(ws: Workspace, done: list) -> bool:
-    """Whether today's catalog is one `curate review` made of the one the last recorded step left (its writes
-    alone: `curate.review.writes`)."""
-    return reviewed_since(ws, _last_catalog(done), catalog_sha256(ws) if ws.catalog_path.exists() else None)
+    return "same" if then == now else "reviewed" if reviewed_since(ws, then, now) else "moved"
 
 
 def _last_catalog(done: list) -> str | None:
@@ -151,7 +151,7 @@ def _last_catalog(done: list) -> str | None:
 
 def finished_steps(ws: Workspace, recipe: Recipe, steps: list[Step]) -> list[dict]:
     """The leading steps a previous run finished with the same settings, ending in today's catalog. After a
-    review (`catalog_reviewed`) the stages it leaves fresh stay done (their decisions are judged before review):
+    review (`catalog_change`) the stages it leaves fresh stay done (their decisions are judged before review):
     the run goes on from the first stale stage, or from the first step after the stages (check-leakage, the
     report) that reads the reviewed catalog."""
     return finished_and_why(ws, recipe, steps)[0]
@@ -163,11 +163,12 @@ def finished_and_why(ws: Workspace, recipe: Recipe, steps: list[Step]) -> tuple[
     done = recorded_steps(ws, recipe)
     if not done:
         return [], "this recipe has not run in this workspace"
-    if catalog_moved(ws, done):  # the catalog changed outside `curate run`: every step again (each one is idempotent)
+    change = catalog_change(ws, done)
+    if change == "moved":  # the catalog changed outside `curate run`: every step again (each one is idempotent)
         return [], "the catalog changed after this recipe's last run (a command run by hand): every step runs again"
     states = _states(ws)
     stale = _stale_names(states)
-    reviewed = catalog_reviewed(ws, done)
+    reviewed = change == "reviewed"
     for count, step in enumerate(steps):
         if count >= len(done):
             return done[:count], f"{step.name} did not finish in the last run"
