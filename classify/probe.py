@@ -59,6 +59,26 @@ class FeatureCache:
         self.embedded = EmbeddingCache(ws, cache_key(backbone, size))  # `curate embed`'s, same crop
         self.borrowed = 0  # images the last `features` call took from `curate embed`'s cache
 
+    def forget_read_otherwise(self, ws, workers: int) -> int:
+        """Features an older way of reading pixels computed differently (curate.vision.pixel_read): dropped
+        from this cache, to be computed again (`EmbeddingCache.forget_read_otherwise`); how many."""
+        from curate import objectstore
+        from curate.embed_cache import embeddable_images
+        from curate.vision import pixel_read
+        from curate.workspace import read_catalog
+
+        if pixel_read.current(self.store.dir) or not self.store.dir.is_dir():
+            return 0
+        return self.store.forget_read_otherwise(embeddable_images(read_catalog(ws)), objectstore.locator(ws),
+                                                max(1, workers))
+
+    def _lendable(self) -> bool:
+        """Whether `curate embed`'s vectors may stand in for this cache's: computed from pixels read the current
+        way (a cache an older curate filled is marked again by the next `curate embed`)."""
+        from curate.vision import pixel_read
+
+        return pixel_read.current(self.embedded.dir)
+
     def features(self, shas: list[str], compute) -> np.ndarray:
         """(N, dim) float32 features of `shas`; `compute(positions)` makes the missing ones, as (n, dim),
         from positions into `shas` (one position per distinct missing sha256)."""
@@ -91,7 +111,7 @@ class FeatureCache:
         series = pd.Series(shas, dtype=object)
         features = np.zeros((len(series), dim), np.float32)
         found = np.zeros(len(series), bool)
-        for cache, needs_ok in ((self.store, False), (self.embedded, True)):
+        for cache, needs_ok in ((self.store, False), *(((self.embedded, True),) if self._lendable() else ())):
             vectors, has, ok = cache.lookup(series)
             if vectors.ndim != 2 or vectors.shape[1] != dim:
                 continue
@@ -102,6 +122,8 @@ class FeatureCache:
     def _borrow_or_compute(self, first, compute) -> np.ndarray:
         """Features of the distinct images `first` (indexed by position into the caller's list):
         `curate embed`'s vectors where it has a readable one, `compute` for the others."""
+        if not self._lendable():
+            return compute(first.index.to_numpy())
         embedded, has, ok = self.embedded.lookup(first.reset_index(drop=True))
         take = has & ok
         rest = first.index.to_numpy()[~take]
@@ -124,6 +146,9 @@ def cached_features(trainer, rows, dataset) -> np.ndarray:
     from curate import objectstore
 
     cache = FeatureCache(trainer.ws, trainer.config.backbone, trainer.eval_preprocess.size)
+    if dropped := cache.forget_read_otherwise(trainer.ws, trainer.config.resolved_workers()):
+        log.info(with_model_name(f"probe: {dropped:,} photos with a colour profile have their features computed "
+                                 "again (read converted to sRGB since 2026-12-06)", trainer.name))
     paths = [objectstore.locate(trainer.ws, path) for path in rows["image_path"]]
 
     def compute(positions: np.ndarray) -> np.ndarray:

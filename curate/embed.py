@@ -338,6 +338,7 @@ def run_embed(ws: Workspace, config: EmbedConfig) -> EmbedReport:
     if images.empty:
         raise UsageError("no photos with stored images to embed; run `curate ingest` first")
     cache = EmbeddingCache(ws, config.cache_key)
+    again = cache.forget_read_otherwise(images, objectstore.locator(ws), config.resolved_workers() or 1)
     todo = images[images["sha256"].isin(cache.missing(images["sha256"].tolist()))]
     device = pick_device(config.device)
     started = time.perf_counter()
@@ -376,6 +377,7 @@ def run_embed(ws: Workspace, config: EmbedConfig) -> EmbedReport:
                     "`curate embed` runs again")
     report = EmbedReport(backbone=config.backbone, cache_key=config.cache_key, dim=cache.dim, images=len(images),
                          cached=len(images) - len(todo), computed=computed, failed=failed, missing=missing,
+                         read_again=again,
                          device=device_text,
                          seconds=round(seconds, 2),
                          images_per_second=round(len(todo) / seconds, 1) if len(todo) and seconds > 0 else None,

@@ -9,7 +9,9 @@ Cache layout (per backbone)::
 
 Vectors are keyed by the image's `sha256`, so re-runs, new thresholds and new photos only
 compute what is missing, and byte-identical copies are embedded once. An image that cannot be decoded is
-recorded with ok=False (and a zero vector) so it is not retried on every run.
+recorded with ok=False (and a zero vector) so it is not retried on every run. A cache folder not marked with
+the current way of reading pixels (curate.vision.pixel_read) first forgets the vectors of the photos that read
+otherwise, which are then computed again (`EmbeddingCache.forget_read_otherwise`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
 import pyarrow.parquet as pq
 
 from curate import objectstore
@@ -89,6 +92,7 @@ class EmbedReport:
     seconds: float
     images_per_second: float | None
     missing: int = 0  # image files gone from the store: not cached, so that they are embedded once restored
+    read_again: int = 0  # cached images computed again: read otherwise since (a colour profile: pixel_read)
     config: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -97,8 +101,10 @@ class EmbedReport:
     def summary(self) -> str:
         """One line for `curate embed` and `curate run`: what was cached, computed and unreadable."""
         speed = f" at {self.images_per_second:g} images/s" if self.images_per_second else ""
+        again = (f" ({self.read_again:,} of them again: a colour profile, read converted to sRGB since 2026-12-06)"
+                 if self.read_again else "")
         return (f"embeddings ({self.backbone}, {self.dim}-d): {self.images:,} stored images, {self.cached:,} already "
-                f"cached, {self.computed:,} computed{speed} on {self.device}, {self.failed:,} unreadable")
+                f"cached, {self.computed:,} computed{again}{speed} on {self.device}, {self.failed:,} unreadable")
 
 
 class EmbeddingCache:
@@ -148,9 +154,37 @@ class EmbeddingCache:
         self._load()
         return [sha for sha in shas if sha not in self._shas] if len(self._shas) else list(shas)
 
+    def forget_read_otherwise(self, images: pd.DataFrame, locate, workers: int = 2) -> int:
+        """Unless the cache is marked with the current way of reading pixels (curate.vision.pixel_read), drop the
+        vectors of `images` (sha256, image_path: the catalog's) that an older way computed differently (each part
+        holding one is rewritten atomically), so that they are computed again as missing ones, and mark it.
+        Returns how many were dropped. A vector of an image no longer in `images` is kept as it is."""
+        from curate.vision import pixel_read
+
+        if pixel_read.current(self.dir) or not self._parts():
+            return 0
+        stale = pixel_read.read_otherwise(images[images["sha256"].isin(self.known())], locate, workers)
+        for path in self._parts() if stale else ():
+            table = _read_part(path)
+            keep = pa.compute.invert(pa.compute.is_in(table.column("sha256"), pa.array(sorted(stale), pa.string())))
+            if not pa.compute.all(keep).as_py():
+                write_table_atomic(path, table.filter(keep))
+        self._shas = None
+        self.mark_current()
+        return len(stale)
+
+    def mark_current(self) -> None:
+        """Mark the cache: every vector it holds was computed from pixels read the current way."""
+        from curate.vision import pixel_read
+
+        pixel_read.mark(self.dir)
+
     def append(self, shas: list[str], vectors: np.ndarray, ok: np.ndarray) -> None:
-        """Write one new part atomically."""
+        """Write one new part atomically (a cache begun by this part is marked as read the current way)."""
+        begun = not self._parts()
         self.dir.mkdir(parents=True, exist_ok=True)
+        if begun:
+            self.mark_current()
         dim = vectors.shape[1]
         flat = pa.array(vectors.astype(np.float16).reshape(-1), pa.float16())
         table = pa.table({"sha256": pa.array(shas, pa.string()), "ok": pa.array(ok, pa.bool_()),

@@ -33,17 +33,23 @@ class Change:
 
 
 CHANGES: dict[str, tuple[Change, ...]] = {
-    "embed": (),
+    "embed": (Change(
+        "photos with a colour profile other than sRGB (Adobe RGB, camera and Display P3 profiles) have been read "
+        "converted to sRGB since 2026-12-06, and their vectors computed before are computed again"),),
     "filter": (Change(
         "up to 2026-12-07: crops, framed and turned copies are linked on their pixels (12-05, 12-06), a "
         "--missing-geo drop is held when most photos lack coordinates, a copy framed by text bars loses to its "
         "original, labels spread by several photographers are held as not places, a city's suburbs no longer make "
-        "it one, and one photographer's outliers at one position are named as a camera's default"),),
+        "it one, and one photographer's outliers at one position are named as a camera's default"), Change(
+        "the hashes and quality statistics of photos with a colour profile other than sRGB, measured before "
+        "2026-12-06 on unconverted pixels, are measured again on sRGB ones")),
     "prefilter": (Change(
         "up to 2026-12-07: a cut taking most of a label the tag seldom goes on is held, no geo rescue where the label "
         "model cannot vouch, photos no topic model scored are judged for label issues, a photo surrounded by its "
         "own label is no longer flagged as unlike it, and photographers whose photos it mostly rejected are "
-        "named"),),
+        "named"), Change(
+        "photos with a colour profile other than sRGB are judged on vectors of their sRGB pixels (embed version "
+        "2)")),
     "split": (Change(
         "up to 2026-12-07: its warnings name the groups copies chained and count the photos that crossed by cause",
         decides=False),),
@@ -54,7 +60,7 @@ def version(stage: str) -> int:
     """The version of `stage`'s rules in this version of curate.
 
     >>> version("embed"), version("prefilter") > 1
-    (1, True)
+    (2, True)
     """
     return len(CHANGES.get(stage, ())) + 1
 

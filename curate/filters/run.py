@@ -45,11 +45,13 @@ def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2,
     (None: those of `catalog`); a nullable feature column (null: no border) is computed for every
     stored image only when the file predates it, since `read_catalog` adds it as nulls, or when the workspace
     is not marked with the current border rule (`features.border_rule_current`: its values are replaced).
+    When the workspace's cache folder is not marked with the current way of reading pixels
+    (curate.vision.pixel_read), every feature of the images that read otherwise (a colour profile) is replaced.
 
-    Returns the catalog and whether every image whose `phash_trimmed` an older border rule computed was read
-    again (False when one could not be: its old value stays, and the workspace must not be marked as following
-    the current rule: review CE, a deleted image brought back kept its old value for good)."""
-    from curate.vision import features
+    Returns the catalog and whether every image an older border rule or pixel reading measured was read again
+    (False when one could not be: its old values stay, and the workspace must not be marked as following the
+    current rule: review CE, a deleted image brought back kept its old value for good)."""
+    from curate.vision import features, pixel_read
 
     columns = features.feature_columns()
     stored = frozenset(catalog.columns) if stored is None else stored
@@ -59,24 +61,30 @@ def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2,
     lacking = catalog.reindex(columns=required).isna().any(axis=1)
     if redone:
         lacking |= catalog["sha256"].notna()
-    missing = lacking & catalog["image_path"].notna()
+    recoloured = pd.Series(False, index=catalog.index)
+    if not pixel_read.current(ws.cache_dir):  # measured from pixels read the old way: the images it changed
+        held = catalog.loc[catalog["image_path"].notna(), ["sha256", "image_path"]]  # lacking too: all replaced
+        recoloured = catalog["sha256"].isin(pixel_read.read_otherwise(held.drop_duplicates("sha256"), locator(ws),
+                                                                      workers))
+    missing = (lacking | recoloured) & catalog["image_path"].notna()
     if not missing.any():
         return catalog, True
     todo = catalog.loc[missing].drop_duplicates("sha256")
     with working(f"image features (hashes, thumbnail, quality) for {len(todo):,} images"):
         found = features.compute_features(map(locator(ws), todo["image_path"]), workers=workers)
     measured = {sha: values for sha, values in zip(todo["sha256"], found) if values is not None}
-    features.add_to_thumbnail_cache(ws.root, {sha: features.thumbnail_bytes(v) for sha, v in measured.items()})
+    read_again = catalog["sha256"].isin(list(measured))
+    features.add_to_thumbnail_cache(ws.root, {sha: features.thumbnail_bytes(v) for sha, v in measured.items()},
+                                    replace=set(catalog.loc[recoloured & read_again, "sha256"]))
     catalog = catalog.copy()
     table = pd.DataFrame.from_records(list(measured.values()), index=list(measured), columns=list(columns))
     for name in columns:
         fresh = catalog["sha256"].map(table[name]) if len(table) else pd.Series(None, index=catalog.index)
         current = catalog[name] if name in catalog.columns else pd.Series(None, index=catalog.index, dtype=object)
-        if name in redone:  # the values of an older rule: replaced wherever the image was read again
-            catalog[name] = current.where(~missing | ~catalog["sha256"].isin(list(measured)), fresh)
-        else:
-            catalog[name] = current.where(current.notna() | ~missing, fresh)
-    return catalog, not redone or len(measured) == todo["sha256"].nunique()
+        # the values of an older rule or reading: replaced wherever the image was read again
+        replaced = read_again & (recoloured | (name in redone))
+        catalog[name] = current.where((current.notna() & ~replaced) | ~missing, fresh)
+    return catalog, not (redone or recoloured.any()) or len(measured) == todo["sha256"].nunique()
 
 
 def ensure_phashes(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> pd.DataFrame:
@@ -261,7 +269,7 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     `engine`: "pandas", "duckdb" (out of core, no pixel pass: see curate.outofcore) or
     "auto" (DuckDB above curate.outofcore.AUTO_ROWS rows); None: $CURATE_CATALOG_ENGINE, else auto."""
     from curate.outofcore import choose_engine
-    from curate.vision import features
+    from curate.vision import features, pixel_read
 
     started = time.monotonic()
     if choose_engine(engine, ws.catalog_path if ws.catalog_path.exists() else None) == "duckdb":
@@ -289,8 +297,9 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     report.notes += overridden_note(final, "filter")
     mark_writing(ws, "filter")
     write_catalog(ws, final)
-    if complete:  # phash_trimmed follows the current border rule (ensure_features); else the next filter retries
+    if complete:  # the features follow the current border rule and pixel reading; else the next filter retries
         features.mark_border_rule(ws.root)
+        pixel_read.mark(ws.cache_dir)
     save_stage_report(ws, "filter", input_hash, {**report.to_dict(), **recipe_record(recipe)}, started)
     return report
 

@@ -38,7 +38,7 @@ from curate.ingest.engine_merge import fill_images, gone_from_store, merge_outco
 from curate.ingest.label_coverage import labels_by_tags, unnamed_label_warnings
 from curate.progress import working
 from curate.records import records_to_rows
-from curate.vision import features
+from curate.vision import features, pixel_read
 from curate.workspace import Workspace, read_catalog, write_catalog
 
 
@@ -88,6 +88,7 @@ def _run_ingest(ws: Workspace, job: IngestJob) -> IngestReport:
     # not while any ingest journal waits: it may be an older curate's, whose values an early mark would hide (CT)
     if fresh and not any(ws.journal_dir.glob("ingest-*.jsonl")):
         features.mark_border_rule(ws.root)
+        pixel_read.mark(ws.cache_dir)
     outcomes = {pid: o for pid, o in journaled.items()
                 if pid not in done_ids and o.get("drop_reason") != LOCAL_ERROR}  # a local failure: try again
     report.resumed_from_journal = len(outcomes)

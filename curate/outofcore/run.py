@@ -128,6 +128,21 @@ def _older_border_rule(con, ws, catalog: Catalog) -> list[str]:
             "CURATE_CATALOG_ENGINE=pandas to compute them again"]
 
 
+def _older_pixel_read(con, ws, catalog: Catalog) -> list[str]:
+    """A note when the workspace's hashes and quality statistics may have been measured by an older way of reading
+    pixels (curate.vision.pixel_read: its cache folder is not marked) and it has stored images: the pandas engine
+    measures the photos that read otherwise again first (`ensure_features`); the DuckDB engine decodes none."""
+    from curate.vision import pixel_read
+
+    if "image_path" not in catalog.present or pixel_read.current(ws.cache_dir):
+        return []
+    if not con.execute(f"SELECT count(*) FROM {catalog.source} WHERE image_path IS NOT NULL").fetchone()[0]:
+        return []
+    return ["the hashes and quality statistics of photos with a colour profile other than sRGB may have been "
+            "measured before 2026-12-06 on unconverted pixels; the DuckDB engine decodes no image: run the filter "
+            "once with CURATE_CATALOG_ENGINE=pandas to measure them again"]
+
+
 def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float | None = None):
     """curate.filters.run.run_filter's work in DuckDB (no pixel pass: the caches' hashes, thumbnails
     and embeddings are used as they are; see curate.outofcore.neardup)."""
@@ -144,7 +159,8 @@ def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float 
         query, report = filter_duckdb(con, catalog, config, centres, ws, workers, scores)
         save_pair_scores(ws.root, scores)
         report.warnings += _unembedded(con, catalog, ws)
-        report.notes += _unturned(con, catalog) + _older_border_rule(con, ws, catalog)
+        report.notes += (_unturned(con, catalog) + _older_border_rule(con, ws, catalog)
+                         + _older_pixel_read(con, ws, catalog))
         report.notes = embeddings_note(ws, report.notes)
         query = _with_decisions(con, ws, query, report.notes)
         mark_writing(ws, "filter")

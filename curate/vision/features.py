@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
 from PIL import Image
@@ -140,15 +140,18 @@ def read_thumbnail_cache(root: Path) -> dict[str, bytes]:
     return dict(zip(table.column("sha256").to_pylist(), table.column("thumbnail").to_pylist()))
 
 
-def add_to_thumbnail_cache(root: Path, thumbnails: Mapping[str, bytes], cached: dict[str, bytes] | None = None) -> int:
-    """Merge sha256 -> thumbnail bytes into the cache (atomic rewrite); returns how many were new. `cached`: the
-    cache as `read_thumbnail_cache` just read it, to spare a second read (it is updated in place)."""
+def add_to_thumbnail_cache(root: Path, thumbnails: Mapping[str, bytes], cached: dict[str, bytes] | None = None,
+                           replace: Collection[str] = ()) -> int:
+    """Merge sha256 -> thumbnail bytes into the cache (atomic rewrite); returns how many were new or replaced.
+    `cached`: the cache as `read_thumbnail_cache` just read it, to spare a second read (it is updated in place).
+    `replace`: sha256s whose cached thumbnail is replaced (read the old way: curate.vision.pixel_read)."""
     import pyarrow as pa
 
     from curate.workspace import write_table_atomic
 
     cached = read_thumbnail_cache(root) if cached is None else cached
-    fresh = {sha: data for sha, data in thumbnails.items() if data is not None and sha not in cached}
+    fresh = {sha: data for sha, data in thumbnails.items()
+             if data is not None and (sha not in cached or (sha in replace and cached[sha] != data))}
     if not fresh:
         return 0
     cached.update(fresh)

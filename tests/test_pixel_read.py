@@ -1,0 +1,182 @@
+"""A workspace made before photos with a colour profile were read converted to sRGB (2026-12-06) kept those
+photos' old values in its catalog and caches (audit DA MED-3): the commands that fill them compute them again,
+once, for those photos alone (curate.vision.pixel_read)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import REALDATA, jpeg_bytes
+
+from curate import stage_rules
+from curate.embed import EmbedConfig, EmbeddingCache, run_embed
+from curate.filters.run import ensure_features, run_filter
+from curate.filters.stage import FilterConfig
+from curate.ingest.folder import FolderOptions, ingest_folder
+from curate.objectstore import locator
+from curate.vision import features, pixel_read
+from curate.workspace import Workspace, read_catalog, write_catalog
+
+FERRARI = REALDATA / "flickr-ferrari"
+OLD_HASH = "0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def real_photos():
+    """Two real photos with an Adobe RGB or other non-sRGB profile and two sRGB or unprofiled ones."""
+    if not FERRARI.is_dir():
+        pytest.skip(f"needs {FERRARI} (../shared/realdata is absent in this checkout)")
+    other, plain = [], []
+    for path in sorted(FERRARI.rglob("*.jpg")):
+        (other if pixel_read.reads_through_profile(path) else plain).append(path)
+    assert len(other) >= 2 and len(plain) >= 2
+    return other[:2], plain[:2]
+
+
+def _workspace(tmp_path, real_photos) -> tuple[Workspace, set[str]]:
+    """A workspace of the four photos, ingested today, and the sha256s of the two that read through a profile."""
+    folder = tmp_path / "photos" / "ferrari"
+    folder.mkdir(parents=True)
+    other, plain = real_photos
+    for path in [*other, *plain]:
+        shutil.copy(path, folder / path.name)
+    ws = Workspace(tmp_path / "ws")
+    ingest_folder(ws, FolderOptions(folder=tmp_path / "photos"))
+    profiled = {hashlib.sha256(path.read_bytes()).hexdigest() for path in other}
+    assert profiled <= set(read_catalog(ws)["sha256"])
+    return ws, profiled
+
+
+def test_which_photos_read_otherwise(real_photos, tmp_path):
+    other, plain = real_photos
+    assert all(pixel_read.reads_through_profile(path) for path in other)
+    assert not any(pixel_read.reads_through_profile(path) for path in plain)
+    flat = tmp_path / "flat.jpg"
+    flat.write_bytes(jpeg_bytes())
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    assert not pixel_read.reads_through_profile(flat) and not pixel_read.reads_through_profile(broken)
+
+
+def test_a_new_workspace_is_marked_and_an_old_one_is_not_until_its_filter(real_photos, tmp_path):
+    ws, _ = _workspace(tmp_path, real_photos)
+    assert pixel_read.current(ws.cache_dir)  # ingest filled it from nothing, the current way
+    (ws.cache_dir / pixel_read.MARK).unlink()
+    run_filter(ws, FilterConfig(), engine="pandas")
+    assert pixel_read.current(ws.cache_dir)
+
+
+def test_an_old_workspaces_features_are_measured_again_for_the_profiled_photos_alone(real_photos, tmp_path):
+    ws, profiled = _workspace(tmp_path, real_photos)
+    today = read_catalog(ws).set_index("sha256")
+    old = read_catalog(ws)
+    for name in ("phash", "phash_rot90"):  # what the old reading measured: other values, for every photo
+        old[name] = OLD_HASH
+    old["chroma_mean"] = -1.0
+    old["phash_rot180"] = None  # and a column added since, which every photo lacks (as from an older curate)
+    write_catalog(ws, old)
+    (ws.cache_dir / pixel_read.MARK).unlink()
+
+    catalog, complete = ensure_features(ws, read_catalog(ws), workers=1)
+    assert complete
+    by_sha = catalog.set_index("sha256")
+    for sha in by_sha.index:
+        if sha in profiled:  # read again: today's values
+            assert by_sha.loc[sha, "phash"] == today.loc[sha, "phash"] != OLD_HASH
+            assert by_sha.loc[sha, "chroma_mean"] == pytest.approx(today.loc[sha, "chroma_mean"])
+        else:  # read the same way by both: only what it lacked is filled
+            assert by_sha.loc[sha, "phash"] == OLD_HASH and by_sha.loc[sha, "chroma_mean"] == -1.0
+        assert by_sha.loc[sha, "phash_rot180"] == today.loc[sha, "phash_rot180"]
+
+    (ws.cache_dir / pixel_read.MARK).write_text("2\n")  # marked: nothing is read again
+    catalog, _ = ensure_features(ws, read_catalog(ws), workers=1)
+    assert (catalog["phash"] == OLD_HASH).all()
+
+
+def test_a_profiled_photos_thumbnail_is_replaced_but_no_other(tmp_path):
+    features.add_to_thumbnail_cache(tmp_path, {"a": b"old-a", "b": b"old-b"})
+    added = features.add_to_thumbnail_cache(tmp_path, {"a": b"new-a", "b": b"new-b", "c": b"c"}, replace={"a"})
+    assert added == 2
+    assert features.read_thumbnail_cache(tmp_path) == {"a": b"new-a", "b": b"old-b", "c": b"c"}
+
+
+def _fake_cache(ws: Workspace, shas: list[str], key: str = "fake", folder: str = "embeddings") -> EmbeddingCache:
+    cache = EmbeddingCache(ws, key, folder)
+    cache.append(shas, np.arange(len(shas) * 4, dtype=np.float32).reshape(-1, 4) + 1, np.ones(len(shas), bool))
+    return cache
+
+
+def test_a_cache_begun_today_is_marked_and_an_unmarked_one_forgets_the_profiled_photos(real_photos, tmp_path):
+    ws, profiled = _workspace(tmp_path, real_photos)
+    images = read_catalog(ws)[["sha256", "image_path"]]
+    cache = _fake_cache(ws, images["sha256"].tolist())
+    assert pixel_read.current(cache.dir)
+    assert cache.forget_read_otherwise(images, locator(ws), 1) == 0  # marked: nothing to forget
+
+    (cache.dir / pixel_read.MARK).unlink()
+    cache = EmbeddingCache(ws, "fake")
+    assert cache.forget_read_otherwise(images, locator(ws), 1) == 2
+    assert set(cache.missing(images["sha256"].tolist())) == profiled
+    assert pixel_read.current(cache.dir)
+    assert EmbeddingCache(ws, "fake").forget_read_otherwise(images, locator(ws), 1) == 0
+
+
+def test_curate_embed_computes_the_profiled_photos_again_on_an_old_cache(real_photos, tmp_path):
+    ws, profiled = _workspace(tmp_path, real_photos)
+    config = EmbedConfig(workers=0)
+    first = run_embed(ws, config)
+    assert first.computed == 4 and first.read_again == 0
+    cache = EmbeddingCache(ws, config.cache_key)
+    shas = pd.Series(sorted(cache.known()))
+    today, _, _ = cache.lookup(shas)
+    # an older curate's cache: other vectors for every photo, and no mark
+    for path in cache.dir.glob("part-*.parquet"):
+        path.unlink()
+    EmbeddingCache(ws, config.cache_key).append(shas.tolist(), today[:, ::-1].copy(), np.ones(len(shas), bool))
+    (cache.dir / pixel_read.MARK).unlink()
+    assert not pixel_read.current(cache.dir)
+
+    second = run_embed(ws, config)
+    assert second.read_again == 2 and second.computed == 2 and second.cached == 2
+    assert "2 of them again" in second.summary()
+    after, found, _ = EmbeddingCache(ws, config.cache_key).lookup(shas)
+    assert found.all()
+    for i, sha in enumerate(shas):
+        expected = today[i] if sha in profiled else today[i, ::-1]
+        np.testing.assert_allclose(after[i], expected, atol=1e-2)
+    assert run_embed(ws, config).read_again == 0
+
+
+def test_the_probe_borrows_no_vector_from_an_unmarked_embed_cache(tmp_path):
+    from classify.probe import FeatureCache
+
+    ws = Workspace(tmp_path / "ws")
+    embedded = _fake_cache(ws, ["a", "b"], key="lite-224px")
+    cache = FeatureCache(ws, "lite", 224)
+    cache.embedded = EmbeddingCache(ws, "lite-224px")
+    assert cache.cached(["a", "b"], 4)[1].all()
+    (embedded.dir / pixel_read.MARK).unlink()
+    assert not cache.cached(["a", "b"], 4)[1].any()
+    computed = cache.features(["a", "b"], lambda positions: np.full((len(positions), 4), 7.0, np.float32))
+    assert (computed == 7.0).all() and cache.borrowed == 0
+
+
+def test_each_stage_reading_pixels_is_at_a_new_rules_version():
+    """Their runs under the old reading read stale by rules, so `curate run` runs them again."""
+    assert stage_rules.version("embed") == 2
+    for stage in ("embed", "filter", "prefilter"):
+        assert "colour profile" in stage_rules.CHANGES[stage][-1].what and stage_rules.CHANGES[stage][-1].decides
+
+
+def test_the_duckdb_filter_says_it_cannot_measure_again(real_photos, tmp_path):
+    ws, _ = _workspace(tmp_path, real_photos)
+    marked = run_filter(ws, FilterConfig(), engine="duckdb")
+    assert not any("colour profile" in note for note in marked.notes)
+    (ws.cache_dir / pixel_read.MARK).unlink()
+    unmarked = run_filter(ws, FilterConfig(), engine="duckdb")
+    assert any("colour profile" in note and "CURATE_CATALOG_ENGINE=pandas" in note for note in unmarked.notes)
+    assert not pixel_read.current(ws.cache_dir)  # it decoded nothing: still to be measured
