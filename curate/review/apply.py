@@ -66,27 +66,31 @@ def active_decisions(decisions: list[dict]) -> list[dict]:
 # a source id that is a whole number with '.0', as pandas writes an integer id column that has a blank (the ingest's
 # `curate.ingest.mapping.whole_ids` reads `\.0+` so); only the part after a colon, the source id, counts
 FLOAT_ID_TAIL = r"(?<=:)([+-]?\d+)\.0+$"
+_FLOAT_TAILS = ("",) + tuple("." + "0" * zeros for zeros in range(1, 9))  # '.0' to '.00000000'
 
 
 def float_id_twins(photo_ids: Iterable[str], held_ids: Collection[str]) -> dict[str, str]:
     """{photo id: held id} for each of `photo_ids` that the workspace does not hold (`held_ids`) but that differs from
-    exactly one held id only by a trailing '.0' on its numeric source id, either way round. A workspace ingested
-    before ids were read as integers keeps `folder:2911718073.0` (see `curate.ingest.mapping.stored_float_id`), a
-    new one made from the same folder holds `folder:2911718073`: decisions moved between them name the same photo.
+    exactly one held id only by a trailing '.0' (up to eight zeros) on its numeric source id, either way round. A
+    workspace ingested before ids were read as integers keeps `folder:2911718073.0` (see
+    `curate.ingest.mapping.stored_float_id`), a new one made from the same folder holds `folder:2911718073`:
+    decisions moved between them name the same photo.
     An id with two such twins held (`f:9` and `f:9.00`) is ambiguous and left out.
 
     >>> float_id_twins(["f:12.0", "f:7", "f:9.0", "f:x.0", "f:3"], ["f:12", "f:7.0", "f:9", "f:9.00", "f:x", "f:3"])
     {'f:12.0': 'f:12', 'f:7': 'f:7.0'}
     """
-    held = pd.Series(list(held_ids), dtype=object)
-    strangers = set(photo_ids) - set(held)
-    if not strangers:
-        return {}
-    key_of = {photo_id: re.sub(FLOAT_ID_TAIL, r"\1", photo_id) for photo_id in strangers}
-    keys = held.str.replace(FLOAT_ID_TAIL, r"\1", regex=True)
-    twins = pd.DataFrame({"held": held, "key": keys})[keys.isin(set(key_of.values()))]
-    twin_of = twins.drop_duplicates("key", keep=False).set_index("key")["held"].to_dict()  # one twin, not two
-    return {photo_id: twin_of[key] for photo_id, key in sorted(key_of.items()) if key in twin_of}
+    held = held_ids if isinstance(held_ids, pd.Series) else pd.Series(list(held_ids), dtype=object)
+    key_of = {photo_id: re.sub(FLOAT_ID_TAIL, r"\1", photo_id) for photo_id in set(photo_ids)}
+    # the held ids that could be a twin: a key, or a key with a '.0' tail (looked up, not every held id rewritten:
+    # review DB LOW-3, 1.6 s at 1M ids on every stage run)
+    forms = {key + tail for key in key_of.values() if re.search(r":[+-]?\d+$", key) for tail in _FLOAT_TAILS}
+    candidates = set(held[held.isin(forms | set(key_of))])
+    twins_of: dict[str, list[str]] = {}
+    for held_id in candidates:
+        twins_of.setdefault(re.sub(FLOAT_ID_TAIL, r"\1", held_id), []).append(held_id)
+    return {photo_id: twins_of[key][0] for photo_id, key in sorted(key_of.items())
+            if photo_id not in candidates and len(twins_of.get(key, ())) == 1}  # one twin, not two
 
 
 def _decided(decisions: list[dict]) -> tuple[dict[str, str], dict[str, str]]:
