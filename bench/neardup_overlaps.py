@@ -1,4 +1,4 @@
-"""The overlap match (curate/filters/windows.py `overlap_score`) on real photos (`bench/neardup.py overlaps`).
+"""The overlap match (curate/filters/pixel_scores.py `overlap_score`) on real photos (`bench/neardup.py overlaps`).
 
 Why: the window match finds a crop inside its original, with the inner picture spanning 60-100 % of the
 outer's side. 15-Scene also holds one photo cut twice (two crops, neither inside the other) and zooms of
@@ -105,7 +105,7 @@ def build(seed: int):
 
 def scored_pairs(images: list, vectors: np.ndarray, root: np.ndarray, kind: np.ndarray, lowest: float):
     """Every pair that is a copy pair or has cosine >= lowest: (i, j, cosine, window score, overlap score)."""
-    from curate.filters import windows
+    from curate.filters import pixel_scores
 
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     cosine = unit @ unit.T
@@ -113,9 +113,9 @@ def scored_pairs(images: list, vectors: np.ndarray, root: np.ndarray, kind: np.n
     copy = (root[i] == root[j]) & (root[i] >= 0) & (kind[i] == kind[j])
     keep = copy | (cosine[i, j] >= lowest) | ((root[i] < 0) & (root[j] < 0))
     i, j = i[keep], j[keep]
-    views = [windows.grey_view(image) for image in images]
-    window = np.array([windows.window_score(views[a], views[b]) for a, b in zip(i, j)])
-    overlap = np.array([windows.overlap_score(views[a], views[b]) for a, b in zip(i, j)])
+    views = [pixel_scores.grey_view(image) for image in images]
+    window = np.array([pixel_scores.window_score(views[a], views[b]) for a, b in zip(i, j)])
+    overlap = np.array([pixel_scores.overlap_score(views[a], views[b]) for a, b in zip(i, j)])
     return i, j, cosine[i, j], window, overlap
 
 
@@ -158,7 +158,7 @@ def _imagededup(images: list, pairs, root, kind, fit) -> None:
 
 def _scenes(cache: Path | None, cosine: float, score: float) -> None:
     """The audit's pairs and every 15-Scene pair at `cosine` that the window match leaves apart."""
-    from curate.filters import verify, windows
+    from curate.filters import pixel_scores, verify
     from curate.store import open_rgb
 
     files = sorted((REALDATA / "scenes15").glob("*/*/*.jpg"))
@@ -175,7 +175,7 @@ def _scenes(cache: Path | None, cosine: float, score: float) -> None:
 
     def view(k: int) -> np.ndarray:
         if k not in views:
-            views[k] = windows.grey_view(open_rgb(files[k]))
+            views[k] = pixel_scores.grey_view(open_rgb(files[k]))
         return views[k]
 
     for title, pairs in (("crop pairs", AUDIT_CROPS), ("pan or burst pairs", AUDIT_PANS)):
@@ -184,7 +184,7 @@ def _scenes(cache: Path | None, cosine: float, score: float) -> None:
             a = index[f"scenes15/train/{label}/image_{train:04d}.jpg"]
             b = index[f"scenes15/test/{label}/image_{test:04d}.jpg"]
             c = float(unit[a] @ unit[b])
-            w, o = windows.window_score(view(a), view(b)), windows.overlap_score(view(a), view(b))
+            w, o = pixel_scores.window_score(view(a), view(b)), pixel_scores.overlap_score(view(a), view(b))
             linked = "window" if w >= verify.DEFAULT_WINDOW_SCORE else (
                 "overlap" if c >= cosine and o >= score else "apart")
             print(f"  {label} {train:04d}/{test:04d}: cosine {c:.3f}, window {w:.3f}, overlap {o:.3f} -> {linked}")
@@ -193,8 +193,8 @@ def _scenes(cache: Path | None, cosine: float, score: float) -> None:
     keep = cos[i, j] >= cosine
     i, j = i[keep], j[keep]
     started = time.perf_counter()
-    window = np.array([windows.window_score(view(a), view(b)) for a, b in zip(i, j)])
-    overlap = np.array([windows.overlap_score(view(a), view(b)) for a, b in zip(i, j)])
+    window = np.array([pixel_scores.window_score(view(a), view(b)) for a, b in zip(i, j)])
+    overlap = np.array([pixel_scores.overlap_score(view(a), view(b)) for a, b in zip(i, j)])
     seconds = time.perf_counter() - started
     apart = window < verify.DEFAULT_WINDOW_SCORE
     linked = apart & (overlap >= score)

@@ -86,8 +86,8 @@ def all_real() -> None:
     is one photo stored twice)."""
     from curate.filters import neardup, verify
     from curate.filters.phash import phash_views, trimmed_phash
+    from curate.filters.pixel_scores import grey_view
     from curate.filters.quality import shrink_for_statistics
-    from curate.filters.windows import grey_view
 
     paths = sorted([*(REALDATA / "imagenet-sample").glob("*.jpg"), *(REALDATA / "flickr-ferrari").glob("*/*.jpg"),
                     *REALDATA.glob("scenes15/*/*/*.jpg"), *REALDATA.glob("opensfm-lund/**/*.jpg")])

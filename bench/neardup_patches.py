@@ -148,7 +148,7 @@ def screens(count: int = 40) -> None:
     patches agree, and what `verify.link_pairs` (real-photo limits, no embeddings) links by patches."""
     from curate.filters import neardup, patches, verify
     from curate.filters.phash import phash_pair
-    from curate.filters.windows import grey_view
+    from curate.filters.pixel_scores import grey_view
 
     photos = sorted((REALDATA / "imagenet-sample").glob("*.jpg"))[:count]
     print(f"screenshots of {count} different real photos in one app's interface (top / bottom share of the screen):")
@@ -178,7 +178,7 @@ def templates(count: int = 8) -> None:
     pHash bits, and those whose patches agree at the limit (each a false link once the match is asked for)."""
     from curate.filters import neardup, patches
     from curate.filters.phash import phash_pair
-    from curate.filters.windows import grey_view
+    from curate.filters.pixel_scores import grey_view
 
     photos = [Image.open(path).convert("RGB") for path in sorted((REALDATA / "imagenet-sample").glob("*.jpg"))[:count]]
     ground = Image.open(sorted((REALDATA / "flickr-ferrari").glob("*/*.jpg"))[0]).convert("RGB").resize((600, 600))
@@ -241,8 +241,8 @@ def all_real() -> None:
     from curate.filters import neardup, patches, verify
     from curate.filters.neardup import DEFAULT_NEAR_DUP_BITS
     from curate.filters.phash import phash_views
+    from curate.filters.pixel_scores import grey_view
     from curate.filters.quality import shrink_for_statistics
-    from curate.filters.windows import grey_view
 
     paths = sorted([*(REALDATA / "imagenet-sample").glob("*.jpg"), *(REALDATA / "flickr-ferrari").glob("*/*.jpg"),
                     *REALDATA.glob("scenes15/*/*/*.jpg"), *REALDATA.glob("opensfm-lund/**/*.jpg")])

@@ -7,7 +7,7 @@ the fit side, scenes15/test held out), and the edit set's different photos and o
 Candidates: pairs the calibrated default (`neardup_frames.default_rule`: colour 8, tone 5, embeddings 0.90 /
 16 bits) leaves in different clusters whose cosine is at least the lowest grid cosine. For each, the
 thumbnail pre-gate (`windows.aligned_difference`) and, below the widest gate, the pixel score
-(`windows.window_score`) are computed once; a rule `cosine/gate/score` links the candidates at or above its
+(`pixel_scores.window_score`) are computed once; a rule `cosine/gate/score` links the candidates at or above its
 cosine, within its gate and at or above its score. 15-Scene holds the same photo twice, cropped or zoomed
 (CROP_DUPLICATES, each checked by eye, like TONE_DUPLICATES): a link between them is a found copy; any other
 15-Scene link is a look-alike joined. A rule is allowed on the fit side when it links no two different photos
@@ -68,7 +68,7 @@ def known_crop_pairs() -> set[frozenset]:
 
 def window_candidates(evidence, read) -> dict:
     """The default's clusters and the candidate pairs with cosine, pre-gate difference and pixel score."""
-    from curate.filters import embed_neighbours, verify, windows
+    from curate.filters import embed_neighbours, pixel_scores, verify, windows
     from curate.groups import components_from_pairs
 
     first, second, _ = verify.link_pairs(evidence, default_rule())
@@ -83,7 +83,7 @@ def window_candidates(evidence, read) -> dict:
         for i in (int(a[k]), int(b[k])):
             if i not in views:
                 views[i] = read(i)
-        score[k] = windows.window_score(views[int(a[k])], views[int(b[k])])
+        score[k] = pixel_scores.window_score(views[int(a[k])], views[int(b[k])])
     return {"labels": labels, "a": a, "b": b, "cosine": cosine, "gate": gate, "score": score}
 
 
@@ -121,6 +121,7 @@ def _scene_links(found: dict, mask: np.ndarray, names: list[str], folder: str) -
 
 def run_windows(args) -> None:
     from curate.filters import verify, windows
+    from curate.filters.pixel_scores import grey_view
     from curate.groups import components_from_pairs
     from curate.store import open_rgb
 
@@ -128,14 +129,14 @@ def run_windows(args) -> None:
     if found_set is None:
         return
     _, halves = found_set
-    readers = {half: (lambda i, part=part: windows.grey_view(part.images[i])) for half, (part, _) in halves.items()}
+    readers = {half: (lambda i, part=part: grey_view(part.images[i])) for half, (part, _) in halves.items()}
     found = {half: window_candidates(part_evidence, readers[half]) for half, (_, part_evidence) in halves.items()}
     scenes, scene_found, scene_readers = {"fit": "train", "held-out": "test"}, {}, {}
     for half, folder in scenes.items():
         collection = scenes_collection(folder, args.scenes_vectors)
         if collection is not None:
             names = collection[1]
-            scene_readers[half] = (collection, lambda i, names=names: windows.grey_view(open_rgb(REALDATA / names[i])))
+            scene_readers[half] = (collection, lambda i, names=names: grey_view(open_rgb(REALDATA / names[i])))
             scene_found[half] = (window_candidates(collection[0], scene_readers[half][1]), names)
     table = {}
     for name, links in window_rules().items():
@@ -197,7 +198,8 @@ def robustness(originals: int = 20) -> None:
 
     from PIL import Image
 
-    from curate.filters import verify, windows
+    from curate.filters import verify
+    from curate.filters.pixel_scores import grey_view, window_score
 
     def jpeg(image, quality):
         buffer = io.BytesIO()
@@ -220,7 +222,7 @@ def robustness(originals: int = 20) -> None:
     files = sorted((REALDATA / "imagenet-sample").glob("*.jpg"))[::50][:originals]
     images = [Image.open(path).convert("RGB") for path in files]
     for name, edit in cases.items():
-        scores = np.array([windows.window_score(windows.grey_view(im), windows.grey_view(edit(im))) for im in images])
+        scores = np.array([window_score(grey_view(im), grey_view(edit(im))) for im in images])
         print(f"robustness, {name}: score min {scores.min():.3f}, median {np.median(scores):.3f}; linked at "
               f">= {verify.DEFAULT_WINDOW_SCORE:g}: {int((scores >= verify.DEFAULT_WINDOW_SCORE).sum())}/{len(scores)}")
 
@@ -228,7 +230,7 @@ def robustness(originals: int = 20) -> None:
 def _across(scene_readers: dict, rule) -> None:
     """15-Scene train and test as one collection, the library's defaults: the window links, each a known
     crop pair (CROP_DUPLICATES) or not, and how many cross the published split."""
-    from curate.filters import verify, windows
+    from curate.filters import pixel_scores, verify
     from curate.store import open_rgb
 
     parts = [scene_readers[half][0] for half in ("fit", "held-out")]
@@ -239,7 +241,7 @@ def _across(scene_readers: dict, rule) -> None:
     names = parts[0][1] + parts[1][1]
     before = verify.link_pairs(evidence, rule)
     first, second, counts = verify.link_pairs(
-        replace(evidence, read_grey=lambda i: windows.grey_view(open_rgb(REALDATA / names[i]))), rule)
+        replace(evidence, read_grey=lambda i: pixel_scores.grey_view(open_rgb(REALDATA / names[i]))), rule)
     old = set(zip(before[0].tolist(), before[1].tolist()))
     added = [(names[a], names[b]) for a, b in zip(first.tolist(), second.tolist()) if (a, b) not in old]
     known = known_crop_pairs()

@@ -129,7 +129,7 @@ def run_child(workspace: Path, engine: str) -> dict:
 def fresh_workspace(folder: Path, name: str, catalog: Path) -> Path:
     """A workspace holding a copy of `catalog` and the stage reports (written once per catalog,
     with their freshness fingerprints computed in batches, as the DuckDB stages write them)."""
-    from curate.outofcore.db import catalog_sha256, save_stage_report
+    from curate.outofcore.write_back import catalog_sha256, save_stage_report
     from curate.workspace import Workspace
 
     reports = catalog.with_suffix(".reports")

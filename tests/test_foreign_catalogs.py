@@ -26,7 +26,8 @@ from curate.catalog_batches import SCRATCH_LOCK, remove_stale_scratch, scratch_f
 from curate.errors import DataContractError
 from curate.filters.run import run_filter
 from curate.filters.stage import FilterConfig
-from curate.outofcore.db import Catalog, connect
+from curate.outofcore.catalog_view import Catalog
+from curate.outofcore.db import connect
 from curate.status import workspace_summary
 from curate.workspace import Workspace, read_catalog
 

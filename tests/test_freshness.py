@@ -627,7 +627,8 @@ def test_a_split_killed_after_its_catalog_write_reads_as_stale_until_run_again(d
     def killed(*args, **kwargs):
         raise KeyboardInterrupt  # as a Ctrl-C or SIGTERM there: the catalog written, no report yet
 
-    target = "curate.outofcore.db.save_stage_report" if engine == "duckdb" else "curate.stage_reports.save_stage_report"
+    target = ("curate.outofcore.write_back.save_stage_report" if engine == "duckdb"
+              else "curate.stage_reports.save_stage_report")
     with monkeypatch.context() as patch:
         patch.setattr(target, killed)
         cut = CliRunner().invoke(app, ["split", "-w", str(ws.root), "--seed", "7", "--catalog-engine", engine])

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from curate.cli.app import app
 from curate.filters import calibration, neardup, patches, verify
 from curate.filters.phash import phash_pair
-from curate.filters.windows import grey_view
+from curate.filters.pixel_scores import grey_view
 from curate.workspace import Workspace, read_catalog
 from tests.helpers import REALDATA
 

@@ -21,7 +21,8 @@ from curate.filters.run import run_filter
 from curate.filters.stage import FilterConfig, filter_catalog
 from curate.leakage import find_leakage, workspace_leakage
 from curate.outofcore import queries
-from curate.outofcore.db import Catalog, arrow_query, connect, quote
+from curate.outofcore.catalog_view import Catalog
+from curate.outofcore.db import arrow_query, connect, quote
 from curate.outofcore.filter import filter_duckdb
 from curate.outofcore.split import split_duckdb
 from curate.review.journal import append_decisions

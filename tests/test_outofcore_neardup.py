@@ -21,7 +21,8 @@ from curate.embed import EmbeddingCache
 from curate.filters import calibration, neardup, verify
 from curate.filters.run import grey_reader, load_embeddings, run_filter
 from curate.filters.stage import FilterConfig, filter_catalog
-from curate.outofcore.db import Catalog, connect
+from curate.outofcore.catalog_view import Catalog
+from curate.outofcore.db import connect
 from curate.outofcore.filter import filter_duckdb
 from curate.workspace import Workspace, read_catalog, write_catalog
 from tests.helpers import examples

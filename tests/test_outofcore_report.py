@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 from curate import schema
 from curate.cli.app import app
 from curate.outofcore import report as outofcore_report
-from curate.outofcore.db import Catalog, connect
+from curate.outofcore.catalog_view import Catalog
+from curate.outofcore.db import connect
 from curate.outofcore.report import ReportQueries
 from curate.report.data import build_report
 from curate.report.html import render_html

@@ -1,4 +1,4 @@
-"""Two crops of one picture, neither inside the other, are linked on their pixels (windows.overlap_score):
+"""Two crops of one picture, neither inside the other, are linked on their pixels (pixel_scores.overlap_score):
 the all-real-photos audit found 15-Scene photos cut twice out of one original (and zooms of 1.5x and more)
 across its published train/test split, where the window match (one photo inside the other, 60-100 % of
 its side) saw nothing and `curate check-leakage` said "no leakage". The real-photo checks need
@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from test_window_match import _clusters, _folder_workspace, texture
 
-from curate.filters import verify, windows
+from curate.filters import pixel_scores, verify, windows
 from curate.filters.config import FilterConfig
 from curate.filters.run import run_filter
 from curate.settings_fields import SettingError
@@ -43,11 +43,11 @@ def two_crops(photo: Image.Image, share: float = 0.85) -> tuple[Image.Image, Ima
 
 
 def overlap(first: Image.Image, second: Image.Image) -> float:
-    return windows.overlap_score(windows.grey_view(first), windows.grey_view(second))
+    return pixel_scores.overlap_score(pixel_scores.grey_view(first), pixel_scores.grey_view(second))
 
 
 def window(first: Image.Image, second: Image.Image) -> float:
-    return windows.window_score(windows.grey_view(first), windows.grey_view(second))
+    return pixel_scores.window_score(pixel_scores.grey_view(first), pixel_scores.grey_view(second))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -116,7 +116,7 @@ def _close_vectors(groups: list[int], noise: float, seed: int = 0) -> np.ndarray
 def test_window_links_make_overlap_links_only_among_close_pairs_and_count_them():
     photos = [texture(50 + k) for k in range(3)]
     images = [crop for photo in photos for crop in two_crops(photo)]
-    views = [windows.grey_view(image) for image in images]
+    views = [pixel_scores.grey_view(image) for image in images]
     labels = np.arange(len(images))
     close = _close_vectors([0, 0, 1, 1, 2, 2], noise=0.2)  # cosine ~0.96
     far = _close_vectors([0, 0, 1, 1, 2, 2], noise=0.6)  # cosine ~0.74: below the overlap match's cosine
@@ -174,7 +174,7 @@ def test_overlap_only_pairs_have_their_own_limit_closest_first():
 
     photos = [texture(80 + k) for k in range(3)]
     images = [crop for photo in photos for crop in two_crops(photo)]
-    views = [windows.grey_view(image) for image in images]
+    views = [pixel_scores.grey_view(image) for image in images]
     vectors = _close_vectors([0, 0, 1, 1, 2, 2], noise=0.2)
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     closest = max(((0, 1), (2, 3), (4, 5)), key=lambda pair: float(unit[pair[0]] @ unit[pair[1]]))

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.embed import EmbeddingCache
-from curate.filters import verify, windows
+from curate.filters import pixel_scores, verify, windows
 from curate.filters.config import FilterConfig
 from curate.filters.run import run_filter
 from curate.objectstore import locator
@@ -31,7 +31,8 @@ def _cached(ws) -> dict[tuple[str, str], tuple[float, float]]:
 
 @pytest.fixture
 def decodes(monkeypatch):
-    """Counts of the window match's decodes (both engines' readers call windows.stored_grey_view) and scores."""
+    """Counts of the window match's decodes (both engines' readers call windows.stored_grey_view) and scores
+    (window_links calls pixel_scores' window_score and overlap_score by the names windows imports)."""
     counts = {"read": 0, "window": 0, "overlap": 0}
 
     def counting(name, original):
@@ -111,8 +112,8 @@ def test_a_changed_threshold_decides_again_from_the_cached_scores(tmp_path, deco
     ws = _crop_collection(tmp_path)
     catalog, locate = read_catalog(ws), locator(ws)
     path = dict(zip(catalog["source_id"].map(lambda name: Path(name).stem), catalog["image_path"]))
-    scores = sorted(windows.window_score(*(windows.stored_grey_view(locate(path[f"{kind}{k}"]))
-                                           for kind in ("photo", "crop"))) for k in range(2))
+    scores = sorted(pixel_scores.window_score(*(windows.stored_grey_view(locate(path[f"{kind}{k}"]))
+                                                for kind in ("photo", "crop"))) for k in range(2))
     assert scores[0] < scores[1]
     run_filter(ws, FilterConfig(near_dup_overlap_score="off"))
     stricter = FilterConfig(near_dup_overlap_score="off", near_dup_window_score=round(sum(scores) / 2, 6))
@@ -145,12 +146,12 @@ def test_a_corrupt_cache_is_ignored_and_replaced(tmp_path, decodes, content):
 def test_a_cache_of_other_scoring_code_is_ignored(tmp_path, decodes, monkeypatch):
     ws = _crop_collection(tmp_path)
     run_filter(ws, FilterConfig())
-    monkeypatch.setattr(windows, "SCORE_VERSION", windows.SCORE_VERSION + "-next")
+    monkeypatch.setattr(pixel_scores, "SCORE_VERSION", pixel_scores.SCORE_VERSION + "-next")
     decodes.update(read=0, window=0, overlap=0)
     run_filter(ws, FilterConfig())
     assert decodes["window"] == 2
     assert set(pq.read_table(ws.root / CACHE)["version"].to_pylist()) == {
-        windows.SCORE_VERSION}
+        pixel_scores.SCORE_VERSION}
 
 
 def test_window_links_with_cached_scores_link_the_same_pairs_without_reading(monkeypatch):
@@ -158,7 +159,7 @@ def test_window_links_with_cached_scores_link_the_same_pairs_without_reading(mon
     decided from it at the same and at other thresholds, equal a call without it."""
     photos = [texture(40 + k) for k in range(3)]
     images = [image for photo in photos for image in (photo, side_crop(photo, 0.15, 1), side_crop(photo, 0.3, 2))]
-    views = [windows.grey_view(image) for image in images]
+    views = [pixel_scores.grey_view(image) for image in images]
     vectors = _vectors([k // 3 for k in range(len(images))], seed=3)
     labels = np.arange(len(images))
     shas = [f"sha{k}" for k in range(len(images))]

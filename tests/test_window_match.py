@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from curate.embed import EmbeddingCache
-from curate.filters import verify, windows
+from curate.filters import pixel_scores, verify, windows
 from curate.filters.config import FilterConfig
 from curate.filters.run import run_filter
 from curate.settings_fields import SettingError
@@ -42,7 +42,7 @@ def side_crop(image: Image.Image, share: float, side: int) -> Image.Image:
 
 
 def score(first: Image.Image, second: Image.Image) -> float:
-    return windows.window_score(windows.grey_view(first), windows.grey_view(second))
+    return pixel_scores.window_score(pixel_scores.grey_view(first), pixel_scores.grey_view(second))
 
 
 @pytest.mark.parametrize("side", [0, 1, 2, 3])
@@ -100,7 +100,7 @@ def _vectors(groups: list[int], seed: int = 0) -> np.ndarray:
 def test_window_links_match_the_closest_pairs_up_to_the_limit_and_count_unreadable_images():
     photo, other = texture(10), texture(11)
     images = [photo, side_crop(photo, 0.15, 0), other, side_crop(other, 0.15, 2), None]
-    views = [None if image is None else windows.grey_view(image) for image in images]
+    views = [None if image is None else pixel_scores.grey_view(image) for image in images]
     thumbs = _thumbs(*(image or other for image in images))  # the unreadable one passes the pre-gate
     vectors = _vectors([0, 0, 1, 1, 1])
     reads = []
@@ -258,7 +258,7 @@ def test_worker_processes_give_the_same_links(monkeypatch):
     reads are those of one process."""
     photos = [texture(40 + k) for k in range(6)]
     images = [image for photo in photos for image in (photo, side_crop(photo, 0.15, 1), side_crop(photo, 0.3, 2))]
-    views = [windows.grey_view(image) for image in images]
+    views = [pixel_scores.grey_view(image) for image in images]
     vectors = _vectors([k // 3 for k in range(len(images))], seed=3)
     labels = np.arange(len(images))
     monkeypatch.setattr(windows, "PARALLEL_MIN_PAIRS", 0)

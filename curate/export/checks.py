@@ -30,7 +30,7 @@ def validate_keys(catalog: CatalogFile) -> None:
     if catalog.num_rows < EXTERNAL_ROWS:
         catalog.validate_keys()
         return
-    from curate.outofcore.db import Catalog
+    from curate.outofcore.catalog_view import Catalog
 
     source = Catalog(catalog.path)
     if schema.PHOTO_ID not in source.present or "status" not in source.present:
@@ -58,7 +58,7 @@ def find_leakage(catalog: CatalogFile) -> pd.DataFrame:
         from curate.leakage import find_leakage as in_batches
 
         return in_batches(catalog)
-    from curate.outofcore.db import Catalog
+    from curate.outofcore.catalog_view import Catalog
     from curate.outofcore.queries import find_leakage as grouped
 
     with _connection(catalog.path) as con:

@@ -166,7 +166,7 @@ class FilterConfig:
         "(curate embed) and their fine detail matches with at least this correlation (0-1) once one is scaled "
         f"and placed inside the other; or off (default: recipe, else {verify.DEFAULT_WINDOW_SCORE:g})."))
     # ... and a pair whose embeddings are closer still (>= verify.DEFAULT_OVERLAP_COSINE) when the two overlap as
-    # crops of one picture to this score (curate.filters.windows.overlap_score); "off"/None: off
+    # crops of one picture to this score (curate.filters.pixel_scores.overlap_score); "off"/None: off
     near_dup_overlap_score: float | str | None = setting(verify.DEFAULT_OVERLAP_SCORE, help=(
         "Link photos the other rules leave apart when both are crops of one picture, neither inside the other (or "
         f"one zoomed beyond the window match): their embeddings have cosine >= {verify.DEFAULT_OVERLAP_COSINE:g} "

@@ -5,7 +5,7 @@
 on a few thousand pairs, the same pairs each run. The scores (not the verdicts, so a changed threshold
 decides again from them) are kept by the two images' sha256 (stored images are content-addressed: the sha
 names the pixels), in the order the pair was scored (the scores are not exactly symmetric: the better way
-round is chosen on a coarse score, ties to the first), with `windows.SCORE_VERSION`: a cache written by
+round is chosen on a coarse score, ties to the first), with `pixel_scores.SCORE_VERSION`: a cache written by
 other scoring code is ignored.
 
 `PairScores` is what the stages see (pure: a dict in memory, `Evidence.pair_scores`); `read_pair_scores` and
@@ -73,7 +73,7 @@ def read_pair_scores(root: Path) -> PairScores:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from curate.filters.windows import SCORE_VERSION
+    from curate.filters.pixel_scores import SCORE_VERSION
 
     path = Path(root) / PAIR_SCORE_CACHE
     if not path.exists():
@@ -101,7 +101,7 @@ def save_pair_scores(root: Path, scores: PairScores | None) -> int:
         return 0
     import pyarrow as pa
 
-    from curate.filters.windows import SCORE_VERSION
+    from curate.filters.pixel_scores import SCORE_VERSION
     from curate.workspace import write_table_atomic
 
     keys = list(scores.entries)

@@ -1,6 +1,6 @@
 """The patch match: a copy with part of it covered (a sticker, a logo, caption bands) or recoloured as a whole.
 
-Both grey views (`windows.grey_view`) are squashed to PATCH_SIDE px square, their shading taken out (minus a
+Both grey views (`pixel_scores.grey_view`) are squashed to PATCH_SIDE px square, their shading taken out (minus a
 Gaussian blur of PATCH_SIGMA px, so what is left is the detail), and cut into a PATCH_GRID x PATCH_GRID grid
 of patches. A patch *agrees* when the zero-mean correlation of its detail in the two images is at least
 PATCH_AGREE; a patch flat in one image and detailed in the other (a flat sticker over the photo) disagrees,

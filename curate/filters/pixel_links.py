@@ -60,7 +60,7 @@ def _add_frame_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, seco
     compare the whole padded picture, which the border spoils (audit L: white-bordered squares 0.00 without
     embeddings, 0.47 with them). The closest `rule.window_pairs` are matched. counts gains frame (links),
     frame_candidates and frame_unreadable."""
-    from curate.filters import neardup, windows
+    from curate.filters import neardup, pixel_scores
     from curate.filters.phash import content_box
     from curate.groups import components_from_pairs
 
@@ -87,7 +87,7 @@ def _add_frame_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, seco
     def agree(one: np.ndarray, other: np.ndarray, _: int) -> bool:
         one, other = trimmed_view(one), trimmed_view(other)
         return (float(np.abs(thumbnail(one) - thumbnail(other)).mean()) <= rule.colour_diff
-                or windows.window_score(one, other) >= rule.window_score)
+                or pixel_scores.window_score(one, other) >= rule.window_score)
 
     linked, unreadable = _matched_on_pixels(evidence, a, b, agree)
     counts.update(frame=int(linked.sum()), frame_candidates=int(keep.sum()), frame_unreadable=unreadable)
@@ -98,11 +98,11 @@ def _add_turn_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, secon
                     counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
     """The links plus pairs that are one photo turned a quarter turn: one's pHash within `rule.max_bits` of the
     other's quarter-turn pHash (`Evidence.turned`), not linked yet, whose grey views, one turned either way,
-    match as a window at `rule.window_score` (`windows.window_score`; the same bar as a crop's). A quarter turn
+    match as a window at `rule.window_score` (`pixel_scores.window_score`; the same bar as a crop's). A quarter turn
     moves a pHash a median 26 bits and the embedding to a cosine of about 0.55 (audit I): no other rule sees it.
     The same for a half turn (`Evidence.halfturned`, one view turned upside down: audit AS). counts gains turn
     (links), turn_candidates and turn_unreadable, and half_turn, half_turn_candidates and half_turn_unreadable."""
-    from curate.filters import neardup, windows
+    from curate.filters import neardup, pixel_scores
 
     n = len(evidence.hashes)
     for kind, turned, turns in (("turn", evidence.turned, (1, -1)), ("half_turn", evidence.halfturned, (2,))):
@@ -115,7 +115,7 @@ def _add_turn_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, secon
         a, b = a[new][order], b[new][order]
         linked, unreadable = _matched_on_pixels(
             evidence, a, b, lambda one, other, _, turns=turns: max(
-                windows.window_score(np.ascontiguousarray(np.rot90(one, k=turn)), other) for turn in turns)
+                pixel_scores.window_score(np.ascontiguousarray(np.rot90(one, k=turn)), other) for turn in turns)
             >= rule.window_score)
         counts.update({kind: int(linked.sum()), f"{kind}_candidates": int(new.sum()), f"{kind}_unreadable": unreadable})
         first, second = np.concatenate([first, a[linked]]), np.concatenate([second, b[linked]])

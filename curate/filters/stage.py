@@ -101,7 +101,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     near-duplicate candidates from pHash are linked unverified. `embeddings` is (sha256s,
     vectors) from `curate embed`'s cache: with it, near duplicates are also linked by cosine
     similarity (curate.filters.verify says how). `read_grey` maps sha256 -> the stored image's grey view
-    (`curate.filters.windows.grey_view`, None when unreadable): with it and embeddings, a photo cropped out
+    (`curate.filters.pixel_scores.grey_view`, None when unreadable): with it and embeddings, a photo cropped out
     of another is linked on its pixels (curate.filters.windows), its scores by `workers` processes.
     `open_image` maps (sha256, least short side) -> the stored image: with it, the keep rule judges which copy
     of a cluster is an upscale of a smaller one on their pixels (`duplicates.upscaled_copies`). `pair_scores`:

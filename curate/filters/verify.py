@@ -92,7 +92,7 @@ NO_TIME = np.iinfo(np.int64).min  # Evidence.taken of an image without a taken_a
 DEFAULT_WINDOW_COSINE = 0.75
 DEFAULT_WINDOW_SCORE = 0.90
 DEFAULT_WINDOW_PAIRS = 4_000  # candidate pairs matched at most, closest first (~15 ms a pair on one core)
-# ... and its overlap match (two crops of one picture, neither inside the other: windows.overlap_score), on pairs
+# ... and its overlap match (two crops of one picture, neither inside the other: pixel_scores.overlap_score), on pairs
 # at least this close; chosen on real crops, Lund shots and 15-Scene look-alikes (bench/neardup.py overlaps;
 # docs/benchmarks.md, "Overlap match").
 DEFAULT_OVERLAP_COSINE = 0.80
@@ -121,7 +121,7 @@ class Evidence:
     has_thumb: np.ndarray | None = None
     vectors: np.ndarray | None = None
     trimmed: np.ndarray | None = None  # uint64 border-trimmed pHashes (the own hash where none), or None
-    read_grey: Callable[[int], np.ndarray | None] | None = None  # position -> windows.grey_view, or None
+    read_grey: Callable[[int], np.ndarray | None] | None = None  # position -> pixel_scores.grey_view, or None
     owners: np.ndarray | None = None  # int64 owner code per image (-1: none), for the calibration's sequences
     taken: np.ndarray | None = None  # int64 microseconds taken_at per image (NO_TIME: none)
     lat: np.ndarray | None = None  # float64 latitude per image (NaN: none), for owner-less walks

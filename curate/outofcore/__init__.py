@@ -58,6 +58,6 @@ def choose_engine(engine: str | None, catalog_path: Path | None) -> str:
         return "pandas"
     if Path(catalog_path).is_dir():  # a folder of Parquet parts: only DuckDB writes one back
         return "duckdb"
-    from curate.outofcore.db import catalog_rows
+    from curate.outofcore.catalog_view import catalog_rows
 
     return "duckdb" if catalog_rows(Path(catalog_path)) > AUTO_ROWS else "pandas"

@@ -34,7 +34,8 @@ from curate.filters.stage import (
     near_conflict_notes,
     unreadable_phash_note,
 )
-from curate.outofcore.db import BATCH_ROWS, Catalog, drop_kept, literal, owner_key_sql, quote, record_batches
+from curate.outofcore.catalog_view import Catalog
+from curate.outofcore.db import BATCH_ROWS, drop_kept, literal, owner_key_sql, quote, record_batches
 from curate.outofcore.geo import ellipsoid_udf, geo_filter, region_outside_udf
 from curate.outofcore.neardup import READABLE_PHASH, REPRESENTATIVE_ORDER, near_duplicates
 from curate.outofcore.queries import status_counts

@@ -11,7 +11,8 @@ from curate import schema
 from curate.groups import BLANK
 from curate.leakage import COLUMNS as LEAK_COLUMNS
 from curate.leakage import LEAK_KINDS, _kinds
-from curate.outofcore.db import Catalog, literal
+from curate.outofcore.catalog_view import Catalog
+from curate.outofcore.db import literal
 from curate.schema import NO_LABEL
 from curate.status import status_table
 

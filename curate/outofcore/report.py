@@ -26,7 +26,8 @@ from curate import schema
 from curate.leakage import COLUMNS as LEAK_COLUMNS
 from curate.leakage import _kinds as leak_kinds
 from curate.licences import canonical_licences
-from curate.outofcore.db import Catalog, arrow_query, connect, literal, quote
+from curate.outofcore.catalog_view import Catalog
+from curate.outofcore.db import arrow_query, connect, literal, quote
 from curate.recipes import squash
 from curate.report.data import (
     GALLERY_FIELDS,

@@ -11,8 +11,9 @@ import pandas as pd
 
 from curate import schema
 from curate.errors import CATALOG_FIX, DataContractError
-from curate.outofcore import db
-from curate.outofcore.db import Catalog, connect, literal
+from curate.outofcore import db, write_back
+from curate.outofcore.catalog_view import Catalog
+from curate.outofcore.db import connect, literal
 from curate.stage_reports import mark_writing
 
 
@@ -151,7 +152,7 @@ def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float 
     from curate.outofcore.filter import filter_duckdb
 
     catalog = Catalog(ws.catalog_path, checked=True)
-    input_hash = db.catalog_sha256(ws.catalog_path)
+    input_hash = write_back.catalog_sha256(ws.catalog_path)
     with connect(ws.root) as con:
         validate(con, catalog)
         centres = recipe_centres(recipe)  # with median centres too (geo_evidence_warnings)
@@ -164,8 +165,8 @@ def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float 
         report.notes = embeddings_note(ws, report.notes)
         query = _with_decisions(con, ws, query, report.notes)
         mark_writing(ws, "filter")
-        db.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")
-    db.save_stage_report(ws, "filter", input_hash, {**report.to_dict(), **recipe_record(recipe)}, started)
+        write_back.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")
+    write_back.save_stage_report(ws, "filter", input_hash, {**report.to_dict(), **recipe_record(recipe)}, started)
     return report
 
 
@@ -175,14 +176,14 @@ def run_split_duckdb(ws, config, warnings: list[str] = (), started: float | None
     from curate.split.stage import earlier_settings
 
     catalog = Catalog(ws.catalog_path, checked=True)
-    input_hash = db.catalog_sha256(ws.catalog_path)
+    input_hash = write_back.catalog_sha256(ws.catalog_path)
     with connect(ws.root) as con:
         validate(con, catalog)
         query, report = split_duckdb(con, catalog, config, earlier_settings(ws))
         report.warnings[:0] = warnings
         mark_writing(ws, "split")
-        db.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")
-    db.save_stage_report(ws, "split", input_hash, report.to_dict(), started)
+        write_back.write_catalog(con, catalog, f"SELECT {_names()} FROM ({query}) ORDER BY rid")
+    write_back.save_stage_report(ws, "split", input_hash, report.to_dict(), started)
     return report
 
 

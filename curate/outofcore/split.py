@@ -20,7 +20,8 @@ from scipy.sparse.csgraph import connected_components
 from curate import schema
 from curate.errors import UsageError
 from curate.groups import BLANK, KM_PER_DEGREE, SESSION_GAP_S, SESSION_KM
-from curate.outofcore.db import Catalog, literal, owner_key_sql, quote
+from curate.outofcore.catalog_view import Catalog
+from curate.outofcore.db import literal, owner_key_sql, quote
 from curate.schema import NO_LABEL, SPLITS
 from curate.split import (
     CELL_DEGREES,
