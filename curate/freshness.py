@@ -46,11 +46,14 @@ from curate.fingerprints import (  # (also imported from here by callers)
     output_fingerprint,
 )
 from curate.freshness_advice import (  # (also imported from here by callers)
+    JOURNAL_RECIPE,
+    RECIPE_STAGES,
     command_for,
     current_geo_lines,
     ingest_command,
     interrupted_ingests,
     interrupted_line,
+    journal_recipe,
     stage_warning_lines,
     workspace_flag,
 )
@@ -360,14 +363,15 @@ class CutShort(DataContractError):
 def load_reports(ws) -> dict:
     """{stage: saved report, None, or the DataContractError of an unreadable one} for PIPELINE; for ingest,
     which keeps no report, {"interrupted": [names]} when unfinished ingests left their journals
-    (`interrupted_ingests`), else nothing."""
+    (`interrupted_ingests`), else nothing. A filter report written before reports named their recipe gets the
+    recipe of the `curate run` that wrote it under `JOURNAL_RECIPE` (`journal_recipe`), for its command."""
     from curate.stage_reports import PENDING_SUFFIX, load_stage_report, pending_marker
 
     reports: dict = {}
-    journals = sorted(Path(ws.journal_dir).glob("ingest-*.jsonl")) if Path(ws.journal_dir).is_dir() else []
-    if journals:
+    ingest_journals = sorted(Path(ws.journal_dir).glob("ingest-*.jsonl")) if Path(ws.journal_dir).is_dir() else []
+    if ingest_journals:
         reports["ingest"] = {"interrupted": [path.name.removeprefix("ingest-").removesuffix(".jsonl")
-                                             for path in journals]}
+                                             for path in ingest_journals]}
     for stage in PIPELINE[1:]:
         if pending_marker(ws, stage).exists():
             reports[stage] = CutShort(f"`curate {stage}` was cut short after it wrote the catalog and before its "
@@ -378,7 +382,26 @@ def load_reports(ws) -> dict:
             reports[stage] = load_stage_report(ws, stage)
         except DataContractError as exc:
             reports[stage] = exc
+            continue
+        older = stage in RECIPE_STAGES and isinstance(reports[stage], dict) and reports[stage].get("recipe") is None
+        if older and (recipe := journal_recipe(stage, reports[stage], run_journals(ws))):
+            reports[stage] = {**reports[stage], JOURNAL_RECIPE: recipe}  # (an older report: see journal_recipe)
     return reports
+
+
+def run_journals(ws) -> list[dict]:
+    """The readable run journals of `curate run` (`journal/run-<recipe>.json`: {"recipe", "steps"}), by name."""
+    import json
+
+    found = []
+    for path in sorted(Path(ws.journal_dir).glob("run-*.json")) if Path(ws.journal_dir).is_dir() else []:
+        try:
+            journal = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(journal, dict):
+            found.append(journal)
+    return found
 
 
 def workspace_states(ws, catalog: pd.DataFrame | CatalogFile | None = None) -> dict[str, StageState]:

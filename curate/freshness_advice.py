@@ -37,13 +37,58 @@ def command_for(stage: str, report: dict | None, ws_flag: str = "") -> str:
     flags = changed_flags(classes[stage], config) if stage in classes else []
     if stage == "split":  # one run's placing afresh, not a setting to carry on (review BY: the advice after a
         flags = [flag for flag in flags if flag != "--reshuffle"]  # --reshuffle moved test photos on every re-run)
-    if report.get("recipe") and isinstance(report["recipe"], str):
-        flags.insert(0, f"--recipe {shlex.quote(report['recipe'])}")
+    recipe = report.get("recipe") or report.get(JOURNAL_RECIPE)  # (an older report's: `journal_recipe`)
+    if recipe and isinstance(recipe, str):
+        flags.insert(0, f"--recipe {shlex.quote(recipe)}")
     issues_only = "--label-issues-only" in flags  # fits no topic model: a --topic beside it is refused (audit AL)
     if stage == "prefilter" and not issues_only and not any(flag.startswith("--topic ") for flag in flags):
         topic = report.get("topic") or config.get("topic")  # (a label-issues-only run: its config's)
         flags.insert(0, f"--topic {shlex.quote(str(topic)) if topic else 'TOPIC'}")
     return " ".join(["curate", stage, *flags, *([ws_flag] if ws_flag else [])])
+
+
+# Stages whose reports name the recipe their run read (`recipe_record` in curate.filters.run, since 2026-12-06):
+# the prefilter's and the split's configs hold every setting a recipe gives them, spelt as flags.
+RECIPE_STAGES = ("filter",)
+JOURNAL_RECIPE = "recipe_from_journal"  # the key `curate.freshness.load_reports` gives `journal_recipe`'s answer
+
+
+def journal_recipe(stage: str, report: object, journals: list[dict]) -> str | None:
+    """The recipe of the `curate run` that wrote `stage`'s report, for a report written before reports named
+    their recipe (audit DA 2: an upgraded workspace's advice left the recipe out, and following it undid the
+    recipe's settings); None when the report names one, when a curate that records the recipe wrote it (its
+    ``freshness`` names the columns it covered, which came after: no recipe then means none was read), or when no
+    one run journal answers.
+
+    The rule: the run journal (`journal`: {"recipe", "steps"} of `journal/run-<recipe>.json`) whose run wrote the
+    report, i.e. holds a finished step named `stage` right after a step that left the catalog the report's run
+    started from (`input_catalog_sha256`). A `curate filter` run by hand starts from another catalog (the one the
+    run's last step left), so it gets none; two journals that match (the same catalog, two recipes) give none.
+
+    >>> steps = [{"name": "embed", "catalog_sha256": "a"}, {"name": "filter", "catalog_sha256": "b"}]
+    >>> journal_recipe("filter", {"input_catalog_sha256": "a"}, [{"recipe": "datasets/x.toml", "steps": steps}])
+    'datasets/x.toml'
+    >>> journal_recipe("filter", {"input_catalog_sha256": "b"}, [{"recipe": "datasets/x.toml", "steps": steps}])
+    """
+    if stage not in RECIPE_STAGES or not isinstance(report, dict) or report.get("recipe") is not None:
+        return None
+    record = report.get("freshness")
+    if isinstance(record, dict) and "columns" in record:
+        return None
+    started_from = report.get("input_catalog_sha256")
+    if not isinstance(started_from, str):
+        return None
+    found = {journal["recipe"] for journal in journals
+             if isinstance(journal, dict) and isinstance(journal.get("recipe"), str)
+             and _ran_from(journal.get("steps"), stage, started_from)}
+    return found.pop() if len(found) == 1 else None
+
+
+def _ran_from(steps: object, stage: str, catalog_sha256: str) -> bool:
+    """Whether the journal's `steps` hold a finished `stage` step right after one that left `catalog_sha256`."""
+    steps = [step for step in steps if isinstance(step, dict)] if isinstance(steps, list) else []
+    return any(step.get("name") == stage and "catalog_sha256" in step
+               and before.get("catalog_sha256") == catalog_sha256 for before, step in zip(steps, steps[1:]))
 
 
 def _config_classes() -> dict:

@@ -89,6 +89,22 @@ def stale_reason(stage: str, report: dict) -> str | None:
     >>> stale_reason("split", {}) is None  # its version 2 only warns more
     True
     """
+    heading = stale_heading(stage, report)
+    if heading is None or stage not in CHANGES or not heading.startswith(f"{stage}'s rules changed"):
+        return heading
+    then = recorded(report)
+    return f"{heading}: " + ", ".join(change.what for change in CHANGES[stage][then - 1:] if change.decides)
+
+
+def stale_heading(stage: str, report: dict) -> str | None:
+    """`stale_reason` without the list of what changed (a paragraph): what `curate status`'s table shows, the
+    whole reason being printed below it (audit DA 5: cut at "(version 1, now 2): 202…" at 100 and 200 columns).
+
+    >>> stale_heading("prefilter", {})
+    "prefilter's rules changed since it ran (version 1, now 2)"
+    >>> stale_heading("split", {}) is None, stale_heading("embed", {}) is None
+    (True, True)
+    """
     if stage not in CHANGES:
         return None
     then, now = recorded(report), version(stage)
@@ -96,9 +112,8 @@ def stale_reason(stage: str, report: dict) -> str | None:
         return f"its report's rules version is unreadable ({report.get('rules')!r})"
     if then > now:
         return f"{stage} ran under rules of a newer version of curate (version {then}, this one's {now})"
-    changed = [change.what for change in CHANGES[stage][then - 1:] if change.decides]
-    return f"{stage}'s rules changed since it ran (version {then}, now {now}): " + ", ".join(changed) if changed \
-        else None
+    changed = any(change.decides for change in CHANGES[stage][then - 1:])
+    return f"{stage}'s rules changed since it ran (version {then}, now {now})" if changed else None
 
 
 def new_warnings_note(stage: str, report: dict) -> str | None:

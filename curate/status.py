@@ -126,10 +126,27 @@ def stages_table(states: dict, reports: dict | None = None, now: datetime | None
     rows = []
     for s in states.values():
         run = last_run((reports or {}).get(s.stage))
+        shown, _ = table_reasons(s, (reports or {}).get(s.stage))
         rows.append({"stage": s.stage, "state": s.state, "last run": when_text(run["finished_at"], now),
-                     "took": duration_text(run["seconds"]), "what changed": "; ".join(s.reasons),
+                     "took": duration_text(run["seconds"]), "what changed": "; ".join(shown),
                      "run": s.command if s.state in ("stale", "unknown") else ""})
     return pd.DataFrame(rows)
+
+
+def table_reasons(state, report: object) -> tuple[list[str], list[str]]:
+    """(`state`'s reasons as `stages_table` shows them, the reasons it shows shortened, whole): a stage stale by
+    newer rules names every change since it ran in a paragraph, which the table cut to `…(version 1, now 2):
+    202…` (audit DA 5); its cell says `rules changed (version 1, now 2), see below`, and `curate status` prints
+    the stage's reasons whole below the table (`--json` keeps them whole)."""
+    from curate import stage_rules
+
+    record = report.get("freshness") if isinstance(report, dict) else None
+    whole = stage_rules.stale_reason(state.stage, record) if isinstance(record, dict) else None
+    if not whole or whole == stage_rules.stale_heading(state.stage, record) or whole not in state.reasons:
+        return list(state.reasons), []
+    short = (f"rules changed (version {stage_rules.recorded(record)}, now {stage_rules.version(state.stage)}), "
+             "see below")
+    return [short if reason == whole else reason for reason in state.reasons], [whole]
 
 
 def disk_usage(root: Path) -> dict:

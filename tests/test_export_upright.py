@@ -148,3 +148,87 @@ def test_a_hard_link_export_counts_the_photos_plain_readers_misread(ws, tmp_path
     assert result.written == 18
     misread = [line for line in result.warnings if "plain readers misread" in line]
     assert len(misread) == 1 and misread[0].startswith("6 hard-linked photos are their stored files")
+
+
+def export_before_upright(ws: Workspace, out, config: ExportConfig, monkeypatch) -> None:
+    """An export as curate wrote it before 2026-12-06: every photo's stored bytes copied as they are, and content
+    keys without `:upright` (in the state, a shard's key, and an object store's upload record)."""
+    import json
+
+    import curate.export.files
+    import curate.export.writers
+    from curate.export.state import load_state, save_state
+    from curate.export.upload import UPLOAD_RECORD
+
+    real_key = curate.export.writers.shard_key
+    with monkeypatch.context() as patch:
+        for module in (curate.export.files, curate.export.writers):
+            patch.setattr(module, "upright_copy", lambda source, ext: None)
+        patch.setattr(curate.export.writers, "shard_key", lambda shard, lines: real_key(
+            shard.assign(content_key=shard["content_key"].str.removesuffix(":upright")), lines))
+        result = export_workspace(ws, out, config)
+    folder = out if result.upload is None else result.upload.staging
+    save_state(folder, {target: key.removesuffix(":upright") for target, key in load_state(folder).items()})
+    if result.upload is not None:
+        import fsspec
+
+        memory = fsspec.filesystem("memory")
+        record = json.loads(memory.cat_file(f"{out}/{UPLOAD_RECORD}"))
+        record["files"] = {target: key.removesuffix(":upright") for target, key in record["files"].items()}
+        memory.pipe_file(f"{out}/{UPLOAD_RECORD}", json.dumps(record).encode())
+
+
+def test_the_first_export_after_the_upgrade_rewrites_only_the_photos_written_otherwise_now(ws, tmp_path, monkeypatch):
+    """Audit DA 9: the first export into a folder an export before the upright rule wrote rewrote every file (98
+    of 98, 84 byte-identical) without saying why. The files that hold what this version writes are kept."""
+    out = tmp_path / "out"
+    export_before_upright(ws, out, ExportConfig("imagefolder"), monkeypatch)
+    images = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in out.glob("train/*/*")}
+    assert len(images) == 18
+    result = export_workspace(ws, out, ExportConfig("imagefolder"))
+    assert result.written == 6 and result.reused >= 12  # the odd ones, now upright; the rest as they were
+    assert any(note.startswith("6 photos were written") for note in result.notes)
+    kept = [path for path, facts in images.items() if (path.stat().st_ino, path.stat().st_mtime_ns) == facts]
+    assert len(kept) == 12 and not any(path.stem in set(exported(ws).query("odd").index) for path in kept)
+    check(exported(ws), ws, {path.stem: path.read_bytes() for path in out.glob("train/*/*")})
+    again = export_workspace(ws, out, ExportConfig("imagefolder"))
+    assert again.written == 0
+
+
+def test_the_first_upload_after_the_upgrade_sends_only_the_photos_written_otherwise_now(ws, monkeypatch):
+    """Audit DA 9, for an object store: the files kept locally are the objects sent then, so they are not sent
+    again."""
+    fsspec = pytest.importorskip("fsspec")
+    url = "memory://upright-upgrade/export"
+    memory = fsspec.filesystem("memory")
+    try:
+        export_before_upright(ws, url, ExportConfig("imagefolder"), monkeypatch)
+        sent = []
+        real = memory.put_file
+        monkeypatch.setattr(memory, "put_file", lambda local, remote, *a, **k: (sent.append(remote),
+                                                                                 real(local, remote, *a, **k)))
+        result = export_workspace(ws, url, ExportConfig("imagefolder"))
+        images = [name for name in sent if "/train/" in name]
+        assert len(images) == 6 and result.written == 6, sent
+        sent.clear()
+        assert export_workspace(ws, url, ExportConfig("imagefolder")).upload.uploaded == 0 and sent == []
+    finally:
+        if memory.exists("memory://upright-upgrade"):
+            memory.rm("memory://upright-upgrade", recursive=True)
+
+
+def test_shards_an_export_before_the_upgrade_wrote_are_written_again_once_and_it_says_why(ws, tmp_path,
+                                                                                           monkeypatch):
+    """Audit DA 9: a shard holds many photos, so it is written again once after the upgrade, and a note says
+    why (`shards_before_upright_note`); the export after it writes none."""
+    out = tmp_path / "wds"
+    export_before_upright(ws, out, ExportConfig("webdataset", shard_samples=5), monkeypatch)
+    result = export_workspace(ws, out, ExportConfig("webdataset", shard_samples=5))
+    shards = len(list(out.glob("*.tar")))
+    assert result.written == shards >= 3
+    assert [note for note in result.notes if "written again once because an export made before" in note] == \
+        [f"{shards} shards were written again once because an export made before 2026-12-06 wrote them: since then a "
+         "photo that plain readers misread is written as the upright 8-bit pixels curate judged, and a shard records "
+         "which way its photos were written (a re-export writes none again)"]
+    again = export_workspace(ws, out, ExportConfig("webdataset", shard_samples=5))
+    assert again.written == 0 and not any("written again once" in note for note in again.notes)

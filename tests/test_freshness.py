@@ -161,6 +161,33 @@ def test_a_stage_run_under_older_rules_reads_stale_and_says_what_changed(ws):
     assert workspace_states(ws)["prefilter"].state == FRESH
 
 
+def test_the_status_table_shows_the_rules_heading_and_the_whole_reason_below_it(ws):
+    """Audit DA 5: the status table cut the rules reason at `…(version 1, now 2): 202…` at 100 and 200 columns, so
+    what changed (and a second reason) could be read only in `--json` or the report. The cell says the versions;
+    the stage's reasons are printed whole below the table; `--json` keeps them whole."""
+    _set_rules(ws, "prefilter", None)
+    found, reports = workspace_states(ws), load_reports(ws)
+    whole = found["prefilter"].reasons[0]
+    from curate import stage_rules
+
+    now = stage_rules.version("prefilter")
+    assert whole.startswith(f"prefilter's rules changed since it ran (version 1, now {now}): up to ")
+    status = curate("status", "-w", str(ws.root), "--json")
+    assert json.loads(status.output)["stages"]["prefilter"]["reasons"][0] == whole
+    printed = curate("status", "-w", str(ws.root))
+    assert printed.exit_code == 0, printed.output
+    assert f"stale (prefilter): {whole}" in " ".join(printed.output.split())  # (printed whole: no width cuts it)
+
+    from curate.status import stages_table, table_reasons
+
+    shown, below = table_reasons(found["prefilter"], reports["prefilter"])
+    assert shown == [f"rules changed (version 1, now {now}), see below"] and below == [whole]
+    cells = stages_table(found, reports).set_index("stage")["what changed"]
+    assert cells["prefilter"] == shown[0] and cells["split"] == "prefilter is stale"
+    assert table_reasons(found["split"], reports["split"]) == (["prefilter is stale"], [])
+    assert table_reasons(found["filter"], reports["filter"]) == ([], [])
+
+
 @pytest.mark.parametrize("written_by", ["the older version", "a later command"])
 def test_a_report_from_before_a_schema_column_was_added_is_judged_over_the_columns_it_covered(ws, written_by):
     """Audit DA MED-1: every workspace of an earlier version read its filter and prefilter as "changed or reset"

@@ -7,6 +7,7 @@ import json
 import pandas as pd
 
 from curate.cli.common import (
+    MAX_CELL_CHARS,
     CatalogEngineOption,
     JsonOption,
     WorkspaceOption,
@@ -22,6 +23,7 @@ from curate.status import (
     size_text,
     stages_table,
     status_counts,
+    table_reasons,
     tag_counts,
     workspace_status,
 )
@@ -45,6 +47,11 @@ def status(workspace_path: WorkspaceOption = None, catalog_engine: CatalogEngine
                   markup=False, highlight=False, soft_wrap=True)
     print_table(printable_frame(stages_table(states, reports)),
                 title="stages (fresh: its inputs are what it last read; last run from its report)")
+    for state in states.values():  # reasons the table shortened or cut (the rules changed: a paragraph)
+        shown, shortened = table_reasons(state, reports.get(state.stage))
+        if shortened or len("; ".join(shown)) > MAX_CELL_CHARS:
+            console.print(printable(f"{state.state} ({state.stage}): {'; '.join(state.reasons)}"), highlight=False,
+                          markup=False, soft_wrap=True)
     stale = [state.command for state in states.values() if state.state == "stale"]
     if stale:  # whole, one per line, in order: a narrow table cuts long commands off with "…" (audit AN)
         console.print("to bring the stale stages up to date, run in order:", highlight=False, markup=False)

@@ -73,6 +73,21 @@ def misread_links_warning(photos: int, link: str) -> str:
             "to write such photos as the upright 8-bit pixels curate judged (docs/export.md)")
 
 
+def shards_before_upright_note(shards: int) -> str:
+    """Why an export wrote shards again whose photos had not changed (audit DA 9): an export made before 2026-12-06
+    wrote them (`curate.export.state.UPRIGHT`). A folder format keeps such files where they hold what this version
+    writes; a shard holds many photos and is written again once.
+
+    >>> shards_before_upright_note(1)[:57]
+    '1 shard was written again once because an export made bef'
+    """
+    one = shards == 1
+    return (f"{shards:,} shard{' was' if one else 's were'} written again once because an export made before "
+            "2026-12-06 wrote " + ("it" if one else "them") + ": since then a photo that plain readers misread is "
+            "written as the upright 8-bit pixels curate judged, and a shard records which way its photos were "
+            "written (a re-export writes none again)")
+
+
 def plan_warnings(plan: ExportPlan, out: Path) -> list[str]:
     """What the export left out that the user can put back, and what it holds that a stage doubted: one line
     each (the command line prints them; `--json` and `curate run` carry them too: audit AW4, where they were

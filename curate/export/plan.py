@@ -22,6 +22,7 @@ from curate import schema
 from curate.catalog_batches import arrow_list_column
 from curate.errors import DataContractError
 from curate.export.config import SPLITS, UNSPLIT, ExportConfig
+from curate.export.state import UPRIGHT
 from curate.leakage import TOUCH_COLUMNS, HeldOutKeys, touching_reasons
 
 DAMAGED_SIZE = -1.0  # an image size that says: the stored bytes no longer match their SHA-256 (curate.export.source)
@@ -356,8 +357,8 @@ def place(rows: pd.DataFrame, names: pd.Series, config: ExportConfig, classes: l
     rows["ext"] = rows["ext"].astype("str")
     rows["shard"] = None if shards is None else shards.to_numpy()
     rows["content_key"] = (rows["sha256"].astype(str) + ":" + rows["ext"] + ":"
-                           + str(config.resize or 0) + ":" + config.link + ":upright")  # reencode.upright_copy's
-    # pixels (since 2026-12-06): an export made before holds rotated and 16-bit photos as stored, rewritten once
+                           + str(config.resize or 0) + ":" + config.link + UPRIGHT)  # reencode.upright_copy's
+    # pixels (since 2026-12-06): an export made before holds its files under keys without it (state.same_content)
     return rows
 
 

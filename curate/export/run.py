@@ -39,6 +39,7 @@ from curate.export.messages import (
     nothing_to_export,
     plan_warnings,
     renamed_folder_notes,
+    shards_before_upright_note,
     touching_notes,
 )
 from curate.export.plan import ExportPlan
@@ -261,6 +262,8 @@ def _export(ws: Workspace, out: Path, config: ExportConfig, source: ImageSource,
                      f"curate judged, not {'its' if one else 'their'} stored bytes: an EXIF rotation, 16- or "
                      "32-bit pixels, a colour profile other than sRGB or transparency, which torchvision, "
                      "webdataset, timm and Keras would not apply (docs/export.md)")
+    if source.shards_before_upright:  # (audit DA 9: every file written again, and nothing said why)
+        notes.append(shards_before_upright_note(source.shards_before_upright))
     misread = [misread_links_warning(source.misread_links, config.link)] if source.misread_links else []
     if earlier is not None and earlier != config.format:  # not in export.json: a fact of this run (audit AL F7)
         notes.append(f"{out} held an earlier {earlier} export: its files were removed ({removed:,} in all) and this "

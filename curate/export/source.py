@@ -101,6 +101,7 @@ class ImageSource:
         self.verify = True  # hash what is read for writing (see the module's docstring)
         self.damaged: set[str] = set()  # image_path of every image found damaged
         self.upright = 0  # images written as curate's pixels, not their stored bytes (reencode.upright_copy)
+        self.shards_before_upright = 0  # shards an export before the upright rule wrote, written again (writers)
         self.misread_links = 0  # images linked as stored bytes a plain reader misreads (reencode.link_reads_otherwise)
 
     def __enter__(self) -> ImageSource:

@@ -21,6 +21,48 @@ MANIFEST_FILE = "export.json"
 PLAN_FOLDER = ".export-plan-"  # prefix of the temporary folder of the plan's sorted buckets
 
 
+# A photo's content key (`curate.export.plan.place`) ends in UPRIGHT since 2026-12-06, when an export began to write
+# a photo a plain reader misreads as curate's upright pixels (`reencode.upright_copy`); an export made before
+# copied every photo's stored bytes under the key without it, so the first export after the upgrade rewrote every
+# file (audit DA 9: 98 of 98, 84 of them byte-identical; for an object store, every one uploaded again). Such a file
+# whose photo needs no re-encoding is kept, under the key with AS_STORED: the stored bytes, which both the key
+# without UPRIGHT and the key with it name for that photo (`same_content`).
+UPRIGHT = ":upright"
+AS_STORED = ":stored"
+
+
+def before_upright(key: str) -> str | None:
+    """The key an export before the upright rule gave the photo of `key` (None for a key without UPRIGHT: a shard's).
+
+    >>> before_upright("ab12:jpg:0:copy:upright"), before_upright("9f0e")
+    ('ab12:jpg:0:copy', None)
+    """
+    return key.removesuffix(UPRIGHT) if key.endswith(UPRIGHT) else None
+
+
+def as_stored(key: str) -> str:
+    """The key of a file an export before the upright rule wrote, found to be what this one writes (`AS_STORED`)."""
+    return f"{before_upright(key)}{AS_STORED}"
+
+
+def same_content(recorded: str | None, key: str) -> bool:
+    """Whether the file recorded under `recorded` holds what `key` names: the same key, or the stored bytes under
+    two of their names (`AS_STORED` beside the key with UPRIGHT, or beside the key before it). Not the key before
+    UPRIGHT beside the one with it: that photo may be written re-encoded now.
+
+    >>> same_content("a:jpg:0:copy:stored", "a:jpg:0:copy:upright"), same_content("a:jpg:0:copy", "a:jpg:0:copy:stored")
+    (True, True)
+    >>> same_content("a:jpg:0:copy", "a:jpg:0:copy:upright"), same_content(None, "a:jpg:0:copy:upright")
+    (False, False)
+    """
+    if recorded is None:
+        return False
+    if recorded == key:
+        return True
+    stored = key.removesuffix(AS_STORED) if key.endswith(AS_STORED) else None
+    return recorded == stored or (before_upright(key) is not None and recorded == as_stored(key))
+
+
 def load_state(out: Path) -> dict[str, str]:
     """{target: content key} of the files earlier exports into `out` finished (journal included)."""
     state: dict[str, str] = {}

@@ -22,7 +22,7 @@ from curate.export.files import Progress, place_file
 from curate.export.plan import ExportPlan, metadata_frame
 from curate.export.reencode import link_reads_otherwise, resized_jpeg, upright_copy
 from curate.export.source import Damaged, Fetched, ImageSource, Stored
-from curate.export.state import Journal
+from curate.export.state import Journal, as_stored, before_upright, same_content
 from curate.export.state_on_disk import StateOnDisk
 
 TAR_MTIME = 946_684_800  # 2000-01-01: every member gets it, so that shards are byte-identical
@@ -43,16 +43,24 @@ def write_folder_files(out: Path, plan: ExportPlan, source: ImageSource, config:
         known = previous.window(rows) if on_disk else previous
         planned = list(rows[["target", "content_key", "image_path"]].itertuples(index=False, name=None))
         # plain strings: pathlib costs more than the link itself here
-        needed = [known.get(target) != key or not os.path.lexists(f"{root}/{target}") for target, key, _ in planned]
+        there = [os.path.lexists(f"{root}/{target}") for target, _, _ in planned]
+        needed = [not (same_content(known.get(target), key) and here) for (target, key, _), here in zip(planned, there)]
+        recorded = [key if need else known[target] for (target, key, _), need in zip(planned, needed)]
         images = source.images(image_path for (_, _, image_path), need in zip(planned, needed) if need)
         try:
-            for (target, key, _), need in zip(planned, needed):
+            for number, ((target, key, _), need) in enumerate(zip(planned, needed)):
                 if need:
                     image = next(images)
                     if isinstance(image, Damaged):  # left out: the export plans again without it
                         done += 1
                         continue
                     path = f"{root}/{target}"
+                    if there[number] and known.get(target) == before_upright(key) and \
+                            written_as_now(image, path, config):  # (an export made before the upright rule)
+                        recorded[number] = as_stored(key)
+                        journal.done(target, recorded[number])
+                        done += 1
+                        continue
                     folder = os.path.dirname(path)
                     if folder not in made:
                         os.makedirs(folder, exist_ok=True)
@@ -68,10 +76,26 @@ def write_folder_files(out: Path, plan: ExportPlan, source: ImageSource, config:
         finally:
             images.close()
         if on_disk:
-            previous.record(rows["target"], rows["content_key"])
+            previous.record(rows["target"], pd.Series(recorded, dtype=object))
         else:
-            keys.update(zip(rows["target"], rows["content_key"]))
+            keys.update(zip(rows["target"], recorded))
     return written, keys
+
+
+def written_as_now(image: Stored, path: str, config: ExportConfig) -> bool:
+    """Whether the file an export made before the upright rule (`curate.export.state.UPRIGHT`) placed at `path`
+    for `image` is what `place_file` places now: a resized copy or a link always (the rule re-encodes neither);
+    a copy when the file is the stored bytes' size and the photo needs no re-encoding (`upright_copy`, which
+    reads the image's header, and decodes only a photo with transparency)."""
+    if config.resize or (config.link != "copy" and not isinstance(image, Fetched)):
+        return True
+    try:
+        size = len(image.data) if isinstance(image, Fetched) else os.path.getsize(image)
+        if os.path.getsize(path) != size:
+            return False
+    except OSError:
+        return False
+    return upright_copy(image, path.rsplit(".", 1)[-1]) is None
 
 
 def shard_key(shard: pd.DataFrame, metadata_lines: list[str]) -> str:
@@ -113,6 +137,9 @@ def write_shards(out: Path, plan: ExportPlan, source: ImageSource, config: Expor
         key = keys[shard_name] = shard_key(shard, lines)
         path = out / shard_name
         if previous.get(shard_name) != key or not path.exists():
+            # an export made before the upright rule (curate.export.state.UPRIGHT): its shards are written once more
+            earlier = path.exists() and previous.get(shard_name) == shard_key(
+                shard.assign(content_key=shard["content_key"].map(before_upright)), lines)
             images = _intact(source.images(shard["image_path"]))
             journal.begin(shard_name)
             try:
@@ -121,6 +148,7 @@ def write_shards(out: Path, plan: ExportPlan, source: ImageSource, config: Expor
                 else:
                     upright = _write_tar(path, shard, lines, images, config.resize)
                 source.upright += upright
+                source.shards_before_upright += earlier
                 journal.done(shard_name, key)
                 written += 1
             except _DamagedImage:
