@@ -10,6 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from classify.config import TrainConfig
+from classify.run_inputs import (
+    evaluation_unchanged,
+    record_evaluation,
+    record_training,
+    recorded_training,
+    training_unchanged,
+)
 from curate.pipeline.training import TrainingSteps, register_training
 from curate.workspace import Workspace
 
@@ -17,14 +24,17 @@ from curate.workspace import Workspace
 def train_step(ws: Workspace, run_dir: Path, config: TrainConfig) -> str:
     """Train into `run_dir` (resuming an interrupted run there); one line: the run and its val accuracy.
 
-    The step runs again when something before it changed (the split, its settings, `--from`): a run already
-    in `run_dir` that cannot be resumed on what is there now (a finished one, or one whose checkpoint holds
-    another split or settings) is moved aside, never deleted (`set_aside`), and a new one trained."""
+    The step runs again when something before it ran again and what training reads changed since the run in
+    `run_dir` was trained (its photos, labels, split or settings: classify.run_inputs), or with `--from`: a run
+    already in `run_dir` that cannot be resumed on what is there now (a finished one this step recorded, or one
+    whose checkpoint holds another split or settings) is moved aside, never deleted (`set_aside`), and a new one
+    trained. (A finished run it did not record, e.g. one of an earlier version, is resumed on the same split and
+    settings: it ends at once, and is recorded.)"""
     from classify.train import CHECKPOINT, train
 
     resume = (run_dir / CHECKPOINT).exists()
     moved = None
-    if resume and not _resumable(ws, run_dir, config):
+    if resume and (recorded_training(run_dir) or not _resumable(ws, run_dir, config)):
         moved, resume = set_aside(run_dir), False
     elif not resume and run_dir.is_dir() and any(run_dir.iterdir()):
         if never_trained(run_dir):
@@ -33,6 +43,7 @@ def train_step(ws: Workspace, run_dir: Path, config: TrainConfig) -> str:
         else:
             moved = set_aside(run_dir)
     trainer = train(ws, run_dir, config, resume=resume)
+    record_training(ws, run_dir, config)  # what it trained on: the next `curate run --train` may skip it
     accuracy = trainer.meta().metrics.get("val_accuracy")
     shown = "n/a" if accuracy is None else f"{accuracy:.1%}"
     aside = f"; the earlier run there moved to {moved}" if moved else ""
@@ -101,6 +112,7 @@ def evaluate_step(ws: Workspace, run_dir: Path, settings) -> str:
     evaluation, _ = evaluate_run.evaluate_and_write(run_dir, ws, settings.split, settings.top_losses, settings.device,
                                                     compare_random_split=settings.compare_random_split,
                                                     uncurated=settings.uncurated)
+    record_evaluation(ws, run_dir, settings)
     report = evaluation.report
     lines = [f"{settings.split} accuracy {report.accuracy:.1%} on {report.photos:,} photos "
              f"({interval_text(*report.accuracy_interval)})",
@@ -125,5 +137,6 @@ def topic_scorer(config: TrainConfig | None = None):
     return score
 
 
-STEPS = TrainingSteps(config=TrainConfig, train=train_step, evaluate=evaluate_step, topic_scorer=topic_scorer)
+STEPS = TrainingSteps(config=TrainConfig, train=train_step, evaluate=evaluate_step, topic_scorer=topic_scorer,
+                      train_unchanged=training_unchanged, evaluate_unchanged=evaluation_unchanged)
 register_training(STEPS)

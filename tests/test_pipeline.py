@@ -547,6 +547,122 @@ def test_a_changed_split_trains_again_and_sets_the_earlier_run_aside(trained, tm
     assert fresh["catalog_sha256"] != json.loads((earlier / "model.json").read_text())["catalog_sha256"]
 
 
+def test_a_step_that_can_tell_its_inputs_are_unchanged_is_skipped_after_a_step_before_it_ran(tmp_path):
+    """`Step.unchanged` (the train and evaluate steps'): the runner skips such a step when it answers, even though
+    a step before it ran again, says why and how to run it anyway, journals it as done, and calls its `keep`;
+    `--from` runs it whatever it answers."""
+    from curate.pipeline import Unchanged
+
+    ran, kept, lines = [], [], []
+    same = {"b": False}
+
+    def step(name: str, settings: dict, unchanged=None) -> pipeline.Step:
+        return pipeline.Step(name, settings, lambda ws: ran.append(name) or f"{name} done", unchanged=unchanged)
+
+    def b_unchanged(ws):
+        return Unchanged("its inputs are as they were", keep=lambda ws: kept.append("b")) if same["b"] else None
+
+    recipe = load_recipe(str(write_recipe(tmp_path, BASE)))
+    ws = Workspace(tmp_path / "ws")
+
+    def run(settings: int, restart_from: str | None = None) -> list[str]:
+        ran.clear()
+        steps = [step("a", {"x": settings}), step("b", {}, b_unchanged), step("c", {})]
+        return [o.status for o in pipeline.run_pipeline(ws, recipe, steps, restart_from, echo=lines.append)]
+
+    assert run(1) == ["ran"] * 3 and ran == ["a", "b", "c"] and not kept
+    same["b"] = True
+    assert run(2) == ["ran", "skipped", "ran"] and ran == ["a", "c"] and kept == ["b"]
+    assert "[2/3] b: skipped: its inputs are as they were; `--from b` runs it again" in lines
+    assert run(2) == ["skipped"] * 3 and ran == []  # journalled as done
+    assert run(2, restart_from="a") == ["ran"] * 3 and ran == ["a", "b", "c"] and kept == ["b"]
+
+
+def _model_state(ws: Workspace) -> tuple:
+    """(the run's weights, their modification time, the runs/ folder's entries): what a new training changes."""
+    weights = ws.root / "runs" / "tiny" / "model.safetensors"
+    return weights.read_bytes(), weights.stat().st_mtime_ns, sorted(p.name for p in (ws.root / "runs").iterdir())
+
+
+def test_an_upgrade_that_leaves_what_training_reads_as_it_was_does_not_train_again(trained, tmp_path):
+    """An upgrade re-ran the prefilter (its rules changed) to the same decisions, and `curate run --train` trained
+    the same model again after it, because the train step followed every step that ran. Training (and its
+    evaluation) is skipped when the photos, labels, split and settings it reads are the ones its run was made
+    from, saying so and how to train anyway; `--from train` still trains again."""
+    import shutil
+
+    path, trained_ws, _ = trained
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(trained_ws.root, ws.root)
+    report = json.loads((ws.reports_dir / "prefilter.json").read_text())
+    del report["freshness"]["rules"]  # as the previous version wrote it
+    (ws.reports_dir / "prefilter.json").write_text(json.dumps(report))
+    before = _model_state(ws)
+    said, _ = _dry_run(path, ws)
+    assert said["prefilter"] == "would run"
+    assert said["train"].startswith("would run, or be skipped if the steps before it leave what it reads as it is")
+    result = runner.invoke(app, ["run", str(path), "--train", "--workspace", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    states = run_lines(result)
+    assert states["prefilter"] == states["split"] == states["report"] == "ran"
+    assert states["train"] == states["evaluate"] == "skipped"
+    text = " ".join(result.output.split())
+    assert f"train: skipped: {ws.root / 'runs' / 'tiny'} was trained on the same" in text
+    assert "with the same settings; `--from train` runs it again" in text
+    assert _model_state(ws) == before  # no new training, no run set aside
+    report = json.loads((ws.root / "report" / "report.json").read_text())
+    assert "stale" not in report["sections"]["training"] and "absent" not in report["sections"]["training"]
+    again = runner.invoke(app, ["run", str(path), "--train", "--workspace", str(ws.root)])
+    assert again.exit_code == 0 and set(run_lines(again).values()) == {"skipped"}, again.output
+    forced = runner.invoke(app, ["run", str(path), "--train", "--workspace", str(ws.root), "--from", "train"])
+    assert forced.exit_code == 0, forced.output
+    assert run_lines(forced)["train"] == run_lines(forced)["evaluate"] == "ran"
+    assert "the earlier run there moved to" in " ".join(forced.output.split())
+    assert any(p.name.startswith("tiny.earlier-") for p in (ws.root / "runs").iterdir())
+
+
+def test_a_review_that_leaves_the_training_photos_as_they_were_does_not_train_again(trained, tmp_path):
+    """A review after a trained run (a reviewer kept a photo that was kept): `curate run --train` ran the steps
+    reading the reviewed catalog, and trained again on the same photos. Training and evaluation are now skipped
+    (the report does not call the evaluation stale); a review that changes a training photo's label trains again,
+    the earlier run set aside (it was resumed: the split alone was compared)."""
+    import shutil
+
+    from curate.review.journal import new_decision
+
+    path, trained_ws, _ = trained
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(trained_ws.root, ws.root)
+    catalog = read_catalog(ws)
+    kept = catalog[(catalog["status"] == "kept") & ~catalog["is_label_issue"].eq(True)]
+    decisions = tmp_path / "keep.jsonl"
+    decisions.write_text(json.dumps(new_decision(kept["photo_id"].iloc[0], "keep", who="tester")) + "\n")
+    start = catalog_sha256(ws)
+    assert runner.invoke(app, ["review", "-w", str(ws.root), "--import-decisions", str(decisions)]).exit_code == 0
+    assert catalog_sha256(ws) != start
+    before = _model_state(ws)
+    result = runner.invoke(app, ["run", str(path), "--train", "--workspace", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    states = run_lines(result)
+    assert states["split"] == "skipped" and states["check-leakage"] == states["report"] == "ran"
+    assert states["train"] == states["evaluate"] == "skipped"
+    assert _model_state(ws) == before
+    evaluation = json.loads((ws.root / "runs" / "tiny" / "evaluation" / "evaluation.json").read_text())
+    assert evaluation["catalog_sha256"] == catalog_sha256(ws) and evaluation["scored_catalog_sha256"] == start
+    report = json.loads((ws.root / "report" / "report.json").read_text())
+    assert "stale" not in report["sections"]["training"]
+    # a relabel leaves the split as it was, and a finished run was resumed on it: the model of the old label kept
+    photo = kept[kept["split"] == "train"].iloc[-1]
+    other = sorted(set(kept["label"]) - {photo["label"]})[0]
+    decisions.write_text(json.dumps(new_decision(photo["photo_id"], "relabel", label=other, who="tester")) + "\n")
+    assert runner.invoke(app, ["review", "-w", str(ws.root), "--import-decisions", str(decisions)]).exit_code == 0
+    relabelled = runner.invoke(app, ["run", str(path), "--train", "--workspace", str(ws.root)])
+    assert relabelled.exit_code == 0, relabelled.output
+    assert run_lines(relabelled)["train"] == run_lines(relabelled)["evaluate"] == "ran"
+    assert "the earlier run there moved to" in " ".join(relabelled.output.split())
+    assert "resumed" not in relabelled.output
+
+
 def test_a_toml_date_where_text_is_wanted_is_named_as_written_not_as_python(tmp_path):
     """Audit H: `name = 1979-05-27T07:32:00Z` was refused with `got datetime.datetime(1979, 5, 27, ...)`."""
     path = tmp_path / "dated.toml"
@@ -691,3 +807,57 @@ def test_a_folder_recipe_without_labels_takes_the_folder_names(tmp_path):
     said = " ".join(result.output.split())
     assert "kept 18 of the 18 photos of the earlier split where they were; 12 new to the split" in said
     assert "since the last report: photos 18 → 30 (+12); kept 18 → 30 (+12)" in said
+
+
+def _as_before_recipes_were_recorded(ws: Workspace) -> dict:
+    """The filter's report as a curate of before 2026-12-06 wrote it: no recipe, no columns, no rules version."""
+    path = ws.reports_dir / "filter.json"
+    report = json.loads(path.read_text())
+    report.pop("recipe")
+    for key in ("columns", "rules"):
+        report["freshness"].pop(key)
+    path.write_text(json.dumps(report))
+    return report
+
+
+def test_an_older_filter_report_gets_the_recipe_of_the_run_that_wrote_it(trained, tmp_path):
+    """Audit DA MED-2: a filter report written before reports named their recipe got `curate filter -w …` as its
+    command (status, check-leakage's, export's and evaluate's refusals); following it undid the recipe's settings.
+    The run journal whose run wrote the report names the recipe; a filter run by hand gets none."""
+    from curate.freshness import workspace_states
+
+    path, trained_ws, _ = trained
+    ws = Workspace(tmp_path / "ws")
+    subprocess.run(["cp", "-a", str(trained_ws.root), str(ws.root)], check=True)
+    assert json.loads((ws.reports_dir / "filter.json").read_text())["recipe"] == str(path)
+    report = _as_before_recipes_were_recorded(ws)
+    command = workspace_states(ws)["filter"].command
+    assert command.startswith(f"curate filter --recipe {path} "), command
+    status = runner.invoke(app, ["status", "-w", str(ws.root), "--json"])
+    assert status.exit_code == 0, status.output
+    assert f"run `curate filter --recipe {path} " in json.loads(status.output)["stages"]["filter"]["line"]
+    # not when another run wrote it: a filter by hand started from the catalog the recipe's last step left
+    report["input_catalog_sha256"] = catalog_sha256(ws)
+    (ws.reports_dir / "filter.json").write_text(json.dumps(report))
+    assert "--recipe" not in workspace_states(ws)["filter"].command
+    # nor for a report of a curate that records the recipe: it names none because none was read
+    report = json.loads((trained_ws.reports_dir / "filter.json").read_text())
+    report.pop("recipe")
+    (ws.reports_dir / "filter.json").write_text(json.dumps(report))
+    assert "--recipe" not in workspace_states(ws)["filter"].command
+
+
+def test_an_older_filter_report_gets_no_recipe_when_two_run_journals_answer(trained, tmp_path):
+    """The recipe is taken only when one run journal says its run wrote the report (two recipes run on the same
+    catalog cannot say which)."""
+    from curate.freshness import workspace_states
+
+    path, trained_ws, _ = trained
+    ws = Workspace(tmp_path / "ws")
+    subprocess.run(["cp", "-a", str(trained_ws.root), str(ws.root)], check=True)
+    _as_before_recipes_were_recorded(ws)
+    journal = json.loads((ws.journal_dir / "run-tiny.json").read_text())
+    (ws.journal_dir / "run-other.json").write_text(json.dumps({**journal, "recipe": "datasets/other.toml"}))
+    assert "--recipe" not in workspace_states(ws)["filter"].command
+    (ws.journal_dir / "run-other.json").write_text("{not json")  # an unreadable journal answers nothing
+    assert workspace_states(ws)["filter"].command.startswith(f"curate filter --recipe {path}")

@@ -37,12 +37,16 @@ def run(
         more = f" (and {len(missing) - 1} more missing)" if len(missing) > 1 else ""
         raise UsageError(missing[0] + more)
     if dry_run:
-        done, why = dry_run_skips(workspace(workspace_path), chosen, steps, first)
-        for number, step in enumerate(steps, 1):
-            again = " (runs again: --from)" if first is not None and number > first else \
-                ": done in an earlier run, would be skipped" if number <= done else ": would run"
-            console.print(f"[{number}/{len(steps)}] {step.name}{again}", highlight=False, markup=False)
-        if why and first is None:  # (audit DA: "would run" said no why)
+        here = workspace(workspace_path)
+        done, why = dry_run_skips(here, chosen, steps, first)
+        said = [" (runs again: --from)" if first is not None and number > first else
+                ": done in an earlier run, would be skipped" if number <= done else
+                unchanged_text(here, step, number == done + 1) or ": would run"
+                for number, step in enumerate(steps, 1)]
+        for number, (step, again) in enumerate(zip(steps, said, strict=True), 1):
+            console.print(f"[{number}/{len(steps)}] {step.name}{again}", highlight=False, soft_wrap=True,
+                          markup=False)
+        if why and first is None and said[done] == ": would run":  # (audit DA: "would run" said no why)
             console.print(f"why step {done + 1} would run: {why}", highlight=False, soft_wrap=True, markup=False)
         return
     ws = workspace(workspace_path)
@@ -63,6 +67,19 @@ def dry_run_skips(ws, recipe, steps, first: int | None) -> tuple[int, str | None
         return 0, "the workspace has no catalog yet"
     finished, why = finished_and_why(ws, recipe, steps)
     return (len(finished), why) if first is None else (min(len(finished), first), None)
+
+
+def unchanged_text(ws, step, first: bool) -> str | None:
+    """What a run now would do with a step that can tell its work is unchanged (training), when it is on
+    today's workspace: skip it when no step before it runs, else skip it if those steps leave what it reads as
+    it is; None otherwise (read only: a dry run writes nothing)."""
+    from curate.pipeline.runner import unchanged_since
+
+    if not ws.catalog_path.exists() or (same := unchanged_since(ws, step)) is None:
+        return None
+    if first:
+        return f": would be skipped: {same.why}"
+    return f": would run, or be skipped if the steps before it leave what it reads as it is now ({same.why})"
 
 
 def echo_step_line(line: str) -> None:

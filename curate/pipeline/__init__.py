@@ -27,8 +27,11 @@ the one the last recorded step left (someone ran a command by hand), every step 
 again; each is idempotent (ingest fetches nothing it already has). A stage step whose
 stage reads as stale (curate.freshness: an earlier stage re-ran after it, e.g. a
 `curate embed` by hand that left the catalog as it was) runs again with everything after
-it. Inside a step, resuming is the stage's own: ingest journals (and the sources'
-cursors), the embedding cache, training checkpoints (`--resume`).
+it. A step whose work outlives the run (train, evaluate) can tell that what it reads is
+unchanged since it made its outputs (`Step.unchanged`: classify records what a run folder was
+trained and evaluated on): it is then skipped, with a line saying why, even after a step before
+it ran again; `--from` runs it anyway. Inside a step, resuming is the stage's own: ingest
+journals (and the sources' cursors), the embedding cache, training checkpoints (`--resume`).
 """
 
 from curate.pipeline.runner import (
@@ -36,6 +39,7 @@ from curate.pipeline.runner import (
     Step,
     StepOutcome,
     StepSummary,
+    Unchanged,
     finished_steps,
     missing_inputs,
     recipe_ref,
@@ -50,8 +54,8 @@ from curate.pipeline.steps import _evaluate, _filter, check_devices, export_step
 from curate.pipeline.training import TrainingSteps, register_training, registered_training, training_steps
 
 __all__ = ["PIPELINE_STAGES", "SOURCE_STEPS", "EvaluateSettings", "ReportSettings", "Step", "StepOutcome",
-           "StepSummary",
-           "TrainingSteps", "_evaluate", "_filter", "_split_keys", "asdict_plain", "build_config", "check_devices",
+           "StepSummary", "TrainingSteps", "Unchanged",
+           "_evaluate", "_filter", "_split_keys", "asdict_plain", "build_config", "check_devices",
            "export_step", "finished_steps", "fingerprint", "missing_inputs", "plan", "recipe_ref", "register_training",
            "registered_training", "restart_index", "run_pipeline", "stage_steps", "stale_stages", "state_path",
            "training_steps"]

@@ -46,6 +46,19 @@ class Step:
     action: Callable[[Workspace], str | StepSummary]  # runs the step, returns its summary
     inputs: tuple[tuple[str, Path], ...] = ()  # (recipe key, local path) the step reads: `--dry-run` checks them
     needs: Callable[[], object] | None = None  # raises UsageError when the step cannot start (a Flickr API key)
+    # a step whose work outlives the run (training): `Unchanged` when what it made is still what it would make
+    # from today's workspace (read only); the runner then skips it even after a step before it ran again
+    unchanged: Callable[[Workspace], Unchanged | None] | None = None
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """A step's `unchanged` answer: why what it made last time still holds (one clause, e.g. "runs/demo was
+    trained on the same 412 photos with the same settings"), and `keep(ws)`, which the runner calls when it skips
+    the step for it (a dry run does not): it marks what the step made as made for today's catalog."""
+
+    why: str
+    keep: Callable[[Workspace], None] | None = None
 
 
 FOLDER_INPUTS = frozenset({"folder", "folders", "offtopic"})  # recipe keys naming a folder (`against`: either)
@@ -264,6 +277,16 @@ def run_pipeline(ws: Workspace, recipe: Recipe, steps: list[Step], restart_from:
             outcomes.append(StepOutcome(step.name, "skipped", 0.0, "done in an earlier run"))
             echo(f"{prefix}: done in an earlier run, skipped")
             continue
+        same = unchanged_since(ws, step) if first is None or number <= first else None  # (--from: run anyway)
+        if same is not None:
+            if same.keep is not None:
+                same.keep(ws)
+            record[number - 1]["catalog_sha256"] = catalog_sha256(ws) if ws.catalog_path.exists() else None
+            _save_state(ws, recipe, record[:number])
+            line = f"skipped: {same.why}; `--from {step.name}` runs it again"
+            outcomes.append(StepOutcome(step.name, "skipped", 0.0, line))
+            echo(f"{prefix}: {line}")
+            continue
         echo(f"{prefix} ...")
         started = time.perf_counter()
         answer = step.action(ws)
@@ -276,6 +299,14 @@ def run_pipeline(ws: Workspace, recipe: Recipe, steps: list[Step], restart_from:
         for warning in summary.warnings:
             warn(warning)
     return outcomes
+
+
+def unchanged_since(ws: Workspace, step: Step) -> Unchanged | None:
+    """The step's `unchanged` answer (None for a step without one). The steps after one that ran again run too;
+    one with this answer is skipped when what it reads came out the same: an upgrade whose prefilter re-ran to
+    the same decisions, or a review that left the split as it was, trained the same model again (minutes to
+    hours)."""
+    return step.unchanged(ws) if step.unchanged is not None else None
 
 
 def _save_state(ws: Workspace, recipe: Recipe, finished: list[dict]) -> None:

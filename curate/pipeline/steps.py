@@ -90,14 +90,21 @@ def _training(recipe: Recipe, where: str, needed: bool):
 
 
 def _train_and_evaluate(training, train_config, evaluate: EvaluateSettings, run_name: str) -> list[Step]:
-    """The train and evaluate steps (classify's, registered): one run folder, <workspace>/runs/<recipe>."""
+    """The train and evaluate steps (classify's, registered): one run folder, <workspace>/runs/<recipe>. Each
+    is skipped, even after a step before it ran again, when its run folder holds what it would make from today's
+    workspace (`Step.unchanged`)."""
     def run_dir(ws: Workspace) -> Path:
         return ws.runs_dir / run_name
 
+    def unchanged(check, settings):  # (classify's check, if it lends one: see TrainingSteps)
+        return (lambda ws: check(ws, run_dir(ws), settings)) if check is not None else None
+
     return [Step("train", {**asdict_plain(train_config), "run": run_name},
-                 lambda ws: training.train(ws, run_dir(ws), train_config)),
+                 lambda ws: training.train(ws, run_dir(ws), train_config),
+                 unchanged=unchanged(training.train_unchanged, train_config)),
             Step("evaluate", {**asdict_plain(evaluate), "run": run_name},
-                 lambda ws: _evaluate(ws, run_dir(ws), evaluate))]
+                 lambda ws: _evaluate(ws, run_dir(ws), evaluate),
+                 unchanged=unchanged(training.evaluate_unchanged, evaluate))]
 
 
 def export_step(recipe: Recipe, where: str) -> Step:

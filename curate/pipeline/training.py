@@ -28,12 +28,17 @@ class TrainingSteps:
     evaluate(ws, run_dir, settings) -> summary lines: scores the run (settings: EvaluateSettings).
     topic_scorer(config) -> scorer: out-of-fold topic scores for `curate prefilter --mode finetune`
     (see curate.prefilter.run.run_prefilter's `finetune`).
+    train_unchanged(ws, run_dir, config), evaluate_unchanged(ws, run_dir, settings) -> a
+    curate.pipeline.runner.Unchanged when run_dir's model (its evaluation) was made from what the step would
+    read today, else None: the steps' `unchanged` (None: the steps run whenever a step before them ran).
     """
 
     config: type
     train: Callable[[Workspace, Path, Any], str]
     evaluate: Callable[[Workspace, Path, Any], str]
     topic_scorer: Callable[[Any], Callable]
+    train_unchanged: Callable[[Workspace, Path, Any], Any] | None = None
+    evaluate_unchanged: Callable[[Workspace, Path, Any], Any] | None = None
 
 
 _registered: list[TrainingSteps] = []
