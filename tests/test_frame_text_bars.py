@@ -85,6 +85,31 @@ def phone_screenshot(photo: Image.Image, dark: bool = True, size: tuple[int, int
     return _decoded(canvas)
 
 
+def tall_phone_screenshot(photo: Image.Image, header: str, caption: str, size: tuple[int, int] = (1080, 2340)
+                          ) -> tuple[Image.Image, tuple[float, float]]:
+    """Audit DF's screenshot of today's phones (19.5:9): a black status bar, a white header with the poster's name
+    in 44 px bold, the photo at full width, a like line and a caption in 40 px bold under it, a navigation bar; and
+    the photo's (top, bottom) as shares of the height."""
+    width, height = size
+    canvas = Image.new("RGB", size, (18, 18, 18))
+    draw = ImageDraw.Draw(canvas)
+    bold = {"stroke_width": 1}
+    draw.rectangle((0, 0, width, 90), fill=(0, 0, 0))
+    draw.text((40, 25), "9:41", fill="white", font=ImageFont.load_default(size=40), stroke_fill="white", **bold)
+    draw.text((880, 25), "100%", fill="white", font=ImageFont.load_default(size=40), stroke_fill="white", **bold)
+    draw.rectangle((0, 100, width, 260), fill=(250, 250, 250))
+    draw.text((40, 150), header, fill="black", font=ImageFont.load_default(size=44), stroke_fill="black", **bold)
+    shown = photo.convert("RGB").resize((width, round(photo.height * width / photo.width)), Image.LANCZOS)
+    canvas.paste(shown, (0, 300))
+    below = 300 + shown.height
+    draw.text((40, below + 30), "♥ 1,204 likes", fill="white", font=ImageFont.load_default(size=40),
+              stroke_fill="white", **bold)
+    draw.text((40, below + 90), caption, fill="white", font=ImageFont.load_default(size=40), stroke_fill="white",
+              **bold)
+    draw.rectangle((0, height - 160, width, height), fill=(0, 0, 0))
+    return _decoded(canvas, "JPEG"), (300 / height, below / height)
+
+
 def _pattern(width: int = 400, height: int = 300, seed: int = 0) -> Image.Image:
     """A smooth random picture (no flat rows or columns)."""
     noise = np.random.default_rng(seed).uniform(0, 255, (height // 10, width // 10, 3)).astype(np.uint8)
@@ -108,6 +133,27 @@ def test_a_phone_screenshot_with_text_in_its_bars_is_framed(dark):
     # the picture: 0.42 of the height (a 4:3 photo in a 16:9 phone), the whole width
     assert abs((bottom - top) / height - 0.42) < 0.03 and (left, right) == (0, width)
     assert features.image_features(shot)["phash_trimmed"] is not None
+
+
+@pytest.mark.parametrize("aspect", [(16, 9), (4, 3), (3, 2)])
+@pytest.mark.parametrize("header, caption", [("@cars", "nice"),
+                                             ("@carspotter_official • Follow", "Look at this beauty #ferrari #cars")])
+def test_a_tall_phone_screenshot_with_large_text_is_framed_to_its_photo(aspect, header, caption):
+    """Audit DF 1: on a 1080x2340 screen the header's and the caption's 40-48 px text broke the border (the box began
+    at the header: 0 of 30 right), and a 16:9 photo, 0.26 of the height, was under the content share (no box)."""
+    from curate.filters.quality import shrink_for_statistics
+
+    photo = _pattern(480, round(480 * aspect[1] / aspect[0]), seed=aspect[0])
+    shot, (top_share, bottom_share) = tall_phone_screenshot(photo, header, caption)
+    grey = np.asarray(shrink_for_statistics(shot).convert("L"), dtype=np.float32)
+    box = content_box(grey)
+    assert box is not None
+    top, bottom, left, right = box
+    height, width = grey.shape
+    assert abs(top / height - top_share) < 0.01 and abs(bottom / height - bottom_share) < 0.01, (box, height)
+    assert (left, right) == (0, width)
+    trimmed = features.image_features(shot)["phash_trimmed"]
+    assert _bits(features.image_features(_decoded(photo))["phash"], trimmed) <= 8
 
 
 def test_text_in_a_bar_keeps_the_bar_a_border_but_a_picture_is_no_bar():

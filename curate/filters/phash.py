@@ -137,24 +137,31 @@ def _hash_thumbnail(image: Image.Image) -> Image.Image:
 # (docs/benchmarks.md, "Border-trimmed pHash" and "Text bars in a frame"): a row or column is flat when the
 # standard deviation of its grey values is at most BORDER_FLAT_STD (a PNG frame: 0; JPEG sky and walls: more)
 # or when at least BORDER_FLAT_SHARE of its pixels are within BORDER_TOLERANCE grey levels of its median (a
-# bar with a thin icon); the border is the flat lines at an edge, with runs of at most BORDER_GAP_SHARE of
-# the side of "bar" lines between them (at least BORDER_BAR_SHARE of the pixels at the median: a status bar's
-# clock, an app's title, a caption line); a border counts on a side when it is at least BORDER_MIN_SHARE of
-# that side; at least BORDER_MIN_SIDES sides need one (a sky band alone is one side: 6 % of scenes15/train
-# photos have one, 0.1 % have two); and the content left keeps at least CONTENT_MIN_SHARE of each side (a
-# landscape photo in a portrait phone's screenshot keeps 0.35-0.45 of its height).
+# bar with a thin icon); the border is the flat lines at an edge, with any run of at most BORDER_GAP_SHARE of the
+# side of other lines between flat ones of one colour (medians within BORDER_BAND_TOLERANCE grey levels: a status
+# bar's clock, an app's title, a caption line; flat lines of one colour around such a run say it is a band of the
+# frame, whatever its text, where a photo's first lines run from the frame's colour to its own sky's); a border
+# counts on a side when it is at
+# least BORDER_MIN_SHARE of that side; at least BORDER_MIN_SIDES sides need one (a sky band alone is one side: 6 %
+# of scenes15/train photos have one, 0.1 % have two); and the content left keeps at least CONTENT_MIN_SHARE of each
+# side (a landscape photo in a portrait phone's screenshot keeps 0.35-0.45 of a 16:9 screen's height, 0.25-0.26
+# of a 19.5:9 or 20:9 one's: most phones since 2018).
 BORDER_FLAT_STD = 3.0
 BORDER_TOLERANCE = 3.0
 BORDER_FLAT_SHARE = 0.9
-BORDER_BAR_SHARE = 0.6
 BORDER_GAP_SHARE = 0.05
+BORDER_BAND_TOLERANCE = 6.0
 BORDER_MIN_SHARE = 0.03
 BORDER_MIN_SIDES = 2
-CONTENT_MIN_SHARE = 0.3
+CONTENT_MIN_SHARE = 0.24
 # The version of the rule above that a catalog's `phash_trimmed` was computed with (curate.vision.features
 # recomputes the column for a workspace marked with an older one): 1, flat lines only (std <= 3, content >= 0.6
-# of each side); 2, text bars (2026-12-07).
-BORDER_RULE_VERSION = 2
+# of each side); 2, text bars (2026-12-07): a run between flat lines was a bar only when 60 % of its pixels sat at
+# its median, and content kept 0.3 of each side; 3, any short run between flat lines of one colour, content 0.24
+# (audit DF: a
+# 1080x2340 screenshot with a 40-48 px header and caption, and a 16:9 photo on such a screen, had no box or the
+# wrong one: 2 of 30 linked).
+BORDER_RULE_VERSION = 3
 
 
 def content_box(grey: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -199,25 +206,33 @@ def _border_run(part: np.ndarray, axis: int, start: int, end: int) -> tuple[int,
     gap = max(1, int(BORDER_GAP_SHARE * count))
     near = max(32, 3 * gap)
     if 2 * near < count:
-        head = _edge_lines(*_flat_and_bar(lines[:near]), gap)
-        tail = _edge_lines(*_flat_and_bar(lines[::-1][:near]), gap)
+        head = _edge_lines(*_flat(lines[:near]), gap)
+        tail = _edge_lines(*_flat(lines[::-1][:near]), gap)
         if max(head, tail) + gap + 1 < near:
             return start + head, end - tail
-    flat, bar = _flat_and_bar(lines)
+    flat, medians = _flat(lines)
     if flat.all():
         return start, start  # all flat: no content (content_box rejects it)
-    return start + _edge_lines(flat, bar, gap), end - _edge_lines(flat[::-1], bar[::-1], gap)
+    return (start + _edge_lines(flat, medians, gap),
+            end - _edge_lines(flat[::-1], medians[::-1], gap))
 
 
-def _flat_and_bar(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(flat, bar) flags of each line (row) of `lines` (see the rule above)."""
-    at_median = (np.abs(lines - np.median(lines, axis=1, keepdims=True)) <= BORDER_TOLERANCE).mean(axis=1)
-    return (lines.std(axis=1) <= BORDER_FLAT_STD) | (at_median >= BORDER_FLAT_SHARE), at_median >= BORDER_BAR_SHARE
+def _flat(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(whether each line (row) of `lines` is flat (see the rule above), each line's median grey)."""
+    medians = np.median(lines, axis=1, keepdims=True)
+    at_median = (np.abs(lines - medians) <= BORDER_TOLERANCE).mean(axis=1)
+    return (lines.std(axis=1) <= BORDER_FLAT_STD) | (at_median >= BORDER_FLAT_SHARE), medians[:, 0]
 
 
-def _edge_lines(flat: np.ndarray, bar: np.ndarray, gap: int) -> int:
-    """How many lines from the start are border: flat ones, with runs of at most `gap` bar lines between flat
-    ones (a run of bar lines not followed by a flat line, or longer, ends the border before it)."""
+def _edge_lines(flat: np.ndarray, medians: np.ndarray, gap: int) -> int:
+    """How many lines from the start are border: flat ones, with runs of at most `gap` other lines between flat
+    ones of one colour (`medians` within BORDER_BAND_TOLERANCE). A run not followed by such a flat line, or
+    longer, ends the border before it; so does one before any flat line.
+
+    >>> flat, grey = np.array([1, 1, 0, 0, 1, 0, 0, 0], bool), np.array([9, 9, 0, 0, 9, 0, 0, 0], float)
+    >>> _edge_lines(flat, grey, gap=2), _edge_lines(flat, grey + [0, 0, 0, 0, 90, 0, 0, 0], gap=2)
+    (5, 2)
+    """
     border, line = 0, 0
     while line < len(flat):
         if flat[line]:
@@ -225,9 +240,10 @@ def _edge_lines(flat: np.ndarray, bar: np.ndarray, gap: int) -> int:
             border = line
             continue
         after = line
-        while after < len(flat) and bar[after] and not flat[after] and after - line <= gap:
+        while after < len(flat) and not flat[after] and after - line <= gap:
             after += 1
-        if border == 0 or after - line > gap or after == len(flat) or not flat[after]:
+        if border == 0 or after - line > gap or after == len(flat) or not flat[after] \
+                or abs(medians[after] - medians[border - 1]) > BORDER_BAND_TOLERANCE:
             break
         line = after
     return border
