@@ -317,3 +317,34 @@ def test_the_keep_rule_puts_the_original_before_its_screenshot():
     catalog = schema.to_pandas(schema.conform(pd.DataFrame([{**base, **row} for row in rows]).drop(columns="cluster")))
     kept = group_representatives(catalog, pd.Series([row["cluster"] for row in rows], index=catalog.index))
     assert set(kept) == {f"t:photo:{name}" for name in KEPT_IN_AUDIT}
+
+
+@pytest.mark.skipif(not (REALDATA / "flickr-ferrari").is_dir(), reason="needs ../shared/realdata/flickr-ferrari")
+def test_screenshots_of_two_photos_in_one_app_frame_are_no_pair_but_two_of_one_photo_are():
+    """Audit DF 5: in one phone app's frame the whole pHashes of two different photos are 8-12 bits apart (the
+    frame is most of the picture: two of the real Ferraris 8 bits apart, their pictures 22); two framed images are
+    compared on their pictures."""
+    from curate.filters.neardup import mirror_pairs, phash_to_uint64
+
+    ferraris = sorted((REALDATA / "flickr-ferrari").rglob("*.jpg"))
+    one, other = open_rgb(ferraris[72]), open_rgb(ferraris[97])
+    texts = ("@carspotter_official • Follow", "Look at this beauty")
+    shots = [tall_phone_screenshot(one, *texts)[0], tall_phone_screenshot(other, *texts)[0],
+             tall_phone_screenshot(one, "@cars", "nice")[0]]
+    found = [features.image_features(shot) for shot in shots]
+    hashes, mirrors, trimmed = (phash_to_uint64([f[view] for f in found])
+                                for view in ("phash", "phash_mirror", "phash_trimmed"))
+    assert _bits(found[0]["phash"], found[1]["phash"]) <= 10  # the frame alone brings them near
+    first, second, _, _ = mirror_pairs(hashes, mirrors, 12, trimmed=trimmed)
+    pairs = set(zip(first.tolist(), second.tolist()))
+    assert (0, 2) in pairs and (0, 1) not in pairs and (1, 2) not in pairs
+    # and the thumbnails' tone search, which the looser limits turn on (colour 8, tone 5), does not bring them back
+    import base64
+
+    from curate.filters.verify import Evidence, LinkRule, link_pairs
+
+    thumbs = np.stack([np.frombuffer(base64.b64decode(f[features.THUMBNAIL_KEY]), np.uint8) for f in found])
+    evidence = Evidence(hashes, mirrors, thumbs=thumbs, trimmed=trimmed)
+    first, second, _ = link_pairs(evidence, LinkRule(max_bits=12, colour_diff=8, tone_diff=5, cosine=None,
+                                                     verify_cosine=None))
+    assert (0, 1) not in set(zip(first.tolist(), second.tolist()))

@@ -180,7 +180,8 @@ def mirror_pairs(hashes: np.ndarray, mirrors: np.ndarray, max_bits: int, *, bloc
     `trimmed` (optional): each image's border-trimmed pHash (`phash.trimmed_phash`), its own hash
     where it has no border. It is one more view of the image: a pair also qualifies when
     d(t_i, h_j), d(h_i, t_j) or d(t_i, t_j) <= max_bits (a screenshot of a photo, two screenshots
-    of it). Only images with a trimmed hash add entries to the search. `search_bits`: as
+    of it). Only images with a trimmed hash add entries to the search. Two images that both have a trimmed hash
+    are compared by d(t_i, t_j) alone unless d(h_i, h_j) <= FRAMED_WHOLE_BITS. `search_bits`: as
     `near_duplicate_pairs`'s (a cheaper search, lossy beyond it).
 
     Returns:
@@ -210,11 +211,21 @@ def mirror_pairs(hashes: np.ndarray, mirrors: np.ndarray, max_bits: int, *, bloc
     low, high = np.minimum(first[keep], second[keep]), np.maximum(first[keep], second[keep])
     codes = np.unique(low * n + high)
     low, high = codes // n, codes % n
-    plain = np.minimum(hamming_distance(hashes[low], hashes[high]), trimmed_distance(hashes, trimmed, low, high))
+    whole = hamming_distance(hashes[low], hashes[high])
+    plain = np.minimum(whole, trimmed_distance(hashes, trimmed, low, high))
     flipped = np.minimum(hamming_distance(hashes[low], mirrors[high]), hamming_distance(mirrors[low], hashes[high]))
     distance = np.minimum(plain, flipped)
+    # two framed images (two screenshots) are compared on their pictures: one app's frame makes the whole hashes of
+    # two different photos meet (audit DF 5: 8-12 bits apart in one phone frame, 20-32 trimmed), unless the whole
+    # images are all but the same (a screenshot and its re-encoded copy, whose boxes may differ by a few lines)
+    two_frames = (trimmed[low] != hashes[low]) & (trimmed[high] != hashes[high]) & (whole > FRAMED_WHOLE_BITS)
+    distance = np.where(two_frames, hamming_distance(trimmed[low], trimmed[high]), distance)
+    mirrored = (flipped < plain) & ~two_frames
     close = distance <= max_bits  # drops pairs found only through d(m_i, m_j) or d(t_i, m_j): not the rule's views
-    return low[close], high[close], distance[close], (flipped < plain)[close]
+    return low[close], high[close], distance[close], mirrored[close]
+
+
+FRAMED_WHOLE_BITS = 4  # two framed images this close as they are are copies whatever their boxes (see mirror_pairs)
 
 
 def trimmed_distance(hashes: np.ndarray, trimmed: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:

@@ -236,7 +236,9 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
 
 def _add_tone_candidates(evidence: Evidence, max_bits: int, first: np.ndarray, second: np.ndarray,
                          mirrored: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The pHash candidates plus pairs whose `tone_hashes` are within max_bits (unmirrored), each once."""
+    """The pHash candidates plus pairs whose `tone_hashes` are within max_bits (unmirrored), each once; not two
+    framed images (both with a trimmed hash) unless their pHashes are all but the same (neardup.mirror_pairs: one
+    app's frame makes the thumbnails of two different photos' screenshots agree, audit DF 5)."""
     from curate.filters import neardup
 
     n = len(evidence.hashes)
@@ -246,7 +248,11 @@ def _add_tone_candidates(evidence: Evidence, max_bits: int, first: np.ndarray, s
     for start in range(0, len(rows), PAIR_BATCH):  # thumbs may be memory-mapped: a batch in memory at a time
         tones[start:start + PAIR_BATCH] = tone_hashes(evidence.thumbs[rows[start:start + PAIR_BATCH]])
     tone_first, tone_second = (rows[side] for side in neardup.near_duplicate_pairs(tones, max_bits))
-    new = ~np.isin(tone_first * n + tone_second, first * n + second)
+    hashes, (_, trimmed) = np.asarray(evidence.hashes, dtype=np.uint64), evidence.views()
+    framed = np.asarray(trimmed, dtype=np.uint64) != hashes  # two framed images: their thumbnails are most frame
+    apart = neardup.hamming_distance(hashes[tone_first], hashes[tone_second]) > neardup.FRAMED_WHOLE_BITS
+    new = ~np.isin(tone_first * n + tone_second, first * n + second) & ~(framed[tone_first] & framed[tone_second]
+                                                                           & apart)
     order = np.argsort(np.concatenate([first * n + second, tone_first[new] * n + tone_second[new]]), kind="stable")
     return (np.concatenate([first, tone_first[new]])[order], np.concatenate([second, tone_second[new]])[order],
             np.concatenate([mirrored, np.zeros(int(new.sum()), bool)])[order])
