@@ -121,6 +121,7 @@ def resize_images(ws: Workspace, rows: pd.DataFrame, side: int = 256,
 
     Raises UsageError when the cache cannot be written (disk full, no permission)."""
     images = rows[["sha256", "image_path"]].drop_duplicates("sha256")
+    forget_read_otherwise(ws, side, images, workers)
     targets = {sha: resized_path(ws, sha, side) for sha in images["sha256"]}
     todo = images[[not targets[sha].exists() for sha in images["sha256"]]]
     failed: dict[str, str] = {}
@@ -142,6 +143,37 @@ def resize_images(ws: Workspace, rows: pd.DataFrame, side: int = 256,
                 advance()
     paths = rows["sha256"].map(lambda sha: None if sha in failed else str(targets[sha]))
     return paths, rows["sha256"].map(failed)
+
+
+def forget_read_otherwise(ws: Workspace, side: int, images: pd.DataFrame, workers: int = 4) -> int:
+    """Unless the resize cache of `side` is marked with the current way of reading pixels (curate.vision.pixel_read),
+    remove the resized images of the workspace's photos and of `images` (sha256, image_path) that an older way read
+    otherwise (a colour profile other than sRGB, read unconverted before 2026-12-06: review DG, training and the
+    topic gate saw their old colours while predict and serve convert), so that they are resized again, and mark
+    it; how many were removed. A cache begun today is marked at once."""
+    from curate.embed_cache import embeddable_images
+    from curate.vision import pixel_read
+    from curate.workspace import read_catalog
+
+    folder = ws.cache_dir / f"resized-{side}"
+    if pixel_read.current(folder):
+        return 0
+    stale: set[str] = set()
+    if folder.is_dir() and any(folder.iterdir()):
+        catalog = read_catalog(ws, required=False)
+        held = pd.concat([embeddable_images(catalog) if "image_path" in catalog else images.iloc[:0], images])
+        held = held.drop_duplicates("sha256")
+        stale, unread = pixel_read.read_otherwise(held, objectstore.locator(ws), max(1, workers))
+        for sha in stale:
+            resized_path(ws, sha, side).unlink(missing_ok=True)
+        if unread:  # (an image missing now is judged again next time)
+            return len(stale)
+    try:
+        pixel_read.mark(folder)
+    except OSError as exc:
+        raise UsageError(f"cannot write the resized image cache {folder} ({type(exc).__name__}: {exc}); free disk "
+                         "space or make it writable, then run again") from None
+    return len(stale)
 
 
 def ensure_resized(ws: Workspace, rows: pd.DataFrame, side: int = 256, workers: int = 4) -> pd.Series:

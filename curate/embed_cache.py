@@ -157,20 +157,22 @@ class EmbeddingCache:
     def forget_read_otherwise(self, images: pd.DataFrame, locate, workers: int = 2) -> int:
         """Unless the cache is marked with the current way of reading pixels (curate.vision.pixel_read), drop the
         vectors of `images` (sha256, image_path: the catalog's) that an older way computed differently (each part
-        holding one is rewritten atomically), so that they are computed again as missing ones, and mark it.
+        holding one is rewritten atomically), so that they are computed again as missing ones, and mark it (not
+        while an image's file cannot be opened).
         Returns how many were dropped. A vector of an image no longer in `images` is kept as it is."""
         from curate.vision import pixel_read
 
         if pixel_read.current(self.dir) or not self._parts():
             return 0
-        stale = pixel_read.read_otherwise(images[images["sha256"].isin(self.known())], locate, workers)
+        stale, unread = pixel_read.read_otherwise(images[images["sha256"].isin(self.known())], locate, workers)
         for path in self._parts() if stale else ():
             table = _read_part(path)
             keep = pa.compute.invert(pa.compute.is_in(table.column("sha256"), pa.array(sorted(stale), pa.string())))
             if not pa.compute.all(keep).as_py():
                 write_table_atomic(path, table.filter(keep))
         self._shas = None
-        self.mark_current()
+        if not unread:  # (an image missing now is judged again next time)
+            self.mark_current()
         return len(stale)
 
     def mark_current(self) -> None:

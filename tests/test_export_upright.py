@@ -232,3 +232,28 @@ def test_shards_an_export_before_the_upgrade_wrote_are_written_again_once_and_it
          "which way its photos were written (a re-export writes none again)"]
     again = export_workspace(ws, out, ExportConfig("webdataset", shard_samples=5))
     assert again.written == 0 and not any("written again once" in note for note in again.notes)
+
+
+def test_a_resized_copy_an_export_before_the_upgrade_wrote_otherwise_is_written_again(ws, tmp_path, monkeypatch):
+    """Review DG: a resized copy an export before 2026-12-06 wrote was kept whatever its bytes ("a resized copy
+    always"), but those copies were decoded the old way (a photo with an Adobe RGB or other profile read as if it
+    were sRGB: 15 of 100 real Ferraris): the upgrade's first export kept their old colours and said "unchanged". A
+    resized file is kept only when it holds the bytes this version writes."""
+    from curate.export.reencode import resized_jpeg
+
+    out = tmp_path / "resized"
+    config = ExportConfig("imagefolder", resize=48)
+    export_before_upright(ws, out, config, monkeypatch)
+    files = sorted(out.glob("train/*/*"))
+    old = files[0]
+    now = old.read_bytes()
+    shown_otherwise = Image.open(io.BytesIO(now)).point(lambda level: min(255, level + 12))  # another decode's
+    buffer = io.BytesIO()
+    shown_otherwise.save(buffer, "JPEG", quality=90)
+    old.write_bytes(buffer.getvalue())
+    kept = {path: path.stat().st_mtime_ns for path in files[1:]}
+    result = export_workspace(ws, out, config)
+    assert old.read_bytes() == now and result.written == 1
+    assert all(path.stat().st_mtime_ns == written for path, written in kept.items())  # the others as they were
+    stored = exported(ws).loc[old.stem]
+    assert now == resized_jpeg(str(ws.root / stored["image_path"]), 48)

@@ -59,7 +59,8 @@ def test_which_photos_read_otherwise(real_photos, tmp_path):
     flat.write_bytes(jpeg_bytes())
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not an image")
-    assert not pixel_read.reads_through_profile(flat) and not pixel_read.reads_through_profile(broken)
+    assert pixel_read.reads_through_profile(flat) is False
+    assert pixel_read.reads_through_profile(broken) is None  # not known: a place is not marked while one is so
 
 
 def test_a_new_workspace_is_marked_and_an_old_one_is_not_until_its_filter(real_photos, tmp_path):
@@ -81,8 +82,8 @@ def test_an_old_workspaces_features_are_measured_again_for_the_profiled_photos_a
     write_catalog(ws, old)
     (ws.cache_dir / pixel_read.MARK).unlink()
 
-    catalog, complete = ensure_features(ws, read_catalog(ws), workers=1)
-    assert complete
+    catalog, bordered, coloured = ensure_features(ws, read_catalog(ws), workers=1)
+    assert bordered and coloured
     by_sha = catalog.set_index("sha256")
     for sha in by_sha.index:
         if sha in profiled:  # read again: today's values
@@ -93,7 +94,7 @@ def test_an_old_workspaces_features_are_measured_again_for_the_profiled_photos_a
         assert by_sha.loc[sha, "phash_rot180"] == today.loc[sha, "phash_rot180"]
 
     (ws.cache_dir / pixel_read.MARK).write_text("2\n")  # marked: nothing is read again
-    catalog, _ = ensure_features(ws, read_catalog(ws), workers=1)
+    catalog, _, _ = ensure_features(ws, read_catalog(ws), workers=1)
     assert (catalog["phash"] == OLD_HASH).all()
 
 
@@ -180,3 +181,46 @@ def test_the_duckdb_filter_says_it_cannot_measure_again(real_photos, tmp_path):
     unmarked = run_filter(ws, FilterConfig(), engine="duckdb")
     assert any("colour profile" in note and "CURATE_CATALOG_ENGINE=pandas" in note for note in unmarked.notes)
     assert not pixel_read.current(ws.cache_dir)  # it decoded nothing: still to be measured
+
+
+def test_trainings_resized_images_of_the_profiled_photos_are_made_again_on_an_old_cache(real_photos, tmp_path):
+    """Review DG: `classify train` (and the topic gate, lr-find, tune) reads `cache/resized-<side>/`, made once per
+    image; one an older curate made held a profiled photo's unconverted colours, which training went on reading
+    while predict and serve convert. An unmarked cache has those photos resized again, once; a new one is marked."""
+    from classify.data import resize_images, resized_path
+
+    ws, profiled = _workspace(tmp_path, real_photos)
+    rows = read_catalog(ws)[["photo_id", "sha256", "image_path"]]
+    paths, _ = resize_images(ws, rows, side=64, workers=1)
+    folder = ws.cache_dir / "resized-64"
+    assert pixel_read.current(folder)
+    today = {sha: resized_path(ws, sha, 64).read_bytes() for sha in rows["sha256"]}
+    (folder / pixel_read.MARK).unlink()  # as an older curate left it, its profiled photos read unconverted
+    for sha in rows["sha256"]:
+        resized_path(ws, sha, 64).write_bytes(jpeg_bytes())
+    resize_images(ws, rows, side=64, workers=1)
+    again = {sha: resized_path(ws, sha, 64).read_bytes() for sha in rows["sha256"]}
+    assert {sha for sha in again if again[sha] == today[sha]} == profiled  # made again: today's bytes
+    assert all(again[sha] == jpeg_bytes() for sha in set(again) - profiled)  # the others as they were
+    assert pixel_read.current(folder)
+
+
+def test_a_profiled_photo_missing_at_the_upgrade_is_measured_once_it_is_back(real_photos, tmp_path):
+    """Review DG 4: a file gone while the filter read the headers counted as "no profile", the workspace was
+    marked, and the photo kept its old values after it was restored."""
+    ws, profiled = _workspace(tmp_path, real_photos)
+    old = read_catalog(ws)
+    old["phash"] = OLD_HASH
+    write_catalog(ws, old)
+    (ws.cache_dir / pixel_read.MARK).unlink()
+    gone = old.loc[old["sha256"].isin(profiled), "image_path"].iloc[0]
+    stored = locator(ws)(gone)
+    aside = stored.with_name(stored.name + ".aside")
+    stored.rename(aside)
+    run_filter(ws, FilterConfig(), engine="pandas")
+    assert not pixel_read.current(ws.cache_dir)
+    aside.rename(stored)
+    run_filter(ws, FilterConfig(), engine="pandas")
+    assert pixel_read.current(ws.cache_dir)
+    after = read_catalog(ws).set_index("image_path")
+    assert after.loc[gone, "phash"] != OLD_HASH

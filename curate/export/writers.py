@@ -84,10 +84,18 @@ def write_folder_files(out: Path, plan: ExportPlan, source: ImageSource, config:
 
 def written_as_now(image: Stored, path: str, config: ExportConfig) -> bool:
     """Whether the file an export made before the upright rule (`curate.export.state.UPRIGHT`) placed at `path`
-    for `image` is what `place_file` places now: a resized copy or a link always (the rule re-encodes neither);
-    a copy when the file is the stored bytes' size and the photo needs no re-encoding (`upright_copy`, which
-    reads the image's header, and decodes only a photo with transparency)."""
-    if config.resize or (config.link != "copy" and not isinstance(image, Fetched)):
+    for `image` is what `place_file` places now: a link always (the rule re-encodes none); a resized copy when
+    its bytes are those `resized_jpeg` gives now (one made before 2026-12-06 read a photo with a colour profile
+    other than sRGB unconverted: review DG, its old colours were kept and called unchanged); a copy when the file
+    is the stored bytes' size and the photo needs no re-encoding (`upright_copy`, which reads the image's header,
+    and decodes only a photo with transparency)."""
+    if config.resize:
+        try:
+            with open(path, "rb") as handle:
+                return handle.read() == resized_jpeg(image, config.resize)
+        except OSError:
+            return False
+    if config.link != "copy" and not isinstance(image, Fetched):
         return True
     try:
         size = len(image.data) if isinstance(image, Fetched) else os.path.getsize(image)

@@ -48,9 +48,10 @@ def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2,
     When the workspace's cache folder is not marked with the current way of reading pixels
     (curate.vision.pixel_read), every feature of the images that read otherwise (a colour profile) is replaced.
 
-    Returns the catalog and whether every image an older border rule or pixel reading measured was read again
-    (False when one could not be: its old values stay, and the workspace must not be marked as following the
-    current rule: review CE, a deleted image brought back kept its old value for good)."""
+    Returns the catalog, whether every image an older border rule measured was read again, and whether every
+    image an older pixel reading measured otherwise was (False when one could not be, or could not be opened to
+    tell: its old values stay, and the workspace must not be marked as following the current rule or reading:
+    review CE, a deleted image brought back kept its old value for good; review DG 4)."""
     from curate.vision import features, pixel_read
 
     columns = features.feature_columns()
@@ -61,14 +62,14 @@ def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2,
     lacking = catalog.reindex(columns=required).isna().any(axis=1)
     if redone:
         lacking |= catalog["sha256"].notna()
-    recoloured = pd.Series(False, index=catalog.index)
+    recoloured, unread = pd.Series(False, index=catalog.index), 0
     if not pixel_read.current(ws.cache_dir):  # measured from pixels read the old way: the images it changed
         held = catalog.loc[catalog["image_path"].notna(), ["sha256", "image_path"]]  # lacking too: all replaced
-        recoloured = catalog["sha256"].isin(pixel_read.read_otherwise(held.drop_duplicates("sha256"), locator(ws),
-                                                                      workers))
+        stale, unread = pixel_read.read_otherwise(held.drop_duplicates("sha256"), locator(ws), workers)
+        recoloured = catalog["sha256"].isin(stale)
     missing = (lacking | recoloured) & catalog["image_path"].notna()
     if not missing.any():
-        return catalog, True
+        return catalog, True, not unread
     todo = catalog.loc[missing].drop_duplicates("sha256")
     with working(f"image features (hashes, thumbnail, quality) for {len(todo):,} images"):
         found = features.compute_features(map(locator(ws), todo["image_path"]), workers=workers)
@@ -84,7 +85,8 @@ def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2,
         # the values of an older rule or reading: replaced wherever the image was read again
         replaced = read_again & (recoloured | (name in redone))
         catalog[name] = current.where((current.notna() & ~replaced) | ~missing, fresh)
-    return catalog, not (redone or recoloured.any()) or len(measured) == todo["sha256"].nunique()
+    every = len(measured) == todo["sha256"].nunique()
+    return catalog, not redone or every, not unread and (not recoloured.any() or every)
 
 
 def ensure_phashes(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> pd.DataFrame:
@@ -279,7 +281,7 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     catalog = read_catalog(ws)
     input_hash = catalog_sha256(ws)
     stored = CatalogFile(ws.catalog_path).stored_columns  # a catalog from before a feature column: decode for it
-    catalog, complete = ensure_features(ws, catalog, workers, stored)  # one decode per image lacking features
+    catalog, bordered, coloured = ensure_features(ws, catalog, workers, stored)  # one decode per image lacking one
     catalog = ensure_phashes(ws, catalog, workers)
     thumbnails = ensure_thumbnails(ws, catalog, workers) if catalog["phash"].notna().any() else None
     centres = recipe_centres(recipe)  # with median centres too: a label far from its recipe coordinates warns
@@ -297,8 +299,9 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     report.notes += overridden_note(final, "filter")
     mark_writing(ws, "filter")
     write_catalog(ws, final)
-    if complete:  # the features follow the current border rule and pixel reading; else the next filter retries
+    if bordered:  # phash_trimmed follows the current border rule (ensure_features); else the next filter retries
         features.mark_border_rule(ws.root)
+    if coloured:  # and the features the current pixel reading
         pixel_read.mark(ws.cache_dir)
     save_stage_report(ws, "filter", input_hash, {**report.to_dict(), **recipe_record(recipe)}, started)
     return report

@@ -42,10 +42,10 @@ def mark(folder: Path) -> None:
         atomic_write_bytes(Path(folder) / MARK, f"{VERSION}\n".encode())
 
 
-def reads_through_profile(location) -> bool:
+def reads_through_profile(location) -> bool | None:
     """Whether the stored image at `location` (a path or object store URL) carries an RGB colour profile other
     than sRGB, which `curate.store.to_srgb` converts: the photos version 1 read otherwise. Only the header is
-    read; False for a file that cannot be opened (its values were none, or are kept)."""
+    read; None for a file that cannot be opened now (gone from the store: unknown until it is back)."""
     from PIL import Image
 
     from curate import objectstore
@@ -54,18 +54,21 @@ def reads_through_profile(location) -> bool:
     try:
         with objectstore.open_stored(location) as handle, Image.open(handle) as image:
             profile = image.info.get("icc_profile")
-    except Exception:  # noqa: BLE001 - unreadable now: nothing to read again
-        return False
+    except Exception:  # noqa: BLE001 - unreadable now: not known (review DG 4: it must not be marked as read)
+        return None
     return bool(profile) and srgb_transform(bytes(profile)) is not None
 
 
-def read_otherwise(images: pd.DataFrame, locate: Callable, workers: int = 2) -> set[str]:
-    """The sha256s of `images` (columns sha256, image_path; one row per image) whose stored file reads through a
-    colour profile (`reads_through_profile`): those whose values an older reading computed differently."""
+def read_otherwise(images: pd.DataFrame, locate: Callable, workers: int = 2) -> tuple[set[str], int]:
+    """(the sha256s of `images` (columns sha256, image_path; one row per image) whose stored file reads through a
+    colour profile (`reads_through_profile`): those whose values an older reading computed differently, how many
+    files could not be opened). A place is marked only when none could not: an image missing now (a file being
+    restored) would keep its old values for good once marked (review DG 4)."""
     from curate.store import map_images
 
     rows = images.dropna(subset=["sha256", "image_path"])
     if rows.empty:
-        return set()
-    flags: Iterable[bool] = map_images(reads_through_profile, map(locate, rows["image_path"]), workers)
-    return {sha for sha, flag in zip(rows["sha256"], flags) if flag}
+        return set(), 0
+    flags: Iterable[bool | None] = map_images(reads_through_profile, map(locate, rows["image_path"]), workers)
+    flags = list(flags)
+    return {sha for sha, flag in zip(rows["sha256"], flags) if flag}, sum(flag is None for flag in flags)
