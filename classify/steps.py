@@ -28,8 +28,8 @@ def train_step(ws: Workspace, run_dir: Path, config: TrainConfig) -> str:
     `run_dir` was trained (its photos, labels, split or settings: classify.run_inputs), or with `--from`: a run
     already in `run_dir` that cannot be resumed on what is there now (a finished one this step recorded, or one
     whose checkpoint holds another split or settings) is moved aside, never deleted (`set_aside`), and a new one
-    trained. (A finished run it did not record, e.g. one of an earlier version, is resumed on the same split and
-    settings: it ends at once, and is recorded.)"""
+    trained. (A finished run it did not record, e.g. one of an earlier version, is resumed only on the catalog it
+    was trained on: it ends at once, and is recorded; on any other, its labels unknown, it is trained anew.)"""
     from classify.train import CHECKPOINT, train
 
     resume = (run_dir / CHECKPOINT).exists()
@@ -52,17 +52,21 @@ def train_step(ws: Workspace, run_dir: Path, config: TrainConfig) -> str:
 
 def _resumable(ws: Workspace, run_dir: Path, config: TrainConfig) -> bool:
     """Whether the checkpoint in `run_dir` holds this split and these settings (classify.train's own checks
-    would refuse it otherwise)."""
+    would refuse it otherwise), and, for a finished run the step did not record (one of an earlier curate), the
+    catalog it trained on is today's: its labels are known nowhere else, and resumed it would end at once with a
+    model of older labels, then be recorded as trained on today's (review DG 3)."""
     from classify.data import labelled_rows
-    from classify.run_files import load_checkpoint_state, split_sha256
+    from classify.run_files import holds_trained_model, load_checkpoint_state, split_sha256
     from curate.errors import CurateError
-    from curate.workspace import read_catalog
+    from curate.workspace import catalog_sha256, read_catalog
 
     try:
         state = load_checkpoint_state(run_dir)
         split = split_sha256(labelled_rows(read_catalog(ws)))
     except CurateError:  # a damaged checkpoint or no split: training says what is wrong
         return True
+    if holds_trained_model(run_dir) and state.get("catalog_sha256") != catalog_sha256(ws):
+        return False
     same_split = state.get("split_sha256") in (None, split)
     return same_split and TrainConfig.from_dict(state["config"]).comparable() == config.comparable()
 
