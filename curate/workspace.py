@@ -396,10 +396,28 @@ def catalog_sha256(ws: Workspace) -> str:
 
 
 def catalog_file_sha256(path: Path) -> str:
-    """Hash of a catalog file, or of a folder's parts in name order."""
+    """Hash of a catalog file, or of a folder's parts in name order. Kept for the process while every part keeps
+    its identity (device, inode, size, modification and change times: an atomic write is a new inode), so that a
+    command asking twice reads the file once (`curate run` asked three times before its first step: ~1 s each at
+    10M rows)."""
+    parts = catalog_parts(path)
+    identity = tuple((str(part), *_file_identity(part)) for part in parts)
+    if identity in _SHA256_SEEN:
+        return _SHA256_SEEN[identity]
     digest = hashlib.sha256()
-    for part in catalog_parts(path):
+    for part in parts:
         with open(part, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
-    return digest.hexdigest()
+    if len(_SHA256_SEEN) >= 8:
+        _SHA256_SEEN.pop(next(iter(_SHA256_SEEN)))
+    _SHA256_SEEN[identity] = digest.hexdigest()
+    return _SHA256_SEEN[identity]
+
+
+_SHA256_SEEN: dict[tuple, str] = {}
+
+
+def _file_identity(path: Path) -> tuple[int, ...]:
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
