@@ -264,11 +264,29 @@ def current_notes(notes: list[str], stage: str, reports: dict, states: dict[str,
             kept.append(note)
             continue
         later = reports.get(other)
-        # done since: finished after it (a tie, to the second, keeps the note: it may still hold, audit AQ)
-        if isinstance(later, dict) and finished and str(later.get("finished_at") or "") > str(finished):
+        # done since: it ran on this stage's result (audit DA 6: `curate run` ran it in the same second), or finished
+        # after it (a tie, to the second, keeps the note otherwise: it may still hold, audit AQ)
+        if isinstance(later, dict) and (_ran_on(later, stage, mine) or (
+                finished and str(later.get("finished_at") or "") > str(finished))):
             continue
         kept.append(note[:match.start()] + f"run `{states[other].command}`{match.group(2) or ''}" + note[match.end():])
     return kept
+
+
+def _ran_on(later: dict, stage: str, mine: object) -> bool:
+    """Whether the run `later` reports read the very run of `stage` that `mine` reports (its recorded upstream).
+
+    >>> _ran_on({"freshness": {"upstream": {"prefilter": {"run_id": "r1"}}}}, "prefilter",
+    ...         {"freshness": {"run_id": "r1"}}), _ran_on({}, "prefilter", {"freshness": {"run_id": "r1"}})
+    (True, False)
+    """
+    def field(report: object, *keys: str) -> object:
+        for key in keys:
+            report = report.get(key) if isinstance(report, dict) else None
+        return report
+
+    run_id = field(mine, "freshness", "run_id")
+    return isinstance(run_id, str) and field(later, "freshness", "upstream", stage, "run_id") == run_id
 
 
 def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, states: dict,

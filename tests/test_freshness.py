@@ -623,6 +623,24 @@ def test_a_note_to_run_another_stage_goes_once_that_stage_has_run_and_names_its_
     assert current_notes([note, "other note"], "filter", reports, states) == ["other note"]
 
 
+def test_a_note_to_run_another_stage_goes_when_that_stage_ran_on_this_run_in_the_same_second():
+    """Audit DA 6: `curate run` split right after the prefilter, both reports finished in the same second, and
+    status kept the prefilter's "run `curate split` again" (a tie keeps a note: audit AQ). A split whose recorded
+    upstream is this very prefilter run has obeyed it."""
+    from curate.freshness import StageState, current_notes
+
+    note = "the catalog was split before this prefilter: run `curate split` again so shares are right"
+    states = {"prefilter": StageState("prefilter", "fresh", "curate prefilter"),
+              "split": StageState("split", "fresh", "curate split -w ws")}
+    second = "2026-12-07T13:38:30+00:00"
+    reports = {"prefilter": {"finished_at": second, "freshness": {"run_id": "p2"}},
+               "split": {"finished_at": second, "freshness": {"upstream": {"prefilter": {"run_id": "p1"}}}}}
+    named = note.replace("`curate split`", "`curate split -w ws`")
+    assert current_notes([note], "prefilter", reports, states) == [named]
+    reports["split"]["freshness"]["upstream"]["prefilter"]["run_id"] = "p2"
+    assert current_notes([note], "prefilter", reports, states) == []
+
+
 def test_an_unfinished_second_folder_ingest_is_named_as_a_command_with_a_way_out(default_ws):
     """Audit AU: a second folder's ingest journal is `ingest-folder@<name>.jsonl`, and status offered `curate
     ingest folder@src3 ...`, no command; nothing said how to give up an ingest that cannot be finished."""
