@@ -81,10 +81,10 @@ def stale_reason(stage: str, report: dict) -> str | None:
     """Why `stage`'s saved run is stale for the rules of this version of curate: a change since it ran that
     `decides`, a report of a newer curate, or an unreadable version; None otherwise.
 
-    >>> stale_reason("embed", {}) is None
+    >>> stale_reason("embed", {"rules": version("embed")}) is None
     True
-    >>> stale_reason("prefilter", {}).split(": ")[0]
-    "prefilter's rules changed since it ran (version 1, now 2)"
+    >>> stale_reason("prefilter", {"rules": 2}).split(": ")[0]
+    "prefilter's rules changed since it ran (version 2, now 3)"
     >>> stale_reason("split", {"rules": 5})
     "split ran under rules of a newer version of curate (version 5, this one's 2)"
     >>> stale_reason("split", {}) is None  # its version 2 only warns more
@@ -101,9 +101,9 @@ def stale_heading(stage: str, report: dict) -> str | None:
     """`stale_reason` without the list of what changed (a paragraph): what `curate status`'s table shows, the
     whole reason being printed below it (audit DA 5: cut at "(version 1, now 2): 202…" at 100 and 200 columns).
 
-    >>> stale_heading("prefilter", {})
-    "prefilter's rules changed since it ran (version 1, now 2)"
-    >>> stale_heading("split", {}) is None, stale_heading("embed", {}) is None
+    >>> stale_heading("prefilter", {"rules": 2})
+    "prefilter's rules changed since it ran (version 2, now 3)"
+    >>> stale_heading("split", {}) is None, stale_heading("embed", {"rules": 2}) is None
     (True, True)
     """
     if stage not in CHANGES:
