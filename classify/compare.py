@@ -52,17 +52,16 @@ from classify.compare_scores import (
     curation_headline,
     left_out_line,
     left_out_reasons,
-    owner_bootstrap_se,
     sandals_comparison,
     score_on_common_photos,
     worth_counting_missing_classes,
+    worth_se,
 )
-from classify.evaluate import owner_accuracy
 from curate import schema
 from curate.errors import UsageError
 from curate.leakage import CLEAN_TEST_REASONS, clean_test_reasons, find_leakage  # noqa: F401 (re-exported)
 from curate.records import apply_drops
-from curate.report.explain import difference_se
+from curate.report.explain import difference_se, two_sample_se
 from curate.split import SplitConfig, SplitReport, split_catalog
 from curate.stage_reports import load_stage_report
 from curate.workspace import Workspace, read_catalog
@@ -240,6 +239,9 @@ def compare_random_split(run_dir: Path, ws: Workspace, config, shares: SplitConf
     return {"sub_run": how, "split": dataclasses.asdict(shares), "owner_split": owner, "random_split": random,
             "owner_split_accuracy": owner["accuracy"], "random_split_accuracy": random["accuracy"],
             "leakage_inflation_pp": (random["accuracy"] - owner["accuracy"]) * 100,
+            # two test sets, two models: the unpaired error of the difference (audit DH 3: it had none)
+            "leakage_inflation_se_pp": two_sample_se(owner["accuracy"], owner["photos"], random["accuracy"],
+                                                     random["photos"]),
             "random_split_leakage": leakage_summary(random_catalog)}, random_eval
 
 
@@ -266,7 +268,9 @@ def compare_uncurated(run_dir: Path, ws: Workspace, config, shares: SplitConfig,
     uncurated_eval = evaluate(sub_dir, None)  # the workspace's own (clean) test split, like RUN
     models = {"curated": reference, "uncurated": uncurated_eval}
     common, left_out = score_on_common_photos(clean_test, {name: e.photos for name, e in models.items()},
-                                              {name: e.report.classes for name, e in models.items()})
+                                              {name: e.report.classes for name, e in models.items()},
+                                              {name: [row[schema.PHOTO_ID] for row in e.unreadable]
+                                               for name, e in models.items()})
     left_out_note = left_out_line(left_out)
     if common.empty:
         raise UsageError(f"--uncurated: the curated and the uncurated model share no clean test photo they can "
@@ -279,9 +283,7 @@ def compare_uncurated(run_dir: Path, ws: Workspace, config, shares: SplitConfig,
     summary.update({f"{name}_photos": int(((pool["status"] == schema.KEPT) & (pool["split"] == name)
                                            & pool["label"].notna()).sum()) for name in ("train", "val")})
     worth_pp = (curated["accuracy"] - uncurated["accuracy"]) * 100
-    # the error over test photographers, on the same photos as the worth
-    owner_se = owner_bootstrap_se(*(owner_accuracy(common["owner_id"], common[f"{name}_correct"])
-                                    for name in ("curated", "uncurated")))
+    owner_se, ownerless = worth_se(common)  # the error over test photographers, on the same photos as the worth
     missing_class = worth_counting_missing_classes(common, left_out, reference.photos)
     notes = [left_out_note] if left_out_note else []
     if missing_class is not None:
@@ -291,10 +293,12 @@ def compare_uncurated(run_dir: Path, ws: Workspace, config, shares: SplitConfig,
             "left_out_photos": int(len(left_out)), "left_out": left_out_reasons(left_out),
             "curation_worth_counting_missing_classes_pp": None if missing_class is None else missing_class["pp"],
             "curated_accuracy": curated["accuracy"], "uncurated_accuracy": uncurated["accuracy"],
-            "curation_worth_pp": worth_pp, "curation_worth_se_owners_pp": owner_se, **sandals,
+            "curation_worth_pp": worth_pp, "curation_worth_se_owners_pp": owner_se,
+            "test_photos_without_owner": ownerless, **sandals,
             "headline": curation_headline([worth_pp], int(len(common)), sandals or None, owner_se,
                                           test_split_photos=int(len(clean_test)), photo_se=difference_se(
-                                              curated["accuracy"], uncurated["accuracy"], int(len(common)))),
+                                              curated["accuracy"], uncurated["accuracy"], int(len(common))),
+                                          ownerless=bool(ownerless)),
             "notes": notes}, uncurated_eval
 
 

@@ -9,7 +9,7 @@ sentences and table the command line and `curate run` show (`curation_headline`,
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -53,7 +53,8 @@ def worth_counting_missing_classes(common: pd.DataFrame, left_out: pd.DataFrame,
 
 
 def score_on_common_photos(clean_test: pd.DataFrame, scored: dict[str, pd.DataFrame],
-                           classes: dict[str, Sequence[str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+                           classes: dict[str, Sequence[str]], unreadable: dict[str, Iterable[str]] | None = None
+                           ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each clean test photo's result per model, split into the photos every model scored and the others.
 
     A like-for-like comparison needs one set of photos: a model with no class for a test photo's label
@@ -65,10 +66,15 @@ def score_on_common_photos(clean_test: pd.DataFrame, scored: dict[str, pd.DataFr
         scored: model name -> the photos it was scored on (photo_id, label, predicted), as
             `RunEvaluation.photos`.
         classes: model name -> its classes (to tell a label it lacks from an image it could not read).
+        unreadable: model name -> the photo ids its evaluation skipped as unreadable (`RunEvaluation.unreadable`);
+            when given, a photo a model did not score for another reason is `trained_on`: its evaluation left it
+            out because the run trained or chose its epoch on it, or on a photo of its group (the split changed
+            since). Without it, every such photo counts as unreadable.
     Returns:
         (common: photo_id, owner_id, label and `<model>_correct` (bool) per model, the photos every model
          scored; left_out: photo_id, label, model (a model's name, or "both" when every model missed it
-         for that reason), reason ("no_class" before "unreadable"), the other clean test photos).
+         for that reason), reason ("no_class" before "unreadable" before "trained_on"), the other clean test
+         photos).
 
     >>> test = pd.DataFrame({"photo_id": ["a", "b"], "owner_id": "o", "label": ["cat", "fungus"]})
     >>> answers = pd.DataFrame({"photo_id": ["a", "b"], "label": ["cat", "fungus"], "predicted": ["cat", "cat"]})
@@ -91,14 +97,19 @@ def score_on_common_photos(clean_test: pd.DataFrame, scored: dict[str, pd.DataFr
     common = photos[in_all].reset_index(drop=True)
     for name in names:
         common[f"{name}_correct"] = common[f"{name}_correct"].astype(bool)
+    ids = photos[schema.PHOTO_ID]
+    unread = {name: missing[name] & ~no_class[name] & (ids.isin(set(unreadable.get(name, ()))).to_numpy()
+                                                        if unreadable is not None else True) for name in names}
     any_no_class = np.logical_or.reduce([no_class[name] for name in names])
-    why = {name: np.where(any_no_class, no_class[name], missing[name]) for name in names}
+    any_unread = np.logical_or.reduce([unread[name] for name in names]) & ~any_no_class
+    why = {name: np.select([any_no_class, any_unread], [no_class[name], unread[name]], missing[name])
+           for name in names}
     model = np.select([np.logical_and.reduce([why[name] for name in names])] + [why[name] for name in names],
                       ["both", *names], default="both")
     rest = ~in_all
-    left_out = pd.DataFrame({schema.PHOTO_ID: photos.loc[rest, schema.PHOTO_ID].to_numpy(),
-                             "label": label[rest].to_numpy(), "model": model[rest],
-                             "reason": np.where(any_no_class, "no_class", "unreadable")[rest]})
+    reason = np.select([any_no_class, any_unread], ["no_class", "unreadable"], "trained_on")
+    left_out = pd.DataFrame({schema.PHOTO_ID: ids[rest].to_numpy(),
+                             "label": label[rest].to_numpy(), "model": model[rest], "reason": reason[rest]})
     return common, left_out
 
 
@@ -126,6 +137,11 @@ def left_out_line(left_out: pd.DataFrame) -> str | None:
         if reason == "unreadable":
             whose = "neither model could" if model == "both" else f"the {model} model could not"
             parts.append(f"{whose} read the image of {len(group)}")
+            continue
+        if reason == "trained_on":
+            whose = "both models" if model == "both" else f"the {model} model"
+            parts.append(f"{whose} trained on {len(group)} of them, or on photos of their groups (the split changed "
+                         "since it was trained)")
             continue
         named = sorted(set(group["label"]) - {schema.NO_LABEL})
         whose = "neither model has" if model == "both" else f"the {model} model has"
@@ -187,9 +203,30 @@ def owner_bootstrap_se(curated, uncurated, resamples: int = 2000, seed: int = 0)
     return float(np.std((accuracy(c) - accuracy(u)) * 100, ddof=1))
 
 
+def worth_se(common: pd.DataFrame) -> tuple[float | None, int]:
+    """(`owner_bootstrap_se` of the curated − uncurated accuracy over `common`'s test photographers, how many of its
+    photos have none): `common` holds owner_id, photo_id, curated_correct, uncurated_correct. A photo without a
+    photographer is a group of its own, as in `curate split` (audit DH 2: all of them were one "(unknown)"
+    photographer, and with none at all the unpaired binomial error was given, 7.4 pp where both models gave the
+    same answer on every photo).
+
+    >>> same = pd.DataFrame({"owner_id": [None] * 4, "photo_id": list("abcd"), "curated_correct": [1, 0, 1, 1],
+    ...                      "uncurated_correct": [1, 0, 1, 1]})
+    >>> worth_se(same)
+    (0.0, 4)
+    """
+    from classify.evaluate import owner_accuracy
+
+    ownerless = common["owner_id"].isna()
+    groups = common["owner_id"].where(~ownerless, "\x00photo " + common[schema.PHOTO_ID].astype(str))
+    se = owner_bootstrap_se(*(owner_accuracy(groups, common[f"{name}_correct"]) for name in ("curated", "uncurated")))
+    return se, int(ownerless.sum())
+
+
 def curation_headline(worth_pp: Sequence[float], clean_test_photos: int | None = None,
                       sandals: dict | None = None, owner_se: float | None = None,
-                      test_split_photos: int | None = None, photo_se: float | None = None) -> str:
+                      test_split_photos: int | None = None, photo_se: float | None = None,
+                      ownerless: bool = False) -> str:
     """What curation is worth in one sentence: curated − uncurated test accuracy (mean and standard
     error over training seeds; with one seed, the standard error over test photographers when given
     as `owner_se`, else the one from the test photos alone, `photo_se`, as the report gives it beside
@@ -210,8 +247,9 @@ def curation_headline(worth_pp: Sequence[float], clean_test_photos: int | None =
     if len(worth) > 1:
         head = (f"what curation is worth: {np.mean(worth):+.1f} pp (s.e. {standard_error(worth):.1f} over "
                 f"{len(worth)} training seeds) of curated − uncurated test accuracy{on}")
-    elif owner_se is not None:
-        head = (f"what curation is worth: {worth[0]:+.1f} pp (s.e. {owner_se:.1f} over test photographers, one "
+    elif owner_se is not None:  # `ownerless`: some test photos have no photographer, each its own group
+        over = "test photographers and photos without one" if ownerless else "test photographers"
+        head = (f"what curation is worth: {worth[0]:+.1f} pp (s.e. {owner_se:.1f} over {over}, one "
                 f"training seed) of curated − uncurated test accuracy{on}")
     elif photo_se is not None:  # no photographers to resample: the binomial one, an upper bound
         photos = f" from the {clean_test_photos} test photos alone" if clean_test_photos else ""
@@ -262,8 +300,11 @@ def comparison_lines(comparisons: dict) -> list[str]:
     if "random_split" in comparisons:
         c = comparisons["random_split"]
         leak = c["random_split_leakage"]
-        lines.append(f"leakage inflation: {c['leakage_inflation_pp']:+.1f} pp (random − owner split). In the random "
-                     f"split {leak['owners_spanning_splits']} of {leak['owners']} photographers and "
+        inflation_se = c.get("leakage_inflation_se_pp")
+        error = f", s.e. about {inflation_se:.1f} from the two test sets alone" \
+            if isinstance(inflation_se, (int, float)) else ""
+        lines.append(f"leakage inflation: {c['leakage_inflation_pp']:+.1f} pp (random − owner split{error}). In the "
+                     f"random split {leak['owners_spanning_splits']} of {leak['owners']} photographers and "
                      f"{leak['near_dup_clusters_spanning_splits']} of {leak['near_dup_clusters']} near-duplicate "
                      f"clusters span splits; {leak['test_photos_whose_owner_is_in_train']:.0%} of its test photos "
                      f"are by a photographer seen in training (sub-run {c['sub_run']}).")
@@ -275,7 +316,7 @@ def comparison_lines(comparisons: dict) -> list[str]:
         lines.append(curation_headline([c["curation_worth_pp"]], photos, c if "sandals_photos" in c else None,
                                        c.get("curation_worth_se_owners_pp"), c["clean_test_photos"],
                                        difference_se(c.get("curated_accuracy"), c.get("uncurated_accuracy"),
-                                                     photos)) + ".")
+                                                     photos), bool(c.get("test_photos_without_owner"))) + ".")
         lines.append(f"Uncurated set: {s['photos']} decodable photos "
                      f"({s['brought_back']} that curation dropped brought back); {sum(excluded.values())} left out of "
                      f"its training for touching the clean test set (test photos {excluded['in_clean_test']}, "

@@ -459,3 +459,51 @@ def test_what_an_evaluation_skipped_is_in_its_warnings_for_curate_run_too(tmp_pa
         in said
     assert "1 test images unreadable, skipped (e.g. p9: truncated_image)" in said
     assert "the catalog is not the one this model was trained on" in said
+
+
+def test_a_photo_left_out_because_the_run_trained_on_it_is_not_called_unreadable():
+    """Audit DH: after a re-split, RUN's evaluation leaves out the test photos it trained on; the
+    --uncurated note said 'the curated model could not read the image of 27' for them."""
+    from classify.compare_scores import left_out_line, left_out_reasons, score_on_common_photos
+
+    test = pd.DataFrame({schema.PHOTO_ID: ["a", "b", "c"], "owner_id": None, "label": ["cat", "cat", "dog"]})
+    answers = test.assign(predicted=["cat", "dog", "dog"])
+    common, left_out = score_on_common_photos(
+        test, {"curated": answers.iloc[[0]], "uncurated": answers},
+        {"curated": ["cat", "dog"], "uncurated": ["cat", "dog"]},
+        {"curated": ["c"], "uncurated": []})  # c unreadable to RUN; b left out as trained on
+    assert common[schema.PHOTO_ID].tolist() == ["a"]
+    by_photo = left_out.set_index(schema.PHOTO_ID)
+    assert by_photo.loc["b", ["model", "reason"]].tolist() == ["curated", "trained_on"]
+    assert by_photo.loc["c", ["model", "reason"]].tolist() == ["curated", "unreadable"]
+    line = left_out_line(left_out)
+    assert "the curated model could not read the image of 1" in line
+    assert "the curated model trained on 1 of them" in line
+    assert {row["reason"] for row in left_out_reasons(left_out)} == {"trained_on", "unreadable"}
+
+
+def test_the_worth_and_the_leakage_inflation_come_with_their_errors():
+    """Audit DH 2-3: photos without a photographer were all one "(unknown)" photographer in the worth's bootstrap
+    (and with none at all the unpaired binomial error was given: 7.4 pp where both models agreed on every photo);
+    the leakage inflation, two accuracies on two test sets of 40, had no error at all (about 6.3 pp there)."""
+    import pandas as pd
+
+    from classify.compare_scores import comparison_lines, worth_se
+    from curate.report.explain import comparison_sentences
+
+    agree = pd.DataFrame({"owner_id": [None] * 40, "photo_id": [f"p{i}" for i in range(40)],
+                          "curated_correct": [i % 3 > 0 for i in range(40)]})
+    agree["uncurated_correct"] = agree["curated_correct"]
+    assert worth_se(agree) == (0.0, 40)
+    one_owner = agree.assign(owner_id=["a"] * 2 + [None] * 38)
+    one_owner.loc[5, "uncurated_correct"] = not one_owner.loc[5, "curated_correct"]
+    se, ownerless = worth_se(one_owner)
+    assert ownerless == 38 and 0 < se < 5  # 39 groups, one photo differing: not one "(unknown)" block of 38
+    random_split = {"sub_run": "trained", "leakage_inflation_pp": 7.5, "leakage_inflation_se_pp": 6.26,
+                    "random_split_leakage": {"owners_spanning_splits": 0, "owners": 0,
+                                             "near_dup_clusters_spanning_splits": 2, "near_dup_clusters": 6,
+                                             "test_photos_whose_owner_is_in_train": 0.0}}
+    line = comparison_lines({"random_split": random_split})[0]
+    assert line.startswith("leakage inflation: +7.5 pp (random − owner split, s.e. about 6.3 from the two test sets")
+    assert "Standard error about 6.3 pp from the two test sets alone" in comparison_sentences(
+        {"leakage_inflation_pp": 7.5, "leakage_inflation_se_pp": 6.26})["leakage_inflation_pp"]

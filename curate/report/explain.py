@@ -65,6 +65,17 @@ def difference_se(a: float | None, b: float | None, photos: int | None) -> float
     return None if se_a is None or se_b is None else 100 * math.hypot(se_a, se_b)
 
 
+def two_sample_se(a: float | None, photos_a: int | None, b: float | None, photos_b: int | None) -> float | None:
+    """Standard error in pp of the difference of two accuracies on two different test sets (`photos_a`,
+    `photos_b` photos); None if unknown.
+
+    >>> round(two_sample_se(0.875, 40, 0.95, 40), 1)  # sqrt(.875 * .125 / 40 + .95 * .05 / 40) = 0.0626
+    6.3
+    """
+    se_a, se_b = binomial_se(a, photos_a), binomial_se(b, photos_b)
+    return None if se_a is None or se_b is None else 100 * math.hypot(se_a, se_b)
+
+
 def accuracy_sentence(accuracy: float | None, photos: int | None, split: str | None) -> str:
     """What the run's accuracy is, with its test-sample standard error and the one-seed caveat."""
     se = binomial_se(accuracy, photos)
@@ -84,12 +95,16 @@ def comparison_sentences(comparison: dict) -> dict:
     if "curation_worth_pp" in out:
         owners = comparison.get("curation_worth_se_owners_pp")
         if owners is not None:  # the test photos come in photographers' batches: resample those
-            error = f" Standard error about {owners:.1f} pp over the test photographers (resampled)"
+            each = " and photos without one" if comparison.get("test_photos_without_owner") else ""
+            error = f" Standard error about {owners:.1f} pp over the test photographers{each} (resampled)"
         else:
             error = f" Standard error about {se:.1f} pp from the {photos} test photos alone" if se is not None else ""
         out["curation_worth_pp"] += f"{error}; {ONE_SEED}."
     if "leakage_inflation_pp" in out:
-        out["leakage_inflation_pp"] += f" {ONE_SEED[0].upper()}{ONE_SEED[1:]}."
+        inflation = comparison.get("leakage_inflation_se_pp")
+        error = f" Standard error about {inflation:.1f} pp from the two test sets alone." \
+            if isinstance(inflation, (int, float)) else ""
+        out["leakage_inflation_pp"] += f"{error} {ONE_SEED[0].upper()}{ONE_SEED[1:]}."
     return out
 
 
