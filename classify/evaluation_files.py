@@ -133,7 +133,7 @@ def write_evaluation(evaluation: RunEvaluation, ws: Workspace, out_dir: Path | N
     `train`'s to RUN/evaluation-val/ or RUN/evaluation-train/ (audit R: written to RUN/evaluation/, a
     train split's 100 % replaced the test evaluation and its comparisons, and the report showed it)."""
     if out_dir is None:
-        out_dir = evaluation_folder(evaluation.run_dir, evaluation.split)
+        out_dir = evaluation_folder(evaluation.run_dir, evaluation.split, foreign_workspace(evaluation.run_dir, ws))
     out_dir = Path(out_dir)
     report = evaluation.report
     files = {"evaluation.json": out_dir / "evaluation.json", "confusion.png": out_dir / "confusion.png",
@@ -151,10 +151,25 @@ def write_evaluation(evaluation: RunEvaluation, ws: Workspace, out_dir: Path | N
     return files
 
 
-def evaluation_folder(run_dir: Path, split: str) -> Path:
-    """Where `classify evaluate RUN --split SPLIT` writes: RUN/evaluation for test, else RUN/evaluation-SPLIT.
+def evaluation_folder(run_dir: Path, split: str, other: str | None = None) -> Path:
+    """Where `classify evaluate RUN --split SPLIT` writes: RUN/evaluation for test, else RUN/evaluation-SPLIT;
+    on a workspace that is not the run's own (`other`, its folder's name: `foreign_workspace`), a folder of its
+    own beside them, so that the run's own held-out figures, which `curate report` shows, stay (audit DH 4).
 
     >>> evaluation_folder(Path("runs/a"), "test").as_posix(), evaluation_folder(Path("runs/a"), "val").as_posix()
     ('runs/a/evaluation', 'runs/a/evaluation-val')
+    >>> evaluation_folder(Path("runs/a"), "test", "night").as_posix()
+    'runs/a/evaluation-on-night'
     """
-    return Path(run_dir) / ("evaluation" if split == "test" else f"evaluation-{split}")
+    name = "evaluation" if split == "test" else f"evaluation-{split}"
+    return Path(run_dir) / (f"{name}-on-{other}" if other else name)
+
+
+def foreign_workspace(run_dir: Path, ws: Workspace) -> str | None:
+    """The name of `ws`'s folder when the run in `run_dir` belongs to another workspace (it lies in another one's
+    runs/ folder); None for the run's own workspace, or a run kept outside any workspace's runs/ (`--out`)."""
+    run_dir = Path(run_dir).resolve()
+    home = run_dir.parent.parent if run_dir.parent.name == "runs" else None
+    if home is None or not (home / "catalog.parquet").exists() or home == Path(ws.root).resolve():
+        return None
+    return Path(ws.root).resolve().name or "workspace"

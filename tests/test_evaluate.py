@@ -332,3 +332,21 @@ def test_the_sandals_line_says_when_its_photos_are_a_label_the_prefilter_took():
     assert line.endswith("; 9 of these photos are filed under labels the pre-classifier dropped most of (vehicles 9): "
                          "if those labels belong in the collection, refusing them is a loss, not a pass")
     assert "filed under" not in sandals_summary({**scored, "from_labels_mostly_dropped": {}})
+
+
+def test_an_evaluation_on_another_workspace_is_written_beside_the_runs_own(tmp_path):
+    """Audit DH 4: `classify evaluate RUN -w OTHER` wrote RUN/evaluation/, so `curate report` on the run's own
+    workspace showed the other collection's figures (81.2 % on 16 photos for 90.2 % on 41)."""
+    from classify.evaluation_files import evaluation_folder, foreign_workspace
+    from curate.workspace import Workspace
+
+    home, other = tmp_path / "home", tmp_path / "night"
+    for root in (home, other):
+        (root / "runs").mkdir(parents=True)
+        (root / "catalog.parquet").write_bytes(b"")
+    run = home / "runs" / "probe"
+    run.mkdir()
+    assert foreign_workspace(run, Workspace(home)) is None
+    assert foreign_workspace(run, Workspace(other)) == "night"
+    assert foreign_workspace(tmp_path / "loose" / "run", Workspace(other)) is None  # a run kept outside (--out)
+    assert evaluation_folder(run, "test", foreign_workspace(run, Workspace(other))) == run / "evaluation-on-night"
