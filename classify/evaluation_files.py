@@ -73,7 +73,8 @@ class RunEvaluation:
         if foreign:
             total = sum(foreign.values())
             detail = ", ".join(f"{label}: {n}" for label, n in foreign.items())
-            lines.append(f"warning: {total} {self.split} photos skipped, left out of every figure: label not among "
+            lines.append(f"warning: {total} {self.split} photo{'' if total == 1 else 's'} skipped, left out of every "
+                         "figure: label not among "
                          f"the model's classes ({detail})")
         if self.unknown_labels.get(NO_LABEL):
             count = self.unknown_labels[NO_LABEL]
@@ -81,8 +82,9 @@ class RunEvaluation:
                          "nothing to score against: left out")
         if self.unreadable:
             first = self.unreadable[0]
-            lines.append(f"warning: {len(self.unreadable)} {self.split} images unreadable, skipped (e.g. "
-                         f"{first['photo_id']}: {first['reason']})")
+            count = len(self.unreadable)
+            lines.append(f"warning: {count} {self.split} image{' is' if count == 1 else 's are'} unreadable, skipped "
+                         f"(e.g. {first['photo_id']}: {first['reason']})")
         if self.catalog_changed:
             lines.append("note: the catalog is not the one this model was trained on (it changed since, or this is "
                          "another workspace); if the split changed, test photos may have been trained on")

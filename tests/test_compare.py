@@ -457,7 +457,7 @@ def test_what_an_evaluation_skipped_is_in_its_warnings_for_curate_run_too(tmp_pa
     said = " ".join(skipped.warnings)
     assert "warning: 2 test photos skipped, left out of every figure: label not among the model's classes (z: 2)" \
         in said
-    assert "1 test images unreadable, skipped (e.g. p9: truncated_image)" in said
+    assert "1 test image is unreadable, skipped (e.g. p9: truncated_image)" in said
     assert "the catalog is not the one this model was trained on" in said
 
 
