@@ -348,3 +348,23 @@ def test_screenshots_of_two_photos_in_one_app_frame_are_no_pair_but_two_of_one_p
     first, second, _ = link_pairs(evidence, LinkRule(max_bits=12, colour_diff=8, tone_diff=5, cosine=None,
                                                      verify_cosine=None))
     assert (0, 1) not in set(zip(first.tolist(), second.tolist()))
+
+
+@pytest.mark.parametrize("frame", ["screenshot", "print"])
+def test_a_mirrored_copy_of_a_framed_image_stays_a_pair(frame):
+    """Two framed images are compared on their pictures unless they are all but the same (audit DF 5); the trimmed
+    hashes have no mirror view, so a framed image and its mirrored repost must be found by their whole mirror: on
+    the base rule they were 0 bits apart mirrored and no pair (review DJ)."""
+    from PIL import ImageOps
+
+    from curate.filters.neardup import mirror_pairs, phash_to_uint64
+
+    photo = _pattern(seed=3)
+    image = (tall_phone_screenshot(photo, "@carspotter_official • Follow", "Look at this beauty")[0]
+             if frame == "screenshot" else _decoded(ImageOps.expand(photo, border=60, fill=(255, 255, 255))))
+    found = [features.image_features(shot) for shot in (image, ImageOps.mirror(image))]
+    hashes, mirrors, trimmed = (phash_to_uint64([f[view] for f in found])
+                                for view in ("phash", "phash_mirror", "phash_trimmed"))
+    assert (trimmed != hashes).all()  # both framed
+    first, second, _, mirrored = mirror_pairs(hashes, mirrors, neardup.DEFAULT_NEAR_DUP_BITS, trimmed=trimmed)
+    assert (first.tolist(), second.tolist(), mirrored.tolist()) == ([0], [1], [True])

@@ -389,7 +389,8 @@ def test_mirror_pairs_match_brute_force(images, copies, max_bits):
 def test_trimmed_views_match_brute_force(images, framed, max_bits):
     """With border-trimmed hashes, a pair qualifies through any view but a trimmed-against-mirror one; two framed
     images (both with a trimmed hash) through their trimmed views alone, unless their own hashes are within
-    FRAMED_WHOLE_BITS (audit DF 5: one app's frame brings two different photos' screenshots near)."""
+    FRAMED_WHOLE_BITS as they are or one mirrored (audit DF 5: one app's frame brings two different photos'
+    screenshots near)."""
     hashes = np.array([h for h, _ in images], dtype=np.uint64)
     mirrors = np.array([m for _, m in images], dtype=np.uint64)
     trimmed = hashes.copy()
@@ -400,7 +401,8 @@ def test_trimmed_views_match_brute_force(images, framed, max_bits):
     has_frame = trimmed != hashes
 
     def distance(i: int, j: int) -> int:
-        if has_frame[i] and has_frame[j] and d(hashes[i], hashes[j]) > neardup.FRAMED_WHOLE_BITS:
+        if has_frame[i] and has_frame[j] and min(d(hashes[i], hashes[j]), d(hashes[i], mirrors[j]),
+                                                 d(mirrors[i], hashes[j])) > neardup.FRAMED_WHOLE_BITS:
             return d(trimmed[i], trimmed[j])
         return min(d(hashes[i], hashes[j]), d(hashes[i], mirrors[j]), d(mirrors[i], hashes[j]),
                    d(trimmed[i], hashes[j]), d(hashes[i], trimmed[j]), d(trimmed[i], trimmed[j]))

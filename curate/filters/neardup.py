@@ -181,8 +181,8 @@ def mirror_pairs(hashes: np.ndarray, mirrors: np.ndarray, max_bits: int, *, bloc
     where it has no border. It is one more view of the image: a pair also qualifies when
     d(t_i, h_j), d(h_i, t_j) or d(t_i, t_j) <= max_bits (a screenshot of a photo, two screenshots
     of it). Only images with a trimmed hash add entries to the search. Two images that both have a trimmed hash
-    are compared by d(t_i, t_j) alone unless d(h_i, h_j) <= FRAMED_WHOLE_BITS. `search_bits`: as
-    `near_duplicate_pairs`'s (a cheaper search, lossy beyond it).
+    are compared by d(t_i, t_j) alone unless d(h_i, h_j), d(h_i, m_j) or d(m_i, h_j) <= FRAMED_WHOLE_BITS.
+    `search_bits`: as `near_duplicate_pairs`'s (a cheaper search, lossy beyond it).
 
     Returns:
         (first, second, distance, mirrored): int64 index pairs i < j sorted by (i, j), each
@@ -217,8 +217,10 @@ def mirror_pairs(hashes: np.ndarray, mirrors: np.ndarray, max_bits: int, *, bloc
     distance = np.minimum(plain, flipped)
     # two framed images (two screenshots) are compared on their pictures: one app's frame makes the whole hashes of
     # two different photos meet (audit DF 5: 8-12 bits apart in one phone frame, 20-32 trimmed), unless the whole
-    # images are all but the same (a screenshot and its re-encoded copy, whose boxes may differ by a few lines)
-    two_frames = (trimmed[low] != hashes[low]) & (trimmed[high] != hashes[high]) & (whole > FRAMED_WHOLE_BITS)
+    # images are all but the same, as they are or one mirrored (a screenshot and its re-encoded or mirrored copy:
+    # the trimmed hashes have no mirror view, so a mirrored framed copy is found by its whole mirror alone)
+    two_frames = ((trimmed[low] != hashes[low]) & (trimmed[high] != hashes[high])
+                  & (np.minimum(whole, flipped) > FRAMED_WHOLE_BITS))
     distance = np.where(two_frames, hamming_distance(trimmed[low], trimmed[high]), distance)
     mirrored = (flipped < plain) & ~two_frames
     close = distance <= max_bits  # drops pairs found only through d(m_i, m_j) or d(t_i, m_j): not the rule's views
