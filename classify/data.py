@@ -159,17 +159,16 @@ def forget_read_otherwise(ws: Workspace, side: int, images: pd.DataFrame, worker
     if pixel_read.current(folder):
         return 0
     stale: set[str] = set()
-    if folder.is_dir() and any(folder.iterdir()):
+    unread: set[str] = set()
+    if folder.is_dir() and any(path.name != pixel_read.MARK for path in folder.iterdir()):
         catalog = read_catalog(ws, required=False)
         held = pd.concat([embeddable_images(catalog) if "image_path" in catalog else images.iloc[:0], images])
-        held = held.drop_duplicates("sha256")
-        stale, unread = pixel_read.read_otherwise(held, objectstore.locator(ws), max(1, workers))
+        judge = pixel_read.unjudged(folder, held.drop_duplicates("sha256"))
+        stale, unread = pixel_read.read_otherwise(judge, objectstore.locator(ws), max(1, workers))
         for sha in stale:
             resized_path(ws, sha, side).unlink(missing_ok=True)
-        if unread:  # (an image missing now is judged again next time)
-            return len(stale)
     try:
-        pixel_read.mark(folder)
+        pixel_read.mark(folder, unread)  # (an image missing now is left pending: judged again next time)
     except OSError as exc:
         raise UsageError(f"cannot write the resized image cache {folder} ({type(exc).__name__}: {exc}); free disk "
                          "space or make it writable, then run again") from None

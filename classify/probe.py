@@ -77,7 +77,7 @@ class FeatureCache:
         way (a cache an older curate filled is marked again by the next `curate embed`)."""
         from curate.vision import pixel_read
 
-        return pixel_read.current(self.embedded.dir)
+        return pixel_read.marked(self.embedded.dir)  # (a photo left pending has no file to compute it from)
 
     def features(self, shas: list[str], compute) -> np.ndarray:
         """(N, dim) float32 features of `shas`; `compute(positions)` makes the missing ones, as (n, dim),

@@ -157,22 +157,22 @@ class EmbeddingCache:
     def forget_read_otherwise(self, images: pd.DataFrame, locate, workers: int = 2) -> int:
         """Unless the cache is marked with the current way of reading pixels (curate.vision.pixel_read), drop the
         vectors of `images` (sha256, image_path: the catalog's) that an older way computed differently (each part
-        holding one is rewritten atomically), so that they are computed again as missing ones, and mark it (not
-        while an image's file cannot be opened).
+        holding one is rewritten atomically), so that they are computed again as missing ones, and mark it (an
+        image whose file cannot be opened left pending: judged by a later run).
         Returns how many were dropped. A vector of an image no longer in `images` is kept as it is."""
         from curate.vision import pixel_read
 
-        if pixel_read.current(self.dir) or not self._parts():
+        judge = pixel_read.unjudged(self.dir, images[images["sha256"].isin(self.known())]) if self._parts() else None
+        if judge is None:
             return 0
-        stale, unread = pixel_read.read_otherwise(images[images["sha256"].isin(self.known())], locate, workers)
+        stale, unread = pixel_read.read_otherwise(judge, locate, workers)
         for path in self._parts() if stale else ():
             table = _read_part(path)
             keep = pa.compute.invert(pa.compute.is_in(table.column("sha256"), pa.array(sorted(stale), pa.string())))
             if not pa.compute.all(keep).as_py():
                 write_table_atomic(path, table.filter(keep))
         self._shas = None
-        if not unread:  # (an image missing now is judged again next time)
-            self.mark_current()
+        pixel_read.mark(self.dir, unread)  # (an image missing now is judged again next time)
         return len(stale)
 
     def mark_current(self) -> None:

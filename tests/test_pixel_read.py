@@ -82,8 +82,8 @@ def test_an_old_workspaces_features_are_measured_again_for_the_profiled_photos_a
     write_catalog(ws, old)
     (ws.cache_dir / pixel_read.MARK).unlink()
 
-    catalog, bordered, coloured = ensure_features(ws, read_catalog(ws), workers=1)
-    assert bordered and coloured
+    catalog, bordered, pending = ensure_features(ws, read_catalog(ws), workers=1)
+    assert bordered and pending == set()
     by_sha = catalog.set_index("sha256")
     for sha in by_sha.index:
         if sha in profiled:  # read again: today's values
@@ -219,8 +219,23 @@ def test_a_profiled_photo_missing_at_the_upgrade_is_measured_once_it_is_back(rea
     stored.rename(aside)
     run_filter(ws, FilterConfig(), engine="pandas")
     assert not pixel_read.current(ws.cache_dir)
+    # marked, the missing photo left pending: the next filter opens its file alone, not every profiled photo's
+    # again (review DJ 2: one photo gone for good re-read them all on every command)
+    assert pixel_read.marked(ws.cache_dir)
+    held = read_catalog(ws)[["sha256", "image_path"]].drop_duplicates("sha256")
+    assert pixel_read.unjudged(ws.cache_dir, held)["image_path"].tolist() == [gone]
     aside.rename(stored)
     run_filter(ws, FilterConfig(), engine="pandas")
     assert pixel_read.current(ws.cache_dir)
     after = read_catalog(ws).set_index("image_path")
     assert after.loc[gone, "phash"] != OLD_HASH
+
+
+def test_a_mark_keeps_the_photos_it_could_not_judge_and_nothing_else(tmp_path):
+    images = pd.DataFrame({"sha256": ["a", "b", "c"], "image_path": ["a.jpg", "b.jpg", "c.jpg"]})
+    assert pixel_read.unjudged(tmp_path, images) is images  # not marked: every photo
+    pixel_read.mark(tmp_path, {"b"})
+    assert pixel_read.marked(tmp_path) and not pixel_read.current(tmp_path)
+    assert pixel_read.unjudged(tmp_path, images)["sha256"].tolist() == ["b"]
+    pixel_read.mark(tmp_path)
+    assert pixel_read.current(tmp_path) and pixel_read.unjudged(tmp_path, images) is None

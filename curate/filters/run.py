@@ -48,10 +48,11 @@ def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2,
     When the workspace's cache folder is not marked with the current way of reading pixels
     (curate.vision.pixel_read), every feature of the images that read otherwise (a colour profile) is replaced.
 
-    Returns the catalog, whether every image an older border rule measured was read again, and whether every
-    image an older pixel reading measured otherwise was (False when one could not be, or could not be opened to
-    tell: its old values stay, and the workspace must not be marked as following the current rule or reading:
-    review CE, a deleted image brought back kept its old value for good; review DG 4)."""
+    Returns the catalog, whether every image an older border rule measured was read again (False when one could
+    not be: its old values stay, and the workspace must not be marked as following the current rule: review CE,
+    a deleted image brought back kept its old value for good), and the sha256s the pixel-reading mark leaves
+    pending (images whose file could not be opened to tell: judged by a later filter, review DG 4 and DJ 2), or
+    None when an image read otherwise could not be measured again (the mark waits)."""
     from curate.vision import features, pixel_read
 
     columns = features.feature_columns()
@@ -62,14 +63,15 @@ def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2,
     lacking = catalog.reindex(columns=required).isna().any(axis=1)
     if redone:
         lacking |= catalog["sha256"].notna()
-    recoloured, unread = pd.Series(False, index=catalog.index), 0
-    if not pixel_read.current(ws.cache_dir):  # measured from pixels read the old way: the images it changed
-        held = catalog.loc[catalog["image_path"].notna(), ["sha256", "image_path"]]  # lacking too: all replaced
-        stale, unread = pixel_read.read_otherwise(held.drop_duplicates("sha256"), locator(ws), workers)
+    recoloured, unread = pd.Series(False, index=catalog.index), set()
+    held = catalog.loc[catalog["image_path"].notna(), ["sha256", "image_path"]]  # lacking too: all replaced
+    judge = pixel_read.unjudged(ws.cache_dir, held.drop_duplicates("sha256"))
+    if judge is not None:  # measured from pixels read the old way: the images it changed
+        stale, unread = pixel_read.read_otherwise(judge, locator(ws), workers)
         recoloured = catalog["sha256"].isin(stale)
     missing = (lacking | recoloured) & catalog["image_path"].notna()
     if not missing.any():
-        return catalog, True, not unread
+        return catalog, True, unread
     todo = catalog.loc[missing].drop_duplicates("sha256")
     with working(f"image features (hashes, thumbnail, quality) for {len(todo):,} images"):
         found = features.compute_features(map(locator(ws), todo["image_path"]), workers=workers)
@@ -86,7 +88,7 @@ def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2,
         replaced = read_again & (recoloured | (name in redone))
         catalog[name] = current.where((current.notna() & ~replaced) | ~missing, fresh)
     every = len(measured) == todo["sha256"].nunique()
-    return catalog, not redone or every, not unread and (not recoloured.any() or every)
+    return catalog, not redone or every, unread if not recoloured.any() or every else None
 
 
 def ensure_phashes(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> pd.DataFrame:
@@ -281,7 +283,7 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     catalog = read_catalog(ws)
     input_hash = catalog_sha256(ws)
     stored = CatalogFile(ws.catalog_path).stored_columns  # a catalog from before a feature column: decode for it
-    catalog, bordered, coloured = ensure_features(ws, catalog, workers, stored)  # one decode per image lacking one
+    catalog, bordered, pending = ensure_features(ws, catalog, workers, stored)  # one decode per image lacking one
     catalog = ensure_phashes(ws, catalog, workers)
     thumbnails = ensure_thumbnails(ws, catalog, workers) if catalog["phash"].notna().any() else None
     centres = recipe_centres(recipe)  # with median centres too: a label far from its recipe coordinates warns
@@ -301,8 +303,8 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     write_catalog(ws, final)
     if bordered:  # phash_trimmed follows the current border rule (ensure_features); else the next filter retries
         features.mark_border_rule(ws.root)
-    if coloured:  # and the features the current pixel reading
-        pixel_read.mark(ws.cache_dir)
+    if pending is not None:  # and the features the current pixel reading, but for the photos it could not open
+        pixel_read.mark(ws.cache_dir, pending)
     save_stage_report(ws, "filter", input_hash, {**report.to_dict(), **recipe_record(recipe)}, started)
     return report
 

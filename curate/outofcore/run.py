@@ -135,7 +135,7 @@ def _older_pixel_read(con, ws, catalog: Catalog) -> list[str]:
     measures the photos that read otherwise again first (`ensure_features`); the DuckDB engine decodes none."""
     from curate.vision import pixel_read
 
-    if "image_path" not in catalog.present or pixel_read.current(ws.cache_dir):
+    if "image_path" not in catalog.present or pixel_read.marked(ws.cache_dir):
         return []
     if not con.execute(f"SELECT count(*) FROM {catalog.source} WHERE image_path IS NOT NULL").fetchone()[0]:
         return []

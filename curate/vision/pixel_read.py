@@ -25,21 +25,46 @@ VERSION = 2
 MARK = "pixel_read"
 
 
-def current(folder: Path) -> bool:
-    """Whether `folder` is marked with the current way of reading pixels (`VERSION`)."""
+def _read(folder: Path) -> tuple[bool, frozenset[str]]:
+    """(whether `folder` is marked with the current way of reading pixels (`VERSION`), the sha256s its mark
+    leaves pending: photos whose file could not be opened when it was marked)."""
     try:
-        return (Path(folder) / MARK).read_text().strip() == str(VERSION)
+        lines = (Path(folder) / MARK).read_text().split()
     except (OSError, UnicodeDecodeError):
-        return False
+        return False, frozenset()
+    return bool(lines) and lines[0] == str(VERSION), frozenset(lines[1:])
 
 
-def mark(folder: Path) -> None:
-    """Mark `folder`: the values kept in it were computed from pixels read the current way."""
+def marked(folder: Path) -> bool:
+    """Whether `folder` is marked with the current way (some photos may still wait: `current`)."""
+    return _read(folder)[0]
+
+
+def current(folder: Path) -> bool:
+    """Whether `folder` is marked with the current way and no photo waits to be judged."""
+    done, pending = _read(folder)
+    return done and not pending
+
+
+def unjudged(folder: Path, images: pd.DataFrame) -> pd.DataFrame | None:
+    """The rows of `images` (sha256, image_path) whose reading `folder` still has to judge: all of them when it is
+    not marked, those its mark leaves pending when it is (review DJ 2: one photo gone for good re-read every
+    profiled photo on every command), None when nothing waits."""
+    done, pending = _read(folder)
+    if done and not pending:
+        return None
+    return images[images["sha256"].isin(pending)] if done else images
+
+
+def mark(folder: Path, pending: Iterable[str] = ()) -> None:
+    """Mark `folder`: the values kept in it were computed from pixels read the current way, but for the photos
+    `pending` names (their file could not be opened: judged when a later command can)."""
     from curate.workspace import atomic_write_bytes
 
-    if not current(folder):
+    pending = frozenset(pending)
+    if _read(folder) != (True, pending):
         Path(folder).mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(Path(folder) / MARK, f"{VERSION}\n".encode())
+        atomic_write_bytes(Path(folder) / MARK, "\n".join([str(VERSION), *sorted(pending)]).encode() + b"\n")
 
 
 def reads_through_profile(location) -> bool | None:
@@ -59,16 +84,17 @@ def reads_through_profile(location) -> bool | None:
     return bool(profile) and srgb_transform(bytes(profile)) is not None
 
 
-def read_otherwise(images: pd.DataFrame, locate: Callable, workers: int = 2) -> tuple[set[str], int]:
+def read_otherwise(images: pd.DataFrame, locate: Callable, workers: int = 2) -> tuple[set[str], set[str]]:
     """(the sha256s of `images` (columns sha256, image_path; one row per image) whose stored file reads through a
-    colour profile (`reads_through_profile`): those whose values an older reading computed differently, how many
-    files could not be opened). A place is marked only when none could not: an image missing now (a file being
-    restored) would keep its old values for good once marked (review DG 4)."""
+    colour profile (`reads_through_profile`): those whose values an older reading computed differently, the
+    sha256s whose file could not be opened). A place is marked with the latter pending (`mark`): an image missing
+    now (a file being restored) would keep its old values for good were it taken as read (review DG 4)."""
     from curate.store import map_images
 
     rows = images.dropna(subset=["sha256", "image_path"])
     if rows.empty:
-        return set(), 0
+        return set(), set()
     flags: Iterable[bool | None] = map_images(reads_through_profile, map(locate, rows["image_path"]), workers)
     flags = list(flags)
-    return {sha for sha, flag in zip(rows["sha256"], flags) if flag}, sum(flag is None for flag in flags)
+    return ({sha for sha, flag in zip(rows["sha256"], flags) if flag},
+            {sha for sha, flag in zip(rows["sha256"], flags) if flag is None})
