@@ -349,17 +349,23 @@ def test_a_dry_run_says_which_steps_a_run_now_would_skip_and_which_it_would_run(
     assert sorted((p.relative_to(ws.root), p.stat().st_mtime_ns) for p in ws.root.rglob("*") if p.is_file()) == before
 
 
-def test_a_run_after_an_upgrade_runs_the_stages_whose_rules_changed(trained, tmp_path):
-    """Audit CU MED-3: on a workspace of the previous version `curate run` skipped every step, so the prefilter's
-    new warnings never appeared. A stage whose report records older rules runs again, with the steps after it."""
+def _upgraded_copy(trained, tmp_path) -> tuple:
+    """(the recipe, a copy of the trained workspace whose prefilter report is as the previous version wrote it)."""
     import shutil
 
     path, trained_ws, _ = trained
     ws = Workspace(tmp_path / "ws")
     shutil.copytree(trained_ws.root, ws.root)
     report = json.loads((ws.reports_dir / "prefilter.json").read_text())
-    del report["freshness"]["rules"]  # as the previous version wrote it
+    del report["freshness"]["rules"]
     (ws.reports_dir / "prefilter.json").write_text(json.dumps(report))
+    return path, ws
+
+
+def test_a_run_after_an_upgrade_runs_the_stages_whose_rules_changed(trained, tmp_path):
+    """Audit CU MED-3: on a workspace of the previous version `curate run` skipped every step, so the prefilter's
+    new warnings never appeared. A stage whose report records older rules runs again, with the steps after it."""
+    path, ws = _upgraded_copy(trained, tmp_path)
     result = runner.invoke(app, ["run", str(path), "--train", "--dry-run", "--workspace", str(ws.root)])
     assert result.exit_code == 0, result.output
     said = {line.split("] ")[1].split(":")[0]: line.split(": ", 1)[1] for line in result.output.splitlines()
@@ -589,14 +595,7 @@ def test_an_upgrade_that_leaves_what_training_reads_as_it_was_does_not_train_aga
     the same model again after it, because the train step followed every step that ran. Training (and its
     evaluation) is skipped when the photos, labels, split and settings it reads are the ones its run was made
     from, saying so and how to train anyway; `--from train` still trains again."""
-    import shutil
-
-    path, trained_ws, _ = trained
-    ws = Workspace(tmp_path / "ws")
-    shutil.copytree(trained_ws.root, ws.root)
-    report = json.loads((ws.reports_dir / "prefilter.json").read_text())
-    del report["freshness"]["rules"]  # as the previous version wrote it
-    (ws.reports_dir / "prefilter.json").write_text(json.dumps(report))
+    path, ws = _upgraded_copy(trained, tmp_path)
     before = _model_state(ws)
     said, _ = _dry_run(path, ws)
     assert said["prefilter"] == "would run"
