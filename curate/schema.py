@@ -83,6 +83,9 @@ COLUMNS: tuple[Column, ...] = (
                                       "orientation was lost or applied twice); cached.", "filter"),
     Column("phash_rot180", _STR, True, "pHash of the image turned a half turn (a copy of a photo taken upside down "
                                        "whose EXIF orientation was lost); cached.", "filter"),
+    Column("phash_panels", _STR, True, "pHashes of a collage's two panels (two images side by side or stacked on a "
+                                       "flat gutter) as two 16-hex-digit values, space-separated; null when it is no "
+                                       "collage; cached.", "filter"),
     Column("near_dup_cluster", _STR, True, "Near-duplicate cluster: photo_id of its representative (own id when "
                                            "alone).", "filter"),
     # raw image statistics of the single decode pass (curate/vision/features.py), measured on the

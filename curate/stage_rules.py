@@ -43,7 +43,8 @@ CHANGES: dict[str, tuple[Change, ...]] = {
         "it one, and one photographer's outliers at one position are named as a camera's default"), Change(
         "the hashes and quality statistics of photos with a colour profile other than sRGB, measured before "
         "2026-12-06 on unconverted pixels, are measured again on sRGB ones, and a phone screenshot with large "
-        "header or caption text or a 16:9 photo on a tall screen is trimmed to its photo (border rule 3)")),
+        "header or caption text or a 16:9 photo on a tall screen is trimmed to its photo (border rule 3), and a "
+        "collage of two photos is linked to both")),
     "prefilter": (Change(
         "up to 2026-12-07: a cut taking most of a label the tag seldom goes on is held, no geo rescue where the label "
         "model cannot vouch, photos no topic model scored are judged for label issues, a photo surrounded by its "

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from curate.filters import calibration, patches, verify
+from curate.filters import calibration, patches, phash, verify
 from curate.filters.config import FilterConfig
 from curate.groups import components_from_pairs
 from curate.vision.features import HASH_COLUMNS
@@ -59,9 +59,12 @@ def image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mappi
         vectors, embedded = vectors_by_position(shas, embeddings)
     by_position = None if read_grey is None else (lambda position: read_grey(shas[position]))
     owners, taken, lat, lon = sequence_keys(images)
+    panels, has_panels = phash.parse_panel_phashes(images["phash_panels"]) if "phash_panels" in images \
+        else (None, None)
     return cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, by_position,
                                           owners, taken, lat, lon, turned, halfturned, pair_scores,
-                                          lambda positions: [shas[p] for p in positions.tolist()]),
+                                          lambda positions: [shas[p] for p in positions.tolist()], panels,
+                                          has_panels),
                           config, notes, embedded, workers)
 
 
@@ -101,13 +104,25 @@ NOT_CAUGHT = ("copies cropped by more than ~10 % off one side are often missed w
               "on real photos held out, fewer as the crop grows; docs/cleaning-duplicates.md)")
 # With the window match (curate.filters.windows): what it does not look for.
 # Audit DF: a 9:16 crop of a landscape photo (6 of 30 found) and a collage of two photos side by side (1-2 of 30)
-# were covered by no clause a user could check.
-NOT_CAUGHT_WINDOWED = ("crops of over 40 % of a side (a 9:16 crop of a landscape photo), a photo in a collage, and "
+# were covered by no clause a user could check. Collages of two photos on a flat gutter are found by their panel
+# pHashes (phash_panels, `pixel_links._add_panel_links`) where the evidence has them (both engines); COLLAGE_*
+# names what is still not looked for, "{collage}" in the clauses below.
+COLLAGE_PANELS = ("a photo in a collage of three or more, on a patterned or no gutter, or whose long side is under 1.5 "
+                  "times its short side (two landscape photos stacked)")
+COLLAGE_NONE = "a photo in a collage"
+NOT_CAUGHT_WINDOWED = ("crops of over 40 % of a side (a 9:16 crop of a landscape photo), {collage}, and "
                        "crops also rotated or mirrored, are not looked for (docs/cleaning-duplicates.md)")
 NOT_CAUGHT_OVERLAPS = ("zooms beyond 2.5x, two crops sharing under half of the smaller, crops of over 40 % of a side "
                        f"whose embeddings have cosine under {verify.DEFAULT_OVERLAP_COSINE:g} (a 9:16 crop of a "
-                       "landscape photo, most zooms of 1.7x and more), a photo in a collage, and crops also rotated "
+                       "landscape photo, most zooms of 1.7x and more), {collage}, and crops also rotated "
                        "or mirrored, are not looked for (docs/cleaning-duplicates.md)")
+
+
+def collage_note(clusters: int) -> str:
+    """The note for the near-duplicate clusters `--dedupe-near` left whole because they hold a collage."""
+    return (f"{clusters} near-duplicate cluster{'s hold' if clusters != 1 else ' holds'} a collage (two photos in "
+            "one picture, each linked to it): kept whole by --dedupe-near, which would drop distinct photos; they "
+            "stay on one side of the split")
 
 
 def _window_kinds(counts: dict[str, int]) -> str:
@@ -159,13 +174,16 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
     first, second, counts = verify.link_pairs(evidence, rule, workers)
     if embedded is not None:
         windowed = evidence.read_grey is not None and rule.window_score is not None
+        collage = COLLAGE_PANELS if windowed and evidence.panels is not None else COLLAGE_NONE
         notes.append(f"near-duplicate links: {counts['hash_colour']} by pHash and colour, "
                      f"{counts['hash_tone']} by pHash and tone, {counts['hash_embedding']} "
                      f"by pHash and embedding, {counts['embedding']} by embedding alone"
                      + (f", {counts['window']} by window match ({_window_kinds(counts)})" if windowed else "")
+                     + (f", {counts.get('panel', 0)} by collage panel (a photo set in a collage of two)"
+                        if windowed and evidence.panels is not None else "")
                      + f" ({embedded} of {len(evidence.hashes)} images embedded); "
-                     + (NOT_CAUGHT if not windowed else NOT_CAUGHT_WINDOWED if rule.overlap_score is None
-                        else NOT_CAUGHT_OVERLAPS))
+                     + (NOT_CAUGHT if not windowed else NOT_CAUGHT_WINDOWED.format(collage=collage)
+                        if rule.overlap_score is None else NOT_CAUGHT_OVERLAPS.format(collage=collage)))
         if windowed:
             notes.extend(window_notes(counts, rule))
         if embedded < len(evidence.hashes):

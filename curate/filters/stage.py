@@ -30,7 +30,7 @@ import pandas as pd
 from curate import schema
 from curate.filters import ambiguous as ambiguous_labels
 from curate.filters import duplicates, geo, owners, quality
-from curate.filters.clusters import IMAGE_COLUMNS, image_clusters
+from curate.filters.clusters import IMAGE_COLUMNS, collage_note, image_clusters
 from curate.filters.config import STAGE, FilterConfig
 from curate.filters.geo_stage import geo_filter
 from curate.filters.licence_filter import licence_filter
@@ -357,7 +357,14 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
         within_label = key.where(key.isna(), key.astype(str) + "\x1f" + out["label"].fillna("\x00").astype(str))
         keeper = duplicates.group_representatives(out, within_label, upscaled)
         is_near = keeper.notna() & (keeper != out[schema.PHOTO_ID]) & (out["status"] == schema.KEPT)
-        out = apply_drops(out, pd.Series(np.where(is_near, "near_duplicate", None)), STAGE)
+        # a cluster holding a collage holds distinct photos (the collage links each of its panels' photos): it
+        # shares one side of the split, but none of its photos is dropped as another's copy (DI: 29 distinct
+        # photos would have gone from one chain of collages)
+        collages = key[out["phash_panels"].notna() & key.notna()].unique() if "phash_panels" in out else []
+        whole = is_near & key.isin(collages)
+        if whole.any():
+            notes.append(collage_note(int(key[whole].nunique())))
+        out = apply_drops(out, pd.Series(np.where(is_near & ~whole, "near_duplicate", None)), STAGE)
     return out, n_clusters
 
 

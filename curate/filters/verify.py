@@ -59,7 +59,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from curate.filters.pixel_links import _add_frame_links, _add_patch_links, _add_turn_links, _add_window_links
+from curate.filters.pixel_links import (
+    _add_frame_links,
+    _add_panel_links,
+    _add_patch_links,
+    _add_turn_links,
+    _add_window_links,
+)
 from curate.filters.thumbnails import (  # noqa: F401 (re-exported: verify.THUMB_BYTES and the rest are read widely)
     THUMB_BYTES,
     THUMB_HEIGHT,
@@ -132,6 +138,9 @@ class Evidence:
     # image_keys (positions -> sha256, what they are kept by), or None: every pair scored on its pixels
     pair_scores: PairScores | None = None
     image_keys: Callable[[np.ndarray], Sequence[str | None]] | None = None
+    # (n, 2) uint64 pHashes of each collage's two panels (`phash.panel_phashes`) and which rows have them, or None
+    panels: np.ndarray | None = None
+    has_panels: np.ndarray | None = None
 
     def views(self) -> tuple[np.ndarray, np.ndarray]:
         """(mirror hashes, trimmed hashes), each the plain hashes where the evidence has none."""
@@ -171,7 +180,8 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
     far leave apart whose patches agree, `curate.filters.patches`, when rule.patch_share is set) with
     patch_crowded and patch_crowded_images; frame, frame_candidates and frame_unreadable (`_add_frame_links`:
     candidates that meet only through a border-trimmed view, confirmed with the borders cut off); turn,
-    turn_candidates and turn_unreadable (`_add_turn_links`); then window (a pair left in different
+    turn_candidates and turn_unreadable (`_add_turn_links`); panel, panel_candidates and panel_unreadable
+    (`_add_panel_links`: a collage and a photo set in it, with `Evidence.panels`); then window (a pair left in different
     clusters by those links whose cosine is at least rule.window_cosine and whose pixels match as a
     window, or whose cosine is at least rule.overlap_cosine and whose pixels overlap as two crops of one
     picture, `curate.filters.windows`; only with evidence.read_grey), with window_overlap (the overlap
@@ -229,6 +239,9 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
     if (evidence.turned is not None or evidence.halfturned is not None) and evidence.read_grey is not None \
             and rule.window_score is not None:
         first, second = _add_turn_links(evidence, rule, first, second, counts)
+    if evidence.panels is not None and evidence.has_panels is not None and evidence.has_panels.any() \
+            and evidence.read_grey is not None and rule.window_score is not None:
+        first, second = _add_panel_links(evidence, rule, first, second, counts)
     if evidence.vectors is not None and evidence.read_grey is not None and rule.window_score is not None:
         first, second = _add_window_links(evidence, rule, first, second, counts, workers)
     return first, second, counts

@@ -22,6 +22,7 @@ import pyarrow as pa
 from curate import licences, schema
 from curate.filters import ambiguous as ambiguous_labels
 from curate.filters import duplicates, owners, quality
+from curate.filters.clusters import collage_note
 from curate.filters.licence_filter import every_photo_licence_warning, licence_drop_note, licence_hold, licence_notes
 from curate.filters.stage import (
     QUALITY_SKIPPED,
@@ -112,7 +113,7 @@ def _working_table(con, catalog: Catalog, config: FilterConfig) -> None:
         SELECT rid, photo_id, label, n_tag_labels, amb_names, lat, lon, lat_u, lon_u, coord_issue, geo_accuracy,
                license, sha256,
                width, height, taken_at, owner_id, phash, phash_mirror, phash_trimmed, phash_rot90, phash_rot180,
-               laplacian_var, chroma_mean, FALSE AS upscaled, was_prefilter,
+               phash_panels, laplacian_var, chroma_mean, FALSE AS upscaled, was_prefilter,
                CASE WHEN reset THEN 'kept' ELSE status END AS status,
                CASE WHEN reset THEN NULL ELSE drop_reason END AS drop_reason,
                CASE WHEN reset THEN NULL ELSE drop_stage END AS drop_stage,
@@ -126,7 +127,7 @@ def _working_table(con, catalog: Catalog, config: FilterConfig) -> None:
                    CASE WHEN coalesce(geo_accuracy < {min_acc}, FALSE) THEN NULL ELSE lat END AS lat_u,
                    CASE WHEN coalesce(geo_accuracy < {min_acc}, FALSE) THEN NULL ELSE lon END AS lon_u,
                    coord_issue, geo_accuracy, license, sha256, width, height, taken_at, owner_id, phash, phash_mirror,
-                   phash_trimmed, phash_rot90, phash_rot180, laplacian_var, chroma_mean,
+                   phash_trimmed, phash_rot90, phash_rot180, phash_panels, laplacian_var, chroma_mean,
                    status, drop_reason, drop_stage, coalesce(drop_stage = 'prefilter', FALSE) AS was_prefilter,
                    (coalesce(geo_rescued, FALSE) AND status = 'kept')
                        OR coalesce(drop_stage IN ({_RESET}), FALSE) AS reset
@@ -134,6 +135,7 @@ def _working_table(con, catalog: Catalog, config: FilterConfig) -> None:
                          {c('lon')}, {c('coord_issue')}, {c('geo_accuracy')}, {c('license')}, {c('sha256')},
                          {c('width')}, {c('height')}, {c('taken_at')}, {c('owner_id')}, {c('phash')},
                          {c('phash_mirror')}, {c('phash_trimmed')}, {c('phash_rot90')}, {c('phash_rot180')},
+                         {c('phash_panels')},
                          {c('laplacian_var')}, {c('chroma_mean')},
                          {c('status')}, {c('drop_reason')}, {c('drop_stage')}, {c('geo_rescued')}
                   FROM {catalog.source})
@@ -204,10 +206,19 @@ def _near_duplicate_step(con, catalog: Catalog, config: FilterConfig, conflicts:
                          near_photos=con.execute("SELECT count(*) FROM conflicted").fetchone()[0])
         notes += near_conflict_notes(conflicts, span_labels)
         if config.dedupe_near:  # one photo kept per cluster and label, as stage._near_duplicates
+            collage = "near IN (SELECT near FROM w WHERE phash_panels IS NOT NULL AND near IS NOT NULL)" \
+                if "phash_panels" in catalog.present else "false"  # (a cluster holding one is kept whole)
+            extra = f"""(SELECT rid, near FROM (
+                SELECT rid, near, photo_id, status, first_value(photo_id) OVER (PARTITION BY near, label
+                                                                              ORDER BY {REPRESENTATIVE_ORDER}) AS keeper
+                FROM w WHERE near IS NOT NULL) WHERE keeper <> photo_id AND status = 'kept')"""
+            whole = con.execute(f"SELECT count(DISTINCT near) FROM {extra} WHERE {collage}").fetchone()[0]
+            if whole:
+                notes.append(collage_note(int(whole)))
             _drop(con, "near_duplicate", f"""rid IN (SELECT rid FROM (
-                SELECT rid, photo_id, first_value(photo_id) OVER (PARTITION BY near, label
-                                                                ORDER BY {REPRESENTATIVE_ORDER}) AS keeper
-                FROM w WHERE near IS NOT NULL) WHERE keeper <> photo_id)""")
+                SELECT rid, near, photo_id, first_value(photo_id) OVER (PARTITION BY near, label
+                                                                      ORDER BY {REPRESENTATIVE_ORDER}) AS keeper
+                FROM w WHERE near IS NOT NULL) WHERE keeper <> photo_id AND NOT ({collage}))""")
     else:
         notes.append("no perceptual hashes (metadata-only catalog): near-duplicate filter skipped")
     return near_clusters

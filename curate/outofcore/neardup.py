@@ -11,8 +11,9 @@ representatives are chosen in SQL by the exact-duplicate keep rule.
 Two things differ from the pandas engine, and the filter's notes say so when they bite: the
 DuckDB engine decodes no image but those of the window match's candidate pairs (curate.filters.windows:
 a few, when embedded), so an image without a cached thumbnail stays without one (its
-pHash candidates are not colour-verified, so not linked); and `curate embed`'s vectors, when the
-workspace has them, are read into memory as the pandas engine reads them (4 bytes x 1,280 an
+pHash candidates are not colour-verified, so not linked), and one without the collage panels' pHashes
+(`phash_panels`, a catalog from before them) is no collage to it; and `curate embed`'s
+vectors, when the workspace has them, are read into memory as the pandas engine reads them (4 bytes x 1,280 an
 embedded image).
 """
 
@@ -53,19 +54,24 @@ UPSCALED = f"""
     WHERE w.rid = u.rid"""
 
 
-def _hashes(con, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(pHashes, mirror pHashes, border-trimmed pHashes, quarter-turn and half-turn pHashes) of the images in
-    position order, parsed a batch at a time (an image's own hash where it has no mirror, trimmed or turned one)."""
+def _hashes(con, n: int) -> tuple[np.ndarray, ...]:
+    """(pHashes, mirror pHashes, border-trimmed pHashes, quarter-turn and half-turn pHashes, (n, 2) collage panel
+    pHashes, which images have panels) of the images in position order, parsed a batch at a time (an image's own
+    hash where it has no mirror, trimmed or turned one)."""
+    from curate.filters.phash import parse_panel_phashes
+
     hashes, mirrors, trimmed, turned, halfturned = (np.empty(n, np.uint64) for _ in range(5))
+    panels, has_panels = np.zeros((n, 2), np.uint64), np.zeros(n, bool)
     start = 0
-    for batch in record_batches(con, "SELECT phash, phash_mirror, phash_trimmed, phash_rot90, phash_rot180 "
-                                     "FROM nd_images ORDER BY pos"):
+    for batch in record_batches(con, "SELECT phash, phash_mirror, phash_trimmed, phash_rot90, phash_rot180, "
+                                     "phash_panels FROM nd_images ORDER BY pos"):
         end = start + batch.num_rows
         hashes[start:end] = neardup.phash_to_uint64(batch.column(0).to_pylist())
         for view, column in ((mirrors, 1), (trimmed, 2), (turned, 3), (halfturned, 4)):
             view[start:end] = mirror_hashes(hashes[start:end], *neardup.parse_phashes(batch.column(column).to_pylist()))
+        panels[start:end], has_panels[start:end] = parse_panel_phashes(batch.column(5).to_pylist())
         start = end
-    return hashes, mirrors, trimmed, turned, halfturned
+    return hashes, mirrors, trimmed, turned, halfturned, panels, has_panels
 
 
 def _thumbnails(con, n: int, cache: Path, scratch: Path) -> tuple[np.ndarray, np.ndarray, str | None]:
@@ -217,19 +223,21 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
     con.execute(f"""
         CREATE OR REPLACE TABLE nd_images AS
         SELECT row_number() OVER (ORDER BY rid) - 1 AS pos, sha256, phash, phash_mirror, phash_trimmed, phash_rot90,
-               phash_rot180, owner_id AS nd_owner, taken_at AS nd_taken, lat AS nd_lat, lon AS nd_lon FROM (
-            SELECT rid, sha256, phash, phash_mirror, phash_trimmed, phash_rot90, phash_rot180, owner_id, taken_at, lat,
-                   lon,
+               phash_rot180, phash_panels, owner_id AS nd_owner, taken_at AS nd_taken, lat AS nd_lat, lon AS nd_lon
+        FROM (
+            SELECT rid, sha256, phash, phash_mirror, phash_trimmed, phash_rot90, phash_rot180, phash_panels, owner_id,
+                   taken_at, lat, lon,
                    row_number() OVER (PARTITION BY sha256 ORDER BY rid) AS k
             FROM w WHERE {READABLE_PHASH} AND sha256 IS NOT NULL)
         WHERE k = 1""")
     n = con.execute("SELECT count(*) FROM nd_images").fetchone()[0]
-    hashes, mirrors, trimmed, turned, halfturned = _hashes(con, n)
+    hashes, mirrors, trimmed, turned, halfturned, panels, has_panels = _hashes(con, n)
     vectors, embedded = _vectors(con, ws)
     owners, taken, lat, lon = _sequence_keys(con, n)
     if ws is None:
         labels = cluster_images(verify.Evidence(hashes, mirrors, vectors=vectors, trimmed=trimmed, owners=owners,
-                                                taken=taken, lat=lat, lon=lon, turned=turned, halfturned=halfturned),
+                                                taken=taken, lat=lat, lon=lon, turned=turned, halfturned=halfturned,
+                                                panels=panels, has_panels=has_panels),
                                 config, notes, embedded)
     else:
         cache = ws.cache_dir
@@ -245,14 +253,15 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
             reader = None if source is None else _grey_reader(con, ws, source)
             keys = None if reader is None or pair_scores is None else _image_keys(con)
             labels = cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, reader,
-                                                    owners, taken, lat, lon, turned, halfturned, pair_scores, keys),
+                                                    owners, taken, lat, lon, turned, halfturned, pair_scores, keys,
+                                                    panels, has_panels),
                                     config, notes, embedded, workers)
             del thumbs
     con.register("nd_labels_frame", pa.table({"pos": pa.array(np.arange(n, dtype=np.int64)),
                                               "cluster": pa.array(labels.astype(np.int64))}))
     con.execute("CREATE OR REPLACE TABLE nd_labels AS SELECT * FROM nd_labels_frame")
     con.unregister("nd_labels_frame")
-    del labels, hashes, mirrors, trimmed, turned, halfturned, vectors
+    del labels, hashes, mirrors, trimmed, turned, halfturned, panels, has_panels, vectors
     con.execute(UPSCALED)
     if ws is not None and source is not None:
         _pixel_upscales(con, ws, source, workers)

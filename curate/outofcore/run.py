@@ -109,6 +109,23 @@ def _unturned(con, catalog: Catalog) -> list[str]:
             "found; run the filter once with CURATE_CATALOG_ENGINE=pandas to compute them"]
 
 
+def _no_panels(con, catalog: Catalog) -> list[str]:
+    """A note when the catalog file predates the collage panels' pHashes (`phash_panels`) and has stored images: the
+    pandas engine computes them first (`ensure_features`); the DuckDB engine decodes no image, so it finds no
+    collage."""
+    from curate.outofcore.neardup import READABLE_PHASH
+
+    if "phash_panels" in catalog.present or "phash" not in catalog.present or "image_path" not in catalog.present:
+        return []
+    stored = con.execute(f"SELECT count(*) FROM {catalog.source} WHERE image_path IS NOT NULL AND "
+                         f"{READABLE_PHASH}").fetchone()[0]
+    if not stored:
+        return []
+    return ["the catalog predates the collage panels' pHashes (phash_panels); the DuckDB engine decodes no image, "
+            "so a photo set in a collage is not looked for: run the filter once with CURATE_CATALOG_ENGINE=pandas to "
+            "compute them"]
+
+
 def _older_border_rule(con, ws, catalog: Catalog) -> list[str]:
     """A note when the workspace's `phash_trimmed` follows an older border rule (curate.vision.features) and it
     has stored images: the pandas engine computes it again first (`ensure_features`); the DuckDB engine decodes
@@ -160,7 +177,7 @@ def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float 
         query, report = filter_duckdb(con, catalog, config, centres, ws, workers, scores)
         save_pair_scores(ws.root, scores)
         report.warnings += _unembedded(con, catalog, ws)
-        report.notes += (_unturned(con, catalog) + _older_border_rule(con, ws, catalog)
+        report.notes += (_unturned(con, catalog) + _no_panels(con, catalog) + _older_border_rule(con, ws, catalog)
                          + _older_pixel_read(con, ws, catalog))
         report.notes = embeddings_note(ws, report.notes)
         query = _with_decisions(con, ws, query, report.notes)

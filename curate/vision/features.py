@@ -6,7 +6,8 @@ For each stored image one decode (at ingest: the validation decode of
 * ``phash`` and ``phash_mirror`` (curate.filters.phash.phash_pair), and ``phash_trimmed``, the
   pHash without a uniform border (curate.filters.phash.trimmed_phash; null when there is none), and
   ``phash_rot90``, the pHash of the image turned a quarter turn (curate.filters.phash.quarter_turn_phash),
-  and ``phash_rot180``, turned a half turn (curate.filters.phash.half_turn_phash),
+  and ``phash_rot180``, turned a half turn (curate.filters.phash.half_turn_phash), and ``phash_panels``, the
+  pHashes of a collage's two panels (curate.filters.phash.panel_phashes; null for an image that is none),
 * the 16x12 RGB thumbnail the near-duplicate check verifies pairs with
   (curate.filters.verify; kept in ``cache/thumbnails.parquet``, not in the catalog),
 * the raw quality statistics (curate.filters.quality.image_statistics).
@@ -29,11 +30,11 @@ from PIL import Image
 log = logging.getLogger(__name__)
 
 WORK_SIDE = 256
-HASH_COLUMNS = ("phash", "phash_mirror", "phash_trimmed", "phash_rot90", "phash_rot180")
-# Null is this column's value for most photos (no border), so a null cell does not make a row "lacking
+HASH_COLUMNS = ("phash", "phash_mirror", "phash_trimmed", "phash_rot90", "phash_rot180", "phash_panels")
+# Null is these columns' value for most photos (no border, no collage), so a null cell does not make a row "lacking
 # features": an image is decoded again for it only when the catalog file holds no such column
 # (curate.filters.run.ensure_features reads the file's own columns: reading a catalog adds it as nulls).
-NULLABLE_COLUMNS = ("phash_trimmed",)
+NULLABLE_COLUMNS = ("phash_trimmed", "phash_panels")
 # The border rule `phash_trimmed` follows (curate.filters.phash.BORDER_RULE_VERSION), as a workspace's catalog last
 # had it computed: ingest marks a new workspace, the filter marks one whose column it brought up to date. A
 # workspace not marked with the current version (one from before the mark, or from an older rule) has the column
@@ -80,7 +81,7 @@ def image_features(image: Image.Image) -> dict:
 
     Small on purpose (about 1 kB as JSON): it travels in the ingest journal.
     """
-    from curate.filters.phash import half_turn_phash, phash_views, trimmed_phash
+    from curate.filters.phash import half_turn_phash, panel_phashes, phash_views, trimmed_phash
     from curate.filters.quality import image_statistics, shrink_for_statistics
     from curate.filters.verify import THUMB_HEIGHT, THUMB_WIDTH
 
@@ -89,7 +90,7 @@ def image_features(image: Image.Image) -> dict:
     phash, mirror, turned = phash_views(grey)
     thumbnail = work.resize((THUMB_WIDTH, THUMB_HEIGHT), Image.BILINEAR).tobytes()
     return {"phash": phash, "phash_mirror": mirror, "phash_trimmed": trimmed_phash(grey),
-            "phash_rot90": turned, "phash_rot180": half_turn_phash(grey),
+            "phash_rot90": turned, "phash_rot180": half_turn_phash(grey), "phash_panels": panel_phashes(grey),
             **image_statistics(work, grey),
             THUMBNAIL_KEY: base64.b64encode(thumbnail).decode("ascii")}
 
