@@ -21,7 +21,6 @@ then how many ordinary real photos (every photo of ../shared/realdata) get panel
 from __future__ import annotations
 
 import argparse
-import io
 import platform
 import sys
 import time
@@ -33,19 +32,9 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 REALDATA = ROOT.parent / "shared" / "realdata"
 CHOOSING = 50  # the first Ferrari photos in path order chose the thresholds
-
-
-def collage(first: Image.Image, second: Image.Image, height: int = 600, gutter: int = 20) -> Image.Image:
-    """The audit's collage, saved as JPEG (quality 90) and decoded."""
-    first, second = (photo.resize((round(photo.width * height / photo.height), height)) for photo in (first, second))
-    out = Image.new("RGB", (first.width + gutter + second.width, height), "white")
-    out.paste(first, (0, 0))
-    out.paste(second, (first.width + gutter, 0))
-    buffer = io.BytesIO()
-    out.save(buffer, "JPEG", quality=90)
-    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
 
 
 def main() -> None:
@@ -53,6 +42,7 @@ def main() -> None:
     from curate.filters.pixel_scores import grey_view
     from curate.store import map_images, open_rgb
     from curate.vision import features
+    from tests.test_collage_panels import collage  # the audit's collage, as the tests draw it
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--every", type=int, default=30, help="every Nth photo of 15-Scene's test half")
