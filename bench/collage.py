@@ -1,9 +1,9 @@
-"""Collage panels (`curate.filters.phash.panel_phashes`, `curate.filters.pixel_links._add_panel_links`) on real
+"""Collage panels (`curate.filters.panels.panel_phashes`, `curate.filters.pixel_links._add_panel_links`) on real
 photos, against a plain pHash baseline, in one run.
 
 Audit DF (2026-12-07) found a collage of two photos side by side (a 20 px white gutter, 600 px high) linked to
 neither photo (1 and 2 of 30). This bench collages real photos that chose no threshold (the Ferrari photos after
-the first 50 in path order, which chose `phash.PANEL_*` and `pixel_links.PANEL_MIN_AGREEMENT`, and every 30th
+the first 50 in path order, which chose `panels.PANEL_*` and `pixel_links.PANEL_MIN_AGREEMENT`, and every 30th
 photo of 15-Scene's test half) in consecutive pairs, in that form (JPEG q 90), and prints
 
 * panel: the collage linked to each of its photos by `verify.link_pairs` (the photos and the collages as the
@@ -38,7 +38,8 @@ CHOOSING = 50  # the first Ferrari photos in path order chose the thresholds
 
 
 def main() -> None:
-    from curate.filters import neardup, phash, verify
+    from curate.filters import neardup, verify
+    from curate.filters.panels import PANEL_MIN_ASPECT, parse_panel_phashes
     from curate.filters.pixel_scores import grey_view
     from curate.store import map_images, open_rgb
     from curate.vision import features
@@ -56,7 +57,7 @@ def main() -> None:
     images = photos + collages
     made = [features.image_features(image) for image in images]
     hashes = neardup.phash_to_uint64([found["phash"] for found in made])
-    panels, has_panels = phash.parse_panel_phashes([found["phash_panels"] for found in made])
+    panels, has_panels = parse_panel_phashes([found["phash_panels"] for found in made])
     views = [grey_view(image) for image in images]
     evidence = verify.Evidence(hashes, read_grey=views.__getitem__, panels=panels, has_panels=has_panels)
     first, second, counts = verify.link_pairs(evidence, verify.LinkRule(max_bits=neardup.DEFAULT_NEAR_DUP_BITS))
@@ -80,7 +81,7 @@ def main() -> None:
     every = sorted(REALDATA.glob("**/*.jpg"))
     measured = [found for found in map_images(features.features_of_file, every, 2)]
     readable = [k for k, found in enumerate(measured) if found is not None]
-    shaped = sum(max(size) >= phash.PANEL_MIN_ASPECT * min(size) for size in (Image.open(p).size for p in every))
+    shaped = sum(max(size) >= PANEL_MIN_ASPECT * min(size) for size in (Image.open(p).size for p in every))
     with_panels = [every[k] for k in readable if measured[k]["phash_panels"]]
     print(f"ordinary real photos with panels: {len(with_panels)} of {len(every)} ({len(with_panels) / len(every):.2%});"
           f" {shaped} are 1.5x as wide as high or more")
@@ -88,7 +89,7 @@ def main() -> None:
         print(f"  {path.relative_to(REALDATA)}")
     # their panels against every real photo's pHash, confirmed on pixels as the filter would
     hashes = neardup.phash_to_uint64([measured[k]["phash"] for k in readable])
-    panels, has_panels = phash.parse_panel_phashes([measured[k]["phash_panels"] for k in readable])
+    panels, has_panels = parse_panel_phashes([measured[k]["phash_panels"] for k in readable])
     evidence = verify.Evidence(hashes, read_grey=lambda k: grey_view(open_rgb(every[readable[k]])), panels=panels,
                                has_panels=has_panels)
     counts: dict[str, int] = {}

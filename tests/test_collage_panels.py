@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from curate.filters import phash
+from curate.filters.panels import panel_boxes, parse_panel_phashes
 from curate.store import open_rgb
 from curate.vision import features
 from tests.helpers import REALDATA
@@ -131,14 +131,14 @@ def test_ordinary_wide_real_photos_get_no_panels():
 def test_panel_boxes_finds_one_gutter_in_the_middle_only():
     left, right = (np.asarray(textured(seed).convert("L"), dtype=np.float32) for seed in (5, 6))
     gutter = np.full((360, 12), 255.0)
-    boxes = phash.panel_boxes(np.concatenate([left, gutter, right], axis=1))
+    boxes = panel_boxes(np.concatenate([left, gutter, right], axis=1))
     assert boxes == ((0, 360, 0, 480), (0, 360, 492, 972))
-    stacked = phash.panel_boxes(np.concatenate([left.T, gutter.T, right.T], axis=0))
+    stacked = panel_boxes(np.concatenate([left.T, gutter.T, right.T], axis=0))
     assert stacked == ((0, 480, 0, 360), (492, 972, 0, 360))
     narrow = np.concatenate([left[:, :100], gutter, right], axis=1)  # the gutter at 17 % of the width
-    assert phash.panel_boxes(narrow) is None
+    assert panel_boxes(narrow) is None
     sky = np.concatenate([np.full((360, 480), 200.0), gutter, right], axis=1)  # a flat panel: no photo
-    assert phash.panel_boxes(sky) is None
+    assert panel_boxes(sky) is None
 
 
 def test_the_links_note_counts_collage_panels_and_names_what_is_not_looked_for():
@@ -153,7 +153,7 @@ def test_the_links_note_counts_collage_panels_and_names_what_is_not_looked_for()
     made = [features.image_features(picture) for picture in pictures]
     views = [grey_view(picture) for picture in pictures]
     hashes = neardup.phash_to_uint64([found["phash"] for found in made])
-    panels, has_panels = phash.parse_panel_phashes([found["phash_panels"] for found in made])
+    panels, has_panels = parse_panel_phashes([found["phash_panels"] for found in made])
     vectors = np.eye(len(pictures), 8, dtype=np.float32)  # embeddings that agree on nothing
     config = FilterConfig(max_km="off")
     notes = []

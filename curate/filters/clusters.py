@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from curate.filters import calibration, patches, phash, verify
+from curate.filters import calibration, patches, verify
 from curate.filters.config import FilterConfig
+from curate.filters.panels import parse_panel_phashes
 from curate.groups import components_from_pairs
 from curate.vision.features import HASH_COLUMNS
 
@@ -59,7 +60,7 @@ def image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mappi
         vectors, embedded = vectors_by_position(shas, embeddings)
     by_position = None if read_grey is None else (lambda position: read_grey(shas[position]))
     owners, taken, lat, lon = sequence_keys(images)
-    panels, has_panels = phash.parse_panel_phashes(images["phash_panels"]) if "phash_panels" in images \
+    panels, has_panels = parse_panel_phashes(images["phash_panels"]) if "phash_panels" in images \
         else (None, None)
     return cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, by_position,
                                           owners, taken, lat, lon, turned, halfturned, pair_scores,

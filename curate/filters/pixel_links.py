@@ -124,7 +124,7 @@ def _add_turn_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, secon
 
 
 # A collage panel and a photo are one picture when the panel's grey values correlate with the photo's resized to it
-# at least this well (`phash.panel_agreement`; bench/collage.py's choosing set, 50 real Ferrari photos collaged in
+# at least this well (`panels.panel_agreement`; bench/collage.py's choosing set, 50 real Ferrari photos collaged in
 # pairs on a 20 px white gutter: the collage pairs 0.91-1.00, 4,800 panels against different photos <= 0.84).
 PANEL_MIN_AGREEMENT = 0.88
 
@@ -132,15 +132,15 @@ PANEL_MIN_AGREEMENT = 0.88
 def _add_panel_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,
                      counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
     """The links plus pairs of a collage and a photo set in it: one of the collage's panel pHashes
-    (`Evidence.panels`, `phash.panel_phashes`) within `rule.max_bits` of the photo's pHash, in different clusters
-    of the links so far, whose panel, cut from the collage's grey view (`phash.view_panels`), agrees with the photo's
-    grey view resized to it (`phash.panel_agreement` at least PANEL_MIN_AGREEMENT). The whole collage's pHash and
+    (`Evidence.panels`, `panels.panel_phashes`) within `rule.max_bits` of the photo's pHash, in different clusters
+    of the links so far, whose panel, cut from the collage's grey view (`panels.view_panels`), agrees with the photo's
+    grey view resized to it (`panels.panel_agreement` at least PANEL_MIN_AGREEMENT). The whole collage's pHash and
     embedding are far from either photo (audit DF 2: cosine median 0.61) and each photo spans under half of it,
     below the window match's share. The closest `rule.window_pairs` are matched, closest first; once a collage is
     linked to a cluster, its other members (the photo's other copies) are not matched with it. counts gains panel
     (links), panel_candidates and panel_unreadable."""
     from curate.filters import neardup
-    from curate.filters.phash import panel_agreement, view_panels
+    from curate.filters.panels import panel_agreement, view_panels
     from curate.groups import components_from_pairs
 
     hashes, n = np.asarray(evidence.hashes, dtype=np.uint64), len(evidence.hashes)

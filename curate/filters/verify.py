@@ -138,7 +138,7 @@ class Evidence:
     # image_keys (positions -> sha256, what they are kept by), or None: every pair scored on its pixels
     pair_scores: PairScores | None = None
     image_keys: Callable[[np.ndarray], Sequence[str | None]] | None = None
-    # (n, 2) uint64 pHashes of each collage's two panels (`phash.panel_phashes`) and which rows have them, or None
+    # (n, 2) uint64 pHashes of each collage's two panels (`panels.panel_phashes`) and which rows have them, or None
     panels: np.ndarray | None = None
     has_panels: np.ndarray | None = None
 

@@ -58,7 +58,7 @@ def _hashes(con, n: int) -> tuple[np.ndarray, ...]:
     """(pHashes, mirror pHashes, border-trimmed pHashes, quarter-turn and half-turn pHashes, (n, 2) collage panel
     pHashes, which images have panels) of the images in position order, parsed a batch at a time (an image's own
     hash where it has no mirror, trimmed or turned one)."""
-    from curate.filters.phash import parse_panel_phashes
+    from curate.filters.panels import parse_panel_phashes
 
     hashes, mirrors, trimmed, turned, halfturned = (np.empty(n, np.uint64) for _ in range(5))
     panels, has_panels = np.zeros((n, 2), np.uint64), np.zeros(n, bool)

@@ -7,7 +7,7 @@ For each stored image one decode (at ingest: the validation decode of
   pHash without a uniform border (curate.filters.phash.trimmed_phash; null when there is none), and
   ``phash_rot90``, the pHash of the image turned a quarter turn (curate.filters.phash.quarter_turn_phash),
   and ``phash_rot180``, turned a half turn (curate.filters.phash.half_turn_phash), and ``phash_panels``, the
-  pHashes of a collage's two panels (curate.filters.phash.panel_phashes; null for an image that is none),
+  pHashes of a collage's two panels (curate.filters.panels.panel_phashes; null for an image that is none),
 * the 16x12 RGB thumbnail the near-duplicate check verifies pairs with
   (curate.filters.verify; kept in ``cache/thumbnails.parquet``, not in the catalog),
 * the raw quality statistics (curate.filters.quality.image_statistics).
@@ -81,7 +81,8 @@ def image_features(image: Image.Image) -> dict:
 
     Small on purpose (about 1 kB as JSON): it travels in the ingest journal.
     """
-    from curate.filters.phash import half_turn_phash, panel_phashes, phash_views, trimmed_phash
+    from curate.filters.panels import panel_phashes
+    from curate.filters.phash import half_turn_phash, phash_views, trimmed_phash
     from curate.filters.quality import image_statistics, shrink_for_statistics
     from curate.filters.verify import THUMB_HEIGHT, THUMB_WIDTH
 
