@@ -221,3 +221,20 @@ def export_interrupted_after(ws, out, config, photos: int) -> None:
         patch.setattr("curate.export.writers.PROGRESS_EVERY", 1)
         with pytest.raises(KeyboardInterrupt):
             export_workspace(ws, out, config, progress=stop_after_some)
+
+
+def ingested_with_metadata(root: Path, folder: Path, rows: list[dict], column_map: dict[str, str]):
+    """`folder` ingested into root/ws with `rows` written to root/meta.csv as its metadata (`column_map`: catalog
+    column -> CSV column); returns the Workspace."""
+    import csv
+
+    from curate.ingest.folder import FolderOptions, ingest_folder
+    from curate.workspace import Workspace
+
+    with (root / "meta.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    ws = Workspace(root / "ws")
+    ingest_folder(ws, FolderOptions(folder=folder, metadata=root / "meta.csv", workers=2, column_map=column_map))
+    return ws

@@ -13,7 +13,7 @@ from PIL import Image
 from curate.filters.panels import panel_boxes, parse_panel_phashes
 from curate.store import open_rgb
 from curate.vision import features
-from tests.helpers import REALDATA
+from tests.helpers import REALDATA, ingested_with_metadata
 
 FERRARI = ["flickr-ferrari/black/2828686873_2fa36f83d7_b.jpg", "flickr-ferrari/red/5720090028_b589d5ee8e_b.jpg",
            "flickr-ferrari/yellow/227416776_2dc8b1ec1e_b.jpg", "flickr-ferrari/white/3087494913_3e61c79038_b.jpg"]
@@ -49,12 +49,10 @@ def bits(a: str, b: str) -> int:
 def filtered_folder(tmp_path, photos: dict[str, Image.Image], **settings):
     """Each photo saved (JPEG q 95) under its own owner, ingested, filtered (no geo check; `settings`: more of
     FilterConfig's): the catalog by file."""
-    import csv
 
     from curate.filters.run import run_filter
     from curate.filters.stage import FilterConfig
-    from curate.ingest.folder import FolderOptions, ingest_folder
-    from curate.workspace import Workspace, read_catalog
+    from curate.workspace import read_catalog
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -62,13 +60,7 @@ def filtered_folder(tmp_path, photos: dict[str, Image.Image], **settings):
     for index, (name, photo) in enumerate(photos.items()):
         photo.save(folder / name, quality=95)
         rows.append({"file": name, "label": "car", "owner": f"owner{index}"})
-    with (tmp_path / "meta.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    ws = Workspace(tmp_path / "ws")
-    ingest_folder(ws, FolderOptions(folder=folder, metadata=tmp_path / "meta.csv", workers=2,
-                                    column_map={"owner_id": "owner"}))
+    ws = ingested_with_metadata(tmp_path, folder, rows, {"owner_id": "owner"})
     engine = settings.pop("engine", None)
     report = run_filter(ws, FilterConfig(max_km="off", **settings), engine=engine)
     return read_catalog(ws).set_index("source_id"), report

@@ -10,7 +10,6 @@ frame")."""
 
 from __future__ import annotations
 
-import csv
 import io
 
 import numpy as np
@@ -21,7 +20,7 @@ from curate.filters import neardup
 from curate.filters.phash import content_box
 from curate.store import open_rgb
 from curate.vision import features
-from tests.helpers import REALDATA
+from tests.helpers import REALDATA, ingested_with_metadata
 
 SCENES = REALDATA / "scenes15" / "train"
 # the two Coast photos whose screenshots the keep rule kept in audit BU (smooth skies: no pixel upscale test
@@ -183,8 +182,7 @@ def test_the_keep_rule_keeps_the_original_over_its_phone_screenshot(tmp_path):
     same label; `curate filter --dedupe-near` keeps the photo and drops the screenshot."""
     from curate.filters.run import run_filter
     from curate.filters.stage import FilterConfig
-    from curate.ingest.folder import FolderOptions, ingest_folder
-    from curate.workspace import Workspace, read_catalog
+    from curate.workspace import read_catalog
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -197,13 +195,7 @@ def test_the_keep_rule_keeps_the_original_over_its_phone_screenshot(tmp_path):
         rows += [{"file": f"{stem}.jpg", "label": "scene", "owner": f"owner{index}", "taken": "2021-05-01 10:00:00"},
                  {"file": f"screenshot_{stem}.png", "label": "scene", "owner": f"other{index}",
                   "taken": "2023-01-05 20:00:00"}]
-    with (tmp_path / "meta.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    ws = Workspace(tmp_path / "ws")
-    ingest_folder(ws, FolderOptions(folder=folder, metadata=tmp_path / "meta.csv", workers=2,
-                                    column_map={"owner_id": "owner", "taken_at": "taken"}))
+    ws = ingested_with_metadata(tmp_path, folder, rows, {"owner_id": "owner", "taken_at": "taken"})
     run_filter(ws, FilterConfig(max_km="off", dedupe_near=True))
     catalog = read_catalog(ws).set_index("source_id")
     shots = catalog[catalog.index.str.startswith("screenshot_")]

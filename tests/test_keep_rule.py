@@ -5,20 +5,18 @@ Audit AV1: the rule kept the copy with the most pixels, so an upscaled, blurred 
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 import shutil
 
 import pandas as pd
 import pytest
-from helpers import REALDATA
+from helpers import REALDATA, ingested_with_metadata
 from PIL import Image, ImageFilter
 
 from curate.filters import duplicates, upscale
 from curate.filters.run import run_filter
 from curate.filters.stage import FilterConfig
-from curate.ingest.folder import FolderOptions, ingest_folder
 from curate.workspace import Workspace, read_catalog
 
 SAMPLE = REALDATA / "imagenet-sample"
@@ -32,14 +30,7 @@ def _save_jpeg(image: Image.Image, path, quality: int) -> None:
 
 def _ingested(root, folder, rows: list[dict]) -> Workspace:
     """`folder` ingested into root/ws with `rows` (file, owner, taken_at) as its metadata."""
-    with (root / "meta.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    ws = Workspace(root / "ws")
-    ingest_folder(ws, FolderOptions(folder=folder, metadata=root / "meta.csv", workers=2,
-                                    column_map={"owner_id": "owner"}))
-    return ws
+    return ingested_with_metadata(root, folder, rows, {"owner_id": "owner"})
 
 
 @pytest.fixture(scope="module")
