@@ -40,13 +40,15 @@ class RunFiles:
                  "stage": self.stage, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "history": self.history, "best_val": self.best_val,
                  "bad_epochs": self.bad_epochs, "catalog_sha256": self.catalog_sha256,
-                 "split_sha256": self.split_sha256}
+                 "split_sha256": self.split_sha256, "labels_sha256": self.started_labels_sha256}
         buffer = io.BytesIO()
         torch.save(state, buffer)
         atomic_write_bytes(self.run_dir / CHECKPOINT, buffer.getvalue())
 
     def load_checkpoint(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
+        # the labels its first epochs learned, kept through every resume (a checkpoint before 2026-12-07 has none)
+        self.started_labels_sha256 = state.get("labels_sha256") or self.started_labels_sha256
         self.next_epoch = state["next_epoch"]
         self.history, self.best_val, self.bad_epochs = state["history"], state["best_val"], state["bad_epochs"]
         self._set_stage(state["stage"])
@@ -106,9 +108,24 @@ class RunFiles:
 def split_sha256(rows: pd.DataFrame) -> str:
     """A content hash of which photo is in which split (`labelled_rows`' photo ids and splits):
     what a resumed run must share with its first epochs, whatever else in the catalog changed."""
+    return _pairs_sha256(rows, "split")
+
+
+def labels_sha256(rows: pd.DataFrame) -> str:
+    """A content hash of each photo's label (`labelled_rows`' photo ids and labels): what a run's first epochs
+    learned. `curate run --train` resumes an interrupted run only on the labels it started on (review DJ 3).
+
+    >>> rows = pd.DataFrame({"photo_id": ["a", "b"], "label": ["x", "y"], "split": ["train", "val"]})
+    >>> labels_sha256(rows) == labels_sha256(rows[::-1]), labels_sha256(rows) == labels_sha256(rows.assign(label="x"))
+    (True, False)
+    """
+    return _pairs_sha256(rows, "label")
+
+
+def _pairs_sha256(rows: pd.DataFrame, column: str) -> str:
     import hashlib
 
-    pairs = rows[[schema.PHOTO_ID, "split"]].astype(str).sort_values([schema.PHOTO_ID, "split"])
+    pairs = rows[[schema.PHOTO_ID, column]].astype(str).sort_values([schema.PHOTO_ID, column])
     return hashlib.sha256(pd.util.hash_pandas_object(pairs, index=False).to_numpy().tobytes()).hexdigest()
 
 

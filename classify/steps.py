@@ -52,20 +52,25 @@ def train_step(ws: Workspace, run_dir: Path, config: TrainConfig) -> str:
 
 def _resumable(ws: Workspace, run_dir: Path, config: TrainConfig) -> bool:
     """Whether the checkpoint in `run_dir` holds this split and these settings (classify.train's own checks
-    would refuse it otherwise), and, for a finished run the step did not record (one of an earlier curate), the
-    catalog it trained on is today's: its labels are known nowhere else, and resumed it would end at once with a
-    model of older labels, then be recorded as trained on today's (review DG 3)."""
+    would refuse it otherwise) and was started on today's labels: resumed after a relabel, its first epochs
+    would have learned the old labels, and the run would then be recorded as trained on today's (review DJ 3; a
+    checkpoint saved before 2026-12-07 does not say, and is resumed as before). For a finished run the step did
+    not record (one of an earlier curate), the catalog it trained on must be today's: its labels are known
+    nowhere else, and resumed it would end at once with a model of older labels (review DG 3)."""
     from classify.data import labelled_rows
-    from classify.run_files import holds_trained_model, load_checkpoint_state, split_sha256
+    from classify.run_files import holds_trained_model, labels_sha256, load_checkpoint_state, split_sha256
     from curate.errors import CurateError
     from curate.workspace import catalog_sha256, read_catalog
 
     try:
         state = load_checkpoint_state(run_dir)
-        split = split_sha256(labelled_rows(read_catalog(ws)))
+        rows = labelled_rows(read_catalog(ws))
+        split = split_sha256(rows)
     except CurateError:  # a damaged checkpoint or no split: training says what is wrong
         return True
     if holds_trained_model(run_dir) and state.get("catalog_sha256") != catalog_sha256(ws):
+        return False
+    if state.get("labels_sha256") not in (None, labels_sha256(rows)):
         return False
     same_split = state.get("split_sha256") in (None, split)
     return same_split and TrainConfig.from_dict(state["config"]).comparable() == config.comparable()

@@ -23,7 +23,7 @@ from classify.data import class_list, labelled_rows, split_datasets
 from classify.distributed import init_distributed
 from classify.gate import OFF_TOPIC
 from classify.model import build_classifier, save_meta, save_model
-from classify.run_files import RunFiles, frame_sha256, split_sha256
+from classify.run_files import RunFiles, frame_sha256, labels_sha256, split_sha256
 from curate.errors import UsageError
 from curate.progress import progress_bar
 from curate.vision.backbones import cpu_speed
@@ -77,6 +77,7 @@ class Trainer(RunFiles):
         # the backbone's preprocessing, so they come after the model)
         rows = labelled_rows(catalog)
         self.split_sha256 = split_sha256(rows)
+        self.started_labels_sha256 = labels_sha256(rows)  # a resumed run's first start's (load_checkpoint)
         self.classes = classes or class_list(rows)
         if config.off_topic_class and OFF_TOPIC_CLASS in self.classes:
             raise UsageError(f"--off-topic-class trains a hidden class named {OFF_TOPIC_CLASS!r}, but that is one of "

@@ -687,6 +687,50 @@ def test_an_earlier_curates_finished_run_is_trained_anew_after_a_relabel(trained
     assert "the earlier run there moved to" in " ".join(result.output.split())
 
 
+def _interrupted_copy(trained, tmp_path) -> Workspace:
+    """A copy of the trained workspace whose run was cut short after its last epoch's checkpoint: its model.json
+    not yet finished, nothing recorded."""
+    import shutil
+
+    _, trained_ws, _ = trained
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(trained_ws.root, ws.root)
+    run = ws.root / "runs" / "tiny"
+    meta = json.loads((run / "model.json").read_text())
+    del meta["metrics"]["replicas_in_sync"]  # what a run's model.json holds until its end (RunMeta.finished)
+    (run / "model.json").write_text(json.dumps(meta))
+    (run / "pipeline-inputs.json").unlink()
+    assert (run / "checkpoint.pt").exists()
+    return ws
+
+
+def test_an_interrupted_run_resumes_on_its_labels_and_is_trained_anew_after_a_relabel(trained, tmp_path):
+    """Review DJ 3: an interrupted run was resumed after a relabel that left ids and split as they were (the
+    split alone was compared), then recorded as trained on today's labels though its first epochs learned the
+    old ones; every later `curate run --train` skipped it. It is resumed only on the labels it started on."""
+    from curate.review.journal import new_decision
+
+    path = trained[0]
+    same = _interrupted_copy(trained, tmp_path / "same")
+    resumed = runner.invoke(app, ["run", str(path), "--train", "--workspace", str(same.root), "--from", "train"])
+    assert resumed.exit_code == 0, resumed.output
+    assert run_lines(resumed)["train"] == "ran" and "resumed" in resumed.output
+    assert "the earlier run there moved to" not in " ".join(resumed.output.split())
+
+    ws = _interrupted_copy(trained, tmp_path / "relabelled")
+    catalog = read_catalog(ws)
+    kept = catalog[(catalog["status"] == "kept") & ~catalog["is_label_issue"].eq(True)]
+    photo = kept[kept["split"] == "train"].iloc[-1]
+    other = sorted(set(kept["label"]) - {photo["label"]})[0]
+    decisions = tmp_path / "relabel.jsonl"
+    decisions.write_text(json.dumps(new_decision(photo["photo_id"], "relabel", label=other, who="tester")) + "\n")
+    assert runner.invoke(app, ["review", "-w", str(ws.root), "--import-decisions", str(decisions)]).exit_code == 0
+    result = runner.invoke(app, ["run", str(path), "--train", "--workspace", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    assert run_lines(result)["train"] == "ran" and "resumed" not in result.output
+    assert "the earlier run there moved to" in " ".join(result.output.split())
+
+
 def test_a_toml_date_where_text_is_wanted_is_named_as_written_not_as_python(tmp_path):
     """Audit H: `name = 1979-05-27T07:32:00Z` was refused with `got datetime.datetime(1979, 5, 27, ...)`."""
     path = tmp_path / "dated.toml"
