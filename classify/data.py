@@ -141,8 +141,28 @@ def resize_images(ws: Workspace, rows: pd.DataFrame, side: int = 256,
                 if reason is not None:
                     failed[sha] = reason
                 advance()
+    note_gone_sources(ws, images[[sha not in failed for sha in images["sha256"]]])
     paths = rows["sha256"].map(lambda sha: None if sha in failed else str(targets[sha]))
     return paths, rows["sha256"].map(failed)
+
+
+def note_gone_sources(ws: Workspace, images: pd.DataFrame) -> int:
+    """Log a note when some of `images` (sha256, image_path: each with a resized copy in the cache) have no file in
+    the workspace's local store any more: what reads the cache (training, the probe, the topic gate) still uses
+    their copies, made from the bytes the catalog names, while `classify evaluate` and `predict` find them
+    unreadable (audit DH 6: a store that lost files went unsaid at train time). An object store is not looked
+    at (one request an image). Returns how many are gone."""
+    locate = objectstore.locator(ws)
+    gone = [sha for sha, path in zip(images["sha256"], images["image_path"]) if isinstance(path, str)
+            and isinstance(where := locate(path), Path) and not where.is_file()]
+    if gone:
+        shown = ", ".join(str(sha)[:12] for sha in gone[:SHOWN_LEFT_OUT])
+        more = f" and {len(gone) - SHOWN_LEFT_OUT:,} more" if len(gone) > SHOWN_LEFT_OUT else ""
+        log.warning(f"note: {len(gone):,} image{'s' if len(gone) != 1 else ''} of these photos "
+                    f"{'are' if len(gone) != 1 else 'is'} gone from the store (sha256 {shown}{more}); their resized "
+                    "copies in the cache are used, made from the same bytes, but `classify evaluate` and `predict` "
+                    "cannot read them: restore the files from their source")
+    return len(gone)
 
 
 def forget_read_otherwise(ws: Workspace, side: int, images: pd.DataFrame, workers: int = 4) -> int:

@@ -162,6 +162,27 @@ def test_a_cache_that_cannot_be_written_is_not_read_as_undecodable(split_ws, tmp
         ensure_resized(ws, rows, side=44, workers=1)
 
 
+def test_training_says_when_a_cached_photo_is_gone_from_the_store(split_ws, tmp_path, caplog):
+    """Audit DH 6: a train photo whose stored file was deleted kept training from its resized copy in the cache,
+    without a word, while `classify evaluate` called such a photo unreadable."""
+    from classify.data import ensure_resized, labelled_rows
+
+    ws = _copy(split_ws, tmp_path)
+    rows = labelled_rows(read_catalog(ws)).head(4)
+    first = ensure_resized(ws, rows, side=44, workers=1)
+    gone = rows.iloc[1]
+    (ws.root / gone["image_path"]).unlink()
+    with caplog.at_level(logging.WARNING, logger="classify.data"):
+        again = ensure_resized(ws, rows, side=44, workers=1)
+    assert again.tolist() == first.tolist()  # the cached copy, of the same bytes, still serves
+    said = " ".join(r.getMessage() for r in caplog.records if "gone from the store" in r.getMessage())
+    assert "note: 1 image of these photos is gone from the store" in said and gone["sha256"][:12] in said
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="classify.data"):
+        ensure_resized(split_ws, rows, side=44, workers=1)  # a whole store: nothing said
+    assert not [r for r in caplog.records if "gone from the store" in r.getMessage()]
+
+
 # 5 ---------------------------------------------------------------- Ctrl-C names --resume
 def _interrupted_after_one_epoch(ws, run_dir, config, **kwargs):
     run_dir.mkdir(parents=True, exist_ok=True)
