@@ -66,24 +66,30 @@ def check_split(catalog: pd.DataFrame, allow_leakage: bool, warn: bool = True) -
     return True
 
 
-def check_workspace_split(ws: Workspace, allow_leakage: bool = False, warn: bool = True) -> tuple[pd.DataFrame, bool]:
+def check_workspace_split(ws: Workspace, allow_leakage: bool = False, warn: bool = True,
+                          probe: bool = False) -> tuple[pd.DataFrame, bool]:
     """The workspace's catalog, after the checks every command that trains on it runs first:
     DataContractError (exit 3) for a stale split (`require_fresh_split`) or, unless allowed,
-    a leaky one (`check_split`). Returns (catalog, whether the split leaks)."""
+    a leaky one (`check_split`). Returns (catalog, whether the split leaks). `probe`: what trains is a
+    linear probe (the empty-val warning says what that means for it)."""
     catalog = read_catalog(ws)
     require_fresh_split(ws, catalog)  # a stale split would train on whatever photos it still holds
     leaky = check_split(catalog, allow_leakage, warn=warn)
-    for line in empty_split_warnings(catalog):
+    for line in empty_split_warnings(catalog, probe):
         log.warning(line)
     return catalog, leaky
 
 
-def empty_split_warnings(catalog: pd.DataFrame) -> list[str]:
-    """A warning for an empty val split (no early stopping, no val accuracy) and one for an empty test
-    split (`classify evaluate` has nothing to score), each pointing at the split's own reason."""
+def empty_split_warnings(catalog: pd.DataFrame, probe: bool = False) -> list[str]:
+    """A warning for an empty val split (no early stopping, no val accuracy; a probe, which has no epochs to stop,
+    chooses its L2 strength by cross-validation on the train photos instead) and one for an empty test split
+    (`classify evaluate` has nothing to score), each pointing at the split's own reason."""
     kept = catalog.loc[catalog["status"] == schema.KEPT, "split"]
     why = "`curate split` says why (reports/split.json: e.g. one photographer per label, or labels too small)"
-    lines = {"val": "no early stopping and no val accuracy", "test": "`classify evaluate` will have nothing to score"}
+    val = ("no val accuracy, and the probe's L2 strength is chosen by cross-validation on the train photos "
+           "(a default with too few)"
+           if probe else "no early stopping and no val accuracy")
+    lines = {"val": val, "test": "`classify evaluate` will have nothing to score"}
     return [f"warning: the {name} split has no kept photos: {effect}; {why}"
             for name, effect in lines.items() if not (kept == name).any()]
 
@@ -174,7 +180,7 @@ def _train(ws: Workspace, run_dir: Path, config: TrainConfig, resume: bool, allo
             raise UsageError(f"--out {run_dir} holds a {META} that is not a classify run's (it cannot be read as "
                              "one); choose another --out, or move that file away") from None
     if catalog is None:  # a variant catalog (comparison sub-runs, finetune folds) brings its own split
-        own, leaky = check_workspace_split(ws, allow_leakage, warn=warn_leakage)
+        own, leaky = check_workspace_split(ws, allow_leakage, warn=warn_leakage, probe=config.probe)
     else:
         leaky = check_split(catalog, allow_leakage, warn=warn_leakage)
     if state:

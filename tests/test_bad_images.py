@@ -403,3 +403,14 @@ def test_a_cut_avif_is_truncated_where_pillow_reads_avif():
     with pytest.raises(BadImage) as cut:
         decode_image(data[: len(data) // 2], work_side=64)
     assert cut.value.reason == "truncated_image" and "the file is cut short" in cut.value.detail
+
+
+def test_a_jpeg_cut_in_its_image_data_says_so_without_pillows_byte_count():
+    """Audit DH 7: serve's 422 (and the catalog's detail) passed on Pillow's "image file is truncated (3 bytes not
+    processed)" for a JPEG cut to 3,000 of 844,586 bytes: a count of its last read, not of what is missing."""
+    from curate.store import BadImage, decode_image
+
+    data = noisy_jpeg(1)
+    with pytest.raises(BadImage) as cut:
+        decode_image(data[: len(data) // 2], work_side=64)
+    assert cut.value.reason == "truncated_image" and cut.value.detail == "the image data is cut short"

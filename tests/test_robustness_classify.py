@@ -254,6 +254,9 @@ def test_an_empty_val_or_test_split_is_a_warning_before_training():
     lines = empty_split_warnings(catalog)
     assert len(lines) == 2 and all(line.startswith("warning: ") for line in lines)
     assert "val split" in lines[0] and "test split" in lines[1] and "reports/split.json" in lines[0]
+    # a linear probe has no epochs to stop early (audit DH 7: `--probe` with `--val 0` was told "no early stopping")
+    probe = empty_split_warnings(catalog, probe=True)[0]
+    assert "early stopping" not in probe and "L2 strength is chosen by cross-validation on the train photos" in probe
     catalog.loc[1, "split"], catalog.loc[2, "split"] = "val", "test"
     assert empty_split_warnings(catalog) == []
 
