@@ -169,9 +169,11 @@ def evaluation_folder(run_dir: Path, split: str, other: str | None = None) -> Pa
 
 def foreign_workspace(run_dir: Path, ws: Workspace) -> str | None:
     """The name of `ws`'s folder when the run in `run_dir` belongs to another workspace (it lies in another one's
-    runs/ folder); None for the run's own workspace, or a run kept outside any workspace's runs/ (`--out`)."""
+    runs/ folder, at any depth: `classify tune`'s trials are runs/<search>/<trial>, review DJ 5); None for the
+    run's own workspace, or a run kept outside any workspace's runs/ (`--out`)."""
     run_dir = Path(run_dir).resolve()
-    home = run_dir.parent.parent if run_dir.parent.name == "runs" else None
-    if home is None or not (home / "catalog.parquet").exists() or home == Path(ws.root).resolve():
+    homes = [folder.parent for folder in run_dir.parents if folder.name == "runs"
+             and (folder.parent / "catalog.parquet").exists()]
+    if not homes or homes[0] == Path(ws.root).resolve():
         return None
     return Path(ws.root).resolve().name or "workspace"

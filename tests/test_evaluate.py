@@ -350,3 +350,6 @@ def test_an_evaluation_on_another_workspace_is_written_beside_the_runs_own(tmp_p
     assert foreign_workspace(run, Workspace(other)) == "night"
     assert foreign_workspace(tmp_path / "loose" / "run", Workspace(other)) is None  # a run kept outside (--out)
     assert evaluation_folder(run, "test", foreign_workspace(run, Workspace(other))) == run / "evaluation-on-night"
+    trial = home / "runs" / "search" / "trial-3"  # `classify tune`'s trials lie deeper (review DJ 5)
+    trial.mkdir(parents=True)
+    assert foreign_workspace(trial, Workspace(other)) == "night" and foreign_workspace(trial, Workspace(home)) is None
