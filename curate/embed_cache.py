@@ -159,20 +159,22 @@ class EmbeddingCache:
         vectors of `images` (sha256, image_path: the catalog's) that an older way computed differently (each part
         holding one is rewritten atomically), so that they are computed again as missing ones, and mark it (an
         image whose file cannot be opened left pending: judged by a later run).
-        Returns how many were dropped. A vector of an image no longer in `images` is kept as it is."""
+        Returns how many were dropped. A vector of an image no longer in `images` is kept, left pending in the mark:
+        judged when its image is among `images` again (`pixel_read.pending_after`; review DG 5)."""
         from curate.vision import pixel_read
 
         judge = pixel_read.unjudged(self.dir, images[images["sha256"].isin(self.known())]) if self._parts() else None
         if judge is None:
             return 0
         stale, unread = pixel_read.read_otherwise(judge, locate, workers)
+        pending = pixel_read.pending_after(self.dir, judge["sha256"], unread, self.known())
         for path in self._parts() if stale else ():
             table = _read_part(path)
             keep = pa.compute.invert(pa.compute.is_in(table.column("sha256"), pa.array(sorted(stale), pa.string())))
             if not pa.compute.all(keep).as_py():
                 write_table_atomic(path, table.filter(keep))
         self._shas = None
-        pixel_read.mark(self.dir, unread)  # (an image missing now is judged again next time)
+        pixel_read.mark(self.dir, pending & self.known())  # (an image missing now is judged again next time)
         return len(stale)
 
     def mark_current(self) -> None:

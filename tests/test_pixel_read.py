@@ -126,6 +126,23 @@ def test_a_cache_begun_today_is_marked_and_an_unmarked_one_forgets_the_profiled_
     assert EmbeddingCache(ws, "fake").forget_read_otherwise(images, locator(ws), 1) == 0
 
 
+def test_an_old_vector_of_an_image_gone_from_the_catalog_is_judged_when_it_comes_back(real_photos, tmp_path):
+    """Review DG 5: an unmarked cache was judged on the catalog's images only, then marked as a whole, so the old
+    vector of a profiled photo out of the catalog then (dropped by a re-ingest, say) was trusted when it came back."""
+    ws, profiled = _workspace(tmp_path, real_photos)
+    images = read_catalog(ws)[["sha256", "image_path"]]
+    cache = _fake_cache(ws, images["sha256"].tolist())
+    (cache.dir / pixel_read.MARK).unlink()  # an old cache
+    away = sorted(profiled)[0]
+    cache = EmbeddingCache(ws, "fake")
+    assert cache.forget_read_otherwise(images[images["sha256"] != away], locator(ws), 1) == 1  # the other profiled
+    assert cache.missing([away]) == []  # kept, but not trusted yet
+    assert not pixel_read.current(cache.dir) and pixel_read.marked(cache.dir)
+    cache = EmbeddingCache(ws, "fake")
+    assert cache.forget_read_otherwise(images, locator(ws), 1) == 1  # back: judged, dropped
+    assert set(cache.missing(images["sha256"].tolist())) == profiled and pixel_read.current(cache.dir)
+
+
 def test_curate_embed_computes_the_profiled_photos_again_on_an_old_cache(real_photos, tmp_path):
     ws, profiled = _workspace(tmp_path, real_photos)
     config = EmbedConfig(workers=0)

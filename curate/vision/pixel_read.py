@@ -46,6 +46,17 @@ def current(folder: Path) -> bool:
     return done and not pending
 
 
+def pending_after(folder: Path, judged: Iterable[str], unread: Iterable[str], held: Iterable[str] = ()) -> set[str]:
+    """What the mark of `folder` should leave pending once `judged` (sha256s) were judged and `unread` of them could
+    not be opened: those, the photos it left pending and were not judged now, and, when it was not marked, the
+    values it holds (`held`) of photos not judged now: images gone from the catalog, whose vectors would otherwise
+    be trusted if they came back (review DG 5)."""
+    done, before = _read(folder)
+    judged = set(judged)
+    waiting = before if done else frozenset(held)
+    return set(unread) | (set(waiting) - judged)
+
+
 def unjudged(folder: Path, images: pd.DataFrame) -> pd.DataFrame | None:
     """The rows of `images` (sha256, image_path) whose reading `folder` still has to judge: all of them when it is
     not marked, those its mark leaves pending when it is (review DJ 2: one photo gone for good re-read every
