@@ -44,7 +44,9 @@ CHANGES: dict[str, tuple[Change, ...]] = {
         "the hashes and quality statistics of photos with a colour profile other than sRGB, measured before "
         "2026-12-06 on unconverted pixels, are measured again on sRGB ones, and a phone screenshot with large "
         "header or caption text or a 16:9 photo on a tall screen is trimmed to its photo (border rule 3), and a "
-        "collage of two photos is linked to both")),
+        "collage of two photos is linked to both"), Change(
+        "a 9:16 portrait crop of a landscape photo (a Stories or wallpaper repost) is linked to it by the strip hashes "
+        "of the photo's windows, computed once for every stored image")),
     "prefilter": (Change(
         "up to 2026-12-07: a cut taking most of a label the tag seldom goes on is held, no geo rescue where the label "
         "model cannot vouch, photos no topic model scored are judged for label issues, a photo surrounded by its "

@@ -14,6 +14,7 @@ import pandas as pd
 from curate.filters import calibration, patches, verify
 from curate.filters.config import FilterConfig
 from curate.filters.panels import parse_panel_phashes
+from curate.filters.portraits import parse_strip_phashes
 from curate.groups import components_from_pairs
 from curate.vision.features import HASH_COLUMNS
 
@@ -62,10 +63,14 @@ def image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mappi
     owners, taken, lat, lon = sequence_keys(images)
     panels, has_panels = parse_panel_phashes(images["phash_panels"]) if "phash_panels" in images \
         else (None, None)
+    strips = None if "phash_strips" not in images else parse_strip_phashes(
+        images["phash_strips"] if images["phash_strips"].map(lambda value: isinstance(value, str)
+                                                             and value.startswith("own:")).any() else [])
+    # (no 9:16 portrait among the images: nothing to look for, and the windows' hashes are not parsed)
     return cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, by_position,
                                           owners, taken, lat, lon, turned, halfturned, pair_scores,
                                           lambda positions: [shas[p] for p in positions.tolist()], panels,
-                                          has_panels),
+                                          has_panels, strips),
                           config, notes, embedded, workers)
 
 
@@ -111,11 +116,16 @@ NOT_CAUGHT = ("copies cropped by more than ~10 % off one side are often missed w
 COLLAGE_PANELS = ("a photo in a collage of three or more, on a patterned or no gutter, or whose long side is under 1.5 "
                   "times its short side (two landscape photos stacked)")
 COLLAGE_NONE = "a photo in a collage"
-NOT_CAUGHT_WINDOWED = ("crops of over 40 % of a side (a 9:16 crop of a landscape photo), {collage}, and "
+# A 9:16 portrait crop of a landscape photo is found by the strip hashes (phash_strips,
+# `pixel_links._add_portrait_links`) where the evidence has them; PORTRAIT_* is the example of a crop still missed,
+# "{portrait}" below.
+PORTRAIT_STRIPS = "a 2:3 or 4:5 portrait crop of a landscape photo"
+PORTRAIT_NONE = "a 9:16 crop of a landscape photo"
+NOT_CAUGHT_WINDOWED = ("crops of over 40 % of a side ({portrait}), {collage}, and "
                        "crops also rotated or mirrored, are not looked for (docs/cleaning-duplicates.md)")
 NOT_CAUGHT_OVERLAPS = ("zooms beyond 2.5x, two crops sharing under half of the smaller, crops of over 40 % of a side "
-                       f"whose embeddings have cosine under {verify.DEFAULT_OVERLAP_COSINE:g} (a 9:16 crop of a "
-                       "landscape photo, most zooms of 1.7x and more), {collage}, and crops also rotated "
+                       f"whose embeddings have cosine under {verify.DEFAULT_OVERLAP_COSINE:g} ({{portrait}}, "
+                       "most zooms of 1.7x and more), {collage}, and crops also rotated "
                        "or mirrored, are not looked for (docs/cleaning-duplicates.md)")
 
 
@@ -176,15 +186,19 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
     if embedded is not None:
         windowed = evidence.read_grey is not None and rule.window_score is not None
         collage = COLLAGE_PANELS if windowed and evidence.panels is not None else COLLAGE_NONE
+        portrait = PORTRAIT_STRIPS if windowed and evidence.strips is not None else PORTRAIT_NONE
         notes.append(f"near-duplicate links: {counts['hash_colour']} by pHash and colour, "
                      f"{counts['hash_tone']} by pHash and tone, {counts['hash_embedding']} "
                      f"by pHash and embedding, {counts['embedding']} by embedding alone"
                      + (f", {counts['window']} by window match ({_window_kinds(counts)})" if windowed else "")
                      + (f", {counts.get('panel', 0)} by collage panel (a photo set in a collage of two)"
                         if windowed and evidence.panels is not None else "")
+                     + (f", {counts.get('portrait', 0)} by portrait crop (a 9:16 crop of a landscape photo)"
+                        if windowed and evidence.strips is not None else "")
                      + f" ({embedded} of {len(evidence.hashes)} images embedded); "
-                     + (NOT_CAUGHT if not windowed else NOT_CAUGHT_WINDOWED.format(collage=collage)
-                        if rule.overlap_score is None else NOT_CAUGHT_OVERLAPS.format(collage=collage)))
+                     + (NOT_CAUGHT if not windowed else NOT_CAUGHT_WINDOWED.format(collage=collage, portrait=portrait)
+                        if rule.overlap_score is None else NOT_CAUGHT_OVERLAPS.format(collage=collage,
+                                                                                      portrait=portrait)))
         if windowed:
             notes.extend(window_notes(counts, rule))
         if embedded < len(evidence.hashes):

@@ -1,6 +1,7 @@
 """The near-duplicate links confirmed on the stored images' pixels (curate.filters.verify.link_pairs calls
 them, with `Evidence.read_grey`): pHash candidates met only through a border-trimmed view (`_add_frame_links`),
-quarter and half turns (`_add_turn_links`), a photo set in a collage (`_add_panel_links`), copies whose patches
+quarter and half turns (`_add_turn_links`), a photo set in a collage (`_add_panel_links`), a 9:16 portrait crop
+of a landscape photo (`_add_portrait_links`), copies whose patches
 agree (`_add_patch_links`) and the window
 and overlap matches between clusters (`_add_window_links`), each reading a pair's grey views through one
 small cache (`_matched_on_pixels`).
@@ -178,6 +179,37 @@ def _add_panel_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, seco
     linked, unreadable = _matched_on_pixels(evidence, collage, photo, agree)
     counts.update(panel=int(linked.sum()), panel_candidates=int(apart.sum()), panel_unreadable=unreadable)
     return np.concatenate([first, collage[linked]]), np.concatenate([second, photo[linked]])
+
+
+def _add_portrait_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,
+                        counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The links plus pairs of a 9:16 portrait crop and the landscape photo it was cut from: the portrait's strip
+    hash within `portraits.STRIP_MAX_BITS` of one of the photo's window strip hashes (`Evidence.strips`,
+    `portraits.portrait_candidates`), in different clusters of the links so far, whose grey views match as a window
+    at `rule.window_score` (`pixel_scores.window_score`, the crop's bar). The crop keeps 32-56 % of the width, under
+    the window match's 60 % share, and its embedding is often below the overlap match's cosine (audit DF 4: 6 of 30
+    linked). The closest `rule.window_pairs` are matched; once a portrait is linked to a cluster, its other members
+    are not matched with it. counts gains portrait (links), portrait_candidates and portrait_unreadable."""
+    from curate.filters import pixel_scores
+    from curate.filters.portraits import portrait_candidates
+    from curate.groups import components_from_pairs
+
+    portrait, landscape, _ = portrait_candidates(evidence.strips)
+    labels = components_from_pairs(len(evidence.hashes), first, second)
+    apart = labels[portrait] != labels[landscape]
+    portrait, landscape = portrait[apart][:rule.window_pairs], landscape[apart][:rule.window_pairs]
+    joined: set[tuple[int, int]] = set()  # (portrait, cluster of a photo) linked: its other copies need no match
+
+    def agree(portrait_view: np.ndarray, photo_view: np.ndarray, k: int) -> bool:
+        key = (int(portrait[k]), int(labels[landscape[k]]))
+        if key in joined or pixel_scores.window_score(portrait_view, photo_view) < rule.window_score:
+            return False
+        joined.add(key)
+        return True
+
+    linked, unreadable = _matched_on_pixels(evidence, portrait, landscape, agree)
+    counts.update(portrait=int(linked.sum()), portrait_candidates=int(apart.sum()), portrait_unreadable=unreadable)
+    return np.concatenate([first, portrait[linked]]), np.concatenate([second, landscape[linked]])
 
 
 def _add_patch_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,

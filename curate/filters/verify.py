@@ -63,6 +63,7 @@ from curate.filters.pixel_links import (
     _add_frame_links,
     _add_panel_links,
     _add_patch_links,
+    _add_portrait_links,
     _add_turn_links,
     _add_window_links,
 )
@@ -80,6 +81,7 @@ from curate.filters.thumbnails import (  # noqa: F401 (re-exported: verify.THUMB
 
 if TYPE_CHECKING:
     from curate.filters.pair_scores import PairScores
+    from curate.filters.portraits import StripHashes
 
 DEFAULT_COLOUR_DIFF = 4.0  # the strict limit (a crowded collection, or LinkRule's default)
 # Chosen on real photos with real edits (bench/neardup.py real; docs/benchmarks.md) and confirmed on a
@@ -141,6 +143,8 @@ class Evidence:
     # (n, 2) uint64 pHashes of each collage's two panels (`panels.panel_phashes`) and which rows have them, or None
     panels: np.ndarray | None = None
     has_panels: np.ndarray | None = None
+    # strip hashes of 9:16 portraits and of landscape photos' 9:16 windows (`portraits.parse_strip_phashes`), or None
+    strips: StripHashes | None = None
 
     def views(self) -> tuple[np.ndarray, np.ndarray]:
         """(mirror hashes, trimmed hashes), each the plain hashes where the evidence has none."""
@@ -181,7 +185,9 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
     patch_crowded and patch_crowded_images; frame, frame_candidates and frame_unreadable (`_add_frame_links`:
     candidates that meet only through a border-trimmed view, confirmed with the borders cut off); turn,
     turn_candidates and turn_unreadable (`_add_turn_links`); panel, panel_candidates and panel_unreadable
-    (`_add_panel_links`: a collage and a photo set in it, with `Evidence.panels`); then window (a pair left in different
+    (`_add_panel_links`: a collage and a photo set in it, with `Evidence.panels`); portrait, portrait_candidates and
+    portrait_unreadable (`_add_portrait_links`: a 9:16 crop of a landscape photo, with `Evidence.strips`); then
+    window (a pair left in different
     clusters by those links whose cosine is at least rule.window_cosine and whose pixels match as a
     window, or whose cosine is at least rule.overlap_cosine and whose pixels overlap as two crops of one
     picture, `curate.filters.windows`; only with evidence.read_grey), with window_overlap (the overlap
@@ -242,6 +248,8 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
     if evidence.panels is not None and evidence.has_panels is not None and evidence.has_panels.any() \
             and evidence.read_grey is not None and rule.window_score is not None:
         first, second = _add_panel_links(evidence, rule, first, second, counts)
+    if evidence.strips is not None and evidence.read_grey is not None and rule.window_score is not None:
+        first, second = _add_portrait_links(evidence, rule, first, second, counts)
     if evidence.vectors is not None and evidence.read_grey is not None and rule.window_score is not None:
         first, second = _add_window_links(evidence, rule, first, second, counts, workers)
     return first, second, counts

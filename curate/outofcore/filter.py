@@ -113,7 +113,7 @@ def _working_table(con, catalog: Catalog, config: FilterConfig) -> None:
         SELECT rid, photo_id, label, n_tag_labels, amb_names, lat, lon, lat_u, lon_u, coord_issue, geo_accuracy,
                license, sha256,
                width, height, taken_at, owner_id, phash, phash_mirror, phash_trimmed, phash_rot90, phash_rot180,
-               phash_panels, laplacian_var, chroma_mean, FALSE AS upscaled, was_prefilter,
+               phash_panels, phash_strips, laplacian_var, chroma_mean, FALSE AS upscaled, was_prefilter,
                CASE WHEN reset THEN 'kept' ELSE status END AS status,
                CASE WHEN reset THEN NULL ELSE drop_reason END AS drop_reason,
                CASE WHEN reset THEN NULL ELSE drop_stage END AS drop_stage,
@@ -127,7 +127,7 @@ def _working_table(con, catalog: Catalog, config: FilterConfig) -> None:
                    CASE WHEN coalesce(geo_accuracy < {min_acc}, FALSE) THEN NULL ELSE lat END AS lat_u,
                    CASE WHEN coalesce(geo_accuracy < {min_acc}, FALSE) THEN NULL ELSE lon END AS lon_u,
                    coord_issue, geo_accuracy, license, sha256, width, height, taken_at, owner_id, phash, phash_mirror,
-                   phash_trimmed, phash_rot90, phash_rot180, phash_panels, laplacian_var, chroma_mean,
+                   phash_trimmed, phash_rot90, phash_rot180, phash_panels, phash_strips, laplacian_var, chroma_mean,
                    status, drop_reason, drop_stage, coalesce(drop_stage = 'prefilter', FALSE) AS was_prefilter,
                    (coalesce(geo_rescued, FALSE) AND status = 'kept')
                        OR coalesce(drop_stage IN ({_RESET}), FALSE) AS reset
@@ -135,7 +135,7 @@ def _working_table(con, catalog: Catalog, config: FilterConfig) -> None:
                          {c('lon')}, {c('coord_issue')}, {c('geo_accuracy')}, {c('license')}, {c('sha256')},
                          {c('width')}, {c('height')}, {c('taken_at')}, {c('owner_id')}, {c('phash')},
                          {c('phash_mirror')}, {c('phash_trimmed')}, {c('phash_rot90')}, {c('phash_rot180')},
-                         {c('phash_panels')},
+                         {c('phash_panels')}, {c('phash_strips')},
                          {c('laplacian_var')}, {c('chroma_mean')},
                          {c('status')}, {c('drop_reason')}, {c('drop_stage')}, {c('geo_rescued')}
                   FROM {catalog.source})

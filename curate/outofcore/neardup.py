@@ -12,7 +12,8 @@ Two things differ from the pandas engine, and the filter's notes say so when the
 DuckDB engine decodes no image but those of the window match's candidate pairs (curate.filters.windows:
 a few, when embedded), so an image without a cached thumbnail stays without one (its
 pHash candidates are not colour-verified, so not linked), and one without the collage panels' pHashes
-(`phash_panels`, a catalog from before them) is no collage to it; and `curate embed`'s
+(`phash_panels`, a catalog from before them) is no collage to it, nor one without the strip hashes (`phash_strips`)
+a 9:16 portrait crop; and `curate embed`'s
 vectors, when the workspace has them, are read into memory as the pandas engine reads them (4 bytes x 1,280 an
 embedded image).
 """
@@ -72,6 +73,24 @@ def _hashes(con, n: int) -> tuple[np.ndarray, ...]:
         panels[start:end], has_panels[start:end] = parse_panel_phashes(batch.column(5).to_pylist())
         start = end
     return hashes, mirrors, trimmed, turned, halfturned, panels, has_panels
+
+
+def _strips(con):
+    """The strip hashes of the images that have them (`portraits.parse_strip_phashes`), by position, read a batch at
+    a time: most images' (landscape ones') several windows, a portrait's own."""
+    from curate.filters.portraits import StripHashes, parse_strip_phashes
+
+    parts = []
+    if not con.execute("SELECT count(*) FROM nd_images WHERE starts_with(phash_strips, 'own:')").fetchone()[0]:
+        return parse_strip_phashes([])  # no 9:16 portrait: nothing to look for, the windows' hashes are not read
+    for batch in record_batches(con, "SELECT pos, phash_strips FROM nd_images WHERE phash_strips IS NOT NULL "
+                                     "ORDER BY pos"):
+        found = parse_strip_phashes(batch.column(1).to_pylist())
+        positions = np.asarray(batch.column(0).to_pylist(), dtype=np.int64)
+        parts.append(StripHashes(found.hashes, positions[found.owners], found.portrait))
+    if not parts:
+        return parse_strip_phashes([])
+    return StripHashes(*(np.concatenate(values) for values in zip(*parts)))
 
 
 def _thumbnails(con, n: int, cache: Path, scratch: Path) -> tuple[np.ndarray, np.ndarray, str | None]:
@@ -223,21 +242,24 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
     con.execute(f"""
         CREATE OR REPLACE TABLE nd_images AS
         SELECT row_number() OVER (ORDER BY rid) - 1 AS pos, sha256, phash, phash_mirror, phash_trimmed, phash_rot90,
-               phash_rot180, phash_panels, owner_id AS nd_owner, taken_at AS nd_taken, lat AS nd_lat, lon AS nd_lon
+               phash_rot180, phash_panels, phash_strips, owner_id AS nd_owner, taken_at AS nd_taken, lat AS nd_lat,
+               lon AS nd_lon
         FROM (
-            SELECT rid, sha256, phash, phash_mirror, phash_trimmed, phash_rot90, phash_rot180, phash_panels, owner_id,
+            SELECT rid, sha256, phash, phash_mirror, phash_trimmed, phash_rot90, phash_rot180, phash_panels,
+                   phash_strips, owner_id,
                    taken_at, lat, lon,
                    row_number() OVER (PARTITION BY sha256 ORDER BY rid) AS k
             FROM w WHERE {READABLE_PHASH} AND sha256 IS NOT NULL)
         WHERE k = 1""")
     n = con.execute("SELECT count(*) FROM nd_images").fetchone()[0]
     hashes, mirrors, trimmed, turned, halfturned, panels, has_panels = _hashes(con, n)
+    strips = _strips(con)
     vectors, embedded = _vectors(con, ws)
     owners, taken, lat, lon = _sequence_keys(con, n)
     if ws is None:
         labels = cluster_images(verify.Evidence(hashes, mirrors, vectors=vectors, trimmed=trimmed, owners=owners,
                                                 taken=taken, lat=lat, lon=lon, turned=turned, halfturned=halfturned,
-                                                panels=panels, has_panels=has_panels),
+                                                panels=panels, has_panels=has_panels, strips=strips),
                                 config, notes, embedded)
     else:
         cache = ws.cache_dir
@@ -254,14 +276,14 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
             keys = None if reader is None or pair_scores is None else _image_keys(con)
             labels = cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, reader,
                                                     owners, taken, lat, lon, turned, halfturned, pair_scores, keys,
-                                                    panels, has_panels),
+                                                    panels, has_panels, strips),
                                     config, notes, embedded, workers)
             del thumbs
     con.register("nd_labels_frame", pa.table({"pos": pa.array(np.arange(n, dtype=np.int64)),
                                               "cluster": pa.array(labels.astype(np.int64))}))
     con.execute("CREATE OR REPLACE TABLE nd_labels AS SELECT * FROM nd_labels_frame")
     con.unregister("nd_labels_frame")
-    del labels, hashes, mirrors, trimmed, turned, halfturned, panels, has_panels, vectors
+    del labels, hashes, mirrors, trimmed, turned, halfturned, panels, has_panels, strips, vectors
     con.execute(UPSCALED)
     if ws is not None and source is not None:
         _pixel_upscales(con, ws, source, workers)

@@ -7,7 +7,8 @@ For each stored image one decode (at ingest: the validation decode of
   pHash without a uniform border (curate.filters.phash.trimmed_phash; null when there is none), and
   ``phash_rot90``, the pHash of the image turned a quarter turn (curate.filters.phash.quarter_turn_phash),
   and ``phash_rot180``, turned a half turn (curate.filters.phash.half_turn_phash), and ``phash_panels``, the
-  pHashes of a collage's two panels (curate.filters.panels.panel_phashes; null for an image that is none),
+  pHashes of a collage's two panels (curate.filters.panels.panel_phashes; null for an image that is none), and
+  ``phash_strips``, the strip hashes a 9:16 portrait crop is found by (curate.filters.portraits.strip_phashes),
 * the 16x12 RGB thumbnail the near-duplicate check verifies pairs with
   (curate.filters.verify; kept in ``cache/thumbnails.parquet``, not in the catalog),
 * the raw quality statistics (curate.filters.quality.image_statistics).
@@ -30,11 +31,12 @@ from PIL import Image
 log = logging.getLogger(__name__)
 
 WORK_SIDE = 256
-HASH_COLUMNS = ("phash", "phash_mirror", "phash_trimmed", "phash_rot90", "phash_rot180", "phash_panels")
+HASH_COLUMNS = ("phash", "phash_mirror", "phash_trimmed", "phash_rot90", "phash_rot180", "phash_panels",
+                "phash_strips")
 # Null is these columns' value for most photos (no border, no collage), so a null cell does not make a row "lacking
 # features": an image is decoded again for it only when the catalog file holds no such column
 # (curate.filters.run.ensure_features reads the file's own columns: reading a catalog adds it as nulls).
-NULLABLE_COLUMNS = ("phash_trimmed", "phash_panels")
+NULLABLE_COLUMNS = ("phash_trimmed", "phash_panels", "phash_strips")
 # The border rule `phash_trimmed` follows (curate.filters.phash.BORDER_RULE_VERSION), as a workspace's catalog last
 # had it computed: ingest marks a new workspace, the filter marks one whose column it brought up to date. A
 # workspace not marked with the current version (one from before the mark, or from an older rule) has the column
@@ -83,6 +85,7 @@ def image_features(image: Image.Image) -> dict:
     """
     from curate.filters.panels import panel_phashes
     from curate.filters.phash import half_turn_phash, phash_views, trimmed_phash
+    from curate.filters.portraits import strip_phashes
     from curate.filters.quality import image_statistics, shrink_for_statistics
     from curate.filters.verify import THUMB_HEIGHT, THUMB_WIDTH
 
@@ -92,6 +95,7 @@ def image_features(image: Image.Image) -> dict:
     thumbnail = work.resize((THUMB_WIDTH, THUMB_HEIGHT), Image.BILINEAR).tobytes()
     return {"phash": phash, "phash_mirror": mirror, "phash_trimmed": trimmed_phash(grey),
             "phash_rot90": turned, "phash_rot180": half_turn_phash(grey), "phash_panels": panel_phashes(grey),
+            "phash_strips": strip_phashes(grey),
             **image_statistics(work, grey),
             THUMBNAIL_KEY: base64.b64encode(thumbnail).decode("ascii")}
 

@@ -1,0 +1,184 @@
+"""Portrait crops: a 9:16 crop of a landscape photo (a Stories or wallpaper repost: full height, 32-56 % of the
+width, anywhere along it), linked to its photo (audit DF 4: 6 of 30, the window match's 60 % share and the overlap
+match's cosine miss most of them).
+
+The decode pass stores `phash_strips`: for an image of about 9:16 (`PORTRAIT_ASPECT`) its own strip hash, for an
+image at least as wide as high the strip hashes of its full-height 9:16 windows spaced along the width
+(`strip_phashes`). A strip hash (`strip_hash`) keeps many vertical frequencies and few horizontal ones: the crop is
+full height, so it lines up with a window row for row, and only its place along the width is unknown (a plain pHash
+moves 8 bits for a shift of 3 % of the window's width, a strip hash for one of 12 %, so `WINDOW_STEP` can be wide).
+A portrait's strip hash near one of a landscape photo's is a candidate, confirmed on pixels by the window match's
+score (curate.filters.pixel_links `_add_portrait_links`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image
+from scipy.fftpack import dct
+
+# A portrait image: height / width within PORTRAIT_ASPECT (9:16 = 1.78, give or take rounding and a trimmed
+# edge); a landscape (or square) image, width >= height, gets windows of height * 9 / 16 px, at most WINDOW_STEP
+# of a window's width apart (a crop is then at most 7.5 % of its width from the nearest: strip hashes within 10 bits
+# for 0.98 of real crops 8 % off), between 2 and MAX_WINDOWS of them (a panorama's are spread wider). A window (or a
+# portrait) whose grey values span under FLAT_RANGE levels is not hashed: flat skies and walls would all agree.
+PORTRAIT_ASPECT = (1.70, 1.86)
+WINDOW_ASPECT = 9 / 16
+WINDOW_STEP = 0.15
+MAX_WINDOWS = 16
+FLAT_RANGE = 16
+OWN_PREFIX = "own:"  # a portrait's own strip hash in `phash_strips`; a landscape's windows have none
+# The search radius for a portrait's strip hash near a window's (bits of 64): real crops 8 % of a window's width off
+# it are within 10 bits for 0.98 of them, different real photos 18 or more apart (docs/benchmarks.md, "Portrait
+# crops": 1,872 of 1,876 held-out crops a candidate).
+STRIP_MAX_BITS = 10
+
+
+class StripHashes(NamedTuple):
+    """The strip hashes of a catalog's images, flattened: one entry per hash, `owners` its image's position,
+    `portrait` whether it is a portrait's own hash (else a landscape's window)."""
+
+    hashes: np.ndarray  # uint64
+    owners: np.ndarray  # int64
+    portrait: np.ndarray  # bool
+
+
+def _bits(blocks: np.ndarray) -> list[int]:
+    """The strip hash of each 32 x 32 grey block of `blocks` (k, 32, 32): the signs (above the median) of its lowest
+    32 vertical x 2 horizontal DCT frequencies, as 64-bit values."""
+    basis = _DCT_BASIS
+    low = np.einsum("fi,kij,gj->kfg", basis, blocks.astype(np.float64), basis[:2]).reshape(len(blocks), -1)
+    signs = low > np.median(low, axis=1, keepdims=True)
+    return [int(value) for value in np.packbits(signs, axis=1).view(">u8").ravel()]
+
+
+_DCT_BASIS = dct(np.eye(32), axis=0, norm="ortho")  # basis @ x: the orthonormal DCT-II of x (32 values)
+
+
+def strip_hash(grey: Image.Image) -> int:
+    """64 bits of a grey picture's shape: the signs (above the median) of the lowest 32 vertical x 2 horizontal
+    DCT frequencies of it resized to 32 x 32 (a pHash keeps 8 x 8), so a shift across keeps it.
+
+    Example:
+        >>> picture = Image.effect_mandelbrot((144, 256), (-2, -0.9, 1, 1.3), 60)
+        >>> bin(strip_hash(picture) ^ strip_hash(picture.resize((72, 128)))).count("1") <= 2
+        True
+    """
+    pixels = np.asarray(grey.convert("L").resize((32, 32), Image.LANCZOS), dtype=np.float64)
+    return _bits(pixels[None])[0]
+
+
+def _flat(grey: Image.Image) -> bool:
+    low, high = grey.getextrema()
+    return high - low < FLAT_RANGE
+
+
+def window_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """The full-height 9:16 windows (left, top, right, bottom) spaced along a `width` x `height` image (width >=
+    height): the first at the left edge, the last at the right, at most WINDOW_STEP of a window's width apart.
+
+    Example:
+        >>> [box[0] for box in window_boxes(341, 256)]
+        [0, 20, 39, 59, 79, 98, 118, 138, 158, 177, 197]
+    """
+    span = max(1, round(height * WINDOW_ASPECT))
+    room = width - span
+    count = min(MAX_WINDOWS, max(2, int(np.ceil(room / (WINDOW_STEP * span))) + 1))
+    return [(left, 0, left + span, height) for left in np.round(np.linspace(0, room, count)).astype(int).tolist()]
+
+
+def strip_phashes(grey: Image.Image) -> str | None:
+    """`phash_strips` of one image (the decode pass's grey view, 256 px short side): "own:hex16" for a portrait of
+    about 9:16, "hex16 hex16 ..." (its windows', each distinct hash once) for an image at least as wide as high, None
+    for other shapes and flat pictures. The image is resized once so that a window is 32 px wide and high, and the
+    windows are cut from that (each within half a pixel of its box).
+
+    Example:
+        >>> photo = Image.effect_mandelbrot((342, 256), (-2, -0.9, 1, 1.3), 60)
+        >>> windows = strip_phashes(photo).split()
+        >>> crop = photo.crop(window_boxes(342, 256)[3])
+        >>> own = int(strip_phashes(crop).removeprefix(OWN_PREFIX), 16)
+        >>> min(bin(own ^ int(window, 16)).count("1") for window in windows) <= 4, len(windows) > 5
+        (True, True)
+    """
+    grey = grey.convert("L")
+    width, height = grey.size
+    if min(width, height) < 8:
+        return None
+    if PORTRAIT_ASPECT[0] <= height / width <= PORTRAIT_ASPECT[1]:
+        return None if _flat(grey) else f"{OWN_PREFIX}{strip_hash(grey):016x}"
+    if width < height:
+        return None
+    boxes = window_boxes(width, height)
+    scale = 32 / (boxes[0][2] - boxes[0][0])
+    small = np.asarray(grey.resize((max(32, round(width * scale)), 32), Image.LANCZOS), dtype=np.float64)
+    starts = np.clip(np.round(np.array([box[0] for box in boxes]) * scale).astype(int), 0, small.shape[1] - 32)
+    blocks = np.stack([small[:, start:start + 32] for start in starts.tolist()])
+    varied = np.ptp(blocks, axis=(1, 2)) >= FLAT_RANGE
+    if not varied.any():
+        return None
+    found = dict.fromkeys(f"{value:016x}" for value in _bits(blocks[varied]))  # each distinct hash once, in order
+    return " ".join(found)
+
+
+def parse_strip_phashes(values: Iterable) -> StripHashes:
+    """`phash_strips` values, one per image in position order -> their hashes flattened (`StripHashes`); a null or
+    malformed value gives none.
+
+    Example:
+        >>> found = parse_strip_phashes(["own:00000000000000ff", None, "0000000000000001 0000000000000002", "x"])
+        >>> found.hashes.tolist(), found.owners.tolist(), found.portrait.tolist()
+        ([255, 1, 2], [0, 2, 2], [True, False, False])
+    """
+    hashes: list[int] = []
+    owners: list[int] = []
+    portrait: list[bool] = []
+    for position, value in enumerate(values):
+        if not isinstance(value, str):
+            continue
+        own = value.startswith(OWN_PREFIX)
+        tokens = [value[len(OWN_PREFIX):]] if own else value.split()
+        try:
+            parsed = [int(token, 16) for token in tokens if len(token) == 16]
+        except ValueError:
+            continue
+        if len(parsed) != len(tokens):
+            continue
+        hashes += parsed
+        owners += [position] * len(parsed)
+        portrait += [own] * len(parsed)
+    return StripHashes(np.array(hashes, dtype=np.uint64), np.array(owners, dtype=np.int64),
+                       np.array(portrait, dtype=bool))
+
+
+def portrait_candidates(strips: StripHashes, max_bits: int = STRIP_MAX_BITS) -> tuple[np.ndarray, np.ndarray,
+                                                                                       np.ndarray]:
+    """(portrait, landscape, bits): the image pairs whose portrait's own strip hash is within `max_bits` of one of
+    the other's windows, each pair once at its closest window, closest first.
+
+    Example:
+        >>> strips = parse_strip_phashes(["own:00000000000000ff", "00000000000000fe 0f0f0f0f0f0f0f0f", None])
+        >>> [values.tolist() for values in portrait_candidates(strips, 2)]
+        [[0], [1], [1]]
+    """
+    from curate.filters import neardup
+
+    empty = np.zeros(0, np.int64)
+    if not strips.portrait.any() or strips.portrait.all():
+        return empty, empty, empty
+    x, y = neardup.near_duplicate_pairs(strips.hashes, max_bits)
+    keep = (strips.portrait[x] != strips.portrait[y]) & (strips.owners[x] != strips.owners[y])
+    x, y = x[keep], y[keep]
+    x, y = np.where(strips.portrait[x], x, y), np.where(strips.portrait[x], y, x)  # (portrait entry, window entry)
+    portrait, landscape = strips.owners[x], strips.owners[y]
+    bits = neardup.hamming_distance(strips.hashes[x], strips.hashes[y]).astype(np.int64)
+    order = np.lexsort((bits, landscape, portrait))
+    portrait, landscape, bits = portrait[order], landscape[order], bits[order]
+    pair = portrait * (int(strips.owners.max()) + 1) + landscape
+    once = np.concatenate([[True], pair[1:] != pair[:-1]]) if len(pair) else np.zeros(0, bool)
+    portrait, landscape, bits = portrait[once], landscape[once], bits[once]
+    order = np.argsort(bits, kind="stable")
+    return portrait[order], landscape[order], bits[order]
