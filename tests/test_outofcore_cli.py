@@ -17,8 +17,9 @@ FLAGGED = ["status", "drop_reason", "drop_stage", "exact_dup_group", "split"]
 
 
 def run(args: list[str]) -> tuple[int, str]:
+    """(exit code, output); under --json the JSON alone (notes go to stderr)."""
     result = CliRunner().invoke(app, args)
-    return result.exit_code, result.output
+    return result.exit_code, result.stdout if "--json" in args and result.exit_code == 0 else result.output
 
 
 def test_each_command_gives_the_same_result_in_both_engines(tmp_path, monkeypatch):

@@ -18,6 +18,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 from curate.errors import UsageError
+from curate.leakage_lookalikes import LOOKALIKE_COSINE, parse_lookalike_cosine
 from curate.recipes import toml_text
 from curate.schema import SPLITS
 from curate.settings_fields import PARSE, SettingError, default_flag, flag_name, setting
@@ -54,8 +55,12 @@ class LeakageSettings:
         "Also list the kept photos that are exact or near copies of photos in another workspace, or a folder of "
         "photos (a benchmark's test set, say; a folder is ingested first), by the filter's near-duplicate rule "
         "(in a recipe: relative to the recipe's folder)."))
+    lookalike_cosine: float | str | None = setting(LOOKALIKE_COSINE, help=(
+        "Also list the val/test photos whose nearest train photo has at least this cosine (curate embed's "
+        "vectors) without sharing an owner or cluster, for review (not counted as leaks), or off."))
 
     def __post_init__(self):
+        object.__setattr__(self, "lookalike_cosine", parse_lookalike_cosine(self.lookalike_cosine))
         if self.against is not None and (not isinstance(self.against, str) or not self.against.strip()):
             raise SettingError(f"{{against}} must be a workspace folder, got {self.against!r}", "against")
 

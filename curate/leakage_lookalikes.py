@@ -1,0 +1,171 @@
+"""Look-alikes across the split: val/test photos whose nearest train photo looks like the same picture, though no
+owner, near-duplicate cluster or exact-duplicate group joins them (`curate check-leakage`'s safety net).
+
+`find_leakage` (curate.leakage) sees only the groups the filter made. A copy the filter misses (audit DF,
+2026-12-07: a watermark tiled over the whole photo, 10 of 30 linked; a 9:16 portrait crop of a landscape photo,
+6 of 30) crosses the split unseen. Here each kept val/test photo is compared with the kept train photos by the
+cosine of `curate embed`'s cached EfficientNet-Lite0 vectors (no image is decoded), and a pair at or above
+`LOOKALIKE_COSINE` that shares no group is listed for review. It is not counted as a leak: two different photos
+of one landmark or of one car model look alike too (docs/splits.md, "Look-alikes across the split").
+
+The search is the filter's (curate.filters.embed_neighbours.cosine_pairs: exact up to EXACT_LIMIT photos, an
+inverted-file index above; 47,712 real-photo vectors took 20 s on 2 busy cores), and above MAX_PHOTOS kept photos
+with a split the check is skipped with a note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from curate import schema
+from curate.settings_fields import SettingError
+
+# bench/lookalikes.py (2026-12-07, docs/splits.md): at 0.90, 1.4 % of 15-Scene test photos have a train photo this
+# close, nearly all of them one picture (crops, shifted frames; by eye ~0.1-0.2 % are different photos), 0 % of the
+# ImageNet sample's and of the Ferraris of another owner (highest 0.84); the audit's tiled watermarks reach it 3 %,
+# its 9:16 crops 0 % (at 0.85: 6 % of 15-Scene, most of them different photos).
+LOOKALIKE_COSINE = 0.90
+EXACT_LIMIT = 10_000  # kept photos with a split up to which the search is exact; above, the filter's IVF (approximate)
+MAX_PHOTOS = 100_000  # above: skipped with a note (the search would take a minute or more)
+SHOWN = 10  # pairs the human output lists
+KEYS = ("owner_id", "near_dup_cluster", "exact_dup_group", "sha256")  # what already joins two photos
+COLUMNS = ["photo_id", "split", "label", "train_photo_id", "train_label", "cosine"]
+NEEDS = [schema.PHOTO_ID, "status", "split", "label", *KEYS]
+NO_EMBEDDINGS_NOTE = ("look-alikes across the split not checked: this workspace has no embeddings; `curate embed` "
+                      "enables the check (val/test photos whose nearest train photo looks like the same picture)")
+
+
+def parse_lookalike_cosine(value: object) -> float | None:
+    """A cosine in (0, 1], or None for "off" (a flag or a recipe may give text)."""
+    if value is None or (isinstance(value, str) and value.strip().casefold() == "off"):
+        return None
+    try:
+        if isinstance(value, bool):
+            raise TypeError("true/false is not a cosine")
+        cosine = float(value)
+    except (TypeError, ValueError):
+        cosine = float("nan")
+    if not 0 < cosine <= 1:  # NaN fails too
+        raise SettingError(f"{{lookalike_cosine}} must be a cosine in (0, 1], or off; got {value!r}",
+                           "lookalike_cosine")
+    return cosine
+
+
+@dataclass
+class Lookalikes:
+    """What the look-alike check found: `pairs` (COLUMNS, highest cosine first) or None when it did not run,
+    and the notes that say why not or what it left out."""
+
+    min_cosine: float | None
+    pairs: pd.DataFrame | None = None
+    checked: int = 0  # val/test photos compared (kept, with a vector)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str | None:
+        """One line for the human output (None when the check did not run)."""
+        if self.pairs is None:
+            return None
+        found = len(self.pairs)
+        if not found:
+            return (f"no look-alikes: none of the {self.checked:,} val/test photos has a train photo at cosine >= "
+                    f"{self.min_cosine:g} outside its groups")
+        return (f"{found:,} val/test photo{'s' if found != 1 else ''} look{'s' if found == 1 else ''} like a train "
+                f"photo (cosine >= {self.min_cosine:g}) without being in one cluster: review them (a copy the filter "
+                "missed leaks; two photos of one landmark or model do not); not counted as leaks")
+
+    def records(self) -> list[dict]:
+        return [] if self.pairs is None else self.pairs.to_dict("records")
+
+
+def find_lookalikes(photos: pd.DataFrame, vectors: np.ndarray, min_cosine: float) -> pd.DataFrame:
+    """For each kept val/test photo of `photos`, its closest kept train photo at cosine >= `min_cosine` that shares
+    no owner, near-duplicate cluster, exact-duplicate group or sha256 with it (those are `find_leakage`'s).
+
+    `photos` holds NEEDS' columns, one row per photo, `vectors` one row per photo (zeros: no vector).
+    Returns COLUMNS, one row per val/test photo found, highest cosine first.
+
+    >>> photos = pd.DataFrame({"photo_id": ["a", "b", "c"], "status": "kept", "split": ["train", "test", "test"],
+    ...                        "label": ["x", "x", "y"], "owner_id": ["o1", "o2", "o1"], "near_dup_cluster": None,
+    ...                        "exact_dup_group": None, "sha256": ["s1", "s2", "s3"]})
+    >>> find_lookalikes(photos, np.array([[1, 0], [0.99, 0.1], [1, 0]], np.float32), 0.9)[["photo_id", "cosine"]]
+      photo_id  cosine
+    0        b   0.995
+    """
+    from curate.filters.embed_neighbours import cosine_pairs
+
+    split = photos["split"].to_numpy(dtype=object)
+    rows = np.flatnonzero((photos["status"] == schema.KEPT).to_numpy() & pd.notna(split))
+    if len(rows) < 2:
+        return pd.DataFrame([], columns=COLUMNS)
+    first, second, cosine = cosine_pairs(vectors[rows], min_cosine, exact_limit=EXACT_LIMIT)
+    first, second = rows[first], rows[second]
+    held_out = split != "train"
+    crosses = (split[first] == "train") & held_out[second] | held_out[first] & (split[second] == "train")
+    first, second, cosine = first[crosses], second[crosses], cosine[crosses]
+    query = np.where(held_out[first], first, second)
+    train = np.where(held_out[first], second, first)
+    joined = np.zeros(len(query), dtype=bool)
+    for key in KEYS:
+        values = photos[key].to_numpy(dtype=object)
+        joined |= pd.notna(values[query]) & (values[query] == values[train])
+    query, train, cosine = query[~joined], train[~joined], cosine[~joined]
+    order = np.lexsort((-cosine, query))  # per val/test photo, its closest train photo first
+    query, train, cosine = query[order], train[order], cosine[order]
+    first_of = np.r_[True, query[1:] != query[:-1]] if len(query) else np.zeros(0, bool)
+    query, train, cosine = query[first_of], train[first_of], cosine[first_of]
+    found = pd.DataFrame({
+        "photo_id": photos[schema.PHOTO_ID].to_numpy(dtype=object)[query], "split": split[query],
+        "label": photos["label"].to_numpy(dtype=object)[query],
+        "train_photo_id": photos[schema.PHOTO_ID].to_numpy(dtype=object)[train],
+        "train_label": photos["label"].to_numpy(dtype=object)[train], "cosine": np.round(cosine.astype(float), 3)},
+        columns=COLUMNS)
+    return found.sort_values(["cosine", "photo_id"], ascending=[False, True], ignore_index=True)
+
+
+def split_photos(catalog_path) -> pd.DataFrame:
+    """The kept photos with a split (NEEDS' columns), read in batches."""
+    from curate.catalog_batches import CatalogFile
+
+    parts = [batch[(batch["status"] == schema.KEPT) & batch["split"].notna()]
+             for batch in CatalogFile(catalog_path).batches(NEEDS)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=NEEDS)
+
+
+def workspace_lookalikes(ws, min_cosine: float | None, max_photos: int = MAX_PHOTOS) -> Lookalikes:
+    """The I/O edge: the workspace's kept split photos and `curate embed`'s cached vectors (only the backbone and
+    input size the near-duplicate rule reads: verify.EMBEDDING_BACKBONE; other backbones' cosines are on another
+    scale), then `find_lookalikes`. Never raises for missing embeddings: a note says what enables the check."""
+    from curate.embed_cache import EmbeddingCache
+    from curate.filters import verify
+
+    result = Lookalikes(min_cosine)
+    if min_cosine is None or not ws.catalog_path.exists():
+        return result
+    cache = EmbeddingCache(ws, verify.EMBEDDING_BACKBONE)
+    if not cache.dir.is_dir() or not cache.known():
+        result.notes.append(NO_EMBEDDINGS_NOTE)
+        return result
+    photos = split_photos(ws.catalog_path)
+    held_out = photos["split"] != "train"
+    if not held_out.any() or held_out.all():
+        result.pairs = pd.DataFrame([], columns=COLUMNS)
+        return result
+    if len(photos) > max_photos:
+        result.notes.append(f"look-alikes across the split not checked: {len(photos):,} kept photos with a split, "
+                            f"over {max_photos:,} (the search would take minutes); `find_lookalikes` "
+                            "(curate.leakage_lookalikes) runs it on a catalog you load yourself")
+        return result
+    vectors, found, ok = cache.lookup(photos["sha256"])
+    vectors[~(found & ok)] = 0  # a zero vector pairs with nothing
+    without = int((held_out & ~(found & ok)).sum())
+    if without:
+        plural = without != 1
+        result.notes.append(f"{without:,} val/test photo{'s have' if plural else ' has'} no embedding (not embedded "
+                            f"yet, or unreadable) and {'were' if plural else 'was'} not compared for look-alikes; "
+                            "run `curate embed`")
+    result.checked = int((held_out & found & ok).sum())
+    result.pairs = find_lookalikes(photos, vectors, min_cosine)
+    return result

@@ -1,0 +1,140 @@
+"""`curate check-leakage`'s look-alikes across the split (curate.leakage_lookalikes): val/test photos whose nearest
+train photo has a high embedding cosine without sharing an owner, cluster or exact group are listed for review,
+not counted as leaks (audit DF: tiled watermarks and 9:16 crops the filter missed crossed the split unseen)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from curate.embed_cache import EmbeddingCache
+from curate.filters import verify
+from curate.leakage_lookalikes import NO_EMBEDDINGS_NOTE, find_lookalikes, workspace_lookalikes
+from curate.settings_fields import SettingError
+from curate.workspace import Workspace
+from tests.test_split import cli, make_catalog, write_ws
+
+DIM = 16
+
+
+def unit(seed: int, near: np.ndarray | None = None, noise: float = 0.0) -> np.ndarray:
+    """A random unit vector, or one `noise` away from `near`."""
+    rng = np.random.default_rng(seed)
+    vector = rng.normal(size=DIM) if near is None else near + noise * rng.normal(size=DIM)
+    return vector / np.linalg.norm(vector)
+
+
+def catalog() -> pd.DataFrame:
+    """Train: a (owner o1), b (o1), c (o3, cluster k); test: t1 (o2, a's look-alike), t2 (o4, far from all);
+    val: v1 (o5, b's copy but in b's exact-duplicate group: already joined)."""
+    return make_catalog([
+        {"source_id": "a", "owner_id": "o1", "label": "red", "split": "train"},
+        {"source_id": "b", "owner_id": "o1", "label": "red", "split": "train", "exact_dup_group": "g"},
+        {"source_id": "c", "owner_id": "o3", "label": "black", "split": "train"},
+        {"source_id": "t1", "owner_id": "o2", "label": "red", "split": "test"},
+        {"source_id": "t2", "owner_id": "o4", "label": "black", "split": "test"},
+        {"source_id": "v1", "owner_id": "o5", "label": "red", "split": "val", "exact_dup_group": "g"},
+    ])
+
+
+def vectors() -> dict[str, np.ndarray]:
+    a, b = unit(1), unit(2)
+    return {"a": a, "b": b, "c": unit(3), "t1": unit(4, a, 0.05), "t2": unit(5), "v1": unit(6, b, 0.05)}
+
+
+def embed(root, frame: pd.DataFrame, chosen: dict[str, np.ndarray], backbone: str = verify.EMBEDDING_BACKBONE):
+    """Put `chosen` (source_id -> vector) in the workspace's embedding cache under each photo's sha256."""
+    rows = frame.set_index("source_id").loc[list(chosen)]
+    EmbeddingCache(Workspace(root), backbone).append(rows["sha256"].tolist(), np.stack(list(chosen.values())),
+                                                     np.ones(len(chosen), bool))
+
+
+def test_find_lookalikes_lists_a_cross_split_pair_outside_every_group():
+    frame, found_vectors = catalog(), vectors()
+    matrix = np.stack([found_vectors[name] for name in frame["source_id"]]).astype(np.float32)
+    found = find_lookalikes(frame, matrix, 0.9)
+    assert found["photo_id"].tolist() == ["t:t1"]  # v1 shares b's exact group: find_leakage's, not listed
+    row = found.iloc[0]
+    assert (row["split"], row["label"], row["train_photo_id"], row["train_label"]) == ("test", "red", "t:a", "red")
+    assert row["cosine"] >= 0.9
+    assert find_lookalikes(frame, matrix, 0.9999).empty  # below the cosine: nothing
+
+
+def test_a_pair_in_one_near_duplicate_cluster_or_of_one_owner_is_not_a_lookalike():
+    frame, found_vectors = catalog(), vectors()
+    matrix = np.stack([found_vectors[name] for name in frame["source_id"]]).astype(np.float32)
+    for column, value in (("near_dup_cluster", "k"), ("owner_id", "o1")):
+        joined = frame.copy()
+        joined[column] = joined[column].astype(object)
+        joined.loc[joined["source_id"].isin(["a", "t1"]), column] = value
+        assert find_lookalikes(joined, matrix, 0.9).empty, column
+
+
+def test_only_the_closest_train_photo_is_listed_and_dropped_photos_are_not_compared():
+    frame, found_vectors = catalog(), vectors()
+    found_vectors["c"] = unit(7, found_vectors["t1"], 0.01)  # closer to t1 than a is
+    matrix = np.stack([found_vectors[name] for name in frame["source_id"]]).astype(np.float32)
+    found = find_lookalikes(frame, matrix, 0.9)
+    assert found[["photo_id", "train_photo_id"]].values.tolist() == [["t:t1", "t:c"]]
+    dropped = frame.copy()
+    dropped.loc[dropped["source_id"] == "c", "status"] = "dropped"
+    assert find_lookalikes(dropped, matrix, 0.9)["train_photo_id"].tolist() == ["t:a"]
+
+
+def test_check_leakage_lists_lookalikes_for_review_and_still_exits_0(tmp_path):
+    frame = catalog()
+    root = write_ws(tmp_path, frame)
+    embed(root, frame, vectors())
+    result = cli("check-leakage", "-w", root, "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["count"] == 0
+    assert [(row["photo_id"], row["split"], row["train_photo_id"]) for row in payload["look_alikes"]] == [
+        ("t:t1", "test", "t:a")]
+    assert payload["look_alikes"][0]["label"] == "red" and payload["look_alikes"][0]["cosine"] >= 0.9
+    human = cli("check-leakage", "-w", root)
+    assert human.exit_code == 0, human.output
+    assert "1 val/test photo looks like a train photo (cosine >= 0.9) without being in one cluster" in human.output
+    assert "t:t1" in human.output
+    off = cli("check-leakage", "-w", root, "--lookalike-cosine", "off", "--json")
+    assert off.exit_code == 0 and "look_alikes" not in json.loads(off.stdout)
+    strict = cli("check-leakage", "-w", root, "--lookalike-cosine", "0.9999", "--json")
+    assert json.loads(strict.stdout)["look_alikes"] == []
+
+
+def test_check_leakage_without_embeddings_says_curate_embed_enables_the_check(tmp_path):
+    root = write_ws(tmp_path, catalog())
+    result = cli("check-leakage", "-w", root)
+    assert result.exit_code == 0, result.output
+    assert "`curate embed` enables the check" in result.output
+    assert "no leakage" in result.output
+
+
+def test_other_backbones_vectors_and_missing_vectors(tmp_path):
+    frame = catalog()
+    root = write_ws(tmp_path, frame)
+    embed(root, frame, vectors(), backbone="resnet18")  # another scale of cosines: not read
+    assert workspace_lookalikes(Workspace(root), 0.9).notes == [NO_EMBEDDINGS_NOTE]
+    chosen = vectors()
+    del chosen["t2"]
+    embed(root, frame, chosen)
+    found = workspace_lookalikes(Workspace(root), 0.9)
+    assert found.pairs["photo_id"].tolist() == ["t:t1"] and found.checked == 2
+    assert found.notes and found.notes[0].startswith("1 val/test photo has no embedding")
+    skipped = workspace_lookalikes(Workspace(root), 0.9, max_photos=3)
+    assert skipped.pairs is None and "not checked: 6 kept photos" in skipped.notes[0]
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "maybe", True])
+def test_a_bad_lookalike_cosine_is_refused(value, tmp_path):
+    from curate.pipeline.settings import LeakageSettings
+
+    with pytest.raises(SettingError, match="lookalike.cosine must be a cosine"):
+        LeakageSettings(lookalike_cosine=value)
+    if isinstance(value, str):
+        result = cli("check-leakage", "-w", write_ws(tmp_path, catalog()), "--lookalike-cosine", value)
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert "--lookalike-cosine must be a cosine in (0, 1], or off" in result.output
