@@ -99,7 +99,7 @@ def unreadable_reason(exc: BaseException) -> str:
     """
     from PIL import UnidentifiedImageError
 
-    from curate.store import BadImage
+    from curate.store import BadImage, decode_error_detail
 
     if isinstance(exc, BadImage):
         return str(exc)
@@ -108,7 +108,7 @@ def unreadable_reason(exc: BaseException) -> str:
     elif isinstance(exc, UnidentifiedImageError):
         reason, detail = "not_an_image", "not an image format Pillow reads"
     elif "truncated" in str(exc):
-        reason, detail = "truncated_image", str(exc)
+        reason, detail = "truncated_image", decode_error_detail(exc)
     else:
         reason, detail = "unreadable_image", f"{type(exc).__name__}: {exc}"
     return f"{reason}: {' '.join(detail.split())[:200]}"
@@ -179,7 +179,7 @@ def forget_read_otherwise(ws: Workspace, side: int, images: pd.DataFrame, worker
     if pixel_read.current(folder):
         return 0
     stale: set[str] = set()
-    unread: set[str] = set()
+    pending: set[str] = set()
     if folder.is_dir() and any(path.name != pixel_read.MARK for path in folder.iterdir()):
         catalog = read_catalog(ws, required=False)
         held = pd.concat([embeddable_images(catalog) if "image_path" in catalog else images.iloc[:0], images])
@@ -187,8 +187,13 @@ def forget_read_otherwise(ws: Workspace, side: int, images: pd.DataFrame, worker
         stale, unread = pixel_read.read_otherwise(judge, objectstore.locator(ws), max(1, workers))
         for sha in stale:
             resized_path(ws, sha, side).unlink(missing_ok=True)
+        # what stays pending: the unread, what the mark left pending and was not judged now, and, in a cache not
+        # marked yet, the resized images of photos out of the catalog now, judged when they are back (review DG 5;
+        # review DN: a marked cache's pending photos out of the catalog were dropped from its mark, and trusted)
+        cached = () if pixel_read.marked(folder) else {path.stem for path in folder.glob("*/*.jpg")}
+        pending = pixel_read.pending_after(folder, judge["sha256"], unread, cached)
     try:
-        pixel_read.mark(folder, unread)  # (an image missing now is left pending: judged again next time)
+        pixel_read.mark(folder, pending)  # (an image missing now is left pending: judged again next time)
     except OSError as exc:
         raise UsageError(f"cannot write the resized image cache {folder} ({type(exc).__name__}: {exc}); free disk "
                          "space or make it writable, then run again") from None

@@ -28,7 +28,16 @@ from contextlib import contextmanager, nullcontext
 
 from PIL import Image
 
-from curate.store import MIN_SIDE_PX, BadImage, flat_rgb, has_transparency, open_image, shrink_loaded, to_srgb
+from curate.store import (
+    MIN_SIDE_PX,
+    BadImage,
+    decode_error_detail,
+    flat_rgb,
+    has_transparency,
+    open_image,
+    shrink_loaded,
+    to_srgb,
+)
 from curate.vision.images import draft_side
 
 MAX_FILE_BYTES = 256 * 1024 * 1024  # as ingest: no photo is this big; refused before reading
@@ -130,7 +139,7 @@ def decode_for_model(data: bytes, preprocess, budget: MemoryBudget | None = None
             try:
                 image.load()
             except Exception as exc:  # noqa: BLE001 - Pillow raises many types for bad streams
-                raise BadImage("truncated_image", str(exc)[:200] or "the image data ends early") from None
+                raise BadImage("truncated_image", decode_error_detail(exc) or "the image data ends early") from None
             # read again after the load: Pillow turns a TIFF upright as it loads it and drops the tag (audit AU:
             # predict turned such a TIFF a second time, 57 to 95 levels off the evaluation, one top class flipped)
             small = _shrink(image, _orientation(image), preprocess)

@@ -77,7 +77,15 @@ class FeatureCache:
         way (a cache an older curate filled is marked again by the next `curate embed`)."""
         from curate.vision import pixel_read
 
-        return pixel_read.marked(self.embedded.dir)  # (a photo left pending has no file to compute it from)
+        return pixel_read.marked(self.embedded.dir)  # its photos left pending are not lent (`_unlent`)
+
+    def _unlent(self, shas) -> np.ndarray:
+        """Which of `shas` (a Series) `curate embed`'s marked cache must not lend: those its mark leaves pending, whose
+        vectors are not judged yet (an image out of the catalog when an older cache was marked, now back: review
+        DG 5; an image whose file could not be opened)."""
+        from curate.vision import pixel_read
+
+        return shas.isin(pixel_read.waiting(self.embedded.dir)).to_numpy()
 
     def features(self, shas: list[str], compute) -> np.ndarray:
         """(N, dim) float32 features of `shas`; `compute(positions)` makes the missing ones, as (n, dim),
@@ -115,7 +123,7 @@ class FeatureCache:
             vectors, has, ok = cache.lookup(series)
             if vectors.ndim != 2 or vectors.shape[1] != dim:
                 continue
-            take = has & ~found & (ok if needs_ok else True) & vectors.any(axis=1)
+            take = has & ~found & (ok & ~self._unlent(series) if needs_ok else True) & vectors.any(axis=1)
             features[take], found[take] = vectors[take], True
         return features, found
 
@@ -125,7 +133,7 @@ class FeatureCache:
         if not self._lendable():
             return compute(first.index.to_numpy())
         embedded, has, ok = self.embedded.lookup(first.reset_index(drop=True))
-        take = has & ok
+        take = has & ok & ~self._unlent(first)
         rest = first.index.to_numpy()[~take]
         fresh = compute(rest) if len(rest) else None
         if not take.any():

@@ -175,6 +175,18 @@ def starts_like_an_image(data: bytes) -> bool:
     return data.startswith(_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
 
 
+def decode_error_detail(exc: BaseException) -> str:
+    """What a failed decode of the image data says, for a BadImage's detail: Pillow's "image file is truncated (3
+    bytes not processed)" counts the bytes of its last read, not what is missing (audit DH 7: a JPEG cut to 3,000
+    of 844,586 bytes), so it is said as "the image data is cut short" (ingest, training's resize, predict, serve).
+
+    >>> decode_error_detail(OSError("image file is truncated (3 bytes not processed)"))
+    'the image data is cut short'
+    """
+    said = str(exc)
+    return "the image data is cut short" if said.startswith("image file is truncated") else said[:200]
+
+
 def _describe(image: Image.Image, min_side_px: int, max_pixels: int, work_side: int | None = None) -> ImageInfo:
     """Decode an image `open_image` checked (at reduced scale with `work_side`) and describe it."""
     width, height = image.size
@@ -188,11 +200,7 @@ def _describe(image: Image.Image, min_side_px: int, max_pixels: int, work_side: 
     except Image.DecompressionBombError as exc:
         raise BadImage("decompression_bomb", f"more than {max_pixels:,} pixels") from exc
     except Exception as exc:
-        # Pillow's "image file is truncated (3 bytes not processed)" counts the bytes of its last read, not what
-        # is missing (audit DH 7: a JPEG cut to 3,000 of 844,586 bytes), so it is not passed on
-        said = str(exc)
-        raise BadImage("truncated_image", "the image data is cut short" if said.startswith("image file is truncated")
-                       else said[:200]) from exc
+        raise BadImage("truncated_image", decode_error_detail(exc)) from exc
     if orientation in _ROTATED_ORIENTATIONS:
         width, height = height, width
     if min(width, height) < min_side_px:

@@ -414,3 +414,20 @@ def test_a_jpeg_cut_in_its_image_data_says_so_without_pillows_byte_count():
     with pytest.raises(BadImage) as cut:
         decode_image(data[: len(data) // 2], work_side=64)
     assert cut.value.reason == "truncated_image" and cut.value.detail == "the image data is cut short"
+
+
+def test_a_jpeg_cut_in_its_image_data_says_so_in_serve_predict_and_training_too(tmp_path):
+    """Review DN: audit DH 7's fix reached ingest's decode alone; serve's 422 and predict (`decode_for_model`) and
+    training's left_out.csv (the resize cache's reason) still passed on Pillow's "(276 bytes not processed)"."""
+    from classify.data import _resize_one
+    from classify.decode import decode_for_model
+    from classify.model import Preprocess
+    from curate.store import BadImage
+
+    data = noisy_jpeg(1)
+    cut = data[: len(data) // 2]
+    with pytest.raises(BadImage) as served:
+        decode_for_model(cut, Preprocess(size=64))
+    assert served.value.reason == "truncated_image" and served.value.detail == "the image data is cut short"
+    (tmp_path / "cut.jpg").write_bytes(cut)
+    assert _resize_one(tmp_path / "cut.jpg", tmp_path / "out.jpg", 32) == "truncated_image: the image data is cut short"

@@ -183,6 +183,22 @@ def test_the_probe_borrows_no_vector_from_an_unmarked_embed_cache(tmp_path):
     assert (computed == 7.0).all() and cache.borrowed == 0
 
 
+def test_the_probe_borrows_no_vector_the_embed_caches_mark_leaves_pending(tmp_path):
+    """Review DN: since review DG 5 a marked embed cache may leave pending the old vector of an image that was out
+    of the catalog when it was marked; back in the catalog, the probe borrowed it before `curate embed` judged it,
+    and kept it in its own (current) feature cache for good."""
+    from classify.probe import FeatureCache
+
+    ws = Workspace(tmp_path / "ws")
+    embedded = _fake_cache(ws, ["a", "b"], key="lite-224px")
+    (embedded.dir / pixel_read.MARK).write_text("2\nb\n")  # marked, b still to be judged
+    cache = FeatureCache(ws, "lite", 224)
+    cache.embedded = EmbeddingCache(ws, "lite-224px")
+    assert cache.cached(["a", "b"], 4)[1].tolist() == [True, False]
+    computed = cache.features(["a", "b"], lambda positions: np.full((len(positions), 4), 7.0, np.float32))
+    assert (computed[0] != 7.0).all() and (computed[1] == 7.0).all() and cache.borrowed == 1
+
+
 def test_each_stage_reading_pixels_is_at_a_new_rules_version():
     """Their runs under the old reading read stale by rules, so `curate run` runs them again."""
     assert stage_rules.version("embed") == 2
@@ -220,6 +236,31 @@ def test_trainings_resized_images_of_the_profiled_photos_are_made_again_on_an_ol
     assert {sha for sha in again if again[sha] == today[sha]} == profiled  # made again: today's bytes
     assert all(again[sha] == jpeg_bytes() for sha in set(again) - profiled)  # the others as they were
     assert pixel_read.current(folder)
+
+
+def test_a_resized_image_out_of_the_catalog_stays_pending_until_it_is_back(real_photos, tmp_path):
+    """Review DN: the resize cache's mark lost the photos it left pending once they were out of the catalog, and
+    an unmarked cache was marked as a whole, so an old resized copy of a photo out of the catalog then was trusted
+    when it came back (the embed cache's review DG 5, in training's cache)."""
+    from classify.data import forget_read_otherwise, resize_images, resized_path
+
+    ws, profiled = _workspace(tmp_path, real_photos)
+    rows = read_catalog(ws)[["photo_id", "sha256", "image_path"]]
+    resize_images(ws, rows, side=64, workers=1)
+    folder = ws.cache_dir / "resized-64"
+    away = sorted(profiled)[0]
+    catalog = read_catalog(ws)
+    write_catalog(ws, catalog[catalog["sha256"] != away])  # out of the catalog (a re-ingest dropped it, say)
+    (folder / pixel_read.MARK).write_text(f"2\n{away}\n")  # marked, that photo still to be judged
+    forget_read_otherwise(ws, 64, rows.iloc[:0])
+    assert pixel_read.waiting(folder) == {away}  # kept pending, not dropped from the mark
+
+    (folder / pixel_read.MARK).unlink()  # an old cache: its copy of the photo out of the catalog is not trusted
+    forget_read_otherwise(ws, 64, rows.iloc[:0])
+    assert pixel_read.waiting(folder) == {away} and resized_path(ws, away, 64).exists()
+    write_catalog(ws, catalog)  # back: judged, made again
+    assert forget_read_otherwise(ws, 64, rows.iloc[:0]) == 1 and pixel_read.current(folder)
+    assert not resized_path(ws, away, 64).exists()
 
 
 def test_a_profiled_photo_missing_at_the_upgrade_is_measured_once_it_is_back(real_photos, tmp_path):

@@ -46,6 +46,14 @@ def current(folder: Path) -> bool:
     return done and not pending
 
 
+def waiting(folder: Path) -> frozenset[str]:
+    """The sha256s the mark of `folder` leaves pending (judged by a later command): an image whose file could not
+    be opened, or one out of the catalog when an older cache was marked (review DG 5). What is kept of them is not
+    to be trusted yet; an empty set for a folder not marked (`marked` says that)."""
+    done, pending = _read(folder)
+    return pending if done else frozenset()
+
+
 def pending_after(folder: Path, judged: Iterable[str], unread: Iterable[str], held: Iterable[str] = ()) -> set[str]:
     """What the mark of `folder` should leave pending once `judged` (sha256s) were judged and `unread` of them could
     not be opened: those, the photos it left pending and were not judged now, and, when it was not marked, the
