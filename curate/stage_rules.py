@@ -46,7 +46,9 @@ CHANGES: dict[str, tuple[Change, ...]] = {
         "header or caption text or a 16:9 photo on a tall screen is trimmed to its photo (border rule 3), and a "
         "collage of two photos is linked to both"), Change(
         "a 9:16 portrait crop of a landscape photo (a Stories or wallpaper repost) is linked to it by the strip hashes "
-        "of the photo's windows, computed once for every stored image")),
+        "of the photo's windows, computed once for every stored image, and a copy under a watermark tiled over the "
+        "whole picture (or a logo or sticker lighter or darker than what it covers) is linked to its photo when "
+        "their pixels differ only one way (the overlay check)")),
     "prefilter": (Change(
         "up to 2026-12-07: a cut taking most of a label the tag seldom goes on is held, no geo rescue where the label "
         "model cannot vouch, photos no topic model scored are judged for label issues, a photo surrounded by its "

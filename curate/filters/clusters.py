@@ -222,6 +222,14 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
                      f"{counts['patch_crowded_images']:,} images into groups of more than {patches.MAX_GROUP}, more "
                      "than one photo and its copies (images sharing most of their pixels, such as screenshots of "
                      "different photos in one app)")
+    if counts.get("hash_overlay"):
+        unreadable = f"; {counts['overlay_unreadable']:,} could not be read" if counts["overlay_unreadable"] else ""
+        left = (f" (the closest {counts['overlay_matched']:,} matched)"
+                if counts["overlay_matched"] < counts["overlay_candidates"] else "")
+        notes.append(f"overlaid copies: {counts['hash_overlay']:,} of {counts['overlay_candidates']:,} pHash pairs "
+                     f"the thumbnails and embeddings left apart{left} differ on their pixels only one way (lighter or "
+                     f"darker), linked: a copy under a watermark tiled over the picture, a logo or a sticker"
+                     f"{unreadable}")
     if counts.get("frame_candidates"):
         unreadable = f"; {counts['frame_unreadable']:,} could not be read" if counts["frame_unreadable"] else ""
         shown = min(counts["frame_candidates"], rule.window_pairs)

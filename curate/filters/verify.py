@@ -37,6 +37,9 @@ cosine 0.40-0.77 that colour passes. Which limits apply is measured on the colle
 photos (colour 8, tone 5); where they do not (the demo), the strict ones (colour 4, tone off);
 and embeddings that call far-apart photos alike are not used.
 
+* the stored images' grey views, for a hash candidate the checks above left apart (`curate.filters.overlay`): linked
+  when their difference is one-sided (a white or dark watermark tiled over the whole photo only ever lightens or
+  darkens what it covers; two different photos differ both ways, under one watermark too).
 * the stored images' pixels, patch by patch (`curate.filters.patches`), when asked for: a pHash pair the
   evidence above leaves apart, or one up to PATCH_MARGIN_BITS beyond `near_dup_bits`, is linked when the detail
   of at least `near_dup_patch_share` of its 8x8 patches agrees over the best band of half its rows or more (a
@@ -179,7 +182,10 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
     colours differ, tones agree: `tone_difference_of`), hash_unverified (no thumbnails),
     hash_embedding (hash candidate, colours and tones differ, embeddings agree) and
     embedding (cosine >= rule.cosine, pHashes within cosine_max_bits and, beyond max_bits,
-    colours within link_colour_diff; not already a hash link); then, with evidence.read_grey and thumbnails,
+    colours within link_colour_diff; not already a hash link); with evidence.read_grey, thumbnails and
+    rule.window_score set, hash_overlay, overlay_candidates, overlay_matched and overlay_unreadable (`_overlay_links`:
+    hash candidates none of those confirmed whose grey views differ one way only); then, with evidence.read_grey and
+    thumbnails,
     patch, patch_candidates, patch_matched and patch_unreadable (`_add_patch_links`: pHash pairs the links so
     far leave apart whose patches agree, `curate.filters.patches`, when rule.patch_share is set) with
     patch_crowded and patch_crowded_images; frame, frame_candidates and frame_unreadable (`_add_frame_links`:
@@ -231,6 +237,8 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
             agree = ~linked & usable[first] & usable[second] & (cosine >= rule.verify_cosine)
             counts["hash_embedding"] = int(agree.sum())
             linked |= agree
+        if evidence.read_grey is not None and rule.window_score is not None:
+            linked |= _overlay_links(evidence, rule, first, second, mirrored, linked, counts)
     first, second = first[linked], second[linked]
     if evidence.vectors is not None and rule.cosine is not None:
         close_first, close_second = _embedding_links(evidence, rule)
@@ -253,6 +261,26 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
     if evidence.vectors is not None and evidence.read_grey is not None and rule.window_score is not None:
         first, second = _add_window_links(evidence, rule, first, second, counts, workers)
     return first, second, counts
+
+
+def _overlay_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray, mirrored: np.ndarray,
+                   linked: np.ndarray, counts: dict[str, int]) -> np.ndarray:
+    """Which hash candidates the checks so far left apart are a photo under a bright or dark overlay (a tiled
+    watermark), confirmed on their grey views (`curate.filters.overlay`); counts gains hash_overlay (links),
+    overlay_candidates, overlay_matched and overlay_unreadable."""
+    from curate.filters import neardup, overlay
+
+    mirrors, _ = evidence.views()
+    apart = ~linked
+    a, b, flips = first[apart], second[apart], mirrored[apart]
+    bits = np.where(flips, neardup.hamming_distance(evidence.hashes[a], mirrors[b]),
+                    neardup.hamming_distance(evidence.hashes[a], evidence.hashes[b]))
+    found, matched, unreadable = overlay.overlay_links(evidence, rule, a, b, flips, bits)
+    counts.update(hash_overlay=int(found.sum()), overlay_candidates=len(a), overlay_matched=matched,
+                  overlay_unreadable=unreadable)
+    out = np.zeros(len(first), bool)
+    out[np.flatnonzero(apart)[found]] = True
+    return out
 
 
 def _add_tone_candidates(evidence: Evidence, max_bits: int, first: np.ndarray, second: np.ndarray,

@@ -1,0 +1,122 @@
+"""A watermark tiled over the whole photo (audit DF 3: rows of "© STOCKPIX", white at alpha 110, 10 of 30 linked).
+
+The copy's pHash stays within 0-10 bits of its photo's, but the text spoils the 16x12 thumbnails' colours and tones
+and the embedding, so the candidate was left apart. The overlay check (`curate.filters.overlay`) confirms such a
+candidate on the grey views: white (or dark) text only ever moves pixels one way. Two different photos under one
+watermark differ both ways, so a shared watermark does not make them look alike.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from curate.filters.pixel_scores import grey_view
+from curate.store import open_rgb
+from tests.helpers import REALDATA
+from tests.test_collage_panels import filtered_folder, textured
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+FERRARI = ["flickr-ferrari/black/2828686873_2fa36f83d7_b.jpg", "flickr-ferrari/red/5720090028_b589d5ee8e_b.jpg",
+           "flickr-ferrari/yellow/227416776_2dc8b1ec1e_b.jpg"]
+needs_ferrari = pytest.mark.skipif(not all((REALDATA / name).is_file() for name in FERRARI),
+                                   reason="needs ../shared/realdata (flickr-ferrari)")
+
+
+def tiled_watermark(image: Image.Image, text: str = "© STOCKPIX", alpha: int = 110,
+                    colour: tuple[int, int, int] = (255, 255, 255), angle: float = 0, font: str = FONT,
+                    size_div: int = 14, rows: int = 4, quality: int = 92, min_size: int = 24) -> Image.Image:
+    """`text` in rows over the whole image (`rows` rows, the font `size_div` times narrower than the image, at
+    least `min_size` px), in `colour` at `alpha`, turned by `angle` degrees; saved as JPEG (`quality`) and decoded.
+    The defaults are audit DF's watermark."""
+    base = image.convert("RGBA")
+    width, height = base.size
+    side = int(np.hypot(width, height)) + 2 if angle else 0
+    layer_size = (side, side) if angle else (width, height)
+    layer = Image.new("RGBA", layer_size, colour + (0,))
+    draw = ImageDraw.Draw(layer)
+    face = ImageFont.truetype(font, max(min_size, width // size_div)) if font else ImageFont.load_default()
+    step = int(draw.textlength(text, font=face)) + width // 10
+    for y in range(0, layer_size[1], max(1, height // rows)):
+        for x in range(-step, layer_size[0], step):
+            draw.text((x + (y // 3) % 200, y), text, fill=colour + (alpha,), font=face)
+    if angle:
+        left, top = (side - width) // 2, (side - height) // 2
+        layer = layer.rotate(angle, resample=Image.BICUBIC).crop((left, top, left + width, top + height))
+    buffer = io.BytesIO()
+    Image.alpha_composite(base, layer).convert("RGB").save(buffer, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+def test_a_tiled_watermark_is_one_sided_and_a_different_photo_is_not():
+    from curate.filters import overlay  # new with the check: the tests below run (and fail) on the code before it
+
+    photo, other = textured(1), textured(2)
+    residual, cover = overlay.overlay_score(grey_view(photo), grey_view(tiled_watermark(photo)))
+    assert residual <= overlay.OVERLAY_RESIDUAL and cover <= overlay.OVERLAY_COVER
+    dark = tiled_watermark(photo, "PREVIEW", alpha=90, colour=(20, 20, 20), angle=30)
+    assert overlay.overlaid(grey_view(photo), grey_view(dark))
+    # the same watermark over two different pictures: the text agrees, the pictures differ both ways
+    assert not overlay.overlaid(grey_view(tiled_watermark(photo)), grey_view(tiled_watermark(other)))
+    # one picture lighter than another almost everywhere is not an overlay (its cover is the whole picture)
+    lighter = Image.fromarray(np.clip(np.asarray(photo, np.int16) + 40, 0, 255).astype(np.uint8))
+    assert overlay.overlay_score(grey_view(photo), grey_view(lighter))[1] > overlay.OVERLAY_COVER
+    assert not overlay.overlaid(grey_view(photo), grey_view(lighter.resize((200, 360))))  # another aspect
+    # a plain re-encoded copy differs as much one way as the other: no overlay (the colour check's to judge)
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", quality=20)
+    assert not overlay.overlaid(grey_view(photo), grey_view(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")))
+
+
+def test_a_synthetic_photo_and_its_watermarked_copy_are_linked_and_other_marked_photos_are_not(tmp_path):
+    photos = {f"p{k}.jpg": textured(10 + k) for k in range(3)}
+    copies = {f"w{k}.jpg": tiled_watermark(photo) for k, photo in enumerate(photos.values())}
+    catalog, report = filtered_folder(tmp_path, {**photos, **copies})
+    cluster = catalog["near_dup_cluster"]
+    assert [cluster[f"w{k}.jpg"] == cluster[f"p{k}.jpg"] for k in range(3)] == [True] * 3
+    assert len({cluster[f"w{k}.jpg"] for k in range(3)}) == 3  # one watermark does not join different photos
+    assert any(note.startswith("overlaid copies: ") for note in report.notes)
+
+
+# two different 15-Scene photos 6-8 bits apart (one highway, a moment apart): a pHash candidate, under one watermark too
+HIGHWAY = ["scenes15/test/Highway/image_0087.jpg", "scenes15/test/Highway/image_0100.jpg"]
+# one of two different mountain photos is lighter almost everywhere: one-sided, but over the whole picture
+MOUNTAIN = ["scenes15/test/Mountain/image_0362.jpg", "scenes15/train/Mountain/image_0355.jpg"]
+needs_scenes = pytest.mark.skipif(not all((REALDATA / name).is_file() for name in HIGHWAY + MOUNTAIN),
+                                  reason="needs ../shared/realdata (scenes15)")
+
+
+@needs_scenes
+def test_close_different_real_photos_are_not_overlaid_with_or_without_one_watermark():
+    from curate.filters import overlay
+
+    for pair in (HIGHWAY, MOUNTAIN):
+        first, second = (open_rgb(REALDATA / name) for name in pair)
+        assert not overlay.overlaid(grey_view(first), grey_view(second)), pair
+        assert not overlay.overlaid(grey_view(tiled_watermark(first)), grey_view(tiled_watermark(second))), pair
+
+
+@needs_ferrari
+@needs_scenes
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_real_photos_join_their_watermarked_copies_and_not_each_other(tmp_path, engine):
+    """Three Ferrari photos (shrunk to 480 px wide), each with the audit's watermark and one other (dark, turned,
+    another text), and two highway photos a moment apart under the audit's watermark, in both engines: every copy
+    joins its photo; the three photos, and the two highways, stay apart."""
+    photos = {}
+    for k, name in enumerate(FERRARI):
+        photo = open_rgb(REALDATA / name)
+        photos[f"p{k}.jpg"] = photo.resize((480, round(480 * photo.height / photo.width)))
+    copies = {f"w{k}.jpg": tiled_watermark(photo) for k, photo in enumerate(photos.values())}
+    copies |= {f"d{k}.jpg": tiled_watermark(photo, "PREVIEW", alpha=80, colour=(20, 20, 20), angle=30, rows=5)
+               for k, photo in enumerate(photos.values())}
+    highways = {f"h{k}.jpg": tiled_watermark(open_rgb(REALDATA / name)) for k, name in enumerate(HIGHWAY)}
+    catalog, _ = filtered_folder(tmp_path, {**photos, **copies, **highways}, engine=engine)
+    cluster = catalog["near_dup_cluster"]
+    for k in range(3):
+        assert cluster[f"w{k}.jpg"] == cluster[f"p{k}.jpg"] == cluster[f"d{k}.jpg"], k
+    assert len({cluster[f"p{k}.jpg"] for k in range(3)}) == 3
+    assert cluster["h0.jpg"] != cluster["h1.jpg"]
