@@ -85,8 +85,8 @@ def _strips(con):
         return parse_strip_phashes([])  # no 9:16 portrait: nothing to look for, the windows' hashes are not read
     for batch in record_batches(con, "SELECT pos, phash_strips FROM nd_images WHERE phash_strips IS NOT NULL "
                                      "ORDER BY pos"):
-        found = parse_strip_phashes(batch.column(1).to_pylist())
-        positions = np.asarray(batch.column(0).to_pylist(), dtype=np.int64)
+        found = parse_strip_phashes(batch.column(1))  # the Arrow strings as they are: no Python string each
+        positions = batch.column(0).to_numpy(zero_copy_only=False).astype(np.int64)
         parts.append(StripHashes(found.hashes, positions[found.owners], found.portrait))
     if not parts:
         return parse_strip_phashes([])
