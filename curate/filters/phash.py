@@ -182,12 +182,15 @@ def content_box(grey: np.ndarray) -> tuple[int, int, int, int] | None:
     height, width = grey.shape
     top, bottom, left, right = 0, height, 0, width
     for _ in range(2):
+        before = (top, bottom, left, right)
         top, bottom = _border_run(grey[top:bottom, left:right], 1, top, bottom)
         if bottom == top:  # one flat colour: nothing to hash
             return None
         left, right = _border_run(grey[top:bottom, left:right], 0, left, right)
         if right == left:  # flat columns only (vertical stripes)
             return None
+        if (top, bottom, left, right) == before:  # nothing cut: a second pass would cut nothing either
+            break
     sides = (top / height, 1 - bottom / height, left / width, 1 - right / width)
     if bottom - top < CONTENT_MIN_SHARE * height or right - left < CONTENT_MIN_SHARE * width:
         return None
