@@ -125,13 +125,23 @@ def find_lookalikes(photos: pd.DataFrame, vectors: np.ndarray, min_cosine: float
     return found.sort_values(["cosine", "photo_id"], ascending=[False, True], ignore_index=True)
 
 
-def split_photos(catalog_path) -> pd.DataFrame:
-    """The kept photos with a split (NEEDS' columns), read in batches."""
+def split_photos(catalog_path, max_photos: int | None = None) -> tuple[pd.DataFrame | None, int]:
+    """(the kept photos with a split (NEEDS' columns), how many), read in batches; the photos are None once there
+    are more than `max_photos` of them: the rest is only counted, so a catalog far too large for the check is not
+    held in memory to be skipped (check-leakage reads a large catalog out of core, audit AW3)."""
     from curate.catalog_batches import CatalogFile
 
-    parts = [batch[(batch["status"] == schema.KEPT) & batch["split"].notna()]
-             for batch in CatalogFile(catalog_path).batches(NEEDS)]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=NEEDS)
+    parts, count = [], 0
+    for batch in CatalogFile(catalog_path).batches(NEEDS):
+        part = batch[(batch["status"] == schema.KEPT) & batch["split"].notna()]
+        count += len(part)
+        if max_photos is not None and count > max_photos:
+            parts = None
+        elif parts is not None:
+            parts.append(part)
+    if parts is None:
+        return None, count
+    return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=NEEDS)), count
 
 
 def workspace_lookalikes(ws, min_cosine: float | None, max_photos: int = MAX_PHOTOS) -> Lookalikes:
@@ -148,15 +158,15 @@ def workspace_lookalikes(ws, min_cosine: float | None, max_photos: int = MAX_PHO
     if not cache.dir.is_dir() or not cache.known():
         result.notes.append(NO_EMBEDDINGS_NOTE)
         return result
-    photos = split_photos(ws.catalog_path)
+    photos, count = split_photos(ws.catalog_path, max_photos)
+    if photos is None:
+        result.notes.append(f"look-alikes across the split not checked: {count:,} kept photos with a split, "
+                            f"over {max_photos:,} (the search would take minutes); `find_lookalikes` "
+                            "(curate.leakage_lookalikes) runs it on a catalog you load yourself")
+        return result
     held_out = photos["split"] != "train"
     if not held_out.any() or held_out.all():
         result.pairs = pd.DataFrame([], columns=COLUMNS)
-        return result
-    if len(photos) > max_photos:
-        result.notes.append(f"look-alikes across the split not checked: {len(photos):,} kept photos with a split, "
-                            f"over {max_photos:,} (the search would take minutes); `find_lookalikes` "
-                            "(curate.leakage_lookalikes) runs it on a catalog you load yourself")
         return result
     vectors, found, ok = cache.lookup(photos["sha256"])
     vectors[~(found & ok)] = 0  # a zero vector pairs with nothing

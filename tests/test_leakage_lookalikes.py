@@ -138,3 +138,34 @@ def test_a_bad_lookalike_cosine_is_refused(value, tmp_path):
         result = cli("check-leakage", "-w", write_ws(tmp_path, catalog()), "--lookalike-cosine", value)
         assert result.exit_code == 2 and "Traceback" not in result.output
         assert "--lookalike-cosine must be a cosine in (0, 1], or off" in result.output
+
+
+def test_a_catalog_over_the_limit_is_counted_not_held_in_memory(tmp_path, monkeypatch):
+    """Review DP: check-leakage reads a large catalog out of core (audit AW3); the look-alike check skips one of more
+    than max_photos kept split photos, so it must not gather them all first (20M rows of 8 columns) to say so."""
+    from curate import catalog_batches
+
+    frame = catalog()
+    root = write_ws(tmp_path, frame)
+    embed(root, frame, vectors())
+    whole = catalog_batches.CatalogFile.batches
+
+    def row_by_row(self, columns):  # one-row batches, as a catalog of many row groups would come
+        for batch in whole(self, columns):
+            yield from (batch.iloc[[k]] for k in range(len(batch)))
+
+    gathered = []
+    concat = pd.concat
+
+    def spy(parts, *args, **kwargs):
+        parts = list(parts)
+        gathered.append(sum(len(part) for part in parts))
+        return concat(parts, *args, **kwargs)
+
+    monkeypatch.setattr(catalog_batches.CatalogFile, "batches", row_by_row)
+    monkeypatch.setattr(pd, "concat", spy)
+    skipped = workspace_lookalikes(Workspace(root), 0.9, max_photos=3)
+    assert skipped.pairs is None and "not checked: 6 kept photos with a split, over 3" in skipped.notes[0]
+    assert max(gathered, default=0) <= 3  # at most max_photos rows were ever gathered
+    found = workspace_lookalikes(Workspace(root), 0.9, max_photos=6)  # at the limit: checked as before
+    assert found.pairs["photo_id"].tolist() == ["t:t1"]
