@@ -3,7 +3,8 @@
 Rule, shared with near-duplicate clusters: among the group's rows that are still kept (labelled
 before unlabelled), the representative is the best view of the picture: not an upscaled copy
 (`upscaled_copies`: more pixels than a copy in its group but less fine detail), not framed
-(a uniform border: letterboxed, padded, a screenshot), not greyscale, then the one with the
+(a uniform border: letterboxed, padded, a screenshot), not a 9:16 portrait (a Stories crop), not greyscale, then
+the one with the
 most pixels, the earliest `taken_at` (photos without a date last), the smallest `photo_id`. If
 no row of the group is kept, the same rule picks among all of them (so every row still gets a
 group id). A repost keeps what it can of the original, so the catalog's other signals (owner,
@@ -126,7 +127,10 @@ def representative_order(catalog: pd.DataFrame, upscaled: np.ndarray | None = No
     """Row positions sorted by the keep rule (best candidate first): kept before dropped, then labelled before
     unlabelled (a copy filed in a label folder and in a year or camera folder keeps its label), then not an
     upscaled copy (`upscaled`: `upscaled_copies` of the groups the order picks in; none when None), not framed
-    (`phash_trimmed` set), not greyscale, then the most pixels, the earliest taken, the smallest photo_id."""
+    (`phash_trimmed` set), not a 9:16 portrait (its own strip hash in `phash_strips`: a Stories crop keeps a third
+    to a half of its photo, whatever its pixels; review DP F2: a crop cut from the full-size file was kept over its
+    480 px landscape photo, 3 of 3), not greyscale, then the most pixels, the earliest taken, the smallest
+    photo_id."""
     pixels = (catalog["width"].astype("Float64") * catalog["height"].astype("Float64")).fillna(0).to_numpy("float64")
     taken = catalog["taken_at"].to_numpy("datetime64[us]").astype("int64")
     taken = np.where(catalog["taken_at"].isna().to_numpy(), np.iinfo("int64").max, taken)
@@ -134,9 +138,11 @@ def representative_order(catalog: pd.DataFrame, upscaled: np.ndarray | None = No
     labelled_first = catalog["label"].isna().to_numpy()
     soft = np.zeros(len(catalog), bool) if upscaled is None else np.asarray(upscaled, bool)
     framed = _column(catalog, "phash_trimmed").notna().to_numpy()
+    portrait = _column(catalog, "phash_strips").map(lambda value: isinstance(value, str)
+                                                    and value.startswith("own:")).to_numpy(bool)
     grey = (_column(catalog, "chroma_mean").astype("Float64") < GREY_CHROMA).fillna(False).to_numpy(bool)
     ids = catalog[schema.PHOTO_ID].to_numpy(str)
-    return np.lexsort((ids, taken, -pixels, grey, framed, soft, labelled_first, kept_first))
+    return np.lexsort((ids, taken, -pixels, grey, portrait, framed, soft, labelled_first, kept_first))
 
 
 def group_representatives(catalog: pd.DataFrame, group_key: pd.Series, upscaled: np.ndarray | None = None) -> pd.Series:

@@ -39,6 +39,7 @@ from curate.vision import features
 READABLE_PHASH = "regexp_full_match(phash, '[0-9a-fA-F]{16}')"
 # the keep rule of `curate.filters.duplicates.representative_order`, as an ORDER BY over table w
 REPRESENTATIVE_ORDER = ("(status <> 'kept'), (label IS NULL), upscaled, (w.phash_trimmed IS NOT NULL), "
+                        "coalesce(starts_with(w.phash_strips, 'own:'), FALSE), "
                         f"coalesce(chroma_mean < {duplicates.GREY_CHROMA!r}, FALSE), "
                         "coalesce(width::DOUBLE * height::DOUBLE, 0) DESC, taken_at ASC NULLS LAST, photo_id")
 # `duplicates.upscaled_copies` over the near-duplicate clusters (table nd_labels), into w.upscaled
