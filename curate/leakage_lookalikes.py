@@ -34,8 +34,9 @@ SHOWN = 10  # pairs the human output lists
 KEYS = ("owner_id", "near_dup_cluster", "exact_dup_group", "sha256")  # what already joins two photos
 COLUMNS = ["photo_id", "split", "label", "train_photo_id", "train_label", "cosine"]
 NEEDS = [schema.PHOTO_ID, "status", "split", "label", *KEYS]
-NO_EMBEDDINGS_NOTE = ("look-alikes across the split not checked: this workspace has no embeddings; `curate embed` "
-                      "enables the check (val/test photos whose nearest train photo looks like the same picture)")
+NO_EMBEDDINGS_NOTE = ("look-alikes across the split not checked: this workspace has no embeddings of the "
+                      "near-duplicate rule's backbone; `curate embed` (its default backbone) enables the check "
+                      "(val/test photos whose nearest train photo looks like the same picture)")
 
 
 def parse_lookalike_cosine(value: object) -> float | None:
@@ -165,8 +166,9 @@ def workspace_lookalikes(ws, min_cosine: float | None, max_photos: int = MAX_PHO
                             "(curate.leakage_lookalikes) runs it on a catalog you load yourself")
         return result
     held_out = photos["split"] != "train"
-    if not held_out.any() or held_out.all():
-        result.pairs = pd.DataFrame([], columns=COLUMNS)
+    if not held_out.any() or held_out.all():  # nothing to compare: said, not "none of the 0 val/test photos"
+        result.notes.append("look-alikes across the split not checked: the split has no "
+                            f"{'val or test' if not held_out.any() else 'train'} photos")
         return result
     vectors, found, ok = cache.lookup(photos["sha256"])
     vectors[~(found & ok)] = 0  # a zero vector pairs with nothing

@@ -109,7 +109,7 @@ def test_check_leakage_without_embeddings_says_curate_embed_enables_the_check(tm
     root = write_ws(tmp_path, catalog())
     result = cli("check-leakage", "-w", root)
     assert result.exit_code == 0, result.output
-    assert "`curate embed` enables the check" in result.output
+    assert "`curate embed` (its default backbone) enables the check" in " ".join(result.output.split())
     assert "no leakage" in result.output
 
 
@@ -169,3 +169,14 @@ def test_a_catalog_over_the_limit_is_counted_not_held_in_memory(tmp_path, monkey
     assert max(gathered, default=0) <= 3  # at most max_photos rows were ever gathered
     found = workspace_lookalikes(Workspace(root), 0.9, max_photos=6)  # at the limit: checked as before
     assert found.pairs["photo_id"].tolist() == ["t:t1"]
+
+
+def test_a_split_without_val_or_test_photos_says_so_instead_of_none_of_0(tmp_path):
+    """Review DP F7: with no val/test photos the summary read "none of the 0 val/test photos has a train photo"."""
+    frame = catalog()
+    frame["split"] = frame["split"].where(frame["status"] != "kept", "train")
+    root = write_ws(tmp_path, frame)
+    embed(root, frame, vectors())
+    found = workspace_lookalikes(Workspace(root), 0.9)
+    assert found.pairs is None and found.summary() is None
+    assert found.notes == ["look-alikes across the split not checked: the split has no val or test photos"]

@@ -9,9 +9,10 @@ the pandas engine's own function (`clusters.cluster_images`), so both engines li
 representatives are chosen in SQL by the exact-duplicate keep rule.
 
 Two things differ from the pandas engine, and the filter's notes say so when they bite: the
-DuckDB engine decodes no image but those of the window match's candidate pairs (curate.filters.windows:
-a few, when embedded), so an image without a cached thumbnail stays without one (its
-pHash candidates are not colour-verified, so not linked), and one without the collage panels' pHashes
+DuckDB engine decodes no image but those of the pairs matched on their pixels (the window match's candidates,
+curate.filters.windows, a few when embedded; the overlay check's, curate.filters.overlay), so an image without a
+cached thumbnail stays without one (its pHash candidates are not colour-verified, so linked only by those pixel
+checks), and one without the collage panels' pHashes
 (`phash_panels`, a catalog from before them) is no collage to it, nor one without the strip hashes (`phash_strips`)
 a 9:16 portrait crop; and `curate embed`'s
 vectors, when the workspace has them, are read into memory as the pandas engine reads them (4 bytes x 1,280 an
