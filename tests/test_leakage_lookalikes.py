@@ -180,3 +180,21 @@ def test_a_split_without_val_or_test_photos_says_so_instead_of_none_of_0(tmp_pat
     found = workspace_lookalikes(Workspace(root), 0.9)
     assert found.pairs is None and found.summary() is None
     assert found.notes == ["look-alikes across the split not checked: the split has no val or test photos"]
+
+
+def test_curate_runs_check_leakage_step_says_how_many_look_alikes_and_where_to_see_them(tmp_path):
+    """The look-alike list was `curate check-leakage`'s alone: a recipe run said "no owner, near-duplicate cluster
+    or exact image spans two splits" and nothing of the test photo that looks like a train photo."""
+    from curate.pipeline.runner import StepSummary
+    from curate.pipeline.steps import _against_settings, _check_leakage
+
+    frame = catalog()
+    root = write_ws(tmp_path, frame)
+    embed(root, frame, vectors())
+    said = _check_leakage(Workspace(root), None, 0.9)
+    assert isinstance(said, StepSummary) and said.line.startswith("no owner, near-duplicate cluster")
+    assert said.warnings == ("1 val/test photo looks like a train photo (cosine >= 0.9) without being in one cluster: "
+                             "review them (a copy the filter missed leaks; two photos of one landmark or model do "
+                             "not); not counted as leaks; `curate check-leakage` lists them",)
+    assert _check_leakage(Workspace(root), None, None) == said.line  # off: the line alone
+    assert _against_settings(None) == {} and _against_settings(None, 0.95) == {"lookalike_cosine": 0.95}

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from curate.errors import DataContractError, UsageError
+from curate.leakage_lookalikes import LOOKALIKE_COSINE
 from curate.pipeline.runner import Step, StepSummary, recipe_ref
 from curate.pipeline.settings import EvaluateSettings, LeakageSettings, ReportSettings, asdict_plain, build_config
 from curate.pipeline.sources import SOURCE_STEPS, recipe_relative
@@ -69,7 +70,8 @@ def stage_steps(recipe: Recipe, train: bool) -> list[Step]:
         Step("prefilter", {**asdict_plain(prefilter_config), "embeddings": embeddings},
              lambda ws: _prefilter(ws, prefilter_config, embeddings, scorer)),
         Step("split", asdict_plain(split_config), lambda ws: _split(ws, split_config)),
-        Step("check-leakage", _against_settings(against), lambda ws: _check_leakage(ws, against),
+        Step("check-leakage", _against_settings(against, leakage.lookalike_cosine),
+             lambda ws: _check_leakage(ws, against, leakage.lookalike_cosine),
              inputs=(("against", against),) if against else ()),
     ]
     if any(entry.get("kind") in ("demo", "scrape") for entry in recipe.sources):
@@ -275,35 +277,45 @@ def _split(ws: Workspace, config) -> StepSummary:
     return _with_notes("split", run_split(ws, config))
 
 
-def _against_settings(against: Path | None) -> dict:
+def _against_settings(against: Path | None, lookalike_cosine: float | None = LOOKALIKE_COSINE) -> dict:
     """The check's fingerprint: with [leakage] against, that workspace and its catalog's hash, so that the
-    step runs again when the other collection changes."""
+    step runs again when the other collection changes; a look-alike cosine other than the default (the default
+    leaves the fingerprint of a workspace made before the look-alike list as it was: no step runs again for it)."""
     from curate.contamination import against_fingerprint
 
+    found = {} if lookalike_cosine == LOOKALIKE_COSINE else {"lookalike_cosine": lookalike_cosine}
     if against is None:
-        return {}
-    return {"against": str(against), "against_catalog": against_fingerprint(against)}
+        return found
+    return {"against": str(against), "against_catalog": against_fingerprint(against), **found}
 
 
-def _check_leakage(ws: Workspace, against: Path | None = None) -> str | StepSummary:
+def _check_leakage(ws: Workspace, against: Path | None = None,
+                   lookalike_cosine: float | None = LOOKALIKE_COSINE) -> str | StepSummary:
+    """`curate check-leakage`: stops the run on a leak; the copies of [leakage] against and the val/test photos
+    that look like a train photo (curate.leakage_lookalikes, for review) are said on lines of their own."""
     from curate.leakage import workspace_leakage
+    from curate.leakage_lookalikes import workspace_lookalikes
 
     leaks = workspace_leakage(ws)  # out of core on a large catalog, as `curate check-leakage` (audit AW3)
     if len(leaks):
         raise DataContractError(f"{len(leaks)} groups span two splits (first: {leaks.iloc[0]['kind']} "
                                 f"{leaks.iloc[0]['key']}); run `curate check-leakage` for the list")
     line = "no owner, near-duplicate cluster or exact image spans two splits"
+    alike = workspace_lookalikes(ws, lookalike_cosine)
+    said = (f"{alike.summary()}; `curate check-leakage` lists them",) if alike.pairs is not None and len(
+        alike.pairs) else ()
     if against is None:
-        return line
+        return StepSummary(line, said) if said else line
     from curate.contamination import against_workspace, copies_of, drop_copies_commands, save_copies_report
 
     other, _ = against_workspace(ws, against)  # a folder of photos is ingested (and embedded) first
     copies = copies_of(ws, other)
     save_copies_report(ws, copies, str(against))
     if copies.copies.empty:
-        return f"{line}; {copies.summary(str(against))}"
+        return StepSummary(f"{line}; {copies.summary(str(against))}", said) if said else \
+            f"{line}; {copies.summary(str(against))}"
     fix = f"{drop_copies_commands(str(against))}; run the recipe again to split without them"
-    return StepSummary(line, (f"{copies.summary(str(against))}: {fix}",))
+    return StepSummary(line, (f"{copies.summary(str(against))}: {fix}", *said))
 
 
 def _score(ws: Workspace) -> str:
