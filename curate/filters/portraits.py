@@ -208,7 +208,7 @@ def portrait_candidates(strips: StripHashes, max_bits: int = STRIP_MAX_BITS, *, 
     """(portrait, landscape, bits): the image pairs whose portrait's own strip hash is within `max_bits` of one of
     the other's windows, each pair once at its closest window, closest first (then by portrait, then landscape).
 
-    Only the windows are indexed and only the portraits look (`_portrait_window_pairs`): a landscape photo's
+    Only the windows are indexed and only the portraits look (`hash_query.query_pairs`): a landscape photo's
     neighbouring windows are mostly within 10 bits of each other, and a search over all the strip hashes at once
     would find (and throw away) millions of such pairs at a million images. `blocks`: as
     `neardup.near_duplicate_pairs`'s (None: a cost model chooses; any count gives the same pairs).
@@ -219,13 +219,14 @@ def portrait_candidates(strips: StripHashes, max_bits: int = STRIP_MAX_BITS, *, 
         [[0], [1], [1]]
     """
     from curate.filters import neardup
+    from curate.filters.hash_query import query_pairs
 
     empty = np.zeros(0, np.int64)
     max_bits = neardup._check_max_bits(max_bits)
     if not strips.portrait.any() or strips.portrait.all():
         return empty, empty, empty
     queries, windows = np.flatnonzero(strips.portrait), np.flatnonzero(~strips.portrait)
-    x, y = _portrait_window_pairs(strips.hashes[queries], strips.hashes[windows], max_bits, blocks)
+    x, y = query_pairs(strips.hashes[queries], strips.hashes[windows], max_bits, blocks)
     x, y = queries[x], windows[y]  # (portrait entry, window entry)
     portrait, landscape = strips.owners[x], strips.owners[y]
     bits = neardup.hamming_distance(strips.hashes[x], strips.hashes[y]).astype(np.int64)
@@ -238,54 +239,3 @@ def portrait_candidates(strips: StripHashes, max_bits: int = STRIP_MAX_BITS, *, 
     portrait, landscape, bits = portrait[once], landscape[once], bits[once]
     order = np.argsort(bits, kind="stable")
     return portrait[order], landscape[order], bits[order]
-
-
-def _portrait_window_pairs(queries: np.ndarray, windows: np.ndarray, max_bits: int, blocks: int | None
-                           ) -> tuple[np.ndarray, np.ndarray]:
-    """(query, window) index pairs within max_bits: multi-index hashing (`curate.filters.neardup`) with only the
-    windows indexed, each query's block value looked up with each of its bit flips within the block's radius (the
-    pigeonhole plan of `neardup._split`); a pair met in several blocks is returned once a block. One block at a
-    time: two threads, one a block, took as long on the 2-core VM at a million images (and twice the memory)."""
-    from curate.filters import neardup
-
-    found_queries, found_windows = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-    for block in _query_plan(len(queries), len(windows), max_bits, blocks):
-        index = neardup._BlockIndex(windows, block)
-        keys = ((queries >> np.uint64(block.shift)) & np.uint64((1 << block.width) - 1)).astype(index.keys.dtype)
-        flips = np.concatenate([[0], neardup._flip_patterns(block.width, block.radius)[0]]).astype(keys.dtype)
-        step = max(1, neardup._PAIR_CHUNK // len(keys))  # several bit flips per NumPy call
-        for lo in range(0, len(flips), step):
-            chunk = flips[lo:lo + step]
-            hit, first, count = index.find((keys[:, None] ^ chunk[None, :]).ravel())
-            for query, position in neardup._pair_positions(hit // len(chunk), np.ones_like(count), first, count):
-                close = neardup.popcount64(queries[query] ^ index.hashes[position]) <= max_bits
-                found_queries.append(query[close])
-                found_windows.append(index.order[position[close]])
-    return np.concatenate(found_queries), np.concatenate(found_windows)
-
-
-def _query_plan(n_queries: int, n_windows: int, max_bits: int, blocks: int | None) -> list:
-    """The blocks `_portrait_window_pairs` searches: `blocks` of them, or the count with the lowest modelled cost
-    for uniformly random hashes (`neardup._plan_cost`'s weights: index sorts, look-ups, candidate pairs)."""
-    from math import comb, log2
-
-    from curate.filters import neardup
-
-    def flips(block) -> int:
-        return sum(comb(block.width, bits) for bits in range(block.radius + 1))
-
-    def cost(plan) -> float:
-        total = 0.0
-        for block in plan:
-            space = 2.0 ** block.width
-            dense = block.width <= neardup._DENSE_TABLE_MAX_BITS
-            lookup = 0.7 if dense else 0.7 * log2(min(n_windows, space) + 2)
-            total += (12 * n_windows + (0.1 * space if block.radius and dense else 0.0)
-                      + flips(block) * n_queries * lookup + 3.6 * flips(block) * n_queries * n_windows / space)
-        return total
-
-    if blocks is None:
-        plans = [neardup._split(m, max_bits) for m in range(1, min(max_bits, neardup.HASH_BITS - 1) + 2)]
-        plans = [plan for plan in plans if sum(flips(block) for block in plan) <= neardup._MAX_PATTERNS]
-        return min(plans, key=cost)
-    return neardup.block_plan(n_windows, max_bits, blocks)
