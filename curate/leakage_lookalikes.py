@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 from curate import schema
-from curate.settings_fields import SettingError
 
 # bench/lookalikes.py (2026-12-07, docs/splits.md): at 0.90, 1.4 % of 15-Scene test photos have a train photo this
 # close, nearly all of them one picture (crops, shifted frames; by eye ~0.1-0.2 % are different photos), 0 % of the
@@ -40,19 +39,10 @@ NO_EMBEDDINGS_NOTE = ("look-alikes across the split not checked: this workspace 
 
 
 def parse_lookalike_cosine(value: object) -> float | None:
-    """A cosine in (0, 1], or None for "off" (a flag or a recipe may give text)."""
-    if value is None or (isinstance(value, str) and value.strip().casefold() == "off"):
-        return None
-    try:
-        if isinstance(value, bool):
-            raise TypeError("true/false is not a cosine")
-        cosine = float(value)
-    except (TypeError, ValueError):
-        cosine = float("nan")
-    if not 0 < cosine <= 1:  # NaN fails too
-        raise SettingError(f"{{lookalike_cosine}} must be a cosine in (0, 1], or off; got {value!r}",
-                           "lookalike_cosine")
-    return cosine
+    """A cosine in (0, 1], or None for "off" (a flag or a recipe may give text): the filter's cosine settings' rule."""
+    from curate.filters.config import parse_cosine
+
+    return parse_cosine(value, "lookalike_cosine")
 
 
 @dataclass

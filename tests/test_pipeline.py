@@ -662,18 +662,10 @@ def test_a_review_that_leaves_the_training_photos_as_they_were_does_not_train_ag
     assert "resumed" not in relabelled.output
 
 
-def test_an_earlier_curates_finished_run_is_trained_anew_after_a_relabel(trained, tmp_path):
-    """Review DG 3: a finished run with no record of what it trained on (an earlier curate's) was resumed on the
-    same ids and split after a relabel, ended at once with the old label's model, and was then recorded as
-    trained on today's labels, so every later run skipped it. It is resumed only on the catalog it trained on."""
-    import shutil
-
+def _relabel_one_train_photo(ws: Workspace, tmp_path) -> None:
+    """A review relabels one kept train photo (ids and split stay as they were)."""
     from curate.review.journal import new_decision
 
-    path, trained_ws, _ = trained
-    ws = Workspace(tmp_path / "ws")
-    shutil.copytree(trained_ws.root, ws.root)
-    (ws.root / "runs" / "tiny" / "pipeline-inputs.json").unlink()  # what an earlier curate left
     catalog = read_catalog(ws)
     kept = catalog[(catalog["status"] == "kept") & ~catalog["is_label_issue"].eq(True)]
     photo = kept[kept["split"] == "train"].iloc[-1]
@@ -681,10 +673,28 @@ def test_an_earlier_curates_finished_run_is_trained_anew_after_a_relabel(trained
     decisions = tmp_path / "relabel.jsonl"
     decisions.write_text(json.dumps(new_decision(photo["photo_id"], "relabel", label=other, who="tester")) + "\n")
     assert runner.invoke(app, ["review", "-w", str(ws.root), "--import-decisions", str(decisions)]).exit_code == 0
+
+
+def _trains_anew(path, ws: Workspace) -> None:
+    """`curate run --train` trains a new run, setting the one there aside, not resuming it."""
     result = runner.invoke(app, ["run", str(path), "--train", "--workspace", str(ws.root)])
     assert result.exit_code == 0, result.output
     assert run_lines(result)["train"] == "ran" and "resumed" not in result.output
     assert "the earlier run there moved to" in " ".join(result.output.split())
+
+
+def test_an_earlier_curates_finished_run_is_trained_anew_after_a_relabel(trained, tmp_path):
+    """Review DG 3: a finished run with no record of what it trained on (an earlier curate's) was resumed on the
+    same ids and split after a relabel, ended at once with the old label's model, and was then recorded as
+    trained on today's labels, so every later run skipped it. It is resumed only on the catalog it trained on."""
+    import shutil
+
+    path, trained_ws, _ = trained
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(trained_ws.root, ws.root)
+    (ws.root / "runs" / "tiny" / "pipeline-inputs.json").unlink()  # what an earlier curate left
+    _relabel_one_train_photo(ws, tmp_path)
+    _trains_anew(path, ws)
 
 
 def _interrupted_copy(trained, tmp_path) -> Workspace:
@@ -708,8 +718,6 @@ def test_an_interrupted_run_resumes_on_its_labels_and_is_trained_anew_after_a_re
     """Review DJ 3: an interrupted run was resumed after a relabel that left ids and split as they were (the
     split alone was compared), then recorded as trained on today's labels though its first epochs learned the
     old ones; every later `curate run --train` skipped it. It is resumed only on the labels it started on."""
-    from curate.review.journal import new_decision
-
     path = trained[0]
     same = _interrupted_copy(trained, tmp_path / "same")
     resumed = runner.invoke(app, ["run", str(path), "--train", "--workspace", str(same.root), "--from", "train"])
@@ -718,17 +726,8 @@ def test_an_interrupted_run_resumes_on_its_labels_and_is_trained_anew_after_a_re
     assert "the earlier run there moved to" not in " ".join(resumed.output.split())
 
     ws = _interrupted_copy(trained, tmp_path / "relabelled")
-    catalog = read_catalog(ws)
-    kept = catalog[(catalog["status"] == "kept") & ~catalog["is_label_issue"].eq(True)]
-    photo = kept[kept["split"] == "train"].iloc[-1]
-    other = sorted(set(kept["label"]) - {photo["label"]})[0]
-    decisions = tmp_path / "relabel.jsonl"
-    decisions.write_text(json.dumps(new_decision(photo["photo_id"], "relabel", label=other, who="tester")) + "\n")
-    assert runner.invoke(app, ["review", "-w", str(ws.root), "--import-decisions", str(decisions)]).exit_code == 0
-    result = runner.invoke(app, ["run", str(path), "--train", "--workspace", str(ws.root)])
-    assert result.exit_code == 0, result.output
-    assert run_lines(result)["train"] == "ran" and "resumed" not in result.output
-    assert "the earlier run there moved to" in " ".join(result.output.split())
+    _relabel_one_train_photo(ws, tmp_path)
+    _trains_anew(path, ws)
 
 
 def test_a_toml_date_where_text_is_wanted_is_named_as_written_not_as_python(tmp_path):

@@ -40,7 +40,7 @@ def parse_max_km(value: object) -> float | str:
     return km
 
 
-def _parse_cosine(value: object, name: str) -> float | None:
+def parse_cosine(value: object, name: str) -> float | None:
     """A cosine threshold in (0, 1], or None for "off" (a flag or recipe value may be text)."""
     if value is None or (isinstance(value, str) and value.strip().casefold() == GEO_OFF):
         return None
@@ -306,7 +306,7 @@ class FilterConfig:
             raise SettingError("{near_dup_link_colour_diff} must be between 0 and 255 (or left out: off), "
                                f"got {self.near_dup_link_colour_diff}", "near_dup_link_colour_diff", as_key=True)
         for name in ("near_dup_cosine", "near_dup_verify_cosine"):
-            object.__setattr__(self, name, _parse_cosine(getattr(self, name), name))
+            object.__setattr__(self, name, parse_cosine(getattr(self, name), name))
         object.__setattr__(self, "near_dup_tone_diff", _parse_auto_number(
             self.near_dup_tone_diff, "near_dup_tone_diff", lambda x: 0 <= x <= 255, "between 0 and 255"))
         object.__setattr__(self, "near_dup_patch_share", _parse_auto_number(
