@@ -141,7 +141,7 @@ def resize_images(ws: Workspace, rows: pd.DataFrame, side: int = 256,
                 if reason is not None:
                     failed[sha] = reason
                 advance()
-    note_gone_sources(ws, images[[sha not in failed for sha in images["sha256"]]])
+    note_gone_sources(ws, images[~images["sha256"].isin(list(failed))])  # (a mask: an empty list picks columns)
     paths = rows["sha256"].map(lambda sha: None if sha in failed else str(targets[sha]))
     return paths, rows["sha256"].map(failed)
 

@@ -181,6 +181,8 @@ def test_training_says_when_a_cached_photo_is_gone_from_the_store(split_ws, tmp_
     with caplog.at_level(logging.WARNING, logger="classify.data"):
         ensure_resized(split_ws, rows, side=44, workers=1)  # a whole store: nothing said
     assert not [r for r in caplog.records if "gone from the store" in r.getMessage()]
+    assert ensure_resized(ws, rows.iloc[:0], side=44, workers=1).empty  # nothing to resize (a probe's gate, every
+    # photo vouched for by its cached features): the check of no photo found none (an empty list picked columns)
 
 
 # 5 ---------------------------------------------------------------- Ctrl-C names --resume
