@@ -200,7 +200,7 @@ def test_a_near_duplicate_cluster_spanning_labels_is_counted_and_kept():
     assert out.loc[6, "near_dup_cluster"] == out.loc[7, "near_dup_cluster"]  # one bit apart
     assert reasons(out)[6:] == [None, None]
     assert report.label_conflicts["near_clusters"] == 1 and report.label_conflicts["near_photos"] == 2
-    assert any("near-duplicate clusters span different labels" in note for note in report.notes)
+    assert any("1 near-duplicate cluster spans different labels" in note for note in report.notes)  # audit DQ 7
 
 
 def near_copies() -> pd.DataFrame:

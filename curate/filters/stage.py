@@ -317,7 +317,8 @@ def near_conflict_notes(conflicts: dict, labels: list[tuple[str, ...]]) -> list[
     shots of a scene that two labels share; shared with the DuckDB engine)."""
     if not conflicts["near_clusters"]:
         return []
-    return [f"{conflicts['near_clusters']:,} near-duplicate clusters span different labels "
+    one = conflicts["near_clusters"] == 1
+    return [f"{conflicts['near_clusters']:,} near-duplicate cluster{' spans' if one else 's span'} different labels "
             f"({conflicts['near_photos']:,} kept photos: {duplicates.conflict_examples(labels)}): kept; look at them "
             "with `curate review --queue duplicates`"]
 

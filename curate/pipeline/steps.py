@@ -248,7 +248,8 @@ def check_topic_tagged(ws: Workspace, topic: str, where: str) -> None:
 
 # Notes that change what the user believes of the collection, carried into a step's line (audit CD: `curate run`
 # printed neither that copies under two labels were kept nor that the earlier split's photos stayed put)
-SHOWN_NOTES = {"filter": ("near-duplicate clusters span different labels",),
+SHOWN_NOTES = {"filter": ("near-duplicate clusters span different labels",
+                          "near-duplicate cluster spans different labels"),
                "split": ("photos of the earlier split",)}
 
 
