@@ -141,8 +141,8 @@ def empty_split_reasons(per_label: pd.DataFrame, config: SplitConfig) -> dict[st
 
 # What --dedupe-near cannot unchain (audit DQ: 30 collages of consecutive photos made one cluster of 231 photos, 298
 # of 342 with their owners; val came out empty and this advice, followed, changed nothing)
-COLLAGE_CHAIN = ("but not a cluster holding a collage of two photos, which it keeps whole, each photo being in it: "
-                 "the filter's note counts such clusters, and collages of many different photos chain them")
+COLLAGE_CHAIN = ("but not a cluster holding a collage of two photos, which it keeps whole, each photo being in it "
+                 "(the filter's note counts such clusters), and collages of many different photos chain them")
 
 
 def empty_split_cause(by: str) -> tuple[str, str]:
