@@ -109,37 +109,29 @@ def _unturned(con, catalog: Catalog) -> list[str]:
             "found; run the filter once with CURATE_CATALOG_ENGINE=pandas to compute them"]
 
 
-def _no_panels(con, catalog: Catalog) -> list[str]:
-    """A note when the catalog file predates the collage panels' pHashes (`phash_panels`) and has stored images: the
-    pandas engine computes them first (`ensure_features`); the DuckDB engine decodes no image, so it finds no
-    collage."""
+# Hash columns a catalog file may predate, and what the DuckDB engine, which decodes no image, then does not look for
+_LATER_HASHES = (
+    ("phash_panels", "the catalog predates the collage panels' pHashes (phash_panels); the DuckDB engine decodes no "
+                     "image, so a photo set in a collage is not looked for: run the filter once with "
+                     "CURATE_CATALOG_ENGINE=pandas to compute them"),
+    ("phash_strips", "the catalog predates the strip hashes of 9:16 portrait crops (phash_strips); the DuckDB engine "
+                     "decodes no image, so a 9:16 crop of a landscape photo is not looked for: run the filter once "
+                     "with CURATE_CATALOG_ENGINE=pandas to compute them"),
+)
+
+
+def _no_later_hashes(con, catalog: Catalog) -> list[str]:
+    """A note for each column of `_LATER_HASHES` the catalog file predates, when it has stored images: the pandas
+    engine computes them first (`ensure_features`); the DuckDB engine decodes no image, so it finds no collage, no
+    9:16 crop. The stored images are counted once, for all of them."""
     from curate.outofcore.neardup import READABLE_PHASH
 
-    if "phash_panels" in catalog.present or "phash" not in catalog.present or "image_path" not in catalog.present:
+    missing = [note for column, note in _LATER_HASHES if column not in catalog.present]
+    if not missing or "phash" not in catalog.present or "image_path" not in catalog.present:
         return []
     stored = con.execute(f"SELECT count(*) FROM {catalog.source} WHERE image_path IS NOT NULL AND "
                          f"{READABLE_PHASH}").fetchone()[0]
-    if not stored:
-        return []
-    return ["the catalog predates the collage panels' pHashes (phash_panels); the DuckDB engine decodes no image, "
-            "so a photo set in a collage is not looked for: run the filter once with CURATE_CATALOG_ENGINE=pandas to "
-            "compute them"]
-
-
-def _no_strips(con, catalog: Catalog) -> list[str]:
-    """A note when the catalog file predates the strip hashes 9:16 portrait crops are found by (`phash_strips`) and
-    has stored images: as `_no_panels`, the DuckDB engine computes none, so no such crop is looked for."""
-    from curate.outofcore.neardup import READABLE_PHASH
-
-    if "phash_strips" in catalog.present or "phash" not in catalog.present or "image_path" not in catalog.present:
-        return []
-    stored = con.execute(f"SELECT count(*) FROM {catalog.source} WHERE image_path IS NOT NULL AND "
-                         f"{READABLE_PHASH}").fetchone()[0]
-    if not stored:
-        return []
-    return ["the catalog predates the strip hashes of 9:16 portrait crops (phash_strips); the DuckDB engine decodes no "
-            "image, so a 9:16 crop of a landscape photo is not looked for: run the filter once with "
-            "CURATE_CATALOG_ENGINE=pandas to compute them"]
+    return missing if stored else []
 
 
 def _older_border_rule(con, ws, catalog: Catalog) -> list[str]:
@@ -193,7 +185,7 @@ def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float 
         query, report = filter_duckdb(con, catalog, config, centres, ws, workers, scores)
         save_pair_scores(ws.root, scores)
         report.warnings += _unembedded(con, catalog, ws)
-        report.notes += (_unturned(con, catalog) + _no_panels(con, catalog) + _no_strips(con, catalog)
+        report.notes += (_unturned(con, catalog) + _no_later_hashes(con, catalog)
                          + _older_border_rule(con, ws, catalog)
                          + _older_pixel_read(con, ws, catalog))
         report.notes = embeddings_note(ws, report.notes)
