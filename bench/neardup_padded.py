@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
                          ("curate, pixel matches off (before)", FilterConfig(near_dup_window_score="off"))):
         notes: list[str] = []
         begun = time.perf_counter()
-        labels = image_clusters(catalog[columns], config, thumbnails, None, notes, read_grey)
+        labels = image_clusters(catalog[columns], config, thumbnails, None, notes, read_grey).joined
         rows.append((name, scores(names, labels, KINDS), time.perf_counter() - begun))
         for note in notes:
             if note.startswith(("framed copies", "near-duplicate hashes")):

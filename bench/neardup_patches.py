@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         notes: list[str] = []
         begun = time.perf_counter()
         labels = image_clusters(catalog[columns], FilterConfig(near_dup_patch_share=setting), thumbnails, None,
-                                notes, read_grey)
+                                notes, read_grey).joined
         rows.append((name, scores(names, labels, KINDS), time.perf_counter() - begun))
         for note in notes:
             if note.startswith(("patch match", "near-duplicate hashes")):

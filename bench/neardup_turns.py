@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         notes: list[str] = []
         begun = time.perf_counter()
         labels = image_clusters(catalog[[c for c in columns if c not in dropped]], FilterConfig(), thumbnails, None,
-                                notes, read_grey)
+                                notes, read_grey).joined
         rows.append((name, scores(names, labels, kinds), time.perf_counter() - begun))
         turn = [note for note in notes if note.startswith(("quarter turns", "half turns"))]
         for note in turn:

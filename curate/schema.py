@@ -222,6 +222,8 @@ DROP_REASONS = (
     DropReason("quality:", "filter", "`quality:<check>` (`quality:dark`, `quality:blurry`…): failed a quality check "
                "that `--drop-quality` names"),
     DropReason("near_duplicate", "filter", "a near copy of the photo its cluster keeps (`--dedupe-near`)"),
+    DropReason("collage", "filter", "a collage whose panels are copies of different pictures: it would join them "
+               "on one side of the split (`--collages keep` keeps it)"),
     DropReason("unreadable_image", "prefilter", "its stored image could not be read to embed it"),
     DropReason("off_topic", "prefilter", "the pre-classifier's topic score is under the cut (`--topic`)"),
     DropReason("label_issue", "prefilter", "the label model is confident the label is wrong "

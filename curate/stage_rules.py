@@ -48,7 +48,10 @@ CHANGES: dict[str, tuple[Change, ...]] = {
         "a 9:16 portrait crop of a landscape photo (a Stories or wallpaper repost) is linked to it by the strip hashes "
         "of the photo's windows, computed once for every stored image, and a copy under a watermark tiled over the "
         "whole picture (or a logo or sticker lighter or darker than what it covers) is linked to its photo when "
-        "their pixels differ only one way (the overlay check)")),
+        "their pixels differ only one way (the overlay check)"), Change(
+        "a collage of photos of different pictures, which joined them (and collages of consecutive pictures chained "
+        "many) into one split group, is dropped as collage unless --collages keep, so each picture keeps its own "
+        "copies, and a 9:16 crop is matched with a collage's windows after its own photo's")),
     "prefilter": (Change(
         "up to 2026-12-07: a cut taking most of a label the tag seldom goes on is held, no geo rescue where the label "
         "model cannot vouch, photos no topic model scored are judged for label issues, a photo surrounded by its "

@@ -72,7 +72,8 @@ def test_a_synthetic_collage_is_linked_to_both_photos_and_not_to_others(tmp_path
     assert found is not None and len(found.split()) == 2
     assert features.image_features(wide)["phash_panels"] is None  # a wide picture with no gutter
     catalog, report = filtered_folder(tmp_path, {"left.jpg": left, "right.jpg": right, "collage.jpg":
-                                                 collage(left, right), "other.jpg": other, "wide.jpg": wide})
+                                                 collage(left, right), "other.jpg": other, "wide.jpg": wide},
+                                      collages="keep")  # (kept: joined; dropped by default, test_collage_bridges)
     cluster = catalog["near_dup_cluster"]
     assert cluster["collage.jpg"] == cluster["left.jpg"] == cluster["right.jpg"]
     assert cluster["other.jpg"] != cluster["collage.jpg"] and cluster["wide.jpg"] != cluster["collage.jpg"]
@@ -87,7 +88,7 @@ def test_a_collage_of_two_real_photos_is_linked_to_both(tmp_path):
     photos = [open_rgb(REALDATA / name) for name in FERRARI]
     catalog, report = filtered_folder(tmp_path, {
         "a.jpg": photos[0], "b.jpg": photos[1], "c.jpg": photos[2], "d.jpg": photos[3],
-        "ab.jpg": collage(photos[0], photos[1]), "ba.jpg": collage(photos[1], photos[0])})
+        "ab.jpg": collage(photos[0], photos[1]), "ba.jpg": collage(photos[1], photos[0])}, collages="keep")
     cluster = catalog["near_dup_cluster"]
     assert cluster["ab.jpg"] == cluster["a.jpg"] == cluster["b.jpg"] == cluster["ba.jpg"]
     assert len({cluster["a.jpg"], cluster["c.jpg"], cluster["d.jpg"]}) == 3
@@ -149,15 +150,17 @@ def test_the_links_note_counts_collage_panels_and_names_what_is_not_looked_for()
     vectors = np.eye(len(pictures), 8, dtype=np.float32)  # embeddings that agree on nothing
     config = FilterConfig(max_km="off")
     notes = []
-    labels = clusters.cluster_images(verify.Evidence(hashes, vectors=vectors, read_grey=views.__getitem__,
-                                                     panels=panels, has_panels=has_panels), config, notes, 4)
-    assert labels[3] == labels[0] == labels[1] != labels[2]
+    found = clusters.cluster_images(verify.Evidence(hashes, vectors=vectors, read_grey=views.__getitem__,
+                                                    panels=panels, has_panels=has_panels), config, notes, 4)
+    assert found.joined[3] == found.joined[0] == found.joined[1] != found.joined[2]
+    # a collage of two different pictures: a bridge, set apart when dropped (curate.filters.collages)
+    assert found.bridges.tolist() == [False, False, False, True] and len(set(found.apart)) == 4
     links = next(note for note in notes if note.startswith("near-duplicate links:"))
     assert "2 by collage panel" in links and clusters.COLLAGE_PANELS in links
     notes = []
-    labels = clusters.cluster_images(verify.Evidence(hashes, vectors=vectors, read_grey=views.__getitem__),
-                                     config, notes, 4)
-    assert labels[3] != labels[0]
+    found = clusters.cluster_images(verify.Evidence(hashes, vectors=vectors, read_grey=views.__getitem__),
+                                    config, notes, 4)
+    assert found.joined[3] != found.joined[0] and not found.bridges.any()
     links = next(note for note in notes if note.startswith("near-duplicate links:"))
     assert "collage panel" not in links and clusters.COLLAGE_NONE in links
 
@@ -181,7 +184,7 @@ def test_a_catalog_from_before_the_column_gets_it_on_its_next_filter(tmp_path):
     ingest_folder(ws, FolderOptions(folder=tmp_path / "photos", workers=1))
     table = pq.read_table(ws.catalog_path)
     pq.write_table(table.drop(["phash_panels"]), ws.catalog_path)
-    run_filter(ws, FilterConfig(max_km="off"))
+    run_filter(ws, FilterConfig(max_km="off", collages="keep"))
     catalog = read_catalog(ws)
     catalog.index = catalog["source_id"].str.rsplit("/", n=1).str[-1]
     assert catalog["phash_panels"].notna().tolist() == [name == "collage.jpg" for name in catalog.index]
@@ -190,13 +193,13 @@ def test_a_catalog_from_before_the_column_gets_it_on_its_next_filter(tmp_path):
 
 @pytest.mark.parametrize("engine", ["pandas", "duckdb"])
 def test_dedupe_near_keeps_a_cluster_holding_a_collage_whole(tmp_path, engine):
-    """A collage links two distinct photos into one cluster: right for the split (they share one side), but
-    `--dedupe-near` would keep one and drop the other as its copy (helper DI: 29 distinct photos from one chain of
-    collages). Such a cluster is kept whole, with a note; both engines alike."""
+    """A collage kept (`--collages keep`) links two distinct photos into one cluster: right for the split (they
+    share one side), but `--dedupe-near` would keep one and drop the other as its copy (helper DI: 29 distinct photos
+    from one chain of collages). Such a cluster is kept whole, with a note; both engines alike."""
     left, right, other = textured(1), textured(2), textured(3)
     photos = {"left.jpg": left, "right.jpg": right, "collage.jpg": collage(left, right), "other.jpg": other,
               "other-copy.jpg": other.resize((400, 300))}
-    catalog, report = filtered_folder(tmp_path, photos, dedupe_near=True, engine=engine)
+    catalog, report = filtered_folder(tmp_path, photos, dedupe_near=True, engine=engine, collages="keep")
     cluster = catalog["near_dup_cluster"]
     assert cluster["collage.jpg"] == cluster["left.jpg"] == cluster["right.jpg"]
     assert (catalog.loc[["left.jpg", "right.jpg", "collage.jpg"], "status"] == "kept").all()

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 
 from curate.filters import calibration, patches, verify
+from curate.filters.collages import Clusters, bridging_collages
 from curate.filters.config import FilterConfig
 from curate.filters.panels import parse_panel_phashes
 from curate.filters.portraits import parse_strip_phashes
-from curate.groups import components_from_pairs
 from curate.vision.features import HASH_COLUMNS
 
 if TYPE_CHECKING:
@@ -32,10 +32,11 @@ NO_EMBEDDINGS_NOTE = ("near duplicates found by pHash alone (no efficientnet_lit
 def image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mapping[str, bytes] | None,
                    embeddings: tuple[Sequence[str], np.ndarray] | None, notes: list[str],
                    read_grey: Callable[[str], np.ndarray | None] | None = None, workers: int = 1,
-                   pair_scores: PairScores | None = None) -> np.ndarray:
+                   pair_scores: PairScores | None = None, kept: np.ndarray | None = None) -> Clusters:
     """Cluster distinct images (rows of `images`: sha256, phash, and phash_mirror, phash_trimmed, owner_id,
     taken_at where the catalog has them) on the evidence of verify.py: the pandas engine's side. `pair_scores`:
-    the window match's scores of earlier runs (`verify.Evidence.pair_scores`; new ones are added to it)."""
+    the window match's scores of earlier runs (`verify.Evidence.pair_scores`; new ones are added to it); `kept`:
+    the images a reviewer kept (`cluster_images`)."""
     from curate.filters import neardup
 
     shas = images["sha256"].tolist()
@@ -71,7 +72,7 @@ def image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mappi
                                           owners, taken, lat, lon, turned, halfturned, pair_scores,
                                           lambda positions: [shas[p] for p in positions.tolist()], panels,
                                           has_panels, strips),
-                          config, notes, embedded, workers)
+                          config, notes, embedded, workers, kept)
 
 
 def sequence_keys(images: pd.DataFrame) -> tuple[np.ndarray | None, ...]:
@@ -165,12 +166,13 @@ def window_notes(counts: dict[str, int], rule: verify.LinkRule) -> list[str]:
 
 
 def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[str],
-                   embedded: int | None = None, workers: int = 1) -> np.ndarray:
-    """Near-duplicate cluster of each distinct image of `evidence` (components of the links
-    `verify.link_pairs` makes under the collection's calibrated rule, numbered by first position).
-    `embedded`: how many images have a vector (None: no embeddings); `workers`: processes for the window
-    match's scores. Shared by the pandas and the DuckDB engine (curate.outofcore.neardup), so both link the
-    same pairs."""
+                   embedded: int | None = None, workers: int = 1, kept: np.ndarray | None = None) -> Clusters:
+    """Near-duplicate clusters of the distinct images of `evidence` (components of the links
+    `verify.link_pairs` makes under the collection's calibrated rule, numbered by first position), with and
+    without the panel links of the collages that join different pictures (`collages.bridging_collages`; `kept`:
+    the images a reviewer kept, which bridge nothing). `embedded`: how many images have a vector (None: no
+    embeddings); `workers`: processes for the window match's scores. Shared by the pandas and the DuckDB engine
+    (curate.outofcore.neardup), so both link the same pairs."""
     if evidence.thumbs is None:
         notes.append("no thumbnails given: near-duplicate pairs are not colour-verified")
     rule, crowding = calibration.calibrated_rule(
@@ -248,4 +250,5 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
             else ""
         notes.append(f"half turns: {counts['half_turn']:,} of {counts['half_turn_candidates']:,} pairs whose pHashes "
                      f"meet once one is turned upside down are one photo, linked on their pixels{unreadable}")
-    return components_from_pairs(len(evidence.hashes), first, second)
+    return bridging_collages(len(evidence.hashes), first, second, counts.get("panel_at"), counts.get("panel", 0),
+                             kept, counts.get("panel_first"))

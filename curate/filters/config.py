@@ -10,6 +10,7 @@ import numpy as np
 
 from curate import licences
 from curate.filters import calibration, patches, quality, verify
+from curate.filters.collages import COLLAGE_CHOICES
 from curate.filters.neardup import DEFAULT_NEAR_DUP_BITS
 from curate.settings_fields import SettingError, setting
 
@@ -216,6 +217,16 @@ class FilterConfig:
         "or the labels not exclusive (default: recipe, else no: they are kept without a label, with a warning)."))
     dedupe_near: bool = setting(False, flag="--dedupe-near/--keep-near", help=(
         "Keep one photo per near-duplicate cluster and label, or keep them all (default: recipe, else keep)."))
+    # a collage whose panels are copies of different pictures joins them (curate.filters.collages): dropped, or kept
+    collages: str = setting("drop", help=(
+        "A collage whose two panels are copies of different pictures (it would join them, and collages of "
+        "consecutive pictures chain many, on one side of the split): drop it as collage, or keep it, joining them "
+        "(default: recipe, else drop; the drop is held when 10 or more photos, over 10% of the labelled ones or most "
+        "of a label, are such collages: --force-collages)."))
+    # drop them even when so many that they look like the collection's design (collages.held)
+    force_collages: bool = setting(False, help=(
+        "With --collages drop: drop such collages even when they are so many that they look like the collection's "
+        "design (default: recipe, else no: they are kept, joined, with a warning)."))
     max_per_owner: int | None = setting(None, help=(
         "At most N photos per owner per label (a label it would take most of is held: --force-caps)."))
     max_owner_share: float | None = setting(None, help=(
@@ -293,6 +304,8 @@ class FilterConfig:
         self._check_place_rule()
         if self.center not in CENTRE_METHODS:
             raise SettingError(f"{{center}} must be one of {', '.join(CENTRE_METHODS)}, got {self.center!r}", "center")
+        if self.collages not in COLLAGE_CHOICES:
+            raise SettingError(f"{{collages}} must be drop or keep, got {self.collages!r}", "collages")
         if self.missing_geo not in MISSING_GEO:
             raise SettingError(f"{{missing_geo}} must be keep or drop, got {self.missing_geo!r}", "missing_geo")
         if not (isinstance(self.min_geo_accuracy, int) and 0 <= self.min_geo_accuracy <= 16):

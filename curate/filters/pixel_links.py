@@ -138,8 +138,9 @@ def _add_panel_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, seco
     grey view resized to it (`panels.panel_agreement` at least PANEL_MIN_AGREEMENT). The whole collage's pHash and
     embedding are far from either photo (audit DF 2: cosine median 0.61) and each photo spans under half of it,
     below the window match's share. The closest `rule.window_pairs` are matched, closest first; once a collage is
-    linked to a cluster, its other members (the photo's other copies) are not matched with it. counts gains panel
-    (links), panel_candidates and panel_unreadable."""
+    linked to a cluster, its other members (the photo's other copies) are not matched with it. The links are
+    returned the first panel's first. counts gains panel (links), panel_first (those of the first panel),
+    panel_candidates and panel_unreadable."""
     from curate.filters.panels import panel_agreement, view_panels
     from curate.groups import components_from_pairs
 
@@ -164,8 +165,10 @@ def _add_panel_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, seco
         return True
 
     linked, unreadable = _matched_on_pixels(evidence, collage, photo, agree)
-    counts.update(panel=int(linked.sum()), panel_candidates=int(apart.sum()), panel_unreadable=unreadable)
-    return np.concatenate([first, collage[linked]]), np.concatenate([second, photo[linked]])
+    side = np.argsort(panel[linked], kind="stable")  # the first panel's links first (collages.bridging_collages)
+    counts.update(panel=int(linked.sum()), panel_candidates=int(apart.sum()), panel_unreadable=unreadable,
+                  panel_first=int((panel[linked] == 0).sum()))
+    return np.concatenate([first, collage[linked][side]]), np.concatenate([second, photo[linked][side]])
 
 
 def _add_portrait_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,
@@ -175,8 +178,11 @@ def _add_portrait_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, s
     `portraits.portrait_candidates`), in different clusters of the links so far, whose grey views match as a window
     at `rule.window_score` (`pixel_scores.window_score`, the crop's bar). The crop keeps 32-56 % of the width, under
     the window match's 60 % share, and its embedding is often below the overlap match's cosine (audit DF 4: 6 of 30
-    linked). The closest `rule.window_pairs` are matched; once a portrait is linked to a cluster, its other members
-    are not matched with it. counts gains portrait (links), portrait_candidates and portrait_unreadable."""
+    linked). The closest `rule.window_pairs` are matched, a collage's windows after the others (a portrait crop of one
+    of its panels matches it too: linked to the collage first, the crop was never matched with its own photo, and
+    went with the collage when the collage was set apart, `curate.filters.collages`); once a portrait is linked to a
+    cluster, its other members are not matched with it. counts gains portrait (links), portrait_candidates and
+    portrait_unreadable."""
     from curate.filters import pixel_scores
     from curate.filters.portraits import portrait_candidates
     from curate.groups import components_from_pairs
@@ -184,7 +190,11 @@ def _add_portrait_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, s
     portrait, landscape, _ = portrait_candidates(evidence.strips)
     labels = components_from_pairs(len(evidence.hashes), first, second)
     apart = labels[portrait] != labels[landscape]
-    portrait, landscape = portrait[apart][:rule.window_pairs], landscape[apart][:rule.window_pairs]
+    portrait, landscape = portrait[apart], landscape[apart]
+    if evidence.has_panels is not None:  # a collage last: its window showing one panel is no crop of it (audit DQ)
+        order = np.argsort(evidence.has_panels[landscape], kind="stable")
+        portrait, landscape = portrait[order], landscape[order]
+    portrait, landscape = portrait[:rule.window_pairs], landscape[:rule.window_pairs]
     joined: set[tuple[int, int]] = set()  # (portrait, cluster of a photo) linked: its other copies need no match
 
     def agree(portrait_view: np.ndarray, photo_view: np.ndarray, k: int) -> bool:

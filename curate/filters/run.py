@@ -18,7 +18,7 @@ from curate.objectstore import locator
 from curate.progress import working
 from curate.recipes import Recipe
 from curate.review.apply import overridden_note
-from curate.review.journal import apply_workspace_decisions
+from curate.review.journal import apply_workspace_decisions, reviewed_kept
 from curate.stage_reports import mark_writing, save_stage_report
 from curate.workspace import (
     Workspace,
@@ -290,7 +290,8 @@ def run_filter(ws: Workspace, config: FilterConfig, recipe: Recipe | None = None
     embeddings = load_embeddings(ws, catalog)
     scores = read_pair_scores(ws.root) if embeddings is not None else None  # only the window match reads them
     filtered, report = filter_catalog(catalog, config, centres, thumbnails, embeddings,
-                                      grey_reader(ws, catalog), workers, image_opener(ws, catalog), scores)
+                                      grey_reader(ws, catalog), workers, image_opener(ws, catalog), scores,
+                                      reviewed_kept(ws))
     save_pair_scores(ws.root, scores)
     if embeddings is not None:
         from curate.embed import embeddable_images

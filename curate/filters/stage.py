@@ -20,7 +20,7 @@ reinstated first; rows dropped by other stages (ingest) are left as they are.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -29,7 +29,7 @@ import pandas as pd
 
 from curate import schema
 from curate.filters import ambiguous as ambiguous_labels
-from curate.filters import duplicates, geo, owners, quality
+from curate.filters import collages, duplicates, geo, owners, quality
 from curate.filters.clusters import IMAGE_COLUMNS, collage_note, image_clusters
 from curate.filters.config import STAGE, FilterConfig
 from curate.filters.geo_stage import geo_filter
@@ -91,7 +91,8 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
                    embeddings: tuple[Sequence[str], np.ndarray] | None = None,
                    read_grey: Callable[[str], np.ndarray | None] | None = None,
                    workers: int = 1, open_image: duplicates.ImageOpener | None = None,
-                   pair_scores: PairScores | None = None) -> tuple[pd.DataFrame, FilterReport]:
+                   pair_scores: PairScores | None = None,
+                   reviewed_kept: Collection[str] = ()) -> tuple[pd.DataFrame, FilterReport]:
     """Run the seven filters in order (licence, ambiguous label, geo, exact and near duplicates, quality,
     owner caps); returns a new catalog and the stage report.
 
@@ -106,7 +107,9 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     `open_image` maps (sha256, least short side) -> the stored image: with it, the keep rule judges which copy
     of a cluster is an upscale of a smaller one on their pixels (`duplicates.upscaled_copies`). `pair_scores`:
     the window match's pair scores of earlier runs (curate.filters.pair_scores), used where they decide a pair
-    and added to (the caller saves them); the result is the same without.
+    and added to (the caller saves them); the result is the same without. `reviewed_kept`: the photo ids a
+    reviewer kept (`curate review`): a collage among them joins its pictures rather than being dropped
+    (curate.filters.collages).
     """
     out, notes = _reinstate(catalog)
     warnings: list[str] = []
@@ -115,7 +118,7 @@ def filter_catalog(catalog: pd.DataFrame, config: FilterConfig,
     out, geo_table = geo_filter(out, config, recipe_centres, notes, warnings)
     out, group = _exact_duplicate_filter(out, conflicts["held"], notes)
     out, n_clusters = _near_duplicates(out, config, notes, thumbnails, embeddings, conflicts, read_grey, workers,
-                                       open_image, pair_scores)
+                                       open_image, pair_scores, warnings, reviewed_kept)
     out, quality_table = _quality_filter(out, config, notes, warnings)
     out, concentration, caps = _owner_cap_filter(out, config, notes, warnings)
     notes += force_notes(config, warnings)
@@ -328,7 +331,8 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
                      conflicts: dict | None = None,
                      read_grey: Callable[[str], np.ndarray | None] | None = None,
                      workers: int = 1, open_image: duplicates.ImageOpener | None = None,
-                     pair_scores: PairScores | None = None) -> tuple[pd.DataFrame, int]:
+                     pair_scores: PairScores | None = None, warnings: list[str] | None = None,
+                     reviewed_kept: Collection[str] = ()) -> tuple[pd.DataFrame, int]:
     from curate.filters.phash import parse_phashes
 
     readable = parse_phashes(out["phash"])[1]
@@ -342,7 +346,13 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
         return out, 0
     columns = [name for name in IMAGE_COLUMNS if name in out]
     images = out.loc[hashed, columns].drop_duplicates("sha256")  # one node per distinct image
-    labels = image_clusters(images, config, thumbnails, embeddings, notes, read_grey, workers, pair_scores)
+    reviewed = out.loc[out[schema.PHOTO_ID].isin(set(reviewed_kept)) & hashed, "sha256"]
+    clusters = image_clusters(images, config, thumbnails, embeddings, notes, read_grey, workers, pair_scores,
+                              images["sha256"].isin(set(reviewed)).to_numpy())
+    out, drop = collages.drop_bridges(out, set(images["sha256"][clusters.bridges]), clusters.pictures, STAGE,
+                                      config.collages == "drop", config.force_collages, notes,
+                                      [] if warnings is None else warnings)
+    labels = clusters.labels(drop)
     key = out["sha256"].map(dict(zip(images["sha256"], labels.astype(str)))).where(hashed, None)
     upscaled = duplicates.upscaled_copies(out, key, open_image, workers)  # once for both choices below
     out["near_dup_cluster"] = duplicates.group_representatives(out, key, upscaled)
@@ -361,8 +371,8 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
         # a cluster holding a collage holds distinct photos (the collage links each of its panels' photos): it
         # shares one side of the split, but none of its photos is dropped as another's copy (DI: 29 distinct
         # photos would have gone from one chain of collages)
-        collages = key[out["phash_panels"].notna() & key.notna()].unique() if "phash_panels" in out else []
-        whole = is_near & key.isin(collages)
+        with_collage = key[out["phash_panels"].notna() & key.notna()].unique() if "phash_panels" in out else []
+        whole = is_near & key.isin(with_collage)
         if whole.any():
             notes.append(collage_note(int(key[whole].nunique())))
         out = apply_drops(out, pd.Series(np.where(is_near & ~whole, "near_duplicate", None)), STAGE)

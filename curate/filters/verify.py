@@ -191,7 +191,9 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
     patch_crowded and patch_crowded_images; frame, frame_candidates and frame_unreadable (`_add_frame_links`:
     candidates that meet only through a border-trimmed view, confirmed with the borders cut off); turn,
     turn_candidates and turn_unreadable (`_add_turn_links`); panel, panel_candidates and panel_unreadable
-    (`_add_panel_links`: a collage and a photo set in it, with `Evidence.panels`); portrait, portrait_candidates and
+    (`_add_panel_links`: a collage and a photo set in it, with `Evidence.panels`; panel_at, the position of the
+    first of them in first/second, the others following it, collage first, the panel_first links of its first panel
+    before those of its second); portrait, portrait_candidates and
     portrait_unreadable (`_add_portrait_links`: a 9:16 crop of a landscape photo, with `Evidence.strips`); then
     window (a pair left in different
     clusters by those links whose cosine is at least rule.window_cosine and whose pixels match as a
@@ -255,6 +257,7 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
         first, second = _add_turn_links(evidence, rule, first, second, counts)
     if evidence.panels is not None and evidence.has_panels is not None and evidence.has_panels.any() \
             and evidence.read_grey is not None and rule.window_score is not None:
+        counts["panel_at"] = len(first)  # the panel links come next, consecutive (`collages.bridging_collages`)
         first, second = _add_panel_links(evidence, rule, first, second, counts)
     if evidence.strips is not None and evidence.read_grey is not None and rule.window_score is not None:
         first, second = _add_portrait_links(evidence, rule, first, second, counts)

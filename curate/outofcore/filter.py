@@ -13,6 +13,7 @@ catalog the image steps are skipped as pandas skips them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 
 import numpy as np
@@ -56,12 +57,13 @@ def _drop(con, reason: str, where: str) -> None:
 
 def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
                   recipe_centres=None, workspace=None, workers: int = 1,
-                  pair_scores=None) -> tuple[str, FilterReport]:
+                  pair_scores=None, reviewed_kept: Sequence[str] = ()) -> tuple[str, FilterReport]:
     """Run the filter's steps over `catalog` in table `w`; returns (the SELECT of the new catalog,
     ordered by rid, with `rid` as last column, the stage report). `workspace`: whose thumbnail and
     embedding caches the near-duplicate step reads (None: neither, as `filter_catalog` without them);
     `workers`: processes for the window match's scores; `pair_scores`: their cache
-    (curate.filters.pair_scores.PairScores: scores of earlier runs, new ones added; the caller saves it)."""
+    (curate.filters.pair_scores.PairScores: scores of earlier runs, new ones added; the caller saves it);
+    `reviewed_kept`: the photo ids a reviewer kept (a collage among them is not dropped, `filter_catalog`)."""
     _register_geo_functions(con)
     _working_table(con, catalog, config)
     notes: list[str] = []
@@ -73,7 +75,8 @@ def filter_duckdb(con, catalog: Catalog, config: FilterConfig,
     conflicts = _ambiguous_step(con, config, notes, warnings)
     geo_table = geo_filter(con, config, recipe_centres, notes, warnings)
     exact_groups = _exact_duplicate_step(con, conflicts["held"], notes)
-    near_clusters = _near_duplicate_step(con, catalog, config, conflicts, notes, workspace, workers, pair_scores)
+    near_clusters = _near_duplicate_step(con, catalog, config, conflicts, notes, workspace, workers, pair_scores,
+                                         warnings, reviewed_kept)
     quality_table, quality_items = _quality(con, catalog, config, notes, warnings)
     photos, drops = _quality_drops(con)
     warnings += quality.drop_warnings(*quality.labelled_only(photos, drops), forced=config.force_quality)
@@ -192,7 +195,8 @@ def _exact_duplicate_step(con, held: bool, notes: list[str]) -> int:
 
 
 def _near_duplicate_step(con, catalog: Catalog, config: FilterConfig, conflicts: dict, notes: list[str],
-                         workspace, workers: int, pair_scores=None) -> int:
+                         workspace, workers: int, pair_scores=None, warnings: list[str] | None = None,
+                         reviewed_kept: Sequence[str] = ()) -> int:
     """Link near duplicates (and drop all but one per cluster and label with dedupe_near); returns the clusters."""
     unreadable = con.execute(f"SELECT count(*) FROM w WHERE phash IS NOT NULL AND NOT {READABLE_PHASH}").fetchone()[0]
     if unreadable:
@@ -200,7 +204,8 @@ def _near_duplicate_step(con, catalog: Catalog, config: FilterConfig, conflicts:
     hashed = con.execute(f"SELECT count(*) FROM w WHERE {READABLE_PHASH} AND sha256 IS NOT NULL").fetchone()[0]
     near_clusters = 0
     if hashed:
-        near_clusters = near_duplicates(con, workspace, config, notes, catalog.source, workers, pair_scores)
+        near_clusters = near_duplicates(con, workspace, config, notes, catalog.source, workers, pair_scores,
+                                        [] if warnings is None else warnings, reviewed_kept)
         span_labels = _label_conflicts(con, "near")
         conflicts.update(near_clusters=len(span_labels),
                          near_photos=con.execute("SELECT count(*) FROM conflicted").fetchone()[0])

@@ -22,6 +22,7 @@ embedded image).
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +30,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.filters import duplicates, neardup, verify
+from curate.filters import collages, duplicates, neardup, verify
 from curate.filters.clusters import cluster_images, mirror_hashes, vectors_by_position
-from curate.filters.config import FilterConfig
+from curate.filters.collages import Clusters
+from curate.filters.config import STAGE, FilterConfig
 from curate.filters.quality import STAT_SIDE
-from curate.outofcore.db import literal, record_batches
+from curate.outofcore.db import drop_kept, literal, record_batches
 from curate.vision import features
 
 # the pHashes `curate.filters.phash.parse_phashes` reads (others are left out, as on pandas)
@@ -231,8 +233,46 @@ def _pixel_upscales(con, ws, source: str, workers: int) -> None:
         con.unregister("nd_upscales")
 
 
+def _reviewed_positions(con, n: int, reviewed_kept: Sequence[str]) -> np.ndarray | None:
+    """Which images of nd_images (by pos) a photo a reviewer kept shows (None: no such photo)."""
+    if not reviewed_kept:
+        return None
+    con.register("nd_reviewed", pa.table({"photo_id": pa.array(list(reviewed_kept), pa.string())}))
+    positions = con.execute("""SELECT DISTINCT pos FROM nd_images JOIN w USING (sha256)
+                               WHERE w.photo_id IN (SELECT photo_id FROM nd_reviewed)""").fetchnumpy()["pos"]
+    con.unregister("nd_reviewed")
+    kept = np.zeros(n, bool)
+    kept[np.asarray(positions, np.int64)] = True
+    return kept
+
+
+def _collage_drops(con, clusters: Clusters, config: FilterConfig, notes: list[str], warnings: list[str]) -> bool:
+    """Drop the kept photos of the collages that join different pictures as collage, as
+    `collages.drop_bridges` does on pandas (the same hold, note and warning); whether they were dropped."""
+    if config.collages != "drop" or not clusters.bridges.any():
+        return False
+    con.register("nd_bridge_pos", pa.table({"pos": pa.array(np.flatnonzero(clusters.bridges).astype(np.int64))}))
+    con.execute("CREATE OR REPLACE TEMP TABLE nd_bridges AS "
+                "SELECT sha256 FROM nd_images JOIN nd_bridge_pos USING (pos)")
+    con.unregister("nd_bridge_pos")
+    bridge = "sha256 IN (SELECT sha256 FROM nd_bridges)"
+    rows = con.execute(f"SELECT count(*) FROM w WHERE status = 'kept' AND {bridge}").fetchone()[0]
+    if not rows:
+        return False
+    per_label = con.execute(f"""SELECT label, count(*) AS photos, count(*) FILTER (WHERE {bridge}) AS conflicting
+                                FROM w WHERE status = 'kept' AND label IS NOT NULL GROUP BY label""").df()
+    if collages.held(per_label, config.force_collages):
+        warnings.append(collages.held_warning(int(per_label["conflicting"].sum()), int(per_label["photos"].sum()),
+                                              clusters.pictures))
+        return False
+    notes += collages.drop_note(int(rows), clusters.pictures)
+    drop_kept(con, STAGE, "collage", f"status = 'kept' AND {bridge}")
+    return True
+
+
 def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str | None = None,
-                    workers: int = 1, pair_scores=None) -> int:
+                    workers: int = 1, pair_scores=None, warnings: list[str] | None = None,
+                    reviewed_kept: Sequence[str] = ()) -> int:
     """Fill column `near` of table w (the representative's photo_id of each row's near-duplicate
     cluster, as `stage._near_duplicates` fills near_dup_cluster; `--dedupe-near`'s drops are the
     caller's, curate.outofcore.filter). `ws`: the workspace whose thumbnail and embedding
@@ -254,15 +294,16 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
             FROM w WHERE {READABLE_PHASH} AND sha256 IS NOT NULL)
         WHERE k = 1""")
     n = con.execute("SELECT count(*) FROM nd_images").fetchone()[0]
+    kept = _reviewed_positions(con, n, reviewed_kept)
     hashes, mirrors, trimmed, turned, halfturned, panels, has_panels = _hashes(con, n)
     strips = _strips(con)
     vectors, embedded = _vectors(con, ws)
     owners, taken, lat, lon = _sequence_keys(con, n)
     if ws is None:
-        labels = cluster_images(verify.Evidence(hashes, mirrors, vectors=vectors, trimmed=trimmed, owners=owners,
-                                                taken=taken, lat=lat, lon=lon, turned=turned, halfturned=halfturned,
-                                                panels=panels, has_panels=has_panels, strips=strips),
-                                config, notes, embedded)
+        clusters = cluster_images(verify.Evidence(hashes, mirrors, vectors=vectors, trimmed=trimmed, owners=owners,
+                                                  taken=taken, lat=lat, lon=lon, turned=turned, halfturned=halfturned,
+                                                  panels=panels, has_panels=has_panels, strips=strips),
+                                  config, notes, embedded, kept=kept)
     else:
         cache = ws.cache_dir
         cache.mkdir(parents=True, exist_ok=True)
@@ -276,16 +317,17 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
                              "the pandas engine (CURATE_CATALOG_ENGINE=pandas) computes them")
             reader = None if source is None else _grey_reader(con, ws, source)
             keys = None if reader is None or pair_scores is None else _image_keys(con)
-            labels = cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, reader,
-                                                    owners, taken, lat, lon, turned, halfturned, pair_scores, keys,
-                                                    panels, has_panels, strips),
-                                    config, notes, embedded, workers)
+            clusters = cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, reader,
+                                                      owners, taken, lat, lon, turned, halfturned, pair_scores, keys,
+                                                      panels, has_panels, strips),
+                                      config, notes, embedded, workers, kept)
             del thumbs
+    labels = clusters.labels(_collage_drops(con, clusters, config, notes, [] if warnings is None else warnings))
     con.register("nd_labels_frame", pa.table({"pos": pa.array(np.arange(n, dtype=np.int64)),
                                               "cluster": pa.array(labels.astype(np.int64))}))
     con.execute("CREATE OR REPLACE TABLE nd_labels AS SELECT * FROM nd_labels_frame")
     con.unregister("nd_labels_frame")
-    del labels, hashes, mirrors, trimmed, turned, halfturned, panels, has_panels, strips, vectors
+    del labels, clusters, hashes, mirrors, trimmed, turned, halfturned, panels, has_panels, strips, vectors
     con.execute(UPSCALED)
     if ws is not None and source is not None:
         _pixel_upscales(con, ws, source, workers)

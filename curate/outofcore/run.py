@@ -175,6 +175,7 @@ def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float 
     from curate.filters.pair_scores import read_pair_scores, save_pair_scores
     from curate.filters.run import embeddings_note, recipe_centres, recipe_record
     from curate.outofcore.filter import filter_duckdb
+    from curate.review.journal import reviewed_kept
 
     catalog = Catalog(ws.catalog_path, checked=True)
     input_hash = write_back.catalog_sha256(ws.catalog_path)
@@ -182,7 +183,7 @@ def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float 
         validate(con, catalog)
         centres = recipe_centres(recipe)  # with median centres too (geo_evidence_warnings)
         scores = read_pair_scores(ws.root)  # the window match's scores of earlier runs, new ones added
-        query, report = filter_duckdb(con, catalog, config, centres, ws, workers, scores)
+        query, report = filter_duckdb(con, catalog, config, centres, ws, workers, scores, reviewed_kept(ws))
         save_pair_scores(ws.root, scores)
         report.warnings += _unembedded(con, catalog, ws)
         report.notes += (_unturned(con, catalog) + _no_later_hashes(con, catalog)

@@ -26,9 +26,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from curate import schema
 from curate.errors import DataContractError, UsageError
 from curate.records import recomputed_stages
-from curate.review.apply import ACTIONS, apply_decisions, float_id_twins
+from curate.review.apply import ACTIONS, apply_decisions, decided_state, float_id_twins
 from curate.workspace import Workspace, atomic_write_bytes
 
 REVIEWS_FILE = "reviews.jsonl"
@@ -158,6 +159,13 @@ def apply_workspace_decisions(ws: Workspace, catalog: pd.DataFrame, stage: str |
     makes before writing the catalog, so that human decisions win on every re-run (`stage`: the stage that
     has just recomputed the catalog; its drops and the later stages' it reset are judged anew)."""
     return apply_decisions(catalog, read_decisions(ws), recomputed_stages(stage))
+
+
+def reviewed_kept(ws: Workspace) -> list[str]:
+    """The photo ids the workspace's active review decisions keep (what the filter's collage rule reads:
+    curate.filters.collages)."""
+    state = decided_state(read_decisions(ws))
+    return state.index[state["status"] == schema.KEPT].tolist()
 
 
 def export_decisions(ws: Workspace, out: Path) -> int:

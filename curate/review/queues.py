@@ -81,10 +81,13 @@ def _geo(c: pd.DataFrame):
 def _duplicates(c: pd.DataFrame):
     cluster = c["near_dup_cluster"].where(c["near_dup_cluster"].notna(), c["exact_dup_group"])
     size = cluster.map(cluster.value_counts()).fillna(0)
-    mask = size >= 2
+    collage = c["drop_reason"] == "collage"  # often a cluster of one: the pictures it joined were set apart
+    mask = (size >= 2) | collage
     kept = c["status"] == schema.KEPT
     why = np.where(kept, "kept copy", "dropped copy") + pd.Series(" of a cluster of ", index=c.index) \
         + size.astype(int).astype(str) + " (" + c["drop_reason"].fillna("kept").astype(str) + ")"
+    why = why.where(~collage, "dropped collage: its panels are copies of different pictures (kept, it joins them on "
+                              "one side of the split)")
     # copies filed under different labels (dropped as ambiguous_label): the card names the labels, as keeping
     # both would train one picture under two labels (audit AL)
     labelled = mask & c["label"].notna()

@@ -140,9 +140,11 @@ def empty_split_reasons(per_label: pd.DataFrame, config: SplitConfig) -> dict[st
 
 
 # What --dedupe-near cannot unchain (audit DQ: 30 collages of consecutive photos made one cluster of 231 photos, 298
-# of 342 with their owners; val came out empty and this advice, followed, changed nothing)
-COLLAGE_CHAIN = ("but not a cluster holding a collage of two photos, which it keeps whole, each photo being in it "
-                 "(the filter's note counts such clusters), and collages of many different photos chain them")
+# of 342 with their owners; val came out empty and this advice, followed, changed nothing). The filter now drops such
+# collages (curate.filters.collages); those kept (--collages keep, a hold, a reviewer) still chain.
+COLLAGE_CHAIN = ("but not a cluster holding a collage the filter kept (`--collages keep`, its hold, or a reviewer), "
+                 "which it keeps whole, each photo being in it, and such collages of many different photos chain them; "
+                 "`curate filter --collages drop --force-collages` drops those no reviewer kept")
 
 
 def empty_split_cause(by: str) -> tuple[str, str]:

@@ -1,0 +1,158 @@
+"""Collages that join different pictures (audit DQ 1): the rule that sets them aside, shared by both engines.
+
+A collage of two photos is linked to each photo set in it (`pixel_links._add_panel_links`), rightly: it holds
+both pictures' pixels, so it must share a side of the split with each. But a collage of two *different* pictures
+then joins their two clusters into one, and collages of consecutive pictures (a feed's "1/2, 2/3, 3/4 ..." posts)
+chain them all: audit DQ's collection of 342 photos had 30 such collages chain 30 different cars and their 202
+copies into one cluster of 231 photos; joined with the owners, one split group of 298 photos, so the split put
+329 in train, 0 in val and 13 in test, and `--dedupe-near` could not help (it keeps a collage's cluster whole).
+
+So a collage whose panel links reach two or more clusters that the other links keep apart (a *bridge*) is dropped
+as ``collage`` by default, with its own copies (`bridging_collages`), and the clusters are computed without its
+panel links: each picture keeps its copies, and no train photo holds a test picture's pixels. A collage whose panel
+links reach one cluster only (the other panel unlinked, or both panels of one picture) stays linked to it. As the
+other drops whose number can mean a design rather than mistakes, the drop is held (`held`) when the bridges are
+10 or more photos and over 10 % of the labelled photos or most of a label (`duplicates.conflicts_held`'s rule):
+the collages are then kept, joined, with a warning naming ``--force-collages``. ``--collages keep`` keeps them
+joined without a word (the chain's split is then the user's choice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from curate.filters import duplicates
+from curate.groups import components_from_pairs
+
+COLLAGE_CHOICES = ("drop", "keep")
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """The near-duplicate cluster of each distinct image, both ways (numbered by first position): `joined`, the
+    components of every link; `apart`, without the panel links of the bridging collages, whose images `bridges`
+    marks (each bridging collage and its copies then form a cluster of their own)."""
+
+    joined: np.ndarray
+    apart: np.ndarray
+    bridges: np.ndarray
+    pictures: int = 0  # the clusters of the other links that the bridging collages' panel links reach
+
+    def labels(self, drop: bool) -> np.ndarray:
+        """The clusters to use: `apart` when the bridges are dropped, else `joined`."""
+        return self.apart if drop else self.joined
+
+
+def bridging_collages(n: int, first: np.ndarray, second: np.ndarray, panel_at: int | None, panels: int,
+                      kept: np.ndarray | None = None, panel_first: int | None = None) -> Clusters:
+    """The clusters of `n` images linked by the pairs (first[k], second[k]), of which the `panels` from position
+    `panel_at` on are panel links (collage first; the `panel_first` links of the collage's first panel before those
+    of its second: `verify.link_pairs`' panel_at, panel and panel_first counts), and which images are bridging
+    collages: the members of a cluster of the other links whose first panel's links and second panel's links reach
+    different such clusters (without `panel_first`: whose panel links reach two or more). The images `kept` marks (a
+    reviewer kept them) bridge nothing: their links stay. Without a bridging collage's links, the photos one of its
+    panels links are still one cluster (each is that panel's picture): a copy the other links missed keeps its
+    photo.
+
+    >>> # 0-1 one picture and its copy, 2 another picture, 3 a collage of both (its first panel 0, second 2),
+    >>> # 4 its repost, 5 another copy of 0 which only the collage's first panel found
+    >>> first, second = np.array([0, 3, 3, 3, 3]), np.array([1, 4, 0, 5, 2])  # two links, then three panel links
+    >>> c = bridging_collages(6, first, second, 2, 3, panel_first=2)
+    >>> c.joined.tolist(), c.apart.tolist(), c.bridges.tolist(), c.pictures
+    ([0, 0, 0, 0, 0, 0], [0, 0, 1, 2, 2, 0], [False, False, False, True, True, False], 2)
+    >>> bridging_collages(6, first, second, 2, 3, kept=np.array([0, 0, 0, 0, 1, 0], bool)).bridges.tolist()
+    [False, False, False, False, False, False]
+    >>> bool(bridging_collages(6, first, second, 2, 3, panel_first=3).bridges.any())  # both panels: one picture
+    False
+    """
+    first, second = np.asarray(first, np.int64), np.asarray(second, np.int64)
+    joined = components_from_pairs(n, first, second)
+    side = np.full(len(first), -1)
+    if panel_at is not None and panels:
+        side[panel_at:panel_at + panels] = 1 if panel_first is not None else 0
+        side[panel_at:panel_at + (panel_first or 0)] = 0
+    is_panel = side >= 0
+    if not is_panel.any():
+        return Clusters(joined, joined, np.zeros(n, bool))
+    base = components_from_pairs(n, first[~is_panel], second[~is_panel])
+    reach = pd.DataFrame({"collage": base[first[is_panel]], "side": side[is_panel], "photo": base[second[is_panel]]})
+    reach = reach[reach["collage"] != reach["photo"]].drop_duplicates()
+    if panel_first is None:  # no sides known: two clusters reached are two pictures
+        counts = reach["collage"].value_counts()
+        bridging = counts.index[counts >= 2].to_numpy()
+    else:  # each panel reaches its own clusters, and none of one panel's is the other's
+        sides = reach.groupby("collage")["side"].nunique()
+        shared = reach.groupby(["collage", "photo"])["side"].nunique()
+        both = shared[shared > 1].index.get_level_values("collage").unique()
+        bridging = sides.index[(sides == 2) & ~sides.index.isin(both)].to_numpy()
+    if kept is not None:  # a cluster holding a photo a reviewer kept keeps its links
+        bridging = np.setdiff1d(bridging, base[kept])
+    bridges = np.isin(base, bridging)
+    if not bridges.any():
+        return Clusters(joined, joined, bridges)
+    cut = is_panel & np.isin(base[first], bridging)
+    # what one panel of a bridging collage links is one picture: its photos stay together, without the collage
+    links = pd.DataFrame({"collage": first[cut], "side": side[cut], "photo": second[cut]})
+    links["next"] = links.groupby(["collage", "side"])["photo"].shift(-1)
+    links = links.dropna(subset=["next"])
+    apart = components_from_pairs(n, np.concatenate([first[~cut], links["photo"].to_numpy(np.int64)]),
+                                  np.concatenate([second[~cut], links["next"].to_numpy(np.int64)]))
+    return Clusters(joined, apart, bridges, len(np.unique(apart[second[cut]])))
+
+
+def held(per_label: pd.DataFrame, force: bool) -> bool:
+    """Whether dropping the bridging collages is held: `per_label` holds each label's kept labelled `photos` and
+    the bridging collages among them (`conflicting`); held by `duplicates.conflicts_held`'s rule, unless
+    `force`.
+
+    >>> held(pd.DataFrame({"photos": [300, 42], "conflicting": [20, 10]}), False)
+    False
+    >>> held(pd.DataFrame({"photos": [100, 50], "conflicting": [10, 30]}), False), held(
+    ...     pd.DataFrame({"photos": [100, 50], "conflicting": [10, 30]}), True)
+    (True, False)
+    """
+    return not force and duplicates.conflicts_held(per_label)
+
+
+def drop_note(photos: int, pictures: int) -> list[str]:
+    """The note when `photos` bridging collages (and their copies) were dropped, which joined `pictures`
+    clusters (shared by both engines)."""
+    if not photos:
+        return []
+    return [f"{photos:,} collage{'s' if photos != 1 else ''} of photos of different pictures (and copies of them) "
+            f"dropped as collage: kept, they would join {pictures:,} different pictures into clusters sharing one "
+            "side of the split (audit DQ: 30 collages chained 30 cars into one split group, val empty); "
+            "`--collages keep` keeps them, joined; `curate review --queue duplicates` shows them"]
+
+
+def held_warning(photos: int, labelled: int, pictures: int) -> str:
+    """The warning when dropping `photos` bridging collages is held (of `labelled` kept labelled photos)."""
+    return (f"held: {photos:,} photos ({photos / max(labelled, 1):.0%} of the labelled ones) are collages of photos "
+            f"of different pictures, joining {pictures:,} pictures into clusters that share one side of the split: "
+            "that many looks like the collection's design, not reposts, so they are kept; --force-collages drops "
+            "them as collage, `--collages keep` keeps them without this warning")
+
+
+def drop_bridges(out: pd.DataFrame, bridges: set[str], pictures: int, stage: str, drop: bool, force: bool,
+                 notes: list[str], warnings: list[str]) -> tuple[pd.DataFrame, bool]:
+    """(the catalog `out`, whether its kept photos whose sha256 is among `bridges` were dropped as collage by
+    `stage`): when `drop`, unless held (`held`, unless `force`), with the note or the warning (the pandas
+    engine's side; `pictures`: the clusters they join)."""
+    from curate import schema
+    from curate.records import apply_drops
+
+    kept = out["status"] == schema.KEPT
+    bridge = kept & out["sha256"].isin(bridges)
+    if not drop or not bridge.any():
+        return out, False
+    labelled = kept & out["label"].notna()
+    per_label = pd.DataFrame({"photos": out.loc[labelled, "label"].value_counts(),
+                              "conflicting": out.loc[labelled & bridge, "label"].value_counts()}).fillna(0)
+    if held(per_label, force):
+        warnings.append(held_warning(int((labelled & bridge).sum()), int(labelled.sum()), pictures))
+        return out, False
+    notes += drop_note(int(bridge.sum()), pictures)
+    return apply_drops(out, pd.Series(np.where(bridge, "collage", None), index=out.index), stage), True
