@@ -10,7 +10,8 @@ of one landmark or of one car model look alike too (docs/splits.md, "Look-alikes
 
 The search is the filter's (curate.filters.embed_neighbours.cosine_pairs: exact up to EXACT_LIMIT photos, an
 inverted-file index above; 47,712 real-photo vectors took 20 s on 2 busy cores), and above MAX_PHOTOS kept photos
-with a split the check is skipped with a note.
+with a split the check is skipped with a note. `save_lookalikes` keeps the result in reports/check-leakage.json,
+which `curate report` shows after the splits (curate.report.lookalikes).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ LOOKALIKE_COSINE = 0.90
 EXACT_LIMIT = 10_000  # kept photos with a split up to which the search is exact; above, the filter's IVF (approximate)
 MAX_PHOTOS = 100_000  # above: skipped with a note (the search would take a minute or more)
 SHOWN = 10  # pairs the human output lists
+REPORT = "check-leakage"  # reports/check-leakage.json: the last check's look-alikes, for `curate report`
+SAVED_PAIRS = 1000  # pairs kept in that report (all are counted)
 KEYS = ("owner_id", "near_dup_cluster", "exact_dup_group", "sha256")  # what already joins two photos
 COLUMNS = ["photo_id", "split", "label", "train_photo_id", "train_label", "cosine"]
 NEEDS = [schema.PHOTO_ID, "status", "split", "label", *KEYS]
@@ -69,6 +72,28 @@ class Lookalikes:
 
     def records(self) -> list[dict]:
         return [] if self.pairs is None else self.pairs.to_dict("records")
+
+    def to_dict(self) -> dict:
+        """The saved form (`save_lookalikes`): the cosine (None: the list was off), how many pairs (None: not
+        checked, the notes say why), photos compared, the summary line, notes and the first SAVED_PAIRS pairs."""
+        return {"min_cosine": self.min_cosine, "count": None if self.pairs is None else int(len(self.pairs)),
+                "checked": int(self.checked), "summary": self.summary(), "notes": list(self.notes),
+                "pairs": self.records()[:SAVED_PAIRS]}
+
+
+def save_lookalikes(ws, result: Lookalikes) -> str | None:
+    """Keep the check's result in reports/check-leakage.json (key ``look_alikes``, with the hash of the catalog it
+    read) for `curate report`. Returns None, or a note when the workspace cannot be written (the check itself
+    only reads: a read-only workspace is still checked)."""
+    from curate.stage_reports import save_stage_report
+    from curate.workspace import catalog_sha256
+
+    try:
+        save_stage_report(ws, REPORT, catalog_sha256(ws), {"look_alikes": result.to_dict()})
+    except OSError as exc:
+        return (f"the look-alikes were not saved to {ws.reports_dir / (REPORT + '.json')} ({exc.strerror or exc}), "
+                "so `curate report` will not show them")
+    return None
 
 
 def find_lookalikes(photos: pd.DataFrame, vectors: np.ndarray, min_cosine: float) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from curate.cli.options import config_options
 from curate.console import console, err_console
 from curate.errors import EXIT_DATA, UsageError
 from curate.leakage import empty_column_note, workspace_leakage
-from curate.leakage_lookalikes import SHOWN, workspace_lookalikes
+from curate.leakage_lookalikes import SHOWN, save_lookalikes, workspace_lookalikes
 from curate.pipeline.settings import LeakageSettings, build_config
 from curate.split import SplitConfig, by_refusal, run_split
 
@@ -131,7 +131,8 @@ def check_leakage(
         (err_console if as_json else console).print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     # a copy the filter missed crosses the split unseen: listed for review, not counted as a leak (docs/splits.md)
     alike = workspace_lookalikes(ws, config.lookalike_cosine) if leaks is not None else None
-    for note in alike.notes if alike is not None else ():
+    unsaved = save_lookalikes(ws, alike) if alike is not None else None  # `curate report` shows them
+    for note in [*(alike.notes if alike is not None else ()), *([unsaved] if unsaved else [])]:
         (err_console if as_json else console).print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     if as_json:
         found = {"leaks": [] if leaks is None else leaks.to_dict("records"),

@@ -402,6 +402,12 @@ class ReportQueries:
                       for key, per_split in per_key.items()]
         return pd.DataFrame(found, columns=LEAK_COLUMNS), total
 
+    def photos(self, photo_ids, columns) -> pd.DataFrame:
+        """The rows of `photo_ids` (`columns`, in catalog order): only those rows are read."""
+        listed = ", ".join(literal(str(i)) for i in photo_ids) or "NULL"
+        return self.frame(f"SELECT {', '.join(quote(c) for c in columns)} FROM {VIEW} "
+                          f"WHERE photo_id IN ({listed}) ORDER BY rid")
+
     def training(self, evaluation: dict | None, max_rows: int) -> dict:
         """curate.report.data.training_section with the few catalog rows it needs."""
         if not evaluation:

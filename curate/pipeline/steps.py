@@ -295,7 +295,7 @@ def _check_leakage(ws: Workspace, against: Path | None = None,
     """`curate check-leakage`: stops the run on a leak; the copies of [leakage] against and the val/test photos
     that look like a train photo (curate.leakage_lookalikes, for review) are said on lines of their own."""
     from curate.leakage import workspace_leakage
-    from curate.leakage_lookalikes import workspace_lookalikes
+    from curate.leakage_lookalikes import save_lookalikes, workspace_lookalikes
 
     leaks = workspace_leakage(ws)  # out of core on a large catalog, as `curate check-leakage` (audit AW3)
     if len(leaks):
@@ -303,8 +303,10 @@ def _check_leakage(ws: Workspace, against: Path | None = None,
                                 f"{leaks.iloc[0]['key']}); run `curate check-leakage` for the list")
     line = "no owner, near-duplicate cluster or exact image spans two splits"
     alike = workspace_lookalikes(ws, lookalike_cosine)
+    unsaved = save_lookalikes(ws, alike)  # `curate report` shows them
     said = (f"{alike.summary()}; `curate check-leakage` lists them",) if alike.pairs is not None and len(
         alike.pairs) else ()
+    said += (unsaved,) if unsaved else ()
     if against is None:
         return StepSummary(line, said) if said else line
     from curate.contamination import against_workspace, copies_of, drop_copies_commands, save_copies_report

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
+from curate.report.lookalikes import render_lookalikes
 from curate.report.review import render_review
 
 CSS = """
@@ -33,7 +34,8 @@ TITLES = {
     "overview": "1. Overview", "geography": "2. Geography", "photographers": "3. Photographers",
     "tags": "4. Tags", "duplicates": "5. Duplicates", "quality": "6. Image quality", "label_issues": "7. Label issues",
     "review": "7b. Human review",
-    "splits": "8. Splits", "copies": "8b. Copies of another collection", "training": "9. Training",
+    "splits": "8. Splits", "copies": "8b. Copies of another collection",
+    "lookalikes": "8c. Look-alikes across the split", "training": "9. Training",
     "attribution": "10. Attribution",
 }
 
@@ -454,7 +456,8 @@ def attribution(s: dict) -> str:
 
 RENDER = {"overview": overview, "geography": geography, "photographers": photographers, "tags": tags,
           "duplicates": duplicates, "quality": quality, "label_issues": label_issues, "review": render_review,
-          "splits": splits, "copies": copies, "training": training, "attribution": attribution}
+          "splits": splits, "copies": copies, "lookalikes": render_lookalikes, "training": training,
+          "attribution": attribution}
 
 
 def render_html(report: dict, title: str = "Curation report") -> str:

@@ -135,6 +135,7 @@ def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 
         with report_queries(ws, out) as queries:  # DuckDB's scratch in the report folder: a read-only workspace works
             report = queries.build_report(reports, stage_states=states, **options)
             _add_copies(ws, report, max_rows, catalog_hash)
+            _add_lookalikes(ws, report, max_gallery, catalog_hash, queries.photos)
             _mark_stale_evaluation(report, evaluation, catalog_hash)
             _add_changes(report, previous, ws, out)
             _write_files(ws, out, report, evaluation, queries.geo_rows,
@@ -143,6 +144,8 @@ def write_report(ws: Workspace, out_dir: Path | None = None, max_gallery: int = 
         states = {name: state.to_dict() for name, state in workspace_states(ws, catalog).items()}
         report = build_report(catalog, reports, stage_states=states, **options)
         _add_copies(ws, report, max_rows, catalog_hash)
+        _add_lookalikes(ws, report, max_gallery, catalog_hash,
+                        lambda ids, columns: catalog.loc[catalog[schema.PHOTO_ID].isin(ids), list(columns)])
         _mark_stale_evaluation(report, evaluation, catalog_hash)
         _add_changes(report, previous, ws, out)
         _write_files(ws, out, report, evaluation, lambda label: catalog[catalog["label"] == label], [catalog])
@@ -216,12 +219,39 @@ def _add_copies(ws: Workspace, report: dict, max_rows: int, catalog_hash) -> Non
     if line:  # above the sections too: section 8's "clean" is about this collection alone
         report["stage_warnings"]["check-leakage"] = [line]
     if copies is not None:
-        sections = report["sections"]
-        report["sections"] = {}
-        for key, section in sections.items():
+        _insert_after(report, "splits", "copies", copies)
+
+
+def _add_lookalikes(ws: Workspace, report: dict, max_gallery: int, catalog_hash, photos_of) -> None:
+    """The look-alikes the last `curate check-leakage` listed (reports/check-leakage.json, not recomputed): a
+    section after the splits (and the copies), when a check saved one. `photos_of(ids, columns)`: the catalog's
+    rows of those photo ids, for the shown pairs' thumbnails (each engine reads them its own way)."""
+    from curate.leakage_lookalikes import REPORT
+    from curate.report.lookalikes import PHOTO_COLUMNS, lookalikes_section, shown_photo_ids
+
+    try:
+        saved = load_stage_report(ws, REPORT)
+    except DataContractError:  # a damaged file is no reason to refuse the whole report
+        report["warnings"].append(f"reports/{REPORT}.json is unreadable, so the look-alikes the last check listed "
+                                  "are not shown; run `curate check-leakage` again")
+        return
+    if saved is None:  # no check has saved its look-alikes
+        return
+    ids = shown_photo_ids(saved, max_gallery)
+    section = lookalikes_section(saved, catalog_hash(), max_gallery, photos_of(ids, PHOTO_COLUMNS) if ids else None)
+    if section is not None:
+        _insert_after(report, "copies" if "copies" in report["sections"] else "splits", "lookalikes", section)
+
+
+def _insert_after(report: dict, after: str, key: str, section: dict) -> None:
+    """`section` under `key` in the report's sections, right after `after` (at the end without it)."""
+    sections = report["sections"]
+    report["sections"] = {}
+    for name, value in sections.items():
+        report["sections"][name] = value
+        if name == after:
             report["sections"][key] = section
-            if key == "splits":
-                report["sections"]["copies"] = copies
+    report["sections"].setdefault(key, section)
 
 
 # what attribution.csv reads (curate.report.data.attribution_rows)
