@@ -188,8 +188,9 @@ def copies_of(ws: Workspace, other: Workspace, workers: int = 2, config=None) ->
         report.notes.append(f"copies found by pHash alone: {missing} not embedded (crops, brightness and burst "
                             f"copies are mostly missed); run `curate embed` in each, then check again")
     cluster_notes: list[str] = []
+    # every link counts here, a collage's too: a collage holding a benchmark photo holds its pixels
     labels = clusters.image_clusters(images, config, thumbnails, embeddings, cluster_notes, read_grey,
-                                     workers)
+                                     workers).joined
     cluster_of = dict(zip(images["sha256"], labels))
     report.notes += [note for note in cluster_notes if note != clusters.NO_EMBEDDINGS_NOTE]
     report.copies = _copies(ours, theirs, cluster_of)
