@@ -14,7 +14,7 @@ import imagehash
 import numpy as np
 from PIL import Image
 
-from curate.filters.phash import _flat, content_box, parse_phashes
+from curate.filters.phash import GreyPlanes, _content_box, _flat, as_grey, content_box, grey_planes, parse_phashes
 
 # The collage rule (`panel_boxes`; audit DF 2: two photos side by side on a 20 px white gutter, 600 px high, linked
 # 1 and 2 of 30): an image at least PANEL_MIN_ASPECT times as wide as high (or as high as wide) is a collage of two
@@ -42,15 +42,25 @@ def panel_boxes(grey: np.ndarray) -> tuple[tuple[int, int, int, int], tuple[int,
         >>> panel_boxes(np.add.outer(np.arange(60.0), np.arange(126.0)) % 37) is None  # no gutter
         True
     """
-    grey = np.asarray(grey, dtype=np.float32)
+    codes = grey if isinstance(grey, np.ndarray) and grey.dtype == np.uint8 else None
+    return _panel_boxes(np.asarray(grey, dtype=np.float32), codes)
+
+
+def _panel_boxes(grey: np.ndarray, codes: np.ndarray | None
+                 ) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]] | None:
+    """`panel_boxes` of float32 `grey`; `codes`: the same pixels as uint8, or None (curate.filters.phash `_flat`).
+    The middle span's lines are tested first: without a flat one there, there is no gutter (most photos)."""
     height, width = grey.shape
     if min(height, width) < 8 or max(height, width) < PANEL_MIN_ASPECT * min(height, width):
         return None
     wide = width >= height
     lines = grey.T if wide else grey  # a wide image's columns, a tall one's rows
+    coded = None if codes is None else (codes.T if wide else codes)
     count = len(lines)
-    flat, _ = _flat(lines)
     low, high = int(PANEL_GUTTER_SPAN[0] * count), int(np.ceil(PANEL_GUTTER_SPAN[1] * count))
+    if not _flat(lines[low:high], None if coded is None else coded[low:high])[0].any():
+        return None
+    flat, _ = _flat(lines, coded)
     edges = np.diff(np.concatenate([[0], flat[low:high].astype(np.int8), [0]]))
     starts, ends = np.flatnonzero(edges == 1) + low, np.flatnonzero(edges == -1) + low
     if not len(starts):
@@ -69,27 +79,27 @@ def panel_boxes(grey: np.ndarray) -> tuple[tuple[int, int, int, int], tuple[int,
         if flat[first:last].mean() > PANEL_MAX_FLAT:
             return None
         box = (0, height, first, last) if wide else (first, last, 0, width)
-        panel = grey[box[0]:box[1], box[2]:box[3]]
-        inner = content_box(panel)
+        inner = _content_box(grey[box[0]:box[1], box[2]:box[3]],
+                             None if codes is None else codes[box[0]:box[1], box[2]:box[3]])
         if inner is not None:
             box = (box[0] + inner[0], box[0] + inner[1], box[2] + inner[2], box[2] + inner[3])
         boxes.append(box)
     return boxes[0], boxes[1]
 
 
-def panel_phashes(image: Image.Image) -> str | None:
+def panel_phashes(image: Image.Image, planes: GreyPlanes | None = None) -> str | None:
     """The pHashes of a collage's two panels (`panel_boxes`) as "hex16 hex16", or None when it is no collage.
 
     Computed by the decode pass on the image shrunk to a 256 px short side: a photo set in a collage has a panel hash
-    within a few bits of its own `phash`.
+    within a few bits of its own `phash`. `planes`: `phash.grey_planes` of `image` when the caller has them.
 
     Example:
         >>> photo = Image.linear_gradient("L").resize((96, 64)).rotate(30)
         >>> panel_phashes(photo) is None
         True
     """
-    grey = image.convert("L")
-    boxes = panel_boxes(np.asarray(grey, dtype=np.float32))
+    grey = as_grey(image)
+    boxes = _panel_boxes(*(planes or grey_planes(grey)))
     if boxes is None:
         return None
     return " ".join(str(imagehash.phash(grey.crop((left, top, right, bottom)))) for top, bottom, left, right in boxes)

@@ -67,7 +67,8 @@ def strip_hash(grey: Image.Image) -> int:
         >>> bin(strip_hash(picture) ^ strip_hash(picture.resize((72, 128)))).count("1") <= 2
         True
     """
-    pixels = np.asarray(grey.convert("L").resize((32, 32), Image.LANCZOS), dtype=np.float64)
+    pixels = np.asarray((grey if grey.mode == "L" else grey.convert("L")).resize((32, 32), Image.LANCZOS),
+                        dtype=np.float64)
     return _bits(pixels[None])[0]
 
 
@@ -104,7 +105,7 @@ def strip_phashes(grey: Image.Image) -> str | None:
         >>> min(bin(own ^ int(window, 16)).count("1") for window in windows) <= 4, len(windows) > 5
         (True, True)
     """
-    grey = grey.convert("L")
+    grey = grey if grey.mode == "L" else grey.convert("L")  # (convert would copy an image in mode L)
     width, height = grey.size
     if min(width, height) < 8:
         return None

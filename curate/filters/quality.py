@@ -47,6 +47,8 @@ def shrink_for_statistics(image: Image.Image) -> Image.Image:
     if scale < 1:
         image = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.BILINEAR,
                              reducing_gap=2.0)
+        if image.mode == "RGB":  # a new image already: no copy
+            return image
     return image.convert("RGB")
 
 
@@ -61,7 +63,12 @@ def image_statistics(image: Image.Image, grey: Image.Image | None = None) -> dic
     >>> stats["laplacian_var"], stats["entropy_bits"], stats["chroma_mean"]
     (0.0, 0.0, 0.0)
     """
-    work = shrink_for_statistics(image)
+    return work_statistics(shrink_for_statistics(image), grey)
+
+
+def work_statistics(work: Image.Image, grey: Image.Image | None = None) -> dict[str, float]:
+    """`image_statistics` of an image already shrunk by `shrink_for_statistics` (the decode pass's work image:
+    no second shrink or copy)."""
     grey = grey if grey is not None and grey.size == work.size else work.convert("L")
     counts = np.asarray(grey.histogram(), dtype=np.float64)
     p05, p50, p95 = _histogram_percentiles(counts, (0.05, 0.50, 0.95))
@@ -69,11 +76,13 @@ def image_statistics(image: Image.Image, grey: Image.Image | None = None) -> dic
     nonzero = share[share > 0]
     # colour is judged on a 4x box-reduced copy: enough pixels, a sixteenth of the work
     small = np.asarray(work.reduce(4) if min(work.size) >= 16 else work, dtype=np.int16)
-    return {"laplacian_var": _laplacian_var(np.asarray(grey, dtype=np.float32)), "brightness_p05": p05,
+    red, green, blue = small[..., 0], small[..., 1], small[..., 2]  # max - min of the channels, pixel by pixel
+    chroma = np.maximum(np.maximum(red, green), blue) - np.minimum(np.minimum(red, green), blue)
+    return {"laplacian_var": _laplacian_var(np.asarray(grey)), "brightness_p05": p05,
             "brightness_p50": p50, "brightness_p95": p95, "white_clipped_share": float(share[CLIPPED:].sum()),
             "centre_clipped_share": centre_clipped_share(work),
             "entropy_bits": float(-(nonzero * np.log2(nonzero)).sum()) + 0.0,
-            "chroma_mean": float((small.max(axis=2) - small.min(axis=2)).mean())}
+            "chroma_mean": float(chroma.mean())}
 
 
 def centre_clipped_share(image: Image.Image) -> float:
@@ -95,19 +104,34 @@ def centre_clipped_share(image: Image.Image) -> float:
     centre = np.asarray(image.crop((width // 4, height // 4, width - width // 4, height - height // 4)))
     if centre.size == 0:
         return 0.0
-    clipped_channels = (centre >= CLIPPED).sum(axis=2)
-    return float(_CLIPPED_CHANNEL_WEIGHT[clipped_channels].mean())
+    # the weights are quarters, so their sum is exact in any order: the same value as the mean of the weight per
+    # pixel, from a count of the pixels with 0-3 clipped channels
+    clipped = (centre >= CLIPPED).view(np.uint8)
+    clipped_channels = clipped[..., 0] + clipped[..., 1] + clipped[..., 2]
+    pixels = np.bincount(clipped_channels.ravel(), minlength=4)
+    return float((_CLIPPED_CHANNEL_WEIGHT * pixels).sum() / clipped_channels.size)
 
 
 _CLIPPED_CHANNEL_WEIGHT = np.array([0.0, 0.25, 0.5, 1.0])
 
 
 def _laplacian_var(grey: np.ndarray) -> float:
-    """Variance of the 4-neighbour Laplacian (0 for images under 3x3)."""
+    """Variance of the 4-neighbour Laplacian (0 for images under 3x3), as float32. A uint8 image's Laplacian is
+    taken in int16 (whole numbers within +-1020: the same values float32 holds exactly), then its variance in
+    float32 as for any other image.
+
+    >>> pattern = (np.add.outer(np.arange(6) ** 2, 3 * np.arange(5)) % 17 * 15).astype(np.uint8)
+    >>> _laplacian_var(pattern) == _laplacian_var(pattern.astype(np.float32)) > 0
+    True
+    """
     if min(grey.shape) < 3:
         return 0.0
+    if grey.dtype == np.uint8:
+        grey = grey.astype(np.int16)
+    else:
+        grey = np.asarray(grey, dtype=np.float32)
     lap = (4 * grey[1:-1, 1:-1] - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2] - grey[1:-1, 2:])
-    return float(lap.var())
+    return float(lap.astype(np.float32, copy=False).var())
 
 
 def _histogram_percentiles(counts: np.ndarray, quantiles: tuple[float, ...]) -> list[float]:

@@ -84,19 +84,20 @@ def image_features(image: Image.Image) -> dict:
     Small on purpose (about 1 kB as JSON): it travels in the ingest journal.
     """
     from curate.filters.panels import panel_phashes
-    from curate.filters.phash import half_turn_phash, phash_views, trimmed_phash
+    from curate.filters.phash import grey_planes, hash_views, trimmed_phash
     from curate.filters.portraits import strip_phashes
-    from curate.filters.quality import image_statistics, shrink_for_statistics
+    from curate.filters.quality import shrink_for_statistics, work_statistics
     from curate.filters.verify import THUMB_HEIGHT, THUMB_WIDTH
 
     work = shrink_for_statistics(image)  # one resize feeds the hashes, the thumbnail and the statistics
     grey = work.convert("L")
-    phash, mirror, turned = phash_views(grey)
+    planes = grey_planes(grey)  # one array of the grey pixels for the border and collage rules
+    phash, mirror, turned, halfturned = hash_views(grey)  # one 32x32 thumbnail for the four views
     thumbnail = work.resize((THUMB_WIDTH, THUMB_HEIGHT), Image.BILINEAR).tobytes()
-    return {"phash": phash, "phash_mirror": mirror, "phash_trimmed": trimmed_phash(grey),
-            "phash_rot90": turned, "phash_rot180": half_turn_phash(grey), "phash_panels": panel_phashes(grey),
+    return {"phash": phash, "phash_mirror": mirror, "phash_trimmed": trimmed_phash(grey, planes),
+            "phash_rot90": turned, "phash_rot180": halfturned, "phash_panels": panel_phashes(grey, planes),
             "phash_strips": strip_phashes(grey),
-            **image_statistics(work, grey),
+            **work_statistics(work, grey),
             THUMBNAIL_KEY: base64.b64encode(thumbnail).decode("ascii")}
 
 
