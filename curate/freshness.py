@@ -176,6 +176,17 @@ def review_dropped(catalog: pd.DataFrame | CatalogFile) -> set[str]:
     return {str(pid) for frame in frames for pid in frame.loc[frame["drop_stage"].isin(["review"]), schema.PHOTO_ID]}
 
 
+def kept_collages(catalog: pd.DataFrame | CatalogFile) -> int:
+    """How many photos the filter dropped as collage a reviewer keeps (`review_overrode_reason`): the filter sets a
+    collage apart from its pictures (curate.filters.collages) and joins it to them again only when it runs after the
+    keep (one it runs on is not dropped, so overrides nothing); until then the kept collage is a cluster of its own,
+    and the split can put it on another side than the pictures it holds."""
+    frames = _frames(catalog, ["status", "review_overrode_stage", "review_overrode_reason"])
+    return sum(int((frame["status"].eq(schema.KEPT) & frame["review_overrode_stage"].eq("filter")
+                    & frame["review_overrode_reason"].eq("collage")).fillna(False).sum())
+               for frame in frames if "review_overrode_reason" in frame)
+
+
 def judge(catalog: pd.DataFrame | CatalogFile, reports: dict, ws_flag: str = "",
           stored: frozenset[str] | None = None) -> dict[str, StageState]:
     """{stage: StageState} for every stage of PIPELINE, in order (pure; a CatalogFile is read in
@@ -326,6 +337,9 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
             # it; audit AO asked that the line not call a photo still dropped "back")
             reasons.append(f"a reviewer's drop undone since {stage} ran: {stage} has not judged {back:,} "
                            f"photo{'s' if back != 1 else ''} the drop{'s' if back != 1 else ''} held")
+    if stage == "filter" and (collages := kept_collages(catalog)):  # its links changed (review of audit DQ 1)
+        reasons.append(f"a reviewer kept {collages:,} photo{'s' if collages != 1 else ''} filter dropped as collage: "
+                       "filter joins a kept collage to its pictures (one side of the split) only when it runs again")
     firm = len(reasons)  # the reasons its results no longer agree with the catalog
     if rules := stage_rules.stale_reason(stage, record):
         reasons.insert(0, rules)

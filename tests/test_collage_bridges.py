@@ -123,3 +123,50 @@ def test_real_photos_chained_by_collages_are_set_apart(tmp_path, engine):
     assert cluster[[f"car{k}.jpg" for k in range(4)]].nunique() == 4
     assert [cluster[f"tall{k}.jpg"] == cluster[f"car{k}.jpg"] for k in range(4)] == [True] * 4
     assert (catalog.loc[[f"tall{k}.jpg" for k in range(4)], "status"] == "kept").all()
+
+
+def test_a_collage_a_reviewer_kept_makes_the_filter_stale_until_it_joins_it_again(tmp_path):
+    """Kept by a reviewer, a dropped collage is still a cluster of its own (its pictures set apart) until the filter
+    runs again: the split could put it on another side than its pictures, a leak check-leakage cannot see. So the
+    filter reads as stale (`curate status`, `curate run`), and fresh once it has run."""
+    from curate.catalog_batches import CatalogFile
+    from curate.filters.run import run_filter
+    from curate.filters.stage import FilterConfig
+    from curate.freshness import FRESH, STALE, workspace_states
+    from curate.review.journal import append_decisions, new_decision
+    from curate.review.serve import apply_to_catalog
+    from curate.workspace import read_catalog
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photos = chain(3)
+    for name, photo in photos.items():
+        photo.save(folder / name, quality=95)
+    ws = ingested_with_metadata(tmp_path, folder, [{"file": name, "label": "car", "owner": f"o{k}"}
+                                                   for k, name in enumerate(photos)], {"owner_id": "owner"})
+    run_filter(ws, FilterConfig(max_km="off"))
+    catalog = read_catalog(ws).set_index("source_id")
+    assert workspace_states(ws)["filter"].state == FRESH
+    append_decisions(ws, [new_decision(catalog.loc["c01.jpg", "photo_id"], "keep")])
+    apply_to_catalog(ws)
+    kept = read_catalog(ws).set_index("source_id")
+    assert kept.loc["c01.jpg", "status"] == "kept"
+    assert kept.loc["c01.jpg", "near_dup_cluster"] != kept.loc["p0.jpg", "near_dup_cluster"]  # not joined yet
+    for catalog in (None, CatalogFile(ws.catalog_path, 2)):  # (in batches, as on a large catalog)
+        state = workspace_states(ws, catalog)["filter"]
+        assert state.state == STALE
+        assert any("a reviewer kept 1 photo filter dropped as collage" in reason for reason in state.reasons)
+    run_filter(ws, FilterConfig(max_km="off"))
+    assert workspace_states(ws)["filter"].state == FRESH
+    joined = read_catalog(ws).set_index("source_id")["near_dup_cluster"]
+    assert joined["c01.jpg"] == joined["p0.jpg"] == joined["p1.jpg"]
+
+
+def test_force_collages_with_collages_keep_says_it_forces_nothing():
+    """As each --force-… flag given without the drop it forces (`force_notes`, audit AF)."""
+    from curate.filters.stage import FilterConfig, force_notes
+
+    notes = force_notes(FilterConfig(collages="keep", force_collages=True), [])
+    assert any(note.startswith("--force-collages forces nothing without --collages drop (recipe collages)")
+               for note in notes)
+    assert not force_notes(FilterConfig(force_collages=True), [])

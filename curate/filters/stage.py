@@ -273,7 +273,8 @@ def force_notes(config: FilterConfig, warnings: list[str]) -> list[str]:
             (config.force_licences and config.licences is None, "--force-licences", "--licences", "licences"),
             (config.force_geo and not config.geo_on, "--force-geo", "a --max-km", "max_km"),
             (config.force_missing_geo and config.missing_geo != "drop", "--force-missing-geo", "--missing-geo drop",
-             "missing_geo")]
+             "missing_geo"),
+            (config.force_collages and config.collages != "drop", "--force-collages", "--collages drop", "collages")]
     notes = [f"{flag} forces nothing without {needs} (recipe {key}): this run dropped only what its own settings "
              "ask for (a re-run also undoes what an earlier run dropped with them)"
              for given, flag, needs, key in idle if given]
