@@ -216,3 +216,29 @@ def test_photos_of_the_earlier_split_dropped_since_are_counted(tmp_path, engine,
     assert report.earlier["dropped"] == 5 and report.earlier["earlier"] == 295
     assert any(n.startswith("kept 295 of the 295 photos of the earlier split where they were (5 more of its "
                             "photos are dropped since and leave it)") for n in report.notes), report.notes
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_a_split_left_empty_by_the_earlier_placement_says_reshuffle_fills_it(tmp_path, engine, first_split):
+    """Review DU (audit DQ 1): an earlier split made when collages chained most photos into one group put them all in
+    train; once the filter set the collages apart, the groups kept their sides, val and test stayed empty, and the
+    advice named only --dedupe-near. The warning now says --reshuffle would fill them; it does."""
+    catalog = first_split.assign(split="train")  # every photo placed in train by an earlier split
+    ws = Workspace(tmp_path / engine)
+    ws.root.mkdir()
+    write_catalog(ws, catalog)
+    report = run_split(ws, SplitConfig(), engine=engine)
+    assert set(read_catalog(ws)["split"]) == {"train"}
+    [warning] = [w for w in report.warnings if "--reshuffle" in w]
+    assert warning.startswith("the val and test splits are empty only because the photos of the earlier split keep "
+                              "their sides (60 of its groups stay in train)")
+    report = run_split(ws, SplitConfig(reshuffle=True), engine=engine)
+    assert set(read_catalog(ws)["split"]) == {"train", "val", "test"}
+    assert not [w for w in report.warnings if "empty only because" in w]
+
+
+def test_no_reshuffle_advice_where_a_fresh_placement_would_leave_the_split_empty_too():
+    """One photographer: no placement can fill val or test, so the earlier sides are not the cause."""
+    catalog = make_catalog(photos("c", owners=1, per_owner=12, seed=3)).assign(split="train")
+    _, report = split_catalog(catalog, SplitConfig(), SplitConfig().__dict__)
+    assert not [w for w in report.warnings if "empty only because" in w]

@@ -139,10 +139,10 @@ def split_duckdb(con, catalog: Catalog, config: SplitConfig,
     left = 0 if earlier_settings is None else int(con.execute(  # photos of the earlier split dropped since
         f"SELECT count(*) FROM (SELECT {catalog.column('status')}, {catalog.column('split')} FROM {catalog.source}) "
         "WHERE status <> 'kept' AND split IS NOT NULL").fetchone()[0])
-    n_groups, moves = _assign_splits(con, config, group, label_codes, before, keep, left)
+    n_groups, moves, held_empty = _assign_splits(con, config, group, label_codes, before, keep, left)
     splits = "['" + "', '".join(SPLITS) + "']"
     per_label = _split_table(con, config, splits)
-    no_owner, notes, warnings, empty = _split_messages(con, catalog, config, column_key, per_label)
+    no_owner, notes, warnings, empty = _split_messages(con, catalog, config, column_key, per_label, held_empty)
     earlier_notes, earlier_warnings = earlier.lines(moves, keep, changed)
     c = catalog.column
     items = [f"{splits}[s.code + 1] AS split" if name == "split" else c(name) for name in schema.NAMES]
@@ -202,9 +202,9 @@ def _groups(con, config: SplitConfig) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def _assign_splits(con, config: SplitConfig, group: np.ndarray, label_codes: np.ndarray, before: np.ndarray,
-                   keep: bool, left: int = 0) -> tuple[int, dict]:
+                   keep: bool, left: int = 0) -> tuple[int, dict, list[str]]:
     """Table `s` (rid, split code, group) from `assign_groups` (`keep`: the earlier split's groups stay
-    put); returns the number of groups and `curate.split.earlier.moves`."""
+    put); returns the number of groups, `curate.split.earlier.moves` and `earlier.held_empty_warnings`."""
     n_labels = int(label_codes.max()) + 1
     fixed = earlier.group_splits(group, before, config.fractions) if keep else None
     assignment = assign_groups(group, label_codes, n_labels, config.fractions, config.seed, fixed=fixed)
@@ -215,11 +215,12 @@ def _assign_splits(con, config: SplitConfig, group: np.ndarray, label_codes: np.
     con.execute("CREATE OR REPLACE TABLE s AS SELECT * FROM split_codes")
     con.unregister("split_codes")
     return int(group.max()) + 1, earlier.moves(before, per_row.astype(np.int64), left,
-                                               None if fixed is None else fixed[group])
+                                               None if fixed is None else fixed[group]), \
+        earlier.held_empty_warnings(group, label_codes, n_labels, config.fractions, config.seed, fixed, assignment)
 
 
 def _split_messages(con, catalog: Catalog, config: SplitConfig, column_key: str | None,
-                    per_label: pd.DataFrame) -> tuple[int, list[str], list[str], dict]:
+                    per_label: pd.DataFrame, held_empty: list[str] = ()) -> tuple[int, list[str], list[str], dict]:
     """(photos without an owner, notes, warnings, empty-split reasons) of the split in tables `k` and `s`."""
     by = config.by
     no_owner = int(con.execute("SELECT count(*) FROM k WHERE no_owner").fetchone()[0]) if by != "none" else 0
@@ -235,7 +236,7 @@ def _split_messages(con, catalog: Catalog, config: SplitConfig, column_key: str 
     if by != "none" and not con.execute("SELECT bool_or(has_near) FROM k").fetchone()[0]:
         warnings += ungrouped_duplicates_warning(None, config)
     empty = empty_split_reasons(per_label, config)
-    warnings += empty_split_warnings(empty)
+    warnings += empty_split_warnings(empty) + list(held_empty)
     largest = con.execute("""
         SELECT count(*), count(DISTINCT k.owner) FILTER (WHERE NOT k.no_owner) FROM k JOIN s USING (rid)
         WHERE s.grp = (SELECT grp FROM s GROUP BY grp ORDER BY count(*) DESC, grp LIMIT 1)""").fetchone() \

@@ -109,3 +109,29 @@ def lines(summary: dict, kept_earlier: bool, changed: list[str]) -> tuple[list[s
     if moved and not crossed:
         notes.append(f"photos of the earlier split that changed sides: {each} ({why})")
     return notes, warnings
+
+
+def held_empty_warnings(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fractions: np.ndarray, seed: int,
+                        fixed: np.ndarray | None, assignment: np.ndarray) -> list[str]:
+    """The warning when a requested split (val, test) is empty only because the groups keep the sides an earlier
+    split gave them (`fixed`, `group_splits`; `assignment`: the split code per group placed around them): placed
+    afresh (`placement.assign_groups` without them), it would hold photos. Review DU of audit DQ 1: a workspace whose
+    collages had chained most photos into one group kept its split of 300 / 0 / 13 after the filter set the collages
+    apart, and the advice named --dedupe-near, which had nothing left to do; --reshuffle gave 242 / 20 / 52."""
+    from curate.split.placement import assign_groups
+
+    if fixed is None or not (fixed >= 0).any():
+        return []
+    empty = [code for code in (1, 2) if fractions[code] > 0 and not (assignment == code).any()]
+    if not empty:
+        return []
+    fresh = assign_groups(group, label_codes, n_labels, fractions, seed)
+    filled = [schema.SPLITS[code] for code in empty if (fresh == code).any()]
+    if not filled:
+        return []
+    names = " and ".join(filled)
+    return [f"the {names} split{'s are' if len(filled) > 1 else ' is'} empty only because the photos of the earlier "
+            f"split keep their sides ({int((fixed == 0).sum()):,} of its groups stay in train): `curate split "
+            f"--reshuffle` places every group afresh and fills {'them' if len(filled) > 1 else 'it'} (photos of the "
+            "earlier split then change sides, so a model trained on it must not be evaluated on the new held-out "
+            "photos)"]

@@ -91,6 +91,8 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig,
     empty = split_notes.empty_split_reasons(per_label, config)
     warnings = split_notes.by_none_warnings(config) + split_notes.ungrouped_duplicates_warning(kept, config)
     warnings += split_notes.empty_split_warnings(empty)
+    warnings += earlier.held_empty_warnings(group, label_codes, len(label_names), config.fractions, config.seed, fixed,
+                                            assignment)
     largest = split_notes.largest_group(group, kept["owner_id"].reset_index(drop=True)) if config.by != "none" \
         else (0, 0)
     warnings += split_notes.short_split_warnings(per_label, config, empty, largest)
