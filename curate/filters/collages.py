@@ -122,9 +122,9 @@ def drop_note(photos: int, pictures: int) -> list[str]:
     clusters (shared by both engines)."""
     if not photos:
         return []
-    return [f"{photos:,} collage{'s' if photos != 1 else ''} of photos of different pictures (and copies of them) "
-            f"dropped as collage: kept, they would join {pictures:,} different pictures into clusters sharing one "
-            "side of the split (audit DQ: 30 collages chained 30 cars into one split group, val empty); "
+    return [f"{photos:,} photo{'s' if photos != 1 else ''} dropped as collage (collages of photos of different "
+            f"pictures, and copies of them): kept, they would join {pictures:,} different pictures into clusters "
+            "sharing one side of the split (audit DQ: 30 collages chained 30 cars into one split group, val empty); "
             "`--collages keep` keeps them, joined; `curate review --queue duplicates` shows them"]
 
 
