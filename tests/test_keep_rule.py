@@ -201,3 +201,127 @@ def test_each_image_is_judged_against_the_smaller_copies_that_are_no_upscales():
 
     assert upscale.upscales([levels], broken) == set()  # a damaged file: nothing judged, the filter goes on
     assert upscale.upscales([levels[:1]], open_image) == set() and opened  # one level: nothing to compare
+
+
+def _serial_upscales(groups, score) -> set[str]:
+    """The keep rule's pixel verdicts judged one image after the other (the rule as `upscales` documents it,
+    written out plainly): each image against the nearest MAX_SOURCES smaller images of its group not judged
+    upscales, unframed first, `score(small, large)` under UPSCALE_SCORE against any of them."""
+    found = set()
+    for levels in groups:
+        sources = []
+        for level in levels:
+            fine = []
+            for image in level:
+                judged = [source for source in sorted(sources, key=lambda source: source[2])
+                          if upscale.judging_side(image[1], source[1]) is not None][:upscale.MAX_SOURCES]
+                if any(score(source, image) < upscale.UPSCALE_SCORE for source in judged):
+                    found.add(image[0])
+                else:
+                    fine.append(image)
+            sources = fine + sources
+    return found
+
+
+def _random_groups(rng, n_groups: int):
+    """Groups of 1-60 images over random sizes (many per level, most a different size), some framed."""
+    groups = []
+    for g in range(n_groups):
+        images = {}
+        for i in range(int(rng.integers(1, 60))):
+            short = int(rng.choice([int(rng.integers(40, 1200)), 300, 600]))  # repeated sizes: levels of several
+            images[f"g{g}i{i}"] = ((short * 4 // 3, short), bool(rng.random() < 0.2))
+        by_pixels = {}
+        for key, (size, framed) in sorted(images.items()):
+            by_pixels.setdefault(size[0] * size[1], []).append((key, size, framed))
+        groups.append([by_pixels[pixels] for pixels in sorted(by_pixels)])
+    return groups
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_the_rounds_decide_as_the_serial_judge_does(monkeypatch, workers):
+    """`upscales` scores a cluster's pairs in parallel rounds: whatever the scores (many upscales, NaN for pairs
+    that cannot be judged), it scores the pairs judging the images one after the other scores, each once, and
+    finds what that finds."""
+    import zlib
+
+    import numpy as np
+
+    def fake_score(small, large) -> float:
+        draw = zlib.crc32(f"{small[0]}>{large[0]}".encode()) % 1000 / 1000
+        return float("nan") if draw < 0.1 else draw * 1.5  # about 40 % of the pairs under UPSCALE_SCORE
+
+    scored = []
+
+    class FakeScorer:
+        def __init__(self, open_image):
+            pass
+
+        def __call__(self, small, large):
+            scored.append((small, large))
+            return fake_score(small, large)
+
+    monkeypatch.setattr(upscale, "_Scorer", FakeScorer)
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        groups = _random_groups(rng, 3)
+        scored.clear()
+        found = upscale.upscales(groups, None, workers)
+        serial = []
+
+        def serial_score(small, large, serial=serial) -> float:
+            serial.append((small, large))
+            return fake_score(small, large)
+
+        assert found == _serial_upscales(groups, serial_score)
+        assert sorted(scored) == sorted(serial) and len(serial) > 20
+
+
+def test_one_large_cluster_is_scored_by_several_workers():
+    """DQ finding 3: the pixels of one large cluster were one task, judged on one worker while the others idled.
+    Two pairs of one cluster are now scored at once (each waits for the other: one worker alone would wait in
+    vain), and the verdicts are the serial judge's."""
+    import threading
+
+    photo = _texture(2)
+    small = _resize(photo, 0.5)
+    # the copies 480 px and over are too close in size to judge against each other: each against the small one
+    images = {"small": small, "photo": photo, "up2": small.resize((480, 360), Image.BICUBIC),
+              "p500": _resize(photo, 500 / 480), "p520": _resize(photo, 520 / 480)}
+    levels = [[(key, images[key].size, False) for key in keys] for keys in (["small"], ["photo", "up2"], ["p500"],
+                                                                            ["p520"])]
+    meet, lock, threads, calls = threading.Barrier(2, timeout=10), threading.Lock(), set(), []
+
+    def open_image(key: str, min_side: int):
+        with lock:
+            calls.append(key)
+            first = len(calls) <= 2
+            threads.add(threading.get_ident())
+        if first:
+            meet.wait()  # a BrokenBarrierError (one worker) leaves the pair unjudged
+        return images[key]
+
+    found = upscale.upscales([levels], open_image, workers=2)
+    assert len(threads) >= 2 and not meet.broken
+    expected = _serial_upscales([levels], lambda small, large: upscale.upscale_score(images[large[0]],
+                                                                                     images[small[0]]))
+    assert found == expected == {"up2"}
+
+
+def test_each_smaller_copy_is_measured_once_per_ratio():
+    """The smaller image's own round trip does not depend on the larger one: it is measured once per trip size
+    (a cluster's copies are often the smaller image of many pairs), with the scores of measuring it each time."""
+    photo = _texture(3)
+    images = {"small": _resize(photo, 0.5), "d": _resize(photo, 5 / 6), "a": photo, "b": photo.copy()}
+    levels = [[("small", (240, 180), False)], [("d", (400, 300), False)],
+              [("a", photo.size, False), ("b", photo.size, False)]]
+    opened = []
+
+    def open_image(key: str, min_side: int):
+        opened.append(key)
+        return images[key]
+
+    assert upscale.upscales([levels], open_image) == _serial_upscales(
+        [levels], lambda small, large: upscale.upscale_score(images[large[0]], images[small[0]]))
+    # d through one trip size (judged at 300 px), a and b (judged against d, then small) through another (360 px)
+    assert opened.count("small") == 2 and opened.count("d") == 2

@@ -18,6 +18,7 @@ statistic measured at ingest (`duplicates.UPSCALED_DETAIL`) catches most blurred
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 
 import numpy as np
@@ -79,20 +80,27 @@ def upscale_score(large: Image.Image, small: Image.Image) -> float:
     """L's loss through S's size over S's loss through a size as much smaller (module docstring): about 1
     when `large` carries detail `small` does not, well under `UPSCALE_SCORE` for an upscale of it; NaN when
     the pair cannot be judged (`judging_side`) or either is flat."""
-    side = judging_side(large.size, small.size)
+    return _score_sized(large, small.size, lambda short: trip_loss(small, short))
+
+
+def _score_sized(large: Image.Image, small_size: tuple[int, int], own_loss: Callable[[int], float]) -> float:
+    """`upscale_score` with the smaller image given by its size and `own_loss(short)`, its `trip_loss` through
+    a short side of `short` px."""
+    side = judging_side(large.size, small_size)
     if side is None:
         return float("nan")
     judged = _resized(large, side) if min(large.size) != side else large
-    small_short = min(small.size)
+    small_short = min(small_size)
     ratio = side / small_short
     if small_short / ratio < MIN_SIDE / 2:
         return float("nan")
-    own = trip_loss(small, max(1, round(small_short / ratio)))
+    own = own_loss(max(1, round(small_short / ratio)))
     return trip_loss(judged, small_short) / own if own > 0 else float("nan")
 
 
 Image_ = tuple[str, tuple[int, int], bool]  # (key, (width, height), framed) of one image
 Level = list[Image_]  # a group's images with one pixel count, the most detailed first
+Pair = tuple[Image_, Image_]  # (the smaller image, the larger one judged against it)
 
 
 def upscales(groups: list[list[Level]], open_image: Callable[[str, int], Image.Image | None],
@@ -101,32 +109,136 @@ def upscales(groups: list[list[Level]], open_image: Callable[[str, int], Image.I
     one when judged an upscale of any smaller image of its group not judged one itself (the nearest
     MAX_SOURCES such images the pair can be judged for, unframed ones first: a letterboxed copy's short side
     is not its picture's; so a 2x upscale beside a 1.5x one is judged against the photo both came from);
-    `open_image(key, min_side)` opens one (None, or an error: unreadable, the pair not judged)."""
+    `open_image(key, min_side)` opens one (None, or an error: unreadable, the pair not judged).
+
+    The pairs are scored in rounds, each round's pairs in parallel (`workers` threads), so that one large
+    cluster is not one serial task: a round scores every pair whose turn has come in the serial order (the
+    smaller image judged no upscale and the image's nearer candidates judged, so its verdict cannot spare it),
+    so the pairs scored, and the verdicts, are those of judging each group's images one after the other."""
     from curate.store import map_images
 
-    def judge(levels: list[Level]) -> list[str]:
-        found, sources = [], []  # sources: the images not judged upscales so far, nearest (most pixels) first
-        for level in levels:
-            fine = []
-            for image in level:
-                judged = [source for source in sorted(sources, key=lambda source: source[2])  # unframed first
-                          if judging_side(image[1], source[1]) is not None][:MAX_SOURCES]
-                if any(_score(source, image, open_image) < UPSCALE_SCORE for source in judged):
-                    found.append(image[0])
-                else:
-                    fine.append(image)
-            sources = fine + sources
-        return found
-
-    return {key for found in map_images(judge, groups, workers) for key in found}
+    score = _Scorer(open_image)
+    scores: dict[Pair, float] = {}
+    judges = [_Judge(levels) for levels in groups]
+    waiting = judges
+    while True:
+        wanted = [pair for judge in waiting for pair in judge.next_pairs(scores)]
+        if not wanted:
+            return {key for judge in judges for key in judge.found()}
+        waiting = [judge for judge in waiting if judge.pending]
+        scores.update(zip(wanted, map_images(lambda pair: score(*pair), wanted, workers)))
 
 
-def _score(small: Image_, large: Image_, open_image: Callable[[str, int], Image.Image | None]) -> float:
-    side = judging_side(large[1], small[1])
-    if side is None:
-        return float("nan")
-    try:
-        big, little = open_image(large[0], side), open_image(small[0], min(small[1]))
-        return float("nan") if big is None or little is None else upscale_score(big, little)
-    except Exception:  # noqa: BLE001 - an unreadable image (or a failed measure) leaves the pair unjudged, as
-        return float("nan")  # the statistic does: the keep rule never stops a filter run
+class _Judge:
+    """One group's verdicts, each image's made as the serial order would make it, as the scores come in: it walks
+    the smaller images in the order it is judged against them (nearest first, unframed ones first), skipping
+    those the pair cannot be judged for and those judged upscales, and waits on one not judged yet."""
+
+    def __init__(self, levels: list[Level]):
+        self.images = [image for level in levels for image in level]
+        self.level = [index for index, level in enumerate(levels) for _ in level]
+        # the images nearest first (the latest level first, each in its order), unframed then framed: the
+        # smaller images of an image at level L are the ones of levels under L, in this order
+        nearest = sorted(range(len(self.images)), key=lambda i: (-self.level[i], i))
+        unframed = [i for i in nearest if not self.images[i][2]]
+        self.order = unframed + [i for i in nearest if self.images[i][2]]
+        self.unframed = len(unframed)
+        depth = [-self.level[i] for i in self.order]  # ascending in each of the two parts
+        # where an image's smaller images start in each part (the images of its level and above come first)
+        self.starts = [(bisect_right(depth, -self.level[i], 0, self.unframed),
+                        bisect_right(depth, -self.level[i], self.unframed)) for i in range(len(self.images))]
+        self.verdict: list[bool | None] = [None] * len(self.images)  # True: an upscale
+        self.cursor = [start for start, _ in self.starts]  # the next position in `order` to look at
+        self.judged = [0] * len(self.images)  # how many smaller images judged it no upscale (or could not)
+        self.pending = list(range(len(self.images)))  # the images without a verdict, smallest first
+
+    def next_pairs(self, scores: dict[Pair, float]) -> list[Pair]:
+        """Make the verdicts the scores allow (smaller images first: one made serves the larger ones at once),
+        then the pairs to score next, at most one per image."""
+        wanted, pending = [], []
+        for index in self.pending:
+            pair = self._advance(index, scores)
+            if pair is not None:
+                wanted.append(pair)
+            if self.verdict[index] is None:
+                pending.append(index)
+        self.pending = pending
+        return wanted
+
+    def _advance(self, index: int, scores: dict[Pair, float]) -> Pair | None:
+        image, order = self.images[index], self.order
+        while self.verdict[index] is None:
+            if self.judged[index] == MAX_SOURCES or self.cursor[index] == len(order):
+                self.verdict[index] = False
+                break
+            if self.cursor[index] == self.unframed != self.starts[index][1]:  # on to the framed ones
+                self.cursor[index] = self.starts[index][1]
+                continue
+            source = order[self.cursor[index]]
+            if judging_side(image[1], self.images[source][1]) is None or self.verdict[source]:
+                # too close in size (or too small), or an upscale: not a source
+                self.cursor[index] += 1
+                continue
+            if self.verdict[source] is None:
+                return None  # wait for its verdict
+            pair = (self.images[source], image)
+            if pair not in scores:
+                return pair
+            if scores[pair] < UPSCALE_SCORE:  # NaN (not judged) is no upscale
+                self.verdict[index] = True
+            else:
+                self.judged[index] += 1
+                self.cursor[index] += 1
+        return None
+
+    def found(self) -> list[str]:
+        return [image[0] for image, upscaled in zip(self.images, self.verdict) if upscaled]
+
+
+class _Scorer:
+    """`upscale_score` of a (smaller, larger) pair of images by key, NaN when it cannot be judged (an image
+    unreadable, or the measure failed). The smaller image's own round trip is kept per size: an image is the
+    smaller one of many pairs, often at one ratio (the same result as measuring it again)."""
+
+    def __init__(self, open_image: Callable[[str, int], Image.Image | None]):
+        self.open_image = open_image
+        self.sizes: dict[Image_, tuple[int, int] | None] = {}  # the smaller image as opened (None: unreadable)
+        self.own: dict[tuple[Image_, int], float] = {}  # (smaller image, trip's short side) -> its trip_loss
+
+    def __call__(self, small: Image_, large: Image_) -> float:
+        side = judging_side(large[1], small[1])
+        if side is None:
+            return float("nan")
+        try:
+            big = self.open_image(large[0], side)
+            if big is None:
+                return float("nan")
+            little = None
+            if small not in self.sizes:
+                little = self._open_small(small)
+            if self.sizes[small] is None:
+                return float("nan")
+
+            def own_loss(short: int) -> float:
+                nonlocal little
+                if (small, short) not in self.own:
+                    little = self._open_small(small) if little is None else little
+                    if little is None:
+                        return float("nan")
+                    try:
+                        self.own[small, short] = trip_loss(little, short)
+                    except Exception:  # noqa: BLE001 - as below: the pair is not judged
+                        self.own[small, short] = float("nan")
+                return self.own[small, short]
+
+            return _score_sized(big, self.sizes[small], own_loss)
+        except Exception:  # noqa: BLE001 - an unreadable image (or a failed measure) leaves the pair unjudged, as
+            return float("nan")  # the statistic does: the keep rule never stops a filter run
+
+    def _open_small(self, small: Image_) -> Image.Image | None:
+        try:
+            image = self.open_image(small[0], min(small[1]))
+        except Exception:  # noqa: BLE001 - unreadable: no pair with it is judged
+            image = None
+        self.sizes[small] = None if image is None else image.size
+        return image
