@@ -51,7 +51,9 @@ CHANGES: dict[str, tuple[Change, ...]] = {
         "their pixels differ only one way (the overlay check)"), Change(
         "a collage of photos of different pictures, which joined them (and collages of consecutive pictures chained "
         "many) into one split group, is dropped as collage unless --collages keep, so each picture keeps its own "
-        "copies, and a 9:16 crop is matched with a collage's windows after its own photo's")),
+        "copies, and a 9:16 crop is matched with a collage's windows after its own photo's"), Change(
+        "a copy under a watermark tiled over the picture is put after its photo by the keep rule (the overlay check "
+        "tells which side carries the text), so --dedupe-near keeps the clean photo and near_dup_cluster names it")),
     "prefilter": (Change(
         "up to 2026-12-07: a cut taking most of a label the tag seldom goes on is held, no geo rescue where the label "
         "model cannot vouch, photos no topic model scored are judged for label issues, a photo surrounded by its "

@@ -120,3 +120,37 @@ def test_real_photos_join_their_watermarked_copies_and_not_each_other(tmp_path, 
         assert cluster[f"w{k}.jpg"] == cluster[f"p{k}.jpg"] == cluster[f"d{k}.jpg"], k
     assert len({cluster[f"p{k}.jpg"] for k in range(3)}) == 3
     assert cluster["h0.jpg"] != cluster["h1.jpg"]
+
+
+@needs_ferrari
+def test_the_side_under_the_watermark_is_told_from_its_photo_either_way_round():
+    """Review DP F1: white text lightens, dark text darkens, so the lighter of two overlaid views is the copy or
+    the original; how the difference varies with the photo beneath says which (`overlay.overlay_copy`)."""
+    from curate.filters import overlay
+
+    for name in FERRARI:
+        photo = open_rgb(REALDATA / name).resize((480, 360))
+        for copy in (tiled_watermark(photo), tiled_watermark(photo, "PREVIEW", alpha=80, colour=(20, 20, 20),
+                                                             angle=30, rows=5)):
+            original, marked = grey_view(photo), grey_view(copy)
+            assert overlay.overlaid(original, marked), name
+            assert (overlay.overlay_copy(original, marked), overlay.overlay_copy(marked, original)) == (1, 0), name
+
+
+@needs_ferrari
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_dedupe_near_keeps_the_photo_and_drops_its_watermarked_copies_whatever_their_names(tmp_path, engine):
+    """Review DP F1: a same-size copy under a tiled watermark won the keep rule's tie when its name sorted first
+    (2 of 2 clusters kept it). Each Ferrari with a white and a dark watermarked copy, named to sort before it (and
+    one after it): every photo is kept, every copy dropped as near_duplicate, in both engines."""
+    photos = {}
+    for k, name in enumerate(FERRARI):
+        photo = open_rgb(REALDATA / name).resize((480, 360))
+        photos[f"{'z' if k < 2 else 'a'}_photo{k}.jpg"] = photo
+        photos[f"m_white{k}.jpg"] = tiled_watermark(photo)
+        photos[f"m_dark{k}.jpg"] = tiled_watermark(photo, "PREVIEW", alpha=80, colour=(20, 20, 20), angle=30, rows=5)
+    catalog, report = filtered_folder(tmp_path, photos, dedupe_near=True, engine=engine)
+    assert any(note.startswith("watermarked copies: 6 images carry") for note in report.notes), report.notes
+    originals = catalog.index.str.contains("_photo")
+    assert catalog.loc[originals, "status"].tolist() == ["kept"] * 3
+    assert catalog.loc[~originals, "drop_reason"].tolist() == ["near_duplicate"] * 6

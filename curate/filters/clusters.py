@@ -6,6 +6,7 @@ for both (`cluster_images`), with the notes that say what was linked and what is
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -171,8 +172,9 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
     `verify.link_pairs` makes under the collection's calibrated rule, numbered by first position), with and
     without the panel links of the collages that join different pictures (`collages.bridging_collages`; `kept`:
     the images a reviewer kept, which bridge nothing). `embedded`: how many images have a vector (None: no
-    embeddings); `workers`: processes for the window match's scores. Shared by the pandas and the DuckDB engine
-    (curate.outofcore.neardup), so both link the same pairs."""
+    embeddings); `workers`: processes for the window match's scores; `Clusters.overlaid`: the images the overlay
+    check found under the overlay (`overlay.overlay_copy`). Shared by the pandas and the DuckDB engine
+    (curate.outofcore.neardup), so both link the same pairs and mark the same copies."""
     if evidence.thumbs is None:
         notes.append("no thumbnails given: near-duplicate pairs are not colour-verified")
     rule, crowding = calibration.calibrated_rule(
@@ -184,7 +186,8 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
         patch_share=config.near_dup_patch_share)
     if crowding is not None:
         notes.extend(crowding.notes(config.near_dup_crowded_share, hash_limits=evidence.thumbs is not None))
-    first, second, counts = verify.link_pairs(evidence, rule, workers)
+    overlaid = np.zeros(len(evidence.hashes), bool)
+    first, second, counts = verify.link_pairs(evidence, rule, workers, overlaid)
     if embedded is not None:
         windowed = evidence.read_grey is not None and rule.window_score is not None
         collage = COLLAGE_PANELS if windowed and evidence.panels is not None else COLLAGE_NONE
@@ -232,6 +235,11 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
                      f"the thumbnails and embeddings left apart{left} differ on their pixels only one way (lighter or "
                      f"darker), linked: a copy under a watermark tiled over the picture, a logo or a sticker"
                      f"{unreadable}")
+    if overlaid.any():
+        marked = int(overlaid.sum())
+        notes.append(f"watermarked copies: {marked:,} image{'s carry' if marked != 1 else ' carries'} "
+                     "text tiled over the picture (a watermark) that the image linked to it lacks: the keep rule puts "
+                     "such a copy after its photo")
     if counts.get("frame_candidates"):
         unreadable = f"; {counts['frame_unreadable']:,} could not be read" if counts["frame_unreadable"] else ""
         shown = min(counts["frame_candidates"], rule.window_pairs)
@@ -250,5 +258,6 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
             else ""
         notes.append(f"half turns: {counts['half_turn']:,} of {counts['half_turn_candidates']:,} pairs whose pHashes "
                      f"meet once one is turned upside down are one photo, linked on their pixels{unreadable}")
-    return bridging_collages(len(evidence.hashes), first, second, counts.get("panel_at"), counts.get("panel", 0),
-                             kept, counts.get("panel_first"))
+    found = bridging_collages(len(evidence.hashes), first, second, counts.get("panel_at"), counts.get("panel", 0),
+                              kept, counts.get("panel_first"))
+    return replace(found, overlaid=overlaid) if overlaid.any() else found

@@ -40,6 +40,9 @@ class Clusters:
     apart: np.ndarray
     bridges: np.ndarray
     pictures: int = 0  # the clusters of the other links that the bridging collages' panel links reach
+    # the images the overlay check found under an overlay their linked original lacks (a tiled watermark:
+    # `overlay.overlay_copy`), which the keep rule puts after it; None: none found
+    overlaid: np.ndarray | None = None
 
     def labels(self, drop: bool) -> np.ndarray:
         """The clusters to use: `apart` when the bridges are dropped, else `joined`."""

@@ -1,7 +1,8 @@
 """Exact duplicates (same bytes) and the choice of which copy stays.
 
 Rule, shared with near-duplicate clusters: among the group's rows that are still kept (labelled
-before unlabelled), the representative is the best view of the picture: not an upscaled copy
+before unlabelled), the representative is the best view of the picture: not a copy under a tiled watermark
+(`Clusters.overlaid`: the side of an overlay link that carries the text), not an upscaled copy
 (`upscaled_copies`: more pixels than a copy in its group but less fine detail), not framed
 (a uniform border: letterboxed, padded, a screenshot), not a 9:16 portrait (a Stories crop), not greyscale, then
 the one with the
@@ -123,9 +124,12 @@ def _pixel_upscaled(catalog: pd.DataFrame, group_key: pd.Series, open_image: Ima
     return (catalog["sha256"].isin(found) & group_key.notna()).to_numpy(bool)
 
 
-def representative_order(catalog: pd.DataFrame, upscaled: np.ndarray | None = None) -> np.ndarray:
+def representative_order(catalog: pd.DataFrame, upscaled: np.ndarray | None = None,
+                         overlaid: np.ndarray | None = None) -> np.ndarray:
     """Row positions sorted by the keep rule (best candidate first): kept before dropped, then labelled before
-    unlabelled (a copy filed in a label folder and in a year or camera folder keeps its label), then not an
+    unlabelled (a copy filed in a label folder and in a year or camera folder keeps its label), then not under an
+    overlay (`overlaid`: the side of an overlay link found to carry a tiled watermark, `Clusters.overlaid`; none
+    when None; review DP F1: a same-size watermarked copy was kept over its original 2 of 2), then not an
     upscaled copy (`upscaled`: `upscaled_copies` of the groups the order picks in; none when None), not framed
     (`phash_trimmed` set), not a 9:16 portrait (its own strip hash in `phash_strips`: a Stories crop keeps a third
     to a half of its photo, whatever its pixels; review DP F2: a crop cut from the full-size file was kept over its
@@ -137,18 +141,20 @@ def representative_order(catalog: pd.DataFrame, upscaled: np.ndarray | None = No
     kept_first = (catalog["status"] != schema.KEPT).to_numpy()
     labelled_first = catalog["label"].isna().to_numpy()
     soft = np.zeros(len(catalog), bool) if upscaled is None else np.asarray(upscaled, bool)
+    marked = np.zeros(len(catalog), bool) if overlaid is None else np.asarray(overlaid, bool)
     framed = _column(catalog, "phash_trimmed").notna().to_numpy()
     portrait = _column(catalog, "phash_strips").map(lambda value: isinstance(value, str)
                                                     and value.startswith("own:")).to_numpy(bool)
     grey = (_column(catalog, "chroma_mean").astype("Float64") < GREY_CHROMA).fillna(False).to_numpy(bool)
     ids = catalog[schema.PHOTO_ID].to_numpy(str)
-    return np.lexsort((ids, taken, -pixels, grey, portrait, framed, soft, labelled_first, kept_first))
+    return np.lexsort((ids, taken, -pixels, grey, portrait, framed, soft, marked, labelled_first, kept_first))
 
 
-def group_representatives(catalog: pd.DataFrame, group_key: pd.Series, upscaled: np.ndarray | None = None) -> pd.Series:
-    """photo_id of each row's group representative; null where `group_key` is null (`upscaled`: see
+def group_representatives(catalog: pd.DataFrame, group_key: pd.Series, upscaled: np.ndarray | None = None,
+                          overlaid: np.ndarray | None = None) -> pd.Series:
+    """photo_id of each row's group representative; null where `group_key` is null (`upscaled`, `overlaid`: see
     `representative_order`)."""
-    order = representative_order(catalog, upscaled)
+    order = representative_order(catalog, upscaled, overlaid)
     keys = group_key.to_numpy(object)[order]
     ids = catalog[schema.PHOTO_ID].to_numpy(object)[order]
     has_key = pd.notna(keys)

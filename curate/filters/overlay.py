@@ -23,6 +23,18 @@ The check confirms pHash candidates (within near_dup_bits, either orientation) t
 and the embedding left apart (`verify.link_pairs`), the closest `rule.window_pairs` first; it needs the stored
 images (one decode of each image in such a pair). Not caught: an overlay that both lightens and darkens (light
 grey text over a bright sky) beyond the residual, or a copy also recoloured or cropped.
+
+Which side carries the overlay (`overlay_copy`, review DP F1: the keep rule kept the watermarked copy over its
+original whenever its date or id sorted first): the difference alone cannot say (a lighter copy is the photo under
+white text, or the original of a dark-text copy), but how it varies with the photo beneath can. Text of colour c at
+opacity a moves a pixel of the original p by a * (c - p): white text adds less where the photo is already light, so
+the difference *falls* as the darker view (the original) brightens; dark text takes more where the photo is light,
+so it *rises* with the lighter view (the original) and with the darker one. The copy is the lighter side when the
+difference's correlation with the darker view is negative, the darker side when it is positive, over the covered
+pixels; undecided when its correlation with the lighter view is the stronger one and of the other sign. Judged only
+where the difference is fine-grained, as text strokes are (at least OVERLAY_FINE of it above a FINE_SIGMA blur): a
+solid sticker, a logo plate or a change of light is smooth, and there the correlations are the plate's edges', not
+the photo's (docs/benchmarks.md, "Which copy is kept: overlaid copies").
 """
 
 from __future__ import annotations
@@ -43,18 +55,34 @@ OVERLAY_ONE_SIDED = 2.0  # the overlay's way moves at least this many times the 
 # plain re-encoded copy's noise is two-sided, ratio 1.15 median; watermarked copies 35 median, 2.6 at 5 %)
 OVERLAY_STEP = 8.0  # grey levels: a pixel moved more than this the overlay's way counts as covered
 OVERLAY_ASPECT = 0.05  # views whose aspects differ more than this (relative) are not one picture overlaid
+OVERLAY_FINE = 0.45  # the share of the difference above a FINE_SIGMA blur from which the copy's side is judged
+# (tiled text 0.48-0.65, 0.55 at 10 %; stickers, logo plates and lamps 0.05-0.43, 0.26 median: review DP F3)
+FINE_SIGMA = 2.0  # px of the grey view
+OVERLAY_MARK_COVER = 0.05  # ... and from which at least this share of pixels moved more than OVERLAY_STEP (tiled
+# text 0.017 and more, 0.07-0.13 at 10 %; a sharpened copy whose difference reads one-sided 0.011-0.043)
+OVERLAY_MARK_RESIDUAL = 1.0  # ... and at most this residual (same-size copies <= 0.44; a 2 % crop resized 1.0-1.5)
+
+
+def _aligned(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The two grey views as float32, the second resized to the first's size; None when their aspects differ by
+    more than OVERLAY_ASPECT."""
+    (height, width), (other_height, other_width) = first.shape, second.shape
+    if abs(width / height - other_width / other_height) > OVERLAY_ASPECT * width / height:
+        return None
+    if second.shape != first.shape:
+        second = np.asarray(Image.fromarray(second).resize((width, height), Image.BILINEAR), dtype=np.float32)
+    return first.astype(np.float32), second.astype(np.float32)
 
 
 def overlay_sides(first: np.ndarray, second: np.ndarray) -> tuple[float, float, float]:
     """(residual, cover, moved): `overlay_score` and the mean difference the overlay's way."""
     from scipy import ndimage
 
-    (height, width), (other_height, other_width) = first.shape, second.shape
-    if abs(width / height - other_width / other_height) > OVERLAY_ASPECT * width / height:
+    views = _aligned(first, second)
+    if views is None:
         return float("inf"), 1.0, 0.0
-    if second.shape != first.shape:
-        second = np.asarray(Image.fromarray(second).resize((width, height), Image.BILINEAR), dtype=np.float32)
-    difference = ndimage.gaussian_filter(second.astype(np.float32) - first.astype(np.float32), OVERLAY_SIGMA)
+    first, second = views
+    difference = ndimage.gaussian_filter(second - first, OVERLAY_SIGMA)
     lighter, darker = float(np.maximum(difference, 0).mean()), float(np.maximum(-difference, 0).mean())
     if lighter >= darker:
         return darker, float((difference > OVERLAY_STEP).mean()), lighter
@@ -86,18 +114,67 @@ def overlaid(first: np.ndarray, second: np.ndarray) -> bool:
     return residual <= OVERLAY_RESIDUAL and cover <= OVERLAY_COVER and moved >= OVERLAY_ONE_SIDED * residual
 
 
+def overlay_copy(first: np.ndarray, second: np.ndarray) -> int | None:
+    """Which of two overlaid grey views (`overlaid`) carries the overlay: 0 the first, 1 the second, None when
+    the difference is not fine-grained like text (under OVERLAY_FINE of it above a FINE_SIGMA blur), covers under
+    OVERLAY_MARK_COVER of the picture, leaves a residual over OVERLAY_MARK_RESIDUAL, or its correlations with the
+    two views disagree (see the module docstring).
+
+    >>> photo = np.tile(np.linspace(20, 220, 128, dtype=np.float32), (96, 1))  # dark on the left, light on the right
+    >>> text = np.zeros((96, 128), np.float32); text[::6, ::3] = text[1::6, 1::3] = 0.4  # a stroke pattern
+    >>> white = photo + text * (255 - photo); dark = photo - text * photo  # the same text, white and dark
+    >>> overlay_copy(photo, white), overlay_copy(white, photo), overlay_copy(photo, dark), overlay_copy(dark, photo)
+    (1, 0, 1, 0)
+    >>> overlay_copy(photo, photo + 40 * (photo > 120)) is None  # a smooth plate: not judged
+    True
+    """
+    from scipy import ndimage
+
+    residual, cover, _ = overlay_sides(first, second)
+    views = _aligned(first, second)
+    if views is None or cover < OVERLAY_MARK_COVER or residual > OVERLAY_MARK_RESIDUAL:
+        return None
+    first, second = (ndimage.gaussian_filter(view, OVERLAY_SIGMA) for view in views)
+    difference = second - first
+    size = float(np.abs(difference).mean())
+    if size == 0 or np.abs(difference - ndimage.gaussian_filter(difference, FINE_SIGMA)).mean() < OVERLAY_FINE * size:
+        return None
+    second_lighter = np.maximum(difference, 0).mean() >= np.maximum(-difference, 0).mean()
+    light, dark = (second, first) if second_lighter else (first, second)
+    moved = np.abs(difference)
+    covered = moved > OVERLAY_STEP
+    if covered.sum() < 3 or np.ptp(moved[covered]) == 0:
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        with_dark, with_light = (float(np.nan_to_num(np.corrcoef(moved[covered], view[covered])[0, 1]))
+                                 for view in (dark, light))
+    if with_dark == 0 or (abs(with_light) > abs(with_dark) and np.sign(with_light) != np.sign(with_dark)):
+        return None
+    lighter_is_copy = with_dark < 0  # white text adds less where the original is light; dark text takes more
+    return int(lighter_is_copy == second_lighter)
+
+
 def overlay_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,
-                  mirrored: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """(which of the candidate pairs are overlaid copies, how many were matched, how many had an image that could
-    not be read): the closest `rule.window_pairs` pairs by pHash distance `bits`, on their grey views
+                  mirrored: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(which of the candidate pairs are overlaid copies, which side of each carries the overlay (`overlay_copy`:
+    0 the first, 1 the second, -1 not linked or undecided), how many were matched, how many had an image that
+    could not be read): the closest `rule.window_pairs` pairs by pHash distance `bits`, on their grey views
     (`evidence.read_grey`), the second mirrored where `mirrored`."""
     from curate.filters.pixel_links import _matched_on_pixels
 
     order = np.argsort(bits, kind="stable")[:rule.window_pairs]
     flips = mirrored[order]
-    matched, unreadable = _matched_on_pixels(
-        evidence, first[order], second[order],
-        lambda one, other, k: overlaid(one, np.ascontiguousarray(other[:, ::-1]) if flips[k] else other))
-    linked = np.zeros(len(first), bool)
-    linked[order] = matched
-    return linked, len(order), unreadable
+    sides = np.full(len(order), -1, np.int8)
+
+    def matches(one: np.ndarray, other: np.ndarray, k: int) -> bool:
+        other = np.ascontiguousarray(other[:, ::-1]) if flips[k] else other
+        if not overlaid(one, other):
+            return False
+        side = overlay_copy(one, other)
+        sides[k] = -1 if side is None else side
+        return True
+
+    matched, unreadable = _matched_on_pixels(evidence, first[order], second[order], matches)
+    linked, copy_side = np.zeros(len(first), bool), np.full(len(first), -1, np.int8)
+    linked[order], copy_side[order] = matched, sides
+    return linked, copy_side, len(order), unreadable

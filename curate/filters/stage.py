@@ -356,7 +356,9 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
     labels = clusters.labels(drop)
     key = out["sha256"].map(dict(zip(images["sha256"], labels.astype(str)))).where(hashed, None)
     upscaled = duplicates.upscaled_copies(out, key, open_image, workers)  # once for both choices below
-    out["near_dup_cluster"] = duplicates.group_representatives(out, key, upscaled)
+    overlaid = None if clusters.overlaid is None else (
+        out["sha256"].isin(set(images["sha256"][clusters.overlaid])) & hashed).to_numpy(bool)
+    out["near_dup_cluster"] = duplicates.group_representatives(out, key, upscaled, overlaid)
     sizes = key.map(key.value_counts())
     n_clusters = int(key[sizes > 1].nunique())
     spanning, span_labels = duplicates.label_conflicts(out, out["near_dup_cluster"])
@@ -367,7 +369,7 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
         # one photo kept per cluster *and label*: a cluster spanning labels keeps one photo of each
         # (the note above counts it); otherwise its representative's label would win by photo order
         within_label = key.where(key.isna(), key.astype(str) + "\x1f" + out["label"].fillna("\x00").astype(str))
-        keeper = duplicates.group_representatives(out, within_label, upscaled)
+        keeper = duplicates.group_representatives(out, within_label, upscaled, overlaid)
         is_near = keeper.notna() & (keeper != out[schema.PHOTO_ID]) & (out["status"] == schema.KEPT)
         # a cluster holding a collage holds distinct photos (the collage links each of its panels' photos): it
         # shares one side of the split, but none of its photos is dropped as another's copy (DI: 29 distinct

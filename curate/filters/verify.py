@@ -175,7 +175,8 @@ class LinkRule:
     patch_share: float | None = DEFAULT_PATCH_SHARE  # a pHash pair left apart whose patches agree this well
 
 
-def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1,
+               overlaid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """(first, second, counts): the linked index pairs and how many links each kind of evidence made.
 
     counts has keys hash_colour (hash candidate, colours agree), hash_tone (hash candidate,
@@ -201,7 +202,9 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
     picture, `curate.filters.windows`; only with evidence.read_grey), with window_overlap (the overlap
     links among them), window_candidates, window_matched (at most rule.window_pairs),
     overlap_candidates, overlap_matched (at most rule.overlap_pairs) and window_unreadable. `workers`:
-    processes for the window match's scores (`windows.window_links`).
+    processes for the window match's scores (`windows.window_links`). `overlaid` (a bool array, one per image):
+    set where the overlay check found an image to be the side of its link that carries the overlay
+    (`overlay.overlay_copy`), what the keep rule puts after its original.
     """
     from curate.filters import embed_neighbours, neardup
     from curate.filters.patches import PATCH_MARGIN_BITS
@@ -240,7 +243,10 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
             counts["hash_embedding"] = int(agree.sum())
             linked |= agree
         if evidence.read_grey is not None and rule.window_score is not None:
-            linked |= _overlay_links(evidence, rule, first, second, mirrored, linked, counts)
+            confirmed = linked.copy()
+            linked |= _overlay_links(evidence, rule, first, second, mirrored, linked, counts, overlaid)
+            if overlaid is not None:
+                _mark_overlaid(evidence, rule, first[confirmed], second[confirmed], mirrored[confirmed], overlaid)
     first, second = first[linked], second[linked]
     if evidence.vectors is not None and rule.cosine is not None:
         close_first, close_second = _embedding_links(evidence, rule)
@@ -267,10 +273,11 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1) -> tuple[np
 
 
 def _overlay_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray, mirrored: np.ndarray,
-                   linked: np.ndarray, counts: dict[str, int]) -> np.ndarray:
+                   linked: np.ndarray, counts: dict[str, int], overlaid: np.ndarray | None = None) -> np.ndarray:
     """Which hash candidates the checks so far left apart are a photo under a bright or dark overlay (a tiled
     watermark), confirmed on their grey views (`curate.filters.overlay`); counts gains hash_overlay (links),
-    overlay_candidates, overlay_matched and overlay_unreadable."""
+    overlay_candidates, overlay_matched and overlay_unreadable; `overlaid` (when given) is set at the images
+    found to carry the overlay."""
     from curate.filters import neardup, overlay
 
     mirrors, _ = evidence.views()
@@ -278,12 +285,42 @@ def _overlay_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second
     a, b, flips = first[apart], second[apart], mirrored[apart]
     bits = np.where(flips, neardup.hamming_distance(evidence.hashes[a], mirrors[b]),
                     neardup.hamming_distance(evidence.hashes[a], evidence.hashes[b]))
-    found, matched, unreadable = overlay.overlay_links(evidence, rule, a, b, flips, bits)
+    found, side, matched, unreadable = overlay.overlay_links(evidence, rule, a, b, flips, bits)
+    if overlaid is not None:
+        overlaid[a[side == 0]] = True
+        overlaid[b[side == 1]] = True
     counts.update(hash_overlay=int(found.sum()), overlay_candidates=len(a), overlay_matched=matched,
                   overlay_unreadable=unreadable)
     out = np.zeros(len(first), bool)
     out[np.flatnonzero(apart)[found]] = True
     return out
+
+
+# Thumbnail colours (`colour_difference_of`) at least this far apart: a pair the colour, tone or embedding check
+# linked is also judged by the overlay check, for the keep rule only (`_mark_overlaid`): real photos under the
+# audit's white watermark or a dark one read 1.55-9.9 (a light one passes the colour check), their re-encodes at
+# JPEG q60 at most 0.75 and their downscales 0.3 (40 real photos, review DT)
+MARK_COLOUR_DIFF = 1.0
+
+
+def _mark_overlaid(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray, mirrored: np.ndarray,
+                   overlaid: np.ndarray) -> None:
+    """Set `overlaid` at the images of hash links that another check made (colours, tones, embeddings) that carry
+    an overlay their linked image lacks (`overlay.overlay_copy`): a light watermark often leaves the thumbnails
+    within the colour limit. Only pairs whose thumbnails differ by MARK_COLOUR_DIFF or more are read (a plain
+    re-encode or resize is not), the closest rule.window_pairs of them."""
+    from curate.filters import neardup, overlay
+
+    if not len(first):
+        return
+    judged = _pair_colours(evidence, first, second, mirrored) >= MARK_COLOUR_DIFF
+    a, b, flips = first[judged], second[judged], mirrored[judged]
+    mirrors, _ = evidence.views()
+    bits = np.where(flips, neardup.hamming_distance(evidence.hashes[a], mirrors[b]),
+                    neardup.hamming_distance(evidence.hashes[a], evidence.hashes[b]))
+    _, side, _, _ = overlay.overlay_links(evidence, rule, a, b, flips, bits)
+    overlaid[a[side == 0]] = True
+    overlaid[b[side == 1]] = True
 
 
 def _add_tone_candidates(evidence: Evidence, max_bits: int, first: np.ndarray, second: np.ndarray,

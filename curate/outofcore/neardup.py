@@ -41,7 +41,7 @@ from curate.vision import features
 # the pHashes `curate.filters.phash.parse_phashes` reads (others are left out, as on pandas)
 READABLE_PHASH = "regexp_full_match(phash, '[0-9a-fA-F]{16}')"
 # the keep rule of `curate.filters.duplicates.representative_order`, as an ORDER BY over table w
-REPRESENTATIVE_ORDER = ("(status <> 'kept'), (label IS NULL), upscaled, (w.phash_trimmed IS NOT NULL), "
+REPRESENTATIVE_ORDER = ("(status <> 'kept'), (label IS NULL), overlaid, upscaled, (w.phash_trimmed IS NOT NULL), "
                         "coalesce(starts_with(w.phash_strips, 'own:'), FALSE), "
                         f"coalesce(chroma_mean < {duplicates.GREY_CHROMA!r}, FALSE), "
                         "coalesce(width::DOUBLE * height::DOUBLE, 0) DESC, taken_at ASC NULLS LAST, photo_id")
@@ -323,6 +323,11 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
                                       config, notes, embedded, workers, kept)
             del thumbs
     labels = clusters.labels(_collage_drops(con, clusters, config, notes, [] if warnings is None else warnings))
+    if clusters.overlaid is not None:  # the copies under a tiled watermark: after their original (keep rule)
+        con.register("nd_overlaid", pa.table({"pos": pa.array(np.flatnonzero(clusters.overlaid).astype(np.int64))}))
+        con.execute("UPDATE w SET overlaid = TRUE FROM nd_images i JOIN nd_overlaid o USING (pos) "
+                    "WHERE w.sha256 = i.sha256")
+        con.unregister("nd_overlaid")
     con.register("nd_labels_frame", pa.table({"pos": pa.array(np.arange(n, dtype=np.int64)),
                                               "cluster": pa.array(labels.astype(np.int64))}))
     con.execute("CREATE OR REPLACE TABLE nd_labels AS SELECT * FROM nd_labels_frame")
