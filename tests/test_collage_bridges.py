@@ -23,6 +23,17 @@ def chain(count: int, seed: int = 20) -> dict:
     return photos
 
 
+def chain_workspace(tmp_path):
+    """A workspace of `chain(3)` ingested, each photo under its own owner, label car."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photos = chain(3)
+    for name, photo in photos.items():
+        photo.save(folder / name, quality=95)
+    return ingested_with_metadata(tmp_path, folder, [{"file": name, "label": "car", "owner": f"o{k}"}
+                                                     for k, name in enumerate(photos)], {"owner_id": "owner"})
+
+
 @pytest.mark.parametrize("engine", ["pandas", "duckdb"])
 def test_a_chain_of_collages_is_dropped_and_each_picture_keeps_its_copies(tmp_path, engine):
     catalog, report = filtered_folder(tmp_path, chain(4), engine=engine)
@@ -83,13 +94,7 @@ def test_a_collage_a_reviewer_kept_joins_its_pictures(tmp_path, engine):
     from curate.review.queues import automatic_view, build_queue
     from curate.workspace import read_catalog
 
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    photos = chain(3)
-    for name, photo in photos.items():
-        photo.save(folder / name, quality=95)
-    ws = ingested_with_metadata(tmp_path, folder, [{"file": name, "label": "car", "owner": f"o{k}"}
-                                                   for k, name in enumerate(photos)], {"owner_id": "owner"})
+    ws = chain_workspace(tmp_path)
     run_filter(ws, FilterConfig(max_km="off"), engine=engine)
     catalog = read_catalog(ws).set_index("source_id")
     assert (catalog.loc[["c01.jpg", "c12.jpg"], "drop_reason"] == "collage").all()
@@ -138,13 +143,7 @@ def test_a_collage_a_reviewer_kept_makes_the_filter_stale_until_it_joins_it_agai
     from curate.review.serve import apply_to_catalog
     from curate.workspace import read_catalog
 
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    photos = chain(3)
-    for name, photo in photos.items():
-        photo.save(folder / name, quality=95)
-    ws = ingested_with_metadata(tmp_path, folder, [{"file": name, "label": "car", "owner": f"o{k}"}
-                                                   for k, name in enumerate(photos)], {"owner_id": "owner"})
+    ws = chain_workspace(tmp_path)
     run_filter(ws, FilterConfig(max_km="off"))
     catalog = read_catalog(ws).set_index("source_id")
     assert workspace_states(ws)["filter"].state == FRESH

@@ -206,13 +206,9 @@ def _add_copies(ws: Workspace, report: dict, max_rows: int, catalog_hash) -> Non
     splits, when one has run."""
     from curate.contamination import REPORT, copies_line
 
-    try:
-        saved = load_stage_report(ws, REPORT)
-    except DataContractError:  # a damaged file is no reason to refuse the whole report
-        report["warnings"].append(f"reports/{REPORT}.json is unreadable, so the last check against another "
-                                  "collection is not shown; run `curate check-leakage --against OTHER` again")
-        return
-    if saved is None:  # no check against another collection has run
+    saved = _saved_check(ws, report, REPORT, "the last check against another collection is not shown",
+                         "`curate check-leakage --against OTHER`")
+    if saved is None:  # no check against another collection has run (or its file is unreadable)
         return
     copies = copies_section(saved, catalog_hash(), max_rows)
     line = copies_line(saved, "stale" in (copies or {}))
@@ -229,18 +225,24 @@ def _add_lookalikes(ws: Workspace, report: dict, max_gallery: int, catalog_hash,
     from curate.leakage_lookalikes import REPORT
     from curate.report.lookalikes import PHOTO_COLUMNS, lookalikes_section, shown_photo_ids
 
-    try:
-        saved = load_stage_report(ws, REPORT)
-    except DataContractError:  # a damaged file is no reason to refuse the whole report
-        report["warnings"].append(f"reports/{REPORT}.json is unreadable, so the look-alikes the last check listed "
-                                  "are not shown; run `curate check-leakage` again")
-        return
-    if saved is None:  # no check has saved its look-alikes
+    saved = _saved_check(ws, report, REPORT, "the look-alikes the last check listed are not shown",
+                         "`curate check-leakage`")
+    if saved is None:  # no check has saved its look-alikes (or its file is unreadable)
         return
     ids = shown_photo_ids(saved, max_gallery)
     section = lookalikes_section(saved, catalog_hash(), max_gallery, photos_of(ids, PHOTO_COLUMNS) if ids else None)
     if section is not None:
         _insert_after(report, "copies" if "copies" in report["sections"] else "splits", "lookalikes", section)
+
+
+def _saved_check(ws: Workspace, report: dict, name: str, lost: str, command: str) -> dict | None:
+    """The check's saved report `name` (None when none ran); a damaged file is no reason to refuse the whole
+    report: a warning says what is `lost` and which `command` to run again."""
+    try:
+        return load_stage_report(ws, name)
+    except DataContractError:
+        report["warnings"].append(f"reports/{name}.json is unreadable, so {lost}; run {command} again")
+        return None
 
 
 def _insert_after(report: dict, after: str, key: str, section: dict) -> None:
