@@ -53,7 +53,9 @@ CHANGES: dict[str, tuple[Change, ...]] = {
         "many) into one split group, is dropped as collage unless --collages keep, so each picture keeps its own "
         "copies, and a 9:16 crop is matched with a collage's windows after its own photo's"), Change(
         "a copy under a watermark tiled over the picture is put after its photo by the keep rule (the overlay check "
-        "tells which side carries the text), so --dedupe-near keeps the clean photo and near_dup_cluster names it")),
+        "tells which side carries the text), so --dedupe-near keeps the clean photo and near_dup_cluster names it, "
+        "and with collages kept (--collages keep, or their drop held) which copy is an upscale is judged within each "
+        "picture's own copies, not against the other pictures the collages join")),
     "prefilter": (Change(
         "up to 2026-12-07: a cut taking most of a label the tag seldom goes on is held, no geo rescue where the label "
         "model cannot vouch, photos no topic model scored are judged for label issues, a photo surrounded by its "

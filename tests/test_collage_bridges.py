@@ -5,7 +5,9 @@ collection's design; kept, joined, with `--collages keep` or when a reviewer kep
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from PIL import Image, ImageFilter
 
 from curate.store import open_rgb
 from tests.helpers import REALDATA, ingested_with_metadata
@@ -170,3 +172,87 @@ def test_force_collages_with_collages_keep_says_it_forces_nothing():
     assert any(note.startswith("--force-collages forces nothing without --collages drop (recipe collages)")
                for note in notes)
     assert not force_notes(FilterConfig(force_collages=True), [])
+
+
+def soft(seed: int, size: tuple[int, int] = (1280, 960)) -> Image.Image:
+    """A large, smooth photo (no grain, a little blurred): little fine detail, like a shot of a misty scene."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (9, 12, 3), dtype=np.uint8)
+    return Image.fromarray(small).resize(size, Image.BICUBIC).filter(ImageFilter.GaussianBlur(2))
+
+
+def soft_chain() -> dict:
+    """p0 (a grainy 480 px picture), its smaller copy and its blurred 2x upscale from 240 px; p1, a large smooth
+    picture with less fine detail than p0 (an original: no copy of it is smaller); c01, their collage."""
+    p0, p1 = textured(20), soft(21)
+    return {"p0.jpg": p0, "p0-copy.jpg": p0.resize((400, 300)),
+            "p0-up.jpg": p0.resize((480, 360)).resize((240, 180)).resize((960, 720), Image.BICUBIC)
+            .filter(ImageFilter.GaussianBlur(1)), "p1.jpg": p1, "c01.jpg": collage(p0, p1)}
+
+
+def judged(monkeypatch, engine: str) -> tuple[dict, list]:
+    """Spies on the keep rule's upscale judgement of a filter run: a dict filled with "upscaled", the photo_ids
+    judged upscales, and "key", photo_id -> the judgement's group key (pandas only); and the groups of sha256s the
+    pixel check was given (`upscale.upscales`)."""
+    from curate.filters import duplicates, upscale
+    from curate.outofcore import filter as outofcore_filter
+
+    seen: dict = {"upscaled": None, "key": None}
+    groups: list = []
+    real_upscales, real_copies = upscale.upscales, duplicates.upscaled_copies
+    real_near = outofcore_filter.near_duplicates
+
+    def upscales(given, open_image, workers=1):
+        groups.extend({image[0] for level in group for image in level} for group in given)
+        return real_upscales(given, open_image, workers)
+
+    def upscaled_copies(catalog, group_key, open_image=None, workers=1):
+        found = real_copies(catalog, group_key, open_image, workers)
+        seen["key"] = dict(zip(catalog["photo_id"], group_key))
+        seen["upscaled"] = set(catalog["photo_id"][found])
+        return found
+
+    def near_duplicates(con, *args, **kwargs):
+        count = real_near(con, *args, **kwargs)
+        seen["upscaled"] = {row[0] for row in con.execute("SELECT photo_id FROM w WHERE upscaled").fetchall()}
+        return count
+
+    monkeypatch.setattr(upscale, "upscales", upscales)
+    monkeypatch.setattr(duplicates, "upscaled_copies", upscaled_copies)
+    monkeypatch.setattr(outofcore_filter, "near_duplicates", near_duplicates)
+    return seen, groups
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_a_kept_collage_chain_judges_upscales_within_each_picture(tmp_path, monkeypatch, engine):
+    """Audit DQ (helper DW): with the collages kept, one cluster held 30 pictures, the keep rule compared copies of
+    different pictures (545 of 572 pairs) and all 33 upscales it found were wrong, 3 originals among them. Here
+    p1, a large smooth original, read as an upscale of p0's small copies (its detail under 0.3 x theirs): the
+    cluster's representative was p0. Judged within each picture, p1 is no upscale (and the representative, the
+    most pixels), p0's real upscale still is one, and the pixel check compares p0's copies only."""
+    seen, groups = judged(monkeypatch, engine)
+    photos = soft_chain()
+    catalog, _ = filtered_folder(tmp_path, photos, engine=engine, collages="keep")
+    assert (catalog["status"] == "kept").all() and catalog["near_dup_cluster"].nunique() == 1
+    assert catalog["near_dup_cluster"].iloc[0] == catalog.loc["p1.jpg", "photo_id"]
+    assert seen["upscaled"] == {catalog.loc["p0-up.jpg", "photo_id"]}
+    sha = catalog["sha256"]
+    assert groups == [{sha["p0.jpg"], sha["p0-copy.jpg"], sha["p0-up.jpg"]}]
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_with_the_collages_dropped_each_picture_is_its_cluster_as_before(tmp_path, monkeypatch, engine):
+    """The default (`--collages drop`): the clusters used are already the pictures (`Clusters.apart`), so the
+    upscale judgement groups exactly as the clusters do, and nothing changes (this passes on the code before
+    too: it guards that the judgement's grouping is the clusters' there)."""
+    seen, groups = judged(monkeypatch, engine)
+    catalog, _ = filtered_folder(tmp_path, soft_chain(), engine=engine)
+    assert catalog.loc["c01.jpg", "drop_reason"] == "collage"
+    cluster, sha = catalog["near_dup_cluster"], catalog["sha256"]
+    assert cluster["p0.jpg"] == cluster["p0-copy.jpg"] == cluster["p0-up.jpg"] == catalog.loc["p0.jpg", "photo_id"]
+    assert cluster["p1.jpg"] == catalog.loc["p1.jpg", "photo_id"]
+    assert seen["upscaled"] == {catalog.loc["p0-up.jpg", "photo_id"]}
+    assert groups == [{sha["p0.jpg"], sha["p0-copy.jpg"], sha["p0-up.jpg"]}]
+    if engine == "pandas":  # the statistic's groups are the clusters
+        key = catalog["photo_id"].map(seen["key"])
+        assert (key.groupby(cluster).nunique() == 1).all() and (cluster.groupby(key).nunique() == 1).all()

@@ -3,7 +3,8 @@
 Rule, shared with near-duplicate clusters: among the group's rows that are still kept (labelled
 before unlabelled), the representative is the best view of the picture: not a copy under a tiled watermark
 (`Clusters.overlaid`: the side of an overlay link that carries the text), not an upscaled copy
-(`upscaled_copies`: more pixels than a copy in its group but less fine detail), not framed
+(`upscaled_copies`: more pixels than a copy of its picture but less fine detail; a cluster a kept collage joins
+holds several pictures, and each is judged within its own copies: `Clusters.apart`), not framed
 (a uniform border: letterboxed, padded, a screenshot), not a 9:16 portrait (a Stories crop), not greyscale, then
 the one with the
 most pixels, the earliest `taken_at` (photos without a date last), the smallest `photo_id`. If
@@ -130,7 +131,7 @@ def representative_order(catalog: pd.DataFrame, upscaled: np.ndarray | None = No
     unlabelled (a copy filed in a label folder and in a year or camera folder keeps its label), then not under an
     overlay (`overlaid`: the side of an overlay link found to carry a tiled watermark, `Clusters.overlaid`; none
     when None; review DP F1: a same-size watermarked copy was kept over its original 2 of 2), then not an
-    upscaled copy (`upscaled`: `upscaled_copies` of the groups the order picks in; none when None), not framed
+    upscaled copy (`upscaled`: `upscaled_copies` within each picture's copies; none when None), not framed
     (`phash_trimmed` set), not a 9:16 portrait (its own strip hash in `phash_strips`: a Stories crop keeps a third
     to a half of its photo, whatever its pixels; review DP F2: a crop cut from the full-size file was kept over its
     480 px landscape photo, 3 of 3), not greyscale, then the most pixels, the earliest taken, the smallest

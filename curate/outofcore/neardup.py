@@ -45,13 +45,14 @@ REPRESENTATIVE_ORDER = ("(status <> 'kept'), (label IS NULL), overlaid, upscaled
                         "coalesce(starts_with(w.phash_strips, 'own:'), FALSE), "
                         f"coalesce(chroma_mean < {duplicates.GREY_CHROMA!r}, FALSE), "
                         "coalesce(width::DOUBLE * height::DOUBLE, 0) DESC, taken_at ASC NULLS LAST, photo_id")
-# `duplicates.upscaled_copies` over the near-duplicate clusters (table nd_labels), into w.upscaled
+# `duplicates.upscaled_copies` over each picture's copies (column picture of table nd_labels: the clusters without
+# the bridging collages' panel links, as on pandas), into w.upscaled
 UPSCALED = f"""
     UPDATE w SET upscaled = u.upscaled FROM (
         SELECT rid, coalesce(eligible AND detail < {duplicates.UPSCALED_DETAIL!r} * max(detail) FILTER (WHERE eligible)
-                   OVER (PARTITION BY cluster ORDER BY pixels RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                   OVER (PARTITION BY picture ORDER BY pixels RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
                    FALSE) AS upscaled
-        FROM (SELECT w.rid, cluster, laplacian_var AS detail, width::DOUBLE * height::DOUBLE AS pixels,
+        FROM (SELECT w.rid, picture, laplacian_var AS detail, width::DOUBLE * height::DOUBLE AS pixels,
                      (laplacian_var IS NOT NULL AND width IS NOT NULL AND height IS NOT NULL
                       AND least(width, height) >= {STAT_SIDE}) AS eligible
               FROM w JOIN nd_images i USING (sha256) JOIN nd_labels USING (pos)
@@ -196,22 +197,23 @@ def _image_keys(con):
 
 
 def _pixel_upscales(con, ws, source: str, workers: int) -> None:
-    """`duplicates.upscaled_copies`'s pixel test over the clusters whose copies differ in size, into w.upscaled
-    (the statistic's flags stay): the rows of such clusters only are read into memory, and their images."""
+    """`duplicates.upscaled_copies`'s pixel test over each picture's copies (nd_labels.picture) where they differ
+    in size, into w.upscaled (the statistic's flags stay): the rows of such pictures only are read into memory, and
+    their images."""
     from curate.filters.upscale import upscales
     from curate.objectstore import locator
     from curate.progress import working
     from curate.store import open_rgb
 
     rows = con.execute(f"""
-        SELECT w.sha256, w.width, w.height, w.laplacian_var, w.phash_trimmed, cluster
+        SELECT w.sha256, w.width, w.height, w.laplacian_var, w.phash_trimmed, picture
         FROM w JOIN nd_images i USING (sha256) JOIN nd_labels USING (pos)
         WHERE {READABLE_PHASH.replace('phash', 'w.phash')} AND w.width IS NOT NULL AND w.height IS NOT NULL
-          AND cluster IN (SELECT cluster FROM nd_labels JOIN nd_images USING (pos) JOIN w USING (sha256)
-                          GROUP BY cluster HAVING count(DISTINCT w.width::DOUBLE * w.height::DOUBLE) > 1)""").df()
+          AND picture IN (SELECT picture FROM nd_labels JOIN nd_images USING (pos) JOIN w USING (sha256)
+                          GROUP BY picture HAVING count(DISTINCT w.width::DOUBLE * w.height::DOUBLE) > 1)""").df()
     if rows.empty:
         return
-    groups = duplicates.upscale_groups(rows, rows["cluster"].astype(str))
+    groups = duplicates.upscale_groups(rows, rows["picture"].astype(str))
     if not groups:
         return
     con.register("nd_group_images", pa.table({"sha256": pa.array(
@@ -329,7 +331,8 @@ def near_duplicates(con, ws, config: FilterConfig, notes: list[str], source: str
                     "WHERE w.sha256 = i.sha256")
         con.unregister("nd_overlaid")
     con.register("nd_labels_frame", pa.table({"pos": pa.array(np.arange(n, dtype=np.int64)),
-                                              "cluster": pa.array(labels.astype(np.int64))}))
+                                              "cluster": pa.array(labels.astype(np.int64)),
+                                              "picture": pa.array(clusters.apart.astype(np.int64))}))
     con.execute("CREATE OR REPLACE TABLE nd_labels AS SELECT * FROM nd_labels_frame")
     con.unregister("nd_labels_frame")
     del labels, clusters, hashes, mirrors, trimmed, turned, halfturned, panels, has_panels, strips, vectors
