@@ -1,13 +1,14 @@
 """Exact duplicates (same bytes) and the choice of which copy stays.
 
 Rule, shared with near-duplicate clusters: among the group's rows that are still kept (labelled
-before unlabelled), the representative is the best view of the picture: not a copy under a tiled watermark
-(`Clusters.overlaid`: the side of an overlay link that carries the text), not an upscaled copy
+before unlabelled), the representative is the best view of the picture: not an upscaled copy
 (`upscaled_copies`: more pixels than a copy of its picture but less fine detail; a cluster a kept collage joins
 holds several pictures, and each is judged within its own copies: `Clusters.apart`), not framed
 (a uniform border: letterboxed, padded, a screenshot), not a 9:16 portrait (a Stories crop), not greyscale, then
 the one with the
-most pixels, the earliest `taken_at` (photos without a date last), the smallest `photo_id`. If
+most pixels, not a copy under a tiled watermark (`Clusters.overlaid`: the side of an overlay link that carries
+the text; it breaks ties of size only, so a wrong mark cannot put an original after a smaller copy), the earliest
+`taken_at` (photos without a date last), the smallest `photo_id`. If
 no row of the group is kept, the same rule picks among all of them (so every row still gets a
 group id). A repost keeps what it can of the original, so the catalog's other signals (owner,
 date) tell them apart less well than the pixels do (audit AV1: the most pixels alone kept an
@@ -128,14 +129,15 @@ def _pixel_upscaled(catalog: pd.DataFrame, group_key: pd.Series, open_image: Ima
 def representative_order(catalog: pd.DataFrame, upscaled: np.ndarray | None = None,
                          overlaid: np.ndarray | None = None) -> np.ndarray:
     """Row positions sorted by the keep rule (best candidate first): kept before dropped, then labelled before
-    unlabelled (a copy filed in a label folder and in a year or camera folder keeps its label), then not under an
-    overlay (`overlaid`: the side of an overlay link found to carry a tiled watermark, `Clusters.overlaid`; none
-    when None; review DP F1: a same-size watermarked copy was kept over its original 2 of 2), then not an
+    unlabelled (a copy filed in a label folder and in a year or camera folder keeps its label), then not an
     upscaled copy (`upscaled`: `upscaled_copies` within each picture's copies; none when None), not framed
     (`phash_trimmed` set), not a 9:16 portrait (its own strip hash in `phash_strips`: a Stories crop keeps a third
     to a half of its photo, whatever its pixels; review DP F2: a crop cut from the full-size file was kept over its
-    480 px landscape photo, 3 of 3), not greyscale, then the most pixels, the earliest taken, the smallest
-    photo_id."""
+    480 px landscape photo, 3 of 3), not greyscale, then the most pixels, then not under an overlay (`overlaid`: the
+    side of an overlay link found to carry a tiled watermark, `Clusters.overlaid`; none when None; review DP F1: a
+    same-size watermarked copy was kept over its original 2 of 2; after the pixels, not before: review DX saw a
+    strongly sharpened copy mark its original for 4 of 85 real photos, which would then lose to every smaller
+    copy), the earliest taken, the smallest photo_id."""
     pixels = (catalog["width"].astype("Float64") * catalog["height"].astype("Float64")).fillna(0).to_numpy("float64")
     taken = catalog["taken_at"].to_numpy("datetime64[us]").astype("int64")
     taken = np.where(catalog["taken_at"].isna().to_numpy(), np.iinfo("int64").max, taken)
@@ -148,7 +150,7 @@ def representative_order(catalog: pd.DataFrame, upscaled: np.ndarray | None = No
                                                     and value.startswith("own:")).to_numpy(bool)
     grey = (_column(catalog, "chroma_mean").astype("Float64") < GREY_CHROMA).fillna(False).to_numpy(bool)
     ids = catalog[schema.PHOTO_ID].to_numpy(str)
-    return np.lexsort((ids, taken, -pixels, grey, portrait, framed, soft, marked, labelled_first, kept_first))
+    return np.lexsort((ids, taken, marked, -pixels, grey, portrait, framed, soft, labelled_first, kept_first))
 
 
 def group_representatives(catalog: pd.DataFrame, group_key: pd.Series, upscaled: np.ndarray | None = None,

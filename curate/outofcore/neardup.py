@@ -41,10 +41,10 @@ from curate.vision import features
 # the pHashes `curate.filters.phash.parse_phashes` reads (others are left out, as on pandas)
 READABLE_PHASH = "regexp_full_match(phash, '[0-9a-fA-F]{16}')"
 # the keep rule of `curate.filters.duplicates.representative_order`, as an ORDER BY over table w
-REPRESENTATIVE_ORDER = ("(status <> 'kept'), (label IS NULL), overlaid, upscaled, (w.phash_trimmed IS NOT NULL), "
+REPRESENTATIVE_ORDER = ("(status <> 'kept'), (label IS NULL), upscaled, (w.phash_trimmed IS NOT NULL), "
                         "coalesce(starts_with(w.phash_strips, 'own:'), FALSE), "
                         f"coalesce(chroma_mean < {duplicates.GREY_CHROMA!r}, FALSE), "
-                        "coalesce(width::DOUBLE * height::DOUBLE, 0) DESC, taken_at ASC NULLS LAST, photo_id")
+                        "coalesce(width::DOUBLE * height::DOUBLE, 0) DESC, overlaid, taken_at ASC NULLS LAST, photo_id")
 # `duplicates.upscaled_copies` over each picture's copies (column picture of table nd_labels: the clusters without
 # the bridging collages' panel links, as on pandas), into w.upscaled
 UPSCALED = f"""
