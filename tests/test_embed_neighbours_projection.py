@@ -76,3 +76,18 @@ def test_cosine_pairs_with_fewer_vectors_than_dimensions_equal_brute_force(dims)
     assert 50 < len(expected) < 5000
     assert set(zip(first.tolist(), second.tolist())) == expected
     assert (found >= 0.9).all()
+
+
+@pytest.mark.parametrize("count", [2, 5, 7])
+def test_the_inverted_file_search_of_a_few_vectors_finds_the_exact_pairs(count):
+    """IVF (above exact_limit) over fewer than 8 vectors had no cell (n // 8 = 0: ZeroDivisionError in kmeans);
+    one cell holds them all, so the pairs are the exhaustive search's."""
+    from curate.filters.embed_neighbours import cosine_pairs
+
+    rng = np.random.default_rng(count)
+    vectors = np.repeat(rng.normal(size=(1, 64)), count, axis=0) + 0.05 * rng.normal(size=(count, 64))
+    vectors[-1] = rng.normal(size=64)  # one vector apart from the others
+    exact = cosine_pairs(vectors, 0.9)
+    approximate = cosine_pairs(vectors, 0.9, exact_limit=1)
+    assert len(exact[0]) == (count - 1) * (count - 2) // 2
+    assert [part.tolist() for part in approximate] == [part.tolist() for part in exact]

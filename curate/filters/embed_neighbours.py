@@ -173,7 +173,8 @@ def _exhaustive_search(projected: np.ndarray, bound: np.float32, check) -> list[
 
 def _ivf_search(projected: np.ndarray, bound: np.float32, check, probes: int, seed: int) -> list[tuple]:
     n = len(projected)
-    cells = int(min(max(16, np.sqrt(n)), n // 8))  # ~1,000 vectors a cell at 1M: big blocks keep BLAS busy
+    # ~1,000 vectors a cell at 1M: big blocks keep BLAS busy; at least one cell (under 8 vectors: one cell, exhaustive)
+    cells = int(min(max(16, np.sqrt(n)), max(1, n // 8)))
     centroids = kmeans(projected, cells, seed=seed)
     nearest = nearest_cells(projected, centroids, min(probes, cells))
     home = nearest[:, 0]
