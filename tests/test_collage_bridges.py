@@ -47,7 +47,7 @@ def test_a_chain_of_collages_is_dropped_and_each_picture_keeps_its_copies(tmp_pa
     assert cluster[["p0.jpg", "p1.jpg", "p2.jpg", "p3.jpg"]].nunique() == 4
     note = next(note for note in report.notes if "dropped as collage" in note)
     assert note.startswith("3 photos dropped as collage (collages of photos of different pictures")
-    assert "join 4 different pictures" in note
+    assert "its pictures (4 in all)" in note
     assert "--collages keep" in note and not report.warnings
 
 

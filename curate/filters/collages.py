@@ -126,8 +126,8 @@ def drop_note(photos: int, pictures: int) -> list[str]:
     if not photos:
         return []
     return [f"{photos:,} photo{'s' if photos != 1 else ''} dropped as collage (collages of photos of different "
-            f"pictures, and copies of them): kept, they would join {pictures:,} different pictures into clusters "
-            "sharing one side of the split (audit DQ: 30 collages chained 30 cars into one split group, val empty); "
+            f"pictures, and copies of them): kept, each would join its pictures ({pictures:,} in all) into one "
+            "cluster, on one side of the split, and collages of consecutive pictures chain many into one group; "
             "`--collages keep` keeps them, joined; `curate review --queue duplicates` shows them"]
 
 
