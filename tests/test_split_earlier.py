@@ -242,3 +242,22 @@ def test_no_reshuffle_advice_where_a_fresh_placement_would_leave_the_split_empty
     catalog = make_catalog(photos("c", owners=1, per_owner=12, seed=3)).assign(split="train")
     _, report = split_catalog(catalog, SplitConfig(), SplitConfig().__dict__)
     assert not [w for w in report.warnings if "empty only because" in w]
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_a_split_left_short_by_the_earlier_placement_says_reshuffle_fills_it(tmp_path, engine, first_split):
+    """Audit DY: after --dedupe-near unchained a group, a second split kept the earlier sides with val at 38 photos
+    where --reshuffle gave it 71, and only a note's aside named --reshuffle."""
+    owners = first_split.groupby("owner_id")["split"].first()
+    keep_val = owners[owners == "val"].index[0]
+    catalog = first_split.copy()
+    catalog.loc[(catalog["split"] == "val") & (catalog["owner_id"] != keep_val), "split"] = "train"  # val: 5 photos
+    ws = Workspace(tmp_path / engine)
+    ws.root.mkdir()
+    write_catalog(ws, catalog)
+    report = run_split(ws, SplitConfig(), engine=engine)
+    assert (read_catalog(ws)["split"] == "val").sum() == 5
+    [warning] = [w for w in report.warnings if "--reshuffle" in w]
+    assert warning.startswith("the val split holds 5 photos (2%, 10% asked) where a fresh placement gives it ")
+    assert not [w for w in split_catalog(first_split, SplitConfig(), SplitConfig().__dict__)[1].warnings
+                if "--reshuffle" in w]  # the earlier split itself, unchanged: nothing to say

@@ -111,27 +111,45 @@ def lines(summary: dict, kept_earlier: bool, changed: list[str]) -> tuple[list[s
     return notes, warnings
 
 
+# a requested split holding under this share of its photos, of what it asks and of what a fresh placement gives it,
+# is short because of the earlier sides (audit DY: val at 38 photos where --reshuffle gave 71, 0.54)
+HELD_SHORT = 2 / 3
+
+
 def held_empty_warnings(group: np.ndarray, label_codes: np.ndarray, n_labels: int, fractions: np.ndarray, seed: int,
                         fixed: np.ndarray | None, assignment: np.ndarray) -> list[str]:
-    """The warning when a requested split (val, test) is empty only because the groups keep the sides an earlier
-    split gave them (`fixed`, `group_splits`; `assignment`: the split code per group placed around them): placed
-    afresh (`placement.assign_groups` without them), it would hold photos. Review DU of audit DQ 1: a workspace whose
+    """The warnings when a requested split (val, test) is empty, or short (under HELD_SHORT of its share and of what a
+    fresh placement gives it), only because the groups keep the sides an earlier split gave them (`fixed`,
+    `group_splits`; `assignment`: the split code per group placed around them): placed afresh
+    (`placement.assign_groups` without them), it would hold (more) photos. Review DU of audit DQ 1: a workspace whose
     collages had chained most photos into one group kept its split of 300 / 0 / 13 after the filter set the collages
-    apart, and the advice named --dedupe-near, which had nothing left to do; --reshuffle gave 242 / 20 / 52."""
+    apart, and the advice named --dedupe-near, which had nothing left to do; --reshuffle gave 242 / 20 / 52. Audit
+    DY: after --dedupe-near unchained a group, val kept 38 photos where --reshuffle gave it 71."""
     from curate.split.placement import assign_groups
 
     if fixed is None or not (fixed >= 0).any():
         return []
-    empty = [code for code in (1, 2) if fractions[code] > 0 and not (assignment == code).any()]
-    if not empty:
+    sizes = np.bincount(group, minlength=len(assignment))
+    held = {code: int(sizes[assignment == code].sum()) for code in (1, 2)}
+    asked = [code for code in (1, 2) if fractions[code] > 0 and held[code] < HELD_SHORT * fractions[code] * sizes.sum()]
+    if not asked:
         return []
     fresh = assign_groups(group, label_codes, n_labels, fractions, seed)
-    filled = [schema.SPLITS[code] for code in empty if (fresh == code).any()]
-    if not filled:
-        return []
-    names = " and ".join(filled)
-    return [f"the {names} split{'s are' if len(filled) > 1 else ' is'} empty only because the photos of the earlier "
-            f"split keep their sides ({int((fixed == 0).sum()):,} of its groups stay in train): `curate split "
-            f"--reshuffle` places every group afresh and fills {'them' if len(filled) > 1 else 'it'} (photos of the "
-            "earlier split then change sides, so a model trained on it must not be evaluated on the new held-out "
-            "photos)"]
+    placed = {code: int(sizes[fresh == code].sum()) for code in asked}
+    filled = [schema.SPLITS[code] for code in asked if not held[code] and placed[code]]
+    warnings = []
+    if filled:
+        names = " and ".join(filled)
+        warnings.append(f"the {names} split{'s are' if len(filled) > 1 else ' is'} empty only because the photos of "
+                        f"the earlier split keep their sides ({int((fixed == 0).sum()):,} of its groups stay in "
+                        f"train): `curate split --reshuffle` places every group afresh and fills "
+                        f"{'them' if len(filled) > 1 else 'it'} (photos of the earlier split then change sides, so a "
+                        "model trained on it must not be evaluated on the new held-out photos)")
+    for code in asked:
+        if held[code] and held[code] < HELD_SHORT * placed[code]:
+            warnings.append(f"the {schema.SPLITS[code]} split holds {held[code]:,} photos "
+                            f"({held[code] / sizes.sum():.0%}, {fractions[code]:.0%} asked) where a fresh placement "
+                            f"gives it {placed[code]:,}, because the photos of the earlier split keep their sides: "
+                            "`curate split --reshuffle` places every group afresh (photos of the earlier split then "
+                            "change sides, so a model trained on it must not be evaluated on the new held-out photos)")
+    return warnings
