@@ -19,6 +19,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# No deadline on any property test: a busy machine (CI's two cores, or a suite beside other work) made a
+# 200 ms default deadline fail a correct test as "flaky" (test_eval_interval at 264 ms). Timing is the
+# benches' job, never a test's.
+settings.register_profile("curate", deadline=None)
+settings.load_profile("curate")
 from helpers import no_fsync  # noqa: E402
 
 

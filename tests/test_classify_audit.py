@@ -72,6 +72,7 @@ def test_resume_after_a_re_split_is_refused_with_exit_3(split_ws, tmp_path):
     assert len(pd.read_csv(run / "metrics.csv")) == 1  # nothing trained on the new split
 
 
+@pytest.mark.slow
 def test_resume_after_an_unrelated_catalog_change_continues(split_ws, tmp_path, capsys, monkeypatch):
     ws = _copy(split_ws, tmp_path)
     run = tmp_path / "run"
@@ -86,6 +87,7 @@ def test_resume_after_an_unrelated_catalog_change_continues(split_ws, tmp_path, 
     assert "not its split" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_an_unfinished_run_says_so_when_it_is_loaded(split_ws, tmp_path, capsys):
     """evaluate, predict and serve used the weights of an interrupted run without a word (audit 6)."""
     from classify.model import load_model
@@ -377,6 +379,7 @@ def test_an_out_folder_that_cannot_be_written_is_refused_before_training(tmp_pat
         check_out_folder(tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_the_next_command_after_training_names_the_workspace(split_ws, tmp_path):
     """Audit DA 4: `classify train -w WS` printed `next: classify evaluate RUN`, which, pasted, looked for
     ./workspace and failed."""

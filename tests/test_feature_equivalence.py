@@ -151,6 +151,7 @@ def reference_features(image: Image.Image) -> dict:
 
 # ------------------------------------------------------------------ the tests
 
+@pytest.mark.slow
 def test_decode_pass_features_are_bit_identical_to_the_reference_on_real_photos(photos):
     differ, found = [], []
     for name, image in photos:
@@ -186,6 +187,7 @@ def test_line_medians_counted_on_uint8_lines_equal_numpy_median(photos):
         assert np.array_equal(shares, plain_shares)
 
 
+@pytest.mark.slow
 def test_border_and_collage_rules_give_the_same_boxes_on_uint8_and_float_pixels(photos):
     for name, image in photos:
         grey = np.asarray(image.convert("L"))

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from helpers import some_slow
 from test_outofcore import FLAGS, assert_same_distances, assert_same_rows, generated
 
 import curate
@@ -97,7 +98,7 @@ def nan_for_null(table: pa.Table, names=("lat", "lon")) -> pa.Table:
     return table
 
 
-@pytest.mark.parametrize("parts", [1, 3])
+@pytest.mark.parametrize("parts", some_slow([1, 3], fast=(3,)))
 def test_nan_coordinates_are_missing_on_both_engines(tmp_path, parts):
     table = base_table()
     nan = nan_for_null(table)
@@ -355,7 +356,7 @@ def test_a_file_whose_refused_type_holds_no_value_is_read_by_both(tmp_path):
     assert got["duckdb"]["lat"].isna().all()
 
 
-@pytest.mark.parametrize("column", ["width", "is_label_issue", "taken_at"])
+@pytest.mark.parametrize("column", some_slow(["width", "is_label_issue", "taken_at"], fast=("taken_at",)))
 def test_a_typed_part_beside_a_text_part_is_read_in_its_own_type(tmp_path, column):
     """Review BG F5: DuckDB unified a float (or tz-aware) part and a text part of one column to text, rendered the
     first part's values as '640.0', '1.0', '2020-01-01 10:00:00+00', and the text rules refused them; pandas

@@ -457,6 +457,7 @@ def test_lr_find_runs_with_the_off_topic_class(gated, tmp_path):
     assert len(result.rates) >= 3 and np.isfinite(result.losses).all()
 
 
+@pytest.mark.slow
 def test_the_uncurated_comparison_of_an_off_topic_class_run_trains_without_it(gated, tmp_path, caplog):
     """No curation, no prefilter drops to learn from: `evaluate --uncurated` trains its sub-run
     without the class, silently (no 'run curate prefilter first' note about a step it skips on purpose)."""
@@ -499,6 +500,7 @@ def test_a_probe_run_gets_a_gate_on_the_features_it_was_fitted_on(gated, tmp_pat
     assert np.mean([label == OFF_TOPIC for label in labels[len(off):]]) <= 0.2
 
 
+@pytest.mark.slow
 def test_a_probes_gate_decodes_no_photo_that_curate_embed_has_a_vector_for(gated, tmp_path, monkeypatch):
     """A probe without `--off-topic-class` fits its gate on off-topic photos it did not train on.
     Where `curate embed` has a vector at the probe's crop (the fixture embedded at 64 px), the photo

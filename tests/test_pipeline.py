@@ -620,6 +620,7 @@ def test_an_upgrade_that_leaves_what_training_reads_as_it_was_does_not_train_aga
     assert any(p.name.startswith("tiny.earlier-") for p in (ws.root / "runs").iterdir())
 
 
+@pytest.mark.slow
 def test_a_review_that_leaves_the_training_photos_as_they_were_does_not_train_again(trained, tmp_path):
     """A review after a trained run (a reviewer kept a photo that was kept): `curate run --train` ran the steps
     reading the reviewed catalog, and trained again on the same photos. Training and evaluation are now skipped
@@ -714,6 +715,7 @@ def _interrupted_copy(trained, tmp_path) -> Workspace:
     return ws
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_on_its_labels_and_is_trained_anew_after_a_relabel(trained, tmp_path):
     """Review DJ 3: an interrupted run was resumed after a relabel that left ids and split as they were (the
     split alone was compared), then recorded as trained on today's labels though its first epochs learned the
@@ -842,6 +844,7 @@ def test_a_recipe_without_labels_cannot_take_its_geo_centres_from_them(tmp_path)
     assert result.exit_code == 2 and "--center recipe reads each label's lat and lon" in " ".join(result.output.split())
 
 
+@pytest.mark.slow
 def test_a_folder_recipe_without_labels_takes_the_folder_names(tmp_path):
     """Audit F-7 on real 15-Scene photos: a folder recipe with no [[labels]] passes --dry-run and runs ingest →
     embed → filter → prefilter → split → report, the labels being the folder names as given."""

@@ -209,6 +209,7 @@ def test_probe_features_are_computed_once_per_image_for_training_and_the_gate(fr
     assert np.allclose(stored, predicted, atol=1e-2 * (1 + np.abs(predicted)))
 
 
+@pytest.mark.slow
 def test_a_finished_probe_is_reused_whatever_its_unused_settings_and_refused_for_real_changes(split_ws, tmp_path):
     """Epochs, rates, schedule and seed do not enter a probe's fit: a comparison asking for the same
     probe with other values of them reuses it; another crop size is another model."""
@@ -291,6 +292,7 @@ def test_features_curate_embed_has_are_borrowed_and_only_the_others_computed(tmp
     assert asked[-1] == [0, 1] and np.allclose(other_crop, [[7.0] * 8, [8.0] * 8])
 
 
+@pytest.mark.slow
 def test_a_probe_after_curate_embed_at_its_crop_computes_nothing_and_borrows_what_it_would_compute(
         fresh_ws, tmp_path, monkeypatch):
     """`curate embed` and a probe decode photos the same way (curate.vision.images.load_uint8), so the
@@ -399,6 +401,7 @@ def test_evaluating_a_probe_reads_its_cached_features_and_decodes_only_the_rest(
     assert not cached[1][3] and cached[1][4:].all()
 
 
+@pytest.mark.slow
 def test_labels_with_no_validation_photo_are_named_once_in_trains_output(split_ws, tmp_path, caplog):
     """The long-tail audit's finding 4: the probe's strength and the val accuracy headline rested on a val
     split without some labels, and nothing said so. One label's val photos moved to train: one note names
@@ -456,6 +459,7 @@ def test_the_strength_search_says_it_is_going_and_which_model_it_is_for():
     assert any(line.startswith("probe: choosing the L2 strength C on") for line in said[2:])
 
 
+@pytest.mark.slow
 def test_evaluating_on_the_runs_own_val_or_train_split_scores_it_with_a_warning(split_ws, probe_run, tmp_path):
     """Audit N2: `classify evaluate RUN --split val` (or train), offered by the docs, always exited 3, "the
     split changed since it was trained": every photo of those splits is one the run learned from. They are
@@ -549,6 +553,7 @@ def test_evaluating_an_old_run_on_a_stale_split_says_the_split_is_stale(split_ws
         "the stale split holds" in said
 
 
+@pytest.mark.slow
 def test_evaluate_counts_the_test_photos_flagged_as_wrong_labels(split_ws, probe_run, tmp_path):
     """Audit AP: 8 of 49 test photos were flagged as likely wrong labels (5 of them truly wrong), kept in test,
     and the accuracy counted them as the model's mistakes without a word. Evaluate says how many it scored."""

@@ -80,6 +80,7 @@ def test_two_stage_training_writes_a_loadable_run(split_ws, tmp_path):
     assert trainer.model.head[-1].out_features == len(train_labels)
 
 
+@pytest.mark.slow
 def test_eval_image_size_crops_validation_and_every_later_reader_larger(split_ws, tmp_path):
     config = TrainConfig(**{**TINY, "epochs": 0, "image_size": 48, "eval_image_size": 64, "cache_side": 80})
     trainer = train(split_ws, tmp_path / "run", config)
@@ -243,6 +244,7 @@ def test_ddp_with_two_gloo_processes(small_ws, tmp_path):
     assert done.stdout.count("epoch 1 (stage 1)") == 1  # only rank 0 reports
 
 
+@pytest.mark.slow
 def test_prefilter_finetune_mode_scores_every_photo_out_of_fold(split_ws, tmp_path, monkeypatch):
     """`curate prefilter --mode finetune`: one binary CNN per owner-grouped fold, no embeddings needed."""
     import classify.finetune
