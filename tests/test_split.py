@@ -970,6 +970,50 @@ def test_a_short_val_from_copies_chaining_photographers_names_the_group_and_dedu
     assert "--dedupe-near" in line and "More photos from more photographers" not in line
 
 
+def _chained_rows(chained: int, free: int) -> list[dict]:
+    """`chained` photographers of 6 photos (3 per label), each sharing a copy of one photo (same label) with the next,
+    so one group; beside `free` photographers of 2 photos (one per label) each."""
+    rows = [{"source_id": f"c{o}-{i}", "owner_id": f"c{o}", "label": "ab"[i % 2],
+             "near_dup_cluster": f"k{o}" if i == 0 else f"k{o - 1}" if i == 2 and o else None}
+            for o in range(chained) for i in range(6)]
+    return rows + [{"source_id": f"f{o}-{i}", "owner_id": f"f{o}", "label": "ab"[i], "near_dup_cluster": None}
+                   for o in range(free) for i in range(2)]
+
+
+def test_one_group_larger_than_the_train_share_is_named_though_no_split_is_under_half():
+    """Audit DY F3: one group of 601 of 756 photos (79 %, 37 photographers chained by reposts) left val at 53 % of its
+    share and test at 76 %, and no line said so, as neither was under half its share. A group larger than the train
+    share leaves the other splits short wherever it goes: one warning names it, its photographers and what unchains
+    them (--dedupe-near, then --reshuffle); a collection whose largest group fits gets none, and a short split's
+    warning, which names the group itself, is not doubled."""
+    result, report = split_catalog(make_catalog(_chained_rows(30, 30)), SplitConfig())
+    assert (result["split"] == "val").sum() >= 0.05 * len(result)  # not under half: no short-split line
+    [line] = [w for w in report.warnings if "one group holds" in w]
+    assert line.startswith("one group holds 180 of the 240 photos (75%), more than the 70% train share asked")
+    assert "30 photographers joined by the copies they share" in line
+    assert "`curate filter --dedupe-near`" in line and "`curate split --reshuffle`" in line
+    _, fits = split_catalog(make_catalog(_chained_rows(20, 50)), SplitConfig())  # 120 of 220 photos: 55 %
+    assert not any("one group holds" in w for w in fits.warnings), fits.warnings
+    _, short = split_catalog(make_catalog(_chained_rows(60, 10)), SplitConfig())  # test under half: its line names it
+    assert [w[:40] for w in short.warnings if "one group holds" in w] == ["test holds 20 of 380 photos (5.3%), unde"]
+    _, alone = split_catalog(make_catalog(_chained_rows(1, 1)), SplitConfig())
+    assert not any("one group holds" in w for w in alone.warnings)  # one photographer's group is no chain
+
+
+def test_one_group_larger_than_the_train_share_warns_alike_on_both_engines(tmp_path):
+    """The DY F3 warning reaches reports/split.json word for word on the pandas and the DuckDB engine."""
+    found = {}
+    for engine in ("pandas", "duckdb"):
+        (tmp_path / engine).mkdir()
+        ws = write_ws(tmp_path / engine, make_catalog(_chained_rows(30, 30)))
+        shown = cli("split", "-w", ws, "--catalog-engine", engine)
+        assert shown.exit_code == 0, shown.output
+        assert "warning: one group holds 180 of the 240 photos (75%)" in shown.output
+        found[engine] = json.loads((ws / "reports" / "split.json").read_text())["warnings"]
+    assert found["pandas"] == found["duckdb"]
+    assert any(w.startswith("one group holds 180 of the 240 photos") for w in found["duckdb"])
+
+
 def test_one_photo_labels_go_with_their_photographers_and_hold_nobody_in_train():
     """Audit T: 8 one-photo labels (stray tags) by a collection's 8 photographers held each photographer's whole
     group in train, so four real labels of 25 photos went 100/0/0 (ferrari: 70/9/21 → 96/2/10) under a warning
@@ -1097,6 +1141,34 @@ def test_near_duplicates_kept_under_two_labels_are_warned_about(tmp_path):
     assert got_report.warnings == report.warnings
     _, report = split_catalog(catalog[~catalog["source_id"].isin(["copy", "near"])], SplitConfig())
     assert not any("kept under two or more labels" in w for w in report.warnings)
+
+
+def test_a_kept_collage_joining_two_labels_is_the_photo_named_to_drop(tmp_path):
+    """Audit DY F7: with `--collages keep`, a collage of a Coast and a Forest picture joined them in one cluster, and
+    the split said "keep the copy whose label is right", where both pictures were rightly labelled and the collage
+    was the photo to drop. A cluster under two labels holding a collage (`phash_panels`) gets its own line, on both
+    engines; a cluster of copies under two labels keeps the old one."""
+    from curate.outofcore.db import connect
+    from curate.outofcore.split import split_duckdb
+    from tests.test_outofcore import on_disk
+
+    rows = [{"source_id": f"p{i}", "owner_id": f"o{i % 7}", "label": "Forest" if i % 2 else "Coast",
+             "sha256": f"img{i}"} for i in range(40)]
+    rows += [{"source_id": "collage", "owner_id": "o98", "label": "Coast", "sha256": "img-collage"},  # p0 and p1
+             {"source_id": "near", "owner_id": "o97", "label": "Coast", "sha256": "img-near"}]  # near p3, a Forest
+    catalog = make_catalog(rows)
+    catalog["near_dup_cluster"] = catalog["source_id"].map({"p0": "k0", "p1": "k0", "collage": "k0",
+                                                           "p3": "k3", "near": "k3"})
+    catalog["phash_panels"] = np.where(catalog["source_id"] == "collage", "0123456789abcdef fedcba9876543210", None)
+    _, report = split_catalog(catalog, SplitConfig())
+    [collage] = [w for w in report.warnings if "hold a collage" in w or "holds a collage" in w]
+    assert collage.startswith("1 near-duplicate cluster under two or more labels holds a collage (3 photos): ")
+    assert "the collage is the photo to drop" in collage and "keep the copy" not in collage
+    [copies] = [w for w in report.warnings if "kept under two or more labels" in w]
+    assert copies.startswith("1 picture is kept under two or more labels (2 photos: a near-duplicate cluster")
+    with connect(tmp_path) as con:
+        _, got_report = split_duckdb(con, on_disk(catalog, tmp_path), SplitConfig())
+    assert got_report.warnings == report.warnings
 
 
 def test_the_split_counts_a_conflicts_photos_as_the_export_does(tmp_path):

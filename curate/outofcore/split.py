@@ -274,25 +274,32 @@ def _undated_clusters(con, catalog: Catalog) -> tuple[int, int]:
     return int(photos), int(cells)
 
 
-def _cross_label_copies(con, catalog: Catalog) -> tuple[int, int, int, int]:
+def _cross_label_copies(con, catalog: Catalog) -> tuple[int, int, int, int, int, int]:
     """curate.split.cross_label_copies in SQL: (images, photos) of the kept files (sha256) that carry more than one
     label, the near-duplicate clusters under more than one label holding no such file, and the photos of every
-    cluster under more than one label not among those files."""
+    cluster under more than one label not among those files; of those clusters, the ones holding a collage
+    (`phash_panels`) and their photos apart."""
     c = catalog.column
-    names = ", ".join(c(name) for name in ("sha256", "label", "status", "near_dup_cluster"))
-    images, photos, clusters, cluster_photos = con.execute(f"""
-        WITH kept AS (SELECT sha256, label, near_dup_cluster FROM (SELECT {names} FROM {catalog.source})
+    names = ", ".join(c(name) for name in ("sha256", "label", "status", "near_dup_cluster", "phash_panels"))
+    images, photos, clusters, cluster_photos, collages, collage_photos = con.execute(f"""
+        WITH kept AS (SELECT sha256, label, near_dup_cluster, phash_panels FROM (SELECT {names} FROM {catalog.source})
                       WHERE status = 'kept' AND sha256 IS NOT NULL AND label IS NOT NULL),
              shared AS (SELECT sha256 FROM kept GROUP BY sha256 HAVING count(DISTINCT label) > 1),
              counted AS (SELECT DISTINCT near_dup_cluster FROM kept SEMI JOIN shared USING (sha256)
                          WHERE near_dup_cluster IS NOT NULL),
              near AS (SELECT near_dup_cluster FROM kept WHERE near_dup_cluster IS NOT NULL
-                      GROUP BY near_dup_cluster HAVING count(DISTINCT label) > 1)
+                      GROUP BY near_dup_cluster HAVING count(DISTINCT label) > 1),
+             collage AS (SELECT near_dup_cluster FROM (near ANTI JOIN counted USING (near_dup_cluster))
+                         SEMI JOIN (SELECT near_dup_cluster FROM kept WHERE phash_panels IS NOT NULL)
+                         USING (near_dup_cluster)),
+             spread AS (SELECT near_dup_cluster, near_dup_cluster IN (SELECT near_dup_cluster FROM collage) AS collage
+                        FROM (kept SEMI JOIN near USING (near_dup_cluster)) ANTI JOIN shared USING (sha256))
         SELECT (SELECT count(*) FROM shared), (SELECT count(*) FROM kept SEMI JOIN shared USING (sha256)),
-               (SELECT count(*) FROM near ANTI JOIN counted USING (near_dup_cluster)),
-               (SELECT count(*) FROM (kept SEMI JOIN near USING (near_dup_cluster)) ANTI JOIN shared USING (sha256))
+               (SELECT count(*) FROM near ANTI JOIN counted USING (near_dup_cluster)) - (SELECT count(*) FROM collage),
+               (SELECT count(*) FILTER (WHERE NOT collage) FROM spread), (SELECT count(*) FROM collage),
+               (SELECT count(*) FILTER (WHERE collage) FROM spread)
         """).fetchone()
-    return int(images), int(photos), int(clusters), int(cluster_photos)
+    return tuple(int(value) for value in (images, photos, clusters, cluster_photos, collages, collage_photos))
 
 
 def _label_losses(con, catalog: Catalog) -> pd.DataFrame:

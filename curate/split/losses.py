@@ -90,7 +90,8 @@ def lost_label_warnings(losses: pd.DataFrame) -> list[str]:
             f"training, look at what was dropped in {look} and keep back what is good"]
 
 
-def cross_label_copy_warnings(images: int, photos: int, clusters: int = 0, cluster_photos: int = 0) -> list[str]:
+def cross_label_copy_warnings(images: int, photos: int, clusters: int = 0, cluster_photos: int = 0,
+                              collages: int = 0, collage_photos: int = 0) -> list[str]:
     """A warning on kept photos that are copies under two or more labels (both engines): `images` byte-identical
     images (`photos` photos) and `clusters` near-duplicate clusters not counted among them (`cluster_photos`: the
     photos of every cluster under two or more labels that `photos` leaves out). The filter drops such copies
@@ -106,40 +107,65 @@ def cross_label_copy_warnings(images: int, photos: int, clusters: int = 0, clust
     1 picture is kept under two or more labels (2 photos: a near-duplicate cluster, which the filter keeps under
     each label): one picture trains more than one label; keep the copy whose label is right (`curate review
     --queue duplicates`)
+
+    Audit DY F7: `collages` of those clusters hold a collage (a photo with `phash_panels`: two pictures side by side,
+    kept by `--collages keep`, the filter's hold or a reviewer; `collage_photos` their photos, left out of
+    `clusters` and `cluster_photos`). Such a cluster is the collage and two *different* pictures, each maybe rightly
+    labelled, so "keep the copy whose label is right" is wrong advice: their own line says the collage is the photo
+    to drop.
+
+    >>> print(cross_label_copy_warnings(0, 0, 0, 0, 4, 12)[0])  # doctest: +NORMALIZE_WHITESPACE
+    4 near-duplicate clusters under two or more labels hold a collage (12 photos): a collage sets different
+    pictures side by side and joins their photos in one cluster, so each picture may be rightly labelled; the
+    collage is the photo to drop (`curate filter --collages drop`, with --force-collages where its drop is held, or
+    `curate review --queue duplicates` for one a reviewer kept)
     """
-    if not images and not clusters:
-        return []
-    total = images + clusters
-    kinds = [f"{n:,} {kind}{'s' if n != 1 else ''}{why}" if n != 1 or (images and clusters) else f"a {kind}{why}"
-             for kind, n, why in (
-                 ("byte-identical image", images, ", whose drops as ambiguous_label the filter held or a reviewer "
-                                                  "kept or relabelled"),
-                 ("near-duplicate cluster", clusters, ", which the filter keeps under each label")) if n]
-    return [f"{total:,} picture{'s are' if total != 1 else ' is'} kept under two or more labels "
-            f"({photos + cluster_photos:,} photos: {'; '.join(kinds)}): one picture trains more than one label; "
-            "keep the copy whose label is right (`curate review --queue duplicates`)"]
+    warnings = []
+    if images or clusters:
+        total = images + clusters
+        kinds = [f"{n:,} {kind}{'s' if n != 1 else ''}{why}" if n != 1 or (images and clusters) else f"a {kind}{why}"
+                 for kind, n, why in (
+                     ("byte-identical image", images, ", whose drops as ambiguous_label the filter held or a reviewer "
+                                                      "kept or relabelled"),
+                     ("near-duplicate cluster", clusters, ", which the filter keeps under each label")) if n]
+        warnings.append(f"{total:,} picture{'s are' if total != 1 else ' is'} kept under two or more labels "
+                        f"({photos + cluster_photos:,} photos: {'; '.join(kinds)}): one picture trains more than one "
+                        "label; keep the copy whose label is right (`curate review --queue duplicates`)")
+    if collages:
+        warnings.append(f"{collages:,} near-duplicate cluster{'s' if collages != 1 else ''} under two or more labels "
+                        f"hold{'s' if collages == 1 else ''} a collage ({collage_photos:,} photos): a collage sets "
+                        "different pictures side by side and joins their photos in one cluster, so each picture may "
+                        "be rightly labelled; the collage is the photo to drop (`curate filter --collages drop`, with "
+                        "--force-collages where its drop is held, or `curate review --queue duplicates` for one a "
+                        "reviewer kept)")
+    return warnings
 
 
-def cross_label_copies(kept: pd.DataFrame) -> tuple[int, int, int, int]:
-    """(images, photos, clusters, cluster photos) of `cross_label_copy_warnings` among kept photos: byte-identical
-    images (sha256) under two or more labels, then near-duplicate clusters under two or more labels that hold no
-    such image (none in a frame without images). `cluster photos` are the photos of every cluster under two or
-    more labels not counted in `photos`, so the two add up to the photos `curate export` counts
-    (`curate.export.plan.label_conflicts`): a near copy of a byte-identical pair under two labels is one of them.
+def cross_label_copies(kept: pd.DataFrame) -> tuple[int, int, int, int, int, int]:
+    """(images, photos, clusters, cluster photos, collage clusters, collage photos) of `cross_label_copy_warnings`
+    among kept photos: byte-identical images (sha256) under two or more labels, then near-duplicate clusters under
+    two or more labels that hold no such image (none in a frame without images). `cluster photos` are the photos of
+    every cluster under two or more labels not counted in `photos`, so the two (with `collage photos`) add up to the
+    photos `curate export` counts (`curate.export.plan.label_conflicts`): a near copy of a byte-identical pair under
+    two labels is one of them. Of those clusters, the ones holding a collage (`phash_panels`, as `curate filter
+    --dedupe-near` tells them: curate.filters.stage) are counted apart, with their photos.
 
     >>> kept = pd.DataFrame({"sha256": ["a", "a", "b", "c", "d"], "label": ["x", "y", "x", "y", "x"],
     ...                      "near_dup_cluster": ["k", "k", "m", "m", None]})
     >>> cross_label_copies(kept)
-    (1, 2, 1, 2)
+    (1, 2, 1, 2, 0, 0)
     >>> cross_label_copies(pd.DataFrame({"sha256": ["a", "a", "e"], "label": ["x", "y", "x"],
     ...                                  "near_dup_cluster": ["k", "k", "k"]}))
-    (1, 2, 0, 1)
+    (1, 2, 0, 1, 0, 0)
+    >>> cross_label_copies(kept.assign(phash_panels=[None, None, None, None, "0 0"]).assign(near_dup_cluster=[
+    ...     "k", "k", "m", "m", "m"]))
+    (1, 2, 0, 0, 1, 3)
     """
     if "sha256" not in kept.columns:
-        return 0, 0, 0, 0
+        return 0, 0, 0, 0, 0, 0
     frame = kept.loc[kept["sha256"].notna() & kept["label"].notna()]
     if frame.empty:
-        return 0, 0, 0, 0
+        return 0, 0, 0, 0, 0, 0
     labels = frame.groupby("sha256")["label"].nunique()
     shared = labels.index[labels > 1]
     exact = frame["sha256"].isin(shared)
@@ -147,5 +173,10 @@ def cross_label_copies(kept: pd.DataFrame) -> tuple[int, int, int, int]:
     spread = clusters.groupby("near_dup_cluster")["label"].nunique()
     counted = set(clusters.loc[exact.reindex(clusters.index), "near_dup_cluster"])  # an exact conflict said it
     near = spread.index[(spread > 1) & ~spread.index.isin(counted)]
+    with_collage = set(clusters.loc[clusters["phash_panels"].notna(), "near_dup_cluster"]) \
+        if "phash_panels" in clusters.columns else set()
+    collage = near[near.isin(with_collage)]
     in_spread = clusters["near_dup_cluster"].isin(spread.index[spread > 1]) & ~exact.reindex(clusters.index)
-    return len(shared), int(exact.sum()), len(near), int(in_spread.sum())
+    in_collage = clusters["near_dup_cluster"].isin(collage) & ~exact.reindex(clusters.index)
+    return (len(shared), int(exact.sum()), len(near) - len(collage), int((in_spread & ~in_collage).sum()),
+            len(collage), int(in_collage.sum()))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from curate.groups import SESSION_GAP_S, SESSION_KM
-from curate.schema import NO_LABEL
+from curate.schema import NO_LABEL, SPLITS
 from curate.split.config import SHORT_SPLIT, TOLERANCE, SplitConfig, grouping
 from curate.split.losses import MIN_LOST_LABEL
 from curate.split.placement import too_small
@@ -167,15 +167,43 @@ def largest_group(group: np.ndarray, owners: pd.Series) -> tuple[int, int]:
     return int(mine.sum()), int(owners[mine].nunique())
 
 
+def dominant_group(largest: tuple[int, int], total: int, config: SplitConfig) -> bool:
+    """Whether the largest split group (`largest`: photos, photographers) is a chain that no placement can share
+    out: it joins two photographers or more and alone holds more of the `total` kept photos than the largest share
+    asked (the train share, 70 % by default). A group sits on one side, so wherever it goes that side takes more
+    than asked and the others cannot reach their shares: in train, val and test together hold under 1 - its part
+    (audit DY: 601 of 756 photos, 37 photographers chained by 42 reposts; val 5.3 % and test 15.2 % of 10 % and
+    20 %, no warning, as neither was under half its share). On a collection of many photographers no group comes
+    near it; a single photographer's group is no chain (the per-label warnings name the labels it holds).
+
+    >>> dominant_group((601, 37), 756, SplitConfig()), dominant_group((500, 37), 756, SplitConfig())
+    (True, False)
+    """
+    photos, photographers = largest
+    return bool(total) and photographers >= 2 and photos > float(config.fractions.max()) * total
+
+
+def _chain_text(photographers: int, config: SplitConfig) -> str:
+    """What `short_split_warnings` and `dominant_group_warnings` say of the largest group after its size: the
+    photographers it chains, and what unchains them."""
+    by = "" if config.by == "owner" else f" or their --by {config.by} values (a --by column only joins groups)"
+    return (f"{photographers:,} photographers joined by the copies they share{by} (a group sits on one side, so it "
+            "stays in train); `curate filter --dedupe-near` keeps one photo of each cluster and label and unchains "
+            f"them, where more photos would join more of them ({COLLAGE_CHAIN}); then `curate split --reshuffle` "
+            "places every group afresh (a split keeps the sides of the one before)")
+
+
 def short_split_warnings(per_label: pd.DataFrame, config: SplitConfig, empty: dict[str, str],
                          largest: tuple[int, int] = (0, 0)) -> list[str]:
     """A warning when val or test holds under half the share asked of the whole collection (both engines):
     labels whose photographers' groups are too large to share out cannot give their part, and the others
     no longer make up for them at the cost of their own shares (audit S: 8 of 216 photos in val at --val
     0.2). A split left empty is `empty_split_reasons`' to name. `largest`: (photos, photographers) of the
-    largest group; where it holds most of the collection and joins photographers, copies shared between them
-    chain them, and more photos make it worse (audit BV: 77 % of 2,635 photos in one group of 52
-    photographers, 88 % of 4,454 and 91 photographers once the collection grew; val fell from 164 to 50).
+    largest group; where it holds most of the collection (or `dominant_group`) and joins photographers, copies
+    shared between them chain them, and more photos make it worse (audit BV: 77 % of 2,635 photos in one group of
+    52 photographers, 88 % of 4,454 and 91 photographers once the collection grew; val fell from 164 to 50).
+    Where no split is that short but the group is `dominant_group`, one warning names it
+    (`dominant_group_warnings`).
 
     >>> table = pd.DataFrame({"photos": [100, 100], "val_photos": [2, 1], "test_photos": [20, 20]})
     >>> short_split_warnings(table, SplitConfig(), {})[0][:58]
@@ -185,11 +213,9 @@ def short_split_warnings(per_label: pd.DataFrame, config: SplitConfig, empty: di
     """
     total = int(per_label["photos"].sum()) if len(per_label) else 0
     photos, photographers = largest
-    if total and photos * 2 > total and photographers >= 2:
-        why = (f"one group holds {photos:,} of the {total:,} photos ({photos / total:.0%}): {photographers:,} "
-               "photographers joined by the copies they share (a group sits on one side, so it stays in train); "
-               "`curate filter --dedupe-near` keeps one photo of each cluster and label and unchains them, where "
-               f"more photos would join more of them ({COLLAGE_CHAIN})")
+    if total and photographers >= 2 and (photos * 2 > total or dominant_group(largest, total, config)):
+        why = f"one group holds {photos:,} of the {total:,} photos ({photos / total:.0%}): " + \
+            _chain_text(photographers, config)
     else:
         why = ("labels too small to give it a photo, or a photographer (or copies) holding most of a label, which "
                "stays in train; the per-label table shows which. More photos from more photographers fix it")
@@ -200,7 +226,27 @@ def short_split_warnings(per_label: pd.DataFrame, config: SplitConfig, empty: di
         if asked > 0 and name not in empty and total and held / total < asked * SHORT_SPLIT:
             warnings.append(f"{name} holds {held:,} of {total:,} photos ({held / total:.1%}), under half the --{name} "
                             f"{asked:g} asked: {why}; a larger --{name} takes from the other splits")
-    return warnings
+    return warnings or dominant_group_warnings(per_label, config, largest)
+
+
+def dominant_group_warnings(per_label: pd.DataFrame, config: SplitConfig, largest: tuple[int, int]) -> list[str]:
+    """The warning on a `dominant_group` where no split is short enough for `short_split_warnings` (audit DY: val
+    at 53 % of its share, test at 76 %, and no line named the group of 79 % of the photos or --dedupe-near, which
+    doubled val). One line, whatever the split it leaves short (both engines).
+
+    >>> table = pd.DataFrame({"photos": [756], "train_photos": [601], "val_photos": [40], "test_photos": [115]})
+    >>> dominant_group_warnings(table, SplitConfig(), (601, 37))[0][:80]
+    'one group holds 601 of the 756 photos (79%), more than the 70% train share asked'
+    """
+    total = int(per_label["photos"].sum()) if len(per_label) else 0
+    if not dominant_group(largest, total, config):
+        return []
+    share = int(config.fractions.argmax())
+    held = "; ".join(f"{name} holds {int(per_label[f'{name}_photos'].sum()) / total:.1%} of the "
+                     f"{getattr(config, name):.0%} asked" for name in ("val", "test") if getattr(config, name) > 0)
+    return [f"one group holds {largest[0]:,} of the {total:,} photos ({largest[0] / total:.0%}), more than the "
+            f"{config.fractions[share]:.0%} {SPLITS[share]} share asked, so the splits cannot reach their shares "
+            f"wherever it goes ({held}): {_chain_text(largest[1], config)}"]
 
 
 def empty_split_warnings(reasons: dict[str, str]) -> list[str]:
