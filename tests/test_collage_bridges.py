@@ -6,6 +6,7 @@ collection's design; kept, joined, with `--collages keep` or when a reviewer kep
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image, ImageFilter
 
@@ -46,8 +47,10 @@ def test_a_chain_of_collages_is_dropped_and_each_picture_keeps_its_copies(tmp_pa
     assert cluster["p0.jpg"] == cluster["p0-copy.jpg"]
     assert cluster[["p0.jpg", "p1.jpg", "p2.jpg", "p3.jpg"]].nunique() == 4
     note = next(note for note in report.notes if "dropped as collage" in note)
-    assert note.startswith("3 photos dropped as collage (collages of photos of different pictures")
-    assert "its pictures (4 in all)" in note
+    # what was found here (audit DY F5): the collages, of one label, and the chain they make
+    assert note.startswith("3 photos dropped as collage (3 collages of photos of different pictures, and copies of "
+                           "them; all 3 of pictures of one label)")
+    assert "the largest a chain of 4 pictures" in note
     assert "--collages keep" in note and not report.warnings
 
 
@@ -256,3 +259,24 @@ def test_with_the_collages_dropped_each_picture_is_its_cluster_as_before(tmp_pat
     if engine == "pandas":  # the statistic's groups are the clusters
         key = catalog["photo_id"].map(seen["key"])
         assert (key.groupby(cluster).nunique() == 1).all() and (cluster.groupby(key).nunique() == 1).all()
+
+
+def test_the_note_says_what_the_collages_join_here_not_a_chain_found_elsewhere():
+    """Audit DY F5: 8 same-label and 4 cross-label collages, each of just 2 pictures, got a note that read as if a
+    chain was found. `found` counts the collages (a repost once), those joining labels, and the longest chain."""
+    from curate.filters.collages import Clusters, Found, drop_note, found
+
+    # pictures 0 (a), 1 (b), 2 (a), 3 (a); collage 4 of 0 and 1, 5 its repost; collage 6 of 2 and 3
+    joined, apart = np.array([0, 0, 2, 2, 0, 0, 2]), np.array([0, 1, 2, 3, 4, 4, 6])
+    bridges = np.array([False] * 4 + [True] * 3)
+    labels = pd.DataFrame({"pos": [0, 1, 2, 3, 4, 5, 6], "label": ["a", "b", "a", "a", "a", "b", "a"]})
+    assert found(Clusters(joined, apart, bridges), labels) == Found(collages=2, cross_label=1, largest=2)
+    note = " ".join(drop_note(3, 4, found(Clusters(joined, apart, bridges), labels)))
+    assert "(2 collages of photos of different pictures, and copies of them; 1 of pictures of two or more labels, " \
+           "1 of one label)" in note
+    assert "each would join its own 2 pictures" in note and "no collage chains others here" in note
+    chained = np.array([0, 0, 0, 0, 0, 0, 0])  # a collage of 1 and 2 as well: one chain of 4 pictures
+    what = found(Clusters(chained, apart, bridges), labels)
+    assert what == Found(collages=2, cross_label=2, largest=4)
+    assert "the largest a chain of 4 pictures" in drop_note(3, 4, what)[0]
+    assert found(Clusters(joined, apart, np.zeros(7, bool)), labels) == Found()

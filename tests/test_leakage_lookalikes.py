@@ -198,3 +198,36 @@ def test_curate_runs_check_leakage_step_says_how_many_look_alikes_and_where_to_s
                              "not); not counted as leaks; `curate check-leakage` lists them",)
     assert _check_leakage(Workspace(root), None, None) == said.line  # off: the line alone
     assert _against_settings(None) == {} and _against_settings(None, 0.95) == {"lookalike_cosine": 0.95}
+
+
+def test_no_lookalike_says_how_near_the_closest_pair_came_to_the_cut(tmp_path):
+    """Audit DY F8: "no look-alikes" hid a pair of one kitchen at 0.886 under the 0.90 cut; the check now gives the
+    highest cosine outside every group down to NEAREST_BAND under the cut, in its summary, --json and saved report."""
+    from curate.leakage_lookalikes import NEAREST_BAND, REPORT
+
+    frame, chosen = catalog(), vectors()
+    root = write_ws(tmp_path, frame)
+    embed(root, frame, chosen)
+    found = workspace_lookalikes(Workspace(root), 0.9)  # found at the cut: the nearest is the first pair
+    closest = float(found.pairs["cosine"].iloc[0])  # t1 and its train look-alike a, then under a stricter cut
+    assert found.nearest == closest
+    cut = round(closest + 0.01, 3)
+    assert cut - NEAREST_BAND < closest < cut
+    strict = workspace_lookalikes(Workspace(root), cut)
+    assert strict.pairs.empty and strict.nearest == closest
+    assert strict.summary().endswith(f"outside its groups; the nearest is {closest:.3f} (`--lookalike-cosine "
+                                     f"{np.floor(closest * 100) / 100:g}` lists it)")
+    human = cli("check-leakage", "-w", root, "--lookalike-cosine", str(cut))
+    assert human.exit_code == 0 and f"the nearest is {closest:.3f}" in " ".join(human.output.split())
+    saved = json.loads((Workspace(root).reports_dir / f"{REPORT}.json").read_text())["look_alikes"]
+    assert saved["count"] == 0 and saved["nearest_cosine"] == closest
+    assert saved["nearest_from"] == round(cut - NEAREST_BAND, 3)
+    as_json = json.loads(cli("check-leakage", "-w", root, "--lookalike-cosine", str(cut), "--json").stdout)
+    assert as_json["look_alikes"] == [] and as_json["look_alike_nearest_cosine"] == closest
+    joined = frame.assign(owner_id=frame["owner_id"].mask(frame["source_id"] == "t1", "o1"))  # t1 a's owner's
+    (tmp_path / "far").mkdir()
+    far_root = write_ws(tmp_path / "far", joined)
+    embed(far_root, joined, chosen)
+    far = workspace_lookalikes(Workspace(far_root), 0.9)  # nothing else within the band: said so
+    assert far.pairs.empty and far.nearest is None
+    assert far.summary().endswith(f"outside its groups; none even at >= {0.9 - NEAREST_BAND:g}")

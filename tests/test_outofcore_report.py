@@ -79,7 +79,7 @@ def rich(n: int, seed: int, owners: int, nan_scores: bool) -> pd.DataFrame:
     catalog["review_overrode_stage"] = np.where(reviewed & (rng.random(n) < 0.5), "filter", None)
     catalog["review_overrode_reason"] = np.where(reviewed & (rng.random(n) < 0.5), "geo_outlier", None)
     drop = catalog["status"].eq("dropped").to_numpy()
-    catalog["drop_reason"] = np.where(drop, pick(["earlier", "geo_outlier", "off_topic", "licence"]), None)
+    catalog["drop_reason"] = np.where(drop, pick(["earlier", "geo_outlier", "off_topic", "licence", "collage"]), None)
     return schema.to_pandas(schema.conform(catalog))
 
 
@@ -177,6 +177,7 @@ def test_the_generated_reports_are_not_empty(tmp_path):
                               )["sections"]["tags"]["prefilter"]["untagged_recovered"]
     assert recovered["shown"] > 0
     assert sections["duplicates"]["exact"]["groups"] == 6 and sections["duplicates"]["exact"]["shown_groups"]
+    assert sections["duplicates"]["collages"]["gallery"]["shown"] > 0  # the photos dropped as collage (audit DY F6)
     assert all(check["gallery"]["shown"] for check in sections["quality"]["checks"])
     assert sections["label_issues"]["flagged"] > 0 and sections["review"]["reviewed"] > 0
     assert sections["splits"]["leaks"] and sections["training"]["top_losses"][0]["sha256"] is not None

@@ -161,3 +161,16 @@ def test_a_workspace_that_cannot_be_written_is_still_checked(report_ws, monkeypa
     assert "1 val/test photo looks like a train photo" in text and "t:3" in text
     assert "were not saved" in text and "`curate report` will not show them" in text
     assert not (report_ws.reports_dir / f"{REPORT}.json").exists()
+
+
+def test_no_lookalike_in_the_report_says_how_near_the_closest_pair_came(report_ws, tmp_path):  # noqa: F811
+    """Audit DY F8: 8c said "no look-alikes" with a same-scene pair at 0.886 just under the 0.9 cut."""
+    embed_lookalike(report_ws)
+    check_leakage(report_ws, "--lookalike-cosine", "0.9999")
+    both = [report(report_ws, tmp_path / engine, engine) for engine in ("pandas", "duckdb")]
+    assert_same(*both)
+    section = both[0]["sections"]["lookalikes"]
+    assert section["count"] == 0 and 0.9 <= section["nearest_cosine"] < 0.9999
+    assert section["nearest_from"] == round(0.9999 - 0.05, 3)
+    text = " ".join(re.sub(r"<[^>]+>", " ", (tmp_path / "pandas" / "index.html").read_text()).split())
+    assert f"the nearest is {section['nearest_cosine']:.3f}" in text

@@ -138,7 +138,8 @@ def check_leakage(
         found = {"leaks": [] if leaks is None else leaks.to_dict("records"),
                  "count": 0 if leaks is None else len(leaks)}
         if alike is not None and alike.pairs is not None:
-            found.update(look_alikes=alike.records(), look_alike_cosine=alike.min_cosine)
+            found.update(look_alikes=alike.records(), look_alike_cosine=alike.min_cosine,
+                         look_alike_nearest_cosine=alike.nearest)
         if copies is not None:
             found.update(copies=copies.copies.to_dict("records"), copies_count=len(copies.copies),
                          copies_checked=copies.checked, other_images=copies.other_images, notes=copies.notes)

@@ -120,35 +120,110 @@ def held(per_label: pd.DataFrame, force: bool) -> bool:
     return not force and duplicates.conflicts_held(per_label)
 
 
-def drop_note(photos: int, pictures: int) -> list[str]:
+@dataclass(frozen=True)
+class Found:
+    """What the bridging collages join on this collection (`found`), for `drop_note`: `collages` (distinct collage
+    pictures, a collage's copies counted once), how many of them join pictures of two or more labels
+    (`cross_label`: counted per chain, as a chain's pictures share one split group), and the most pictures one chain
+    of collages joins (`largest`: 2 when no collage chains others)."""
+
+    collages: int = 0
+    cross_label: int = 0
+    largest: int = 0
+
+
+def found(clusters: Clusters, image_labels: pd.DataFrame) -> Found:
+    """`Found` from the clusters and `image_labels`: the labels of the kept photos of each image (columns ``pos``,
+    its position in the clusters' arrays, and ``label``; an image under two labels has two rows). Both engines.
+
+    >>> # pictures 0, 1 (label a), 2 (label b); collages 3 (of 0 and 1) and 4 (of 1 and 2) chain all three
+    >>> c = Clusters(np.zeros(5, np.int64), np.arange(5), np.array([False, False, False, True, True]))
+    >>> found(c, pd.DataFrame({"pos": [0, 1, 2, 3], "label": ["a", "a", "b", "a"]}))
+    Found(collages=2, cross_label=2, largest=3)
+    """
+    bridges = np.asarray(clusters.bridges, bool)
+    if not bridges.any():
+        return Found()
+    chain_of = pd.Series(clusters.joined[bridges])  # each collage (its copies counted once: one `apart` cluster)
+    collage_chain = chain_of.groupby(clusters.apart[bridges]).first()
+    pictures = pd.DataFrame({"chain": clusters.joined[~bridges], "picture": clusters.apart[~bridges]})
+    pictures = pictures[pictures["chain"].isin(collage_chain)]
+    per_chain = pictures.groupby("chain")["picture"].nunique()
+    labelled = image_labels[~bridges[image_labels["pos"].to_numpy(np.int64)]]
+    labels = pd.DataFrame({"chain": clusters.joined[labelled["pos"].to_numpy(np.int64)],
+                           "label": labelled["label"].to_numpy(object)}).groupby("chain")["label"].nunique()
+    cross = collage_chain.map(labels).fillna(0) >= 2
+    return Found(int(len(collage_chain)), int(cross.sum()), int(per_chain.max()) if len(per_chain) else 0)
+
+
+def drop_note(photos: int, pictures: int, what: Found | None = None) -> list[str]:
     """The note when `photos` bridging collages (and their copies) were dropped, which joined `pictures`
-    clusters (shared by both engines)."""
+    clusters, saying `what` they join on this collection (shared by both engines).
+
+    >>> note = drop_note(8, 16, Found(collages=8, cross_label=0, largest=2))[0]
+    >>> note[:92]
+    '8 photos dropped as collage (8 collages of photos of different pictures, and copies of them;'
+    >>> note[93:126]
+    'all 8 of pictures of one label): '
+    >>> "each would join its own 2 pictures" in note and "no collage chains others here" in note
+    True
+    """
     if not photos:
         return []
-    return [f"{photos:,} photo{'s' if photos != 1 else ''} dropped as collage (collages of photos of different "
-            f"pictures, and copies of them): kept, each would join its pictures ({pictures:,} in all) into one "
-            "cluster, on one side of the split, and collages of consecutive pictures chain many into one group; "
+    what = what or Found()
+    if what.collages:
+        one = what.collages - what.cross_label
+        labels = (f"all {one:,} of pictures of one label" if not what.cross_label else
+                  f"all {what.cross_label:,} of pictures of two or more labels" if not one else
+                  f"{what.cross_label:,} of pictures of two or more labels, {one:,} of one label")
+        counted = (f"{what.collages:,} collage{'s' if what.collages != 1 else ''} of photos of different pictures, "
+                   f"and copies of them; {labels}")
+    else:
+        counted = "collages of photos of different pictures, and copies of them"
+    if what.largest > 2:
+        joined = (f"kept, they would join their {pictures:,} pictures into clusters on one side of the split, the "
+                  f"largest a chain of {what.largest:,} pictures (collages of consecutive pictures)")
+    elif what.largest:
+        joined = ("kept, each would join its own 2 pictures into one cluster, on one side of the split; no collage "
+                  "chains others here")
+    else:
+        joined = f"kept, each would join its pictures ({pictures:,} in all) into one cluster, on one side of the split"
+    return [f"{photos:,} photo{'s' if photos != 1 else ''} dropped as collage ({counted}): {joined}; "
             "`--collages keep` keeps them, joined; `curate review --queue duplicates` shows them"]
+
+
+HELD_MARK = "are collages of photos of different pictures"  # in `held_warning`, how `held_in` finds it
 
 
 def held_warning(photos: int, labelled: int, pictures: int) -> str:
     """The warning when dropping `photos` bridging collages is held (of `labelled` kept labelled photos)."""
-    return (f"held: {photos:,} photos ({photos / max(labelled, 1):.0%} of the labelled ones) are collages of photos "
-            f"of different pictures, joining {pictures:,} pictures into clusters that share one side of the split: "
+    return (f"held: {photos:,} photos ({photos / max(labelled, 1):.0%} of the labelled ones) {HELD_MARK}, "
+            f"joining {pictures:,} pictures into clusters that share one side of the split: "
             "that many looks like the collection's design, not reposts, so they are kept; --force-collages drops "
             "them as collage, `--collages keep` keeps them without this warning")
 
 
-def drop_bridges(out: pd.DataFrame, bridges: set[str], pictures: int, stage: str, drop: bool, force: bool,
+def held_in(warnings: list[str]) -> str | None:
+    """The filter report's `held_warning` among its `warnings` (what `curate report` says of held collages), or None.
+
+    >>> held_in(["other", held_warning(40, 100, 80)]).startswith("held: 40 photos (40% of the labelled ones)")
+    True
+    """
+    return next((line for line in warnings if line.startswith("held: ") and HELD_MARK in line), None)
+
+
+def drop_bridges(out: pd.DataFrame, images: pd.Series, clusters: Clusters, stage: str, drop: bool, force: bool,
                  notes: list[str], warnings: list[str]) -> tuple[pd.DataFrame, bool]:
-    """(the catalog `out`, whether its kept photos whose sha256 is among `bridges` were dropped as collage by
-    `stage`): when `drop`, unless held (`held`, unless `force`), with the note or the warning (the pandas
-    engine's side; `pictures`: the clusters they join)."""
+    """(the catalog `out`, whether its kept photos of the bridging collages of `clusters` (whose images' sha256
+    `images` holds, in the clusters' order) were dropped as collage by `stage`): when `drop`, unless held (`held`,
+    unless `force`), with the note or the warning (the pandas engine's side)."""
     from curate import schema
     from curate.records import apply_drops
 
+    sha256 = images.to_numpy(object)
+    pictures = clusters.pictures
     kept = out["status"] == schema.KEPT
-    bridge = kept & out["sha256"].isin(bridges)
+    bridge = kept & out["sha256"].isin(set(sha256[clusters.bridges]))
     if not drop or not bridge.any():
         return out, False
     labelled = kept & out["label"].notna()
@@ -157,5 +232,9 @@ def drop_bridges(out: pd.DataFrame, bridges: set[str], pictures: int, stage: str
     if held(per_label, force):
         warnings.append(held_warning(int((labelled & bridge).sum()), int(labelled.sum()), pictures))
         return out, False
-    notes += drop_note(int(bridge.sum()), pictures)
+    position = pd.Series(np.arange(len(sha256)), index=sha256)
+    labels = out.loc[labelled & out["sha256"].isin(position.index), ["sha256", "label"]].drop_duplicates()
+    image_labels = pd.DataFrame({"pos": position.reindex(labels["sha256"]).to_numpy(np.int64),
+                                 "label": labels["label"].to_numpy(object)})
+    notes += drop_note(int(bridge.sum()), pictures, found(clusters, image_labels))
     return apply_drops(out, pd.Series(np.where(bridge, "collage", None), index=out.index), stage), True

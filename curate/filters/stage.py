@@ -351,7 +351,7 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
     reviewed = out.loc[out[schema.PHOTO_ID].isin(set(reviewed_kept)) & hashed, "sha256"]
     clusters = image_clusters(images, config, thumbnails, embeddings, notes, read_grey, workers, pair_scores,
                               images["sha256"].isin(set(reviewed)).to_numpy())
-    out, drop = collages.drop_bridges(out, set(images["sha256"][clusters.bridges]), clusters.pictures, STAGE,
+    out, drop = collages.drop_bridges(out, images["sha256"], clusters, STAGE,
                                       config.collages == "drop", config.force_collages, notes,
                                       [] if warnings is None else warnings)
     labels = clusters.labels(drop)

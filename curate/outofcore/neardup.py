@@ -267,7 +267,9 @@ def _collage_drops(con, clusters: Clusters, config: FilterConfig, notes: list[st
         warnings.append(collages.held_warning(int(per_label["conflicting"].sum()), int(per_label["photos"].sum()),
                                               clusters.pictures))
         return False
-    notes += collages.drop_note(int(rows), clusters.pictures)
+    image_labels = con.execute("""SELECT DISTINCT pos, label FROM nd_images JOIN w USING (sha256)
+                                  WHERE status = 'kept' AND label IS NOT NULL ORDER BY pos, label""").df()
+    notes += collages.drop_note(int(rows), clusters.pictures, collages.found(clusters, image_labels))
     drop_kept(con, STAGE, "collage", f"status = 'kept' AND {bridge}")
     return True
 

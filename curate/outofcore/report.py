@@ -29,6 +29,7 @@ from curate.licences import canonical_licences
 from curate.outofcore.catalog_view import Catalog
 from curate.outofcore.db import arrow_query, connect, literal, quote
 from curate.recipes import squash
+from curate.report.collages import collages_part
 from curate.report.data import (
     GALLERY_FIELDS,
     _sanity_line,
@@ -299,8 +300,10 @@ class ReportQueries:
         """curate.report.data.duplicates_section."""
         if not filter_report:
             return {"absent": HOW_TO["duplicates"]}
+        dropped = self.gallery(f"status = {literal(DROPPED)} AND drop_reason = 'collage'", max_gallery)
         return {"exact": self._groups("exact_dup_group", max_gallery),
-                "near": self._groups("near_dup_cluster", max_gallery)}
+                "near": self._groups("near_dup_cluster", max_gallery),
+                "collages": collages_part(filter_report, dropped)}
 
     def _groups(self, column: str, max_gallery: int) -> dict:
         sizes = (f"SELECT {quote(column)} AS key, count(*) AS size FROM {VIEW} WHERE {quote(column)} IS NOT NULL "

@@ -16,6 +16,7 @@ from curate import schema
 from curate.leakage import find_leakage
 from curate.licences import canonical_licences
 from curate.prefilter.topic import topic_tagged
+from curate.report.collages import collages_part
 from curate.report.owners import photographers_section
 from curate.report.review import review_section
 from curate.report.training import training_section
@@ -315,11 +316,14 @@ def _sanity_line(prefilter_report: dict) -> str | None:
 
 
 def duplicates_section(cat: pd.DataFrame, filter_report: dict | None, max_gallery: int) -> dict:
-    """Exact-duplicate groups and near-duplicate clusters of 2+ photos, largest first."""
+    """Exact-duplicate groups and near-duplicate clusters of 2+ photos, largest first; the photos dropped as
+    collage (each a cluster of one: curate.report.collages)."""
     if not filter_report:
         return {"absent": HOW_TO["duplicates"]}
+    dropped = cat[(cat["status"] == schema.DROPPED) & (cat["drop_reason"] == "collage")]
     return {"exact": _groups(cat, "exact_dup_group", max_gallery),
-            "near": _groups(cat, "near_dup_cluster", max_gallery)}
+            "near": _groups(cat, "near_dup_cluster", max_gallery),
+            "collages": collages_part(filter_report, gallery(dropped, max_gallery))}
 
 
 def _groups(cat: pd.DataFrame, column: str, max_gallery: int) -> dict:

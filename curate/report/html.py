@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
+from curate.report.collages import render_collages
 from curate.report.lookalikes import render_lookalikes
 from curate.report.review import render_review
 
@@ -268,6 +269,7 @@ def duplicates(s: dict) -> str:
             parts.append(f'<h4>{e(g["key"])} ({g["size"]} photos)</h4>' + gallery(g, ("label", "status")))
         if len(d["shown_groups"]) < d["groups"]:
             parts.append(f'<p class="note">{d["groups"] - len(d["shown_groups"])} smaller groups not shown</p>')
+    parts.append(render_collages(s.get("collages")))  # a report.json written before it had them: none
     return "".join(parts)
 
 

@@ -53,8 +53,8 @@ def lookalikes_section(saved: dict | None, catalog_sha256: str, max_gallery: int
             (PHOTO_COLUMNS; any order, the first row of an id wins).
 
     Returns {"min_cosine": cosine or None (the list was off), "count": pairs listed or None (not checked: the
-    notes say why), "checked", "summary", "notes", "checked_at", "pairs": the first pairs, each with its two
-    photos as a gallery}.
+    notes say why), "checked", "summary", "nearest_cosine", "nearest_from", "notes", "checked_at", "pairs": the
+    first pairs, each with its two photos as a gallery}.
 
     >>> off = lookalikes_section({"input_catalog_sha256": "h", "look_alikes": {"min_cosine": None}}, "h", 3)
     >>> off["min_cosine"], off["count"], off["pairs"]
@@ -71,6 +71,9 @@ def lookalikes_section(saved: dict | None, catalog_sha256: str, max_gallery: int
     by_id = _photos_by_id(photos)
     section = {"min_cosine": plain(found.get("min_cosine")), "count": None if count is None else int(count),
                "checked": int(found.get("checked") or 0), "summary": found.get("summary"),
+               # the highest cosine found outside every group, down to nearest_from (None: none that near, or a
+               # check saved before it was kept), which the summary gives when no pair reached the cut
+               "nearest_cosine": plain(found.get("nearest_cosine")), "nearest_from": plain(found.get("nearest_from")),
                "notes": [str(note) for note in found.get("notes") or []], "checked_at": saved.get("finished_at"),
                "pairs": [_pair(pair, by_id) for pair in shown_pairs(saved, max_gallery)]}
     if saved.get("input_catalog_sha256") != catalog_sha256:
