@@ -18,7 +18,12 @@ With `--limits`, it instead scores harder pairs on 40 of the photos (a downscale
 noise, more contrast, blurred or strongly sharpened; an original saved at q30; upscales by nearest neighbour,
 by Lanczos into a PNG, with added grain, and of a q20 copy) and prints how often `upscale_score` is wrong.
 
-    .venv/bin/python bench/keep_rule.py [--photos 140] [--with-calibration] [--limits]
+With `--soft` (audit DY F4), it puts real photos of all four sets (15-Scene, ImageNet sample, OpenSfM Lund, Flickr
+Ferraris; not the ones that chose BAND_EVIDENCE) beside their 60 % and 75 % Lanczos copies (q92) and, as another
+picture, a half-size copy beside its 2x bicubic upscale, and counts through the keep rule how often the original
+is kept and the upscale is not, with the band test (`upscale.BAND_EVIDENCE`) and without it (the score alone).
+
+    .venv/bin/python bench/keep_rule.py [--photos 140] [--with-calibration] [--limits | --soft]
 """
 
 from __future__ import annotations
@@ -82,11 +87,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=140)
     parser.add_argument("--limits", action="store_true", help="score the harder pairs instead (see above)")
+    parser.add_argument("--soft", action="store_true", help="originals beside their 60 %% / 75 %% copies (see above)")
     parser.add_argument("--with-calibration", action="store_true",
                         help="also the photos that chose UPSCALE_SCORE (the first 30 ImageNet and Ferrari ones)")
     args = parser.parse_args()
     if args.limits:
         limits()
+        return
+    if args.soft:
+        soft()
         return
     skip = 0 if args.with_calibration else 30
     paths = (sorted((REALDATA / "imagenet-sample").glob("n*.jpg"))[skip:][::7]
@@ -197,6 +206,68 @@ def limits() -> None:
         wrong = (scores >= upscale.UPSCALE_SCORE) if name.startswith("up") else (scores < upscale.UPSCALE_SCORE)
         print(f"  {name:36s} n={len(scores)}  min {scores.min():.2f}  median {np.median(scores):.2f}  "
               f"max {scores.max():.2f}  wrong {wrong.mean():4.0%}")
+
+
+def soft() -> None:
+    """The keep rule on originals beside their downscales and on true upscales, with and without the band test."""
+    def resized(image: Image.Image, scale: float, kind=Image.LANCZOS) -> Image.Image:
+        return image.resize((round(image.width * scale), round(image.height * scale)), kind)
+
+    sets = {"15-Scene": sorted((REALDATA / "scenes15" / "train").rglob("*.jpg"))[7::15][:60],
+            "ImageNet sample": sorted((REALDATA / "imagenet-sample").glob("n*.jpg"))[8::17][:40],
+            "OpenSfM Lund": sorted((REALDATA / "opensfm-lund").glob("*.jpg"))[15:30],
+            "Flickr Ferraris": sorted((REALDATA / "flickr-ferrari").rglob("*.jpg"))[4::9][:30]}
+    rows, images = [], {}
+    for name, paths in sets.items():
+        for index, path in enumerate(paths):
+            image = Image.open(path).convert("RGB")
+            if min(image.size) > 1024:  # the pixels judge at most 2x the smaller copy: as a 1024 px download
+                image = resized(image, 1024 / min(image.size))
+            if min(image.size) < 150:
+                continue
+            half = jpeg(resized(image, 0.5), 92)
+            for kind, copy in (("original", image), ("60 %", jpeg(resized(image, 0.6), 92)),
+                               ("75 %", jpeg(resized(image, 0.75), 92)), ("half", half),
+                               ("upscale", jpeg(half.resize(image.size, Image.BICUBIC), 92))):
+                group = f"{name}:{index}:" + ("up" if kind in ("half", "upscale") else "photo")
+                rows.append({**row(f"{name}:{index}:{kind}", group, copy), "set": name, "kind": kind})
+                images[rows[-1]["photo_id"]] = copy
+    catalog = pd.DataFrame(rows)
+    catalog["taken_at"] = catalog["taken_at"].astype("datetime64[us]")
+    catalog["sha256"] = catalog["photo_id"]
+
+    def kept(frame: pd.DataFrame) -> pd.Series:
+        keys = frame["group"]
+        upscaled = duplicates.upscaled_copies(frame, keys, lambda key, side: images[key], workers=2)
+        return frame["photo_id"].isin(duplicates.group_representatives(frame, keys, upscaled))
+
+    print(f"{catalog['group'].nunique() // 2} real photos: the copy the keep rule keeps, with the band test "
+          f"(BAND_EVIDENCE {upscale.BAND_EVIDENCE}) / the score alone (before)")
+    print("                   original over    original over    original over    half over")
+    print("                   its 60 % copy    its 75 % copy    both             its 2x upscale")
+    results = {}
+    saved = upscale.BAND_EVIDENCE
+    for rule, evidence in (("band", saved), ("score", float("inf"))):
+        upscale.BAND_EVIDENCE = evidence
+        try:
+            for pair in (("60 %",), ("75 %",), ("60 %", "75 %"), ("upscale",)):
+                frame = catalog[catalog["kind"].isin(("original", "half", *pair))].reset_index(drop=True)
+                frame = frame[frame["group"].map(frame["group"].value_counts()) > 1].reset_index(drop=True)
+                won = frame[kept(frame) & frame["kind"].isin(("original", "half"))]
+                results[rule, pair] = (won.groupby("set").size().reindex(list(sets), fill_value=0),
+                                       frame[frame["kind"].isin(("original", "half"))].groupby("set").size())
+        finally:
+            upscale.BAND_EVIDENCE = saved
+    for name in [*sets, "all"]:
+        cells = []
+        for pair in (("60 %",), ("75 %",), ("60 %", "75 %"), ("upscale",)):
+            counts = []
+            for rule in ("band", "score"):
+                won, total = results[rule, pair]
+                won, total = (won.sum(), total.sum()) if name == "all" else (won[name], total.get(name, 0))
+                counts.append(f"{won}")
+            cells.append(f"{'/'.join(counts)} of {total}".ljust(17))
+        print(f"  {name:17s}" + "".join(cells))
 
 
 def _detail_rule(frame: pd.DataFrame, keys: pd.Series) -> np.ndarray:

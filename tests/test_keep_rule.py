@@ -325,3 +325,79 @@ def test_each_smaller_copy_is_measured_once_per_ratio():
         [levels], lambda small, large: upscale.upscale_score(images[large[0]], images[small[0]]))
     # d through one trip size (judged at 300 px), a and b (judged against d, then small) through another (360 px)
     assert opened.count("small") == 2 and opened.count("d") == 2
+
+
+SCENES = REALDATA / "scenes15" / "train"
+# soft 15-Scene photos (256 px, grainy) the pixels took for upscales of their own 60 % or 75 % Lanczos copy (score
+# 0.57-0.70): the first two are audit DY F4's (the 153 px copy kept, its 256 px original dropped)
+SOFT = ["Mountain/image_0274.jpg", "Street/image_0103.jpg", "Forest/image_0042.jpg", "Forest/image_0132.jpg",
+        "Highway/image_0094.jpg", "Mountain/image_0228.jpg", "Mountain/image_0282.jpg"]
+
+
+def _jpeg(image: Image.Image, quality: int = 92) -> Image.Image:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+def _soft_photos() -> list[Image.Image]:
+    if not SCENES.is_dir():
+        pytest.skip(f"real data not found at {SCENES} (../shared/realdata is absent in this checkout)")
+    return [Image.open(SCENES / name).convert("RGB") for name in SOFT]
+
+
+def test_a_soft_original_is_no_upscale_of_its_downscale_and_a_true_upscale_still_is():
+    """Audit DY F4: a soft photo loses little through its copy's size, so the score alone took it for the upscale;
+    the band test asks the smaller copy what its enlargement would hold, and the photo holds 2.2x or more."""
+    images, groups = {}, []
+    for index, photo in enumerate(_soft_photos()):
+        copies = {"60": _jpeg(_resize(photo, 0.6)), "75": _jpeg(_resize(photo, 0.75)), "photo": photo}
+        half = _jpeg(_resize(photo, 0.5))
+        copies |= {"half": half, "up": _jpeg(half.resize(photo.size, Image.BICUBIC))}  # a true upscale of `half`
+        images |= {f"{index}:{kind}": image for kind, image in copies.items()}
+        groups.append([[(f"{index}:{kind}", copies[kind].size, False)] for kind in ("60", "75", "photo")])
+        groups.append([[(f"{index}:{kind}", copies[kind].size, False)] for kind in ("half", "up")])
+    found = upscale.upscales(groups, lambda key, side: images[key])
+    assert found == {f"{index}:up" for index in range(len(SOFT))}
+    for index in range(len(SOFT)):
+        assert upscale.band_ratio(images[f"{index}:photo"], images[f"{index}:60"]) > upscale.BAND_EVIDENCE
+        assert upscale.band_ratio(images[f"{index}:up"], images[f"{index}:half"]) < upscale.BAND_EVIDENCE
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_dedupe_near_keeps_a_soft_original_over_its_downscale(tmp_path, engine):
+    """Audit DY F4 through the filter, both engines: each 256 px original stays and its 153 px copy (60 %) goes;
+    beside its 2x upscale, a half-size copy stays."""
+    folder, rows = tmp_path / "photos" / "obj", []
+    folder.mkdir(parents=True)
+    for index, photo in enumerate(_soft_photos()[:4]):
+        if index < 2:  # audit DY's pictures: the original and its 60 % copy
+            copies = {"": photo, "_60": _resize(photo, 0.6)}
+        else:  # two others: a half-size copy and its 2x upscale (no original)
+            half = _resize(photo, 0.5)
+            copies = {"_half": half, "_up": half.resize((half.width * 2, half.height * 2), Image.BICUBIC)}
+        for suffix, image in copies.items():
+            _save_jpeg(image, folder / f"p{index}{suffix}.jpg", 92)
+            rows.append({"file": f"obj/p{index}{suffix}.jpg", "owner": f"o{index}", "taken_at": "2021-06-01 12:00:00"})
+    ws = _ingested(tmp_path, tmp_path / "photos", rows)
+    run_filter(ws, FilterConfig(dedupe_near=True), engine=engine)
+    catalog = read_catalog(ws)
+    status = dict(zip(catalog["source_id"].str.extract(r"(p\d\w*)\.jpg$")[0], catalog["status"]))
+    assert [(status[f"p{index}"], status[f"p{index}_60"]) for index in (0, 1)] == [("kept", "dropped")] * 2, status
+    assert [(status[f"p{index}_half"], status[f"p{index}_up"]) for index in (2, 3)] == [("kept", "dropped")] * 2
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_of_byte_identical_copies_the_one_with_an_owner_stays(tmp_path, engine):
+    """Audit DY: an exact copy with its owner was dropped for its owner-less original (the id decided), so the kept
+    row carried no attribution. Same bytes, no dates: the row with an owner stays, whatever the ids."""
+    folder = tmp_path / "photos" / "obj"
+    folder.mkdir(parents=True)
+    _save_jpeg(_texture(2), folder / "a.jpg", 90)
+    shutil.copy(folder / "a.jpg", folder / "b.jpg")
+    ws = _ingested(tmp_path, tmp_path / "photos", [{"file": "obj/a.jpg", "owner": "", "taken_at": ""},
+                                                   {"file": "obj/b.jpg", "owner": "o1", "taken_at": ""}])
+    run_filter(ws, FilterConfig(), engine=engine)
+    catalog = read_catalog(ws)
+    status = dict(zip(catalog["source_id"].str.extract(r"(\w)\.jpg$")[0], catalog["status"]))
+    assert catalog["owner_id"].isna().sum() == 1 and status == {"a": "dropped", "b": "kept"}, status

@@ -8,7 +8,8 @@ holds several pictures, and each is judged within its own copies: `Clusters.apar
 the one with the
 most pixels, not a copy under a tiled watermark (`Clusters.overlaid`: the side of an overlay link that carries
 the text; it breaks ties of size only, so a wrong mark cannot put an original after a smaller copy), the earliest
-`taken_at` (photos without a date last), the smallest `photo_id`. If
+`taken_at` (photos without a date last), the smallest `photo_id` (among copies of one file, one with an
+`owner_id` before it: the attribution). If
 no row of the group is kept, the same rule picks among all of them (so every row still gets a
 group id). A repost keeps what it can of the original, so the catalog's other signals (owner,
 date) tell them apart less well than the pixels do (audit AV1: the most pixels alone kept an
@@ -127,7 +128,7 @@ def _pixel_upscaled(catalog: pd.DataFrame, group_key: pd.Series, open_image: Ima
 
 
 def representative_order(catalog: pd.DataFrame, upscaled: np.ndarray | None = None,
-                         overlaid: np.ndarray | None = None) -> np.ndarray:
+                         overlaid: np.ndarray | None = None, attributed: bool = False) -> np.ndarray:
     """Row positions sorted by the keep rule (best candidate first): kept before dropped, then labelled before
     unlabelled (a copy filed in a label folder and in a year or camera folder keeps its label), then not an
     upscaled copy (`upscaled`: `upscaled_copies` within each picture's copies; none when None), not framed
@@ -137,7 +138,9 @@ def representative_order(catalog: pd.DataFrame, upscaled: np.ndarray | None = No
     side of an overlay link found to carry a tiled watermark, `Clusters.overlaid`; none when None; review DP F1: a
     same-size watermarked copy was kept over its original 2 of 2; after the pixels, not before: review DX saw a
     strongly sharpened copy mark its original for 4 of 85 real photos, which would then lose to every smaller
-    copy), the earliest taken, the smallest photo_id."""
+    copy), the earliest taken, with `attributed` (copies of one file) one with an owner (audit DY: an exact copy
+    with its owner was dropped for its owner-less original, so the kept row lost the only attribution; not for near
+    duplicates, whose owner says nothing of which copy is the original), the smallest photo_id."""
     pixels = (catalog["width"].astype("Float64") * catalog["height"].astype("Float64")).fillna(0).to_numpy("float64")
     taken = catalog["taken_at"].to_numpy("datetime64[us]").astype("int64")
     taken = np.where(catalog["taken_at"].isna().to_numpy(), np.iinfo("int64").max, taken)
@@ -150,14 +153,16 @@ def representative_order(catalog: pd.DataFrame, upscaled: np.ndarray | None = No
                                                     and value.startswith("own:")).to_numpy(bool)
     grey = (_column(catalog, "chroma_mean").astype("Float64") < GREY_CHROMA).fillna(False).to_numpy(bool)
     ids = catalog[schema.PHOTO_ID].to_numpy(str)
-    return np.lexsort((ids, taken, marked, -pixels, grey, portrait, framed, soft, labelled_first, kept_first))
+    anonymous = _column(catalog, "owner_id").isna().to_numpy(bool) if attributed else np.zeros(len(catalog), bool)
+    return np.lexsort((ids, anonymous, taken, marked, -pixels, grey, portrait, framed, soft, labelled_first,
+                       kept_first))
 
 
 def group_representatives(catalog: pd.DataFrame, group_key: pd.Series, upscaled: np.ndarray | None = None,
-                          overlaid: np.ndarray | None = None) -> pd.Series:
-    """photo_id of each row's group representative; null where `group_key` is null (`upscaled`, `overlaid`: see
-    `representative_order`)."""
-    order = representative_order(catalog, upscaled, overlaid)
+                          overlaid: np.ndarray | None = None, attributed: bool = False) -> pd.Series:
+    """photo_id of each row's group representative; null where `group_key` is null (`upscaled`, `overlaid`,
+    `attributed`: see `representative_order`)."""
+    order = representative_order(catalog, upscaled, overlaid, attributed)
     keys = group_key.to_numpy(object)[order]
     ids = catalog[schema.PHOTO_ID].to_numpy(object)[order]
     has_key = pd.notna(keys)
@@ -174,11 +179,11 @@ def exact_duplicates(catalog: pd.DataFrame, per_label: bool = False) -> tuple[pd
     copy: a copy is redundant only beside a better one of the same label (the group stays one, so
     the split still keeps every copy on one side).
     """
-    group = group_representatives(catalog, catalog["sha256"])
+    group = group_representatives(catalog, catalog["sha256"], attributed=True)
     keeper = group
     if per_label:
         key = catalog["sha256"].astype(object) + "\x00" + catalog["label"].astype(object).fillna("")
-        keeper = group_representatives(catalog, key.where(catalog["sha256"].notna(), None))
+        keeper = group_representatives(catalog, key.where(catalog["sha256"].notna(), None), attributed=True)
     is_duplicate = keeper.notna() & (keeper != catalog[schema.PHOTO_ID]) & (catalog["status"] == schema.KEPT)
     return group, is_duplicate
 

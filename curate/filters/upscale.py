@@ -14,17 +14,34 @@ docs/benchmarks.md): originals over their downscale (x0.7 q60, x0.6 sharpened fo
 percentiles 0.34-0.59, blurred ones saved at q40 up to 1.18 (the blur and the JPEG blocks fill the band the
 trip measures). `UPSCALE_SCORE` 0.7 demoted no original there and caught every unblurred upscale; the
 statistic measured at ingest (`duplicates.UPSCALED_DETAIL`) catches most blurred ones.
+
+A soft photo breaks the ratio's premise (detail alike at every scale): its own top band is weak while its
+downscale's is full, so 5-12 % of 15-Scene photos (256 px, soft, grainy) scored 0.57-0.70 beside their 60 % or
+75 % Lanczos copy (audit DY F4: the 153 px copy kept over its 256 px original, 2 of 10). So a score in the doubtful
+band [STRONG_UPSCALE, UPSCALE_SCORE) needs evidence from the smaller copy itself: the larger one's loss through
+the smaller's size is at most BAND_EVIDENCE times the loss of the smaller copy `enlarged` to the larger's size and
+saved at JPEG q60, about what interpolation and a lossy save put in that band (`band_ratio`). Chosen on 62 real
+photos (15-Scene, ImageNet sample, OpenSfM Lund, Flickr Ferraris) with 15 kinds of pairs: originals over their
+downscale (0.6 or 0.75 at q92, web, sharpened hard, noisy, at q20; the original at q30 or q40) read 1.40-4.1
+(audit DY's two 1.37 and 1.39), upscales (2x plain, sharpened, at q40 or q60; 1.5x at q40) 0.46-1.24, blurred q40
+ones up to 1.54 (the ingest statistic catches most). Only one original scored under STRONG_UPSCALE (0.49, beside
+a copy sharpened hard), where the score alone decides. `bench/keep_rule.py --soft` measures the keep rule with
+and without the band test on photos that chose nothing.
 """
 
 from __future__ import annotations
 
+import io
 from bisect import bisect_right
 from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
 
-UPSCALE_SCORE = 0.7  # under it, the larger copy is an upscale of the smaller
+UPSCALE_SCORE = 0.7  # under it, the larger copy is an upscale of the smaller (see STRONG_UPSCALE)
+STRONG_UPSCALE = 0.5  # under it, an upscale on the score alone; from it to UPSCALE_SCORE only with BAND_EVIDENCE
+BAND_EVIDENCE = 1.3  # most `band_ratio` of an upscale whose score is in the doubtful band
+BAND_QUALITY = 60  # the JPEG quality the enlarged smaller copy is saved at for `band_ratio`'s reference
 MIN_RATIO = 1.2  # short sides closer than this: too little band between them to judge
 MAX_SIDE = 2048  # the larger copy is judged at most at this short side (and at twice the smaller's)
 MIN_SIDE = 32
@@ -79,13 +96,38 @@ def judging_side(large: tuple[int, int], small: tuple[int, int]) -> int | None:
 def upscale_score(large: Image.Image, small: Image.Image) -> float:
     """L's loss through S's size over S's loss through a size as much smaller (module docstring): about 1
     when `large` carries detail `small` does not, well under `UPSCALE_SCORE` for an upscale of it; NaN when
-    the pair cannot be judged (`judging_side`) or either is flat."""
-    return _score_sized(large, small.size, lambda short: trip_loss(small, short))
+    the pair cannot be judged (`judging_side`) or either is flat. A score in the doubtful band (from
+    STRONG_UPSCALE to UPSCALE_SCORE) whose `band_ratio` is over BAND_EVIDENCE (more detail above S's size than
+    enlarging S puts there: a soft original) reads UPSCALE_SCORE: no upscale."""
+    return _score_sized(large, small.size, lambda short: trip_loss(small, short),
+                        lambda size: trip_loss(enlarged(small, size), min(small.size)))
 
 
-def _score_sized(large: Image.Image, small_size: tuple[int, int], own_loss: Callable[[int], float]) -> float:
-    """`upscale_score` with the smaller image given by its size and `own_loss(short)`, its `trip_loss` through
-    a short side of `short` px."""
+def enlarged(small: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """`small` enlarged (Lanczos) to `size` and saved at JPEG quality BAND_QUALITY: about what an upscale of it
+    holds above its own resolution (interpolation, then a lossy save's blocks and ringing)."""
+    buffer = io.BytesIO()
+    small.convert("RGB").resize(size, Image.LANCZOS).save(buffer, "JPEG", quality=BAND_QUALITY)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+def band_ratio(large: Image.Image, small: Image.Image) -> float:
+    """`large`'s loss through `small`'s size (at the short side it is judged at) over that of `small` `enlarged` to
+    the same size: at most about 1.25 for an upscale of `small`, 1.4 or more for a photo over its own downscale
+    (module docstring); NaN when the pair cannot be judged."""
+    side = judging_side(large.size, small.size)
+    if side is None:
+        return float("nan")
+    judged = _resized(large, side) if min(large.size) != side else large
+    reference = trip_loss(enlarged(small, judged.size), min(small.size))
+    return trip_loss(judged, min(small.size)) / reference if reference > 0 else float("nan")
+
+
+def _score_sized(large: Image.Image, small_size: tuple[int, int], own_loss: Callable[[int], float],
+                 enlarged_loss: Callable[[tuple[int, int]], float]) -> float:
+    """`upscale_score` with the smaller image given by its size, `own_loss(short)`, its `trip_loss` through
+    a short side of `short` px, and `enlarged_loss(size)`, the `trip_loss` through its own short side of it
+    `enlarged` to `size`."""
     side = judging_side(large.size, small_size)
     if side is None:
         return float("nan")
@@ -95,7 +137,13 @@ def _score_sized(large: Image.Image, small_size: tuple[int, int], own_loss: Call
     if small_short / ratio < MIN_SIDE / 2:
         return float("nan")
     own = own_loss(max(1, round(small_short / ratio)))
-    return trip_loss(judged, small_short) / own if own > 0 else float("nan")
+    loss = trip_loss(judged, small_short)
+    score = loss / own if own > 0 else float("nan")
+    if STRONG_UPSCALE <= score < UPSCALE_SCORE:
+        reference = enlarged_loss(judged.size)
+        if not reference > 0 or loss > BAND_EVIDENCE * reference:  # no evidence of an upscale: a soft original
+            return UPSCALE_SCORE
+    return score
 
 
 Image_ = tuple[str, tuple[int, int], bool]  # (key, (width, height), framed) of one image
@@ -204,6 +252,8 @@ class _Scorer:
         self.open_image = open_image
         self.sizes: dict[Image_, tuple[int, int] | None] = {}  # the smaller image as opened (None: unreadable)
         self.own: dict[tuple[Image_, int], float] = {}  # (smaller image, trip's short side) -> its trip_loss
+        self.enlarged: dict[tuple[Image_, tuple[int, int]], float] = {}  # (smaller image, size) -> `band_ratio`'s
+        # reference: its trip_loss enlarged to that size
 
     def __call__(self, small: Image_, large: Image_) -> float:
         side = judging_side(large[1], small[1])
@@ -219,19 +269,26 @@ class _Scorer:
             if self.sizes[small] is None:
                 return float("nan")
 
-            def own_loss(short: int) -> float:
+            def measured(cache: dict, key, measure: Callable[[Image.Image], float]) -> float:
                 nonlocal little
-                if (small, short) not in self.own:
+                if key not in cache:
                     little = self._open_small(small) if little is None else little
                     if little is None:
                         return float("nan")
                     try:
-                        self.own[small, short] = trip_loss(little, short)
+                        cache[key] = measure(little)
                     except Exception:  # noqa: BLE001 - as below: the pair is not judged
-                        self.own[small, short] = float("nan")
-                return self.own[small, short]
+                        cache[key] = float("nan")
+                return cache[key]
 
-            return _score_sized(big, self.sizes[small], own_loss)
+            def own_loss(short: int) -> float:
+                return measured(self.own, (small, short), lambda image: trip_loss(image, short))
+
+            def enlarged_loss(size: tuple[int, int]) -> float:
+                return measured(self.enlarged, (small, size),
+                                lambda image: trip_loss(enlarged(image, size), min(image.size)))
+
+            return _score_sized(big, self.sizes[small], own_loss, enlarged_loss)
         except Exception:  # noqa: BLE001 - an unreadable image (or a failed measure) leaves the pair unjudged, as
             return float("nan")  # the statistic does: the keep rule never stops a filter run
 

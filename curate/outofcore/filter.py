@@ -39,7 +39,7 @@ from curate.filters.stage import (
 from curate.outofcore.catalog_view import Catalog
 from curate.outofcore.db import BATCH_ROWS, drop_kept, literal, owner_key_sql, quote, record_batches
 from curate.outofcore.geo import ellipsoid_udf, geo_filter, region_outside_udf
-from curate.outofcore.neardup import READABLE_PHASH, REPRESENTATIVE_ORDER, near_duplicates
+from curate.outofcore.neardup import EXACT_ORDER, READABLE_PHASH, REPRESENTATIVE_ORDER, near_duplicates
 from curate.outofcore.queries import status_counts
 from curate.records import recomputed_stages
 
@@ -186,8 +186,8 @@ def _exact_duplicate_step(con, held: bool, notes: list[str]) -> int:
         keeper = ", coalesce(label, '')" if held else ""
         con.execute(f"""
             UPDATE w SET exact = r.grp, keeper = r.keeper FROM (
-                SELECT rid, first_value(photo_id) OVER (PARTITION BY sha256 ORDER BY {REPRESENTATIVE_ORDER}) AS grp,
-                       first_value(photo_id) OVER (PARTITION BY sha256{keeper} ORDER BY {REPRESENTATIVE_ORDER})
+                SELECT rid, first_value(photo_id) OVER (PARTITION BY sha256 ORDER BY {EXACT_ORDER}) AS grp,
+                       first_value(photo_id) OVER (PARTITION BY sha256{keeper} ORDER BY {EXACT_ORDER})
                            AS keeper
                 FROM w WHERE sha256 IS NOT NULL) r
             WHERE w.rid = r.rid""")

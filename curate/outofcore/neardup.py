@@ -45,6 +45,8 @@ REPRESENTATIVE_ORDER = ("(status <> 'kept'), (label IS NULL), upscaled, (w.phash
                         "coalesce(starts_with(w.phash_strips, 'own:'), FALSE), "
                         f"coalesce(chroma_mean < {duplicates.GREY_CHROMA!r}, FALSE), "
                         "coalesce(width::DOUBLE * height::DOUBLE, 0) DESC, overlaid, taken_at ASC NULLS LAST, photo_id")
+# the keep rule among byte-identical copies (`duplicates.exact_duplicates`): before the id, one with an owner
+EXACT_ORDER = REPRESENTATIVE_ORDER.replace("NULLS LAST, photo_id", "NULLS LAST, (owner_id IS NULL), photo_id")
 # `duplicates.upscaled_copies` over each picture's copies (column picture of table nd_labels: the clusters without
 # the bridging collages' panel links, as on pandas), into w.upscaled
 UPSCALED = f"""
