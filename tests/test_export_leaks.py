@@ -157,8 +157,10 @@ CONFLICTS = [
 
 
 @pytest.mark.parametrize("labels, want", [
-    ("kept", {"images": 2, "exact_copies": 1, "near_duplicate_clusters": 1, "photos": 5}),
-    ("all", {"images": 3, "exact_copies": 2, "near_duplicate_clusters": 1, "photos": 7}),
+    ("kept", {"images": 2, "exact_copies": 1, "near_duplicate_clusters": 1, "photos": 5, "collage_clusters": 0,
+              "collage_photos": 0}),
+    ("all", {"images": 3, "exact_copies": 2, "near_duplicate_clusters": 1, "photos": 7, "collage_clusters": 0,
+             "collage_photos": 0}),
 ])
 def test_images_under_two_labels_are_counted_not_dropped_in_every_plan_path(tmp_path, monkeypatch, labels, want):
     """Audit AZ F2: copies of one image kept under two labels (a reviewer kept both, or relabelled one near copy)
@@ -175,8 +177,38 @@ def test_images_under_two_labels_are_counted_not_dropped_in_every_plan_path(tmp_
 def test_no_image_under_two_labels_counts_none(tmp_path, monkeypatch):
     rows = [row for row in CONFLICTS if row[0] in ("t:n1", "t:n3", "t:ok1", "t:ok2")]
     for plan in three_plans(catalog_of(rows), ExportConfig("imagefolder"), tmp_path, monkeypatch):
-        assert plan.label_conflicts == {"images": 0, "exact_copies": 0, "near_duplicate_clusters": 0, "photos": 0}
+        assert plan.label_conflicts == {"images": 0, "exact_copies": 0, "near_duplicate_clusters": 0, "photos": 0,
+                                        "collage_clusters": 0, "collage_photos": 0}
         assert "image under two or more labels" not in plan.flagged
+
+
+def test_a_cluster_under_two_labels_holding_a_collage_is_named_as_the_collage_in_every_plan_path(tmp_path,
+                                                                                                monkeypatch):
+    """Audit DY F7 at the export: with `--collages keep`, a collage of a Coast and a Forest picture joins them in
+    one cluster under two labels, and the export said "keep the copy whose label is right", where both pictures
+    are rightly labelled and the collage is the photo to drop. Its cluster is counted apart (in memory, streamed
+    and sorted on disk alike), beside an ordinary cluster of copies under two labels, and the warning and the
+    card say so."""
+    from curate.export.card import conflict_paragraph
+    from curate.export.messages import label_conflict_warnings
+
+    rows = [("t:p0", "kept", "train", "Coast", "o1", "p0", "k0"), ("t:p1", "kept", "train", "Forest", "o2", "p1", "k0"),
+            ("t:collage", "kept", "train", "Coast", "o3", "pc", "k0"),  # p0 and p1 side by side
+            ("t:n1", "kept", "train", "Coast", "o4", "n1", "k1"), ("t:n2", "kept", "train", "Forest", "o5", "n2", "k1")]
+    catalog = catalog_of(rows)
+    catalog["phash_panels"] = np.where(catalog["photo_id"] == "t:collage", "0123456789abcdef fedcba9876543210", None)
+    want = {"images": 1, "exact_copies": 0, "near_duplicate_clusters": 1, "photos": 5, "collage_clusters": 1,
+            "collage_photos": 3}
+    for plan in three_plans(catalog, ExportConfig("imagefolder"), tmp_path, monkeypatch):
+        assert plan.label_conflicts == want
+        assert plan.flagged.get("image under two or more labels") == 5
+    copies, collage = label_conflict_warnings(want)
+    assert copies.startswith("1 image is exported under two or more labels (2 photos: 1 near-duplicate cluster)")
+    assert collage.startswith("1 near-duplicate cluster exported under two or more labels holds a collage (3 photos)")
+    assert "the collage is the photo to drop" in collage and "keep the copy" not in collage
+    card = conflict_paragraph(want)
+    assert "1 image (0 byte-identical, 1 near-duplicate cluster; 2 photos)" in card
+    assert "A collage under two or more labels: 1 near-duplicate cluster (3 photos) holds a collage" in card
 
 
 def decide(url: str, csrf: str, photo_id: str, action: str, label: str | None = None) -> str:
@@ -236,7 +268,7 @@ def test_a_review_that_keeps_an_image_under_two_labels_says_so_and_the_export_co
     assert "`curate review --queue duplicates`" in said
     export = json.loads((out / "export.json").read_text())
     assert export["label_conflicts"] == {"images": 2, "exact_copies": 1, "near_duplicate_clusters": 1,
-                                         "photos": photos}
+                                         "photos": photos, "collage_clusters": 0, "collage_photos": 0}
     assert export["flagged"]["image under two or more labels"] == photos
     card = (out / "README.md").read_text()
     assert f"| exported, flagged: image under two or more labels | {photos} |" in card

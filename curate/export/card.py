@@ -238,7 +238,7 @@ def dataset_card(plan: ExportPlan, config: ExportConfig, provenance: Provenance)
                   "(`topic_doubted`), and failed quality checks that were not dropped (`quality_issues`). They "
                   "train as labelled. `curate review` lists them; the catalog's columns name each photo.", ""]
         conflicts = plan.label_conflicts
-        if conflicts.get("images"):
+        if conflicts.get("images") or conflicts.get("collage_clusters"):
             parts[-1:] = ["", conflict_paragraph(conflicts), ""]
     if len(plan.missing):
         parts += ["## Photos without a stored image", "",
@@ -247,17 +247,32 @@ def dataset_card(plan: ExportPlan, config: ExportConfig, provenance: Provenance)
 
 
 def conflict_paragraph(conflicts: dict[str, int]) -> str:
-    """The card's paragraph on the images exported under two or more labels (plan.label_conflicts).
+    """The card's paragraph on the images exported under two or more labels (plan.label_conflicts), and the
+    clusters under two labels that hold a collage.
 
     >>> print(conflict_paragraph({"images": 1, "exact_copies": 0, "near_duplicate_clusters": 1, "photos": 2}))
     ... # doctest: +NORMALIZE_WHITESPACE
     An image under two or more labels: 1 image (0 byte-identical, 1 near-duplicate cluster; 2 photos) is exported
     under more than one label, so one picture trains more than one class; `curate review --queue duplicates` shows
     each cluster with its labels.
+    >>> print(conflict_paragraph({"images": 0, "exact_copies": 0, "near_duplicate_clusters": 0, "photos": 3,
+    ...                           "collage_clusters": 1, "collage_photos": 3}))  # doctest: +NORMALIZE_WHITESPACE
+    A collage under two or more labels: 1 near-duplicate cluster (3 photos) holds a collage of pictures filed under
+    different labels; the collage, not a picture, trains more than one class.
     """
+    parts = []
     images, clusters = conflicts["images"], conflicts["near_duplicate_clusters"]
-    return (f"An image under two or more labels: {images:,} image{'s' if images != 1 else ''} "
-            f"({conflicts['exact_copies']:,} byte-identical, {clusters:,} near-duplicate "
-            f"cluster{'s' if clusters != 1 else ''}; {conflicts['photos']:,} photos) "
-            f"{'are' if images != 1 else 'is'} exported under more than one label, so one picture trains more "
-            "than one class; `curate review --queue duplicates` shows each cluster with its labels.")
+    if images:
+        photos = conflicts["photos"] - conflicts.get("collage_photos", 0)
+        parts.append(f"An image under two or more labels: {images:,} image{'s' if images != 1 else ''} "
+                     f"({conflicts['exact_copies']:,} byte-identical, {clusters:,} near-duplicate "
+                     f"cluster{'s' if clusters != 1 else ''}; {photos:,} photos) "
+                     f"{'are' if images != 1 else 'is'} exported under more than one label, so one picture trains "
+                     "more than one class; `curate review --queue duplicates` shows each cluster with its labels.")
+    collages = conflicts.get("collage_clusters", 0)
+    if collages:
+        parts.append(f"A collage under two or more labels: {collages:,} near-duplicate "
+                     f"cluster{'s' if collages != 1 else ''} ({conflicts['collage_photos']:,} photos) "
+                     f"hold{'s' if collages == 1 else ''} a collage of pictures filed under different labels; the "
+                     "collage, not a picture, trains more than one class.")
+    return " ".join(parts)

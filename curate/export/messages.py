@@ -133,25 +133,44 @@ def plan_warnings(plan: ExportPlan, out: Path) -> list[str]:
 
 def label_conflict_warnings(conflicts: dict[str, int]) -> list[str]:
     """A line on the images exported under two or more labels (plan.label_conflicts): they are exported (the user
-    decides which label is right), but one picture then trains two classes (audit AZ F2: nothing said so).
+    decides which label is right), but one picture then trains two classes (audit AZ F2: nothing said so). Clusters
+    under two labels that hold a collage get their own line: their pictures differ and may each be rightly
+    labelled, so the collage is the photo to drop (audit DY F7, as `curate split` says).
 
     >>> print(label_conflict_warnings({"images": 3, "exact_copies": 1, "near_duplicate_clusters": 2, "photos": 7})[0])
     ... # doctest: +NORMALIZE_WHITESPACE
     3 images are exported under two or more labels (7 photos: 1 byte-identical image, 2 near-duplicate clusters):
     one picture trains more than one class; look at them with `curate review --queue duplicates` and keep the
     copy whose label is right (drop or relabel the others), then run `curate split` and export again
+    >>> print(label_conflict_warnings({"images": 0, "exact_copies": 0, "near_duplicate_clusters": 0, "photos": 3,
+    ...                                "collage_clusters": 1, "collage_photos": 3})[0])
+    ... # doctest: +NORMALIZE_WHITESPACE
+    1 near-duplicate cluster exported under two or more labels holds a collage (3 photos): a collage sets different
+    pictures side by side and joins their photos in one cluster, so each picture may be rightly labelled; the
+    collage is the photo to drop (`curate filter --collages drop`, with --force-collages where its drop is held, or
+    `curate review --queue duplicates` for one a reviewer kept), then run `curate split` and export again
     """
+    lines = []
     images = conflicts.get("images", 0)
-    if not images:
-        return []
-    exact, near = conflicts["exact_copies"], conflicts["near_duplicate_clusters"]
-    kinds = ", ".join(part for part in (
-        f"{exact:,} byte-identical image{'s' if exact != 1 else ''}" if exact else "",
-        f"{near:,} near-duplicate cluster{'s' if near != 1 else ''}" if near else "") if part)
-    return [f"{images:,} image{'s are' if images != 1 else ' is'} exported under two or more labels "
-            f"({conflicts['photos']:,} photos: {kinds}): one picture trains more than one class; look at them with "
-            "`curate review --queue duplicates` and keep the copy whose label is right (drop or relabel the "
-            "others), then run `curate split` and export again"]
+    if images:
+        exact, near = conflicts["exact_copies"], conflicts["near_duplicate_clusters"]
+        kinds = ", ".join(part for part in (
+            f"{exact:,} byte-identical image{'s' if exact != 1 else ''}" if exact else "",
+            f"{near:,} near-duplicate cluster{'s' if near != 1 else ''}" if near else "") if part)
+        photos = conflicts["photos"] - conflicts.get("collage_photos", 0)
+        lines.append(f"{images:,} image{'s are' if images != 1 else ' is'} exported under two or more labels "
+                     f"({photos:,} photos: {kinds}): one picture trains more than one class; look at them with "
+                     "`curate review --queue duplicates` and keep the copy whose label is right (drop or relabel the "
+                     "others), then run `curate split` and export again")
+    collages = conflicts.get("collage_clusters", 0)
+    if collages:
+        lines.append(f"{collages:,} near-duplicate cluster{'s' if collages != 1 else ''} exported under two or more "
+                     f"labels hold{'s' if collages == 1 else ''} a collage ({conflicts['collage_photos']:,} photos): a "
+                     "collage sets different pictures side by side and joins their photos in one cluster, so each "
+                     "picture may be rightly labelled; the collage is the photo to drop (`curate filter --collages "
+                     "drop`, with --force-collages where its drop is held, or `curate review --queue duplicates` for "
+                     "one a reviewer kept), then run `curate split` and export again")
+    return lines
 
 
 # what to change when a reason left every photo out of an export (ExportPlan.excluded's keys)

@@ -249,22 +249,35 @@ def leave_out_touching(rows: pd.DataFrame, unsplit: pd.Series, held_out: HeldOut
 
 # what `label_conflicts` reads of the exported photos beside their label: their bytes and near-duplicate cluster
 # (`exact_dup_group` is the photo_id of its sha256 group's representative: the same groups as sha256)
-CONFLICT_COLUMNS = ("sha256", "near_dup_cluster")
+# and whether it is a collage (`phash_panels`: a cluster under two labels holding one is no copy to relabel)
+CONFLICT_COLUMNS = ("sha256", "near_dup_cluster", "phash_panels")
 CONFLICT_FLAG = "image under two or more labels"  # the `flagged` name of the photos `label_conflicts` counts
-NO_CONFLICTS = {"images": 0, "exact_copies": 0, "near_duplicate_clusters": 0, "photos": 0}
+NO_CONFLICTS = {"images": 0, "exact_copies": 0, "near_duplicate_clusters": 0, "photos": 0, "collage_clusters": 0,
+                "collage_photos": 0}
 
 
 def label_conflicts(rows: pd.DataFrame) -> dict[str, int]:
-    """Among the exported photos `rows` (label, sha256, near_dup_cluster): the images exported under two or more
-    labels. `exact_copies`: sha256 values whose photos carry two or more labels; `near_duplicate_clusters`:
-    near-duplicate clusters whose photos carry two or more labels and that hold none of those exact copies (an
-    image is counted once); `images` their sum; `photos`: the photos of either (audit AZ F2: a reviewer's keep
-    of both copies of a cross-label pair, or a relabel of one near copy, trained one picture as two classes
-    and the export said nothing). `curate.export.spill` counts the same on disk (`conflicts_on_disk`).
+    """Among the exported photos `rows` (label, sha256, near_dup_cluster, phash_panels): the images exported under
+    two or more labels. `exact_copies`: sha256 values whose photos carry two or more labels;
+    `near_duplicate_clusters`: near-duplicate clusters whose photos carry two or more labels and that hold none of
+    those exact copies (an image is counted once) nor a collage; `images` their sum; `photos`: the photos of every
+    conflict, collage clusters' included (audit AZ F2: a reviewer's keep of both copies of a cross-label pair, or a
+    relabel of one near copy, trained one picture as two classes and the export said nothing).
+    `collage_clusters`: the clusters under two or more labels that hold a collage (a photo with `phash_panels`,
+    kept by `--collages keep`, the filter's hold or a reviewer), with their `collage_photos` not among the exact
+    copies' (audit DY F7, as `curate split` says: their pictures differ, the collage is the photo to drop).
+    `curate.export.spill` counts the same on disk (`conflicts_on_disk`).
 
     >>> label_conflicts(pd.DataFrame({"label": ["a", "b", "a", "a", "c", "c"], "sha256": ["x", "x", "y", "z", "w", "v"],
     ...                               "near_dup_cluster": ["1", "1", "2", "2", "2", "3"]}))
-    {'images': 2, 'exact_copies': 1, 'near_duplicate_clusters': 1, 'photos': 5}
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'images': 2, 'exact_copies': 1, 'near_duplicate_clusters': 1, 'photos': 5, 'collage_clusters': 0,
+     'collage_photos': 0}
+    >>> label_conflicts(pd.DataFrame({"label": ["a", "b", "b"], "sha256": ["x", "y", "z"],
+    ...                               "near_dup_cluster": ["1", "1", "1"], "phash_panels": [None, None, "0 0"]}))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'images': 0, 'exact_copies': 0, 'near_duplicate_clusters': 0, 'photos': 3, 'collage_clusters': 1,
+     'collage_photos': 3}
     """
     rows = rows[rows["label"].notna()]
 
@@ -276,8 +289,12 @@ def label_conflicts(rows: pd.DataFrame) -> dict[str, int]:
     exact, near = spread("sha256"), spread("near_dup_cluster")
     in_exact, in_near = rows["sha256"].isin(exact), rows["near_dup_cluster"].isin(near)
     near_only = near.difference(pd.Index(rows.loc[in_exact, "near_dup_cluster"].dropna().unique()))
-    return {"images": len(exact) + len(near_only), "exact_copies": len(exact),
-            "near_duplicate_clusters": len(near_only), "photos": int((in_exact | in_near).sum())}
+    panels = rows["phash_panels"].notna() if "phash_panels" in rows.columns else pd.Series(False, index=rows.index)
+    collage = near_only.intersection(pd.Index(rows.loc[panels, "near_dup_cluster"].dropna().unique()))
+    in_collage = rows["near_dup_cluster"].isin(collage) & ~in_exact
+    return {"images": len(exact) + len(near_only) - len(collage), "exact_copies": len(exact),
+            "near_duplicate_clusters": len(near_only) - len(collage), "photos": int((in_exact | in_near).sum()),
+            "collage_clusters": len(collage), "collage_photos": int(in_collage.sum())}
 
 
 def _names_two(cell) -> bool:

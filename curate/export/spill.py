@@ -248,18 +248,26 @@ def _plan_on_disk(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, fold
 
 def conflicts_on_disk(con, source: str) -> dict[str, int]:
     """`plan.label_conflicts` of the exported photos' keys in `source` (a DuckDB table expression with label,
-    sha256 and near_dup_cluster), grouped by DuckDB: the same counts."""
-    exact, near, photos = con.execute(f"""
-        WITH k AS (SELECT label, sha256, near_dup_cluster AS cluster FROM {source} WHERE label IS NOT NULL),
+    sha256, near_dup_cluster and phash_panels), grouped by DuckDB: the same counts."""
+    exact, near, photos, collages, collage_photos = con.execute(f"""
+        WITH k AS (SELECT label, sha256, near_dup_cluster AS cluster, phash_panels FROM {source}
+                   WHERE label IS NOT NULL),
         exact AS (SELECT sha256 FROM k WHERE sha256 IS NOT NULL GROUP BY 1 HAVING count(DISTINCT label) > 1),
         near AS (SELECT cluster FROM k WHERE cluster IS NOT NULL GROUP BY 1 HAVING count(DISTINCT label) > 1),
         near_only AS (SELECT cluster FROM near EXCEPT
-                      SELECT cluster FROM k WHERE cluster IS NOT NULL AND sha256 IN (SELECT sha256 FROM exact))
+                      SELECT cluster FROM k WHERE cluster IS NOT NULL AND sha256 IN (SELECT sha256 FROM exact)),
+        collage AS (SELECT cluster FROM near_only INTERSECT
+                    SELECT cluster FROM k WHERE cluster IS NOT NULL AND phash_panels IS NOT NULL)
         SELECT (SELECT count(*) FROM exact), (SELECT count(*) FROM near_only),
                (SELECT count(*) FROM k WHERE sha256 IN (SELECT sha256 FROM exact)
-                                          OR cluster IN (SELECT cluster FROM near))""").fetchone()
-    return {"images": int(exact + near), "exact_copies": int(exact), "near_duplicate_clusters": int(near),
-            "photos": int(photos)}
+                                          OR cluster IN (SELECT cluster FROM near)),
+               (SELECT count(*) FROM collage),
+               (SELECT count(*) FROM k WHERE cluster IN (SELECT cluster FROM collage)
+                                          AND (sha256 IS NULL OR sha256 NOT IN (SELECT sha256 FROM exact)))
+        """).fetchone()
+    return {"images": int(exact + near - collages), "exact_copies": int(exact),
+            "near_duplicate_clusters": int(near - collages), "photos": int(photos),
+            "collage_clusters": int(collages), "collage_photos": int(collage_photos)}
 
 
 def _keys_to_file(catalog: CatalogFile, config: ExportConfig, sizes: Sizes, path: Path,
