@@ -117,6 +117,36 @@ def test_a_collage_a_reviewer_kept_joins_its_pictures(tmp_path, engine):
     assert cluster["c01.jpg"] == cluster["p0.jpg"] == cluster["p1.jpg"] != cluster["p2.jpg"]
 
 
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_a_keep_journalled_under_a_float_twin_id_joins_the_collage_too(tmp_path, engine):
+    """Review DU 6: a keep journalled under the legacy float twin of the collage's id (`folder:104.0` for
+    `folder:104`, from a workspace ingested before ids were read as integers) kept the collage, as the review's
+    decisions map twins, but the filter's collage rule read the journal's ids as written and still set it apart
+    from its pictures: kept, a cluster of its own, free to land on another side of the split. Both engines."""
+    from curate.filters.run import run_filter
+    from curate.filters.stage import FilterConfig
+    from curate.review.journal import append_decisions, new_decision
+    from curate.workspace import read_catalog
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photos = chain(3)
+    for name, photo in photos.items():
+        photo.save(folder / name, quality=95)
+    ws = ingested_with_metadata(tmp_path, folder, [{"file": name, "id": str(100 + k), "label": "car", "owner": f"o{k}"}
+                                                   for k, name in enumerate(photos)],
+                                {"owner_id": "owner", "source_id": "id"})
+    run_filter(ws, FilterConfig(max_km="off"), engine=engine)
+    catalog = read_catalog(ws).set_index("source_id")
+    assert catalog.loc["104", "photo_id"] == "folder:104" and catalog.loc["104", "drop_reason"] == "collage"  # c01
+    append_decisions(ws, [new_decision("folder:104.0", "keep")])
+    run_filter(ws, FilterConfig(max_km="off"), engine=engine)
+    catalog = read_catalog(ws).set_index("source_id")
+    assert catalog.loc["104", "status"] == "kept" and catalog.loc["105", "drop_reason"] == "collage"  # c12 still
+    cluster = catalog["near_dup_cluster"]
+    assert cluster["104"] == cluster["100"] == cluster["101"] != cluster["102"]  # c01 with p0 and p1
+
+
 @needs_ferrari
 @pytest.mark.parametrize("engine", ["pandas", "duckdb"])
 def test_real_photos_chained_by_collages_are_set_apart(tmp_path, engine):

@@ -19,6 +19,7 @@ joined without a word (the chain's split is then the user's choice).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,6 +105,22 @@ def bridging_collages(n: int, first: np.ndarray, second: np.ndarray, panel_at: i
     apart = components_from_pairs(n, np.concatenate([first[~cut], links["photo"].to_numpy(np.int64)]),
                                   np.concatenate([second[~cut], links["next"].to_numpy(np.int64)]))
     return Clusters(joined, apart, bridges, len(np.unique(apart[second[cut]])))
+
+
+def reviewed_ids(reviewed_kept: Collection[str], photo_ids: pd.Series) -> set[str]:
+    """The photo ids of `photo_ids` a reviewer's keep (`reviewed_kept`, the journal's ids as written) names: each
+    id, or its legacy float twin (`f:12.0` for `f:12`, either way round: `curate.review.apply.float_id_twins`),
+    as the review's own decisions are applied (review DU 6: a keep journalled under a twin id kept the collage, but
+    the filter still set it apart from its pictures). The DuckDB engine matches the same
+    (`curate.outofcore.neardup`).
+
+    >>> sorted(reviewed_ids(["f:12.0", "f:7"], pd.Series(["f:12", "f:7", "f:9"])))
+    ['f:12', 'f:12.0', 'f:7']
+    """
+    from curate.review.apply import float_id_twins
+
+    ids = set(reviewed_kept)
+    return ids | set(float_id_twins(ids, photo_ids).values()) if ids else ids
 
 
 def held(per_label: pd.DataFrame, force: bool) -> bool:

@@ -348,7 +348,8 @@ def _near_duplicates(out: pd.DataFrame, config: FilterConfig, notes: list[str], 
         return out, 0
     columns = [name for name in IMAGE_COLUMNS if name in out]
     images = out.loc[hashed, columns].drop_duplicates("sha256")  # one node per distinct image
-    reviewed = out.loc[out[schema.PHOTO_ID].isin(set(reviewed_kept)) & hashed, "sha256"]
+    reviewed = out.loc[out[schema.PHOTO_ID].isin(collages.reviewed_ids(reviewed_kept, out[schema.PHOTO_ID])) & hashed,
+                       "sha256"]
     clusters = image_clusters(images, config, thumbnails, embeddings, notes, read_grey, workers, pair_scores,
                               images["sha256"].isin(set(reviewed)).to_numpy())
     out, drop = collages.drop_bridges(out, images["sha256"], clusters, STAGE,

@@ -242,8 +242,18 @@ def _reviewed_positions(con, n: int, reviewed_kept: Sequence[str]) -> np.ndarray
     if not reviewed_kept:
         return None
     con.register("nd_reviewed", pa.table({"photo_id": pa.array(list(reviewed_kept), pa.string())}))
-    positions = con.execute("""SELECT DISTINCT pos FROM nd_images JOIN w USING (sha256)
-                               WHERE w.photo_id IN (SELECT photo_id FROM nd_reviewed)""").fetchnumpy()["pos"]
+    # each id, or its one legacy float twin where the catalog lacks the id itself (`f:12.0` for `f:12`, either
+    # way round: collages.reviewed_ids, float_id_twins' rule: a key with two held twins names neither)
+    key = r"regexp_replace(photo_id, ':([+-]?[0-9]+)\.0+$', ':\1')"
+    positions = con.execute(f"""
+        WITH named AS (SELECT photo_id FROM w SEMI JOIN nd_reviewed USING (photo_id)),
+             keys AS (SELECT DISTINCT {key} AS k FROM nd_reviewed ANTI JOIN w USING (photo_id)
+                      WHERE regexp_matches({key}, ':[+-]?[0-9]+$')),
+             held AS (SELECT photo_id, {key} AS k FROM w WHERE {key} IN (SELECT k FROM keys)),
+             twins AS (SELECT photo_id FROM held WHERE k IN (SELECT k FROM held GROUP BY k
+                                                               HAVING count(DISTINCT photo_id) = 1))
+        SELECT DISTINCT pos FROM nd_images JOIN w USING (sha256)
+        WHERE w.photo_id IN (SELECT photo_id FROM named UNION SELECT photo_id FROM twins)""").fetchnumpy()["pos"]
     con.unregister("nd_reviewed")
     kept = np.zeros(n, bool)
     kept[np.asarray(positions, np.int64)] = True
