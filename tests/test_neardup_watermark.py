@@ -51,6 +51,20 @@ def tiled_watermark(image: Image.Image, text: str = "© STOCKPIX", alpha: int = 
     return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
 
 
+def stockpix(image: Image.Image) -> Image.Image:
+    """Audit DY's watermark: white "(c) stockpix" in PIL's own small font at opacity 110, tiled every 40 x 110 px;
+    saved as JPEG (q 92) and decoded."""
+    base = image.convert("RGBA")
+    layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    for y in range(-20, base.height, 40):
+        for x in range(-40, base.width, 110):
+            draw.text((x + (y // 40 % 2) * 55, y), "© stockpix", fill=(255, 255, 255, 110))
+    buffer = io.BytesIO()
+    Image.alpha_composite(base, layer).convert("RGB").save(buffer, "JPEG", quality=92)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
 def test_a_tiled_watermark_is_one_sided_and_a_different_photo_is_not():
     from curate.filters import overlay  # new with the check: the tests below run (and fail) on the code before it
 
@@ -154,3 +168,67 @@ def test_dedupe_near_keeps_the_photo_and_drops_its_watermarked_copies_whatever_t
     originals = catalog.index.str.contains("_photo")
     assert catalog.loc[originals, "status"].tolist() == ["kept"] * 3
     assert catalog.loc[~originals, "drop_reason"].tolist() == ["near_duplicate"] * 6
+
+
+# bright 15-Scene photos (grey mean 165-194) that audit DY's watermark left undecided: its cover 0.03-0.05
+BRIGHT_SCENES = ["scenes15/train/Bedroom/image_0181.jpg", "scenes15/train/Office/image_0042.jpg",
+                 "scenes15/train/Office/image_0049.jpg"]
+# ImageNet-sample photos whose unsharp-masked copy marked the original (review DX F1)
+SHARPENED = ["imagenet-sample/n01531178_goldfinch.jpg", "imagenet-sample/n01558993_robin.jpg",
+             "imagenet-sample/n01704323_triceratops.jpg", "imagenet-sample/n01632458_spotted_salamander.jpg"]
+needs_scenes = pytest.mark.skipif(not all((REALDATA / name).is_file() for name in BRIGHT_SCENES + SHARPENED),
+                                  reason="needs ../shared/realdata (scenes15, imagenet-sample)")
+
+
+@needs_scenes
+def test_white_text_on_a_bright_photo_is_judged_against_the_room_the_photo_leaves_it():
+    """Audit DY F1: white text moves a light pixel less (it can only lighten what is darker than it), so on bright
+    photos audit DY's small tiled text moved under 5 % of the pixels 8 grey levels and stayed undecided; a pixel's
+    step now shrinks with its room, and the copy is named either way round."""
+    from curate.filters import overlay
+
+    for name in BRIGHT_SCENES:
+        photo = open_rgb(REALDATA / name)
+        original, marked = grey_view(photo), grey_view(stockpix(photo))
+        assert overlay.overlaid(original, marked), name
+        assert (overlay.overlay_copy(original, marked), overlay.overlay_copy(marked, original)) == (1, 0), name
+
+
+@needs_scenes
+def test_a_sharpened_copy_marks_neither_side():
+    """Review DX F1: an unsharp-masked copy's halos read as fine one-way strokes and marked the original; its
+    difference follows the photo's own edges in both views (text follows the copy's only), so neither is marked."""
+    from PIL import ImageFilter
+
+    from curate.filters import overlay
+
+    for name in SHARPENED:
+        photo = open_rgb(REALDATA / name)
+        original = grey_view(photo)
+        for radius, percent in ((2, 80), (2, 150), (3, 200)):
+            sharpened = grey_view(photo.filter(ImageFilter.UnsharpMask(radius, percent, 0)))
+            assert overlay.overlay_copy(original, sharpened) is None, (name, radius, percent)
+            assert overlay.overlay_copy(sharpened, original) is None, (name, radius, percent)
+
+
+@needs_scenes
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_dedupe_near_keeps_bright_photos_over_their_watermarked_copies_and_originals_over_sharpened_ones(
+        tmp_path, engine):
+    """Audit DY F1 and review DX F1 end to end: each bright photo's copy under audit DY's watermark sorts first,
+    each sharpened copy last; every photo is kept, and only the watermarked copies are counted as carrying text."""
+    from PIL import ImageFilter
+
+    photos = {}
+    for k, name in enumerate(BRIGHT_SCENES):
+        photo = open_rgb(REALDATA / name)
+        photos[f"z_bright{k}.jpg"], photos[f"a_marked{k}.jpg"] = photo, stockpix(photo)
+    for k, name in enumerate(SHARPENED):
+        photo = open_rgb(REALDATA / name)
+        photos[f"b_photo{k}.jpg"] = photo
+        photos[f"y_sharp{k}.jpg"] = photo.filter(ImageFilter.UnsharpMask(2, 150, 0))
+    catalog, report = filtered_folder(tmp_path, photos, dedupe_near=True, engine=engine)
+    assert any(note.startswith("watermarked copies: 3 images carry") for note in report.notes), report.notes
+    originals = catalog.index.str.contains("_bright|_photo")
+    assert catalog.loc[originals, "status"].tolist() == ["kept"] * 7, catalog.loc[originals, "drop_reason"]
+    assert catalog.loc[catalog.index.str.contains("_marked"), "drop_reason"].tolist() == ["near_duplicate"] * 3

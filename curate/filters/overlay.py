@@ -34,7 +34,15 @@ difference's correlation with the darker view is negative, the darker side when 
 pixels; undecided when its correlation with the lighter view is the stronger one and of the other sign. Judged only
 where the difference is fine-grained, as text strokes are (at least OVERLAY_FINE of it above a FINE_SIGMA blur): a
 solid sticker, a logo plate or a change of light is smooth, and there the correlations are the plate's edges', not
-the photo's (docs/benchmarks.md, "Which copy is kept: overlaid copies").
+the photo's (docs/benchmarks.md, "Which copy is kept: overlaid copies"). Not judged either where the difference
+follows the photo's own detail in both views (`_follows_edges`, review DX F1): a sharpened copy's halos are fine and
+one-way too, but they are the photo's edges, where text follows the copy's detail and not the original's. And it
+must cover enough of the picture, counted against the room the original leaves the text (audit DY F1): white text
+of opacity a lifts a pixel p by a * (255 - p), so on a bright photo it moves fewer pixels OVERLAY_STEP; a pixel with
+less room than OVERLAY_ROOM counts as covered when it moved the same share of its room (1/16), at least
+OVERLAY_NOISE, where the absolute count falls short and the white-or-black text model fits firmly (OVERLAY_ROOM_FIT:
+mid-grey text lightens and darkens, a solid sticker's correlations disagree); the same room scales the thumbnails'
+colour difference from which a linked pair is judged at all (`verify.MARK_COLOUR_DIFF`).
 """
 
 from __future__ import annotations
@@ -58,9 +66,19 @@ OVERLAY_ASPECT = 0.05  # views whose aspects differ more than this (relative) ar
 OVERLAY_FINE = 0.45  # the share of the difference above a FINE_SIGMA blur from which the copy's side is judged
 # (tiled text 0.48-0.65, 0.55 at 10 %; stickers, logo plates and lamps 0.05-0.43, 0.26 median: review DP F3)
 FINE_SIGMA = 2.0  # px of the grey view
-OVERLAY_MARK_COVER = 0.05  # ... and from which at least this share of pixels moved more than OVERLAY_STEP (tiled
+OVERLAY_MARK_COVER = 0.05  # ... and from which at least this share of pixels moved more than their step (tiled
 # text 0.017 and more, 0.07-0.13 at 10 %; a sharpened copy whose difference reads one-sided 0.011-0.043)
 OVERLAY_MARK_RESIDUAL = 1.0  # ... and at most this residual (same-size copies <= 0.44; a 2 % crop resized 1.0-1.5)
+OVERLAY_ROOM = 128.0  # grey levels: the room toward the overlay's colour under which the step shrinks with the room
+# (a pixel counts as covered moved more than OVERLAY_STEP * room / OVERLAY_ROOM, 1/16 of its room, when it has less)
+OVERLAY_NOISE = 2.0  # grey levels: ... but never moved less than this (JPEG noise after the blur: residual <= 0.44)
+OVERLAY_ROOM_FIT = 0.5  # ... and only where the move's correlation with the darker view is at least this strong and
+# of the lighter view's sign (audit DY's white text on bright photos 0.49-0.77; mid-grey text, which lightens and
+# darkens, 0.02-0.46 where the room alone would have decided; a solid white sticker's correlations disagree)
+OVERLAY_EDGE_FOLLOW = 0.1  # the difference's correlation with each view's own detail (the view less its EDGE_SIGMA
+# blur) above which it is the photo's edges sharpened or softened, not text (tiled text <= 0.05 against the
+# original's detail; unsharp-masked copies 0.19 and more: review DX F1)
+EDGE_SIGMA = 1.0  # px of the grey view
 
 
 def _aligned(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -116,9 +134,10 @@ def overlaid(first: np.ndarray, second: np.ndarray) -> bool:
 
 def overlay_copy(first: np.ndarray, second: np.ndarray) -> int | None:
     """Which of two overlaid grey views (`overlaid`) carries the overlay: 0 the first, 1 the second, None when
-    the difference is not fine-grained like text (under OVERLAY_FINE of it above a FINE_SIGMA blur), covers under
-    OVERLAY_MARK_COVER of the picture, leaves a residual over OVERLAY_MARK_RESIDUAL, or its correlations with the
-    two views disagree (see the module docstring).
+    the difference is not fine-grained like text (under OVERLAY_FINE of it above a FINE_SIGMA blur), follows the
+    photo's own detail in both views (a sharpened copy: `_follows_edges`), covers under OVERLAY_MARK_COVER of the
+    picture (a pixel counted against the original's room toward the text's colour), leaves a residual over
+    OVERLAY_MARK_RESIDUAL, or its correlations with the two views disagree (see the module docstring).
 
     >>> photo = np.tile(np.linspace(20, 220, 128, dtype=np.float32), (96, 1))  # dark on the left, light on the right
     >>> text = np.zeros((96, 128), np.float32); text[::6, ::3] = text[1::6, 1::3] = 0.4  # a stroke pattern
@@ -132,12 +151,14 @@ def overlay_copy(first: np.ndarray, second: np.ndarray) -> int | None:
 
     residual, cover, _ = overlay_sides(first, second)
     views = _aligned(first, second)
-    if views is None or cover < OVERLAY_MARK_COVER or residual > OVERLAY_MARK_RESIDUAL:
+    if views is None or residual > OVERLAY_MARK_RESIDUAL:
         return None
     first, second = (ndimage.gaussian_filter(view, OVERLAY_SIGMA) for view in views)
     difference = second - first
     size = float(np.abs(difference).mean())
     if size == 0 or np.abs(difference - ndimage.gaussian_filter(difference, FINE_SIGMA)).mean() < OVERLAY_FINE * size:
+        return None
+    if _follows_edges(difference, views):
         return None
     second_lighter = np.maximum(difference, 0).mean() >= np.maximum(-difference, 0).mean()
     light, dark = (second, first) if second_lighter else (first, second)
@@ -151,7 +172,37 @@ def overlay_copy(first: np.ndarray, second: np.ndarray) -> int | None:
     if with_dark == 0 or (abs(with_light) > abs(with_dark) and np.sign(with_light) != np.sign(with_dark)):
         return None
     lighter_is_copy = with_dark < 0  # white text adds less where the original is light; dark text takes more
+    if cover < OVERLAY_MARK_COVER:
+        # the original's room toward the text's colour: white text can only lighten what is darker than it, dark
+        # text only darken what is lighter; a pixel with less room than OVERLAY_ROOM moves less, so its step shrinks
+        # with it. Only where the white (or black) text model fits firmly: both views' correlations of its sign, the
+        # darker one's at least OVERLAY_ROOM_FIT (mid-grey text, a solid sticker: weaker or mixed)
+        if np.sign(with_light) != np.sign(with_dark) or abs(with_dark) < OVERLAY_ROOM_FIT:
+            return None
+        room = 255 - dark if lighter_is_copy else light
+        step = np.maximum(OVERLAY_STEP * np.minimum(1, room / OVERLAY_ROOM), OVERLAY_NOISE)
+        if ((difference if second_lighter else -difference) > step).mean() < OVERLAY_MARK_COVER:  # the overlay's way
+            return None
     return int(lighter_is_copy == second_lighter)
+
+
+def _follows_edges(difference: np.ndarray, views: tuple[np.ndarray, np.ndarray]) -> bool:
+    """Whether the difference follows the photo's own detail in both views: its correlations with each view less
+    its EDGE_SIGMA blur are of one sign and both beyond OVERLAY_EDGE_FOLLOW. A sharpened copy's difference is the
+    photo's own edges (k times its detail, the copy's detail 1 + k times it: one sign), a softened copy's the same
+    with the other sign; text strokes follow the copy's detail but not the original's."""
+    from scipy import ndimage
+
+    flat = difference.ravel()
+    if np.ptp(flat) == 0:
+        return False
+    correlations = []
+    for view in views:
+        detail = (view - ndimage.gaussian_filter(view, EDGE_SIGMA)).ravel()
+        if np.ptp(detail) == 0:
+            return False
+        correlations.append(float(np.corrcoef(flat, detail)[0, 1]))
+    return correlations[0] * correlations[1] > 0 and min(map(abs, correlations)) > OVERLAY_EDGE_FOLLOW
 
 
 def overlay_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,

@@ -299,7 +299,9 @@ def _overlay_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second
 # Thumbnail colours (`colour_difference_of`) at least this far apart: a pair the colour, tone or embedding check
 # linked is also judged by the overlay check, for the keep rule only (`_mark_overlaid`): real photos under the
 # audit's white watermark or a dark one read 1.55-9.9 (a light one passes the colour check), their re-encodes at
-# JPEG q60 at most 0.75 and their downscales 0.3 (40 real photos, review DT)
+# JPEG q60 at most 0.75 and their downscales 0.3 (40 real photos, review DT). Scaled by the room the pair leaves an
+# overlay as the overlay check's step is (`_mark_colour_limits`): white text on a bright photo moves its thumbnails
+# less (audit DY F1: 0.72 and 0.84 at grey means 191 and 162)
 MARK_COLOUR_DIFF = 1.0
 
 
@@ -313,7 +315,7 @@ def _mark_overlaid(evidence: Evidence, rule: LinkRule, first: np.ndarray, second
 
     if not len(first):
         return
-    judged = _pair_colours(evidence, first, second, mirrored) >= MARK_COLOUR_DIFF
+    judged = _pair_colours(evidence, first, second, mirrored) >= _mark_colour_limits(evidence, first, second)
     a, b, flips = first[judged], second[judged], mirrored[judged]
     mirrors, _ = evidence.views()
     bits = np.where(flips, neardup.hamming_distance(evidence.hashes[a], mirrors[b]),
@@ -321,6 +323,31 @@ def _mark_overlaid(evidence: Evidence, rule: LinkRule, first: np.ndarray, second
     _, side, _, _ = overlay.overlay_links(evidence, rule, a, b, flips, bits)
     overlaid[a[side == 0]] = True
     overlaid[b[side == 1]] = True
+
+
+def _mark_colour_limits(evidence: Evidence, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """MARK_COLOUR_DIFF for each index pair, scaled by the room its thumbnails leave an overlay as the overlay
+    check's step is (`overlay.OVERLAY_ROOM`, at least `OVERLAY_NOISE / OVERLAY_STEP` of it): the smaller of the
+    darker thumbnail's mean room under white (255 less its mean) and the lighter one's above black (its mean).
+
+    >>> from curate.filters.thumbnails import THUMB_HEIGHT, THUMB_WIDTH
+    >>> grey = lambda level: np.full((1, THUMB_WIDTH * THUMB_HEIGHT * 3), level, np.uint8)
+    >>> evidence = Evidence(np.zeros(6, np.uint64), np.zeros(6, np.uint64),
+    ...                     np.concatenate([grey(level) for level in (120, 130, 190, 200, 250, 252)]))
+    >>> [round(float(limit), 2) for limit in _mark_colour_limits(evidence, np.array([0, 2, 4]), np.array([1, 3, 5]))]
+    [1.0, 0.51, 0.25]
+    """
+    from curate.filters import overlay
+
+    if evidence.thumbs is None:
+        return np.full(len(first), MARK_COLOUR_DIFF)
+    room = np.empty(len(first), dtype=np.float64)
+    for start in range(0, len(first), PAIR_BATCH):  # bounded memory, as `_pair_colours`
+        batch = slice(start, start + PAIR_BATCH)
+        one, other = (evidence.thumbs[rows[batch]].mean(axis=1) for rows in (first, second))
+        room[batch] = np.minimum(255 - np.minimum(one, other), np.maximum(one, other))
+    scale = np.clip(room / overlay.OVERLAY_ROOM, overlay.OVERLAY_NOISE / overlay.OVERLAY_STEP, 1)
+    return MARK_COLOUR_DIFF * scale
 
 
 def _add_tone_candidates(evidence: Evidence, max_bits: int, first: np.ndarray, second: np.ndarray,
