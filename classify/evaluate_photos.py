@@ -12,7 +12,8 @@ import pandas as pd
 from curate import schema
 from curate.errors import DataContractError, UsageError
 from curate.schema import NO_LABEL, SPLITS
-from curate.split import empty_split_cause
+from curate.split import empty_split_cause, without_collage_advice
+from curate.split.notes import COLLAGE_CHAIN
 
 OFF_TOPIC = "off_topic"  # curate prefilter's drop_reason for a photo that does not show the topic
 
@@ -145,6 +146,8 @@ def empty_split_error(split: str, split_report: dict | None) -> str:
                 "share above 0), then evaluate again")
     if said:  # why in the split's own words, once (not its whole warning, which may name val too)
         why, fix = empty_split_cause(str((report.get("config") or {}).get("by") or "owner"))
+        if COLLAGE_CHAIN not in said:  # the split left out the advice on kept collages (none was kept, joined)
+            fix = without_collage_advice(fix)
         asked_for = f"--{split} {float(asked):g} asked for photos, but " if asked is not None else ""
         return f"{wrong}; {asked_for}{why}; {fix}, then split, train and evaluate again"
     if given:

@@ -1014,6 +1014,29 @@ def test_one_group_larger_than_the_train_share_warns_alike_on_both_engines(tmp_p
     assert any(w.startswith("one group holds 180 of the 240 photos") for w in found["duckdb"])
 
 
+def test_the_advice_on_kept_collages_comes_only_where_a_collage_is_kept_in_a_cluster(tmp_path):
+    """Review DU 9: every empty or short split warning told the user to drop kept collages (`--collages drop
+    --force-collages`), on collections without a single collage. The advice now comes only where a kept photo
+    with `phash_panels` shares its cluster with other photos, alike on both engines."""
+    from curate.outofcore.db import connect
+    from curate.outofcore.split import split_duckdb
+    from tests.test_outofcore import on_disk
+
+    plain = make_catalog(_chained_rows(30, 30))
+    with_collage = plain.assign(phash_panels=np.where(plain["source_id"] == "c3-0", "0123456789abcdef fedcba98", None))
+    said = {}
+    for name, catalog in (("plain", plain), ("collage", with_collage)):
+        _, report = split_catalog(catalog, SplitConfig())
+        (tmp_path / name).mkdir()
+        with connect(tmp_path / name) as con:
+            _, got = split_duckdb(con, on_disk(catalog, tmp_path / name), SplitConfig())
+        assert got.warnings == report.warnings
+        [said[name]] = [w for w in report.warnings if w.startswith("one group holds")]
+    assert "--dedupe-near" in said["plain"] and "--reshuffle" in said["plain"]
+    assert "collage" not in said["plain"], said["plain"]
+    assert "`curate filter --collages drop --force-collages` drops those no reviewer kept" in said["collage"]
+
+
 def test_one_photo_labels_go_with_their_photographers_and_hold_nobody_in_train():
     """Audit T: 8 one-photo labels (stray tags) by a collection's 8 photographers held each photographer's whole
     group in train, so four real labels of 25 photos went 100/0/0 (ferrari: 70/9/21 → 96/2/10) under a warning

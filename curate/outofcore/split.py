@@ -49,6 +49,7 @@ from curate.split import (
     unevaluated_label_warnings,
     ungrouped_duplicates_warning,
     walk_heavy_notes,
+    without_collage_advice,
 )
 from curate.split.config import changed_settings
 
@@ -247,7 +248,23 @@ def _split_messages(con, catalog: Catalog, config: SplitConfig, column_key: str 
         warnings += undated_cluster_warnings(*_undated_clusters(con, catalog))
     warnings += lost_label_warnings(_label_losses(con, catalog))
     warnings += cross_label_copy_warnings(*_cross_label_copies(con, catalog))
+    if not _kept_collage_clusters(con, catalog):  # curate.split.stage: the advice only where a collage is kept
+        warnings = [without_collage_advice(line) for line in warnings]
+        empty = {name: without_collage_advice(line) for name, line in empty.items()}
     return no_owner, notes, warnings, empty
+
+
+def _kept_collage_clusters(con, catalog: Catalog) -> bool:
+    """curate.split.notes.kept_collage_clusters in SQL: a kept photo with `phash_panels` in a near-duplicate cluster
+    of two or more kept photos."""
+    c = catalog.column
+    names = ", ".join(c(name) for name in ("status", "near_dup_cluster", "phash_panels"))
+    return bool(con.execute(f"""
+        WITH kept AS (SELECT near_dup_cluster, phash_panels FROM (SELECT {names} FROM {catalog.source})
+                      WHERE status = 'kept' AND near_dup_cluster IS NOT NULL),
+             big AS (SELECT near_dup_cluster FROM kept GROUP BY 1 HAVING count(*) >= 2)
+        SELECT count(*) > 0 FROM kept SEMI JOIN big USING (near_dup_cluster) WHERE phash_panels IS NOT NULL
+        """).fetchone()[0])
 
 
 def _walk_tops(con) -> pd.DataFrame:

@@ -61,6 +61,7 @@ from curate.split.notes import (
     ungrouped_duplicates_warning,
     walk_heavy_notes,
     walk_table,
+    without_collage_advice,
 )
 from curate.split.placement import (
     _test_before_val,  # noqa: F401 (not in __all__: private, but tests/test_split.py checks it alone)
@@ -87,4 +88,5 @@ __all__ = [
     "one_group_by_column", "one_group_error", "run_split", "sessions", "shares_table", "short_split_warnings",
     "split_catalog", "split_groups", "split_table", "too_small", "undated_cluster_warnings", "undated_clusters",
     "unevaluated_label_warnings", "ungrouped_duplicates_warning", "walk_heavy_notes", "walk_table",
+    "without_collage_advice",
 ]

@@ -147,6 +147,34 @@ COLLAGE_CHAIN = ("but not a cluster holding a collage the filter kept (`--collag
                  "`curate filter --collages drop --force-collages` drops those no reviewer kept")
 
 
+def kept_collage_clusters(kept: pd.DataFrame) -> bool:
+    """Whether a kept collage (a photo with `phash_panels`) shares its near-duplicate cluster with another kept
+    photo, so that COLLAGE_CHAIN's advice can apply (pandas engine; the DuckDB engine asks the same in SQL).
+
+    >>> kept = pd.DataFrame({"near_dup_cluster": ["a", "a", "b"], "phash_panels": [None, None, "0 0"]})
+    >>> kept_collage_clusters(kept), kept_collage_clusters(kept.assign(near_dup_cluster=["a", "b", "b"]))
+    (False, True)
+    """
+    if "phash_panels" not in kept.columns or "near_dup_cluster" not in kept.columns:
+        return False
+    clusters = kept["near_dup_cluster"]
+    sizes = clusters.value_counts()
+    collages = clusters[kept["phash_panels"].notna() & clusters.notna()]
+    return bool((collages.map(sizes) >= 2).any())
+
+
+def without_collage_advice(text: str) -> str:
+    """`text` without COLLAGE_CHAIN's advice, for a collection where no kept collage is in a cluster with other
+    photos (review DU 9: every empty or short split warning named `--collages drop --force-collages` on collections
+    without a collage).
+
+    >>> without_collage_advice(f"unchains them ({COLLAGE_CHAIN}); then") + " / " + without_collage_advice(
+    ...     f"unchains them; {COLLAGE_CHAIN})") + " / " + without_collage_advice(f"them ({COLLAGE_CHAIN}; a --by)")
+    'unchains them; then / unchains them) / them (a --by)'
+    """
+    return text.replace(f" ({COLLAGE_CHAIN})", "").replace(f"; {COLLAGE_CHAIN})", ")").replace(f"{COLLAGE_CHAIN}; ", "")
+
+
 def empty_split_cause(by: str) -> tuple[str, str]:
     """(why, how to fix it) for a requested split that came out empty, grouping by `by`: the split's
     warning and `classify evaluate`'s error for an empty split say the same."""

@@ -102,6 +102,9 @@ def split_catalog(catalog: pd.DataFrame, config: SplitConfig,
     warnings += lost_label_warnings(label_losses(catalog))
     warnings += cross_label_copy_warnings(*cross_label_copies(kept))
     earlier_notes, earlier_warnings = earlier.lines(moves, keep, changed)
+    if not split_notes.kept_collage_clusters(kept):  # the advice on kept collages only where one is kept, joined
+        warnings = [split_notes.without_collage_advice(line) for line in warnings]
+        empty = {name: split_notes.without_collage_advice(line) for name, line in empty.items()}
     return out, SplitReport(asdict(config), per_label, int(group.max()) + 1, no_owner, earlier_notes + notes,
                             earlier_warnings + warnings, empty, moves if moves["earlier"] else {})
 
