@@ -55,7 +55,12 @@ CHANGES: dict[str, tuple[Change, ...]] = {
         "a copy under a watermark tiled over the picture is put after its photo by the keep rule (the overlay check "
         "tells which side carries the text), so --dedupe-near keeps the clean photo and near_dup_cluster names it, "
         "and with collages kept (--collages keep, or their drop held) which copy is an upscale is judged within each "
-        "picture's own copies, not against the other pictures the collages join")),
+        "picture's own copies, not against the other pictures the collages join"), Change(
+        "a soft original is no longer judged an upscale of its own downscale without evidence from the smaller copy "
+        "(the band test), so --dedupe-near keeps it over that copy; of byte-identical copies one with an owner is "
+        "kept before the id, so the kept row keeps its attribution; white text tiled over a bright photo marks its "
+        "copy and a copy sharpened hard marks neither side; a reviewer's keep of a collage under its id's float twin "
+        "joins the collage to its pictures")),
     "prefilter": (Change(
         "up to 2026-12-07: a cut taking most of a label the tag seldom goes on is held, no geo rescue where the label "
         "model cannot vouch, photos no topic model scored are judged for label issues, a photo surrounded by its "
@@ -65,7 +70,9 @@ CHANGES: dict[str, tuple[Change, ...]] = {
         "2)")),
     "split": (Change(
         "up to 2026-12-07: its warnings name the groups copies chained and count the photos that crossed by cause",
-        decides=False),),
+        decides=False), Change(
+        "a group holding more than the train share is named with what unchains it, and a cluster under two labels "
+        "that a collage joins names the collage as the photo to drop", decides=False)),
 }
 
 
@@ -98,7 +105,7 @@ def stale_reason(stage: str, report: dict) -> str | None:
     >>> stale_reason("prefilter", {"rules": 2}).split(": ")[0]
     "prefilter's rules changed since it ran (version 2, now 3)"
     >>> stale_reason("split", {"rules": 5})
-    "split ran under rules of a newer version of curate (version 5, this one's 2)"
+    "split ran under rules of a newer version of curate (version 5, this one's 3)"
     >>> stale_reason("split", {}) is None  # its version 2 only warns more
     True
     """
@@ -135,7 +142,7 @@ def new_warnings_note(stage: str, report: dict) -> str | None:
 
     >>> new_warnings_note("split", {}).split(":")[0]
     'this version of curate gives warnings split could not when it ran (up to 2026-12-07'
-    >>> new_warnings_note("split", {"rules": 2}) is None
+    >>> new_warnings_note("split", {"rules": 3}) is None
     True
     """
     then = recorded(report)

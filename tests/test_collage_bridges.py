@@ -310,3 +310,18 @@ def test_the_note_says_what_the_collages_join_here_not_a_chain_found_elsewhere()
     assert what == Found(collages=2, cross_label=2, largest=4)
     assert "the largest a chain of 4 pictures" in drop_note(3, 4, what)[0]
     assert found(Clusters(joined, apart, np.zeros(7, bool)), labels) == Found()
+
+
+def test_the_note_on_an_unlabelled_collections_collages_does_not_call_their_pictures_one_labels():
+    """Review EE: with no label at all (a folder without label folders), `found` counted every collage as of
+    "pictures of one label". Collages whose pictures carry no label are counted as such."""
+    from curate.filters.collages import Clusters, drop_note, found
+
+    joined, apart = np.array([0, 0, 2, 2, 0, 2]), np.array([0, 1, 2, 3, 4, 5])
+    bridges = np.array([False] * 4 + [True] * 2)
+    none = pd.DataFrame({"pos": pd.Series([], dtype="int64"), "label": pd.Series([], dtype=object)})
+    note = drop_note(2, 4, found(Clusters(joined, apart, bridges), none))[0]
+    assert "(2 collages of photos of different pictures, and copies of them; all 2 of unlabelled pictures)" in note
+    some = pd.DataFrame({"pos": [0, 1], "label": ["a", "a"]})  # the second collage's pictures have none
+    note = drop_note(2, 4, found(Clusters(joined, apart, bridges), some))[0]
+    assert "; 1 of pictures of one label, 1 of unlabelled pictures)" in note

@@ -202,6 +202,11 @@ def test_a_cluster_under_two_labels_holding_a_collage_is_named_as_the_collage_in
     for plan in three_plans(catalog, ExportConfig("imagefolder"), tmp_path, monkeypatch):
         assert plan.label_conflicts == want
         assert plan.flagged.get("image under two or more labels") == 5
+    diptych = catalog.assign(label=np.where(catalog["photo_id"] == "t:p1", "Coast", catalog["label"]))
+    diptych.loc[diptych["photo_id"] == "t:collage", "label"] = "Forest"  # a two-panel photo under a second label
+    (tmp_path / "diptych").mkdir()
+    for plan in three_plans(diptych, ExportConfig("imagefolder"), tmp_path / "diptych", monkeypatch):
+        assert plan.label_conflicts["collage_clusters"] == 0 and plan.label_conflicts["near_duplicate_clusters"] == 2
     copies, collage = label_conflict_warnings(want)
     assert copies.startswith("1 image is exported under two or more labels (2 photos: 1 near-duplicate cluster)")
     assert collage.startswith("1 near-duplicate cluster exported under two or more labels holds a collage (3 photos)")

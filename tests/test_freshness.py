@@ -248,7 +248,9 @@ def test_rules_that_only_warn_more_leave_the_stage_fresh_with_a_note(ws):
     assert found["split"].state == FRESH
     assert any(note.startswith("this version of curate gives warnings split could not when it ran")
                for note in found["split"].notes)
-    _set_rules(ws, "split", 2)
+    from curate import stage_rules
+
+    _set_rules(ws, "split", stage_rules.version("split"))
     assert not any("this version of curate" in note for note in workspace_states(ws)["split"].notes)
 
 
@@ -714,3 +716,17 @@ def test_the_catalog_reads_whole_while_another_thread_replaces_it(default_ws):
         done.set()
         writer.join()
     assert sizes <= {80, 50}
+
+
+def test_a_filter_run_before_the_soft_original_keep_rule_reads_stale_and_a_split_gets_a_note():
+    """Review EE: the keep rule changed which copy --dedupe-near keeps (a soft original over its own downscale) and
+    which byte-identical copy stays (one with an owner), and the split gained two warnings, with no new rules
+    version: a workspace filtered and split before read fresh, `curate run` skipped the filter, and the better
+    copies never came back."""
+    from curate import stage_rules
+
+    reason = stage_rules.stale_reason("filter", {"rules": 6})
+    assert reason is not None and "soft original" in reason and "owner" in reason
+    note = stage_rules.new_warnings_note("split", {"rules": 2})
+    assert note is not None and "train share" in note and "collage" in note
+    assert stage_rules.stale_reason("split", {"rules": 2}) is None  # warnings only: nothing needs running again

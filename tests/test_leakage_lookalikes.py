@@ -231,3 +231,48 @@ def test_no_lookalike_says_how_near_the_closest_pair_came_to_the_cut(tmp_path):
     far = workspace_lookalikes(Workspace(far_root), 0.9)  # nothing else within the band: said so
     assert far.pairs.empty and far.nearest is None
     assert far.summary().endswith(f"outside its groups; none even at >= {0.9 - NEAREST_BAND:g}")
+
+
+def test_the_cut_the_nearest_line_suggests_lists_the_nearest_pair(tmp_path):
+    """Review EE: the nearest cosine is shown to 3 places, and the cut it suggested was that value floored to 2,
+    so a pair at 0.8797 read "the nearest is 0.880 (`--lookalike-cosine 0.88` lists it)" and 0.88 listed nothing."""
+    frame, chosen = catalog(), vectors()
+    a = chosen["a"]
+    other = unit(9)
+    other = other - other.dot(a) * a
+    other /= np.linalg.norm(other)
+    chosen["t1"] = 0.8797 * a + np.sqrt(1 - 0.8797 ** 2) * other  # t1's cosine with a: 0.8797, shown as 0.880
+    root = write_ws(tmp_path, frame)
+    embed(root, frame, chosen)
+    summary = workspace_lookalikes(Workspace(root), 0.9).summary()
+    assert "the nearest is 0.880 (`--lookalike-cosine " in summary
+    cut = float(summary.split("--lookalike-cosine ")[1].split("`")[0])
+    listed = workspace_lookalikes(Workspace(root), cut).pairs
+    assert listed["photo_id"].tolist() == ["t:t1"], (summary, cut)
+
+
+def test_a_check_that_finds_look_alikes_searches_once_at_the_cut(tmp_path, monkeypatch):
+    """Review EE: the nearest cosine is shown only where no pair reaches the cut, but every check searched 0.05
+    under it, and the search's cost grows with the candidates it must verify (a large collection mostly has pairs
+    at the cut). A check that finds pairs searches once, at the cut, with the same result; one that finds none
+    searches again under it."""
+    from curate.filters import embed_neighbours
+    from curate.leakage_lookalikes import NEAREST_BAND
+
+    searched = []
+    search = embed_neighbours.cosine_pairs
+
+    def recorded(vectors, min_cosine, **options):
+        searched.append(min_cosine)
+        return search(vectors, min_cosine, **options)
+
+    monkeypatch.setattr(embed_neighbours, "cosine_pairs", recorded)
+    frame, chosen = catalog(), vectors()
+    root = write_ws(tmp_path, frame)
+    embed(root, frame, chosen)
+    found = workspace_lookalikes(Workspace(root), 0.9)
+    assert searched == [0.9] and len(found.pairs) and found.nearest == float(found.pairs["cosine"].iloc[0])
+    searched.clear()
+    strict = workspace_lookalikes(Workspace(root), 0.9999)
+    assert searched == [0.9999, round(0.9999 - NEAREST_BAND, 3)] and strict.pairs.empty
+    assert strict.nearest == found.nearest

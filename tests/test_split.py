@@ -1194,6 +1194,36 @@ def test_a_kept_collage_joining_two_labels_is_the_photo_named_to_drop(tmp_path):
     assert got_report.warnings == report.warnings
 
 
+def test_a_two_panel_photo_reposted_under_another_label_is_a_copy_to_relabel_not_a_collage_to_drop(tmp_path):
+    """Review EE: `phash_panels` marks any photo of two panels, not only a collage the filter found joining two
+    pictures. A two-panel photo and its repost under another label, with no picture of their own beside them, are one
+    picture under two labels: `--collages drop` (the default, which left them) changes nothing there, so the line is
+    the copies' own ("keep the copy whose label is right"), on both engines. A collage beside photos of two labels
+    keeps the collage line."""
+    from curate.outofcore.db import connect
+    from curate.outofcore.split import split_duckdb
+    from tests.test_outofcore import on_disk
+
+    rows = [{"source_id": f"p{i}", "owner_id": f"o{i % 7}", "label": "Forest" if i % 2 else "Coast",
+             "sha256": f"img{i}"} for i in range(40)]
+    rows += [{"source_id": "diptych", "owner_id": "o98", "label": "Coast", "sha256": "img-diptych"},
+             {"source_id": "repost", "owner_id": "o97", "label": "Forest", "sha256": "img-repost"},
+             {"source_id": "collage", "owner_id": "o96", "label": "Coast", "sha256": "img-collage"}]  # p2 and p3
+    catalog = make_catalog(rows)
+    catalog["near_dup_cluster"] = catalog["source_id"].map({"diptych": "kd", "repost": "kd", "p2": "k2", "p3": "k2",
+                                                           "collage": "k2"})
+    catalog["phash_panels"] = np.where(catalog["source_id"].isin(["diptych", "repost", "collage"]),
+                                       "0123456789abcdef fedcba9876543210", None)
+    _, report = split_catalog(catalog, SplitConfig())
+    [copies] = [w for w in report.warnings if "kept under two or more labels" in w]
+    assert copies.startswith("1 picture is kept under two or more labels (2 photos: a near-duplicate cluster")
+    [collage] = [w for w in report.warnings if "holds a collage" in w or "hold a collage" in w]
+    assert collage.startswith("1 near-duplicate cluster under two or more labels holds a collage (3 photos): ")
+    with connect(tmp_path) as con:
+        _, got_report = split_duckdb(con, on_disk(catalog, tmp_path), SplitConfig())
+    assert got_report.warnings == report.warnings
+
+
 def test_the_split_counts_a_conflicts_photos_as_the_export_does(tmp_path):
     """Review BC 6: a cluster holding a byte-identical pair under two labels and a third, near copy: the split
     counted the pair (2 photos), the export all three. Both engines of the split count 3 now, as the export's

@@ -264,8 +264,9 @@ def label_conflicts(rows: pd.DataFrame) -> dict[str, int]:
     conflict, collage clusters' included (audit AZ F2: a reviewer's keep of both copies of a cross-label pair, or a
     relabel of one near copy, trained one picture as two classes and the export said nothing).
     `collage_clusters`: the clusters under two or more labels that hold a collage (a photo with `phash_panels`,
-    kept by `--collages keep`, the filter's hold or a reviewer), with their `collage_photos` not among the exact
-    copies' (audit DY F7, as `curate split` says: their pictures differ, the collage is the photo to drop).
+    kept by `--collages keep`, the filter's hold or a reviewer) whose other photos carry two labels or more, with
+    their `collage_photos` not among the exact copies' (audit DY F7, as `curate split` says: their pictures
+    differ, the collage is the photo to drop).
     `curate.export.spill` counts the same on disk (`conflicts_on_disk`).
 
     >>> label_conflicts(pd.DataFrame({"label": ["a", "b", "a", "a", "c", "c"], "sha256": ["x", "x", "y", "z", "w", "v"],
@@ -290,7 +291,11 @@ def label_conflicts(rows: pd.DataFrame) -> dict[str, int]:
     in_exact, in_near = rows["sha256"].isin(exact), rows["near_dup_cluster"].isin(near)
     near_only = near.difference(pd.Index(rows.loc[in_exact, "near_dup_cluster"].dropna().unique()))
     panels = rows["phash_panels"].notna() if "phash_panels" in rows.columns else pd.Series(False, index=rows.index)
-    collage = near_only.intersection(pd.Index(rows.loc[panels, "near_dup_cluster"].dropna().unique()))
+    # a collage joining pictures of two labels: the cluster's other photos span them (a two-panel photo reposted
+    # under another label beside no picture of its own is a copy under two labels like any other: review EE)
+    plain = rows.loc[~panels, ["near_dup_cluster", "label"]].dropna().groupby("near_dup_cluster")["label"].nunique()
+    collage = near_only.intersection(pd.Index(rows.loc[panels, "near_dup_cluster"].dropna().unique())).intersection(
+        plain.index[plain > 1])
     in_collage = rows["near_dup_cluster"].isin(collage) & ~in_exact
     return {"images": len(exact) + len(near_only) - len(collage), "exact_copies": len(exact),
             "near_duplicate_clusters": len(near_only) - len(collage), "photos": int((in_exact | in_near).sum()),

@@ -257,7 +257,9 @@ def conflicts_on_disk(con, source: str) -> dict[str, int]:
         near_only AS (SELECT cluster FROM near EXCEPT
                       SELECT cluster FROM k WHERE cluster IS NOT NULL AND sha256 IN (SELECT sha256 FROM exact)),
         collage AS (SELECT cluster FROM near_only INTERSECT
-                    SELECT cluster FROM k WHERE cluster IS NOT NULL AND phash_panels IS NOT NULL)
+                    SELECT cluster FROM k WHERE cluster IS NOT NULL AND phash_panels IS NOT NULL INTERSECT
+                    SELECT cluster FROM k WHERE cluster IS NOT NULL AND phash_panels IS NULL
+                    GROUP BY 1 HAVING count(DISTINCT label) > 1)
         SELECT (SELECT count(*) FROM exact), (SELECT count(*) FROM near_only),
                (SELECT count(*) FROM k WHERE sha256 IN (SELECT sha256 FROM exact)
                                           OR cluster IN (SELECT cluster FROM near)),

@@ -141,12 +141,14 @@ def held(per_label: pd.DataFrame, force: bool) -> bool:
 class Found:
     """What the bridging collages join on this collection (`found`), for `drop_note`: `collages` (distinct collage
     pictures, a collage's copies counted once), how many of them join pictures of two or more labels
-    (`cross_label`: counted per chain, as a chain's pictures share one split group), and the most pictures one chain
-    of collages joins (`largest`: 2 when no collage chains others)."""
+    (`cross_label`: counted per chain, as a chain's pictures share one split group), the most pictures one chain
+    of collages joins (`largest`: 2 when no collage chains others), and how many join pictures of no label
+    (`unlabelled`: an unlabelled collection's are neither of one label nor of two; review EE)."""
 
     collages: int = 0
     cross_label: int = 0
     largest: int = 0
+    unlabelled: int = 0
 
 
 def found(clusters: Clusters, image_labels: pd.DataFrame) -> Found:
@@ -156,7 +158,7 @@ def found(clusters: Clusters, image_labels: pd.DataFrame) -> Found:
     >>> # pictures 0, 1 (label a), 2 (label b); collages 3 (of 0 and 1) and 4 (of 1 and 2) chain all three
     >>> c = Clusters(np.zeros(5, np.int64), np.arange(5), np.array([False, False, False, True, True]))
     >>> found(c, pd.DataFrame({"pos": [0, 1, 2, 3], "label": ["a", "a", "b", "a"]}))
-    Found(collages=2, cross_label=2, largest=3)
+    Found(collages=2, cross_label=2, largest=3, unlabelled=0)
     """
     bridges = np.asarray(clusters.bridges, bool)
     if not bridges.any():
@@ -169,8 +171,9 @@ def found(clusters: Clusters, image_labels: pd.DataFrame) -> Found:
     labelled = image_labels[~bridges[image_labels["pos"].to_numpy(np.int64)]]
     labels = pd.DataFrame({"chain": clusters.joined[labelled["pos"].to_numpy(np.int64)],
                            "label": labelled["label"].to_numpy(object)}).groupby("chain")["label"].nunique()
-    cross = collage_chain.map(labels).fillna(0) >= 2
-    return Found(int(len(collage_chain)), int(cross.sum()), int(per_chain.max()) if len(per_chain) else 0)
+    counts = collage_chain.map(labels).fillna(0)
+    return Found(int(len(collage_chain)), int((counts >= 2).sum()), int(per_chain.max()) if len(per_chain) else 0,
+                 int((counts == 0).sum()))
 
 
 def drop_note(photos: int, pictures: int, what: Found | None = None) -> list[str]:
@@ -184,15 +187,20 @@ def drop_note(photos: int, pictures: int, what: Found | None = None) -> list[str
     'all 8 of pictures of one label): '
     >>> "each would join its own 2 pictures" in note and "no collage chains others here" in note
     True
+    >>> drop_note(3, 6, Found(collages=3, largest=2, unlabelled=3))[0][28:123]  # review EE: not "of one label"
+    '(3 collages of photos of different pictures, and copies of them; all 3 of unlabelled pictures):'
     """
     if not photos:
         return []
     what = what or Found()
     if what.collages:
-        one = what.collages - what.cross_label
-        labels = (f"all {one:,} of pictures of one label" if not what.cross_label else
-                  f"all {what.cross_label:,} of pictures of two or more labels" if not one else
-                  f"{what.cross_label:,} of pictures of two or more labels, {one:,} of one label")
+        one = what.collages - what.cross_label - what.unlabelled
+        kinds = [(what.cross_label, "of pictures of two or more labels"), (one, "of one label" if what.cross_label
+                                                                            else "of pictures of one label"),
+                 (what.unlabelled, "of unlabelled pictures")]
+        kinds = [(n, text) for n, text in kinds if n]
+        labels = f"all {kinds[0][0]:,} {kinds[0][1]}" if len(kinds) == 1 else \
+            ", ".join(f"{n:,} {text}" for n, text in kinds)
         counted = (f"{what.collages:,} collage{'s' if what.collages != 1 else ''} of photos of different pictures, "
                    f"and copies of them; {labels}")
     else:

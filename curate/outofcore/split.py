@@ -295,7 +295,7 @@ def _cross_label_copies(con, catalog: Catalog) -> tuple[int, int, int, int, int,
     """curate.split.cross_label_copies in SQL: (images, photos) of the kept files (sha256) that carry more than one
     label, the near-duplicate clusters under more than one label holding no such file, and the photos of every
     cluster under more than one label not among those files; of those clusters, the ones holding a collage
-    (`phash_panels`) and their photos apart."""
+    (`phash_panels`) whose other photos carry more than one label, and their photos, apart."""
     c = catalog.column
     names = ", ".join(c(name) for name in ("sha256", "label", "status", "near_dup_cluster", "phash_panels"))
     images, photos, clusters, cluster_photos, collages, collage_photos = con.execute(f"""
@@ -308,6 +308,9 @@ def _cross_label_copies(con, catalog: Catalog) -> tuple[int, int, int, int, int,
                       GROUP BY near_dup_cluster HAVING count(DISTINCT label) > 1),
              collage AS (SELECT near_dup_cluster FROM (near ANTI JOIN counted USING (near_dup_cluster))
                          SEMI JOIN (SELECT near_dup_cluster FROM kept WHERE phash_panels IS NOT NULL)
+                         USING (near_dup_cluster)
+                         SEMI JOIN (SELECT near_dup_cluster FROM kept WHERE phash_panels IS NULL
+                                    GROUP BY near_dup_cluster HAVING count(DISTINCT label) > 1)
                          USING (near_dup_cluster)),
              spread AS (SELECT near_dup_cluster, near_dup_cluster IN (SELECT near_dup_cluster FROM collage) AS collage
                         FROM (kept SEMI JOIN near USING (near_dup_cluster)) ANTI JOIN shared USING (sha256))

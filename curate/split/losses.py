@@ -148,7 +148,9 @@ def cross_label_copies(kept: pd.DataFrame) -> tuple[int, int, int, int, int, int
     every cluster under two or more labels not counted in `photos`, so the two (with `collage photos`) add up to the
     photos `curate export` counts (`curate.export.plan.label_conflicts`): a near copy of a byte-identical pair under
     two labels is one of them. Of those clusters, the ones holding a collage (`phash_panels`, as `curate filter
-    --dedupe-near` tells them: curate.filters.stage) are counted apart, with their photos.
+    --dedupe-near` tells them: curate.filters.stage) whose other photos carry two labels or more are counted apart,
+    with their photos: a two-panel photo reposted under another label, with no picture of its own beside it, is a
+    copy under two labels like any other (review EE: `--collages drop`, the advice, leaves it as it is).
 
     >>> kept = pd.DataFrame({"sha256": ["a", "a", "b", "c", "d"], "label": ["x", "y", "x", "y", "x"],
     ...                      "near_dup_cluster": ["k", "k", "m", "m", None]})
@@ -160,6 +162,9 @@ def cross_label_copies(kept: pd.DataFrame) -> tuple[int, int, int, int, int, int
     >>> cross_label_copies(kept.assign(phash_panels=[None, None, None, None, "0 0"]).assign(near_dup_cluster=[
     ...     "k", "k", "m", "m", "m"]))
     (1, 2, 0, 0, 1, 3)
+    >>> cross_label_copies(kept.assign(phash_panels=[None, None, None, "0 0", "0 0"]).assign(near_dup_cluster=[
+    ...     "k", "k", "m", "m", "m"]))  # m: b (x) beside two-panel photos only: a copy under two labels
+    (1, 2, 1, 3, 0, 0)
     """
     if "sha256" not in kept.columns:
         return 0, 0, 0, 0, 0, 0
@@ -173,8 +178,12 @@ def cross_label_copies(kept: pd.DataFrame) -> tuple[int, int, int, int, int, int
     spread = clusters.groupby("near_dup_cluster")["label"].nunique()
     counted = set(clusters.loc[exact.reindex(clusters.index), "near_dup_cluster"])  # an exact conflict said it
     near = spread.index[(spread > 1) & ~spread.index.isin(counted)]
-    with_collage = set(clusters.loc[clusters["phash_panels"].notna(), "near_dup_cluster"]) \
-        if "phash_panels" in clusters.columns else set()
+    if "phash_panels" in clusters.columns:  # a collage joining pictures of two labels: its other photos span them
+        panels = clusters["phash_panels"].notna()
+        plain = clusters.loc[~panels].groupby("near_dup_cluster")["label"].nunique()
+        with_collage = set(clusters.loc[panels, "near_dup_cluster"]) & set(plain.index[plain > 1])
+    else:
+        with_collage = set()
     collage = near[near.isin(with_collage)]
     in_spread = clusters["near_dup_cluster"].isin(spread.index[spread > 1]) & ~exact.reindex(clusters.index)
     in_collage = clusters["near_dup_cluster"].isin(collage) & ~exact.reindex(clusters.index)
