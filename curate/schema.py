@@ -86,10 +86,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("phash_panels", _STR, True, "pHashes of a collage's two panels (two images side by side or stacked on a "
                                        "flat gutter) as two 16-hex-digit values, space-separated; null when it is no "
                                        "collage; cached.", "filter"),
-    Column("phash_strips", _STR, True, "Strip hashes (32 vertical x 2 horizontal DCT signs) for 9:16 portrait crops: "
+    Column("phash_strips", _STR, True, "Strip hashes (32 vertical x 2 horizontal DCT signs) for portrait crops: "
                                        "'own:' and one 16-hex-digit value for an image of about 9:16, space-separated "
                                        "values of its full-height 9:16 windows along the width for one at least as "
-                                       "wide as high; null otherwise; cached.", "filter"),
+                                       "wide as high, the same after 'in:' for a 4:5 or 2:3 portrait (its own "
+                                       "9:16 windows); null otherwise; cached.", "filter"),
     Column("near_dup_cluster", _STR, True, "Near-duplicate cluster: photo_id of its representative (own id when "
                                            "alone).", "filter"),
     # raw image statistics of the single decode pass (curate/vision/features.py), measured on the

@@ -16,7 +16,7 @@ from curate.filters import calibration, patches, verify
 from curate.filters.collages import Clusters, bridging_collages
 from curate.filters.config import FilterConfig
 from curate.filters.panels import parse_panel_phashes
-from curate.filters.portraits import parse_strip_phashes
+from curate.filters.portraits import INNER_PREFIX, OWN_PREFIX, parse_strip_phashes
 from curate.vision.features import HASH_COLUMNS
 
 if TYPE_CHECKING:
@@ -66,9 +66,9 @@ def image_clusters(images: pd.DataFrame, config: FilterConfig, thumbnails: Mappi
     panels, has_panels = parse_panel_phashes(images["phash_panels"]) if "phash_panels" in images \
         else (None, None)
     strips = None if "phash_strips" not in images else parse_strip_phashes(
-        images["phash_strips"] if images["phash_strips"].map(lambda value: isinstance(value, str)
-                                                             and value.startswith("own:")).any() else [])
-    # (no 9:16 portrait among the images: nothing to look for, and the windows' hashes are not parsed)
+        images["phash_strips"] if images["phash_strips"].map(
+            lambda value: isinstance(value, str) and value.startswith((OWN_PREFIX, INNER_PREFIX))).any() else [])
+    # (no portrait among the images: nothing to look for, and the windows' hashes are not parsed)
     return cluster_images(verify.Evidence(hashes, mirrors, thumbs, has_thumb, vectors, trimmed, by_position,
                                           owners, taken, lat, lon, turned, halfturned, pair_scores,
                                           lambda positions: [shas[p] for p in positions.tolist()], panels,
@@ -118,10 +118,10 @@ NOT_CAUGHT = ("copies cropped by more than ~10 % off one side are often missed w
 COLLAGE_PANELS = ("a photo in a collage of three or more, on a patterned or no gutter, or whose long side is under 1.5 "
                   "times its short side (two landscape photos stacked)")
 COLLAGE_NONE = "a photo in a collage"
-# A 9:16 portrait crop of a landscape photo is found by the strip hashes (phash_strips,
+# A full-height portrait crop (9:16, 4:5, 2:3) of a landscape photo is found by the strip hashes (phash_strips,
 # `pixel_links._add_portrait_links`) where the evidence has them; PORTRAIT_* is the example of a crop still missed,
 # "{portrait}" below.
-PORTRAIT_STRIPS = "a 2:3 or 4:5 portrait crop of a landscape photo"
+PORTRAIT_STRIPS = "a square crop of a 16:9 photo"
 PORTRAIT_NONE = "a 9:16 crop of a landscape photo"
 NOT_CAUGHT_WINDOWED = ("crops of over 40 % of a side ({portrait}), {collage}, and "
                        "crops also rotated or mirrored, are not looked for (docs/cleaning-duplicates.md)")
@@ -198,7 +198,8 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
                      + (f", {counts['window']} by window match ({_window_kinds(counts)})" if windowed else "")
                      + (f", {counts.get('panel', 0)} by collage panel (a photo set in a collage of two)"
                         if windowed and evidence.panels is not None else "")
-                     + (f", {counts.get('portrait', 0)} by portrait crop (a 9:16 crop of a landscape photo)"
+                     + (f", {counts.get('portrait', 0)} by portrait crop (a full-height 9:16, 4:5 or 2:3 crop of "
+                        "a landscape photo)"
                         if windowed and evidence.strips is not None else "")
                      + f" ({embedded} of {len(evidence.hashes)} images embedded); "
                      + (NOT_CAUGHT if not windowed else NOT_CAUGHT_WINDOWED.format(collage=collage, portrait=portrait)

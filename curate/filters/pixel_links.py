@@ -1,7 +1,7 @@
 """The near-duplicate links confirmed on the stored images' pixels (curate.filters.verify.link_pairs calls
 them, with `Evidence.read_grey`): pHash candidates met only through a border-trimmed view (`_add_frame_links`),
-quarter and half turns (`_add_turn_links`), a photo set in a collage (`_add_panel_links`), a 9:16 portrait crop
-of a landscape photo (`_add_portrait_links`), copies whose patches
+quarter and half turns (`_add_turn_links`), a photo set in a collage (`_add_panel_links`), a full-height portrait
+crop (9:16, 4:5, 2:3) of a landscape photo (`_add_portrait_links`), copies whose patches
 agree (`_add_patch_links`) and the window
 and overlap matches between clusters (`_add_window_links`), each reading a pair's grey views through one
 small cache (`_matched_on_pixels`).
@@ -173,14 +173,16 @@ def _add_panel_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, seco
 
 def _add_portrait_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,
                         counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The links plus pairs of a 9:16 portrait crop and the landscape photo it was cut from: the portrait's strip
-    hash within `portraits.STRIP_MAX_BITS` of one of the photo's window strip hashes (`Evidence.strips`,
+    """The links plus pairs of a portrait crop and the landscape photo it was cut from: the portrait's strip
+    hash (a 9:16 one's own, or one of another portrait's own 9:16 windows: a 4:5 or 2:3 crop) within
+    `portraits.STRIP_MAX_BITS` of one of the photo's window strip hashes (`Evidence.strips`,
     `portraits.portrait_candidates`), in different clusters of the links so far, whose grey views match as a window
-    at `rule.window_score` (`pixel_scores.window_score`, the crop's bar). The crop keeps 32-56 % of the width, under
-    the window match's 60 % share, and its embedding is often below the overlap match's cosine (audit DF 4: 6 of 30
-    linked). The closest `rule.window_pairs` are matched, a collage's windows after the others (a portrait crop of one
-    of its panels matches it too: linked to the collage first, the crop was never matched with its own photo, and
-    went with the collage when the collage was set apart, `curate.filters.collages`); once a portrait is linked to a
+    at `rule.window_score` (`pixel_scores.window_score`, the crop's bar). A 9:16 crop keeps 32-56 % of the width, a
+    4:5 or 2:3 one 37-60 % (of a 16:9 to a 4:3 photo), mostly under the window match's 60 % share, and its embedding
+    is often below the overlap match's cosine (audit DF 4: 6 of 30 9:16 crops linked). The closest
+    `rule.window_pairs` are matched, a collage's windows after the others (a portrait crop of one of its panels
+    matches it too: linked to the collage first, the crop was never matched with its own photo, and went with the
+    collage when the collage was set apart, `curate.filters.collages`); once a portrait is linked to a
     cluster, its other members are not matched with it. counts gains portrait (links), portrait_candidates and
     portrait_unreadable."""
     from curate.filters import pixel_scores

@@ -1,12 +1,17 @@
 """Portrait crops: a 9:16 crop of a landscape photo (a Stories or wallpaper repost: full height, 32-56 % of the
 width, anywhere along it), linked to its photo (audit DF 4: 6 of 30, the window match's 60 % share and the overlap
-match's cosine miss most of them).
+match's cosine miss most of them), and a full-height 4:5 or 2:3 crop (Instagram's portrait post, a 35 mm frame:
+37-60 % of the width of a 16:9 to a 4:3 photo).
 
-The decode pass stores `phash_strips`: for an image of about 9:16 (`PORTRAIT_ASPECT`) its own strip hash, for an
-image at least as wide as high the strip hashes of its full-height 9:16 windows spaced along the width
-(`strip_phashes`). A strip hash (`strip_hash`) keeps many vertical frequencies and few horizontal ones: the crop is
-full height, so it lines up with a window row for row, and only its place along the width is unknown (a plain pHash
-moves 8 bits for a shift of 3 % of the window's width, a strip hash for one of 12 %, so `WINDOW_STEP` can be wide).
+The decode pass stores `phash_strips`: for an image of about 9:16 (`PORTRAIT_ASPECT`) its own strip hash, for a
+portrait of about 4:5 or 2:3 (`INNER_ASPECTS`) the strip hashes of its own full-height 9:16 windows
+("in:", `INNER_PREFIX`), for an image at least as wide as high the strip hashes of its full-height 9:16 windows
+spaced along the width (`strip_phashes`). A strip hash (`strip_hash`) keeps many vertical frequencies and few
+horizontal ones: the crop is full height, so it lines up with a window row for row, and only its place along the
+width is unknown (a plain pHash moves 8 bits for a shift of 3 % of the window's width, a strip hash for one of 12 %,
+so `WINDOW_STEP` can be wide). A 4:5 crop's own windows are full-height 9:16 windows of its photo too, at places
+along the width that the photo's windows are at most 7.5 % of a window's width from, so the same windows serve
+every portrait shape, and a landscape photo's stored values need not change.
 A portrait's strip hash near one of a landscape photo's is a candidate, confirmed on pixels by the window match's
 score (curate.filters.pixel_links `_add_portrait_links`).
 """
@@ -31,6 +36,14 @@ WINDOW_STEP = 0.15
 MAX_WINDOWS = 16
 FLAT_RANGE = 16
 OWN_PREFIX = "own:"  # a portrait's own strip hash in `phash_strips`; a landscape's windows have none
+# a portrait of another shape: its own windows' strip hashes (a value of its own, so that `OWN_PREFIX` still names a
+# 9:16 image: the keep rule, curate.filters.duplicates.representative_order, puts those after other copies)
+INNER_PREFIX = "in:"
+# The portraits that get their own windows' strip hashes, height / width: 4:5 (Instagram's portrait post) and 2:3 (a
+# 35 mm frame), give or take rounding. Not 3:4, a phone camera's own portrait shape: every phone portrait would look
+# among every landscape photo's windows (each look a few false candidates, which crowd the closest
+# `near_dup_window_pairs` the pixel check reads), for crops seldom cut to it.
+INNER_ASPECTS = ((1.20, 1.30), (1.45, 1.55))
 # The search radius for a portrait's strip hash near a window's (bits of 64): real crops 8 % of a window's width off
 # it are within 10 bits for 0.98 of them, different real photos 18 or more apart (docs/benchmarks.md, "Portrait
 # crops": 1,872 of 1,876 held-out crops a candidate).
@@ -78,8 +91,8 @@ def _flat(grey: Image.Image) -> bool:
 
 
 def window_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
-    """The full-height 9:16 windows (left, top, right, bottom) spaced along a `width` x `height` image (width >=
-    height): the first at the left edge, the last at the right, at most WINDOW_STEP of a window's width apart.
+    """The full-height 9:16 windows (left, top, right, bottom) spaced along a `width` x `height` image (at least 9:16
+    wide): the first at the left edge, the last at the right, at most WINDOW_STEP of a window's width apart.
 
     Example:
         >>> [box[0] for box in window_boxes(341, 256)]
@@ -91,11 +104,26 @@ def window_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
     return [(left, 0, left + span, height) for left in np.round(np.linspace(0, room, count)).astype(int).tolist()]
 
 
+def inner_portrait(width: float | np.ndarray, height: float | np.ndarray, slack: float = 0.0) -> bool | np.ndarray:
+    """Whether an image of `width` x `height` (numbers or numpy arrays) is a portrait of one of INNER_ASPECTS (4:5,
+    2:3), whose strip hashes are its own windows' ("in:"); `slack`: each range narrowed by that much at both ends
+    (the catalog's width and height against the grey view's, rounded at 256 px: curate.filters.run
+    .portraits_without_strips)."""
+    ratio = np.asarray(height, dtype=np.float64) / np.maximum(np.asarray(width, dtype=np.float64), 1)
+    found = np.zeros(ratio.shape, bool)
+    for low, high in INNER_ASPECTS:
+        found |= (low + slack <= ratio) & (ratio <= high - slack)
+    return found if found.ndim else bool(found)
+
+
 def strip_phashes(grey: Image.Image) -> str | None:
     """`phash_strips` of one image (the decode pass's grey view, 256 px short side): "own:hex16" for a portrait of
-    about 9:16, "hex16 hex16 ..." (its windows', each distinct hash once) for an image at least as wide as high, None
-    for other shapes and flat pictures. The image is resized once so that a window is 32 px wide and high, and the
-    windows are cut from that (each within half a pixel of its box).
+    about 9:16, "hex16 hex16 ..." (its windows', each distinct hash once) for an image at least as wide as high,
+    "in:hex16 hex16 ..." (the same, of its own 9:16 windows) for a portrait of about 4:5 or 2:3 (`inner_portrait`; a
+    flat or tiny one "in:" alone, so that a null value there marks a value measured before the rule:
+    curate.filters.run.ensure_features measures it again), None for other portraits and other flat pictures.
+    The image is resized once so that a window is 32 px wide and high, and the windows are cut from that (each within
+    half a pixel of its box).
 
     Example:
         >>> photo = Image.effect_mandelbrot((342, 256), (-2, -0.9, 1, 1.3), 60)
@@ -104,15 +132,18 @@ def strip_phashes(grey: Image.Image) -> str | None:
         >>> own = int(strip_phashes(crop).removeprefix(OWN_PREFIX), 16)
         >>> min(bin(own ^ int(window, 16)).count("1") for window in windows) <= 4, len(windows) > 5
         (True, True)
+        >>> strip_phashes(photo.crop((100, 0, 305, 256))).startswith(INNER_PREFIX)  # a 4:5 crop
+        True
     """
     grey = grey if grey.mode == "L" else grey.convert("L")  # (convert would copy an image in mode L)
     width, height = grey.size
     if min(width, height) < 8:
-        return None
+        return INNER_PREFIX if inner_portrait(width, height) else None
     if PORTRAIT_ASPECT[0] <= height / width <= PORTRAIT_ASPECT[1]:
         return None if _flat(grey) else f"{OWN_PREFIX}{strip_hash(grey):016x}"
-    if width < height:
+    if width < height and not inner_portrait(width, height):
         return None
+    prefix = INNER_PREFIX if width < height else ""
     boxes = window_boxes(width, height)
     scale = 32 / (boxes[0][2] - boxes[0][0])
     small = np.asarray(grey.resize((max(32, round(width * scale)), 32), Image.LANCZOS), dtype=np.float64)
@@ -120,14 +151,14 @@ def strip_phashes(grey: Image.Image) -> str | None:
     blocks = np.stack([small[:, start:start + 32] for start in starts.tolist()])
     varied = np.ptp(blocks, axis=(1, 2)) >= FLAT_RANGE
     if not varied.any():
-        return None
+        return prefix or None
     found = dict.fromkeys(f"{value:016x}" for value in _bits(blocks[varied]))  # each distinct hash once, in order
-    return " ".join(found)
+    return prefix + " ".join(found)
 
 
 # A `phash_strips` value as the decode pass writes it: parsed a whole column at a time (`parse_strip_phashes`); any
 # other string goes through the per-value parse (`_parse_one`)
-_CANONICAL = f"^({OWN_PREFIX}[0-9a-fA-F]{{16}}|[0-9a-fA-F]{{16}}( [0-9a-fA-F]{{16}})*)$"
+_CANONICAL = f"^({OWN_PREFIX}[0-9a-fA-F]{{16}}|({INNER_PREFIX})?[0-9a-fA-F]{{16}}( [0-9a-fA-F]{{16}})*)$"
 
 
 def parse_strip_phashes(values: Iterable) -> StripHashes:
@@ -135,15 +166,17 @@ def parse_strip_phashes(values: Iterable) -> StripHashes:
     malformed value gives none. `values`: any iterable, or a pyarrow string array read as it is (no Python strings:
     what `curate.outofcore.neardup` reads).
 
-    Values as the decode pass writes them ("own:" and 16 hex digits, or 16-digit groups one space apart) are parsed
+    Values as the decode pass writes them ("own:" and 16 hex digits, or 16-digit groups one space apart, after "in:"
+    for a portrait's own windows, which count as the portrait's) are parsed
     over the whole column at once (a regular expression, then the hex digits of all of them as one string);
     any other string value one at a time, as before (a million images' values, 10 million hashes, on the 2-core VM:
     1.5 s from Python strings, 1.0 s from an Arrow column, against 3.2-3.7 s one value at a time).
 
     Example:
-        >>> found = parse_strip_phashes(["own:00000000000000ff", None, "0000000000000001 0000000000000002", "x"])
+        >>> found = parse_strip_phashes(["own:00000000000000ff", None, "0000000000000001 0000000000000002", "x",
+        ...                              "in:0000000000000003 0000000000000004"])
         >>> found.hashes.tolist(), found.owners.tolist(), found.portrait.tolist()
-        ([255, 1, 2], [0, 2, 2], [True, False, False])
+        ([255, 1, 2, 3, 4], [0, 2, 2, 4, 4], [True, False, False, True, True])
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -157,11 +190,16 @@ def parse_strip_phashes(values: Iterable) -> StripHashes:
         column = pa.array([value if isinstance(value, str) else None for value in values], type=pa.string())
     canonical = pc.fill_null(pc.match_substring_regex(column, _CANONICAL), False).to_numpy(zero_copy_only=False)
     fast = np.flatnonzero(canonical)
-    # the chosen values end to end, each "own:" blanked: hex digit pairs and spaces, which bytes.fromhex skips
+    # the chosen values end to end, each "own:" and "in:" blanked: hex digit pairs and spaces, which bytes.fromhex
+    # skips
     text, starts = _joined_bytes(column if len(fast) == len(column) else column.take(pa.array(fast, type=pa.int64())))
     own = text[starts[:-1]] == ord(OWN_PREFIX[0]) if len(text) else np.zeros(len(fast), bool)
+    inner = text[starts[:-1]] == ord(INNER_PREFIX[0]) if len(text) else np.zeros(len(fast), bool)
     text[(starts[:-1][own, None] + np.arange(len(OWN_PREFIX))).ravel()] = ord(" ")
-    counts = np.where(own, 1, (np.diff(starts) + 1) // 17)  # "hex16" and " hex16" for each more
+    text[(starts[:-1][inner, None] + np.arange(len(INNER_PREFIX))).ravel()] = ord(" ")
+    prefixes = np.where(own, len(OWN_PREFIX), np.where(inner, len(INNER_PREFIX), 0))
+    counts = (np.diff(starts) - prefixes + 1) // 17  # "hex16" and " hex16" for each more
+    own |= inner
     hashes = np.frombuffer(bytes.fromhex(text.tobytes().decode("ascii")), dtype=">u8").astype(np.uint64)
     parts = [StripHashes(hashes, np.repeat(fast.astype(np.int64), counts), np.repeat(own, counts))]
     rest = np.flatnonzero(~canonical & column.is_valid().to_numpy(zero_copy_only=False).astype(bool))
@@ -193,8 +231,9 @@ def _joined_bytes(strings) -> tuple[np.ndarray, np.ndarray]:
 def _parse_one(value: str) -> tuple[list[int], bool]:
     """(hashes, a portrait's own) of one `phash_strips` value the column-wide parse does not read: none when it is
     malformed."""
-    own = value.startswith(OWN_PREFIX)
-    tokens = [value[len(OWN_PREFIX):]] if own else value.split()
+    own, inner = value.startswith(OWN_PREFIX), value.startswith(INNER_PREFIX)
+    tokens = [value[len(OWN_PREFIX):]] if own else value.removeprefix(INNER_PREFIX).split()
+    own |= inner
     try:
         parsed = [int(token, 16) for token in tokens if len(token) == 16]
     except ValueError:

@@ -44,7 +44,9 @@ def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2,
     images ingested with features decode not at all. `stored`: the columns the catalog file holds
     (None: those of `catalog`); a nullable feature column (null: no border) is computed for every
     stored image only when the file predates it, since `read_catalog` adds it as nulls, or when the workspace
-    is not marked with the current border rule (`features.border_rule_current`: its values are replaced).
+    is not marked with the current border rule (`features.border_rule_current`: its values are replaced); a
+    4:5 or 2:3 portrait whose `phash_strips` is null was measured before such portraits had strip hashes
+    (`portraits_without_strips`): measured again.
     When the workspace's cache folder is not marked with the current way of reading pixels
     (curate.vision.pixel_read), every feature of the images that read otherwise (a colour profile) is replaced.
 
@@ -61,6 +63,8 @@ def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2,
     required = [*features.required_columns(),
                 *(name for name in features.NULLABLE_COLUMNS if name not in stored or name in redone)]
     lacking = catalog.reindex(columns=required).isna().any(axis=1)
+    if "phash_strips" not in required:  # a 4:5 or 2:3 portrait measured before its strip hashes: null (no "in:")
+        lacking |= portraits_without_strips(catalog)
     if redone:
         lacking |= catalog["sha256"].notna()
     recoloured, unread = pd.Series(False, index=catalog.index), set()
@@ -89,6 +93,21 @@ def ensure_features(ws: Workspace, catalog: pd.DataFrame, workers: int = 2,
         catalog[name] = current.where((current.notna() & ~replaced) | ~missing, fresh)
     every = len(measured) == todo["sha256"].nunique()
     return catalog, not redone or every, unread if not recoloured.any() or every else None
+
+
+def portraits_without_strips(catalog: pd.DataFrame) -> pd.Series:
+    """Rows of 4:5 and 2:3 portraits (`portraits.inner_portrait` by the catalog's width and height) whose
+    `phash_strips` is null: measured before such portraits had strip hashes (the decode pass now gives each one a
+    value, "in:" alone when it is flat), so the next filter measures them again, one decode each, and their 4:5 or 2:3
+    crops of landscape photos are looked for."""
+    from curate.filters.portraits import inner_portrait
+
+    if not {"phash_strips", "width", "height"} <= set(catalog.columns):
+        return pd.Series(False, index=catalog.index)
+    width = catalog["width"].astype("Float64").fillna(0).to_numpy("float64")
+    height = catalog["height"].astype("Float64").fillna(0).to_numpy("float64")
+    return pd.Series(inner_portrait(width, height, slack=0.01) & catalog["phash_strips"].isna().to_numpy(bool),
+                     index=catalog.index)
 
 
 def ensure_phashes(ws: Workspace, catalog: pd.DataFrame, workers: int = 2) -> pd.DataFrame:

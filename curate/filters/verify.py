@@ -146,7 +146,8 @@ class Evidence:
     # (n, 2) uint64 pHashes of each collage's two panels (`panels.panel_phashes`) and which rows have them, or None
     panels: np.ndarray | None = None
     has_panels: np.ndarray | None = None
-    # strip hashes of 9:16 portraits and of landscape photos' 9:16 windows (`portraits.parse_strip_phashes`), or None
+    # strip hashes of portraits (9:16, or other portraits' own 9:16 windows) and of landscape photos' 9:16 windows
+    # (`portraits.parse_strip_phashes`), or None
     strips: StripHashes | None = None
 
     def views(self) -> tuple[np.ndarray, np.ndarray]:
@@ -195,7 +196,8 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1,
     (`_add_panel_links`: a collage and a photo set in it, with `Evidence.panels`; panel_at, the position of the
     first of them in first/second, the others following it, collage first, the panel_first links of its first panel
     before those of its second); portrait, portrait_candidates and
-    portrait_unreadable (`_add_portrait_links`: a 9:16 crop of a landscape photo, with `Evidence.strips`); then
+    portrait_unreadable (`_add_portrait_links`: a 9:16, 4:5 or 2:3 crop of a landscape photo, with
+    `Evidence.strips`); then
     window (a pair left in different
     clusters by those links whose cosine is at least rule.window_cosine and whose pixels match as a
     window, or whose cosine is at least rule.overlap_cosine and whose pixels overlap as two crops of one

@@ -88,8 +88,9 @@ def _strips(con):
     from curate.filters.portraits import StripHashes, parse_strip_phashes
 
     parts = []
-    if not con.execute("SELECT count(*) FROM nd_images WHERE starts_with(phash_strips, 'own:')").fetchone()[0]:
-        return parse_strip_phashes([])  # no 9:16 portrait: nothing to look for, the windows' hashes are not read
+    if not con.execute("SELECT count(*) FROM nd_images WHERE starts_with(phash_strips, 'own:') "
+                       "OR starts_with(phash_strips, 'in:')").fetchone()[0]:
+        return parse_strip_phashes([])  # no portrait: nothing to look for, the windows' hashes are not read
     for batch in record_batches(con, "SELECT pos, phash_strips FROM nd_images WHERE phash_strips IS NOT NULL "
                                      "ORDER BY pos"):
         found = parse_strip_phashes(batch.column(1))  # the Arrow strings as they are: no Python string each

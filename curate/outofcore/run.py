@@ -154,6 +154,25 @@ def _older_border_rule(con, ws, catalog: Catalog) -> list[str]:
             "CURATE_CATALOG_ENGINE=pandas to compute them again"]
 
 
+def _older_portraits(con, catalog: Catalog) -> list[str]:
+    """A note when stored 4:5 or 2:3 portraits have no strip hashes (`run.portraits_without_strips`: measured
+    before such portraits had them): the pandas engine measures them again first (`ensure_features`); the DuckDB
+    engine decodes none, so their 4:5 or 2:3 crops of landscape photos are not looked for."""
+    from curate.filters.portraits import INNER_ASPECTS
+
+    if not {"phash_strips", "image_path", "width", "height"} <= set(catalog.present):
+        return []
+    shapes = " OR ".join(f"height::DOUBLE / width BETWEEN {low + 0.01!r} AND {high - 0.01!r}"
+                         for low, high in INNER_ASPECTS)  # as run.portraits_without_strips
+    older = con.execute(f"SELECT count(DISTINCT sha256) FROM {catalog.source} WHERE image_path IS NOT NULL "
+                        f"AND phash_strips IS NULL AND width > 0 AND ({shapes})").fetchone()[0]
+    if not older:
+        return []
+    return [f"4:5 and 2:3 portraits measured before they had strip hashes (phash_strips): {older:,}; "
+            "the DuckDB engine decodes no image, so whether they are portrait crops of a landscape photo is not "
+            "looked for: run the filter once with CURATE_CATALOG_ENGINE=pandas to measure them again"]
+
+
 def _older_pixel_read(con, ws, catalog: Catalog) -> list[str]:
     """A note when the workspace's hashes and quality statistics may have been measured by an older way of reading
     pixels (curate.vision.pixel_read: its cache folder is not marked) and it has stored images: the pandas engine
@@ -187,7 +206,7 @@ def run_filter_duckdb(ws, config, recipe=None, workers: int = 1, started: float 
         save_pair_scores(ws.root, scores)
         report.warnings += _unembedded(con, catalog, ws)
         report.notes += (_unturned(con, catalog) + _no_later_hashes(con, catalog)
-                         + _older_border_rule(con, ws, catalog)
+                         + _older_border_rule(con, ws, catalog) + _older_portraits(con, catalog)
                          + _older_pixel_read(con, ws, catalog))
         report.notes = embeddings_note(ws, report.notes)
         query = _with_decisions(con, ws, query, report.notes)
