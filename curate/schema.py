@@ -121,9 +121,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("topic_score", pa.float64(), True, "Out-of-fold probability that the photo shows the topic "
                                               "(pre-classifier).", "prefilter"),
     Column("topic_recovered", pa.bool_(), True, "Untagged photo kept because the pre-classifier scored it on "
-                                                "topic.", "prefilter"),
-    Column("topic_doubted", pa.bool_(), True, "Scored below the topic threshold but kept: the prefilter held its drops "
-           "(its report says why; --force drops them).", "prefilter"),
+                                                "topic: at or above the threshold and the recovery floor (the tagged "
+                                                "photos' 1st percentile).", "prefilter"),
+    Column("topic_doubted", pa.bool_(), True, "Kept but doubted on topic: scored below the topic threshold while the "
+           "prefilter held its drops (its report says why; --force drops them), or untagged and scored above the "
+           "threshold but under the recovery floor (not recovered; its warning says so).", "prefilter"),
     Column("topic_rescued", pa.bool_(), True, "Scored below the topic threshold but kept by the prefilter: its pixels "
            "agree with its label (the label model's confident-learning class is its label); null when not judged.",
            "prefilter"),

@@ -67,7 +67,9 @@ CHANGES: dict[str, tuple[Change, ...]] = {
         "own label is no longer flagged as unlike it, and photographers whose photos it mostly rejected are "
         "named"), Change(
         "photos with a colour profile other than sRGB are judged on vectors of their sRGB pixels (embed version "
-        "2)")),
+        "2)"), Change(
+        "an untagged photo above the topic cut is recovered as on topic only from the tagged photos' own 1st "
+        "percentile up, and one under it is kept as doubted, with a warning naming its photographers")),
     "split": (Change(
         "up to 2026-12-07: its warnings name the groups copies chained and count the photos that crossed by cause",
         decides=False), Change(
@@ -103,7 +105,7 @@ def stale_reason(stage: str, report: dict) -> str | None:
     >>> stale_reason("embed", {"rules": version("embed")}) is None
     True
     >>> stale_reason("prefilter", {"rules": 2}).split(": ")[0]
-    "prefilter's rules changed since it ran (version 2, now 3)"
+    "prefilter's rules changed since it ran (version 2, now 4)"
     >>> stale_reason("split", {"rules": 5})
     "split ran under rules of a newer version of curate (version 5, this one's 3)"
     >>> stale_reason("split", {}) is None  # its version 2 only warns more
@@ -121,7 +123,7 @@ def stale_heading(stage: str, report: dict) -> str | None:
     whole reason being printed below it (audit DA 5: cut at "(version 1, now 2): 202…" at 100 and 200 columns).
 
     >>> stale_heading("prefilter", {"rules": 2})
-    "prefilter's rules changed since it ran (version 2, now 3)"
+    "prefilter's rules changed since it ran (version 2, now 4)"
     >>> stale_heading("split", {}) is None, stale_heading("embed", {"rules": 2}) is None
     (True, True)
     """

@@ -408,6 +408,11 @@ def test_real_scenes_still_drop_off_topic_photos_and_hold_a_useless_tag():
             assert estimate["dropped"] == dropped.sum()
             assert estimate["on_topic_dropped_bound"] >= (dropped & on_topic).sum()
             assert any(note.startswith(f"the cut drops {dropped.sum():,} photos") for note in report.notes)
+            # noisy tags put the recovery floor (the tagged photos' 1st percentile) under the cut: every untagged
+            # photo the cut keeps is recovered, as before it, none doubted (audit EG F1's floor changes nothing here)
+            assert report.recovery_floor < report.threshold and report.untagged_doubted == 0
+            kept_untagged = ~tagged & (result["status"] == schema.KEPT).to_numpy()
+            assert (result["topic_recovered"].eq(True).to_numpy() == kept_untagged).all()
         assert should_hold != any(note.startswith("the cut drops") for note in report.notes)  # a held cut drops none
 
 

@@ -234,8 +234,9 @@ def dataset_card(plan: ExportPlan, config: ExportConfig, provenance: Provenance)
         parts += ["## Photos flagged but kept", "",
                   "Exported photos a curation stage flagged without dropping them (counts in the funnel above; a "
                   "photo may carry two flags): label issues (`is_label_issue`: the out-of-fold label model "
-                  "confidently believes another label), photos the topic check doubted while its drops were held "
-                  "(`topic_doubted`), and failed quality checks that were not dropped (`quality_issues`). They "
+                  "confidently believes another label), photos the topic check doubted (`topic_doubted`: below its cut "
+                  "while its drops were held, or untagged and under its recovery floor), and failed quality checks "
+                  "that were not dropped (`quality_issues`). They "
                   "train as labelled. `curate review` lists them; the catalog's columns name each photo.", ""]
         conflicts = plan.label_conflicts
         if conflicts.get("images") or conflicts.get("collage_clusters"):

@@ -179,8 +179,9 @@ FLAG_QUEUES = {"label issue": "label_issues", "doubted off topic": "off_topic", 
 
 def flagged_counts(catalog: pd.DataFrame, exported: pd.Series) -> dict[str, int]:
     """How many `exported` rows a stage flagged and kept and nobody has settled since, by flag (FLAG_QUEUES' keys):
-    a label issue (`is_label_issue`), a photo the prefilter doubted but kept (`topic_doubted`: its cut was held), a
-    quality check failed but not dropped (`quality_issues`). A catalog without a column counts none of that flag.
+    a label issue (`is_label_issue`), a photo the prefilter doubted but kept (`topic_doubted`: its cut was held, or
+    untagged under the recovery floor), a quality check failed but not dropped (`quality_issues`). A catalog without
+    a column counts none of that flag.
     Settled: a photo a reviewer decided on (`review_status`), and a label issue the prefilter relabelled
     (`original_label`: it trains under the suggested label). Audit BB: "29 label issues … drop or relabel what is
     wrong" counted 10 photos the prefilter had relabelled already.

@@ -41,6 +41,7 @@ from curate.report.data import (
     label_issues_ran,
     prefilter_absent,
     reason_columns,
+    rejected_owners_text,
     splits_from_rows,
     topic_and_threshold,
 )
@@ -272,26 +273,30 @@ class ReportQueries:
         doubted = f"(coalesce(topic_doubted, FALSE) AND {judged})"
         below = f"({judged} AND coalesce(drop_reason = 'off_topic', FALSE))"
         (n_judged, tagged_kept, tagged_dropped, untagged_dropped, untagged_kept, doubted_tagged,
-         doubted_untagged) = self.rows(f"""
+         doubted_untagged, untagged_sure) = self.rows(f"""
             SELECT count(*) FILTER ({judged}), count(*) FILTER (t AND {judged} AND NOT {below}),
                    count(*) FILTER (t AND {below}), count(*) FILTER (NOT t AND {below}),
                    count(*) FILTER (NOT t AND {judged} AND NOT {below}),
-                   count(*) FILTER (t AND {doubted}), count(*) FILTER (NOT t AND {doubted})
+                   count(*) FILTER (t AND {doubted}), count(*) FILTER (NOT t AND {doubted}),
+                   count(*) FILTER (NOT t AND {judged} AND NOT {below} AND NOT {doubted})
             FROM (SELECT *, {tagged} AS t FROM {VIEW})""")[0]
         section["prefilter"] = {
             "topic": topic, "threshold": threshold, "scored": int(n_judged),
             "method": prefilter_report.get("threshold_method", ""),
             "bimodality": (prefilter_report.get("bimodality") or {}).get("summary", ""),
             "sanity": _sanity_line(prefilter_report),
+            "rejected_owners": rejected_owners_text(prefilter_report),
             "counts": {"tagged_kept": int(tagged_kept), "tagged_dropped": int(tagged_dropped),
-                       "untagged_recovered": 0 if prefilter_report.get("held") else int(untagged_kept),
+                       # doubted untagged photos of an applied cut: under the recovery floor, kept, not recovered
+                       "untagged_recovered": 0 if prefilter_report.get("held") else int(untagged_sure),
                        "untagged_dropped": int(untagged_dropped), "untagged_kept": int(untagged_kept)},
             "doubted_counts": {"tagged": int(doubted_tagged), "untagged": int(doubted_untagged)},
             "doubted": self.gallery(doubted, max_gallery, _nulls_last("topic_score"), ("topic_score",)),
             "tagged_dropped": self.gallery(f"{tagged} AND drop_reason = 'off_topic'", max_gallery,
                                            _nulls_last("topic_score"), ("topic_score",)),
             "untagged_recovered": self.gallery("FALSE" if prefilter_report.get("held") else
-                                               f"NOT ({tagged}) AND {judged} AND NOT {below}", max_gallery,
+                                               f"NOT ({tagged}) AND {judged} AND NOT {below} AND NOT {doubted}",
+                                               max_gallery,
                                                _nulls_last("topic_score", descending=True), ("topic_score",)),
         }
         return section

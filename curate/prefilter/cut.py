@@ -26,6 +26,16 @@ from curate.prefilter.threshold import (
 )
 from curate.stage_reports import names_text
 
+# An untagged photo above the cut is recovered (`topic_recovered`: on topic, the tag merely missing) only when it
+# scores at least as high as this share of the tagged photos: the tagged photos' own scores are the evidence of what
+# an on-topic photo scores, whatever cut was chosen (audit EG F1, 2026-12-07: three clumps of scores, 8 scattered
+# off-topic photos 0.31-0.42, 18 untagged sandals of a photographer who tags his 26 Ferraris 0.66-0.76, Ferraris
+# 0.70-0.94; Otsu's cut 0.539 fell between the first clump and the rest and recovered all 18 sandals, where the
+# tagged photos' 1st percentile 0.770 keeps the 2 real untagged Ferraris, 0.808 and 0.935, and recovers no sandal).
+# Tags that are wrong on some off-topic photos pull the quantile below the cut (then it changes nothing); the
+# untagged photos between the cut and it are kept, flagged topic_doubted, with a warning (`recovery_floor`).
+RECOVERY_QUANTILE = 0.01
+
 # A topic model learnt from fewer tagged photos than this holds its drops (an audit's re-check: 3 tagged photos
 # of 120 dropped 7 untagged ones, 18 with --folds 4, with no word but "scores not bimodal").
 MIN_TAGGED = 10
@@ -91,6 +101,18 @@ def decide_cut(score: np.ndarray, tagged: np.ndarray, config: PrefilterConfig,
                "bimodal": test.bimodal, "otsu_cut": round(test.cut, 4), "summary": test.describe(),
                "within_label": unsupported}
     return Cut(float(threshold), method, figures, reasons, held=bool(reasons) and not config.force)
+
+
+def recovery_floor(score: np.ndarray, tagged: np.ndarray) -> float | None:
+    """The score an untagged photo must reach to be recovered as on topic: the RECOVERY_QUANTILE quantile of the
+    tagged photos' scores (None without tagged photos). The stage recovers an untagged photo at or above both the
+    cut and this floor; one between the two is kept and flagged topic_doubted, not dropped.
+
+    >>> recovery_floor(np.array([0.2, 0.7, 0.8, 0.9, 0.95]), np.array([0, 0, 1, 1, 1], bool))
+    0.802
+    """
+    scores = np.asarray(score, dtype=np.float64)[np.asarray(tagged, dtype=bool)]
+    return float(np.quantile(scores, RECOVERY_QUANTILE)) if len(scores) else None
 
 
 def cut_estimate(score: np.ndarray, tagged: np.ndarray, threshold: float) -> dict:

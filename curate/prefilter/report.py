@@ -29,6 +29,9 @@ class PrefilterReport:
     forced: bool = False  # sanity objected but --force applied the drops
     unforceable: bool = False  # held although --force: the photos scored were all of one kind (audit AV3)
     doubted: int = 0
+    # curate.prefilter.cut.recovery_floor: untagged photos above the cut recovered only at or above it (None: none)
+    recovery_floor: float | None = None
+    untagged_doubted: int = 0  # untagged photos kept above the cut but below recovery_floor, flagged topic_doubted
     would_drop_tagged: int = 0
     would_drop_untagged: int = 0
     topic_share: float = 0.0
@@ -54,6 +57,8 @@ class PrefilterReport:
                               "dropped": [self.tagged_dropped, self.untagged_dropped]})
         if self.held and not self.unforceable:  # a cut among photos of one kind doubts none (audit AX)
             table["kept, doubted"] = [self.would_drop_tagged, self.would_drop_untagged]
+        elif self.untagged_doubted:  # above the cut, under the recovery floor: kept, not recovered
+            table["kept, doubted"] = [0, self.untagged_doubted]
         return table
 
     def to_dict(self) -> dict:
@@ -81,6 +86,8 @@ class PrefilterReport:
         else:
             line = (f"topic {self.topic!r}: tagged kept {self.tagged_kept:,}, tagged dropped {self.tagged_dropped:,}, "
                     f"untagged recovered {self.untagged_recovered:,}{self._rescued_among()}, "
+                    + (f"untagged kept doubted {self.untagged_doubted:,} (under the recovery floor "
+                       f"{self.recovery_floor:.3f}), " if self.untagged_doubted else "") +
                     f"untagged dropped {self.untagged_dropped:,}; label issues {issues}")
         if self.label_model.get("out_of_fold_accuracy") is not None:
             line += (f" (the label model agrees with {self.label_model['out_of_fold_accuracy']:.0%} of the given "

@@ -12,7 +12,11 @@ Topic (the talk's "skyline or not" model):
   `min_untagged` untagged photos. Tag noise moves both groups' score levels (on-topic photos
   score about the tagging rate, off-topic ones about the false-tag rate); the cut falls between.
 - Below the threshold: dropped as `off_topic`. Untagged photos at or above it stay kept
-  and are marked `topic_recovered` (not when the drops are held: a held cut decided nothing).
+  and are marked `topic_recovered` (not when the drops are held: a held cut decided nothing) when
+  they also reach the recovery floor (`curate.prefilter.cut.recovery_floor`: the tagged photos'
+  1st percentile); an untagged photo between the cut and the floor is kept, flagged `topic_doubted`
+  (not recovered, not dropped) and a warning names it and its photographers (audit EG F1: a
+  three-clump cut recovered 18 untagged sandals as Ferraris).
 - Topic rescue (`topic_rescue`, on by default; `curate.prefilter.rescue`): a photo below the
   threshold whose label the label model confidently believes (its pixels show its label, and the
   labels are kinds of the topic) is kept again and marked `topic_rescued`. The cut alone dropped 66
@@ -44,6 +48,7 @@ with their label (`topic_rescued`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, replace
 
 import numpy as np
@@ -52,7 +57,7 @@ import pandas as pd
 from curate import schema
 from curate.errors import UsageError
 from curate.prefilter.config import PrefilterConfig
-from curate.prefilter.cut import Cut, cut_estimate, cut_estimate_note, decide_cut
+from curate.prefilter.cut import RECOVERY_QUANTILE, Cut, cut_estimate, cut_estimate_note, decide_cut, recovery_floor
 from curate.prefilter.folds import grouped_folds, normalise_rows, out_of_fold_proba
 from curate.prefilter.labels import SKIPPED
 from curate.prefilter.report import PrefilterReport
@@ -112,7 +117,10 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
             *cut.reasons])
     # one kind: the photos under the cut are no more doubtful than the others (audit AX: 19 real Ferraris were
     # flagged topic_doubted, and the export counted them, while the 60 off-topic photos were unscored)
-    result, on_topic = _apply_cut(result, rows, tagged, score, cut, doubt=not one_kind)
+    floor = None if cut.held else recovery_floor(score, tagged)
+    result, on_topic, unrecovered = _apply_cut(result, rows, tagged, score, cut, doubt=not one_kind, floor=floor)
+    unrecovered_lines = _unrecovered_warning(result, rows, tagged, score, unrecovered, cut.threshold, floor,
+                                             config.topic) if unrecovered.any() else []
     estimate = cut_estimate(score, tagged, cut.threshold)
 
     notes: list[str] = [] if cut.held or not estimate["dropped"] else [cut_estimate_note(estimate)]
@@ -137,17 +145,19 @@ def prefilter_catalog(catalog: pd.DataFrame, vectors: np.ndarray, found: np.ndar
     report = PrefilterReport(
         topic=config.topic, threshold=round(float(cut.threshold), 4), threshold_method=cut.method,
         scored=len(rows), tagged_kept=int((tagged & kept).sum()), tagged_dropped=int((tagged & ~kept).sum()),
-        untagged_recovered=0 if cut.held else int((~tagged & (on_topic | rescued)).sum()),
+        untagged_recovered=0 if cut.held else int((~tagged & ((on_topic & ~unrecovered) | rescued)).sum()),
         untagged_rescued=0 if cut.held else int((~tagged & ~on_topic & rescued).sum()),
         untagged_dropped=int((~tagged & ~kept).sum()),
         unreadable=int(unreadable.sum()), label_issues=issues, label_issues_dropped=dropped_issues,
         held=cut.held, held_reasons=cut.reasons, forced=bool(cut.reasons) and not cut.held, unforceable=one_kind,
         doubted=int((~on_topic).sum()) if cut.held and not one_kind else 0,
+        recovery_floor=None if floor is None else round(floor, 4), untagged_doubted=int(unrecovered.sum()),
         would_drop_tagged=int((tagged & ~on_topic).sum()),
         would_drop_untagged=int((~tagged & ~on_topic).sum()), topic_share=round(float(tagged.mean()), 4),
         bimodality=cut.bimodality, cut_estimate=estimate, per_label=per_label, geo_rescue=repairs.get("geo_rescue", {}),
         relabel=repairs.get("relabel", {}), topic_rescue=repairs.get("topic_rescue", {}),
-        label_model=repairs.get("label_model", {}), notes=notes, warnings=unscored_lines + repairs.get("warnings", []),
+        label_model=repairs.get("label_model", {}), notes=notes,
+        warnings=unscored_lines + unrecovered_lines + repairs.get("warnings", []),
         config=asdict(config))
     return result, _with_rejected_owners(result, report)
 
@@ -244,16 +254,53 @@ def _scores(rows: np.ndarray, tagged: np.ndarray, groups: np.ndarray, vectors: n
 
 
 def _apply_cut(result: pd.DataFrame, rows: np.ndarray, tagged: np.ndarray, score: np.ndarray, cut: Cut,
-               doubt: bool = True) -> tuple[pd.DataFrame, np.ndarray]:
+               doubt: bool = True, floor: float | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Store scores and flags; drop the photos below the cut as off_topic unless the cut is held (then flag
-    them topic_doubted, when `doubt`)."""
+    them topic_doubted, when `doubt`). An untagged photo at or above an applied cut is recovered when it reaches
+    `floor` too (`recovery_floor`); below it, it is kept and flagged topic_doubted. Returns (catalog, on topic,
+    untagged kept but not recovered)."""
     on_topic = score >= cut.threshold
+    unrecovered = ~tagged & on_topic & (not cut.held) & (floor is not None) & (score < (floor or 0.0))
     result["topic_score"] = result["topic_score"].astype(object)
     result.loc[rows, "topic_score"] = score
-    result.loc[rows, "topic_recovered"] = ~tagged & on_topic & (not cut.held)  # held: it decided nothing, claims none
-    result.loc[rows, "topic_doubted"] = ~on_topic & cut.held & doubt
+    # held: it decided nothing, claims none
+    result.loc[rows, "topic_recovered"] = ~tagged & on_topic & ~unrecovered & (not cut.held)
+    result.loc[rows, "topic_doubted"] = (~on_topic & cut.held & doubt) | unrecovered
     if not cut.held:
         off_topic = np.full(len(result), None, dtype=object)
         off_topic[rows[~on_topic]] = "off_topic"
         result = apply_drops(result, pd.Series(off_topic), stage=STAGE)
-    return result, on_topic
+    return result, on_topic, unrecovered
+
+
+TAGS_MOST = 0.5  # a photographer tagging more than this share of their judged photos with the topic "tags it"
+
+
+def _unrecovered_warning(result: pd.DataFrame, rows: np.ndarray, tagged: np.ndarray, score: np.ndarray,
+                         unrecovered: np.ndarray, threshold: float, floor: float, topic: str) -> list[str]:
+    """The line for the untagged photos kept above the cut but below the recovery floor (`_apply_cut`), naming
+    the photographers who hold most of them; one who tags most of their other photos with the topic and left these
+    untagged is named as such (their own tags say these are something else: audit EG F1's sandals)."""
+    owners = pd.Series(result["owner_id"].to_numpy(dtype=object)[rows])
+    names = result["owner_name"].to_numpy(dtype=object)[rows] if "owner_name" in result else owners.to_numpy()
+    held = owners[unrecovered].dropna().value_counts()
+    parts = []
+    for owner, count in held.head(3).items():
+        mine = (owners == owner).to_numpy()
+        name = next((str(n) for n in names[mine] if isinstance(n, str) and n), str(owner))
+        carry = int((tagged & mine).sum())
+        text = f"{name} {int(count):,} (tagged {carry:,} of their {int(mine.sum()):,} photos judged"
+        if carry > TAGS_MOST * mine.sum():
+            text += ": a photographer who tags the topic left these untagged"
+        parts.append(text + ")")
+    more = f" and {len(held) - 3:,} more photographers" if len(held) > 3 else ""
+    who = f"; by {'; '.join(parts)}{more}" if parts else ""
+    n, low = int(unrecovered.sum()), float(score[unrecovered].min())
+    above = math.floor(float(score[unrecovered].max()) * 1000 + 1) / 1000  # a --threshold that drops them all
+    tagged_under = int((tagged & (score < above)).sum())
+    also = f" (and {tagged_under:,} tagged photo{'s' if tagged_under != 1 else ''} under it)" if tagged_under else ""
+    return [f"{n:,} untagged photo{'s' if n != 1 else ''} score{'' if n != 1 else 's'} above the cut "
+            f"{threshold:.3f} but below {floor:.3f} ({low:.3f} at lowest), lower than {1 - RECOVERY_QUANTILE:.0%} of "
+            f"the {int(tagged.sum()):,} photos tagged {topic!r}: nothing vouches that they are on topic, so they are "
+            f"kept, not recovered, and flagged topic_doubted{who}; look at them (`curate review --queue off_topic`), "
+            f"or drop them with --threshold {above:.3f}{also}"]

@@ -242,14 +242,16 @@ def tags_section(cat: pd.DataFrame, prefilter_report: dict | None, max_gallery: 
     doubted = cat["topic_doubted"].fillna(False).astype(bool).to_numpy() & judged
     below = judged & (cat["drop_reason"] == "off_topic").to_numpy()
     # every untagged photo the cut kept (above it, or rescued below it: audit BB 7 found the gallery showed only
-    # the first, 49 beside the count's 50); a held stage recovered nothing
+    # the first, 49 beside the count's 50); a held stage recovered nothing, nor does an applied cut recover the
+    # untagged photos it kept doubted (under the recovery floor: audit EG F1's sandals)
     untagged_kept = ~tagged & judged & ~below
-    recovered = cat[untagged_kept & (not prefilter_report.get("held"))]
+    recovered = cat[untagged_kept & ~doubted & (not prefilter_report.get("held"))]
     section["prefilter"] = {
         "topic": topic, "threshold": threshold, "scored": int(judged.sum()),
         "method": prefilter_report.get("threshold_method", ""),
         "bimodality": (prefilter_report.get("bimodality") or {}).get("summary", ""),
         "sanity": _sanity_line(prefilter_report),
+        "rejected_owners": rejected_owners_text(prefilter_report),
         "counts": {"tagged_kept": int((tagged & judged & ~below).sum()), "tagged_dropped": int((tagged & below).sum()),
                    "untagged_recovered": len(recovered),
                    "untagged_dropped": int((~tagged & below).sum()),
@@ -301,6 +303,32 @@ def no_topic_text(prefilter_report: dict) -> str:
         return NO_TOPIC
     return (f"every photo the prefilter judged carries the topic {topic!r}, so no pre-classifier could be fitted "
             "(it needs untagged photos as negatives): label issues only, nothing dropped as off topic")
+
+
+def rejected_owners_text(prefilter_report: dict, limit: int = 6) -> str | None:
+    """Who the prefilter mostly rejected (`curate.prefilter.owners`, its report's `rejected_owners`), for the
+    tags section; None when nobody. The stage warns of them only while some of their photos are still kept (a
+    note otherwise), so without this a report of a cut that worked never said whose photos it dropped (audit EG F2:
+    the sandals photographer's 18 of 18 off-topic photos, nowhere on the page).
+
+    >>> rejected_owners_text({"rejected_owners": [{"owner_id": "9@N01", "owner_name": "SoleCollector", "judged": 18,
+    ...                                            "rejected": 18, "kept": 0}]})  # doctest: +NORMALIZE_WHITESPACE
+    'Photographers whose photos the prefilter mostly rejected (off topic or unlike their label): SoleCollector
+    (9@N01) 18 of 18, none still kept; `curate review --queue off_topic`'
+    """
+    rows = [row for row in prefilter_report.get("rejected_owners") or [] if isinstance(row, dict)]
+    if not rows:
+        return None
+    shown = []
+    for row in rows[:limit]:
+        who = f"{row['owner_name']} ({row['owner_id']})" if row.get("owner_name") else str(row.get("owner_id"))
+        kept = f"{int(row.get('kept', 0)):,} still kept" if row.get("kept") else "none still kept"
+        shown.append(f"{who} {int(row.get('rejected', 0)):,} of {int(row.get('judged', 0)):,}, {kept}")
+    more = f"; and {len(rows) - limit:,} more" if len(rows) > limit else ""
+    # the owners queue shows their kept photos; with none kept, their drops are in the off_topic queue
+    queue = "owners" if any(row.get("kept") for row in rows) else "off_topic"
+    return ("Photographers whose photos the prefilter mostly rejected (off topic or unlike their label): "
+            f"{'; '.join(shown)}{more}; `curate review --queue {queue}`")
 
 
 def _sanity_line(prefilter_report: dict) -> str | None:

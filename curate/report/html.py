@@ -240,6 +240,8 @@ def tags(s: dict) -> str:
         parts.append(f'<p>{e(pre["bimodality"])}</p>')
     if pre.get("sanity"):
         parts.append(f'<p class="bad">{e(pre["sanity"])}</p>')
+    if pre.get("rejected_owners"):  # whose photos the cut took (audit EG F2)
+        parts.append(f'<p>{e(pre["rejected_owners"])}</p>')
     d = pre.get("doubted_counts", {"tagged": 0, "untagged": 0})  # kept below the threshold: drops held
     doubted = d["tagged"] + d["untagged"]
     header = ["", "kept", "dropped"] + (["kept, doubted"] if doubted else [])

@@ -59,7 +59,9 @@ def _label_issues(c: pd.DataFrame):
 def _off_topic(c: pd.DataFrame):
     mask = (c["drop_reason"] == "off_topic") | c["topic_doubted"].fillna(False).astype(bool)
     score = c["topic_score"].astype(float)
-    why = np.where(c["drop_reason"] == "off_topic", "dropped as off topic", "doubted (prefilter held its drops)")
+    # doubted: the prefilter held its drops, or an untagged photo above its cut scored under the recovery floor
+    why = np.where(c["drop_reason"] == "off_topic", "dropped as off topic",
+                   "doubted, kept (the prefilter held its drops, or untagged and under its recovery floor)")
     return mask, 1 - score.fillna(0), pd.Series(why, index=c.index) + "; topic score " + _fmt(score)
 
 
