@@ -140,7 +140,7 @@ def evaluate_run(run_dir: Path, ws: Workspace, split: str = "test", top_losses: 
     gate = load_gate(run_dir) if use_gate else None
     split_report = stale = by = None  # a variant catalog (comparison sub-runs) brings its own split
     if catalog is None:
-        from curate.freshness import stale_split_line
+        from curate.freshness_workspace import stale_split_line
 
         catalog, catalog_hash = read_catalog(ws), catalog_sha256(ws)
         split_report = load_stage_report(ws, "split")

@@ -33,7 +33,8 @@ class RunEvaluation:
     sandals_test: dict | None = None  # off-topic photos of the split's photographers: how many get a label
     trained_on: int = 0  # photos of the split the run trained on (or chose its epoch on), left out
     touching_trained: int = 0  # more photos of the split that share a photographer or a copy with those, left out
-    stale_split: str | None = None  # curate.freshness.stale_split_line of the workspace, when its split is stale
+    # curate.freshness_workspace.stale_split_line of the workspace, when its split is stale
+    stale_split: str | None = None
     flagged: int = 0  # scored photos the prefilter flagged as label issues (kept, not dropped), no reviewer decided
     unflagged: tuple[int, int] | None = None  # (photos, right answers) of the scored photos not flagged, when some are
 

@@ -41,7 +41,7 @@ from classify.run_files import holds_trained_model, load_checkpoint_state, refus
 from classify.trainer import Trainer
 from curate import schema
 from curate.errors import DataContractError, UsageError
-from curate.freshness import require_fresh_split
+from curate.freshness_workspace import require_fresh_split
 from curate.leakage import find_leakage
 from curate.vision.backbones import cpu_speed
 from curate.workspace import Workspace, read_catalog

@@ -19,7 +19,9 @@ catalog (an earlier stage re-ran and reinstated its drops: filter and prefilter 
 column edited by hand is left to `curate check-leakage`), or an upstream stage is stale. Nothing
 here looks at clocks: a stage re-run with the same result leaves the stages after it fresh.
 
-The fingerprints are computed in `curate.fingerprints`.
+The fingerprints are computed in `curate.fingerprints`. This module judges (pure, on a catalog and
+reports given to it); `curate.freshness_workspace` reads a workspace's reports and judges it
+(`workspace_states`), and refuses a stale split (`require_fresh_split`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,7 @@ import pandas as pd
 from curate import schema, stage_rules
 from curate.catalog_batches import CatalogFile
 from curate.errors import DataContractError
-from curate.fingerprints import (  # (also imported from here by callers)
+from curate.fingerprints import (
     PIPELINE,
     _frames,
     input_columns,
@@ -45,17 +46,13 @@ from curate.fingerprints import (  # (also imported from here by callers)
     output_columns,
     output_fingerprint,
 )
-from curate.freshness_advice import (  # (also imported from here by callers)
-    JOURNAL_RECIPE,
-    RECIPE_STAGES,
+from curate.freshness_advice import (
     command_for,
     current_geo_lines,
     ingest_command,
     interrupted_ingests,
     interrupted_line,
-    journal_recipe,
     stage_warning_lines,
-    workspace_flag,
 )
 from curate.records import DROPPING_STAGES
 
@@ -349,7 +346,7 @@ def _judge_one(stage: str, catalog: pd.DataFrame, report: dict, reports: dict, s
     if stage == "split" and not firm:  # (also under a rules-only staleness: review DB, it hid missing photos)
         # a stage that dropped photos and reinstated them since leaves them kept without a split, its own
         # results as before (audit AF: a forced prefilter, then one held: status said fresh, check-leakage refused)
-        _, kept, missing = _split_coverage(catalog)
+        _, kept, missing = split_coverage(catalog)
         if missing:
             reasons.append(f"{missing:,} of {kept:,} kept photos have no split (a stage dropped them after the split "
                            "and has since kept them again)")
@@ -365,7 +362,7 @@ def reset_before(catalog: pd.DataFrame | CatalogFile, reports: dict, stage: str,
     them (an acceptance audit: split → filter, which reinstated the prefilter's 43 off-topic drops → split
     again, exit 0 and no word, the 43 photos split in). Cheap: each such stage's own columns and drops
     only (`output_fingerprint`), not the whole judgement (`judge`); the stale split is still refused
-    where it is used (`require_fresh_split`)."""
+    where it is used (`curate.freshness_workspace.require_fresh_split`)."""
     cut = interrupted_ingests(reports.get("ingest"))
     lines = [f"{interrupted_line(cut)}, so this {stage} works on those photos only; run "
              f"`{ingest_command(cut, ws_flag)}` first, then this command again"] if cut else []
@@ -392,101 +389,7 @@ class CutShort(DataContractError):
     """A stage's last run was killed between its catalog write and its report (`stage_reports.mark_writing`)."""
 
 
-def load_reports(ws) -> dict:
-    """{stage: saved report, None, or the DataContractError of an unreadable one} for PIPELINE; for ingest,
-    which keeps no report, {"interrupted": [names]} when unfinished ingests left their journals
-    (`interrupted_ingests`), else nothing. A filter report written before reports named their recipe gets the
-    recipe of the `curate run` that wrote it under `JOURNAL_RECIPE` (`journal_recipe`), for its command."""
-    from curate.stage_reports import PENDING_SUFFIX, load_stage_report, pending_marker
-
-    reports: dict = {}
-    ingest_journals = sorted(Path(ws.journal_dir).glob("ingest-*.jsonl")) if Path(ws.journal_dir).is_dir() else []
-    if ingest_journals:
-        reports["ingest"] = {"interrupted": [path.name.removeprefix("ingest-").removesuffix(".jsonl")
-                                             for path in ingest_journals]}
-    for stage in PIPELINE[1:]:
-        if pending_marker(ws, stage).exists():
-            reports[stage] = CutShort(f"`curate {stage}` was cut short after it wrote the catalog and before its "
-                                      f"report (reports/{stage}{PENDING_SUFFIX} is there): the catalog holds results "
-                                      "no report describes")
-            continue
-        try:
-            reports[stage] = load_stage_report(ws, stage)
-        except DataContractError as exc:
-            reports[stage] = exc
-            continue
-        older = stage in RECIPE_STAGES and isinstance(reports[stage], dict) and reports[stage].get("recipe") is None
-        if older and (recipe := journal_recipe(stage, reports[stage], run_journals(ws))):
-            reports[stage] = {**reports[stage], JOURNAL_RECIPE: recipe}  # (an older report: see journal_recipe)
-    return reports
-
-
-def run_journals(ws) -> list[dict]:
-    """The readable run journals of `curate run` (`journal/run-<recipe>.json`: {"recipe", "steps"}), by name."""
-    import json
-
-    found = []
-    for path in sorted(Path(ws.journal_dir).glob("run-*.json")) if Path(ws.journal_dir).is_dir() else []:
-        try:
-            journal = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(journal, dict):
-            found.append(journal)
-    return found
-
-
-def workspace_states(ws, catalog: pd.DataFrame | CatalogFile | None = None) -> dict[str, StageState]:
-    """`judge` over the workspace's catalog (read unless given; a CatalogFile is read in batches)
-    and stage reports."""
-    from curate.workspace import read_catalog
-
-    stored = stored_columns(ws)  # (a catalog given is the workspace's, read by the caller)
-    return judge(read_catalog(ws) if catalog is None else catalog, load_reports(ws), workspace_flag(ws), stored)
-
-
-def stored_columns(ws) -> frozenset[str] | None:
-    """The columns the workspace's catalog file holds (None when it cannot be read: the reader says why)."""
-    try:
-        return CatalogFile(ws.catalog_path).stored_columns
-    except DataContractError:
-        return None
-
-
-def require_fresh_split(ws, catalog: pd.DataFrame | CatalogFile | None = None) -> None:
-    """Refuse to use a split that is stale, or that kept photos are missing from (a stage re-ran
-    after it and reinstated them): DataContractError (exit 3) naming `curate split`. A catalog
-    never split is a UsageError (exit 2), as before. `catalog`: the workspace's catalog (read
-    unless given), or a CatalogFile of it to judge in batches (memory flat in its size)."""
-    from curate.errors import UsageError
-    from curate.workspace import read_catalog
-
-    catalog = read_catalog(ws) if catalog is None else catalog
-    split_photos, kept, missing = _split_coverage(catalog)
-    split = " ".join(["curate split", *([flag] if (flag := workspace_flag(ws)) else [])])  # audit AO: with -w
-    if not split_photos:
-        raise UsageError(f"the catalog has no split yet; run `{split}` first")
-    stale = stale_split_line(ws, catalog)
-    if stale:
-        raise DataContractError(stale)
-    if missing:
-        raise DataContractError(f"{missing} of {kept} kept photos have no split (a stage re-ran after "
-                                f"`curate split`); run `{split}` again")
-
-
-def stale_split_line(ws, catalog: pd.DataFrame | CatalogFile) -> str | None:
-    """"the split is stale (why); run `…`, then `curate split …`" (the stale stages in order, the split last),
-    or None when the split is not stale: what `require_fresh_split` refuses with, and what `classify evaluate`
-    warns with (an old run scored on a stale split's test photos: audit AK)."""
-    states = workspace_states(ws, catalog)
-    split = states["split"]
-    if split.state != STALE or split.rules_only:  # (an upgrade's new rules: its photos and split still agree)
-        return None
-    todo = [state.command for state in states.values() if state.state == STALE]
-    return f"the split is stale ({'; '.join(split.reasons)}); run " + ", then ".join(f"`{command}`" for command in todo)
-
-
-def _split_coverage(catalog: pd.DataFrame | CatalogFile) -> tuple[int, int, int]:
+def split_coverage(catalog: pd.DataFrame | CatalogFile) -> tuple[int, int, int]:
     """(photos with a split, kept photos, kept photos without a split)."""
     frames = _frames(catalog, ["status", "split"])
     counts = np.zeros(3, dtype=np.int64)

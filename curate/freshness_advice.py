@@ -50,7 +50,8 @@ def command_for(stage: str, report: dict | None, ws_flag: str = "") -> str:
 # Stages whose reports name the recipe their run read (`recipe_record` in curate.filters.run, since 2026-12-06):
 # the prefilter's and the split's configs hold every setting a recipe gives them, spelt as flags.
 RECIPE_STAGES = ("filter",)
-JOURNAL_RECIPE = "recipe_from_journal"  # the key `curate.freshness.load_reports` gives `journal_recipe`'s answer
+# the key `curate.freshness_workspace.load_reports` gives `journal_recipe`'s answer
+JOURNAL_RECIPE = "recipe_from_journal"
 
 
 def journal_recipe(stage: str, report: object, journals: list[dict]) -> str | None:

@@ -200,11 +200,11 @@ def clean_test_reasons(catalog: pd.DataFrame, clean_test: pd.DataFrame) -> pd.Se
 
 
 def workspace_leakage(ws, by: str | None = None, engine: str | None = None) -> pd.DataFrame:
-    """The I/O edge of `curate check-leakage`: refuse a stale split (curate.freshness), then
+    """The I/O edge of `curate check-leakage`: refuse a stale split (curate.freshness_workspace), then
     `find_leakage` over the workspace's catalog. `engine`: "pandas", "duckdb" (out of core,
     the same rows: curate.outofcore) or "auto" (DuckDB above curate.outofcore.AUTO_ROWS rows);
     None: $CURATE_CATALOG_ENGINE, else auto."""
-    from curate.freshness import require_fresh_split
+    from curate.freshness_workspace import require_fresh_split
     from curate.outofcore import choose_engine
     from curate.workspace import read_catalog
 

@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from curate import freshness
+from curate import freshness, freshness_workspace
 from curate.errors import DataContractError
 from curate.fingerprints import INPUTS
 from curate.workspace import Workspace, atomic_write_bytes, read_catalog
@@ -35,7 +35,7 @@ def save_stage_report(ws: Workspace, stage: str, input_catalog_sha256: str, repo
             catalog = CatalogFile(ws.catalog_path, batch_rows)
         else:
             catalog = read_catalog(ws)
-        payload["freshness"] = freshness.record_run(stage, catalog, report, freshness.load_reports(ws))
+        payload["freshness"] = freshness.record_run(stage, catalog, report, freshness_workspace.load_reports(ws))
     atomic_write_bytes(ws.reports_dir / f"{stage}.json",
                        json.dumps(payload, indent=2, default=str).encode("utf-8"))
     report_written(ws, stage)
@@ -44,7 +44,7 @@ def save_stage_report(ws: Workspace, stage: str, input_catalog_sha256: str, repo
 # A stage's catalog and its report are two writes: a run killed between them (audit AR: `curate split --seed 7`
 # killed there read as the old seed-0 split, "fresh"; a first filter killed there as "not run", its drops in the
 # catalog) leaves results no report describes. The marker is written just before the catalog and removed once
-# the report is written; while it is there the stage reads as stale (curate.freshness.load_reports).
+# the report is written; while it is there the stage reads as stale (curate.freshness_workspace.load_reports).
 PENDING_SUFFIX = ".pending"
 
 

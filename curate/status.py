@@ -218,7 +218,9 @@ def workspace_status(ws, engine: str | None = None) -> tuple[dict, dict, dict, p
     """(`workspace_summary`'s facts, the stage states, the saved reports, the catalog read into
     memory on the pandas path, None out of core), for `curate status`'s tables."""
     from curate.catalog_batches import CatalogFile
-    from curate.freshness import judge, load_reports, stored_columns, workspace_flag
+    from curate.freshness import judge
+    from curate.freshness_advice import workspace_flag
+    from curate.freshness_workspace import load_reports, stored_columns
     from curate.outofcore import choose_engine
     from curate.workspace import read_catalog
 

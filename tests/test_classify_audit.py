@@ -237,12 +237,12 @@ def test_lr_find_and_tune_refuse_a_leaky_split_before_any_work(split_ws, tmp_pat
 
 
 def test_lr_find_refuses_a_stale_split(split_ws, tmp_path, monkeypatch):
-    import curate.freshness
+    import curate.freshness_workspace
 
     def stale(ws, catalog=None):
         raise DataContractError("the split is stale (test); run `curate split`")
 
-    monkeypatch.setattr(curate.freshness, "require_fresh_split", stale)
+    monkeypatch.setattr(curate.freshness_workspace, "require_fresh_split", stale)
     monkeypatch.setattr("classify.train.require_fresh_split", stale)
     result = runner.invoke(classify_app, ["lr-find", "--workspace", str(split_ws.root), "--steps", "10",
                                           "--image-size", "48", "--cache-side", "56", "--workers", "0",

@@ -173,7 +173,8 @@ def test_a_collage_a_reviewer_kept_makes_the_filter_stale_until_it_joins_it_agai
     from curate.catalog_batches import CatalogFile
     from curate.filters.run import run_filter
     from curate.filters.stage import FilterConfig
-    from curate.freshness import FRESH, STALE, workspace_states
+    from curate.freshness import FRESH, STALE
+    from curate.freshness_workspace import workspace_states
     from curate.review.journal import append_decisions, new_decision
     from curate.review.serve import apply_to_catalog
     from curate.workspace import read_catalog

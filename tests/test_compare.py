@@ -345,7 +345,7 @@ def test_curation_is_worth_the_difference_on_the_photos_both_models_could_be_sco
 
     # the report carries the same sentence, with the note beside it (both engines share training_section)
     from curate.report.data import training_section
-    from curate.report.html import training
+    from curate.report.html_sections import training
 
     evaluation = {**reference.to_dict(), "comparisons": {"uncurated": json.loads(json.dumps(comparison))}}
     section = training_section(evaluation, max_rows=10)

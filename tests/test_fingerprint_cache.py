@@ -11,7 +11,8 @@ from helpers import demo_workspace
 
 from curate import fingerprint_cache, fingerprints, freshness
 from curate.catalog_batches import CatalogFile
-from curate.freshness import judge, load_reports
+from curate.freshness import judge
+from curate.freshness_workspace import load_reports
 from curate.workspace import Workspace, read_catalog, write_catalog
 
 
@@ -108,5 +109,6 @@ def test_nothing_is_written_beside_a_catalog_outside_a_workspace(counted_ws, tmp
     alone.mkdir()
     (alone / "catalog.parquet").write_bytes(ws.catalog_path.read_bytes())
     catalog = CatalogFile(alone / "catalog.parquet", batch_rows=16)
-    assert freshness.output_fingerprint(catalog, "ingest") == freshness.output_fingerprint(read_catalog(ws), "ingest")
+    assert fingerprints.output_fingerprint(catalog, "ingest") == \
+        fingerprints.output_fingerprint(read_catalog(ws), "ingest")
     assert sorted(path.name for path in alone.iterdir()) == ["catalog.parquet"]

@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 from classify.cli import app as classify_app
 from curate.cli.app import app
 from curate.embed import EmbeddingCache
-from curate.freshness import FRESH, NOT_RUN, STALE, judge, load_reports, require_fresh_split, workspace_states
+from curate.freshness import FRESH, NOT_RUN, STALE, judge
+from curate.freshness_workspace import load_reports, require_fresh_split, workspace_states
 from curate.workspace import Workspace, read_catalog, write_catalog
 
 runner = CliRunner()
@@ -194,7 +195,7 @@ def test_a_report_from_before_a_schema_column_was_added_is_judged_over_the_colum
     after an upgrade: their output fingerprints covered the columns of the schema then, and a column added since
     (`phash_rot180`, `label_fit`) is only nulls in the old catalog. Such a report (no `columns` recorded) is
     judged over today's columns that are not all empty; a report names its columns from now on."""
-    from curate.freshness import output_columns, output_fingerprint
+    from curate.fingerprints import output_columns, output_fingerprint
 
     catalog = read_catalog(ws)
     added = {"filter": "phash_rot180", "prefilter": "label_fit"}
@@ -258,7 +259,7 @@ def test_an_ingest_column_the_schema_gains_later_is_no_re_ingest(ws):
     """The same for ingest, which keeps no report: every stage records ingest's output as it read it, with the
     columns it covered, so a column the schema gains later (nulls in the catalog until a re-ingest) does not read
     as "ingest re-ran after filter". Simulated: today's reports as if `error_detail` came later."""
-    from curate.freshness import input_columns, input_fingerprint, output_columns, output_fingerprint
+    from curate.fingerprints import input_columns, input_fingerprint, output_columns, output_fingerprint
 
     catalog = read_catalog(ws).assign(error_detail=None)
     write_catalog(ws, catalog)
@@ -569,7 +570,7 @@ def test_the_command_to_run_a_stage_again_carries_its_last_settings():
     """Audit AF 7: status and the refusals suggested `curate filter` (which would undo a recipe's drop_quality
     and a forced hold) and, for a run whose topic was on every photo (`topic: null`, the topic in its config),
     `curate prefilter --topic TOPIC`."""
-    from curate.freshness import command_for
+    from curate.freshness_advice import command_for
 
     assert command_for("prefilter", {"topic": None, "config": {"topic": "city"}}) == "curate prefilter --topic city"
     assert command_for("prefilter", None) == "curate prefilter --topic TOPIC"
@@ -594,7 +595,7 @@ def test_the_suggested_commands_name_the_workspace_unless_it_is_the_default(tmp_
     """Audit AN: `curate status -w wsD` and the stale-split refusals suggested `curate prefilter --topic urban`;
     pasted, it ran on ./workspace (or failed there) and left wsD stale. The workspace is named unless it is the
     one a command finds with no flag ($CURATE_WORKSPACE, else ./workspace)."""
-    from curate.freshness import workspace_flag
+    from curate.freshness_advice import workspace_flag
     from curate.workspace import Workspace
 
     monkeypatch.delenv("CURATE_WORKSPACE", raising=False)
@@ -646,7 +647,8 @@ def test_a_note_to_run_another_stage_goes_when_that_stage_ran_on_this_run_in_the
 def test_an_unfinished_second_folder_ingest_is_named_as_a_command_with_a_way_out(default_ws):
     """Audit AU: a second folder's ingest journal is `ingest-folder@<name>.jsonl`, and status offered `curate
     ingest folder@src3 ...`, no command; nothing said how to give up an ingest that cannot be finished."""
-    from curate.freshness import STALE, workspace_states
+    from curate.freshness import STALE
+    from curate.freshness_workspace import workspace_states
 
     ws = default_ws  # the default demo collection, filtered and split
     ws.journal_dir.mkdir(parents=True, exist_ok=True)
@@ -666,7 +668,8 @@ def test_a_split_killed_after_its_catalog_write_reads_as_stale_until_run_again(d
     from typer.testing import CliRunner
 
     from curate.cli.app import app
-    from curate.freshness import STALE, workspace_states
+    from curate.freshness import STALE
+    from curate.freshness_workspace import workspace_states
 
     ws = default_ws  # the default demo collection, filtered and split
     assert workspace_states(ws)["split"].state != STALE

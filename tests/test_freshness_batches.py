@@ -176,7 +176,7 @@ def test_workspace_states_are_the_same_from_batches(tmp_path):
     """A real pipeline workspace (ingest, filter, split; then a hand edit makes the split stale)."""
     from helpers import demo_workspace
 
-    from curate.freshness import workspace_states
+    from curate.freshness_workspace import workspace_states
 
     ws = demo_workspace(tmp_path / "ws", photos=60, seed=3)
     states = []

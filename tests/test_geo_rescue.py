@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from curate import freshness, schema
+from curate import fingerprints, freshness, freshness_workspace, schema
 from curate.cli.app import app
 from curate.errors import UsageError
 from curate.prefilter.confident import confident_class
@@ -111,8 +111,8 @@ def test_a_rescue_leaves_the_filter_and_ingest_fresh():
     result, report = run(catalog, vectors)
     assert report.geo_rescue["rescued"] > 0
     for stage in ("ingest", "filter"):
-        assert freshness.output_fingerprint(result, stage) == freshness.output_fingerprint(catalog, stage)
-    assert freshness.input_fingerprint(result, "filter") == freshness.input_fingerprint(catalog, "filter")
+        assert fingerprints.output_fingerprint(result, stage) == fingerprints.output_fingerprint(catalog, stage)
+    assert fingerprints.input_fingerprint(result, "filter") == fingerprints.input_fingerprint(catalog, "filter")
 
 
 def test_a_redundant_byte_copy_is_not_rescued():
@@ -190,10 +190,10 @@ def test_the_command_rescues_relabels_and_leaves_the_filter_fresh(tmp_path):
     section = geography_section(result, {"geo": [{"label": name} for name in sorted(result["label"].dropna().unique())],
                                          "config": {"max_km": 5.0, "center": "median"}})
     assert sum(row["geo_rescued"] for row in section["labels"]) == int((result["geo_rescued"] == True).sum())  # noqa: E712
-    from curate.report.html import geography
+    from curate.report.html_sections import geography
 
     assert "kept again by the prefilter&#x27;s geo rescue" in geography(section)
-    states = freshness.workspace_states(ws)
+    states = freshness_workspace.workspace_states(ws)
     assert states["filter"].state == freshness.FRESH and states["prefilter"].state == freshness.FRESH, \
         {name: state.line for name, state in states.items()}
 

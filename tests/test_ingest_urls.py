@@ -406,7 +406,8 @@ def test_an_unfinished_ingest_makes_ingest_stale_and_the_split_on_it_is_refused(
     """Audit AR 2: after a killed `ingest urls` (117 of 402 photos in the catalog) status said "ingest fresh",
     and split and export ran on it, three labels missing, without a word. While the ingest's journal is
     there, ingest is stale, a split says it works on part of the collection, and export and train refuse."""
-    from curate.freshness import STALE, workspace_states
+    from curate.freshness import STALE
+    from curate.freshness_workspace import workspace_states
 
     served = []
 

@@ -894,7 +894,7 @@ def test_an_older_filter_report_gets_the_recipe_of_the_run_that_wrote_it(trained
     """Audit DA MED-2: a filter report written before reports named their recipe got `curate filter -w …` as its
     command (status, check-leakage's, export's and evaluate's refusals); following it undid the recipe's settings.
     The run journal whose run wrote the report names the recipe; a filter run by hand gets none."""
-    from curate.freshness import workspace_states
+    from curate.freshness_workspace import workspace_states
 
     path, trained_ws, _ = trained
     ws = Workspace(tmp_path / "ws")
@@ -920,7 +920,7 @@ def test_an_older_filter_report_gets_the_recipe_of_the_run_that_wrote_it(trained
 def test_an_older_filter_report_gets_no_recipe_when_two_run_journals_answer(trained, tmp_path):
     """The recipe is taken only when one run journal says its run wrote the report (two recipes run on the same
     catalog cannot say which)."""
-    from curate.freshness import workspace_states
+    from curate.freshness_workspace import workspace_states
 
     path, trained_ws, _ = trained
     ws = Workspace(tmp_path / "ws")

@@ -242,7 +242,7 @@ def test_a_held_cut_marks_no_photo_recovered(why):
     assert section["counts"]["untagged_recovered"] == 0 and section["untagged_recovered"]["total"] == 0
     # the report's table says what the stage's says: every untagged photo kept (it showed the doubted ones only)
     assert section["counts"]["untagged_kept"] == table.loc["untagged", "kept"] == (~tagged).sum()
-    from curate.report.html import tags as render_tags
+    from curate.report.html_sections import tags as render_tags
 
     page = render_tags({"ambiguous": {"photos": [], "total": 0, "shown": 0}, "prefilter": section})
     assert f"<td class=\"l\">untagged</td><td class=\"\">{(~tagged).sum()}</td>" in page

@@ -287,7 +287,7 @@ def test_unknown_topic_message_names_the_status_command_truthfully():
 
 def test_the_report_says_why_nothing_was_dropped():
     from curate.report.data import tags_section
-    from curate.report.html import tags
+    from curate.report.html_sections import tags
 
     tagged = np.array([True] * 100 + [False] * 100)
     scores = np.concatenate([np.full(60, 0.9), np.full(40, 0.1), np.full(100, 0.1)])

@@ -233,7 +233,7 @@ def test_doctests_of_the_mapping_module():
 def test_a_reviewers_relabel_survives_a_re_ingest_and_a_changed_source_label_goes_under_it(tmp_path):
     """Human decisions win (found by an audit of the review loop): re-ingesting the same folder put
     the source's label back over a reviewer's relabel, while `curate status` read every stage fresh."""
-    from curate.freshness import workspace_states
+    from curate.freshness_workspace import workspace_states
     from curate.review.session import ReviewSession
 
     root = tmp_path / "photos"

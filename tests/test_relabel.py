@@ -13,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from curate import freshness, schema
+from curate import fingerprints, schema
 from curate.cli.app import app
 from curate.errors import UsageError
 from curate.prefilter.labels import MIN_WEAK_LABEL, WEAK_AGREEMENT
@@ -83,10 +83,10 @@ def test_drop_label_issues_drops_only_the_issues_not_relabelled(flipped):
 
 def test_a_relabel_leaves_ingest_and_the_prefilter_inputs_unchanged(flipped):
     catalog, _, _, result, _ = flipped
-    assert freshness.output_fingerprint(result, "ingest") == freshness.output_fingerprint(catalog, "ingest")
-    assert freshness.input_fingerprint(result, "prefilter") == freshness.input_fingerprint(catalog, "prefilter")
+    assert fingerprints.output_fingerprint(result, "ingest") == fingerprints.output_fingerprint(catalog, "ingest")
+    assert fingerprints.input_fingerprint(result, "prefilter") == fingerprints.input_fingerprint(catalog, "prefilter")
     # the split reads the new labels
-    assert freshness.input_fingerprint(result, "split") != freshness.input_fingerprint(catalog, "split")
+    assert fingerprints.input_fingerprint(result, "split") != fingerprints.input_fingerprint(catalog, "split")
 
 
 @settings(max_examples=examples(50), deadline=None)
@@ -202,7 +202,8 @@ def test_a_weak_labels_figures_count_the_judged_photos_the_table_shows():
     judged ones (dog 50 % of 4). The sentence, the rule that makes a label weak and the table count the same
     judged photos, in the stage's line and on the report page."""
     from curate.report.data import judged_labels
-    from curate.report.html import label_issues, num, pct
+    from curate.report.html_blocks import num, pct
+    from curate.report.html_sections import label_issues
 
     catalog, vectors = lookalike_collection()
     n = len(catalog)
@@ -258,7 +259,7 @@ def test_without_label_issues_there_are_no_label_model_figures(flipped):
 
 
 def test_the_report_shows_what_the_flags_rest_on():
-    from curate.report.html import label_issues
+    from curate.report.html_sections import label_issues
 
     section = {"flagged": 11, "per_label": {"white": 8, "black": 3}, "gallery": [],
                "label_model": {"photos": 100, "classes": 4, "out_of_fold_accuracy": 0.76, "majority_share": 0.37,

@@ -524,7 +524,7 @@ def test_label_issues_after_a_relabel_count_by_the_label_flagged_and_say_what_wa
 def test_the_label_issues_section_explains_and_shows_the_unlike_label_flags():
     """Audit CR: the page explained every label issue as a low model probability and never said that some flags are
     photos unlike their label's photos by other photographers, nor showed their label fit."""
-    from curate.report.html import label_issues
+    from curate.report.html_sections import label_issues
 
     section = {"flagged": 3, "per_label": {"Suburb": 3}, "relabelled": 0,
                "label_model": {"unlike_label": 2}, "labels": [],

@@ -309,7 +309,7 @@ def test_a_bad_line_is_one_clear_error(tmp_path):
 # ------------------------------------------------------------------ decisions survive the stages
 
 def test_decisions_survive_filter_and_prefilter_reruns_and_only_later_stages_go_stale(demo_ws, tmp_path):
-    from curate.freshness import workspace_states
+    from curate.freshness_workspace import workspace_states
     from curate.review.session import ReviewSession
     from curate.stage_reports import load_stage_report
 
@@ -358,7 +358,7 @@ def test_a_drop_undone_after_a_stage_ran_makes_that_stage_stale(demo_ws, tmp_pat
     a reviewer dropped), then the drop was undone: the photo was back as kept, `curate status` called the filter
     fresh, and it was split and exported, though the filter as now set drops it. A stage's run records the
     photos it did not judge; one of them back from a review drop makes that stage stale until it runs again."""
-    from curate.freshness import workspace_states
+    from curate.freshness_workspace import workspace_states
     from curate.review.session import ReviewSession
 
     root = tmp_path / "ws"

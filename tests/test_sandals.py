@@ -232,7 +232,7 @@ def test_evaluation_json_and_the_summary_carry_the_sandals_test(sandals_ws, tmp_
 # ---------------------------------------------------------------- the report's training section
 def test_the_report_shows_the_headline_and_the_sandals_test():
     from curate.report.data import training_section
-    from curate.report.html import training
+    from curate.report.html_sections import training
     from curate.report.run import evaluation_shape_problem
 
     headline = curation_headline([2.0, 4.0], clean_test_photos=50)

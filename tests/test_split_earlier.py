@@ -197,7 +197,7 @@ def test_a_split_asked_to_leave_val_empty_empties_it_even_without_the_earlier_se
 def test_status_does_not_carry_a_reshuffle_into_its_advice(tmp_path, first_split):
     """Review BY: after one `curate split --reshuffle`, the stale split's advice said `curate split --reshuffle`,
     so following it moved test photos again on every re-run."""
-    from curate.freshness import command_for
+    from curate.freshness_advice import command_for
 
     config = {**SplitConfig(reshuffle=True, val=0.2).__dict__}
     assert command_for("split", {"config": config}) == "curate split --val 0.2"

@@ -102,7 +102,7 @@ def check_split_for_export(ws: Workspace, catalog: pd.DataFrame | CatalogFile) -
     A CatalogFile is judged in batches, grouped on disk when large (memory flat in the size of
     the catalog: curate.export.checks)."""
     from curate.export.checks import find_leakage as grouped_leakage
-    from curate.freshness import require_fresh_split
+    from curate.freshness_workspace import require_fresh_split
     from curate.leakage import find_leakage
 
     require_fresh_split(ws, catalog)

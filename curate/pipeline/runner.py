@@ -198,10 +198,10 @@ def finished_and_why(ws: Workspace, recipe: Recipe, steps: list[Step]) -> tuple[
 
 
 def _states(ws: Workspace) -> dict | None:
-    """The workspace's stage states (`curate.freshness.workspace_states`), None when a catalog or report cannot
-    be read (the steps that read it say so when they run)."""
+    """The workspace's stage states (`curate.freshness_workspace.workspace_states`), None when a catalog or report
+    cannot be read (the steps that read it say so when they run)."""
     from curate.errors import CurateError
-    from curate.freshness import workspace_states
+    from curate.freshness_workspace import workspace_states
 
     try:
         return workspace_states(ws)

@@ -9,6 +9,7 @@ the rest comes from the filter report (its config and its held warning).
 from __future__ import annotations
 
 from curate.filters import collages
+from curate.report.html_blocks import e, gallery
 
 MEANING = ("a collage is a side-by-side composite of two or more different pictures; the filter links it to each "
            "picture it shows, so kept it would join them (and their copies and photographers) into one split group, "
@@ -36,8 +37,6 @@ def collages_part(filter_report: dict, dropped: dict) -> dict:
 
 def render_collages(part: dict | None) -> str:
     """The part's HTML (under the near-duplicate clusters): nothing when no collage was dropped, held or kept."""
-    from curate.report.html import e, gallery
-
     if not part:
         return ""
     if part.get("held"):

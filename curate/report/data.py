@@ -91,7 +91,7 @@ def stage_warnings(reports: dict) -> dict[str, list[str]]:
     """Per stage, the lines where it did less than asked or held its drops (its report's `warnings`;
     the prefilter's held cut), for the top of the report: a reader of the report should not need the
     terminal's output to learn that a stage did not apply."""
-    from curate.freshness import stage_warning_lines
+    from curate.freshness_advice import stage_warning_lines
 
     found = {}
     for stage, stage_report in sorted(reports.items()):

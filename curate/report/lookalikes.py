@@ -12,6 +12,7 @@ import pandas as pd
 
 from curate import schema
 from curate.report.data import GALLERY_FIELDS
+from curate.report.html_blocks import e, gallery, num
 from curate.report.values import plain
 
 PHOTO_COLUMNS = (*GALLERY_FIELDS, "split")  # what a shown pair's thumbnails and captions read from the catalog
@@ -108,8 +109,6 @@ def _pair(pair: dict, by_id: dict[str, dict]) -> dict:
 
 def render_lookalikes(s: dict) -> str:
     """The section's HTML: the check's line, its notes, each shown pair as a two-photo gallery, how to review."""
-    from curate.report.html import e, gallery, num
-
     when = f" (checked {s['checked_at']})" if s.get("checked_at") else ""
     if s.get("min_cosine") is None:
         return (f'<p class="note">The look-alike list was off (`--lookalike-cosine off` or `[leakage] '

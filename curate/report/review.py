@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from curate import schema
+from curate.report.html_blocks import e, num, table
 
 HOW_TO_REVIEW = "no review decisions yet; run `curate review` to look at the flags and decide"
 
@@ -42,8 +43,6 @@ def review_section(catalog: pd.DataFrame, max_rows: int = 200) -> dict:
 
 def render_review(s: dict) -> str:
     """The section's HTML."""
-    from curate.report.html import e, num, table
-
     overrode = ", ".join(f"{e(k)} {v}" for k, v in s["overrode"].items()) or "none"
     parts = [f'<p>{num(s["reviewed"])} photos reviewed: {num(s["kept"])} kept, {num(s["dropped"])} dropped, '
              f'{num(s["relabelled"])} relabelled. Automatic drops a reviewer overrode: {overrode}. '

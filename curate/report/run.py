@@ -20,7 +20,7 @@ from PIL import Image
 
 from curate import objectstore, schema
 from curate.errors import DataContractError, UsageError
-from curate.freshness import workspace_states
+from curate.freshness_workspace import workspace_states
 from curate.ingest.demo import read_truth
 from curate.report import plots
 from curate.report.data import attribution_rows, build_report

@@ -157,6 +157,8 @@ def run_split(ws, config: SplitConfig, engine: str | None = None) -> SplitReport
     (DuckDB above curate.outofcore.AUTO_ROWS rows); None: $CURATE_CATALOG_ENGINE, else auto."""
     from curate import freshness
     from curate.catalog_batches import CatalogFile
+    from curate.freshness_advice import workspace_flag
+    from curate.freshness_workspace import load_reports
     from curate.outofcore import choose_engine
     from curate.stage_reports import mark_writing, save_stage_report
 
@@ -165,16 +167,15 @@ def run_split(ws, config: SplitConfig, engine: str | None = None) -> SplitReport
         from curate.outofcore.run import run_split_duckdb
 
         # judged in batches, as the split reads it
-        reset = freshness.reset_before(CatalogFile(ws.catalog_path), freshness.load_reports(ws), "split",
-                                       freshness.workspace_flag(ws)) if ws.catalog_path.exists() else []
+        reset = freshness.reset_before(CatalogFile(ws.catalog_path), load_reports(ws), "split",
+                                       workspace_flag(ws)) if ws.catalog_path.exists() else []
         return run_split_duckdb(ws, config, reset, started)
     from curate.workspace import catalog_sha256, read_catalog, write_catalog
 
     catalog = read_catalog(ws)
     input_hash = catalog_sha256(ws)
     result, report = split_catalog(catalog, config, earlier_settings(ws))
-    report.warnings[:0] = freshness.reset_before(catalog, freshness.load_reports(ws), "split",
-                                                 freshness.workspace_flag(ws))
+    report.warnings[:0] = freshness.reset_before(catalog, load_reports(ws), "split", workspace_flag(ws))
     mark_writing(ws, "split")
     write_catalog(ws, result)
     save_stage_report(ws, "split", input_hash, report.to_dict(), started)
