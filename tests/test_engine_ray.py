@@ -323,6 +323,7 @@ class AlwaysFails:
         os._exit(1)
 
 
+@pytest.mark.slow
 def test_a_shard_that_keeps_failing_stops_the_run_with_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(demo_ingest, "PhotoRenderer", lambda truth, config: AlwaysFails())
     ws = Workspace(tmp_path / "ray")
@@ -384,6 +385,7 @@ shard_size = 2
 '''
 
 
+@pytest.mark.slow
 def test_a_recipes_engine_section_runs_its_ingest_on_ray(tmp_path, monkeypatch):
     from curate import pipeline
     from curate.recipes import load_recipe

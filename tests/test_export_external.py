@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import demo_workspace
+from helpers import demo_workspace, some_slow
 
 from curate.catalog_batches import CatalogFile
 from curate.export import ExportConfig, export_workspace
@@ -38,7 +38,8 @@ def on_disk(patch: pytest.MonkeyPatch, bucket_rows: int = 9, batch_rows: int = 1
     patch.setattr("curate.export.run.CatalogFile", lambda path: CatalogFile(path, batch_rows=batch_rows))
 
 
-@pytest.mark.parametrize("fmt", ["webdataset", "imagefolder", "csv"])  # (hf, hf-parquet: the same paths)
+# (hf, hf-parquet: the same paths)
+@pytest.mark.parametrize("fmt", some_slow(["webdataset", "imagefolder", "csv"], fast=("webdataset",)))
 def test_the_plan_sorted_on_disk_exports_the_same_bytes(demo_ws, tmp_path, fmt):
     export_workspace(demo_ws, tmp_path / "memory", ExportConfig(fmt, shard_samples=7))
     with pytest.MonkeyPatch.context() as patch:
@@ -107,6 +108,7 @@ def test_names_and_order_sorted_on_disk_match_safe_names(tmp_path, seed):
     assert streamed.missing.equals(memory.missing) and streamed.excluded == memory.excluded
 
 
+@pytest.mark.slow
 def test_an_empty_plan_sorted_on_disk_is_refused_and_the_earlier_export_stays(demo_ws, tmp_path):
     """Audit AL: an export whose --licences matched no photo exited 0 with "0 photos" and removed every file of
     the export already in that folder. It is refused in one line naming what left the photos out, before a

@@ -145,7 +145,7 @@ for engine, root in zip(("pandas", "duckdb"), sys.argv[1:]):
 """
 
 
-@pytest.mark.parametrize("layout", ["file", "aware and naive parts"])
+@pytest.mark.parametrize("layout", some_slow(["file", "aware and naive parts"], fast=("aware and naive parts",)))
 def test_tz_aware_taken_at_is_the_utc_wall_clock_in_tokyo(tmp_path, layout):
     """Under TZ=Asia/Tokyo the DuckDB filter wrote every date back 9 hours later (DuckDB read the
     column as TIMESTAMPTZ and converted it to the session's zone, the machine's)."""

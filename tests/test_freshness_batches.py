@@ -172,6 +172,7 @@ def test_an_unreadable_catalog_file_is_a_data_contract_error(tmp_path):
         CatalogFile(path)
 
 
+@pytest.mark.slow
 def test_workspace_states_are_the_same_from_batches(tmp_path):
     """A real pipeline workspace (ingest, filter, split; then a hand edit makes the split stale)."""
     from helpers import demo_workspace

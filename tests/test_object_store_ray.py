@@ -54,6 +54,7 @@ def s3_and_ray():
     server.stop()
 
 
+@pytest.mark.slow
 def test_ingest_and_embed_on_ray_with_the_images_on_s3(tmp_path, s3_and_ray, one_torch_thread):
     folder = photo_folder(tmp_path / "photos")
     local, remote = Workspace(tmp_path / "local"), Workspace(tmp_path / "remote")

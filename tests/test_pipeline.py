@@ -488,6 +488,7 @@ def test_a_recipe_whose_photos_lack_its_topic_tag_stops_before_the_embed(tmp_pat
     assert not list((ws.root / "cache" / "embeddings").rglob("part-*.parquet"))  # nothing embedded
 
 
+@pytest.mark.slow
 def test_a_recipe_for_photos_without_tags_runs_with_label_issues_only(tmp_path):
     """A folder of class folders (real 15-Scene photos, no tags, no photographers) has no topic: a recipe
     without one stops at --dry-run with one line naming label_issues_only; with it, `curate run` embeds,
@@ -532,6 +533,7 @@ def test_a_recipe_for_photos_without_tags_runs_with_label_issues_only(tmp_path):
     assert f"folder:Coast/{extra.name}" in set(read_catalog(ws)["photo_id"])
 
 
+@pytest.mark.slow
 def test_a_changed_split_trains_again_and_sets_the_earlier_run_aside(trained, tmp_path):
     """An audit's second `curate run --train` after a change that reaches training stopped at the train step:
     `runs/<recipe>` already held a trained model and `curate run` has no --out. The earlier run is moved aside
@@ -590,6 +592,7 @@ def _model_state(ws: Workspace) -> tuple:
     return weights.read_bytes(), weights.stat().st_mtime_ns, sorted(p.name for p in (ws.root / "runs").iterdir())
 
 
+@pytest.mark.slow
 def test_an_upgrade_that_leaves_what_training_reads_as_it_was_does_not_train_again(trained, tmp_path):
     """An upgrade re-ran the prefilter (its rules changed) to the same decisions, and `curate run --train` trained
     the same model again after it, because the train step followed every step that ran. Training (and its

@@ -9,6 +9,7 @@ import json
 import re
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from curate.cli.app import app
@@ -80,6 +81,7 @@ def test_the_report_shows_the_lookalikes_check_leakage_listed_on_both_engines(re
     assert "changed since this check" in report(report_ws, tmp_path / "pandas")["sections"]["lookalikes"]["stale"]
 
 
+@pytest.mark.slow
 def test_the_list_off_not_checked_or_saved_before_it_existed(report_ws, tmp_path):  # noqa: F811 (the fixture)
     check_leakage(report_ws)  # not embedded: not checked, a note says what enables it
     section = report(report_ws, tmp_path / "out")["sections"]["lookalikes"]

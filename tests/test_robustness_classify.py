@@ -209,6 +209,7 @@ def test_serve_on_a_port_in_use_is_one_line_exit_2(run_dir, monkeypatch):
     assert f"127.0.0.1:{port}" in line and "--port" in line
 
 
+@pytest.mark.slow
 def test_a_comparison_sub_run_killed_before_its_first_checkpoint_is_trained_again(split_ws, tmp_path,
                                                                                   monkeypatch):
     from classify.compare import train_or_reuse

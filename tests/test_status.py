@@ -6,6 +6,7 @@ import json
 from datetime import UTC
 
 import pandas as pd
+import pytest
 from helpers import demo_workspace
 from typer.testing import CliRunner
 
@@ -175,6 +176,7 @@ def test_status_prints_a_stages_warnings_as_warnings(tmp_path):
     assert not any("groups by owner" in line for line in split["notes"])
 
 
+@pytest.mark.slow
 def test_filter_prefilter_and_split_record_how_long_they_took_on_both_engines(tmp_path):
     """`curate status`'s took column was blank for filter, prefilter and split (audit C, 2026-12-05): only embed
     recorded its seconds."""

@@ -395,6 +395,7 @@ def test_auto_device_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expe
     assert pick_device("auto").type == expected
 
 
+@pytest.mark.slow
 def test_bf16_autocast_and_channels_last_run_on_the_cpu_too(split_ws, tmp_path):
     """The CUDA defaults (bf16 autocast, channels-last) asked for on the CPU: the same code path."""
     result = runner.invoke(classify_app, ["train", "--workspace", str(split_ws.root), "--out", str(tmp_path / "run"),
