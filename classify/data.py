@@ -184,6 +184,8 @@ def forget_read_otherwise(ws: Workspace, side: int, images: pd.DataFrame, worker
         catalog = read_catalog(ws, required=False)
         held = pd.concat([embeddable_images(catalog) if "image_path" in catalog else images.iloc[:0], images])
         judge = pixel_read.unjudged(folder, held.drop_duplicates("sha256"))
+        if judge is None:  # marked since `current` was asked (another rank of a DDP run, or a second command)
+            return 0
         stale, unread = pixel_read.read_otherwise(judge, objectstore.locator(ws), max(1, workers))
         for sha in stale:
             resized_path(ws, sha, side).unlink(missing_ok=True)

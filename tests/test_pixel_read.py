@@ -297,3 +297,25 @@ def test_a_mark_keeps_the_photos_it_could_not_judge_and_nothing_else(tmp_path):
     assert pixel_read.unjudged(tmp_path, images)["sha256"].tolist() == ["b"]
     pixel_read.mark(tmp_path)
     assert pixel_read.current(tmp_path) and pixel_read.unjudged(tmp_path, images) is None
+
+
+def test_a_resize_cache_marked_by_another_process_meanwhile_is_left_as_it_is(tmp_path, monkeypatch):
+    """The full tier caught it in the two-rank DDP test: rank 0 found the shared resize cache unmarked, rank 1 marked
+    it before rank 0 asked which photos waited, `unjudged` answered None (nothing waits) and rank 0 crashed reading
+    its rows. A cache another process marked in between is current: nothing to forget."""
+    from classify.data import forget_read_otherwise
+
+    ws = Workspace(tmp_path / "ws")
+    folder = ws.cache_dir / "resized-64"
+    folder.mkdir(parents=True)
+    (folder / "ab").mkdir()
+    (folder / "ab" / "abc.jpg").write_bytes(jpeg_bytes())  # an old resized copy: the cache was begun before its mark
+
+    def marked_meanwhile(checked):
+        pixel_read.mark(checked)  # the other rank, between `current` and `unjudged`
+        return False
+
+    monkeypatch.setattr(pixel_read, "current", marked_meanwhile)
+    images = pd.DataFrame({"sha256": ["abc"], "image_path": ["images/ab/abc.jpg"]})
+    assert forget_read_otherwise(ws, 64, images) == 0
+    assert pixel_read.waiting(folder) == set()
