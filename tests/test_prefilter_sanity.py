@@ -501,3 +501,5 @@ def test_a_topic_on_too_many_photos_leads_the_held_line_with_what_to_do():
     _, report = with_scores(tagged, scores, PrefilterConfig(topic="skyline", label_issues=False))
     assert report.held and len(report.held_reasons) >= 2
     assert "--label-issues-only" in report.held_reasons[0]
+    # audit EG F7: added to the same command, beside --topic, that advice was refused: it names the command alone
+    assert "`curate prefilter --label-issues-only` without --topic" in report.held_reasons[0]

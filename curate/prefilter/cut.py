@@ -88,7 +88,7 @@ def decide_cut(score: np.ndarray, tagged: np.ndarray, config: PrefilterConfig,
         reasons.insert(0, f"{percent_apart(share, config.max_topic_share)} of the {len(tagged):,} photos judged carry "
                        f"the tag {config.topic!r}, too many to tell off-topic ones apart (max_topic_share "
                        f"{config.max_topic_share:.0%}; a collection gathered by that tag: to look for wrong labels "
-                       "alone, --label-issues-only)")
+                       "alone, `curate prefilter --label-issues-only` without --topic)")
     tagged_below = int((tagged & (score < threshold)).sum())
     if tagged_below > config.max_drop_share * tagged.sum():
         reasons.append(f"the cut {threshold:.3f} would drop {tagged_below:,} of {int(tagged.sum()):,} tagged photos "

@@ -200,8 +200,8 @@ def _label_issues_only(result: pd.DataFrame, vectors: np.ndarray, usable: np.nda
         held = [f"every one of the {int(judged.sum()):,} kept photos judged is tagged {config.topic!r}: the "
                 "pre-classifier needs untagged photos as negatives, so no photo was judged off topic (nothing "
                 "dropped); label issues ran alone; to gate the topic, ingest photos without the tag as well (a broader "
-                "search), or ask for label issues only (--label-issues-only; recipe: label_issues_only = true) to "
-                "silence this"]
+                "search), or ask for label issues only (`curate prefilter --label-issues-only` without --topic; "
+                "recipe: label_issues_only = true) to silence this"]
     if held_reasons:
         notes = [f"topic {config.topic!r}: no fold's topic model saw photos with and without the tag, so none "
                  "could score a photo: label issues only (nothing dropped as off topic)"]

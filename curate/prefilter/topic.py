@@ -102,11 +102,12 @@ def _check_topic(config: PrefilterConfig, tagged: np.ndarray, groups: np.ndarray
         raise UsageError(f"no kept photo is tagged {config.topic!r}: the pre-classifier needs positives; "
                          "check --topic against the tags (`curate status` lists the most common tags), or, for "
                          "photos without tags (labelled by their folders), look for label errors alone "
-                         "(--label-issues-only; recipe: label_issues_only = true)")
+                         "(`curate prefilter --label-issues-only` without --topic; recipe: label_issues_only = true)")
     if tagged.all():
         raise UsageError(f"every kept photo is tagged {config.topic!r}: the pre-classifier needs untagged photos "
                          "as negatives; ingest photos without the tag as well (a broader search), or look for label "
-                         "errors alone (--label-issues-only; recipe: label_issues_only = true)")
+                         "errors alone (`curate prefilter --label-issues-only` without --topic; recipe: "
+                         "label_issues_only = true)")
     owners = len(np.unique(groups))
     if owners < config.folds and photographers >= config.folds:
         raise UsageError(f"the {photographers:,} photographers of the kept photos are joined into {owners} groups, "
