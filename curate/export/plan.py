@@ -23,6 +23,7 @@ from curate.catalog_batches import arrow_list_column
 from curate.errors import DataContractError
 from curate.export.config import SPLITS, UNSPLIT, ExportConfig
 from curate.export.state import UPRIGHT
+from curate.filters.collages import cross_label_collages
 from curate.leakage import TOUCH_COLUMNS, HeldOutKeys, touching_reasons
 
 DAMAGED_SIZE = -1.0  # an image size that says: the stored bytes no longer match their SHA-256 (curate.export.source)
@@ -291,12 +292,7 @@ def label_conflicts(rows: pd.DataFrame) -> dict[str, int]:
     exact, near = spread("sha256"), spread("near_dup_cluster")
     in_exact, in_near = rows["sha256"].isin(exact), rows["near_dup_cluster"].isin(near)
     near_only = near.difference(pd.Index(rows.loc[in_exact, "near_dup_cluster"].dropna().unique()))
-    panels = rows["phash_panels"].notna() if "phash_panels" in rows.columns else pd.Series(False, index=rows.index)
-    # a collage joining pictures of two labels: the cluster's other photos span them (a two-panel photo reposted
-    # under another label beside no picture of its own is a copy under two labels like any other: review EE)
-    plain = rows.loc[~panels, ["near_dup_cluster", "label"]].dropna().groupby("near_dup_cluster")["label"].nunique()
-    collage = near_only.intersection(pd.Index(rows.loc[panels, "near_dup_cluster"].dropna().unique())).intersection(
-        plain.index[plain > 1])
+    collage = near_only.intersection(cross_label_collages(rows))
     in_collage = rows["near_dup_cluster"].isin(collage) & ~in_exact
     return {"images": len(exact) + len(near_only) - len(collage), "exact_copies": len(exact),
             "near_duplicate_clusters": len(near_only) - len(collage), "photos": int((in_exact | in_near).sum()),

@@ -107,6 +107,25 @@ def bridging_collages(n: int, first: np.ndarray, second: np.ndarray, panel_at: i
     return Clusters(joined, apart, bridges, len(np.unique(apart[second[cut]])))
 
 
+def cross_label_collages(rows: pd.DataFrame) -> pd.Index:
+    """The near-duplicate clusters of `rows` (near_dup_cluster, label, phash_panels) that a collage joins across
+    labels: they hold a photo with `phash_panels`, and their photos without panels carry two labels or more (a
+    two-panel photo reposted under another label beside no picture of its own is a copy under two labels like any
+    other: review EE). What `curate split` and `curate export` both tell apart (audit DY F7).
+
+    >>> rows = pd.DataFrame({"near_dup_cluster": ["k", "k", "k", "m", "m"], "label": ["a", "b", "a", "a", "b"],
+    ...                      "phash_panels": [None, None, "0 0", None, "0 0"]})
+    >>> cross_label_collages(rows).tolist()
+    ['k']
+    """
+    if "phash_panels" not in rows.columns:
+        return pd.Index([])
+    rows = rows[rows["near_dup_cluster"].notna()]
+    panels = rows["phash_panels"].notna()
+    plain = rows.loc[~panels & rows["label"].notna()].groupby("near_dup_cluster")["label"].nunique()
+    return pd.Index(rows.loc[panels, "near_dup_cluster"].unique()).intersection(plain.index[plain > 1])
+
+
 def reviewed_ids(reviewed_kept: Collection[str], photo_ids: pd.Series) -> set[str]:
     """The photo ids of `photo_ids` a reviewer's keep (`reviewed_kept`, the journal's ids as written) names: each
     id, or its legacy float twin (`f:12.0` for `f:12`, either way round: `curate.review.apply.float_id_twins`),

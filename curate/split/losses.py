@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from curate import schema
+from curate.filters.collages import cross_label_collages
 from curate.stage_reports import names_text
 
 # Each stage holds drops that would take most of a label, but the drops of several stages add up (audit AC 9:
@@ -178,13 +179,7 @@ def cross_label_copies(kept: pd.DataFrame) -> tuple[int, int, int, int, int, int
     spread = clusters.groupby("near_dup_cluster")["label"].nunique()
     counted = set(clusters.loc[exact.reindex(clusters.index), "near_dup_cluster"])  # an exact conflict said it
     near = spread.index[(spread > 1) & ~spread.index.isin(counted)]
-    if "phash_panels" in clusters.columns:  # a collage joining pictures of two labels: its other photos span them
-        panels = clusters["phash_panels"].notna()
-        plain = clusters.loc[~panels].groupby("near_dup_cluster")["label"].nunique()
-        with_collage = set(clusters.loc[panels, "near_dup_cluster"]) & set(plain.index[plain > 1])
-    else:
-        with_collage = set()
-    collage = near[near.isin(with_collage)]
+    collage = near.intersection(cross_label_collages(clusters))
     in_spread = clusters["near_dup_cluster"].isin(spread.index[spread > 1]) & ~exact.reindex(clusters.index)
     in_collage = clusters["near_dup_cluster"].isin(collage) & ~exact.reindex(clusters.index)
     return (len(shared), int(exact.sum()), len(near) - len(collage), int((in_spread & ~in_collage).sum()),
