@@ -60,7 +60,10 @@ CHANGES: dict[str, tuple[Change, ...]] = {
         "(the band test), so --dedupe-near keeps it over that copy; of byte-identical copies one with an owner is "
         "kept before the id, so the kept row keeps its attribution; white text tiled over a bright photo marks its "
         "copy and a copy sharpened hard marks neither side; a reviewer's keep of a collage under its id's float twin "
-        "joins the collage to its pictures; a 4:5 or 2:3 portrait crop of a landscape photo is linked to it")),
+        "joins the collage to its pictures; a 4:5 or 2:3 portrait crop of a landscape photo is linked to it"), Change(
+        "a portrait crop linked only to a collage's window over one of its panels is a copy of that panel's picture, "
+        "no longer dropped with the collage as one (nor counted among the collages), and a reviewer's keep of it no "
+        "longer keeps the collage")),
     "prefilter": (Change(
         "up to 2026-12-07: a cut taking most of a label the tag seldom goes on is held, no geo rescue where the label "
         "model cannot vouch, photos no topic model scored are judged for label issues, a photo surrounded by its "

@@ -326,3 +326,47 @@ def test_the_note_on_an_unlabelled_collections_collages_does_not_call_their_pict
     some = pd.DataFrame({"pos": [0, 1], "label": ["a", "a"]})  # the second collage's pictures have none
     note = drop_note(2, 4, found(Clusters(joined, apart, bridges), some))[0]
     assert "; 1 of pictures of one label, 1 of unlabelled pictures)" in note
+
+
+def tall_crop_of_a_portrait() -> dict:
+    """Review DU 4's form: p0, a 3:4 portrait (no window strip hashes of its own: only a landscape photo's windows
+    are looked among), p1 another picture, c01 their collage, and tall0, a 9:16 crop of p0 cut from the full-size
+    file: its strip hash is near only the collage's window over p0's panel, so the portrait rule links it to the
+    collage alone."""
+    p0, p1 = textured(60, (450, 600)), textured(61)
+    return {"p0.jpg": p0, "p1.jpg": p1, "c01.jpg": collage(p0, p1), "tall0.jpg": portrait_crop(p0, 0.5)}
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_a_crop_linked_only_through_a_collages_window_is_a_copy_of_that_panels_picture(tmp_path, engine):
+    """Review DU 4: the crop's portrait link to the collage was no panel link, so it shared the collage's cluster
+    and was dropped with it as `collage`, counted among the collages, and a reviewer's keep of it kept the collage
+    too, joined to both its pictures. The link counts on the side of the collage its window falls in: the crop is a
+    copy of p0 (its cluster, the keep rule's to judge), not a collage; keeping it keeps the collage dropped."""
+    from curate.filters.run import run_filter
+    from curate.filters.stage import FilterConfig
+    from curate.review.journal import append_decisions, new_decision
+    from curate.workspace import read_catalog
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photos = tall_crop_of_a_portrait()
+    for name, photo in photos.items():
+        photo.save(folder / name, quality=95)
+    ws = ingested_with_metadata(tmp_path, folder, [{"file": name, "label": "car", "owner": f"o{k}"}
+                                                   for k, name in enumerate(photos)], {"owner_id": "owner"})
+    report = run_filter(ws, FilterConfig(max_km="off"), engine=engine)
+    catalog = read_catalog(ws).set_index("source_id")
+    assert pd.isna(catalog.loc["p0.jpg", "phash_strips"]) and pd.notna(catalog.loc["c01.jpg", "phash_panels"])
+    assert catalog.loc["c01.jpg", "drop_reason"] == "collage"
+    assert catalog.loc["tall0.jpg", "drop_reason"] != "collage"
+    cluster = catalog["near_dup_cluster"]
+    assert cluster["tall0.jpg"] == cluster["p0.jpg"] != cluster["p1.jpg"]
+    note = next(note for note in report.notes if "dropped as collage" in note)
+    assert note.startswith("1 photo dropped as collage (1 collage of photos of different pictures")
+    append_decisions(ws, [new_decision(catalog.loc["tall0.jpg", "photo_id"], "keep")])
+    run_filter(ws, FilterConfig(max_km="off"), engine=engine)
+    catalog = read_catalog(ws).set_index("source_id")
+    assert catalog.loc["tall0.jpg", "status"] == "kept" and catalog.loc["c01.jpg", "drop_reason"] == "collage"
+    cluster = catalog["near_dup_cluster"]
+    assert cluster["tall0.jpg"] == cluster["p0.jpg"] != cluster["p1.jpg"]

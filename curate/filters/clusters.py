@@ -259,6 +259,8 @@ def cluster_images(evidence: verify.Evidence, config: FilterConfig, notes: list[
             else ""
         notes.append(f"half turns: {counts['half_turn']:,} of {counts['half_turn_candidates']:,} pairs whose pHashes "
                      f"meet once one is turned upside down are one photo, linked on their pixels{unreadable}")
-    found = bridging_collages(len(evidence.hashes), first, second, counts.get("panel_at"), counts.get("panel", 0),
-                              kept, counts.get("panel_first"))
+    panel_first = counts.get("panel_first")  # with the portrait crops of one panel (`verify._sided_portrait_links`)
+    found = bridging_collages(len(evidence.hashes), first, second, counts.get("panel_at"),
+                              counts.get("panel", 0) + counts.get("portrait_panel", 0), kept,
+                              None if panel_first is None else panel_first + counts.get("portrait_panel_first", 0))
     return replace(found, overlaid=overlaid) if overlaid.any() else found

@@ -172,7 +172,7 @@ def _add_panel_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, seco
 
 
 def _add_portrait_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray,
-                        counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+                        counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The links plus pairs of a portrait crop and the landscape photo it was cut from: the portrait's strip
     hash (a 9:16 one's own, or one of another portrait's own 9:16 windows: a 4:5 or 2:3 crop) within
     `portraits.STRIP_MAX_BITS` of one of the photo's window strip hashes (`Evidence.strips`,
@@ -183,9 +183,15 @@ def _add_portrait_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, s
     `rule.window_pairs` are matched, a collage's windows after the others (a portrait crop of one of its panels
     matches it too: linked to the collage first, the crop was never matched with its own photo, and went with the
     collage when the collage was set apart, `curate.filters.collages`); once a portrait is linked to a
-    cluster, its other members are not matched with it. counts gains portrait (links), portrait_candidates and
-    portrait_unreadable."""
+    cluster, its other members are not matched with it. A portrait linked to a collage (`Evidence.has_panels`) is a
+    crop of the panel its window falls in, the one of the collage's two panels (`panels.view_panels`) it matches
+    best as a window at `rule.window_score` (review DU 4: a 9:16 crop of a portrait photo, which has no windows of
+    its own, is near the collage's window only): its side (0, 1) is returned, for `verify.link_pairs` to count the
+    link as that panel's (else -1: a crop over both panels, or of no collage, is a link as any other). Returns
+    (first, second, sides: one per link added). counts gains portrait (links), portrait_panel (those on a panel's
+    side), portrait_candidates and portrait_unreadable."""
     from curate.filters import pixel_scores
+    from curate.filters.panels import view_panels
     from curate.filters.portraits import portrait_candidates
     from curate.groups import components_from_pairs
 
@@ -198,17 +204,24 @@ def _add_portrait_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, s
         portrait, landscape = portrait[order], landscape[order]
     portrait, landscape = portrait[:rule.window_pairs], landscape[:rule.window_pairs]
     joined: set[tuple[int, int]] = set()  # (portrait, cluster of a photo) linked: its other copies need no match
+    sides = np.full(len(portrait), -1)
 
     def agree(portrait_view: np.ndarray, photo_view: np.ndarray, k: int) -> bool:
         key = (int(portrait[k]), int(labels[landscape[k]]))
         if key in joined or pixel_scores.window_score(portrait_view, photo_view) < rule.window_score:
             return False
         joined.add(key)
+        if evidence.has_panels is not None and evidence.has_panels[landscape[k]]:
+            panels = view_panels(photo_view)
+            scores = [pixel_scores.window_score(portrait_view, panel) for panel in panels or ()]
+            if scores and max(scores) >= rule.window_score:
+                sides[k] = int(np.argmax(scores))
         return True
 
     linked, unreadable = _matched_on_pixels(evidence, portrait, landscape, agree)
-    counts.update(portrait=int(linked.sum()), portrait_candidates=int(apart.sum()), portrait_unreadable=unreadable)
-    return np.concatenate([first, portrait[linked]]), np.concatenate([second, landscape[linked]])
+    counts.update(portrait=int(linked.sum()), portrait_panel=int((sides[linked] >= 0).sum()),
+                  portrait_candidates=int(apart.sum()), portrait_unreadable=unreadable)
+    return np.concatenate([first, portrait[linked]]), np.concatenate([second, landscape[linked]]), sides[linked]
 
 
 def panel_candidates(hashes: np.ndarray, panels: np.ndarray, has_panels: np.ndarray, max_bits: int

@@ -197,7 +197,8 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1,
     first of them in first/second, the others following it, collage first, the panel_first links of its first panel
     before those of its second); portrait, portrait_candidates and
     portrait_unreadable (`_add_portrait_links`: a 9:16, 4:5 or 2:3 crop of a landscape photo, with
-    `Evidence.strips`); then
+    `Evidence.strips`), with portrait_panel and portrait_panel_first (those that fall in one panel of a collage,
+    moved among that panel's links: `_sided_portrait_links`; portrait still counts them, panel does not); then
     window (a pair left in different
     clusters by those links whose cosine is at least rule.window_cosine and whose pixels match as a
     window, or whose cosine is at least rule.overlap_cosine and whose pixels overlap as two crops of one
@@ -268,10 +269,44 @@ def link_pairs(evidence: Evidence, rule: LinkRule, workers: int = 1,
         counts["panel_at"] = len(first)  # the panel links come next, consecutive (`collages.bridging_collages`)
         first, second = _add_panel_links(evidence, rule, first, second, counts)
     if evidence.strips is not None and evidence.read_grey is not None and rule.window_score is not None:
-        first, second = _add_portrait_links(evidence, rule, first, second, counts)
+        first, second, sides = _add_portrait_links(evidence, rule, first, second, counts)
+        first, second = _sided_portrait_links(first, second, sides, counts)
     if evidence.vectors is not None and evidence.read_grey is not None and rule.window_score is not None:
         first, second = _add_window_links(evidence, rule, first, second, counts, workers)
     return first, second, counts
+
+
+def _sided_portrait_links(first: np.ndarray, second: np.ndarray, sides: np.ndarray, counts: dict[str, int]
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """The links with the portrait links (the last len(sides)) that fall in one panel of a collage (`sides` 0 or 1,
+    `_add_portrait_links`) moved among the panel links, as the collage's (collage first) on that panel's side: the
+    first panel's after its panel links, the second's after those; counts gains portrait_panel and
+    portrait_panel_first (how many, and how many of the first panel: `collages.bridging_collages` reads the panel
+    links as panel + portrait_panel from panel_at, the panel_first + portrait_panel_first of the first panel
+    first). Review DU 4: a crop linked only to a collage's window shared the collage's cluster, so it was dropped
+    with the collage as one, and a reviewer's keep of the crop kept the collage, joined to both its pictures; as a
+    panel's link it is a copy of that panel's picture.
+
+    >>> counts = {"panel_at": 1, "panel": 2, "panel_first": 1}
+    >>> # link 0-1; panel links 5-2 (first panel), 5-3 (second); portrait links 4-5 (second panel), 6-7 (no collage)
+    >>> first, second = _sided_portrait_links(np.array([0, 5, 5, 4, 6]), np.array([1, 2, 3, 5, 7]), np.array([1, -1]),
+    ...                                       counts)
+    >>> list(zip(first.tolist(), second.tolist())), counts["portrait_panel"], counts["portrait_panel_first"]
+    ([(0, 1), (5, 2), (5, 3), (5, 4), (6, 7)], 1, 0)
+    """
+    sided = sides >= 0
+    if "panel_at" not in counts or not sided.any():
+        counts.update(portrait_panel=0, portrait_panel_first=0)
+        return first, second
+    at, panels, on_first = counts["panel_at"], counts["panel"], counts["panel_first"]
+    start = len(first) - len(sides)
+    portrait, landscape = first[start:], second[start:]
+    block_first = [first[:at], first[at:at + on_first], landscape[sides == 0], first[at + on_first:at + panels],
+                   landscape[sides == 1], first[at + panels:start], portrait[~sided]]
+    block_second = [second[:at], second[at:at + on_first], portrait[sides == 0], second[at + on_first:at + panels],
+                    portrait[sides == 1], second[at + panels:start], landscape[~sided]]
+    counts.update(portrait_panel=int(sided.sum()), portrait_panel_first=int((sides == 0).sum()))
+    return np.concatenate(block_first), np.concatenate(block_second)
 
 
 def _overlay_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, second: np.ndarray, mirrored: np.ndarray,
