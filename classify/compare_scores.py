@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from classify.evaluate import no_sandals_line
 from curate import schema
 from curate.report.explain import difference_se
 
@@ -169,7 +170,9 @@ def sandals_comparison(curated: dict | None, uncurated: dict | None) -> dict:
             "curated_alone_sandals_answered_share": curated["model_alone_answered_share"],
             "on_topic_wrongly_gated_share": wrongly.get("share"),
             "uncurated_on_topic_answered_share": (uncurated.get("on_topic_answered") or {}).get("share"),
-            "curated_on_topic_answered_share": (curated.get("on_topic_answered") or {}).get("share")}
+            "curated_on_topic_answered_share": (curated.get("on_topic_answered") or {}).get("share"),
+            "off_topic_dropped": curated.get("off_topic_dropped"),
+            "off_topic_elsewhere": curated.get("off_topic_elsewhere")}
 
 
 def standard_error(values: Sequence[float]) -> float:
@@ -232,7 +235,8 @@ def curation_headline(worth_pp: Sequence[float], clean_test_photos: int | None =
     as `owner_se`, else the one from the test photos alone, `photo_se`, as the report gives it beside
     the figure (audit CB: the headline said none could be given), else where it is measured) on the
     `clean_test_photos` both models were scored on ("53 of the 54" when `test_split_photos` says the
-    test split holds more), then the sandals test (`sandals_comparison`'s keys) when given.
+    test split holds more), "within noise of zero" when the worth is under two standard errors (audit EG F6: -9.1 pp
+    at s.e. 7.9 read as a loss), then the sandals test (`sandals_comparison`'s keys) when given.
 
     >>> curation_headline([2.0, 4.0, 3.0]).split(" of ")[0]
     'what curation is worth: +3.0 pp (s.e. 0.6 over 3 training seeds)'
@@ -258,6 +262,9 @@ def curation_headline(worth_pp: Sequence[float], clean_test_photos: int | None =
     else:
         head = (f"what curation is worth: {worth[0]:+.1f} pp of curated − uncurated test accuracy{on}, from one "
                 f"training seed (its standard error needs several seeds: {SEEDS_BENCH})")
+    se = standard_error(worth) if len(worth) > 1 else owner_se if owner_se is not None else photo_se
+    if se is not None and abs(float(np.mean(worth))) < 2 * se:  # as the README reads the demo's +0.6 pp (s.e. 1.3)
+        head += ", within noise of zero"
     return f"{head}; {sandals_phrase(sandals)}" if sandals else head
 
 
@@ -267,7 +274,7 @@ def sandals_phrase(sandals: dict) -> str:
     photos wrongly gated)'."""
     photos = sandals.get("sandals_photos") or 0
     if not photos:
-        return "sandals test: no off-topic photo by a test photographer to score"
+        return no_sandals_line(sandals)
     curated = "the curated model behind its gate" if sandals.get("curated_behind_gate") else \
         "the curated model (no gate)"
     wrongly = sandals.get("on_topic_wrongly_gated_share")

@@ -282,7 +282,7 @@ def sandals_summary(sandals_test: dict, on_topic_target: float = 0.03, split: st
     """
     photos = sandals_test["photos"]
     if not photos:
-        return f"sandals test: no off-topic photo by a {split} photographer to score"
+        return no_sandals_line(sandals_test, split)
     line = f"sandals test: of {photos} off-topic photos by {split} photographers, this model "
     if sandals_test["behind_gate"]:
         line += (f"behind its gate labels {sandals_test['answered_share']:.0%} (alone "
@@ -304,6 +304,27 @@ def sandals_summary(sandals_test: dict, on_topic_target: float = 0.03, split: st
                  f"({named}{', …' if len(taken) > 6 else ''}): if those labels belong in the collection, refusing "
                  "them is a loss, not a pass")
     return line
+
+
+def no_sandals_line(counts: dict, split: str = "test") -> str:
+    """The sandals test's line when it has no photo to score, with why (`off_topic_counts`'s keys where known: a
+    result saved before them gives the line alone).
+
+    >>> no_sandals_line({"off_topic_dropped": 26, "off_topic_elsewhere": 26}).split(" (")[1]
+    'the 26 photos dropped as off topic are all by photographers with no photo in the test split)'
+    """
+    line = f"sandals test: no off-topic photo by a {split} photographer to score"
+    dropped, elsewhere = counts.get("off_topic_dropped"), counts.get("off_topic_elsewhere")
+    if dropped is None or elsewhere is None:
+        return line
+    if not dropped:
+        return f"{line} (the prefilter dropped no photo as off topic)"
+    if elsewhere == dropped:
+        who = "are all by photographers" if dropped > 1 else "is by a photographer"
+        return (f"{line} (the {dropped:,} photo{'s' if dropped > 1 else ''} dropped as off topic {who} with no photo "
+                f"in the {split} split)")
+    return (f"{line} (of the {dropped:,} photos dropped as off topic, {elsewhere:,} are by photographers with no "
+            f"photo in the {split} split and the rest have no readable image)")
 
 
 def _share(count, total: int) -> float | None:

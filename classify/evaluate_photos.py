@@ -171,6 +171,23 @@ def off_topic_photos_of(catalog: pd.DataFrame, split: str = "test") -> pd.DataFr
     return catalog.loc[chosen, [schema.PHOTO_ID, "owner_id", "image_path"]].reset_index(drop=True)
 
 
+def off_topic_counts(catalog: pd.DataFrame, split: str = "test") -> dict[str, int]:
+    """{"off_topic_dropped": photos the prefilter dropped as off topic, "off_topic_elsewhere": of them, those whose
+    photographer has no kept photo in `split`}: why the sandals test has no photo to score when it has none (audit EG
+    F6: a photographer of only off-topic photos is in no split, so his photos are never scored).
+
+    >>> catalog = pd.DataFrame({"owner_id": ["a", "a", "b", "c"], "status": ["dropped", "kept", "dropped", "kept"],
+    ...                         "drop_reason": ["off_topic", None, "off_topic", None], "split": [None, "test", None,
+    ...                         "train"]})
+    >>> off_topic_counts(catalog)
+    {'off_topic_dropped': 2, 'off_topic_elsewhere': 1}
+    """
+    owners = set(catalog.loc[(catalog["status"] == schema.KEPT) & (catalog["split"] == split), "owner_id"].dropna())
+    dropped = (catalog["status"] == schema.DROPPED) & (catalog["drop_reason"] == OFF_TOPIC)
+    return {"off_topic_dropped": int(dropped.sum()),
+            "off_topic_elsewhere": int((dropped & ~catalog["owner_id"].isin(owners)).sum())}
+
+
 MOSTLY_TAKEN = 0.5  # a label the prefilter dropped more of than this as off topic: its photos may not be sandals
 
 

@@ -36,7 +36,13 @@ from classify.evaluate import (
     sandals_summary,
     wrongly_gated,
 )
-from classify.evaluate_photos import labels_mostly_taken, leave_out_trained_on, off_topic_photos_of, select_photos
+from classify.evaluate_photos import (
+    labels_mostly_taken,
+    leave_out_trained_on,
+    off_topic_counts,
+    off_topic_photos_of,
+    select_photos,
+)
 from classify.evaluation_files import RunEvaluation, write_evaluation
 from curate import objectstore, schema
 from curate.errors import DataContractError, UsageError
@@ -211,9 +217,10 @@ def run_sandals_test(predictor, gate, ws: Workspace, catalog: pd.DataFrame, spli
     result["on_topic_wrongly_gated"] = on_topic_gated
     result["on_topic_answered"] = on_topic_answered
     result["from_labels_mostly_dropped"] = labels_mostly_taken(catalog, photos[ok])
+    result.update(off_topic_counts(catalog, split))  # why none is scored, when none is
     what = (f"photos dropped as off-topic whose photographer has {split} photos, answered with a label at "
             f"probability >= {result['min_probability']:g}")
-    return {"summary": sandals_summary(result), "what": what, "split": split, **result,
+    return {"summary": sandals_summary(result, split=split), "what": what, "split": split, **result,
             "unreadable": int((~ok).sum()), "gate_threshold": None if gate is None else gate.threshold}
 
 

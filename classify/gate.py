@@ -154,8 +154,36 @@ def no_gate_reason(catalog, prefilter_report: dict | None = None) -> str:
     if asked and (prefilter_report or {}).get("topic") is None:  # no negatives: label issues ran alone
         return (f"the topic {asked!r} was on every photo `curate prefilter` judged, so it fitted no topic model and "
                 "dropped nothing as off_topic; a gate needs photos without the tag (a broader collection)")
+    widest = _widest_tag(catalog, prefilter_report)
+    if widest is not None:  # audit EG F9: the advice below would hold its drops too, and give no gate either
+        tag, share, limit = widest
+        return (f"no photos dropped as off_topic, and `curate prefilter --topic {tag}` would drop none either: the "
+                f"tag is on {share:.0%} of the kept photos, too many to tell off-topic ones apart (max_topic_share "
+                f"{limit:.0%}); a gate needs photos without the tag (a broader collection)")
     return ("no photos dropped as off_topic (run `curate prefilter --topic TAG`, not --label-issues-only, before "
             "`curate split` to get a gate)")
+
+
+def _widest_tag(catalog, prefilter_report: dict | None) -> tuple[str, float, float] | None:
+    """(tag, share, max_topic_share) for the tag on the most kept photos when it is on more of them than the
+    prefilter's max_topic_share (its last run's, else the default): a topic the prefilter would hold; else None."""
+    from dataclasses import fields
+
+    from curate import schema
+    from curate.prefilter.config import PrefilterConfig
+
+    if "tags" not in catalog:
+        return None
+    default = next(field.default for field in fields(PrefilterConfig) if field.name == "max_topic_share")
+    limit = float(((prefilter_report or {}).get("config") or {}).get("max_topic_share") or default)
+    tags = catalog.loc[catalog["status"] == schema.KEPT, "tags"]
+    if tags.empty:
+        return None
+    counts = tags.map(lambda cell: sorted(set(cell)) if cell is not None and not isinstance(cell, float) else [])
+    counts = counts.explode().dropna().value_counts()
+    if counts.empty or counts.iloc[0] / len(tags) <= limit:
+        return None
+    return str(counts.index[0]), float(counts.iloc[0] / len(tags)), limit
 
 
 def gate_rows(catalog) -> tuple:

@@ -310,6 +310,31 @@ def test_the_sandals_line_names_the_split_it_scored():
         "sandals test: no off-topic photo by a val photographer to score"
 
 
+def test_with_no_photo_to_score_the_sandals_line_says_how_many_were_dropped_off_topic_and_why():
+    """Audit EG F6: 26 photos were dropped as off topic, all by a photographer with no kept photo (so in no split),
+    and the line said only "no off-topic photo by a test photographer to score"."""
+    import pandas as pd
+
+    from classify.evaluate import sandals_summary
+    from classify.evaluate_photos import off_topic_counts
+
+    catalog = pd.DataFrame({"photo_id": [f"p{i}" for i in range(6)], "owner_id": ["sole"] * 3 + ["a", "a", "b"],
+                            "status": ["dropped"] * 3 + ["kept", "kept", "dropped"],
+                            "drop_reason": ["off_topic"] * 3 + [None, None, "geo_outlier"],
+                            "split": [None] * 3 + ["test", "train", None]})
+    counts = off_topic_counts(catalog)
+    assert counts == {"off_topic_dropped": 3, "off_topic_elsewhere": 3}
+    assert sandals_summary({"photos": 0, **counts}) == (
+        "sandals test: no off-topic photo by a test photographer to score (the 3 photos dropped as off topic are "
+        "all by photographers with no photo in the test split)")
+    assert sandals_summary({"photos": 0, **off_topic_counts(catalog.iloc[3:])}).endswith(
+        "(the prefilter dropped no photo as off topic)")
+    catalog.loc[0, "owner_id"] = "a"  # a test photographer's, but its image unreadable: not scored either
+    assert sandals_summary({"photos": 0, **off_topic_counts(catalog)}, split="test").endswith(
+        "(of the 3 photos dropped as off topic, 2 are by photographers with no photo in the test split and the "
+        "rest have no readable image)")
+
+
 def test_the_sandals_line_says_when_its_photos_are_a_label_the_prefilter_took():
     """Audit CD MED-2: under a forced cut that took most of a label the topic did not describe (vehicles under
     `animal`), 13 of the 17 "off-topic" photos were vehicles, and the line called refusing them a pass."""

@@ -546,3 +546,25 @@ def test_why_no_gate_names_the_held_drops_or_the_test_photographers():
     # audit O: the topic on every photo, the prefilter ran with it: not told to run it again
     everywhere = {"topic": None, "threshold": None, "config": {"topic": "photo"}}
     assert no_gate_reason(pd.DataFrame(base), everywhere).startswith("the topic 'photo' was on every photo")
+
+
+def test_no_gate_says_a_topic_on_nearly_every_photo_would_give_none_either():
+    """Audit EG F9: after `curate prefilter --label-issues-only` on 131 photos, 129 tagged `ferrari`, train said
+    "run `curate prefilter --topic TAG`, not --label-issues-only": that run holds its drops (the tag on more than
+    max_topic_share of the photos), so it gives no gate either. Said instead; a tag on fewer keeps the advice."""
+    import pandas as pd
+
+    from classify.gate import no_gate_reason
+
+    tags = [["ferrari", "red"]] * 9 + [["car"]]
+    catalog = pd.DataFrame({"status": ["kept"] * 10 + ["dropped"], "drop_reason": [None] * 10 + ["geo_outlier"],
+                            "topic_doubted": [None] * 11, "tags": tags + [["ferrari"]]})
+    no_topic = {"topic": None, "held": False, "config": {"topic": None, "label_issues_only": True}}
+    reason = no_gate_reason(catalog, no_topic)
+    assert reason.startswith("no photos dropped as off_topic, and `curate prefilter --topic ferrari` would drop none "
+                             "either: the tag is on 90% of the kept photos") and "max_topic_share 80%" in reason
+    assert "run `curate prefilter --topic TAG`" not in reason
+    no_topic["config"]["max_topic_share"] = 0.95  # the prefilter's own limit
+    assert "run `curate prefilter --topic TAG`" in no_gate_reason(catalog, no_topic)
+    catalog["tags"] = [["ferrari"]] * 8 + [["car"]] * 3  # 80%: a topic cut can still work
+    assert "run `curate prefilter --topic TAG`" in no_gate_reason(catalog, no_topic | {"config": {}})

@@ -68,6 +68,8 @@ def rich(n: int, seed: int, owners: int, nan_scores: bool) -> pd.DataFrame:
         "dark_score": np.round(rng.random(n), 1),
         "is_label_issue": pick([None, None, True, False]),
         "label_quality": np.where(rng.random(n) < 0.2, np.nan, np.round(rng.random(n), 1)),
+        # unlike their label below -3.5 (ties too), shown first: audit EG F4
+        "label_fit": np.where(rng.random(n) < 0.2, np.nan, np.round(rng.normal(-2, 2, n))),
         "suggested_label": pick([None, "paris", "oslo"]),
         "review_status": pick(REVIEWS),
         "review_label": pick([None] * 9 + ["oslo"]),
@@ -326,3 +328,29 @@ def test_a_prefilter_without_a_topic_has_no_counts_on_either_engine(tmp_path):
     got = duckdb_report(ws.catalog_path, tmp_path, reports)
     assert_same(expected, got)
     assert got["sections"]["tags"]["prefilter"] == {"absent": NO_TOPIC}
+
+
+def test_photos_unlike_their_label_lead_the_label_issue_gallery_without_a_suggestion_on_both_engines(tmp_path):
+    """Audit EG F4: the gallery showed the lowest label quality first, so the model's confusion between two weak
+    labels filled it and 18 photos of shoes (label fit -3.8 to -5.0, quality 0.24-0.35) were not shown; and F3: a
+    photo unlike its label was shown with a suggested label (a lipstick -> yellow) although no label may fit it.
+    Both engines: the photos under -UNLIKE_Z first, lowest fit first, without a suggestion; then the rest by
+    label quality."""
+    from curate.prefilter.outliers import UNLIKE_Z
+
+    catalog = rich(60, 7, 6, nan_scores=False)
+    catalog["is_label_issue"] = [True] * 8 + [False] * 52
+    catalog["label_quality"] = [0.05, 0.1, 0.3, 0.35, 0.2, np.nan, 0.15, 0.25] + [0.9] * 52
+    catalog["label_fit"] = [-1.0, -2.0, -UNLIKE_Z - 0.3, -UNLIKE_Z - 1.5, np.nan, -UNLIKE_Z - 1.5, -UNLIKE_Z, 0.5] \
+        + [0.0] * 52
+    catalog["suggested_label"] = "oslo"
+    ws = Workspace(tmp_path / "ws")
+    write_catalog(ws, catalog)
+    reports = stage_reports(True, "skyline", True)
+    expected = build_report(catalog, reports, max_gallery=12)
+    got = duckdb_report(ws.catalog_path, tmp_path, reports, max_gallery=12)
+    assert_same(expected, got)
+    photos = got["sections"]["label_issues"]["gallery"]["photos"]
+    ids = catalog["photo_id"].tolist()
+    assert [p["photo_id"] for p in photos] == [ids[i] for i in (3, 5, 2, 0, 1, 6, 4, 7)]
+    assert [p["suggested_label"] for p in photos] == [None] * 3 + ["oslo"] * 5

@@ -197,7 +197,30 @@ def test_a_photographer_holding_every_untagged_photo_leaves_them_unjudged_even_w
         lines = [line for line in report.warnings if "were not judged on topic" in line]
         assert len(lines) == 1 and lines[0].startswith(f"{int(unscored.sum()):,} photos were not judged on topic")
         assert f"they hold {int(spammer.sum())} of the {int(spammer.sum())} photos without the tag" in lines[0]
-        assert "photographer o0 alone has" in lines[0]
+        # audit EG F8: 8 untagged photos are too few for a topic model, whoever holds them; the line names him
+        assert f"only {int(spammer.sum())} of the {len(catalog)} photos lack the tag (all {int(spammer.sum())} by " \
+            "photographer o0)" in lines[0]
+
+
+def test_a_handful_of_untagged_photos_is_named_as_the_cause_not_the_photographers():
+    """Audit EG F8: 129 of 131 photos carried `ferrari`, the 2 others one photographer's; the warning named another
+    photographer (12 of the photos) and said "ingest photos of more photographers", which would not help: too few
+    photos lack the tag for a topic model. It now says so; above min_untagged it still asks for photographers."""
+    catalog, vectors, _, _ = synthetic(seed=3)
+    owner = catalog["owner_id"].to_numpy()
+    few = np.flatnonzero(owner == "o0")[:2]
+    catalog["tags"] = [["city"] if i in few else ["skyline"] for i in range(len(catalog))]
+    lines = {}
+    for min_untagged in (20, 2):
+        config = PrefilterConfig(topic="skyline", label_issues=False, min_untagged=min_untagged)
+        _, report = prefilter_catalog(catalog, vectors, np.ones(len(catalog), bool), np.ones(len(catalog), bool),
+                                      config)
+        [lines[min_untagged]] = [line for line in report.warnings if "were not judged on topic" in line]
+    assert f"only 2 of the {len(catalog)} photos lack the tag (both by photographer o0), too few to fit a topic " \
+        "model on (min_untagged 20): more photos without the tag would help, more photographers alone would not" \
+        in lines[20]
+    assert "ingest photos of more photographers" not in lines[20] and "alone has" not in lines[20]
+    assert lines[2].endswith("a topic model needs photographers on both sides: ingest photos of more photographers")
 
 
 def test_one_class_folds_are_unscored_not_certain():
@@ -346,6 +369,8 @@ def test_ferrari_keeps_every_tagged_photo_even_with_force(ferrari_workspace):
         assert result.exit_code == 0, result.output
         warned = [line for line in result.output.splitlines() if "were not judged on topic" in line]
         assert len(warned) == 1 and "they hold 2 of the 2 photos without the tag 'ferrari'" in warned[0], warned
+        assert "only 2 of the 100 photos lack the tag" in warned[0] and "more photographers alone would not" in \
+            warned[0], warned  # audit EG F8: the cause, not a photographer
         catalog = read_catalog(ferrari_workspace)
         tagged = catalog["tags"].map(lambda tags: "ferrari" in set(tags))
         assert tagged.sum() == 98 and (catalog["status"] == schema.KEPT).all()

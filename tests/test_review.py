@@ -223,6 +223,22 @@ def test_a_card_offers_the_models_label_only_where_it_differs_from_the_photos():
     assert 'data-suggested="Forest"' in other and "suggested <b>Forest</b> (s)" in other
 
 
+def test_a_card_offers_no_label_for_a_photo_unlike_its_label():
+    """Audit EG F3: a shoe filed as yellow, unlike its label's photos (label fit -4.9), got "suggested black (s)":
+    the review queue itself says no label fits such a photo, so the card offers no suggestion and `s` is not armed;
+    a photo just above the alarm keeps its suggestion."""
+    from curate.prefilter.outliers import UNLIKE_Z
+    from curate.review.page import card
+
+    state = {"status": "kept", "label": "yellow", "review_status": None}
+    shoe = card(0, {"photo_id": "t:s", "label": "yellow", "suggested_label": "black", "label_fit": -UNLIKE_Z - 1.4},
+                "why", state, [])
+    assert 'data-suggested=""' in shoe and "suggested <b>" not in shoe
+    near = card(1, {"photo_id": "t:n", "label": "yellow", "suggested_label": "red", "label_fit": -UNLIKE_Z + 0.1},
+                "why", state, [])
+    assert 'data-suggested="red"' in near and "suggested <b>red</b> (s)" in near
+
+
 def test_a_drop_gives_one_reason_whether_or_not_a_stage_dropped_the_photo_first():
     """The audit's case: keep, then drop, of a photo a later stage drops. Live (the stage ran before
     the decisions) and re-run (the decisions applied before the stage ran) agree on the reason."""

@@ -310,6 +310,31 @@ def test_the_one_seed_headline_gives_the_error_over_test_photographers():
     assert "needs several seeds" not in line and "341 clean test photos" in line
 
 
+def test_the_headline_says_a_worth_under_two_standard_errors_is_within_noise():
+    """Audit EG F6: "worth -9.1 pp (s.e. 7.9)" on 22 photos read as a loss; the README reads its demo's +0.6 pp
+    (s.e. 1.3) as "within noise of zero", and so does the line now, for each kind of error it gives."""
+    noisy = curation_headline([-9.1], clean_test_photos=22, owner_se=7.9)
+    assert noisy.endswith("on the same 22 clean test photos, within noise of zero")
+    assert "within noise" in curation_headline([2.5], 40, photo_se=5.4)
+    assert "within noise" in curation_headline([1.0, -1.0, 3.0])
+    assert "within noise" not in curation_headline([9.1], 22, owner_se=3.0)  # over two standard errors
+    assert "within noise" not in curation_headline([2.0, 4.0, 3.0])  # s.e. 0.6
+    assert "within noise" not in curation_headline([0.5], 22)  # no error to judge it by
+
+
+def test_with_no_sandals_photo_the_headline_says_why():
+    """Audit EG F6: 26 photos were dropped off topic, all by a photographer with no test photo, and the headline
+    said only "no off-topic photo by a test photographer to score"."""
+    from classify.compare_scores import sandals_comparison
+
+    curated = {"photos": 0, "answered_share": None, "behind_gate": True, "model_alone_answered_share": None,
+               "off_topic_dropped": 26, "off_topic_elsewhere": 26}
+    sandals = sandals_comparison(curated, {"photos": 0, "answered_share": None})
+    line = curation_headline([-9.1], 22, sandals, owner_se=7.9)
+    assert line.endswith("sandals test: no off-topic photo by a test photographer to score (the 26 photos dropped "
+                         "as off topic are all by photographers with no photo in the test split)")
+
+
 def test_without_photographers_the_headline_gives_the_test_photos_error_as_the_report_does():
     """Audit CB F2: with no test photographer to resample, the headline said the standard error "needs several
     seeds" while the report gave one from the test photos beside it."""

@@ -28,6 +28,7 @@ from curate.leakage import _kinds as leak_kinds
 from curate.licences import canonical_licences
 from curate.outofcore.catalog_view import Catalog
 from curate.outofcore.db import arrow_query, connect, literal, quote
+from curate.prefilter.outliers import UNLIKE_Z
 from curate.recipes import squash
 from curate.report.collages import collages_part
 from curate.report.data import (
@@ -345,7 +346,8 @@ class ReportQueries:
         if not label_issues_ran(prefilter_report, bool(self.count("is_label_issue IS NOT NULL"))):
             return {"absent": HOW_TO["label_issues"]}
         flagged = "coalesce(is_label_issue, FALSE)"
-        order = _nulls_last("label_quality")
+        unlike = f"coalesce(label_fit < {-UNLIKE_Z!r}, FALSE)"  # NaN is no fit below: as in pandas
+        order = f"{unlike} DESC, CASE WHEN {unlike} THEN label_fit END NULLS LAST, {_nulls_last('label_quality')}"
         given = f"coalesce({schema.GIVEN_LABEL_SQL}, {literal(NO_LABEL)})"  # the label it was flagged under
         per_label = self.rows(f"""
             SELECT given, count(*) AS n, min(position) AS first FROM (
@@ -356,7 +358,8 @@ class ReportQueries:
                 "relabelled": self.count(f"{flagged} AND original_label IS NOT NULL"),
                 "label_model": prefilter_report.get("label_model") or {},
                 "labels": judged_labels(prefilter_report),
-                "gallery": self.gallery(flagged, max_gallery, order, ("suggested_label", "label_quality", "label_fit"))}
+                "gallery": self.gallery(flagged, max_gallery, order, ("suggested_label", "label_quality", "label_fit"),
+                                        {"suggested_label": f"CASE WHEN {unlike} THEN NULL ELSE suggested_label END"})}
 
     def review(self, max_rows: int) -> dict:
         """curate.report.review.review_section over the reviewed rows only (one per human decision)."""

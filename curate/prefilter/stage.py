@@ -173,11 +173,23 @@ def _unscored_warning(result: pd.DataFrame, rows: np.ndarray, tagged: np.ndarray
         top, count = named.value_counts().index[0], int(named.value_counts().iloc[0])
         who = f"; photographer {top} alone has {count:,} of the {len(rows):,} photos ({count / len(rows):.0%})"
     n, untagged, tagged_n = int(unscored.sum()), int((~tagged).sum()), int(tagged.sum())
-    return [f"{n:,} photos were not judged on topic (kept, no topic_score): they hold "
+    head = (f"{n:,} photos were not judged on topic (kept, no topic_score): they hold "
             f"{int((~tagged & unscored).sum()):,} of the {untagged:,} photos without the tag {config.topic!r} and "
             f"{int((tagged & unscored).sum()):,} of the {tagged_n:,} with it, so the model fitted without their "
-            f"photographers saw photos of one kind only and can score none of them{who}; a topic model needs "
-            "photographers on both sides: ingest photos of more photographers"]
+            "photographers saw photos of one kind only and can score none of them")
+    # the kind every scored photo lacks sits in the unscored folds; when it is a handful, that is the cause, and
+    # more photographers would not help (audit EG F8: 2 untagged photos of 131, both one photographer's)
+    few_untagged = not (~tagged & ~unscored).any()
+    few = untagged if few_untagged else tagged_n
+    if few < config.min_untagged:
+        lack, other = ("lack", "without") if few_untagged else ("carry", "with")
+        theirs = pd.Series(result["owner_id"].to_numpy(dtype=object)[rows[tagged != few_untagged]]).dropna().unique()
+        every = "both" if few == 2 else f"all {few:,}"
+        by = f" ({every} by photographer {theirs[0]})" if len(theirs) == 1 and few > 1 else ""
+        return [f"{head}; only {few:,} of the {len(rows):,} photos {lack} the tag{by}, too few to fit a topic model "
+                f"on (min_untagged {config.min_untagged}): more photos {other} the tag would help, more "
+                "photographers alone would not"]
+    return [f"{head}{who}; a topic model needs photographers on both sides: ingest photos of more photographers"]
 
 
 def _label_issues_only(result: pd.DataFrame, vectors: np.ndarray, usable: np.ndarray, judged: np.ndarray,

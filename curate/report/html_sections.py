@@ -177,7 +177,8 @@ def label_issues(s: dict) -> str:
     moved = (f" {num(relabelled)} of them the prefilter relabelled to their suggested label (they train under it); "
              "the rest train as labelled." if relabelled else "")
     return (f'<p>{s["flagged"]} photos flagged (by the label they were flagged under: {e(per)}).{e(moved)} '
-            "Lowest label quality first.</p>"
+            "Photos unlike their label first (lowest label fit first; no suggested label, as no label may fit "
+            "them), then lowest label quality first.</p>"
             '<p class="why">Flagged: a photo whose label gets a low out-of-fold predicted probability from a '
             "classifier on its embedding (confident learning; label quality is that probability), or a photo "
             "unlike its label's photos by other photographers: its label fit, the robust z of its similarity to its "

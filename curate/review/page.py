@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import pandas as pd
 
 from curate import schema
+from curate.prefilter.outliers import UNLIKE_Z
 from curate.review.queues import QUEUES
 
 CARD_FIELDS = ("owner_id", "license", "topic_score", "label_quality", "geo_distance_km")
@@ -66,9 +67,12 @@ def card(index: int, row: dict, why: str, state: dict, cluster: list[dict]) -> s
         f'alt="{e(m["photo_id"])}"><span>{"kept" if m["status"] == "kept" else "dropped"}</span></a>'
         for m in cluster)
     # the model's best label is a suggestion only where it differs from the photo's: a photo flagged as unlike
-    # its label's photos often gets its own label back, and `s` would relabel it to itself (audit AG)
+    # its label's photos often gets its own label back, and `s` would relabel it to itself (audit AG); and none
+    # for a photo unlike its label, which no label may fit (audit EG: a shoe offered "suggested black (s)")
     suggested = row.get("suggested_label")
-    suggested = suggested if pd.notna(suggested) and suggested != row.get("label") else None
+    fit = row.get("label_fit")
+    unlike = fit is not None and pd.notna(fit) and float(fit) < -UNLIKE_Z
+    suggested = suggested if pd.notna(suggested) and suggested != row.get("label") and not unlike else None
     return (
         f'<article class="card" id="card-{index}" tabindex="-1" data-photo-id="{e(pid)}" '
         f'data-suggested="{e(suggested)}">'
