@@ -995,3 +995,17 @@ def test_a_flush_waits_for_the_background_writer_it_overlaps(demo_ws, tmp_path, 
     assert session.flush()
     assert read_catalog(Workspace(root)).set_index("photo_id").loc[photo, "label"] == "flushed-label"
     session.close()
+
+
+def test_an_imported_older_decision_does_not_beat_a_newer_local_one():
+    """Audit EL HIGH-1: importing appends another workspace's decisions to the journal; the latest made must win,
+    not the last in the file, or two workspaces holding the same decisions disagree about a photo."""
+    from curate.review.apply import decided_state
+
+    local_drop = {"id": "d1", "action": "drop", "photo_id": "folder:7", "when": "2026-12-08T01:34:55.000+00:00"}
+    imported_relabel = {"id": "r1", "action": "relabel", "photo_id": "folder:7", "label": "white",
+                        "when": "2026-12-08T01:34:52.000+00:00"}
+    here = decided_state([local_drop, imported_relabel])
+    there = decided_state([imported_relabel, local_drop])
+    assert here.loc["folder:7", "status"] == "dropped"
+    assert here.loc["folder:7"].to_dict() == there.loc["folder:7"].to_dict()

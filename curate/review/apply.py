@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -93,12 +94,33 @@ def float_id_twins(photo_ids: Iterable[str], held_ids: Collection[str]) -> dict[
             if photo_id not in candidates and len(twins_of.get(key, ())) == 1}  # one twin, not two
 
 
+def in_time_order(decisions: list[dict]) -> list[dict]:
+    """Decisions ordered by when they were made (file order among equal times): an imported decision is appended
+    to the journal, so file order is not time order. Left in file order when any lacks a readable `when`.
+
+    >>> d = [{"id": "a", "when": "2026-12-08T01:34:55.000+00:00"}, {"id": "b", "when": "2026-12-08T01:34:52+00:00"}]
+    >>> [x["id"] for x in in_time_order(d)]
+    ['b', 'a']
+    >>> [x["id"] for x in in_time_order(d + [{"id": "c"}])]
+    ['a', 'b', 'c']
+    """
+    times = []
+    for decision in decisions:
+        try:
+            when = datetime.fromisoformat(str(decision["when"]))
+        except (KeyError, ValueError):
+            return list(decisions)
+        times.append(when if when.tzinfo else when.replace(tzinfo=UTC))
+    order = sorted(range(len(decisions)), key=times.__getitem__)
+    return [decisions[i] for i in order]
+
+
 def _decided(decisions: list[dict]) -> tuple[dict[str, str], dict[str, str]]:
-    """({photo_id: kept/dropped}, {photo_id: label}) asked for by the active decisions; the last wins.
-    (A loop over decisions, not photos: people make thousands, not millions.)"""
+    """({photo_id: kept/dropped}, {photo_id: label}) asked for by the active decisions; the latest made wins,
+    wherever an import put it in the journal. (A loop over decisions, not photos: people make thousands.)"""
     status: dict[str, str] = {}
     label: dict[str, str] = {}
-    for decision in active_decisions(decisions):
+    for decision in in_time_order(active_decisions(decisions)):
         pid = decision["photo_id"]
         status[pid] = schema.DROPPED if decision["action"] == "drop" else schema.KEPT
         if decision["action"] == "relabel":
