@@ -95,7 +95,6 @@ def test_a_collage_a_reviewer_kept_joins_its_pictures(tmp_path, engine):
     through the collage), not a cluster of its own."""
     from curate.filters.run import run_filter
     from curate.filters.stage import FilterConfig
-    from curate.review.journal import append_decisions, new_decision
     from curate.review.queues import automatic_view, build_queue
     from curate.workspace import read_catalog
 
@@ -109,9 +108,7 @@ def test_a_collage_a_reviewer_kept_joins_its_pictures(tmp_path, engine):
     assert {"c01.jpg", "c12.jpg", "p0.jpg", "p0-copy.jpg"} <= shown
     why = queue.why[view.index[view["source_id"] == "c01.jpg"][0]]
     assert why.startswith("dropped collage: its panels are copies of different pictures")
-    append_decisions(ws, [new_decision(catalog.loc["c01.jpg", "photo_id"], "keep")])
-    run_filter(ws, FilterConfig(max_km="off"), engine=engine)
-    catalog = read_catalog(ws).set_index("source_id")
+    catalog = _keep_and_filter_again(ws, catalog.loc["c01.jpg", "photo_id"], engine)
     assert catalog.loc["c01.jpg", "status"] == "kept" and catalog.loc["c12.jpg", "drop_reason"] == "collage"
     cluster = catalog["near_dup_cluster"]
     assert cluster["c01.jpg"] == cluster["p0.jpg"] == cluster["p1.jpg"] != cluster["p2.jpg"]
@@ -345,7 +342,6 @@ def test_a_crop_linked_only_through_a_collages_window_is_a_copy_of_that_panels_p
     copy of p0 (its cluster, the keep rule's to judge), not a collage; keeping it keeps the collage dropped."""
     from curate.filters.run import run_filter
     from curate.filters.stage import FilterConfig
-    from curate.review.journal import append_decisions, new_decision
     from curate.workspace import read_catalog
 
     folder = tmp_path / "photos"
@@ -364,9 +360,19 @@ def test_a_crop_linked_only_through_a_collages_window_is_a_copy_of_that_panels_p
     assert cluster["tall0.jpg"] == cluster["p0.jpg"] != cluster["p1.jpg"]
     note = next(note for note in report.notes if "dropped as collage" in note)
     assert note.startswith("1 photo dropped as collage (1 collage of photos of different pictures")
-    append_decisions(ws, [new_decision(catalog.loc["tall0.jpg", "photo_id"], "keep")])
-    run_filter(ws, FilterConfig(max_km="off"), engine=engine)
-    catalog = read_catalog(ws).set_index("source_id")
+    catalog = _keep_and_filter_again(ws, catalog.loc["tall0.jpg", "photo_id"], engine)
     assert catalog.loc["tall0.jpg", "status"] == "kept" and catalog.loc["c01.jpg", "drop_reason"] == "collage"
     cluster = catalog["near_dup_cluster"]
     assert cluster["tall0.jpg"] == cluster["p0.jpg"] != cluster["p1.jpg"]
+
+
+def _keep_and_filter_again(ws, photo_id, engine):
+    """A reviewer keeps one photo, the filter runs again: the catalog after it, by source id."""
+    from curate.filters.run import run_filter
+    from curate.filters.stage import FilterConfig
+    from curate.review.journal import append_decisions, new_decision
+    from curate.workspace import read_catalog
+
+    append_decisions(ws, [new_decision(photo_id, "keep")])
+    run_filter(ws, FilterConfig(max_km="off"), engine=engine)
+    return read_catalog(ws).set_index("source_id")
