@@ -188,8 +188,8 @@ def _add_portrait_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, s
     best as a window at `rule.window_score` (review DU 4: a 9:16 crop of a portrait photo, which has no windows of
     its own, is near the collage's window only): its side (0, 1) is returned, for `verify.link_pairs` to count the
     link as that panel's (else -1: a crop over both panels, or of no collage, is a link as any other). Returns
-    (first, second, sides: one per link added). counts gains portrait (links), portrait_panel (those on a panel's
-    side), portrait_candidates and portrait_unreadable."""
+    (first, second, sides: one per link added). counts gains portrait (links), portrait_candidates and
+    portrait_unreadable (`verify._sided_portrait_links` counts those on a panel's side)."""
     from curate.filters import pixel_scores
     from curate.filters.panels import view_panels
     from curate.filters.portraits import portrait_candidates
@@ -219,8 +219,7 @@ def _add_portrait_links(evidence: Evidence, rule: LinkRule, first: np.ndarray, s
         return True
 
     linked, unreadable = _matched_on_pixels(evidence, portrait, landscape, agree)
-    counts.update(portrait=int(linked.sum()), portrait_panel=int((sides[linked] >= 0).sum()),
-                  portrait_candidates=int(apart.sum()), portrait_unreadable=unreadable)
+    counts.update(portrait=int(linked.sum()), portrait_candidates=int(apart.sum()), portrait_unreadable=unreadable)
     return np.concatenate([first, portrait[linked]]), np.concatenate([second, landscape[linked]]), sides[linked]
 
 
